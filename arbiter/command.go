@@ -1,0 +1,120 @@
+package arbiter
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Errno values of error replies (PROTOCOL.md section 1).
+const (
+	ErrnoUnspecified = 0
+	ErrnoBadJSON     = 1
+	ErrnoUnknownCmd  = 2
+	ErrnoBadProperty = 3
+	ErrnoOS          = 4
+	ErrnoFailed      = 5
+	ErrnoAsync       = 6
+)
+
+// Request is one control request, as decoded from the wire.
+type Request struct {
+	ID         string         `json:"id"`
+	Command    string         `json:"command"`
+	Properties map[string]any `json:"properties,omitempty"`
+	// MsgType "cast" means fire-and-forget: no reply is sent.
+	MsgType string `json:"msg_type,omitempty"`
+}
+
+// Reply is the JSON object sent back: status, time, id and the command's
+// own fields.
+type Reply map[string]any
+
+// CommandError is an error reply: what the user sees as reason and errno.
+type CommandError struct {
+	Errno  int
+	Reason string
+}
+
+func (e *CommandError) Error() string { return e.Reason }
+
+// errorf builds a CommandError.
+func errorf(errno int, format string, args ...any) *CommandError {
+	return &CommandError{Errno: errno, Reason: fmt.Sprintf(format, args...)}
+}
+
+// OK returns a success reply for id carrying fields.
+func OK(id string, fields map[string]any) Reply {
+	r := Reply{"status": "ok", "time": unixNow(), "id": id}
+	for k, v := range fields {
+		r[k] = v
+	}
+	return r
+}
+
+// Fail returns an error reply for id. A non-CommandError counts as errno 0.
+func Fail(id string, err error) Reply {
+	ce := &CommandError{Errno: ErrnoUnspecified, Reason: err.Error()}
+	errors.As(err, &ce)
+	return Reply{"status": "error", "reason": ce.Reason, "errno": ce.Errno, "time": unixNow(), "id": id}
+}
+
+func unixNow() float64 { return float64(time.Now().UnixNano()) / 1e9 }
+
+// DecodeRequest parses one request frame. Property names are kept as sent;
+// the command name is lower-cased.
+func DecodeRequest(raw []byte) (Request, error) {
+	var req Request
+	var probe any
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return req, errorf(ErrnoBadJSON, "request is not valid JSON: %v", err)
+	}
+	obj, ok := probe.(map[string]any)
+	if !ok {
+		return req, errorf(ErrnoBadJSON, "request must be a JSON object, got %s", jsonKind(probe))
+	}
+	if id, ok := obj["id"]; ok && id != nil {
+		switch v := id.(type) {
+		case string:
+			req.ID = v
+		default:
+			b, _ := json.Marshal(v)
+			req.ID = string(b)
+		}
+	}
+	cmd, ok := obj["command"].(string)
+	if !ok || cmd == "" {
+		return req, errorf(ErrnoBadProperty, `request has no "command" string; send {"command": "status", "properties": {}}`)
+	}
+	req.Command = strings.ToLower(cmd)
+	if p, ok := obj["properties"]; ok && p != nil {
+		props, ok := p.(map[string]any)
+		if !ok {
+			return req, errorf(ErrnoBadProperty, `"properties" must be a JSON object, got %s`, jsonKind(p))
+		}
+		req.Properties = props
+	}
+	if mt, ok := obj["msg_type"].(string); ok {
+		req.MsgType = mt
+	}
+	return req, nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case float64:
+		return "a number"
+	case string:
+		return "a string"
+	case []any:
+		return "an array"
+	default:
+		return "an object"
+	}
+}

@@ -1,0 +1,121 @@
+// Package configs holds poold's configuration types, their defaults, the
+// loader (viper: TOML, YAML, JSON by file extension) and validation.
+//
+// Concurrency: values are plain data. Load and Validate do file I/O and must
+// not be called from the arbiter's event loop; a loaded *Config is never
+// mutated after Load returns, so it may be shared read-only.
+package configs
+
+import (
+	"os"
+	"syscall"
+	"time"
+)
+
+// Config is one complete, validated poold configuration.
+type Config struct {
+	// Path is the file the config was loaded from ("" when built in code).
+	Path     string
+	Arbiter  Arbiter
+	Web      Web
+	Sockets  []Socket  // sorted by name
+	Watchers []Watcher // sorted by priority (high first), then name
+}
+
+// Arbiter is the [arbiter] section.
+type Arbiter struct {
+	// Endpoint is the control ROUTER endpoint (ipc:// or tcp://).
+	// Default: DefaultEndpoint().
+	Endpoint string
+	// PubSubEndpoint is the event PUB endpoint. Default: DefaultPubSubEndpoint().
+	PubSubEndpoint string
+	// StatsEndpoint is the stats PUB endpoint. Default: DefaultStatsEndpoint().
+	StatsEndpoint string
+	// StatsInterval is how often workers are sampled. Default 1s.
+	StatsInterval time.Duration
+	// AllowRemote permits a tcp:// control endpoint on a non-loopback
+	// address (the protocol has no authentication). Default false.
+	AllowRemote bool
+	// LogLevel is trace, debug, info, warn or error. Default info.
+	LogLevel string
+	// LogFormat is text or json. Default text.
+	LogFormat string
+}
+
+// Web is the [web] section: the live console.
+type Web struct {
+	Enabled  bool
+	Address  string // default 127.0.0.1:8080
+	Token    string // required when Address is not loopback
+	ReadOnly bool
+}
+
+// Socket is one [sockets.NAME] section: a listening socket poold binds
+// before any worker starts and hands to the watchers that use it.
+type Socket struct {
+	Name      string
+	Family    string // tcp (v4 or v6 by host), tcp4, tcp6 or unix. Default tcp, or unix when Path is set.
+	Host      string // default 127.0.0.1
+	Port      int    // 0 lets the kernel choose
+	Path      string // unix socket path
+	Backlog   int    // default 2048
+	ReusePort bool   // SO_REUSEPORT
+	// Mode is the unix socket file's permission bits. Default 0660.
+	Mode os.FileMode
+	// ReplaceStale removes a unix socket file that nobody listens on.
+	// Default true.
+	ReplaceStale bool
+}
+
+// Watcher is one [watchers.NAME] section: a named pool of identical workers.
+type Watcher struct {
+	Name         string
+	Cmd          string
+	Args         []string
+	NumProcesses int      // default 1
+	Env          []string // KEY=VALUE, case and $ kept as written
+	CopyEnv      bool     // start from poold's own environment. Default false.
+	WorkingDir   string
+	UID          string // user name or number; "" = poold's
+	GID          string // group name or number; "" = the user's primary group
+	Umask        int    // -1 = inherit poold's (default)
+	// Rlimits maps a resource name (nofile, nproc, core, as, fsize, data,
+	// stack, cpu, memlock, rss, msgqueue, nice, rtprio, sigpending,
+	// locks) to its soft and hard limit.
+	Rlimits         map[string]uint64
+	StopSignal      syscall.Signal // default SIGTERM
+	GracefulTimeout time.Duration  // default 30s
+	// WarmupDelay is a pause between starting two workers. Default 0.
+	WarmupDelay time.Duration
+	Priority    int  // higher starts first and stops last. Default 0.
+	Autostart   bool // default true
+	Respawn     bool // default true
+	// Sockets names the sockets this watcher's workers inherit, in this
+	// order at fds 3, 4, ... Sockets named in cmd or args through
+	// $(pool.sockets.NAME) are added; UseSockets adds every socket.
+	Sockets    []string
+	UseSockets bool
+	// Backoff bounds the restart delay of a worker that keeps dying
+	// soon after start: BackoffMin doubling up to BackoffMax.
+	// A worker alive for BackoffReset counts as healthy again.
+	BackoffMin   time.Duration // default 100ms
+	BackoffMax   time.Duration // default 30s
+	BackoffReset time.Duration // default 10s
+}
+
+// Default values, in one place. README.md's config reference mirrors these.
+const (
+	DefaultStatsInterval   = time.Second
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+	DefaultWebAddress      = "127.0.0.1:8080"
+	DefaultSocketHost      = "127.0.0.1"
+	DefaultBacklog         = 2048
+	DefaultSocketMode      = os.FileMode(0o660)
+	DefaultNumProcesses    = 1
+	DefaultStopSignal      = syscall.SIGTERM
+	DefaultGracefulTimeout = 30 * time.Second
+	DefaultBackoffMin      = 100 * time.Millisecond
+	DefaultBackoffMax      = 30 * time.Second
+	DefaultBackoffReset    = 10 * time.Second
+)

@@ -1,0 +1,68 @@
+// Package events defines poold's lifecycle event and an in-process bus that
+// fans events out to subscribers.
+//
+// Concurrency: Bus is safe for concurrent use. Publish never blocks: each
+// subscriber has its own bounded queue, and an event that does not fit is
+// dropped for that subscriber alone and counted. The bus's only lock guards
+// the subscriber list and the sequence counter, a small deliberately shared
+// leaf (STYLE.md rule 8).
+package events
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Event is one lifecycle event. Its wire form (PROTOCOL.md section 2) is two
+// frames: Topic, and the JSON of Payload().
+type Event struct {
+	// Seq increases by one for every event a Bus publishes, so a
+	// subscriber can detect gaps.
+	Seq  uint64
+	Time time.Time
+	// Topic is "watcher.<name>.<kind>", "arbiter.<kind>" or, on a stats
+	// bus, "stat.<...>".
+	Topic string
+	// Watcher is the watcher's name as configured, "" for arbiter events.
+	Watcher string
+	// Kind is the last part of the topic: spawn, reap, kill, start, ...
+	Kind string
+	// Fields are the event's own payload fields (process_pid, process_id,
+	// exit_code, reason, ...). Never mutated after Publish.
+	Fields map[string]any
+}
+
+// Payload is the JSON object sent on the wire: Fields plus time (unix
+// seconds, float) and seq.
+func (e Event) Payload() map[string]any {
+	p := make(map[string]any, len(e.Fields)+2)
+	for k, v := range e.Fields {
+		p[k] = v
+	}
+	p["time"] = float64(e.Time.UnixNano()) / 1e9
+	p["seq"] = e.Seq
+	return p
+}
+
+// MarshalPayload encodes Payload as JSON.
+func (e Event) MarshalPayload() []byte {
+	b, err := json.Marshal(e.Payload())
+	if err != nil {
+		// Fields hold only numbers, strings, bools, slices and maps built
+		// by poold itself; failing here is a programming error.
+		panic("events: marshal payload: " + err.Error())
+	}
+	return b
+}
+
+// TopicName turns a watcher name into its topic form: lower case, spaces
+// replaced by underscores.
+func TopicName(watcher string) string {
+	return strings.ReplaceAll(strings.ToLower(watcher), " ", "_")
+}
+
+// WatcherTopic is "watcher.<name>.<kind>".
+func WatcherTopic(watcher, kind string) string {
+	return "watcher." + TopicName(watcher) + "." + kind
+}
