@@ -1,0 +1,88 @@
+package procinfo
+
+import (
+	"math"
+	"testing"
+)
+
+func TestHumanSize(t *testing.T) {
+	for _, tc := range []struct {
+		n    uint64
+		want string
+	}{
+		{0, "0B"},
+		{512, "512B"},
+		{1023, "1023B"},
+		{1024, "1K"},
+		{1536, "1.5K"},
+		{512 << 10, "512K"},
+		{1<<20 - 1, "1023K"},
+		{1 << 20, "1M"},
+		{14 << 20, "14M"},
+		{14<<20 + 900<<10, "14M"}, // truncated, as Circus does
+		{9<<20 + 1023<<10, "9.9M"},
+		{1288490189, "1.2G"}, // 1.2 GiB
+		{2 << 30, "2G"},
+		{10<<30 + 1<<29, "10G"},
+		{5 << 40, "5T"},
+		{3 << 50, "3P"},
+		{math.MaxUint64, "15E"},
+	} {
+		if got := HumanSize(tc.n); got != tc.want {
+			t.Errorf("HumanSize(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestFormatCPUTime(t *testing.T) {
+	for _, tc := range []struct {
+		ticks uint64
+		want  string
+	}{
+		{0, "0:00.00"},
+		{5, "0:00.05"},
+		{150, "0:01.50"},
+		{6000, "1:00.00"},
+		{6543, "1:05.43"},
+		{7200 * userHZ, "120:00.00"},
+	} {
+		if got := formatCPUTime(tc.ticks); got != tc.want {
+			t.Errorf("formatCPUTime(%d) = %q, want %q", tc.ticks, got, tc.want)
+		}
+	}
+}
+
+func TestAggregate(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		infos []Info
+		pids  []int
+		cpu   float64
+		mem   float64
+		age   float64
+	}{
+		{"none", nil, []int{}, 0, 0, 0},
+		{"one", []Info{{PID: 7, CPU: 12.5, Mem: 1.5, Age: 3}}, []int{7}, 12.5, 1.5, 3},
+		{"three", []Info{
+			{PID: 30, CPU: 10, Mem: 0.1, Age: 5},
+			{PID: 10, CPU: 20, Mem: 0.2, Age: 50, Children: []Info{{PID: 11, CPU: 99, Mem: 9}}},
+			{PID: 20, CPU: 0, Mem: 0, Age: 1},
+		}, []int{10, 20, 30}, 10, 0.3, 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Aggregate(tc.infos)
+			pids := got["pid"].([]int)
+			if len(pids) != len(tc.pids) {
+				t.Fatalf("pid = %v, want %v", pids, tc.pids)
+			}
+			for i := range pids {
+				if pids[i] != tc.pids[i] {
+					t.Fatalf("pid = %v, want %v", pids, tc.pids)
+				}
+			}
+			if got["cpu"] != tc.cpu || got["mem"] != tc.mem || got["age"] != tc.age || len(got) != 4 {
+				t.Errorf("Aggregate = %v, want cpu %v mem %v age %v", got, tc.cpu, tc.mem, tc.age)
+			}
+		})
+	}
+}
