@@ -1,0 +1,73 @@
+// Command exampleworker is a tiny HTTP worker for poold's examples and
+// tests. It serves on the socket poold hands it (systemd socket activation,
+// found with go-systemd's activation.Listeners) and answers every request
+// with its pid and wid. On SIGTERM it stops accepting and finishes the
+// requests in flight before it exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "exampleworker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	wid := flag.String("wid", os.Getenv("POOLD_WID"), "worker id to report (poold passes $(pool.wid))")
+	listen := flag.String("listen", "", "address to listen on when not started by poold (e.g. 127.0.0.1:8000)")
+	flag.Parse()
+
+	var l net.Listener
+	ls, err := activation.Listeners()
+	if err != nil {
+		return fmt.Errorf("inherited sockets: %w", err)
+	}
+	switch {
+	case len(ls) > 0 && ls[0] != nil:
+		l = ls[0]
+	case *listen != "":
+		if l, err = net.Listen("tcp", *listen); err != nil {
+			return err
+		}
+	default:
+		return errors.New("no inherited socket (LISTEN_FDS) and no --listen address; run me under poold")
+	}
+	pid := os.Getpid()
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello from pid %d wid %s\n", pid, *wid)
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	fmt.Printf("exampleworker pid %d wid %s serving on %s\n", pid, *wid, l.Addr())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = srv.Shutdown(shutdownCtx)
+	<-errc
+	fmt.Printf("exampleworker pid %d wid %s stopped\n", pid, *wid)
+	return err
+}
