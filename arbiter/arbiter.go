@@ -64,8 +64,8 @@ type Arbiter struct {
 	inbox   chan any
 	stopped chan struct{} // closed when the loop has ended
 	done    chan struct{} // closed when Run returns
-	quit  chan struct{} // closed by the quit command
-	quitO sync.Once
+	quit    chan struct{} // closed by the quit command
+	quitO   sync.Once
 
 	// Owned by the loop.
 	socks    *sockets.Set

@@ -22,7 +22,7 @@ type cmdMsg struct {
 }
 
 func (m *cmdMsg) ok(fields map[string]any) { m.reply <- OK(m.req.ID, fields) }
-func (m *cmdMsg) fail(err error)            { m.reply <- Fail(m.req.ID, err) }
+func (m *cmdMsg) fail(err error)           { m.reply <- Fail(m.req.ID, err) }
 
 // handler runs a command on the loop. It either answers through m at once,
 // or parks m and answers later (waiting); it returns an error to answer
@@ -785,4 +785,3 @@ func cmdQuit(a *Arbiter, m *cmdMsg) error {
 	a.quitO.Do(func() { close(a.quit) })
 	return nil
 }
-
