@@ -217,3 +217,33 @@ func treeString(in Info) string {
 	}
 	return s + "(" + strings.Join(kids, " ") + ")"
 }
+
+// A starting process may change its title (setproctitle) or owner: argv and
+// owner are read when first seen and once more when it is identitySettle
+// old, and never after.
+func TestFakeProcIdentitySettles(t *testing.T) {
+	f, s := newFakeProc(t)
+	w := fakeStat{pid: 7, ppid: 1, comm: "python3", starttime: uint64(f.up/time.Second-1) * userHZ,
+		argv: []string{"/usr/bin/python3", "-m", "gunicorn"}, uid: 0}
+	f.proc(w)
+	if in := mustInfo(t, s, 7); in.Cmdline != "python3" {
+		t.Errorf("at 1 s: cmdline = %q, want python3", in.Cmdline)
+	}
+	w.argv, w.uid = []string{"gunicorn: master [app]"}, 65534
+	f.proc(w)
+	f.advance(time.Second)
+	if in := mustInfo(t, s, 7); in.Cmdline != "python3" || in.Username != "root" {
+		t.Errorf("at 2 s: cmdline, username = %q, %q; want the first reading", in.Cmdline, in.Username)
+	}
+	f.advance(identitySettle)
+	in := mustInfo(t, s, 7)
+	if in.Cmdline != "gunicorn:" || in.Username == "root" || len(in.Argv) != 1 {
+		t.Errorf("settled: cmdline, username, argv = %q, %q, %q; want the new title and owner", in.Cmdline, in.Username, in.Argv)
+	}
+	w.argv = []string{"changed again"}
+	f.proc(w)
+	f.advance(time.Minute)
+	if in := mustInfo(t, s, 7); in.Cmdline != "gunicorn:" {
+		t.Errorf("long after: cmdline = %q, want it no longer re-read", in.Cmdline)
+	}
+}

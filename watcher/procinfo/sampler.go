@@ -4,9 +4,10 @@
 //
 // Concurrency contract: a Sampler is a small shared leaf. All its methods are
 // safe for concurrent use; one mutex guards its state and is held for the
-// whole of a call, I/O included (about 15-20 ms for 1,000 processes), so a
-// command handler that asks while the stats goroutine samples waits for that
-// long at most. The package starts no goroutines.
+// whole of a call, I/O included (about 25 ms with 1,000 processes on the
+// host; 70 ms when all 1,000 are new), so a command handler that asks while
+// the stats goroutine samples waits that long at most. Callers must not hold
+// it from an event loop that may not block. The package starts no goroutines.
 //
 // CPU percentage: the Sampler remembers, per pid, the CPU time and the
 // monotonic wall time of a baseline. cpu is the CPU time used between the
@@ -56,9 +57,9 @@ const (
 	// ForgetAfter is how long an alive pid that nobody asks about is kept.
 	ForgetAfter = 30 * time.Second
 
-	// identitySettle is how long after its start a process's argv and owner
-	// are re-read on every sample (it may still set its title or drop
-	// privileges). After that they are read no more for that process.
+	// identitySettle is the age at which a process's argv and owner are read
+	// a second time, if first read earlier: a starting process may still set
+	// its title or drop privileges. After that they are not read again.
 	identitySettle = 5 * time.Second
 
 	// maxDepth bounds the process tree walk (a racy read can, in theory,
@@ -100,6 +101,7 @@ type tracked struct {
 	seen  time.Time // last time the pid was asked about
 
 	identityDone bool
+	identityAge  float64 // the process's age when argv and owner were read
 	argv         []string
 	username     string
 }
@@ -177,9 +179,12 @@ func (s *Sampler) readClock() (clock, error) {
 // is absent from the map. WID is left 0 for the caller to fill. The error is
 // for a /proc that cannot be read at all.
 //
-// Each call scans every process in /proc once, to find parents and children:
-// its cost is one read of /proc/<pid>/stat per process on the system, plus
-// the argv and owner of new processes.
+// Each call scans every process in /proc once, to find parents and children
+// (the kernel's /proc/<pid>/task/<tid>/children needs CONFIG_PROC_CHILDREN,
+// which many kernels lack, and must be read per thread): its cost is one
+// read of /proc/<pid>/stat per process on the host, whatever len(pids) is,
+// plus /proc/<pid>/cmdline and status for processes seen for the first time
+// or settling (see identitySettle).
 func (s *Sampler) Sample(pids []int) (map[int]Info, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -310,8 +315,10 @@ func (s *Sampler) info(pid int, st procfs.ProcStat, clk clock) Info {
 		ps.ticks, ps.at = ticks, clk.now
 	}
 	ps.seen = clk.now
-	if !ps.identityDone || age < identitySettle.Seconds() {
-		s.readIdentity(pid, ps)
+	// argv and owner: read when first seen, and once more when the process
+	// has settled (it may set its title or drop privileges as it starts).
+	if !ps.identityDone || (ps.identityAge < identitySettle.Seconds() && age >= identitySettle.Seconds()) {
+		s.readIdentity(pid, ps, age)
 	}
 
 	rss := uint64(max(st.RSS, 0)) * s.pageSize
@@ -348,7 +355,7 @@ func (s *Sampler) info(pid int, st procfs.ProcStat, clk clock) Info {
 // readIdentity reads argv and owner. A failure (the process exited, or
 // /proc is restricted) leaves the previous values; it is retried next time.
 // Must hold s.mu.
-func (s *Sampler) readIdentity(pid int, ps *tracked) {
+func (s *Sampler) readIdentity(pid int, ps *tracked, age float64) {
 	p, err := s.fs.Proc(pid)
 	if err != nil {
 		return
@@ -364,6 +371,7 @@ func (s *Sampler) readIdentity(pid int, ps *tracked) {
 	ps.argv = argv
 	ps.username = s.username(status.UIDs[0])
 	ps.identityDone = true
+	ps.identityAge = age
 }
 
 // username resolves a uid once and remembers it. Must hold s.mu.

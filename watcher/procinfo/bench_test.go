@@ -1,0 +1,130 @@
+package procinfo
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// benchProcs is how many sleeping processes the benchmarks sample; the
+// target is 1,000 workers sampled once a second for well under 5% of a core.
+func benchProcs(b *testing.B) int {
+	if v := os.Getenv("POOLD_PROCINFO_BENCH_N"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("POOLD_PROCINFO_BENCH_N=%q: want a positive integer", v)
+		}
+		return n
+	}
+	return 1000
+}
+
+// spawnSleepers starts n `sleep 3600` processes and kills them, by pid,
+// when the benchmark ends.
+func spawnSleepers(b *testing.B, n int) []int {
+	b.Helper()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		b.Fatalf("benchmark needs the sleep program: %v", err)
+	}
+	cmds := make([]*exec.Cmd, 0, n)
+	b.Cleanup(func() {
+		for _, c := range cmds {
+			_ = c.Process.Kill()
+		}
+		for _, c := range cmds {
+			_ = c.Wait()
+		}
+	})
+	pids := make([]int, 0, n)
+	for range n {
+		c := exec.Command(sleep, "3600")
+		if err := c.Start(); err != nil {
+			b.Fatalf("start sleeper %d of %d: %v", len(cmds)+1, n, err)
+		}
+		cmds = append(cmds, c)
+		pids = append(pids, c.Process.Pid)
+	}
+	return pids
+}
+
+// cpuTime is this process's user+system CPU time so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func reportCost(b *testing.B, cpu0 time.Duration, start time.Time) {
+	cpu := cpuTime(b) - cpu0
+	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "wall-ms/sample")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/sample")
+	// At one sample a second, cpu-ms/sample divided by 10 is % of a core.
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N)/10, "%core@1Hz")
+}
+
+// BenchmarkSample is the stats loop's steady state: the same pids sampled
+// again and again, argv and owner already known.
+func BenchmarkSample(b *testing.B) {
+	pids := spawnSleepers(b, benchProcs(b))
+	s := New()
+	m, err := s.Sample(pids)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(m) != len(pids) {
+		b.Fatalf("sampled %d of %d pids", len(m), len(pids))
+	}
+	b.ReportAllocs()
+	cpu0, start := cpuTime(b), time.Now()
+	for b.Loop() {
+		if _, err := s.Sample(pids); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCost(b, cpu0, start)
+}
+
+// BenchmarkSampleCold is a first sample: every process is new, so argv and
+// owner are read too (a fresh poold, or 1,000 workers replaced at once).
+func BenchmarkSampleCold(b *testing.B) {
+	pids := spawnSleepers(b, benchProcs(b))
+	b.ReportAllocs()
+	cpu0, start := cpuTime(b), time.Now()
+	for b.Loop() {
+		if _, err := New().Sample(pids); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCost(b, cpu0, start)
+}
+
+// BenchmarkInfoOne is a command handler asking for one process on a host
+// running 1,000 others: the whole /proc scan for one answer.
+func BenchmarkInfoOne(b *testing.B) {
+	pids := spawnSleepers(b, benchProcs(b))
+	s := New()
+	b.ReportAllocs()
+	cpu0, start := cpuTime(b), time.Now()
+	for b.Loop() {
+		if _, err := s.Info(pids[0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCost(b, cpu0, start)
+}
+
+func BenchmarkSelf(b *testing.B) {
+	s := New()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Self(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
