@@ -344,7 +344,7 @@ func (s *Sampler) info(pid int, st procfs.ProcStat, clk clock) Info {
 		PPID:       st.PPID,
 		Threads:    st.NumThreads,
 		ProcState:  stateName(st.State),
-		Argv:       ps.argv,
+		Argv:       slices.Clone(ps.argv), // the caller may keep or change it
 	}
 	if in.Argv == nil {
 		in.Argv = []string{}
