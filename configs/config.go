@@ -118,4 +118,64 @@ const (
 	DefaultBackoffMin      = 100 * time.Millisecond
 	DefaultBackoffMax      = 30 * time.Second
 	DefaultBackoffReset    = 10 * time.Second
+	// DefaultUmask -1 means the workers inherit poold's umask.
+	DefaultUmask = -1
+	// DefaultSocketFamily applies when a socket has no path; with a path
+	// the family is unix.
+	DefaultSocketFamily = "tcp"
+	DefaultReplaceStale = true
+	DefaultAutostart    = true
+	DefaultRespawn      = true
 )
+
+// RlimitUnlimited in Watcher.Rlimits is RLIM_INFINITY (written "unlimited"
+// in a config file).
+const RlimitUnlimited = ^uint64(0)
+
+// DefaultArbiter returns the [arbiter] section with every default applied.
+// The endpoints depend on the environment (see RuntimeDir).
+func DefaultArbiter() Arbiter {
+	return Arbiter{
+		Endpoint:       DefaultEndpoint(),
+		PubSubEndpoint: DefaultPubSubEndpoint(),
+		StatsEndpoint:  DefaultStatsEndpoint(),
+		StatsInterval:  DefaultStatsInterval,
+		LogLevel:       DefaultLogLevel,
+		LogFormat:      DefaultLogFormat,
+	}
+}
+
+// DefaultWeb returns the [web] section with every default applied
+// (the console is disabled unless enabled = true).
+func DefaultWeb() Web {
+	return Web{Address: DefaultWebAddress}
+}
+
+// DefaultSocket returns a socket named name with every default applied
+// (Family is left empty: it is derived from Path when loading).
+func DefaultSocket(name string) Socket {
+	return Socket{
+		Name:         name,
+		Host:         DefaultSocketHost,
+		Backlog:      DefaultBacklog,
+		Mode:         DefaultSocketMode,
+		ReplaceStale: DefaultReplaceStale,
+	}
+}
+
+// DefaultWatcher returns a watcher named name with every default applied
+// and no command.
+func DefaultWatcher(name string) Watcher {
+	return Watcher{
+		Name:            name,
+		NumProcesses:    DefaultNumProcesses,
+		Umask:           DefaultUmask,
+		StopSignal:      DefaultStopSignal,
+		GracefulTimeout: DefaultGracefulTimeout,
+		Autostart:       DefaultAutostart,
+		Respawn:         DefaultRespawn,
+		BackoffMin:      DefaultBackoffMin,
+		BackoffMax:      DefaultBackoffMax,
+		BackoffReset:    DefaultBackoffReset,
+	}
+}

@@ -1,0 +1,91 @@
+package configs
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Error reports every problem found in one configuration (a file, or a set
+// of run-time options when File is empty). Load and the option functions
+// return it so a user can fix everything in one pass.
+type Error struct {
+	// File is the config file as given to Load; "" for run-time options.
+	File     string
+	Problems []Problem
+}
+
+// Problem is one thing wrong with a configuration.
+type Problem struct {
+	// Key is the dotted key path, e.g. "watchers.web.numprocesses"
+	// (for run-time options just the option name). "" for a problem with
+	// the file as a whole, such as a syntax error.
+	Key string
+	// Line and Column locate a syntax error when the parser reports them
+	// (1-based; 0 = unknown).
+	Line, Column int
+	// Msg says what is wrong and what is expected.
+	Msg string
+}
+
+// Error renders one line per problem:
+//
+//	configs: poold.toml: watchers.web.numprocesses: must be >= 0, got -2
+//	configs: poold.toml:3:7: syntax error: ...
+func (e *Error) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(p.render(e.File))
+	}
+	return b.String()
+}
+
+func (p Problem) render(file string) string {
+	var b strings.Builder
+	b.WriteString("configs: ")
+	if file != "" {
+		b.WriteString(file)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Line)
+			if p.Column > 0 {
+				fmt.Fprintf(&b, ":%d", p.Column)
+			}
+		}
+		b.WriteString(": ")
+	}
+	if p.Key != "" {
+		b.WriteString(p.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// problems collects Problems while decoding and validating.
+type problems struct {
+	list []Problem
+}
+
+func (ps *problems) add(key, format string, args ...any) {
+	ps.list = append(ps.list, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// has reports whether a problem was already recorded for key.
+func (ps *problems) has(key string) bool {
+	for _, p := range ps.list {
+		if p.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// err returns nil when nothing was collected, else an *Error for file.
+func (ps *problems) err(file string) error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	return &Error{File: file, Problems: ps.list}
+}

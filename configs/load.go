@@ -1,0 +1,279 @@
+package configs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/spf13/viper"
+)
+
+// formats maps a file extension to the viper config type.
+var formats = map[string]string{".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+// keyDelim replaces viper's "." so that names containing dots
+// ([watchers."api.v2"]) stay one key.
+const keyDelim = "::"
+
+// sections are the top-level keys of a config file.
+var sections = []string{"arbiter", "sockets", "watchers", "web"}
+
+// Load reads, decodes and validates the config file at path. The format
+// follows the extension: .toml, .yaml/.yml or .json. Every POOLD_* variable
+// naming a key of the file's sections (POOLD_ARBITER_ENDPOINT,
+// POOLD_WATCHERS_WEB_NUMPROCESSES, ...) overrides it.
+//
+// Problems with the content come back together as one *Error; a file that
+// cannot be read is a plain error wrapping the os error. Each call uses a
+// fresh viper instance, so reloading (SIGHUP) is calling Load again.
+func Load(path string) (*Config, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	format, ok := formats[ext]
+	if !ok {
+		return nil, &Error{File: path, Problems: []Problem{{Msg: fmt.Sprintf(
+			"unsupported file extension %q: name the file .toml, .yaml, .yml or .json", ext)}}}
+	}
+	v := viper.NewWithOptions(viper.KeyDelimiter(keyDelim))
+	v.SetConfigFile(path)
+	v.SetConfigType(format)
+	if err := v.ReadInConfig(); err != nil {
+		var pe viper.ConfigParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{File: path, Problems: []Problem{syntaxProblem(path, format, pe.Unwrap())}}
+		}
+		return nil, fmt.Errorf("configs: %s: %w", path, err)
+	}
+
+	tree := rawTree(v)
+	applyEnv(tree, os.LookupEnv)
+	ps := &problems{}
+	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
+	cfg.Path = path
+	if err := ps.err(path); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// rawTree returns the file's content as nested maps (keys lower-cased by
+// viper). Sections are taken whole with Get so that empty tables survive.
+func rawTree(v *viper.Viper) map[string]any {
+	tree := map[string]any{}
+	for _, k := range v.AllKeys() {
+		top, _, _ := strings.Cut(k, keyDelim)
+		if _, done := tree[top]; !done {
+			tree[top] = deepCopy(v.Get(top))
+		}
+	}
+	for _, s := range sections {
+		if _, done := tree[s]; !done {
+			if val := v.Get(s); val != nil {
+				tree[s] = deepCopy(val)
+			}
+		}
+	}
+	return tree
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = deepCopy(e)
+		}
+		return l
+	}
+	return v
+}
+
+// envName is the override variable of a key path:
+// ["watchers", "my-app", "copy_env"] -> POOLD_WATCHERS_MY_APP_COPY_ENV.
+func envName(path ...string) string {
+	r := strings.NewReplacer(".", "_", "-", "_")
+	return "POOLD_" + strings.ToUpper(r.Replace(strings.Join(path, "_")))
+}
+
+// applyEnv overrides keys of tree from POOLD_* variables: every key of
+// [arbiter] and [web] (all have defaults), and every key of each socket
+// and watcher the file defines. Values stay text (envValue) until decoded
+// as the key's type, so case and '$' are kept.
+func applyEnv(tree map[string]any, lookup func(string) (string, bool)) {
+	for sec, keys := range map[string][]string{"arbiter": fieldKeys(arbiterFields), "web": fieldKeys(webFields)} {
+		m, isMap := tree[sec].(map[string]any)
+		if tree[sec] != nil && !isMap {
+			continue // reported by the decoder
+		}
+		for _, k := range keys {
+			name := envName(sec, k)
+			if text, set := lookup(name); set {
+				if m == nil {
+					m = map[string]any{}
+					tree[sec] = m
+				}
+				m[k] = envValue{name: name, text: text}
+			}
+		}
+	}
+	for sec, keys := range map[string][]string{"sockets": fieldKeys(socketFields), "watchers": fieldKeys(watcherFields)} {
+		all, _ := tree[sec].(map[string]any)
+		for name, raw := range all {
+			m, isMap := raw.(map[string]any)
+			if raw != nil && !isMap {
+				continue
+			}
+			for _, k := range keys {
+				env := envName(sec, name, k)
+				if text, set := lookup(env); set {
+					if m == nil {
+						m = map[string]any{}
+						all[name] = m
+					}
+					m[k] = envValue{name: env, text: text}
+				}
+			}
+		}
+	}
+}
+
+// decodeConfig builds and validates a Config from the raw tree.
+func decodeConfig(d *decoder, tree map[string]any) *Config {
+	cfg := &Config{Arbiter: DefaultArbiter(), Web: DefaultWeb()}
+	var socketsRaw, watchersRaw any
+	for _, k := range sortedKeys(tree) {
+		switch k {
+		case "arbiter":
+			decodeSection(d, "arbiter", tree[k], arbiterFields, &cfg.Arbiter)
+		case "web":
+			decodeSection(d, "web", tree[k], webFields, &cfg.Web)
+		case "sockets":
+			socketsRaw = tree[k]
+		case "watchers":
+			watchersRaw = tree[k]
+		default:
+			d.bad(k, tree[k], "%s", unknownTopMsg(k))
+		}
+	}
+	validateArbiter(d.ps, &cfg.Arbiter)
+	validateWeb(d.ps, &cfg.Web)
+
+	var drafts []socketDraft
+	for _, name := range sectionNames(d, "sockets", socketsRaw) {
+		s := socketDraft{Socket: DefaultSocket(name)}
+		s.present = decodeSection(d, "sockets."+name, socketsRaw.(map[string]any)[name], socketFields, &s.Socket)
+		drafts = append(drafts, s)
+	}
+	validateSockets(d.ps, drafts)
+	known := map[string]bool{}
+	for _, s := range drafts {
+		cfg.Sockets = append(cfg.Sockets, s.Socket)
+		known[strings.ToLower(s.Name)] = true
+	}
+
+	for _, name := range sectionNames(d, "watchers", watchersRaw) {
+		w := DefaultWatcher(name)
+		prefix := "watchers." + name
+		decodeSection(d, prefix, watchersRaw.(map[string]any)[name], watcherFields, &w)
+		validateWatcher(d.ps, prefix, &w, known)
+		cfg.Watchers = append(cfg.Watchers, w)
+	}
+	sort.SliceStable(cfg.Watchers, func(i, j int) bool {
+		a, b := cfg.Watchers[i], cfg.Watchers[j]
+		if a.Priority != b.Priority {
+			return a.Priority > b.Priority
+		}
+		return a.Name < b.Name
+	})
+	return cfg
+}
+
+// sectionNames returns the sorted names of the tables in [sockets] or
+// [watchers], reporting bad names; names are lower-case (viper).
+func sectionNames(d *decoder, sec string, raw any) []string {
+	if raw == nil {
+		return nil
+	}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		d.bad(sec, raw, "must be a table of named sections ([%s.NAME]), got %s", sec, describe(raw))
+		return nil
+	}
+	var names []string
+	for _, name := range sortedKeys(m) {
+		if !nameRE.MatchString(name) {
+			d.bad(sec+"."+name, nil, "bad name %q: %s", name, nameRule)
+			continue
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+func unknownTopMsg(k string) string {
+	if s := closest(k, sections); s != "" {
+		return fmt.Sprintf("unknown section; did you mean %q? (sections: %s)", s, strings.Join(sections, ", "))
+	}
+	for sec, keys := range map[string][]string{"arbiter": fieldKeys(arbiterFields), "web": fieldKeys(webFields)} {
+		for _, key := range keys {
+			if key == k {
+				return fmt.Sprintf("unknown top-level key; did you mean %s.%s (key %s under [%s])?", sec, k, k, sec)
+			}
+		}
+	}
+	return fmt.Sprintf("unknown section; valid sections: %s", strings.Join(sections, ", "))
+}
+
+var lineRE = regexp.MustCompile(`line (\d+)`)
+
+// syntaxProblem turns a parser error into a Problem with the line (and
+// column) when the parser reports them.
+func syntaxProblem(path, format string, err error) Problem {
+	p := Problem{Msg: "syntax error: " + err.Error()}
+	var de *toml.DecodeError
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &de):
+		p.Line, p.Column = de.Position()
+		p.Msg = "syntax error: " + de.Error()
+	case errors.As(err, &se):
+		p.Line, p.Column = offsetPosition(path, se.Offset)
+	case errors.As(err, &te):
+		p.Msg = "the file must hold one JSON object with the sections arbiter, web, sockets, watchers"
+	case format == "yaml":
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := lineRE.FindStringSubmatch(msg); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			msg = strings.Replace(msg, m[0]+": ", "", 1)
+		}
+		p.Msg = "syntax error: " + strings.Join(strings.Fields(msg), " ")
+	}
+	return p
+}
+
+// offsetPosition converts a byte offset in the file at path to a 1-based
+// line and column (0, 0 if the file cannot be read again).
+func offsetPosition(path string, off int64) (int, int) {
+	data, err := os.ReadFile(path)
+	if err != nil || off < 0 || off > int64(len(data)) {
+		return 0, 0
+	}
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := int(off) - (bytes.LastIndexByte(before, '\n') + 1)
+	return line, col
+}

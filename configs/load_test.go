@@ -1,0 +1,363 @@
+package configs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// TestLoadBad loads one bad file per case and checks that every expected
+// problem is reported with its file and key.
+func TestLoadBad(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string // substrings of err.Error(), each on some line
+		n    int      // exact number of problems when > 0
+	}{
+		{"bad_numprocesses.toml", []string{"configs: testdata/bad_numprocesses.toml: watchers.web.numprocesses: must be >= 0, got -2"}, 1},
+		{"bad_unknown_key.toml", []string{`watchers.web.numprocess: unknown key; did you mean "numprocesses"?`}, 1},
+		{"bad_unknown_section.toml", []string{`watcher: unknown section; did you mean "watchers"?`}, 1},
+		{"bad_toplevel_key.toml", []string{"endpoint: unknown top-level key; did you mean arbiter.endpoint"}, 1},
+		{"bad_types.toml", []string{
+			`arbiter.allow_remote: must be true or false, got string "yes"`,
+			"watchers.web.cmd: must be a string, got number 42",
+			`watchers.web.numprocesses: must be an integer, got string "four"`,
+			"watchers.web.args[1]: must be a string, got number 1",
+			`watchers.web.graceful_timeout: must be a duration such as "30s"`,
+			"watchers.web.autostart: must be true or false, got number 1",
+		}, 0},
+		{"bad_empty_cmd.toml", []string{"watchers.web.cmd: missing"}, 1},
+		{"bad_port.toml", []string{"sockets.web.port: must be between 0 and 65535, got 70000"}, 0},
+		{"bad_socket_both.toml", []string{"sockets.web: has both path and host/port"}, 1},
+		{"bad_socket_none.toml", []string{"sockets.web: needs either port"}, 1},
+		{"bad_family.toml", []string{
+			"sockets.a.family: is tcp6 but host 127.0.0.1 is an IPv4 address",
+			`sockets.b.family: is "unix" but the socket has host/port`,
+			`sockets.c.family: must be one of tcp, tcp4, tcp6, unix, got "sctp"`,
+		}, 3},
+		{"bad_backlog.toml", []string{"sockets.web.backlog: must be >= 1, got 0"}, 1},
+		{"bad_socket_ref.toml", []string{
+			`watchers.app.sockets[1]: unknown socket "api"; defined sockets: web`,
+			`watchers.app.args[1]: refers to unknown socket "admin"`,
+			`watchers.app.env[0]: refers to unknown socket "metrics"`,
+		}, 3},
+		{"bad_env.toml", []string{
+			`watchers.app.env[0]: must be "KEY=VALUE", got "NOEQUALS"`,
+			`watchers.app.env[1]: has an empty KEY in "=value"`,
+		}, 2},
+		{"bad_env_table.toml", []string{`watchers.app.env: must be a list of "KEY=VALUE" strings`}, 1},
+		{"bad_rlimit.toml", []string{
+			`watchers.app.rlimits.files: unknown resource limit "files"; valid: as, core`,
+			`watchers.app.rlimits.nproc: must be a non-negative integer or "unlimited", got number -1`,
+		}, 2},
+		{"bad_signal.toml", []string{`watchers.app.stop_signal: must be a signal name such as "TERM"`, `got string "TERMINATE"`}, 1},
+		{"bad_duration.toml", []string{
+			`arbiter.stats_interval: must be a positive duration, got string "0s"`,
+			`watchers.app.warmup_delay: must not be negative, got string "-1s"`,
+			"watchers.app.backoff_min: (1m0s) must not exceed backoff_max (10s)",
+		}, 3},
+		{"bad_log.toml", []string{
+			`arbiter.log_level: must be one of trace, debug, info, warn, error, got "verbose"`,
+			`arbiter.log_format: must be one of text, json, got "xml"`,
+		}, 2},
+		{"bad_name.toml", []string{`watchers.my app: bad name "my app"`}, 1},
+		{"bad_same_address.toml", []string{
+			"sockets.b: has the same address (127.0.0.1:8000) as sockets.a",
+			"sockets.d: has the same address (/tmp/poold-test.sock) as sockets.c",
+		}, 2},
+		{"bad_user.toml", []string{
+			`watchers.app.uid: no user "no-such-user-poold" on this machine`,
+			`watchers.app.gid: no group "no-such-group-poold" on this machine`,
+			"watchers.app.working_dir: /nonexistent/poold/dir: no such file or directory",
+		}, 3},
+		{"bad_remote.toml", []string{
+			"arbiter.endpoint: tcp://0.0.0.0:5555 is refused: it is not a loopback address and the control protocol has no authentication",
+			"allow_remote = true",
+			`web.token: must be set because web.address "0.0.0.0:8080" is not a loopback address`,
+		}, 2},
+		{"bad_endpoint.toml", []string{
+			`arbiter.endpoint: must use ipc:// or tcp://, got "http://localhost:5555"`,
+			"arbiter.pubsub_endpoint: tcp endpoint port must be between 1 and 65535",
+		}, 2},
+		{"bad_umask.toml", []string{`watchers.app.umask: must be an octal string between "000" and "777"`}, 1},
+		{"bad_variable.toml", []string{`watchers.app.args[1]: unknown variable "widd"`}, 1},
+		{"bad_syntax.toml", []string{"configs: testdata/bad_syntax.toml:3:16: syntax error"}, 1},
+		{"bad_syntax.yaml", []string{"configs: testdata/bad_syntax.yaml:4: syntax error"}, 1},
+		{"bad_syntax.json", []string{"configs: testdata/bad_syntax.json:3:31: syntax error: invalid character '}'"}, 1},
+		{"bad_many.yaml", []string{
+			`arbiter.log_level: must be one of trace, debug, info, warn, error, got "loud"`,
+			"sockets.web.port: must be between 0 and 65535, got -1",
+			"watchers.web.numprocesses: must be >= 0, got -2",
+			`watchers.web.sockets[0]: unknown socket "nope"`,
+			"watchers.web.stop_signal: must be a signal name",
+			`watchers.web.colour: unknown key; valid keys: args, autostart`,
+			"watchers.web.cmd: missing",
+		}, 7},
+		{"bad_types.json", []string{
+			`web.enabled: must be true or false, got string "true"`,
+			"watchers.app.numprocesses: must be an integer, got number 1.5",
+			"watchers.app.rlimits: must be a table of resource name to limit",
+		}, 3},
+		{"bad.ini", []string{`configs: testdata/bad.ini: unsupported file extension ".ini": name the file .toml, .yaml, .yml or .json`}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("testdata", tt.file)
+			cfg, err := Load(path)
+			if err == nil {
+				t.Fatalf("Load(%s) = %+v, want an error", path, cfg)
+			}
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Load(%s) error %T %v, want *Error", path, err, err)
+			}
+			if ce.File != path {
+				t.Errorf("Error.File = %q, want %q", ce.File, path)
+			}
+			msg := err.Error()
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error does not contain %q; got:\n%s", w, msg)
+				}
+			}
+			if tt.n > 0 && len(ce.Problems) != tt.n {
+				t.Errorf("got %d problems, want %d:\n%s", len(ce.Problems), tt.n, msg)
+			}
+			if lines := strings.Count(msg, "\n") + 1; lines != len(ce.Problems) {
+				t.Errorf("Error() has %d lines for %d problems", lines, len(ce.Problems))
+			}
+			for _, line := range strings.Split(msg, "\n") {
+				if !strings.HasPrefix(line, "configs: "+path) {
+					t.Errorf("line %q does not start with the file", line)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load(missing) = %v, want os.ErrNotExist", err)
+	}
+	if !strings.Contains(err.Error(), "nope.toml") {
+		t.Errorf("error %q does not name the file", err)
+	}
+}
+
+func TestLoadGood(t *testing.T) {
+	cfg, err := Load("testdata/good.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantArbiter := Arbiter{
+		Endpoint:       "tcp://127.0.0.1:5555",
+		PubSubEndpoint: DefaultPubSubEndpoint(),
+		StatsEndpoint:  DefaultStatsEndpoint(),
+		StatsInterval:  2500 * time.Millisecond,
+		LogLevel:       "debug",
+		LogFormat:      "json",
+	}
+	if d := cmp.Diff(wantArbiter, cfg.Arbiter); d != "" {
+		t.Errorf("arbiter (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(DefaultWeb(), cfg.Web); d != "" {
+		t.Errorf("web (-want +got):\n%s", d)
+	}
+	wantSockets := []Socket{
+		{Name: "admin", Family: "unix", Host: DefaultSocketHost, Path: "/tmp/poold-good-admin.sock", Backlog: DefaultBacklog, Mode: 0o600},
+		{Name: "api", Family: "tcp6", Host: "::1", Port: 0, Backlog: 128, Mode: DefaultSocketMode, ReplaceStale: true},
+		{Name: "web", Family: "tcp", Host: "127.0.0.1", Port: 8000, Backlog: DefaultBacklog, ReusePort: true, Mode: DefaultSocketMode, ReplaceStale: true},
+	}
+	if d := cmp.Diff(wantSockets, cfg.Sockets); d != "" {
+		t.Errorf("sockets (-want +got):\n%s", d)
+	}
+	var names []string
+	for _, w := range cfg.Watchers {
+		names = append(names, w.Name)
+	}
+	if d := cmp.Diff([]string{"high", "alpha", "beta", "web"}, names); d != "" {
+		t.Errorf("watcher order (-want +got):\n%s", d)
+	}
+	web := cfg.Watchers[3]
+	want := DefaultWatcher("web")
+	want.Cmd = "/usr/bin/env"
+	want.Args = []string{"--fd", "$(pool.sockets.api)", "$HOME"}
+	want.NumProcesses = 3
+	want.Env = []string{"Path=/opt/$VENV/bin:$PATH", "MixedCase=KeepMe", "EMPTY="}
+	want.Sockets = []string{"web"}
+	want.StopSignal = syscall.SIGQUIT
+	want.GracefulTimeout = 90 * time.Second
+	want.WarmupDelay = 500 * time.Millisecond
+	want.Umask = 0o027
+	want.Rlimits = map[string]uint64{"nofile": 4096, "core": RlimitUnlimited}
+	want.BackoffMin = time.Second
+	want.BackoffMax = time.Minute
+	want.BackoffReset = 90 * time.Second
+	if d := cmp.Diff(want, web); d != "" {
+		t.Errorf("watcher web (-want +got):\n%s", d)
+	}
+	if got := cfg.Watchers[0].StopSignal; got != syscall.SIGINT {
+		t.Errorf("high.stop_signal = %v, want SIGINT (from the number 2)", got)
+	}
+	beta := cfg.Watchers[2]
+	if beta.StopSignal != syscall.SIGHUP || beta.Autostart || beta.Respawn || !beta.UseSockets {
+		t.Errorf("beta = %+v", beta)
+	}
+	alpha := cfg.Watchers[1]
+	if d := cmp.Diff(DefaultWatcher("alpha"), alpha, cmpopts.IgnoreFields(Watcher{}, "Cmd", "WorkingDir", "UID", "GID")); d != "" {
+		t.Errorf("alpha should have defaults (-want +got):\n%s", d)
+	}
+	if got, want := web.SocketNames(cfg.Sockets), []string{"web", "api"}; !cmp.Equal(got, want) {
+		t.Errorf("web.SocketNames = %v, want %v", got, want)
+	}
+	if got, want := beta.SocketNames(cfg.Sockets), []string{"admin", "api", "web"}; !cmp.Equal(got, want) {
+		t.Errorf("beta.SocketNames = %v, want %v", got, want)
+	}
+}
+
+// TestExamples loads the shipped examples; the TOML and YAML ones are twins.
+func TestExamples(t *testing.T) {
+	toml, err := Load("example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml, err := Load("example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(toml, yaml, cmpopts.IgnoreFields(Config{}, "Path")); d != "" {
+		t.Errorf("example.toml and example.yaml differ (-toml +yaml):\n%s", d)
+	}
+	if len(toml.Watchers) != 1 || toml.Watchers[0].NumProcesses != 4 || toml.Watchers[0].GracefulTimeout != 10*time.Second {
+		t.Errorf("example.toml watchers = %+v", toml.Watchers)
+	}
+	if !toml.Web.Enabled || toml.Web.Address != "127.0.0.1:8080" {
+		t.Errorf("example.toml web = %+v", toml.Web)
+	}
+	g, err := Load("gunicorn.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := g.Watchers[0].SocketNames(g.Sockets); !cmp.Equal(got, []string{"web"}) {
+		t.Errorf("gunicorn SocketNames = %v", got)
+	}
+}
+
+// TestLoadJSONAndYAML checks that the same content reads the same in every
+// format, including numbers that JSON gives as float64.
+func TestLoadFormats(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"c.toml": "[sockets.s]\nport = 9000\n[watchers.w]\ncmd = \"/bin/true\"\nnumprocesses = 2\nwarmup_delay = 1.5\numask = 18\nenv = [\"A=$B\"]\n",
+		"c.yaml": "sockets:\n  s:\n    port: 9000\nwatchers:\n  w:\n    cmd: /bin/true\n    numprocesses: 2\n    warmup_delay: 1.5\n    umask: \"022\"\n    env: [\"A=$B\"]\n",
+		"c.yml":  "sockets: {s: {port: 9000}}\nwatchers: {w: {cmd: /bin/true, numprocesses: 2, warmup_delay: 1500ms, umask: 18, env: [\"A=$B\"]}}\n",
+		"c.json": `{"sockets": {"s": {"port": 9000}}, "watchers": {"w": {"cmd": "/bin/true", "numprocesses": 2, "warmup_delay": "1.5", "umask": "0o22", "env": ["A=$B"]}}}`,
+	}
+	var first *Config
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(path)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if first == nil {
+			first = cfg
+			continue
+		}
+		if d := cmp.Diff(first, cfg, cmpopts.IgnoreFields(Config{}, "Path")); d != "" {
+			t.Errorf("%s differs (-first +this):\n%s", name, d)
+		}
+	}
+	if w := first.Watchers[0]; w.WarmupDelay != 1500*time.Millisecond || w.Umask != 0o22 || w.Env[0] != "A=$B" {
+		t.Errorf("watcher = %+v", w)
+	}
+}
+
+func TestEnvOverride(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "poold.toml")
+	content := "[sockets.web]\nport = 8000\n[watchers.my-app]\ncmd = \"/bin/true\"\nnumprocesses = 2\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("POOLD_ARBITER_ENDPOINT", "ipc:///tmp/Some$Dir/c.sock")
+	t.Setenv("POOLD_WEB_ENABLED", "true")
+	t.Setenv("POOLD_SOCKETS_WEB_PORT", "9001")
+	t.Setenv("POOLD_WATCHERS_MY_APP_NUMPROCESSES", "8")
+	t.Setenv("POOLD_WATCHERS_MY_APP_GRACEFUL_TIMEOUT", "2.5")
+	t.Setenv("POOLD_WATCHERS_MY_APP_ENV", `["Home=$HOME", "X=a b"]`)
+	t.Setenv("POOLD_WATCHERS_MY_APP_ARGS", "--a  --b")
+	t.Setenv("POOLD_WATCHERS_NOPE_NUMPROCESSES", "3") // no such watcher: ignored
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Watchers[0]
+	if cfg.Arbiter.Endpoint != "ipc:///tmp/Some$Dir/c.sock" || !cfg.Web.Enabled || cfg.Sockets[0].Port != 9001 {
+		t.Errorf("overrides not applied: %+v %+v %+v", cfg.Arbiter, cfg.Web, cfg.Sockets)
+	}
+	if w.NumProcesses != 8 || w.GracefulTimeout != 2500*time.Millisecond {
+		t.Errorf("watcher overrides not applied: %+v", w)
+	}
+	if d := cmp.Diff([]string{"Home=$HOME", "X=a b"}, w.Env); d != "" {
+		t.Errorf("env (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{"--a", "--b"}, w.Args); d != "" {
+		t.Errorf("args (-want +got):\n%s", d)
+	}
+	if len(cfg.Watchers) != 1 {
+		t.Errorf("an override created a watcher: %+v", cfg.Watchers)
+	}
+
+	t.Setenv("POOLD_WATCHERS_MY_APP_NUMPROCESSES", "many")
+	_, err = Load(path)
+	want := `watchers.my-app.numprocesses: must be an integer, got "many" (from environment variable POOLD_WATCHERS_MY_APP_NUMPROCESSES)`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("bad override: got %v, want %q", err, want)
+	}
+}
+
+// TestNamesWithDots checks that viper's key delimiter does not split names.
+func TestNamesWithDots(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "poold.toml")
+	content := "[sockets.\"api.v2\"]\nport = 0\n[watchers.\"api.v2\"]\ncmd = \"/bin/true\"\nsockets = [\"api.v2\"]\n[watchers.empty]\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	// The empty section must not vanish: it has no cmd.
+	if err == nil || !strings.Contains(err.Error(), "watchers.empty.cmd: missing") || strings.Count(err.Error(), "\n") != 0 {
+		t.Fatalf("got %v, want only watchers.empty.cmd missing", err)
+	}
+}
+
+func TestLoadReloadIndependent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "poold.yaml")
+	write := func(n int) {
+		t.Helper()
+		c := "watchers:\n  w:\n    cmd: /bin/true\n    numprocesses: " + string(rune('0'+n)) + "\n"
+		if err := os.WriteFile(path, []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := 1; n <= 3; n++ {
+		write(n)
+		cfg, err := Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Watchers[0].NumProcesses != n {
+			t.Fatalf("reload %d: numprocesses = %d", n, cfg.Watchers[0].NumProcesses)
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package configs
+
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
+// WatcherOptionKeys returns the option names of a watcher, sorted: the
+// keys of a [watchers.NAME] section, used by the add, get, set and
+// options commands.
+func WatcherOptionKeys() []string { return fieldKeys(watcherFields) }
+
+// WatcherOptions renders every option of w in wire form, keyed like the
+// config file: durations as seconds (float64), stop_signal as a name
+// ("TERM"), umask as an octal string ("022", "" = inherit), env, args and
+// sockets as lists, rlimits as name -> number or "unlimited".
+func WatcherOptions(w Watcher) map[string]any {
+	out := make(map[string]any, len(watcherFields))
+	for _, f := range watcherFields {
+		out[f.key] = f.wire(&w)
+	}
+	return out
+}
+
+// WatcherFromOptions builds a watcher for the add command: defaults, then
+// opts (values as decoded from JSON: float64, string, bool, []any,
+// map[string]any; env may also be an object), then cmd when not empty
+// (args go in opts["args"]). It is decoded and validated exactly like a
+// [watchers.NAME] section against sockets; every problem is reported in
+// one *Error whose keys are option names.
+func WatcherFromOptions(name, cmd string, opts map[string]any, sockets []Socket) (Watcher, error) {
+	ps := &problems{}
+	d := &decoder{ps: ps}
+	if !nameRE.MatchString(name) {
+		ps.add("name", "bad watcher name %q: %s", name, nameRule)
+	}
+	w := DefaultWatcher(name)
+	if cmd != "" {
+		if opts == nil {
+			opts = map[string]any{}
+		}
+		opts = maps.Clone(opts)
+		opts["cmd"] = cmd
+	}
+	decodeSection(d, "", anyMap(opts), watcherFields, &w)
+	validateWatcher(ps, "", &w, socketSet(sockets))
+	if err := ps.err(""); err != nil {
+		return Watcher{}, err
+	}
+	return w, nil
+}
+
+// ApplyOptions returns a copy of w with opts applied (the set command).
+// Only known keys are accepted; the result is validated as a whole. On
+// error w is returned unchanged with an *Error naming each bad option.
+func ApplyOptions(w Watcher, opts map[string]any, sockets []Socket) (Watcher, error) {
+	ps := &problems{}
+	d := &decoder{ps: ps}
+	nw := w.Clone()
+	decodeSection(d, "", anyMap(opts), watcherFields, &nw)
+	validateWatcher(ps, "", &nw, socketSet(sockets))
+	if err := ps.err(""); err != nil {
+		return w, err
+	}
+	return nw, nil
+}
+
+// Clone returns a deep copy of w (slices and the rlimits map are not
+// shared).
+func (w Watcher) Clone() Watcher {
+	w.Args = slices.Clone(w.Args)
+	w.Env = slices.Clone(w.Env)
+	w.Sockets = slices.Clone(w.Sockets)
+	w.Rlimits = maps.Clone(w.Rlimits)
+	return w
+}
+
+// anyMap keeps a nil options map from reading as "not a table".
+func anyMap(m map[string]any) any {
+	if m == nil {
+		return nil
+	}
+	return m
+}
+
+func socketSet(sockets []Socket) map[string]bool {
+	set := make(map[string]bool, len(sockets))
+	for _, s := range sockets {
+		set[strings.ToLower(s.Name)] = true
+	}
+	return set
+}

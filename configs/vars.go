@@ -1,0 +1,128 @@
+package configs
+
+import (
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// varRE matches $(pool.X), $(circus.X), ((pool.X)) and ((circus.X)).
+// Group 1 or 2 holds X. A plain $VAR never matches.
+var varRE = regexp.MustCompile(`\$\((?:pool|circus)\.([^()\s]+)\)|\(\((?:pool|circus)\.([^()\s]+)\)\)`)
+
+// Variable names a watcher's cmd, args and env may use (PROTOCOL.md
+// section 4), besides the families "sockets.NAME" and "env.KEY".
+var varNames = []string{"gid", "name", "numprocesses", "uid", "wid", "working_dir"}
+
+// Expand replaces every $(pool.X), $(circus.X), ((pool.X)) and
+// ((circus.X)) in s whose X is a key of vars (e.g. "wid", "sockets.web",
+// "env.HOME"); socket names match case-insensitively. Unknown variables
+// are left as written; a plain $VAR is never touched.
+func Expand(s string, vars map[string]string) string {
+	if !strings.Contains(s, "(pool.") && !strings.Contains(s, "(circus.") {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range varRE.FindAllStringSubmatchIndex(s, -1) {
+		x := varFrom(s, m)
+		val, ok := vars[x]
+		if !ok {
+			if name, isSock := strings.CutPrefix(x, "sockets."); isSock {
+				val, ok = vars["sockets."+strings.ToLower(name)]
+			}
+		}
+		if !ok {
+			continue
+		}
+		b.WriteString(s[last:m[0]])
+		b.WriteString(val)
+		last = m[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// varFrom returns X from one match of varRE.
+func varFrom(s string, m []int) string {
+	if m[2] >= 0 {
+		return s[m[2]:m[3]]
+	}
+	return s[m[4]:m[5]]
+}
+
+// variables returns every X referenced in s, in order of appearance.
+func variables(s string) []string {
+	var out []string
+	for _, m := range varRE.FindAllStringSubmatchIndex(s, -1) {
+		out = append(out, varFrom(s, m))
+	}
+	return out
+}
+
+// knownVar reports whether X names a variable poold provides.
+func knownVar(x string) bool {
+	if strings.HasPrefix(x, "sockets.") || strings.HasPrefix(x, "env.") {
+		return true
+	}
+	return slices.Contains(varNames, x)
+}
+
+// socketRefs returns the lower-cased socket names referenced through
+// $(pool.sockets.NAME) in cmd, args and env, in order, without duplicates.
+func (w Watcher) socketRefs() []string {
+	var out []string
+	texts := append(append([]string{w.Cmd}, w.Args...), w.Env...)
+	for _, t := range texts {
+		for _, x := range variables(t) {
+			if name, ok := strings.CutPrefix(x, "sockets."); ok {
+				name = strings.ToLower(name)
+				if !slices.Contains(out, name) {
+					out = append(out, name)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// SocketNames returns, in fd order (3, 4, ...), the names of the sockets
+// in all that this watcher's workers inherit: those listed in Sockets in
+// their order, then those referenced through $(pool.sockets.NAME) in cmd,
+// args and env in order of appearance, then with UseSockets every other
+// socket sorted by name. No duplicates; names not in all are skipped.
+// Names compare case-insensitively; the returned names are those of all.
+func (w Watcher) SocketNames(all []Socket) []string {
+	byLower := make(map[string]string, len(all))
+	for _, s := range all {
+		byLower[strings.ToLower(s.Name)] = s.Name
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(name string) {
+		real, ok := byLower[strings.ToLower(name)]
+		if !ok || seen[real] {
+			return
+		}
+		seen[real] = true
+		out = append(out, real)
+	}
+	for _, n := range w.Sockets {
+		add(n)
+	}
+	for _, n := range w.socketRefs() {
+		add(n)
+	}
+	if w.UseSockets {
+		rest := make([]string, 0, len(all))
+		for _, s := range all {
+			rest = append(rest, s.Name)
+		}
+		sort.Strings(rest)
+		for _, n := range rest {
+			add(n)
+		}
+	}
+	return out
+}
