@@ -1,0 +1,218 @@
+package arbiter
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/workertest"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	watcher.RunShimIfRequested()
+	workertest.Main()
+	goleak.VerifyTestMain(m)
+}
+
+// hang is the generous bound that only catches a hang.
+const hang = 20 * time.Second
+
+// testWatcher is a watcher running this test binary in a workertest mode.
+func testWatcher(name, mode string, n int) configs.Watcher {
+	w := configs.DefaultWatcher(name)
+	w.Cmd = os.Args[0]
+	w.NumProcesses = n
+	w.Env = []string{workertest.Env + "=" + mode}
+	w.GracefulTimeout = 5 * time.Second
+	return w
+}
+
+func tcpSocket(name string) configs.Socket {
+	s := configs.DefaultSocket(name)
+	s.Family = "tcp"
+	return s
+}
+
+// harness runs an arbiter for one test.
+type harness struct {
+	t   testing.TB
+	a   *Arbiter
+	sub *events.Subscription
+	log *syncBuffer
+}
+
+// syncBuffer collects the arbiter's log for assertions.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func start(t testing.TB, cfg *configs.Config, opts Options) *harness {
+	t.Helper()
+	if cfg.Arbiter.LogLevel == "" {
+		cfg.Arbiter = configs.DefaultArbiter()
+	}
+	buf := &syncBuffer{}
+	if opts.Log == nil {
+		opts.Log = hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(buf, testWriter{t}), Level: hclog.Debug})
+	}
+	if opts.Events == nil {
+		opts.Events = events.NewBus(nil)
+	}
+	h := &harness{t: t, log: buf, sub: opts.Events.Subscribe(100000)}
+	h.a = New(cfg, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- h.a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Errorf("arbiter Run: %v", err)
+			}
+		case <-time.After(hang):
+			t.Errorf("arbiter did not stop within %v", hang)
+		}
+		h.sub.Close()
+	})
+	return h
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// do runs a command and fails the test on an error reply.
+func (h *harness) do(cmd string, props map[string]any) Reply {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	r := h.a.Do(ctx, Request{ID: "t", Command: cmd, Properties: props})
+	// Like Circus, status with a name replaces "ok" by the watcher's status.
+	if r["status"] == "error" {
+		h.t.Fatalf("%s %v: %v", cmd, props, r)
+	}
+	return r
+}
+
+// next waits for the next event matching topic suffix and pred.
+func (h *harness) next(kind string, pred func(events.Event) bool) events.Event {
+	h.t.Helper()
+	deadline := time.After(hang)
+	for {
+		select {
+		case ev, ok := <-h.sub.C():
+			if !ok {
+				h.t.Fatalf("event stream closed waiting for %s", kind)
+			}
+			if ev.Kind == kind && (pred == nil || pred(ev)) {
+				return ev
+			}
+		case <-deadline:
+			h.t.Fatalf("no %s event within %v", kind, hang)
+		}
+	}
+}
+
+// spawns waits for n spawn events and returns pid -> wid.
+func (h *harness) spawns(n int) map[int]int {
+	h.t.Helper()
+	out := map[int]int{}
+	for len(out) < n {
+		ev := h.next("spawn", nil)
+		out[ev.Fields["process_pid"].(int)] = ev.Fields["process_id"].(int)
+	}
+	return out
+}
+
+func (h *harness) socketAddr(name string) string {
+	h.t.Helper()
+	r := h.do("listsockets", nil)
+	for _, s := range r["sockets"].([]map[string]any) {
+		if s["name"] == name {
+			return net.JoinHostPort(fmt.Sprint(s["host"]), fmt.Sprint(s["port"]))
+		}
+	}
+	h.t.Fatalf("no socket %q in %v", name, r)
+	return ""
+}
+
+// get fetches path from addr on a fresh connection.
+func get(addr, path string) (string, error) {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + addr + path)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// alive reports whether pid exists (a zombie counts as gone).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// eventually polls cond until it holds or the hang bound passes.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(hang)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			t.Fatalf("%s: not true within %v", what, hang)
+		case <-tick.C:
+		}
+	}
+}
+
+func scanLines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
