@@ -1,0 +1,103 @@
+package sockets
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"syscall"
+
+	"github.com/poold/poold/configs"
+)
+
+// Sentinel errors, found with errors.Is through an *Error.
+var (
+	// ErrInUse: a unix socket path answers connections (a live process owns it).
+	ErrInUse = errors.New("in use by a running process")
+	// ErrStale: a unix socket path exists but nobody listens on it, and
+	// ReplaceStale is off.
+	ErrStale = errors.New("a stale socket file exists (nobody listens on it)")
+	// ErrNotSocket: the unix socket path exists and is not a socket.
+	ErrNotSocket = errors.New("path exists and is not a socket")
+	// ErrUnknown: Handoff was asked for a socket the Set does not hold.
+	ErrUnknown = errors.New("unknown socket")
+	// ErrInvalid: a socket spec is malformed (see the message for the field).
+	ErrInvalid = errors.New("invalid socket spec")
+	// ErrClosed: the Set was closed.
+	ErrClosed = errors.New("sockets: set is closed")
+)
+
+// Error reports what went wrong with one socket. Its message reads
+//
+//	sockets: web: bind 127.0.0.1:8000: address already in use (another process is listening there; stop it or choose another port)
+//
+// Err is usually a syscall.Errno or one of the sentinels above, so
+// errors.Is(err, syscall.EADDRINUSE) and errors.Is(err, ErrStale) work.
+// Several failures are returned together with errors.Join.
+type Error struct {
+	Socket string // the socket's name
+	Op     string // "bind", "listen", "resolve", "handoff", ... or "" for a bad spec
+	Addr   string // "127.0.0.1:8000", "[::1]:8000", the unix path, or ""
+	Err    error
+	Hint   string // what to do about it; may be ""
+}
+
+func (e *Error) Error() string {
+	s := "sockets: " + e.Socket + ": "
+	if e.Op != "" {
+		s += e.Op + " "
+		if e.Addr != "" {
+			s += e.Addr + " "
+		}
+		s = s[:len(s)-1] + ": "
+	}
+	s += e.Err.Error()
+	if e.Hint != "" {
+		s += " (" + e.Hint + ")"
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// invalid builds the error for a malformed spec.
+func invalid(name, format string, args ...any) error {
+	return &Error{Socket: name, Err: fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))}
+}
+
+// sysHint says what to do about an errno from socket/bind/listen.
+// port is the port asked for (tcp), 0 otherwise.
+func sysHint(err error, spec configs.Socket, host string, port int) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return ""
+	}
+	unixSock := spec.Family == "unix"
+	switch errno {
+	case syscall.EADDRINUSE:
+		if unixSock {
+			return "another socket was created at this path meanwhile; stop its owner or choose another path"
+		}
+		return "another process is listening there; stop it or choose another port"
+	case syscall.EACCES, syscall.EPERM:
+		if unixSock {
+			return fmt.Sprintf("poold's user may not create files in %s; fix the directory's permissions or choose another path", filepath.Dir(spec.Path))
+		}
+		if port > 0 && port < 1024 {
+			return "ports below 1024 need root or CAP_NET_BIND_SERVICE; grant poold that capability or choose a port >= 1024"
+		}
+		return "the operating system refused; check security policies (SELinux, AppArmor, seccomp)"
+	case syscall.EADDRNOTAVAIL:
+		return fmt.Sprintf("%s is not an address of this machine; use one of its addresses, 127.0.0.1 or 0.0.0.0", host)
+	case syscall.EAFNOSUPPORT:
+		return "this machine does not support that address family; use another host or family"
+	case syscall.ENOENT, syscall.ENOTDIR:
+		if unixSock {
+			return fmt.Sprintf("directory %s does not exist; create it first", filepath.Dir(spec.Path))
+		}
+	case syscall.EROFS:
+		return "the file system is read-only; choose another path"
+	case syscall.EMFILE, syscall.ENFILE:
+		return "too many open files; raise poold's nofile limit"
+	}
+	return ""
+}

@@ -1,0 +1,328 @@
+package sockets
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/configs"
+)
+
+// Listener is one bound, listening socket. A Listener is never modified
+// after the Set publishes it; a live reload that changes a socket puts a
+// new Listener in its place.
+type Listener struct {
+	Name string
+	// Spec is the socket's config with defaults filled in (Family, Host,
+	// Backlog, Mode). A Port of 0 stays 0 here; Addr and Info report
+	// the port the kernel chose.
+	Spec configs.Socket
+	// File holds the listening fd: blocking, close-on-exec. Hand it to a
+	// worker through Handoff; never set it non-blocking, workers share it.
+	File *os.File
+
+	fd    int
+	ip    netip.Addr // tcp: the bound address
+	port  int        // tcp: the bound port (the kernel's choice for port 0)
+	owned *fileID    // unix: the socket file poold created, removed on close
+}
+
+// fileID identifies a unix socket file poold created, so that closing
+// removes that file and never a successor at the same path.
+type fileID struct {
+	path     string
+	dev, ino uint64
+}
+
+// FD is the listening socket's fd number in poold.
+func (l *Listener) FD() int { return l.fd }
+
+// Addr is "127.0.0.1:8000", "[::1]:8000" or the unix socket path.
+func (l *Listener) Addr() string {
+	if l.Spec.Family == "unix" {
+		return l.Spec.Path
+	}
+	return netip.AddrPortFrom(l.ip, uint16(l.port)).String()
+}
+
+// Host is the bound IP address ("" for a unix socket).
+func (l *Listener) Host() string {
+	if l.Spec.Family == "unix" {
+		return ""
+	}
+	return l.ip.String()
+}
+
+// Port is the bound port (0 for a unix socket).
+func (l *Listener) Port() int { return l.port }
+
+// Info is the socket's entry in the control protocol's listsockets reply:
+// {fd, name, backlog, host, port} or {fd, name, backlog, path}. fd is the
+// fd number to report, normally l.FD() (poold's own fd number).
+func (l *Listener) Info(fd int) map[string]any {
+	m := map[string]any{"fd": fd, "name": l.Name, "backlog": l.Spec.Backlog}
+	if l.Spec.Family == "unix" {
+		m["path"] = l.Spec.Path
+	} else {
+		m["host"] = l.ip.String()
+		m["port"] = l.port
+	}
+	return m
+}
+
+// close closes the fd and removes the unix socket file poold created,
+// if the path still names that very file.
+func (l *Listener) close() error {
+	err := l.File.Close()
+	if l.owned != nil {
+		err = errors.Join(err, l.owned.remove())
+	}
+	return err
+}
+
+func (id *fileID) remove() error {
+	var st unix.Stat_t
+	if err := unix.Lstat(id.path, &st); err != nil {
+		return nil // gone already, or not ours to judge
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK || st.Dev != id.dev || st.Ino != id.ino {
+		return nil // someone else's file now
+	}
+	if err := os.Remove(id.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("sockets: remove socket file: %w", err)
+	}
+	return nil
+}
+
+// bindTCP creates, binds and listens one tcp socket.
+func bindTCP(s configs.Socket) (*Listener, error) {
+	t, err := resolve(s)
+	if err != nil {
+		return nil, err
+	}
+	addr := netip.AddrPortFrom(t.ip, uint16(s.Port)).String()
+	fail := func(op string, err error) (*Listener, error) {
+		return nil, &Error{Socket: s.Name, Op: op, Addr: addr, Err: err, Hint: sysHint(err, s, t.ip.WithZone("").String(), s.Port)}
+	}
+	domain := unix.AF_INET
+	var sa unix.Sockaddr
+	if t.v6 {
+		domain = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: s.Port, Addr: t.ip.As16(), ZoneId: t.zone}
+	} else {
+		sa = &unix.SockaddrInet4{Port: s.Port, Addr: t.ip.As4()}
+	}
+	fd, err := unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fail("socket", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(fd)
+		}
+	}()
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return fail("setsockopt SO_REUSEADDR", err)
+	}
+	if s.ReusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return fail("setsockopt SO_REUSEPORT", err)
+		}
+	}
+	if t.v6 {
+		// One family per socket: "::" means IPv6 only. Bind 0.0.0.0 as a
+		// second socket to take IPv4 too.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
+			return fail("setsockopt IPV6_V6ONLY", err)
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("getsockname", err)
+	}
+	port := s.Port
+	switch a := got.(type) {
+	case *unix.SockaddrInet4:
+		port = a.Port
+	case *unix.SockaddrInet6:
+		port = a.Port
+	}
+	addr = netip.AddrPortFrom(t.ip, uint16(port)).String()
+	if err := unix.Listen(fd, s.Backlog); err != nil {
+		return fail("listen", err)
+	}
+	ok = true
+	return &Listener{
+		Name: s.Name,
+		Spec: s,
+		File: os.NewFile(uintptr(fd), "socket "+s.Name+" "+addr),
+		fd:   fd,
+		ip:   t.ip,
+		port: port,
+	}, nil
+}
+
+// bindUnix creates, binds, chmods and listens one unix socket. With
+// viaTemp (poold itself holds the path, for a live reload) it binds a
+// temporary name in the same directory; the caller renames it over the
+// path with commitUnix. Otherwise an existing socket file at the path is
+// checked: stale ones are replaced when the spec allows, live ones and
+// non-sockets are refused (and never deleted).
+func bindUnix(s configs.Socket, viaTemp bool) (l *Listener, tmp string, err error) {
+	fail := func(op string, err error, hint string) (*Listener, string, error) {
+		if hint == "" {
+			hint = sysHint(err, s, "", 0)
+		}
+		return nil, "", &Error{Socket: s.Name, Op: op, Addr: s.Path, Err: err, Hint: hint}
+	}
+	target := s.Path
+	if viaTemp {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		target = filepath.Join(filepath.Dir(s.Path), ".poold-"+hex.EncodeToString(b[:]))
+		if len(target) > maxUnixPath {
+			return fail("bind", errors.New("no room for a temporary socket name next to the path"), "choose a shorter path")
+		}
+	} else if err := clearUnixPath(s); err != nil {
+		return nil, "", err
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fail("socket", err, "")
+	}
+	var id *fileID
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(fd)
+			if id != nil {
+				_ = id.remove()
+			}
+		}
+	}()
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: target}); err != nil {
+		return fail("bind", err, "")
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(target, &st); err != nil {
+		return fail("stat", err, "")
+	}
+	id = &fileID{path: target, dev: st.Dev, ino: st.Ino}
+	// chmod before listen: nobody can connect before the mode is right.
+	if err := unix.Chmod(target, uint32(s.Mode.Perm())); err != nil {
+		return fail("chmod", err, "")
+	}
+	if err := unix.Listen(fd, s.Backlog); err != nil {
+		return fail("listen", err, "")
+	}
+	ok = true
+	if viaTemp {
+		tmp = target
+	}
+	return &Listener{
+		Name:  s.Name,
+		Spec:  s,
+		File:  os.NewFile(uintptr(fd), "socket "+s.Name+" "+s.Path),
+		fd:    fd,
+		owned: id,
+	}, tmp, nil
+}
+
+// commitUnix moves a socket bound at a temporary name over its real path
+// (atomically: clients see the old socket or the new one, never nothing).
+func commitUnix(l *Listener, tmp string) error {
+	if err := os.Rename(tmp, l.Spec.Path); err != nil {
+		return &Error{Socket: l.Name, Op: "rename", Addr: l.Spec.Path, Err: err}
+	}
+	l.owned.path = l.Spec.Path
+	return nil
+}
+
+// clearUnixPath makes room for binding s.Path: nothing there is fine; a
+// stale socket is removed if s.ReplaceStale; anything else is an error.
+func clearUnixPath(s configs.Socket) error {
+	fail := func(err error, hint string) error {
+		return &Error{Socket: s.Name, Op: "bind", Addr: s.Path, Err: err, Hint: hint}
+	}
+	fi, err := os.Lstat(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		err = unwrapPath(err)
+		return fail(err, sysHint(err, s, "", 0))
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fail(ErrNotSocket, fmt.Sprintf("it is %s; poold never deletes it: remove it yourself or choose another path", describe(fi)))
+	}
+	live, err := probeUnix(s.Path)
+	if err != nil {
+		return fail(fmt.Errorf("cannot tell whether the existing socket file is in use: %w", err), "check the permissions of the file, or remove it if nothing uses it")
+	}
+	if live {
+		return fail(ErrInUse, "another process accepts connections on it; stop it or choose another path")
+	}
+	if !s.ReplaceStale {
+		return fail(ErrStale, "remove the file, or set replace_stale = true to let poold replace it")
+	}
+	if err := os.Remove(s.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err = unwrapPath(err)
+		return fail(fmt.Errorf("remove stale socket file: %w", err), sysHint(err, s, "", 0))
+	}
+	return nil
+}
+
+// probeUnix connects to a socket file without blocking: refused means
+// stale; accepted, a full backlog or a socket of another type means a
+// live owner.
+func probeUnix(path string) (live bool, err error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	switch err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err {
+	case nil, unix.EAGAIN, unix.EINPROGRESS, unix.EPROTOTYPE:
+		return true, nil
+	case unix.ECONNREFUSED:
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func describe(fi fs.FileInfo) string {
+	switch t := fi.Mode().Type(); {
+	case t == 0:
+		return "a regular file"
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeDevice != 0:
+		return "a device"
+	default:
+		return "not a socket"
+	}
+}

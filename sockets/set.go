@@ -1,0 +1,305 @@
+// Package sockets binds poold's listening sockets and hands them to workers.
+//
+// Bind turns the [sockets.NAME] specs of a config into listening sockets
+// (tcp over IPv4 or IPv6, and unix), all or none, before any worker starts.
+// Every fd is blocking and close-on-exec in poold; Handoff lists the files
+// a watcher inherits at fds 3, 4, ... and the LISTEN_FDS / LISTEN_FDNAMES
+// variables that describe them (LISTEN_PID is set by poold's exec step,
+// which alone knows the worker's pid). Apply moves a live Set to a
+// reloaded config without closing sockets whose spec did not change.
+// The package logs nothing: every failure is a returned *Error (or several
+// joined with errors.Join) that names the socket and the address.
+//
+// Concurrency: a *Set is safe for concurrent use; a small mutex serialises
+// its methods. Bind and Apply block for their system calls and, for a host
+// given by name rather than address, a lookup of at most 10 s; run them
+// where blocking is allowed. A *Listener is immutable once published.
+// The package starts no goroutines.
+//
+// Lifecycle of one socket across reloads:
+//
+//	Bind/Apply: bound ──(spec unchanged)──────────────> kept, same fd
+//	                   ──(backlog or mode changed)─────> kept, same fd, changed in place
+//	                   ──(anything else, or removed)───> out of the Set at once,
+//	                                                     closed by closeRemoved()
+package sockets
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/configs"
+)
+
+// Set is the collection of sockets poold holds, by name. The zero Set is
+// empty and ready for Apply.
+type Set struct {
+	mu     sync.Mutex
+	byName map[string]*Listener
+	closed bool
+}
+
+// Bind binds and listens every spec, all or none: if any socket fails,
+// the ones already bound are closed (unix files poold created removed)
+// and the error lists every socket that failed.
+func Bind(specs []configs.Socket) (*Set, error) {
+	s := &Set{}
+	if _, err := s.Apply(specs); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Get returns the socket called name.
+func (s *Set) Get(name string) (*Listener, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.byName[name]
+	return l, ok
+}
+
+// List returns every socket, sorted by fd.
+func (s *Set) List() []*Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listLocked()
+}
+
+func (s *Set) listLocked() []*Listener {
+	out := make([]*Listener, 0, len(s.byName))
+	for _, l := range s.byName {
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b *Listener) int { return a.fd - b.fd })
+	return out
+}
+
+// Close closes every socket and removes the unix socket files poold
+// created. Sockets handed out by an earlier Apply's closeRemoved are not
+// affected: call that function too. Close is idempotent.
+func (s *Set) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, l := range s.listLocked() {
+		if err := l.close(); err != nil {
+			errs = append(errs, fmt.Errorf("sockets: %s: close: %w", l.Name, err))
+		}
+	}
+	s.byName = nil
+	s.closed = true
+	return errors.Join(errs...)
+}
+
+// Apply makes the Set hold exactly specs (a live config reload):
+//
+//   - a socket whose spec is unchanged is kept: same *Listener, same fd;
+//   - one whose backlog or unix mode changed keeps its fd, changed in place;
+//   - new and otherwise changed ones are bound first, all or none: on any
+//     error nothing in the Set changes and the error lists every failure;
+//   - removed and replaced ones leave the Set at once, but their fds stay
+//     open until the caller calls closeRemoved, after the workers using
+//     them have stopped. closeRemoved is never nil and is idempotent.
+//
+// A unix socket whose path poold itself holds is bound at a temporary
+// name in the same directory and renamed over the path, so clients never
+// find the path missing. A tcp address can move to a changed socket only
+// when both old and new set reuseport; otherwise bind reports the address
+// in use, naming poold's own socket that holds it.
+func (s *Set) Apply(specs []configs.Socket) (closeRemoved func() error, err error) {
+	noop := func() error { return nil }
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return noop, ErrClosed
+	}
+	norm, err := normalizeAll(specs)
+	if err != nil {
+		return noop, err
+	}
+
+	type pending struct {
+		l   *Listener
+		tmp string // temporary unix name to rename over l.Spec.Path
+	}
+	var (
+		next   = make(map[string]*Listener, len(norm))
+		fresh  []pending
+		tweaks []tweak
+		errs   []error
+	)
+	for _, sp := range norm {
+		cur := s.byName[sp.Name]
+		switch {
+		case cur != nil && cur.Spec == sp:
+			next[sp.Name] = cur
+		case cur != nil && sameEndpoint(cur.Spec, sp):
+			tweaks = append(tweaks, tweak{old: cur, spec: sp})
+		case sp.Family == "unix":
+			l, tmp, err := bindUnix(sp, s.holdsPath(sp))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fresh = append(fresh, pending{l, tmp})
+		default:
+			l, err := bindTCP(sp)
+			if err != nil {
+				errs = append(errs, s.explainOwnPort(err, sp))
+				continue
+			}
+			fresh = append(fresh, pending{l: l})
+		}
+	}
+	rollback := func() {
+		for _, p := range fresh {
+			_ = p.l.close() // removes the temporary or new unix file too
+		}
+	}
+	if len(errs) > 0 {
+		rollback()
+		return noop, errors.Join(errs...)
+	}
+	for i, t := range tweaks {
+		if err := t.apply(); err != nil {
+			for _, done := range tweaks[:i+1] {
+				_ = done.revert()
+			}
+			rollback()
+			return noop, err
+		}
+		l := *t.old
+		l.Spec = t.spec
+		next[l.Name] = &l
+	}
+	// Renames come last: they are the one step that cannot be undone (the
+	// old socket's path now names the new socket). A rename in the
+	// directory where bind just succeeded fails only if the directory
+	// changed under us; then the error says so and the Set stays as it
+	// was, except that paths renamed before the failure are gone.
+	for _, p := range fresh {
+		if p.tmp != "" {
+			if err := commitUnix(p.l, p.tmp); err != nil {
+				rollback()
+				return noop, err
+			}
+		}
+		next[p.l.Name] = p.l
+	}
+
+	inUse := make(map[int]bool, len(next))
+	for _, l := range next {
+		inUse[l.fd] = true
+	}
+	var removed []*Listener
+	for _, l := range s.listLocked() {
+		if !inUse[l.fd] {
+			removed = append(removed, l)
+		}
+	}
+	s.byName = next
+	var once sync.Once
+	var cerr error
+	return func() error {
+		once.Do(func() {
+			var errs []error
+			for _, l := range removed {
+				if err := l.close(); err != nil {
+					errs = append(errs, fmt.Errorf("sockets: %s: close: %w", l.Name, err))
+				}
+			}
+			cerr = errors.Join(errs...)
+		})
+		return cerr
+	}, nil
+}
+
+// normalizeAll checks every spec and the clashes between them, reporting
+// every problem at once.
+func normalizeAll(specs []configs.Socket) ([]configs.Socket, error) {
+	var errs []error
+	out := make([]configs.Socket, 0, len(specs))
+	names := make(map[string]bool, len(specs))
+	paths := make(map[string]string)
+	for _, sp := range specs {
+		n, err := normalize(sp)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if names[n.Name] {
+			errs = append(errs, invalid(n.Name, "defined twice"))
+			continue
+		}
+		names[n.Name] = true
+		if n.Family == "unix" {
+			k := unixKey(n)
+			if other, ok := paths[k]; ok {
+				errs = append(errs, invalid(n.Name, "path %s is also the path of socket %q", n.Path, other))
+				continue
+			}
+			paths[k] = n.Name
+		}
+		out = append(out, n)
+	}
+	return out, errors.Join(errs...)
+}
+
+// holdsPath reports whether one of the Set's own sockets sits at sp's path.
+func (s *Set) holdsPath(sp configs.Socket) bool {
+	k := unixKey(sp)
+	for _, l := range s.byName {
+		if l.Spec.Family == "unix" && unixKey(l.Spec) == k {
+			return true
+		}
+	}
+	return false
+}
+
+// explainOwnPort improves an "address in use" when poold's own socket is
+// the one holding the port.
+func (s *Set) explainOwnPort(err error, sp configs.Socket) error {
+	var e *Error
+	if sp.Port == 0 || !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &e) {
+		return err
+	}
+	for _, l := range s.listLocked() {
+		if l.Spec.Family != "unix" && l.port == sp.Port {
+			e.Hint = fmt.Sprintf("poold's own socket %q holds this port until the reload completes; a changed socket can take over a port only when old and new both set reuseport: use another port, or restart poold", l.Name)
+			break
+		}
+	}
+	return err
+}
+
+// tweak is an in-place change of backlog or unix mode on a kept socket.
+type tweak struct {
+	old  *Listener
+	spec configs.Socket
+}
+
+func (t tweak) apply() error { return t.set(t.spec, t.old.Spec) }
+
+func (t tweak) revert() error { return t.set(t.old.Spec, t.spec) }
+
+// set moves the socket from spec from to spec to.
+func (t tweak) set(to, from configs.Socket) error {
+	l := t.old
+	if to.Backlog != from.Backlog {
+		// listen on a listening socket only changes its backlog.
+		if err := unix.Listen(l.fd, to.Backlog); err != nil {
+			return &Error{Socket: l.Name, Op: "listen", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, l.Host(), l.port)}
+		}
+	}
+	if to.Family == "unix" && to.Mode != from.Mode {
+		if err := unix.Chmod(l.Spec.Path, uint32(to.Mode.Perm())); err != nil {
+			return &Error{Socket: l.Name, Op: "chmod", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, "", 0)}
+		}
+	}
+	return nil
+}
