@@ -1,0 +1,196 @@
+package sockets
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/poold/poold/configs"
+)
+
+func TestApplyKeepsChangesAndDefersClose(t *testing.T) {
+	dir := t.TempDir()
+	keep := tcpSpec("keep")
+	tweakTCP := tcpSpec("tweak")
+	tweakTCP.Backlog = 10
+	tweakUnix := configs.Socket{Name: "tweaku", Path: filepath.Join(dir, "tweaku.sock"), Mode: 0o600}
+	change := tcpSpec("change")
+	gone := configs.Socket{Name: "gone", Path: filepath.Join(dir, "gone.sock")}
+	s := mustBind(t, keep, tweakTCP, tweakUnix, change, gone)
+	old := map[string]*Listener{}
+	for _, l := range s.List() {
+		old[l.Name] = l
+	}
+
+	tweakTCP.Backlog = 20
+	tweakUnix.Mode = 0o640
+	tweakUnix.Backlog = 5
+	change.ReusePort = true
+	added := tcpSpec("added")
+	closeRemoved, err := s.Apply([]configs.Socket{keep, tweakTCP, tweakUnix, change, added})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if l := mustGet(t, s, "keep"); l != old["keep"] {
+		t.Error("unchanged socket was replaced")
+	}
+	tw := mustGet(t, s, "tweak")
+	if tw.FD() != old["tweak"].FD() || tw.File != old["tweak"].File || tw.Spec.Backlog != 20 {
+		t.Errorf("backlog change: fd %d→%d, backlog %d; want same fd and file, backlog 20", old["tweak"].FD(), tw.FD(), tw.Spec.Backlog)
+	}
+	if got := tcpBacklog(t, tw); got != 20 {
+		t.Errorf("kernel backlog after in-place change = %d, want 20", got)
+	}
+	tu := mustGet(t, s, "tweaku")
+	if tu.FD() != old["tweaku"].FD() {
+		t.Error("mode change on a unix socket rebound it")
+	}
+	if fi, err := os.Lstat(tweakUnix.Path); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("unix mode after in-place change: %v, %v; want 0640", fi.Mode(), err)
+	}
+	ch := mustGet(t, s, "change")
+	if ch.FD() == old["change"].FD() || !ch.Spec.ReusePort {
+		t.Error("changed socket was not rebound")
+	}
+	checkServes(t, mustGet(t, s, "added"))
+	if _, ok := s.Get("gone"); ok {
+		t.Error("removed socket still in the Set")
+	}
+	if got := len(s.List()); got != 5 {
+		t.Errorf("Set holds %d sockets, want 5", got)
+	}
+
+	// Until closeRemoved, the replaced and removed sockets still serve:
+	// their workers may be finishing requests on them.
+	checkServes(t, old["change"])
+	checkServes(t, old["gone"])
+	if err := closeRemoved(); err != nil {
+		t.Fatal(err)
+	}
+	if err := closeRemoved(); err != nil {
+		t.Fatalf("second closeRemoved: %v", err)
+	}
+	for _, name := range []string{"change", "gone"} {
+		if _, err := old[name].File.Stat(); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("%s: old file still open after closeRemoved: %v", name, err)
+		}
+	}
+	for _, name := range []string{"keep", "tweak", "tweaku", "change", "added"} {
+		checkServes(t, mustGet(t, s, name))
+	}
+	if _, err := os.Lstat(gone.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket file of the removed socket left behind: %v", err)
+	}
+}
+
+func TestApplyAllOrNone(t *testing.T) {
+	foreign := foreignListener(t, "tcp4", "127.0.0.1:0")
+	s := mustBind(t, tcpSpec("a"), unixSpec(t, "u"))
+	before := s.List()
+	sockets := openSockets(t)
+	free := freePort(t)
+	dir := t.TempDir()
+	next := []configs.Socket{
+		tcpSpec("a"),
+		{Name: "good", Host: "127.0.0.1", Port: free},
+		{Name: "goodu", Path: filepath.Join(dir, "goodu.sock")},
+		{Name: "bad", Host: "127.0.0.1", Port: foreign.Addr().(*net.TCPAddr).Port},
+	}
+	closeRemoved, err := s.Apply(next)
+	wantErr(t, err, "sockets: bad: bind 127.0.0.1:", "address already in use")
+	if closeRemoved == nil {
+		t.Fatal("closeRemoved is nil on error")
+	}
+	if err := closeRemoved(); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(before, s.List(), cmp.Comparer(func(a, b *Listener) bool { return a == b })); d != "" {
+		t.Errorf("failed Apply changed the Set:\n%s", d)
+	}
+	ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", free))
+	if err != nil {
+		t.Errorf("port of the new socket still taken after the failed Apply: %v", err)
+	} else {
+		ln.Close()
+	}
+	if _, err := os.Lstat(next[2].Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket file of the new unix socket left behind: %v", err)
+	}
+	if d := cmp.Diff(sockets, openSockets(t)); d != "" {
+		t.Errorf("socket fds changed by the failed Apply (-before +after):\n%s", d)
+	}
+	for _, l := range s.List() {
+		checkServes(t, l)
+	}
+}
+
+// TestApplyUnixSamePath replaces a unix socket by one at the same path
+// (here: renamed); the path never goes missing, and closing the old one
+// leaves the new one's file alone.
+func TestApplyUnixSamePath(t *testing.T) {
+	sp := unixSpec(t, "old")
+	s := mustBind(t, sp)
+	nsp := sp
+	nsp.Name = "new"
+	nsp.Mode = 0o600
+	closeRemoved, err := s.Apply([]configs.Socket{nsp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl := mustGet(t, s, "new")
+	checkServes(t, nl) // a client dialling the path reaches the new socket
+	if fi, err := os.Lstat(sp.Path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("path after replace: %v %v, want mode 0600", fi, err)
+	}
+	if err := closeRemoved(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(sp.Path); err != nil {
+		t.Fatalf("closing the old socket removed the new socket's file: %v", err)
+	}
+	checkServes(t, nl)
+	ents, _ := os.ReadDir(filepath.Dir(sp.Path))
+	if len(ents) != 1 {
+		t.Errorf("directory holds %d entries, want only the socket (temporary name left?)", len(ents))
+	}
+}
+
+func TestApplyPortHandover(t *testing.T) {
+	t.Run("without reuseport", func(t *testing.T) {
+		sp := tcpSpec("web")
+		sp.Port = freePort(t)
+		s := mustBind(t, sp)
+		nsp := sp
+		nsp.Name = "www"
+		_, err := s.Apply([]configs.Socket{nsp})
+		wantErr(t, err, fmt.Sprintf("sockets: www: bind 127.0.0.1:%d: address already in use (poold's own socket \"web\" holds this port", sp.Port))
+		checkServes(t, mustGet(t, s, "web"))
+	})
+	t.Run("with reuseport", func(t *testing.T) {
+		sp := tcpSpec("web")
+		sp.Port = freePort(t)
+		sp.ReusePort = true
+		s := mustBind(t, sp)
+		old := mustGet(t, s, "web")
+		nsp := sp
+		nsp.Family = "tcp4" // a change that needs a new socket
+		closeRemoved, err := s.Apply([]configs.Socket{nsp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nl := mustGet(t, s, "web")
+		if nl.FD() == old.FD() || nl.Port() != sp.Port {
+			t.Fatalf("want a new socket on port %d, got fd %d port %d", sp.Port, nl.FD(), nl.Port())
+		}
+		if err := closeRemoved(); err != nil {
+			t.Fatal(err)
+		}
+		checkServes(t, nl)
+	})
+}
