@@ -1,0 +1,142 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/poold/poold/arbiter"
+)
+
+// Commands a console may send. Reads are always allowed; actions only when
+// the console is not read-only. Commands that define or remove watchers or
+// stop poold (add, rm, set, quit) stay with poolctl: a browser tab is the
+// wrong place to run arbitrary commands from.
+var (
+	readCommands = map[string]bool{
+		"status": true, "list": true, "numprocesses": true, "numwatchers": true,
+		"options": true, "get": true, "stats": true, "dstats": true,
+		"listsockets": true, "globaloptions": true,
+	}
+	actionCommands = map[string]bool{
+		"incr": true, "decr": true, "start": true, "stop": true, "restart": true,
+		"reload": true, "kill": true, "signal": true, "reloadconfig": true,
+	}
+)
+
+// serveConn runs one websocket until either side ends it. It runs on the
+// HTTP handler goroutine, which is the connection's reader; it starts the
+// one writer and waits for it.
+func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, remote string) {
+	c := newClient(s.tunings.clientQueue, remote)
+	if !h.register(c) {
+		conn.Close()
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.writeLoop(conn, c)
+	}()
+	s.readLoop(ctx, h, conn, c)
+	cancel()
+	c.kill()
+	wg.Wait()
+	h.unregister(c)
+}
+
+// writeLoop is the connection's only writer: queued messages, pings, and
+// the close frame. It closes the connection when it returns, which ends the
+// reader too.
+func (s *Server) writeLoop(conn *websocket.Conn, c *client) {
+	defer conn.Close()
+	ping := time.NewTicker(s.tunings.pingEvery)
+	defer ping.Stop()
+	for {
+		select {
+		case pm := <-c.send:
+			conn.SetWriteDeadline(time.Now().Add(s.tunings.writeWait))
+			if err := conn.WritePreparedMessage(pm); err != nil {
+				return
+			}
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.tunings.writeWait)); err != nil {
+				return
+			}
+		case <-c.quit:
+			conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseGoingAway, "poold console closing"),
+				time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+// readLoop reads action messages until the connection fails or closes.
+func (s *Server) readLoop(ctx context.Context, h *hub, conn *websocket.Conn, c *client) {
+	t := s.tunings
+	conn.SetReadLimit(t.readLimit)
+	extend := func() { conn.SetReadDeadline(time.Now().Add(t.pongWait)) }
+	extend()
+	conn.SetPongHandler(func(string) error { extend(); return nil })
+	for {
+		typ, data, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		if typ != websocket.TextMessage {
+			continue
+		}
+		reply := s.action(ctx, h, data, c.remote)
+		extend()
+		b, err := json.Marshal(map[string]any{"type": "reply", "id": reply["id"], "reply": reply})
+		if err != nil {
+			b, _ = json.Marshal(map[string]any{"type": "reply", "id": reply["id"],
+				"reply": arbiter.Fail(fmt.Sprint(reply["id"]), fmt.Errorf("reply does not encode: %v", err))})
+		}
+		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+		if err != nil || !c.offer(pm) {
+			return // queue full: this console cannot keep up
+		}
+	}
+}
+
+// action checks and runs one console request and returns the reply.
+func (s *Server) action(ctx context.Context, h *hub, data []byte, remote string) arbiter.Reply {
+	req, err := arbiter.DecodeRequest(data)
+	if err != nil {
+		return arbiter.Fail(req.ID, err)
+	}
+	req.MsgType = "" // a console always wants its answer
+	mutating := actionCommands[req.Command]
+	switch {
+	case mutating && s.opts.Config.ReadOnly:
+		s.log.Warn("console action refused: read-only", "command", req.Command, "remote", remote)
+		return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed,
+			Reason: fmt.Sprintf("%s refused: the web console is read-only ([web] read_only = true); use poolctl", req.Command)})
+	case !mutating && !readCommands[req.Command]:
+		return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoUnknownCmd,
+			Reason: fmt.Sprintf("command %q is not available from the web console; use poolctl", req.Command)})
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.tunings.actionTO)
+	defer cancel()
+	reply := s.opts.Backend.Do(cctx, req)
+	if reply == nil {
+		reply = arbiter.Fail(req.ID, fmt.Errorf("%s: no reply from poold", req.Command))
+	}
+	if mutating {
+		name, _ := req.Properties["name"].(string)
+		s.log.Info("console action", "command", req.Command, "name", name, "remote", remote, "status", reply["status"], "reason", reply["reason"])
+		if req.Command == "reloadconfig" {
+			name = ""
+		}
+		h.poke(name)
+	}
+	return reply
+}

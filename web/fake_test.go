@@ -1,0 +1,341 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/events"
+)
+
+// fakeBackend is an in-memory arbiter for the console's tests: watchers of
+// real `sleep` processes, honouring incr/decr/kill/signal/start/stop, that
+// publish spawn and reap events onto real buses and respawn a process that
+// dies (from a kill or from outside).
+type fakeBackend struct {
+	Events *events.Bus
+	Stats  *events.Bus
+
+	clock atomic.Int64 // unix nanoseconds; both buses read it
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	watchers map[string]*fakeWatcher
+	calls    []string
+	rounds   int
+}
+
+type fakeWatcher struct {
+	name    string
+	status  string
+	target  int
+	sockets []string
+	procs   map[int]*fakeProc // pid -> process
+	restart map[int]int       // wid -> restarts so far
+}
+
+type fakeProc struct {
+	pid, wid int
+	cmd      *exec.Cmd
+	started  time.Time
+}
+
+// newFakeBackend starts the named watchers with n processes each.
+func newFakeBackend(t testing.TB, spec map[string]int) *fakeBackend {
+	t.Helper()
+	f := &fakeBackend{watchers: map[string]*fakeWatcher{}}
+	f.clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, f.clock.Load()) }
+	f.Events = events.NewBus(now)
+	f.Stats = events.NewBus(now)
+	f.mu.Lock()
+	for name, n := range spec {
+		w := &fakeWatcher{name: name, status: "active", target: n, procs: map[int]*fakeProc{}, restart: map[int]int{}}
+		if name == "web" {
+			w.sockets = []string{"web"}
+		}
+		f.watchers[name] = w
+		f.fill(w)
+	}
+	f.mu.Unlock()
+	t.Cleanup(f.Close)
+	return f
+}
+
+func (f *fakeBackend) now() time.Time { return time.Unix(0, f.clock.Load()) }
+
+// Close kills every process and waits for their reapers.
+func (f *fakeBackend) Close() {
+	f.mu.Lock()
+	f.closed = true
+	for _, w := range f.watchers {
+		for _, p := range w.procs {
+			p.cmd.Process.Kill()
+		}
+	}
+	f.mu.Unlock()
+	f.wg.Wait()
+}
+
+// Calls returns the commands received so far.
+func (f *fakeBackend) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// Pids returns a watcher's live pids by wid.
+func (f *fakeBackend) Pids(name string) map[int]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[int]int{}
+	for _, p := range f.watchers[name].procs {
+		out[p.wid] = p.pid
+	}
+	return out
+}
+
+// fill spawns processes up to target and stops the extra ones (f.mu held).
+func (f *fakeBackend) fill(w *fakeWatcher) error {
+	if f.closed || w.status != "active" {
+		return nil
+	}
+	for len(w.procs) < w.target {
+		if err := f.spawn(w); err != nil {
+			return err
+		}
+	}
+	if len(w.procs) > w.target {
+		var ps []*fakeProc
+		for _, p := range w.procs {
+			ps = append(ps, p)
+		}
+		sort.Slice(ps, func(i, j int) bool { return ps[i].wid > ps[j].wid })
+		for _, p := range ps[:len(w.procs)-w.target] {
+			f.Events.Publish(w.name, "kill", map[string]any{"process_pid": p.pid})
+			p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	return nil
+}
+
+func (f *fakeBackend) freeWid(w *fakeWatcher) int {
+	used := map[int]bool{}
+	for _, p := range w.procs {
+		used[p.wid] = true
+	}
+	for wid := 1; ; wid++ {
+		if !used[wid] {
+			return wid
+		}
+	}
+}
+
+func (f *fakeBackend) spawn(w *fakeWatcher) error {
+	cmd := exec.Command("sleep", "3600")
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("watcher %q: spawn: %w", w.name, err)
+	}
+	p := &fakeProc{pid: cmd.Process.Pid, wid: f.freeWid(w), cmd: cmd, started: f.now()}
+	w.procs[p.pid] = p
+	f.Events.Publish(w.name, "spawn", map[string]any{"process_pid": p.pid, "process_id": p.wid})
+	f.wg.Add(1)
+	go f.reap(w, p)
+	return nil
+}
+
+// reap waits for one process, publishes its reap and keeps the watcher at
+// its target.
+func (f *fakeBackend) reap(w *fakeWatcher, p *fakeProc) {
+	defer f.wg.Done()
+	p.cmd.Wait()
+	code := 0
+	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
+		if ws.Signaled() {
+			code = -int(ws.Signal())
+		} else {
+			code = ws.ExitStatus()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(w.procs, p.pid)
+	f.Events.Publish(w.name, "reap", map[string]any{"process_pid": p.pid, "process_id": p.wid, "exit_code": code})
+	if len(w.procs) < w.target {
+		w.restart[p.wid]++
+	}
+	f.fill(w)
+}
+
+func (f *fakeBackend) info(w *fakeWatcher, p *fakeProc) map[string]any {
+	t := float64(f.now().UnixNano()) / 1e9
+	phase := float64(p.wid) + float64(len(w.name))
+	cpu := 1.5 + 1.2*math.Sin(t/23+phase) + 0.6*math.Sin(t/5+2*phase)
+	rss := (22 + 3*float64(p.wid) + 2*math.Sin(t/40+phase)) * (1 << 20)
+	return map[string]any{
+		"pid": p.pid, "wid": p.wid, "cmdline": "sleep 3600", "username": "root", "nice": 0,
+		"cpu": math.Round(cpu*10) / 10, "mem": 0.1, "mem_info1": fmt.Sprintf("%.1fM", rss/(1<<20)), "mem_info2": "8.1M",
+		"ctime": "0:00.01", "create_time": float64(p.started.UnixNano()) / 1e9, "started": float64(p.started.UnixNano()) / 1e9,
+		"age": f.now().Sub(p.started).Seconds(), "children": []any{},
+		"state": "running", "restarts": w.restart[p.wid],
+	}
+}
+
+// Sample publishes one stats round, as poold's sampler does, advancing the
+// buses' clock by one second when fast is set.
+func (f *fakeBackend) Sample(fast bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fast {
+		f.clock.Add(int64(time.Second))
+	} else {
+		f.clock.Store(time.Now().UnixNano())
+	}
+	f.rounds++
+	for _, w := range f.watchers {
+		var pids []int
+		for _, p := range w.procs {
+			info := f.info(w, p)
+			info["subtopic"] = p.pid
+			info["name"] = w.name
+			f.Stats.PublishTopic("stat."+events.TopicName(w.name)+"."+strconv.Itoa(p.pid), w.name, "stat", info)
+			pids = append(pids, p.pid)
+		}
+		f.Stats.PublishTopic("stat."+events.TopicName(w.name), w.name, "stat", map[string]any{"pid": pids, "name": w.name})
+	}
+	f.Stats.PublishTopic("stat.poold.4242", "", "stat", map[string]any{
+		"pid": 4242, "name": "poold", "cpu": 0.3 + 0.2*math.Sin(float64(f.rounds)/7), "mem_info1": "14.2M", "age": float64(f.rounds),
+	})
+}
+
+// Do answers the console's commands like the arbiter would.
+func (f *fakeBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, req.Command)
+	props := req.Properties
+	name, _ := props["name"].(string)
+	var w *fakeWatcher
+	if name != "" {
+		w = f.watchers[strings.ToLower(name)]
+		if w == nil {
+			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoBadProperty, Reason: fmt.Sprintf("program %s not found", name)})
+		}
+	}
+	needW := func() arbiter.Reply {
+		return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoBadProperty, Reason: `missing "name"`})
+	}
+	all := func(fn func(*fakeWatcher)) {
+		if w != nil {
+			fn(w)
+			return
+		}
+		for _, x := range f.watchers {
+			fn(x)
+		}
+	}
+	switch req.Command {
+	case "status":
+		if w != nil {
+			return arbiter.OK(req.ID, map[string]any{"status": w.status})
+		}
+		st := map[string]string{}
+		for n, x := range f.watchers {
+			st[n] = x.status
+		}
+		return arbiter.OK(req.ID, map[string]any{"statuses": st})
+	case "options":
+		if w == nil {
+			return needW()
+		}
+		return arbiter.OK(req.ID, map[string]any{"options": map[string]any{
+			"numprocesses": w.target, "cmd": "sleep", "args": []string{"3600"}, "sockets": w.sockets,
+			"graceful_timeout": 30.0, "backoff_min": 0.1, "backoff_max": 30.0, "respawn": true,
+		}})
+	case "stats":
+		infos := map[string]map[string]any{}
+		for n, x := range f.watchers {
+			m := map[string]any{}
+			for pid, p := range x.procs {
+				m[strconv.Itoa(pid)] = f.info(x, p)
+			}
+			infos[n] = m
+		}
+		if w != nil {
+			return arbiter.OK(req.ID, map[string]any{"name": w.name, "info": infos[w.name]})
+		}
+		return arbiter.OK(req.ID, map[string]any{"infos": infos})
+	case "dstats":
+		return arbiter.OK(req.ID, map[string]any{"info": map[string]any{"pid": 4242, "cpu": 0.2, "mem_info1": "14M", "age": 12.0}})
+	case "listsockets":
+		return arbiter.OK(req.ID, map[string]any{"sockets": []map[string]any{{"fd": 3, "name": "web", "backlog": 2048, "host": "127.0.0.1", "port": 8000}}})
+	case "numprocesses":
+		if w == nil {
+			return needW()
+		}
+		return arbiter.OK(req.ID, map[string]any{"numprocesses": len(w.procs)})
+	case "incr", "decr":
+		if w == nil {
+			return needW()
+		}
+		nb := 1
+		if v, ok := props["nb"].(float64); ok {
+			nb = int(v)
+		}
+		if req.Command == "decr" {
+			nb = -nb
+		}
+		w.target = max(0, w.target+nb)
+		if err := f.fill(w); err != nil {
+			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoOS, Reason: err.Error()})
+		}
+		return arbiter.OK(req.ID, map[string]any{"numprocesses": w.target})
+	case "kill", "signal":
+		if w == nil {
+			return needW()
+		}
+		pid := int(toFloat(props["pid"]))
+		p := w.procs[pid]
+		if p == nil {
+			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoBadProperty, Reason: fmt.Sprintf("watcher %q has no process %d", w.name, pid)})
+		}
+		sig := syscall.SIGKILL
+		if req.Command == "signal" {
+			sig = syscall.SIGHUP // the fake only sends HUP, which ends sleep
+		}
+		f.Events.Publish(w.name, "kill", map[string]any{"process_pid": pid})
+		p.cmd.Process.Signal(sig)
+		return arbiter.OK(req.ID, nil)
+	case "stop":
+		all(func(x *fakeWatcher) {
+			x.status = "stopped"
+			for _, p := range x.procs {
+				p.cmd.Process.Signal(syscall.SIGTERM)
+			}
+			f.Events.Publish(x.name, "stop", nil)
+		})
+		return arbiter.OK(req.ID, nil)
+	case "start", "restart", "reload":
+		all(func(x *fakeWatcher) {
+			x.status = "active"
+			f.Events.Publish(x.name, "start", nil)
+			f.fill(x)
+		})
+		return arbiter.OK(req.ID, nil)
+	case "reloadconfig":
+		f.Events.Publish("", "reloadconfig", nil)
+		return arbiter.OK(req.ID, nil)
+	}
+	return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoUnknownCmd, Reason: "unknown command " + req.Command})
+}

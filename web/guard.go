@@ -1,0 +1,112 @@
+package web
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// cookieName holds the console token after a first ?token= visit.
+const cookieName = "poold_token"
+
+// guard decides whether a request may see the console: Host header (DNS
+// rebinding), token (cookie, bearer or query) and, for the websocket, Origin.
+// It is immutable after newGuard, so handlers share it freely.
+type guard struct {
+	token    [sha256.Size]byte
+	hasToken bool
+	hosts    map[string]bool // allowed Host names (lower case, no port, no brackets)
+	anyHost  bool            // wildcard bind with a token: any Host name
+}
+
+func newGuard(bindHost, token string) *guard {
+	g := &guard{hosts: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}}
+	if token != "" {
+		g.hasToken = true
+		g.token = sha256.Sum256([]byte(token))
+	}
+	h := strings.ToLower(strings.Trim(bindHost, "[]"))
+	switch {
+	case h == "" || h == "0.0.0.0" || h == "::":
+		// A wildcard bind serves every address of the machine, under
+		// names we cannot know. New refuses it without a token, and with
+		// a token a rebinding page cannot authenticate (it has neither
+		// the token nor our cookie), so the Host check gives way.
+		g.anyHost = g.hasToken
+	default:
+		g.hosts[h] = true
+	}
+	return g
+}
+
+// isLoopbackHost reports whether a listen host is loopback only.
+func isLoopbackHost(host string) bool {
+	h := strings.Trim(host, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// hostName returns the name part of a Host header or URL host, lower-cased,
+// without port and brackets.
+func hostName(hostport string) string {
+	h := hostport
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		h = host
+	}
+	return strings.ToLower(strings.Trim(h, "[]"))
+}
+
+// hostOK rejects requests whose Host header names a host we do not serve:
+// a page on evil.example whose name was rebound to 127.0.0.1 arrives with
+// Host: evil.example.
+func (g *guard) hostOK(r *http.Request) bool {
+	if g.anyHost {
+		return true
+	}
+	return g.hosts[hostName(r.Host)]
+}
+
+// tokenOK reports whether the request carries the token, and whether it came
+// in the query (so the caller should set the cookie).
+func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
+	if !g.hasToken {
+		return true, false
+	}
+	if c, err := r.Cookie(cookieName); err == nil && g.match(c.Value) {
+		return true, false
+	}
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") && g.match(strings.TrimSpace(a[7:])) {
+		return true, false
+	}
+	if q := r.URL.Query().Get("token"); q != "" && g.match(q) {
+		return true, true
+	}
+	return false, false
+}
+
+// match compares in constant time; hashing first hides the length too.
+func (g *guard) match(s string) bool {
+	h := sha256.Sum256([]byte(s))
+	return subtle.ConstantTimeCompare(h[:], g.token[:]) == 1
+}
+
+// originOK is the websocket's cross-site check: a browser always sends
+// Origin, and it must name the host the request was sent to. Clients that
+// are not browsers send none and pass (they still need the token).
+func (g *guard) originOK(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host)
+}

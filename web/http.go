@@ -1,0 +1,109 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+//go:embed static
+var staticFS embed.FS
+
+// assets are the files under static/, served at /static/ (index.html at /).
+var assets = func() fs.FS {
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic("web: embedded assets: " + err.Error())
+	}
+	return sub
+}()
+
+// Content Security Policy: everything from this origin only; no inline
+// script, nothing from the internet.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// handler routes the console's URLs. Every route passes the guard first.
+func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.Handler {
+	files := http.FileServerFS(assets)
+	up := &websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 16 << 10,
+		// The guard has already checked Origin against Host.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.ServeFileFS(w, r, assets, "index.html")
+	})
+	mux.Handle("GET /static/", http.StripPrefix("/static/", files))
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, assets, "favicon.svg")
+	})
+	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		if !s.guard.originOK(r) {
+			s.log.Warn("websocket refused: cross-origin", "origin", r.Header.Get("Origin"), "host", r.Host, "remote", r.RemoteAddr)
+			http.Error(w, "poold console: cross-origin websocket refused", http.StatusForbidden)
+			return
+		}
+		wg.Add(1)
+		defer wg.Done()
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return // Upgrade has answered the client
+		}
+		s.serveConn(ctx, h, conn, r.RemoteAddr)
+	})
+
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr.Set("Content-Security-Policy", csp)
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		hdr.Set("X-Frame-Options", "DENY")
+		hdr.Set("Referrer-Policy", "no-referrer")
+		if !s.guard.hostOK(r) {
+			s.log.Warn("request refused: unexpected host header", "host", r.Host, "remote", r.RemoteAddr)
+			http.Error(w, "poold console: unexpected Host header "+quoteHost(r.Host)+"; open it by the address it listens on, e.g. http://"+s.addr+"/", http.StatusMisdirectedRequest)
+			return
+		}
+		ok, fromQuery := s.guard.tokenOK(r)
+		if !ok {
+			hdr.Set("WWW-Authenticate", `Bearer realm="poold"`)
+			http.Error(w, "poold console: token required; open http://"+r.Host+"/?token=YOUR_TOKEN (the [web] token of poold's config) once, or send Authorization: Bearer", http.StatusUnauthorized)
+			return
+		}
+		if fromQuery {
+			http.SetCookie(w, &http.Cookie{
+				Name: cookieName, Value: r.URL.Query().Get("token"), Path: "/",
+				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+			})
+			if r.URL.Path != "/ws" {
+				// Take the token out of the address bar and history.
+				q := r.URL.Query()
+				q.Del("token")
+				u := *r.URL
+				u.RawQuery = q.Encode()
+				http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func quoteHost(h string) string {
+	if len(h) > 100 {
+		h = h[:100]
+	}
+	return `"` + strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, h) + `"`
+}

@@ -1,0 +1,248 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/poold/poold/arbiter"
+)
+
+// watcherView is what the page knows about one watcher. Its maps hold only
+// JSON-native values (they come from a JSON round trip or from events), so
+// they marshal cheaply and never alias the backend's data.
+type watcherView struct {
+	Name    string                    `json:"name"`
+	Status  string                    `json:"status"`
+	Options map[string]any            `json:"options"`
+	Procs   map[string]map[string]any `json:"procs"` // pid -> process info
+}
+
+// stateView is the whole console state: what a new page starts from.
+type stateView struct {
+	Loaded   bool             `json:"loaded"`
+	Error    string           `json:"error,omitempty"` // last refresh failure
+	Watchers []*watcherView   `json:"watchers"`        // sorted by name
+	Sockets  []map[string]any `json:"sockets"`
+	Poold    map[string]any   `json:"poold,omitempty"`
+}
+
+// backendError is a failed reply.
+type backendError struct {
+	command string
+	errno   int
+	reason  string
+}
+
+func (e *backendError) Error() string {
+	return fmt.Sprintf("%s: %s (errno %d)", e.command, e.reason, e.errno)
+}
+
+// call runs one command and returns its reply as JSON-native values.
+func call(ctx context.Context, b Backend, command string, props map[string]any) (map[string]any, error) {
+	rep := b.Do(ctx, arbiter.Request{ID: "web", Command: command, Properties: props})
+	m, err := plain(rep)
+	if err != nil {
+		return nil, fmt.Errorf("%s: reply is not JSON: %w", command, err)
+	}
+	// "status" is "error" on failure; otherwise "ok", or the watcher's
+	// status for the status command (Circus overloads the field).
+	if s, _ := m["status"].(string); s == "error" || s == "" {
+		reason, _ := m["reason"].(string)
+		if reason == "" {
+			reason = "no reason given"
+		}
+		return nil, &backendError{command: command, errno: int(toFloat(m["errno"])), reason: reason}
+	}
+	return m, nil
+}
+
+// plain round-trips v through JSON.
+func plain(v any) (map[string]any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// loadAll builds the whole state from status, options, stats, listsockets
+// and dstats.
+func loadAll(ctx context.Context, b Backend) (*stateView, error) {
+	st, err := call(ctx, b, "status", nil)
+	if err != nil {
+		return nil, err
+	}
+	statuses, _ := st["statuses"].(map[string]any)
+	stats, err := call(ctx, b, "stats", nil)
+	if err != nil {
+		return nil, err
+	}
+	infos, _ := stats["infos"].(map[string]any)
+	sv := &stateView{Loaded: true}
+	for name, status := range statuses {
+		w := &watcherView{Name: name, Status: fmt.Sprint(status), Procs: procsOf(infos[name])}
+		opts, err := call(ctx, b, "options", map[string]any{"name": name})
+		if err != nil {
+			if isUnknown(err) {
+				continue // removed meanwhile
+			}
+			return nil, err
+		}
+		w.Options, _ = opts["options"].(map[string]any)
+		sv.Watchers = append(sv.Watchers, w)
+	}
+	sort.Slice(sv.Watchers, func(i, j int) bool { return sv.Watchers[i].Name < sv.Watchers[j].Name })
+	if ls, err := call(ctx, b, "listsockets", nil); err == nil {
+		for _, s := range asSlice(ls["sockets"]) {
+			if m, ok := s.(map[string]any); ok {
+				sv.Sockets = append(sv.Sockets, m)
+			}
+		}
+	} else if !isUnknownCommand(err) {
+		return nil, err
+	}
+	if ds, err := call(ctx, b, "dstats", nil); err == nil {
+		sv.Poold, _ = ds["info"].(map[string]any)
+	} else if !isUnknownCommand(err) {
+		return nil, err
+	}
+	return sv, nil
+}
+
+// loadWatcher refreshes one watcher; nil, nil means it no longer exists.
+func loadWatcher(ctx context.Context, b Backend, name string) (*watcherView, error) {
+	p := map[string]any{"name": name}
+	st, err := call(ctx, b, "status", p)
+	if isUnknown(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	w := &watcherView{Name: name, Status: fmt.Sprint(st["status"])}
+	opts, err := call(ctx, b, "options", p)
+	if isUnknown(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.Options, _ = opts["options"].(map[string]any)
+	stats, err := call(ctx, b, "stats", p)
+	if isUnknown(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	w.Procs = procsOf(stats["info"])
+	return w, nil
+}
+
+func procsOf(v any) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	m, _ := v.(map[string]any)
+	for pid, info := range m {
+		if im, ok := info.(map[string]any); ok {
+			out[pid] = im
+		}
+	}
+	return out
+}
+
+func isUnknown(err error) bool {
+	be, ok := err.(*backendError)
+	return ok && be.errno == arbiter.ErrnoBadProperty
+}
+
+func isUnknownCommand(err error) bool {
+	be, ok := err.(*backendError)
+	return ok && be.errno == arbiter.ErrnoUnknownCmd
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+// toFloat reads a number of any Go numeric type, or a numeric string.
+func toFloat(v any) float64 {
+	switch n := v.(type) {
+	case float64:
+		return n
+	case float32:
+		return float64(n)
+	case int:
+		return float64(n)
+	case int32:
+		return float64(n)
+	case int64:
+		return float64(n)
+	case uint:
+		return float64(n)
+	case uint32:
+		return float64(n)
+	case uint64:
+		return float64(n)
+	case json.Number:
+		f, _ := n.Float64()
+		return f
+	case string:
+		f, _ := strconv.ParseFloat(n, 64)
+		return f
+	}
+	return 0
+}
+
+// pidKey turns a pid field into the model's key.
+func pidKey(v any) string {
+	f := toFloat(v)
+	if f <= 0 || f != math.Trunc(f) {
+		return ""
+	}
+	return strconv.FormatInt(int64(f), 10)
+}
+
+// rssBytes reads a process's resident size: an "rss" number in bytes if the
+// sampler gives one, else the human mem_info1 string ("14M", "1.2G").
+func rssBytes(info map[string]any) float64 {
+	if v, ok := info["rss"]; ok {
+		return toFloat(v)
+	}
+	s, _ := info["mem_info1"].(string)
+	return parseSize(s)
+}
+
+func parseSize(s string) float64 {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0
+	}
+	mult := 1.0
+	switch strings.ToUpper(s[len(s)-1:]) {
+	case "B":
+		s = s[:len(s)-1]
+	case "K":
+		mult, s = 1<<10, s[:len(s)-1]
+	case "M":
+		mult, s = 1<<20, s[:len(s)-1]
+	case "G":
+		mult, s = 1<<30, s[:len(s)-1]
+	case "T":
+		mult, s = 1<<40, s[:len(s)-1]
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return 0
+	}
+	return f * mult
+}

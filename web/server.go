@@ -1,0 +1,216 @@
+// Package web serves poold's live console: one embedded page and a websocket
+// that streams poold's state to it and carries the user's actions back.
+//
+// Data flow:
+//
+//	events bus ─┐                     ┌─ client queue ─ writer ─ websocket
+//	stats bus  ─┼─ hub (one goroutine)┼─ client queue ─ writer ─ websocket
+//	refresher ──┘    owns the model   └─ ...
+//	   ▲ Backend.Do (status/options/stats/listsockets/dstats)
+//	   └──────────── asked by the hub, answers posted back
+//
+//	websocket reader (the HTTP handler goroutine) ─ Backend.Do(action) ─ reply
+//	                                                 into its own client queue
+//
+// Concurrency contract: Server.Serve owns every goroutine it starts and
+// returns only after all of them ended. The hub goroutine alone owns the
+// model (watchers, sockets, history, recent events) and the set of clients;
+// everything else talks to it over channels and never blocks on it for
+// long (each send also selects on the hub's end). The hub never blocks on a
+// client: each client has a bounded queue, and a client whose queue is full
+// is disconnected. Each websocket has exactly one writer goroutine; its
+// reader is the HTTP handler goroutine, which waits for the writer before it
+// returns. Messages are encoded once per broadcast (websocket.PreparedMessage)
+// and shared by every client. Backend calls run off the hub, in the refresher
+// goroutine (model refreshes) or in a client's reader (actions).
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// Backend answers control requests: the same command set as poolctl uses.
+// It must be safe for concurrent use.
+type Backend interface {
+	Do(ctx context.Context, req arbiter.Request) arbiter.Reply
+}
+
+// Options configure a Server.
+type Options struct {
+	Config  configs.Web
+	Backend Backend
+	// Events carries lifecycle events (watcher.<name>.<kind>,
+	// arbiter.<kind>). May be nil: the console then refreshes only on
+	// actions and on its periodic resync.
+	Events *events.Bus
+	// Stats carries sampler output (stat.<watcher>.<pid>, stat.<watcher>,
+	// stat.poold.<pid>). May be nil: no live CPU/RSS.
+	Stats *events.Bus
+	Log   hclog.Logger
+}
+
+// Server is the web console. Build it with New, run it with Run or Serve.
+type Server struct {
+	opts    Options
+	log     hclog.Logger
+	addr    string
+	guard   *guard
+	tunings tunings
+
+	nconsoles atomic.Int64 // open consoles, as the hub last counted
+}
+
+// consoles is the number of open consoles (for tests and metrics).
+func (s *Server) consoles() int { return int(s.nconsoles.Load()) }
+
+// tunings are the timings and sizes of the hub and connections. Tests and
+// benchmarks shrink some of them.
+type tunings struct {
+	clientQueue   int           // messages buffered per client before it is dropped
+	eventFlush    time.Duration // batch lifecycle events for this long
+	statsFlush    time.Duration // batch a stats round for this long after its first sample
+	refreshDelay  time.Duration // debounce before refreshing a watcher after an event
+	resync        time.Duration // full refresh while clients are connected
+	retry         time.Duration // retry a failed refresh after this long
+	backendTO     time.Duration // bound on one refresh's backend calls
+	actionTO      time.Duration // bound on one action
+	pingEvery     time.Duration
+	pongWait      time.Duration
+	writeWait     time.Duration
+	readLimit     int64
+	historyLen    int // points of CPU/RSS history per watcher
+	recentEvents  int // events replayed to a new console
+	shutdownGrace time.Duration
+}
+
+func defaultTunings() tunings {
+	return tunings{
+		clientQueue:   256,
+		eventFlush:    50 * time.Millisecond,
+		statsFlush:    150 * time.Millisecond,
+		refreshDelay:  100 * time.Millisecond,
+		resync:        15 * time.Second,
+		retry:         time.Second,
+		backendTO:     5 * time.Second,
+		actionTO:      60 * time.Second,
+		pingEvery:     20 * time.Second,
+		pongWait:      45 * time.Second,
+		writeWait:     10 * time.Second,
+		readLimit:     64 << 10,
+		historyLen:    600,
+		recentEvents:  200,
+		shutdownGrace: 5 * time.Second,
+	}
+}
+
+// New validates opts and returns a Server. It does no I/O.
+//
+// An address that is not loopback (127.0.0.0/8, ::1, localhost) needs a
+// token: the console can stop and signal processes.
+func New(opts Options) (*Server, error) {
+	if opts.Backend == nil {
+		return nil, errors.New("web: no backend: Options.Backend must be set")
+	}
+	if opts.Log == nil {
+		opts.Log = hclog.NewNullLogger()
+	}
+	addr := strings.TrimSpace(opts.Config.Address)
+	if addr == "" {
+		addr = configs.DefaultWebAddress
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("web: [web] address %q: want host:port such as %s: %w", addr, configs.DefaultWebAddress, err)
+	}
+	if port == "" {
+		return nil, fmt.Errorf("web: [web] address %q: no port; write it as host:port such as %s", addr, configs.DefaultWebAddress)
+	}
+	if !isLoopbackHost(host) && opts.Config.Token == "" {
+		return nil, fmt.Errorf("web: [web] address %q is not loopback and no token is set: anyone who can reach it could stop and signal your processes; set [web] token, or bind 127.0.0.1", addr)
+	}
+	return &Server{
+		opts:    opts,
+		log:     opts.Log,
+		addr:    addr,
+		guard:   newGuard(host, opts.Config.Token),
+		tunings: defaultTunings(),
+	}, nil
+}
+
+// Addr is the configured listen address.
+func (s *Server) Addr() string { return s.addr }
+
+// Run listens on the configured address and serves until ctx is cancelled.
+// It returns nil after a requested stop, once every goroutine has ended.
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port)", s.addr, err)
+	}
+	return s.Serve(ctx, l)
+}
+
+// Serve serves the console on l until ctx is cancelled, then closes l and
+// every websocket and returns nil once all goroutines have ended. Any other
+// return is the listener's error.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	h := newHub(s, ctx)
+	var wg sync.WaitGroup // hub, refresher and every websocket handler
+	wg.Add(2)
+	go func() { defer wg.Done(); h.run(ctx) }()
+	go func() { defer wg.Done(); h.refresher(ctx) }()
+
+	hs := &http.Server{
+		Handler:           s.handler(ctx, h, &wg),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	s.log.Info("web console listening", "address", l.Addr().String(), "read_only", s.opts.Config.ReadOnly, "token", s.opts.Config.Token != "")
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(l) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		serveErr = nil
+	}
+	cancel()
+	// Shutdown stops the listener and waits for plain HTTP requests; the
+	// websockets were hijacked, so the hub's end (ctx) closes them and wg
+	// waits for their handlers.
+	sctx, scancel := context.WithTimeout(context.Background(), s.tunings.shutdownGrace)
+	if serr := hs.Shutdown(sctx); serr != nil {
+		hs.Close()
+	}
+	scancel()
+	if serveErr != nil {
+		<-serveErr
+	}
+	wg.Wait()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("web: serve on %s: %w", l.Addr(), err)
+	}
+	return nil
+}

@@ -1,0 +1,694 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/hashicorp/go-hclog"
+	"go.uber.org/goleak"
+
+	"github.com/poold/poold/configs"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(benchClientEnv) != "" {
+		os.Exit(benchClientMain())
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// testServer is a running console on a loopback port.
+type testServer struct {
+	*Server
+	fake *fakeBackend
+	addr string // host:port
+	url  string // http://host:port
+}
+
+// startServer serves a console over fake on 127.0.0.1:0 until the test ends.
+func startServer(t testing.TB, fake *fakeBackend, cfg configs.Web, tune func(*tunings)) *testServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Address == "" {
+		cfg.Address = l.Addr().String()
+	}
+	s, err := New(Options{Config: cfg, Backend: fake, Events: fake.Events, Stats: fake.Stats,
+		Log: hclog.New(&hclog.LoggerOptions{Name: "web", Level: hclog.Warn, Output: testWriter{t}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tune != nil {
+		tune(&s.tunings)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("Serve did not return within 10s of cancel")
+		}
+	})
+	return &testServer{Server: s, fake: fake, addr: l.Addr().String(), url: "http://" + l.Addr().String()}
+}
+
+func killPid(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func TestNewValidates(t *testing.T) {
+	fake := &fakeBackend{}
+	for _, tc := range []struct {
+		name    string
+		cfg     configs.Web
+		backend Backend
+		wantErr string
+	}{
+		{"default address", configs.Web{}, fake, ""},
+		{"loopback v4", configs.Web{Address: "127.0.0.1:9"}, fake, ""},
+		{"loopback v6", configs.Web{Address: "[::1]:9"}, fake, ""},
+		{"localhost", configs.Web{Address: "localhost:9"}, fake, ""},
+		{"wildcard without token", configs.Web{Address: "0.0.0.0:8080"}, fake, "not loopback and no token"},
+		{"empty host without token", configs.Web{Address: ":8080"}, fake, "not loopback and no token"},
+		{"remote name without token", configs.Web{Address: "example.org:8080"}, fake, "not loopback and no token"},
+		{"wildcard with token", configs.Web{Address: "0.0.0.0:8080", Token: "s3cret"}, fake, ""},
+		{"no port", configs.Web{Address: "127.0.0.1"}, fake, "want host:port"},
+		{"no backend", configs.Web{}, nil, "no backend"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := New(Options{Config: tc.cfg, Backend: tc.backend})
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("New: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("New: got %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestRunRefusesBusyAddress(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s, err := New(Options{Config: configs.Web{Address: l.Addr().String()}, Backend: &fakeBackend{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), l.Addr().String()) {
+		t.Fatalf("Run on a busy address: got %v, want an error naming it", err)
+	}
+}
+
+func get(t *testing.T, rawURL string, mod func(*http.Request)) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("GET", rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mod != nil {
+		mod(req)
+	}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func TestPageAndAssets(t *testing.T) {
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
+	for _, tc := range []struct {
+		path, ctype string
+		code        int
+	}{
+		{"/", "text/html", 200},
+		{"/static/app.js", "javascript", 200},
+		{"/static/app.css", "text/css", 200},
+		{"/static/favicon.svg", "image/svg+xml", 200},
+		{"/nope", "", 404},
+	} {
+		resp := get(t, ts.url+tc.path, nil)
+		if resp.StatusCode != tc.code || !strings.Contains(resp.Header.Get("Content-Type"), tc.ctype) {
+			t.Errorf("GET %s: %d %q, want %d %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), tc.code, tc.ctype)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("GET %s: CSP %q", tc.path, csp)
+		}
+	}
+	req, _ := http.NewRequest("POST", ts.url+"/", strings.NewReader("x"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: %d, want 405", resp.StatusCode)
+	}
+}
+
+// The page must load nothing from the internet: every URL in the assets is
+// relative to this origin.
+func TestAssetsAreSelfContained(t *testing.T) {
+	abs := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
+	err := fs.WalkDir(assets, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(assets, path)
+		if err != nil {
+			return err
+		}
+		for _, m := range abs.FindAllString(string(b), -1) {
+			if m == "http://www.w3.org" { // the SVG namespace, not a fetch
+				continue
+			}
+			t.Errorf("%s refers to %q: assets must come from poold itself", path, m)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHostHeaderChecked(t *testing.T) {
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
+	_, port, _ := net.SplitHostPort(ts.addr)
+	for host, want := range map[string]int{
+		"127.0.0.1:" + port:              200,
+		"localhost:" + port:              200,
+		"[::1]:" + port:                  200,
+		"LOCALHOST":                      200,
+		"evil.example:" + port:           http.StatusMisdirectedRequest,
+		"evil.example":                   http.StatusMisdirectedRequest,
+		"127.0.0.1.evil.example:" + port: http.StatusMisdirectedRequest,
+	} {
+		for _, path := range []string{"/", "/ws", "/static/app.js"} {
+			resp := get(t, ts.url+path, func(r *http.Request) { r.Host = host })
+			got := resp.StatusCode
+			if path == "/ws" && want == 200 {
+				want := http.StatusBadRequest // a plain GET is not an upgrade
+				if got != want {
+					t.Errorf("Host %q GET %s: %d, want %d", host, path, got, want)
+				}
+				continue
+			}
+			if got != want {
+				t.Errorf("Host %q GET %s: %d, want %d", host, path, got, want)
+			}
+		}
+	}
+}
+
+func TestGuardHosts(t *testing.T) {
+	for _, tc := range []struct {
+		bind, token, host string
+		want              bool
+	}{
+		{"127.0.0.1", "", "127.0.0.1:8080", true},
+		{"127.0.0.1", "", "attacker.example:8080", false},
+		{"192.0.2.10", "t", "192.0.2.10:8080", true},
+		{"192.0.2.10", "t", "localhost:8080", true},
+		{"192.0.2.10", "t", "attacker.example:8080", false},
+		{"0.0.0.0", "t", "myhost.lan:8080", true}, // wildcard: the token protects
+		{"console.example", "t", "CONSOLE.example:443", true},
+	} {
+		g := newGuard(tc.bind, tc.token)
+		r := &http.Request{Host: tc.host}
+		if got := g.hostOK(r); got != tc.want {
+			t.Errorf("bind %s, Host %s: hostOK %v, want %v", tc.bind, tc.host, got, tc.want)
+		}
+	}
+}
+
+func TestTokenProtectsEverything(t *testing.T) {
+	const token = "correct horse battery staple"
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Token: token}, nil)
+
+	for _, path := range []string{"/", "/static/app.js", "/static/app.css", "/ws", "/?token=wrong"} {
+		if resp := get(t, ts.url+path, nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without token: %d, want 401", path, resp.StatusCode)
+		}
+	}
+	if resp := get(t, ts.url+"/", func(r *http.Request) { r.Header.Set("Authorization", "Bearer wrong") }); resp.StatusCode != 401 {
+		t.Errorf("wrong bearer: %d, want 401", resp.StatusCode)
+	}
+	if resp := get(t, ts.url+"/static/app.js", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }); resp.StatusCode != 200 {
+		t.Errorf("bearer: %d, want 200", resp.StatusCode)
+	}
+
+	// ?token= sets the cookie and strips the token from the URL.
+	resp := get(t, ts.url+"/?token="+url.QueryEscape(token)+"&x=1", nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/?x=1" {
+		t.Fatalf("GET /?token=: %d Location %q, want 303 to /?x=1", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == cookieName {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Value != token {
+		t.Fatalf("cookie %+v: want HttpOnly SameSite=Strict carrying the token", cookie)
+	}
+	if resp := get(t, ts.url+"/", func(r *http.Request) { r.AddCookie(cookie) }); resp.StatusCode != 200 {
+		t.Errorf("with cookie: %d, want 200", resp.StatusCode)
+	}
+
+	// The websocket: refused without, accepted with the cookie.
+	wsURL := "ws://" + ts.addr + "/ws"
+	if _, resp, err := websocket.DefaultDialer.Dial(wsURL, nil); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Errorf("websocket without token: err %v, want 401", err)
+	}
+	h := http.Header{}
+	h.Set("Cookie", cookieName+"="+url.QueryEscape(token))
+	c, _, err := websocket.DefaultDialer.Dial(wsURL, h)
+	if err != nil {
+		// Cookie values with spaces are quoted by browsers; try Bearer.
+		h = http.Header{"Authorization": {"Bearer " + token}}
+		c, _, err = websocket.DefaultDialer.Dial(wsURL, h)
+	}
+	if err != nil {
+		t.Fatalf("websocket with token: %v", err)
+	}
+	c.Close()
+}
+
+func TestWebsocketOriginChecked(t *testing.T) {
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
+	wsURL := "ws://" + ts.addr + "/ws"
+	for origin, ok := range map[string]bool{
+		"":                                    true, // not a browser
+		"http://" + ts.addr:                   true,
+		"http://evil.example":                 false,
+		"http://" + ts.addr + ".evil.example": false,
+		"null":                                false,
+		"file://":                             false,
+	} {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, resp, err := websocket.DefaultDialer.Dial(wsURL, h)
+		if ok {
+			if err != nil {
+				t.Errorf("Origin %q: %v, want accepted", origin, err)
+				continue
+			}
+			c.Close()
+		} else if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			if c != nil {
+				c.Close()
+			}
+			t.Errorf("Origin %q: err %v, want 403", origin, err)
+		}
+	}
+}
+
+// wsClient is a test console.
+type wsClient struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func dialConsole(t *testing.T, ts *testServer) *wsClient {
+	t.Helper()
+	h := http.Header{"Origin": {"http://" + ts.addr}}
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+ts.addr+"/ws", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &wsClient{t: t, c: c}
+}
+
+// next reads messages until one satisfies match (generous deadline).
+func (w *wsClient) next(what string, match func(map[string]any) bool) map[string]any {
+	w.t.Helper()
+	w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, b, err := w.c.ReadMessage()
+		if err != nil {
+			w.t.Fatalf("waiting for %s: %v", what, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			w.t.Fatalf("message is not JSON: %v: %s", err, b)
+		}
+		if match(m) {
+			return m
+		}
+	}
+}
+
+func (w *wsClient) send(id, command string, props map[string]any) {
+	w.t.Helper()
+	if err := w.c.WriteJSON(map[string]any{"id": id, "command": command, "properties": props}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *wsClient) reply(id string) map[string]any {
+	w.t.Helper()
+	m := w.next("reply "+id, func(m map[string]any) bool { return m["type"] == "reply" && m["id"] == id })
+	return m["reply"].(map[string]any)
+}
+
+func typeIs(t string) func(map[string]any) bool {
+	return func(m map[string]any) bool { return m["type"] == t }
+}
+
+// procsOfMsg returns the pids of watcher name in a hello/state/watcher message.
+func watcherIn(m map[string]any, name string) map[string]any {
+	if w, ok := m["watcher"].(map[string]any); ok && w["name"] == name {
+		return w
+	}
+	st, _ := m["state"].(map[string]any)
+	for _, w := range asSlice(st["watchers"]) {
+		if wm := w.(map[string]any); wm["name"] == name {
+			return wm
+		}
+	}
+	return nil
+}
+
+func TestWebsocketFlow(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 2, "worker": 1})
+	ts := startServer(t, fake, configs.Web{}, nil)
+	c := dialConsole(t, ts)
+
+	hello := c.next("hello", typeIs("hello"))
+	if hello["read_only"] != false {
+		t.Errorf("hello read_only = %v", hello["read_only"])
+	}
+	// The hello may come before the first load; then a state follows.
+	if st, _ := hello["state"].(map[string]any); st["loaded"] != true {
+		hello = c.next("state", func(m map[string]any) bool { return m["type"] == "state" && watcherIn(m, "web") != nil })
+	}
+	web := watcherIn(hello, "web")
+	if web == nil || len(web["procs"].(map[string]any)) != 2 || web["status"] != "active" {
+		t.Fatalf("web in first state: %v", web)
+	}
+	if opts := web["options"].(map[string]any); opts["cmd"] != "sleep" || opts["numprocesses"] != 2.0 {
+		t.Errorf("web options: %v", opts)
+	}
+
+	// incr: the reply carries the new target, then the spawn event and a
+	// refreshed watcher with three processes follow.
+	c.send("a1", "incr", map[string]any{"name": "web", "nb": 1})
+	if r := c.reply("a1"); r["status"] != "ok" || r["numprocesses"] != 3.0 {
+		t.Fatalf("incr reply: %v", r)
+	}
+	c.next("spawn event", func(m map[string]any) bool {
+		if m["type"] != "events" {
+			return false
+		}
+		for _, e := range asSlice(m["events"]) {
+			if e := e.(map[string]any); e["kind"] == "spawn" && e["watcher"] == "web" {
+				return true
+			}
+		}
+		return false
+	})
+	c.next("web with 3 processes", func(m map[string]any) bool {
+		w := watcherIn(m, "web")
+		return w != nil && len(w["procs"].(map[string]any)) == 3
+	})
+
+	// Stats stream as one batch per round.
+	fake.Sample(false)
+	st := c.next("stats", typeIs("stats"))
+	if procs := st["procs"].(map[string]any)["web"].(map[string]any); len(procs) != 3 {
+		t.Errorf("stats for web: %d processes, want 3", len(procs))
+	}
+	if st["poold"] == nil || st["points"].(map[string]any)["web"] == nil {
+		t.Errorf("stats message lacks poold info or a history point: %v", st)
+	}
+
+	// An error reply carries the reason.
+	c.send("a2", "kill", map[string]any{"name": "web", "pid": 1})
+	if r := c.reply("a2"); r["status"] != "error" || !strings.Contains(r["reason"].(string), "no process 1") {
+		t.Errorf("kill of a stranger: %v", r)
+	}
+	c.send("a3", "incr", map[string]any{"name": "nosuch"})
+	if r := c.reply("a3"); r["status"] != "error" || r["errno"] != 3.0 {
+		t.Errorf("incr unknown watcher: %v", r)
+	}
+	// Bad JSON is answered, not fatal.
+	c.c.WriteMessage(websocket.TextMessage, []byte("{nope"))
+	if r := c.next("bad json reply", typeIs("reply"))["reply"].(map[string]any); r["errno"] != 1.0 {
+		t.Errorf("bad JSON: %v", r)
+	}
+	// Commands outside the console's set are refused before the backend.
+	before := len(fake.Calls())
+	for i, cmd := range []string{"quit", "add", "rm", "set"} {
+		id := "x" + string(rune('0'+i))
+		c.send(id, cmd, map[string]any{"name": "web"})
+		if r := c.reply(id); r["status"] != "error" || !strings.Contains(r["reason"].(string), "poolctl") {
+			t.Errorf("%s: %v", cmd, r)
+		}
+	}
+	for _, call := range fake.Calls()[before:] {
+		if call == "quit" || call == "add" || call == "rm" || call == "set" {
+			t.Errorf("backend received %q from the console", call)
+		}
+	}
+}
+
+func TestKillFromOutsideShowsReapAndSpawn(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 2})
+	ts := startServer(t, fake, configs.Web{}, nil)
+	c := dialConsole(t, ts)
+	c.next("loaded", func(m map[string]any) bool { return watcherIn(m, "web") != nil })
+	victim := fake.Pids("web")[1]
+	if err := killPid(victim); err != nil {
+		t.Fatal(err)
+	}
+	var reaped, spawned bool
+	c.next("reap and spawn", func(m map[string]any) bool {
+		for _, e := range asSlice(m["events"]) {
+			e := e.(map[string]any)
+			f, _ := e["fields"].(map[string]any)
+			if e["kind"] == "reap" && f["process_pid"] == float64(victim) && f["exit_code"] == -9.0 {
+				reaped = true
+			}
+			if e["kind"] == "spawn" && f["process_id"] == 1.0 {
+				spawned = true
+			}
+		}
+		return reaped && spawned
+	})
+}
+
+func TestReadOnlyRefusesActions(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	ts := startServer(t, fake, configs.Web{ReadOnly: true}, nil)
+	c := dialConsole(t, ts)
+	if h := c.next("hello", typeIs("hello")); h["read_only"] != true {
+		t.Fatalf("hello read_only = %v", h["read_only"])
+	}
+	before := len(fake.Calls())
+	for i, cmd := range []string{"incr", "decr", "stop", "start", "restart", "reload", "kill", "signal", "reloadconfig"} {
+		id := "r" + string(rune('a'+i))
+		c.send(id, cmd, map[string]any{"name": "web", "pid": 1})
+		r := c.reply(id)
+		if r["status"] != "error" || !strings.Contains(r["reason"].(string), "read-only") {
+			t.Errorf("%s in read-only mode: %v", cmd, r)
+		}
+	}
+	for _, call := range fake.Calls()[before:] {
+		if actionCommands[call] {
+			t.Errorf("backend received action %q from a read-only console", call)
+		}
+	}
+	// Reads still work.
+	c.send("s", "status", map[string]any{"name": "web"})
+	if r := c.reply("s"); r["status"] != "active" {
+		t.Errorf("status in read-only mode: %v", r)
+	}
+}
+
+func TestReadLimitClosesConnection(t *testing.T) {
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, func(tu *tunings) { tu.readLimit = 1024 })
+	c := dialConsole(t, ts)
+	c.next("hello", typeIs("hello"))
+	big := `{"id":"x","command":"status","properties":{"pad":"` + strings.Repeat("a", 4096) + `"}}`
+	c.c.WriteMessage(websocket.TextMessage, []byte(big))
+	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := c.c.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) && ce.Code != websocket.CloseMessageTooBig {
+				t.Errorf("closed with %d, want %d", ce.Code, websocket.CloseMessageTooBig)
+			}
+			return
+		}
+	}
+}
+
+func TestPingKeepsIdleConsoleAlive(t *testing.T) {
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, func(tu *tunings) {
+		tu.pingEvery = 20 * time.Millisecond
+		tu.pongWait = 200 * time.Millisecond
+	})
+	c := dialConsole(t, ts)
+	pings := make(chan struct{}, 100)
+	c.c.SetPingHandler(func(data string) error {
+		select {
+		case pings <- struct{}{}:
+		default:
+		}
+		return c.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	// Reading runs the ping handler; wait for several pings spanning more
+	// than pongWait: the server keeps the console because it answers.
+	go func() {
+		for {
+			if _, _, err := c.c.ReadMessage(); err != nil {
+				close(pings)
+				return
+			}
+		}
+	}()
+	deadline := time.After(10 * time.Second)
+	for n := 0; n < 20; {
+		select {
+		case _, ok := <-pings:
+			if !ok {
+				t.Fatalf("connection closed after %d pings", n)
+			}
+			n++
+		case <-deadline:
+			t.Fatalf("only %d pings in 10s", n)
+		}
+	}
+	c.c.Close()
+	for range pings {
+	}
+}
+
+// A console that stops reading is dropped; the others keep receiving.
+func TestSlowConsoleIsDropped(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) {
+		tu.clientQueue = 4
+		tu.eventFlush = time.Millisecond
+		tu.writeWait = time.Hour // only the queue bound may drop it
+	})
+	slow := dialConsole(t, ts) // never reads after this
+	fast := dialConsole(t, ts)
+	fast.next("hello", typeIs("hello"))
+
+	pad := strings.Repeat("x", 256<<10)
+	var got int
+	// Publish big events until the slow console is gone; the fast one
+	// must see every round.
+	deadline := time.Now().Add(60 * time.Second)
+	for round := 0; ; round++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("slow console still connected after %d rounds", round)
+		}
+		fake.Events.Publish("web", "updated", map[string]any{"pad": pad, "round": round})
+		fast.next("round", func(m map[string]any) bool {
+			for _, e := range asSlice(m["events"]) {
+				if f, _ := e.(map[string]any)["fields"].(map[string]any); f["round"] == float64(round) {
+					return true
+				}
+			}
+			return false
+		})
+		got++
+		if ts.consoles() == 1 {
+			break
+		}
+	}
+	// The slow console's connection was closed by the server: reading
+	// what was buffered ends in an error, not a hang.
+	slow.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := slow.c.ReadMessage(); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("slow console not closed: %v", err)
+			}
+			break
+		}
+	}
+	t.Logf("slow console dropped after %d rounds of 256 KiB", got)
+}
+
+func TestServeEndsWithOpenConsoles(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Config: configs.Web{Address: l.Addr().String()}, Backend: fake, Events: fake.Events, Stats: fake.Stats})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	ts := &testServer{Server: s, addr: l.Addr().String()}
+	var cs []*wsClient
+	for range 5 {
+		c := dialConsole(t, ts)
+		c.next("hello", typeIs("hello"))
+		cs = append(cs, c)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return within 10s of cancel")
+	}
+	for _, c := range cs {
+		c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			if _, _, err := c.c.ReadMessage(); err != nil {
+				var ce *websocket.CloseError
+				if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+					t.Errorf("console ended with %v, want close 1001", err)
+				}
+				break
+			}
+		}
+	}
+}

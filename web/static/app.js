@@ -1,0 +1,513 @@
+// poold console. Plain JS, no build step, no network access beyond this
+// origin's websocket. The server pushes everything; the page never polls.
+"use strict";
+
+(() => {
+  const HISTORY = 600;        // points kept per watcher (10 min at 1 s)
+  const WINDOW = 300;         // seconds shown in a chart
+  const MAX_EVENTS = 500;     // events kept in the log
+  const SIGNALS = ["HUP", "INT", "QUIT", "TERM", "USR1", "USR2", "TTIN", "TTOU", "KILL"];
+
+  const $ = (sel, root = document) => root.querySelector(sel);
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    if (attrs) for (const [k, v] of Object.entries(attrs)) {
+      if (v == null || v === false) continue;
+      if (k === "class") e.className = v;
+      else if (k === "text") e.textContent = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const k of kids) if (k != null) e.append(k);
+    return e;
+  }
+  const setText = (e, t) => { t = String(t); if (e.textContent !== t) e.textContent = t; };
+
+  // ---- formatting ----
+  function fmtBytes(b) {
+    if (!(b > 0)) return "–";
+    const u = ["B", "K", "M", "G", "T"]; let i = 0;
+    while (b >= 1024 && i < u.length - 1) { b /= 1024; i++; }
+    return (b >= 100 || i === 0 ? b.toFixed(0) : b.toFixed(1)) + u[i];
+  }
+  function parseSize(s) {
+    if (typeof s === "number") return s;
+    if (typeof s !== "string" || !s) return 0;
+    const m = /^([\d.]+)\s*([BKMGT]?)/i.exec(s.trim());
+    if (!m) return 0;
+    return parseFloat(m[1]) * ({ "": 1, B: 1, K: 1024, M: 1048576, G: 1073741824, T: 1099511627776 })[m[2].toUpperCase()];
+  }
+  const rssOf = (p) => p.rss != null ? Number(p.rss) : parseSize(p.mem_info1);
+  function fmtAge(s) {
+    if (s == null || isNaN(s)) return "–";
+    s = Math.max(0, Math.floor(s));
+    if (s < 60) return s + "s";
+    if (s < 3600) return Math.floor(s / 60) + "m" + String(s % 60).padStart(2, "0") + "s";
+    if (s < 86400) return Math.floor(s / 3600) + "h" + String(Math.floor(s / 60) % 60).padStart(2, "0") + "m";
+    return Math.floor(s / 86400) + "d" + String(Math.floor(s / 3600) % 24).padStart(2, "0") + "h";
+  }
+  const fmtCPU = (c) => (c == null || isNaN(c)) ? "–" : (c >= 10 ? c.toFixed(0) : c.toFixed(1)) + "%";
+  function fmtDur(v) {
+    if (typeof v === "number") return v >= 1 || v === 0 ? +v.toFixed(2) + "s" : Math.round(v * 1000) + "ms";
+    return String(v);
+  }
+  const fmtTime = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false });
+  function statusClass(s) {
+    s = String(s || "").toLowerCase();
+    if (["active", "running", "ready", "healthy", "ok"].includes(s)) return "s-ok";
+    if (["starting", "stopping", "spawned", "reloading", "waiting", "unready", "draining"].includes(s)) return "s-warn";
+    if (["backoff", "failed", "crashed", "unhealthy", "flapping", "error", "dead"].includes(s)) return "s-bad";
+    return "s-idle";
+  }
+
+  // ---- state ----
+  const st = {
+    readOnly: false,
+    watchers: new Map(),  // name -> {view, hist:[[t,cpu,rss]], card refs}
+    sockets: [],
+    poold: null,
+    events: [],
+    skew: 0,              // server time - local time, seconds
+    lastStats: 0,
+  };
+  const serverNow = () => Date.now() / 1000 + st.skew;
+
+  // ---- websocket ----
+  let ws = null, retry = 500, nextID = 1;
+  const waiting = new Map(); // id -> callback
+  function connect() {
+    setConn("wait", "connecting…");
+    ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+    ws.onopen = () => { retry = 500; setConn("live", "live"); };
+    ws.onmessage = (m) => {
+      let msg; try { msg = JSON.parse(m.data); } catch { return; }
+      handle(msg);
+    };
+    ws.onclose = () => {
+      for (const cb of waiting.values()) cb({ status: "error", reason: "connection to poold lost" });
+      waiting.clear();
+      setConn("down", "disconnected – retrying");
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 5000);
+    };
+  }
+  function setConn(kind, text) { const c = $("#conn"); c.className = "conn conn-" + kind; setText(c, text); }
+  function send(command, properties) {
+    return new Promise((resolve) => {
+      if (!ws || ws.readyState !== WebSocket.OPEN) { resolve({ status: "error", reason: "not connected to poold" }); return; }
+      const id = "c" + (nextID++);
+      waiting.set(id, resolve);
+      ws.send(JSON.stringify({ id, command, properties }));
+    });
+  }
+
+  function handle(msg) {
+    switch (msg.type) {
+      case "hello":
+        st.readOnly = !!msg.read_only;
+        document.body.classList.toggle("readonly", st.readOnly);
+        $("#ro").hidden = !st.readOnly;
+        st.events = (msg.events || []).slice().reverse();
+        for (const w of st.watchers.values()) w.card.remove();
+        st.watchers.clear();
+        applyState(msg.state, msg.history || {});
+        renderEvents();
+        break;
+      case "state": applyState(msg.state, null); break;
+      case "watcher":
+        if (msg.removed) removeWatcher(msg.name);
+        else { upsertWatcher(msg.watcher); sortCards(); }
+        renderSummary();
+        break;
+      case "events":
+        for (const e of msg.events) { applyEvent(e); st.events.unshift(e); }
+        if (st.events.length > MAX_EVENTS) st.events.length = MAX_EVENTS;
+        renderEvents(); renderSummary();
+        break;
+      case "stats": applyStats(msg); break;
+      case "reply": {
+        const cb = waiting.get(msg.id);
+        if (cb) { waiting.delete(msg.id); cb(msg.reply || {}); }
+        break;
+      }
+    }
+  }
+
+  function applyState(s, history) {
+    if (!s) return;
+    const banner = $("#banner");
+    banner.hidden = !s.error; setText(banner, s.error || "");
+    const names = new Set();
+    for (const v of s.watchers || []) {
+      names.add(v.name);
+      if (history && history[v.name]) {
+        upsertWatcher(v);
+        st.watchers.get(v.name).hist = history[v.name].slice(-HISTORY);
+      } else upsertWatcher(v);
+    }
+    for (const name of [...st.watchers.keys()]) if (!names.has(name)) removeWatcher(name);
+    st.sockets = s.sockets || [];
+    if (s.poold) st.poold = s.poold;
+    const empty = $("#watchers .empty");
+    if (st.watchers.size === 0) {
+      if (!empty) $("#watchers").append(el("p", { class: "empty", text: s.loaded ? "No watchers configured." : "Waiting for poold…" }));
+      else setText(empty, s.loaded ? "No watchers configured." : "Waiting for poold…");
+    } else if (empty) empty.remove();
+    sortCards();
+    renderSockets(); renderSelf(); renderSummary(); renderFilter();
+    for (const w of st.watchers.values()) drawCharts(w);
+  }
+
+  function applyEvent(e) {
+    const w = st.watchers.get(e.watcher);
+    if (!w) return;
+    const f = e.fields || {};
+    const pid = f.process_pid != null ? String(f.process_pid) : "";
+    if (e.kind === "spawn" && pid && !w.view.procs[pid]) {
+      w.view.procs[pid] = { pid: Number(pid), wid: f.process_id, state: "spawned", started: e.time, age: 0 };
+      renderProcs(w, pid);
+    } else if (e.kind === "reap" && pid) {
+      delete w.view.procs[pid];
+      renderProcs(w);
+    }
+  }
+
+  function applyStats(msg) {
+    if (msg.time) { st.skew = msg.time - Date.now() / 1000; st.lastStats = msg.time; }
+    for (const [name, procs] of Object.entries(msg.procs || {})) {
+      const w = st.watchers.get(name);
+      if (!w) continue;
+      Object.assign(w.view.procs, procs);
+      renderProcs(w);
+    }
+    for (const [name, p] of Object.entries(msg.points || {})) {
+      const w = st.watchers.get(name);
+      if (!w) continue;
+      w.hist.push(p);
+      if (w.hist.length > HISTORY) w.hist.splice(0, w.hist.length - HISTORY);
+      drawCharts(w);
+    }
+    if (msg.poold) { st.poold = msg.poold; renderSelf(); }
+    renderSummary();
+  }
+
+  // ---- watchers ----
+  function upsertWatcher(v) {
+    v.procs = v.procs || {}; v.options = v.options || {};
+    let w = st.watchers.get(v.name);
+    if (!w) {
+      w = { view: v, hist: [] };
+      buildCard(w);
+      st.watchers.set(v.name, w);
+      $("#watchers").append(w.card);
+    }
+    w.view = v;
+    renderWatcher(w);
+    renderProcs(w);
+  }
+  function removeWatcher(name) {
+    const w = st.watchers.get(name);
+    if (!w) return;
+    w.card.remove();
+    st.watchers.delete(name);
+    renderFilter();
+  }
+  function sortCards() {
+    const box = $("#watchers");
+    [...st.watchers.keys()].sort().forEach((n) => box.append(st.watchers.get(n).card));
+  }
+
+  function buildCard(w) {
+    const name = w.view.name;
+    const act = (cmd, label, title, extra = {}) => el("button", {
+      class: "btn" + (extra.danger ? " danger" : ""), "data-act": cmd, title,
+      onclick: (ev) => runAction(ev.currentTarget, w, cmd, extra),
+    }, label);
+    w.refs = {
+      status: el("span", { class: "badge" }),
+      count: el("span", { class: "count" }),
+      target: el("span", { class: "target num", title: "target number of processes" }),
+      cpuCanvas: el("canvas", { width: 150, height: 34 }),
+      memCanvas: el("canvas", { width: 150, height: 34 }),
+      cpuVal: el("b"), memVal: el("b"),
+      meta: el("div", { class: "wmeta" }),
+      outcome: el("span", { class: "outcome" }),
+      tbody: el("tbody"),
+    };
+    const r = w.refs;
+    w.card = el("article", { class: "watcher", "data-watcher": name },
+      el("div", { class: "whead" },
+        el("div", { class: "wtitle" }, el("h3", { text: name }), r.status, r.count),
+        el("div", { class: "charts" },
+          el("div", { class: "chart", title: "CPU % of all processes, last 5 minutes" }, r.cpuCanvas, el("span", null, "CPU", r.cpuVal)),
+          el("div", { class: "chart", title: "resident memory of all processes, last 5 minutes" }, r.memCanvas, el("span", null, "RSS", r.memVal))),
+        el("div", { class: "wactions act-only" },
+          el("div", { class: "group" },
+            act("decr", "−", "one process fewer", { sq: true }), r.target, act("incr", "+", "one process more")),
+          el("span", { class: "sep" }),
+          act("start", "Start", "start the watcher"),
+          act("stop", "Stop", "stop every process (click twice)", { danger: true, confirm: true }),
+          act("restart", "Restart", "stop then start every process (click twice)", { confirm: true }),
+          act("reload", "Reload", "graceful rolling reload: new processes first, then the old ones go"))),
+      r.meta,
+      el("table", { class: "grid procs" },
+        el("thead", null, el("tr", null,
+          el("th", { text: "wid" }), el("th", { text: "pid" }), el("th", { text: "state" }),
+          el("th", { class: "r", text: "CPU" }), el("th", { class: "r", text: "RSS" }),
+          el("th", { class: "r", text: "age" }), el("th", { class: "r", text: "restarts" }),
+          el("th", { class: "act-only" }))),
+        r.tbody));
+    for (const b of w.card.querySelectorAll('[data-act="decr"],[data-act="incr"]')) b.classList.add("sq");
+  }
+
+  function procList(w) {
+    return Object.values(w.view.procs).sort((a, b) => (Number(a.wid) || 0) - (Number(b.wid) || 0) || a.pid - b.pid);
+  }
+
+  function renderWatcher(w) {
+    const v = w.view, o = v.options, r = w.refs;
+    r.status.className = "badge " + statusClass(v.status);
+    setText(r.status, v.status || "unknown");
+    const live = Object.keys(v.procs).length;
+    const target = o.numprocesses != null ? o.numprocesses : "?";
+    r.count.replaceChildren(el("b", { class: "num", text: live }), " / " + target + " processes");
+    setText(r.target, target);
+
+    const meta = [];
+    const cmd = [o.cmd, ...(Array.isArray(o.args) ? o.args : (o.args ? [o.args] : []))].filter((x) => x != null && x !== "").join(" ");
+    if (cmd) meta.push(el("code", { title: cmd, text: cmd }));
+    for (const s of (Array.isArray(o.sockets) ? o.sockets : [])) meta.push(el("span", { class: "chip", title: "inherited socket", text: "⇄ " + s }));
+    const kv = (k, val) => el("span", { class: "kv" }, k + " ", el("b", { text: val }));
+    // Readiness and backoff: whatever the arbiter reports, by name.
+    for (const [k, val] of Object.entries(o)) {
+      if (/ready|readiness|health/i.test(k) && val !== "" && val != null && val !== false) meta.push(kv(k.replace(/_/g, " "), typeof val === "object" ? JSON.stringify(val) : fmtDur(val)));
+    }
+    if (o.respawn === false) meta.push(kv("respawn", "off"));
+    if (o.backoff_min != null || o.backoff_max != null) meta.push(kv("backoff", fmtDur(o.backoff_min) + "–" + fmtDur(o.backoff_max)));
+    if (o.graceful_timeout != null) meta.push(kv("graceful", fmtDur(o.graceful_timeout)));
+    const states = {};
+    for (const p of Object.values(v.procs)) { const s = p.state || "running"; states[s] = (states[s] || 0) + 1; }
+    const sk = Object.keys(states);
+    if (sk.length && !(sk.length === 1 && statusClass(sk[0]) === "s-ok")) {
+      meta.push(el("span", { class: "kv" }, ...sk.map((s) => el("span", { class: "st " + statusClass(s), text: states[s] + " " + s + " " }))));
+    }
+    meta.push(r.outcome);
+    r.meta.replaceChildren(...meta);
+  }
+
+  function renderProcs(w, freshPid) {
+    renderWatcher(w);
+    const r = w.refs, rows = new Map();
+    for (const tr of r.tbody.querySelectorAll("tr[data-pid]")) rows.set(tr.dataset.pid, tr);
+    const list = procList(w);
+    const seen = new Set();
+    let prev = null;
+    for (const p of list) {
+      const pid = String(p.pid);
+      seen.add(pid);
+      let tr = rows.get(pid);
+      if (!tr) {
+        tr = procRow(w, pid);
+        if (pid === freshPid || rows.size > 0) tr.classList.add("fresh");
+      }
+      tr.dataset.wid = p.wid != null ? p.wid : "";
+      const c = tr.cells;
+      setText(c[0], p.wid != null ? p.wid : "–");
+      setText(c[1], pid);
+      const state = p.state || "running";
+      c[2].firstChild.className = "st " + statusClass(state);
+      setText(c[2].firstChild, state);
+      const cpu = Number(p.cpu);
+      setText(c[3].firstChild, fmtCPU(p.cpu == null ? null : cpu));
+      c[3].lastChild.firstChild.style.width = Math.min(100, cpu || 0) + "%";
+      setText(c[4], p.mem_info1 || fmtBytes(rssOf(p)));
+      c[5].dataset.started = p.started || p.create_time || "";
+      setText(c[5], fmtAge(ageOf(p)));
+      setText(c[6], p.restarts != null ? p.restarts : "–");
+      if (prev ? prev.nextSibling !== tr : r.tbody.firstChild !== tr) {
+        if (prev) prev.after(tr); else r.tbody.prepend(tr);
+      }
+      prev = tr;
+    }
+    for (const [pid, tr] of rows) if (!seen.has(pid)) tr.remove();
+    let none = $("tr.noproc", r.tbody);
+    if (list.length === 0 && !none) r.tbody.append(el("tr", { class: "noproc" }, el("td", { colspan: 8, text: "no processes" })));
+    else if (list.length > 0 && none) none.remove();
+  }
+
+  function ageOf(p) {
+    const started = Number(p.started || p.create_time);
+    if (started > 0) return serverNow() - started;
+    return p.age;
+  }
+
+  function procRow(w, pid) {
+    const sig = el("select", { class: "act-only", title: "send a signal to this process", "aria-label": "signal" },
+      el("option", { value: "", text: "signal…" }), ...SIGNALS.map((s) => el("option", { value: s, text: s })));
+    sig.addEventListener("change", () => {
+      const s = sig.value; sig.value = "";
+      if (s) doAction(null, w, "signal", { name: w.view.name, pid: Number(pid), signum: s }, "SIG" + s + " → " + pid);
+    });
+    const kill = el("button", { class: "btn xs danger", "data-act": "kill", title: "kill this process (click twice); poold replaces it" }, "kill");
+    kill.addEventListener("click", () => confirmThen(kill, () =>
+      doAction(kill, w, "kill", { name: w.view.name, pid: Number(pid) }, "kill " + pid)));
+    return el("tr", { "data-pid": pid },
+      el("td", { class: "num" }), el("td", { class: "num" }), el("td", null, el("span", { class: "st" })),
+      el("td", { class: "num r" }, el("span"), el("span", { class: "bar" }, el("i"))),
+      el("td", { class: "num r" }), el("td", { class: "num r age" }), el("td", { class: "num r" }),
+      el("td", { class: "pact act-only" }, sig, kill));
+  }
+
+  // ---- actions ----
+  function confirmThen(btn, fn) {
+    if (btn.classList.contains("confirm")) {
+      btn.classList.remove("confirm"); clearTimeout(btn._t); btn.textContent = btn._label; fn(); return;
+    }
+    btn._label = btn.textContent; btn.textContent = "sure?"; btn.classList.add("confirm");
+    btn._t = setTimeout(() => { btn.classList.remove("confirm"); btn.textContent = btn._label; }, 3000);
+  }
+  function runAction(btn, w, cmd, extra) {
+    const props = { name: w.view.name };
+    if (cmd === "incr" || cmd === "decr") props.nb = 1;
+    if (cmd === "reload") props.graceful = true;
+    const go = () => doAction(btn, w, cmd, props, cmd);
+    if (extra.confirm) confirmThen(btn, go); else go();
+  }
+  async function doAction(btn, w, cmd, props, label) {
+    if (btn) { btn.disabled = true; btn.classList.add("busy"); }
+    const rep = await send(cmd, props);
+    if (btn) { btn.disabled = false; btn.classList.remove("busy"); }
+    const ok = rep.status !== "error"; // status replies carry the watcher's status there
+    const what = (w ? w.view.name + ": " : "") + label;
+    const text = ok ? "ok" : (rep.reason || "failed");
+    if (w) {
+      const o = w.refs.outcome;
+      o.className = "outcome " + (ok ? "ok" : "err");
+      o.textContent = (ok ? "✓ " : "✗ ") + label + (ok ? "" : ": " + text);
+      clearTimeout(o._t);
+      o._t = setTimeout(() => { o.textContent = ""; }, ok ? 4000 : 15000);
+      if (ok && rep.numprocesses != null) { w.view.options.numprocesses = rep.numprocesses; renderWatcher(w); }
+    }
+    toast(what, ok, text);
+  }
+  function toast(what, ok, text) {
+    const t = el("div", { class: "toast" + (ok ? "" : " err"), role: "status", "data-ok": ok ? "1" : "0" },
+      el("b", { text: what }), " — " + text);
+    $("#toasts").prepend(t);
+    while ($("#toasts").children.length > 5) $("#toasts").lastChild.remove();
+    setTimeout(() => t.remove(), ok ? 4000 : 12000);
+  }
+
+  // ---- charts ----
+  function drawCharts(w) {
+    const h = w.hist, r = w.refs;
+    const last = h.length ? h[h.length - 1] : null;
+    setText(r.cpuVal, last ? fmtCPU(last[1]) : "–");
+    setText(r.memVal, last ? fmtBytes(last[2]) : "–");
+    const cs = getComputedStyle(document.documentElement);
+    spark(r.cpuCanvas, h, 1, cs.getPropertyValue("--cpu").trim(), (m) => Math.max(m * 1.15, 5));
+    spark(r.memCanvas, h, 2, cs.getPropertyValue("--mem").trim(), (m) => Math.max(m * 1.15, 1 << 20));
+  }
+  function spark(canvas, h, k, color, top) {
+    const dpr = window.devicePixelRatio || 1;
+    const W = canvas.clientWidth || 150, H = canvas.clientHeight || 34;
+    if (canvas.width !== W * dpr) { canvas.width = W * dpr; canvas.height = H * dpr; }
+    const g = canvas.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, W, H);
+    if (!h.length) return;
+    const t1 = h[h.length - 1][0], t0 = t1 - WINDOW;
+    let max = 0;
+    for (const p of h) if (p[0] >= t0 && p[k] > max) max = p[k];
+    const ymax = top(max);
+    const x = (t) => (t - t0) / WINDOW * W, y = (v) => H - 1 - (v / ymax) * (H - 3);
+    g.beginPath();
+    let started = false, firstX = 0;
+    for (const p of h) {
+      if (p[0] < t0) continue;
+      if (!started) { g.moveTo(x(p[0]), y(p[k])); firstX = x(p[0]); started = true; } else g.lineTo(x(p[0]), y(p[k]));
+    }
+    g.strokeStyle = color; g.lineWidth = 1.5; g.lineJoin = "round"; g.stroke();
+    g.lineTo(W, H); g.lineTo(firstX, H); g.closePath();
+    g.globalAlpha = 0.15; g.fillStyle = color; g.fill(); g.globalAlpha = 1;
+  }
+
+  // ---- side panels ----
+  function renderSockets() {
+    const users = {};
+    for (const w of st.watchers.values()) for (const s of (w.view.options.sockets || [])) (users[s] = users[s] || []).push(w.view.name);
+    const rows = st.sockets.map((s) => el("tr", null,
+      el("td", { class: "num", text: s.fd != null ? s.fd : "–" }),
+      el("td", { text: s.name || "" }),
+      el("td", { class: "num", text: s.path ? s.path : (String(s.host || "").includes(":") ? "[" + s.host + "]" : s.host) + ":" + s.port }),
+      el("td", { class: "num", text: s.backlog != null ? s.backlog : "" }),
+      el("td", { text: (users[s.name] || []).join(", ") || "–" })));
+    if (!rows.length) rows.push(el("tr", null, el("td", { colspan: 5, class: "empty", text: "no sockets" })));
+    $("#sockets").replaceChildren(...rows);
+  }
+  function renderSelf() {
+    const p = st.poold;
+    if (!p) return;
+    $("#self").replaceChildren("poold ", el("b", { text: p.pid }), "  cpu ", el("b", { text: fmtCPU(Number(p.cpu)) }),
+      "  rss ", el("b", { text: p.mem_info1 || fmtBytes(rssOf(p)) }), "  up ", el("b", { text: fmtAge(p.age) }));
+  }
+  function renderSummary() {
+    let procs = 0, active = 0;
+    for (const w of st.watchers.values()) { procs += Object.keys(w.view.procs).length; if (statusClass(w.view.status) === "s-ok") active++; }
+    $("#summary").replaceChildren(el("b", { text: st.watchers.size }), " watchers · ", el("b", { text: active }), " active · ",
+      el("b", { text: procs }), " processes");
+  }
+  function renderFilter() {
+    const sel = $("#evfilter"), cur = sel.value;
+    const names = [...st.watchers.keys()].sort();
+    const have = [...sel.options].slice(1).map((o) => o.value);
+    if (have.join("\0") === names.join("\0")) return;
+    sel.replaceChildren(el("option", { value: "", text: "all watchers" }), ...names.map((n) => el("option", { value: n, text: n })));
+    sel.value = names.includes(cur) ? cur : "";
+  }
+  function eventDetail(e) {
+    const f = e.fields || {}, parts = [];
+    if (e.watcher) parts.push(el("b", { text: e.watcher }));
+    else parts.push(el("b", { text: "poold" }));
+    const bits = [];
+    if (f.process_pid != null) bits.push("pid " + f.process_pid);
+    if (f.process_id != null) bits.push("wid " + f.process_id);
+    if (f.exit_code != null) bits.push("exit " + f.exit_code);
+    for (const [k, v] of Object.entries(f)) {
+      if (["process_pid", "process_id", "exit_code", "time", "seq"].includes(k)) continue;
+      bits.push(k + " " + (typeof v === "object" ? JSON.stringify(v) : v));
+    }
+    if (bits.length) parts.push(" ", el("span", { class: "mono", text: bits.join(" · ") }));
+    return parts;
+  }
+  function renderEvents() {
+    const filter = $("#evfilter").value;
+    const items = [];
+    for (const e of st.events) {
+      if (filter && e.watcher !== filter) continue;
+      const f = e.fields || {};
+      items.push(el("li", { "data-kind": e.kind, "data-watcher": e.watcher || "", "data-pid": f.process_pid != null ? f.process_pid : null, title: e.topic + " #" + e.seq },
+        el("time", { text: fmtTime(e.time) }), el("span", { class: "k k-" + e.kind, text: e.kind }),
+        el("span", { class: "d" }, ...eventDetail(e))));
+      if (items.length >= 200) break;
+    }
+    if (!items.length) items.push(el("li", { class: "empty" }, el("span"), el("span"), el("span", { class: "d", text: "no events yet" })));
+    $("#events").replaceChildren(...items);
+  }
+
+  // ---- boot ----
+  document.addEventListener("DOMContentLoaded", () => {
+    $("#evfilter").addEventListener("change", renderEvents);
+    const rc = $("#reloadconfig");
+    rc.classList.add("act-only");
+    rc.addEventListener("click", () => confirmThen(rc, () => doAction(rc, null, "reloadconfig", {}, "reload config")));
+    // Ages tick locally between samples; the data itself is pushed.
+    setInterval(() => {
+      for (const td of document.querySelectorAll("td.age[data-started]")) {
+        const s = Number(td.dataset.started);
+        if (s > 0) setText(td, fmtAge(serverNow() - s));
+      }
+    }, 1000);
+    connect();
+  });
+})();
