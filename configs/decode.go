@@ -552,11 +552,19 @@ func listField[T any](key string, p func(*T) *[]string) field[T] {
 	return field[T]{key: key,
 		decode: func(d *decoder, k string, raw any, dst *T) {
 			if l, ok := d.strList(k, raw); ok {
-				*p(dst) = l
+				*p(dst) = emptyNil(l)
 			}
 		},
 		wire: func(src *T) any { return nonNil(*p(src)) },
 	}
+}
+
+// emptyNil makes "no entries" always nil, so equal configs compare equal.
+func emptyNil(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
 }
 
 func nonNil(l []string) []string {
@@ -618,11 +626,14 @@ func closest(k string, candidates []string) string {
 	norm := func(s string) string {
 		return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
 	}
-	best, bestD := "", math.MaxInt
+	best, bestD, tiesD := "", math.MaxInt, 0
 	for _, c := range candidates {
 		dist := editDistance(norm(k), norm(c))
-		if dist < bestD {
-			best, bestD = c, dist
+		switch {
+		case dist < bestD:
+			best, bestD, tiesD = c, dist, 1
+		case dist == bestD:
+			tiesD++
 		}
 	}
 	limit := 2
@@ -630,9 +641,35 @@ func closest(k string, candidates []string) string {
 		limit = 1
 	}
 	if bestD <= limit {
+		if tiesD > 1 {
+			return "" // ambiguous ("id": uid or gid?)
+		}
+		return best
+	}
+	// A shortened key ("numprocs"): the one candidate sharing the longest
+	// prefix of at least 5 characters.
+	best, bestP, ties := "", 0, 0
+	for _, c := range candidates {
+		p := commonPrefix(norm(k), norm(c))
+		switch {
+		case p > bestP:
+			best, bestP, ties = c, p, 1
+		case p == bestP:
+			ties++
+		}
+	}
+	if bestP >= 5 && ties == 1 {
 		return best
 	}
 	return ""
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
 }
 
 func editDistance(a, b string) int {
@@ -699,7 +736,7 @@ var watcherFields = []field[Watcher]{
 	{key: "env",
 		decode: func(d *decoder, k string, raw any, w *Watcher) {
 			if l, ok := d.envList(k, raw); ok {
-				w.Env = l
+				w.Env = emptyNil(l)
 			}
 		},
 		wire: func(w *Watcher) any { return nonNil(w.Env) },
@@ -737,8 +774,10 @@ var watcherFields = []field[Watcher]{
 	},
 	{key: "rlimits",
 		decode: func(d *decoder, k string, raw any, w *Watcher) {
-			if m, ok := d.rlimits(k, raw); ok {
+			if m, ok := d.rlimits(k, raw); ok && len(m) > 0 {
 				w.Rlimits = m
+			} else if ok {
+				w.Rlimits = nil
 			}
 		},
 		wire: func(w *Watcher) any {
