@@ -104,7 +104,8 @@ func TestLoadBad(t *testing.T) {
 			`web.enabled: must be true or false, got string "true"`,
 			"watchers.app.numprocesses: must be an integer, got number 1.5",
 			"watchers.app.rlimits: must be a table of resource name to limit",
-		}, 3},
+			`sockets.web.hots: unknown key; did you mean "host"?`,
+		}, 4},
 		{"bad.ini", []string{`configs: testdata/bad.ini: unsupported file extension ".ini": name the file .toml, .yaml, .yml or .json`}, 1},
 	}
 	for _, tt := range tests {

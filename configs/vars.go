@@ -13,7 +13,7 @@ var varRE = regexp.MustCompile(`\$\((?:pool|circus)\.([^()\s]+)\)|\(\((?:pool|ci
 
 // Variable names a watcher's cmd, args and env may use (PROTOCOL.md
 // section 4), besides the families "sockets.NAME" and "env.KEY".
-var varNames = []string{"gid", "name", "numprocesses", "uid", "wid", "working_dir"}
+var varNames = []string{"name", "uid", "wid", "working_dir"}
 
 // Expand replaces every $(pool.X), $(circus.X), ((pool.X)) and
 // ((circus.X)) in s whose X is a key of vars (e.g. "wid", "sockets.web",
