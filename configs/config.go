@@ -1,9 +1,11 @@
 // Package configs holds poold's configuration types, their defaults, the
 // loader (viper: TOML, YAML, JSON by file extension) and validation.
 //
-// Concurrency: values are plain data. Load and Validate do file I/O and must
-// not be called from the arbiter's event loop; a loaded *Config is never
-// mutated after Load returns, so it may be shared read-only.
+// Concurrency: values are plain data; nothing here starts a goroutine or
+// keeps state between calls. Load, WatcherFromOptions and ApplyOptions do
+// file I/O and user/group lookups (working_dir, uid, gid), so the arbiter
+// should run them off its event loop; a loaded *Config is never mutated
+// after Load returns, so it may be shared read-only.
 package configs
 
 import (
@@ -91,8 +93,9 @@ type Watcher struct {
 	Autostart   bool // default true
 	Respawn     bool // default true
 	// Sockets names the sockets this watcher's workers inherit, in this
-	// order at fds 3, 4, ... Sockets named in cmd or args through
+	// order at fds 3, 4, ... Sockets named in cmd, args or env through
 	// $(pool.sockets.NAME) are added; UseSockets adds every socket.
+	// SocketNames gives the resulting order.
 	Sockets    []string
 	UseSockets bool
 	// Backoff bounds the restart delay of a worker that keeps dying

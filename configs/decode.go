@@ -307,55 +307,43 @@ func (d *decoder) strList(key string, raw any) ([]string, bool) {
 // envList decodes a watcher's env: a list of "KEY=VALUE" strings, values
 // kept byte for byte. Options (JSON) may also give an object.
 func (d *decoder) envList(key string, raw any) ([]string, bool) {
-	m, isMap := raw.(map[string]any)
-	if !isMap {
-		if ev, ok := raw.(envValue); ok && strings.HasPrefix(strings.TrimSpace(ev.text), "{") {
-			if err := json.Unmarshal([]byte(ev.text), &m); err != nil {
-				d.bad(key, raw, `must be a JSON array of "KEY=VALUE" strings or a JSON object: %v`, err)
-				return nil, false
-			}
-			isMap = true
-		}
-	}
-	if !isMap {
-		if _, ok := raw.(map[string]string); ok {
-			isMap = true
-			m = map[string]any{}
-			for k, v := range raw.(map[string]string) {
-				m[k] = v
-			}
-		}
-	}
-	if isMap {
+	var m map[string]any
+	switch x := raw.(type) {
+	case map[string]any:
 		if d.fromFile {
-			if _, ok := raw.(envValue); !ok {
-				d.bad(key, raw, `must be a list of "KEY=VALUE" strings, e.g. env = ["PATH=/usr/bin", "LANG=C.UTF-8"] (a table would lose the case of its keys, which the config reader lower-cases)`)
-				return nil, false
-			}
+			d.bad(key, raw, `must be a list of "KEY=VALUE" strings, e.g. env = ["PATH=/usr/bin", "LANG=C.UTF-8"] (a table would lose the case of its keys, which the config reader lower-cases)`)
+			return nil, false
 		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
+		m = x
+	case map[string]string:
+		m = make(map[string]any, len(x))
+		for k, v := range x {
+			m[k] = v
 		}
-		sort.Strings(keys)
-		out := make([]string, 0, len(keys))
-		ok := true
-		for _, k := range keys {
-			switch v := m[k].(type) {
-			case string:
-				out = append(out, k+"="+v)
-			default:
-				if f, isNum := asFloat(v); isNum {
-					out = append(out, k+"="+strconv.FormatFloat(f, 'f', -1, 64))
-				} else {
-					d.bad(key+"."+k, raw, "must be a string, got %s", describe(v))
-					ok = false
-				}
-			}
+	case envValue:
+		if !strings.HasPrefix(strings.TrimSpace(x.text), "{") {
+			return d.strList(key, raw)
 		}
-		return out, ok
+		if err := json.Unmarshal([]byte(x.text), &m); err != nil {
+			d.bad(key, raw, `must be a JSON array of "KEY=VALUE" strings or a JSON object: %v`, err)
+			return nil, false
+		}
+	default:
+		return d.strList(key, raw)
 	}
-	return d.strList(key, raw)
+	out := make([]string, 0, len(m))
+	ok := true
+	for _, k := range sortedKeys(m) {
+		if v, isStr := m[k].(string); isStr {
+			out = append(out, k+"="+v)
+		} else if f, isNum := asFloat(m[k]); isNum {
+			out = append(out, k+"="+strconv.FormatFloat(f, 'f', -1, 64))
+		} else {
+			d.bad(key+"."+k, raw, "must be a string, got %s", describe(m[k]))
+			ok = false
+		}
+	}
+	return out, ok
 }
 
 // idString accepts a user or group as a name or a number.
