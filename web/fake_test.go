@@ -339,3 +339,9 @@ func (f *fakeBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
 	}
 	return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoUnknownCmd, Reason: "unknown command " + req.Command})
 }
+
+func (f *fakeBackend) roundsDone() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rounds
+}

@@ -308,7 +308,10 @@
       let tr = rows.get(pid);
       if (!tr) {
         tr = procRow(w, pid);
-        if (pid === freshPid || rows.size > 0) tr.classList.add("fresh");
+        if (pid === freshPid || rows.size > 0) {
+          tr.classList.add("fresh");
+          setTimeout(() => tr.classList.remove("fresh"), 1500);
+        }
       }
       tr.dataset.wid = p.wid != null ? p.wid : "";
       const c = tr.cells;

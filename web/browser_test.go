@@ -1,0 +1,187 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/poold/poold/configs"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser starts a headless Chromium with a fresh profile for this test
+// and returns a tab's context. Without Chromium the test is skipped, except
+// with CI=true, where a missing browser is a failure.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("browser test needs %s (apt-get install chromium): %v", chromiumPath, err)
+		}
+		t.Skipf("no %s: browser test skipped (it fails instead with CI=true)", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 900),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	// A hang anywhere below ends here rather than at the test timeout.
+	ctx, tcancel := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() {
+		tcancel()
+		cancel()
+		acancel()
+	})
+	return ctx
+}
+
+// waitJS polls a JavaScript predicate in the page (generous bound).
+func waitJS(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
+		if len(html) > 4000 {
+			html = html[:4000]
+		}
+		t.Fatalf("waiting for %s (%s): %v\npage: %s", what, expr, err, html)
+	}
+}
+
+// saveScreenshot writes a full-page PNG into the test's artifact directory.
+func saveScreenshot(t *testing.T, ctx context.Context, name string) string {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(t.ArtifactDir(), name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+	return path
+}
+
+func rowsExpr(watcher string, n int) string {
+	return fmt.Sprintf(`document.querySelectorAll('article[data-watcher=%q] tbody tr[data-pid]').length === %d`, watcher, n)
+}
+
+func TestBrowserConsole(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 3, "worker": 2})
+	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.statsFlush = 20 * time.Millisecond })
+
+	// A sampler, ten rounds a second on a clock that moves a second per
+	// round, so the charts have minutes of history within seconds.
+	sctx, stop := context.WithCancel(context.Background())
+	sdone := make(chan struct{})
+	go func() {
+		defer close(sdone)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-tick.C:
+				fake.Sample(true)
+			}
+		}
+	}()
+	t.Cleanup(func() { stop(); <-sdone })
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the web watcher with 3 processes", rowsExpr("web", 3))
+	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
+
+	// incr: one more row, and the outcome is shown.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`article[data-watcher="web"] button[data-act="incr"]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "4 rows after incr", rowsExpr("web", 4))
+	waitJS(t, ctx, "the incr outcome", `[...document.querySelectorAll('.toast')].some(e => e.dataset.ok === '1' && e.textContent.includes('web: incr'))`)
+
+	// Kill a worker from outside: its row (wid 1) gets a new pid, and the
+	// event log shows the reap and the spawn.
+	victim := fake.Pids("web")[1]
+	if err := killPid(victim); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "wid 1 with a new pid", fmt.Sprintf(`(() => {
+		const r = document.querySelector('article[data-watcher="web"] tr[data-wid="1"]');
+		return r && r.dataset.pid !== '%d' && !document.querySelector('tr[data-pid="%d"]');
+	})()`, victim, victim))
+	newPid := fake.Pids("web")[1]
+	waitJS(t, ctx, "reap and spawn in the event log", fmt.Sprintf(
+		`!!document.querySelector('#events li[data-kind="reap"][data-pid="%d"]') && !!document.querySelector('#events li[data-kind="spawn"][data-pid="%d"]')`,
+		victim, newPid))
+	waitJS(t, ctx, "4 rows again", rowsExpr("web", 4))
+
+	// Filtering the log by watcher hides the other watcher's events.
+	setFilter := func(v string) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const s = document.querySelector('#evfilter'); s.value = %q; s.dispatchEvent(new Event('change')); })()`, v)
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](js)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setFilter("worker")
+	waitJS(t, ctx, "only worker events", `[...document.querySelectorAll('#events li[data-watcher]')].every(li => li.dataset.watcher === 'worker')`)
+	setFilter("")
+
+	// Charts and poold's own figures fill from the stats stream.
+	waitJS(t, ctx, "chart values", `document.querySelector('article[data-watcher="web"] .chart b').textContent.endsWith('%')`)
+	waitJS(t, ctx, "poold's own cpu/rss", `document.querySelector('#self').textContent.includes('rss')`)
+	deadline := time.Now().Add(30 * time.Second)
+	for fake.roundsDone() < 150 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond) // let the charts fill for the picture; not a synchronisation
+	}
+	saveScreenshot(t, ctx, "console.png")
+	if p := os.Getenv("POOLD_WEB_SCREENSHOT"); p != "" {
+		png, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		os.WriteFile(p, png, 0o644)
+	}
+}
+
+func TestBrowserReadOnly(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 2})
+	ts := startServer(t, fake, configs.Web{ReadOnly: true}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the web watcher", rowsExpr("web", 2))
+	waitJS(t, ctx, "read-only badge and no visible actions", `!document.querySelector('#ro').hidden &&
+		[...document.querySelectorAll('button[data-act]')].every(b => b.offsetParent === null)`)
+}
+
+func TestBrowserToken(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	ts := startServer(t, fake, configs.Web{Token: "tok-123"}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/?token=tok-123")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the console after the token visit", rowsExpr("web", 1))
+	waitJS(t, ctx, "the token gone from the address bar", `!location.search.includes('token')`)
+}
