@@ -1,0 +1,320 @@
+package zmqguard
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn is a guarded net.Conn as zmq4 sees it.
+//
+// Reads: zmq4 reads from one goroutine at a time (handshake, then its
+// reader), so the read side has no lock. Bytes are scanned as they arrive;
+// an oversized frame aborts the conn.
+//
+// Writes: Write appends to a bounded buffer under mu and never blocks on
+// the network; the writer goroutine drains it with write deadlines. Whole
+// messages are dropped while the buffer is full.
+type conn struct {
+	g      *Guard
+	raw    net.Conn
+	server bool
+
+	// read side (single reader)
+	in        *stream
+	replay    []byte
+	delivered int64
+	adopted   atomic.Bool // zmq4 read past the handshake: it owns the conn
+
+	// write side
+	mu       sync.Mutex
+	out      *stream
+	dropping bool
+	pending  []byte
+	spare    []byte
+	inflight int
+	closed   bool
+	kick     chan struct{}
+
+	dlMu        sync.Mutex
+	lingerUntil time.Time // set by Close: flush no longer than this
+
+	closeOnce  sync.Once
+	closing    chan struct{}
+	aborted    atomic.Bool
+	adoptTimer *time.Timer
+	wg         sync.WaitGroup
+}
+
+// newServerConn wraps an accepted conn whose handshake the guard already
+// did: in has scanned replay, and nullGreeting was sent.
+func newServerConn(g *Guard, raw net.Conn, in *stream, replay []byte) *conn {
+	c := newConn(g, raw, true)
+	c.in = in
+	c.replay = replay
+	c.start()
+	return c
+}
+
+// newDialConn wraps a dialled conn; the handshake must finish before
+// HandshakeTimeout.
+func newDialConn(g *Guard, raw net.Conn) *conn {
+	c := newConn(g, raw, false)
+	c.in = newStream(uint64(g.opts.MaxFrame))
+	_ = raw.SetReadDeadline(time.Now().Add(g.opts.HandshakeTimeout))
+	c.start()
+	return c
+}
+
+func newConn(g *Guard, raw net.Conn, server bool) *conn {
+	return &conn{
+		g:       g,
+		raw:     raw,
+		server:  server,
+		out:     newStream(0),
+		kick:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+	}
+}
+
+func (c *conn) start() {
+	c.g.conns.Add(1)
+	c.adoptTimer = time.NewTimer(c.g.opts.HandshakeTimeout)
+	c.wg.Add(1)
+	go c.writeLoop()
+}
+
+func (c *conn) opErr(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.raw.LocalAddr().Network(), Source: c.raw.LocalAddr(), Addr: c.raw.RemoteAddr(), Err: err}
+}
+
+// Read serves the replayed handshake first, then the network, scanning
+// every byte before zmq4 sees it.
+func (c *conn) Read(b []byte) (int, error) {
+	if !c.adopted.Load() && c.in.handshook() && c.delivered >= c.in.handshakeEnd {
+		c.adopted.Store(true)
+		if !c.server {
+			_ = c.raw.SetReadDeadline(time.Time{})
+		}
+	}
+	if len(c.replay) > 0 {
+		n := copy(b, c.replay)
+		c.replay = c.replay[n:]
+		c.delivered += int64(n)
+		return n, nil
+	}
+	n, err := c.raw.Read(b)
+	if n > 0 {
+		if serr := c.in.scan(b[:n]); serr != nil {
+			if errors.Is(serr, errFrameTooLarge) {
+				c.g.oversized.Add(1)
+			} else {
+				c.g.handshakeErrors.Add(1)
+			}
+			c.abort()
+			return 0, c.opErr("read", serr)
+		}
+		c.delivered += int64(n)
+	}
+	if err != nil && !c.adopted.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.g.handshakeTimeouts.Add(1)
+		c.abort()
+	}
+	return n, err
+}
+
+// Write queues p and returns at once. It fails only when the conn is
+// closed or evicted.
+func (c *conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, c.opErr("write", net.ErrClosed)
+	}
+	total := len(p)
+	for len(p) > 0 {
+		if c.out.greetLeft > 0 {
+			off := greetingLen - c.out.greetLeft
+			n, _ := c.out.step(p)
+			if c.server {
+				// The guard already sent this greeting during the handshake.
+				if !bytes.Equal(p[:n], nullGreeting[off:off+n]) {
+					c.abortLocked()
+					return 0, c.opErr("write", fmt.Errorf("%w: zmq4 sent a non-NULL greeting; only NULL security is supported", errBadGreeting))
+				}
+			} else {
+				c.pending = append(c.pending, p[:n]...)
+			}
+			p = p[n:]
+			continue
+		}
+		if c.out.atMessageStart() {
+			c.dropping = len(c.pending)+c.inflight >= c.g.opts.MaxBuffered
+			if c.dropping {
+				c.g.dropped.Add(1)
+			}
+		}
+		n, err := c.out.step(p)
+		if err != nil {
+			c.abortLocked()
+			return 0, c.opErr("write", err)
+		}
+		if !c.dropping {
+			c.pending = append(c.pending, p[:n]...)
+		}
+		p = p[n:]
+	}
+	if len(c.pending)+c.inflight > 2*c.g.opts.MaxBuffered {
+		c.g.evicted.Add(1)
+		c.abortLocked()
+		return 0, c.opErr("write", errors.New("peer evicted: outgoing buffer overflow"))
+	}
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	return total, nil
+}
+
+// Close flushes what is buffered for at most Options.Linger, closes the
+// connection and waits for its writer goroutine.
+func (c *conn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.dlMu.Lock()
+	if c.lingerUntil.IsZero() {
+		c.lingerUntil = time.Now().Add(c.g.opts.Linger)
+		_ = c.raw.SetWriteDeadline(c.lingerUntil)
+	}
+	c.dlMu.Unlock()
+	c.signalClose()
+	c.wg.Wait()
+	return nil
+}
+
+// abort closes the connection at once, dropping buffered data. It does
+// not wait (it may run on the writer goroutine).
+func (c *conn) abort() {
+	c.mu.Lock()
+	c.abortLocked()
+	c.mu.Unlock()
+}
+
+func (c *conn) abortLocked() {
+	c.closed = true
+	c.aborted.Store(true)
+	c.raw.Close()
+	c.signalClose()
+}
+
+func (c *conn) signalClose() {
+	c.closeOnce.Do(func() { close(c.closing) })
+}
+
+func (c *conn) writeLoop() {
+	defer c.wg.Done()
+	defer func() {
+		c.adoptTimer.Stop()
+		c.raw.Close()
+		c.g.conns.Add(-1)
+	}()
+	adoptC := c.adoptTimer.C
+	for {
+		select {
+		case <-c.closing:
+			if !c.aborted.Load() {
+				_ = c.flush()
+			}
+			return
+		case <-adoptC:
+			adoptC = nil
+			if !c.adopted.Load() {
+				// zmq4 never read past the handshake: it failed the
+				// handshake (e.g. incompatible socket types) and dropped
+				// this conn without closing it.
+				c.g.handshakeTimeouts.Add(1)
+				c.abort()
+				return
+			}
+		case <-c.kick:
+			if err := c.flush(); err != nil {
+				select {
+				case <-c.closing:
+				default:
+					if errors.Is(err, os.ErrDeadlineExceeded) {
+						c.g.evicted.Add(1)
+					}
+				}
+				c.abort()
+				return
+			}
+		}
+	}
+}
+
+// flush writes everything pending.
+func (c *conn) flush() error {
+	for {
+		c.mu.Lock()
+		buf := c.pending
+		if len(buf) == 0 {
+			c.mu.Unlock()
+			return nil
+		}
+		c.pending = c.spare[:0]
+		c.spare = nil
+		c.inflight = len(buf)
+		c.mu.Unlock()
+
+		err := c.writeAll(buf)
+
+		c.mu.Lock()
+		c.inflight = 0
+		if cap(buf) <= 64<<10 {
+			c.spare = buf[:0]
+		}
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// writeAll writes buf, failing only when the peer takes no byte for
+// StallTimeout (or past the linger deadline once closing).
+func (c *conn) writeAll(buf []byte) error {
+	for len(buf) > 0 {
+		c.dlMu.Lock()
+		dl := time.Now().Add(c.g.opts.StallTimeout)
+		lingering := !c.lingerUntil.IsZero()
+		if lingering && c.lingerUntil.Before(dl) {
+			dl = c.lingerUntil
+		}
+		_ = c.raw.SetWriteDeadline(dl)
+		c.dlMu.Unlock()
+		n, err := c.raw.Write(buf)
+		buf = buf[n:]
+		if err != nil {
+			if n > 0 && !lingering && errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // slow but moving
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) LocalAddr() net.Addr  { return c.raw.LocalAddr() }
+func (c *conn) RemoteAddr() net.Addr { return c.raw.RemoteAddr() }
+
+// SetDeadline and SetWriteDeadline are ignored: the guard owns write
+// deadlines. SetReadDeadline passes through.
+func (c *conn) SetDeadline(time.Time) error       { return nil }
+func (c *conn) SetWriteDeadline(time.Time) error  { return nil }
+func (c *conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(t) }

@@ -1,0 +1,251 @@
+// Package zmqguard is a guarded ZeroMQ transport for go-zeromq/zmq4: it
+// wraps the net.Listener and net.Conn that zmq4 uses so that no peer can
+// stall, flood or crash a zmq4 socket.
+//
+// zmq4 v0.17.0 blocks its accept loop on a silent peer, blocks every send on
+// a peer that stops reading, queues without bound, and panics on a frame
+// header that claims a huge size or on a truncated READY command. The guard
+// neutralises each of these below zmq4:
+//
+//   - Handshake off the accept loop: every accepted connection gets its own
+//     goroutine that sends the greeting and reads the peer's greeting and
+//     READY command within Options.HandshakeTimeout. Only completed
+//     connections reach zmq4's Accept; the bytes read are replayed to it and
+//     zmq4's own greeting is swallowed (it was already sent). Silent or
+//     malformed peers are closed and counted.
+//   - Writes never block the caller: each connection has a bounded outgoing
+//     buffer (Options.MaxBuffered) drained by its own writer goroutine. When
+//     the buffer is full, whole messages are dropped for that peer (never
+//     part of one) and counted, as libzmq does at its high-water mark. A
+//     peer that takes no byte for Options.StallTimeout is evicted (closed).
+//   - Inbound frames are parsed as they arrive; a frame or multipart
+//     message larger than Options.MaxFrame closes the connection before
+//     zmq4 allocates anything.
+//   - ipc: a stale socket file (nobody accepts) is removed before listening;
+//     a live one is an error; the socket file is made 0600.
+//
+// Usage: map an endpoint and hand it to zmq4.
+//
+//	ep, err := zmqguard.Endpoint("tcp://127.0.0.1:5555") // "gtcp://127.0.0.1:5555"
+//	err = pub.Listen(ep)
+//
+// Only the NULL security mechanism is supported.
+//
+// Concurrency: a Guard is safe for concurrent use and lives for the
+// process (zmq4 has no way to unregister a transport). Every listener owns
+// its acceptor and handshake goroutines and waits for them in Close. Every
+// connection owns one writer goroutine and waits for it in Close; Close
+// first flushes what is buffered for at most Options.Linger. A connection
+// that zmq4 abandons after a failed handshake closes itself within
+// Options.HandshakeTimeout.
+package zmqguard
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+	"github.com/go-zeromq/zmq4/transport"
+)
+
+// Options tune a Guard. Zero fields take the defaults shown.
+type Options struct {
+	// HandshakeTimeout bounds connect + ZMTP greeting + READY (5s).
+	HandshakeTimeout time.Duration
+	// MaxFrame caps one inbound frame and one inbound multipart message,
+	// in bytes (1 MiB).
+	MaxFrame int64
+	// MaxBuffered caps the bytes queued for one peer before its messages
+	// are dropped (4 MiB). A single message may overshoot it; a peer whose
+	// queue reaches twice this is evicted.
+	MaxBuffered int
+	// StallTimeout evicts a peer that accepts no byte for this long while
+	// data is waiting for it (10s).
+	StallTimeout time.Duration
+	// Linger bounds how long Close keeps flushing buffered data (1s).
+	Linger time.Duration
+	// MaxHandshakes bounds concurrent handshakes per Guard; connections
+	// beyond it are closed at once (256).
+	MaxHandshakes int
+}
+
+func (o Options) withDefaults() Options {
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 5 * time.Second
+	}
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = 1 << 20
+	}
+	if o.MaxBuffered <= 0 {
+		o.MaxBuffered = 4 << 20
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = 10 * time.Second
+	}
+	if o.Linger <= 0 {
+		o.Linger = time.Second
+	}
+	if o.MaxHandshakes <= 0 {
+		o.MaxHandshakes = 256
+	}
+	return o
+}
+
+// Stats is a snapshot of a Guard's counters.
+type Stats struct {
+	Conns             int64  // guarded connections open now
+	HandshakeTimeouts uint64 // peers closed for not completing the handshake in time
+	HandshakeErrors   uint64 // peers closed for a malformed handshake, or over MaxHandshakes
+	Oversized         uint64 // peers closed for a frame or message over MaxFrame
+	Dropped           uint64 // outgoing messages dropped because a peer's buffer was full
+	Evicted           uint64 // peers closed because they stopped taking data
+}
+
+// Guard is one guarded transport, registered with zmq4 under its own
+// scheme names.
+type Guard struct {
+	opts      Options
+	tcpScheme string
+	ipcScheme string
+
+	once   sync.Once
+	regErr error
+
+	handshakes atomic.Int64
+
+	conns             atomic.Int64
+	handshakeTimeouts atomic.Uint64
+	handshakeErrors   atomic.Uint64
+	oversized         atomic.Uint64
+	dropped           atomic.Uint64
+	evicted           atomic.Uint64
+}
+
+var guardSeq atomic.Uint64
+
+// Default is the Guard with default options, under schemes "gtcp" and
+// "gipc".
+var Default = newGuard(Options{}, "gtcp", "gipc")
+
+// New returns a Guard with its own options, counters and scheme names. It
+// does no I/O; registration with zmq4 happens on the first Endpoint call.
+func New(o Options) *Guard {
+	n := guardSeq.Add(1)
+	return newGuard(o, fmt.Sprintf("gtcp%d", n), fmt.Sprintf("gipc%d", n))
+}
+
+func newGuard(o Options, tcp, ipc string) *Guard {
+	return &Guard{opts: o.withDefaults(), tcpScheme: tcp, ipcScheme: ipc}
+}
+
+// Endpoint maps ep with Default; see Guard.Endpoint.
+func Endpoint(ep string) (string, error) { return Default.Endpoint(ep) }
+
+// Endpoint maps a user endpoint ("tcp://host:port" or "ipc:///path") to
+// the same address under g's scheme, registering g with zmq4 on first use.
+// An endpoint already under g's scheme is returned unchanged.
+func (g *Guard) Endpoint(ep string) (string, error) {
+	g.once.Do(func() {
+		if err := zmq4.RegisterTransport(g.tcpScheme, &trans{g: g, network: "tcp"}); err != nil {
+			g.regErr = err
+			return
+		}
+		g.regErr = zmq4.RegisterTransport(g.ipcScheme, &trans{g: g, network: "unix"})
+	})
+	if g.regErr != nil {
+		return "", fmt.Errorf("zmqguard: register transport: %w", g.regErr)
+	}
+	scheme, addr, ok := strings.Cut(ep, "://")
+	if !ok {
+		return "", fmt.Errorf("zmqguard: endpoint %q: want tcp://host:port or ipc:///path", ep)
+	}
+	switch scheme {
+	case "tcp", g.tcpScheme:
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return "", fmt.Errorf("zmqguard: endpoint %q: %v; want tcp://host:port", ep, err)
+		}
+		return g.tcpScheme + "://" + addr, nil
+	case "ipc", g.ipcScheme:
+		if addr == "" {
+			return "", fmt.Errorf("zmqguard: endpoint %q: empty socket path; want ipc:///path", ep)
+		}
+		return g.ipcScheme + "://" + addr, nil
+	default:
+		return "", fmt.Errorf("zmqguard: endpoint %q: transport %q is not supported; use tcp:// or ipc://", ep, scheme)
+	}
+}
+
+// Stats returns a snapshot of g's counters.
+func (g *Guard) Stats() Stats {
+	return Stats{
+		Conns:             g.conns.Load(),
+		HandshakeTimeouts: g.handshakeTimeouts.Load(),
+		HandshakeErrors:   g.handshakeErrors.Load(),
+		Oversized:         g.oversized.Load(),
+		Dropped:           g.dropped.Load(),
+		Evicted:           g.evicted.Load(),
+	}
+}
+
+// Options returns g's effective options.
+func (g *Guard) Options() Options { return g.opts }
+
+// trans implements zmq4's transport.Transport for one network.
+type trans struct {
+	g       *Guard
+	network string // "tcp" or "unix"
+}
+
+var _ transport.Transport = (*trans)(nil)
+
+// Addr turns the part after "://" into a dialable / listenable address.
+func (t *trans) Addr(ep string) (string, error) {
+	if t.network == "unix" {
+		if ep == "" {
+			return "", fmt.Errorf("zmqguard: empty ipc path")
+		}
+		return ep, nil
+	}
+	host, port, err := net.SplitHostPort(ep)
+	if err != nil {
+		return "", fmt.Errorf("zmqguard: tcp address %q: %w", ep, err)
+	}
+	if port == "*" || port == "" {
+		port = "0"
+	}
+	if host == "*" || host == "" {
+		host = "0.0.0.0"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// Dial connects within HandshakeTimeout and returns a guarded client conn.
+func (t *trans) Dial(ctx context.Context, d transport.Dialer, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.g.opts.HandshakeTimeout)
+	defer cancel()
+	raw, err := d.DialContext(ctx, t.network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return newDialConn(t.g, raw), nil
+}
+
+// Listen binds addr. ctx is the zmq4 socket's lifetime.
+func (t *trans) Listen(ctx context.Context, addr string) (net.Listener, error) {
+	var raw net.Listener
+	var err error
+	if t.network == "unix" {
+		raw, err = listenUnix(addr)
+	} else {
+		raw, err = net.Listen("tcp", addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newListener(ctx, t.g, raw), nil
+}

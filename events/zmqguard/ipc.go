@@ -1,0 +1,60 @@
+package zmqguard
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// listenUnix binds an ipc socket at path. An existing socket file that
+// nobody accepts on is stale (left by a crash) and is removed; one that
+// accepts belongs to a running process and is an error. The new socket
+// file is made 0600. Abstract names ("@name") have no file.
+func listenUnix(path string) (net.Listener, error) {
+	abstract := strings.HasPrefix(path, "@")
+	if !abstract {
+		if err := clearStale(path); err != nil {
+			return nil, err
+		}
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("zmqguard: listen on ipc://%s: %w", path, err)
+	}
+	if !abstract {
+		if err := os.Chmod(path, 0o600); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("zmqguard: chmod 0600 ipc://%s: %w", path, err)
+		}
+	}
+	return l, nil
+}
+
+func clearStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("zmqguard: ipc://%s: %w", path, err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("zmqguard: ipc://%s exists and is not a socket; remove it or choose another endpoint", path)
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err == nil {
+		c.Close()
+		return fmt.Errorf("zmqguard: another poold is already listening on ipc://%s; stop it or choose another endpoint", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("zmqguard: ipc://%s: probing the existing socket file: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("zmqguard: removing stale socket file ipc://%s: %w", path, err)
+	}
+	return nil
+}
