@@ -83,13 +83,20 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkConsoles100 measures what 100 open consoles cost poold: one op
-// is one stats round (8 workers sampled, as poold's sampler publishes once
-// a second) delivered to all 100 consoles. "%core@1Hz" is the server's CPU
+// is one stats round (every worker sampled, as poold's sampler publishes
+// once a second) delivered to all 100 consoles. "%core@1Hz" is the server's CPU
 // per round (hub, encoding, 100 writers, plus the fake sampler) as a share
 // of one core at one round per second. Run with -benchtime=100x.
 func BenchmarkConsoles100(b *testing.B) {
-	const consoles = 100
-	fake := newFakeBackend(b, map[string]int{"web": 4, "worker": 4})
+	for _, workers := range []int{8, 64} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			benchConsoles(b, 100, map[string]int{"web": workers / 2, "worker": workers / 2})
+		})
+	}
+}
+
+func benchConsoles(b *testing.B, consoles int, spec map[string]int) {
+	fake := newFakeBackend(b, spec)
 	ts := startServer(b, fake, configs.Web{}, func(tu *tunings) { tu.statsFlush = 5 * time.Millisecond })
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

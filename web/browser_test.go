@@ -65,7 +65,8 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 	}
 }
 
-// saveScreenshot writes a full-page PNG into the test's artifact directory.
+// saveScreenshot writes a full-page PNG into the test's artifact directory
+// (kept with `go test -artifacts -outputdir DIR`).
 func saveScreenshot(t *testing.T, ctx context.Context, name string) string {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -157,10 +158,6 @@ func TestBrowserConsole(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // let the charts fill for the picture; not a synchronisation
 	}
 	saveScreenshot(t, ctx, "console.png")
-	if p := os.Getenv("POOLD_WEB_SCREENSHOT"); p != "" {
-		png, _ := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		os.WriteFile(p, png, 0o644)
-	}
 }
 
 func TestBrowserReadOnly(t *testing.T) {

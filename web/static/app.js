@@ -69,6 +69,7 @@
     events: [],
     skew: 0,              // server time - local time, seconds
     lastStats: 0,
+    queued: {},           // socket fd -> accept queue length
   };
   const serverNow = () => Date.now() / 1000 + st.skew;
 
@@ -117,7 +118,7 @@
       case "watcher":
         if (msg.removed) removeWatcher(msg.name);
         else { upsertWatcher(msg.watcher); sortCards(); }
-        renderSummary();
+        renderSummary(); renderFilter(); renderSockets();
         break;
       case "events":
         for (const e of msg.events) { applyEvent(e); st.events.unshift(e); }
@@ -188,6 +189,11 @@
       drawCharts(w);
     }
     if (msg.poold) { st.poold = msg.poold; renderSelf(); }
+    if (msg.sockets) {
+      st.queued = {};
+      for (const q of msg.sockets) st.queued[q.fd] = q.reads;
+      renderSockets();
+    }
     renderSummary();
   }
 
@@ -443,9 +449,10 @@
       el("td", { class: "num", text: s.fd != null ? s.fd : "–" }),
       el("td", { text: s.name || "" }),
       el("td", { class: "num", text: s.path ? s.path : (String(s.host || "").includes(":") ? "[" + s.host + "]" : s.host) + ":" + s.port }),
-      el("td", { class: "num", text: s.backlog != null ? s.backlog : "" }),
+      el("td", { class: "num r", text: s.backlog != null ? s.backlog : "" }),
+      el("td", { class: "num r", title: "connections waiting in the accept queue", text: st.queued[s.fd] != null ? st.queued[s.fd] : "–" }),
       el("td", { text: (users[s.name] || []).join(", ") || "–" })));
-    if (!rows.length) rows.push(el("tr", null, el("td", { colspan: 5, class: "empty", text: "no sockets" })));
+    if (!rows.length) rows.push(el("tr", null, el("td", { colspan: 6, class: "empty", text: "no sockets" })));
     $("#sockets").replaceChildren(...rows);
   }
   function renderSelf() {
@@ -478,7 +485,9 @@
     if (f.exit_code != null) bits.push("exit " + f.exit_code);
     for (const [k, v] of Object.entries(f)) {
       if (["process_pid", "process_id", "exit_code", "time", "seq"].includes(k)) continue;
-      bits.push(k + " " + (typeof v === "object" ? JSON.stringify(v) : v));
+      const val = typeof v === "number" && !Number.isInteger(v) ? +v.toPrecision(3)
+        : typeof v === "object" ? JSON.stringify(v) : v;
+      bits.push(k.replace(/_/g, " ") + " " + val);
     }
     if (bits.length) parts.push(" ", el("span", { class: "mono", text: bits.join(" · ") }));
     return parts;
@@ -491,7 +500,7 @@
       const f = e.fields || {};
       items.push(el("li", { "data-kind": e.kind, "data-watcher": e.watcher || "", "data-pid": f.process_pid != null ? f.process_pid : null, title: e.topic + " #" + e.seq },
         el("time", { text: fmtTime(e.time) }), el("span", { class: "k k-" + e.kind, text: e.kind }),
-        el("span", { class: "d" }, ...eventDetail(e))));
+        el("span", { class: "d", title: e.topic + " " + JSON.stringify(f) }, ...eventDetail(e))));
       if (items.length >= 200) break;
     }
     if (!items.length) items.push(el("li", { class: "empty" }, el("span"), el("span"), el("span", { class: "d", text: "no events yet" })));

@@ -1,0 +1,169 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// syncBuffer collects poold's log for the failure message.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freePort finds a loopback port nobody listens on (poold binds it a moment
+// later; a collision fails the test loudly, never silently).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startPoold builds cmd/poold (or uses $POOLD_BIN) and runs it on a config
+// with the console on 127.0.0.1 and one watcher of sleepers.
+func startPoold(t *testing.T, numprocesses int) (consoleURL string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := os.Getenv("POOLD_BIN")
+	if bin == "" {
+		bin = filepath.Join(dir, "poold")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/poold")
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build ./cmd/poold: %v\n%s", err, out)
+		}
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cfg := fmt.Sprintf(`
+[arbiter]
+endpoint = "ipc://%[1]s/control.sock"
+pubsub_endpoint = "ipc://%[1]s/pubsub.sock"
+stats_endpoint = "ipc://%[1]s/stats.sock"
+stats_interval = "500ms"
+
+[web]
+enabled = true
+address = "127.0.0.1:%[2]d"
+
+[watchers.sleepers]
+cmd = %[3]q
+args = ["3600"]
+numprocesses = %[4]d
+graceful_timeout = "2s"
+`, dir, port, sleep, numprocesses)
+	path := filepath.Join(dir, "poold.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var log syncBuffer
+	cmd := exec.Command(bin, path)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			t.Errorf("poold did not stop within 15s of SIGTERM\n%s", log.String())
+		}
+		if t.Failed() {
+			t.Logf("poold log:\n%s", log.String())
+		}
+	})
+
+	consoleURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(consoleURL + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return consoleURL
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("poold exited before its console came up: %v\n%s", err, log.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("poold's console not up on %s within 20s (is [web] wired in cmd/poold?)\n%s", consoleURL, log.String())
+		}
+	}
+}
+
+// TestBrowserRealPoold drives the console of a real poold binary.
+func TestBrowserRealPoold(t *testing.T) {
+	ctx := newBrowser(t)
+	url := startPoold(t, 3)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "sleepers with 3 processes", rowsExpr("sleepers", 3))
+
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`article[data-watcher="sleepers"] button[data-act="incr"]`))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "4 rows after incr", rowsExpr("sleepers", 4))
+	waitJS(t, ctx, "the incr outcome", `[...document.querySelectorAll('.toast')].some(e => e.dataset.ok === '1' && e.textContent.includes('incr'))`)
+
+	pidStr, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('article[data-watcher="sleepers"] tr[data-wid="1"]').dataset.pid`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim, err := strconv.Atoi(pidStr)
+	if err != nil || victim <= 1 {
+		t.Fatalf("pid of wid 1: %q", pidStr)
+	}
+	if err := killPid(victim); err != nil {
+		t.Fatalf("kill %d: %v", victim, err)
+	}
+	waitJS(t, ctx, "wid 1 with a new pid", fmt.Sprintf(`(() => {
+		const r = document.querySelector('article[data-watcher="sleepers"] tr[data-wid="1"]');
+		return r && r.dataset.pid !== '%d' && !document.querySelector('tr[data-pid="%d"]');
+	})()`, victim, victim))
+	waitJS(t, ctx, "reap and spawn in the event log", fmt.Sprintf(
+		`!!document.querySelector('#events li[data-kind="reap"][data-pid="%d"]') && !!document.querySelector('#events li[data-kind="spawn"][data-watcher="sleepers"]')`, victim))
+	waitJS(t, ctx, "live CPU figures", `document.querySelector('article[data-watcher="sleepers"] .chart b').textContent.endsWith('%')`)
+	waitJS(t, ctx, "poold's own figures", `document.querySelector('#self').textContent.includes('rss')`)
+	saveScreenshot(t, ctx, "console-real.png")
+}
