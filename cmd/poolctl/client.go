@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/controller"
+)
+
+// call is one control command as the user typed it.
+type call struct {
+	command string
+	what    string // the user's words, for messages: "stop web"
+	props   map[string]any
+	waits   bool   // long-running on poold: --waiting applies
+	watcher string // the watcher it is about, "" = all
+}
+
+// do sends one command and prints its reply.
+func (a *app) do(ctx context.Context, cl call) error {
+	waiting := a.waiting && cl.waits
+	timeout := a.timeoutFor(waiting)
+	client, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	stop := func() {}
+	if waiting {
+		cl.props["waiting"] = true
+		stop = a.progress(ctx, client, cl)
+	}
+	raw, r, err := a.roundTrip(ctx, client, cl, timeout)
+	stop() // the progress printer is done with stderr before we write
+	if err != nil {
+		return err
+	}
+	return a.print(cl.command, raw, r)
+}
+
+// print writes the reply (raw with --json, else human) and turns an error
+// reply into a replyError.
+func (a *app) print(command string, raw []byte, r reply) error {
+	if a.json {
+		if _, err := fmt.Fprintf(a.stdout, "%s\n", raw); err != nil {
+			return runError{err}
+		}
+	}
+	if st, _ := r["status"].(string); st == "error" {
+		reason, _ := r["reason"].(string)
+		if reason == "" {
+			reason = "poold answered with an error and no reason"
+		}
+		return replyError{reason: reason, errno: int(num(r["errno"]))}
+	}
+	// Circus quirk kept on purpose: "status NAME" puts the watcher's
+	// status in "status", so anything but "error" is success.
+	if a.json {
+		return nil
+	}
+	if err := formatReply(a.stdout, command, r); err != nil {
+		return runError{err}
+	}
+	return nil
+}
+
+var requestSeq atomic.Uint64
+
+func newID() string {
+	return "poolctl-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(requestSeq.Add(1), 10)
+}
+
+// roundTrip sends cl and waits up to timeout for its reply.
+func (a *app) roundTrip(ctx context.Context, client *controller.Client, cl call, timeout time.Duration) ([]byte, reply, error) {
+	req := arbiter.Request{ID: newID(), Command: cl.command, Properties: cl.props}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, nil, runError{fmt.Errorf("encode %s request: %w", cl.command, err)}
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	raw, err := client.Call(cctx, body)
+	if err != nil {
+		return nil, nil, a.callError(ctx, cl, timeout, err)
+	}
+	var r reply
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, nil, runError{fmt.Errorf("poold at %s sent a reply that is not a JSON object (%v): %.200q", a.endpoint, err, raw)}
+	}
+	return raw, r, nil
+}
+
+// callError explains why a call got no reply.
+func (a *app) callError(ctx context.Context, cl call, timeout time.Duration, err error) error {
+	inProgress := "poold did not answer; is it stuck? raise --timeout"
+	if cl.waits {
+		inProgress = "still in progress on poold"
+	}
+	switch {
+	case ctx.Err() != nil:
+		return interruptedError{fmt.Sprintf("interrupted while waiting for '%s' (%s)", cl.what, inProgress)}
+	case errors.Is(err, controller.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return connError{fmt.Sprintf("timed out after %s waiting for '%s' (%s)", fmtDuration(timeout), cl.what, inProgress), err}
+	case errors.Is(err, controller.ErrUnreachable):
+		return a.unreachable(err)
+	}
+	return connError{fmt.Sprintf("lost poold at %s during '%s': %v", a.endpoint, cl.what, err), err}
+}
+
+// dial connects to the control endpoint. A missing ipc socket file is
+// reported at once, without waiting for a dial to give up.
+func (a *app) dial() (*controller.Client, error) {
+	if path, ok := strings.CutPrefix(a.endpoint, "ipc://"); ok {
+		if _, err := os.Stat(path); err != nil {
+			return nil, a.unreachable(err)
+		}
+	}
+	c, err := controller.Dial(a.endpoint)
+	if err != nil {
+		return nil, a.unreachable(err)
+	}
+	return c, nil
+}
+
+// unreachable is the exit-3 error for a failed connection, with the likely
+// cause and what to do.
+func (a *app) unreachable(err error) error {
+	var why string
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOENT):
+		why = "no such socket: is poold running? set --endpoint"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		if strings.HasPrefix(a.endpoint, "ipc://") {
+			why = "socket file exists but nothing listens: is poold running? set --endpoint"
+		} else {
+			why = "connection refused: is poold running? set --endpoint"
+		}
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EACCES):
+		why = "permission denied: run poolctl as poold's user"
+	default:
+		// The controller's error already says why; drop its "poold
+		// unreachable at ENDPOINT: " lead-in, which our message repeats.
+		why = err.Error()
+		why, _ = strings.CutPrefix(why, controller.ErrUnreachable.Error()+" at "+a.endpoint+": ")
+		why, _ = strings.CutPrefix(why, "controller: ")
+	}
+	return connError{fmt.Sprintf("Cannot reach poold at %s (%s)", a.endpoint, why), err}
+}

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/poold/poold/configs"
+)
+
+// cmdSpec describes one control command: its positional form, and how
+// the arguments and flags become the request's properties.
+type cmdSpec struct {
+	name  string
+	args  string // positional form for help and messages: "NAME [NB]"
+	group string
+	short string
+	long  string
+	// waits: long-running on poold; --waiting applies.
+	waits bool
+	// nameArg: the first positional is a watcher name (completion).
+	nameArg bool
+	// flags adds the command's own flags.
+	flags func(fs *pflag.FlagSet)
+	// props builds the properties from the positional arguments (already
+	// checked against args for their count) and the command's flags.
+	props func(c *cobra.Command, args []string) (map[string]any, error)
+}
+
+// commandSpecs is the command set, in the order of PROTOCOL.md.
+var commandSpecs = []cmdSpec{
+	{name: "list", args: "[NAME]", group: "query", nameArg: true,
+		short: "List watcher names, or the pids of watcher NAME",
+		props: optionalName},
+	{name: "status", args: "[NAME]", group: "query", nameArg: true,
+		short: "Status of every watcher, or of NAME (active, stopped, starting, stopping)",
+		props: optionalName},
+	{name: "numwatchers", group: "query", short: "Number of watchers"},
+	{name: "numprocesses", args: "[NAME]", group: "query", nameArg: true,
+		short: "Number of live processes, in total or of NAME",
+		props: optionalName},
+	{name: "start", args: "[NAME]", group: "control", waits: true, nameArg: true,
+		short: "Start watcher NAME, or every watcher",
+		props: optionalName},
+	{name: "stop", args: "[NAME]", group: "control", waits: true, nameArg: true,
+		short: "Stop watcher NAME, or every watcher (gracefully)",
+		props: optionalName},
+	{name: "restart", args: "[NAME]", group: "control", waits: true, nameArg: true,
+		short: "Stop then start watcher NAME, or every watcher",
+		props: optionalName},
+	{name: "reload", args: "[NAME]", group: "control", waits: true, nameArg: true,
+		short: "Replace the processes of NAME (or of every watcher), new before old",
+		flags: func(fs *pflag.FlagSet) {
+			fs.Bool("terminate", false, "stop the old processes first instead of a graceful rolling reload")
+			fs.Bool("sequential", false, "replace one process at a time")
+		},
+		props: func(c *cobra.Command, args []string) (map[string]any, error) {
+			p, _ := optionalName(c, args)
+			terminate, _ := c.Flags().GetBool("terminate")
+			sequential, _ := c.Flags().GetBool("sequential")
+			p["graceful"] = !terminate
+			p["sequential"] = sequential
+			return p, nil
+		}},
+	{name: "incr", args: "NAME [NB]", group: "control", waits: true, nameArg: true,
+		short: "Add NB processes (default 1) to watcher NAME; prints the new target",
+		props: scaleProps},
+	{name: "decr", args: "NAME [NB]", group: "control", waits: true, nameArg: true,
+		short: "Remove NB processes (default 1) from watcher NAME; prints the new target",
+		props: scaleProps},
+	{name: "add", args: "NAME CMD [ARG...]", group: "control", waits: true,
+		short: "Add a watcher NAME running CMD ARG... (use -- before ARGs that start with -)",
+		flags: func(fs *pflag.FlagSet) {
+			fs.Bool("start", false, "start the new watcher at once")
+		},
+		props: func(c *cobra.Command, args []string) (map[string]any, error) {
+			start, _ := c.Flags().GetBool("start")
+			p := map[string]any{"name": args[0], "cmd": args[1], "start": start}
+			if len(args) > 2 {
+				p["args"] = args[2:]
+			}
+			return p, nil
+		}},
+	{name: "rm", args: "NAME", group: "control", waits: true, nameArg: true,
+		short: "Stop and remove watcher NAME",
+		flags: func(fs *pflag.FlagSet) {
+			fs.Bool("nostop", false, "remove the watcher but leave its processes running, unmanaged")
+		},
+		props: func(c *cobra.Command, args []string) (map[string]any, error) {
+			nostop, _ := c.Flags().GetBool("nostop")
+			return map[string]any{"name": args[0], "nostop": nostop}, nil
+		}},
+	{name: "get", args: "NAME KEY...", group: "query", nameArg: true,
+		short: "Print options KEY... of watcher NAME",
+		props: func(c *cobra.Command, args []string) (map[string]any, error) {
+			return map[string]any{"name": args[0], "keys": args[1:]}, nil
+		}},
+	{name: "set", args: "NAME KEY VALUE...", group: "control", waits: true, nameArg: true,
+		short: "Set options of watcher NAME: KEY VALUE [KEY VALUE...]",
+		long: `Set options of watcher NAME. Each VALUE is read as JSON when it is valid
+JSON (8, 2.5, true, ["a","b"]) and as a string otherwise (10s, TERM, 022).
+
+  poolctl set web numprocesses 8
+  poolctl set web graceful_timeout 30s stop_signal INT`,
+		props: setProps},
+	{name: "options", args: "NAME", group: "query", nameArg: true,
+		short: "Print every option of watcher NAME",
+		props: func(c *cobra.Command, args []string) (map[string]any, error) {
+			return map[string]any{"name": args[0]}, nil
+		}},
+	{name: "globaloptions", args: "[OPTION]", group: "query",
+		short: "Print poold's global options (endpoints, pid, config, ...)",
+		props: func(c *cobra.Command, args []string) (map[string]any, error) {
+			p := map[string]any{}
+			if len(args) > 0 {
+				p["option"] = args[0]
+			}
+			return p, nil
+		}},
+	{name: "signal", args: "NAME [PID] SIGNAL", group: "control", nameArg: true,
+		short: "Send SIGNAL (HUP, USR1, 15, ...) to the processes of NAME, or to one PID",
+		flags: func(fs *pflag.FlagSet) {
+			fs.Bool("children", false, "signal the processes' children instead")
+			fs.Bool("recursive", false, "signal each process's whole process group")
+		},
+		props: func(c *cobra.Command, args []string) (map[string]any, error) {
+			p := map[string]any{"name": args[0], "signum": args[len(args)-1]}
+			if len(args) == 3 {
+				pid, err := positiveInt("PID", args[1])
+				if err != nil {
+					return nil, err
+				}
+				p["pid"] = pid
+			}
+			p["children"], _ = c.Flags().GetBool("children")
+			p["recursive"], _ = c.Flags().GetBool("recursive")
+			return p, nil
+		}},
+	{name: "kill", args: "NAME [PID]", group: "control", waits: true, nameArg: true,
+		short: "Stop the processes of NAME (or one PID) now: signal, grace period, SIGKILL",
+		flags: func(fs *pflag.FlagSet) {
+			fs.String("signal", "", "signal to send first (default: the watcher's stop_signal)")
+			fs.String("graceful-timeout", "", "grace period before SIGKILL, e.g. 5s or 5 (default: the watcher's)")
+		},
+		props: func(c *cobra.Command, args []string) (map[string]any, error) {
+			p := map[string]any{"name": args[0]}
+			if len(args) == 2 {
+				pid, err := positiveInt("PID", args[1])
+				if err != nil {
+					return nil, err
+				}
+				p["pid"] = pid
+			}
+			if s, _ := c.Flags().GetString("signal"); s != "" {
+				p["signum"] = s
+			}
+			if g, _ := c.Flags().GetString("graceful-timeout"); g != "" {
+				d, err := parseDuration(g)
+				if err != nil {
+					return nil, usagef("kill: --graceful-timeout: %v", err)
+				}
+				p["graceful_timeout"] = d.Seconds()
+			}
+			return p, nil
+		}},
+	{name: "stats", args: "[NAME [PID]]", group: "query", nameArg: true,
+		short: "Process table (pid, wid, state, cpu, mem, rss, age, restarts) of every watcher, NAME, or one PID",
+		flags: func(fs *pflag.FlagSet) {
+			fs.Bool("extended", false, "ask for extended information")
+		},
+		props: func(c *cobra.Command, args []string) (map[string]any, error) {
+			p, _ := optionalName(c, args)
+			if len(args) == 2 {
+				pid, err := positiveInt("PID", args[1])
+				if err != nil {
+					return nil, err
+				}
+				p["process"] = pid
+			}
+			if ext, _ := c.Flags().GetBool("extended"); ext {
+				p["extended"] = true
+			}
+			return p, nil
+		}},
+	{name: "dstats", group: "query", short: "poold's own process statistics"},
+	{name: "listsockets", group: "query", short: "The listening sockets poold holds"},
+	{name: "reloadconfig", group: "control", waits: true,
+		short: "Re-read poold's config file and apply the differences"},
+	{name: "quit", group: "control", waits: true,
+		short: "Stop every watcher and make poold exit"},
+}
+
+// arity is what a positional form allows: "NAME [NB]" = 1..2,
+// "NAME KEY..." = 2..unlimited (-1), "[NAME [PID]]" = 0..2.
+func arity(form string) (min, max int, required []string) {
+	depth := 0
+	for _, w := range strings.Fields(form) {
+		opens := strings.Count(w, "[")
+		depth += opens
+		variadic := strings.HasSuffix(strings.Trim(w, "[]"), "...")
+		if depth == 0 {
+			min++
+			required = append(required, strings.TrimSuffix(w, "..."))
+		}
+		if variadic {
+			max = -1
+		} else if max >= 0 {
+			max++
+		}
+		depth -= strings.Count(w, "]")
+	}
+	return min, max, required
+}
+
+// checkArgs returns a cobra.PositionalArgs that names what is missing or
+// extra, with the command's usage.
+func checkArgs(s cmdSpec) cobra.PositionalArgs {
+	min, max, required := arity(s.args)
+	usage := strings.TrimSpace("poolctl " + s.name + " " + s.args)
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < min {
+			missing := required[len(args)]
+			what := missing
+			if missing == "NAME" {
+				what = "watcher NAME"
+			}
+			hint := ""
+			if missing == "NAME" {
+				hint = "; 'poolctl list' shows the watchers"
+			}
+			return usagef("%s: missing %s (usage: %s%s)", s.name, what, usage, hint)
+		}
+		if max >= 0 && len(args) > max {
+			return usagef("%s: too many arguments: %s (usage: %s)", s.name, strings.Join(args[max:], " "), usage)
+		}
+		return nil
+	}
+}
+
+func optionalName(c *cobra.Command, args []string) (map[string]any, error) {
+	p := map[string]any{}
+	if len(args) > 0 {
+		p["name"] = args[0]
+	}
+	return p, nil
+}
+
+func scaleProps(c *cobra.Command, args []string) (map[string]any, error) {
+	p := map[string]any{"name": args[0], "nb": 1}
+	if len(args) == 2 {
+		nb, err := strconv.Atoi(args[1])
+		if err != nil || nb < 0 {
+			return nil, usagef("%s: NB must be a whole number >= 0, got %q (usage: poolctl %s NAME [NB])", c.Name(), args[1], c.Name())
+		}
+		p["nb"] = nb
+	}
+	return p, nil
+}
+
+func setProps(c *cobra.Command, args []string) (map[string]any, error) {
+	kv := args[1:]
+	if len(kv)%2 != 0 {
+		return nil, usagef("set: option %q has no VALUE (usage: poolctl set NAME KEY VALUE [KEY VALUE...])", kv[len(kv)-1])
+	}
+	opts := map[string]any{}
+	for i := 0; i < len(kv); i += 2 {
+		opts[kv[i]] = parseValue(kv[i+1])
+	}
+	return map[string]any{"name": args[0], "options": opts}, nil
+}
+
+// parseValue reads a set VALUE as JSON when it is valid JSON, else as a
+// string: "8" is a number, "true" a bool, "10s" and "022" strings.
+func parseValue(s string) any {
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err == nil {
+		return v
+	}
+	return s
+}
+
+func positiveInt(what, s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, usagef("%s must be a positive whole number, got %q", what, s)
+	}
+	return n, nil
+}
+
+// command builds the cobra command for s.
+func (a *app) command(s cmdSpec) *cobra.Command {
+	c := &cobra.Command{
+		Use:     strings.TrimSpace(s.name + " " + s.args),
+		Short:   s.short,
+		Long:    s.long,
+		GroupID: s.group,
+		Args:    checkArgs(s),
+		RunE: func(c *cobra.Command, args []string) error {
+			props := map[string]any{}
+			if s.props != nil {
+				var err error
+				if props, err = s.props(c, args); err != nil {
+					return err
+				}
+			}
+			what := strings.TrimSpace(s.name + " " + strings.Join(args, " "))
+			name, _ := props["name"].(string)
+			return a.do(c.Context(), call{command: s.name, what: what, props: props, waits: s.waits, watcher: name})
+		},
+	}
+	if s.waits {
+		c.Long = strings.TrimSpace(c.Long + "\n\nWith --waiting poold answers when the work is done; progress goes to stderr.")
+	}
+	if s.flags != nil {
+		s.flags(c.Flags())
+	}
+	if s.name == "add" {
+		// Everything after CMD belongs to the worker's command line.
+		c.Flags().SetInterspersed(false)
+	}
+	c.ValidArgsFunction = a.completer(s)
+	return c
+}
+
+// completer completes watcher names from the running poold, option keys
+// for get/set, and signal names for signal.
+func (a *app) completer(s cmdSpec) cobra.CompletionFunc {
+	return func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		switch {
+		case len(args) == 0 && s.nameArg:
+			return a.watcherNames(c.Context()), cobra.ShellCompDirectiveNoFileComp
+		case len(args) >= 1 && (s.name == "get" || (s.name == "set" && len(args)%2 == 1)):
+			return configs.WatcherOptionKeys(), cobra.ShellCompDirectiveNoFileComp
+		case len(args) >= 1 && s.name == "signal":
+			return []string{"HUP", "INT", "QUIT", "TERM", "KILL", "USR1", "USR2", "TTIN", "TTOU", "WINCH", "CONT", "STOP"}, cobra.ShellCompDirectiveNoFileComp
+		}
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// watcherNames asks poold for the watcher names, for completion; any
+// failure completes nothing.
+func (a *app) watcherNames(ctx context.Context) []string {
+	client, err := a.dial()
+	if err != nil {
+		return nil
+	}
+	defer client.Close()
+	_, r, err := a.roundTrip(ctx, client, call{command: "list", what: "list"}, time.Second)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	ws, _ := r["watchers"].([]any)
+	for _, w := range ws {
+		if s, ok := w.(string); ok {
+			names = append(names, s)
+		}
+	}
+	return names
+}

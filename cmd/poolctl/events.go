@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/events/zmqpub"
+)
+
+func (a *app) eventsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "events [TOPIC_PREFIX...]",
+		Aliases: []string{"listen"},
+		GroupID: "live",
+		Short:   "Print poold's events as they arrive, one a line, until interrupted",
+		Long: `Print poold's events as they arrive, one line each, until interrupted.
+
+TOPIC_PREFIX filters by topic, e.g. watcher.web. or arbiter. (default: all).
+The event endpoint is --pubsub-endpoint, else the pubsub_endpoint poold
+reports in globaloptions. With --json each line is {"topic": ..., "event": ...}.`,
+		Example: "  poolctl events watcher.web.\n  poolctl listen --json",
+		RunE: func(c *cobra.Command, args []string) error {
+			return a.events(c.Context(), args)
+		},
+	}
+}
+
+// events prints events until ctx is cancelled (Ctrl-C), which is success.
+func (a *app) events(ctx context.Context, prefixes []string) error {
+	ep, err := a.pubsubEndpoint(ctx)
+	if err != nil {
+		return err
+	}
+	sub, err := zmqpub.Dial(ctx, ep, prefixes...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return connError{fmt.Sprintf("Cannot subscribe to poold's events at %s (%v; set --pubsub-endpoint)", ep, err), err}
+	}
+	defer sub.Close()
+	for {
+		topic, payload, err := sub.RecvRaw(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return connError{fmt.Sprintf("event stream from %s failed: %v", ep, err), err}
+		}
+		if a.json {
+			err = writeEventJSON(a.stdout, topic, payload)
+		} else {
+			_, err = fmt.Fprintln(a.stdout, eventLine(topic, payload))
+		}
+		if err != nil {
+			return runError{err}
+		}
+	}
+}
+
+// pubsubEndpoint is --pubsub-endpoint, else poold's own pubsub_endpoint.
+func (a *app) pubsubEndpoint(ctx context.Context) (string, error) {
+	if a.pubsub != "" {
+		return a.pubsub, nil
+	}
+	client, err := a.dial()
+	if err != nil {
+		return "", err
+	}
+	defer client.Close()
+	return a.askPubsub(ctx, client)
+}
+
+func (a *app) askPubsub(ctx context.Context, client *controller.Client) (string, error) {
+	cl := call{command: "globaloptions", what: "globaloptions pubsub_endpoint", props: map[string]any{"option": "pubsub_endpoint"}}
+	_, r, err := a.roundTrip(ctx, client, cl, a.timeoutFor(false))
+	if err != nil {
+		return "", err
+	}
+	opts, _ := r["options"].(map[string]any)
+	ep, _ := opts["pubsub_endpoint"].(string)
+	if ep == "" {
+		reason, _ := r["reason"].(string)
+		return "", replyError{reason: fmt.Sprintf("poold did not report its pubsub_endpoint (%s); set --pubsub-endpoint", reason)}
+	}
+	return ep, nil
+}
+
+func writeEventJSON(w io.Writer, topic string, payload []byte) error {
+	if !json.Valid(payload) {
+		payload, _ = json.Marshal(string(payload))
+	}
+	t, _ := json.Marshal(topic)
+	_, err := fmt.Fprintf(w, "{\"topic\":%s,\"event\":%s}\n", t, payload)
+	return err
+}
+
+// eventFieldNames renames Circus's payload keys for people.
+var eventFieldNames = map[string]string{"process_pid": "pid", "process_id": "wid", "exit_code": "exit"}
+
+// eventLine formats one event: local time, topic, then the payload's
+// fields as key=value (pid and wid first, time and seq left out).
+func eventLine(topic string, payload []byte) string {
+	var m map[string]any
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return fmt.Sprintf("%s %s %s", time.Now().Format("15:04:05.000"), topic, strings.TrimSpace(string(payload)))
+	}
+	ts := time.Now()
+	if t, ok := m["time"].(float64); ok {
+		ts = time.Unix(0, int64(t*1e9))
+	}
+	var b strings.Builder
+	b.WriteString(ts.Format("15:04:05.000"))
+	b.WriteByte(' ')
+	b.WriteString(topic)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		if k != "time" && k != "seq" {
+			keys = append(keys, k)
+		}
+	}
+	rank := func(k string) int {
+		switch k {
+		case "process_pid":
+			return 0
+		case "process_id":
+			return 1
+		}
+		return 2
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if ri, rj := rank(keys[i]), rank(keys[j]); ri != rj {
+			return ri < rj
+		}
+		return keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		name := k
+		if n, ok := eventFieldNames[k]; ok {
+			name = n
+		}
+		fmt.Fprintf(&b, " %s=%s", name, render(m[k]))
+	}
+	return b.String()
+}
+
+// progress prints on stderr what a --waiting command is doing: a
+// "waiting for" line, then the watcher's events as they arrive. The
+// returned stop ends the printer and waits for it. Events are best
+// effort: if the stream cannot be reached, only the first line shows.
+func (a *app) progress(ctx context.Context, client *controller.Client, cl call) (stop func()) {
+	fmt.Fprintf(a.stderr, "waiting for '%s'...\n", cl.what)
+	ep := a.pubsub
+	if ep == "" {
+		var err error
+		if ep, err = a.askPubsub(ctx, client); err != nil {
+			return func() {}
+		}
+	}
+	prefix := "watcher."
+	if cl.watcher != "" {
+		prefix = "watcher." + strings.ReplaceAll(strings.ToLower(cl.watcher), " ", "_") + "."
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	sub, err := zmqpub.Dial(pctx, ep, prefix)
+	if err != nil {
+		cancel()
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			topic, payload, err := sub.RecvRaw(pctx)
+			if err != nil {
+				if pctx.Err() == nil && !errors.Is(err, context.Canceled) {
+					fmt.Fprintf(a.stderr, "  (event stream ended: %v)\n", err)
+				}
+				return
+			}
+			fmt.Fprintf(a.stderr, "  %s\n", eventLine(topic, payload))
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		sub.Close()
+	}
+}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/poold/poold/configs"
+)
+
+// Exit statuses.
+const (
+	exitOK          = 0
+	exitReplyError  = 1 // poold answered "error", or a local failure
+	exitUsage       = 2
+	exitUnreachable = 3 // cannot connect, or no answer within --timeout
+	exitInterrupted = 130
+)
+
+// Timeouts when --timeout is not given: a plain command gets its answer at
+// once, so 5s means poold is stuck; with --waiting poold answers when the
+// work is done, which takes up to the graceful_timeout of every process it
+// stops, so the limit only catches a hang.
+const (
+	defaultTimeout        = 5 * time.Second
+	defaultWaitingTimeout = 2 * time.Minute
+)
+
+// usageError is bad command-line usage: exit 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// replyError is an error reply from poold: exit 1.
+type replyError struct {
+	reason string
+	errno  int
+}
+
+func (e replyError) Error() string { return e.reason }
+
+// connError is poold unreachable or not answering in time: exit 3.
+type connError struct {
+	msg string
+	err error
+}
+
+func (e connError) Error() string { return e.msg }
+func (e connError) Unwrap() error { return e.err }
+
+// interruptedError is a wait cut short by SIGINT/SIGTERM: exit 130.
+type interruptedError struct{ msg string }
+
+func (e interruptedError) Error() string { return e.msg }
+
+// runError marks an error returned by one of our commands (as opposed to
+// cobra's own argument and flag errors, which are usage errors).
+type runError struct{ err error }
+
+func (e runError) Error() string { return e.err.Error() }
+func (e runError) Unwrap() error { return e.err }
+
+// app holds the global flags and the output streams of one run.
+type app struct {
+	stdout, stderr io.Writer
+
+	endpoint string
+	pubsub   string
+	timeout  durationValue
+	waiting  bool
+	json     bool
+}
+
+// run executes poolctl with args (without the program name) and returns
+// the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	return a.exitCode(err)
+}
+
+// exitCode prints err (if any) and maps it to the exit status.
+func (a *app) exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var (
+		ue usageError
+		re replyError
+		ce connError
+		ie interruptedError
+		rn runError
+	)
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(a.stderr, "poolctl: %s\n", ue.msg)
+		return exitUsage
+	case errors.As(err, &re):
+		fmt.Fprintf(a.stderr, "poolctl: %s\n", re.reason)
+		return exitReplyError
+	case errors.As(err, &ce):
+		fmt.Fprintf(a.stderr, "poolctl: %s\n", ce.msg)
+		return exitUnreachable
+	case errors.As(err, &ie):
+		fmt.Fprintf(a.stderr, "poolctl: %s\n", ie.msg)
+		return exitInterrupted
+	case errors.As(err, &rn):
+		fmt.Fprintf(a.stderr, "poolctl: %v\n", rn.err)
+		return exitReplyError
+	}
+	// Anything else comes from cobra: unknown command, bad flag, wrong
+	// number of arguments.
+	msg := strings.TrimRight(err.Error(), "\n")
+	fmt.Fprintf(a.stderr, "poolctl: %s\n", msg)
+	fmt.Fprintln(a.stderr, "Run 'poolctl --help' for the list of commands.")
+	return exitUsage
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "poolctl COMMAND [ARGS]",
+		Short: "Control a running poold",
+		Long: `poolctl sends one command to a running poold and prints the answer.
+
+The control endpoint is --endpoint, else $POOLCTL_ENDPOINT, else
+` + configs.DefaultEndpoint() + `.
+
+Exit status: 0 ok, 1 poold answered with an error, 2 bad usage,
+3 poold unreachable or no answer within --timeout.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		RunE: func(c *cobra.Command, args []string) error {
+			return usagef("missing command; try 'poolctl status' or 'poolctl --help'")
+		},
+	}
+	root.CompletionOptions.HiddenDefaultCmd = false
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%s: %v (see 'poolctl %s --help')", c.Name(), err, commandPath(c))
+	})
+
+	pf := root.PersistentFlags()
+	endpoint := os.Getenv("POOLCTL_ENDPOINT")
+	if endpoint == "" {
+		endpoint = configs.DefaultEndpoint()
+	}
+	pf.StringVar(&a.endpoint, "endpoint", endpoint, "poold control endpoint (env POOLCTL_ENDPOINT)")
+	pf.StringVar(&a.pubsub, "pubsub-endpoint", "", "poold event endpoint (default: asked from poold's globaloptions)")
+	pf.Var(&a.timeout, "timeout", fmt.Sprintf("how long to wait for poold's answer, e.g. 10s or 10 (default %s, or %s with --waiting)", fmtDuration(defaultTimeout), fmtDuration(defaultWaitingTimeout)))
+	pf.BoolVar(&a.waiting, "waiting", false, "let poold answer when the work is done (start, stop, incr, ...) and print progress on stderr")
+	pf.BoolVar(&a.json, "json", false, "print poold's raw JSON reply")
+
+	root.AddGroup(
+		&cobra.Group{ID: "query", Title: "Inspect:"},
+		&cobra.Group{ID: "control", Title: "Control:"},
+		&cobra.Group{ID: "live", Title: "Live views:"},
+	)
+	for _, s := range commandSpecs {
+		root.AddCommand(a.command(s))
+	}
+	root.AddCommand(a.eventsCommand(), a.topCommand())
+	return root
+}
+
+func commandPath(c *cobra.Command) string {
+	return strings.TrimPrefix(c.CommandPath(), "poolctl ")
+}
+
+// timeoutFor is --timeout, else the default for a plain or waiting call.
+func (a *app) timeoutFor(waiting bool) time.Duration {
+	if a.timeout.set {
+		return a.timeout.d
+	}
+	if waiting {
+		return defaultWaitingTimeout
+	}
+	return defaultTimeout
+}
+
+// durationValue is a flag taking a Go duration ("10s", "1m30s") or plain
+// seconds ("10", "2.5") as Circus's --timeout does.
+type durationValue struct {
+	d   time.Duration
+	set bool
+}
+
+var _ pflag.Value = (*durationValue)(nil)
+
+func (v *durationValue) String() string {
+	if !v.set {
+		return ""
+	}
+	return fmtDuration(v.d)
+}
+
+func (v *durationValue) Set(s string) error {
+	d, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	v.d, v.set = d, true
+	return nil
+}
+
+func (v *durationValue) Type() string { return "duration" }
+
+func parseDuration(s string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f <= 0 {
+			return 0, fmt.Errorf("must be > 0, got %s", s)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration (write 10s, 1m30s or a number of seconds)", s)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("must be > 0, got %s", s)
+	}
+	return d, nil
+}
+
+// fmtDuration prints 5s, 2m, 1m30s, 1.5s (no trailing zero units).
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

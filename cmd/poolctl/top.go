@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/arbiter/controller"
+)
+
+func (a *app) topCommand() *cobra.Command {
+	var interval durationValue
+	var iterations int
+	c := &cobra.Command{
+		Use:     "top",
+		GroupID: "live",
+		Short:   "Live view of every watcher's processes (pid, wid, cpu, memory, age); q or Ctrl-C quits",
+		Long: `Live view of every watcher's processes: pid, wid, state, CPU, memory, age,
+restarts, refreshed every --interval (1s). q or Ctrl-C quits.
+
+When stdout is not a terminal, frames are printed one after another;
+-n limits how many (e.g. poolctl top -n 1 for a one-off snapshot).`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			every := time.Second
+			if interval.set {
+				every = interval.d
+			}
+			return a.top(c.Context(), every, iterations)
+		},
+	}
+	c.Flags().Var(&interval, "interval", "refresh period, e.g. 2s or 0.5 (default 1s)")
+	c.Flags().IntVarP(&iterations, "iterations", "n", 0, "stop after this many frames (0 = until q or Ctrl-C)")
+	return c
+}
+
+// top redraws the process view until q, Ctrl-C or iterations frames.
+// The terminal, when it is one, is restored on every way out.
+func (a *app) top(ctx context.Context, every time.Duration, iterations int) error {
+	client, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	tty := isTerminal(a.stdout)
+	keys := -1 // fd to read keys from, or -1
+	if tty {
+		restore, err := enterScreen(a.stdout)
+		if err != nil {
+			return runError{fmt.Errorf("top: set up the terminal: %w", err)}
+		}
+		defer restore()
+		if isTerminalFd(int(os.Stdin.Fd())) {
+			keys = int(os.Stdin.Fd())
+		}
+	}
+	var buf bytes.Buffer
+	for frame := 1; ; frame++ {
+		buf.Reset()
+		if tty {
+			buf.WriteString("\x1b[H\x1b[2J")
+		} else if frame > 1 {
+			buf.WriteByte('\n')
+		}
+		statuses, infos, ferr := a.topSample(ctx, client)
+		if ctx.Err() != nil {
+			return nil
+		}
+		renderTop(&buf, time.Now(), statuses, infos, ferr, tty)
+		if _, err := a.stdout.Write(buf.Bytes()); err != nil {
+			return runError{err}
+		}
+		if iterations > 0 && frame >= iterations {
+			return nil
+		}
+		if quit := waitKey(ctx, keys, every); quit {
+			return nil
+		}
+	}
+}
+
+// topSample fetches status and stats; a failure is shown in the frame.
+func (a *app) topSample(ctx context.Context, client *controller.Client) (statuses, infos map[string]any, err error) {
+	t := a.timeoutFor(false)
+	_, st, err := a.roundTrip(ctx, client, call{command: "status", what: "status"}, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, stats, err := a.roundTrip(ctx, client, call{command: "stats", what: "stats"}, t)
+	if err != nil {
+		return nil, nil, err
+	}
+	statuses, _ = st["statuses"].(map[string]any)
+	infos, _ = stats["infos"].(map[string]any)
+	return statuses, infos, nil
+}
+
+// renderTop draws one frame: a title line, then per watcher a summary and
+// its process table.
+func renderTop(w io.Writer, now time.Time, statuses, infos map[string]any, ferr error, tty bool) {
+	names := map[string]bool{}
+	for n := range statuses {
+		names[n] = true
+	}
+	for n := range infos {
+		names[n] = true
+	}
+	nprocs := 0
+	for _, p := range infos {
+		m, _ := p.(map[string]any)
+		nprocs += len(m)
+	}
+	quit := ""
+	if tty {
+		quit = "   (q quits)"
+	}
+	fmt.Fprintf(w, "poold top  %s  %d watchers, %d processes%s\n", now.Format("15:04:05"), len(names), nprocs, quit)
+	if ferr != nil {
+		fmt.Fprintf(w, "\n%v\n", ferr)
+		return
+	}
+	for _, name := range sortedKeys(toAny(names)) {
+		procs, _ := infos[name].(map[string]any)
+		rows := procRows(name, procs)
+		var cpu, mem float64
+		for _, r := range rows {
+			cpu += num(r.info["cpu"])
+			mem += num(r.info["mem"])
+		}
+		fmt.Fprintf(w, "\n%s  %s  %d processes  cpu %s  mem %s\n", name, render(statuses[name]), len(rows), percent(cpu), percent(mem))
+		if len(rows) > 0 {
+			_ = writeProcTable(w, rows, false)
+		}
+	}
+}
+
+func toAny(m map[string]bool) map[string]any {
+	out := make(map[string]any, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+// waitKey waits for d, returning true when ctx ends or q is pressed on
+// the fd keys (-1: no keyboard).
+func waitKey(ctx context.Context, keys int, d time.Duration) (quit bool) {
+	deadline := time.Now().Add(d)
+	if keys < 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return true
+		case <-t.C:
+			return false
+		}
+	}
+	for {
+		if ctx.Err() != nil {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		// Poll in short slices so Ctrl-C (which cancels ctx) is seen soon.
+		ms := int(min(left, 100*time.Millisecond) / time.Millisecond)
+		fds := []unix.PollFd{{Fd: int32(keys), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, max(ms, 1))
+		if err != nil && err != unix.EINTR {
+			return false
+		}
+		if n > 0 && fds[0].Revents&unix.POLLIN != 0 {
+			var b [16]byte
+			m, _ := unix.Read(keys, b[:])
+			for _, c := range b[:max(m, 0)] {
+				if c == 'q' || c == 'Q' || c == 3 {
+					return true
+				}
+			}
+		}
+		if n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+			return waitKey(ctx, -1, time.Until(deadline))
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isTerminalFd(int(f.Fd()))
+}
+
+func isTerminalFd(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}
+
+// enterScreen switches to the alternate screen with the cursor hidden and,
+// when stdin is a terminal, to unbuffered input without echo (Ctrl-C
+// still raises SIGINT). restore undoes all of it.
+func enterScreen(w io.Writer) (restore func(), err error) {
+	fd := int(os.Stdin.Fd())
+	var saved *unix.Termios
+	if old, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+		raw := *old
+		raw.Lflag &^= unix.ICANON | unix.ECHO
+		raw.Cc[unix.VMIN] = 1
+		raw.Cc[unix.VTIME] = 0
+		if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+			return nil, err
+		}
+		saved = old
+	}
+	fmt.Fprint(w, "\x1b[?1049h\x1b[?25l")
+	return func() {
+		fmt.Fprint(w, "\x1b[?25h\x1b[?1049l")
+		if saved != nil {
+			_ = unix.IoctlSetTermios(fd, unix.TCSETS, saved)
+		}
+	}, nil
+}
