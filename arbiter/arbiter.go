@@ -28,6 +28,7 @@ import (
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/sockets"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/procinfo"
 )
 
 // Options are the arbiter's collaborators.
@@ -40,17 +41,9 @@ type Options struct {
 	// Load re-reads the configuration (SIGHUP, reloadconfig). Nil: the
 	// config cannot be reloaded.
 	Load func() (*configs.Config, error)
-	// Stats samples processes for the stats and dstats commands. Nil:
-	// those commands report pids and ages only.
-	Stats ProcStats
-}
-
-// ProcStats gives the process info objects of PROTOCOL.md.
-type ProcStats interface {
-	// Sample returns an info object for each live pid.
-	Sample(pids []int) map[int]map[string]any
-	// Self returns poold's own info object.
-	Self() map[string]any
+	// Stats samples /proc for the stats and dstats commands and the stats
+	// stream. Default: a new sampler.
+	Stats *procinfo.Sampler
 }
 
 // Arbiter runs the watchers of one configuration.
@@ -87,6 +80,9 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 	}
 	if opts.Events == nil {
 		opts.Events = events.NewBus(nil)
+	}
+	if opts.Stats == nil {
+		opts.Stats = procinfo.New()
 	}
 	return &Arbiter{
 		opts:     opts,
@@ -163,12 +159,19 @@ func (a *Arbiter) Run(ctx context.Context) error {
 			return fmt.Errorf("arbiter: find poold's own executable for the exec shim: %w", err)
 		}
 	}
+	// fds poold inherited without close-on-exec would reach every worker.
+	if err := sockets.SealInherited(); err != nil {
+		return fmt.Errorf("arbiter: mark inherited fds close-on-exec: %w", err)
+	}
 	socks, err := sockets.Bind(a.cfg.Sockets)
 	if err != nil {
 		return err
 	}
 	a.socks = socks
 	defer a.socks.Close()
+	for _, l := range socks.List() {
+		a.log.Info("socket bound", "socket", l.Name, "address", l.Addr(), "fd", l.FD())
+	}
 
 	spawnCtx, stopSpawner := context.WithCancel(context.Background())
 	a.spawner = watcher.NewSpawner(self)

@@ -60,8 +60,10 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, reply func(error)) {
 		}
 		socks, err := a.handoff(spec, cfg.Sockets)
 		if err != nil {
-			reply(err)
-			return
+			// The config loader checked every socket reference, so this
+			// is not expected; keep the watcher as it is.
+			a.log.Error("config reload: watcher keeps its old settings", "watcher", spec.Name, "error", err)
+			continue
 		}
 		updates = append(updates, update{w, spec, socks})
 	}
@@ -75,7 +77,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, reply func(error)) {
 
 	var touched []*watcher.Watcher
 	for _, u := range updates {
-		if sameSpec(u.w.Spec(), u.spec) {
+		if sameSpec(u.w.Spec(), u.spec) && watcher.SameFiles(u.w.Sockets().Files, u.socks.Files) {
 			continue
 		}
 		if err := u.w.Update(u.spec, u.socks); err != nil {

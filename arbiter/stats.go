@@ -1,15 +1,19 @@
 package arbiter
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"strconv"
 	"time"
 
+	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/procinfo"
 )
 
-// procRow is what the loop knows of one process; the caller of Do merges
-// it with what the sampler reads from /proc, outside the loop.
+// procRow is what the loop knows of one process; it is merged with what
+// the sampler reads from /proc outside the loop.
 type procRow struct {
 	watcher string
 	proc    watcher.Process
@@ -25,36 +29,38 @@ func (a *Arbiter) rows(ws []*watcher.Watcher) []procRow {
 	return rows
 }
 
-// info builds the process info object for one row.
-func (a *Arbiter) info(r procRow, sampled map[int]map[string]any) map[string]any {
-	info := map[string]any{}
-	for k, v := range sampled[r.proc.Pid] {
-		info[k] = v
-	}
-	now := time.Now()
-	info["pid"] = r.proc.Pid
-	info["wid"] = r.proc.Wid
-	info["state"] = r.proc.State
-	info["restarts"] = r.proc.Restarts
-	info["started"] = float64(r.proc.Started.UnixNano()) / 1e9
-	if _, ok := info["age"]; !ok {
-		info["age"] = now.Sub(r.proc.Started).Seconds()
-	}
-	if _, ok := info["create_time"]; !ok {
-		info["create_time"] = info["started"]
-	}
-	return info
+// ProcInfo is the process info object of PROTOCOL.md with what poold adds:
+// the worker's state and how often its slot was restarted.
+type ProcInfo struct {
+	procinfo.Info
+	State    string `json:"state"`
+	Restarts int    `json:"restarts"`
 }
 
-func (a *Arbiter) sample(rows []procRow) map[int]map[string]any {
-	if a.opts.Stats == nil {
-		return nil
+// info builds the process info object for one row. A process that is gone
+// from /proc (it just exited) still gets what the loop knows.
+func info(r procRow, sampled map[int]procinfo.Info) ProcInfo {
+	in, ok := sampled[r.proc.Pid]
+	if !ok {
+		in = procinfo.Info{PID: r.proc.Pid, Children: []procinfo.Info{}}
+		in.Age = time.Since(r.proc.Started).Seconds()
+		in.CreateTime = float64(r.proc.Started.UnixNano()) / 1e9
 	}
+	in.WID = r.proc.Wid
+	in.Started = float64(r.proc.Started.UnixNano()) / 1e9
+	return ProcInfo{Info: in, State: r.proc.State, Restarts: r.proc.Restarts}
+}
+
+func (a *Arbiter) sample(rows []procRow) map[int]procinfo.Info {
 	pids := make([]int, len(rows))
 	for i, r := range rows {
 		pids[i] = r.proc.Pid
 	}
-	return a.opts.Stats.Sample(pids)
+	sampled, err := a.opts.Stats.Sample(pids)
+	if err != nil {
+		a.log.Warn("sampling worker statistics failed", "error", err)
+	}
+	return sampled
 }
 
 // deferReply answers m with a reply completed by fn in the caller's
@@ -77,12 +83,12 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 		names := a.names()
 		deferReply(m, func() (map[string]any, error) {
 			sampled := a.sample(rows)
-			infos := map[string]any{}
+			infos := map[string]map[string]ProcInfo{}
 			for _, n := range names {
-				infos[n] = map[string]any{}
+				infos[n] = map[string]ProcInfo{}
 			}
 			for _, r := range rows {
-				infos[r.watcher].(map[string]any)[strconv.Itoa(r.proc.Pid)] = a.info(r, sampled)
+				infos[r.watcher][strconv.Itoa(r.proc.Pid)] = info(r, sampled)
 			}
 			return map[string]any{"infos": infos}, nil
 		})
@@ -112,31 +118,151 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 	deferReply(m, func() (map[string]any, error) {
 		sampled := a.sample(rows)
 		if pid != 0 {
-			return map[string]any{"name": name, "process": pid, "info": a.info(rows[0], sampled)}, nil
+			return map[string]any{"name": name, "process": pid, "info": info(rows[0], sampled)}, nil
 		}
-		info := map[string]any{}
+		infos := map[string]ProcInfo{}
 		for _, r := range rows {
-			info[strconv.Itoa(r.proc.Pid)] = a.info(r, sampled)
+			infos[strconv.Itoa(r.proc.Pid)] = info(r, sampled)
 		}
-		return map[string]any{"name": name, "info": info}, nil
+		return map[string]any{"name": name, "info": infos}, nil
 	})
 	return nil
 }
 
 func cmdDstats(a *Arbiter, m *cmdMsg) error {
-	started := a.started
 	deferReply(m, func() (map[string]any, error) {
-		var info map[string]any
-		if a.opts.Stats != nil {
-			info = a.opts.Stats.Self()
+		self, err := a.opts.Stats.Self()
+		if err != nil {
+			return nil, errorf(ErrnoOS, "dstats: %v", err)
 		}
-		if info == nil {
-			info = map[string]any{}
-		}
-		info["pid"] = os.Getpid()
-		info["name"] = "poold"
-		info["started"] = float64(started.UnixNano()) / 1e9
-		return map[string]any{"info": info}, nil
+		return map[string]any{"info": self}, nil
 	})
 	return nil
+}
+
+// snapshot asks the loop for every process row and the sockets.
+func (a *Arbiter) snapshot(ctx context.Context) ([]procRow, []string, []map[string]any, bool) {
+	type snap struct {
+		rows  []procRow
+		names []string
+		socks []map[string]any
+	}
+	c := make(chan snap, 1)
+	if !a.post(funcMsg{func() {
+		var socks []map[string]any
+		for _, l := range a.socks.List() {
+			in := l.Info(l.FD())
+			in["queued"] = acceptQueue(l.FD())
+			socks = append(socks, in)
+		}
+		c <- snap{a.rows(a.sorted(nil)), a.names(), socks}
+	}}) {
+		return nil, nil, nil, false
+	}
+	select {
+	case s := <-c:
+		return s.rows, s.names, s.socks, true
+	case <-ctx.Done():
+		return nil, nil, nil, false
+	case <-a.stopped:
+		return nil, nil, nil, false
+	}
+}
+
+// RunStats publishes the stats stream (PROTOCOL.md section 3) on bus every
+// interval until ctx is done or the arbiter has stopped. /proc is read
+// here, never on the loop.
+func (a *Arbiter) RunStats(ctx context.Context, interval time.Duration, bus *events.Bus) error {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.done:
+			return nil
+		case <-t.C:
+		}
+		rows, names, socks, ok := a.snapshot(ctx)
+		if !ok {
+			continue
+		}
+		a.publishStats(bus, rows, names, socks)
+	}
+}
+
+func (a *Arbiter) publishStats(bus *events.Bus, rows []procRow, names []string, socks []map[string]any) {
+	sampled := a.sample(rows)
+	per := map[string][]procinfo.Info{}
+	for _, r := range rows {
+		in := info(r, sampled)
+		per[r.watcher] = append(per[r.watcher], in.Info)
+		f := toMap(in)
+		f["subtopic"] = r.proc.Pid
+		f["name"] = r.watcher
+		bus.PublishTopic("stat."+events.TopicName(r.watcher)+"."+strconv.Itoa(r.proc.Pid), r.watcher, "stat", f)
+	}
+	for _, n := range names {
+		agg := procinfo.Aggregate(per[n])
+		agg["name"] = n
+		bus.PublishTopic("stat."+events.TopicName(n), n, "stat", agg)
+	}
+	if self, err := a.opts.Stats.Self(); err == nil {
+		pid := strconv.Itoa(os.Getpid())
+		for _, topic := range []string{"stat.poold." + pid, "stat.circus." + pid} {
+			f := toMap(self)
+			f["name"] = "poold"
+			f["subtopic"] = os.Getpid()
+			bus.PublishTopic(topic, "", "stat", f)
+		}
+	}
+	var addrs []string
+	reads := 0
+	for _, s := range socks {
+		q, _ := s["queued"].(int)
+		addr := sockAddr(s)
+		addrs = append(addrs, addr)
+		reads += q
+		bus.PublishTopic("stat.sockets."+strconv.Itoa(s["fd"].(int)), "", "stat", map[string]any{
+			"fd": s["fd"], "address": addr, "reads": q, "name": s["name"],
+		})
+	}
+	if len(socks) > 0 {
+		bus.PublishTopic("stat.sockets", "", "stat", map[string]any{"addresses": addrs, "reads": reads})
+	}
+}
+
+func sockAddr(s map[string]any) string {
+	if p, ok := s["path"]; ok {
+		return "unix:" + p.(string)
+	}
+	host, _ := s["host"].(string)
+	port, _ := s["port"].(int)
+	if len(host) > 0 && host[0] != '[' && containsColon(host) {
+		host = "[" + host + "]"
+	}
+	return host + ":" + strconv.Itoa(port)
+}
+
+func containsColon(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return true
+		}
+	}
+	return false
+}
+
+// toMap turns a JSON-tagged value into the map a subscriber decodes.
+func toMap(v any) map[string]any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return map[string]any{}
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return m
 }

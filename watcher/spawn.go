@@ -1,14 +1,10 @@
 package watcher
 
 import (
-	"math"
-	"strconv"
-
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"os"
 	"runtime"
 	"syscall"
@@ -67,7 +63,6 @@ func NewSpawner(self string) *Spawner {
 func (s *Spawner) Run(ctx context.Context) error {
 	runtime.LockOSThread()
 	defer close(s.done)
-	markInheritedCloexec()
 	for {
 		select {
 		case <-ctx.Done():
@@ -130,23 +125,4 @@ func orDevnull(f, devnull *os.File) *os.File {
 		return devnull
 	}
 	return f
-}
-
-// markInheritedCloexec sets close-on-exec on every fd above stderr. Go
-// opens its own files that way, but fds poold inherited from whoever
-// started it (a shell, a supervisor) are not, and would leak into every
-// worker.
-func markInheritedCloexec() {
-	if err := unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC); err == nil {
-		return
-	}
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
-			unix.CloseOnExec(fd)
-		}
-	}
 }

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -315,19 +316,35 @@ func (w *Watcher) Reload(graceful bool) {
 // processes alone scales; any other change that affects how workers are
 // started rolls them over gracefully when the watcher runs.
 func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
-	old := w.spec
+	old, oldSocks := w.spec, w.socks
 	if err := w.setSpec(spec, socks); err != nil {
 		return err
 	}
 	w.host.Publish(w.spec.Name, "updated", nil)
 	old.NumProcesses = spec.NumProcesses
 	if w.status == Active || w.status == Starting {
-		if !sameStartup(old, spec) {
+		if !sameStartup(old, spec) || !SameFiles(oldSocks.Files, socks.Files) {
 			w.specGen++
 		}
 	}
 	w.reconcile()
 	return nil
+}
+
+// Sockets are the sockets the workers inherit.
+func (w *Watcher) Sockets() Sockets { return w.socks }
+
+// SameFiles reports whether two socket handoffs pass the very same files.
+func SameFiles(a, b []*os.File) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // sameStartup reports whether two specs start workers identically.
@@ -579,7 +596,10 @@ func (w *Watcher) procSpec(wid int) (ProcSpec, error) {
 	for i, kv := range env {
 		env[i] = configs.Expand(kv, vars)
 	}
-	env = append(env, w.socks.Env...)
+	listen := len(w.socks.Files) > 0 && !passesFDs(s)
+	if listen {
+		env = append(env, w.socks.Env...)
+	}
 	env = append(env, "POOLD_WID="+strconv.Itoa(wid), "POOLD_WATCHER="+s.Name)
 
 	argv := splitCmd(configs.Expand(s.Cmd, vars))
@@ -601,8 +621,26 @@ func (w *Watcher) procSpec(wid int) (ProcSpec, error) {
 	}
 	return ProcSpec{
 		Path: path, Argv: argv, Env: env, Dir: dir, Files: w.socks.Files,
-		Credential: w.cred, Umask: s.Umask, Rlimits: rl, Listen: len(w.socks.Files) > 0,
+		Credential: w.cred, Umask: s.Umask, Rlimits: rl, Listen: listen,
 	}, nil
+}
+
+var socketVar = regexp.MustCompile(`(\$\(|\(\()(pool|circus)\.sockets\.`)
+
+// passesFDs reports whether cmd or args hand the worker its sockets' fd
+// numbers explicitly ($(pool.sockets.NAME), as in gunicorn's
+// --bind fd://...). Such a worker is not also given LISTEN_FDS: gunicorn
+// would adopt the same fd twice and fail with "Bad file descriptor".
+func passesFDs(s configs.Watcher) bool {
+	if socketVar.MatchString(s.Cmd) {
+		return true
+	}
+	for _, a := range s.Args {
+		if socketVar.MatchString(a) {
+			return true
+		}
+	}
+	return false
 }
 
 const defaultPath = "/usr/local/bin:/usr/bin:/bin"
