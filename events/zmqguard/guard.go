@@ -67,7 +67,9 @@ type Options struct {
 	// StallTimeout evicts a peer that accepts no byte for this long while
 	// data is waiting for it (10s).
 	StallTimeout time.Duration
-	// Linger bounds how long Close keeps flushing buffered data (1s).
+	// Linger bounds how long Close keeps flushing buffered data (500ms).
+	// zmq4 closes a socket's conns one after another, so each peer that
+	// is not reading adds up to Linger to the socket's Close.
 	Linger time.Duration
 	// MaxHandshakes bounds concurrent handshakes per Guard; connections
 	// beyond it are closed at once (256).
@@ -88,7 +90,7 @@ func (o Options) withDefaults() Options {
 		o.StallTimeout = 10 * time.Second
 	}
 	if o.Linger <= 0 {
-		o.Linger = time.Second
+		o.Linger = 500 * time.Millisecond
 	}
 	if o.MaxHandshakes <= 0 {
 		o.MaxHandshakes = 256

@@ -1,0 +1,348 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/events/zmqguard"
+)
+
+var (
+	// ErrUnreachable: no poold answers at the endpoint (the error says why).
+	ErrUnreachable = errors.New("poold unreachable")
+	// ErrTimeout: the request was sent but no reply came in time; poold
+	// may still be working on it.
+	ErrTimeout = errors.New("timed out waiting for reply")
+	// ErrClosed: the Client was closed.
+	ErrClosed = errors.New("controller client closed")
+)
+
+// DefaultTimeout bounds a Call whose context has no deadline.
+const DefaultTimeout = 5 * time.Second
+
+// clientGuard guards client connections: replies (stats of many
+// processes) may be larger than requests.
+var clientGuard = sync.OnceValue(func() *zmqguard.Guard {
+	return zmqguard.New(zmqguard.Options{MaxFrame: 256 << 20, HandshakeTimeout: 2 * time.Second})
+})
+
+// Client talks to a control endpoint over a DEALER socket (not REQ: zmq4's
+// REQ can deadlock on reconnect). It makes one connection and does not
+// reconnect; after the connection is lost every call fails with
+// ErrUnreachable.
+type Client struct {
+	// Timeout bounds a Call whose context has no deadline (DefaultTimeout).
+	Timeout time.Duration
+
+	endpoint string
+	sock     zmq4.Socket
+	sendMu   sync.Mutex
+
+	mu      sync.Mutex
+	pending map[string]chan []byte
+	broken  error
+	closed  bool
+
+	prefix string
+	seq    atomic.Uint64
+	done   chan struct{}
+}
+
+// Dial connects to endpoint once, with no retry: it fails at once with
+// ErrUnreachable if nobody listens, and within 2s if the peer does not
+// speak ZMTP.
+func Dial(endpoint string) (*Client, error) {
+	return dial(endpoint)
+}
+
+// DialContext is Dial, retrying while the endpoint is unreachable (poold
+// still starting) until ctx ends.
+func DialContext(ctx context.Context, endpoint string) (*Client, error) {
+	backoff := 20 * time.Millisecond
+	for {
+		c, err := dial(endpoint)
+		if err == nil || !errors.Is(err, ErrUnreachable) {
+			return c, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+func dial(endpoint string) (*Client, error) {
+	gep, err := clientGuard().Endpoint(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("controller: %w", err)
+	}
+	if path, ok := strings.CutPrefix(endpoint, "ipc://"); ok && !strings.HasPrefix(path, "@") {
+		if _, err := os.Stat(path); err != nil {
+			return nil, unreachable(endpoint, err)
+		}
+	}
+	sock := zmq4.NewDealer(context.Background(),
+		zmq4.WithDialerMaxRetries(0), // we retry ourselves (DialContext); zmq4 gives up after 2.5s anyway
+		zmq4.WithLogger(log.New(io.Discard, "", 0)))
+	if err := sock.Dial(gep); err != nil {
+		sock.Close()
+		return nil, unreachable(endpoint, err)
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	c := &Client{
+		Timeout:  DefaultTimeout,
+		endpoint: endpoint,
+		sock:     sock,
+		pending:  make(map[string]chan []byte),
+		prefix:   hex.EncodeToString(rnd[:]) + "-",
+		done:     make(chan struct{}),
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// unreachable says why, and what to do, for the errors a user meets.
+func unreachable(ep string, err error) error {
+	ipc := strings.HasPrefix(ep, "ipc://")
+	var why string
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		why = "no such socket: is poold running? set --endpoint"
+	case errors.Is(err, syscall.ECONNREFUSED) && ipc:
+		why = "connection refused: stale socket file, poold is not running"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		why = "connection refused: is poold running? set --endpoint"
+	case errors.Is(err, os.ErrPermission):
+		why = "permission denied: run as poold's user"
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		why = "no ZeroMQ handshake in time: is this poold's control endpoint?"
+	default:
+		why = err.Error()
+	}
+	return fmt.Errorf("%w at %s: %s", ErrUnreachable, ep, why)
+}
+
+func (c *Client) readLoop() {
+	defer close(c.done)
+	for {
+		msg, err := c.sock.Recv()
+		if err != nil {
+			c.mu.Lock()
+			closed := c.closed
+			if !closed && c.broken == nil {
+				c.broken = fmt.Errorf("%w at %s: connection lost: %v", ErrUnreachable, c.endpoint, err)
+			}
+			for id, ch := range c.pending {
+				close(ch)
+				delete(c.pending, id)
+			}
+			c.mu.Unlock()
+			if closed {
+				drainAfterClose(c.sock)
+			}
+			return
+		}
+		if len(msg.Frames) == 0 || msg.Type == zmq4.CmdMsg {
+			continue
+		}
+		reply := msg.Frames[len(msg.Frames)-1]
+		id := replyID(reply)
+		c.mu.Lock()
+		ch, ok := c.pending[id]
+		delete(c.pending, id)
+		c.mu.Unlock()
+		if ok {
+			ch <- reply // capacity 1, one reply per id
+		}
+	}
+}
+
+// replyID extracts "id" the way arbiter.DecodeRequest normalises it.
+func replyID(reply []byte) string {
+	var r struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(reply, &r) != nil {
+		return ""
+	}
+	return normID(r.ID)
+}
+
+func normID(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+}
+
+func (c *Client) nextID() string {
+	return c.prefix + fmt.Sprint(c.seq.Add(1))
+}
+
+// prepare gives raw an id if it has none and reports the id and whether
+// it is a cast. Raw that is not a JSON object is sent as is; poold answers
+// it with errno 1 and an empty id.
+func (c *Client) prepare(raw []byte) ([]byte, string, bool) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil || obj == nil {
+		return raw, "", false
+	}
+	var mt string
+	_ = json.Unmarshal(obj["msg_type"], &mt)
+	cast := mt == "cast"
+	var id any
+	if r, ok := obj["id"]; ok {
+		_ = json.Unmarshal(r, &id)
+	}
+	if id == nil {
+		sid := c.nextID()
+		obj["id"], _ = json.Marshal(sid)
+		raw, _ = json.Marshal(obj)
+		return raw, sid, cast
+	}
+	return raw, normID(id), cast
+}
+
+// Call sends one raw JSON request and returns the raw reply. A request
+// without "id" gets one. A cast ("msg_type": "cast") returns nil, nil once
+// sent. The wait ends at ctx's deadline or, without one, after Timeout.
+func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
+	raw, id, cast := c.prepare(raw)
+	var ch chan []byte
+	c.mu.Lock()
+	switch {
+	case c.closed:
+		c.mu.Unlock()
+		return nil, ErrClosed
+	case c.broken != nil:
+		err := c.broken
+		c.mu.Unlock()
+		return nil, err
+	}
+	if !cast {
+		if _, dup := c.pending[id]; dup {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("controller: a request with id %q is already in flight", id)
+		}
+		ch = make(chan []byte, 1)
+		c.pending[id] = ch
+	}
+	c.mu.Unlock()
+	forget := func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}
+
+	c.sendMu.Lock()
+	err := c.sock.Send(zmq4.NewMsg(raw))
+	c.sendMu.Unlock()
+	if err != nil {
+		forget()
+		return nil, fmt.Errorf("%w at %s: send: %v", ErrUnreachable, c.endpoint, err)
+	}
+	if cast {
+		return nil, nil
+	}
+
+	wait := c.Timeout
+	if wait <= 0 {
+		wait = DefaultTimeout
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		wait = time.Until(dl)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, wait)
+		defer cancel()
+	}
+	select {
+	case rep, ok := <-ch:
+		if !ok {
+			c.mu.Lock()
+			err := c.broken
+			c.mu.Unlock()
+			if err == nil {
+				err = ErrClosed
+			}
+			return nil, err
+		}
+		return rep, nil
+	case <-ctx.Done():
+		forget()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("%s: %w after %s; poold may still be working", c.endpoint, ErrTimeout, wait.Round(time.Millisecond))
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// Do sends req (given an id if it has none) and decodes the reply. An
+// error reply is returned together with a *arbiter.CommandError carrying
+// its errno and reason. A cast returns nil, nil.
+func (c *Client) Do(ctx context.Context, req arbiter.Request) (arbiter.Reply, error) {
+	if req.ID == "" {
+		req.ID = c.nextID()
+	}
+	raw, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("controller: encode request: %w", err)
+	}
+	rep, err := c.Call(ctx, raw)
+	if err != nil || rep == nil {
+		return nil, err
+	}
+	var r arbiter.Reply
+	if err := json.Unmarshal(rep, &r); err != nil {
+		return nil, fmt.Errorf("controller: reply from %s is not a JSON object: %w", c.endpoint, err)
+	}
+	if r["status"] == "error" {
+		ce := &arbiter.CommandError{}
+		if n, ok := r["errno"].(float64); ok {
+			ce.Errno = int(n)
+		}
+		ce.Reason, _ = r["reason"].(string)
+		return r, ce
+	}
+	return r, nil
+}
+
+// Close closes the socket and waits for the reader goroutine. Calls in
+// flight fail with ErrClosed.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	err := c.sock.Close()
+	<-c.done
+	return err
+}
