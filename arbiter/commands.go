@@ -600,39 +600,11 @@ func cmdGlobalOptions(a *Arbiter, m *cmdMsg) error {
 func parseSignal(v any) (syscall.Signal, error) {
 	switch v := v.(type) {
 	case float64:
-		if v > 0 && v < 65 && v == float64(int(v)) {
-			return syscall.Signal(int(v)), nil
-		}
+		return configs.ParseSignal(strconv.FormatFloat(v, 'f', -1, 64))
 	case string:
-		if n, err := strconv.Atoi(v); err == nil && n > 0 && n < 65 {
-			return syscall.Signal(n), nil
-		}
-		name := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(v), "SIG"))
-		for n := syscall.Signal(1); n < 65; n++ {
-			if strings.EqualFold(signalName(n), name) {
-				return n, nil
-			}
-		}
+		return configs.ParseSignal(v)
 	}
 	return 0, fmt.Errorf("%v is not a signal (use a name like TERM or HUP, or a number)", v)
-}
-
-var sigNames = map[syscall.Signal]string{
-	syscall.SIGHUP: "HUP", syscall.SIGINT: "INT", syscall.SIGQUIT: "QUIT", syscall.SIGILL: "ILL",
-	syscall.SIGTRAP: "TRAP", syscall.SIGABRT: "ABRT", syscall.SIGBUS: "BUS", syscall.SIGFPE: "FPE",
-	syscall.SIGKILL: "KILL", syscall.SIGUSR1: "USR1", syscall.SIGSEGV: "SEGV", syscall.SIGUSR2: "USR2",
-	syscall.SIGPIPE: "PIPE", syscall.SIGALRM: "ALRM", syscall.SIGTERM: "TERM", syscall.SIGCHLD: "CHLD",
-	syscall.SIGCONT: "CONT", syscall.SIGSTOP: "STOP", syscall.SIGTSTP: "TSTP", syscall.SIGTTIN: "TTIN",
-	syscall.SIGTTOU: "TTOU", syscall.SIGURG: "URG", syscall.SIGXCPU: "XCPU", syscall.SIGXFSZ: "XFSZ",
-	syscall.SIGVTALRM: "VTALRM", syscall.SIGPROF: "PROF", syscall.SIGWINCH: "WINCH", syscall.SIGIO: "IO",
-	syscall.SIGSYS: "SYS",
-}
-
-func signalName(s syscall.Signal) string {
-	if n, ok := sigNames[s]; ok {
-		return n
-	}
-	return strconv.Itoa(int(s))
 }
 
 func cmdSignal(a *Arbiter, m *cmdMsg) error {
@@ -680,7 +652,7 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 			err = syscall.Kill(pid, sig)
 		}
 		if err != nil {
-			return errorf(ErrnoOS, "signal: watcher %q pid %d: %s: %v", w.Name(), pid, signalName(sig), err)
+			return errorf(ErrnoOS, "signal: watcher %q pid %d: %s: %v", w.Name(), pid, configs.SignalName(sig), err)
 		}
 	}
 	m.ok(nil)

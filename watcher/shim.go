@@ -55,7 +55,7 @@ func runShim(raw string) int {
 	for res, lim := range spec.Rlimits {
 		rl := unix.Rlimit{Cur: lim, Max: lim}
 		if err := unix.Setrlimit(res, &rl); err != nil {
-			fmt.Fprintf(os.Stderr, "poold-exec: %s: setrlimit %s=%d: %v\n", spec.Path, rlimitName(res), lim, err)
+			fmt.Fprintf(os.Stderr, "poold-exec: %s: setrlimit resource %s to %d: %v\n", spec.Path, strconv.Itoa(res), lim, err)
 			return 127
 		}
 	}
@@ -72,22 +72,4 @@ func runShim(raw string) int {
 	err := unix.Exec(spec.Path, spec.Argv, env)
 	fmt.Fprintf(os.Stderr, "poold-exec: exec %s: %v\n", spec.Path, err)
 	return 127
-}
-
-// Rlimits maps config names to resource numbers.
-var Rlimits = map[string]int{
-	"as": unix.RLIMIT_AS, "core": unix.RLIMIT_CORE, "cpu": unix.RLIMIT_CPU,
-	"data": unix.RLIMIT_DATA, "fsize": unix.RLIMIT_FSIZE, "locks": unix.RLIMIT_LOCKS,
-	"memlock": unix.RLIMIT_MEMLOCK, "msgqueue": unix.RLIMIT_MSGQUEUE, "nice": unix.RLIMIT_NICE,
-	"nofile": unix.RLIMIT_NOFILE, "nproc": unix.RLIMIT_NPROC, "rss": unix.RLIMIT_RSS,
-	"rtprio": unix.RLIMIT_RTPRIO, "sigpending": unix.RLIMIT_SIGPENDING, "stack": unix.RLIMIT_STACK,
-}
-
-func rlimitName(res int) string {
-	for n, r := range Rlimits {
-		if r == res {
-			return n
-		}
-	}
-	return strconv.Itoa(res)
 }

@@ -22,7 +22,6 @@ package watcher
 import (
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -146,9 +145,9 @@ func New(spec configs.Watcher, socks Sockets, host Host, log hclog.Logger) (*Wat
 }
 
 func (w *Watcher) setSpec(spec configs.Watcher, socks Sockets) error {
-	cred, err := credential(spec)
+	cred, err := spec.Credential()
 	if err != nil {
-		return fmt.Errorf("watcher %q: %w", spec.Name, err)
+		return err
 	}
 	w.spec, w.socks, w.cred = spec, socks, cred
 	w.backoff = Backoff{Min: spec.BackoffMin, Max: spec.BackoffMax, Reset: spec.BackoffReset, Jitter: 0.1}
@@ -615,7 +614,7 @@ func (w *Watcher) procSpec(wid int) (ProcSpec, error) {
 	}
 	rl := make(map[int]uint64, len(s.Rlimits))
 	for name, v := range s.Rlimits {
-		if res, ok := Rlimits[name]; ok {
+		if res, ok := configs.RlimitResource(name); ok {
 			rl[res] = v
 		}
 	}
@@ -761,45 +760,12 @@ func splitCmd(s string) []string {
 	return out
 }
 
-// credential resolves uid and gid; nil when they are poold's own.
-func credential(s configs.Watcher) (*syscall.Credential, error) {
-	if s.UID == "" && s.GID == "" {
-		return nil, nil
-	}
-	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
-	if s.UID != "" {
-		u, err := user.Lookup(s.UID)
-		if err != nil {
-			if u, err = user.LookupId(s.UID); err != nil {
-				return nil, fmt.Errorf("uid %q: no such user", s.UID)
-			}
-		}
-		n, _ := strconv.ParseUint(u.Uid, 10, 32)
-		g, _ := strconv.ParseUint(u.Gid, 10, 32)
-		uid, gid = uint32(n), uint32(g)
-	}
-	if s.GID != "" {
-		g, err := user.LookupGroup(s.GID)
-		if err != nil {
-			if g, err = user.LookupGroupId(s.GID); err != nil {
-				return nil, fmt.Errorf("gid %q: no such group", s.GID)
-			}
-		}
-		n, _ := strconv.ParseUint(g.Gid, 10, 32)
-		gid = uint32(n)
-	}
-	if uid == uint32(os.Getuid()) && gid == uint32(os.Getgid()) {
-		return nil, nil
-	}
-	return &syscall.Credential{Uid: uid, Gid: gid}, nil
-}
-
 // CheckSpec checks what New would check of spec on this machine (user and
 // group), so a config reload can refuse a bad config before changing
 // anything.
 func CheckSpec(spec configs.Watcher) error {
-	if _, err := credential(spec); err != nil {
-		return fmt.Errorf("watcher %q: %w", spec.Name, err)
+	if _, err := spec.Credential(); err != nil {
+		return err
 	}
 	return nil
 }
