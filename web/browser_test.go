@@ -154,7 +154,7 @@ func TestBrowserConsole(t *testing.T) {
 	waitJS(t, ctx, "chart values", `document.querySelector('article[data-watcher="web"] .chart b').textContent.endsWith('%')`)
 	waitJS(t, ctx, "poold's own cpu/rss", `document.querySelector('#self').textContent.includes('rss')`)
 	deadline := time.Now().Add(30 * time.Second)
-	for fake.roundsDone() < 150 && time.Now().Before(deadline) {
+	for fake.roundsDone() < 90 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond) // let the charts fill for the picture; not a synchronisation
 	}
 	saveScreenshot(t, ctx, "console.png")

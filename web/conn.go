@@ -32,7 +32,7 @@ var (
 // HTTP handler goroutine, which is the connection's reader; it starts the
 // one writer and waits for it.
 func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, remote string) {
-	c := newClient(s.tunings.clientQueue, remote)
+	c := newClient(s.tunings.clientQueue, remote, func() { conn.NetConn().Close() })
 	if !h.register(c) {
 		conn.Close()
 		return

@@ -3,6 +3,7 @@ package web
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"net/url"
@@ -17,6 +18,7 @@ const cookieName = "poold_token"
 // It is immutable after newGuard, so handlers share it freely.
 type guard struct {
 	token    [sha256.Size]byte
+	cookie   string // the cookie value that proves the token
 	hasToken bool
 	hosts    map[string]bool // allowed Host names (lower case, no port, no brackets)
 	anyHost  bool            // wildcard bind with a token: any Host name
@@ -27,6 +29,11 @@ func newGuard(bindHost, token string) *guard {
 	if token != "" {
 		g.hasToken = true
 		g.token = sha256.Sum256([]byte(token))
+		// The cookie carries a digest, not the token: always a valid
+		// cookie value whatever the token's characters, and the token
+		// itself never sits in the browser's cookie store.
+		c := sha256.Sum256([]byte("poold web console cookie\x00" + token))
+		g.cookie = hex.EncodeToString(c[:])
 	}
 	h := strings.ToLower(strings.Trim(bindHost, "[]"))
 	switch {
@@ -78,7 +85,7 @@ func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
 	if !g.hasToken {
 		return true, false
 	}
-	if c, err := r.Cookie(cookieName); err == nil && g.match(c.Value) {
+	if c, err := r.Cookie(cookieName); err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(g.cookie)) == 1 {
 		return true, false
 	}
 	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") && g.match(strings.TrimSpace(a[7:])) {

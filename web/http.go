@@ -79,7 +79,7 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 		}
 		if fromQuery {
 			http.SetCookie(w, &http.Cookie{
-				Name: cookieName, Value: r.URL.Query().Get("token"), Path: "/",
+				Name: cookieName, Value: s.guard.cookie, Path: "/",
 				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 			})
 			if r.URL.Path != "/ws" {

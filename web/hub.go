@@ -21,10 +21,13 @@ type client struct {
 	quit   chan struct{}
 	once   sync.Once
 	remote string
+	// drop closes the network connection at once, unblocking a writer
+	// stuck on a peer that does not read.
+	drop func()
 }
 
-func newClient(queue int, remote string) *client {
-	return &client{send: make(chan *websocket.PreparedMessage, queue), quit: make(chan struct{}), remote: remote}
+func newClient(queue int, remote string, drop func()) *client {
+	return &client{send: make(chan *websocket.PreparedMessage, queue), quit: make(chan struct{}), remote: remote, drop: drop}
 }
 
 // offer queues m without blocking; false means the queue is full.
@@ -600,6 +603,7 @@ func (h *hub) sendTo(c *client, m any) {
 	if !c.offer(pm) {
 		h.log.Warn("console too slow, disconnecting it", "remote", c.remote, "queue", cap(c.send))
 		c.kill()
+		c.drop()
 		delete(h.clients, c)
 		h.s.nconsoles.Store(int64(len(h.clients)))
 	}
