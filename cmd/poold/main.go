@@ -10,19 +10,26 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/events/zmqpub"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/web"
 )
 
 func main() {
@@ -104,17 +111,77 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // serve runs poold until a stop signal or the quit command.
+//
+// Start-up binds everything that can fail (control endpoint, event and
+// stats streams, console) before the arbiter starts a single worker, so a
+// second poold on the same endpoints or a taken console port fails fast and
+// leaves nothing behind. Shutdown runs the other way: the arbiter stops
+// every worker first while the transports keep running, so the shutdown's
+// events are published and commands answered to the end; then the
+// transports stop.
 func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logger) error {
+	for _, ep := range []string{cfg.Arbiter.Endpoint, cfg.Arbiter.PubSubEndpoint, cfg.Arbiter.StatsEndpoint} {
+		if strings.HasPrefix(ep, "ipc://"+configs.RuntimeDir()+"/") {
+			if err := configs.EnsureRuntimeDir(configs.RuntimeDir()); err != nil {
+				return err
+			}
+			break
+		}
+	}
 	bus := events.NewBus(nil)
+	statsBus := events.NewBus(nil)
 	arb := arbiter.New(cfg, arbiter.Options{
 		Log:    log,
 		Events: bus,
 		Load:   func() (*configs.Config, error) { return configs.Load(path) },
 	})
+	ctl := controller.New(cfg.Arbiter.Endpoint, arb.Handle, log.Named("controller"))
+	pub := zmqpub.New(cfg.Arbiter.PubSubEndpoint, bus, log.Named("events"))
+	statsPub := zmqpub.New(cfg.Arbiter.StatsEndpoint, statsBus, log.Named("stats"))
 
-	// The arbiter stops first, when a signal or quit asks it to; the
-	// transports stop after it, so the events of the shutdown are published
-	// and commands are answered until the end.
+	transCtx, stopTransports := context.WithCancel(context.Background())
+	defer stopTransports()
+	var wg sync.WaitGroup
+	failed := make(chan error, 8)
+	goRun := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(transCtx); err != nil {
+				failed <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	// Whatever happens below, the transports stop and are waited for.
+	defer wg.Wait()
+	defer stopTransports()
+
+	goRun("control endpoint", ctl.Run)
+	goRun("event stream", pub.Run)
+	goRun("stats stream", statsPub.Run)
+	for _, ready := range []<-chan struct{}{ctl.Ready(), pub.Ready(), statsPub.Ready()} {
+		select {
+		case <-ready:
+		case err := <-failed:
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	if cfg.Web.Enabled {
+		srv, err := web.New(web.Options{Config: cfg.Web, Backend: wireBackend{arb}, Events: bus, Stats: statsBus, Log: log.Named("web")})
+		if err != nil {
+			return err
+		}
+		l, err := net.Listen("tcp", srv.Addr())
+		if err != nil {
+			return fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port, or enabled = false)", srv.Addr(), err)
+		}
+		goRun("web console", func(ctx context.Context) error { return srv.Serve(ctx, l) })
+		log.Info("web console", "url", "http://"+srv.Addr()+"/")
+	}
+	goRun("stats sampler", func(ctx context.Context) error { return arb.RunStats(ctx, cfg.Arbiter.StatsInterval, statsBus) })
+
 	arbCtx, stopArb := context.WithCancel(ctx)
 	defer stopArb()
 	sigs := make(chan os.Signal, 4)
@@ -124,7 +191,8 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 	arbErr := make(chan error, 1)
 	go func() { arbErr <- arb.Run(arbCtx) }()
 	log.Info("poold started", "pid", os.Getpid(), "config", path,
-		"watchers", len(cfg.Watchers), "sockets", len(cfg.Sockets))
+		"watchers", len(cfg.Watchers), "sockets", len(cfg.Sockets),
+		"endpoint", cfg.Arbiter.Endpoint, "pubsub_endpoint", cfg.Arbiter.PubSubEndpoint)
 	stops := 0
 	for {
 		select {
@@ -134,6 +202,12 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 			}
 			log.Info("poold stopped")
 			return nil
+		case err := <-failed:
+			// A transport died: stop the workers, then report it.
+			log.Error("stopping: a transport failed", "error", err)
+			stopArb()
+			<-arbErr
+			return err
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
@@ -150,4 +224,22 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 			}
 		}
 	}
+}
+
+// wireBackend hands the console replies exactly as a remote client decodes
+// them (numbers as float64, lists as []any), so in-process and wire
+// behaviour cannot drift apart.
+type wireBackend struct{ a *arbiter.Arbiter }
+
+func (b wireBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply {
+	r := b.a.Do(ctx, req)
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return arbiter.Fail(req.ID, err)
+	}
+	var out arbiter.Reply
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return arbiter.Fail(req.ID, err)
+	}
+	return out
 }
