@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -171,30 +170,46 @@ func (a *app) progress(ctx context.Context, client *controller.Client, cl call) 
 	if cl.watcher != "" {
 		prefix = "watcher." + strings.ReplaceAll(strings.ToLower(cl.watcher), " ", "_") + "."
 	}
-	pctx, cancel := context.WithCancel(ctx)
-	sub, err := zmqpub.Dial(pctx, ep, prefix)
+	sub, err := zmqpub.Dial(ctx, ep, prefix)
 	if err != nil {
-		cancel()
 		return func() {}
 	}
+	live, replied := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		lingering := false
 		for {
-			topic, payload, err := sub.RecvRaw(pctx)
-			if err != nil {
-				if pctx.Err() == nil && !errors.Is(err, context.Canceled) {
-					fmt.Fprintf(a.stderr, "  (event stream ended: %v)\n", err)
-				}
+			rctx, cancel := live, context.CancelFunc(func() {})
+			if lingering {
+				rctx, cancel = context.WithTimeout(ctx, progressLinger)
+			}
+			topic, payload, err := sub.RecvRaw(rctx)
+			cancel()
+			switch {
+			case err == nil:
+				fmt.Fprintf(a.stderr, "  %s\n", eventLine(topic, payload))
+			case ctx.Err() != nil || lingering:
+				return
+			case live.Err() != nil:
+				// poold replied. Its last events (the reaps) are published
+				// about then: print those on their way, until the stream
+				// is quiet for progressLinger. Cosmetic, not a sync point.
+				lingering = true
+			default:
+				fmt.Fprintf(a.stderr, "  (event stream ended: %v)\n", err)
 				return
 			}
-			fmt.Fprintf(a.stderr, "  %s\n", eventLine(topic, payload))
 		}
 	}()
 	return func() {
-		cancel()
+		replied()
 		wg.Wait()
 		sub.Close()
 	}
 }
+
+// progressLinger is how long --waiting keeps printing events after the
+// reply, once no more arrive.
+const progressLinger = 50 * time.Millisecond

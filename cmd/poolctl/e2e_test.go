@@ -1,0 +1,512 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/controller"
+)
+
+// binDir holds poold and poolctl, built once per test binary.
+var (
+	binDir   string
+	buildErr error
+	building sync.Once
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	if code == 0 {
+		// zmq4 ends its connection goroutines shortly after Close.
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// binaries builds poold and poolctl (once) and returns their directory.
+func binaries(t testing.TB) string {
+	t.Helper()
+	building.Do(func() {
+		dir, err := os.MkdirTemp("", "poolctl-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binDir = dir
+		for pkg, out := range map[string]string{
+			"github.com/poold/poold/cmd/poold":   "poold",
+			"github.com/poold/poold/cmd/poolctl": "poolctl",
+		} {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+// poold is a running poold process with its endpoints.
+type poold struct {
+	dir      string
+	control  string
+	pubsub   string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	logMu    sync.Mutex
+	logBuf   bytes.Buffer
+	waitErr  error
+	stopOnce sync.Once
+}
+
+func (p *poold) Write(b []byte) (int, error) {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	return p.logBuf.Write(b)
+}
+
+func (p *poold) log() string {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	return p.logBuf.String()
+}
+
+// startPoold runs poold with one watcher "web" (sleep 3600, 2 processes)
+// and waits until it answers on its control endpoint. Cleanup stops it
+// with SIGTERM and waits.
+func startPoold(t testing.TB) *poold {
+	t.Helper()
+	bin := binaries(t)
+	// A short directory: ipc paths are limited to 107 bytes.
+	dir, err := os.MkdirTemp("", "pctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	p := &poold{
+		dir:     dir,
+		control: "ipc://" + filepath.Join(dir, "c.sock"),
+		pubsub:  "ipc://" + filepath.Join(dir, "p.sock"),
+		exited:  make(chan struct{}),
+	}
+	conf := fmt.Sprintf(`
+[arbiter]
+endpoint = %q
+pubsub_endpoint = %q
+stats_endpoint = %q
+log_level = "debug"
+
+[web]
+enabled = false
+
+[watchers.web]
+cmd = "sleep"
+args = ["3600"]
+numprocesses = 2
+graceful_timeout = "5s"
+`, p.control, p.pubsub, "ipc://"+filepath.Join(dir, "s.sock"))
+	path := filepath.Join(dir, "poold.toml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(filepath.Join(bin, "poold"), path)
+	p.cmd.Stdout = p
+	p.cmd.Stderr = p
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() { p.stop(t) })
+
+	// Wait until poold answers "status".
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case <-p.exited:
+			t.Fatalf("poold exited early (%v); log:\n%s", p.waitErr, p.log())
+		default:
+		}
+		if err := ping(p.control); err == nil {
+			return p
+		} else if time.Now().After(deadline) {
+			t.Fatalf("poold does not answer on its control endpoint %s after 20s (is the controller wired into cmd/poold?): %v; log:\n%s", p.control, err, p.log())
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func ping(endpoint string) error {
+	c, err := controller.Dial(endpoint)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = c.Do(ctx, arbiter.Request{Command: "status"})
+	return err
+}
+
+// stop sends SIGTERM to poold (only to our pid) and waits for it.
+func (p *poold) stop(t testing.TB) {
+	p.stopOnce.Do(func() {
+		select {
+		case <-p.exited:
+			return
+		default:
+		}
+		_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.exited
+			t.Errorf("poold did not stop within 30s of SIGTERM; log:\n%s", p.log())
+		}
+	})
+}
+
+// ctl runs poolctl in-process against p and fails the test unless it
+// exits 0.
+func (p *poold) ctl(t testing.TB, args ...string) result {
+	t.Helper()
+	r := poolctl(t, append([]string{"--endpoint", p.control}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("poolctl %s: %v", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// pids is `list web` as ints.
+func (p *poold) pids(t testing.TB) []int {
+	t.Helper()
+	var out []int
+	for _, f := range strings.Fields(p.ctl(t, "list", "web").stdout) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("list web printed %q", f)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// waitPids polls `list web` until it shows n pids.
+func (p *poold) waitPids(t testing.TB, n int) []int {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		pids := p.pids(t)
+		if len(pids) == n {
+			return pids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("list web: want %d pids, still %v after 15s", n, pids)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func TestEndToEnd(t *testing.T) {
+	p := startPoold(t)
+
+	t.Run("status and list", func(t *testing.T) {
+		p.waitPids(t, 2)
+		if r := p.ctl(t, "status", "web"); r.stdout != "active\n" {
+			t.Errorf("status web: %q", r.stdout)
+		}
+		if r := p.ctl(t, "status"); r.stdout != "WATCHER  STATUS\nweb      active\n" {
+			t.Errorf("status: %q", r.stdout)
+		}
+		if r := p.ctl(t, "list"); r.stdout != "web\n" {
+			t.Errorf("list: %q", r.stdout)
+		}
+		if r := p.ctl(t, "numwatchers"); r.stdout != "1\n" {
+			t.Errorf("numwatchers: %q", r.stdout)
+		}
+		if r := p.ctl(t, "numprocesses", "web"); r.stdout != "2\n" {
+			t.Errorf("numprocesses: %q", r.stdout)
+		}
+		for _, pid := range p.pids(t) {
+			if !alive(pid) {
+				t.Errorf("pid %d from list web is not alive", pid)
+			}
+		}
+	})
+
+	t.Run("incr and decr change the live pids", func(t *testing.T) {
+		if r := p.ctl(t, "incr", "web"); r.stdout != "3\n" {
+			t.Errorf("incr web: %q", r.stdout)
+		}
+		p.waitPids(t, 3)
+		r := p.ctl(t, "--waiting", "incr", "web", "2")
+		if r.stdout != "5\n" {
+			t.Errorf("incr web 2: %q", r.stdout)
+		}
+		if !strings.Contains(r.stderr, "waiting for 'incr web 2'...") {
+			t.Errorf("--waiting progress: %q", r.stderr)
+		}
+		if pids := p.pids(t); len(pids) != 5 {
+			t.Errorf("after a waiting incr web 2: pids %v, want 5", pids)
+		}
+		if r := p.ctl(t, "--waiting", "decr", "web", "3"); r.stdout != "2\n" {
+			t.Errorf("decr web 3: %q", r.stdout)
+		}
+		if pids := p.pids(t); len(pids) != 2 {
+			t.Errorf("after a waiting decr web 3: pids %v, want 2", pids)
+		}
+	})
+
+	t.Run("stats", func(t *testing.T) {
+		pids := p.pids(t)
+		r := p.ctl(t, "stats", "web")
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[0], "PID ") ||
+			!strings.Contains(lines[0], "WID  STATE") || !strings.Contains(lines[0], "RESTARTS") {
+			t.Fatalf("stats web:\n%s", r.stdout)
+		}
+		for _, pid := range pids {
+			if !strings.Contains(r.stdout, "\n"+strconv.Itoa(pid)+" ") {
+				t.Errorf("stats web lacks pid %d:\n%s", pid, r.stdout)
+			}
+		}
+		r = p.ctl(t, "--json", "stats", "web")
+		var rep struct {
+			Name string                    `json:"name"`
+			Info map[string]map[string]any `json:"info"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("--json stats web: %v\n%s", err, r.stdout)
+		}
+		if rep.Name != "web" || len(rep.Info) != 2 {
+			t.Errorf("--json stats web: %s", r.stdout)
+		}
+		for pid, info := range rep.Info {
+			for _, k := range []string{"pid", "wid", "cpu", "mem", "mem_info1", "age", "state", "restarts", "cmdline"} {
+				if _, ok := info[k]; !ok {
+					t.Errorf("stats info of %s lacks %q: %v", pid, k, info)
+				}
+			}
+		}
+		r = p.ctl(t, "stats")
+		if !strings.HasPrefix(r.stdout, "WATCHER  PID") || strings.Count(r.stdout, "\nweb ") != 2 {
+			t.Errorf("stats:\n%s", r.stdout)
+		}
+		r = p.ctl(t, "stats", "web", strconv.Itoa(pids[0]))
+		if strings.Count(strings.TrimSpace(r.stdout), "\n") != 1 {
+			t.Errorf("stats web %d:\n%s", pids[0], r.stdout)
+		}
+		if r := p.ctl(t, "dstats"); !strings.Contains(r.stdout, "name") || !strings.Contains(r.stdout, "poold") {
+			t.Errorf("dstats:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("listsockets options globaloptions", func(t *testing.T) {
+		if r := p.ctl(t, "listsockets"); r.stdout != "FD  NAME  ADDRESS  BACKLOG\n" {
+			t.Errorf("listsockets: %q", r.stdout)
+		}
+		if r := p.ctl(t, "--json", "listsockets"); !strings.Contains(r.stdout, `"sockets":[]`) {
+			t.Errorf("--json listsockets: %q", r.stdout)
+		}
+		r := p.ctl(t, "options", "web")
+		if !strings.Contains(r.stdout, "\nnumprocesses ") || !strings.Contains(r.stdout, `["3600"]`) {
+			t.Errorf("options web:\n%s", r.stdout)
+		}
+		if r := p.ctl(t, "get", "web", "cmd", "numprocesses"); r.stdout != "cmd           sleep\nnumprocesses  2\n" {
+			t.Errorf("get web: %q", r.stdout)
+		}
+		if r := p.ctl(t, "globaloptions", "pubsub_endpoint"); r.stdout != "pubsub_endpoint  "+p.pubsub+"\n" {
+			t.Errorf("globaloptions pubsub_endpoint: %q", r.stdout)
+		}
+	})
+
+	t.Run("error reply exits 1", func(t *testing.T) {
+		r := poolctl(t, "--endpoint", p.control, "incr", "nope")
+		if r.code != exitReplyError || !strings.Contains(r.stderr, "nope") || !strings.Contains(r.stderr, "not found") {
+			t.Errorf("incr nope: %v", r)
+		}
+		r = poolctl(t, "--endpoint", p.control, "get", "web", "nosuchkey")
+		if r.code != exitReplyError {
+			t.Errorf("get web nosuchkey: %v", r)
+		}
+	})
+
+	t.Run("events prints a spawn after incr", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		out := &syncBuffer{}
+		var errb bytes.Buffer
+		done := make(chan int, 1)
+		go func() { done <- run(ctx, []string{"--endpoint", p.control, "events", "watcher.web."}, out, &errb) }()
+		// The subscription takes effect shortly after connecting, so an
+		// incr may come too early to be seen: repeat until one is.
+		deadline := time.Now().Add(20 * time.Second)
+		incrs := 0
+		for !strings.Contains(out.String(), "watcher.web.spawn pid=") {
+			if time.Now().After(deadline) {
+				cancel()
+				t.Fatalf("no spawn event after %d incr; events printed %q, stderr %q", incrs, out.String(), errb.String())
+			}
+			p.ctl(t, "incr", "web")
+			incrs++
+			for end := time.Now().Add(time.Second); time.Now().Before(end) && !strings.Contains(out.String(), "watcher.web.spawn"); {
+				time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+			}
+		}
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("events exited %d after Ctrl-C, want 0; stderr %q", code, errb.String())
+		}
+		p.ctl(t, "--waiting", "decr", "web", strconv.Itoa(incrs))
+		p.waitPids(t, 2)
+	})
+
+	t.Run("stop start restart", func(t *testing.T) {
+		old := p.pids(t)
+		r := p.ctl(t, "--waiting", "stop", "web")
+		if !strings.Contains(r.stdout, "stopped:  "+joinInts(old)+"\n") {
+			t.Errorf("stop --waiting: %q (pids were %v)", r.stdout, old)
+		}
+		if !strings.HasPrefix(r.stderr, "waiting for 'stop web'...\n") {
+			t.Errorf("stop --waiting progress: %q", r.stderr)
+		}
+		t.Logf("stop --waiting progress:\n%s", r.stderr)
+		for _, pid := range old {
+			if alive(pid) {
+				t.Errorf("pid %d alive after a waiting stop", pid)
+			}
+		}
+		if r := p.ctl(t, "status", "web"); r.stdout != "stopped\n" {
+			t.Errorf("status after stop: %q", r.stdout)
+		}
+		if pids := p.pids(t); len(pids) != 0 {
+			t.Errorf("list after stop: %v", pids)
+		}
+		r = p.ctl(t, "--waiting", "start", "web")
+		started := p.pids(t)
+		if len(started) != 2 || !strings.Contains(r.stdout, "started:  "+joinInts(started)+"\n") {
+			t.Errorf("start --waiting: %q; list %v", r.stdout, started)
+		}
+		if r := p.ctl(t, "status", "web"); r.stdout != "active\n" {
+			t.Errorf("status after start: %q", r.stdout)
+		}
+		r = p.ctl(t, "--waiting", "restart", "web")
+		now := p.pids(t)
+		if !strings.Contains(r.stdout, "stopped:  "+joinInts(started)+"\n") || !strings.Contains(r.stdout, "started:  "+joinInts(now)+"\n") {
+			t.Errorf("restart --waiting: %q; before %v, after %v", r.stdout, started, now)
+		}
+		if r := p.ctl(t, "stop", "web"); r.stdout != "ok\n" {
+			t.Errorf("stop without waiting: %q", r.stdout)
+		}
+		p.waitPids(t, 0)
+		p.ctl(t, "start", "web")
+		p.waitPids(t, 2)
+	})
+
+	t.Run("set and signal", func(t *testing.T) {
+		p.ctl(t, "--waiting", "set", "web", "numprocesses", "3")
+		p.waitPids(t, 3)
+		if r := p.ctl(t, "get", "web", "numprocesses"); r.stdout != "numprocesses  3\n" {
+			t.Errorf("get after set: %q", r.stdout)
+		}
+		if r := p.ctl(t, "signal", "web", "CONT"); r.stdout != "ok\n" {
+			t.Errorf("signal web CONT: %q", r.stdout)
+		}
+	})
+
+	t.Run("top one frame", func(t *testing.T) {
+		r := p.ctl(t, "top", "-n", "1")
+		if !strings.HasPrefix(r.stdout, "poold top ") || !strings.Contains(r.stdout, "\nweb  active  3 processes") {
+			t.Errorf("top -n 1:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("quit", func(t *testing.T) {
+		pids := p.pids(t)
+		p.ctl(t, "--waiting", "quit")
+		select {
+		case <-p.exited:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("poold still running 30s after quit; log:\n%s", p.log())
+		}
+		if p.waitErr != nil {
+			t.Errorf("poold exit after quit: %v", p.waitErr)
+		}
+		for _, pid := range pids {
+			if alive(pid) {
+				t.Errorf("worker %d survived quit", pid)
+			}
+		}
+	})
+}
+
+func joinInts(ns []int) string {
+	s := append([]int(nil), ns...)
+	sort.Ints(s)
+	parts := make([]string, len(s))
+	for i, n := range s {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, " ")
+}
+
+// syncBuffer is a bytes.Buffer safe to read while events writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// BenchmarkPoolctlStatus runs the built poolctl binary as a whole process
+// (`poolctl status`) against a running poold: start-up, connect, one
+// round trip, print, exit.
+func BenchmarkPoolctlStatus(b *testing.B) {
+	p := startPoold(b)
+	bin := filepath.Join(binaries(b), "poolctl")
+	for b.Loop() {
+		out, err := exec.Command(bin, "--endpoint", p.control, "status").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "web") {
+			b.Fatalf("poolctl status: %v\n%s", err, out)
+		}
+	}
+}

@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+	"github.com/google/go-cmp/cmp"
+)
+
+// result is what one run printed and returned.
+type result struct {
+	code           int
+	stdout, stderr string
+	took           time.Duration
+}
+
+// poolctl runs the CLI in-process, bounded by a hang-catching deadline.
+func poolctl(t testing.TB, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	start := time.Now()
+	code := run(ctx, args, &out, &errb)
+	return result{code, out.String(), errb.String(), time.Since(start)}
+}
+
+func (r result) String() string {
+	return "exit " + itoa(r.code) + "\nstdout:\n" + r.stdout + "\nstderr:\n" + r.stderr
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// missingEndpoint is an ipc endpoint whose socket does not exist.
+func missingEndpoint(t testing.TB) string {
+	return "ipc://" + filepath.Join(t.TempDir(), "control.sock")
+}
+
+func TestUsageErrors(t *testing.T) {
+	ep := missingEndpoint(t)
+	tests := []struct {
+		name string
+		args []string
+		want []string // substrings of stderr
+	}{
+		{"no command", nil, []string{"missing command"}},
+		{"unknown command suggests closest", []string{"incre", "web"}, []string{`unknown command "incre"`, "Did you mean this?", "incr", "poolctl --help"}},
+		{"typo in stats", []string{"stat"}, []string{`unknown command "stat"`, "stats", "status"}},
+		{"incr without watcher", []string{"incr"}, []string{"incr: missing watcher NAME", "usage: poolctl incr NAME [NB]", "poolctl list"}},
+		{"rm without watcher", []string{"rm"}, []string{"rm: missing watcher NAME"}},
+		{"options without watcher", []string{"options"}, []string{"options: missing watcher NAME"}},
+		{"bad NB", []string{"incr", "web", "two"}, []string{`NB must be a whole number >= 0, got "two"`}},
+		{"negative NB", []string{"decr", "web", "-1"}, []string{"unknown shorthand flag"}},
+		{"too many", []string{"incr", "web", "1", "2"}, []string{"incr: too many arguments: 2", "usage: poolctl incr NAME [NB]"}},
+		{"signal without signal", []string{"signal", "web"}, []string{"signal: missing SIGNAL", "poolctl signal NAME [PID] SIGNAL"}},
+		{"signal bad pid", []string{"signal", "web", "abc", "HUP"}, []string{`PID must be a positive whole number, got "abc"`}},
+		{"set without value", []string{"set", "web", "numprocesses"}, []string{"set: missing VALUE"}},
+		{"set odd pairs", []string{"set", "web", "numprocesses", "2", "stop_signal"}, []string{`option "stop_signal" has no VALUE`}},
+		{"get without key", []string{"get", "web"}, []string{"get: missing KEY"}},
+		{"add without cmd", []string{"add", "web"}, []string{"add: missing CMD"}},
+		{"unknown flag", []string{"stats", "--bogus"}, []string{"unknown flag: --bogus", "poolctl stats --help"}},
+		{"bad timeout", []string{"--timeout", "soon", "status"}, []string{`"soon" is not a duration`}},
+		{"stats bad pid", []string{"stats", "web", "x"}, []string{"PID must be a positive whole number"}},
+		{"kill bad grace", []string{"kill", "web", "--graceful-timeout", "x"}, []string{"--graceful-timeout"}},
+		{"top takes no args", []string{"top", "now"}, []string{`unknown command "now"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := poolctl(t, append([]string{"--endpoint", ep}, tc.args...)...)
+			if r.code != exitUsage {
+				t.Fatalf("want exit 2, got %v", r)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+			if strings.Contains(r.stderr, "Cannot reach") {
+				t.Errorf("a usage error must not try to connect:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+func TestHelpAndCompletion(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"incr", "--help"}, {"help", "stats"}, {"completion", "bash"}, {"completion", "zsh"}} {
+		r := poolctl(t, args...)
+		if r.code != 0 || r.stdout == "" {
+			t.Errorf("%v: want exit 0 with output, got %v", args, r)
+		}
+	}
+	r := poolctl(t, "--help")
+	for _, name := range []string{"list", "status", "numwatchers", "numprocesses", "start", "stop", "restart", "reload",
+		"incr", "decr", "add", "rm", "get", "set", "options", "globaloptions", "signal", "kill", "stats", "dstats",
+		"listsockets", "reloadconfig", "quit", "events", "top"} {
+		if !strings.Contains(r.stdout, "\n  "+name+" ") {
+			t.Errorf("--help does not list %q", name)
+		}
+	}
+	// Completion of option keys works without poold.
+	r = poolctl(t, "--endpoint", missingEndpoint(t), "__complete", "get", "web", "num")
+	if r.code != 0 || !strings.Contains(r.stdout, "numprocesses") {
+		t.Errorf("completing get keys: %v", r)
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	ep := missingEndpoint(t)
+	want := "poolctl: Cannot reach poold at " + ep + " (no such socket: is poold running? set --endpoint)\n"
+	for _, args := range [][]string{{"--endpoint", ep, "status"}, {"--endpoint", ep, "--waiting", "stop", "web"}, {"--endpoint", ep, "events"}, {"--endpoint", ep, "top"}} {
+		r := poolctl(t, args...)
+		if r.code != exitUnreachable || r.stderr != want {
+			t.Errorf("%v: want exit 3 and %q, got %v", args, want, r)
+		}
+		if r.took > 2*time.Second {
+			t.Errorf("%v: took %v to notice the missing socket", args, r.took)
+		}
+	}
+
+	t.Run("from POOLCTL_ENDPOINT", func(t *testing.T) {
+		t.Setenv("POOLCTL_ENDPOINT", ep)
+		r := poolctl(t, "list")
+		if r.code != exitUnreachable || r.stderr != want {
+			t.Errorf("want exit 3 and %q, got %v", want, r)
+		}
+	})
+
+	t.Run("stale socket file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "stale.sock")
+		staleSocket(t, path)
+		r := poolctl(t, "--endpoint", "ipc://"+path, "status")
+		if r.code != exitUnreachable || !strings.Contains(r.stderr, "Cannot reach poold at ipc://"+path+" (") ||
+			!strings.Contains(r.stderr, "refused") {
+			t.Errorf("want exit 3 and connection refused, got %v", r)
+		}
+	})
+
+	t.Run("tcp nobody listening", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		r := poolctl(t, "--endpoint", "tcp://"+addr, "status")
+		if r.code != exitUnreachable || !strings.Contains(r.stderr, "Cannot reach poold at tcp://"+addr+" (connection refused: is poold running? set --endpoint)") {
+			t.Errorf("want exit 3 and connection refused, got %v", r)
+		}
+	})
+}
+
+// staleSocket leaves a unix socket file that nobody listens on, as a
+// crashed poold would.
+func staleSocket(t testing.TB, path string) {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakePoold is a ROUTER that records requests and answers with answer
+// (nil = never answer).
+type fakePoold struct {
+	endpoint string
+	mu       sync.Mutex
+	reqs     []map[string]any
+}
+
+func startFake(t testing.TB, answer func(req map[string]any) map[string]any) *fakePoold {
+	t.Helper()
+	f := &fakePoold{endpoint: "ipc://" + filepath.Join(t.TempDir(), "fake.sock")}
+	sock := zmq4.NewRouter(context.Background())
+	if err := sock.Listen(f.endpoint); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := sock.Recv()
+			if err != nil {
+				return
+			}
+			if len(msg.Frames) != 2 {
+				continue
+			}
+			var req map[string]any
+			if json.Unmarshal(msg.Frames[1], &req) != nil {
+				continue
+			}
+			f.mu.Lock()
+			f.reqs = append(f.reqs, req)
+			f.mu.Unlock()
+			if answer == nil {
+				continue
+			}
+			rep := answer(req)
+			rep["id"] = req["id"]
+			b, _ := json.Marshal(rep)
+			_ = sock.Send(zmq4.NewMsgFrom(msg.Frames[0], b))
+		}
+	}()
+	t.Cleanup(func() {
+		sock.Close()
+		<-done
+	})
+	return f
+}
+
+func (f *fakePoold) requests() []map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]map[string]any(nil), f.reqs...)
+}
+
+func TestTimeout(t *testing.T) {
+	f := startFake(t, nil)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--timeout", "300ms", "stop", "web"},
+			"poolctl: timed out after 300ms waiting for 'stop web' (still in progress on poold)\n"},
+		{[]string{"--timeout", "0.3", "incr", "web", "2"},
+			"poolctl: timed out after 300ms waiting for 'incr web 2' (still in progress on poold)\n"},
+		{[]string{"--timeout", "300ms", "status"},
+			"poolctl: timed out after 300ms waiting for 'status' (poold did not answer; is it stuck? raise --timeout)\n"},
+	}
+	for _, tc := range tests {
+		r := poolctl(t, append([]string{"--endpoint", f.endpoint}, tc.args...)...)
+		if r.code != exitUnreachable || r.stderr != tc.want {
+			t.Errorf("%v: want exit 3 and %q, got %v", tc.args, tc.want, r)
+		}
+		if r.took < 300*time.Millisecond || r.took > 10*time.Second {
+			t.Errorf("%v: gave up after %v, want about 300ms", tc.args, r.took)
+		}
+	}
+	// The default is 5s; with --waiting 2m. Check the message, not the clock.
+	if got := (&app{}).timeoutFor(false); got != 5*time.Second {
+		t.Errorf("default timeout %v", got)
+	}
+	if got := (&app{}).timeoutFor(true); got != 2*time.Minute {
+		t.Errorf("default waiting timeout %v", got)
+	}
+}
+
+func TestInterrupted(t *testing.T) {
+	f := startFake(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb bytes.Buffer
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t), "--waiting", "stop", "web"}, &out, &errb) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(f.requests()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling a condition, not synchronising by time
+	}
+	cancel()
+	code := <-done
+	if code != exitInterrupted || !strings.Contains(errb.String(), "interrupted while waiting for 'stop web' (still in progress on poold)") {
+		t.Errorf("got exit %d, stderr %q", code, errb.String())
+	}
+	if !strings.HasPrefix(errb.String(), "waiting for 'stop web'...\n") {
+		t.Errorf("--waiting should say what it waits for first: %q", errb.String())
+	}
+}
+
+// TestRequests checks the positional forms against the properties sent,
+// using a fake poold that echoes each request.
+func TestRequests(t *testing.T) {
+	f := startFake(t, func(req map[string]any) map[string]any { return map[string]any{"status": "ok"} })
+	tests := []struct {
+		args    []string
+		command string
+		props   map[string]any
+	}{
+		{[]string{"list"}, "list", nil},
+		{[]string{"list", "web"}, "list", map[string]any{"name": "web"}},
+		{[]string{"status", "web"}, "status", map[string]any{"name": "web"}},
+		{[]string{"numwatchers"}, "numwatchers", nil},
+		{[]string{"numprocesses", "web"}, "numprocesses", map[string]any{"name": "web"}},
+		{[]string{"start"}, "start", nil},
+		{[]string{"stop", "web"}, "stop", map[string]any{"name": "web"}},
+		{[]string{"--waiting", "--pubsub-endpoint", "ipc:///nonexistent/p.sock", "restart", "web"}, "restart", map[string]any{"name": "web", "waiting": true}},
+		{[]string{"reload", "web", "--terminate"}, "reload", map[string]any{"name": "web", "graceful": false, "sequential": false}},
+		{[]string{"reload", "--sequential"}, "reload", map[string]any{"graceful": true, "sequential": true}},
+		{[]string{"incr", "web"}, "incr", map[string]any{"name": "web", "nb": 1.0}},
+		{[]string{"incr", "web", "2"}, "incr", map[string]any{"name": "web", "nb": 2.0}},
+		{[]string{"decr", "web", "3"}, "decr", map[string]any{"name": "web", "nb": 3.0}},
+		{[]string{"add", "--start", "api", "python3", "-m", "http.server", "--bind", "127.0.0.1"}, "add",
+			map[string]any{"name": "api", "cmd": "python3", "start": true, "args": []any{"-m", "http.server", "--bind", "127.0.0.1"}}},
+		{[]string{"add", "api", "sleep"}, "add", map[string]any{"name": "api", "cmd": "sleep", "start": false}},
+		{[]string{"rm", "web", "--nostop"}, "rm", map[string]any{"name": "web", "nostop": true}},
+		{[]string{"get", "web", "numprocesses", "cmd"}, "get", map[string]any{"name": "web", "keys": []any{"numprocesses", "cmd"}}},
+		{[]string{"set", "web", "numprocesses", "8"}, "set", map[string]any{"name": "web", "options": map[string]any{"numprocesses": 8.0}}},
+		{[]string{"set", "web", "graceful_timeout", "30s", "args", `["1","2"]`}, "set",
+			map[string]any{"name": "web", "options": map[string]any{"graceful_timeout": "30s", "args": []any{"1", "2"}}}},
+		{[]string{"options", "web"}, "options", map[string]any{"name": "web"}},
+		{[]string{"globaloptions"}, "globaloptions", nil},
+		{[]string{"globaloptions", "pubsub_endpoint"}, "globaloptions", map[string]any{"option": "pubsub_endpoint"}},
+		{[]string{"signal", "web", "HUP"}, "signal", map[string]any{"name": "web", "signum": "HUP", "children": false, "recursive": false}},
+		{[]string{"signal", "web", "1234", "USR1", "--recursive"}, "signal", map[string]any{"name": "web", "pid": 1234.0, "signum": "USR1", "children": false, "recursive": true}},
+		{[]string{"kill", "web"}, "kill", map[string]any{"name": "web"}},
+		{[]string{"kill", "web", "77", "--signal", "KILL", "--graceful-timeout", "2.5s"}, "kill",
+			map[string]any{"name": "web", "pid": 77.0, "signum": "KILL", "graceful_timeout": 2.5}},
+		{[]string{"stats"}, "stats", nil},
+		{[]string{"stats", "web"}, "stats", map[string]any{"name": "web"}},
+		{[]string{"stats", "web", "77", "--extended"}, "stats", map[string]any{"name": "web", "process": 77.0, "extended": true}},
+		{[]string{"dstats"}, "dstats", nil},
+		{[]string{"listsockets"}, "listsockets", nil},
+		{[]string{"reloadconfig"}, "reloadconfig", nil},
+		{[]string{"quit"}, "quit", nil},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			before := len(f.requests())
+			r := poolctl(t, append([]string{"--endpoint", f.endpoint}, tc.args...)...)
+			if r.code != 0 {
+				t.Fatalf("%v", r)
+			}
+			reqs := f.requests()[before:]
+			if len(reqs) == 0 {
+				t.Fatal("no request reached the fake poold")
+			}
+			got := reqs[len(reqs)-1]
+			if got["command"] != tc.command {
+				t.Errorf("command %v, want %s", got["command"], tc.command)
+			}
+			props, _ := got["properties"].(map[string]any)
+			if len(props) == 0 {
+				props = nil
+			}
+			if diff := cmp.Diff(tc.props, props); diff != "" {
+				t.Errorf("properties (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestErrorReply(t *testing.T) {
+	f := startFake(t, func(req map[string]any) map[string]any {
+		return map[string]any{"status": "error", "reason": "program nope not found (known: web)", "errno": 3}
+	})
+	r := poolctl(t, "--endpoint", f.endpoint, "incr", "nope")
+	if r.code != exitReplyError || r.stderr != "poolctl: program nope not found (known: web)\n" || r.stdout != "" {
+		t.Errorf("want exit 1 with the reason, got %v", r)
+	}
+	r = poolctl(t, "--endpoint", f.endpoint, "--json", "incr", "nope")
+	if r.code != exitReplyError {
+		t.Errorf("--json error reply: want exit 1, got %v", r)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil || raw["errno"] != 3.0 {
+		t.Errorf("--json should print the raw reply: %q (%v)", r.stdout, err)
+	}
+}
+
+func TestStatusQuirk(t *testing.T) {
+	// "status NAME" answers with the watcher's status in "status".
+	f := startFake(t, func(req map[string]any) map[string]any { return map[string]any{"status": "stopped"} })
+	r := poolctl(t, "--endpoint", f.endpoint, "status", "web")
+	if r.code != 0 || r.stdout != "stopped\n" {
+		t.Errorf("want exit 0 and 'stopped', got %v", r)
+	}
+}
