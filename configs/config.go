@@ -104,23 +104,88 @@ type Watcher struct {
 	BackoffMin   time.Duration // default 100ms
 	BackoffMax   time.Duration // default 30s
 	BackoffReset time.Duration // default 10s
+
+	// Readiness says how poold knows a worker is ready to serve: spawn
+	// (as soon as it runs, the default), delay (alive for ReadyDelay),
+	// notify (it sends READY=1 on $NOTIFY_SOCKET, the systemd protocol),
+	// tcp (ReadyAddress accepts a connection) or http (ReadyURL answers
+	// 2xx). ReadyAddress and ReadyURL may use $(pool.wid) and other
+	// variables, expanded per worker.
+	Readiness    string
+	ReadyDelay   time.Duration // delay: default 1s
+	ReadyTimeout time.Duration // not ready by then = a failed start. Default 60s
+	ReadyAddress string
+	ReadyURL     string
+
+	// MaxSurge is how many new workers a rolling reload starts at once
+	// (each batch must be ready before as many old ones stop). Default 1.
+	MaxSurge int
+	// SendHUP makes reload send SIGHUP to each worker instead of
+	// replacing it (for workers that reload themselves, like gunicorn).
+	SendHUP bool
+	// MaxAge recycles a worker, through the rolling path, once it has run
+	// this long plus a random 0..MaxAgeVariance (0 = never).
+	MaxAge         time.Duration
+	MaxAgeVariance time.Duration
+
+	// Flapping: FlappingAttempts unexpected exits within FlappingWindow
+	// put the watcher in the flapping state; it pauses FlappingRetryIn,
+	// tries again, and gives up (stops, says so) after FlappingMaxRetry
+	// pauses. FlappingAttempts 0 turns detection off.
+	FlappingAttempts int           // default 5
+	FlappingWindow   time.Duration // default 10s
+	FlappingRetryIn  time.Duration // default 7s
+	FlappingMaxRetry int           // default 5
+
+	// Health checks of running workers: HealthCheck is "" (none), http
+	// (HealthURL answers 2xx), tcp (HealthAddress accepts) or exec
+	// (HealthCmd exits 0; run with the worker's pid in $POOLD_PID).
+	// HealthThreshold failures in a row replace the worker.
+	HealthCheck     string
+	HealthURL       string
+	HealthAddress   string
+	HealthCmd       string
+	HealthInterval  time.Duration // default 10s
+	HealthTimeout   time.Duration // default 5s
+	HealthThreshold int           // default 3
+	// Resource limits: a worker over MaxRSS bytes or MaxCPU percent of a
+	// core for LimitThreshold stats samples in a row is replaced.
+	MaxRSS         uint64  // 0 = no limit; "512M" in a file
+	MaxCPU         float64 // 0 = no limit
+	LimitThreshold int     // default 3
+
+	// DependsOn names watchers that must be ready before this one starts;
+	// stops run in the reverse order.
+	DependsOn []string
 }
 
 // Default values, in one place. README.md's config reference mirrors these.
 const (
-	DefaultStatsInterval   = time.Second
-	DefaultLogLevel        = "info"
-	DefaultLogFormat       = "text"
-	DefaultWebAddress      = "127.0.0.1:8080"
-	DefaultSocketHost      = "127.0.0.1"
-	DefaultBacklog         = 2048
-	DefaultSocketMode      = os.FileMode(0o660)
-	DefaultNumProcesses    = 1
-	DefaultStopSignal      = syscall.SIGTERM
-	DefaultGracefulTimeout = 30 * time.Second
-	DefaultBackoffMin      = 100 * time.Millisecond
-	DefaultBackoffMax      = 30 * time.Second
-	DefaultBackoffReset    = 10 * time.Second
+	DefaultStatsInterval    = time.Second
+	DefaultLogLevel         = "info"
+	DefaultLogFormat        = "text"
+	DefaultWebAddress       = "127.0.0.1:8080"
+	DefaultSocketHost       = "127.0.0.1"
+	DefaultBacklog          = 2048
+	DefaultSocketMode       = os.FileMode(0o660)
+	DefaultNumProcesses     = 1
+	DefaultStopSignal       = syscall.SIGTERM
+	DefaultGracefulTimeout  = 30 * time.Second
+	DefaultBackoffMin       = 100 * time.Millisecond
+	DefaultBackoffMax       = 30 * time.Second
+	DefaultBackoffReset     = 10 * time.Second
+	DefaultReadiness        = "spawn"
+	DefaultReadyDelay       = time.Second
+	DefaultReadyTimeout     = 60 * time.Second
+	DefaultMaxSurge         = 1
+	DefaultFlappingAttempts = 5
+	DefaultFlappingWindow   = 10 * time.Second
+	DefaultFlappingRetryIn  = 7 * time.Second
+	DefaultFlappingMaxRetry = 5
+	DefaultHealthInterval   = 10 * time.Second
+	DefaultHealthTimeout    = 5 * time.Second
+	DefaultHealthThreshold  = 3
+	DefaultLimitThreshold   = 3
 	// DefaultUmask -1 means the workers inherit poold's umask.
 	DefaultUmask = -1
 	// DefaultSocketFamily applies when a socket has no path; with a path
@@ -170,15 +235,27 @@ func DefaultSocket(name string) Socket {
 // and no command.
 func DefaultWatcher(name string) Watcher {
 	return Watcher{
-		Name:            name,
-		NumProcesses:    DefaultNumProcesses,
-		Umask:           DefaultUmask,
-		StopSignal:      DefaultStopSignal,
-		GracefulTimeout: DefaultGracefulTimeout,
-		Autostart:       DefaultAutostart,
-		Respawn:         DefaultRespawn,
-		BackoffMin:      DefaultBackoffMin,
-		BackoffMax:      DefaultBackoffMax,
-		BackoffReset:    DefaultBackoffReset,
+		Name:             name,
+		NumProcesses:     DefaultNumProcesses,
+		Umask:            DefaultUmask,
+		StopSignal:       DefaultStopSignal,
+		GracefulTimeout:  DefaultGracefulTimeout,
+		Autostart:        DefaultAutostart,
+		Respawn:          DefaultRespawn,
+		BackoffMin:       DefaultBackoffMin,
+		BackoffMax:       DefaultBackoffMax,
+		BackoffReset:     DefaultBackoffReset,
+		Readiness:        DefaultReadiness,
+		ReadyDelay:       DefaultReadyDelay,
+		ReadyTimeout:     DefaultReadyTimeout,
+		MaxSurge:         DefaultMaxSurge,
+		FlappingAttempts: DefaultFlappingAttempts,
+		FlappingWindow:   DefaultFlappingWindow,
+		FlappingRetryIn:  DefaultFlappingRetryIn,
+		FlappingMaxRetry: DefaultFlappingMaxRetry,
+		HealthInterval:   DefaultHealthInterval,
+		HealthTimeout:    DefaultHealthTimeout,
+		HealthThreshold:  DefaultHealthThreshold,
+		LimitThreshold:   DefaultLimitThreshold,
 	}
 }
