@@ -1,0 +1,285 @@
+package zmqpub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/events/zmqguard"
+)
+
+// Defaults for a Publisher.
+const (
+	// DefaultHWM bounds zmq4's PUB queue, between Send and the per-peer
+	// buffers, in messages (libzmq's default SNDHWM is 1000), so its
+	// memory is at most DefaultHWM times the largest message. zmq4 drops
+	// beyond it without a count: under a sustained flood zmq4's sender
+	// goroutine is slower than Run, and this is the one loss no counter
+	// sees (subscribers still see the gap in seq). Bursts below it, such
+	// as a stats tick, pass whole.
+	DefaultHWM = 1024
+	// DefaultReportInterval is how often, at most, loss counters are
+	// logged.
+	DefaultReportInterval = time.Minute
+	// DefaultMaxFrame caps inbound frames: subscribers only send
+	// subscriptions, which are short topic prefixes.
+	DefaultMaxFrame = 64 << 10
+	// flushGrace is how long Run waits, at shutdown, after handing the
+	// last event to zmq4 before closing the socket, so zmq4's sender
+	// goroutine (which cannot be observed) has moved it into the per-peer
+	// buffers; the guard then flushes those for up to its Linger.
+	flushGrace = 50 * time.Millisecond
+)
+
+// Publisher publishes the events of one bus on one PUB socket.
+type Publisher struct {
+	endpoint string
+	key      string
+	bus      *events.Bus
+	log      hclog.Logger
+	queue    int
+	hwm      int
+	report   time.Duration
+	guard    *zmqguard.Guard
+	gopts    zmqguard.Options
+
+	started   atomic.Bool
+	ready     chan struct{}
+	bound     atomic.Pointer[string]
+	sub       atomic.Pointer[events.Subscription]
+	published atomic.Uint64
+}
+
+// Option configures a Publisher.
+type Option func(*Publisher)
+
+// WithQueue sets the length of the bus subscription queue
+// (events.DefaultQueue when n <= 0).
+func WithQueue(n int) Option { return func(p *Publisher) { p.queue = n } }
+
+// WithHWM sets zmq4's PUB high-water mark in messages (DefaultHWM when
+// n <= 0).
+func WithHWM(n int) Option {
+	return func(p *Publisher) {
+		if n > 0 {
+			p.hwm = n
+		}
+	}
+}
+
+// WithReportInterval sets how often, at most, growing loss counters are
+// logged at warn (DefaultReportInterval when d <= 0).
+func WithReportInterval(d time.Duration) Option {
+	return func(p *Publisher) {
+		if d > 0 {
+			p.report = d
+		}
+	}
+}
+
+// WithGuardOptions tunes the Publisher's transport guard. A zero
+// MaxFrame becomes DefaultMaxFrame; other zero fields take zmqguard's
+// defaults.
+func WithGuardOptions(o zmqguard.Options) Option {
+	return func(p *Publisher) { p.gopts = o }
+}
+
+// WithConfigKey names the config key the endpoint came from, for error
+// messages ("pubsub_endpoint" when not set; "stats_endpoint" for the
+// stats stream).
+func WithConfigKey(key string) Option {
+	return func(p *Publisher) {
+		if key != "" {
+			p.key = key
+		}
+	}
+}
+
+// New returns a Publisher for endpoint ("tcp://host:port" or
+// "ipc:///path") fed by bus. It does no I/O; Run binds. log may be nil.
+func New(endpoint string, bus *events.Bus, log hclog.Logger, opts ...Option) *Publisher {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	p := &Publisher{
+		endpoint: endpoint,
+		key:      "pubsub_endpoint",
+		bus:      bus,
+		log:      log,
+		hwm:      DefaultHWM,
+		report:   DefaultReportInterval,
+		ready:    make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	if p.gopts.MaxFrame <= 0 {
+		p.gopts.MaxFrame = DefaultMaxFrame
+	}
+	// Each Publisher has its own guard, so its counters are its own.
+	p.guard = zmqguard.New(p.gopts)
+	return p
+}
+
+// Stats is a snapshot of a Publisher's counters.
+type Stats struct {
+	// Published counts events handed to zmq4.
+	Published uint64
+	// Dropped counts events lost in the bus queue because Run fell
+	// behind the producer.
+	Dropped uint64
+	// Guard holds the transport's counters: per-peer drops, evictions,
+	// failed handshakes, oversized frames, open connections.
+	Guard zmqguard.Stats
+}
+
+// Dropped counts events lost in the bus queue (see Stats.Dropped).
+func (p *Publisher) Dropped() uint64 {
+	if s := p.sub.Load(); s != nil {
+		return s.Dropped()
+	}
+	return 0
+}
+
+// Stats returns a snapshot of p's counters.
+func (p *Publisher) Stats() Stats {
+	return Stats{Published: p.published.Load(), Dropped: p.Dropped(), Guard: p.guard.Stats()}
+}
+
+// Ready is closed once Run has bound the socket.
+func (p *Publisher) Ready() <-chan struct{} { return p.ready }
+
+// Endpoint is the bound endpoint once Ready is closed ("tcp://..." with
+// the real port when the configured one was 0), "" before.
+func (p *Publisher) Endpoint() string {
+	if s := p.bound.Load(); s != nil {
+		return *s
+	}
+	return ""
+}
+
+// Run binds the PUB socket and publishes every event of the bus until ctx
+// ends, then unsubscribes, hands what is still queued to the socket,
+// closes it and returns nil. It returns an error, without publishing, if
+// the endpoint cannot be bound. Run may be called once.
+func (p *Publisher) Run(ctx context.Context) error {
+	if !p.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("zmqpub: %s %s: Run called twice", p.key, p.endpoint)
+	}
+	gep, err := p.guard.Endpoint(p.endpoint)
+	if err != nil {
+		return fmt.Errorf("zmqpub: %s: %w", p.key, err)
+	}
+
+	// The socket outlives ctx by the shutdown flush; Close ends it.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	pub := zmq4.NewPub(sctx, zmq4.WithLogger(p.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})))
+	if err := pub.SetOption(zmq4.OptionHWM, p.hwm); err != nil {
+		pub.Close()
+		return fmt.Errorf("zmqpub: %s %s: set high-water mark: %w", p.key, p.endpoint, err)
+	}
+	if err := pub.Listen(gep); err != nil {
+		pub.Close()
+		return p.bindError(err)
+	}
+
+	sub := p.bus.Subscribe(p.queue)
+	p.sub.Store(sub)
+	bound := boundEndpoint(p.endpoint, pub.Addr())
+	p.bound.Store(&bound)
+	close(p.ready)
+	p.log.Info("publishing events", "endpoint", bound)
+
+	ticker := time.NewTicker(p.report)
+	defer ticker.Stop()
+	var last Stats
+	var lastSend time.Time
+	send := func(ev events.Event) {
+		// Send only queues (bounded by the HWM); it fails only once the
+		// socket is closed, which happens below, after the last Send.
+		_ = pub.Send(zmq4.NewMsgFrom([]byte(ev.Topic), ev.MarshalPayload()))
+		p.published.Add(1)
+		lastSend = time.Now()
+	}
+	for {
+		select {
+		case ev := <-sub.C():
+			send(ev)
+		case <-ticker.C:
+			last = p.reportLoss(last)
+		case <-ctx.Done():
+			sub.Close()
+			for ev := range sub.C() {
+				send(ev)
+			}
+			if wait := flushGrace - time.Since(lastSend); !lastSend.IsZero() && wait > 0 {
+				t := time.NewTimer(wait)
+				<-t.C
+			}
+			if err := pub.Close(); err != nil {
+				p.log.Debug("closing socket", "endpoint", bound, "error", err)
+			}
+			p.reportLoss(last)
+			return nil
+		}
+	}
+}
+
+// reportLoss logs at warn when any loss counter grew since prev, and
+// returns the new snapshot.
+func (p *Publisher) reportLoss(prev Stats) Stats {
+	cur := p.Stats()
+	g, pg := cur.Guard, prev.Guard
+	if cur.Dropped == prev.Dropped && g.Dropped == pg.Dropped && g.Evicted == pg.Evicted &&
+		g.HandshakeTimeouts == pg.HandshakeTimeouts && g.HandshakeErrors == pg.HandshakeErrors &&
+		g.Oversized == pg.Oversized {
+		return cur
+	}
+	p.log.Warn("subscribers lost events or were disconnected",
+		"endpoint", p.Endpoint(),
+		"queue_dropped", cur.Dropped-prev.Dropped,
+		"peer_dropped", g.Dropped-pg.Dropped,
+		"evicted", g.Evicted-pg.Evicted,
+		"handshake_timeouts", g.HandshakeTimeouts-pg.HandshakeTimeouts,
+		"handshake_errors", g.HandshakeErrors-pg.HandshakeErrors,
+		"oversized", g.Oversized-pg.Oversized,
+		"subscribers", g.Conns,
+		"published_total", cur.Published,
+	)
+	return cur
+}
+
+// bindError names the endpoint and says what to do.
+func (p *Publisher) bindError(err error) error {
+	var hint string
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		hint = "; the address is in use: another poold (or another program) is bound there; stop it or change " + p.key
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		hint = "; permission denied: run poold as a user allowed to bind there, or change " + p.key
+	case errors.Is(err, syscall.ENOENT):
+		hint = "; the socket's directory does not exist: create it or change " + p.key
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		hint = "; no local interface has that address: change " + p.key
+	}
+	return fmt.Errorf("zmqpub: %s: bind PUB on %s: %w%s", p.key, p.endpoint, err, hint)
+}
+
+// boundEndpoint is the user-facing endpoint of a bound socket: tcp gets
+// the real address (port 0 resolved), ipc stays as configured.
+func boundEndpoint(configured string, addr net.Addr) string {
+	if strings.HasPrefix(configured, "tcp://") && addr != nil {
+		return "tcp://" + addr.String()
+	}
+	return configured
+}

@@ -1,0 +1,215 @@
+package zmqpub
+
+import (
+	"context"
+	"errors"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/events/zmqguard"
+)
+
+// (a) A SUB that never reads does not delay a healthy SUB: two stuck
+// subscribers (a raw ZMTP peer with a tiny receive buffer, and a zmq4 SUB
+// whose owner never calls Recv) while 48 MiB are published in lockstep
+// with a healthy SUB, which must receive every event of every batch.
+// Eviction is disabled so the stuck peers stay connected throughout.
+func TestStuckSubscriberDoesNotDelayHealthy(t *testing.T) {
+	for _, tc := range []struct{ name, ep string }{
+		{"tcp", tcpEP()},
+		{"ipc", ipcEP(t)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			bus := events.NewBus(nil)
+			p := New(tc.ep, bus, testLogger(t, nil), WithGuardOptions(zmqguard.Options{StallTimeout: time.Hour}))
+			startPublisher(t, p)
+			const probe = "arbiter.probe"
+
+			healthy := dial(t, p.Endpoint(), "watcher.", probe)
+			join(t, bus, healthy, probe)
+			network, addr := addrOf(p.Endpoint())
+			rawStuckPeer(t, bus, network, addr, "", probe)
+			stuck := dial(t, p.Endpoint())
+			join(t, bus, stuck, probe) // joined, and never read again
+
+			blob := strings.Repeat("x", 16<<10)
+			const batches, perBatch = 48, 64 // 48 MiB of payload
+			var worst time.Duration
+			for b := range batches {
+				start := time.Now()
+				var last uint64
+				for range perBatch {
+					last = bus.Publish("web", "spawn", map[string]any{"blob": blob}).Seq
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), hang)
+				var n int
+				for n < perBatch {
+					topic, raw, err := healthy.RecvRaw(ctx)
+					if err != nil {
+						cancel()
+						t.Fatalf("batch %d: healthy subscriber got %d of %d events: %v (stats %+v)", b, n, perBatch, err, p.Stats())
+					}
+					if topic == probe {
+						continue
+					}
+					m, err := Decode(raw)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := last - perBatch + 1 + uint64(n); uint64(m["seq"].(float64)) != want {
+						t.Fatalf("batch %d: seq %v, want %d (gap)", b, m["seq"], want)
+					}
+					n++
+				}
+				cancel()
+				worst = max(worst, time.Since(start))
+			}
+			st := p.Stats()
+			t.Logf("slowest batch of %d x 16 KiB: %v; stats %+v", perBatch, worst, st)
+			if st.Guard.Dropped == 0 {
+				t.Errorf("no message was dropped for the stuck subscribers (stats %+v): were they stuck?", st)
+			}
+			if st.Guard.Evicted != 0 || st.Guard.Conns != 3 {
+				t.Errorf("stats %+v: want 3 connections and no eviction", st)
+			}
+		})
+	}
+}
+
+// (b) A connection that never speaks does not stop a new SUB from
+// connecting. The handshake deadline is an hour, so the new SUB cannot
+// be waiting for the silent one to time out.
+func TestSilentConnectionDoesNotBlockNewSubscriber(t *testing.T) {
+	for _, tc := range []struct{ name, ep string }{
+		{"tcp", tcpEP()},
+		{"ipc", ipcEP(t)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			bus := events.NewBus(nil)
+			p := New(tc.ep, bus, testLogger(t, nil), WithGuardOptions(zmqguard.Options{HandshakeTimeout: time.Hour}))
+			startPublisher(t, p)
+
+			network, addr := addrOf(p.Endpoint())
+			var silent []net.Conn
+			for range 3 {
+				c, err := net.DialTimeout(network, addr, hang)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				silent = append(silent, c)
+			}
+			s := dial(t, p.Endpoint())
+			join(t, bus, s, "arbiter.probe")
+			bus.Publish("web", "start", nil)
+			if topic, _ := recvNonProbe(t, s, "arbiter.probe"); topic != "watcher.web.start" {
+				t.Fatalf("topic %q", topic)
+			}
+			if st := p.Stats().Guard; st.HandshakeTimeouts != 0 {
+				t.Errorf("stats %+v: the silent connections were dropped, so this proves nothing", st)
+			}
+			for _, c := range silent {
+				c.Close()
+			}
+		})
+	}
+}
+
+// (c) A flood (200 MiB of payload) meets a stuck subscriber and a healthy
+// one: poold's heap stays bounded and the losses are counted and logged.
+func TestFloodWithStuckSubscriberStaysBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods 200 MiB")
+	}
+	checkLeaks(t)
+	const heapBound = 64 << 20
+	bus := events.NewBus(nil)
+	var logs syncBuffer
+	p := New(tcpEP(), bus, testLogger(t, &logs),
+		WithReportInterval(50*time.Millisecond),
+		WithGuardOptions(zmqguard.Options{StallTimeout: 2 * time.Second}))
+	startPublisher(t, p)
+	const probe = "arbiter.probe"
+	network, addr := addrOf(p.Endpoint())
+	rawStuckPeer(t, bus, network, addr, "", probe)
+	healthy := dial(t, p.Endpoint())
+	join(t, bus, healthy, probe)
+
+	// The healthy subscriber reads as fast as it can.
+	var wg sync.WaitGroup
+	var received int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			if _, _, err := healthy.RecvRaw(context.Background()); err != nil {
+				if !errors.Is(err, ErrClosed) {
+					t.Errorf("healthy: %v", err)
+				}
+				return
+			}
+			received++
+		}
+	}()
+
+	blob := strings.Repeat("y", 4<<10)
+	fields := map[string]any{"blob": blob}
+	const total = 200 << 20
+	n := total / len(blob)
+	var maxHeap uint64
+	var ms runtime.MemStats
+	start := time.Now()
+	for i := 1; i <= n; i++ {
+		bus.Publish("web", "spawn", fields)
+		if i%2048 != 0 {
+			continue
+		}
+		// Flood in waves, so the 200 MiB go through Run and the sockets
+		// and not only into bus drops; measure at each wave's end.
+		deadline := time.Now().Add(hang)
+		for st := p.Stats(); st.Published+st.Dropped < uint64(i); st = p.Stats() {
+			if time.Now().After(deadline) {
+				t.Fatalf("publisher stuck: %+v", st)
+			}
+			runtime.Gosched()
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		maxHeap = max(maxHeap, ms.HeapInuse)
+	}
+	elapsed := time.Since(start)
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	maxHeap = max(maxHeap, ms.HeapInuse)
+
+	// Wait (bounded) until the losses show in the log.
+	deadline := time.After(hang)
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for !strings.Contains(logs.String(), "subscribers lost events") {
+		select {
+		case <-poll.C:
+		case <-deadline:
+			t.Fatalf("no warning logged; log:\n%s", logs.String())
+		}
+	}
+	healthy.Close()
+	wg.Wait()
+
+	st := p.Stats()
+	t.Logf("published %d events (%d MiB) in %v; max HeapInuse after GC %.1f MiB; healthy received %d; stats %+v",
+		n, total>>20, elapsed, float64(maxHeap)/(1<<20), received, st)
+	if maxHeap > heapBound {
+		t.Errorf("HeapInuse reached %.1f MiB, bound %d MiB", float64(maxHeap)/(1<<20), heapBound>>20)
+	}
+	if st.Guard.Dropped+st.Guard.Evicted == 0 {
+		t.Errorf("stats %+v: nothing dropped or evicted for the stuck subscriber", st)
+	}
+}
