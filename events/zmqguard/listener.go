@@ -103,8 +103,8 @@ func (l *listener) acceptLoop() {
 		}
 		backoff = 5 * time.Millisecond
 		if !l.track(rc) {
-			rc.Close()
 			l.g.handshakeErrors.Add(1)
+			rc.Close()
 			continue
 		}
 		l.wg.Add(1)
@@ -143,14 +143,16 @@ func (l *listener) handshake(rc net.Conn) {
 	c, err := serverHandshake(l.g, rc)
 	l.untrack(rc)
 	if err != nil {
-		rc.Close()
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		// Count before closing: whoever sees the close may read Stats.
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
 			l.g.handshakeTimeouts.Add(1)
-		} else if errors.Is(err, errFrameTooLarge) {
+		case errors.Is(err, errFrameTooLarge):
 			l.g.oversized.Add(1)
-		} else {
+		default:
 			l.g.handshakeErrors.Add(1)
 		}
+		rc.Close()
 		return
 	}
 	select {
