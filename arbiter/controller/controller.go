@@ -13,7 +13,8 @@
 //	    └── over MaxInFlight: errno 5 reply ───────────────────────────▶┘
 //
 // One receiver goroutine calls Recv; each request runs in its own goroutine
-// (a handler may block for long with "waiting": true); one sender goroutine
+// (a handler may block for long with "waiting": true), at most MaxInFlight
+// in all and MaxInFlightPerPeer per connection; one sender goroutine
 // is the only caller of Send, because zmq4 sockets are not safe for
 // concurrent sends. Handlers get Run's context: when it is cancelled they
 // should answer promptly; their replies are still sent before the socket
@@ -48,8 +49,11 @@ import (
 // cast).
 type Handler func(ctx context.Context, raw []byte) (reply []byte, send bool)
 
-// DefaultMaxInFlight bounds concurrently running handlers.
-const DefaultMaxInFlight = 256
+// Defaults for Controller's limits.
+const (
+	DefaultMaxInFlight        = 256
+	DefaultMaxInFlightPerPeer = 32
+)
 
 // Controller serves the control endpoint. Set the exported fields before
 // Run.
@@ -57,6 +61,9 @@ type Controller struct {
 	// MaxInFlight bounds concurrently running handlers; requests beyond it
 	// get errno 5 "too many requests in flight" (DefaultMaxInFlight).
 	MaxInFlight int
+	// MaxInFlightPerPeer bounds one connection's running handlers, so a
+	// flooding peer cannot take every slot (DefaultMaxInFlightPerPeer).
+	MaxInFlightPerPeer int
 	// AllowNonLoopback permits a tcp:// endpoint on a non-loopback address.
 	// The protocol has no authentication: whoever connects can spawn
 	// commands.
@@ -80,12 +87,13 @@ func New(endpoint string, h Handler, log hclog.Logger) *Controller {
 		log = hclog.NewNullLogger()
 	}
 	return &Controller{
-		MaxInFlight: DefaultMaxInFlight,
-		Guard:       zmqguard.New(zmqguard.Options{}),
-		endpoint:    endpoint,
-		handle:      h,
-		log:         log,
-		ready:       make(chan struct{}),
+		MaxInFlight:        DefaultMaxInFlight,
+		MaxInFlightPerPeer: DefaultMaxInFlightPerPeer,
+		Guard:              zmqguard.New(zmqguard.Options{}),
+		endpoint:           endpoint,
+		handle:             h,
+		log:                log,
+		ready:              make(chan struct{}),
 	}
 }
 
@@ -155,12 +163,18 @@ func (c *Controller) Run(ctx context.Context) error {
 	if maxInFlight <= 0 {
 		maxInFlight = DefaultMaxInFlight
 	}
+	perPeer := c.MaxInFlightPerPeer
+	if perPeer <= 0 {
+		perPeer = DefaultMaxInFlightPerPeer
+	}
 	s := &server{
-		c:     c,
-		ctx:   ctx,
-		sock:  sock,
-		slots: make(chan struct{}, maxInFlight),
-		out:   make(chan zmq4.Msg, maxInFlight+64),
+		c:       c,
+		ctx:     ctx,
+		sock:    sock,
+		slots:   make(chan struct{}, maxInFlight),
+		perPeer: perPeer,
+		byPeer:  make(map[string]int),
+		out:     make(chan zmq4.Msg, maxInFlight+64),
 	}
 	var bg sync.WaitGroup
 	bg.Add(2)
@@ -192,14 +206,16 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 type server struct {
-	c     *Controller
-	ctx   context.Context
-	sock  zmq4.Socket
-	slots chan struct{}
-	out   chan zmq4.Msg
+	c       *Controller
+	ctx     context.Context
+	sock    zmq4.Socket
+	slots   chan struct{}
+	perPeer int
+	out     chan zmq4.Msg
 
 	mu       sync.Mutex
 	stopping bool
+	byPeer   map[string]int // running handlers per identity
 	handlers sync.WaitGroup
 	closed   atomic.Bool
 }
@@ -244,16 +260,29 @@ func (s *server) dispatch(msg zmq4.Msg) {
 	if s.stopping {
 		return
 	}
+	peer := string(f[0])
+	if s.byPeer[peer] >= s.perPeer {
+		s.overloaded(envelope, raw, s.perPeer)
+		return
+	}
 	select {
 	case s.slots <- struct{}{}:
 	default:
-		s.overloaded(envelope, raw)
+		s.overloaded(envelope, raw, cap(s.slots))
 		return
 	}
+	s.byPeer[peer]++
 	s.handlers.Add(1)
 	go func() {
 		defer s.handlers.Done()
-		defer func() { <-s.slots }()
+		defer func() {
+			<-s.slots
+			s.mu.Lock()
+			if s.byPeer[peer]--; s.byPeer[peer] == 0 {
+				delete(s.byPeer, peer)
+			}
+			s.mu.Unlock()
+		}()
 		reply, send := s.call(raw)
 		if !send {
 			return
@@ -278,12 +307,12 @@ func (s *server) call(raw []byte) (reply []byte, send bool) {
 
 // overloaded answers errno 5 without blocking the receiver; if even the
 // sender's queue is full the reply is dropped and the client times out.
-func (s *server) overloaded(envelope [][]byte, raw []byte) {
+func (s *server) overloaded(envelope [][]byte, raw []byte, limit int) {
 	req, err := arbiter.DecodeRequest(raw)
 	if err == nil && req.MsgType == "cast" {
 		return
 	}
-	reason := fmt.Sprintf("too many requests in flight (%d); retry later", cap(s.slots))
+	reason := fmt.Sprintf("too many requests in flight (%d); retry later", limit)
 	rep, _ := json.Marshal(arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed, Reason: reason}))
 	select {
 	case s.out <- zmq4.NewMsgFrom(append(envelope[:len(envelope):len(envelope)], rep)...):
