@@ -183,6 +183,97 @@ func (d *decoder) duration(key string, raw any) (time.Duration, bool) {
 	return 0, false
 }
 
+// percent accepts a number ("150", 150.5) or a string with a trailing "%"
+// ("150%"): a share of one core, so 200 means two full cores.
+func (d *decoder) percent(key string, raw any) (float64, bool) {
+	var text string
+	isText := false
+	switch x := raw.(type) {
+	case string:
+		text, isText = x, true
+	case envValue:
+		text, isText = x.text, true
+	default:
+		if f, ok := asFloat(raw); ok && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			return f, true
+		}
+	}
+	if isText {
+		t := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(text), "%"))
+		if f, err := strconv.ParseFloat(t, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			return f, true
+		}
+	}
+	d.bad(key, raw, `must be a percentage of one core such as 150 or "150%%", got %s`, describe(raw))
+	return 0, false
+}
+
+// sizeUnits are the suffixes a size may carry, as powers of 1024.
+var sizeUnits = map[string]uint64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+// ParseSize parses a size in bytes: digits, optionally fractional, with an
+// optional binary-unit suffix K, M, G or T (any case, optionally followed
+// by "B" or "iB"): "512M" = 512 MiB, "1.5G", "4096", "64KiB".
+func ParseSize(s string) (uint64, error) {
+	t := strings.TrimSpace(s)
+	num := strings.TrimRightFunc(t, func(r rune) bool { return r < '0' || r > '9' })
+	unit := strings.ToLower(strings.TrimSpace(t[len(num):]))
+	if num == "" && unit != "" {
+		return 0, fmt.Errorf("size %q has no number", s)
+	}
+	if len(unit) > 1 {
+		// "MB", "MiB": the letter is what counts.
+		unit = strings.TrimSuffix(strings.TrimSuffix(unit, "b"), "i")
+	}
+	mult, ok := sizeUnits[unit]
+	if unit == "b" {
+		mult, ok = 1, true
+	}
+	if !ok || num == "" {
+		return 0, fmt.Errorf("size %q: want a number of bytes with an optional K, M, G or T suffix", s)
+	}
+	if n, err := strconv.ParseUint(num, 10, 64); err == nil {
+		if n > math.MaxUint64/mult {
+			return 0, fmt.Errorf("size %q is too large", s)
+		}
+		return n * mult, nil
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("size %q: want a number of bytes with an optional K, M, G or T suffix", s)
+	}
+	b := math.Round(f * float64(mult))
+	if b >= math.MaxUint64 {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return uint64(b), nil
+}
+
+// size accepts a number of bytes or a string for ParseSize.
+func (d *decoder) size(key string, raw any) (uint64, bool) {
+	var text string
+	isText := false
+	switch x := raw.(type) {
+	case string:
+		text, isText = x, true
+	case envValue:
+		text, isText = x.text, true
+	case uint64:
+		return x, true
+	default:
+		if i, ok := asInt(raw); ok && i >= 0 {
+			return uint64(i), true
+		}
+	}
+	if isText {
+		if n, err := ParseSize(text); err == nil {
+			return n, true
+		}
+	}
+	d.bad(key, raw, `must be a size in bytes, or a string with a K, M or G suffix (binary units) such as "512M", got %s`, describe(raw))
+	return 0, false
+}
+
 // ParseSignal accepts "TERM", "SIGTERM", "term" or a number ("15").
 func ParseSignal(s string) (syscall.Signal, error) {
 	s = strings.TrimSpace(s)
@@ -805,4 +896,52 @@ var watcherFields = []field[Watcher]{
 	durationField("backoff_min", func(w *Watcher) *time.Duration { return &w.BackoffMin }, true),
 	durationField("backoff_max", func(w *Watcher) *time.Duration { return &w.BackoffMax }, true),
 	durationField("backoff_reset", func(w *Watcher) *time.Duration { return &w.BackoffReset }, true),
+
+	stringField("readiness", func(w *Watcher) *string { return &w.Readiness }),
+	durationField("ready_delay", func(w *Watcher) *time.Duration { return &w.ReadyDelay }, false),
+	durationField("ready_timeout", func(w *Watcher) *time.Duration { return &w.ReadyTimeout }, true),
+	stringField("ready_address", func(w *Watcher) *string { return &w.ReadyAddress }),
+	stringField("ready_url", func(w *Watcher) *string { return &w.ReadyURL }),
+	intField("max_surge", func(w *Watcher) *int { return &w.MaxSurge }, 1, math.MaxInt32),
+	boolField("send_hup", func(w *Watcher) *bool { return &w.SendHUP }),
+	durationField("max_age", func(w *Watcher) *time.Duration { return &w.MaxAge }, false),
+	durationField("max_age_variance", func(w *Watcher) *time.Duration { return &w.MaxAgeVariance }, false),
+
+	intField("flapping_attempts", func(w *Watcher) *int { return &w.FlappingAttempts }, 0, math.MaxInt32),
+	durationField("flapping_window", func(w *Watcher) *time.Duration { return &w.FlappingWindow }, false),
+	durationField("flapping_retry_in", func(w *Watcher) *time.Duration { return &w.FlappingRetryIn }, false),
+	intField("flapping_max_retry", func(w *Watcher) *int { return &w.FlappingMaxRetry }, 0, math.MaxInt32),
+
+	stringField("health_check", func(w *Watcher) *string { return &w.HealthCheck }),
+	stringField("health_url", func(w *Watcher) *string { return &w.HealthURL }),
+	stringField("health_address", func(w *Watcher) *string { return &w.HealthAddress }),
+	stringField("health_cmd", func(w *Watcher) *string { return &w.HealthCmd }),
+	durationField("health_interval", func(w *Watcher) *time.Duration { return &w.HealthInterval }, true),
+	durationField("health_timeout", func(w *Watcher) *time.Duration { return &w.HealthTimeout }, true),
+	intField("health_threshold", func(w *Watcher) *int { return &w.HealthThreshold }, 1, math.MaxInt32),
+
+	{key: "max_rss",
+		decode: func(d *decoder, k string, raw any, w *Watcher) {
+			if n, ok := d.size(k, raw); ok {
+				w.MaxRSS = n
+			}
+		},
+		wire: func(w *Watcher) any { return w.MaxRSS },
+	},
+	{key: "max_cpu",
+		decode: func(d *decoder, k string, raw any, w *Watcher) {
+			f, ok := d.percent(k, raw)
+			switch {
+			case !ok:
+			case f < 0:
+				d.bad(k, raw, "must be >= 0 (0 = no limit), got %g", f)
+			default:
+				w.MaxCPU = f
+			}
+		},
+		wire: func(w *Watcher) any { return w.MaxCPU },
+	},
+	intField("limit_threshold", func(w *Watcher) *int { return &w.LimitThreshold }, 1, math.MaxInt32),
+
+	listField("depends_on", func(w *Watcher) *[]string { return &w.DependsOn }),
 }

@@ -189,8 +189,17 @@ func decodeConfig(d *decoder, tree map[string]any) *Config {
 		prefix := "watchers." + name
 		decodeSection(d, prefix, watchersRaw.(map[string]any)[name], watcherFields, &w)
 		validateWatcher(d.ps, prefix, &w, known)
+		checkProbeTargets(d.ps, func(key string) string { return joinKey(prefix, key) }, &w, cfg.Sockets)
 		cfg.Watchers = append(cfg.Watchers, w)
 	}
+	var defined map[string]bool
+	if m, ok := watchersRaw.(map[string]any); ok {
+		defined = make(map[string]bool, len(m))
+		for name := range m {
+			defined[strings.ToLower(name)] = true // bad names too: reported once, above
+		}
+	}
+	checkDependsOn(d.ps, cfg.Watchers, defined, func(name string) string { return "watchers." + name + ".depends_on" })
 	sort.SliceStable(cfg.Watchers, func(i, j int) bool {
 		a, b := cfg.Watchers[i], cfg.Watchers[j]
 		if a.Priority != b.Priority {

@@ -106,6 +106,72 @@ func TestLoadBad(t *testing.T) {
 			"watchers.app.rlimits: must be a table of resource name to limit",
 			`sockets.web.hots: unknown key; did you mean "host"?`,
 		}, 4},
+		{"bad_readiness.toml", []string{`watchers.app.readiness: must be one of spawn, delay, notify, tcp, http, got "ready"`}, 1},
+		{"bad_ready_missing.toml", []string{
+			`watchers.a.ready_address: missing: readiness "tcp" needs the address to connect to`,
+			`watchers.b.ready_url: missing: readiness "http" needs the URL to fetch`,
+		}, 2},
+		{"bad_ready_address.toml", []string{
+			`watchers.app.ready_address: must be "HOST:PORT" such as "127.0.0.1:8000", got "localhost"`,
+			`watchers.app.health_address: must be "HOST:PORT" such as "127.0.0.1:8000", got "$(pool.env.ADDR)"`,
+			`watchers.app.ready_url: must be an http:// URL such as "http://127.0.0.1:8000/healthz", got "https://127.0.0.1:8000/ready"`,
+			`watchers.port.ready_address: port must be a number between 1 and 65535, got "127.0.0.1:0"`,
+			`watchers.port.ready_url: must be an http:// URL such as "http://127.0.0.1:8000/healthz", got "http:///ready"`,
+		}, 5}, // health_url "http://$(pool.wid)" has the right shape
+		{"bad_ready_delay.toml", []string{
+			"watchers.app.ready_delay: (2m0s) must be shorter than ready_timeout (1m0s), or every start would time out",
+			"watchers.zero.ready_timeout: must be a positive duration, got 0s",
+		}, 2},
+		{"bad_health.toml", []string{`watchers.app.health_check: must be one of http, tcp, exec, or "" for none, got "ping"`}, 1},
+		{"bad_health_missing.toml", []string{
+			`watchers.a.health_url: missing: health_check "http" needs the URL to fetch`,
+			`watchers.b.health_address: missing: health_check "tcp" needs the address to connect to`,
+			`watchers.c.health_cmd: missing: health_check "exec" needs the command to run`,
+		}, 3},
+		{"bad_thresholds.toml", []string{
+			"watchers.app.max_surge: must be >= 1, got 0",
+			"watchers.app.health_threshold: must be >= 1, got 0",
+			"watchers.app.limit_threshold: must be >= 1, got -1",
+			"watchers.app.flapping_attempts: must be >= 0, got -1",
+			"watchers.app.flapping_max_retry: must be >= 0, got -2",
+		}, 5},
+		{"bad_probe_durations.toml", []string{
+			`watchers.app.health_interval: must be a positive duration, got string "0s"`,
+			`watchers.app.health_timeout: must be a positive duration, got string "-1s"`,
+			`watchers.app.max_age: must not be negative, got string "-1h"`,
+			`watchers.app.max_age_variance: must be a duration such as "30s"`,
+			"watchers.app.flapping_window: must be a positive duration while flapping_attempts is 5 (set flapping_attempts = 0 to turn flapping detection off), got 0s",
+		}, 5}, // watchers.off: no detection, so a zero window is fine
+		{"bad_limits.toml", []string{
+			`watchers.app.max_rss: must be a size in bytes, or a string with a K, M or G suffix (binary units) such as "512M", got string "512X"`,
+			"watchers.app.max_cpu: must be >= 0 (0 = no limit), got -5",
+			"watchers.b.max_rss: must be a size in bytes, or a string with a K, M or G suffix (binary units) such as \"512M\", got number -1",
+			`watchers.b.max_cpu: must be a percentage of one core such as 150 or "150%", got string "fast"`,
+		}, 4},
+		{"bad_depends_unknown.toml", []string{
+			`watchers.app.depends_on[1]: watcher "app" cannot depend on itself; remove it`,
+			`watchers.app.depends_on[2]: unknown watcher "cache"; defined watchers: db`,
+			`watchers.app.depends_on[3]: watcher "DB" is listed twice`,
+		}, 3},
+		{"bad_depends_cycle.toml", []string{
+			"watchers.a.depends_on: cycle a -> b -> a: remove one of these dependencies",
+			"watchers.c.depends_on: cycle c -> d -> e -> c",
+		}, 2},
+		{"bad_depends_types.yaml", []string{
+			`watchers.app.depends_on: must be a list of strings, got string "db"`,
+			"watchers.app.max_surge: must be an integer, got number 1.5",
+			`watchers.app.send_hup: must be true or false, got string "yes"`,
+		}, 3},
+		{"bad_probe_variable.toml", []string{
+			`watchers.app.ready_url: unknown variable "port"; known: name, uid, wid, working_dir, sockets.NAME, env.KEY`,
+			`watchers.app.health_cmd: refers to unknown socket "admin" through $(pool.sockets.admin); defined sockets: web`,
+		}, 2},
+		{"bad_probe_shared.toml", []string{
+			`watchers.app.ready_address: localhost:8000 is socket "web", which poold itself listens on and every worker shares`,
+			`or use readiness "notify"`,
+			`watchers.app.health_url: 127.0.0.1:8001 is socket "all"`,
+			`or use health_check "exec"`,
+		}, 2},
 		{"bad.ini", []string{`configs: testdata/bad.ini: unsupported file extension ".ini": name the file .toml, .yaml, .yml or .json`}, 1},
 	}
 	for _, tt := range tests {

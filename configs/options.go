@@ -13,8 +13,10 @@ func WatcherOptionKeys() []string { return fieldKeys(watcherFields) }
 
 // WatcherOptions renders every option of w in wire form, keyed like the
 // config file: durations as seconds (float64), stop_signal as a name
-// ("TERM"), umask as an octal string ("022", "" = inherit), env, args and
-// sockets as lists, rlimits as name -> number or "unlimited".
+// ("TERM"), umask as an octal string ("022", "" = inherit), env, args,
+// sockets and depends_on as lists, rlimits as name -> number or
+// "unlimited", max_rss as a number of bytes (uint64), max_cpu as a
+// percentage of one core (float64).
 func WatcherOptions(w Watcher) map[string]any {
 	out := make(map[string]any, len(watcherFields))
 	for _, f := range watcherFields {
@@ -45,6 +47,7 @@ func WatcherFromOptions(name, cmd string, opts map[string]any, sockets []Socket)
 	}
 	decodeSection(d, "", anyMap(opts), watcherFields, &w)
 	validateWatcher(ps, "", &w, socketSet(sockets))
+	checkProbeTargets(ps, optionKey, &w, sockets)
 	if err := ps.err(""); err != nil {
 		return Watcher{}, err
 	}
@@ -60,6 +63,7 @@ func ApplyOptions(w Watcher, opts map[string]any, sockets []Socket) (Watcher, er
 	nw := w.Clone()
 	decodeSection(d, "", anyMap(opts), watcherFields, &nw)
 	validateWatcher(ps, "", &nw, socketSet(sockets))
+	checkProbeTargets(ps, optionKey, &nw, sockets)
 	if err := ps.err(""); err != nil {
 		return w, err
 	}
@@ -73,7 +77,20 @@ func (w Watcher) Clone() Watcher {
 	w.Env = slices.Clone(w.Env)
 	w.Sockets = slices.Clone(w.Sockets)
 	w.Rlimits = maps.Clone(w.Rlimits)
+	w.DependsOn = slices.Clone(w.DependsOn)
 	return w
+}
+
+// CheckDependsOn checks the depends_on of a whole set of watchers, as the
+// arbiter holds them after an add or set: every entry names a watcher of
+// ws (case-insensitively) and there is no cycle. WatcherFromOptions and
+// ApplyOptions see one watcher only, so they check just that it does not
+// name itself. Problems come back in one *Error, keyed
+// "watchers.NAME.depends_on".
+func CheckDependsOn(ws []Watcher) error {
+	ps := &problems{}
+	checkDependsOn(ps, ws, nil, func(name string) string { return "watchers." + name + ".depends_on" })
+	return ps.err("")
 }
 
 // anyMap keeps a nil options map from reading as "not a table".
@@ -91,3 +108,6 @@ func socketSet(sockets []Socket) map[string]bool {
 	}
 	return set
 }
+
+// optionKey is the key path of a run-time option: the option name.
+func optionKey(key string) string { return key }
