@@ -69,6 +69,10 @@ type Arbiter struct {
 	killed   bool
 	output   *output
 
+	runCtx context.Context // cancelled when the loop ends: probes stop
+	notify    map[string]*notifier
+	notifyDir string
+
 	waits sync.WaitGroup // one per child's Wait goroutine
 	bg    sync.WaitGroup // config loads and other off-loop work
 }
@@ -113,6 +117,15 @@ type timerMsg struct{ t watcher.Timer }
 
 type killMsg struct{}
 
+type checkMsg struct {
+	c   watcher.Check
+	err error
+}
+
+type sampledMsg struct {
+	samples map[int]procinfo.Info
+}
+
 type configMsg struct {
 	cfg   *configs.Config
 	err   error
@@ -152,6 +165,9 @@ func (a *Arbiter) Reload() {
 func (a *Arbiter) Run(ctx context.Context) error {
 	defer close(a.done)
 	a.started = time.Now()
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	a.runCtx = runCtx
+	defer cancelRun()
 	self := a.opts.Self
 	if self == "" {
 		var err error
@@ -183,10 +199,12 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	a.output = newOutput(a.log)
 	defer func() {
 		close(a.stopped)
+		cancelRun()
 		stopSpawner()
 		<-spawnDone
 		a.waits.Wait()
 		a.bg.Wait()
+		a.removeNotifyDir()
 		a.output.close(2 * time.Second)
 	}()
 
@@ -257,6 +275,18 @@ func (a *Arbiter) handle(m any) {
 		if w := a.watchers[strings.ToLower(m.t.Watcher)]; w != nil {
 			w.Fire(m.t)
 		}
+	case checkMsg:
+		if w := a.watchers[strings.ToLower(m.c.Watcher)]; w != nil {
+			w.Checked(m.c, m.err)
+		}
+	case sampledMsg:
+		for pid, in := range m.samples {
+			if w := a.owner[pid]; w != nil {
+				w.Sampled(pid, in.RSS, in.CPU)
+			}
+		}
+	case notifyMsg:
+		a.notified(m)
 	case killMsg:
 		a.log.Warn("second stop request: killing every worker now")
 		a.stopping = true
@@ -291,12 +321,50 @@ func (a *Arbiter) sorted(keep func(*watcher.Watcher) bool) []*watcher.Watcher {
 	return out
 }
 
-// priorityGroups splits watchers sorted by priority into runs of equal
-// priority.
-func priorityGroups(ws []*watcher.Watcher) [][]*watcher.Watcher {
+// orderGroups splits ws into the groups that start together: a watcher
+// comes after every watcher it depends_on (within ws), and after higher
+// priorities; stops run the groups in reverse.
+func (a *Arbiter) orderGroups(ws []*watcher.Watcher) [][]*watcher.Watcher {
+	in := map[string]*watcher.Watcher{}
+	for _, w := range ws {
+		in[strings.ToLower(w.Name())] = w
+	}
+	level := map[*watcher.Watcher]int{}
+	var depth func(w *watcher.Watcher, seen map[*watcher.Watcher]bool) int
+	depth = func(w *watcher.Watcher, seen map[*watcher.Watcher]bool) int {
+		if l, ok := level[w]; ok {
+			return l
+		}
+		if seen[w] { // a cycle: the config loader refuses them; do not loop
+			return 0
+		}
+		seen[w] = true
+		l := 0
+		for _, d := range w.Spec().DependsOn {
+			if dw, ok := in[strings.ToLower(d)]; ok {
+				l = max(l, depth(dw, seen)+1)
+			}
+		}
+		level[w] = l
+		return l
+	}
+	for _, w := range ws {
+		depth(w, map[*watcher.Watcher]bool{})
+	}
+	sorted := append([]*watcher.Watcher(nil), ws...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		wi, wj := sorted[i], sorted[j]
+		if level[wi] != level[wj] {
+			return level[wi] < level[wj]
+		}
+		if wi.Spec().Priority != wj.Spec().Priority {
+			return wi.Spec().Priority > wj.Spec().Priority
+		}
+		return wi.Name() < wj.Name()
+	})
 	var groups [][]*watcher.Watcher
-	for i, w := range ws {
-		if i == 0 || w.Spec().Priority != ws[i-1].Spec().Priority {
+	for i, w := range sorted {
+		if i == 0 || level[w] != level[sorted[i-1]] || w.Spec().Priority != sorted[i-1].Spec().Priority {
 			groups = append(groups, nil)
 		}
 		groups[len(groups)-1] = append(groups[len(groups)-1], w)
@@ -304,15 +372,16 @@ func priorityGroups(ws []*watcher.Watcher) [][]*watcher.Watcher {
 	return groups
 }
 
-// startInOrder starts ws group by group, highest priority first, each group
-// once the one before has settled; then calls done.
+// startInOrder starts ws group by group (dependencies first, then highest
+// priority), each group once the one before has settled, that is once its
+// workers are ready; then calls done.
 func (a *Arbiter) startInOrder(ws []*watcher.Watcher, done func()) {
-	a.inOrder(priorityGroups(ws), (*watcher.Watcher).Start, done)
+	a.inOrder(a.orderGroups(ws), (*watcher.Watcher).Start, done)
 }
 
-// stopInOrder stops ws lowest priority first.
+// stopInOrder stops ws in the reverse of the start order.
 func (a *Arbiter) stopInOrder(ws []*watcher.Watcher, done func()) {
-	groups := priorityGroups(ws)
+	groups := a.orderGroups(ws)
 	for i, j := 0, len(groups)-1; i < j; i, j = i+1, j-1 {
 		groups[i], groups[j] = groups[j], groups[i]
 	}
@@ -368,7 +437,13 @@ func (a *Arbiter) handoff(spec configs.Watcher, all []configs.Socket) (watcher.S
 	if err != nil {
 		return watcher.Sockets{}, fmt.Errorf("watcher %q: %w", spec.Name, err)
 	}
-	return watcher.Sockets{Files: h.Files, Env: h.Env, FDs: h.FDs}, nil
+	socks := watcher.Sockets{Files: h.Files, Env: h.Env, FDs: h.FDs}
+	if spec.Readiness == "notify" {
+		if socks.Notify, err = a.notifySocket(spec.Name); err != nil {
+			return watcher.Sockets{}, err
+		}
+	}
+	return socks, nil
 }
 
 // host is the arbiter as the watchers see it.
@@ -436,6 +511,21 @@ func (h host) Signal(pid int, sig syscall.Signal) error {
 func (h host) After(d time.Duration, t watcher.Timer) {
 	a := h.a
 	time.AfterFunc(d, func() { a.post(timerMsg{t}) })
+}
+
+func (h host) Check(c watcher.Check, timeout time.Duration, fn func(ctx context.Context) error) {
+	a := h.a
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		ctx, cancel := context.WithTimeout(a.runCtx, timeout)
+		defer cancel()
+		err := fn(ctx)
+		if err != nil && ctx.Err() != nil && a.runCtx.Err() == nil {
+			err = fmt.Errorf("%w (gave up after %v)", err, timeout)
+		}
+		a.post(checkMsg{c, err})
+	}()
 }
 
 func (h host) Publish(name, kind string, fields map[string]any) {

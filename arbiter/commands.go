@@ -228,6 +228,15 @@ func (a *Arbiter) targets(m *cmdMsg) ([]*watcher.Watcher, error) {
 	return []*watcher.Watcher{w}, nil
 }
 
+// specs are the specs of every watcher.
+func (a *Arbiter) specs() []configs.Watcher {
+	out := make([]configs.Watcher, 0, len(a.watchers))
+	for _, w := range a.watchers {
+		out = append(out, w.Spec())
+	}
+	return out
+}
+
 func (a *Arbiter) names() []string {
 	names := make([]string, 0, len(a.watchers))
 	for _, w := range a.watchers {
@@ -280,7 +289,11 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
-	m.ok(map[string]any{"status": string(w.Status())})
+	fields := map[string]any{"status": string(w.Status())}
+	if r := w.Reason(); r != "" {
+		fields["reason"] = r
+	}
+	m.ok(fields)
 	return nil
 }
 
@@ -373,14 +386,35 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
-	return a.lifecycle(m, func(ws []*watcher.Watcher, done func()) {
+	sequential, err := m.props().boolean("sequential", false)
+	if err != nil {
+		return err
+	}
+	ws, err := a.targets(m)
+	if err != nil {
+		return err
+	}
+	wait, err := m.props().boolean("waiting", false)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		w.Reload(graceful, sequential)
+	}
+	if !wait {
+		m.ok(nil)
+		return nil
+	}
+	whenAllSettled(ws, func() {
 		for _, w := range ws {
-			w.Reload(graceful)
+			if err := w.ReloadError(); err != nil {
+				m.fail(errorf(ErrnoAsync, "reload: %v", err))
+				return
+			}
 		}
-		if done != nil {
-			whenAllSettled(ws, done)
-		}
+		m.ok(nil)
 	})
+	return nil
 }
 
 func cmdIncr(a *Arbiter, m *cmdMsg) error { return a.scale(m, 1) }
@@ -444,6 +478,9 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	}
 	spec, err := configs.WatcherFromOptions(name, cmd, opts, a.cfg.Sockets)
 	if err != nil {
+		return errorf(ErrnoBadProperty, "add: %v", err)
+	}
+	if err := configs.CheckDependsOn(append(a.specs(), spec)); err != nil {
 		return errorf(ErrnoBadProperty, "add: %v", err)
 	}
 	w, err := a.addWatcher(spec)
@@ -551,6 +588,15 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	}
 	spec, err := configs.ApplyOptions(w.Spec(), opts, a.cfg.Sockets)
 	if err != nil {
+		return errorf(ErrnoBadProperty, "set: %v", err)
+	}
+	others := []configs.Watcher{spec}
+	for _, o := range a.specs() {
+		if o.Name != w.Name() {
+			others = append(others, o)
+		}
+	}
+	if err := configs.CheckDependsOn(others); err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
 	socks, err := a.handoff(spec, a.cfg.Sockets)

@@ -196,6 +196,8 @@ func (a *Arbiter) RunStats(ctx context.Context, interval time.Duration, bus *eve
 
 func (a *Arbiter) publishStats(bus *events.Bus, rows []procRow, names []string, socks []map[string]any) {
 	sampled := a.sample(rows)
+	// Resource limits are judged on the loop from the same sample.
+	a.post(sampledMsg{sampled})
 	per := map[string][]procinfo.Info{}
 	for _, r := range rows {
 		in := info(r, sampled)

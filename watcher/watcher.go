@@ -15,12 +15,24 @@
 //	   │          last process reaped              ▼
 //	   └──────────────────────────────────────── stopping
 //
-// Process state: running ──(retire: stop signal, grace timer)──▶ stopping
-// ──(reaped, or SIGKILL of its group at the deadline, then reaped)──▶ gone.
+// (flapping is shown instead of starting/active while workers keep dying.)
+//
+// Process state:
+//
+//	starting ──(readiness: spawn, delay, notify, tcp/http probe)──▶ ready
+//	   │                                                             │
+//	   └─(not ready in time: a failed start)─▶ stopping ◀─(retire)──┘
+//	stopping ──(reaped; SIGKILL of its group at the grace deadline)──▶ gone
+//
+// Replacements (reload, max_age, failed health check, resource limit) go
+// through one rolling path: the new worker starts first, the old one
+// retires once the new one is ready.
 package watcher
 
 import (
+	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -32,22 +44,27 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/probe"
 )
 
 // Status is a watcher's state as the control protocol reports it.
 type Status string
 
-// Watcher statuses.
+// Watcher statuses. Flapping is poold's addition: workers keep dying, so
+// their slots wait out a pause (or, after too many pauses, stay empty);
+// healthy workers keep running.
 const (
 	Stopped  Status = "stopped"
 	Starting Status = "starting"
 	Active   Status = "active"
 	Stopping Status = "stopping"
+	Flapping Status = "flapping"
 )
 
 // Process states.
 const (
-	ProcRunning  = "running"
+	ProcStarting = "starting" // spawned, not yet proven ready
+	ProcReady    = "ready"
 	ProcStopping = "stopping"
 )
 
@@ -61,9 +78,29 @@ type Host interface {
 	Signal(pid int, sig syscall.Signal) error
 	// After delivers t to Watcher.Fire after d, on the loop.
 	After(d time.Duration, t Timer)
+	// Check runs fn off the loop with a deadline of timeout and delivers
+	// its outcome to Watcher.Checked, on the loop.
+	Check(c Check, timeout time.Duration, fn func(ctx context.Context) error)
 	// Publish emits a lifecycle event for watcher.
 	Publish(watcher, kind string, fields map[string]any)
 }
+
+// Check identifies a probe run for one process.
+type Check struct {
+	Watcher string
+	Kind    CheckKind
+	Pid     int
+	Gen     uint64
+}
+
+// CheckKind says what a Check was for.
+type CheckKind int
+
+// Check kinds.
+const (
+	CheckReady  CheckKind = iota + 1 // readiness probe (tcp/http), polled until ready_timeout
+	CheckHealth                      // one health probe
+)
 
 // Timer is a deferred action for a watcher. Gen ties it to the state that
 // armed it: a timer whose generation no longer matches is stale and ignored.
@@ -80,15 +117,22 @@ type TimerKind int
 
 // Timer kinds.
 const (
-	TimerKill    TimerKind = iota + 1 // grace period over: SIGKILL the group
-	TimerRespawn                      // backoff over: start the slot again
+	TimerKill         TimerKind = iota + 1 // grace period over: SIGKILL the group
+	TimerRespawn                           // backoff over: start the slot again
+	TimerReadyDelay                        // readiness "delay": alive long enough
+	TimerReadyTimeout                      // not ready in time: a failed start
+	TimerMaxAge                            // recycle an old worker
+	TimerFlapRetry                         // flapping pause over
+	TimerHealth                            // time for the next health round
 )
 
-// Sockets are the listening sockets a watcher's workers inherit.
+// Sockets are the listening sockets a watcher's workers inherit, and the
+// notify socket they report readiness on.
 type Sockets struct {
-	Files []*os.File     // at fds 3, 4, ...
-	Env   []string       // LISTEN_FDS, LISTEN_FDNAMES
-	FDs   map[string]int // name -> fd, for $(pool.sockets.NAME)
+	Files  []*os.File     // at fds 3, 4, ...
+	Env    []string       // LISTEN_FDS, LISTEN_FDNAMES
+	FDs    map[string]int // name -> fd, for $(pool.sockets.NAME)
+	Notify string         // NOTIFY_SOCKET for readiness "notify"
 }
 
 // Process is one worker as the watcher knows it.
@@ -99,9 +143,16 @@ type Process struct {
 	Started  time.Time
 	Restarts int // how many times this slot was started again after a death
 	Gen      int // the spec generation it was started with
+	// Recycle marks a worker to be replaced through the rolling path
+	// (max_age, failed health check, over a resource limit).
+	Recycle bool
 
-	killGen uint64
+	gen      uint64 // ties timers and checks to this process
+	healthKO int    // failed health checks in a row
+	limitKO  int    // stats samples over a limit in a row
 }
+
+func (p *Process) old(specGen int) bool { return p.Gen != specGen || p.Recycle }
 
 // Watcher is one pool.
 type Watcher struct {
@@ -115,12 +166,28 @@ type Watcher struct {
 	status   Status
 	specGen  int              // bumped by Reload: older processes are replaced
 	procs    map[int]*Process // by pid
-	pending  map[int]uint64   // wid -> respawn timer generation
+	pending  map[int]uint64   // wid -> respawn timer generation (0: paused by flapping)
 	failures map[int]int      // wid -> consecutive quick failures
 	restarts map[int]int      // wid -> restarts
-	dead     map[int]bool     // respawn=false: slots that died stay empty
+	dead     map[int]bool     // slots left empty: respawn off, or flapping gave up
 	gen      uint64
 	waiters  []func()
+
+	// Rolling reload: the spec the old workers run, to fall back to
+	// when the new one fails; surge overrides MaxSurge for one reload.
+	prev      *configs.Watcher
+	prevSocks Sockets
+	prevGen   int
+	surge     int
+	reloadErr error
+
+	// Flapping.
+	exits      []time.Time
+	flapping   bool
+	flapRounds int
+	gaveUp     bool
+	flapGen    uint64
+	healthGen  uint64
 
 	lastSpawnErr error
 }
@@ -161,7 +228,30 @@ func (w *Watcher) Name() string { return w.spec.Name }
 func (w *Watcher) Spec() configs.Watcher { return w.spec }
 
 // Status is the watcher's current status.
-func (w *Watcher) Status() Status { return w.status }
+func (w *Watcher) Status() Status {
+	if (w.flapping || w.gaveUp) && (w.status == Active || w.status == Starting) {
+		return Flapping
+	}
+	return w.status
+}
+
+// Reason explains a flapping status or a failed reload; "" when all is well.
+func (w *Watcher) Reason() string {
+	switch {
+	case w.gaveUp:
+		return fmt.Sprintf("workers kept exiting: gave up after %d retries; fix the cause, then start or reload the watcher", w.spec.FlappingMaxRetry)
+	case w.flapping:
+		return fmt.Sprintf("workers exited %d times within %v; retrying in %v (retry %d of %d)",
+			len(w.exits), w.spec.FlappingWindow, w.spec.FlappingRetryIn, w.flapRounds, w.spec.FlappingMaxRetry)
+	case w.reloadErr != nil:
+		return w.reloadErr.Error()
+	}
+	return ""
+}
+
+// ReloadError is why the last rolling reload was abandoned, nil if it was
+// not.
+func (w *Watcher) ReloadError() error { return w.reloadErr }
 
 // Target is the number of workers the watcher keeps.
 func (w *Watcher) Target() int { return w.spec.NumProcesses }
@@ -194,22 +284,26 @@ func (w *Watcher) Pids() []int {
 // Has reports whether pid is one of this watcher's live processes.
 func (w *Watcher) Has(pid int) bool { _, ok := w.procs[pid]; return ok }
 
+// Sockets are the sockets the workers inherit.
+func (w *Watcher) Sockets() Sockets { return w.socks }
+
 // Settled reports whether nothing is in flight: a stopped watcher has no
-// process; an active one has exactly its target of current processes
-// (counting slots waiting out a backoff) and nothing stopping.
+// process; a running one has exactly its target of current, ready workers
+// (counting slots waiting out a backoff or left empty) and nothing
+// starting, stopping or due for replacement.
 func (w *Watcher) Settled() bool {
 	switch w.status {
 	case Stopped:
 		return len(w.procs) == 0
 	case Active, Starting:
-		cur := 0
+		ready := 0
 		for _, p := range w.procs {
-			if p.State != ProcRunning || p.Gen != w.specGen {
+			if p.State != ProcReady || p.old(w.specGen) {
 				return false
 			}
-			cur++
+			ready++
 		}
-		return cur+len(w.pending)+len(w.dead) == w.spec.NumProcesses
+		return ready+len(w.pending)+len(w.dead) == w.spec.NumProcesses
 	}
 	return false
 }
@@ -232,16 +326,33 @@ func (w *Watcher) fireWaiters() {
 	}
 }
 
-// Start starts the workers of a stopped watcher.
+// Start starts the workers of a stopped watcher. It also clears a flapping
+// give-up: starting is the user saying "try again".
 func (w *Watcher) Start() {
+	w.clearFlapping()
 	if w.status == Active || w.status == Starting {
-		w.fireWaiters()
+		w.reconcile()
 		return
 	}
 	w.status = Starting
 	w.dead = make(map[int]bool)
 	w.host.Publish(w.spec.Name, "start", nil)
+	w.armHealth()
 	w.reconcile()
+}
+
+func (w *Watcher) clearFlapping() {
+	w.exits = nil
+	w.flapRounds = 0
+	if w.flapping || w.gaveUp {
+		w.flapping, w.gaveUp = false, false
+		for wid, g := range w.pending {
+			if g == 0 {
+				delete(w.pending, wid)
+			}
+		}
+		w.dead = make(map[int]bool)
+	}
 }
 
 // Stop gracefully stops every worker: stop signal to each process group,
@@ -253,6 +364,7 @@ func (w *Watcher) Stop() {
 	}
 	w.status = Stopping
 	w.pending = make(map[int]uint64)
+	w.endReload(nil)
 	for _, p := range w.procs {
 		w.retire(p)
 	}
@@ -264,6 +376,7 @@ func (w *Watcher) Stop() {
 func (w *Watcher) Kill() {
 	w.status = Stopping
 	w.pending = make(map[int]uint64)
+	w.endReload(nil)
 	for _, p := range w.procs {
 		p.State = ProcStopping
 		w.signal(p, syscall.SIGKILL)
@@ -274,6 +387,7 @@ func (w *Watcher) Kill() {
 func (w *Watcher) finishStop() {
 	if w.status == Stopping && len(w.procs) == 0 {
 		w.status = Stopped
+		w.clearFlapping()
 		w.host.Publish(w.spec.Name, "stop", nil)
 	}
 	w.fireWaiters()
@@ -294,12 +408,25 @@ func (w *Watcher) SetTarget(n int) {
 	w.reconcile()
 }
 
-// Reload replaces every worker. Graceful: new workers first, then the old
-// ones retire (a rolling replacement). Not graceful: stop all, then start.
-func (w *Watcher) Reload(graceful bool) {
+// Reload replaces every worker. Graceful: a rolling replacement in batches
+// of max_surge (sequential: one at a time), each batch proven ready before
+// as many old workers stop; if a new worker fails, the reload stops and the
+// old workers keep serving. Not graceful: stop all, then start. With
+// send_hup the workers get SIGHUP instead and reload themselves.
+func (w *Watcher) Reload(graceful, sequential bool) {
 	w.host.Publish(w.spec.Name, "reload", nil)
+	w.clearFlapping()
 	if w.status != Active && w.status != Starting {
 		w.Start()
+		return
+	}
+	if w.spec.SendHUP {
+		for _, p := range w.procs {
+			if p.State != ProcStopping {
+				_ = w.host.Signal(p.Pid, syscall.SIGHUP)
+			}
+		}
+		w.fireWaiters()
 		return
 	}
 	if !graceful {
@@ -307,8 +434,32 @@ func (w *Watcher) Reload(graceful bool) {
 		w.WhenSettled(w.Start)
 		return
 	}
-	w.specGen++
+	w.beginRoll(w.spec, w.socks)
+	if sequential {
+		w.surge = 1
+	}
 	w.reconcile()
+}
+
+// beginRoll remembers what the old workers run and starts a new spec
+// generation.
+func (w *Watcher) beginRoll(oldSpec configs.Watcher, oldSocks Sockets) {
+	if w.prev == nil {
+		spec := oldSpec
+		w.prev, w.prevSocks, w.prevGen = &spec, oldSocks, w.specGen
+	}
+	w.reloadErr = nil
+	w.surge = 0
+	w.specGen++
+}
+
+// endReload ends a rolling reload; err != nil abandons it.
+func (w *Watcher) endReload(err error) {
+	w.prev = nil
+	w.surge = 0
+	if err != nil {
+		w.reloadErr = err
+	}
 }
 
 // Update replaces the spec (config reload, set). A change of the number of
@@ -323,15 +474,14 @@ func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 	old.NumProcesses = spec.NumProcesses
 	if w.status == Active || w.status == Starting {
 		if !sameStartup(old, spec) || !SameFiles(oldSocks.Files, socks.Files) {
-			w.specGen++
+			w.clearFlapping()
+			w.beginRoll(old, oldSocks)
 		}
+		w.armHealth()
 	}
 	w.reconcile()
 	return nil
 }
-
-// Sockets are the sockets the workers inherit.
-func (w *Watcher) Sockets() Sockets { return w.socks }
 
 // SameFiles reports whether two socket handoffs pass the very same files.
 func SameFiles(a, b []*os.File) bool {
@@ -352,7 +502,8 @@ func sameStartup(a, b configs.Watcher) bool {
 }
 
 func startupKey(s configs.Watcher) []any {
-	return []any{s.Cmd, s.Args, s.Env, s.CopyEnv, s.WorkingDir, s.UID, s.GID, s.Umask, s.Rlimits, s.Sockets, s.UseSockets}
+	return []any{s.Cmd, s.Args, s.Env, s.CopyEnv, s.WorkingDir, s.UID, s.GID, s.Umask, s.Rlimits, s.Sockets, s.UseSockets,
+		s.Readiness, s.ReadyAddress, s.ReadyURL}
 }
 
 // Exited is called by the loop when a worker's process has been reaped.
@@ -374,17 +525,43 @@ func (w *Watcher) Exited(pid, exitCode int) {
 		return
 	}
 	uptime := w.host.Now().Sub(p.Started)
+	if p.State == ProcStarting && w.prev != nil && p.Gen == w.specGen {
+		w.abortReload(fmt.Errorf("new worker pid %d (wid %d) exited with %s before it was ready", pid, p.Wid, describeExit(exitCode)))
+		return
+	}
+	w.unexpectedExit(p, uptime, fmt.Sprintf("exited with %s", describeExit(exitCode)))
+}
+
+func describeExit(code int) string {
+	if code < 0 {
+		return "signal " + configs.SignalName(syscall.Signal(-code))
+	}
+	return "status " + strconv.Itoa(code)
+}
+
+// unexpectedExit handles a slot whose worker died on its own (or failed
+// its readiness): restart with backoff, and watch for flapping.
+func (w *Watcher) unexpectedExit(p *Process, uptime time.Duration, why string) {
+	log := w.log.With("pid", p.Pid, "wid", p.Wid)
 	w.failures[p.Wid] = w.backoff.Failures(w.failures[p.Wid], uptime)
+	if uptime >= w.backoff.Reset {
+		w.flapRounds = 0
+	}
 	if !w.spec.Respawn {
-		log.Warn("worker exited; respawn is off, its slot stays empty", "uptime", uptime)
+		log.Warn("worker "+why+"; respawn is off, its slot stays empty", "uptime", uptime)
 		w.dead[p.Wid] = true
 		w.fireWaiters()
 		return
 	}
 	w.restarts[p.Wid]++
+	if w.noteExit() {
+		w.pending[p.Wid] = 0 // waits for the flapping pause to end
+		w.fireWaiters()
+		return
+	}
 	delay := w.backoff.Delay(w.failures[p.Wid])
-	if delay > 0 && p.Gen == w.specGen {
-		log.Warn("worker exited soon after start; restarting after a delay",
+	if delay > 0 && !p.old(w.specGen) {
+		log.Warn("worker "+why+" soon after start; restarting after a delay",
 			"uptime", uptime, "delay", delay, "failures", w.failures[p.Wid])
 		w.gen++
 		w.pending[p.Wid] = w.gen
@@ -395,8 +572,49 @@ func (w *Watcher) Exited(pid, exitCode int) {
 		w.fireWaiters()
 		return
 	}
-	log.Warn("worker exited; restarting", "uptime", uptime)
+	log.Warn("worker "+why+"; restarting", "uptime", uptime)
 	w.reconcile()
+}
+
+// noteExit records an unexpected exit for flapping detection and reports
+// whether respawns are now paused.
+func (w *Watcher) noteExit() bool {
+	if w.spec.FlappingAttempts <= 0 {
+		return false
+	}
+	if w.flapping || w.gaveUp {
+		return true
+	}
+	now := w.host.Now()
+	w.exits = append(w.exits, now)
+	for len(w.exits) > 0 && now.Sub(w.exits[0]) > w.spec.FlappingWindow {
+		w.exits = w.exits[1:]
+	}
+	if len(w.exits) < w.spec.FlappingAttempts {
+		return false
+	}
+	w.flapRounds++
+	if w.flapRounds > w.spec.FlappingMaxRetry {
+		w.gaveUp = true
+		reason := w.Reason()
+		w.log.Error("watcher is flapping; giving up on its failing slots (healthy workers keep running)", "reason", reason)
+		w.host.Publish(w.spec.Name, "flapping", map[string]any{"reason": reason, "retries": w.flapRounds - 1, "gave_up": true})
+		for wid, g := range w.pending {
+			if g == 0 {
+				delete(w.pending, wid)
+				w.dead[wid] = true
+			}
+		}
+		return true
+	}
+	w.flapping = true
+	reason := w.Reason()
+	w.log.Warn("watcher is flapping; pausing restarts of failing slots", "reason", reason)
+	w.host.Publish(w.spec.Name, "flapping", map[string]any{"reason": reason, "retries": w.flapRounds, "gave_up": false})
+	w.gen++
+	w.flapGen = w.gen
+	w.host.After(w.spec.FlappingRetryIn, Timer{Watcher: w.spec.Name, Kind: TimerFlapRetry, Gen: w.gen})
+	return true
 }
 
 // Fire handles a timer armed by this watcher.
@@ -404,7 +622,7 @@ func (w *Watcher) Fire(t Timer) {
 	switch t.Kind {
 	case TimerKill:
 		p, ok := w.procs[t.Pid]
-		if !ok || p.killGen != t.Gen {
+		if !ok || p.gen != t.Gen || p.State != ProcStopping {
 			return
 		}
 		w.log.Warn("worker did not stop within graceful_timeout; killing its process group",
@@ -416,7 +634,196 @@ func (w *Watcher) Fire(t Timer) {
 		}
 		delete(w.pending, t.Wid)
 		w.reconcile()
+	case TimerReadyDelay:
+		if p, ok := w.procs[t.Pid]; ok && p.gen == t.Gen && p.State == ProcStarting {
+			w.ready(p)
+		}
+	case TimerReadyTimeout:
+		p, ok := w.procs[t.Pid]
+		if !ok || p.gen != t.Gen || p.State != ProcStarting {
+			return
+		}
+		w.notReady(p, fmt.Errorf("not ready within ready_timeout %v (readiness %s)", w.spec.ReadyTimeout, w.spec.Readiness))
+	case TimerMaxAge:
+		if p, ok := w.procs[t.Pid]; ok && p.gen == t.Gen && p.State == ProcReady && !p.Recycle {
+			w.log.Info("worker reached max_age; replacing it", "pid", p.Pid, "wid", p.Wid)
+			w.recycle(p, "max_age")
+		}
+	case TimerFlapRetry:
+		if !w.flapping || t.Gen != w.flapGen {
+			return
+		}
+		w.flapping = false
+		w.exits = nil
+		for wid, g := range w.pending {
+			if g == 0 {
+				delete(w.pending, wid)
+			}
+		}
+		w.log.Info("flapping pause over; restarting the failing slots", "retry", w.flapRounds)
+		w.reconcile()
+	case TimerHealth:
+		if t.Gen != w.healthGen || (w.status != Active && w.status != Starting) {
+			return
+		}
+		w.healthRound()
+		w.host.After(w.spec.HealthInterval, t)
 	}
+}
+
+// Ready marks a worker ready (readiness notify: READY=1 from it or its
+// process group).
+func (w *Watcher) Ready(pid int) {
+	if p, ok := w.procs[pid]; ok && p.State == ProcStarting {
+		w.ready(p)
+	}
+}
+
+func (w *Watcher) ready(p *Process) {
+	p.State = ProcReady
+	w.failures[p.Wid] = 0
+	w.host.Publish(w.spec.Name, "ready", map[string]any{"process_pid": p.Pid, "process_id": p.Wid})
+	if w.spec.MaxAge > 0 {
+		age := w.spec.MaxAge
+		if w.spec.MaxAgeVariance > 0 {
+			age += time.Duration(rand.Int64N(int64(w.spec.MaxAgeVariance)))
+		}
+		w.host.After(age, Timer{Watcher: w.spec.Name, Kind: TimerMaxAge, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+	}
+	w.reconcile()
+}
+
+// notReady handles a worker that failed its readiness: it is stopped; in a
+// rolling reload the reload is abandoned, otherwise its slot restarts with
+// backoff like a crash.
+func (w *Watcher) notReady(p *Process, err error) {
+	w.log.Warn("worker failed to become ready; stopping it", "pid", p.Pid, "wid", p.Wid, "error", err)
+	w.host.Publish(w.spec.Name, "unhealthy", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
+	if w.prev != nil && p.Gen == w.specGen {
+		w.abortReload(fmt.Errorf("new worker pid %d (wid %d): %v", p.Pid, p.Wid, err))
+		return
+	}
+	w.retire(p)
+	w.unexpectedExit(p, w.host.Now().Sub(p.Started), "was not ready in time")
+}
+
+// abortReload abandons a rolling reload: the new workers stop, the old
+// spec comes back, the old workers keep serving and the reason is told.
+func (w *Watcher) abortReload(err error) {
+	w.log.Error("rolling reload abandoned; the old workers keep serving", "error", err)
+	w.host.Publish(w.spec.Name, "reload_failed", map[string]any{"reason": err.Error()})
+	for _, p := range w.procs {
+		if p.Gen == w.specGen && !p.Recycle {
+			w.retire(p)
+		}
+	}
+	w.spec, w.socks, w.specGen = *w.prev, w.prevSocks, w.prevGen
+	_ = w.setSpec(w.spec, w.socks)
+	w.endReload(fmt.Errorf("reload of watcher %q abandoned: %w", w.spec.Name, err))
+	w.reconcile()
+}
+
+// Checked receives the outcome of a probe the watcher asked for.
+func (w *Watcher) Checked(c Check, err error) {
+	p, ok := w.procs[c.Pid]
+	if !ok || p.gen != c.Gen {
+		return
+	}
+	switch c.Kind {
+	case CheckReady:
+		if p.State != ProcStarting {
+			return
+		}
+		if err != nil {
+			w.notReady(p, err)
+			return
+		}
+		w.ready(p)
+	case CheckHealth:
+		if p.State != ProcReady || p.Recycle {
+			return
+		}
+		if err == nil {
+			p.healthKO = 0
+			return
+		}
+		p.healthKO++
+		w.log.Warn("health check failed", "pid", p.Pid, "wid", p.Wid, "failures", p.healthKO, "threshold", w.spec.HealthThreshold, "error", err)
+		if p.healthKO >= w.spec.HealthThreshold {
+			w.host.Publish(w.spec.Name, "unhealthy", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
+			w.recycle(p, "health check: "+err.Error())
+		}
+	}
+}
+
+// Sampled receives one stats sample of a worker and replaces it when it
+// has been over max_rss or max_cpu for limit_threshold samples in a row.
+func (w *Watcher) Sampled(pid int, rss uint64, cpu float64) {
+	p, ok := w.procs[pid]
+	if !ok || p.State != ProcReady || p.Recycle {
+		return
+	}
+	var over string
+	switch {
+	case w.spec.MaxRSS > 0 && rss > w.spec.MaxRSS:
+		over = fmt.Sprintf("rss %d bytes over max_rss %d", rss, w.spec.MaxRSS)
+	case w.spec.MaxCPU > 0 && cpu > w.spec.MaxCPU:
+		over = fmt.Sprintf("cpu %.1f%% over max_cpu %.1f%%", cpu, w.spec.MaxCPU)
+	}
+	if over == "" {
+		p.limitKO = 0
+		return
+	}
+	p.limitKO++
+	if p.limitKO >= w.spec.LimitThreshold {
+		w.log.Warn("worker over its resource limit; replacing it", "pid", p.Pid, "wid", p.Wid, "limit", over, "samples", p.limitKO)
+		w.host.Publish(w.spec.Name, "unhealthy", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": over})
+		w.recycle(p, over)
+	}
+}
+
+// recycle replaces one worker through the rolling path: its replacement
+// starts first and it retires once that one is ready.
+func (w *Watcher) recycle(p *Process, why string) {
+	p.Recycle = true
+	w.host.Publish(w.spec.Name, "recycle", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": why})
+	w.reconcile()
+}
+
+func (w *Watcher) armHealth() {
+	w.healthGen++
+	if w.spec.HealthCheck == "" {
+		return
+	}
+	w.host.After(w.spec.HealthInterval, Timer{Watcher: w.spec.Name, Kind: TimerHealth, Gen: w.healthGen})
+}
+
+func (w *Watcher) healthRound() {
+	for _, p := range w.procs {
+		if p.State != ProcReady || p.Recycle {
+			continue
+		}
+		pr, err := w.probe(w.spec.HealthCheck, w.spec.HealthURL, w.spec.HealthAddress, w.spec.HealthCmd, p)
+		if err != nil {
+			w.log.Error("health check cannot run", "error", err)
+			return
+		}
+		w.host.Check(Check{Watcher: w.spec.Name, Kind: CheckHealth, Pid: p.Pid, Gen: p.gen}, w.spec.HealthTimeout, pr.Check)
+	}
+}
+
+// probe builds the probe of kind for p, with its variables expanded.
+func (w *Watcher) probe(kind, url, address, cmd string, p *Process) (probe.Probe, error) {
+	vars := w.vars(p.Wid, "")
+	switch kind {
+	case "http":
+		return probe.HTTP(configs.Expand(url, vars)), nil
+	case "tcp":
+		return probe.TCP(configs.Expand(address, vars)), nil
+	case "exec":
+		return probe.Exec(configs.Expand(cmd, vars), []string{"POOLD_PID=" + strconv.Itoa(p.Pid), "POOLD_WID=" + strconv.Itoa(p.Wid)}), nil
+	}
+	return nil, fmt.Errorf("unknown probe kind %q", kind)
 }
 
 // Signal sends sig to one worker's process group, or to all when pid is 0.
@@ -437,28 +844,32 @@ func (w *Watcher) Signal(pid int, sig syscall.Signal) error {
 	return first
 }
 
-// KillProcess stops one worker gracefully (grace < 0: configured timeout;
-// 0: SIGKILL at once). It is replaced like any worker that died.
+// KillProcess stops one worker (grace < 0: configured timeout; 0: SIGKILL
+// at once). It is replaced like any worker that died.
 func (w *Watcher) KillProcess(pid int, sig syscall.Signal, grace time.Duration) error {
 	p, ok := w.procs[pid]
 	if !ok {
 		return fmt.Errorf("watcher %q has no process with pid %d", w.spec.Name, pid)
 	}
-	if grace == 0 {
-		w.signal(p, syscall.SIGKILL)
-		return nil
-	}
 	if grace < 0 {
 		grace = w.spec.GracefulTimeout
 	}
+	if grace == 0 {
+		sig = syscall.SIGKILL
+	}
+	// Marked stopping, it is replaced at once instead of after a backoff.
+	p.State = ProcStopping
 	w.signal(p, sig)
 	w.armKill(p, grace)
 	return nil
 }
 
-// reconcile brings the pool towards its target: spawn missing slots,
-// retire extra or outdated workers. Outdated ones (from before a reload)
-// retire only as new ones come up, so capacity never drops.
+// reconcile brings the pool towards its target. Missing slots are spawned,
+// lowest free wid first. Workers due for replacement (older spec, or
+// marked for recycling) are replaced through the rolling path: at most
+// surge new workers are started beyond the target, and an old worker
+// retires only as a new one becomes ready, so serving capacity never drops
+// below the target.
 func (w *Watcher) reconcile() {
 	defer w.fireWaiters()
 	if w.status != Active && w.status != Starting {
@@ -467,15 +878,22 @@ func (w *Watcher) reconcile() {
 	target := w.spec.NumProcesses
 	var cur, old []*Process
 	used := make(map[int]bool)
+	readyCur := 0
 	for _, p := range w.procs {
-		if p.State != ProcRunning {
+		if p.State == ProcStopping {
 			continue
 		}
-		if p.Gen == w.specGen {
-			cur = append(cur, p)
-			used[p.Wid] = true
-		} else {
+		if p.old(w.specGen) {
 			old = append(old, p)
+			if !p.Recycle {
+				used[p.Wid] = true // an older generation keeps its wid until it retires
+			}
+			continue
+		}
+		cur = append(cur, p)
+		used[p.Wid] = true
+		if p.State == ProcReady {
+			readyCur++
 		}
 	}
 	for wid := range w.pending {
@@ -484,34 +902,70 @@ func (w *Watcher) reconcile() {
 	for wid := range w.dead {
 		used[wid] = true
 	}
-	// Too many current workers: retire the highest slots, pending ones first.
+	held := len(w.pending) + len(w.dead)
+	// Too many current workers: retire the highest slots, starting ones first.
 	for wid := range w.pending {
-		if len(cur)+len(w.pending) > target && wid > target {
+		if len(cur)+held > target && wid > target {
 			delete(w.pending, wid)
+			held--
 		}
 	}
-	sort.Slice(cur, func(i, j int) bool { return cur[i].Wid > cur[j].Wid })
-	for len(cur)+len(w.pending)+len(w.dead) > target && len(cur) > 0 {
+	sort.Slice(cur, func(i, j int) bool {
+		if (cur[i].State == ProcStarting) != (cur[j].State == ProcStarting) {
+			return cur[i].State == ProcStarting
+		}
+		return cur[i].Wid > cur[j].Wid
+	})
+	for len(cur)+held > target && len(cur) > 0 {
+		if cur[0].State == ProcReady {
+			readyCur--
+		}
 		w.retire(cur[0])
 		cur = cur[1:]
 	}
-	// Spawn missing slots, lowest free wid first, while old workers still
-	// hold the fort; then retire as many old workers as new ones came up.
-	for wid := 1; len(cur)+len(w.pending)+len(w.dead) < target; wid++ {
+	// Spawn missing slots. While old workers remain, stay within the surge.
+	surge := w.spec.MaxSurge
+	if w.surge > 0 {
+		surge = w.surge
+	}
+	if surge < 1 {
+		surge = 1
+	}
+	for wid := 1; len(cur)+held < target; wid++ {
+		if len(old) > 0 && len(cur)+held+len(old) >= target+surge {
+			break
+		}
 		if used[wid] {
 			continue
 		}
 		used[wid] = true
-		if p := w.spawn(wid); p != nil {
-			cur = append(cur, p)
+		p := w.spawn(wid)
+		if p == nil {
+			held++ // the slot now waits in pending
+			continue
+		}
+		cur = append(cur, p)
+		if p.State == ProcReady {
+			readyCur++
 		}
 	}
-	sort.Slice(old, func(i, j int) bool { return old[i].Wid > old[j].Wid })
-	for len(old) > 0 && len(old)+len(cur) > target {
+	// Retire old workers as new ones are ready to take their place:
+	// recycled ones first, then the highest wids.
+	sort.Slice(old, func(i, j int) bool {
+		if old[i].Recycle != old[j].Recycle {
+			return old[i].Recycle
+		}
+		return old[i].Wid > old[j].Wid
+	})
+	for len(old) > 0 && len(old)+readyCur+held > target {
 		w.retire(old[0])
 		old = old[1:]
 	}
-	if w.status == Starting && len(cur) == target {
+	if len(old) == 0 && w.prev != nil && readyCur+held == target {
+		w.endReload(nil)
+		w.log.Info("rolling reload done")
+	}
+	if w.status == Starting && readyCur+held == target {
 		w.status = Active
 	}
 }
@@ -534,10 +988,41 @@ func (w *Watcher) spawn(wid int) *Process {
 		return nil
 	}
 	w.lastSpawnErr = nil
-	p := &Process{Pid: pid, Wid: wid, State: ProcRunning, Started: w.host.Now(), Gen: w.specGen, Restarts: w.restarts[wid]}
+	w.gen++
+	p := &Process{Pid: pid, Wid: wid, State: ProcStarting, Started: w.host.Now(), Gen: w.specGen, Restarts: w.restarts[wid], gen: w.gen}
 	w.procs[pid] = p
 	w.host.Publish(w.spec.Name, "spawn", map[string]any{"process_pid": pid, "process_id": wid})
+	w.watchReady(p)
 	return p
+}
+
+// watchReady starts whatever tells that p is ready.
+func (w *Watcher) watchReady(p *Process) {
+	timeout := Timer{Watcher: w.spec.Name, Kind: TimerReadyTimeout, Pid: p.Pid, Wid: p.Wid, Gen: p.gen}
+	switch w.spec.Readiness {
+	case "", "spawn":
+		p.State = ProcReady
+		w.host.Publish(w.spec.Name, "ready", map[string]any{"process_pid": p.Pid, "process_id": p.Wid})
+		if w.spec.MaxAge > 0 {
+			age := w.spec.MaxAge
+			if w.spec.MaxAgeVariance > 0 {
+				age += time.Duration(rand.Int64N(int64(w.spec.MaxAgeVariance)))
+			}
+			w.host.After(age, Timer{Watcher: w.spec.Name, Kind: TimerMaxAge, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+		}
+	case "delay":
+		w.host.After(w.spec.ReadyDelay, Timer{Watcher: w.spec.Name, Kind: TimerReadyDelay, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+	case "notify":
+		w.host.After(w.spec.ReadyTimeout, timeout)
+	case "tcp", "http":
+		pr, err := w.probe(w.spec.Readiness, w.spec.ReadyURL, w.spec.ReadyAddress, "", p)
+		if err != nil {
+			w.log.Error("readiness probe cannot run", "error", err)
+			return
+		}
+		w.host.Check(Check{Watcher: w.spec.Name, Kind: CheckReady, Pid: p.Pid, Gen: p.gen}, w.spec.ReadyTimeout,
+			func(ctx context.Context) error { return probe.Poll(ctx, pr, 50*time.Millisecond) })
+	}
 }
 
 // LastSpawnError is the last error from starting a worker, nil after a
@@ -555,7 +1040,7 @@ func (w *Watcher) retire(p *Process) {
 
 func (w *Watcher) armKill(p *Process, grace time.Duration) {
 	w.gen++
-	p.killGen = w.gen
+	p.gen = w.gen
 	w.host.After(grace, Timer{Watcher: w.spec.Name, Kind: TimerKill, Pid: p.Pid, Wid: p.Wid, Gen: w.gen})
 }
 
@@ -577,21 +1062,8 @@ func (w *Watcher) procSpec(wid int) (ProcSpec, error) {
 			return ProcSpec{}, err
 		}
 	}
-	env := baseEnv(s.CopyEnv)
-	vars := map[string]string{
-		"wid": strconv.Itoa(wid), "name": s.Name, "working_dir": dir, "uid": s.UID,
-	}
-	for name, fd := range w.socks.FDs {
-		vars["sockets."+name] = strconv.Itoa(fd)
-	}
-	for _, kv := range s.Env {
-		k, _, _ := strings.Cut(kv, "=")
-		env = setEnv(env, k, kv)
-	}
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		vars["env."+k] = v
-	}
+	env := w.env()
+	vars := w.vars(wid, dir)
 	for i, kv := range env {
 		env[i] = configs.Expand(kv, vars)
 	}
@@ -600,6 +1072,9 @@ func (w *Watcher) procSpec(wid int) (ProcSpec, error) {
 		env = append(env, w.socks.Env...)
 	}
 	env = append(env, "POOLD_WID="+strconv.Itoa(wid), "POOLD_WATCHER="+s.Name)
+	if s.Readiness == "notify" && w.socks.Notify != "" {
+		env = append(env, "NOTIFY_SOCKET="+w.socks.Notify)
+	}
 
 	argv := splitCmd(configs.Expand(s.Cmd, vars))
 	if len(argv) == 0 {
@@ -640,6 +1115,35 @@ func passesFDs(s configs.Watcher) bool {
 		}
 	}
 	return false
+}
+
+// env is the worker environment before variables are expanded.
+func (w *Watcher) env() []string {
+	env := baseEnv(w.spec.CopyEnv)
+	for _, kv := range w.spec.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		env = setEnv(env, k, kv)
+	}
+	return env
+}
+
+// vars are the $(pool.X) variables of slot wid (PROTOCOL.md section 4).
+// dir "" means the configured working_dir.
+func (w *Watcher) vars(wid int, dir string) map[string]string {
+	if dir == "" {
+		dir = w.spec.WorkingDir
+	}
+	vars := map[string]string{
+		"wid": strconv.Itoa(wid), "name": w.spec.Name, "working_dir": dir, "uid": w.spec.UID,
+	}
+	for name, fd := range w.socks.FDs {
+		vars["sockets."+name] = strconv.Itoa(fd)
+	}
+	for _, kv := range w.env() {
+		k, v, _ := strings.Cut(kv, "=")
+		vars["env."+k] = v
+	}
+	return vars
 }
 
 const defaultPath = "/usr/local/bin:/usr/bin:/bin"

@@ -1,0 +1,102 @@
+package arbiter
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/poold/poold/watcher/notify"
+)
+
+// notifier is one watcher's NOTIFY_SOCKET (readiness "notify"): workers
+// send READY=1 there, as systemd services do, and the sender's kernel
+// credentials tell which worker it is.
+type notifier struct {
+	watcher string
+	l       *notify.Listener
+}
+
+type notifyMsg struct {
+	watcher string
+	msg     notify.Message
+}
+
+// notifySocket returns the notify socket path of watcher, binding it on
+// first use. The sockets live in a directory of poold's own (mode 0711:
+// others may reach a socket whose name they know but not list them); the
+// sockets are 0666 so workers running as another user can report.
+func (a *Arbiter) notifySocket(name string) (string, error) {
+	key := strings.ToLower(name)
+	if n, ok := a.notify[key]; ok {
+		return n.l.Path(), nil
+	}
+	if a.notifyDir == "" {
+		dir, err := os.MkdirTemp("", "poold-notify-")
+		if err != nil {
+			return "", fmt.Errorf("notify sockets: %w", err)
+		}
+		if err := os.Chmod(dir, 0o711); err != nil {
+			return "", fmt.Errorf("notify sockets: %w", err)
+		}
+		a.notifyDir = dir
+	}
+	path := filepath.Join(a.notifyDir, key+".sock")
+	l := notify.New(path, a.log.Named("notify").With("watcher", name), notify.WithMode(0o666))
+	if err := l.Listen(); err != nil {
+		return "", fmt.Errorf("watcher %q: notify socket: %w", name, err)
+	}
+	n := &notifier{watcher: name, l: l}
+	if a.notify == nil {
+		a.notify = map[string]*notifier{}
+	}
+	a.notify[key] = n
+	ctx := a.runCtx
+	a.bg.Add(2)
+	go func() {
+		defer a.bg.Done()
+		if err := l.Run(ctx); err != nil {
+			a.log.Error("notify socket failed", "watcher", name, "error", err)
+		}
+	}()
+	go func() {
+		defer a.bg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-l.Messages():
+				if !ok {
+					return
+				}
+				if !a.post(notifyMsg{watcher: name, msg: m}) {
+					return
+				}
+			}
+		}
+	}()
+	return path, nil
+}
+
+// notified handles one notify message on the loop: READY=1 from a worker,
+// or from a process in its group (gunicorn's master forks workers into its
+// own group), marks that worker ready.
+func (a *Arbiter) notified(m notifyMsg) {
+	w := a.watchers[strings.ToLower(m.watcher)]
+	if w == nil || !m.msg.Ready() {
+		return
+	}
+	for _, pid := range []int{m.msg.Pid, m.msg.Pgid} {
+		if pid > 0 && w.Has(pid) {
+			w.Ready(pid)
+			return
+		}
+	}
+	a.log.Debug("READY=1 from a process that is not a worker of this watcher", "watcher", m.watcher, "pid", m.msg.Pid, "pgid", m.msg.Pgid)
+}
+
+func (a *Arbiter) removeNotifyDir() {
+	if a.notifyDir != "" {
+		os.RemoveAll(a.notifyDir)
+	}
+}

@@ -1,0 +1,385 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/configs"
+)
+
+// fakeHost drives a Watcher without processes: spawns get made-up pids,
+// timers and checks are recorded for the test to fire, time is injected.
+type fakeHost struct {
+	now     time.Time
+	nextPid int
+	spawned []int // pids in spawn order
+	signals []string
+	timers  []Timer
+	checks  []Check
+	events  []string
+	fail    error // next Spawn fails with this
+}
+
+func newFakeHost() *fakeHost {
+	return &fakeHost{now: time.Unix(1_700_000_000, 0), nextPid: 100}
+}
+
+func (h *fakeHost) Now() time.Time { return h.now }
+
+func (h *fakeHost) Spawn(name string, wid int, spec ProcSpec) (int, error) {
+	if h.fail != nil {
+		err := h.fail
+		h.fail = nil
+		return 0, err
+	}
+	h.nextPid++
+	h.spawned = append(h.spawned, h.nextPid)
+	return h.nextPid, nil
+}
+
+func (h *fakeHost) Signal(pid int, sig syscall.Signal) error {
+	h.signals = append(h.signals, fmt.Sprintf("%d:%s", pid, configs.SignalName(sig)))
+	return nil
+}
+
+func (h *fakeHost) After(d time.Duration, t Timer) { h.timers = append(h.timers, t) }
+
+func (h *fakeHost) Check(c Check, timeout time.Duration, fn func(context.Context) error) {
+	h.checks = append(h.checks, c)
+}
+
+func (h *fakeHost) Publish(name, kind string, fields map[string]any) {
+	h.events = append(h.events, kind)
+}
+
+// takeTimers returns and forgets the recorded timers of kind.
+func (h *fakeHost) takeTimers(kind TimerKind) []Timer {
+	var out, rest []Timer
+	for _, t := range h.timers {
+		if t.Kind == kind {
+			out = append(out, t)
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	h.timers = rest
+	return out
+}
+
+func spec(n int) configs.Watcher {
+	s := configs.DefaultWatcher("web")
+	s.Cmd = "/bin/true"
+	s.NumProcesses = n
+	return s
+}
+
+func newWatcher(t *testing.T, s configs.Watcher) (*Watcher, *fakeHost) {
+	t.Helper()
+	h := newFakeHost()
+	w, err := New(s, Sockets{}, h, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, h
+}
+
+// wids maps the live pids to their wids, by state.
+func wids(w *Watcher, state string) []int {
+	var out []int
+	for _, p := range w.Processes() {
+		if p.State == state {
+			out = append(out, p.Wid)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+func pidsIn(w *Watcher, state string) []int {
+	var out []int
+	for _, p := range w.Processes() {
+		if p.State == state {
+			out = append(out, p.Pid)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+func TestStartScaleAndStop(t *testing.T) {
+	w, h := newWatcher(t, spec(3))
+	w.Start()
+	if w.Status() != Active || fmt.Sprint(wids(w, ProcReady)) != "[1 2 3]" {
+		t.Fatalf("after start: %v %v", w.Status(), wids(w, ProcReady))
+	}
+	w.SetTarget(5)
+	if fmt.Sprint(wids(w, ProcReady)) != "[1 2 3 4 5]" {
+		t.Fatalf("after incr: %v", wids(w, ProcReady))
+	}
+	w.SetTarget(2)
+	if fmt.Sprint(wids(w, ProcReady)) != "[1 2]" || fmt.Sprint(wids(w, ProcStopping)) != "[3 4 5]" {
+		t.Fatalf("after decr: ready %v stopping %v", wids(w, ProcReady), wids(w, ProcStopping))
+	}
+	settled := false
+	w.Stop()
+	w.WhenSettled(func() { settled = true })
+	for _, pid := range w.Pids() {
+		w.Exited(pid, -15)
+	}
+	if w.Status() != Stopped || !settled {
+		t.Fatalf("after stop: %v settled=%v", w.Status(), settled)
+	}
+	if n := strings.Count(strings.Join(h.signals, " "), ":TERM"); n != 5 {
+		t.Errorf("%d TERM signals, want 5: %v", n, h.signals)
+	}
+}
+
+func TestDeadWorkerReplacedWithSameWid(t *testing.T) {
+	w, h := newWatcher(t, spec(3))
+	w.Start()
+	h.now = h.now.Add(time.Hour) // long-lived: no backoff
+	victim := pidsIn(w, ProcReady)[1]
+	w.Exited(victim, -9)
+	if fmt.Sprint(wids(w, ProcReady)) != "[1 2 3]" || w.Has(victim) {
+		t.Fatalf("after death: %v", w.Processes())
+	}
+	if got := w.Processes()[1].Restarts; got != 1 {
+		t.Errorf("restarts of wid 2 = %d, want 1", got)
+	}
+}
+
+func TestQuickDeathsBackOff(t *testing.T) {
+	s := spec(1)
+	s.FlappingAttempts = 0
+	w, h := newWatcher(t, s)
+	w.Start()
+	for i := 0; i < 3; i++ {
+		w.Exited(w.Pids()[0], 1)
+		if len(w.Pids()) != 0 {
+			t.Fatalf("death %d: respawned at once", i)
+		}
+		timers := h.takeTimers(TimerRespawn)
+		if len(timers) != 1 {
+			t.Fatalf("death %d: %d respawn timers", i, len(timers))
+		}
+		w.Fire(timers[0])
+		w.Fire(timers[0]) // a stale second delivery changes nothing
+		if len(w.Pids()) != 1 {
+			t.Fatalf("death %d: not respawned after the delay", i)
+		}
+	}
+}
+
+func TestRollingReloadStartsNewBeforeOld(t *testing.T) {
+	s := spec(3)
+	s.Readiness = "delay"
+	w, h := newWatcher(t, s)
+	w.Start()
+	for _, tm := range h.takeTimers(TimerReadyDelay) {
+		w.Fire(tm)
+	}
+	oldPids := pidsIn(w, ProcReady)
+	if len(oldPids) != 3 || w.Status() != Active {
+		t.Fatalf("not all ready: %v", w.Processes())
+	}
+	w.Reload(true, false)
+	for round := 0; round < 3; round++ {
+		// One new worker (max_surge 1) starts; no old one stops yet.
+		starting := pidsIn(w, ProcStarting)
+		if len(starting) != 1 || len(pidsIn(w, ProcReady)) != 3 {
+			t.Fatalf("round %d: starting %v ready %v", round, starting, pidsIn(w, ProcReady))
+		}
+		for _, tm := range h.takeTimers(TimerReadyDelay) {
+			w.Fire(tm)
+		}
+		// Ready: one old worker retires.
+		stopping := pidsIn(w, ProcStopping)
+		if len(stopping) != 1 {
+			t.Fatalf("round %d: stopping %v", round, stopping)
+		}
+		w.Exited(stopping[0], 0)
+	}
+	ready := pidsIn(w, ProcReady)
+	for _, p := range ready {
+		for _, o := range oldPids {
+			if p == o {
+				t.Fatalf("old pid %d survived the reload", o)
+			}
+		}
+	}
+	if len(ready) != 3 || !w.Settled() || w.ReloadError() != nil {
+		t.Fatalf("after reload: %v settled=%v err=%v", w.Processes(), w.Settled(), w.ReloadError())
+	}
+	if fmt.Sprint(wids(w, ProcReady)) != "[4 5 6]" && fmt.Sprint(wids(w, ProcReady)) != "[1 2 3]" {
+		t.Logf("wids after reload: %v", wids(w, ProcReady))
+	}
+}
+
+func TestRollingReloadAbortsWhenNewWorkerNeverReady(t *testing.T) {
+	s := spec(2)
+	s.Readiness = "notify"
+	w, h := newWatcher(t, s)
+	w.Start()
+	for _, p := range w.Pids() {
+		w.Ready(p)
+	}
+	oldPids := pidsIn(w, ProcReady)
+	var upd = s
+	upd.Cmd = "/bin/false"
+	if err := w.Update(upd, Sockets{}); err != nil {
+		t.Fatal(err)
+	}
+	newPid := pidsIn(w, ProcStarting)
+	if len(newPid) != 1 {
+		t.Fatalf("starting %v", newPid)
+	}
+	var timeout Timer
+	for _, tm := range h.takeTimers(TimerReadyTimeout) {
+		if tm.Pid == newPid[0] {
+			timeout = tm
+		}
+	}
+	w.Fire(timeout)
+	if err := w.ReloadError(); err == nil || !strings.Contains(err.Error(), "not ready within ready_timeout") {
+		t.Fatalf("reload error %v", err)
+	}
+	if fmt.Sprint(pidsIn(w, ProcReady)) != fmt.Sprint(oldPids) {
+		t.Fatalf("old workers %v, now ready %v", oldPids, pidsIn(w, ProcReady))
+	}
+	if w.Spec().Cmd != "/bin/true" {
+		t.Errorf("spec not restored: cmd %q", w.Spec().Cmd)
+	}
+	w.Exited(newPid[0], -15)
+	if !w.Settled() {
+		t.Errorf("not settled after abandoning the reload: %v", w.Processes())
+	}
+}
+
+func TestFlappingPausesThenGivesUpWithoutTouchingHealthyWorkers(t *testing.T) {
+	s := spec(2)
+	s.FlappingAttempts = 3
+	s.FlappingWindow = time.Minute
+	s.FlappingMaxRetry = 1
+	s.BackoffMin = time.Millisecond
+	w, h := newWatcher(t, s)
+	w.Start()
+	h.now = h.now.Add(time.Hour)
+	healthy := pidsIn(w, ProcReady)[0]
+	crash := func() {
+		for _, p := range w.Processes() {
+			if p.Pid != healthy {
+				w.Exited(p.Pid, 1)
+				return
+			}
+		}
+		t.Fatalf("no crashing worker to crash: %v", w.Processes())
+	}
+	respawn := func() {
+		for _, tm := range h.takeTimers(TimerRespawn) {
+			w.Fire(tm)
+		}
+	}
+	crash()
+	respawn()
+	crash()
+	respawn()
+	crash() // third exit within the window
+	if w.Status() != Flapping || !strings.Contains(w.Reason(), "retrying") {
+		t.Fatalf("status %v reason %q", w.Status(), w.Reason())
+	}
+	if len(h.takeTimers(TimerRespawn)) != 0 || len(w.Pids()) != 1 || !w.Has(healthy) {
+		t.Fatalf("while flapping: %v", w.Processes())
+	}
+	retry := h.takeTimers(TimerFlapRetry)
+	w.Fire(retry[0])
+	if len(w.Pids()) != 2 {
+		t.Fatalf("after the pause the slot was not restarted: %v", w.Processes())
+	}
+	crash()
+	respawn()
+	crash()
+	respawn()
+	crash()
+	if w.Status() != Flapping || !strings.Contains(w.Reason(), "gave up") {
+		t.Fatalf("status %v reason %q", w.Status(), w.Reason())
+	}
+	if !w.Has(healthy) || len(w.Pids()) != 1 || !w.Settled() {
+		t.Fatalf("after giving up: %v settled=%v", w.Processes(), w.Settled())
+	}
+	w.Start() // the user tries again
+	if w.Status() != Active || len(w.Pids()) != 2 {
+		t.Fatalf("after start: %v %v", w.Status(), w.Processes())
+	}
+}
+
+func TestOverLimitWorkerIsRecycledThroughRollingPath(t *testing.T) {
+	s := spec(2)
+	s.MaxRSS = 1000
+	s.LimitThreshold = 2
+	w, _ := newWatcher(t, s)
+	w.Start()
+	fat := pidsIn(w, ProcReady)[0]
+	w.Sampled(fat, 5000, 0)
+	if len(pidsIn(w, ProcStopping)) != 0 {
+		t.Fatalf("replaced after one sample")
+	}
+	w.Sampled(fat, 5000, 0)
+	// Replacement spawned and ready (readiness spawn) before the fat one retires.
+	if fmt.Sprint(pidsIn(w, ProcStopping)) != fmt.Sprint([]int{fat}) || len(pidsIn(w, ProcReady)) != 2 {
+		t.Fatalf("after the limit: %v", w.Processes())
+	}
+	w.Exited(fat, -15)
+	if !w.Settled() || len(w.Pids()) != 2 {
+		t.Fatalf("after recycle: %v", w.Processes())
+	}
+}
+
+func TestHealthFailuresRecycle(t *testing.T) {
+	s := spec(1)
+	s.HealthCheck = "tcp"
+	s.HealthAddress = "127.0.0.1:1"
+	s.HealthThreshold = 2
+	w, h := newWatcher(t, s)
+	w.Start()
+	pid := w.Pids()[0]
+	health := h.takeTimers(TimerHealth)
+	if len(health) != 1 {
+		t.Fatalf("health timers %v", health)
+	}
+	w.Fire(health[0])
+	if len(h.checks) != 1 || h.checks[0].Kind != CheckHealth {
+		t.Fatalf("checks %v", h.checks)
+	}
+	c := h.checks[0]
+	w.Checked(c, errors.New("refused"))
+	w.Checked(c, nil)
+	w.Checked(c, errors.New("refused"))
+	if len(pidsIn(w, ProcStopping)) != 0 {
+		t.Fatalf("recycled although failures were not in a row")
+	}
+	w.Checked(c, errors.New("refused"))
+	if fmt.Sprint(pidsIn(w, ProcStopping)) != fmt.Sprint([]int{pid}) {
+		t.Fatalf("unhealthy worker not replaced: %v", w.Processes())
+	}
+}
+
+func TestSpawnErrorRetriesWithBackoff(t *testing.T) {
+	w, h := newWatcher(t, spec(1))
+	h.fail = errors.New("exec format error")
+	w.Start()
+	if len(w.Pids()) != 0 || w.LastSpawnError() == nil {
+		t.Fatalf("after failed spawn: %v", w.Processes())
+	}
+	timers := h.takeTimers(TimerRespawn)
+	w.Fire(timers[0])
+	if len(w.Pids()) != 1 || w.LastSpawnError() != nil {
+		t.Fatalf("after retry: %v", w.Processes())
+	}
+}
