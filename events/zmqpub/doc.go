@@ -41,6 +41,8 @@
 // loop, per-connection readers, a reaper); they end shortly after Close.
 // One of them, the PUB's sender (zmq4's pubMWriter.run), never ends: zmq4's
 // socket Close does not stop it. Each Publisher.Run therefore leaves one
-// parked goroutine with an empty queue behind; tests ignore exactly that
-// function.
+// parked goroutine behind, which also keeps the socket's last connections
+// (and whatever the guard had buffered for them) reachable; tests ignore
+// exactly that function. poold runs each Publisher once per process, so
+// this is bounded.
 package zmqpub
