@@ -121,6 +121,12 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, reply func(error)) {
 				if err := closeRemoved(); err != nil {
 					a.log.Warn("closing sockets removed from the config", "error", err)
 				}
+				for _, w := range touched {
+					if err := w.ReloadError(); err != nil {
+						reply(err)
+						return
+					}
+				}
 				reply(nil)
 			})
 		})

@@ -172,6 +172,7 @@ type Watcher struct {
 	dead     map[int]bool     // slots left empty: respawn off, or flapping gave up
 	gen      uint64
 	waiters  []func()
+	prefer   []int // wids to fill first: a replaced worker keeps its wid
 
 	// Rolling reload: the spec the old workers run, to fall back to
 	// when the new one fails; surge overrides MaxSurge for one reload.
@@ -573,6 +574,7 @@ func (w *Watcher) unexpectedExit(p *Process, uptime time.Duration, why string) {
 		return
 	}
 	log.Warn("worker "+why+"; restarting", "uptime", uptime)
+	w.prefer = append(w.prefer, p.Wid)
 	w.reconcile()
 }
 
@@ -633,6 +635,7 @@ func (w *Watcher) Fire(t Timer) {
 			return
 		}
 		delete(w.pending, t.Wid)
+		w.prefer = append(w.prefer, t.Wid)
 		w.reconcile()
 	case TimerReadyDelay:
 		if p, ok := w.procs[t.Pid]; ok && p.gen == t.Gen && p.State == ProcStarting {
@@ -931,9 +934,18 @@ func (w *Watcher) reconcile() {
 	if surge < 1 {
 		surge = 1
 	}
-	for wid := 1; len(cur)+held < target; wid++ {
+	prefer := w.prefer
+	w.prefer = nil
+	for i, seq := 0, 0; len(cur)+held < target; i++ {
 		if len(old) > 0 && len(cur)+held+len(old) >= target+surge {
 			break
+		}
+		wid := 0
+		if i < len(prefer) {
+			wid = prefer[i]
+		} else {
+			seq++
+			wid = seq
 		}
 		if used[wid] {
 			continue

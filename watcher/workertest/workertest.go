@@ -13,9 +13,20 @@
 //	family       serve, after starting a grandchild (sleep) in its group;
 //	             GET /child answers the grandchild's pid
 //	sleep        block until a signal
+//	notify       serve, and send READY=1 on $NOTIFY_SOCKET once listening
+//	             (go-systemd's daemon.SdNotify)
+//	never-ready  serve, but never send READY=1
+//	leak         serve, and allocate (and touch) 4 MiB every 20 ms up to
+//	             512 MiB
+//
+// Every serving mode stops on SIGTERM like a well-behaved web worker:
+// it stops accepting, finishes the requests in flight, then exits 0.
+// GET /crash makes the worker stop accepting, finish what is in flight and
+// exit with status 2: a crash that loses no request.
 package workertest
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -24,9 +35,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
 )
 
 // Env selects the mode.
@@ -55,7 +69,7 @@ func run(mode string) error {
 		signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
 		<-c
 		return nil
-	case "serve", "stubborn", "family":
+	case "serve", "stubborn", "family", "notify", "never-ready", "leak":
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
@@ -80,6 +94,9 @@ func run(mode string) error {
 		}
 		child = cmd.Process.Pid
 	}
+	if mode == "leak" {
+		go leak()
+	}
 	wid := os.Getenv("POOLD_WID")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -94,8 +111,55 @@ func run(mode string) error {
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, strings.Join(os.Environ(), "\n"))
 	})
+	srv := &http.Server{Handler: mux}
+	crash := make(chan struct{})
+	var once sync.Once
+	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "pid=%d crashing\n", os.Getpid())
+		once.Do(func() { close(crash) })
+	})
+	stop := make(chan os.Signal, 1)
+	if mode != "stubborn" {
+		signal.Notify(stop, syscall.SIGTERM)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ls[0]) }()
 	fmt.Printf("worker %d serving\n", os.Getpid())
-	return http.Serve(ls[0], mux)
+	if mode == "notify" {
+		if ok, err := daemon.SdNotify(false, daemon.SdNotifyReady); !ok || err != nil {
+			return fmt.Errorf("sd_notify READY=1: sent=%v err=%v (NOTIFY_SOCKET=%q)", ok, err, os.Getenv("NOTIFY_SOCKET"))
+		}
+	}
+	code := 0
+	select {
+	case err := <-errc:
+		return err
+	case <-stop:
+	case <-crash:
+		code = 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = srv.Shutdown(ctx)
+	if code != 0 {
+		fmt.Printf("worker %d crashing on request\n", os.Getpid())
+		os.Exit(code)
+	}
+	return err
+}
+
+// leak grows the heap, touching every page, until the worker is replaced.
+func leak() {
+	var hoard [][]byte
+	for len(hoard) < 128 {
+		b := make([]byte, 4<<20)
+		for i := range b {
+			b[i] = 1
+		}
+		hoard = append(hoard, b)
+		time.Sleep(20 * time.Millisecond) // the leak's pace, not synchronisation
+	}
+	select {}
 }
 
 // listFDs lists "fd target" lines for the process's open fds, skipping the
