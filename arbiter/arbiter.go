@@ -69,7 +69,7 @@ type Arbiter struct {
 	killed   bool
 	output   *output
 
-	runCtx context.Context // cancelled when the loop ends: probes stop
+	runCtx    context.Context // cancelled when the loop ends: probes stop
 	notify    map[string]*notifier
 	notifyDir string
 

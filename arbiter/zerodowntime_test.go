@@ -301,4 +301,3 @@ func TestLeakingWorkerIsReplaced(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
