@@ -301,3 +301,61 @@ func TestLeakingWorkerIsReplaced(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestDependsOnStartsAfterReadyAndStopsFirst(t *testing.T) {
+	db := testWatcher("db", "sleep", 1)
+	db.Readiness = "delay"
+	db.ReadyDelay = 300 * time.Millisecond
+	app := testWatcher("app", "sleep", 1)
+	app.DependsOn = []string{"db"}
+	app.Priority = 10 // dependencies win over priority
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{app, db}}, Options{})
+	var order []string
+	for len(order) < 3 {
+		select {
+		case ev := <-h.sub.C():
+			if ev.Kind == "spawn" || ev.Kind == "ready" {
+				order = append(order, ev.Watcher+"."+ev.Kind)
+			}
+		case <-time.After(hang):
+			t.Fatalf("events so far %v", order)
+		}
+	}
+	if strings.Join(order, " ") != "db.spawn db.ready app.spawn" {
+		t.Errorf("start order %v, want db ready before app spawns", order)
+	}
+	h.do("stop", map[string]any{"waiting": true})
+	var stops []string
+	for len(stops) < 2 {
+		stops = append(stops, h.next("stop", nil).Watcher)
+	}
+	if strings.Join(stops, ",") != "app,db" {
+		t.Errorf("stop order %v, want app,db", stops)
+	}
+}
+
+func TestConfigReloadSwapsSocketsAndWatchers(t *testing.T) {
+	old := testWatcher("old", "serve", 1)
+	old.Sockets = []string{"a"}
+	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("a")}, Watchers: []configs.Watcher{old}}
+	nw := testWatcher("new", "serve", 1)
+	nw.Sockets = []string{"b"}
+	next := &configs.Config{Sockets: []configs.Socket{tcpSocket("b")}, Watchers: []configs.Watcher{nw}}
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return next, nil }})
+	h.spawns(1)
+	addrA := h.socketAddr("a")
+	eventually(t, "old serves on a", func() bool { _, err := get(addrA, "/"); return err == nil })
+	h.do("reloadconfig", map[string]any{"waiting": true})
+	if ws := h.do("list", nil)["watchers"].([]string); strings.Join(ws, ",") != "new" {
+		t.Fatalf("watchers after reload %v", ws)
+	}
+	addrB := h.socketAddr("b")
+	eventually(t, "new serves on b", func() bool { _, err := get(addrB, "/"); return err == nil })
+	if _, err := get(addrA, "/"); err == nil {
+		t.Errorf("socket a still accepts after it left the config")
+	}
+	socks := h.do("listsockets", nil)["sockets"].([]map[string]any)
+	if len(socks) != 1 || socks[0]["name"] != "b" {
+		t.Errorf("sockets %v", socks)
+	}
+}

@@ -824,7 +824,12 @@ func (w *Watcher) probe(kind, url, address, cmd string, p *Process) (probe.Probe
 	case "tcp":
 		return probe.TCP(configs.Expand(address, vars)), nil
 	case "exec":
-		return probe.Exec(configs.Expand(cmd, vars), []string{"POOLD_PID=" + strconv.Itoa(p.Pid), "POOLD_WID=" + strconv.Itoa(p.Wid)}), nil
+		env := w.env()
+		for i, kv := range env {
+			env[i] = configs.Expand(kv, vars)
+		}
+		env = append(env, "POOLD_PID="+strconv.Itoa(p.Pid), "POOLD_WID="+strconv.Itoa(p.Wid), "POOLD_WATCHER="+w.spec.Name)
+		return probe.Exec(configs.Expand(cmd, vars), env), nil
 	}
 	return nil, fmt.Errorf("unknown probe kind %q", kind)
 }

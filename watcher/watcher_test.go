@@ -383,3 +383,24 @@ func TestSpawnErrorRetriesWithBackoff(t *testing.T) {
 		t.Fatalf("after retry: %v", w.Processes())
 	}
 }
+
+func TestMaxAgeRecyclesThroughRollingPath(t *testing.T) {
+	s := spec(2)
+	s.MaxAge = time.Hour
+	w, h := newWatcher(t, s)
+	w.Start()
+	ages := h.takeTimers(TimerMaxAge)
+	if len(ages) != 2 {
+		t.Fatalf("max_age timers %v", ages)
+	}
+	w.Fire(ages[0])
+	// The replacement (readiness spawn: ready at once) is up before the old one stops.
+	if fmt.Sprint(pidsIn(w, ProcStopping)) != fmt.Sprint([]int{ages[0].Pid}) || len(pidsIn(w, ProcReady)) != 2 {
+		t.Fatalf("after max_age: %v", w.Processes())
+	}
+	for _, p := range w.Processes() {
+		if p.State == ProcReady && p.Pid != ages[1].Pid && p.Wid != ages[0].Wid {
+			t.Errorf("replacement took wid %d, want %d", p.Wid, ages[0].Wid)
+		}
+	}
+}
