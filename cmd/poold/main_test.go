@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/workertest"
 )
@@ -414,5 +416,58 @@ graceful_timeout = "5s"
 				t.Fatalf("exit code %d", code)
 			}
 		})
+	}
+}
+
+func TestGunicornNotifyReadiness(t *testing.T) {
+	gunicorn, err := exec.LookPath("gunicorn")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("gunicorn is not installed (Debian package gunicorn); .ci/run installs it")
+		}
+		t.Skip("gunicorn not installed")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "app.py"), []byte("def app(environ, start_response):\n    start_response('200 OK', [])\n    return [b'ok']\n"), 0o644)
+	p := startPoold(t, fmt.Sprintf(`
+[arbiter]
+ENDPOINTS
+[sockets.web]
+port = 0
+[watchers.py]
+cmd = %q
+args = ["--workers", "1", "--chdir", %q, "app:app"]
+sockets = ["web"]
+readiness = "notify"
+ready_timeout = "20s"
+graceful_timeout = "5s"
+`, gunicorn, dir))
+	// gunicorn's master sends READY=1 on $NOTIFY_SOCKET once it listens.
+	c, err := controller.DialContext(context.Background(), "ipc://"+p.dir+"/c.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	poll(t, "gunicorn reported ready", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := c.Do(ctx, arbiter.Request{Command: "stats", Properties: map[string]any{"name": "py"}})
+		if err != nil {
+			return false
+		}
+		info, _ := r["info"].(map[string]any)
+		for _, in := range info {
+			if in.(map[string]any)["state"] == "ready" {
+				return true
+			}
+		}
+		return false
+	})
+	if strings.Contains(p.log.String(), "failed to become ready") {
+		t.Errorf("a gunicorn worker missed its ready timeout")
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit code %d", code)
 	}
 }
