@@ -263,7 +263,10 @@ func TestInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb bytes.Buffer
 	done := make(chan int)
-	go func() { done <- run(ctx, []string{"--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t), "--waiting", "stop", "web"}, &out, &errb) }()
+	args := []string{"--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t), "--waiting", "stop", "web"}
+	go func() {
+		done <- run(ctx, args, &out, &errb)
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for len(f.requests()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond) // polling a condition, not synchronising by time

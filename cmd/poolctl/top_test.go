@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPTY returns a new pseudo-terminal's master and slave.
+func openPTY(t testing.TB) (master, slave *os.File) {
+	t.Helper()
+	// Non-blocking, so the runtime poller owns it and Close ends a Read.
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	m := os.NewFile(uintptr(fd), "/dev/ptmx")
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pty slave: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s
+}
+
+// TestTopTerminal runs the poolctl binary's top on a pseudo-terminal and
+// quits it each way a user can; the terminal must be restored every time.
+func TestTopTerminal(t *testing.T) {
+	p := startPoold(t)
+	bin := filepath.Join(binaries(t), "poolctl")
+	quits := []struct {
+		name string
+		quit func(t *testing.T, master *os.File, cmd *exec.Cmd)
+	}{
+		{"q", func(t *testing.T, m *os.File, _ *exec.Cmd) { m.Write([]byte("q")) }},
+		{"ctrl-c", func(t *testing.T, m *os.File, _ *exec.Cmd) { m.Write([]byte{3}) }},
+		{"sigterm", func(t *testing.T, _ *os.File, c *exec.Cmd) { syscall.Kill(c.Process.Pid, syscall.SIGTERM) }},
+	}
+	for _, q := range quits {
+		t.Run(q.name, func(t *testing.T) {
+			master, slave := openPTY(t)
+			before, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "--endpoint", p.control, "top", "--interval", "100ms")
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			out := &syncBuffer{}
+			readDone := make(chan struct{})
+			go func() {
+				defer close(readDone)
+				buf := make([]byte, 4096)
+				for {
+					n, err := master.Read(buf)
+					out.Write(buf[:n])
+					if err != nil {
+						return
+					}
+				}
+			}()
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			defer func() {
+				master.Close()
+				<-readDone
+			}()
+
+			deadline := time.Now().Add(15 * time.Second)
+			for strings.Count(out.String(), "poold top") < 2 {
+				if time.Now().After(deadline) {
+					syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+					<-exited
+					t.Fatalf("no two frames of top within 15s; output %q", out.String())
+				}
+				time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+			}
+			q.quit(t, master, cmd)
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Errorf("top exited with %v, want 0; output %q", err, out.String())
+				}
+			case <-time.After(10 * time.Second):
+				syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+				t.Fatalf("top did not quit on %s; output %q", q.name, out.String())
+			}
+			after, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.Lflag != before.Lflag {
+				t.Errorf("terminal modes not restored: lflag %#x, was %#x", after.Lflag, before.Lflag)
+			}
+			// The reader may still be copying the last bytes.
+			for end := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "\x1b[?1049l") && time.Now().Before(end); {
+				time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+			}
+			got := out.String()
+			if !strings.Contains(got, "\x1b[?1049h") || !strings.Contains(got, "\x1b[?25h\x1b[?1049l") {
+				t.Errorf("screen not entered and left: %q", got)
+			}
+			if !strings.Contains(got, "(q quits)") || !strings.Contains(got, "web  active") {
+				t.Errorf("frame: %q", got)
+			}
+		})
+	}
+}
