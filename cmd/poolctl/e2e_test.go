@@ -257,6 +257,10 @@ func TestEndToEnd(t *testing.T) {
 		if r := p.ctl(t, "numprocesses", "web"); r.stdout != "2\n" {
 			t.Errorf("numprocesses: %q", r.stdout)
 		}
+		// Shell completion asks poold for the watcher names.
+		if r := p.ctl(t, "__complete", "incr", ""); !strings.HasPrefix(r.stdout, "web\n") {
+			t.Errorf("completing incr: %q", r.stdout)
+		}
 		for _, pid := range p.pids(t) {
 			if !alive(pid) {
 				t.Errorf("pid %d from list web is not alive", pid)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,7 +48,11 @@ func (a *app) top(ctx context.Context, every time.Duration, iterations int) erro
 	if err != nil {
 		return err
 	}
-	defer client.Close()
+	defer func() {
+		if client != nil {
+			client.Close()
+		}
+	}()
 
 	tty := isTerminal(a.stdout)
 	keys := -1 // fd to read keys from, or -1
@@ -69,7 +74,20 @@ func (a *app) top(ctx context.Context, every time.Duration, iterations int) erro
 		} else if frame > 1 {
 			buf.WriteByte('\n')
 		}
-		statuses, infos, ferr := a.topSample(ctx, client)
+		// A lost connection is not retried by the client: dial again
+		// each frame until poold is back.
+		var statuses, infos map[string]any
+		var ferr error
+		if client == nil {
+			client, ferr = a.dial()
+		}
+		if client != nil {
+			statuses, infos, ferr = a.topSample(ctx, client)
+			if errors.Is(ferr, controller.ErrUnreachable) {
+				client.Close()
+				client = nil
+			}
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
