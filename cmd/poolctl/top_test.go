@@ -21,14 +21,16 @@ func openPTY(t testing.TB) (master, slave *os.File) {
 	if err != nil {
 		t.Fatalf("open /dev/ptmx: %v", err)
 	}
-	m := os.NewFile(uintptr(fd), "/dev/ptmx")
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+	// Ioctls go to the raw fd: File.Fd would switch it back to blocking
+	// mode, and then Close could not end a Read.
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
 		t.Fatalf("unlock pty: %v", err)
 	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
 	if err != nil {
 		t.Fatalf("pty number: %v", err)
 	}
+	m := os.NewFile(uintptr(fd), "/dev/ptmx")
 	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatalf("open pty slave: %v", err)
@@ -83,14 +85,10 @@ func TestTopTerminal(t *testing.T) {
 				<-readDone
 			}()
 
-			deadline := time.Now().Add(15 * time.Second)
-			for strings.Count(out.String(), "poold top") < 2 {
-				if time.Now().After(deadline) {
-					syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-					<-exited
-					t.Fatalf("no two frames of top within 15s; output %q", out.String())
-				}
-				time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+			if !pollUntil(15*time.Second, func() bool { return strings.Count(out.String(), "poold top") >= 2 }) {
+				syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+				t.Fatalf("no two frames of top within 15s; output %q", out.String())
 			}
 			q.quit(t, master, cmd)
 			select {
@@ -111,9 +109,7 @@ func TestTopTerminal(t *testing.T) {
 				t.Errorf("terminal modes not restored: lflag %#x, was %#x", after.Lflag, before.Lflag)
 			}
 			// The reader may still be copying the last bytes.
-			for end := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "\x1b[?1049l") && time.Now().Before(end); {
-				time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
-			}
+			pollUntil(5*time.Second, func() bool { return strings.Contains(out.String(), "\x1b[?1049l") })
 			got := out.String()
 			if !strings.Contains(got, "\x1b[?1049h") || !strings.Contains(got, "\x1b[?25h\x1b[?1049l") {
 				t.Errorf("screen not entered and left: %q", got)
@@ -123,4 +119,19 @@ func TestTopTerminal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pollUntil checks cond every 10 ms until it holds (true) or d passes (false).
+func pollUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.After(d)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline:
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
 }
