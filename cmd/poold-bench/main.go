@@ -1,0 +1,166 @@
+// Command poold-bench measures poold on this machine against a plain Go
+// fork/exec loop (the floor) and, when installed, Debian's supervisord and
+// gunicorn, in one run: spawn, replace, idle cost, control, events and
+// reload under load (wrk). It prints a table, writes the figures as JSON
+// and in Go's benchmark format (for benchstat), and reports every target
+// poold misses.
+//
+//	poold-bench [-bin bin] [-out bin/bench.json] [-window 30s] ...
+//
+// Every worker is the same tiny HTTP server (benchworker.go.txt, built
+// into a temporary directory at start). "Alive" means the worker's own
+// code runs with its listener in hand: it then sends its pid and the
+// time to a datagram socket of the runner. See README.md's benchmark
+// section and results.md for what each figure means.
+//
+// Concurrency: one goroutine (run's) measures; helpers it starts (the
+// alive-socket reader, one reaper per started process, short-lived HTTP
+// probes) are each waited for before run returns. SIGINT/SIGTERM cancel
+// the run; cleanup then stops every process the runner started, by pid:
+// SIGTERM, a grace period, SIGKILL of its process group, then a sweep for
+// workers a manager left behind (found by the run's private temp dir in
+// their command line).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "poold-bench:", err)
+		if errors.Is(err, context.Canceled) {
+			os.Exit(130)
+		}
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	bin      string
+	out      string
+	benchfmt string
+	window   time.Duration
+	kills    int
+	sizes    []int
+	wrkDur   time.Duration
+	peers    bool
+	only     string
+	keep     bool
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var o options
+	fs := flag.NewFlagSet("poold-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.bin, "bin", "bin", "directory holding poold and poolctl")
+	fs.StringVar(&o.out, "out", "bin/bench.json", "JSON results file")
+	fs.StringVar(&o.benchfmt, "benchfmt", "bin/bench.txt", "results in Go benchmark format (benchstat), \"\" = none")
+	fs.DurationVar(&o.window, "window", 30*time.Second, "idle measurement window")
+	fs.IntVar(&o.kills, "kills", 50, "kills for the replace and events figures")
+	sizes := fs.String("sizes", "10,100,1000", "worker counts for spawn")
+	fs.DurationVar(&o.wrkDur, "wrk", 10*time.Second, "wrk duration for reload under load")
+	fs.BoolVar(&o.peers, "peers", true, "also measure supervisord and gunicorn when installed")
+	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: spawn,replace,idle,control,reload (default all)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs) for inspection")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, f := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-sizes %q: want positive integers separated by commas", *sizes)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		return err
+	}
+	o.bin = bin
+	for _, b := range []string{"poold", "poolctl"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			return fmt.Errorf("%s: %w (run make build first, or pass -bin DIR)", filepath.Join(bin, b), err)
+		}
+	}
+	raiseNofile()
+
+	tmp, err := os.MkdirTemp("", "poold-bench-")
+	if err != nil {
+		return err
+	}
+	if !o.keep {
+		defer os.RemoveAll(tmp)
+	}
+	procs := newReg(tmp)
+	defer procs.cleanup(3 * time.Second)
+
+	b := &bench{o: o, tmp: tmp, procs: procs, stderr: stderr, res: &results{
+		Started: time.Now(),
+		Machine: machine(),
+		Settings: map[string]any{
+			"idle_window": o.window.String(), "kills": o.kills, "sizes": o.sizes, "wrk_duration": o.wrkDur.String(),
+		},
+	}}
+	if err := b.buildWorker(ctx); err != nil {
+		return err
+	}
+	bd, err := listenBoard(filepath.Join(tmp, "alive.sock"))
+	if err != nil {
+		return err
+	}
+	b.board = bd
+	boardDone := make(chan struct{})
+	go func() { defer close(boardDone); bd.run() }()
+	defer func() { bd.close(); <-boardDone }()
+
+	err = b.all(ctx)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	b.res.Duration = time.Since(b.res.Started).Round(time.Second).String()
+	b.res.finish()
+	fmt.Fprintln(stdout)
+	b.res.writeTable(stdout)
+	if o.out != "" {
+		if werr := b.res.writeJSON(o.out); werr != nil {
+			return werr
+		}
+		fmt.Fprintln(stdout, "json:", o.out)
+	}
+	if o.benchfmt != "" {
+		if werr := b.res.writeBenchfmt(o.benchfmt); werr != nil {
+			return werr
+		}
+		fmt.Fprintln(stdout, "benchstat format:", o.benchfmt)
+	}
+	if o.keep {
+		fmt.Fprintln(stdout, "temp dir kept:", tmp)
+	}
+	return err
+}
+
+// raiseNofile lifts the soft RLIMIT_NOFILE to the hard limit: 1000 workers
+// and their pipes need more than the usual 1024, and the managers we start
+// inherit it.
+func raiseNofile() {
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// instance is one running manager (poold, supervisord or gunicorn) with
+// its own directory, config and log.
+type instance struct {
+	kind string
+	p    *proc
+	dir  string
+	log  string
+	addr string // shared socket (poold, gunicorn), "" for supervisord
+	ctl  string // poold: control endpoint; supervisord: config path
+	pub  string // poold: event endpoint
+}
+
+func (in *instance) stop(grace time.Duration) time.Duration {
+	return in.p.stop(syscall.SIGTERM, grace)
+}
+
+func (in *instance) logTail() string {
+	return strings.TrimSpace(tail(in.log, 1500))
+}
+
+// pooldConfig is the bench's poold config: one watcher "web" of n
+// benchworkers on one shared socket. Kills in the replace loop come every
+// few hundred ms, so backoff_reset is 200ms (a worker up that long counts
+// as healthy and is replaced at once, as with the default 10s in real
+// life) and flapping detection is off.
+func (b *bench) pooldConfig(dir string, n, port int) string {
+	return fmt.Sprintf(`[arbiter]
+endpoint = "ipc://%[1]s/ctl.sock"
+pubsub_endpoint = "ipc://%[1]s/pub.sock"
+stats_endpoint = "ipc://%[1]s/stats.sock"
+log_level = "warn"
+
+[web]
+enabled = false
+
+[sockets.web]
+host = "127.0.0.1"
+port = %[2]d
+
+[watchers.web]
+cmd = %[3]q
+numprocesses = %[4]d
+sockets = ["web"]
+env = ["BENCH_ALIVE=%[5]s"]
+graceful_timeout = "5s"
+backoff_reset = "200ms"
+flapping_attempts = 0
+`, dir, port, b.worker, n, b.board.path)
+}
+
+// startPoold starts poold with n workers and returns at once, with the
+// time just before the exec.
+func (b *bench) startPoold(n int) (*instance, time.Time, error) {
+	dir := b.instDir(fmt.Sprintf("poold-%d", n))
+	port, err := freePort()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	cfg := filepath.Join(dir, "poold.toml")
+	if err := os.WriteFile(cfg, []byte(b.pooldConfig(dir, n, port)), 0o600); err != nil {
+		return nil, time.Time{}, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "poold.log"))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(filepath.Join(b.o.bin, "poold"), cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	in := &instance{kind: sPoold, dir: dir, log: logf.Name(),
+		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		ctl:  "ipc://" + dir + "/ctl.sock", pub: "ipc://" + dir + "/pub.sock"}
+	t0 := time.Now()
+	p, err := b.procs.start("poold", cmd)
+	if err != nil {
+		return nil, t0, err
+	}
+	in.p = p
+	return in, t0, nil
+}
+
+// waitControl polls poolctl status until poold answers.
+func (b *bench) waitControl(ctx context.Context, in *instance) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := b.poolctl(in.ctl, "--timeout", "2s", "status")
+		if err == nil {
+			return nil
+		}
+		if in.p.exited() {
+			return fmt.Errorf("poold exited: %s", in.logTail())
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("poold control endpoint %s: %w; log: %s", in.ctl, err, in.logTail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// supervisorConfig: n benchworkers as one program, each listening on its
+// own ephemeral port (supervisord hands over no socket), no log files.
+// startsecs=0 so a worker is RUNNING at once and a kill is an ordinary
+// exit that supervisord restarts without its start-retry logic.
+func (b *bench) supervisorConfig(dir string, n int) string {
+	return fmt.Sprintf(`[supervisord]
+nodaemon = true
+logfile = %[1]s/supervisord.log
+pidfile = %[1]s/supervisord.pid
+childlogdir = %[1]s
+loglevel = warn
+minfds = 4096
+minprocs = 200
+
+[unix_http_server]
+file = %[1]s/supervisor.sock
+chmod = 0700
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl = unix://%[1]s/supervisor.sock
+
+[program:web]
+command = %[2]s --listen 127.0.0.1:0
+process_name = %%(program_name)s_%%(process_num)d
+numprocs = %[3]d
+environment = BENCH_ALIVE="%[4]s"
+startsecs = 0
+autorestart = true
+stopsignal = TERM
+stopwaitsecs = 5
+stdout_logfile = NONE
+stderr_logfile = NONE
+`, dir, b.worker, n, b.board.path)
+}
+
+func (b *bench) startSupervisord(n int) (*instance, time.Time, error) {
+	dir := b.instDir(fmt.Sprintf("supervisord-%d", n))
+	cfg := filepath.Join(dir, "supervisord.conf")
+	if err := os.WriteFile(cfg, []byte(b.supervisorConfig(dir, n)), 0o600); err != nil {
+		return nil, time.Time{}, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "stderr.log"))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer logf.Close()
+	cmd := exec.Command("/usr/bin/supervisord", "-n", "-c", cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	in := &instance{kind: sSup, dir: dir, log: filepath.Join(dir, "supervisord.log"), ctl: cfg}
+	t0 := time.Now()
+	p, err := b.procs.start("supervisord", cmd)
+	if err != nil {
+		return nil, t0, err
+	}
+	in.p = p
+	return in, t0, nil
+}
+
+// gunicornFiles: a WSGI app answering "pid N" and a config whose
+// post_worker_init hook sends the same alive datagram as benchworker.
+const gunicornApp = `import os
+def app(environ, start_response):
+    body = ("pid %d\n" % os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+`
+
+func (b *bench) gunicornConfig(dir string, n, port int) string {
+	return fmt.Sprintf(`import os, socket, time
+bind = "127.0.0.1:%[1]d"
+workers = %[2]d
+worker_class = "sync"
+graceful_timeout = 5
+backlog = 2048
+loglevel = "warning"
+errorlog = %[3]q
+pidfile = %[4]q
+
+def post_worker_init(worker):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.sendto(("%%d %%d" %% (os.getpid(), time.time_ns())).encode(), %[5]q)
+    finally:
+        s.close()
+`, port, n, filepath.Join(dir, "gunicorn.log"), filepath.Join(dir, "gunicorn.pid"), b.board.path)
+}
+
+func (b *bench) startGunicorn(n int) (*instance, time.Time, error) {
+	dir := b.instDir(fmt.Sprintf("gunicorn-%d", n))
+	port, err := freePort()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "benchapp.py"), []byte(gunicornApp), 0o600); err != nil {
+		return nil, time.Time{}, err
+	}
+	cfg := filepath.Join(dir, "gunicorn.conf.py")
+	if err := os.WriteFile(cfg, []byte(b.gunicornConfig(dir, n, port)), 0o600); err != nil {
+		return nil, time.Time{}, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "stderr.log"))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer logf.Close()
+	cmd := exec.Command("/usr/bin/gunicorn", "-c", cfg, "--chdir", dir, "benchapp:app")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	in := &instance{kind: sGuni, dir: dir, log: filepath.Join(dir, "gunicorn.log"),
+		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	t0 := time.Now()
+	p, err := b.procs.start("gunicorn", cmd)
+	if err != nil {
+		return nil, t0, err
+	}
+	in.p = p
+	return in, t0, nil
+}
+
+func (b *bench) haveSupervisord() bool { return b.o.peers && exists("/usr/bin/supervisord") }
+func (b *bench) haveGunicorn() bool    { return b.o.peers && exists("/usr/bin/gunicorn") }
+
+// floor is the baseline: a plain Go loop that fork/execs the benchworker n
+// times with the listener at fd 3 and LISTEN_FDS=1, in its own process
+// group with a parent-death signal, as poold does. viaShim routes each
+// start through poold's exec shim, which sets LISTEN_PID first: the same
+// two-step exec poold uses.
+type floorRun struct {
+	procs []*proc
+	t0    time.Time
+	addr  string
+	l     *net.TCPListener
+}
+
+func (b *bench) startFloor(n int, viaShim bool) (*floorRun, error) {
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	f, err := blockingFile(l)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	defer f.Close()
+	env := []string{"LISTEN_FDS=1", "LISTEN_FDNAMES=web", "BENCH_ALIVE=" + b.board.path}
+	path, argv := b.worker, []string{b.worker}
+	if viaShim {
+		// The shim's spec is poold-internal (watcher/shim.go); keep in step.
+		spec := fmt.Sprintf(`{"path":%q,"argv":[%q],"umask":-1,"listen":true}`, b.worker, b.worker)
+		env = append(env, "POOLD_EXEC_SHIM="+spec)
+		path, argv = filepath.Join(b.o.bin, "poold"), []string{"poold-exec", b.worker}
+	}
+	fr := &floorRun{addr: l.Addr().String(), l: l}
+	fr.t0 = time.Now()
+	for i := 0; i < n; i++ {
+		cmd := &exec.Cmd{Path: path, Args: argv, Env: env, ExtraFiles: []*os.File{f},
+			SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
+		p, err := b.procs.start("floor worker", cmd)
+		if err != nil {
+			fr.stop()
+			return nil, err
+		}
+		fr.procs = append(fr.procs, p)
+	}
+	return fr, nil
+}
+
+// stop SIGTERMs every worker at once, then waits (SIGKILL after a grace).
+func (fr *floorRun) stop() {
+	for _, p := range fr.procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range fr.procs {
+		p.stop(syscall.SIGTERM, 5*time.Second)
+	}
+	fr.l.Close()
+}
+
+// blockingFile returns a dup of l's socket as an *os.File that the runner
+// can hand to many children without side effects. os/exec calls Fd() on
+// each ExtraFiles entry, and Fd() on a file os considers non-blocking
+// clears O_NONBLOCK on the shared open file description every time: a Go
+// worker already blocked in accept(2) on it then cannot close its
+// listener until a connection arrives. Switching to blocking once, before
+// any worker starts, and wrapping a blocking dup avoids that.
+func blockingFile(l *net.TCPListener) (*os.File, error) {
+	f, err := l.File()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fd := int(f.Fd()) // now blocking
+	nfd, err := syscall.Dup(fd)
+	if err != nil {
+		return nil, err
+	}
+	syscall.CloseOnExec(nfd)
+	return os.NewFile(uintptr(nfd), "listener"), nil
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// reps is how many times a spawn of n workers is repeated (median kept).
+func reps(n int) int {
+	switch {
+	case n <= 10:
+		return 5
+	case n <= 100:
+		return 3
+	default:
+		return 1
+	}
+}
+
+func spawnTimeout(n int) time.Duration { return 30*time.Second + time.Duration(n)*100*time.Millisecond }
+
+// spawnFigures collects, per subject, the samples of one spawn size.
+type spawnFigures struct {
+	first, all, answer, stop map[string][]float64
+}
+
+func (sf *spawnFigures) add(subject string, t0 time.Time, as []alive, ans answer) {
+	sf.first[subject] = append(sf.first[subject], ms(as[0].at.Sub(t0)))
+	sf.all[subject] = append(sf.all[subject], ms(last(as).Sub(t0)))
+	if ans.err == nil && !ans.at.IsZero() {
+		sf.answer[subject] = append(sf.answer[subject], ms(ans.at.Sub(t0)))
+	}
+}
+
+// spawnSection: for each size, time from start to every worker alive and
+// to the shared socket answering, for the floor, the floor through the
+// shim, poold and the peers; idle cost at 100 and 1000 workers on the
+// instance just spawned.
+func (b *bench) spawnSection(ctx context.Context) error {
+	idle := b.want("idle")
+	for _, n := range b.o.sizes {
+		sf := &spawnFigures{map[string][]float64{}, map[string][]float64{}, map[string][]float64{}, map[string][]float64{}}
+		for r := 0; r < reps(n); r++ {
+			if err := b.spawnFloor(ctx, n, false, sf); err != nil {
+				return fmt.Errorf("floor n=%d: %w", n, err)
+			}
+			if err := b.spawnFloor(ctx, n, true, sf); err != nil {
+				b.res.note("floor through poold's shim, n=%d: %v", n, err)
+			}
+			lastRep := r == reps(n)-1
+			if err := b.spawnPoold(ctx, n, sf, idle && lastRep && (n == 100 || n == 1000)); err != nil {
+				return fmt.Errorf("poold n=%d: %w", n, err)
+			}
+			if b.haveSupervisord() {
+				if err := b.spawnSupervisord(ctx, n, sf, idle && lastRep && n == 100); err != nil {
+					b.res.note("supervisord n=%d: %v", n, err)
+				}
+			}
+			if b.haveGunicorn() && n <= 100 {
+				if err := b.spawnGunicorn(ctx, n, sf, idle && lastRep && n == 100); err != nil {
+					b.res.note("gunicorn n=%d: %v", n, err)
+				}
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		rFirst := b.res.add("spawn", fmt.Sprintf("N=%d first alive", n), "ms")
+		rAll := b.res.add("spawn", fmt.Sprintf("N=%d all alive", n), "ms")
+		rAns := b.res.add("spawn", fmt.Sprintf("N=%d socket answers", n), "ms")
+		rStop := b.res.add("spawn", fmt.Sprintf("N=%d stop all", n), "ms")
+		for _, s := range subjects {
+			rFirst.set(s, newStat(sf.first[s]))
+			rAll.set(s, newStat(sf.all[s]))
+			rAns.set(s, newStat(sf.answer[s]))
+			rStop.set(s, newStat(sf.stop[s]))
+		}
+		if n == 100 {
+			p, f := rAll.Values[sPoold], rAll.Values[sFloor]
+			if p != nil && f != nil {
+				rAll.target("<= 1.3x floor", p.Median <= 1.3*f.Median)
+			}
+		}
+	}
+	b.res.note("spawn: from the manager's exec (floor: the loop's start, socket already bound) to the workers' alive datagrams; median of 5 runs at N=10, 3 at N=100, 1 at N=1000; gunicorn forks Python workers (no exec) and is run up to N=100")
+	return nil
+}
+
+func (b *bench) spawnFloor(ctx context.Context, n int, viaShim bool, sf *spawnFigures) error {
+	b.board.drain()
+	fr, err := b.startFloor(n, viaShim)
+	if err != nil {
+		return err
+	}
+	ansc := startAnswering(ctx, fr.addr, spawnTimeout(n))
+	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
+	ans := <-ansc
+	t1 := time.Now()
+	fr.stop()
+	if err != nil {
+		return err
+	}
+	subject := sFloor
+	if viaShim {
+		subject = sShim
+	}
+	sf.add(subject, fr.t0, as, ans)
+	sf.stop[subject] = append(sf.stop[subject], ms(time.Since(t1)))
+	return nil
+}
+
+func (b *bench) spawnPoold(ctx context.Context, n int, sf *spawnFigures, idle bool) error {
+	b.board.drain()
+	in, t0, err := b.startPoold(n)
+	if err != nil {
+		return err
+	}
+	defer in.stop(10 * time.Second)
+	ansc := startAnswering(ctx, in.addr, spawnTimeout(n))
+	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
+	ans := <-ansc
+	if err != nil {
+		return fmt.Errorf("%w; log: %s", err, in.logTail())
+	}
+	sf.add(sPoold, t0, as, ans)
+	if idle {
+		if err := b.idle(ctx, in, n); err != nil {
+			return err
+		}
+	}
+	sf.stop[sPoold] = append(sf.stop[sPoold], ms(in.stop(20*time.Second)))
+	return nil
+}
+
+func (b *bench) spawnSupervisord(ctx context.Context, n int, sf *spawnFigures, idle bool) error {
+	b.board.drain()
+	in, t0, err := b.startSupervisord(n)
+	if err != nil {
+		return err
+	}
+	defer in.stop(10 * time.Second)
+	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
+	if err != nil {
+		return fmt.Errorf("%w; log: %s", err, in.logTail())
+	}
+	sf.add(sSup, t0, as, answer{})
+	if idle {
+		if err := b.idle(ctx, in, n); err != nil {
+			return err
+		}
+	}
+	sf.stop[sSup] = append(sf.stop[sSup], ms(in.stop(20*time.Second)))
+	return nil
+}
+
+func (b *bench) spawnGunicorn(ctx context.Context, n int, sf *spawnFigures, idle bool) error {
+	b.board.drain()
+	in, t0, err := b.startGunicorn(n)
+	if err != nil {
+		return err
+	}
+	defer in.stop(10 * time.Second)
+	ansc := startAnswering(ctx, in.addr, spawnTimeout(n))
+	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
+	ans := <-ansc
+	if err != nil {
+		return fmt.Errorf("%w; log: %s", err, in.logTail())
+	}
+	sf.add(sGuni, t0, as, ans)
+	if idle {
+		if err := b.idle(ctx, in, n); err != nil {
+			return err
+		}
+	}
+	sf.stop[sGuni] = append(sf.stop[sGuni], ms(in.stop(20*time.Second)))
+	return nil
+}
+
+// idle measures the manager process alone (not its workers) over the
+// window, after a short settle.
+func (b *bench) idle(ctx context.Context, in *instance, n int) error {
+	select {
+	case <-time.After(2 * time.Second):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	b.logf("idle: %s with %d workers for %s", in.kind, n, b.o.window)
+	s, err := measureIdle(ctx, in.p.pid(), b.o.window)
+	if err != nil {
+		return err
+	}
+	w := b.o.window.String()
+	cpu := b.res.add("idle", fmt.Sprintf("N=%d CPU over %s", n, w), "%").one(in.kind, s.cpuPct)
+	rss := b.res.add("idle", fmt.Sprintf("N=%d RSS end", n), "MiB").one(in.kind, s.rssEnd)
+	b.res.add("idle", fmt.Sprintf("N=%d RSS max", n), "MiB").one(in.kind, s.rssMax)
+	gr := b.res.add("idle", fmt.Sprintf("N=%d RSS growth", n), "MiB").one(in.kind, s.rssGrowthMB)
+	if in.kind == sPoold && n == 100 {
+		cpu.target("< 0.5%", s.cpuPct < 0.5)
+		rss.target("< 20 MiB", s.rssMax < 20)
+		gr.target("no growth (< 1 MiB)", s.rssGrowthMB < 1)
+	}
+	b.mergeIdle()
+	return nil
+}
+
+// mergeIdle folds the per-manager idle rows of the same measure into one
+// row, so that poold and the peers sit side by side.
+func (b *bench) mergeIdle() {
+	var out []*row
+	byKey := map[string]*row{}
+	for _, rw := range b.res.Rows {
+		if rw.Section != "idle" {
+			out = append(out, rw)
+			continue
+		}
+		k := rw.Measure
+		if prev, ok := byKey[k]; ok {
+			for s, v := range rw.Values {
+				prev.Values[s] = v
+			}
+			if rw.Met != nil {
+				prev.Target, prev.Met = rw.Target, rw.Met
+			}
+			continue
+		}
+		byKey[k] = rw
+		out = append(out, rw)
+	}
+	b.res.Rows = out
+}
