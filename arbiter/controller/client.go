@@ -139,8 +139,26 @@ func unreachable(ep string, err error) error {
 	default:
 		why = err.Error()
 	}
-	return fmt.Errorf("%w at %s: %s", ErrUnreachable, ep, why)
+	return &UnreachableError{Endpoint: ep, Reason: why, Err: err}
 }
+
+// UnreachableError is a failed connection to poold: Reason says the likely
+// cause and what to do. It matches ErrUnreachable with errors.Is and
+// unwraps to the underlying error.
+type UnreachableError struct {
+	Endpoint string
+	Reason   string
+	Err      error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("%v at %s: %s", ErrUnreachable, e.Endpoint, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrUnreachable) true.
+func (e *UnreachableError) Is(target error) bool { return target == ErrUnreachable }
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
 
 func (c *Client) readLoop() {
 	defer close(c.done)

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/poold/poold/arbiter"
@@ -135,24 +134,13 @@ func (a *app) dial() (*controller.Client, error) {
 // unreachable is the exit-3 error for a failed connection, with the likely
 // cause and what to do.
 func (a *app) unreachable(err error) error {
-	var why string
+	why := err.Error()
+	var ue *controller.UnreachableError
 	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOENT):
+	case errors.As(err, &ue):
+		why = ue.Reason
+	case errors.Is(err, fs.ErrNotExist):
 		why = "no such socket: is poold running? set --endpoint"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		if strings.HasPrefix(a.endpoint, "ipc://") {
-			why = "socket file exists but nothing listens: is poold running? set --endpoint"
-		} else {
-			why = "connection refused: is poold running? set --endpoint"
-		}
-	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EACCES):
-		why = "permission denied: run poolctl as poold's user"
-	default:
-		// The controller's error already says why; drop its "poold
-		// unreachable at ENDPOINT: " lead-in, which our message repeats.
-		why = err.Error()
-		why, _ = strings.CutPrefix(why, controller.ErrUnreachable.Error()+" at "+a.endpoint+": ")
-		why, _ = strings.CutPrefix(why, "controller: ")
 	}
 	return connError{fmt.Sprintf("Cannot reach poold at %s (%s)", a.endpoint, why), err}
 }
