@@ -15,9 +15,11 @@ build:
 run: build
 	$(BIN)/poold $(CONFIG)
 
-# The whole suite, with the race detector (which needs cgo).
+# The whole suite, with the race detector (which needs cgo), then a short
+# fuzz run of the control protocol's decoder and dispatcher.
 test: build
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./...
+	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz FuzzHandle -fuzztime 10s ./arbiter
 
 vet:
 	$(GO) vet ./...
@@ -27,6 +29,7 @@ fuzz:
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(BIN)/poold-bench -bin $(BIN) -out $(BIN)/bench.json -benchfmt $(BIN)/bench.txt
 
 clean:
 	rm -rf $(BIN)

@@ -1,0 +1,161 @@
+package arbiter
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/workertest"
+)
+
+func TestStatusAnswersDuringLongGracefulStop(t *testing.T) {
+	slow := testWatcher("slow", "stubborn", 1)
+	slow.Sockets = []string{"s"}
+	slow.GracefulTimeout = time.Hour
+	other := testWatcher("other", "sleep", 1)
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("s")}, Watchers: []configs.Watcher{slow, other}}, Options{})
+	h.spawns(2)
+	addr := h.socketAddr("s")
+	eventually(t, "stubborn worker serves (ignores SIGTERM)", func() bool { _, err := get(addr, "/"); return err == nil })
+
+	h.do("stop", map[string]any{"name": "slow"}) // graceful: an hour
+	if st := h.do("status", map[string]any{"name": "slow"})["status"]; st != "stopping" {
+		t.Fatalf("slow is %v, want stopping", st)
+	}
+	// Everything else is answered at once (the bound only catches a hang).
+	for _, req := range []struct {
+		cmd   string
+		props map[string]any
+	}{
+		{"status", nil},
+		{"incr", map[string]any{"name": "other", "waiting": true}},
+		{"list", map[string]any{"name": "other"}},
+		{"stats", nil},
+		{"decr", map[string]any{"name": "other", "waiting": true}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r := h.a.Do(ctx, Request{Command: req.cmd, Properties: req.props})
+		cancel()
+		if r["status"] == "error" {
+			t.Errorf("%s during a long stop: %v", req.cmd, r)
+		}
+	}
+	// A second operation on the stopping watcher is queued, not refused.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r := h.a.Do(ctx, Request{Command: "start", Properties: map[string]any{"name": "slow"}}); r["status"] != "ok" {
+		t.Errorf("start while stopping: %v", r)
+	}
+	h.do("kill", map[string]any{"name": "slow", "graceful_timeout": 0.0})
+}
+
+func TestCommandErrors(t *testing.T) {
+	w := testWatcher("web", "sleep", 1)
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		raw    string
+		errno  int
+		reason string
+	}{
+		{`{"command": `, ErrnoBadJSON, "not valid JSON"},
+		{`[1,2]`, ErrnoBadJSON, "must be a JSON object"},
+		{`{"command": "frobnicate"}`, ErrnoUnknownCmd, `unknown command "frobnicate"`},
+		{`{"command": "incr"}`, ErrnoBadProperty, `"name"`},
+		{`{"command": "incr", "properties": {"name": "nope"}}`, ErrnoBadProperty, "program nope not found"},
+		{`{"command": "incr", "properties": {"name": "web", "nb": "many"}}`, ErrnoBadProperty, "whole number"},
+		{`{"command": "signal", "properties": {"name": "web", "signum": "BOGUS"}}`, ErrnoBadProperty, "signal"},
+		{`{"command": "get", "properties": {"name": "web", "keys": ["nope"]}}`, ErrnoBadProperty, "no option"},
+		{`{"command": "set", "properties": {"name": "web", "options": {"numprocesses": -1}}}`, ErrnoBadProperty, "numprocesses"},
+		{`{"command": "add", "properties": {"name": "web", "cmd": "sleep"}}`, ErrnoFailed, "already exists"},
+		{`{"command": "properties", "properties": 3}`, ErrnoBadProperty, "must be a JSON object"},
+	} {
+		out, send := h.a.Handle(ctx, []byte(tc.raw))
+		if !send {
+			t.Errorf("%s: no reply", tc.raw)
+			continue
+		}
+		var r map[string]any
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatalf("%s: reply %q: %v", tc.raw, out, err)
+		}
+		if r["status"] != "error" || r["errno"] != float64(tc.errno) || !strings.Contains(r["reason"].(string), tc.reason) {
+			t.Errorf("%s: reply %v, want errno %d mentioning %q", tc.raw, r, tc.errno, tc.reason)
+		}
+	}
+	// A cast gets no reply but is carried out.
+	if _, send := h.a.Handle(ctx, []byte(`{"command": "incr", "properties": {"name": "web"}, "msg_type": "cast"}`)); send {
+		t.Errorf("cast got a reply")
+	}
+	eventually(t, "cast incr applied", func() bool {
+		return h.do("numprocesses", map[string]any{"name": "web"})["numprocesses"] == 2
+	})
+	// add, get, set, rm round trip.
+	h.do("add", map[string]any{"name": "extra", "cmd": w.Cmd, "options": map[string]any{
+		"env": []any{workertest.Env + "=sleep"}, "numprocesses": 2.0}, "start": true, "waiting": true})
+	if n := h.do("numprocesses", map[string]any{"name": "extra"})["numprocesses"]; n != 2 {
+		t.Errorf("added watcher runs %v processes", n)
+	}
+	h.do("set", map[string]any{"name": "extra", "options": map[string]any{"numprocesses": 1.0}, "waiting": true})
+	if got := h.do("get", map[string]any{"name": "extra", "keys": []any{"numprocesses"}})["options"]; got.(map[string]any)["numprocesses"] != 1 {
+		t.Errorf("get after set: %v", got)
+	}
+	h.do("rm", map[string]any{"name": "extra", "waiting": true})
+	if ws := h.do("list", nil)["watchers"].([]string); strings.Join(ws, ",") != "web" {
+		t.Errorf("watchers after rm: %v", ws)
+	}
+}
+
+// FuzzHandle feeds arbitrary frames to the request decoder and dispatcher:
+// every frame gets a JSON reply (or none, for a cast) and nothing panics.
+func FuzzHandle(f *testing.F) {
+	for _, s := range []string{
+		`{"id": "1", "command": "status", "properties": {}}`,
+		`{"command": "incr", "properties": {"name": "web", "nb": 2}}`,
+		`{"command": "list", "properties": {"name": "web"}}`,
+		`{"command": "signal", "properties": {"name": "web", "signum": "HUP", "pid": 1}}`,
+		`{"command": "get", "properties": {"name": "web", "keys": ["cmd", 3]}}`,
+		`{"command": "set", "properties": {"name": "web", "options": {"numprocesses": "x"}}}`,
+		`{"command": "options", "properties": {"name": null}}`,
+		`{"command": "stats", "properties": {"name": "web", "process": -1}}`,
+		`{"command": "globaloptions", "properties": {"option": 5}}`,
+		`{"command": "kill", "properties": {"name": "web", "pid": 999999, "graceful_timeout": -1}}`,
+		`{"command": "STATUS", "msg_type": "cast"}`,
+		`not json`, `[]`, `{}`, `{"command": 1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	w := testWatcher("web", "sleep", 0) // no processes: fuzzing must not spawn or signal real ones
+	h := start(f, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var probe map[string]any
+		if json.Unmarshal(raw, &probe) == nil {
+			// Commands that start, stop or spawn processes are not fuzzed:
+			// they would act on this machine.
+			if c, _ := probe["command"].(string); dangerous[strings.ToLower(c)] {
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, send := h.a.Handle(ctx, raw)
+		if !send {
+			return
+		}
+		var r map[string]any
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatalf("reply to %q is not JSON: %q", raw, out)
+		}
+		if r["status"] == nil {
+			t.Fatalf("reply to %q has no status: %v", raw, r)
+		}
+	})
+}
+
+var dangerous = map[string]bool{
+	"add": true, "start": true, "restart": true, "reload": true, "incr": true, "set": true,
+	"quit": true, "signal": true, "kill": true, "reloadconfig": true, "rm": true, "stop": true, "decr": true,
+}

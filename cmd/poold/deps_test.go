@@ -1,0 +1,87 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportDirection checks the one-way imports of DESIGN.md: configs and
+// events import no project package, sockets only configs, watcher only
+// configs and events (and its own subpackages), arbiter not web, and nothing
+// imports cmd or web; each third-party library stays in its package.
+func TestImportDirection(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{join .Imports " "}}`, "github.com/poold/poold/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	const mod = "github.com/poold/poold/"
+	allowed := map[string][]string{
+		"configs":          {},
+		"events":           {},
+		"events/zmqguard":  {},
+		"events/zmqguard/": {"events/zmqguard"},
+		"events/zmqpub":    {"events", "events/zmqguard"},
+		"sockets":          {"configs"},
+		"watcher":          {"configs", "events", "watcher/"},
+		"watcher/":         {"configs", "events"},
+		"arbiter":          {"configs", "events", "sockets", "watcher", "watcher/"},
+		"arbiter/":         {"arbiter", "configs", "events", "events/", "sockets", "watcher"},
+		"web":              {"arbiter", "configs", "events"},
+	}
+	libs := map[string][]string{ // library -> packages allowed to import it
+		"github.com/go-zeromq/zmq4":    {"events/zmqguard", "events/zmqpub", "arbiter/controller", "cmd/poolctl"},
+		"github.com/gorilla/websocket": {"web"},
+		"github.com/spf13/viper":       {"configs"},
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, ":")
+		rel := strings.TrimPrefix(pkg, mod)
+		if strings.HasPrefix(rel, "cmd/") {
+			continue
+		}
+		rule, ok := allowed[rel]
+		if !ok {
+			for prefix, r := range allowed {
+				if strings.HasSuffix(prefix, "/") && strings.HasPrefix(rel, prefix) {
+					rule, ok = r, true
+				}
+			}
+		}
+		for _, imp := range strings.Fields(imports) {
+			for lib, users := range libs {
+				if strings.HasPrefix(imp, lib) && !within(rel, users) {
+					t.Errorf("%s imports %s; only %v may", rel, lib, users)
+				}
+			}
+			dep, ours := strings.CutPrefix(imp, mod)
+			if !ours {
+				continue
+			}
+			if strings.HasPrefix(dep, "cmd/") || (dep == "web" && rel != "web") {
+				t.Errorf("%s imports %s: nothing imports cmd or web", rel, dep)
+				continue
+			}
+			if !ok {
+				t.Errorf("package %s has no import rule; add one to this test", rel)
+				break
+			}
+			if dep == rel || strings.HasPrefix(dep, rel+"/") {
+				continue
+			}
+			if !within(dep, rule) {
+				t.Errorf("%s imports %s; it may import only %v", rel, dep, rule)
+			}
+		}
+	}
+}
+
+// within reports whether pkg is one of rules, or under one ending in "/".
+func within(pkg string, rules []string) bool {
+	for _, r := range rules {
+		if pkg == r || (strings.HasSuffix(r, "/") && strings.HasPrefix(pkg, r)) {
+			return true
+		}
+	}
+	return false
+}
