@@ -124,6 +124,7 @@ const (
 	TimerMaxAge                            // recycle an old worker
 	TimerFlapRetry                         // flapping pause over
 	TimerHealth                            // time for the next health round
+	TimerWarmup                            // warmup_delay over: the next worker may start
 )
 
 // Sockets are the listening sockets a watcher's workers inherit, and the
@@ -189,6 +190,7 @@ type Watcher struct {
 	gaveUp     bool
 	flapGen    uint64
 	healthGen  uint64
+	warmupGen  uint64 // non-zero while warmup_delay holds back the next spawn
 
 	lastSpawnErr error
 }
@@ -665,6 +667,12 @@ func (w *Watcher) Fire(t Timer) {
 		}
 		w.log.Info("flapping pause over; restarting the failing slots", "retry", w.flapRounds)
 		w.reconcile()
+	case TimerWarmup:
+		if t.Gen != w.warmupGen {
+			return
+		}
+		w.warmupGen = 0
+		w.reconcile()
 	case TimerHealth:
 		if t.Gen != w.healthGen || (w.status != Active && w.status != Starting) {
 			return
@@ -945,6 +953,9 @@ func (w *Watcher) reconcile() {
 		if len(old) > 0 && len(cur)+held+len(old) >= target+surge {
 			break
 		}
+		if w.warmupGen != 0 {
+			break // warmup_delay: the timer resumes spawning
+		}
 		wid := 0
 		if i < len(prefer) {
 			wid = prefer[i]
@@ -964,6 +975,11 @@ func (w *Watcher) reconcile() {
 		cur = append(cur, p)
 		if p.State == ProcReady {
 			readyCur++
+		}
+		if w.spec.WarmupDelay > 0 {
+			w.gen++
+			w.warmupGen = w.gen
+			w.host.After(w.spec.WarmupDelay, Timer{Watcher: w.spec.Name, Kind: TimerWarmup, Gen: w.gen})
 		}
 	}
 	// Retire old workers as new ones are ready to take their place:

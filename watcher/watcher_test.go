@@ -404,3 +404,36 @@ func TestMaxAgeRecyclesThroughRollingPath(t *testing.T) {
 		}
 	}
 }
+
+func TestWarmupDelaySpacesSpawns(t *testing.T) {
+	s := spec(3)
+	s.WarmupDelay = time.Second
+	w, h := newWatcher(t, s)
+	w.Start()
+	for n := 1; n <= 3; n++ {
+		if len(w.Pids()) != n {
+			t.Fatalf("after %d warmup periods: %d workers", n-1, len(w.Pids()))
+		}
+		w.SetTarget(3) // other activity does not skip the delay
+		if len(w.Pids()) != n {
+			t.Fatalf("spawned before warmup_delay passed")
+		}
+		warm := h.takeTimers(TimerWarmup)
+		if len(warm) != 1 {
+			t.Fatalf("warmup timers %v", warm)
+		}
+		w.Fire(warm[0])
+	}
+}
+
+func TestSendHUPReloadSignalsInsteadOfReplacing(t *testing.T) {
+	s := spec(2)
+	s.SendHUP = true
+	w, h := newWatcher(t, s)
+	w.Start()
+	before := fmt.Sprint(w.Pids())
+	w.Reload(true, false)
+	if fmt.Sprint(w.Pids()) != before || strings.Count(strings.Join(h.signals, " "), ":HUP") != 2 {
+		t.Fatalf("pids %v (were %s), signals %v", w.Pids(), before, h.signals)
+	}
+}
