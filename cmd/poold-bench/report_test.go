@@ -1,0 +1,60 @@
+package main
+
+import (
+	"math"
+	"testing"
+)
+
+func TestParseWrk(t *testing.T) {
+	out := `Running 5s test @ http://127.0.0.1:8000/
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   512.00us  100.00us   3.00ms   90.00%
+  Latency Distribution
+     50%  480.00us
+     75%  600.00us
+     90%  700.00us
+     99%    1.25ms
+  123456 requests in 5.00s, 12.34MB read
+  Socket errors: connect 1, read 2, write 3, timeout 4
+  Non-2xx or 3xx responses: 5
+Requests/sec:  24691.20
+Transfer/sec:      2.47MB
+`
+	w, err := parseWrk(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := wrkResult{requests: 123456, connect: 1, read: 2, write: 3, timeout: 4, non2xx: 5, p50: 0.48, p99: 1.25, rps: 24691.2}
+	w.raw = ""
+	if w != want {
+		t.Errorf("parseWrk = %+v, want %+v", w, want)
+	}
+	if w.errors() != 15 {
+		t.Errorf("errors = %v, want 15", w.errors())
+	}
+	if _, err := parseWrk("unable to connect"); err == nil {
+		t.Error("parseWrk accepted output without a request count")
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	s := make([]float64, 100)
+	for i := range s {
+		s[i] = float64(i + 1)
+	}
+	for _, c := range []struct {
+		q    float64
+		want float64
+	}{{0.5, 50}, {0.99, 99}, {1, 100}, {0, 1}} {
+		if got := quantile(s, c.q); got != c.want {
+			t.Errorf("quantile(1..100, %v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	if !math.IsNaN(quantile(nil, 0.5)) {
+		t.Error("quantile of nothing is not NaN")
+	}
+	if st := newStat([]float64{3, 1, 2}); st.Median != 2 || st.P99 != 3 || st.N != 3 {
+		t.Errorf("newStat = %+v", st)
+	}
+}
