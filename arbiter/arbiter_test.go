@@ -228,3 +228,37 @@ func TestPriorityOrdersStartAndStop(t *testing.T) {
 		t.Errorf("stop order %v, want low,mid,high", order)
 	}
 }
+
+// TestExecStepsApplyUmaskRlimitsAndListenPid covers the three ways a worker
+// is exec'd: through /bin/sh (umask, LISTEN_PID), through poold's own shim
+// (rlimits) and directly.
+func TestExecStepsApplyUmaskRlimitsAndListenPid(t *testing.T) {
+	report := `echo "pid=$$ listen_pid=${LISTEN_PID:-none} umask=$(umask) nofile=$(ulimit -n)"; exec sleep 3600`
+	mk := func(name string, edit func(*configs.Watcher)) configs.Watcher {
+		w := configs.DefaultWatcher(name)
+		w.Cmd = "/bin/sh"
+		w.Args = []string{"-c", report}
+		w.GracefulTimeout = time.Second
+		edit(&w)
+		return w
+	}
+	ws := []configs.Watcher{
+		mk("shell", func(w *configs.Watcher) { w.Umask = 0o027; w.Sockets = []string{"s"} }),
+		mk("shim", func(w *configs.Watcher) { w.Umask = 0o077; w.Rlimits = map[string]uint64{"nofile": 777}; w.Sockets = []string{"s"} }),
+		mk("direct", func(w *configs.Watcher) {}),
+	}
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("s")}, Watchers: ws}, Options{})
+	pids := map[string]int{}
+	for len(pids) < 3 {
+		ev := h.next("spawn", nil)
+		pids[ev.Watcher] = ev.Fields["process_pid"].(int)
+	}
+	want := map[string]string{
+		"shell":  fmt.Sprintf("pid=%d listen_pid=%d umask=0027", pids["shell"], pids["shell"]),
+		"shim":   fmt.Sprintf("pid=%d listen_pid=%d umask=0077 nofile=777", pids["shim"], pids["shim"]),
+		"direct": fmt.Sprintf("pid=%d listen_pid=none", pids["direct"]),
+	}
+	for name, w := range want {
+		eventually(t, name+" reports "+w, func() bool { return strings.Contains(h.log.String(), w) })
+	}
+}

@@ -33,9 +33,10 @@ type ProcSpec struct {
 // Concurrency: Start may be called from any goroutine while Run is
 // running; calls are served one at a time on the locked thread.
 type Spawner struct {
-	self string
-	reqs chan spawnReq
-	done chan struct{}
+	self     string
+	hasShell bool
+	reqs     chan spawnReq
+	done     chan struct{}
 }
 
 type spawnReq struct {
@@ -57,12 +58,20 @@ func NewSpawner(self string) *Spawner {
 	return &Spawner{self: self, reqs: make(chan spawnReq), done: make(chan struct{})}
 }
 
+// checkShell looks for /bin/sh once; see execStep.
+func (s *Spawner) checkShell() {
+	if fi, err := os.Stat(shell); err == nil && fi.Mode()&0o111 != 0 {
+		s.hasShell = true
+	}
+}
+
 // Run serves Start calls until ctx is done. The thread stays locked and
 // ends with the goroutine: any worker still alive then gets its parent-death
 // signal, so nothing outlives a spawner that stopped.
 func (s *Spawner) Run(ctx context.Context) error {
 	runtime.LockOSThread()
 	defer close(s.done)
+	s.checkShell()
 	for {
 		select {
 		case <-ctx.Done():
@@ -87,9 +96,43 @@ func (s *Spawner) Start(spec ProcSpec) (*os.Process, error) {
 	return res.proc, res.err
 }
 
+// shell is the POSIX shell used as the light exec step.
+const shell = "/bin/sh"
+
+// execStep picks how a worker is exec'd, cheapest first: directly when
+// nothing must happen in the child; through /bin/sh, whose builtins set
+// LISTEN_PID to its own pid ($$, which the exec keeps) and the umask, for
+// about half a millisecond; through poold's own binary (the shim) when
+// rlimits must be set or there is no /bin/sh, which costs a Go start-up
+// of the whole poold binary, a few milliseconds.
+func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, err error) {
+	if !spec.Listen && spec.Umask < 0 && len(spec.Rlimits) == 0 {
+		return spec.Path, spec.Argv, spec.Env, nil
+	}
+	if len(spec.Rlimits) == 0 && s.hasShell {
+		script := ""
+		if spec.Umask >= 0 {
+			script += fmt.Sprintf("umask %04o && ", spec.Umask)
+		}
+		if spec.Listen {
+			script += "LISTEN_PID=$$ && export LISTEN_PID && "
+		}
+		// $0 and "$@" pass the path and arguments through untouched.
+		argv = append([]string{"sh", "-c", script + `exec "$0" "$@"`, spec.Path}, spec.Argv[1:]...)
+		return shell, argv, spec.Env, nil
+	}
+	raw, err := json.Marshal(shimSpec{Path: spec.Path, Argv: spec.Argv, Umask: spec.Umask, Rlimits: spec.Rlimits, Listen: spec.Listen})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	env = make([]string, 0, len(spec.Env)+1)
+	env = append(env, spec.Env...)
+	env = append(env, shimEnv+"="+string(raw))
+	return s.self, []string{shimArgv, spec.Path}, env, nil
+}
+
 func (s *Spawner) start(spec ProcSpec) (*os.Process, error) {
-	ss := shimSpec{Path: spec.Path, Argv: spec.Argv, Umask: spec.Umask, Rlimits: spec.Rlimits, Listen: spec.Listen}
-	raw, err := json.Marshal(ss)
+	path, argv, env, err := s.execStep(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -101,10 +144,7 @@ func (s *Spawner) start(spec ProcSpec) (*os.Process, error) {
 	files := make([]*os.File, 0, 3+len(spec.Files))
 	files = append(files, devnull, orDevnull(spec.Stdout, devnull), orDevnull(spec.Stderr, devnull))
 	files = append(files, spec.Files...)
-	env := make([]string, 0, len(spec.Env)+1)
-	env = append(env, spec.Env...)
-	env = append(env, shimEnv+"="+string(raw))
-	p, err := os.StartProcess(s.self, []string{shimArgv, spec.Path}, &os.ProcAttr{
+	p, err := os.StartProcess(path, argv, &os.ProcAttr{
 		Dir:   spec.Dir,
 		Env:   env,
 		Files: files,
