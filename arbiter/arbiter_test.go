@@ -262,3 +262,20 @@ func TestExecStepsApplyUmaskRlimitsAndListenPid(t *testing.T) {
 		eventually(t, name+" reports "+w, func() bool { return strings.Contains(h.log.String(), w) })
 	}
 }
+
+func TestLongOutputLinesAreLoggedWhole(t *testing.T) {
+	w := configs.DefaultWatcher("talker")
+	w.Cmd = "/bin/sh"
+	// One 10000-character line, then one of 100000 (split at 64 KiB), then a short one.
+	w.Args = []string{"-c", `head -c 10000 /dev/zero | tr '\0' a; echo; head -c 100000 /dev/zero | tr '\0' b; echo; echo done; exec sleep 3600`}
+	w.GracefulTimeout = time.Second
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	eventually(t, "last line logged", func() bool { return strings.Contains(h.log.String(), "done") })
+	logged := h.log.String()
+	if !strings.Contains(logged, strings.Repeat("a", 10000)+":") {
+		t.Errorf("the 10000-character line was not logged in one piece")
+	}
+	if !strings.Contains(logged, strings.Repeat("b", 64*1024)) || strings.Contains(logged, strings.Repeat("b", 64*1024+1)) {
+		t.Errorf("the 100000-character line was not split at 64 KiB")
+	}
+}

@@ -33,7 +33,12 @@ func newOutput(log hclog.Logger) *output {
 }
 
 // maxLine is the longest line logged in one piece; longer lines are split.
-const maxLine = 64 * 1024
+// Reads go through a small buffer (most lines are short, and a pool of a
+// thousand workers has two thousand readers); a longer line is gathered.
+const (
+	maxLine  = 64 * 1024
+	readSize = 4096
+)
 
 func (o *output) follow(watcher string, wid, pid int, stdout, stderr *os.File) {
 	log := o.log.Named("worker").With("watcher", watcher, "wid", wid, "pid", pid)
@@ -57,16 +62,27 @@ func (o *output) read(f *os.File, log hclog.Logger) {
 		o.mu.Unlock()
 		f.Close()
 	}()
-	r := bufio.NewReaderSize(f, maxLine)
+	r := bufio.NewReaderSize(f, readSize)
+	var long []byte // a line longer than the buffer, gathered up to maxLine
 	for {
-		line, err := r.ReadSlice('\n')
+		chunk, err := r.ReadSlice('\n')
+		full := errors.Is(err, bufio.ErrBufferFull)
+		if full && len(long)+len(chunk) < maxLine {
+			long = append(long, chunk...)
+			continue
+		}
+		line := chunk
+		if long != nil {
+			line = append(long, chunk...)
+			long = nil
+		}
 		if len(line) > 0 {
 			if line[len(line)-1] == '\n' {
 				line = line[:len(line)-1]
 			}
 			log.Info(string(line))
 		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+		if err != nil && !full {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
 				log.Debug("reading worker output failed", "error", err)
 			}

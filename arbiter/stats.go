@@ -2,7 +2,6 @@ package arbiter
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"strconv"
 	"time"
@@ -202,7 +201,8 @@ func (a *Arbiter) publishStats(bus *events.Bus, rows []procRow, names []string, 
 	for _, r := range rows {
 		in := info(r, sampled)
 		per[r.watcher] = append(per[r.watcher], in.Info)
-		f := toMap(in)
+		f := in.Info.Map()
+		f["state"], f["restarts"] = in.State, float64(in.Restarts)
 		f["subtopic"] = r.proc.Pid
 		f["name"] = r.watcher
 		bus.PublishTopic("stat."+events.TopicName(r.watcher)+"."+strconv.Itoa(r.proc.Pid), r.watcher, "stat", f)
@@ -215,7 +215,7 @@ func (a *Arbiter) publishStats(bus *events.Bus, rows []procRow, names []string, 
 	if self, err := a.opts.Stats.Self(); err == nil {
 		pid := strconv.Itoa(os.Getpid())
 		for _, topic := range []string{"stat.poold." + pid, "stat.circus." + pid} {
-			f := toMap(self)
+			f := self.Map()
 			f["name"] = "poold"
 			f["subtopic"] = os.Getpid()
 			bus.PublishTopic(topic, "", "stat", f)
@@ -256,15 +256,4 @@ func containsColon(s string) bool {
 		}
 	}
 	return false
-}
-
-// toMap turns a JSON-tagged value into the map a subscriber decodes.
-func toMap(v any) map[string]any {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return map[string]any{}
-	}
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return m
 }

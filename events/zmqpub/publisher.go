@@ -50,6 +50,7 @@ type Publisher struct {
 	hwm      int
 	report   time.Duration
 	guard    *zmqguard.Guard
+	unheard  atomic.Uint64 // events skipped because no subscriber was connected
 	gopts    zmqguard.Options
 
 	started   atomic.Bool
@@ -205,6 +206,12 @@ func (p *Publisher) Run(ctx context.Context) error {
 	var last Stats
 	var lastSend time.Time
 	send := func(ev events.Event) {
+		if p.guard.Stats().Conns == 0 {
+			// Nobody is connected: a PUB would drop it anyway; skip the
+			// encoding (the stats stream publishes every second).
+			p.unheard.Add(1)
+			return
+		}
 		// Send only queues (bounded by the HWM); it fails only once the
 		// socket is closed, which happens below, after the last Send.
 		_ = pub.Send(zmq4.NewMsgFrom([]byte(ev.Topic), ev.MarshalPayload()))

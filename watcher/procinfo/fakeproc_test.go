@@ -191,9 +191,10 @@ func TestFakeProcTreeAndForgetting(t *testing.T) {
 		t.Errorf("remembered %s", got)
 	}
 
-	// 13 exits: forgotten at the next sample, whatever was asked.
+	// 13 exits: forgotten at the next full scan of /proc (FullScanEvery),
+	// whatever was asked; a sample that looks at 13 forgets it at once.
 	f.remove(13)
-	f.advance(time.Second)
+	f.advance(FullScanEvery)
 	mustInfo(t, s, 20)
 	if got := fmt.Sprint(remembered()); got != "[10 11 12 20 21]" {
 		t.Errorf("after 13 exits, remembered %s", got)

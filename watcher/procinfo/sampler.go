@@ -89,6 +89,11 @@ type Sampler struct {
 	pageSize uint64
 	procs    map[int]*tracked
 	users    map[uint64]string
+
+	// The process trees as of the last full scan.
+	children map[int][]int
+	scanned  map[int]bool
+	scanAt   time.Time
 }
 
 // tracked is what the Sampler remembers about one process.
@@ -196,19 +201,9 @@ func (s *Sampler) Sample(pids []int) (map[int]Info, error) {
 		return nil, err
 	}
 
-	all, err := s.fs.AllProcs()
+	stats, children, tried, err := s.read(pids, clk.now)
 	if err != nil {
-		return nil, fmt.Errorf("procinfo: list processes in %s: %w", s.root, err)
-	}
-	stats := make(map[int]procfs.ProcStat, len(all))
-	children := make(map[int][]int)
-	for _, p := range all {
-		st, err := p.Stat()
-		if err != nil {
-			continue // exited since the directory was listed
-		}
-		stats[p.PID] = st
-		children[st.PPID] = append(children[st.PPID], p.PID)
+		return nil, err
 	}
 
 	out := make(map[int]Info, len(pids))
@@ -220,8 +215,71 @@ func (s *Sampler) Sample(pids []int) (map[int]Info, error) {
 		in := s.tree(pid, stats, children, flat, clk, 0)
 		out[pid] = in
 	}
-	s.prune(clk.now, stats)
+	s.prune(clk.now, stats, tried)
 	return out, nil
+}
+
+// FullScanEvery is how often Sample reads every process on the host to
+// learn the process trees; in between it reads only the asked pids and
+// their known descendants (a pid it has not seen yet forces a full scan).
+// Reading every /proc/<pid>/stat each second was most of poold's idle CPU.
+var FullScanEvery = 10 * time.Second
+
+// read returns the stat of pids and their descendants, the children of
+// each process, and which pids it tried to read (nil: every process).
+// Must hold s.mu.
+func (s *Sampler) read(pids []int, now time.Time) (stats map[int]procfs.ProcStat, children map[int][]int, tried map[int]bool, err error) {
+	full := s.scanAt.IsZero() || now.Sub(s.scanAt) >= FullScanEvery
+	for _, pid := range pids {
+		if !full && !s.scanned[pid] {
+			full = true
+		}
+	}
+	if !full {
+		stats = make(map[int]procfs.ProcStat, len(pids))
+		tried = make(map[int]bool, len(pids))
+		var visit func(pid, depth int)
+		visit = func(pid, depth int) {
+			if tried[pid] || depth > maxDepth {
+				return
+			}
+			tried[pid] = true
+			p, err := s.fs.Proc(pid)
+			if err != nil {
+				return
+			}
+			st, err := p.Stat()
+			if err != nil {
+				return // exited
+			}
+			stats[pid] = st
+			for _, k := range s.children[pid] {
+				visit(k, depth+1)
+			}
+		}
+		for _, pid := range pids {
+			visit(pid, 0)
+		}
+		return stats, s.children, tried, nil
+	}
+	all, err := s.fs.AllProcs()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("procinfo: list processes in %s: %w", s.root, err)
+	}
+	stats = make(map[int]procfs.ProcStat, len(all))
+	children = make(map[int][]int)
+	scanned := make(map[int]bool, len(all))
+	for _, p := range all {
+		st, err := p.Stat()
+		if err != nil {
+			continue // exited since the directory was listed
+		}
+		stats[p.PID] = st
+		scanned[p.PID] = true
+		children[st.PPID] = append(children[st.PPID], p.PID)
+	}
+	s.children, s.scanned, s.scanAt = children, scanned, now
+	return stats, children, nil, nil
 }
 
 // tree returns the info of pid with its descendants, computing each pid's
@@ -389,11 +447,13 @@ func (s *Sampler) username(uid uint64) string {
 }
 
 // prune forgets pids that are gone or reused, and pids nobody asked about
-// for ForgetAfter. Must hold s.mu.
-func (s *Sampler) prune(now time.Time, alive map[int]procfs.ProcStat) {
+// for ForgetAfter. Only pids in tried were looked at (nil: all were).
+// Must hold s.mu.
+func (s *Sampler) prune(now time.Time, alive map[int]procfs.ProcStat, tried map[int]bool) {
 	for pid, ps := range s.procs {
 		st, ok := alive[pid]
-		if !ok || st.Starttime != ps.starttime || now.Sub(ps.seen) > ForgetAfter {
+		looked := tried == nil || tried[pid]
+		if looked && (!ok || st.Starttime != ps.starttime) || now.Sub(ps.seen) > ForgetAfter {
 			delete(s.procs, pid)
 		}
 	}
