@@ -66,7 +66,6 @@ type Arbiter struct {
 	watchers map[string]*watcher.Watcher // by lower-case name
 	owner    map[int]*watcher.Watcher    // pid -> watcher
 	stopping bool
-	killed   bool
 	output   *output
 
 	runCtx    context.Context // cancelled when the loop ends: probes stop
@@ -255,7 +254,6 @@ func (a *Arbiter) shutdown() {
 }
 
 func (a *Arbiter) killAll() {
-	a.killed = true
 	for _, w := range a.watchers {
 		w.Kill()
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -235,13 +236,7 @@ func TestEventStreamOverZeroMQ(t *testing.T) {
 
 func sortWords(s string) string {
 	w := strings.Fields(s)
-	for i := range w {
-		for j := i + 1; j < len(w); j++ {
-			if w[j] < w[i] {
-				w[i], w[j] = w[j], w[i]
-			}
-		}
-	}
+	sort.Strings(w)
 	return strings.Join(w, " ")
 }
 
