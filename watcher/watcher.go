@@ -990,9 +990,17 @@ func (w *Watcher) reconcile() {
 		}
 		return old[i].Wid > old[j].Wid
 	})
+	retired := false
 	for len(old) > 0 && len(old)+readyCur+held > target {
 		w.retire(old[0])
 		old = old[1:]
+		retired = true
+	}
+	if retired && len(old) > 0 {
+		// Their places are free for the next batch: a batch waits for
+		// the new workers to be ready, not for the old ones to drain.
+		w.reconcile()
+		return
 	}
 	if len(old) == 0 && w.prev != nil && readyCur+held == target {
 		w.endReload(nil)
