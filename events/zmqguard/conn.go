@@ -223,6 +223,11 @@ func (c *conn) writeLoop() {
 		c.adoptTimer.Stop()
 		c.raw.Close()
 		c.g.conns.Add(-1)
+		// zmq4 may keep a reference to a closed conn for a while (its
+		// PUB writer is never stopped): do not let it pin megabytes.
+		c.mu.Lock()
+		c.pending, c.spare = nil, nil
+		c.mu.Unlock()
 	}()
 	adoptC := c.adoptTimer.C
 	for {
