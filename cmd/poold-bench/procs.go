@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -16,10 +17,11 @@ import (
 // reg records every process the runner starts, so that cleanup can stop
 // each one by pid (gracefully, then SIGKILL of its process group) however
 // the run ends. Workers started by a manager (poold, supervisord,
-// gunicorn) are not our children: sweep finds them by their command line,
-// which names the run's private temporary directory, and kills only those.
+// gunicorn) are not our children: cleanup notes the managers' descendants
+// (by parent pid, with their start times) before stopping the managers,
+// and afterwards kills, by pid, those of them still running.
 type reg struct {
-	tmp string // private temp dir: every process of ours names it in its argv
+	tmp string // private temp dir
 
 	mu    sync.Mutex
 	procs map[int]*proc
@@ -91,14 +93,17 @@ func (p *proc) stop(sig syscall.Signal, grace time.Duration) time.Duration {
 }
 
 // cleanup stops every process still running: managers first (SIGTERM, so
-// they stop their workers), then a sweep for any worker left behind.
+// they stop their workers), then any of their descendants left behind.
 func (r *reg) cleanup(grace time.Duration) {
 	r.mu.Lock()
 	ps := make([]*proc, 0, len(r.procs))
-	for _, p := range r.procs {
+	roots := make([]int, 0, len(r.procs))
+	for pid, p := range r.procs {
 		ps = append(ps, p)
+		roots = append(roots, pid)
 	}
 	r.mu.Unlock()
+	left := descendants(roots)
 	var wg sync.WaitGroup
 	for _, p := range ps {
 		wg.Add(1)
@@ -108,45 +113,76 @@ func (r *reg) cleanup(grace time.Duration) {
 		}()
 	}
 	wg.Wait()
-	r.sweep()
-}
-
-// sweep SIGKILLs every process (and its group) whose command line names
-// the run's temp dir: workers a manager left behind. Nothing else matches.
-func (r *reg) sweep() int {
-	n := 0
-	for _, pid := range r.ours() {
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		n++
+	for pid, start := range left {
+		if st, ok := startTime(pid); ok && st == start {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
-	return n
 }
 
-// ours lists the pids of live processes whose argv mentions r.tmp.
-func (r *reg) ours() []int {
+// descendants maps every live descendant of roots to its start time, so a
+// pid reused later is never mistaken for it.
+func descendants(roots []int) map[int]string {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	self := os.Getpid()
-	var pids []int
-	needle := []byte(r.tmp)
+	kids := map[int][]int{}
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+		if err != nil {
 			continue
 		}
-		cl, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !bytes.Contains(cl, needle) {
-			continue
+		if ppid, ok := parentOf(pid); ok {
+			kids[ppid] = append(kids[ppid], pid)
 		}
-		if st, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil && isZombie(st) {
-			continue
-		}
-		pids = append(pids, pid)
 	}
-	return pids
+	out := map[int]string{}
+	stack := append([]int(nil), roots...)
+	for len(stack) > 0 {
+		pid := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, k := range kids[pid] {
+			if _, seen := out[k]; !seen {
+				if st, ok := startTime(k); ok {
+					out[k] = st
+				}
+				stack = append(stack, k)
+			}
+		}
+	}
+	return out
+}
+
+// statFields returns the fields of /proc/pid/stat after the command name.
+func statFields(pid int) ([]string, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil || isZombie(b) {
+		return nil, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	return f, len(f) > 19
+}
+
+func parentOf(pid int) (int, bool) {
+	f, ok := statFields(pid)
+	if !ok {
+		return 0, false
+	}
+	ppid, err := strconv.Atoi(f[1])
+	return ppid, err == nil
+}
+
+func startTime(pid int) (string, bool) {
+	f, ok := statFields(pid)
+	if !ok {
+		return "", false
+	}
+	return f[19], true
 }
 
 func isZombie(stat []byte) bool {
