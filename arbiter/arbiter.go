@@ -31,6 +31,11 @@ import (
 	"github.com/poold/poold/watcher/procinfo"
 )
 
+// checkDelay is the period of the loop's safety-net reconcile (Circus's
+// check_delay). Deaths, timers and commands act at once; the tick only
+// catches what nothing else would.
+const checkDelay = 5 * time.Second
+
 // Options are the arbiter's collaborators.
 type Options struct {
 	Log    hclog.Logger
@@ -217,6 +222,8 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	a.startInOrder(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart }), nil)
 
 	ctxDone, quit := ctx.Done(), a.quit
+	tick := time.NewTicker(checkDelay)
+	defer tick.Stop()
 	for {
 		if a.stopping && len(a.owner) == 0 && a.allStopped() {
 			a.bus.Publish("", "stop", nil)
@@ -231,6 +238,10 @@ func (a *Arbiter) Run(ctx context.Context) error {
 			a.shutdown()
 		case m := <-a.inbox:
 			a.handle(m)
+		case <-tick.C:
+			for _, w := range a.watchers {
+				w.Reconcile()
+			}
 		}
 	}
 }

@@ -622,7 +622,7 @@ func cmdGlobalOptions(a *Arbiter, m *cmdMsg) error {
 	c := a.cfg.Arbiter
 	all := map[string]any{
 		"endpoint": c.Endpoint, "pubsub_endpoint": c.PubSubEndpoint, "stats_endpoint": c.StatsEndpoint,
-		"stats_interval": c.StatsInterval.Seconds(), "check_delay": 5.0, "allow_remote": c.AllowRemote,
+		"stats_interval": c.StatsInterval.Seconds(), "check_delay": checkDelay.Seconds(), "allow_remote": c.AllowRemote,
 		"log_level": c.LogLevel, "log_format": c.LogFormat, "numwatchers": len(a.watchers),
 		"config": a.cfg.Path, "pid": os.Getpid(),
 	}

@@ -880,6 +880,10 @@ func (w *Watcher) KillProcess(pid int, sig syscall.Signal, grace time.Duration) 
 	return nil
 }
 
+// Reconcile re-checks the pool against its target. The loop calls it on a
+// slow tick as a safety net; every real transition reconciles by itself.
+func (w *Watcher) Reconcile() { w.reconcile() }
+
 // reconcile brings the pool towards its target. Missing slots are spawned,
 // lowest free wid first. Workers due for replacement (older spec, or
 // marked for recycling) are replaced through the rolling path: at most
