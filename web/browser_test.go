@@ -85,6 +85,22 @@ func rowsExpr(watcher string, n int) string {
 	return fmt.Sprintf(`document.querySelectorAll('article[data-watcher=%q] tbody tr[data-pid]').length === %d`, watcher, n)
 }
 
+// chartSpanExpr is true once the watcher's CPU chart has coloured pixels
+// from at least frac of its width before the right edge, i.e. its points
+// cover that part of the time window.
+func chartSpanExpr(watcher string, frac float64) string {
+	return fmt.Sprintf(`(() => {
+		const c = document.querySelector('article[data-watcher=%q] .chart canvas');
+		if (!c || !c.width || !c.height) return false;
+		const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+		let left = c.width;
+		for (let y = 0; y < c.height; y++)
+			for (let x = 0; x < left; x++)
+				if (d[(y * c.width + x) * 4 + 3]) { left = x; break; }
+		return (c.width - left) / c.width >= %g;
+	})()`, watcher, frac)
+}
+
 func TestBrowserConsole(t *testing.T) {
 	ctx := newBrowser(t)
 	fake := newFakeBackend(t, map[string]int{"web": 3, "worker": 2})
@@ -153,9 +169,13 @@ func TestBrowserConsole(t *testing.T) {
 	// Charts and poold's own figures fill from the stats stream.
 	waitJS(t, ctx, "chart values", `document.querySelector('article[data-watcher="web"] .chart b').textContent.endsWith('%')`)
 	waitJS(t, ctx, "poold's own cpu/rss", `document.querySelector('#self').textContent.includes('rss')`)
-	deadline := time.Now().Add(30 * time.Second)
-	for fake.roundsDone() < 90 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond) // let the charts fill for the picture; not a synchronisation
+	// For the picture, wait (at most 30s, not an assertion) until the web
+	// CPU chart is drawn over 90 one-second rounds: its painted part, from
+	// the leftmost coloured column to the right edge, spans 89 of the 300
+	// seconds the chart shows.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](chartSpanExpr("web", 89.0/300),
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Logf("charts not filled for the screenshot (rounds sampled: %d): %v", fake.roundsDone(), err)
 	}
 	saveScreenshot(t, ctx, "console.png")
 }

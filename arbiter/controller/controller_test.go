@@ -129,6 +129,22 @@ func mustStatus(t testing.TB, cl *controller.Client, cmd string) arbiter.Reply {
 	return rep
 }
 
+// pollUntil checks cond every 5 ms until it holds (true) or d passes (false).
+func pollUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			return cond()
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
 // rawPeer connects by hand to the controller's endpoint.
 func rawPeer(t testing.TB, s served, sockType string, readBuffer int) *zmtptest.Peer {
 	t.Helper()
@@ -311,12 +327,8 @@ func TestNonReadingPeerDoesNotStarveOthers(t *testing.T) {
 
 	// 16 MB of echoed replies is far more than the loopback buffers hold
 	// for a peer that does not read.
-	deadline := time.Now().Add(30 * time.Second)
-	for sent.Load() < 16<<20 {
-		if time.Now().After(deadline) {
-			t.Fatalf("flooding peer sent only %d bytes in 30s", sent.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !pollUntil(30*time.Second, func() bool { return sent.Load() >= 16<<20 }) {
+		t.Fatalf("flooding peer sent only %d bytes in 30s", sent.Load())
 	}
 	cl := dial(t, s.ep)
 	for range 20 {
@@ -342,12 +354,8 @@ func TestTooManyInFlight(t *testing.T) {
 			}
 		}()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for e.blocked.Load() < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("handlers never started")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !pollUntil(10*time.Second, func() bool { return e.blocked.Load() >= 2 }) {
+		t.Fatal("handlers never started")
 	}
 	rep, err := cl.Do(context.Background(), arbiter.Request{Command: "status"})
 	var ce *arbiter.CommandError
@@ -392,8 +400,8 @@ func TestShutdownSendsPendingReplies(t *testing.T) {
 		_, err := cl.Do(context.Background(), arbiter.Request{Command: "block", Properties: map[string]any{"waiting": true}})
 		got <- err
 	}()
-	for e.blocked.Load() < 1 {
-		time.Sleep(5 * time.Millisecond)
+	if !pollUntil(10*time.Second, func() bool { return e.blocked.Load() >= 1 }) {
+		t.Fatal("handler never started")
 	}
 	cancel()
 	select {

@@ -147,19 +147,25 @@ graceful_timeout = "5s"
 	t.Cleanup(func() { p.stop(t) })
 
 	// Wait until poold answers "status".
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		select {
 		case <-p.exited:
 			t.Fatalf("poold exited early (%v); log:\n%s", p.waitErr, p.log())
 		default:
 		}
-		if err := ping(p.control); err == nil {
+		err := ping(p.control)
+		if err == nil {
 			return p
-		} else if time.Now().After(deadline) {
-			t.Fatalf("poold does not answer on its control endpoint %s after 20s (is the controller wired into cmd/poold?): %v; log:\n%s", p.control, err, p.log())
 		}
-		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+		select {
+		case <-deadline.C:
+			t.Fatalf("poold does not answer on its control endpoint %s after 20s (is the controller wired into cmd/poold?): %v; log:\n%s", p.control, err, p.log())
+		case <-tick.C:
+		}
 	}
 }
 
@@ -222,17 +228,11 @@ func (p *poold) pids(t testing.TB) []int {
 // waitPids polls `list web` until it shows n pids.
 func (p *poold) waitPids(t testing.TB, n int) []int {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		pids := p.pids(t)
-		if len(pids) == n {
-			return pids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("list web: want %d pids, still %v after 15s", n, pids)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	var pids []int
+	if !pollUntil(15*time.Second, func() bool { pids = p.pids(t); return len(pids) == n }) {
+		t.Fatalf("list web: want %d pids, still %v after 15s", n, pids)
 	}
+	return pids
 }
 
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
@@ -382,9 +382,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 			p.ctl(t, "incr", "web")
 			incrs++
-			for end := time.Now().Add(time.Second); time.Now().Before(end) && !strings.Contains(out.String(), "watcher.web.spawn"); {
-				time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
-			}
+			pollUntil(time.Second, func() bool { return strings.Contains(out.String(), "watcher.web.spawn") })
 		}
 		cancel()
 		if code := <-done; code != 0 {

@@ -267,10 +267,7 @@ func TestInterrupted(t *testing.T) {
 	go func() {
 		done <- run(ctx, args, &out, &errb)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(f.requests()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling a condition, not synchronising by time
-	}
+	pollUntil(10*time.Second, func() bool { return len(f.requests()) > 0 })
 	cancel()
 	code := <-done
 	if code != exitInterrupted || !strings.Contains(errb.String(), "interrupted while waiting for 'stop web' (still in progress on poold)") {

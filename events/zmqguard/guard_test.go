@@ -25,15 +25,27 @@ var zmq4Leaks = goleak.IgnoreAnyFunction("github.com/go-zeromq/zmq4.(*pubMWriter
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, zmq4Leaks) }
 
+// pollUntil checks cond every 5 ms until it holds (true) or d passes (false).
+func pollUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			return cond()
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
 // waitFor polls cond until it holds or a generous bound passes.
 func waitFor(t testing.TB, what string, bound time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", bound, what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !pollUntil(bound, cond) {
+		t.Fatalf("timed out after %s waiting for %s", bound, what)
 	}
 }
 
@@ -187,12 +199,8 @@ func TestPubStuckSubscriberDoesNotStallOthers(t *testing.T) {
 			}
 			sent++
 		}
-		deadline := time.Now().Add(20 * time.Second)
-		for healthy.n.Load() != sent {
-			if time.Now().After(deadline) {
-				t.Fatalf("healthy subscriber has %d of %d messages after 20s; guard stats %+v", healthy.n.Load(), sent, g.Stats())
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !pollUntil(20*time.Second, func() bool { return healthy.n.Load() == sent }) {
+			t.Fatalf("healthy subscriber has %d of %d messages after 20s; guard stats %+v", healthy.n.Load(), sent, g.Stats())
 		}
 	}
 	st := g.Stats()

@@ -177,16 +177,23 @@ func send(t *testing.T, path string, data []byte) {
 // waitStats polls until cond holds for the listener's counters.
 func waitStats(t *testing.T, l *Listener, cond func(Stats) bool) Stats {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		s := l.Stats()
 		if cond(s) {
 			return s
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline.C:
+			if s = l.Stats(); cond(s) {
+				return s
+			}
 			t.Fatalf("stats never reached the condition: %+v", s)
+		case <-tick.C:
 		}
-		time.Sleep(5 * time.Millisecond) // polling a condition, not synchronising
 	}
 }
 
