@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,23 +54,8 @@ type harness struct {
 	log *syncBuffer
 }
 
-// syncBuffer collects the arbiter's log for assertions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe to read while the process under test writes.
+type syncBuffer = workertest.Buffer
 
 func start(t testing.TB, cfg *configs.Config, opts Options) *harness {
 	t.Helper()

@@ -1,15 +1,14 @@
 package web
 
 import (
-	"bytes"
 	"fmt"
+	"github.com/poold/poold/watcher/workertest"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,23 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// syncBuffer collects poold's log for the failure message.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe to read while the process under test writes.
+type syncBuffer = workertest.Buffer
 
 // freePort finds a loopback port nobody listens on (poold binds it a moment
 // later; a collision fails the test loudly, never silently).

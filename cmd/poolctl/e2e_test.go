@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/poold/poold/watcher/workertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -481,23 +482,8 @@ func joinInts(ns []int) string {
 	return strings.Join(parts, " ")
 }
 
-// syncBuffer is a bytes.Buffer safe to read while events writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe to read while the process under test writes.
+type syncBuffer = workertest.Buffer
 
 // BenchmarkPoolctlStatus runs the built poolctl binary as a whole process
 // (`poolctl status`) against a running poold: start-up, connect, one
