@@ -244,7 +244,11 @@ func TestExecStepsApplyUmaskRlimitsAndListenPid(t *testing.T) {
 	}
 	ws := []configs.Watcher{
 		mk("shell", func(w *configs.Watcher) { w.Umask = 0o027; w.Sockets = []string{"s"} }),
-		mk("shim", func(w *configs.Watcher) { w.Umask = 0o077; w.Rlimits = map[string]uint64{"nofile": 777}; w.Sockets = []string{"s"} }),
+		mk("shim", func(w *configs.Watcher) {
+			w.Umask = 0o077
+			w.Rlimits = map[string]uint64{"nofile": 777}
+			w.Sockets = []string{"s"}
+		}),
 		mk("direct", func(w *configs.Watcher) {}),
 	}
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("s")}, Watchers: ws}, Options{})
