@@ -511,10 +511,11 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 		}
 	}
 	if nostop {
-		// The workers live on unmanaged; their exits are still reaped.
+		// The workers live on unmanaged (their exits are still reaped by
+		// their Wait goroutines, and ignored); they die with poold.
 		for pid, o := range a.owner {
 			if o == w {
-				a.owner[pid] = nil
+				delete(a.owner, pid)
 			}
 		}
 		remove()

@@ -107,6 +107,15 @@ func TestCommandErrors(t *testing.T) {
 	if ws := h.do("list", nil)["watchers"].([]string); strings.Join(ws, ",") != "web" {
 		t.Errorf("watchers after rm: %v", ws)
 	}
+	// rm nostop leaves the workers running unmanaged; poold still stops
+	// (the harness's cleanup would catch a hang) and they die with it.
+	pids := h.do("list", map[string]any{"name": "web"})["pids"].([]int)
+	h.do("rm", map[string]any{"name": "web", "nostop": true})
+	for _, pid := range pids {
+		if !alive(pid) {
+			t.Errorf("rm nostop stopped pid %d", pid)
+		}
+	}
 }
 
 // FuzzHandle feeds arbitrary frames to the request decoder and dispatcher:
