@@ -1,7 +1,8 @@
 // Command exampleworker is a tiny HTTP worker for poold's examples and
 // tests. It serves on the socket poold hands it (systemd socket activation,
 // found with go-systemd's activation.Listeners) and answers every request
-// with its pid and wid. On SIGTERM it stops accepting and finishes the
+// with its pid and wid. On SIGTERM it drains: half a second of answering
+// with "Connection: close", then it stops accepting and finishes the
 // requests in flight before it exits.
 package main
 
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,8 +50,12 @@ func run() error {
 		return errors.New("no inherited socket (LISTEN_FDS) and no --listen address; run me under poold")
 	}
 	pid := os.Getpid()
+	var draining atomic.Bool
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if draining.Load() {
+				w.Header().Set("Connection", "close")
+			}
 			fmt.Fprintf(w, "hello from pid %d wid %s\n", pid, *wid)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -63,6 +69,15 @@ func run() error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	}
+	// Drain: for a moment, answer with "Connection: close" so keep-alive
+	// clients leave on their own; closing their idle connections at once
+	// (Shutdown) can fail a request they send at that very instant.
+	draining.Store(true)
+	select {
+	case <-time.After(500 * time.Millisecond):
+	case err := <-errc:
+		return err
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

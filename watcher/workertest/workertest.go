@@ -36,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -111,7 +112,17 @@ func run(mode string) error {
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, strings.Join(os.Environ(), "\n"))
 	})
-	srv := &http.Server{Handler: mux}
+	// Draining: answer with "Connection: close" for a moment before
+	// shutting down, so keep-alive clients leave on their own instead of
+	// racing the close of their idle connection (what a real web worker
+	// does; Go's Shutdown alone can fail a request sent at that instant).
+	var draining atomic.Bool
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		mux.ServeHTTP(w, r)
+	})}
 	crash := make(chan struct{})
 	var once sync.Once
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) {
@@ -137,6 +148,12 @@ func run(mode string) error {
 	case <-stop:
 	case <-crash:
 		code = 2
+	}
+	draining.Store(true)
+	select {
+	case <-time.After(100 * time.Millisecond):
+	case err := <-errc:
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
