@@ -3,7 +3,9 @@ package arbiter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -357,5 +359,67 @@ func TestConfigReloadSwapsSocketsAndWatchers(t *testing.T) {
 	socks := h.do("listsockets", nil)["sockets"].([]map[string]any)
 	if len(socks) != 1 || socks[0]["name"] != "b" {
 		t.Errorf("sockets %v", socks)
+	}
+}
+
+// TestHTTPReadinessAndHealthCheck runs a worker that answers probes on its
+// own port: it becomes ready through readiness "http", and once its health
+// URL fails health_threshold times it is replaced, new before old.
+func TestHTTPReadinessAndHealthCheck(t *testing.T) {
+	// Each worker answers probes on its own port, prefix + wid: find a
+	// prefix whose ports for wids 1 and 2 are free.
+	prefix := ""
+	for p := 2000; p < 6500 && prefix == ""; p += 37 {
+		free := true
+		for wid := 1; wid <= 2; wid++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d%d", p, wid))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			prefix = strconv.Itoa(p)
+		}
+	}
+	if prefix == "" {
+		t.Fatal("no free pair of loopback ports for the probes")
+	}
+	probe := "127.0.0.1:" + prefix + "$(pool.wid)"
+	w := testWatcher("web", "probe", 1)
+	w.Sockets = []string{"web"}
+	w.Env = append(w.Env, "PROBE_ADDR="+probe)
+	w.Readiness = "http"
+	w.ReadyURL = "http://" + probe + "/health"
+	w.ReadyTimeout = 10 * time.Second
+	w.HealthCheck = "tcp"
+	w.HealthAddress = probe
+	w.HealthInterval = 50 * time.Millisecond
+	w.HealthTimeout = time.Second
+	w.HealthThreshold = 2
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	first := h.next("spawn", nil).Fields["process_pid"]
+	if ready := h.next("ready", nil); ready.Fields["process_pid"] != first {
+		t.Fatalf("ready %v, want pid %v", ready.Fields, first)
+	}
+	// Switch to the http health check on the same URL, then make it fail.
+	h.do("set", map[string]any{"name": "web", "options": map[string]any{"health_check": "http", "health_url": "http://" + probe + "/health"}})
+	if _, err := get(h.socketAddr("web"), "/sick"); err != nil {
+		t.Fatal(err)
+	}
+	ev := h.next("unhealthy", nil)
+	if ev.Fields["process_pid"] != first || !strings.Contains(ev.Fields["reason"].(string), "503") {
+		t.Errorf("unhealthy %v, want pid %v with status 503", ev.Fields, first)
+	}
+	h.next("recycle", nil)
+	// The replacement (wid 2, its own probe port) is ready before the sick one stops.
+	next := h.next("spawn", nil)
+	ready := h.next("ready", nil)
+	if ready.Fields["process_pid"] != next.Fields["process_pid"] || next.Fields["process_id"] != 2 {
+		t.Errorf("replacement spawn %v ready %v, want wid 2 ready", next.Fields, ready.Fields)
+	}
+	if reap := h.next("reap", nil); reap.Fields["process_pid"] != first || reap.Seq < ready.Seq {
+		t.Errorf("sick worker reaped at seq %d (%v), replacement ready at %d", reap.Seq, reap.Fields, ready.Seq)
 	}
 }

@@ -904,10 +904,11 @@ func (w *Watcher) reconcile() {
 			continue
 		}
 		if p.old(w.specGen) {
+			// A worker being replaced keeps its wid until it retires; its
+			// replacement takes a free one (PROTOCOL.md: up to 2N), so
+			// per-wid resources such as a probe port do not collide.
 			old = append(old, p)
-			if !p.Recycle {
-				used[p.Wid] = true // an older generation keeps its wid until it retires
-			}
+			used[p.Wid] = true
 			continue
 		}
 		cur = append(cur, p)

@@ -18,6 +18,9 @@
 //	never-ready  serve, but never send READY=1
 //	leak         serve, and allocate (and touch) 4 MiB every 20 ms up to
 //	             512 MiB
+//	probe        serve, and also listen on $PROBE_ADDR for probes: GET
+//	             /health answers 200 until GET /sick on the shared socket
+//	             turns it to 503
 //
 // Every serving mode stops on SIGTERM like a well-behaved web worker:
 // it stops accepting, finishes the requests in flight, then exits 0.
@@ -28,6 +31,7 @@ package workertest
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -70,7 +74,7 @@ func run(mode string) error {
 		signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
 		<-c
 		return nil
-	case "serve", "stubborn", "family", "notify", "never-ready", "leak":
+	case "serve", "stubborn", "family", "notify", "never-ready", "leak", "probe":
 	default:
 		return fmt.Errorf("unknown mode %q", mode)
 	}
@@ -98,6 +102,20 @@ func run(mode string) error {
 	if mode == "leak" {
 		go leak()
 	}
+	var sick atomic.Bool
+	if mode == "probe" {
+		pl, err := net.Listen("tcp", os.Getenv("PROBE_ADDR"))
+		if err != nil {
+			return fmt.Errorf("probe listener: %w", err)
+		}
+		go http.Serve(pl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if sick.Load() {
+				http.Error(w, "sick", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		}))
+	}
 	wid := os.Getenv("POOLD_WID")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -105,6 +123,10 @@ func run(mode string) error {
 	})
 	mux.HandleFunc("/fds", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, fds)
+	})
+	mux.HandleFunc("/sick", func(w http.ResponseWriter, r *http.Request) {
+		sick.Store(true)
+		fmt.Fprintf(w, "pid=%d sick\n", os.Getpid())
 	})
 	mux.HandleFunc("/child", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%d\n", child)
