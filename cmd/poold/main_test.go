@@ -232,7 +232,15 @@ func TestSIGTERMStopsEverythingAndExitsZero(t *testing.T) {
 
 func TestSIGKILLOfPooldTakesWorkersDown(t *testing.T) {
 	p := startPoold(t, fmt.Sprintf(familyConfig, "10s"))
-	workers, _, _ := familyPids(t, p)
+	workers, children, _ := familyPids(t, p)
+	// The workers die with poold (parent-death signal); what they started
+	// themselves is theirs to stop, and with them killed it is orphaned:
+	// this test stops those grandchildren itself, by pid.
+	t.Cleanup(func() {
+		for _, pid := range children {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	p.signal(syscall.SIGKILL)
 	p.wait()
 	for _, pid := range workers {
