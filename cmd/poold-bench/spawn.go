@@ -49,16 +49,16 @@ func (b *bench) spawnSection(ctx context.Context) error {
 				b.res.note("floor through poold's shim, n=%d: %v", n, err)
 			}
 			lastRep := r == reps(n)-1
-			if err := b.spawnPoold(ctx, n, sf, idle && lastRep && (n == 100 || n == 1000)); err != nil {
+			if err := b.spawnManager(ctx, sPoold, b.startPoold, true, n, sf, idle && lastRep && (n == 100 || n == 1000)); err != nil {
 				return fmt.Errorf("poold n=%d: %w", n, err)
 			}
 			if b.haveSupervisord() {
-				if err := b.spawnSupervisord(ctx, n, sf, idle && lastRep && n == 100); err != nil {
+				if err := b.spawnManager(ctx, sSup, b.startSupervisord, false, n, sf, idle && lastRep && n == 100); err != nil {
 					b.res.note("supervisord n=%d: %v", n, err)
 				}
 			}
 			if b.haveGunicorn() && n <= 100 {
-				if err := b.spawnGunicorn(ctx, n, sf, idle && lastRep && n == 100); err != nil {
+				if err := b.spawnManager(ctx, sGuni, b.startGunicorn, true, n, sf, idle && lastRep && n == 100); err != nil {
 					b.res.note("gunicorn n=%d: %v", n, err)
 				}
 			}
@@ -110,70 +110,37 @@ func (b *bench) spawnFloor(ctx context.Context, n int, viaShim bool, sf *spawnFi
 	return nil
 }
 
-func (b *bench) spawnPoold(ctx context.Context, n int, sf *spawnFigures, idle bool) error {
+// spawnManager starts one manager with n workers through start, waits for
+// them all to report alive (and, when the manager shares a socket, for the
+// socket to answer), measures the manager idle if asked, and stops it.
+// supervisord has no shared socket, so it gets no answering figure.
+func (b *bench) spawnManager(ctx context.Context, subject string, start func(int) (*instance, time.Time, error),
+	shared bool, n int, sf *spawnFigures, idle bool) error {
 	b.board.drain()
-	in, t0, err := b.startPoold(n)
+	in, t0, err := start(n)
 	if err != nil {
 		return err
 	}
 	defer in.stop(10 * time.Second)
-	ansc := startAnswering(ctx, in.addr, spawnTimeout(n))
+	var ansc <-chan answer
+	if shared {
+		ansc = startAnswering(ctx, in.addr, spawnTimeout(n))
+	}
 	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
-	ans := <-ansc
+	var ans answer
+	if shared {
+		ans = <-ansc
+	}
 	if err != nil {
 		return fmt.Errorf("%w; log: %s", err, in.logTail())
 	}
-	sf.add(sPoold, t0, as, ans)
+	sf.add(subject, t0, as, ans)
 	if idle {
 		if err := b.idle(ctx, in, n); err != nil {
 			return err
 		}
 	}
-	sf.stop[sPoold] = append(sf.stop[sPoold], ms(in.stop(20*time.Second)))
-	return nil
-}
-
-func (b *bench) spawnSupervisord(ctx context.Context, n int, sf *spawnFigures, idle bool) error {
-	b.board.drain()
-	in, t0, err := b.startSupervisord(n)
-	if err != nil {
-		return err
-	}
-	defer in.stop(10 * time.Second)
-	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
-	if err != nil {
-		return fmt.Errorf("%w; log: %s", err, in.logTail())
-	}
-	sf.add(sSup, t0, as, answer{})
-	if idle {
-		if err := b.idle(ctx, in, n); err != nil {
-			return err
-		}
-	}
-	sf.stop[sSup] = append(sf.stop[sSup], ms(in.stop(20*time.Second)))
-	return nil
-}
-
-func (b *bench) spawnGunicorn(ctx context.Context, n int, sf *spawnFigures, idle bool) error {
-	b.board.drain()
-	in, t0, err := b.startGunicorn(n)
-	if err != nil {
-		return err
-	}
-	defer in.stop(10 * time.Second)
-	ansc := startAnswering(ctx, in.addr, spawnTimeout(n))
-	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
-	ans := <-ansc
-	if err != nil {
-		return fmt.Errorf("%w; log: %s", err, in.logTail())
-	}
-	sf.add(sGuni, t0, as, ans)
-	if idle {
-		if err := b.idle(ctx, in, n); err != nil {
-			return err
-		}
-	}
-	sf.stop[sGuni] = append(sf.stop[sGuni], ms(in.stop(20*time.Second)))
+	sf.stop[subject] = append(sf.stop[subject], ms(in.stop(20*time.Second)))
 	return nil
 }
 
