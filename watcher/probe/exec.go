@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/poold/poold/configs"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,7 +41,7 @@ type execProbe struct {
 // group is killed, and when the command exits any process it left in its
 // group is killed too, so a probe never leaves anything running.
 func Exec(cmd string, env []string) Probe {
-	argv, err := Split(cmd)
+	argv, err := configs.SplitCommand(cmd)
 	return &execProbe{cmd: cmd, argv: argv, env: env, err: err}
 }
 
@@ -117,64 +118,3 @@ func firstLine(b []byte) string {
 	return ""
 }
 
-// Split breaks cmd into words the way Exec does.
-func Split(cmd string) ([]string, error) {
-	var (
-		words []string
-		cur   strings.Builder
-		in    bool // inside a word
-		quote rune // 0, '\'' or '"'
-		esc   bool
-	)
-	for _, r := range cmd {
-		switch {
-		case esc:
-			if quote == '"' && !strings.ContainsRune("\\\"$`\n", r) {
-				cur.WriteRune('\\')
-			}
-			if r != '\n' { // backslash-newline joins lines
-				cur.WriteRune(r)
-				in = true
-			}
-			esc = false
-		case quote == '\'':
-			if r == '\'' {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\\':
-			esc = true
-		case quote == '"':
-			if r == '"' {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, in = r, true
-		case r == ' ' || r == '\t' || r == '\n':
-			if in {
-				words = append(words, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteRune(r)
-			in = true
-		}
-	}
-	switch {
-	case esc:
-		return nil, errors.New("command ends with a lone backslash")
-	case quote != 0:
-		return nil, fmt.Errorf("command has an unterminated %c quote", quote)
-	}
-	if in {
-		words = append(words, cur.String())
-	}
-	if len(words) == 0 {
-		return nil, errors.New("empty command")
-	}
-	return words, nil
-}
