@@ -69,6 +69,7 @@ type Arbiter struct {
 	socks    *sockets.Set
 	spawner  *watcher.Spawner
 	watchers map[string]*watcher.Watcher // by lower-case name
+	byID     map[uint64]*watcher.Watcher // by Watcher.ID: timers and checks
 	owner    map[int]*watcher.Watcher    // pid -> watcher
 	stopping bool
 	output   *output
@@ -102,6 +103,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		stopped:  make(chan struct{}),
 		quit:     make(chan struct{}),
 		watchers: make(map[string]*watcher.Watcher),
+		byID:     make(map[uint64]*watcher.Watcher),
 		owner:    make(map[int]*watcher.Watcher),
 	}
 }
@@ -281,11 +283,13 @@ func (a *Arbiter) handle(m any) {
 			w.Exited(m.pid, m.code)
 		}
 	case timerMsg:
-		if w := a.watchers[strings.ToLower(m.t.Watcher)]; w != nil {
+		// By identity: a watcher removed and added again under the same
+		// name never gets the timers of the one it replaced.
+		if w := a.byID[m.t.Watcher]; w != nil {
 			w.Fire(m.t)
 		}
 	case checkMsg:
-		if w := a.watchers[strings.ToLower(m.c.Watcher)]; w != nil {
+		if w := a.byID[m.c.Watcher]; w != nil {
 			w.Checked(m.c, m.err)
 		}
 	case sampledMsg:
@@ -438,7 +442,25 @@ func (a *Arbiter) addWatcher(spec configs.Watcher) (*watcher.Watcher, error) {
 		return nil, err
 	}
 	a.watchers[strings.ToLower(spec.Name)] = w
+	a.byID[w.ID()] = w
 	return w, nil
+}
+
+// forget drops a removed watcher: its name is free again, and its timers,
+// checks and exits go nowhere.
+func (a *Arbiter) forget(w *watcher.Watcher) {
+	key := strings.ToLower(w.Name())
+	if a.watchers[key] != w {
+		return
+	}
+	delete(a.watchers, key)
+	delete(a.byID, w.ID())
+	for pid, o := range a.owner {
+		if o == w {
+			delete(a.owner, pid)
+		}
+	}
+	a.bus.Publish(w.Name(), "remove", nil)
 }
 
 func (a *Arbiter) handoff(spec configs.Watcher, all []configs.Socket) (watcher.Sockets, error) {
@@ -460,8 +482,9 @@ type host struct{ a *Arbiter }
 
 func (h host) Now() time.Time { return time.Now() }
 
-func (h host) Spawn(name string, wid int, spec watcher.ProcSpec) (int, error) {
+func (h host) Spawn(w *watcher.Watcher, wid int, spec watcher.ProcSpec) (int, error) {
 	a := h.a
+	name := w.Name()
 	if a.stopping {
 		return 0, errors.New("poold is stopping")
 	}
@@ -485,7 +508,7 @@ func (h host) Spawn(name string, wid int, spec watcher.ProcSpec) (int, error) {
 		return 0, err
 	}
 	a.output.follow(name, wid, p.Pid, outR, errR)
-	a.owner[p.Pid] = a.watchers[strings.ToLower(name)]
+	a.owner[p.Pid] = w
 	a.waits.Add(1)
 	go func() {
 		defer a.waits.Done()

@@ -102,6 +102,7 @@ func TestCrashingWorkerBacksOff(t *testing.T) {
 	w.BackoffMin = 5 * time.Millisecond
 	w.BackoffMax = 40 * time.Millisecond
 	w.BackoffReset = time.Hour
+	w.FlappingAttempts = 0 // backoff alone; flapping has its own tests
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
 	var delays []float64
 	for len(delays) < 6 {

@@ -503,22 +503,10 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
-	key := strings.ToLower(w.Name())
-	remove := func() {
-		if a.watchers[key] == w {
-			delete(a.watchers, key)
-			a.bus.Publish(w.Name(), "remove", nil)
-		}
-	}
 	if nostop {
 		// The workers live on unmanaged (their exits are still reaped by
 		// their Wait goroutines, and ignored); they die with poold.
-		for pid, o := range a.owner {
-			if o == w {
-				delete(a.owner, pid)
-			}
-		}
-		remove()
+		a.forget(w)
 		m.ok(nil)
 		return nil
 	}
@@ -528,7 +516,7 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 		return err
 	}
 	w.WhenSettled(func() {
-		remove()
+		a.forget(w)
 		if wait {
 			m.ok(nil)
 		}

@@ -110,11 +110,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, reply func(error)) {
 	touched = append(touched, started...)
 	a.stopInOrder(a.sortList(removed), func() {
 		for _, w := range removed {
-			key := strings.ToLower(w.Name())
-			if a.watchers[key] == w {
-				delete(a.watchers, key)
-				a.bus.Publish(w.Name(), "remove", nil)
-			}
+			a.forget(w)
 		}
 		a.startInOrder(a.sortList(started), func() {
 			whenAllSettled(touched, func() {

@@ -25,15 +25,21 @@ type fakeHost struct {
 	checks  []Check
 	events  []string
 	fail    error // next Spawn fails with this
+	// failAlways makes every Spawn fail while set.
+	failAlways error
+	delays     map[Timer]time.Duration
 }
 
 func newFakeHost() *fakeHost {
-	return &fakeHost{now: time.Unix(1_700_000_000, 0), nextPid: 100}
+	return &fakeHost{now: time.Unix(1_700_000_000, 0), nextPid: 100, delays: map[Timer]time.Duration{}}
 }
 
 func (h *fakeHost) Now() time.Time { return h.now }
 
-func (h *fakeHost) Spawn(name string, wid int, spec ProcSpec) (int, error) {
+func (h *fakeHost) Spawn(w *Watcher, wid int, spec ProcSpec) (int, error) {
+	if h.failAlways != nil {
+		return 0, h.failAlways
+	}
 	if h.fail != nil {
 		err := h.fail
 		h.fail = nil
@@ -49,7 +55,10 @@ func (h *fakeHost) Signal(pid int, sig syscall.Signal) error {
 	return nil
 }
 
-func (h *fakeHost) After(d time.Duration, t Timer) { h.timers = append(h.timers, t) }
+func (h *fakeHost) After(d time.Duration, t Timer) {
+	h.timers = append(h.timers, t)
+	h.delays[t] = d
+}
 
 func (h *fakeHost) Check(c Check, timeout time.Duration, fn func(context.Context) error) {
 	h.checks = append(h.checks, c)
@@ -286,11 +295,15 @@ func TestFlappingPausesThenGivesUpWithoutTouchingHealthyWorkers(t *testing.T) {
 			w.Fire(tm)
 		}
 	}
+	crash() // long-lived: replaced at once, counts for nothing
+	if len(h.takeTimers(TimerRespawn)) != 0 || len(w.Pids()) != 2 {
+		t.Fatalf("a long-lived worker's death was not replaced at once: %v", w.Processes())
+	}
 	crash()
 	respawn()
 	crash()
 	respawn()
-	crash() // third exit within the window
+	crash() // third early death in a row
 	if w.Status() != Flapping || !strings.Contains(w.Reason(), "retrying") {
 		t.Fatalf("status %v reason %q", w.Status(), w.Reason())
 	}
@@ -307,7 +320,7 @@ func TestFlappingPausesThenGivesUpWithoutTouchingHealthyWorkers(t *testing.T) {
 	crash()
 	respawn()
 	crash()
-	if w.Status() != Flapping || !strings.Contains(w.Reason(), "gave up") {
+	if w.Status() != Failed || !strings.Contains(w.Reason(), "gave up") {
 		t.Fatalf("status %v reason %q", w.Status(), w.Reason())
 	}
 	if !w.Has(healthy) || len(w.Pids()) != 1 || !w.Settled() {

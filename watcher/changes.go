@@ -1,0 +1,97 @@
+package watcher
+
+import (
+	"os"
+	"reflect"
+
+	"github.com/poold/poold/configs"
+)
+
+// Effect is what a change of one configs.Watcher field does to a running
+// watcher.
+type Effect int
+
+// Effects of a field change.
+const (
+	// Live: applies to the next decision (next stop, next death, next
+	// spawn's readiness wait); running workers are left alone.
+	Live Effect = iota + 1
+	// Restart: workers start differently, so every worker is replaced
+	// through the rolling path.
+	Restart
+	// Scale: the number of workers changes; the others are left alone.
+	Scale
+	// Health: the health check is re-armed with the new settings.
+	Health
+)
+
+// fieldEffects classifies every field of configs.Watcher. A test fails
+// when a field is added to configs.Watcher without being classified here.
+var fieldEffects = map[string]Effect{
+	"Name": Live, "Cmd": Restart, "Args": Restart, "NumProcesses": Scale,
+	"Env": Restart, "CopyEnv": Restart, "WorkingDir": Restart, "UID": Restart,
+	"GID": Restart, "Umask": Restart, "Rlimits": Restart, "StopSignal": Live,
+	"GracefulTimeout": Live, "WarmupDelay": Live, "Priority": Live,
+	"Autostart": Live, "Respawn": Live, "Sockets": Restart, "UseSockets": Restart,
+	"BackoffMin": Live, "BackoffMax": Live, "BackoffReset": Live,
+	// A new readiness method or target only means something to a worker
+	// started for it.
+	"Readiness": Restart, "ReadyDelay": Live, "ReadyTimeout": Live,
+	"ReadyAddress": Restart, "ReadyURL": Restart,
+	"MaxSurge": Live, "SendHUP": Live, "MaxAge": Live, "MaxAgeVariance": Live,
+	"FlappingAttempts": Live, "FlappingWindow": Live, "FlappingRetryIn": Live,
+	"FlappingMaxRetry": Live,
+	"HealthCheck":      Health, "HealthURL": Health, "HealthAddress": Health,
+	"HealthCmd": Health, "HealthInterval": Health, "HealthTimeout": Health,
+	"HealthThreshold": Health,
+	"MaxRSS":          Live, "MaxCPU": Live, "LimitThreshold": Live, "DependsOn": Live,
+}
+
+// Changes is the outcome of comparing two specs of one watcher.
+type Changes struct {
+	Fields  []string // names of the fields that differ, in declaration order
+	Restart bool     // workers must be replaced
+	Scale   bool
+	Health  bool
+}
+
+// Any reports whether anything differs.
+func (c Changes) Any() bool { return len(c.Fields) > 0 }
+
+// Compare tells what differs between a and b and what that means for
+// running workers. A field missing from the classification counts as
+// Restart, the safe choice.
+func Compare(a, b configs.Watcher) Changes {
+	var c Changes
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	t := va.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			continue
+		}
+		name := t.Field(i).Name
+		c.Fields = append(c.Fields, name)
+		switch e, ok := fieldEffects[name]; {
+		case !ok || e == Restart:
+			c.Restart = true
+		case e == Scale:
+			c.Scale = true
+		case e == Health:
+			c.Health = true
+		}
+	}
+	return c
+}
+
+// SameFiles reports whether two socket handoffs pass the very same files.
+func SameFiles(a, b []*os.File) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

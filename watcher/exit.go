@@ -1,0 +1,98 @@
+package watcher
+
+import (
+	"fmt"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/poold/poold/configs"
+)
+
+// Exited is called by the loop when a worker's process has been reaped.
+// exitCode is the exit status, or minus the signal number that killed it.
+func (w *Watcher) Exited(pid, exitCode int) {
+	p, ok := w.procs[pid]
+	if !ok {
+		return
+	}
+	defer w.settle()
+	delete(w.procs, pid)
+	w.host.Publish(w.spec.Name, "reap", map[string]any{
+		"process_pid": pid, "process_id": p.Wid, "exit_code": exitCode,
+	})
+	why := DescribeExit(exitCode)
+	s := w.slotFor(p.Wid)
+	uptime := w.host.Now().Sub(p.Started)
+	log := w.log.With("pid", pid, "wid", p.Wid)
+	switch {
+	case w.status == Stopping || w.status == Stopped:
+		log.Debug("worker stopped", "exit", why)
+		w.finishStop()
+	case p.State == ProcStopping && p.failure != "":
+		// poold stopped it for failing its readiness: an early death.
+		w.died(s, 0, p.failure)
+	case p.State == ProcStopping:
+		log.Debug("worker stopped", "exit", why)
+	case p.State == ProcStarting && w.newInRoll(p):
+		s.lastExit = why
+		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d) %s before it was ready", pid, p.Wid, why))
+	case w.old(p):
+		// Its replacement is on the way or running already; fill starts
+		// one if not.
+		s.lastExit = why
+		log.Warn("worker due for replacement ended on its own", "exit", why, "uptime", uptime)
+	default:
+		w.died(s, uptime, why)
+	}
+}
+
+// DescribeExit says how a worker ended, from its exit code (negative: the
+// signal that killed it).
+func DescribeExit(code int) string {
+	if code < 0 {
+		return "killed by signal " + configs.SignalName(syscall.Signal(-code))
+	}
+	return "exited with status " + strconv.Itoa(code)
+}
+
+// died applies the crash policy to a slot whose worker ended on its own,
+// could not be started, or failed its readiness.
+func (w *Watcher) died(s *slot, uptime time.Duration, why string) {
+	s.lastExit = why
+	log := w.log.With("wid", s.wid, "reason", why, "uptime", uptime)
+	if !w.spec.Respawn {
+		w.setHold(s, HoldExited, time.Time{})
+		log.Warn("worker ended; respawn is off, so its slot stays empty")
+		return
+	}
+	s.restarts++
+	var v Verdict
+	s.counters, v = w.policy.Next(s.counters, uptime)
+	now := w.host.Now()
+	switch v.Action {
+	case Respawn:
+		log.Warn("worker ended; replacing it")
+		w.setHold(s, HoldDue, time.Time{})
+	case BackOff:
+		w.setHold(s, HoldBackoff, now.Add(v.Delay))
+		w.host.After(v.Delay, Timer{Watcher: w.id, Kind: TimerRespawn, Wid: s.wid, Gen: s.epoch})
+		log.Warn("worker ended soon after start; restarting its slot after a delay", "delay", v.Delay, "in_a_row", s.counters.Streak)
+		w.host.Publish(w.spec.Name, "backoff", map[string]any{
+			"process_id": s.wid, "delay": v.Delay.Seconds(), "failures": s.counters.Streak, "reason": why,
+		})
+	case Pause:
+		w.setHold(s, HoldPaused, now.Add(v.Delay))
+		w.host.After(v.Delay, Timer{Watcher: w.id, Kind: TimerFlapRetry, Wid: s.wid, Gen: s.epoch})
+		log.Warn("slot is flapping: its workers keep ending soon after start; pausing it (other workers keep running)",
+			"pause", v.Delay, "pauses", s.counters.Pauses, "max", w.policy.MaxRetry)
+		w.host.Publish(w.spec.Name, "flapping", map[string]any{
+			"process_id": s.wid, "reason": why, "retries": s.counters.Pauses, "retry_in": v.Delay.Seconds(), "gave_up": false,
+		})
+	case GiveUp:
+		w.setHold(s, HoldFailed, time.Time{})
+		log.Error("slot failed: its workers kept ending soon after start; giving up on it until the watcher is started or reloaded (other workers keep running)",
+			"pauses", s.counters.Pauses)
+		w.host.Publish(w.spec.Name, "failed", map[string]any{"process_id": s.wid, "reason": why})
+	}
+}

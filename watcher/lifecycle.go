@@ -1,0 +1,213 @@
+package watcher
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/poold/poold/configs"
+)
+
+// Start starts the workers of a stopped watcher. On a running one it
+// releases paused and failed slots: starting is the user saying "try
+// again". A Start while the watcher is stopping waits for the stop to
+// finish, so two generations of workers never run at once.
+func (w *Watcher) Start() {
+	defer w.settle()
+	w.start()
+}
+
+func (w *Watcher) start() {
+	switch w.status {
+	case Active, Starting:
+		w.clearHolds(false)
+		return
+	case Stopping:
+		w.startAfter = true
+		return
+	}
+	w.status = Starting
+	w.reloadErr = nil
+	w.clearHolds(true)
+	w.host.Publish(w.spec.Name, "start", nil)
+	w.armHealth()
+}
+
+// Stop gracefully stops every worker: stop signal to each process group,
+// then SIGKILL at the graceful timeout. It cancels a Start queued behind
+// an earlier stop.
+func (w *Watcher) Stop() {
+	defer w.settle()
+	w.stop(false)
+}
+
+// Kill sends SIGKILL to every worker's process group at once (second
+// SIGTERM to poold, or the kill command without grace).
+func (w *Watcher) Kill() {
+	defer w.settle()
+	w.stop(true)
+}
+
+func (w *Watcher) stop(kill bool) {
+	w.startAfter = false
+	if w.status == Stopped && len(w.procs) == 0 {
+		return
+	}
+	w.status = Stopping
+	w.clearHolds(true)
+	w.endRoll(nil)
+	for _, p := range w.procs {
+		if kill {
+			p.State = ProcStopping
+			w.signal(p, syscall.SIGKILL)
+		} else {
+			w.retire(p)
+		}
+	}
+	w.finishStop()
+}
+
+// finishStop completes a stop once the last worker is gone, then runs a
+// Start that was waiting for it.
+func (w *Watcher) finishStop() {
+	if w.status != Stopping || len(w.procs) > 0 {
+		return
+	}
+	w.status = Stopped
+	w.health++
+	w.host.Publish(w.spec.Name, "stop", nil)
+	if w.startAfter {
+		w.startAfter = false
+		w.start()
+	}
+}
+
+// SetTarget changes the number of workers; extra ones are retired
+// gracefully, highest wid first.
+func (w *Watcher) SetTarget(n int) {
+	defer w.settle()
+	w.spec.NumProcesses = max(n, 0)
+}
+
+// Reload replaces every worker. Graceful: a rolling replacement in batches
+// of max_surge (sequential: one at a time), each batch proven ready before
+// as many old workers stop; if a new worker fails, the reload stops and the
+// old workers keep serving. Not graceful: stop all, then start. With
+// send_hup the workers get SIGHUP instead and reload themselves.
+func (w *Watcher) Reload(graceful, sequential bool) {
+	defer w.settle()
+	w.host.Publish(w.spec.Name, "reload", nil)
+	if w.status != Active && w.status != Starting {
+		w.start()
+		return
+	}
+	w.clearHolds(false)
+	switch {
+	case w.spec.SendHUP:
+		for _, p := range w.procs {
+			if p.State != ProcStopping {
+				_ = w.host.Signal(p.Pid, syscall.SIGHUP)
+			}
+		}
+	case !graceful:
+		w.stop(false)
+		w.startAfter = w.status == Stopping
+		if w.status == Stopped {
+			w.start()
+		}
+	default:
+		w.beginRoll(w.spec, w.socks, w.cred)
+		if sequential {
+			w.roll.surge = 1
+		}
+	}
+}
+
+// Update replaces the spec (config reload, set). A change of the number of
+// processes alone scales; a change of how workers start rolls them over
+// gracefully when the watcher runs (see Changes); other changes apply to
+// the next decision.
+func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
+	old, oldSocks, oldCred := w.spec, w.socks, w.cred
+	if err := w.setSpec(spec, socks); err != nil {
+		return err
+	}
+	defer w.settle()
+	w.host.Publish(w.spec.Name, "updated", nil)
+	if w.status != Active && w.status != Starting {
+		return nil
+	}
+	ch := Compare(old, spec)
+	if ch.Restart || !SameFiles(oldSocks.Files, socks.Files) {
+		w.clearHolds(false)
+		old.NumProcesses = spec.NumProcesses
+		w.beginRoll(old, oldSocks, oldCred)
+	}
+	if ch.Health {
+		w.armHealth()
+	}
+	return nil
+}
+
+// KillProcess stops one worker (grace < 0: configured timeout; 0: SIGKILL
+// at once). Its replacement starts at once in a free wid.
+func (w *Watcher) KillProcess(pid int, sig syscall.Signal, grace time.Duration) error {
+	p, ok := w.procs[pid]
+	if !ok {
+		return fmt.Errorf("watcher %q has no process with pid %d", w.spec.Name, pid)
+	}
+	defer w.settle()
+	if grace < 0 {
+		grace = w.spec.GracefulTimeout
+	}
+	if grace == 0 {
+		sig = syscall.SIGKILL
+	}
+	p.State = ProcStopping
+	w.signal(p, sig)
+	w.armKill(p, grace)
+	return nil
+}
+
+// Signal sends sig to one worker's process group, or to all when pid is 0.
+func (w *Watcher) Signal(pid int, sig syscall.Signal) error {
+	if pid != 0 {
+		p, ok := w.procs[pid]
+		if !ok {
+			return fmt.Errorf("watcher %q has no process with pid %d", w.spec.Name, pid)
+		}
+		return w.host.Signal(p.Pid, sig)
+	}
+	var first error
+	for _, p := range w.procs {
+		if err := w.host.Signal(p.Pid, sig); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// retire gracefully stops p: stop signal to its group, SIGKILL at the
+// graceful timeout.
+func (w *Watcher) retire(p *Process) {
+	if p.State == ProcStopping {
+		return
+	}
+	p.State = ProcStopping
+	w.signal(p, w.spec.StopSignal)
+	w.armKill(p, w.spec.GracefulTimeout)
+}
+
+func (w *Watcher) armKill(p *Process, grace time.Duration) {
+	w.seq++
+	p.gen = w.seq
+	w.host.After(grace, Timer{Watcher: w.id, Kind: TimerKill, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+}
+
+func (w *Watcher) signal(p *Process, sig syscall.Signal) {
+	if err := w.host.Signal(p.Pid, sig); err != nil {
+		w.log.Debug("signal failed", "pid", p.Pid, "signal", sig, "error", err)
+		return
+	}
+	w.host.Publish(w.spec.Name, "kill", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "signal": int(sig)})
+}

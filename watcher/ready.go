@@ -1,0 +1,218 @@
+package watcher
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"syscall"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/probe"
+)
+
+// Fire handles a timer armed by this watcher.
+func (w *Watcher) Fire(t Timer) {
+	defer w.settle()
+	p := w.procs[t.Pid]
+	live := p != nil && p.gen == t.Gen
+	switch t.Kind {
+	case TimerKill:
+		if live && p.State == ProcStopping {
+			w.log.Warn("worker did not stop within graceful_timeout; killing its process group",
+				"pid", p.Pid, "wid", p.Wid, "graceful_timeout", w.spec.GracefulTimeout)
+			w.signal(p, syscall.SIGKILL)
+		}
+	case TimerRespawn, TimerFlapRetry:
+		s := w.slots[t.Wid]
+		if s == nil || s.epoch != t.Gen || (s.hold != HoldBackoff && s.hold != HoldPaused) {
+			return
+		}
+		if s.hold == HoldPaused {
+			w.log.Info("flapping pause over; starting the slot again", "wid", s.wid, "pause", s.counters.Pauses)
+		}
+		w.setHold(s, HoldDue, time.Time{})
+	case TimerReadyDelay:
+		if live && p.State == ProcStarting {
+			w.ready(p)
+		}
+	case TimerReadyTimeout:
+		if live && p.State == ProcStarting {
+			w.notReady(p, fmt.Errorf("not ready within ready_timeout %v (readiness %s)", w.spec.ReadyTimeout, w.spec.Readiness))
+		}
+	case TimerMaxAge:
+		if live && p.State == ProcReady && !p.Recycle {
+			w.log.Info("worker reached max_age; replacing it", "pid", p.Pid, "wid", p.Wid)
+			w.recycle(p, "max_age")
+		}
+	case TimerWarmup:
+		if t.Gen == w.warmup {
+			w.warmup = 0
+		}
+	case TimerHealth:
+		if t.Gen == w.health && (w.status == Active || w.status == Starting) {
+			w.healthRound()
+			w.host.After(w.spec.HealthInterval, t)
+		}
+	}
+}
+
+// Ready marks a worker ready (readiness notify: READY=1 from it or its
+// process group).
+func (w *Watcher) Ready(pid int) {
+	if p, ok := w.procs[pid]; ok && p.State == ProcStarting {
+		defer w.settle()
+		w.ready(p)
+	}
+}
+
+func (w *Watcher) ready(p *Process) {
+	p.State = ProcReady
+	w.host.Publish(w.spec.Name, "ready", map[string]any{"process_pid": p.Pid, "process_id": p.Wid})
+	if w.spec.MaxAge > 0 {
+		age := w.spec.MaxAge
+		if w.spec.MaxAgeVariance > 0 {
+			age += time.Duration(rand.Int64N(int64(w.spec.MaxAgeVariance)))
+		}
+		w.host.After(age, Timer{Watcher: w.id, Kind: TimerMaxAge, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+	}
+}
+
+// notReady handles a worker that failed its readiness: it is stopped; in a
+// rollout the rollout is abandoned, otherwise its exit counts as an early
+// death of its slot.
+func (w *Watcher) notReady(p *Process, err error) {
+	w.log.Warn("worker failed to become ready; stopping it", "pid", p.Pid, "wid", p.Wid, "error", err)
+	w.host.Publish(w.spec.Name, "unhealthy", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
+	if w.newInRoll(p) {
+		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d): %v", p.Pid, p.Wid, err))
+		return
+	}
+	p.failure = "failed readiness: " + err.Error()
+	w.retire(p)
+}
+
+// watchReady starts whatever tells that p is ready.
+func (w *Watcher) watchReady(p *Process) {
+	switch w.spec.Readiness {
+	case "", "spawn":
+		w.ready(p)
+	case "delay":
+		w.host.After(w.spec.ReadyDelay, Timer{Watcher: w.id, Kind: TimerReadyDelay, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+	case "notify":
+		w.host.After(w.spec.ReadyTimeout, Timer{Watcher: w.id, Kind: TimerReadyTimeout, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+	case "tcp", "http":
+		pr, err := w.probe(w.spec.Readiness, w.spec.ReadyURL, w.spec.ReadyAddress, "", p)
+		if err != nil {
+			w.notReady(p, fmt.Errorf("readiness probe cannot run: %w", err))
+			return
+		}
+		w.host.Check(Check{Watcher: w.id, Kind: CheckReady, Pid: p.Pid, Gen: p.gen}, w.spec.ReadyTimeout,
+			func(ctx context.Context) error { return probe.Poll(ctx, pr, 50*time.Millisecond) })
+	}
+}
+
+// Checked receives the outcome of a probe the watcher asked for.
+func (w *Watcher) Checked(c Check, err error) {
+	p, ok := w.procs[c.Pid]
+	if !ok || p.gen != c.Gen {
+		return
+	}
+	defer w.settle()
+	switch c.Kind {
+	case CheckReady:
+		if p.State != ProcStarting {
+			return
+		}
+		if err != nil {
+			w.notReady(p, err)
+			return
+		}
+		w.ready(p)
+	case CheckHealth:
+		if p.State != ProcReady || p.Recycle {
+			return
+		}
+		if err == nil {
+			p.healthKO = 0
+			return
+		}
+		p.healthKO++
+		w.log.Warn("health check failed", "pid", p.Pid, "wid", p.Wid, "failures", p.healthKO, "threshold", w.spec.HealthThreshold, "error", err)
+		if p.healthKO >= w.spec.HealthThreshold {
+			w.host.Publish(w.spec.Name, "unhealthy", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
+			w.recycle(p, "health check: "+err.Error())
+		}
+	}
+}
+
+// Sampled receives one stats sample of a worker and replaces it when it
+// has been over max_rss or max_cpu for limit_threshold samples in a row.
+func (w *Watcher) Sampled(pid int, rss uint64, cpu float64) {
+	p, ok := w.procs[pid]
+	if !ok || p.State != ProcReady || p.Recycle {
+		return
+	}
+	var over string
+	switch {
+	case w.spec.MaxRSS > 0 && rss > w.spec.MaxRSS:
+		over = fmt.Sprintf("rss %d bytes over max_rss %d", rss, w.spec.MaxRSS)
+	case w.spec.MaxCPU > 0 && cpu > w.spec.MaxCPU:
+		over = fmt.Sprintf("cpu %.1f%% over max_cpu %.1f%%", cpu, w.spec.MaxCPU)
+	}
+	if over == "" {
+		p.limitKO = 0
+		return
+	}
+	p.limitKO++
+	if p.limitKO >= w.spec.LimitThreshold {
+		defer w.settle()
+		w.log.Warn("worker over its resource limit; replacing it", "pid", p.Pid, "wid", p.Wid, "limit", over, "samples", p.limitKO)
+		w.host.Publish(w.spec.Name, "unhealthy", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": over})
+		w.recycle(p, over)
+	}
+}
+
+// recycle replaces one worker through the rolling path: its replacement
+// starts first and it retires once that one is ready.
+func (w *Watcher) recycle(p *Process, why string) {
+	p.Recycle = true
+	w.host.Publish(w.spec.Name, "recycle", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": why})
+}
+
+func (w *Watcher) armHealth() {
+	w.seq++
+	w.health = w.seq
+	if w.spec.HealthCheck == "" {
+		return
+	}
+	w.host.After(w.spec.HealthInterval, Timer{Watcher: w.id, Kind: TimerHealth, Gen: w.health})
+}
+
+func (w *Watcher) healthRound() {
+	for _, p := range w.procs {
+		if p.State != ProcReady || p.Recycle {
+			continue
+		}
+		pr, err := w.probe(w.spec.HealthCheck, w.spec.HealthURL, w.spec.HealthAddress, w.spec.HealthCmd, p)
+		if err != nil {
+			w.log.Error("health check cannot run", "error", err)
+			return
+		}
+		w.host.Check(Check{Watcher: w.id, Kind: CheckHealth, Pid: p.Pid, Gen: p.gen}, w.spec.HealthTimeout, pr.Check)
+	}
+}
+
+// probe builds the probe of kind for p, with its variables expanded.
+func (w *Watcher) probe(kind, url, address, cmd string, p *Process) (probe.Probe, error) {
+	vars := w.vars(p.Wid, "")
+	switch kind {
+	case "http":
+		return probe.HTTP(configs.Expand(url, vars)), nil
+	case "tcp":
+		return probe.TCP(configs.Expand(address, vars)), nil
+	case "exec":
+		return probe.Exec(configs.Expand(cmd, vars), w.probeEnv(p, vars)), nil
+	}
+	return nil, fmt.Errorf("unknown probe kind %q", kind)
+}

@@ -1,0 +1,229 @@
+package watcher
+
+import (
+	"fmt"
+	"sort"
+)
+
+// maxSteps bounds one reconcile. Each step either changes something or
+// reports that it had nothing to do, and every change moves the pool
+// towards its target, so a handful of rounds suffice; the bound only
+// turns a bug into a log line instead of a frozen loop.
+const maxSteps = 64
+
+// reconcile brings the pool towards its target, step by step, until no
+// step changes anything:
+//
+//  1. trim: too many workers for the target (scale down): drop waiting
+//     slots, then retire workers, starting ones and highest wids first;
+//  2. respawn the slots that are due, each in its own wid;
+//  3. fill: spawn into the lowest free wids of 1..target+surge;
+//  4. retire old workers as new ones are ready to take their place, so
+//     serving capacity never drops below the target;
+//  5. note what is done: a finished rollout, a watcher now active, or one
+//     whose workers all exited with respawn off.
+func (w *Watcher) reconcile() {
+	for i := 0; i < maxSteps; i++ {
+		if w.status != Active && w.status != Starting {
+			return
+		}
+		c := w.census()
+		if !(w.trim(c) || w.spawnDue() || w.fill(c) || w.retireOld(c) || w.note(c)) {
+			return
+		}
+	}
+	w.log.Error("reconcile did not settle; the safety-net tick will try again", "steps", maxSteps)
+}
+
+// census counts the pool: current workers (the spec in force), old ones
+// (due for replacement) and held slots.
+type census struct {
+	cur, old []*Process
+	readyCur int
+	held     int
+}
+
+func (w *Watcher) census() census {
+	var c census
+	for _, p := range w.procs {
+		switch {
+		case p.State == ProcStopping:
+		case w.old(p):
+			c.old = append(c.old, p)
+		default:
+			c.cur = append(c.cur, p)
+			if p.State == ProcReady {
+				c.readyCur++
+			}
+		}
+	}
+	for _, s := range w.slots {
+		if s.hold != HoldNone {
+			c.held++
+		}
+	}
+	return c
+}
+
+// trim retires workers and drops waiting slots beyond the target.
+func (w *Watcher) trim(c census) bool {
+	extra := len(c.cur) + c.held - w.spec.NumProcesses
+	if extra <= 0 {
+		return false
+	}
+	for _, wid := range w.holds() {
+		if extra == 0 {
+			return true
+		}
+		w.setHold(w.slots[wid], HoldNone, w.host.Now())
+		extra--
+	}
+	sort.Slice(c.cur, func(i, j int) bool {
+		a, b := c.cur[i], c.cur[j]
+		if (a.State == ProcStarting) != (b.State == ProcStarting) {
+			return a.State == ProcStarting
+		}
+		return a.Wid > b.Wid
+	})
+	for _, p := range c.cur[:min(extra, len(c.cur))] {
+		w.retire(p)
+	}
+	return true
+}
+
+// spawnDue starts the slots whose wait is over, each in its own wid.
+func (w *Watcher) spawnDue() bool {
+	var due []int
+	for wid, s := range w.slots {
+		if s.hold == HoldDue {
+			due = append(due, wid)
+		}
+	}
+	sort.Ints(due)
+	changed := false
+	for _, wid := range due {
+		if w.warmup != 0 {
+			break
+		}
+		w.spawnAt(wid)
+		changed = true
+	}
+	return changed
+}
+
+// fill spawns missing workers into the lowest free wids. A wid is free
+// when no live process (draining ones included) and no waiting slot holds
+// it, and wids stop at target+surge: that bounds how many workers run at
+// once during a replacement.
+func (w *Watcher) fill(c census) bool {
+	need := w.spec.NumProcesses - len(c.cur) - c.held
+	if need <= 0 || w.warmup != 0 {
+		return false
+	}
+	used := w.taken()
+	roll := w.roll
+	changed := false
+	for wid := 1; wid <= w.spec.NumProcesses+w.surge() && need > 0 && w.warmup == 0; wid++ {
+		if used[wid] {
+			continue
+		}
+		w.spawnAt(wid)
+		need--
+		changed = true
+		if w.roll != roll {
+			break // the rollout was abandoned: count again
+		}
+	}
+	return changed
+}
+
+// retireOld stops old workers as new ones become ready: recycled ones
+// first, then the highest wids.
+func (w *Watcher) retireOld(c census) bool {
+	if len(c.old) == 0 || len(c.old)+c.readyCur+c.held <= w.spec.NumProcesses {
+		return false
+	}
+	sort.Slice(c.old, func(i, j int) bool {
+		a, b := c.old[i], c.old[j]
+		if a.Recycle != b.Recycle {
+			return a.Recycle
+		}
+		return a.Wid > b.Wid
+	})
+	for n := len(c.old) + c.readyCur + c.held - w.spec.NumProcesses; n > 0 && len(c.old) > 0; n-- {
+		w.retire(c.old[0])
+		c.old = c.old[1:]
+	}
+	return true
+}
+
+// note records what the census says is done.
+func (w *Watcher) note(c census) bool {
+	full := c.readyCur+c.held == w.spec.NumProcesses
+	switch {
+	case w.roll != nil && len(c.old) == 0 && full:
+		w.endRoll(nil)
+		w.log.Info("rolling reload done")
+		return true
+	case w.status == Starting && full:
+		w.status = Active
+		return true
+	case len(w.procs) == 0 && w.allExited():
+		w.status = Stopped
+		w.log.Warn("every worker has exited and respawn is off; the watcher is stopped")
+		w.host.Publish(w.spec.Name, "stop", nil)
+		return true
+	}
+	return false
+}
+
+// allExited reports whether every slot of the target exited with respawn
+// off.
+func (w *Watcher) allExited() bool {
+	n := 0
+	for _, s := range w.slots {
+		if s.hold != HoldExited {
+			if s.hold != HoldNone {
+				return false
+			}
+			continue
+		}
+		n++
+	}
+	return n > 0 && n >= w.spec.NumProcesses
+}
+
+// spawnAt starts a worker in wid. A spawn that fails is the slot's early
+// death, or, for a new worker of a rollout, the end of that rollout.
+func (w *Watcher) spawnAt(wid int) {
+	s := w.slotFor(wid)
+	spec, err := w.procSpec(wid)
+	pid := 0
+	if err == nil {
+		pid, err = w.host.Spawn(w, wid, spec)
+	}
+	if err != nil {
+		w.lastSpawnErr = err
+		w.host.Publish(w.spec.Name, "spawn_error", map[string]any{"process_id": wid, "reason": err.Error()})
+		if w.roll != nil {
+			w.setHold(s, HoldNone, w.host.Now())
+			s.lastExit = "spawn error: " + err.Error()
+			w.abortRoll(fmt.Errorf("cannot start a new worker (wid %d): %w", wid, err))
+			return
+		}
+		w.died(s, 0, "spawn error: "+err.Error())
+		return
+	}
+	w.lastSpawnErr = nil
+	w.setHold(s, HoldNone, w.host.Now())
+	w.seq++
+	p := &Process{Pid: pid, Wid: wid, State: ProcStarting, Started: w.host.Now(), Gen: w.specGen, Restarts: s.restarts, gen: w.seq}
+	w.procs[pid] = p
+	w.host.Publish(w.spec.Name, "spawn", map[string]any{"process_pid": pid, "process_id": wid})
+	w.watchReady(p)
+	if w.spec.WarmupDelay > 0 {
+		w.seq++
+		w.warmup = w.seq
+		w.host.After(w.spec.WarmupDelay, Timer{Watcher: w.id, Kind: TimerWarmup, Gen: w.warmup})
+	}
+}

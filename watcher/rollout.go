@@ -1,0 +1,78 @@
+package watcher
+
+import (
+	"fmt"
+	"syscall"
+
+	"github.com/poold/poold/configs"
+)
+
+// rollout is a rolling replacement of every worker (reload, or a config
+// change that affects how workers start): it remembers what the old
+// workers run, to come back to it if a new worker fails.
+//
+// Workers replaced one by one (max_age, failed health checks, resource
+// limits) take the same path without a rollout: they are marked Recycle,
+// and reconcile treats both kinds alike as "old".
+type rollout struct {
+	prev      configs.Watcher
+	prevSocks Sockets
+	prevCred  *syscall.Credential
+	prevGen   int
+	surge     int // overrides max_surge (sequential reload); 0: the spec's
+}
+
+// old reports whether p is due for replacement.
+func (w *Watcher) old(p *Process) bool { return p.Gen != w.specGen || p.Recycle }
+
+// beginRoll starts a new spec generation: every current worker becomes
+// old. A rollout already in flight keeps its original fallback.
+func (w *Watcher) beginRoll(prev configs.Watcher, prevSocks Sockets, prevCred *syscall.Credential) {
+	if w.roll == nil {
+		w.roll = &rollout{prev: prev, prevSocks: prevSocks, prevCred: prevCred, prevGen: w.specGen}
+	}
+	w.roll.surge = 0
+	w.reloadErr = nil
+	w.specGen++
+}
+
+// endRoll ends a rollout; err != nil records why it was abandoned.
+func (w *Watcher) endRoll(err error) {
+	w.roll = nil
+	if err != nil {
+		w.reloadErr = err
+	}
+}
+
+// newInRoll reports whether p is a new worker of a rollout in flight.
+func (w *Watcher) newInRoll(p *Process) bool {
+	return w.roll != nil && p.Gen == w.specGen && !p.Recycle
+}
+
+// abortRoll abandons a rollout: the new workers stop, the old spec comes
+// back, the old workers keep serving and the reason is told.
+func (w *Watcher) abortRoll(err error) {
+	r := w.roll
+	w.log.Error("rolling reload abandoned; the old workers keep serving", "error", err)
+	w.host.Publish(w.spec.Name, "reload_failed", map[string]any{"reason": err.Error()})
+	for _, p := range w.procs {
+		if w.newInRoll(p) {
+			w.retire(p)
+		}
+	}
+	n := w.spec.NumProcesses
+	w.spec, w.socks, w.cred, w.specGen = r.prev, r.prevSocks, r.prevCred, r.prevGen
+	w.spec.NumProcesses = n
+	w.policy = policyOf(w.spec)
+	w.endRoll(fmt.Errorf("reload of watcher %q abandoned, the old workers keep serving: %w", w.spec.Name, err))
+}
+
+// surge is how many workers beyond the target may run during a
+// replacement (draining ones included): at least 1.
+func (w *Watcher) surge() int {
+	s := w.spec.MaxSurge
+	if w.roll != nil && w.roll.surge > 0 {
+		s = w.roll.surge
+	}
+	return max(s, 1)
+}

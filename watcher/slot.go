@@ -1,0 +1,140 @@
+package watcher
+
+import (
+	"sort"
+	"time"
+)
+
+// Hold is why a slot has no worker for now.
+type Hold string
+
+// Slot holds. A slot with HoldNone and no process is free.
+const (
+	HoldNone    Hold = ""
+	HoldDue     Hold = "due"     // start again now, in this wid
+	HoldBackoff Hold = "backoff" // start again after a delay
+	HoldPaused  Hold = "paused"  // flapping: start again after flapping_retry_in
+	HoldFailed  Hold = "failed"  // gave up until Start or Reload
+	HoldExited  Hold = "exited"  // respawn is off: stays empty
+)
+
+// slot is what a wid remembers between its workers: why it is empty, its
+// crash history and its restart count.
+type slot struct {
+	wid      int
+	hold     Hold
+	epoch    uint64    // ties the hold's timer to it
+	until    time.Time // when a backoff or pause ends
+	counters Counters
+	restarts int
+	lastExit string // how its last worker ended, or why it could not start
+}
+
+// SlotInfo is one slot as the control protocol reports it.
+type SlotInfo struct {
+	Wid      int       `json:"wid"`
+	State    string    `json:"state"` // starting, ready, stopping (a worker), or backoff, paused, failed, exited
+	Pid      int       `json:"pid"`   // 0 when the slot has no worker
+	Restarts int       `json:"restarts"`
+	LastExit string    `json:"last_exit"`
+	RetryAt  time.Time `json:"-"` // when a backoff or pause ends; zero otherwise
+}
+
+// slotFor returns wid's slot, creating it.
+func (w *Watcher) slotFor(wid int) *slot {
+	s, ok := w.slots[wid]
+	if !ok {
+		s = &slot{wid: wid}
+		w.slots[wid] = s
+	}
+	return s
+}
+
+// held reports whether wid's slot keeps its seat in the target without a
+// worker (waiting, failed or exited).
+func (w *Watcher) held(wid int) bool {
+	s, ok := w.slots[wid]
+	return ok && s.hold != HoldNone
+}
+
+// holds lists the wids of held slots, highest first.
+func (w *Watcher) holds() []int {
+	var out []int
+	for wid, s := range w.slots {
+		if s.hold != HoldNone {
+			out = append(out, wid)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(out)))
+	return out
+}
+
+// taken is the set of wids held by a live process (draining included) or
+// by a slot hold.
+func (w *Watcher) taken() map[int]bool {
+	used := make(map[int]bool, len(w.procs)+len(w.slots))
+	for _, p := range w.procs {
+		used[p.Wid] = true
+	}
+	for wid, s := range w.slots {
+		if s.hold != HoldNone {
+			used[wid] = true
+		}
+	}
+	return used
+}
+
+// setHold puts wid's slot on hold and bumps its epoch, so a timer armed
+// for an earlier hold is stale.
+func (w *Watcher) setHold(s *slot, h Hold, until time.Time) {
+	w.seq++
+	s.hold, s.epoch, s.until = h, w.seq, until
+}
+
+// clearHolds releases paused and failed slots (the user said try again);
+// with all, also backoff and exited ones and every crash history.
+func (w *Watcher) clearHolds(all bool) {
+	for wid, s := range w.slots {
+		switch {
+		case all:
+			delete(w.slots, wid)
+		case s.hold == HoldPaused || s.hold == HoldFailed:
+			s.counters = Counters{}
+			w.setHold(s, HoldNone, time.Time{})
+		}
+	}
+}
+
+// Slots lists every slot that has a worker or a hold, by wid.
+func (w *Watcher) Slots() []SlotInfo {
+	byWid := map[int]*SlotInfo{}
+	for _, p := range w.Processes() {
+		if _, dup := byWid[p.Wid]; dup {
+			continue // cannot happen: a wid has one live process
+		}
+		byWid[p.Wid] = &SlotInfo{Wid: p.Wid, State: p.State, Pid: p.Pid, Restarts: p.Restarts}
+	}
+	for wid, s := range w.slots {
+		in := byWid[wid]
+		if in == nil {
+			if s.hold == HoldNone {
+				continue
+			}
+			in = &SlotInfo{Wid: wid, State: string(s.hold), Restarts: s.restarts}
+			if s.hold == HoldDue {
+				in.State = string(HoldBackoff)
+			}
+			if s.hold == HoldBackoff || s.hold == HoldPaused {
+				in.RetryAt = s.until
+			}
+			byWid[wid] = in
+		}
+		in.LastExit = s.lastExit
+	}
+	out := make([]SlotInfo, 0, len(byWid))
+	for _, in := range byWid {
+		out = append(out, *in)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Wid < out[j].Wid })
+	return out
+}
