@@ -14,13 +14,10 @@ package arbiter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -135,7 +132,7 @@ type sampledMsg struct {
 type configMsg struct {
 	cfg   *configs.Config
 	err   error
-	reply func(error)
+	reply func(reloadOutcome, error)
 }
 
 type funcMsg struct{ fn func() }
@@ -153,16 +150,6 @@ func (a *Arbiter) post(m any) bool {
 // Kill makes a stop in progress immediate: SIGKILL to every worker's
 // process group (the second SIGTERM/SIGINT).
 func (a *Arbiter) Kill() { a.post(killMsg{}) }
-
-// Reload re-reads the configuration and applies it (SIGHUP). Errors are
-// logged; an invalid config changes nothing.
-func (a *Arbiter) Reload() {
-	a.reloadConfig(func(err error) {
-		if err != nil {
-			a.log.Error("config reload rejected; nothing was changed", "error", err)
-		}
-	})
-}
 
 // Run binds the sockets, starts the autostart watchers in priority order
 // and serves until ctx is done or quit is received; it then stops every
@@ -304,130 +291,16 @@ func (a *Arbiter) handle(m any) {
 		a.log.Warn("second stop request: killing every worker now")
 		a.stopping = true
 		a.killAll()
+	case reloadMsg:
+		a.reloadConfig(a.logReload)
 	case configMsg:
 		if m.err != nil {
-			m.reply(m.err)
+			m.reply(reloadOutcome{}, errRejected{m.err})
 			break
 		}
 		a.applyConfig(m.cfg, m.reply)
 	case funcMsg:
 		m.fn()
-	}
-}
-
-// sorted returns the watchers that match keep, highest priority first,
-// then by name.
-func (a *Arbiter) sorted(keep func(*watcher.Watcher) bool) []*watcher.Watcher {
-	var out []*watcher.Watcher
-	for _, w := range a.watchers {
-		if keep == nil || keep(w) {
-			out = append(out, w)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		pi, pj := out[i].Spec().Priority, out[j].Spec().Priority
-		if pi != pj {
-			return pi > pj
-		}
-		return out[i].Name() < out[j].Name()
-	})
-	return out
-}
-
-// orderGroups splits ws into the groups that start together: a watcher
-// comes after every watcher it depends_on (within ws), and after higher
-// priorities; stops run the groups in reverse.
-func (a *Arbiter) orderGroups(ws []*watcher.Watcher) [][]*watcher.Watcher {
-	in := map[string]*watcher.Watcher{}
-	for _, w := range ws {
-		in[strings.ToLower(w.Name())] = w
-	}
-	level := map[*watcher.Watcher]int{}
-	var depth func(w *watcher.Watcher, seen map[*watcher.Watcher]bool) int
-	depth = func(w *watcher.Watcher, seen map[*watcher.Watcher]bool) int {
-		if l, ok := level[w]; ok {
-			return l
-		}
-		if seen[w] { // a cycle: the config loader refuses them; do not loop
-			return 0
-		}
-		seen[w] = true
-		l := 0
-		for _, d := range w.Spec().DependsOn {
-			if dw, ok := in[strings.ToLower(d)]; ok {
-				l = max(l, depth(dw, seen)+1)
-			}
-		}
-		level[w] = l
-		return l
-	}
-	for _, w := range ws {
-		depth(w, map[*watcher.Watcher]bool{})
-	}
-	sorted := append([]*watcher.Watcher(nil), ws...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		wi, wj := sorted[i], sorted[j]
-		if level[wi] != level[wj] {
-			return level[wi] < level[wj]
-		}
-		if wi.Spec().Priority != wj.Spec().Priority {
-			return wi.Spec().Priority > wj.Spec().Priority
-		}
-		return wi.Name() < wj.Name()
-	})
-	var groups [][]*watcher.Watcher
-	for i, w := range sorted {
-		if i == 0 || level[w] != level[sorted[i-1]] || w.Spec().Priority != sorted[i-1].Spec().Priority {
-			groups = append(groups, nil)
-		}
-		groups[len(groups)-1] = append(groups[len(groups)-1], w)
-	}
-	return groups
-}
-
-// startInOrder starts ws group by group (dependencies first, then highest
-// priority), each group once the one before has settled, that is once its
-// workers are ready; then calls done.
-func (a *Arbiter) startInOrder(ws []*watcher.Watcher, done func()) {
-	a.inOrder(a.orderGroups(ws), (*watcher.Watcher).Start, done)
-}
-
-// stopInOrder stops ws in the reverse of the start order.
-func (a *Arbiter) stopInOrder(ws []*watcher.Watcher, done func()) {
-	groups := a.orderGroups(ws)
-	for i, j := 0, len(groups)-1; i < j; i, j = i+1, j-1 {
-		groups[i], groups[j] = groups[j], groups[i]
-	}
-	a.inOrder(groups, (*watcher.Watcher).Stop, done)
-}
-
-func (a *Arbiter) inOrder(groups [][]*watcher.Watcher, act func(*watcher.Watcher), done func()) {
-	if len(groups) == 0 {
-		if done != nil {
-			done()
-		}
-		return
-	}
-	for _, w := range groups[0] {
-		act(w)
-	}
-	whenAllSettled(groups[0], func() { a.inOrder(groups[1:], act, done) })
-}
-
-// whenAllSettled calls fn once every watcher in ws has settled.
-func whenAllSettled(ws []*watcher.Watcher, fn func()) {
-	left := len(ws)
-	if left == 0 {
-		fn()
-		return
-	}
-	for _, w := range ws {
-		w.WhenSettled(func() {
-			left--
-			if left == 0 {
-				fn()
-			}
-		})
 	}
 }
 
@@ -475,91 +348,4 @@ func (a *Arbiter) handoff(spec configs.Watcher, all []configs.Socket) (watcher.S
 		}
 	}
 	return socks, nil
-}
-
-// host is the arbiter as the watchers see it.
-type host struct{ a *Arbiter }
-
-func (h host) Now() time.Time { return time.Now() }
-
-func (h host) Spawn(w *watcher.Watcher, wid int, spec watcher.ProcSpec) (int, error) {
-	a := h.a
-	name := w.Name()
-	if a.stopping {
-		return 0, errors.New("poold is stopping")
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return 0, err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return 0, err
-	}
-	spec.Stdout, spec.Stderr = outW, errW
-	p, err := a.spawner.Start(spec)
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		outR.Close()
-		errR.Close()
-		return 0, err
-	}
-	a.output.follow(name, wid, p.Pid, outR, errR)
-	a.owner[p.Pid] = w
-	a.waits.Add(1)
-	go func() {
-		defer a.waits.Done()
-		st, err := p.Wait()
-		code := -1
-		if err == nil {
-			code = exitCode(st)
-		}
-		a.post(exitMsg{pid: p.Pid, code: code})
-	}()
-	return p.Pid, nil
-}
-
-func exitCode(st *os.ProcessState) int {
-	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return -int(ws.Signal())
-	}
-	return st.ExitCode()
-}
-
-func (h host) Signal(pid int, sig syscall.Signal) error {
-	if err := syscall.Kill(-pid, sig); err != nil {
-		if errors.Is(err, syscall.ESRCH) {
-			// The group leader may have moved itself out; signal the pid.
-			return syscall.Kill(pid, sig)
-		}
-		return err
-	}
-	return nil
-}
-
-func (h host) After(d time.Duration, t watcher.Timer) {
-	a := h.a
-	time.AfterFunc(d, func() { a.post(timerMsg{t}) })
-}
-
-func (h host) Check(c watcher.Check, timeout time.Duration, fn func(ctx context.Context) error) {
-	a := h.a
-	a.bg.Add(1)
-	go func() {
-		defer a.bg.Done()
-		ctx, cancel := context.WithTimeout(a.runCtx, timeout)
-		defer cancel()
-		err := fn(ctx)
-		if err != nil && ctx.Err() != nil && a.runCtx.Err() == nil {
-			err = fmt.Errorf("%w (gave up after %v)", err, timeout)
-		}
-		a.post(checkMsg{c, err})
-	}()
-}
-
-func (h host) Publish(name, kind string, fields map[string]any) {
-	h.a.bus.Publish(name, kind, fields)
 }

@@ -24,6 +24,18 @@ type cmdMsg struct {
 func (m *cmdMsg) ok(fields map[string]any) { m.reply <- OK(m.req.ID, fields) }
 func (m *cmdMsg) fail(err error)           { m.reply <- Fail(m.req.ID, err) }
 
+// failWith answers with an error reply that also carries fields (poold's
+// additions, such as what a reload applied and what it rolled back).
+func (m *cmdMsg) failWith(err error, fields map[string]any) {
+	r := Fail(m.req.ID, err)
+	for k, v := range fields {
+		if _, taken := r[k]; !taken {
+			r[k] = v
+		}
+	}
+	m.reply <- r
+}
+
 // handler runs a command on the loop. It either answers through m at once,
 // or parks m and answers later (waiting); it returns an error to answer
 // with that error.
@@ -276,25 +288,48 @@ func cmdList(a *Arbiter, m *cmdMsg) error {
 	return nil
 }
 
+// cmdStatus answers Circus's status, plus poold's reasons (why a watcher
+// is flapping or failed, and what to do) and, for one watcher, its slots.
 func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	if !m.props().has("name") {
 		st := make(map[string]any, len(a.watchers))
+		reasons := map[string]any{}
 		for _, w := range a.watchers {
-			st[strings.ToLower(w.Name())] = string(w.Status())
+			key := strings.ToLower(w.Name())
+			st[key] = string(w.Status())
+			if r := w.Reason(); r != "" {
+				reasons[key] = r
+			}
 		}
-		m.ok(map[string]any{"statuses": st})
+		m.ok(map[string]any{"statuses": st, "reasons": reasons})
 		return nil
 	}
 	w, err := a.watcherProp(m)
 	if err != nil {
 		return err
 	}
-	fields := map[string]any{"status": string(w.Status())}
+	fields := map[string]any{"status": string(w.Status()), "slots": slotRows(w.Slots())}
 	if r := w.Reason(); r != "" {
 		fields["reason"] = r
 	}
 	m.ok(fields)
 	return nil
+}
+
+// slotRows is the wire form of a watcher's slots.
+func slotRows(slots []watcher.SlotInfo) []map[string]any {
+	out := make([]map[string]any, 0, len(slots))
+	for _, s := range slots {
+		retry := 0.0
+		if !s.RetryAt.IsZero() {
+			retry = float64(s.RetryAt.UnixNano()) / 1e9
+		}
+		out = append(out, map[string]any{
+			"wid": s.Wid, "state": s.State, "pid": s.Pid, "restarts": s.Restarts,
+			"last_exit": s.LastExit, "retry_at": retry,
+		})
+	}
+	return out
 }
 
 func cmdNumWatchers(a *Arbiter, m *cmdMsg) error {
@@ -367,17 +402,44 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 	return nil
 }
 
+// cmdStart starts the named watcher after what it depends on; without a
+// name, the autostart watchers (a watcher with autostart = false starts
+// only when named).
 func cmdStart(a *Arbiter, m *cmdMsg) error {
-	return a.lifecycle(m, a.startInOrder)
+	return a.lifecycle(m, func(ws []*watcher.Watcher, done func()) {
+		if !m.props().has("name") {
+			ws = a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart || w.Status() != watcher.Stopped })
+		}
+		a.startInOrder(a.withDeps(ws), done)
+	})
 }
 
+// cmdStop stops the named watcher after what depends on it.
 func cmdStop(a *Arbiter, m *cmdMsg) error {
-	return a.lifecycle(m, a.stopInOrder)
+	return a.lifecycle(m, func(ws []*watcher.Watcher, done func()) {
+		a.stopInOrder(a.withDependents(ws), done)
+	})
 }
 
+// cmdRestart stops the named watcher and its running dependents, then
+// starts it (with its dependencies) and those dependents again. Without a
+// name it restarts what runs and the autostart watchers.
 func cmdRestart(a *Arbiter, m *cmdMsg) error {
 	return a.lifecycle(m, func(ws []*watcher.Watcher, done func()) {
-		a.stopInOrder(ws, func() { a.startInOrder(ws, done) })
+		if !m.props().has("name") {
+			ws = a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart || w.Status() != watcher.Stopped })
+		}
+		named := map[*watcher.Watcher]bool{}
+		for _, w := range ws {
+			named[w] = true
+		}
+		var again []*watcher.Watcher
+		for _, w := range a.withDependents(ws) {
+			if named[w] || w.Status() != watcher.Stopped {
+				again = append(again, w)
+			}
+		}
+		a.stopInOrder(again, func() { a.startInOrder(a.withDeps(again), done) })
 	})
 }
 
@@ -406,11 +468,15 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 		return nil
 	}
 	whenAllSettled(ws, func() {
+		var errs []string
 		for _, w := range ws {
 			if err := w.ReloadError(); err != nil {
-				m.fail(errorf(ErrnoAsync, "reload: %v", err))
-				return
+				errs = append(errs, err.Error())
 			}
+		}
+		if len(errs) > 0 {
+			m.fail(errorf(ErrnoAsync, "reload: %s", strings.Join(errs, "; ")))
+			return
 		}
 		m.ok(nil)
 	})
@@ -769,20 +835,20 @@ func cmdReloadConfig(a *Arbiter, m *cmdMsg) error {
 		return errorf(ErrnoFailed, "reloadconfig: poold was started without a config file to re-read")
 	}
 	if !wait {
-		a.reloadConfig(func(err error) {
-			if err != nil {
-				a.log.Error("config reload rejected; nothing was changed", "error", err)
-			}
-		})
+		a.reloadConfig(a.logReload)
 		m.ok(nil)
 		return nil
 	}
-	a.reloadConfig(func(err error) {
-		if err != nil {
-			m.fail(errorf(ErrnoAsync, "reloadconfig: %v (nothing was changed)", err))
-			return
+	a.reloadConfig(func(o reloadOutcome, err error) {
+		a.logReload(o, err)
+		switch {
+		case err != nil:
+			m.fail(errorf(ErrnoAsync, "reloadconfig: %v", err))
+		case o.err() != nil:
+			m.failWith(errorf(ErrnoAsync, "reloadconfig: %v", o.err()), o.fields())
+		default:
+			m.ok(o.fields())
 		}
-		m.ok(nil)
 	})
 	return nil
 }

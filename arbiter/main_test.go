@@ -109,7 +109,7 @@ func (h *harness) do(cmd string, props map[string]any) Reply {
 	return r
 }
 
-// next waits for the next event matching topic suffix and pred.
+// next waits for the next event of kind ("" for any) matching pred.
 func (h *harness) next(kind string, pred func(events.Event) bool) events.Event {
 	h.t.Helper()
 	deadline := time.After(hang)
@@ -119,7 +119,7 @@ func (h *harness) next(kind string, pred func(events.Event) bool) events.Event {
 			if !ok {
 				h.t.Fatalf("event stream closed waiting for %s", kind)
 			}
-			if ev.Kind == kind && (pred == nil || pred(ev)) {
+			if (kind == "" || ev.Kind == kind) && (pred == nil || pred(ev)) {
 				return ev
 			}
 		case <-deadline:

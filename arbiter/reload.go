@@ -1,27 +1,130 @@
 package arbiter
 
 import (
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
 )
 
-// reloadConfig re-reads the config outside the loop and applies it on the
-// loop; reply is called on the loop with the outcome (nil once the new
-// config is applied and every watcher it touched has settled).
-func (a *Arbiter) reloadConfig(reply func(error)) {
+// reloadOutcome says what a config reload did, watcher by watcher.
+type reloadOutcome struct {
+	Added, Removed, Updated, Unchanged []string
+	// RolledBack maps a watcher whose new workers failed to the reason;
+	// it kept its old spec and workers.
+	RolledBack map[string]string
+}
+
+// fields are the reply fields poold adds to reloadconfig (ok and error).
+func (o reloadOutcome) fields() map[string]any {
+	rb := map[string]any{}
+	for k, v := range o.RolledBack {
+		rb[k] = v
+	}
+	return map[string]any{
+		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
+		"unchanged": nonNil(o.Unchanged), "rolled_back": rb,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	sort.Strings(s)
+	return s
+}
+
+// err is non-nil when a watcher was rolled back; it names each one and
+// what was applied.
+func (o reloadOutcome) err() error {
+	if len(o.RolledBack) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(o.RolledBack))
+	for n := range o.RolledBack {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("watcher %q rolled back: %s", n, o.RolledBack[n]))
+	}
+	applied := "nothing else changed"
+	if n := len(o.Added) + len(o.Removed) + len(o.Updated); n > 0 {
+		applied = fmt.Sprintf("applied: %s", o.summary())
+	}
+	return fmt.Errorf("%s; %s", strings.Join(parts, "; "), applied)
+}
+
+func (o reloadOutcome) summary() string {
+	var parts []string
+	for _, g := range []struct {
+		what  string
+		names []string
+	}{{"added", o.Added}, {"removed", o.Removed}, {"updated", o.Updated}} {
+		if len(g.names) > 0 {
+			parts = append(parts, g.what+" "+strings.Join(nonNil(g.names), ", "))
+		}
+	}
+	if len(parts) == 0 {
+		return "no change"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// errRejected wraps a config that was refused before anything changed.
+type errRejected struct{ err error }
+
+func (e errRejected) Error() string { return e.err.Error() + " (nothing was changed)" }
+func (e errRejected) Unwrap() error { return e.err }
+
+// reloadMsg asks the loop to re-read the configuration (SIGHUP).
+type reloadMsg struct{}
+
+// Reload re-reads the configuration and applies it (SIGHUP). The outcome
+// is logged; an invalid config changes nothing.
+func (a *Arbiter) Reload() { a.post(reloadMsg{}) }
+
+// reloadConfig re-reads the config outside the loop (file I/O, and the
+// user and group lookups of every watcher) and applies it on the loop;
+// reply is called on the loop with the outcome, once every watcher the
+// new config touched has settled. Call it on the loop.
+func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 	if a.opts.Load == nil {
-		reply(fmt.Errorf("poold was started without a config file to re-read"))
+		reply(reloadOutcome{}, errRejected{errors.New("poold was started without a config file to re-read")})
 		return
 	}
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
 		cfg, err := a.opts.Load()
+		if err == nil {
+			for _, spec := range cfg.Watchers {
+				if err = watcher.CheckSpec(spec); err != nil {
+					err = fmt.Errorf("watcher %q: %w", spec.Name, err)
+					break
+				}
+			}
+		}
 		a.post(configMsg{cfg: cfg, err: err, reply: reply})
 	}()
+}
+
+// logReload is the reply of a reload nobody waits for (SIGHUP, or
+// reloadconfig without waiting): the log says what happened.
+func (a *Arbiter) logReload(o reloadOutcome, err error) {
+	switch {
+	case err != nil:
+		a.log.Error("config reload rejected", "error", err)
+	case o.err() != nil:
+		a.log.Error("config reload partly rolled back", "error", o.err())
+	default:
+		a.log.Info("config reload complete", "changes", o.summary())
+	}
 }
 
 // applyConfig applies a loaded config: sockets first (new ones bound before
@@ -30,69 +133,30 @@ func (a *Arbiter) reloadConfig(reply func(error)) {
 // changed), new ones added and started, removed ones stopped then dropped.
 // Sockets that left the config are closed once the watchers have settled.
 // Anything that can fail is checked before anything changes.
-func (a *Arbiter) applyConfig(cfg *configs.Config, reply func(error)) {
-	for _, spec := range cfg.Watchers {
-		if err := watcher.CheckSpec(spec); err != nil {
-			reply(err)
-			return
-		}
-	}
+func (a *Arbiter) applyConfig(cfg *configs.Config, reply func(reloadOutcome, error)) {
 	closeRemoved, err := a.socks.Apply(cfg.Sockets)
 	if err != nil {
-		reply(err)
+		reply(reloadOutcome{}, errRejected{err})
 		return
 	}
-	type update struct {
-		w     *watcher.Watcher
-		spec  configs.Watcher
-		socks watcher.Sockets
+	plan, err := a.planReload(cfg)
+	if err != nil {
+		reply(reloadOutcome{}, errRejected{err})
+		return
 	}
-	var updates []update
-	var added []configs.Watcher
-	keep := map[string]bool{}
-	for _, spec := range cfg.Watchers {
-		key := strings.ToLower(spec.Name)
-		keep[key] = true
-		w, ok := a.watchers[key]
-		if !ok {
-			added = append(added, spec)
-			continue
-		}
-		socks, err := a.handoff(spec, cfg.Sockets)
-		if err != nil {
-			// The config loader checked every socket reference, so this
-			// is not expected; keep the watcher as it is.
-			a.log.Error("config reload: watcher keeps its old settings", "watcher", spec.Name, "error", err)
-			continue
-		}
-		updates = append(updates, update{w, spec, socks})
-	}
-	if a.cfg.Arbiter.Endpoint != cfg.Arbiter.Endpoint || a.cfg.Arbiter.PubSubEndpoint != cfg.Arbiter.PubSubEndpoint ||
-		a.cfg.Arbiter.StatsEndpoint != cfg.Arbiter.StatsEndpoint {
-		a.log.Warn("endpoints changed in the config; restart poold to apply them")
-	}
-	arb := a.cfg.Arbiter
-	a.cfg = cfg
-	a.cfg.Arbiter.Endpoint, a.cfg.Arbiter.PubSubEndpoint, a.cfg.Arbiter.StatsEndpoint = arb.Endpoint, arb.PubSubEndpoint, arb.StatsEndpoint
-
+	a.keepEndpoints(cfg)
+	o := plan.outcome
 	var touched []*watcher.Watcher
-	for _, u := range updates {
-		if sameSpec(u.w.Spec(), u.spec) && watcher.SameFiles(u.w.Sockets().Files, u.socks.Files) {
-			continue
-		}
+	for _, u := range plan.updates {
 		if err := u.w.Update(u.spec, u.socks); err != nil {
-			// CheckSpec passed, so this is not expected; report it.
+			// CheckSpec passed off the loop, so this is not expected.
 			a.log.Error("config reload: updating watcher failed", "watcher", u.spec.Name, "error", err)
+			continue
 		}
 		touched = append(touched, u.w)
 	}
-	var removed, started []*watcher.Watcher
-	for key, w := range a.watchers {
-		if !keep[key] {
-			removed = append(removed, w)
-		}
-	}
-	for _, spec := range added {
+	var started []*watcher.Watcher
+	for _, spec := range plan.added {
 		w, err := a.addWatcher(spec)
 		if err != nil {
 			a.log.Error("config reload: adding watcher failed", "watcher", spec.Name, "error", err)
@@ -104,29 +168,95 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, reply func(error)) {
 		}
 	}
 	a.bus.Publish("", "reloadconfig", map[string]any{
-		"added": len(added), "removed": len(removed), "updated": len(touched),
+		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
 	})
-	a.log.Info("config reloaded", "added", len(added), "removed", len(removed), "updated", len(touched))
-	touched = append(touched, started...)
-	a.stopInOrder(a.sortList(removed), func() {
-		for _, w := range removed {
+	a.log.Info("config reload applying", "changes", o.summary())
+	a.stopInOrder(a.sortList(plan.removed), func() {
+		for _, w := range plan.removed {
 			a.forget(w)
 		}
 		a.startInOrder(a.sortList(started), func() {
-			whenAllSettled(touched, func() {
+			whenAllSettled(append(touched, started...), func() {
 				if err := closeRemoved(); err != nil {
 					a.log.Warn("closing sockets removed from the config", "error", err)
 				}
-				for _, w := range touched {
-					if err := w.ReloadError(); err != nil {
-						reply(err)
-						return
-					}
-				}
-				reply(nil)
+				reply(a.rolledBack(o, touched), nil)
 			})
 		})
 	})
+}
+
+// rolledBack moves the updated watchers whose rollout was abandoned from
+// Updated to RolledBack.
+func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher) reloadOutcome {
+	o.RolledBack = map[string]string{}
+	o.Updated = nil
+	for _, w := range touched {
+		if err := w.ReloadError(); err != nil {
+			o.RolledBack[w.Name()] = err.Error()
+		} else {
+			o.Updated = append(o.Updated, w.Name())
+		}
+	}
+	return o
+}
+
+// keepEndpoints keeps the endpoints poold listens on: they change only
+// with a restart, and the log says so.
+func (a *Arbiter) keepEndpoints(cfg *configs.Config) {
+	old := a.cfg.Arbiter
+	if old.Endpoint != cfg.Arbiter.Endpoint || old.PubSubEndpoint != cfg.Arbiter.PubSubEndpoint ||
+		old.StatsEndpoint != cfg.Arbiter.StatsEndpoint {
+		a.log.Warn("endpoints changed in the config; restart poold to apply them")
+	}
+	a.cfg = cfg
+	a.cfg.Arbiter.Endpoint, a.cfg.Arbiter.PubSubEndpoint, a.cfg.Arbiter.StatsEndpoint = old.Endpoint, old.PubSubEndpoint, old.StatsEndpoint
+}
+
+type update struct {
+	w     *watcher.Watcher
+	spec  configs.Watcher
+	socks watcher.Sockets
+}
+
+// reloadPlan is what a config reload will do; building it changes nothing.
+type reloadPlan struct {
+	updates []update
+	added   []configs.Watcher
+	removed []*watcher.Watcher
+	outcome reloadOutcome
+}
+
+func (a *Arbiter) planReload(cfg *configs.Config) (reloadPlan, error) {
+	var p reloadPlan
+	keep := map[string]bool{}
+	for _, spec := range cfg.Watchers {
+		key := strings.ToLower(spec.Name)
+		keep[key] = true
+		w, ok := a.watchers[key]
+		if !ok {
+			p.added = append(p.added, spec)
+			p.outcome.Added = append(p.outcome.Added, spec.Name)
+			continue
+		}
+		socks, err := a.handoff(spec, cfg.Sockets)
+		if err != nil {
+			return p, err
+		}
+		if !watcher.Compare(w.Spec(), spec).Any() && watcher.SameFiles(w.Sockets().Files, socks.Files) {
+			p.outcome.Unchanged = append(p.outcome.Unchanged, spec.Name)
+			continue
+		}
+		p.updates = append(p.updates, update{w, spec, socks})
+		p.outcome.Updated = append(p.outcome.Updated, spec.Name)
+	}
+	for key, w := range a.watchers {
+		if !keep[key] {
+			p.removed = append(p.removed, w)
+			p.outcome.Removed = append(p.outcome.Removed, w.Name())
+		}
+	}
+	return p, nil
 }
 
 func (a *Arbiter) sortList(ws []*watcher.Watcher) []*watcher.Watcher {
@@ -135,8 +265,4 @@ func (a *Arbiter) sortList(ws []*watcher.Watcher) []*watcher.Watcher {
 		in[w] = true
 	}
 	return a.sorted(func(w *watcher.Watcher) bool { return in[w] })
-}
-
-func sameSpec(a, b configs.Watcher) bool {
-	return fmt.Sprintf("%#v", a) == fmt.Sprintf("%#v", b)
 }

@@ -133,6 +133,7 @@ func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 		return err
 	}
 	defer w.settle()
+	w.reloadErr = nil // a new spec: an older rollback no longer applies
 	w.host.Publish(w.spec.Name, "updated", nil)
 	if w.status != Active && w.status != Starting {
 		return nil

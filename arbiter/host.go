@@ -1,0 +1,99 @@
+package arbiter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/poold/poold/watcher"
+)
+
+// host is the arbiter as the watchers see it.
+type host struct{ a *Arbiter }
+
+func (h host) Now() time.Time { return time.Now() }
+
+func (h host) Spawn(w *watcher.Watcher, wid int, spec watcher.ProcSpec) (int, error) {
+	a := h.a
+	name := w.Name()
+	if a.stopping {
+		return 0, errors.New("poold is stopping")
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return 0, err
+	}
+	spec.Stdout, spec.Stderr = outW, errW
+	p, err := a.spawner.Start(spec)
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		return 0, err
+	}
+	a.output.follow(name, wid, p.Pid, outR, errR)
+	a.owner[p.Pid] = w
+	a.waits.Add(1)
+	go func() {
+		defer a.waits.Done()
+		st, err := p.Wait()
+		code := -1
+		if err == nil {
+			code = exitCode(st)
+		}
+		a.post(exitMsg{pid: p.Pid, code: code})
+	}()
+	return p.Pid, nil
+}
+
+func exitCode(st *os.ProcessState) int {
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return -int(ws.Signal())
+	}
+	return st.ExitCode()
+}
+
+func (h host) Signal(pid int, sig syscall.Signal) error {
+	if err := syscall.Kill(-pid, sig); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			// The group leader may have moved itself out; signal the pid.
+			return syscall.Kill(pid, sig)
+		}
+		return err
+	}
+	return nil
+}
+
+func (h host) After(d time.Duration, t watcher.Timer) {
+	a := h.a
+	time.AfterFunc(d, func() { a.post(timerMsg{t}) })
+}
+
+func (h host) Check(c watcher.Check, timeout time.Duration, fn func(ctx context.Context) error) {
+	a := h.a
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		ctx, cancel := context.WithTimeout(a.runCtx, timeout)
+		defer cancel()
+		err := fn(ctx)
+		if err != nil && ctx.Err() != nil && a.runCtx.Err() == nil {
+			err = fmt.Errorf("%w (gave up after %v)", err, timeout)
+		}
+		a.post(checkMsg{c, err})
+	}()
+}
+
+func (h host) Publish(name, kind string, fields map[string]any) {
+	h.a.bus.Publish(name, kind, fields)
+}

@@ -1,0 +1,181 @@
+package arbiter
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/poold/poold/watcher"
+)
+
+// sorted returns the watchers that match keep, highest priority first,
+// then by name.
+func (a *Arbiter) sorted(keep func(*watcher.Watcher) bool) []*watcher.Watcher {
+	var out []*watcher.Watcher
+	for _, w := range a.watchers {
+		if keep == nil || keep(w) {
+			out = append(out, w)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		pi, pj := out[i].Spec().Priority, out[j].Spec().Priority
+		if pi != pj {
+			return pi > pj
+		}
+		return out[i].Name() < out[j].Name()
+	})
+	return out
+}
+
+// orderGroups splits ws into the groups that start together: a watcher
+// comes after every watcher it depends_on (within ws), and after higher
+// priorities; stops run the groups in reverse.
+func (a *Arbiter) orderGroups(ws []*watcher.Watcher) [][]*watcher.Watcher {
+	in := map[string]*watcher.Watcher{}
+	for _, w := range ws {
+		in[strings.ToLower(w.Name())] = w
+	}
+	level := map[*watcher.Watcher]int{}
+	var depth func(w *watcher.Watcher, seen map[*watcher.Watcher]bool) int
+	depth = func(w *watcher.Watcher, seen map[*watcher.Watcher]bool) int {
+		if l, ok := level[w]; ok {
+			return l
+		}
+		if seen[w] { // a cycle: the config loader refuses them; do not loop
+			return 0
+		}
+		seen[w] = true
+		l := 0
+		for _, d := range w.Spec().DependsOn {
+			if dw, ok := in[strings.ToLower(d)]; ok {
+				l = max(l, depth(dw, seen)+1)
+			}
+		}
+		level[w] = l
+		return l
+	}
+	for _, w := range ws {
+		depth(w, map[*watcher.Watcher]bool{})
+	}
+	sorted := append([]*watcher.Watcher(nil), ws...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		wi, wj := sorted[i], sorted[j]
+		if level[wi] != level[wj] {
+			return level[wi] < level[wj]
+		}
+		if wi.Spec().Priority != wj.Spec().Priority {
+			return wi.Spec().Priority > wj.Spec().Priority
+		}
+		return wi.Name() < wj.Name()
+	})
+	var groups [][]*watcher.Watcher
+	for i, w := range sorted {
+		if i == 0 || level[w] != level[sorted[i-1]] || w.Spec().Priority != sorted[i-1].Spec().Priority {
+			groups = append(groups, nil)
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], w)
+	}
+	return groups
+}
+
+// startInOrder starts ws group by group (dependencies first, then highest
+// priority), each group once the one before has settled, that is once its
+// workers are ready; then calls done.
+func (a *Arbiter) startInOrder(ws []*watcher.Watcher, done func()) {
+	a.inOrder(a.orderGroups(ws), (*watcher.Watcher).Start, done)
+}
+
+// stopInOrder stops ws in the reverse of the start order.
+func (a *Arbiter) stopInOrder(ws []*watcher.Watcher, done func()) {
+	groups := a.orderGroups(ws)
+	for i, j := 0, len(groups)-1; i < j; i, j = i+1, j-1 {
+		groups[i], groups[j] = groups[j], groups[i]
+	}
+	a.inOrder(groups, (*watcher.Watcher).Stop, done)
+}
+
+func (a *Arbiter) inOrder(groups [][]*watcher.Watcher, act func(*watcher.Watcher), done func()) {
+	if len(groups) == 0 {
+		if done != nil {
+			done()
+		}
+		return
+	}
+	for _, w := range groups[0] {
+		act(w)
+	}
+	whenAllSettled(groups[0], func() { a.inOrder(groups[1:], act, done) })
+}
+
+// whenAllSettled calls fn once every watcher in ws has settled.
+func whenAllSettled(ws []*watcher.Watcher, fn func()) {
+	left := len(ws)
+	if left == 0 {
+		fn()
+		return
+	}
+	for _, w := range ws {
+		w.WhenSettled(func() {
+			left--
+			if left == 0 {
+				fn()
+			}
+		})
+	}
+}
+
+// closure returns ws plus every watcher reachable from them through next
+// (transitively), sorted like sorted().
+func (a *Arbiter) closure(ws []*watcher.Watcher, next func(*watcher.Watcher) []*watcher.Watcher) []*watcher.Watcher {
+	in := map[*watcher.Watcher]bool{}
+	var visit func(w *watcher.Watcher)
+	visit = func(w *watcher.Watcher) {
+		if in[w] {
+			return
+		}
+		in[w] = true
+		for _, n := range next(w) {
+			visit(n)
+		}
+	}
+	for _, w := range ws {
+		visit(w)
+	}
+	return a.sorted(func(w *watcher.Watcher) bool { return in[w] })
+}
+
+// dependencies are the watchers w depends_on that exist.
+func (a *Arbiter) dependencies(w *watcher.Watcher) []*watcher.Watcher {
+	var out []*watcher.Watcher
+	for _, d := range w.Spec().DependsOn {
+		if dw, ok := a.watchers[strings.ToLower(d)]; ok {
+			out = append(out, dw)
+		}
+	}
+	return out
+}
+
+// dependents are the watchers that depend_on w.
+func (a *Arbiter) dependents(w *watcher.Watcher) []*watcher.Watcher {
+	var out []*watcher.Watcher
+	for _, o := range a.watchers {
+		for _, d := range o.Spec().DependsOn {
+			if strings.EqualFold(d, w.Name()) {
+				out = append(out, o)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// withDeps is ws and everything they need (systemd's Requires+After):
+// starting a watcher starts its dependencies first.
+func (a *Arbiter) withDeps(ws []*watcher.Watcher) []*watcher.Watcher {
+	return a.closure(ws, a.dependencies)
+}
+
+// withDependents is ws and everything that needs them: stopping a watcher
+// stops its dependents first.
+func (a *Arbiter) withDependents(ws []*watcher.Watcher) []*watcher.Watcher {
+	return a.closure(ws, a.dependents)
+}
