@@ -538,5 +538,5 @@ func (h host) Check(c watcher.Check, timeout time.Duration, fn func(ctx context.
 }
 
 func (h host) Publish(name, kind string, fields map[string]any) {
-	h.a.bus.Publish(name, kind, fields)
+	h.a.bus.Publish(name, events.Kind(kind), fields)
 }
