@@ -123,7 +123,7 @@ func (f *fakeBackend) fill(w *fakeWatcher) error {
 		}
 		sort.Slice(ps, func(i, j int) bool { return ps[i].wid > ps[j].wid })
 		for _, p := range ps[:len(w.procs)-w.target] {
-			f.Events.Publish(w.name, "kill", map[string]any{"process_pid": p.pid})
+			f.Events.Publish(w.name, events.KindKill, map[string]any{"process_pid": p.pid})
 			p.cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
@@ -149,7 +149,7 @@ func (f *fakeBackend) spawn(w *fakeWatcher) error {
 	}
 	p := &fakeProc{pid: cmd.Process.Pid, wid: f.freeWid(w), cmd: cmd, started: f.now()}
 	w.procs[p.pid] = p
-	f.Events.Publish(w.name, "spawn", map[string]any{"process_pid": p.pid, "process_id": p.wid})
+	f.Events.Publish(w.name, events.KindSpawn, map[string]any{"process_pid": p.pid, "process_id": p.wid})
 	f.wg.Add(1)
 	go f.reap(w, p)
 	return nil
@@ -171,7 +171,7 @@ func (f *fakeBackend) reap(w *fakeWatcher, p *fakeProc) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(w.procs, p.pid)
-	f.Events.Publish(w.name, "reap", map[string]any{"process_pid": p.pid, "process_id": p.wid, "exit_code": code})
+	f.Events.Publish(w.name, events.KindReap, map[string]any{"process_pid": p.pid, "process_id": p.wid, "exit_code": code})
 	if len(w.procs) < w.target {
 		w.restart[p.wid]++
 	}
@@ -209,12 +209,12 @@ func (f *fakeBackend) Sample(fast bool) {
 			info := f.info(w, p)
 			info["subtopic"] = p.pid
 			info["name"] = w.name
-			f.Stats.PublishTopic("stat."+events.TopicName(w.name)+"."+strconv.Itoa(p.pid), w.name, "stat", info)
+			f.Stats.PublishTopic("stat."+events.TopicName(w.name)+"."+strconv.Itoa(p.pid), w.name, events.KindStat, info)
 			pids = append(pids, p.pid)
 		}
-		f.Stats.PublishTopic("stat."+events.TopicName(w.name), w.name, "stat", map[string]any{"pid": pids, "name": w.name})
+		f.Stats.PublishTopic("stat."+events.TopicName(w.name), w.name, events.KindStat, map[string]any{"pid": pids, "name": w.name})
 	}
-	f.Stats.PublishTopic("stat.poold.4242", "", "stat", map[string]any{
+	f.Stats.PublishTopic("stat.poold.4242", "", events.KindStat, map[string]any{
 		"pid": 4242, "name": "poold", "cpu": 0.3 + 0.2*math.Sin(float64(f.rounds)/7), "mem_info1": "14.2M", "age": float64(f.rounds),
 	})
 }
@@ -314,7 +314,7 @@ func (f *fakeBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
 		if req.Command == "signal" {
 			sig = syscall.SIGHUP // the fake only sends HUP, which ends sleep
 		}
-		f.Events.Publish(w.name, "kill", map[string]any{"process_pid": pid})
+		f.Events.Publish(w.name, events.KindKill, map[string]any{"process_pid": pid})
 		p.cmd.Process.Signal(sig)
 		return arbiter.OK(req.ID, nil)
 	case "stop":
@@ -323,18 +323,18 @@ func (f *fakeBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
 			for _, p := range x.procs {
 				p.cmd.Process.Signal(syscall.SIGTERM)
 			}
-			f.Events.Publish(x.name, "stop", nil)
+			f.Events.Publish(x.name, events.KindStop, nil)
 		})
 		return arbiter.OK(req.ID, nil)
 	case "start", "restart", "reload":
 		all(func(x *fakeWatcher) {
 			x.status = "active"
-			f.Events.Publish(x.name, "start", nil)
+			f.Events.Publish(x.name, events.KindStart, nil)
 			f.fill(x)
 		})
 		return arbiter.OK(req.ID, nil)
 	case "reloadconfig":
-		f.Events.Publish("", "reloadconfig", nil)
+		f.Events.Publish("", events.KindReloadConfig, nil)
 		return arbiter.OK(req.ID, nil)
 	}
 	return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoUnknownCmd, Reason: "unknown command " + req.Command})
