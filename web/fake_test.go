@@ -43,6 +43,8 @@ type fakeWatcher struct {
 	sockets []string
 	procs   map[int]*fakeProc // pid -> process
 	restart map[int]int       // wid -> restarts so far
+	reason  string            // what is wrong, "" = nothing
+	slots   []map[string]any  // poold's slot records; nil = Circus shape
 }
 
 type fakeProc struct {
@@ -104,6 +106,21 @@ func (f *fakeBackend) Pids(name string) map[int]int {
 		out[p.wid] = p.pid
 	}
 	return out
+}
+
+// Fail puts a watcher in the failed state with a reason and slot records,
+// as poold reports a watcher whose slots gave up, and publishes the failed
+// event after which a console refreshes it.
+func (f *fakeBackend) Fail(name, reason string, slots []map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.watchers[name]
+	w.status, w.reason, w.slots = "failed", reason, slots
+	for _, s := range slots {
+		if s["state"] == "failed" {
+			f.Events.Publish(w.name, events.KindFailed, map[string]any{"process_id": s["wid"], "reason": s["last_exit"]})
+		}
+	}
 }
 
 // fill spawns processes up to target and stops the extra ones (f.mu held).
@@ -247,22 +264,12 @@ func (f *fakeBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
 	}
 	switch req.Command {
 	case "status":
-		if w != nil {
-			return arbiter.OK(req.ID, map[string]any{"status": w.status})
-		}
-		st := map[string]string{}
-		for n, x := range f.watchers {
-			st[n] = x.status
-		}
-		return arbiter.OK(req.ID, map[string]any{"statuses": st})
+		return f.status(req.ID, w)
 	case "options":
 		if w == nil {
 			return needW()
 		}
-		return arbiter.OK(req.ID, map[string]any{"options": map[string]any{
-			"numprocesses": w.target, "cmd": "sleep", "args": []string{"3600"}, "sockets": w.sockets,
-			"graceful_timeout": 30.0, "backoff_min": 0.1, "backoff_max": 30.0, "respawn": true,
-		}})
+		return arbiter.OK(req.ID, map[string]any{"options": f.options(w)})
 	case "stats":
 		infos := map[string]map[string]any{}
 		for n, x := range f.watchers {
@@ -338,6 +345,50 @@ func (f *fakeBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
 		return arbiter.OK(req.ID, nil)
 	}
 	return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoUnknownCmd, Reason: "unknown command " + req.Command})
+}
+
+// status answers "status" like poold's arbiter: reason and slots only
+// when the watcher has them, reasons only for watchers with one (f.mu held).
+func (f *fakeBackend) status(id string, w *fakeWatcher) arbiter.Reply {
+	if w != nil {
+		rep := map[string]any{"status": w.status}
+		if w.reason != "" {
+			rep["reason"] = w.reason
+		}
+		if w.slots != nil {
+			rep["slots"] = w.slots
+		}
+		return arbiter.OK(id, rep)
+	}
+	st, reasons := map[string]string{}, map[string]string{}
+	for n, x := range f.watchers {
+		st[n] = x.status
+		if x.reason != "" {
+			reasons[n] = x.reason
+		}
+	}
+	rep := map[string]any{"statuses": st}
+	if len(reasons) > 0 {
+		rep["reasons"] = reasons
+	}
+	return arbiter.OK(id, rep)
+}
+
+// options is every option of w, as poold reports them: durations in
+// seconds, counts as numbers. Only "web" has a health check, but every
+// watcher reports the health keys, as poold does.
+func (f *fakeBackend) options(w *fakeWatcher) map[string]any {
+	o := map[string]any{
+		"numprocesses": w.target, "cmd": "sleep", "args": []string{"3600"}, "sockets": w.sockets,
+		"graceful_timeout": 30.0, "backoff_min": 0.1, "backoff_max": 30.0, "respawn": true,
+		"readiness": "spawn", "ready_delay": 0.0, "ready_timeout": 60.0, "ready_address": "", "ready_url": "",
+		"health_check": "", "health_url": "", "health_address": "", "health_cmd": "",
+		"health_interval": 10.0, "health_timeout": 5.0, "health_threshold": 3,
+	}
+	if w.name == "web" {
+		o["health_check"], o["health_url"] = "http", "http://127.0.0.1:8000/healthz"
+	}
+	return o
 }
 
 func (f *fakeBackend) roundsDone() int {
