@@ -207,7 +207,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	a.bus.Publish("", "start", map[string]any{"pid": os.Getpid()})
+	a.bus.Publish("", events.KindStart, map[string]any{"pid": os.Getpid()})
 	a.startInOrder(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart }), nil)
 
 	ctxDone, quit := ctx.Done(), a.quit
@@ -215,7 +215,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		if a.stopping && len(a.owner) == 0 && a.allStopped() {
-			a.bus.Publish("", "stop", nil)
+			a.bus.Publish("", events.KindStop, nil)
 			return nil
 		}
 		select {
@@ -333,7 +333,7 @@ func (a *Arbiter) forget(w *watcher.Watcher) {
 			delete(a.owner, pid)
 		}
 	}
-	a.bus.Publish(w.Name(), "remove", nil)
+	a.bus.Publish(w.Name(), events.KindRemove, nil)
 }
 
 func (a *Arbiter) handoff(spec configs.Watcher, all []configs.Socket) (watcher.Sockets, error) {

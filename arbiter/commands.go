@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
 )
 
@@ -553,7 +554,7 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return errorf(ErrnoBadProperty, "add: %v", err)
 	}
-	a.bus.Publish(w.Name(), "add", nil)
+	a.bus.Publish(w.Name(), events.KindAdd, nil)
 	if start {
 		w.Start()
 	}

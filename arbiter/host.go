@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
 )
 
@@ -94,6 +95,6 @@ func (h host) Check(c watcher.Check, timeout time.Duration, fn func(ctx context.
 	}()
 }
 
-func (h host) Publish(name, kind string, fields map[string]any) {
+func (h host) Publish(name string, kind events.Kind, fields map[string]any) {
 	h.a.bus.Publish(name, kind, fields)
 }

@@ -119,7 +119,7 @@ func (h *harness) next(kind string, pred func(events.Event) bool) events.Event {
 			if !ok {
 				h.t.Fatalf("event stream closed waiting for %s", kind)
 			}
-			if (kind == "" || ev.Kind == kind) && (pred == nil || pred(ev)) {
+			if (kind == "" || string(ev.Kind) == kind) && (pred == nil || pred(ev)) {
 				return ev
 			}
 		case <-deadline:

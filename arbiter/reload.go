@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
 )
 
@@ -162,12 +163,12 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, reply func(reloadOutcome, err
 			a.log.Error("config reload: adding watcher failed", "watcher", spec.Name, "error", err)
 			continue
 		}
-		a.bus.Publish(w.Name(), "add", nil)
+		a.bus.Publish(w.Name(), events.KindAdd, nil)
 		if spec.Autostart {
 			started = append(started, w)
 		}
 	}
-	a.bus.Publish("", "reloadconfig", map[string]any{
+	a.bus.Publish("", events.KindReloadConfig, map[string]any{
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
 	})
 	a.log.Info("config reload applying", "changes", o.summary())

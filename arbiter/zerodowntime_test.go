@@ -317,7 +317,7 @@ func TestDependsOnStartsAfterReadyAndStopsFirst(t *testing.T) {
 		select {
 		case ev := <-h.sub.C():
 			if ev.Kind == "spawn" || ev.Kind == "ready" {
-				order = append(order, ev.Watcher+"."+ev.Kind)
+				order = append(order, ev.Watcher+"."+string(ev.Kind))
 			}
 		case <-time.After(hang):
 			t.Fatalf("events so far %v", order)

@@ -80,8 +80,8 @@ func (s *Subscription) wants(topic string) bool {
 // Publish stamps an event with the next seq and the time and offers it to
 // every subscriber. watcher is "" for arbiter-level events, whose topic is
 // "arbiter.<kind>". It returns the event as delivered.
-func (b *Bus) Publish(watcher, kind string, fields map[string]any) Event {
-	topic := "arbiter." + kind
+func (b *Bus) Publish(watcher string, kind Kind, fields map[string]any) Event {
+	topic := "arbiter." + string(kind)
 	if watcher != "" {
 		topic = WatcherTopic(watcher, kind)
 	}
@@ -89,7 +89,7 @@ func (b *Bus) Publish(watcher, kind string, fields map[string]any) Event {
 }
 
 // PublishTopic publishes with an explicit topic (used by the stats bus).
-func (b *Bus) PublishTopic(topic, watcher, kind string, fields map[string]any) Event {
+func (b *Bus) PublishTopic(topic, watcher string, kind Kind, fields map[string]any) Event {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++

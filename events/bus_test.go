@@ -11,10 +11,10 @@ func TestPublishStampsSeqAndTopic(t *testing.T) {
 	b := NewBus(func() time.Time { return now })
 	s := b.Subscribe(10)
 	defer s.Close()
-	b.Publish("My Web", "spawn", map[string]any{"process_pid": 12, "process_id": 1})
-	b.Publish("", "reloadconfig", nil)
+	b.Publish("My Web", KindSpawn, map[string]any{"process_pid": 12, "process_id": 1})
+	b.Publish("", KindReloadConfig, nil)
 	ev := <-s.C()
-	if ev.Topic != "watcher.my_web.spawn" || ev.Seq != 1 || ev.Kind != "spawn" || ev.Watcher != "My Web" {
+	if ev.Topic != "watcher.my_web.spawn" || ev.Seq != 1 || ev.Kind != KindSpawn || ev.Watcher != "My Web" {
 		t.Fatalf("first event %+v", ev)
 	}
 	var p map[string]any
@@ -39,7 +39,7 @@ func TestFullSubscriberDropsAndCountsWithoutBlocking(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := 0; i < 50; i++ {
-			b.Publish("w", "spawn", nil)
+			b.Publish("w", KindSpawn, nil)
 		}
 	}()
 	select {
@@ -63,9 +63,9 @@ func TestFullSubscriberDropsAndCountsWithoutBlocking(t *testing.T) {
 func TestPrefixFilterAndClose(t *testing.T) {
 	b := NewBus(nil)
 	s := b.Subscribe(10, "watcher.web.", "arbiter.")
-	b.Publish("web", "reap", nil)
-	b.Publish("api", "reap", nil)
-	b.Publish("", "stop", nil)
+	b.Publish("web", KindReap, nil)
+	b.Publish("api", KindReap, nil)
+	b.Publish("", KindStop, nil)
 	s.Close()
 	s.Close() // twice is fine
 	var got []string
@@ -75,5 +75,5 @@ func TestPrefixFilterAndClose(t *testing.T) {
 	if len(got) != 2 || got[0] != "watcher.web.reap" || got[1] != "arbiter.stop" {
 		t.Errorf("got %v", got)
 	}
-	b.Publish("web", "spawn", nil) // after Close: not delivered, no panic
+	b.Publish("web", KindSpawn, nil) // after Close: not delivered, no panic
 }

@@ -26,8 +26,9 @@ type Event struct {
 	Topic string
 	// Watcher is the watcher's name as configured, "" for arbiter events.
 	Watcher string
-	// Kind is the last part of the topic: spawn, reap, kill, start, ...
-	Kind string
+	// Kind is the last part of the topic: KindSpawn, KindReap, ... (see
+	// Kind for each one's Fields).
+	Kind Kind
 	// Fields are the event's own payload fields (process_pid, process_id,
 	// exit_code, reason, ...). Never mutated after Publish.
 	Fields map[string]any
@@ -63,6 +64,6 @@ func TopicName(watcher string) string {
 }
 
 // WatcherTopic is "watcher.<name>.<kind>".
-func WatcherTopic(watcher, kind string) string {
-	return "watcher." + TopicName(watcher) + "." + kind
+func WatcherTopic(watcher string, kind Kind) string {
+	return "watcher." + TopicName(watcher) + "." + string(kind)
 }

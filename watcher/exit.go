@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 )
 
 // Exited is called by the loop when a worker's process has been reaped.
@@ -18,7 +19,7 @@ func (w *Watcher) Exited(pid, exitCode int) {
 	}
 	defer w.settle()
 	delete(w.procs, pid)
-	w.host.Publish(w.spec.Name, "reap", map[string]any{
+	w.host.Publish(w.spec.Name, events.KindReap, map[string]any{
 		"process_pid": pid, "process_id": p.Wid, "exit_code": exitCode,
 	})
 	why := DescribeExit(exitCode)
@@ -78,7 +79,7 @@ func (w *Watcher) died(s *slot, uptime time.Duration, why string) {
 		w.setHold(s, HoldBackoff, now.Add(v.Delay))
 		w.host.After(v.Delay, Timer{Watcher: w.id, Kind: TimerRespawn, Wid: s.wid, Gen: s.epoch})
 		log.Warn("worker ended soon after start; restarting its slot after a delay", "delay", v.Delay, "in_a_row", s.counters.Streak)
-		w.host.Publish(w.spec.Name, "backoff", map[string]any{
+		w.host.Publish(w.spec.Name, events.KindBackoff, map[string]any{
 			"process_id": s.wid, "delay": v.Delay.Seconds(), "failures": s.counters.Streak, "reason": why,
 		})
 	case Pause:
@@ -86,13 +87,13 @@ func (w *Watcher) died(s *slot, uptime time.Duration, why string) {
 		w.host.After(v.Delay, Timer{Watcher: w.id, Kind: TimerFlapRetry, Wid: s.wid, Gen: s.epoch})
 		log.Warn("slot is flapping: its workers keep ending soon after start; pausing it (other workers keep running)",
 			"pause", v.Delay, "pauses", s.counters.Pauses, "max", w.policy.MaxRetry)
-		w.host.Publish(w.spec.Name, "flapping", map[string]any{
+		w.host.Publish(w.spec.Name, events.KindFlapping, map[string]any{
 			"process_id": s.wid, "reason": why, "retries": s.counters.Pauses, "retry_in": v.Delay.Seconds(), "gave_up": false,
 		})
 	case GiveUp:
 		w.setHold(s, HoldFailed, time.Time{})
 		log.Error("slot failed: its workers kept ending soon after start; giving up on it until the watcher is started or reloaded (other workers keep running)",
 			"pauses", s.counters.Pauses)
-		w.host.Publish(w.spec.Name, "failed", map[string]any{"process_id": s.wid, "reason": why})
+		w.host.Publish(w.spec.Name, events.KindFailed, map[string]any{"process_id": s.wid, "reason": why})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 )
 
 // Start starts the workers of a stopped watcher. On a running one it
@@ -29,7 +30,7 @@ func (w *Watcher) start() {
 	w.status = Starting
 	w.reloadErr = nil
 	w.clearHolds(true)
-	w.host.Publish(w.spec.Name, "start", nil)
+	w.host.Publish(w.spec.Name, events.KindStart, nil)
 	w.armHealth()
 }
 
@@ -75,7 +76,7 @@ func (w *Watcher) finishStop() {
 	}
 	w.status = Stopped
 	w.health++
-	w.host.Publish(w.spec.Name, "stop", nil)
+	w.host.Publish(w.spec.Name, events.KindStop, nil)
 	if w.startAfter {
 		w.startAfter = false
 		w.start()
@@ -96,7 +97,7 @@ func (w *Watcher) SetTarget(n int) {
 // send_hup the workers get SIGHUP instead and reload themselves.
 func (w *Watcher) Reload(graceful, sequential bool) {
 	defer w.settle()
-	w.host.Publish(w.spec.Name, "reload", nil)
+	w.host.Publish(w.spec.Name, events.KindReload, nil)
 	if w.status != Active && w.status != Starting {
 		w.start()
 		return
@@ -134,7 +135,7 @@ func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 	}
 	defer w.settle()
 	w.reloadErr = nil // a new spec: an older rollback no longer applies
-	w.host.Publish(w.spec.Name, "updated", nil)
+	w.host.Publish(w.spec.Name, events.KindUpdated, nil)
 	if w.status != Active && w.status != Starting {
 		return nil
 	}
@@ -210,5 +211,5 @@ func (w *Watcher) signal(p *Process, sig syscall.Signal) {
 		w.log.Debug("signal failed", "pid", p.Pid, "signal", sig, "error", err)
 		return
 	}
-	w.host.Publish(w.spec.Name, "kill", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "signal": int(sig)})
+	w.host.Publish(w.spec.Name, events.KindKill, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "signal": int(sig)})
 }

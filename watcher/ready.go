@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher/probe"
 )
 
@@ -68,7 +69,7 @@ func (w *Watcher) Ready(pid int) {
 
 func (w *Watcher) ready(p *Process) {
 	p.State = ProcReady
-	w.host.Publish(w.spec.Name, "ready", map[string]any{"process_pid": p.Pid, "process_id": p.Wid})
+	w.host.Publish(w.spec.Name, events.KindReady, map[string]any{"process_pid": p.Pid, "process_id": p.Wid})
 	if w.spec.MaxAge > 0 {
 		age := w.spec.MaxAge
 		if w.spec.MaxAgeVariance > 0 {
@@ -83,7 +84,7 @@ func (w *Watcher) ready(p *Process) {
 // death of its slot.
 func (w *Watcher) notReady(p *Process, err error) {
 	w.log.Warn("worker failed to become ready; stopping it", "pid", p.Pid, "wid", p.Wid, "error", err)
-	w.host.Publish(w.spec.Name, "unhealthy", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
+	w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
 	if w.newInRoll(p) {
 		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d): %v", p.Pid, p.Wid, err))
 		return
@@ -140,7 +141,7 @@ func (w *Watcher) Checked(c Check, err error) {
 		p.healthKO++
 		w.log.Warn("health check failed", "pid", p.Pid, "wid", p.Wid, "failures", p.healthKO, "threshold", w.spec.HealthThreshold, "error", err)
 		if p.healthKO >= w.spec.HealthThreshold {
-			w.host.Publish(w.spec.Name, "unhealthy", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
+			w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
 			w.recycle(p, "health check: "+err.Error())
 		}
 	}
@@ -168,7 +169,7 @@ func (w *Watcher) Sampled(pid int, rss uint64, cpu float64) {
 	if p.limitKO >= w.spec.LimitThreshold {
 		defer w.settle()
 		w.log.Warn("worker over its resource limit; replacing it", "pid", p.Pid, "wid", p.Wid, "limit", over, "samples", p.limitKO)
-		w.host.Publish(w.spec.Name, "unhealthy", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": over})
+		w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": over})
 		w.recycle(p, over)
 	}
 }
@@ -177,7 +178,7 @@ func (w *Watcher) Sampled(pid int, rss uint64, cpu float64) {
 // starts first and it retires once that one is ready.
 func (w *Watcher) recycle(p *Process, why string) {
 	p.Recycle = true
-	w.host.Publish(w.spec.Name, "recycle", map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": why})
+	w.host.Publish(w.spec.Name, events.KindRecycle, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": why})
 }
 
 func (w *Watcher) armHealth() {

@@ -3,6 +3,8 @@ package watcher
 import (
 	"fmt"
 	"sort"
+
+	"github.com/poold/poold/events"
 )
 
 // maxSteps bounds one reconcile. Each step either changes something or
@@ -171,7 +173,7 @@ func (w *Watcher) note(c census) bool {
 	case len(w.procs) == 0 && w.allExited():
 		w.status = Stopped
 		w.log.Warn("every worker has exited and respawn is off; the watcher is stopped")
-		w.host.Publish(w.spec.Name, "stop", nil)
+		w.host.Publish(w.spec.Name, events.KindStop, nil)
 		return true
 	}
 	return false
@@ -204,7 +206,7 @@ func (w *Watcher) spawnAt(wid int) {
 	}
 	if err != nil {
 		w.lastSpawnErr = err
-		w.host.Publish(w.spec.Name, "spawn_error", map[string]any{"process_id": wid, "reason": err.Error()})
+		w.host.Publish(w.spec.Name, events.KindSpawnError, map[string]any{"process_id": wid, "reason": err.Error()})
 		if w.roll != nil {
 			w.setHold(s, HoldNone, w.host.Now())
 			s.lastExit = "spawn error: " + err.Error()
@@ -219,7 +221,7 @@ func (w *Watcher) spawnAt(wid int) {
 	w.seq++
 	p := &Process{Pid: pid, Wid: wid, State: ProcStarting, Started: w.host.Now(), Gen: w.specGen, Restarts: s.restarts, gen: w.seq}
 	w.procs[pid] = p
-	w.host.Publish(w.spec.Name, "spawn", map[string]any{"process_pid": pid, "process_id": wid})
+	w.host.Publish(w.spec.Name, events.KindSpawn, map[string]any{"process_pid": pid, "process_id": wid})
 	w.watchReady(p)
 	if w.spec.WarmupDelay > 0 {
 		w.seq++

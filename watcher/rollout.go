@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 )
 
 // rollout is a rolling replacement of every worker (reload, or a config
@@ -54,7 +55,7 @@ func (w *Watcher) newInRoll(p *Process) bool {
 func (w *Watcher) abortRoll(err error) {
 	r := w.roll
 	w.log.Error("rolling reload abandoned; the old workers keep serving", "error", err)
-	w.host.Publish(w.spec.Name, "reload_failed", map[string]any{"reason": err.Error()})
+	w.host.Publish(w.spec.Name, events.KindReloadFailed, map[string]any{"reason": err.Error()})
 	for _, p := range w.procs {
 		if w.newInRoll(p) {
 			w.retire(p)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 )
 
 // Status is a watcher's state as the control protocol reports it.
@@ -50,7 +51,7 @@ type Host interface {
 	// its outcome to Watcher.Checked, on the loop.
 	Check(c Check, timeout time.Duration, fn func(ctx context.Context) error)
 	// Publish emits a lifecycle event for watcher.
-	Publish(watcher, kind string, fields map[string]any)
+	Publish(watcher string, kind events.Kind, fields map[string]any)
 }
 
 // Check identifies a probe run for one process. Watcher is the ID of the

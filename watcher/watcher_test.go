@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 )
 
 // fakeHost drives a Watcher without processes: spawns get made-up pids,
@@ -64,8 +65,8 @@ func (h *fakeHost) Check(c Check, timeout time.Duration, fn func(context.Context
 	h.checks = append(h.checks, c)
 }
 
-func (h *fakeHost) Publish(name, kind string, fields map[string]any) {
-	h.events = append(h.events, kind)
+func (h *fakeHost) Publish(name string, kind events.Kind, fields map[string]any) {
+	h.events = append(h.events, string(kind))
 }
 
 // takeTimers returns and forgets the recorded timers of kind.

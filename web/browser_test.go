@@ -202,3 +202,47 @@ func TestBrowserToken(t *testing.T) {
 	waitJS(t, ctx, "the console after the token visit", rowsExpr("web", 1))
 	waitJS(t, ctx, "the token gone from the address bar", `!location.search.includes('token')`)
 }
+
+// TestBrowserFailedWatcher shows a failed watcher's reason and the last
+// exit of its slots without a process, and the health keys only on the
+// watcher that has a health check, with a count shown as a count.
+func TestBrowserFailedWatcher(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 2, "worker": 1})
+	ts := startServer(t, fake, configs.Web{}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the worker watcher", rowsExpr("worker", 1))
+	waitJS(t, ctx, "health keys on web, as a count and durations", `(() => {
+		const m = document.querySelector('article[data-watcher="web"] .wmeta').textContent;
+		return m.includes('health threshold 3') && !m.includes('health threshold 3s') && m.includes('health interval 10s');
+	})()`)
+	waitJS(t, ctx, "no health keys on worker", `!document.querySelector('article[data-watcher="worker"] .wmeta').textContent.includes('health')`)
+	waitJS(t, ctx, "no reason while all is well", `document.querySelector('article[data-watcher="worker"] .wreason').hidden`)
+
+	slots := failedSlots(fake.Pids("worker")[1])
+	slots[2]["retry_at"] = float64(time.Now().Add(time.Hour).Unix())
+	fake.Fail("worker", failReason, slots)
+	failedShown := fmt.Sprintf(`(() => {
+		const card = document.querySelector('article[data-watcher="worker"]');
+		if (!card) return false;
+		const reason = card.querySelector('.wreason');
+		const failed = card.querySelector('tr.slot[data-wid="2"]');
+		const backoff = card.querySelector('tr.slot[data-wid="3"]');
+		return card.querySelector('.badge').textContent === 'failed' &&
+			!reason.hidden && reason.textContent === %q &&
+			!!failed && failed.textContent.includes('failed') && failed.textContent.includes('last exit: exited with status 3') &&
+			!!backoff && backoff.textContent.includes('killed by signal KILL') && /retry in (59m|1h)/.test(backoff.textContent) &&
+			!card.querySelector('tr.slot[data-wid="1"]') && card.querySelectorAll('tr[data-pid]').length === 1;
+	})()`, failReason)
+	waitJS(t, ctx, "the failed worker's reason and slots", failedShown)
+	waitJS(t, ctx, "the failed event in the log", `!!document.querySelector('#events li[data-kind="failed"][data-watcher="worker"]')`)
+	saveScreenshot(t, ctx, "failed.png")
+
+	// A fresh page starts from the whole state: same picture.
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the failed worker after a page load", failedShown)
+}

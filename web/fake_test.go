@@ -43,6 +43,8 @@ type fakeWatcher struct {
 	sockets []string
 	procs   map[int]*fakeProc // pid -> process
 	restart map[int]int       // wid -> restarts so far
+	reason  string            // what is wrong, "" = nothing
+	slots   []map[string]any  // poold's slot records; nil = Circus shape
 }
 
 type fakeProc struct {
@@ -106,6 +108,21 @@ func (f *fakeBackend) Pids(name string) map[int]int {
 	return out
 }
 
+// Fail puts a watcher in the failed state with a reason and slot records,
+// as poold reports a watcher whose slots gave up, and publishes the failed
+// event after which a console refreshes it.
+func (f *fakeBackend) Fail(name, reason string, slots []map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.watchers[name]
+	w.status, w.reason, w.slots = "failed", reason, slots
+	for _, s := range slots {
+		if s["state"] == "failed" {
+			f.Events.Publish(w.name, events.KindFailed, map[string]any{"process_id": s["wid"], "reason": s["last_exit"]})
+		}
+	}
+}
+
 // fill spawns processes up to target and stops the extra ones (f.mu held).
 func (f *fakeBackend) fill(w *fakeWatcher) error {
 	if f.closed || w.status != "active" {
@@ -123,7 +140,7 @@ func (f *fakeBackend) fill(w *fakeWatcher) error {
 		}
 		sort.Slice(ps, func(i, j int) bool { return ps[i].wid > ps[j].wid })
 		for _, p := range ps[:len(w.procs)-w.target] {
-			f.Events.Publish(w.name, "kill", map[string]any{"process_pid": p.pid})
+			f.Events.Publish(w.name, events.KindKill, map[string]any{"process_pid": p.pid})
 			p.cmd.Process.Signal(syscall.SIGTERM)
 		}
 	}
@@ -149,7 +166,7 @@ func (f *fakeBackend) spawn(w *fakeWatcher) error {
 	}
 	p := &fakeProc{pid: cmd.Process.Pid, wid: f.freeWid(w), cmd: cmd, started: f.now()}
 	w.procs[p.pid] = p
-	f.Events.Publish(w.name, "spawn", map[string]any{"process_pid": p.pid, "process_id": p.wid})
+	f.Events.Publish(w.name, events.KindSpawn, map[string]any{"process_pid": p.pid, "process_id": p.wid})
 	f.wg.Add(1)
 	go f.reap(w, p)
 	return nil
@@ -171,7 +188,7 @@ func (f *fakeBackend) reap(w *fakeWatcher, p *fakeProc) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(w.procs, p.pid)
-	f.Events.Publish(w.name, "reap", map[string]any{"process_pid": p.pid, "process_id": p.wid, "exit_code": code})
+	f.Events.Publish(w.name, events.KindReap, map[string]any{"process_pid": p.pid, "process_id": p.wid, "exit_code": code})
 	if len(w.procs) < w.target {
 		w.restart[p.wid]++
 	}
@@ -209,12 +226,12 @@ func (f *fakeBackend) Sample(fast bool) {
 			info := f.info(w, p)
 			info["subtopic"] = p.pid
 			info["name"] = w.name
-			f.Stats.PublishTopic("stat."+events.TopicName(w.name)+"."+strconv.Itoa(p.pid), w.name, "stat", info)
+			f.Stats.PublishTopic("stat."+events.TopicName(w.name)+"."+strconv.Itoa(p.pid), w.name, events.KindStat, info)
 			pids = append(pids, p.pid)
 		}
-		f.Stats.PublishTopic("stat."+events.TopicName(w.name), w.name, "stat", map[string]any{"pid": pids, "name": w.name})
+		f.Stats.PublishTopic("stat."+events.TopicName(w.name), w.name, events.KindStat, map[string]any{"pid": pids, "name": w.name})
 	}
-	f.Stats.PublishTopic("stat.poold.4242", "", "stat", map[string]any{
+	f.Stats.PublishTopic("stat.poold.4242", "", events.KindStat, map[string]any{
 		"pid": 4242, "name": "poold", "cpu": 0.3 + 0.2*math.Sin(float64(f.rounds)/7), "mem_info1": "14.2M", "age": float64(f.rounds),
 	})
 }
@@ -247,22 +264,12 @@ func (f *fakeBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
 	}
 	switch req.Command {
 	case "status":
-		if w != nil {
-			return arbiter.OK(req.ID, map[string]any{"status": w.status})
-		}
-		st := map[string]string{}
-		for n, x := range f.watchers {
-			st[n] = x.status
-		}
-		return arbiter.OK(req.ID, map[string]any{"statuses": st})
+		return f.status(req.ID, w)
 	case "options":
 		if w == nil {
 			return needW()
 		}
-		return arbiter.OK(req.ID, map[string]any{"options": map[string]any{
-			"numprocesses": w.target, "cmd": "sleep", "args": []string{"3600"}, "sockets": w.sockets,
-			"graceful_timeout": 30.0, "backoff_min": 0.1, "backoff_max": 30.0, "respawn": true,
-		}})
+		return arbiter.OK(req.ID, map[string]any{"options": f.options(w)})
 	case "stats":
 		infos := map[string]map[string]any{}
 		for n, x := range f.watchers {
@@ -314,7 +321,7 @@ func (f *fakeBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
 		if req.Command == "signal" {
 			sig = syscall.SIGHUP // the fake only sends HUP, which ends sleep
 		}
-		f.Events.Publish(w.name, "kill", map[string]any{"process_pid": pid})
+		f.Events.Publish(w.name, events.KindKill, map[string]any{"process_pid": pid})
 		p.cmd.Process.Signal(sig)
 		return arbiter.OK(req.ID, nil)
 	case "stop":
@@ -323,21 +330,65 @@ func (f *fakeBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
 			for _, p := range x.procs {
 				p.cmd.Process.Signal(syscall.SIGTERM)
 			}
-			f.Events.Publish(x.name, "stop", nil)
+			f.Events.Publish(x.name, events.KindStop, nil)
 		})
 		return arbiter.OK(req.ID, nil)
 	case "start", "restart", "reload":
 		all(func(x *fakeWatcher) {
 			x.status = "active"
-			f.Events.Publish(x.name, "start", nil)
+			f.Events.Publish(x.name, events.KindStart, nil)
 			f.fill(x)
 		})
 		return arbiter.OK(req.ID, nil)
 	case "reloadconfig":
-		f.Events.Publish("", "reloadconfig", nil)
+		f.Events.Publish("", events.KindReloadConfig, nil)
 		return arbiter.OK(req.ID, nil)
 	}
 	return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoUnknownCmd, Reason: "unknown command " + req.Command})
+}
+
+// status answers "status" like poold's arbiter: reason and slots only
+// when the watcher has them, reasons only for watchers with one (f.mu held).
+func (f *fakeBackend) status(id string, w *fakeWatcher) arbiter.Reply {
+	if w != nil {
+		rep := map[string]any{"status": w.status}
+		if w.reason != "" {
+			rep["reason"] = w.reason
+		}
+		if w.slots != nil {
+			rep["slots"] = w.slots
+		}
+		return arbiter.OK(id, rep)
+	}
+	st, reasons := map[string]string{}, map[string]string{}
+	for n, x := range f.watchers {
+		st[n] = x.status
+		if x.reason != "" {
+			reasons[n] = x.reason
+		}
+	}
+	rep := map[string]any{"statuses": st}
+	if len(reasons) > 0 {
+		rep["reasons"] = reasons
+	}
+	return arbiter.OK(id, rep)
+}
+
+// options is every option of w, as poold reports them: durations in
+// seconds, counts as numbers. Only "web" has a health check, but every
+// watcher reports the health keys, as poold does.
+func (f *fakeBackend) options(w *fakeWatcher) map[string]any {
+	o := map[string]any{
+		"numprocesses": w.target, "cmd": "sleep", "args": []string{"3600"}, "sockets": w.sockets,
+		"graceful_timeout": 30.0, "backoff_min": 0.1, "backoff_max": 30.0, "respawn": true,
+		"readiness": "spawn", "ready_delay": 0.0, "ready_timeout": 60.0, "ready_address": "", "ready_url": "",
+		"health_check": "", "health_url": "", "health_address": "", "health_cmd": "",
+		"health_interval": 10.0, "health_timeout": 5.0, "health_threshold": 3,
+	}
+	if w.name == "web" {
+		o["health_check"], o["health_url"] = "http", "http://127.0.0.1:8000/healthz"
+	}
+	return o
 }
 
 func (f *fakeBackend) roundsDone() int {

@@ -66,7 +66,7 @@ type wireEvent struct {
 	Time    float64        `json:"time"`
 	Topic   string         `json:"topic"`
 	Watcher string         `json:"watcher"`
-	Kind    string         `json:"kind"`
+	Kind    events.Kind    `json:"kind"`
 	Fields  map[string]any `json:"fields,omitempty"`
 }
 
@@ -436,7 +436,7 @@ func (h *hub) applyEvent(ev events.Event) {
 
 	w := h.byName[name]
 	switch {
-	case name == "" || ev.Kind == "add" || ev.Kind == "remove":
+	case name == "" || ev.Kind == events.KindAdd || ev.Kind == events.KindRemove:
 		h.dirtyAll = true
 		return
 	case w == nil:
@@ -446,7 +446,7 @@ func (h *hub) applyEvent(ev events.Event) {
 	h.dirty[name] = true
 	pid := pidKey(we.Fields["process_pid"])
 	switch ev.Kind {
-	case "spawn":
+	case events.KindSpawn:
 		if pid != "" {
 			if w.Procs == nil {
 				w.Procs = map[string]map[string]any{}
@@ -455,7 +455,7 @@ func (h *hub) applyEvent(ev events.Event) {
 				w.Procs[pid] = map[string]any{"pid": toFloat(we.Fields["process_pid"]), "wid": we.Fields["process_id"], "state": "spawned", "started": we.Time, "age": 0.0}
 			}
 		}
-	case "reap":
+	case events.KindReap:
 		if pid != "" {
 			delete(w.Procs, pid)
 			h.reaped[pid] = ev.Time

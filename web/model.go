@@ -16,8 +16,14 @@ import (
 // JSON-native values (they come from a JSON round trip or from events), so
 // they marshal cheaply and never alias the backend's data.
 type watcherView struct {
-	Name    string                    `json:"name"`
-	Status  string                    `json:"status"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	// Reason says what is wrong (flapping, failed, ...), when poold says.
+	Reason string `json:"reason,omitempty"`
+	// Slots are poold's per-slot records from "status NAME" (wid, state,
+	// pid, restarts, last_exit, retry_at), absent from Circus-shaped
+	// replies.
+	Slots   []any                     `json:"slots,omitempty"`
 	Options map[string]any            `json:"options"`
 	Procs   map[string]map[string]any `json:"procs"` // pid -> process info
 }
@@ -75,7 +81,7 @@ func plain(v any) (map[string]any, error) {
 }
 
 // loadAll builds the whole state from status, options, stats, listsockets
-// and dstats.
+// and dstats; each watcher's own status reply adds its reason and slots.
 func loadAll(ctx context.Context, b Backend) (*stateView, error) {
 	st, err := call(ctx, b, "status", nil)
 	if err != nil {
@@ -87,14 +93,23 @@ func loadAll(ctx context.Context, b Backend) (*stateView, error) {
 		return nil, err
 	}
 	infos, _ := stats["infos"].(map[string]any)
+	reasons, _ := st["reasons"].(map[string]any)
 	sv := &stateView{Loaded: true}
 	for name, status := range statuses {
 		w := &watcherView{Name: name, Status: fmt.Sprint(status), Procs: procsOf(infos[name])}
-		opts, err := call(ctx, b, "options", map[string]any{"name": name})
-		if err != nil {
-			if isUnknown(err) {
-				continue // removed meanwhile
+		w.Reason, _ = reasons[name].(string)
+		p := map[string]any{"name": name}
+		opts, err := call(ctx, b, "options", p)
+		if err == nil {
+			var one map[string]any
+			if one, err = call(ctx, b, "status", p); err == nil {
+				w.setStatus(one)
 			}
+		}
+		if isUnknown(err) {
+			continue // removed meanwhile
+		}
+		if err != nil {
 			return nil, err
 		}
 		w.Options, _ = opts["options"].(map[string]any)
@@ -128,7 +143,8 @@ func loadWatcher(ctx context.Context, b Backend, name string) (*watcherView, err
 	if err != nil {
 		return nil, err
 	}
-	w := &watcherView{Name: name, Status: fmt.Sprint(st["status"])}
+	w := &watcherView{Name: name}
+	w.setStatus(st)
 	opts, err := call(ctx, b, "options", p)
 	if isUnknown(err) {
 		return nil, nil
@@ -146,6 +162,13 @@ func loadWatcher(ctx context.Context, b Backend, name string) (*watcherView, err
 	}
 	w.Procs = procsOf(stats["info"])
 	return w, nil
+}
+
+// setStatus takes the status, reason and slots of a "status NAME" reply.
+func (w *watcherView) setStatus(st map[string]any) {
+	w.Status = fmt.Sprint(st["status"])
+	w.Reason, _ = st["reason"].(string)
+	w.Slots, _ = st["slots"].([]any)
 }
 
 func procsOf(v any) map[string]map[string]any {

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 )
 
 func TestMain(m *testing.M) {
@@ -623,7 +624,7 @@ func TestSlowConsoleIsDropped(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("slow console still connected after %d rounds", round)
 		}
-		fake.Events.Publish("web", "updated", map[string]any{"pad": pad, "round": round})
+		fake.Events.Publish("web", events.KindUpdated, map[string]any{"pad": pad, "round": round})
 		fast.next("round", func(m map[string]any) bool {
 			for _, e := range asSlice(m["events"]) {
 				if f, _ := e.(map[string]any)["fields"].(map[string]any); f["round"] == float64(round) {

@@ -21,21 +21,21 @@ type call struct {
 	command string
 	what    string // the user's words, for messages: "stop web"
 	props   map[string]any
-	waits   bool   // long-running on poold: --waiting applies
-	watcher string // the watcher it is about, "" = all
+	waits   bool     // long-running on poold: --waiting applies
+	wait    waitMode // what this call waits for (noWait: the answer only)
+	watcher string   // the watcher it is about, "" = all
 }
 
 // do sends one command and prints its reply.
 func (a *app) do(ctx context.Context, cl call) error {
-	waiting := a.waiting && cl.waits
-	timeout := a.timeoutFor(waiting)
+	timeout := a.timeoutFor(cl.wait)
 	client, err := a.dial()
 	if err != nil {
 		return err
 	}
 	defer client.Close()
 	stop := func() {}
-	if waiting {
+	if cl.wait != noWait {
 		cl.props["waiting"] = true
 		stop = a.progress(ctx, client, cl)
 	}
@@ -59,6 +59,12 @@ func (a *app) print(command string, raw []byte, r reply) error {
 		reason, _ := r["reason"].(string)
 		if reason == "" {
 			reason = "poold answered with an error and no reason"
+		}
+		// A failed reloadconfig still says what became of each watcher.
+		if !a.json && hasOutcome(r) {
+			if err := formatOutcome(a.stdout, r); err != nil {
+				return runError{err}
+			}
 		}
 		return replyError{reason: reason, errno: int(num(r["errno"]))}
 	}

@@ -23,6 +23,9 @@ type cmdSpec struct {
 	long  string
 	// waits: long-running on poold; --waiting applies.
 	waits bool
+	// waitsByDefault: poolctl waits for the outcome unless --no-wait, as
+	// systemctl reload does (reload, reloadconfig).
+	waitsByDefault bool
 	// nameArg: the first positional is a watcher name (completion).
 	nameArg bool
 	// flags adds the command's own flags.
@@ -38,7 +41,8 @@ var commandSpecs = []cmdSpec{
 		short: "List watcher names, or the pids of watcher NAME",
 		props: optionalName},
 	{name: "status", args: "[NAME]", group: "query", nameArg: true,
-		short: "Status of every watcher, or of NAME (active, stopped, starting, stopping)",
+		short: "Status of every watcher, or of NAME (active, starting, stopping, stopped, flapping, failed)",
+		long:  statusHelp,
 		props: optionalName},
 	{name: "numwatchers", group: "query", short: "Number of watchers"},
 	{name: "numprocesses", args: "[NAME]", group: "query", nameArg: true,
@@ -53,8 +57,8 @@ var commandSpecs = []cmdSpec{
 	{name: "restart", args: "[NAME]", group: "control", waits: true, nameArg: true,
 		short: "Stop then start watcher NAME, or every watcher",
 		props: optionalName},
-	{name: "reload", args: "[NAME]", group: "control", waits: true, nameArg: true,
-		short: "Replace the processes of NAME (or of every watcher), new before old",
+	{name: "reload", args: "[NAME]", group: "control", waits: true, waitsByDefault: true, nameArg: true,
+		short: "Replace the processes of NAME (or of every watcher), new before old; waits for the outcome",
 		flags: func(fs *pflag.FlagSet) {
 			fs.Bool("terminate", false, "stop the old processes first instead of a graceful rolling reload")
 			fs.Bool("sequential", false, "replace one process at a time")
@@ -189,8 +193,8 @@ JSON (8, 2.5, true, ["a","b"]) and as a string otherwise (10s, TERM, 022).
 		}},
 	{name: "dstats", group: "query", short: "poold's own process statistics"},
 	{name: "listsockets", group: "query", short: "The listening sockets poold holds"},
-	{name: "reloadconfig", group: "control", waits: true,
-		short: "Re-read poold's config file and apply the differences"},
+	{name: "reloadconfig", group: "control", waits: true, waitsByDefault: true,
+		short: "Re-read poold's config file and apply the differences; waits for the outcome"},
 	{name: "quit", group: "control", waits: true,
 		short: "Stop every watcher and make poold exit"},
 }
@@ -308,12 +312,23 @@ func (a *app) command(s cmdSpec) *cobra.Command {
 					return err
 				}
 			}
+			wait, err := a.waitFor(c, s)
+			if err != nil {
+				return err
+			}
 			what := strings.TrimSpace(s.name + " " + strings.Join(args, " "))
 			name, _ := props["name"].(string)
-			return a.do(c.Context(), call{command: s.name, what: what, props: props, waits: s.waits, watcher: name})
+			return a.do(c.Context(), call{command: s.name, what: what, props: props, waits: s.waits, wait: wait, watcher: name})
 		},
 	}
-	if s.waits {
+	switch {
+	case s.waitsByDefault:
+		if c.Long == "" {
+			c.Long = s.short + "."
+		}
+		c.Long += "\n\n" + waitsByDefaultHelp
+		c.Flags().Bool("no-wait", false, "only send the request; do not wait for the outcome")
+	case s.waits:
 		c.Long = strings.TrimSpace(c.Long + "\n\nWith --waiting poold answers when the work is done; progress goes to stderr.")
 	}
 	if s.flags != nil {
@@ -325,6 +340,39 @@ func (a *app) command(s cmdSpec) *cobra.Command {
 	}
 	c.ValidArgsFunction = a.completer(s)
 	return c
+}
+
+// waitsByDefaultHelp ends the help of reload and reloadconfig.
+var waitsByDefaultHelp = `poolctl waits for the outcome, printing progress on stderr, and exits 1
+if the work failed, with poold's reason: a config file poold rejected
+(nothing was changed), or a rolling reload poold abandoned (that watcher's
+old workers keep serving). When poold reports it, what became of each
+watcher is printed, one line each: NAME: added, removed, updated,
+unchanged, or rolled back: REASON.
+
+--no-wait only sends the request and exits 0 once poold has taken it.
+The default --timeout for the wait is ` + fmtDuration(defaultReloadTimeout) + `: poold bounds each step itself
+(ready_timeout, graceful_timeout), so the limit only catches a poold that
+never answers. Ctrl-C stops the waiting, not the reload.`
+
+// waitFor decides what the call of s waits for: reload and reloadconfig
+// wait unless --no-wait; other long-running commands only with --waiting.
+func (a *app) waitFor(c *cobra.Command, s cmdSpec) (waitMode, error) {
+	switch {
+	case !s.waits:
+		return noWait, nil
+	case !s.waitsByDefault && a.waiting:
+		return waitWork, nil
+	case !s.waitsByDefault:
+		return noWait, nil
+	}
+	if no, _ := c.Flags().GetBool("no-wait"); no {
+		if a.waiting {
+			return noWait, usagef("%s: --waiting and --no-wait contradict each other; %s waits by default, so drop --waiting", s.name, s.name)
+		}
+		return noWait, nil
+	}
+	return waitReload, nil
 }
 
 // completer completes watcher names from the running poold, option keys

@@ -21,6 +21,7 @@ import (
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/events"
 )
 
 // binDir holds poold and poolctl, built once per test binary.
@@ -376,14 +377,15 @@ func TestEndToEnd(t *testing.T) {
 		// incr may come too early to be seen: repeat until one is.
 		deadline := time.Now().Add(20 * time.Second)
 		incrs := 0
-		for !strings.Contains(out.String(), "watcher.web.spawn pid=") {
+		spawn := events.WatcherTopic("web", events.KindSpawn)
+		for !strings.Contains(out.String(), spawn+" pid=") {
 			if time.Now().After(deadline) {
 				cancel()
 				t.Fatalf("no spawn event after %d incr; events printed %q, stderr %q", incrs, out.String(), errb.String())
 			}
 			p.ctl(t, "incr", "web")
 			incrs++
-			pollUntil(time.Second, func() bool { return strings.Contains(out.String(), "watcher.web.spawn") })
+			pollUntil(time.Second, func() bool { return strings.Contains(out.String(), spawn) })
 		}
 		cancel()
 		if code := <-done; code != 0 {

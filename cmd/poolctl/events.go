@@ -82,7 +82,7 @@ func (a *app) pubsubEndpoint(ctx context.Context) (string, error) {
 
 func (a *app) askPubsub(ctx context.Context, client *controller.Client) (string, error) {
 	cl := call{command: "globaloptions", what: "globaloptions pubsub_endpoint", props: map[string]any{"option": "pubsub_endpoint"}}
-	_, r, err := a.roundTrip(ctx, client, cl, a.timeoutFor(false))
+	_, r, err := a.roundTrip(ctx, client, cl, a.timeoutFor(noWait))
 	if err != nil {
 		return "", err
 	}

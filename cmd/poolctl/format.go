@@ -31,7 +31,8 @@ var formatters = map[string]formatter{
 	"start":         formatLifecycle,
 	"stop":          formatLifecycle,
 	"restart":       formatLifecycle,
-	"reload":        formatLifecycle,
+	"reload":        formatReload,
+	"reloadconfig":  formatReload,
 	"get":           formatOptions,
 	"options":       formatOptions,
 	"globaloptions": formatOptions,
@@ -70,21 +71,6 @@ func formatList(w io.Writer, r reply) error {
 		}
 	}
 	return nil
-}
-
-// formatStatus prints one watcher's status word, or a WATCHER STATUS table.
-func formatStatus(w io.Writer, r reply) error {
-	st, ok := r["statuses"].(map[string]any)
-	if !ok {
-		_, err := fmt.Fprintln(w, render(r["status"]))
-		return err
-	}
-	t := newTable(w)
-	fmt.Fprintln(t, "WATCHER\tSTATUS")
-	for _, name := range sortedKeys(st) {
-		fmt.Fprintf(t, "%s\t%s\n", name, render(st[name]))
-	}
-	return t.Flush()
 }
 
 func formatNumber(key string) formatter {

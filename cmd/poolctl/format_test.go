@@ -101,7 +101,7 @@ func TestFormatReply(t *testing.T) {
 			lines(
 				"PID  WID  STATE  CPU  MEM  RSS  AGE    RESTARTS  CMD",
 				"7    3    -      -    -    -    1d01h  -         -")},
-		{"unknown command shape", "reloadconfig", `{"status":"ok"}`, lines("ok")},
+		{"command without a formatter", "add", `{"status":"ok"}`, lines("ok")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

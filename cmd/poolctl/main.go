@@ -2,7 +2,8 @@
 // of PROTOCOL.md as a subcommand (`poolctl incr web 2`), plus `events`
 // (the live event stream) and `top` (a live process view).
 //
-// Exit status: 0 ok; 1 poold answered with an error (or a local failure);
+// Exit status: 0 ok; 1 poold answered with an error (a waited reload or
+// reloadconfig that failed included) or a local failure;
 // 2 bad usage; 3 poold unreachable or no answer within --timeout; 130 when
 // interrupted while waiting for an answer.
 //

@@ -28,10 +28,24 @@ const (
 // Timeouts when --timeout is not given: a plain command gets its answer at
 // once, so 5s means poold is stuck; with --waiting poold answers when the
 // work is done, which takes up to the graceful_timeout of every process it
-// stops, so the limit only catches a hang.
+// stops, so the limit only catches a hang. A waited reload replaces every
+// worker in batches of max_surge, each batch given up to ready_timeout to
+// become ready, so it can take many minutes on a large pool. poold bounds
+// every step itself and answers with the failure (errno 6) when one fails,
+// so this limit too only catches a poold that never answers.
 const (
 	defaultTimeout        = 5 * time.Second
 	defaultWaitingTimeout = 2 * time.Minute
+	defaultReloadTimeout  = time.Hour
+)
+
+// waitMode is what a call waits for, which sets its default timeout.
+type waitMode int
+
+const (
+	noWait     waitMode = iota // poold answers at once
+	waitWork                   // --waiting: start, stop, incr, ...
+	waitReload                 // reload and reloadconfig, waited by default
 )
 
 // usageError is bad command-line usage: exit 2.
@@ -139,8 +153,12 @@ func (a *app) rootCommand() *cobra.Command {
 The control endpoint is --endpoint, else $POOLCTL_ENDPOINT, else
 ` + configs.DefaultEndpoint() + `.
 
-Exit status: 0 ok, 1 poold answered with an error, 2 bad usage,
-3 poold unreachable or no answer within --timeout.`,
+reload and reloadconfig wait for the outcome (like systemctl reload) and
+exit 1 when it failed; --no-wait only sends the request.
+
+Exit status: 0 ok, 1 poold answered with an error (or a waited reload
+failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
+130 interrupted while waiting (the work goes on in poold).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -159,8 +177,9 @@ Exit status: 0 ok, 1 poold answered with an error, 2 bad usage,
 	}
 	pf.StringVar(&a.endpoint, "endpoint", endpoint, "poold control endpoint (env POOLCTL_ENDPOINT)")
 	pf.StringVar(&a.pubsub, "pubsub-endpoint", "", "poold event endpoint (default: asked from poold's globaloptions)")
-	pf.Var(&a.timeout, "timeout", fmt.Sprintf("how long to wait for poold's answer, e.g. 10s or 10 (default %s, or %s with --waiting)", fmtDuration(defaultTimeout), fmtDuration(defaultWaitingTimeout)))
-	pf.BoolVar(&a.waiting, "waiting", false, "let poold answer when the work is done (start, stop, incr, ...) and print progress on stderr")
+	pf.Var(&a.timeout, "timeout", fmt.Sprintf("how long to wait for poold's answer, e.g. 10s or 10 (default %s, %s with --waiting, %s for a waited reload or reloadconfig)",
+		fmtDuration(defaultTimeout), fmtDuration(defaultWaitingTimeout), fmtDuration(defaultReloadTimeout)))
+	pf.BoolVar(&a.waiting, "waiting", false, "let poold answer when the work is done (start, stop, incr, ...) and print progress on stderr; reload and reloadconfig always wait unless --no-wait")
 	pf.BoolVar(&a.json, "json", false, "print poold's raw JSON reply")
 
 	root.AddGroup(
@@ -179,13 +198,16 @@ func commandPath(c *cobra.Command) string {
 	return strings.TrimPrefix(c.CommandPath(), "poolctl ")
 }
 
-// timeoutFor is --timeout, else the default for a plain or waiting call.
-func (a *app) timeoutFor(waiting bool) time.Duration {
+// timeoutFor is --timeout, else the default for what the call waits for.
+func (a *app) timeoutFor(w waitMode) time.Duration {
 	if a.timeout.set {
 		return a.timeout.d
 	}
-	if waiting {
+	switch w {
+	case waitWork:
 		return defaultWaitingTimeout
+	case waitReload:
+		return defaultReloadTimeout
 	}
 	return defaultTimeout
 }

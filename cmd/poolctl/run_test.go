@@ -72,6 +72,8 @@ func TestUsageErrors(t *testing.T) {
 		{"stats bad pid", []string{"stats", "web", "x"}, []string{"PID must be a positive whole number"}},
 		{"kill bad grace", []string{"kill", "web", "--graceful-timeout", "x"}, []string{"--graceful-timeout"}},
 		{"top takes no args", []string{"top", "now"}, []string{`unknown command "now"`}},
+		{"no-wait with waiting", []string{"--waiting", "reload", "web", "--no-wait"}, []string{"reload: --waiting and --no-wait contradict each other"}},
+		{"no-wait only where waiting is the default", []string{"stop", "web", "--no-wait"}, []string{"unknown flag: --no-wait"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -249,12 +251,13 @@ func TestTimeout(t *testing.T) {
 			t.Errorf("%v: gave up after %v, want about 300ms", tc.args, r.took)
 		}
 	}
-	// The default is 5s; with --waiting 2m. Check the message, not the clock.
-	if got := (&app{}).timeoutFor(false); got != 5*time.Second {
-		t.Errorf("default timeout %v", got)
-	}
-	if got := (&app{}).timeoutFor(true); got != 2*time.Minute {
-		t.Errorf("default waiting timeout %v", got)
+	// The default is 5s; with --waiting 2m; for a waited reload, which
+	// replaces every worker in batches, an hour. Check the values, not
+	// the clock.
+	for w, want := range map[waitMode]time.Duration{noWait: 5 * time.Second, waitWork: 2 * time.Minute, waitReload: time.Hour} {
+		if got := (&app{}).timeoutFor(w); got != want {
+			t.Errorf("default timeout for wait mode %d: %v, want %v", w, got, want)
+		}
 	}
 }
 
@@ -295,8 +298,9 @@ func TestRequests(t *testing.T) {
 		{[]string{"start"}, "start", nil},
 		{[]string{"stop", "web"}, "stop", map[string]any{"name": "web"}},
 		{[]string{"--waiting", "--pubsub-endpoint", "ipc:///nonexistent/p.sock", "restart", "web"}, "restart", map[string]any{"name": "web", "waiting": true}},
-		{[]string{"reload", "web", "--terminate"}, "reload", map[string]any{"name": "web", "graceful": false, "sequential": false}},
-		{[]string{"reload", "--sequential"}, "reload", map[string]any{"graceful": true, "sequential": true}},
+		{[]string{"reload", "web", "--terminate"}, "reload", map[string]any{"name": "web", "graceful": false, "sequential": false, "waiting": true}},
+		{[]string{"reload", "--sequential"}, "reload", map[string]any{"graceful": true, "sequential": true, "waiting": true}},
+		{[]string{"reload", "web", "--no-wait"}, "reload", map[string]any{"name": "web", "graceful": true, "sequential": false}},
 		{[]string{"incr", "web"}, "incr", map[string]any{"name": "web", "nb": 1.0}},
 		{[]string{"incr", "web", "2"}, "incr", map[string]any{"name": "web", "nb": 2.0}},
 		{[]string{"decr", "web", "3"}, "decr", map[string]any{"name": "web", "nb": 3.0}},
@@ -321,7 +325,9 @@ func TestRequests(t *testing.T) {
 		{[]string{"stats", "web", "77", "--extended"}, "stats", map[string]any{"name": "web", "process": 77.0, "extended": true}},
 		{[]string{"dstats"}, "dstats", nil},
 		{[]string{"listsockets"}, "listsockets", nil},
-		{[]string{"reloadconfig"}, "reloadconfig", nil},
+		{[]string{"reloadconfig"}, "reloadconfig", map[string]any{"waiting": true}},
+		{[]string{"--waiting", "reloadconfig"}, "reloadconfig", map[string]any{"waiting": true}},
+		{[]string{"reloadconfig", "--no-wait"}, "reloadconfig", nil},
 		{[]string{"quit"}, "quit", nil},
 	}
 	for _, tc := range tests {

@@ -52,11 +52,24 @@
     return String(v);
   }
   const fmtTime = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false });
+  // Options arrive with durations in seconds and counts as plain numbers:
+  // only the duration keys get a unit.
+  const DURATIONS = new Set(["ready_delay", "ready_timeout", "health_interval", "health_timeout", "graceful_timeout",
+    "backoff_min", "backoff_max", "backoff_reset", "warmup_delay", "max_age", "max_age_variance", "flapping_window", "flapping_retry_in"]);
+  const fmtOpt = (k, v) => typeof v === "object" ? JSON.stringify(v) : DURATIONS.has(k) ? fmtDur(v) : String(v);
+  // A readiness or health key matters only when the watcher has that check.
+  function probeKey(o, k) {
+    if (/^health_/.test(k)) return k === "health_check" || !!o.health_check;
+    if (/^ready_/.test(k)) return !!o.readiness && o.readiness !== "spawn";
+    return k === "readiness";
+  }
+  // Slot states that need no row of their own (poold's status slots).
+  const NORMAL_SLOTS = new Set(["running", "starting", "ready", "stopping"]);
   function statusClass(s) {
     s = String(s || "").toLowerCase();
     if (["active", "running", "ready", "healthy", "ok"].includes(s)) return "s-ok";
     if (["starting", "stopping", "spawned", "reloading", "waiting", "unready", "draining"].includes(s)) return "s-warn";
-    if (["backoff", "failed", "crashed", "unhealthy", "flapping", "error", "dead"].includes(s)) return "s-bad";
+    if (["backoff", "failed", "crashed", "unhealthy", "flapping", "error", "dead", "exited", "paused"].includes(s)) return "s-bad";
     return "s-idle";
   }
 
@@ -236,6 +249,7 @@
       cpuCanvas: el("canvas", { width: 150, height: 34 }),
       memCanvas: el("canvas", { width: 150, height: 34 }),
       cpuVal: el("b"), memVal: el("b"),
+      reason: el("div", { class: "wreason", hidden: true }),
       meta: el("div", { class: "wmeta" }),
       outcome: el("span", { class: "outcome" }),
       tbody: el("tbody"),
@@ -255,6 +269,7 @@
           act("stop", "Stop", "stop every process (click twice)", { danger: true, confirm: true }),
           act("restart", "Restart", "stop then start every process (click twice)", { confirm: true }),
           act("reload", "Reload", "graceful rolling reload: new processes first, then the old ones go"))),
+      r.reason,
       r.meta,
       el("table", { class: "grid procs" },
         el("thead", null, el("tr", null,
@@ -274,6 +289,10 @@
     const v = w.view, o = v.options, r = w.refs;
     r.status.className = "badge " + statusClass(v.status);
     setText(r.status, v.status || "unknown");
+    // What is wrong, when poold says (flapping, failed, a slot in backoff).
+    r.reason.hidden = !v.reason;
+    r.reason.className = "wreason " + (/^(flapping|failed)$/.test(v.status) ? "s-bad" : "s-warn");
+    setText(r.reason, v.reason || "");
     const live = Object.keys(v.procs).length;
     const target = o.numprocesses != null ? o.numprocesses : "?";
     r.count.replaceChildren(el("b", { class: "num", text: live }), " / " + target + " processes");
@@ -284,9 +303,9 @@
     if (cmd) meta.push(el("code", { title: cmd, text: cmd }));
     for (const s of (Array.isArray(o.sockets) ? o.sockets : [])) meta.push(el("span", { class: "chip", title: "inherited socket", text: "⇄ " + s }));
     const kv = (k, val) => el("span", { class: "kv" }, k + " ", el("b", { text: val }));
-    // Readiness and backoff: whatever the arbiter reports, by name.
+    // Readiness and health checks: the keys of the checks the watcher has.
     for (const [k, val] of Object.entries(o)) {
-      if (/ready|readiness|health/i.test(k) && val !== "" && val != null && val !== false) meta.push(kv(k.replace(/_/g, " "), typeof val === "object" ? JSON.stringify(val) : fmtDur(val)));
+      if (/^(ready|readiness|health)/.test(k) && probeKey(o, k) && val !== "" && val != null && val !== false) meta.push(kv(k.replace(/_/g, " "), fmtOpt(k, val)));
     }
     if (o.respawn === false) meta.push(kv("respawn", "off"));
     if (o.backoff_min != null || o.backoff_max != null) meta.push(kv("backoff", fmtDur(o.backoff_min) + "–" + fmtDur(o.backoff_max)));
@@ -306,6 +325,7 @@
     const r = w.refs, rows = new Map();
     for (const tr of r.tbody.querySelectorAll("tr[data-pid]")) rows.set(tr.dataset.pid, tr);
     const list = procList(w);
+    const slotOf = new Map((w.view.slots || []).map((s) => [String(s.wid), s]));
     const seen = new Set();
     let prev = null;
     for (const p of list) {
@@ -326,6 +346,8 @@
       const state = p.state || "running";
       c[2].firstChild.className = "st " + statusClass(state);
       setText(c[2].firstChild, state);
+      const slot = slotOf.get(String(p.wid));
+      c[2].title = slot && slot.last_exit ? "last exit: " + slot.last_exit : "";
       const cpu = Number(p.cpu);
       setText(c[3].firstChild, fmtCPU(p.cpu == null ? null : cpu));
       c[3].lastChild.firstChild.style.width = Math.min(100, cpu || 0) + "%";
@@ -339,9 +361,33 @@
       prev = tr;
     }
     for (const [pid, tr] of rows) if (!seen.has(pid)) tr.remove();
+    // Slots without a live process (backoff, paused, failed, exited), when
+    // poold's status carries slots: how their last worker ended.
+    for (const tr of r.tbody.querySelectorAll("tr.slot")) tr.remove();
+    const idle = (w.view.slots || []).filter((s) => !NORMAL_SLOTS.has(s.state) && !(s.pid && seen.has(String(s.pid))))
+      .sort((a, b) => (Number(a.wid) || 0) - (Number(b.wid) || 0));
+    for (const s of idle) r.tbody.append(slotRow(s));
     let none = $("tr.noproc", r.tbody);
-    if (list.length === 0 && !none) r.tbody.append(el("tr", { class: "noproc" }, el("td", { colspan: 8, text: "no processes" })));
-    else if (list.length > 0 && none) none.remove();
+    const empty = list.length === 0 && idle.length === 0;
+    if (empty && !none) r.tbody.append(el("tr", { class: "noproc" }, el("td", { colspan: 8, text: "no processes" })));
+    else if (!empty && none) none.remove();
+  }
+
+  function slotRow(s) {
+    const note = el("td", { class: "slotnote", colspan: 3 });
+    if (s.last_exit) note.append("last exit: ", el("b", { text: s.last_exit }));
+    if (s.retry_at > 0) note.append(s.last_exit ? " · " : "", "retry ", el("span", { class: "retry", "data-at": s.retry_at, text: fmtRetry(s.retry_at) }));
+    return el("tr", { class: "slot", "data-wid": s.wid != null ? s.wid : "", "data-state": s.state || "" },
+      el("td", { class: "num", text: s.wid != null ? s.wid : "–" }),
+      el("td", { class: "num", text: s.pid ? s.pid : "–" }),
+      el("td", null, el("span", { class: "st " + statusClass(s.state), text: s.state || "?" })),
+      note,
+      el("td", { class: "num r", text: s.restarts != null ? s.restarts : "–" }),
+      el("td", { class: "act-only" }));
+  }
+  function fmtRetry(at) {
+    const d = at - serverNow();
+    return d < 1 ? "now" : "in " + fmtAge(d);
   }
 
   function ageOf(p) {
@@ -519,6 +565,7 @@
         const s = Number(td.dataset.started);
         if (s > 0) setText(td, fmtAge(serverNow() - s));
       }
+      for (const e of document.querySelectorAll("span.retry[data-at]")) setText(e, fmtRetry(Number(e.dataset.at)));
     }, 1000);
     connect();
   });

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEndToEndReloadWaits runs reload and reloadconfig against a real
+// poold: both wait for the outcome by default, --no-wait does not, and a
+// config file poold rejects is a failure (exit 1, with the reason).
+func TestEndToEndReloadWaits(t *testing.T) {
+	p := startPoold(t)
+	old := p.waitPids(t, 2)
+
+	r := p.ctl(t, "reload", "web")
+	t.Logf("reload web: %v", r)
+	if !strings.HasPrefix(r.stderr, "waiting for 'reload web'...\n") {
+		t.Errorf("reload web should wait and say so: %q", r.stderr)
+	}
+	// Waited: by the answer the old workers are gone.
+	for _, pid := range old {
+		if alive(pid) {
+			t.Errorf("pid %d alive after a reload that waited", pid)
+		}
+	}
+	if now := p.pids(t); len(now) != len(old) {
+		t.Errorf("after reload: pids %v, before %v", now, old)
+	}
+	if r := p.ctl(t, "reload", "web", "--no-wait"); r.stdout != "ok\n" || r.stderr != "" {
+		t.Errorf("reload --no-wait: %v", r)
+	}
+
+	path := filepath.Join(p.dir, "poold.toml")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append(append([]byte(nil), good...), "numprocesses = -2\n"...) // lands in [watchers.web]
+	if err := os.WriteFile(path, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = poolctl(t, "--endpoint", p.control, "reloadconfig")
+	if r.code != exitReplyError || !strings.Contains(r.stderr, "poolctl: reloadconfig: ") ||
+		!strings.Contains(r.stderr, "numprocesses") || !strings.Contains(r.stderr, "nothing was changed") {
+		t.Errorf("reloadconfig of a bad file: want exit 1 and the reason, got %v", r)
+	}
+	if err := os.WriteFile(path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = p.ctl(t, "reloadconfig")
+	if !strings.HasPrefix(r.stderr, "waiting for 'reloadconfig'...\n") {
+		t.Errorf("reloadconfig should wait and say so: %q", r.stderr)
+	}
+	if r := p.ctl(t, "status", "web"); r.stdout != "active\n" {
+		t.Errorf("status web after reloadconfig: %q", r.stdout)
+	}
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+)
+
+// What a waited reloadconfig (or reload) did to each watcher: poold-only
+// reply fields, present in the ok reply and in the errno 6 error reply.
+// Listed from the weakest to the strongest claim, so that a watcher named
+// under two keys shows the stronger one; rolled_back (an object name ->
+// reason) beats them all.
+var outcomeKeys = []string{"unchanged", "updated", "added", "removed"}
+
+// hasOutcome reports whether r says what became of each watcher. Circus's
+// replies, and poold's before it reported this, do not.
+func hasOutcome(r reply) bool {
+	for _, k := range outcomeKeys {
+		if _, ok := r[k]; ok {
+			return true
+		}
+	}
+	_, ok := r["rolled_back"]
+	return ok
+}
+
+// formatOutcome prints "NAME: what happened" per watcher, sorted by name:
+// added, removed, updated, unchanged, or "rolled back: reason".
+func formatOutcome(w io.Writer, r reply) error {
+	fate := map[string]string{}
+	for _, k := range outcomeKeys {
+		names, _ := r[k].([]any)
+		for _, n := range names {
+			fate[render(n)] = k
+		}
+	}
+	rolled, _ := r["rolled_back"].(map[string]any)
+	for n, why := range rolled {
+		fate[n] = "rolled back: " + render(why)
+	}
+	names := make([]string, 0, len(fate))
+	for n := range fate {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if _, err := fmt.Fprintf(w, "%s: %s\n", n, fate[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// formatReload prints the outcome per watcher when poold reports it, else
+// what formatLifecycle prints ("ok", or the started/stopped/kept pids).
+func formatReload(w io.Writer, r reply) error {
+	if hasOutcome(r) {
+		return formatOutcome(w, r)
+	}
+	return formatLifecycle(w, r)
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// statusHelp is the long help of `poolctl status`.
+const statusHelp = `Without NAME: every watcher and its status, with the reason next to a
+watcher that has one. With NAME: its status on the first line; then, when
+something is wrong, the reason, and the worker slots that are not running
+normally (backoff, paused, failed, exited) with how their last worker ended
+and when poold tries again.
+
+Statuses:
+  active    its workers run (some slots may be in backoff after a crash)
+  starting  its workers are starting, not all ready yet
+  stopping  its workers are being stopped
+  stopped   stopped on request; no workers
+  flapping  workers keep exiting soon after they start: restarts of the
+            failing slots are paused, healthy workers keep running
+  failed    poold gave up on some slots (they stay empty until 'poolctl
+            start' or 'poolctl reload'); healthy workers keep running
+
+With --json, poold's reply as is (reason, reasons and slots included).`
+
+// normalSlots are the slot states that status NAME does not list.
+var normalSlots = map[string]bool{"running": true, "starting": true, "ready": true, "stopping": true}
+
+// formatStatus prints one watcher's status (and what is wrong with it), or
+// a WATCHER STATUS [REASON] table.
+func formatStatus(w io.Writer, r reply) error {
+	st, ok := r["statuses"].(map[string]any)
+	if !ok {
+		return formatWatcherStatus(w, r)
+	}
+	reasons, _ := r["reasons"].(map[string]any)
+	withReason := false
+	for _, v := range reasons {
+		if s, _ := v.(string); s != "" {
+			withReason = true
+		}
+	}
+	return writeTrimmed(w, func(t io.Writer) {
+		if withReason {
+			fmt.Fprintln(t, "WATCHER\tSTATUS\tREASON")
+		} else {
+			fmt.Fprintln(t, "WATCHER\tSTATUS")
+		}
+		for _, name := range sortedKeys(st) {
+			fmt.Fprintf(t, "%s\t%s", name, render(st[name]))
+			if withReason {
+				// Every row has the cell, so the column stays aligned;
+				// writeTrimmed drops the padding of an empty one.
+				why, _ := reasons[name].(string)
+				fmt.Fprintf(t, "\t%s", why)
+			}
+			fmt.Fprintln(t)
+		}
+	})
+}
+
+// formatWatcherStatus prints "status NAME": the status word alone on the
+// first line (Circus's output, which scripts compare), then the reason and
+// the slots that are not running normally, when poold reports them.
+func formatWatcherStatus(w io.Writer, r reply) error {
+	if _, err := fmt.Fprintln(w, render(r["status"])); err != nil {
+		return err
+	}
+	if why, _ := r["reason"].(string); why != "" {
+		if _, err := fmt.Fprintf(w, "reason: %s\n", why); err != nil {
+			return err
+		}
+	}
+	slots := troubledSlots(r["slots"])
+	if len(slots) == 0 {
+		return nil
+	}
+	now := time.Now()
+	if t, ok := r["time"].(float64); ok && t > 0 {
+		now = time.Unix(0, int64(t*1e9)) // poold's clock: retry_at is on it
+	}
+	return writeTrimmed(w, func(t io.Writer) {
+		fmt.Fprintln(t, "WID\tSTATE\tPID\tRESTARTS\tRETRY\tLAST EXIT")
+		for _, s := range slots {
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", render(s["wid"]), render(s["state"]), orDash(s["pid"]),
+				render(s["restarts"]), retryIn(s["retry_at"], now), render(s["last_exit"]))
+		}
+	})
+}
+
+// troubledSlots picks the slots whose state is not a normal one, by wid.
+func troubledSlots(v any) []map[string]any {
+	list, _ := v.([]any)
+	var out []map[string]any
+	for _, s := range list {
+		m, ok := s.(map[string]any)
+		if !ok {
+			continue
+		}
+		if st, _ := m["state"].(string); !normalSlots[st] {
+			out = append(out, m)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return num(out[i]["wid"]) < num(out[j]["wid"]) })
+	return out
+}
+
+// orDash prints a number where 0 means none (a slot's pid) as "-".
+func orDash(v any) string {
+	if f, ok := v.(float64); ok && f == 0 {
+		return "-"
+	}
+	return render(v)
+}
+
+// retryIn prints a slot's retry_at (unix seconds, 0 = none) as "in 3s".
+func retryIn(v any, now time.Time) string {
+	at, ok := v.(float64)
+	if !ok || at <= 0 {
+		return "-"
+	}
+	d := at - float64(now.UnixNano())/1e9
+	if d < 1 {
+		return "now"
+	}
+	return "in " + humanAge(d)
+}
+
+// writeTrimmed writes a tab-separated table without the padding that an
+// empty last cell leaves at the end of a line.
+func writeTrimmed(w io.Writer, fill func(t io.Writer)) error {
+	var b bytes.Buffer
+	t := newTable(&b)
+	fill(t)
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	var out strings.Builder
+	for _, line := range strings.SplitAfter(b.String(), "\n") {
+		body, nl := strings.CutSuffix(line, "\n")
+		out.WriteString(strings.TrimRight(body, " "))
+		if nl {
+			out.WriteByte('\n')
+		}
+	}
+	_, err := io.WriteString(w, out.String())
+	return err
+}

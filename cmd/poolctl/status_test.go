@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The status shapes poold's arbiter adds (reason, reasons, slots) and the
+// Circus shapes without them. time is the reply's own clock, which
+// retry_at is compared with.
+func TestFormatStatus(t *testing.T) {
+	tests := []struct {
+		name  string
+		reply string
+		want  string
+	}{
+		{"one, Circus shape", `{"status":"active","time":1700000000}`, lines("active")},
+		{"one, healthy with every slot running", `{"status":"active","time":1700000000,"slots":[
+			{"wid":1,"state":"running","pid":100,"restarts":0,"last_exit":"","retry_at":0},
+			{"wid":2,"state":"ready","pid":101,"restarts":0,"last_exit":"","retry_at":0}]}`,
+			lines("active")},
+		{"one, flapping with slots in trouble", `{"status":"flapping","time":1700000000,
+			"reason":"worker exited with status 3 within 1s of start, 5 times in 10s",
+			"slots":[
+			{"wid":3,"state":"paused","pid":0,"restarts":5,"last_exit":"exited with status 3","retry_at":1700000007},
+			{"wid":1,"state":"running","pid":100,"restarts":0,"last_exit":"","retry_at":0},
+			{"wid":2,"state":"backoff","pid":0,"restarts":2,"last_exit":"killed by signal KILL","retry_at":1700000000.4},
+			{"wid":4,"state":"stopping","pid":104,"restarts":0,"last_exit":"","retry_at":0}]}`,
+			lines(
+				"flapping",
+				"reason: worker exited with status 3 within 1s of start, 5 times in 10s",
+				"WID  STATE    PID  RESTARTS  RETRY  LAST EXIT",
+				"2    backoff  -    2         now    killed by signal KILL",
+				"3    paused   -    5         in 7s  exited with status 3")},
+		{"one, failed", `{"status":"failed","time":1700000000,"reason":"2 slots gave up",
+			"slots":[
+			{"wid":1,"state":"failed","pid":0,"restarts":6,"last_exit":"spawn error: exec: \"nope\": executable file not found in $PATH","retry_at":0},
+			{"wid":2,"state":"exited","pid":0,"restarts":1,"last_exit":"exited with status 0","retry_at":0}]}`,
+			lines(
+				"failed",
+				"reason: 2 slots gave up",
+				"WID  STATE   PID  RESTARTS  RETRY  LAST EXIT",
+				`1    failed  -    6         -      spawn error: exec: "nope": executable file not found in $PATH`,
+				"2    exited  -    1         -      exited with status 0")},
+		{"one, unknown slot state is listed", `{"status":"active","time":1700000000,"slots":[
+			{"wid":1,"state":"limbo","pid":7,"restarts":0}]}`,
+			lines(
+				"active",
+				"WID  STATE  PID  RESTARTS  RETRY  LAST EXIT",
+				"1    limbo  7    0         -      -")},
+		{"table, Circus shape", `{"status":"ok","statuses":{"web":"active","db-worker":"stopped"}}`,
+			lines(
+				"WATCHER    STATUS",
+				"db-worker  stopped",
+				"web        active")},
+		{"table with reasons", `{"status":"ok",
+			"statuses":{"web":"active","api":"failed","cron":"stopped","queue":"flapping"},
+			"reasons":{"api":"2 slots gave up","queue":"exited with status 1, 5 times in 10s"}}`,
+			lines(
+				"WATCHER  STATUS    REASON",
+				"api      failed    2 slots gave up",
+				"cron     stopped",
+				"queue    flapping  exited with status 1, 5 times in 10s",
+				"web      active")},
+		{"table with empty reasons", `{"status":"ok","statuses":{"web":"active"},"reasons":{}}`,
+			lines(
+				"WATCHER  STATUS",
+				"web      active")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := formatReply(&b, "status", decode(t, tc.reply)); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, b.String()); diff != "" {
+				t.Errorf("output mismatch (-want +got):\n%s\ngot:\n%s", diff, b.String())
+			}
+		})
+	}
+}
+
+func TestFormatReloadOutcome(t *testing.T) {
+	tests := []struct {
+		name    string
+		command string
+		reply   string
+		want    string
+	}{
+		{"reloadconfig, Circus shape", "reloadconfig", `{"status":"ok"}`, lines("ok")},
+		{"reload, Circus shape", "reload", `{"status":"ok"}`, lines("ok")},
+		{"reloadconfig, every watcher", "reloadconfig", `{"status":"ok",
+			"added":["new"],"removed":["old"],"updated":["web"],"unchanged":["cron","db"]}`,
+			lines("cron: unchanged", "db: unchanged", "new: added", "old: removed", "web: updated")},
+		{"reloadconfig, rolled back wins over updated", "reloadconfig", `{"status":"ok",
+			"updated":["web","api"],"unchanged":[],
+			"rolled_back":{"api":"new worker pid 123 (wid 2) exited with status 1 before it was ready"}}`,
+			lines("api: rolled back: new worker pid 123 (wid 2) exited with status 1 before it was ready", "web: updated")},
+		{"reload with outcome", "reload", `{"status":"ok","updated":["web"]}`, lines("web: updated")},
+		{"reload waiting info", "reload", `{"status":"ok","info":{"started":[20],"stopped":[10],"kept":[]}}`,
+			lines("started:  20", "stopped:  10", "kept:     -")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := formatReply(&b, tc.command, decode(t, tc.reply)); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, b.String()); diff != "" {
+				t.Errorf("output mismatch (-want +got):\n%s\ngot:\n%s", diff, b.String())
+			}
+		})
+	}
+}

@@ -1,0 +1,97 @@
+package events
+
+// Kind is what happened: the last part of an event's topic
+// ("watcher.web.spawn" has Kind "spawn"). The constants below are every
+// kind poold publishes; PROTOCOL.md section 2 is the wire contract. Every
+// payload also carries time (unix seconds, float) and seq.
+//
+// Payload fields named below: process_pid is the worker's pid, process_id
+// its wid (slot number 1..N), reason a human sentence.
+type Kind string
+
+// Circus's watcher events (PROTOCOL.md section 2). Tools written for Circus
+// rely on these names and fields.
+const (
+	// KindSpawn: a worker was started. Fields: process_pid, process_id.
+	KindSpawn Kind = "spawn"
+	// KindReap: a worker's process was reaped. Fields: process_pid,
+	// process_id, exit_code (negative = killed by that signal number).
+	KindReap Kind = "reap"
+	// KindKill: poold sent a signal to a worker while stopping it, once
+	// per signal. Fields: process_pid, process_id, signal (number).
+	KindKill Kind = "kill"
+	// KindStart: the watcher was started. No fields. Also an arbiter event
+	// ("arbiter.start", field pid: poold's own pid).
+	KindStart Kind = "start"
+	// KindStop: the watcher was stopped. No fields. Also an arbiter event
+	// ("arbiter.stop", no fields), the last one poold publishes.
+	KindStop Kind = "stop"
+	// KindReload: a reload of the watcher's workers began. No fields.
+	KindReload Kind = "reload"
+	// KindUpdated: the watcher's options changed (set, reloadconfig). No
+	// fields.
+	KindUpdated Kind = "updated"
+	// KindAdd: the watcher was added (add, reloadconfig). No fields.
+	KindAdd Kind = "add"
+	// KindRemove: the watcher was removed (rm, reloadconfig). No fields.
+	KindRemove Kind = "remove"
+)
+
+// poold's additions: readiness, health, restart policy, reload outcome.
+const (
+	// KindReady: a worker passed its readiness check. Fields:
+	// process_pid, process_id.
+	KindReady Kind = "ready"
+	// KindBackoff: a worker ended soon after it started (or could not be
+	// started); its slot is respawned after a delay. Fields: process_id,
+	// delay (seconds), failures (early deaths of that slot in a row),
+	// reason (how the worker ended).
+	KindBackoff Kind = "backoff"
+	// KindSpawnError: a worker could not be started (exec failed, bad
+	// user, ...). It counts as an early death of its slot (a backoff,
+	// flapping or failed event follows), or abandons a rolling reload.
+	// Fields: process_id, reason.
+	KindSpawnError Kind = "spawn_error"
+	// KindFlapping: a slot's workers ended early flapping_attempts times
+	// in a row; the slot pauses for flapping_retry_in (other workers keep
+	// running). Fields: process_id, reason, retries (pauses so far),
+	// retry_in (seconds), gave_up (always false; see KindFailed).
+	KindFlapping Kind = "flapping"
+	// KindFailed: a slot gave up: poold no longer respawns it until the
+	// watcher is started or reloaded again. Fields: process_id, reason.
+	KindFailed Kind = "failed"
+	// KindUnhealthy: a worker failed its readiness check, its health check
+	// (health_threshold times in a row) or stayed over a limit (max_rss,
+	// max_cpu). Fields: process_pid, process_id, reason.
+	KindUnhealthy Kind = "unhealthy"
+	// KindRecycle: a worker is being replaced through the rolling path
+	// (max_age, unhealthy, over a limit). Fields: process_pid, process_id,
+	// reason.
+	KindRecycle Kind = "recycle"
+	// KindReloadFailed: a rolling reload was abandoned; the old workers
+	// keep serving. Fields: reason.
+	KindReloadFailed Kind = "reload_failed"
+)
+
+// Arbiter-level kinds, published as "arbiter.<kind>" (besides KindStart and
+// KindStop above).
+const (
+	// KindReloadConfig: the config file was re-read and is being applied.
+	// Fields: added, removed, updated (lists of watcher names). A watcher
+	// whose rollout fails publishes KindReloadFailed.
+	KindReloadConfig Kind = "reloadconfig"
+)
+
+// KindStat is the kind of every event on the stats bus, whose topics are
+// "stat.<...>" (PROTOCOL.md section 3).
+const KindStat Kind = "stat"
+
+// Kinds lists every kind poold publishes on the event bus, for tests and
+// tools that want to recognise them.
+func Kinds() []Kind {
+	return []Kind{
+		KindSpawn, KindReap, KindKill, KindStart, KindStop, KindReload, KindUpdated, KindAdd, KindRemove,
+		KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindUnhealthy, KindRecycle, KindReloadFailed,
+		KindReloadConfig,
+	}
+}
