@@ -364,7 +364,6 @@ func TestEnvOverride(t *testing.T) {
 	t.Setenv("POOLD_WATCHERS_MY_APP_GRACEFUL_TIMEOUT", "2.5")
 	t.Setenv("POOLD_WATCHERS_MY_APP_ENV", `["Home=$HOME", "X=a b"]`)
 	t.Setenv("POOLD_WATCHERS_MY_APP_ARGS", "--a  --b")
-	t.Setenv("POOLD_WATCHERS_NOPE_NUMPROCESSES", "3") // no such watcher: ignored
 	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)
