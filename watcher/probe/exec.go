@@ -117,4 +117,3 @@ func firstLine(b []byte) string {
 	}
 	return ""
 }
-
