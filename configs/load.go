@@ -42,10 +42,13 @@ func Load(path string) (*Config, error) {
 		return nil, &Error{File: path, Problems: []Problem{{Msg: fmt.Sprintf(
 			"unsupported file extension %q: name the file .toml, .yaml, .yml or .json", ext)}}}
 	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("configs: %s: %w", path, err)
+	}
 	v := viper.NewWithOptions(viper.KeyDelimiter(keyDelim))
-	v.SetConfigFile(path)
 	v.SetConfigType(format)
-	if err := v.ReadInConfig(); err != nil {
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		var pe viper.ConfigParseError
 		if errors.As(err, &pe) {
 			return nil, &Error{File: path, Problems: []Problem{syntaxProblem(path, format, pe.Unwrap())}}
@@ -55,6 +58,7 @@ func Load(path string) (*Config, error) {
 
 	tree := rawTree(v)
 	ps := &problems{}
+	caseProblems(ps, data, format)
 	applyEnv(ps, tree, os.Environ())
 	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
 	cfg.Path = path

@@ -106,6 +106,21 @@ func TestLoadBad(t *testing.T) {
 			"watchers.app.rlimits: must be a table of resource name to limit",
 			`sockets.web.hots: unknown key; did you mean "host"?`,
 		}, 4},
+		{"bad_case_names.toml", []string{
+			`sockets.web: is spelled "Web" and "web": names and keys are case-insensitive`,
+			`watchers.a: is spelled "A" and "a": names and keys are case-insensitive, so one would silently replace the other; rename or merge them`,
+		}, 2},
+		{"bad_case_names.yaml", []string{
+			`sockets.web: is spelled "Web" and "web"`,
+			`watchers.a: is spelled "A" and "a"`,
+			`watchers.a.numprocesses: is spelled "NumProcesses" and "numprocesses"`,
+		}, 3},
+		{"bad_case_names.json", []string{
+			`configs: testdata/bad_case_names.json: sockets.web: is spelled "Web" and "web"`,
+			`watchers.a: is spelled "A" and "a"`,
+			`watchers.b: is spelled "B" and "b"`,
+			`watchers: is spelled "Watchers" and "watchers"`,
+		}, 4},
 		{"bad_readiness.toml", []string{`watchers.app.readiness: must be one of spawn, delay, notify, tcp, http, got "ready"`}, 1},
 		{"bad_ready_missing.toml", []string{
 			`watchers.a.ready_address: missing: readiness "tcp" needs the address to connect to`,
