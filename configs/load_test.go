@@ -121,6 +121,12 @@ func TestLoadBad(t *testing.T) {
 			`watchers.b: is spelled "B" and "b"`,
 			`watchers: is spelled "Watchers" and "watchers"`,
 		}, 4},
+		{"bad_cmd_split.toml", []string{
+			`watchers.a.cmd: command has an unterminated ' quote (got "/opt/my app/bin/server 'oops"): cmd is split into words like a shell: quote a path that contains spaces, and escape a literal quote or backslash with \`,
+			`watchers.b.cmd: command ends with a lone backslash (got "server --flag \\")`,
+			`watchers.c.health_cmd: command has an unterminated " quote (got "check \"--pid $POOLD_PID"): health_cmd is split into words like a shell`,
+			`watchers.d.cmd: the program name (the first word) is empty (got "'' --x")`,
+		}, 4},
 		{"bad_readiness.toml", []string{`watchers.app.readiness: must be one of spawn, delay, notify, tcp, http, got "ready"`}, 1},
 		{"bad_ready_missing.toml", []string{
 			`watchers.a.ready_address: missing: readiness "tcp" needs the address to connect to`,
