@@ -85,9 +85,11 @@ func TestReservedEnvCoversRepo(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		seen := map[string]bool{}
 		for _, name := range nameRE.FindAllString(string(b), -1) {
 			found++
-			if !reservedEnv[name] && !isOverrideName(name) {
+			if !seen[name] && !reservedEnv[name] && !isOverrideName(name) {
+				seen[name] = true
 				t.Errorf("%s uses %s, which is neither reserved (configs/env.go reservedEnv) nor a config override", path, name)
 			}
 		}

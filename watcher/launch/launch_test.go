@@ -49,7 +49,7 @@ func TestEnv(t *testing.T) {
 	t.Setenv("PATH", "/poold/bin")
 	t.Setenv("LISTEN_FDS", "9")
 	t.Setenv("NOTIFY_SOCKET", "/run/poold.sock")
-	t.Setenv("POOLD_TEST_KEEP", "kept")
+	t.Setenv("LAUNCH_TEST_KEEP", "kept")
 	for _, tc := range []struct {
 		name    string
 		copyEnv bool
@@ -58,12 +58,12 @@ func TestEnv(t *testing.T) {
 		absent  []string // names that must not be there
 		n       int      // exact length when > 0
 	}{
-		{"path only", false, nil, []string{"PATH=/poold/bin"}, []string{"POOLD_TEST_KEEP"}, 1},
+		{"path only", false, nil, []string{"PATH=/poold/bin"}, []string{"LAUNCH_TEST_KEEP"}, 1},
 		{"env on top", false, []string{"A=1", "PATH=/mine"}, []string{"PATH=/mine", "A=1"}, nil, 2},
 		{"names keep their case", false, []string{"Path=/x", "a=lower", "A=upper"}, []string{"PATH=/poold/bin", "Path=/x", "a=lower", "A=upper"}, nil, 4},
 		{"later entry wins, once", false, []string{"A=1", "A=2"}, []string{"A=2"}, nil, 2},
 		{"values kept as written", false, []string{"V=$HOME x=y"}, []string{"V=$HOME x=y"}, nil, 2},
-		{"copy_env", true, []string{"POOLD_TEST_KEEP=mine"}, []string{"PATH=/poold/bin", "POOLD_TEST_KEEP=mine"}, []string{"LISTEN_FDS", "NOTIFY_SOCKET"}, 0},
+		{"copy_env", true, []string{"LAUNCH_TEST_KEEP=mine"}, []string{"PATH=/poold/bin", "LAUNCH_TEST_KEEP=mine"}, []string{"LISTEN_FDS", "NOTIFY_SOCKET"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := Env(configs.Watcher{CopyEnv: tc.copyEnv, Env: tc.env})
