@@ -700,36 +700,17 @@ func unknownKeyMsg(k string, valid []string, fromFile bool) string {
 }
 
 // closest returns the candidate nearest to k by edit distance (ignoring
-// '_' and '-'), or "" when none is near enough to be an obvious typo.
+// case, '_' and '-'), or else the one sharing the longest prefix of at
+// least 5 characters, or "" when none is near enough to be an obvious typo.
 func closest(k string, candidates []string) string {
-	norm := func(s string) string {
-		return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
-	}
-	best, bestD, tiesD := "", math.MaxInt, 0
-	for _, c := range candidates {
-		dist := editDistance(norm(k), norm(c))
-		switch {
-		case dist < bestD:
-			best, bestD, tiesD = c, dist, 1
-		case dist == bestD:
-			tiesD++
-		}
-	}
-	limit := 2
-	if len(k) <= 4 {
-		limit = 1
-	}
-	if bestD <= limit {
-		if tiesD > 1 {
-			return "" // ambiguous ("id": uid or gid?)
-		}
+	if best, near := nearest(k, candidates); near {
 		return best
 	}
 	// A shortened key ("numprocs"): the one candidate sharing the longest
 	// prefix of at least 5 characters.
 	best, bestP, ties := "", 0, 0
 	for _, c := range candidates {
-		p := commonPrefix(norm(k), norm(c))
+		p := commonPrefix(normKey(k), normKey(c))
 		switch {
 		case p > bestP:
 			best, bestP, ties = c, p, 1
@@ -741,6 +722,38 @@ func closest(k string, candidates []string) string {
 		return best
 	}
 	return ""
+}
+
+func normKey(s string) string {
+	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
+}
+
+// nearest returns the one candidate within edit distance 2 of k (1 for
+// keys of up to 4 characters), ignoring case, '_' and '-'. near reports
+// whether any candidate is that close; best is "" when several are
+// ("id": uid or gid?).
+func nearest(k string, candidates []string) (best string, near bool) {
+	bestD, ties := math.MaxInt, 0
+	for _, c := range candidates {
+		dist := editDistance(normKey(k), normKey(c))
+		switch {
+		case dist < bestD:
+			best, bestD, ties = c, dist, 1
+		case dist == bestD:
+			ties++
+		}
+	}
+	limit := 2
+	if len(k) <= 4 {
+		limit = 1
+	}
+	switch {
+	case bestD > limit:
+		return "", false
+	case ties > 1:
+		return "", true
+	}
+	return best, true
 }
 
 func commonPrefix(a, b string) int {

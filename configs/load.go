@@ -29,7 +29,8 @@ var sections = []string{"arbiter", "sockets", "watchers", "web"}
 // Load reads, decodes and validates the config file at path. The format
 // follows the extension: .toml, .yaml/.yml or .json. Every POOLD_* variable
 // naming a key of the file's sections (POOLD_ARBITER_ENDPOINT,
-// POOLD_WATCHERS_WEB_NUMPROCESSES, ...) overrides it.
+// POOLD_WATCHERS_WEB_NUMPROCESSES, ...) overrides it; any other POOLD_*
+// variable is a problem, except the few poold itself uses (reservedEnv).
 //
 // Problems with the content come back together as one *Error; a file that
 // cannot be read is a plain error wrapping the os error. Each call uses a
@@ -41,10 +42,13 @@ func Load(path string) (*Config, error) {
 		return nil, &Error{File: path, Problems: []Problem{{Msg: fmt.Sprintf(
 			"unsupported file extension %q: name the file .toml, .yaml, .yml or .json", ext)}}}
 	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("configs: %s: %w", path, err)
+	}
 	v := viper.NewWithOptions(viper.KeyDelimiter(keyDelim))
-	v.SetConfigFile(path)
 	v.SetConfigType(format)
-	if err := v.ReadInConfig(); err != nil {
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		var pe viper.ConfigParseError
 		if errors.As(err, &pe) {
 			return nil, &Error{File: path, Problems: []Problem{syntaxProblem(path, format, pe.Unwrap())}}
@@ -53,8 +57,9 @@ func Load(path string) (*Config, error) {
 	}
 
 	tree := rawTree(v)
-	applyEnv(tree, os.LookupEnv)
 	ps := &problems{}
+	caseProblems(ps, data, format)
+	applyEnv(ps, tree, os.Environ())
 	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
 	cfg.Path = path
 	if err := ps.err(path); err != nil {
@@ -99,55 +104,6 @@ func deepCopy(v any) any {
 		return l
 	}
 	return v
-}
-
-// envName is the override variable of a key path:
-// ["watchers", "my-app", "copy_env"] -> POOLD_WATCHERS_MY_APP_COPY_ENV.
-func envName(path ...string) string {
-	r := strings.NewReplacer(".", "_", "-", "_")
-	return "POOLD_" + strings.ToUpper(r.Replace(strings.Join(path, "_")))
-}
-
-// applyEnv overrides keys of tree from POOLD_* variables: every key of
-// [arbiter] and [web] (all have defaults), and every key of each socket
-// and watcher the file defines. Values stay text (envValue) until decoded
-// as the key's type, so case and '$' are kept.
-func applyEnv(tree map[string]any, lookup func(string) (string, bool)) {
-	for sec, keys := range map[string][]string{"arbiter": fieldKeys(arbiterFields), "web": fieldKeys(webFields)} {
-		m, isMap := tree[sec].(map[string]any)
-		if tree[sec] != nil && !isMap {
-			continue // reported by the decoder
-		}
-		for _, k := range keys {
-			name := envName(sec, k)
-			if text, set := lookup(name); set {
-				if m == nil {
-					m = map[string]any{}
-					tree[sec] = m
-				}
-				m[k] = envValue{name: name, text: text}
-			}
-		}
-	}
-	for sec, keys := range map[string][]string{"sockets": fieldKeys(socketFields), "watchers": fieldKeys(watcherFields)} {
-		all, _ := tree[sec].(map[string]any)
-		for name, raw := range all {
-			m, isMap := raw.(map[string]any)
-			if raw != nil && !isMap {
-				continue
-			}
-			for _, k := range keys {
-				env := envName(sec, name, k)
-				if text, set := lookup(env); set {
-					if m == nil {
-						m = map[string]any{}
-						all[name] = m
-					}
-					m[k] = envValue{name: env, text: text}
-				}
-			}
-		}
-	}
 }
 
 // decodeConfig builds and validates a Config from the raw tree.

@@ -106,6 +106,27 @@ func TestLoadBad(t *testing.T) {
 			"watchers.app.rlimits: must be a table of resource name to limit",
 			`sockets.web.hots: unknown key; did you mean "host"?`,
 		}, 4},
+		{"bad_case_names.toml", []string{
+			`sockets.web: is spelled "Web" and "web": names and keys are case-insensitive`,
+			`watchers.a: is spelled "A" and "a": names and keys are case-insensitive, so one would silently replace the other; rename or merge them`,
+		}, 2},
+		{"bad_case_names.yaml", []string{
+			`sockets.web: is spelled "Web" and "web"`,
+			`watchers.a: is spelled "A" and "a"`,
+			`watchers.a.numprocesses: is spelled "NumProcesses" and "numprocesses"`,
+		}, 3},
+		{"bad_case_names.json", []string{
+			`configs: testdata/bad_case_names.json: sockets.web: is spelled "Web" and "web"`,
+			`watchers.a: is spelled "A" and "a"`,
+			`watchers.b: is spelled "B" and "b"`,
+			`watchers: is spelled "Watchers" and "watchers"`,
+		}, 4},
+		{"bad_cmd_split.toml", []string{
+			`watchers.a.cmd: command has an unterminated ' quote (got "/opt/my app/bin/server 'oops"): cmd is split into words like a shell: quote a path that contains spaces, and escape a literal quote or backslash with \`,
+			`watchers.b.cmd: command ends with a lone backslash (got "server --flag \\")`,
+			`watchers.c.health_cmd: command has an unterminated " quote (got "check \"--pid $POOLD_PID"): health_cmd is split into words like a shell`,
+			`watchers.d.cmd: the program name (the first word) is empty (got "'' --x")`,
+		}, 4},
 		{"bad_readiness.toml", []string{`watchers.app.readiness: must be one of spawn, delay, notify, tcp, http, got "ready"`}, 1},
 		{"bad_ready_missing.toml", []string{
 			`watchers.a.ready_address: missing: readiness "tcp" needs the address to connect to`,
@@ -364,7 +385,6 @@ func TestEnvOverride(t *testing.T) {
 	t.Setenv("POOLD_WATCHERS_MY_APP_GRACEFUL_TIMEOUT", "2.5")
 	t.Setenv("POOLD_WATCHERS_MY_APP_ENV", `["Home=$HOME", "X=a b"]`)
 	t.Setenv("POOLD_WATCHERS_MY_APP_ARGS", "--a  --b")
-	t.Setenv("POOLD_WATCHERS_NOPE_NUMPROCESSES", "3") // no such watcher: ignored
 	cfg, err := Load(path)
 	if err != nil {
 		t.Fatal(err)

@@ -183,6 +183,8 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 	if strings.TrimSpace(w.Cmd) == "" && !ps.has(k("cmd")) {
 		ps.add(k("cmd"), "missing: set the program to run, e.g. cmd = \"/usr/bin/gunicorn\"")
 	}
+	checkSplit(ps, k("cmd"), "cmd", w.Cmd)
+	checkSplit(ps, k("health_cmd"), "health_cmd", w.HealthCmd)
 	for i, e := range w.Env {
 		name, _, ok := strings.Cut(e, "=")
 		switch {
@@ -257,6 +259,22 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 	}
 	if w.Umask < -1 || w.Umask > 0o777 {
 		ps.add(k("umask"), "must be -1 (inherit) or between 000 and 777 (octal), got %d", w.Umask)
+	}
+}
+
+// checkSplit checks that cmd, the value of key (whose short name is
+// short), splits into words (SplitCommand) with a program name: what
+// splits here is what runs.
+func checkSplit(ps *problems, key, short, cmd string) {
+	if strings.TrimSpace(cmd) == "" || ps.has(key) {
+		return
+	}
+	words, err := SplitCommand(cmd)
+	switch {
+	case err != nil:
+		ps.add(key, "%v (got %q): %s is split into words like a shell: quote a path that contains spaces, and escape a literal quote or backslash with \\", err, cmd, short)
+	case words[0] == "":
+		ps.add(key, "the program name (the first word) is empty (got %q)", cmd)
 	}
 }
 

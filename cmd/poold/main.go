@@ -29,6 +29,7 @@ import (
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/events/zmqpub"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/launch"
 	"github.com/poold/poold/web"
 )
 
@@ -86,6 +87,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *check {
+		if err := checkLaunch(path, cfg); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", path, len(cfg.Sockets), len(cfg.Watchers))
 		return nil
 	}
@@ -108,6 +112,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		JSONFormat: cfg.Arbiter.LogFormat == "json",
 	})
 	return serve(ctx, cfg, path, log)
+}
+
+// checkLaunch checks on this machine that every watcher of cfg can start
+// (launch.Check: user, program found and executable by that user) and
+// reports every problem at once, with the file name, like Load.
+func checkLaunch(path string, cfg *configs.Config) error {
+	var all []configs.Problem
+	for _, w := range cfg.Watchers {
+		err := launch.Check(w)
+		var ce *configs.Error
+		switch {
+		case errors.As(err, &ce):
+			all = append(all, ce.Problems...)
+		case err != nil:
+			all = append(all, configs.Problem{Key: "watchers." + w.Name, Msg: err.Error()})
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	return &configs.Error{File: path, Problems: all}
 }
 
 // serve runs poold until a stop signal or the quit command.

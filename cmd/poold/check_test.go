@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheckFlagPrograms checks that --check finds every watcher whose
+// program cannot run, and names the file, the key, the path and why.
+func TestCheckFlagPrograms(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil { // searchable by any user
+			t.Fatal(err)
+		}
+	}
+	private := filepath.Join(dir, "private")
+	if err := os.WriteFile(private, []byte("#!/bin/sh\n"), 0o744); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := os.Chown(private, 4321, 4321); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := writeConfig(t, dir, fmt.Sprintf(`
+[watchers.ok]
+cmd = "sleep 1"
+[watchers.spaced]
+cmd = "%[1]s/my app/server --port 80"
+[watchers.private]
+cmd = %[2]q
+uid = "60001"
+[watchers.probe]
+cmd = @WORKER@
+health_check = "exec"
+health_cmd = "/nonexistent/poold-check --pid $POOLD_PID"
+`, dir, private))
+	var out, errb bytes.Buffer
+	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 1 {
+		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
+	}
+	for _, want := range []string{
+		"configs: " + path + ": watchers.spaced.cmd: " + dir + "/my: not found (cmd is split into words like a shell; quote a path that contains spaces)",
+		"configs: " + path + ": watchers.private.cmd: " + private + ": not executable by uid 60001 (mode 0744",
+		"configs: " + path + ": watchers.probe.health_cmd: /nonexistent/poold-check: not found",
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("--check output lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if n := strings.Count(errb.String(), "\n"); n != 3 || strings.Contains(errb.String(), "watchers.ok") {
+		t.Errorf("want exactly the 3 problems above, got:\n%s", errb.String())
+	}
+}

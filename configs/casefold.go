@@ -1,0 +1,64 @@
+package configs
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/viper"
+)
+
+// caseProblems reports the keys of any one table in data (a config file of
+// format) that differ only in case: [watchers.a] and [watchers.A], or
+// cmd and Cmd. The reader lower-cases every key, so one of them would
+// silently replace the other, and which one is left to chance. data is
+// decoded again, with viper's own decoder for format, to see the keys as
+// written; viper has already parsed it, so a failure here is ignored.
+func caseProblems(ps *problems, data []byte, format string) {
+	dec, err := viper.NewCodecRegistry().Decoder(format)
+	if err != nil {
+		return
+	}
+	raw := map[string]any{}
+	if dec.Decode(data, raw) != nil {
+		return
+	}
+	foldCollisions(ps, "", raw)
+}
+
+// foldCollisions walks v, reporting under prefix each group of keys of a
+// table that are equal but for case.
+func foldCollisions(ps *problems, prefix string, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		spellings := map[string][]string{}
+		for k := range x {
+			lower := strings.ToLower(k)
+			spellings[lower] = append(spellings[lower], k)
+		}
+		for _, lower := range sortedKeys(spellings) {
+			if s := spellings[lower]; len(s) > 1 {
+				ps.add(joinKey(prefix, lower), "is spelled %s: names and keys are case-insensitive, so one would silently replace the other; rename or merge them", quoteList(s))
+			}
+		}
+		for _, k := range sortedKeys(x) {
+			foldCollisions(ps, joinKey(prefix, strings.ToLower(k)), x[k])
+		}
+	case []any:
+		for i, e := range x {
+			foldCollisions(ps, fmt.Sprintf("%s[%d]", prefix, i), e)
+		}
+	}
+}
+
+// quoteList renders ["b", "a"] as `"a" and "b"`, sorted.
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, e := range s {
+		q[i] = strconv.Quote(e)
+	}
+	sort.Strings(q)
+	last := len(q) - 1
+	return strings.Join(q[:last], ", ") + " and " + q[last]
+}

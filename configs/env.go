@@ -1,0 +1,211 @@
+package configs
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// reservedEnv are the POOLD_* variables that are not config overrides, so
+// Load does not report them as unknown. Every "POOLD_..." name used in the
+// repository must be an override or listed here (TestReservedEnvCoversRepo
+// checks it), or poold would refuse to start where it is set.
+var reservedEnv = map[string]bool{
+	// Set by poold for each worker and exec health check; a worker (or
+	// anything it starts) may itself be poold.
+	"POOLD_WID":     true,
+	"POOLD_WATCHER": true,
+	"POOLD_PID":     true,
+	// Carries the exec shim's request to poold's own binary (watcher/shim.go).
+	"POOLD_EXEC_SHIM": true,
+	// Tests and benchmarks: they set these in the environment of test
+	// binaries that run poold, or export them to the whole suite.
+	"POOLD_TEST_WORKER":         true, // watcher/workertest: the worker mode
+	"POOLD_TEST_AS_POOLD":       true, // cmd/poold tests: the binary plays poold
+	"POOLD_TEST_ARGS":           true, // ... with these arguments
+	"POOLD_BIN":                 true, // web e2e tests: a prebuilt poold
+	"POOLD_SOCKETS_TEST_HELPER": true,
+	"POOLD_NOTIFY_HELPER":       true,
+	"POOLD_PROCINFO_HELPER":     true,
+	"POOLD_PROCINFO_BENCH_N":    true,
+	"POOLD_WEB_BENCH_URL":       true,
+	"POOLD_WEB_BENCH_N":         true,
+}
+
+// envName is the override variable of a key path:
+// ["watchers", "my-app", "copy_env"] -> POOLD_WATCHERS_MY_APP_COPY_ENV.
+func envName(path ...string) string {
+	r := strings.NewReplacer(".", "_", "-", "_")
+	return "POOLD_" + strings.ToUpper(r.Replace(strings.Join(path, "_")))
+}
+
+// envTarget is the key a variable overrides; name is "" in [arbiter] and
+// [web].
+type envTarget struct{ sec, name, key string }
+
+// envTargets maps every override variable to the keys it sets: every key
+// of [arbiter] and [web] (all have defaults), and every key of each socket
+// and watcher the file defines. Two names that differ only in '.', '-' and
+// '_' share their variables.
+func envTargets(tree map[string]any) map[string][]envTarget {
+	out := map[string][]envTarget{}
+	for _, sec := range []string{"arbiter", "web"} {
+		for _, k := range sectionKeys(sec) {
+			out[envName(sec, k)] = append(out[envName(sec, k)], envTarget{sec, "", k})
+		}
+	}
+	for _, sec := range []string{"sockets", "watchers"} {
+		all, _ := tree[sec].(map[string]any)
+		for _, name := range sortedKeys(all) {
+			for _, k := range sectionKeys(sec) {
+				v := envName(sec, name, k)
+				out[v] = append(out[v], envTarget{sec, name, k})
+			}
+		}
+	}
+	return out
+}
+
+func sectionKeys(sec string) []string {
+	switch sec {
+	case "arbiter":
+		return fieldKeys(arbiterFields)
+	case "web":
+		return fieldKeys(webFields)
+	case "sockets":
+		return fieldKeys(socketFields)
+	}
+	return fieldKeys(watcherFields)
+}
+
+// applyEnv overrides keys of tree from the POOLD_* variables of environ
+// ("KEY=VALUE" strings; the first of a name counts, as for os.Getenv).
+// Values stay text (envValue) until decoded as the key's type, so case and
+// '$' are kept. A POOLD_* variable that names no key and is not reserved
+// is a problem: a typo must not pass unnoticed.
+func applyEnv(ps *problems, tree map[string]any, environ []string) {
+	targets := envTargets(tree)
+	seen := map[string]bool{}
+	var unknown []string
+	for _, kv := range environ {
+		name, text, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "POOLD_") || seen[name] {
+			continue
+		}
+		seen[name] = true
+		ts, ok := targets[name]
+		if !ok && !reservedEnv[name] {
+			unknown = append(unknown, name)
+		}
+		for _, t := range ts {
+			setEnvValue(tree, t, envValue{name: name, text: text})
+		}
+	}
+	sort.Strings(unknown)
+	for _, name := range unknown {
+		ps.add("", "environment variable %s: %s", name, unknownEnvMsg(name, targets, tree))
+	}
+}
+
+// setEnvValue sets the key of t in tree, creating [arbiter] or [web] when
+// the file has none. A section that is not a table is left alone: the
+// decoder reports it.
+func setEnvValue(tree map[string]any, t envTarget, v envValue) {
+	parent := tree
+	if t.name != "" {
+		parent, _ = tree[t.sec].(map[string]any)
+	}
+	key := t.sec
+	if t.name != "" {
+		key = t.name
+	}
+	m, isMap := parent[key].(map[string]any)
+	if parent[key] != nil && !isMap {
+		return
+	}
+	if m == nil {
+		m = map[string]any{}
+		parent[key] = m
+	}
+	m[t.key] = v
+}
+
+// unknownEnvMsg says why a POOLD_* variable names no key, suggesting the
+// closest variable that does.
+func unknownEnvMsg(name string, targets map[string][]envTarget, tree map[string]any) string {
+	// Whole names are near by edit distance only: they all share long
+	// prefixes, so closest's prefix rule would pick at random.
+	if s, _ := nearest(name, sortedKeys(targets)); s != "" {
+		return fmt.Sprintf("names no config key; did you mean %s?", s)
+	}
+	rest := strings.TrimPrefix(name, "POOLD_")
+	for _, sec := range []string{"arbiter", "web"} {
+		for _, k := range sectionKeys(sec) {
+			if strings.EqualFold(rest, k) {
+				return fmt.Sprintf("names no config key; did you mean %s (key %s of [%s])?", envName(sec, k), k, sec)
+			}
+		}
+	}
+	for _, sec := range sections {
+		after, ok := strings.CutPrefix(rest, strings.ToUpper(sec)+"_")
+		if !ok {
+			continue
+		}
+		if sec == "arbiter" || sec == "web" {
+			return unknownKeyEnvMsg(sec, "", after)
+		}
+		return unknownNamedMsg(sec, after, tree)
+	}
+	return fmt.Sprintf("names no config key (overrides are POOLD_<SECTION>_<KEY> and POOLD_<SECTION>_<NAME>_<KEY>, SECTION one of %s); fix its name or unset it",
+		strings.ToUpper(strings.Join(sections, ", ")))
+}
+
+// unknownNamedMsg explains a variable POOLD_SOCKETS_<after> or
+// POOLD_WATCHERS_<after> that names no key of a section the file defines.
+func unknownNamedMsg(sec, after string, tree map[string]any) string {
+	what := strings.TrimSuffix(sec, "s")
+	all, _ := tree[sec].(map[string]any)
+	names := sortedKeys(all)
+	defined := "the file defines none"
+	if len(names) > 0 {
+		defined = "defined: " + strings.Join(names, ", ")
+	}
+	envNames := make([]string, len(names))
+	for i, n := range names {
+		envNames[i] = strings.TrimPrefix(envName(n), "POOLD_")
+		if k, ok := strings.CutPrefix(after, envNames[i]+"_"); ok {
+			return unknownKeyEnvMsg(sec, n, k)
+		}
+	}
+	key := ""
+	for _, k := range sectionKeys(sec) {
+		suffix := "_" + strings.ToUpper(k)
+		if strings.HasSuffix(after, suffix) && len(after) > len(suffix) && len(k) > len(key) {
+			key = k
+		}
+	}
+	if key == "" {
+		return fmt.Sprintf("names no key of a %s (the form is POOLD_%s_<NAME>_<KEY>, NAME a %s of the file: %s)",
+			what, strings.ToUpper(sec), what, defined)
+	}
+	given := strings.TrimSuffix(after, "_"+strings.ToUpper(key))
+	msg := fmt.Sprintf("the file has no %s %q (an override never creates a %s; %s)", what, strings.ToLower(given), what, defined)
+	if s := closest(given, envNames); s != "" {
+		msg += fmt.Sprintf("; did you mean %s?", envName(sec, s, key))
+	}
+	return msg
+}
+
+// unknownKeyEnvMsg explains an override of [sec] or [sec.name] whose key
+// part, given, is no key of the section.
+func unknownKeyEnvMsg(sec, name, given string) string {
+	table, path := sec, []string{sec}
+	if name != "" {
+		table, path = sec+"."+name, append(path, name)
+	}
+	keys := sectionKeys(sec)
+	if k := closest(given, keys); k != "" {
+		return fmt.Sprintf("names no key of [%s]; did you mean %s?", table, envName(append(path, k)...))
+	}
+	return fmt.Sprintf("names no key of [%s]; its keys: %s", table, strings.Join(keys, ", "))
+}

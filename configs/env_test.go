@@ -1,0 +1,126 @@
+package configs
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestEnvUnknown sets POOLD_* variables that name no key of
+// testdata/env.toml: each must be a problem naming the variable.
+func TestEnvUnknown(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string // NAME=VALUE
+		want []string // substrings of the error, each on some line; none: no error
+	}{
+		{[]string{"POOLD_WATCHERS_WEB_NUMPROCESS=3"}, []string{
+			"configs: testdata/env.toml: environment variable POOLD_WATCHERS_WEB_NUMPROCESS: names no config key; did you mean POOLD_WATCHERS_WEB_NUMPROCESSES?"}},
+		{[]string{"POOLD_WATCHERS_NOPE_CMD=x"}, []string{
+			`environment variable POOLD_WATCHERS_NOPE_CMD: the file has no watcher "nope" (an override never creates a watcher; defined: my-app, web)`}},
+		{[]string{"POOLD_WATCHERS_MYAPP_CMD=x"}, []string{
+			`POOLD_WATCHERS_MYAPP_CMD: names no config key; did you mean POOLD_WATCHERS_MY_APP_CMD?`}},
+		{[]string{"POOLD_WATCHERS_MY_APPS_READY_TIMEOUT=1s"}, []string{
+			`POOLD_WATCHERS_MY_APPS_READY_TIMEOUT: names no config key; did you mean POOLD_WATCHERS_MY_APP_READY_TIMEOUT?`}},
+		{[]string{"POOLD_SOCKETS_API_PORT=1"}, []string{
+			`POOLD_SOCKETS_API_PORT: the file has no socket "api" (an override never creates a socket; defined: web)`}},
+		{[]string{"POOLD_WEB_ADDRES=x"}, []string{`POOLD_WEB_ADDRES: names no config key; did you mean POOLD_WEB_ADDRESS?`}},
+		{[]string{"POOLD_SOCKETS_WEB_HOTS=x"}, []string{`did you mean POOLD_SOCKETS_WEB_HOST?`}},
+		{[]string{"POOLD_LOG_LEVEL=debug"}, []string{`POOLD_LOG_LEVEL: names no config key; did you mean POOLD_ARBITER_LOG_LEVEL (key log_level of [arbiter])?`}},
+		{[]string{"POOLD_ARBITER_COLOUR=red"}, []string{`POOLD_ARBITER_COLOUR: names no key of [arbiter]; its keys: allow_remote, endpoint,`}},
+		{[]string{"POOLD_WATCHERS_WEB_COLOUR=red"}, []string{`POOLD_WATCHERS_WEB_COLOUR: names no key of [watchers.web]; its keys: args, autostart,`}},
+		{[]string{"POOLD_WATCHERS_MY_APP_NUMPROCS=2"}, []string{`POOLD_WATCHERS_MY_APP_NUMPROCS: names no key of [watchers.my-app]; did you mean POOLD_WATCHERS_MY_APP_NUMPROCESSES?`}},
+		{[]string{"POOLD_WATCHERS_COLOUR=red"}, []string{`POOLD_WATCHERS_COLOUR: names no key of a watcher (the form is POOLD_WATCHERS_<NAME>_<KEY>, NAME a watcher of the file: defined: my-app, web)`}},
+		{[]string{"POOLD_FROBNICATE=1"}, []string{`POOLD_FROBNICATE: names no config key (overrides are POOLD_<SECTION>_<KEY> and POOLD_<SECTION>_<NAME>_<KEY>, SECTION one of ARBITER, SOCKETS, WATCHERS, WEB); fix its name or unset it`}},
+		{[]string{"POOLD_WATCHERS_WEB_NUMPROCESS=3", "POOLD_WEB_ADDRES=x", "POOLD_WATCHERS_WEB_NUMPROCESSES=2"}, []string{
+			"POOLD_WATCHERS_WEB_NUMPROCESS:", "POOLD_WEB_ADDRES:"}},
+		// Variables poold gives its workers, and those of its tests.
+		{[]string{"POOLD_WID=1", "POOLD_WATCHER=web", "POOLD_PID=42", "POOLD_EXEC_SHIM={}", "POOLD_TEST_WORKER=serve", "poold_lower=1"}, nil},
+	} {
+		t.Run(strings.Join(tc.env, " "), func(t *testing.T) {
+			for _, kv := range tc.env {
+				k, v, _ := strings.Cut(kv, "=")
+				t.Setenv(k, v)
+			}
+			_, err := Load("testdata/env.toml")
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("got %v, want no error", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error; want %q", tc.want)
+			}
+			if n := strings.Count(err.Error(), "\n") + 1; n != len(tc.want) {
+				t.Errorf("%d problems, want %d:\n%v", n, len(tc.want), err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestReservedEnvCoversRepo checks that every POOLD_* name used outside
+// configs is reserved or an override, so that setting it (poold for its
+// workers, tests for the binaries they run) cannot make Load fail.
+func TestReservedEnvCoversRepo(t *testing.T) {
+	nameRE := regexp.MustCompile(`POOLD_[A-Z0-9_]*[A-Z0-9]`)
+	found := 0
+	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (path == "../configs" || strings.HasPrefix(d.Name(), ".")) && path != ".." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, name := range nameRE.FindAllString(string(b), -1) {
+			found++
+			if !seen[name] && !reservedEnv[name] && !isOverrideName(name) {
+				seen[name] = true
+				t.Errorf("%s uses %s, which is neither reserved (configs/env.go reservedEnv) nor a config override", path, name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found == 0 {
+		t.Fatal("found no POOLD_ names in the repository: is the walk looking in the right place?")
+	}
+}
+
+// isOverrideName reports whether name has the shape of an override of
+// some key, for any section names.
+func isOverrideName(name string) bool {
+	rest := strings.TrimPrefix(name, "POOLD_")
+	for _, sec := range sections {
+		after, ok := strings.CutPrefix(rest, strings.ToUpper(sec)+"_")
+		if !ok {
+			continue
+		}
+		for _, k := range sectionKeys(sec) {
+			if sec == "arbiter" || sec == "web" {
+				if after == strings.ToUpper(k) {
+					return true
+				}
+			} else if strings.HasSuffix(after, "_"+strings.ToUpper(k)) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,92 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/poold/poold/configs"
+)
+
+// splitHint is added when a program is not found and cmd has several
+// words: the first may be a path with spaces that was split.
+const splitHint = " (cmd is split into words like a shell; quote a path that contains spaces)"
+
+// Check verifies on this machine what Build will need for every worker of
+// spec, so that `poold --check` and a config reload refuse a watcher that
+// could never start: the user and group exist, cmd splits into words, and
+// its program (variables replaced as for worker 1, each socket at a dummy
+// fd) exists and is executable by the watcher's user. With
+// health_check = "exec" the health command's program must be executable
+// by poold, which runs it from its own working directory and PATH.
+//
+// The error is a *configs.Error without a file, one Problem per failure
+// keyed "watchers.NAME.KEY", so a caller can add the file name and merge
+// the problems of several watchers.
+func Check(spec configs.Watcher) error {
+	ps := &problems{prefix: "watchers." + spec.Name + "."}
+	cred, err := spec.Credential()
+	if err != nil {
+		key := "gid"
+		if _, uerr := (configs.Watcher{Name: spec.Name, UID: spec.UID}).Credential(); uerr != nil {
+			key = "uid"
+		}
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner // without Credential's "configs: watcher ..." prefix
+		}
+		ps.add(key, err)
+		return ps.err()
+	}
+	dir, err := Dir(spec)
+	if err != nil {
+		ps.add("working_dir", err)
+		return ps.err()
+	}
+	h := Handoff{FDs: map[string]int{}}
+	for i, name := range spec.Sockets {
+		h.FDs[name] = 3 + i
+	}
+	vars := Vars(spec, h, 1, dir)
+	words, err := configs.SplitCommand(spec.Cmd)
+	if err != nil {
+		ps.add("cmd", err)
+	} else if _, err := LookCommand(configs.Expand(words[0], vars), dir, expandAll(Env(spec), vars), cred); err != nil {
+		ps.add("cmd", hinted(err, len(words)))
+	}
+	if spec.HealthCheck != "exec" || spec.HealthCmd == "" {
+		return ps.err()
+	}
+	words, err = configs.SplitCommand(configs.Expand(spec.HealthCmd, vars))
+	if err != nil {
+		ps.add("health_cmd", err)
+	} else if cwd, err := os.Getwd(); err != nil {
+		ps.add("health_cmd", err)
+	} else if _, err := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, nil); err != nil {
+		ps.add("health_cmd", hinted(err, len(words)))
+	}
+	return ps.err()
+}
+
+func hinted(err error, words int) error {
+	if words > 1 && errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("%w%s", err, splitHint)
+	}
+	return err
+}
+
+// problems collects a watcher's problems as configs.Problems.
+type problems struct {
+	prefix string
+	list   []configs.Problem
+}
+
+func (ps *problems) add(key string, err error) {
+	ps.list = append(ps.list, configs.Problem{Key: ps.prefix + key, Msg: err.Error()})
+}
+
+func (ps *problems) err() error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	return &configs.Error{Problems: ps.list}
+}

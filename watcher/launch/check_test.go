@@ -1,0 +1,70 @@
+package launch
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/poold/poold/configs"
+)
+
+func TestCheck(t *testing.T) {
+	dir := openDir(t)
+	spaced := filepath.Join(dir, "my app")
+	prog := program(t, spaced, "server", 0o755)
+	private := program(t, dir, "private", 0o744)
+	owned(t, private)
+	for _, tc := range []struct {
+		name string
+		spec configs.Watcher
+		want []string // one "KEY: substring" per problem; none: no error
+	}{
+		{"ok", configs.Watcher{Cmd: "'" + prog + "' --flag"}, nil},
+		{"variables", configs.Watcher{Cmd: "$(pool.working_dir)/server --port $(pool.env.PORT)", WorkingDir: spaced, Env: []string{"PORT=80"}}, nil},
+		{"on PATH, as another user", configs.Watcher{Cmd: "sh -c true", UID: "60001"}, nil},
+		{"unquoted path with a space", configs.Watcher{Cmd: prog + " --flag"}, []string{
+			"watchers.web.cmd: " + dir + "/my: not found (cmd is split into words like a shell; quote a path that contains spaces)"}},
+		{"one word: no hint", configs.Watcher{Cmd: dir + "/nope"}, []string{
+			"watchers.web.cmd: " + dir + "/nope: not found"}},
+		{"not executable by the user", configs.Watcher{Cmd: private, UID: "60001"}, []string{
+			"watchers.web.cmd: " + private + ": not executable by uid 60001 (mode 0744, owner "}},
+		{"not on the worker's PATH", configs.Watcher{Cmd: "sh", Env: []string{"PATH=" + dir}}, []string{
+			`watchers.web.cmd: "sh": not found in PATH "` + dir + `"`}},
+		{"unterminated quote", configs.Watcher{Cmd: `"` + prog}, []string{
+			`watchers.web.cmd: command has an unterminated " quote`}},
+		{"no such user", configs.Watcher{Cmd: prog, UID: "no-such-user-poold"}, []string{
+			`watchers.web.uid: no user "no-such-user-poold" on this machine`}},
+		{"no such group", configs.Watcher{Cmd: prog, GID: "no-such-group-poold"}, []string{
+			`watchers.web.gid: no group "no-such-group-poold" on this machine`}},
+		{"health_cmd too", configs.Watcher{Cmd: "nope-poold", HealthCheck: "exec", HealthCmd: "/nonexistent/check --pid $POOLD_PID"}, []string{
+			`watchers.web.cmd: "nope-poold": not found in PATH`,
+			"watchers.web.health_cmd: /nonexistent/check: not found (cmd is split into words like a shell; quote a path that contains spaces)"}},
+		{"health_cmd on poold's PATH", configs.Watcher{Cmd: prog + "x", HealthCheck: "exec", HealthCmd: "sh -c 'kill -0 $POOLD_PID'", Env: []string{"PATH=/nowhere"}}, []string{
+			"watchers.web.cmd: " + dir + "/my: not found"}},
+		{"health_cmd unused", configs.Watcher{Cmd: "sh", HealthCmd: "/nonexistent/check"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.spec.Name = "web"
+			err := Check(tc.spec)
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("got %v, want nil", err)
+				}
+				return
+			}
+			var ce *configs.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v, want a *configs.Error", err)
+			}
+			if len(ce.Problems) != len(tc.want) {
+				t.Fatalf("got %d problems, want %d:\n%v", len(ce.Problems), len(tc.want), err)
+			}
+			for i, w := range tc.want {
+				if got := ce.Problems[i].Key + ": " + ce.Problems[i].Msg; !strings.HasPrefix(got, w) {
+					t.Errorf("problem %d = %q, want it to start with %q", i, got, w)
+				}
+			}
+		})
+	}
+}

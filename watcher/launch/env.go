@@ -1,0 +1,103 @@
+package launch
+
+import (
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/poold/poold/configs"
+)
+
+// DefaultPath is a worker's PATH when poold has none.
+const DefaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// Env is a worker's environment before variables are replaced: with
+// copy_env poold's own environment (without the LISTEN_* and NOTIFY_SOCKET
+// meant for poold itself), else PATH alone (poold's, or DefaultPath), so
+// that commands are found as in a login shell; then each entry of env,
+// replacing an inherited variable of the same name. Names are
+// case-sensitive ("Path" does not replace "PATH").
+func Env(spec configs.Watcher) []string {
+	env := baseEnv(spec.CopyEnv)
+	for _, kv := range spec.Env {
+		env = setEnv(env, kv)
+	}
+	return env
+}
+
+func baseEnv(copyEnv bool) []string {
+	if copyEnv {
+		var env []string
+		for _, kv := range os.Environ() {
+			if strings.HasPrefix(kv, "LISTEN_") || strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+				continue
+			}
+			env = append(env, kv)
+		}
+		return env
+	}
+	p := os.Getenv("PATH")
+	if p == "" {
+		p = DefaultPath
+	}
+	return []string{"PATH=" + p}
+}
+
+// setEnv sets kv ("KEY=VALUE") in env, replacing the first entry of KEY
+// and dropping any later one, so the worker sees one value whatever reads
+// it (getenv returns the first entry, os/exec keeps the last).
+func setEnv(env []string, kv string) []string {
+	key, _, _ := strings.Cut(kv, "=")
+	out := env[:0]
+	set := false
+	for _, e := range env {
+		if k, _, _ := strings.Cut(e, "="); k == key {
+			if !set {
+				out = append(out, kv)
+				set = true
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	if !set {
+		out = append(out, kv)
+	}
+	return out
+}
+
+// Vars are the $(pool.X) variables of slot wid (PROTOCOL.md section 4):
+// wid, name, uid, working_dir (dir; "" means the configured working_dir),
+// sockets.NAME (the fd of each socket of h) and env.KEY (each entry of
+// Env(spec), before variables are replaced).
+func Vars(spec configs.Watcher, h Handoff, wid int, dir string) map[string]string {
+	if dir == "" {
+		dir = spec.WorkingDir
+	}
+	vars := map[string]string{
+		"wid": strconv.Itoa(wid), "name": spec.Name, "working_dir": dir, "uid": spec.UID,
+	}
+	for name, fd := range h.FDs {
+		vars["sockets."+name] = strconv.Itoa(fd)
+	}
+	for _, kv := range Env(spec) {
+		k, v, _ := strings.Cut(kv, "=")
+		vars["env."+k] = v
+	}
+	return vars
+}
+
+// ProbeEnv is the environment of an exec health check of the worker pid in
+// slot wid: the worker's environment (Env, variables replaced as for the
+// worker, working_dir being the directory it started in) with POOLD_PID,
+// POOLD_WID and POOLD_WATCHER.
+func ProbeEnv(spec configs.Watcher, h Handoff, wid, pid int) []string {
+	dir, err := Dir(spec)
+	if err != nil {
+		dir = spec.WorkingDir
+	}
+	env := expandAll(Env(spec), Vars(spec, h, wid, dir))
+	env = setEnv(env, "POOLD_PID="+strconv.Itoa(pid))
+	env = setEnv(env, "POOLD_WID="+strconv.Itoa(wid))
+	return setEnv(env, "POOLD_WATCHER="+spec.Name)
+}

@@ -1,0 +1,211 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Why a program cannot be run; LookCommand's errors wrap one of these.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrNotExecutable = errors.New("not executable")
+)
+
+// LookCommand finds the program name of a worker and checks that the user
+// of cred may execute it. A name containing a slash is taken relative to
+// dir; any other name is looked up in the PATH of env (DefaultPath when env
+// has none), relative PATH entries relative to dir, and the first file that
+// the user may execute wins.
+//
+// cred is the worker's credential (nil: poold's effective user and groups;
+// with NoSetGroups, poold's supplementary groups). The check follows the
+// permission bits as the kernel does: owner, else group (primary or
+// supplementary), else others; root needs one x bit on the file and
+// nothing on directories. Every directory on the path must be searchable.
+// ACLs, capabilities other than root's and noexec mounts are not
+// considered.
+func LookCommand(name, dir string, env []string, cred *syscall.Credential) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("the program name is empty: %w", ErrNotFound)
+	}
+	id := identityOf(cred)
+	if strings.Contains(name, "/") {
+		path := name
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		if err := id.canExec(path); err != nil {
+			if errors.Is(err, ErrNotFound) && !filepath.IsAbs(name) {
+				return "", fmt.Errorf("%w (a relative program is taken from the working directory %s)", err, dir)
+			}
+			return "", err
+		}
+		return path, nil
+	}
+	pathVar, set := DefaultPath, false
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok && !set {
+			pathVar, set = v, true
+		}
+	}
+	var denied error
+	for _, d := range filepath.SplitList(pathVar) {
+		if d == "" {
+			d = "."
+		}
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(dir, d)
+		}
+		cand := filepath.Join(d, name)
+		err := id.canExec(cand)
+		if err == nil {
+			return cand, nil
+		}
+		if denied == nil && !errors.Is(err, ErrNotFound) {
+			denied = err
+		}
+	}
+	if denied != nil {
+		return "", fmt.Errorf("%q is in PATH, but %w", name, denied)
+	}
+	return "", fmt.Errorf("%q: %w in PATH %q (give the program's full path, or set PATH in env)", name, ErrNotFound, pathVar)
+}
+
+// identity is who a worker runs as.
+type identity struct {
+	uid, gid uint32
+	groups   []uint32
+}
+
+func identityOf(cred *syscall.Credential) identity {
+	if cred == nil {
+		return identity{uint32(os.Geteuid()), uint32(os.Getegid()), ownGroups()}
+	}
+	id := identity{uid: cred.Uid, gid: cred.Gid, groups: cred.Groups}
+	if cred.NoSetGroups {
+		id.groups = ownGroups()
+	}
+	return id
+}
+
+func ownGroups() []uint32 {
+	gs, _ := os.Getgroups()
+	out := make([]uint32, len(gs))
+	for i, g := range gs {
+		out[i] = uint32(g)
+	}
+	return out
+}
+
+// canExec checks that path names a regular file that id may execute,
+// reached through directories id may search.
+func (id identity) canExec(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%s: %w", path, ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("%s: %w", path, pathErr(err))
+	case fi.IsDir():
+		return fmt.Errorf("%s: %w: it is a directory; name the program file inside it", path, ErrNotExecutable)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s: %w: not a regular file (%s)", path, ErrNotExecutable, fi.Mode().Type())
+	}
+	if err := id.searchable(path); err != nil {
+		return err
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
+		if err := id.searchable(real); err != nil {
+			return err
+		}
+	}
+	if !id.may(fi, 0o1) {
+		return fmt.Errorf("%s: %w by %s (%s); allow it with chmod, or run the watcher as another user", path, ErrNotExecutable, id, describe(fi))
+	}
+	return nil
+}
+
+// searchable checks that id may search every directory above path.
+func (id identity) searchable(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil || id.uid == 0 {
+		return nil
+	}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err == nil && !id.may(fi, 0o1) {
+			return fmt.Errorf("%s: %w by %s: directory %s is not searchable (%s); every directory on the path needs x permission for that user",
+				path, ErrNotExecutable, id, d, describe(fi))
+		}
+		if d == "/" {
+			return nil
+		}
+	}
+}
+
+// may reports whether id has permission bit (0o1 execute/search, 0o2
+// write, 0o4 read) on fi, choosing the owner, group or other class as the
+// kernel does. Root may search any directory and execute a file with any
+// x bit.
+func (id identity) may(fi os.FileInfo, bit os.FileMode) bool {
+	perm := fi.Mode().Perm()
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case id.uid == 0:
+		return fi.IsDir() || bit != 0o1 || perm&0o111 != 0
+	case !ok:
+		return perm&(bit|bit<<3|bit<<6) != 0
+	case st.Uid == id.uid:
+		return perm&(bit<<6) != 0
+	case st.Gid == id.gid || slices.Contains(id.groups, st.Gid):
+		return perm&(bit<<3) != 0
+	}
+	return perm&bit != 0
+}
+
+func (id identity) String() string {
+	if n := userName(id.uid); !strings.HasPrefix(n, "uid ") {
+		return "user " + n
+	}
+	return "uid " + strconv.FormatUint(uint64(id.uid), 10)
+}
+
+// describe renders a file's mode and owner: "mode 0644, owner root:root".
+func describe(fi os.FileInfo) string {
+	s := fmt.Sprintf("mode %04o", uint32(fi.Mode().Perm()))
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s += fmt.Sprintf(", owner %s:%s", userName(st.Uid), groupName(st.Gid))
+	}
+	return s
+}
+
+func userName(uid uint32) string {
+	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "uid " + strconv.FormatUint(uint64(uid), 10)
+}
+
+func groupName(gid uint32) string {
+	if g, err := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10)); err == nil && g.Name != "" {
+		return g.Name
+	}
+	return strconv.FormatUint(uint64(gid), 10)
+}
+
+// pathErr drops the path an *fs.PathError repeats.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

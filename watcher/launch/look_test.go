@@ -1,0 +1,129 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// owned makes path belong to a user other than root when the test runs as
+// root, so that the owner class is not root's; it returns the file's uid
+// and gid.
+func owned(t testing.TB, path string) (uint32, uint32) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		if err := os.Lchown(path, 4321, 4321); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Uid, st.Gid
+}
+
+// TestLookCommandModes checks executability for each permission class.
+func TestLookCommandModes(t *testing.T) {
+	dir := openDir(t)
+	for _, tc := range []struct {
+		mode os.FileMode
+		who  string // owner, group, supplementary, other, root
+		ok   bool
+	}{
+		{0o755, "owner", true}, {0o755, "group", true}, {0o755, "other", true}, {0o755, "root", true},
+		{0o644, "owner", false}, {0o644, "other", false}, {0o644, "root", false},
+		{0o100, "owner", true}, {0o100, "group", false}, {0o100, "root", true},
+		{0o010, "group", true}, {0o010, "supplementary", true}, {0o010, "other", false},
+		{0o010, "owner", false}, // the owner class decides, whatever the group may do
+		{0o001, "other", true}, {0o001, "owner", false}, {0o001, "root", true},
+	} {
+		name := tc.mode.String() + "-" + tc.who
+		t.Run(name, func(t *testing.T) {
+			path := program(t, dir, name, tc.mode)
+			uid, gid := owned(t, path)
+			cred := map[string]*syscall.Credential{
+				"owner":         {Uid: uid, Gid: 60000},
+				"group":         {Uid: 60001, Gid: gid},
+				"supplementary": {Uid: 60001, Gid: 60002, Groups: []uint32{gid}},
+				"other":         {Uid: 60001, Gid: 60002},
+				"root":          {Uid: 0, Gid: 0},
+			}[tc.who]
+			got, err := LookCommand(path, "/", nil, cred)
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("got %v, want %s", err, path)
+			case tc.ok && got != path:
+				t.Fatalf("got %s, want %s", got, path)
+			case !tc.ok && !errors.Is(err, ErrNotExecutable):
+				t.Fatalf("got %q, %v; want ErrNotExecutable", got, err)
+			case !tc.ok && !strings.Contains(err.Error(), path+": not executable by ") ||
+				!tc.ok && !strings.Contains(err.Error(), fmt.Sprintf("(mode %04o", uint32(tc.mode))):
+				t.Errorf("message %q lacks the path, the user or the mode", err)
+			}
+		})
+	}
+}
+
+func TestLookCommand(t *testing.T) {
+	dir := openDir(t)
+	tool := program(t, dir, "b/tool", 0o755)
+	program(t, dir, "a/tool", 0o644)
+	program(t, dir, "a/only", 0o644)
+	locked := program(t, dir, "locked/tool", 0o755)
+	if err := os.Chmod(filepath.Dir(locked), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	owned(t, filepath.Dir(locked))
+	if err := os.Symlink(tool, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	other := &syscall.Credential{Uid: 60001, Gid: 60002}
+	root := &syscall.Credential{}
+	path := func(p string) []string { return []string{"PATH=" + p} }
+	for _, tc := range []struct {
+		name    string
+		program string
+		env     []string
+		cred    *syscall.Credential
+		want    string // the path found, or a substring of the error
+		err     error
+	}{
+		{"absolute", tool, nil, other, tool, nil},
+		{"relative to dir", "b/tool", nil, other, tool, nil},
+		{"dot relative", "./b/../b/tool", nil, other, tool, nil},
+		{"symlink", filepath.Join(dir, "link"), nil, other, filepath.Join(dir, "link"), nil},
+		{"PATH: first executable wins", "tool", path(dir + "/a:" + dir + "/b"), other, tool, nil},
+		{"PATH: relative entry", "tool", path("b"), other, tool, nil},
+		{"PATH: only a file the user may not run", "only", path(dir + "/a"), other,
+			`"only" is in PATH, but ` + dir + "/a/only: not executable by uid 60001 (mode 0644", ErrNotExecutable},
+		{"PATH: not there", "nope-poold", path(dir + "/a:/nonexistent"), other,
+			`"nope-poold": not found in PATH "` + dir + `/a:/nonexistent" (give the program's full path, or set PATH in env)`, ErrNotFound},
+		{"default PATH", "sh", []string{"HOME=/"}, nil, "/sh", nil},
+		{"missing", dir + "/nope", nil, other, dir + "/nope: not found", ErrNotFound},
+		{"missing relative", "bin/nope", nil, other, dir + "/bin/nope: not found (a relative program is taken from the working directory " + dir + ")", ErrNotFound},
+		{"under a file", tool + "/x", nil, other, tool + "/x: not found", ErrNotFound},
+		{"directory", dir + "/b", nil, root, dir + "/b: not executable: it is a directory; name the program file inside it", ErrNotExecutable},
+		{"not a regular file", os.DevNull, nil, root, "/dev/null: not executable: not a regular file", ErrNotExecutable},
+		{"directory not searchable", locked, nil, other, locked + ": not executable by uid 60001: directory " + filepath.Dir(locked) + " is not searchable (mode 0700", ErrNotExecutable},
+		{"root searches anything", locked, nil, root, locked, nil},
+		{"empty", "", nil, nil, "the program name is empty", ErrNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := LookCommand(tc.program, dir, tc.env, tc.cred)
+			if tc.err == nil {
+				if err != nil || !strings.HasSuffix(got, tc.want) {
+					t.Fatalf("got %q, %v; want %s", got, err, tc.want)
+				}
+				return
+			}
+			if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %q, %v; want %v containing %q", got, err, tc.err, tc.want)
+			}
+		})
+	}
+}
