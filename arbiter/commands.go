@@ -19,11 +19,18 @@ import (
 // cmdMsg is a command on its way to the loop.
 type cmdMsg struct {
 	req   Request
-	reply chan Reply // capacity 1
+	reply chan answer // capacity 1
 }
 
-func (m *cmdMsg) ok(fields map[string]any) { m.reply <- OK(m.req.ID, fields) }
-func (m *cmdMsg) fail(err error)           { m.reply <- Fail(m.req.ID, err) }
+// answer is what the loop sends back for a command: a reply, or a way to
+// complete it outside the loop (reading /proc for stats), never both.
+type answer struct {
+	reply  Reply
+	finish func() Reply
+}
+
+func (m *cmdMsg) ok(fields map[string]any) { m.reply <- answer{reply: OK(m.req.ID, fields)} }
+func (m *cmdMsg) fail(err error)           { m.reply <- answer{reply: Fail(m.req.ID, err)} }
 
 // failWith answers with an error reply that also carries fields (poold's
 // additions, such as what a reload applied and what it rolled back).
@@ -34,7 +41,7 @@ func (m *cmdMsg) failWith(err error, fields map[string]any) {
 			r[k] = v
 		}
 	}
-	m.reply <- r
+	m.reply <- answer{reply: r}
 }
 
 // handler runs a command on the loop. It either answers through m at once,
@@ -72,7 +79,7 @@ func (a *Arbiter) Do(ctx context.Context, req Request) Reply {
 	if _, ok := commands[req.Command]; !ok {
 		return Fail(req.ID, errorf(ErrnoUnknownCmd, "unknown command %q; known commands: %s", req.Command, strings.Join(Commands(), ", ")))
 	}
-	m := &cmdMsg{req: req, reply: make(chan Reply, 1)}
+	m := &cmdMsg{req: req, reply: make(chan answer, 1)}
 	select {
 	case a.inbox <- m:
 	case <-a.stopped:
@@ -80,23 +87,19 @@ func (a *Arbiter) Do(ctx context.Context, req Request) Reply {
 	case <-ctx.Done():
 		return Fail(req.ID, errorf(ErrnoFailed, "%s: %v before poold took the command", req.Command, ctx.Err()))
 	}
-	var r Reply
+	var ans answer
 	select {
-	case r = <-m.reply:
+	case ans = <-m.reply:
 	case <-a.stopped:
 		return Fail(req.ID, errorf(ErrnoFailed, "poold shut down before %s completed", req.Command))
 	case <-ctx.Done():
 		return Fail(req.ID, errorf(ErrnoFailed, "%s: %v (it goes on in poold)", req.Command, ctx.Err()))
 	}
-	if post, ok := r[postKey].(func() Reply); ok {
-		return post()
+	if ans.finish != nil {
+		return ans.finish()
 	}
-	return r
+	return ans.reply
 }
-
-// postKey marks a reply whose fields must be completed outside the loop
-// (reading /proc): the loop gathers pids, the caller samples them.
-const postKey = "\x00post"
 
 // Handle decodes one raw request frame, runs it and encodes the reply.
 // send is false for a cast (msg_type "cast"), which gets no reply.
@@ -107,7 +110,7 @@ func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bo
 	case err != nil:
 		r = Fail(req.ID, err)
 	case req.MsgType == "cast":
-		m := &cmdMsg{req: req, reply: make(chan Reply, 1)}
+		m := &cmdMsg{req: req, reply: make(chan answer, 1)}
 		if _, ok := commands[req.Command]; ok {
 			a.post(m)
 		}

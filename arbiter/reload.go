@@ -124,7 +124,7 @@ func (a *Arbiter) logReload(o reloadOutcome, err error) {
 	case o.err() != nil:
 		a.log.Error("config reload partly rolled back", "error", o.err())
 	default:
-		a.log.Info("config reload complete", "changes", o.summary())
+		a.log.Info("config reloaded", "changes", o.summary())
 	}
 }
 

@@ -62,11 +62,11 @@ func (a *Arbiter) sample(rows []procRow) map[int]procinfo.Info {
 	return sampled
 }
 
-// deferReply answers m with a reply completed by fn in the caller's
-// goroutine (see postKey).
+// deferReply answers m with a reply that fn completes in the caller's
+// goroutine: the loop gathers pids, the caller reads /proc.
 func deferReply(m *cmdMsg, fn func() (map[string]any, error)) {
 	id := m.req.ID
-	m.reply <- Reply{postKey: func() Reply {
+	m.reply <- answer{finish: func() Reply {
 		fields, err := fn()
 		if err != nil {
 			return Fail(id, err)

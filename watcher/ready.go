@@ -206,14 +206,14 @@ func (w *Watcher) healthRound() {
 
 // probe builds the probe of kind for p, with its variables expanded.
 func (w *Watcher) probe(kind, url, address, cmd string, p *Process) (probe.Probe, error) {
-	vars := w.vars(p.Wid, "")
+	vars := w.vars(p.Wid)
 	switch kind {
 	case "http":
 		return probe.HTTP(configs.Expand(url, vars)), nil
 	case "tcp":
 		return probe.TCP(configs.Expand(address, vars)), nil
 	case "exec":
-		return probe.Exec(configs.Expand(cmd, vars), w.probeEnv(p, vars)), nil
+		return probe.Exec(configs.Expand(cmd, vars), w.probeEnv(p)), nil
 	}
 	return nil, fmt.Errorf("unknown probe kind %q", kind)
 }

@@ -106,7 +106,7 @@ func TestSpawnErrorAbortsRolloutAndOldWorkersKeepServing(t *testing.T) {
 	if err := w.Update(upd, Sockets{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.ReloadError(); err == nil || !strings.Contains(err.Error(), "no such file") {
+	if err := w.ReloadError(); err == nil || !strings.Contains(err.Error(), "/nonexistent/server") {
 		t.Fatalf("reload error %v, want the spawn error", err)
 	}
 	if got := fmt.Sprint(pidsIn(w, ProcReady)); got != oldPids || len(pidsIn(w, ProcStopping)) != 0 {

@@ -3,7 +3,6 @@ package watcher
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/launch"
 )
 
 // Status is a watcher's state as the control protocol reports it.
@@ -101,12 +101,7 @@ const (
 
 // Sockets are the listening sockets a watcher's workers inherit, and the
 // notify socket they report readiness on.
-type Sockets struct {
-	Files  []*os.File     // at fds 3, 4, ...
-	Env    []string       // LISTEN_FDS, LISTEN_FDNAMES
-	FDs    map[string]int // name -> fd, for $(pool.sockets.NAME)
-	Notify string         // NOTIFY_SOCKET for readiness "notify"
-}
+type Sockets = launch.Handoff
 
 // Process is one worker as the watcher knows it.
 type Process struct {
