@@ -117,47 +117,101 @@ func TestRollingReloadNeverReusesADrainingWorkersWid(t *testing.T) {
 }
 
 // Defect 2: a reload to a command that cannot start stopped every healthy
-// worker and started none.
+// worker and started none. The program is deleted or loses its x bit under
+// running workers, then a reload must keep them serving.
 func TestReloadToUnstartableCommandKeepsOldWorkers(t *testing.T) {
-	dir := t.TempDir()
-	noexec := filepath.Join(dir, "server")
-	if err := os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct{ name, cmd string }{
-		{"missing", filepath.Join(dir, "deleted")},
-		{"not executable", noexec},
+	for _, tc := range []struct {
+		name   string
+		break_ func(path string) error
+	}{
+		{"deleted", os.Remove},
+		{"chmod -x", func(path string) error { return os.Chmod(path, 0o644) }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			for _, readiness := range []string{"spawn", "notify"} {
+		for _, readiness := range []string{"spawn", "notify"} {
+			t.Run(tc.name+"/"+readiness, func(t *testing.T) {
+				bin := copyTestBinary(t)
 				mode := map[string]string{"spawn": "serve", "notify": "notify"}[readiness]
 				w := testWatcher("web", mode, 2)
+				w.Cmd = bin
 				w.Sockets = []string{"web"}
 				w.Readiness = readiness
-				cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}
-				next := *cfg
-				nw := w
-				nw.Cmd = tc.cmd
-				next.Watchers = []configs.Watcher{nw}
-				h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; c.Arbiter = cfg.Arbiter; return &c, nil }})
+				h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
 				pids := readyPids(t, h, 2)
-				r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
-				if r["status"] != "error" || r["errno"] != ErrnoAsync || !strings.Contains(fmt.Sprint(r["reason"]), tc.cmd) {
-					t.Fatalf("readiness %s: reloadconfig replied %v, want errno 6 naming %s", readiness, r, tc.cmd)
+				// Readiness spawn counts a worker ready at fork; wait until
+				// both run the program before it is taken away.
+				answered := map[string]bool{}
+				addr := h.socketAddr("web")
+				eventually(t, "both workers answer", func() bool {
+					if body, err := get(addr, "/"); err == nil && strings.HasPrefix(body, "pid=") {
+						answered[strings.Fields(body)[0]] = true
+					}
+					return len(answered) == 2
+				})
+				if err := tc.break_(bin); err != nil {
+					t.Fatal(err)
 				}
-				st := h.do("status", map[string]any{"name": "web"})
-				now := h.do("list", map[string]any{"name": "web"})["pids"].([]int)
-				if st["status"] != "active" || len(now) != 2 || !pids[now[0]] || !pids[now[1]] {
-					t.Fatalf("readiness %s: status %v, pids %v, were %v", readiness, st, now, pids)
+				r := h.a.Do(context.Background(), Request{ID: "r", Command: "reload", Properties: map[string]any{"name": "web", "waiting": true}})
+				if r["status"] != "error" || r["errno"] != ErrnoAsync || !strings.Contains(fmt.Sprint(r["reason"]), bin) {
+					t.Fatalf("reload replied %v, want errno 6 naming %s", r, bin)
 				}
-				if body, err := get(h.socketAddr("web"), "/"); err != nil || !strings.HasPrefix(body, "pid=") {
-					t.Fatalf("old workers not serving: %q %v", body, err)
-				}
-				if got := h.do("get", map[string]any{"name": "web", "keys": []any{"cmd"}})["options"].(map[string]any)["cmd"]; got != w.Cmd {
-					t.Errorf("cmd after rollback %v, want %s", got, w.Cmd)
-				}
-			}
-		})
+				checkStillServing(t, h, pids)
+			})
+		}
+	}
+}
+
+// A config naming a program that is not there is refused before anything
+// changes, like poold --check.
+func TestReloadConfigToMissingProgramChangesNothing(t *testing.T) {
+	w := testWatcher("web", "serve", 2)
+	w.Sockets = []string{"web"}
+	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}
+	missing := filepath.Join(t.TempDir(), "deleted")
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
+		c := *cfg
+		nw := w
+		nw.Cmd = missing
+		c.Watchers = []configs.Watcher{nw}
+		return &c, nil
+	}})
+	pids := readyPids(t, h, 2)
+	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	reason := fmt.Sprint(r["reason"])
+	if r["errno"] != ErrnoAsync || !strings.Contains(reason, "watchers.web.cmd") || !strings.Contains(reason, missing) || !strings.Contains(reason, "nothing was changed") {
+		t.Fatalf("reloadconfig replied %v", r)
+	}
+	checkStillServing(t, h, pids)
+}
+
+// copyTestBinary copies this test binary (it plays the workers) to a
+// file the test may delete or chmod.
+func copyTestBinary(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "worker")
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// checkStillServing fails unless watcher web is active with exactly the
+// workers pids, which answer on socket web.
+func checkStillServing(t testing.TB, h *harness, pids map[int]bool) {
+	t.Helper()
+	st := h.do("status", map[string]any{"name": "web"})
+	now := h.do("list", map[string]any{"name": "web"})["pids"].([]int)
+	if st["status"] != "active" || len(now) != len(pids) || !pids[now[0]] || !pids[now[len(now)-1]] {
+		t.Fatalf("status %v, pids %v, were %v", st, now, pids)
+	}
+	for i := 0; i < 4; i++ {
+		body, err := get(h.socketAddr("web"), "/")
+		if err != nil || !strings.HasPrefix(body, "pid=") {
+			t.Fatalf("old workers not serving: %q %v", body, err)
+		}
 	}
 }
 
@@ -274,7 +328,7 @@ func TestReloadConfigReportsEachWatcher(t *testing.T) {
 	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{a, b}}
 	na, nb := a, b
 	na.Args = []string{"--changed"}
-	nb.Cmd = "/nonexistent/poold-worker"
+	nb.Env = []string{"POOLD_TEST_WORKER=crash"} // the new version exits at once
 	next := &configs.Config{Sockets: cfg.Sockets, Watchers: []configs.Watcher{na, nb}}
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := *next; c.Arbiter = cfg.Arbiter; return &c, nil }})
 	readyPids(t, h, 2)

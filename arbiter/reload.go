@@ -9,6 +9,7 @@ import (
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/launch"
 )
 
 // reloadOutcome says what a config reload did, watcher by watcher.
@@ -104,15 +105,22 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 		defer a.bg.Done()
 		cfg, err := a.opts.Load()
 		if err == nil {
-			for _, spec := range cfg.Watchers {
-				if err = watcher.CheckSpec(spec); err != nil {
-					err = fmt.Errorf("watcher %q: %w", spec.Name, err)
-					break
-				}
-			}
+			err = checkWatchers(cfg)
 		}
 		a.post(configMsg{cfg: cfg, err: err, reply: reply})
 	}()
+}
+
+// checkWatchers checks what only this machine can tell of a new config,
+// as poold --check does: every watcher's user and group exist and its
+// program can be run by that user. It runs off the loop.
+func checkWatchers(cfg *configs.Config) error {
+	for _, spec := range cfg.Watchers {
+		if err := watcher.CheckSpec(spec); err != nil {
+			return fmt.Errorf("watcher %q: %w", spec.Name, err)
+		}
+	}
+	return launch.CheckAll(cfg.Path, cfg.Watchers)
 }
 
 // logReload is the reply of a reload nobody waits for (SIGHUP, or

@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *check {
-		if err := checkLaunch(path, cfg); err != nil {
+		if err := launch.CheckAll(path, cfg.Watchers); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", path, len(cfg.Sockets), len(cfg.Watchers))
@@ -112,27 +112,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		JSONFormat: cfg.Arbiter.LogFormat == "json",
 	})
 	return serve(ctx, cfg, path, log)
-}
-
-// checkLaunch checks on this machine that every watcher of cfg can start
-// (launch.Check: user, program found and executable by that user) and
-// reports every problem at once, with the file name, like Load.
-func checkLaunch(path string, cfg *configs.Config) error {
-	var all []configs.Problem
-	for _, w := range cfg.Watchers {
-		err := launch.Check(w)
-		var ce *configs.Error
-		switch {
-		case errors.As(err, &ce):
-			all = append(all, ce.Problems...)
-		case err != nil:
-			all = append(all, configs.Problem{Key: "watchers." + w.Name, Msg: err.Error()})
-		}
-	}
-	if len(all) == 0 {
-		return nil
-	}
-	return &configs.Error{File: path, Problems: all}
 }
 
 // serve runs poold until a stop signal or the quit command.

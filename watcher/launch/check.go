@@ -90,3 +90,23 @@ func (ps *problems) err() error {
 	}
 	return &configs.Error{Problems: ps.list}
 }
+
+// CheckAll runs Check for every watcher and merges the problems into one
+// *configs.Error naming file; nil when every watcher can run.
+func CheckAll(file string, ws []configs.Watcher) error {
+	var all []configs.Problem
+	for _, w := range ws {
+		err := Check(w)
+		var ce *configs.Error
+		switch {
+		case errors.As(err, &ce):
+			all = append(all, ce.Problems...)
+		case err != nil:
+			all = append(all, configs.Problem{Key: "watchers." + w.Name, Msg: err.Error()})
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	return &configs.Error{File: file, Problems: all}
+}
