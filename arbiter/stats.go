@@ -139,35 +139,6 @@ func cmdDstats(a *Arbiter, m *cmdMsg) error {
 	return nil
 }
 
-// snapshot asks the loop for every process row and the sockets.
-func (a *Arbiter) snapshot(ctx context.Context) ([]procRow, []string, []map[string]any, bool) {
-	type snap struct {
-		rows  []procRow
-		names []string
-		socks []map[string]any
-	}
-	c := make(chan snap, 1)
-	if !a.post(funcMsg{func() {
-		var socks []map[string]any
-		for _, l := range a.socks.List() {
-			in := l.Info(l.FD())
-			in["queued"] = acceptQueue(l.FD())
-			socks = append(socks, in)
-		}
-		c <- snap{a.rows(a.sorted(nil)), a.names(), socks}
-	}}) {
-		return nil, nil, nil, false
-	}
-	select {
-	case s := <-c:
-		return s.rows, s.names, s.socks, true
-	case <-ctx.Done():
-		return nil, nil, nil, false
-	case <-a.stopped:
-		return nil, nil, nil, false
-	}
-}
-
 // RunStats publishes the stats stream (PROTOCOL.md section 3) on bus every
 // interval until ctx is done or the arbiter has stopped. /proc is read
 // here, never on the loop.
@@ -185,15 +156,16 @@ func (a *Arbiter) RunStats(ctx context.Context, interval time.Duration, bus *eve
 			return nil
 		case <-t.C:
 		}
-		rows, names, socks, ok := a.snapshot(ctx)
-		if !ok {
+		snap, err := a.Snapshot(ctx)
+		if err != nil {
 			continue
 		}
-		a.publishStats(bus, rows, names, socks)
+		a.publishStats(bus, snap)
 	}
 }
 
-func (a *Arbiter) publishStats(bus *events.Bus, rows []procRow, names []string, socks []map[string]any) {
+func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {
+	rows := rowsOf(snap)
 	sampled := a.sample(rows)
 	// Resource limits are judged on the loop from the same sample.
 	a.post(sampledMsg{sampled})
@@ -207,10 +179,10 @@ func (a *Arbiter) publishStats(bus *events.Bus, rows []procRow, names []string, 
 		f["name"] = r.watcher
 		bus.PublishTopic("stat."+events.TopicName(r.watcher)+"."+strconv.Itoa(r.proc.Pid), r.watcher, "stat", f)
 	}
-	for _, n := range names {
-		agg := procinfo.Aggregate(per[n])
-		agg["name"] = n
-		bus.PublishTopic("stat."+events.TopicName(n), n, "stat", agg)
+	for _, w := range snap.Watchers {
+		agg := procinfo.Aggregate(per[w.Name])
+		agg["name"] = w.Name
+		bus.PublishTopic("stat."+events.TopicName(w.Name), w.Name, "stat", agg)
 	}
 	if self, err := a.opts.Stats.Self(); err == nil {
 		pid := strconv.Itoa(os.Getpid())
@@ -223,16 +195,15 @@ func (a *Arbiter) publishStats(bus *events.Bus, rows []procRow, names []string, 
 	}
 	var addrs []string
 	reads := 0
-	for _, s := range socks {
-		q, _ := s["queued"].(int)
-		addr := sockAddr(s)
+	for _, s := range snap.Sockets {
+		addr := sockAddr(s.Info)
 		addrs = append(addrs, addr)
-		reads += q
-		bus.PublishTopic("stat.sockets."+strconv.Itoa(s["fd"].(int)), "", "stat", map[string]any{
-			"fd": s["fd"], "address": addr, "reads": q, "name": s["name"],
+		reads += s.Queued
+		bus.PublishTopic("stat.sockets."+strconv.Itoa(s.FD), "", "stat", map[string]any{
+			"fd": s.FD, "address": addr, "reads": s.Queued, "name": s.Name,
 		})
 	}
-	if len(socks) > 0 {
+	if len(snap.Sockets) > 0 {
 		bus.PublishTopic("stat.sockets", "", "stat", map[string]any{"addresses": addrs, "reads": reads})
 	}
 }

@@ -1,0 +1,90 @@
+package arbiter
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher"
+)
+
+// Snapshot is poold's state at one moment, copied on the loop: the typed
+// view for in-process readers (the stats stream, the console, metrics).
+// The control protocol's map replies are built at its edge, not from here.
+type Snapshot struct {
+	Taken    time.Time
+	Watchers []WatcherSnapshot // highest priority first, then by name
+	Sockets  []SocketSnapshot  // by fd
+}
+
+// WatcherSnapshot is one watcher in a Snapshot.
+type WatcherSnapshot struct {
+	ID        uint64
+	Name      string
+	Status    watcher.Status
+	Reason    string // why it is flapping or failed, "" when all is well
+	Target    int
+	Spec      configs.Watcher
+	Processes []watcher.Process // by wid
+	Slots     []watcher.SlotInfo
+}
+
+// SocketSnapshot is one listening socket in a Snapshot.
+type SocketSnapshot struct {
+	Name    string
+	FD      int
+	Address string
+	Info    map[string]any // the listsockets object
+	Queued  int            // connections waiting in the accept queue (TCP)
+}
+
+// ErrStopped is returned by Snapshot once the arbiter's loop has ended.
+var ErrStopped = errors.New("arbiter: poold has stopped")
+
+// Snapshot copies the state of every watcher and socket. It is safe from
+// any goroutine and gives up when ctx is done.
+func (a *Arbiter) Snapshot(ctx context.Context) (Snapshot, error) {
+	c := make(chan Snapshot, 1)
+	if !a.post(funcMsg{func() { c <- a.snapshotNow() }}) {
+		return Snapshot{}, ErrStopped
+	}
+	select {
+	case s := <-c:
+		return s, nil
+	case <-ctx.Done():
+		return Snapshot{}, ctx.Err()
+	case <-a.stopped:
+		return Snapshot{}, ErrStopped
+	}
+}
+
+// snapshotNow builds a Snapshot; call it on the loop.
+func (a *Arbiter) snapshotNow() Snapshot {
+	s := Snapshot{Taken: time.Now()}
+	for _, w := range a.sorted(nil) {
+		s.Watchers = append(s.Watchers, WatcherSnapshot{
+			ID: w.ID(), Name: w.Name(), Status: w.Status(), Reason: w.Reason(), Target: w.Target(),
+			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(),
+		})
+	}
+	if a.socks != nil {
+		for _, l := range a.socks.List() {
+			s.Sockets = append(s.Sockets, SocketSnapshot{
+				Name: l.Name, FD: l.FD(), Address: l.Addr(), Info: l.Info(l.FD()), Queued: acceptQueue(l.FD()),
+			})
+		}
+	}
+	return s
+}
+
+// rowsOf lists the process rows of a snapshot.
+func rowsOf(s Snapshot) []procRow {
+	var rows []procRow
+	for _, w := range s.Watchers {
+		for _, p := range w.Processes {
+			rows = append(rows, procRow{w.Name, p})
+		}
+	}
+	return rows
+}
