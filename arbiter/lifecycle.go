@@ -1,0 +1,253 @@
+package arbiter
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher"
+)
+
+// pidDiff reports, for waiting start/stop/restart of one watcher, which
+// pids were started, stopped and kept.
+func pidDiff(w *watcher.Watcher) func() map[string]any {
+	before := map[int]bool{}
+	for _, pid := range w.Pids() {
+		before[pid] = true
+	}
+	return func() map[string]any {
+		started, stopped, kept := []int{}, []int{}, []int{}
+		after := map[int]bool{}
+		for _, pid := range w.Pids() {
+			after[pid] = true
+			if before[pid] {
+				kept = append(kept, pid)
+			} else {
+				started = append(started, pid)
+			}
+		}
+		for pid := range before {
+			if !after[pid] {
+				stopped = append(stopped, pid)
+			}
+		}
+		sort.Ints(stopped)
+		return map[string]any{"info": map[string]any{"started": started, "stopped": stopped, "kept": kept}}
+	}
+}
+
+func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func())) error {
+	ws, err := a.targets(m)
+	if err != nil {
+		return err
+	}
+	wait, err := m.props().boolean("waiting", false)
+	if err != nil {
+		return err
+	}
+	var fields func() map[string]any
+	if len(ws) == 1 && m.props().has("name") {
+		fields = pidDiff(ws[0])
+	} else {
+		fields = func() map[string]any { return nil }
+	}
+	if !wait {
+		act(ws, nil)
+		m.ok(nil)
+		return nil
+	}
+	act(ws, func() { m.ok(fields()) })
+	return nil
+}
+
+// cmdStart starts the named watcher after what it depends on; without a
+// name, the autostart watchers (a watcher with autostart = false starts
+// only when named).
+func cmdStart(a *Arbiter, m *cmdMsg) error {
+	return a.lifecycle(m, func(ws []*watcher.Watcher, done func()) {
+		if !m.props().has("name") {
+			ws = a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart || w.Status() != watcher.Stopped })
+		}
+		a.startInOrder(a.withDeps(ws), done)
+	})
+}
+
+// cmdStop stops the named watcher after what depends on it.
+func cmdStop(a *Arbiter, m *cmdMsg) error {
+	return a.lifecycle(m, func(ws []*watcher.Watcher, done func()) {
+		a.stopInOrder(a.withDependents(ws), done)
+	})
+}
+
+// cmdRestart stops the named watcher and its running dependents, then
+// starts it (with its dependencies) and those dependents again. Without a
+// name it restarts what runs and the autostart watchers.
+func cmdRestart(a *Arbiter, m *cmdMsg) error {
+	return a.lifecycle(m, func(ws []*watcher.Watcher, done func()) {
+		if !m.props().has("name") {
+			ws = a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart || w.Status() != watcher.Stopped })
+		}
+		named := map[*watcher.Watcher]bool{}
+		for _, w := range ws {
+			named[w] = true
+		}
+		var again []*watcher.Watcher
+		for _, w := range a.withDependents(ws) {
+			if named[w] || w.Status() != watcher.Stopped {
+				again = append(again, w)
+			}
+		}
+		a.stopInOrder(again, func() { a.startInOrder(a.withDeps(again), done) })
+	})
+}
+
+func cmdReload(a *Arbiter, m *cmdMsg) error {
+	graceful, err := m.props().boolean("graceful", true)
+	if err != nil {
+		return err
+	}
+	sequential, err := m.props().boolean("sequential", false)
+	if err != nil {
+		return err
+	}
+	ws, err := a.targets(m)
+	if err != nil {
+		return err
+	}
+	wait, err := m.props().boolean("waiting", false)
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		w.Reload(graceful, sequential)
+	}
+	if !wait {
+		m.ok(nil)
+		return nil
+	}
+	whenAllSettled(ws, func() {
+		var errs []string
+		for _, w := range ws {
+			if err := w.ReloadError(); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+		if len(errs) > 0 {
+			m.fail(errorf(ErrnoAsync, "reload: %s", strings.Join(errs, "; ")))
+			return
+		}
+		m.ok(nil)
+	})
+	return nil
+}
+
+func cmdIncr(a *Arbiter, m *cmdMsg) error { return a.scale(m, 1) }
+func cmdDecr(a *Arbiter, m *cmdMsg) error { return a.scale(m, -1) }
+
+func (a *Arbiter) scale(m *cmdMsg, sign int) error {
+	w, err := a.watcherProp(m)
+	if err != nil {
+		return err
+	}
+	nb, err := m.props().integer("nb", 1)
+	if err != nil {
+		return err
+	}
+	if nb < 0 {
+		return errorf(ErrnoBadProperty, "%s: property \"nb\" must be >= 0, got %d", m.req.Command, nb)
+	}
+	w.SetTarget(w.Target() + sign*nb)
+	if w.Status() == watcher.Stopped && sign > 0 {
+		// Circus starts a stopped watcher on incr.
+		w.Start()
+	}
+	target := w.Target()
+	return a.finish(m, []*watcher.Watcher{w}, func() map[string]any {
+		return map[string]any{"numprocesses": target}
+	})
+}
+
+func cmdAdd(a *Arbiter, m *cmdMsg) error {
+	p := m.props()
+	name, err := p.str("name")
+	if err != nil {
+		return err
+	}
+	cmd, err := p.str("cmd")
+	if err != nil {
+		return err
+	}
+	if name == "" || cmd == "" {
+		return errorf(ErrnoBadProperty, "add: properties \"name\" and \"cmd\" are required")
+	}
+	if _, exists := a.watchers[strings.ToLower(name)]; exists {
+		return errorf(ErrnoFailed, "add: watcher %q already exists; rm it first or pick another name", name)
+	}
+	opts, err := p.obj("options")
+	if err != nil {
+		return err
+	}
+	if args, ok := p.p["args"]; ok && args != nil {
+		if opts == nil {
+			opts = map[string]any{}
+		}
+		if s, ok := args.(string); ok {
+			args = strings.Fields(s)
+		}
+		opts["args"] = args
+	}
+	start, err := p.boolean("start", false)
+	if err != nil {
+		return err
+	}
+	spec, err := configs.WatcherFromOptions(name, cmd, opts, a.cfg.Sockets)
+	if err != nil {
+		return errorf(ErrnoBadProperty, "add: %v", err)
+	}
+	if err := configs.CheckDependsOn(append(a.specs(), spec)); err != nil {
+		return errorf(ErrnoBadProperty, "add: %v", err)
+	}
+	w, err := a.addWatcher(spec)
+	if err != nil {
+		return errorf(ErrnoBadProperty, "add: %v", err)
+	}
+	a.bus.Publish(w.Name(), events.KindAdd, nil)
+	if start {
+		w.Start()
+	}
+	return a.finish(m, []*watcher.Watcher{w}, nil)
+}
+
+func cmdRm(a *Arbiter, m *cmdMsg) error {
+	w, err := a.watcherProp(m)
+	if err != nil {
+		return err
+	}
+	nostop, err := m.props().boolean("nostop", false)
+	if err != nil {
+		return err
+	}
+	if nostop {
+		// The workers live on unmanaged (their exits are still reaped by
+		// their Wait goroutines, and ignored); they die with poold.
+		a.forget(w)
+		m.ok(nil)
+		return nil
+	}
+	w.Stop()
+	wait, err := m.props().boolean("waiting", false)
+	if err != nil {
+		return err
+	}
+	w.WhenSettled(func() {
+		a.forget(w)
+		if wait {
+			m.ok(nil)
+		}
+	})
+	if !wait {
+		m.ok(nil)
+	}
+	return nil
+}

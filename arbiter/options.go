@@ -1,0 +1,114 @@
+package arbiter
+
+import (
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher"
+)
+
+func (a *Arbiter) options(w *watcher.Watcher) map[string]any {
+	return configs.WatcherOptions(w.Spec())
+}
+
+func cmdGet(a *Arbiter, m *cmdMsg) error {
+	w, err := a.watcherProp(m)
+	if err != nil {
+		return err
+	}
+	keys, ok := m.req.Properties["keys"].([]any)
+	if !ok || len(keys) == 0 {
+		return errorf(ErrnoBadProperty, "get: property \"keys\" must be a non-empty list of option names")
+	}
+	all := a.options(w)
+	out := make(map[string]any, len(keys))
+	for _, k := range keys {
+		ks, _ := k.(string)
+		v, ok := all[ks]
+		if !ok {
+			return errorf(ErrnoBadProperty, "get: watcher %q has no option %v; options are: %s", w.Name(), k, strings.Join(sortedKeys(all), ", "))
+		}
+		out[ks] = v
+	}
+	m.ok(map[string]any{"options": out})
+	return nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func cmdSet(a *Arbiter, m *cmdMsg) error {
+	w, err := a.watcherProp(m)
+	if err != nil {
+		return err
+	}
+	opts, err := m.props().obj("options")
+	if err != nil {
+		return err
+	}
+	if len(opts) == 0 {
+		return errorf(ErrnoBadProperty, "set: property \"options\" must be a non-empty object of option: value")
+	}
+	spec, err := configs.ApplyOptions(w.Spec(), opts, a.cfg.Sockets)
+	if err != nil {
+		return errorf(ErrnoBadProperty, "set: %v", err)
+	}
+	others := []configs.Watcher{spec}
+	for _, o := range a.specs() {
+		if o.Name != w.Name() {
+			others = append(others, o)
+		}
+	}
+	if err := configs.CheckDependsOn(others); err != nil {
+		return errorf(ErrnoBadProperty, "set: %v", err)
+	}
+	socks, err := a.handoff(spec, a.cfg.Sockets)
+	if err != nil {
+		return errorf(ErrnoBadProperty, "set: %v", err)
+	}
+	if err := w.Update(spec, socks); err != nil {
+		return errorf(ErrnoBadProperty, "set: %v", err)
+	}
+	return a.finish(m, []*watcher.Watcher{w}, nil)
+}
+
+func cmdOptions(a *Arbiter, m *cmdMsg) error {
+	w, err := a.watcherProp(m)
+	if err != nil {
+		return err
+	}
+	m.ok(map[string]any{"options": a.options(w)})
+	return nil
+}
+
+func cmdGlobalOptions(a *Arbiter, m *cmdMsg) error {
+	c := a.cfg.Arbiter
+	all := map[string]any{
+		"endpoint": c.Endpoint, "pubsub_endpoint": c.PubSubEndpoint, "stats_endpoint": c.StatsEndpoint,
+		"stats_interval": c.StatsInterval.Seconds(), "check_delay": checkDelay.Seconds(), "allow_remote": c.AllowRemote,
+		"log_level": c.LogLevel, "log_format": c.LogFormat, "numwatchers": len(a.watchers),
+		"config": a.cfg.Path, "pid": os.Getpid(),
+	}
+	opt, err := m.props().str("option")
+	if err != nil {
+		return err
+	}
+	if opt == "" {
+		m.ok(map[string]any{"options": all})
+		return nil
+	}
+	v, ok := all[opt]
+	if !ok {
+		return errorf(ErrnoBadProperty, "globaloptions: no option %q; options are: %s", opt, strings.Join(sortedKeys(all), ", "))
+	}
+	m.ok(map[string]any{"options": map[string]any{opt: v}})
+	return nil
+}

@@ -1,0 +1,132 @@
+package arbiter
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher"
+)
+
+// props reads typed properties with errors a person can act on.
+type props struct {
+	cmd string
+	p   map[string]any
+}
+
+func (m *cmdMsg) props() props { return props{m.req.Command, m.req.Properties} }
+
+func (p props) has(k string) bool { _, ok := p.p[k]; return ok && p.p[k] != nil }
+
+func (p props) str(k string) (string, error) {
+	v, ok := p.p[k]
+	if !ok || v == nil {
+		return "", nil
+	}
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	}
+	return "", errorf(ErrnoBadProperty, "%s: property %q must be a string, got %v", p.cmd, k, v)
+}
+
+func (p props) integer(k string, def int) (int, error) {
+	v, ok := p.p[k]
+	if !ok || v == nil {
+		return def, nil
+	}
+	switch v := v.(type) {
+	case float64:
+		if v == float64(int(v)) {
+			return int(v), nil
+		}
+	case string:
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+			return n, nil
+		}
+	}
+	return 0, errorf(ErrnoBadProperty, "%s: property %q must be a whole number, got %v", p.cmd, k, v)
+}
+
+func (p props) boolean(k string, def bool) (bool, error) {
+	v, ok := p.p[k]
+	if !ok || v == nil {
+		return def, nil
+	}
+	switch v := v.(type) {
+	case bool:
+		return v, nil
+	case string:
+		if b, err := strconv.ParseBool(v); err == nil {
+			return b, nil
+		}
+	case float64:
+		return v != 0, nil
+	}
+	return false, errorf(ErrnoBadProperty, "%s: property %q must be true or false, got %v", p.cmd, k, v)
+}
+
+func (p props) obj(k string) (map[string]any, error) {
+	v, ok := p.p[k]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	o, ok := v.(map[string]any)
+	if !ok {
+		return nil, errorf(ErrnoBadProperty, "%s: property %q must be an object, got %v", p.cmd, k, v)
+	}
+	return o, nil
+}
+
+// watcher finds the watcher named by the "name" property (required).
+func (a *Arbiter) watcherProp(m *cmdMsg) (*watcher.Watcher, error) {
+	name, err := m.props().str("name")
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, errorf(ErrnoBadProperty, "%s: property \"name\" (the watcher) is required", m.req.Command)
+	}
+	return a.lookup(name)
+}
+
+func (a *Arbiter) lookup(name string) (*watcher.Watcher, error) {
+	w, ok := a.watchers[strings.ToLower(name)]
+	if !ok {
+		return nil, errorf(ErrnoBadProperty, "program %s not found (known: %s)", name, strings.Join(a.names(), ", "))
+	}
+	return w, nil
+}
+
+// targets is the named watcher, or every watcher when name is absent.
+func (a *Arbiter) targets(m *cmdMsg) ([]*watcher.Watcher, error) {
+	if !m.props().has("name") {
+		return a.sorted(nil), nil
+	}
+	w, err := a.watcherProp(m)
+	if err != nil {
+		return nil, err
+	}
+	return []*watcher.Watcher{w}, nil
+}
+
+// specs are the specs of every watcher.
+func (a *Arbiter) specs() []configs.Watcher {
+	out := make([]configs.Watcher, 0, len(a.watchers))
+	for _, w := range a.watchers {
+		out = append(out, w.Spec())
+	}
+	return out
+}
+
+func (a *Arbiter) names() []string {
+	names := make([]string, 0, len(a.watchers))
+	for _, w := range a.watchers {
+		names = append(names, w.Name())
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,130 @@
+package arbiter
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher"
+)
+
+// parseSignal accepts 15, "15", "TERM", "SIGTERM", "term".
+func parseSignal(v any) (syscall.Signal, error) {
+	switch v := v.(type) {
+	case float64:
+		return configs.ParseSignal(strconv.FormatFloat(v, 'f', -1, 64))
+	case string:
+		return configs.ParseSignal(v)
+	}
+	return 0, fmt.Errorf("%v is not a signal (use a name like TERM or HUP, or a number)", v)
+}
+
+func cmdSignal(a *Arbiter, m *cmdMsg) error {
+	w, err := a.watcherProp(m)
+	if err != nil {
+		return err
+	}
+	p := m.props()
+	if !p.has("signum") {
+		return errorf(ErrnoBadProperty, "signal: property \"signum\" is required (a name like HUP or a number)")
+	}
+	sig, err := parseSignal(p.p["signum"])
+	if err != nil {
+		return errorf(ErrnoBadProperty, "signal: %v", err)
+	}
+	pid, err := p.integer("pid", 0)
+	if err != nil {
+		return err
+	}
+	children, err := p.boolean("children", false)
+	if err != nil {
+		return err
+	}
+	recursive, err := p.boolean("recursive", false)
+	if err != nil {
+		return err
+	}
+	pids := w.Pids()
+	if pid != 0 {
+		if !w.Has(pid) {
+			return errorf(ErrnoBadProperty, "signal: watcher %q has no process with pid %d (its pids: %v)", w.Name(), pid, pids)
+		}
+		pids = []int{pid}
+	}
+	for _, pid := range pids {
+		var err error
+		switch {
+		case recursive:
+			err = syscall.Kill(-pid, sig)
+		case children:
+			for _, c := range childPids(pid) {
+				_ = syscall.Kill(c, sig)
+			}
+		default:
+			err = syscall.Kill(pid, sig)
+		}
+		if err != nil {
+			return errorf(ErrnoOS, "signal: watcher %q pid %d: %s: %v", w.Name(), pid, configs.SignalName(sig), err)
+		}
+	}
+	m.ok(nil)
+	return nil
+}
+
+// childPids lists the direct children of pid from /proc.
+func childPids(pid int) []int {
+	var out []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func cmdKill(a *Arbiter, m *cmdMsg) error {
+	w, err := a.watcherProp(m)
+	if err != nil {
+		return err
+	}
+	p := m.props()
+	sig := w.Spec().StopSignal
+	if p.has("signum") {
+		if sig, err = parseSignal(p.p["signum"]); err != nil {
+			return errorf(ErrnoBadProperty, "kill: %v", err)
+		}
+	}
+	grace := time.Duration(-1)
+	if p.has("graceful_timeout") {
+		g, ok := p.p["graceful_timeout"].(float64)
+		if !ok || g < 0 {
+			return errorf(ErrnoBadProperty, "kill: property \"graceful_timeout\" must be seconds >= 0")
+		}
+		grace = time.Duration(g * float64(time.Second))
+	}
+	pid, err := p.integer("pid", 0)
+	if err != nil {
+		return err
+	}
+	pids := w.Pids()
+	if pid != 0 {
+		pids = []int{pid}
+	}
+	for _, pid := range pids {
+		if err := w.KillProcess(pid, sig, grace); err != nil {
+			return errorf(ErrnoBadProperty, "kill: %v", err)
+		}
+	}
+	return a.finish(m, []*watcher.Watcher{w}, nil)
+}
