@@ -130,9 +130,10 @@ type sampledMsg struct {
 }
 
 type configMsg struct {
-	cfg   *configs.Config
-	err   error
-	reply func(reloadOutcome, error)
+	cfg          *configs.Config
+	err          error
+	closeRemoved func() error // closes the sockets the config dropped
+	reply        func(reloadOutcome, error)
 }
 
 type funcMsg struct{ fn func() }
@@ -298,7 +299,7 @@ func (a *Arbiter) handle(m any) {
 			m.reply(reloadOutcome{}, errRejected{m.err})
 			break
 		}
-		a.applyConfig(m.cfg, m.reply)
+		a.applyConfig(m.cfg, m.closeRemoved, m.reply)
 	case funcMsg:
 		m.fn()
 	}

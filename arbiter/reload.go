@@ -107,7 +107,13 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 		if err == nil {
 			err = checkWatchers(cfg)
 		}
-		a.post(configMsg{cfg: cfg, err: err, reply: reply})
+		// Binding new sockets resolves host names, which may wait on DNS:
+		// done here, off the loop (the socket set has its own lock).
+		closeRemoved := func() error { return nil }
+		if err == nil {
+			closeRemoved, err = a.socks.Apply(cfg.Sockets)
+		}
+		a.post(configMsg{cfg: cfg, err: err, closeRemoved: closeRemoved, reply: reply})
 	}()
 }
 
@@ -136,18 +142,13 @@ func (a *Arbiter) logReload(o reloadOutcome, err error) {
 	}
 }
 
-// applyConfig applies a loaded config: sockets first (new ones bound before
-// anything uses them), then watchers: untouched ones are left alone,
+// applyConfig applies a loaded config whose sockets are already applied
+// (new ones bound before anything uses them) to the watchers: untouched ones are left alone,
 // changed ones updated (scaled, or rolled over when how they start
 // changed), new ones added and started, removed ones stopped then dropped.
 // Sockets that left the config are closed once the watchers have settled.
 // Anything that can fail is checked before anything changes.
-func (a *Arbiter) applyConfig(cfg *configs.Config, reply func(reloadOutcome, error)) {
-	closeRemoved, err := a.socks.Apply(cfg.Sockets)
-	if err != nil {
-		reply(reloadOutcome{}, errRejected{err})
-		return
-	}
+func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, reply func(reloadOutcome, error)) {
 	plan, err := a.planReload(cfg)
 	if err != nil {
 		reply(reloadOutcome{}, errRejected{err})
