@@ -334,6 +334,7 @@ func (a *Arbiter) forget(w *watcher.Watcher) {
 			delete(a.owner, pid)
 		}
 	}
+	a.closeNotify(w.Name())
 	a.bus.Publish(w.Name(), events.KindRemove, nil)
 }
 

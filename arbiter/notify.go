@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 type notifier struct {
 	watcher string
 	l       *notify.Listener
+	stop    context.CancelFunc // ends its goroutines; Run then removes the socket
 }
 
 type notifyMsg struct {
@@ -46,12 +48,12 @@ func (a *Arbiter) notifySocket(name string) (string, error) {
 	if err := l.Listen(); err != nil {
 		return "", fmt.Errorf("watcher %q: notify socket: %w", name, err)
 	}
-	n := &notifier{watcher: name, l: l}
+	ctx, stop := context.WithCancel(a.runCtx)
+	n := &notifier{watcher: name, l: l, stop: stop}
 	if a.notify == nil {
 		a.notify = map[string]*notifier{}
 	}
 	a.notify[key] = n
-	ctx := a.runCtx
 	a.bg.Add(2)
 	go func() {
 		defer a.bg.Done()
@@ -93,6 +95,15 @@ func (a *Arbiter) notified(m notifyMsg) {
 		}
 	}
 	a.log.Debug("READY=1 from a process that is not a worker of this watcher", "watcher", m.watcher, "pid", m.msg.Pid, "pgid", m.msg.Pgid)
+}
+
+// closeNotify releases the notify socket of a watcher that was removed.
+func (a *Arbiter) closeNotify(name string) {
+	key := strings.ToLower(name)
+	if n, ok := a.notify[key]; ok {
+		n.stop()
+		delete(a.notify, key)
+	}
 }
 
 func (a *Arbiter) removeNotifyDir() {

@@ -1,0 +1,50 @@
+package arbiter
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/poold/poold/configs"
+)
+
+func openFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// Every resource of a removed watcher is released: 100 add/rm cycles of
+// each kind of watcher leave poold's fd count where it was (defect: notify
+// sockets of removed watchers were never closed).
+func TestAddRmCyclesReleaseEverything(t *testing.T) {
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}}, Options{})
+	kinds := map[string]map[string]any{
+		"plain":  {"env": []any{"POOLD_TEST_WORKER=sleep"}},
+		"notify": {"env": []any{"POOLD_TEST_WORKER=notify"}, "sockets": []any{"web"}, "readiness": "notify"},
+		"health": {"env": []any{"POOLD_TEST_WORKER=sleep"}, "health_check": "exec", "health_cmd": "true", "health_interval": 0.01},
+	}
+	cycle := func(kind string, i int) {
+		name := fmt.Sprintf("%s%d", kind, i)
+		h.do("add", map[string]any{"name": name, "cmd": os.Args[0], "options": kinds[kind], "start": true, "waiting": true})
+		h.do("rm", map[string]any{"name": name, "waiting": true})
+	}
+	for kind := range kinds {
+		cycle(kind, 0) // warm up: lazily created things (the notify directory)
+	}
+	before := openFDs(t)
+	for kind := range kinds {
+		for i := 1; i <= 100; i++ {
+			cycle(kind, i)
+		}
+	}
+	var after int
+	eventually(t, "fd count back to where it was", func() bool {
+		after = openFDs(t)
+		return after <= before+2
+	})
+	t.Logf("fds before %d, after 300 add/rm cycles %d", before, after)
+}
