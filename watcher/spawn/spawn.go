@@ -151,6 +151,10 @@ func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, err 
 }
 
 func (s *Spawner) start(spec ProcSpec) (*os.Process, error) {
+	if len(spec.Argv) == 0 {
+		// execStep would index it, on the spawner's thread.
+		return nil, fmt.Errorf("start %s: empty argv: want at least argv[0]", spec.Path)
+	}
 	path, argv, env, err := s.execStep(spec)
 	if err != nil {
 		return nil, err

@@ -210,6 +210,33 @@ func TestMissingExecutable(t *testing.T) {
 	}
 }
 
+// TestEmptyArgv: a spec without argv[0] is refused with an error naming
+// the path, whatever the exec step, and the spawner keeps serving.
+func TestEmptyArgv(t *testing.T) {
+	s := runSpawner(t, "")
+	for name, spec := range map[string]ProcSpec{
+		"direct": {Umask: -1},
+		"sh":     {Umask: -1, Listen: true},
+		"shim":   {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}},
+	} {
+		spec.Path = self(t)
+		p, err := s.Start(spec)
+		if err == nil {
+			p.Kill()
+			p.Wait()
+			t.Errorf("%s: Start with no argv succeeded", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), spec.Path) || !strings.Contains(err.Error(), "empty argv") {
+			t.Errorf("%s: error %q: want one naming %s and the empty argv", name, err, spec.Path)
+		}
+	}
+	c := start(t, s, "exit", ProcSpec{Umask: -1})
+	if ws := c.wait(t); ws.ExitStatus() != 0 {
+		t.Errorf("a good spec after the bad ones: exit %v", ws)
+	}
+}
+
 // TestStartAfterRunReturned: once Run has returned, Start fails with
 // ErrSpawnerStopped instead of blocking.
 func TestStartAfterRunReturned(t *testing.T) {
