@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,42 @@ import (
 //	exit  exit 0 at once
 const childEnv = "POOLD_SPAWN_TEST_CHILD"
 
+// The main goroutine keeps the main thread (LockOSThread in an init runs
+// main on it), and serves onMainThread while the tests run elsewhere.
+func init() { runtime.LockOSThread() }
+
+var onMain = make(chan func())
+
+// onMainThread runs f on the process's main thread and returns when f
+// has.
+func onMainThread(f func()) {
+	done := make(chan struct{})
+	onMain <- func() {
+		defer close(done)
+		f()
+	}
+	<-done
+}
+
+// runTests runs the tests on another goroutine and serves onMainThread
+// until they end, then checks for leaked goroutines.
+func runTests(m *testing.M) int {
+	code := make(chan int, 1)
+	go func() { code <- m.Run() }()
+	for {
+		select {
+		case f := <-onMain:
+			f()
+		case c := <-code:
+			if err := goleak.Find(); c == 0 && err != nil {
+				fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+				return 1
+			}
+			return c
+		}
+	}
+}
+
 func TestMain(m *testing.M) {
 	// The spawners under test use this binary as their exec shim.
 	RunShimIfRequested()
@@ -38,7 +75,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintf(os.Stderr, "spawn test: mark inherited fds close-on-exec (needs Linux 5.11): %v\n", err)
 			os.Exit(2)
 		}
-		goleak.VerifyTestMain(m)
+		os.Exit(runTests(m))
 	case "hold":
 		// Only a signal wait: no timer or poller, so the runtime opens no
 		// fd that would blur the fd table the test inspects.
@@ -113,7 +150,7 @@ type child struct {
 
 // start starts spec with this binary in mode, its stderr in a temporary
 // file, and kills and reaps it when the test ends.
-func start(t testing.TB, s *running, mode string, spec ProcSpec) *child {
+func start(t testing.TB, s *Spawner, mode string, spec ProcSpec) *child {
 	t.Helper()
 	if spec.Path == "" {
 		spec.Path, spec.Argv = self(t), []string{"spawn.test"}

@@ -90,8 +90,20 @@ func (s *Spawner) checkShell() {
 // Run serves Start calls until ctx is done, then returns nil. The thread
 // stays locked and ends with the goroutine: any worker still alive then
 // gets its parent-death signal, so nothing outlives a spawner that stopped.
+// (Called on the main thread, which cannot end, Run serves from another.)
 func (s *Spawner) Run(ctx context.Context) error {
 	runtime.LockOSThread()
+	if syscall.Gettid() == os.Getpid() {
+		// The main thread never ends: the runtime parks it when a
+		// goroutine locked to it returns, so workers forked here would
+		// outlive Run. Serve from another thread, which ends with Run;
+		// while this goroutine holds the main thread, no other can get
+		// it.
+		defer runtime.UnlockOSThread()
+		errc := make(chan error, 1)
+		go func() { errc <- s.Run(ctx) }()
+		return <-errc
+	}
 	defer close(s.done)
 	s.checkShell()
 	for {

@@ -1,6 +1,7 @@
 package spawn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -85,7 +86,7 @@ func testExecStep(t *testing.T, tc stepCase) {
 	if tc.nofile != 0 {
 		spec.Rlimits = map[int]uint64{unix.RLIMIT_NOFILE: tc.nofile}
 	}
-	c := start(t, s, "hold", spec)
+	c := start(t, s.Spawner, "hold", spec)
 	outW.Close()
 	spec.Path, spec.Argv = self(t), []string{"spawn.test"}
 	if got := step(s.Spawner, spec); got != tc.step {
@@ -199,7 +200,7 @@ func TestMissingExecutable(t *testing.T) {
 				}
 				return
 			}
-			c := start(t, s, "hold", spec)
+			c := start(t, s.Spawner, "hold", spec)
 			if ws := c.wait(t); ws.ExitStatus() != 127 {
 				t.Errorf("exit %v, want status 127", ws)
 			}
@@ -231,7 +232,7 @@ func TestEmptyArgv(t *testing.T) {
 			t.Errorf("%s: error %q: want one naming %s and the empty argv", name, err, spec.Path)
 		}
 	}
-	c := start(t, s, "exit", ProcSpec{Umask: -1})
+	c := start(t, s.Spawner, "exit", ProcSpec{Umask: -1})
 	if ws := c.wait(t); ws.ExitStatus() != 0 {
 		t.Errorf("a good spec after the bad ones: exit %v", ws)
 	}
@@ -270,7 +271,7 @@ func TestWorkersDieWithTheSpawner(t *testing.T) {
 			}
 			defer out.Close()
 			spec.Stdout = outW
-			c := start(t, s, "hold", spec)
+			c := start(t, s.Spawner, "hold", spec)
 			outW.Close()
 			readReady(t, c, out)
 			s.stop(t)
@@ -279,6 +280,38 @@ func TestWorkersDieWithTheSpawner(t *testing.T) {
 				t.Errorf("worker ended with %v, want killed by SIGKILL", ws)
 			}
 		})
+	}
+}
+
+// TestWorkersDieWithASpawnerOnTheMainThread: Run called on the main
+// thread, which never ends, still ends its workers when it returns.
+func TestWorkersDieWithASpawnerOnTheMainThread(t *testing.T) {
+	s := New(self(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	onMain := make(chan bool, 1)
+	ran := make(chan error, 1)
+	go onMainThread(func() {
+		onMain <- syscall.Gettid() == os.Getpid()
+		ran <- s.Run(ctx)
+	})
+	if !<-onMain {
+		t.Fatal("the test's onMainThread did not run on the main thread")
+	}
+	out, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	c := start(t, s, "hold", ProcSpec{Umask: -1, Stdout: outW})
+	outW.Close()
+	readReady(t, c, out)
+	cancel()
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if ws := c.wait(t); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("worker ended with %v, want killed by SIGKILL", ws)
 	}
 }
 
