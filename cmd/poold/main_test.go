@@ -19,7 +19,7 @@ import (
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/internal/proctest"
-	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/spawn"
 	"github.com/poold/poold/watcher/workertest"
 )
 
@@ -27,7 +27,7 @@ import (
 const asPoold = "POOLD_TEST_AS_POOLD"
 
 func TestMain(m *testing.M) {
-	watcher.RunShimIfRequested()
+	spawn.RunShimIfRequested()
 	workertest.Main()
 	if os.Getenv(asPoold) == "1" {
 		os.Args = append([]string{"poold"}, strings.Fields(os.Getenv("POOLD_TEST_ARGS"))...)
