@@ -26,6 +26,7 @@ import (
 	"github.com/poold/poold/sockets"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/procinfo"
+	"github.com/poold/poold/watcher/spawn"
 )
 
 // checkDelay is the period of the loop's safety-net reconcile (Circus's
@@ -64,7 +65,7 @@ type Arbiter struct {
 
 	// Owned by the loop.
 	socks    *sockets.Set
-	spawner  *watcher.Spawner
+	spawner  *spawn.Spawner
 	watchers map[string]*watcher.Watcher // by lower-case name
 	byID     map[uint64]*watcher.Watcher // by Watcher.ID: timers and checks
 	owner    map[int]*watcher.Watcher    // pid -> watcher
@@ -184,7 +185,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	}
 
 	spawnCtx, stopSpawner := context.WithCancel(context.Background())
-	a.spawner = watcher.NewSpawner(self)
+	a.spawner = spawn.New(self)
 	spawnDone := make(chan struct{})
 	go func() {
 		defer close(spawnDone)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/spawn"
 )
 
 // host is the arbiter as the watchers see it.
@@ -17,7 +18,7 @@ type host struct{ a *Arbiter }
 
 func (h host) Now() time.Time { return time.Now() }
 
-func (h host) Spawn(w *watcher.Watcher, wid int, spec watcher.ProcSpec) (int, error) {
+func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, error) {
 	a := h.a
 	name := w.Name()
 	if a.stopping {

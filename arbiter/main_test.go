@@ -16,13 +16,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
-	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/spawn"
 	"github.com/poold/poold/watcher/workertest"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	watcher.RunShimIfRequested()
+	spawn.RunShimIfRequested()
 	workertest.Main()
 	goleak.VerifyTestMain(m)
 }

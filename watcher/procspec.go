@@ -2,16 +2,17 @@ package watcher
 
 import (
 	"github.com/poold/poold/watcher/launch"
+	"github.com/poold/poold/watcher/spawn"
 )
 
 // procSpec builds the exec request for slot wid (package launch does the
 // work: variables, environment, the program found and checked).
-func (w *Watcher) procSpec(wid int) (ProcSpec, error) {
+func (w *Watcher) procSpec(wid int) (spawn.ProcSpec, error) {
 	c, err := launch.Build(w.spec, w.socks, wid, w.cred)
 	if err != nil {
-		return ProcSpec{}, err
+		return spawn.ProcSpec{}, err
 	}
-	return ProcSpec{
+	return spawn.ProcSpec{
 		Path: c.Path, Argv: c.Argv, Env: c.Env, Dir: c.Dir, Files: c.Files,
 		Credential: c.Credential, Umask: c.Umask, Rlimits: c.Rlimits, Listen: c.Listen,
 	}, nil

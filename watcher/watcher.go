@@ -13,6 +13,7 @@ import (
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher/launch"
+	"github.com/poold/poold/watcher/spawn"
 )
 
 // Status is a watcher's state as the control protocol reports it.
@@ -37,12 +38,16 @@ const (
 	ProcStopping = "stopping"
 )
 
+// ProcSpec is spawn.ProcSpec under its old name, for watcher_test.go's
+// fake host until that file names spawn.ProcSpec; then delete this.
+type ProcSpec = spawn.ProcSpec
+
 // Host is what the arbiter's loop lends a watcher to act on the world.
 type Host interface {
 	Now() time.Time
 	// Spawn starts a worker; the host arranges for its exit to come back
 	// through Watcher.Exited and for its output to be logged.
-	Spawn(w *Watcher, wid int, spec ProcSpec) (pid int, err error)
+	Spawn(w *Watcher, wid int, spec spawn.ProcSpec) (pid int, err error)
 	// Signal sends sig to the process group led by pid.
 	Signal(pid int, sig syscall.Signal) error
 	// After delivers t to Watcher.Fire after d, on the loop.

@@ -22,6 +22,7 @@ import (
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/events/zmqguard/zmtptest"
+	"github.com/poold/poold/internal/proctest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -127,22 +128,6 @@ func mustStatus(t testing.TB, cl *controller.Client, cmd string) arbiter.Reply {
 		t.Fatalf("%s: reply %v", cmd, rep)
 	}
 	return rep
-}
-
-// pollUntil checks cond every 5 ms until it holds (true) or d passes (false).
-func pollUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			return cond()
-		case <-tick.C:
-		}
-	}
-	return true
 }
 
 // rawPeer connects by hand to the controller's endpoint.
@@ -327,7 +312,7 @@ func TestNonReadingPeerDoesNotStarveOthers(t *testing.T) {
 
 	// 16 MB of echoed replies is far more than the loopback buffers hold
 	// for a peer that does not read.
-	if !pollUntil(30*time.Second, func() bool { return sent.Load() >= 16<<20 }) {
+	if !proctest.Poll(30*time.Second, func() bool { return sent.Load() >= 16<<20 }) {
 		t.Fatalf("flooding peer sent only %d bytes in 30s", sent.Load())
 	}
 	cl := dial(t, s.ep)
@@ -354,9 +339,7 @@ func TestTooManyInFlight(t *testing.T) {
 			}
 		}()
 	}
-	if !pollUntil(10*time.Second, func() bool { return e.blocked.Load() >= 2 }) {
-		t.Fatal("handlers never started")
-	}
+	proctest.Eventually(t, "both handlers to start", func() bool { return e.blocked.Load() >= 2 })
 	rep, err := cl.Do(context.Background(), arbiter.Request{Command: "status"})
 	var ce *arbiter.CommandError
 	if !errors.As(err, &ce) || ce.Errno != arbiter.ErrnoFailed || !strings.Contains(ce.Reason, "too many requests in flight") {
@@ -400,9 +383,7 @@ func TestShutdownSendsPendingReplies(t *testing.T) {
 		_, err := cl.Do(context.Background(), arbiter.Request{Command: "block", Properties: map[string]any{"waiting": true}})
 		got <- err
 	}()
-	if !pollUntil(10*time.Second, func() bool { return e.blocked.Load() >= 1 }) {
-		t.Fatal("handler never started")
-	}
+	proctest.Eventually(t, "the handler to start", func() bool { return e.blocked.Load() >= 1 })
 	cancel()
 	select {
 	case err := <-got:
@@ -505,15 +486,12 @@ func TestConnectionLostIsUnreachable(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := cl.Do(context.Background(), arbiter.Request{Command: "status"})
-		if errors.Is(err, controller.ErrUnreachable) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after poold stopped: %v, want ErrUnreachable", err)
-		}
+	var err error
+	if !proctest.Poll(10*time.Second, func() bool {
+		_, err = cl.Do(context.Background(), arbiter.Request{Command: "status"})
+		return errors.Is(err, controller.ErrUnreachable)
+	}) {
+		t.Fatalf("after poold stopped: %v, want ErrUnreachable", err)
 	}
 }
 

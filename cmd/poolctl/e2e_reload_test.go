@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/poold/poold/internal/proctest"
 )
 
 // TestEndToEndReloadWaits runs reload and reloadconfig against a real
@@ -21,7 +23,7 @@ func TestEndToEndReloadWaits(t *testing.T) {
 	}
 	// Waited: by the answer the old workers are gone.
 	for _, pid := range old {
-		if alive(pid) {
+		if proctest.Alive(pid) {
 			t.Errorf("pid %d alive after a reload that waited", pid)
 		}
 	}

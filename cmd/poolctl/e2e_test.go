@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/poold/poold/watcher/workertest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,8 @@ import (
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/internal/proctest"
+	"github.com/poold/poold/watcher/workertest"
 )
 
 // binDir holds poold and poolctl, built once per test binary.
@@ -231,13 +232,11 @@ func (p *poold) pids(t testing.TB) []int {
 func (p *poold) waitPids(t testing.TB, n int) []int {
 	t.Helper()
 	var pids []int
-	if !pollUntil(15*time.Second, func() bool { pids = p.pids(t); return len(pids) == n }) {
+	if !proctest.Poll(15*time.Second, func() bool { pids = p.pids(t); return len(pids) == n }) {
 		t.Fatalf("list web: want %d pids, still %v after 15s", n, pids)
 	}
 	return pids
 }
-
-func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
 func TestEndToEnd(t *testing.T) {
 	p := startPoold(t)
@@ -264,7 +263,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("completing incr: %q", r.stdout)
 		}
 		for _, pid := range p.pids(t) {
-			if !alive(pid) {
+			if !proctest.Alive(pid) {
 				t.Errorf("pid %d from list web is not alive", pid)
 			}
 		}
@@ -385,7 +384,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 			p.ctl(t, "incr", "web")
 			incrs++
-			pollUntil(time.Second, func() bool { return strings.Contains(out.String(), spawn) })
+			proctest.Poll(time.Second, func() bool { return strings.Contains(out.String(), spawn) })
 		}
 		cancel()
 		if code := <-done; code != 0 {
@@ -406,7 +405,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 		t.Logf("stop --waiting progress:\n%s", r.stderr)
 		for _, pid := range old {
-			if alive(pid) {
+			if proctest.Alive(pid) {
 				t.Errorf("pid %d alive after a waiting stop", pid)
 			}
 		}
@@ -467,7 +466,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("poold exit after quit: %v", p.waitErr)
 		}
 		for _, pid := range pids {
-			if alive(pid) {
+			if proctest.Alive(pid) {
 				t.Errorf("worker %d survived quit", pid)
 			}
 		}

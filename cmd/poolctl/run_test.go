@@ -14,6 +14,8 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/poold/poold/internal/proctest"
 )
 
 // result is what one run printed and returned.
@@ -270,7 +272,7 @@ func TestInterrupted(t *testing.T) {
 	go func() {
 		done <- run(ctx, args, &out, &errb)
 	}()
-	pollUntil(10*time.Second, func() bool { return len(f.requests()) > 0 })
+	proctest.Poll(10*time.Second, func() bool { return len(f.requests()) > 0 })
 	cancel()
 	code := <-done
 	if code != exitInterrupted || !strings.Contains(errb.String(), "interrupted while waiting for 'stop web' (still in progress on poold)") {

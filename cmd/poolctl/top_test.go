@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/internal/proctest"
 )
 
 // openPTY returns a new pseudo-terminal's master and slave.
@@ -85,7 +87,7 @@ func TestTopTerminal(t *testing.T) {
 				<-readDone
 			}()
 
-			if !pollUntil(15*time.Second, func() bool { return strings.Count(out.String(), "poold top") >= 2 }) {
+			if !proctest.Poll(15*time.Second, func() bool { return strings.Count(out.String(), "poold top") >= 2 }) {
 				syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
 				<-exited
 				t.Fatalf("no two frames of top within 15s; output %q", out.String())
@@ -109,7 +111,7 @@ func TestTopTerminal(t *testing.T) {
 				t.Errorf("terminal modes not restored: lflag %#x, was %#x", after.Lflag, before.Lflag)
 			}
 			// The reader may still be copying the last bytes.
-			pollUntil(5*time.Second, func() bool { return strings.Contains(out.String(), "\x1b[?1049l") })
+			proctest.Poll(5*time.Second, func() bool { return strings.Contains(out.String(), "\x1b[?1049l") })
 			got := out.String()
 			if !strings.Contains(got, "\x1b[?1049h") || !strings.Contains(got, "\x1b[?25h\x1b[?1049l") {
 				t.Errorf("screen not entered and left: %q", got)
@@ -119,19 +121,4 @@ func TestTopTerminal(t *testing.T) {
 			}
 		})
 	}
-}
-
-// pollUntil checks cond every 10 ms until it holds (true) or d passes (false).
-func pollUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.After(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			return false
-		case <-tick.C:
-		}
-	}
-	return true
 }

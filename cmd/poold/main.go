@@ -28,14 +28,14 @@ import (
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/events/zmqpub"
-	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/launch"
+	"github.com/poold/poold/watcher/spawn"
 	"github.com/poold/poold/web"
 )
 
 func main() {
 	// Workers are started through poold's own binary (the exec shim).
-	watcher.RunShimIfRequested()
+	spawn.RunShimIfRequested()
 	ctx := context.Background()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	os.Exit(exitCode(err, os.Stderr))

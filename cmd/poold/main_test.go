@@ -18,7 +18,8 @@ import (
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
-	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/internal/proctest"
+	"github.com/poold/poold/watcher/spawn"
 	"github.com/poold/poold/watcher/workertest"
 )
 
@@ -26,7 +27,7 @@ import (
 const asPoold = "POOLD_TEST_AS_POOLD"
 
 func TestMain(m *testing.M) {
-	watcher.RunShimIfRequested()
+	spawn.RunShimIfRequested()
 	workertest.Main()
 	if os.Getenv(asPoold) == "1" {
 		os.Args = append([]string{"poold"}, strings.Fields(os.Getenv("POOLD_TEST_ARGS"))...)
@@ -102,7 +103,7 @@ func (p *proc) waitLog(re string, n int) [][]string {
 	p.t.Helper()
 	rx := regexp.MustCompile(re)
 	var m [][]string
-	poll(p.t, fmt.Sprintf("%d log lines matching %q", n, re), func() bool {
+	proctest.Eventually(p.t, fmt.Sprintf("%d log lines matching %q", n, re), func() bool {
 		m = rx.FindAllStringSubmatch(p.log.String(), -1)
 		return len(m) >= n
 	})
@@ -127,35 +128,10 @@ func (p *proc) wait() int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-func poll(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(hang)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("%s: not true within %v", what, hang)
-		case <-tick.C:
-		}
-	}
-}
-
 // exists reports whether pid has any /proc entry (zombies included).
 func exists(pid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 	return err == nil
-}
-
-// alive reports whether pid runs (a zombie is not alive).
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
 func get(url string) (string, error) {
@@ -194,7 +170,7 @@ func familyPids(t *testing.T, p *proc) (workers, children []int, addr string) {
 	}
 	addr = p.waitLog(`socket bound: socket=\S+ address=(\S+)`, 1)[0][1]
 	seen := map[int]bool{}
-	poll(t, "both workers report their children", func() bool {
+	proctest.Eventually(t, "both workers report their children", func() bool {
 		body, err := get("http://" + addr + "/child")
 		if err == nil {
 			if c, _ := strconv.Atoi(strings.TrimSpace(body)); c > 0 {
@@ -223,7 +199,7 @@ func TestSIGTERMStopsEverythingAndExitsZero(t *testing.T) {
 		}
 	}
 	for _, pid := range children {
-		poll(t, fmt.Sprintf("grandchild %d gone", pid), func() bool { return !alive(pid) })
+		proctest.Eventually(t, fmt.Sprintf("grandchild %d gone", pid), func() bool { return !proctest.Alive(pid) })
 	}
 	if !strings.Contains(p.log.String(), "poold stopped") {
 		t.Errorf("no 'poold stopped' in the log")
@@ -244,7 +220,7 @@ func TestSIGKILLOfPooldTakesWorkersDown(t *testing.T) {
 	p.signal(syscall.SIGKILL)
 	p.wait()
 	for _, pid := range workers {
-		poll(t, fmt.Sprintf("worker %d gone", pid), func() bool { return !alive(pid) })
+		proctest.Eventually(t, fmt.Sprintf("worker %d gone", pid), func() bool { return !proctest.Alive(pid) })
 	}
 }
 
@@ -314,7 +290,7 @@ env = ["POOLD_TEST_WORKER=serve"]
 	p.waitLog(`config reloaded`, 1)
 	for pid := range pids {
 		n, _ := strconv.Atoi(pid)
-		if !alive(n) {
+		if !proctest.Alive(n) {
 			t.Errorf("worker %s was restarted by a reload that only scaled", pid)
 		}
 	}
@@ -397,7 +373,7 @@ graceful_timeout = "5s"
 `, gunicorn, tc.bind, dir))
 			addr := p.waitLog(`socket bound: socket=\S+ address=(\S+)`, 1)[0][1]
 			var body string
-			poll(t, "gunicorn answers", func() bool {
+			proctest.Eventually(t, "gunicorn answers", func() bool {
 				body, err = get("http://" + addr + "/")
 				return err == nil
 			})
@@ -441,7 +417,7 @@ graceful_timeout = "5s"
 		t.Fatal(err)
 	}
 	defer c.Close()
-	poll(t, "gunicorn reported ready", func() bool {
+	proctest.Eventually(t, "gunicorn reported ready", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		r, err := c.Do(ctx, arbiter.Request{Command: "stats", Properties: map[string]any{"name": "py"}})

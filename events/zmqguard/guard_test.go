@@ -18,6 +18,7 @@ import (
 
 	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/events/zmqguard/zmtptest"
+	"github.com/poold/poold/internal/proctest"
 )
 
 // zmq4 v0.17.0 starts a PUB writer goroutine that its Close never stops.
@@ -25,36 +26,12 @@ var zmq4Leaks = goleak.IgnoreAnyFunction("github.com/go-zeromq/zmq4.(*pubMWriter
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, zmq4Leaks) }
 
-// pollUntil checks cond every 5 ms until it holds (true) or d passes (false).
-func pollUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			return cond()
-		case <-tick.C:
-		}
-	}
-	return true
-}
-
-// waitFor polls cond until it holds or a generous bound passes.
-func waitFor(t testing.TB, what string, bound time.Duration, cond func() bool) {
-	t.Helper()
-	if !pollUntil(bound, cond) {
-		t.Fatalf("timed out after %s waiting for %s", bound, what)
-	}
-}
-
 // waitConnsClosed checks that every guarded conn of g has gone once the
 // test has closed its sockets.
 func waitConnsClosed(t testing.TB, g *zmqguard.Guard) {
 	t.Helper()
 	t.Cleanup(func() {
-		waitFor(t, "guarded conns to close", 10*time.Second, func() bool { return g.Stats().Conns == 0 })
+		proctest.Eventually(t, "guarded conns to close", func() bool { return g.Stats().Conns == 0 })
 	})
 }
 
@@ -117,7 +94,7 @@ func newSub(t testing.TB, g *zmqguard.Guard, ep, topic string) *subscriber {
 
 func waitTopics(t testing.TB, pub zmq4.Socket, want ...string) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("subscriptions %q", want), 10*time.Second, func() bool {
+	proctest.Eventually(t, fmt.Sprintf("subscriptions %q", want), func() bool {
 		have := pub.(zmq4.Topics).Topics()
 		for _, w := range want {
 			if !slices.Contains(have, w) {
@@ -199,7 +176,7 @@ func TestPubStuckSubscriberDoesNotStallOthers(t *testing.T) {
 			}
 			sent++
 		}
-		if !pollUntil(20*time.Second, func() bool { return healthy.n.Load() == sent }) {
+		if !proctest.Poll(20*time.Second, func() bool { return healthy.n.Load() == sent }) {
 			t.Fatalf("healthy subscriber has %d of %d messages after 20s; guard stats %+v", healthy.n.Load(), sent, g.Stats())
 		}
 	}
@@ -208,8 +185,8 @@ func TestPubStuckSubscriberDoesNotStallOthers(t *testing.T) {
 		t.Errorf("stats %+v: want messages dropped for the stuck subscriber", st)
 	}
 	// With data waiting and no byte taken for StallTimeout, it is evicted.
-	waitFor(t, "stuck subscriber to be evicted", 10*time.Second, func() bool { return g.Stats().Evicted == 1 })
-	waitFor(t, "evicted conn to close", 10*time.Second, func() bool { return g.Stats().Conns == 2 }) // healthy: both ends
+	proctest.Eventually(t, "stuck subscriber to be evicted", func() bool { return g.Stats().Evicted == 1 })
+	proctest.Eventually(t, "evicted conn to close", func() bool { return g.Stats().Conns == 2 }) // healthy: both ends
 	if !stuck.WaitClosed(10 * time.Second) {
 		t.Error("stuck subscriber's connection still open after eviction")
 	}
@@ -234,7 +211,7 @@ func TestPubSilentPeerDoesNotBlockAccept(t *testing.T) {
 	if d := time.Since(start); d > 400*time.Millisecond {
 		t.Errorf("new subscriber took %s to connect next to a silent peer", d)
 	}
-	waitFor(t, "subscriber to receive", 10*time.Second, func() bool {
+	proctest.Eventually(t, "subscriber to receive", func() bool {
 		_ = pub.Send(zmq4.NewMsgFrom([]byte("x"), []byte("hello")))
 		return sub.n.Load() > 0
 	})
@@ -274,7 +251,7 @@ func TestPubOversizedFrameClosesPeer(t *testing.T) {
 
 	sub := newSub(t, g, ep, "")
 	waitTopics(t, pub, "")
-	waitFor(t, "subscriber to receive", 10*time.Second, func() bool {
+	proctest.Eventually(t, "subscriber to receive", func() bool {
 		_ = pub.Send(zmq4.NewMsgFrom([]byte("x"), []byte("hello")))
 		return sub.n.Load() > 0
 	})
@@ -379,7 +356,7 @@ func TestIPCStaleSocketReplacedLiveRefused(t *testing.T) {
 	}
 	sub := newSub(t, g, ep, "")
 	waitTopics(t, pub, "")
-	waitFor(t, "subscriber to receive over ipc", 10*time.Second, func() bool {
+	proctest.Eventually(t, "subscriber to receive over ipc", func() bool {
 		_ = pub.Send(zmq4.NewMsgFrom([]byte("x"), []byte("hello")))
 		return sub.n.Load() > 0
 	})

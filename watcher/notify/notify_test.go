@@ -19,6 +19,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/internal/proctest"
 )
 
 // helperEnv switches the test binary into a notify client:
@@ -177,24 +179,11 @@ func send(t *testing.T, path string, data []byte) {
 // waitStats polls until cond holds for the listener's counters.
 func waitStats(t *testing.T, l *Listener, cond func(Stats) bool) Stats {
 	t.Helper()
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		s := l.Stats()
-		if cond(s) {
-			return s
-		}
-		select {
-		case <-deadline.C:
-			if s = l.Stats(); cond(s) {
-				return s
-			}
-			t.Fatalf("stats never reached the condition: %+v", s)
-		case <-tick.C:
-		}
+	var s Stats
+	if !proctest.Poll(10*time.Second, func() bool { s = l.Stats(); return cond(s) }) {
+		t.Fatalf("stats never reached the condition: %+v", s)
 	}
+	return s
 }
 
 func TestRawClient(t *testing.T) {

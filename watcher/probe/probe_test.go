@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/poold/poold/internal/proctest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -139,36 +141,11 @@ func TestExec(t *testing.T) {
 	wantErr(t, Exec("  ", nil).Check(ctxFor(t, hang)), `exec probe "  ": empty command`)
 }
 
-func alive(pid int) bool {
-	// A zombie still answers kill(0); read its state.
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(fields) > 0 && fields[0] != "Z"
-}
-
-// pollUntil checks cond every 5 ms until it holds (true) or d passes (false).
-func pollUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			return cond()
-		case <-tick.C:
-		}
-	}
-	return true
-}
-
+// waitGone waits for pid to end, and kills it before failing if it does
+// not.
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	if !pollUntil(hang, func() bool { return !alive(pid) }) {
+	if !proctest.Poll(hang, func() bool { return !proctest.Alive(pid) }) {
 		syscall.Kill(pid, syscall.SIGKILL)
 		t.Fatalf("pid %d still alive", pid)
 	}

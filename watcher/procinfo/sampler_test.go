@@ -8,27 +8,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
-)
 
-// poll calls cond until it returns true or the deadline passes.
-func poll(tb testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var last string
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not true after %v; last: %s", what, timeout, last)
-		}
-		<-tick.C
-	}
-}
+	"github.com/poold/poold/internal/proctest"
+)
 
 func TestRSSOfProcessTouching64MB(t *testing.T) {
 	h := startHelper(t, "mem64")
@@ -70,13 +52,17 @@ func TestRSSOfProcessTouching64MB(t *testing.T) {
 
 	// Once idle, its cpu over an interval drops to about 0, whatever its
 	// lifetime average (touching 64 MB) was.
-	poll(t, 20*time.Second, "idle helper cpu near 0", func() (bool, string) {
+	var cpu float64
+	if !proctest.Poll(20*time.Second, func() bool {
 		in, err := s.Info(h.pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return in.CPU < 5, strconv.FormatFloat(in.CPU, 'f', 1, 64)
-	})
+		cpu = in.CPU
+		return cpu < 5
+	}) {
+		t.Fatalf("idle helper cpu near 0: still %.1f after 20s", cpu)
+	}
 }
 
 func TestCPUOfBusyProcess(t *testing.T) {
@@ -86,15 +72,19 @@ func TestCPUOfBusyProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := time.Now()
-	poll(t, 30*time.Second, "busy helper cpu > 20%", func() (bool, string) {
+	var cpu float64
+	if !proctest.Poll(30*time.Second, func() bool {
 		in, err := s.Info(h.pid)
 		if err != nil {
 			t.Fatal(err)
 		}
+		cpu = in.CPU
 		// Only a figure computed over an interval counts, not the
 		// lifetime average of the first sample.
-		return time.Since(first) >= MinCPUInterval && in.CPU > 20, strconv.FormatFloat(in.CPU, 'f', 1, 64)
-	})
+		return time.Since(first) >= MinCPUInterval && cpu > 20
+	}) {
+		t.Fatalf("busy helper cpu > 20%%: still %.1f after 30s", cpu)
+	}
 }
 
 func TestChildAndGrandchildInTree(t *testing.T) {

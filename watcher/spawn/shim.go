@@ -1,4 +1,4 @@
-package watcher
+package spawn
 
 import (
 	"encoding/json"
@@ -12,10 +12,11 @@ import (
 
 // The exec shim. Go cannot run code between fork and exec, yet a worker's
 // LISTEN_PID must be its own pid, and umask and rlimits must be set in the
-// child alone. So poold starts each worker through itself: the child runs
-// poold's own binary with shimEnv set, applies the settings, sets
-// LISTEN_PID to its pid and execs the real command, keeping its pid,
-// process group, fds and parent-death signal.
+// child alone. Where /bin/sh's builtins cannot do it (rlimits, or no
+// /bin/sh), poold starts the worker through itself: the child runs poold's
+// own binary with shimEnv set, applies the settings, sets LISTEN_PID to its
+// pid and execs the real command, keeping its pid, process group, fds and
+// parent-death signal.
 
 const (
 	shimEnv  = "POOLD_EXEC_SHIM"
@@ -33,8 +34,8 @@ type shimSpec struct {
 
 // RunShimIfRequested turns the current process into a worker when poold
 // started it as its exec shim, and never returns in that case. Every main
-// that can be poold's executable (cmd/poold, and test binaries that run an
-// arbiter) must call it first thing.
+// whose binary is passed to New as self (cmd/poold, and test binaries that
+// start workers through a Spawner) must call it first thing.
 func RunShimIfRequested() {
 	raw, ok := os.LookupEnv(shimEnv)
 	if !ok {

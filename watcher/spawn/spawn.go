@@ -1,0 +1,203 @@
+// Package spawn starts poold's worker processes.
+//
+// A Spawner forks from one goroutine locked to its OS thread, because Linux
+// ties the parent-death signal (Pdeathsig) to the thread that forked, not
+// to the process: forked from an ordinary goroutine, a worker would be
+// killed when that thread ended (the runtime ends a thread whose locked
+// goroutine returns), long before poold does. Every worker gets its
+// own process group (Setpgid), so a stop can signal the whole group, and
+// sees only fds 0-2 and the files passed in ProcSpec.Files.
+//
+// Go runs no code between fork and exec, so what must happen in the child
+// alone (LISTEN_PID set to its own pid, a umask, rlimits) happens in an
+// exec step before the worker's own program: /bin/sh's builtins when they
+// suffice, otherwise poold's own binary as an exec shim (see
+// RunShimIfRequested). The step execs the worker in the same process, so
+// the pid, process group, fds and parent-death signal stay. When the
+// direct exec fails, Start returns the error; when the exec from a step
+// fails, Start has already succeeded and the worker exits with status 127
+// after writing the reason, naming the path, on its stderr.
+//
+// Concurrency: Start may be called from any goroutine, concurrently, while
+// Run runs; calls are served one at a time on the locked thread. A Start
+// made before Run begins waits for it; one made after Run has returned
+// fails with ErrSpawnerStopped. Run is called once. When Run returns, its
+// thread exits and every worker it started that is still alive gets
+// SIGKILL: stop the workers first.
+package spawn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"syscall"
+)
+
+// ProcSpec is everything needed to start one worker process.
+type ProcSpec struct {
+	Path       string   // resolved executable
+	Argv       []string // argv[0] included
+	Env        []string
+	Dir        string
+	Files      []*os.File // inherited at fds 3, 4, ...
+	Credential *syscall.Credential
+	Umask      int // -1: inherit
+	Rlimits    map[int]uint64
+	Listen     bool     // set LISTEN_PID to the worker's pid
+	Stdout     *os.File // nil: /dev/null
+	Stderr     *os.File // nil: /dev/null
+}
+
+// Spawner starts processes from one goroutine locked to its OS thread; see
+// the package documentation.
+type Spawner struct {
+	self     string // poold's own binary, the exec shim
+	shell    string // the POSIX shell of the light exec step
+	hasShell bool   // shell exists and is executable; set by Run
+	reqs     chan request
+	done     chan struct{}
+}
+
+type request struct {
+	spec  ProcSpec
+	reply chan result
+}
+
+type result struct {
+	proc *os.Process
+	err  error
+}
+
+// ErrSpawnerStopped is returned by Start once Run has returned.
+var ErrSpawnerStopped = errors.New("spawner stopped")
+
+// New returns a spawner that re-executes self (poold's own binary) as the
+// exec shim. It does no I/O and starts no goroutine.
+func New(self string) *Spawner {
+	return &Spawner{self: self, shell: "/bin/sh", reqs: make(chan request), done: make(chan struct{})}
+}
+
+// checkShell looks for the shell once; see execStep.
+func (s *Spawner) checkShell() {
+	if fi, err := os.Stat(s.shell); err == nil && fi.Mode()&0o111 != 0 {
+		s.hasShell = true
+	}
+}
+
+// Run serves Start calls until ctx is done, then returns nil. The thread
+// stays locked and ends with the goroutine: any worker still alive then
+// gets its parent-death signal, so nothing outlives a spawner that stopped.
+// (Called on the main thread, which cannot end, Run serves from another.)
+func (s *Spawner) Run(ctx context.Context) error {
+	runtime.LockOSThread()
+	if syscall.Gettid() == os.Getpid() {
+		// The main thread never ends: the runtime parks it when a
+		// goroutine locked to it returns, so workers forked here would
+		// outlive Run. Serve from another thread, which ends with Run;
+		// while this goroutine holds the main thread, no other can get
+		// it.
+		defer runtime.UnlockOSThread()
+		errc := make(chan error, 1)
+		go func() { errc <- s.Run(ctx) }()
+		return <-errc
+	}
+	defer close(s.done)
+	s.checkShell()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-s.reqs:
+			p, err := s.start(r.spec)
+			r.reply <- result{p, err}
+		}
+	}
+}
+
+// Start starts one process and returns once it has been forked and its
+// first program exec'd (os.StartProcess waits for the exec to succeed).
+func (s *Spawner) Start(spec ProcSpec) (*os.Process, error) {
+	r := request{spec: spec, reply: make(chan result, 1)}
+	select {
+	case s.reqs <- r:
+	case <-s.done:
+		return nil, ErrSpawnerStopped
+	}
+	res := <-r.reply
+	return res.proc, res.err
+}
+
+// execStep picks how a worker is exec'd, cheapest first: directly when
+// nothing must happen in the child; through the shell, whose builtins set
+// LISTEN_PID to its own pid ($$, which the exec keeps) and the umask, for
+// about half a millisecond; through poold's own binary (the shim) when
+// rlimits must be set or there is no shell, which costs a Go start-up of
+// the whole poold binary, a few milliseconds.
+func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, err error) {
+	if !spec.Listen && spec.Umask < 0 && len(spec.Rlimits) == 0 {
+		return spec.Path, spec.Argv, spec.Env, nil
+	}
+	if len(spec.Rlimits) == 0 && s.hasShell {
+		script := ""
+		if spec.Umask >= 0 {
+			script += fmt.Sprintf("umask %04o && ", spec.Umask)
+		}
+		if spec.Listen {
+			script += "LISTEN_PID=$$ && export LISTEN_PID && "
+		}
+		// $0 and "$@" pass the path and arguments through untouched.
+		argv = append([]string{"sh", "-c", script + `exec "$0" "$@"`, spec.Path}, spec.Argv[1:]...)
+		return s.shell, argv, spec.Env, nil
+	}
+	raw, err := json.Marshal(shimSpec{Path: spec.Path, Argv: spec.Argv, Umask: spec.Umask, Rlimits: spec.Rlimits, Listen: spec.Listen})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	env = make([]string, 0, len(spec.Env)+1)
+	env = append(env, spec.Env...)
+	env = append(env, shimEnv+"="+string(raw))
+	return s.self, []string{shimArgv, spec.Path}, env, nil
+}
+
+func (s *Spawner) start(spec ProcSpec) (*os.Process, error) {
+	if len(spec.Argv) == 0 {
+		// execStep would index it, on the spawner's thread.
+		return nil, fmt.Errorf("start %s: empty argv: want at least argv[0]", spec.Path)
+	}
+	path, argv, env, err := s.execStep(spec)
+	if err != nil {
+		return nil, err
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	files := make([]*os.File, 0, 3+len(spec.Files))
+	files = append(files, devnull, orDevnull(spec.Stdout, devnull), orDevnull(spec.Stderr, devnull))
+	files = append(files, spec.Files...)
+	p, err := os.StartProcess(path, argv, &os.ProcAttr{
+		Dir:   spec.Dir,
+		Env:   env,
+		Files: files,
+		Sys: &syscall.SysProcAttr{
+			Setpgid:    true,
+			Pdeathsig:  syscall.SIGKILL,
+			Credential: spec.Credential,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
+	}
+	return p, nil
+}
+
+func orDevnull(f, devnull *os.File) *os.File {
+	if f == nil {
+		return devnull
+	}
+	return f
+}

@@ -1,0 +1,351 @@
+package spawn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// step names the exec step s would pick for spec. It asks a twin of s,
+// since only s's Run goroutine may touch s's hasShell.
+func step(s *Spawner, spec ProcSpec) string {
+	twin := New(s.self)
+	twin.shell = s.shell
+	twin.checkShell()
+	path, argv, _, err := twin.execStep(spec)
+	switch {
+	case err != nil:
+		return "error: " + err.Error()
+	case path == twin.self && argv[0] == shimArgv: // this binary is also the worker
+		return "shim"
+	case path == twin.shell:
+		return "sh"
+	case path == spec.Path:
+		return "direct"
+	}
+	return "unknown: " + path
+}
+
+// stepCase is one way of starting a worker and what it must get.
+type stepCase struct {
+	name    string
+	noShell bool // hide /bin/sh from the spawner
+	umask   int
+	nofile  uint64 // RLIMIT_NOFILE to set; 0: none
+	listen  bool
+	step    string // the exec step it must take
+}
+
+// TestExecSteps starts a worker through each exec step and checks, from
+// outside, what it got: its pid kept across the step, LISTEN_PID, umask,
+// rlimit, process group, working directory, environment, and exactly fds
+// 0-2 plus the passed files.
+func TestExecSteps(t *testing.T) {
+	cases := []stepCase{
+		{name: "direct", umask: -1, step: "direct"},
+		{name: "sh listen and umask", umask: 0o027, listen: true, step: "sh"},
+		{name: "sh umask 0", umask: 0, step: "sh"},
+		{name: "sh listen only", umask: -1, listen: true, step: "sh"},
+		{name: "shim rlimit", umask: 0o077, nofile: 123, listen: true, step: "shim"},
+		{name: "shim rlimit only", umask: -1, nofile: 200, step: "shim"},
+		{name: "shim without sh", noShell: true, umask: 0o022, listen: true, step: "shim"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) { testExecStep(t, tc) })
+	}
+}
+
+func testExecStep(t *testing.T, tc stepCase) {
+	shell := ""
+	if tc.noShell {
+		shell = "/nonexistent/sh"
+	}
+	s := runSpawner(t, shell)
+	dir := t.TempDir()
+	sock, data := passedFiles(t, dir)
+	out, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	spec := ProcSpec{
+		Env: []string{"A=1"}, Dir: dir, Files: []*os.File{sock, data},
+		Umask: tc.umask, Listen: tc.listen, Stdout: outW,
+	}
+	if tc.nofile != 0 {
+		spec.Rlimits = map[int]uint64{unix.RLIMIT_NOFILE: tc.nofile}
+	}
+	c := start(t, s.Spawner, "hold", spec)
+	outW.Close()
+	spec.Path, spec.Argv = self(t), []string{"spawn.test"}
+	if got := step(s.Spawner, spec); got != tc.step {
+		t.Errorf("exec step %s, want %s", got, tc.step)
+	}
+	readReady(t, c, out)
+	checkSettings(t, c.p.Pid, tc)
+	if pgid, err := syscall.Getpgid(c.p.Pid); err != nil || pgid != c.p.Pid {
+		t.Errorf("process group %d (%v), want its own, %d", pgid, err, c.p.Pid)
+	}
+	if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", c.p.Pid)); err != nil || cwd != dir {
+		t.Errorf("cwd %q (%v), want %q", cwd, err, dir)
+	}
+	want := map[int]string{0: os.DevNull, 1: target(t, out), 2: c.stderr.Name(), 3: target(t, sock), 4: data.Name()}
+	if got := procFDs(t, c.p.Pid); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("fds %v, want exactly %v", got, want)
+	}
+}
+
+// passedFiles makes the two files a worker inherits at fds 3 and 4: a
+// listening socket and a file in dir. They close when the test ends.
+func passedFiles(t testing.TB, dir string) (sock, data *os.File) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if sock, err = ln.(*net.TCPListener).File(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	if data, err = os.Create(filepath.Join(dir, "data")); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { data.Close() })
+	return sock, data
+}
+
+// checkSettings checks what the exec step set in worker pid: LISTEN_PID,
+// umask and rlimit, and that the spec's environment reached it without the
+// shim's own variable.
+func checkSettings(t testing.TB, pid int, tc stepCase) {
+	t.Helper()
+	env := procEnv(t, pid)
+	wantListen := ""
+	if tc.listen {
+		wantListen = strconv.Itoa(pid)
+	}
+	if env["LISTEN_PID"] != wantListen {
+		t.Errorf("LISTEN_PID=%q, want %q", env["LISTEN_PID"], wantListen)
+	}
+	if env["A"] != "1" {
+		t.Errorf("A=%q, want the spec's 1", env["A"])
+	}
+	if v, ok := env[shimEnv]; ok {
+		t.Errorf("the worker still has %s=%s", shimEnv, v)
+	}
+	wantUmask := procUmask(t, os.Getpid())
+	if tc.umask >= 0 {
+		wantUmask = fmt.Sprintf("%04o", tc.umask)
+	}
+	if got := procUmask(t, pid); got != wantUmask {
+		t.Errorf("umask %s, want %s", got, wantUmask)
+	}
+	if tc.nofile == 0 {
+		return
+	}
+	var lim unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cur != tc.nofile || lim.Max != tc.nofile {
+		t.Errorf("RLIMIT_NOFILE %d/%d, want %d/%d", lim.Cur, lim.Max, tc.nofile, tc.nofile)
+	}
+}
+
+// TestMissingExecutable: a direct exec fails in Start with an error naming
+// the path; from the sh or shim step the worker exits 127 and says why,
+// naming the path, on its stderr.
+func TestMissingExecutable(t *testing.T) {
+	const path = "/nonexistent/worker"
+	cases := []struct {
+		name  string
+		spec  ProcSpec
+		step  string
+		shell string
+	}{
+		{name: "direct", spec: ProcSpec{Umask: -1}, step: "direct"},
+		{name: "sh", spec: ProcSpec{Umask: -1, Listen: true}, step: "sh"},
+		{name: "shim", spec: ProcSpec{Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}}, step: "shim"},
+		{name: "shim without sh", spec: ProcSpec{Umask: 0o022}, step: "shim", shell: "/nonexistent/sh"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := runSpawner(t, tc.shell)
+			spec := tc.spec
+			spec.Path, spec.Argv = path, []string{"worker", "--flag"}
+			if got := step(s.Spawner, spec); got != tc.step {
+				t.Errorf("exec step %s, want %s", got, tc.step)
+			}
+			if tc.step == "direct" {
+				p, err := s.Start(spec)
+				if err == nil {
+					p.Kill()
+					p.Wait()
+					t.Fatal("Start succeeded")
+				}
+				if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path) {
+					t.Errorf("error %q: want one naming %s, matching fs.ErrNotExist", err, path)
+				}
+				return
+			}
+			c := start(t, s.Spawner, "hold", spec)
+			if ws := c.wait(t); ws.ExitStatus() != 127 {
+				t.Errorf("exit %v, want status 127", ws)
+			}
+			if msg := c.stderrText(t); !strings.Contains(msg, path) {
+				t.Errorf("stderr %q does not name %s", msg, path)
+			}
+		})
+	}
+}
+
+// TestEmptyArgv: a spec without argv[0] is refused with an error naming
+// the path, whatever the exec step, and the spawner keeps serving.
+func TestEmptyArgv(t *testing.T) {
+	s := runSpawner(t, "")
+	for name, spec := range map[string]ProcSpec{
+		"direct": {Umask: -1},
+		"sh":     {Umask: -1, Listen: true},
+		"shim":   {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}},
+	} {
+		spec.Path = self(t)
+		p, err := s.Start(spec)
+		if err == nil {
+			p.Kill()
+			p.Wait()
+			t.Errorf("%s: Start with no argv succeeded", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), spec.Path) || !strings.Contains(err.Error(), "empty argv") {
+			t.Errorf("%s: error %q: want one naming %s and the empty argv", name, err, spec.Path)
+		}
+	}
+	c := start(t, s.Spawner, "exit", ProcSpec{Umask: -1})
+	if ws := c.wait(t); ws.ExitStatus() != 0 {
+		t.Errorf("a good spec after the bad ones: exit %v", ws)
+	}
+}
+
+// TestStartAfterRunReturned: once Run has returned, Start fails with
+// ErrSpawnerStopped instead of blocking.
+func TestStartAfterRunReturned(t *testing.T) {
+	s := runSpawner(t, "")
+	s.stop(t)
+	p, err := s.Start(ProcSpec{Path: self(t), Argv: []string{"spawn.test"}, Umask: -1})
+	if !errors.Is(err, ErrSpawnerStopped) {
+		if p != nil {
+			p.Kill()
+			p.Wait()
+		}
+		t.Fatalf("Start after Run returned: %v, want ErrSpawnerStopped", err)
+	}
+}
+
+// TestWorkersDieWithTheSpawner: the parent-death signal is tied to the
+// spawner's thread, which ends when Run returns; it survives every exec
+// step.
+func TestWorkersDieWithTheSpawner(t *testing.T) {
+	specs := map[string]ProcSpec{
+		"direct": {Umask: -1},
+		"sh":     {Umask: -1, Listen: true},
+		"shim":   {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 300}},
+	}
+	for name, spec := range specs {
+		t.Run(name, func(t *testing.T) {
+			s := runSpawner(t, "")
+			out, outW, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			spec.Stdout = outW
+			c := start(t, s.Spawner, "hold", spec)
+			outW.Close()
+			readReady(t, c, out)
+			s.stop(t)
+			ws := c.wait(t)
+			if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Errorf("worker ended with %v, want killed by SIGKILL", ws)
+			}
+		})
+	}
+}
+
+// TestWorkersDieWithASpawnerOnTheMainThread: Run called on the main
+// thread, which never ends, still ends its workers when it returns.
+func TestWorkersDieWithASpawnerOnTheMainThread(t *testing.T) {
+	s := New(self(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	onMain := make(chan bool, 1)
+	ran := make(chan error, 1)
+	go onMainThread(func() {
+		onMain <- syscall.Gettid() == os.Getpid()
+		ran <- s.Run(ctx)
+	})
+	if !<-onMain {
+		t.Fatal("the test's onMainThread did not run on the main thread")
+	}
+	out, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	c := start(t, s, "hold", ProcSpec{Umask: -1, Stdout: outW})
+	outW.Close()
+	readReady(t, c, out)
+	cancel()
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if ws := c.wait(t); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("worker ended with %v, want killed by SIGKILL", ws)
+	}
+}
+
+// TestConcurrentStarts: Start is safe from many goroutines at once.
+func TestConcurrentStarts(t *testing.T) {
+	s := runSpawner(t, "")
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			spec := ProcSpec{
+				Path: self(t), Argv: []string{"spawn.test"}, Umask: -1, Listen: i%2 == 0,
+				Env: []string{childEnv + "=exit"},
+			}
+			p, err := s.Start(spec)
+			if err != nil {
+				errs <- err
+				return
+			}
+			st, err := p.Wait()
+			if err == nil && !st.Success() {
+				err = fmt.Errorf("pid %d: %v", p.Pid, st)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
