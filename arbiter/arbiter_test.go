@@ -13,6 +13,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 func TestWorkersShareOneSocket(t *testing.T) {
@@ -35,7 +36,7 @@ func TestWorkersShareOneSocket(t *testing.T) {
 	// Keep many concurrent clients busy until every worker has answered.
 	var mu sync.Mutex
 	seen := map[string]bool{}
-	eventually(t, "all workers answer on the shared socket", func() bool {
+	proctest.Eventually(t, "all workers answer on the shared socket", func() bool {
 		var wg sync.WaitGroup
 		for i := 0; i < 16; i++ {
 			wg.Add(1)
@@ -91,7 +92,7 @@ func TestKilledWorkerIsReplacedWithSameWid(t *testing.T) {
 	// And it serves.
 	addr := h.socketAddr("web")
 	want := fmt.Sprintf("pid=%d wid=%d", spawn.Fields["process_pid"], wid)
-	eventually(t, "replacement answers", func() bool {
+	proctest.Eventually(t, "replacement answers", func() bool {
 		body, _ := get(addr, "/")
 		return strings.TrimSpace(body) == want
 	})
@@ -146,7 +147,7 @@ func TestWorkerInheritsOnlyItsSockets(t *testing.T) {
 	}
 	start(t, cfg, Options{})
 	var out string
-	eventually(t, "worker wrote its fd list", func() bool {
+	proctest.Eventually(t, "worker wrote its fd list", func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, "fds"))
 		out = string(b)
 		return err == nil
@@ -180,23 +181,23 @@ func TestStopKillsWholeGroupAfterGrace(t *testing.T) {
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("s"), tcpSocket("t")}, Watchers: []configs.Watcher{fam, stub}}, Options{})
 	pids := h.spawns(2)
 	addr := h.socketAddr("s")
-	eventually(t, "stubborn worker serves (and so ignores SIGTERM)", func() bool {
+	proctest.Eventually(t, "stubborn worker serves (and so ignores SIGTERM)", func() bool {
 		_, err := get(h.socketAddr("t"), "/")
 		return err == nil
 	})
 	var child int
-	eventually(t, "family worker reports its child", func() bool {
+	proctest.Eventually(t, "family worker reports its child", func() bool {
 		body, err := get(addr, "/child")
 		child, _ = strconv.Atoi(strings.TrimSpace(body))
 		return err == nil && child > 0
 	})
 	h.do("stop", map[string]any{"waiting": true})
 	for pid := range pids {
-		if alive(pid) {
+		if proctest.Alive(pid) {
 			t.Errorf("worker %d still alive after stop", pid)
 		}
 	}
-	eventually(t, "grandchild gone", func() bool { return !alive(child) })
+	proctest.Eventually(t, "grandchild gone", func() bool { return !proctest.Alive(child) })
 	if !strings.Contains(h.log.String(), "did not stop within graceful_timeout") {
 		t.Errorf("stubborn worker was not killed at its deadline")
 	}
@@ -264,7 +265,7 @@ func TestExecStepsApplyUmaskRlimitsAndListenPid(t *testing.T) {
 		"direct": fmt.Sprintf("pid=%d listen_pid=none", pids["direct"]),
 	}
 	for name, w := range want {
-		eventually(t, name+" reports "+w, func() bool { return strings.Contains(h.log.String(), w) })
+		proctest.Eventually(t, name+" reports "+w, func() bool { return strings.Contains(h.log.String(), w) })
 	}
 }
 
@@ -275,7 +276,7 @@ func TestLongOutputLinesAreLoggedWhole(t *testing.T) {
 	w.Args = []string{"-c", `head -c 10000 /dev/zero | tr '\0' a; echo; head -c 100000 /dev/zero | tr '\0' b; echo; echo done; exec sleep 3600`}
 	w.GracefulTimeout = time.Second
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
-	eventually(t, "last line logged", func() bool { return strings.Contains(h.log.String(), "done") })
+	proctest.Eventually(t, "last line logged", func() bool { return strings.Contains(h.log.String(), "done") })
 	logged := h.log.String()
 	if !strings.Contains(logged, strings.Repeat("a", 10000)+":") {
 		t.Errorf("the 10000-character line was not logged in one piece")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
 )
 
@@ -19,7 +20,7 @@ func TestStatusAnswersDuringLongGracefulStop(t *testing.T) {
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("s")}, Watchers: []configs.Watcher{slow, other}}, Options{})
 	h.spawns(2)
 	addr := h.socketAddr("s")
-	eventually(t, "stubborn worker serves (ignores SIGTERM)", func() bool { _, err := get(addr, "/"); return err == nil })
+	proctest.Eventually(t, "stubborn worker serves (ignores SIGTERM)", func() bool { _, err := get(addr, "/"); return err == nil })
 
 	h.do("stop", map[string]any{"name": "slow"}) // graceful: an hour
 	if st := h.do("status", map[string]any{"name": "slow"})["status"]; st != "stopping" {
@@ -90,7 +91,7 @@ func TestCommandErrors(t *testing.T) {
 	if _, send := h.a.Handle(ctx, []byte(`{"command": "incr", "properties": {"name": "web"}, "msg_type": "cast"}`)); send {
 		t.Errorf("cast got a reply")
 	}
-	eventually(t, "cast incr applied", func() bool {
+	proctest.Eventually(t, "cast incr applied", func() bool {
 		return h.do("numprocesses", map[string]any{"name": "web"})["numprocesses"] == 2
 	})
 	// add, get, set, rm round trip.
@@ -112,7 +113,7 @@ func TestCommandErrors(t *testing.T) {
 	pids := h.do("list", map[string]any{"name": "web"})["pids"].([]int)
 	h.do("rm", map[string]any{"name": "web", "nostop": true})
 	for _, pid := range pids {
-		if !alive(pid) {
+		if !proctest.Alive(pid) {
 			t.Errorf("rm nostop stopped pid %d", pid)
 		}
 	}

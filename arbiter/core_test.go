@@ -15,6 +15,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // probePrefix finds a port prefix P such that 127.0.0.1:P<wid> is free for
@@ -141,7 +142,7 @@ func TestReloadToUnstartableCommandKeepsOldWorkers(t *testing.T) {
 				// both run the program before it is taken away.
 				answered := map[string]bool{}
 				addr := h.socketAddr("web")
-				eventually(t, "both workers answer", func() bool {
+				proctest.Eventually(t, "both workers answer", func() bool {
 					if body, err := get(addr, "/"); err == nil && strings.HasPrefix(body, "pid=") {
 						answered[strings.Fields(body)[0]] = true
 					}
@@ -299,7 +300,7 @@ func TestRmThenAddDoesNotDoubleHealthChecks(t *testing.T) {
 	}
 	add()
 	var stamps []int64
-	eventually(t, "12 health checks after add", func() bool {
+	proctest.Eventually(t, "12 health checks after add", func() bool {
 		b, _ := os.ReadFile(log)
 		stamps = stamps[:0]
 		for _, f := range strings.Fields(string(b)) {

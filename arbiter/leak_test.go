@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 func openFDs(t testing.TB) int {
@@ -42,7 +43,7 @@ func TestAddRmCyclesReleaseEverything(t *testing.T) {
 		}
 	}
 	var after int
-	eventually(t, "fd count back to where it was", func() bool {
+	proctest.Eventually(t, "fd count back to where it was", func() bool {
 		after = openFDs(t)
 		return after <= before+2
 	})

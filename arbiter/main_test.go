@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/spawn"
 	"github.com/poold/poold/watcher/workertest"
 	"go.uber.org/goleak"
@@ -163,34 +163,11 @@ func get(addr, path string) (string, error) {
 	return string(b), err
 }
 
-// alive reports whether pid exists (a zombie counts as gone).
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
-}
-
-// eventually polls cond until it holds or the hang bound passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.After(hang)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline:
-			t.Fatalf("%s: not true within %v", what, hang)
-		case <-tick.C:
-		}
-	}
-}
+// Until zerodowntime_test.go calls proctest directly.
+var (
+	alive      = proctest.Alive
+	eventually = proctest.Eventually
+)
 
 func scanLines(s string) []string {
 	var out []string

@@ -38,10 +38,6 @@ const (
 	ProcStopping = "stopping"
 )
 
-// ProcSpec is spawn.ProcSpec under its old name, for watcher_test.go's
-// fake host until that file names spawn.ProcSpec; then delete this.
-type ProcSpec = spawn.ProcSpec
-
 // Host is what the arbiter's loop lends a watcher to act on the world.
 type Host interface {
 	Now() time.Time

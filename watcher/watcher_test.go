@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/spawn"
 )
 
 // fakeHost drives a Watcher without processes: spawns get made-up pids,
@@ -37,7 +38,7 @@ func newFakeHost() *fakeHost {
 
 func (h *fakeHost) Now() time.Time { return h.now }
 
-func (h *fakeHost) Spawn(w *Watcher, wid int, spec ProcSpec) (int, error) {
+func (h *fakeHost) Spawn(w *Watcher, wid int, spec spawn.ProcSpec) (int, error) {
 	if h.failAlways != nil {
 		return 0, h.failAlways
 	}

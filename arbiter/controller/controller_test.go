@@ -22,7 +22,7 @@ import (
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/events/zmqguard/zmtptest"
-	"github.com/poold/poold/internal/proctest"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

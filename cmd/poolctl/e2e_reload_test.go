@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/poold/poold/internal/proctest"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // TestEndToEndReloadWaits runs reload and reloadconfig against a real

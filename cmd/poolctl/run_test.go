@@ -15,7 +15,7 @@ import (
 	"github.com/go-zeromq/zmq4"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/poold/poold/internal/proctest"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // result is what one run printed and returned.

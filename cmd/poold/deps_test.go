@@ -9,7 +9,7 @@ import (
 // TestImportDirection checks the one-way imports of DESIGN.md: configs and
 // events import no project package, sockets only configs, watcher only
 // configs and events (and its own subpackages), arbiter not web, nothing
-// imports cmd or web, and only tests import internal/proctest; each
+// imports cmd or web, and only tests import watcher/proctest; each
 // third-party library stays in its package.
 func TestImportDirection(t *testing.T) {
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{join .Imports " "}}`, "github.com/poold/poold/...").CombinedOutput()
@@ -31,7 +31,7 @@ func TestImportDirection(t *testing.T) {
 		"web":              {"arbiter", "configs", "events"},
 		// Test helpers for every package: a leaf, and no non-test
 		// package may import it (checked below, cmd included).
-		"internal/proctest": {},
+		"watcher/proctest": {},
 	}
 	libs := map[string][]string{ // library -> packages allowed to import it
 		"github.com/go-zeromq/zmq4":    {"events/zmqguard", "events/zmqpub", "arbiter/controller", "cmd/poolctl"},
@@ -41,8 +41,8 @@ func TestImportDirection(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		pkg, imports, _ := strings.Cut(line, ":")
 		rel := strings.TrimPrefix(pkg, mod)
-		if strings.Contains(" "+imports+" ", " "+mod+"internal/proctest ") {
-			t.Errorf("%s imports internal/proctest, which is for tests only", rel)
+		if strings.Contains(" "+imports+" ", " "+mod+"watcher/proctest ") {
+			t.Errorf("%s imports watcher/proctest, which is for tests only", rel)
 		}
 		if strings.HasPrefix(rel, "cmd/") {
 			continue

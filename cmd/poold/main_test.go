@@ -18,7 +18,7 @@ import (
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
-	"github.com/poold/poold/internal/proctest"
+	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/spawn"
 	"github.com/poold/poold/watcher/workertest"
 )

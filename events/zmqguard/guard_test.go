@@ -18,7 +18,7 @@ import (
 
 	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/events/zmqguard/zmtptest"
-	"github.com/poold/poold/internal/proctest"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // zmq4 v0.17.0 starts a PUB writer goroutine that its Close never stops.

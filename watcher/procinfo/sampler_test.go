@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/poold/poold/internal/proctest"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 func TestRSSOfProcessTouching64MB(t *testing.T) {
