@@ -91,6 +91,9 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 	if opts.Stats == nil {
 		opts.Stats = procinfo.New()
 	}
+	if cfg.Arbiter.MaxProcesses <= 0 { // a config built by hand, not by configs
+		cfg.Arbiter.MaxProcesses = configs.DefaultMaxTotal
+	}
 	return &Arbiter{
 		opts:     opts,
 		log:      opts.Log,

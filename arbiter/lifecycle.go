@@ -157,7 +157,11 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 	if nb < 0 {
 		return errorf(ErrnoBadProperty, "%s: property \"nb\" must be >= 0, got %d", m.req.Command, nb)
 	}
-	w.SetTarget(w.Target() + sign*nb)
+	n := max(w.Target()+sign*nb, 0)
+	if err := a.checkCeiling(m.req.Command, w.Spec(), n); err != nil {
+		return err
+	}
+	w.SetTarget(n)
 	if w.Status() == watcher.Stopped && sign > 0 {
 		// Circus starts a stopped watcher on incr.
 		w.Start()
@@ -205,6 +209,9 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return errorf(ErrnoBadProperty, "add: %v", err)
 	}
+	if err := a.checkCeiling("add", spec, spec.NumProcesses); err != nil {
+		return err
+	}
 	if err := configs.CheckDependsOn(append(a.specs(), spec)); err != nil {
 		return errorf(ErrnoBadProperty, "add: %v", err)
 	}
@@ -248,6 +255,26 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 	})
 	if !wait {
 		m.ok(nil)
+	}
+	return nil
+}
+
+// checkCeiling refuses to give watcher spec n workers when that is over
+// its max_processes or makes all watchers together exceed the arbiter's.
+func (a *Arbiter) checkCeiling(cmd string, spec configs.Watcher, n int) error {
+	if n > spec.MaxProcesses {
+		return errorf(ErrnoBadProperty, "%s: watcher %q would have %d workers, over its max_processes %d; set max_processes higher first if the machine can take them",
+			cmd, spec.Name, n, spec.MaxProcesses)
+	}
+	total := n
+	for _, o := range a.watchers {
+		if !strings.EqualFold(o.Name(), spec.Name) {
+			total += o.Target()
+		}
+	}
+	if total > a.cfg.Arbiter.MaxProcesses {
+		return errorf(ErrnoBadProperty, "%s: watcher %q with %d workers makes %d in all, over arbiter.max_processes %d; raise it in the config and reload if the machine can take them",
+			cmd, spec.Name, n, total, a.cfg.Arbiter.MaxProcesses)
 	}
 	return nil
 }

@@ -67,6 +67,9 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 			others = append(others, o)
 		}
 	}
+	if err := a.checkCeiling("set", spec, spec.NumProcesses); err != nil {
+		return err
+	}
 	if err := configs.CheckDependsOn(others); err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}

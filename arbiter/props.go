@@ -43,6 +43,8 @@ func (p props) integer(k string, def int) (int, error) {
 		if v == float64(int(v)) {
 			return int(v), nil
 		}
+	case int: // in-process callers
+		return v, nil
 	case string:
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
 			return n, nil

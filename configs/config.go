@@ -35,6 +35,10 @@ type Arbiter struct {
 	StatsEndpoint string
 	// StatsInterval is how often workers are sampled. Default 1s.
 	StatsInterval time.Duration
+	// MaxProcesses caps the workers of all watchers together (their
+	// numprocesses summed): a typo in an incr cannot fork-bomb the
+	// machine. Default 8192.
+	MaxProcesses int
 	// AllowRemote permits a tcp:// control endpoint on a non-loopback
 	// address (the protocol has no authentication). Default false.
 	AllowRemote bool
@@ -74,7 +78,9 @@ type Watcher struct {
 	Name         string
 	Cmd          string
 	Args         []string
-	NumProcesses int      // default 1
+	NumProcesses int // default 1
+	// MaxProcesses caps NumProcesses (config, incr, set). Default 1024.
+	MaxProcesses int
 	Env          []string // KEY=VALUE, case and $ kept as written
 	CopyEnv      bool     // start from poold's own environment. Default false.
 	WorkingDir   string
@@ -169,6 +175,8 @@ const (
 	DefaultBacklog          = 2048
 	DefaultSocketMode       = os.FileMode(0o660)
 	DefaultNumProcesses     = 1
+	DefaultMaxProcesses     = 1024 // per watcher
+	DefaultMaxTotal         = 8192 // all watchers together
 	DefaultStopSignal       = syscall.SIGTERM
 	DefaultGracefulTimeout  = 30 * time.Second
 	DefaultBackoffMin       = 100 * time.Millisecond
@@ -208,6 +216,7 @@ func DefaultArbiter() Arbiter {
 		PubSubEndpoint: DefaultPubSubEndpoint(),
 		StatsEndpoint:  DefaultStatsEndpoint(),
 		StatsInterval:  DefaultStatsInterval,
+		MaxProcesses:   DefaultMaxTotal,
 		LogLevel:       DefaultLogLevel,
 		LogFormat:      DefaultLogFormat,
 	}
@@ -237,6 +246,7 @@ func DefaultWatcher(name string) Watcher {
 	return Watcher{
 		Name:             name,
 		NumProcesses:     DefaultNumProcesses,
+		MaxProcesses:     DefaultMaxProcesses,
 		Umask:            DefaultUmask,
 		StopSignal:       DefaultStopSignal,
 		GracefulTimeout:  DefaultGracefulTimeout,

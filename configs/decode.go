@@ -796,6 +796,7 @@ var arbiterFields = []field[Arbiter]{
 	stringField("pubsub_endpoint", func(a *Arbiter) *string { return &a.PubSubEndpoint }),
 	stringField("stats_endpoint", func(a *Arbiter) *string { return &a.StatsEndpoint }),
 	durationField("stats_interval", func(a *Arbiter) *time.Duration { return &a.StatsInterval }, true),
+	intField("max_processes", func(a *Arbiter) *int { return &a.MaxProcesses }, 1, math.MaxInt32),
 	boolField("allow_remote", func(a *Arbiter) *bool { return &a.AllowRemote }),
 	stringField("log_level", func(a *Arbiter) *string { return &a.LogLevel }),
 	stringField("log_format", func(a *Arbiter) *string { return &a.LogFormat }),
@@ -832,6 +833,7 @@ var watcherFields = []field[Watcher]{
 	stringField("cmd", func(w *Watcher) *string { return &w.Cmd }),
 	listField("args", func(w *Watcher) *[]string { return &w.Args }),
 	intField("numprocesses", func(w *Watcher) *int { return &w.NumProcesses }, 0, math.MaxInt32),
+	intField("max_processes", func(w *Watcher) *int { return &w.MaxProcesses }, 1, math.MaxInt32),
 	{key: "env",
 		decode: func(d *decoder, k string, raw any, w *Watcher) {
 			if l, ok := d.envList(k, raw); ok {

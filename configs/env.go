@@ -16,7 +16,7 @@ var reservedEnv = map[string]bool{
 	"POOLD_WID":     true,
 	"POOLD_WATCHER": true,
 	"POOLD_PID":     true,
-	// Carries the exec shim's request to poold's own binary (watcher/shim.go).
+	// Carries the exec shim's request to poold's own binary (watcher/spawn).
 	"POOLD_EXEC_SHIM": true,
 	// Tests and benchmarks: they set these in the environment of test
 	// binaries that run poold, or export them to the whole suite.
@@ -30,6 +30,8 @@ var reservedEnv = map[string]bool{
 	"POOLD_PROCINFO_BENCH_N":    true,
 	"POOLD_WEB_BENCH_URL":       true,
 	"POOLD_WEB_BENCH_N":         true,
+	"POOLD_PROCTEST_CHILD":      true, // watcher/proctest's own tests
+	"POOLD_SPAWN_TEST_CHILD":    true, // watcher/spawn tests: the child's role
 }
 
 // envName is the override variable of a key path:

@@ -156,6 +156,9 @@ func decodeConfig(d *decoder, tree map[string]any) *Config {
 		}
 	}
 	checkDependsOn(d.ps, cfg.Watchers, defined, func(name string) string { return "watchers." + name + ".depends_on" })
+	if err := CheckTotal(cfg.Arbiter, cfg.Watchers); err != nil && !d.ps.has("arbiter.max_processes") {
+		d.ps.add("arbiter.max_processes", "%v", err)
+	}
 	sort.SliceStable(cfg.Watchers, func(i, j int) bool {
 		a, b := cfg.Watchers[i], cfg.Watchers[j]
 		if a.Priority != b.Priority {

@@ -127,6 +127,11 @@ func TestLoadBad(t *testing.T) {
 			`watchers.c.health_cmd: command has an unterminated " quote (got "check \"--pid $POOLD_PID"): health_cmd is split into words like a shell`,
 			`watchers.d.cmd: the program name (the first word) is empty (got "'' --x")`,
 		}, 4},
+		{"bad_ceilings.toml", []string{
+			"watchers.big.numprocesses: 100000 is over max_processes 1024; raise watchers.big.max_processes if the machine can take that many workers",
+			"watchers.b.max_processes: must be >= 1, got 0",
+			"arbiter.max_processes: the watchers ask for 100120 workers together, over arbiter.max_processes 100; lower numprocesses or raise arbiter.max_processes",
+		}, 3},
 		{"bad_readiness.toml", []string{`watchers.app.readiness: must be one of spawn, delay, notify, tcp, http, got "ready"`}, 1},
 		{"bad_ready_missing.toml", []string{
 			`watchers.a.ready_address: missing: readiness "tcp" needs the address to connect to`,
@@ -250,6 +255,7 @@ func TestLoadGood(t *testing.T) {
 		PubSubEndpoint: DefaultPubSubEndpoint(),
 		StatsEndpoint:  DefaultStatsEndpoint(),
 		StatsInterval:  2500 * time.Millisecond,
+		MaxProcesses:   DefaultMaxTotal,
 		LogLevel:       "debug",
 		LogFormat:      "json",
 	}

@@ -183,6 +183,9 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 	if strings.TrimSpace(w.Cmd) == "" && !ps.has(k("cmd")) {
 		ps.add(k("cmd"), "missing: set the program to run, e.g. cmd = \"/usr/bin/gunicorn\"")
 	}
+	if w.NumProcesses > w.MaxProcesses && !ps.has(k("numprocesses")) {
+		ps.add(k("numprocesses"), "%d is over max_processes %d; raise %s if the machine can take that many workers", w.NumProcesses, w.MaxProcesses, k("max_processes"))
+	}
 	checkSplit(ps, k("cmd"), "cmd", w.Cmd)
 	checkSplit(ps, k("health_cmd"), "health_cmd", w.HealthCmd)
 	for i, e := range w.Env {
@@ -637,4 +640,17 @@ func sameHost(bound, host string) bool {
 		return isLoopbackHost(bound)
 	}
 	return b != nil && h != nil && b.Equal(h)
+}
+
+// CheckTotal checks that the watchers together stay within the arbiter's
+// max_processes.
+func CheckTotal(a Arbiter, ws []Watcher) error {
+	total := 0
+	for _, w := range ws {
+		total += w.NumProcesses
+	}
+	if total > a.MaxProcesses {
+		return fmt.Errorf("the watchers ask for %d workers together, over arbiter.max_processes %d; lower numprocesses or raise arbiter.max_processes", total, a.MaxProcesses)
+	}
+	return nil
 }

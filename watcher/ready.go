@@ -50,6 +50,10 @@ func (w *Watcher) Fire(t Timer) {
 		if t.Gen == w.warmup {
 			w.warmup = 0
 		}
+	case TimerMore:
+		if t.Gen == w.more {
+			w.more = 0
+		}
 	case TimerHealth:
 		if t.Gen == w.health && (w.status == Active || w.status == Starting) {
 			w.healthRound()

@@ -37,6 +37,27 @@ func (w *Watcher) reconcile() {
 	w.log.Error("reconcile did not settle; the safety-net tick will try again", "steps", maxSteps)
 }
 
+// spawnBatch is how many workers a watcher starts in one turn of the loop.
+// A bigger spawn goes on in later turns, so the loop answers commands in
+// between (a decr or stop issued during `incr 1500` acts at once) and
+// never freezes for the seconds a thousand forks take.
+const spawnBatch = 32
+
+// maySpawn reports whether another spawn fits in this turn; once the batch
+// is used up it asks the loop for another turn and says no.
+func (w *Watcher) maySpawn() bool {
+	switch {
+	case w.more != 0 || w.warmup != 0:
+		return false
+	case w.spawned < spawnBatch:
+		return true
+	}
+	w.seq++
+	w.more = w.seq
+	w.host.After(0, Timer{Watcher: w.id, Kind: TimerMore, Gen: w.more})
+	return false
+}
+
 // census counts the pool: current workers (the spec in force), old ones
 // (due for replacement) and held slots.
 type census struct {
@@ -104,7 +125,7 @@ func (w *Watcher) spawnDue() bool {
 	sort.Ints(due)
 	changed := false
 	for _, wid := range due {
-		if w.warmup != 0 {
+		if !w.maySpawn() {
 			break
 		}
 		w.spawnAt(wid)
@@ -119,15 +140,18 @@ func (w *Watcher) spawnDue() bool {
 // once during a replacement.
 func (w *Watcher) fill(c census) bool {
 	need := w.spec.NumProcesses - len(c.cur) - c.held
-	if need <= 0 || w.warmup != 0 {
+	if need <= 0 {
 		return false
 	}
 	used := w.taken()
 	roll := w.roll
 	changed := false
-	for wid := 1; wid <= w.spec.NumProcesses+w.surge() && need > 0 && w.warmup == 0; wid++ {
+	for wid := 1; wid <= w.spec.NumProcesses+w.surge() && need > 0; wid++ {
 		if used[wid] {
 			continue
+		}
+		if !w.maySpawn() {
+			break
 		}
 		w.spawnAt(wid)
 		need--
@@ -198,6 +222,7 @@ func (w *Watcher) allExited() bool {
 // spawnAt starts a worker in wid. A spawn that fails is the slot's early
 // death, or, for a new worker of a rollout, the end of that rollout.
 func (w *Watcher) spawnAt(wid int) {
+	w.spawned++
 	s := w.slotFor(wid)
 	spec, err := w.procSpec(wid)
 	pid := 0

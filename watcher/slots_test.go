@@ -277,3 +277,26 @@ func TestWatchersHaveDistinctIDs(t *testing.T) {
 		t.Fatalf("ids %d %d", a.ID(), b.ID())
 	}
 }
+
+// A big spawn goes in batches, one per turn of the loop, so commands are
+// served in between and a decr during the spawn acts at once.
+func TestBigSpawnGoesInBatches(t *testing.T) {
+	w, h := newWatcher(t, spec(1))
+	w.Start()
+	w.SetTarget(100)
+	if n := len(w.Pids()); n != 1+spawnBatch {
+		t.Fatalf("%d workers after one turn of incr, want 1 + a batch of %d", n, spawnBatch)
+	}
+	more := h.takeTimers(TimerMore)
+	if len(more) != 1 || h.delays[more[0]] != 0 {
+		t.Fatalf("continuation timers %v", more)
+	}
+	w.SetTarget(40) // a decr arrives before the next batch
+	w.Fire(more[0])
+	if n := len(w.Pids()); n != 40 || !w.Settled() {
+		t.Fatalf("after decr and the next turn: %d workers, settled %v", n, w.Settled())
+	}
+	if extra := h.takeTimers(TimerMore); len(extra) != 0 {
+		t.Errorf("needless continuation %v", extra)
+	}
+}

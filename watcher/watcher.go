@@ -98,6 +98,7 @@ const (
 	TimerFlapRetry                         // a slot's flapping pause is over
 	TimerHealth                            // time for the next health round
 	TimerWarmup                            // warmup_delay over: the next worker may start
+	TimerMore                              // the loop served others: spawn the next batch
 )
 
 // Sockets are the listening sockets a watcher's workers inherit, and the
@@ -146,6 +147,8 @@ type Watcher struct {
 	roll      *rollout // a rolling replacement of every worker, or nil
 	reloadErr error    // why the last rollout was abandoned
 	warmup    uint64   // non-zero while warmup_delay holds back the next spawn
+	spawned   int      // spawns in this turn of the loop (see spawnBatch)
+	more      uint64   // non-zero while the next batch waits for its turn
 	health    uint64   // generation of the health timer in force
 
 	lastSpawnErr error
@@ -169,6 +172,9 @@ func New(spec configs.Watcher, socks Sockets, host Host, log hclog.Logger) (*Wat
 }
 
 func (w *Watcher) setSpec(spec configs.Watcher, socks Sockets) error {
+	if spec.MaxProcesses <= 0 { // a spec built by hand, not by configs
+		spec.MaxProcesses = configs.DefaultMaxProcesses
+	}
 	cred, err := spec.Credential()
 	if err != nil {
 		return err
@@ -328,6 +334,7 @@ func (w *Watcher) fireWaiters() {
 func (w *Watcher) settle() {
 	w.reconcile()
 	w.fireWaiters()
+	w.spawned = 0
 }
 
 // Reconcile re-checks the pool against its target. The loop calls it on a

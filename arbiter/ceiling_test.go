@@ -1,0 +1,73 @@
+package arbiter
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// Defect: `incr s 2147483648` was accepted and fork-bombed the machine.
+func TestIncrBeyondCeilingIsRefused(t *testing.T) {
+	w := testWatcher("s", "sleep", 1)
+	w.MaxProcesses = 50
+	other := testWatcher("o", "sleep", 1)
+	cfg := &configs.Config{Arbiter: configs.DefaultArbiter(), Watchers: []configs.Watcher{w, other}}
+	cfg.Arbiter.MaxProcesses = 60
+	h := start(t, cfg, Options{})
+	h.spawns(2)
+	for _, tc := range []struct {
+		cmd   string
+		props map[string]any
+		want  string
+	}{
+		{"incr", map[string]any{"name": "s", "nb": 2147483648}, `incr: watcher "s" would have 2147483649 workers, over its max_processes 50`},
+		{"incr", map[string]any{"name": "o", "nb": 59}, `incr: watcher "o" with 60 workers makes 61 in all, over arbiter.max_processes 60`},
+		{"set", map[string]any{"name": "s", "options": map[string]any{"numprocesses": 51}}, "numprocesses: 51 is over max_processes 50"},
+		{"add", map[string]any{"name": "n", "cmd": "/bin/true", "options": map[string]any{"numprocesses": 59}}, "makes 61 in all"},
+	} {
+		r := h.a.Do(context.Background(), Request{ID: "c", Command: tc.cmd, Properties: tc.props})
+		if r["errno"] != ErrnoBadProperty || !strings.Contains(fmt.Sprint(r["reason"]), tc.want) {
+			t.Errorf("%s %v: %v, want errno 3 with %q", tc.cmd, tc.props, r, tc.want)
+		}
+	}
+	if n := h.do("numprocesses", nil)["numprocesses"]; n != 2 {
+		t.Errorf("%v workers after refused commands, want 2", n)
+	}
+}
+
+// Defect: `incr 1500` held status for seconds; a decr during a big spawn
+// must act at once.
+func TestBigIncrKeepsTheLoopAnswering(t *testing.T) {
+	w := testWatcher("s", "sleep", 1)
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.spawns(1)
+	h.do("incr", map[string]any{"name": "s", "nb": 299})
+	n := h.do("numprocesses", map[string]any{"name": "s"})["numprocesses"].(int)
+	if n >= 300 {
+		t.Fatalf("numprocesses answered only after all %d spawns", n)
+	}
+	h.do("decr", map[string]any{"name": "s", "nb": 290})
+	proctest.Eventually(t, "pool back to 10 workers", func() bool {
+		return h.do("numprocesses", map[string]any{"name": "s"})["numprocesses"] == 10
+	})
+	spawned := 0
+	for {
+		select {
+		case ev := <-h.sub.C():
+			if ev.Kind == "spawn" {
+				spawned++
+			}
+			continue
+		default:
+		}
+		break
+	}
+	t.Logf("numprocesses answered with %d workers alive; %d spawns in all before the decr took effect", n, spawned+1)
+	if spawned+1 >= 300 {
+		t.Errorf("all 300 workers were spawned although a decr to 10 came first")
+	}
+}
