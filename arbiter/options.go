@@ -1,8 +1,9 @@
 package arbiter
 
 import (
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/poold/poold/configs"
@@ -36,14 +37,7 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 	return nil
 }
 
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 
 func cmdSet(a *Arbiter, m *cmdMsg) error {
 	w, err := a.watcherProp(m)
