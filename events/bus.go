@@ -16,6 +16,7 @@ type Bus struct {
 	seq  uint64
 	subs map[*Subscription]struct{}
 	now  func() time.Time
+	hist history // recent events for Since (KeepHistory)
 }
 
 // NewBus returns an empty bus. now may be nil (time.Now).
@@ -94,6 +95,7 @@ func (b *Bus) PublishTopic(topic, watcher string, kind Kind, fields map[string]a
 	defer b.mu.Unlock()
 	b.seq++
 	ev := Event{Seq: b.seq, Time: b.now(), Topic: topic, Watcher: watcher, Kind: kind, Fields: fields}
+	b.hist.add(ev)
 	for s := range b.subs {
 		if !s.wants(topic) {
 			continue

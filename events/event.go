@@ -4,8 +4,10 @@
 // Concurrency: Bus is safe for concurrent use. Publish never blocks: each
 // subscriber has its own bounded queue, and an event that does not fit is
 // dropped for that subscriber alone and counted. The bus's only lock guards
-// the subscriber list and the sequence counter, a small deliberately shared
-// leaf (STYLE.md rule 8).
+// the subscriber list, the sequence counter and the history of recent
+// events (KeepHistory, Since), a small deliberately shared leaf (STYLE.md
+// rule 8): an event gets its seq and enters the history in one critical
+// section, which is what lets a late subscriber replay without a gap.
 package events
 
 import (
