@@ -84,7 +84,12 @@ func cmdNumProcesses(a *Arbiter, m *cmdMsg) error {
 func cmdListSockets(a *Arbiter, m *cmdMsg) error {
 	var out []map[string]any
 	for _, l := range a.socks.List() {
-		out = append(out, l.Info(int(l.File.Fd())))
+		in := l.Info(int(l.File.Fd()))
+		// poold's additions: the accept queue and its limit (saturation).
+		if n, limit, err := queueOf(l.FD()); err == nil {
+			in["queue"], in["queue_limit"] = n, limit
+		}
+		out = append(out, in)
 	}
 	if out == nil {
 		out = []map[string]any{}

@@ -36,7 +36,10 @@ type SocketSnapshot struct {
 	FD      int
 	Address string
 	Info    map[string]any // the listsockets object
-	Queued  int            // connections waiting in the accept queue (TCP)
+	Queued  int            // connections waiting in the accept queue
+	// QueueLimit is the most connections that may wait (the backlog the
+	// kernel applies); 0 when the queue could not be read.
+	QueueLimit int
 }
 
 // ErrStopped is returned by Snapshot once the arbiter's loop has ended.
@@ -68,14 +71,26 @@ func (a *Arbiter) snapshotNow() Snapshot {
 			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(),
 		})
 	}
+	s.Sockets = a.snapshotSockets()
+	return s
+}
+
+// snapshotSockets reads every listening socket and its accept queue; call
+// it on the loop.
+func (a *Arbiter) snapshotSockets() []SocketSnapshot {
+	var out []SocketSnapshot
 	if a.socks != nil {
 		for _, l := range a.socks.List() {
-			s.Sockets = append(s.Sockets, SocketSnapshot{
-				Name: l.Name, FD: l.FD(), Address: l.Addr(), Info: l.Info(l.FD()), Queued: acceptQueue(l.FD()),
+			// A getsockopt or a sock_diag round trip to the kernel: quick
+			// enough for the loop, which also keeps the fd from closing
+			// under the read (a config reload closes sockets on the loop).
+			n, limit, _ := queueOf(l.FD())
+			out = append(out, SocketSnapshot{
+				Name: l.Name, FD: l.FD(), Address: l.Addr(), Info: l.Info(l.FD()), Queued: n, QueueLimit: limit,
 			})
 		}
 	}
-	return s
+	return out
 }
 
 // rowsOf lists the process rows of a snapshot.

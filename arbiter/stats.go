@@ -80,6 +80,7 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 	if !p.has("name") {
 		rows := a.rows(a.sorted(nil))
 		names := a.names()
+		socks := socketRows(a.snapshotSockets())
 		deferReply(m, func() (map[string]any, error) {
 			sampled := a.sample(rows)
 			infos := map[string]map[string]ProcInfo{}
@@ -89,7 +90,8 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 			for _, r := range rows {
 				infos[r.watcher][strconv.Itoa(r.proc.Pid)] = info(r, sampled)
 			}
-			return map[string]any{"infos": infos}, nil
+			// poold's addition: each listening socket's accept queue.
+			return map[string]any{"infos": infos, "sockets": socks}, nil
 		})
 		return nil
 	}
@@ -201,6 +203,7 @@ func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {
 		reads += s.Queued
 		bus.PublishTopic("stat.sockets."+strconv.Itoa(s.FD), "", "stat", map[string]any{
 			"fd": s.FD, "address": addr, "reads": s.Queued, "name": s.Name,
+			"queue": s.Queued, "queue_limit": s.QueueLimit,
 		})
 	}
 	if len(snap.Sockets) > 0 {
@@ -227,4 +230,16 @@ func containsColon(s string) bool {
 		}
 	}
 	return false
+}
+
+// socketRows is the stats reply's sockets field: each listening socket's
+// accept queue (length and limit).
+func socketRows(socks []SocketSnapshot) []map[string]any {
+	out := make([]map[string]any, 0, len(socks))
+	for _, s := range socks {
+		out = append(out, map[string]any{
+			"name": s.Name, "fd": s.FD, "address": sockAddr(s.Info), "queue": s.Queued, "queue_limit": s.QueueLimit,
+		})
+	}
+	return out
 }
