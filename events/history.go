@@ -91,7 +91,13 @@ func (b *Bus) Since(seq uint64, limit int, prefixes ...string) Replay {
 	if b.hist.n > 0 {
 		r.Oldest = b.hist.at(0).Seq
 	}
-	r.Complete = seq >= b.seq || (r.Oldest != 0 && r.Oldest <= seq+1)
+	if seq >= b.seq {
+		// Nothing newer (or a seq of an earlier poold: seqs start again
+		// at 1 when poold restarts, which a caller sees as seq > Through).
+		r.Complete = true
+		return r
+	}
+	r.Complete = r.Oldest != 0 && r.Oldest <= seq+1
 	match := Subscription{prefix: prefixes}
 	// Seqs in the ring are consecutive: skip straight to the first one
 	// above seq.

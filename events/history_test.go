@@ -43,6 +43,7 @@ func TestHistorySince(t *testing.T) {
 		{"oldest kept is the next", 15, 0, 16, 25, true, false, 25},
 		{"evicted: gap", 3, 0, 16, 25, false, false, 25},
 		{"nothing newer", 25, 0, 1, 0, true, false, 25},
+		{"beyond the last seq", 1 << 40, 0, 1, 0, true, false, 25},
 		{"limit pages", 17, 3, 18, 20, true, true, 20},
 	}
 	for _, tt := range tests {
