@@ -71,6 +71,7 @@ type Arbiter struct {
 	owner    map[int]*watcher.Watcher    // pid -> watcher
 	stopping bool
 	output   *output
+	config   ConfigState // outcome of the last config reload (health.go)
 
 	runCtx    context.Context // cancelled when the loop ends: probes stop
 	notify    map[string]*notifier
@@ -163,6 +164,7 @@ func (a *Arbiter) Kill() { a.post(killMsg{}) }
 func (a *Arbiter) Run(ctx context.Context) error {
 	defer close(a.done)
 	a.started = time.Now()
+	a.config = ConfigState{LastReloadOK: true, LastSuccess: a.started}
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	a.runCtx = runCtx
 	defer cancelRun()

@@ -54,6 +54,7 @@ func init() {
 		"globaloptions": cmdGlobalOptions, "signal": cmdSignal, "kill": cmdKill,
 		"stats": cmdStats, "dstats": cmdDstats, "listsockets": cmdListSockets,
 		"reloadconfig": cmdReloadConfig, "quit": cmdQuit,
+		"events_since": cmdEventsSince,
 	}
 }
 
@@ -132,6 +133,7 @@ func (a *Arbiter) dispatch(m *cmdMsg) {
 var readOnly = map[string]bool{
 	"list": true, "status": true, "numwatchers": true, "numprocesses": true, "get": true,
 	"options": true, "globaloptions": true, "stats": true, "dstats": true, "listsockets": true,
+	"events_since": true,
 }
 
 // finish answers m now, or once ws have settled when it asked for waiting.

@@ -132,3 +132,29 @@ func (a *Arbiter) names() []string {
 	sort.Strings(names)
 	return names
 }
+
+// strings reads a list of strings (a single string counts as a list of
+// one); absent is nil.
+func (p props) strings(k string) ([]string, error) {
+	v, ok := p.p[k]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	switch v := v.(type) {
+	case string:
+		return []string{v}, nil
+	case []string:
+		return v, nil
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, errorf(ErrnoBadProperty, "%s: property %q must be a list of strings, got %v", p.cmd, k, v)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, errorf(ErrnoBadProperty, "%s: property %q must be a list of strings, got %v", p.cmd, k, v)
+}

@@ -16,6 +16,10 @@ type Snapshot struct {
 	Taken    time.Time
 	Watchers []WatcherSnapshot // highest priority first, then by name
 	Sockets  []SocketSnapshot  // by fd
+	// Stopping is true once poold has begun to stop every watcher.
+	Stopping bool
+	// Config is the outcome of the configuration's last reload.
+	Config ConfigState
 }
 
 // WatcherSnapshot is one watcher in a Snapshot.
@@ -64,7 +68,7 @@ func (a *Arbiter) Snapshot(ctx context.Context) (Snapshot, error) {
 
 // snapshotNow builds a Snapshot; call it on the loop.
 func (a *Arbiter) snapshotNow() Snapshot {
-	s := Snapshot{Taken: time.Now()}
+	s := Snapshot{Taken: time.Now(), Stopping: a.stopping, Config: a.config}
 	for _, w := range a.sorted(nil) {
 		s.Watchers = append(s.Watchers, WatcherSnapshot{
 			ID: w.ID(), Name: w.Name(), Status: w.Status(), Reason: w.Reason(), Target: w.Target(),

@@ -1,0 +1,142 @@
+package arbiter
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/poold/poold/watcher"
+)
+
+// Ping reports whether the loop answers: nil once it has run an empty
+// message, ctx's error if it did not in time, ErrStopped once it has
+// ended. It is the liveness check (/healthz): cheaper than a Snapshot,
+// and it proves what matters, that the loop is not stuck.
+func (a *Arbiter) Ping(ctx context.Context) error {
+	c := make(chan struct{})
+	if !a.postCtx(ctx, funcMsg{func() { close(c) }}) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return ErrStopped
+	}
+	select {
+	case <-c:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-a.stopped:
+		return ErrStopped
+	}
+}
+
+// postCtx is post that also gives up when ctx is done (a full inbox is a
+// busy loop, and a probe must not wait on it for ever).
+func (a *Arbiter) postCtx(ctx context.Context, m any) bool {
+	select {
+	case a.inbox <- m:
+		return true
+	case <-a.stopped:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// NotReady lists why poold is not ready to serve (/readyz); none means it
+// is. poold is ready when it is not shutting down and every watcher whose
+// autostart is true is active (not starting, stopping, stopped, flapping
+// or failed) and has at least its target of ready workers. Workers of any
+// generation count, so a rolling reload, whose old workers serve until
+// their replacements are ready, keeps poold ready; a worker that died and
+// is not yet replaced does not. Watchers with autostart = false are not
+// considered.
+func NotReady(s Snapshot) []string {
+	if s.Stopping {
+		return []string{"poold is shutting down"}
+	}
+	var out []string
+	for _, w := range s.Watchers {
+		if !w.Spec.Autostart {
+			continue
+		}
+		ready := 0
+		for _, p := range w.Processes {
+			if p.State == watcher.ProcReady {
+				ready++
+			}
+		}
+		switch {
+		case w.Status != watcher.Active:
+			why := fmt.Sprintf("watcher %q is %s", w.Name, w.Status)
+			if w.Reason != "" {
+				why += ": " + w.Reason
+			}
+			out = append(out, why)
+		case ready < w.Target:
+			out = append(out, fmt.Sprintf("watcher %q has %d of %d workers ready", w.Name, ready, w.Target))
+		}
+	}
+	return out
+}
+
+// ConfigState is what poold knows of its configuration file's reloads.
+type ConfigState struct {
+	// LastReloadOK is false when the last reload (SIGHUP, reloadconfig)
+	// was refused or a watcher's new workers failed and were rolled
+	// back; true before any reload (the config poold started with loaded).
+	LastReloadOK bool
+	// LastSuccess is when the config was last applied in full: poold's
+	// start, or the last successful reload.
+	LastSuccess time.Time
+	// LastError is why the last reload failed, "" when it did not.
+	LastError string
+}
+
+// recordReload wraps the reply of a config reload so that its outcome is
+// kept for the Snapshot (metrics: poold_config_last_reload_successful).
+// Call it on the loop; reply runs on the loop too.
+func (a *Arbiter) recordReload(reply func(reloadOutcome, error)) func(reloadOutcome, error) {
+	return func(o reloadOutcome, err error) {
+		if err == nil {
+			err = o.err()
+		}
+		a.config.LastReloadOK = err == nil
+		a.config.LastError = ""
+		if err != nil {
+			a.config.LastError = err.Error()
+		} else {
+			a.config.LastSuccess = time.Now()
+		}
+		reply(o, err)
+	}
+}
+
+// OnSettled calls fn on the loop once the watcher named name (any case)
+// has settled (see watcher.Settled), at once if it already has; already
+// says which. It returns false if poold has no such watcher or has
+// stopped. fn must not block: it runs on the loop.
+func (a *Arbiter) OnSettled(ctx context.Context, name string, fn func(at time.Time, already bool)) bool {
+	found := make(chan bool, 1)
+	ok := a.postCtx(ctx, funcMsg{func() {
+		w := a.watchers[strings.ToLower(name)]
+		found <- w != nil
+		if w == nil {
+			return
+		}
+		already := w.Settled()
+		w.WhenSettled(func() { fn(time.Now(), already) })
+	}})
+	if !ok {
+		return false
+	}
+	select {
+	case f := <-found:
+		return f
+	case <-ctx.Done():
+		return false
+	case <-a.stopped:
+		return false
+	}
+}

@@ -1,0 +1,167 @@
+package arbiter
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher"
+)
+
+func TestNotReady(t *testing.T) {
+	auto := configs.DefaultWatcher("web")
+	manual := configs.DefaultWatcher("batch")
+	manual.Autostart = false
+	ready := watcher.Process{State: watcher.ProcReady}
+	starting := watcher.Process{State: watcher.ProcStarting}
+	tests := []struct {
+		name string
+		snap Snapshot
+		want []string
+	}{
+		{"all ready", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Active, Target: 2, Spec: auto, Processes: []watcher.Process{ready, ready}},
+		}}, nil},
+		{"rolling reload: old and new", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Active, Target: 2, Spec: auto, Processes: []watcher.Process{ready, ready, starting}},
+		}}, nil},
+		{"a worker short", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Active, Target: 2, Spec: auto, Processes: []watcher.Process{ready, starting}},
+		}}, []string{`watcher "web" has 1 of 2 workers ready`}},
+		{"flapping", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Flapping, Reason: "wid 1 is flapping", Target: 1, Spec: auto, Processes: []watcher.Process{}},
+		}}, []string{`watcher "web" is flapping: wid 1 is flapping`}},
+		{"autostart off is ignored", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "batch", Status: watcher.Stopped, Target: 1, Spec: manual},
+		}}, nil},
+		{"stopping", Snapshot{Stopping: true}, []string{"poold is shutting down"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := NotReady(tt.snap); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("NotReady = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHealthAndReloadState drives a real arbiter: it answers Ping, becomes
+// ready once its workers are, records a refused reload and a good one,
+// and calls OnSettled once a reload has settled.
+func TestHealthAndReloadState(t *testing.T) {
+	cfg := &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 2)}}
+	var bad atomic.Bool
+	load := func() (*configs.Config, error) {
+		if bad.Load() {
+			return nil, errors.New("configs: poold.toml: broken on purpose")
+		}
+		c := *cfg
+		c.Arbiter = configs.DefaultArbiter()
+		return &c, nil
+	}
+	h := start(t, cfg, Options{Load: load})
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	if err := h.a.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	eventually(t, "ready", func() bool {
+		s, err := h.a.Snapshot(ctx)
+		return err == nil && len(NotReady(s)) == 0
+	})
+
+	bad.Store(true)
+	if r := h.a.Do(ctx, Request{Command: "reloadconfig", Properties: map[string]any{"waiting": true}}); r["status"] != "error" {
+		t.Fatalf("bad reload replied %v", r)
+	}
+	s, _ := h.a.Snapshot(ctx)
+	if s.Config.LastReloadOK || s.Config.LastError == "" {
+		t.Errorf("after a refused reload: %+v", s.Config)
+	}
+	bad.Store(false)
+	h.do("reloadconfig", map[string]any{"waiting": true})
+	s2, _ := h.a.Snapshot(ctx)
+	if !s2.Config.LastReloadOK || s2.Config.LastError != "" || !s2.Config.LastSuccess.After(s.Config.LastSuccess) {
+		t.Errorf("after a good reload: %+v (before %+v)", s2.Config, s.Config)
+	}
+
+	settled := make(chan bool, 1)
+	h.do("reload", nil)
+	if !h.a.OnSettled(ctx, "WEB", func(_ time.Time, already bool) { settled <- already }) {
+		t.Fatal("OnSettled: no watcher WEB")
+	}
+	select {
+	case <-settled:
+	case <-time.After(hang):
+		t.Fatal("reload never settled")
+	}
+	if h.a.OnSettled(ctx, "nope", func(time.Time, bool) {}) {
+		t.Error("OnSettled found a watcher that does not exist")
+	}
+}
+
+// TestEventsSinceReplaysABurstWithoutGap asks events_since from a seq in
+// the middle of a burst of events while the burst goes on, and pages
+// until it has caught up: every seq from there on, once.
+func TestEventsSinceReplaysABurstWithoutGap(t *testing.T) {
+	bus := events.NewBus(nil)
+	bus.KeepHistory(4000)
+	h := start(t, &configs.Config{}, Options{Events: bus})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 3000; i++ {
+			bus.Publish("burst", events.KindUpdated, map[string]any{"i": i})
+		}
+	}()
+	eventually(t, "burst half way", func() bool { return bus.Since(^uint64(0), 1).Through > 1500 })
+	from := uint64(1000)
+	last := from
+	var got []uint64
+	for {
+		r := h.do("events_since", map[string]any{"seq": int(last), "limit": 700, "topics": []any{"watcher.burst."}})
+		if r["complete"] != true {
+			t.Fatalf("incomplete replay: %v", r["oldest"])
+		}
+		for _, e := range r["events"].([]map[string]any) {
+			got = append(got, e["event"].(map[string]any)["seq"].(uint64))
+		}
+		last = r["through"].(uint64)
+		select {
+		case <-done:
+			if r["more"] == false && last == bus.Since(^uint64(0), 1).Through {
+				consecutiveSeqs(t, got, from+1, last)
+				return
+			}
+		default:
+		}
+	}
+}
+
+func consecutiveSeqs(t *testing.T, got []uint64, from, to uint64) {
+	t.Helper()
+	if uint64(len(got)) != to-from+1 {
+		t.Fatalf("got %d events, want %d (%d..%d)", len(got), to-from+1, from, to)
+	}
+	for i, s := range got {
+		if s != from+uint64(i) {
+			t.Fatalf("event %d has seq %d, want %d", i, s, from+uint64(i))
+		}
+	}
+}
+
+func TestEventsSinceRefusesBadProperties(t *testing.T) {
+	h := start(t, &configs.Config{}, Options{})
+	ctx := context.Background()
+	for _, props := range []map[string]any{{}, {"seq": -1}, {"seq": 1, "limit": 0}, {"seq": 1, "topics": []any{3}}} {
+		r := h.a.Do(ctx, Request{Command: "events_since", Properties: props})
+		if r["status"] != "error" || r["errno"] != ErrnoBadProperty {
+			t.Errorf("events_since %v: %v", props, r)
+		}
+	}
+}
