@@ -142,9 +142,21 @@ func cmdDstats(a *Arbiter, m *cmdMsg) error {
 }
 
 // RunStats publishes the stats stream (PROTOCOL.md section 3) on bus every
-// interval until ctx is done or the arbiter has stopped. /proc is read
-// here, never on the loop.
+// interval until ctx is done or the arbiter has stopped, whether or not
+// anyone listens. /proc is read here, never on the loop.
 func (a *Arbiter) RunStats(ctx context.Context, interval time.Duration, bus *events.Bus) error {
+	return a.RunStatsWhen(ctx, interval, bus, nil)
+}
+
+// RunStatsWhen is RunStats that reads /proc only while something needs
+// it, so that an idle poold costs next to nothing: each tick it publishes
+// the stream only if wanted() (someone subscribes to the stats endpoint, a
+// console is open; nil means always), and otherwise samples only the
+// workers of watchers with a resource limit (max_rss, max_cpu), whose
+// checks need a sample every interval. With neither, a tick asks the loop
+// one question and sleeps again. The stats command and metrics scrapes
+// sample on their own, when asked.
+func (a *Arbiter) RunStatsWhen(ctx context.Context, interval time.Duration, bus *events.Bus, wanted func() bool) error {
 	if interval <= 0 {
 		interval = time.Second
 	}
@@ -158,12 +170,63 @@ func (a *Arbiter) RunStats(ctx context.Context, interval time.Duration, bus *eve
 			return nil
 		case <-t.C:
 		}
-		snap, err := a.Snapshot(ctx)
-		if err != nil {
+		if wanted == nil || wanted() {
+			snap, err := a.Snapshot(ctx)
+			if err != nil {
+				continue
+			}
+			a.publishStats(bus, snap)
 			continue
 		}
-		a.publishStats(bus, snap)
+		if rows := a.limitedRows(ctx); len(rows) > 0 {
+			a.post(sampledMsg{a.sample(rows)})
+		}
 	}
+}
+
+// limitedRows lists the processes of the watchers that have a resource
+// limit; nil when none has (or the loop has ended).
+func (a *Arbiter) limitedRows(ctx context.Context) []procRow {
+	c := make(chan []procRow, 1)
+	if !a.postCtx(ctx, funcMsg{func() {
+		var rows []procRow
+		for _, w := range a.watchers {
+			if spec := w.Spec(); spec.MaxRSS > 0 || spec.MaxCPU > 0 {
+				rows = append(rows, a.rows([]*watcher.Watcher{w})...)
+			}
+		}
+		c <- rows
+	}}) {
+		return nil
+	}
+	select {
+	case rows := <-c:
+		return rows
+	case <-ctx.Done():
+		return nil
+	case <-a.stopped:
+		return nil
+	}
+}
+
+// Usage is what the metrics read of one worker's process (not its
+// children).
+type Usage struct {
+	RSS        uint64  // resident memory, bytes
+	CPUSeconds float64 // user + system CPU time over its life
+}
+
+// WorkerUsage samples /proc for the workers of snap, by pid, in the
+// caller's goroutine (never on the loop). A worker that exited since the
+// snapshot is missing. It does not feed the resource limits, which judge
+// the samples of RunStatsWhen alone.
+func (a *Arbiter) WorkerUsage(snap Snapshot) map[int]Usage {
+	sampled := a.sample(rowsOf(snap))
+	out := make(map[int]Usage, len(sampled))
+	for pid, in := range sampled {
+		out[pid] = Usage{RSS: in.RSS, CPUSeconds: in.CPUUser + in.CPUSystem}
+	}
+	return out
 }
 
 func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {
