@@ -1,6 +1,8 @@
 // Package proctest holds the waiting that poold's tests of real processes
 // and sockets share: poll a condition until a deadline that only catches a
-// hang (Eventually, Poll), and ask whether a process still runs (Alive).
+// hang (Eventually, Poll), ask whether a process still runs (Alive), and
+// find an external program a test needs, failing under CI without it
+// (Tool).
 //
 // It imports no project package, so a test anywhere in the module may use
 // it without bending the one-way imports of DESIGN.md; only tests may

@@ -1,0 +1,135 @@
+package metrics
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/watcher"
+)
+
+// Every state and status is exported, at 0 when it does not apply, so a
+// query sees each series from the start (node_exporter's systemd unit
+// state does the same).
+var (
+	workerStates = []string{watcher.ProcStarting, watcher.ProcReady, watcher.ProcStopping}
+	slotStates   = []string{string(watcher.HoldBackoff), string(watcher.HoldPaused), string(watcher.HoldFailed), string(watcher.HoldExited)}
+	poolStatuses = []watcher.Status{watcher.Stopped, watcher.Starting, watcher.Active, watcher.Stopping, watcher.Flapping, watcher.Failed}
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	dWorkers = desc("poold_pool_workers",
+		"Worker processes of the pool by state: starting (not yet ready), ready, stopping.", "pool", "state")
+	dDesired = desc("poold_pool_desired_workers",
+		"The pool's target number of workers (numprocesses).", "pool")
+	dEmpty = desc("poold_pool_empty_slots",
+		"Slots of the target without a worker, by why: backoff (starts again after a delay), paused (flapping), failed (gave up), exited (respawn is off).", "pool", "state")
+	dStatus = desc("poold_pool_status",
+		"1 for the pool's current status (stopped, starting, active, stopping, flapping, failed), 0 for the others.", "pool", "status")
+	dStart = desc("poold_worker_start_time_seconds",
+		"When poold started the worker in this slot, unix seconds.", "pool", "wid")
+	dRSS = desc("poold_worker_resident_memory_bytes",
+		"Resident memory of the worker's own process (not its children), bytes.", "pool", "wid")
+	dCPU = desc("poold_worker_cpu_seconds_total",
+		"User and system CPU time of the worker's own process since it started, seconds; starts again from 0 with each new worker in the slot.", "pool", "wid")
+	dQueue = desc("poold_listener_queue_length",
+		"Connections waiting in the listening socket's accept queue: workers are not accepting fast enough when it grows.", "listener")
+	dQueueLimit = desc("poold_listener_queue_limit",
+		"The most connections the accept queue holds (the effective backlog); beyond it the kernel drops or refuses new ones.", "listener")
+	dDropped = desc("poold_events_dropped_total",
+		"Events dropped for a consumer that could not keep up, by stream: events (the event endpoint), stats (the stats endpoint), console (the web console), metrics (this exporter).", "stream")
+	dReloadOK = desc("poold_config_last_reload_successful",
+		"1 if the last config reload (SIGHUP, reloadconfig) was applied in full, 0 if it was refused or a watcher's change was rolled back.")
+	dReloadAt = desc("poold_config_last_reload_success_timestamp_seconds",
+		"When the config was last applied in full (poold's start, or the last successful reload), unix seconds.")
+)
+
+// snapshotCollector reads one Snapshot per scrape.
+type snapshotCollector struct{ e *Exporter }
+
+func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dQueue, dQueueLimit, dDropped, dReloadOK, dReloadAt} {
+		ch <- d
+	}
+}
+
+func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
+	c.collectDropped(ch)
+	ctx, cancel := context.WithTimeout(context.Background(), c.e.opts.ScrapeTimeout)
+	defer cancel()
+	snap, err := c.e.opts.Source.Snapshot(ctx)
+	if err != nil {
+		// The other collectors still answer; the scrape reports the error.
+		ch <- prometheus.NewInvalidMetric(dWorkers, err)
+		return
+	}
+	usage := c.e.opts.Source.WorkerUsage(snap)
+	for _, w := range snap.Watchers {
+		collectPool(ch, w, usage)
+	}
+	for _, s := range snap.Sockets {
+		ch <- gauge(dQueue, float64(s.Queued), s.Name)
+		ch <- gauge(dQueueLimit, float64(s.QueueLimit), s.Name)
+	}
+	ch <- gauge(dReloadOK, boolFloat(snap.Config.LastReloadOK))
+	ch <- gauge(dReloadAt, unixSeconds(snap.Config.LastSuccess))
+}
+
+func (c *snapshotCollector) collectDropped(ch chan<- prometheus.Metric) {
+	for stream, f := range c.e.opts.Dropped {
+		ch <- prometheus.MustNewConstMetric(dDropped, prometheus.CounterValue, float64(f()), stream)
+	}
+	ch <- prometheus.MustNewConstMetric(dDropped, prometheus.CounterValue, float64(c.e.ownDropped()), "metrics")
+}
+
+// collectPool sends the metrics of one pool and its workers.
+func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage map[int]arbiter.Usage) {
+	pool := w.Name
+	ch <- gauge(dDesired, float64(w.Target), pool)
+	for _, st := range poolStatuses {
+		ch <- gauge(dStatus, boolFloat(w.Status == st), pool, string(st))
+	}
+	byState := map[string]int{}
+	for _, p := range w.Processes {
+		byState[p.State]++
+		wid := strconv.Itoa(p.Wid)
+		ch <- gauge(dStart, unixSeconds(p.Started), pool, wid)
+		if u, ok := usage[p.Pid]; ok {
+			ch <- gauge(dRSS, float64(u.RSS), pool, wid)
+			ch <- prometheus.MustNewConstMetric(dCPU, prometheus.CounterValue, u.CPUSeconds, pool, wid)
+		}
+	}
+	for _, st := range workerStates {
+		ch <- gauge(dWorkers, float64(byState[st]), pool, st)
+	}
+	held := map[string]int{}
+	for _, s := range w.Slots {
+		if s.Pid == 0 {
+			held[s.State]++
+		}
+	}
+	for _, st := range slotStates {
+		ch <- gauge(dEmpty, float64(held[st]), pool, st)
+	}
+}
+
+func gauge(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func unixSeconds(t interface{ UnixNano() int64 }) float64 {
+	return float64(t.UnixNano()) / 1e9
+}

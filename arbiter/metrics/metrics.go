@@ -1,0 +1,177 @@
+// Package metrics exposes poold in the Prometheus text format, with
+// prometheus/client_golang (the only package of poold that imports it).
+//
+// Every pool metric is read from one arbiter.Snapshot per scrape, so a
+// scrape sees one consistent moment and poold does no work between
+// scrapes: the snapshot collector asks the arbiter's loop for a Snapshot,
+// samples /proc for the workers outside the loop and turns both into
+// constant metrics. Counters that must outlive the watchers a config
+// reload rebuilds (restarts by reason) and the reload-duration histogram
+// live here, fed by the event bus.
+//
+// Concurrency: New does no I/O and starts nothing. Run owns one goroutine
+// (its caller's): it reads a bounded bus subscription and owns the
+// restart tracker's state; the loop runs the short OnSettled callbacks
+// that observe reload durations. The counter and histogram vectors are
+// client_golang's own synchronised leaves, read by scrapes, which run on
+// the HTTP server's goroutines; Collect keeps nothing between calls.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/events"
+)
+
+// Source is what the metrics read: *arbiter.Arbiter.
+type Source interface {
+	Snapshot(ctx context.Context) (arbiter.Snapshot, error)
+	WorkerUsage(arbiter.Snapshot) map[int]arbiter.Usage
+	OnSettled(ctx context.Context, name string, fn func(at time.Time, already bool)) bool
+}
+
+// Options configure an Exporter.
+type Options struct {
+	Source Source
+	// Events is the lifecycle event bus: restarts and reload durations
+	// are counted from it. Nil: those two stay empty.
+	Events *events.Bus
+	// Dropped maps a stream name ("events", "stats", "console") to its
+	// count of events dropped for slow consumers, read at each scrape
+	// (poold_events_dropped_total). The exporter adds its own ("metrics").
+	Dropped map[string]func() uint64
+	// ScrapeTimeout bounds the wait for the loop's Snapshot. Default 5s.
+	ScrapeTimeout time.Duration
+	Log           hclog.Logger
+}
+
+// Exporter is poold's metrics: a registry, the collectors and the event
+// consumer that feeds the counters.
+type Exporter struct {
+	opts     Options
+	log      hclog.Logger
+	reg      *prometheus.Registry
+	restarts *prometheus.CounterVec
+	reloads  *prometheus.HistogramVec
+	ready    chan struct{}
+	// sub is Run's subscription, set once it has subscribed; scrapes
+	// read its drop count.
+	sub atomic.Pointer[events.Subscription]
+}
+
+// ReloadBuckets are the bucket bounds of poold_reload_duration_seconds: a
+// rolling reload takes from well under a second (workers ready at spawn)
+// to minutes (readiness probes, max_surge 1, many workers).
+var ReloadBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
+
+// New builds the exporter and registers every collector. It does no I/O.
+func New(opts Options) *Exporter {
+	if opts.Log == nil {
+		opts.Log = hclog.NewNullLogger()
+	}
+	if opts.ScrapeTimeout <= 0 {
+		opts.ScrapeTimeout = 5 * time.Second
+	}
+	e := &Exporter{
+		opts:  opts,
+		log:   opts.Log,
+		reg:   prometheus.NewRegistry(),
+		ready: make(chan struct{}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "poold_worker_restarts_total",
+			Help: "Workers poold started again without being asked: reason exit (the worker ended on its own), spawn_error (the previous start failed), unhealthy (failed readiness, health check or a resource limit), max_age.",
+		}, []string{"pool", "reason"}),
+		reloads: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "poold_reload_duration_seconds",
+			Help:    "Seconds from a pool's reload (reload command, or a config reload that changed it) until it settled: its target of current, ready workers and nothing in flight.",
+			Buckets: ReloadBuckets,
+		}, []string{"pool"}),
+	}
+	e.reg.MustRegister(
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+		e.restarts,
+		e.reloads,
+		&snapshotCollector{e: e},
+	)
+	return e
+}
+
+// Registry is the exporter's registry (tests gather from it directly).
+func (e *Exporter) Registry() *prometheus.Registry { return e.reg }
+
+// Handler serves the registry in the Prometheus text format. At most four
+// scrapes run at once; a scrape whose Snapshot fails still returns the
+// other metrics and logs why.
+func (e *Exporter) Handler() http.Handler {
+	return promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{
+		ErrorLog:            e.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+		Timeout:             2 * e.opts.ScrapeTimeout,
+	})
+}
+
+// ownDropped counts the events Run's subscription lost.
+func (e *Exporter) ownDropped() uint64 {
+	if s := e.sub.Load(); s != nil {
+		return s.Dropped()
+	}
+	return 0
+}
+
+// Ready is closed once Run has subscribed to the event bus: events from
+// then on are counted.
+func (e *Exporter) Ready() <-chan struct{} { return e.ready }
+
+// Run counts restarts and times reloads from the event bus until ctx is
+// done, then returns nil. Without an event bus it only waits for ctx.
+func (e *Exporter) Run(ctx context.Context) error {
+	if e.opts.Events == nil {
+		close(e.ready)
+		<-ctx.Done()
+		return nil
+	}
+	sub := e.opts.Events.Subscribe(events.DefaultQueue, "watcher.")
+	defer sub.Close()
+	e.sub.Store(sub)
+	close(e.ready)
+	t := newTracker(e.restarts)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-sub.C():
+			t.apply(ev)
+			switch ev.Kind {
+			case events.KindReload, events.KindUpdated:
+				e.timeReload(ctx, ev)
+			case events.KindRemove:
+				e.reloads.DeletePartialMatch(prometheus.Labels{"pool": ev.Watcher})
+			}
+		}
+	}
+}
+
+// timeReload observes how long the pool of ev takes to settle after it.
+// A config change that needed no new worker (updated, already settled)
+// is not a reload worth timing.
+func (e *Exporter) timeReload(ctx context.Context, ev events.Event) {
+	pool, kind, t0 := ev.Watcher, ev.Kind, ev.Time
+	obs := e.reloads.WithLabelValues(pool)
+	e.opts.Source.OnSettled(ctx, pool, func(at time.Time, already bool) {
+		if kind == events.KindUpdated && already {
+			return
+		}
+		obs.Observe(max(at.Sub(t0).Seconds(), 0))
+	})
+}

@@ -1,0 +1,152 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/poold/poold/events"
+)
+
+// Restart reasons, the values of poold_worker_restarts_total's reason.
+const (
+	ReasonExit       = "exit"        // the worker ended without poold asking
+	ReasonSpawnError = "spawn_error" // the previous start of the slot failed
+	ReasonUnhealthy  = "unhealthy"   // failed readiness, health check or a resource limit
+	ReasonMaxAge     = "max_age"     // recycled for its age
+)
+
+// Reasons lists every restart reason.
+var Reasons = []string{ReasonExit, ReasonSpawnError, ReasonUnhealthy, ReasonMaxAge}
+
+// maxTracked bounds the per-pid memory of a pool: if reaps were lost (a
+// full subscription), the maps are reset rather than grow.
+const maxTracked = 1 << 16
+
+// tracker turns the event stream into restart counts. A restart is poold
+// starting a worker again without being asked: a recycle (counted when
+// poold decides it), or a spawn into a slot whose last worker ended on its
+// own, failed its readiness or could not be started. Stops, scale-downs
+// and reloads that poold was asked for are not restarts: their workers
+// get a kill event before their reap. It is owned by Exporter.Run.
+type tracker struct {
+	vec   *prometheus.CounterVec
+	pools map[string]*poolTrack // by watcher name as published
+}
+
+// poolTrack is what the tracker remembers of one pool between events.
+type poolTrack struct {
+	signalled map[int]bool   // pids poold sent a signal to (kill events)
+	unhealthy map[int]bool   // pids with an unhealthy event
+	done      map[int]bool   // pids whose replacement is counted or abandoned
+	pending   map[int]string // wid -> reason its next start is a restart
+	// The previous event of the pool, when it was a reap (its wid) or an
+	// unhealthy (its pid): a reload_failed right after names them.
+	lastReapWid, lastUnhealthyPid int
+}
+
+func newTracker(vec *prometheus.CounterVec) *tracker {
+	return &tracker{vec: vec, pools: map[string]*poolTrack{}}
+}
+
+func (t *tracker) pool(name string) *poolTrack {
+	p := t.pools[name]
+	if p == nil {
+		p = &poolTrack{}
+		p.reset()
+		t.pools[name] = p
+		for _, r := range Reasons { // every series from 0, so rate() sees the first one
+			t.vec.WithLabelValues(name, r)
+		}
+	}
+	return p
+}
+
+func (p *poolTrack) reset() {
+	p.signalled, p.unhealthy, p.done, p.pending = map[int]bool{}, map[int]bool{}, map[int]bool{}, map[int]string{}
+}
+
+// apply takes one lifecycle event.
+func (t *tracker) apply(ev events.Event) {
+	if ev.Watcher == "" {
+		return
+	}
+	if ev.Kind == events.KindRemove {
+		delete(t.pools, ev.Watcher)
+		t.vec.DeletePartialMatch(prometheus.Labels{"pool": ev.Watcher})
+		return
+	}
+	p := t.pool(ev.Watcher)
+	lastReap, lastUnhealthy := p.lastReapWid, p.lastUnhealthyPid
+	p.lastReapWid, p.lastUnhealthyPid = 0, 0
+	pid, wid := intField(ev, "process_pid"), intField(ev, "process_id")
+	count := func(reason string) { t.vec.WithLabelValues(ev.Watcher, reason).Inc() }
+	switch ev.Kind {
+	case events.KindKill:
+		p.signalled[pid] = true
+	case events.KindUnhealthy:
+		p.unhealthy[pid] = true
+		p.lastUnhealthyPid = pid
+	case events.KindRecycle:
+		// Its replacement starts now, through the rolling path.
+		reason := ReasonMaxAge
+		if p.unhealthy[pid] {
+			reason = ReasonUnhealthy
+		}
+		count(reason)
+		p.done[pid] = true
+	case events.KindReap:
+		p.reaped(pid, wid)
+	case events.KindReloadFailed:
+		// A new worker of a rolling reload died or failed its readiness:
+		// the reload is abandoned, and that slot is not started again.
+		delete(p.pending, lastReap)
+		if lastUnhealthy != 0 {
+			p.done[lastUnhealthy] = true
+		}
+	case events.KindSpawnError:
+		if r := p.pending[wid]; r != "" {
+			count(r)
+		}
+		p.pending[wid] = ReasonSpawnError
+	case events.KindSpawn:
+		if r := p.pending[wid]; r != "" {
+			count(r)
+			delete(p.pending, wid)
+		}
+	case events.KindStop, events.KindStart:
+		p.reset() // every worker is gone, and so is every slot's history
+	}
+	if len(p.signalled)+len(p.unhealthy)+len(p.done) > maxTracked {
+		p.signalled, p.unhealthy, p.done = map[int]bool{}, map[int]bool{}, map[int]bool{}
+	}
+}
+
+// reaped decides what the end of pid means for its slot's next start.
+func (p *poolTrack) reaped(pid, wid int) {
+	switch {
+	case p.done[pid]:
+	case p.unhealthy[pid]:
+		p.pending[wid] = ReasonUnhealthy // stopped for failing its readiness
+	case p.signalled[pid]:
+		// stopped on request: stop, scale down, reload
+	default:
+		p.pending[wid] = ReasonExit
+	}
+	p.lastReapWid = wid
+	delete(p.signalled, pid)
+	delete(p.unhealthy, pid)
+	delete(p.done, pid)
+}
+
+// intField reads a payload number (the bus carries Go ints; a decoded
+// payload float64s).
+func intField(ev events.Event, k string) int {
+	switch v := ev.Fields[k].(type) {
+	case int:
+		return v
+	case int64:
+		return int(v)
+	case float64:
+		return int(v)
+	}
+	return 0
+}
