@@ -46,6 +46,10 @@ type Arbiter struct {
 	LogLevel string
 	// LogFormat is text or json. Default text.
 	LogFormat string
+	// EventHistory is how many recent events poold keeps for replay
+	// (events_since, poolctl events --since, a console that opens).
+	// 0 keeps none. Default 1024.
+	EventHistory int
 }
 
 // Web is the [web] section: the live console.
@@ -54,6 +58,10 @@ type Web struct {
 	Address  string // default 127.0.0.1:8080
 	Token    string // required when Address is not loopback
 	ReadOnly bool
+	// MetricsAddress, when set, serves /metrics, /healthz and /readyz on
+	// their own host:port, whether or not the console is enabled. /metrics
+	// there needs Token when one is set; the probes never do.
+	MetricsAddress string
 }
 
 // Socket is one [sockets.NAME] section: a listening socket poold binds
@@ -170,6 +178,7 @@ const (
 	DefaultStatsInterval    = time.Second
 	DefaultLogLevel         = "info"
 	DefaultLogFormat        = "text"
+	DefaultEventHistory     = 1024
 	DefaultWebAddress       = "127.0.0.1:8080"
 	DefaultSocketHost       = "127.0.0.1"
 	DefaultBacklog          = 2048
@@ -219,6 +228,7 @@ func DefaultArbiter() Arbiter {
 		MaxProcesses:   DefaultMaxTotal,
 		LogLevel:       DefaultLogLevel,
 		LogFormat:      DefaultLogFormat,
+		EventHistory:   DefaultEventHistory,
 	}
 }
 

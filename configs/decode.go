@@ -800,6 +800,7 @@ var arbiterFields = []field[Arbiter]{
 	boolField("allow_remote", func(a *Arbiter) *bool { return &a.AllowRemote }),
 	stringField("log_level", func(a *Arbiter) *string { return &a.LogLevel }),
 	stringField("log_format", func(a *Arbiter) *string { return &a.LogFormat }),
+	intField("event_history", func(a *Arbiter) *int { return &a.EventHistory }, 0, 1<<20),
 }
 
 var webFields = []field[Web]{
@@ -807,6 +808,7 @@ var webFields = []field[Web]{
 	stringField("address", func(w *Web) *string { return &w.Address }),
 	stringField("token", func(w *Web) *string { return &w.Token }),
 	boolField("read_only", func(w *Web) *bool { return &w.ReadOnly }),
+	stringField("metrics_address", func(w *Web) *string { return &w.MetricsAddress }),
 }
 
 var socketFields = []field[Socket]{

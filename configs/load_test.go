@@ -68,6 +68,10 @@ func TestLoadBad(t *testing.T) {
 			`arbiter.log_format: must be one of text, json, got "xml"`,
 		}, 2},
 		{"bad_name.toml", []string{`watchers.my app: bad name "my app"`}, 1},
+		{"bad_metrics_address.toml", []string{
+			`arbiter.event_history: must be`,
+			`web.metrics_address: must be "HOST:PORT" such as "127.0.0.1:9100", got "9100"`,
+		}, 2},
 		{"bad_same_address.toml", []string{
 			"sockets.b: has the same address (127.0.0.1:8000) as sockets.a",
 			"sockets.d: has the same address (/tmp/poold-test.sock) as sockets.c",
@@ -258,6 +262,7 @@ func TestLoadGood(t *testing.T) {
 		MaxProcesses:   DefaultMaxTotal,
 		LogLevel:       "debug",
 		LogFormat:      "json",
+		EventHistory:   DefaultEventHistory,
 	}
 	if d := cmp.Diff(wantArbiter, cfg.Arbiter); d != "" {
 		t.Errorf("arbiter (-want +got):\n%s", d)

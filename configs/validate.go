@@ -93,6 +93,12 @@ func validateArbiter(ps *problems, a *Arbiter) {
 }
 
 func validateWeb(ps *problems, w *Web) {
+	if w.MetricsAddress != "" {
+		_, port, err := net.SplitHostPort(w.MetricsAddress)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			ps.add("web.metrics_address", `must be "HOST:PORT" such as "127.0.0.1:9100", got %q`, w.MetricsAddress)
+		}
+	}
 	host, port, err := net.SplitHostPort(w.Address)
 	if err != nil {
 		ps.add("web.address", `must be "HOST:PORT" such as "127.0.0.1:8080", got %q`, w.Address)
