@@ -31,8 +31,9 @@ var (
 // serveConn runs one websocket until either side ends it. It runs on the
 // HTTP handler goroutine, which is the connection's reader; it starts the
 // one writer and waits for it.
-func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, remote string) {
+func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, remote string, since uint64) {
 	c := newClient(s.tunings.clientQueue, remote, func() { conn.NetConn().Close() })
+	c.since = since
 	if !h.register(c) {
 		conn.Close()
 		return

@@ -45,6 +45,13 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, assets, "favicon.svg")
 	})
+	if s.opts.Metrics != nil {
+		mux.Handle("GET /metrics", s.opts.Metrics)
+	}
+	if s.opts.Health != nil {
+		mux.Handle("GET /healthz", healthz(s.opts.Health))
+		mux.Handle("GET /readyz", readyz(s.opts.Health))
+	}
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
 		if !s.guard.originOK(r) {
 			s.log.Warn("websocket refused: cross-origin", "origin", r.Header.Get("Origin"), "host", r.Host, "remote", r.RemoteAddr)
@@ -57,7 +64,7 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 		if err != nil {
 			return // Upgrade has answered the client
 		}
-		s.serveConn(ctx, h, conn, r.RemoteAddr)
+		s.serveConn(ctx, h, conn, r.RemoteAddr, sinceParam(r.URL.Query().Get("since")))
 	})
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -24,6 +24,8 @@ type client struct {
 	// drop closes the network connection at once, unblocking a writer
 	// stuck on a peer that does not read.
 	drop func()
+	// since is the last event seq a reconnecting console saw (?since=).
+	since uint64
 }
 
 func newClient(queue int, remote string, drop func()) *client {
@@ -92,6 +94,7 @@ type hub struct {
 	recent   []wireEvent // newest last, at most t.recentEvents
 	reaped   map[string]time.Time
 	lastSeq  uint64
+	sent     uint64 // events up to this seq reached every console (replay.go)
 	pending  []wireEvent
 	statBuf  []events.Event
 	dirty    map[string]bool
@@ -157,7 +160,13 @@ func (h *hub) run(ctx context.Context) {
 	var evC, stC <-chan events.Event
 	if h.s.opts.Events != nil {
 		sub := h.s.opts.Events.Subscribe(events.DefaultQueue, "watcher.", "arbiter.")
-		defer sub.Close()
+		h.s.hubSubs.Store(sub)
+		h.startReplay()
+		defer func() {
+			h.s.hubSubs.Store(nil)
+			h.s.dropped.Add(sub.Dropped())
+			sub.Close()
+		}()
 		evC = sub.C()
 	}
 	if h.s.opts.Stats != nil {
@@ -196,7 +205,7 @@ func (h *hub) run(ctx context.Context) {
 		case c := <-h.reg:
 			h.clients[c] = struct{}{}
 			h.s.nconsoles.Store(int64(len(h.clients)))
-			h.sendTo(c, h.helloMessage())
+			h.sendTo(c, h.helloMessage(c.since))
 			h.log.Debug("console connected", "remote", c.remote, "consoles", len(h.clients))
 
 		case c := <-h.unreg:
@@ -207,6 +216,12 @@ func (h *hub) run(ctx context.Context) {
 			}
 
 		case ev := <-evC:
+			if ev.Seq <= h.sent {
+				break // published before the hub began: in every hello
+			}
+			for _, missed := range h.refill(ev) {
+				h.applyEvent(missed)
+			}
 			h.applyEvent(ev)
 			if !evArmed {
 				evT.Reset(h.t.eventFlush)
@@ -218,6 +233,7 @@ func (h *hub) run(ctx context.Context) {
 			evArmed = false
 			if len(h.pending) > 0 {
 				h.broadcast(map[string]any{"type": "events", "events": h.pending})
+				h.sent = h.pending[len(h.pending)-1].Seq
 				h.pending = nil
 			}
 
@@ -408,7 +424,8 @@ func (h *hub) watcherFor(name string) string {
 	return name
 }
 
-func (h *hub) applyEvent(ev events.Event) {
+// wire turns an event into what the page receives.
+func (h *hub) wire(ev events.Event) wireEvent {
 	we := wireEvent{Seq: ev.Seq, Time: unixSeconds(ev.Time), Topic: ev.Topic, Kind: ev.Kind}
 	if we.Fields, _ = plain(ev.Fields); we.Fields == nil && len(ev.Fields) > 0 {
 		we.Fields = map[string]any{"error": "payload is not JSON"}
@@ -423,6 +440,12 @@ func (h *hub) applyEvent(ev events.Event) {
 		name = h.watcherFor(name)
 	}
 	we.Watcher = name
+	return we
+}
+
+func (h *hub) applyEvent(ev events.Event) {
+	we := h.wire(ev)
+	name := we.Watcher
 	if h.lastSeq != 0 && ev.Seq > h.lastSeq+1 {
 		// The bus dropped events for us: the model may be stale.
 		h.dirtyAll = true
@@ -553,13 +576,17 @@ func (h *hub) flushStats() {
 	h.broadcast(msg)
 }
 
-func (h *hub) helloMessage() map[string]any {
+// helloMessage is what a console starts from. resumed says its events
+// continue, without a gap, from the since it asked for.
+func (h *hub) helloMessage(since uint64) map[string]any {
+	evs, resumed := h.helloEvents(since)
 	return map[string]any{
 		"type":      "hello",
 		"read_only": h.s.opts.Config.ReadOnly,
 		"state":     h.state,
 		"history":   h.history,
-		"events":    h.recent,
+		"events":    evs,
+		"resumed":   resumed,
 	}
 }
 

@@ -61,6 +61,12 @@ type Options struct {
 	// stat.poold.<pid>). May be nil: no live CPU/RSS.
 	Stats *events.Bus
 	Log   hclog.Logger
+	// Metrics serves GET /metrics on the console's listener, behind the
+	// same Host and token checks as the console. Nil: no /metrics.
+	Metrics http.Handler
+	// Health answers GET /healthz and /readyz on the console's listener,
+	// behind the same checks. Nil: no probes.
+	Health Health
 }
 
 // Server is the web console. Build it with New, run it with Run or Serve.
@@ -71,7 +77,23 @@ type Server struct {
 	guard   *guard
 	tunings tunings
 
-	nconsoles atomic.Int64 // open consoles, as the hub last counted
+	nconsoles atomic.Int64  // open consoles, as the hub last counted
+	dropped   atomic.Uint64 // events the hub's bus subscriptions lost, from ended hubs
+	hubSubs   atomic.Pointer[events.Subscription]
+}
+
+// Consoles is the number of consoles open now. poold samples /proc for
+// the stats stream only while one is (or another consumer wants it).
+func (s *Server) Consoles() int { return s.consoles() }
+
+// Dropped counts the lifecycle events the console's hub lost because it
+// fell behind (poold_events_dropped_total{stream="console"}).
+func (s *Server) Dropped() uint64 {
+	n := s.dropped.Load()
+	if sub := s.hubSubs.Load(); sub != nil {
+		n += sub.Dropped()
+	}
+	return n
 }
 
 // consoles is the number of open consoles (for tests and metrics).
