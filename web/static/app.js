@@ -82,7 +82,9 @@
     events: [],
     skew: 0,              // server time - local time, seconds
     lastStats: 0,
-    queued: {},           // socket fd -> accept queue length
+    queued: {},           // socket fd -> {queue, limit}
+    qhist: {},            // socket fd -> [[t, queue]] for its chart
+    lastSeq: 0,           // last event seen: a reconnect resumes after it
   };
   const serverNow = () => Date.now() / 1000 + st.skew;
 
@@ -91,7 +93,9 @@
   const waiting = new Map(); // id -> callback
   function connect() {
     setConn("wait", "connecting…");
-    ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+    // A reconnect asks for the events after the last one it saw: no gap.
+    const since = st.lastSeq ? "?since=" + st.lastSeq : "";
+    ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" + since);
     ws.onopen = () => { retry = 500; setConn("live", "live"); };
     ws.onmessage = (m) => {
       let msg; try { msg = JSON.parse(m.data); } catch { return; }
@@ -121,7 +125,10 @@
         st.readOnly = !!msg.read_only;
         document.body.classList.toggle("readonly", st.readOnly);
         $("#ro").hidden = !st.readOnly;
-        st.events = (msg.events || []).slice().reverse();
+        if (msg.resumed) for (const e of (msg.events || [])) st.events.unshift(e);
+        else st.events = (msg.events || []).slice().reverse();
+        if (st.events.length > MAX_EVENTS) st.events.length = MAX_EVENTS;
+        noteSeq(msg.events);
         for (const w of st.watchers.values()) w.card.remove();
         st.watchers.clear();
         applyState(msg.state, msg.history || {});
@@ -135,6 +142,7 @@
         break;
       case "events":
         for (const e of msg.events) { applyEvent(e); st.events.unshift(e); }
+        noteSeq(msg.events);
         if (st.events.length > MAX_EVENTS) st.events.length = MAX_EVENTS;
         renderEvents(); renderSummary();
         break;
@@ -172,6 +180,9 @@
     for (const w of st.watchers.values()) drawCharts(w);
   }
 
+  function noteSeq(evs) {
+    for (const e of (evs || [])) if (e.seq > st.lastSeq) st.lastSeq = e.seq;
+  }
   function applyEvent(e) {
     const w = st.watchers.get(e.watcher);
     if (!w) return;
@@ -204,7 +215,13 @@
     if (msg.poold) { st.poold = msg.poold; renderSelf(); }
     if (msg.sockets) {
       st.queued = {};
-      for (const q of msg.sockets) st.queued[q.fd] = q.reads;
+      for (const q of msg.sockets) {
+        const n = q.queue != null ? q.queue : q.reads;
+        st.queued[q.fd] = { queue: n, limit: q.queue_limit };
+        const h = st.qhist[q.fd] = st.qhist[q.fd] || [];
+        h.push([msg.time || Date.now() / 1000, Number(n) || 0]);
+        if (h.length > HISTORY) h.splice(0, h.length - HISTORY);
+      }
       renderSockets();
     }
     renderSummary();
@@ -496,10 +513,20 @@
       el("td", { text: s.name || "" }),
       el("td", { class: "num", text: s.path ? s.path : (String(s.host || "").includes(":") ? "[" + s.host + "]" : s.host) + ":" + s.port }),
       el("td", { class: "num r", text: s.backlog != null ? s.backlog : "" }),
-      el("td", { class: "num r", title: "connections waiting in the accept queue", text: st.queued[s.fd] != null ? st.queued[s.fd] : "–" }),
+      el("td", { class: "num r", title: "connections waiting in the accept queue, of the most it holds", text: fmtQueue(st.queued[s.fd]) }),
+      el("td", { class: "qchart" }, el("canvas", { "data-fd": s.fd, title: "accept queue, last 5 minutes" })),
       el("td", { text: (users[s.name] || []).join(", ") || "–" })));
-    if (!rows.length) rows.push(el("tr", null, el("td", { colspan: 6, class: "empty", text: "no sockets" })));
+    if (!rows.length) rows.push(el("tr", null, el("td", { colspan: 7, class: "empty", text: "no sockets" })));
     $("#sockets").replaceChildren(...rows);
+    const color = getComputedStyle(document.documentElement).getPropertyValue("--queue").trim();
+    for (const c of $("#sockets").querySelectorAll("canvas[data-fd]")) {
+      const q = st.queued[c.dataset.fd];
+      spark(c, st.qhist[c.dataset.fd] || [], 1, color, (m) => Math.max(m * 1.15, (q && q.limit) ? Math.min(q.limit, 8) : 8));
+    }
+  }
+  function fmtQueue(q) {
+    if (!q) return "–";
+    return q.limit ? q.queue + " / " + q.limit : String(q.queue);
   }
   function renderSelf() {
     const p = st.poold;
