@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/metrics"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/events/zmqpub"
@@ -133,6 +134,7 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 		}
 	}
 	bus := events.NewBus(nil)
+	bus.KeepHistory(cfg.Arbiter.EventHistory)
 	statsBus := events.NewBus(nil)
 	arb := arbiter.New(cfg, arbiter.Options{
 		Log:    log,
@@ -172,19 +174,18 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 			return nil
 		}
 	}
-	if cfg.Web.Enabled {
-		srv, err := web.New(web.Options{Config: cfg.Web, Backend: wireBackend{arb}, Events: bus, Stats: statsBus, Log: log.Named("web")})
-		if err != nil {
-			return err
-		}
-		l, err := net.Listen("tcp", srv.Addr())
-		if err != nil {
-			return fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port, or enabled = false)", srv.Addr(), err)
-		}
-		goRun("web console", func(ctx context.Context) error { return srv.Serve(ctx, l) })
-		log.Info("web console", "url", "http://"+srv.Addr()+"/")
+	h := httpParts{cfg: cfg, arb: arb, bus: bus, statsBus: statsBus, log: log, goRun: goRun, failed: failed,
+		dropped: map[string]func() uint64{"events": pubDropped(pub), "stats": pubDropped(statsPub)}}
+	consoles, err := h.start()
+	if err != nil {
+		return err
 	}
-	goRun("stats sampler", func(ctx context.Context) error { return arb.RunStats(ctx, cfg.Arbiter.StatsInterval, statsBus) })
+	// /proc is read for the stats stream only while someone listens: a
+	// subscriber of the stats endpoint or an open console.
+	wanted := func() bool { return statsPub.Stats().Guard.Conns > 0 || consoles() > 0 }
+	goRun("stats sampler", func(ctx context.Context) error {
+		return arb.RunStatsWhen(ctx, cfg.Arbiter.StatsInterval, statsBus, wanted)
+	})
 
 	arbCtx, stopArb := context.WithCancel(ctx)
 	defer stopArb()
@@ -246,4 +247,74 @@ func (b wireBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply 
 		return arbiter.Fail(req.ID, err)
 	}
 	return out
+}
+
+// pubDropped counts what a publisher lost for slow subscribers: in its bus
+// queue and in the per-peer buffers of its transport.
+func pubDropped(p *zmqpub.Publisher) func() uint64 {
+	return func() uint64 {
+		st := p.Stats()
+		return st.Dropped + st.Guard.Dropped
+	}
+}
+
+// httpParts starts poold's HTTP surfaces: the console ([web] enabled) and
+// the metrics and health listener ([web] metrics_address), which share
+// one metrics exporter.
+type httpParts struct {
+	cfg           *configs.Config
+	arb           *arbiter.Arbiter
+	bus, statsBus *events.Bus
+	log           hclog.Logger
+	goRun         func(string, func(context.Context) error)
+	failed        <-chan error
+	// dropped feeds poold_events_dropped_total; start adds the console's.
+	// Scrapes read it only once start has returned.
+	dropped map[string]func() uint64
+}
+
+// start binds what is configured and returns the count of open consoles.
+func (h httpParts) start() (consoles func() int, err error) {
+	consoles = func() int { return 0 }
+	w := h.cfg.Web
+	if !w.Enabled && w.MetricsAddress == "" {
+		return consoles, nil
+	}
+	exp := metrics.New(metrics.Options{Source: h.arb, Events: h.bus, Dropped: h.dropped, Log: h.log.Named("metrics")})
+	// Subscribed before the arbiter starts, so every restart is counted.
+	h.goRun("metrics", exp.Run)
+	select {
+	case <-exp.Ready():
+	case err := <-h.failed:
+		return nil, err
+	}
+	if w.Enabled {
+		srv, err := web.New(web.Options{Config: w, Backend: wireBackend{h.arb}, Events: h.bus, Stats: h.statsBus,
+			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("web")})
+		if err != nil {
+			return nil, err
+		}
+		h.dropped["console"] = srv.Dropped
+		l, err := net.Listen("tcp", srv.Addr())
+		if err != nil {
+			return nil, fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port, or enabled = false)", srv.Addr(), err)
+		}
+		h.goRun("web console", func(ctx context.Context) error { return srv.Serve(ctx, l) })
+		h.log.Info("web console", "url", "http://"+srv.Addr()+"/")
+		consoles = srv.Consoles
+	}
+	if w.MetricsAddress != "" {
+		ps, err := web.NewProbeServer(web.ProbeOptions{Address: w.MetricsAddress, Token: w.Token,
+			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("metrics")})
+		if err != nil {
+			return nil, err
+		}
+		l, err := net.Listen("tcp", w.MetricsAddress)
+		if err != nil {
+			return nil, fmt.Errorf("web: listen on metrics_address %s: %w (set [web] metrics_address to a free host:port, or remove it)", w.MetricsAddress, err)
+		}
+		h.goRun("metrics listener", func(ctx context.Context) error { return ps.Serve(ctx, l) })
+		h.log.Info("metrics", "url", "http://"+l.Addr().String()+"/metrics")
+	}
+	return consoles, nil
 }
