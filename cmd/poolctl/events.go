@@ -17,7 +17,7 @@ import (
 )
 
 func (a *app) eventsCommand() *cobra.Command {
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:     "events [TOPIC_PREFIX...]",
 		Aliases: []string{"listen"},
 		GroupID: "live",
@@ -26,12 +26,22 @@ func (a *app) eventsCommand() *cobra.Command {
 
 TOPIC_PREFIX filters by topic, e.g. watcher.web. or arbiter. (default: all).
 The event endpoint is --pubsub-endpoint, else the pubsub_endpoint poold
-reports in globaloptions. With --json each line is {"topic": ..., "event": ...}.`,
-		Example: "  poolctl events watcher.web.\n  poolctl listen --json",
+reports in globaloptions. With --json each line is {"topic": ..., "event": ...}.
+
+--since SEQ first prints the events after SEQ that poold still keeps
+([arbiter] event_history), then goes on live, with no gap and no event
+twice; --since 0 starts from the oldest one kept.`,
+		Example: "  poolctl events watcher.web.\n  poolctl listen --json\n  poolctl events --since 1200",
 		RunE: func(c *cobra.Command, args []string) error {
+			if c.Flags().Changed("since") {
+				since, _ := c.Flags().GetUint64("since")
+				return a.eventsSince(c.Context(), since, args)
+			}
 			return a.events(c.Context(), args)
 		},
 	}
+	c.Flags().Uint64("since", 0, "replay the kept events after this seq, then go live")
+	return c
 }
 
 // events prints events until ctx is cancelled (Ctrl-C), which is success.
@@ -65,6 +75,64 @@ func (a *app) events(ctx context.Context, prefixes []string) error {
 			return runError{err}
 		}
 	}
+}
+
+// eventsSince prints the events after since, then live ones (replayer).
+func (a *app) eventsSince(ctx context.Context, since uint64, prefixes []string) error {
+	ep, err := a.pubsubEndpoint(ctx)
+	if err != nil {
+		return err
+	}
+	sub, err := zmqpub.Dial(ctx, ep)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return connError{fmt.Sprintf("Cannot subscribe to poold's events at %s (%v; set --pubsub-endpoint)", ep, err), err}
+	}
+	defer sub.Close()
+	client, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	r := &replayer{a: a, client: client, prefixes: prefixes, last: since, print: a.printEvent}
+	if err := r.fetch(ctx); err != nil {
+		return quietOnCancel(ctx, err)
+	}
+	for {
+		topic, payload, err := sub.RecvRaw(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return connError{fmt.Sprintf("event stream from %s failed: %v", ep, err), err}
+		}
+		if err := r.live(ctx, topic, payload); err != nil {
+			return quietOnCancel(ctx, err)
+		}
+	}
+}
+
+func quietOnCancel(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// printEvent writes one event line, JSON with --json.
+func (a *app) printEvent(topic string, payload []byte) error {
+	var err error
+	if a.json {
+		err = writeEventJSON(a.stdout, topic, payload)
+	} else {
+		_, err = fmt.Fprintln(a.stdout, eventLine(topic, payload))
+	}
+	if err != nil {
+		return runError{err}
+	}
+	return nil
 }
 
 // pubsubEndpoint is --pubsub-endpoint, else poold's own pubsub_endpoint.
