@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -72,6 +73,10 @@ type Arbiter struct {
 	stopping bool
 	output   *output
 	config   ConfigState // outcome of the last config reload (health.go)
+
+	// limits says whether a watcher has max_rss or max_cpu, for the stats
+	// goroutine to read without asking the loop (noteLimits).
+	limits atomic.Bool
 
 	runCtx    context.Context // cancelled when the loop ends: probes stop
 	notify    map[string]*notifier
@@ -214,6 +219,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	a.noteLimits()
 	a.bus.Publish("", events.KindStart, map[string]any{"pid": os.Getpid()})
 	a.startInOrder(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart }), nil)
 
@@ -270,6 +276,7 @@ func (a *Arbiter) handle(m any) {
 	switch m := m.(type) {
 	case *cmdMsg:
 		a.dispatch(m)
+		a.noteLimits() // set, add, rm may change them
 	case exitMsg:
 		w := a.owner[m.pid]
 		delete(a.owner, m.pid)
@@ -306,6 +313,7 @@ func (a *Arbiter) handle(m any) {
 			break
 		}
 		a.applyConfig(m.cfg, m.closeRemoved, m.reply)
+		a.noteLimits()
 	case funcMsg:
 		m.fn()
 	}

@@ -153,14 +153,16 @@ func (a *Arbiter) RunStats(ctx context.Context, interval time.Duration, bus *eve
 // the stream only if wanted() (someone subscribes to the stats endpoint, a
 // console is open; nil means always), and otherwise samples only the
 // workers of watchers with a resource limit (max_rss, max_cpu), whose
-// checks need a sample every interval. With neither, a tick asks the loop
-// one question and sleeps again. The stats command and metrics scrapes
+// checks need a sample every interval. With neither, a tick reads three
+// flags and sleeps again, without waking the loop, and the ticks back off
+// to one every idleChecks intervals. The stats command and metrics scrapes
 // sample on their own, when asked.
 func (a *Arbiter) RunStatsWhen(ctx context.Context, interval time.Duration, bus *events.Bus, wanted func() bool) error {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	t := time.NewTicker(interval)
+	wait := interval
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
@@ -170,18 +172,51 @@ func (a *Arbiter) RunStatsWhen(ctx context.Context, interval time.Duration, bus 
 			return nil
 		case <-t.C:
 		}
-		if wanted == nil || wanted() {
-			snap, err := a.Snapshot(ctx)
-			if err != nil {
-				continue
-			}
-			a.publishStats(bus, snap)
-			continue
+		if a.statsTick(ctx, bus, wanted) {
+			wait = interval
+		} else {
+			// Nothing to do: check less and less often, up to
+			// idleChecks intervals, so an idle poold rarely wakes.
+			wait = min(2*wait, idleChecks*interval)
 		}
-		if rows := a.limitedRows(ctx); len(rows) > 0 {
-			a.post(sampledMsg{a.sample(rows)})
+		t.Reset(wait)
+	}
+}
+
+// idleChecks bounds the back-off of RunStatsWhen while nothing needs a
+// sample: a stats subscriber or console that arrives waits at most this
+// many intervals for its first sample.
+const idleChecks = 4
+
+// statsTick does one tick's work and reports whether there was any.
+func (a *Arbiter) statsTick(ctx context.Context, bus *events.Bus, wanted func() bool) bool {
+	if wanted == nil || wanted() {
+		if snap, err := a.Snapshot(ctx); err == nil {
+			a.publishStats(bus, snap)
+		}
+		return true
+	}
+	if !a.limits.Load() {
+		return false
+	}
+	if rows := a.limitedRows(ctx); len(rows) > 0 {
+		a.post(sampledMsg{a.sample(rows)})
+	}
+	return true
+}
+
+// noteLimits records whether any watcher has a resource limit; the loop
+// calls it at start and after each command and config reload, the only
+// things that change a watcher's spec.
+func (a *Arbiter) noteLimits() {
+	has := false
+	for _, w := range a.watchers {
+		if spec := w.Spec(); spec.MaxRSS > 0 || spec.MaxCPU > 0 {
+			has = true
+			break
 		}
 	}
+	a.limits.Store(has)
 }
 
 // limitedRows lists the processes of the watchers that have a resource
