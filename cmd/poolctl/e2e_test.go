@@ -337,7 +337,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("listsockets options globaloptions", func(t *testing.T) {
-		if r := p.ctl(t, "listsockets"); r.stdout != "FD  NAME  ADDRESS  BACKLOG\n" {
+		if r := p.ctl(t, "listsockets"); r.stdout != "FD  NAME  ADDRESS  BACKLOG  QUEUE\n" {
 			t.Errorf("listsockets: %q", r.stdout)
 		}
 		if r := p.ctl(t, "--json", "listsockets"); !strings.Contains(r.stdout, `"sockets":[]`) {

@@ -234,14 +234,20 @@ func rss(in map[string]any) string {
 	return "-"
 }
 
-// formatSockets prints listsockets as FD NAME ADDRESS BACKLOG.
+// formatSockets prints listsockets as FD NAME ADDRESS BACKLOG QUEUE,
+// where QUEUE is the connections waiting to be accepted over the most
+// that can wait ("-" from a poold or Circus that does not say).
 func formatSockets(w io.Writer, r reply) error {
 	socks, _ := r["sockets"].([]any)
 	t := newTable(w)
-	fmt.Fprintln(t, "FD\tNAME\tADDRESS\tBACKLOG")
+	fmt.Fprintln(t, "FD\tNAME\tADDRESS\tBACKLOG\tQUEUE")
 	for _, s := range socks {
 		m, _ := s.(map[string]any)
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", render(m["fd"]), render(m["name"]), sockAddress(m), render(m["backlog"]))
+		queue := "-"
+		if _, ok := m["queue"]; ok {
+			queue = render(m["queue"]) + "/" + render(m["queue_limit"])
+		}
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\n", render(m["fd"]), render(m["name"]), sockAddress(m), render(m["backlog"]), queue)
 	}
 	return t.Flush()
 }

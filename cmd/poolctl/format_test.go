@@ -74,15 +74,15 @@ func TestFormatReply(t *testing.T) {
 				"pid             4242",
 				"stats_interval  1")},
 		{"listsockets", "listsockets", `{"status":"ok","sockets":[
-			{"fd":3,"name":"web","backlog":2048,"host":"127.0.0.1","port":8000},
+			{"fd":3,"name":"web","backlog":2048,"host":"127.0.0.1","port":8000,"queue":12,"queue_limit":2048},
 			{"fd":4,"name":"v6","backlog":128,"host":"::1","port":8001},
-			{"fd":5,"name":"admin","backlog":16,"path":"/run/app/admin.sock"}]}`,
+			{"fd":5,"name":"admin","backlog":16,"path":"/run/app/admin.sock","queue":0,"queue_limit":16}]}`,
 			lines(
-				"FD  NAME   ADDRESS              BACKLOG",
-				"3   web    127.0.0.1:8000       2048",
-				"4   v6     [::1]:8001           128",
-				"5   admin  /run/app/admin.sock  16")},
-		{"listsockets none", "listsockets", `{"status":"ok","sockets":[]}`, lines("FD  NAME  ADDRESS  BACKLOG")},
+				"FD  NAME   ADDRESS              BACKLOG  QUEUE",
+				"3   web    127.0.0.1:8000       2048     12/2048",
+				"4   v6     [::1]:8001           128      -",
+				"5   admin  /run/app/admin.sock  16       0/16")},
+		{"listsockets none", "listsockets", `{"status":"ok","sockets":[]}`, lines("FD  NAME  ADDRESS  BACKLOG  QUEUE")},
 		{"stats one watcher", "stats", `{"status":"ok","name":"web","info":{
 			"1302":{"pid":1302,"wid":2,"state":"running","cpu":12.5,"mem":0.4,"mem_info1":"14M","age":192.7,"restarts":1,"cmdline":"python3"},
 			"1299":{"pid":1299,"wid":1,"state":"running","cpu":0,"mem":0.35,"mem_info1":"12M","age":7384,"restarts":0,"cmdline":"python3"}}}`,
