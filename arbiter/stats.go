@@ -251,15 +251,23 @@ type Usage struct {
 	CPUSeconds float64 // user + system CPU time over its life
 }
 
-// WorkerUsage samples /proc for the workers of snap, by pid, in the
-// caller's goroutine (never on the loop). A worker that exited since the
+// WorkerUsage reads /proc/<pid>/stat of the workers of snap, by pid, in
+// the caller's goroutine (never on the loop): one read per worker, no scan
+// of the host (procinfo.ReadUsage). A worker that exited since the
 // snapshot is missing. It does not feed the resource limits, which judge
 // the samples of RunStatsWhen alone.
 func (a *Arbiter) WorkerUsage(snap Snapshot) map[int]Usage {
-	sampled := a.sample(rowsOf(snap))
-	out := make(map[int]Usage, len(sampled))
-	for pid, in := range sampled {
-		out[pid] = Usage{RSS: in.RSS, CPUSeconds: in.CPUUser + in.CPUSystem}
+	var pids []int
+	for _, r := range rowsOf(snap) {
+		pids = append(pids, r.proc.Pid)
+	}
+	read, err := a.opts.Stats.ReadUsage(pids)
+	if err != nil {
+		a.log.Warn("reading worker usage for metrics failed", "error", err)
+	}
+	out := make(map[int]Usage, len(read))
+	for pid, u := range read {
+		out[pid] = Usage{RSS: u.RSS, CPUSeconds: u.CPUSeconds}
 	}
 	return out
 }
