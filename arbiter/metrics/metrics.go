@@ -146,6 +146,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 	e.sub.Store(sub)
 	close(e.ready)
 	t := newTracker(e.restarts)
+	t.onNew = func(pool string) { e.reloads.WithLabelValues(pool) }
 	for {
 		select {
 		case <-ctx.Done():

@@ -30,6 +30,8 @@ const maxTracked = 1 << 16
 type tracker struct {
 	vec   *prometheus.CounterVec
 	pools map[string]*poolTrack // by watcher name as published
+	// onNew runs when a pool is first seen (its other series start too).
+	onNew func(pool string)
 }
 
 // poolTrack is what the tracker remembers of one pool between events.
@@ -55,6 +57,9 @@ func (t *tracker) pool(name string) *poolTrack {
 		t.pools[name] = p
 		for _, r := range Reasons { // every series from 0, so rate() sees the first one
 			t.vec.WithLabelValues(name, r)
+		}
+		if t.onNew != nil {
+			t.onNew(name)
 		}
 	}
 	return p
