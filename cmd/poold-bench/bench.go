@@ -91,7 +91,7 @@ func (b *bench) instDir(name string) string {
 func (b *bench) all(ctx context.Context) error {
 	var errs []error
 	step := func(name string, f func(context.Context) error) {
-		if ctx.Err() != nil || !b.want(name) && !(name == "spawn" && b.want("idle")) {
+		if ctx.Err() != nil || !b.want(name) {
 			return
 		}
 		b.logf("section %s", name)
@@ -110,6 +110,7 @@ func (b *bench) all(ctx context.Context) error {
 		b.board.drain()
 	}
 	step("spawn", b.spawnSection)
+	step("idle", b.idleSection)
 	step("replace", b.replaceSection) // also the events figures
 	step("control", b.controlSection)
 	step("reload", b.reloadSection)
@@ -192,6 +193,12 @@ type idleSample struct {
 }
 
 func measureIdle(ctx context.Context, pid int, window time.Duration) (idleSample, error) {
+	return measureWhile(ctx, pid, window, 0, nil)
+}
+
+// measureWhile is measureIdle that also calls act at the start and then
+// every `every` (a scrape); act's error ends the measure.
+func measureWhile(ctx context.Context, pid int, window, every time.Duration, act func() error) (idleSample, error) {
 	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return idleSample{}, err
@@ -200,12 +207,22 @@ func measureIdle(ctx context.Context, pid int, window time.Duration) (idleSample
 	if err != nil {
 		return idleSample{}, err
 	}
+	cpu0, _ := cpuSeconds(pid)
 	t0 := time.Now()
 	var rss []float64
 	tick := time.NewTicker(window / 30)
 	defer tick.Stop()
 	end := time.NewTimer(window)
 	defer end.Stop()
+	var actC <-chan time.Time
+	if act != nil {
+		if err := act(); err != nil {
+			return idleSample{}, err
+		}
+		at := time.NewTicker(every)
+		defer at.Stop()
+		actC = at.C
+	}
 	rss = append(rss, float64(st0.ResidentMemory())/(1<<20))
 loop:
 	for {
@@ -214,6 +231,10 @@ loop:
 			return idleSample{}, ctx.Err()
 		case <-end.C:
 			break loop
+		case <-actC:
+			if err := act(); err != nil {
+				return idleSample{}, err
+			}
 		case <-tick.C:
 			if st, err := p.Stat(); err == nil {
 				rss = append(rss, float64(st.ResidentMemory())/(1<<20))
@@ -225,26 +246,35 @@ loop:
 		return idleSample{}, err
 	}
 	el := time.Since(t0).Seconds()
+	cpu1, ok := cpuSeconds(pid)
+	if !ok {
+		cpu0, cpu1 = st0.CPUTime(), st1.CPUTime()
+	}
 	s := idleSample{
-		cpuPct:   (st1.CPUTime() - st0.CPUTime()) / el * 100,
+		cpuPct:   (cpu1 - cpu0) / el * 100,
 		rssStart: rss[0],
 		rssEnd:   float64(st1.ResidentMemory()) / (1 << 20),
 	}
-	rss = append(rss, s.rssEnd)
+	s.rssMax, s.rssGrowthMB = growth(append(rss, s.rssEnd))
+	return s, nil
+}
+
+// growth returns the largest of rss and its growth: the mean of the last
+// third minus the mean of the first third.
+func growth(rss []float64) (peak, grew float64) {
 	third := len(rss) / 3
 	var a, z float64
 	for i := 0; i < third; i++ {
 		a += rss[i]
 		z += rss[len(rss)-1-i]
-		s.rssMax = max(s.rssMax, rss[i], rss[len(rss)-1-i])
 	}
 	for _, v := range rss {
-		s.rssMax = max(s.rssMax, v)
+		peak = max(peak, v)
 	}
 	if third > 0 {
-		s.rssGrowthMB = (z - a) / float64(third)
+		grew = (z - a) / float64(third)
 	}
-	return s, nil
+	return peak, grew
 }
 
 // poolctl runs bin/poolctl against endpoint and decodes its --json reply.

@@ -61,6 +61,10 @@ type options struct {
 	peers    bool
 	only     string
 	keep     bool
+	// idleSizes are the worker counts of the idle section; scrapeEvery
+	// is its scraper's period.
+	idleSizes   []int
+	scrapeEvery time.Duration
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -73,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.window, "window", 30*time.Second, "idle measurement window")
 	fs.IntVar(&o.kills, "kills", 50, "kills for the replace and events figures")
 	sizes := fs.String("sizes", "10,100,1000", "worker counts for spawn")
+	idleSizes := fs.String("idle-sizes", "50,1000", "worker counts for idle")
+	fs.DurationVar(&o.scrapeEvery, "scrape-every", 15*time.Second, "period of the idle section's /metrics scraper")
 	fs.DurationVar(&o.wrkDur, "wrk", 10*time.Second, "wrk duration for reload under load")
 	fs.BoolVar(&o.peers, "peers", true, "also measure supervisord and gunicorn when installed")
 	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: spawn,replace,idle,control,reload (default all)")
@@ -80,12 +86,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for _, f := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return fmt.Errorf("-sizes %q: want positive integers separated by commas", *sizes)
-		}
-		o.sizes = append(o.sizes, n)
+	var err error
+	if o.sizes, err = counts("-sizes", *sizes); err != nil {
+		return err
+	}
+	if o.idleSizes, err = counts("-idle-sizes", *idleSizes); err != nil {
+		return err
 	}
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
@@ -114,6 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Machine: machine(),
 		Settings: map[string]any{
 			"idle_window": o.window.String(), "kills": o.kills, "sizes": o.sizes, "wrk_duration": o.wrkDur.String(),
+			"idle_sizes": o.idleSizes, "scrape_every": o.scrapeEvery.String(),
 		},
 	}}
 	if err := b.buildWorker(ctx); err != nil {
@@ -152,6 +159,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "temp dir kept:", tmp)
 	}
 	return err
+}
+
+// counts parses a comma-separated list of positive integers.
+func counts(flag, list string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s %q: want positive integers separated by commas", flag, list)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // raiseNofile lifts the soft RLIMIT_NOFILE to the hard limit: 1000 workers

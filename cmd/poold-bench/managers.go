@@ -23,6 +23,9 @@ type instance struct {
 	addr string // shared socket (poold, gunicorn), "" for supervisord
 	ctl  string // poold: control endpoint; supervisord: config path
 	pub  string // poold: event endpoint
+	// metrics is poold's metrics_address (host:port), where nobody
+	// scrapes unless a measure does.
+	metrics string
 }
 
 func (in *instance) stop(grace time.Duration) time.Duration {
@@ -37,8 +40,9 @@ func (in *instance) logTail() string {
 // benchworkers on one shared socket. Kills in the replace loop come every
 // few hundred ms, so backoff_reset is 200ms (a worker up that long counts
 // as healthy and is replaced at once, as with the default 10s in real
-// life) and flapping detection is off.
-func (b *bench) pooldConfig(dir string, n, port int) string {
+// life) and flapping detection is off. The console is off; metrics are
+// served on their own port, as a production setup would.
+func (b *bench) pooldConfig(dir string, n, port, metricsPort int) string {
 	return fmt.Sprintf(`[arbiter]
 endpoint = "ipc://%[1]s/ctl.sock"
 pubsub_endpoint = "ipc://%[1]s/pub.sock"
@@ -47,6 +51,7 @@ log_level = "warn"
 
 [web]
 enabled = false
+metrics_address = "127.0.0.1:%[6]d"
 
 [sockets.web]
 host = "127.0.0.1"
@@ -60,7 +65,7 @@ env = ["BENCH_ALIVE=%[5]s"]
 graceful_timeout = "5s"
 backoff_reset = "200ms"
 flapping_attempts = 0
-`, dir, port, b.worker, n, b.board.path)
+`, dir, port, b.worker, n, b.board.path, metricsPort)
 }
 
 // startPoold starts poold with n workers and returns at once, with the
@@ -71,8 +76,12 @@ func (b *bench) startPoold(n int) (*instance, time.Time, error) {
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	metricsPort, err := freePort()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
 	cfg := filepath.Join(dir, "poold.toml")
-	if err := os.WriteFile(cfg, []byte(b.pooldConfig(dir, n, port)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(b.pooldConfig(dir, n, port, metricsPort)), 0o600); err != nil {
 		return nil, time.Time{}, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "poold.log"))
@@ -84,7 +93,8 @@ func (b *bench) startPoold(n int) (*instance, time.Time, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	in := &instance{kind: sPoold, dir: dir, log: logf.Name(),
 		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		ctl:  "ipc://" + dir + "/ctl.sock", pub: "ipc://" + dir + "/pub.sock"}
+		ctl:  "ipc://" + dir + "/ctl.sock", pub: "ipc://" + dir + "/pub.sock",
+		metrics: net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))}
 	t0 := time.Now()
 	p, err := b.procs.start("poold", cmd)
 	if err != nil {
