@@ -21,6 +21,11 @@ import (
 // Run; the readers are tracked by a WaitGroup and by the set of open pipes
 // (a small shared leaf under mu) so close can cut off readers held open by
 // an escaped grandchild.
+//
+// A reader waits for nothing but its pipe: poold's logger writes into a
+// bounded queue in front of stderr (arbiter/logsink, wired by cmd/poold)
+// that drops lines rather than block, so a worker that writes fast is held
+// up only by its own pipe buffer, never by a stderr nobody reads.
 type output struct {
 	log  hclog.Logger
 	wg   sync.WaitGroup
