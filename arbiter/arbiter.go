@@ -196,7 +196,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		defer close(spawnDone)
 		_ = a.spawner.Run(spawnCtx)
 	}()
-	a.output = newOutput(a.log)
+	a.output = newOutput(a.log, a.cfg.Arbiter.LogFormat != "json")
 	defer func() {
 		close(a.stopped)
 		cancelRun()

@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
@@ -242,6 +245,72 @@ func TestStuckStderrNeverBlocksSupervision(t *testing.T) {
 	case <-copied:
 	case <-time.After(hang):
 		t.Fatalf("poold's stderr still open %v after it exited", hang)
+	}
+}
+
+// forgeConfig: a worker whose output tries to pass for poold's own log
+// lines (a carriage return back to the start of the line) and to clear
+// the screen, among other control characters and invalid UTF-8.
+const forgeConfig = `
+[arbiter]
+ENDPOINTS
+[watchers.forger]
+cmd = "sh"
+args = ["-c", 'printf "\rFAKE [ERROR] poold: forged\n\033[2J\nbell\007 del\177 bad\377 csi\302\233 tab\tok caf\303\251\r\n"; exec sleep 3600']
+graceful_timeout = "5s"
+`
+
+func TestWorkerOutputCannotForgeTextLog(t *testing.T) {
+	p := startPoold(t, forgeConfig)
+	p.waitLog(`tab\tok café`, 1)
+	log := p.log.String()
+	for _, want := range []string{
+		`poold.worker: \rFAKE [ERROR] poold: forged: pid=`, `poold.worker: \x1b[2J: pid=`,
+		`poold.worker: bell\x07 del\x7f bad\xff csi\x9b tab` + "\tok café: pid=",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if i := strings.IndexAny(log, "\r\x1b\x07\x7f\u009b"); i >= 0 {
+		t.Errorf("raw control character %q in the log at %d: %q", log[i], i, log[max(0, i-60):i+1])
+	}
+	if !utf8.ValidString(log) {
+		t.Errorf("the log is not valid UTF-8")
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// In the JSON log every worker line is one string value, escaped by the
+// encoder: the worker's characters are kept, nothing is raw.
+func TestWorkerOutputCannotForgeJSONLog(t *testing.T) {
+	p := startPoold(t, forgeConfig, "--log-format", "json")
+	p.waitLog(`tab\\tok café`, 1)
+	log := p.log.String()
+	msgs := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSuffix(log, "\n"), "\n") {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("log line %q is not JSON: %v", line, err)
+		}
+		if entry["watcher"] == "forger" {
+			msgs[entry["@message"].(string)] = true
+		}
+	}
+	for _, want := range []string{"\rFAKE [ERROR] poold: forged", "\x1b[2J", "bell\x07 del\x7f bad\uFFFD csi\u009b tab\tok café"} {
+		if !msgs[want] {
+			t.Errorf("no worker line %q in %v", want, msgs)
+		}
+	}
+	if i := strings.IndexAny(log, "\r\x1b\x07"); i >= 0 {
+		t.Errorf("raw control character %q in the log at %d", log[i], i)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit code %d", code)
 	}
 }
 
