@@ -104,13 +104,14 @@ func pipeBytes(t *testing.T, r *os.File) int {
 	return n
 }
 
+// sleepyConfig: workers that say hello (a line poold logs) and sleep.
 const sleepyConfig = `
 [arbiter]
 ENDPOINTS
 [watchers.sleepy]
-cmd = @WORKER@
+cmd = "sh"
+args = ["-c", "echo worker $$ up; exec sleep 3600"]
 numprocesses = 2
-env = ["POOLD_TEST_WORKER=sleep"]
 graceful_timeout = "5s"
 `
 
@@ -129,16 +130,19 @@ func TestClosedStderrCostsOnlyLogLines(t *testing.T) {
 
 	c := dialControl(t, p)
 	pids := waitPids(t, c, "sleepy", 2)
-	// The new worker's spawn is logged: a write into the closed pipe.
+	// The new worker's hello is logged: a write into the closed pipe.
 	callWithin(t, c, "incr", map[string]any{"name": "sleepy"})
 	waitPids(t, c, "sleepy", 3)
 	callWithin(t, c, "status", nil)
 	var info map[string]any
-	proctest.Eventually(t, "dstats reports poold's stderr gone", func() bool {
+	if !proctest.Poll(hang, func() bool {
 		info = dstatsInfo(t, c)
 		dropped, _ := info["log_dropped"].(float64)
 		return info["log_stderr"] == "gone" && dropped > 0
-	})
+	}) {
+		t.Fatalf("dstats after stderr was closed: log_stderr=%v log_dropped=%v log_written=%v log_queued=%v log_stalled=%v, want gone with lines dropped",
+			info["log_stderr"], info["log_dropped"], info["log_written"], info["log_queued"], info["log_stalled"])
+	}
 	t.Logf("after stderr closed: log_written=%v log_dropped=%v", info["log_written"], info["log_dropped"])
 	callWithin(t, c, "status", nil)
 	for _, pid := range pids {
@@ -213,8 +217,8 @@ func TestStuckStderrNeverBlocksSupervision(t *testing.T) {
 	if dropped, _ := info["log_dropped"].(float64); dropped <= 0 {
 		t.Fatalf("dstats: log_dropped=%v with stderr stuck, want > 0 (%v)", info["log_dropped"], info)
 	}
-	t.Logf("stderr stuck: %d bytes unread in the pipe; log_written=%v log_dropped=%v log_queued=%v log_stalled=%vs",
-		pipeBytes(t, r), info["log_written"], info["log_dropped"], info["log_queued"], info["log_stalled"])
+	t.Logf("stderr stuck: %d bytes unread in the pipe; log_stderr=%v log_written=%v log_dropped=%v log_queued=%v log_stalled=%vs",
+		pipeBytes(t, r), info["log_stderr"], info["log_written"], info["log_dropped"], info["log_queued"], info["log_stalled"])
 
 	// Somebody reads again: poold reports what it dropped.
 	log := &lockedBuffer{}
