@@ -165,7 +165,7 @@ func (a *Arbiter) logStats() map[string]any {
 	}
 	return map[string]any{
 		"log_written": float64(st.Written), "log_dropped": float64(st.Dropped), "log_queued": float64(st.Queued),
-		"log_stalled": st.Stalled.Seconds(), "log_stderr": state,
+		"log_stalled": st.Stalled.Round(time.Millisecond).Seconds(), "log_stderr": state,
 	}
 }
 
