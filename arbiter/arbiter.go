@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/sockets"
@@ -36,7 +37,11 @@ const checkDelay = 5 * time.Second
 
 // Options are the arbiter's collaborators.
 type Options struct {
-	Log    hclog.Logger
+	Log hclog.Logger
+	// Logs is the queue between Log and stderr; its counters (lines
+	// written, dropped, stderr stalled or gone) are shown by dstats and
+	// globaloptions. Nil: not shown.
+	Logs   *logsink.Sink
 	Events *events.Bus // lifecycle events; nil: a private bus
 	// Self is poold's own executable, re-run as the exec shim of every
 	// worker. Default: os.Executable().
@@ -194,7 +199,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		defer close(spawnDone)
 		_ = a.spawner.Run(spawnCtx)
 	}()
-	a.output = newOutput(a.log)
+	a.output = newOutput(a.log, a.cfg.Arbiter.LogFormat != "json")
 	defer func() {
 		close(a.stopped)
 		cancelRun()

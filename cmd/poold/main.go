@@ -1,6 +1,8 @@
 // Command poold runs pools of worker processes that share listening
 // sockets, keeps them alive, and serves the control protocol, the event
-// stream and the web console. It runs in the foreground and logs to stderr.
+// stream and the web console. It runs in the foreground and logs to stderr
+// through a bounded queue: a stderr that stops taking lines costs lines
+// (counted, and reported once it recovers), never supervision.
 //
 //	poold [flags] CONFIG
 //
@@ -21,10 +23,12 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/events/zmqpub"
@@ -36,10 +40,21 @@ import (
 func main() {
 	// Workers are started through poold's own binary (the exec shim).
 	spawn.RunShimIfRequested()
+	// A reader of stderr that went away (poold cfg 2>&1 | head) must cost
+	// log lines, not poold and every worker with it. With SIGPIPE caught,
+	// a write to fd 1 or 2 fails with EPIPE instead of killing the process
+	// (os/signal, "SIGPIPE"). Caught rather than ignored: an ignored
+	// signal stays ignored across exec, in every worker; exec resets a
+	// caught one. Nobody reads the channel: signal.Notify never blocks.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx := context.Background()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	os.Exit(exitCode(err, os.Stderr))
 }
+
+// flushGrace bounds how long poold waits at exit for its last log lines
+// to reach a stderr that does not take them.
+const flushGrace = 2 * time.Second
 
 // usageError is bad command-line usage: exit status 2.
 type usageError struct{ msg string }
@@ -105,13 +120,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if f := cfg.Arbiter.LogFormat; f != "text" && f != "json" {
 		return usageError{fmt.Sprintf("--log-format %q: use text or json", f)}
 	}
-	log := hclog.New(&hclog.LoggerOptions{
+	logs := logsink.New(stderr, logsink.Options{})
+	go logs.Run()
+	defer func() {
+		logs.Close()
+		select {
+		case <-logs.Done():
+		case <-time.After(flushGrace):
+			// stderr is stuck: its writer stays blocked until poold exits.
+		}
+	}()
+	return serve(ctx, cfg, path, newLogger(cfg.Arbiter, logs), logs)
+}
+
+// newLogger logs into logs, the bounded queue in front of stderr: nothing
+// poold logs can block the event loop or the readers of worker output.
+// Once stderr takes lines again after some were dropped, the logger says
+// how many, straight to stderr.
+func newLogger(c configs.Arbiter, logs *logsink.Sink) hclog.Logger {
+	opts := hclog.LoggerOptions{
 		Name:       "poold",
-		Level:      hclog.LevelFromString(cfg.Arbiter.LogLevel),
-		Output:     stderr,
-		JSONFormat: cfg.Arbiter.LogFormat == "json",
+		Level:      hclog.LevelFromString(c.LogLevel),
+		Output:     logs,
+		JSONFormat: c.LogFormat == "json",
+	}
+	logs.OnDrops(func(out io.Writer, lines, total uint64) {
+		report := opts
+		report.Output = out
+		hclog.New(&report).Warn("dropped log lines while stderr was blocked", "lines", lines, "total", total)
 	})
-	return serve(ctx, cfg, path, log)
+	return hclog.New(&opts)
 }
 
 // serve runs poold until a stop signal or the quit command.
@@ -123,7 +161,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // every worker first while the transports keep running, so the shutdown's
 // events are published and commands answered to the end; then the
 // transports stop.
-func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logger) error {
+func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logger, logs *logsink.Sink) error {
 	for _, ep := range []string{cfg.Arbiter.Endpoint, cfg.Arbiter.PubSubEndpoint, cfg.Arbiter.StatsEndpoint} {
 		if strings.HasPrefix(ep, "ipc://"+configs.RuntimeDir()+"/") {
 			if err := configs.EnsureRuntimeDir(configs.RuntimeDir()); err != nil {
@@ -136,6 +174,7 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 	statsBus := events.NewBus(nil)
 	arb := arbiter.New(cfg, arbiter.Options{
 		Log:    log,
+		Logs:   logs,
 		Events: bus,
 		Load:   func() (*configs.Config, error) { return configs.Load(path) },
 	})
