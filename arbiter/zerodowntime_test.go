@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,95 +22,139 @@ import (
 	"github.com/poold/poold/watcher/workertest"
 )
 
-// load keeps clients busy on addr until stopped, counting answers and
-// failures by kind; pids records which worker answered.
+// load keeps clients busy on one address, window by window: run starts
+// them with a fresh tally, pause stops them and waits for every request in
+// flight, so that each request is counted in exactly one window and a
+// verdict is about that window alone.
+//
+// Requests are GETs without a body on keep-alive connections. Go's
+// Transport retries such a request on a new connection when the server
+// closed a connection it had reused (the close raced the request: an idle
+// connection closed by a worker that stops), and never when the connection
+// was new to it: the request reached a server that dropped it. A failure
+// is reported with which kind of connection it was on, and the retries are
+// counted.
 type load struct {
-	ok     atomic.Int64
-	failed atomic.Int64
-	mu     sync.Mutex
-	errs   map[string]int
-	pids   map[string]int
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	addr    string
+	clients int
+	c       *http.Client
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
-func startLoad(t testing.TB, addr string, clients int) *load {
-	l := &load{errs: map[string]int{}, pids: map[string]int{}, stop: make(chan struct{})}
+// tally is what one window of load saw.
+type tally struct {
+	ok, failed, retried atomic.Int64
+	mu                  sync.Mutex
+	errs                map[string]int // failure (and its connection) -> count
+	pids                map[string]int // "pid=N" -> answers
+}
+
+func newLoad(t testing.TB, addr string, clients int) *load {
 	tr := &http.Transport{MaxIdleConnsPerHost: clients}
-	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	for i := 0; i < clients; i++ {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				resp, err := c.Get("http://" + addr + "/")
-				if err == nil {
-					var body []byte
-					body, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != 200 {
-						err = errors.New(resp.Status)
-					}
-					if err == nil {
-						l.ok.Add(1)
-						pid := strings.Fields(string(body))[0]
-						l.mu.Lock()
-						l.pids[pid]++
-						l.mu.Unlock()
-						continue
-					}
-				}
-				l.failed.Add(1)
-				l.mu.Lock()
-				l.errs[err.Error()]++
-				l.mu.Unlock()
-			}
-		}()
-	}
+	l := &load{addr: addr, clients: clients, c: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 	t.Cleanup(func() {
-		l.halt()
+		l.pause()
 		tr.CloseIdleConnections()
 	})
 	return l
 }
 
-func (l *load) halt() {
-	select {
-	case <-l.stop:
-	default:
+// run starts the clients; they count into the returned tally.
+func (l *load) run() *tally {
+	tl := &tally{errs: map[string]int{}, pids: map[string]int{}}
+	stop := make(chan struct{})
+	l.stop = stop
+	for i := 0; i < l.clients; i++ {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				l.get(tl)
+			}
+		}()
+	}
+	return tl
+}
+
+// pause stops the clients and returns once none has a request in flight.
+func (l *load) pause() {
+	if l.stop != nil {
 		close(l.stop)
+		l.stop = nil
 	}
 	l.wg.Wait()
 }
 
-// answersFrom resets the pid tally and waits until answers keep coming.
-func (l *load) reset() map[string]int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p := l.pids
-	l.pids = map[string]int{}
-	return p
-}
-
-func (l *load) check(t testing.TB, during string) {
-	t.Helper()
-	if n := l.failed.Load(); n > 0 {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		t.Errorf("%s: %d of %d requests failed: %v", during, n, n+l.ok.Load(), l.errs)
+func (l *load) get(tl *tally) {
+	conns, reused := 0, false
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { conns, reused = conns+1, i.Reused }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", "http://"+l.addr+"/", nil)
+	if err != nil {
+		panic(err)
 	}
+	resp, err := l.c.Do(req)
+	if conns > 1 {
+		tl.retried.Add(1)
+	}
+	var body []byte
+	if err == nil {
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode != 200 {
+			err = errors.New(resp.Status)
+		}
+	}
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if err != nil {
+		tl.failed.Add(1)
+		conn := "new"
+		if reused {
+			conn = "reused"
+		}
+		tl.errs[fmt.Sprintf("%v (on a %s connection)", err, conn)]++
+		return
+	}
+	tl.ok.Add(1)
+	tl.pids[strings.Fields(string(body))[0]]++
 }
 
-// waitAnswered waits until the load has seen n more answers.
-func (l *load) waitAnswered(t testing.TB, n int64) {
+// waitAnswered waits until the tally has n more answers.
+func (tl *tally) waitAnswered(t testing.TB, n int64) {
 	t.Helper()
-	target := l.ok.Load() + n
-	eventually(t, "load answered", func() bool { return l.ok.Load() >= target })
+	target := tl.ok.Load() + n
+	eventually(t, "load answered", func() bool { return tl.ok.Load() >= target })
+}
+
+// check fails t if any request of the window failed.
+func (tl *tally) check(t testing.TB, window string) {
+	t.Helper()
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	ok, failed := tl.ok.Load(), tl.failed.Load()
+	if failed > 0 {
+		t.Errorf("%s: %d of %d requests failed: %v", window, failed, ok+failed, tl.errs)
+	}
+	t.Logf("%s: %d requests answered, %d failed, %d retried by the transport after a reused connection closed", window, ok, failed, tl.retried.Load())
+}
+
+// answeredOnlyBy fails t if a worker outside pids answered in the window.
+func (tl *tally) answeredOnlyBy(t testing.TB, window string, pids map[int]bool) {
+	t.Helper()
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	for pid := range tl.pids {
+		n, err := strconv.Atoi(strings.TrimPrefix(pid, "pid="))
+		if err != nil || !pids[n] {
+			t.Errorf("%s: a request was answered by %s, not one of %v", window, pid, pids)
+		}
+	}
 }
 
 func notifyWatcher(n int) configs.Watcher {
@@ -129,73 +176,246 @@ func readyPids(t testing.TB, h *harness, n int) map[int]bool {
 	return out
 }
 
+// fleet follows one watcher's workers through the event stream and checks,
+// event by event, what serving without a gap needs from poold: a worker is
+// told to stop only while want others are ready, none is killed (so none
+// outlived its graceful_timeout with requests in hand), one that was told
+// to stop exits 0 (it drained), and a wid belongs to one live worker at a
+// time. It must be the harness's only reader of events.
+type fleet struct {
+	h      *harness
+	name   string
+	want   int
+	seq    uint64
+	live   map[int]*worker // pid -> worker, from spawn to reap
+	reaped []reaped        // since the last call of takeReaped
+}
+
+type worker struct {
+	wid             int
+	ready, stopping bool
+}
+
+type reaped struct {
+	pid, code int
+	stopping  bool
+}
+
+func newFleet(h *harness, name string, want int) *fleet {
+	return &fleet{h: h, name: name, want: want, live: map[int]*worker{}}
+}
+
+// ready is the set of workers that are ready and not told to stop.
+func (f *fleet) ready() map[int]bool {
+	out := map[int]bool{}
+	for pid, w := range f.live {
+		if w.ready && !w.stopping {
+			out[pid] = true
+		}
+	}
+	return out
+}
+
+// settled reports whether want workers serve and no other is alive.
+func (f *fleet) settled() bool { return len(f.live) == f.want && len(f.ready()) == f.want }
+
+// until reads events until cond holds, checking each one.
+func (f *fleet) until(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.After(hang)
+	for !cond() {
+		select {
+		case ev, ok := <-f.h.sub.C():
+			if !ok {
+				t.Fatalf("event stream closed waiting until %s", what)
+			}
+			f.apply(t, ev)
+		case <-deadline:
+			t.Fatalf("not %s within %v; live workers: %v", what, hang, f.live)
+		}
+	}
+}
+
+func (f *fleet) apply(t testing.TB, ev events.Event) {
+	t.Helper()
+	if f.seq != 0 && ev.Seq != f.seq+1 {
+		t.Fatalf("events %d to %d were lost: the checks below need every one", f.seq+1, ev.Seq-1)
+	}
+	f.seq = ev.Seq
+	if ev.Watcher != f.name {
+		return
+	}
+	pid, _ := ev.Fields["process_pid"].(int)
+	wid, _ := ev.Fields["process_id"].(int)
+	w := f.live[pid]
+	switch ev.Kind {
+	case events.KindSpawn:
+		for other, o := range f.live {
+			if o.wid == wid {
+				t.Errorf("pid %d spawned with wid %d, still held by live pid %d", pid, wid, other)
+			}
+		}
+		f.live[pid] = &worker{wid: wid}
+	case events.KindReady:
+		if w == nil {
+			t.Fatalf("ready event for pid %d, never spawned: %v", pid, ev.Fields)
+		}
+		w.ready = true
+	case events.KindKill:
+		if w == nil {
+			t.Fatalf("kill event for pid %d, not alive: %v", pid, ev.Fields)
+		}
+		if sig := syscall.Signal(ev.Fields["signal"].(int)); sig == syscall.SIGKILL {
+			t.Errorf("pid %d (wid %d) was killed: it did not finish draining within graceful_timeout", pid, w.wid)
+			return
+		}
+		w.stopping = true
+		if n := len(f.ready()); n < f.want {
+			t.Errorf("pid %d (wid %d) told to stop while %d other workers were ready, want %d", pid, w.wid, n, f.want)
+		}
+	case events.KindReap:
+		if w == nil {
+			t.Fatalf("reap event for pid %d, not alive: %v", pid, ev.Fields)
+		}
+		code := ev.Fields["exit_code"].(int)
+		if w.stopping && code != 0 {
+			t.Errorf("pid %d (wid %d) exited %d once told to stop, want 0", pid, w.wid, code)
+		}
+		delete(f.live, pid)
+		f.reaped = append(f.reaped, reaped{pid: pid, code: code, stopping: w.stopping})
+	}
+}
+
+// takeReaped returns the workers reaped since the last call.
+func (f *fleet) takeReaped() []reaped {
+	r := f.reaped
+	f.reaped = nil
+	return r
+}
+
+func pidSet(pids []int) map[int]bool {
+	out := map[int]bool{}
+	for _, p := range pids {
+		out[p] = true
+	}
+	return out
+}
+
+// TestZeroFailedRequestsUnderLoad keeps 16 keep-alive clients busy through a
+// rolling reload, a config reload that changes the workers' command, and a
+// crash of one worker. Each phase has its own verdict: no request failed
+// while it ran, every request started after it was answered by the workers
+// it left, and poold kept enough workers ready, let each retired one drain
+// and exit 0, and never gave a live worker's wid to another. Between
+// phases the load is paused until no request is in flight.
 func TestZeroFailedRequestsUnderLoad(t *testing.T) {
-	w := notifyWatcher(4)
+	const n = 4
+	w := notifyWatcher(n)
 	w.MaxSurge = 2
 	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}
 	var next atomic.Pointer[configs.Config]
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return next.Load(), nil }})
-	readyPids(t, h, 4)
-	addr := h.socketAddr("web")
-	l := startLoad(t, addr, 16)
-	l.waitAnswered(t, 200)
+	f := newFleet(h, "web", n)
+	f.until(t, "all workers ready", f.settled)
+	l := newLoad(t, h.socketAddr("web"), 16)
 
-	t.Run("rolling reload", func(t *testing.T) {
-		before := h.do("list", map[string]any{"name": "web"})["pids"].([]int)
-		h.do("reload", map[string]any{"name": "web", "waiting": true})
-		after := h.do("list", map[string]any{"name": "web"})["pids"].([]int)
-		if len(after) != 4 {
-			t.Fatalf("after reload: pids %v", after)
+	// phase runs action under load, given the workers serving before it.
+	// action returns once poold has done it and its events are read; the
+	// fleet then settles on n ready workers, and the workers reaped
+	// meanwhile are checked by check.
+	phase := func(t *testing.T, action func(t *testing.T, before map[int]bool), check func(t *testing.T, before map[int]bool, rs []reaped)) {
+		before := f.ready()
+		during := l.run()
+		during.waitAnswered(t, 200)
+		action(t, before)
+		f.until(t, "settled on n ready workers", f.settled)
+		l.pause()
+		during.check(t, t.Name()+": while it ran")
+		check(t, before, f.takeReaped())
+		now := f.ready()
+		if got := pidSet(h.do("list", map[string]any{"name": "web"})["pids"].([]int)); !maps.Equal(got, now) {
+			t.Errorf("list says pids %v, the events say %v", got, now)
 		}
-		for _, a := range after {
-			for _, b := range before {
-				if a == b {
-					t.Errorf("pid %d survived the reload", a)
+		// Every request started from here on must be answered by the
+		// workers the phase left.
+		after := l.run()
+		after.waitAnswered(t, 200)
+		l.pause()
+		after.check(t, t.Name()+": after it")
+		after.answeredOnlyBy(t, t.Name()+": after it", now)
+	}
+	// reapedAll waits until every worker of before has been reaped.
+	reapedAll := func(t *testing.T, before map[int]bool) {
+		f.until(t, "the old workers reaped", func() bool {
+			for pid := range before {
+				if f.live[pid] != nil {
+					return false
 				}
 			}
+			return true
+		})
+	}
+	// replacedAll checks a reload: every worker of before was told to stop
+	// and nothing else ended.
+	replacedAll := func(t *testing.T, before map[int]bool, rs []reaped) {
+		for _, r := range rs {
+			if !before[r.pid] || !r.stopping {
+				t.Errorf("pid %d ended (exit %d, told to stop: %v); only the old workers %v should have", r.pid, r.code, r.stopping, before)
+			}
+			delete(before, r.pid)
 		}
-		l.waitAnswered(t, 200)
-		l.check(t, "rolling reload")
+		if len(before) > 0 {
+			t.Errorf("old workers %v survived", before)
+		}
+	}
+
+	t.Run("rolling reload", func(t *testing.T) {
+		phase(t, func(t *testing.T, before map[int]bool) {
+			h.do("reload", map[string]any{"name": "web", "waiting": true})
+			reapedAll(t, before)
+		}, replacedAll)
 	})
 
 	t.Run("config reload changing cmd", func(t *testing.T) {
-		changed := *cfg
-		nw := notifyWatcher(4)
-		nw.Env = append(nw.Env, "VERSION=2")
-		changed.Watchers = []configs.Watcher{nw}
-		next.Store(&changed)
-		before := h.do("list", map[string]any{"name": "web"})["pids"].([]int)
-		h.do("reloadconfig", map[string]any{"waiting": true})
-		after := h.do("list", map[string]any{"name": "web"})["pids"].([]int)
-		for _, a := range after {
-			for _, b := range before {
-				if a == b {
-					t.Errorf("pid %d kept its old cmd", a)
-				}
+		phase(t, func(t *testing.T, before map[int]bool) {
+			changed := *cfg
+			nw := notifyWatcher(n) // max_surge back to 1: one at a time
+			nw.Env = append(nw.Env, "VERSION=2")
+			changed.Watchers = []configs.Watcher{nw}
+			next.Store(&changed)
+			r := h.do("reloadconfig", map[string]any{"waiting": true})
+			if u := r["updated"].([]string); len(u) != 1 || u[0] != "web" {
+				t.Errorf("reloadconfig reply %v, want web updated", r)
 			}
-		}
-		l.waitAnswered(t, 200)
-		l.check(t, "config reload")
+			reapedAll(t, before)
+		}, replacedAll)
 	})
 
 	t.Run("crash and replace", func(t *testing.T) {
-		body, err := get(addr, "/crash")
-		if err != nil {
-			t.Fatal(err)
-		}
-		reap := h.next("reap", func(ev events.Event) bool { return ev.Fields["exit_code"] == 2 })
-		h.next("ready", func(ev events.Event) bool { return ev.Fields["process_id"] == reap.Fields["process_id"] })
-		l.waitAnswered(t, 200)
-		l.check(t, "crash of "+strings.TrimSpace(body))
+		crashed := 0
+		phase(t, func(t *testing.T, _ map[int]bool) {
+			body, err := get(h.socketAddr("web"), "/crash")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fmt.Sscanf(body, "pid=%d crashing", &crashed); err != nil {
+				t.Fatalf("crash answer %q: %v", body, err)
+			}
+			f.until(t, "the crashed worker reaped", func() bool { return f.live[crashed] == nil })
+		}, func(t *testing.T, _ map[int]bool, rs []reaped) {
+			if len(rs) != 1 || rs[0] != (reaped{pid: crashed, code: 2}) {
+				t.Errorf("reaped %+v, want only pid %d, exit 2", rs, crashed)
+			}
+		})
 	})
-	l.halt()
-	l.check(t, "whole run")
-	t.Logf("%d requests answered", l.ok.Load())
 }
 
 func TestReloadToNeverReadyVersionKeepsOldWorkers(t *testing.T) {
+	// The healthy version keeps notifyWatcher's generous ready_timeout: a
+	// healthy worker that misses it on a busy machine is churned and
+	// replaced, which is not what this test is about. Only the version
+	// that never gets ready has a short one.
 	w := notifyWatcher(2)
-	w.ReadyTimeout = 500 * time.Millisecond
 	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}
 	broken := *cfg
 	bw := notifyWatcher(2)
@@ -204,8 +424,9 @@ func TestReloadToNeverReadyVersionKeepsOldWorkers(t *testing.T) {
 	broken.Watchers = []configs.Watcher{bw}
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return &broken, nil }})
 	old := readyPids(t, h, 2)
-	l := startLoad(t, h.socketAddr("web"), 8)
-	l.waitAnswered(t, 100)
+	l := newLoad(t, h.socketAddr("web"), 8)
+	tl := l.run()
+	tl.waitAnswered(t, 100)
 
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
@@ -221,20 +442,10 @@ func TestReloadToNeverReadyVersionKeepsOldWorkers(t *testing.T) {
 	if cmdEnv := h.do("options", map[string]any{"name": "web"})["options"].(map[string]any)["env"]; !strings.Contains(strings.Join(cmdEnv.([]string), " "), "=notify") {
 		t.Errorf("spec not rolled back: env %v", cmdEnv)
 	}
-	l.waitAnswered(t, 100)
-	l.halt()
-	l.check(t, "failed reload")
-	for pid := range l.reset() {
-		ok := false
-		for o := range old {
-			if pid == "pid="+itoa(o) {
-				ok = true
-			}
-		}
-		if !ok {
-			t.Errorf("a request was answered by %s, not an old worker", pid)
-		}
-	}
+	tl.waitAnswered(t, 100)
+	l.pause()
+	tl.check(t, "failed reload")
+	tl.answeredOnlyBy(t, "failed reload", old)
 }
 
 func TestSdNotifyWorkerIsReady(t *testing.T) {
@@ -301,8 +512,6 @@ func TestLeakingWorkerIsReplaced(t *testing.T) {
 		t.Errorf("replacement spawned at seq %d, old reaped at %d: want new before old", next.Seq, reap.Seq)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestDependsOnStartsAfterReadyAndStopsFirst(t *testing.T) {
 	db := testWatcher("db", "sleep", 1)
