@@ -19,6 +19,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
 )
 
@@ -129,7 +130,7 @@ func (l *load) get(tl *tally) {
 func (tl *tally) waitAnswered(t testing.TB, n int64) {
 	t.Helper()
 	target := tl.ok.Load() + n
-	eventually(t, "load answered", func() bool { return tl.ok.Load() >= target })
+	proctest.Eventually(t, "load answered", func() bool { return tl.ok.Load() >= target })
 }
 
 // check fails t if any request of the window failed.
@@ -555,13 +556,13 @@ func TestConfigReloadSwapsSocketsAndWatchers(t *testing.T) {
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return next, nil }})
 	h.spawns(1)
 	addrA := h.socketAddr("a")
-	eventually(t, "old serves on a", func() bool { _, err := get(addrA, "/"); return err == nil })
+	proctest.Eventually(t, "old serves on a", func() bool { _, err := get(addrA, "/"); return err == nil })
 	h.do("reloadconfig", map[string]any{"waiting": true})
 	if ws := h.do("list", nil)["watchers"].([]string); strings.Join(ws, ",") != "new" {
 		t.Fatalf("watchers after reload %v", ws)
 	}
 	addrB := h.socketAddr("b")
-	eventually(t, "new serves on b", func() bool { _, err := get(addrB, "/"); return err == nil })
+	proctest.Eventually(t, "new serves on b", func() bool { _, err := get(addrB, "/"); return err == nil })
 	if _, err := get(addrA, "/"); err == nil {
 		t.Errorf("socket a still accepts after it left the config")
 	}
