@@ -556,7 +556,7 @@ func (h *hub) flushStats() {
 func (h *hub) helloMessage() map[string]any {
 	return map[string]any{
 		"type":      "hello",
-		"read_only": h.s.opts.Config.ReadOnly,
+		"read_only": h.s.access.Load().readOnly,
 		"state":     h.state,
 		"history":   h.history,
 		"events":    h.recent,
