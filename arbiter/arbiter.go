@@ -18,6 +18,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -52,6 +53,12 @@ type Options struct {
 	// Stats samples /proc for the stats and dstats commands and the stats
 	// stream. Default: a new sampler.
 	Stats *procinfo.Sampler
+	// OnConfig is given each reloaded config once it is accepted, to apply
+	// the settings the arbiter does not own (log_level, [web]). It returns
+	// the dotted names of the changed settings it cannot apply without a
+	// restart ("web.address"); reloadconfig reports them. It runs on the
+	// loop and must not block.
+	OnConfig func(*configs.Config) (restartNeeded []string)
 }
 
 // Arbiter runs the watchers of one configuration.
@@ -83,6 +90,10 @@ type Arbiter struct {
 
 	waits sync.WaitGroup // one per child's Wait goroutine
 	bg    sync.WaitGroup // config loads and other off-loop work
+
+	// The stats interval of the last reload, for RunStats (off the loop).
+	statsEvery   atomic.Int64  // nanoseconds; 0: as RunStats was called
+	statsChanged chan struct{} // capacity 1: statsEvery changed
 }
 
 // New builds an arbiter for cfg. It does no I/O.
@@ -111,6 +122,8 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		watchers: make(map[string]*watcher.Watcher),
 		byID:     make(map[uint64]*watcher.Watcher),
 		owner:    make(map[int]*watcher.Watcher),
+
+		statsChanged: make(chan struct{}, 1),
 	}
 }
 

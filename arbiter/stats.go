@@ -170,8 +170,9 @@ func (a *Arbiter) logStats() map[string]any {
 }
 
 // RunStats publishes the stats stream (PROTOCOL.md section 3) on bus every
-// interval until ctx is done or the arbiter has stopped. /proc is read
-// here, never on the loop.
+// interval, or every arbiter.stats_interval of the last config reload,
+// until ctx is done or the arbiter has stopped. /proc is read here, never
+// on the loop.
 func (a *Arbiter) RunStats(ctx context.Context, interval time.Duration, bus *events.Bus) error {
 	if interval <= 0 {
 		interval = time.Second
@@ -184,6 +185,13 @@ func (a *Arbiter) RunStats(ctx context.Context, interval time.Duration, bus *eve
 			return nil
 		case <-a.done:
 			return nil
+		case <-a.statsChanged:
+			// A reload changed arbiter.stats_interval.
+			if d := time.Duration(a.statsEvery.Load()); d > 0 && d != interval {
+				interval = d
+				t.Reset(d)
+			}
+			continue
 		case <-t.C:
 		}
 		snap, err := a.Snapshot(ctx)
