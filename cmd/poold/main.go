@@ -108,11 +108,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", path, len(cfg.Sockets), len(cfg.Watchers))
 		return nil
 	}
-	if *logLevel != "" {
-		cfg.Arbiter.LogLevel = *logLevel
+	// The flags win over the file at start and on every reload, so a
+	// reload neither undoes them nor reports them as changes.
+	override := func(c *configs.Config) {
+		if *logLevel != "" {
+			c.Arbiter.LogLevel = *logLevel
+		}
+		if *logFormat != "" {
+			c.Arbiter.LogFormat = *logFormat
+		}
 	}
-	if *logFormat != "" {
-		cfg.Arbiter.LogFormat = *logFormat
+	override(cfg)
+	load := func() (*configs.Config, error) {
+		c, err := configs.Load(path)
+		if err == nil {
+			override(c)
+		}
+		return c, err
 	}
 	if hclog.LevelFromString(cfg.Arbiter.LogLevel) == hclog.NoLevel {
 		return usageError{fmt.Sprintf("--log-level %q: use trace, debug, info, warn or error", cfg.Arbiter.LogLevel)}
@@ -130,7 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			// stderr is stuck: its writer stays blocked until poold exits.
 		}
 	}()
-	return serve(ctx, cfg, path, newLogger(cfg.Arbiter, logs), logs)
+	return serve(ctx, cfg, path, load, newLogger(cfg.Arbiter, logs), logs)
 }
 
 // newLogger logs into logs, the bounded queue in front of stderr: nothing
@@ -161,7 +173,7 @@ func newLogger(c configs.Arbiter, logs *logsink.Sink) hclog.Logger {
 // every worker first while the transports keep running, so the shutdown's
 // events are published and commands answered to the end; then the
 // transports stop.
-func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logger, logs *logsink.Sink) error {
+func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*configs.Config, error), log hclog.Logger, logs *logsink.Sink) error {
 	for _, ep := range []string{cfg.Arbiter.Endpoint, cfg.Arbiter.PubSubEndpoint, cfg.Arbiter.StatsEndpoint} {
 		if strings.HasPrefix(ep, "ipc://"+configs.RuntimeDir()+"/") {
 			if err := configs.EnsureRuntimeDir(configs.RuntimeDir()); err != nil {
@@ -172,11 +184,15 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 	}
 	bus := events.NewBus(nil)
 	statsBus := events.NewBus(nil)
+	// console is set below before the arbiter runs; after that only
+	// OnConfig, on the arbiter's loop, reads it.
+	var console *web.Server
 	arb := arbiter.New(cfg, arbiter.Options{
-		Log:    log,
-		Logs:   logs,
-		Events: bus,
-		Load:   func() (*configs.Config, error) { return configs.Load(path) },
+		Log:      log,
+		Logs:     logs,
+		Events:   bus,
+		Load:     load,
+		OnConfig: func(c *configs.Config) []string { return reconfigure(log, console, c) },
 	})
 	ctl := controller.New(cfg.Arbiter.Endpoint, arb.Handle, log.Named("controller"))
 	pub := zmqpub.New(cfg.Arbiter.PubSubEndpoint, bus, log.Named("events"))
@@ -220,6 +236,7 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 		if err != nil {
 			return fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port, or enabled = false)", srv.Addr(), err)
 		}
+		console = srv
 		goRun("web console", func(ctx context.Context) error { return srv.Serve(ctx, l) })
 		log.Info("web console", "url", "http://"+srv.Addr()+"/")
 	}
@@ -267,6 +284,23 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 			}
 		}
 	}
+}
+
+// reconfigure applies what a reloaded config changes outside the arbiter:
+// the log level and the console's [web] settings. It returns the changed
+// settings that need a restart. It runs on the arbiter's loop.
+func reconfigure(log hclog.Logger, console *web.Server, c *configs.Config) []string {
+	if lvl := hclog.LevelFromString(c.Arbiter.LogLevel); lvl != hclog.NoLevel && lvl != log.GetLevel() {
+		log.Info("log level changed by config reload", "log_level", c.Arbiter.LogLevel)
+		log.SetLevel(lvl)
+	}
+	if console == nil {
+		if c.Web.Enabled {
+			return []string{"web.enabled"}
+		}
+		return nil
+	}
+	return console.Reconfigure(c.Web)
 }
 
 // wireBackend hands the console replies exactly as a remote client decodes
