@@ -220,8 +220,9 @@ func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher) reload
 }
 
 // applySettings takes the [arbiter] settings of an accepted config, and
-// hands the config to Options.OnConfig for the rest. stats_interval
-// applies at once; the endpoints, allow_remote (which guards the control
+// hands the config to Options.OnConfig for the rest. stats_interval and
+// max_processes (read from a.cfg by every incr, set and add) apply at
+// once; the endpoints, allow_remote (which guards the control
 // endpoint bound at start) and log_format keep their old value. It returns
 // the changed settings that need a restart, sorted.
 func (a *Arbiter) applySettings(cfg *configs.Config) []string {

@@ -18,7 +18,7 @@ import (
 var arbiterKeys = map[string]string{
 	"Endpoint": "endpoint", "PubSubEndpoint": "pubsub_endpoint", "StatsEndpoint": "stats_endpoint",
 	"StatsInterval": "stats_interval", "AllowRemote": "allow_remote", "LogLevel": "log_level",
-	"LogFormat": "log_format",
+	"LogFormat": "log_format", "MaxProcesses": "max_processes",
 }
 
 // onConfigRecorder is an Options.OnConfig that records what it was given
@@ -58,12 +58,30 @@ func changed(t *testing.T, a configs.Arbiter, i int) configs.Arbiter {
 		v.SetString(v.String() + "2")
 	case v.Kind() == reflect.Bool:
 		v.SetBool(!v.Bool())
+	case v.Kind() == reflect.Int:
+		v.SetInt(v.Int() + 1)
 	case v.Type() == reflect.TypeOf(time.Duration(0)):
 		v.SetInt(v.Int() + int64(time.Second))
 	default:
 		t.Fatalf("field %s of kind %s: teach this test how to change it", name, v.Kind())
 	}
 	return a
+}
+
+// onLoop returns what fn returns, run on a's loop (which owns a.cfg).
+func onLoop(t *testing.T, a *Arbiter, fn func() any) any {
+	t.Helper()
+	c := make(chan any, 1)
+	if !a.post(funcMsg{func() { c <- fn() }}) {
+		t.Fatal("arbiter loop has stopped")
+	}
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(hang):
+		t.Fatalf("arbiter loop did not run a function within %v", hang)
+		return nil
+	}
 }
 
 // Every [arbiter] setting either applies on reload or reloadconfig names
@@ -92,6 +110,9 @@ func TestReloadConfigReportsSettingsNeedingRestart(t *testing.T) {
 			switch key {
 			case "stats_interval":
 				applied = time.Duration(h.a.statsEvery.Load()) == next.StatsInterval
+			case "max_processes":
+				// Checked against a.cfg by every incr, set and add.
+				applied = onLoop(t, h.a, func() any { return h.a.cfg.Arbiter.MaxProcesses }) == next.MaxProcesses
 			case "log_level":
 				// The logger belongs to cmd/poold: OnConfig applies it.
 				applied = rec.last() != nil && rec.last().Arbiter.LogLevel == next.LogLevel
