@@ -22,7 +22,9 @@
 // pidfd obtained from the clone that created it, parked in the Go
 // netpoller: waiting costs no OS thread per worker (see proc.go). A fork
 // refused for lack of pids (EAGAIN) is an ordinary error of that Start,
-// naming the limits that cause it.
+// naming the limits that cause it; so is a fork that would take one of
+// the last pids that poold keeps under its cgroup's pids.max for its own
+// threads (see pids.go).
 //
 // Concurrency: Start may be called from any goroutine, concurrently, while
 // Run runs; calls are served one at a time on the locked thread. A Start
@@ -61,11 +63,12 @@ type ProcSpec struct {
 // Spawner starts processes from one goroutine locked to its OS thread; see
 // the package documentation.
 type Spawner struct {
-	self     string // poold's own binary, the exec shim
-	shell    string // the POSIX shell of the light exec step
-	hasShell bool   // shell exists and is executable; set by Run
-	noPidfd  error  // why workers are watched without pidfds; set by Run
-	pidfdOff bool   // tests: act as if pidfds did not work
+	self     string    // poold's own binary, the exec shim
+	shell    string    // the POSIX shell of the light exec step
+	hasShell bool      // shell exists and is executable; set by Run
+	noPidfd  error     // why workers are watched without pidfds; set by Run
+	pids     pidsWatch // poold's pids limits; used on Run's goroutine
+	pidfdOff bool      // tests: act as if pidfds did not work
 	reqs     chan request
 	done     chan struct{}
 }
@@ -188,6 +191,9 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
 	if env == nil {
 		env = os.Environ() // as os.StartProcess does
 	}
+	if err := s.pids.check(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
+	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
 		return nil, err
@@ -196,25 +202,31 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
 	files := make([]*os.File, 0, 3+len(spec.Files))
 	files = append(files, devnull, orDevnull(spec.Stdout, devnull), orDevnull(spec.Stderr, devnull))
 	files = append(files, spec.Files...)
-	fds := make([]uintptr, len(files))
-	for i, f := range files {
-		fds[i] = f.Fd()
-	}
-	sys := &syscall.SysProcAttr{
-		Setpgid:    true,
-		Pdeathsig:  syscall.SIGKILL,
-		Credential: spec.Credential,
-	}
-	pidfd := -1
-	if s.noPidfd == nil {
-		sys.PidFD = &pidfd // from the clone itself: no window for pid reuse
-	}
-	// syscall, not os: no os.Process, so nothing in os can reap the child
-	// or hold a pidfd of it (see proc.go).
-	pid, _, err := syscall.StartProcess(path, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: fds, Sys: sys})
-	runtime.KeepAlive(files) // their fds must stay open until the fork
+	p, err := s.fork(path, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env}, files, spec.Credential)
 	if err != nil {
 		return nil, startError(spec.Path, path, err)
+	}
+	return p, nil
+}
+
+// fork starts path with files at fds 0, 1, 2, ... in its own process
+// group, with the parent-death signal, and a pidfd when they work.
+// It forks through syscall, not os: with no os.Process, nothing in os can
+// reap the child or hold a pidfd of it (see proc.go).
+func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files []*os.File, cred *syscall.Credential) (*Proc, error) {
+	attr.Files = make([]uintptr, len(files))
+	for i, f := range files {
+		attr.Files[i] = f.Fd()
+	}
+	attr.Sys = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
+	pidfd := -1
+	if s.noPidfd == nil {
+		attr.Sys.PidFD = &pidfd // from the clone itself: no window for pid reuse
+	}
+	pid, _, err := syscall.StartProcess(path, argv, attr)
+	runtime.KeepAlive(files) // their fds must stay open until the fork
+	if err != nil {
+		return nil, err
 	}
 	return newProc(pid, pidfd, s.noPidfd), nil
 }
