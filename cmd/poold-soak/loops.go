@@ -157,9 +157,10 @@ func silentPeers(ctx context.Context, in *instance, n int) string {
 }
 
 // probeLoop dials the control endpoint afresh every d and asks for
-// status, as a user's poolctl would, and records how that went.
-func probeLoop(ctx context.Context, in *instance, d time.Duration) string {
-	ok, failed := 0, 0
+// status, as a user's poolctl would, and records how that went; *failed
+// counts the probes that got no answer.
+func probeLoop(ctx context.Context, in *instance, d time.Duration, failed *int) string {
+	ok := 0
 	var slowest time.Duration
 	var lastErr error
 	every(ctx, d, func() {
@@ -173,14 +174,14 @@ func probeLoop(ctx context.Context, in *instance, d time.Duration) string {
 			return
 		}
 		if err != nil {
-			failed++
+			*failed++
 			lastErr = err
 			return
 		}
 		ok++
 		slowest = max(slowest, time.Since(t0))
 	})
-	s := fmt.Sprintf("probes (dial + status): %d answered, %d failed, slowest answered %v", ok, failed, slowest.Round(time.Millisecond))
+	s := fmt.Sprintf("probes (dial + status): %d answered, %d failed, slowest answered %v", ok, *failed, slowest.Round(time.Millisecond))
 	if lastErr != nil {
 		s += fmt.Sprintf("; last failure: %v", lastErr)
 	}

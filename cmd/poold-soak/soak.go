@@ -122,16 +122,18 @@ func soakMain(ctx context.Context, poold, dir string, d time.Duration) (r *repor
 	}
 	r.before, _ = measure(in.pid())
 	r.peak = r.before
+	unanswered := 0
 	runCtx, cancel := context.WithTimeout(ctx, d)
 	r.lines = append(r.lines, scenarios(runCtx,
 		func(ctx context.Context) string { return killLoop(ctx, in, c, "churn", 200*time.Millisecond) },
 		func(ctx context.Context) string { return scaleLoop(ctx, c, "flood", nb, 5*time.Second) },
 		func(ctx context.Context) string { return silentPeers(ctx, in, 32) },
-		func(ctx context.Context) string { return probeLoop(ctx, in, 500*time.Millisecond) },
+		func(ctx context.Context) string { return probeLoop(ctx, in, 500*time.Millisecond, &unanswered) },
 		func(ctx context.Context) string { sampleLoop(ctx, in.pid(), &r.peak); return "" },
 	)...)
 	cancel()
-	return r, settleAndStop(ctx, r, &r.after, in, c, map[string]int{"churn": 10, "flood": 0})
+	err = settleAndStop(ctx, r, &r.after, in, c, map[string]int{"churn": 10, "flood": 0})
+	return r, errors.Join(err, unansweredErr("main", unanswered))
 }
 
 // settleAndStop waits for the watchers to be back at their sizes,
@@ -208,10 +210,11 @@ func soakStuck(ctx context.Context, poold, self, dir string, d time.Duration) (r
 	}
 	r.before, _ = measure(in.pid())
 	r.peak = r.before
+	unanswered := 0
 	runCtx, cancel := context.WithTimeout(ctx, d)
 	r.lines = append(r.lines, scenarios(runCtx,
 		func(ctx context.Context) string { return killLoop(ctx, in, c, "chatty", 500*time.Millisecond) },
-		func(ctx context.Context) string { return probeLoop(ctx, in, 500*time.Millisecond) },
+		func(ctx context.Context) string { return probeLoop(ctx, in, 500*time.Millisecond, &unanswered) },
 		func(ctx context.Context) string { sampleLoop(ctx, in.pid(), &r.peak); return "" },
 	)...)
 	cancel()
@@ -220,5 +223,12 @@ func soakStuck(ctx context.Context, poold, self, dir string, d time.Duration) (r
 	var drainedFig figures
 	err = settleAndStop(ctx, r, &drainedFig, in, c, map[string]int{"chatty": 4})
 	r.lines = append(r.lines, fmt.Sprintf("after: measured with the pipe still stuck; once drained: %v", drainedFig))
-	return r, err
+	return r, errors.Join(err, unansweredErr("stuck", unanswered))
+}
+
+func unansweredErr(name string, n int) error {
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %d status probes got no answer: poold stopped serving its control endpoint", name, n)
 }
