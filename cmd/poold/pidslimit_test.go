@@ -151,7 +151,28 @@ graceful_timeout = "5s"
 	limit := cg.current() + room // poold's own threads, and room for some workers
 	cg.write("pids.max", strconv.Itoa(limit))
 
-	call(t, c, "incr", map[string]any{"name": "sleepers", "nb": room + extra})
+	scalePastLimit(t, c, cg, limit, room, room+extra)
+
+	call(t, c, "decr", map[string]any{"name": "sleepers", "nb": room + extra})
+	proctest.Eventually(t, "every worker stopped after decr", func() bool {
+		live, _ := slotCounts(t, c, "sleepers")
+		return live == 0 && len(cg.procs()) == 1
+	})
+	call(t, c, "incr", map[string]any{"name": "sleepers", "nb": 2})
+	proctest.Eventually(t, "2 workers within the limit", func() bool {
+		live, limited := slotCounts(t, c, "sleepers")
+		return live == 2 && limited == 0
+	})
+
+	stopInCgroup(t, p, cg)
+}
+
+// scalePastLimit asks for nb sleepers where only room fit (less poold's
+// reserve): some slots must be refused naming pids.max while poold keeps
+// answering, and the cgroup must stay within its limit.
+func scalePastLimit(t *testing.T, c *controller.Client, cg *pidsCgroup, limit, room, nb int) {
+	t.Helper()
+	call(t, c, "incr", map[string]any{"name": "sleepers", "nb": nb})
 	proctest.Eventually(t, "a slot refused for the pids limit", func() bool {
 		_, limited := slotCounts(t, c, "sleepers")
 		return limited > 0
@@ -167,18 +188,12 @@ graceful_timeout = "5s"
 	if n > limit {
 		t.Errorf("pids.current %d above pids.max %d", n, limit)
 	}
+}
 
-	call(t, c, "decr", map[string]any{"name": "sleepers", "nb": room + extra})
-	proctest.Eventually(t, "every worker stopped after decr", func() bool {
-		live, _ := slotCounts(t, c, "sleepers")
-		return live == 0 && len(cg.procs()) == 1
-	})
-	call(t, c, "incr", map[string]any{"name": "sleepers", "nb": 2})
-	proctest.Eventually(t, "2 workers within the limit", func() bool {
-		live, limited := slotCounts(t, c, "sleepers")
-		return live == 2 && limited == 0
-	})
-
+// stopInCgroup checks that poold still runs, then that SIGTERM makes it
+// exit 0 leaving nothing in its cgroup and no runtime abort in its log.
+func stopInCgroup(t *testing.T, p *proc, cg *pidsCgroup) {
+	t.Helper()
 	select {
 	case <-p.done:
 		t.Fatalf("poold exited: %v", p.err)
