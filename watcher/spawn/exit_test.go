@@ -61,14 +61,15 @@ func TestExitStatusesExact(t *testing.T) {
 		{"fallback", 50, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if err := checkPidfd(); err != nil && !tc.noPidfd {
+				if os.Getenv("CI") == "true" {
+					t.Fatalf("this kernel cannot watch children through pidfds (CI needs Linux 5.4+): %v", err)
+				}
+				t.Skipf("this kernel cannot watch children through pidfds: %v", err)
+			}
 			s := New(self(t))
 			s.pidfdOff = tc.noPidfd
 			r := runSpawnerOf(t, s)
-			if !tc.noPidfd {
-				if err := checkPidfd(); err != nil {
-					t.Fatalf("this kernel cannot watch children through pidfds: %v", err)
-				}
-			}
 			testExits(t, r.Spawner, sh, tc.n, !tc.noPidfd)
 		})
 	}
