@@ -3,9 +3,10 @@
 //
 // Concurrency: one goroutine (Run's loop) owns all mutable state. Everything
 // else talks to it through its inbox: commands (each with a reply channel of
-// capacity 1), process exits (one Wait goroutine per child posts its exit),
-// timers (grace deadlines and backoff, tagged with a generation so stale ones
-// are ignored) and loaded configs. The loop never sleeps or blocks on I/O: a
+// capacity 1), process exits (one goroutine per child, parked on the child's
+// pidfd in the netpoller, so without a thread, posts its exit), timers
+// (grace deadlines and backoff, tagged with a generation so stale ones are
+// ignored) and loaded configs. The loop never sleeps or blocks on I/O: a
 // graceful stop is "signal, arm a timer, answer later", a command that must
 // wait parks its reply until the watcher settles, and slow things (config
 // file I/O, /proc sampling) run outside the loop. Forks happen on the
@@ -84,11 +85,13 @@ type Arbiter struct {
 	stopping bool
 	output   *output
 
+	waitFallback bool // the log says exits are awaited without pidfds
+
 	runCtx    context.Context // cancelled when the loop ends: probes stop
 	notify    map[string]*notifier
 	notifyDir string
 
-	waits sync.WaitGroup // one per child's Wait goroutine
+	waits sync.WaitGroup // one per child's exit-watching goroutine
 	bg    sync.WaitGroup // config loads and other off-loop work
 
 	// The stats interval of the last reload, for RunStats (off the loop).
