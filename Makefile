@@ -5,7 +5,7 @@ CONFIG  ?= configs/example.toml
 # Statically linked, so the one binary runs anywhere.
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test race fuzz bench vet clean
+.PHONY: all build run test race fuzz bench soak vet clean
 
 all: build
 
@@ -30,6 +30,14 @@ fuzz:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(BIN)/poold-bench -bin $(BIN) -out $(BIN)/bench.json -benchfmt $(BIN)/bench.txt
+
+# A few minutes of SIGKILL churn, incr/decr past a pids limit, silent
+# control peers and a stuck log pipe against bin/poold, printing its fds,
+# threads and RSS before and after (cmd/poold-soak). Not part of `make
+# test`. The pids-limit part needs root and cgroup v1's pids controller.
+SOAK ?= 3m
+soak: build
+	$(BIN)/poold-soak -bin $(BIN) -duration $(SOAK)
 
 clean:
 	rm -rf $(BIN)

@@ -3,9 +3,10 @@
 //
 // Concurrency: one goroutine (Run's loop) owns all mutable state. Everything
 // else talks to it through its inbox: commands (each with a reply channel of
-// capacity 1), process exits (one Wait goroutine per child posts its exit),
-// timers (grace deadlines and backoff, tagged with a generation so stale ones
-// are ignored) and loaded configs. The loop never sleeps or blocks on I/O: a
+// capacity 1), process exits (one goroutine per child, parked on the child's
+// pidfd in the netpoller, so without a thread, posts its exit), timers
+// (grace deadlines and backoff, tagged with a generation so stale ones are
+// ignored) and loaded configs. The loop never sleeps or blocks on I/O: a
 // graceful stop is "signal, arm a timer, answer later", a command that must
 // wait parks its reply until the watcher settles, and slow things (config
 // file I/O, /proc sampling) run outside the loop. Forks happen on the
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/sockets"
@@ -37,7 +39,11 @@ const checkDelay = 5 * time.Second
 
 // Options are the arbiter's collaborators.
 type Options struct {
-	Log    hclog.Logger
+	Log hclog.Logger
+	// Logs is the queue between Log and stderr; its counters (lines
+	// written, dropped, stderr stalled or gone) are shown by dstats and
+	// globaloptions. Nil: not shown.
+	Logs   *logsink.Sink
 	Events *events.Bus // lifecycle events; nil: a private bus
 	// Self is poold's own executable, re-run as the exec shim of every
 	// worker. Default: os.Executable().
@@ -48,6 +54,12 @@ type Options struct {
 	// Stats samples /proc for the stats and dstats commands and the stats
 	// stream. Default: a new sampler.
 	Stats *procinfo.Sampler
+	// OnConfig is given each reloaded config once it is accepted, to apply
+	// the settings the arbiter does not own (log_level, [web]). It returns
+	// the dotted names of the changed settings it cannot apply without a
+	// restart ("web.address"); reloadconfig reports them. It runs on the
+	// loop and must not block.
+	OnConfig func(*configs.Config) (restartNeeded []string)
 }
 
 // Arbiter runs the watchers of one configuration.
@@ -78,12 +90,18 @@ type Arbiter struct {
 	// goroutine to read without asking the loop (noteLimits).
 	limits atomic.Bool
 
+	waitFallback bool // the log says exits are awaited without pidfds
+
 	runCtx    context.Context // cancelled when the loop ends: probes stop
 	notify    map[string]*notifier
 	notifyDir string
 
-	waits sync.WaitGroup // one per child's Wait goroutine
+	waits sync.WaitGroup // one per child's exit-watching goroutine
 	bg    sync.WaitGroup // config loads and other off-loop work
+
+	// The stats interval of the last reload, for RunStats (off the loop).
+	statsEvery   atomic.Int64  // nanoseconds; 0: as RunStats was called
+	statsChanged chan struct{} // capacity 1: statsEvery changed
 }
 
 // New builds an arbiter for cfg. It does no I/O.
@@ -112,6 +130,8 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		watchers: make(map[string]*watcher.Watcher),
 		byID:     make(map[uint64]*watcher.Watcher),
 		owner:    make(map[int]*watcher.Watcher),
+
+		statsChanged: make(chan struct{}, 1),
 	}
 }
 
@@ -201,7 +221,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		defer close(spawnDone)
 		_ = a.spawner.Run(spawnCtx)
 	}()
-	a.output = newOutput(a.log)
+	a.output = newOutput(a.log, a.cfg.Arbiter.LogFormat != "json")
 	defer func() {
 		close(a.stopped)
 		cancelRun()

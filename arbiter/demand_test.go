@@ -9,6 +9,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // runStatsWhen runs RunStatsWhen for the test and returns the stats bus's
@@ -38,7 +39,7 @@ func TestStatsSampleOnlyOnDemand(t *testing.T) {
 	h.spawns(2)
 	var want atomic.Bool
 	sub, asked := runStatsWhen(t, h, &want)
-	eventually(t, "three ticks", func() bool { return asked.Load() >= 3 })
+	proctest.Eventually(t, "three ticks", func() bool { return asked.Load() >= 3 })
 	select {
 	case ev := <-sub.C():
 		t.Fatalf("stats published with nobody watching: %s", ev.Topic)

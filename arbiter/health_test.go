@@ -11,6 +11,7 @@ import (
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 func TestNotReady(t *testing.T) {
@@ -70,7 +71,7 @@ func TestHealthAndReloadState(t *testing.T) {
 	if err := h.a.Ping(ctx); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-	eventually(t, "ready", func() bool {
+	proctest.Eventually(t, "ready", func() bool {
 		s, err := h.a.Snapshot(ctx)
 		return err == nil && len(NotReady(s)) == 0
 	})
@@ -119,7 +120,7 @@ func TestEventsSinceReplaysABurstWithoutGap(t *testing.T) {
 			bus.Publish("burst", events.KindUpdated, map[string]any{"i": i})
 		}
 	}()
-	eventually(t, "burst half way", func() bool { return bus.Since(^uint64(0), 1).Through > 1500 })
+	proctest.Eventually(t, "burst half way", func() bool { return bus.Since(^uint64(0), 1).Through > 1500 })
 	from := uint64(1000)
 	last := from
 	var got []uint64

@@ -45,24 +45,30 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, erro
 	}
 	a.output.follow(name, wid, p.Pid, outR, errR)
 	a.owner[p.Pid] = w
-	a.waits.Add(1)
-	go func() {
-		defer a.waits.Done()
-		st, err := p.Wait()
-		code := -1
-		if err == nil {
-			code = exitCode(st)
-		}
-		a.post(exitMsg{pid: p.Pid, code: code})
-	}()
+	a.watchExit(p)
 	return p.Pid, nil
 }
 
-func exitCode(st *os.ProcessState) int {
-	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return -int(ws.Signal())
+// watchExit posts p's exit to the loop. The goroutine parks in the
+// netpoller on p's pidfd, holding no OS thread; only where pidfds do not
+// work does it block a thread in wait4 (logged once). Run waits for it.
+func (a *Arbiter) watchExit(p *spawn.Proc) {
+	if err := p.Fallback(); err != nil && !a.waitFallback {
+		a.waitFallback = true
+		a.log.Warn("no pidfd for workers: each one's exit is awaited on a thread of its own, "+
+			"so under a pids limit poold needs one more pid per worker", "error", err)
 	}
-	return st.ExitCode()
+	a.waits.Add(1)
+	go func() {
+		defer a.waits.Done()
+		code := -1
+		if ex, err := p.Wait(); err == nil {
+			code = ex.Status()
+		} else {
+			a.log.Error("lost track of a worker", "pid", p.Pid, "error", err)
+		}
+		a.post(exitMsg{pid: p.Pid, code: code})
+	}()
 }
 
 func (h host) Signal(pid int, sig syscall.Signal) error {

@@ -15,7 +15,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
-	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/spawn"
 	"github.com/poold/poold/watcher/workertest"
 	"go.uber.org/goleak"
@@ -162,12 +161,6 @@ func get(addr, path string) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
 }
-
-// Until zerodowntime_test.go calls proctest directly.
-var (
-	alive      = proctest.Alive
-	eventually = proctest.Eventually
-)
 
 func scanLines(s string) []string {
 	var out []string

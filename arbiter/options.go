@@ -94,6 +94,7 @@ func cmdGlobalOptions(a *Arbiter, m *cmdMsg) error {
 		"log_level": c.LogLevel, "log_format": c.LogFormat, "numwatchers": len(a.watchers),
 		"config": a.cfg.Path, "pid": os.Getpid(),
 	}
+	maps.Copy(all, a.logStats())
 	opt, err := m.props().str("option")
 	if err != nil {
 		return err

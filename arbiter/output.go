@@ -2,11 +2,15 @@ package arbiter
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -21,15 +25,23 @@ import (
 // Run; the readers are tracked by a WaitGroup and by the set of open pipes
 // (a small shared leaf under mu) so close can cut off readers held open by
 // an escaped grandchild.
+//
+// A reader waits for nothing but its pipe: poold's logger writes into a
+// bounded queue in front of stderr (arbiter/logsink, wired by cmd/poold)
+// that drops lines rather than block, so a worker that writes fast is held
+// up only by its own pipe buffer, never by a stderr nobody reads.
 type output struct {
-	log  hclog.Logger
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	open map[*os.File]struct{}
+	log    hclog.Logger
+	escape bool // text log: see printable
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	open   map[*os.File]struct{}
 }
 
-func newOutput(log hclog.Logger) *output {
-	return &output{log: log, open: make(map[*os.File]struct{})}
+// newOutput logs worker lines to log; escape says the log is text, where a
+// worker's control characters must not reach poold's stderr raw.
+func newOutput(log hclog.Logger, escape bool) *output {
+	return &output{log: log, escape: escape, open: make(map[*os.File]struct{})}
 }
 
 // maxLine is the longest line logged in one piece; longer lines are split.
@@ -77,10 +89,7 @@ func (o *output) read(f *os.File, log hclog.Logger) {
 			long = nil
 		}
 		if len(line) > 0 {
-			if line[len(line)-1] == '\n' {
-				line = line[:len(line)-1]
-			}
-			log.Info(string(line))
+			o.logLine(log, line)
 		}
 		if err != nil && !full {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
@@ -89,6 +98,81 @@ func (o *output) read(f *os.File, log hclog.Logger) {
 			return
 		}
 	}
+}
+
+// logLine logs one line without its terminator (\n or \r\n). In the text
+// log it is escaped (printable): the log is the terminal or journal a human
+// reads, and a worker must not forge or erase poold's own lines there. The
+// JSON log needs no escaping: its encoder escapes every control character
+// and turns invalid UTF-8 into U+FFFD, so a line can only ever be a string
+// value. A sink that keeps the worker's own bytes (a per-watcher file, none
+// yet) takes line as read, before printable.
+func (o *output) logLine(log hclog.Logger, line []byte) {
+	if l, ok := bytes.CutSuffix(line, []byte{'\n'}); ok {
+		line = bytes.TrimSuffix(l, []byte{'\r'})
+	}
+	if o.escape {
+		log.Info(printable(line))
+		return
+	}
+	log.Info(string(line))
+}
+
+// printable is line as it may appear in a text log: tabs and printable
+// UTF-8 as they are; \r as `\r`; other C0 controls, DEL, C1 controls
+// (U+0080-U+009F, which some terminals obey like ESC sequences) and bytes
+// that are not UTF-8 as `\xNN`, so ESC is `\x1b`. Backslashes are kept
+// as they are: the escapes are for terminals, not for parsing back.
+func printable(line []byte) string {
+	i := 0
+	for i < len(line) {
+		if c := line[i]; c >= 0x20 && c < 0x7f {
+			i++ // the common case, without a call
+			continue
+		}
+		n, ok := safe(line[i:])
+		if !ok {
+			break
+		}
+		i += n
+	}
+	if i == len(line) {
+		return string(line)
+	}
+	var b strings.Builder
+	b.Grow(len(line) + 16)
+	b.Write(line[:i])
+	for i < len(line) {
+		n, ok := safe(line[i:])
+		switch {
+		case ok:
+			b.Write(line[i : i+n])
+		case line[i] == '\r':
+			b.WriteString(`\r`)
+		case n == 2: // a C1 control: its code point
+			r, _ := utf8.DecodeRune(line[i:])
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\x%02x`, line[i])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// safe reports the length of the character at the start of p and whether
+// a terminal shows it as text. Not safe: C0 controls but tab, DEL, C1
+// controls (length 2) and a byte that starts no valid UTF-8 (length 1).
+func safe(p []byte) (int, bool) {
+	c := p[0]
+	if c < utf8.RuneSelf {
+		return 1, c == '\t' || (c >= 0x20 && c != 0x7f)
+	}
+	r, n := utf8.DecodeRune(p)
+	if r == utf8.RuneError && n == 1 {
+		return 1, false
+	}
+	return n, r > 0x9f
 }
 
 // close waits up to grace for the readers to reach EOF, then closes the

@@ -18,6 +18,9 @@ type reloadOutcome struct {
 	// RolledBack maps a watcher whose new workers failed to the reason;
 	// it kept its old spec and workers.
 	RolledBack map[string]string
+	// RestartNeeded lists the changed settings that keep their old value
+	// until poold restarts ("arbiter.endpoint", "web.address"), sorted.
+	RestartNeeded []string
 }
 
 // fields are the reply fields poold adds to reloadconfig (ok and error).
@@ -28,7 +31,7 @@ func (o reloadOutcome) fields() map[string]any {
 	}
 	return map[string]any{
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
-		"unchanged": nonNil(o.Unchanged), "rolled_back": rb,
+		"unchanged": nonNil(o.Unchanged), "rolled_back": rb, "restart_needed": nonNil(o.RestartNeeded),
 	}
 }
 
@@ -133,6 +136,10 @@ func checkWatchers(cfg *configs.Config) error {
 // logReload is the reply of a reload nobody waits for (SIGHUP, or
 // reloadconfig without waiting): the log says what happened.
 func (a *Arbiter) logReload(o reloadOutcome, err error) {
+	if err == nil && len(o.RestartNeeded) > 0 {
+		a.log.Warn("config reload: these changed settings keep their old value until poold restarts",
+			"restart_needed", strings.Join(o.RestartNeeded, ", "))
+	}
 	switch {
 	case err != nil:
 		a.log.Error("config reload rejected", "error", err)
@@ -155,8 +162,8 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 		reply(reloadOutcome{}, errRejected{err})
 		return
 	}
-	a.keepEndpoints(cfg)
 	o := plan.outcome
+	o.RestartNeeded = a.applySettings(cfg)
 	var touched []*watcher.Watcher
 	for _, u := range plan.updates {
 		if err := u.w.Update(u.spec, u.socks); err != nil {
@@ -180,6 +187,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 	}
 	a.bus.Publish("", events.KindReloadConfig, map[string]any{
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
+		"restart_needed": nonNil(o.RestartNeeded),
 	})
 	a.log.Info("config reload applying", "changes", o.summary())
 	a.stopInOrder(a.sortList(plan.removed), func() {
@@ -212,16 +220,42 @@ func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher) reload
 	return o
 }
 
-// keepEndpoints keeps the endpoints poold listens on: they change only
-// with a restart, and the log says so.
-func (a *Arbiter) keepEndpoints(cfg *configs.Config) {
-	old := a.cfg.Arbiter
-	if old.Endpoint != cfg.Arbiter.Endpoint || old.PubSubEndpoint != cfg.Arbiter.PubSubEndpoint ||
-		old.StatsEndpoint != cfg.Arbiter.StatsEndpoint {
-		a.log.Warn("endpoints changed in the config; restart poold to apply them")
+// applySettings takes the [arbiter] settings of an accepted config, and
+// hands the config to Options.OnConfig for the rest. stats_interval,
+// event_history (the event bus's history, resized) and max_processes
+// (read from a.cfg by every incr, set and add) apply at once; the endpoints, allow_remote (which guards the control
+// endpoint bound at start) and log_format keep their old value. It returns
+// the changed settings that need a restart, sorted.
+func (a *Arbiter) applySettings(cfg *configs.Config) []string {
+	old, next := a.cfg.Arbiter, &cfg.Arbiter
+	var restart []string
+	keep := func(key string, changed bool, restore func()) {
+		if changed {
+			restart = append(restart, "arbiter."+key)
+			restore()
+		}
+	}
+	keep("endpoint", next.Endpoint != old.Endpoint, func() { next.Endpoint = old.Endpoint })
+	keep("pubsub_endpoint", next.PubSubEndpoint != old.PubSubEndpoint, func() { next.PubSubEndpoint = old.PubSubEndpoint })
+	keep("stats_endpoint", next.StatsEndpoint != old.StatsEndpoint, func() { next.StatsEndpoint = old.StatsEndpoint })
+	keep("allow_remote", next.AllowRemote != old.AllowRemote, func() { next.AllowRemote = old.AllowRemote })
+	keep("log_format", next.LogFormat != old.LogFormat, func() { next.LogFormat = old.LogFormat })
+	if next.EventHistory != old.EventHistory {
+		a.bus.KeepHistory(next.EventHistory)
+	}
+	if next.StatsInterval != old.StatsInterval {
+		a.statsEvery.Store(int64(next.StatsInterval))
+		select {
+		case a.statsChanged <- struct{}{}:
+		default:
+		}
 	}
 	a.cfg = cfg
-	a.cfg.Arbiter.Endpoint, a.cfg.Arbiter.PubSubEndpoint, a.cfg.Arbiter.StatsEndpoint = old.Endpoint, old.PubSubEndpoint, old.StatsEndpoint
+	if a.opts.OnConfig != nil {
+		restart = append(restart, a.opts.OnConfig(cfg)...)
+	}
+	sort.Strings(restart)
+	return restart
 }
 
 type update struct {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // TestAcceptQueueRisesAndFalls: workers that hold the listener but never
@@ -64,7 +65,7 @@ func TestAcceptQueueRisesAndFalls(t *testing.T) {
 func (h *harness) waitQueue(n, limit int) {
 	h.t.Helper()
 	var last string
-	eventually(h.t, fmt.Sprintf("accept queue at %d of %d", n, limit), func() bool {
+	proctest.Eventually(h.t, fmt.Sprintf("accept queue at %d of %d", n, limit), func() bool {
 		socks := h.do("listsockets", nil)["sockets"].([]map[string]any)
 		last = fmt.Sprint(socks)
 		return len(socks) == 1 && socks[0]["queue"] == n && socks[0]["queue_limit"] == limit

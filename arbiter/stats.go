@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"maps"
 	"os"
 	"strconv"
 	"time"
@@ -136,14 +137,44 @@ func cmdDstats(a *Arbiter, m *cmdMsg) error {
 		if err != nil {
 			return nil, errorf(ErrnoOS, "dstats: %v", err)
 		}
-		return map[string]any{"info": self}, nil
+		info := self.Map()
+		maps.Copy(info, a.logStats())
+		return map[string]any{"info": info}, nil
 	})
 	return nil
 }
 
+// stalledAfter is how long a write to stderr may take before dstats calls
+// stderr blocked.
+const stalledAfter = time.Second
+
+// logStats are the counters of poold's own log output (none without a
+// sink), as dstats and globaloptions show them: lines written and dropped,
+// records queued, how long the write in progress has been blocked
+// (seconds), and log_stderr: "ok", "blocked" or "gone" (the reader went
+// away: nothing is written any more). Safe off the loop.
+func (a *Arbiter) logStats() map[string]any {
+	if a.opts.Logs == nil {
+		return nil
+	}
+	st := a.opts.Logs.Stats()
+	state := "ok"
+	switch {
+	case st.Gone:
+		state = "gone"
+	case st.Stalled >= stalledAfter:
+		state = "blocked"
+	}
+	return map[string]any{
+		"log_written": float64(st.Written), "log_dropped": float64(st.Dropped), "log_queued": float64(st.Queued),
+		"log_stalled": st.Stalled.Round(time.Millisecond).Seconds(), "log_stderr": state,
+	}
+}
+
 // RunStats publishes the stats stream (PROTOCOL.md section 3) on bus every
-// interval until ctx is done or the arbiter has stopped, whether or not
-// anyone listens. /proc is read here, never on the loop.
+// interval, or every arbiter.stats_interval of the last config reload,
+// until ctx is done or the arbiter has stopped, whether or not anyone
+// listens. /proc is read here, never on the loop.
 func (a *Arbiter) RunStats(ctx context.Context, interval time.Duration, bus *events.Bus) error {
 	return a.RunStatsWhen(ctx, interval, bus, nil)
 }
@@ -170,6 +201,13 @@ func (a *Arbiter) RunStatsWhen(ctx context.Context, interval time.Duration, bus 
 			return nil
 		case <-a.done:
 			return nil
+		case <-a.statsChanged:
+			// A reload changed arbiter.stats_interval.
+			if d := time.Duration(a.statsEvery.Load()); d > 0 && d != interval {
+				interval, wait = d, d
+				t.Reset(d)
+			}
+			continue
 		case <-t.C:
 		}
 		if a.statsTick(ctx, bus, wanted) {

@@ -32,6 +32,7 @@ var reservedEnv = map[string]bool{
 	"POOLD_WEB_BENCH_N":         true,
 	"POOLD_PROCTEST_CHILD":      true, // watcher/proctest's own tests
 	"POOLD_SPAWN_TEST_CHILD":    true, // watcher/spawn tests: the child's role
+	"POOLD_SOAK_WORKER":         true, // cmd/poold-soak: the binary plays a worker
 }
 
 // envName is the override variable of a key path:

@@ -71,6 +71,13 @@ func (b *Bus) KeepHistory(n int) {
 	b.hist.resize(n)
 }
 
+// HistorySize is how many events the bus keeps (KeepHistory).
+func (b *Bus) HistorySize() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.hist.buf)
+}
+
 // Since returns the kept events with a seq greater than seq whose topic
 // starts with one of prefixes (all when none are given), oldest first,
 // at most limit of them (DefaultReplayLimit when limit <= 0).

@@ -70,6 +70,11 @@ func (w *Watcher) census() census {
 	var c census
 	for _, p := range w.procs {
 		switch {
+		case p.State == ProcStopping && p.failure != "":
+			// Stopped for failing its readiness: it keeps its seat until it
+			// exits, then its slot backs off. A replacement started now
+			// would make one seat too many once the slot waits.
+			c.held++
 		case p.State == ProcStopping:
 		case w.old(p):
 			c.old = append(c.old, p)

@@ -300,3 +300,37 @@ func TestBigSpawnGoesInBatches(t *testing.T) {
 		t.Errorf("needless continuation %v", extra)
 	}
 }
+
+// Found by the zero-downtime test: a worker that failed its readiness was
+// replaced at once and then, at its exit, its slot also waited out a
+// backoff: one seat too many, so a rolling reload retired a ready old
+// worker while no new one was ready. The failed worker keeps its seat
+// until it exits.
+func TestFailedReadinessKeepsItsSeatUntilItExits(t *testing.T) {
+	s := spec(2)
+	s.Readiness = "notify"
+	w, h := newWatcher(t, s)
+	w.Start()
+	first := pidsIn(w, ProcStarting) // wids 1 and 2
+	for _, tm := range h.takeTimers(TimerReadyTimeout) {
+		if tm.Pid == first[0] {
+			w.Fire(tm) // wid 1 misses its ready timeout and drains slowly
+		}
+	}
+	if len(pidsIn(w, ProcStarting)) != 1 {
+		t.Fatalf("a replacement started while the failed worker still drains: %v", w.Processes())
+	}
+	w.Ready(first[1])
+	w.Reload(true, false)
+	w.Exited(first[0], 0) // the failed one exits at last; its slot backs off
+	if st := pidsIn(w, ProcStopping); len(st) > 0 {
+		t.Fatalf("ready old worker %v told to stop while no new worker is ready: %v, signals %v", st, w.Processes(), h.signals)
+	}
+	for _, pid := range pidsIn(w, ProcStarting) {
+		w.Ready(pid)
+	}
+	if st := pidsIn(w, ProcStopping); len(st) != 1 || st[0] != first[1] {
+		t.Fatalf("the old worker did not retire once a new one was ready: %v", w.Processes())
+	}
+	checkWids(t, w, "end")
+}

@@ -28,10 +28,11 @@ var (
 	}
 )
 
-// serveConn runs one websocket until either side ends it. It runs on the
+// serveConn runs one websocket until either side ends it or revoked is
+// closed (the access it was admitted under was replaced). It runs on the
 // HTTP handler goroutine, which is the connection's reader; it starts the
 // one writer and waits for it.
-func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, remote string, since uint64) {
+func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, remote string, revoked <-chan struct{}, since uint64) {
 	c := newClient(s.tunings.clientQueue, remote, func() { conn.NetConn().Close() })
 	c.since = since
 	if !h.register(c) {
@@ -43,7 +44,7 @@ func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, re
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.writeLoop(conn, c)
+		s.writeLoop(conn, c, revoked)
 	}()
 	s.readLoop(ctx, h, conn, c)
 	cancel()
@@ -55,7 +56,7 @@ func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, re
 // writeLoop is the connection's only writer: queued messages, pings, and
 // the close frame. It closes the connection when it returns, which ends the
 // reader too.
-func (s *Server) writeLoop(conn *websocket.Conn, c *client) {
+func (s *Server) writeLoop(conn *websocket.Conn, c *client, revoked <-chan struct{}) {
 	defer conn.Close()
 	ping := time.NewTicker(s.tunings.pingEvery)
 	defer ping.Stop()
@@ -73,6 +74,11 @@ func (s *Server) writeLoop(conn *websocket.Conn, c *client) {
 		case <-c.quit:
 			conn.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseGoingAway, "poold console closing"),
+				time.Now().Add(time.Second))
+			return
+		case <-revoked:
+			conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "poold console settings changed; reconnect"),
 				time.Now().Add(time.Second))
 			return
 		}
@@ -117,7 +123,7 @@ func (s *Server) action(ctx context.Context, h *hub, data []byte, remote string)
 	req.MsgType = "" // a console always wants its answer
 	mutating := actionCommands[req.Command]
 	switch {
-	case mutating && s.opts.Config.ReadOnly:
+	case mutating && s.access.Load().readOnly:
 		s.log.Warn("console action refused: read-only", "command", req.Command, "remote", remote)
 		return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed,
 			Reason: fmt.Sprintf("%s refused: the web console is read-only ([web] read_only = true); use poolctl", req.Command)})

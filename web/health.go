@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/configs"
 )
 
 // Health is what /healthz and /readyz ask: *arbiter.Arbiter.
@@ -86,7 +88,8 @@ type ProbeOptions struct {
 // guard that could be used against poold).
 type ProbeServer struct {
 	opts  ProbeOptions
-	guard *guard
+	host  string
+	guard atomic.Pointer[guard] // replaced by Reconfigure
 }
 
 // NewProbeServer checks opts and returns the server. It does no I/O.
@@ -98,7 +101,20 @@ func NewProbeServer(opts ProbeOptions) (*ProbeServer, error) {
 	if err != nil || port == "" {
 		return nil, fmt.Errorf("web: [web] metrics_address %q: want host:port such as 127.0.0.1:9100", opts.Address)
 	}
-	return &ProbeServer{opts: opts, guard: newGuard(host, opts.Token)}, nil
+	p := &ProbeServer{opts: opts, host: host}
+	p.guard.Store(newGuard(host, opts.Token))
+	return p, nil
+}
+
+// Reconfigure applies a reloaded [web] section: a new token guards
+// /metrics at once; a new metrics_address needs a restart of poold and
+// is returned as "web.metrics_address". Safe for concurrent use.
+func (p *ProbeServer) Reconfigure(c configs.Web) (restart []string) {
+	if c.MetricsAddress != p.opts.Address {
+		restart = append(restart, "web.metrics_address")
+	}
+	p.guard.Store(newGuard(p.host, c.Token))
+	return restart
 }
 
 // Addr is the configured address.
@@ -112,7 +128,7 @@ func (p *ProbeServer) handler() http.Handler {
 	}
 	if m := p.opts.Metrics; m != nil {
 		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-			if ok, _ := p.guard.tokenOK(r); !ok {
+			if ok, _ := p.guard.Load().tokenOK(r); !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
 				http.Error(w, "poold metrics: token required: send Authorization: Bearer with the [web] token (authorization: {credentials: ...} in the scrape config)", http.StatusUnauthorized)
 				return

@@ -53,7 +53,8 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 		mux.Handle("GET /readyz", readyz(s.opts.Health))
 	}
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
-		if !s.guard.originOK(r) {
+		acc := accessOf(r)
+		if !acc.guard.originOK(r) {
 			s.log.Warn("websocket refused: cross-origin", "origin", r.Header.Get("Origin"), "host", r.Host, "remote", r.RemoteAddr)
 			http.Error(w, "poold console: cross-origin websocket refused", http.StatusForbidden)
 			return
@@ -64,7 +65,7 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 		if err != nil {
 			return // Upgrade has answered the client
 		}
-		s.serveConn(ctx, h, conn, r.RemoteAddr, sinceParam(r.URL.Query().Get("since")))
+		s.serveConn(ctx, h, conn, r.RemoteAddr, acc.revoked, sinceParam(r.URL.Query().Get("since")))
 	})
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -73,12 +74,15 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 		hdr.Set("X-Content-Type-Options", "nosniff")
 		hdr.Set("X-Frame-Options", "DENY")
 		hdr.Set("Referrer-Policy", "no-referrer")
-		if !s.guard.hostOK(r) {
+		// One access for the whole request, even if Reconfigure replaces
+		// it meanwhile: a websocket admitted under it ends with it.
+		acc := s.access.Load()
+		if !acc.guard.hostOK(r) {
 			s.log.Warn("request refused: unexpected host header", "host", r.Host, "remote", r.RemoteAddr)
 			http.Error(w, "poold console: unexpected Host header "+quoteHost(r.Host)+"; open it by the address it listens on, e.g. http://"+s.addr+"/", http.StatusMisdirectedRequest)
 			return
 		}
-		ok, fromQuery := s.guard.tokenOK(r)
+		ok, fromQuery := acc.guard.tokenOK(r)
 		if !ok {
 			hdr.Set("WWW-Authenticate", `Bearer realm="poold"`)
 			http.Error(w, "poold console: token required; open http://"+r.Host+"/?token=YOUR_TOKEN (the [web] token of poold's config) once, or send Authorization: Bearer", http.StatusUnauthorized)
@@ -86,7 +90,7 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 		}
 		if fromQuery {
 			http.SetCookie(w, &http.Cookie{
-				Name: cookieName, Value: s.guard.cookie, Path: "/",
+				Name: cookieName, Value: acc.guard.cookie, Path: "/",
 				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 			})
 			if r.URL.Path != "/ws" {
@@ -99,7 +103,7 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 				return
 			}
 		}
-		mux.ServeHTTP(w, r)
+		mux.ServeHTTP(w, withAccess(r, acc))
 	})
 }
 

@@ -582,7 +582,7 @@ func (h *hub) helloMessage(since uint64) map[string]any {
 	evs, resumed := h.helloEvents(since)
 	return map[string]any{
 		"type":      "hello",
-		"read_only": h.s.opts.Config.ReadOnly,
+		"read_only": h.s.access.Load().readOnly,
 		"state":     h.state,
 		"history":   h.history,
 		"events":    evs,

@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,8 +73,10 @@ type Server struct {
 	opts    Options
 	log     hclog.Logger
 	addr    string
-	guard   *guard
 	tunings tunings
+
+	access   atomic.Pointer[access] // settings in force; replaced by Reconfigure
+	reconfMu sync.Mutex             // serialises Reconfigure
 
 	nconsoles atomic.Int64  // open consoles, as the hub last counted
 	dropped   atomic.Uint64 // events the hub's bus subscriptions lost, from ended hubs
@@ -150,10 +151,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = hclog.NewNullLogger()
 	}
-	addr := strings.TrimSpace(opts.Config.Address)
-	if addr == "" {
-		addr = configs.DefaultWebAddress
-	}
+	addr := webAddress(opts.Config.Address)
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("web: [web] address %q: want host:port such as %s: %w", addr, configs.DefaultWebAddress, err)
@@ -164,13 +162,14 @@ func New(opts Options) (*Server, error) {
 	if !isLoopbackHost(host) && opts.Config.Token == "" {
 		return nil, fmt.Errorf("web: [web] address %q is not loopback and no token is set: anyone who can reach it could stop and signal your processes; set [web] token, or bind 127.0.0.1", addr)
 	}
-	return &Server{
+	s := &Server{
 		opts:    opts,
 		log:     opts.Log,
 		addr:    addr,
-		guard:   newGuard(host, opts.Config.Token),
 		tunings: defaultTunings(),
-	}, nil
+	}
+	s.access.Store(newAccess(host, opts.Config.Token, opts.Config.ReadOnly))
+	return s, nil
 }
 
 // Addr is the configured listen address.
@@ -207,7 +206,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	s.log.Info("web console listening", "address", l.Addr().String(), "read_only", s.opts.Config.ReadOnly, "token", s.opts.Config.Token != "")
+	acc := s.access.Load()
+	s.log.Info("web console listening", "address", l.Addr().String(), "read_only", acc.readOnly, "token", acc.token != "")
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()

@@ -1,6 +1,8 @@
 // Command poold runs pools of worker processes that share listening
 // sockets, keeps them alive, and serves the control protocol, the event
-// stream and the web console. It runs in the foreground and logs to stderr.
+// stream and the web console. It runs in the foreground and logs to stderr
+// through a bounded queue: a stderr that stops taking lines costs lines
+// (counted, and reported once it recovers), never supervision.
 //
 //	poold [flags] CONFIG
 //
@@ -15,16 +17,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/arbiter/metrics"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
@@ -37,10 +43,21 @@ import (
 func main() {
 	// Workers are started through poold's own binary (the exec shim).
 	spawn.RunShimIfRequested()
+	// A reader of stderr that went away (poold cfg 2>&1 | head) must cost
+	// log lines, not poold and every worker with it. With SIGPIPE caught,
+	// a write to fd 1 or 2 fails with EPIPE instead of killing the process
+	// (os/signal, "SIGPIPE"). Caught rather than ignored: an ignored
+	// signal stays ignored across exec, in every worker; exec resets a
+	// caught one. Nobody reads the channel: signal.Notify never blocks.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	ctx := context.Background()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	os.Exit(exitCode(err, os.Stderr))
 }
+
+// flushGrace bounds how long poold waits at exit for its last log lines
+// to reach a stderr that does not take them.
+const flushGrace = 2 * time.Second
 
 // usageError is bad command-line usage: exit status 2.
 type usageError struct{ msg string }
@@ -94,11 +111,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", path, len(cfg.Sockets), len(cfg.Watchers))
 		return nil
 	}
-	if *logLevel != "" {
-		cfg.Arbiter.LogLevel = *logLevel
+	// The flags win over the file at start and on every reload, so a
+	// reload neither undoes them nor reports them as changes.
+	override := func(c *configs.Config) {
+		if *logLevel != "" {
+			c.Arbiter.LogLevel = *logLevel
+		}
+		if *logFormat != "" {
+			c.Arbiter.LogFormat = *logFormat
+		}
 	}
-	if *logFormat != "" {
-		cfg.Arbiter.LogFormat = *logFormat
+	override(cfg)
+	load := func() (*configs.Config, error) {
+		c, err := configs.Load(path)
+		if err == nil {
+			override(c)
+		}
+		return c, err
 	}
 	if hclog.LevelFromString(cfg.Arbiter.LogLevel) == hclog.NoLevel {
 		return usageError{fmt.Sprintf("--log-level %q: use trace, debug, info, warn or error", cfg.Arbiter.LogLevel)}
@@ -106,13 +135,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if f := cfg.Arbiter.LogFormat; f != "text" && f != "json" {
 		return usageError{fmt.Sprintf("--log-format %q: use text or json", f)}
 	}
-	log := hclog.New(&hclog.LoggerOptions{
+	logs := logsink.New(stderr, logsink.Options{})
+	go logs.Run()
+	defer func() {
+		logs.Close()
+		select {
+		case <-logs.Done():
+		case <-time.After(flushGrace):
+			// stderr is stuck: its writer stays blocked until poold exits.
+		}
+	}()
+	return serve(ctx, cfg, path, load, newLogger(cfg.Arbiter, logs), logs)
+}
+
+// newLogger logs into logs, the bounded queue in front of stderr: nothing
+// poold logs can block the event loop or the readers of worker output.
+// Once stderr takes lines again after some were dropped, the logger says
+// how many, straight to stderr.
+func newLogger(c configs.Arbiter, logs *logsink.Sink) hclog.Logger {
+	opts := hclog.LoggerOptions{
 		Name:       "poold",
-		Level:      hclog.LevelFromString(cfg.Arbiter.LogLevel),
-		Output:     stderr,
-		JSONFormat: cfg.Arbiter.LogFormat == "json",
+		Level:      hclog.LevelFromString(c.LogLevel),
+		Output:     logs,
+		JSONFormat: c.LogFormat == "json",
+	}
+	logs.OnDrops(func(out io.Writer, lines, total uint64) {
+		report := opts
+		report.Output = out
+		hclog.New(&report).Warn("dropped log lines while stderr was blocked", "lines", lines, "total", total)
 	})
-	return serve(ctx, cfg, path, log)
+	return hclog.New(&opts)
 }
 
 // serve runs poold until a stop signal or the quit command.
@@ -124,7 +176,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // every worker first while the transports keep running, so the shutdown's
 // events are published and commands answered to the end; then the
 // transports stop.
-func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logger) error {
+func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*configs.Config, error), log hclog.Logger, logs *logsink.Sink) error {
 	for _, ep := range []string{cfg.Arbiter.Endpoint, cfg.Arbiter.PubSubEndpoint, cfg.Arbiter.StatsEndpoint} {
 		if strings.HasPrefix(ep, "ipc://"+configs.RuntimeDir()+"/") {
 			if err := configs.EnsureRuntimeDir(configs.RuntimeDir()); err != nil {
@@ -136,10 +188,16 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 	bus := events.NewBus(nil)
 	bus.KeepHistory(cfg.Arbiter.EventHistory)
 	statsBus := events.NewBus(nil)
+	// console and probes are set below before the arbiter runs; after
+	// that only OnConfig, on the arbiter's loop, reads them.
+	var console *web.Server
+	var probes *web.ProbeServer
 	arb := arbiter.New(cfg, arbiter.Options{
-		Log:    log,
-		Events: bus,
-		Load:   func() (*configs.Config, error) { return configs.Load(path) },
+		Log:      log,
+		Logs:     logs,
+		Events:   bus,
+		Load:     load,
+		OnConfig: func(c *configs.Config) []string { return reconfigure(log, console, probes, c) },
 	})
 	ctl := controller.New(cfg.Arbiter.Endpoint, arb.Handle, log.Named("controller"))
 	pub := zmqpub.New(cfg.Arbiter.PubSubEndpoint, bus, log.Named("events"))
@@ -176,13 +234,13 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 	}
 	h := httpParts{cfg: cfg, arb: arb, bus: bus, statsBus: statsBus, log: log, goRun: goRun, failed: failed,
 		dropped: map[string]func() uint64{"events": pubDropped(pub), "stats": pubDropped(statsPub)}}
-	consoles, err := h.start()
-	if err != nil {
+	if err := h.start(); err != nil {
 		return err
 	}
+	console, probes = h.console, h.probes
 	// /proc is read for the stats stream only while someone listens: a
 	// subscriber of the stats endpoint or an open console.
-	wanted := func() bool { return statsPub.Stats().Guard.Conns > 0 || consoles() > 0 }
+	wanted := func() bool { return statsPub.Stats().Guard.Conns > 0 || (console != nil && console.Consoles() > 0) }
 	goRun("stats sampler", func(ctx context.Context) error {
 		return arb.RunStatsWhen(ctx, cfg.Arbiter.StatsInterval, statsBus, wanted)
 	})
@@ -231,6 +289,34 @@ func serve(ctx context.Context, cfg *configs.Config, path string, log hclog.Logg
 	}
 }
 
+// reconfigure applies what a reloaded config changes outside the arbiter:
+// the log level and the console's [web] settings. It returns the changed
+// settings that need a restart. It runs on the arbiter's loop.
+func reconfigure(log hclog.Logger, console *web.Server, probes *web.ProbeServer, c *configs.Config) []string {
+	if lvl := hclog.LevelFromString(c.Arbiter.LogLevel); lvl != hclog.NoLevel && lvl != log.GetLevel() {
+		log.Info("log level changed by config reload", "log_level", c.Arbiter.LogLevel)
+		log.SetLevel(lvl)
+	}
+	restart := map[string]bool{}
+	switch {
+	case console != nil:
+		for _, k := range console.Reconfigure(c.Web) {
+			restart[k] = true
+		}
+	case c.Web.Enabled:
+		restart["web.enabled"] = true
+	}
+	switch {
+	case probes != nil:
+		for _, k := range probes.Reconfigure(c.Web) {
+			restart[k] = true
+		}
+	case c.Web.MetricsAddress != "":
+		restart["web.metrics_address"] = true
+	}
+	return slices.Sorted(maps.Keys(restart))
+}
+
 // wireBackend hands the console replies exactly as a remote client decodes
 // them (numbers as float64, lists as []any), so in-process and wire
 // behaviour cannot drift apart.
@@ -271,14 +357,16 @@ type httpParts struct {
 	// dropped feeds poold_events_dropped_total; start adds the console's.
 	// Scrapes read it only once start has returned.
 	dropped map[string]func() uint64
+
+	console *web.Server      // set by start when the console is enabled
+	probes  *web.ProbeServer // set by start when metrics_address is set
 }
 
-// start binds what is configured and returns the count of open consoles.
-func (h httpParts) start() (consoles func() int, err error) {
-	consoles = func() int { return 0 }
+// start binds what is configured.
+func (h *httpParts) start() error {
 	w := h.cfg.Web
 	if !w.Enabled && w.MetricsAddress == "" {
-		return consoles, nil
+		return nil
 	}
 	exp := metrics.New(metrics.Options{Source: h.arb, Events: h.bus, Dropped: h.dropped, Log: h.log.Named("metrics")})
 	// Subscribed before the arbiter starts, so every restart is counted.
@@ -286,35 +374,36 @@ func (h httpParts) start() (consoles func() int, err error) {
 	select {
 	case <-exp.Ready():
 	case err := <-h.failed:
-		return nil, err
+		return err
 	}
 	if w.Enabled {
 		srv, err := web.New(web.Options{Config: w, Backend: wireBackend{h.arb}, Events: h.bus, Stats: h.statsBus,
 			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("web")})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		h.dropped["console"] = srv.Dropped
 		l, err := net.Listen("tcp", srv.Addr())
 		if err != nil {
-			return nil, fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port, or enabled = false)", srv.Addr(), err)
+			return fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port, or enabled = false)", srv.Addr(), err)
 		}
 		h.goRun("web console", func(ctx context.Context) error { return srv.Serve(ctx, l) })
 		h.log.Info("web console", "url", "http://"+srv.Addr()+"/")
-		consoles = srv.Consoles
+		h.console = srv
 	}
 	if w.MetricsAddress != "" {
 		ps, err := web.NewProbeServer(web.ProbeOptions{Address: w.MetricsAddress, Token: w.Token,
 			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("metrics")})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		l, err := net.Listen("tcp", w.MetricsAddress)
 		if err != nil {
-			return nil, fmt.Errorf("web: listen on metrics_address %s: %w (set [web] metrics_address to a free host:port, or remove it)", w.MetricsAddress, err)
+			return fmt.Errorf("web: listen on metrics_address %s: %w (set [web] metrics_address to a free host:port, or remove it)", w.MetricsAddress, err)
 		}
 		h.goRun("metrics listener", func(ctx context.Context) error { return ps.Serve(ctx, l) })
 		h.log.Info("metrics", "url", "http://"+l.Addr().String()+"/metrics")
+		h.probes = ps
 	}
-	return consoles, nil
+	return nil
 }

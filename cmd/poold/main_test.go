@@ -69,6 +69,13 @@ func writeConfig(t testing.TB, dir, text string) string {
 
 func startPoold(t testing.TB, config string, flags ...string) *proc {
 	t.Helper()
+	return startPooldStderr(t, config, nil, flags...)
+}
+
+// startPooldStderr starts poold with its stderr going to stderr (nil: into
+// p.log with its stdout).
+func startPooldStderr(t testing.TB, config string, stderr io.Writer, flags ...string) *proc {
+	t.Helper()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, config)
 	p := &proc{t: t, log: &lockedBuffer{}, done: make(chan struct{}), dir: dir, cfg: path}
@@ -76,6 +83,9 @@ func startPoold(t testing.TB, config string, flags ...string) *proc {
 	p.cmd.Env = append(os.Environ(), asPoold+"=1", "POOLD_TEST_ARGS="+strings.Join(append(flags, path), " "))
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
+	if stderr != nil {
+		p.cmd.Stderr = stderr
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +101,7 @@ func startPoold(t testing.TB, config string, flags ...string) *proc {
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("poold log:\n%s", p.log.String())
+			t.Logf("poold (%v) log:\n%s", p.err, p.log.String())
 		}
 	})
 	return p

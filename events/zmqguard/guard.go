@@ -13,6 +13,11 @@
 //     connections reach zmq4's Accept; the bytes read are replayed to it and
 //     zmq4's own greeting is swallowed (it was already sent). Silent or
 //     malformed peers are closed and counted.
+//   - A crowd of silent connections cannot lock a client out: pending
+//     handshakes are bounded per peer (uid on ipc, address on tcp) and per
+//     Guard, and a new connection is never refused for lack of room;
+//     instead the oldest silent handshake of the peer holding the most is
+//     closed (see pendingSet).
 //   - Writes never block the caller: each connection has a bounded outgoing
 //     buffer (Options.MaxBuffered) drained by its own writer goroutine. When
 //     the buffer is full, whole messages are dropped for that peer (never
@@ -71,9 +76,14 @@ type Options struct {
 	// zmq4 closes a socket's conns one after another, so each peer that
 	// is not reading adds up to Linger to the socket's Close.
 	Linger time.Duration
-	// MaxHandshakes bounds concurrent handshakes per Guard; connections
-	// beyond it are closed at once (256).
+	// MaxHandshakes bounds concurrent handshakes per Guard (256). At the
+	// bound a new connection is still accepted: the peer with the most
+	// pending handshakes loses its oldest silent one.
 	MaxHandshakes int
+	// MaxHandshakesPerPeer bounds one peer's concurrent handshakes (64);
+	// at the bound its own oldest silent one makes room. A peer is a uid
+	// for ipc (SO_PEERCRED), an address for tcp (a /64 for IPv6).
+	MaxHandshakesPerPeer int
 }
 
 func (o Options) withDefaults() Options {
@@ -95,17 +105,25 @@ func (o Options) withDefaults() Options {
 	if o.MaxHandshakes <= 0 {
 		o.MaxHandshakes = 256
 	}
+	if o.MaxHandshakesPerPeer <= 0 {
+		o.MaxHandshakesPerPeer = 64
+	}
 	return o
 }
 
 // Stats is a snapshot of a Guard's counters.
 type Stats struct {
 	Conns             int64  // guarded connections open now
+	Handshaking       int64  // accepted connections still in their handshake
 	HandshakeTimeouts uint64 // peers closed for not completing the handshake in time
-	HandshakeErrors   uint64 // peers closed for a malformed handshake, or over MaxHandshakes
+	HandshakeErrors   uint64 // peers closed for a malformed handshake
+	HandshakesEvicted uint64 // pending handshakes closed to make room for a newer connection
 	Oversized         uint64 // peers closed for a frame or message over MaxFrame
 	Dropped           uint64 // outgoing messages dropped because a peer's buffer was full
 	Evicted           uint64 // peers closed because they stopped taking data
+	// PendingByPeer counts handshakes in progress per peer ("uid:0",
+	// "ip:127.0.0.1", "ip:2001:db8::/64"); peers with none are absent.
+	PendingByPeer map[string]int
 }
 
 // Guard is one guarded transport, registered with zmq4 under its own
@@ -118,11 +136,12 @@ type Guard struct {
 	once   sync.Once
 	regErr error
 
-	handshakes atomic.Int64
+	pending *pendingSet
 
 	conns             atomic.Int64
 	handshakeTimeouts atomic.Uint64
 	handshakeErrors   atomic.Uint64
+	handshakesEvicted atomic.Uint64
 	oversized         atomic.Uint64
 	dropped           atomic.Uint64
 	evicted           atomic.Uint64
@@ -142,7 +161,8 @@ func New(o Options) *Guard {
 }
 
 func newGuard(o Options, tcp, ipc string) *Guard {
-	return &Guard{opts: o.withDefaults(), tcpScheme: tcp, ipcScheme: ipc}
+	o = o.withDefaults()
+	return &Guard{opts: o, tcpScheme: tcp, ipcScheme: ipc, pending: newPendingSet(o.MaxHandshakes, o.MaxHandshakesPerPeer)}
 }
 
 // Endpoint maps ep with Default; see Guard.Endpoint.
@@ -184,13 +204,17 @@ func (g *Guard) Endpoint(ep string) (string, error) {
 
 // Stats returns a snapshot of g's counters.
 func (g *Guard) Stats() Stats {
+	n, byPeer := g.pending.counts()
 	return Stats{
 		Conns:             g.conns.Load(),
+		Handshaking:       int64(n),
 		HandshakeTimeouts: g.handshakeTimeouts.Load(),
 		HandshakeErrors:   g.handshakeErrors.Load(),
+		HandshakesEvicted: g.handshakesEvicted.Load(),
 		Oversized:         g.oversized.Load(),
 		Dropped:           g.dropped.Load(),
 		Evicted:           g.evicted.Load(),
+		PendingByPeer:     byPeer,
 	}
 }
 

@@ -6,14 +6,15 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // listener hands zmq4 only connections that completed the ZMTP handshake.
 //
-// Goroutines: one acceptor, plus one per connection in handshake. Close
-// stops the acceptor, closes connections still in handshake and waits for
-// all of them.
+// Goroutines: one acceptor, plus one per connection in handshake (the
+// Guard's pendingSet bounds those). Close stops the acceptor, closes
+// connections still in handshake and waits for all of them.
 type listener struct {
 	g   *Guard
 	raw net.Listener
@@ -102,46 +103,54 @@ func (l *listener) acceptLoop() {
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		if !l.track(rc) {
-			l.g.handshakeErrors.Add(1)
+		e := l.track(rc)
+		if e == nil {
 			rc.Close()
 			continue
 		}
 		l.wg.Add(1)
-		go l.handshake(rc)
+		go l.handshake(e)
 	}
 }
 
-// track registers rc as in handshake, unless the Guard is at MaxHandshakes
-// or l is closing.
-func (l *listener) track(rc net.Conn) bool {
-	if l.g.handshakes.Add(1) > int64(l.g.opts.MaxHandshakes) {
-		l.g.handshakes.Add(-1)
-		return false
-	}
+// track registers rc as in handshake, making room if the Guard or this
+// peer is at its bound (see pendingSet). It returns nil if l is closing.
+func (l *listener) track(rc net.Conn) *pendingConn {
+	peer := peerOf(rc)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	select {
 	case <-l.done:
-		l.g.handshakes.Add(-1)
-		return false
+		return nil
 	default:
 	}
+	e, victim := l.g.pending.add(rc, peer)
+	if victim != nil {
+		// Its handshake goroutine sees the close and exits.
+		l.g.handshakesEvicted.Add(1)
+		victim.rc.Close()
+	}
 	l.handshaking[rc] = struct{}{}
-	return true
+	return e
 }
 
-func (l *listener) untrack(rc net.Conn) {
+// untrack unregisters e and reports whether it was still pending (false:
+// another connection displaced it).
+func (l *listener) untrack(e *pendingConn) bool {
 	l.mu.Lock()
-	delete(l.handshaking, rc)
+	delete(l.handshaking, e.rc)
 	l.mu.Unlock()
-	l.g.handshakes.Add(-1)
+	return l.g.pending.remove(e)
 }
 
-func (l *listener) handshake(rc net.Conn) {
+func (l *listener) handshake(e *pendingConn) {
 	defer l.wg.Done()
-	c, err := serverHandshake(l.g, rc)
-	l.untrack(rc)
+	rc := e.rc
+	in, buf, err := serverHandshake(l.g, rc, &e.talked)
+	if !l.untrack(e) {
+		rc.Close() // displaced, and counted, by a newer connection
+		return
+	}
 	if err != nil {
 		// Count before closing: whoever sees the close may read Stats.
 		switch {
@@ -155,6 +164,7 @@ func (l *listener) handshake(rc net.Conn) {
 		rc.Close()
 		return
 	}
+	c := newServerConn(l.g, rc, in, buf)
 	select {
 	case l.ready <- c:
 	case <-l.done:
@@ -163,14 +173,15 @@ func (l *listener) handshake(rc net.Conn) {
 }
 
 // serverHandshake sends the greeting zmq4 would send, then reads the
-// peer's greeting and READY command, all before the deadline. It returns a
-// conn that replays what was read and swallows zmq4's own greeting.
-func serverHandshake(g *Guard, rc net.Conn) (*conn, error) {
+// peer's greeting and READY command, all before the deadline. It returns
+// the scanned stream and the bytes read, for a conn that replays them and
+// swallows zmq4's own greeting. talked is set at the first byte read.
+func serverHandshake(g *Guard, rc net.Conn, talked *atomic.Bool) (*stream, []byte, error) {
 	if err := rc.SetDeadline(time.Now().Add(g.opts.HandshakeTimeout)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, err := rc.Write(nullGreeting[:]); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	in := newStream(uint64(g.opts.MaxFrame))
 	buf := make([]byte, 0, 256)
@@ -178,27 +189,28 @@ func serverHandshake(g *Guard, rc net.Conn) (*conn, error) {
 	for !in.handshook() {
 		n, err := rc.Read(tmp[:])
 		if n > 0 {
+			talked.Store(true)
 			buf = append(buf, tmp[:n]...)
 			if len(buf) >= greetingLen && len(buf)-n < greetingLen {
 				if gerr := checkGreeting(buf[:greetingLen]); gerr != nil {
-					return nil, gerr
+					return nil, nil, gerr
 				}
 			}
 			if serr := in.scan(tmp[:n]); serr != nil {
-				return nil, serr
+				return nil, nil, serr
 			}
 		}
 		if err != nil && !in.handshook() {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := checkReady(commandBody(buf[greetingLen:in.handshakeEnd])); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := rc.SetDeadline(time.Time{}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return newServerConn(g, rc, in, buf), nil
+	return in, buf, nil
 }
 
 // commandBody strips the frame header off one complete frame.

@@ -121,6 +121,12 @@ func runSpawner(t testing.TB, shell string) *running {
 	if shell != "" {
 		s.shell = shell
 	}
+	return runSpawnerOf(t, s)
+}
+
+// runSpawnerOf runs s until the test ends.
+func runSpawnerOf(t testing.TB, s *Spawner) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Spawner: s, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -143,7 +149,7 @@ func (r *running) stop(t testing.TB) {
 
 // child is a worker started by a test.
 type child struct {
-	p      *os.Process
+	p      *Proc
 	stderr *os.File
 	waited bool
 }
@@ -169,7 +175,8 @@ func start(t testing.TB, s *Spawner, mode string, spec ProcSpec) *child {
 	c := &child{p: p, stderr: errf}
 	t.Cleanup(func() {
 		if !c.waited {
-			p.Kill()
+			// Not reaped yet, so the pid is still this child's.
+			syscall.Kill(p.Pid, syscall.SIGKILL)
 			p.Wait()
 		}
 	})
@@ -177,23 +184,30 @@ func start(t testing.TB, s *Spawner, mode string, spec ProcSpec) *child {
 }
 
 // wait reaps the child, bounded by hang.
-func (c *child) wait(t testing.TB) syscall.WaitStatus {
+func (c *child) wait(t testing.TB) Exit {
 	t.Helper()
-	got := make(chan *os.ProcessState, 1)
+	type waited struct {
+		ex  Exit
+		err error
+	}
+	got := make(chan waited, 1)
 	go func() {
-		st, _ := c.p.Wait()
-		got <- st
+		ex, err := c.p.Wait()
+		got <- waited{ex, err}
 	}()
 	select {
-	case st := <-got:
+	case w := <-got:
 		c.waited = true
-		return st.Sys().(syscall.WaitStatus)
+		if w.err != nil {
+			t.Fatalf("Wait: %v", w.err)
+		}
+		return w.ex
 	case <-time.After(hang):
-		c.p.Kill()
+		syscall.Kill(c.p.Pid, syscall.SIGKILL)
 		<-got
 		c.waited = true
 		t.Fatalf("pid %d still running after %v", c.p.Pid, hang)
-		return 0
+		return Exit{}
 	}
 }
 

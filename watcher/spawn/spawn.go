@@ -18,12 +18,21 @@
 // fails, Start has already succeeded and the worker exits with status 127
 // after writing the reason, naming the path, on its stderr.
 //
+// Start returns a Proc, whose Wait reaps exactly that worker through a
+// pidfd obtained from the clone that created it, parked in the Go
+// netpoller: waiting costs no OS thread per worker (see proc.go). A fork
+// refused for lack of pids (EAGAIN) is an ordinary error of that Start,
+// naming the limits that cause it; so is a fork that would take one of
+// the last pids that poold keeps under its cgroup's pids.max for its own
+// threads (see pids.go).
+//
 // Concurrency: Start may be called from any goroutine, concurrently, while
 // Run runs; calls are served one at a time on the locked thread. A Start
 // made before Run begins waits for it; one made after Run has returned
 // fails with ErrSpawnerStopped. Run is called once. When Run returns, its
 // thread exits and every worker it started that is still alive gets
-// SIGKILL: stop the workers first.
+// SIGKILL: stop the workers first. Proc.Wait runs on its caller's
+// goroutine, one per Proc, independently of Run.
 package spawn
 
 import (
@@ -54,9 +63,12 @@ type ProcSpec struct {
 // Spawner starts processes from one goroutine locked to its OS thread; see
 // the package documentation.
 type Spawner struct {
-	self     string // poold's own binary, the exec shim
-	shell    string // the POSIX shell of the light exec step
-	hasShell bool   // shell exists and is executable; set by Run
+	self     string    // poold's own binary, the exec shim
+	shell    string    // the POSIX shell of the light exec step
+	hasShell bool      // shell exists and is executable; set by Run
+	noPidfd  error     // why workers are watched without pidfds; set by Run
+	pids     pidsWatch // poold's pids limits; used on Run's goroutine
+	pidfdOff bool      // tests: act as if pidfds did not work
 	reqs     chan request
 	done     chan struct{}
 }
@@ -67,7 +79,7 @@ type request struct {
 }
 
 type result struct {
-	proc *os.Process
+	proc *Proc
 	err  error
 }
 
@@ -106,6 +118,10 @@ func (s *Spawner) Run(ctx context.Context) error {
 	}
 	defer close(s.done)
 	s.checkShell()
+	s.noPidfd = checkPidfd()
+	if s.pidfdOff {
+		s.noPidfd = errors.New("pidfds turned off by a test")
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -118,8 +134,9 @@ func (s *Spawner) Run(ctx context.Context) error {
 }
 
 // Start starts one process and returns once it has been forked and its
-// first program exec'd (os.StartProcess waits for the exec to succeed).
-func (s *Spawner) Start(spec ProcSpec) (*os.Process, error) {
+// first program exec'd (syscall.StartProcess waits for the exec to
+// succeed). The caller owns the Proc and must Wait for it.
+func (s *Spawner) Start(spec ProcSpec) (*Proc, error) {
 	r := request{spec: spec, reply: make(chan result, 1)}
 	select {
 	case s.reqs <- r:
@@ -162,7 +179,7 @@ func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, err 
 	return s.self, []string{shimArgv, spec.Path}, env, nil
 }
 
-func (s *Spawner) start(spec ProcSpec) (*os.Process, error) {
+func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
 	if len(spec.Argv) == 0 {
 		// execStep would index it, on the spawner's thread.
 		return nil, fmt.Errorf("start %s: empty argv: want at least argv[0]", spec.Path)
@@ -170,6 +187,12 @@ func (s *Spawner) start(spec ProcSpec) (*os.Process, error) {
 	path, argv, env, err := s.execStep(spec)
 	if err != nil {
 		return nil, err
+	}
+	if env == nil {
+		env = os.Environ() // as os.StartProcess does
+	}
+	if err := s.pids.check(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
@@ -179,20 +202,43 @@ func (s *Spawner) start(spec ProcSpec) (*os.Process, error) {
 	files := make([]*os.File, 0, 3+len(spec.Files))
 	files = append(files, devnull, orDevnull(spec.Stdout, devnull), orDevnull(spec.Stderr, devnull))
 	files = append(files, spec.Files...)
-	p, err := os.StartProcess(path, argv, &os.ProcAttr{
-		Dir:   spec.Dir,
-		Env:   env,
-		Files: files,
-		Sys: &syscall.SysProcAttr{
-			Setpgid:    true,
-			Pdeathsig:  syscall.SIGKILL,
-			Credential: spec.Credential,
-		},
-	})
+	p, err := s.fork(path, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env}, files, spec.Credential)
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
+		return nil, startError(spec.Path, path, err)
 	}
 	return p, nil
+}
+
+// fork starts path with files at fds 0, 1, 2, ... in its own process
+// group, with the parent-death signal, and a pidfd when they work.
+// It forks through syscall, not os: with no os.Process, nothing in os can
+// reap the child or hold a pidfd of it (see proc.go).
+func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files []*os.File, cred *syscall.Credential) (*Proc, error) {
+	attr.Files = make([]uintptr, len(files))
+	for i, f := range files {
+		attr.Files[i] = f.Fd()
+	}
+	attr.Sys = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
+	pidfd := -1
+	if s.noPidfd == nil {
+		attr.Sys.PidFD = &pidfd // from the clone itself: no window for pid reuse
+	}
+	pid, _, err := syscall.StartProcess(path, argv, attr)
+	runtime.KeepAlive(files) // their fds must stay open until the fork
+	if err != nil {
+		return nil, err
+	}
+	return newProc(pid, pidfd, s.noPidfd), nil
+}
+
+// startError names the worker and, for EAGAIN, the limits that cause it.
+func startError(worker, path string, err error) error {
+	err = &os.PathError{Op: "fork/exec", Path: path, Err: err}
+	if errors.Is(err, syscall.EAGAIN) {
+		return fmt.Errorf("start %s: %w (is the pids limit of poold's cgroup, pids.max, "+
+			"or the user's RLIMIT_NPROC reached? raise it or run fewer workers)", worker, err)
+	}
+	return fmt.Errorf("start %s: %w", worker, err)
 }
 
 func orDevnull(f, devnull *os.File) *os.File {

@@ -191,8 +191,7 @@ func TestMissingExecutable(t *testing.T) {
 			if tc.step == "direct" {
 				p, err := s.Start(spec)
 				if err == nil {
-					p.Kill()
-					p.Wait()
+					killWait(p)
 					t.Fatal("Start succeeded")
 				}
 				if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path) {
@@ -201,8 +200,8 @@ func TestMissingExecutable(t *testing.T) {
 				return
 			}
 			c := start(t, s.Spawner, "hold", spec)
-			if ws := c.wait(t); ws.ExitStatus() != 127 {
-				t.Errorf("exit %v, want status 127", ws)
+			if ex := c.wait(t); ex != (Exit{Code: 127}) {
+				t.Errorf("%v, want exit status 127", ex)
 			}
 			if msg := c.stderrText(t); !strings.Contains(msg, path) {
 				t.Errorf("stderr %q does not name %s", msg, path)
@@ -223,8 +222,7 @@ func TestEmptyArgv(t *testing.T) {
 		spec.Path = self(t)
 		p, err := s.Start(spec)
 		if err == nil {
-			p.Kill()
-			p.Wait()
+			killWait(p)
 			t.Errorf("%s: Start with no argv succeeded", name)
 			continue
 		}
@@ -233,8 +231,8 @@ func TestEmptyArgv(t *testing.T) {
 		}
 	}
 	c := start(t, s.Spawner, "exit", ProcSpec{Umask: -1})
-	if ws := c.wait(t); ws.ExitStatus() != 0 {
-		t.Errorf("a good spec after the bad ones: exit %v", ws)
+	if ex := c.wait(t); ex != (Exit{}) {
+		t.Errorf("a good spec after the bad ones: %v", ex)
 	}
 }
 
@@ -246,8 +244,7 @@ func TestStartAfterRunReturned(t *testing.T) {
 	p, err := s.Start(ProcSpec{Path: self(t), Argv: []string{"spawn.test"}, Umask: -1})
 	if !errors.Is(err, ErrSpawnerStopped) {
 		if p != nil {
-			p.Kill()
-			p.Wait()
+			killWait(p)
 		}
 		t.Fatalf("Start after Run returned: %v, want ErrSpawnerStopped", err)
 	}
@@ -275,9 +272,8 @@ func TestWorkersDieWithTheSpawner(t *testing.T) {
 			outW.Close()
 			readReady(t, c, out)
 			s.stop(t)
-			ws := c.wait(t)
-			if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Errorf("worker ended with %v, want killed by SIGKILL", ws)
+			if ex := c.wait(t); ex.Signal != syscall.SIGKILL {
+				t.Errorf("worker ended with %v, want killed by SIGKILL", ex)
 			}
 		})
 	}
@@ -310,8 +306,8 @@ func TestWorkersDieWithASpawnerOnTheMainThread(t *testing.T) {
 	if err := <-ran; err != nil {
 		t.Errorf("Run: %v", err)
 	}
-	if ws := c.wait(t); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Errorf("worker ended with %v, want killed by SIGKILL", ws)
+	if ex := c.wait(t); ex.Signal != syscall.SIGKILL {
+		t.Errorf("worker ended with %v, want killed by SIGKILL", ex)
 	}
 }
 
@@ -334,9 +330,9 @@ func TestConcurrentStarts(t *testing.T) {
 				errs <- err
 				return
 			}
-			st, err := p.Wait()
-			if err == nil && !st.Success() {
-				err = fmt.Errorf("pid %d: %v", p.Pid, st)
+			ex, err := p.Wait()
+			if err == nil && ex != (Exit{}) {
+				err = fmt.Errorf("pid %d: %v", p.Pid, ex)
 			}
 			errs <- err
 		}()
@@ -347,5 +343,30 @@ func TestConcurrentStarts(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// killWait kills and reaps a worker a test did not mean to start. Until
+// it is reaped, its pid cannot be reused.
+func killWait(p *Proc) {
+	syscall.Kill(p.Pid, syscall.SIGKILL)
+	p.Wait()
+}
+
+// TestForkRefusedNamesTheLimit: EAGAIN from the fork is an error of that
+// Start that still matches EAGAIN and tells the user which limits to look
+// at; other errors are not dressed up so.
+func TestForkRefusedNamesTheLimit(t *testing.T) {
+	err := startError("/bin/worker", "/bin/sh", syscall.EAGAIN)
+	if !errors.Is(err, syscall.EAGAIN) {
+		t.Errorf("%v does not match EAGAIN", err)
+	}
+	for _, want := range []string{"/bin/worker", "fork/exec /bin/sh", "resource temporarily unavailable", "pids.max", "RLIMIT_NPROC"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+	if err := startError("/bin/worker", "/bin/worker", syscall.ENOENT); strings.Contains(err.Error(), "pids.max") {
+		t.Errorf("ENOENT reported as a pids limit: %v", err)
 	}
 }

@@ -23,13 +23,14 @@
 //	             turns it to 503
 //
 // Every serving mode stops on SIGTERM like a well-behaved web worker:
-// it stops accepting, finishes the requests in flight, then exits 0.
-// GET /crash makes the worker stop accepting, finish what is in flight and
-// exit with status 2: a crash that loses no request.
+// it stops accepting, answers every request that reached it (with
+// "Connection: close"), then exits 0 once its last connection has closed.
+// GET /crash makes the worker drain the same way and exit with status 2:
+// a crash that loses no request.
 package workertest
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -134,17 +135,8 @@ func run(mode string) error {
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, strings.Join(os.Environ(), "\n"))
 	})
-	// Draining: answer with "Connection: close" for a moment before
-	// shutting down, so keep-alive clients leave on their own instead of
-	// racing the close of their idle connection (what a real web worker
-	// does; Go's Shutdown alone can fail a request sent at that instant).
-	var draining atomic.Bool
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if draining.Load() {
-			w.Header().Set("Connection", "close")
-		}
-		mux.ServeHTTP(w, r)
-	})}
+	conns := &conns{open: map[net.Conn]time.Time{}, changed: make(chan struct{})}
+	srv := &http.Server{Handler: mux, ConnState: conns.track}
 	crash := make(chan struct{})
 	var once sync.Once
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) {
@@ -171,20 +163,107 @@ func run(mode string) error {
 	case <-crash:
 		code = 2
 	}
-	draining.Store(true)
-	select {
-	case <-time.After(100 * time.Millisecond):
-	case err := <-errc:
+	// Drain. Server.Shutdown is not used: it stops accepting, but a
+	// request it reads after that on a connection accepted just before is
+	// dropped unanswered (net/http's conn.serve returns once the server is
+	// shutting down, golang/go#75591), and the client cannot retry it, the
+	// connection being new to it: the request failed. Instead: every
+	// response from now on says "Connection: close" and idle keep-alive
+	// connections are closed (a client that sends on one at that instant
+	// retries, the connection having been reused); the listener is closed,
+	// so new connections go to the other processes sharing the socket;
+	// then the worker waits until each connection it accepted has been
+	// answered and closed.
+	srv.SetKeepAlivesEnabled(false)
+	if err := ls[0].Close(); err != nil {
+		return fmt.Errorf("closing the listener: %w", err)
+	}
+	// Serve returns at its next Accept; every connection it accepted
+	// before is tracked by then (StateNew is set before Accept is called
+	// again).
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err = srv.Shutdown(ctx)
+	conns.drain(unusedConnTimeout)
 	if code != 0 {
 		fmt.Printf("worker %d crashing on request\n", os.Getpid())
 		os.Exit(code)
 	}
-	return err
+	return nil
+}
+
+// unusedConnTimeout is how long a draining worker keeps a connection on
+// which no request came: one a client opened and kept in its pool without
+// using it (net/http's Transport does so when it dialed for a request that
+// another connection served). net/http's Shutdown treats such a connection
+// as idle after 5 s too (golang/go#22682).
+const unusedConnTimeout = 5 * time.Second
+
+// conns follows a server's connections through its ConnState hook, so that
+// a draining worker can wait for the last one to close.
+type conns struct {
+	mu sync.Mutex
+	// open maps each open connection to when it was accepted while no
+	// request has been read on it, to the zero time once one was.
+	open    map[net.Conn]time.Time
+	changed chan struct{} // closed at the next change of open
+}
+
+func (c *conns) track(nc net.Conn, st http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch st {
+	case http.StateNew:
+		c.open[nc] = time.Now()
+	case http.StateClosed, http.StateHijacked:
+		delete(c.open, nc)
+	default:
+		c.open[nc] = time.Time{}
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// drain returns once no connection is open. With keep-alives disabled,
+// a connection closes after its next response; one that has carried no
+// request for unused is closed here, as its client is not using it. A
+// client that sends on it at that instant retries on another connection:
+// its Transport counts a connection taken from its pool as reused.
+func (c *conns) drain(unused time.Duration) {
+	for {
+		c.mu.Lock()
+		if len(c.open) == 0 {
+			c.mu.Unlock()
+			return
+		}
+		changed := c.changed
+		next := time.Duration(-1)
+		now := time.Now()
+		for nc, since := range c.open {
+			if since.IsZero() {
+				continue
+			}
+			if d := since.Add(unused).Sub(now); d > 0 {
+				if next < 0 || d < next {
+					next = d
+				}
+				continue
+			}
+			nc.Close() // its StateClosed follows
+			c.open[nc] = time.Time{}
+		}
+		c.mu.Unlock()
+		if next < 0 {
+			<-changed
+			continue
+		}
+		t := time.NewTimer(next)
+		select {
+		case <-changed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 }
 
 // leak grows the heap, touching every page, until the worker is replaced.

@@ -1,0 +1,249 @@
+// Package logsink puts a bounded queue between poold's logger and its
+// stderr, so that a slow or vanished reader of stderr (a stuck journald, a
+// paused terminal, `poold cfg 2>&1 | head`) costs log lines, never
+// supervision: a Write never blocks, whatever the output does.
+//
+// Concurrency: Write, Stats and OnDrops may be called from any goroutine.
+// Write copies its record into the queue and returns at once; when the
+// queue is full, or the output is gone for good, the record is dropped and
+// counted. One goroutine, Run, owns the output: it writes the queued
+// records in order, each in one Write call, and is the only one that can
+// block (in a write to a full pipe). Close makes Run write what is queued
+// and return; Done is closed then.
+//
+//	Write ──► queue (bounded: lines and bytes) ──► Run ──► out
+//	  │ full, or out gone                            │ write fails
+//	  └──────────────► dropped (counted) ◄───────────┘
+//
+// After lines were dropped, the next successful write makes Run call the
+// OnDrops hook with their number, and what it writes goes straight out: the
+// gap is reported in the log itself as soon as the output recovers. An output that fails with EPIPE or EBADF is
+// gone for good: Run stops writing to it and every later line is dropped
+// at once.
+package logsink
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Options bound the queue. Zero values take the defaults.
+type Options struct {
+	// MaxLines is how many records may wait (default 4096).
+	MaxLines int
+	// MaxBytes is how many bytes may wait (default 1 MiB): a burst of long
+	// worker lines cannot make the queue large.
+	MaxBytes int
+}
+
+// Stats are the sink's counters, for dstats and (later) metrics.
+type Stats struct {
+	Written uint64 // lines written to the output
+	Dropped uint64 // lines dropped: queue full, write failed, or output gone
+	Queued  int    // records waiting to be written
+	// Stalled is how long the write in progress has been blocked; 0 when
+	// Run is not in a write.
+	Stalled time.Duration
+	// Gone: the output failed for good (EPIPE, EBADF); nothing more is
+	// written to it.
+	Gone bool
+}
+
+// Sink is a bounded, non-blocking io.Writer in front of out.
+type Sink struct {
+	out      io.Writer
+	maxBytes int
+	queue    chan []byte
+	closed   chan struct{}
+	done     chan struct{}
+
+	mu      sync.Mutex // guards closing and queued; held only around a non-blocking send
+	closing bool
+	queued  int // bytes in the queue
+
+	written, dropped atomic.Uint64
+	pending          atomic.Uint64 // dropped since the last report
+	gone             atomic.Bool
+	writingSince     atomic.Int64 // unix nanoseconds of the write in progress; 0: none
+	onDrops          atomic.Pointer[func(out io.Writer, lines, total uint64)]
+}
+
+// New returns a sink in front of out. It starts nothing: run Run.
+func New(out io.Writer, o Options) *Sink {
+	if o.MaxLines <= 0 {
+		o.MaxLines = 4096
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 1 << 20
+	}
+	return &Sink{
+		out:      out,
+		maxBytes: o.MaxBytes,
+		queue:    make(chan []byte, o.MaxLines),
+		closed:   make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+}
+
+// OnDrops sets the hook Run calls after a successful write that follows
+// dropped lines, with the lines dropped since the last call and in all.
+// What the hook writes to out goes straight to the output, ahead of the
+// queue (a report that fails is counted into the next one); the hook runs
+// on Run's goroutine and must not write to the sink itself, where the
+// report would queue behind, or be dropped from, a full queue.
+func (s *Sink) OnDrops(fn func(out io.Writer, lines, total uint64)) {
+	s.onDrops.Store(&fn)
+}
+
+// Write queues a copy of p, one record written to the output in one piece
+// (hclog writes each entry in one call). It never blocks and never fails:
+// a record that does not fit is dropped and counted.
+func (s *Sink) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if s.gone.Load() {
+		s.drop(p)
+		return len(p), nil
+	}
+	b := bytes.Clone(p)
+	s.mu.Lock()
+	ok := !s.closing && s.queued+len(b) <= s.maxBytes
+	if ok {
+		select {
+		case s.queue <- b:
+			s.queued += len(b)
+		default:
+			ok = false
+		}
+	}
+	s.mu.Unlock()
+	if !ok {
+		s.drop(p)
+	}
+	return len(p), nil
+}
+
+// lines counts the lines of a record: its newlines, at least one.
+func lines(p []byte) uint64 {
+	if n := bytes.Count(p, []byte{'\n'}); n > 0 {
+		return uint64(n)
+	}
+	return 1
+}
+
+func (s *Sink) drop(p []byte) {
+	n := lines(p)
+	s.dropped.Add(n)
+	s.pending.Add(n)
+}
+
+// Run writes queued records to the output until Close, then writes what
+// is still queued and returns.
+func (s *Sink) Run() {
+	defer close(s.done)
+	for {
+		select {
+		case b := <-s.queue:
+			s.write(b)
+		case <-s.closed:
+			for {
+				select {
+				case b := <-s.queue:
+					s.write(b)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Sink) write(b []byte) {
+	s.mu.Lock()
+	s.queued -= len(b)
+	s.mu.Unlock()
+	if !s.emit(b) {
+		return
+	}
+	if n := s.pending.Swap(0); n > 0 {
+		if fn := s.onDrops.Load(); fn != nil {
+			(*fn)(direct{s}, n, s.dropped.Load())
+		}
+	}
+}
+
+// emit writes b to the output and counts it, written or dropped.
+func (s *Sink) emit(b []byte) bool {
+	if s.gone.Load() {
+		s.drop(b)
+		return false
+	}
+	s.writingSince.Store(time.Now().UnixNano())
+	_, err := s.out.Write(b)
+	s.writingSince.Store(0)
+	if err != nil {
+		s.drop(b)
+		if gone(err) {
+			s.gone.Store(true)
+		}
+		return false
+	}
+	s.written.Add(lines(b))
+	return true
+}
+
+// direct writes past the queue, on Run's goroutine: the drop report goes
+// out as soon as the output takes lines again, and cannot itself be
+// dropped because the queue is still full.
+type direct struct{ s *Sink }
+
+func (d direct) Write(p []byte) (int, error) {
+	d.s.emit(p)
+	return len(p), nil
+}
+
+// gone reports whether a write error means the output will never take a
+// line again: the reader closed the pipe, or the fd is not open. Other
+// errors (ENOSPC on a file, say) may pass, so later lines are tried.
+func gone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.EBADF) || errors.Is(err, os.ErrClosed)
+}
+
+// Close stops taking records (later ones are dropped) and makes Run write
+// what is queued and return. It does not wait: select on Done with a
+// bound, since a write to an output nobody reads may never return.
+func (s *Sink) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		s.closing = true
+		close(s.closed)
+	}
+}
+
+// Done is closed when Run has returned.
+func (s *Sink) Done() <-chan struct{} { return s.done }
+
+// Stats returns the counters. A nil sink has none.
+func (s *Sink) Stats() Stats {
+	if s == nil {
+		return Stats{}
+	}
+	st := Stats{
+		Written: s.written.Load(),
+		Dropped: s.dropped.Load(),
+		Queued:  len(s.queue),
+		Gone:    s.gone.Load(),
+	}
+	if since := s.writingSince.Load(); since != 0 {
+		st.Stalled = time.Since(time.Unix(0, since))
+	}
+	return st
+}

@@ -1,0 +1,187 @@
+package arbiter
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// arbiterKeys is the config key of every configs.Arbiter field.
+var arbiterKeys = map[string]string{
+	"Endpoint": "endpoint", "PubSubEndpoint": "pubsub_endpoint", "StatsEndpoint": "stats_endpoint",
+	"StatsInterval": "stats_interval", "AllowRemote": "allow_remote", "LogLevel": "log_level",
+	"LogFormat": "log_format", "MaxProcesses": "max_processes", "EventHistory": "event_history",
+}
+
+// onConfigRecorder is an Options.OnConfig that records what it was given
+// and reports a fixed list.
+type onConfigRecorder struct {
+	mu      sync.Mutex
+	got     []*configs.Config
+	restart []string
+}
+
+func (r *onConfigRecorder) hook(c *configs.Config) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, c)
+	return r.restart
+}
+
+func (r *onConfigRecorder) last() *configs.Config {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.got) == 0 {
+		return nil
+	}
+	return r.got[len(r.got)-1]
+}
+
+// changed returns a copy of a with field i set to a different valid value.
+func changed(t *testing.T, a configs.Arbiter, i int) configs.Arbiter {
+	v := reflect.ValueOf(&a).Elem().Field(i)
+	name := reflect.TypeOf(a).Field(i).Name
+	switch {
+	case name == "LogLevel":
+		v.SetString("debug")
+	case name == "LogFormat":
+		v.SetString("json")
+	case v.Kind() == reflect.String:
+		v.SetString(v.String() + "2")
+	case v.Kind() == reflect.Bool:
+		v.SetBool(!v.Bool())
+	case v.Kind() == reflect.Int:
+		v.SetInt(v.Int() + 1)
+	case v.Type() == reflect.TypeOf(time.Duration(0)):
+		v.SetInt(v.Int() + int64(time.Second))
+	default:
+		t.Fatalf("field %s of kind %s: teach this test how to change it", name, v.Kind())
+	}
+	return a
+}
+
+// onLoop returns what fn returns, run on a's loop (which owns a.cfg).
+func onLoop(t *testing.T, a *Arbiter, fn func() any) any {
+	t.Helper()
+	c := make(chan any, 1)
+	if !a.post(funcMsg{func() { c <- fn() }}) {
+		t.Fatal("arbiter loop has stopped")
+	}
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(hang):
+		t.Fatalf("arbiter loop did not run a function within %v", hang)
+		return nil
+	}
+}
+
+// Every [arbiter] setting either applies on reload or reloadconfig names
+// it in restart_needed (and keeps its old value); a field added to
+// configs.Arbiter fails here until it is classified.
+func TestReloadConfigReportsSettingsNeedingRestart(t *testing.T) {
+	base := configs.DefaultArbiter()
+	typ := reflect.TypeOf(base)
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		key, ok := arbiterKeys[f.Name]
+		if !ok {
+			t.Fatalf("configs.Arbiter.%s has no key in arbiterKeys: add it, and make a reload apply it or report it", f.Name)
+		}
+		t.Run(key, func(t *testing.T) {
+			next := changed(t, base, i)
+			rec := &onConfigRecorder{}
+			h := start(t, &configs.Config{Arbiter: base}, Options{
+				Load:     func() (*configs.Config, error) { return &configs.Config{Arbiter: next}, nil },
+				OnConfig: rec.hook,
+			})
+			r := h.do("reloadconfig", map[string]any{"waiting": true})
+			restart, _ := r["restart_needed"].([]string)
+			reported := slices.Contains(restart, "arbiter."+key)
+			var applied bool
+			switch key {
+			case "stats_interval":
+				applied = time.Duration(h.a.statsEvery.Load()) == next.StatsInterval
+			case "max_processes":
+				// Checked against a.cfg by every incr, set and add.
+				applied = onLoop(t, h.a, func() any { return h.a.cfg.Arbiter.MaxProcesses }) == next.MaxProcesses
+			case "event_history":
+				applied = h.a.bus.HistorySize() == next.EventHistory
+			case "log_level":
+				// The logger belongs to cmd/poold: OnConfig applies it.
+				applied = rec.last() != nil && rec.last().Arbiter.LogLevel == next.LogLevel
+			}
+			if applied == reported {
+				t.Fatalf("changing arbiter.%s: applied %v, restart_needed %q; want exactly one", key, applied, restart)
+			}
+			if len(restart) > 1 {
+				t.Errorf("changing arbiter.%s alone: restart_needed %q", key, restart)
+			}
+			opts := h.do("globaloptions", nil)["options"].(map[string]any)
+			if v, shown := opts[key]; shown && reported && fmt.Sprint(v) != fmt.Sprint(reflect.ValueOf(base).Field(i).Interface()) {
+				t.Errorf("globaloptions %s = %v after a reload that needs a restart for it; want the old value", key, v)
+			}
+			if reported && !strings.Contains(h.log.String(), "arbiter."+key) {
+				t.Errorf("the log does not name arbiter.%s as needing a restart:\n%s", key, h.log.String())
+			}
+		})
+	}
+}
+
+// What Options.OnConfig cannot apply joins restart_needed, sorted with
+// the arbiter's own, in the reply, the log and the reloadconfig event.
+func TestReloadConfigMergesOnConfigRestartNeeded(t *testing.T) {
+	base := configs.DefaultArbiter()
+	next := base
+	next.StatsEndpoint += "2"
+	rec := &onConfigRecorder{restart: []string{"web.address"}}
+	h := start(t, &configs.Config{Arbiter: base}, Options{
+		Load:     func() (*configs.Config, error) { return &configs.Config{Arbiter: next}, nil },
+		OnConfig: rec.hook,
+	})
+	r := h.do("reloadconfig", map[string]any{"waiting": true})
+	want := []string{"arbiter.stats_endpoint", "web.address"}
+	if got, _ := r["restart_needed"].([]string); !slices.Equal(got, want) {
+		t.Errorf("restart_needed %q, want %q", got, want)
+	}
+	ev := h.next(string(events.KindReloadConfig), nil)
+	if got := fmt.Sprint(ev.Fields["restart_needed"]); got != fmt.Sprint(want) {
+		t.Errorf("reloadconfig event restart_needed %s, want %q", got, want)
+	}
+	if !strings.Contains(h.log.String(), "restart_needed=\"arbiter.stats_endpoint, web.address\"") {
+		t.Errorf("the log does not list the settings needing a restart:\n%s", h.log.String())
+	}
+}
+
+// A reloaded stats_interval takes effect on a running RunStats at once,
+// not after the old interval.
+func TestReloadConfigAppliesStatsInterval(t *testing.T) {
+	base := configs.DefaultArbiter()
+	next := base
+	next.StatsInterval = 10 * time.Millisecond
+	h := start(t, &configs.Config{Arbiter: base}, Options{
+		Load: func() (*configs.Config, error) { return &configs.Config{Arbiter: next}, nil },
+	})
+	bus := events.NewBus(nil)
+	sub := bus.Subscribe(16, "stat.poold.")
+	defer sub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.a.RunStats(ctx, time.Hour, bus) }()
+	defer func() { cancel(); <-done }()
+
+	h.do("reloadconfig", map[string]any{"waiting": true})
+	select {
+	case <-sub.C():
+	case <-time.After(hang):
+		t.Fatalf("no stats published within %v of stats_interval changing from 1h to 10ms", hang)
+	}
+}

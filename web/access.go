@@ -1,0 +1,87 @@
+package web
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/poold/poold/configs"
+)
+
+// access is the console's access settings in force: who may come in, and
+// whether actions are allowed. It is immutable; Reconfigure replaces it as
+// a whole and then closes revoked, which ends every console opened under
+// it (a console's page reconnects and meets the new settings).
+type access struct {
+	guard    *guard
+	token    string
+	readOnly bool
+	revoked  chan struct{}
+}
+
+func newAccess(bindHost, token string, readOnly bool) *access {
+	return &access{guard: newGuard(bindHost, token), token: token, readOnly: readOnly, revoked: make(chan struct{})}
+}
+
+type accessKey struct{}
+
+// withAccess records on r the access it was admitted under, so the
+// websocket it opens ends when that access is replaced.
+func withAccess(r *http.Request, a *access) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), accessKey{}, a))
+}
+
+func accessOf(r *http.Request) *access {
+	a, _ := r.Context().Value(accessKey{}).(*access)
+	return a
+}
+
+// Reconfigure applies a reloaded [web] section to the running console and
+// returns the settings that only a restart of poold applies, as
+// "web.<key>": enabled and address. token and read_only apply at once; when
+// either changes, every open console is closed, and cookies minted from
+// an old token stop working. A token removed while the console still
+// listens on a non-loopback address is kept until the restart (reported
+// as web.token). Reconfigure does not block; it is safe for concurrent use.
+func (s *Server) Reconfigure(c configs.Web) (restart []string) {
+	s.reconfMu.Lock()
+	defer s.reconfMu.Unlock()
+	if !c.Enabled {
+		restart = append(restart, "web.enabled")
+	}
+	if webAddress(c.Address) != s.addr {
+		restart = append(restart, "web.address")
+	}
+	if c.MetricsAddress != s.opts.Config.MetricsAddress {
+		// Its listener is bound at start (cmd/poold); it reports the
+		// change too when the console is off.
+		restart = append(restart, "web.metrics_address")
+	}
+	cur := s.access.Load()
+	host, _, _ := net.SplitHostPort(s.addr)
+	token := c.Token
+	if token == "" && cur.token != "" && !isLoopbackHost(host) {
+		s.log.Warn("[web] token removed, but the console listens on a non-loopback address until poold restarts: keeping the old token",
+			"address", s.addr)
+		token = cur.token
+		restart = append(restart, "web.token")
+	}
+	if token == cur.token && c.ReadOnly == cur.readOnly {
+		return restart
+	}
+	s.access.Store(newAccess(host, token, c.ReadOnly))
+	close(cur.revoked)
+	s.log.Info("web console settings applied; open consoles closed",
+		"token_changed", token != cur.token, "token", token != "", "read_only", c.ReadOnly)
+	return restart
+}
+
+// webAddress is the address a [web] section asks for.
+func webAddress(a string) string {
+	a = strings.TrimSpace(a)
+	if a == "" {
+		return configs.DefaultWebAddress
+	}
+	return a
+}
