@@ -184,13 +184,12 @@ func TestHelloReplaysWithoutGap(t *testing.T) {
 	<-half
 	c := dialConsole(t, ts)
 	hello := c.next("hello", typeIs("hello"))
+	// The hello holds what was broadcast before it (nothing, if the hub
+	// had not flushed yet); broadcasts bring the rest.
 	seqs := eventSeqs(hello["events"])
-	if len(seqs) == 0 {
-		t.Fatal("hello carries no events")
-	}
 	wg.Wait()
 	last := fake.Events.Since(^uint64(0), 1).Through
-	for seqs[len(seqs)-1] < last {
+	for len(seqs) == 0 || seqs[len(seqs)-1] < last {
 		m := c.next("events", typeIs("events"))
 		seqs = append(seqs, eventSeqs(m["events"])...)
 	}
