@@ -513,10 +513,10 @@
       el("td", { text: s.name || "" }),
       el("td", { class: "num", text: s.path ? s.path : (String(s.host || "").includes(":") ? "[" + s.host + "]" : s.host) + ":" + s.port }),
       el("td", { class: "num r", text: s.backlog != null ? s.backlog : "" }),
-      el("td", { class: "num r", title: "connections waiting in the accept queue, of the most it holds", text: fmtQueue(st.queued[s.fd]) }),
-      el("td", { class: "qchart" }, el("canvas", { "data-fd": s.fd, title: "accept queue, last 5 minutes" })),
+      el("td", { class: "num r qcell", title: "connections waiting in the accept queue, of the most it holds; the line is its last 5 minutes" },
+        el("span", { text: fmtQueue(st.queued[s.fd]) }), el("canvas", { "data-fd": s.fd })),
       el("td", { text: (users[s.name] || []).join(", ") || "–" })));
-    if (!rows.length) rows.push(el("tr", null, el("td", { colspan: 7, class: "empty", text: "no sockets" })));
+    if (!rows.length) rows.push(el("tr", null, el("td", { colspan: 6, class: "empty", text: "no sockets" })));
     $("#sockets").replaceChildren(...rows);
     const color = getComputedStyle(document.documentElement).getPropertyValue("--queue").trim();
     for (const c of $("#sockets").querySelectorAll("canvas[data-fd]")) {
