@@ -99,13 +99,14 @@ type ConfigState struct {
 // Call it on the loop; reply runs on the loop too.
 func (a *Arbiter) recordReload(reply func(reloadOutcome, error)) func(reloadOutcome, error) {
 	return func(o reloadOutcome, err error) {
-		if err == nil {
-			err = o.err()
+		failed := err
+		if failed == nil {
+			failed = o.err() // applied, but a watcher was rolled back
 		}
-		a.config.LastReloadOK = err == nil
+		a.config.LastReloadOK = failed == nil
 		a.config.LastError = ""
-		if err != nil {
-			a.config.LastError = err.Error()
+		if failed != nil {
+			a.config.LastError = failed.Error()
 		} else {
 			a.config.LastSuccess = time.Now()
 		}

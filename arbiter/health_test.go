@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -164,5 +165,26 @@ func TestEventsSinceRefusesBadProperties(t *testing.T) {
 		if r["status"] != "error" || r["errno"] != ErrnoBadProperty {
 			t.Errorf("events_since %v: %v", props, r)
 		}
+	}
+}
+
+// A reload that applied but rolled a watcher back is not successful, and
+// its reply keeps what was applied and what was rolled back.
+func TestRolledBackReloadIsNotSuccessful(t *testing.T) {
+	a := testWatcher("a", "sleep", 1)
+	a.Readiness, a.ReadyDelay = "delay", 200*time.Millisecond // a new worker must live that long
+	next := a
+	next.Env = []string{"POOLD_TEST_WORKER=crash"} // the new version exits at once
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{a}}, Options{Load: func() (*configs.Config, error) {
+		return &configs.Config{Arbiter: configs.DefaultArbiter(), Watchers: []configs.Watcher{next}}, nil
+	}})
+	h.next("ready", nil)
+	r := h.a.Do(context.Background(), Request{Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	if rb, _ := r["rolled_back"].(map[string]any); rb["a"] == nil {
+		t.Fatalf("reply %v: want a rolled back", r)
+	}
+	s, _ := h.a.Snapshot(context.Background())
+	if s.Config.LastReloadOK || !strings.Contains(s.Config.LastError, `watcher "a" rolled back`) {
+		t.Errorf("config state after a rollback: %+v", s.Config)
 	}
 }
