@@ -120,6 +120,36 @@ func TestProbeServer(t *testing.T) {
 	}
 }
 
+// TestProbeServerReconfigure: a reloaded token guards /metrics at once; a
+// new metrics_address waits for a restart and says so.
+func TestProbeServerReconfigure(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProbeServer(ProbeOptions{Address: l.Addr().String(), Token: "old", Metrics: fakeMetrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx, l) }()
+	defer func() { cancel(); <-done }()
+	base := "http://" + l.Addr().String()
+	if restart := p.Reconfigure(configs.Web{MetricsAddress: l.Addr().String(), Token: "new"}); len(restart) != 0 {
+		t.Errorf("Reconfigure(token) = %q, want nothing needing a restart", restart)
+	}
+	if code, _ := fetch(t, base+"/metrics", "old"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics with the old token: %d", code)
+	}
+	if code, _ := fetch(t, base+"/metrics", "new"); code != http.StatusOK {
+		t.Errorf("/metrics with the new token: %d", code)
+	}
+	if restart := p.Reconfigure(configs.Web{MetricsAddress: "127.0.0.1:1", Token: "new"}); len(restart) != 1 || restart[0] != "web.metrics_address" {
+		t.Errorf("Reconfigure(address) = %q, want web.metrics_address", restart)
+	}
+}
+
 // TestConsoleServesMetricsAndProbesBehindItsToken: on the console's own
 // listener, /metrics and the probes pass the same checks as the page.
 func TestConsoleServesMetricsAndProbesBehindItsToken(t *testing.T) {
