@@ -37,12 +37,19 @@ func pidDiff(w *watcher.Watcher) func() map[string]any {
 	}
 }
 
-func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func())) error {
+// targetsAndWait reads the properties every lifecycle command shares: the
+// watchers it acts on and whether the reply waits for them to settle.
+func (a *Arbiter) targetsAndWait(m *cmdMsg) ([]*watcher.Watcher, bool, error) {
 	ws, err := a.targets(m)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
 	wait, err := m.props().boolean("waiting", false)
+	return ws, wait, err
+}
+
+func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func())) error {
+	ws, wait, err := a.targetsAndWait(m)
 	if err != nil {
 		return err
 	}
@@ -111,11 +118,7 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
-	ws, err := a.targets(m)
-	if err != nil {
-		return err
-	}
-	wait, err := m.props().boolean("waiting", false)
+	ws, wait, err := a.targetsAndWait(m)
 	if err != nil {
 		return err
 	}
