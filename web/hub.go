@@ -155,25 +155,75 @@ func stoppedTimer() *time.Timer {
 	return t
 }
 
-func (h *hub) run(ctx context.Context) {
-	defer close(h.done)
-	var evC, stC <-chan events.Event
+// subscribe opens the hub's subscriptions to the event and stats buses
+// (either may be absent) and returns their channels and the cleanup.
+func (h *hub) subscribe() (evC, stC <-chan events.Event, unsubscribe func()) {
+	var closers []func()
 	if h.s.opts.Events != nil {
 		sub := h.s.opts.Events.Subscribe(events.DefaultQueue, "watcher.", "arbiter.")
 		h.s.hubSubs.Store(sub)
 		h.startReplay()
-		defer func() {
+		closers = append(closers, func() {
 			h.s.hubSubs.Store(nil)
 			h.s.dropped.Add(sub.Dropped())
 			sub.Close()
-		}()
+		})
 		evC = sub.C()
 	}
 	if h.s.opts.Stats != nil {
 		sub := h.s.opts.Stats.Subscribe(events.DefaultQueue, "stat.")
-		defer sub.Close()
+		closers = append(closers, sub.Close)
 		stC = sub.C()
 	}
+	return evC, stC, func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+}
+
+// join adds a console, on the hub's goroutine, and greets it with the
+// state and the history it has not seen.
+func (h *hub) join(c *client) {
+	h.clients[c] = struct{}{}
+	h.s.nconsoles.Store(int64(len(h.clients)))
+	h.sendTo(c, h.helloMessage(c.since))
+	h.log.Debug("console connected", "remote", c.remote, "consoles", len(h.clients))
+}
+
+// leave drops a console, on the hub's goroutine.
+func (h *hub) leave(c *client) {
+	if _, ok := h.clients[c]; ok {
+		delete(h.clients, c)
+		h.s.nconsoles.Store(int64(len(h.clients)))
+		h.log.Debug("console disconnected", "remote", c.remote, "consoles", len(h.clients))
+	}
+}
+
+// flushEvents sends the events gathered since the last flush to every
+// console in one message.
+func (h *hub) flushEvents() {
+	if len(h.pending) > 0 {
+		h.broadcast(map[string]any{"type": "events", "events": h.pending})
+		h.sent = h.pending[len(h.pending)-1].Seq
+		h.pending = nil
+	}
+}
+
+// markFailed marks what a failed refresh was for as still to refresh.
+func (h *hub) markFailed(job refreshJob) {
+	if job.all {
+		h.dirtyAll = true
+	}
+	for _, n := range job.names {
+		h.dirty[n] = true
+	}
+}
+
+func (h *hub) run(ctx context.Context) {
+	defer close(h.done)
+	evC, stC, unsubscribe := h.subscribe()
+	defer unsubscribe()
 	evT, stT, rfT := stoppedTimer(), stoppedTimer(), stoppedTimer()
 	defer evT.Stop()
 	defer stT.Stop()
@@ -203,17 +253,10 @@ func (h *hub) run(ctx context.Context) {
 			return
 
 		case c := <-h.reg:
-			h.clients[c] = struct{}{}
-			h.s.nconsoles.Store(int64(len(h.clients)))
-			h.sendTo(c, h.helloMessage(c.since))
-			h.log.Debug("console connected", "remote", c.remote, "consoles", len(h.clients))
+			h.join(c)
 
 		case c := <-h.unreg:
-			if _, ok := h.clients[c]; ok {
-				delete(h.clients, c)
-				h.s.nconsoles.Store(int64(len(h.clients)))
-				h.log.Debug("console disconnected", "remote", c.remote, "consoles", len(h.clients))
-			}
+			h.leave(c)
 
 		case ev := <-evC:
 			if ev.Seq <= h.sent {
@@ -231,11 +274,7 @@ func (h *hub) run(ctx context.Context) {
 
 		case <-evT.C:
 			evArmed = false
-			if len(h.pending) > 0 {
-				h.broadcast(map[string]any{"type": "events", "events": h.pending})
-				h.sent = h.pending[len(h.pending)-1].Seq
-				h.pending = nil
-			}
+			h.flushEvents()
 
 		case ev := <-stC:
 			h.statBuf = append(h.statBuf, ev)
@@ -270,12 +309,7 @@ func (h *hub) run(ctx context.Context) {
 			h.busy = false
 			h.applyRefresh(r)
 			if r.err != nil {
-				if r.job.all {
-					h.dirtyAll = true
-				}
-				for _, n := range r.job.names {
-					h.dirty[n] = true
-				}
+				h.markFailed(r.job)
 				armRefresh(h.t.retry)
 			} else if h.dirtyAll || len(h.dirty) > 0 {
 				armRefresh(h.t.refreshDelay)
