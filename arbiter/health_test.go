@@ -171,12 +171,14 @@ func TestEventsSinceRefusesBadProperties(t *testing.T) {
 // A reload that applied but rolled a watcher back is not successful, and
 // its reply keeps what was applied and what was rolled back.
 func TestRolledBackReloadIsNotSuccessful(t *testing.T) {
-	a := testWatcher("a", "sleep", 1)
-	a.Readiness, a.ReadyDelay = "delay", 200*time.Millisecond // a new worker must live that long
+	// The new version exits before it says READY=1, however slowly it
+	// starts: no timing decides the outcome.
+	a := notifyWatcherNamed("a", 1)
 	next := a
-	next.Env = []string{"POOLD_TEST_WORKER=crash"} // the new version exits at once
-	h := start(t, &configs.Config{Watchers: []configs.Watcher{a}}, Options{Load: func() (*configs.Config, error) {
-		return &configs.Config{Arbiter: configs.DefaultArbiter(), Watchers: []configs.Watcher{next}}, nil
+	next.Env = []string{"POOLD_TEST_WORKER=crash"}
+	socks := []configs.Socket{tcpSocket("web")}
+	h := start(t, &configs.Config{Sockets: socks, Watchers: []configs.Watcher{a}}, Options{Load: func() (*configs.Config, error) {
+		return &configs.Config{Arbiter: configs.DefaultArbiter(), Sockets: socks, Watchers: []configs.Watcher{next}}, nil
 	}})
 	h.next("ready", nil)
 	r := h.a.Do(context.Background(), Request{Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
