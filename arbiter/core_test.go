@@ -309,15 +309,15 @@ func TestRmThenAddDoesNotDoubleHealthChecks(t *testing.T) {
 		}
 		return len(stamps) >= 12
 	})
+	// The stamps are taken by the probe's shell, whose start-up a loaded
+	// machine delays by a varying amount, so single gaps say little. The
+	// span does: one timer chain needs at least (n-1) intervals for n
+	// checks, less the delay of the first one; two chains need half that.
 	slices.Sort(stamps)
-	near := 0
-	for i := 1; i < len(stamps); i++ {
-		if time.Duration(stamps[i]-stamps[i-1]) < interval/2 {
-			near++
-		}
-	}
-	if near > 2 {
-		t.Errorf("%d of %d health checks came less than %v after the previous one: two timer chains run", near, len(stamps)-1, interval/2)
+	n := len(stamps)
+	span := time.Duration(stamps[n-1] - stamps[0])
+	if least := time.Duration(n-1) * interval * 3 / 4; span < least {
+		t.Errorf("%d health checks within %v, want at least %v for one timer chain: two timer chains run", n, span, least)
 	}
 }
 

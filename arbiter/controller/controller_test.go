@@ -310,17 +310,15 @@ func TestNonReadingPeerDoesNotStarveOthers(t *testing.T) {
 		wg.Wait()
 	}()
 
-	// 16 MB of echoed replies is far more than the loopback buffers hold
-	// for a peer that does not read.
-	if !proctest.Poll(30*time.Second, func() bool { return sent.Load() >= 16<<20 }) {
-		t.Fatalf("flooding peer sent only %d bytes in 30s", sent.Load())
+	// Flood until the guard has had to drop or evict replies for the peer
+	// that never reads (the loopback buffers are full by then); the bound
+	// only catches a hang, however slow the machine.
+	if !proctest.Poll(2*time.Minute, func() bool { st := s.Stats(); return st.Dropped+st.Evicted > 0 }) {
+		t.Fatalf("guard stats %+v after the flooding peer sent %d bytes: want replies to it dropped", s.Stats(), sent.Load())
 	}
 	cl := dial(t, s.ep)
 	for range 20 {
 		mustStatus(t, cl, "status")
-	}
-	if st := s.Stats(); st.Dropped == 0 && st.Evicted == 0 {
-		t.Errorf("guard stats %+v: want replies to the flooding peer dropped", st)
 	}
 	t.Logf("guard stats: %+v", s.Stats())
 }

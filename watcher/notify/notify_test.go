@@ -209,7 +209,8 @@ func TestOversized(t *testing.T) {
 	if len(m.Raw) != MaxMessage {
 		t.Errorf("got a message of %d bytes, want the %d-byte one", len(m.Raw), MaxMessage)
 	}
-	if s := l.Stats(); s.Oversized != 2 || s.Delivered != 1 {
+	// The counter follows the channel send: wait for it, then compare.
+	if s := waitStats(t, l, func(s Stats) bool { return s.Delivered == 1 }); s.Oversized != 2 {
 		t.Errorf("stats %+v, want 2 oversized, 1 delivered", s)
 	}
 }
