@@ -152,6 +152,9 @@ type Watcher struct {
 	health    uint64   // generation of the health timer in force
 
 	lastSpawnErr error
+
+	scaler    scaler // elastic pools: the autoscaling policy's memory
+	scaleInfo Size   // the last change of size
 }
 
 // New builds a watcher from its spec. It checks what can only be checked on
@@ -168,6 +171,7 @@ func New(spec configs.Watcher, socks Sockets, host Host, log hclog.Logger) (*Wat
 	if err := w.setSpec(spec, socks); err != nil {
 		return nil, err
 	}
+	w.spec.NumProcesses = spec.InitialSize()
 	return w, nil
 }
 

@@ -1,0 +1,185 @@
+package arbiter
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// onDemandConfig is one on_demand watcher of mode on socket "front".
+func onDemandConfig(mode string, maxWorkers int, idle time.Duration) *configs.Config {
+	w := testWatcher("lazy", mode, 0)
+	w.Sockets = []string{"front"}
+	w.OnDemand, w.MaxWorkers, w.IdleTimeout = true, maxWorkers, idle
+	return &configs.Config{Sockets: []configs.Socket{tcpSocket("front")}, Watchers: []configs.Watcher{w}}
+}
+
+// scaleTo waits for the next scale event of watcher lazy to n workers.
+func (h *harness) scaleTo(n int) events.Event {
+	h.t.Helper()
+	return h.next("scale", func(ev events.Event) bool { return ev.Fields["to"] == n })
+}
+
+func (h *harness) size(name string) map[string]any {
+	h.t.Helper()
+	return h.do("status", map[string]any{"name": name})["size"].(map[string]any)
+}
+
+// TestOnDemandStartsOnFirstConnection: an on_demand pool runs no worker
+// until a connection waits; that connection is then served (not refused,
+// not accepted by poold), and after idle_timeout the pool is back to 0,
+// ready to start again on the next connection.
+func TestOnDemandStartsOnFirstConnection(t *testing.T) {
+	h := start(t, onDemandConfig("serve", 2, 300*time.Millisecond), Options{})
+	proctest.Eventually(t, "the pool is active", func() bool {
+		return h.do("status", map[string]any{"name": "lazy"})["status"] == "active"
+	})
+	if sz := h.size("lazy"); sz["current"] != 0 || sz["min"] != 0 || sz["max"] != 2 {
+		t.Fatalf("cold pool size %v, want current 0, min 0, max 2", sz)
+	}
+	if n := h.do("numprocesses", map[string]any{"name": "lazy"})["numprocesses"]; n != 0 {
+		t.Fatalf("%v workers before any connection, want 0", n)
+	}
+	addr := h.socketAddr("front")
+	for round := 1; round <= 2; round++ {
+		begin := time.Now()
+		body, err := get(addr, "/")
+		if err != nil || !strings.HasPrefix(body, "pid=") {
+			t.Fatalf("round %d: first request to a cold pool: %q, %v", round, body, err)
+		}
+		t.Logf("round %d: time to first byte from a cold pool: %v", round, time.Since(begin))
+		up := h.scaleTo(1)
+		if up.Fields["from"] != 0 || !strings.Contains(up.Fields["reason"].(string), "on demand") {
+			t.Errorf("scale up %v, want from 0 on demand", up.Fields)
+		}
+		down := h.scaleTo(0)
+		if !strings.Contains(down.Fields["reason"].(string), "idle") {
+			t.Errorf("scale down %v, want idle", down.Fields)
+		}
+		h.next("reap", nil)
+		proctest.Eventually(t, "no worker left", func() bool {
+			return h.do("numprocesses", map[string]any{"name": "lazy"})["numprocesses"] == 0
+		})
+	}
+	last := h.size("lazy")["last_scale"].(map[string]any)
+	if last["from"] != 1 || last["to"] != 0 {
+		t.Errorf("status last_scale %v, want 1 -> 0", last)
+	}
+}
+
+// TestOnDemandServesConcurrentFirstConnections: 200 connections arrive at
+// once at a cold pool; every one is served.
+func TestOnDemandServesConcurrentFirstConnections(t *testing.T) {
+	h := start(t, onDemandConfig("serve", 2, 0), Options{})
+	addr := h.socketAddr("front")
+	const n = 200
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	var first atomic.Value
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if body, err := get(addr, "/"); err != nil || !strings.HasPrefix(body, "pid=") {
+				failed.Add(1)
+				first.CompareAndSwap(nil, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%d of %d first connections failed; first error: %v", f, n, first.Load())
+	}
+	if up := h.scaleTo(1); up.Fields["from"] != 0 {
+		t.Errorf("scale %v, want 0 -> 1", up.Fields)
+	}
+}
+
+// TestAutoscaleFollowsTheAcceptQueue: under a load that a 20 ms-per-request
+// synchronous worker cannot serve alone, the pool grows from min_workers
+// towards max_workers while the accept queue stays above the target, each
+// step once the previous workers are ready; when the load stops it
+// shrinks back. No request fails throughout.
+func TestAutoscaleFollowsTheAcceptQueue(t *testing.T) {
+	w := testWatcher("elastic", "slow", 1)
+	w.Sockets = []string{"front"}
+	w.MinWorkers, w.MaxWorkers = 1, 4
+	w.ScaleUpCooldown, w.ScaleDownCooldown = 100*time.Millisecond, 500*time.Millisecond
+	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("front")}, Watchers: []configs.Watcher{w}}
+	h := start(t, cfg, Options{})
+	h.spawns(1)
+	addr := h.socketAddr("front")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var served, failed atomic.Int64
+	var firstErr atomic.Value
+	const clients = 16
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if body, err := get(addr, "/"); err != nil || !strings.HasPrefix(body, "pid=") {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				} else {
+					served.Add(1)
+				}
+			}
+		}()
+	}
+	began := time.Now()
+	for size := 2; size <= 4; size++ {
+		ev := h.scaleTo(size)
+		if ev.Fields["from"] != size-1 || !strings.Contains(ev.Fields["reason"].(string), "accept queue") {
+			t.Errorf("scale %v, want %d -> %d for the accept queue", ev.Fields, size-1, size)
+		}
+		t.Logf("%v after the load began: scale %v -> %v (queue %v)", time.Since(began).Round(time.Millisecond), ev.Fields["from"], ev.Fields["to"], ev.Fields["queue"])
+	}
+	cancel()
+	wg.Wait()
+	stopped := time.Now()
+	for size := 3; size >= 1; size-- {
+		ev := h.scaleTo(size)
+		t.Logf("%v after the load stopped: scale %v -> %v", time.Since(stopped).Round(time.Millisecond), ev.Fields["from"], ev.Fields["to"])
+	}
+	if f := failed.Load(); f > 0 {
+		t.Fatalf("%d requests failed (%d served); first error: %v", f, served.Load(), firstErr.Load())
+	}
+	t.Logf("%d requests served, none failed", served.Load())
+	if sz := h.size("elastic"); sz["current"] != 1 || sz["min"] != 1 || sz["max"] != 4 {
+		t.Errorf("size after the load %v, want 1 of 1..4", sz)
+	}
+}
+
+// TestCrashingOnDemandPoolDoesNotScaleInALoop: a worker that dies on
+// start in an on_demand pool with a connection waiting: the pool starts
+// once (0 -> 1) and the crash policy (backoff, then flapping) handles the
+// deaths; the waiting connection is no reason to start more workers.
+func TestCrashingOnDemandPoolDoesNotScaleInALoop(t *testing.T) {
+	cfg := onDemandConfig("crash", 4, 0)
+	w := &cfg.Watchers[0]
+	w.ScaleUpCooldown = 3 * time.Second // a worker is proven after that long
+	w.FlappingAttempts, w.FlappingWindow, w.FlappingRetryIn = 3, time.Minute, time.Minute
+	w.BackoffMin = 10 * time.Millisecond
+	h := start(t, cfg, Options{})
+	c, err := net.Dial("tcp", h.socketAddr("front"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h.next("flapping", nil)
+	sz := h.size("lazy")
+	if sz["current"] != 1 || sz["scales"] != 1 {
+		t.Errorf("after flapping: size %v, want 1 worker after one scale", sz)
+	}
+}
