@@ -183,3 +183,39 @@ func TestCrashingOnDemandPoolDoesNotScaleInALoop(t *testing.T) {
 		t.Errorf("after flapping: size %v, want 1 worker after one scale", sz)
 	}
 }
+
+// TestManualScaleStaysWithinBounds: incr, decr and set numprocesses on an
+// elastic pool move its size within min_workers..max_workers, each move a
+// scale event; a config-style set of the bounds clamps the size.
+func TestManualScaleStaysWithinBounds(t *testing.T) {
+	w := testWatcher("el", "serve", 2)
+	w.Sockets = []string{"front"}
+	w.MinWorkers, w.MaxWorkers = 1, 3
+	w.ScaleDownCooldown = time.Hour // nothing but the commands moves it
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("front")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.spawns(2)
+	for _, tc := range []struct {
+		cmd   string
+		props map[string]any
+		want  int
+	}{
+		{"incr", map[string]any{"nb": 10}, 3},
+		{"decr", map[string]any{"nb": 10}, 1},
+		{"set", map[string]any{"options": map[string]any{"numprocesses": 2}}, 2},
+		{"set", map[string]any{"options": map[string]any{"numprocesses": 9}}, 3},
+		{"set", map[string]any{"options": map[string]any{"max_workers": 2}}, 2},
+	} {
+		tc.props["name"], tc.props["waiting"] = "el", true
+		h.do(tc.cmd, tc.props)
+		if sz := h.size("el"); sz["current"] != tc.want {
+			t.Errorf("%s %v: size %v, want current %d", tc.cmd, tc.props, sz, tc.want)
+		}
+		if n := h.do("numprocesses", map[string]any{"name": "el"})["numprocesses"]; n != tc.want {
+			t.Errorf("%s %v: %v workers, want %d", tc.cmd, tc.props, n, tc.want)
+		}
+	}
+	ev := h.scaleTo(3)
+	if !strings.Contains(ev.Fields["reason"].(string), "manual") {
+		t.Errorf("incr's scale event %v, want a manual reason", ev.Fields)
+	}
+}

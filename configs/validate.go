@@ -657,7 +657,7 @@ func CheckTotal(a Arbiter, ws []Watcher) error {
 		total += w.Capacity()
 	}
 	if total > a.MaxProcesses {
-		return fmt.Errorf("the watchers ask for %d workers together, over arbiter.max_processes %d; lower numprocesses (max_workers of elastic pools) or raise arbiter.max_processes", total, a.MaxProcesses)
+		return fmt.Errorf("the watchers ask for %d workers together, over arbiter.max_processes %d; lower numprocesses or raise arbiter.max_processes", total, a.MaxProcesses)
 	}
 	return nil
 }

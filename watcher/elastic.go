@@ -37,6 +37,8 @@ type Size struct {
 	Reason   string
 	At       time.Time
 	Count    int // changes of size since the watcher was created
+	Ups      int // of which growths
+	Downs    int // of which shrinks
 }
 
 // scaler is the autoscaling policy's memory: a pure type, fed readings
@@ -163,6 +165,11 @@ func (w *Watcher) resize(to int, why string) {
 	w.scaler.changed = now
 	w.scaleInfo.From, w.scaleInfo.To, w.scaleInfo.Reason, w.scaleInfo.At = from, to, why, now
 	w.scaleInfo.Count++
+	if to > from {
+		w.scaleInfo.Ups++
+	} else {
+		w.scaleInfo.Downs++
+	}
 	w.log.Info("scale", "from", from, "to", to, "reason", why)
 	w.host.Publish(w.spec.Name, events.KindScale, map[string]any{"from": from, "to": to, "reason": why, "queue": w.scaleInfo.Queue})
 }
