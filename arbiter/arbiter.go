@@ -387,7 +387,7 @@ func (a *Arbiter) handoff(spec configs.Watcher, all []configs.Socket) (watcher.S
 		return watcher.Sockets{}, fmt.Errorf("watcher %q: %w", spec.Name, err)
 	}
 	socks := watcher.Sockets{Files: h.Files, Env: h.Env, FDs: h.FDs}
-	if spec.Readiness == "notify" {
+	if spec.Readiness == "notify" || spec.ScaleBusyTarget > 0 { // BUSY=N comes there too
 		if socks.Notify, err = a.notifySocket(spec.Name); err != nil {
 			return watcher.Sockets{}, err
 		}

@@ -5,9 +5,12 @@ import (
 	"context"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/notify"
 	"golang.org/x/sys/unix"
 )
 
@@ -136,6 +139,7 @@ func sizeRow(w *watcher.Watcher) map[string]any {
 	if sz.Elastic {
 		row["on_demand"] = sz.OnDemand
 		row["queue"] = sz.Queue
+		row["busy"] = sz.Busy
 		row["scales"] = sz.Count
 	}
 	if !sz.At.IsZero() {
@@ -144,4 +148,22 @@ func sizeRow(w *watcher.Watcher) map[string]any {
 		}
 	}
 	return row
+}
+
+// busyOf reads a worker's load report: BUSY=N (poold's key), or the
+// free-text STATUS=busy N; N is the number of requests it has in hand.
+func busyOf(m notify.Message) (int, bool) {
+	text, ok := m.Fields["BUSY"]
+	if !ok {
+		st, found := strings.CutPrefix(m.Fields["STATUS"], "busy ")
+		if !found {
+			return 0, false
+		}
+		text = st
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(text))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
 }

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -43,6 +44,12 @@ type Scaling struct {
 	// shrink (default 30s).
 	ScaleUpCooldown   time.Duration
 	ScaleDownCooldown time.Duration
+	// ScaleBusyTarget, a percentage (0 = off), adds a second signal:
+	// workers that report BUSY=N on the notify socket (N requests in
+	// hand; see README). The pool grows while more than this share of its
+	// workers are busy, and shrinks only when the smaller pool would stay
+	// at or below it.
+	ScaleBusyTarget float64
 }
 
 // Elastic defaults.
@@ -120,6 +127,36 @@ var scalingFields = []field[Watcher]{
 	intField("scale_down_step", func(w *Watcher) *int { return &w.ScaleDownStep }, 1, math.MaxInt32),
 	durationField("scale_up_cooldown", func(w *Watcher) *time.Duration { return &w.ScaleUpCooldown }, false),
 	durationField("scale_down_cooldown", func(w *Watcher) *time.Duration { return &w.ScaleDownCooldown }, false),
+	{key: "scale_busy_target",
+		decode: func(d *decoder, k string, raw any, w *Watcher) {
+			if f, ok := d.share(k, raw); ok {
+				w.ScaleBusyTarget = f
+			}
+		},
+		wire: func(w *Watcher) any { return w.ScaleBusyTarget },
+	},
+}
+
+// share accepts a percentage between 0 and 100: a number (75, 75.5) or a
+// string with an optional "%" ("75%").
+func (d *decoder) share(key string, raw any) (float64, bool) {
+	f, ok := asFloat(raw)
+	switch x := raw.(type) {
+	case string:
+		f, ok = parseShare(x)
+	case envValue:
+		f, ok = parseShare(x.text)
+	}
+	if !ok || math.IsNaN(f) || f < 0 || f > 100 {
+		d.bad(key, raw, `must be a percentage between 0 and 100 such as 75 or "75%%" (0 = off), got %s`, describe(raw))
+		return 0, false
+	}
+	return f, true
+}
+
+func parseShare(s string) (float64, bool) {
+	f, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%")), 64)
+	return f, err == nil
 }
 
 func init() { watcherFields = append(watcherFields, scalingFields...) }
@@ -134,6 +171,8 @@ func validateScaling(ps *problems, k func(string) string, w *Watcher, defined ma
 			ps.add(k("min_workers"), "is %d but the pool is not elastic; set max_workers (or on_demand = true) too, or remove min_workers", w.MinWorkers)
 		case w.IdleTimeout > 0:
 			ps.add(k("idle_timeout"), "is set but the pool is not elastic; set on_demand = true or max_workers, or remove idle_timeout")
+		case w.ScaleBusyTarget > 0:
+			ps.add(k("scale_busy_target"), "is set but the pool is not elastic; set max_workers (or on_demand = true) too, or remove scale_busy_target")
 		}
 		return
 	}

@@ -21,6 +21,11 @@ type Load struct {
 	// Socket names the socket whose connection woke a cold pool ("" for a
 	// periodic reading).
 	Socket string
+	// Busy is how many workers said BUSY=N with N > 0 in their last
+	// report; Reported whether any worker reports at all. Demand fills
+	// them in.
+	Busy     int
+	Reported bool
 }
 
 // Size is an elastic watcher's size and its last decision, for status,
@@ -31,6 +36,7 @@ type Size struct {
 	Current  int // the size in force (numprocesses)
 	Min, Max int
 	Queue    int // the last accept-queue reading
+	Busy     int // workers busy at the last reading (BUSY=N, N > 0)
 	// Last is the last change of size: From, To, Reason, At. Zero before
 	// the first one.
 	From, To int
@@ -60,12 +66,17 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 		s.primed = true
 		s.changed, s.above, s.active = now, now, now
 	}
-	if l.Queue > 0 || l.Conns > 0 {
+	if l.Queue > 0 || l.Conns > 0 || l.Busy > 0 {
 		s.active = now
 	}
-	if l.Queue > spec.ScaleQueueTarget {
+	share := spec.ScaleBusyTarget / 100
+	useBusy := share > 0 && l.Reported
+	busyOver := useBusy && float64(l.Busy) > share*float64(cur)
+	if l.Queue > spec.ScaleQueueTarget || busyOver {
 		s.above = now
 	}
+	// A shrink must leave the smaller pool at or below the busy target.
+	fits := !useBusy || float64(l.Busy) <= share*float64(cur-spec.ScaleDownStep)
 	lo, hi := spec.Bounds()
 	switch {
 	case cur == 0 && l.Queue > 0 && hi > 0:
@@ -73,11 +84,14 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 			return spec.WakeSize(), fmt.Sprintf("on demand: a connection is waiting on socket %s", l.Socket)
 		}
 		return spec.WakeSize(), fmt.Sprintf("on demand: %d connection(s) waiting", l.Queue)
-	case l.Queue > spec.ScaleQueueTarget && cur < hi && !gated && now.Sub(s.changed) >= spec.ScaleUpCooldown:
-		return min(hi, cur+spec.ScaleUpStep), fmt.Sprintf("accept queue %d above target %d", l.Queue, spec.ScaleQueueTarget)
+	case (l.Queue > spec.ScaleQueueTarget || busyOver) && cur < hi && !gated && now.Sub(s.changed) >= spec.ScaleUpCooldown:
+		if l.Queue > spec.ScaleQueueTarget {
+			return min(hi, cur+spec.ScaleUpStep), fmt.Sprintf("accept queue %d above target %d", l.Queue, spec.ScaleQueueTarget)
+		}
+		return min(hi, cur+spec.ScaleUpStep), fmt.Sprintf("%d of %d workers busy, above %g%%", l.Busy, cur, spec.ScaleBusyTarget)
 	case spec.IdleTimeout > 0 && cur > lo && now.Sub(s.active) >= spec.IdleTimeout:
 		return lo, fmt.Sprintf("idle: no connection for %v", spec.IdleTimeout)
-	case cur > lo && now.Sub(s.above) >= spec.ScaleDownCooldown && now.Sub(s.changed) >= spec.ScaleDownCooldown:
+	case cur > lo && fits && now.Sub(s.above) >= spec.ScaleDownCooldown && now.Sub(s.changed) >= spec.ScaleDownCooldown:
 		return max(lo, cur-spec.ScaleDownStep), fmt.Sprintf("accept queue at or below target %d for %v", spec.ScaleQueueTarget, spec.ScaleDownCooldown)
 	}
 	return cur, ""
@@ -117,6 +131,15 @@ func (w *Watcher) Demand(l Load) {
 		return
 	}
 	w.scaleInfo.Queue = l.Queue
+	for _, p := range w.procs {
+		if p.busy >= 0 && p.State != ProcStopping {
+			l.Reported = true
+			if p.busy > 0 {
+				l.Busy++
+			}
+		}
+	}
+	w.scaleInfo.Busy = l.Busy
 	cur := w.spec.NumProcesses
 	to, why := w.scaler.decide(w.spec, cur, w.host.Now(), l, w.gated())
 	if to == cur {
@@ -172,4 +195,12 @@ func (w *Watcher) resize(to int, why string) {
 	}
 	w.log.Info("scale", "from", from, "to", to, "reason", why)
 	w.host.Publish(w.spec.Name, events.KindScale, map[string]any{"from": from, "to": to, "reason": why, "queue": w.scaleInfo.Queue})
+}
+
+// Busy records a worker's report of how many requests it has in hand
+// (BUSY=N on the notify socket); the next reading of the pool counts it.
+func (w *Watcher) Busy(pid, n int) {
+	if p, ok := w.procs[pid]; ok {
+		p.busy = max(n, 0)
+	}
 }

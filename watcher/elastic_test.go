@@ -63,3 +63,33 @@ func TestBoundsAndClamp(t *testing.T) {
 		t.Errorf("initial %d clamp(0) %d clamp(9) %d capacity %d", w.InitialSize(), w.Clamp(0), w.Clamp(9), w.Capacity())
 	}
 }
+
+// TestScalerBusyTarget: workers' BUSY reports grow the pool past the
+// busy share and hold a shrink that would put the smaller pool above it.
+func TestScalerBusyTarget(t *testing.T) {
+	spec := configs.DefaultWatcher("p")
+	spec.MinWorkers, spec.MaxWorkers, spec.ScaleQueueTarget, spec.ScaleBusyTarget = 1, 8, 100, 50
+	spec.ScaleUpCooldown, spec.ScaleDownCooldown = 0, time.Second
+	t0 := time.Unix(1000, 0)
+	var s scaler
+	for _, st := range []struct {
+		at        time.Duration
+		cur, busy int
+		reported  bool
+		to        int
+	}{
+		{0, 4, 3, true, 5},                        // 75% busy > 50%
+		{100 * time.Millisecond, 4, 2, true, 4},   // 50%: at the target
+		{5 * time.Second, 4, 2, true, 4},          // 2 of 3 would be 67%: no shrink
+		{6 * time.Second, 4, 1, true, 3},          // 1 of 3 is 33%: shrink
+		{6500 * time.Millisecond, 3, 3, false, 3}, // nobody reports: the queue alone decides (cooldown)
+	} {
+		to, why := s.decide(spec, st.cur, t0.Add(st.at), Load{Busy: st.busy, Reported: st.reported}, false)
+		if to != st.to {
+			t.Fatalf("at %v: %d workers, %d busy: %d (%q), want %d", st.at, st.cur, st.busy, to, why, st.to)
+		}
+		if to != st.cur {
+			s.changed = t0.Add(st.at)
+		}
+	}
+}

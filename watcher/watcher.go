@@ -121,6 +121,7 @@ type Process struct {
 	healthKO int    // failed health checks in a row
 	limitKO  int    // stats samples over a limit in a row
 	failure  string // poold stopped it for failing readiness: its exit is an early death
+	busy     int    // requests in hand, from its last BUSY=N; -1 before any
 }
 
 // lastID numbers watchers for the life of the process.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
 )
 
 // slowWork is what one request costs a "slow" worker.
@@ -20,8 +21,9 @@ const slowWork = 20 * time.Millisecond
 // serveSlow is mode "slow": a synchronous worker, like gunicorn's sync
 // one: it accepts one connection, answers one request after slowWork
 // ("Connection: close"), and only then accepts the next, so connections
-// beyond what the pool can serve wait in the accept queue. SIGTERM: it
-// finishes the request in hand and exits.
+// beyond what the pool can serve wait in the accept queue. With a notify
+// socket it reports BUSY=1 while it holds a connection, BUSY=0 after.
+// SIGTERM: it finishes the request in hand and exits.
 func serveSlow() error {
 	ls, err := activation.Listeners()
 	if err != nil {
@@ -46,7 +48,16 @@ func serveSlow() error {
 		if err != nil {
 			return err
 		}
+		report("BUSY=1")
 		answerSlowly(c, body)
+		report("BUSY=0")
+	}
+}
+
+// report sends a load report on the notify socket, when poold gave one.
+func report(state string) {
+	if os.Getenv("NOTIFY_SOCKET") != "" {
+		_, _ = daemon.SdNotify(false, state)
 	}
 }
 
