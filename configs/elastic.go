@@ -176,7 +176,7 @@ func validateScaling(ps *problems, k func(string) string, w *Watcher, defined ma
 		}
 		return
 	}
-	lo, hi := w.Bounds()
+	_, hi := w.Bounds()
 	switch {
 	case w.OnDemand && !hasSocket(w, defined):
 		ps.add(k("on_demand"), "needs a socket to watch for connections, and the watcher uses none; add sockets = [\"NAME\"] (a [sockets.NAME] section) or set on_demand = false")
@@ -191,7 +191,6 @@ func validateScaling(ps *problems, k func(string) string, w *Watcher, defined ma
 	case !hasSocket(w, defined):
 		ps.add(k("max_workers"), "makes the pool follow the accept queue of its sockets, and the watcher uses none; add sockets = [\"NAME\"] or remove max_workers")
 	}
-	_ = lo
 }
 
 // hasSocket reports whether w's workers inherit at least one of the
