@@ -282,3 +282,21 @@ func TestAutoscaleOnBusyWorkers(t *testing.T) {
 		t.Errorf("%d requests failed", f)
 	}
 }
+
+// TestElasticRestartBeginsFromNumprocesses: a stop and start of an
+// elastic pool begins again at its configured numprocesses, not at the
+// size it had grown to.
+func TestElasticRestartBeginsFromNumprocesses(t *testing.T) {
+	w := testWatcher("el", "serve", 2)
+	w.Sockets = []string{"front"}
+	w.MinWorkers, w.MaxWorkers = 1, 4
+	w.ScaleDownCooldown = time.Hour
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("front")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.spawns(2)
+	h.do("incr", map[string]any{"name": "el", "nb": 2, "waiting": true})
+	h.do("stop", map[string]any{"name": "el", "waiting": true})
+	h.do("start", map[string]any{"name": "el", "waiting": true})
+	if n := h.do("numprocesses", map[string]any{"name": "el"})["numprocesses"]; n != 2 {
+		t.Errorf("%v workers after stop and start, want numprocesses 2", n)
+	}
+}

@@ -77,7 +77,7 @@ func (w *Watcher) finishStop() {
 	w.status = Stopped
 	w.health++
 	if w.spec.Elastic() { // the next start begins again from the start
-		w.spec.NumProcesses = w.spec.InitialSize()
+		w.spec.NumProcesses = w.initial
 		w.scaler = scaler{}
 	}
 	w.host.Publish(w.spec.Name, events.KindStop, nil)
@@ -142,18 +142,21 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 // the next decision.
 func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 	old, oldSocks, oldCred := w.spec, w.socks, w.cred
+	initial := spec.InitialSize()
 	if spec.Elastic() {
 		// The size of an elastic pool is poold's: the file's numprocesses
-		// was only where it started. set numprocesses moves it (SetTarget).
+		// is only where a start begins. set numprocesses moves it
+		// (SetTarget).
 		if w.running() {
 			spec.NumProcesses = spec.Clamp(old.NumProcesses)
 		} else {
-			spec.NumProcesses = spec.InitialSize()
+			spec.NumProcesses = initial
 		}
 	}
 	if err := w.setSpec(spec, socks); err != nil {
 		return err
 	}
+	w.initial = initial
 	defer w.settle()
 	w.reloadErr = nil // a new spec: an older rollback no longer applies
 	w.host.Publish(w.spec.Name, events.KindUpdated, nil)

@@ -154,6 +154,7 @@ type Watcher struct {
 
 	lastSpawnErr error
 
+	initial   int    // elastic pools: the size a start begins with
 	scaler    scaler // elastic pools: the autoscaling policy's memory
 	scaleInfo Size   // the last change of size
 }
@@ -172,7 +173,8 @@ func New(spec configs.Watcher, socks Sockets, host Host, log hclog.Logger) (*Wat
 	if err := w.setSpec(spec, socks); err != nil {
 		return nil, err
 	}
-	w.spec.NumProcesses = spec.InitialSize()
+	w.initial = spec.InitialSize()
+	w.spec.NumProcesses = w.initial
 	return w, nil
 }
 
