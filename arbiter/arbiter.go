@@ -102,6 +102,8 @@ type Arbiter struct {
 	// The stats interval of the last reload, for RunStats (off the loop).
 	statsEvery   atomic.Int64  // nanoseconds; 0: as RunStats was called
 	statsChanged chan struct{} // capacity 1: statsEvery changed
+
+	elastic elastic // the demand monitor of elastic pools (elastic.go)
 }
 
 // New builds an arbiter for cfg. It does no I/O.
@@ -224,6 +226,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	a.output = newOutput(a.log, a.cfg.Arbiter.LogFormat != "json")
 	defer func() {
 		close(a.stopped)
+		a.stopDemand()
 		cancelRun()
 		stopSpawner()
 		<-spawnDone
@@ -242,6 +245,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	a.noteLimits()
 	a.bus.Publish("", events.KindStart, map[string]any{"pid": os.Getpid()})
 	a.startInOrder(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart }), nil)
+	a.planDemand(false)
 
 	ctxDone, quit := ctx.Done(), a.quit
 	tick := time.NewTicker(checkDelay)
@@ -293,6 +297,11 @@ func (a *Arbiter) killAll() {
 }
 
 func (a *Arbiter) handle(m any) {
+	if d, ok := m.(demandMsg); ok {
+		a.demanded(d)
+		return
+	}
+	defer a.planDemand(false) // a command, exit or timer may make a pool cold or warm
 	switch m := m.(type) {
 	case *cmdMsg:
 		a.dispatch(m)
@@ -378,7 +387,7 @@ func (a *Arbiter) handoff(spec configs.Watcher, all []configs.Socket) (watcher.S
 		return watcher.Sockets{}, fmt.Errorf("watcher %q: %w", spec.Name, err)
 	}
 	socks := watcher.Sockets{Files: h.Files, Env: h.Env, FDs: h.FDs}
-	if spec.Readiness == "notify" {
+	if spec.Readiness == "notify" || spec.ScaleBusyTarget > 0 { // BUSY=N comes there too
 		if socks.Notify, err = a.notifySocket(spec.Name); err != nil {
 			return watcher.Sockets{}, err
 		}

@@ -160,7 +160,8 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 	if nb < 0 {
 		return errorf(ErrnoBadProperty, "%s: property \"nb\" must be >= 0, got %d", m.req.Command, nb)
 	}
-	n := max(w.Target()+sign*nb, 0)
+	// An elastic pool moves within min_workers..max_workers.
+	n := w.Spec().Clamp(max(w.Target()+sign*nb, 0))
 	if err := a.checkCeiling(m.req.Command, w.Spec(), n); err != nil {
 		return err
 	}
@@ -272,7 +273,7 @@ func (a *Arbiter) checkCeiling(cmd string, spec configs.Watcher, n int) error {
 	total := n
 	for _, o := range a.watchers {
 		if !strings.EqualFold(o.Name(), spec.Name) {
-			total += o.Target()
+			total += o.Spec().Capacity() // an elastic pool may grow to its max_workers
 		}
 	}
 	if total > a.cfg.Arbiter.MaxProcesses {

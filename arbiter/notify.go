@@ -85,7 +85,13 @@ func (a *Arbiter) notifySocket(name string) (string, error) {
 // own group), marks that worker ready.
 func (a *Arbiter) notified(m notifyMsg) {
 	w := a.watchers[strings.ToLower(m.watcher)]
-	if w == nil || !m.msg.Ready() {
+	if w == nil {
+		return
+	}
+	if n, ok := busyOf(m.msg); ok {
+		w.Busy(m.msg.Pid, n) // the worker's own report: by its pid only
+	}
+	if !m.msg.Ready() {
 		return
 	}
 	for _, pid := range []int{m.msg.Pid, m.msg.Pgid} {

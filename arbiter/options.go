@@ -74,6 +74,9 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if err := w.Update(spec, socks); err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
+	if _, ok := opts["numprocesses"]; ok && spec.Elastic() && w.Status() != watcher.Stopped {
+		w.SetTarget(spec.NumProcesses) // moves the size within the bounds
+	}
 	return a.finish(m, []*watcher.Watcher{w}, nil)
 }
 

@@ -25,21 +25,23 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	if !m.props().has("name") {
 		st := make(map[string]any, len(a.watchers))
 		reasons := map[string]any{}
+		sizes := make(map[string]any, len(a.watchers))
 		for _, w := range a.watchers {
 			key := strings.ToLower(w.Name())
 			st[key] = string(w.Status())
+			sizes[key] = sizeRow(w)
 			if r := w.Reason(); r != "" {
 				reasons[key] = r
 			}
 		}
-		m.ok(map[string]any{"statuses": st, "reasons": reasons})
+		m.ok(map[string]any{"statuses": st, "reasons": reasons, "sizes": sizes})
 		return nil
 	}
 	w, err := a.watcherProp(m)
 	if err != nil {
 		return err
 	}
-	fields := map[string]any{"status": string(w.Status()), "slots": slotRows(w.Slots())}
+	fields := map[string]any{"status": string(w.Status()), "slots": slotRows(w.Slots()), "size": sizeRow(w)}
 	if r := w.Reason(); r != "" {
 		fields["reason"] = r
 	}

@@ -32,6 +32,9 @@ type WatcherSnapshot struct {
 	Spec      configs.Watcher
 	Processes []watcher.Process // by wid
 	Slots     []watcher.SlotInfo
+	// Size is the pool's size, its bounds and, for an elastic pool, its
+	// last scale decision.
+	Size watcher.Size
 }
 
 // SocketSnapshot is one listening socket in a Snapshot.
@@ -72,7 +75,7 @@ func (a *Arbiter) snapshotNow() Snapshot {
 	for _, w := range a.sorted(nil) {
 		s.Watchers = append(s.Watchers, WatcherSnapshot{
 			ID: w.ID(), Name: w.Name(), Status: w.Status(), Reason: w.Reason(), Target: w.Target(),
-			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(),
+			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(), Size: w.Size(),
 		})
 	}
 	s.Sockets = a.snapshotSockets()

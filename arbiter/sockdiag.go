@@ -28,16 +28,11 @@ func unixQueue(fd int) (length, limit int, err error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, 0, fmt.Errorf("fstat fd %d: %w", fd, err)
 	}
-	nl, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	nl, err := diagSocket()
 	if err != nil {
-		return 0, 0, fmt.Errorf("open NETLINK_SOCK_DIAG: %w", err)
+		return 0, 0, err
 	}
 	defer unix.Close(nl)
-	// A kernel that does not answer would block a sample for ever.
-	tv := unix.Timeval{Sec: 1}
-	if err := unix.SetsockoptTimeval(nl, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return 0, 0, fmt.Errorf("sock_diag receive timeout: %w", err)
-	}
 	req := unixDiagRequest(uint32(st.Ino))
 	if err := unix.Sendto(nl, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return 0, 0, fmt.Errorf("sock_diag request: %w", err)
@@ -108,4 +103,121 @@ func parseUnixDiag(b []byte, ino uint32) (length, limit int, err error) {
 		attrs = attrs[min((alen+3)&^3, len(attrs)):]
 	}
 	return 0, 0, errNoRQLen
+}
+
+// inet_diag (linux/inet_diag.h).
+const (
+	sizeofInetReq  = 56 // struct inet_diag_req_v2
+	sizeofInetMsg  = 72 // struct inet_diag_msg
+	tcpfEstablishd = 1 << 1
+	tcpfCloseWait  = 1 << 8
+)
+
+// tcpConns counts the connections open on the port of the listening TCP
+// socket fd (established or closing, accepted or still queued), through
+// a NETLINK_SOCK_DIAG dump of that port alone: the kernel filters by
+// source port, so the cost follows the connections of this socket, not of
+// the host. The same netlink exchange as unixQueue.
+func tcpConns(fd int) (int, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, fmt.Errorf("getsockname fd %d: %w", fd, err)
+	}
+	var family uint8
+	var port int
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		family, port = unix.AF_INET, a.Port
+	case *unix.SockaddrInet6:
+		family, port = unix.AF_INET6, a.Port
+	default:
+		return 0, fmt.Errorf("socket fd %d is not a TCP socket", fd)
+	}
+	nl, err := diagSocket()
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(nl)
+	if err := unix.Sendto(nl, inetDiagRequest(family, port), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return 0, fmt.Errorf("sock_diag request: %w", err)
+	}
+	buf := make([]byte, 32<<10)
+	n := 0
+	for {
+		got, _, err := unix.Recvfrom(nl, buf, 0)
+		if err != nil {
+			return 0, fmt.Errorf("sock_diag reply: %w", err)
+		}
+		c, done, err := countInetDiag(buf[:got], port)
+		if err != nil {
+			return 0, err
+		}
+		n += c
+		if done {
+			return n, nil
+		}
+	}
+}
+
+// diagSocket opens a NETLINK_SOCK_DIAG socket whose reads give up after
+// a second: a kernel that does not answer must not block a sample.
+func diagSocket() (int, error) {
+	nl, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return 0, fmt.Errorf("open NETLINK_SOCK_DIAG: %w", err)
+	}
+	tv := unix.Timeval{Sec: 1}
+	if err := unix.SetsockoptTimeval(nl, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(nl)
+		return 0, fmt.Errorf("sock_diag receive timeout: %w", err)
+	}
+	return nl, nil
+}
+
+// inetDiagRequest dumps the TCP sockets of family whose local port is
+// port, established or closing.
+func inetDiagRequest(family uint8, port int) []byte {
+	le := binary.LittleEndian
+	b := make([]byte, unix.SizeofNlMsghdr+sizeofInetReq)
+	le.PutUint32(b[0:], uint32(len(b)))
+	le.PutUint16(b[4:], unix.SOCK_DIAG_BY_FAMILY)
+	le.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	le.PutUint32(b[8:], 1)
+	r := b[unix.SizeofNlMsghdr:]
+	r[0], r[1] = family, unix.IPPROTO_TCP
+	le.PutUint32(r[4:], tcpfEstablishd|tcpfCloseWait)
+	binary.BigEndian.PutUint16(r[8:], uint16(port)) // id.idiag_sport
+	le.PutUint32(r[48:], noCookie)
+	le.PutUint32(r[52:], noCookie)
+	return b
+}
+
+// countInetDiag counts the sockets on port in one read of a dump reply;
+// done once NLMSG_DONE was seen.
+func countInetDiag(b []byte, port int) (n int, done bool, err error) {
+	le := binary.LittleEndian
+	for len(b) >= unix.SizeofNlMsghdr {
+		mlen, typ := int(le.Uint32(b[0:])), le.Uint16(b[4:])
+		if mlen < unix.SizeofNlMsghdr || mlen > len(b) {
+			return n, false, fmt.Errorf("sock_diag reply: bad length %d of %d", mlen, len(b))
+		}
+		body := b[unix.SizeofNlMsghdr:mlen]
+		switch typ {
+		case unix.NLMSG_DONE:
+			return n, true, nil
+		case unix.NLMSG_ERROR:
+			if len(body) >= 4 {
+				if errno := int32(le.Uint32(body)); errno < 0 {
+					return n, false, os.NewSyscallError("sock_diag", unix.Errno(-errno))
+				}
+			}
+			return n, false, errors.New("sock_diag: error reply")
+		case unix.SOCK_DIAG_BY_FAMILY:
+			if len(body) >= sizeofInetMsg && int(binary.BigEndian.Uint16(body[4:])) == port {
+				n++
+			}
+		}
+		b = b[min((mlen+3)&^3, len(b)):]
+	}
+	return n, false, nil
 }

@@ -171,6 +171,9 @@ type Watcher struct {
 	// DependsOn names watchers that must be ready before this one starts;
 	// stops run in the reverse order.
 	DependsOn []string
+
+	// Scaling makes the pool elastic (configs/elastic.go).
+	Scaling
 }
 
 // Default values, in one place. README.md's config reference mirrors these.
@@ -277,5 +280,6 @@ func DefaultWatcher(name string) Watcher {
 		HealthTimeout:    DefaultHealthTimeout,
 		HealthThreshold:  DefaultHealthThreshold,
 		LimitThreshold:   DefaultLimitThreshold,
+		Scaling:          DefaultScaling(),
 	}
 }

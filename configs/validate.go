@@ -235,6 +235,7 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 	checkVars(k("health_url"), w.HealthURL)
 	checkVars(k("health_cmd"), w.HealthCmd)
 	validateProbes(ps, k, w)
+	validateScaling(ps, k, w, sockets)
 	for i, dep := range w.DependsOn {
 		key := fmt.Sprintf("%s[%d]", k("depends_on"), i)
 		switch {
@@ -653,7 +654,7 @@ func sameHost(bound, host string) bool {
 func CheckTotal(a Arbiter, ws []Watcher) error {
 	total := 0
 	for _, w := range ws {
-		total += w.NumProcesses
+		total += w.Capacity()
 	}
 	if total > a.MaxProcesses {
 		return fmt.Errorf("the watchers ask for %d workers together, over arbiter.max_processes %d; lower numprocesses or raise arbiter.max_processes", total, a.MaxProcesses)

@@ -71,6 +71,11 @@ const (
 	// KindReloadFailed: a rolling reload was abandoned; the old workers
 	// keep serving. Fields: reason.
 	KindReloadFailed Kind = "reload_failed"
+	// KindScale: an elastic pool changed its size (autoscaling, on-demand
+	// start, idle timeout, or incr/decr/set moving it within its bounds).
+	// Fields: from, to (numbers of workers), reason (text), queue (the
+	// last accept-queue reading).
+	KindScale Kind = "scale"
 )
 
 // Arbiter-level kinds, published as "arbiter.<kind>" (besides KindStart and

@@ -45,6 +45,9 @@ var fieldEffects = map[string]Effect{
 	"HealthCmd": Health, "HealthInterval": Health, "HealthTimeout": Health,
 	"HealthThreshold": Health,
 	"MaxRSS":          Live, "MaxCPU": Live, "LimitThreshold": Live, "DependsOn": Live,
+	// Bounds and policy of an elastic pool: the size in force is clamped
+	// to the new bounds, the next reading decides with the new policy.
+	"Scaling": Scale,
 }
 
 // Changes is the outcome of comparing two specs of one watcher.

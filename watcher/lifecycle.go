@@ -76,6 +76,10 @@ func (w *Watcher) finishStop() {
 	}
 	w.status = Stopped
 	w.health++
+	if w.spec.Elastic() { // the next start begins again from the start
+		w.spec.NumProcesses = w.initial
+		w.scaler = scaler{}
+	}
 	w.host.Publish(w.spec.Name, events.KindStop, nil)
 	if w.startAfter {
 		w.startAfter = false
@@ -84,10 +88,18 @@ func (w *Watcher) finishStop() {
 }
 
 // SetTarget changes the number of workers; extra ones are retired
-// gracefully, highest wid first.
+// gracefully, highest wid first. An elastic pool moves within its bounds
+// (a scale event says so) and scales on from there.
 func (w *Watcher) SetTarget(n int) {
 	defer w.settle()
-	w.spec.NumProcesses = max(n, 0)
+	n = max(n, 0)
+	if w.Elastic() {
+		if n = w.spec.Clamp(n); n != w.spec.NumProcesses {
+			w.resize(n, "manual: numprocesses set by a command")
+		}
+		return
+	}
+	w.spec.NumProcesses = n
 }
 
 // Reload replaces every worker. Graceful: a rolling replacement in batches
@@ -130,9 +142,21 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 // the next decision.
 func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 	old, oldSocks, oldCred := w.spec, w.socks, w.cred
+	initial := spec.InitialSize()
+	if spec.Elastic() {
+		// The size of an elastic pool is poold's: the file's numprocesses
+		// is only where a start begins. set numprocesses moves it
+		// (SetTarget).
+		if w.running() {
+			spec.NumProcesses = spec.Clamp(old.NumProcesses)
+		} else {
+			spec.NumProcesses = initial
+		}
+	}
 	if err := w.setSpec(spec, socks); err != nil {
 		return err
 	}
+	w.initial = initial
 	defer w.settle()
 	w.reloadErr = nil // a new spec: an older rollback no longer applies
 	w.host.Publish(w.spec.Name, events.KindUpdated, nil)

@@ -249,7 +249,7 @@ func (w *Watcher) spawnAt(wid int) {
 	w.lastSpawnErr = nil
 	w.setHold(s, HoldNone, w.host.Now())
 	w.seq++
-	p := &Process{Pid: pid, Wid: wid, State: ProcStarting, Started: w.host.Now(), Gen: w.specGen, Restarts: s.restarts, gen: w.seq}
+	p := &Process{Pid: pid, Wid: wid, State: ProcStarting, Started: w.host.Now(), Gen: w.specGen, Restarts: s.restarts, gen: w.seq, busy: -1}
 	w.procs[pid] = p
 	w.host.Publish(w.spec.Name, events.KindSpawn, map[string]any{"process_pid": pid, "process_id": wid})
 	w.watchReady(p)

@@ -121,6 +121,7 @@ type Process struct {
 	healthKO int    // failed health checks in a row
 	limitKO  int    // stats samples over a limit in a row
 	failure  string // poold stopped it for failing readiness: its exit is an early death
+	busy     int    // requests in hand, from its last BUSY=N; -1 before any
 }
 
 // lastID numbers watchers for the life of the process.
@@ -152,6 +153,10 @@ type Watcher struct {
 	health    uint64   // generation of the health timer in force
 
 	lastSpawnErr error
+
+	initial   int    // elastic pools: the size a start begins with
+	scaler    scaler // elastic pools: the autoscaling policy's memory
+	scaleInfo Size   // the last change of size
 }
 
 // New builds a watcher from its spec. It checks what can only be checked on
@@ -168,6 +173,8 @@ func New(spec configs.Watcher, socks Sockets, host Host, log hclog.Logger) (*Wat
 	if err := w.setSpec(spec, socks); err != nil {
 		return nil, err
 	}
+	w.initial = spec.InitialSize()
+	w.spec.NumProcesses = w.initial
 	return w, nil
 }
 

@@ -57,6 +57,7 @@ func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dQueue, dQueueLimit, dDropped, dReloadOK, dReloadAt} {
 		ch <- d
 	}
+	describeSize(ch)
 }
 
 func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
@@ -92,6 +93,7 @@ func (c *snapshotCollector) collectDropped(ch chan<- prometheus.Metric) {
 func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage map[int]arbiter.Usage) {
 	pool := w.Name
 	ch <- gauge(dDesired, float64(w.Target), pool)
+	collectSize(ch, pool, w.Size)
 	for _, st := range poolStatuses {
 		ch <- gauge(dStatus, boolFloat(w.Status == st), pool, string(st))
 	}

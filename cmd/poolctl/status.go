@@ -26,6 +26,10 @@ Statuses:
   failed    poold gave up on some slots (they stay empty until 'poolctl
             start' or 'poolctl reload'); healthy workers keep running
 
+An elastic pool (on_demand, min_workers/max_workers) also shows its size:
+WORKERS "current (min..max)" in the table; with NAME, its size, bounds,
+accept queue and last scale decision.
+
 With --json, poold's reply as is (reason, reasons and slots included).`
 
 // normalSlots are the slot states that status NAME does not list.
@@ -45,14 +49,22 @@ func formatStatus(w io.Writer, r reply) error {
 			withReason = true
 		}
 	}
+	sizes, _ := r["sizes"].(map[string]any)
+	elastic := anyElastic(sizes) // WORKERS only when a pool is elastic
 	return writeTrimmed(w, func(t io.Writer) {
-		if withReason {
-			fmt.Fprintln(t, "WATCHER\tSTATUS\tREASON")
-		} else {
-			fmt.Fprintln(t, "WATCHER\tSTATUS")
+		head := "WATCHER\tSTATUS"
+		if elastic {
+			head += "\tWORKERS"
 		}
+		if withReason {
+			head += "\tREASON"
+		}
+		fmt.Fprintln(t, head)
 		for _, name := range sortedKeys(st) {
 			fmt.Fprintf(t, "%s\t%s", name, render(st[name]))
+			if elastic {
+				fmt.Fprintf(t, "\t%s", sizeCell(sizes[name]))
+			}
 			if withReason {
 				// Every row has the cell, so the column stays aligned;
 				// writeTrimmed drops the padding of an empty one.
@@ -76,13 +88,16 @@ func formatWatcherStatus(w io.Writer, r reply) error {
 			return err
 		}
 	}
-	slots := troubledSlots(r["slots"])
-	if len(slots) == 0 {
-		return nil
-	}
 	now := time.Now()
 	if t, ok := r["time"].(float64); ok && t > 0 {
 		now = time.Unix(0, int64(t*1e9)) // poold's clock: retry_at is on it
+	}
+	if err := writeSize(w, r["size"], now); err != nil {
+		return err
+	}
+	slots := troubledSlots(r["slots"])
+	if len(slots) == 0 {
+		return nil
 	}
 	return writeTrimmed(w, func(t io.Writer) {
 		fmt.Fprintln(t, "WID\tSTATE\tPID\tRESTARTS\tRETRY\tLAST EXIT")

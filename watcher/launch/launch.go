@@ -74,7 +74,7 @@ func Build(spec configs.Watcher, h Handoff, wid int, cred *syscall.Credential) (
 	}
 	env = setEnv(env, "POOLD_WID="+strconv.Itoa(wid))
 	env = setEnv(env, "POOLD_WATCHER="+spec.Name)
-	if spec.Readiness == "notify" && h.Notify != "" {
+	if (spec.Readiness == "notify" || spec.ScaleBusyTarget > 0) && h.Notify != "" { // READY=1, BUSY=N
 		env = setEnv(env, "NOTIFY_SOCKET="+h.Notify)
 	}
 	argv, err := Argv(spec, vars)

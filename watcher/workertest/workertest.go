@@ -70,6 +70,8 @@ func run(mode string) error {
 	case "crash":
 		fmt.Println("crashing on purpose")
 		os.Exit(3)
+	case "slow":
+		return serveSlow()
 	case "sleep":
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)

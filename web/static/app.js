@@ -194,6 +194,11 @@
     } else if (e.kind === "reap" && pid) {
       delete w.view.procs[pid];
       renderProcs(w);
+    } else if (e.kind === "scale" && f.to != null) {
+      // An elastic pool changed its size: the new target, and why.
+      w.view.options.numprocesses = f.to;
+      w.view.lastScale = f.from + " → " + f.to + ": " + f.reason;
+      renderWatcher(w);
     }
   }
 
@@ -323,6 +328,12 @@
     // Readiness and health checks: the keys of the checks the watcher has.
     for (const [k, val] of Object.entries(o)) {
       if (/^(ready|readiness|health)/.test(k) && probeKey(o, k) && val !== "" && val != null && val !== false) meta.push(kv(k.replace(/_/g, " "), fmtOpt(k, val)));
+    }
+    // An elastic pool: its bounds and its last scale decision.
+    if (o.on_demand || o.max_workers > 0) {
+      const hi = o.max_workers > 0 ? o.max_workers : Math.max(o.numprocesses || 0, 1);
+      meta.push(el("span", { class: "kv elastic", title: v.lastScale || "no scale decision yet" },
+        "elastic ", el("b", { text: (o.min_workers || 0) + "–" + hi }), o.on_demand ? " on demand" : ""));
     }
     if (o.respawn === false) meta.push(kv("respawn", "off"));
     if (o.backoff_min != null || o.backoff_max != null) meta.push(kv("backoff", fmtDur(o.backoff_min) + "–" + fmtDur(o.backoff_max)));

@@ -1,0 +1,169 @@
+package arbiter
+
+import (
+	"cmp"
+	"context"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/notify"
+	"golang.org/x/sys/unix"
+)
+
+// elastic is the loop's side of the demand monitor: which elastic
+// watchers it watches, and how (cold: epoll; warm: sampled).
+type elastic struct {
+	mon    *demandMon // nil until the first elastic watcher runs
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	last   []planKey
+}
+
+// planKey is what makes a plan differ from the previous one.
+type planKey struct {
+	id    uint64
+	cold  bool
+	conns bool
+	files []*os.File
+}
+
+// planDemand tells the monitor which watchers to watch when that changed
+// since the last plan (force: also when it did not, to re-arm a one-shot
+// wake that changed nothing). Called on the loop after every message.
+func (a *Arbiter) planDemand(force bool) {
+	var keys []planKey
+	for _, w := range a.watchers {
+		if !w.Elastic() || !(w.Cold() || w.Warm()) || len(w.Sockets().Files) == 0 {
+			continue
+		}
+		keys = append(keys, planKey{id: w.ID(), cold: w.Cold(), conns: w.Spec().IdleTimeout > 0, files: w.Sockets().Files})
+	}
+	slices.SortFunc(keys, func(x, y planKey) int { return cmp.Compare(x.id, y.id) })
+	if !force && samePlan(keys, a.elastic.last) {
+		return
+	}
+	a.elastic.last = keys
+	if a.elastic.mon == nil {
+		if len(keys) == 0 {
+			return
+		}
+		mon, err := newDemandMon(a.log, a.post)
+		if err != nil {
+			a.log.Error("cannot watch the sockets of elastic pools; they will not scale", "error", err)
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		a.elastic.mon, a.elastic.cancel = mon, cancel
+		a.elastic.wg.Add(1)
+		go func() {
+			defer a.elastic.wg.Done()
+			mon.run(ctx)
+		}()
+	}
+	a.elastic.mon.setPlan(a.demandPlan(keys))
+}
+
+// demandPlan builds the monitor's plan, with its own duplicates of the
+// listening fds (the originals may be closed by a config reload).
+func (a *Arbiter) demandPlan(keys []planKey) []demandWatch {
+	plan := make([]demandWatch, 0, len(keys))
+	for _, k := range keys {
+		w := a.byID[k.id]
+		dw := demandWatch{id: k.id, cold: k.cold, conns: k.conns}
+		for _, name := range w.Spec().SocketNames(a.cfg.Sockets) {
+			l, ok := a.socks.Get(name)
+			if !ok {
+				continue
+			}
+			fd, err := unix.FcntlInt(uintptr(l.FD()), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				a.log.Error("cannot watch a socket of an elastic pool", "watcher", w.Name(), "socket", name, "error", err)
+				continue
+			}
+			dw.fds = append(dw.fds, fd)
+			dw.names = append(dw.names, name)
+			dw.tcp = append(dw.tcp, l.Spec.Family != "unix")
+		}
+		plan = append(plan, dw)
+	}
+	return plan
+}
+
+func samePlan(a, b []planKey) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].id != b[i].id || a[i].cold != b[i].cold || a[i].conns != b[i].conns || !watcher.SameFiles(a[i].files, b[i].files) {
+			return false
+		}
+	}
+	return true
+}
+
+// demanded hands the monitor's findings to the watchers.
+func (a *Arbiter) demanded(m demandMsg) {
+	for id, socket := range m.woken {
+		if w := a.byID[id]; w != nil {
+			w.Demand(watcher.Load{Queue: 1, Conns: -1, Socket: socket})
+		}
+	}
+	for id, r := range m.samples {
+		if w := a.byID[id]; w != nil {
+			w.Demand(watcher.Load{Queue: r.queue, Conns: r.conns})
+		}
+	}
+	a.planDemand(len(m.woken) > 0)
+}
+
+// stopDemand stops the monitor and waits for it.
+func (a *Arbiter) stopDemand() {
+	if a.elastic.mon == nil {
+		return
+	}
+	a.elastic.cancel()
+	a.elastic.mon.wake()
+	a.elastic.wg.Wait()
+}
+
+// sizeRow is the wire form of a watcher's size (status, poold's
+// addition): current, min and max workers, and for an elastic pool its
+// last scale decision.
+func sizeRow(w *watcher.Watcher) map[string]any {
+	sz := w.Size()
+	row := map[string]any{"current": sz.Current, "min": sz.Min, "max": sz.Max, "elastic": sz.Elastic}
+	if sz.Elastic {
+		row["on_demand"] = sz.OnDemand
+		row["queue"] = sz.Queue
+		row["busy"] = sz.Busy
+		row["scales"] = sz.Count
+	}
+	if !sz.At.IsZero() {
+		row["last_scale"] = map[string]any{
+			"from": sz.From, "to": sz.To, "reason": sz.Reason, "time": float64(sz.At.UnixNano()) / 1e9,
+		}
+	}
+	return row
+}
+
+// busyOf reads a worker's load report: BUSY=N (poold's key), or the
+// free-text STATUS=busy N; N is the number of requests it has in hand.
+func busyOf(m notify.Message) (int, bool) {
+	text, ok := m.Fields["BUSY"]
+	if !ok {
+		st, found := strings.CutPrefix(m.Fields["STATUS"], "busy ")
+		if !found {
+			return 0, false
+		}
+		text = st
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(text))
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}

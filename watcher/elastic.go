@@ -1,0 +1,206 @@
+package watcher
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// Load is one reading of an elastic pool's demand, taken off the loop by
+// the arbiter and handed to Demand on it.
+type Load struct {
+	// Queue is the number of connections waiting to be accepted, summed
+	// over the watcher's sockets.
+	Queue int
+	// Conns is the number of connections open on them (accepted or not);
+	// -1 when it cannot be read (unix sockets), and then only Queue tells
+	// whether the pool is idle.
+	Conns int
+	// Socket names the socket whose connection woke a cold pool ("" for a
+	// periodic reading).
+	Socket string
+	// Busy is how many workers said BUSY=N with N > 0 in their last
+	// report; Reported whether any worker reports at all. Demand fills
+	// them in.
+	Busy     int
+	Reported bool
+}
+
+// Size is an elastic watcher's size and its last decision, for status,
+// the console and /metrics.
+type Size struct {
+	Elastic  bool
+	OnDemand bool
+	Current  int // the size in force (numprocesses)
+	Min, Max int
+	Queue    int // the last accept-queue reading
+	Busy     int // workers busy at the last reading (BUSY=N, N > 0)
+	// Last is the last change of size: From, To, Reason, At. Zero before
+	// the first one.
+	From, To int
+	Reason   string
+	At       time.Time
+	Count    int // changes of size since the watcher was created
+	Ups      int // of which growths
+	Downs    int // of which shrinks
+}
+
+// scaler is the autoscaling policy's memory: a pure type, fed readings
+// and asked for a size, with the time given (decide).
+type scaler struct {
+	primed  bool
+	changed time.Time // the last change of size, by poold or by the user
+	above   time.Time // the last reading with the queue above its target
+	active  time.Time // the last reading with a connection waiting or open
+}
+
+// decide returns the size the pool should have after reading l at now,
+// and why; to == cur means no change. gated: a worker is still starting,
+// or a slot waits after an early death; the pool then does not grow
+// further (growth is readiness-gated, and a crashing worker is the crash
+// policy's business, not a reason to start more of it).
+func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, gated bool) (to int, reason string) {
+	if !s.primed {
+		s.primed = true
+		s.changed, s.above, s.active = now, now, now
+	}
+	if l.Queue > 0 || l.Conns > 0 || l.Busy > 0 {
+		s.active = now
+	}
+	share := spec.ScaleBusyTarget / 100
+	useBusy := share > 0 && l.Reported
+	busyOver := useBusy && float64(l.Busy) > share*float64(cur)
+	if l.Queue > spec.ScaleQueueTarget || busyOver {
+		s.above = now
+	}
+	// A shrink must leave the smaller pool at or below the busy target.
+	fits := !useBusy || float64(l.Busy) <= share*float64(cur-spec.ScaleDownStep)
+	lo, hi := spec.Bounds()
+	switch {
+	case cur == 0 && l.Queue > 0 && hi > 0:
+		if l.Socket != "" {
+			return spec.WakeSize(), fmt.Sprintf("on demand: a connection is waiting on socket %s", l.Socket)
+		}
+		return spec.WakeSize(), fmt.Sprintf("on demand: %d connection(s) waiting", l.Queue)
+	case (l.Queue > spec.ScaleQueueTarget || busyOver) && cur < hi && !gated && now.Sub(s.changed) >= spec.ScaleUpCooldown:
+		if l.Queue > spec.ScaleQueueTarget {
+			return min(hi, cur+spec.ScaleUpStep), fmt.Sprintf("accept queue %d above target %d", l.Queue, spec.ScaleQueueTarget)
+		}
+		return min(hi, cur+spec.ScaleUpStep), fmt.Sprintf("%d of %d workers busy, above %g%%", l.Busy, cur, spec.ScaleBusyTarget)
+	case spec.IdleTimeout > 0 && cur > lo && now.Sub(s.active) >= spec.IdleTimeout:
+		return lo, fmt.Sprintf("idle: no connection for %v", spec.IdleTimeout)
+	case cur > lo && fits && now.Sub(s.above) >= spec.ScaleDownCooldown && now.Sub(s.changed) >= spec.ScaleDownCooldown:
+		return max(lo, cur-spec.ScaleDownStep), fmt.Sprintf("accept queue at or below target %d for %v", spec.ScaleQueueTarget, spec.ScaleDownCooldown)
+	}
+	return cur, ""
+}
+
+// Elastic reports whether the watcher's size follows its load.
+func (w *Watcher) Elastic() bool { return w.spec.Elastic() }
+
+// Cold reports whether the watcher is an on_demand pool running no
+// worker: the arbiter then waits for a connection on its sockets.
+func (w *Watcher) Cold() bool {
+	return w.spec.OnDemand && w.running() && w.spec.NumProcesses == 0 && len(w.procs) == 0
+}
+
+// Warm reports whether the watcher is an elastic pool whose accept
+// queues the arbiter should read periodically.
+func (w *Watcher) Warm() bool { return w.Elastic() && w.running() && !w.Cold() }
+
+func (w *Watcher) running() bool { return w.status == Active || w.status == Starting }
+
+// Size describes the watcher's size, its bounds and its last decision.
+func (w *Watcher) Size() Size {
+	lo, hi := w.spec.Bounds()
+	sc := w.scaleInfo
+	sc.Elastic, sc.OnDemand, sc.Current, sc.Min, sc.Max = w.Elastic(), w.spec.OnDemand, w.spec.NumProcesses, lo, hi
+	if !sc.Elastic {
+		sc.Min, sc.Max = w.spec.NumProcesses, w.spec.NumProcesses
+	}
+	return sc
+}
+
+// Demand hands the watcher a reading of its load; an elastic, running
+// watcher may change its size, publishing a scale event. Nothing changes
+// during a rolling reload.
+func (w *Watcher) Demand(l Load) {
+	if !w.Elastic() || !w.running() || w.roll != nil {
+		return
+	}
+	w.scaleInfo.Queue = l.Queue
+	for _, p := range w.procs {
+		if p.busy >= 0 && p.State != ProcStopping {
+			l.Reported = true
+			if p.busy > 0 {
+				l.Busy++
+			}
+		}
+	}
+	w.scaleInfo.Busy = l.Busy
+	cur := w.spec.NumProcesses
+	to, why := w.scaler.decide(w.spec, cur, w.host.Now(), l, w.gated())
+	if to == cur {
+		return
+	}
+	defer w.settle()
+	w.resize(to, why)
+}
+
+// gated reports whether a worker is still starting or younger than
+// scale_up_cooldown, or a slot has a recent early death: it waits, or its
+// worker has not yet lived long enough (the crash policy's "early") to
+// count as healthy again.
+func (w *Watcher) gated() bool {
+	since := map[int]time.Time{} // wid -> start of its running worker
+	now := w.host.Now()
+	for _, p := range w.procs {
+		// A worker younger than the cooldown is not proven yet: with
+		// readiness "spawn" it is ready before it had a chance to crash.
+		if p.State == ProcStarting || p.State == ProcReady && now.Sub(p.Started) < w.spec.ScaleUpCooldown {
+			return true
+		}
+		if p.State == ProcReady {
+			since[p.Wid] = p.Started
+		}
+	}
+	for wid, s := range w.slots {
+		if s.hold != HoldNone {
+			return true
+		}
+		if s.counters == (Counters{}) {
+			continue
+		}
+		if at, ok := since[wid]; !ok || now.Sub(at) < w.policy.Early {
+			return true
+		}
+	}
+	return false
+}
+
+// resize sets the size of an elastic pool and says so.
+func (w *Watcher) resize(to int, why string) {
+	from := w.spec.NumProcesses
+	now := w.host.Now()
+	w.spec.NumProcesses = to
+	w.scaler.changed = now
+	w.scaleInfo.From, w.scaleInfo.To, w.scaleInfo.Reason, w.scaleInfo.At = from, to, why, now
+	w.scaleInfo.Count++
+	if to > from {
+		w.scaleInfo.Ups++
+	} else {
+		w.scaleInfo.Downs++
+	}
+	w.log.Info("scale", "from", from, "to", to, "reason", why)
+	w.host.Publish(w.spec.Name, events.KindScale, map[string]any{"from": from, "to": to, "reason": why, "queue": w.scaleInfo.Queue})
+}
+
+// Busy records a worker's report of how many requests it has in hand
+// (BUSY=N on the notify socket); the next reading of the pool counts it.
+func (w *Watcher) Busy(pid, n int) {
+	if p, ok := w.procs[pid]; ok {
+		p.busy = max(n, 0)
+	}
+}

@@ -1,0 +1,95 @@
+package watcher
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+)
+
+// TestScalerDecides walks the autoscaling policy through readings at
+// given times: wake from zero, growth by steps within max_workers and
+// after the up cooldown, no growth while gated, shrink by steps after the
+// queue stayed low for the down cooldown, idle straight to min_workers.
+func TestScalerDecides(t *testing.T) {
+	spec := configs.DefaultWatcher("p")
+	spec.OnDemand, spec.MaxWorkers, spec.NumProcesses = true, 5, 2
+	spec.ScaleQueueTarget, spec.ScaleUpStep, spec.ScaleDownStep = 1, 2, 1
+	spec.ScaleUpCooldown, spec.ScaleDownCooldown, spec.IdleTimeout = time.Second, 3*time.Second, 10*time.Second
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		at     time.Duration
+		cur    int
+		load   Load
+		gated  bool
+		to     int
+		reason string
+	}{
+		{0, 0, Load{Queue: 1, Socket: "web"}, false, 2, "on demand: a connection is waiting on socket web"},
+		{500 * time.Millisecond, 2, Load{Queue: 5}, false, 2, ""},       // up cooldown
+		{1200 * time.Millisecond, 2, Load{Queue: 5}, true, 2, ""},       // gated: new workers not ready
+		{1300 * time.Millisecond, 2, Load{Queue: 5}, false, 4, "above"}, // +2
+		{2400 * time.Millisecond, 4, Load{Queue: 5}, false, 5, "above"}, // capped at max 5
+		{3500 * time.Millisecond, 5, Load{Queue: 9}, false, 5, ""},      // at max
+		{4 * time.Second, 5, Load{Queue: 1, Conns: 7}, false, 5, ""},    // at target: not above
+		{6 * time.Second, 5, Load{Queue: 0, Conns: 7}, false, 5, ""},    // low for 2s < 3s
+		{7600 * time.Millisecond, 5, Load{Conns: 3}, false, 4, "at or below"},
+		{9 * time.Second, 4, Load{Conns: 3}, false, 4, ""}, // down cooldown since the last change
+		{10700 * time.Millisecond, 4, Load{Conns: 0}, false, 3, "at or below"},
+		{21 * time.Second, 3, Load{Conns: 0}, false, 0, "idle"},
+		{22 * time.Second, 0, Load{}, false, 0, ""},
+	}
+	var s scaler
+	for _, st := range steps {
+		to, why := s.decide(spec, st.cur, t0.Add(st.at), st.load, st.gated)
+		if to != st.to || !strings.Contains(why, st.reason) || (st.reason == "") != (why == "") {
+			t.Fatalf("at %v, %d workers, %+v (gated %v): %d %q, want %d %q", st.at, st.cur, st.load, st.gated, to, why, st.to, st.reason)
+		}
+		if to != st.cur {
+			s.changed = t0.Add(st.at)
+		}
+	}
+}
+
+func TestBoundsAndClamp(t *testing.T) {
+	w := configs.DefaultWatcher("p")
+	w.NumProcesses = 6
+	if w.Elastic() || w.Clamp(100) != 100 {
+		t.Errorf("a fixed pool is not clamped")
+	}
+	w.MinWorkers, w.MaxWorkers = 2, 4
+	if w.InitialSize() != 4 || w.Clamp(0) != 2 || w.Clamp(9) != 4 || w.Capacity() != 6 {
+		t.Errorf("initial %d clamp(0) %d clamp(9) %d capacity %d", w.InitialSize(), w.Clamp(0), w.Clamp(9), w.Capacity())
+	}
+}
+
+// TestScalerBusyTarget: workers' BUSY reports grow the pool past the
+// busy share and hold a shrink that would put the smaller pool above it.
+func TestScalerBusyTarget(t *testing.T) {
+	spec := configs.DefaultWatcher("p")
+	spec.MinWorkers, spec.MaxWorkers, spec.ScaleQueueTarget, spec.ScaleBusyTarget = 1, 8, 100, 50
+	spec.ScaleUpCooldown, spec.ScaleDownCooldown = 0, time.Second
+	t0 := time.Unix(1000, 0)
+	var s scaler
+	for _, st := range []struct {
+		at        time.Duration
+		cur, busy int
+		reported  bool
+		to        int
+	}{
+		{0, 4, 3, true, 5},                        // 75% busy > 50%
+		{100 * time.Millisecond, 4, 2, true, 4},   // 50%: at the target
+		{5 * time.Second, 4, 2, true, 4},          // 2 of 3 would be 67%: no shrink
+		{6 * time.Second, 4, 1, true, 3},          // 1 of 3 is 33%: shrink
+		{6500 * time.Millisecond, 3, 3, false, 3}, // nobody reports: the queue alone decides (cooldown)
+	} {
+		to, why := s.decide(spec, st.cur, t0.Add(st.at), Load{Busy: st.busy, Reported: st.reported}, false)
+		if to != st.to {
+			t.Fatalf("at %v: %d workers, %d busy: %d (%q), want %d", st.at, st.cur, st.busy, to, why, st.to)
+		}
+		if to != st.cur {
+			s.changed = t0.Add(st.at)
+		}
+	}
+}
