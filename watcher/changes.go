@@ -45,6 +45,8 @@ var fieldEffects = map[string]Effect{
 	"HealthCmd": Health, "HealthInterval": Health, "HealthTimeout": Health,
 	"HealthThreshold": Health,
 	"MaxRSS":          Live, "MaxCPU": Live, "LimitThreshold": Live, "DependsOn": Live,
+	// Hooks run at the next lifecycle point; workers are left alone.
+	"Hooks": Live, "HookTimeout": Live,
 }
 
 // Changes is the outcome of comparing two specs of one watcher.
