@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -114,8 +115,10 @@ func ReadINI(f *INI, path string) (*INI, error) {
 		if val == `""` {
 			val = ""
 		}
-		if _, dup := cur.Get(key); dup {
-			lastOpt = -1 // the first value wins; its continuation lines too
+		if i := slices.IndexFunc(cur.Options, func(o INIOption) bool { return o.Key == key }); i >= 0 {
+			// The first value wins; as in Python, continuation lines of
+			// the ignored one go on extending the first.
+			lastOpt = i
 			continue
 		}
 		cur.Options = append(cur.Options, INIOption{Key: key, Value: val, File: path, Line: n})
