@@ -112,3 +112,45 @@ func TestHooksRunInOrder(t *testing.T) {
 		t.Errorf("before_stop after after_stop:\n%s", b)
 	}
 }
+
+// A before_spawn that fails for one wid leaves that slot failed and
+// starts the others; start releases the failed slot again.
+func TestBeforeSpawnHookFailureFailsTheSlot(t *testing.T) {
+	dir := t.TempDir()
+	w := testWatcher("web", "serve", 2)
+	w.Sockets = []string{"web"}
+	w.Hooks = map[string]string{"before_spawn": hookScript(t, dir, "wid2.sh", `[ "$POOLD_WID" != 2 ] || { echo "no wid 2" >&2; exit 1; }`+"\n")}
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	ev := h.next(string(events.KindFailed), nil)
+	if ev.Fields["process_id"] != 2 || !strings.Contains(ev.Fields["reason"].(string), "before_spawn hook failed") {
+		t.Errorf("failed event %v", ev.Fields)
+	}
+	proctest.Eventually(t, "wid 1 runs, wid 2 failed", func() bool {
+		r := h.do("status", map[string]any{"name": "web"})
+		l := h.do("list", map[string]any{"name": "web"})
+		return r["status"] == "failed" && len(l["pids"].([]int)) == 1
+	})
+	h.do("start", map[string]any{"name": "web"})
+	h.next(string(events.KindFailed), nil) // the hook still refuses wid 2
+}
+
+// A Kill while before_stop runs does not wait for the hook.
+func TestKillDoesNotWaitForBeforeStop(t *testing.T) {
+	dir := t.TempDir()
+	w := testWatcher("web", "serve", 1)
+	w.Sockets = []string{"web"}
+	w.HookTimeout = time.Minute
+	w.Hooks = map[string]string{"before_stop": hookScript(t, dir, "slow.sh", "exec sleep 60\n")}
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.spawns(1)
+	h.do("stop", map[string]any{"name": "web"})
+	if r := h.do("status", map[string]any{"name": "web"}); r["status"] != "stopping" {
+		t.Fatalf("status while before_stop runs: %v", r)
+	}
+	if r := h.do("list", map[string]any{"name": "web"}); len(r["pids"].([]int)) != 1 {
+		t.Fatalf("the worker should run until before_stop ends: %v", r)
+	}
+	// poold's second SIGTERM: the stop goes on without the hook.
+	h.a.Kill()
+	h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "web" })
+}

@@ -226,3 +226,39 @@ socket = tcp://127.0.0.1:0
 		t.Errorf("convert --strict: exit %d, want 1 naming the key:\n%s", code, errs)
 	}
 }
+
+// A Circus file is detected by content whatever its name; --strict turns
+// each option without an equivalent into an error naming section and key;
+// convert refuses a file that is neither Circus nor supervisord.
+func TestCircusDetectionAndStrict(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "site.conf")
+	os.WriteFile(conf, []byte(`[circus]
+endpoint = ipc://`+dir+`/c.sock
+pubsub_endpoint = ipc://`+dir+`/e.sock
+stats_endpoint = ipc://`+dir+`/s.sock
+pidfile = /run/circus.pid
+
+[watcher:sleeper]
+cmd = /bin/sleep 3600
+copy_path = true
+`), 0o644)
+	out, errs, code := runBin(t, os.Environ(), "--check", conf)
+	if code != 0 || !strings.Contains(out, "ok (0 sockets, 1 watchers)") {
+		t.Fatalf("--check: exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{conf + ":5: [circus] pidfile: poold runs in the foreground", conf + ":9: [watcher:sleeper] copy_path:"} {
+		if !strings.Contains(errs, "poold: warning: "+want) {
+			t.Errorf("--check stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	_, errs, code = runBin(t, os.Environ(), "--check", "--strict", conf)
+	if code != 1 || !strings.Contains(errs, "[circus] pidfile") || !strings.Contains(errs, "[watcher:sleeper] copy_path") || !strings.Contains(errs, "--strict") {
+		t.Errorf("--check --strict: exit %d, want 1 naming both keys:\n%s", code, errs)
+	}
+	toml := filepath.Join(dir, "x.toml")
+	os.WriteFile(toml, []byte("[watchers.a]\ncmd = \"/bin/true\"\n"), 0o644)
+	if _, errs, code := runBin(t, os.Environ(), "convert", toml); code != 1 || !strings.Contains(errs, "is neither a Circus file") {
+		t.Errorf("convert of a TOML file: exit %d:\n%s", code, errs)
+	}
+}
