@@ -262,3 +262,66 @@ copy_path = true
 		t.Errorf("convert of a TOML file: exit %d:\n%s", code, errs)
 	}
 }
+
+// SIGHUP re-reads and re-translates a circus.ini: a new numprocesses and
+// a new [env:NAME] value take effect.
+func TestCircusINIReload(t *testing.T) {
+	dir := t.TempDir()
+	ini := filepath.Join(dir, "circus.ini")
+	write := func(n int, greeting string) {
+		text := fmt.Sprintf(`[circus]
+endpoint = ipc://%[1]s/c.sock
+pubsub_endpoint = ipc://%[1]s/e.sock
+stats_endpoint = ipc://%[1]s/s.sock
+
+[watcher:sleeper]
+cmd = /bin/sleep 3600
+numprocesses = %[2]d
+
+[env:sleeper]
+GREETING = %[3]s
+`, dir, n, greeting)
+		if err := os.WriteFile(ini, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1, "hello")
+	log := &lockedBuffer{}
+	cmd := exec.Command(realPoold(t), ini)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, cmd: cmd, log: log, done: make(chan struct{}), dir: dir, cfg: ini}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("poold log:\n%s", log.String())
+		}
+	})
+	p.waitLog(`poold started`, 1)
+	c := dialControl(t, p)
+	pids := func() int {
+		r := call(t, c, "list", map[string]any{"name": "sleeper"})
+		l, _ := r["pids"].([]any)
+		return len(l)
+	}
+	proctest.Eventually(t, "one worker", func() bool { return pids() == 1 })
+	write(3, "bonjour")
+	p.signal(syscall.SIGHUP)
+	proctest.Eventually(t, "three workers after SIGHUP", func() bool { return pids() == 3 })
+	r := call(t, c, "get", map[string]any{"name": "sleeper", "keys": []any{"env"}})
+	if !strings.Contains(fmt.Sprint(r), "GREETING") || !strings.Contains(fmt.Sprint(r), "bonjour") {
+		t.Errorf("env after reload: %v", r)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
