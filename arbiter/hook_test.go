@@ -83,33 +83,38 @@ func TestSlowBeforeStartHookKeepsTheLoopAnswering(t *testing.T) {
 func TestHooksRunInOrder(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
-	rec := hookScript(t, dir, "rec.sh", `echo "$POOLD_HOOK $POOLD_WATCHER wid=$POOLD_WID pid=$POOLD_PID" >> `+log+"\n")
+	rec := hookScript(t, dir, "rec.sh", `echo "$POOLD_HOOK $POOLD_WATCHER wid=$POOLD_WID pid=$POOLD_PID exit=$POOLD_EXIT_CODE" >> `+log+"\n")
 	w := testWatcher("web", "serve", 2)
 	w.Sockets = []string{"web"}
 	w.Autostart = false
-	w.Hooks = map[string]string{"before_start": rec, "after_spawn": rec, "before_stop": rec, "after_stop": rec, "before_spawn": rec}
+	w.Hooks = map[string]string{"before_start": rec, "after_spawn": rec, "before_stop": rec, "after_stop": rec, "before_spawn": rec, "before_reap": rec, "after_reap": rec}
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
 	h.do("start", map[string]any{"name": "web", "waiting": true})
 	if r := h.do("list", map[string]any{"name": "web"}); len(r["pids"].([]int)) != 2 {
 		t.Fatalf("workers after start: %v", r)
 	}
 	h.do("stop", map[string]any{"name": "web", "waiting": true})
-	proctest.Eventually(t, "after_stop ran", func() bool {
+	proctest.Eventually(t, "after_stop and both after_reap ran", func() bool {
 		b, _ := os.ReadFile(log)
-		return strings.Contains(string(b), "after_stop web")
+		return strings.Contains(string(b), "after_stop web") && strings.Count(string(b), "after_reap web") == 2
 	})
 	b, _ := os.ReadFile(log)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if !strings.HasPrefix(lines[0], "before_start web") || !strings.HasPrefix(lines[len(lines)-1], "after_stop web") {
+	if !strings.HasPrefix(lines[0], "before_start web") {
 		t.Errorf("hook order:\n%s", b)
 	}
-	for _, want := range []string{"before_spawn web wid=1", "before_spawn web wid=2", "after_spawn web wid=1 pid=", "before_stop web"} {
+	for _, want := range []string{"before_spawn web wid=1", "before_spawn web wid=2", "after_spawn web wid=1 pid=", "before_stop web", "before_reap web wid=1 pid=", "after_reap web wid=2 pid="} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("hooks log lacks %q:\n%s", want, b)
 		}
 	}
 	if strings.Index(string(b), "before_stop") > strings.Index(string(b), "after_stop") {
 		t.Errorf("before_stop after after_stop:\n%s", b)
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "after_reap") && strings.HasSuffix(l, "exit=") {
+			t.Errorf("after_reap without POOLD_EXIT_CODE: %q", l)
+		}
 	}
 }
 

@@ -32,7 +32,7 @@ type hookRun struct {
 	then func(err error)
 }
 
-// HookEnv is the environment of a hook: poold's own, plus the event.
+// hookEnv is the environment of a hook: poold's own, plus the event.
 func hookEnv(name, watcher string, pid, wid int, extra map[string]string) []string {
 	env := append(os.Environ(), "POOLD_HOOK="+name, "POOLD_WATCHER="+watcher)
 	if pid > 0 {
@@ -64,6 +64,16 @@ func (w *Watcher) hook(name string, pid, wid int, extra map[string]string, then 
 	w.log.Debug("running hook", "hook", name, "cmd", cmd)
 	w.host.Check(Check{Watcher: w.id, Kind: CheckHook, Gen: gen}, w.spec.HookTimeout, pr.Check)
 	return true
+}
+
+// hasHook reports whether the watcher has a hook at any of names.
+func (w *Watcher) hasHook(names ...string) bool {
+	for _, n := range names {
+		if w.spec.Hooks[n] != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // notifyHook runs a hook whose outcome changes nothing but the log and
