@@ -208,77 +208,7 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	env := append([]string(nil), t.env...)
 	exp := func(v string) string { return t.expand(v, name, numStart) }
 	for _, o := range s.Options {
-		v := exp(o.Value)
-		switch o.Key {
-		case "command":
-			out.Set("cmd", v)
-			if strings.Contains(o.Value, "%(process_num)") {
-				t.info(out, s, o.Key, fmt.Sprintf("%%(process_num) became $(pool.wid), which counts from 1 (numprocs_start here is %d)", numStart))
-			}
-		case "numprocs":
-			out.Set("numprocesses", toInt(v))
-		case "numprocs_start":
-		case "process_name":
-			t.info(out, s, o.Key, "poold names workers by watcher and wid ($(pool.wid)); process_name is dropped")
-		case "directory":
-			out.Set("working_dir", v)
-		case "user":
-			out.Set("uid", v)
-		case "umask":
-			out.Set("umask", v)
-		case "priority":
-			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-				out.Set("priority", int64(-n))
-				t.info(out, s, o.Key, "negated: supervisord starts low priorities first, poold starts high ones first")
-			}
-		case "autostart":
-			out.Set("autostart", toBool(v))
-		case "autorestart":
-			switch strings.ToLower(strings.TrimSpace(v)) {
-			case "false":
-				out.Set("respawn", false)
-			case "unexpected":
-				out.Set("respawn", true)
-				t.info(out, s, o.Key, "poold restarts a worker after any exit, expected or not")
-			default:
-				out.Set("respawn", toBool(v))
-			}
-		case "startsecs":
-			if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n > 0 {
-				out.Set("readiness", "delay")
-				out.Set("ready_delay", strconv.FormatFloat(n, 'f', -1, 64)+"s")
-				t.info(out, s, o.Key, "mapped to readiness \"delay\": a worker alive that long is ready; one that dies sooner is an early death")
-			}
-		case "startretries":
-			out.Set("flapping_attempts", toInt(v))
-			out.Set("flapping_max_retry", int64(0))
-			t.info(out, s, o.Key, "mapped to flapping_attempts with flapping_max_retry = 0: that many early deaths in a row and the slot gives up (FATAL in supervisord) until started again")
-		case "stopsignal":
-			out.Set("stop_signal", v)
-		case "stopwaitsecs":
-			out.Set("graceful_timeout", toSeconds(v))
-		case "stopasgroup", "killasgroup":
-			t.info(out, s, o.Key, "poold always signals the worker's whole process group")
-		case "environment":
-			e, err := parseEnvironment(v)
-			if err != nil {
-				t.warn(out, s, o.Key, err.Error())
-				continue
-			}
-			env = append(env, e...)
-		case "redirect_stderr":
-			t.info(out, s, o.Key, "poold logs stdout and stderr lines to its own stderr, each tagged with its stream")
-		case "socket":
-			t.socket(out, s, name, v)
-		case "socket_owner", "socket_mode", "socket_backlog":
-			t.socketOption(s, name, o.Key, v)
-		default:
-			if strings.HasPrefix(o.Key, "stdout_") || strings.HasPrefix(o.Key, "stderr_") {
-				t.warn(out, s, o.Key, "not yet mapped: poold writes worker output to its own stderr (file sinks are another issue)")
-				continue
-			}
-			t.warn(out, s, o.Key, "no poold equivalent for this [program:NAME] option")
-		}
+		t.programOption(out, s, name, o, exp(o.Value), numStart, &env)
 	}
 	if fcgi {
 		if _, ok := s.Get("socket"); !ok {
@@ -287,6 +217,80 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	}
 	if len(env) > 0 {
 		out.Set("env", env)
+	}
+}
+
+// programOption maps one option o (value v, expanded) of a program.
+func (t *translator) programOption(out *translate.Section, s *translate.INISection, name string, o translate.INIOption, v string, numStart int, env *[]string) {
+	switch o.Key {
+	case "command":
+		out.Set("cmd", v)
+		if strings.Contains(o.Value, "%(process_num)") {
+			t.info(out, s, o.Key, fmt.Sprintf("%%(process_num) became $(pool.wid), which counts from 1 (numprocs_start here is %d)", numStart))
+		}
+	case "numprocs":
+		out.Set("numprocesses", toInt(v))
+	case "numprocs_start":
+	case "process_name":
+		t.info(out, s, o.Key, "poold names workers by watcher and wid ($(pool.wid)); process_name is dropped")
+	case "directory":
+		out.Set("working_dir", v)
+	case "user":
+		out.Set("uid", v)
+	case "umask":
+		out.Set("umask", v)
+	case "priority":
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+			out.Set("priority", int64(-n))
+			t.info(out, s, o.Key, "negated: supervisord starts low priorities first, poold starts high ones first")
+		}
+	case "autostart":
+		out.Set("autostart", toBool(v))
+	case "autorestart":
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "false":
+			out.Set("respawn", false)
+		case "unexpected":
+			out.Set("respawn", true)
+			t.info(out, s, o.Key, "poold restarts a worker after any exit, expected or not")
+		default:
+			out.Set("respawn", toBool(v))
+		}
+	case "startsecs":
+		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n > 0 {
+			out.Set("readiness", "delay")
+			out.Set("ready_delay", strconv.FormatFloat(n, 'f', -1, 64)+"s")
+			t.info(out, s, o.Key, "mapped to readiness \"delay\": a worker alive that long is ready; one that dies sooner is an early death")
+		}
+	case "startretries":
+		out.Set("flapping_attempts", toInt(v))
+		out.Set("flapping_max_retry", int64(0))
+		t.info(out, s, o.Key, "mapped to flapping_attempts with flapping_max_retry = 0: that many early deaths in a row and the slot gives up (FATAL in supervisord) until started again")
+	case "stopsignal":
+		out.Set("stop_signal", v)
+	case "stopwaitsecs":
+		out.Set("graceful_timeout", toSeconds(v))
+	case "stopasgroup", "killasgroup":
+		t.info(out, s, o.Key, "poold always signals the worker's whole process group")
+	case "environment":
+		e, err := parseEnvironment(v)
+		if err != nil {
+			t.warn(out, s, o.Key, err.Error())
+			return
+		}
+		*env = append(*env, e...)
+	case "redirect_stderr":
+		t.info(out, s, o.Key, "poold logs stdout and stderr lines to its own stderr, each tagged with its stream")
+	case "socket":
+		t.socket(out, s, name, v)
+	case "socket_owner", "socket_mode", "socket_backlog":
+		t.socketOption(s, name, o.Key, v)
+	default:
+		if strings.HasPrefix(o.Key, "stdout_") || strings.HasPrefix(o.Key, "stderr_") {
+			t.warn(out, s, o.Key, "not yet mapped: poold writes worker output to its own stderr (file sinks are another issue)")
+			return
+		}
+		t.warn(out, s, o.Key, "no poold equivalent for this [program:NAME] option")
 	}
 }
 
