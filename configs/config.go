@@ -145,11 +145,11 @@ type Watcher struct {
 	// Flapping: FlappingAttempts unexpected exits within FlappingWindow
 	// put the watcher in the flapping state; it pauses FlappingRetryIn,
 	// tries again, and gives up (stops, says so) after FlappingMaxRetry
-	// pauses. FlappingAttempts 0 turns detection off.
+	// pauses (-1: never gives up). FlappingAttempts 0 turns detection off.
 	FlappingAttempts int           // default 5
 	FlappingWindow   time.Duration // default 10s
 	FlappingRetryIn  time.Duration // default 7s
-	FlappingMaxRetry int           // default 5
+	FlappingMaxRetry int           // default 5; -1 = retry forever
 
 	// Health checks of running workers: HealthCheck is "" (none), http
 	// (HealthURL answers 2xx), tcp (HealthAddress accepts) or exec
@@ -174,6 +174,12 @@ type Watcher struct {
 
 	// Scaling makes the pool elastic (configs/elastic.go).
 	Scaling
+	// Hooks maps a lifecycle point (HookNames: before_start, after_spawn,
+	// ...) to a command run off the event loop, with the event in its
+	// environment, for at most HookTimeout. A failing before_start or
+	// before_spawn stops that action, as in Circus (configs/hooks.go).
+	Hooks       map[string]string
+	HookTimeout time.Duration // default 30s
 }
 
 // Default values, in one place. README.md's config reference mirrors these.
@@ -206,6 +212,7 @@ const (
 	DefaultHealthTimeout    = 5 * time.Second
 	DefaultHealthThreshold  = 3
 	DefaultLimitThreshold   = 3
+	DefaultHookTimeout      = 30 * time.Second
 	// DefaultUmask -1 means the workers inherit poold's umask.
 	DefaultUmask = -1
 	// DefaultSocketFamily applies when a socket has no path; with a path
@@ -281,5 +288,6 @@ func DefaultWatcher(name string) Watcher {
 		HealthThreshold:  DefaultHealthThreshold,
 		LimitThreshold:   DefaultLimitThreshold,
 		Scaling:          DefaultScaling(),
+		HookTimeout:      DefaultHookTimeout,
 	}
 }

@@ -927,7 +927,7 @@ var watcherFields = []field[Watcher]{
 	intField("flapping_attempts", func(w *Watcher) *int { return &w.FlappingAttempts }, 0, math.MaxInt32),
 	durationField("flapping_window", func(w *Watcher) *time.Duration { return &w.FlappingWindow }, false),
 	durationField("flapping_retry_in", func(w *Watcher) *time.Duration { return &w.FlappingRetryIn }, false),
-	intField("flapping_max_retry", func(w *Watcher) *int { return &w.FlappingMaxRetry }, 0, math.MaxInt32),
+	intField("flapping_max_retry", func(w *Watcher) *int { return &w.FlappingMaxRetry }, -1, math.MaxInt32),
 
 	stringField("health_check", func(w *Watcher) *string { return &w.HealthCheck }),
 	stringField("health_url", func(w *Watcher) *string { return &w.HealthURL }),

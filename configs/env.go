@@ -16,6 +16,10 @@ var reservedEnv = map[string]bool{
 	"POOLD_WID":     true,
 	"POOLD_WATCHER": true,
 	"POOLD_PID":     true,
+	// Set by poold for a command hook (watcher/hook.go): the hook's name
+	// and, for before_reap and after_reap, the worker's exit code.
+	"POOLD_HOOK":      true,
+	"POOLD_EXIT_CODE": true,
 	// Carries the exec shim's request to poold's own binary (watcher/spawn).
 	"POOLD_EXEC_SHIM": true,
 	// Tests and benchmarks: they set these in the environment of test

@@ -163,7 +163,7 @@ func TestLoadBad(t *testing.T) {
 			"watchers.app.health_threshold: must be >= 1, got 0",
 			"watchers.app.limit_threshold: must be >= 1, got -1",
 			"watchers.app.flapping_attempts: must be >= 0, got -1",
-			"watchers.app.flapping_max_retry: must be >= 0, got -2",
+			"watchers.app.flapping_max_retry: must be >= -1, got -2",
 		}, 5},
 		{"bad_probe_durations.toml", []string{
 			`watchers.app.health_interval: must be a positive duration, got string "0s"`,

@@ -78,6 +78,7 @@ func (w Watcher) Clone() Watcher {
 	w.Sockets = slices.Clone(w.Sockets)
 	w.Rlimits = maps.Clone(w.Rlimits)
 	w.DependsOn = slices.Clone(w.DependsOn)
+	w.Hooks = maps.Clone(w.Hooks)
 	return w
 }
 

@@ -35,6 +35,12 @@ const (
 	KindAdd Kind = "add"
 	// KindRemove: the watcher was removed (rm, reloadconfig). No fields.
 	KindRemove Kind = "remove"
+	// KindHookSuccess: a command hook exited 0. Fields: name (the hook,
+	// e.g. "before_start").
+	KindHookSuccess Kind = "hook_success"
+	// KindHookFailure: a command hook failed (exited non-zero, could not
+	// run, or outlived hook_timeout). Fields: name, error.
+	KindHookFailure Kind = "hook_failure"
 )
 
 // poold's additions: readiness, health, restart policy, reload outcome.
@@ -96,6 +102,7 @@ const KindStat Kind = "stat"
 func Kinds() []Kind {
 	return []Kind{
 		KindSpawn, KindReap, KindKill, KindStart, KindStop, KindReload, KindUpdated, KindAdd, KindRemove,
+		KindHookSuccess, KindHookFailure,
 		KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindUnhealthy, KindRecycle, KindReloadFailed,
 		KindReloadConfig,
 	}

@@ -48,6 +48,8 @@ var fieldEffects = map[string]Effect{
 	// Bounds and policy of an elastic pool: the size in force is clamped
 	// to the new bounds, the next reading decides with the new policy.
 	"Scaling": Scale,
+	// Hooks run at the next lifecycle point; workers are left alone.
+	"Hooks": Live, "HookTimeout": Live,
 }
 
 // Changes is the outcome of comparing two specs of one watcher.

@@ -20,7 +20,7 @@ type CrashPolicy struct {
 	Early    time.Duration // a worker that lived less than this died early
 	Attempts int           // early deaths in a row that make a pause; 0: never pause or give up
 	RetryIn  time.Duration // length of a pause
-	MaxRetry int           // pauses before the slot gives up
+	MaxRetry int           // pauses before the slot gives up; < 0: never give up
 }
 
 // Counters are a slot's crash history.
@@ -79,7 +79,7 @@ func (p CrashPolicy) Next(c Counters, uptime time.Duration) (Counters, Verdict) 
 	}
 	c.Streak++
 	if p.Attempts > 0 && c.Streak >= p.Attempts {
-		if c.Pauses >= p.MaxRetry {
+		if p.MaxRetry >= 0 && c.Pauses >= p.MaxRetry {
 			return c, Verdict{Action: GiveUp}
 		}
 		return Counters{Pauses: c.Pauses + 1}, Verdict{Action: Pause, Delay: p.RetryIn}
@@ -97,7 +97,7 @@ const minDelay = time.Millisecond
 // Attempts deaths, each streak waiting out its backoffs, and MaxRetry
 // pauses in between. With the defaults it is about 44 s.
 func (p CrashPolicy) GiveUpAfter() time.Duration {
-	if p.Attempts <= 0 {
+	if p.Attempts <= 0 || p.MaxRetry < 0 {
 		return 0
 	}
 	streak := time.Duration(0)

@@ -22,6 +22,10 @@ func (w *Watcher) Exited(pid, exitCode int) {
 	w.host.Publish(w.spec.Name, events.KindReap, map[string]any{
 		"process_pid": pid, "process_id": p.Wid, "exit_code": exitCode,
 	})
+	if w.hasHook("before_reap", "after_reap") {
+		code := map[string]string{"POOLD_EXIT_CODE": strconv.Itoa(exitCode)}
+		w.notifyHook("before_reap", pid, p.Wid, code, func() { w.notifyHook("after_reap", pid, p.Wid, code, nil) })
+	}
 	why := DescribeExit(exitCode)
 	s := w.slotFor(p.Wid)
 	uptime := w.host.Now().Sub(p.Started)

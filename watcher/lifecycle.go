@@ -27,9 +27,17 @@ func (w *Watcher) start() {
 		w.startAfter = true
 		return
 	}
-	w.status = Starting
 	w.reloadErr = nil
 	w.clearHolds(true)
+	if w.gateStart() {
+		return
+	}
+	w.begin()
+}
+
+// begin starts a stopped watcher's workers (once before_start said yes).
+func (w *Watcher) begin() {
+	w.status = Starting
 	w.host.Publish(w.spec.Name, events.KindStart, nil)
 	w.armHealth()
 }
@@ -54,9 +62,22 @@ func (w *Watcher) stop(kill bool) {
 	if w.status == Stopped && len(w.procs) == 0 {
 		return
 	}
+	if w.gate != 0 && w.status == Stopping && !kill {
+		return // before_stop runs; the stop goes on after it
+	}
+	if !kill && w.gateStop() {
+		return
+	}
+	w.gate = 0
 	w.status = Stopping
 	w.clearHolds(true)
 	w.endRoll(nil)
+	w.stopWorkers(kill)
+}
+
+// stopWorkers signals every worker (SIGKILL when kill), then completes
+// the stop if none is left.
+func (w *Watcher) stopWorkers(kill bool) {
 	for _, p := range w.procs {
 		if kill {
 			p.State = ProcStopping
@@ -71,7 +92,7 @@ func (w *Watcher) stop(kill bool) {
 // finishStop completes a stop once the last worker is gone, then runs a
 // Start that was waiting for it.
 func (w *Watcher) finishStop() {
-	if w.status != Stopping || len(w.procs) > 0 {
+	if w.status != Stopping || len(w.procs) > 0 || w.gate != 0 {
 		return
 	}
 	w.status = Stopped
@@ -81,6 +102,7 @@ func (w *Watcher) finishStop() {
 		w.scaler = scaler{}
 	}
 	w.host.Publish(w.spec.Name, events.KindStop, nil)
+	w.notifyHook("after_stop", 0, 0, nil, nil)
 	if w.startAfter {
 		w.startAfter = false
 		w.start()

@@ -119,6 +119,10 @@ func (w *Watcher) watchReady(p *Process) {
 
 // Checked receives the outcome of a probe the watcher asked for.
 func (w *Watcher) Checked(c Check, err error) {
+	if c.Kind == CheckHook {
+		w.hookDone(c.Gen, err)
+		return
+	}
 	p, ok := w.procs[c.Pid]
 	if !ok || p.gen != c.Gen {
 		return

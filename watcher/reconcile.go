@@ -26,7 +26,7 @@ const maxSteps = 64
 //     whose workers all exited with respawn off.
 func (w *Watcher) reconcile() {
 	for i := 0; i < maxSteps; i++ {
-		if w.status != Active && w.status != Starting {
+		if w.status != Active && w.status != Starting || w.gate != 0 {
 			return
 		}
 		c := w.census()
@@ -198,6 +198,12 @@ func (w *Watcher) note(c census) bool {
 		return true
 	case w.status == Starting && full:
 		w.status = Active
+		w.hook("after_start", 0, 0, nil, func(err error) {
+			if err != nil && (w.status == Active || w.status == Starting) {
+				w.log.Warn("stopping: the after_start hook failed", "error", err)
+				w.stop(false)
+			}
+		})
 		return true
 	case len(w.procs) == 0 && w.allExited():
 		w.status = Stopped
@@ -229,6 +235,9 @@ func (w *Watcher) allExited() bool {
 func (w *Watcher) spawnAt(wid int) {
 	w.spawned++
 	s := w.slotFor(wid)
+	if w.gateSpawn(s) {
+		return
+	}
 	spec, err := w.procSpec(wid)
 	pid := 0
 	if err == nil {
@@ -252,6 +261,7 @@ func (w *Watcher) spawnAt(wid int) {
 	p := &Process{Pid: pid, Wid: wid, State: ProcStarting, Started: w.host.Now(), Gen: w.specGen, Restarts: s.restarts, gen: w.seq, busy: -1}
 	w.procs[pid] = p
 	w.host.Publish(w.spec.Name, events.KindSpawn, map[string]any{"process_pid": pid, "process_id": wid})
+	w.notifyHook("after_spawn", pid, wid, nil, nil)
 	w.watchReady(p)
 	if w.spec.WarmupDelay > 0 {
 		w.seq++

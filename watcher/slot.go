@@ -16,6 +16,7 @@ const (
 	HoldPaused  Hold = "paused"  // flapping: start again after flapping_retry_in
 	HoldFailed  Hold = "failed"  // gave up until Start or Reload
 	HoldExited  Hold = "exited"  // respawn is off: stays empty
+	HoldHook    Hold = "hook"    // its before_spawn hook runs (hook.go)
 )
 
 // slot is what a wid remembers between its workers: why it is empty, its
@@ -28,6 +29,8 @@ type slot struct {
 	counters Counters
 	restarts int
 	lastExit string // how its last worker ended, or why it could not start
+	// hookPassed: its before_spawn hook said yes; the next spawn goes on.
+	hookPassed bool
 }
 
 // SlotInfo is one slot as the control protocol reports it.

@@ -72,6 +72,7 @@ type CheckKind int
 const (
 	CheckReady  CheckKind = iota + 1 // readiness probe (tcp/http), polled until ready_timeout
 	CheckHealth                      // one health probe
+	CheckHook                        // a command hook (hook.go)
 )
 
 // Timer is a deferred action for a watcher, routed by the watcher's ID.
@@ -151,6 +152,8 @@ type Watcher struct {
 	spawned   int      // spawns in this turn of the loop (see spawnBatch)
 	more      uint64   // non-zero while the next batch waits for its turn
 	health    uint64   // generation of the health timer in force
+	gate      uint64   // non-zero while before_start or before_stop holds the action (hook.go)
+	hooks     map[uint64]hookRun
 
 	lastSpawnErr error
 
@@ -292,6 +295,9 @@ func (w *Watcher) Has(pid int) bool { _, ok := w.procs[pid]; return ok }
 // and waiting, failed or exited slots, and nothing starting, stopping or
 // due for replacement.
 func (w *Watcher) Settled() bool {
+	if w.gate != 0 {
+		return false
+	}
 	switch w.status {
 	case Stopped:
 		return len(w.procs) == 0 && !w.startAfter
@@ -306,7 +312,7 @@ func (w *Watcher) Settled() bool {
 		held := 0
 		for _, s := range w.slots {
 			switch s.hold {
-			case HoldDue:
+			case HoldDue, HoldHook:
 				return false
 			case HoldNone:
 			default:

@@ -80,13 +80,17 @@ func exitCode(err error, stderr io.Writer) int {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "convert" {
+		return runConvert(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("poold", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	check := fs.Bool("check", false, "validate CONFIG, print the result and exit (0 valid, 1 not)")
 	logLevel := fs.String("log-level", "", "trace, debug, info, warn or error (overrides arbiter.log_level)")
 	logFormat := fs.String("log-format", "", "text or json (overrides arbiter.log_format)")
+	strict := fs.Bool("strict", false, "with a Circus or supervisord CONFIG: an option without a poold equivalent is an error, not a warning")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: poold [flags] CONFIG\n\nRuns the watchers of CONFIG (TOML, YAML or JSON) in the foreground.\nSIGTERM/SIGINT stop gracefully, SIGHUP reloads CONFIG.\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: poold [flags] CONFIG\n       poold convert [--strict] FILE > poold.toml\n\nRuns the watchers of CONFIG (TOML, YAML or JSON, or a Circus circus.ini\nor supervisord file) in the foreground.\nSIGTERM/SIGINT stop gracefully, SIGHUP reloads CONFIG.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -100,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{"expected exactly one CONFIG file argument, e.g. poold configs/example.toml"}
 	}
 	path := fs.Arg(0)
-	cfg, err := configs.Load(path)
+	cfg, err := loadConfig(path, *strict, stderr)
 	if err != nil {
 		return err
 	}
@@ -123,7 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	override(cfg)
 	load := func() (*configs.Config, error) {
-		c, err := configs.Load(path)
+		c, err := loadConfig(path, *strict, io.Discard)
 		if err == nil {
 			override(c)
 		}

@@ -18,7 +18,8 @@ const splitHint = " (cmd is split into words like a shell; quote a path that con
 // its program (variables replaced as for worker 1, each socket at a dummy
 // fd) exists and is executable by the watcher's user. With
 // health_check = "exec" the health command's program must be executable
-// by poold, which runs it from its own working directory and PATH.
+// by poold, which runs it from its own working directory and PATH; so
+// must the program of every command hook.
 //
 // The error is a *configs.Error without a file, one Problem per failure
 // keyed "watchers.NAME.KEY", so a caller can add the file name and merge
@@ -53,6 +54,7 @@ func Check(spec configs.Watcher) error {
 	} else if _, err := LookCommand(configs.Expand(words[0], vars), dir, expandAll(Env(spec), vars), cred); err != nil {
 		ps.add("cmd", hinted(err, len(words)))
 	}
+	checkHooks(ps, spec)
 	if spec.HealthCheck != "exec" || spec.HealthCmd == "" {
 		return ps.err()
 	}

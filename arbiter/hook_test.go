@@ -1,0 +1,161 @@
+package arbiter
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// hookScript writes an executable shell script into dir.
+func hookScript(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// A failing before_start stops the start: no worker runs, the watcher is
+// stopped again, hook_failure says why; the hook saw its event in its
+// environment.
+func TestBeforeStartHookFailureStopsTheStart(t *testing.T) {
+	dir := t.TempDir()
+	seen := filepath.Join(dir, "seen")
+	w := testWatcher("web", "serve", 2)
+	w.Sockets = []string{"web"}
+	w.Autostart = false
+	w.Hooks = map[string]string{"before_start": hookScript(t, dir, "no.sh", `echo "$POOLD_HOOK $POOLD_WATCHER" > `+seen+"\necho refusing >&2\nexit 3\n")}
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.do("start", map[string]any{"name": "web", "waiting": true})
+	ev := h.next(string(events.KindHookFailure), nil)
+	if ev.Fields["name"] != "before_start" || !strings.Contains(ev.Fields["error"].(string), "exit status 3: refusing") {
+		t.Errorf("hook_failure %v", ev.Fields)
+	}
+	if r := h.do("status", map[string]any{"name": "web"}); r["status"] != "stopped" {
+		t.Errorf("status after a failed before_start: %v", r)
+	}
+	if r := h.do("list", map[string]any{"name": "web"}); len(r["pids"].([]int)) != 0 {
+		t.Errorf("workers after a failed before_start: %v", r)
+	}
+	b, err := os.ReadFile(seen)
+	if err != nil || strings.TrimSpace(string(b)) != "before_start web" {
+		t.Errorf("hook env: %q %v", b, err)
+	}
+}
+
+// A slow before_start holds the start while the loop answers other
+// commands; the hook is killed at hook_timeout and that counts as a
+// failure.
+func TestSlowBeforeStartHookKeepsTheLoopAnswering(t *testing.T) {
+	dir := t.TempDir()
+	w := testWatcher("web", "serve", 1)
+	w.Sockets = []string{"web"}
+	w.Autostart = false
+	w.HookTimeout = 3 * time.Second
+	w.Hooks = map[string]string{"before_start": hookScript(t, dir, "slow.sh", "exec sleep 60\n")}
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.do("start", map[string]any{"name": "web"})
+	// The hook runs: the watcher shows starting, and commands answer.
+	for i := 0; i < 5; i++ {
+		if r := h.do("status", map[string]any{"name": "web"}); r["status"] != "starting" {
+			t.Fatalf("status while before_start runs: %v", r)
+		}
+		h.do("list", nil)
+	}
+	ev := h.next(string(events.KindHookFailure), nil)
+	if !strings.Contains(ev.Fields["error"].(string), "gave up after 3s") {
+		t.Errorf("timeout: hook_failure %v", ev.Fields)
+	}
+	proctest.Eventually(t, "the watcher is stopped after the hook timed out", func() bool {
+		return h.do("status", map[string]any{"name": "web"})["status"] == "stopped"
+	})
+}
+
+// A passing before_start lets the start go on; after_spawn and
+// before_stop/after_stop run with the event in their environment.
+func TestHooksRunInOrder(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	rec := hookScript(t, dir, "rec.sh", `echo "$POOLD_HOOK $POOLD_WATCHER wid=$POOLD_WID pid=$POOLD_PID exit=$POOLD_EXIT_CODE" >> `+log+"\n")
+	w := testWatcher("web", "serve", 2)
+	w.Sockets = []string{"web"}
+	w.Autostart = false
+	w.Hooks = map[string]string{"before_start": rec, "after_spawn": rec, "before_stop": rec, "after_stop": rec, "before_spawn": rec, "before_reap": rec, "after_reap": rec}
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.do("start", map[string]any{"name": "web", "waiting": true})
+	if r := h.do("list", map[string]any{"name": "web"}); len(r["pids"].([]int)) != 2 {
+		t.Fatalf("workers after start: %v", r)
+	}
+	h.do("stop", map[string]any{"name": "web", "waiting": true})
+	proctest.Eventually(t, "after_stop and both after_reap ran", func() bool {
+		b, _ := os.ReadFile(log)
+		return strings.Contains(string(b), "after_stop web") && strings.Count(string(b), "after_reap web") == 2
+	})
+	b, _ := os.ReadFile(log)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if !strings.HasPrefix(lines[0], "before_start web") {
+		t.Errorf("hook order:\n%s", b)
+	}
+	for _, want := range []string{"before_spawn web wid=1", "before_spawn web wid=2", "after_spawn web wid=1 pid=", "before_stop web", "before_reap web wid=1 pid=", "after_reap web wid=2 pid="} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("hooks log lacks %q:\n%s", want, b)
+		}
+	}
+	if strings.Index(string(b), "before_stop") > strings.Index(string(b), "after_stop") {
+		t.Errorf("before_stop after after_stop:\n%s", b)
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "after_reap") && strings.HasSuffix(l, "exit=") {
+			t.Errorf("after_reap without POOLD_EXIT_CODE: %q", l)
+		}
+	}
+}
+
+// A before_spawn that fails for one wid leaves that slot failed and
+// starts the others; start releases the failed slot again.
+func TestBeforeSpawnHookFailureFailsTheSlot(t *testing.T) {
+	dir := t.TempDir()
+	w := testWatcher("web", "serve", 2)
+	w.Sockets = []string{"web"}
+	w.Hooks = map[string]string{"before_spawn": hookScript(t, dir, "wid2.sh", `[ "$POOLD_WID" != 2 ] || { echo "no wid 2" >&2; exit 1; }`+"\n")}
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	ev := h.next(string(events.KindFailed), nil)
+	if ev.Fields["process_id"] != 2 || !strings.Contains(ev.Fields["reason"].(string), "before_spawn hook failed") {
+		t.Errorf("failed event %v", ev.Fields)
+	}
+	proctest.Eventually(t, "wid 1 runs, wid 2 failed", func() bool {
+		r := h.do("status", map[string]any{"name": "web"})
+		l := h.do("list", map[string]any{"name": "web"})
+		return r["status"] == "failed" && len(l["pids"].([]int)) == 1
+	})
+	h.do("start", map[string]any{"name": "web"})
+	h.next(string(events.KindFailed), nil) // the hook still refuses wid 2
+}
+
+// A Kill while before_stop runs does not wait for the hook.
+func TestKillDoesNotWaitForBeforeStop(t *testing.T) {
+	dir := t.TempDir()
+	w := testWatcher("web", "serve", 1)
+	w.Sockets = []string{"web"}
+	w.HookTimeout = time.Minute
+	w.Hooks = map[string]string{"before_stop": hookScript(t, dir, "slow.sh", "exec sleep 60\n")}
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.spawns(1)
+	h.do("stop", map[string]any{"name": "web"})
+	if r := h.do("status", map[string]any{"name": "web"}); r["status"] != "stopping" {
+		t.Fatalf("status while before_stop runs: %v", r)
+	}
+	if r := h.do("list", map[string]any{"name": "web"}); len(r["pids"].([]int)) != 1 {
+		t.Fatalf("the worker should run until before_stop ends: %v", r)
+	}
+	// poold's second SIGTERM: the stop goes on without the hook.
+	h.a.Kill()
+	h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "web" })
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/configs/circusini"
+	"github.com/poold/poold/configs/supervisorini"
+	"github.com/poold/poold/configs/translate"
+)
+
+// ownFormats are the extensions configs.Load reads itself.
+var ownFormats = map[string]bool{".toml": true, ".yaml": true, ".yml": true, ".json": true}
+
+// foreignKind says whether path is a Circus or a supervisord file: by its
+// first section when the extension is not one of poold's own ("" when
+// it is, or when the content is neither).
+func foreignKind(path string) (string, error) {
+	if ownFormats[strings.ToLower(filepath.Ext(path))] {
+		return "", nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("configs: %s: %w", path, err)
+	}
+	switch {
+	case circusini.Detect(data):
+		return "circus", nil
+	case supervisorini.Detect(data):
+		return "supervisord", nil
+	}
+	return "", nil
+}
+
+// translateFile translates a Circus or supervisord file; ok is false when
+// path is neither.
+func translateFile(path string) (doc *translate.Doc, ok bool, err error) {
+	kind, err := foreignKind(path)
+	switch {
+	case err != nil:
+		return nil, true, err
+	case kind == "circus":
+		doc, err = circusini.Translate(path, os.Environ())
+	case kind == "supervisord":
+		doc, err = supervisorini.Translate(path, os.Environ())
+	default:
+		return nil, false, nil
+	}
+	return doc, true, err
+}
+
+// loadConfig loads CONFIG in any format poold runs: its own (TOML, YAML,
+// JSON) or a Circus or supervisord file, translated. Notes on options
+// that did not map go to notes (one line each); with strict they are an
+// error instead.
+func loadConfig(path string, strict bool, notes io.Writer) (*configs.Config, error) {
+	doc, foreign, err := translateFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if !foreign {
+		return configs.Load(path)
+	}
+	cfg, err := doc.Config(strict)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range doc.Warnings() {
+		fmt.Fprintln(notes, "poold: warning:", n)
+	}
+	return cfg, nil
+}
+
+// runConvert is `poold convert [--strict] FILE`: the TOML equivalent of a
+// Circus or supervisord file on stdout, notes as comments; each option
+// without an equivalent also as a warning on stderr.
+func runConvert(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("poold convert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	strict := fs.Bool("strict", false, "fail (exit 1, no output) when an option has no poold equivalent")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: poold convert [--strict] FILE > poold.toml\n\nWrites the poold TOML equivalent of a Circus (circus.ini) or supervisord\nconfiguration, with a comment for each option that has no equivalent or\nmeans something else in poold.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usageError{"expected exactly one FILE to convert, e.g. poold convert circus.ini > poold.toml"}
+	}
+	path := fs.Arg(0)
+	doc, foreign, err := translateFile(path)
+	if err != nil {
+		return err
+	}
+	if !foreign {
+		return fmt.Errorf("convert: %s is neither a Circus file (first section [circus], [watcher:NAME], [socket:NAME], [env] or [plugin:NAME]) nor a supervisord one ([supervisord], [program:NAME], ...); poold runs TOML, YAML and JSON as they are", path)
+	}
+	warnings := doc.Warnings()
+	if *strict && len(warnings) > 0 {
+		return &translate.StrictError{Notes: warnings}
+	}
+	// The result must load as it is written; a problem (a missing
+	// working_dir, an unknown user) is reported after the output.
+	_, cfgErr := doc.Config(false)
+	if err := doc.WriteTOML(stdout); err != nil {
+		return err
+	}
+	for _, n := range warnings {
+		fmt.Fprintln(stderr, "poold: warning:", n)
+	}
+	if cfgErr != nil {
+		return fmt.Errorf("convert: the result does not load yet; fix these in %s or in the output:\n%w", path, cfgErr)
+	}
+	return nil
+}

@@ -1,0 +1,387 @@
+// Package supervisorini translates a supervisord configuration
+// ([program:NAME], [fcgi-program:NAME] and what surrounds them) into a
+// poold configuration, noting each option that has no poold equivalent or
+// means something different. `poold convert supervisord.conf` writes the
+// result as TOML.
+//
+// Concurrency: plain functions; Translate reads files and the given
+// environment and keeps nothing.
+package supervisorini
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/poold/poold/configs/translate"
+)
+
+// Detect reports whether data looks like a supervisord file: its first
+// section is [supervisord], [program:NAME], [fcgi-program:NAME],
+// [group:NAME], [include], [unix_http_server], [inet_http_server] or
+// [supervisorctl].
+func Detect(data []byte) bool {
+	s := translate.FirstSection(data)
+	switch s {
+	case "supervisord", "include", "unix_http_server", "inet_http_server", "supervisorctl":
+		return true
+	}
+	for _, p := range []string{"program:", "fcgi-program:", "group:", "eventlistener:", "rpcinterface:"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+type translator struct {
+	doc     *translate.Doc
+	ini     *translate.INI
+	path    string
+	environ map[string]string
+	here    string
+	env     []string // [supervisord] environment, for every program
+}
+
+// Translate reads the supervisord file at path (and its [include] files)
+// and translates it. environ stands for supervisord's environment
+// (%(ENV_X)s is expanded from it).
+func Translate(path string, environ []string) (*translate.Doc, error) {
+	ini, err := translate.ReadINI(nil, path)
+	if err != nil {
+		return nil, fmt.Errorf("supervisorini: %w", err)
+	}
+	abs, _ := filepath.Abs(path)
+	t := &translator{doc: &translate.Doc{Source: path}, ini: ini, path: path, here: filepath.Dir(abs), environ: map[string]string{}}
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, dup := t.environ[k]; !dup {
+			t.environ[k] = v
+		}
+	}
+	t.doc.Header = []string{
+		fmt.Sprintf("poold configuration converted from the supervisord file %s by `poold convert`.", path),
+		"Lines starting with \"NOT MAPPED\" name options poold has no equivalent for;",
+		"\"note\" lines name options that map with a different meaning. Review them.",
+	}
+	if err := t.includes(); err != nil {
+		return nil, err
+	}
+	ini.ApplyDefaults()
+	arb := t.doc.Section("arbiter")
+	arb.Comment("supervisorctl is replaced by poolctl (or circusctl) on this control endpoint")
+	for _, s := range ini.Sections {
+		switch {
+		case s.Name == "supervisord":
+			t.supervisord(s)
+		case s.Name == "include":
+		case strings.HasPrefix(s.Name, "program:"):
+			t.program(s, strings.TrimPrefix(s.Name, "program:"), false)
+		case strings.HasPrefix(s.Name, "fcgi-program:"):
+			t.program(s, strings.TrimPrefix(s.Name, "fcgi-program:"), true)
+		case strings.HasPrefix(s.Name, "group:"):
+			t.info(arb, s, "programs", "poold has no groups: start, stop and reload each watcher by name (or all at once)")
+		case s.Name == "unix_http_server" || s.Name == "inet_http_server" || s.Name == "supervisorctl" || strings.HasPrefix(s.Name, "rpcinterface:"):
+			t.info(arb, s, "", "not needed: poolctl and circusctl talk to poold's control endpoint ([arbiter] endpoint); the web console is [web]")
+		case strings.HasPrefix(s.Name, "eventlistener:"):
+			t.warn(arb, s, "", "supervisord event listeners have no poold equivalent; poold publishes events on [arbiter] pubsub_endpoint (poolctl events)")
+		default:
+			t.warn(arb, s, "", "unknown section, ignored")
+		}
+	}
+	t.doc.SortSections()
+	return t.doc, nil
+}
+
+// includes reads [include] files (globs separated by blanks, relative to
+// the file's directory).
+func (t *translator) includes() error {
+	s := t.ini.Section("include")
+	if s == nil {
+		return nil
+	}
+	files, _ := s.Get("files")
+	for _, g := range strings.Fields(t.expand(files, "", 0)) {
+		if !filepath.IsAbs(g) {
+			g = filepath.Join(t.here, g)
+		}
+		paths, _ := filepath.Glob(g)
+		if len(paths) == 0 {
+			t.warn(t.doc.Section("arbiter"), s, "files", g+" matches no file")
+		}
+		for _, p := range paths {
+			if _, err := translate.ReadINI(t.ini, p); err != nil {
+				return fmt.Errorf("supervisorini: included by %s: %w", t.path, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (t *translator) note(level translate.Level, out *translate.Section, s *translate.INISection, key, msg string) {
+	n := translate.Note{Level: level, File: s.File, Line: s.Line, Section: s.Name, Key: key, Msg: msg}
+	for _, o := range s.Options {
+		if o.Key == key {
+			n.File, n.Line = o.File, o.Line
+		}
+	}
+	t.doc.Note(out, n)
+}
+
+func (t *translator) warn(out *translate.Section, s *translate.INISection, key, msg string) {
+	t.note(translate.Warn, out, s, key, msg)
+}
+
+func (t *translator) info(out *translate.Section, s *translate.INISection, key, msg string) {
+	t.note(translate.Info, out, s, key, msg)
+}
+
+var exprRE = regexp.MustCompile(`%\(([A-Za-z0-9_]+)\)(-?[0-9]*)([sd])`)
+
+// expand replaces supervisord's %(NAME)s expressions: ENV_X, here,
+// program_name, group_name, host_node_name; process_num becomes poold's
+// $(pool.wid). Unknown names stay as written.
+func (t *translator) expand(s, program string, numStart int) string {
+	return exprRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := exprRE.FindStringSubmatch(m)
+		name := sub[1]
+		switch {
+		case strings.HasPrefix(name, "ENV_"):
+			return t.environ[strings.TrimPrefix(name, "ENV_")]
+		case name == "here":
+			return t.here
+		case name == "program_name" || name == "group_name":
+			return program
+		case name == "host_node_name":
+			h, _ := os.Hostname()
+			return h
+		case name == "process_num":
+			return "$(pool.wid)"
+		}
+		return m
+	})
+}
+
+// supervisord maps the [supervisord] section.
+func (t *translator) supervisord(s *translate.INISection) {
+	arb := t.doc.Section("arbiter")
+	for _, o := range s.Options {
+		v := t.expand(o.Value, "", 0)
+		switch o.Key {
+		case "loglevel":
+			lvl := strings.ToLower(strings.TrimSpace(v))
+			switch lvl {
+			case "critical":
+				lvl = "error"
+			case "blather":
+				lvl = "trace"
+			}
+			arb.Set("log_level", lvl)
+		case "nodaemon":
+			t.info(arb, s, o.Key, "poold always runs in the foreground; let the service manager run it")
+		case "environment":
+			env, err := parseEnvironment(v)
+			if err != nil {
+				t.warn(arb, s, o.Key, err.Error())
+				continue
+			}
+			t.env = env
+			t.info(arb, s, o.Key, "applied to every program")
+		default:
+			t.warn(arb, s, o.Key, "no poold equivalent for this [supervisord] option")
+		}
+	}
+}
+
+// program maps one [program:NAME] or [fcgi-program:NAME].
+func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
+	out := t.doc.Section("watchers", name)
+	numStart := 0
+	if v, ok := s.Get("numprocs_start"); ok {
+		numStart, _ = strconv.Atoi(strings.TrimSpace(v))
+	}
+	out.Set("copy_env", true)
+	out.Comment("copy_env: supervisord's programs inherit its environment")
+	env := append([]string(nil), t.env...)
+	exp := func(v string) string { return t.expand(v, name, numStart) }
+	for _, o := range s.Options {
+		t.programOption(out, s, name, o, exp(o.Value), numStart, &env)
+	}
+	if fcgi {
+		if _, ok := s.Get("socket"); !ok {
+			t.warn(out, s, "socket", "an fcgi-program needs a socket")
+		}
+	}
+	if len(env) > 0 {
+		out.Set("env", env)
+	}
+}
+
+// programOption maps one option o (value v, expanded) of a program.
+func (t *translator) programOption(out *translate.Section, s *translate.INISection, name string, o translate.INIOption, v string, numStart int, env *[]string) {
+	switch o.Key {
+	case "command":
+		out.Set("cmd", v)
+		if strings.Contains(o.Value, "%(process_num)") {
+			t.info(out, s, o.Key, fmt.Sprintf("%%(process_num) became $(pool.wid), which counts from 1 (numprocs_start here is %d)", numStart))
+		}
+	case "numprocs":
+		out.Set("numprocesses", toInt(v))
+	case "numprocs_start":
+	case "process_name":
+		t.info(out, s, o.Key, "poold names workers by watcher and wid ($(pool.wid)); process_name is dropped")
+	case "directory":
+		out.Set("working_dir", v)
+	case "user":
+		out.Set("uid", v)
+	case "umask":
+		out.Set("umask", v)
+	case "priority":
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+			out.Set("priority", int64(-n))
+			t.info(out, s, o.Key, "negated: supervisord starts low priorities first, poold starts high ones first")
+		}
+	case "autostart":
+		out.Set("autostart", toBool(v))
+	case "autorestart":
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "false":
+			out.Set("respawn", false)
+		case "unexpected":
+			out.Set("respawn", true)
+			t.info(out, s, o.Key, "poold restarts a worker after any exit, expected or not")
+		default:
+			out.Set("respawn", toBool(v))
+		}
+	case "startsecs":
+		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n > 0 {
+			out.Set("readiness", "delay")
+			out.Set("ready_delay", strconv.FormatFloat(n, 'f', -1, 64)+"s")
+			t.info(out, s, o.Key, "mapped to readiness \"delay\": a worker alive that long is ready; one that dies sooner is an early death")
+		}
+	case "startretries":
+		out.Set("flapping_attempts", toInt(v))
+		out.Set("flapping_max_retry", int64(0))
+		t.info(out, s, o.Key, "mapped to flapping_attempts with flapping_max_retry = 0: that many early deaths in a row and the slot gives up (FATAL in supervisord) until started again")
+	case "stopsignal":
+		out.Set("stop_signal", v)
+	case "stopwaitsecs":
+		out.Set("graceful_timeout", toSeconds(v))
+	case "stopasgroup", "killasgroup":
+		t.info(out, s, o.Key, "poold always signals the worker's whole process group")
+	case "environment":
+		e, err := parseEnvironment(v)
+		if err != nil {
+			t.warn(out, s, o.Key, err.Error())
+			return
+		}
+		*env = append(*env, e...)
+	case "redirect_stderr":
+		t.info(out, s, o.Key, "poold logs stdout and stderr lines to its own stderr, each tagged with its stream")
+	case "socket":
+		t.socket(out, s, name, v)
+	case "socket_owner", "socket_mode", "socket_backlog":
+		t.socketOption(s, name, o.Key, v)
+	default:
+		if strings.HasPrefix(o.Key, "stdout_") || strings.HasPrefix(o.Key, "stderr_") {
+			t.warn(out, s, o.Key, "not yet mapped: poold writes worker output to its own stderr (file sinks are another issue)")
+			return
+		}
+		t.warn(out, s, o.Key, "no poold equivalent for this [program:NAME] option")
+	}
+}
+
+// socket maps an fcgi-program's socket (tcp://HOST:PORT or unix:///PATH).
+func (t *translator) socket(out *translate.Section, s *translate.INISection, name, v string) {
+	sock := t.doc.Section("sockets", name)
+	switch {
+	case strings.HasPrefix(v, "tcp://"):
+		host, port, ok := strings.Cut(strings.TrimPrefix(v, "tcp://"), ":")
+		if !ok {
+			t.warn(out, s, "socket", fmt.Sprintf("%q: want tcp://HOST:PORT", v))
+			return
+		}
+		sock.Set("host", host)
+		sock.Set("port", toInt(port))
+	case strings.HasPrefix(v, "unix://"):
+		sock.Set("path", strings.TrimPrefix(v, "unix://"))
+	default:
+		t.warn(out, s, "socket", fmt.Sprintf("%q: want tcp://HOST:PORT or unix:///PATH", v))
+		return
+	}
+	out.Set("sockets", []string{name})
+	t.warn(out, s, "socket", "changed meaning: poold passes the socket as fd 3 (with LISTEN_FDS=1), not as stdin (fd 0) as supervisord does for FastCGI; start the program so it serves on fd 3")
+}
+
+func (t *translator) socketOption(s *translate.INISection, name, key, v string) {
+	sock := t.doc.Section("sockets", name)
+	switch key {
+	case "socket_mode":
+		sock.Set("mode", strings.TrimSpace(v))
+	case "socket_backlog":
+		sock.Set("backlog", toInt(v))
+	default:
+		t.warn(sock, s, key, "poold creates unix sockets owned by its own user; chown is not mapped")
+	}
+}
+
+func toInt(v string) any {
+	if i, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+		return i
+	}
+	return v
+}
+
+func toSeconds(v string) any {
+	if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f >= 0 {
+		return strconv.FormatFloat(f, 'f', -1, 64) + "s"
+	}
+	return v
+}
+
+// toBool reads supervisord's booleans (true/false, yes/no, on/off, 1/0).
+func toBool(v string) any {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "yes", "true", "on", "1":
+		return true
+	case "no", "false", "off", "0":
+		return false
+	}
+	return v
+}
+
+// parseEnvironment reads KEY="value",KEY2=value2 as supervisord does:
+// comma-separated pairs, values optionally in double or single quotes.
+func parseEnvironment(s string) ([]string, error) {
+	var out []string
+	rest := strings.TrimSpace(s)
+	for rest != "" {
+		k, after, ok := strings.Cut(rest, "=")
+		if !ok {
+			return nil, fmt.Errorf("environment %q: want KEY=\"value\",KEY2=\"value2\"", s)
+		}
+		k = strings.TrimSpace(k)
+		after = strings.TrimLeft(after, " \t")
+		var val string
+		if after != "" && (after[0] == '"' || after[0] == '\'') {
+			q := after[0]
+			end := strings.IndexByte(after[1:], q)
+			if end < 0 {
+				return nil, fmt.Errorf("environment %q: unclosed quote in %s", s, k)
+			}
+			val, rest = after[1:1+end], after[2+end:]
+		} else {
+			val, rest, _ = strings.Cut(after, ",")
+			val = strings.TrimSpace(val)
+			rest = "," + rest
+		}
+		out = append(out, k+"="+val)
+		rest = strings.TrimSpace(rest)
+		rest = strings.TrimPrefix(rest, ",")
+		rest = strings.TrimSpace(rest)
+	}
+	return out, nil
+}

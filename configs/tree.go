@@ -1,0 +1,22 @@
+package configs
+
+import "os"
+
+// FromTree decodes and validates a configuration given as a tree of
+// values, as a translator of another format builds it (configs/circusini,
+// configs/supervisorini): the sections arbiter, web, sockets and watchers
+// as nested map[string]any, with string, bool, int64, float64, []any and
+// map[string]any values, shaped like a TOML file. path names the original
+// file in errors. POOLD_* overrides apply as for Load. The tree is not
+// kept; the caller may not use it afterwards (overrides are written into
+// it).
+func FromTree(path string, tree map[string]any) (*Config, error) {
+	ps := &problems{}
+	applyEnv(ps, tree, os.Environ())
+	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
+	cfg.Path = path
+	if err := ps.err(path); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
