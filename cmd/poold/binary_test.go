@@ -48,7 +48,9 @@ type buildError struct {
 	out []byte
 }
 
-func (e *buildError) Error() string { return "CGO_ENABLED=0 go build ./cmd/poold: " + e.err.Error() + "\n" + string(e.out) }
+func (e *buildError) Error() string {
+	return "CGO_ENABLED=0 go build ./cmd/poold: " + e.err.Error() + "\n" + string(e.out)
+}
 
 // binProc is the real poold binary running a config.
 type binProc struct {
