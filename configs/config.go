@@ -171,6 +171,11 @@ type Watcher struct {
 	// DependsOn names watchers that must be ready before this one starts;
 	// stops run in the reverse order.
 	DependsOn []string
+
+	// Process attributes (process.go): nil and "" inherit poold's.
+	Nice        *int   // -20..19
+	OOMScoreAdj *int   // -1000..1000
+	Chroot      string // the workers' root directory
 }
 
 // Default values, in one place. README.md's config reference mirrors these.

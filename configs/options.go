@@ -78,6 +78,14 @@ func (w Watcher) Clone() Watcher {
 	w.Sockets = slices.Clone(w.Sockets)
 	w.Rlimits = maps.Clone(w.Rlimits)
 	w.DependsOn = slices.Clone(w.DependsOn)
+	if w.Nice != nil {
+		n := *w.Nice
+		w.Nice = &n
+	}
+	if w.OOMScoreAdj != nil {
+		n := *w.OOMScoreAdj
+		w.OOMScoreAdj = &n
+	}
 	return w
 }
 

@@ -45,6 +45,7 @@ var fieldEffects = map[string]Effect{
 	"HealthCmd": Health, "HealthInterval": Health, "HealthTimeout": Health,
 	"HealthThreshold": Health,
 	"MaxRSS":          Live, "MaxCPU": Live, "LimitThreshold": Live, "DependsOn": Live,
+	"Nice": Restart, "OOMScoreAdj": Restart, "Chroot": Restart,
 }
 
 // Changes is the outcome of comparing two specs of one watcher.

@@ -2,6 +2,8 @@ package main
 
 import (
 	"debug/elf"
+	"fmt"
+	"regexp"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
 )
 
@@ -64,6 +67,13 @@ type binProc struct {
 // added to the test's environment.
 func startBinary(t *testing.T, config string, env ...string) *binProc {
 	t.Helper()
+	return startBinaryWith(t, config, nil, env...)
+}
+
+// startBinaryWith is startBinary with poold's SysProcAttr changed by
+// attr first (nil: none).
+func startBinaryWith(t *testing.T, config string, attr func(*syscall.SysProcAttr), env ...string) *binProc {
+	t.Helper()
 	bin := pooldBinary(t)
 	dir := t.TempDir()
 	p := &binProc{log: &workertest.Buffer{}, done: make(chan struct{}), cfg: writeConfig(t, dir, config)}
@@ -71,6 +81,9 @@ func startBinary(t *testing.T, config string, env ...string) *binProc {
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if attr != nil {
+		attr(p.cmd.SysProcAttr)
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -118,4 +131,16 @@ func TestBinaryIsStatic(t *testing.T) {
 	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
 		t.Fatalf("poold links shared libraries %v; the scratch image has none", libs)
 	}
+}
+
+// waitLogBin waits for re in the log and returns its first submatch.
+func (p *binProc) waitLogBin(t *testing.T, re string) string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	var m []string
+	proctest.Eventually(t, fmt.Sprintf("a log line matching %q", re), func() bool {
+		m = rx.FindStringSubmatch(p.log.String())
+		return m != nil
+	})
+	return m[1]
 }
