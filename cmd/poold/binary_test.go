@@ -3,10 +3,10 @@ package main
 import (
 	"debug/elf"
 	"fmt"
-	"regexp"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"syscall"
 	"testing"
