@@ -18,7 +18,7 @@ import (
 
 var (
 	buildOnce sync.Once
-	builtBin  string
+	builtBins []string
 	buildErr  error
 )
 
@@ -27,23 +27,42 @@ var (
 // path.
 func pooldBinary(t testing.TB) string {
 	t.Helper()
+	return builtBinaries(t)[0]
+}
+
+// exampleWorker is cmd/exampleworker built the same way, in a directory
+// any user may search (workers may run as nobody).
+func exampleWorker(t testing.TB) string {
+	t.Helper()
+	return builtBinaries(t)[1]
+}
+
+func builtBinaries(t testing.TB) []string {
+	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "poold-bin")
+		if err == nil {
+			err = os.Chmod(dir, 0o755)
+		}
 		if err != nil {
 			buildErr = err
 			return
 		}
-		builtBin = filepath.Join(dir, "poold")
-		cmd := exec.Command("go", "build", "-o", builtBin, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = &buildError{err, out}
+		for _, pkg := range []string{".", "../exampleworker"} {
+			out := filepath.Join(dir, filepath.Base(filepath.Join("cmd/poold", pkg)))
+			cmd := exec.Command("go", "build", "-o", out, pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				buildErr = &buildError{err, b}
+				return
+			}
+			builtBins = append(builtBins, out)
 		}
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	return builtBin
+	return builtBins
 }
 
 type buildError struct {
@@ -52,7 +71,7 @@ type buildError struct {
 }
 
 func (e *buildError) Error() string {
-	return "CGO_ENABLED=0 go build ./cmd/poold: " + e.err.Error() + "\n" + string(e.out)
+	return "CGO_ENABLED=0 go build: " + e.err.Error() + "\n" + string(e.out)
 }
 
 // binProc is the real poold binary running a config.
