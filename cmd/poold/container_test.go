@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -64,7 +66,7 @@ func deployment(t *testing.T) k8sDoc {
 	for {
 		var d k8sDoc
 		if err := dec.Decode(&d); err != nil {
-			if err.Error() == "EOF" {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			t.Fatalf("kubernetes.yaml: %v", err)
@@ -191,4 +193,3 @@ func checkDockerfile(t *testing.T, cfg *configs.Config) {
 		t.Errorf("Dockerfile: EXPOSE should name the socket port %d and the probe port of %s", cfg.Sockets[0].Port, cfg.Web.MetricsAddress)
 	}
 }
-
