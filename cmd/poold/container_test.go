@@ -127,8 +127,14 @@ func TestContainerExamples(t *testing.T) {
 	}
 	checkDockerfile(t, cfg)
 
-	// Run the example config (its addresses moved to free loopback ports,
-	// the worker to a built exampleworker) and ask every probe.
+	runContainerConfig(t, cfgPath, cfg, paths)
+}
+
+// runContainerConfig runs the example config (its addresses moved to free
+// loopback ports, the worker to a built exampleworker) and asks every
+// probe path.
+func runContainerConfig(t *testing.T, cfgPath string, cfg *configs.Config, paths map[string]string) {
+	t.Helper()
 	text, err := os.ReadFile(cfgPath)
 	if err != nil {
 		t.Fatal(err)
