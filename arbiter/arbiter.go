@@ -60,6 +60,9 @@ type Options struct {
 	// restart ("web.address"); reloadconfig reports them. It runs on the
 	// loop and must not block.
 	OnConfig func(*configs.Config) (restartNeeded []string)
+	// Lifecycle is told when a config reload begins and ends and when
+	// poold begins to stop (notice.go). Nil: nobody is.
+	Lifecycle Lifecycle
 }
 
 // Arbiter runs the watchers of one configuration.
@@ -285,6 +288,7 @@ func (a *Arbiter) shutdown() {
 	if a.stopping {
 		return
 	}
+	a.noteStopping()
 	a.stopping = true
 	a.log.Info("stopping all watchers", "watchers", len(a.watchers))
 	a.stopInOrder(a.sorted(nil), nil)
@@ -332,6 +336,7 @@ func (a *Arbiter) handle(m any) {
 		a.notified(m)
 	case killMsg:
 		a.log.Warn("second stop request: killing every worker now")
+		a.noteStopping()
 		a.stopping = true
 		a.killAll()
 	case reloadMsg:

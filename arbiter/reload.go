@@ -99,7 +99,7 @@ func (a *Arbiter) Reload() { a.post(reloadMsg{}) }
 // reply is called on the loop with the outcome, once every watcher the
 // new config touched has settled. Call it on the loop.
 func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
-	reply = a.recordReload(reply)
+	reply = a.noteReload(a.recordReload(reply))
 	if a.opts.Load == nil {
 		reply(reloadOutcome{}, errRejected{errors.New("poold was started without a config file to re-read")})
 		return

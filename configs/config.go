@@ -180,6 +180,10 @@ type Watcher struct {
 	// before_spawn stops that action, as in Circus (configs/hooks.go).
 	Hooks       map[string]string
 	HookTimeout time.Duration // default 30s
+	// Process attributes (process.go): nil and "" inherit poold's.
+	Nice        *int   // -20..19
+	OOMScoreAdj *int   // -1000..1000
+	Chroot      string // the workers' root directory
 }
 
 // Default values, in one place. README.md's config reference mirrors these.

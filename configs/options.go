@@ -79,6 +79,14 @@ func (w Watcher) Clone() Watcher {
 	w.Rlimits = maps.Clone(w.Rlimits)
 	w.DependsOn = slices.Clone(w.DependsOn)
 	w.Hooks = maps.Clone(w.Hooks)
+	if w.Nice != nil {
+		n := *w.Nice
+		w.Nice = &n
+	}
+	if w.OOMScoreAdj != nil {
+		n := *w.OOMScoreAdj
+		w.OOMScoreAdj = &n
+	}
 	return w
 }
 

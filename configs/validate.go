@@ -246,7 +246,7 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 		}
 	}
 	if w.WorkingDir != "" {
-		fi, err := os.Stat(w.WorkingDir)
+		fi, err := os.Stat(w.HostPath(w.WorkingDir))
 		switch {
 		case err != nil:
 			ps.add(k("working_dir"), "%s: %v", w.WorkingDir, pathErr(err))
@@ -270,6 +270,7 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 	if w.Umask < -1 || w.Umask > 0o777 {
 		ps.add(k("umask"), "must be -1 (inherit) or between 000 and 777 (octal), got %d", w.Umask)
 	}
+	validateProcess(ps, k, w)
 }
 
 // checkSplit checks that cmd, the value of key (whose short name is
@@ -346,29 +347,25 @@ func lookupGroup(s string) (uint32, error) {
 
 // Credential resolves UID and GID for os/exec's SysProcAttr.Credential:
 // nil when both are empty (workers run as poold). With only UID the gid is
-// the user's primary group and the groups are the user's supplementary
-// groups; with only GID the uid is poold's. Load has already checked that
+// the user's primary group; with UID the supplementary groups are those
+// initgroups(3) gives (initGroups), never poold's own; with only GID the
+// uid is poold's and so are the supplementary groups. Load has already checked that
 // the names exist, but users can vanish, so this looks them up again.
 func (w Watcher) Credential() (*syscall.Credential, error) {
 	if w.UID == "" && w.GID == "" {
 		return nil, nil
 	}
 	cred := &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: uint32(os.Getegid())}
+	var u *user.User
 	if w.UID != "" {
-		u, err := lookupUser(w.UID)
+		var err error
+		u, err = lookupUser(w.UID)
 		if err != nil {
 			return nil, fmt.Errorf("configs: watcher %q: uid: %w", w.Name, err)
 		}
 		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
 		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
-		if ids, err := u.GroupIds(); err == nil && u.Username != "" {
-			for _, s := range ids {
-				if g, err := strconv.ParseUint(s, 10, 32); err == nil {
-					cred.Groups = append(cred.Groups, uint32(g))
-				}
-			}
-		}
 	}
 	if w.GID != "" {
 		gid, err := lookupGroup(w.GID)
@@ -376,6 +373,9 @@ func (w Watcher) Credential() (*syscall.Credential, error) {
 			return nil, fmt.Errorf("configs: watcher %q: gid: %w", w.Name, err)
 		}
 		cred.Gid = gid
+	}
+	if w.UID != "" {
+		cred.Groups = initGroups(u, cred.Gid)
 	}
 	if w.UID == "" {
 		cred.NoSetGroups = true

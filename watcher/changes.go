@@ -50,6 +50,7 @@ var fieldEffects = map[string]Effect{
 	"Scaling": Scale,
 	// Hooks run at the next lifecycle point; workers are left alone.
 	"Hooks": Live, "HookTimeout": Live,
+	"Nice": Restart, "OOMScoreAdj": Restart, "Chroot": Restart,
 }
 
 // Changes is the outcome of comparing two specs of one watcher.

@@ -15,6 +15,7 @@ func (w *Watcher) procSpec(wid int) (spawn.ProcSpec, error) {
 	return spawn.ProcSpec{
 		Path: c.Path, Argv: c.Argv, Env: c.Env, Dir: c.Dir, Files: c.Files,
 		Credential: c.Credential, Umask: c.Umask, Rlimits: c.Rlimits, Listen: c.Listen,
+		Nice: c.Nice, OOMScoreAdj: c.OOMScoreAdj, Chroot: c.Chroot,
 	}, nil
 }
 

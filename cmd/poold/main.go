@@ -32,6 +32,7 @@ import (
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/arbiter/metrics"
+	"github.com/poold/poold/arbiter/sdnotify"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/events/zmqpub"
@@ -189,6 +190,11 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 			break
 		}
 	}
+	// Taken before any worker starts, so none can inherit poold's socket.
+	sdEnv, err := sdnotify.TakeEnv()
+	if err != nil {
+		return err
+	}
 	bus := events.NewBus(nil)
 	bus.KeepHistory(cfg.Arbiter.EventHistory)
 	statsBus := events.NewBus(nil)
@@ -196,12 +202,19 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 	// that only OnConfig, on the arbiter's loop, reads them.
 	var console *web.Server
 	var probes *web.ProbeServer
+	var lifecycle arbiter.Lifecycle
+	var sd *sdnotify.Notifier
+	if sdEnv.Socket != "" {
+		sd = sdnotify.New(sdnotify.Options{Socket: sdEnv.Socket, Watchdog: sdEnv.Watchdog, Events: bus, Log: log.Named("systemd")})
+		lifecycle = sd
+	}
 	arb := arbiter.New(cfg, arbiter.Options{
-		Log:      log,
-		Logs:     logs,
-		Events:   bus,
-		Load:     load,
-		OnConfig: func(c *configs.Config) []string { return reconfigure(log, console, probes, c) },
+		Log:       log,
+		Logs:      logs,
+		Events:    bus,
+		Load:      load,
+		OnConfig:  func(c *configs.Config) []string { return reconfigure(log, console, probes, c) },
+		Lifecycle: lifecycle,
 	})
 	ctl := controller.New(cfg.Arbiter.Endpoint, arb.Handle, log.Named("controller"))
 	pub := zmqpub.New(cfg.Arbiter.PubSubEndpoint, bus, log.Named("events"))
@@ -249,6 +262,12 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 		return arb.RunStatsWhen(ctx, cfg.Arbiter.StatsInterval, statsBus, wanted)
 	})
 
+	if sd != nil {
+		// Stops with the transports, after the arbiter: STOPPING=1 and
+		// the last STATUS= are sent by then.
+		goRun("systemd notify", func(ctx context.Context) error { return sd.Run(ctx, arb) })
+		log.Info("notifying the service manager", "notify_socket", sdEnv.Socket, "watchdog", sdEnv.Watchdog)
+	}
 	arbCtx, stopArb := context.WithCancel(ctx)
 	defer stopArb()
 	sigs := make(chan os.Signal, 4)

@@ -51,7 +51,7 @@ func Check(spec configs.Watcher) error {
 	words, err := configs.SplitCommand(spec.Cmd)
 	if err != nil {
 		ps.add("cmd", err)
-	} else if _, err := LookCommand(configs.Expand(words[0], vars), dir, expandAll(Env(spec), vars), cred); err != nil {
+	} else if _, err := LookCommandIn(spec.Chroot, configs.Expand(words[0], vars), dir, expandAll(Env(spec), vars), cred); err != nil {
 		ps.add("cmd", hinted(err, len(words)))
 	}
 	checkHooks(ps, spec)

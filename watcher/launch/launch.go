@@ -52,6 +52,10 @@ type Command struct {
 	// Listen: the environment carries LISTEN_FDS, so LISTEN_PID must be
 	// set to the worker's own pid in the child, right before the exec.
 	Listen bool
+	// Process attributes (configs/process.go). With Chroot, Path and
+	// Dir are inside it.
+	Nice, OOMScoreAdj *int
+	Chroot            string
 }
 
 // Build prepares the exec of slot wid: variables replaced, the program
@@ -81,7 +85,7 @@ func Build(spec configs.Watcher, h Handoff, wid int, cred *syscall.Credential) (
 	if err != nil {
 		return Command{}, err
 	}
-	path, err := LookCommand(argv[0], dir, env, cred)
+	path, err := LookCommandIn(spec.Chroot, argv[0], dir, env, cred)
 	if err != nil {
 		return Command{}, err
 	}
@@ -94,13 +98,18 @@ func Build(spec configs.Watcher, h Handoff, wid int, cred *syscall.Credential) (
 	return Command{
 		Path: path, Argv: argv, Env: env, Dir: dir, Files: h.Files,
 		Credential: cred, Umask: spec.Umask, Rlimits: rl, Listen: listen,
+		Nice: spec.Nice, OOMScoreAdj: spec.OOMScoreAdj, Chroot: spec.Chroot,
 	}, nil
 }
 
-// Dir is the directory workers start in: working_dir, else poold's.
+// Dir is the directory workers start in: working_dir, else poold's, or
+// "/" of the chroot when one is set.
 func Dir(spec configs.Watcher) (string, error) {
 	if spec.WorkingDir != "" {
 		return spec.WorkingDir, nil
+	}
+	if spec.Chroot != "" {
+		return "/", nil
 	}
 	dir, err := os.Getwd()
 	if err != nil {

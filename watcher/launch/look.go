@@ -33,10 +33,21 @@ var (
 // ACLs, capabilities other than root's and noexec mounts are not
 // considered.
 func LookCommand(name, dir string, env []string, cred *syscall.Credential) (string, error) {
+	return LookCommandIn("", name, dir, env, cred)
+}
+
+// LookCommandIn is LookCommand for a worker whose root directory is root
+// (its chroot; "" is "/"): dir, PATH and the result are paths inside
+// root, checked at their place under root. (A symbolic link inside root
+// is followed as poold sees it, not as the worker will.)
+func LookCommandIn(root, name, dir string, env []string, cred *syscall.Credential) (string, error) {
 	if name == "" {
 		return "", fmt.Errorf("the program name is empty: %w", ErrNotFound)
 	}
 	id := identityOf(cred)
+	if root != "" {
+		id.root = filepath.Clean(root)
+	}
 	if strings.Contains(name, "/") {
 		path := name
 		if !filepath.IsAbs(path) {
@@ -83,11 +94,12 @@ func LookCommand(name, dir string, env []string, cred *syscall.Credential) (stri
 type identity struct {
 	uid, gid uint32
 	groups   []uint32
+	root     string // the worker's root directory; "" is "/"
 }
 
 func identityOf(cred *syscall.Credential) identity {
 	if cred == nil {
-		return identity{uint32(os.Geteuid()), uint32(os.Getegid()), ownGroups()}
+		return identity{uid: uint32(os.Geteuid()), gid: uint32(os.Getegid()), groups: ownGroups()}
 	}
 	id := identity{uid: cred.Uid, gid: cred.Gid, groups: cred.Groups}
 	if cred.NoSetGroups {
@@ -108,6 +120,9 @@ func ownGroups() []uint32 {
 // canExec checks that path names a regular file that id may execute,
 // reached through directories id may search.
 func (id identity) canExec(path string) error {
+	if id.root != "" {
+		path = filepath.Join(id.root, path)
+	}
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
@@ -145,8 +160,8 @@ func (id identity) searchable(path string) error {
 			return fmt.Errorf("%s: %w by %s: directory %s is not searchable (%s); every directory on the path needs x permission for that user",
 				path, ErrNotExecutable, id, d, describe(fi))
 		}
-		if d == "/" {
-			return nil
+		if d == "/" || d == id.root {
+			return nil // above a chroot is not the worker's concern
 		}
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,9 +14,10 @@ import (
 // LISTEN_PID must be its own pid, and umask and rlimits must be set in the
 // child alone. Where /bin/sh's builtins cannot do it (rlimits, or no
 // /bin/sh), poold starts the worker through itself: the child runs poold's
-// own binary with shimEnv set, applies the settings, sets LISTEN_PID to its
-// pid and execs the real command, keeping its pid, process group, fds and
-// parent-death signal.
+// own binary with shimEnv set, applies the settings (and the process
+// attributes of attrs.go, before it drops to the worker's user), sets
+// LISTEN_PID to its pid and execs the real command, keeping its pid,
+// process group, fds and parent-death signal.
 
 const (
 	shimEnv  = "POOLD_EXEC_SHIM"
@@ -30,6 +31,13 @@ type shimSpec struct {
 	Umask   int            `json:"umask"` // -1: keep
 	Rlimits map[int]uint64 `json:"rlimits,omitempty"`
 	Listen  bool           `json:"listen"` // set LISTEN_PID
+	// See attrs.go: set before the exec, in this order.
+	OOMScoreAdj *int      `json:"oom_score_adj,omitempty"`
+	Nice        *int      `json:"nice,omitempty"`
+	Chroot      string    `json:"chroot,omitempty"`
+	Cred        *shimCred `json:"cred,omitempty"` // nil: poold's user
+	Dir         string    `json:"dir,omitempty"`  // inside Chroot; "": keep
+	Ppid        int       `json:"ppid"`           // poold's pid
 }
 
 // RunShimIfRequested turns the current process into a worker when poold
@@ -50,15 +58,12 @@ func runShim(raw string) int {
 		fmt.Fprintf(os.Stderr, "poold-exec: bad spec from poold: %v\n", err)
 		return 127
 	}
-	if spec.Umask >= 0 {
-		syscall.Umask(spec.Umask)
-	}
-	for res, lim := range spec.Rlimits {
-		rl := unix.Rlimit{Cur: lim, Max: lim}
-		if err := unix.Setrlimit(res, &rl); err != nil {
-			fmt.Fprintf(os.Stderr, "poold-exec: %s: setrlimit resource %s to %d: %v\n", spec.Path, strconv.Itoa(res), lim, err)
-			return 127
-		}
+	// Nice and the parent-death signal belong to a thread: the one
+	// that execs.
+	runtime.LockOSThread()
+	if err := applyAttrs(spec); err != nil {
+		fmt.Fprintf(os.Stderr, "poold-exec: %s: %v\n", spec.Path, err)
+		return 127
 	}
 	env := make([]string, 0, len(os.Environ())+1)
 	for _, kv := range os.Environ() {

@@ -9,10 +9,11 @@
 // sees only fds 0-2 and the files passed in ProcSpec.Files.
 //
 // Go runs no code between fork and exec, so what must happen in the child
-// alone (LISTEN_PID set to its own pid, a umask, rlimits) happens in an
-// exec step before the worker's own program: /bin/sh's builtins when they
-// suffice, otherwise poold's own binary as an exec shim (see
-// RunShimIfRequested). The step execs the worker in the same process, so
+// alone (LISTEN_PID set to its own pid, a umask, rlimits, nice and
+// oom_score_adj) happens in an exec step before the worker's own program:
+// /bin/sh's builtins when they suffice, otherwise poold's own binary as an
+// exec shim (see RunShimIfRequested), which then also changes root and
+// user itself (attrs.go). The step execs the worker in the same process, so
 // the pid, process group, fds and parent-death signal stay. When the
 // direct exec fails, Start returns the error; when the exec from a step
 // fails, Start has already succeeded and the worker exits with status 127
@@ -58,6 +59,10 @@ type ProcSpec struct {
 	Listen     bool     // set LISTEN_PID to the worker's pid
 	Stdout     *os.File // nil: /dev/null
 	Stderr     *os.File // nil: /dev/null
+	// Process attributes, set before the worker's program runs, with
+	// poold's privileges (see attrs.go). nil and "": poold's.
+	Nice, OOMScoreAdj *int
+	Chroot            string // Path and Dir are inside it
 }
 
 // Spawner starts processes from one goroutine locked to its OS thread; see
@@ -154,10 +159,10 @@ func (s *Spawner) Start(spec ProcSpec) (*Proc, error) {
 // rlimits must be set or there is no shell, which costs a Go start-up of
 // the whole poold binary, a few milliseconds.
 func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, err error) {
-	if !spec.Listen && spec.Umask < 0 && len(spec.Rlimits) == 0 {
+	if !spec.Listen && spec.Umask < 0 && len(spec.Rlimits) == 0 && !needsShim(spec) {
 		return spec.Path, spec.Argv, spec.Env, nil
 	}
-	if len(spec.Rlimits) == 0 && s.hasShell {
+	if len(spec.Rlimits) == 0 && s.hasShell && !needsShim(spec) && spec.Chroot == "" {
 		script := ""
 		if spec.Umask >= 0 {
 			script += fmt.Sprintf("umask %04o && ", spec.Umask)
@@ -169,7 +174,7 @@ func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, err 
 		argv = append([]string{"sh", "-c", script + `exec "$0" "$@"`, spec.Path}, spec.Argv[1:]...)
 		return s.shell, argv, spec.Env, nil
 	}
-	raw, err := json.Marshal(shimSpec{Path: spec.Path, Argv: spec.Argv, Umask: spec.Umask, Rlimits: spec.Rlimits, Listen: spec.Listen})
+	raw, err := json.Marshal(shimSpecOf(spec))
 	if err != nil {
 		return "", nil, nil, err
 	}
@@ -188,6 +193,7 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	viaShim := path == s.self && len(argv) > 0 && argv[0] == shimArgv
 	if env == nil {
 		env = os.Environ() // as os.StartProcess does
 	}
@@ -202,7 +208,8 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
 	files := make([]*os.File, 0, 3+len(spec.Files))
 	files = append(files, devnull, orDevnull(spec.Stdout, devnull), orDevnull(spec.Stderr, devnull))
 	files = append(files, spec.Files...)
-	p, err := s.fork(path, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env}, files, spec.Credential)
+	attr, cred := forkAttr(spec, viaShim)
+	p, err := s.fork(path, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env}, files, cred, attr.Chroot)
 	if err != nil {
 		return nil, startError(spec.Path, path, err)
 	}
@@ -213,12 +220,12 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
 // group, with the parent-death signal, and a pidfd when they work.
 // It forks through syscall, not os: with no os.Process, nothing in os can
 // reap the child or hold a pidfd of it (see proc.go).
-func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files []*os.File, cred *syscall.Credential) (*Proc, error) {
+func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files []*os.File, cred *syscall.Credential, chroot string) (*Proc, error) {
 	attr.Files = make([]uintptr, len(files))
 	for i, f := range files {
 		attr.Files[i] = f.Fd()
 	}
-	attr.Sys = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred}
+	attr.Sys = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred, Chroot: chroot}
 	pidfd := -1
 	if s.noPidfd == nil {
 		attr.Sys.PidFD = &pidfd // from the clone itself: no window for pid reuse

@@ -44,6 +44,7 @@ type stepCase struct {
 	umask   int
 	nofile  uint64 // RLIMIT_NOFILE to set; 0: none
 	listen  bool
+	nice    int    // the worker's niceness; 0: poold's
 	step    string // the exec step it must take
 }
 
@@ -60,6 +61,8 @@ func TestExecSteps(t *testing.T) {
 		{name: "shim rlimit", umask: 0o077, nofile: 123, listen: true, step: "shim"},
 		{name: "shim rlimit only", umask: -1, nofile: 200, step: "shim"},
 		{name: "shim without sh", noShell: true, umask: 0o022, listen: true, step: "shim"},
+		{name: "shim nice", umask: -1, nice: 5, step: "shim"},
+		{name: "shim nice and the rest", umask: 0o027, nofile: 150, listen: true, nice: -2, step: "shim"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { testExecStep(t, tc) })
@@ -86,6 +89,9 @@ func testExecStep(t *testing.T, tc stepCase) {
 	if tc.nofile != 0 {
 		spec.Rlimits = map[int]uint64{unix.RLIMIT_NOFILE: tc.nofile}
 	}
+	if tc.nice != 0 {
+		spec.Nice = &tc.nice
+	}
 	c := start(t, s.Spawner, "hold", spec)
 	outW.Close()
 	spec.Path, spec.Argv = self(t), []string{"spawn.test"}
@@ -94,6 +100,9 @@ func testExecStep(t *testing.T, tc stepCase) {
 	}
 	readReady(t, c, out)
 	checkSettings(t, c.p.Pid, tc)
+	if got := niceOf(t, c.p.Pid); got != tc.nice {
+		t.Errorf("nice %d, want %d", got, tc.nice)
+	}
 	if pgid, err := syscall.Getpgid(c.p.Pid); err != nil || pgid != c.p.Pid {
 		t.Errorf("process group %d (%v), want its own, %d", pgid, err, c.p.Pid)
 	}
@@ -369,4 +378,19 @@ func TestForkRefusedNamesTheLimit(t *testing.T) {
 	if err := startError("/bin/worker", "/bin/worker", syscall.ENOENT); strings.Contains(err.Error(), "pids.max") {
 		t.Errorf("ENOENT reported as a pids limit: %v", err)
 	}
+}
+
+// niceOf reads the niceness, field 19 of /proc/PID/stat.
+func niceOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	n, err := strconv.Atoi(strings.Fields(string(b[i+1:]))[19-3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

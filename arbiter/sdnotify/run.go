@@ -1,0 +1,203 @@
+package sdnotify
+
+import (
+	"context"
+	"time"
+
+	"github.com/poold/poold/events"
+)
+
+const (
+	// lookGap is the least time between two Snapshots before READY=1 was
+	// sent: a burst of spawn events costs one look per gap, and READY=1
+	// follows the last worker's readiness by about this much at most.
+	lookGap = 100 * time.Millisecond
+	// lookTimeout bounds a wait for the arbiter's loop.
+	lookTimeout = 2 * time.Second
+	// startLook is the period of the look at the arbiter until READY=1,
+	// in case a change published no event.
+	startLook = time.Second
+)
+
+// state is what Run has told the service manager. Owned by Run.
+type state struct {
+	c            conn
+	readySent    bool // the first READY=1
+	announced    int  // reloads announced with RELOADING=1 (pending.begun)
+	awaitReady   bool // a RELOADING=1 awaits its READY=1
+	stoppingSent bool
+	status       string    // the last STATUS= sent
+	statusAt     time.Time // when
+	lookedAt     time.Time // the last Snapshot
+	dirty        bool      // an event came since lookedAt
+}
+
+// Run sends notifications until ctx is done, asking src for poold's
+// state, then sends a STOPPING=1 it still owes and returns nil.
+func (n *Notifier) Run(ctx context.Context, src Source) error {
+	st := &state{c: conn{addr: n.opts.Socket}, dirty: true}
+	defer st.c.close()
+	// Events only say "something changed": a burst costs one look per
+	// lookGap, and one dropped for a full queue costs nothing.
+	var evc <-chan events.Event
+	if n.opts.Events != nil {
+		sub := n.opts.Events.Subscribe(64)
+		defer sub.Close()
+		evc = sub.C()
+	}
+	var dog <-chan time.Time
+	if n.opts.Watchdog > 0 {
+		t := time.NewTicker(n.opts.Watchdog / 2)
+		defer t.Stop()
+		dog = t.C
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			n.finish(st)
+			return nil
+		case _, ok := <-evc:
+			if !ok {
+				evc = nil
+			}
+			st.dirty = true
+		case <-n.wake:
+		case <-timer.C:
+		case <-dog:
+			n.watchdog(ctx, st, src)
+		}
+		next := n.step(ctx, st, src)
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(next)
+	}
+}
+
+// step sends what is due and returns when to look again.
+func (n *Notifier) step(ctx context.Context, st *state, src Source) time.Duration {
+	p := n.pending()
+	if p.stopping {
+		if !st.stoppingSent {
+			st.c.send(n.log, message("STOPPING=1", status("stopping every watcher")))
+			st.stoppingSent, st.status, st.statusAt = true, "stopping every watcher", time.Now()
+		}
+		return n.statusUpdate(ctx, st, src)
+	}
+	if st.readySent && p.begun > st.announced && !st.awaitReady {
+		st.announced = p.begun
+		st.awaitReady = true
+		st.c.send(n.log, message("RELOADING=1", monotonicField(p.beganAt), status("reloading the config")))
+		st.status, st.statusAt = "reloading the config", time.Now()
+	}
+	if st.awaitReady {
+		if p.inFlight > 0 {
+			return time.Hour // the reload's end wakes Run
+		}
+		st.awaitReady, st.announced = false, p.begun // overlapping reloads: one pair
+		line := n.look(ctx, st, src)
+		st.c.send(n.log, message("READY=1", status(line)))
+		st.status, st.statusAt = line, time.Now()
+		return time.Hour
+	}
+	if !st.readySent {
+		return n.startUp(ctx, st, src, p)
+	}
+	return n.statusUpdate(ctx, st, src)
+}
+
+// startUp sends the first READY=1 once every autostart watcher is ready
+// and no reload is under way; until then it keeps STATUS= current.
+func (n *Notifier) startUp(ctx context.Context, st *state, src Source, p pending) time.Duration {
+	if wait := time.Until(st.lookedAt.Add(lookGap)); wait > 0 {
+		return wait
+	}
+	s, err := n.snapshot(ctx, st, src)
+	if err != nil {
+		return startLook
+	}
+	line := Summary(s)
+	if p.inFlight == 0 && !s.Stopping && len(notReady(s)) == 0 {
+		st.readySent, st.announced = true, p.begun
+		st.c.send(n.log, message("READY=1", status(line)))
+		st.status, st.statusAt = line, time.Now()
+		n.log.Info("told the service manager poold is ready", "status", line)
+		return time.Hour
+	}
+	n.sendStatus(st, line)
+	return startLook
+}
+
+// statusUpdate sends STATUS= when the summary changed, at most once per
+// StatusEvery.
+func (n *Notifier) statusUpdate(ctx context.Context, st *state, src Source) time.Duration {
+	if !st.dirty {
+		return time.Hour
+	}
+	if wait := time.Until(st.statusAt.Add(n.opts.StatusEvery)); wait > 0 {
+		return wait
+	}
+	if wait := time.Until(st.lookedAt.Add(lookGap)); wait > 0 {
+		return wait
+	}
+	s, err := n.snapshot(ctx, st, src)
+	if err != nil {
+		return time.Hour // stopped: nothing more to say
+	}
+	n.sendStatus(st, Summary(s))
+	return time.Hour
+}
+
+func (n *Notifier) sendStatus(st *state, line string) {
+	if line == st.status {
+		return
+	}
+	if time.Since(st.statusAt) < n.opts.StatusEvery {
+		st.dirty = true // sent when due
+		return
+	}
+	st.c.send(n.log, status(line))
+	st.status, st.statusAt = line, time.Now()
+}
+
+// look is the summary now, or the last one sent when the loop does not
+// answer.
+func (n *Notifier) look(ctx context.Context, st *state, src Source) string {
+	s, err := n.snapshot(ctx, st, src)
+	if err != nil {
+		return st.status
+	}
+	return Summary(s)
+}
+
+func (n *Notifier) snapshot(ctx context.Context, st *state, src Source) (s snapshot, err error) {
+	ctx, cancel := context.WithTimeout(ctx, lookTimeout)
+	defer cancel()
+	st.dirty = false
+	st.lookedAt = time.Now()
+	return src.Snapshot(ctx)
+}
+
+// watchdog sends WATCHDOG=1 if the arbiter's loop answers in time.
+func (n *Notifier) watchdog(ctx context.Context, st *state, src Source) {
+	ctx, cancel := context.WithTimeout(ctx, n.opts.Watchdog/4)
+	defer cancel()
+	if err := src.Ping(ctx); err != nil {
+		n.log.Warn("no WATCHDOG=1: the event loop did not answer", "error", err)
+		return
+	}
+	st.c.send(n.log, "WATCHDOG=1")
+}
+
+// finish sends the STOPPING=1 that a stop told just before Run ended.
+func (n *Notifier) finish(st *state) {
+	if n.pending().stopping && !st.stoppingSent {
+		st.c.send(n.log, message("STOPPING=1", status("stopping every watcher")))
+		st.stoppingSent = true
+	}
+}
