@@ -80,10 +80,12 @@ func TestCPUOfBusyProcess(t *testing.T) {
 		}
 		cpu = in.CPU
 		// Only a figure computed over an interval counts, not the
-		// lifetime average of the first sample.
-		return time.Since(first) >= MinCPUInterval && cpu > 20
+		// lifetime average of the first sample. The burner's share is
+		// the machine's to give: on 2 cores under a load of 60 it gets
+		// about 3 %, so any clearly non-zero figure proves the reading.
+		return time.Since(first) >= MinCPUInterval && cpu > 1
 	}) {
-		t.Fatalf("busy helper cpu > 20%%: still %.1f after 30s", cpu)
+		t.Fatalf("busy helper cpu > 1%%: still %.1f after 30s", cpu)
 	}
 }
 
