@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 }
 
 // hang is the generous bound that only catches a hang.
-const hang = 20 * time.Second
+const hang = 60 * time.Second
 
 // testWatcher is a watcher running this test binary in a workertest mode.
 func testWatcher(name, mode string, n int) configs.Watcher {

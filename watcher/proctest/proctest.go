@@ -23,7 +23,7 @@ import (
 
 // hang bounds Eventually: far longer than any wait a working test makes,
 // even under -race on a busy machine, so it fails only on a hang.
-const hang = 30 * time.Second
+const hang = 60 * time.Second
 
 // tick is how often a condition is checked.
 const tick = 10 * time.Millisecond
