@@ -10,8 +10,10 @@ import (
 	"github.com/poold/poold/watcher"
 )
 
+// options are a watcher's options as the options and get commands give
+// them: Circus's shapes for Circus's options (circusShaped).
 func (a *Arbiter) options(w *watcher.Watcher) map[string]any {
-	return configs.WatcherOptions(w.Spec())
+	return circusShaped(configs.WatcherOptions(w.Spec()))
 }
 
 func cmdGet(a *Arbiter, m *cmdMsg) error {
@@ -50,6 +52,9 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	}
 	if len(opts) == 0 {
 		return errorf(ErrnoBadProperty, "set: property \"options\" must be a non-empty object of option: value")
+	}
+	if opts, err = fromCircus(opts); err != nil {
+		return errorf(ErrnoBadProperty, "set: watcher %q: %v", w.Name(), err)
 	}
 	spec, err := configs.ApplyOptions(w.Spec(), opts, a.cfg.Sockets)
 	if err != nil {

@@ -30,7 +30,7 @@ func (w *Watcher) start() {
 	w.status = Starting
 	w.reloadErr = nil
 	w.clearHolds(true)
-	w.host.Publish(w.spec.Name, events.KindStart, nil)
+	w.announce.start = true
 	w.armHealth()
 }
 
@@ -51,6 +51,7 @@ func (w *Watcher) Kill() {
 
 func (w *Watcher) stop(kill bool) {
 	w.startAfter = false
+	w.announce = announcements{}
 	if w.status == Stopped && len(w.procs) == 0 {
 		return
 	}
@@ -58,6 +59,9 @@ func (w *Watcher) stop(kill bool) {
 	w.clearHolds(true)
 	w.endRoll(nil)
 	for _, p := range w.procs {
+		// circusd reaps, with a reap event, the workers its stop kills,
+		// not one a decr or reload was already stopping.
+		p.byStop = p.byStop || p.State != ProcStopping
 		if kill {
 			p.State = ProcStopping
 			w.signal(p, syscall.SIGKILL)
@@ -84,7 +88,7 @@ func (w *Watcher) finishStop() {
 }
 
 // SetTarget changes the number of workers; extra ones are retired
-// gracefully, highest wid first.
+// gracefully, the oldest first (as circusd), starting ones before them.
 func (w *Watcher) SetTarget(n int) {
 	defer w.settle()
 	w.spec.NumProcesses = max(n, 0)
@@ -95,11 +99,19 @@ func (w *Watcher) SetTarget(n int) {
 // as many old workers stop; if a new worker fails, the reload stops and the
 // old workers keep serving. Not graceful: stop all, then start. With
 // send_hup the workers get SIGHUP instead and reload themselves.
+//
+// Events as circusd publishes them: a graceful reload publishes reload
+// once the old workers are replaced (after the new workers' spawn and the
+// old ones' kill), one of a stopped watcher after its start, one with
+// send_hup after the signals; a reload that is not graceful is a stop and
+// a start (no reload event). The reload event carries poold's "began"
+// (unix seconds): when the reload was asked for.
 func (w *Watcher) Reload(graceful, sequential bool) {
 	defer w.settle()
-	w.host.Publish(w.spec.Name, events.KindReload, nil)
+	began := w.host.Now()
 	if w.status != Active && w.status != Starting {
 		w.start()
+		w.announce.reload, w.announce.began = true, began
 		return
 	}
 	w.clearHolds(false)
@@ -110,6 +122,7 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 				_ = w.host.Signal(p.Pid, syscall.SIGHUP)
 			}
 		}
+		w.publishReload(began)
 	case !graceful:
 		w.stop(false)
 		w.startAfter = w.status == Stopping
@@ -118,6 +131,7 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 		}
 	default:
 		w.beginRoll(w.spec, w.socks, w.cred)
+		w.roll.announce, w.roll.began = true, began
 		if sequential {
 			w.roll.surge = 1
 		}
