@@ -8,6 +8,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/procinfo"
 )
 
 // options are a watcher's options as the options and get commands give
@@ -95,7 +96,7 @@ func cmdGlobalOptions(a *Arbiter, m *cmdMsg) error {
 	c := a.cfg.Arbiter
 	all := map[string]any{
 		"endpoint": c.Endpoint, "pubsub_endpoint": c.PubSubEndpoint, "stats_endpoint": c.StatsEndpoint,
-		"stats_interval": c.StatsInterval.Seconds(), "check_delay": checkDelay.Seconds(), "allow_remote": c.AllowRemote,
+		"stats_interval": c.StatsInterval.Seconds(), "check_delay": procinfo.Float(checkDelay.Seconds()), "allow_remote": c.AllowRemote,
 		"log_level": c.LogLevel, "log_format": c.LogFormat, "numwatchers": len(a.watchers),
 		"config": a.cfg.Path, "pid": os.Getpid(),
 	}

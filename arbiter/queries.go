@@ -80,7 +80,11 @@ func cmdNumProcesses(a *Arbiter, m *cmdMsg) error {
 	for _, w := range ws {
 		n += len(w.Pids())
 	}
-	m.ok(map[string]any{"numprocesses": n})
+	fields := map[string]any{"numprocesses": n}
+	if m.props().has("name") && len(ws) == 1 {
+		fields["watcher_name"] = ws[0].Name() // as circusd
+	}
+	m.ok(fields)
 	return nil
 }
 

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+const circusIni = `[watcher:web]
+cmd = /bin/sh
+args = -c "sleep 3600 & wait; exec sleep 3600"
+numprocesses = 2
+use_sockets = True
+graceful_timeout = 2
+
+[env:web]
+FOO = bar
+HELLO = world
+
+[socket:web]
+host = 127.0.0.1
+port = %s
+`
+
+// circusOnly are the fields circusd gives that poold does not, each with
+// why. Fields poold adds (its own options, slots, queue, ...) are allowed
+// by the protocol and not listed.
+var circusOnly = map[string]string{
+	"options.__name__":           "the ini section name, an artefact of Circus's config reader",
+	"options.env.__name__":       "the same, leaked into env by Circus",
+	"options.close_child_stdin":  "poold always gives workers /dev/null as stdin",
+	"options.close_child_stdout": "configuration half of issue 16 (not wire)",
+	"options.close_child_stderr": "configuration half of issue 16 (not wire)",
+	"options.executable":         "no equivalent: cmd is the program",
+	"options.max_retry":          "poold's crash policy: flapping_max_retry",
+	"options.on_demand":          "elastic-pools issue",
+	"options.shell":              "configuration half of issue 16",
+	"options.shell_args":         "configuration half of issue 16",
+	"options.singleton":          "configuration half of issue 16",
+	"options.stop_children":      "poold always signals the worker's process group",
+	"options.stdout_stream_conf": "logs issue: poold sends output to its log",
+	"options.stderr_stream_conf": "logs issue: poold sends output to its log",
+	"options.uid":                "null in both when unset; Circus gives no value type to compare",
+	"options.gid":                "null in both when unset",
+	"options.multicast_endpoint": "globaloptions: poold has no multicast discovery",
+}
+
+// TestCircusClientRepliesMatchCircusd sends the same requests with
+// Circus's CircusClient to a real circusd and to poold running the same
+// watcher, and compares the replies field by field: every field circusd
+// gives must be in poold's reply with the same Python type, unless
+// circusOnly says why not.
+func TestCircusClientRepliesMatchCircusd(t *testing.T) {
+	circusPeer(t)
+	port := strings.Split(freePort(t), ":")[1]
+	cd := startCircusd(t, fmt.Sprintf(circusIni, port))
+	p := startPoold(t, circusConfig)
+	c := dialControl(t, p)
+	proctest.Eventually(t, "poold's workers", func() bool { return goCount(t, c) == 3 })
+	reqs := []map[string]any{
+		{"command": "list", "properties": map[string]any{}},
+		{"command": "list", "properties": map[string]any{"name": "web"}},
+		{"command": "status", "properties": map[string]any{"name": "web"}},
+		{"command": "numwatchers", "properties": map[string]any{}},
+		{"command": "numprocesses", "properties": map[string]any{"name": "web"}},
+		{"command": "options", "properties": map[string]any{"name": "web"}},
+		{"command": "get", "properties": map[string]any{"name": "web", "keys": []string{"env", "numprocesses", "graceful_timeout", "stop_signal", "args"}}},
+		{"command": "globaloptions", "properties": map[string]any{}},
+		{"command": "stats", "properties": map[string]any{"name": "web"}},
+		{"command": "dstats", "properties": map[string]any{}},
+		{"command": "listsockets", "properties": map[string]any{}},
+		{"command": "incr", "properties": map[string]any{"name": "web", "waiting": true}},
+		{"command": "decr", "properties": map[string]any{"name": "web", "waiting": true}},
+	}
+	var theirs []clientReply
+	proctest.Eventually(t, "circusd's workers", func() bool {
+		theirs = circusClient(t, cd.control, reqs)
+		pids, _ := theirs[1].Reply["pids"].([]any)
+		return len(pids) == 2
+	})
+	ours := circusClient(t, ctlEndpoint(p), reqs)
+	for i, req := range reqs {
+		var diffs []string
+		compareShape(&diffs, "", theirs[i].Shape, ours[i].Shape)
+		sort.Strings(diffs)
+		for _, d := range diffs {
+			t.Errorf("%s: %s\ncircusd: %v\npoold:   %v", req["command"], d, theirs[i].Reply, ours[i].Reply)
+		}
+	}
+	// Values that must agree too.
+	if env := ours[5].Reply["options"].(map[string]any)["env"].(map[string]any); env["FOO"] != "bar" || env["HELLO"] != "world" {
+		t.Errorf("options env %v", env)
+	}
+	for _, in := range ours[8].Reply["info"].(map[string]any) {
+		if mem, _ := in.(map[string]any)["mem"].(float64); mem <= 0 {
+			t.Errorf("stats mem of a small worker is %v, want > 0 (rounded to 0.001 %% as Circus)", mem)
+		}
+	}
+}
+
+// compareShape adds to diffs each field of want (circusd's shape) that got
+// (poold's) lacks or types differently. Dicts keyed by pids compare their
+// first entries.
+func compareShape(diffs *[]string, path string, want, got any) {
+	if _, ok := circusOnly[strings.TrimPrefix(path, ".")]; ok {
+		return
+	}
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			*diffs = append(*diffs, fmt.Sprintf("%s: circusd has an object, poold %v", path, got))
+			return
+		}
+		if byPid(w) || byPid(g) {
+			w1, g1 := first(w), first(g)
+			if w1 != nil && g1 != nil {
+				compareShape(diffs, path+".<pid>", w1, g1)
+			}
+			return
+		}
+		for k, wv := range w {
+			if k == "time" || k == "id" {
+				continue
+			}
+			gv, ok := g[k]
+			if !ok {
+				if _, allowed := circusOnly[strings.TrimPrefix(path+"."+k, ".")]; !allowed {
+					*diffs = append(*diffs, fmt.Sprintf("%s.%s: missing in poold's reply", path, k))
+				}
+				continue
+			}
+			compareShape(diffs, path+"."+k, wv, gv)
+		}
+	case []any:
+		g, ok := got.([]any)
+		if !ok {
+			*diffs = append(*diffs, fmt.Sprintf("%s: circusd has a list, poold %v", path, got))
+			return
+		}
+		if len(w) > 0 && len(g) > 0 {
+			compareShape(diffs, path+"[0]", w[0], g[0])
+		}
+	default:
+		if want != got {
+			*diffs = append(*diffs, fmt.Sprintf("%s: circusd gives a %v, poold a %v", path, want, got))
+		}
+	}
+}
+
+func byPid(m map[string]any) bool {
+	for k := range m {
+		if k == "" || strings.Trim(k, "0123456789") != "" {
+			return false
+		}
+	}
+	return len(m) > 0
+}
+
+func first(m map[string]any) any {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) == 0 {
+		return nil
+	}
+	return m[keys[0]]
+}
