@@ -92,7 +92,9 @@ func fromCircus(opts map[string]any) (map[string]any, error) {
 	for k, v := range opts {
 		out[k] = v
 	}
-	if s, ok := out["args"].(string); ok {
+	if s, ok := out["args"].(string); ok && strings.TrimSpace(s) == "" {
+		out["args"] = []string{}
+	} else if ok {
 		words, err := configs.SplitCommand(s)
 		if err != nil {
 			return nil, fmt.Errorf("args: %w", err)
