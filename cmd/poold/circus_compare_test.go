@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/events/zmqpub"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -48,18 +53,37 @@ var circusOnly = map[string]string{
 	"options.multicast_endpoint": "globaloptions: poold has no multicast discovery",
 }
 
-// TestCircusClientRepliesMatchCircusd sends the same requests with
-// Circus's CircusClient to a real circusd and to poold running the same
-// watcher, and compares the replies field by field: every field circusd
-// gives must be in poold's reply with the same Python type, unless
-// circusOnly says why not.
-func TestCircusClientRepliesMatchCircusd(t *testing.T) {
+// TestCircusdSideBySide runs a real circusd and poold with the same
+// watcher and compares what Circus's own client sees of each: replies
+// field by field, and the events of the same actions.
+func TestCircusdSideBySide(t *testing.T) {
 	circusPeer(t)
 	port := strings.Split(freePort(t), ":")[1]
 	cd := startCircusd(t, fmt.Sprintf(circusIni, port))
 	p := startPoold(t, circusConfig)
 	c := dialControl(t, p)
 	proctest.Eventually(t, "poold's workers", func() bool { return goCount(t, c) == 3 })
+	ctx, cancel := contextWithHang()
+	defer cancel()
+	cc, err := controller.DialContext(ctx, cd.control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	proctest.Eventually(t, "circusd's workers", func() bool {
+		r, err := cc.Do(ctx, arbiter.Request{Command: "list", Properties: map[string]any{"name": "web"}})
+		pids, _ := r["pids"].([]any)
+		return err == nil && len(pids) == 2
+	})
+	t.Run("replies", func(t *testing.T) { compareReplies(t, cd, p) })
+	t.Run("events", func(t *testing.T) { compareEvents(t, cd, cc, p, c) })
+}
+
+// compareReplies sends the same requests with Circus's CircusClient to
+// circusd and to poold and compares the replies field by field: every
+// field circusd gives must be in poold's reply with the same Python type,
+// unless circusOnly says why not.
+func compareReplies(t *testing.T, cd *circusd, p *proc) {
 	reqs := []map[string]any{
 		{"command": "list", "properties": map[string]any{}},
 		{"command": "list", "properties": map[string]any{"name": "web"}},
@@ -75,12 +99,7 @@ func TestCircusClientRepliesMatchCircusd(t *testing.T) {
 		{"command": "incr", "properties": map[string]any{"name": "web", "waiting": true}},
 		{"command": "decr", "properties": map[string]any{"name": "web", "waiting": true}},
 	}
-	var theirs []clientReply
-	proctest.Eventually(t, "circusd's workers", func() bool {
-		theirs = circusClient(t, cd.control, reqs)
-		pids, _ := theirs[1].Reply["pids"].([]any)
-		return len(pids) == 2
-	})
+	theirs := circusClient(t, cd.control, reqs)
 	ours := circusClient(t, ctlEndpoint(p), reqs)
 	for i, req := range reqs {
 		var diffs []string
@@ -170,4 +189,111 @@ func first(m map[string]any) any {
 		return nil
 	}
 	return m[keys[0]]
+}
+
+// compareEvents performs the same actions on circusd and on poold and
+// compares the events Circus defines (spawn, reap, kill, start, stop,
+// reload) that each publishes: the same kinds, as many, and the same last
+// one. poold's additions (exit, ready, ...) are left out.
+func compareEvents(t *testing.T, cd *circusd, cc *controller.Client, p *proc, pc *controller.Client) {
+	sides := []struct {
+		name string
+		c    *controller.Client
+		sub  *zmqpub.Subscriber
+	}{
+		{"circusd", cc, subscribeAt(t, cd.pubsub, cc)},
+		{"poold", pc, subscribeAt(t, "ipc://"+p.dir+"/e.sock", pc)},
+	}
+	for _, step := range []struct {
+		cmd   string
+		props map[string]any
+	}{
+		{"incr", map[string]any{"name": "web", "waiting": true}},
+		{"decr", map[string]any{"name": "web", "waiting": true}},
+		{"reload", map[string]any{"name": "web", "waiting": true}},
+		{"stop", map[string]any{"name": "web", "waiting": true}},
+		{"start", map[string]any{"name": "web", "waiting": true}},
+		{"restart", map[string]any{"name": "web", "waiting": true}},
+	} {
+		var got [2][]string
+		for i, s := range sides {
+			if r := call(t, s.c, step.cmd, step.props); r["status"] != "ok" {
+				t.Fatalf("%s %s: %v", s.name, step.cmd, r)
+			}
+			got[i] = circusKinds(t, s.c, s.sub)
+		}
+		if sortWords(strings.Join(got[0], " ")) != sortWords(strings.Join(got[1], " ")) ||
+			len(got[0]) > 0 && got[0][len(got[0])-1] != got[1][len(got[1])-1] {
+			t.Errorf("%s: circusd published %q, poold %q", step.cmd, got[0], got[1])
+		}
+	}
+}
+
+// subscribeAt subscribes to the event stream at endpoint and waits until
+// the subscription is live (provoking updated events through c).
+func subscribeAt(t *testing.T, endpoint string, c *controller.Client) *zmqpub.Subscriber {
+	t.Helper()
+	ctx, cancel := contextWithHang()
+	defer cancel()
+	sub, err := zmqpub.Dial(ctx, endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	for {
+		setMarker(t, c)
+		rctx, rcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		topic, _, err := sub.Recv(rctx)
+		rcancel()
+		if err == nil && topic == "watcher.web.updated" {
+			circusKinds(t, c, sub) // drain up to a fresh marker
+			return sub
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("event subscription to %s never became live", endpoint)
+		}
+	}
+}
+
+// circusKinds reads the events of watcher web up to a marker (an updated
+// event provoked after the action completed) and returns the kinds
+// Circus defines, in order.
+func circusKinds(t *testing.T, c *controller.Client, sub *zmqpub.Subscriber) []string {
+	t.Helper()
+	// The marker is the first updated event published after now (earlier
+	// ones may still be queued from subscribing).
+	t0 := float64(time.Now().UnixNano())/1e9 - 0.001
+	setMarker(t, c)
+	ctx, cancel := contextWithHang()
+	defer cancel()
+	var kinds []string
+	for {
+		topic, payload, err := sub.Recv(ctx)
+		if err != nil {
+			t.Fatalf("after %q: %v", kinds, err)
+		}
+		k, ok := strings.CutPrefix(topic, "watcher.web.")
+		switch {
+		case !ok:
+		case k == "updated":
+			if at, _ := payload["time"].(float64); at >= t0 {
+				return kinds
+			}
+		case k == "spawn" || k == "reap" || k == "kill" || k == "start" || k == "stop" || k == "reload":
+			kinds = append(kinds, k)
+		}
+	}
+}
+
+// setMarker sets an option to provoke an updated event, retrying while
+// circusd refuses commands ("arbiter is already running ...", a Circus
+// defect poold does not have).
+func setMarker(t *testing.T, c *controller.Client) {
+	t.Helper()
+	proctest.Eventually(t, "set accepted", func() bool {
+		ctx, cancel := contextWithHang()
+		defer cancel()
+		r, err := c.Do(ctx, arbiter.Request{Command: "set", Properties: map[string]any{"name": "web", "options": map[string]any{"graceful_timeout": 2}}})
+		return err == nil && r["status"] == "ok"
+	})
 }

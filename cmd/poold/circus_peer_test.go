@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -241,8 +242,9 @@ func startCircusd(t testing.TB, watchers string) *circusd {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		// quit stops circusd's workers; a kill would leave them.
-		circusctl(t, c.control, "quit", "--waiting")
+		// SIGTERM makes circusd stop its workers and exit; a kill would
+		// leave them.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
 		case <-time.After(hang):
