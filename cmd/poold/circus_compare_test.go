@@ -110,10 +110,12 @@ func compareReplies(t *testing.T, cd *circusd, p *proc) {
 		}
 	}
 	// Values that must agree too.
-	if env := ours[5].Reply["options"].(map[string]any)["env"].(map[string]any); env["FOO"] != "bar" || env["HELLO"] != "world" {
+	opts, _ := ours[5].Reply["options"].(map[string]any)
+	if env, _ := opts["env"].(map[string]any); env["FOO"] != "bar" || env["HELLO"] != "world" {
 		t.Errorf("options env %v", env)
 	}
-	for _, in := range ours[8].Reply["info"].(map[string]any) {
+	infos, _ := ours[8].Reply["info"].(map[string]any)
+	for _, in := range infos {
 		if mem, _ := in.(map[string]any)["mem"].(float64); mem <= 0 {
 			t.Errorf("stats mem of a small worker is %v, want > 0 (rounded to 0.001 %% as Circus)", mem)
 		}

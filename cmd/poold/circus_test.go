@@ -68,6 +68,23 @@ func TestCircusctlCommandsAgainstPoold(t *testing.T) {
 	ep := ctlEndpoint(p)
 	c := dialControl(t, p)
 	proctest.Eventually(t, "3 workers", func() bool { return goCount(t, c) == 3 })
+	// decr removes the oldest worker, as circusd does (wids 1 and 2 run,
+	// the new one takes 3: removing the highest wid removed the newest).
+	before := goPids(t, c, "web")
+	call(t, c, "incr", map[string]any{"name": "web", "waiting": true})
+	var newest int
+	for _, pid := range goPids(t, c, "web") {
+		if !slices.Contains(before, pid) {
+			newest = pid
+		}
+	}
+	if r := circusctlBatch(t, ep, [][]string{{"decr", "web", "--waiting"}}); r[0].code != 0 || r[0].out != "2" {
+		t.Fatalf("decr: %v", r)
+	}
+	if after := goPids(t, c, "web"); len(after) != 2 || !slices.Contains(after, newest) {
+		t.Errorf("decr left %v; want the newest worker %d kept (the oldest of %v removed)", after, newest, before)
+	}
+
 	steps := []struct {
 		args []string
 		want []string // regexps the output must match
@@ -113,25 +130,15 @@ func TestCircusctlCommandsAgainstPoold(t *testing.T) {
 		}
 	}
 
-	// decr removes the oldest worker, as circusd does.
-	proctest.Eventually(t, "web active", func() bool { return call(t, c, "status", map[string]any{"name": "web"})["status"] == "active" })
-	before := goPids(t, c, "web")
-	call(t, c, "incr", map[string]any{"name": "web", "waiting": true})
-	var newest int
-	for _, pid := range goPids(t, c, "web") {
-		if !slices.Contains(before, pid) {
-			newest = pid
-		}
+	// quit --waiting answers once every worker is gone, here one that
+	// ignores SIGTERM and is killed at its graceful_timeout.
+	add := call(t, c, "add", map[string]any{"name": "slow", "cmd": "/bin/sh", "args": []any{"-c", "trap '' TERM; sleep 3600"},
+		"options": map[string]any{"graceful_timeout": 1}, "start": true, "waiting": true})
+	if add["status"] != "ok" {
+		t.Fatalf("add slow: %v", add)
 	}
-	if r := circusctlBatch(t, ep, [][]string{{"decr", "web", "--waiting"}}); r[0].code != 0 || r[0].out != "2" {
-		t.Fatalf("decr: %v", r)
-	}
-	if after := goPids(t, c, "web"); len(after) != 2 || !slices.Contains(after, newest) {
-		t.Errorf("decr left %v; want the newest worker %d kept (the oldest of %v removed)", after, newest, before)
-	}
-
-	// quit --waiting answers once every worker is gone.
 	all := append(goPids(t, c, "web"), goPids(t, c, "other")...)
+	all = append(all, goPids(t, c, "slow")...)
 	if r := circusctlBatch(t, ep, [][]string{{"quit", "--waiting"}}); r[0].code != 0 || r[0].out != "ok" {
 		t.Errorf("quit --waiting: %v", r)
 	}
