@@ -78,6 +78,9 @@ type Arbiter struct {
 	done    chan struct{} // closed when Run returns
 	quit    chan struct{} // closed by the quit command
 	quitO   sync.Once
+	// quitWaiting are quit commands with waiting, answered once every
+	// worker is gone.
+	quitWaiting []*cmdMsg
 
 	// Owned by the loop.
 	socks    *sockets.Set
@@ -255,6 +258,9 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		if a.stopping && len(a.owner) == 0 && a.allStopped() {
+			for _, m := range a.quitWaiting {
+				m.ok(nil)
+			}
 			a.bus.Publish("", events.KindStop, nil)
 			return nil
 		}
@@ -329,7 +335,7 @@ func (a *Arbiter) handle(m any) {
 	case sampledMsg:
 		for pid, in := range m.samples {
 			if w := a.owner[pid]; w != nil {
-				w.Sampled(pid, in.RSS, in.CPU)
+				w.Sampled(pid, in.RSS, float64(in.CPU))
 			}
 		}
 	case notifyMsg:

@@ -86,7 +86,13 @@ func (a *Arbiter) Do(ctx context.Context, req Request) Reply {
 	select {
 	case ans = <-m.reply:
 	case <-a.stopped:
-		return Fail(req.ID, errorf(ErrnoFailed, "poold shut down before %s completed", req.Command))
+		// A reply given just before the loop ended (quit with waiting)
+		// still counts.
+		select {
+		case ans = <-m.reply:
+		default:
+			return Fail(req.ID, errorf(ErrnoFailed, "poold shut down before %s completed", req.Command))
+		}
 	case <-ctx.Done():
 		return Fail(req.ID, errorf(ErrnoFailed, "%s: %v (it goes on in poold)", req.Command, ctx.Err()))
 	}

@@ -68,7 +68,7 @@ func (l *liveWids) see(ev events.Event) {
 			}
 		}
 		l.live[pid] = wid
-	case "reap":
+	case "exit": // every exit (reap only where circusd has one)
 		delete(l.live, pid)
 	}
 }
@@ -103,7 +103,7 @@ func TestRollingReloadNeverReusesADrainingWorkersWid(t *testing.T) {
 	for reaped := 0; reaped < n; {
 		ev := h.next("", nil)
 		lw.see(ev)
-		if ev.Kind == "reap" {
+		if ev.Kind == "exit" {
 			reaped++
 		}
 	}
@@ -345,7 +345,7 @@ func TestReloadConfigReportsEachWatcher(t *testing.T) {
 	if got := fmt.Sprint(h.do("list", map[string]any{"name": "b"})["pids"]); got != bPids {
 		t.Errorf("b's workers changed: %s, were %s", got, bPids)
 	}
-	if got := h.do("get", map[string]any{"name": "a", "keys": []any{"args"}})["options"].(map[string]any)["args"]; fmt.Sprint(got) != "[--changed]" {
+	if got := h.do("get", map[string]any{"name": "a", "keys": []any{"args"}})["options"].(map[string]any)["args"]; got != "--changed" {
 		t.Errorf("a's args %v", got)
 	}
 }
@@ -389,9 +389,9 @@ func TestStartQueuesBehindStop(t *testing.T) {
 	h.do("stop", map[string]any{"name": "single"})
 	h.do("start", map[string]any{"name": "single"})
 	for spawned := 0; spawned < 3; {
-		ev := h.next("", func(ev events.Event) bool { return ev.Kind == "spawn" || ev.Kind == "reap" })
+		ev := h.next("", func(ev events.Event) bool { return ev.Kind == "spawn" || ev.Kind == "exit" })
 		pid := ev.Fields["process_pid"].(int)
-		if ev.Kind == "reap" {
+		if ev.Kind == "exit" {
 			delete(live, pid)
 			continue
 		}

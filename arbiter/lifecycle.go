@@ -40,7 +40,7 @@ func pidDiff(w *watcher.Watcher) func() map[string]any {
 // targetsAndWait reads the properties every lifecycle command shares: the
 // watchers it acts on and whether the reply waits for them to settle.
 func (a *Arbiter) targetsAndWait(m *cmdMsg) ([]*watcher.Watcher, bool, error) {
-	ws, err := a.targets(m)
+	ws, err := a.matchTargets(m)
 	if err != nil {
 		return nil, false, err
 	}
@@ -200,10 +200,12 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 		if opts == nil {
 			opts = map[string]any{}
 		}
-		if s, ok := args.(string); ok {
-			args = strings.Fields(s)
-		}
 		opts["args"] = args
+	}
+	if opts != nil {
+		if opts, err = fromCircus(opts); err != nil {
+			return errorf(ErrnoBadProperty, "add: watcher %q: %v", name, err)
+		}
 	}
 	start, err := p.boolean("start", false)
 	if err != nil {

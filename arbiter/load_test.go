@@ -266,9 +266,9 @@ func (f *fleet) apply(t testing.TB, ev events.Event) {
 		if n := len(f.ready()); n < f.want {
 			t.Errorf("pid %d (wid %d) told to stop while %d other workers were ready, want %d", pid, w.wid, n, f.want)
 		}
-	case events.KindReap:
+	case events.KindExit:
 		if w == nil {
-			t.Fatalf("reap event for pid %d, not alive: %v", pid, ev.Fields)
+			t.Fatalf("exit event for pid %d, not alive: %v", pid, ev.Fields)
 		}
 		code := ev.Fields["exit_code"].(int)
 		if w.stopping && code != 0 {

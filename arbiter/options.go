@@ -8,10 +8,13 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/procinfo"
 )
 
+// options are a watcher's options as the options and get commands give
+// them: Circus's shapes for Circus's options (circusShaped).
 func (a *Arbiter) options(w *watcher.Watcher) map[string]any {
-	return configs.WatcherOptions(w.Spec())
+	return circusShaped(configs.WatcherOptions(w.Spec()))
 }
 
 func cmdGet(a *Arbiter, m *cmdMsg) error {
@@ -50,6 +53,9 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	}
 	if len(opts) == 0 {
 		return errorf(ErrnoBadProperty, "set: property \"options\" must be a non-empty object of option: value")
+	}
+	if opts, err = fromCircus(opts); err != nil {
+		return errorf(ErrnoBadProperty, "set: watcher %q: %v", w.Name(), err)
 	}
 	spec, err := configs.ApplyOptions(w.Spec(), opts, a.cfg.Sockets)
 	if err != nil {
@@ -93,7 +99,7 @@ func cmdGlobalOptions(a *Arbiter, m *cmdMsg) error {
 	c := a.cfg.Arbiter
 	all := map[string]any{
 		"endpoint": c.Endpoint, "pubsub_endpoint": c.PubSubEndpoint, "stats_endpoint": c.StatsEndpoint,
-		"stats_interval": c.StatsInterval.Seconds(), "check_delay": checkDelay.Seconds(), "allow_remote": c.AllowRemote,
+		"stats_interval": c.StatsInterval.Seconds(), "check_delay": procinfo.Float(checkDelay.Seconds()), "allow_remote": c.AllowRemote,
 		"log_level": c.LogLevel, "log_format": c.LogFormat, "numwatchers": len(a.watchers),
 		"config": a.cfg.Path, "pid": os.Getpid(),
 	}

@@ -1,9 +1,11 @@
 package arbiter
 
 import (
+	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
@@ -51,6 +53,22 @@ func (p props) integer(k string, def int) (int, error) {
 		}
 	}
 	return 0, errorf(ErrnoBadProperty, "%s: property %q must be a whole number, got %v", p.cmd, k, v)
+}
+
+// seconds reads a number of seconds >= 0: a JSON number, or a string
+// holding one, as circusctl sends `kill --graceful_timeout 5`.
+func (p props) seconds(k string) (time.Duration, error) {
+	v := p.p[k]
+	f, ok := v.(float64)
+	if s, isStr := v.(string); isStr {
+		var err error
+		f, err = strconv.ParseFloat(strings.TrimSpace(s), 64)
+		ok = err == nil
+	}
+	if !ok || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, errorf(ErrnoBadProperty, "%s: property %q must be seconds >= 0 (a number, or a string holding one), got %v", p.cmd, k, v)
+	}
+	return time.Duration(f * float64(time.Second)), nil
 }
 
 func (p props) boolean(k string, def bool) (bool, error) {

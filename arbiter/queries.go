@@ -1,6 +1,9 @@
 package arbiter
 
 import (
+	"maps"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/poold/poold/watcher"
@@ -79,23 +82,59 @@ func cmdNumProcesses(a *Arbiter, m *cmdMsg) error {
 	for _, w := range ws {
 		n += len(w.Pids())
 	}
-	m.ok(map[string]any{"numprocesses": n})
+	fields := map[string]any{"numprocesses": n}
+	if m.props().has("name") && len(ws) == 1 {
+		fields["watcher_name"] = ws[0].Name() // as circusd
+	}
+	m.ok(fields)
 	return nil
 }
 
+// cmdListSockets answers Circus's listsockets. Like circusd, fd is the fd
+// at which workers inherit the socket (the first watcher by name that
+// uses it; a socket no watcher uses, the fd a use_sockets watcher would
+// get). poold's additions: worker_fds (the fd in each watcher's workers,
+// which may differ when watchers list their sockets in another order),
+// poold_fd (poold's own), and the accept queue and its limit.
 func cmdListSockets(a *Arbiter, m *cmdMsg) error {
-	var out []map[string]any
-	for _, l := range a.socks.List() {
-		in := l.Info(int(l.File.Fd()))
-		// poold's additions: the accept queue and its limit (saturation).
+	byWatcher := map[string]map[string]int{}
+	for _, w := range a.sorted(nil) {
+		for i, name := range w.Spec().SocketNames(a.cfg.Sockets) {
+			if byWatcher[name] == nil {
+				byWatcher[name] = map[string]int{}
+			}
+			byWatcher[name][w.Name()] = 3 + i
+		}
+	}
+	all := a.socks.List()
+	names := make([]string, 0, len(all))
+	for _, l := range all {
+		names = append(names, l.Name)
+	}
+	sort.Strings(names)
+	out := make([]map[string]any, 0, len(all))
+	for _, l := range all {
+		fd := 3 + sort.SearchStrings(names, l.Name)
+		fds := byWatcher[l.Name]
+		if len(fds) > 0 {
+			first := slices.Sorted(maps.Keys(fds))[0]
+			fd = fds[first]
+		} else {
+			fds = map[string]int{}
+		}
+		in := l.Info(fd)
+		in["worker_fds"], in["poold_fd"] = fds, l.FD()
 		if n, limit, err := queueOf(l.FD()); err == nil {
 			in["queue"], in["queue_limit"] = n, limit
 		}
 		out = append(out, in)
 	}
-	if out == nil {
-		out = []map[string]any{}
-	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i]["fd"] != out[j]["fd"] {
+			return out[i]["fd"].(int) < out[j]["fd"].(int)
+		}
+		return out[i]["name"].(string) < out[j]["name"].(string)
+	})
 	m.ok(map[string]any{"sockets": out})
 	return nil
 }
@@ -127,8 +166,19 @@ func cmdReloadConfig(a *Arbiter, m *cmdMsg) error {
 	return nil
 }
 
+// cmdQuit stops every watcher and then poold. With waiting, as circusd,
+// the reply comes once every worker is gone (Run answers it just before
+// it returns).
 func cmdQuit(a *Arbiter, m *cmdMsg) error {
-	m.ok(nil)
+	wait, err := m.props().boolean("waiting", false)
+	if err != nil {
+		return err
+	}
+	if wait {
+		a.quitWaiting = append(a.quitWaiting, m)
+	} else {
+		m.ok(nil)
+	}
 	a.quitO.Do(func() { close(a.quit) })
 	return nil
 }

@@ -3,6 +3,7 @@ package arbiter
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,12 +49,19 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
+	childpid, err := p.integer("childpid", 0)
+	if err != nil {
+		return err
+	}
 	pids := w.Pids()
 	if pid != 0 {
 		if !w.Has(pid) {
 			return errorf(ErrnoBadProperty, "signal: watcher %q has no process with pid %d (its pids: %v)", w.Name(), pid, pids)
 		}
 		pids = []int{pid}
+	}
+	if childpid != 0 {
+		return signalChild(m, w, pid, childpid, sig)
 	}
 	for _, pid := range pids {
 		var err error
@@ -70,6 +78,22 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 		if err != nil {
 			return errorf(ErrnoOS, "signal: watcher %q pid %d: %s: %v", w.Name(), pid, configs.SignalName(sig), err)
 		}
+	}
+	m.ok(nil)
+	return nil
+}
+
+// signalChild sends sig to childpid, a child of the worker pid, as
+// Circus's signal with childpid does.
+func signalChild(m *cmdMsg, w *watcher.Watcher, pid, childpid int, sig syscall.Signal) error {
+	if pid == 0 {
+		return errorf(ErrnoBadProperty, "signal: property \"childpid\" needs \"pid\", the worker whose child it is")
+	}
+	if !slices.Contains(childPids(pid), childpid) {
+		return errorf(ErrnoBadProperty, "signal: pid %d is not a child of watcher %q's worker %d (its children: %v)", childpid, w.Name(), pid, childPids(pid))
+	}
+	if err := syscall.Kill(childpid, sig); err != nil {
+		return errorf(ErrnoOS, "signal: watcher %q pid %d child %d: %s: %v", w.Name(), pid, childpid, configs.SignalName(sig), err)
 	}
 	m.ok(nil)
 	return nil
@@ -107,11 +131,11 @@ func cmdKill(a *Arbiter, m *cmdMsg) error {
 	}
 	grace := time.Duration(-1)
 	if p.has("graceful_timeout") {
-		g, ok := p.p["graceful_timeout"].(float64)
-		if !ok || g < 0 {
-			return errorf(ErrnoBadProperty, "kill: property \"graceful_timeout\" must be seconds >= 0")
+		g, err := p.seconds("graceful_timeout")
+		if err != nil {
+			return err
 		}
-		grace = time.Duration(g * float64(time.Second))
+		grace = g
 	}
 	pid, err := p.integer("pid", 0)
 	if err != nil {

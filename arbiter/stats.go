@@ -332,11 +332,17 @@ func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {
 	}
 	if self, err := a.opts.Stats.Self(); err == nil {
 		pid := strconv.Itoa(os.Getpid())
-		for _, topic := range []string{"stat.poold." + pid, "stat.circus." + pid} {
+		for _, topic := range []string{"stat.poold", "stat.circus"} {
 			f := self.Map()
 			f["name"] = "poold"
 			f["subtopic"] = os.Getpid()
-			bus.PublishTopic(topic, "", "stat", f)
+			bus.PublishTopic(topic+"."+pid, "", "stat", f)
+			// The aggregate too, as circusd-stats publishes for every
+			// watcher and for circus: circus-top cannot paint a group
+			// without it.
+			agg := procinfo.Aggregate([]procinfo.Info{self})
+			agg["name"] = "poold"
+			bus.PublishTopic(topic, "", "stat", agg)
 		}
 	}
 	var addrs []string

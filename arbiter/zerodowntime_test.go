@@ -160,7 +160,7 @@ func TestReloadToNeverReadyVersionKeepsOldWorkers(t *testing.T) {
 	if len(pids) != 2 || !old[pids[0]] || !old[pids[1]] {
 		t.Errorf("after the failed reload pids are %v, want the old %v", pids, old)
 	}
-	if cmdEnv := h.do("options", map[string]any{"name": "web"})["options"].(map[string]any)["env"]; !strings.Contains(strings.Join(cmdEnv.([]string), " "), "=notify") {
+	if cmdEnv := h.do("options", map[string]any{"name": "web"})["options"].(map[string]any)["env"]; !strings.Contains(fmt.Sprint(cmdEnv), ":notify") {
 		t.Errorf("spec not rolled back: env %v", cmdEnv)
 	}
 	tl.waitAnswered(t, 100)
@@ -228,7 +228,7 @@ func TestLeakingWorkerIsReplaced(t *testing.T) {
 		t.Errorf("recycle event %v, want pid %v over max_rss", ev.Fields, first)
 	}
 	next := h.next("spawn", nil)
-	reap := h.next("reap", nil)
+	reap := h.next("exit", nil)
 	if reap.Fields["process_pid"] != first || next.Seq > reap.Seq {
 		t.Errorf("replacement spawned at seq %d, old reaped at %d: want new before old", next.Seq, reap.Seq)
 	}
@@ -349,7 +349,7 @@ func TestHTTPReadinessAndHealthCheck(t *testing.T) {
 	if ready.Fields["process_pid"] != next.Fields["process_pid"] || next.Fields["process_id"] != 2 {
 		t.Errorf("replacement spawn %v ready %v, want wid 2 ready", next.Fields, ready.Fields)
 	}
-	if reap := h.next("reap", nil); reap.Fields["process_pid"] != first || reap.Seq < ready.Seq {
+	if reap := h.next("exit", nil); reap.Fields["process_pid"] != first || reap.Seq < ready.Seq {
 		t.Errorf("sick worker reaped at seq %d (%v), replacement ready at %d", reap.Seq, reap.Fields, ready.Seq)
 	}
 }

@@ -14,19 +14,33 @@ type Kind string
 const (
 	// KindSpawn: a worker was started. Fields: process_pid, process_id.
 	KindSpawn Kind = "spawn"
-	// KindReap: a worker's process was reaped. Fields: process_pid,
-	// process_id, exit_code (negative = killed by that signal number).
+	// KindReap: a worker's process was reaped, published when circusd
+	// publishes it: for a worker that ended on its own (or failed its
+	// readiness), and for every worker of a watcher being stopped (stop,
+	// restart, quit). A worker poold stops on purpose while its watcher
+	// runs (decr, reload, kill, max_age, a health or limit replacement)
+	// gets kill events and no reap, as in Circus, so Circus's flapping
+	// plugin does not take it for a crash. KindExit is published for
+	// every exit. Fields: process_pid, process_id, exit_code (negative =
+	// killed by that signal number).
 	KindReap Kind = "reap"
 	// KindKill: poold sent a signal to a worker while stopping it, once
 	// per signal. Fields: process_pid, process_id, signal (number).
 	KindKill Kind = "kill"
-	// KindStart: the watcher was started. No fields. Also an arbiter event
+	// KindStart: the watcher was started, published after the spawn
+	// events of its workers, as circusd does. No fields. Also an arbiter event
 	// ("arbiter.start", field pid: poold's own pid).
 	KindStart Kind = "start"
 	// KindStop: the watcher was stopped. No fields. Also an arbiter event
 	// ("arbiter.stop", no fields), the last one poold publishes.
 	KindStop Kind = "stop"
-	// KindReload: a reload of the watcher's workers began. No fields.
+	// KindReload: the watcher was reloaded, published when circusd
+	// publishes it: at the end of a graceful (rolling) reload, once the
+	// old workers are replaced; after the start of a stopped watcher;
+	// after the signals with send_hup. A reload that is not graceful is a
+	// stop and a start, with no reload event; an abandoned one publishes
+	// KindReloadFailed. Field (poold's): began, when the reload was asked
+	// for (unix seconds).
 	KindReload Kind = "reload"
 	// KindUpdated: the watcher's options changed (set, reloadconfig). No
 	// fields.
@@ -45,6 +59,11 @@ const (
 
 // poold's additions: readiness, health, restart policy, reload outcome.
 const (
+	// KindExit: a worker's process ended and was reaped, whatever the
+	// cause (KindReap is published only where circusd publishes it).
+	// Fields: process_pid, process_id, exit_code (negative = killed by
+	// that signal number), stopped (true when poold had asked it to stop).
+	KindExit Kind = "exit"
 	// KindReady: a worker passed its readiness check. Fields:
 	// process_pid, process_id.
 	KindReady Kind = "ready"
@@ -103,7 +122,7 @@ func Kinds() []Kind {
 	return []Kind{
 		KindSpawn, KindReap, KindKill, KindStart, KindStop, KindReload, KindUpdated, KindAdd, KindRemove,
 		KindHookSuccess, KindHookFailure,
-		KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindUnhealthy, KindRecycle, KindReloadFailed,
+		KindExit, KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindUnhealthy, KindRecycle, KindReloadFailed,
 		KindReloadConfig,
 	}
 }

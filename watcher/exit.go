@@ -19,9 +19,7 @@ func (w *Watcher) Exited(pid, exitCode int) {
 	}
 	defer w.settle()
 	delete(w.procs, pid)
-	w.host.Publish(w.spec.Name, events.KindReap, map[string]any{
-		"process_pid": pid, "process_id": p.Wid, "exit_code": exitCode,
-	})
+	w.publishExit(p, exitCode)
 	if w.hasHook("before_reap", "after_reap") {
 		code := map[string]string{"POOLD_EXIT_CODE": strconv.Itoa(exitCode)}
 		w.notifyHook("before_reap", pid, p.Wid, code, func() { w.notifyHook("after_reap", pid, p.Wid, code, nil) })
@@ -49,6 +47,24 @@ func (w *Watcher) Exited(pid, exitCode int) {
 		log.Warn("worker due for replacement ended on its own", "exit", why, "uptime", uptime)
 	default:
 		w.died(s, uptime, why)
+	}
+}
+
+// publishExit publishes poold's exit event for every worker, and Circus's
+// reap where circusd publishes it: for a worker that ended on its own (a
+// failed readiness counts as such), and for each worker of a watcher
+// being stopped that the stop itself stopped; not for one stopped on
+// purpose while its watcher runs (decr, reload, kill, recycling), which
+// had its kill event.
+func (w *Watcher) publishExit(p *Process, exitCode int) {
+	stopped := p.State == ProcStopping
+	w.host.Publish(w.spec.Name, events.KindExit, map[string]any{
+		"process_pid": p.Pid, "process_id": p.Wid, "exit_code": exitCode, "stopped": stopped,
+	})
+	if !stopped || p.failure != "" || p.byStop {
+		w.host.Publish(w.spec.Name, events.KindReap, map[string]any{
+			"process_pid": p.Pid, "process_id": p.Wid, "exit_code": exitCode,
+		})
 	}
 }
 

@@ -38,7 +38,7 @@ func (w *Watcher) start() {
 // begin starts a stopped watcher's workers (once before_start said yes).
 func (w *Watcher) begin() {
 	w.status = Starting
-	w.host.Publish(w.spec.Name, events.KindStart, nil)
+	w.announce.start = true // published once its workers are spawned, as circusd
 	w.armHealth()
 }
 
@@ -59,6 +59,7 @@ func (w *Watcher) Kill() {
 
 func (w *Watcher) stop(kill bool) {
 	w.startAfter = false
+	w.announce = announcements{}
 	if w.status == Stopped && len(w.procs) == 0 {
 		return
 	}
@@ -79,6 +80,9 @@ func (w *Watcher) stop(kill bool) {
 // the stop if none is left.
 func (w *Watcher) stopWorkers(kill bool) {
 	for _, p := range w.procs {
+		// circusd reaps, with a reap event, the workers its stop kills,
+		// not one a decr or reload was already stopping.
+		p.byStop = p.byStop || p.State != ProcStopping
 		if kill {
 			p.State = ProcStopping
 			w.signal(p, syscall.SIGKILL)
@@ -110,8 +114,9 @@ func (w *Watcher) finishStop() {
 }
 
 // SetTarget changes the number of workers; extra ones are retired
-// gracefully, highest wid first. An elastic pool moves within its bounds
-// (a scale event says so) and scales on from there.
+// gracefully, the oldest first (as circusd), starting ones before them.
+// An elastic pool moves within its bounds (a scale event says so) and
+// scales on from there.
 func (w *Watcher) SetTarget(n int) {
 	defer w.settle()
 	n = max(n, 0)
@@ -129,11 +134,19 @@ func (w *Watcher) SetTarget(n int) {
 // as many old workers stop; if a new worker fails, the reload stops and the
 // old workers keep serving. Not graceful: stop all, then start. With
 // send_hup the workers get SIGHUP instead and reload themselves.
+//
+// Events as circusd publishes them: a graceful reload publishes reload
+// once the old workers are replaced (after the new workers' spawn and the
+// old ones' kill), one of a stopped watcher after its start, one with
+// send_hup after the signals; a reload that is not graceful is a stop and
+// a start (no reload event). The reload event carries poold's "began"
+// (unix seconds): when the reload was asked for.
 func (w *Watcher) Reload(graceful, sequential bool) {
 	defer w.settle()
-	w.host.Publish(w.spec.Name, events.KindReload, nil)
+	began := w.host.Now()
 	if w.status != Active && w.status != Starting {
 		w.start()
+		w.announce.reload, w.announce.began = true, began
 		return
 	}
 	w.clearHolds(false)
@@ -144,6 +157,7 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 				_ = w.host.Signal(p.Pid, syscall.SIGHUP)
 			}
 		}
+		w.publishReload(began)
 	case !graceful:
 		w.stop(false)
 		w.startAfter = w.status == Stopping
@@ -152,6 +166,7 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 		}
 	default:
 		w.beginRoll(w.spec, w.socks, w.cred)
+		w.roll.announce, w.roll.began = true, began
 		if sequential {
 			w.roll.surge = 1
 		}

@@ -17,7 +17,8 @@ const maxSteps = 64
 // step changes anything:
 //
 //  1. trim: too many workers for the target (scale down): drop waiting
-//     slots, then retire workers, starting ones and highest wids first;
+//     slots, then retire workers, starting (not yet ready) ones first,
+//     then the oldest, as circusd does;
 //  2. respawn the slots that are due, each in its own wid;
 //  3. fill: spawn into the lowest free wids of 1..target+surge;
 //  4. retire old workers as new ones are ready to take their place, so
@@ -111,6 +112,10 @@ func (w *Watcher) trim(c census) bool {
 		if (a.State == ProcStarting) != (b.State == ProcStarting) {
 			return a.State == ProcStarting
 		}
+		// The oldest first, as circusd scales down.
+		if !a.Started.Equal(b.Started) {
+			return a.Started.Before(b.Started)
+		}
 		return a.Wid > b.Wid
 	})
 	for _, p := range c.cur[:min(extra, len(c.cur))] {
@@ -193,6 +198,9 @@ func (w *Watcher) note(c census) bool {
 	full := c.readyCur+c.held == w.spec.NumProcesses
 	switch {
 	case w.roll != nil && len(c.old) == 0 && full:
+		if w.roll.announce {
+			w.publishReload(w.roll.began)
+		}
 		w.endRoll(nil)
 		w.log.Info("rolling reload done")
 		return true

@@ -3,6 +3,7 @@ package watcher
 import (
 	"fmt"
 	"syscall"
+	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
@@ -21,6 +22,10 @@ type rollout struct {
 	prevCred  *syscall.Credential
 	prevGen   int
 	surge     int // overrides max_surge (sequential reload); 0: the spec's
+	// announce: a reload command's rollout, whose end publishes reload
+	// (Circus's event); began is when it was asked for.
+	announce bool
+	began    time.Time
 }
 
 // old reports whether p is due for replacement.

@@ -123,6 +123,7 @@ type Process struct {
 	limitKO  int    // stats samples over a limit in a row
 	failure  string // poold stopped it for failing readiness: its exit is an early death
 	busy     int    // requests in hand, from its last BUSY=N; -1 before any
+	byStop   bool   // stopped by its watcher's stop (stop, restart, quit): its exit is reaped as circusd does
 }
 
 // lastID numbers watchers for the life of the process.
@@ -140,11 +141,15 @@ type Watcher struct {
 
 	status     Status
 	startAfter bool // a Start arrived while stopping: start once stopped
-	specGen    int  // bumped when workers must be replaced
-	procs      map[int]*Process
-	slots      map[int]*slot
-	seq        uint64 // generations for timers and checks
-	waiters    []func()
+	// announce holds Circus's start and reload events until the workers
+	// they announce are spawned (start) or replaced (reload), the order
+	// circusd publishes them in.
+	announce announcements
+	specGen  int // bumped when workers must be replaced
+	procs    map[int]*Process
+	slots    map[int]*slot
+	seq      uint64 // generations for timers and checks
+	waiters  []func()
 
 	roll      *rollout // a rolling replacement of every worker, or nil
 	reloadErr error    // why the last rollout was abandoned
@@ -346,6 +351,7 @@ func (w *Watcher) fireWaiters() {
 // state ends with it, and nothing else calls fireWaiters.
 func (w *Watcher) settle() {
 	w.reconcile()
+	w.announceStarted()
 	w.fireWaiters()
 	w.spawned = 0
 }

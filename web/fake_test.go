@@ -188,6 +188,7 @@ func (f *fakeBackend) reap(w *fakeWatcher, p *fakeProc) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(w.procs, p.pid)
+	f.Events.Publish(w.name, events.KindExit, map[string]any{"process_pid": p.pid, "process_id": p.wid, "exit_code": code})
 	f.Events.Publish(w.name, events.KindReap, map[string]any{"process_pid": p.pid, "process_id": p.wid, "exit_code": code})
 	if len(w.procs) < w.target {
 		w.restart[p.wid]++

@@ -512,7 +512,7 @@ func (h *hub) applyEvent(ev events.Event) {
 				w.Procs[pid] = map[string]any{"pid": toFloat(we.Fields["process_pid"]), "wid": we.Fields["process_id"], "state": "spawned", "started": we.Time, "age": 0.0}
 			}
 		}
-	case events.KindReap:
+	case events.KindExit: // every exit; reap only where circusd has one
 		if pid != "" {
 			delete(w.Procs, pid)
 			h.reaped[pid] = ev.Time

@@ -202,6 +202,8 @@ func toFloat(v any) float64 {
 	switch n := v.(type) {
 	case float64:
 		return n
+	case interface{ Float64() float64 }: // procinfo.Float
+		return n.Float64()
 	case float32:
 		return float64(n)
 	case int:

@@ -168,6 +168,11 @@ func (e *Exporter) Run(ctx context.Context) error {
 // is not a reload worth timing.
 func (e *Exporter) timeReload(ctx context.Context, ev events.Event) {
 	pool, kind, t0 := ev.Watcher, ev.Kind, ev.Time
+	// reload comes when the workers are replaced, as in Circus; it says
+	// when the reload was asked for.
+	if began, ok := ev.Fields["began"].(float64); ok && began > 0 {
+		t0 = time.Unix(0, int64(began*1e9))
+	}
 	obs := e.reloads.WithLabelValues(pool)
 	e.opts.Source.OnSettled(ctx, pool, func(at time.Time, already bool) {
 		if kind == events.KindUpdated && already {

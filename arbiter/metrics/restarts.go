@@ -98,7 +98,7 @@ func (t *tracker) apply(ev events.Event) {
 		}
 		count(reason)
 		p.done[pid] = true
-	case events.KindReap:
+	case events.KindExit:
 		p.reaped(pid, wid)
 	case events.KindReloadFailed:
 		// A new worker of a rolling reload died or failed its readiness:

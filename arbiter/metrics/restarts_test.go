@@ -26,7 +26,7 @@ func ev(kind events.Kind, pid, wid int) events.Event {
 // a restart, and why.
 func TestTrackerCountsRestartsByReason(t *testing.T) {
 	const (
-		reap, spawn, kill = events.KindReap, events.KindSpawn, events.KindKill
+		reap, spawn, kill = events.KindExit, events.KindSpawn, events.KindKill
 	)
 	tests := []struct {
 		name string

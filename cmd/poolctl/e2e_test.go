@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -344,7 +345,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("--json listsockets: %q", r.stdout)
 		}
 		r := p.ctl(t, "options", "web")
-		if !strings.Contains(r.stdout, "\nnumprocesses ") || !strings.Contains(r.stdout, `["3600"]`) {
+		if !strings.Contains(r.stdout, "\nnumprocesses ") || !regexp.MustCompile(`(?m)^args +3600$`).MatchString(r.stdout) {
 			t.Errorf("options web:\n%s", r.stdout)
 		}
 		if r := p.ctl(t, "get", "web", "cmd", "numprocesses"); r.stdout != "cmd           sleep\nnumprocesses  2\n" {

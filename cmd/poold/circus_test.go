@@ -1,327 +1,339 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
+	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/watcher/proctest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
+// circusConfig: one watcher with env and a socket whose workers have a
+// child (the shell's sleep; the worker execs another sleep once it is
+// gone), and a plain one.
+const circusConfig = `
+[arbiter]
+ENDPOINTS
+[sockets.web]
+port = 0
+[watchers.web]
+cmd = "/bin/sh"
+args = ["-c", "sleep 3600 & wait; exec sleep 3600"]
+numprocesses = 2
+use_sockets = true
+env = ["FOO=bar", "HELLO=world"]
+graceful_timeout = "2s"
+[watchers.other]
+cmd = "/bin/sleep"
+args = ["3600"]
+graceful_timeout = "1s"
+`
 
-// realPoold returns the real poold binary: $POOLD_BIN, or one built once
-// for this test run.
-func realPoold(t *testing.T) string {
+func ctlEndpoint(p *proc) string { return "ipc://" + p.dir + "/c.sock" }
+
+// goPids lists a watcher's pids through poold's own client (fast; for
+// the test's bookkeeping, not under test).
+func goPids(t *testing.T, c *controller.Client, name string) []int {
 	t.Helper()
-	if p := os.Getenv("POOLD_BIN"); p != "" {
-		return p
+	var pids []int
+	r := call(t, c, "list", map[string]any{"name": name})
+	l, _ := r["pids"].([]any)
+	for _, v := range l {
+		pids = append(pids, int(v.(float64)))
 	}
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "poold-bin-")
-		if err != nil {
-			binErr = err
-			return
+	return pids
+}
+
+func goCount(t *testing.T, c *controller.Client) float64 {
+	n, _ := call(t, c, "numprocesses", nil)["numprocesses"].(float64)
+	return n
+}
+
+// TestCircusctlCommandsAgainstPoold runs every circusctl command against
+// poold and checks its exit status and output, including the ones that
+// failed before: options and get with env (circusctl crashed on a list),
+// listsockets (poold's own fd), kill --graceful_timeout (a string),
+// start/stop/restart --match, decr (removed the newest), quit --waiting
+// (answered before the workers were gone).
+func TestCircusctlCommandsAgainstPoold(t *testing.T) {
+	circusPeer(t)
+	p := startPoold(t, circusConfig)
+	ep := ctlEndpoint(p)
+	c := dialControl(t, p)
+	proctest.Eventually(t, "3 workers", func() bool { return goCount(t, c) == 3 })
+	// decr removes the oldest worker, as circusd does (wids 1 and 2 run,
+	// the new one takes 3: removing the highest wid removed the newest).
+	before := goPids(t, c, "web")
+	call(t, c, "incr", map[string]any{"name": "web", "waiting": true})
+	var newest int
+	for _, pid := range goPids(t, c, "web") {
+		if !slices.Contains(before, pid) {
+			newest = pid
 		}
-		binPath = filepath.Join(dir, "poold")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	if r := circusctlBatch(t, ep, [][]string{{"decr", "web", "--waiting"}}); r[0].code != 0 || r[0].out != "2" {
+		t.Fatalf("decr: %v", r)
+	}
+	if after := goPids(t, c, "web"); len(after) != 2 || !slices.Contains(after, newest) {
+		t.Errorf("decr left %v; want the newest worker %d kept (the oldest of %v removed)", after, newest, before)
+	}
+
+	steps := []struct {
+		args []string
+		want []string // regexps the output must match
+	}{
+		{[]string{"list"}, []string{`^other,web$`}},
+		{[]string{"list", "web"}, []string{`^\d+,\d+$`}},
+		{[]string{"status"}, []string{`^other: active\nweb: active$`}},
+		{[]string{"status", "web"}, []string{`^active$`}},
+		{[]string{"numwatchers"}, []string{`^2$`}},
+		{[]string{"numprocesses"}, []string{`^3$`}},
+		{[]string{"options", "web"}, []string{`(?m)^env: (FOO=bar,HELLO=world|HELLO=world,FOO=bar)$`,
+			`(?m)^args: -c 'sleep 3600 & wait; exec sleep 3600'$`, `(?m)^stop_signal: 15$`, `(?m)^graceful_timeout: 2\.0$`}},
+		{[]string{"get", "web", "env"}, []string{`^env: (FOO=bar,HELLO=world|HELLO=world,FOO=bar)$`}},
+		{[]string{"get", "web", "numprocesses", "uid"}, []string{`^numprocesses: 2\nuid: ?$`}},
+		{[]string{"globaloptions"}, []string{`(?m)^endpoint: ipc://`}},
+		{[]string{"listsockets"}, []string{`^3:socket 'web' at 127\.0\.0\.1:\d+$`}},
+		{[]string{"stats", "web"}, []string{`^web:\n\d+: \d+ +sh root `}},
+		{[]string{"stats", "other"}, []string{`(?m)^\d+: \d+ +sleep root `}},
+		{[]string{"dstats"}, []string{`^Main Process:\n +\d+ `}},
+		{[]string{"signal", "web", "CONT"}, []string{`^ok$`}},
+		{[]string{"set", "web", "graceful_timeout", "3"}, []string{`^ok$`}},
+		{[]string{"get", "web", "graceful_timeout"}, []string{`^graceful_timeout: 3\.0$`}},
+		{[]string{"kill", "other", "--graceful_timeout", "1", "--waiting"}, []string{`^ok$`}},
+		{[]string{"stop", "o*", "--waiting"}, []string{`^ok$`}},
+		{[]string{"status", "other"}, []string{`^stopped$`}},
+		{[]string{"start", "^oth", "--match", "regex", "--waiting"}, []string{`^ok$`}},
+		{[]string{"restart", "?th*r", "--match", "glob", "--waiting"}, []string{`^ok$`}},
+		{[]string{"status", "other"}, []string{`^active$`}},
+		{[]string{"reload", "web", "--waiting"}, []string{`^ok$`}},
+		{[]string{"reloadconfig"}, []string{`^ok$`}},
+		{[]string{"add", "extra", "/bin/sleep 3600"}, []string{`^ok$`}},
+		{[]string{"rm", "extra", "--waiting"}, []string{`^ok$`}},
+	}
+	lines := make([][]string, len(steps))
+	for i, s := range steps {
+		lines[i] = s.args
+	}
+	for i, r := range circusctlBatch(t, ep, lines) {
+		for _, want := range steps[i].want {
+			if r.code != 0 || !regexp.MustCompile(want).MatchString(r.out) {
+				t.Errorf("circusctl %s: exit %d, output:\n%s\nwant exit 0 and output matching %q", strings.Join(steps[i].args, " "), r.code, r.out, want)
+			}
+		}
+	}
+
+	// quit --waiting answers once every worker is gone, here one that
+	// ignores SIGTERM and is killed at its graceful_timeout.
+	add := call(t, c, "add", map[string]any{"name": "slow", "cmd": "/bin/sh", "args": []any{"-c", "trap '' TERM; sleep 3600"},
+		"options": map[string]any{"graceful_timeout": 1}, "start": true, "waiting": true})
+	if add["status"] != "ok" {
+		t.Fatalf("add slow: %v", add)
+	}
+	all := append(goPids(t, c, "web"), goPids(t, c, "other")...)
+	all = append(all, goPids(t, c, "slow")...)
+	if r := circusctlBatch(t, ep, [][]string{{"quit", "--waiting"}}); r[0].code != 0 || r[0].out != "ok" {
+		t.Errorf("quit --waiting: %v", r)
+	}
+	for _, pid := range all {
+		if alive(pid) {
+			t.Errorf("quit --waiting answered while worker %d was alive", pid)
+		}
+	}
+	if code := p.wait(); code != 0 {
+		t.Errorf("poold exited %d after quit", code)
+	}
+}
+
+// alive reports whether pid runs (a zombie does not count).
+func alive(pid int) bool {
+	if !exists(pid) {
+		return false
+	}
+	st, err := readState(pid)
+	return err == nil && st != "Z"
+}
+
+func readState(pid int) (string, error) {
+	b, err := readFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return "", fmt.Errorf("bad stat %q", s)
+	}
+	return s[i+2 : i+3], nil
+}
+
+// TestCircusSignalChildpid: Circus's signal with childpid signals that
+// child of the worker, not the worker.
+func TestCircusSignalChildpid(t *testing.T) {
+	circusPeer(t)
+	p := startPoold(t, circusConfig)
+	ep := ctlEndpoint(p)
+	c := dialControl(t, p)
+	var worker, child int
+	proctest.Eventually(t, "a worker with a child", func() bool {
+		for _, pid := range goPids(t, c, "web") {
+			if kids := childrenOf(pid); len(kids) == 1 {
+				worker, child = pid, kids[0]
+				return true
+			}
+		}
+		return false
+	})
+	r := circusClient(t, ep, []map[string]any{{"command": "signal", "properties": map[string]any{
+		"name": "web", "pid": worker, "childpid": child, "signum": "TERM"}}})
+	if r[0].Reply["status"] != "ok" {
+		t.Fatalf("signal childpid: %v", r[0].Reply)
+	}
+	proctest.Eventually(t, fmt.Sprintf("child %d gone", child), func() bool { return !alive(child) })
+	if !alive(worker) || !slices.Contains(goPids(t, c, "web"), worker) {
+		t.Errorf("worker %d was signalled (or replaced) instead of its child %d", worker, child)
+	}
+}
+
+// TestCircusTopPaintsPoold feeds poold's stats stream, read by circus-top's
+// own StatsClient, to its painter (_paint) on a fake screen: it painted a
+// blank screen (ValueError) without the stat.circus aggregate.
+func TestCircusTopPaintsPoold(t *testing.T) {
+	circusPeer(t)
+	p := startPoold(t, circusConfig)
+	c := dialControl(t, p)
+	proctest.Eventually(t, "3 workers", func() bool { return goCount(t, c) == 3 })
+	const script = `
+import sys, time
+from collections import defaultdict
+from circus.stats.client import StatsClient, _paint
+
+class Screen:
+    def __init__(self): self.lines = {}
+    def getmaxyx(self): return (60, 120)
+    def erase(self): self.lines = {}
+    def refresh(self): pass
+    def resize(self, h, w): pass
+    def addstr(self, x, y, text): self.lines[(x, y)] = text
+
+watchers = defaultdict(dict)
+client = StatsClient(sys.argv[1])
+client.timeout = 1
+deadline = time.time() + 25
+for watcher, subtopic, stat in client:
+    stat['watcher'] = watcher
+    watchers[watcher][subtopic or 'all'] = stat
+    names = set(watchers)
+    if {'web', 'other', 'circus', 'sockets'} <= names and all('all' in watchers[n] and len(watchers[n]) > 1 for n in ('web', 'other', 'circus')) or time.time() > deadline:
+        break
+screen = Screen()
+_paint(screen, watchers, 60, 120)
+for (x, y), text in sorted(screen.lines.items()):
+    print(x, y, text.rstrip())
+`
+	ctx, cancel := contextWithHang()
+	defer cancel()
+	cmd := circusPython(t, ctx, "-c", script, "ipc://"+p.dir+"/s.sock")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("circus-top's painter: %v\n%s", err, out)
+	}
+	screen := string(out)
+	for _, want := range []string{"Circus Top", "\n2 0 circus\n", "\nweb\n", "(avg)", "(sum)", "(older)"} {
+		if !strings.Contains(strings.ReplaceAll(screen, "\n", "\n\n"), want) && !strings.Contains(screen, strings.TrimPrefix(want, "\n")) {
+			t.Errorf("circus-top screen lacks %q:\n%s", want, screen)
+		}
+	}
+	for _, w := range []string{"other", "web", "sockets", "circus", "poold"} {
+		if !regexp.MustCompile(`(?m)^\d+ 0 ` + w + `$`).MatchString(screen) {
+			t.Errorf("circus-top shows no %s group:\n%s", w, screen)
+		}
+	}
+	if n := strings.Count(screen, "(avg)"); n != 4 {
+		t.Errorf("circus-top shows %d aggregate lines, want 4 (circus, other, poold, web):\n%s", n, screen)
+	}
+}
+
+// TestCircusFlappingPluginThroughReloadAndDecr runs Circus's flapping
+// plugin against poold: a reload and a decr 2 must leave the watcher
+// alone (poold published reap for the workers they stop, which the plugin
+// counts as crashes), while real crashes still trip it.
+func TestCircusFlappingPluginThroughReloadAndDecr(t *testing.T) {
+	circusPeer(t)
+	p := startPoold(t, strings.Replace(circusConfig, "numprocesses = 2", "numprocesses = 4", 1))
+	ep := ctlEndpoint(p)
+	c := dialControl(t, p)
+	sub := subscribe(t, p, c)
+	proctest.Eventually(t, "5 workers", func() bool { return goCount(t, c) == 5 })
+
+	// The real plugin, which also prints each event it handles, so the
+	// test knows what it has seen.
+	const script = `
+import sys
+from circus.plugins.flapping import Flapping
+class Seen(Flapping):
+    def handle_recv(self, data):
+        print("event", data[0].decode(), flush=True)
+        return super().handle_recv(data)
+Seen(sys.argv[1], sys.argv[2], 5.0, None, attempts="3", window="30", retry_in="1", max_retry="1").start()
+`
+	ctx, cancel := contextWithHang()
+	defer cancel()
+	plugin := circusPython(t, ctx, "-c", script, ep, "ipc://"+p.dir+"/e.sock")
+	plog := &lockedBuffer{}
+	plugin.Stdout, plugin.Stderr = plog, plog
+	if err := plugin.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = plugin.Process.Signal(syscall.SIGTERM)
+		_ = plugin.Wait()
+		if t.Failed() {
+			t.Logf("flapping plugin log:\n%s", plog.String())
 		}
 	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-// circusSite prepares the environment the test circus.ini reads its paths
-// from: a run directory with the after_spawn hook, a WSGI app, gunicorn,
-// and this test binary as the Go worker.
-func circusSite(t *testing.T) (env []string, runDir string) {
-	t.Helper()
-	gunicorn, err := exec.LookPath("gunicorn")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("gunicorn is not installed (Debian package gunicorn)")
-		}
-		t.Skip("gunicorn not installed")
-	}
-	runDir = t.TempDir()
-	app := "import os\ndef app(environ, start_response):\n    start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [('gunicorn pid %d' % os.getpid()).encode()]\n"
-	hook := "#!/bin/sh\necho \"$1 $POOLD_HOOK $POOLD_WATCHER $POOLD_WID $POOLD_PID\" >> \"$(dirname \"$0\")/hooks.log\"\n"
-	for name, text := range map[string]string{"app.py": app, "hook.sh": hook} {
-		if err := os.WriteFile(filepath.Join(runDir, name), []byte(text), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env = append(os.Environ(), "RUN_DIR="+runDir, "GUNICORN="+gunicorn, "APP_DIR="+runDir,
-		"WORKER="+os.Args[0], "SITE_OWNER=alice")
-	return env, runDir
-}
-
-// runBin runs the real poold to completion.
-func runBin(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	cmd := exec.Command(realPoold(t), args...)
-	cmd.Env = env
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	if cmd.ProcessState == nil {
-		t.Fatal(err)
-	}
-	return o.String(), e.String(), cmd.ProcessState.ExitCode()
-}
-
-// TestCircusINIServes runs a Circus configuration (with an included file,
-// [env:NAME], $VAR and $(circus.*) variables and a command hook) under the
-// real poold binary, directly and converted to TOML, and checks that
-// gunicorn and a Go worker serve HTTP on the sockets it names.
-func TestCircusINIServes(t *testing.T) {
-	env, runDir := circusSite(t)
-	ini, err := filepath.Abs("../../configs/circusini/testdata/site/site.ini")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, errs, code := runBin(t, env, "--check", ini)
-	if code != 0 || !strings.Contains(out, "ok (2 sockets, 2 watchers)") {
-		t.Fatalf("--check %s: exit %d\n%s%s", ini, code, out, errs)
-	}
-	toml, errs, code := runBin(t, env, "convert", ini)
-	if code != 0 {
-		t.Fatalf("convert: exit %d\n%s", code, errs)
-	}
-	converted := filepath.Join(runDir, "poold.toml")
-	if err := os.WriteFile(converted, []byte(toml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, errs, code := runBin(t, env, "--check", converted); code != 0 {
-		t.Fatalf("--check of the converted file: exit %d\n%s%s\n%s", code, out, errs, toml)
-	}
-	for _, cfg := range []string{ini, converted} {
-		t.Run(filepath.Base(cfg), func(t *testing.T) {
-			os.Remove(filepath.Join(runDir, "hooks.log"))
-			serveCircusSite(t, env, cfg, runDir)
+	// seen provokes an updated event until the plugin has handled one
+	// more: everything published before has been handled too, and a stop
+	// it cast has reached poold before the options call it makes on
+	// updated (same socket).
+	seen := func() {
+		n := strings.Count(plog.String(), "event watcher.web.updated")
+		proctest.Eventually(t, "the plugin handling events", func() bool {
+			call(t, c, "set", map[string]any{"name": "web", "options": map[string]any{"graceful_timeout": 2}})
+			return strings.Count(plog.String(), "event watcher.web.updated") > n
 		})
 	}
+	seen()
+	for i, r := range circusctlBatch(t, ep, [][]string{{"reload", "web", "--waiting"}, {"decr", "web", "2", "--waiting"}}) {
+		if r.code != 0 {
+			t.Fatalf("circusctl reload/decr %d: %v", i, r)
+		}
+	}
+	seen()
+	if st := call(t, c, "status", map[string]any{"name": "web"})["status"]; st != "active" || !strings.Contains(plog.String(), "event watcher.web.kill") {
+		t.Fatalf("after reload and decr 2 with the flapping plugin: web is %s (want active)", st)
+	}
+	// Control: three real crashes in the window do trip it.
+	var seq float64
+	for crashed := 0; crashed < 3; crashed++ {
+		var pids []int
+		proctest.Eventually(t, "a worker to crash", func() bool { pids = goPids(t, c, "web"); return len(pids) > 0 })
+		_ = syscall.Kill(pids[0], syscall.SIGKILL)
+		collect(t, sub, &seq, func(e event) bool {
+			return e.topic == "watcher.web.reap" && e.p["process_pid"] == float64(pids[0])
+		})
+	}
+	collect(t, sub, &seq, func(e event) bool { return e.topic == "watcher.web.stop" })
 }
 
-func serveCircusSite(t *testing.T, env []string, cfg, runDir string) {
-	log := &lockedBuffer{}
-	cmd := exec.Command(realPoold(t), cfg)
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, log: log, done: make(chan struct{}), dir: runDir, cfg: cfg}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("poold log:\n%s", log.String())
-		}
-	})
-	addrs := map[string]string{}
-	for _, m := range p.waitLog(`socket bound: socket=(\S+) address=(\S+)`, 2) {
-		addrs[m[1]] = m[2]
-	}
-	var body string
-	proctest.Eventually(t, "gunicorn answers on socket web", func() bool {
-		b, err := get("http://" + addrs["web"] + "/")
-		body = b
-		return err == nil
-	})
-	if !strings.HasPrefix(body, "gunicorn pid ") {
-		t.Errorf("web answered %q", body)
-	}
-	proctest.Eventually(t, "the Go worker answers on socket api", func() bool {
-		b, err := get("http://" + addrs["api"] + "/env")
-		body = b
-		return err == nil
-	})
-	for _, want := range []string{"GREETING=hi alice", "SITE=demo", "POOLD_WATCHER=api"} {
-		if !strings.Contains(body+"\n", want+"\n") {
-			t.Errorf("api worker env lacks %q:\n%s", want, body)
-		}
-	}
-	proctest.Eventually(t, "the after_spawn hook ran for each api worker", func() bool {
-		b, _ := os.ReadFile(filepath.Join(runDir, "hooks.log"))
-		return strings.Count(string(b), "spawned after_spawn api ") == 3
-	})
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(); code != 0 {
-		t.Fatalf("exit code %d", code)
-	}
+func contextWithHang() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), hang)
 }
 
-// TestConvertSupervisord converts a supervisord file; the result passes
-// --check, and --strict refuses what does not map, naming section and key.
-func TestConvertSupervisord(t *testing.T) {
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "supervisord.conf")
-	os.WriteFile(conf, []byte(`[supervisord]
-nodaemon = true
-logfile = /var/log/supervisord.log
-
-[program:worker]
-command = /bin/sleep 3600 %(process_num)s
-process_name = %(program_name)s_%(process_num)02d
-numprocs = 3
-numprocs_start = 1
-directory = /tmp
-environment = A="1",B="two words",C=plain
-startsecs = 2
-startretries = 4
-autorestart = unexpected
-stopsignal = INT
-stopwaitsecs = 7
-priority = 100
-stdout_logfile = /var/log/worker.log
-
-[fcgi-program:php]
-command = /bin/sleep 3600
-socket = tcp://127.0.0.1:0
-`), 0o644)
-	toml, errs, code := runBin(t, os.Environ(), "convert", conf)
-	if code != 0 {
-		t.Fatalf("convert: exit %d\n%s", code, errs)
-	}
-	for _, want := range []string{
-		`cmd = "/bin/sleep 3600 $(pool.wid)"`, `numprocesses = 3`, `env = ["A=1", "B=two words", "C=plain"]`,
-		`readiness = "delay"`, `ready_delay = "2s"`, `flapping_attempts = 4`, `stop_signal = "INT"`,
-		`graceful_timeout = "7s"`, `priority = -100`, `sockets = ["php"]`,
-		"NOT MAPPED: [program:worker] stdout_logfile",
-	} {
-		if !strings.Contains(toml, want) {
-			t.Errorf("converted output lacks %q:\n%s", want, toml)
-		}
-	}
-	if !strings.Contains(errs, conf+":3: [supervisord] logfile:") {
-		t.Errorf("stderr lacks the logfile warning:\n%s", errs)
-	}
-	converted := filepath.Join(dir, "poold.toml")
-	os.WriteFile(converted, []byte(toml), 0o644)
-	if out, errs, code := runBin(t, os.Environ(), "--check", converted); code != 0 {
-		t.Fatalf("--check of the converted file: exit %d\n%s%s\n%s", code, out, errs, toml)
-	}
-	_, errs, code = runBin(t, os.Environ(), "convert", "--strict", conf)
-	if code != 1 || !strings.Contains(errs, "[program:worker] stdout_logfile: not yet mapped") {
-		t.Errorf("convert --strict: exit %d, want 1 naming the key:\n%s", code, errs)
-	}
-}
-
-// A Circus file is detected by content whatever its name; --strict turns
-// each option without an equivalent into an error naming section and key;
-// convert refuses a file that is neither Circus nor supervisord.
-func TestCircusDetectionAndStrict(t *testing.T) {
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "site.conf")
-	os.WriteFile(conf, []byte(`[circus]
-endpoint = ipc://`+dir+`/c.sock
-pubsub_endpoint = ipc://`+dir+`/e.sock
-stats_endpoint = ipc://`+dir+`/s.sock
-pidfile = /run/circus.pid
-
-[watcher:sleeper]
-cmd = /bin/sleep 3600
-copy_path = true
-`), 0o644)
-	out, errs, code := runBin(t, os.Environ(), "--check", conf)
-	if code != 0 || !strings.Contains(out, "ok (0 sockets, 1 watchers)") {
-		t.Fatalf("--check: exit %d\n%s%s", code, out, errs)
-	}
-	for _, want := range []string{conf + ":5: [circus] pidfile: poold runs in the foreground", conf + ":9: [watcher:sleeper] copy_path:"} {
-		if !strings.Contains(errs, "poold: warning: "+want) {
-			t.Errorf("--check stderr lacks %q:\n%s", want, errs)
-		}
-	}
-	_, errs, code = runBin(t, os.Environ(), "--check", "--strict", conf)
-	if code != 1 || !strings.Contains(errs, "[circus] pidfile") || !strings.Contains(errs, "[watcher:sleeper] copy_path") || !strings.Contains(errs, "--strict") {
-		t.Errorf("--check --strict: exit %d, want 1 naming both keys:\n%s", code, errs)
-	}
-	toml := filepath.Join(dir, "x.toml")
-	os.WriteFile(toml, []byte("[watchers.a]\ncmd = \"/bin/true\"\n"), 0o644)
-	if _, errs, code := runBin(t, os.Environ(), "convert", toml); code != 1 || !strings.Contains(errs, "is neither a Circus file") {
-		t.Errorf("convert of a TOML file: exit %d:\n%s", code, errs)
-	}
-}
-
-// SIGHUP re-reads and re-translates a circus.ini: a new numprocesses and
-// a new [env:NAME] value take effect.
-func TestCircusINIReload(t *testing.T) {
-	dir := t.TempDir()
-	ini := filepath.Join(dir, "circus.ini")
-	write := func(n int, greeting string) {
-		text := fmt.Sprintf(`[circus]
-endpoint = ipc://%[1]s/c.sock
-pubsub_endpoint = ipc://%[1]s/e.sock
-stats_endpoint = ipc://%[1]s/s.sock
-
-[watcher:sleeper]
-cmd = /bin/sleep 3600
-numprocesses = %[2]d
-
-[env:sleeper]
-GREETING = %[3]s
-`, dir, n, greeting)
-		if err := os.WriteFile(ini, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(1, "hello")
-	log := &lockedBuffer{}
-	cmd := exec.Command(realPoold(t), ini)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, log: log, done: make(chan struct{}), dir: dir, cfg: ini}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("poold log:\n%s", log.String())
-		}
-	})
-	p.waitLog(`poold started`, 1)
-	c := dialControl(t, p)
-	pids := func() int {
-		r := call(t, c, "list", map[string]any{"name": "sleeper"})
-		l, _ := r["pids"].([]any)
-		return len(l)
-	}
-	proctest.Eventually(t, "one worker", func() bool { return pids() == 1 })
-	write(3, "bonjour")
-	p.signal(syscall.SIGHUP)
-	proctest.Eventually(t, "three workers after SIGHUP", func() bool { return pids() == 3 })
-	r := call(t, c, "get", map[string]any{"name": "sleeper", "keys": []any{"env"}})
-	if !strings.Contains(fmt.Sprint(r), "GREETING") || !strings.Contains(fmt.Sprint(r), "bonjour") {
-		t.Errorf("env after reload: %v", r)
-	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(); code != 0 {
-		t.Fatalf("exit code %d", code)
-	}
-}
+func readFile(path string) ([]byte, error) { return os.ReadFile(path) }

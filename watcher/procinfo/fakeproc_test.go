@@ -104,7 +104,7 @@ func TestFakeProcFigures(t *testing.T) {
 	want := Info{
 		PID: 42, Cmdline: "python3", Username: "root", Nice: 5,
 		CPU:        10, // lifetime: 90 s over 900 s
-		Mem:        round1(float64(3584*pageSize) / (1 << 30) * 100),
+		Mem:        Float(round3(float64(3584*pageSize) / (1 << 30) * 100)),
 		MemInfo1:   HumanSize(3584 * pageSize),
 		MemInfo2:   "3G",
 		Ctime:      "1:30.00",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // sizeSymbols are the binary prefixes HumanSize uses, 1 KiB = 1024 bytes, as
@@ -41,7 +42,33 @@ func formatCPUTime(ticks uint64) string {
 	return fmt.Sprintf("%d:%02d.%02d", secs/60, secs%60, ticks%userHZ)
 }
 
-// round1 rounds to one decimal place, as Circus does for cpu and mem.
+// round1 rounds to one decimal place, as psutil does for Circus's cpu.
 func round1(f float64) float64 {
 	return math.Round(f*10) / 10
 }
+
+// round3 rounds to three decimal places, as Circus does for mem.
+func round3(f float64) float64 {
+	return math.Round(f*1000) / 1000
+}
+
+// Float is a float64 that JSON always writes as a float ("0.0", never
+// "0"), as Python's json module writes Circus's cpu and mem: a Python
+// client then gets a float, whatever the value.
+type Float float64
+
+// MarshalJSON writes f with a decimal point.
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil, fmt.Errorf("procinfo: %v cannot be written as JSON", v)
+	}
+	b := strconv.AppendFloat(nil, v, 'f', -1, 64)
+	if !strings.ContainsAny(string(b), ".e") {
+		b = append(b, ".0"...)
+	}
+	return b, nil
+}
+
+// Float64 is f as a plain float64.
+func (f Float) Float64() float64 { return float64(f) }

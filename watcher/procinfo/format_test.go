@@ -1,6 +1,7 @@
 package procinfo
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 )
@@ -52,6 +53,27 @@ func TestFormatCPUTime(t *testing.T) {
 	}
 }
 
+// Circus's cpu and mem are Python floats: JSON must write 0 as 0.0, so a
+// Python client gets a float whatever the value, and mem keeps three
+// decimals, so that a small worker does not show 0.
+func TestFloatJSON(t *testing.T) {
+	for _, tc := range []struct {
+		in   Float
+		want string
+	}{{0, "0.0"}, {12, "12.0"}, {12.5, "12.5"}, {0.006, "0.006"}, {1e21, "1000000000000000000000.0"}, {-3, "-3.0"}} {
+		b, err := json.Marshal(tc.in)
+		if err != nil || string(b) != tc.want {
+			t.Errorf("json.Marshal(Float(%v)) = %s, %v; want %s", float64(tc.in), b, err, tc.want)
+		}
+	}
+	if got := round3(6.0 / 100000 * 100); got != 0.006 {
+		t.Errorf("round3(0.006) = %v", got)
+	}
+	if _, err := json.Marshal(Float(math.NaN())); err == nil {
+		t.Error("NaN encoded without an error")
+	}
+}
+
 func TestAggregate(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -80,7 +102,7 @@ func TestAggregate(t *testing.T) {
 					t.Fatalf("pid = %v, want %v", pids, tc.pids)
 				}
 			}
-			if got["cpu"] != tc.cpu || got["mem"] != tc.mem || got["age"] != tc.age || len(got) != 4 {
+			if got["cpu"] != Float(tc.cpu) || got["mem"] != Float(tc.mem) || got["age"] != tc.age || len(got) != 4 {
 				t.Errorf("Aggregate = %v, want cpu %v mem %v age %v", got, tc.cpu, tc.mem, tc.age)
 			}
 		})

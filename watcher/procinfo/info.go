@@ -23,9 +23,10 @@ type Info struct {
 	Nice     int    `json:"nice"`
 	// CPU is the percentage of one core used since the previous sample of
 	// this pid (can exceed 100 for a multi-threaded process); see Sampler.
-	CPU float64 `json:"cpu"`
-	// Mem is RSS as a percentage of physical memory (MemTotal).
-	Mem float64 `json:"mem"`
+	CPU Float `json:"cpu"`
+	// Mem is RSS as a percentage of physical memory (MemTotal), rounded
+	// to 0.001 as Circus does (a small worker is not 0).
+	Mem Float `json:"mem"`
 	// MemInfo1 is RSS and MemInfo2 is virtual size, formatted by HumanSize.
 	MemInfo1 string `json:"mem_info1"`
 	MemInfo2 string `json:"mem_info2"`
@@ -68,8 +69,8 @@ func Aggregate(infos []Info) map[string]any {
 	var cpu, mem, age float64
 	for _, in := range infos {
 		pids = append(pids, in.PID)
-		cpu += in.CPU
-		mem += in.Mem
+		cpu += float64(in.CPU)
+		mem += float64(in.Mem)
 		age = max(age, in.Age)
 	}
 	slices.Sort(pids)
@@ -78,8 +79,8 @@ func Aggregate(infos []Info) map[string]any {
 	}
 	return map[string]any{
 		"pid": pids,
-		"cpu": round1(cpu),
-		"mem": round1(mem),
+		"cpu": Float(round1(cpu)),
+		"mem": Float(round3(mem)),
 		"age": age,
 	}
 }

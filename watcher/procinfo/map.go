@@ -2,7 +2,8 @@ package procinfo
 
 // Map is the info as the map its JSON decodes to (numbers as float64,
 // lists as []any), built without a JSON round trip: the stats stream
-// publishes one for every worker every second.
+// publishes one for every worker every second. cpu and mem are Float, so
+// that they are written as floats even when whole, as Circus's are.
 func (in Info) Map() map[string]any {
 	children := make([]any, len(in.Children))
 	for i, c := range in.Children {

@@ -16,11 +16,18 @@ func TestMapMatchesJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want map[string]any
+	var want, got map[string]any
 	if err := json.Unmarshal(b, &want); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(want, in.Map()); diff != "" {
+	mb, err := json.Marshal(in.Map())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(mb, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Map differs from the JSON form (-json +map):\n%s", diff)
 	}
 }

@@ -58,7 +58,7 @@ func TestRSSOfProcessTouching64MB(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cpu = in.CPU
+		cpu = float64(in.CPU)
 		return cpu < 5
 	}) {
 		t.Fatalf("idle helper cpu near 0: still %.1f after 20s", cpu)
@@ -78,7 +78,7 @@ func TestCPUOfBusyProcess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cpu = in.CPU
+		cpu = float64(in.CPU)
 		// Only a figure computed over an interval counts, not the
 		// lifetime average of the first sample. The burner's share is
 		// the machine's to give: on 2 cores under a load of 60 it gets

@@ -1,0 +1,129 @@
+package arbiter
+
+import (
+	"fmt"
+	"os/user"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/procinfo"
+)
+
+// circusShaped renders a watcher's options (configs.WatcherOptions) in the
+// shapes Circus gives the options it defines, for the options and get
+// replies, so that Circus's clients read them as they read circusd's
+// (circusctl's options and get format env as a dict):
+//
+//	env               {"KEY": "VALUE"}, not ["KEY=VALUE"]
+//	args              one string, the words shell-quoted ("" for none)
+//	stop_signal       the signal's number (15)
+//	uid, gid          null when unset, else the numeric id (a name that does
+//	                  not resolve here stays a string)
+//	graceful_timeout  a float (5.0)
+//
+// poold's own options keep their shapes. set and add take both forms
+// (fromCircus).
+func circusShaped(opts map[string]any) map[string]any {
+	if env, ok := opts["env"].([]string); ok {
+		m := make(map[string]any, len(env))
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			m[k] = v
+		}
+		opts["env"] = m
+	}
+	if args, ok := opts["args"].([]string); ok {
+		opts["args"] = quoteWords(args)
+	}
+	if s, ok := opts["stop_signal"].(string); ok {
+		if sig, err := configs.ParseSignal(s); err == nil {
+			opts["stop_signal"] = int(sig)
+		}
+	}
+	opts["uid"] = circusID(opts["uid"], lookupUID)
+	opts["gid"] = circusID(opts["gid"], lookupGID)
+	if g, ok := opts["graceful_timeout"].(float64); ok {
+		opts["graceful_timeout"] = procinfo.Float(g)
+	}
+	return opts
+}
+
+func circusID(v any, lookup func(string) (int, error)) any {
+	s, ok := v.(string)
+	switch {
+	case !ok:
+		return v
+	case s == "":
+		return nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		return n
+	}
+	if n, err := lookup(s); err == nil {
+		return n
+	}
+	return s
+}
+
+func lookupUID(name string) (int, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(u.Uid)
+}
+
+func lookupGID(name string) (int, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(g.Gid)
+}
+
+// fromCircus takes option values in Circus's shapes (set and add from a
+// Circus client): args as one string (split like cmd), uid or gid null
+// (unset), stop_signal as a number (taken as it is). It returns a copy.
+func fromCircus(opts map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(opts))
+	for k, v := range opts {
+		out[k] = v
+	}
+	if s, ok := out["args"].(string); ok && strings.TrimSpace(s) == "" {
+		out["args"] = []string{}
+	} else if ok {
+		words, err := configs.SplitCommand(s)
+		if err != nil {
+			return nil, fmt.Errorf("args: %w", err)
+		}
+		out["args"] = words
+	}
+	for _, k := range []string{"uid", "gid"} {
+		if v, ok := out[k]; ok && v == nil {
+			out[k] = ""
+		}
+	}
+	if n, ok := out["stop_signal"].(float64); ok && n == float64(int(n)) {
+		out["stop_signal"] = configs.SignalName(syscall.Signal(int(n)))
+	}
+	return out, nil
+}
+
+// plainWord is a word that needs no quoting.
+var plainWord = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+
+// quoteWords joins words so that configs.SplitCommand gives them back.
+func quoteWords(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		if plainWord.MatchString(w) {
+			out[i] = w
+		} else {
+			out[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
+}
