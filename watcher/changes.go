@@ -45,6 +45,8 @@ var fieldEffects = map[string]Effect{
 	"HealthCmd": Health, "HealthInterval": Health, "HealthTimeout": Health,
 	"HealthThreshold": Health,
 	"MaxRSS":          Live, "MaxCPU": Live, "LimitThreshold": Live, "DependsOn": Live,
+	// A worker's cgroup gets its limits when it is made.
+	"MemoryMax": Restart, "PidsMax": Restart, "CPUMax": Restart,
 }
 
 // Changes is the outcome of comparing two specs of one watcher.

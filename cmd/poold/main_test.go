@@ -76,7 +76,13 @@ func startPoold(t testing.TB, config string, flags ...string) *proc {
 // p.log with its stdout).
 func startPooldStderr(t testing.TB, config string, stderr io.Writer, flags ...string) *proc {
 	t.Helper()
-	dir := t.TempDir()
+	return startPooldIn(t, t.TempDir(), config, stderr, flags...)
+}
+
+// startPooldIn starts poold on config written to dir/poold.toml: a poold
+// started again in the same dir runs the same config file.
+func startPooldIn(t testing.TB, dir, config string, stderr io.Writer, flags ...string) *proc {
+	t.Helper()
 	path := writeConfig(t, dir, config)
 	p := &proc{t: t, log: &lockedBuffer{}, done: make(chan struct{}), dir: dir, cfg: path}
 	p.cmd = exec.Command(os.Args[0])

@@ -43,6 +43,8 @@ import (
 	"os"
 	"runtime"
 	"syscall"
+
+	"github.com/poold/poold/watcher/cgroup"
 )
 
 // ProcSpec is everything needed to start one worker process.
@@ -58,6 +60,9 @@ type ProcSpec struct {
 	Listen     bool     // set LISTEN_PID to the worker's pid
 	Stdout     *os.File // nil: /dev/null
 	Stderr     *os.File // nil: /dev/null
+	// Cgroup, when set, is the worker's own cgroup: the clone starts the
+	// worker in it (CLONE_INTO_CGROUP), before it can run or fork.
+	Cgroup *cgroup.Group
 }
 
 // Spawner starts processes from one goroutine locked to its OS thread; see
@@ -202,7 +207,7 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
 	files := make([]*os.File, 0, 3+len(spec.Files))
 	files = append(files, devnull, orDevnull(spec.Stdout, devnull), orDevnull(spec.Stderr, devnull))
 	files = append(files, spec.Files...)
-	p, err := s.fork(path, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env}, files, spec.Credential)
+	p, err := s.fork(path, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env}, files, spec.Credential, spec.Cgroup)
 	if err != nil {
 		return nil, startError(spec.Path, path, err)
 	}
@@ -210,10 +215,10 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
 }
 
 // fork starts path with files at fds 0, 1, 2, ... in its own process
-// group, with the parent-death signal, and a pidfd when they work.
-// It forks through syscall, not os: with no os.Process, nothing in os can
-// reap the child or hold a pidfd of it (see proc.go).
-func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files []*os.File, cred *syscall.Credential) (*Proc, error) {
+// group, with the parent-death signal, a pidfd when they work, and in cg
+// when not nil. It forks through syscall, not os: with no os.Process,
+// nothing in os can reap the child or hold a pidfd of it (see proc.go).
+func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files []*os.File, cred *syscall.Credential, cg *cgroup.Group) (*Proc, error) {
 	attr.Files = make([]uintptr, len(files))
 	for i, f := range files {
 		attr.Files[i] = f.Fd()
@@ -223,8 +228,28 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files
 	if s.noPidfd == nil {
 		attr.Sys.PidFD = &pidfd // from the clone itself: no window for pid reuse
 	}
+	leave := func() error { return nil }
+	if cg != nil {
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, cg.FD()
+		var err error
+		if leave, err = cgroup.EnterV1(syscall.Gettid(), cg.V1Dirs()); err != nil {
+			return nil, err
+		}
+	}
+	reaper.mu.Lock() // the orphan reaper must not take this child for one
 	pid, _, err := syscall.StartProcess(path, argv, attr)
 	runtime.KeepAlive(files) // their fds must stay open until the fork
+	if err == nil {
+		reaper.workers[pid] = true
+	}
+	reaper.mu.Unlock()
+	if lerr := leave(); lerr != nil && err == nil {
+		// The spawner's thread may be left in a worker's v1 cgroup: fail
+		// this start (the child is killed and reaped here) and say so.
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		_, _ = newProc(pid, pidfd, s.noPidfd).Wait()
+		return nil, fmt.Errorf("%w (the worker it had started, pid %d, was killed)", lerr, pid)
+	}
 	if err != nil {
 		return nil, err
 	}
