@@ -83,9 +83,17 @@ func startPooldStderr(t testing.TB, config string, stderr io.Writer, flags ...st
 // started again in the same dir runs the same config file.
 func startPooldIn(t testing.TB, dir, config string, stderr io.Writer, flags ...string) *proc {
 	t.Helper()
+	return startPooldUnder(t, nil, dir, config, stderr, flags...)
+}
+
+// startPooldUnder starts poold as the last argument of the command wrap
+// (nil: directly), e.g. unshare.
+func startPooldUnder(t testing.TB, wrap []string, dir, config string, stderr io.Writer, flags ...string) *proc {
+	t.Helper()
 	path := writeConfig(t, dir, config)
 	p := &proc{t: t, log: &lockedBuffer{}, done: make(chan struct{}), dir: dir, cfg: path}
-	p.cmd = exec.Command(os.Args[0])
+	argv := append(append([]string(nil), wrap...), os.Args[0])
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), asPoold+"=1", "POOLD_TEST_ARGS="+strings.Join(append(flags, path), " "))
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log

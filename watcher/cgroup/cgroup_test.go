@@ -21,7 +21,7 @@ func TestV2Dir(t *testing.T) {
 	nested := "30 22 0:27 /system.slice /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n"
 	for _, c := range []struct {
 		name, cgroup, mountinfo, dir string
-		ok                          bool
+		ok                           bool
 	}{
 		{"hybrid", "4:memory:/x\n0::/\n", hybrid, "/sys/fs/cgroup/unified", true},
 		{"pure", "0::/system.slice/poold.service\n", pure, "/sys/fs/cgroup/system.slice/poold.service", true},
