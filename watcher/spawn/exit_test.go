@@ -72,7 +72,26 @@ func TestExitStatusesExact(t *testing.T) {
 			s := New(self(t))
 			s.pidfdOff = tc.noPidfd
 			r := runSpawnerOf(t, s)
+			// The orphan reaper sweeps all the while: it must take no
+			// worker's exit from its Wait, even one not yet registered.
+			stop, stolen := make(chan struct{}), make(chan []Orphan, 1)
+			go func() {
+				var took []Orphan
+				for {
+					select {
+					case <-stop:
+						stolen <- took
+						return
+					default:
+						took = append(took, ReapOrphans()...)
+					}
+				}
+			}()
 			testExits(t, r.Spawner, sh, tc.n, !tc.noPidfd)
+			close(stop)
+			if took := <-stolen; len(took) > 0 {
+				t.Errorf("the orphan reaper took the exits of workers %v", took)
+			}
 		})
 	}
 }
