@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -137,4 +138,72 @@ func contains(xs []int, x int) bool {
 		}
 	}
 	return false
+}
+
+// Limits land in the worker's cgroup: cgroup v2's files where its
+// controllers are offered, cgroup v1's on a hybrid host like CI's. A
+// process started by the spawner's way (thread moved into the v1 groups
+// for the fork, clone into the v2 group) is in every one of them.
+func TestLimitsApplied(t *testing.T) {
+	tr := openTree(t, testName(t))
+	g, err := tr.NewGroup("w", 1, Limits{MemoryMax: 64 << 20, PidsMax: 7, CPUMax: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"memory.max": "67108864", "memory.limit_in_bytes": "67108864", "pids.max": "7",
+		"cpu.max": "50000 100000", "cpu.cfs_quota_us": "50000"}
+	seen := 0
+	for _, d := range append([]string{g.Dir}, g.V1Dirs()...) {
+		for file, v := range want {
+			b, err := os.ReadFile(filepath.Join(d, file))
+			if err != nil {
+				continue
+			}
+			seen++
+			if got := strings.TrimSpace(string(b)); got != v {
+				t.Errorf("%s/%s = %q, want %q", d, file, got, v)
+			}
+		}
+	}
+	if seen != 3 {
+		t.Fatalf("found %d of the 3 limits in %s and %v", seen, g.Dir, g.V1Dirs())
+	}
+	cmd := exec.Command("/bin/sh", "-c", "exec sleep 1000")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: g.FD()}
+	done := make(chan error, 1)
+	go func() {
+		// Locked for good: the runtime ends the thread with the goroutine,
+		// so the v1 move cannot leak to another goroutine's thread.
+		runtime.LockOSThread()
+		leave, err := EnterV1(syscall.Gettid(), g.V1Dirs())
+		if err != nil {
+			done <- err
+			return
+		}
+		err = cmd.Start()
+		if lerr := leave(); err == nil {
+			err = lerr
+		}
+		done <- err
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for _, d := range g.V1Dirs() {
+		b, _ := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if strings.TrimSpace(string(b)) != fmt.Sprint(cmd.Process.Pid) {
+			t.Errorf("%s holds %q, want only pid %d", d, b, cmd.Process.Pid)
+		}
+	}
+	if err := g.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if err := g.WaitEmpty(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Remove(); err != nil {
+		t.Fatal(err)
+	}
 }
