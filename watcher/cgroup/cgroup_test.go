@@ -207,3 +207,25 @@ func TestLimitsApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The empty tree of another config whose poold is gone is removed by the
+// next poold's Open; a tree still locked, or holding a process, stays.
+func TestOpenPrunesStaleEmptyTrees(t *testing.T) {
+	base := testName(t)
+	stale := openTree(t, base+"-stale")
+	if _, err := stale.NewGroup("w", 1, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	stale.lock.Close() // its poold died
+	busy := openTree(t, base+"-busy")
+	if _, err := busy.NewGroup("w", 1, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	openTree(t, base+"-new")
+	if _, err := os.Stat(stale.Dir); !os.IsNotExist(err) {
+		t.Errorf("stale empty tree %s still there: %v", stale.Dir, err)
+	}
+	if _, err := os.Stat(busy.Dir); err != nil {
+		t.Errorf("tree %s of a live poold was removed: %v", busy.Dir, err)
+	}
+}

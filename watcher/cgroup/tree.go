@@ -52,6 +52,11 @@ func Open(name string, grace time.Duration) (*Tree, Leftover, error) {
 		return nil, Leftover{}, fmt.Errorf("cgroup %s has no cgroup.kill (needs Linux 5.14): %w", dir, err)
 	}
 	f, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) { // pruned by another poold (prune)
+		if err = os.Mkdir(dir, 0o755); err == nil {
+			f, err = os.Open(dir)
+		}
+	}
 	if err != nil {
 		return nil, Leftover{}, fmt.Errorf("open cgroup %s: %w", dir, err)
 	}
@@ -60,6 +65,7 @@ func Open(name string, grace time.Duration) (*Tree, Leftover, error) {
 		return nil, Leftover{}, fmt.Errorf("cgroup %s is in use by another poold running the same config (flock: %w); stop it first", dir, err)
 	}
 	t := &Tree{Dir: dir, lock: f, enabled: map[string]bool{}}
+	prune(own, name)
 	left, err := t.sweep(grace)
 	if err != nil {
 		t.Close()
@@ -141,4 +147,34 @@ func controllers(dir string) map[string]bool {
 		out[c] = true
 	}
 	return out
+}
+
+// prune removes the trees of other configs whose poold is gone (their lock
+// is free) and that hold no process any more: empty cgroups that a killed
+// poold, or one whose config file is gone, left. A tree that still holds
+// processes is left for a poold of its own config to sweep.
+func prune(own, self string) {
+	ents, _ := os.ReadDir(own)
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "poold-") || e.Name() == self {
+			continue
+		}
+		dir := filepath.Join(own, e.Name())
+		f, err := os.Open(dir)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			if full, err := (&Group{Dir: dir}).Populated(); err == nil && !full {
+				subs, _ := os.ReadDir(dir)
+				for _, sub := range subs {
+					if sub.IsDir() {
+						_ = unix.Rmdir(filepath.Join(dir, sub.Name()))
+					}
+				}
+				_ = unix.Rmdir(dir)
+			}
+		}
+		f.Close()
+	}
 }
