@@ -87,11 +87,13 @@ func TestExitStatusesExact(t *testing.T) {
 					}
 				}
 			}()
-			testExits(t, r.Spawner, sh, tc.n, !tc.noPidfd)
-			close(stop)
-			if took := <-stolen; len(took) > 0 {
-				t.Errorf("the orphan reaper took the exits of workers %v", took)
-			}
+			testExits(t, r.Spawner, sh, tc.n, !tc.noPidfd, func() {
+				// Stopped before the fds are counted: it opens /proc files.
+				close(stop)
+				if took := <-stolen; len(took) > 0 {
+					t.Errorf("the orphan reaper took the exits of workers %v", took)
+				}
+			})
 		})
 	}
 }
@@ -105,7 +107,8 @@ type sleeper struct {
 	err  error
 }
 
-func testExits(t *testing.T, s *Spawner, sh string, n int, pidfd bool) {
+// testExits calls reaped, if not nil, once every worker has been reaped.
+func testExits(t *testing.T, s *Spawner, sh string, n int, pidfd bool, reaped func()) {
 	fdsBefore, threadsBefore := countFDs(t), countThreads(t)
 	cases := exitCases(n)
 	ws := make([]*sleeper, n)
@@ -144,6 +147,9 @@ func testExits(t *testing.T, s *Spawner, sh string, n int, pidfd bool) {
 		case <-timeout:
 			t.Fatalf("worker %d (pid %d) not reaped within %v", i, w.p.Pid, hang)
 		}
+	}
+	if reaped != nil {
+		reaped()
 	}
 	if fds := countFDs(t); fds > fdsBefore {
 		t.Errorf("%d fds open after every worker was reaped, %d before: the waiting leaks", fds, fdsBefore)
