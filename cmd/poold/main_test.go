@@ -94,6 +94,11 @@ func startPooldUnder(t testing.TB, wrap []string, dir, config string, stderr io.
 	p := &proc{t: t, log: &lockedBuffer{}, done: make(chan struct{}), dir: dir, cfg: path}
 	argv := append(append([]string(nil), wrap...), os.Args[0])
 	p.cmd = exec.Command(argv[0], argv[1:]...)
+	if wrap != nil {
+		// If this test binary dies (a timeout), the wrapper must too, or
+		// the poold it runs (as PID 1 of its own namespace) stays.
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
 	p.cmd.Env = append(os.Environ(), asPoold+"=1", "POOLD_TEST_ARGS="+strings.Join(append(flags, path), " "))
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log

@@ -166,15 +166,34 @@ func prune(own, self string) {
 		}
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
 			if full, err := (&Group{Dir: dir}).Populated(); err == nil && !full {
-				subs, _ := os.ReadDir(dir)
-				for _, sub := range subs {
-					if sub.IsDir() {
-						_ = unix.Rmdir(filepath.Join(dir, sub.Name()))
-					}
-				}
-				_ = unix.Rmdir(dir)
+				removeEmpty(dir)
 			}
 		}
 		f.Close()
 	}
+	// cgroup v1 trees (limits on a hybrid host) whose v2 tree is gone:
+	// rmdir fails on any that still holds a process.
+	for _, h := range findV1() {
+		ents, _ := os.ReadDir(h.own)
+		for _, e := range ents {
+			name := e.Name()
+			if !e.IsDir() || !strings.HasPrefix(name, "poold-") || name == self {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(own, name)); errors.Is(err, os.ErrNotExist) {
+				removeEmpty(filepath.Join(h.own, name))
+			}
+		}
+	}
+}
+
+// removeEmpty removes dir and the cgroups in it that hold no process.
+func removeEmpty(dir string) {
+	subs, _ := os.ReadDir(dir)
+	for _, sub := range subs {
+		if sub.IsDir() {
+			_ = unix.Rmdir(filepath.Join(dir, sub.Name()))
+		}
+	}
+	_ = unix.Rmdir(dir)
 }
