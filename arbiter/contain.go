@@ -43,14 +43,14 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 // started again on the same config finds what a killed one left.
 func treeName(path string) string {
 	if path == "" {
-		return fmt.Sprintf("poold-pid%d-%d", os.Getpid(), treeSeq.Add(1))
+		return fmt.Sprintf("%spid%d-%d", cgroup.TreePrefix, os.Getpid(), treeSeq.Add(1))
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
 	sum := sha256.Sum256([]byte(path))
 	base := unsafeName.ReplaceAllString(filepath.Base(path), "_")
-	return "poold-" + base + "-" + hex.EncodeToString(sum[:4])
+	return cgroup.TreePrefix + base + "-" + hex.EncodeToString(sum[:4])
 }
 
 // openTree sets up containment; it runs before the sockets are bound, so

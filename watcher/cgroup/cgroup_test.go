@@ -68,7 +68,7 @@ func startIn(t *testing.T, g *Group, script string) *exec.Cmd {
 }
 
 func testName(t *testing.T) string {
-	return fmt.Sprintf("poold-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_"))
+	return fmt.Sprintf("%stest-%d-%s", TreePrefix, os.Getpid(), strings.ReplaceAll(t.Name(), "/", "_"))
 }
 
 // A setsid'd, double-forked descendant is in the worker's cgroup from the
@@ -221,7 +221,16 @@ func TestOpenPrunesStaleEmptyTrees(t *testing.T) {
 	if _, err := busy.NewGroup("w", 1, Limits{}); err != nil {
 		t.Fatal(err)
 	}
+	// Not a tree (another tool's, or a test's pids cgroup): never pruned.
+	other := filepath.Join(filepath.Dir(stale.Dir), fmt.Sprintf("poold-other-%d", os.Getpid()))
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(other)
 	openTree(t, base+"-new")
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("cgroup %s, no tree of poold's, was removed: %v", other, err)
+	}
 	if _, err := os.Stat(stale.Dir); !os.IsNotExist(err) {
 		t.Errorf("stale empty tree %s still there: %v", stale.Dir, err)
 	}

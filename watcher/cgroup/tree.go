@@ -13,6 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// TreePrefix begins the name of every tree: prune removes only those.
+const TreePrefix = "poold.tree."
+
 // Tree is poold's directory of worker cgroups, locked for as long as poold
 // runs.
 type Tree struct {
@@ -156,7 +159,7 @@ func controllers(dir string) map[string]bool {
 func prune(own, self string) {
 	ents, _ := os.ReadDir(own)
 	for _, e := range ents {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), "poold-") || e.Name() == self {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), TreePrefix) || e.Name() == self {
 			continue
 		}
 		dir := filepath.Join(own, e.Name())
@@ -177,7 +180,7 @@ func prune(own, self string) {
 		ents, _ := os.ReadDir(h.own)
 		for _, e := range ents {
 			name := e.Name()
-			if !e.IsDir() || !strings.HasPrefix(name, "poold-") || name == self {
+			if !e.IsDir() || !strings.HasPrefix(name, TreePrefix) || name == self {
 				continue
 			}
 			if _, err := os.Stat(filepath.Join(own, name)); errors.Is(err, os.ErrNotExist) {
