@@ -28,6 +28,7 @@ import (
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/sockets"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/cgroup"
 	"github.com/poold/poold/watcher/procinfo"
 	"github.com/poold/poold/watcher/spawn"
 )
@@ -63,6 +64,13 @@ type Options struct {
 	// Lifecycle is told when a config reload begins and ends and when
 	// poold begins to stop (notice.go). Nil: nobody is.
 	Lifecycle Lifecycle
+	// NoCgroups keeps workers in process groups even where poold could
+	// make cgroups.
+	NoCgroups bool
+	// ReapOrphans makes poold the subreaper of its workers' orphans and
+	// reaps them (poold's own binary sets it; in-process tests whose
+	// other children it would take do not).
+	ReapOrphans bool
 }
 
 // Arbiter runs the watchers of one configuration.
@@ -97,6 +105,10 @@ type Arbiter struct {
 	limits atomic.Bool
 
 	waitFallback bool // the log says exits are awaited without pidfds
+
+	tree        *cgroup.Tree          // poold's worker cgroups; nil: process groups
+	containment string                // what contains the workers, for status and log
+	groups      map[int]*cgroup.Group // pid -> its cgroup
 
 	runCtx    context.Context // cancelled when the loop ends: probes stop
 	notify    map[string]*notifier
@@ -138,6 +150,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		watchers: make(map[string]*watcher.Watcher),
 		byID:     make(map[uint64]*watcher.Watcher),
 		owner:    make(map[int]*watcher.Watcher),
+		groups:   make(map[int]*cgroup.Group),
 
 		statsChanged: make(chan struct{}, 1),
 	}
@@ -151,7 +164,8 @@ func (a *Arbiter) Done() <-chan struct{} { return a.done }
 func (a *Arbiter) Quitting() <-chan struct{} { return a.quit }
 
 type exitMsg struct {
-	pid, code int
+	pid int
+	end watcher.End
 }
 
 type timerMsg struct{ t watcher.Timer }
@@ -212,8 +226,10 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	if err := sockets.SealInherited(); err != nil {
 		return fmt.Errorf("arbiter: mark inherited fds close-on-exec: %w", err)
 	}
+	a.openTree() // before the bind: a killed poold's leftovers may hold a port
 	socks, err := sockets.Bind(a.cfg.Sockets)
 	if err != nil {
+		a.closeTree()
 		return err
 	}
 	a.socks = socks
@@ -238,6 +254,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		<-spawnDone
 		a.waits.Wait()
 		a.bg.Wait()
+		a.closeTree()
 		a.removeNotifyDir()
 		a.output.close(2 * time.Second)
 	}()
@@ -249,6 +266,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		}
 	}
 	a.noteLimits()
+	a.reapOrphans()
 	a.bus.Publish("", events.KindStart, map[string]any{"pid": os.Getpid()})
 	a.startInOrder(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart }), nil)
 	a.planDemand(false)
@@ -319,8 +337,9 @@ func (a *Arbiter) handle(m any) {
 	case exitMsg:
 		w := a.owner[m.pid]
 		delete(a.owner, m.pid)
+		delete(a.groups, m.pid)
 		if w != nil {
-			w.Exited(m.pid, m.code)
+			w.Ended(m.pid, m.end)
 		}
 	case timerMsg:
 		// By identity: a watcher removed and added again under the same

@@ -10,6 +10,7 @@ import (
 
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/cgroup"
 	"github.com/poold/poold/watcher/spawn"
 )
 
@@ -35,24 +36,37 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, erro
 		return 0, err
 	}
 	spec.Stdout, spec.Stderr = outW, errW
-	p, err := a.spawner.Start(spec)
+	g, err := a.newGroup(w, wid)
+	if err == nil {
+		spec.Cgroup = g
+		var p *spawn.Proc
+		if p, err = a.spawner.Start(spec); err == nil {
+			outW.Close()
+			errW.Close()
+			a.output.follow(name, wid, p.Pid, outR, errR)
+			a.owner[p.Pid] = w
+			if g != nil {
+				a.groups[p.Pid] = g
+			}
+			a.watchExit(p, g)
+			return p.Pid, nil
+		}
+		if g != nil {
+			_ = g.Remove()
+		}
+	}
 	outW.Close()
 	errW.Close()
-	if err != nil {
-		outR.Close()
-		errR.Close()
-		return 0, err
-	}
-	a.output.follow(name, wid, p.Pid, outR, errR)
-	a.owner[p.Pid] = w
-	a.watchExit(p)
-	return p.Pid, nil
+	outR.Close()
+	errR.Close()
+	return 0, err
 }
 
-// watchExit posts p's exit to the loop. The goroutine parks in the
-// netpoller on p's pidfd, holding no OS thread; only where pidfds do not
-// work does it block a thread in wait4 (logged once). Run waits for it.
-func (a *Arbiter) watchExit(p *spawn.Proc) {
+// watchExit posts p's exit to the loop, once its cgroup g (if any) is
+// empty too. The goroutine parks in the netpoller on p's pidfd, then on an
+// inotify fd of g, holding no OS thread; only where pidfds do not work
+// does it block a thread in wait4 (logged once). Run waits for it.
+func (a *Arbiter) watchExit(p *spawn.Proc, g *cgroup.Group) {
 	if err := p.Fallback(); err != nil && !a.waitFallback {
 		a.waitFallback = true
 		a.log.Warn("no pidfd for workers: each one's exit is awaited on a thread of its own, "+
@@ -61,17 +75,19 @@ func (a *Arbiter) watchExit(p *spawn.Proc) {
 	a.waits.Add(1)
 	go func() {
 		defer a.waits.Done()
-		code := -1
-		if ex, err := p.Wait(); err == nil {
-			code = ex.Status()
-		} else {
+		ex, err := p.Wait()
+		if err != nil {
+			ex = spawn.Exit{Code: -1}
 			a.log.Error("lost track of a worker", "pid", p.Pid, "error", err)
 		}
-		a.post(exitMsg{pid: p.Pid, code: code})
+		a.post(exitMsg{pid: p.Pid, end: a.ended(p.Pid, g, ex)})
 	}()
 }
 
 func (h host) Signal(pid int, sig syscall.Signal) error {
+	if sig == syscall.SIGKILL && h.a.killGroup(pid) {
+		return nil
+	}
 	if err := syscall.Kill(-pid, sig); err != nil {
 		if errors.Is(err, syscall.ESRCH) {
 			// The group leader may have moved itself out; signal the pid.

@@ -44,7 +44,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
-	fields := map[string]any{"status": string(w.Status()), "slots": slotRows(w.Slots()), "size": sizeRow(w)}
+	fields := map[string]any{"status": string(w.Status()), "slots": slotRows(w.Slots()), "size": sizeRow(w), "containment": a.containment}
 	if r := w.Reason(); r != "" {
 		fields["reason"] = r
 	}

@@ -167,6 +167,10 @@ type Watcher struct {
 	MaxRSS         uint64  // 0 = no limit; "512M" in a file
 	MaxCPU         float64 // 0 = no limit
 	LimitThreshold int     // default 3
+	// Kernel limits on each worker's cgroup (configs/cgroup.go).
+	MemoryMax uint64  // memory_max: bytes, 0 = none
+	PidsMax   int     // pids_max: 0 = none
+	CPUMax    float64 // cpu_max: percent of one core, 0 = none
 
 	// DependsOn names watchers that must be ready before this one starts;
 	// stops run in the reverse order.

@@ -178,6 +178,13 @@ func TestLoadBad(t *testing.T) {
 			"watchers.b.max_rss: must be a size in bytes, or a string with a K, M or G suffix (binary units) such as \"512M\", got number -1",
 			`watchers.b.max_cpu: must be a percentage of one core such as 150 or "150%", got string "fast"`,
 		}, 4},
+		{"bad_cgroup_limits.toml", []string{
+			`watchers.app.memory_max: must be a size in bytes, or a string with a K, M or G suffix (binary units) such as "512M", got string "lots"`,
+			"watchers.app.pids_max: must be >= 0, got -3",
+			"watchers.app.cpu_max: must be 0 (no limit) or at least 1 (percent of one core), got 0.5",
+			"watchers.b.memory_max: must be a size in bytes, or a string with a K, M or G suffix (binary units) such as \"512M\", got number -1",
+			`watchers.b.cpu_max: must be a percentage of one core such as 150 or "150%", got string "fast"`,
+		}, 5},
 		{"bad_depends_unknown.toml", []string{
 			`watchers.app.depends_on[1]: watcher "app" cannot depend on itself; remove it`,
 			`watchers.app.depends_on[2]: unknown watcher "cache"; defined watchers: db`,

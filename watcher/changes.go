@@ -51,6 +51,8 @@ var fieldEffects = map[string]Effect{
 	// Hooks run at the next lifecycle point; workers are left alone.
 	"Hooks": Live, "HookTimeout": Live,
 	"Nice": Restart, "OOMScoreAdj": Restart, "Chroot": Restart,
+	// A worker's cgroup gets its limits when it is made.
+	"MemoryMax": Restart, "PidsMax": Restart, "CPUMax": Restart,
 }
 
 // Changes is the outcome of comparing two specs of one watcher.

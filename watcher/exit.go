@@ -8,42 +8,58 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/spawn"
 )
 
-// Exited is called by the loop when a worker's process has been reaped.
-// exitCode is the exit status, or minus the signal number that killed it.
+// Exited is Ended for an exit code alone (negative: minus the signal that
+// killed the worker), as tests and callers without a cgroup know it.
 func (w *Watcher) Exited(pid, exitCode int) {
+	ex := spawn.Exit{Code: exitCode}
+	if exitCode < 0 {
+		ex = spawn.Exit{Signal: syscall.Signal(-exitCode)}
+	}
+	w.Ended(pid, End{Exit: ex})
+}
+
+// End is how a worker's process ended, as the host saw it.
+type End struct {
+	spawn.Exit
+	OOM int // processes of its cgroup the kernel's OOM killer killed
+}
+
+// Ended is called by the loop when a worker's process has been reaped
+// (and, in a cgroup, once nothing else of it was left).
+func (w *Watcher) Ended(pid int, end End) {
 	p, ok := w.procs[pid]
 	if !ok {
 		return
 	}
 	defer w.settle()
 	delete(w.procs, pid)
-	w.publishExit(p, exitCode)
+	code, why := w.exitReason(p, end)
+	w.publishExit(p, end, code, why)
 	if w.hasHook("before_reap", "after_reap") {
-		code := map[string]string{"POOLD_EXIT_CODE": strconv.Itoa(exitCode)}
-		w.notifyHook("before_reap", pid, p.Wid, code, func() { w.notifyHook("after_reap", pid, p.Wid, code, nil) })
+		env := map[string]string{"POOLD_EXIT_CODE": strconv.Itoa(end.Status())}
+		w.notifyHook("before_reap", pid, p.Wid, env, func() { w.notifyHook("after_reap", pid, p.Wid, env, nil) })
 	}
-	why := DescribeExit(exitCode)
 	s := w.slotFor(p.Wid)
+	s.lastExit = why
 	uptime := w.host.Now().Sub(p.Started)
-	log := w.log.With("pid", pid, "wid", p.Wid)
+	log := w.log.With("pid", pid, "wid", p.Wid, "end", code)
 	switch {
 	case w.status == Stopping || w.status == Stopped:
 		log.Debug("worker stopped", "exit", why)
 		w.finishStop()
 	case p.State == ProcStopping && p.failure != "":
 		// poold stopped it for failing its readiness: an early death.
-		w.died(s, 0, p.failure)
+		w.died(s, 0, why)
 	case p.State == ProcStopping:
 		log.Debug("worker stopped", "exit", why)
 	case p.State == ProcStarting && w.newInRoll(p):
-		s.lastExit = why
 		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d) %s before it was ready", pid, p.Wid, why))
 	case w.old(p):
 		// Its replacement is on the way or running already; fill starts
 		// one if not.
-		s.lastExit = why
 		log.Warn("worker due for replacement ended on its own", "exit", why, "uptime", uptime)
 	default:
 		w.died(s, uptime, why)
@@ -56,25 +72,78 @@ func (w *Watcher) Exited(pid, exitCode int) {
 // being stopped that the stop itself stopped; not for one stopped on
 // purpose while its watcher runs (decr, reload, kill, recycling), which
 // had its kill event.
-func (w *Watcher) publishExit(p *Process, exitCode int) {
+// Both carry how it ended: reason (Reason*), exit_reason, and for a signal
+// its name and whether it dumped core.
+func (w *Watcher) publishExit(p *Process, end End, code, why string) {
 	stopped := p.State == ProcStopping
-	w.host.Publish(w.spec.Name, events.KindExit, map[string]any{
-		"process_pid": p.Pid, "process_id": p.Wid, "exit_code": exitCode, "stopped": stopped,
-	})
-	if !stopped || p.failure != "" || p.byStop {
-		w.host.Publish(w.spec.Name, events.KindReap, map[string]any{
-			"process_pid": p.Pid, "process_id": p.Wid, "exit_code": exitCode,
-		})
+	fields := func() map[string]any {
+		f := map[string]any{
+			"process_pid": p.Pid, "process_id": p.Wid, "exit_code": end.Status(),
+			"reason": code, "exit_reason": why,
+		}
+		if end.Signal != 0 {
+			f["signal"] = configs.SignalName(end.Signal)
+			f["core_dumped"] = end.Core
+		}
+		return f
 	}
+	exit := fields()
+	exit["stopped"] = stopped
+	w.host.Publish(w.spec.Name, events.KindExit, exit)
+	if !stopped || p.failure != "" || p.byStop {
+		w.host.Publish(w.spec.Name, events.KindReap, fields())
+	}
+}
+
+// Exit reason codes, the "reason" of a reap event.
+const (
+	ReasonExit      = "exit"             // exited on its own, with a status
+	ReasonSignal    = "signal"           // killed by a signal poold did not send as a kill
+	ReasonOOM       = "oom"              // killed by the kernel's OOM killer (cgroup)
+	ReasonTimeout   = "graceful_timeout" // killed by poold after graceful_timeout
+	ReasonReadiness = "readiness"        // stopped by poold for failing readiness
+)
+
+// exitReason says how p ended: a code (Reason*) and a sentence.
+func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
+	base := DescribeEnd(end.Exit)
+	switch {
+	case end.OOM > 0 && end.Signal == syscall.SIGKILL:
+		return ReasonOOM, fmt.Sprintf("killed by the OOM killer (memory_max %d bytes)", w.spec.MemoryMax)
+	case p.failure != "":
+		return ReasonReadiness, p.failure + "; " + base
+	case p.killed && end.Signal == syscall.SIGKILL:
+		return ReasonTimeout, fmt.Sprintf("killed by poold after graceful_timeout (%v)", p.grace)
+	}
+	if end.OOM > 0 {
+		base += fmt.Sprintf(" (the OOM killer killed %d process(es) of its cgroup)", end.OOM)
+	}
+	if end.Signal != 0 {
+		return ReasonSignal, base
+	}
+	return ReasonExit, base
 }
 
 // DescribeExit says how a worker ended, from its exit code (negative: the
 // signal that killed it).
 func DescribeExit(code int) string {
 	if code < 0 {
-		return "killed by signal " + configs.SignalName(syscall.Signal(-code))
+		return DescribeEnd(spawn.Exit{Signal: syscall.Signal(-code)})
 	}
-	return "exited with status " + strconv.Itoa(code)
+	return DescribeEnd(spawn.Exit{Code: code})
+}
+
+// DescribeEnd says how a process ended: its status, or the signal's name
+// and whether it dumped core.
+func DescribeEnd(ex spawn.Exit) string {
+	if ex.Signal == 0 {
+		return "exited with status " + strconv.Itoa(ex.Code)
+	}
+	s := "killed by signal " + configs.SignalName(ex.Signal)
+	if ex.Core {
+		s += " (core dumped)"
+	}
+	return s
 }
 
 // died applies the crash policy to a slot whose worker ended on its own,

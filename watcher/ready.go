@@ -20,8 +20,9 @@ func (w *Watcher) Fire(t Timer) {
 	switch t.Kind {
 	case TimerKill:
 		if live && p.State == ProcStopping {
-			w.log.Warn("worker did not stop within graceful_timeout; killing its process group",
+			w.log.Warn("worker did not stop within graceful_timeout; killing it and everything it started",
 				"pid", p.Pid, "wid", p.Wid, "graceful_timeout", w.spec.GracefulTimeout)
+			p.killed = true
 			w.signal(p, syscall.SIGKILL)
 		}
 	case TimerRespawn, TimerFlapRetry:

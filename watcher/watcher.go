@@ -118,12 +118,14 @@ type Process struct {
 	// (max_age, failed health check, over a resource limit).
 	Recycle bool
 
-	gen      uint64 // ties timers and checks to this process
-	healthKO int    // failed health checks in a row
-	limitKO  int    // stats samples over a limit in a row
-	failure  string // poold stopped it for failing readiness: its exit is an early death
-	busy     int    // requests in hand, from its last BUSY=N; -1 before any
-	byStop   bool   // stopped by its watcher's stop (stop, restart, quit): its exit is reaped as circusd does
+	gen      uint64        // ties timers and checks to this process
+	healthKO int           // failed health checks in a row
+	limitKO  int           // stats samples over a limit in a row
+	failure  string        // poold stopped it for failing readiness: its exit is an early death
+	killed   bool          // poold SIGKILLed it when its grace period ran out
+	grace    time.Duration // the grace period it was given
+	busy     int           // requests in hand, from its last BUSY=N; -1 before any
+	byStop   bool          // stopped by its watcher's stop (stop, restart, quit): its exit is reaped as circusd does
 }
 
 // lastID numbers watchers for the life of the process.

@@ -26,7 +26,8 @@ type fakeHost struct {
 	timers  []Timer
 	checks  []Check
 	events  []string
-	fail    error // next Spawn fails with this
+	reaps   []map[string]any // fields of each reap event
+	fail    error            // next Spawn fails with this
 	// failAlways makes every Spawn fail while set.
 	failAlways error
 	delays     map[Timer]time.Duration
@@ -68,6 +69,9 @@ func (h *fakeHost) Check(c Check, timeout time.Duration, fn func(context.Context
 
 func (h *fakeHost) Publish(name string, kind events.Kind, fields map[string]any) {
 	h.events = append(h.events, string(kind))
+	if kind == events.KindReap {
+		h.reaps = append(h.reaps, fields)
+	}
 }
 
 // takeTimers returns and forgets the recorded timers of kind.

@@ -30,9 +30,12 @@ func TestImportDirection(t *testing.T) {
 		"sockets":               {"configs"},
 		"watcher":               {"configs", "events", "watcher/"},
 		"watcher/":              {"configs", "events"},
-		"arbiter":               {"configs", "events", "sockets", "watcher", "watcher/"},
-		"arbiter/":              {"arbiter", "configs", "events", "events/", "sockets", "watcher"},
-		"web":                   {"arbiter", "configs", "events"},
+		// cgroup is a leaf the spawner forks into (CLONE_INTO_CGROUP).
+		"watcher/cgroup": {},
+		"watcher/spawn":  {"configs", "events", "watcher/cgroup"},
+		"arbiter":        {"configs", "events", "sockets", "watcher", "watcher/"},
+		"arbiter/":       {"arbiter", "configs", "events", "events/", "sockets", "watcher"},
+		"web":            {"arbiter", "configs", "events"},
 		// Test helpers for every package: a leaf, and no non-test
 		// package may import it (checked below, cmd included).
 		"watcher/proctest": {},

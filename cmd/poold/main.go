@@ -51,10 +51,17 @@ func main() {
 	// signal stays ignored across exec, in every worker; exec resets a
 	// caught one. Nobody reads the channel: signal.Notify never blocks.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	// The binary, not run (which tests call in-process, among children
+	// of their own), reaps the orphans of workers.
+	reapOrphans = true
 	ctx := context.Background()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	os.Exit(exitCode(err, os.Stderr))
 }
+
+// reapOrphans makes the arbiter the subreaper of workers' orphans; set by
+// main (see arbiter.Options.ReapOrphans).
+var reapOrphans bool
 
 // flushGrace bounds how long poold waits at exit for its last log lines
 // to reach a stderr that does not take them.
@@ -209,12 +216,13 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 		lifecycle = sd
 	}
 	arb := arbiter.New(cfg, arbiter.Options{
-		Log:       log,
-		Logs:      logs,
-		Events:    bus,
-		Load:      load,
-		OnConfig:  func(c *configs.Config) []string { return reconfigure(log, console, probes, c) },
-		Lifecycle: lifecycle,
+		Log:         log,
+		Logs:        logs,
+		Events:      bus,
+		Load:        load,
+		ReapOrphans: reapOrphans,
+		OnConfig:    func(c *configs.Config) []string { return reconfigure(log, console, probes, c) },
+		Lifecycle:   lifecycle,
 	})
 	ctl := controller.New(cfg.Arbiter.Endpoint, arb.Handle, log.Named("controller"))
 	pub := zmqpub.New(cfg.Arbiter.PubSubEndpoint, bus, log.Named("events"))

@@ -76,10 +76,29 @@ func startPoold(t testing.TB, config string, flags ...string) *proc {
 // p.log with its stdout).
 func startPooldStderr(t testing.TB, config string, stderr io.Writer, flags ...string) *proc {
 	t.Helper()
-	dir := t.TempDir()
+	return startPooldIn(t, t.TempDir(), config, stderr, flags...)
+}
+
+// startPooldIn starts poold on config written to dir/poold.toml: a poold
+// started again in the same dir runs the same config file.
+func startPooldIn(t testing.TB, dir, config string, stderr io.Writer, flags ...string) *proc {
+	t.Helper()
+	return startPooldUnder(t, nil, dir, config, stderr, flags...)
+}
+
+// startPooldUnder starts poold as the last argument of the command wrap
+// (nil: directly), e.g. unshare.
+func startPooldUnder(t testing.TB, wrap []string, dir, config string, stderr io.Writer, flags ...string) *proc {
+	t.Helper()
 	path := writeConfig(t, dir, config)
 	p := &proc{t: t, log: &lockedBuffer{}, done: make(chan struct{}), dir: dir, cfg: path}
-	p.cmd = exec.Command(os.Args[0])
+	argv := append(append([]string(nil), wrap...), os.Args[0])
+	p.cmd = exec.Command(argv[0], argv[1:]...)
+	if wrap != nil {
+		// If this test binary dies (a timeout), the wrapper must too, or
+		// the poold it runs (as PID 1 of its own namespace) stays.
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
 	p.cmd.Env = append(os.Environ(), asPoold+"=1", "POOLD_TEST_ARGS="+strings.Join(append(flags, path), " "))
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log

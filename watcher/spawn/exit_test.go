@@ -72,7 +72,28 @@ func TestExitStatusesExact(t *testing.T) {
 			s := New(self(t))
 			s.pidfdOff = tc.noPidfd
 			r := runSpawnerOf(t, s)
-			testExits(t, r.Spawner, sh, tc.n, !tc.noPidfd)
+			// The orphan reaper sweeps all the while: it must take no
+			// worker's exit from its Wait, even one not yet registered.
+			stop, stolen := make(chan struct{}), make(chan []Orphan, 1)
+			go func() {
+				var took []Orphan
+				for {
+					select {
+					case <-stop:
+						stolen <- took
+						return
+					default:
+						took = append(took, ReapOrphans()...)
+					}
+				}
+			}()
+			testExits(t, r.Spawner, sh, tc.n, !tc.noPidfd, func() {
+				// Stopped before the fds are counted: it opens /proc files.
+				close(stop)
+				if took := <-stolen; len(took) > 0 {
+					t.Errorf("the orphan reaper took the exits of workers %v", took)
+				}
+			})
 		})
 	}
 }
@@ -86,7 +107,8 @@ type sleeper struct {
 	err  error
 }
 
-func testExits(t *testing.T, s *Spawner, sh string, n int, pidfd bool) {
+// testExits calls reaped, if not nil, once every worker has been reaped.
+func testExits(t *testing.T, s *Spawner, sh string, n int, pidfd bool, reaped func()) {
 	fdsBefore, threadsBefore := countFDs(t), countThreads(t)
 	cases := exitCases(n)
 	ws := make([]*sleeper, n)
@@ -125,6 +147,9 @@ func testExits(t *testing.T, s *Spawner, sh string, n int, pidfd bool) {
 		case <-timeout:
 			t.Fatalf("worker %d (pid %d) not reaped within %v", i, w.p.Pid, hang)
 		}
+	}
+	if reaped != nil {
+		reaped()
 	}
 	if fds := countFDs(t); fds > fdsBefore {
 		t.Errorf("%d fds open after every worker was reaped, %d before: the waiting leaks", fds, fdsBefore)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/poold/poold/watcher/cgroup"
 )
 
 // The pids reserve. A cgroup's pids.max (Docker --pids-limit, Kubernetes,
@@ -52,14 +54,14 @@ func (w *pidsWatch) check() error {
 }
 
 // findPidsLimits finds the cgroup directories of the pids limits of a
-// process whose /proc/PID/cgroup reads cgroup: cgroup v1's pids
+// process whose /proc/PID/cgroup reads self: cgroup v1's pids
 // hierarchy when mounted, else v2's; nil when there is none.
-func findPidsLimits(cgroup string) pidsLimits {
+func findPidsLimits(self string) pidsLimits {
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil
 	}
-	dir, mnt, ok := pidsCgroupDir(cgroup, string(mi))
+	dir, mnt, ok := pidsCgroupDir(self, string(mi))
 	if !ok {
 		return nil
 	}
@@ -77,10 +79,10 @@ func findPidsLimits(cgroup string) pidsLimits {
 // pidsCgroupDir finds poold's cgroup directory in the pids hierarchy, and
 // where that hierarchy is mounted, from the text of /proc/self/cgroup and
 // /proc/self/mountinfo.
-func pidsCgroupDir(cgroup, mountinfo string) (dir, mnt string, ok bool) {
+func pidsCgroupDir(self, mountinfo string) (dir, mnt string, ok bool) {
 	var v1, v2 string
 	haveV1, haveV2 := false, false
-	for _, line := range strings.Split(cgroup, "\n") {
+	for _, line := range strings.Split(self, "\n") {
 		// hierarchy-ID:controller-list:cgroup-path
 		id, rest, _ := strings.Cut(line, ":")
 		ctrls, path, found := strings.Cut(rest, ":")
@@ -92,31 +94,15 @@ func pidsCgroupDir(cgroup, mountinfo string) (dir, mnt string, ok bool) {
 			v1, haveV1 = path, true
 		}
 	}
-	for _, line := range strings.Split(mountinfo, "\n") {
-		pre, post, found := strings.Cut(line, " - ")
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if !found || len(f) < 5 || len(g) < 3 {
-			continue
-		}
-		root, point := unescapeMount(f[3]), unescapeMount(f[4])
+	for _, m := range cgroup.Mounts(mountinfo) {
 		switch {
-		case haveV1 && g[0] == "cgroup" && hasWord(g[2], "pids"):
-			return under(point, root, v1)
-		case haveV2 && !haveV1 && g[0] == "cgroup2":
-			return under(point, root, v2)
+		case haveV1 && m.FSType == "cgroup" && hasWord(m.Super, "pids"):
+			return cgroup.Under(m.Point, m.Root, v1)
+		case haveV2 && !haveV1 && m.FSType == "cgroup2":
+			return cgroup.Under(m.Point, m.Root, v2)
 		}
 	}
 	return "", "", false
-}
-
-// under maps cgroup path p to a directory of the hierarchy whose root
-// directory, mounted at point, is the cgroup root.
-func under(point, root, p string) (dir, mnt string, ok bool) {
-	rel, found := strings.CutPrefix(p, root)
-	if !found || (rel != "" && root != "/" && rel[0] != '/') {
-		return "", "", false // poold's cgroup is not below this mount
-	}
-	return filepath.Join(point, rel), filepath.Clean(point), true
 }
 
 func hasWord(list, w string) bool {
@@ -126,25 +112,6 @@ func hasWord(list, w string) bool {
 		}
 	}
 	return false
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // check refuses a fork that would leave fewer than pidsReserve pids under

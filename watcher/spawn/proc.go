@@ -104,7 +104,11 @@ func (p *Proc) Fallback() error { return p.fallback }
 // the fallback (see Fallback).
 func (p *Proc) Wait() (Exit, error) {
 	if p.pidfd == nil {
-		return waitPid(p.Pid)
+		ex, err := waitPid(p.Pid)
+		reaper.mu.Lock()
+		delete(reaper.workers, p.Pid)
+		reaper.mu.Unlock()
+		return ex, err
 	}
 	defer p.pidfd.Close()
 	rc, err := p.pidfd.SyscallConn()
@@ -117,7 +121,13 @@ func (p *Proc) Wait() (Exit, error) {
 	)
 	err = rc.Read(func(fd uintptr) bool {
 		var done bool
+		// Unregistered as it is reaped: its pid may be an orphan's next.
+		reaper.mu.Lock()
 		ex, done, werr = reap(int(fd), unix.WNOHANG)
+		if done || werr != nil {
+			delete(reaper.workers, p.Pid)
+		}
+		reaper.mu.Unlock()
 		return done || werr != nil
 	})
 	if err != nil {
@@ -128,6 +138,9 @@ func (p *Proc) Wait() (Exit, error) {
 				ex, _, werr = reap(int(fd), 0)
 			}
 		})
+		reaper.mu.Lock()
+		delete(reaper.workers, p.Pid)
+		reaper.mu.Unlock()
 	}
 	if err == nil {
 		err = werr

@@ -44,6 +44,8 @@ import (
 	"os"
 	"runtime"
 	"syscall"
+
+	"github.com/poold/poold/watcher/cgroup"
 )
 
 // ProcSpec is everything needed to start one worker process.
@@ -63,6 +65,9 @@ type ProcSpec struct {
 	// poold's privileges (see attrs.go). nil and "": poold's.
 	Nice, OOMScoreAdj *int
 	Chroot            string // Path and Dir are inside it
+	// Cgroup, when set, is the worker's own cgroup: the clone starts the
+	// worker in it (CLONE_INTO_CGROUP), before it can run or fork.
+	Cgroup *cgroup.Group
 }
 
 // Spawner starts processes from one goroutine locked to its OS thread; see
@@ -209,7 +214,7 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
 	files = append(files, devnull, orDevnull(spec.Stdout, devnull), orDevnull(spec.Stderr, devnull))
 	files = append(files, spec.Files...)
 	attr, cred := forkAttr(spec, viaShim)
-	p, err := s.fork(path, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env}, files, cred, attr.Chroot)
+	p, err := s.fork(path, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env}, files, cred, attr.Chroot, spec.Cgroup)
 	if err != nil {
 		return nil, startError(spec.Path, path, err)
 	}
@@ -217,10 +222,11 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
 }
 
 // fork starts path with files at fds 0, 1, 2, ... in its own process
-// group, with the parent-death signal, and a pidfd when they work.
-// It forks through syscall, not os: with no os.Process, nothing in os can
-// reap the child or hold a pidfd of it (see proc.go).
-func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files []*os.File, cred *syscall.Credential, chroot string) (*Proc, error) {
+// group, with the parent-death signal, a pidfd when they work, chrooted
+// when chroot is set, and in cg when not nil. It forks through syscall,
+// not os: with no os.Process, nothing in os can reap the child or hold a
+// pidfd of it (see proc.go).
+func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files []*os.File, cred *syscall.Credential, chroot string, cg *cgroup.Group) (*Proc, error) {
 	attr.Files = make([]uintptr, len(files))
 	for i, f := range files {
 		attr.Files[i] = f.Fd()
@@ -230,8 +236,28 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files
 	if s.noPidfd == nil {
 		attr.Sys.PidFD = &pidfd // from the clone itself: no window for pid reuse
 	}
+	leave := func() error { return nil }
+	if cg != nil {
+		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, cg.FD()
+		var err error
+		if leave, err = cgroup.EnterV1(syscall.Gettid(), cg.V1Dirs()); err != nil {
+			return nil, err
+		}
+	}
+	reaper.mu.Lock() // the orphan reaper must not take this child for one
 	pid, _, err := syscall.StartProcess(path, argv, attr)
 	runtime.KeepAlive(files) // their fds must stay open until the fork
+	if err == nil {
+		reaper.workers[pid] = true
+	}
+	reaper.mu.Unlock()
+	if lerr := leave(); lerr != nil && err == nil {
+		// The spawner's thread may be left in a worker's v1 cgroup: fail
+		// this start (the child is killed and reaped here) and say so.
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		_, _ = newProc(pid, pidfd, s.noPidfd).Wait()
+		return nil, fmt.Errorf("%w (the worker it had started, pid %d, was killed)", lerr, pid)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,156 @@
+package arbiter
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/cgroup"
+	"github.com/poold/poold/watcher/spawn"
+)
+
+// Containment. Where poold can make cgroups (root, or a delegated
+// subtree), every worker runs in a cgroup of its own, entered by the clone
+// that starts it: a stop that ends in cgroup.kill leaves nothing, however
+// the worker's descendants forked or left their session, and a worker's
+// exit reaches its watcher only once its cgroup is empty. Per worker
+// rather than per watcher: an OOM kill, a limit and a kill are then about
+// exactly one worker and what it started, also during a rolling reload
+// where old and new workers of one watcher overlap. Elsewhere each worker
+// has its own process group, as before, and descendants that leave it can
+// outlive a stop; the log at start and the status command say which one
+// is in force.
+
+// emptyGrace bounds the wait for a worker's cgroup to empty after
+// cgroup.kill (a process stuck in the kernel, D state, delays it).
+const emptyGrace = 10 * time.Second
+
+// treeSeq tells apart the trees of arbiters without a config file run by
+// one process (tests).
+var treeSeq atomic.Uint64
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// treeName names poold's cgroup tree after its config file, so a poold
+// started again on the same config finds what a killed one left.
+func treeName(path string) string {
+	if path == "" {
+		return fmt.Sprintf("%spid%d-%d", cgroup.TreePrefix, os.Getpid(), treeSeq.Add(1))
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	sum := sha256.Sum256([]byte(path))
+	base := unsafeName.ReplaceAllString(filepath.Base(path), "_")
+	return cgroup.TreePrefix + base + "-" + hex.EncodeToString(sum[:4])
+}
+
+// openTree sets up containment; it runs before the sockets are bound, so
+// a leftover of a killed poold that still holds a port is gone first.
+func (a *Arbiter) openTree() {
+	if a.opts.NoCgroups {
+		a.containment = "process group (cgroups turned off)"
+		return
+	}
+	t, left, err := cgroup.Open(treeName(a.cfg.Path), emptyGrace)
+	if err != nil {
+		a.containment = "process group (" + err.Error() + ")"
+		a.log.Warn("containment: process groups only; descendants that leave a worker's process group can outlive a stop", "why", err)
+		return
+	}
+	a.tree = t
+	a.containment = "cgroup " + t.Dir
+	a.log.Info("containment: a cgroup per worker", "cgroup", t.Dir)
+	if left.Cgroups > 0 {
+		a.log.Warn("killed and removed what a previous poold of this config left in its cgroups",
+			"cgroups", left.Cgroups, "pids", left.Pids)
+	}
+}
+
+// closeTree removes poold's cgroup tree once every worker is gone.
+func (a *Arbiter) closeTree() {
+	if a.tree == nil {
+		return
+	}
+	if err := a.tree.Close(); err != nil {
+		a.log.Warn("could not remove poold's cgroup", "cgroup", a.tree.Dir, "error", err)
+	}
+}
+
+// newGroup makes the cgroup of a worker about to start, nil without
+// containment.
+func (a *Arbiter) newGroup(w *watcher.Watcher, wid int) (*cgroup.Group, error) {
+	if a.tree == nil {
+		return nil, nil
+	}
+	return a.tree.NewGroup(w.Name(), wid, limitsOf(w.Spec()))
+}
+
+func limitsOf(s configs.Watcher) cgroup.Limits {
+	return cgroup.Limits{MemoryMax: s.MemoryMax, PidsMax: s.PidsMax, CPUMax: s.CPUMax}
+}
+
+// ended waits, off the loop, until a reaped worker's cgroup is empty:
+// what the worker left running is killed at once (as systemd's
+// KillMode=mixed does once the main process is gone). It reads the OOM
+// kills and removes the cgroup.
+func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
+	end := watcher.End{Exit: ex}
+	if g == nil {
+		return end
+	}
+	if full, _ := g.Populated(); full {
+		if err := g.Kill(); err != nil {
+			a.log.Error("could not kill what a worker left", "pid", pid, "error", err)
+		}
+	}
+	if err := g.WaitEmpty(emptyGrace); err != nil {
+		a.log.Error("a worker's cgroup did not empty; poold will sweep it at its next start", "pid", pid, "cgroup", g.Dir, "error", err)
+	}
+	end.OOM = g.OOMKills()
+	if err := g.Remove(); err != nil {
+		a.log.Warn("could not remove a worker's cgroup", "pid", pid, "error", err)
+	}
+	return end
+}
+
+// killGroup SIGKILLs everything in pid's cgroup; false when pid has none.
+func (a *Arbiter) killGroup(pid int) bool {
+	g := a.groups[pid]
+	if g == nil {
+		return false
+	}
+	if err := g.Kill(); err != nil {
+		a.log.Warn("cgroup.kill failed; killing the process group", "pid", pid, "error", err)
+		return false
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	return true
+}
+
+// reapOrphans runs the orphan reaper when poold was asked to (poold's own
+// binary; see spawn.OrphanReaper).
+func (a *Arbiter) reapOrphans() {
+	if !a.opts.ReapOrphans {
+		return
+	}
+	if err := spawn.BecomeSubreaper(); err != nil {
+		a.log.Warn("cannot become the subreaper of workers' orphans; they go to init", "error", err)
+	}
+	r := &spawn.OrphanReaper{Reaped: func(o spawn.Orphan) {
+		a.log.Debug("reaped an orphan of a worker", "pid", o.Pid, "exit", watcher.DescribeEnd(o.Exit))
+	}}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		_ = r.Run(a.runCtx)
+	}()
+}

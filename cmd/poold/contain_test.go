@@ -1,0 +1,175 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// daemonScript is a worker that double-forks a setsid daemon, which keeps
+// the inherited listening socket (fd 3) and writes its pid to PIDFILE,
+// then serves nothing itself.
+const daemonScript = `#!/bin/sh
+setsid sh -c 'sleep 1000 & echo $! >> "$0"; exit 0' PIDFILE &
+wait
+exec sleep 1000
+`
+
+const daemonConfig = `
+[arbiter]
+ENDPOINTS
+log_level = "debug"
+
+[sockets.web]
+port = %d
+
+[watchers.d]
+cmd = %q
+sockets = ["web"]
+graceful_timeout = "2s"
+`
+
+// writeDaemon writes daemonScript to dir and returns its path and the
+// file its daemons' pids go to.
+func writeDaemon(t *testing.T, dir string) (script, pidfile string) {
+	t.Helper()
+	pidfile = filepath.Join(dir, "daemons")
+	script = filepath.Join(dir, "daemon.sh")
+	if err := os.WriteFile(script, []byte(strings.ReplaceAll(daemonScript, "PIDFILE", pidfile)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return script, pidfile
+}
+
+// daemons waits until pidfile holds n pids and returns them.
+func daemons(t *testing.T, pidfile string, n int) []int {
+	t.Helper()
+	var pids []int
+	proctest.Eventually(t, fmt.Sprintf("%d daemon pids in %s", n, pidfile), func() bool {
+		b, _ := os.ReadFile(pidfile)
+		pids = pids[:0]
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return len(pids) >= n
+	})
+	return pids
+}
+
+// needCgroups fails under CI=true, and skips elsewhere, when poold reports
+// that it runs its workers in process groups only.
+func needCgroups(t *testing.T, p *proc) {
+	t.Helper()
+	m := p.waitLog(`containment: (a cgroup per worker|process groups)`, 1)
+	if m[0][1] == "process groups" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("poold could not make cgroups; CI runs as root with cgroup2 mounted:\n%s", p.log.String())
+		}
+		t.Skip("poold could not make cgroups here")
+	}
+}
+
+func TestStopLeavesNoSetsidDaemon(t *testing.T) {
+	dir := t.TempDir()
+	script, pidfile := writeDaemon(t, dir)
+	p := startPooldIn(t, dir, fmt.Sprintf(daemonConfig, 0, script), nil)
+	needCgroups(t, p)
+	daemon := daemons(t, pidfile, 1)[0]
+	t.Cleanup(func() { _ = syscall.Kill(daemon, syscall.SIGKILL) })
+	c := dialControl(t, p)
+	if r := call(t, c, "status", map[string]any{"name": "d"}); !strings.HasPrefix(fmt.Sprint(r["containment"]), "cgroup ") {
+		t.Fatalf("status containment %v, want a cgroup", r["containment"])
+	}
+	start := time.Now()
+	if r := call(t, c, "stop", map[string]any{"name": "d", "waiting": true}); r["status"] != "ok" {
+		t.Fatalf("stop: %v", r)
+	}
+	t.Logf("stop of a worker with a setsid daemon took %v (graceful_timeout 2s)", time.Since(start))
+	if proctest.Alive(daemon) {
+		t.Fatalf("setsid daemon %d outlived the stop", daemon)
+	}
+	// poold, its subreaper, reaps it: not even a zombie stays.
+	proctest.Eventually(t, "daemon reaped", func() bool { return !exists(daemon) })
+	p.waitLog(`worker stopped: .*exit="killed by signal TERM"`, 1)
+}
+
+func TestLeftoverOfKilledPooldGoesBeforeBind(t *testing.T) {
+	dir := t.TempDir()
+	script, pidfile := writeDaemon(t, dir)
+	cfg := fmt.Sprintf(daemonConfig, freePortNumber(t), script)
+	first := startPooldIn(t, dir, cfg, nil)
+	needCgroups(t, first)
+	daemon := daemons(t, pidfile, 1)[0]
+	t.Cleanup(func() { _ = syscall.Kill(daemon, syscall.SIGKILL) })
+	first.signal(syscall.SIGKILL)
+	first.wait()
+	if !proctest.Alive(daemon) {
+		t.Fatalf("daemon %d died with poold: this test needs one that outlives it", daemon)
+	}
+	// The daemon still holds the port (no reuseport): the new poold binds
+	// it only if the leftover is gone first.
+	second := startPooldIn(t, dir, cfg, nil)
+	second.waitLog(`socket bound`, 1)
+	log := second.log.String()
+	swept := strings.Index(log, "killed and removed what a previous poold")
+	if swept < 0 || swept > strings.Index(log, "socket bound") {
+		t.Fatalf("the leftover was not removed before the bind:\n%s", log)
+	}
+	if proctest.Alive(daemon) {
+		t.Fatalf("leftover daemon %d still runs", daemon)
+	}
+	next := daemons(t, pidfile, 2)[1]
+	t.Cleanup(func() { _ = syscall.Kill(next, syscall.SIGKILL) })
+	second.signal(syscall.SIGTERM)
+	if code := second.wait(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+const oomConfig = `
+[arbiter]
+ENDPOINTS
+
+[sockets.web]
+port = 0
+
+[watchers.hog]
+cmd = @WORKER@
+sockets = ["web"]
+env = ["POOLD_TEST_WORKER=leak"]
+memory_max = "24M"
+respawn = false
+`
+
+func TestOOMKillIsTheReason(t *testing.T) {
+	p := startPoold(t, oomConfig)
+	needCgroups(t, p)
+	p.waitLog(`worker ended.*reason="killed by the OOM killer \(memory_max 25165824 bytes\)"`, 1)
+	c := dialControl(t, p)
+	r := call(t, c, "status", map[string]any{"name": "hog"})
+	slots, _ := r["slots"].([]any)
+	if len(slots) != 1 || !strings.Contains(fmt.Sprint(slots[0].(map[string]any)["last_exit"]), "OOM killer") {
+		t.Fatalf("status slots %v, want the OOM kill as last_exit", slots)
+	}
+}
+
+// freePortNumber is freePort's port, as a number.
+func freePortNumber(t *testing.T) int {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(freePort(t))
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

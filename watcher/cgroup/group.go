@@ -1,0 +1,169 @@
+package cgroup
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Group is one worker's cgroup.
+type Group struct {
+	Dir string
+	fd  int      // the directory, for CLONE_INTO_CGROUP; 0 when not open
+	v1  []string // its directories in cgroup v1 hierarchies of limits
+}
+
+// FD is the open directory of the cgroup, for SysProcAttr.CgroupFD.
+func (g *Group) FD() int { return g.fd }
+
+// V1Dirs are the group's directories in cgroup v1 hierarchies (hybrid
+// hosts whose v2 lacks a controller a limit needs). The spawner moves its
+// own thread into them for the fork, since a clone cannot enter them.
+func (g *Group) V1Dirs() []string { return g.v1 }
+
+// Pids lists the processes in the cgroup.
+func (g *Group) Pids() []int {
+	b, err := os.ReadFile(filepath.Join(g.Dir, "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// Kill SIGKILLs everything in the cgroup at once, descendants that moved
+// to their own session or process group included.
+func (g *Group) Kill() error {
+	err := os.WriteFile(filepath.Join(g.Dir, "cgroup.kill"), []byte("1"), 0)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("kill cgroup %s: %w", g.Dir, err)
+	}
+	return nil
+}
+
+// Signal sends sig to every process in the cgroup.
+func (g *Group) Signal(sig syscall.Signal) {
+	for _, pid := range g.Pids() {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// Populated tells whether a process is still in the cgroup (cgroup.events).
+func (g *Group) Populated() (bool, error) {
+	b, err := os.ReadFile(filepath.Join(g.Dir, "cgroup.events"))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	return keyed(b, "populated") != 0, nil
+}
+
+// WaitEmpty waits until cgroup.events says populated 0, for at most
+// timeout. It parks on an inotify fd in the netpoller, holding no thread.
+func (g *Group) WaitEmpty(timeout time.Duration) error {
+	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("inotify: %w", err)
+	}
+	in := os.NewFile(uintptr(ifd), "inotify")
+	defer in.Close()
+	if _, err := unix.InotifyAddWatch(ifd, filepath.Join(g.Dir, "cgroup.events"), unix.IN_MODIFY); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil // gone
+		}
+		return fmt.Errorf("watch %s/cgroup.events: %w", g.Dir, err)
+	}
+	_ = in.SetReadDeadline(time.Now().Add(timeout))
+	buf := make([]byte, 4096)
+	for {
+		full, err := g.Populated()
+		if err != nil || !full {
+			return err
+		}
+		if _, err := in.Read(buf); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if full, _ := g.Populated(); !full {
+					return nil
+				}
+				return fmt.Errorf("still holds pids %v after %v", g.Pids(), timeout)
+			}
+			return err
+		}
+	}
+}
+
+// OOMKills is how many processes of the cgroup the kernel's OOM killer
+// killed (memory.events oom_kill in v2, memory.oom_control in v1).
+func (g *Group) OOMKills() int {
+	n := 0
+	if b, err := os.ReadFile(filepath.Join(g.Dir, "memory.events")); err == nil {
+		n += keyed(b, "oom_kill")
+	}
+	for _, d := range g.v1 {
+		if b, err := os.ReadFile(filepath.Join(d, "memory.oom_control")); err == nil {
+			n += keyed(b, "oom_kill")
+		}
+	}
+	return n
+}
+
+// Remove closes and removes the cgroup, which must be empty.
+func (g *Group) Remove() error {
+	if g.fd > 0 {
+		unix.Close(g.fd)
+		g.fd = 0
+	}
+	var first error
+	for _, d := range append([]string{g.Dir}, g.v1...) {
+		if err := rmdir(d); err != nil && first == nil {
+			first = fmt.Errorf("remove cgroup %s: %w", d, err)
+		}
+	}
+	return first
+}
+
+// rmdir removes an empty cgroup, retrying briefly: the kernel may still be
+// releasing the last exited task.
+func rmdir(d string) error {
+	var err error
+	for i := 0; i < 50; i++ {
+		err = unix.Rmdir(d)
+		if err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			return err
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return err
+}
+
+// keyed reads the number after key in a flat keyed file.
+func keyed(b []byte, key string) int {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), " ")
+		if ok && k == key {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
+}

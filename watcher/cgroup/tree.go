@@ -1,0 +1,202 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TreePrefix begins the name of every tree: prune removes only those.
+const TreePrefix = "poold.tree."
+
+// Tree is poold's directory of worker cgroups, locked for as long as poold
+// runs.
+type Tree struct {
+	Dir  string   // the tree's cgroup directory
+	lock *os.File // the directory, flock'ed: released when poold dies
+	seq  atomic.Uint64
+
+	mu      sync.Mutex
+	enabled map[string]bool // controllers enabled for the workers' cgroups
+	v1      []v1Hier        // cgroup v1 hierarchies of limits (hybrid hosts)
+}
+
+// Leftover is what a previous poold left in the tree, killed and removed
+// by Open.
+type Leftover struct {
+	Cgroups int   // worker cgroups found
+	Pids    []int // processes that were still in them
+}
+
+// Open makes (or takes over) the tree called name below poold's own
+// cgroup v2 directory. When a poold that died (SIGKILL) left worker
+// cgroups there, Open kills what is in them (cgroup.kill), waits until
+// they are empty (bounded by grace) and removes them. It fails when a
+// live poold holds the tree, and when cgroups cannot be made here; the
+// error says why.
+func Open(name string, grace time.Duration) (*Tree, Leftover, error) {
+	own, _, err := Own()
+	if err != nil {
+		return nil, Leftover{}, err
+	}
+	dir := filepath.Join(own, name)
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, Leftover{}, fmt.Errorf("make cgroup %s: %w (poold needs root, or a delegated cgroup: systemd Delegate=yes)", dir, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err != nil {
+		_ = unix.Rmdir(dir)
+		return nil, Leftover{}, fmt.Errorf("cgroup %s has no cgroup.kill (needs Linux 5.14): %w", dir, err)
+	}
+	f, err := os.Open(dir)
+	if errors.Is(err, os.ErrNotExist) { // pruned by another poold (prune)
+		if err = os.Mkdir(dir, 0o755); err == nil {
+			f, err = os.Open(dir)
+		}
+	}
+	if err != nil {
+		return nil, Leftover{}, fmt.Errorf("open cgroup %s: %w", dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, Leftover{}, fmt.Errorf("cgroup %s is in use by another poold running the same config (flock: %w); stop it first", dir, err)
+	}
+	t := &Tree{Dir: dir, lock: f, enabled: map[string]bool{}}
+	prune(own, name)
+	left, err := t.sweep(grace)
+	if err != nil {
+		t.Close()
+		return nil, left, err
+	}
+	return t, left, nil
+}
+
+// sweep kills and removes every worker cgroup in the tree: what a dead
+// poold left.
+func (t *Tree) sweep(grace time.Duration) (Leftover, error) {
+	var left Leftover
+	ents, err := os.ReadDir(t.Dir)
+	if err != nil {
+		return left, fmt.Errorf("read cgroup %s: %w", t.Dir, err)
+	}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		left.Cgroups++
+		g := &Group{Dir: filepath.Join(t.Dir, e.Name())}
+		left.Pids = append(left.Pids, g.Pids()...)
+		if err := g.Kill(); err != nil {
+			return left, err
+		}
+		if err := g.WaitEmpty(grace); err != nil {
+			return left, fmt.Errorf("leftover cgroup %s: %w", g.Dir, err)
+		}
+		if err := g.Remove(); err != nil {
+			return left, err
+		}
+	}
+	t.sweepV1()
+	return left, nil
+}
+
+// Close removes the tree if it is empty and releases its lock.
+func (t *Tree) Close() error {
+	err := os.Remove(t.Dir)
+	if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.ENOTEMPTY) {
+		err = nil // a worker cgroup that would not empty: the next poold sweeps it
+	}
+	t.closeV1()
+	t.lock.Close()
+	return err
+}
+
+// NewGroup makes a worker's cgroup, named after its watcher and slot,
+// with limits applied. Open its FD for the clone that starts the worker.
+func (t *Tree) NewGroup(watcher string, wid int, lim Limits) (*Group, error) {
+	name := fmt.Sprintf("w-%s.%d.%d", watcher, wid, t.seq.Add(1))
+	g := &Group{Dir: filepath.Join(t.Dir, name)}
+	if err := t.enable(lim); err != nil {
+		return nil, err
+	}
+	if err := os.Mkdir(g.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("make cgroup %s: %w", g.Dir, err)
+	}
+	if err := t.apply(g, name, lim); err != nil {
+		g.Remove()
+		return nil, err
+	}
+	fd, err := unix.Open(g.Dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		g.Remove()
+		return nil, fmt.Errorf("open cgroup %s: %w", g.Dir, err)
+	}
+	g.fd = fd
+	return g, nil
+}
+
+// controllers lists the v2 controllers a cgroup may enable for its
+// children.
+func controllers(dir string) map[string]bool {
+	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	out := map[string]bool{}
+	for _, c := range strings.Fields(string(b)) {
+		out[c] = true
+	}
+	return out
+}
+
+// prune removes the trees of other configs whose poold is gone (their lock
+// is free) and that hold no process any more: empty cgroups that a killed
+// poold, or one whose config file is gone, left. A tree that still holds
+// processes is left for a poold of its own config to sweep.
+func prune(own, self string) {
+	ents, _ := os.ReadDir(own)
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), TreePrefix) || e.Name() == self {
+			continue
+		}
+		dir := filepath.Join(own, e.Name())
+		f, err := os.Open(dir)
+		if err != nil {
+			continue
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+			if full, err := (&Group{Dir: dir}).Populated(); err == nil && !full {
+				removeEmpty(dir)
+			}
+		}
+		f.Close()
+	}
+	// cgroup v1 trees (limits on a hybrid host) whose v2 tree is gone:
+	// rmdir fails on any that still holds a process.
+	for _, h := range findV1() {
+		ents, _ := os.ReadDir(h.own)
+		for _, e := range ents {
+			name := e.Name()
+			if !e.IsDir() || !strings.HasPrefix(name, TreePrefix) || name == self {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(own, name)); errors.Is(err, os.ErrNotExist) {
+				removeEmpty(filepath.Join(h.own, name))
+			}
+		}
+	}
+}
+
+// removeEmpty removes dir and the cgroups in it that hold no process.
+func removeEmpty(dir string) {
+	subs, _ := os.ReadDir(dir)
+	for _, sub := range subs {
+		if sub.IsDir() {
+			_ = unix.Rmdir(filepath.Join(dir, sub.Name()))
+		}
+	}
+	_ = unix.Rmdir(dir)
+}

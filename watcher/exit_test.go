@@ -1,0 +1,77 @@
+package watcher
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/watcher/spawn"
+)
+
+// Every way a worker ends has its reason, in the reap event and in its
+// slot's last exit (status, the console).
+func TestExitReasons(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		end        func(w *Watcher, h *fakeHost, pid int)
+		code, text string
+	}{
+		{"exit status", func(w *Watcher, h *fakeHost, pid int) { w.Exited(pid, 3) },
+			ReasonExit, "exited with status 3"},
+		{"signal with core", func(w *Watcher, h *fakeHost, pid int) {
+			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGSEGV, Core: true}})
+		}, ReasonSignal, "killed by signal SEGV (core dumped)"},
+		{"oom", func(w *Watcher, h *fakeHost, pid int) {
+			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OOM: 1})
+		}, ReasonOOM, "killed by the OOM killer (memory_max 16777216 bytes)"},
+		{"oom of a child", func(w *Watcher, h *fakeHost, pid int) {
+			w.Ended(pid, End{Exit: spawn.Exit{Code: 1}, OOM: 2})
+		}, ReasonExit, "exited with status 1 (the OOM killer killed 2 process(es) of its cgroup)"},
+		{"graceful timeout", func(w *Watcher, h *fakeHost, pid int) {
+			w.Stop()
+			for _, tm := range h.takeTimers(TimerKill) {
+				w.Fire(tm)
+			}
+			w.Exited(pid, -int(syscall.SIGKILL))
+		}, ReasonTimeout, "killed by poold after graceful_timeout (2s)"},
+		{"killed at once", func(w *Watcher, h *fakeHost, pid int) {
+			w.Kill()
+			w.Exited(pid, -int(syscall.SIGKILL))
+		}, ReasonSignal, "killed by signal KILL"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := spec(1)
+			s.MemoryMax = 16 << 20
+			s.GracefulTimeout = 2 * time.Second
+			w, h := newWatcher(t, s)
+			w.Start()
+			c.end(w, h, w.Pids()[0])
+			if len(h.reaps) != 1 {
+				t.Fatalf("reap events %v", h.reaps)
+			}
+			r := h.reaps[0]
+			if r["reason"] != c.code || r["exit_reason"] != c.text {
+				t.Errorf("reap reason %v %q, want %v %q", r["reason"], r["exit_reason"], c.code, c.text)
+			}
+			// A stopped watcher has no slots to show.
+			if sl := w.Slots(); len(sl) > 0 && sl[0].LastExit != c.text {
+				t.Errorf("slot last exit %q, want %q", sl[0].LastExit, c.text)
+			}
+		})
+	}
+}
+
+func TestFailedReadinessReason(t *testing.T) {
+	s := spec(1)
+	s.Readiness = "notify"
+	w, h := newWatcher(t, s)
+	w.Start()
+	pid := w.Pids()[0]
+	for _, tm := range h.takeTimers(TimerReadyTimeout) {
+		w.Fire(tm)
+	}
+	w.Exited(pid, -int(syscall.SIGTERM))
+	if r := h.reaps[0]; r["reason"] != ReasonReadiness {
+		t.Fatalf("reap %v, want reason %q", r, ReasonReadiness)
+	}
+}

@@ -1,0 +1,65 @@
+package spawn
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// isZombie tells whether pid has ended and waits to be reaped.
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 0 && f[0] == "Z"
+}
+
+func waitZombie(t *testing.T, pid int) {
+	t.Helper()
+	proctest.Eventually(t, fmt.Sprintf("pid %d ended, not reaped", pid), func() bool { return isZombie(pid) })
+}
+
+// A worker that has ended but is not reaped yet belongs to its Wait: the
+// orphan reaper leaves it, and Wait gets its exact status.
+func TestOrphanReaperLeavesWorkers(t *testing.T) {
+	r := runSpawner(t, "")
+	// Nothing reaps a worker until its Wait is called.
+	p, err := r.Spawner.Start(ProcSpec{Path: "/bin/sh", Argv: []string{"sh", "-c", "exit 5"}, Umask: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitZombie(t, p.Pid)
+	if took := ReapOrphans(); len(took) > 0 {
+		t.Fatalf("the orphan reaper took workers %v", took)
+	}
+	ex, err := p.Wait()
+	if err != nil || ex != (Exit{Code: 5}) {
+		t.Fatalf("Wait = %v, %v; want exit status 5", ex, err)
+	}
+}
+
+// A child that is no worker, outside poold's process group (as every
+// orphan of a worker is), is reaped with its status.
+func TestOrphanReaperReapsOthers(t *testing.T) {
+	pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", "exit 4"}, &syscall.ProcAttr{
+		Sys: &syscall.SysProcAttr{Setpgid: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitZombie(t, pid)
+	took := ReapOrphans()
+	if len(took) != 1 || took[0] != (Orphan{Pid: pid, Exit: Exit{Code: 4}}) {
+		t.Fatalf("reaped %v, want pid %d with status 4", took, pid)
+	}
+	if isZombie(pid) {
+		t.Fatalf("pid %d is still a zombie", pid)
+	}
+}
