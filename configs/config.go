@@ -42,6 +42,12 @@ type Arbiter struct {
 	// AllowRemote permits a tcp:// control endpoint on a non-loopback
 	// address (the protocol has no authentication). Default false.
 	AllowRemote bool
+	// ControlAllow lists who may run every command on an ipc control
+	// endpoint ("uid:N", "user:NAME", "gid:N", "group:NAME"), checked
+	// with SO_PEERCRED. poold's own uid and root always may.
+	ControlAllow []string
+	// ControlReadOnly lists who may run read-only commands only.
+	ControlReadOnly []string
 	// LogLevel is trace, debug, info, warn or error. Default info.
 	LogLevel string
 	// LogFormat is text or json. Default text.

@@ -798,6 +798,8 @@ var arbiterFields = []field[Arbiter]{
 	durationField("stats_interval", func(a *Arbiter) *time.Duration { return &a.StatsInterval }, true),
 	intField("max_processes", func(a *Arbiter) *int { return &a.MaxProcesses }, 1, math.MaxInt32),
 	boolField("allow_remote", func(a *Arbiter) *bool { return &a.AllowRemote }),
+	listField("control_allow", func(a *Arbiter) *[]string { return &a.ControlAllow }),
+	listField("control_read_only", func(a *Arbiter) *[]string { return &a.ControlReadOnly }),
 	stringField("log_level", func(a *Arbiter) *string { return &a.LogLevel }),
 	stringField("log_format", func(a *Arbiter) *string { return &a.LogFormat }),
 	intField("event_history", func(a *Arbiter) *int { return &a.EventHistory }, 0, 1<<20),

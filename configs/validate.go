@@ -82,6 +82,7 @@ func validateArbiter(ps *problems, a *Arbiter) {
 			ps.add(ep.key, "%s is refused: it is not a loopback address and the control protocol has no authentication (anyone who can connect can run any command); use an ipc:// endpoint or a 127.0.0.1 address, or set arbiter.allow_remote = true if the network is trusted", *ep.val)
 		}
 	}
+	validateControl(ps, a)
 	a.LogLevel = strings.ToLower(a.LogLevel)
 	if !slices.Contains(logLevels, a.LogLevel) {
 		ps.add("arbiter.log_level", "must be one of %s, got %q", strings.Join(logLevels, ", "), a.LogLevel)

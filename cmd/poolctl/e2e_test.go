@@ -104,7 +104,21 @@ func (p *poold) log() string {
 // with SIGTERM and waits.
 func startPoold(t testing.TB) *poold {
 	t.Helper()
+	return startPooldWith(t, pooldConf{})
+}
+
+// pooldConf adds lines to startPoold's [arbiter] and [web] sections.
+type pooldConf struct {
+	arbiter string
+	web     string // replaces "enabled = false"
+}
+
+func startPooldWith(t testing.TB, pc pooldConf) *poold {
+	t.Helper()
 	bin := binaries(t)
+	if pc.web == "" {
+		pc.web = "enabled = false"
+	}
 	// A short directory: ipc paths are limited to 107 bytes.
 	dir, err := os.MkdirTemp("", "pctl")
 	if err != nil {
@@ -123,16 +137,17 @@ endpoint = %q
 pubsub_endpoint = %q
 stats_endpoint = %q
 log_level = "debug"
+%s
 
 [web]
-enabled = false
+%s
 
 [watchers.web]
 cmd = "sleep"
 args = ["3600"]
 numprocesses = 2
 graceful_timeout = "5s"
-`, p.control, p.pubsub, "ipc://"+filepath.Join(dir, "s.sock"))
+`, p.control, p.pubsub, "ipc://"+filepath.Join(dir, "s.sock"), pc.arbiter, pc.web)
 	path := filepath.Join(dir, "poold.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)

@@ -192,14 +192,19 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 	// that only OnConfig, on the arbiter's loop, reads them.
 	var console *web.Server
 	var probes *web.ProbeServer
+	var ctl *controller.Controller
 	arb := arbiter.New(cfg, arbiter.Options{
-		Log:      log,
-		Logs:     logs,
-		Events:   bus,
-		Load:     load,
-		OnConfig: func(c *configs.Config) []string { return reconfigure(log, console, probes, c) },
+		Log:    log,
+		Logs:   logs,
+		Events: bus,
+		Load:   load,
+		OnConfig: func(c *configs.Config) []string {
+			setACL(log, ctl, c)
+			return reconfigure(log, console, probes, c)
+		},
 	})
-	ctl := controller.New(cfg.Arbiter.Endpoint, arb.Handle, log.Named("controller"))
+	ctl = controller.New(cfg.Arbiter.Endpoint, arb.Handle, log.Named("controller"))
+	setACL(log, ctl, cfg)
 	pub := zmqpub.New(cfg.Arbiter.PubSubEndpoint, bus, log.Named("events"))
 	statsPub := zmqpub.New(cfg.Arbiter.StatsEndpoint, statsBus, log.Named("stats"))
 
@@ -315,6 +320,18 @@ func reconfigure(log hclog.Logger, console *web.Server, probes *web.ProbeServer,
 		restart["web.metrics_address"] = true
 	}
 	return slices.Sorted(maps.Keys(restart))
+}
+
+// setACL applies arbiter.control_allow and control_read_only to the
+// control endpoint (validated by configs, so an error means the user or
+// group database changed since: keep the rules in force).
+func setACL(log hclog.Logger, ctl *controller.Controller, c *configs.Config) {
+	acl, err := controller.NewACL(c.Arbiter.ControlAllow, c.Arbiter.ControlReadOnly)
+	if err != nil {
+		log.Error("control access rules not applied; the previous ones stay", "error", err)
+		return
+	}
+	ctl.SetACL(acl)
 }
 
 // wireBackend hands the console replies exactly as a remote client decodes
