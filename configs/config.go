@@ -68,6 +68,15 @@ type Web struct {
 	// their own host:port, whether or not the console is enabled. /metrics
 	// there needs Token when one is set; the probes never do.
 	MetricsAddress string
+	// TLSCert and TLSKey are PEM files: with them the console and its
+	// control API (/api/v1/) speak HTTPS only.
+	TLSCert string
+	TLSKey  string
+	// APITokens are "ROLE:PATH" entries (ROLE operator or read-only):
+	// bearer tokens of the control API, one per file.
+	APITokens []string
+	// Tokens are the API tokens read from APITokens' files at load.
+	Tokens []APIToken
 }
 
 // Socket is one [sockets.NAME] section: a listening socket poold binds

@@ -811,6 +811,9 @@ var webFields = []field[Web]{
 	stringField("token", func(w *Web) *string { return &w.Token }),
 	boolField("read_only", func(w *Web) *bool { return &w.ReadOnly }),
 	stringField("metrics_address", func(w *Web) *string { return &w.MetricsAddress }),
+	stringField("tls_cert", func(w *Web) *string { return &w.TLSCert }),
+	stringField("tls_key", func(w *Web) *string { return &w.TLSKey }),
+	listField("api_tokens", func(w *Web) *[]string { return &w.APITokens }),
 }
 
 var socketFields = []field[Socket]{

@@ -109,9 +109,7 @@ func validateWeb(ps *problems, w *Web) {
 		ps.add("web.address", "port must be a number between 0 and 65535, got %q", w.Address)
 		return
 	}
-	if w.Enabled && w.Token == "" && !isLoopbackHost(host) {
-		ps.add("web.token", "must be set because web.address %q is not a loopback address: the console can start and stop workers; set a token, or listen on 127.0.0.1", w.Address)
-	}
+	validateRemote(ps, w, isLoopbackHost(host))
 }
 
 // socketDraft is a decoded socket plus the keys its section set.

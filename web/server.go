@@ -27,6 +27,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -66,7 +67,19 @@ type Options struct {
 	// Health answers GET /healthz and /readyz on the console's listener,
 	// behind the same checks. Nil: no probes.
 	Health Health
+	// TLS, when set, makes the listener speak HTTPS only (web.tls_cert).
+	TLS *tls.Config
+	// Streams are extra GET /api/v1/NAME streams behind the API's
+	// authentication (e.g. a future "logs"); "events" is built in.
+	Streams map[string]StreamHandler
 }
+
+// Failed API authentications: apiFailBurst per client address, then
+// one more per apiFailDecay.
+const (
+	apiFailBurst = 5
+	apiFailDecay = 2 * time.Second
+)
 
 // Server is the web console. Build it with New, run it with Run or Serve.
 type Server struct {
@@ -76,6 +89,7 @@ type Server struct {
 	tunings tunings
 
 	access   atomic.Pointer[access] // settings in force; replaced by Reconfigure
+	fails    *failLimiter           // failed API authentications per client address
 	reconfMu sync.Mutex             // serialises Reconfigure
 
 	nconsoles atomic.Int64  // open consoles, as the hub last counted
@@ -159,7 +173,7 @@ func New(opts Options) (*Server, error) {
 	if port == "" {
 		return nil, fmt.Errorf("web: [web] address %q: no port; write it as host:port such as %s", addr, configs.DefaultWebAddress)
 	}
-	if !isLoopbackHost(host) && opts.Config.Token == "" {
+	if !isLoopbackHost(host) && opts.Config.Token == "" && len(opts.Config.Tokens) == 0 {
 		return nil, fmt.Errorf("web: [web] address %q is not loopback and no token is set: anyone who can reach it could stop and signal your processes; set [web] token, or bind 127.0.0.1", addr)
 	}
 	s := &Server{
@@ -167,8 +181,9 @@ func New(opts Options) (*Server, error) {
 		log:     opts.Log,
 		addr:    addr,
 		tunings: defaultTunings(),
+		fails:   newFailLimiter(apiFailBurst, apiFailDecay),
 	}
-	s.access.Store(newAccess(host, opts.Config.Token, opts.Config.ReadOnly))
+	s.access.Store(newAccess(host, opts.Config))
 	return s, nil
 }
 
@@ -209,6 +224,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	acc := s.access.Load()
 	s.log.Info("web console listening", "address", l.Addr().String(), "read_only", acc.readOnly, "token", acc.token != "")
 
+	if s.opts.TLS != nil {
+		hs.TLSConfig = s.opts.TLS.Clone()
+		l = tls.NewListener(l, hs.TLSConfig)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
 

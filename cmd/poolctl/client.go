@@ -86,7 +86,7 @@ func newID() string {
 }
 
 // roundTrip sends cl and waits up to timeout for its reply.
-func (a *app) roundTrip(ctx context.Context, client *controller.Client, cl call, timeout time.Duration) ([]byte, reply, error) {
+func (a *app) roundTrip(ctx context.Context, client caller, cl call, timeout time.Duration) ([]byte, reply, error) {
 	req := arbiter.Request{ID: newID(), Command: cl.command, Properties: cl.props}
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -122,9 +122,16 @@ func (a *app) callError(ctx context.Context, cl call, timeout time.Duration, err
 	return connError{fmt.Sprintf("lost poold at %s during '%s': %v", a.endpoint, cl.what, err), err}
 }
 
-// dial connects to the control endpoint. A missing ipc socket file is
-// reported at once, without waiting for a dial to give up.
-func (a *app) dial() (*controller.Client, error) {
+// dial connects to the control endpoint, or prepares the API client
+// with --url. A missing ipc socket file is reported at once, without
+// waiting for a dial to give up.
+func (a *app) dial() (caller, error) {
+	if a.remote() {
+		if len(a.urls) > 1 {
+			return nil, usagef("%d hosts given (--url, --hosts-file, POOLCTL_URL): only status, stats and events show a fleet; give one --url for other commands", len(a.urls))
+		}
+		return a.remoteClient(a.urls[0])
+	}
 	if path, ok := strings.CutPrefix(a.endpoint, "ipc://"); ok {
 		if _, err := os.Stat(path); err != nil {
 			return nil, a.unreachable(err)

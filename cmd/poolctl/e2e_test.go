@@ -77,6 +77,7 @@ func binaries(t testing.TB) string {
 // poold is a running poold process with its endpoints.
 type poold struct {
 	dir      string
+	api      *apiInfo // set when poold serves the HTTPS API (startPooldAPI)
 	control  string
 	pubsub   string
 	cmd      *exec.Cmd
@@ -222,7 +223,7 @@ func (p *poold) stop(t testing.TB) {
 // exits 0.
 func (p *poold) ctl(t testing.TB, args ...string) result {
 	t.Helper()
-	r := poolctl(t, append([]string{"--endpoint", p.control}, args...)...)
+	r := poolctl(t, append(p.conn(), args...)...)
 	if r.code != 0 {
 		t.Fatalf("poolctl %s: %v", strings.Join(args, " "), r)
 	}
@@ -253,8 +254,20 @@ func (p *poold) waitPids(t testing.TB, n int) []int {
 	return pids
 }
 
-func TestEndToEnd(t *testing.T) {
-	p := startPoold(t)
+// conn is the poolctl flags that reach p: its control endpoint, or its
+// HTTPS API when it serves one.
+func (p *poold) conn() []string {
+	if p.api != nil {
+		return []string{"--url", p.api.url, "--token-file", p.api.operator, "--ca-file", p.api.ca}
+	}
+	return []string{"--endpoint", p.control}
+}
+
+func TestEndToEnd(t *testing.T) { endToEnd(t, startPoold(t)) }
+
+// endToEnd runs every kind of command against p, over whichever
+// transport p.conn names.
+func endToEnd(t *testing.T, p *poold) {
 
 	t.Run("status and list", func(t *testing.T) {
 		p.waitPids(t, 2)
@@ -371,11 +384,11 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("error reply exits 1", func(t *testing.T) {
-		r := poolctl(t, "--endpoint", p.control, "incr", "nope")
+		r := poolctl(t, append(p.conn(), "incr", "nope")...)
 		if r.code != exitReplyError || !strings.Contains(r.stderr, "nope") || !strings.Contains(r.stderr, "not found") {
 			t.Errorf("incr nope: %v", r)
 		}
-		r = poolctl(t, "--endpoint", p.control, "get", "web", "nosuchkey")
+		r = poolctl(t, append(p.conn(), "get", "web", "nosuchkey")...)
 		if r.code != exitReplyError {
 			t.Errorf("get web nosuchkey: %v", r)
 		}
@@ -386,7 +399,7 @@ func TestEndToEnd(t *testing.T) {
 		out := &syncBuffer{}
 		var errb bytes.Buffer
 		done := make(chan int, 1)
-		go func() { done <- run(ctx, []string{"--endpoint", p.control, "events", "watcher.web."}, out, &errb) }()
+		go func() { done <- run(ctx, append(p.conn(), "events", "watcher.web."), out, &errb) }()
 		// The subscription takes effect shortly after connecting, so an
 		// incr may come too early to be seen: repeat until one is.
 		deadline := time.Now().Add(20 * time.Second)

@@ -93,6 +93,13 @@ type app struct {
 	timeout  durationValue
 	waiting  bool
 	json     bool
+
+	// The HTTPS API (--url): every command, and the fleet views.
+	urlFlags  []string
+	urls      []string // --url, POOLCTL_URL and --hosts-file together
+	hostsFile string
+	tokenFile string
+	caFile    string
 }
 
 // run executes poolctl with args (without the program name) and returns
@@ -181,6 +188,11 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 		fmtDuration(defaultTimeout), fmtDuration(defaultWaitingTimeout), fmtDuration(defaultReloadTimeout)))
 	pf.BoolVar(&a.waiting, "waiting", false, "let poold answer when the work is done (start, stop, incr, ...) and print progress on stderr; reload and reloadconfig always wait unless --no-wait")
 	pf.BoolVar(&a.json, "json", false, "print poold's raw JSON reply")
+	pf.StringArrayVar(&a.urlFlags, "url", nil, "talk to poold's HTTPS control API at https://host:port instead of --endpoint; repeat for a fleet view of status, stats and events (env POOLCTL_URL, comma-separated)")
+	pf.StringVar(&a.hostsFile, "hosts-file", "", "a file of API URLs, one a line, for the fleet view")
+	pf.StringVar(&a.tokenFile, "token-file", os.Getenv("POOLCTL_TOKEN_FILE"), "file holding the API's bearer token (env POOLCTL_TOKEN_FILE); never pass a token itself on the command line")
+	pf.StringVar(&a.caFile, "ca-file", os.Getenv("POOLCTL_CA_FILE"), "PEM certificate(s) to trust for --url, e.g. a self-signed one (env POOLCTL_CA_FILE)")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return a.initURLs() }
 
 	root.AddGroup(
 		&cobra.Group{ID: "query", Title: "Inspect:"},

@@ -105,7 +105,7 @@ func (a *app) top(ctx context.Context, every time.Duration, iterations int) erro
 }
 
 // topSample fetches status and stats; a failure is shown in the frame.
-func (a *app) topSample(ctx context.Context, client *controller.Client) (statuses, infos map[string]any, err error) {
+func (a *app) topSample(ctx context.Context, client caller) (statuses, infos map[string]any, err error) {
 	t := a.timeoutFor(noWait)
 	_, st, err := a.roundTrip(ctx, client, call{command: "status", what: "status"}, t)
 	if err != nil {

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -394,8 +395,18 @@ func (h *httpParts) start() error {
 		return err
 	}
 	if w.Enabled {
+		var tlsConf *tls.Config
+		scheme := "http"
+		if w.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(w.TLSCert, w.TLSKey)
+			if err != nil {
+				return fmt.Errorf("web: tls_cert %s, tls_key %s: %w", w.TLSCert, w.TLSKey, err)
+			}
+			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			scheme = "https"
+		}
 		srv, err := web.New(web.Options{Config: w, Backend: wireBackend{h.arb}, Events: h.bus, Stats: h.statsBus,
-			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("web")})
+			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("web"), TLS: tlsConf})
 		if err != nil {
 			return err
 		}
@@ -405,7 +416,7 @@ func (h *httpParts) start() error {
 			return fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port, or enabled = false)", srv.Addr(), err)
 		}
 		h.goRun("web console", func(ctx context.Context) error { return srv.Serve(ctx, l) })
-		h.log.Info("web console", "url", "http://"+srv.Addr()+"/")
+		h.log.Info("web console", "url", scheme+"://"+l.Addr().String()+"/", "api", scheme+"://"+l.Addr().String()+"/api/v1/")
 		h.console = srv
 	}
 	if w.MetricsAddress != "" {
