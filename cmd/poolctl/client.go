@@ -28,6 +28,9 @@ type call struct {
 
 // do sends one command and prints its reply.
 func (a *app) do(ctx context.Context, cl call) error {
+	if len(a.urls) > 1 {
+		return a.fleetCall(ctx, cl)
+	}
 	timeout := a.timeoutFor(cl.wait)
 	client, err := a.dial()
 	if err != nil {

@@ -32,6 +32,14 @@ reports in globaloptions. With --json each line is {"topic": ..., "event": ...}.
 twice; --since 0 starts from the oldest one kept.`,
 		Example: "  poolctl events watcher.web.\n  poolctl listen --json\n  poolctl events --since 1200",
 		RunE: func(c *cobra.Command, args []string) error {
+			if len(a.urls) > 1 {
+				since := int64(-1)
+				if c.Flags().Changed("since") {
+					s, _ := c.Flags().GetUint64("since")
+					since = int64(s)
+				}
+				return a.fleetEvents(c.Context(), args, since)
+			}
 			if c.Flags().Changed("since") {
 				since, _ := c.Flags().GetUint64("since")
 				return a.eventsSince(c.Context(), since, args)

@@ -85,11 +85,26 @@ var consoleURL = regexp.MustCompile(`web console: url=https://(127\.0\.0\.1:\d+)
 // certificate, with an operator and a read-only token.
 func startPooldAPI(t testing.TB) *poold {
 	t.Helper()
+	return startPooldAPIWith(t, newAPIFiles(t))
+}
+
+// apiFiles are a certificate, its key and two token files, which
+// several poold may share.
+type apiFiles struct{ cert, key, ops, ro string }
+
+func newAPIFiles(t testing.TB) apiFiles {
 	dir := t.TempDir()
-	cert, key := writeSelfSigned(t, dir)
-	ops, ro := filepath.Join(dir, "ops.token"), filepath.Join(dir, "ro.token")
-	writeToken(t, ops)
-	writeToken(t, ro)
+	var f apiFiles
+	f.cert, f.key = writeSelfSigned(t, dir)
+	f.ops, f.ro = filepath.Join(dir, "ops.token"), filepath.Join(dir, "ro.token")
+	writeToken(t, f.ops)
+	writeToken(t, f.ro)
+	return f
+}
+
+func startPooldAPIWith(t testing.TB, f apiFiles) *poold {
+	t.Helper()
+	cert, key, ops, ro := f.cert, f.key, f.ops, f.ro
 	p := startPooldWith(t, pooldConf{web: fmt.Sprintf(`enabled = true
 address = "127.0.0.1:0"
 tls_cert = %q

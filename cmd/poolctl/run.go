@@ -98,6 +98,7 @@ type app struct {
 	urlFlags  []string
 	urls      []string // --url, POOLCTL_URL and --hosts-file together
 	hostsFile string
+	hostFiles map[string][2]string // per-host token and CA files (--hosts-file)
 	tokenFile string
 	caFile    string
 }

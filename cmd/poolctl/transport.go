@@ -36,7 +36,11 @@ func (a *app) remote() bool { return len(a.urls) > 0 }
 
 // remoteClient builds the API client for one URL.
 func (a *app) remoteClient(u string) (*remote.Client, error) {
-	c, err := remote.New(remote.Options{URL: u, TokenFile: a.tokenFile, CAFile: a.caFile})
+	tok, ca := a.tokenFile, a.caFile
+	if h, ok := a.hostFiles[u]; ok {
+		tok, ca = or(h[0], tok), or(h[1], ca)
+	}
+	c, err := remote.New(remote.Options{URL: u, TokenFile: tok, CAFile: ca})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
@@ -71,21 +75,31 @@ func (a *app) subscribe(ctx context.Context, client caller, prefixes []string, s
 // initURLs sets a.urls from the flags and environment (cobra's
 // completion skips the pre-run hook, so completers call it too).
 func (a *app) initURLs() error {
-	urls, err := urlsFrom(a.urlFlags, a.hostsFile)
+	urls, files, err := urlsFrom(a.urlFlags, a.hostsFile)
 	if err != nil {
 		return err
 	}
-	a.urls = urls
+	a.urls, a.hostFiles = urls, files
 	if len(urls) == 1 {
 		a.endpoint = urls[0] // named in messages
 	}
 	return nil
 }
 
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 // urlsFrom gathers --url flags, POOLCTL_URL (comma-separated) and
-// --hosts-file (one URL a line; # comments).
-func urlsFrom(flags []string, hostsFile string) ([]string, error) {
-	urls := append([]string(nil), flags...)
+// --hosts-file: one host a line, "URL [TOKEN_FILE [CA_FILE]]" (the files
+// default to --token-file and --ca-file), # comments. files maps a URL to
+// its own token and CA files.
+func urlsFrom(flags []string, hostsFile string) (urls []string, files map[string][2]string, err error) {
+	urls = append([]string(nil), flags...)
+	files = map[string][2]string{}
 	if len(urls) == 0 && hostsFile == "" {
 		for _, u := range strings.Split(os.Getenv("POOLCTL_URL"), ",") {
 			if u = strings.TrimSpace(u); u != "" {
@@ -96,7 +110,7 @@ func urlsFrom(flags []string, hostsFile string) ([]string, error) {
 	if hostsFile != "" {
 		b, err := os.ReadFile(hostsFile)
 		if err != nil {
-			return nil, usagef("--hosts-file: %v", err)
+			return nil, nil, usagef("--hosts-file: %v", err)
 		}
 		for i, line := range strings.Split(string(b), "\n") {
 			line, _, _ = strings.Cut(line, "#")
@@ -104,10 +118,15 @@ func urlsFrom(flags []string, hostsFile string) ([]string, error) {
 			if line == "" {
 				continue
 			}
-			if !strings.HasPrefix(line, "https://") && !strings.HasPrefix(line, "http://") {
-				return nil, usagef("--hosts-file %s line %d: %q is not a URL; write https://host:port", hostsFile, i+1, line)
+			f := strings.Fields(line)
+			if (!strings.HasPrefix(f[0], "https://") && !strings.HasPrefix(f[0], "http://")) || len(f) > 3 {
+				return nil, nil, usagef("--hosts-file %s line %d: %q: write https://host:port [TOKEN_FILE [CA_FILE]]", hostsFile, i+1, line)
 			}
-			urls = append(urls, line)
+			u := strings.TrimRight(f[0], "/")
+			urls = append(urls, u)
+			var hf [2]string
+			copy(hf[:], f[1:])
+			files[u] = hf
 		}
 	}
 	// A host named twice is one host (cobra's completion also parses
@@ -120,5 +139,5 @@ func urlsFrom(flags []string, hostsFile string) ([]string, error) {
 			out = append(out, k)
 		}
 	}
-	return out, nil
+	return out, files, nil
 }
