@@ -90,6 +90,7 @@ type Server struct {
 
 	access   atomic.Pointer[access] // settings in force; replaced by Reconfigure
 	fails    *failLimiter           // failed API authentications per client address
+	fleet    *fleet                 // other hosts the consoles watch
 	reconfMu sync.Mutex             // serialises Reconfigure
 
 	nconsoles atomic.Int64  // open consoles, as the hub last counted
@@ -132,6 +133,7 @@ type tunings struct {
 	historyLen    int // points of CPU/RSS history per watcher
 	recentEvents  int // events replayed to a new console
 	shutdownGrace time.Duration
+	fleetResync   time.Duration // refresh a fleet host at least this often
 }
 
 func defaultTunings() tunings {
@@ -151,6 +153,7 @@ func defaultTunings() tunings {
 		historyLen:    600,
 		recentEvents:  200,
 		shutdownGrace: 5 * time.Second,
+		fleetResync:   5 * time.Second,
 	}
 }
 
@@ -183,6 +186,7 @@ func New(opts Options) (*Server, error) {
 		tunings: defaultTunings(),
 		fails:   newFailLimiter(apiFailBurst, apiFailDecay),
 	}
+	s.fleet = newFleet(s.tunings)
 	s.access.Store(newAccess(host, opts.Config))
 	return s, nil
 }
@@ -209,8 +213,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	defer cancel()
 
 	h := newHub(s, ctx)
-	var wg sync.WaitGroup // hub, refresher and every websocket handler
-	wg.Add(2)
+	var wg sync.WaitGroup // hub, refresher, fleet and every websocket handler
+	s.fleet.t = s.tunings // tests tune after New
+	wg.Add(3)
+	go func() { defer wg.Done(); s.fleet.run(ctx) }()
 	go func() { defer wg.Done(); h.run(ctx) }()
 	go func() { defer wg.Done(); h.refresher(ctx) }()
 

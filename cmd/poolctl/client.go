@@ -14,6 +14,7 @@ import (
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/web/remote"
 )
 
 // call is one control command as the user typed it.
@@ -117,9 +118,9 @@ func (a *app) callError(ctx context.Context, cl call, timeout time.Duration, err
 	switch {
 	case ctx.Err() != nil:
 		return interruptedError{fmt.Sprintf("interrupted while waiting for '%s' (%s)", cl.what, inProgress)}
-	case errors.Is(err, controller.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, controller.ErrTimeout), errors.Is(err, remote.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return connError{fmt.Sprintf("timed out after %s waiting for '%s' (%s)", fmtDuration(timeout), cl.what, inProgress), err}
-	case errors.Is(err, controller.ErrUnreachable):
+	case errors.Is(err, controller.ErrUnreachable), errors.Is(err, remote.ErrUnreachable):
 		return a.unreachable(err)
 	}
 	return connError{fmt.Sprintf("lost poold at %s during '%s': %v", a.endpoint, cl.what, err), err}
@@ -152,9 +153,12 @@ func (a *app) dial() (caller, error) {
 func (a *app) unreachable(err error) error {
 	why := err.Error()
 	var ue *controller.UnreachableError
+	var re *remote.UnreachableError
 	switch {
 	case errors.As(err, &ue):
 		why = ue.Reason
+	case errors.As(err, &re):
+		why = re.Reason
 	case errors.Is(err, fs.ErrNotExist):
 		why = "no such socket: is poold running? set --endpoint"
 	}

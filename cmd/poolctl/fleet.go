@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/web/remote"
 )
 
 // The fleet view: several --url (or --hosts-file) and status, stats or
@@ -77,11 +77,11 @@ func (a *app) askHost(ctx context.Context, u string, cl call, timeout time.Durat
 
 // hostProblem says why a host has no answer, briefly.
 func hostProblem(err error) string {
-	var ue *controller.UnreachableError
+	var ue *remote.UnreachableError
 	switch {
 	case errors.As(err, &ue):
 		return "unreachable: " + ue.Reason
-	case errors.Is(err, controller.ErrTimeout):
+	case errors.Is(err, remote.ErrTimeout):
 		return "no answer within --timeout"
 	}
 	return "unreachable: " + err.Error()
@@ -253,7 +253,7 @@ func (a *app) hostEvents(ctx context.Context, u string, prefixes []string, since
 }
 
 func hostProblemStream(err error) string {
-	var ue *controller.UnreachableError
+	var ue *remote.UnreachableError
 	if errors.As(err, &ue) {
 		return "unreachable: " + ue.Reason
 	}

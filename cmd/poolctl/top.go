@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/web/remote"
 )
 
 func (a *app) topCommand() *cobra.Command {
@@ -83,7 +84,7 @@ func (a *app) top(ctx context.Context, every time.Duration, iterations int) erro
 		}
 		if client != nil {
 			statuses, infos, ferr = a.topSample(ctx, client)
-			if errors.Is(ferr, controller.ErrUnreachable) {
+			if errors.Is(ferr, controller.ErrUnreachable) || errors.Is(ferr, remote.ErrUnreachable) {
 				client.Close()
 				client = nil
 			}

@@ -25,9 +25,32 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/configs"
 )
+
+var (
+	// ErrUnreachable: no poold API answers at the URL (the error says why).
+	ErrUnreachable = errors.New("poold unreachable")
+	// ErrTimeout: the request was sent but no reply came in time.
+	ErrTimeout = errors.New("timed out waiting for reply")
+)
+
+// UnreachableError is a failed connection: Reason says the likely cause
+// and what to do. It matches ErrUnreachable with errors.Is.
+type UnreachableError struct {
+	URL    string
+	Reason string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("%v at %s: %s", ErrUnreachable, e.URL, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrUnreachable) true.
+func (e *UnreachableError) Is(target error) bool { return target == ErrUnreachable }
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Options locate one poold's API.
 type Options struct {
@@ -35,6 +58,7 @@ type Options struct {
 	Token     string // the bearer token itself, or
 	TokenFile string // a file holding it (configs.ReadTokenFile)
 	CAFile    string // PEM certificates to trust besides the system's (self-signed)
+	CAPEM     []byte // the same, given as PEM text
 	// DialTimeout bounds connecting plus the TLS handshake (5s).
 	DialTimeout time.Duration
 }
@@ -64,17 +88,19 @@ func New(o Options) (*Client, error) {
 		return nil, fmt.Errorf("remote: %s: no token; pass --token-file FILE (or POOLCTL_TOKEN_FILE)", o.URL)
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("remote: CA file: %w", err)
+	if o.CAFile != "" || len(o.CAPEM) > 0 {
+		pem := o.CAPEM
+		if o.CAFile != "" {
+			if pem, err = os.ReadFile(o.CAFile); err != nil {
+				return nil, fmt.Errorf("remote: CA file: %w", err)
+			}
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("remote: CA file %s holds no PEM certificate", o.CAFile)
+			return nil, fmt.Errorf("remote: CA %s holds no PEM certificate", or(o.CAFile, "text"))
 		}
 		tc.RootCAs = pool
 	}
@@ -107,7 +133,7 @@ func (c *Client) Close() error {
 
 // Call sends one raw Circus request ({"id", "command", "properties"})
 // and returns the raw reply, as controller.Client.Call does. Errors wrap
-// controller.ErrUnreachable or controller.ErrTimeout like its.
+// controller.ErrUnreachable or ErrTimeout like its.
 func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
 	var req arbiter.Request
 	if err := json.Unmarshal(raw, &req); err != nil {
@@ -188,7 +214,7 @@ func (c *Client) send(ctx context.Context, hr *http.Request) (*http.Response, er
 // netError classifies a transport error like controller's client does.
 func (c *Client) netError(ctx context.Context, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w; poold may still be working", c.base, controller.ErrTimeout)
+		return fmt.Errorf("%s: %w; poold may still be working", c.base, ErrTimeout)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -204,5 +230,12 @@ func (c *Client) netError(ctx context.Context, err error) error {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		why = "connection refused: is poold running with [web] enabled on this address?"
 	}
-	return &controller.UnreachableError{Endpoint: c.base, Reason: why, Err: err}
+	return &UnreachableError{URL: c.base, Reason: why, Err: err}
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
