@@ -20,8 +20,8 @@ import (
 // they are never sent back to a browser, and they are forgotten on
 // restart.
 //
-// Concurrency: fleet.run owns one goroutine per host and waits for them
-// all when its context ends. The members and their latest views are a
+// Concurrency: the fleet owns one goroutine per host; begin opens it to
+// members, and run waits for them all when its context ends. The members and their latest views are a
 // small shared leaf under fleet.mu; a change kicks the hub (kick, cap 1),
 // which takes a snapshot and broadcasts it.
 
@@ -85,15 +85,19 @@ func (f *fleet) snapshot() map[string]any {
 	return map[string]any{"type": "fleet", "hosts": hosts}
 }
 
-// run lets members start and, when ctx ends, waits for them.
-func (f *fleet) run(ctx context.Context) {
-	var wg sync.WaitGroup
+// begin lets members start; call it before anything can add one.
+func (f *fleet) begin(ctx context.Context) {
 	f.mu.Lock()
-	f.ctx, f.wg = ctx, &wg
+	f.ctx, f.wg = ctx, &sync.WaitGroup{}
 	f.mu.Unlock()
+}
+
+// run waits for ctx to end, then for every member's goroutine.
+func (f *fleet) run(ctx context.Context) {
 	<-ctx.Done()
 	f.mu.Lock()
 	f.ctx = nil // no new members
+	wg := f.wg
 	f.mu.Unlock()
 	wg.Wait()
 }

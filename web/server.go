@@ -12,6 +12,11 @@
 //	websocket reader (the HTTP handler goroutine) ─ Backend.Do(action) ─ reply
 //	                                                 into its own client queue
 //
+// The same listener serves the control API (api.go: /api/v1/COMMAND and
+// an SSE event stream, bearer tokens with roles, optionally over TLS) and
+// feeds the consoles' fleet view (fleet.go: other hosts' APIs, followed
+// by one goroutine each).
+//
 // Concurrency contract: Server.Serve owns every goroutine it starts and
 // returns only after all of them ended. The hub goroutine alone owns the
 // model (watchers, sockets, history, recent events) and the set of clients;
@@ -215,6 +220,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	h := newHub(s, ctx)
 	var wg sync.WaitGroup // hub, refresher, fleet and every websocket handler
 	s.fleet.t = s.tunings // tests tune after New
+	s.fleet.begin(ctx)
 	wg.Add(3)
 	go func() { defer wg.Done(); s.fleet.run(ctx) }()
 	go func() { defer wg.Done(); h.run(ctx) }()

@@ -16,9 +16,10 @@ import (
 // (poold stopping or the client gone).
 type StreamHandler func(w http.ResponseWriter, r *http.Request)
 
-// sseWriter writes server-sent events with a write deadline, so a client
-// that stops reading is dropped instead of holding a goroutine.
-type sseWriter struct {
+// SSEWriter writes server-sent events with a write deadline, so a client
+// that stops reading is dropped instead of holding a goroutine. Stream
+// handlers (Options.Streams) get one from StartSSE.
+type SSEWriter struct {
 	w    http.ResponseWriter
 	rc   *http.ResponseController
 	wait time.Duration
@@ -26,25 +27,25 @@ type sseWriter struct {
 
 // StartSSE answers r with a text/event-stream; stream handlers of
 // Options.Streams write through it.
-func StartSSE(w http.ResponseWriter, writeWait time.Duration) *sseWriter {
+func StartSSE(w http.ResponseWriter, writeWait time.Duration) *SSEWriter {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	sw := &sseWriter{w: w, rc: http.NewResponseController(w), wait: writeWait}
+	sw := &SSEWriter{w: w, rc: http.NewResponseController(w), wait: writeWait}
 	_ = sw.comment("poold")
 	return sw
 }
 
-func (sw *sseWriter) flush() error {
+func (sw *SSEWriter) flush() error {
 	_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.wait))
 	return sw.rc.Flush()
 }
 
 // Send writes one event: id (omitted when empty), event name (omitted
 // when empty) and one line of data.
-func (sw *sseWriter) Send(id, event string, data []byte) error {
+func (sw *SSEWriter) Send(id, event string, data []byte) error {
 	_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.wait))
 	if id != "" {
 		fmt.Fprintf(sw.w, "id: %s\n", id)
@@ -58,7 +59,7 @@ func (sw *sseWriter) Send(id, event string, data []byte) error {
 	return sw.flush()
 }
 
-func (sw *sseWriter) comment(c string) error {
+func (sw *SSEWriter) comment(c string) error {
 	if _, err := fmt.Fprintf(sw.w, ": %s\n\n", c); err != nil {
 		return err
 	}
@@ -135,7 +136,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 
 // replayTo sends the kept events after *last, page by page, and moves
 // *last to the end of what the history holds.
-func (s *Server) replayTo(sw *sseWriter, bus *events.Bus, last *uint64, prefixes []string) error {
+func (s *Server) replayTo(sw *SSEWriter, bus *events.Bus, last *uint64, prefixes []string) error {
 	for {
 		rp := bus.Since(*last, maxResume, prefixes...)
 		if *last > rp.Through {
