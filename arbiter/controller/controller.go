@@ -287,7 +287,7 @@ func (s *server) dispatch(msg zmq4.Msg) {
 			}
 			s.mu.Unlock()
 		}()
-		reply, send := s.call([]byte(peer), raw)
+		reply, send := s.call(peer, raw)
 		if !send {
 			return
 		}
@@ -297,9 +297,11 @@ func (s *server) dispatch(msg zmq4.Msg) {
 
 // call runs the handler; a panic becomes an errno 0 reply instead of
 // taking poold down.
-func (s *server) call(identity, raw []byte) (reply []byte, send bool) {
-	if reply, send, refused := s.c.refuse(identity, raw); refused {
-		return reply, send
+func (s *server) call(identity string, raw []byte) (reply []byte, send bool) {
+	if s.c.acl.Load() != nil {
+		if reply, send, refused := s.c.refuse([]byte(identity), raw); refused {
+			return reply, send
+		}
 	}
 	defer func() {
 		if r := recover(); r != nil {
