@@ -19,6 +19,7 @@ var arbiterKeys = map[string]string{
 	"Endpoint": "endpoint", "PubSubEndpoint": "pubsub_endpoint", "StatsEndpoint": "stats_endpoint",
 	"StatsInterval": "stats_interval", "AllowRemote": "allow_remote", "LogLevel": "log_level",
 	"LogFormat": "log_format", "MaxProcesses": "max_processes", "EventHistory": "event_history",
+	"ControlAllow": "control_allow", "ControlReadOnly": "control_read_only",
 }
 
 // onConfigRecorder is an Options.OnConfig that records what it was given
@@ -60,6 +61,8 @@ func changed(t *testing.T, a configs.Arbiter, i int) configs.Arbiter {
 		v.SetBool(!v.Bool())
 	case v.Kind() == reflect.Int:
 		v.SetInt(v.Int() + 1)
+	case v.Type() == reflect.TypeOf([]string(nil)):
+		v.Set(reflect.ValueOf(append(v.Interface().([]string), "uid:4242")))
 	case v.Type() == reflect.TypeOf(time.Duration(0)):
 		v.SetInt(v.Int() + int64(time.Second))
 	default:
@@ -115,6 +118,9 @@ func TestReloadConfigReportsSettingsNeedingRestart(t *testing.T) {
 				applied = onLoop(t, h.a, func() any { return h.a.cfg.Arbiter.MaxProcesses }) == next.MaxProcesses
 			case "event_history":
 				applied = h.a.bus.HistorySize() == next.EventHistory
+			case "control_allow", "control_read_only":
+				// The controller belongs to cmd/poold: OnConfig applies it.
+				applied = rec.last() != nil && reflect.DeepEqual(reflect.ValueOf(rec.last().Arbiter).Field(i).Interface(), reflect.ValueOf(next).Field(i).Interface())
 			case "log_level":
 				// The logger belongs to cmd/poold: OnConfig applies it.
 				applied = rec.last() != nil && rec.last().Arbiter.LogLevel == next.LogLevel

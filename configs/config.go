@@ -42,6 +42,12 @@ type Arbiter struct {
 	// AllowRemote permits a tcp:// control endpoint on a non-loopback
 	// address (the protocol has no authentication). Default false.
 	AllowRemote bool
+	// ControlAllow lists who may run every command on an ipc control
+	// endpoint ("uid:N", "user:NAME", "gid:N", "group:NAME"), checked
+	// with SO_PEERCRED. poold's own uid and root always may.
+	ControlAllow []string
+	// ControlReadOnly lists who may run read-only commands only.
+	ControlReadOnly []string
 	// LogLevel is trace, debug, info, warn or error. Default info.
 	LogLevel string
 	// LogFormat is text or json. Default text.
@@ -62,6 +68,15 @@ type Web struct {
 	// their own host:port, whether or not the console is enabled. /metrics
 	// there needs Token when one is set; the probes never do.
 	MetricsAddress string
+	// TLSCert and TLSKey are PEM files: with them the console and its
+	// control API (/api/v1/) speak HTTPS only.
+	TLSCert string
+	TLSKey  string
+	// APITokens are "ROLE:PATH" entries (ROLE operator or read-only):
+	// bearer tokens of the control API, one per file.
+	APITokens []string
+	// Tokens are the API tokens read from APITokens' files at load.
+	Tokens []APIToken
 }
 
 // Socket is one [sockets.NAME] section: a listening socket poold binds

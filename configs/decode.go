@@ -798,6 +798,8 @@ var arbiterFields = []field[Arbiter]{
 	durationField("stats_interval", func(a *Arbiter) *time.Duration { return &a.StatsInterval }, true),
 	intField("max_processes", func(a *Arbiter) *int { return &a.MaxProcesses }, 1, math.MaxInt32),
 	boolField("allow_remote", func(a *Arbiter) *bool { return &a.AllowRemote }),
+	listField("control_allow", func(a *Arbiter) *[]string { return &a.ControlAllow }),
+	listField("control_read_only", func(a *Arbiter) *[]string { return &a.ControlReadOnly }),
 	stringField("log_level", func(a *Arbiter) *string { return &a.LogLevel }),
 	stringField("log_format", func(a *Arbiter) *string { return &a.LogFormat }),
 	intField("event_history", func(a *Arbiter) *int { return &a.EventHistory }, 0, 1<<20),
@@ -809,6 +811,9 @@ var webFields = []field[Web]{
 	stringField("token", func(w *Web) *string { return &w.Token }),
 	boolField("read_only", func(w *Web) *bool { return &w.ReadOnly }),
 	stringField("metrics_address", func(w *Web) *string { return &w.MetricsAddress }),
+	stringField("tls_cert", func(w *Web) *string { return &w.TLSCert }),
+	stringField("tls_key", func(w *Web) *string { return &w.TLSKey }),
+	listField("api_tokens", func(w *Web) *[]string { return &w.APITokens }),
 }
 
 var socketFields = []field[Socket]{

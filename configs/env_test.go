@@ -28,7 +28,7 @@ func TestEnvUnknown(t *testing.T) {
 		{[]string{"POOLD_WEB_ADDRES=x"}, []string{`POOLD_WEB_ADDRES: names no config key; did you mean POOLD_WEB_ADDRESS?`}},
 		{[]string{"POOLD_SOCKETS_WEB_HOTS=x"}, []string{`did you mean POOLD_SOCKETS_WEB_HOST?`}},
 		{[]string{"POOLD_LOG_LEVEL=debug"}, []string{`POOLD_LOG_LEVEL: names no config key; did you mean POOLD_ARBITER_LOG_LEVEL (key log_level of [arbiter])?`}},
-		{[]string{"POOLD_ARBITER_COLOUR=red"}, []string{`POOLD_ARBITER_COLOUR: names no key of [arbiter]; its keys: allow_remote, endpoint,`}},
+		{[]string{"POOLD_ARBITER_COLOUR=red"}, []string{`POOLD_ARBITER_COLOUR: names no key of [arbiter]; its keys: allow_remote, control_allow, control_read_only, endpoint,`}},
 		{[]string{"POOLD_WATCHERS_WEB_COLOUR=red"}, []string{`POOLD_WATCHERS_WEB_COLOUR: names no key of [watchers.web]; its keys: args, autostart,`}},
 		{[]string{"POOLD_WATCHERS_MY_APP_NUMPROCS=2"}, []string{`POOLD_WATCHERS_MY_APP_NUMPROCS: names no key of [watchers.my-app]; did you mean POOLD_WATCHERS_MY_APP_NUMPROCESSES?`}},
 		{[]string{"POOLD_WATCHERS_COLOUR=red"}, []string{`POOLD_WATCHERS_COLOUR: names no key of a watcher (the form is POOLD_WATCHERS_<NAME>_<KEY>, NAME a watcher of the file: defined: my-app, web)`}},

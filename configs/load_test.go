@@ -84,7 +84,7 @@ func TestLoadBad(t *testing.T) {
 		{"bad_remote.toml", []string{
 			"arbiter.endpoint: tcp://0.0.0.0:5555 is refused: it is not a loopback address and the control protocol has no authentication",
 			"allow_remote = true",
-			`web.token: must be set because web.address "0.0.0.0:8080" is not a loopback address`,
+			`web.address: "0.0.0.0:8080" is not a loopback address: the console and its control API need TLS`,
 		}, 2},
 		{"bad_endpoint.toml", []string{
 			`arbiter.endpoint: must use ipc:// or tcp://, got "http://localhost:5555"`,

@@ -82,6 +82,7 @@ func validateArbiter(ps *problems, a *Arbiter) {
 			ps.add(ep.key, "%s is refused: it is not a loopback address and the control protocol has no authentication (anyone who can connect can run any command); use an ipc:// endpoint or a 127.0.0.1 address, or set arbiter.allow_remote = true if the network is trusted", *ep.val)
 		}
 	}
+	validateControl(ps, a)
 	a.LogLevel = strings.ToLower(a.LogLevel)
 	if !slices.Contains(logLevels, a.LogLevel) {
 		ps.add("arbiter.log_level", "must be one of %s, got %q", strings.Join(logLevels, ", "), a.LogLevel)
@@ -108,9 +109,7 @@ func validateWeb(ps *problems, w *Web) {
 		ps.add("web.address", "port must be a number between 0 and 65535, got %q", w.Address)
 		return
 	}
-	if w.Enabled && w.Token == "" && !isLoopbackHost(host) {
-		ps.add("web.token", "must be set because web.address %q is not a loopback address: the console can start and stop workers; set a token, or listen on 127.0.0.1", w.Address)
-	}
+	validateRemote(ps, w, isLoopbackHost(host))
 }
 
 // socketDraft is a decoded socket plus the keys its section set.

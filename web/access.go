@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/poold/poold/configs"
@@ -17,11 +18,13 @@ type access struct {
 	guard    *guard
 	token    string
 	readOnly bool
+	tokens   []apiToken // the control API's bearer tokens
 	revoked  chan struct{}
 }
 
-func newAccess(bindHost, token string, readOnly bool) *access {
-	return &access{guard: newGuard(bindHost, token), token: token, readOnly: readOnly, revoked: make(chan struct{})}
+func newAccess(bindHost string, c configs.Web) *access {
+	return &access{guard: newGuard(bindHost, c.Token), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
+		revoked: make(chan struct{})}
 }
 
 type accessKey struct{}
@@ -67,10 +70,18 @@ func (s *Server) Reconfigure(c configs.Web) (restart []string) {
 		token = cur.token
 		restart = append(restart, "web.token")
 	}
-	if token == cur.token && c.ReadOnly == cur.readOnly {
+	if c.TLSCert != s.opts.Config.TLSCert {
+		restart = append(restart, "web.tls_cert")
+	}
+	if c.TLSKey != s.opts.Config.TLSKey {
+		restart = append(restart, "web.tls_key")
+	}
+	c.Token = token
+	next := newAccess(host, c)
+	if token == cur.token && c.ReadOnly == cur.readOnly && slices.Equal(next.tokens, cur.tokens) {
 		return restart
 	}
-	s.access.Store(newAccess(host, token, c.ReadOnly))
+	s.access.Store(next)
 	close(cur.revoked)
 	s.log.Info("web console settings applied; open consoles closed",
 		"token_changed", token != cur.token, "token", token != "", "read_only", c.ReadOnly)

@@ -155,10 +155,14 @@ func TestReconfigureCoversEverySetting(t *testing.T) {
 			}
 			next := base
 			v := reflect.ValueOf(&next).Elem().Field(i)
-			switch v.Kind() {
-			case reflect.Bool:
+			switch {
+			case f.Name == "APITokens" || f.Name == "Tokens":
+				// Loaded together: the files named, and what they hold.
+				next.APITokens = []string{"operator:/etc/poold/ops.token"}
+				next.Tokens = []configs.APIToken{{Role: configs.RoleOperator, File: "/etc/poold/ops.token", Token: "0123456789abcdef"}}
+			case v.Kind() == reflect.Bool:
 				v.SetBool(!v.Bool())
-			case reflect.String:
+			case v.Kind() == reflect.String:
 				v.SetString(v.String() + "2")
 			default:
 				t.Fatalf("field %s of kind %s: teach this test how to change it", f.Name, v.Kind())
@@ -167,6 +171,9 @@ func TestReconfigureCoversEverySetting(t *testing.T) {
 			restart := s.Reconfigure(next)
 			applied := s.access.Load() != before
 			key := "web." + snake(f.Name)
+			if k, ok := map[string]string{"TLSCert": "tls_cert", "TLSKey": "tls_key", "APITokens": "api_tokens", "Tokens": "api_tokens"}[f.Name]; ok {
+				key = "web." + k
+			}
 			if applied == slices.Contains(restart, key) {
 				t.Errorf("changing %s: applied %v, restart needed %q; want exactly one of them", key, applied, restart)
 			}

@@ -121,6 +121,9 @@ func (s *Server) action(ctx context.Context, h *hub, data []byte, remote string)
 		return arbiter.Fail(req.ID, err)
 	}
 	req.MsgType = "" // a console always wants its answer
+	if rep, ok := s.fleetAction(req, remote); ok {
+		return rep
+	}
 	mutating := actionCommands[req.Command]
 	switch {
 	case mutating && s.access.Load().readOnly:

@@ -77,6 +77,12 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 		// One access for the whole request, even if Reconfigure replaces
 		// it meanwhile: a websocket admitted under it ends with it.
 		acc := s.access.Load()
+		if strings.HasPrefix(r.URL.Path, apiPrefix) {
+			// Bearer tokens only: no Host check (a rebinding page has no
+			// token) and no cookie (a cross-site request would carry it).
+			s.serveAPI(w, r, acc)
+			return
+		}
 		if !acc.guard.hostOK(r) {
 			s.log.Warn("request refused: unexpected host header", "host", r.Host, "remote", r.RemoteAddr)
 			http.Error(w, "poold console: unexpected Host header "+quoteHost(r.Host)+"; open it by the address it listens on, e.g. http://"+s.addr+"/", http.StatusMisdirectedRequest)

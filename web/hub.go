@@ -295,6 +295,9 @@ func (h *hub) run(ctx context.Context) {
 			}
 			armRefresh(h.t.refreshDelay)
 
+		case <-h.s.fleet.kick:
+			h.broadcast(h.s.fleet.snapshot())
+
 		case <-resync.C:
 			if len(h.clients) > 0 {
 				h.dirtyAll = true
@@ -621,6 +624,7 @@ func (h *hub) helloMessage(since uint64) map[string]any {
 		"history":   h.history,
 		"events":    evs,
 		"resumed":   resumed,
+		"fleet":     h.s.fleet.snapshot()["hosts"],
 	}
 }
 

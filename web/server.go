@@ -12,6 +12,11 @@
 //	websocket reader (the HTTP handler goroutine) ─ Backend.Do(action) ─ reply
 //	                                                 into its own client queue
 //
+// The same listener serves the control API (api.go: /api/v1/COMMAND and
+// an SSE event stream, bearer tokens with roles, optionally over TLS) and
+// feeds the consoles' fleet view (fleet.go: other hosts' APIs, followed
+// by one goroutine each).
+//
 // Concurrency contract: Server.Serve owns every goroutine it starts and
 // returns only after all of them ended. The hub goroutine alone owns the
 // model (watchers, sockets, history, recent events) and the set of clients;
@@ -27,6 +32,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -66,7 +72,19 @@ type Options struct {
 	// Health answers GET /healthz and /readyz on the console's listener,
 	// behind the same checks. Nil: no probes.
 	Health Health
+	// TLS, when set, makes the listener speak HTTPS only (web.tls_cert).
+	TLS *tls.Config
+	// Streams are extra GET /api/v1/NAME streams behind the API's
+	// authentication (e.g. a future "logs"); "events" is built in.
+	Streams map[string]StreamHandler
 }
+
+// Failed API authentications: apiFailBurst per client address, then
+// one more per apiFailDecay.
+const (
+	apiFailBurst = 5
+	apiFailDecay = 2 * time.Second
+)
 
 // Server is the web console. Build it with New, run it with Run or Serve.
 type Server struct {
@@ -76,6 +94,8 @@ type Server struct {
 	tunings tunings
 
 	access   atomic.Pointer[access] // settings in force; replaced by Reconfigure
+	fails    *failLimiter           // failed API authentications per client address
+	fleet    *fleet                 // other hosts the consoles watch
 	reconfMu sync.Mutex             // serialises Reconfigure
 
 	nconsoles atomic.Int64  // open consoles, as the hub last counted
@@ -118,6 +138,7 @@ type tunings struct {
 	historyLen    int // points of CPU/RSS history per watcher
 	recentEvents  int // events replayed to a new console
 	shutdownGrace time.Duration
+	fleetResync   time.Duration // refresh a fleet host at least this often
 }
 
 func defaultTunings() tunings {
@@ -137,6 +158,7 @@ func defaultTunings() tunings {
 		historyLen:    600,
 		recentEvents:  200,
 		shutdownGrace: 5 * time.Second,
+		fleetResync:   5 * time.Second,
 	}
 }
 
@@ -159,7 +181,7 @@ func New(opts Options) (*Server, error) {
 	if port == "" {
 		return nil, fmt.Errorf("web: [web] address %q: no port; write it as host:port such as %s", addr, configs.DefaultWebAddress)
 	}
-	if !isLoopbackHost(host) && opts.Config.Token == "" {
+	if !isLoopbackHost(host) && opts.Config.Token == "" && len(opts.Config.Tokens) == 0 {
 		return nil, fmt.Errorf("web: [web] address %q is not loopback and no token is set: anyone who can reach it could stop and signal your processes; set [web] token, or bind 127.0.0.1", addr)
 	}
 	s := &Server{
@@ -167,8 +189,10 @@ func New(opts Options) (*Server, error) {
 		log:     opts.Log,
 		addr:    addr,
 		tunings: defaultTunings(),
+		fails:   newFailLimiter(apiFailBurst, apiFailDecay),
 	}
-	s.access.Store(newAccess(host, opts.Config.Token, opts.Config.ReadOnly))
+	s.fleet = newFleet(s.tunings)
+	s.access.Store(newAccess(host, opts.Config))
 	return s, nil
 }
 
@@ -194,8 +218,11 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	defer cancel()
 
 	h := newHub(s, ctx)
-	var wg sync.WaitGroup // hub, refresher and every websocket handler
-	wg.Add(2)
+	var wg sync.WaitGroup // hub, refresher, fleet and every websocket handler
+	s.fleet.t = s.tunings // tests tune after New
+	s.fleet.begin(ctx)
+	wg.Add(3)
+	go func() { defer wg.Done(); s.fleet.run(ctx) }()
 	go func() { defer wg.Done(); h.run(ctx) }()
 	go func() { defer wg.Done(); h.refresher(ctx) }()
 
@@ -209,6 +236,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	acc := s.access.Load()
 	s.log.Info("web console listening", "address", l.Addr().String(), "read_only", acc.readOnly, "token", acc.token != "")
 
+	if s.opts.TLS != nil {
+		hs.TLSConfig = s.opts.TLS.Clone()
+		l = tls.NewListener(l, hs.TLSConfig)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
 

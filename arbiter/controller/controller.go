@@ -74,6 +74,7 @@ type Controller struct {
 	endpoint string
 	handle   Handler
 	log      hclog.Logger
+	acl      atomic.Pointer[ACL]
 
 	started atomic.Bool
 	ready   chan struct{}
@@ -142,6 +143,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	if err := checkEndpoint(c.endpoint, c.AllowNonLoopback); err != nil {
 		return err
+	}
+	if acl := c.acl.Load(); acl != nil && strings.HasPrefix(c.endpoint, "ipc://") {
+		c.Guard = c.peerGuard(acl)
 	}
 	gep, err := c.Guard.Endpoint(c.endpoint)
 	if err != nil {
@@ -283,7 +287,7 @@ func (s *server) dispatch(msg zmq4.Msg) {
 			}
 			s.mu.Unlock()
 		}()
-		reply, send := s.call(raw)
+		reply, send := s.call(peer, raw)
 		if !send {
 			return
 		}
@@ -293,7 +297,12 @@ func (s *server) dispatch(msg zmq4.Msg) {
 
 // call runs the handler; a panic becomes an errno 0 reply instead of
 // taking poold down.
-func (s *server) call(raw []byte) (reply []byte, send bool) {
+func (s *server) call(identity string, raw []byte) (reply []byte, send bool) {
+	if s.c.acl.Load() != nil {
+		if reply, send, refused := s.c.refuse([]byte(identity), raw); refused {
+			return reply, send
+		}
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			s.c.log.Error("control handler panicked", "panic", r, "stack", string(debug.Stack()))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/web/remote"
 )
 
 // call is one control command as the user typed it.
@@ -28,6 +29,9 @@ type call struct {
 
 // do sends one command and prints its reply.
 func (a *app) do(ctx context.Context, cl call) error {
+	if len(a.urls) > 1 {
+		return a.fleetCall(ctx, cl)
+	}
 	timeout := a.timeoutFor(cl.wait)
 	client, err := a.dial()
 	if err != nil {
@@ -86,7 +90,7 @@ func newID() string {
 }
 
 // roundTrip sends cl and waits up to timeout for its reply.
-func (a *app) roundTrip(ctx context.Context, client *controller.Client, cl call, timeout time.Duration) ([]byte, reply, error) {
+func (a *app) roundTrip(ctx context.Context, client caller, cl call, timeout time.Duration) ([]byte, reply, error) {
 	req := arbiter.Request{ID: newID(), Command: cl.command, Properties: cl.props}
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -114,17 +118,24 @@ func (a *app) callError(ctx context.Context, cl call, timeout time.Duration, err
 	switch {
 	case ctx.Err() != nil:
 		return interruptedError{fmt.Sprintf("interrupted while waiting for '%s' (%s)", cl.what, inProgress)}
-	case errors.Is(err, controller.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, controller.ErrTimeout), errors.Is(err, remote.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return connError{fmt.Sprintf("timed out after %s waiting for '%s' (%s)", fmtDuration(timeout), cl.what, inProgress), err}
-	case errors.Is(err, controller.ErrUnreachable):
+	case errors.Is(err, controller.ErrUnreachable), errors.Is(err, remote.ErrUnreachable):
 		return a.unreachable(err)
 	}
 	return connError{fmt.Sprintf("lost poold at %s during '%s': %v", a.endpoint, cl.what, err), err}
 }
 
-// dial connects to the control endpoint. A missing ipc socket file is
-// reported at once, without waiting for a dial to give up.
-func (a *app) dial() (*controller.Client, error) {
+// dial connects to the control endpoint, or prepares the API client
+// with --url. A missing ipc socket file is reported at once, without
+// waiting for a dial to give up.
+func (a *app) dial() (caller, error) {
+	if a.remote() {
+		if len(a.urls) > 1 {
+			return nil, usagef("%d hosts given (--url, --hosts-file, POOLCTL_URL): only status, stats and events show a fleet; give one --url for other commands", len(a.urls))
+		}
+		return a.remoteClient(a.urls[0])
+	}
 	if path, ok := strings.CutPrefix(a.endpoint, "ipc://"); ok {
 		if _, err := os.Stat(path); err != nil {
 			return nil, a.unreachable(err)
@@ -142,9 +153,12 @@ func (a *app) dial() (*controller.Client, error) {
 func (a *app) unreachable(err error) error {
 	why := err.Error()
 	var ue *controller.UnreachableError
+	var re *remote.UnreachableError
 	switch {
 	case errors.As(err, &ue):
 		why = ue.Reason
+	case errors.As(err, &re):
+		why = re.Reason
 	case errors.Is(err, fs.ErrNotExist):
 		why = "no such socket: is poold running? set --endpoint"
 	}

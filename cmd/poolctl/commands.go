@@ -394,6 +394,9 @@ func (a *app) completer(s cmdSpec) cobra.CompletionFunc {
 // watcherNames asks poold for the watcher names, for completion; any
 // failure completes nothing.
 func (a *app) watcherNames(ctx context.Context) []string {
+	if a.initURLs() != nil {
+		return nil
+	}
 	client, err := a.dial()
 	if err != nil {
 		return nil

@@ -12,8 +12,12 @@ import (
 // TestEndToEndReloadWaits runs reload and reloadconfig against a real
 // poold: both wait for the outcome by default, --no-wait does not, and a
 // config file poold rejects is a failure (exit 1, with the reason).
-func TestEndToEndReloadWaits(t *testing.T) {
-	p := startPoold(t)
+func TestEndToEndReloadWaits(t *testing.T) { reloadWaits(t, startPoold(t)) }
+
+// TestEndToEndReloadWaitsHTTPS is the same over the HTTPS API.
+func TestEndToEndReloadWaitsHTTPS(t *testing.T) { reloadWaits(t, startPooldAPI(t)) }
+
+func reloadWaits(t *testing.T, p *poold) {
 	old := p.waitPids(t, 2)
 
 	r := p.ctl(t, "reload", "web")
@@ -43,7 +47,7 @@ func TestEndToEndReloadWaits(t *testing.T) {
 	if err := os.WriteFile(path, bad, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = poolctl(t, "--endpoint", p.control, "reloadconfig")
+	r = poolctl(t, append(p.conn(), "reloadconfig")...)
 	if r.code != exitReplyError || !strings.Contains(r.stderr, "poolctl: reloadconfig: ") ||
 		!strings.Contains(r.stderr, "numprocesses") || !strings.Contains(r.stderr, "nothing was changed") {
 		t.Errorf("reloadconfig of a bad file: want exit 1 and the reason, got %v", r)

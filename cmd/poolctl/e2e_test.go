@@ -78,6 +78,7 @@ func binaries(t testing.TB) string {
 // poold is a running poold process with its endpoints.
 type poold struct {
 	dir      string
+	api      *apiInfo // set when poold serves the HTTPS API (startPooldAPI)
 	control  string
 	pubsub   string
 	cmd      *exec.Cmd
@@ -105,7 +106,21 @@ func (p *poold) log() string {
 // with SIGTERM and waits.
 func startPoold(t testing.TB) *poold {
 	t.Helper()
+	return startPooldWith(t, pooldConf{})
+}
+
+// pooldConf adds lines to startPoold's [arbiter] and [web] sections.
+type pooldConf struct {
+	arbiter string
+	web     string // replaces "enabled = false"
+}
+
+func startPooldWith(t testing.TB, pc pooldConf) *poold {
+	t.Helper()
 	bin := binaries(t)
+	if pc.web == "" {
+		pc.web = "enabled = false"
+	}
 	// A short directory: ipc paths are limited to 107 bytes.
 	dir, err := os.MkdirTemp("", "pctl")
 	if err != nil {
@@ -124,16 +139,17 @@ endpoint = %q
 pubsub_endpoint = %q
 stats_endpoint = %q
 log_level = "debug"
+%s
 
 [web]
-enabled = false
+%s
 
 [watchers.web]
 cmd = "sleep"
 args = ["3600"]
 numprocesses = 2
 graceful_timeout = "5s"
-`, p.control, p.pubsub, "ipc://"+filepath.Join(dir, "s.sock"))
+`, p.control, p.pubsub, "ipc://"+filepath.Join(dir, "s.sock"), pc.arbiter, pc.web)
 	path := filepath.Join(dir, "poold.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -208,7 +224,7 @@ func (p *poold) stop(t testing.TB) {
 // exits 0.
 func (p *poold) ctl(t testing.TB, args ...string) result {
 	t.Helper()
-	r := poolctl(t, append([]string{"--endpoint", p.control}, args...)...)
+	r := poolctl(t, append(p.conn(), args...)...)
 	if r.code != 0 {
 		t.Fatalf("poolctl %s: %v", strings.Join(args, " "), r)
 	}
@@ -239,8 +255,20 @@ func (p *poold) waitPids(t testing.TB, n int) []int {
 	return pids
 }
 
-func TestEndToEnd(t *testing.T) {
-	p := startPoold(t)
+// conn is the poolctl flags that reach p: its control endpoint, or its
+// HTTPS API when it serves one.
+func (p *poold) conn() []string {
+	if p.api != nil {
+		return []string{"--url", p.api.url, "--token-file", p.api.operator, "--ca-file", p.api.ca}
+	}
+	return []string{"--endpoint", p.control}
+}
+
+func TestEndToEnd(t *testing.T) { endToEnd(t, startPoold(t)) }
+
+// endToEnd runs every kind of command against p, over whichever
+// transport p.conn names.
+func endToEnd(t *testing.T, p *poold) {
 
 	t.Run("status and list", func(t *testing.T) {
 		p.waitPids(t, 2)
@@ -357,11 +385,11 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("error reply exits 1", func(t *testing.T) {
-		r := poolctl(t, "--endpoint", p.control, "incr", "nope")
+		r := poolctl(t, append(p.conn(), "incr", "nope")...)
 		if r.code != exitReplyError || !strings.Contains(r.stderr, "nope") || !strings.Contains(r.stderr, "not found") {
 			t.Errorf("incr nope: %v", r)
 		}
-		r = poolctl(t, "--endpoint", p.control, "get", "web", "nosuchkey")
+		r = poolctl(t, append(p.conn(), "get", "web", "nosuchkey")...)
 		if r.code != exitReplyError {
 			t.Errorf("get web nosuchkey: %v", r)
 		}
@@ -372,7 +400,7 @@ func TestEndToEnd(t *testing.T) {
 		out := &syncBuffer{}
 		var errb bytes.Buffer
 		done := make(chan int, 1)
-		go func() { done <- run(ctx, []string{"--endpoint", p.control, "events", "watcher.web."}, out, &errb) }()
+		go func() { done <- run(ctx, append(p.conn(), "events", "watcher.web."), out, &errb) }()
 		// The subscription takes effect shortly after connecting, so an
 		// incr may come too early to be seen: repeat until one is.
 		deadline := time.Now().Add(20 * time.Second)

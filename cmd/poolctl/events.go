@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/events/zmqpub"
 )
 
@@ -33,6 +32,14 @@ reports in globaloptions. With --json each line is {"topic": ..., "event": ...}.
 twice; --since 0 starts from the oldest one kept.`,
 		Example: "  poolctl events watcher.web.\n  poolctl listen --json\n  poolctl events --since 1200",
 		RunE: func(c *cobra.Command, args []string) error {
+			if len(a.urls) > 1 {
+				since := int64(-1)
+				if c.Flags().Changed("since") {
+					s, _ := c.Flags().GetUint64("since")
+					since = int64(s)
+				}
+				return a.fleetEvents(c.Context(), args, since)
+			}
 			if c.Flags().Changed("since") {
 				since, _ := c.Flags().GetUint64("since")
 				return a.eventsSince(c.Context(), since, args)
@@ -46,16 +53,17 @@ twice; --since 0 starts from the oldest one kept.`,
 
 // events prints events until ctx is cancelled (Ctrl-C), which is success.
 func (a *app) events(ctx context.Context, prefixes []string) error {
-	ep, err := a.pubsubEndpoint(ctx)
-	if err != nil {
-		return err
-	}
-	sub, err := zmqpub.Dial(ctx, ep, prefixes...)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
+	var client caller
+	if a.remote() || a.pubsub == "" {
+		var err error
+		if client, err = a.dial(); err != nil {
+			return err
 		}
-		return connError{fmt.Sprintf("Cannot subscribe to poold's events at %s (%v; set --pubsub-endpoint)", ep, err), err}
+		defer client.Close()
+	}
+	sub, err := a.subscribe(ctx, client, prefixes, -1)
+	if err != nil {
+		return quietOnCancel(ctx, err)
 	}
 	defer sub.Close()
 	for {
@@ -64,21 +72,41 @@ func (a *app) events(ctx context.Context, prefixes []string) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return connError{fmt.Sprintf("event stream from %s failed: %v", ep, err), err}
+			return connError{fmt.Sprintf("event stream from %s failed: %v", a.endpoint, err), err}
 		}
-		if a.json {
-			err = writeEventJSON(a.stdout, topic, payload)
-		} else {
-			_, err = fmt.Fprintln(a.stdout, eventLine(topic, payload))
-		}
-		if err != nil {
-			return runError{err}
+		if err := a.printEvent(topic, payload); err != nil {
+			return err
 		}
 	}
 }
 
-// eventsSince prints the events after since, then live ones (replayer).
+// eventsSince prints the events after since, then live ones (replayer;
+// over the API the server replays).
 func (a *app) eventsSince(ctx context.Context, since uint64, prefixes []string) error {
+	if a.remote() {
+		client, err := a.dial()
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		sub, err := a.subscribe(ctx, client, prefixes, int64(since))
+		if err != nil {
+			return quietOnCancel(ctx, err)
+		}
+		defer sub.Close()
+		for {
+			topic, payload, err := sub.RecvRaw(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return connError{fmt.Sprintf("event stream from %s failed: %v", a.endpoint, err), err}
+			}
+			if err := a.printEvent(topic, payload); err != nil {
+				return err
+			}
+		}
+	}
 	ep, err := a.pubsubEndpoint(ctx)
 	if err != nil {
 		return err
@@ -148,7 +176,7 @@ func (a *app) pubsubEndpoint(ctx context.Context) (string, error) {
 	return a.askPubsub(ctx, client)
 }
 
-func (a *app) askPubsub(ctx context.Context, client *controller.Client) (string, error) {
+func (a *app) askPubsub(ctx context.Context, client caller) (string, error) {
 	cl := call{command: "globaloptions", what: "globaloptions pubsub_endpoint", props: map[string]any{"option": "pubsub_endpoint"}}
 	_, r, err := a.roundTrip(ctx, client, cl, a.timeoutFor(noWait))
 	if err != nil {
@@ -225,20 +253,13 @@ func eventLine(topic string, payload []byte) string {
 // "waiting for" line, then the watcher's events as they arrive. The
 // returned stop ends the printer and waits for it. Events are best
 // effort: if the stream cannot be reached, only the first line shows.
-func (a *app) progress(ctx context.Context, client *controller.Client, cl call) (stop func()) {
+func (a *app) progress(ctx context.Context, client caller, cl call) (stop func()) {
 	fmt.Fprintf(a.stderr, "waiting for '%s'...\n", cl.what)
-	ep := a.pubsub
-	if ep == "" {
-		var err error
-		if ep, err = a.askPubsub(ctx, client); err != nil {
-			return func() {}
-		}
-	}
 	prefix := "watcher."
 	if cl.watcher != "" {
 		prefix = "watcher." + strings.ReplaceAll(strings.ToLower(cl.watcher), " ", "_") + "."
 	}
-	sub, err := zmqpub.Dial(ctx, ep, prefix)
+	sub, err := a.subscribe(ctx, client, []string{prefix}, -1)
 	if err != nil {
 		return func() {}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,9 +53,26 @@ func formatReply(w io.Writer, command string, r reply) error {
 	return err
 }
 
-func newTable(w io.Writer) *tabwriter.Writer {
+// table is a tabwriter, or a pass-through for a rawSink.
+type table interface {
+	io.Writer
+	Flush() error
+}
+
+func newTable(w io.Writer) table {
+	if rs, ok := w.(*rawSink); ok {
+		return nopFlush{rs}
+	}
 	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 }
+
+// rawSink collects a formatter's output with its cells unaligned (tabs
+// kept), so the fleet view can align several hosts' rows in one table.
+type rawSink struct{ bytes.Buffer }
+
+type nopFlush struct{ io.Writer }
+
+func (nopFlush) Flush() error { return nil }
 
 // formatList prints watcher names (list) or pids (list NAME), one a line.
 func formatList(w io.Writer, r reply) error {

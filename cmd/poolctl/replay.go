@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-
-	"github.com/poold/poold/arbiter/controller"
 )
 
 // replayer prints poold's events from a seq on, with no gap and no
@@ -26,7 +24,7 @@ import (
 // said on stderr, never hidden.
 type replayer struct {
 	a        *app
-	client   *controller.Client
+	client   caller
 	prefixes []string
 	last     uint64
 	print    func(topic string, payload []byte) error

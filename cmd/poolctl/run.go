@@ -93,6 +93,14 @@ type app struct {
 	timeout  durationValue
 	waiting  bool
 	json     bool
+
+	// The HTTPS API (--url): every command, and the fleet views.
+	urlFlags  []string
+	urls      []string // --url, POOLCTL_URL and --hosts-file together
+	hostsFile string
+	hostFiles map[string][2]string // per-host token and CA files (--hosts-file)
+	tokenFile string
+	caFile    string
 }
 
 // run executes poolctl with args (without the program name) and returns
@@ -152,6 +160,9 @@ func (a *app) rootCommand() *cobra.Command {
 
 The control endpoint is --endpoint, else $POOLCTL_ENDPOINT, else
 ` + configs.DefaultEndpoint() + `.
+With --url https://host:port (or $POOLCTL_URL) poolctl talks to poold's
+HTTPS control API instead, with the bearer token in --token-file; several
+hosts (--url repeated, --hosts-file) merge status, stats and events.
 
 reload and reloadconfig wait for the outcome (like systemctl reload) and
 exit 1 when it failed; --no-wait only sends the request.
@@ -181,6 +192,11 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 		fmtDuration(defaultTimeout), fmtDuration(defaultWaitingTimeout), fmtDuration(defaultReloadTimeout)))
 	pf.BoolVar(&a.waiting, "waiting", false, "let poold answer when the work is done (start, stop, incr, ...) and print progress on stderr; reload and reloadconfig always wait unless --no-wait")
 	pf.BoolVar(&a.json, "json", false, "print poold's raw JSON reply")
+	pf.StringArrayVar(&a.urlFlags, "url", nil, "talk to poold's HTTPS control API at https://host:port instead of --endpoint; repeat for a fleet view of status, stats and events (env POOLCTL_URL, comma-separated)")
+	pf.StringVar(&a.hostsFile, "hosts-file", "", "a file of hosts for the fleet view, one \"URL [TOKEN_FILE [CA_FILE]]\" a line")
+	pf.StringVar(&a.tokenFile, "token-file", os.Getenv("POOLCTL_TOKEN_FILE"), "file holding the API's bearer token (env POOLCTL_TOKEN_FILE); never pass a token itself on the command line")
+	pf.StringVar(&a.caFile, "ca-file", os.Getenv("POOLCTL_CA_FILE"), "PEM certificate(s) to trust for --url, e.g. a self-signed one (env POOLCTL_CA_FILE)")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return a.initURLs() }
 
 	root.AddGroup(
 		&cobra.Group{ID: "query", Title: "Inspect:"},

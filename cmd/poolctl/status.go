@@ -149,6 +149,10 @@ func retryIn(v any, now time.Time) string {
 // writeTrimmed writes a tab-separated table without the padding that an
 // empty last cell leaves at the end of a line.
 func writeTrimmed(w io.Writer, fill func(t io.Writer)) error {
+	if rs, ok := w.(*rawSink); ok {
+		fill(rs)
+		return nil
+	}
 	var b bytes.Buffer
 	t := newTable(&b)
 	fill(t)

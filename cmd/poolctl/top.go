@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/web/remote"
 )
 
 func (a *app) topCommand() *cobra.Command {
@@ -83,7 +84,7 @@ func (a *app) top(ctx context.Context, every time.Duration, iterations int) erro
 		}
 		if client != nil {
 			statuses, infos, ferr = a.topSample(ctx, client)
-			if errors.Is(ferr, controller.ErrUnreachable) {
+			if errors.Is(ferr, controller.ErrUnreachable) || errors.Is(ferr, remote.ErrUnreachable) {
 				client.Close()
 				client = nil
 			}
@@ -105,7 +106,7 @@ func (a *app) top(ctx context.Context, every time.Duration, iterations int) erro
 }
 
 // topSample fetches status and stats; a failure is shown in the frame.
-func (a *app) topSample(ctx context.Context, client *controller.Client) (statuses, infos map[string]any, err error) {
+func (a *app) topSample(ctx context.Context, client caller) (statuses, infos map[string]any, err error) {
 	t := a.timeoutFor(noWait)
 	_, st, err := a.roundTrip(ctx, client, call{command: "status", what: "status"}, t)
 	if err != nil {

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -215,16 +216,21 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 		sd = sdnotify.New(sdnotify.Options{Socket: sdEnv.Socket, Watchdog: sdEnv.Watchdog, Events: bus, Log: log.Named("systemd")})
 		lifecycle = sd
 	}
+	var ctl *controller.Controller
 	arb := arbiter.New(cfg, arbiter.Options{
 		Log:         log,
 		Logs:        logs,
 		Events:      bus,
 		Load:        load,
 		ReapOrphans: reapOrphans,
-		OnConfig:    func(c *configs.Config) []string { return reconfigure(log, console, probes, c) },
-		Lifecycle:   lifecycle,
+		OnConfig: func(c *configs.Config) []string {
+			setACL(log, ctl, c)
+			return reconfigure(log, console, probes, c)
+		},
+		Lifecycle: lifecycle,
 	})
-	ctl := controller.New(cfg.Arbiter.Endpoint, arb.Handle, log.Named("controller"))
+	ctl = controller.New(cfg.Arbiter.Endpoint, arb.Handle, log.Named("controller"))
+	setACL(log, ctl, cfg)
 	pub := zmqpub.New(cfg.Arbiter.PubSubEndpoint, bus, log.Named("events"))
 	statsPub := zmqpub.New(cfg.Arbiter.StatsEndpoint, statsBus, log.Named("stats"))
 
@@ -348,6 +354,18 @@ func reconfigure(log hclog.Logger, console *web.Server, probes *web.ProbeServer,
 	return slices.Sorted(maps.Keys(restart))
 }
 
+// setACL applies arbiter.control_allow and control_read_only to the
+// control endpoint (validated by configs, so an error means the user or
+// group database changed since: keep the rules in force).
+func setACL(log hclog.Logger, ctl *controller.Controller, c *configs.Config) {
+	acl, err := controller.NewACL(c.Arbiter.ControlAllow, c.Arbiter.ControlReadOnly)
+	if err != nil {
+		log.Error("control access rules not applied; the previous ones stay", "error", err)
+		return
+	}
+	ctl.SetACL(acl)
+}
+
 // wireBackend hands the console replies exactly as a remote client decodes
 // them (numbers as float64, lists as []any), so in-process and wire
 // behaviour cannot drift apart.
@@ -408,8 +426,18 @@ func (h *httpParts) start() error {
 		return err
 	}
 	if w.Enabled {
+		var tlsConf *tls.Config
+		scheme := "http"
+		if w.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(w.TLSCert, w.TLSKey)
+			if err != nil {
+				return fmt.Errorf("web: tls_cert %s, tls_key %s: %w", w.TLSCert, w.TLSKey, err)
+			}
+			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+			scheme = "https"
+		}
 		srv, err := web.New(web.Options{Config: w, Backend: wireBackend{h.arb}, Events: h.bus, Stats: h.statsBus,
-			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("web")})
+			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("web"), TLS: tlsConf})
 		if err != nil {
 			return err
 		}
@@ -419,7 +447,7 @@ func (h *httpParts) start() error {
 			return fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port, or enabled = false)", srv.Addr(), err)
 		}
 		h.goRun("web console", func(ctx context.Context) error { return srv.Serve(ctx, l) })
-		h.log.Info("web console", "url", "http://"+srv.Addr()+"/")
+		h.log.Info("web console", "url", scheme+"://"+l.Addr().String()+"/", "api", scheme+"://"+l.Addr().String()+"/api/v1/")
 		h.console = srv
 	}
 	if w.MetricsAddress != "" {

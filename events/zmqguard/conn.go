@@ -30,6 +30,7 @@ type conn struct {
 	replay    []byte
 	delivered int64
 	adopted   atomic.Bool // zmq4 read past the handshake: it owns the conn
+	peerID    string      // identity assigned by Options.TagPeers, forgotten at close
 
 	// write side
 	mu       sync.Mutex
@@ -53,10 +54,14 @@ type conn struct {
 
 // newServerConn wraps an accepted conn whose handshake the guard already
 // did: in has scanned replay, and nullGreeting was sent.
-func newServerConn(g *Guard, raw net.Conn, in *stream, replay []byte) *conn {
+func newServerConn(g *Guard, raw net.Conn, in *stream, replay []byte, peerID string) *conn {
 	c := newConn(g, raw, true)
 	c.in = in
 	c.replay = replay
+	c.peerID = peerID
+	// Replayed bytes count against the stream's offsets (in has consumed
+	// what was read); a rewritten READY differs in length from that.
+	c.delivered = in.consumed - int64(len(replay))
 	c.start()
 	return c
 }
@@ -222,6 +227,9 @@ func (c *conn) writeLoop() {
 	defer func() {
 		c.adoptTimer.Stop()
 		c.raw.Close()
+		if c.peerID != "" {
+			c.g.peers.remove(c.peerID)
+		}
 		c.g.conns.Add(-1)
 		// zmq4 may keep a reference to a closed conn for a while (its
 		// PUB writer is never stopped): do not let it pin megabytes.

@@ -26,6 +26,13 @@
 //   - Inbound frames are parsed as they arrive; a frame or multipart
 //     message larger than Options.MaxFrame closes the connection before
 //     zmq4 allocates anything.
+//   - Peer identity (Options.TagPeers): zmq4 hides which connection a
+//     ROUTER message came on (its identity frame is whatever the client
+//     put in its READY command, or a random one) and never exposes the
+//     connection's fd. The guard, which sees the READY command before
+//     zmq4 does, replaces its Identity property with one of its own and
+//     records the connection's SO_PEERCRED credentials under it;
+//     Guard.Peer maps a message's identity frame back to them.
 //   - ipc: a stale socket file (nobody accepts) is removed before listening;
 //     a live one is an error; the socket file is made 0600.
 //
@@ -49,6 +56,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +92,14 @@ type Options struct {
 	// at the bound its own oldest silent one makes room. A peer is a uid
 	// for ipc (SO_PEERCRED), an address for tcp (a /64 for IPv6).
 	MaxHandshakesPerPeer int
+	// TagPeers gives every accepted connection an identity of the
+	// guard's own (replacing any Identity the peer sent in its READY
+	// command), so a ROUTER's identity frame names the connection and
+	// Guard.Peer tells who is behind it (SO_PEERCRED on ipc).
+	TagPeers bool
+	// SocketMode is the ipc socket file's mode (0600). Widen it only
+	// when something else checks the peer (TagPeers and an allow-list).
+	SocketMode os.FileMode
 }
 
 func (o Options) withDefaults() Options {
@@ -107,6 +123,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxHandshakesPerPeer <= 0 {
 		o.MaxHandshakesPerPeer = 64
+	}
+	if o.SocketMode == 0 {
+		o.SocketMode = 0o600
 	}
 	return o
 }
@@ -137,6 +156,7 @@ type Guard struct {
 	regErr error
 
 	pending *pendingSet
+	peers   peerTable
 
 	conns             atomic.Int64
 	handshakeTimeouts atomic.Uint64
@@ -266,7 +286,7 @@ func (t *trans) Listen(ctx context.Context, addr string) (net.Listener, error) {
 	var raw net.Listener
 	var err error
 	if t.network == "unix" {
-		raw, err = listenUnix(addr)
+		raw, err = listenUnix(addr, t.g.opts.SocketMode)
 	} else {
 		raw, err = net.Listen("tcp", addr)
 	}

@@ -13,8 +13,8 @@ import (
 // listenUnix binds an ipc socket at path. An existing socket file that
 // nobody accepts on is stale (left by a crash) and is removed; one that
 // accepts belongs to a running process and is an error. The new socket
-// file is made 0600. Abstract names ("@name") have no file.
-func listenUnix(path string) (net.Listener, error) {
+// file gets mode (0600 by default). Abstract names ("@name") have no file.
+func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
 	abstract := strings.HasPrefix(path, "@")
 	if !abstract {
 		if err := clearStale(path); err != nil {
@@ -26,9 +26,9 @@ func listenUnix(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("zmqguard: listen on ipc://%s: %w", path, err)
 	}
 	if !abstract {
-		if err := os.Chmod(path, 0o600); err != nil {
+		if err := os.Chmod(path, mode); err != nil {
 			l.Close()
-			return nil, fmt.Errorf("zmqguard: chmod 0600 ipc://%s: %w", path, err)
+			return nil, fmt.Errorf("zmqguard: chmod %04o ipc://%s: %w", mode, path, err)
 		}
 	}
 	return l, nil

@@ -164,7 +164,12 @@ func (l *listener) handshake(e *pendingConn) {
 		rc.Close()
 		return
 	}
-	c := newServerConn(l.g, rc, in, buf)
+	var peerID string
+	if l.g.opts.TagPeers {
+		peerID = l.g.peers.add(peerInfo(rc))
+		buf = setIdentity(buf, in.handshakeEnd, peerID)
+	}
+	c := newServerConn(l.g, rc, in, buf, peerID)
 	select {
 	case l.ready <- c:
 	case <-l.done:

@@ -6,8 +6,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 )
 
 // pendingSet holds a Guard's connections that are still in their
@@ -145,8 +143,8 @@ func (s *pendingSet) counts() (int, map[string]int) {
 func peerOf(rc net.Conn) string {
 	switch c := rc.(type) {
 	case *net.UnixConn:
-		if uid, ok := peerUID(c); ok {
-			return fmt.Sprintf("uid:%d", uid)
+		if cred, ok := peerCred(c); ok {
+			return fmt.Sprintf("uid:%d", cred.Uid)
 		}
 	case *net.TCPConn:
 		if a, ok := rc.RemoteAddr().(*net.TCPAddr); ok {
@@ -158,21 +156,4 @@ func peerOf(rc net.Conn) string {
 		}
 	}
 	return "unknown:" + rc.LocalAddr().Network()
-}
-
-// peerUID reads the peer's uid with SO_PEERCRED (the credentials it had
-// when it connected).
-func peerUID(c *net.UnixConn) (uint32, bool) {
-	sc, err := c.SyscallConn()
-	if err != nil {
-		return 0, false
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := sc.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || cerr != nil {
-		return 0, false
-	}
-	return cred.Uid, true
 }

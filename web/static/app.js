@@ -133,7 +133,9 @@
         st.watchers.clear();
         applyState(msg.state, msg.history || {});
         renderEvents();
+        if (window.pooldFleet) window.pooldFleet.render(msg.fleet || [], st.readOnly);
         break;
+      case "fleet": if (window.pooldFleet) window.pooldFleet.render(msg.hosts || [], st.readOnly); break;
       case "state": applyState(msg.state, null); break;
       case "watcher":
         if (msg.removed) removeWatcher(msg.name);
@@ -590,6 +592,9 @@
     if (!items.length) items.push(el("li", { class: "empty" }, el("span"), el("span"), el("span", { class: "d", text: "no events yet" })));
     $("#events").replaceChildren(...items);
   }
+
+  // The fleet view (fleet.js) sends through this page's websocket.
+  window.pooldConsole = { send };
 
   // ---- boot ----
   document.addEventListener("DOMContentLoaded", () => {

@@ -1,0 +1,79 @@
+package controller
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/events/zmqguard"
+)
+
+// SetACL sets who may do what on an ipc endpoint (nil: no check beyond
+// the socket file's mode). Set before Run to have the guard tag peers;
+// afterwards it replaces the rules in force at once (config reload) and
+// sets the socket file's mode to match.
+func (c *Controller) SetACL(a *ACL) {
+	old := c.acl.Swap(a)
+	select {
+	case <-c.ready:
+	default:
+		return
+	}
+	if a == nil || old == nil || a.Wide() == old.Wide() {
+		return
+	}
+	if path, ok := strings.CutPrefix(c.bound, "ipc://"); ok && !strings.HasPrefix(path, "@") {
+		if err := os.Chmod(path, socketMode(a)); err != nil {
+			c.log.Warn("control socket mode not changed", "path", path, "error", err)
+		}
+	}
+}
+
+// socketMode is 0600 unless the ACL lets others in: then anyone may
+// connect and SO_PEERCRED decides.
+func socketMode(a *ACL) os.FileMode {
+	if a != nil && a.Wide() {
+		return 0o666
+	}
+	return 0o600
+}
+
+// peerGuard is c's guard with peer tagging, so each request's identity
+// frame leads to the credentials of the connection it came on.
+func (c *Controller) peerGuard(a *ACL) *zmqguard.Guard {
+	o := c.Guard.Options()
+	o.TagPeers = true
+	o.SocketMode = socketMode(a)
+	return zmqguard.New(o)
+}
+
+// refuse answers a request the peer's role does not allow, and logs the
+// refusal with the peer's uid and pid. refused=false lets it through.
+func (c *Controller) refuse(identity, raw []byte) (reply []byte, send, refused bool) {
+	acl := c.acl.Load()
+	if acl == nil || !strings.HasPrefix(c.bound, "ipc://") {
+		return nil, false, false
+	}
+	peer, ok := c.Guard.Peer(identity)
+	if !ok {
+		// The connection closed meanwhile (nobody to answer), or the
+		// guard did not tag it: refuse rather than guess.
+		peer = zmqguard.Peer{Network: "unix", Addr: "unknown"}
+	}
+	req, derr := arbiter.DecodeRequest(raw)
+	if derr != nil {
+		return nil, false, false // the handler answers errno 1; nothing runs
+	}
+	ce, role, rule := acl.Check(peer, req.Command)
+	if ce == nil {
+		return nil, false, false
+	}
+	c.log.Warn("control request refused", "command", req.Command, "uid", peer.UID, "gid", peer.GID,
+		"pid", peer.PID, "role", role.String(), "rule", rule)
+	if req.MsgType == "cast" {
+		return nil, false, true
+	}
+	b, _ := json.Marshal(arbiter.Fail(req.ID, ce))
+	return b, true, true
+}

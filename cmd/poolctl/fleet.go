@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/poold/poold/web/remote"
+)
+
+// The fleet view: several --url (or --hosts-file) and status, stats or
+// events merge the hosts' answers into one table or stream, each row
+// labelled with its host. Hosts are asked concurrently, each within
+// --timeout, so an unreachable or stuck host is shown as such and never
+// holds up the others.
+
+// fleetCommands are the commands that show a fleet.
+var fleetCommands = map[string]bool{"status": true, "stats": true}
+
+// hostResult is one host's answer to a fleet call.
+type hostResult struct {
+	host string
+	raw  []byte
+	rep  reply
+	err  error
+}
+
+// fleetCall runs cl on every host and prints the merged answer. It
+// fails with exit 3 when a host was unreachable, 1 when one answered
+// with an error, after printing what the others said.
+func (a *app) fleetCall(ctx context.Context, cl call) error {
+	if !fleetCommands[cl.command] {
+		return usagef("%d hosts given: only status, stats and events show a fleet; give one --url for %s", len(a.urls), cl.command)
+	}
+	timeout := a.timeoutFor(noWait)
+	res := make([]hostResult, len(a.urls))
+	var wg sync.WaitGroup
+	for i, u := range a.urls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = a.askHost(ctx, u, cl, timeout)
+		}()
+	}
+	wg.Wait()
+	if err := a.printFleet(cl.command, res); err != nil {
+		return runError{err}
+	}
+	return fleetOutcome(res)
+}
+
+func (a *app) askHost(ctx context.Context, u string, cl call, timeout time.Duration) hostResult {
+	c, err := a.remoteClient(u)
+	if err != nil {
+		return hostResult{host: u, err: err}
+	}
+	defer c.Close()
+	r := hostResult{host: c.Host()}
+	props := map[string]any{}
+	for k, v := range cl.props {
+		props[k] = v
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, _ := json.Marshal(map[string]any{"id": newID(), "command": cl.command, "properties": props})
+	r.raw, r.err = c.Call(cctx, req)
+	if r.err == nil {
+		r.err = json.Unmarshal(r.raw, &r.rep)
+	}
+	return r
+}
+
+// hostProblem says why a host has no answer, briefly.
+func hostProblem(err error) string {
+	var ue *remote.UnreachableError
+	switch {
+	case errors.As(err, &ue):
+		return "unreachable: " + ue.Reason
+	case errors.Is(err, remote.ErrTimeout):
+		return "no answer within --timeout"
+	}
+	return "unreachable: " + err.Error()
+}
+
+// printFleet writes one table with a HOST column (or, with --json, one
+// {"host", "reply"|"error"} object a line).
+func (a *app) printFleet(command string, res []hostResult) error {
+	if a.json {
+		for _, r := range res {
+			line := map[string]any{"host": r.host}
+			if r.err != nil {
+				line["error"] = hostProblem(r.err)
+			} else {
+				line["reply"] = json.RawMessage(r.raw)
+			}
+			b, _ := json.Marshal(line)
+			if _, err := fmt.Fprintf(a.stdout, "%s\n", b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var header string
+	var rows []string
+	problem := map[int]string{} // row index -> why that host has no rows
+	for _, r := range res {
+		switch {
+		case r.err != nil:
+			problem[len(rows)] = hostProblem(r.err)
+			rows = append(rows, r.host)
+			continue
+		case r.rep["status"] == "error":
+			problem[len(rows)] = "error: " + render(r.rep["reason"])
+			rows = append(rows, r.host)
+			continue
+		}
+		var sink rawSink
+		if err := formatReply(&sink, command, r.rep); err != nil {
+			return err
+		}
+		lines := strings.Split(strings.TrimRight(sink.String(), "\n"), "\n")
+		if len(lines) > 0 && strings.Contains(lines[0], "\t") && strings.ToUpper(lines[0]) == lines[0] {
+			if header == "" {
+				header = lines[0]
+			}
+			lines = lines[1:]
+		}
+		for _, l := range lines {
+			rows = append(rows, r.host+"\t"+l)
+		}
+	}
+	if header == "" {
+		header = strings.ToUpper(command)
+	}
+	// A host without rows fills every column but the last with "-", so
+	// the table's columns stay aligned across it.
+	for i, why := range problem {
+		rows[i] += "\t" + strings.Repeat("-\t", strings.Count(header, "\t")) + why
+	}
+	return writeTrimmed(a.stdout, func(t io.Writer) {
+		fmt.Fprintln(t, "HOST\t"+header)
+		for _, row := range rows {
+			fmt.Fprintln(t, row)
+		}
+	})
+}
+
+// fleetOutcome is the exit status of a fleet call.
+func fleetOutcome(res []hostResult) error {
+	var down, failed []string
+	for _, r := range res {
+		switch {
+		case r.err != nil:
+			down = append(down, r.host)
+		case r.rep["status"] == "error":
+			failed = append(failed, r.host)
+		}
+	}
+	switch {
+	case len(down) > 0:
+		return connError{fmt.Sprintf("%d of %d hosts unreachable: %s", len(down), len(res), strings.Join(down, ", ")), nil}
+	case len(failed) > 0:
+		return replyError{reason: fmt.Sprintf("%d of %d hosts answered with an error: %s", len(failed), len(res), strings.Join(failed, ", "))}
+	}
+	return nil
+}
+
+// hostEvent is one event of one host, or the end of its stream.
+type hostEvent struct {
+	host           string
+	topic, payload string
+	err            error // set once, when the host's stream ends
+}
+
+// fleetEvents prints the events of every host as they come, each line
+// starting with its host, until interrupted. A host that cannot be
+// reached, or whose stream breaks, is reported on stderr; the others go
+// on. It ends with exit 3 when every stream has ended.
+func (a *app) fleetEvents(ctx context.Context, prefixes []string, since int64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan hostEvent, 64)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for _, u := range a.urls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.hostEvents(ctx, u, prefixes, since, ch)
+		}()
+	}
+	live := len(a.urls)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-ch:
+			if ev.err != nil {
+				live--
+				fmt.Fprintf(a.stderr, "poolctl: %s: %s\n", ev.host, ev.err)
+				if live == 0 {
+					return connError{fmt.Sprintf("no host's event stream is left (%d hosts)", len(a.urls)), nil}
+				}
+				continue
+			}
+			if err := a.printHostEvent(ev); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// hostEvents streams one host's events into ch, then its end.
+func (a *app) hostEvents(ctx context.Context, u string, prefixes []string, since int64, ch chan<- hostEvent) {
+	send := func(ev hostEvent) {
+		select {
+		case ch <- ev:
+		case <-ctx.Done():
+		}
+	}
+	c, err := a.remoteClient(u)
+	if err != nil {
+		send(hostEvent{host: u, err: err})
+		return
+	}
+	defer c.Close()
+	octx, ocancel := context.WithTimeout(ctx, a.timeoutFor(noWait))
+	st, err := c.Events(octx, prefixes, since)
+	ocancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			send(hostEvent{host: c.Host(), err: fmt.Errorf("%s", hostProblemStream(err))})
+		}
+		return
+	}
+	defer st.Close()
+	for {
+		topic, payload, err := st.RecvRaw(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				send(hostEvent{host: c.Host(), err: fmt.Errorf("event stream lost: %v", err)})
+			}
+			return
+		}
+		send(hostEvent{host: c.Host(), topic: topic, payload: string(payload)})
+	}
+}
+
+func hostProblemStream(err error) string {
+	var ue *remote.UnreachableError
+	if errors.As(err, &ue) {
+		return "unreachable: " + ue.Reason
+	}
+	return err.Error()
+}
+
+func (a *app) printHostEvent(ev hostEvent) error {
+	var err error
+	if a.json {
+		payload := []byte(ev.payload)
+		if !json.Valid(payload) {
+			payload, _ = json.Marshal(ev.payload)
+		}
+		h, _ := json.Marshal(ev.host)
+		t, _ := json.Marshal(ev.topic)
+		_, err = fmt.Fprintf(a.stdout, "{\"host\":%s,\"topic\":%s,\"event\":%s}\n", h, t, payload)
+	} else {
+		_, err = fmt.Fprintf(a.stdout, "%s %s\n", ev.host, eventLine(ev.topic, []byte(ev.payload)))
+	}
+	if err != nil {
+		return runError{err}
+	}
+	return nil
+}

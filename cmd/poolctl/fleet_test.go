@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// startFleet starts n poold with the HTTPS API; even ones share files
+// with the first, the others have their own (hosts file entries).
+func startFleet(t *testing.T, n int) ([]*poold, apiFiles) {
+	shared := newAPIFiles(t)
+	var ps []*poold
+	for range n {
+		ps = append(ps, startPooldAPIWith(t, shared))
+	}
+	return ps, shared
+}
+
+func hostOf(p *poold) string { return strings.TrimPrefix(p.api.url, "https://") }
+
+func TestFleetStatusStats(t *testing.T) {
+	ps, f := startFleet(t, 3)
+	args := []string{"--token-file", f.ops, "--ca-file", f.cert}
+	for _, p := range ps {
+		args = append(args, "--url", p.api.url)
+		p.waitPids(t, 2)
+	}
+	r := poolctl(t, append(args, "status")...)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "HOST ") {
+		t.Fatalf("fleet status: %v", r)
+	}
+	for _, p := range ps {
+		if !strings.Contains(r.stdout, hostOf(p)+"  web      active\n") {
+			t.Errorf("fleet status lacks %s's row:\n%s", hostOf(p), r.stdout)
+		}
+	}
+	r = poolctl(t, append(args, "stats")...)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "HOST ") || !strings.Contains(r.stdout, "WATCHER") {
+		t.Fatalf("fleet stats: %v", r)
+	}
+	for _, p := range ps {
+		if strings.Count(r.stdout, hostOf(p)+"  web") != 2 {
+			t.Errorf("fleet stats: want 2 rows of %s:\n%s", hostOf(p), r.stdout)
+		}
+	}
+	// A hosts file, each line with its own files, and one host down.
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	var b strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&b, "%s %s %s # a host\n", p.api.url, p.api.readOnly, p.api.ca)
+	}
+	if err := os.WriteFile(hosts, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ps[1].stop(t)
+	r = poolctl(t, "--hosts-file", hosts, "status")
+	if r.code != exitUnreachable || !strings.Contains(r.stderr, "1 of 3 hosts unreachable: "+hostOf(ps[1])) {
+		t.Fatalf("fleet status with a host down: %v", r)
+	}
+	if !strings.Contains(r.stdout, hostOf(ps[1])+"  -        unreachable: connection refused") ||
+		!strings.Contains(r.stdout, hostOf(ps[0])+"  web      active") || !strings.Contains(r.stdout, hostOf(ps[2])+"  web      active") {
+		t.Errorf("fleet status with a host down:\n%s", r.stdout)
+	}
+}
+
+// Three hosts' events merged; one killed mid-stream is reported and the
+// others keep flowing.
+func TestFleetEvents(t *testing.T) {
+	ps, f := startFleet(t, 3)
+	args := []string{"--token-file", f.ops, "--ca-file", f.cert}
+	for _, p := range ps {
+		args = append(args, "--url", p.api.url)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append(args, "events", "watcher.web."), out, errb) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("fleet events exit %d; stderr %q", code, errb.String())
+		}
+	}()
+	spawn := events.WatcherTopic("web", events.KindSpawn)
+	// Each host's stream opens on its own: incr until each shows a spawn.
+	seen := func(p *poold) int { return strings.Count(out.String(), hostOf(p)+" ") }
+	waitSpawns := func(p *poold, more int) {
+		t.Helper()
+		before := seen(p)
+		if !proctest.Poll(20*time.Second, func() bool {
+			p.local(t, "incr", "web")
+			return seen(p) >= before+more && strings.Contains(out.String(), spawn)
+		}) {
+			t.Fatalf("no spawn of %s in the fleet stream: %q, stderr %q", hostOf(p), out.String(), errb.String())
+		}
+	}
+	for _, p := range ps {
+		waitSpawns(p, 1)
+	}
+	ps[1].kill(t)
+	if !proctest.Poll(20*time.Second, func() bool {
+		return strings.Contains(errb.String(), hostOf(ps[1])+": event stream lost")
+	}) {
+		t.Fatalf("the killed host is not reported: stderr %q", errb.String())
+	}
+	waitSpawns(ps[0], 1)
+	waitSpawns(ps[2], 1)
+}
+
+// kill SIGKILLs p (our own child, by pid) and waits for it.
+func (p *poold) kill(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}

@@ -1,0 +1,85 @@
+package configs
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// APIToken is one bearer token of the remote control API, read from the
+// file named in web.api_tokens.
+type APIToken struct {
+	Role  string // "operator" or "read-only"
+	File  string
+	Token string
+}
+
+// Token roles of web.api_tokens.
+const (
+	RoleOperator = "operator"
+	RoleReadOnly = "read-only"
+)
+
+// MinTokenLen is the shortest API token accepted (e.g. 32 hex digits from
+// `openssl rand -hex 16`).
+const MinTokenLen = 16
+
+// ReadTokenFile reads a token file: its first line, trimmed. The file
+// must not be readable by group or others.
+func ReadTokenFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s is readable by others (mode %04o); chmod 600 it", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	tok, _, _ := strings.Cut(string(b), "\n")
+	tok = strings.TrimSpace(tok)
+	if len(tok) < MinTokenLen {
+		return "", fmt.Errorf("%s: token is %d characters, want at least %d (e.g. openssl rand -hex 16 > %s)", path, len(tok), MinTokenLen, path)
+	}
+	return tok, nil
+}
+
+// validateRemote checks web.tls_cert, web.tls_key and web.api_tokens,
+// reads the token files into w.Tokens, and refuses a console listening
+// beyond loopback without TLS and a token.
+func validateRemote(ps *problems, w *Web, loopback bool) {
+	switch {
+	case (w.TLSCert == "") != (w.TLSKey == ""):
+		ps.add("web.tls_cert", "web.tls_cert and web.tls_key go together; set both (PEM files) or neither")
+	case w.TLSCert != "":
+		if _, err := tls.LoadX509KeyPair(w.TLSCert, w.TLSKey); err != nil {
+			ps.add("web.tls_cert", "cannot load the certificate %s with key %s: %v", w.TLSCert, w.TLSKey, err)
+		}
+	}
+	w.Tokens = nil
+	seen := map[string]string{}
+	for _, e := range w.APITokens {
+		role, path, ok := strings.Cut(e, ":")
+		if !ok || (role != RoleOperator && role != RoleReadOnly) || path == "" {
+			ps.add("web.api_tokens", `entry %q: want "operator:/path/to/file" or "read-only:/path/to/file"`, e)
+			continue
+		}
+		tok, err := ReadTokenFile(path)
+		if err != nil {
+			ps.add("web.api_tokens", "entry %q: %v", e, err)
+			continue
+		}
+		if other, dup := seen[tok]; dup {
+			ps.add("web.api_tokens", "entry %q holds the same token as %q; give each its own", e, other)
+			continue
+		}
+		seen[tok] = e
+		w.Tokens = append(w.Tokens, APIToken{Role: role, File: path, Token: tok})
+	}
+	if w.Enabled && !loopback && (w.TLSCert == "" || (w.Token == "" && len(w.APITokens) == 0)) {
+		ps.add("web.address", "%q is not a loopback address: the console and its control API need TLS (web.tls_cert, web.tls_key) and a token (web.token or web.api_tokens) there; set them, or listen on 127.0.0.1", w.Address)
+	}
+}

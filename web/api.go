@@ -1,0 +1,179 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/poold/poold/arbiter"
+)
+
+// The control API: the command set of the control endpoint over HTTPS,
+// on the console's listener.
+//
+//	POST /api/v1/COMMAND   body: the properties object (or empty)
+//	                       reply: the command's Circus reply, unchanged
+//	GET  /api/v1/events    text/event-stream of lifecycle events
+//
+// Every request needs Authorization: Bearer TOKEN (web.api_tokens, or
+// web.token); a token's role decides which commands it may run. A token
+// in the query string is refused (it would end up in logs and
+// histories), and so is every request from an address that failed too
+// often, for a while (failLimiter). Refusals happen before anything runs.
+//
+// Further streams (a future `logs -f`) plug in as GET /api/v1/NAME
+// handlers on the same auth path; see Options.Streams.
+const apiPrefix = "/api/v1/"
+
+// apiMaxBody bounds a request's properties.
+const apiMaxBody = 1 << 20
+
+var apiSeq atomic.Uint64
+
+// httpStatus maps an error reply's errno to an HTTP status; the body is
+// the Circus reply either way.
+func httpStatus(errno int) int {
+	switch errno {
+	case arbiter.ErrnoBadJSON, arbiter.ErrnoBadProperty:
+		return http.StatusBadRequest
+	case arbiter.ErrnoUnknownCmd:
+		return http.StatusNotFound
+	case arbiter.ErrnoFailed:
+		return http.StatusConflict
+	case arbiter.ErrnoForbidden:
+		return http.StatusForbidden
+	}
+	return http.StatusInternalServerError
+}
+
+func writeReply(w http.ResponseWriter, status int, rep arbiter.Reply) {
+	b, err := json.Marshal(rep)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(arbiter.Fail(fmt.Sprint(rep["id"]), fmt.Errorf("encode reply: %w", err)))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// apiError answers with a Circus-shaped error reply.
+func apiError(w http.ResponseWriter, status, errno int, id, format string, args ...any) {
+	writeReply(w, status, arbiter.Fail(id, &arbiter.CommandError{Errno: errno, Reason: fmt.Sprintf(format, args...)}))
+}
+
+// serveAPI authenticates r, then runs its command or opens its stream.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 128 {
+		id = "api-" + strconv.FormatUint(apiSeq.Add(1), 10)
+	}
+	q := r.URL.Query()
+	if q.Has("token") || q.Has("access_token") {
+		s.log.Warn("api request refused: token in the query string", "remote", r.RemoteAddr, "path", r.URL.Path)
+		apiError(w, http.StatusBadRequest, arbiter.ErrnoForbidden, id,
+			"a token in the query string is refused (it ends up in logs and histories); send it as Authorization: Bearer, and revoke this one")
+		return
+	}
+	key := clientKey(r)
+	if wait, d := s.fails.blocked(key); wait {
+		secs := int(math.Ceil(d.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		apiError(w, http.StatusTooManyRequests, arbiter.ErrnoForbidden, id,
+			"too many failed attempts from %s; retry in %ds", key, secs)
+		return
+	}
+	tok := bearer(r)
+	if tok == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
+		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,
+			"token required: send Authorization: Bearer TOKEN (a token of web.api_tokens or web.token)")
+		return
+	}
+	role, name := roleOf(acc.tokens, tok)
+	if role == arbiter.RoleNone {
+		s.fails.fail(key)
+		s.log.Warn("api request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="poold", error="invalid_token"`)
+		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,
+			"invalid token: it matches none of web.api_tokens or web.token")
+		return
+	}
+	name = strings.TrimPrefix(r.URL.Path, apiPrefix)
+	if st, ok := s.opts.Streams[name]; ok || name == "events" {
+		if r.Method != http.MethodGet {
+			apiError(w, http.StatusMethodNotAllowed, arbiter.ErrnoBadJSON, id, "%s%s is a stream: use GET", apiPrefix, name)
+			return
+		}
+		if name == "events" {
+			st = s.eventStream
+		}
+		st(w, r)
+		return
+	}
+	s.apiCommand(w, r, id, name, role)
+}
+
+// apiCommand runs one command for a caller of role.
+func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command string, role arbiter.Role) {
+	if !slices.Contains(arbiter.Commands(), command) {
+		apiError(w, http.StatusNotFound, arbiter.ErrnoUnknownCmd, id, "unknown command %q; POST %sCOMMAND with one of: %s",
+			command, apiPrefix, strings.Join(arbiter.Commands(), ", "))
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		apiError(w, http.StatusMethodNotAllowed, arbiter.ErrnoBadJSON, id, "%s: use POST with the properties as a JSON object", command)
+		return
+	}
+	if !role.Allows(command) {
+		s.log.Warn("api command refused: role", "command", command, "role", role.String(), "remote", r.RemoteAddr)
+		apiError(w, http.StatusForbidden, arbiter.ErrnoForbidden, id,
+			"permission denied: %q needs an operator token; this token is %s", command, role)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, apiMaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			apiError(w, http.StatusRequestEntityTooLarge, arbiter.ErrnoBadJSON, id, "properties over %d bytes", apiMaxBody)
+			return
+		}
+		apiError(w, http.StatusBadRequest, arbiter.ErrnoBadJSON, id, "reading the request: %v", err)
+		return
+	}
+	var props map[string]any
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := json.Unmarshal(body, &props); err != nil || props == nil {
+			apiError(w, http.StatusBadRequest, arbiter.ErrnoBadJSON, id, "the body must be a JSON object of properties, e.g. {\"name\": \"web\"}")
+			return
+		}
+	}
+	start := time.Now()
+	rep := s.opts.Backend.Do(r.Context(), arbiter.Request{ID: id, Command: command, Properties: props})
+	status := http.StatusOK
+	if st, _ := rep["status"].(string); st == "error" {
+		status = httpStatus(errnoOf(rep["errno"]))
+	}
+	s.log.Debug("api command", "command", command, "remote", r.RemoteAddr, "status", status, "took", time.Since(start))
+	writeReply(w, status, rep)
+}
+
+func errnoOf(v any) int {
+	switch n := v.(type) {
+	case int:
+		return n
+	case float64:
+		return int(n)
+	}
+	return 0
+}

@@ -1,0 +1,100 @@
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/web/remote"
+)
+
+func TestFailLimiter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newFailLimiter(3, 2*time.Second)
+	l.now = func() time.Time { return now }
+	for i := range 2 {
+		l.fail("a")
+		if b, _ := l.blocked("a"); b {
+			t.Fatalf("blocked after %d failures, burst 3", i+1)
+		}
+	}
+	l.fail("a")
+	b, d := l.blocked("a")
+	if !b || d != 2*time.Second {
+		t.Fatalf("after 3 failures: blocked %v for %v, want 2s", b, d)
+	}
+	if b, _ := l.blocked("b"); b {
+		t.Fatal("another address is blocked too")
+	}
+	now = now.Add(2 * time.Second)
+	if b, _ := l.blocked("a"); b {
+		t.Fatal("still blocked after one decay")
+	}
+	l.fail("a") // back at the limit at once
+	if b, _ := l.blocked("a"); !b {
+		t.Fatal("a failure right after the wait is not blocked")
+	}
+}
+
+// echoBackend answers every command with a small ok reply.
+type echoBackend struct{}
+
+func (echoBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
+	return arbiter.Reply{"status": "ok", "id": req.ID, "statuses": map[string]any{"web": "active"}}
+}
+
+// BenchmarkAPIRoundTrip is one status over HTTPS with a keep-alive
+// connection (compare arbiter/controller's BenchmarkRoundTripIPC), and
+// with a new TLS connection each time.
+func BenchmarkAPIRoundTrip(b *testing.B) {
+	cert, certPEM := selfSigned(b)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const token = "bench-token-0123456789abcdef"
+	s, err := New(Options{Config: configs.Web{Enabled: true, Address: l.Addr().String(),
+		Tokens: []configs.APIToken{{Role: configs.RoleOperator, File: "bench", Token: token}}},
+		Backend: echoBackend{}, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, Log: hclog.NewNullLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, l) }()
+	defer func() { cancel(); <-done }()
+	req := []byte(`{"id":"bench","command":"status","properties":{}}`)
+	newClient := func() *remote.Client {
+		c, err := remote.New(remote.Options{URL: "https://" + l.Addr().String(), Token: token, CAPEM: []byte(certPEM)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return c
+	}
+	b.Run("keepalive", func(b *testing.B) {
+		c := newClient()
+		defer c.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.Call(context.Background(), req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("newconn", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c := newClient()
+			if _, err := c.Call(context.Background(), req); err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	})
+}

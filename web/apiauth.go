@@ -1,0 +1,151 @@
+package web
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/configs"
+)
+
+// apiToken is one bearer token of the control API, kept as a digest.
+type apiToken struct {
+	sum  [sha256.Size]byte
+	role arbiter.Role
+	name string // where it came from, for logs: "web.token" or its file
+}
+
+// apiTokens builds the API's tokens: web.api_tokens, and web.token with
+// the console's role (read-only when web.read_only).
+func apiTokens(c configs.Web) []apiToken {
+	var out []apiToken
+	if c.Token != "" {
+		role := arbiter.RoleOperator
+		if c.ReadOnly {
+			role = arbiter.RoleReadOnly
+		}
+		out = append(out, apiToken{sum: sha256.Sum256([]byte(c.Token)), role: role, name: "web.token"})
+	}
+	for _, t := range c.Tokens {
+		role := arbiter.RoleOperator
+		if t.Role == configs.RoleReadOnly {
+			role = arbiter.RoleReadOnly
+		}
+		out = append(out, apiToken{sum: sha256.Sum256([]byte(t.Token)), role: role, name: t.File})
+	}
+	return out
+}
+
+// roleOf compares tok with every token in constant time (all of them,
+// whatever matches, so timing tells nothing of which or how many).
+func roleOf(tokens []apiToken, tok string) (arbiter.Role, string) {
+	h := sha256.Sum256([]byte(tok))
+	role, name := arbiter.RoleNone, ""
+	for _, t := range tokens {
+		if subtle.ConstantTimeCompare(h[:], t.sum[:]) == 1 {
+			role, name = t.role, t.name
+		}
+	}
+	return role, name
+}
+
+// bearer returns the Authorization: Bearer token of r ("" if none).
+func bearer(r *http.Request) string {
+	a := r.Header.Get("Authorization")
+	if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return ""
+}
+
+// failLimiter slows down token guessing: each client address may fail
+// burst times, then one more time per decay; until then every request
+// from it (even with a good token) gets 429. Safe for concurrent use.
+type failLimiter struct {
+	burst int
+	decay time.Duration
+	now   func() time.Time
+
+	mu sync.Mutex
+	m  map[string]*failCount
+}
+
+type failCount struct {
+	n    float64 // failures, decaying by one per decay
+	last time.Time
+}
+
+const maxFailEntries = 10000
+
+func newFailLimiter(burst int, decay time.Duration) *failLimiter {
+	return &failLimiter{burst: burst, decay: decay, now: time.Now, m: make(map[string]*failCount)}
+}
+
+func clientKey(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// decayed brings c's count to now.
+func (l *failLimiter) decayed(c *failCount, now time.Time) {
+	c.n -= float64(now.Sub(c.last)) / float64(l.decay)
+	if c.n < 0 {
+		c.n = 0
+	}
+	c.last = now
+}
+
+// blocked reports whether key must wait, and for how long.
+func (l *failLimiter) blocked(key string) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, ok := l.m[key]
+	if !ok {
+		return false, 0
+	}
+	l.decayed(c, l.now())
+	over := c.n - float64(l.burst-1)
+	if over <= 0 {
+		return false, 0
+	}
+	return true, time.Duration(over * float64(l.decay))
+}
+
+// fail records a failed attempt from key.
+func (l *failLimiter) fail(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	c, ok := l.m[key]
+	if !ok {
+		if len(l.m) >= maxFailEntries {
+			l.prune(now)
+		}
+		c = &failCount{last: now}
+		l.m[key] = c
+	}
+	l.decayed(c, now)
+	c.n++
+}
+
+// prune forgets addresses whose count has decayed to nothing; if all
+// are still counting, the map is cleared rather than grown.
+func (l *failLimiter) prune(now time.Time) {
+	for k, c := range l.m {
+		l.decayed(c, now)
+		if c.n == 0 {
+			delete(l.m, k)
+		}
+	}
+	if len(l.m) >= maxFailEntries {
+		clear(l.m)
+	}
+}

@@ -1,0 +1,241 @@
+// Package remote is the client of poold's control API (/api/v1/ on the
+// console's HTTPS listener): the same requests and replies as the ZeroMQ
+// control endpoint, with a bearer token, and the event stream as
+// server-sent events. poolctl --url and the console's fleet view use it.
+//
+// Concurrency: a Client is safe for concurrent use (it shares one
+// keep-alive connection pool); a Stream belongs to one reader.
+package remote
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/configs"
+)
+
+var (
+	// ErrUnreachable: no poold API answers at the URL (the error says why).
+	ErrUnreachable = errors.New("poold unreachable")
+	// ErrTimeout: the request was sent but no reply came in time.
+	ErrTimeout = errors.New("timed out waiting for reply")
+)
+
+// UnreachableError is a failed connection: Reason says the likely cause
+// and what to do. It matches ErrUnreachable with errors.Is.
+type UnreachableError struct {
+	URL    string
+	Reason string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("%v at %s: %s", ErrUnreachable, e.URL, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrUnreachable) true.
+func (e *UnreachableError) Is(target error) bool { return target == ErrUnreachable }
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Options locate one poold's API.
+type Options struct {
+	URL       string // https://host:port (a path, if any, is ignored)
+	Token     string // the bearer token itself, or
+	TokenFile string // a file holding it (configs.ReadTokenFile)
+	CAFile    string // PEM certificates to trust besides the system's (self-signed)
+	CAPEM     []byte // the same, given as PEM text
+	// DialTimeout bounds connecting plus the TLS handshake (5s).
+	DialTimeout time.Duration
+}
+
+// Client calls one poold's API.
+type Client struct {
+	base  string // scheme://host:port
+	host  string // host:port, for labels and messages
+	token string
+	hc    *http.Client
+}
+
+// New checks o, reads the token and CA files, and returns a Client. It
+// does not connect.
+func New(o Options) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(o.URL, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("remote: URL %q: want https://host:port", o.URL)
+	}
+	tok := o.Token
+	if tok == "" && o.TokenFile != "" {
+		if tok, err = configs.ReadTokenFile(o.TokenFile); err != nil {
+			return nil, fmt.Errorf("remote: token file: %w", err)
+		}
+	}
+	if tok == "" {
+		return nil, fmt.Errorf("remote: %s: no token; pass --token-file FILE (or POOLCTL_TOKEN_FILE)", o.URL)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" || len(o.CAPEM) > 0 {
+		pem := o.CAPEM
+		if o.CAFile != "" {
+			if pem, err = os.ReadFile(o.CAFile); err != nil {
+				return nil, fmt.Errorf("remote: CA file: %w", err)
+			}
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("remote: CA %s holds no PEM certificate", or(o.CAFile, "text"))
+		}
+		tc.RootCAs = pool
+	}
+	dt := o.DialTimeout
+	if dt <= 0 {
+		dt = 5 * time.Second
+	}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: dt, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: dt,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     50 * time.Second,
+	}
+	return &Client{base: u.Scheme + "://" + u.Host, host: u.Host, token: tok, hc: &http.Client{Transport: tr}}, nil
+}
+
+// Host is the host:port the client talks to.
+func (c *Client) Host() string { return c.host }
+
+// URL is the API's base URL.
+func (c *Client) URL() string { return c.base }
+
+// Close drops idle connections.
+func (c *Client) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
+
+// Call sends one raw Circus request ({"id", "command", "properties"})
+// and returns the raw reply, as controller.Client.Call does. Errors wrap
+// controller.ErrUnreachable or ErrTimeout like its.
+func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
+	var req arbiter.Request
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, fmt.Errorf("remote: request is not a JSON object: %w", err)
+	}
+	if req.MsgType == "cast" {
+		return nil, fmt.Errorf("remote: casts (no reply) are not supported over the API; drop msg_type")
+	}
+	body := []byte("{}")
+	if req.Properties != nil {
+		body, _ = json.Marshal(req.Properties)
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/v1/"+url.PathEscape(strings.ToLower(req.Command)), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("remote: %w", err)
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	if req.ID != "" {
+		hr.Header.Set("X-Request-Id", req.ID)
+	}
+	resp, err := c.send(ctx, hr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, c.netError(ctx, err)
+	}
+	if !isReply(b) {
+		return nil, fmt.Errorf("%s answered %s, not a poold reply: %.200q", c.base, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return b, nil
+}
+
+// Do is Call with a decoded reply; an error reply also returns a
+// *arbiter.CommandError.
+func (c *Client) Do(ctx context.Context, req arbiter.Request) (arbiter.Reply, error) {
+	raw, _ := json.Marshal(req)
+	b, err := c.Call(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	var r arbiter.Reply
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("remote: reply from %s: %w", c.base, err)
+	}
+	if r["status"] == "error" {
+		ce := &arbiter.CommandError{}
+		if n, ok := r["errno"].(float64); ok {
+			ce.Errno = int(n)
+		}
+		ce.Reason, _ = r["reason"].(string)
+		return r, ce
+	}
+	return r, nil
+}
+
+func isReply(b []byte) bool {
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return false
+	}
+	_, ok := m["status"]
+	return ok
+}
+
+// send adds the token and performs hr.
+func (c *Client) send(ctx context.Context, hr *http.Request) (*http.Response, error) {
+	hr.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.hc.Do(hr)
+	if err != nil {
+		return nil, c.netError(ctx, err)
+	}
+	return resp, nil
+}
+
+// netError classifies a transport error like controller's client does.
+func (c *Client) netError(ctx context.Context, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w; poold may still be working", c.base, ErrTimeout)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	why := err.Error()
+	var ue *tls.CertificateVerificationError
+	var rhe tls.RecordHeaderError
+	switch {
+	case errors.As(err, &ue):
+		why = "TLS: " + ue.Err.Error() + "; for a self-signed certificate pass --ca-file CERT.pem (or POOLCTL_CA_FILE)"
+	case errors.As(err, &rhe):
+		why = "the server does not speak TLS: is web.tls_cert set? (or use http:// for a loopback console without TLS)"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		why = "connection refused: is poold running with [web] enabled on this address?"
+	}
+	return &UnreachableError{URL: c.base, Reason: why, Err: err}
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

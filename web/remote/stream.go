@@ -1,0 +1,155 @@
+package remote
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// GapTopic is the topic RecvRaw gives a gap the server could not fill
+// (events no longer kept); its payload is {"from": SEQ, "to": SEQ}.
+const GapTopic = "poold.gap"
+
+// Stream is an open GET /api/v1/events (or another SSE stream).
+type Stream struct {
+	c      *Client
+	body   io.ReadCloser
+	r      *bufio.Reader
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+// Events opens the event stream: topics filter by prefix (all when none),
+// since >= 0 first replays the kept events after that seq.
+func (c *Client) Events(ctx context.Context, topics []string, since int64) (*Stream, error) {
+	q := url.Values{}
+	for _, t := range topics {
+		q.Add("topic", t)
+	}
+	if since >= 0 {
+		q.Set("since", strconv.FormatInt(since, 10))
+	}
+	return c.Stream(ctx, "events", q)
+}
+
+// Stream opens GET /api/v1/NAME?query as server-sent events. The stream
+// lives until Close (not until ctx, which bounds only the opening).
+func (c *Client) Stream(ctx context.Context, name string, q url.Values) (*Stream, error) {
+	sctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, cancel) // cancel the opening with ctx
+	u := c.base + "/api/v1/" + name
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	hr, err := http.NewRequestWithContext(sctx, http.MethodGet, u, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	hr.Header.Set("Accept", "text/event-stream")
+	resp, err := c.send(ctx, hr)
+	stopped := stop()
+	if err != nil || !stopped {
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+			err = ctx.Err()
+		}
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer cancel()
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var r struct{ Reason string }
+		if json.Unmarshal(b, &r) == nil && r.Reason != "" {
+			return nil, fmt.Errorf("%s: %s: %s", c.base, resp.Status, r.Reason)
+		}
+		return nil, fmt.Errorf("%s: %s: %.200q", c.base, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return &Stream{c: c, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 64<<10), cancel: cancel}, nil
+}
+
+// Event is one server-sent event.
+type Event struct {
+	ID, Name string
+	Data     []byte
+}
+
+// Recv returns the next event. ctx cancelled closes the stream.
+func (s *Stream) Recv(ctx context.Context) (Event, error) {
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	var ev Event
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			if ctx.Err() != nil {
+				return Event{}, ctx.Err()
+			}
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return Event{}, fmt.Errorf("event stream from %s ended: %w", s.c.base, err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if ev.Data != nil {
+				return ev, nil
+			}
+			continue
+		}
+		if strings.HasPrefix(line, ":") {
+			continue // comment: ping
+		}
+		k, v, _ := strings.Cut(line, ":")
+		v = strings.TrimPrefix(v, " ")
+		switch k {
+		case "id":
+			ev.ID = v
+		case "event":
+			ev.Name = v
+		case "data":
+			if ev.Data != nil {
+				ev.Data = append(ev.Data, '\n')
+			}
+			ev.Data = append(ev.Data, v...)
+		}
+	}
+}
+
+// RecvRaw returns the next lifecycle event as topic and payload, like a
+// ZeroMQ subscriber's; a gap comes as GapTopic.
+func (s *Stream) RecvRaw(ctx context.Context) (string, []byte, error) {
+	ev, err := s.Recv(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if ev.Name == "gap" {
+		return GapTopic, ev.Data, nil
+	}
+	var m struct {
+		Topic string          `json:"topic"`
+		Event json.RawMessage `json:"event"`
+	}
+	if err := json.Unmarshal(ev.Data, &m); err != nil {
+		return "", nil, fmt.Errorf("event from %s is not JSON: %w", s.c.base, err)
+	}
+	return m.Topic, m.Event, nil
+}
+
+// Close ends the stream. Safe to call more than once and concurrently.
+func (s *Stream) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.body.Close()
+	})
+	return nil
+}

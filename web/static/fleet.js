@@ -1,0 +1,59 @@
+// poold console: the fleet view. Other poold hosts, added by URL and
+// token, shown side by side; poold itself watches them and pushes a
+// "fleet" message whenever one changes. Tokens never come back here.
+"use strict";
+
+(() => {
+  const $ = (sel, root = document) => root.querySelector(sel);
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v == null || v === false) continue;
+      if (k === "class") e.className = v;
+      else if (k === "text") e.textContent = v;
+      else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const k of kids) if (k != null) e.append(k);
+    return e;
+  }
+
+  function card(h, readOnly) {
+    const rows = (h.watchers || []).map((w) => el("tr", { "data-watcher": w.name },
+      el("td", { text: w.name }),
+      el("td", { class: "st st-" + w.status, text: w.status }),
+      el("td", { class: "r procs", text: String(w.procs) }),
+      el("td", { class: "r", text: (w.cpu || 0).toFixed(1) + "%" })));
+    const rm = readOnly ? null : el("button", { class: "btn sq danger", title: "stop watching this host", text: "×",
+      onclick: () => window.pooldConsole.send("fleet_rm", { url: h.url }) });
+    return el("article", { class: "fleethost fh-" + h.state, "data-host": h.host, "data-state": h.state },
+      el("header", null, el("b", { text: h.host }), el("span", { class: "fstate", text: h.state }), rm),
+      h.error ? el("p", { class: "ferr", text: h.error }) : null,
+      el("table", { class: "grid" },
+        el("thead", null, el("tr", null, el("th", { text: "watcher" }), el("th", { text: "status" }),
+          el("th", { class: "r", text: "procs" }), el("th", { class: "r", text: "cpu" }))),
+        el("tbody", null, ...rows)));
+  }
+
+  function render(hosts, readOnly) {
+    $("#fleetpanel").classList.toggle("has-hosts", hosts.length > 0);
+    $("#fleet").replaceChildren(...hosts.map((h) => card(h, readOnly)));
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const form = $("#fleetadd");
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const btn = form.querySelector("button");
+      btn.disabled = true;
+      const r = await window.pooldConsole.send("fleet_add",
+        { url: $("#fleeturl").value, token: $("#fleettoken").value, ca: $("#fleetca").value });
+      btn.disabled = false;
+      if (r.status === "error") { form.dataset.error = r.reason || "failed"; form.title = r.reason || ""; return; }
+      delete form.dataset.error;
+      form.reset();
+    });
+  });
+
+  window.pooldFleet = { render };
+})();
