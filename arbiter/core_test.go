@@ -3,6 +3,7 @@ package arbiter
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,10 +20,14 @@ import (
 )
 
 // probePrefix finds a port prefix P such that 127.0.0.1:P<wid> is free for
-// every wid in 1..n: the README's per-wid probe port recipe.
+// every wid in 1..n: the README's per-wid probe port recipe. It starts at
+// a random prefix so that test binaries run side by side (several
+// packages, several checkouts) do not race for the same ports.
 func probePrefix(t testing.TB, n int) string {
 	t.Helper()
-	for p := 2000; p < 6500; p += 37 {
+	start := 2000 + rand.IntN(100)
+	for i := range 120 {
+		p := 2000 + (start-2000+i*37)%4500
 		free := true
 		for wid := 1; wid <= n && free; wid++ {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d%d", p, wid))

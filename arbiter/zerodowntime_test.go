@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -296,26 +294,8 @@ func TestConfigReloadSwapsSocketsAndWatchers(t *testing.T) {
 // own port: it becomes ready through readiness "http", and once its health
 // URL fails health_threshold times it is replaced, new before old.
 func TestHTTPReadinessAndHealthCheck(t *testing.T) {
-	// Each worker answers probes on its own port, prefix + wid: find a
-	// prefix whose ports for wids 1 and 2 are free.
-	prefix := ""
-	for p := 2000; p < 6500 && prefix == ""; p += 37 {
-		free := true
-		for wid := 1; wid <= 2; wid++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d%d", p, wid))
-			if err != nil {
-				free = false
-				break
-			}
-			l.Close()
-		}
-		if free {
-			prefix = strconv.Itoa(p)
-		}
-	}
-	if prefix == "" {
-		t.Fatal("no free pair of loopback ports for the probes")
-	}
+	// Each worker answers probes on its own port, prefix + wid.
+	prefix := probePrefix(t, 2)
 	probe := "127.0.0.1:" + prefix + "$(pool.wid)"
 	w := testWatcher("web", "probe", 1)
 	w.Sockets = []string{"web"}
