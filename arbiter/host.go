@@ -20,7 +20,6 @@ func (h host) Now() time.Time { return time.Now() }
 
 func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, error) {
 	a := h.a
-	name := w.Name()
 	if a.stopping {
 		return 0, errors.New("poold is stopping")
 	}
@@ -43,7 +42,7 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, erro
 		errR.Close()
 		return 0, err
 	}
-	a.output.follow(name, wid, p.Pid, outR, errR)
+	a.output.follow(w.Spec(), wid, p.Pid, outR, errR)
 	a.owner[p.Pid] = w
 	a.watchExit(p)
 	return p.Pid, nil

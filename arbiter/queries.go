@@ -32,7 +32,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 				reasons[key] = r
 			}
 		}
-		m.ok(map[string]any{"statuses": st, "reasons": reasons})
+		m.ok(map[string]any{"statuses": st, "reasons": reasons, "logs": a.output.logCounters()})
 		return nil
 	}
 	w, err := a.watcherProp(m)
@@ -40,6 +40,9 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 		return err
 	}
 	fields := map[string]any{"status": string(w.Status()), "slots": slotRows(w.Slots())}
+	if c, ok := a.output.logCounters()[strings.ToLower(w.Name())]; ok {
+		fields["logs"] = c
+	}
 	if r := w.Reason(); r != "" {
 		fields["reason"] = r
 	}

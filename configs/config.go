@@ -171,6 +171,9 @@ type Watcher struct {
 	// DependsOn names watchers that must be ready before this one starts;
 	// stops run in the reverse order.
 	DependsOn []string
+
+	// Logs: where the workers' stdout and stderr go (configs/workerlogs.go).
+	Logs WorkerLogs
 }
 
 // Default values, in one place. README.md's config reference mirrors these.
@@ -277,5 +280,6 @@ func DefaultWatcher(name string) Watcher {
 		HealthTimeout:    DefaultHealthTimeout,
 		HealthThreshold:  DefaultHealthThreshold,
 		LimitThreshold:   DefaultLimitThreshold,
+		Logs:             DefaultWorkerLogs(),
 	}
 }

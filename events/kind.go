@@ -71,6 +71,12 @@ const (
 	// KindReloadFailed: a rolling reload was abandoned; the old workers
 	// keep serving. Fields: reason.
 	KindReloadFailed Kind = "reload_failed"
+	// KindLogError: a worker log file could not be opened or written (disk
+	// full, read-only, permissions); its lines are dropped and counted
+	// (status) until a write succeeds. Published once per failure.
+	// Fields: path, stream, process_id (of the worker that hit it),
+	// reason.
+	KindLogError Kind = "log_error"
 )
 
 // Arbiter-level kinds, published as "arbiter.<kind>" (besides KindStart and
@@ -91,7 +97,7 @@ const KindStat Kind = "stat"
 func Kinds() []Kind {
 	return []Kind{
 		KindSpawn, KindReap, KindKill, KindStart, KindStop, KindReload, KindUpdated, KindAdd, KindRemove,
-		KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindUnhealthy, KindRecycle, KindReloadFailed,
+		KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindUnhealthy, KindRecycle, KindReloadFailed, KindLogError,
 		KindReloadConfig,
 	}
 }

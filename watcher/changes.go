@@ -45,6 +45,9 @@ var fieldEffects = map[string]Effect{
 	"HealthCmd": Health, "HealthInterval": Health, "HealthTimeout": Health,
 	"HealthThreshold": Health,
 	"MaxRSS":          Live, "MaxCPU": Live, "LimitThreshold": Live, "DependsOn": Live,
+	// A worker's pipes are bound to its sinks when it starts, so new log
+	// settings take effect through the rolling path.
+	"Logs": Restart,
 }
 
 // Changes is the outcome of comparing two specs of one watcher.
