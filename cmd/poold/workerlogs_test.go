@@ -238,4 +238,3 @@ func readSpan(path, prefix string) (first, last int, err error) {
 	}
 	return first, last, nil
 }
-
