@@ -30,9 +30,13 @@ type sharedFile struct {
 	owner string // lower-case name of the watcher that opened it
 	refs  int    // under output.smu
 
-	mu      sync.Mutex
-	failing bool
-	lost    uint64 // lines dropped in this failure
+	failingHint atomic.Bool // failing, readable without mu
+
+	mu         sync.Mutex
+	failing    bool
+	reported   bool      // this failure was reported
+	reportedAt time.Time // last report
+	lost       uint64    // lines dropped in this failure
 }
 
 // pipeSink is where one pipe's lines go: poold's log (log), a file (file),
@@ -168,32 +172,48 @@ func (o *output) flush(ps *pipeSink, b *batch) {
 	b.now = time.Time{}
 }
 
+// reportEvery bounds how often one file's failure is reported: a disk
+// that is nearly full takes some batches and refuses others, which must
+// not flood the log with a report and a recovery per batch.
+const reportEvery = time.Minute
+
 // writeFile writes p, n whole lines, to ps's file; on failure the lines are
-// dropped and counted, and the failure is reported once (log and event,
-// with the path) until a write succeeds again.
+// dropped and counted. A failure is reported once (log and log_error
+// event, with the path), and its end once, at most every reportEvery.
 func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	sf := ps.file
 	_, err := sf.f.Write(p)
+	if err == nil && !sf.failingHint.Load() {
+		return // the common case, without the lock
+	}
 	sf.mu.Lock()
-	first, recovered, lost := false, false, sf.lost
-	if err != nil {
-		first = !sf.failing
+	report, recovered, lost := false, false, sf.lost
+	now := time.Now()
+	switch {
+	case err != nil && !sf.failing:
 		sf.failing = true
+		sf.failingHint.Store(true)
+		if sf.reportedAt.IsZero() || now.Sub(sf.reportedAt) >= reportEvery {
+			report, sf.reported, sf.reportedAt = true, true, now
+		}
+		fallthrough
+	case err != nil:
 		sf.lost += n
-	} else if sf.failing {
-		recovered = true
-		sf.failing, sf.lost = false, 0
+	case sf.failing:
+		recovered = sf.reported
+		sf.failing, sf.reported, sf.lost = false, false, 0
+		sf.failingHint.Store(false)
 	}
 	sf.mu.Unlock()
-	switch {
-	case err != nil:
+	if err != nil {
 		ps.pool.dropped.Add(n)
-		if first {
-			o.log.Error("cannot write a worker log file: its lines are dropped and counted until it can",
-				"watcher", ps.pool.name, "path", sf.f.Path(), "error", err)
-			o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
-				"path": sf.f.Path(), "stream": ps.stream, "process_id": ps.wid, "reason": err.Error()})
-		}
+	}
+	switch {
+	case report:
+		o.log.Error("cannot write a worker log file: its lines are dropped and counted until it can",
+			"watcher", ps.pool.name, "path", sf.f.Path(), "error", err)
+		o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
+			"path": sf.f.Path(), "stream": ps.stream, "process_id": ps.wid, "reason": err.Error()})
 	case recovered:
 		o.log.Info("worker log file writable again", "watcher", ps.pool.name, "path", sf.f.Path(), "dropped", lost)
 	}
