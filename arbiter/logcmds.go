@@ -45,12 +45,12 @@ func (a *Arbiter) Reopen() {
 	}})
 }
 
-// cmdLogs returns recent lines of watcher name from its ring: those after
-// sequence number since (0: the last `lines`), of worker wid and stream
-// when given. Reply: lines (records: seq, time, watcher, wid, pid,
-// stream, line), last (the watcher's last sequence number, to pass as
-// since next time) and missed (lines after since that the ring no
-// longer holds).
+// cmdLogs returns recent lines of watcher name from its ring, of worker
+// wid and stream when given: the last `lines` (default 10) of those after
+// sequence number since (0: of all it keeps). Reply: lines (records: seq,
+// time, watcher, wid, pid, stream, line), last (the watcher's last
+// sequence number, to pass as since next time) and missed (lines after
+// since that the ring no longer holds or that were over `lines`).
 func cmdLogs(a *Arbiter, m *cmdMsg) error {
 	w, err := a.watcherProp(m)
 	if err != nil {
@@ -105,16 +105,16 @@ func (q logQuery) run(pl *poolLog) map[string]any {
 			kept = append(kept, r)
 		}
 	}
-	limit := maxLogLines
 	if q.since == 0 {
-		limit = q.lines
-		missed = 0
+		missed = 0 // nobody asked for what came before
 	}
-	if len(kept) > limit {
+	if len(kept) > q.lines {
 		if q.since != 0 {
-			missed += uint64(len(kept) - limit)
+			// A reader that asked for at most `lines` (the console's
+			// bounded rate) learns how many it skipped.
+			missed += uint64(len(kept) - q.lines)
 		}
-		kept = kept[len(kept)-limit:]
+		kept = kept[len(kept)-q.lines:]
 	}
 	out["lines"], out["last"], out["missed"] = kept, last, missed
 	return out

@@ -17,6 +17,9 @@ import (
 // followEvery is how often `poolctl logs -f` asks poold for new lines.
 const followEvery = 200 * time.Millisecond
 
+// maxFollowLines is the most lines one poll of -f asks for (poold's bound).
+const maxFollowLines = 10000
+
 const logsHelp = `Print the recent lines the workers of watcher NAME wrote to stdout and
 stderr, from the ring poold keeps in memory (log_ring lines per watcher,
 default 1000), oldest first: the last -n LINES (default 10).
@@ -104,7 +107,7 @@ func (a *app) logs(ctx context.Context, q logsQuery) error {
 			return nil
 		case <-t.C:
 		}
-		props["since"] = last
+		props["since"], props["lines"] = last, maxFollowLines
 		if last, err = a.logsOnce(ctx, client, props); err != nil {
 			return quietOnCancel(ctx, err)
 		}

@@ -244,6 +244,7 @@
   function removeWatcher(name) {
     const w = st.watchers.get(name);
     if (!w) return;
+    if (w.logs) w.logs.close();
     w.card.remove();
     st.watchers.delete(name);
     renderFilter();
@@ -296,6 +297,8 @@
           el("th", { class: "act-only" }))),
         r.tbody));
     for (const b of w.card.querySelectorAll('[data-act="decr"],[data-act="incr"]')) b.classList.add("sq");
+    // The log pane (logs.js): a read, so also on a read-only console.
+    if (window.pooldLogs) w.logs = window.pooldLogs.attach(w.card, name, () => procList(w).map((p) => p.wid).filter((x) => x), send);
   }
 
   function procList(w) {
