@@ -74,7 +74,9 @@ func TestLogsAndFollow(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &workertest.Buffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"--endpoint", p.control, "logs", "talk", "-f", "--wid", wid, "--stream", "stdout"}, out, &workertest.Buffer{}) }()
+	go func() {
+		done <- run(ctx, []string{"--endpoint", p.control, "logs", "talk", "-f", "--wid", wid, "--stream", "stdout"}, out, &workertest.Buffer{})
+	}()
 	var first []int
 	proctest.Eventually(t, "logs -f to show 40 more ticks", func() bool {
 		n := ticks(out.String(), w)
