@@ -17,9 +17,15 @@ import (
 // the file $LINES_DONE/stop exists (a test's go-ahead). It then writes "N"
 // (lines per stream) to $LINES_DONE/<pid> and blocks until SIGTERM or
 // SIGINT.
+//
+// With $LINES_N it writes exactly that many lines (to stdout only when
+// $LINES_STDOUT_ONLY is 1) and does not wait for the stop file: the
+// benchmarks' fixed workload.
 func writeLines() error {
+	count, _ := strconv.Atoi(os.Getenv("LINES_N"))
+	stdoutOnly := os.Getenv("LINES_STDOUT_ONLY") == "1"
 	d, err := time.ParseDuration(os.Getenv("LINES_FOR"))
-	if err != nil {
+	if err != nil && count == 0 {
 		return fmt.Errorf("LINES_FOR: %v", err)
 	}
 	sigs := make(chan os.Signal, 1)
@@ -37,9 +43,17 @@ func writeLines() error {
 		if _, err := out.Write(line); err != nil {
 			return err
 		}
-		line[0], line[1], line[2] = 'e', 'r', 'r'
-		if _, err := errw.Write(line); err != nil {
-			return err
+		if !stdoutOnly {
+			line[0], line[1], line[2] = 'e', 'r', 'r'
+			if _, err := errw.Write(line); err != nil {
+				return err
+			}
+		}
+		if count > 0 {
+			if n == count {
+				break
+			}
+			continue
 		}
 		if n%1024 == 0 && time.Now().After(deadline) && stopped() {
 			break
