@@ -1,5 +1,6 @@
 // poold console. Plain JS, no build step, no network access beyond this
-// origin's websocket. The server pushes everything; the page never polls.
+// origin's websocket. The server pushes everything; only the log pane (logs.js)
+// asks for new lines, twice a second while it is open.
 "use strict";
 
 (() => {
