@@ -65,6 +65,9 @@ const (
 	maxLine  = 64 * 1024
 	readSize = 4096
 	maxBatch = 64 * 1024
+	// maxBatchLines bounds a batch in lines too (whatever the sink): the
+	// ring's lock is held for one batch, which status also takes.
+	maxBatchLines = 256
 )
 
 func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.File) {
@@ -120,7 +123,7 @@ func (o *output) read(f *os.File, ps *pipeSink) {
 		}
 		// Nothing more waiting in the buffer: what was read goes out now,
 		// so a quiet worker's last line is never held back.
-		if r.Buffered() == 0 || len(b.out) >= maxBatch || (err != nil && !full) {
+		if r.Buffered() == 0 || len(b.out) >= maxBatch || len(b.recs) >= maxBatchLines || (err != nil && !full) {
 			o.flush(ps, b)
 		}
 		if err != nil && !full {
