@@ -19,6 +19,7 @@ import (
 type poolLog struct {
 	name    string
 	ring    *workerlog.Ring
+	lines   atomic.Uint64 // read, for status without the ring's lock
 	dropped atomic.Uint64
 }
 
@@ -167,6 +168,7 @@ func (o *output) flush(ps *pipeSink, b *batch) {
 		o.writeFile(ps, b.out, uint64(len(b.recs)))
 	}
 	ps.pool.ring.Add(b.recs)
+	ps.pool.lines.Add(uint64(len(b.recs)))
 	b.recs = b.recs[:0]
 	b.out = b.out[:0]
 	b.now = time.Time{}
@@ -225,7 +227,7 @@ func (o *output) logCounters() map[string]any {
 	defer o.smu.Unlock()
 	out := make(map[string]any, len(o.pools))
 	for key, pl := range o.pools {
-		out[key] = map[string]any{"lines": pl.ring.Last(), "dropped": pl.dropped.Load()}
+		out[key] = map[string]any{"lines": pl.lines.Load(), "dropped": pl.dropped.Load()}
 	}
 	return out
 }
