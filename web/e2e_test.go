@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"github.com/poold/poold/watcher/workertest"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/poold/poold/watcher/workertest"
 
 	"github.com/chromedp/chromedp"
 )
