@@ -245,7 +245,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		defer close(spawnDone)
 		_ = a.spawner.Run(spawnCtx)
 	}()
-	a.output = newOutput(a.log, a.cfg.Arbiter.LogFormat != "json")
+	a.output = newOutput(a.log, a.cfg.Arbiter.LogFormat != "json", a.bus)
 	defer func() {
 		close(a.stopped)
 		a.stopDemand()

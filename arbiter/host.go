@@ -21,7 +21,6 @@ func (h host) Now() time.Time { return time.Now() }
 
 func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, error) {
 	a := h.a
-	name := w.Name()
 	if a.stopping {
 		return 0, errors.New("poold is stopping")
 	}
@@ -43,7 +42,7 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, erro
 		if p, err = a.spawner.Start(spec); err == nil {
 			outW.Close()
 			errW.Close()
-			a.output.follow(name, wid, p.Pid, outR, errR)
+			a.output.follow(w.Spec(), wid, p.Pid, outR, errR)
 			a.owner[p.Pid] = w
 			if g != nil {
 				a.groups[p.Pid] = g

@@ -2,7 +2,6 @@ package arbiter
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -13,69 +12,100 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/arbiter/workerlog"
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 )
 
-// output logs what workers write to stdout and stderr, line by line, with
-// the watcher, wid, pid and stream as fields. Each pipe has one reader
-// goroutine that runs until EOF, which comes once the worker and anything
-// it left holding the pipe are gone, so a worker's last lines are logged
-// even after its exit was handled.
+// output takes what workers write to stdout and stderr, line by line, to
+// their sinks (poold's log, a file, or nothing: workerlogs.go) and to the
+// watcher's ring. Each pipe has one reader goroutine that runs until EOF,
+// which comes once the worker and anything it left holding the pipe are
+// gone, so a worker's last lines are written even after its exit was
+// handled.
 //
-// Concurrency: follow and close are called from the arbiter's loop and
-// Run; the readers are tracked by a WaitGroup and by the set of open pipes
-// (a small shared leaf under mu) so close can cut off readers held open by
-// an escaped grandchild.
+// Concurrency: follow, reopen and close are called from the arbiter's loop
+// and Run; the readers are tracked by a WaitGroup and by the set of open
+// pipes (a small shared leaf under mu) so close can cut off readers held
+// open by an escaped grandchild. Sinks, rings and counters are shared
+// leaves under smu (workerlogs.go).
 //
-// A reader waits for nothing but its pipe: poold's logger writes into a
-// bounded queue in front of stderr (arbiter/logsink, wired by cmd/poold)
-// that drops lines rather than block, so a worker that writes fast is held
-// up only by its own pipe buffer, never by a stderr nobody reads.
+// A reader waits for nothing but its pipe and, with a file sink, its own
+// write(2) of a batch of whole lines: poold's logger writes into a bounded
+// queue in front of stderr (arbiter/logsink, wired by cmd/poold) that drops
+// lines rather than block, and a file that fails drops and counts its
+// lines. The loop itself never touches a file: reopen only marks them.
 type output struct {
 	log    hclog.Logger
 	escape bool // text log: see printable
+	bus    *events.Bus
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	open   map[*os.File]struct{}
+
+	smu   sync.Mutex
+	pools map[string]*poolLog    // by lower-case watcher name
+	files map[string]*sharedFile // by path
 }
 
 // newOutput logs worker lines to log; escape says the log is text, where a
-// worker's control characters must not reach poold's stderr raw.
-func newOutput(log hclog.Logger, escape bool) *output {
-	return &output{log: log, escape: escape, open: make(map[*os.File]struct{})}
+// worker's control characters must not reach poold's stderr raw. Log
+// files that fail are reported on bus.
+func newOutput(log hclog.Logger, escape bool, bus *events.Bus) *output {
+	return &output{log: log, escape: escape, bus: bus, open: make(map[*os.File]struct{}),
+		pools: make(map[string]*poolLog), files: make(map[string]*sharedFile)}
 }
 
-// maxLine is the longest line logged in one piece; longer lines are split.
+// maxLine is the longest line kept in one piece; longer lines are split.
 // Reads go through a small buffer (most lines are short, and a pool of a
 // thousand workers has two thousand readers); a longer line is gathered.
+// A batch (the lines one read brought, written to a file in one write) is
+// cut at maxBatch bytes.
 const (
 	maxLine  = 64 * 1024
 	readSize = 4096
+	maxBatch = 64 * 1024
+	// maxBatchLines bounds a batch in lines too (whatever the sink): the
+	// ring's lock is held for one batch, which status also takes.
+	maxBatchLines = 256
 )
 
-func (o *output) follow(watcher string, wid, pid int, stdout, stderr *os.File) {
-	log := o.log.Named("worker").With("watcher", watcher, "wid", wid, "pid", pid)
+func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.File) {
+	log := o.log.Named("worker").With("watcher", spec.Name, "wid", wid, "pid", pid)
+	pl := o.pool(spec.Name, spec.Logs.Ring)
 	for _, s := range []struct {
 		f    *os.File
 		name string
-	}{{stdout, "stdout"}, {stderr, "stderr"}} {
+		to   string
+	}{{stdout, "stdout", spec.Logs.Stdout}, {stderr, "stderr", spec.Logs.Stderr}} {
+		ps := &pipeSink{pool: pl, wid: wid, pid: pid, stream: s.name}
+		ps.format = workerlog.Format{Timestamps: spec.Logs.Timestamps, JSON: spec.Logs.JSON}
+		switch {
+		case s.to == configs.LogToStderr || s.to == "":
+			ps.log = log.With("stream", s.name)
+		case configs.IsLogFile(s.to):
+			ps.file = o.acquire(spec.Name, configs.LogPath(s.to, spec.Name, wid), rotation(spec.Logs))
+		}
 		o.mu.Lock()
 		o.open[s.f] = struct{}{}
 		o.mu.Unlock()
 		o.wg.Add(1)
-		go o.read(s.f, log.With("stream", s.name))
+		go o.read(s.f, ps)
 	}
 }
 
-func (o *output) read(f *os.File, log hclog.Logger) {
+func (o *output) read(f *os.File, ps *pipeSink) {
 	defer o.wg.Done()
 	defer func() {
 		o.mu.Lock()
 		delete(o.open, f)
 		o.mu.Unlock()
 		f.Close()
+		o.release(ps.file)
 	}()
 	r := bufio.NewReaderSize(f, readSize)
 	var long []byte // a line longer than the buffer, gathered up to maxLine
+	b := &batch{}
 	for {
 		chunk, err := r.ReadSlice('\n')
 		full := errors.Is(err, bufio.ErrBufferFull)
@@ -89,11 +119,16 @@ func (o *output) read(f *os.File, log hclog.Logger) {
 			long = nil
 		}
 		if len(line) > 0 {
-			o.logLine(log, line)
+			o.take(ps, b, line)
+		}
+		// Nothing more waiting in the buffer: what was read goes out now,
+		// so a quiet worker's last line is never held back.
+		if r.Buffered() == 0 || len(b.out) >= maxBatch || len(b.recs) >= maxBatchLines || (err != nil && !full) {
+			o.flush(ps, b)
 		}
 		if err != nil && !full {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				log.Debug("reading worker output failed", "error", err)
+				o.log.Debug("reading worker output failed", "watcher", ps.pool.name, "pid", ps.pid, "error", err)
 			}
 			return
 		}
@@ -105,12 +140,8 @@ func (o *output) read(f *os.File, log hclog.Logger) {
 // reads, and a worker must not forge or erase poold's own lines there. The
 // JSON log needs no escaping: its encoder escapes every control character
 // and turns invalid UTF-8 into U+FFFD, so a line can only ever be a string
-// value. A sink that keeps the worker's own bytes (a per-watcher file, none
-// yet) takes line as read, before printable.
+// value. A file sink keeps the worker's own bytes.
 func (o *output) logLine(log hclog.Logger, line []byte) {
-	if l, ok := bytes.CutSuffix(line, []byte{'\n'}); ok {
-		line = bytes.TrimSuffix(l, []byte{'\r'})
-	}
 	if o.escape {
 		log.Info(printable(line))
 		return

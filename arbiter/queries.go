@@ -37,7 +37,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 				reasons[key] = r
 			}
 		}
-		m.ok(map[string]any{"statuses": st, "reasons": reasons, "sizes": sizes})
+		m.ok(map[string]any{"statuses": st, "reasons": reasons, "sizes": sizes, "logs": a.output.logCounters()})
 		return nil
 	}
 	w, err := a.watcherProp(m)
@@ -45,6 +45,9 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 		return err
 	}
 	fields := map[string]any{"status": string(w.Status()), "slots": slotRows(w.Slots()), "size": sizeRow(w), "containment": a.containment}
+	if c, ok := a.output.logCounters()[strings.ToLower(w.Name())]; ok {
+		fields["logs"] = c
+	}
 	if r := w.Reason(); r != "" {
 		fields["reason"] = r
 	}

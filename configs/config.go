@@ -203,6 +203,8 @@ type Watcher struct {
 	Nice        *int   // -20..19
 	OOMScoreAdj *int   // -1000..1000
 	Chroot      string // the workers' root directory
+	// Logs: where the workers' stdout and stderr go (configs/workerlogs.go).
+	Logs WorkerLogs
 }
 
 // Default values, in one place. README.md's config reference mirrors these.
@@ -312,5 +314,6 @@ func DefaultWatcher(name string) Watcher {
 		LimitThreshold:   DefaultLimitThreshold,
 		Scaling:          DefaultScaling(),
 		HookTimeout:      DefaultHookTimeout,
+		Logs:             DefaultWorkerLogs(),
 	}
 }

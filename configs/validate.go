@@ -235,6 +235,7 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 	checkVars(k("health_cmd"), w.HealthCmd)
 	validateProbes(ps, k, w)
 	validateScaling(ps, k, w, sockets)
+	validateWorkerLogs(ps, k, w)
 	for i, dep := range w.DependsOn {
 		key := fmt.Sprintf("%s[%d]", k("depends_on"), i)
 		switch {

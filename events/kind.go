@@ -101,6 +101,12 @@ const (
 	// Fields: from, to (numbers of workers), reason (text), queue (the
 	// last accept-queue reading).
 	KindScale Kind = "scale"
+	// KindLogError: a worker log file could not be opened or written (disk
+	// full, read-only, permissions); its lines are dropped and counted
+	// (status) until a write succeeds. Published once per failure.
+	// Fields: path, stream, process_id (of the worker that hit it),
+	// reason.
+	KindLogError Kind = "log_error"
 )
 
 // Arbiter-level kinds, published as "arbiter.<kind>" (besides KindStart and
@@ -122,7 +128,7 @@ func Kinds() []Kind {
 	return []Kind{
 		KindSpawn, KindReap, KindKill, KindStart, KindStop, KindReload, KindUpdated, KindAdd, KindRemove,
 		KindHookSuccess, KindHookFailure,
-		KindExit, KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindUnhealthy, KindRecycle, KindReloadFailed,
+		KindExit, KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindUnhealthy, KindRecycle, KindReloadFailed, KindLogError,
 		KindReloadConfig,
 	}
 }

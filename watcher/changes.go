@@ -53,6 +53,9 @@ var fieldEffects = map[string]Effect{
 	"Nice": Restart, "OOMScoreAdj": Restart, "Chroot": Restart,
 	// A worker's cgroup gets its limits when it is made.
 	"MemoryMax": Restart, "PidsMax": Restart, "CPUMax": Restart,
+	// A worker's pipes are bound to its sinks when it starts, so new log
+	// settings take effect through the rolling path.
+	"Logs": Restart,
 }
 
 // Changes is the outcome of comparing two specs of one watcher.

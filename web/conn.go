@@ -20,7 +20,7 @@ var (
 	readCommands = map[string]bool{
 		"status": true, "list": true, "numprocesses": true, "numwatchers": true,
 		"options": true, "get": true, "stats": true, "dstats": true,
-		"listsockets": true, "globaloptions": true,
+		"listsockets": true, "globaloptions": true, "logs": true,
 	}
 	actionCommands = map[string]bool{
 		"incr": true, "decr": true, "start": true, "stop": true, "restart": true,

@@ -36,6 +36,23 @@ func freePort(t *testing.T) int {
 // with the console on 127.0.0.1 and one watcher of sleepers.
 func startPoold(t *testing.T, numprocesses int) (consoleURL string) {
 	t.Helper()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startPooldWith(t, fmt.Sprintf(`
+[watchers.sleepers]
+cmd = %q
+args = ["3600"]
+numprocesses = %d
+graceful_timeout = "2s"
+`, sleep, numprocesses))
+}
+
+// startPooldWith runs poold with the console on 127.0.0.1 and the given
+// [watchers.*] sections.
+func startPooldWith(t *testing.T, watchers string) (consoleURL string) {
+	t.Helper()
 	dir := t.TempDir()
 	bin := os.Getenv("POOLD_BIN")
 	if bin == "" {
@@ -45,10 +62,6 @@ func startPoold(t *testing.T, numprocesses int) (consoleURL string) {
 		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("go build ./cmd/poold: %v\n%s", err, out)
 		}
-	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
 	}
 	port := freePort(t)
 	cfg := fmt.Sprintf(`
@@ -61,13 +74,7 @@ stats_interval = "500ms"
 [web]
 enabled = true
 address = "127.0.0.1:%[2]d"
-
-[watchers.sleepers]
-cmd = %[3]q
-args = ["3600"]
-numprocesses = %[4]d
-graceful_timeout = "2s"
-`, dir, port, sleep, numprocesses)
+%[3]s`, dir, port, watchers)
 	path := filepath.Join(dir, "poold.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

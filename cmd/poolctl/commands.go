@@ -195,6 +195,9 @@ JSON (8, 2.5, true, ["a","b"]) and as a string otherwise (10s, TERM, 022).
 	{name: "listsockets", group: "query", short: "The listening sockets poold holds"},
 	{name: "reloadconfig", group: "control", waits: true, waitsByDefault: true,
 		short: "Re-read poold's config file and apply the differences; waits for the outcome"},
+	{name: "reopen", args: "[NAME]", group: "control", nameArg: true,
+		short: "Reopen the worker log files of NAME (or of every watcher) before their next line, after logrotate",
+		props: optionalName},
 	{name: "quit", group: "control", waits: true,
 		short: "Stop every watcher and make poold exit"},
 }

@@ -26,7 +26,7 @@ type formatter func(w io.Writer, r reply) error
 // prints "ok".
 var formatters = map[string]formatter{
 	"list":          formatList,
-	"status":        formatStatus,
+	"status":        formatStatusLogs,
 	"numwatchers":   formatNumber("numwatchers"),
 	"numprocesses":  formatNumber("numprocesses"),
 	"incr":          formatNumber("numprocesses"),
@@ -42,6 +42,7 @@ var formatters = map[string]formatter{
 	"stats":         formatStats,
 	"dstats":        formatDstats,
 	"listsockets":   formatSockets,
+	"reopen":        formatReopen,
 }
 
 // formatReply prints r, the ok reply to command, for a person.

@@ -7,7 +7,8 @@
 //	poold [flags] CONFIG
 //
 // SIGTERM/SIGINT stop every worker gracefully and exit 0 (a second one
-// kills them at once); SIGHUP re-reads CONFIG.
+// kills them at once); SIGHUP re-reads CONFIG; SIGUSR1 reopens the
+// workers' log files (after logrotate in create mode).
 package main
 
 import (
@@ -99,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "", "text or json (overrides arbiter.log_format)")
 	strict := fs.Bool("strict", false, "with a Circus or supervisord CONFIG: an option without a poold equivalent is an error, not a warning")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: poold [flags] CONFIG\n       poold convert [--strict] FILE > poold.toml\n\nRuns the watchers of CONFIG (TOML, YAML or JSON, or a Circus circus.ini\nor supervisord file) in the foreground.\nSIGTERM/SIGINT stop gracefully, SIGHUP reloads CONFIG.\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: poold [flags] CONFIG\n       poold convert [--strict] FILE > poold.toml\n\nRuns the watchers of CONFIG (TOML, YAML or JSON, or a Circus circus.ini\nor supervisord file) in the foreground.\nSIGTERM/SIGINT stop gracefully, SIGHUP reloads CONFIG,\nSIGUSR1 reopens the workers' log files.\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -285,7 +286,7 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 	arbCtx, stopArb := context.WithCancel(ctx)
 	defer stopArb()
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 
 	arbErr := make(chan error, 1)
@@ -313,6 +314,8 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 			case syscall.SIGHUP:
 				log.Info("SIGHUP: reloading config", "config", path)
 				arb.Reload()
+			case syscall.SIGUSR1:
+				arb.Reopen() // worker log files, after logrotate (create mode)
 			default:
 				stops++
 				if stops == 1 {

@@ -18,6 +18,10 @@
 //	never-ready  serve, but never send READY=1
 //	leak         serve, and allocate (and touch) 4 MiB every 20 ms up to
 //	             512 MiB
+//	lines        write numbered lines to stdout and stderr as fast as it
+//	             can for $LINES_FOR (a Go duration) and until the file
+//	             $LINES_DONE/stop exists, then record how many
+//	             in $LINES_DONE/<pid> and block until a signal (lines.go)
 //	probe        serve, and also listen on $PROBE_ADDR for probes: GET
 //	             /health answers 200 until GET /sick on the shared socket
 //	             turns it to 503
@@ -72,6 +76,8 @@ func run(mode string) error {
 		os.Exit(3)
 	case "slow":
 		return serveSlow()
+	case "lines":
+		return writeLines()
 	case "sleep":
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)

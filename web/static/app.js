@@ -1,5 +1,6 @@
 // poold console. Plain JS, no build step, no network access beyond this
-// origin's websocket. The server pushes everything; the page never polls.
+// origin's websocket. The server pushes everything; only the log pane (logs.js)
+// asks for new lines, twice a second while it is open.
 "use strict";
 
 (() => {
@@ -251,6 +252,7 @@
   function removeWatcher(name) {
     const w = st.watchers.get(name);
     if (!w) return;
+    if (w.logs) w.logs.close();
     w.card.remove();
     st.watchers.delete(name);
     renderFilter();
@@ -303,6 +305,8 @@
           el("th", { class: "act-only" }))),
         r.tbody));
     for (const b of w.card.querySelectorAll('[data-act="decr"],[data-act="incr"]')) b.classList.add("sq");
+    // The log pane (logs.js): a read, so also on a read-only console.
+    if (window.pooldLogs) w.logs = window.pooldLogs.attach(w.card, name, () => procList(w).map((p) => p.wid).filter((x) => x), send);
   }
 
   function procList(w) {

@@ -1,0 +1,232 @@
+// Package workerlog holds what poold keeps of its workers' output: a log
+// file that rotates itself (File), the bounded in-memory ring behind
+// `poolctl logs` and the console's log pane (Ring), and the formats of a
+// record (Record).
+//
+// Concurrency: File and Ring are safe for use from many goroutines; each
+// guards its state with its own mutex, held only for one write (File) or
+// one copy (Ring). A File's compression and pruning of rotated files run
+// on one goroutine per rotation, serialised, and Close waits for them.
+//
+// Why not lumberjack: it rotates by size only (time rotation was refused
+// upstream), counts max age in whole days and sizes in whole megabytes,
+// and its background "mill" goroutine outlives Close. What poold needs is
+// size and time rotation, exact keep/max-age, gzip, reopen for logrotate,
+// an injected clock for tests and nothing left running: about 250 lines.
+package workerlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Rotation says when a File rotates and what it keeps.
+type Rotation struct {
+	MaxSize  int64         // rotate before a write would pass this many bytes; 0: never
+	Period   string        // "", "hourly" or "daily" (local time): rotate at each boundary
+	Keep     int           // rotated files kept, newest first; 0: all
+	MaxAge   time.Duration // rotated files older than this are removed; 0: never
+	Compress bool          // gzip rotated files (name.STAMP.gz)
+}
+
+// stampLayout names rotated files: path + "." + the rotation time in UTC.
+// Fixed width, so the names sort by time; a rotation within the same
+// microsecond as the last one takes the next microsecond.
+const stampLayout = "20060102T150405.000000Z"
+
+// reopenEvery bounds how often a File that could not be opened tries
+// again: an unwritable path costs one open attempt a second, not one per
+// line.
+const reopenEvery = time.Second
+
+// File is an append-only log file at a fixed path that rotates itself.
+// Write takes whole lines and writes them in one write(2), so lines of
+// different writers never interleave and a short write (disk full) is cut
+// back to the last whole line.
+type File struct {
+	path string
+	now  func() time.Time
+
+	mu       sync.Mutex
+	rot      Rotation
+	f        *os.File
+	size     int64
+	next     time.Time // next time boundary; zero: none
+	last     time.Time // stamp of the last rotated file
+	failedAt time.Time // last failed open; zero: none
+	closed   bool
+	reopen   atomic.Bool // reopen before the next write
+
+	millMu sync.Mutex     // serialises compression and pruning
+	mill   sync.WaitGroup // one per rotation's compress and prune
+}
+
+// Open returns the log file at path, created with mode 0644 if missing.
+// now is the clock (nil: time.Now). The open itself is deferred to the
+// first Write, whose error it reports.
+func Open(path string, rot Rotation, now func() time.Time) *File {
+	if now == nil {
+		now = time.Now
+	}
+	return &File{path: path, rot: rot, now: now}
+}
+
+// Path is the file's path.
+func (l *File) Path() string { return l.path }
+
+// SetRotation replaces the rotation settings; they apply from the next
+// write.
+func (l *File) SetRotation(rot Rotation) {
+	l.mu.Lock()
+	l.rot = rot
+	l.next = l.boundary(l.now())
+	l.mu.Unlock()
+}
+
+// ErrClosed is returned by a Write after Close.
+var ErrClosed = errors.New("workerlog: file closed")
+
+// Write appends p, which holds whole lines, rotating first when the size
+// or time says so. On error nothing of p stays in the file.
+func (l *File) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	now := l.now()
+	if l.reopen.Swap(false) && l.f != nil {
+		l.f.Close()
+		l.f = nil
+		l.failedAt = time.Time{}
+	}
+	if err := l.ensureOpen(now); err != nil {
+		return 0, err
+	}
+	if l.due(now, len(p)) {
+		if err := l.rotate(now); err != nil {
+			return 0, err
+		}
+	}
+	n, err := l.f.Write(p)
+	if err != nil {
+		if n > 0 {
+			// Take back the part of a line: the next write starts clean.
+			_ = l.f.Truncate(l.size)
+		}
+		return 0, fmt.Errorf("write %s: %w", l.path, err)
+	}
+	l.size += int64(n)
+	return n, nil
+}
+
+func (l *File) due(now time.Time, n int) bool {
+	if l.size == 0 {
+		return false
+	}
+	if l.rot.MaxSize > 0 && l.size+int64(n) > l.rot.MaxSize {
+		return true
+	}
+	return !l.next.IsZero() && !now.Before(l.next)
+}
+
+func (l *File) ensureOpen(now time.Time) error {
+	if l.f != nil {
+		return nil
+	}
+	if d := now.Sub(l.failedAt); !l.failedAt.IsZero() && d >= 0 && d < reopenEvery {
+		return fmt.Errorf("open %s: failed less than %v ago", l.path, reopenEvery)
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		l.failedAt = now
+		return err
+	}
+	l.failedAt = time.Time{}
+	l.f = f
+	l.size = 0
+	if st, err := f.Stat(); err == nil {
+		l.size = st.Size()
+	}
+	l.next = l.boundary(now)
+	return nil
+}
+
+// boundary is the next time rotation after now, or zero.
+func (l *File) boundary(now time.Time) time.Time {
+	switch l.rot.Period {
+	case "hourly":
+		return now.Truncate(time.Hour).Add(time.Hour)
+	case "daily":
+		y, m, d := now.Date()
+		return time.Date(y, m, d+1, 0, 0, 0, 0, now.Location())
+	}
+	return time.Time{}
+}
+
+// rotate renames the file to its time-stamped name, opens a new one and
+// hands the rotated file to the mill. Called with mu held.
+func (l *File) rotate(now time.Time) error {
+	l.f.Close()
+	l.f = nil
+	stamp := now.UTC().Truncate(time.Microsecond)
+	if !stamp.After(l.last) {
+		stamp = l.last.Add(time.Microsecond)
+	}
+	l.last = stamp
+	rotated := l.path + "." + stamp.Format(stampLayout)
+	renamed := true
+	if err := os.Rename(l.path, rotated); err != nil {
+		// Moved away under us (logrotate): nothing to keep, just reopen.
+		renamed = false
+	}
+	if err := l.ensureOpen(now); err != nil {
+		return err
+	}
+	l.millRotated(rotated, renamed, now)
+	return nil
+}
+
+// Reopen closes the file and opens path again: after an external rotation
+// (logrotate with create) moved it away, writing continues in a new file.
+func (l *File) Reopen() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+	l.failedAt = time.Time{}
+	return l.ensureOpen(l.now())
+}
+
+// RequestReopen makes the next Write reopen the path first, like Reopen,
+// without waiting for the write in progress: it does no I/O itself.
+func (l *File) RequestReopen() { l.reopen.Store(true) }
+
+// Close closes the file and waits for compression and pruning in flight.
+func (l *File) Close() error {
+	l.mu.Lock()
+	var err error
+	if l.f != nil {
+		err = l.f.Close()
+		l.f = nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.mill.Wait()
+	return err
+}
+
+// Settle waits for compression and pruning in flight (tests, benchmarks).
+func (l *File) Settle() { l.mill.Wait() }
+
+var _ io.Writer = (*File)(nil)

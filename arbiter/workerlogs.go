@@ -1,0 +1,233 @@
+package arbiter
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/arbiter/workerlog"
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// poolLog is what poold keeps of one watcher's output: its ring and the
+// count of lines its sinks dropped.
+type poolLog struct {
+	name    string
+	ring    *workerlog.Ring
+	lines   atomic.Uint64 // read, for status without the ring's lock
+	dropped atomic.Uint64
+}
+
+// sharedFile is a log file and the readers writing to it: the workers of
+// a watcher with a per-watcher path, or stdout and stderr in one file.
+// Its failing flag makes a failure reported once, and a recovery once.
+type sharedFile struct {
+	f     *workerlog.File
+	owner string // lower-case name of the watcher that opened it
+	refs  int    // under output.smu
+
+	failingHint atomic.Bool // failing, readable without mu
+
+	mu         sync.Mutex
+	failing    bool
+	reported   bool      // this failure was reported
+	reportedAt time.Time // last report
+	lost       uint64    // lines dropped in this failure
+}
+
+// pipeSink is where one pipe's lines go: poold's log (log), a file (file),
+// or neither ("none"); always the ring.
+type pipeSink struct {
+	pool   *poolLog
+	wid    int
+	pid    int
+	stream string
+	log    hclog.Logger
+	file   *sharedFile
+	format workerlog.Format
+}
+
+// batch is what one read brought: records for the ring and, with a file
+// sink, their formatted bytes, written together.
+type batch struct {
+	recs []workerlog.Record
+	out  []byte
+	now  time.Time
+}
+
+func rotation(l configs.WorkerLogs) workerlog.Rotation {
+	return workerlog.Rotation{MaxSize: int64(l.MaxSize), Period: l.Rotate, Keep: l.Keep,
+		MaxAge: l.MaxAge, Compress: l.Compress}
+}
+
+// pool returns the log of watcher name, made with a ring of lines, or
+// resized to it.
+func (o *output) pool(name string, lines int) *poolLog {
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	key := strings.ToLower(name)
+	pl := o.pools[key]
+	if pl == nil {
+		pl = &poolLog{name: name, ring: workerlog.NewRing(lines)}
+		o.pools[key] = pl
+		return pl
+	}
+	if pl.ring.Cap() != lines {
+		pl.ring.Resize(lines)
+	}
+	return pl
+}
+
+// lookup returns the log of watcher name, or nil.
+func (o *output) lookup(name string) *poolLog {
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	return o.pools[strings.ToLower(name)]
+}
+
+// acquire returns the shared file at path, opened on its first write.
+// The rotation settings of the latest worker win.
+func (o *output) acquire(watcher, path string, rot workerlog.Rotation) *sharedFile {
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	sf := o.files[path]
+	if sf == nil {
+		sf = &sharedFile{f: workerlog.Open(path, rot, nil), owner: strings.ToLower(watcher)}
+		o.files[path] = sf
+	} else {
+		sf.f.SetRotation(rot)
+	}
+	sf.refs++
+	return sf
+}
+
+// release drops a reader's hold on sf and closes the file after the last.
+func (o *output) release(sf *sharedFile) {
+	if sf == nil {
+		return
+	}
+	o.smu.Lock()
+	sf.refs--
+	last := sf.refs == 0
+	if last {
+		delete(o.files, sf.f.Path())
+	}
+	o.smu.Unlock()
+	if last {
+		sf.f.Close()
+	}
+}
+
+// reopen makes the open files of watcher name (every watcher when name is
+// "") reopen their path before their next write, and returns their paths.
+// It does no I/O.
+func (o *output) reopen(name string) []string {
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	var paths []string
+	for path, sf := range o.files {
+		if name == "" || sf.owner == strings.ToLower(name) {
+			sf.f.RequestReopen()
+			paths = append(paths, path)
+		}
+	}
+	slices.Sort(paths)
+	return paths
+}
+
+// take adds one line (with its terminator) to the batch and, for poold's
+// own log, logs it at once.
+func (o *output) take(ps *pipeSink, b *batch, line []byte) {
+	if l, ok := bytes.CutSuffix(line, []byte{'\n'}); ok {
+		line = bytes.TrimSuffix(l, []byte{'\r'})
+	}
+	if b.now.IsZero() {
+		b.now = time.Now()
+	}
+	b.recs = append(b.recs, workerlog.Record{Time: b.now, Watcher: ps.pool.name, Wid: ps.wid,
+		Pid: ps.pid, Stream: ps.stream, Line: string(line)})
+	switch {
+	case ps.file != nil:
+		b.out = ps.format.Append(b.out, &b.recs[len(b.recs)-1])
+	case ps.log != nil:
+		o.logLine(ps.log, line)
+	}
+}
+
+// flush writes the batch to the file sink in one write and to the ring.
+func (o *output) flush(ps *pipeSink, b *batch) {
+	if len(b.recs) == 0 {
+		return
+	}
+	if ps.file != nil {
+		o.writeFile(ps, b.out, uint64(len(b.recs)))
+	}
+	ps.pool.ring.Add(b.recs)
+	ps.pool.lines.Add(uint64(len(b.recs)))
+	b.recs = b.recs[:0]
+	b.out = b.out[:0]
+	b.now = time.Time{}
+}
+
+// reportEvery bounds how often one file's failure is reported: a disk
+// that is nearly full takes some batches and refuses others, which must
+// not flood the log with a report and a recovery per batch.
+const reportEvery = time.Minute
+
+// writeFile writes p, n whole lines, to ps's file; on failure the lines are
+// dropped and counted. A failure is reported once (log and log_error
+// event, with the path), and its end once, at most every reportEvery.
+func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
+	sf := ps.file
+	_, err := sf.f.Write(p)
+	if err == nil && !sf.failingHint.Load() {
+		return // the common case, without the lock
+	}
+	sf.mu.Lock()
+	report, recovered, lost := false, false, sf.lost
+	now := time.Now()
+	switch {
+	case err != nil && !sf.failing:
+		sf.failing = true
+		sf.failingHint.Store(true)
+		if sf.reportedAt.IsZero() || now.Sub(sf.reportedAt) >= reportEvery {
+			report, sf.reported, sf.reportedAt = true, true, now
+		}
+		fallthrough
+	case err != nil:
+		sf.lost += n
+	case sf.failing:
+		recovered = sf.reported
+		sf.failing, sf.reported, sf.lost = false, false, 0
+		sf.failingHint.Store(false)
+	}
+	sf.mu.Unlock()
+	if err != nil {
+		ps.pool.dropped.Add(n)
+	}
+	switch {
+	case report:
+		o.log.Error("cannot write a worker log file: its lines are dropped and counted until it can",
+			"watcher", ps.pool.name, "path", sf.f.Path(), "error", err)
+		o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
+			"path": sf.f.Path(), "stream": ps.stream, "process_id": ps.wid, "reason": err.Error()})
+	case recovered:
+		o.log.Info("worker log file writable again", "watcher", ps.pool.name, "path", sf.f.Path(), "dropped", lost)
+	}
+}
+
+// logCounters are the wire form of each watcher's log counters, for status.
+func (o *output) logCounters() map[string]any {
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	out := make(map[string]any, len(o.pools))
+	for key, pl := range o.pools {
+		out[key] = map[string]any{"lines": pl.lines.Load(), "dropped": pl.dropped.Load()}
+	}
+	return out
+}

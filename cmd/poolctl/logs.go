@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// followEvery is how often `poolctl logs -f` asks poold for new lines.
+const followEvery = 200 * time.Millisecond
+
+// maxFollowLines is the most lines one poll of -f asks for (poold's bound).
+const maxFollowLines = 10000
+
+const logsHelp = `Print the recent lines the workers of watcher NAME wrote to stdout and
+stderr, from the ring poold keeps in memory (log_ring lines per watcher,
+default 1000), oldest first: the last -n LINES (default 10).
+
+With -f, go on printing new lines as they are written, until interrupted
+(like journalctl -f). poolctl asks poold for the lines after the last one
+it printed every 200 ms over the control endpoint; when more lines came
+than the ring holds in between, it says how many it missed on stderr.
+
+Each line is printed as the worker wrote it, preceded by its wid and
+stream ("2 err| ..."); with --json, one record a line: seq, time, watcher,
+wid, pid, stream, line.`
+
+func (a *app) logsCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:     "logs NAME",
+		GroupID: "live",
+		Short:   "Print the recent output of watcher NAME's workers; -f follows it live",
+		Long:    logsHelp,
+		Example: "  poolctl logs web -n 50\n  poolctl logs web --wid 2 --stream stderr -f",
+		Args:    checkArgs(cmdSpec{name: "logs", args: "NAME"}),
+		RunE: func(c *cobra.Command, args []string) error {
+			q := logsQuery{name: args[0]}
+			q.wid, _ = c.Flags().GetInt("wid")
+			q.stream, _ = c.Flags().GetString("stream")
+			q.lines, _ = c.Flags().GetInt("lines")
+			q.follow, _ = c.Flags().GetBool("follow")
+			if q.stream != "" && q.stream != "stdout" && q.stream != "stderr" {
+				return usagef("logs: --stream must be stdout or stderr, got %q", q.stream)
+			}
+			if q.lines < 0 || q.wid < 0 {
+				return usagef("logs: -n and --wid must be >= 0")
+			}
+			return a.logs(c.Context(), q)
+		},
+	}
+	c.ValidArgsFunction = a.completer(cmdSpec{name: "logs", nameArg: true})
+	fs := c.Flags()
+	fs.Int("wid", 0, "only the worker in slot N (1..numprocesses)")
+	fs.String("stream", "", "only stdout or stderr")
+	fs.IntP("lines", "n", 10, "how many recent lines to print first")
+	fs.BoolP("follow", "f", false, "go on printing new lines until interrupted")
+	return c
+}
+
+type logsQuery struct {
+	name, stream string
+	wid, lines   int
+	follow       bool
+}
+
+type logRecord struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Wid    int       `json:"wid"`
+	Pid    int       `json:"pid"`
+	Stream string    `json:"stream"`
+	Line   string    `json:"line"`
+}
+
+// logs prints the last lines, then with follow polls for new ones until
+// ctx is cancelled (success).
+func (a *app) logs(ctx context.Context, q logsQuery) error {
+	client, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	props := map[string]any{"name": q.name, "lines": q.lines}
+	if q.wid > 0 {
+		props["wid"] = q.wid
+	}
+	if q.stream != "" {
+		props["stream"] = q.stream
+	}
+	last, err := a.logsOnce(ctx, client, props)
+	if err != nil || !q.follow {
+		return err
+	}
+	t := time.NewTicker(followEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		props["since"], props["lines"] = last, maxFollowLines
+		if last, err = a.logsOnce(ctx, client, props); err != nil {
+			return quietOnCancel(ctx, err)
+		}
+	}
+}
+
+// logsOnce asks for one batch, prints it and returns the last seq.
+func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any) (uint64, error) {
+	_, r, err := a.roundTrip(ctx, client, call{command: "logs", what: "logs " + props["name"].(string), props: props}, a.timeoutFor(noWait))
+	if err != nil {
+		return 0, err
+	}
+	if st, _ := r["status"].(string); st == "error" {
+		reason, _ := r["reason"].(string)
+		return 0, replyError{reason: reason, errno: int(num(r["errno"]))}
+	}
+	if m := uint64(num(r["missed"])); m > 0 {
+		fmt.Fprintf(a.stderr, "poolctl: %d lines missed (written faster than the ring of %s keeps them)\n", m, props["name"])
+	}
+	raw, _ := json.Marshal(r["lines"])
+	var recs []logRecord
+	if err := json.Unmarshal(raw, &recs); err != nil {
+		return 0, runError{fmt.Errorf("logs: poold's lines are not records: %w", err)}
+	}
+	if err := a.printLogs(recs); err != nil {
+		return 0, runError{err}
+	}
+	return uint64(num(r["last"])), nil
+}
+
+func (a *app) printLogs(recs []logRecord) error {
+	for _, rec := range recs {
+		var err error
+		if a.json {
+			var b []byte
+			b, err = json.Marshal(rec)
+			if err == nil {
+				_, err = fmt.Fprintf(a.stdout, "%s\n", b)
+			}
+		} else {
+			_, err = fmt.Fprintf(a.stdout, "%d %s| %s\n", rec.Wid, strings.TrimPrefix(rec.Stream, "std"), rec.Line)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// formatStatusLogs is status, then the watchers whose log sinks dropped
+// lines (disk full, unwritable path), if any.
+func formatStatusLogs(w io.Writer, r reply) error {
+	if err := formatStatus(w, r); err != nil {
+		return err
+	}
+	drops := map[string]uint64{}
+	if c, ok := r["logs"].(map[string]any); ok {
+		if _, all := r["statuses"]; !all {
+			c = map[string]any{"": c}
+		}
+		for name, v := range c {
+			m, _ := v.(map[string]any)
+			if n := uint64(num(m["dropped"])); n > 0 {
+				drops[name] = n
+			}
+		}
+	}
+	names := make([]string, 0, len(drops))
+	for n := range drops {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		prefix := ""
+		if n != "" {
+			prefix = n + ": "
+		}
+		if _, err := fmt.Fprintf(w, "%s%d log lines dropped: a log file could not be written (see poold's log or the log_error event)\n", prefix, drops[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// formatReopen prints the files that will be reopened, one a line.
+func formatReopen(w io.Writer, r reply) error {
+	paths, _ := r["paths"].([]any)
+	if len(paths) == 0 {
+		_, err := fmt.Fprintln(w, "no worker log files open")
+		return err
+	}
+	for _, p := range paths {
+		if _, err := fmt.Fprintf(w, "reopening %s\n", render(p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

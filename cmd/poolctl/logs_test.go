@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/poold/poold/watcher/proctest"
+	"github.com/poold/poold/watcher/workertest"
+)
+
+// talkScript writes "tick N" to stdout and "oops N" to stderr every 20 ms.
+const talkScript = `i=0; while :; do i=$((i+1)); echo "tick $i"; echo "oops $i" >&2; sleep 0.02; done`
+
+var tickRE = regexp.MustCompile(`(?m)^(\d+) out\| tick (\d+)$`)
+
+// ticks returns the tick numbers printed for wid.
+func ticks(out string, wid int) []int {
+	var n []int
+	for _, m := range tickRE.FindAllStringSubmatch(out, -1) {
+		if w, _ := strconv.Atoi(m[1]); w == wid {
+			v, _ := strconv.Atoi(m[2])
+			n = append(n, v)
+		}
+	}
+	return n
+}
+
+// `poolctl logs` prints the ring's last lines with the filters asked for;
+// -f goes on with the lines as they are written, each once and in order;
+// reopen names the files it reopens.
+func TestLogsAndFollow(t *testing.T) {
+	p := startPoold(t)
+	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript)
+	p.ctl(t, "set", "talk", "numprocesses", "2", "stdout_log", "none", "stderr_log", "none")
+	proctest.Eventually(t, "20 ticks of wid 2", func() bool {
+		return len(ticks(p.ctl(t, "logs", "talk", "-n", "1000").stdout, 2)) >= 20
+	})
+
+	// The set replaced the workers (rolling, into new slots): take the
+	// wid of the newest line and wait for 5 of its stderr lines.
+	var lines []string
+	wid := ""
+	proctest.Eventually(t, "5 lines of one worker on stderr", func() bool {
+		last := strings.Fields(p.ctl(t, "logs", "talk", "-n", "1").stdout)
+		if len(last) == 0 {
+			return false
+		}
+		wid = last[0]
+		r := p.ctl(t, "logs", "talk", "--wid", wid, "--stream", "stderr", "-n", "5")
+		lines = strings.Split(strings.TrimSpace(r.stdout), "\n")
+		return len(lines) == 5
+	})
+	for _, l := range lines {
+		if !strings.HasPrefix(l, wid+" err| oops ") {
+			t.Errorf("logs --wid %s --stream stderr printed %q", wid, l)
+		}
+	}
+	w, _ := strconv.Atoi(wid)
+	r := p.ctl(t, "--json", "logs", "talk", "-n", "3")
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["seq"] == nil || rec["pid"] == nil || rec["line"] == nil {
+			t.Errorf("--json printed %q (%v)", l, err)
+		}
+	}
+
+	// -f: lines keep coming, one tick after the other, none twice.
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &workertest.Buffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--endpoint", p.control, "logs", "talk", "-f", "--wid", wid, "--stream", "stdout"}, out, &workertest.Buffer{})
+	}()
+	var first []int
+	proctest.Eventually(t, "logs -f to show 40 more ticks", func() bool {
+		n := ticks(out.String(), w)
+		if first == nil && len(n) > 0 {
+			first = n
+		}
+		return len(n) >= len(first)+40
+	})
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("logs -f exited %d after Ctrl-C, want 0", code)
+	}
+	n := ticks(out.String(), w)
+	for i := 1; i < len(n); i++ {
+		if n[i] != n[i-1]+1 {
+			t.Fatalf("logs -f printed tick %d after %d:\n%s", n[i], n[i-1], out.String())
+		}
+	}
+
+	// A file sink, then reopen after an external rename.
+	dir := t.TempDir()
+	p.ctl(t, "set", "talk", "stdout_log", filepath.Join(dir, "$(pool.name).log"))
+	path := filepath.Join(dir, "talk.log")
+	proctest.Eventually(t, path+" to fill", func() bool { st, err := os.Stat(path); return err == nil && st.Size() > 100 })
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.ctl(t, "reopen", "talk"); !strings.Contains(r.stdout, "reopening "+path) {
+		t.Fatalf("reopen talk printed %q", r.stdout)
+	}
+	proctest.Eventually(t, "a new "+path, func() bool { st, err := os.Stat(path); return err == nil && st.Size() > 0 })
+	if r := p.ctl(t, "status"); strings.Contains(r.stdout, "dropped") {
+		t.Errorf("status reports dropped lines:\n%s", r.stdout)
+	}
+	if r := poolctl(t, "--endpoint", p.control, "logs", "talk", "--stream", "both"); r.code != exitUsage {
+		t.Errorf("--stream both: %v, want a usage error", r)
+	}
+}
+
+func TestStatusShowsDroppedLogLines(t *testing.T) {
+	var b strings.Builder
+	r := reply{"statuses": map[string]any{"web": "active", "api": "active"},
+		"logs": map[string]any{"web": map[string]any{"lines": 10.0, "dropped": 3.0}, "api": map[string]any{"lines": 5.0, "dropped": 0.0}}}
+	if err := formatStatusLogs(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "web: 3 log lines dropped") || strings.Contains(b.String(), "api:") {
+		t.Errorf("status printed:\n%s", b.String())
+	}
+	b.Reset()
+	one := reply{"status": "active", "logs": map[string]any{"lines": 10.0, "dropped": 7.0}}
+	if err := formatStatusLogs(&b, one); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); lines[0] != "active" || !strings.HasPrefix(lines[1], "7 log lines dropped") {
+		t.Errorf("status NAME printed:\n%s", b.String())
+	}
+}
