@@ -82,7 +82,7 @@ func TestOnDemandStartsOnFirstConnection(t *testing.T) {
 		if !strings.Contains(down.Fields["reason"].(string), "idle") {
 			t.Errorf("scale down %v, want idle", down.Fields)
 		}
-		h.next("reap", nil)
+		h.next("exit", nil) // a scale-down retires on purpose: kill and exit, no reap (as circusd)
 		proctest.Eventually(t, "no worker left", func() bool {
 			return h.do("numprocesses", map[string]any{"name": "lazy"})["numprocesses"] == 0
 		})
