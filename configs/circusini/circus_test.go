@@ -3,6 +3,7 @@ package circusini
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,9 +27,10 @@ var (
 func circusPeer(t *testing.T) string {
 	t.Helper()
 	peerOnce.Do(func() {
-		tarball := "/work/shared/peers/circus-0.19.0.tar.gz"
-		if p := os.Getenv("CIRCUS_PEER_TARBALL"); p != "" {
-			tarball = p
+		tarball, err := findPeerTarball()
+		if err != nil {
+			peerErr = err
+			return
 		}
 		dir, err := os.MkdirTemp("", "circus-peer-")
 		if err != nil {
@@ -49,6 +51,25 @@ func circusPeer(t *testing.T) string {
 		t.Skipf("Circus peer missing: %v", peerErr)
 	}
 	return peerDir
+}
+
+// findPeerTarball looks for shared/peers/circus-0.19.0.tar.gz in the
+// parents of the working directory: ../shared beside a checkout, wherever
+// the checkout is (CI clones main into another folder with shared/ beside).
+func findPeerTarball() (string, error) {
+	const rel = "shared/peers/circus-0.19.0.tar.gz"
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, rel)); err == nil {
+			return filepath.Join(dir, rel), nil
+		}
+		if dir == filepath.Dir(dir) {
+			return "", fmt.Errorf("%s not found in any parent of %s", rel, wd)
+		}
+	}
 }
 
 type circusWatcher struct {
