@@ -24,8 +24,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -34,7 +32,6 @@ import (
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/arbiter/metrics"
-	"github.com/poold/poold/arbiter/sdnotify"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/events/zmqpub"
@@ -179,154 +176,6 @@ func newLogger(c configs.Arbiter, logs *logsink.Sink) hclog.Logger {
 		hclog.New(&report).Warn("dropped log lines while stderr was blocked", "lines", lines, "total", total)
 	})
 	return hclog.New(&opts)
-}
-
-// serve runs poold until a stop signal or the quit command.
-//
-// Start-up binds everything that can fail (control endpoint, event and
-// stats streams, console) before the arbiter starts a single worker, so a
-// second poold on the same endpoints or a taken console port fails fast and
-// leaves nothing behind. Shutdown runs the other way: the arbiter stops
-// every worker first while the transports keep running, so the shutdown's
-// events are published and commands answered to the end; then the
-// transports stop.
-func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*configs.Config, error), log hclog.Logger, logs *logsink.Sink) error {
-	for _, ep := range []string{cfg.Arbiter.Endpoint, cfg.Arbiter.PubSubEndpoint, cfg.Arbiter.StatsEndpoint} {
-		if strings.HasPrefix(ep, "ipc://"+configs.RuntimeDir()+"/") {
-			if err := configs.EnsureRuntimeDir(configs.RuntimeDir()); err != nil {
-				return err
-			}
-			break
-		}
-	}
-	// Taken before any worker starts, so none can inherit poold's socket.
-	sdEnv, err := sdnotify.TakeEnv()
-	if err != nil {
-		return err
-	}
-	bus := events.NewBus(nil)
-	bus.KeepHistory(cfg.Arbiter.EventHistory)
-	statsBus := events.NewBus(nil)
-	// console and probes are set below before the arbiter runs; after
-	// that only OnConfig, on the arbiter's loop, reads them.
-	var console *web.Server
-	var probes *web.ProbeServer
-	var lifecycle arbiter.Lifecycle
-	var sd *sdnotify.Notifier
-	if sdEnv.Socket != "" {
-		sd = sdnotify.New(sdnotify.Options{Socket: sdEnv.Socket, Watchdog: sdEnv.Watchdog, Events: bus, Log: log.Named("systemd")})
-		lifecycle = sd
-	}
-	var ctl *controller.Controller
-	arb := arbiter.New(cfg, arbiter.Options{
-		Log:         log,
-		Logs:        logs,
-		Events:      bus,
-		Load:        load,
-		ReapOrphans: reapOrphans,
-		OnConfig: func(c *configs.Config) []string {
-			setACL(log, ctl, c)
-			return reconfigure(log, console, probes, c)
-		},
-		Lifecycle: lifecycle,
-	})
-	ctl = controller.New(cfg.Arbiter.Endpoint, arb.Handle, log.Named("controller"))
-	setACL(log, ctl, cfg)
-	pub := zmqpub.New(cfg.Arbiter.PubSubEndpoint, bus, log.Named("events"))
-	statsPub := zmqpub.New(cfg.Arbiter.StatsEndpoint, statsBus, log.Named("stats"))
-
-	transCtx, stopTransports := context.WithCancel(context.Background())
-	defer stopTransports()
-	var wg sync.WaitGroup
-	failed := make(chan error, 8)
-	goRun := func(name string, run func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(transCtx); err != nil {
-				failed <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	// Whatever happens below, the transports stop and are waited for.
-	defer wg.Wait()
-	defer stopTransports()
-
-	goRun("control endpoint", ctl.Run)
-	goRun("event stream", pub.Run)
-	goRun("stats stream", statsPub.Run)
-	for _, ready := range []<-chan struct{}{ctl.Ready(), pub.Ready(), statsPub.Ready()} {
-		select {
-		case <-ready:
-		case err := <-failed:
-			return err
-		case <-ctx.Done():
-			return nil
-		}
-	}
-	h := httpParts{cfg: cfg, arb: arb, bus: bus, statsBus: statsBus, log: log, goRun: goRun, failed: failed,
-		dropped: map[string]func() uint64{"events": pubDropped(pub), "stats": pubDropped(statsPub)}}
-	if err := h.start(); err != nil {
-		return err
-	}
-	console, probes = h.console, h.probes
-	// /proc is read for the stats stream only while someone listens: a
-	// subscriber of the stats endpoint or an open console.
-	wanted := func() bool { return statsPub.Stats().Guard.Conns > 0 || (console != nil && console.Consoles() > 0) }
-	goRun("stats sampler", func(ctx context.Context) error {
-		return arb.RunStatsWhen(ctx, cfg.Arbiter.StatsInterval, statsBus, wanted)
-	})
-
-	if sd != nil {
-		// Stops with the transports, after the arbiter: STOPPING=1 and
-		// the last STATUS= are sent by then.
-		goRun("systemd notify", func(ctx context.Context) error { return sd.Run(ctx, arb) })
-		log.Info("notifying the service manager", "notify_socket", sdEnv.Socket, "watchdog", sdEnv.Watchdog)
-	}
-	arbCtx, stopArb := context.WithCancel(ctx)
-	defer stopArb()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
-
-	arbErr := make(chan error, 1)
-	go func() { arbErr <- arb.Run(arbCtx) }()
-	log.Info("poold started", "pid", os.Getpid(), "config", path,
-		"watchers", len(cfg.Watchers), "sockets", len(cfg.Sockets),
-		"endpoint", cfg.Arbiter.Endpoint, "pubsub_endpoint", cfg.Arbiter.PubSubEndpoint)
-	stops := 0
-	for {
-		select {
-		case err := <-arbErr:
-			if err != nil {
-				return err
-			}
-			log.Info("poold stopped")
-			return nil
-		case err := <-failed:
-			// A transport died: stop the workers, then report it.
-			log.Error("stopping: a transport failed", "error", err)
-			stopArb()
-			<-arbErr
-			return err
-		case sig := <-sigs:
-			switch sig {
-			case syscall.SIGHUP:
-				log.Info("SIGHUP: reloading config", "config", path)
-				arb.Reload()
-			case syscall.SIGUSR1:
-				arb.Reopen() // worker log files, after logrotate (create mode)
-			default:
-				stops++
-				if stops == 1 {
-					log.Info("stopping gracefully; send the signal again to kill workers at once", "signal", sig)
-					stopArb()
-				} else {
-					arb.Kill()
-				}
-			}
-		}
-	}
 }
 
 // reconfigure applies what a reloaded config changes outside the arbiter:

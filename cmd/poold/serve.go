@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/logsink"
+	"github.com/poold/poold/arbiter/sdnotify"
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/events/zmqpub"
+	"github.com/poold/poold/web"
+)
+
+// daemon is one running poold: the arbiter and everything that talks to
+// the world for it.
+type daemon struct {
+	cfg           *configs.Config
+	path          string
+	log           hclog.Logger
+	bus, statsBus *events.Bus
+	arb           *arbiter.Arbiter
+	ctl           *controller.Controller
+	pub, statsPub *zmqpub.Publisher
+	sd            *sdnotify.Notifier // nil without NOTIFY_SOCKET
+	sdEnv         sdnotify.Env
+	// console and probes are set before the arbiter runs; after that
+	// only OnConfig, on the arbiter's loop, reads them.
+	console *web.Server
+	probes  *web.ProbeServer
+}
+
+// serve runs poold until a stop signal or the quit command.
+//
+// Start-up binds everything that can fail (control endpoint, event and
+// stats streams, console) before the arbiter starts a single worker, so a
+// second poold on the same endpoints or a taken console port fails fast and
+// leaves nothing behind. Shutdown runs the other way: the arbiter stops
+// every worker first while the transports keep running, so the shutdown's
+// events are published and commands answered to the end; then the
+// transports stop.
+func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*configs.Config, error), log hclog.Logger, logs *logsink.Sink) error {
+	d, err := newDaemon(cfg, path, load, log, logs)
+	if err != nil {
+		return err
+	}
+	transCtx, stopTransports := context.WithCancel(context.Background())
+	defer stopTransports()
+	var wg sync.WaitGroup
+	failed := make(chan error, 8)
+	goRun := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(transCtx); err != nil {
+				failed <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	// Whatever happens below, the transports stop and are waited for.
+	defer wg.Wait()
+	defer stopTransports()
+
+	if up, err := d.startTransports(ctx, goRun, failed); !up {
+		return err
+	}
+	return d.supervise(ctx, failed)
+}
+
+// newDaemon builds the arbiter, its control endpoint and event streams,
+// binding nothing yet.
+func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, error), log hclog.Logger, logs *logsink.Sink) (*daemon, error) {
+	for _, ep := range []string{cfg.Arbiter.Endpoint, cfg.Arbiter.PubSubEndpoint, cfg.Arbiter.StatsEndpoint} {
+		if strings.HasPrefix(ep, "ipc://"+configs.RuntimeDir()+"/") {
+			if err := configs.EnsureRuntimeDir(configs.RuntimeDir()); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	// Taken before any worker starts, so none can inherit poold's socket.
+	sdEnv, err := sdnotify.TakeEnv()
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, path: path, log: log, bus: events.NewBus(nil), statsBus: events.NewBus(nil), sdEnv: sdEnv}
+	d.bus.KeepHistory(cfg.Arbiter.EventHistory)
+	var lifecycle arbiter.Lifecycle
+	if sdEnv.Socket != "" {
+		d.sd = sdnotify.New(sdnotify.Options{Socket: sdEnv.Socket, Watchdog: sdEnv.Watchdog, Events: d.bus, Log: log.Named("systemd")})
+		lifecycle = d.sd
+	}
+	d.arb = arbiter.New(cfg, arbiter.Options{
+		Log:         log,
+		Logs:        logs,
+		Events:      d.bus,
+		Load:        load,
+		ReapOrphans: reapOrphans,
+		OnConfig: func(c *configs.Config) []string {
+			setACL(log, d.ctl, c)
+			return reconfigure(log, d.console, d.probes, c)
+		},
+		Lifecycle: lifecycle,
+	})
+	d.ctl = controller.New(cfg.Arbiter.Endpoint, d.arb.Handle, log.Named("controller"))
+	setACL(log, d.ctl, cfg)
+	d.pub = zmqpub.New(cfg.Arbiter.PubSubEndpoint, d.bus, log.Named("events"))
+	d.statsPub = zmqpub.New(cfg.Arbiter.StatsEndpoint, d.statsBus, log.Named("stats"))
+	return d, nil
+}
+
+// startTransports binds and runs the control endpoint, the event and
+// stats streams, the console and metrics listeners, the stats sampler and
+// the service-manager notifier. up is false when poold must not go on: err
+// says why, or is nil when ctx ended first.
+func (d *daemon) startTransports(ctx context.Context, goRun func(string, func(context.Context) error), failed chan error) (up bool, err error) {
+	goRun("control endpoint", d.ctl.Run)
+	goRun("event stream", d.pub.Run)
+	goRun("stats stream", d.statsPub.Run)
+	for _, ready := range []<-chan struct{}{d.ctl.Ready(), d.pub.Ready(), d.statsPub.Ready()} {
+		select {
+		case <-ready:
+		case err := <-failed:
+			return false, err
+		case <-ctx.Done():
+			return false, nil
+		}
+	}
+	h := httpParts{cfg: d.cfg, arb: d.arb, bus: d.bus, statsBus: d.statsBus, log: d.log, goRun: goRun, failed: failed,
+		dropped: map[string]func() uint64{"events": pubDropped(d.pub), "stats": pubDropped(d.statsPub)}}
+	if err := h.start(); err != nil {
+		return false, err
+	}
+	d.console, d.probes = h.console, h.probes
+	// /proc is read for the stats stream only while someone listens: a
+	// subscriber of the stats endpoint or an open console.
+	wanted := func() bool {
+		return d.statsPub.Stats().Guard.Conns > 0 || (d.console != nil && d.console.Consoles() > 0)
+	}
+	goRun("stats sampler", func(ctx context.Context) error {
+		return d.arb.RunStatsWhen(ctx, d.cfg.Arbiter.StatsInterval, d.statsBus, wanted)
+	})
+	if d.sd != nil {
+		// Stops with the transports, after the arbiter: STOPPING=1 and
+		// the last STATUS= are sent by then.
+		goRun("systemd notify", func(ctx context.Context) error { return d.sd.Run(ctx, d.arb) })
+		d.log.Info("notifying the service manager", "notify_socket", d.sdEnv.Socket, "watchdog", d.sdEnv.Watchdog)
+	}
+	return true, nil
+}
+
+// supervise runs the arbiter and answers signals until it stops (quit, a
+// stop signal, or a transport that failed).
+func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
+	arbCtx, stopArb := context.WithCancel(ctx)
+	defer stopArb()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
+	arbErr := make(chan error, 1)
+	go func() { arbErr <- d.arb.Run(arbCtx) }()
+	cfg := d.cfg
+	d.log.Info("poold started", "pid", os.Getpid(), "config", d.path,
+		"watchers", len(cfg.Watchers), "sockets", len(cfg.Sockets),
+		"endpoint", cfg.Arbiter.Endpoint, "pubsub_endpoint", cfg.Arbiter.PubSubEndpoint)
+	stops := 0
+	for {
+		select {
+		case err := <-arbErr:
+			if err != nil {
+				return err
+			}
+			d.log.Info("poold stopped")
+			return nil
+		case err := <-failed:
+			// A transport died: stop the workers, then report it.
+			d.log.Error("stopping: a transport failed", "error", err)
+			stopArb()
+			<-arbErr
+			return err
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				d.log.Info("SIGHUP: reloading config", "config", d.path)
+				d.arb.Reload()
+			case syscall.SIGUSR1:
+				d.arb.Reopen() // worker log files, after logrotate (create mode)
+			default:
+				if stops++; stops == 1 {
+					d.log.Info("stopping gracefully; send the signal again to kill workers at once", "signal", sig)
+					stopArb()
+				} else {
+					d.arb.Kill()
+				}
+			}
+		}
+	}
+}
