@@ -1,0 +1,112 @@
+// Unknown keys: the message, and the closest valid key to suggest.
+
+package configs
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+func unknownKeyMsg(k string, valid []string, fromFile bool) string {
+	what := "key"
+	if !fromFile {
+		what = "option"
+	}
+	if s := closest(k, valid); s != "" {
+		return fmt.Sprintf("unknown %s; did you mean %q?", what, s)
+	}
+	return fmt.Sprintf("unknown %s; valid %ss: %s", what, what, strings.Join(valid, ", "))
+}
+
+// closest returns the candidate nearest to k by edit distance (ignoring
+// case, '_' and '-'), or else the one sharing the longest prefix of at
+// least 5 characters, or "" when none is near enough to be an obvious typo.
+func closest(k string, candidates []string) string {
+	if best, near := nearest(k, candidates); near {
+		return best
+	}
+	// A shortened key ("numprocs"): the one candidate sharing the longest
+	// prefix of at least 5 characters.
+	best, bestP, ties := "", 0, 0
+	for _, c := range candidates {
+		p := commonPrefix(normKey(k), normKey(c))
+		switch {
+		case p > bestP:
+			best, bestP, ties = c, p, 1
+		case p == bestP:
+			ties++
+		}
+	}
+	if bestP >= 5 && ties == 1 {
+		return best
+	}
+	return ""
+}
+
+func normKey(s string) string {
+	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
+}
+
+// nearest returns the one candidate within edit distance 2 of k (1 for
+// keys of up to 4 characters), ignoring case, '_' and '-'. near reports
+// whether any candidate is that close; best is "" when several are
+// ("id": uid or gid?).
+func nearest(k string, candidates []string) (best string, near bool) {
+	bestD, ties := math.MaxInt, 0
+	for _, c := range candidates {
+		dist := editDistance(normKey(k), normKey(c))
+		switch {
+		case dist < bestD:
+			best, bestD, ties = c, dist, 1
+		case dist == bestD:
+			ties++
+		}
+	}
+	limit := 2
+	if len(k) <= 4 {
+		limit = 1
+	}
+	switch {
+	case bestD > limit:
+		return "", false
+	case ties > 1:
+		return "", true
+	}
+	return best, true
+}
+
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// editDistance is the optimal-string-alignment distance: insertions,
+// deletions, substitutions and swaps of two neighbours ("hots" -> "host")
+// each cost 1.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
+}

@@ -1,0 +1,120 @@
+// Names and units shared by the decoder and the rest of poold: sizes,
+// signal names, rlimit resources.
+
+package configs
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// sizeUnits are the suffixes a size may carry, as powers of 1024.
+var sizeUnits = map[string]uint64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+// ParseSize parses a size in bytes: digits, optionally fractional, with an
+// optional binary-unit suffix K, M, G or T (any case, optionally followed
+// by "B" or "iB"): "512M" = 512 MiB, "1.5G", "4096", "64KiB".
+func ParseSize(s string) (uint64, error) {
+	t := strings.TrimSpace(s)
+	num := strings.TrimRightFunc(t, func(r rune) bool { return r < '0' || r > '9' })
+	unit := strings.ToLower(strings.TrimSpace(t[len(num):]))
+	if num == "" && unit != "" {
+		return 0, fmt.Errorf("size %q has no number", s)
+	}
+	if len(unit) > 1 {
+		// "MB", "MiB": the letter is what counts.
+		unit = strings.TrimSuffix(strings.TrimSuffix(unit, "b"), "i")
+	}
+	mult, ok := sizeUnits[unit]
+	if unit == "b" {
+		mult, ok = 1, true
+	}
+	if !ok || num == "" {
+		return 0, fmt.Errorf("size %q: want a number of bytes with an optional K, M, G or T suffix", s)
+	}
+	if n, err := strconv.ParseUint(num, 10, 64); err == nil {
+		if n > math.MaxUint64/mult {
+			return 0, fmt.Errorf("size %q is too large", s)
+		}
+		return n * mult, nil
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("size %q: want a number of bytes with an optional K, M, G or T suffix", s)
+	}
+	b := math.Round(f * float64(mult))
+	if b >= math.MaxUint64 {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return uint64(b), nil
+}
+
+// ParseSignal accepts "TERM", "SIGTERM", "term" or a number ("15").
+func ParseSignal(s string) (syscall.Signal, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.Atoi(s); err == nil {
+		sig := syscall.Signal(n)
+		if n <= 0 || unix.SignalName(sig) == "" {
+			return 0, fmt.Errorf("unknown signal number %d", n)
+		}
+		return sig, nil
+	}
+	up := strings.ToUpper(s)
+	if !strings.HasPrefix(up, "SIG") {
+		up = "SIG" + up
+	}
+	if sig := unix.SignalNum(up); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
+}
+
+// SignalName is the wire form of a signal: its name without "SIG"
+// ("TERM"), or its number as a string when it has no name.
+func SignalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return strings.TrimPrefix(n, "SIG")
+	}
+	return strconv.Itoa(int(sig))
+}
+
+// rlimitResources maps the accepted rlimits names to their resources.
+var rlimitResources = map[string]int{
+	"as":         unix.RLIMIT_AS,
+	"core":       unix.RLIMIT_CORE,
+	"cpu":        unix.RLIMIT_CPU,
+	"data":       unix.RLIMIT_DATA,
+	"fsize":      unix.RLIMIT_FSIZE,
+	"locks":      unix.RLIMIT_LOCKS,
+	"memlock":    unix.RLIMIT_MEMLOCK,
+	"msgqueue":   unix.RLIMIT_MSGQUEUE,
+	"nice":       unix.RLIMIT_NICE,
+	"nofile":     unix.RLIMIT_NOFILE,
+	"nproc":      unix.RLIMIT_NPROC,
+	"rss":        unix.RLIMIT_RSS,
+	"rtprio":     unix.RLIMIT_RTPRIO,
+	"sigpending": unix.RLIMIT_SIGPENDING,
+	"stack":      unix.RLIMIT_STACK,
+}
+
+// RlimitResource maps an rlimits name ("nofile") to its RLIMIT_* resource
+// for unix.Setrlimit / unix.Prlimit.
+func RlimitResource(name string) (int, bool) {
+	r, ok := rlimitResources[strings.ToLower(name)]
+	return r, ok
+}
+
+func rlimitNames() []string {
+	names := make([]string, 0, len(rlimitResources))
+	for n := range rlimitResources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
