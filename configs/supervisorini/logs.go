@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/poold/poold/configs"
 	"github.com/poold/poold/configs/translate"
 )
 
@@ -82,7 +81,7 @@ func (t *translator) logFile(out *translate.Section, s *translate.INISection, l 
 	}
 	switch strings.ToUpper(v) {
 	case "NONE":
-		out.Set(stream+"_log", configs.LogToNone)
+		out.Set(stream+"_log", "none") // configs.LogToNone (this package imports only translate)
 		return
 	case "AUTO", "":
 		t.warn(out, s, key, "AUTO: supervisord picks a file in childlogdir and removes it on restart; poold keeps its default (worker lines in its own stderr); name a file to keep a log file")

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/poold/poold/configs"
+
 	"github.com/poold/poold/configs/translate"
 )
 
@@ -51,7 +52,7 @@ func TestByteSize(t *testing.T) {
 
 func TestLogfileDefaultsAndTOML(t *testing.T) {
 	l, _, doc, dir := translateProgram(t, "stdout_logfile = %(here)s/out.log\nstderr_logfile = NONE\n")
-	if l.Stdout != dir+"/out.log" || l.Stderr != configs.LogToNone || l.MaxSize != 50<<20 || l.Keep != 10 {
+	if l.Stdout != dir+"/out.log" || l.Stderr != "none" || l.MaxSize != 50<<20 || l.Keep != 10 {
 		t.Errorf("logs %+v", l)
 	}
 	var b strings.Builder
@@ -96,7 +97,7 @@ func TestRedirectStderr(t *testing.T) {
 
 func TestLogfileAutoSyslogRelative(t *testing.T) {
 	l, notes, doc, _ := translateProgram(t, "stdout_logfile = AUTO\nstderr_logfile = syslog\nstdout_capture_maxbytes = 1MB\n")
-	if l.Stdout != configs.LogToStderr || l.Stderr != configs.LogToStderr {
+	if l.Stdout != "stderr" || l.Stderr != "stderr" {
 		t.Errorf("logs %+v", l)
 	}
 	for _, k := range []string{"stdout_logfile", "stderr_logfile", "stdout_capture_maxbytes"} {
