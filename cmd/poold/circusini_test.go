@@ -102,6 +102,11 @@ func TestCircusINIServes(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("convert: exit %d\n%s", code, errs)
 	}
+	for _, want := range []string{`stdout_log = "` + runDir + `/web-access.log"`, "log_max_size = 1048576", "log_keep = 2"} {
+		if !strings.Contains(toml, want) {
+			t.Errorf("converted output lacks %q:\n%s", want, toml)
+		}
+	}
 	converted := filepath.Join(runDir, "poold.toml")
 	if err := os.WriteFile(converted, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
@@ -112,6 +117,7 @@ func TestCircusINIServes(t *testing.T) {
 	for _, cfg := range []string{ini, converted} {
 		t.Run(filepath.Base(cfg), func(t *testing.T) {
 			os.Remove(filepath.Join(runDir, "hooks.log"))
+			os.Remove(filepath.Join(runDir, "web-access.log"))
 			serveCircusSite(t, env, cfg, runDir)
 		})
 	}
@@ -150,6 +156,16 @@ func serveCircusSite(t *testing.T, env []string, cfg, runDir string) {
 	})
 	if !strings.HasPrefix(body, "gunicorn pid ") {
 		t.Errorf("web answered %q", body)
+	}
+	// stdout_stream.class = FileStream: gunicorn's access log line for
+	// that request is in the file, not in poold's log.
+	accessLog := filepath.Join(runDir, "web-access.log")
+	proctest.Eventually(t, "the web watcher's stdout reaches "+accessLog, func() bool {
+		b, _ := os.ReadFile(accessLog)
+		return strings.Contains(string(b), `"GET / HTTP/1.1" 200`)
+	})
+	if strings.Contains(log.String(), `"GET / HTTP/1.1" 200`) {
+		t.Errorf("the access log line also reached poold's own log")
 	}
 	proctest.Eventually(t, "the Go worker answers on socket api", func() bool {
 		b, err := get("http://" + addrs["api"] + "/env")
@@ -193,7 +209,11 @@ autorestart = unexpected
 stopsignal = INT
 stopwaitsecs = 7
 priority = 100
-stdout_logfile = /var/log/worker.log
+stdout_logfile = %(here)s/worker.log
+stdout_logfile_maxbytes = 10MB
+stdout_logfile_backups = 3
+redirect_stderr = true
+stdout_syslog = true
 
 [fcgi-program:php]
 command = /bin/sleep 3600
@@ -207,7 +227,8 @@ socket = tcp://127.0.0.1:0
 		`cmd = "/bin/sleep 3600 $(pool.wid)"`, `numprocesses = 3`, `env = ["A=1", "B=two words", "C=plain"]`,
 		`readiness = "delay"`, `ready_delay = "2s"`, `flapping_attempts = 4`, `stop_signal = "INT"`,
 		`graceful_timeout = "7s"`, `priority = -100`, `sockets = ["php"]`,
-		"NOT MAPPED: [program:worker] stdout_logfile",
+		`stdout_log = "` + dir + `/worker.log"`, `stderr_log = "` + dir + `/worker.log"`,
+		"log_max_size = 10485760", "log_keep = 3", "NOT MAPPED: [program:worker] stdout_syslog",
 	} {
 		if !strings.Contains(toml, want) {
 			t.Errorf("converted output lacks %q:\n%s", want, toml)
@@ -222,7 +243,7 @@ socket = tcp://127.0.0.1:0
 		t.Fatalf("--check of the converted file: exit %d\n%s%s\n%s", code, out, errs, toml)
 	}
 	_, errs, code = runBin(t, os.Environ(), "convert", "--strict", conf)
-	if code != 1 || !strings.Contains(errs, "[program:worker] stdout_logfile: not yet mapped") {
+	if code != 1 || !strings.Contains(errs, "[program:worker] stdout_syslog: no poold equivalent") {
 		t.Errorf("convert --strict: exit %d, want 1 naming the key:\n%s", code, errs)
 	}
 }

@@ -242,7 +242,6 @@ func TestNotesNameSectionAndKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"testdata/django.ini:30: [watcher:web] stdout_stream.class: not yet mapped",
 		"testdata/django.ini:33: [watcher:web] hooks.before_start: myapp.hooks.check_db is a Python callable, which poold cannot run",
 		"testdata/django.ini:54: [plugin:statsd] use: circus.plugins.statsd.StatsdEmitter is a Python plugin",
 	}
@@ -276,6 +275,9 @@ func TestNotesNameSectionAndKey(t *testing.T) {
 		}
 		switch w.Name {
 		case "web":
+			if w.Logs.Stdout != "/var/log/web.log" || w.Logs.Stderr != configs.LogToStderr {
+				t.Errorf("web: stdout_stream mapped to %+v", w.Logs)
+			}
 			if w.FlappingMaxRetry != -1 || w.StopSignal.String() != "quit" || w.Umask != 0o2 {
 				t.Errorf("web: max_retry %d stop %v umask %o", w.FlappingMaxRetry, w.StopSignal, w.Umask)
 			}

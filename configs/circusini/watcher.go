@@ -24,6 +24,7 @@ type wdraft struct {
 	copyEnv   bool
 	cmd, args string
 	shell     bool
+	streams   map[string]map[string]string // stdout_stream / stderr_stream options
 }
 
 // watchers translates each [watcher:NAME] with its environment.
@@ -117,7 +118,7 @@ func (t *translator) watcher(w *wdraft) {
 			m[strings.ToLower(strings.TrimPrefix(k, "rlimit_"))] = v
 			out.Set("rlimits", m)
 		case strings.HasPrefix(k, "stdout_stream.") || strings.HasPrefix(k, "stderr_stream."):
-			t.stream(w, k, v)
+			w.addStream(k, v)
 		case strings.HasPrefix(k, "hooks."):
 			t.hook(w, k, v, hooks)
 		case strings.HasPrefix(k, "flapping."):
@@ -126,6 +127,7 @@ func (t *translator) watcher(w *wdraft) {
 			t.warn(out, s, k, "unknown [watcher:NAME] option; Circus passes it to the watcher, poold has no equivalent")
 		}
 	}
+	t.streams(w)
 	if len(hooks) > 0 {
 		out.Set("hooks", hooks)
 	}
@@ -212,19 +214,6 @@ func (t *translator) flapping(w *wdraft, k, v string) {
 	default:
 		t.warn(w.out, w.sec, k, "no poold equivalent for this flapping option")
 	}
-}
-
-// stream notes stdout_stream.* and stderr_stream.*: poold logs worker
-// output to its own stderr; file sinks are not mapped yet.
-func (t *translator) stream(w *wdraft, k, v string) {
-	if strings.HasSuffix(k, ".class") {
-		switch strings.TrimSpace(v) {
-		case "StdoutStream", "circus.stream.StdoutStream":
-			t.info(w.out, w.sec, k, "poold writes worker output to its own stderr, one line each, tagged with watcher and pid")
-			return
-		}
-	}
-	t.warn(w.out, w.sec, k, "not yet mapped: poold writes worker output to its own stderr (file sinks are another issue)")
 }
 
 // hook translates hooks.NAME: a command line (a value naming a program by

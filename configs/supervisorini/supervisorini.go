@@ -207,9 +207,15 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	out.Comment("copy_env: supervisord's programs inherit its environment")
 	env := append([]string(nil), t.env...)
 	exp := func(v string) string { return t.expand(v, name, numStart) }
+	var logs progLogs
 	for _, o := range s.Options {
+		if isLogOption(o.Key) {
+			logs.add(o.Key, exp(o.Value))
+			continue
+		}
 		t.programOption(out, s, name, o, exp(o.Value), numStart, &env)
 	}
+	t.logs(out, s, &logs)
 	if fcgi {
 		if _, ok := s.Get("socket"); !ok {
 			t.warn(out, s, "socket", "an fcgi-program needs a socket")
@@ -279,15 +285,13 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 			return
 		}
 		*env = append(*env, e...)
-	case "redirect_stderr":
-		t.info(out, s, o.Key, "poold logs stdout and stderr lines to its own stderr, each tagged with its stream")
 	case "socket":
 		t.socket(out, s, name, v)
 	case "socket_owner", "socket_mode", "socket_backlog":
 		t.socketOption(s, name, o.Key, v)
 	default:
 		if strings.HasPrefix(o.Key, "stdout_") || strings.HasPrefix(o.Key, "stderr_") {
-			t.warn(out, s, o.Key, "not yet mapped: poold writes worker output to its own stderr (file sinks are another issue)")
+			t.warn(out, s, o.Key, "no poold equivalent: poold maps *_logfile, *_logfile_maxbytes and *_logfile_backups (stdout_log, stderr_log, log_max_size, log_keep)")
 			return
 		}
 		t.warn(out, s, o.Key, "no poold equivalent for this [program:NAME] option")
