@@ -43,8 +43,8 @@ func info(r procRow, sampled map[int]procinfo.Info) ProcInfo {
 	in, ok := sampled[r.proc.Pid]
 	if !ok {
 		in = procinfo.Info{PID: r.proc.Pid, Children: []procinfo.Info{}}
-		in.Age = time.Since(r.proc.Started).Seconds()
-		in.CreateTime = float64(r.proc.Started.UnixNano()) / 1e9
+		in.Age = procinfo.Float(time.Since(r.proc.Started).Seconds())
+		in.CreateTime = procinfo.Float(float64(r.proc.Started.UnixNano()) / 1e9)
 	}
 	in.WID = r.proc.Wid
 	in.Started = float64(r.proc.Started.UnixNano()) / 1e9

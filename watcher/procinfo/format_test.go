@@ -3,6 +3,7 @@ package procinfo
 import (
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -74,6 +75,21 @@ func TestFloatJSON(t *testing.T) {
 	}
 }
 
+// Circus's create_time and age are floats; a process started on a whole
+// second (1 in 100 with 10 ms clock ticks) was written as an int, which
+// the CircusClient side-by-side test caught.
+func TestTimesAreFloatsOnAWholeSecond(t *testing.T) {
+	b, err := json.Marshal(Info{CreateTime: 1796208850, Age: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"create_time":1796208850.0`, `"age":2.0`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("info JSON %s lacks %s", b, want)
+		}
+	}
+}
+
 func TestAggregate(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -102,7 +118,7 @@ func TestAggregate(t *testing.T) {
 					t.Fatalf("pid = %v, want %v", pids, tc.pids)
 				}
 			}
-			if got["cpu"] != Float(tc.cpu) || got["mem"] != Float(tc.mem) || got["age"] != tc.age || len(got) != 4 {
+			if got["cpu"] != Float(tc.cpu) || got["mem"] != Float(tc.mem) || got["age"] != Float(tc.age) || len(got) != 4 {
 				t.Errorf("Aggregate = %v, want cpu %v mem %v age %v", got, tc.cpu, tc.mem, tc.age)
 			}
 		})

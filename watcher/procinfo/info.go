@@ -32,11 +32,12 @@ type Info struct {
 	MemInfo2 string `json:"mem_info2"`
 	// Ctime is user+system CPU time as "M:SS.cc".
 	Ctime string `json:"ctime"`
-	// CreateTime is when the kernel started the process, unix seconds.
-	CreateTime float64 `json:"create_time"`
+	// CreateTime is when the kernel started the process, unix seconds: a
+	// Float, because Circus's is a float even on a whole second.
+	CreateTime Float `json:"create_time"`
 	// Age is seconds since the process started (by the kernel's clock,
 	// not CreateTime, so it is exact even for a process a few ms old).
-	Age float64 `json:"age"`
+	Age Float `json:"age"`
 	// Started is when poold spawned the process, unix seconds. The sampler
 	// sets it to CreateTime; a caller that knows its spawn time may overwrite.
 	Started float64 `json:"started"`
@@ -66,7 +67,8 @@ type Info struct {
 // is an empty list. The caller adds `name`.
 func Aggregate(infos []Info) map[string]any {
 	pids := make([]int, 0, len(infos))
-	var cpu, mem, age float64
+	var cpu, mem float64
+	var age Float
 	for _, in := range infos {
 		pids = append(pids, in.PID)
 		cpu += float64(in.CPU)
