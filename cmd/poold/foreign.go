@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -88,17 +87,10 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(fs.Output(), "usage: poold convert [--strict] FILE > poold.toml\n\nWrites the poold TOML equivalent of a Circus (circus.ini) or supervisord\nconfiguration, with a comment for each option that has no equivalent or\nmeans something else in poold.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	path, err := parseOneFile(fs, args, "expected exactly one FILE to convert, e.g. poold convert circus.ini > poold.toml")
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return usageError{"expected exactly one FILE to convert, e.g. poold convert circus.ini > poold.toml"}
-	}
-	path := fs.Arg(0)
 	doc, foreign, err := translateFile(path)
 	if err != nil {
 		return err

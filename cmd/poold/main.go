@@ -100,17 +100,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(fs.Output(), "usage: poold [flags] CONFIG\n       poold convert [--strict] FILE > poold.toml\n\nRuns the watchers of CONFIG (TOML, YAML or JSON, or a Circus circus.ini\nor supervisord file) in the foreground.\nSIGTERM/SIGINT stop gracefully, SIGHUP reloads CONFIG,\nSIGUSR1 reopens the workers' log files.\n\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	path, err := parseOneFile(fs, args, "expected exactly one CONFIG file argument, e.g. poold configs/example.toml")
+	if err != nil {
+		return err
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return usageError{"expected exactly one CONFIG file argument, e.g. poold configs/example.toml"}
-	}
-	path := fs.Arg(0)
 	cfg, err := loadConfig(path, *strict, stderr)
 	if err != nil {
 		return err
@@ -317,4 +310,20 @@ func (h *httpParts) start() error {
 		h.probes = ps
 	}
 	return nil
+}
+
+// parseOneFile parses args into fs and returns its one file argument; with
+// none or several it prints the usage and says what was expected (missing).
+func parseOneFile(fs *flag.FlagSet, args []string, missing string) (string, error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", err
+		}
+		return "", usageError{err.Error()}
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return "", usageError{missing}
+	}
+	return fs.Arg(0), nil
 }
