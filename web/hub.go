@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -13,37 +11,6 @@ import (
 
 	"github.com/poold/poold/events"
 )
-
-// client is one open console as the hub sees it: a bounded queue drained by
-// the connection's writer, and a quit signal.
-type client struct {
-	send   chan *websocket.PreparedMessage
-	quit   chan struct{}
-	once   sync.Once
-	remote string
-	// drop closes the network connection at once, unblocking a writer
-	// stuck on a peer that does not read.
-	drop func()
-	// since is the last event seq a reconnecting console saw (?since=).
-	since uint64
-}
-
-func newClient(queue int, remote string, drop func()) *client {
-	return &client{send: make(chan *websocket.PreparedMessage, queue), quit: make(chan struct{}), remote: remote, drop: drop}
-}
-
-// offer queues m without blocking; false means the queue is full.
-func (c *client) offer(m *websocket.PreparedMessage) bool {
-	select {
-	case c.send <- m:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill asks the writer to close the connection. Safe to call more than once.
-func (c *client) kill() { c.once.Do(func() { close(c.quit) }) }
 
 // refreshJob asks the refresher for the whole state (all) or some watchers.
 type refreshJob struct {
@@ -220,24 +187,48 @@ func (h *hub) markFailed(job refreshJob) {
 	}
 }
 
+// hubTimers are the hub's coalescing timers: events to flush, stats to
+// flush, a refresh to dispatch. Each is armed at most once until it fires,
+// so a burst costs one flush.
+type hubTimers struct {
+	ev, st, rf                *time.Timer
+	evArmed, stArmed, rfArmed bool
+}
+
+func newHubTimers() *hubTimers {
+	return &hubTimers{ev: stoppedTimer(), st: stoppedTimer(), rf: stoppedTimer()}
+}
+
+func (t *hubTimers) stop() {
+	t.ev.Stop()
+	t.st.Stop()
+	t.rf.Stop()
+}
+
+// arm starts tm in d unless it is already running.
+func arm(tm *time.Timer, armed *bool, d time.Duration) {
+	if !*armed {
+		tm.Reset(d)
+		*armed = true
+	}
+}
+
+// armRefresh schedules a refresh in d, unless one is scheduled or the
+// refresher is busy (its result re-arms it).
+func (h *hub) armRefresh(tm *hubTimers, d time.Duration) {
+	if !h.busy {
+		arm(tm.rf, &tm.rfArmed, d)
+	}
+}
+
 func (h *hub) run(ctx context.Context) {
 	defer close(h.done)
 	evC, stC, unsubscribe := h.subscribe()
 	defer unsubscribe()
-	evT, stT, rfT := stoppedTimer(), stoppedTimer(), stoppedTimer()
-	defer evT.Stop()
-	defer stT.Stop()
-	defer rfT.Stop()
-	var evArmed, stArmed, rfArmed bool
-	armRefresh := func(d time.Duration) {
-		if !rfArmed && !h.busy {
-			rfT.Reset(d)
-			rfArmed = true
-		}
-	}
+	tm := newHubTimers()
+	defer tm.stop()
 	resync := time.NewTicker(h.t.resync)
 	defer resync.Stop()
-
 	defer func() {
 		for c := range h.clients {
 			c.kill()
@@ -246,78 +237,78 @@ func (h *hub) run(ctx context.Context) {
 	}()
 
 	h.dirtyAll = true
-	armRefresh(0)
+	h.armRefresh(tm, 0)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-
 		case c := <-h.reg:
 			h.join(c)
-
 		case c := <-h.unreg:
 			h.leave(c)
-
 		case ev := <-evC:
-			if ev.Seq <= h.sent {
-				break // published before the hub began: in every hello
-			}
-			for _, missed := range h.refill(ev) {
-				h.applyEvent(missed)
-			}
-			h.applyEvent(ev)
-			if !evArmed {
-				evT.Reset(h.t.eventFlush)
-				evArmed = true
-			}
-			armRefresh(h.t.refreshDelay)
-
-		case <-evT.C:
-			evArmed = false
+			h.onEvent(tm, ev)
+		case <-tm.ev.C:
+			tm.evArmed = false
 			h.flushEvents()
-
 		case ev := <-stC:
 			h.statBuf = append(h.statBuf, ev)
-			if !stArmed {
-				stT.Reset(h.t.statsFlush)
-				stArmed = true
-			}
-
-		case <-stT.C:
-			stArmed = false
+			arm(tm.st, &tm.stArmed, h.t.statsFlush)
+		case <-tm.st.C:
+			tm.stArmed = false
 			h.flushStats()
-
 		case name := <-h.touch:
-			if name == "" {
-				h.dirtyAll = true
-			} else {
-				h.dirty[h.watcherFor(name)] = true
-			}
-			armRefresh(h.t.refreshDelay)
-
+			h.onTouch(tm, name)
 		case <-h.s.fleet.kick:
 			h.broadcast(h.s.fleet.snapshot())
-
 		case <-resync.C:
 			if len(h.clients) > 0 {
 				h.dirtyAll = true
-				armRefresh(0)
+				h.armRefresh(tm, 0)
 			}
-
-		case <-rfT.C:
-			rfArmed = false
+		case <-tm.rf.C:
+			tm.rfArmed = false
 			h.dispatchRefresh()
-
 		case r := <-h.results:
-			h.busy = false
-			h.applyRefresh(r)
-			if r.err != nil {
-				h.markFailed(r.job)
-				armRefresh(h.t.retry)
-			} else if h.dirtyAll || len(h.dirty) > 0 {
-				armRefresh(h.t.refreshDelay)
-			}
+			h.onResult(tm, r)
 		}
+	}
+}
+
+// onEvent applies a lifecycle event (and any the bus made it miss) to the
+// model, and schedules the flush to consoles and a refresh.
+func (h *hub) onEvent(tm *hubTimers, ev events.Event) {
+	if ev.Seq <= h.sent {
+		return // published before the hub began: in every hello
+	}
+	for _, missed := range h.refill(ev) {
+		h.applyEvent(missed)
+	}
+	h.applyEvent(ev)
+	arm(tm.ev, &tm.evArmed, h.t.eventFlush)
+	h.armRefresh(tm, h.t.refreshDelay)
+}
+
+// onTouch marks a watcher ("" = everything) to refresh soon.
+func (h *hub) onTouch(tm *hubTimers, name string) {
+	if name == "" {
+		h.dirtyAll = true
+	} else {
+		h.dirty[h.watcherFor(name)] = true
+	}
+	h.armRefresh(tm, h.t.refreshDelay)
+}
+
+// onResult applies a refresh and schedules the next one: a retry for what
+// failed, or what became dirty meanwhile.
+func (h *hub) onResult(tm *hubTimers, r refreshResult) {
+	h.busy = false
+	h.applyRefresh(r)
+	if r.err != nil {
+		h.markFailed(r.job)
+		h.armRefresh(tm, h.t.retry)
+	} else if h.dirtyAll || len(h.dirty) > 0 {
+		h.armRefresh(tm, h.t.refreshDelay)
 	}
 }
 
@@ -370,247 +361,6 @@ func (h *hub) refresher(ctx context.Context) {
 			return
 		}
 	}
-}
-
-func (h *hub) applyRefresh(r refreshResult) {
-	if r.err != nil {
-		if h.state.Error == "" {
-			h.log.Warn("console refresh failed", "error", r.err)
-		}
-		msg := "cannot read poold's state: " + r.err.Error()
-		if h.state.Error != msg {
-			h.state.Error = msg
-			h.broadcast(map[string]any{"type": "state", "state": h.state})
-		}
-		return
-	}
-	if r.job.all {
-		r.state.Error = ""
-		h.state = r.state
-		clear(h.byName)
-		clear(h.byTopic)
-		for _, w := range h.state.Watchers {
-			h.dropReaped(w)
-			h.byName[w.Name] = w
-			h.byTopic[events.TopicName(w.Name)] = w.Name
-		}
-		for name := range h.history {
-			if h.byName[name] == nil {
-				delete(h.history, name)
-			}
-		}
-		h.broadcast(map[string]any{"type": "state", "state": h.state})
-		return
-	}
-	h.state.Error = ""
-	for _, name := range r.job.names {
-		w := r.watchers[name]
-		old := h.byName[name]
-		switch {
-		case w == nil && old == nil:
-			continue
-		case w == nil:
-			delete(h.byName, name)
-			delete(h.byTopic, events.TopicName(name))
-			delete(h.history, name)
-			h.rebuildList()
-			h.broadcast(map[string]any{"type": "watcher", "name": name, "removed": true})
-			continue
-		case old == nil:
-			h.byName[name] = w
-			h.byTopic[events.TopicName(name)] = name
-			h.rebuildList()
-		default:
-			// Keep the live samples of processes the refresh saw too:
-			// stats replies and stats events carry the same fields.
-			*old = *w
-			w = old
-		}
-		h.dropReaped(w)
-		h.broadcast(map[string]any{"type": "watcher", "watcher": w})
-	}
-}
-
-func (h *hub) rebuildList() {
-	h.state.Watchers = h.state.Watchers[:0]
-	for _, w := range h.byName {
-		h.state.Watchers = append(h.state.Watchers, w)
-	}
-	sort.Slice(h.state.Watchers, func(i, j int) bool { return h.state.Watchers[i].Name < h.state.Watchers[j].Name })
-}
-
-// dropReaped removes processes the model has seen reaped but a slower
-// reply still lists.
-func (h *hub) dropReaped(w *watcherView) {
-	for pid := range w.Procs {
-		if _, ok := h.reaped[pid]; ok {
-			delete(w.Procs, pid)
-		}
-	}
-}
-
-// watcherFor maps an event's watcher (name as configured or topic form) to
-// the model's name.
-func (h *hub) watcherFor(name string) string {
-	if _, ok := h.byName[name]; ok {
-		return name
-	}
-	if n, ok := h.byTopic[events.TopicName(name)]; ok {
-		return n
-	}
-	return name
-}
-
-// wire turns an event into what the page receives.
-func (h *hub) wire(ev events.Event) wireEvent {
-	we := wireEvent{Seq: ev.Seq, Time: unixSeconds(ev.Time), Topic: ev.Topic, Kind: ev.Kind}
-	if we.Fields, _ = plain(ev.Fields); we.Fields == nil && len(ev.Fields) > 0 {
-		we.Fields = map[string]any{"error": "payload is not JSON"}
-	}
-	name := ev.Watcher
-	if name == "" && strings.HasPrefix(ev.Topic, "watcher.") {
-		if parts := strings.SplitN(ev.Topic, ".", 3); len(parts) == 3 {
-			name = parts[1]
-		}
-	}
-	if name != "" {
-		name = h.watcherFor(name)
-	}
-	we.Watcher = name
-	return we
-}
-
-func (h *hub) applyEvent(ev events.Event) {
-	we := h.wire(ev)
-	name := we.Watcher
-	if h.lastSeq != 0 && ev.Seq > h.lastSeq+1 {
-		// The bus dropped events for us: the model may be stale.
-		h.dirtyAll = true
-	}
-	h.lastSeq = ev.Seq
-	h.pending = append(h.pending, we)
-	h.recent = append(h.recent, we)
-	if n := len(h.recent) - h.t.recentEvents; n > 0 {
-		h.recent = append(h.recent[:0:0], h.recent[n:]...)
-	}
-
-	w := h.byName[name]
-	switch {
-	case name == "" || ev.Kind == events.KindAdd || ev.Kind == events.KindRemove:
-		h.dirtyAll = true
-		return
-	case w == nil:
-		h.dirty[name] = true
-		return
-	}
-	h.dirty[name] = true
-	pid := pidKey(we.Fields["process_pid"])
-	switch ev.Kind {
-	case events.KindSpawn:
-		if pid != "" {
-			if w.Procs == nil {
-				w.Procs = map[string]map[string]any{}
-			}
-			if _, ok := w.Procs[pid]; !ok {
-				w.Procs[pid] = map[string]any{"pid": toFloat(we.Fields["process_pid"]), "wid": we.Fields["process_id"], "state": "spawned", "started": we.Time, "age": 0.0}
-			}
-		}
-	case events.KindExit: // every exit; reap only where circusd has one
-		if pid != "" {
-			delete(w.Procs, pid)
-			h.reaped[pid] = ev.Time
-		}
-	}
-}
-
-// flushStats applies one batch of samples to the model, appends a history
-// point per watcher and broadcasts the batch.
-func (h *hub) flushStats() {
-	batch := h.statBuf
-	h.statBuf = nil
-	if len(batch) == 0 {
-		return
-	}
-	var last time.Time
-	procs := map[string]map[string]map[string]any{}
-	var poold map[string]any
-	var sockets []map[string]any
-	for _, ev := range batch {
-		if ev.Time.After(last) {
-			last = ev.Time
-		}
-		rest, ok := strings.CutPrefix(ev.Topic, "stat.")
-		if !ok {
-			continue
-		}
-		first, pid, hasPid := strings.Cut(rest, ".")
-		name := ev.Watcher
-		if name == "" {
-			name = first
-		}
-		name = h.watcherFor(name)
-		w := h.byName[name]
-		switch {
-		case w == nil && first == "poold" && hasPid:
-			poold, _ = plain(ev.Fields)
-			continue
-		case w == nil && first == "sockets" && hasPid:
-			if m, _ := plain(ev.Fields); m != nil {
-				sockets = append(sockets, m)
-			}
-			continue
-		case w == nil || !hasPid:
-			continue // unknown watcher (a refresh will bring it) or aggregate
-		}
-		if _, gone := h.reaped[pid]; gone {
-			continue // sampled before its reap reached us
-		}
-		info, _ := plain(ev.Fields)
-		if info == nil {
-			continue
-		}
-		if w.Procs == nil {
-			w.Procs = map[string]map[string]any{}
-		}
-		w.Procs[pid] = info
-		if procs[name] == nil {
-			procs[name] = map[string]map[string]any{}
-		}
-		procs[name][pid] = info
-	}
-	if poold != nil {
-		h.state.Poold = poold
-	}
-	t := unixSeconds(last)
-	points := map[string]point{}
-	for name := range procs {
-		w := h.byName[name]
-		var p point
-		p[0] = t
-		for _, info := range w.Procs {
-			p[1] += toFloat(info["cpu"])
-			p[2] += rssBytes(info)
-		}
-		hist := append(h.history[name], p)
-		if n := len(hist) - h.t.historyLen; n > 0 {
-			hist = append(hist[:0:0], hist[n:]...)
-		}
-		h.history[name] = hist
-		points[name] = p
-	}
-	for pid, at := range h.reaped {
-		if last.Sub(at) > time.Minute {
-			delete(h.reaped, pid)
-		}
-	}
-	msg := map[string]any{"type": "stats", "time": t, "procs": procs, "points": points}
-	if poold != nil {
-		msg["poold"] = poold
-	}
-	if sockets != nil {
-		msg["sockets"] = sockets
-	}
-	h.broadcast(msg)
 }
 
 // helloMessage is what a console starts from. resumed says its events

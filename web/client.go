@@ -1,0 +1,38 @@
+package web
+
+import (
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+// client is one open console as the hub sees it: a bounded queue drained by
+// the connection's writer, and a quit signal.
+type client struct {
+	send   chan *websocket.PreparedMessage
+	quit   chan struct{}
+	once   sync.Once
+	remote string
+	// drop closes the network connection at once, unblocking a writer
+	// stuck on a peer that does not read.
+	drop func()
+	// since is the last event seq a reconnecting console saw (?since=).
+	since uint64
+}
+
+func newClient(queue int, remote string, drop func()) *client {
+	return &client{send: make(chan *websocket.PreparedMessage, queue), quit: make(chan struct{}), remote: remote, drop: drop}
+}
+
+// offer queues m without blocking; false means the queue is full.
+func (c *client) offer(m *websocket.PreparedMessage) bool {
+	select {
+	case c.send <- m:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill asks the writer to close the connection. Safe to call more than once.
+func (c *client) kill() { c.once.Do(func() { close(c.quit) }) }

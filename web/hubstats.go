@@ -1,0 +1,117 @@
+package web
+
+import (
+	"strings"
+	"time"
+
+	"github.com/poold/poold/events"
+)
+
+// statsBatch is one batch of stat.* samples sorted out: per watcher the
+// processes sampled, poold's own row and the sockets' rows.
+type statsBatch struct {
+	last    time.Time // time of the newest sample
+	procs   map[string]map[string]map[string]any
+	poold   map[string]any
+	sockets []map[string]any
+}
+
+// flushStats applies one batch of samples to the model, appends a history
+// point per watcher and broadcasts the batch.
+func (h *hub) flushStats() {
+	batch := h.statBuf
+	h.statBuf = nil
+	if len(batch) == 0 {
+		return
+	}
+	b := statsBatch{procs: map[string]map[string]map[string]any{}}
+	for _, ev := range batch {
+		h.sortSample(&b, ev)
+	}
+	if b.poold != nil {
+		h.state.Poold = b.poold
+	}
+	t := unixSeconds(b.last)
+	points := h.recordHistory(t, b.procs)
+	for pid, at := range h.reaped {
+		if b.last.Sub(at) > time.Minute {
+			delete(h.reaped, pid)
+		}
+	}
+	msg := map[string]any{"type": "stats", "time": t, "procs": b.procs, "points": points}
+	if b.poold != nil {
+		msg["poold"] = b.poold
+	}
+	if b.sockets != nil {
+		msg["sockets"] = b.sockets
+	}
+	h.broadcast(msg)
+}
+
+// sortSample puts one stat.* event into b and the model: a process of a
+// known watcher, poold's row or a socket's row; anything else (a watcher a
+// refresh has not brought yet, an aggregate) is skipped.
+func (h *hub) sortSample(b *statsBatch, ev events.Event) {
+	if ev.Time.After(b.last) {
+		b.last = ev.Time
+	}
+	rest, ok := strings.CutPrefix(ev.Topic, "stat.")
+	if !ok {
+		return
+	}
+	first, pid, hasPid := strings.Cut(rest, ".")
+	name := ev.Watcher
+	if name == "" {
+		name = first
+	}
+	name = h.watcherFor(name)
+	w := h.byName[name]
+	switch {
+	case w == nil && first == "poold" && hasPid:
+		b.poold, _ = plain(ev.Fields)
+		return
+	case w == nil && first == "sockets" && hasPid:
+		if m, _ := plain(ev.Fields); m != nil {
+			b.sockets = append(b.sockets, m)
+		}
+		return
+	case w == nil || !hasPid:
+		return
+	}
+	if _, gone := h.reaped[pid]; gone {
+		return // sampled before its reap reached us
+	}
+	info, _ := plain(ev.Fields)
+	if info == nil {
+		return
+	}
+	if w.Procs == nil {
+		w.Procs = map[string]map[string]any{}
+	}
+	w.Procs[pid] = info
+	if b.procs[name] == nil {
+		b.procs[name] = map[string]map[string]any{}
+	}
+	b.procs[name][pid] = info
+}
+
+// recordHistory appends, at time t, a CPU/RSS point for every watcher
+// sampled in this batch, keeping at most historyLen points each, and
+// returns the new points.
+func (h *hub) recordHistory(t float64, procs map[string]map[string]map[string]any) map[string]point {
+	points := map[string]point{}
+	for name := range procs {
+		p := point{t, 0, 0}
+		for _, info := range h.byName[name].Procs {
+			p[1] += toFloat(info["cpu"])
+			p[2] += rssBytes(info)
+		}
+		hist := append(h.history[name], p)
+		if n := len(hist) - h.t.historyLen; n > 0 {
+			hist = append(hist[:0:0], hist[n:]...)
+		}
+		h.history[name] = hist
+		points[name] = p
+	}
+	return points
+}
