@@ -190,6 +190,33 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 	}
 	checkSplit(ps, k("cmd"), "cmd", w.Cmd)
 	checkSplit(ps, k("health_cmd"), "health_cmd", w.HealthCmd)
+	validateRefs(ps, k, w, sockets)
+	validateProbes(ps, k, w)
+	validateScaling(ps, k, w, sockets)
+	validateWorkerLogs(ps, k, w)
+	for i, dep := range w.DependsOn {
+		key := fmt.Sprintf("%s[%d]", k("depends_on"), i)
+		switch {
+		case strings.EqualFold(dep, w.Name):
+			ps.add(key, "watcher %q cannot depend on itself; remove it", dep)
+		case slices.IndexFunc(w.DependsOn[:i], func(s string) bool { return strings.EqualFold(s, dep) }) >= 0:
+			ps.add(key, "watcher %q is listed twice", dep)
+		}
+	}
+	validateHost(ps, k, w)
+	if w.BackoffMin > w.BackoffMax {
+		ps.add(k("backoff_min"), "(%s) must not exceed backoff_max (%s)", w.BackoffMin, w.BackoffMax)
+	}
+	if w.Umask < -1 || w.Umask > 0o777 {
+		ps.add(k("umask"), "must be -1 (inherit) or between 000 and 777 (octal), got %d", w.Umask)
+	}
+	validateProcess(ps, k, w)
+}
+
+// validateRefs checks the environment entries, the sockets a watcher
+// lists and the $(pool.*) variables in its command, arguments,
+// environment and probe addresses.
+func validateRefs(ps *problems, k func(string) string, w *Watcher, sockets map[string]bool) {
 	for i, e := range w.Env {
 		name, _, ok := strings.Cut(e, "=")
 		switch {
@@ -230,18 +257,11 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 	checkVars(k("health_address"), w.HealthAddress)
 	checkVars(k("health_url"), w.HealthURL)
 	checkVars(k("health_cmd"), w.HealthCmd)
-	validateProbes(ps, k, w)
-	validateScaling(ps, k, w, sockets)
-	validateWorkerLogs(ps, k, w)
-	for i, dep := range w.DependsOn {
-		key := fmt.Sprintf("%s[%d]", k("depends_on"), i)
-		switch {
-		case strings.EqualFold(dep, w.Name):
-			ps.add(key, "watcher %q cannot depend on itself; remove it", dep)
-		case slices.IndexFunc(w.DependsOn[:i], func(s string) bool { return strings.EqualFold(s, dep) }) >= 0:
-			ps.add(key, "watcher %q is listed twice", dep)
-		}
-	}
+}
+
+// validateHost checks what names the host: the working directory, the
+// user and the group.
+func validateHost(ps *problems, k func(string) string, w *Watcher) {
 	if w.WorkingDir != "" {
 		fi, err := os.Stat(w.HostPath(w.WorkingDir))
 		switch {
@@ -261,13 +281,6 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 			ps.add(k("gid"), "%v", err)
 		}
 	}
-	if w.BackoffMin > w.BackoffMax {
-		ps.add(k("backoff_min"), "(%s) must not exceed backoff_max (%s)", w.BackoffMin, w.BackoffMax)
-	}
-	if w.Umask < -1 || w.Umask > 0o777 {
-		ps.add(k("umask"), "must be -1 (inherit) or between 000 and 777 (octal), got %d", w.Umask)
-	}
-	validateProcess(ps, k, w)
 }
 
 // checkSplit checks that cmd, the value of key (whose short name is
@@ -318,6 +331,12 @@ func checkDependsOn(ps *problems, ws []Watcher, defined map[string]bool, key fun
 		}
 	}
 	names := sortedKeys(byLower)
+	checkUnknownDeps(ps, names, byLower, defined, key)
+	reportCycles(ps, names, byLower, key)
+}
+
+// checkUnknownDeps reports depends_on entries that name no defined watcher.
+func checkUnknownDeps(ps *problems, names []string, byLower map[string]*Watcher, defined map[string]bool, key func(name string) string) {
 	for _, n := range names {
 		w := byLower[n]
 		for i, dep := range w.DependsOn {
@@ -337,7 +356,11 @@ func checkDependsOn(ps *problems, ws []Watcher, defined map[string]bool, key fun
 			}
 		}
 	}
+}
 
+// reportCycles finds cycles among the dependencies of the watchers in
+// byLower, visited in the order of names.
+func reportCycles(ps *problems, names []string, byLower map[string]*Watcher, key func(name string) string) {
 	// Depth-first search; a dependency met again while still on the
 	// path closes a cycle. Each cycle is reported once, starting from
 	// its smallest name.

@@ -68,6 +68,13 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 		s.serveConn(ctx, h, conn, r.RemoteAddr, acc.revoked, sinceParam(r.URL.Query().Get("since")))
 	})
 
+	return s.guarded(mux)
+}
+
+// guarded wraps mux with the headers every response carries and the
+// checks every request passes: the API's bearer token, or the console's
+// Host header and token (given once in the query, then kept in a cookie).
+func (s *Server) guarded(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hdr := w.Header()
 		hdr.Set("Content-Security-Policy", csp)
