@@ -291,3 +291,38 @@ func TestStubFallback(t *testing.T) {
 		t.Errorf("warnings %q, want one naming /bin/sh and the exec's error", msgs)
 	}
 }
+
+// TestStubAsAnotherUser: a worker dropped to another user still execs the
+// stub (its own /proc/self/fd, although it is no longer dumpable) and
+// gets LISTEN_PID and the umask; /bin/sh plays the worker and says what
+// it got.
+func TestStubAsAnotherUser(t *testing.T) {
+	needStub(t)
+	if os.Geteuid() != 0 {
+		t.Skip("changing user needs root")
+	}
+	s := runSpawner(t, "")
+	out, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	spec := ProcSpec{Path: "/bin/sh", Argv: []string{"sh", "-c", `echo "$LISTEN_PID $$ $(umask) $(id -u)"`},
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", Umask: 0o027, Listen: true, Stdout: outW,
+		Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	if got := step(s.Spawner, spec); got != "stub" {
+		t.Fatalf("exec step %s, want stub", got)
+	}
+	c := start(t, s.Spawner, "", spec)
+	outW.Close()
+	if err := out.SetReadDeadline(time.Now().Add(hang)); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if want := fmt.Sprintf("%d %d 0027 65534\n", c.p.Pid, c.p.Pid); err != nil || line != want {
+		t.Errorf("worker says %q (%v), want %q; its stderr: %q", line, err, want, c.stderrText(t))
+	}
+	if ex := c.wait(t); ex != (Exit{}) {
+		t.Errorf("worker ended with %v, want 0", ex)
+	}
+}
