@@ -11,9 +11,11 @@
 // Go runs no code between fork and exec, so what must happen in the child
 // alone (LISTEN_PID set to its own pid, a umask, rlimits, nice and
 // oom_score_adj) happens in an exec step before the worker's own program:
-// /bin/sh's builtins when they suffice, otherwise poold's own binary as an
-// exec shim (see RunShimIfRequested), which then also changes root and
-// user itself (attrs.go). The step execs the worker in the same process, so
+// for LISTEN_PID and a umask, a sub-kilobyte exec stub held in a memfd
+// (execstub.go), or /bin/sh's builtins where the stub cannot run;
+// otherwise poold's own binary as an exec shim (see RunShimIfRequested),
+// which then also changes root and user itself (attrs.go). The step execs
+// the worker in the same process, so
 // the pid, process group, fds and parent-death signal stay. When the
 // direct exec fails, Start returns the error; when the exec from a step
 // fails, Start has already succeeded and the worker exits with status 127

@@ -122,6 +122,28 @@ func BenchmarkStartWithPipes(b *testing.B) {
 	cpu.report(b)
 }
 
+// BenchmarkCgroupMakeRemove times a worker's cgroup alone, made and
+// removed without a worker: BenchmarkStartInCgroup less this is what
+// the clone into it costs.
+func BenchmarkCgroupMakeRemove(b *testing.B) {
+	tree, _, err := cgroup.Open(cgroup.TreePrefix+"bench", time.Second)
+	if err != nil {
+		b.Skipf("no cgroup tree here: %v", err)
+	}
+	defer tree.Close()
+	cpu := cpuMeter(b)
+	for b.Loop() {
+		g, err := tree.NewGroup("bench", 1, cgroup.Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := g.Remove(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu.report(b)
+}
+
 func startWait(b *testing.B, s *Spawner, spec ProcSpec) {
 	p, err := s.Start(spec)
 	if err != nil {
@@ -161,4 +183,18 @@ func (c cpuUse) report(b *testing.B) {
 	n := float64(b.N)
 	b.ReportMetric(float64((now.self-c.self).Microseconds())/n, "self-cpu-us/op")
 	b.ReportMetric(float64((now.children-c.children).Microseconds())/n, "child-cpu-us/op")
+}
+
+// BenchmarkRoundTrip times a Start that the spawner's thread refuses at
+// once (empty argv): the hand-off to the locked thread and back that
+// every start pays besides its fork and exec.
+func BenchmarkRoundTrip(b *testing.B) {
+	s := runSpawner(b, "")
+	cpu := cpuMeter(b)
+	for b.Loop() {
+		if _, err := s.Start(ProcSpec{}); err == nil {
+			b.Fatal("Start with an empty argv succeeded")
+		}
+	}
+	cpu.report(b)
 }
