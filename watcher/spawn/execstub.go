@@ -142,7 +142,7 @@ func (s *Spawner) loadStub() {
 	stub, err := newExecStub()
 	if err != nil {
 		s.warnf("no exec stub: workers that need LISTEN_PID or a umask are exec'd through /bin/sh first, "+
-			"about 0.5 ms more each", err)
+			"about 0.6 ms more each", err)
 		return
 	}
 	s.stub.Store(stub)
@@ -160,7 +160,7 @@ func (s *Spawner) closeStub() {
 func (s *Spawner) dropStub(stub *execStub, err error) {
 	stub.f.Close()
 	s.warnf("the exec stub cannot run here (a noexec or seccomp policy?): workers that need LISTEN_PID "+
-		"or a umask are exec'd through /bin/sh first from now on, about 0.5 ms more each", err)
+		"or a umask are exec'd through /bin/sh (or poold's shim) first from now on, about 0.6 ms more each", err)
 }
 
 // stubMayBeAtFault says whether a start through the stub that failed with

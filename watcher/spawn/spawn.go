@@ -175,9 +175,9 @@ func (s *Spawner) Start(spec ProcSpec) (*Proc, error) {
 // execStep picks how a worker is exec'd, cheapest first: directly when
 // nothing must happen in the child; through the exec stub (execstub.go),
 // a sub-kilobyte program that sets LISTEN_PID to its own pid and the
-// umask, for a few tens of microseconds; through the shell, whose
-// builtins do the same ($$, which the exec keeps), for about half a
-// millisecond, where the stub cannot run; through poold's own binary (the
+// umask, for about 0.2 ms of CPU; through the shell, whose builtins do
+// the same ($$, which the exec keeps), for about 0.8 ms, where the stub
+// cannot run; through poold's own binary (the
 // shim) when rlimits must be set or there is no shell, which costs a Go
 // start-up of the whole poold binary, a few milliseconds. viaStub says
 // that the stub's memfd must follow the worker's files.
