@@ -1,3 +1,8 @@
+# Source of execStubCode (../execstub_amd64.go). To rebuild the bytes:
+#   as --64 -o stub.o execstub_amd64.S && objcopy -O binary -j .text stub.o stub.bin
+#   objdump -d -M intel stub.o   # the instructions listed in the Go table
+# The Go tests check what the stub does on real processes; they need no
+# assembler.
 # poold's exec stub, amd64. Entered by execve with:
 #   argv[0] = control: 'L' or '-' (set LISTEN_PID or not), the decimal fd
 #             of the stub itself to close, then optionally 'u' and an octal
