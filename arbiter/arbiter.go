@@ -240,6 +240,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 
 	spawnCtx, stopSpawner := context.WithCancel(context.Background())
 	a.spawner = spawn.New(self)
+	a.spawner.SetWarn(a.log.Warn) // says once if its exec stub cannot run here
 	spawnDone := make(chan struct{})
 	go func() {
 		defer close(spawnDone)

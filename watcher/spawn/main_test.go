@@ -24,6 +24,8 @@ import (
 //
 //	hold  write "ready <pid>" on stdout, then wait for SIGTERM
 //	exit  exit 0 at once
+//	activate  take the socket poold passed through go-systemd's
+//	          activation, answer one connection with "pid <pid>", exit 0
 const childEnv = "POOLD_SPAWN_TEST_CHILD"
 
 // The main goroutine keeps the main thread (LockOSThread in an init runs
@@ -86,6 +88,8 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "exit":
 		os.Exit(0)
+	case "activate":
+		os.Exit(serveActivated())
 	default:
 		fmt.Fprintf(os.Stderr, "spawn test child: unknown mode %q\n", os.Getenv(childEnv))
 		os.Exit(2)
@@ -117,10 +121,18 @@ type running struct {
 // when not empty.
 func runSpawner(t testing.TB, shell string) *running {
 	t.Helper()
+	return runSpawnerWith(t, shell, false)
+}
+
+// runSpawnerWith is runSpawner, without the exec stub when noStub (the
+// fallback to /bin/sh).
+func runSpawnerWith(t testing.TB, shell string, noStub bool) *running {
+	t.Helper()
 	s := New(self(t))
 	if shell != "" {
 		s.shell = shell
 	}
+	s.stubOff = noStub
 	return runSpawnerOf(t, s)
 }
 
@@ -134,6 +146,11 @@ func runSpawnerOf(t testing.TB, s *Spawner) *running {
 		r.err = s.Run(ctx)
 	}()
 	t.Cleanup(func() { r.stop(t) })
+	// Once Run serves, it holds everything it opens for good (the exec
+	// stub's memfd): a refused Start is a request it has served.
+	if _, err := s.Start(ProcSpec{}); err == nil {
+		t.Fatal("Start with an empty argv succeeded")
+	}
 	return r
 }
 

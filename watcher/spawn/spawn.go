@@ -11,9 +11,11 @@
 // Go runs no code between fork and exec, so what must happen in the child
 // alone (LISTEN_PID set to its own pid, a umask, rlimits, nice and
 // oom_score_adj) happens in an exec step before the worker's own program:
-// /bin/sh's builtins when they suffice, otherwise poold's own binary as an
-// exec shim (see RunShimIfRequested), which then also changes root and
-// user itself (attrs.go). The step execs the worker in the same process, so
+// for LISTEN_PID and a umask, a sub-kilobyte exec stub held in a memfd
+// (execstub.go), or /bin/sh's builtins where the stub cannot run;
+// otherwise poold's own binary as an exec shim (see RunShimIfRequested),
+// which then also changes root and user itself (attrs.go). The step execs
+// the worker in the same process, so
 // the pid, process group, fds and parent-death signal stay. When the
 // direct exec fails, Start returns the error; when the exec from a step
 // fails, Start has already succeeded and the worker exits with status 127
@@ -43,6 +45,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/poold/poold/watcher/cgroup"
@@ -79,8 +82,13 @@ type Spawner struct {
 	noPidfd  error     // why workers are watched without pidfds; set by Run
 	pids     pidsWatch // poold's pids limits; used on Run's goroutine
 	pidfdOff bool      // tests: act as if pidfds did not work
-	reqs     chan request
-	done     chan struct{}
+	// stub is the exec stub (execstub.go); nil: none, /bin/sh instead.
+	// Set and cleared on Run's goroutine; atomic for tests' peeks.
+	stub    atomic.Pointer[execStub]
+	stubOff bool                          // tests: act as if the stub could not run
+	warn    func(msg string, args ...any) // see SetWarn
+	reqs    chan request
+	done    chan struct{}
 }
 
 type request struct {
@@ -101,6 +109,11 @@ var ErrSpawnerStopped = errors.New("spawner stopped")
 func New(self string) *Spawner {
 	return &Spawner{self: self, shell: "/bin/sh", reqs: make(chan request), done: make(chan struct{})}
 }
+
+// SetWarn sets where the spawner says, once, that it had to fall back to
+// a slower exec step; hclog's Warn fits. Call it before Run. Without it,
+// the line goes to stderr.
+func (s *Spawner) SetWarn(warn func(msg string, args ...any)) { s.warn = warn }
 
 // checkShell looks for the shell once; see execStep.
 func (s *Spawner) checkShell() {
@@ -128,6 +141,8 @@ func (s *Spawner) Run(ctx context.Context) error {
 	}
 	defer close(s.done)
 	s.checkShell()
+	s.loadStub()
+	defer s.closeStub()
 	s.noPidfd = checkPidfd()
 	if s.pidfdOff {
 		s.noPidfd = errors.New("pidfds turned off by a test")
@@ -158,16 +173,28 @@ func (s *Spawner) Start(spec ProcSpec) (*Proc, error) {
 }
 
 // execStep picks how a worker is exec'd, cheapest first: directly when
-// nothing must happen in the child; through the shell, whose builtins set
-// LISTEN_PID to its own pid ($$, which the exec keeps) and the umask, for
-// about half a millisecond; through poold's own binary (the shim) when
-// rlimits must be set or there is no shell, which costs a Go start-up of
-// the whole poold binary, a few milliseconds.
-func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, err error) {
+// nothing must happen in the child; through the exec stub (execstub.go),
+// a sub-kilobyte program that sets LISTEN_PID to its own pid and the
+// umask, for about 0.2 ms of CPU; through the shell, whose builtins do
+// the same ($$, which the exec keeps), for about 0.8 ms, where the stub
+// cannot run; through poold's own binary (the
+// shim) when rlimits must be set or there is no shell, which costs a Go
+// start-up of the whole poold binary, a few milliseconds. viaStub says
+// that the stub's memfd must follow the worker's files.
+func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, viaStub bool, err error) {
 	if !spec.Listen && spec.Umask < 0 && len(spec.Rlimits) == 0 && !needsShim(spec) {
-		return spec.Path, spec.Argv, spec.Env, nil
+		return spec.Path, spec.Argv, spec.Env, false, nil
 	}
-	if len(spec.Rlimits) == 0 && s.hasShell && !needsShim(spec) && spec.Chroot == "" {
+	light := len(spec.Rlimits) == 0 && !needsShim(spec) && spec.Chroot == ""
+	if light && s.stub.Load() != nil {
+		env = spec.Env
+		if env == nil {
+			env = os.Environ() // as os.StartProcess does
+		}
+		path, argv, env = stubStep(spec, env)
+		return path, argv, env, true, nil
+	}
+	if light && s.hasShell {
 		script := ""
 		if spec.Umask >= 0 {
 			script += fmt.Sprintf("umask %04o && ", spec.Umask)
@@ -177,16 +204,16 @@ func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, err 
 		}
 		// $0 and "$@" pass the path and arguments through untouched.
 		argv = append([]string{"sh", "-c", script + `exec "$0" "$@"`, spec.Path}, spec.Argv[1:]...)
-		return s.shell, argv, spec.Env, nil
+		return s.shell, argv, spec.Env, false, nil
 	}
 	raw, err := json.Marshal(shimSpecOf(spec))
 	if err != nil {
-		return "", nil, nil, err
+		return "", nil, nil, false, err
 	}
 	env = make([]string, 0, len(spec.Env)+1)
 	env = append(env, spec.Env...)
 	env = append(env, shimEnv+"="+string(raw))
-	return s.self, []string{shimArgv, spec.Path}, env, nil
+	return s.self, []string{shimArgv, spec.Path}, env, false, nil
 }
 
 func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
@@ -194,31 +221,54 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
 		// execStep would index it, on the spawner's thread.
 		return nil, fmt.Errorf("start %s: empty argv: want at least argv[0]", spec.Path)
 	}
-	path, argv, env, err := s.execStep(spec)
+	if err := s.pids.check(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
+	}
+	p, viaStub, err := s.startOnce(spec)
+	if err != nil && viaStub && stubMayBeAtFault(err) {
+		// The stub may be what cannot run here (a noexec policy,
+		// seccomp): if the next step can start the worker, use that
+		// from now on, and say so once.
+		stub := s.stub.Load()
+		s.stub.Store(nil)
+		p2, _, err2 := s.startOnce(spec)
+		if err2 != nil {
+			s.stub.Store(stub) // the worker's own fault: keep the stub
+			return nil, err2
+		}
+		s.dropStub(stub, err)
+		return p2, nil
+	}
+	return p, err
+}
+
+// startOnce starts spec through the exec step execStep picks now.
+func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, viaStub bool, err error) {
+	path, argv, env, viaStub, err := s.execStep(spec)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	viaShim := path == s.self && len(argv) > 0 && argv[0] == shimArgv
 	if env == nil {
 		env = os.Environ() // as os.StartProcess does
 	}
-	if err := s.pids.check(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
-	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
-		return nil, err
+		return nil, viaStub, err
 	}
 	defer devnull.Close()
-	files := make([]*os.File, 0, 3+len(spec.Files))
+	files := make([]*os.File, 0, 4+len(spec.Files))
 	files = append(files, devnull, orDevnull(spec.Stdout, devnull), orDevnull(spec.Stderr, devnull))
 	files = append(files, spec.Files...)
-	attr, cred := forkAttr(spec, viaShim)
-	p, err := s.fork(path, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env}, files, cred, attr.Chroot, spec.Cgroup)
-	if err != nil {
-		return nil, startError(spec.Path, path, err)
+	if viaStub {
+		files = append(files, s.stub.Load().f) // the stub closes it
 	}
-	return p, nil
+	attr, cred := forkAttr(spec, viaShim)
+	p, err = s.fork(path, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env}, files, cred, attr.Chroot, spec.Cgroup)
+	if err != nil {
+		return nil, viaStub, startError(spec.Path, path, err)
+	}
+	return p, viaStub, nil
 }
 
 // fork starts path with files at fds 0, 1, 2, ... in its own process

@@ -18,15 +18,19 @@ import (
 )
 
 // step names the exec step s would pick for spec. It asks a twin of s,
-// since only s's Run goroutine may touch s's hasShell.
+// since only s's Run goroutine may touch s's hasShell. s's Run must be
+// serving.
 func step(s *Spawner, spec ProcSpec) string {
 	twin := New(s.self)
 	twin.shell = s.shell
 	twin.checkShell()
-	path, argv, _, err := twin.execStep(spec)
+	twin.stub.Store(s.stub.Load()) // Run has loaded it: see runSpawnerOf
+	path, argv, _, viaStub, err := twin.execStep(spec)
 	switch {
 	case err != nil:
 		return "error: " + err.Error()
+	case viaStub:
+		return "stub"
 	case path == twin.self && argv[0] == shimArgv: // this binary is also the worker
 		return "shim"
 	case path == twin.shell:
@@ -41,6 +45,7 @@ func step(s *Spawner, spec ProcSpec) string {
 type stepCase struct {
 	name    string
 	noShell bool // hide /bin/sh from the spawner
+	noStub  bool // run the spawner without its exec stub
 	umask   int
 	nofile  uint64 // RLIMIT_NOFILE to set; 0: none
 	listen  bool
@@ -55,12 +60,16 @@ type stepCase struct {
 func TestExecSteps(t *testing.T) {
 	cases := []stepCase{
 		{name: "direct", umask: -1, step: "direct"},
-		{name: "sh listen and umask", umask: 0o027, listen: true, step: "sh"},
-		{name: "sh umask 0", umask: 0, step: "sh"},
-		{name: "sh listen only", umask: -1, listen: true, step: "sh"},
+		{name: "stub listen and umask", umask: 0o027, listen: true, step: "stub"},
+		{name: "stub umask 0", umask: 0, step: "stub"},
+		{name: "stub listen only", umask: -1, listen: true, step: "stub"},
+		{name: "stub without sh", noShell: true, umask: 0o022, listen: true, step: "stub"},
+		{name: "sh listen and umask", noStub: true, umask: 0o027, listen: true, step: "sh"},
+		{name: "sh umask 0", noStub: true, umask: 0, step: "sh"},
+		{name: "sh listen only", noStub: true, umask: -1, listen: true, step: "sh"},
 		{name: "shim rlimit", umask: 0o077, nofile: 123, listen: true, step: "shim"},
 		{name: "shim rlimit only", umask: -1, nofile: 200, step: "shim"},
-		{name: "shim without sh", noShell: true, umask: 0o022, listen: true, step: "shim"},
+		{name: "shim without stub or sh", noStub: true, noShell: true, umask: 0o022, listen: true, step: "shim"},
 		{name: "shim nice", umask: -1, nice: 5, step: "shim"},
 		{name: "shim nice and the rest", umask: 0o027, nofile: 150, listen: true, nice: -2, step: "shim"},
 	}
@@ -74,7 +83,7 @@ func testExecStep(t *testing.T, tc stepCase) {
 	if tc.noShell {
 		shell = "/nonexistent/sh"
 	}
-	s := runSpawner(t, shell)
+	s := runSpawnerWith(t, shell, tc.noStub)
 	dir := t.TempDir()
 	sock, data := passedFiles(t, dir)
 	out, outW, err := os.Pipe()
@@ -179,19 +188,22 @@ func checkSettings(t testing.TB, pid int, tc stepCase) {
 func TestMissingExecutable(t *testing.T) {
 	const path = "/nonexistent/worker"
 	cases := []struct {
-		name  string
-		spec  ProcSpec
-		step  string
-		shell string
+		name   string
+		spec   ProcSpec
+		step   string
+		shell  string
+		noStub bool
 	}{
 		{name: "direct", spec: ProcSpec{Umask: -1}, step: "direct"},
-		{name: "sh", spec: ProcSpec{Umask: -1, Listen: true}, step: "sh"},
+		{name: "stub", spec: ProcSpec{Umask: -1, Listen: true}, step: "stub"},
+		{name: "stub umask", spec: ProcSpec{Umask: 0o022}, step: "stub"},
+		{name: "sh", spec: ProcSpec{Umask: -1, Listen: true}, step: "sh", noStub: true},
 		{name: "shim", spec: ProcSpec{Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}}, step: "shim"},
-		{name: "shim without sh", spec: ProcSpec{Umask: 0o022}, step: "shim", shell: "/nonexistent/sh"},
+		{name: "shim without stub or sh", spec: ProcSpec{Umask: 0o022}, step: "shim", shell: "/nonexistent/sh", noStub: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := runSpawner(t, tc.shell)
+			s := runSpawnerWith(t, tc.shell, tc.noStub)
 			spec := tc.spec
 			spec.Path, spec.Argv = path, []string{"worker", "--flag"}
 			if got := step(s.Spawner, spec); got != tc.step {
@@ -225,7 +237,7 @@ func TestEmptyArgv(t *testing.T) {
 	s := runSpawner(t, "")
 	for name, spec := range map[string]ProcSpec{
 		"direct": {Umask: -1},
-		"sh":     {Umask: -1, Listen: true},
+		"stub":   {Umask: -1, Listen: true},
 		"shim":   {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}},
 	} {
 		spec.Path = self(t)
@@ -265,12 +277,13 @@ func TestStartAfterRunReturned(t *testing.T) {
 func TestWorkersDieWithTheSpawner(t *testing.T) {
 	specs := map[string]ProcSpec{
 		"direct": {Umask: -1},
+		"stub":   {Umask: -1, Listen: true},
 		"sh":     {Umask: -1, Listen: true},
 		"shim":   {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 300}},
 	}
 	for name, spec := range specs {
 		t.Run(name, func(t *testing.T) {
-			s := runSpawner(t, "")
+			s := runSpawnerWith(t, "", name == "sh")
 			out, outW, err := os.Pipe()
 			if err != nil {
 				t.Fatal(err)

@@ -1,0 +1,193 @@
+# Source of execStubCode (../execstub_amd64.go). To rebuild the bytes:
+#   as --64 -o stub.o execstub_amd64.S && objcopy -O binary -j .text stub.o stub.bin
+#   objdump -d -M intel stub.o   # the instructions listed in the Go table
+# The Go tests check what the stub does on real processes; they need no
+# assembler.
+# poold's exec stub, amd64. Entered by execve with:
+#   argv[0] = control: 'L' or '-' (set LISTEN_PID or not), the decimal fd
+#             of the stub itself to close, then optionally 'u' and an octal
+#             umask: "L7", "-7u0022", "L7u0027"
+#   argv[1] = the worker's path, argv[2...] = the worker's argv
+#   envp    = the worker's environment; with 'L', one entry is
+#             "LISTEN_PID=XXXXXXXXXX" (10 placeholder bytes)
+# It overwrites the placeholder with its pid and a NUL, sets the umask,
+# closes its own fd and execs the worker in the same process. If the exec
+# fails it writes "poold-exec: exec PATH: REASON\n" on fd 2 and exits 127.
+	.intel_syntax noprefix
+	.text
+	.globl _start
+_start:
+	mov	rbx, [rsp]		# argc
+	lea	r12, [rsp+8]		# argv
+	lea	r13, [r12+rbx*8+8]	# envp
+	cmp	rbx, 3
+	jb	usage
+	mov	rsi, [r12]		# control
+	movzx	r14d, byte ptr [rsi]	# 'L' or '-'
+	inc	rsi
+	mov	ecx, 10
+	call	parse			# eax = our fd
+	mov	r15d, eax
+	cmp	byte ptr [rsi], 'u'
+	jne	1f
+	inc	rsi
+	mov	ecx, 8
+	call	parse
+	mov	edi, eax
+	mov	eax, 95			# umask
+	syscall
+1:	mov	edi, r15d
+	mov	eax, 3			# close
+	syscall
+	cmp	r14b, 'L'
+	jne	exec
+	mov	eax, 39			# getpid
+	syscall
+	mov	rdi, r13
+	movabs	rcx, 0x505f4e455453494c	# "LISTEN_P"
+2:	mov	rsi, [rdi]
+	test	rsi, rsi
+	jz	exec			# no placeholder: nothing to set
+	add	rdi, 8
+	cmp	[rsi], rcx
+	jne	2b
+	cmp	dword ptr [rsi+8], 0x583d4449	# "ID=X"
+	jne	2b
+	lea	rdi, [rsi+11]
+	call	utoa			# pid and NUL over the placeholder
+exec:
+	mov	rdi, [r12+8]		# path
+	lea	rsi, [r12+16]		# argv
+	mov	rdx, r13		# envp
+	mov	eax, 59			# execve
+	syscall
+	neg	eax			# errno
+	mov	ebx, eax
+	sub	rsp, 4352		# message buffer
+	mov	rdi, rsp
+	lea	r9, [rsp+4350]		# room for "\n"
+	lea	rsi, [rip+m_exec]
+	call	append
+	mov	rsi, [r12+8]
+	call	append
+	lea	rsi, [rip+m_colon]
+	call	append
+	lea	rsi, [rip+errnos]	# {errno, text\0}..., 0
+3:	movzx	eax, byte ptr [rsi]
+	test	eax, eax
+	jz	4f
+	inc	rsi
+	cmp	eax, ebx
+	je	5f
+6:	lodsb				# skip this text
+	test	al, al
+	jnz	6b
+	jmp	3b
+4:	lea	rsi, [rip+m_errno]
+	call	append
+	mov	eax, ebx
+	mov	r10, rdi
+	sub	rsp, 16			# digits, then copied into the message
+	mov	rdi, rsp
+	call	utoa
+	mov	rsi, rsp
+	mov	rdi, r10
+	call	append
+	add	rsp, 16
+	jmp	7f
+5:	call	append
+7:	mov	byte ptr [rdi], 10
+	inc	rdi
+	mov	rdx, rdi
+	sub	rdx, rsp		# length
+	mov	rsi, rsp
+	mov	edi, 2
+	mov	eax, 1			# write
+	syscall
+exit127:
+	mov	edi, 127
+	mov	eax, 231		# exit_group
+	syscall
+usage:
+	mov	edi, 2
+	lea	rsi, [rip+m_usage]
+	mov	edx, m_usage_end - m_usage
+	mov	eax, 1
+	syscall
+	jmp	exit127
+
+# parse: the unsigned number in base ecx at rsi into eax; rsi ends on the
+# first byte that is not a digit.
+parse:
+	xor	eax, eax
+1:	movzx	edx, byte ptr [rsi]
+	sub	edx, '0'
+	cmp	edx, 9
+	ja	2f
+	imul	eax, ecx
+	add	eax, edx
+	inc	rsi
+	jmp	1b
+2:	ret
+
+# utoa: eax in decimal and a NUL at rdi; rdi ends on the NUL.
+utoa:
+	mov	ecx, 10
+	mov	r8, rdi
+1:	xor	edx, edx		# digits, lowest first
+	div	ecx
+	add	dl, '0'
+	mov	[rdi], dl
+	inc	rdi
+	test	eax, eax
+	jnz	1b
+	mov	byte ptr [rdi], 0
+	lea	rdx, [rdi-1]		# reverse them
+2:	cmp	r8, rdx
+	jae	3f
+	mov	al, [r8]
+	mov	cl, [rdx]
+	mov	[r8], cl
+	mov	[rdx], al
+	inc	r8
+	dec	rdx
+	jmp	2b
+3:	ret
+
+# append: copy the string at rsi to rdi, stopping before r9; rdi ends
+# after the last byte copied.
+append:
+1:	cmp	rdi, r9
+	jae	2f
+	lodsb
+	test	al, al
+	jz	2f
+	stosb
+	jmp	1b
+2:	ret
+
+m_exec:	.asciz	"poold-exec: exec "
+m_colon: .asciz	": "
+m_errno: .asciz	"errno "
+errnos:
+	.byte	2
+	.asciz	"no such file or directory"
+	.byte	13
+	.asciz	"permission denied"
+	.byte	8
+	.asciz	"exec format error"
+	.byte	20
+	.asciz	"not a directory"
+	.byte	21
+	.asciz	"is a directory"
+	.byte	26
+	.asciz	"text file busy"
+	.byte	40
+	.asciz	"too many levels of symbolic links"
+	.byte	7
+	.asciz	"argument list too long"
+	.byte	12
+	.asciz	"cannot allocate memory"
+	.byte	0
+m_usage: .ascii	"poold-exec: want CONTROL PATH ARGV0 [ARG...]: this program is started by poold only\n"
+m_usage_end:
