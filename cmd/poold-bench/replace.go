@@ -27,7 +27,12 @@ func (b *bench) replaceSection(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("poold: %w", err)
 	}
-	var sf, gf *replaceFigures
+	var cf, sf, gf *replaceFigures
+	if b.haveCircus() {
+		if cf, err = b.replacePeer(ctx, sCircus); err != nil {
+			b.res.note("replace, circus: %v", err)
+		}
+	}
 	if b.haveSupervisord() {
 		if sf, err = b.replacePeer(ctx, sSup); err != nil {
 			b.res.note("replace, supervisord: %v", err)
@@ -45,6 +50,12 @@ func (b *bench) replaceSection(ctx context.Context) error {
 	b.res.add("replace", "reap event -> spawn event", "ms").set(sPoold, newStat(pf.reapSpawn))
 	ra := b.res.add("replace", "kill -9 -> new worker alive", "ms").set(sPoold, newStat(pf.killAlive))
 	rh := b.res.add("replace", "kill -9 -> new pid answers HTTP", "ms").set(sPoold, newStat(pf.killHTTP))
+	re := b.res.add("events", "kill -9 -> reap event at subscriber", "ms").set(sPoold, newStat(pf.killReapRecv))
+	if cf != nil {
+		ra.set(sCircus, newStat(cf.killAlive))
+		rh.set(sCircus, newStat(cf.killHTTP))
+		re.set(sCircus, newStat(cf.killReapRecv))
+	}
 	if sf != nil {
 		ra.set(sSup, newStat(sf.killAlive))
 	}
@@ -52,8 +63,7 @@ func (b *bench) replaceSection(ctx context.Context) error {
 		ra.set(sGuni, newStat(gf.killAlive))
 		rh.set(sGuni, newStat(gf.killHTTP))
 	}
-	b.res.add("events", "kill -9 -> reap event at subscriber", "ms").set(sPoold, newStat(pf.killReapRecv))
-	b.res.note("replace: one worker, killed %d times (after a warm-up kill), each at least %s after it started; spawn/reap event times are poold's own timestamps; \"alive\" is the new worker's own clock when it holds its listener; supervisord has no shared socket, so no HTTP figure", b.o.kills, pace)
+	b.res.note("replace: one worker, killed %d times (after a warm-up kill), each at least %s after it started; spawn/reap event times are poold's own timestamps; \"alive\" is the new worker's own clock when it holds its listener; supervisord has no shared socket, so no HTTP figure; the reap event is read from poold's and Circus's PUB socket by poold's own subscriber (supervisord and gunicorn publish none)", b.o.kills, pace)
 	return nil
 }
 
@@ -119,17 +129,13 @@ func (b *bench) replacePoold(ctx context.Context) (*replaceFigures, error) {
 	return f, nil
 }
 
-// replacePeer is the same loop for supervisord (alive only) and gunicorn
-// (alive and HTTP).
+// replacePeer is the same loop for Circus (alive, HTTP and the reap
+// event), supervisord (alive only) and gunicorn (alive and HTTP).
 func (b *bench) replacePeer(ctx context.Context, kind string) (*replaceFigures, error) {
 	b.board.drain()
-	var in *instance
-	var err error
-	if kind == sSup {
-		in, _, err = b.startSupervisord(1)
-	} else {
-		in, _, err = b.startGunicorn(1)
-	}
+	start := map[string]func(int) (*instance, time.Time, error){
+		sCircus: b.startCircus, sSup: b.startSupervisord, sGuni: b.startGunicorn}[kind]
+	in, _, err := start(1)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +143,19 @@ func (b *bench) replacePeer(ctx context.Context, kind string) (*replaceFigures, 
 	first, err := b.board.waitN(ctx, 1, 30*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("%w; log: %s", err, in.logTail())
+	}
+	var sub *zmqpub.Subscriber
+	if kind == sCircus {
+		if err := b.waitCircusControl(ctx, in); err != nil {
+			return nil, err
+		}
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		sub, err = zmqpub.Dial(dctx, in.pub, "watcher.web.")
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("subscribe to circusd's events at %s: %w", in.pub, err)
+		}
+		defer sub.Close()
 	}
 	f := &replaceFigures{}
 	cur := first[0]
@@ -151,6 +170,11 @@ func (b *bench) replacePeer(ctx context.Context, kind string) (*replaceFigures, 
 		var httpc <-chan answer
 		if in.addr != "" {
 			httpc = startHTTPNewPid(in.addr, cur.pid)
+		}
+		var reapRecv time.Time
+		var reapErr error
+		if sub != nil {
+			reapRecv, reapErr = waitReap(ctx, sub, cur.pid, 10*time.Second)
 		}
 		a, err := b.board.waitNew(ctx, map[int]bool{cur.pid: true}, 30*time.Second)
 		if err != nil {
@@ -169,6 +193,13 @@ func (b *bench) replacePeer(ctx context.Context, kind string) (*replaceFigures, 
 		f.killAlive = append(f.killAlive, ms(a.at.Sub(t0)))
 		if httpc != nil {
 			f.killHTTP = append(f.killHTTP, ms(h.at.Sub(t0)))
+		}
+		if sub != nil {
+			if reapErr != nil {
+				b.res.note("replace, %s kill %d: %v", kind, i, reapErr)
+			} else {
+				f.killReapRecv = append(f.killReapRecv, ms(reapRecv.Sub(t0)))
+			}
 		}
 	}
 	return f, nil
