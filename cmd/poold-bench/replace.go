@@ -14,6 +14,9 @@ import (
 // bench config's backoff_reset, so every kill is a healthy worker's death.
 const pace = 250 * time.Millisecond
 
+// circusKills caps Circus's kills in the replace section.
+const circusKills = 20
+
 type replaceFigures struct {
 	killSpawn, reapSpawn, killAlive, killHTTP, killReapRecv []float64
 }
@@ -63,7 +66,7 @@ func (b *bench) replaceSection(ctx context.Context) error {
 		ra.set(sGuni, newStat(gf.killAlive))
 		rh.set(sGuni, newStat(gf.killHTTP))
 	}
-	b.res.note("replace: one worker, killed %d times (after a warm-up kill), each at least %s after it started; spawn/reap event times are poold's own timestamps; \"alive\" is the new worker's own clock when it holds its listener; supervisord has no shared socket, so no HTTP figure; the reap event is read from poold's and Circus's PUB socket by poold's own subscriber (supervisord and gunicorn publish none)", b.o.kills, pace)
+	b.res.note("replace: one worker, killed %d times (after a warm-up kill), each at least %s after it started; spawn/reap event times are poold's own timestamps; \"alive\" is the new worker's own clock when it holds its listener; Circus is killed %d times at most; supervisord has no shared socket, so no HTTP figure; the reap event is read from poold's and Circus's PUB socket by poold's own subscriber (supervisord and gunicorn publish none)", b.o.kills, pace, circusKills)
 	return nil
 }
 
@@ -159,7 +162,13 @@ func (b *bench) replacePeer(ctx context.Context, kind string) (*replaceFigures, 
 	}
 	f := &replaceFigures{}
 	cur := first[0]
-	for i := 0; i <= b.o.kills; i++ {
+	kills := b.o.kills
+	if kind == sCircus {
+		// Circus respawns on its periodic check (check_delay, 5 s):
+		// fewer kills keep the run short.
+		kills = min(kills, circusKills)
+	}
+	for i := 0; i <= kills; i++ {
 		if err := sleepUntil(ctx, cur.at.Add(pace)); err != nil {
 			return nil, err
 		}
