@@ -169,3 +169,18 @@ func waitReap(ctx context.Context, sub *zmqpub.Subscriber, pid int, d time.Durat
 		}
 	}
 }
+
+// circusEvents waits for circusd's control endpoint (its PUB socket is up
+// by then) and subscribes to the watcher's events.
+func (b *bench) circusEvents(ctx context.Context, in *instance) (*zmqpub.Subscriber, error) {
+	if err := b.waitCircusControl(ctx, in); err != nil {
+		return nil, err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	sub, err := zmqpub.Dial(dctx, in.pub, "watcher.web.")
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to circusd's events at %s: %w", in.pub, err)
+	}
+	return sub, nil
+}

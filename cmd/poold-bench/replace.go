@@ -148,26 +148,23 @@ func (b *bench) replacePeer(ctx context.Context, kind string) (*replaceFigures, 
 		return nil, fmt.Errorf("%w; log: %s", err, in.logTail())
 	}
 	var sub *zmqpub.Subscriber
-	if kind == sCircus {
-		if err := b.waitCircusControl(ctx, in); err != nil {
-			return nil, err
-		}
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		sub, err = zmqpub.Dial(dctx, in.pub, "watcher.web.")
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("subscribe to circusd's events at %s: %w", in.pub, err)
-		}
-		defer sub.Close()
-	}
-	f := &replaceFigures{}
-	cur := first[0]
 	kills := b.o.kills
 	if kind == sCircus {
+		if sub, err = b.circusEvents(ctx, in); err != nil {
+			return nil, err
+		}
+		defer sub.Close()
 		// Circus respawns on its periodic check (check_delay, 5 s):
 		// fewer kills keep the run short.
 		kills = min(kills, circusKills)
 	}
+	return b.peerKills(ctx, kind, in, sub, first[0], kills)
+}
+
+// peerKills kills the peer's only worker kills times after a warm-up
+// kill; sub, when not nil, gives the reap event.
+func (b *bench) peerKills(ctx context.Context, kind string, in *instance, sub *zmqpub.Subscriber, cur alive, kills int) (*replaceFigures, error) {
+	f := &replaceFigures{}
 	for i := 0; i <= kills; i++ {
 		if err := sleepUntil(ctx, cur.at.Add(pace)); err != nil {
 			return nil, err
