@@ -31,7 +31,13 @@ type bench struct {
 	stderr io.Writer
 	res    *results
 	worker string // path of the built benchworker
-	seq    int    // for unique per-instance dirs
+	// circusSrc is the unpacked Circus package dir (PYTHONPATH), "" when
+	// Circus is left out.
+	circusSrc string
+	seq       int // for unique per-instance dirs
+	// extra is appended to poold's watcher config (the reload section's
+	// -reload-surge and -reload-ready-delay).
+	extra string
 }
 
 func (b *bench) logf(format string, args ...any) {

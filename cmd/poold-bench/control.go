@@ -27,7 +27,16 @@ func (b *bench) controlSection(ctx context.Context) error {
 		rs.target("< 10 ms", v.Median < 10)
 	}
 	ri := b.res.add("control", "incr -> new worker alive", "ms").set(sPoold, newStat(incr))
-	b.res.add("control", "incr command, whole process", "ms").set(sPoold, newStat(incrCmd))
+	rc := b.res.add("control", "incr command, whole process", "ms").set(sPoold, newStat(incrCmd))
+	if b.haveCircus() {
+		s, i, ic, err := b.controlCircus(ctx)
+		if err != nil {
+			b.res.note("control, circus: %v", err)
+		}
+		rs.set(sCircus, newStat(s))
+		ri.set(sCircus, newStat(i))
+		rc.set(sCircus, newStat(ic))
+	}
 	if b.haveSupervisord() {
 		s, err := b.controlSupervisord(ctx)
 		if err != nil {
@@ -42,7 +51,7 @@ func (b *bench) controlSection(ctx context.Context) error {
 		}
 		ri.set(sGuni, newStat(g))
 	}
-	b.res.note("control: poolctl status %d runs, incr %d runs (the pool grows 1 -> %d); peers: supervisorctl status, gunicorn `kill -TTIN` (supervisord cannot scale at run time; gunicorn has no status command)", statusRuns, incrRuns, 1+incrRuns)
+	b.res.note("control: poolctl status %d runs, incr %d runs (the pool grows 1 -> %d); peers: circusctl status and incr (%d runs each, python3 -m circus.circusctl), supervisorctl status, gunicorn `kill -TTIN` (supervisord cannot scale at run time; gunicorn has no status command)", statusRuns, incrRuns, 1+incrRuns, incrRuns)
 	return nil
 }
 
@@ -139,4 +148,45 @@ func (b *bench) controlGunicorn(ctx context.Context) ([]float64, error) {
 		out = append(out, ms(a.at.Sub(t0)))
 	}
 	return out, ctx.Err()
+}
+
+// controlCircus: circusctl status and circusctl incr web (whole python
+// processes, as poolctl is measured), incr until the new worker is alive.
+func (b *bench) controlCircus(ctx context.Context) (status, incr, incrCmd []float64, err error) {
+	b.board.drain()
+	in, _, err := b.startCircus(1)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer in.stop(10 * time.Second)
+	first, err := b.board.waitN(ctx, 1, 30*time.Second)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w; log: %s", err, in.logTail())
+	}
+	if err := b.waitCircusControl(ctx, in); err != nil {
+		return nil, nil, nil, err
+	}
+	for i := 0; i < incrRuns && ctx.Err() == nil; i++ {
+		d, _, err := b.circusctl(in, "status")
+		if err != nil {
+			return status, nil, nil, err
+		}
+		status = append(status, ms(d))
+	}
+	known := map[int]bool{first[0].pid: true}
+	for i := 0; i < incrRuns && ctx.Err() == nil; i++ {
+		t0 := time.Now()
+		d, _, err := b.circusctl(in, "incr", "web")
+		if err != nil {
+			return status, incr, incrCmd, err
+		}
+		a, err := b.board.waitNew(ctx, known, 10*time.Second)
+		if err != nil {
+			return status, incr, incrCmd, fmt.Errorf("incr %d: no new worker alive: %w; log: %s", i, err, in.logTail())
+		}
+		known[a.pid] = true
+		incr = append(incr, ms(a.at.Sub(t0)))
+		incrCmd = append(incrCmd, ms(d))
+	}
+	return status, incr, incrCmd, ctx.Err()
 }

@@ -15,12 +15,17 @@ import (
 // idleSection measures each manager with n idle workers and nobody
 // watching (no stats subscriber, no console, no scrape), for each of
 // -idle-sizes; then poold again while a scraper reads its /metrics every
-// -scrape-every, to show what a scrape costs. supervisord and gunicorn (up
-// to N=100) are measured alongside.
+// -scrape-every, to show what a scrape costs. supervisord, and Circus and
+// gunicorn up to N=100, are measured alongside.
 func (b *bench) idleSection(ctx context.Context) error {
 	for _, n := range b.o.idleSizes {
 		if err := b.idleManager(ctx, sPoold, b.startPoold, n); err != nil {
 			return fmt.Errorf("poold n=%d: %w", n, err)
+		}
+		if b.haveCircus() && n <= 100 {
+			if err := b.idleManager(ctx, sCircus, b.startCircus, n); err != nil {
+				b.res.note("idle circus n=%d: %v", n, err)
+			}
 		}
 		if b.haveSupervisord() {
 			if err := b.idleManager(ctx, sSup, b.startSupervisord, n); err != nil {

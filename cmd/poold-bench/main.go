@@ -1,6 +1,7 @@
 // Command poold-bench measures poold on this machine against a plain Go
-// fork/exec loop (the floor) and, when installed, Debian's supervisord and
-// gunicorn, in one run: spawn, replace, idle cost, control, events and
+// fork/exec loop (the floor) and against its peers: Circus 0.19 (from
+// -circus, under Debian's python3) and, when installed, Debian's
+// supervisord and gunicorn, in one run: spawn, replace, idle cost, control, events and
 // reload under load (wrk). It prints a table, writes the figures as JSON
 // and in Go's benchmark format (for benchstat), and reports every target
 // poold misses.
@@ -59,8 +60,14 @@ type options struct {
 	sizes    []int
 	wrkDur   time.Duration
 	peers    bool
-	only     string
-	keep     bool
+	circus   string // Circus source tarball
+	reloads  int    // rolling reloads under load per manager
+	// reloadSurge and reloadDelay, when set, give poold's watcher in the
+	// reload section max_surge and readiness "delay" with that ready_delay.
+	reloadSurge int
+	reloadDelay time.Duration
+	only        string
+	keep        bool
 	// idleSizes are the worker counts of the idle section; scrapeEvery
 	// is its scraper's period.
 	idleSizes   []int
@@ -80,7 +87,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	idleSizes := fs.String("idle-sizes", "50,1000", "worker counts for idle")
 	fs.DurationVar(&o.scrapeEvery, "scrape-every", 15*time.Second, "period of the idle section's /metrics scraper")
 	fs.DurationVar(&o.wrkDur, "wrk", 10*time.Second, "wrk duration for reload under load")
-	fs.BoolVar(&o.peers, "peers", true, "also measure supervisord and gunicorn when installed")
+	fs.BoolVar(&o.peers, "peers", true, "also measure Circus, supervisord and gunicorn when available")
+	fs.StringVar(&o.circus, "circus", "../shared/peers/circus-0.19.0.tar.gz", "Circus 0.19 source tarball, run under /usr/bin/python3 (\"\" = leave Circus out)")
+	fs.IntVar(&o.reloads, "reloads", 3, "rolling reloads under load per manager (each its own wrk run)")
+	fs.IntVar(&o.reloadSurge, "reload-surge", 0, "poold's max_surge in the reload section (0: poold's default, 1)")
+	fs.DurationVar(&o.reloadDelay, "reload-ready-delay", 0, "poold's readiness in the reload section: \"delay\" with this ready_delay (0: poold's default, spawn)")
 	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: spawn,replace,idle,control,reload (default all)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs) for inspection")
 	if err := fs.Parse(args); err != nil {
@@ -120,12 +131,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Machine: machine(),
 		Settings: map[string]any{
 			"idle_window": o.window.String(), "kills": o.kills, "sizes": o.sizes, "wrk_duration": o.wrkDur.String(),
-			"idle_sizes": o.idleSizes, "scrape_every": o.scrapeEvery.String(),
+			"idle_sizes": o.idleSizes, "scrape_every": o.scrapeEvery.String(), "reloads": o.reloads,
 		},
 	}}
 	if err := b.buildWorker(ctx); err != nil {
 		return err
 	}
+	b.setupCircus(ctx)
 	bd, err := listenBoard(filepath.Join(tmp, "alive.sock"))
 	if err != nil {
 		return err

@@ -65,7 +65,7 @@ env = ["BENCH_ALIVE=%[5]s"]
 graceful_timeout = "5s"
 backoff_reset = "200ms"
 flapping_attempts = 0
-`, dir, port, b.worker, n, b.board.path, metricsPort)
+`, dir, port, b.worker, n, b.board.path, metricsPort) + b.extra
 }
 
 // startPoold starts poold with n workers and returns at once, with the

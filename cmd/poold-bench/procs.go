@@ -118,6 +118,32 @@ func (r *reg) cleanup(grace time.Duration) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+	r.sweep()
+}
+
+// sweep kills workers that a manager left behind and that are no longer
+// its descendants (reparented when it exited before them, as circusd can
+// when stopped while respawning): every process whose program is in the
+// run's private temp dir was started for this run.
+func (r *reg) sweep() {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmd, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		argv0, _, _ := strings.Cut(string(cmd), "\x00")
+		if strings.HasPrefix(argv0, r.tmp+string(os.PathSeparator)) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // descendants maps every live descendant of roots to its start time, so a

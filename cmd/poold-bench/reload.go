@@ -13,10 +13,11 @@ import (
 	"time"
 )
 
+// The issue's setting: 50 workers, 50 kept-alive wrk connections.
 const (
-	reloadWorkers = 4
+	reloadWorkers = 50
 	wrkThreads    = 2
-	wrkConns      = 32
+	wrkConns      = 50
 )
 
 // wrkResult is what wrk reports.
@@ -75,14 +76,15 @@ func parseWrk(out string) (wrkResult, error) {
 }
 
 // startWrk starts wrk against addr for d; the channel yields its result.
-func (b *bench) startWrk(addr string, d time.Duration) (<-chan wrkResult, <-chan error, error) {
+// wrk stops early, and still reports, on SIGINT (see stopWrk).
+func (b *bench) startWrk(addr string, d time.Duration) (<-chan wrkResult, <-chan error, *proc, error) {
 	var out bytes.Buffer
 	cmd := exec.Command("/usr/bin/wrk", "-t"+strconv.Itoa(wrkThreads), "-c"+strconv.Itoa(wrkConns),
 		"-d"+strconv.Itoa(int(d.Seconds()))+"s", "--timeout", "2s", "--latency", "http://"+addr+"/")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	p, err := b.procs.start("wrk", cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	resc := make(chan wrkResult, 1)
 	errc := make(chan error, 1)
@@ -99,7 +101,7 @@ func (b *bench) startWrk(addr string, d time.Duration) (<-chan wrkResult, <-chan
 		}
 		resc <- w
 	}()
-	return resc, errc, nil
+	return resc, errc, p, nil
 }
 
 func waitWrk(ctx context.Context, resc <-chan wrkResult, errc <-chan error) (wrkResult, error) {
@@ -113,28 +115,64 @@ func waitWrk(ctx context.Context, resc <-chan wrkResult, errc <-chan error) (wrk
 	}
 }
 
-// reloadSection: wrk against the shared socket of 4 workers, first alone
-// (baseline), then while the pool is reloaded over and over (poold:
-// `poolctl --waiting reload web`, graceful; gunicorn: HUP, waiting for 4
-// new workers alive between two).
+// reloader is one manager's rolling reload: it returns once the manager
+// says the reload is done (poold, Circus) or the new workers are alive
+// (gunicorn).
+type reloader func(ctx context.Context, in *instance) error
+
+// reloadSection: wrk -c50 against the shared socket of 50 workers, first
+// alone (baseline), then through -reloads rolling reloads, each in its
+// own wrk run that starts a second before the reload and ends a second
+// after the last old worker is gone, so that every retirement falls
+// inside the run. Every manager runs the same plain worker (Shutdown on
+// SIGTERM, nothing else) except gunicorn, which can only run its own
+// Python worker. supervisord has no rolling reload.
 func (b *bench) reloadSection(ctx context.Context) error {
 	if !exists("/usr/bin/wrk") {
 		return fmt.Errorf("/usr/bin/wrk not found: apt-get install wrk")
 	}
-	pb, pr, n, rd, err := b.reloadPoold(ctx)
+	poolctl := filepath.Join(b.o.bin, "poolctl")
+	pooldReload := func(ctx context.Context, in *instance) error {
+		_, out, err := runTimed(poolctl, "--endpoint", in.ctl, "--waiting", "--timeout", "120s", "reload", "web")
+		if err != nil {
+			return fmt.Errorf("poolctl reload web: %w: %s", err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	if b.o.reloadSurge > 0 {
+		b.extra += fmt.Sprintf("max_surge = %d\n", b.o.reloadSurge)
+	}
+	if b.o.reloadDelay > 0 {
+		b.extra += fmt.Sprintf("readiness = \"delay\"\nready_delay = %q\n", b.o.reloadDelay.String())
+	}
+	if b.extra != "" {
+		b.res.note("reload: poold's watcher with %s", strings.ReplaceAll(strings.TrimSpace(b.extra), "\n", ", "))
+	}
+	err := b.reloadManager(ctx, sPoold, b.startPoold, pooldReload)
+	b.extra = ""
 	if err != nil {
 		return fmt.Errorf("poold: %w", err)
 	}
-	b.reloadRows(sPoold, pb, pr, n, rd)
-	if b.haveGunicorn() {
-		gb, gr, gn, grd, err := b.reloadGunicorn(ctx)
-		if err != nil {
-			b.res.note("reload, gunicorn: %v", err)
-		} else {
-			b.reloadRows(sGuni, gb, gr, gn, grd)
+	if b.haveCircus() {
+		circusReload := func(ctx context.Context, in *instance) error {
+			_, _, err := b.circusctl(in, "reload", "web", "--waiting")
+			return err
+		}
+		if err := b.reloadManager(ctx, sCircus, b.startCircus, circusReload); err != nil {
+			b.res.note("reload, circus: %v", err)
 		}
 	}
-	b.res.note("reload under load: wrk -t%d -c%d --timeout 2s, %d workers; baseline %s without reload, then %s with back-to-back rolling reloads; errors = connect+read+write+timeout+non-2xx", wrkThreads, wrkConns, reloadWorkers, b.o.wrkDur/2, b.o.wrkDur)
+	if b.haveGunicorn() {
+		guniReload := func(ctx context.Context, in *instance) error {
+			return syscall.Kill(in.p.pid(), syscall.SIGHUP)
+		}
+		if err := b.reloadManager(ctx, sGuni, b.startGunicorn, guniReload); err != nil {
+			b.res.note("reload, gunicorn: %v", err)
+		}
+	}
+	b.reloadVerdict()
+	b.res.note("reload under load: wrk -t%d -c%d --timeout 2s against %d workers; baseline %s without reload, then %d rolling reloads, each in its own wrk run from 1 s before the reload to 1 s after its last old worker is gone; errors = connect+read+write+timeout+non-2xx; the plain worker only calls http.Server.Shutdown on SIGTERM, which closes kept-alive connections it sees idle: wrk has always sent its next request by then and counts the close as a read error, whatever the manager (README, Benchmarks); gunicorn runs its own sync Python worker, which answers every request with \"Connection: close\" (no keep-alive), so its figure is not on the same worker; supervisord has no rolling reload",
+		wrkThreads, wrkConns, reloadWorkers, b.o.wrkDur/2, b.o.reloads)
 	return nil
 }
 
@@ -147,112 +185,142 @@ func (b *bench) rowFor(section, measure, unit string) *row {
 	return b.res.add(section, measure, unit)
 }
 
-func (b *bench) reloadRows(subject string, base, load wrkResult, reloads int, reloadMs []float64) {
+// reloadManager measures one manager: baseline, then o.reloads reloads.
+func (b *bench) reloadManager(ctx context.Context, subject string, start func(int) (*instance, time.Time, error), reload reloader) error {
+	b.board.drain()
+	in, _, err := start(reloadWorkers)
+	if err != nil {
+		return err
+	}
+	defer in.stop(20 * time.Second)
+	cur, err := b.board.waitN(ctx, reloadWorkers, spawnTimeout(reloadWorkers))
+	if err != nil {
+		return fmt.Errorf("%w; log: %s", err, in.logTail())
+	}
+	switch subject {
+	case sPoold:
+		err = b.waitControl(ctx, in)
+	case sCircus:
+		err = b.waitCircusControl(ctx, in)
+	}
+	if err != nil {
+		return err
+	}
+	resc, errc, _, err := b.startWrk(in.addr, b.o.wrkDur/2)
+	if err != nil {
+		return err
+	}
+	base, err := waitWrk(ctx, resc, errc)
+	if err != nil {
+		return err
+	}
 	b.rowFor("reload", "baseline requests/s", "req/s").one(subject, base.rps)
 	b.rowFor("reload", "baseline p99 latency", "ms").one(subject, base.p99)
-	b.rowFor("reload", "reloads completed during wrk", "count").one(subject, float64(reloads))
-	b.rowFor("reload", "one rolling reload", "ms").set(subject, newStat(reloadMs))
-	b.rowFor("reload", "requests during reloads", "count").one(subject, load.requests)
-	b.rowFor("reload", "requests/s during reloads", "req/s").one(subject, load.rps)
-	e := b.rowFor("reload", "errors during reloads", "count").one(subject, load.errors())
-	if subject == sPoold {
-		e.target("zero", load.errors() == 0)
-		if load.errors() > 0 {
-			e.Note = fmt.Sprintf("connect %.0f, read %.0f, write %.0f, timeout %.0f, non-2xx %.0f", load.connect, load.read, load.write, load.timeout, load.non2xx)
-			b.res.note("poold reload errors: %s", e.Note)
+	var took, errs, rps, p99 []float64
+	var kinds wrkResult
+	for r := 0; r < b.o.reloads && ctx.Err() == nil; r++ {
+		load, d, next, err := b.reloadOnce(ctx, in, cur, reload)
+		if err != nil {
+			return fmt.Errorf("reload %d: %w", r+1, err)
 		}
-	} else if load.errors() > 0 {
-		b.res.note("%s reload errors: connect %.0f, read %.0f, write %.0f, timeout %.0f, non-2xx %.0f", subject, load.connect, load.read, load.write, load.timeout, load.non2xx)
+		cur = next
+		took = append(took, ms(d))
+		errs = append(errs, load.errors())
+		rps = append(rps, load.rps)
+		p99 = append(p99, load.p99)
+		kinds.connect += load.connect
+		kinds.read += load.read
+		kinds.write += load.write
+		kinds.timeout += load.timeout
+		kinds.non2xx += load.non2xx
 	}
-	b.rowFor("reload", "p99 latency during reloads", "ms").one(subject, load.p99)
+	b.rowFor("reload", fmt.Sprintf("one rolling reload of %d (until the last old worker is gone)", reloadWorkers), "ms").set(subject, newStat(took))
+	b.rowFor("reload", fmt.Sprintf("errors in one reload (wrk -c%d)", wrkConns), "count").set(subject, newStat(errs))
+	if kinds.errors() > 0 {
+		b.res.note("%s reload errors over %d reloads: connect %.0f, read %.0f, write %.0f, timeout %.0f, non-2xx %.0f", subject, len(errs), kinds.connect, kinds.read, kinds.write, kinds.timeout, kinds.non2xx)
+	}
+	b.rowFor("reload", "requests/s during a reload", "req/s").set(subject, newStat(rps))
+	b.rowFor("reload", "p99 latency during a reload", "ms").set(subject, newStat(p99))
+	return nil
 }
 
-func (b *bench) reloadPoold(ctx context.Context) (base, load wrkResult, reloads int, reloadMs []float64, err error) {
+// reloadOnce runs wrk around one reload. It returns wrk's figures, the
+// time from the reload command to the last old worker gone, and the new
+// workers.
+func (b *bench) reloadOnce(ctx context.Context, in *instance, old []alive, reload reloader) (wrkResult, time.Duration, []alive, error) {
+	resc, errc, wp, err := b.startWrk(in.addr, 5*time.Minute)
+	if err != nil {
+		return wrkResult{}, 0, nil, err
+	}
+	stopWrk := func() (wrkResult, error) {
+		_ = wp.cmd.Process.Signal(syscall.SIGINT)
+		return waitWrk(ctx, resc, errc)
+	}
+	if err := sleepUntil(ctx, time.Now().Add(time.Second)); err != nil {
+		stopWrk()
+		return wrkResult{}, 0, nil, err
+	}
 	b.board.drain()
-	in, _, err := b.startPoold(reloadWorkers)
+	t0 := time.Now()
+	if err := reload(ctx, in); err != nil {
+		stopWrk()
+		return wrkResult{}, 0, nil, err
+	}
+	if err := waitGone(ctx, old, 60*time.Second); err != nil {
+		stopWrk()
+		return wrkResult{}, 0, nil, fmt.Errorf("%w; log: %s", err, in.logTail())
+	}
+	d := time.Since(t0)
+	next, err := b.board.waitN(ctx, reloadWorkers, 30*time.Second)
 	if err != nil {
-		return
+		stopWrk()
+		return wrkResult{}, 0, nil, fmt.Errorf("new workers: %w", err)
 	}
-	defer in.stop(10 * time.Second)
-	if _, err = b.board.waitN(ctx, reloadWorkers, 20*time.Second); err != nil {
-		err = fmt.Errorf("%w; log: %s", err, in.logTail())
-		return
+	if err := sleepUntil(ctx, time.Now().Add(time.Second)); err != nil {
+		stopWrk()
+		return wrkResult{}, 0, nil, err
 	}
-	if err = b.waitControl(ctx, in); err != nil {
-		return
-	}
-	resc, errc, err := b.startWrk(in.addr, b.o.wrkDur/2)
-	if err != nil {
-		return
-	}
-	if base, err = waitWrk(ctx, resc, errc); err != nil {
-		return
-	}
-	resc, errc, err = b.startWrk(in.addr, b.o.wrkDur)
-	if err != nil {
-		return
-	}
-	end := time.Now().Add(b.o.wrkDur - 500*time.Millisecond)
-	if err = sleepUntil(ctx, time.Now().Add(500*time.Millisecond)); err != nil {
-		return
-	}
-	poolctl := filepath.Join(b.o.bin, "poolctl")
-	for time.Now().Before(end) && ctx.Err() == nil {
-		d, out, rerr := runTimed(poolctl, "--endpoint", in.ctl, "--waiting", "--timeout", "60s", "reload", "web")
-		if rerr != nil {
-			b.res.note("poold reload %d: %v: %s", reloads+1, rerr, bytes.TrimSpace(out))
-			break
-		}
-		reloads++
-		reloadMs = append(reloadMs, ms(d))
-	}
-	load, err = waitWrk(ctx, resc, errc)
-	if err == nil && strings.Contains(in.logTail(), "[ERROR]") {
-		b.res.note("poold log during reload (tail): %s", in.logTail())
-	}
-	return
+	load, err := stopWrk()
+	return load, d, next, err
 }
 
-func (b *bench) reloadGunicorn(ctx context.Context) (base, load wrkResult, reloads int, reloadMs []float64, err error) {
-	b.board.drain()
-	in, _, err := b.startGunicorn(reloadWorkers)
-	if err != nil {
-		return
-	}
-	defer in.stop(10 * time.Second)
-	if _, err = b.board.waitN(ctx, reloadWorkers, 30*time.Second); err != nil {
-		err = fmt.Errorf("%w; log: %s", err, in.logTail())
-		return
-	}
-	resc, errc, err := b.startWrk(in.addr, b.o.wrkDur/2)
-	if err != nil {
-		return
-	}
-	if base, err = waitWrk(ctx, resc, errc); err != nil {
-		return
-	}
-	resc, errc, err = b.startWrk(in.addr, b.o.wrkDur)
-	if err != nil {
-		return
-	}
-	end := time.Now().Add(b.o.wrkDur - 500*time.Millisecond)
-	if err = sleepUntil(ctx, time.Now().Add(500*time.Millisecond)); err != nil {
-		return
-	}
-	for time.Now().Before(end) && ctx.Err() == nil {
-		b.board.drain()
-		t0 := time.Now()
-		if kerr := syscall.Kill(in.p.pid(), syscall.SIGHUP); kerr != nil {
-			err = kerr
-			return
+// waitGone polls until no process of as exists any more (reaped by its
+// manager).
+func waitGone(ctx context.Context, as []alive, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		left := 0
+		for _, a := range as {
+			if syscall.Kill(a.pid, 0) == nil {
+				left++
+			}
 		}
-		if _, werr := b.board.waitN(ctx, reloadWorkers, 20*time.Second); werr != nil {
-			b.res.note("gunicorn reload %d: %v", reloads+1, werr)
-			break
+		if left == 0 {
+			return nil
 		}
-		reloads++
-		reloadMs = append(reloadMs, ms(time.Since(t0)))
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d old workers still running after %s", left, len(as), d)
+		}
+		if err := sleepUntil(ctx, time.Now().Add(5*time.Millisecond)); err != nil {
+			return err
+		}
 	}
-	load, err = waitWrk(ctx, resc, errc)
-	return
+}
+
+// reloadVerdict: poold's errors per reload against the best peer that
+// runs the same worker (Circus), and the errors per kept-alive
+// connection.
+func (b *bench) reloadVerdict() {
+	e := b.rowFor("reload", fmt.Sprintf("errors in one reload (wrk -c%d)", wrkConns), "count")
+	p, c := e.Values[sPoold], e.Values[sCircus]
+	if p == nil {
+		return
+	}
+	per := b.rowFor("reload", "errors per kept-alive connection in one reload", "count")
+	for s, v := range e.Values {
+		per.one(s, v.Median/wrkConns)
+	}
+	if c != nil {
+		e.target("<= circus on the same worker", p.Median <= c.Median)
+	}
 }

@@ -14,6 +14,9 @@ import (
 // bench config's backoff_reset, so every kill is a healthy worker's death.
 const pace = 250 * time.Millisecond
 
+// circusKills caps Circus's kills in the replace section.
+const circusKills = 20
+
 type replaceFigures struct {
 	killSpawn, reapSpawn, killAlive, killHTTP, killReapRecv []float64
 }
@@ -27,7 +30,12 @@ func (b *bench) replaceSection(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("poold: %w", err)
 	}
-	var sf, gf *replaceFigures
+	var cf, sf, gf *replaceFigures
+	if b.haveCircus() {
+		if cf, err = b.replacePeer(ctx, sCircus); err != nil {
+			b.res.note("replace, circus: %v", err)
+		}
+	}
 	if b.haveSupervisord() {
 		if sf, err = b.replacePeer(ctx, sSup); err != nil {
 			b.res.note("replace, supervisord: %v", err)
@@ -45,6 +53,12 @@ func (b *bench) replaceSection(ctx context.Context) error {
 	b.res.add("replace", "reap event -> spawn event", "ms").set(sPoold, newStat(pf.reapSpawn))
 	ra := b.res.add("replace", "kill -9 -> new worker alive", "ms").set(sPoold, newStat(pf.killAlive))
 	rh := b.res.add("replace", "kill -9 -> new pid answers HTTP", "ms").set(sPoold, newStat(pf.killHTTP))
+	re := b.res.add("events", "kill -9 -> reap event at subscriber", "ms").set(sPoold, newStat(pf.killReapRecv))
+	if cf != nil {
+		ra.set(sCircus, newStat(cf.killAlive))
+		rh.set(sCircus, newStat(cf.killHTTP))
+		re.set(sCircus, newStat(cf.killReapRecv))
+	}
 	if sf != nil {
 		ra.set(sSup, newStat(sf.killAlive))
 	}
@@ -52,8 +66,7 @@ func (b *bench) replaceSection(ctx context.Context) error {
 		ra.set(sGuni, newStat(gf.killAlive))
 		rh.set(sGuni, newStat(gf.killHTTP))
 	}
-	b.res.add("events", "kill -9 -> reap event at subscriber", "ms").set(sPoold, newStat(pf.killReapRecv))
-	b.res.note("replace: one worker, killed %d times (after a warm-up kill), each at least %s after it started; spawn/reap event times are poold's own timestamps; \"alive\" is the new worker's own clock when it holds its listener; supervisord has no shared socket, so no HTTP figure", b.o.kills, pace)
+	b.res.note("replace: one worker, killed %d times (after a warm-up kill), each at least %s after it started; spawn/reap event times are poold's own timestamps; \"alive\" is the new worker's own clock when it holds its listener; Circus is killed %d times at most; supervisord has no shared socket, so no HTTP figure; the reap event is read from poold's and Circus's PUB socket by poold's own subscriber (supervisord and gunicorn publish none)", b.o.kills, pace, circusKills)
 	return nil
 }
 
@@ -119,17 +132,13 @@ func (b *bench) replacePoold(ctx context.Context) (*replaceFigures, error) {
 	return f, nil
 }
 
-// replacePeer is the same loop for supervisord (alive only) and gunicorn
-// (alive and HTTP).
+// replacePeer is the same loop for Circus (alive, HTTP and the reap
+// event), supervisord (alive only) and gunicorn (alive and HTTP).
 func (b *bench) replacePeer(ctx context.Context, kind string) (*replaceFigures, error) {
 	b.board.drain()
-	var in *instance
-	var err error
-	if kind == sSup {
-		in, _, err = b.startSupervisord(1)
-	} else {
-		in, _, err = b.startGunicorn(1)
-	}
+	start := map[string]func(int) (*instance, time.Time, error){
+		sCircus: b.startCircus, sSup: b.startSupervisord, sGuni: b.startGunicorn}[kind]
+	in, _, err := start(1)
 	if err != nil {
 		return nil, err
 	}
@@ -138,9 +147,25 @@ func (b *bench) replacePeer(ctx context.Context, kind string) (*replaceFigures, 
 	if err != nil {
 		return nil, fmt.Errorf("%w; log: %s", err, in.logTail())
 	}
+	var sub *zmqpub.Subscriber
+	kills := b.o.kills
+	if kind == sCircus {
+		if sub, err = b.circusEvents(ctx, in); err != nil {
+			return nil, err
+		}
+		defer sub.Close()
+		// Circus respawns on its periodic check (check_delay, 5 s):
+		// fewer kills keep the run short.
+		kills = min(kills, circusKills)
+	}
+	return b.peerKills(ctx, kind, in, sub, first[0], kills)
+}
+
+// peerKills kills the peer's only worker kills times after a warm-up
+// kill; sub, when not nil, gives the reap event.
+func (b *bench) peerKills(ctx context.Context, kind string, in *instance, sub *zmqpub.Subscriber, cur alive, kills int) (*replaceFigures, error) {
 	f := &replaceFigures{}
-	cur := first[0]
-	for i := 0; i <= b.o.kills; i++ {
+	for i := 0; i <= kills; i++ {
 		if err := sleepUntil(ctx, cur.at.Add(pace)); err != nil {
 			return nil, err
 		}
@@ -151,6 +176,11 @@ func (b *bench) replacePeer(ctx context.Context, kind string) (*replaceFigures, 
 		var httpc <-chan answer
 		if in.addr != "" {
 			httpc = startHTTPNewPid(in.addr, cur.pid)
+		}
+		var reapRecv time.Time
+		var reapErr error
+		if sub != nil {
+			reapRecv, reapErr = waitReap(ctx, sub, cur.pid, 10*time.Second)
 		}
 		a, err := b.board.waitNew(ctx, map[int]bool{cur.pid: true}, 30*time.Second)
 		if err != nil {
@@ -169,6 +199,13 @@ func (b *bench) replacePeer(ctx context.Context, kind string) (*replaceFigures, 
 		f.killAlive = append(f.killAlive, ms(a.at.Sub(t0)))
 		if httpc != nil {
 			f.killHTTP = append(f.killHTTP, ms(h.at.Sub(t0)))
+		}
+		if sub != nil {
+			if reapErr != nil {
+				b.res.note("replace, %s kill %d: %v", kind, i, reapErr)
+			} else {
+				f.killReapRecv = append(f.killReapRecv, ms(reapRecv.Sub(t0)))
+			}
 		}
 	}
 	return f, nil

@@ -16,14 +16,15 @@ import (
 
 // Subjects, in table order.
 const (
-	sPoold = "poold"
-	sFloor = "floor"      // plain Go fork/exec loop, same binary, same fds
-	sShim  = "floor+shim" // the same loop through poold's exec shim (LISTEN_PID)
-	sSup   = "supervisord"
-	sGuni  = "gunicorn"
+	sPoold  = "poold"
+	sFloor  = "floor"      // plain Go fork/exec loop, same binary, same fds
+	sShim   = "floor+shim" // the same loop through poold's exec shim (LISTEN_PID)
+	sCircus = "circus"
+	sSup    = "supervisord"
+	sGuni   = "gunicorn"
 )
 
-var subjects = []string{sPoold, sFloor, sShim, sSup, sGuni}
+var subjects = []string{sPoold, sFloor, sShim, sCircus, sSup, sGuni}
 
 // stat is one figure for one subject: the median and p99 of its samples
 // (a single sample gives both).
@@ -157,13 +158,13 @@ func fmtStat(s *stat) string {
 // samples), ratios of poold to the floor and to each peer, the target.
 func (r *results) writeTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "section\tmeasure\tunit\tpoold\tfloor\tfloor+shim\tsupervisord\tgunicorn\tpoold/floor\tpoold/sup\tpoold/guni\ttarget")
+	fmt.Fprintln(tw, "section\tmeasure\tunit\tpoold\tfloor\tfloor+shim\tcircus\tsupervisord\tgunicorn\tpoold/floor\tpoold/circus\tpoold/sup\tpoold/guni\ttarget")
 	for _, rw := range r.Rows {
 		cells := []string{rw.Section, rw.Measure, rw.Unit}
 		for _, s := range subjects {
 			cells = append(cells, fmtStat(rw.Values[s]))
 		}
-		for _, s := range []string{sFloor, sSup, sGuni} {
+		for _, s := range []string{sFloor, sCircus, sSup, sGuni} {
 			if v, ok := rw.Ratios[s]; ok {
 				cells = append(cells, fmt.Sprintf("%.2fx", v))
 			} else {
@@ -272,6 +273,7 @@ func machine() map[string]string {
 		"gunicorn":    {"/usr/bin/gunicorn", "--version"},
 		"supervisord": {"/usr/bin/supervisord", "--version"},
 		"wrk":         {"/usr/bin/wrk", "--version"},
+		"python3":     {circusPython, "--version"},
 	} {
 		out, _ := exec.Command(args[0], args[1:]...).CombinedOutput()
 		if l, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n"); l != "" {

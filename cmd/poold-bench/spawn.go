@@ -49,6 +49,11 @@ func (b *bench) spawnSection(ctx context.Context) error {
 			if err := b.spawnManager(ctx, sPoold, b.startPoold, true, n, sf); err != nil {
 				return fmt.Errorf("poold n=%d: %w", n, err)
 			}
+			if b.haveCircus() && n <= 100 {
+				if err := b.spawnManager(ctx, sCircus, b.startCircus, true, n, sf); err != nil {
+					b.res.note("circus n=%d: %v", n, err)
+				}
+			}
 			if b.haveSupervisord() {
 				if err := b.spawnManager(ctx, sSup, b.startSupervisord, false, n, sf); err != nil {
 					b.res.note("supervisord n=%d: %v", n, err)
@@ -80,7 +85,7 @@ func (b *bench) spawnSection(ctx context.Context) error {
 			}
 		}
 	}
-	b.res.note("spawn: from the manager's exec (floor: the loop's start, socket already bound) to the workers' alive datagrams; median of 5 runs at N=10, 3 at N=100, 1 at N=1000; gunicorn forks Python workers (no exec) and is run up to N=100")
+	b.res.note("spawn: from the manager's exec (floor: the loop's start, socket already bound) to the workers' alive datagrams; median of 5 runs at N=10, 3 at N=100, 1 at N=1000; Circus and gunicorn are run up to N=100 (gunicorn forks Python workers, no exec)")
 	return nil
 }
 

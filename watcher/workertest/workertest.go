@@ -25,8 +25,10 @@
 //	probe        serve, and also listen on $PROBE_ADDR for probes: GET
 //	             /health answers 200 until GET /sick on the shared socket
 //	             turns it to 503
+//	plain        serve GET / on the inherited socket and only call
+//	             http.Server.Shutdown on SIGTERM (plain.go)
 //
-// Every serving mode stops on SIGTERM like a well-behaved web worker:
+// Every serving mode but plain stops on SIGTERM like a well-behaved web worker:
 // it stops accepting, answers every request that reached it (with
 // "Connection: close"), then exits 0 once its last connection has closed.
 // GET /crash makes the worker drain the same way and exit with status 2:
@@ -76,6 +78,8 @@ func run(mode string) error {
 		os.Exit(3)
 	case "slow":
 		return serveSlow()
+	case "plain":
+		return servePlain()
 	case "lines":
 		return writeLines()
 	case "sleep":
