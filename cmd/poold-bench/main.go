@@ -65,6 +65,8 @@ type options struct {
 	// is its scraper's period.
 	idleSizes   []int
 	scrapeEvery time.Duration
+	// tenk are the worker counts of the -tenk section (none: skipped).
+	tenk []int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -81,7 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.scrapeEvery, "scrape-every", 15*time.Second, "period of the idle section's /metrics scraper")
 	fs.DurationVar(&o.wrkDur, "wrk", 10*time.Second, "wrk duration for reload under load")
 	fs.BoolVar(&o.peers, "peers", true, "also measure supervisord and gunicorn when installed")
-	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: spawn,replace,idle,control,reload (default all)")
+	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: spawn,replace,idle,control,reload (default all); tenk (with -tenk)")
+	tenk := fs.String("tenk", "", "worker counts of the tiny-worker scale section, e.g. 1000,10000 (default: skipped)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs) for inspection")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,6 +95,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.idleSizes, err = counts("-idle-sizes", *idleSizes); err != nil {
 		return err
+	}
+	if *tenk != "" {
+		if o.tenk, err = counts("-tenk", *tenk); err != nil {
+			return err
+		}
 	}
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
@@ -136,6 +144,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer func() { bd.close(); <-boardDone }()
 
 	err = b.all(ctx)
+	if len(o.tenk) > 0 && ctx.Err() == nil {
+		err = errors.Join(err, b.tenkSection(ctx))
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
