@@ -1,10 +1,12 @@
 package arbiter
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/poold/poold/configs"
@@ -101,5 +103,26 @@ func TestPooldHoldsOnlyAPidfdPerWorker(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A spawn that runs out of fds says whose limit it is, what a worker costs
+// and how to raise it; other errors pass unchanged.
+func TestSpawnOutOfFdsSaysWhatToRaise(t *testing.T) {
+	emfile := &os.SyscallError{Syscall: "pipe2", Err: syscall.EMFILE}
+	for _, kept := range []bool{true, false} {
+		err := explainNofile(fmt.Errorf("start /bin/x: %w", emfile), kept)
+		if !errors.Is(err, syscall.EMFILE) {
+			t.Fatalf("kept=%v: %v no longer wraps EMFILE", kept, err)
+		}
+		for _, want := range []string{"RLIMIT_NOFILE", "ulimit -n", "LimitNOFILE", "pidfd"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("kept=%v: %q does not say %q", kept, err, want)
+			}
+		}
+	}
+	other := errors.New("exec format error")
+	if got := explainNofile(other, true); got != other {
+		t.Errorf("other error changed: %v", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -25,6 +26,12 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, erro
 	if a.stopping {
 		return 0, errors.New("poold is stopping")
 	}
+	pid, err := h.spawn(w, wid, spec)
+	return pid, explainNofile(err, keepsOutput(w.Spec().Logs))
+}
+
+func (h host) spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, error) {
+	a := h.a
 	var out *workerPipes
 	if keepsOutput(w.Spec().Logs) {
 		var err error
@@ -62,6 +69,25 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, erro
 		out.errR.Close()
 	}
 	return 0, err
+}
+
+// explainNofile adds to an error of running out of fds (EMFILE, from the
+// pipes or the fork) what poold's limit is and what each worker costs.
+func explainNofile(err error, kept bool) error {
+	if !errors.Is(err, syscall.EMFILE) {
+		return err
+	}
+	per := "1 fd (its pidfd; its output goes nowhere)"
+	if kept {
+		per = "3 fds (its pidfd and 2 output pipes; 1 with stdout_log and stderr_log \"none\" and log_ring 0)"
+	}
+	var rl syscall.Rlimit
+	limit := "?"
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
+		limit = strconv.FormatUint(rl.Cur, 10)
+	}
+	return fmt.Errorf("%w (poold's open-file limit, RLIMIT_NOFILE %s, is used up: each worker of this watcher holds %s in poold; "+
+		"raise it: ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)", err, limit, per)
 }
 
 // keepsOutput tells whether anything keeps what a watcher's workers write:
