@@ -2,63 +2,68 @@ package procinfo
 
 import (
 	"os"
+	"os/exec"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/procfs"
 )
 
-// readStat must give the fields the Sampler uses exactly as procfs does.
+// readStat must give the fields the Sampler uses exactly as procfs does,
+// read from sleeping children (whose fields stay put between the two
+// reads; a busy process's state and times move).
 func TestReadStatMatchesProcfs(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatalf("test needs the sleep program: %v", err)
+	}
 	fs, err := procfs.NewFS(procfs.DefaultMountPoint)
 	if err != nil {
 		t.Fatal(err)
+	}
+	buf := make([]byte, statBufSize)
+	for range 3 {
+		c := exec.Command(sleep, "3600")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+		pid := c.Process.Pid
+		var want procfs.ProcStat
+		deadline := time.Now().Add(60 * time.Second)
+		for want.Comm != "sleep" || want.State != "S" {
+			if time.Now().After(deadline) {
+				t.Fatalf("sleeper %d not asleep after 60s: %+v", pid, want)
+			}
+			p, err := fs.Proc(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, err = p.Stat(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := readStat(procfs.DefaultMountPoint, pid, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(pick(want), pick(got)); d != "" {
+			t.Errorf("pid %d (-procfs +readStat):\n%s", pid, d)
+		}
 	}
 	pids, err := listPids(procfs.DefaultMountPoint)
 	if err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, statBufSize)
-	compared := 0
-	for _, pid := range pids {
-		p, err := fs.Proc(pid)
-		if err != nil {
-			continue
-		}
-		want, err := p.Stat()
-		if err != nil {
-			continue // exited
-		}
-		got, err := readStat(procfs.DefaultMountPoint, pid, buf)
-		if err != nil {
-			continue // exited in between
-		}
-		if want.Starttime != got.Starttime {
-			continue // the pid was reused in between
-		}
-		// Times and memory move between the two reads; the rest may not.
-		want.UTime, want.STime, want.VSize, want.RSS = got.UTime, got.STime, got.VSize, got.RSS
-		if d := cmp.Diff(pick(want), pick(got)); d != "" {
-			t.Errorf("pid %d (-procfs +readStat):\n%s", pid, d)
-		}
-		compared++
-	}
-	if compared == 0 || !slicesHas(pids, os.Getpid()) {
-		t.Fatalf("compared %d processes; own pid listed: %v", compared, slicesHas(pids, os.Getpid()))
+	if !slices.Contains(pids, os.Getpid()) {
+		t.Errorf("listPids: own pid %d missing from %d pids", os.Getpid(), len(pids))
 	}
 }
 
 func pick(st procfs.ProcStat) []any {
 	return []any{st.PID, st.Comm, st.State, st.PPID, st.UTime, st.STime, st.Nice, st.NumThreads, st.Starttime, st.VSize, st.RSS}
-}
-
-func slicesHas(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func TestParseStat(t *testing.T) {
