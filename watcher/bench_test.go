@@ -38,3 +38,28 @@ func BenchmarkSpawnNotify3k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStatus10k is what a `status` asks of a watcher of 10,000
+// workers: its status, its reason and its size.
+func BenchmarkStatus10k(b *testing.B) {
+	const n = 10000
+	s := spec(n)
+	s.MaxProcesses = n
+	h := newFakeHost()
+	w, err := New(s, Sockets{}, h, hclog.NewNullLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.Start()
+	for len(w.Pids()) < n {
+		for _, t := range h.takeTimers(TimerMore) {
+			w.Fire(t)
+		}
+	}
+	for b.Loop() {
+		if w.Status() != Active || w.Reason() != "" {
+			b.Fatalf("status %s, reason %q", w.Status(), w.Reason())
+		}
+		_ = w.Size()
+	}
+}
