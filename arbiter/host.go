@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/cgroup"
@@ -24,25 +26,32 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, erro
 	if a.stopping {
 		return 0, errors.New("poold is stopping")
 	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return 0, err
+	pid, err := h.spawn(w, wid, spec)
+	return pid, explainNofile(err, keepsOutput(w.Spec().Logs))
+}
+
+func (h host) spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, error) {
+	a := h.a
+	var out *workerPipes
+	if keepsOutput(w.Spec().Logs) {
+		var err error
+		if out, err = newWorkerPipes(); err != nil {
+			return 0, err
+		}
+		spec.Stdout, spec.Stderr = out.outW, out.errW
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
-		outW.Close()
-		return 0, err
-	}
-	spec.Stdout, spec.Stderr = outW, errW
 	g, err := a.newGroup(w, wid)
 	if err == nil {
 		spec.Cgroup = g
 		var p *spawn.Proc
 		if p, err = a.spawner.Start(spec); err == nil {
-			outW.Close()
-			errW.Close()
-			a.output.follow(w.Spec(), wid, p.Pid, outR, errR)
+			// The clone has entered the cgroup: its directory fd is done
+			// with (kept, it would cost one fd per worker).
+			g.CloseFD()
+			if out != nil {
+				out.closeWrite()
+				a.output.follow(w.Spec(), wid, p.Pid, out.outR, out.errR)
+			}
 			a.owner[p.Pid] = w
 			if g != nil {
 				a.groups[p.Pid] = g
@@ -54,11 +63,63 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, erro
 			_ = g.Remove()
 		}
 	}
-	outW.Close()
-	errW.Close()
-	outR.Close()
-	errR.Close()
+	if out != nil {
+		out.closeWrite()
+		out.outR.Close()
+		out.errR.Close()
+	}
 	return 0, err
+}
+
+// explainNofile adds to an error of running out of fds (EMFILE, from the
+// pipes or the fork) what poold's limit is and what each worker costs.
+func explainNofile(err error, kept bool) error {
+	if !errors.Is(err, syscall.EMFILE) {
+		return err
+	}
+	per := "1 fd (its pidfd; its output goes nowhere)"
+	if kept {
+		per = "3 fds (its pidfd and 2 output pipes; 1 with stdout_log and stderr_log \"none\" and log_ring 0)"
+	}
+	var rl syscall.Rlimit
+	limit := "?"
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
+		limit = strconv.FormatUint(rl.Cur, 10)
+	}
+	return fmt.Errorf("%w (poold's open-file limit, RLIMIT_NOFILE %s, is used up: each worker of this watcher holds %s in poold; "+
+		"raise it: ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)", err, limit, per)
+}
+
+// keepsOutput tells whether anything keeps what a watcher's workers write:
+// a sink other than "none", or the ring. When nothing does, the workers
+// write to /dev/null, and poold holds no pipe and no reader goroutine for
+// them (two fds and two goroutines per worker: at 10,000 workers, 20,000
+// of each).
+func keepsOutput(l configs.WorkerLogs) bool {
+	return l.Ring > 0 || l.Stdout != configs.LogToNone || l.Stderr != configs.LogToNone
+}
+
+// workerPipes are a worker's stdout and stderr pipes.
+type workerPipes struct{ outR, outW, errR, errW *os.File }
+
+func newWorkerPipes() (*workerPipes, error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	return &workerPipes{outR, outW, errR, errW}, nil
+}
+
+// closeWrite closes poold's copy of the write ends.
+func (p *workerPipes) closeWrite() {
+	p.outW.Close()
+	p.errW.Close()
 }
 
 // watchExit posts p's exit to the loop, once its cgroup g (if any) is

@@ -68,7 +68,7 @@ type census struct {
 }
 
 func (w *Watcher) census() census {
-	var c census
+	c := census{cur: make([]*Process, 0, len(w.procs))}
 	for _, p := range w.procs {
 		switch {
 		case p.State == ProcStopping && p.failure != "":
@@ -150,7 +150,10 @@ func (w *Watcher) spawnDue() bool {
 // once during a replacement.
 func (w *Watcher) fill(c census) bool {
 	need := w.spec.NumProcesses - len(c.cur) - c.held
-	if need <= 0 {
+	if need <= 0 || w.more != 0 || w.warmup != 0 {
+		// Nothing to start, or not in this turn (maySpawn would say no
+		// at the first free wid): skip the O(workers) walk of the wids,
+		// which every event of a big spawn paid again.
 		return false
 	}
 	used := w.taken()

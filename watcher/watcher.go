@@ -243,7 +243,7 @@ func (w *Watcher) Status() Status {
 // left empty; "" when all is well.
 func (w *Watcher) Reason() string {
 	var parts []string
-	for _, in := range w.Slots() {
+	for _, in := range w.heldSlots() {
 		switch Hold(in.State) {
 		case HoldFailed:
 			parts = append(parts, fmt.Sprintf("wid %d failed: %s; it gave up after %d pauses; fix the cause, then run `start %s` or `reload %s`",
@@ -259,6 +259,19 @@ func (w *Watcher) Reason() string {
 		parts = append(parts, w.reloadErr.Error())
 	}
 	return strings.Join(parts, "; ")
+}
+
+// heldSlots is Slots when a slot is failed, paused or exited, else nil:
+// Reason asks on every `status`, and Slots sorts every worker (10,000 of
+// them took most of a `status`).
+func (w *Watcher) heldSlots() []SlotInfo {
+	for _, s := range w.slots {
+		switch s.hold {
+		case HoldFailed, HoldPaused, HoldExited:
+			return w.Slots()
+		}
+	}
+	return nil
 }
 
 // ReloadError is why the last rolling reload was abandoned, nil if it was

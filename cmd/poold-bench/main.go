@@ -72,6 +72,8 @@ type options struct {
 	// is its scraper's period.
 	idleSizes   []int
 	scrapeEvery time.Duration
+	// tenk are the worker counts of the -tenk section (none: skipped).
+	tenk []int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -92,7 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.reloads, "reloads", 3, "rolling reloads under load per manager (each its own wrk run)")
 	fs.IntVar(&o.reloadSurge, "reload-surge", 0, "poold's max_surge in the reload section (0: poold's default, 1)")
 	fs.DurationVar(&o.reloadDelay, "reload-ready-delay", 0, "poold's readiness in the reload section: \"delay\" with this ready_delay (0: poold's default, spawn)")
-	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: spawn,replace,idle,control,reload (default all)")
+	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: spawn,replace,idle,control,reload (default all); tenk (with -tenk)")
+	tenk := fs.String("tenk", "", "worker counts of the tiny-worker scale section, e.g. 1000,10000 (default: skipped)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs) for inspection")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,6 +106,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.idleSizes, err = counts("-idle-sizes", *idleSizes); err != nil {
 		return err
+	}
+	if *tenk != "" {
+		if o.tenk, err = counts("-tenk", *tenk); err != nil {
+			return err
+		}
 	}
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
@@ -148,6 +156,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer func() { bd.close(); <-boardDone }()
 
 	err = b.all(ctx)
+	if len(o.tenk) > 0 && ctx.Err() == nil {
+		err = errors.Join(err, b.tenkSection(ctx))
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -25,6 +25,18 @@ type Group struct {
 // FD is the open directory of the cgroup, for SysProcAttr.CgroupFD.
 func (g *Group) FD() int { return g.fd }
 
+// CloseFD closes the directory opened for the clone once the worker has
+// started (nil-safe). Kept open, it would cost poold one fd per worker for
+// the worker's whole life; everything else reaches the cgroup by path.
+// Call it from the goroutine that started the worker, before any other
+// goroutine can use g.
+func (g *Group) CloseFD() {
+	if g != nil && g.fd > 0 {
+		unix.Close(g.fd)
+		g.fd = 0
+	}
+}
+
 // V1Dirs are the group's directories in cgroup v1 hierarchies (hybrid
 // hosts whose v2 lacks a controller a limit needs). The spawner moves its
 // own thread into them for the fork, since a clone cannot enter them.

@@ -230,6 +230,7 @@ var FullScanEvery = 10 * time.Second
 // Must hold s.mu.
 func (s *Sampler) read(pids []int, now time.Time) (stats map[int]procfs.ProcStat, children map[int][]int, tried map[int]bool, err error) {
 	full := s.scanAt.IsZero() || now.Sub(s.scanAt) >= FullScanEvery
+	buf := make([]byte, statBufSize)
 	for _, pid := range pids {
 		if !full && !s.scanned[pid] {
 			full = true
@@ -244,11 +245,7 @@ func (s *Sampler) read(pids []int, now time.Time) (stats map[int]procfs.ProcStat
 				return
 			}
 			tried[pid] = true
-			p, err := s.fs.Proc(pid)
-			if err != nil {
-				return
-			}
-			st, err := p.Stat()
+			st, err := readStat(s.root, pid, buf)
 			if err != nil {
 				return // exited
 			}
@@ -262,21 +259,21 @@ func (s *Sampler) read(pids []int, now time.Time) (stats map[int]procfs.ProcStat
 		}
 		return stats, s.children, tried, nil
 	}
-	all, err := s.fs.AllProcs()
+	all, err := listPids(s.root)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("procinfo: list processes in %s: %w", s.root, err)
 	}
 	stats = make(map[int]procfs.ProcStat, len(all))
 	children = make(map[int][]int)
 	scanned := make(map[int]bool, len(all))
-	for _, p := range all {
-		st, err := p.Stat()
+	for _, pid := range all {
+		st, err := readStat(s.root, pid, buf)
 		if err != nil {
 			continue // exited since the directory was listed
 		}
-		stats[p.PID] = st
-		scanned[p.PID] = true
-		children[st.PPID] = append(children[st.PPID], p.PID)
+		stats[pid] = st
+		scanned[pid] = true
+		children[st.PPID] = append(children[st.PPID], pid)
 	}
 	s.children, s.scanned, s.scanAt = children, scanned, now
 	return stats, children, nil, nil

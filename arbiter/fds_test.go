@@ -1,0 +1,128 @@
+package arbiter
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/poold/poold/configs"
+)
+
+// fdKinds counts this process's open fds by what they are: "pipe",
+// "pidfd", "cgroup" (a directory under /sys/fs/cgroup) or "other".
+func fdKinds(t testing.TB) map[string]int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, e := range ents {
+		link, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		switch {
+		case err != nil:
+			// The fd ReadDir itself used, closed since.
+		case strings.HasPrefix(link, "pipe:"):
+			out["pipe"]++
+		case link == "anon_inode:[pidfd]":
+			out["pidfd"]++
+		case strings.HasPrefix(link, "/sys/fs/cgroup"):
+			out["cgroup"]++
+		default:
+			out["other"]++
+		}
+	}
+	return out
+}
+
+// needContainment fails under CI=true, and skips elsewhere, unless the
+// arbiter put its workers in cgroups.
+func needContainment(t *testing.T, h *harness) {
+	t.Helper()
+	r := h.do("status", map[string]any{"name": "web"})
+	if strings.HasPrefix(fmt.Sprint(r["containment"]), "cgroup ") {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("no cgroups (%v); CI runs as root with cgroup2 mounted", r["containment"])
+	}
+	t.Skipf("no cgroups here: %v", r["containment"])
+}
+
+// At 10,000 workers every fd poold keeps per worker is 10,000 fds against
+// RLIMIT_NOFILE. A worker's cgroup directory is needed only for the clone
+// that enters it; a worker whose output nothing keeps (stdout_log and
+// stderr_log "none", log_ring 0) needs no pipes: it writes to /dev/null.
+// Then each running worker costs poold its pidfd and nothing else.
+func TestPooldHoldsOnlyAPidfdPerWorker(t *testing.T) {
+	const n = 20
+	for _, tc := range []struct {
+		name        string
+		discard     bool
+		pipesPerWkr int
+	}{
+		{"output kept", false, 2},
+		{"output discarded", true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := fdKinds(t)
+			w := testWatcher("web", "serve", n)
+			w.Sockets = []string{"web"}
+			if tc.discard {
+				w.Logs.Stdout, w.Logs.Stderr, w.Logs.Ring = configs.LogToNone, configs.LogToNone, 0
+			}
+			h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+			pids := h.spawns(n)
+			needContainment(t, h)
+			after := fdKinds(t)
+			if d := after["cgroup"] - before["cgroup"]; d > 1 { // the tree's own lock
+				t.Errorf("poold holds %d more cgroup fds with %d workers running, want at most 1 (the tree): %v", d, n, after)
+			}
+			if d := after["pipe"] - before["pipe"]; d != n*tc.pipesPerWkr {
+				t.Errorf("poold holds %d more pipes with %d workers running, want %d: %v", d, n, n*tc.pipesPerWkr, after)
+			}
+			if d := after["pidfd"] - before["pidfd"]; d != n {
+				t.Errorf("poold holds %d more pidfds with %d workers running, want %d", d, n, n)
+			}
+			if !tc.discard {
+				return
+			}
+			for pid := range pids {
+				for _, fd := range []string{"1", "2"} {
+					link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd))
+					if err != nil {
+						t.Fatalf("worker %d fd %s: %v", pid, fd, err)
+					}
+					if link != os.DevNull {
+						t.Errorf("worker %d fd %s is %s, want %s", pid, fd, link, os.DevNull)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A spawn that runs out of fds says whose limit it is, what a worker costs
+// and how to raise it; other errors pass unchanged.
+func TestSpawnOutOfFdsSaysWhatToRaise(t *testing.T) {
+	emfile := &os.SyscallError{Syscall: "pipe2", Err: syscall.EMFILE}
+	for _, kept := range []bool{true, false} {
+		err := explainNofile(fmt.Errorf("start /bin/x: %w", emfile), kept)
+		if !errors.Is(err, syscall.EMFILE) {
+			t.Fatalf("kept=%v: %v no longer wraps EMFILE", kept, err)
+		}
+		for _, want := range []string{"RLIMIT_NOFILE", "ulimit -n", "LimitNOFILE", "pidfd"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("kept=%v: %q does not say %q", kept, err, want)
+			}
+		}
+	}
+	other := errors.New("exec format error")
+	if got := explainNofile(other, true); got != other {
+		t.Errorf("other error changed: %v", got)
+	}
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// tinyworkerSource is the worker of the -tenk section: static C, small
+// enough that 10,000 of them fit (tinyworker.c.txt says what it does).
+//
+//go:embed tinyworker.c.txt
+var tinyworkerSource []byte
+
+// errNoCompiler says the -tenk section cannot build its worker here.
+var errNoCompiler = errors.New("no gcc (or no static libc) to build the tiny worker")
+
+// buildTiny compiles the tiny worker with gcc -static -O2 into the temp
+// dir and returns its path.
+func (b *bench) buildTiny(ctx context.Context) (string, error) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		return "", errNoCompiler
+	}
+	src := filepath.Join(b.tmp, "tinyworker.c")
+	if err := os.WriteFile(src, tinyworkerSource, 0o644); err != nil {
+		return "", err
+	}
+	out := filepath.Join(b.tmp, "tinyworker")
+	cmd := exec.CommandContext(ctx, gcc, "-static", "-O2", "-o", out, src)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%w: gcc -static -O2 %s: %v\n%s", errNoCompiler, src, err, msg)
+	}
+	return out, nil
+}
+
+// tinyFloor is the floor of the -tenk section: the plain fork/exec loop of
+// spawn.go's floor (listener at fd 3, LISTEN_FDS=1, own process group,
+// parent-death signal) with the tiny worker. It forks with
+// syscall.ForkExec and reaps its children itself, by pid, after it killed
+// them: os/exec would hold a thread per child in Wait, and Go refuses a
+// 10,001st thread.
+type tinyFloor struct {
+	pids []int
+	t0   time.Time
+}
+
+func startTinyFloor(worker, alive string, n int) (*tinyFloor, error) {
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close() // the workers hold their own copies
+	f, err := blockingFile(l)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	attr := &syscall.ProcAttr{
+		Env:   []string{"LISTEN_FDS=1", "LISTEN_FDNAMES=web", "BENCH_ALIVE=" + alive},
+		Files: []uintptr{devNull(), devNull(), devNull(), f.Fd()},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+	}
+	fl := &tinyFloor{t0: time.Now()}
+	for i := 0; i < n; i++ {
+		pid, err := syscall.ForkExec(worker, []string{worker}, attr)
+		if err != nil {
+			fl.stop()
+			return nil, fmt.Errorf("floor: fork/exec %s (%d of %d): %w", worker, i+1, n, err)
+		}
+		fl.pids = append(fl.pids, pid)
+	}
+	return fl, nil
+}
+
+var devNullFd = -1
+
+// devNull is one /dev/null fd for the floor's children, opened once.
+func devNull() uintptr {
+	if devNullFd < 0 {
+		fd, err := syscall.Open(os.DevNull, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return 0
+		}
+		devNullFd = fd
+	}
+	return uintptr(devNullFd)
+}
+
+// stop kills every floor worker and reaps each one.
+func (fl *tinyFloor) stop() time.Duration {
+	t0 := time.Now()
+	signalAll(fl.pids, syscall.SIGKILL)
+	for _, pid := range fl.pids {
+		var ws syscall.WaitStatus
+		for {
+			_, err := syscall.Wait4(pid, &ws, 0, nil)
+			if !errors.Is(err, syscall.EINTR) {
+				break
+			}
+		}
+	}
+	fl.pids = nil
+	return time.Since(t0)
+}
+
+// floorSpawn times the floor for n tiny workers: from the loop's start to
+// the last alive datagram.
+func (b *bench) floorSpawn(ctx context.Context, worker string, n int) (float64, error) {
+	b.board.drain()
+	fl, err := startTinyFloor(worker, b.board.path, n)
+	if err != nil {
+		return 0, err
+	}
+	defer fl.stop()
+	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
+	if err != nil {
+		return 0, fmt.Errorf("floor: %w", err)
+	}
+	return ms(last(as).Sub(fl.t0)), nil
+}
+
+// nofileFor lifts this process's RLIMIT_NOFILE (which poold inherits) so
+// that it fits n workers: poold holds a pidfd per worker, plus some fifty
+// fds of its own. The hard limit can be raised up to fs.nr_open only with
+// CAP_SYS_RESOURCE; without it the soft limit goes up to the hard one.
+// It returns the limit in force and whether it is enough.
+func nofileFor(n int) (uint64, bool) {
+	need := uint64(n) + 256
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
+		return 0, false
+	}
+	if rl.Cur < need && rl.Max < need {
+		want := syscall.Rlimit{Cur: need, Max: need}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want) == nil {
+			rl = want
+		}
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	return rl.Cur, rl.Cur >= need
+}
+
+// procStatus reads one "Key:" value of /proc/PID/status (kB for sizes).
+func procStatus(pid int, key string) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				return 0, false
+			}
+			n, err := strconv.Atoi(f[0])
+			return n, err == nil
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,65 @@
+package watcher
+
+import (
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// BenchmarkSpawnNotify3k is the watcher's own share of starting 3,000 workers
+// (no processes: the fake host hands out pids): the batches of spawnBatch
+// turns, each worker reported ready by notify as it comes, as a pool of
+// readiness = "notify" workers does. Each event reconciles the pool;
+// anything in a reconcile that walks every worker makes this quadratic
+// (10,000 workers take about 10x as long as 3,000).
+func BenchmarkSpawnNotify3k(b *testing.B) {
+	const n = 3000
+	s := spec(n)
+	s.MaxProcesses = n
+	s.Readiness = "notify"
+	for b.Loop() {
+		h := newFakeHost()
+		w, err := New(s, Sockets{}, h, hclog.NewNullLogger())
+		if err != nil {
+			b.Fatal(err)
+		}
+		w.Start()
+		readied := 0
+		for len(w.Pids()) < n || readied < len(h.spawned) {
+			for ; readied < len(h.spawned); readied++ {
+				w.Ready(h.spawned[readied])
+			}
+			for _, t := range h.takeTimers(TimerMore) {
+				w.Fire(t)
+			}
+		}
+		if got := len(wids(w, ProcReady)); got != n {
+			b.Fatalf("%d ready, want %d", got, n)
+		}
+	}
+}
+
+// BenchmarkStatus10k is what a `status` asks of a watcher of 10,000
+// workers: its status, its reason and its size.
+func BenchmarkStatus10k(b *testing.B) {
+	const n = 10000
+	s := spec(n)
+	s.MaxProcesses = n
+	h := newFakeHost()
+	w, err := New(s, Sockets{}, h, hclog.NewNullLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.Start()
+	for len(w.Pids()) < n {
+		for _, t := range h.takeTimers(TimerMore) {
+			w.Fire(t)
+		}
+	}
+	for b.Loop() {
+		if w.Status() != Active || w.Reason() != "" {
+			b.Fatalf("status %s, reason %q", w.Status(), w.Reason())
+		}
+		_ = w.Size()
+	}
+}

@@ -1,0 +1,106 @@
+package procinfo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/prometheus/procfs"
+)
+
+// statBufSize holds any /proc/<pid>/stat line (52 numbers and a command
+// name of at most 64 bytes in parentheses).
+const statBufSize = 1024
+
+// readStat reads /proc/<pid>/stat into the fields of procfs.ProcStat that
+// the Sampler uses. It is the hot path of a sample, once per process on
+// the host in a full scan: procfs's Proc.Stat stats the directory, reads
+// through io.ReadAll and parses with fmt.Fscan, which together took half of
+// a `stats` of 10,000 workers; this does one open, one read and a
+// hand-rolled parse into buf, which the caller reuses.
+func readStat(root string, pid int, buf []byte) (procfs.ProcStat, error) {
+	path := filepath.Join(root, strconv.Itoa(pid), "stat")
+	b, err := readSmall(path, buf)
+	if err != nil {
+		return procfs.ProcStat{}, err
+	}
+	st, err := parseStat(pid, b)
+	if err != nil {
+		return procfs.ProcStat{}, fmt.Errorf("procinfo: %s: %w", path, err)
+	}
+	return st, nil
+}
+
+var errStatLine = errors.New("not a stat line")
+
+// parseStat parses one /proc/<pid>/stat line (proc(5)). The command name
+// (field 2) may hold spaces and parentheses, so fields are counted after
+// its last ')'.
+func parseStat(pid int, b []byte) (procfs.ProcStat, error) {
+	open := bytes.IndexByte(b, '(')
+	end := bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return procfs.ProcStat{}, errStatLine
+	}
+	st := procfs.ProcStat{PID: pid, Comm: string(b[open+1 : end])}
+	// f[0] is field 3 (state); field n is f[n-3].
+	var f [22][]byte
+	rest := b[end+1:]
+	for i := range f {
+		rest = bytes.TrimLeft(rest, " ")
+		j := bytes.IndexAny(rest, " \n")
+		if j < 0 {
+			j = len(rest)
+		}
+		if j == 0 {
+			return procfs.ProcStat{}, errStatLine
+		}
+		f[i], rest = rest[:j], rest[j:]
+	}
+	st.State = string(f[0])
+	var errs [8]error
+	st.PPID, errs[0] = atoi(f[1])
+	var ut, stt uint64
+	ut, errs[1] = strconv.ParseUint(string(f[11]), 10, 0)
+	stt, errs[2] = strconv.ParseUint(string(f[12]), 10, 0)
+	st.UTime, st.STime = uint(ut), uint(stt)
+	st.Nice, errs[3] = atoi(f[16])
+	st.NumThreads, errs[4] = atoi(f[17])
+	st.Starttime, errs[5] = strconv.ParseUint(string(f[19]), 10, 64)
+	var vs uint64
+	vs, errs[6] = strconv.ParseUint(string(f[20]), 10, 0)
+	st.VSize = uint(vs)
+	st.RSS, errs[7] = atoi(f[21])
+	if err := errors.Join(errs[:]...); err != nil {
+		return procfs.ProcStat{}, err
+	}
+	return st, nil
+}
+
+func atoi(b []byte) (int, error) { return strconv.Atoi(string(b)) }
+
+// listPids lists the numeric entries of the proc mount root.
+func listPids(root string) ([]int, error) {
+	d, err := os.Open(root)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, 0, len(names))
+	for _, n := range names {
+		if n[0] < '0' || n[0] > '9' {
+			continue
+		}
+		if pid, err := strconv.Atoi(n); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}

@@ -1,0 +1,84 @@
+package procinfo
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/procfs"
+)
+
+// readStat must give the fields the Sampler uses exactly as procfs does,
+// read from sleeping children (whose fields stay put between the two
+// reads; a busy process's state and times move).
+func TestReadStatMatchesProcfs(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatalf("test needs the sleep program: %v", err)
+	}
+	fs, err := procfs.NewFS(procfs.DefaultMountPoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, statBufSize)
+	for range 3 {
+		c := exec.Command(sleep, "3600")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+		pid := c.Process.Pid
+		var want procfs.ProcStat
+		deadline := time.Now().Add(60 * time.Second)
+		for want.Comm != "sleep" || want.State != "S" {
+			if time.Now().After(deadline) {
+				t.Fatalf("sleeper %d not asleep after 60s: %+v", pid, want)
+			}
+			p, err := fs.Proc(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, err = p.Stat(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := readStat(procfs.DefaultMountPoint, pid, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(pick(want), pick(got)); d != "" {
+			t.Errorf("pid %d (-procfs +readStat):\n%s", pid, d)
+		}
+	}
+	pids, err := listPids(procfs.DefaultMountPoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(pids, os.Getpid()) {
+		t.Errorf("listPids: own pid %d missing from %d pids", os.Getpid(), len(pids))
+	}
+}
+
+func pick(st procfs.ProcStat) []any {
+	return []any{st.PID, st.Comm, st.State, st.PPID, st.UTime, st.STime, st.Nice, st.NumThreads, st.Starttime, st.VSize, st.RSS}
+}
+
+func TestParseStat(t *testing.T) {
+	line := "42 (a (b) c) S 1 42 42 0 -1 4194560 10 0 0 0 7 3 0 0 20 -5 2 0 12345 1019904 136 18446744073709551615\n"
+	st, err := parseStat(42, []byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []any{42, "a (b) c", "S", 1, uint(7), uint(3), -5, 2, uint64(12345), uint(1019904), 136}
+	if d := cmp.Diff(want, pick(st)); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+	for _, bad := range []string{"", "42 (x", "42 (x) S 1 2", "42 (x) S one 42 42 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 1 1 1"} {
+		if _, err := parseStat(42, []byte(bad)); err == nil {
+			t.Errorf("parseStat(%q) = nil error", bad)
+		}
+	}
+}
