@@ -67,6 +67,7 @@ func (a *Arbiter) openTree() {
 		return
 	}
 	a.tree = t
+	a.cleanups = make(chan struct{}, cgroupCleanups)
 	a.containment = "cgroup " + t.Dir
 	a.log.Info("containment: a cgroup per worker", "cgroup", t.Dir)
 	if left.Cgroups > 0 {
@@ -98,6 +99,12 @@ func limitsOf(s configs.Watcher) cgroup.Limits {
 	return cgroup.Limits{MemoryMax: s.MemoryMax, PidsMax: s.PidsMax, CPUMax: s.CPUMax}
 }
 
+// cgroupCleanups is how many exited workers' cgroups are cleaned up at
+// once: as many as poold has CPUs to spare is plenty (a clean-up takes
+// well under a millisecond), and a burst of 100 exits then costs poold
+// two more threads, not a hundred that stay parked afterwards.
+const cgroupCleanups = 2
+
 // ended waits, off the loop, until a reaped worker's cgroup is empty:
 // what the worker left running is killed at once (as systemd's
 // KillMode=mixed does once the main process is gone). It reads the OOM
@@ -107,19 +114,36 @@ func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	if g == nil {
 		return end
 	}
-	if full, _ := g.Populated(); full {
-		if err := g.Kill(); err != nil {
-			a.log.Error("could not kill what a worker left", "pid", pid, "error", err)
+	var full bool
+	a.cgroupStep(func() {
+		if full, _ = g.Populated(); full {
+			if err := g.Kill(); err != nil {
+				a.log.Error("could not kill what a worker left", "pid", pid, "error", err)
+			}
+		}
+	})
+	// Only when the worker left something: the wait is in the netpoller
+	// (inotify), with no clean-up slot held.
+	if full {
+		if err := g.WaitEmpty(emptyGrace); err != nil {
+			a.log.Error("a worker's cgroup did not empty; poold will sweep it at its next start", "pid", pid, "cgroup", g.Dir, "error", err)
 		}
 	}
-	if err := g.WaitEmpty(emptyGrace); err != nil {
-		a.log.Error("a worker's cgroup did not empty; poold will sweep it at its next start", "pid", pid, "cgroup", g.Dir, "error", err)
-	}
-	end.OOM = g.OOMKills()
-	if err := g.Remove(); err != nil {
-		a.log.Warn("could not remove a worker's cgroup", "pid", pid, "error", err)
-	}
+	a.cgroupStep(func() {
+		end.OOM = g.OOMKills()
+		if err := g.Remove(); err != nil {
+			a.log.Warn("could not remove a worker's cgroup", "pid", pid, "error", err)
+		}
+	})
 	return end
+}
+
+// cgroupStep runs fn, a few blocking cgroup file operations, in one of
+// the cleanups slots.
+func (a *Arbiter) cgroupStep(fn func()) {
+	a.cleanups <- struct{}{}
+	defer func() { <-a.cleanups }()
+	fn()
 }
 
 // killGroup SIGKILLs everything in pid's cgroup; false when pid has none.
