@@ -42,6 +42,8 @@ type output struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	open   map[*os.File]struct{}
+	sinks  map[*os.File]*pipeSink // the sink of each open pipe, for a handover
+	detach bool                   // under mu: readers stop at their deadline, pipes stay open
 
 	smu   sync.Mutex
 	pools map[string]*poolLog    // by lower-case watcher name
@@ -52,7 +54,7 @@ type output struct {
 // worker's control characters must not reach poold's stderr raw. Log
 // files that fail are reported on bus.
 func newOutput(log hclog.Logger, escape bool, bus *events.Bus) *output {
-	return &output{log: log, escape: escape, bus: bus, open: make(map[*os.File]struct{}),
+	return &output{log: log, escape: escape, bus: bus, open: make(map[*os.File]struct{}), sinks: make(map[*os.File]*pipeSink),
 		pools: make(map[string]*poolLog), files: make(map[string]*sharedFile)}
 }
 
@@ -88,6 +90,7 @@ func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.F
 		}
 		o.mu.Lock()
 		o.open[s.f] = struct{}{}
+		o.sinks[s.f] = ps
 		o.mu.Unlock()
 		o.wg.Add(1)
 		go o.read(s.f, ps)
@@ -97,8 +100,12 @@ func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.F
 func (o *output) read(f *os.File, ps *pipeSink) {
 	defer o.wg.Done()
 	defer func() {
+		if o.handedOver(f) {
+			return // the pipe stays open for the next image (handover.go)
+		}
 		o.mu.Lock()
 		delete(o.open, f)
+		delete(o.sinks, f)
 		o.mu.Unlock()
 		f.Close()
 		o.release(ps.file)

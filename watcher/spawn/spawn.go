@@ -79,7 +79,9 @@ type Spawner struct {
 	noPidfd  error     // why workers are watched without pidfds; set by Run
 	pids     pidsWatch // poold's pids limits; used on Run's goroutine
 	pidfdOff bool      // tests: act as if pidfds did not work
+	onMain   bool      // served on the main thread (exec.go)
 	reqs     chan request
+	execs    chan execRequest
 	done     chan struct{}
 }
 
@@ -99,7 +101,7 @@ var ErrSpawnerStopped = errors.New("spawner stopped")
 // New returns a spawner that re-executes self (poold's own binary) as the
 // exec shim. It does no I/O and starts no goroutine.
 func New(self string) *Spawner {
-	return &Spawner{self: self, shell: "/bin/sh", reqs: make(chan request), done: make(chan struct{})}
+	return &Spawner{self: self, shell: "/bin/sh", reqs: make(chan request), execs: make(chan execRequest), done: make(chan struct{})}
 }
 
 // checkShell looks for the shell once; see execStep.
@@ -126,6 +128,10 @@ func (s *Spawner) Run(ctx context.Context) error {
 		go func() { errc <- s.Run(ctx) }()
 		return <-errc
 	}
+	return s.serve(ctx)
+}
+
+func (s *Spawner) serve(ctx context.Context) error {
 	defer close(s.done)
 	s.checkShell()
 	s.noPidfd = checkPidfd()
@@ -139,6 +145,8 @@ func (s *Spawner) Run(ctx context.Context) error {
 		case r := <-s.reqs:
 			p, err := s.start(r.spec)
 			r.reply <- result{p, err}
+		case r := <-s.execs:
+			r.reply <- s.exec(r)
 		}
 	}
 }
