@@ -57,7 +57,10 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 				continue
 			}
 			if pp, ok := pipes[ps.Pid]; ok {
-				a.output.follow(w.Spec(), ps.Wid, ps.Pid, pipeFile(pp.Stdout), pipeFile(pp.Stderr))
+				out, errf := pipeFile(pp.Stdout), pipeFile(pp.Stderr)
+				a.output.keep(out, pp.StdoutPending)
+				a.output.keep(errf, pp.StderrPending)
+				a.output.follow(w.Spec(), ps.Wid, ps.Pid, out, errf)
 			}
 			a.owner[ps.Pid] = w
 			var g *cgroup.Group

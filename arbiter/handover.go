@@ -1,10 +1,12 @@
 package arbiter
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -195,7 +197,13 @@ func (a *Arbiter) state(now time.Time) *upgrade.State {
 	}
 	st.Seq, st.History = a.bus.Snapshot()
 	st.Sockets = a.socks.Handover()
-	st.Pipes = a.output.handover()
+	// Pipes of workers that are gone (held open by what they left)
+	// close in the exec.
+	for _, p := range a.output.handover() {
+		if a.owner[p.Pid] != nil {
+			st.Pipes = append(st.Pipes, p)
+		}
+	}
 	if a.tree != nil {
 		st.Cgroups = &upgrade.Cgroups{Dir: a.tree.Dir, LockFD: a.tree.LockFD(), Groups: map[int]string{}}
 		for pid, g := range a.groups {
@@ -222,6 +230,29 @@ func (o *output) handedOver(*os.File) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.detach
+}
+
+// keep records the unfinished line a reader stopped for an upgrade had.
+func (o *output) keep(f *os.File, partial []byte) {
+	if len(partial) == 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pending[f] = append([]byte(nil), partial...)
+}
+
+// source is what a pipe's reader reads: what an earlier reader of it
+// left unfinished, then the pipe.
+func (o *output) source(f *os.File) io.Reader {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := o.pending[f]
+	delete(o.pending, f)
+	if len(p) == 0 {
+		return f
+	}
+	return io.MultiReader(bytes.NewReader(p), f)
 }
 
 // resumeAll restarts the readers detachAll stopped (the exec failed).
@@ -258,9 +289,9 @@ func (o *output) handover() []upgrade.Pipes {
 			continue
 		}
 		if ps.stream == "stdout" {
-			p.Stdout = fd
+			p.Stdout, p.StdoutPending = fd, o.pending[f]
 		} else {
-			p.Stderr = fd
+			p.Stderr, p.StderrPending = fd, o.pending[f]
 		}
 	}
 	out := make([]upgrade.Pipes, 0, len(byPid))

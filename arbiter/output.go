@@ -44,6 +44,9 @@ type output struct {
 	open   map[*os.File]struct{}
 	sinks  map[*os.File]*pipeSink // the sink of each open pipe, for a handover
 	detach bool                   // under mu: readers stop at their deadline, pipes stay open
+	// pending is what a reader stopped for an upgrade had read of an
+	// unfinished line; the next reader of that pipe begins with it.
+	pending map[*os.File][]byte
 
 	smu   sync.Mutex
 	pools map[string]*poolLog    // by lower-case watcher name
@@ -55,7 +58,8 @@ type output struct {
 // files that fail are reported on bus.
 func newOutput(log hclog.Logger, escape bool, bus *events.Bus) *output {
 	return &output{log: log, escape: escape, bus: bus, open: make(map[*os.File]struct{}), sinks: make(map[*os.File]*pipeSink),
-		pools: make(map[string]*poolLog), files: make(map[string]*sharedFile)}
+		pending: make(map[*os.File][]byte),
+		pools:   make(map[string]*poolLog), files: make(map[string]*sharedFile)}
 }
 
 // maxLine is the longest line kept in one piece; longer lines are split.
@@ -110,11 +114,18 @@ func (o *output) read(f *os.File, ps *pipeSink) {
 		f.Close()
 		o.release(ps.file)
 	}()
-	r := bufio.NewReaderSize(f, readSize)
+	r := bufio.NewReaderSize(o.source(f), readSize)
 	var long []byte // a line longer than the buffer, gathered up to maxLine
 	b := &batch{}
 	for {
 		chunk, err := r.ReadSlice('\n')
+		if errors.Is(err, os.ErrDeadlineExceeded) && o.handedOver(f) {
+			// Stopped for an upgrade: the unfinished line goes with the
+			// pipe to the next image (handover.go).
+			o.keep(f, append(long, chunk...))
+			o.flush(ps, b)
+			return
+		}
 		full := errors.Is(err, bufio.ErrBufferFull)
 		if full && len(long)+len(chunk) < maxLine {
 			long = append(long, chunk...)

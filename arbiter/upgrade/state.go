@@ -60,6 +60,9 @@ type Pipes struct {
 	Pid    int `json:"pid"`
 	Stdout int `json:"stdout"`
 	Stderr int `json:"stderr"`
+	// What the old image had read of an unfinished line of each.
+	StdoutPending []byte `json:"stdout_pending,omitempty"`
+	StderrPending []byte `json:"stderr_pending,omitempty"`
 }
 
 // Cgroups is the cgroup tree, still locked through LockFD, and each

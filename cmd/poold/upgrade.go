@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/upgrade"
@@ -23,9 +24,15 @@ import (
 // (-ldflags "-X main.version=...").
 var version = "dev"
 
-// envTestFail, for tests only: when it names a file that exists, the
-// next state load removes it and fails, as a broken new binary would.
-const envTestFail = "POOLDTEST_UPGRADE_FAIL"
+// For tests only, each naming a file whose existence arms it once (the
+// load removes it): envTestFail makes the next state load fail, as a
+// broken new binary would; envTestKill makes it SIGKILL the first
+// handed-over worker and wait until it is a zombie, a worker that died
+// during the exec.
+const (
+	envTestFail = "POOLDTEST_UPGRADE_FAIL"
+	envTestKill = "POOLDTEST_UPGRADE_KILL"
+)
 
 // Set by main, for the binary only (tests call run in-process): the
 // spawner served on the main thread, the state handed over by the previous
@@ -111,7 +118,30 @@ func loadState(fd int) (*upgrade.State, error) {
 			return nil, errors.New("failing the state load as " + envTestFail + " asked")
 		}
 	}
-	return upgrade.ReadFD(fd)
+	st, err := upgrade.ReadFD(fd)
+	if p := os.Getenv(envTestKill); err == nil && p != "" && os.Remove(p) == nil {
+		killFirstWorker(st)
+	}
+	return st, err
+}
+
+// killFirstWorker is envTestKill's doing.
+func killFirstWorker(st *upgrade.State) {
+	for _, w := range st.Watchers {
+		for _, p := range w.Procs {
+			_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			deadline := time.Now().Add(10 * time.Second)
+			for ; time.Now().Before(deadline); <-tick.C {
+				b, err := os.ReadFile("/proc/" + strconv.Itoa(p.Pid) + "/stat")
+				if i := bytes.LastIndexByte(b, ')'); err != nil || (i > 0 && bytes.HasPrefix(b[i+1:], []byte(" Z"))) {
+					return
+				}
+			}
+			return
+		}
+	}
 }
 
 func withoutUpgradeEnv(env []string) []string {
