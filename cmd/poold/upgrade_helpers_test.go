@@ -234,4 +234,3 @@ func contains(s string, subs ...string) bool {
 	}
 	return true
 }
-
