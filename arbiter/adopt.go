@@ -3,6 +3,7 @@ package arbiter
 import (
 	"os"
 	"strings"
+	"time"
 
 	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/events"
@@ -77,6 +78,7 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 		}
 	}
 	out := st.Outcome
+	out.TookOver = time.Now()
 	a.upgraded = out
 	a.bus.Publish("", events.KindUpgrade, map[string]any{"pid": os.Getpid(), "old_version": out.OldVersion,
 		"new_version": out.NewVersion, "outcome": out.State, "reason": out.Reason})

@@ -53,6 +53,7 @@ type Outcome struct {
 	Reason     string    `json:"reason,omitempty"`
 	Pid        int       `json:"pid"`
 	Began      time.Time `json:"began"`
+	TookOver   time.Time `json:"took_over,omitzero"` // when the new image had adopted everything
 }
 
 // Pipes are the read ends of one worker's stdout and stderr.
