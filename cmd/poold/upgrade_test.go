@@ -210,7 +210,9 @@ sockets = ["web"]
 env = ["POOLD_TEST_WORKER=stubborn"]
 graceful_timeout = "3s"
 `)
-	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
+	// Serving: by then it ignores SIGTERM.
+	addr := p.waitAddr()
+	proctest.Eventually(t, "the worker to serve", func() bool { _, err := get("http://" + addr + "/"); return err == nil })
 	if r := p.do("stop", map[string]any{"name": "web"}); r["status"] != "ok" {
 		t.Fatalf("stop: %v", r)
 	}
