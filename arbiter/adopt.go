@@ -84,9 +84,6 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 		"new_version": out.NewVersion, "outcome": out.State, "reason": out.Reason})
 	a.log.Info("upgrade: took over", "outcome", out.State, "old_version", out.OldVersion, "new_version", out.NewVersion,
 		"watchers", len(st.Watchers), "sockets", len(st.Sockets), "reason", out.Reason)
-	if a.opts.Lifecycle != nil {
-		a.opts.Lifecycle.ReloadEnded(nil)
-	}
 }
 
 // pipeFile opens an inherited pipe fd (-1: none, /dev/null instead).

@@ -136,14 +136,12 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 	a.upgraded.NewVersion = newVer
 	m.ok(map[string]any{"upgrade": a.upgraded})
 	a.log.Info("upgrade: re-executing poold", "path", u.Exe, "old_version", u.Version, "new_version", newVer)
-	if a.opts.Lifecycle != nil {
-		a.opts.Lifecycle.ReloadBegan()
-	}
-	err = a.handOver()
+	err = a.handOver() // RELOADING=1 is sent by u.Drain, just before the exec
 	a.upgrading = false
 	a.upgraded.State, a.upgraded.NewVersion, a.upgraded.Reason = "refused", u.Version, err.Error()
 	a.log.Error("upgrade failed; poold goes on as it was", "error", err)
-	if a.opts.Lifecycle != nil {
+	if a.opts.Lifecycle != nil { // READY=1 again (after another RELOADING=1)
+		a.opts.Lifecycle.ReloadBegan()
 		a.opts.Lifecycle.ReloadEnded(err)
 	}
 }

@@ -110,9 +110,14 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 			return reconfigure(log, d.console, d.probes, c)
 		},
 		Lifecycle: lifecycle,
-		Upgrade:   upgrader(path, func() { logs.Drain(flushGrace) }),
-		Adopt:     adoptState,
-		Spawner:   mainSpawner,
+		Upgrade: upgrader(path, func() {
+			if d.sd != nil {
+				d.sd.Reloading()
+			}
+			logs.Drain(flushGrace)
+		}),
+		Adopt:   adoptState,
+		Spawner: mainSpawner,
 	})
 	d.ctl = controller.New(cfg.Arbiter.Endpoint, d.arb.Handle, log.Named("controller"))
 	setACL(log, d.ctl, cfg)

@@ -225,3 +225,41 @@ graceful_timeout = "3s"
 		t.Fatalf("upgrade once stopped: %v %v", o, refused)
 	}
 }
+
+// Under systemd: RELOADING=1 before the exec and READY=1 from the new
+// image, both from poold's one pid (MAINPID), which kept NOTIFY_SOCKET
+// across the exec without handing it to any worker.
+func TestUpgradeNotifiesSystemd(t *testing.T) {
+	sock, msgs := systemdSocket(t)
+	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2), "NOTIFY_SOCKET="+sock)
+	pid := p.cmd.Process.Pid
+	next(t, msgs, pid, "READY=1")
+	before := p.pids("web")
+	if err := p.cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	next(t, msgs, pid, "RELOADING=1")
+	next(t, msgs, pid, "READY=1")
+	if o := p.outcome(); o["state"] != "upgraded" {
+		t.Fatalf("upgrade_status: %v", o)
+	}
+	if got := p.pids("web"); !slices.Equal(got, before) {
+		t.Errorf("pids %v, want %v", got, before)
+	}
+	// A worker started by the new image does not get the socket either.
+	if r := p.do("incr", map[string]any{"name": "web"}); r["status"] != "ok" {
+		t.Fatalf("incr: %v", r)
+	}
+	proctest.Eventually(t, "3 workers", func() bool { return len(p.pids("web")) == 3 })
+	for _, w := range p.pids("web") {
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if strings.HasPrefix(kv, "NOTIFY_SOCKET=") || strings.HasPrefix(kv, "POOLD_UPGRADE") {
+				t.Errorf("worker %d has %s in its environment", w, kv)
+			}
+		}
+	}
+}
