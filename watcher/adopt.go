@@ -10,12 +10,12 @@ import (
 )
 
 // Handing a watcher over to a new image of poold (an in-place upgrade).
-// The state is taken only from a settled watcher (see Frozen): nothing
-// starting, stopping or being replaced, so no readiness check, grace
-// period or rollout is in flight and the only timers that matter are
-// deadlines the new image re-arms from the recorded times: each ready
-// worker's max_age, each held slot's backoff or flapping pause, and the
-// next health round.
+// The state is taken only when nothing is starting (see Frozen): no
+// readiness check, rollout or hook is in flight, so the timers that
+// matter are deadlines the new image re-arms from the recorded times:
+// each ready worker's max_age, each stopping worker's SIGKILL at the end
+// of its graceful timeout (a stop or decr goes on in the new image), each
+// held slot's backoff or flapping pause, and the next health round.
 
 // ProcState is one worker as handed to a new image of poold.
 type ProcState struct {
@@ -29,6 +29,14 @@ type ProcState struct {
 	HealthKO int       `json:"health_ko,omitempty"`
 	LimitKO  int       `json:"limit_ko,omitempty"`
 	Busy     int       `json:"busy"`
+	// A stopping worker: what is left of its graceful timeout, the grace
+	// it was given, whether it was SIGKILLed already, whether its
+	// watcher's stop stopped it, why poold stopped it.
+	KillIn  time.Duration `json:"kill_in,omitempty"`
+	Grace   time.Duration `json:"grace,omitempty"`
+	Killed  bool          `json:"killed,omitempty"`
+	ByStop  bool          `json:"by_stop,omitempty"`
+	Failure string        `json:"failure,omitempty"`
 }
 
 // SlotState is one slot's memory (hold, crash counters, restarts).
@@ -55,17 +63,29 @@ type State struct {
 // Frozen says why w cannot be handed over now, or nil: a watcher is
 // handed over only when settled and no hook runs.
 func (w *Watcher) Frozen() error {
-	if w.Settled() && len(w.hooks) == 0 {
-		return nil
-	}
-	why := "workers are starting, stopping or being replaced"
+	why := ""
 	switch {
 	case w.roll != nil:
 		why = "a rolling reload is in flight"
-	case w.status == Stopping:
-		why = "it is stopping"
 	case w.gate != 0 || len(w.hooks) > 0:
 		why = "a hook runs"
+	case w.startAfter:
+		why = "a start waits for its stop to finish"
+	case w.warmup != 0 || w.more != 0:
+		why = "workers are about to start"
+	}
+	for _, p := range w.procs {
+		if why == "" && p.State == ProcStarting {
+			why = "workers are starting (not ready yet)"
+		}
+	}
+	for _, s := range w.slots {
+		if why == "" && (s.hold == HoldDue || s.hold == HoldHook) {
+			why = "workers are about to start"
+		}
+	}
+	if why == "" {
+		return nil
 	}
 	return fmt.Errorf("watcher %q: %s; run the upgrade again once it is done", w.spec.Name, why)
 }
@@ -75,8 +95,13 @@ func (w *Watcher) Frozen() error {
 func (w *Watcher) Snapshot(now time.Time) State {
 	st := State{Spec: w.spec, Status: w.status, SpecGen: w.specGen}
 	for _, p := range w.Processes() {
-		st.Procs = append(st.Procs, ProcState{Pid: p.Pid, Wid: p.Wid, State: p.State, Started: p.Started,
-			Restarts: p.Restarts, Gen: p.Gen, Recycle: p.Recycle, HealthKO: p.healthKO, LimitKO: p.limitKO, Busy: p.busy})
+		ps := ProcState{Pid: p.Pid, Wid: p.Wid, State: p.State, Started: p.Started,
+			Restarts: p.Restarts, Gen: p.Gen, Recycle: p.Recycle, HealthKO: p.healthKO, LimitKO: p.limitKO, Busy: p.busy,
+			Grace: p.grace, Killed: p.killed, ByStop: p.byStop, Failure: p.failure}
+		if p.State == ProcStopping && !p.killAt.IsZero() {
+			ps.KillIn = max(p.killAt.Sub(now), 0)
+		}
+		st.Procs = append(st.Procs, ps)
 	}
 	for wid, s := range w.slots {
 		ss := SlotState{Wid: wid, Hold: s.hold, Streak: s.counters.Streak, Pauses: s.counters.Pauses,
@@ -120,8 +145,14 @@ func (w *Watcher) Adopt(st State) error {
 	for _, ps := range st.Procs {
 		w.seq++
 		p := &Process{Pid: ps.Pid, Wid: ps.Wid, State: ps.State, Started: ps.Started, Restarts: ps.Restarts,
-			Gen: ps.Gen, Recycle: ps.Recycle, gen: w.seq, healthKO: ps.HealthKO, limitKO: ps.LimitKO, busy: ps.Busy}
+			Gen: ps.Gen, Recycle: ps.Recycle, gen: w.seq, healthKO: ps.HealthKO, limitKO: ps.LimitKO, busy: ps.Busy,
+			grace: ps.Grace, killed: ps.Killed, byStop: ps.ByStop, failure: ps.Failure}
 		w.procs[p.Pid] = p
+		if p.State == ProcStopping && !p.killed {
+			// The graceful stop goes on: SIGKILL at its deadline.
+			p.killAt = now.Add(ps.KillIn)
+			w.host.After(ps.KillIn, Timer{Watcher: w.id, Kind: TimerKill, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+		}
 		if p.State == ProcReady && w.spec.MaxAge > 0 {
 			age := w.spec.MaxAge
 			if w.spec.MaxAgeVariance > 0 {

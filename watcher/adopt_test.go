@@ -69,14 +69,50 @@ func TestSnapshotAdoptRoundTrip(t *testing.T) {
 	}
 }
 
-// A rolling reload or a stop in flight is not handed over.
-func TestFrozenRefusesWorkInFlight(t *testing.T) {
-	w, _ := newWatcher(t, spec(2))
+// A graceful stop in flight is handed over: the new watcher SIGKILLs at
+// the old deadline, and the stop completes once the workers are gone.
+func TestAdoptGracefulStopKeepsItsDeadline(t *testing.T) {
+	s := spec(2)
+	s.GracefulTimeout = 30 * time.Second
+	w, h := newWatcher(t, s)
 	w.Start()
 	w.Stop()
-	if err := w.Frozen(); err == nil || !strings.Contains(err.Error(), "stopping") {
-		t.Errorf("Frozen during a stop: %v", err)
+	if err := w.Frozen(); err != nil {
+		t.Fatalf("Frozen during a graceful stop: %v", err)
 	}
+	h.now = h.now.Add(10 * time.Second)
+	raw, _ := json.Marshal(w.Snapshot(h.now))
+	var st State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	w2, h2 := newWatcher(t, st.Spec)
+	h2.now = h.now
+	if err := w2.Adopt(st); err != nil {
+		t.Fatal(err)
+	}
+	if w2.Status() != Stopping {
+		t.Fatalf("status %v, want stopping", w2.Status())
+	}
+	kills := h2.takeTimers(TimerKill)
+	if len(kills) != 2 || h2.delays[kills[0]] != 20*time.Second {
+		t.Fatalf("kill timers %v (first in %v), want 2 in 20s", kills, h2.delays[kills[0]])
+	}
+	w2.Fire(kills[0])
+	w2.Fire(kills[1])
+	if n := strings.Count(strings.Join(h2.signals, " "), ":KILL"); n != 2 {
+		t.Errorf("signals %v, want 2 KILL", h2.signals)
+	}
+	for _, pid := range w2.Pids() {
+		w2.Exited(pid, -9)
+	}
+	if w2.Status() != Stopped {
+		t.Errorf("status %v after the exits, want stopped", w2.Status())
+	}
+}
+
+// A rolling reload in flight is not handed over.
+func TestFrozenRefusesWorkInFlight(t *testing.T) {
 	w2, _ := newWatcher(t, spec(2))
 	w2.Start()
 	w2.Reload(true, false)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/watcher/proctest"
 )
@@ -196,10 +197,12 @@ func TestSIGUSR2Upgrades(t *testing.T) {
 	}
 }
 
-// An upgrade while a watcher sits in a long graceful stop is refused
-// (nothing changes) and the stop completes at its deadline.
-func TestUpgradeRefusedDuringGracefulStop(t *testing.T) {
-	p := startUpgradable(t, `
+// An upgrade while a watcher sits in a long graceful stop (a worker that
+// ignores SIGTERM): the stop goes on in the new image, which SIGKILLs the
+// worker at the deadline the old one set, not later and not earlier.
+func TestUpgradeDuringGracefulStop(t *testing.T) {
+	const grace = 10 * time.Second
+	p := startUpgradable(t, fmt.Sprintf(`
 [arbiter]
 ENDPOINTS
 [sockets.web]
@@ -208,21 +211,45 @@ port = 0
 cmd = @WORKER@
 sockets = ["web"]
 env = ["POOLD_TEST_WORKER=stubborn"]
-graceful_timeout = "3s"
-`)
+graceful_timeout = "%s"
+`, grace))
 	// Serving: by then it ignores SIGTERM.
 	addr := p.waitAddr()
 	proctest.Eventually(t, "the worker to serve", func() bool { _, err := get("http://" + addr + "/"); return err == nil })
+	worker := p.pids("web")[0]
 	if r := p.do("stop", map[string]any{"name": "web"}); r["status"] != "ok" {
 		t.Fatalf("stop: %v", r)
 	}
-	_, refused := p.upgrade()
-	if refused == nil || !contains(reason(refused), `watcher "web"`, "stopping", "nothing changed") {
-		t.Fatalf("upgrade during a graceful stop: %v; want a refusal naming the watcher", refused)
-	}
-	proctest.Eventually(t, "the stop to complete", func() bool { return len(p.pids("web")) == 0 })
 	if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {
-		t.Fatalf("upgrade once stopped: %v %v", o, refused)
+		t.Fatalf("upgrade during the graceful stop: %v %v", o, refused)
+	}
+	if got := p.pids("web"); !slices.Equal(got, []int{worker}) {
+		t.Fatalf("pids %v after the upgrade, want the stopping worker %d", got, worker)
+	}
+	proctest.Eventually(t, "the stop to complete", func() bool {
+		r := p.do("status", map[string]any{"name": "web"})
+		return r["status"] == "stopped"
+	})
+	_, topics, payloads := p.events()
+	var term, kill float64
+	for i, topic := range topics {
+		if topic != "watcher.web.kill" || int(payloads[i]["process_pid"].(float64)) != worker {
+			continue
+		}
+		switch payloads[i]["signal"].(float64) {
+		case float64(syscall.SIGTERM):
+			term = payloads[i]["time"].(float64)
+		case float64(syscall.SIGKILL):
+			kill = payloads[i]["time"].(float64)
+		}
+	}
+	if term == 0 || kill == 0 {
+		t.Fatalf("kill events of worker %d: SIGTERM at %v, SIGKILL at %v; want both", worker, term, kill)
+	}
+	took := time.Duration((kill - term) * float64(time.Second))
+	t.Logf("SIGKILL %v after SIGTERM (graceful_timeout %v)", took, grace)
+	if took < grace-10*time.Millisecond || took > grace+hang {
+		t.Errorf("SIGKILL %v after SIGTERM, want at graceful_timeout %v", took, grace)
 	}
 }
 
