@@ -77,6 +77,9 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 			a.log.Error("upgrade: watcher not taken over", "watcher", ws.Spec.Name, "error", err)
 		}
 	}
+	if !st.Started.IsZero() {
+		a.started = st.Started // poold's uptime goes on
+	}
 	out := st.Outcome
 	out.TookOver = time.Now()
 	a.upgraded = out
