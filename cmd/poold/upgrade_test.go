@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -284,7 +285,7 @@ func TestUpgradeNotifiesSystemd(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, kv := range strings.Split(string(env), "\x00") {
-			if strings.HasPrefix(kv, "NOTIFY_SOCKET=") || strings.HasPrefix(kv, "POOLD_UPGRADE") {
+			if strings.HasPrefix(kv, "NOTIFY_SOCKET=") || strings.HasPrefix(kv, upgrade.EnvFDs) || strings.HasPrefix(kv, upgrade.EnvRollback) {
 				t.Errorf("worker %d has %s in its environment", w, kv)
 			}
 		}
