@@ -4,13 +4,16 @@ BIN     := bin
 CONFIG  ?= configs/example.toml
 # Statically linked, so the one binary runs anywhere.
 export CGO_ENABLED ?= 0
+# poold --version and the upgrade reply; "dev" outside a git checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
 
 .PHONY: all build run test race fuzz bench soak vet clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 run: build
 	$(BIN)/poold $(CONFIG)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/arbiter/logsink"
+	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/sockets"
@@ -67,6 +68,17 @@ type Options struct {
 	// NoCgroups keeps workers in process groups even where poold could
 	// make cgroups.
 	NoCgroups bool
+	// Upgrade lets poold re-execute itself in place (handover.go); nil:
+	// the upgrade command is refused.
+	Upgrade *Upgrader
+	// Adopt is the state handed over by the previous image of poold: Run
+	// takes over its sockets and workers instead of binding and starting
+	// (adopt.go).
+	Adopt *upgrade.State
+	// Spawner, when set, is run by the caller (poold's binary serves it
+	// on the main thread, which an upgrade's exec needs); Run only uses
+	// it. Nil: Run runs one of its own.
+	Spawner *spawn.Spawner
 	// ReapOrphans makes poold the subreaper of its workers' orphans and
 	// reaps them (poold's own binary sets it; in-process tests whose
 	// other children it would take do not).
@@ -126,6 +138,9 @@ type Arbiter struct {
 	statsChanged chan struct{} // capacity 1: statsEvery changed
 
 	elastic elastic // the demand monitor of elastic pools (elastic.go)
+
+	upgrading bool            // an upgrade's pre-flight or exec is in flight
+	upgraded  upgrade.Outcome // the last upgrade (upgrade_status)
 }
 
 // New builds an arbiter for cfg. It does no I/O.
@@ -138,6 +153,9 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 	}
 	if opts.Stats == nil {
 		opts.Stats = procinfo.New()
+	}
+	if opts.Adopt != nil { // the seq goes on where the previous image left it
+		opts.Events.Restore(opts.Adopt.Seq, opts.Adopt.History)
 	}
 	if cfg.Arbiter.MaxProcesses <= 0 { // a config built by hand, not by configs
 		cfg.Arbiter.MaxProcesses = configs.DefaultMaxTotal
@@ -230,8 +248,14 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	if err := sockets.SealInherited(); err != nil {
 		return fmt.Errorf("arbiter: mark inherited fds close-on-exec: %w", err)
 	}
-	a.openTree() // before the bind: a killed poold's leftovers may hold a port
-	socks, err := sockets.Bind(a.cfg.Sockets)
+	var socks *sockets.Set
+	var err error
+	if a.opts.Adopt != nil {
+		socks, err = a.adoptSockets(a.opts.Adopt)
+	} else {
+		a.openTree() // before the bind: a killed poold's leftovers may hold a port
+		socks, err = sockets.Bind(a.cfg.Sockets)
+	}
 	if err != nil {
 		a.closeTree()
 		return err
@@ -243,13 +267,18 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	}
 
 	spawnCtx, stopSpawner := context.WithCancel(context.Background())
-	a.spawner = spawn.New(self)
-	a.spawner.SetWarn(a.log.Warn) // says once if its exec stub cannot run here
+	a.spawner = a.opts.Spawner
 	spawnDone := make(chan struct{})
-	go func() {
-		defer close(spawnDone)
-		_ = a.spawner.Run(spawnCtx)
-	}()
+	if a.spawner == nil {
+		a.spawner = spawn.New(self)
+		a.spawner.SetWarn(a.log.Warn) // says once if its exec stub cannot run here
+		go func() {
+			defer close(spawnDone)
+			_ = a.spawner.Run(spawnCtx)
+		}()
+	} else {
+		close(spawnDone)
+	}
 	a.output = newOutput(a.log, a.cfg.Arbiter.LogFormat != "json", a.bus)
 	defer func() {
 		close(a.stopped)
@@ -271,9 +300,15 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		}
 	}
 	a.noteLimits()
-	a.reapOrphans()
-	a.bus.Publish("", events.KindStart, map[string]any{"pid": os.Getpid()})
-	a.startInOrder(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart }), nil)
+	if a.opts.Adopt != nil {
+		// Before the orphan reaper: it must not take an adopted worker.
+		a.adoptWorkers(a.opts.Adopt)
+		a.reapOrphans()
+	} else {
+		a.reapOrphans()
+		a.bus.Publish("", events.KindStart, map[string]any{"pid": os.Getpid()})
+		a.startInOrder(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart }), nil)
+	}
 	a.planDemand(false)
 
 	ctxDone, quit := ctx.Done(), a.quit

@@ -42,6 +42,11 @@ type output struct {
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	open   map[*os.File]struct{}
+	sinks  map[*os.File]*pipeSink // the sink of each open pipe, for a handover
+	detach bool                   // under mu: readers stop at their deadline, pipes stay open
+	// pending is what a reader stopped for an upgrade had read of an
+	// unfinished line; the next reader of that pipe begins with it.
+	pending map[*os.File][]byte
 
 	smu   sync.Mutex
 	pools map[string]*poolLog    // by lower-case watcher name
@@ -52,8 +57,9 @@ type output struct {
 // worker's control characters must not reach poold's stderr raw. Log
 // files that fail are reported on bus.
 func newOutput(log hclog.Logger, escape bool, bus *events.Bus) *output {
-	return &output{log: log, escape: escape, bus: bus, open: make(map[*os.File]struct{}),
-		pools: make(map[string]*poolLog), files: make(map[string]*sharedFile)}
+	return &output{log: log, escape: escape, bus: bus, open: make(map[*os.File]struct{}), sinks: make(map[*os.File]*pipeSink),
+		pending: make(map[*os.File][]byte),
+		pools:   make(map[string]*poolLog), files: make(map[string]*sharedFile)}
 }
 
 // maxLine is the longest line kept in one piece; longer lines are split.
@@ -88,6 +94,7 @@ func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.F
 		}
 		o.mu.Lock()
 		o.open[s.f] = struct{}{}
+		o.sinks[s.f] = ps
 		o.mu.Unlock()
 		o.wg.Add(1)
 		go o.read(s.f, ps)
@@ -97,17 +104,28 @@ func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.F
 func (o *output) read(f *os.File, ps *pipeSink) {
 	defer o.wg.Done()
 	defer func() {
+		if o.handedOver(f) {
+			return // the pipe stays open for the next image (handover.go)
+		}
 		o.mu.Lock()
 		delete(o.open, f)
+		delete(o.sinks, f)
 		o.mu.Unlock()
 		f.Close()
 		o.release(ps.file)
 	}()
-	r := bufio.NewReaderSize(f, readSize)
+	r := bufio.NewReaderSize(o.source(f), readSize)
 	var long []byte // a line longer than the buffer, gathered up to maxLine
 	b := &batch{}
 	for {
 		chunk, err := r.ReadSlice('\n')
+		if errors.Is(err, os.ErrDeadlineExceeded) && o.handedOver(f) {
+			// Stopped for an upgrade: the unfinished line goes with the
+			// pipe to the next image (handover.go).
+			o.keep(f, append(long, chunk...))
+			o.flush(ps, b)
+			return
+		}
 		full := errors.Is(err, bufio.ErrBufferFull)
 		if full && len(long)+len(chunk) < maxLine {
 			long = append(long, chunk...)

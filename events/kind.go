@@ -116,6 +116,12 @@ const (
 	// Fields: added, removed, updated (lists of watcher names). A watcher
 	// whose rollout fails publishes KindReloadFailed.
 	KindReloadConfig Kind = "reloadconfig"
+	// KindUpgrade: poold re-executed itself in place (poolctl upgrade,
+	// SIGUSR2) and took over its workers, sockets and event seq: the
+	// first event of the new image. poold's own; Circus has none.
+	// Fields: pid (unchanged), old_version, new_version, outcome
+	// ("upgraded" or "rolled_back"), reason (why a rollback happened).
+	KindUpgrade Kind = "upgrade"
 )
 
 // KindStat is the kind of every event on the stats bus, whose topics are
@@ -129,6 +135,6 @@ func Kinds() []Kind {
 		KindSpawn, KindReap, KindKill, KindStart, KindStop, KindReload, KindUpdated, KindAdd, KindRemove,
 		KindHookSuccess, KindHookFailure,
 		KindExit, KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindUnhealthy, KindRecycle, KindReloadFailed, KindLogError,
-		KindReloadConfig,
+		KindReloadConfig, KindUpgrade,
 	}
 }

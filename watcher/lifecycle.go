@@ -262,7 +262,7 @@ func (w *Watcher) retire(p *Process) {
 }
 
 func (w *Watcher) armKill(p *Process, grace time.Duration) {
-	p.grace = grace
+	p.grace, p.killAt = grace, w.host.Now().Add(grace)
 	w.seq++
 	p.gen = w.seq
 	w.host.After(grace, Timer{Watcher: w.id, Kind: TimerKill, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})

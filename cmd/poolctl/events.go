@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/poold/poold/events/zmqpub"
 )
 
 func (a *app) eventsCommand() *cobra.Command {
@@ -52,7 +50,16 @@ twice; --since 0 starts from the oldest one kept.`,
 }
 
 // events prints events until ctx is cancelled (Ctrl-C), which is success.
+// Over the control endpoint it goes live from poold's current seq through
+// the replayer, so a stream lost to an upgrade resumes without a gap.
 func (a *app) events(ctx context.Context, prefixes []string) error {
+	if !a.remote() {
+		through, err := a.currentSeq(ctx)
+		if err != nil {
+			return quietOnCancel(ctx, err)
+		}
+		return a.eventsSince(ctx, through, prefixes)
+	}
 	var client caller
 	if a.remote() || a.pubsub == "" {
 		var err error
@@ -111,30 +118,32 @@ func (a *app) eventsSince(ctx context.Context, since uint64, prefixes []string) 
 	if err != nil {
 		return err
 	}
-	sub, err := zmqpub.Dial(ctx, ep)
+	r := &replayer{a: a, prefixes: prefixes, last: since, print: a.printEvent}
+	sub, err := a.resubscribe(ctx, ep, r, time.Now())
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return connError{fmt.Sprintf("Cannot subscribe to poold's events at %s (%v; set --pubsub-endpoint)", ep, err), err}
-	}
-	defer sub.Close()
-	client, err := a.dial()
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	r := &replayer{a: a, client: client, prefixes: prefixes, last: since, print: a.printEvent}
-	if err := r.fetch(ctx); err != nil {
 		return quietOnCancel(ctx, err)
 	}
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+		r.close()
+	}()
 	for {
 		topic, payload, err := sub.RecvRaw(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return connError{fmt.Sprintf("event stream from %s failed: %v", ep, err), err}
+			// poold re-executed itself (upgrade) or restarted: subscribe
+			// again and replay what was missed.
+			fmt.Fprintf(a.stderr, "poolctl: event stream lost (%v); reconnecting from #%d\n", err, r.last)
+			sub.Close()
+			r.close()
+			if sub, err = a.resubscribe(ctx, ep, r, time.Now().Add(resubscribeFor)); err != nil {
+				return quietOnCancel(ctx, err)
+			}
+			continue
 		}
 		if err := r.live(ctx, topic, payload); err != nil {
 			return quietOnCancel(ctx, err)

@@ -206,7 +206,7 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 	for _, s := range commandSpecs {
 		root.AddCommand(a.command(s))
 	}
-	root.AddCommand(a.eventsCommand(), a.topCommand(), a.logsCommand())
+	root.AddCommand(a.eventsCommand(), a.topCommand(), a.logsCommand(), a.upgradeCommand())
 	return root
 }
 

@@ -120,6 +120,7 @@ func (b *bench) all(ctx context.Context) error {
 	step("replace", b.replaceSection) // also the events figures
 	step("control", b.controlSection)
 	step("reload", b.reloadSection)
+	step("upgrade", b.upgradeSection)
 	return errors.Join(errs...)
 }
 

@@ -107,7 +107,7 @@ func (rw *row) target(text string, ok bool) *row {
 	return rw
 }
 
-var sectionOrder = map[string]int{"spawn": 0, "replace": 1, "events": 2, "idle": 3, "control": 4, "reload": 5, "tenk": 6}
+var sectionOrder = map[string]int{"spawn": 0, "replace": 1, "events": 2, "idle": 3, "control": 4, "reload": 5, "upgrade": 6, "tenk": 7}
 
 func (r *results) finish() {
 	sort.SliceStable(r.Rows, func(i, j int) bool {

@@ -43,6 +43,20 @@ import (
 func main() {
 	// Workers are started through poold's own binary (the exec shim).
 	spawn.RunShimIfRequested()
+	var stdin io.Reader
+	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice == 0 {
+		stdin = os.Stdin // a state to decode, from a pre-flight; never a terminal
+	}
+	if asked, err := printVersion(os.Args[1:], stdin, os.Stdout); asked {
+		os.Exit(exitCode(err, os.Stderr))
+	}
+	// What an upgrade re-executes: this binary's path, read again from
+	// disk, with the environment poold was given (NOTIFY_SOCKET too).
+	startEnv = os.Environ()
+	selfExe, _ = os.Executable()
+	if err := takeOver(); err != nil {
+		os.Exit(exitCode(err, os.Stderr))
+	}
 	// A reader of stderr that went away (poold cfg 2>&1 | head) must cost
 	// log lines, not poold and every worker with it. With SIGPIPE caught,
 	// a write to fd 1 or 2 fails with EPIPE instead of killing the process
@@ -53,9 +67,20 @@ func main() {
 	// The binary, not run (which tests call in-process, among children
 	// of their own), reaps the orphans of workers.
 	reapOrphans = true
-	ctx := context.Background()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	os.Exit(exitCode(err, os.Stderr))
+	// Workers are forked from the main thread (see upgrade.go): run runs
+	// on another goroutine while this one serves the spawner.
+	mainSpawner = spawn.New(selfExe)
+	spawnCtx, stopSpawner := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		errc <- run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+		stopSpawner()
+	}()
+	if err := mainSpawner.RunOnMain(spawnCtx); err != nil {
+		fmt.Fprintln(os.Stderr, "poold:", err)
+		os.Exit(1)
+	}
+	os.Exit(exitCode(<-errc, os.Stderr))
 }
 
 // reapOrphans makes the arbiter the subreaper of workers' orphans; set by
@@ -107,6 +132,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(path, *strict, stderr)
 	if err != nil {
 		return err
+	}
+	if adoptState != nil && !*check {
+		cfg = adoptState.Config // as it ran, with run-time changes
 	}
 	if *check {
 		if err := launch.CheckAll(path, cfg.Watchers); err != nil {

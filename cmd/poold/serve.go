@@ -110,6 +110,14 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 			return reconfigure(log, d.console, d.probes, c)
 		},
 		Lifecycle: lifecycle,
+		Upgrade: upgrader(path, func() {
+			if d.sd != nil {
+				d.sd.Reloading()
+			}
+			logs.Drain(flushGrace)
+		}),
+		Adopt:   adoptState,
+		Spawner: mainSpawner,
 	})
 	d.ctl = controller.New(cfg.Arbiter.Endpoint, d.arb.Handle, log.Named("controller"))
 	setACL(log, d.ctl, cfg)
@@ -164,7 +172,7 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 	arbCtx, stopArb := context.WithCancel(ctx)
 	defer stopArb()
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
 	arbErr := make(chan error, 1)
@@ -195,6 +203,9 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 				d.arb.Reload()
 			case syscall.SIGUSR1:
 				d.arb.Reopen() // worker log files, after logrotate (create mode)
+			case syscall.SIGUSR2:
+				d.log.Info("SIGUSR2: upgrading poold in place", "binary", selfExe)
+				d.arb.Upgrade()
 			default:
 				if stops++; stops == 1 {
 					d.log.Info("stopping gracefully; send the signal again to kill workers at once", "signal", sig)

@@ -87,7 +87,9 @@ type Spawner struct {
 	stub    atomic.Pointer[execStub]
 	stubOff bool                          // tests: act as if the stub could not run
 	warn    func(msg string, args ...any) // see SetWarn
+	onMain  bool                          // served on the main thread (exec.go)
 	reqs    chan request
+	execs   chan execRequest
 	done    chan struct{}
 }
 
@@ -107,7 +109,7 @@ var ErrSpawnerStopped = errors.New("spawner stopped")
 // New returns a spawner that re-executes self (poold's own binary) as the
 // exec shim. It does no I/O and starts no goroutine.
 func New(self string) *Spawner {
-	return &Spawner{self: self, shell: "/bin/sh", reqs: make(chan request), done: make(chan struct{})}
+	return &Spawner{self: self, shell: "/bin/sh", reqs: make(chan request), execs: make(chan execRequest), done: make(chan struct{})}
 }
 
 // SetWarn sets where the spawner says, once, that it had to fall back to
@@ -139,6 +141,10 @@ func (s *Spawner) Run(ctx context.Context) error {
 		go func() { errc <- s.Run(ctx) }()
 		return <-errc
 	}
+	return s.serve(ctx)
+}
+
+func (s *Spawner) serve(ctx context.Context) error {
 	defer close(s.done)
 	s.checkShell()
 	s.loadStub()
@@ -154,6 +160,8 @@ func (s *Spawner) Run(ctx context.Context) error {
 		case r := <-s.reqs:
 			p, err := s.start(r.spec)
 			r.reply <- result{p, err}
+		case r := <-s.execs:
+			r.reply <- s.exec(r)
 		}
 	}
 }

@@ -1,0 +1,102 @@
+package arbiter
+
+import (
+	"os"
+	"strings"
+	"time"
+
+	"github.com/poold/poold/arbiter/upgrade"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/sockets"
+	"github.com/poold/poold/watcher/cgroup"
+	"github.com/poold/poold/watcher/spawn"
+	"golang.org/x/sys/unix"
+)
+
+// In-place upgrade, the new image's side: Run takes over the sockets, the
+// cgroup tree and the workers the previous image handed over
+// (Options.Adopt) instead of binding and starting.
+
+// adoptSockets takes the listening sockets, the cgroup tree and the notify
+// directory over; it runs where Run would bind.
+func (a *Arbiter) adoptSockets(st *upgrade.State) (*sockets.Set, error) {
+	a.notifyDir = st.NotifyDir
+	if c := st.Cgroups; c != nil {
+		t, err := cgroup.AdoptTree(c.Dir, c.LockFD)
+		if err != nil {
+			a.log.Error("upgrade: cgroup tree not taken over; workers are contained by process group only", "error", err)
+		} else {
+			a.tree = t
+			a.containment = "cgroup " + t.Dir
+		}
+	} else {
+		a.containment = "process group"
+	}
+	return sockets.Adopt(st.Sockets)
+}
+
+// adoptWorkers watches every handed-over worker (before the orphan
+// reaper runs), follows its output pipes and gives it back to its
+// watcher, then publishes arbiter.upgrade. A worker that died during the
+// exec is a zombie until its Wait reaps it: its exit is reported as any
+// other and its slot refilled.
+func (a *Arbiter) adoptWorkers(st *upgrade.State) {
+	pipes := map[int]upgrade.Pipes{}
+	for _, p := range st.Pipes {
+		pipes[p.Pid] = p
+	}
+	for _, ws := range st.Watchers {
+		w := a.watchers[strings.ToLower(ws.Spec.Name)]
+		if w == nil {
+			a.log.Error("upgrade: a handed-over watcher is missing", "watcher", ws.Spec.Name)
+			continue
+		}
+		for _, ps := range ws.Procs {
+			p, err := spawn.Adopt(ps.Pid)
+			if err != nil {
+				a.log.Error("upgrade: cannot watch a handed-over worker", "watcher", ws.Spec.Name, "pid", ps.Pid, "error", err)
+				continue
+			}
+			if pp, ok := pipes[ps.Pid]; ok {
+				out, errf := pipeFile(pp.Stdout), pipeFile(pp.Stderr)
+				a.output.keep(out, pp.StdoutPending)
+				a.output.keep(errf, pp.StderrPending)
+				a.output.follow(w.Spec(), ps.Wid, ps.Pid, out, errf)
+			}
+			a.owner[ps.Pid] = w
+			var g *cgroup.Group
+			if st.Cgroups != nil && a.tree != nil {
+				if dir, ok := st.Cgroups.Groups[ps.Pid]; ok {
+					g = cgroup.AdoptGroup(dir)
+					a.groups[ps.Pid] = g
+				}
+			}
+			a.watchExit(p, g)
+		}
+		if err := w.Adopt(ws); err != nil {
+			a.log.Error("upgrade: watcher not taken over", "watcher", ws.Spec.Name, "error", err)
+		}
+	}
+	if !st.Started.IsZero() {
+		a.started = st.Started // poold's uptime goes on
+	}
+	out := st.Outcome
+	out.TookOver = time.Now()
+	a.upgraded = out
+	a.bus.Publish("", events.KindUpgrade, map[string]any{"pid": os.Getpid(), "old_version": out.OldVersion,
+		"new_version": out.NewVersion, "outcome": out.State, "reason": out.Reason})
+	a.log.Info("upgrade: took over", "outcome", out.State, "old_version", out.OldVersion, "new_version", out.NewVersion,
+		"watchers", len(st.Watchers), "sockets", len(st.Sockets), "reason", out.Reason)
+}
+
+// pipeFile opens an inherited pipe fd (-1: none, /dev/null instead).
+func pipeFile(fd int) *os.File {
+	if fd < 0 {
+		f, _ := os.Open(os.DevNull)
+		return f
+	}
+	// Non-blocking before NewFile, which then parks its reads in the
+	// netpoller (read deadlines work: the next upgrade needs them).
+	_ = unix.SetNonblock(fd, true)
+	return os.NewFile(uintptr(fd), "worker pipe")
+}

@@ -1,0 +1,300 @@
+package arbiter
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/poold/poold/arbiter/upgrade"
+	"github.com/poold/poold/watcher/spawn"
+	"golang.org/x/sys/unix"
+)
+
+// In-place upgrade, the old image's side: the upgrade command (and
+// SIGUSR2) runs the pre-flight off the loop, then, on the loop, freezes
+// everything (the loop blocks in the exec: no spawn, no kill, no timer
+// acts), hands the state and fds over and execs the new binary from the
+// spawner's thread. See arbiter/upgrade for the state, adopt.go for the
+// new image's side.
+
+// Upgrader is what cmd/poold gives the arbiter to upgrade it in place.
+type Upgrader struct {
+	Version string // this binary's version
+	// Exe is the binary to exec: the path poold was started from, read
+	// again from disk. Argv and Env are the new image's.
+	Exe  string
+	Argv []string
+	Env  []string
+	// Preflight checks the binary at Exe against the config and the
+	// state (its JSON), changing nothing; it returns the new version, or
+	// an error saying why the binary cannot take over.
+	Preflight func(ctx context.Context, state []byte) (newVersion string, err error)
+	// Drain lets poold's own log lines reach stderr before the exec.
+	Drain func()
+}
+
+func init() {
+	commands["upgrade"] = cmdUpgrade
+	commands["upgrade_status"] = cmdUpgradeStatus
+	readOnly["upgrade_status"] = true
+}
+
+// Upgrade is SIGUSR2: the upgrade command, its outcome logged.
+func (a *Arbiter) Upgrade() {
+	m := &cmdMsg{req: Request{Command: "upgrade"}, reply: make(chan answer, 1)}
+	if !a.post(m) {
+		return
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		select {
+		case ans := <-m.reply:
+			if ans.reply["status"] != "ok" {
+				a.log.Error("upgrade refused", "reason", ans.reply["reason"])
+			}
+		case <-a.stopped:
+		}
+	}()
+}
+
+// cmdUpgradeStatus reports the last upgrade: the new image answers it
+// once it has taken over (poolctl upgrade polls it).
+func cmdUpgradeStatus(a *Arbiter, m *cmdMsg) error {
+	m.ok(map[string]any{"upgrade": a.upgraded})
+	return nil
+}
+
+func cmdUpgrade(a *Arbiter, m *cmdMsg) error {
+	u := a.opts.Upgrade
+	switch {
+	case u == nil:
+		return errorf(ErrnoFailed, "upgrade: this poold cannot re-execute itself (it runs inside another program); restart it instead")
+	case a.upgrading:
+		return errorf(ErrnoFailed, "upgrade: an upgrade is already in flight; wait for it (poolctl upgrade waits)")
+	}
+	if err := a.frozen(); err != nil {
+		return errorf(ErrnoFailed, "upgrade refused, nothing changed: %v", err)
+	}
+	raw, err := json.Marshal(a.state(time.Now()))
+	if err != nil {
+		return fmt.Errorf("upgrade: encode the state: %w", err)
+	}
+	a.upgrading = true
+	id := a.upgraded.ID + 1
+	a.upgraded = upgrade.Outcome{ID: id, State: "upgrading", OldVersion: u.Version, NewVersion: u.Version, Pid: os.Getpid(), Began: time.Now()}
+	a.log.Info("upgrade: checking the new binary", "path", u.Exe)
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		ctx, cancel := context.WithTimeout(a.runCtx, time.Minute)
+		defer cancel()
+		newVer, err := u.Preflight(ctx, raw)
+		a.post(funcMsg{func() { a.execUpgrade(m, newVer, err) }})
+	}()
+	return nil
+}
+
+// frozen says why the workers cannot be handed over now, or nil.
+func (a *Arbiter) frozen() error {
+	if a.stopping {
+		return errors.New("poold is stopping")
+	}
+	var errs []error
+	for _, w := range a.sorted(nil) {
+		if err := w.Frozen(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// refuse ends an upgrade that did not happen: nothing changed.
+func (a *Arbiter) refuse(m *cmdMsg, err error) {
+	a.upgrading = false
+	a.upgraded.State, a.upgraded.Reason = "refused", err.Error()
+	a.log.Error("upgrade refused; nothing changed", "error", err)
+	m.fail(errorf(ErrnoFailed, "upgrade refused, nothing changed: %v", err))
+}
+
+// execUpgrade runs on the loop once the pre-flight is done. It answers
+// "upgrading" and execs; it returns only when the exec failed.
+func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
+	if err == nil {
+		err = a.frozen() // the loop served others during the pre-flight
+	}
+	if err != nil {
+		a.refuse(m, err)
+		return
+	}
+	u := a.opts.Upgrade
+	a.upgraded.NewVersion = newVer
+	m.ok(map[string]any{"upgrade": a.upgraded})
+	a.log.Info("upgrade: re-executing poold", "path", u.Exe, "old_version", u.Version, "new_version", newVer)
+	err = a.handOver() // RELOADING=1 is sent by u.Drain, just before the exec
+	a.upgrading = false
+	a.upgraded.State, a.upgraded.NewVersion, a.upgraded.Reason = "refused", u.Version, err.Error()
+	a.log.Error("upgrade failed; poold goes on as it was", "error", err)
+	if a.opts.Lifecycle != nil { // READY=1 again (after another RELOADING=1)
+		a.opts.Lifecycle.ReloadBegan()
+		a.opts.Lifecycle.ReloadEnded(err)
+	}
+}
+
+// handOver stops the output readers, writes the state and execs. It
+// returns only if that failed, with every reader running again.
+func (a *Arbiter) handOver() error {
+	u := a.opts.Upgrade
+	a.output.detachAll()
+	defer a.output.resumeAll()
+	if u.Drain != nil {
+		u.Drain()
+	}
+	st := a.state(time.Now())
+	for _, fd := range st.FDs() {
+		if err := spawn.ClearCloexec(fd); err != nil {
+			return fmt.Errorf("upgrade: keep fds open across the exec: %w", err)
+		}
+	}
+	defer func() {
+		for _, fd := range st.FDs() {
+			unix.CloseOnExec(fd)
+		}
+	}()
+	f, err := upgrade.Write(st)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// The old binary, for a rollback: /proc/self/exe still reads it when
+	// its path holds the new one.
+	old, err := unix.Open("/proc/self/exe", unix.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("upgrade: open poold's own binary for a rollback: %w", err)
+	}
+	defer unix.Close(old)
+	env := append(append([]string{}, u.Env...), fmt.Sprintf("%s=%d,%d", upgrade.EnvFDs, f.Fd(), old))
+	return a.spawner.Exec(u.Exe, u.Argv, env)
+}
+
+// state is what the new image takes over.
+func (a *Arbiter) state(now time.Time) *upgrade.State {
+	cfg := *a.cfg
+	st := &upgrade.State{Version: upgrade.Version, Taken: now, Started: a.started, Outcome: a.upgraded,
+		Config: &cfg, NotifyDir: a.notifyDir}
+	cfg.Watchers = nil
+	for _, w := range a.sorted(nil) {
+		ws := w.Snapshot(now)
+		cfg.Watchers = append(cfg.Watchers, ws.Spec)
+		st.Watchers = append(st.Watchers, ws)
+	}
+	st.Seq, st.History = a.bus.Snapshot()
+	st.Sockets = a.socks.Handover()
+	// Pipes of workers that are gone (held open by what they left)
+	// close in the exec.
+	for _, p := range a.output.handover() {
+		if a.owner[p.Pid] != nil {
+			st.Pipes = append(st.Pipes, p)
+		}
+	}
+	if a.tree != nil {
+		st.Cgroups = &upgrade.Cgroups{Dir: a.tree.Dir, LockFD: a.tree.LockFD(), Groups: map[int]string{}}
+		for pid, g := range a.groups {
+			st.Cgroups.Groups[pid] = g.Dir
+		}
+	}
+	return st
+}
+
+// detachAll makes every output reader stop at once, writing what it has
+// read and leaving its pipe open.
+func (o *output) detachAll() {
+	o.mu.Lock()
+	o.detach = true
+	for f := range o.open {
+		_ = f.SetReadDeadline(time.Unix(1, 0))
+	}
+	o.mu.Unlock()
+	o.wg.Wait()
+}
+
+// handedOver tells a reader that returns whether its pipe stays open.
+func (o *output) handedOver(*os.File) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.detach
+}
+
+// keep records the unfinished line a reader stopped for an upgrade had.
+func (o *output) keep(f *os.File, partial []byte) {
+	if len(partial) == 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pending[f] = append([]byte(nil), partial...)
+}
+
+// source is what a pipe's reader reads: what an earlier reader of it
+// left unfinished, then the pipe.
+func (o *output) source(f *os.File) io.Reader {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := o.pending[f]
+	delete(o.pending, f)
+	if len(p) == 0 {
+		return f
+	}
+	return io.MultiReader(bytes.NewReader(p), f)
+}
+
+// resumeAll restarts the readers detachAll stopped (the exec failed).
+func (o *output) resumeAll() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.detach = false
+	for f := range o.open {
+		_ = f.SetReadDeadline(time.Time{})
+		o.wg.Add(1)
+		go o.read(f, o.sinks[f])
+	}
+}
+
+// handover lists the open pipes by worker.
+func (o *output) handover() []upgrade.Pipes {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	byPid := map[int]*upgrade.Pipes{}
+	for f, ps := range o.sinks {
+		p := byPid[ps.pid]
+		if p == nil {
+			p = &upgrade.Pipes{Pid: ps.pid, Stdout: -1, Stderr: -1}
+			byPid[ps.pid] = p
+		}
+		// Not f.Fd(), which would make the pipe blocking: its reader
+		// here (after a failed exec) and in the new image needs the
+		// netpoller, and its read deadline.
+		fd := -1
+		if rc, err := f.SyscallConn(); err == nil {
+			_ = rc.Control(func(u uintptr) { fd = int(u) })
+		}
+		if fd < 0 {
+			continue
+		}
+		if ps.stream == "stdout" {
+			p.Stdout, p.StdoutPending = fd, o.pending[f]
+		} else {
+			p.Stderr, p.StderrPending = fd, o.pending[f]
+		}
+	}
+	out := make([]upgrade.Pipes, 0, len(byPid))
+	for _, p := range byPid {
+		out = append(out, *p)
+	}
+	return out
+}

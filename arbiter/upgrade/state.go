@@ -1,0 +1,163 @@
+// Package upgrade is the state one image of poold hands to the next when
+// it re-executes itself in place (poolctl upgrade, SIGUSR2): what the
+// arbiter runs, and the fds the new image takes over.
+//
+// The state is JSON in a memfd whose fd, with the fd of the old
+// executable (kept for a rollback), is named by the environment variable
+// EnvFDs of the new image. The format is versioned by a number: a binary
+// says which versions it reads (`poold --upgrade-check`), and poold
+// refuses to exec one that cannot read its own.
+//
+// Concurrency: plain values and functions; nothing is shared.
+package upgrade
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/sockets"
+	"github.com/poold/poold/watcher"
+)
+
+// Version is the state format this binary writes.
+const Version = 1
+
+// Readable lists the state formats this binary reads.
+var Readable = []int{1}
+
+// EnvFDs names "STATEFD,OLDEXEFD" in the new image's environment.
+const EnvFDs = "POOLD_UPGRADE_FDS"
+
+// EnvRollback, set in the environment of an old image exec'd back, says
+// why the new one could not take over.
+const EnvRollback = "POOLD_UPGRADE_ROLLBACK"
+
+// Outcome is how the last upgrade ended, as the upgrade_status command
+// reports it.
+type Outcome struct {
+	ID         uint64    `json:"id"`    // increases with each upgrade asked of this poold
+	State      string    `json:"state"` // "upgrading", "upgraded", "rolled_back", "refused"
+	OldVersion string    `json:"old_version"`
+	NewVersion string    `json:"new_version"` // what now runs
+	Reason     string    `json:"reason,omitempty"`
+	Pid        int       `json:"pid"`
+	Began      time.Time `json:"began"`
+	TookOver   time.Time `json:"took_over,omitzero"` // when the new image had adopted everything
+}
+
+// Pipes are the read ends of one worker's stdout and stderr.
+type Pipes struct {
+	Pid    int `json:"pid"`
+	Stdout int `json:"stdout"`
+	Stderr int `json:"stderr"`
+	// What the old image had read of an unfinished line of each.
+	StdoutPending []byte `json:"stdout_pending,omitempty"`
+	StderrPending []byte `json:"stderr_pending,omitempty"`
+}
+
+// Cgroups is the cgroup tree, still locked through LockFD, and each
+// worker's cgroup directory.
+type Cgroups struct {
+	Dir    string         `json:"dir"`
+	LockFD int            `json:"lock_fd"`
+	Groups map[int]string `json:"groups"` // pid -> directory
+}
+
+// State is everything the new image takes over.
+type State struct {
+	Version    int                 `json:"version"`
+	Taken      time.Time           `json:"taken"` // wall time of the snapshot: timers are durations from it
+	Started    time.Time           `json:"started"`
+	Outcome    Outcome             `json:"outcome"`
+	Config     *configs.Config     `json:"config"`
+	Watchers   []watcher.State     `json:"watchers"`
+	Seq        uint64              `json:"seq"`
+	History    []events.Event      `json:"history"`
+	Sockets    []sockets.Inherited `json:"sockets"`
+	Pipes      []Pipes             `json:"pipes"`
+	Cgroups    *Cgroups            `json:"cgroups,omitempty"`
+	NotifyDir  string              `json:"notify_dir,omitempty"`
+	Transports map[string]int      `json:"transports,omitempty"` // listener fds by name ("web", ...)
+	Extra      map[string]int64    `json:"extra,omitempty"`
+}
+
+// FDs lists every fd the state names, which must survive the exec.
+func (s *State) FDs() []int {
+	var fds []int
+	for _, so := range s.Sockets {
+		fds = append(fds, so.FD)
+	}
+	for _, p := range s.Pipes {
+		fds = append(fds, p.Stdout, p.Stderr)
+	}
+	if s.Cgroups != nil {
+		fds = append(fds, s.Cgroups.LockFD)
+	}
+	for _, fd := range s.Transports {
+		fds = append(fds, fd)
+	}
+	return fds
+}
+
+// Write puts st into a new memfd without close-on-exec and returns it.
+func Write(st *State) (*os.File, error) {
+	fd, err := unix.MemfdCreate("poold-upgrade-state", 0)
+	if err != nil {
+		return nil, fmt.Errorf("upgrade: memfd for the state: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "poold-upgrade-state")
+	if err := json.NewEncoder(f).Encode(st); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("upgrade: write the state: %w", err)
+	}
+	return f, nil
+}
+
+// Decode reads a state from r and checks its version.
+func Decode(r io.Reader) (*State, error) {
+	var st State
+	if err := json.NewDecoder(r).Decode(&st); err != nil {
+		return nil, fmt.Errorf("decode the state: %w", err)
+	}
+	if !slices.Contains(Readable, st.Version) {
+		return nil, fmt.Errorf("state format %d: this binary reads %v", st.Version, Readable)
+	}
+	if st.Config == nil {
+		return nil, errors.New("the state has no config")
+	}
+	return &st, nil
+}
+
+// ReadFD decodes the state in the memfd fd from its start.
+func ReadFD(fd int) (*State, error) {
+	f := os.NewFile(uintptr(fd), "poold-upgrade-state")
+	defer f.Close()
+	return Decode(io.NewSectionReader(f, 0, 1<<40))
+}
+
+// ParseEnv splits the value of EnvFDs into the state's and the old
+// executable's fds.
+func ParseEnv(v string) (stateFD, oldExeFD int, err error) {
+	a, b, ok := strings.Cut(v, ",")
+	if ok {
+		stateFD, err = strconv.Atoi(a)
+		if err == nil {
+			oldExeFD, err = strconv.Atoi(b)
+		}
+	}
+	if !ok || err != nil || stateFD < 3 || oldExeFD < 3 {
+		return 0, 0, fmt.Errorf("%s=%q: want two fds, STATE,OLDEXE", EnvFDs, v)
+	}
+	return stateFD, oldExeFD, nil
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// upgradePoll is how often `poolctl upgrade` asks the new image whether it
+// has taken over; upgradeWait bounds the whole wait.
+const (
+	upgradePoll = 50 * time.Millisecond
+	upgradeWait = 2 * time.Minute
+)
+
+const upgradeHelp = `Upgrade poold in place: it runs the binary it was started from, read
+again from disk, with the same pid, so every worker stays its child and
+every listening socket stays open. The new binary is checked first
+(--check on the config, and a handshake that it reads the running
+state); any failure changes nothing. If the new image cannot load the
+state, the old binary comes back with it (a rollback).
+
+poolctl waits for the outcome and prints the old and the new version;
+it exits 1 when the upgrade was refused or rolled back. SIGUSR2 to poold
+does the same without waiting.`
+
+func (a *app) upgradeCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "upgrade",
+		GroupID: "control",
+		Short:   "Re-execute poold from its (new) binary in place: same pid, workers and sockets untouched",
+		Long:    upgradeHelp,
+		Args:    checkArgs(cmdSpec{name: "upgrade"}),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return a.upgrade(c.Context())
+		},
+	}
+}
+
+// upgradeStatus asks poold for its last upgrade outcome.
+func (a *app) upgradeStatus(ctx context.Context) (map[string]any, error) {
+	client, err := a.dial()
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	_, r, err := a.roundTrip(ctx, client, call{command: "upgrade_status", what: "upgrade_status", props: map[string]any{}}, a.timeoutFor(noWait))
+	if err != nil {
+		return nil, err
+	}
+	if st, _ := r["status"].(string); st == "error" {
+		reason, _ := r["reason"].(string)
+		return nil, replyError{reason: reason, errno: int(num(r["errno"]))}
+	}
+	out, _ := r["upgrade"].(map[string]any)
+	return out, nil
+}
+
+// upgrade asks for the upgrade and polls the new image for its outcome:
+// the old image's reply may be lost in the exec.
+func (a *app) upgrade(ctx context.Context) error {
+	before, err := a.upgradeStatus(ctx)
+	if err != nil {
+		return err
+	}
+	lastID := num(before["id"])
+	client, err := a.dial()
+	if err != nil {
+		return err
+	}
+	_, r, err := a.roundTrip(ctx, client, call{command: "upgrade", what: "upgrade", props: map[string]any{}}, a.timeoutFor(noWait))
+	client.Close()
+	if err == nil {
+		if st, _ := r["status"].(string); st == "error" {
+			reason, _ := r["reason"].(string)
+			return replyError{reason: reason, errno: int(num(r["errno"]))}
+		}
+	}
+	deadline := time.Now().Add(upgradeWait)
+	t := time.NewTicker(upgradePoll)
+	defer t.Stop()
+	for {
+		out, err := a.upgradeStatus(ctx)
+		if err == nil && num(out["id"]) > lastID && out["state"] != "upgrading" {
+			return a.printUpgrade(out)
+		}
+		if time.Now().After(deadline) {
+			return connError{fmt.Sprintf("poold at %s did not report the upgrade's outcome within %s (last error: %v); check its log", a.endpoint, upgradeWait, err), err}
+		}
+		select {
+		case <-ctx.Done():
+			return interruptedError{"interrupted while waiting for the upgrade (it goes on in poold)"}
+		case <-t.C:
+		}
+	}
+}
+
+func (a *app) printUpgrade(out map[string]any) error {
+	if a.json {
+		raw, _ := json.Marshal(map[string]any{"status": "ok", "upgrade": out})
+		fmt.Fprintf(a.stdout, "%s\n", raw)
+	}
+	old, nu, reason := out["old_version"], out["new_version"], out["reason"]
+	switch out["state"] {
+	case "upgraded":
+		if !a.json {
+			fmt.Fprintf(a.stdout, "upgraded: poold %v -> %v (pid %v)\n", old, nu, num(out["pid"]))
+		}
+		return nil
+	case "rolled_back":
+		return replyError{reason: fmt.Sprintf("upgrade rolled back: poold %v runs again (pid %v): %v", nu, num(out["pid"]), reason)}
+	}
+	return replyError{reason: fmt.Sprintf("upgrade refused, nothing changed: poold %v runs: %v", old, reason)}
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/watcher/proctest"
+	"github.com/poold/poold/watcher/workertest"
+)
+
+// upProc is the real poold binary, run from a copy of its own that a test
+// may replace (the path an upgrade reads again).
+type upProc struct {
+	t    *testing.T
+	dir  string
+	exe  string // the copy poold runs from
+	cfg  string
+	cmd  *exec.Cmd
+	log  *workertest.Buffer
+	done chan struct{}
+}
+
+// startUpgradable copies the built poold into a fresh directory and runs
+// it on config (see writeConfig) with env added.
+func startUpgradable(t *testing.T, config string, env ...string) *upProc {
+	t.Helper()
+	dir := t.TempDir()
+	p := &upProc{t: t, dir: dir, exe: filepath.Join(dir, "poold"), log: &workertest.Buffer{}, done: make(chan struct{})}
+	p.install(pooldBinary(t))
+	p.cfg = writeConfig(t, dir, config)
+	p.cmd = exec.Command(p.exe, p.cfg)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-p.done:
+			case <-time.After(hang):
+				_ = p.cmd.Process.Kill()
+				<-p.done
+			}
+		}
+		if t.Failed() {
+			t.Logf("poold log:\n%s", p.log.String())
+		}
+	})
+	proctest.Eventually(t, "poold to answer", func() bool { _, err := p.try("status", nil); return err == nil })
+	return p
+}
+
+// install puts a copy of src at p.exe the way a package manager does:
+// written beside it, then renamed over it (a running binary cannot be
+// written in place).
+func (p *upProc) install(src string) {
+	p.t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.installBytes(b)
+}
+
+func (p *upProc) installBytes(b []byte) {
+	p.t.Helper()
+	tmp := p.exe + ".new"
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p.exe); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *upProc) endpoint() string { return "ipc://" + p.dir + "/c.sock" }
+
+// try runs one command on a fresh connection (an upgrade re-binds the
+// control endpoint).
+func (p *upProc) try(cmd string, props map[string]any) (arbiter.Reply, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := controller.DialContext(ctx, p.endpoint())
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	r, err := c.Do(ctx, arbiter.Request{Command: cmd, Properties: props})
+	if r != nil && r["status"] == "error" {
+		return r, nil // an answer: an error reply
+	}
+	return r, err
+}
+
+// do runs cmd, retrying while poold is between images, and fails the test
+// on no answer.
+func (p *upProc) do(cmd string, props map[string]any) arbiter.Reply {
+	p.t.Helper()
+	var r arbiter.Reply
+	var err error
+	proctest.Eventually(p.t, "an answer to "+cmd, func() bool {
+		r, err = p.try(cmd, props)
+		return err == nil
+	})
+	return r
+}
+
+// pids lists the pids of watcher name.
+func (p *upProc) pids(name string) []int {
+	p.t.Helper()
+	r := p.do("list", map[string]any{"name": name})
+	var out []int
+	for _, v := range r["pids"].([]any) {
+		out = append(out, int(v.(float64)))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// outcome is the last upgrade's outcome (upgrade_status).
+func (p *upProc) outcome() map[string]any {
+	p.t.Helper()
+	o, _ := p.do("upgrade_status", nil)["upgrade"].(map[string]any)
+	return o
+}
+
+// upgrade asks for an upgrade and waits for its outcome, as poolctl does.
+// It returns the outcome, or the error reply of a refusal.
+func (p *upProc) upgrade() (outcome map[string]any, refused arbiter.Reply) {
+	p.t.Helper()
+	last := p.outcome()["id"].(float64)
+	r, err := p.try("upgrade", nil)
+	if err == nil && r["status"] == "error" {
+		return nil, r
+	}
+
+	proctest.Eventually(p.t, "the upgrade's outcome", func() bool {
+		r, err := p.try("upgrade_status", nil)
+		if err != nil {
+			return false
+		}
+		outcome, _ = r["upgrade"].(map[string]any)
+		return outcome["id"].(float64) > last && outcome["state"] != "upgrading"
+	})
+	return outcome, nil
+}
+
+// exeIno is the inode of the file poold runs (/proc/PID/exe).
+func (p *upProc) exeIno() uint64 {
+	p.t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(fmt.Sprintf("/proc/%d/exe", p.cmd.Process.Pid), &st); err != nil {
+		p.t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// runsInstalled fails unless poold runs the file now at p.exe.
+func (p *upProc) runsInstalled() {
+	p.t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(p.exe, &st); err != nil {
+		p.t.Fatal(err)
+	}
+	if got := p.exeIno(); got != st.Ino {
+		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.cmd.Process.Pid))
+		p.t.Errorf("/proc/PID/exe is %s (inode %d), not the file now at %s (inode %d)", l, got, p.exe, st.Ino)
+	}
+}
+
+// alive fails the test unless poold still runs.
+func (p *upProc) alive() {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		p.t.Fatalf("poold exited")
+	default:
+	}
+}
+
+// seqs replays every kept event and returns their seqs and topics.
+func (p *upProc) events() (seqs []uint64, topics []string, payloads []map[string]any) {
+	p.t.Helper()
+	r := p.do("events_since", map[string]any{"seq": 0, "limit": 5000})
+	if r["complete"] != true {
+		p.t.Fatalf("events_since 0: not complete: %v", r)
+	}
+	for _, e := range r["events"].([]any) {
+		m := e.(map[string]any)
+		ev := m["event"].(map[string]any)
+		seqs = append(seqs, uint64(ev["seq"].(float64)))
+		topics = append(topics, m["topic"].(string))
+		payloads = append(payloads, ev)
+	}
+	return seqs, topics, payloads
+}
+
+// checkSeqs fails unless seqs run 1, 2, 3, ... without a gap or a repeat.
+func checkSeqs(t *testing.T, seqs []uint64) {
+	t.Helper()
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("event seq %d at position %d, want %d (a gap or a repeat): %v", s, i, i+1, seqs)
+		}
+	}
+}
+
+func reason(r arbiter.Reply) string { s, _ := r["reason"].(string); return s }
+
+func contains(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}

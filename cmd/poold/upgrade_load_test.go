@@ -1,0 +1,206 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// upgradeLoadConfig: 6 workers on a shared socket, and one worker writing
+// numbered lines (partial ones included: 64 KiB writes) to a log file.
+const upgradeLoadConfig = `
+[arbiter]
+ENDPOINTS
+[sockets.web]
+port = 0
+[watchers.web]
+cmd = @WORKER@
+numprocesses = 6
+sockets = ["web"]
+env = ["POOLD_TEST_WORKER=serve"]
+graceful_timeout = "5s"
+[watchers.lines]
+cmd = @WORKER@
+env = ["POOLD_TEST_WORKER=lines", "LINES_FOR=0s", "LINES_DONE=%[1]s"]
+stdout_log = "%[2]s/lines.out.log"
+graceful_timeout = "5s"
+`
+
+// prober makes requests on the shared socket until stopped: each on a new
+// connection, and on one kept-alive connection. Every failure counts.
+type prober struct {
+	addr             string
+	stop             chan struct{}
+	wg               sync.WaitGroup
+	ok, failed       atomic.Int64
+	mu               sync.Mutex
+	errs             []string
+	longest, current time.Duration
+}
+
+func startProber(addr string) *prober {
+	pr := &prober{addr: addr, stop: make(chan struct{})}
+	fresh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	kept := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	for _, c := range []*http.Client{fresh, kept} {
+		pr.wg.Add(1)
+		go func() {
+			defer pr.wg.Done()
+			for {
+				select {
+				case <-pr.stop:
+					return
+				default:
+				}
+				pr.once(c)
+			}
+		}()
+	}
+	return pr
+}
+
+func (pr *prober) once(c *http.Client) {
+	start := time.Now()
+	resp, err := c.Get("http://" + pr.addr + "/")
+	if err == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode != 200 {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+	}
+	if err != nil {
+		pr.failed.Add(1)
+		pr.mu.Lock()
+		pr.errs = append(pr.errs, err.Error())
+		pr.mu.Unlock()
+		return
+	}
+	pr.ok.Add(1)
+	pr.mu.Lock()
+	pr.longest = max(pr.longest, time.Since(start))
+	pr.mu.Unlock()
+}
+
+func (pr *prober) end() {
+	close(pr.stop)
+	pr.wg.Wait()
+}
+
+// Five upgrades in a row, each to a newly installed binary, under a prober
+// on the shared socket: no failed request, the same poold pid and worker
+// pids, /proc/PID/exe on the new file, an event seq without a gap with an
+// arbiter.upgrade for each, every numbered line of the writer in its log
+// file, and commands answered after.
+func TestUpgradeUnderLoadKeepsEverything(t *testing.T) {
+	done, logs := t.TempDir(), t.TempDir()
+	p := startUpgradable(t, fmt.Sprintf(upgradeLoadConfig, done, logs))
+	proctest.Eventually(t, "6 web workers and the writer", func() bool {
+		return len(p.pids("web")) == 6 && len(p.pids("lines")) == 1
+	})
+	web, lines := p.pids("web"), p.pids("lines")
+	addr := p.waitAddr()
+	pr := startProber(addr)
+	for i := range 5 {
+		p.install(pooldBinary(t))
+		o, refused := p.upgrade()
+		if refused != nil || o["state"] != "upgraded" {
+			pr.end()
+			t.Fatalf("upgrade %d: %v %v", i+1, o, refused)
+		}
+		if int(o["pid"].(float64)) != p.cmd.Process.Pid {
+			t.Errorf("upgrade %d: pid %v, want %d", i+1, o["pid"], p.cmd.Process.Pid)
+		}
+		p.runsInstalled()
+	}
+	pr.end()
+	t.Logf("prober: %d requests ok, %d failed, slowest %v", pr.ok.Load(), pr.failed.Load(), pr.longest)
+	if n := pr.failed.Load(); n > 0 {
+		t.Errorf("%d requests failed during the upgrades: %v", n, pr.errs[:min(len(pr.errs), 5)])
+	}
+	if pr.ok.Load() == 0 {
+		t.Errorf("the prober got no answer at all")
+	}
+	p.alive()
+	if got := p.pids("web"); !slices.Equal(got, web) {
+		t.Errorf("web pids %v after 5 upgrades, want %v", got, web)
+	}
+	if got := p.pids("lines"); !slices.Equal(got, lines) {
+		t.Errorf("writer pid %v after 5 upgrades, want %v", got, lines)
+	}
+	seqs, topics, _ := p.events()
+	checkSeqs(t, seqs)
+	if n := countOf(topics, "arbiter.upgrade"); n != 5 {
+		t.Errorf("%d arbiter.upgrade events, want 5", n)
+	}
+	if r := p.do("status", nil); r["status"] != "ok" {
+		t.Errorf("status after the upgrades: %v", r)
+	}
+	n := stopWriter(t, done)
+	proctest.Eventually(t, "every line in the log file", func() bool {
+		_, last, err := readSpan(filepath.Join(logs, "lines.out.log"), "out")
+		return err == nil && last >= n
+	})
+	checkStream(t, logs, "lines.out.log", "out", n)
+}
+
+// waitAddr is the shared socket's address, from poold's log.
+func (p *upProc) waitAddr() string {
+	p.t.Helper()
+	var addr string
+	proctest.Eventually(p.t, "the socket's address in the log", func() bool {
+		for _, l := range strings.Split(p.log.String(), "\n") {
+			if _, a, ok := strings.Cut(l, "socket bound: socket=web address="); ok {
+				addr, _, _ = strings.Cut(a, " ")
+				return true
+			}
+		}
+		return false
+	})
+	return addr
+}
+
+// stopWriter lets the lines worker finish and returns how many lines it
+// wrote.
+func stopWriter(t *testing.T, done string) int {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(done, "stop"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	proctest.Eventually(t, "the writer to finish", func() bool {
+		ents, _ := os.ReadDir(done)
+		for _, e := range ents {
+			if e.Name() == "stop" || strings.HasSuffix(e.Name(), ".tmp") {
+				continue
+			}
+			if b, err := os.ReadFile(filepath.Join(done, e.Name())); err == nil {
+				n, _ = strconv.Atoi(string(b))
+				return n > 0
+			}
+		}
+		return false
+	})
+	return n
+}
+
+func countOf(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,168 @@
+package watcher
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/poold/poold/configs"
+)
+
+// Handing a watcher over to a new image of poold (an in-place upgrade).
+// The state is taken only when nothing is starting (see Frozen): no
+// readiness check, rollout or hook is in flight, so the timers that
+// matter are deadlines the new image re-arms from the recorded times:
+// each ready worker's max_age, each stopping worker's SIGKILL at the end
+// of its graceful timeout (a stop or decr goes on in the new image), each
+// held slot's backoff or flapping pause, and the next health round.
+
+// ProcState is one worker as handed to a new image of poold.
+type ProcState struct {
+	Pid      int       `json:"pid"`
+	Wid      int       `json:"wid"`
+	State    string    `json:"state"`
+	Started  time.Time `json:"started"`
+	Restarts int       `json:"restarts"`
+	Gen      int       `json:"gen"`
+	Recycle  bool      `json:"recycle,omitempty"`
+	HealthKO int       `json:"health_ko,omitempty"`
+	LimitKO  int       `json:"limit_ko,omitempty"`
+	Busy     int       `json:"busy"`
+	// A stopping worker: what is left of its graceful timeout, the grace
+	// it was given, whether it was SIGKILLed already, whether its
+	// watcher's stop stopped it, why poold stopped it.
+	KillIn  time.Duration `json:"kill_in,omitempty"`
+	Grace   time.Duration `json:"grace,omitempty"`
+	Killed  bool          `json:"killed,omitempty"`
+	ByStop  bool          `json:"by_stop,omitempty"`
+	Failure string        `json:"failure,omitempty"`
+}
+
+// SlotState is one slot's memory (hold, crash counters, restarts).
+type SlotState struct {
+	Wid      int           `json:"wid"`
+	Hold     Hold          `json:"hold,omitempty"`
+	Left     time.Duration `json:"left,omitempty"` // until a backoff or pause ends
+	Streak   int           `json:"streak,omitempty"`
+	Pauses   int           `json:"pauses,omitempty"`
+	Restarts int           `json:"restarts,omitempty"`
+	LastExit string        `json:"last_exit,omitempty"`
+}
+
+// State is a watcher as handed to a new image of poold: its spec as
+// running (run-time incr, set and add included) and its workers.
+type State struct {
+	Spec    configs.Watcher `json:"spec"`
+	Status  Status          `json:"status"`
+	SpecGen int             `json:"spec_gen"`
+	Procs   []ProcState     `json:"procs"`
+	Slots   []SlotState     `json:"slots"`
+}
+
+// Frozen says why w cannot be handed over now, or nil: a watcher is
+// handed over only when settled and no hook runs.
+func (w *Watcher) Frozen() error {
+	why := ""
+	switch {
+	case w.roll != nil:
+		why = "a rolling reload is in flight"
+	case w.gate != 0 || len(w.hooks) > 0:
+		why = "a hook runs"
+	case w.startAfter:
+		why = "a start waits for its stop to finish"
+	case w.warmup != 0 || w.more != 0:
+		why = "workers are about to start"
+	}
+	for _, p := range w.procs {
+		if why == "" && p.State == ProcStarting {
+			why = "workers are starting (not ready yet)"
+		}
+	}
+	for _, s := range w.slots {
+		if why == "" && (s.hold == HoldDue || s.hold == HoldHook) {
+			why = "workers are about to start"
+		}
+	}
+	if why == "" {
+		return nil
+	}
+	return fmt.Errorf("watcher %q: %s; run the upgrade again once it is done", w.spec.Name, why)
+}
+
+// Snapshot returns w's state for a new image; now is the snapshot's
+// time. Call it only when Frozen returns nil.
+func (w *Watcher) Snapshot(now time.Time) State {
+	st := State{Spec: w.spec, Status: w.status, SpecGen: w.specGen}
+	for _, p := range w.Processes() {
+		ps := ProcState{Pid: p.Pid, Wid: p.Wid, State: p.State, Started: p.Started,
+			Restarts: p.Restarts, Gen: p.Gen, Recycle: p.Recycle, HealthKO: p.healthKO, LimitKO: p.limitKO, Busy: p.busy,
+			Grace: p.grace, Killed: p.killed, ByStop: p.byStop, Failure: p.failure}
+		if p.State == ProcStopping && !p.killAt.IsZero() {
+			ps.KillIn = max(p.killAt.Sub(now), 0)
+		}
+		st.Procs = append(st.Procs, ps)
+	}
+	for wid, s := range w.slots {
+		ss := SlotState{Wid: wid, Hold: s.hold, Streak: s.counters.Streak, Pauses: s.counters.Pauses,
+			Restarts: s.restarts, LastExit: s.lastExit}
+		if !s.until.IsZero() {
+			ss.Left = max(s.until.Sub(now), 0)
+		}
+		st.Slots = append(st.Slots, ss)
+	}
+	return st
+}
+
+// Adopt takes over the workers of st, already watched by the host (their
+// exits come through Ended), and re-arms the deadlines: max_age of each
+// ready worker from its start, backoff and pauses from what was left,
+// health rounds. w must be new (stopped, no workers).
+func (w *Watcher) Adopt(st State) error {
+	if len(w.procs) != 0 || w.status != Stopped {
+		return errors.New("watcher: Adopt on a watcher that already runs")
+	}
+	defer w.settle()
+	w.status, w.specGen = st.Status, st.SpecGen
+	w.spec.NumProcesses = st.Spec.NumProcesses // New set an elastic pool's initial size
+	now := w.host.Now()
+	for _, ss := range st.Slots {
+		s := w.slotFor(ss.Wid)
+		s.counters = Counters{Streak: ss.Streak, Pauses: ss.Pauses}
+		s.restarts, s.lastExit = ss.Restarts, ss.LastExit
+		var until time.Time
+		if ss.Hold == HoldBackoff || ss.Hold == HoldPaused {
+			until = now.Add(ss.Left)
+		}
+		w.setHold(s, ss.Hold, until)
+		switch ss.Hold {
+		case HoldBackoff:
+			w.host.After(ss.Left, Timer{Watcher: w.id, Kind: TimerRespawn, Wid: ss.Wid, Gen: s.epoch})
+		case HoldPaused:
+			w.host.After(ss.Left, Timer{Watcher: w.id, Kind: TimerFlapRetry, Wid: ss.Wid, Gen: s.epoch})
+		}
+	}
+	for _, ps := range st.Procs {
+		w.seq++
+		p := &Process{Pid: ps.Pid, Wid: ps.Wid, State: ps.State, Started: ps.Started, Restarts: ps.Restarts,
+			Gen: ps.Gen, Recycle: ps.Recycle, gen: w.seq, healthKO: ps.HealthKO, limitKO: ps.LimitKO, busy: ps.Busy,
+			grace: ps.Grace, killed: ps.Killed, byStop: ps.ByStop, failure: ps.Failure}
+		w.procs[p.Pid] = p
+		if p.State == ProcStopping && !p.killed {
+			// The graceful stop goes on: SIGKILL at its deadline.
+			p.killAt = now.Add(ps.KillIn)
+			w.host.After(ps.KillIn, Timer{Watcher: w.id, Kind: TimerKill, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+		}
+		if p.State == ProcReady && w.spec.MaxAge > 0 {
+			age := w.spec.MaxAge
+			if w.spec.MaxAgeVariance > 0 {
+				age += time.Duration(rand.Int64N(int64(w.spec.MaxAgeVariance)))
+			}
+			w.host.After(max(age-now.Sub(p.Started), 0), Timer{Watcher: w.id, Kind: TimerMaxAge, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+		}
+	}
+	if w.status == Active || w.status == Starting {
+		w.armHealth()
+	}
+	return nil
+}

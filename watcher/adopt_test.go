@@ -1,0 +1,140 @@
+package watcher
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A settled watcher's state survives the trip through JSON to a new
+// watcher: the same workers and slots (a backoff hold with what was left
+// of it), no new spawn, and the deadlines armed again: max_age from each
+// worker's start, the backoff's respawn, health rounds.
+func TestSnapshotAdoptRoundTrip(t *testing.T) {
+	s := spec(3)
+	s.MaxAge = time.Hour
+	s.HealthCheck, s.HealthURL = "http", "http://127.0.0.1:1/health"
+	s.FlappingAttempts = 0
+	w, h := newWatcher(t, s)
+	w.Start()
+	w.SetTarget(4) // a run-time change
+	victim := pidsIn(w, ProcReady)[0]
+	w.Exited(victim, 1) // soon after start: a backoff hold
+	if len(h.takeTimers(TimerRespawn)) != 1 || w.Frozen() != nil {
+		t.Fatalf("want one slot in backoff and a settled watcher: %v", w.Frozen())
+	}
+	h.now = h.now.Add(20 * time.Millisecond)
+	raw, err := json.Marshal(w.Snapshot(h.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	w2, h2 := newWatcher(t, st.Spec)
+	h2.now = h.now.Add(30 * time.Minute)
+	if err := w2.Adopt(st); err != nil {
+		t.Fatal(err)
+	}
+	if len(h2.spawned) != 0 {
+		t.Errorf("adopting spawned %v", h2.spawned)
+	}
+	if got, want := records(w2), records(w); !reflect.DeepEqual(got, want) || w2.Status() != w.Status() || w2.Target() != 4 {
+		t.Errorf("adopted %v %v target %d, want %v %v target 4", got, w2.Status(), w2.Target(), want, w.Status())
+	}
+	if got, want := slotRows(w2), slotRows(w); !reflect.DeepEqual(got, want) {
+		t.Errorf("slots %v, want %v", got, want)
+	}
+	ages := h2.takeTimers(TimerMaxAge)
+	if len(ages) != 3 {
+		t.Fatalf("%d max_age timers, want 3 (one per ready worker)", len(ages))
+	}
+	if d := h2.delays[ages[0]]; d > 30*time.Minute || d < 29*time.Minute {
+		t.Errorf("max_age armed in %v, want what is left of the hour: 30m", d)
+	}
+	respawn := h2.takeTimers(TimerRespawn)
+	if len(respawn) != 1 {
+		t.Fatalf("%d respawn timers, want 1", len(respawn))
+	}
+	if len(h2.takeTimers(TimerHealth)) != 1 {
+		t.Errorf("no health round armed")
+	}
+	w2.Fire(respawn[0])
+	if len(w2.Pids()) != 4 || len(h2.spawned) != 1 {
+		t.Errorf("after the backoff: pids %v, spawned %v; want the held slot refilled", w2.Pids(), h2.spawned)
+	}
+}
+
+// A graceful stop in flight is handed over: the new watcher SIGKILLs at
+// the old deadline, and the stop completes once the workers are gone.
+func TestAdoptGracefulStopKeepsItsDeadline(t *testing.T) {
+	s := spec(2)
+	s.GracefulTimeout = 30 * time.Second
+	w, h := newWatcher(t, s)
+	w.Start()
+	w.Stop()
+	if err := w.Frozen(); err != nil {
+		t.Fatalf("Frozen during a graceful stop: %v", err)
+	}
+	h.now = h.now.Add(10 * time.Second)
+	raw, _ := json.Marshal(w.Snapshot(h.now))
+	var st State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	w2, h2 := newWatcher(t, st.Spec)
+	h2.now = h.now
+	if err := w2.Adopt(st); err != nil {
+		t.Fatal(err)
+	}
+	if w2.Status() != Stopping {
+		t.Fatalf("status %v, want stopping", w2.Status())
+	}
+	kills := h2.takeTimers(TimerKill)
+	if len(kills) != 2 || h2.delays[kills[0]] != 20*time.Second {
+		t.Fatalf("kill timers %v (first in %v), want 2 in 20s", kills, h2.delays[kills[0]])
+	}
+	w2.Fire(kills[0])
+	w2.Fire(kills[1])
+	if n := strings.Count(strings.Join(h2.signals, " "), ":KILL"); n != 2 {
+		t.Errorf("signals %v, want 2 KILL", h2.signals)
+	}
+	for _, pid := range w2.Pids() {
+		w2.Exited(pid, -9)
+	}
+	if w2.Status() != Stopped {
+		t.Errorf("status %v after the exits, want stopped", w2.Status())
+	}
+}
+
+// A rolling reload in flight is not handed over.
+func TestFrozenRefusesWorkInFlight(t *testing.T) {
+	w2, _ := newWatcher(t, spec(2))
+	w2.Start()
+	w2.Reload(true, false)
+	if err := w2.Frozen(); err == nil || !strings.Contains(err.Error(), "rolling reload") {
+		t.Errorf("Frozen during a rolling reload: %v", err)
+	}
+}
+
+// records are the workers as the protocol shows them.
+func records(w *Watcher) []string {
+	var out []string
+	for _, p := range w.Processes() {
+		out = append(out, fmt.Sprint(p.Pid, p.Wid, p.State, p.Started.Unix(), p.Restarts, p.Gen, p.Recycle))
+	}
+	return out
+}
+
+// slotRows are the slots without their retry time (the clocks differ).
+func slotRows(w *Watcher) []SlotInfo {
+	out := w.Slots()
+	for i := range out {
+		out[i].RetryAt = time.Time{}
+	}
+	return out
+}
