@@ -173,6 +173,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		byID:     make(map[uint64]*watcher.Watcher),
 		owner:    make(map[int]*watcher.Watcher),
 		groups:   make(map[int]*cgroup.Group),
+		cleanups: make(chan struct{}, cgroupCleanups),
 
 		statsChanged: make(chan struct{}, 1),
 	}

@@ -67,7 +67,6 @@ func (a *Arbiter) openTree() {
 		return
 	}
 	a.tree = t
-	a.cleanups = make(chan struct{}, cgroupCleanups)
 	a.containment = "cgroup " + t.Dir
 	a.log.Info("containment: a cgroup per worker", "cgroup", t.Dir)
 	if left.Cgroups > 0 {
