@@ -141,6 +141,7 @@ type Arbiter struct {
 
 	upgrading bool            // an upgrade's pre-flight or exec is in flight
 	upgraded  upgrade.Outcome // the last upgrade (upgrade_status)
+	settleBy  time.Time       // an upgrade waiting for watchers to settle gives up then (settle.go)
 }
 
 // New builds an arbiter for cfg. It does no I/O.

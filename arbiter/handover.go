@@ -78,16 +78,26 @@ func cmdUpgrade(a *Arbiter, m *cmdMsg) error {
 	case a.upgrading:
 		return errorf(ErrnoFailed, "upgrade: an upgrade is already in flight; wait for it (poolctl upgrade waits)")
 	}
-	if err := a.frozen(); err != nil {
-		return errorf(ErrnoFailed, "upgrade refused, nothing changed: %v", err)
-	}
-	raw, err := json.Marshal(a.state(time.Now()))
-	if err != nil {
-		return fmt.Errorf("upgrade: encode the state: %w", err)
+	if a.stopping {
+		return errorf(ErrnoFailed, "upgrade refused, nothing changed: poold is stopping")
 	}
 	a.upgrading = true
 	id := a.upgraded.ID + 1
 	a.upgraded = upgrade.Outcome{ID: id, State: "upgrading", OldVersion: u.Version, NewVersion: u.Version, Pid: os.Getpid(), Began: time.Now()}
+	a.settleBy = time.Now().Add(settleWait)
+	a.whenSettled(m, func() { a.preflight(m) })
+	return nil
+}
+
+// preflight encodes the state and checks the new binary against it, off
+// the loop; execUpgrade goes on with the outcome.
+func (a *Arbiter) preflight(m *cmdMsg) {
+	u := a.opts.Upgrade
+	raw, err := json.Marshal(a.state(time.Now()))
+	if err != nil {
+		a.refuse(m, fmt.Errorf("encode the state: %w", err))
+		return
+	}
 	a.log.Info("upgrade: checking the new binary", "path", u.Exe)
 	a.bg.Add(1)
 	go func() {
@@ -97,7 +107,6 @@ func cmdUpgrade(a *Arbiter, m *cmdMsg) error {
 		newVer, err := u.Preflight(ctx, raw)
 		a.post(funcMsg{func() { a.execUpgrade(m, newVer, err) }})
 	}()
-	return nil
 }
 
 // frozen says why the workers cannot be handed over now, or nil.
@@ -125,15 +134,16 @@ func (a *Arbiter) refuse(m *cmdMsg, err error) {
 // execUpgrade runs on the loop once the pre-flight is done. It answers
 // "upgrading" and execs; it returns only when the exec failed.
 func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
-	if err == nil {
-		err = a.frozen() // the loop served others during the pre-flight
-	}
 	if err != nil {
 		a.refuse(m, err)
 		return
 	}
+	if a.frozen() != nil { // the loop served others during the pre-flight
+		a.whenSettled(m, func() { a.execUpgrade(m, newVer, nil) })
+		return
+	}
 	u := a.opts.Upgrade
-	a.upgraded.NewVersion = newVer
+	a.upgraded.NewVersion, a.upgraded.Reason = newVer, ""
 	m.ok(map[string]any{"upgrade": a.upgraded})
 	a.log.Info("upgrade: re-executing poold", "path", u.Exe, "old_version", u.Version, "new_version", newVer)
 	err = a.handOver() // RELOADING=1 is sent by u.Drain, just before the exec

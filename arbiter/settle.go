@@ -1,0 +1,45 @@
+package arbiter
+
+import (
+	"fmt"
+	"time"
+)
+
+// An upgrade hands over watchers at rest or stopping; a step it cannot
+// carry across the exec (a rolling reload, workers whose readiness is not
+// proven yet, a hook, a start waiting for its stop: see watcher.Frozen)
+// makes it wait for that step to end rather than refuse. A rolling reload
+// thus completes in the old image and the upgrade follows it; commands
+// are served meanwhile.
+
+const (
+	// settleWait bounds the wait: under poolctl upgrade's own 2 minutes,
+	// so that a watcher that never settles (a crash loop keeps starting
+	// workers) ends in a refusal poolctl reports.
+	settleWait = 90 * time.Second
+	// settlePoll is how often the loop looks again.
+	settlePoll = 50 * time.Millisecond
+)
+
+// whenSettled runs fn on the loop once no watcher is in a step an upgrade
+// cannot carry, looking again every settlePoll; past a.settleBy, or once
+// poold is stopping, it refuses the upgrade with what still held it.
+func (a *Arbiter) whenSettled(m *cmdMsg, fn func()) {
+	err := a.frozen()
+	switch {
+	case err == nil:
+		fn()
+		return
+	case a.stopping:
+		a.refuse(m, err)
+		return
+	case time.Now().After(a.settleBy):
+		a.refuse(m, fmt.Errorf("still busy after waiting %v: %w", settleWait, err))
+		return
+	}
+	if a.upgraded.Reason != err.Error() {
+		a.upgraded.Reason = err.Error() // upgrade_status says what it waits for
+		a.log.Info("upgrade: waiting for watchers to settle", "why", err)
+	}
+	time.AfterFunc(settlePoll, func() { a.post(funcMsg{func() { a.whenSettled(m, fn) }}) })
+}
