@@ -246,48 +246,18 @@ func (a *Arbiter) Run(ctx context.Context) error {
 			return fmt.Errorf("arbiter: find poold's own executable for the exec shim: %w", err)
 		}
 	}
-	// fds poold inherited without close-on-exec would reach every worker.
-	if err := sockets.SealInherited(); err != nil {
-		return fmt.Errorf("arbiter: mark inherited fds close-on-exec: %w", err)
-	}
-	var socks *sockets.Set
-	var err error
-	if a.opts.Adopt != nil {
-		socks, err = a.adoptSockets(a.opts.Adopt)
-	} else {
-		a.openTree() // before the bind: a killed poold's leftovers may hold a port
-		socks, err = sockets.Bind(a.cfg.Sockets)
-	}
-	if err != nil {
-		a.closeTree()
+	if err := a.openSockets(); err != nil {
 		return err
 	}
-	a.socks = socks
 	defer a.socks.Close()
-	for _, l := range socks.List() {
-		a.log.Info("socket bound", "socket", l.Name, "address", l.Addr(), "fd", l.FD())
-	}
 
-	spawnCtx, stopSpawner := context.WithCancel(context.Background())
-	a.spawner = a.opts.Spawner
-	spawnDone := make(chan struct{})
-	if a.spawner == nil {
-		a.spawner = spawn.New(self)
-		a.spawner.SetWarn(a.log.Warn) // says once if its exec stub cannot run here
-		go func() {
-			defer close(spawnDone)
-			_ = a.spawner.Run(spawnCtx)
-		}()
-	} else {
-		close(spawnDone)
-	}
+	stopSpawner := a.startSpawner(self)
 	a.output = newOutput(a.log, a.cfg.Arbiter.LogFormat != "json", a.bus)
 	defer func() {
 		close(a.stopped)
 		a.stopDemand()
 		cancelRun()
 		stopSpawner()
-		<-spawnDone
 		a.waits.Wait()
 		a.bg.Wait()
 		a.closeTree()
@@ -312,7 +282,59 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		a.startInOrder(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart }), nil)
 	}
 	a.planDemand(false)
+	return a.loop(ctx)
+}
 
+// openSockets binds the configured sockets, or takes over those of the
+// image poold re-executed from, and sets a.socks.
+func (a *Arbiter) openSockets() error {
+	// fds poold inherited without close-on-exec would reach every worker.
+	if err := sockets.SealInherited(); err != nil {
+		return fmt.Errorf("arbiter: mark inherited fds close-on-exec: %w", err)
+	}
+	var socks *sockets.Set
+	var err error
+	if a.opts.Adopt != nil {
+		socks, err = a.adoptSockets(a.opts.Adopt)
+	} else {
+		a.openTree() // before the bind: a killed poold's leftovers may hold a port
+		socks, err = sockets.Bind(a.cfg.Sockets)
+	}
+	if err != nil {
+		a.closeTree()
+		return err
+	}
+	a.socks = socks
+	for _, l := range socks.List() {
+		a.log.Info("socket bound", "socket", l.Name, "address", l.Addr(), "fd", l.FD())
+	}
+	return nil
+}
+
+// startSpawner sets a.spawner: the one poold's main serves (Options.Spawner),
+// or one of the arbiter's own, run until the returned stop is called
+// (which waits for it).
+func (a *Arbiter) startSpawner(self string) (stop func()) {
+	if a.spawner = a.opts.Spawner; a.spawner != nil {
+		return func() {}
+	}
+	a.spawner = spawn.New(self)
+	a.spawner.SetWarn(a.log.Warn) // says once if its exec stub cannot run here
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = a.spawner.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// loop is the arbiter's event loop: it serves messages until every
+// watcher has stopped after a shutdown.
+func (a *Arbiter) loop(ctx context.Context) error {
 	ctxDone, quit := ctx.Done(), a.quit
 	tick := time.NewTicker(checkDelay)
 	defer tick.Stop()

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
 )
 
@@ -41,34 +42,20 @@ func TestPlainWorkerKeepAliveThroughRollingReloads(t *testing.T) {
 	answered := func(more int) {
 		t.Helper()
 		want := k.Snapshot().Requests + more
-		deadline := time.Now().Add(hang)
-		for k.Snapshot().Requests < want {
-			if time.Now().After(deadline) {
-				t.Fatalf("fewer than %d requests answered within %v: %v", more, hang, k.Snapshot())
-			}
-			time.Sleep(10 * time.Millisecond) // polling a counter, not synchronising
-		}
+		proctest.Eventually(t, "more requests answered", func() bool { return k.Snapshot().Requests >= want })
 	}
 	answered(200)
 	for i := 0; i < 3; i++ {
 		old := pidSet(h.do("list", map[string]any{"name": "web"})["pids"].([]int))
 		h.do("reload", map[string]any{"name": "web", "waiting": true})
-		deadline := time.Now().Add(hang)
-		for {
-			left := 0
+		proctest.Eventually(t, "every old worker gone from the list", func() bool {
 			for _, pid := range h.do("list", map[string]any{"name": "web"})["pids"].([]int) {
 				if old[pid] {
-					left++
+					return false
 				}
 			}
-			if left == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("reload %d: %d old workers still listed after %v", i+1, left, hang)
-			}
-			time.Sleep(10 * time.Millisecond) // polling poold's list
-		}
+			return true
+		})
 		answered(200)
 	}
 	r := k.Stop()
