@@ -104,57 +104,13 @@ func run(mode string) error {
 	if mode == "stubborn" {
 		signal.Ignore(syscall.SIGTERM)
 	}
-	child := 0
-	if mode == "family" {
-		cmd := exec.Command("sleep", "3600")
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		child = cmd.Process.Pid
+	child, sick, err := startExtras(mode)
+	if err != nil {
+		return err
 	}
-	if mode == "leak" {
-		go leak()
-	}
-	var sick atomic.Bool
-	if mode == "probe" {
-		pl, err := net.Listen("tcp", os.Getenv("PROBE_ADDR"))
-		if err != nil {
-			return fmt.Errorf("probe listener: %w", err)
-		}
-		go http.Serve(pl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if sick.Load() {
-				http.Error(w, "sick", http.StatusServiceUnavailable)
-				return
-			}
-			fmt.Fprintln(w, "ok")
-		}))
-	}
-	wid := os.Getenv("POOLD_WID")
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "pid=%d wid=%s\n", os.Getpid(), wid)
-	})
-	mux.HandleFunc("/fds", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, fds)
-	})
-	mux.HandleFunc("/sick", func(w http.ResponseWriter, r *http.Request) {
-		sick.Store(true)
-		fmt.Fprintf(w, "pid=%d sick\n", os.Getpid())
-	})
-	mux.HandleFunc("/child", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%d\n", child)
-	})
-	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, strings.Join(os.Environ(), "\n"))
-	})
-	conns := &conns{open: map[net.Conn]time.Time{}, changed: make(chan struct{})}
-	srv := &http.Server{Handler: mux, ConnState: conns.track}
 	crash := make(chan struct{})
-	var once sync.Once
-	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "pid=%d crashing\n", os.Getpid())
-		once.Do(func() { close(crash) })
-	})
+	conns := &conns{open: map[net.Conn]time.Time{}, changed: make(chan struct{})}
+	srv := &http.Server{Handler: workerMux(fds, child, sick, crash), ConnState: conns.track}
 	stop := make(chan os.Signal, 1)
 	if mode != "stubborn" {
 		signal.Notify(stop, syscall.SIGTERM)
@@ -175,33 +131,7 @@ func run(mode string) error {
 	case <-crash:
 		code = 2
 	}
-	// Drain. Server.Shutdown is not used: it stops accepting, but a
-	// request it reads after that on a connection accepted just before is
-	// dropped unanswered (net/http's conn.serve returns once the server is
-	// shutting down, golang/go#75591), and the client cannot retry it, the
-	// connection being new to it: the request failed. Instead: every
-	// response from now on says "Connection: close" and idle keep-alive
-	// connections are closed (a client that sends on one at that instant
-	// retries, the connection having been reused); the listener is closed,
-	// so new connections go to the other processes sharing the socket;
-	// then the worker waits until each connection it accepted has been
-	// answered and closed.
-	srv.SetKeepAlivesEnabled(false)
-	if err := ls[0].Close(); err != nil {
-		return fmt.Errorf("closing the listener: %w", err)
-	}
-	// Serve returns at its next Accept; every connection it accepted
-	// before is tracked by then (StateNew is set before Accept is called
-	// again).
-	if err := <-errc; !errors.Is(err, net.ErrClosed) {
-		return err
-	}
-	conns.drain(unusedConnTimeout)
-	if code != 0 {
-		fmt.Printf("worker %d crashing on request\n", os.Getpid())
-		os.Exit(code)
-	}
-	return nil
+	return drainAndExit(srv, ls[0], errc, conns, code)
 }
 
 // unusedConnTimeout is how long a draining worker keeps a connection on
@@ -315,4 +245,95 @@ func listFDs() string {
 		fmt.Fprintf(&b, "%d %s\n", fd, target)
 	}
 	return b.String()
+}
+
+// startExtras starts what a mode adds beside serving: the child of
+// "family", the leak of "leak", the health endpoint of "probe" (sick
+// turns it to 503).
+func startExtras(mode string) (child int, sick *atomic.Bool, err error) {
+	sick = new(atomic.Bool)
+	switch mode {
+	case "family":
+		cmd := exec.Command("sleep", "3600")
+		if err := cmd.Start(); err != nil {
+			return 0, nil, err
+		}
+		child = cmd.Process.Pid
+	case "leak":
+		go leak()
+	case "probe":
+		pl, err := net.Listen("tcp", os.Getenv("PROBE_ADDR"))
+		if err != nil {
+			return 0, nil, fmt.Errorf("probe listener: %w", err)
+		}
+		go http.Serve(pl, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if sick.Load() {
+				http.Error(w, "sick", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintln(w, "ok")
+		}))
+	}
+	return child, sick, nil
+}
+
+// workerMux answers what tests ask a serving worker: who it is (/), its
+// fds at start, its environment, its child, to turn sick, to crash
+// (crash is closed once).
+func workerMux(fds string, child int, sick *atomic.Bool, crash chan struct{}) *http.ServeMux {
+	wid := os.Getenv("POOLD_WID")
+	var once sync.Once
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "pid=%d wid=%s\n", os.Getpid(), wid)
+	})
+	mux.HandleFunc("/fds", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, fds)
+	})
+	mux.HandleFunc("/sick", func(w http.ResponseWriter, r *http.Request) {
+		sick.Store(true)
+		fmt.Fprintf(w, "pid=%d sick\n", os.Getpid())
+	})
+	mux.HandleFunc("/child", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%d\n", child)
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, strings.Join(os.Environ(), "\n"))
+	})
+	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "pid=%d crashing\n", os.Getpid())
+		once.Do(func() { close(crash) })
+	})
+	return mux
+}
+
+// drainAndExit ends a serving worker.
+func drainAndExit(srv *http.Server, l net.Listener, errc <-chan error, conns *conns, code int) error {
+	// Server.Shutdown is not used: it stops accepting, but a
+	// request it reads after that on a connection accepted just before is
+	// dropped unanswered (net/http's conn.serve returns once the server is
+	// shutting down, golang/go#75591), and the client cannot retry it, the
+	// connection being new to it: the request failed. Instead: every
+	// response from now on says "Connection: close" and idle keep-alive
+	// connections are closed (a client that sends on one at that instant
+	// retries, the connection having been reused); the listener is closed,
+	// so new connections go to the other processes sharing the socket;
+	// then the worker waits until each connection it accepted has been
+	// answered and closed.
+	srv.SetKeepAlivesEnabled(false)
+	if err := l.Close(); err != nil {
+		return fmt.Errorf("closing the listener: %w", err)
+	}
+	// Serve returns at its next Accept; every connection it accepted
+	// before is tracked by then (StateNew is set before Accept is called
+	// again).
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	conns.drain(unusedConnTimeout)
+	if code != 0 {
+		fmt.Printf("worker %d crashing on request\n", os.Getpid())
+		os.Exit(code)
+	}
+	return nil
 }
