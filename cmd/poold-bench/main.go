@@ -76,7 +76,9 @@ type options struct {
 	tenk []int
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+// parseOptions reads the command line and checks that the binaries to
+// measure are there.
+func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("poold-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -98,29 +100,37 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tenk := fs.String("tenk", "", "worker counts of the tiny-worker scale section, e.g. 1000,10000 (default: skipped)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs) for inspection")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return o, err
 	}
 	var err error
 	if o.sizes, err = counts("-sizes", *sizes); err != nil {
-		return err
+		return o, err
 	}
 	if o.idleSizes, err = counts("-idle-sizes", *idleSizes); err != nil {
-		return err
+		return o, err
 	}
 	if *tenk != "" {
 		if o.tenk, err = counts("-tenk", *tenk); err != nil {
-			return err
+			return o, err
 		}
 	}
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
-		return err
+		return o, err
 	}
 	o.bin = bin
 	for _, b := range []string{"poold", "poolctl"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-			return fmt.Errorf("%s: %w (run make build first, or pass -bin DIR)", filepath.Join(bin, b), err)
+			return o, fmt.Errorf("%s: %w (run make build first, or pass -bin DIR)", filepath.Join(bin, b), err)
 		}
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
 	}
 	raiseNofile()
 
