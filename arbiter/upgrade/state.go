@@ -76,20 +76,22 @@ type Cgroups struct {
 
 // State is everything the new image takes over.
 type State struct {
-	Version    int                 `json:"version"`
-	Taken      time.Time           `json:"taken"` // wall time of the snapshot: timers are durations from it
-	Started    time.Time           `json:"started"`
-	Outcome    Outcome             `json:"outcome"`
-	Config     *configs.Config     `json:"config"`
-	Watchers   []watcher.State     `json:"watchers"`
-	Seq        uint64              `json:"seq"`
-	History    []events.Event      `json:"history"`
-	Sockets    []sockets.Inherited `json:"sockets"`
-	Pipes      []Pipes             `json:"pipes"`
-	Cgroups    *Cgroups            `json:"cgroups,omitempty"`
-	NotifyDir  string              `json:"notify_dir,omitempty"`
-	Transports map[string]int      `json:"transports,omitempty"` // listener fds by name ("web", ...)
-	Extra      map[string]int64    `json:"extra,omitempty"`
+	Version   int                 `json:"version"`
+	Taken     time.Time           `json:"taken"` // wall time of the snapshot: timers are durations from it
+	Started   time.Time           `json:"started"`
+	Outcome   Outcome             `json:"outcome"`
+	Config    *configs.Config     `json:"config"`
+	Watchers  []watcher.State     `json:"watchers"`
+	Seq       uint64              `json:"seq"`
+	History   []events.Event      `json:"history"`
+	Sockets   []sockets.Inherited `json:"sockets"`
+	Pipes     []Pipes             `json:"pipes"`
+	Cgroups   *Cgroups            `json:"cgroups,omitempty"`
+	NotifyDir string              `json:"notify_dir,omitempty"`
+	// poold's own listening fds by address: "tcp ADDR", "unix PATH"
+	// (zmq endpoints), "http ADDR" (console, metrics).
+	Transports map[string]int   `json:"transports,omitempty"`
+	Extra      map[string]int64 `json:"extra,omitempty"`
 }
 
 // FDs lists every fd the state names, which must survive the exec.
