@@ -89,7 +89,7 @@ type State struct {
 	Cgroups   *Cgroups            `json:"cgroups,omitempty"`
 	NotifyDir string              `json:"notify_dir,omitempty"`
 	// poold's own listening fds by address: "tcp ADDR", "unix PATH"
-	// (zmq endpoints), "http ADDR" (console, metrics).
+	// (zmq endpoints), "http console ADDR", "http metrics ADDR".
 	Transports map[string]int   `json:"transports,omitempty"`
 	Extra      map[string]int64 `json:"extra,omitempty"`
 }

@@ -15,14 +15,15 @@ import (
 // its console and metrics listeners (here) over in the state; the new
 // image takes each one for the same address instead of binding it, so no
 // client connecting meanwhile is refused. Keys: "tcp ADDR" and
-// "unix PATH" (zmq endpoints, see zmqguard.Listening), "http ADDR".
+// "unix PATH" (zmq endpoints, see zmqguard.Listening), "http ROLE ADDR"
+// (ROLE "console" or "metrics": both may be on 127.0.0.1:0).
 
 const httpKey = "http "
 
 var httpListeners = struct {
 	mu        sync.Mutex
-	inherited map[string]net.Listener // by address, not taken yet
-	live      map[net.Listener]string // by address
+	inherited map[string]net.Listener // by "ROLE ADDR", not taken yet
+	live      map[net.Listener]string // "ROLE ADDR"
 }{inherited: map[string]net.Listener{}, live: map[net.Listener]string{}}
 
 // inheritListeners takes the listeners the previous image handed over.
@@ -36,9 +37,9 @@ func inheritListeners(fds map[string]int) {
 			fmt.Fprintf(os.Stderr, "poold: upgrade: listener %q (fd %d) not taken over, it is bound again: %v\n", key, fd, err)
 			continue
 		}
-		if addr, ok := strings.CutPrefix(key, httpKey); ok {
+		if name, ok := strings.CutPrefix(key, httpKey); ok {
 			httpListeners.mu.Lock()
-			httpListeners.inherited[addr] = ln
+			httpListeners.inherited[name] = ln
 			httpListeners.mu.Unlock()
 		} else if network, addr, ok := zmqguard.SplitKey(key); ok {
 			zmqguard.Inherit(network, addr, ln)
@@ -48,19 +49,21 @@ func inheritListeners(fds map[string]int) {
 	}
 }
 
-// listenHTTP takes the listener inherited for addr, or binds it. done
-// must be called once the listener is closed.
-func listenHTTP(addr string) (ln net.Listener, done func(), err error) {
+// listenHTTP takes the listener inherited for role ("console",
+// "metrics") on addr, or binds addr. done must be called once the
+// listener is closed.
+func listenHTTP(role, addr string) (ln net.Listener, done func(), err error) {
+	name := role + " " + addr
 	httpListeners.mu.Lock()
 	defer httpListeners.mu.Unlock()
-	ln = httpListeners.inherited[addr]
-	delete(httpListeners.inherited, addr)
+	ln = httpListeners.inherited[name]
+	delete(httpListeners.inherited, name)
 	if ln == nil {
 		if ln, err = net.Listen("tcp", addr); err != nil {
 			return nil, nil, err
 		}
 	}
-	httpListeners.live[ln] = addr
+	httpListeners.live[ln] = name
 	return ln, func() {
 		httpListeners.mu.Lock()
 		defer httpListeners.mu.Unlock()
@@ -74,9 +77,9 @@ func closeUnclaimed() []string {
 	keys := zmqguard.Unclaimed()
 	httpListeners.mu.Lock()
 	defer httpListeners.mu.Unlock()
-	for addr, ln := range httpListeners.inherited {
+	for name, ln := range httpListeners.inherited {
 		ln.Close()
-		keys = append(keys, httpKey+addr)
+		keys = append(keys, httpKey+name)
 	}
 	clear(httpListeners.inherited)
 	return keys
@@ -88,9 +91,9 @@ func ownListeners() map[string]int {
 	out := zmqguard.Listening()
 	httpListeners.mu.Lock()
 	defer httpListeners.mu.Unlock()
-	for ln, addr := range httpListeners.live {
+	for ln, name := range httpListeners.live {
 		if fd := zmqguard.RawFD(ln); fd >= 0 {
-			out[httpKey+addr] = fd
+			out[httpKey+name] = fd
 		}
 	}
 	return out

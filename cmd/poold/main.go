@@ -314,7 +314,7 @@ func (h *httpParts) start() error {
 			return err
 		}
 		h.dropped["console"] = srv.Dropped
-		l, done, err := listenHTTP(srv.Addr())
+		l, done, err := listenHTTP("console", srv.Addr())
 		if err != nil {
 			return fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port, or enabled = false)", srv.Addr(), err)
 		}
@@ -328,7 +328,7 @@ func (h *httpParts) start() error {
 		if err != nil {
 			return err
 		}
-		l, done, err := listenHTTP(w.MetricsAddress)
+		l, done, err := listenHTTP("metrics", w.MetricsAddress)
 		if err != nil {
 			return fmt.Errorf("web: listen on metrics_address %s: %w (set [web] metrics_address to a free host:port, or remove it)", w.MetricsAddress, err)
 		}

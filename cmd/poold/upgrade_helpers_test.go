@@ -107,8 +107,8 @@ func (p *upProc) endpoint() string {
 	return "ipc://" + p.dir + "/c.sock"
 }
 
-// try runs one command on a fresh connection (an upgrade re-binds the
-// control endpoint).
+// try runs one command on a fresh connection (an upgrade closes the
+// open ones).
 func (p *upProc) try(cmd string, props map[string]any) (arbiter.Reply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -4,11 +4,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // upgradeListenConfig: poold's own endpoints on fixed addresses; %[1]s
@@ -149,5 +154,47 @@ func TestUpgradeRefusesNoConnectToPooldsOwnEndpoints(t *testing.T) {
 				t.Errorf("status after the upgrades: %v", r)
 			}
 		})
+	}
+}
+
+var listenURL = regexp.MustCompile(`(web console|metrics): url=(\S+)`)
+
+// urls lists the console and metrics URLs poold logged, in order.
+func (p *upProc) urls() []string {
+	var out []string
+	for _, m := range listenURL.FindAllStringSubmatch(p.log.String(), -1) {
+		out = append(out, m[1]+" "+m[2])
+	}
+	return out
+}
+
+// A console and a metrics listener both on port 0 keep the ports they
+// were given at start across upgrades (each takes its own listener over,
+// though their configured addresses are the same), and both answer.
+func TestUpgradeKeepsPortZeroListeners(t *testing.T) {
+	dir := t.TempDir()
+	eps := fmt.Sprintf("endpoint = %q\npubsub_endpoint = %q\nstats_endpoint = %q",
+		"ipc://"+dir+"/c.sock", "ipc://"+dir+"/e.sock", "ipc://"+dir+"/s.sock")
+	p := startUpgradableOn(t, "ipc://"+dir+"/c.sock", fmt.Sprintf(upgradeListenConfig, eps, "127.0.0.1:0", "127.0.0.1:0"))
+	proctest.Eventually(t, "the console and metrics URLs", func() bool { return len(p.urls()) == 2 })
+	first := p.urls()
+	for i := range 2 {
+		if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {
+			t.Fatalf("upgrade %d: %v %v", i+1, o, refused)
+		}
+		proctest.Eventually(t, "the URLs logged again", func() bool { return len(p.urls()) == 2*(i+2) })
+	}
+	all := p.urls()
+	if got := all[len(all)-2:]; !slices.Equal(got, first) {
+		t.Errorf("after 2 upgrades: %v, want the ones of the start %v", got, first)
+	}
+	for _, u := range first {
+		url := u[strings.LastIndexByte(u, ' ')+1:]
+		resp, err := http.Get(strings.TrimSuffix(strings.TrimSuffix(url, "/metrics"), "/") + "/healthz")
+		if err != nil {
+			t.Errorf("%s: %v", u, err)
+			continue
+		}
+		resp.Body.Close()
 	}
 }
