@@ -30,11 +30,15 @@ import (
 	"github.com/poold/poold/watcher"
 )
 
-// Version is the state format this binary writes.
-const Version = 1
+// Version is the state format this binary writes. Format 2 adds
+// Transports, poold's own listeners: a binary reading only format 1
+// would leave them open and fail to bind its endpoints again, so the
+// pre-flight refuses it. A format 1 state (no Transports) is still read:
+// its endpoints are bound again.
+const Version = 2
 
 // Readable lists the state formats this binary reads.
-var Readable = []int{1}
+var Readable = []int{1, 2}
 
 // EnvFDs names "STATEFD,OLDEXEFD" in the new image's environment.
 const EnvFDs = "POOLD_UPGRADE_FDS"
