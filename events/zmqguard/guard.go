@@ -35,6 +35,9 @@
 //     Guard.Peer maps a message's identity frame back to them.
 //   - ipc: a stale socket file (nobody accepts) is removed before listening;
 //     a live one is an error; the socket file is made 0600.
+//   - In-place upgrade: Listening lists the listeners' fds for the next
+//     image of poold, which gives each back with Inherit; Listen then
+//     takes it for its address instead of binding (see inherit.go).
 //
 // Usage: map an endpoint and hand it to zmq4.
 //
