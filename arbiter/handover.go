@@ -36,6 +36,10 @@ type Upgrader struct {
 	Preflight func(ctx context.Context, state []byte) (newVersion string, err error)
 	// Drain lets poold's own log lines reach stderr before the exec.
 	Drain func()
+	// Listeners lists poold's own listening fds (control, event and
+	// stats endpoints, console, metrics) by address, for the new image
+	// to take over instead of binding: no connect is refused meanwhile.
+	Listeners func() map[string]int
 }
 
 func init() {
@@ -166,6 +170,9 @@ func (a *Arbiter) handOver() error {
 		u.Drain()
 	}
 	st := a.state(time.Now())
+	if u.Listeners != nil {
+		st.Transports = u.Listeners()
+	}
 	for _, fd := range st.FDs() {
 		if err := spawn.ClearCloexec(fd); err != nil {
 			return fmt.Errorf("upgrade: keep fds open across the exec: %w", err)

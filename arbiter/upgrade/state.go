@@ -30,11 +30,15 @@ import (
 	"github.com/poold/poold/watcher"
 )
 
-// Version is the state format this binary writes.
-const Version = 1
+// Version is the state format this binary writes. Format 2 adds
+// Transports, poold's own listeners: a binary reading only format 1
+// would leave them open and fail to bind its endpoints again, so the
+// pre-flight refuses it. A format 1 state (no Transports) is still read:
+// its endpoints are bound again.
+const Version = 2
 
 // Readable lists the state formats this binary reads.
-var Readable = []int{1}
+var Readable = []int{1, 2}
 
 // EnvFDs names "STATEFD,OLDEXEFD" in the new image's environment.
 const EnvFDs = "POOLD_UPGRADE_FDS"
@@ -76,20 +80,22 @@ type Cgroups struct {
 
 // State is everything the new image takes over.
 type State struct {
-	Version    int                 `json:"version"`
-	Taken      time.Time           `json:"taken"` // wall time of the snapshot: timers are durations from it
-	Started    time.Time           `json:"started"`
-	Outcome    Outcome             `json:"outcome"`
-	Config     *configs.Config     `json:"config"`
-	Watchers   []watcher.State     `json:"watchers"`
-	Seq        uint64              `json:"seq"`
-	History    []events.Event      `json:"history"`
-	Sockets    []sockets.Inherited `json:"sockets"`
-	Pipes      []Pipes             `json:"pipes"`
-	Cgroups    *Cgroups            `json:"cgroups,omitempty"`
-	NotifyDir  string              `json:"notify_dir,omitempty"`
-	Transports map[string]int      `json:"transports,omitempty"` // listener fds by name ("web", ...)
-	Extra      map[string]int64    `json:"extra,omitempty"`
+	Version   int                 `json:"version"`
+	Taken     time.Time           `json:"taken"` // wall time of the snapshot: timers are durations from it
+	Started   time.Time           `json:"started"`
+	Outcome   Outcome             `json:"outcome"`
+	Config    *configs.Config     `json:"config"`
+	Watchers  []watcher.State     `json:"watchers"`
+	Seq       uint64              `json:"seq"`
+	History   []events.Event      `json:"history"`
+	Sockets   []sockets.Inherited `json:"sockets"`
+	Pipes     []Pipes             `json:"pipes"`
+	Cgroups   *Cgroups            `json:"cgroups,omitempty"`
+	NotifyDir string              `json:"notify_dir,omitempty"`
+	// poold's own listening fds by address: "tcp ADDR", "unix PATH"
+	// (zmq endpoints), "http console ADDR", "http metrics ADDR".
+	Transports map[string]int   `json:"transports,omitempty"`
+	Extra      map[string]int64 `json:"extra,omitempty"`
 }
 
 // FDs lists every fd the state names, which must survive the exec.

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -315,11 +314,11 @@ func (h *httpParts) start() error {
 			return err
 		}
 		h.dropped["console"] = srv.Dropped
-		l, err := net.Listen("tcp", srv.Addr())
+		l, done, err := listenHTTP("console", srv.Addr())
 		if err != nil {
 			return fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port, or enabled = false)", srv.Addr(), err)
 		}
-		h.goRun("web console", func(ctx context.Context) error { return srv.Serve(ctx, l) })
+		h.goRun("web console", func(ctx context.Context) error { defer done(); return srv.Serve(ctx, l) })
 		h.log.Info("web console", "url", scheme+"://"+l.Addr().String()+"/", "api", scheme+"://"+l.Addr().String()+"/api/v1/")
 		h.console = srv
 	}
@@ -329,11 +328,11 @@ func (h *httpParts) start() error {
 		if err != nil {
 			return err
 		}
-		l, err := net.Listen("tcp", w.MetricsAddress)
+		l, done, err := listenHTTP("metrics", w.MetricsAddress)
 		if err != nil {
 			return fmt.Errorf("web: listen on metrics_address %s: %w (set [web] metrics_address to a free host:port, or remove it)", w.MetricsAddress, err)
 		}
-		h.goRun("metrics listener", func(ctx context.Context) error { return ps.Serve(ctx, l) })
+		h.goRun("metrics listener", func(ctx context.Context) error { defer done(); return ps.Serve(ctx, l) })
 		h.log.Info("metrics", "url", "http://"+l.Addr().String()+"/metrics")
 		h.probes = ps
 	}

@@ -70,7 +70,11 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 	defer wg.Wait()
 	defer stopTransports()
 
-	if up, err := d.startTransports(ctx, goRun, failed); !up {
+	up, err := d.startTransports(ctx, goRun, failed)
+	if moved := closeUnclaimed(); len(moved) > 0 {
+		log.Info("upgrade: listeners the config no longer names were closed", "listeners", moved)
+	}
+	if !up {
 		return err
 	}
 	return d.supervise(ctx, failed)

@@ -109,6 +109,7 @@ func takeOver() error {
 		st.Outcome.State, st.Outcome.Reason = "rolled_back", rollback
 	}
 	adoptState = st
+	inheritListeners(st.Transports)
 	return nil
 }
 
@@ -156,7 +157,7 @@ func upgrader(path string, drain func()) *arbiter.Upgrader {
 		return nil
 	}
 	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: withoutUpgradeEnv(startEnv),
-		Drain: drain, Preflight: func(ctx context.Context, state []byte) (string, error) {
+		Drain: drain, Listeners: ownListeners, Preflight: func(ctx context.Context, state []byte) (string, error) {
 			return preflight(ctx, selfExe, path, false, state)
 		}}
 }

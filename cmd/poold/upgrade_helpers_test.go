@@ -25,6 +25,7 @@ type upProc struct {
 	dir  string
 	exe  string // the copy poold runs from
 	cfg  string
+	ctl  string // the control endpoint, when not ipc://DIR/c.sock
 	cmd  *exec.Cmd
 	log  *workertest.Buffer
 	done chan struct{}
@@ -34,8 +35,15 @@ type upProc struct {
 // it on config (see writeConfig) with env added.
 func startUpgradable(t *testing.T, config string, env ...string) *upProc {
 	t.Helper()
+	return startUpgradableOn(t, "", config, env...)
+}
+
+// startUpgradableOn is startUpgradable with the control endpoint ctl
+// (config must name it), or ipc://DIR/c.sock when ctl is "".
+func startUpgradableOn(t *testing.T, ctl, config string, env ...string) *upProc {
+	t.Helper()
 	dir := t.TempDir()
-	p := &upProc{t: t, dir: dir, exe: filepath.Join(dir, "poold"), log: &workertest.Buffer{}, done: make(chan struct{})}
+	p := &upProc{t: t, dir: dir, ctl: ctl, exe: filepath.Join(dir, "poold"), log: &workertest.Buffer{}, done: make(chan struct{})}
 	p.install(pooldBinary(t))
 	p.cfg = writeConfig(t, dir, config)
 	p.cmd = exec.Command(p.exe, p.cfg)
@@ -92,10 +100,15 @@ func (p *upProc) installBytes(b []byte) {
 	}
 }
 
-func (p *upProc) endpoint() string { return "ipc://" + p.dir + "/c.sock" }
+func (p *upProc) endpoint() string {
+	if p.ctl != "" {
+		return p.ctl
+	}
+	return "ipc://" + p.dir + "/c.sock"
+}
 
-// try runs one command on a fresh connection (an upgrade re-binds the
-// control endpoint).
+// try runs one command on a fresh connection (an upgrade closes the
+// open ones).
 func (p *upProc) try(cmd string, props map[string]any) (arbiter.Reply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -37,7 +37,7 @@ func TestVersionAndUpgradeCheck(t *testing.T) {
 	cmd := exec.Command(pooldBinary(t), "--upgrade-check")
 	cmd.Stdin = strings.NewReader(`{"version": 99}`)
 	out, err = cmd.Output()
-	if err == nil || !strings.Contains(string(out), "state-formats 1") {
+	if err == nil || !strings.Contains(string(out), "state-formats 1,2") {
 		t.Fatalf("--upgrade-check of a state in format 99: %q, %v; want the formats printed and a failure", out, err)
 	}
 }
@@ -65,7 +65,7 @@ func TestUpgradePreflightRefusals(t *testing.T) {
 		{"a script that exits 1", []byte("#!/bin/sh\necho this binary is broken >&2\nexit 1\n"), "",
 			[]string{p.exe, "--upgrade-check", "exit status 1", "this binary is broken"}},
 		{"a binary that reads another state format", []byte("#!/bin/sh\necho poold 9.9\necho state-formats 7\n"), "",
-			[]string{p.exe, `reads state formats "7"`, "not 1"}},
+			[]string{p.exe, `reads state formats "7"`, "not 2"}},
 		{"a config the new binary refuses", good, "[watchers.web]\nnumprocesses = \"many\"\n",
 			[]string{"--check", p.cfg, "exit status 1"}},
 	}

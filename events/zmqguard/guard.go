@@ -35,6 +35,9 @@
 //     Guard.Peer maps a message's identity frame back to them.
 //   - ipc: a stale socket file (nobody accepts) is removed before listening;
 //     a live one is an error; the socket file is made 0600.
+//   - In-place upgrade: Listening lists the listeners' fds for the next
+//     image of poold, which gives each back with Inherit; Listen then
+//     takes it for its address instead of binding (see inherit.go).
 //
 // Usage: map an endpoint and hand it to zmq4.
 //
@@ -281,17 +284,22 @@ func (t *trans) Dial(ctx context.Context, d transport.Dialer, addr string) (net.
 	return newDialConn(t.g, raw), nil
 }
 
-// Listen binds addr. ctx is the zmq4 socket's lifetime.
+// Listen binds addr, or takes the listener inherited for it (see
+// Inherit). ctx is the zmq4 socket's lifetime.
 func (t *trans) Listen(ctx context.Context, addr string) (net.Listener, error) {
-	var raw net.Listener
-	var err error
-	if t.network == "unix" {
-		raw, err = listenUnix(addr, t.g.opts.SocketMode)
-	} else {
-		raw, err = net.Listen("tcp", addr)
+	raw := takeInherited(t.network, addr)
+	if raw == nil {
+		var err error
+		if t.network == "unix" {
+			raw, err = listenUnix(addr, t.g.opts.SocketMode)
+		} else {
+			raw, err = net.Listen("tcp", addr)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return newListener(ctx, t.g, raw), nil
+	l := newListener(ctx, t.g, raw)
+	track(l, t.network, addr)
+	return l, nil
 }

@@ -65,6 +65,7 @@ func (l *listener) Accept() (net.Conn, error) {
 func (l *listener) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
+		untrack(l)
 		close(l.done)
 		err = l.raw.Close()
 		l.mu.Lock()
