@@ -243,7 +243,8 @@ func startCircusd(t testing.TB, watchers string) *circusd {
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		// SIGTERM makes circusd stop its workers and exit; a kill would
-		// leave them.
+		// leave them. Their own children it leaves either way.
+		family := descendants(cmd.Process.Pid)
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
@@ -251,6 +252,8 @@ func startCircusd(t testing.TB, watchers string) *circusd {
 			cancel()
 			<-done
 		}
+		killLeftovers(family)
+		killInDir(dir)
 		if t.Failed() {
 			t.Logf("circusd log:\n%s", c.log.String())
 		}

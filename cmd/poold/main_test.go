@@ -116,8 +116,10 @@ func startPooldUnder(t testing.TB, wrap []string, dir, config string, stderr io.
 		select {
 		case <-p.done:
 		default:
+			family := descendants(p.cmd.Process.Pid)
 			_ = p.cmd.Process.Signal(syscall.SIGKILL)
 			<-p.done
+			killLeftovers(family)
 		}
 		if t.Failed() {
 			t.Logf("poold (%v) log:\n%s", p.err, p.log.String())
