@@ -123,6 +123,9 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 		Adopt:   adoptState,
 		Spawner: mainSpawner,
 	})
+	if mainSpawner != nil {
+		mainSpawner.SetWarn(log.Named("spawn").Warn) // its fallbacks, in poold's log
+	}
 	d.ctl = controller.New(cfg.Arbiter.Endpoint, d.arb.Handle, log.Named("controller"))
 	setACL(log, d.ctl, cfg)
 	d.pub = zmqpub.New(cfg.Arbiter.PubSubEndpoint, d.bus, log.Named("events"))

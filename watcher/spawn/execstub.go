@@ -172,8 +172,8 @@ func stubMayBeAtFault(err error) bool {
 
 // warnf says msg and err through SetWarn's function, or on stderr.
 func (s *Spawner) warnf(msg string, err error) {
-	if s.warn != nil {
-		s.warn(msg, "error", err)
+	if warn := s.warn.Load(); warn != nil {
+		(*warn)(msg, "error", err)
 		return
 	}
 	fmt.Fprintf(os.Stderr, "poold: spawn: %s: %v\n", msg, err)

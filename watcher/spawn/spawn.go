@@ -85,9 +85,9 @@ type Spawner struct {
 	// stub is the exec stub (execstub.go); nil: none, /bin/sh instead.
 	// Set and cleared on Run's goroutine; atomic for tests' peeks.
 	stub    atomic.Pointer[execStub]
-	stubOff bool                          // tests: act as if the stub could not run
-	warn    func(msg string, args ...any) // see SetWarn
-	onMain  bool                          // served on the main thread (exec.go)
+	stubOff bool                     // tests: act as if the stub could not run
+	warn    atomic.Pointer[warnFunc] // see SetWarn
+	onMain  bool                     // served on the main thread (exec.go)
 	reqs    chan request
 	execs   chan execRequest
 	done    chan struct{}
@@ -112,10 +112,14 @@ func New(self string) *Spawner {
 	return &Spawner{self: self, shell: "/bin/sh", reqs: make(chan request), execs: make(chan execRequest), done: make(chan struct{})}
 }
 
+// warnFunc says a warning with key/value pairs; hclog's Warn is one.
+type warnFunc = func(msg string, args ...any)
+
 // SetWarn sets where the spawner says, once, that it had to fall back to
-// a slower exec step; hclog's Warn fits. Call it before Run. Without it,
-// the line goes to stderr.
-func (s *Spawner) SetWarn(warn func(msg string, args ...any)) { s.warn = warn }
+// a slower exec step; hclog's Warn fits. It may be called at any time,
+// also while Run runs (poold's logger exists only after its spawner
+// started); until then the line goes to stderr.
+func (s *Spawner) SetWarn(warn warnFunc) { s.warn.Store(&warn) }
 
 // checkShell looks for the shell once; see execStep.
 func (s *Spawner) checkShell() {
