@@ -80,8 +80,15 @@ func (b *bench) startPoold(n int) (*instance, time.Time, error) {
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	return b.launchPoold(dir, b.pooldConfig(dir, n, port, metricsPort), port, metricsPort)
+}
+
+// launchPoold writes conf as dir's poold.toml and starts bin/poold on it,
+// its output in dir's poold.log; metricsPort 0: no metrics listener. t0
+// is the moment of the exec.
+func (b *bench) launchPoold(dir, conf string, port, metricsPort int) (*instance, time.Time, error) {
 	cfg := filepath.Join(dir, "poold.toml")
-	if err := os.WriteFile(cfg, []byte(b.pooldConfig(dir, n, port, metricsPort)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return nil, time.Time{}, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "poold.log"))
@@ -93,8 +100,10 @@ func (b *bench) startPoold(n int) (*instance, time.Time, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	in := &instance{kind: sPoold, dir: dir, log: logf.Name(),
 		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		ctl:  "ipc://" + dir + "/ctl.sock", pub: "ipc://" + dir + "/pub.sock",
-		metrics: net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))}
+		ctl:  "ipc://" + dir + "/ctl.sock", pub: "ipc://" + dir + "/pub.sock"}
+	if metricsPort != 0 {
+		in.metrics = net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))
+	}
 	t0 := time.Now()
 	p, err := b.procs.start("poold", cmd)
 	if err != nil {

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -190,7 +188,6 @@ func (b *bench) startTenkPoold(worker string, n int) (*instance, time.Time, erro
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	cfg := filepath.Join(dir, "poold.toml")
 	conf := fmt.Sprintf(`[arbiter]
 endpoint = "ipc://%[1]s/ctl.sock"
 pubsub_endpoint = "ipc://%[1]s/pub.sock"
@@ -219,26 +216,7 @@ stdout_log = "none"
 stderr_log = "none"
 log_ring = 0
 `, dir, port, worker, n, b.board.path)
-	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		return nil, time.Time{}, err
-	}
-	logf, err := os.Create(filepath.Join(dir, "poold.log"))
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer logf.Close()
-	cmd := exec.Command(filepath.Join(b.o.bin, "poold"), cfg)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	in := &instance{kind: sPoold, dir: dir, log: logf.Name(),
-		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		ctl:  "ipc://" + dir + "/ctl.sock", pub: "ipc://" + dir + "/pub.sock"}
-	t0 := time.Now()
-	p, err := b.procs.start("poold", cmd)
-	if err != nil {
-		return nil, t0, err
-	}
-	in.p = p
-	return in, t0, nil
+	return b.launchPoold(dir, conf, port, 0)
 }
 
 // timedRuns runs a command n times as a whole process and returns the
