@@ -9,7 +9,6 @@ import (
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/sockets"
 	"github.com/poold/poold/watcher/cgroup"
-	"github.com/poold/poold/watcher/spawn"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,7 +51,7 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 			continue
 		}
 		for _, ps := range ws.Procs {
-			p, err := spawn.Adopt(ps.Pid)
+			p, err := a.spawner.Adopt(ps.Pid)
 			if err != nil {
 				a.log.Error("upgrade: cannot watch a handed-over worker", "watcher", ws.Spec.Name, "pid", ps.Pid, "error", err)
 				continue

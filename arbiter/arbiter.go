@@ -3,8 +3,8 @@
 //
 // Concurrency: one goroutine (Run's loop) owns all mutable state. Everything
 // else talks to it through its inbox: commands (each with a reply channel of
-// capacity 1), process exits (one goroutine per child, parked on the child's
-// pidfd in the netpoller, so without a thread, posts its exit), timers
+// capacity 1), process exits (one goroutine per child, parked until the
+// spawner's thread reaps the child, so without a thread, posts its exit), timers
 // (grace deadlines and backoff, tagged with a generation so stale ones are
 // ignored) and loaded configs. The loop never sleeps or blocks on I/O: a
 // graceful stop is "signal, arm a timer, answer later", a command that must
@@ -115,8 +115,6 @@ type Arbiter struct {
 	// limits says whether a watcher has max_rss or max_cpu, for the stats
 	// goroutine to read without asking the loop (noteLimits).
 	limits atomic.Bool
-
-	waitFallback bool // the log says exits are awaited without pidfds
 
 	tree        *cgroup.Tree          // poold's worker cgroups; nil: process groups
 	containment string                // what contains the workers, for status and log

@@ -168,9 +168,13 @@ func (a *Arbiter) reapOrphans() {
 	if err := spawn.BecomeSubreaper(); err != nil {
 		a.log.Warn("cannot become the subreaper of workers' orphans; they go to init", "error", err)
 	}
-	r := &spawn.OrphanReaper{Reaped: func(o spawn.Orphan) {
+	reaped := func(o spawn.Orphan) {
 		a.log.Debug("reaped an orphan of a worker", "pid", o.Pid, "exit", watcher.DescribeEnd(o.Exit))
-	}}
+	}
+	if a.spawner.ReportOrphans(reaped) {
+		return // on the main thread, where orphans go: it reaps them
+	}
+	r := &spawn.OrphanReaper{Reaped: reaped}
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()

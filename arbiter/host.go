@@ -77,9 +77,9 @@ func explainNofile(err error, kept bool) error {
 	if !errors.Is(err, syscall.EMFILE) {
 		return err
 	}
-	per := "1 fd (its pidfd; its output goes nowhere)"
+	per := "no fd once started (its output goes nowhere), but poold's own fds and one per worker being started"
 	if kept {
-		per = "3 fds (its pidfd and 2 output pipes; 1 with stdout_log and stderr_log \"none\" and log_ring 0)"
+		per = "2 fds (its output pipes; none with stdout_log and stderr_log \"none\" and log_ring 0)"
 	}
 	var rl syscall.Rlimit
 	limit := "?"
@@ -123,15 +123,10 @@ func (p *workerPipes) closeWrite() {
 }
 
 // watchExit posts p's exit to the loop, once its cgroup g (if any) is
-// empty too. The goroutine parks in the netpoller on p's pidfd, then on an
-// inotify fd of g, holding no OS thread; only where pidfds do not work
-// does it block a thread in wait4 (logged once). Run waits for it.
+// empty too. The goroutine waits for the spawner to reap p, then parks in
+// the netpoller on an inotify fd of g, holding no OS thread. Run waits
+// for it.
 func (a *Arbiter) watchExit(p *spawn.Proc, g *cgroup.Group) {
-	if err := p.Fallback(); err != nil && !a.waitFallback {
-		a.waitFallback = true
-		a.log.Warn("no pidfd for workers: each one's exit is awaited on a thread of its own, "+
-			"so under a pids limit poold needs one more pid per worker", "error", err)
-	}
 	a.waits.Add(1)
 	go func() {
 		defer a.waits.Done()

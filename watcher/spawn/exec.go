@@ -72,24 +72,6 @@ func (s *Spawner) exec(r execRequest) error {
 	return fmt.Errorf("exec %s: %w", r.path, err)
 }
 
-// Adopt watches pid, a child poold started before it re-executed itself
-// (same process, new image). The pid is registered as a worker first, so
-// the orphan reaper never takes it, then a pidfd is opened for it. A
-// worker that ended during the exec is a zombie until reaped here: its
-// Wait returns at once with how it ended. Adopt every worker before the
-// orphan reaper runs.
-func Adopt(pid int) (*Proc, error) {
-	reaper.mu.Lock()
-	reaper.workers[pid] = true
-	reaper.mu.Unlock()
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		// No pidfd: wait4 on the pid, as Start's fallback does.
-		return newProc(pid, -1, fmt.Errorf("pidfd_open(%d): %w", pid, err)), nil
-	}
-	return newProc(pid, fd, nil), nil
-}
-
 // ClearCloexec makes fd survive an exec (the fds of sockets, pipes and
 // the state a new image of poold takes over).
 func ClearCloexec(fd int) error {

@@ -18,6 +18,10 @@ import (
 // one per worker, with -count) stay, and are reused.
 const maxThreads = 20
 
+// maxFDs bounds the fds this test process may gain beyond those a test
+// holds itself: the Go runtime's few (netpoller, signal pipes).
+const maxFDs = 8
+
 // exitCase is how one worker is made to end, and what Wait must say.
 type exitCase struct {
 	code int            // written to the worker, which exits with it
@@ -44,58 +48,38 @@ func exitCases(n int) []exitCase {
 	return cases
 }
 
-// TestExitStatusesExact starts many sleeping workers, checks that waiting
-// for them costs no thread each (with pidfds), then ends each in its own
-// way and checks that Wait reports exactly that, and that nothing of the
-// waiting (no pidfd) stays open. The fallback without pidfds must be just
-// as exact; it costs a thread per worker, so it gets fewer.
+// TestExitStatusesExact starts a thousand sleeping workers, checks that
+// waiting for them costs no thread and no fd each, then ends each in its
+// own way and checks that Wait reports exactly that, while an orphan
+// reaper sweeps all the while and takes none of them.
 func TestExitStatusesExact(t *testing.T) {
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Fatalf("no sh to play the workers: %v", err)
 	}
-	for _, tc := range []struct {
-		name    string
-		n       int
-		noPidfd bool
-	}{
-		{"pidfd", 1000, false},
-		{"fallback", 50, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := checkPidfd(); err != nil && !tc.noPidfd {
-				if os.Getenv("CI") == "true" {
-					t.Fatalf("this kernel cannot watch children through pidfds (CI needs Linux 5.4+): %v", err)
-				}
-				t.Skipf("this kernel cannot watch children through pidfds: %v", err)
+	r := runSpawner(t, "")
+	// The orphan reaper sweeps all the while: it must take no worker's
+	// exit from its spawner, even one not yet registered.
+	stop, stolen := make(chan struct{}), make(chan []Orphan, 1)
+	go func() {
+		var took []Orphan
+		for {
+			select {
+			case <-stop:
+				stolen <- took
+				return
+			default:
+				took = append(took, ReapOrphans()...)
 			}
-			s := New(self(t))
-			s.pidfdOff = tc.noPidfd
-			r := runSpawnerOf(t, s)
-			// The orphan reaper sweeps all the while: it must take no
-			// worker's exit from its Wait, even one not yet registered.
-			stop, stolen := make(chan struct{}), make(chan []Orphan, 1)
-			go func() {
-				var took []Orphan
-				for {
-					select {
-					case <-stop:
-						stolen <- took
-						return
-					default:
-						took = append(took, ReapOrphans()...)
-					}
-				}
-			}()
-			testExits(t, r.Spawner, sh, tc.n, !tc.noPidfd, func() {
-				// Stopped before the fds are counted: it opens /proc files.
-				close(stop)
-				if took := <-stolen; len(took) > 0 {
-					t.Errorf("the orphan reaper took the exits of workers %v", took)
-				}
-			})
-		})
-	}
+		}
+	}()
+	testExits(t, r.Spawner, sh, 1000, func() {
+		// Stopped before the fds are counted: it opens /proc files.
+		close(stop)
+		if took := <-stolen; len(took) > 0 {
+			t.Errorf("the orphan reaper took the exits of workers %v", took)
+		}
+	})
 }
 
 // sleeper is a worker blocked reading its exit code from the pipe at fd 3.
@@ -108,21 +92,25 @@ type sleeper struct {
 }
 
 // testExits calls reaped, if not nil, once every worker has been reaped.
-func testExits(t *testing.T, s *Spawner, sh string, n int, pidfd bool, reaped func()) {
+func testExits(t *testing.T, s *Spawner, sh string, n int, reaped func()) {
 	fdsBefore, threadsBefore := countFDs(t), countThreads(t)
 	cases := exitCases(n)
 	ws := make([]*sleeper, n)
 	for i := range ws {
 		ws[i] = startSleeper(t, s, sh)
-		if (ws[i].p.Fallback() == nil) != pidfd {
-			t.Fatalf("worker %d: Fallback() = %v, want pidfd %v", i, ws[i].p.Fallback(), pidfd)
-		}
 	}
-	threads := countThreads(t)
-	t.Logf("%d workers running, %d threads in this process (%d before they started)", n, threads, threadsBefore)
-	if pidfd && threads-threadsBefore >= maxThreads {
+	threads, fds := countThreads(t), countFDs(t)
+	t.Logf("%d workers running, %d threads and %d fds in this process (%d and %d before they started)",
+		n, threads, fds, threadsBefore, fdsBefore)
+	if threads-threadsBefore >= maxThreads {
 		t.Errorf("%d threads with %d workers running, %d before: want fewer than %d more; waiting costs a thread per worker",
 			threads, n, threadsBefore, maxThreads)
+	}
+	// Each sleeper's pipe is one fd here (its write end); the waiting
+	// itself must hold none: every fork copies the whole fd table.
+	if fds-fdsBefore > n+maxFDs {
+		t.Errorf("%d fds with %d workers running, %d before: want at most %d more (a pipe each); waiting costs an fd per worker",
+			fds, n, fdsBefore, n+maxFDs)
 	}
 	for i, w := range ws {
 		var err error

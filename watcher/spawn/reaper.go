@@ -19,20 +19,26 @@ import (
 // it never lingers as a zombie. As PID 1 of a container or pid namespace,
 // poold is that ancestor anyway.
 //
+// A subreaper's orphans go to its main thread. When the spawner runs
+// there (poold's binary: RunOnMain), it reaps them with its workers, one
+// waitid each (Spawner.ReportOrphans). Otherwise an OrphanReaper does.
+//
 // Reaping must not take an exit status that belongs to someone else: each
-// worker is reaped by its own Proc.Wait (exact status, see proc.go), and
+// worker is reaped by its spawner (exact status, see children.go), and
 // os/exec reaps the processes it starts (exec health probes). So the
-// reaper never calls wait4(-1). On SIGCHLD (and on a slow tick, as a
-// safety net) it asks waitid(P_ALL, WNOHANG|WNOWAIT), which reaps
-// nothing, whether any child is a zombie; only then does it list poold's
-// zombie children in /proc and reap, by pid, each one that is neither a
-// worker (the spawner registers a worker's pid under the same lock as its
-// fork, and Wait unregisters it under the lock as it reaps it) nor in
-// poold's own process group (os/exec's children stay there; every worker
-// and so every orphan of one is in another).
+// OrphanReaper never calls wait4(-1). On SIGCHLD (and on a slow tick, as
+// a safety net) it asks waitid(P_ALL, WNOHANG|WNOWAIT), which reaps
+// nothing, whether any child is a zombie. A worker's is its spawner's,
+// which is about to reap it: the reaper looks again at the next signal
+// or tick. Any other, and only then, makes it list poold's zombie
+// children in /proc and reap, by pid, each one that is neither a worker
+// (the spawner registers a worker's pid under the same lock as its fork,
+// and unregisters it under the lock as it reaps it) nor in poold's own
+// process group (os/exec's children stay there; every worker and so
+// every orphan of one is in another).
 
-// reaper is the registry of live workers, shared by the spawner, every
-// Proc.Wait and the orphan reaper.
+// reaper is the registry of live workers, shared by the spawners and the
+// orphan reaper.
 var reaper = struct {
 	mu      sync.Mutex
 	workers map[int]bool
@@ -89,8 +95,15 @@ func (r *OrphanReaper) Run(ctx context.Context) error {
 func ReapOrphans() []Orphan {
 	var info unix.Siginfo
 	err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil)
-	if err != nil || info.Signo == 0 {
+	pid := siginfoPid(&info)
+	if err != nil || pid == 0 {
 		return nil // no child, or none has ended
+	}
+	reaper.mu.Lock()
+	worker := reaper.workers[pid]
+	reaper.mu.Unlock()
+	if worker {
+		return nil // its spawner's; and a scan of /proc is not cheap
 	}
 	self, group := os.Getpid(), syscall.Getpgrp()
 	var out []Orphan

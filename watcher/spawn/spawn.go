@@ -21,9 +21,10 @@
 // fails, Start has already succeeded and the worker exits with status 127
 // after writing the reason, naming the path, on its stderr.
 //
-// Start returns a Proc, whose Wait reaps exactly that worker through a
-// pidfd obtained from the clone that created it, parked in the Go
-// netpoller: waiting costs no OS thread per worker (see proc.go). A fork
+// Start returns a Proc, whose Wait returns once the spawner's thread has
+// reaped that worker: the spawner reaps its own children on SIGCHLD, and
+// waiting costs no OS thread and no fd per worker (see proc.go and
+// children.go). A fork
 // refused for lack of pids (EAGAIN) is an ordinary error of that Start,
 // naming the limits that cause it; so is a fork that would take one of
 // the last pids that poold keeps under its cgroup's pids.max for its own
@@ -32,10 +33,10 @@
 // Concurrency: Start may be called from any goroutine, concurrently, while
 // Run runs; calls are served one at a time on the locked thread. A Start
 // made before Run begins waits for it; one made after Run has returned
-// fails with ErrSpawnerStopped. Run is called once. When Run returns, its
-// thread exits and every worker it started that is still alive gets
-// SIGKILL: stop the workers first. Proc.Wait runs on its caller's
-// goroutine, one per Proc, independently of Run.
+// fails with ErrSpawnerStopped. Run is called once. Before Run returns,
+// every worker it started that is still alive gets SIGKILL, as its
+// parent-death signal would give it, and is reaped: stop the workers
+// first. Proc.Wait may be called from any goroutine.
 package spawn
 
 import (
@@ -44,11 +45,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/poold/poold/watcher/cgroup"
+	"golang.org/x/sys/unix"
 )
 
 // ProcSpec is everything needed to start one worker process.
@@ -79,23 +83,35 @@ type Spawner struct {
 	self     string    // poold's own binary, the exec shim
 	shell    string    // the POSIX shell of the light exec step
 	hasShell bool      // shell exists and is executable; set by Run
-	noPidfd  error     // why workers are watched without pidfds; set by Run
 	pids     pidsWatch // poold's pids limits; used on Run's goroutine
-	pidfdOff bool      // tests: act as if pidfds did not work
+	// The children of Run's thread (children.go); used on Run's goroutine.
+	live      map[int]*Proc // workers not reaped yet, by pid
+	unclaimed map[int]Exit  // reaped before an Adopt; see orphan
+	orphans   func(Orphan)  // set by ReportOrphans; nil: keep them
 	// stub is the exec stub (execstub.go); nil: none, /bin/sh instead.
 	// Set and cleared on Run's goroutine; atomic for tests' peeks.
 	stub    atomic.Pointer[execStub]
-	stubOff bool                     // tests: act as if the stub could not run
-	warn    atomic.Pointer[warnFunc] // see SetWarn
-	onMain  bool                     // served on the main thread (exec.go)
-	reqs    chan request
-	execs   chan execRequest
-	done    chan struct{}
+	stubOff bool // tests: act as if the stub could not run
+	// deathSignalOnly (tests): at stop, leave the workers to their
+	// parent-death signal, as when poold itself is killed.
+	deathSignalOnly bool
+	warn            atomic.Pointer[warnFunc] // see SetWarn
+	onMain          bool                     // served on the main thread (exec.go)
+	reqs            chan request
+	execs           chan execRequest
+	orphanq         chan orphanRequest
+	done            chan struct{}
 }
 
 type request struct {
 	spec  ProcSpec
+	adopt int // not 0: adopt this pid instead of starting spec
 	reply chan result
+}
+
+type orphanRequest struct {
+	report func(Orphan)
+	reply  chan bool
 }
 
 type result struct {
@@ -109,7 +125,12 @@ var ErrSpawnerStopped = errors.New("spawner stopped")
 // New returns a spawner that re-executes self (poold's own binary) as the
 // exec shim. It does no I/O and starts no goroutine.
 func New(self string) *Spawner {
-	return &Spawner{self: self, shell: "/bin/sh", reqs: make(chan request), execs: make(chan execRequest), done: make(chan struct{})}
+	return &Spawner{
+		self: self, shell: "/bin/sh",
+		live: map[int]*Proc{}, unclaimed: map[int]Exit{},
+		reqs: make(chan request), execs: make(chan execRequest), orphanq: make(chan orphanRequest),
+		done: make(chan struct{}),
+	}
 }
 
 // warnFunc says a warning with key/value pairs; hclog's Warn is one.
@@ -148,26 +169,79 @@ func (s *Spawner) Run(ctx context.Context) error {
 	return s.serve(ctx)
 }
 
+// releaseGrace bounds how long a stopping spawner waits for the workers
+// it SIGKILLed to end.
+const releaseGrace = 5 * time.Second
+
 func (s *Spawner) serve(ctx context.Context) error {
 	defer close(s.done)
 	s.checkShell()
 	s.loadStub()
 	defer s.closeStub()
-	s.noPidfd = checkPidfd()
-	if s.pidfdOff {
-		s.noPidfd = errors.New("pidfds turned off by a test")
-	}
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, syscall.SIGCHLD)
+	defer signal.Stop(sigchld)
 	for {
 		select {
 		case <-ctx.Done():
+			s.release(sigchld, releaseGrace)
 			return nil
+		case <-sigchld:
+			s.reapChildren()
 		case r := <-s.reqs:
-			p, err := s.start(r.spec)
-			r.reply <- result{p, err}
+			var res result
+			if r.adopt != 0 {
+				res.proc, res.err = s.adopt(r.adopt)
+			} else {
+				res.proc, res.err = s.start(r.spec)
+			}
+			r.reply <- res
+		case r := <-s.orphanq:
+			if s.onMain {
+				s.orphans = r.report
+				s.flushUnclaimed()
+			}
+			r.reply <- s.onMain
 		case r := <-s.execs:
 			r.reply <- s.exec(r)
 		}
 	}
+}
+
+// ReportOrphans tells whether this spawner reaps the orphans of workers
+// itself, and if so reports each one (and each exit an Adopt could have
+// claimed) to report, on the spawner's goroutine, from now on. It does
+// when served on the main thread (RunOnMain), where a subreaper's orphans
+// go; otherwise, or when it has stopped, it returns false, and an
+// OrphanReaper must reap them. Call it once poold has adopted every
+// worker an upgrade handed over.
+func (s *Spawner) ReportOrphans(report func(Orphan)) bool {
+	r := orphanRequest{report: report, reply: make(chan bool, 1)}
+	select {
+	case s.orphanq <- r:
+	case <-s.done:
+		return false
+	}
+	return <-r.reply
+}
+
+// Adopt watches pid, a worker poold started before it re-executed itself
+// (same process, new image, same main thread: see exec.go). A worker that
+// ended during the exec has its exit kept until then: its Wait returns at
+// once. It fails when pid is no child of the spawner's thread. Adopt
+// every worker before ReportOrphans.
+func (s *Spawner) Adopt(pid int) (*Proc, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("adopt pid %d: not a pid", pid)
+	}
+	r := request{adopt: pid, reply: make(chan result, 1)}
+	select {
+	case s.reqs <- r:
+	case <-s.done:
+		return nil, ErrSpawnerStopped
+	}
+	res := <-r.reply
+	return res.proc, res.err
 }
 
 // Start starts one process and returns once it has been forked and its
@@ -284,20 +358,15 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, viaStub bool, err error) {
 }
 
 // fork starts path with files at fds 0, 1, 2, ... in its own process
-// group, with the parent-death signal, a pidfd when they work, chrooted
-// when chroot is set, and in cg when not nil. It forks through syscall,
-// not os: with no os.Process, nothing in os can reap the child or hold a
-// pidfd of it (see proc.go).
+// group, with the parent-death signal, chrooted when chroot is set, and
+// in cg when not nil. It forks through syscall, not os: with no
+// os.Process, nothing in os can reap the child (see proc.go).
 func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files []*os.File, cred *syscall.Credential, chroot string, cg *cgroup.Group) (*Proc, error) {
 	attr.Files = make([]uintptr, len(files))
 	for i, f := range files {
 		attr.Files[i] = f.Fd()
 	}
 	attr.Sys = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred, Chroot: chroot}
-	pidfd := -1
-	if s.noPidfd == nil {
-		attr.Sys.PidFD = &pidfd // from the clone itself: no window for pid reuse
-	}
 	leave := func() error { return nil }
 	if cg != nil {
 		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, cg.FD()
@@ -317,13 +386,18 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files
 		// The spawner's thread may be left in a worker's v1 cgroup: fail
 		// this start (the child is killed and reaped here) and say so.
 		_ = syscall.Kill(pid, syscall.SIGKILL)
-		_, _ = newProc(pid, pidfd, s.noPidfd).Wait()
+		reaper.mu.Lock()
+		_, _, _ = waitPid(pid, unix.WNOTHREAD)
+		delete(reaper.workers, pid)
+		reaper.mu.Unlock()
 		return nil, fmt.Errorf("%w (the worker it had started, pid %d, was killed)", lerr, pid)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return newProc(pid, pidfd, s.noPidfd), nil
+	p := newProc(pid)
+	s.live[pid] = p
+	return p, nil
 }
 
 // startError names the worker and, for EAGAIN, the limits that cause it.

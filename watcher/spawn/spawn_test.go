@@ -273,7 +273,8 @@ func TestStartAfterRunReturned(t *testing.T) {
 
 // TestWorkersDieWithTheSpawner: the parent-death signal is tied to the
 // spawner's thread, which ends when Run returns; it survives every exec
-// step.
+// step. (A stopping spawner SIGKILLs its workers itself; this one leaves
+// them to that signal, as when poold is killed.)
 func TestWorkersDieWithTheSpawner(t *testing.T) {
 	specs := map[string]ProcSpec{
 		"direct": {Umask: -1},
@@ -283,17 +284,20 @@ func TestWorkersDieWithTheSpawner(t *testing.T) {
 	}
 	for name, spec := range specs {
 		t.Run(name, func(t *testing.T) {
-			s := runSpawnerWith(t, "", name == "sh")
+			s := New(self(t))
+			s.stubOff = name == "sh"
+			s.deathSignalOnly = true
+			r := runSpawnerOf(t, s)
 			out, outW, err := os.Pipe()
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer out.Close()
 			spec.Stdout = outW
-			c := start(t, s.Spawner, "hold", spec)
+			c := start(t, s, "hold", spec)
 			outW.Close()
 			readReady(t, c, out)
-			s.stop(t)
+			r.stop(t)
 			if ex := c.wait(t); ex.Signal != syscall.SIGKILL {
 				t.Errorf("worker ended with %v, want killed by SIGKILL", ex)
 			}
