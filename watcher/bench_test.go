@@ -1,9 +1,12 @@
 package watcher
 
 import (
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/watcher/spawn"
 )
 
 // BenchmarkSpawnNotify3k is the watcher's own share of starting 3,000 workers
@@ -61,5 +64,45 @@ func BenchmarkStatus10k(b *testing.B) {
 			b.Fatalf("status %s, reason %q", w.Status(), w.Reason())
 		}
 		_ = w.Size()
+	}
+}
+
+// BenchmarkKillBurst10k is the watcher's share of 100 kill -9s at once in
+// a pool of 10,000 workers that have run a while (so each death is
+// replaced at once): 100 exits, each one an event that reconciles the
+// pool, and the 100 replacements. Anything that walks every slot or
+// worker on each event is paid 100 times over.
+func BenchmarkKillBurst10k(b *testing.B) {
+	const n, kills = 10000, 100
+	s := spec(n)
+	s.MaxProcesses = n
+	h := newFakeHost()
+	w, err := New(s, Sockets{}, h, hclog.NewNullLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.Start()
+	for len(w.Pids()) < n {
+		for _, t := range h.takeTimers(TimerMore) {
+			w.Fire(t)
+		}
+	}
+	pids := make([]int, 0, kills)
+	for b.Loop() {
+		h.now = h.now.Add(time.Hour) // all long-lived: no backoff
+		pids = pids[:0]
+		for pid := range w.procs {
+			if pids = append(pids, pid); len(pids) == kills {
+				break
+			}
+		}
+		for _, pid := range pids {
+			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}})
+		}
+		for len(w.procs) < n {
+			for _, t := range h.takeTimers(TimerMore) {
+				w.Fire(t)
+			}
+		}
 	}
 }

@@ -60,43 +60,63 @@ func (w *Watcher) maySpawn() bool {
 }
 
 // census counts the pool: current workers (the spec in force), old ones
-// (due for replacement) and held slots.
+// (due for replacement) and held slots. It runs on every event, so it
+// counts the current workers rather than list them (10,000 at 10,000
+// workers); trim lists them when it needs them.
 type census struct {
-	cur, old []*Process
+	cur      int
+	old      []*Process
 	readyCur int
 	held     int
 }
 
+// kindOf sorts a live worker for the census.
+func (w *Watcher) kindOf(p *Process) procKind {
+	switch {
+	case p.State == ProcStopping && p.failure != "":
+		// Stopped for failing its readiness: it keeps its seat until it
+		// exits, then its slot backs off. A replacement started now
+		// would make one seat too many once the slot waits.
+		return kindHeld
+	case p.State == ProcStopping:
+		return kindGone
+	case w.old(p):
+		return kindOld
+	}
+	return kindCur
+}
+
+type procKind int
+
+const (
+	kindCur  procKind = iota // of the spec in force, not stopping
+	kindOld                  // due for replacement
+	kindHeld                 // stopping, but keeps its seat
+	kindGone                 // stopping
+)
+
 func (w *Watcher) census() census {
-	c := census{cur: make([]*Process, 0, len(w.procs))}
+	var c census
 	for _, p := range w.procs {
-		switch {
-		case p.State == ProcStopping && p.failure != "":
-			// Stopped for failing its readiness: it keeps its seat until it
-			// exits, then its slot backs off. A replacement started now
-			// would make one seat too many once the slot waits.
+		switch w.kindOf(p) {
+		case kindHeld:
 			c.held++
-		case p.State == ProcStopping:
-		case w.old(p):
+		case kindOld:
 			c.old = append(c.old, p)
-		default:
-			c.cur = append(c.cur, p)
+		case kindCur:
+			c.cur++
 			if p.State == ProcReady {
 				c.readyCur++
 			}
 		}
 	}
-	for _, s := range w.slots {
-		if s.hold != HoldNone {
-			c.held++
-		}
-	}
+	c.held += w.heldCount()
 	return c
 }
 
 // trim retires workers and drops waiting slots beyond the target.
 func (w *Watcher) trim(c census) bool {
-	extra := len(c.cur) + c.held - w.spec.NumProcesses
+	extra := c.cur + c.held - w.spec.NumProcesses
 	if extra <= 0 {
 		return false
 	}
@@ -107,8 +127,14 @@ func (w *Watcher) trim(c census) bool {
 		w.setHold(w.slots[wid], HoldNone, w.host.Now())
 		extra--
 	}
-	sort.Slice(c.cur, func(i, j int) bool {
-		a, b := c.cur[i], c.cur[j]
+	cur := make([]*Process, 0, c.cur)
+	for _, p := range w.procs {
+		if w.kindOf(p) == kindCur {
+			cur = append(cur, p)
+		}
+	}
+	sort.Slice(cur, func(i, j int) bool {
+		a, b := cur[i], cur[j]
 		if (a.State == ProcStarting) != (b.State == ProcStarting) {
 			return a.State == ProcStarting
 		}
@@ -118,7 +144,7 @@ func (w *Watcher) trim(c census) bool {
 		}
 		return a.Wid > b.Wid
 	})
-	for _, p := range c.cur[:min(extra, len(c.cur))] {
+	for _, p := range cur[:min(extra, len(cur))] {
 		w.retire(p)
 	}
 	return true
@@ -126,11 +152,13 @@ func (w *Watcher) trim(c census) bool {
 
 // spawnDue starts the slots whose wait is over, each in its own wid.
 func (w *Watcher) spawnDue() bool {
-	var due []int
-	for wid, s := range w.slots {
-		if s.hold == HoldDue {
-			due = append(due, wid)
-		}
+	if len(w.due) == 0 {
+		return false
+	}
+	// The due wids, not a walk of every slot on every event.
+	due := make([]int, 0, len(w.due))
+	for wid := range w.due {
+		due = append(due, wid)
 	}
 	sort.Ints(due)
 	changed := false
@@ -149,7 +177,7 @@ func (w *Watcher) spawnDue() bool {
 // it, and wids stop at target+surge: that bounds how many workers run at
 // once during a replacement.
 func (w *Watcher) fill(c census) bool {
-	need := w.spec.NumProcesses - len(c.cur) - c.held
+	need := w.spec.NumProcesses - c.cur - c.held
 	if need <= 0 || w.more != 0 || w.warmup != 0 {
 		// Nothing to start, or not in this turn (maySpawn would say no
 		// at the first free wid): skip the O(workers) walk of the wids,

@@ -91,7 +91,30 @@ func (w *Watcher) taken() map[int]bool {
 // for an earlier hold is stale.
 func (w *Watcher) setHold(s *slot, h Hold, until time.Time) {
 	w.seq++
+	if s.hold != HoldNone {
+		w.holdN[s.hold]--
+	}
+	if h != HoldNone {
+		w.holdN[h]++
+	}
+	if h == HoldDue {
+		w.due[s.wid] = true
+	} else if s.hold == HoldDue {
+		delete(w.due, s.wid)
+	}
 	s.hold, s.epoch, s.until = h, w.seq, until
+}
+
+// heldCount is how many slots keep their seat without a worker: the
+// watcher's census, status and settling read it on every event, so it is
+// counted as holds change, not by a walk of every slot (10,000 at
+// 10,000 workers).
+func (w *Watcher) heldCount() int {
+	n := 0
+	for _, c := range w.holdN {
+		n += c
+	}
+	return n
 }
 
 // clearHolds releases paused and failed slots (the user said try again);
@@ -100,6 +123,10 @@ func (w *Watcher) clearHolds(all bool) {
 	for wid, s := range w.slots {
 		switch {
 		case all:
+			if s.hold != HoldNone {
+				w.holdN[s.hold]--
+			}
+			delete(w.due, wid)
 			delete(w.slots, wid)
 		case s.hold == HoldPaused || s.hold == HoldFailed:
 			s.counters = Counters{}

@@ -151,7 +151,9 @@ type Watcher struct {
 	specGen  int // bumped when workers must be replaced
 	procs    map[int]*Process
 	slots    map[int]*slot
-	seq      uint64 // generations for timers and checks
+	holdN    map[Hold]int // slots in each hold but HoldNone; kept by setHold
+	due      map[int]bool // the wids of slots in HoldDue; kept by setHold
+	seq      uint64       // generations for timers and checks
 	waiters  []func()
 
 	roll      *rollout // a rolling replacement of every worker, or nil
@@ -180,6 +182,8 @@ func New(spec configs.Watcher, socks Sockets, host Host, log hclog.Logger) (*Wat
 		status: Stopped,
 		procs:  make(map[int]*Process),
 		slots:  make(map[int]*slot),
+		holdN:  make(map[Hold]int),
+		due:    make(map[int]bool),
 	}
 	if err := w.setSpec(spec, socks); err != nil {
 		return nil, err
@@ -228,16 +232,13 @@ func (w *Watcher) Status() Status {
 	if w.status != Active && w.status != Starting {
 		return w.status
 	}
-	st := w.status
-	for _, s := range w.slots {
-		switch s.hold {
-		case HoldFailed:
-			return Failed
-		case HoldPaused:
-			st = Flapping
-		}
+	switch {
+	case w.holdN[HoldFailed] > 0:
+		return Failed
+	case w.holdN[HoldPaused] > 0:
+		return Flapping
 	}
-	return st
+	return w.status
 }
 
 // Reason explains a flapping or failed status, a failed reload or slots
@@ -266,11 +267,8 @@ func (w *Watcher) Reason() string {
 // Reason asks on every `status`, and Slots sorts every worker (10,000 of
 // them took most of a `status`).
 func (w *Watcher) heldSlots() []SlotInfo {
-	for _, s := range w.slots {
-		switch s.hold {
-		case HoldFailed, HoldPaused, HoldExited:
-			return w.Slots()
-		}
+	if w.holdN[HoldFailed]+w.holdN[HoldPaused]+w.holdN[HoldExited] > 0 {
+		return w.Slots()
 	}
 	return nil
 }
@@ -330,17 +328,10 @@ func (w *Watcher) Settled() bool {
 			}
 			ready++
 		}
-		held := 0
-		for _, s := range w.slots {
-			switch s.hold {
-			case HoldDue, HoldHook:
-				return false
-			case HoldNone:
-			default:
-				held++
-			}
+		if w.holdN[HoldDue] > 0 || w.holdN[HoldHook] > 0 {
+			return false
 		}
-		return ready+held == w.spec.NumProcesses
+		return ready+w.heldCount() == w.spec.NumProcesses
 	}
 	return false
 }

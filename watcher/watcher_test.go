@@ -40,6 +40,7 @@ func newFakeHost() *fakeHost {
 func (h *fakeHost) Now() time.Time { return h.now }
 
 func (h *fakeHost) Spawn(w *Watcher, wid int, spec spawn.ProcSpec) (int, error) {
+	h.checkHoldCounts(w)
 	if h.failAlways != nil {
 		return 0, h.failAlways
 	}
@@ -51,6 +52,35 @@ func (h *fakeHost) Spawn(w *Watcher, wid int, spec spawn.ProcSpec) (int, error) 
 	h.nextPid++
 	h.spawned = append(h.spawned, h.nextPid)
 	return h.nextPid, nil
+}
+
+// checkHoldCounts panics (failing the test) when the watcher's counts of
+// held slots differ from a walk of its slots: every test that spawns
+// checks them. Not in pools of thousands (the benchmarks'), where the
+// walk on every spawn would be most of what they measure.
+func (h *fakeHost) checkHoldCounts(w *Watcher) {
+	if len(w.slots) > 1000 {
+		return
+	}
+	want := map[Hold]int{}
+	for _, s := range w.slots {
+		if s.hold != HoldNone {
+			want[s.hold]++
+		}
+	}
+	for wid, s := range w.slots {
+		if (s.hold == HoldDue) != w.due[wid] {
+			panic(fmt.Sprintf("watcher %s: wid %d in hold %q, in the due set: %v", w.Name(), wid, s.hold, w.due[wid]))
+		}
+	}
+	if len(w.due) != want[HoldDue] {
+		panic(fmt.Sprintf("watcher %s: %d wids in the due set, %d slots due", w.Name(), len(w.due), want[HoldDue]))
+	}
+	for _, hold := range []Hold{HoldDue, HoldBackoff, HoldPaused, HoldFailed, HoldExited, HoldHook} {
+		if w.holdN[hold] != want[hold] {
+			panic(fmt.Sprintf("watcher %s: %d slots counted in hold %q, %d there: %v", w.Name(), w.holdN[hold], hold, want[hold], w.holdN))
+		}
+	}
 }
 
 func (h *fakeHost) Signal(pid int, sig syscall.Signal) error {
