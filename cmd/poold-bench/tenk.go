@@ -43,8 +43,8 @@ func (b *bench) tenkSection(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if lim, ok := nofileFor(n); !ok {
-			b.res.note("tenk N=%d: skipped: RLIMIT_NOFILE is %d, poold needs about N+256 fds (one pidfd per worker); raise ulimit -n (the hard limit needs root with CAP_SYS_RESOURCE)", n, lim)
+		if lim, ok := nofile(tenkNofile); !ok {
+			b.res.note("tenk N=%d: skipped: RLIMIT_NOFILE is %d, poold needs about %d fds; raise ulimit -n (the hard limit needs root with CAP_SYS_RESOURCE)", n, lim, tenkNofile)
 			continue
 		}
 		if err := b.tenk(ctx, worker, n); err != nil {

@@ -129,13 +129,16 @@ func (b *bench) floorSpawn(ctx context.Context, worker string, n int) (float64, 
 	return ms(last(as).Sub(fl.t0)), nil
 }
 
-// nofileFor lifts this process's RLIMIT_NOFILE (which poold inherits) so
-// that it fits n workers: poold holds a pidfd per worker, plus some fifty
-// fds of its own. The hard limit can be raised up to fs.nr_open only with
-// CAP_SYS_RESOURCE; without it the soft limit goes up to the hard one.
-// It returns the limit in force and whether it is enough.
-func nofileFor(n int) (uint64, bool) {
-	need := uint64(n) + 256
+// tenkNofile is the RLIMIT_NOFILE the tenk section wants: poold holds no
+// fd per worker whose output nobody keeps (the section's), only some
+// fifty of its own and a few per spawn in flight.
+const tenkNofile = 1024
+
+// nofile lifts this process's RLIMIT_NOFILE (which poold inherits) to the
+// hard limit, and to need if it can. The hard limit can be raised up to
+// fs.nr_open only with CAP_SYS_RESOURCE; without it the soft limit goes up
+// to the hard one. It returns the limit in force and whether it is enough.
+func nofile(need uint64) (uint64, bool) {
 	var rl syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
 		return 0, false
