@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/watcher/proctest"
 	"golang.org/x/sys/unix"
@@ -63,7 +64,7 @@ func leaveOrphan(t *testing.T, s *Spawner, code int) (int, *os.File) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { wr.Close() })
-	if ex, err := p.Wait(); err != nil || ex != (Exit{}) {
+	if ex, err := waitFor(t, p); err != nil || ex != (Exit{}) {
 		t.Fatalf("worker %d: %v, %v; want exit status 0", p.Pid, ex, err)
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
@@ -107,7 +108,7 @@ func TestSpawnerOnTheMainThreadReapsOrphansAndAdopts(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Adopt(%d), ended during the 'exec': %v", claimed, err)
 	}
-	if ex, err := p.Wait(); err != nil || ex != (Exit{Code: 7}) {
+	if ex, err := waitFor(t, p); err != nil || ex != (Exit{Code: 7}) {
 		t.Errorf("adopted pid %d: Wait = %v, %v; want exit status 7", claimed, ex, err)
 	}
 	q, err := s.Adopt(running)
@@ -115,7 +116,7 @@ func TestSpawnerOnTheMainThreadReapsOrphansAndAdopts(t *testing.T) {
 		t.Fatalf("Adopt(%d), running: %v", running, err)
 	}
 	runningEnd.Close()
-	if ex, err := q.Wait(); err != nil || ex != (Exit{Code: 8}) {
+	if ex, err := waitFor(t, q); err != nil || ex != (Exit{Code: 8}) {
 		t.Errorf("adopted pid %d: Wait = %v, %v; want exit status 8", running, ex, err)
 	}
 	if _, err := s.Adopt(os.Getpid()); err == nil || !strings.Contains(err.Error(), "not a child") {
@@ -126,12 +127,12 @@ func TestSpawnerOnTheMainThreadReapsOrphansAndAdopts(t *testing.T) {
 	if !s.ReportOrphans(func(o Orphan) { orphans <- o }) {
 		t.Fatal("ReportOrphans on the main thread = false, want true")
 	}
-	if o := <-orphans; o != (Orphan{Pid: kept, Exit: Exit{Code: 6}}) {
+	if o := nextOrphan(t, orphans); o != (Orphan{Pid: kept, Exit: Exit{Code: 6}}) {
 		t.Errorf("kept orphan reported as %v, want pid %d with exit status 6", o, kept)
 	}
 	later, laterEnd := leaveOrphan(t, s, 9)
 	laterEnd.Close()
-	if o := <-orphans; o != (Orphan{Pid: later, Exit: Exit{Code: 9}}) {
+	if o := nextOrphan(t, orphans); o != (Orphan{Pid: later, Exit: Exit{Code: 9}}) {
 		t.Errorf("orphan reported as %v, want pid %d with exit status 9", o, later)
 	}
 }
@@ -174,7 +175,7 @@ func TestSpawnerLeavesChildrenItDidNotStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ex, err := p.Wait(); err != nil || ex != (Exit{Code: 5}) {
+	if ex, err := waitFor(t, p); err != nil || ex != (Exit{Code: 5}) {
 		t.Errorf("worker %d: Wait = %v, %v; want exit status 5", p.Pid, ex, err)
 	}
 	if !isZombie(foreign) {
@@ -187,5 +188,53 @@ func TestSpawnerLeavesChildrenItDidNotStart(t *testing.T) {
 	cancel()
 	if err := <-ran; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+// A child that ended before the spawner began to serve (during an
+// upgrade's exec, the new image's) raises no SIGCHLD again: the spawner
+// looks for such children as it starts.
+func TestSpawnerReapsWhatEndedBeforeItServed(t *testing.T) {
+	var pid int
+	var err error
+	onMainThread(func() {
+		pid, err = syscall.ForkExec("/bin/sh", []string{"sh", "-c", "exit 4"}, &syscall.ProcAttr{})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitZombie(t, pid)
+	s := New(self(t))
+	runOnMain(t, s)
+	orphans := make(chan Orphan, 1)
+	if !s.ReportOrphans(func(o Orphan) { orphans <- o }) {
+		t.Fatal("ReportOrphans on the main thread = false, want true")
+	}
+	if o := nextOrphan(t, orphans); o != (Orphan{Pid: pid, Exit: Exit{Code: 4}}) {
+		t.Errorf("reported %v, want pid %d with exit status 4", o, pid)
+	}
+}
+
+// nextOrphan is the next orphan reported on ch, bounded by hang.
+func nextOrphan(t *testing.T, ch <-chan Orphan) Orphan {
+	t.Helper()
+	select {
+	case o := <-ch:
+		return o
+	case <-time.After(hang):
+		t.Fatalf("no orphan reported within %v", hang)
+		return Orphan{}
+	}
+}
+
+// waitFor is p.Wait, bounded by hang.
+func waitFor(t *testing.T, p *Proc) (Exit, error) {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.Wait()
+	case <-time.After(hang):
+		t.Fatalf("pid %d not reaped within %v", p.Pid, hang)
+		return Exit{}, nil
 	}
 }

@@ -181,6 +181,9 @@ func (s *Spawner) serve(ctx context.Context) error {
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
 	defer signal.Stop(sigchld)
+	// Children that ended before this image of poold could hear of it
+	// (during an upgrade's exec) raise no SIGCHLD again.
+	s.reapChildren()
 	for {
 		select {
 		case <-ctx.Done():
