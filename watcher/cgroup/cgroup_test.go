@@ -238,3 +238,38 @@ func TestOpenPrunesStaleEmptyTrees(t *testing.T) {
 		t.Errorf("tree %s of a live poold was removed: %v", busy.Dir, err)
 	}
 }
+
+// BenchmarkOpenSweeps1000 is the start of a poold after one with 1,000
+// workers was SIGKILLed: its next Open kills and removes 1,000 leftover
+// cgroups (here empty, as a killed poold's are once the kernel has killed
+// its workers) before poold binds its sockets.
+func BenchmarkOpenSweeps1000(b *testing.B) {
+	const n = 1000
+	name := fmt.Sprintf("bench-sweep-%d", os.Getpid())
+	for b.Loop() {
+		b.StopTimer()
+		tr, _, err := Open(name, 5*time.Second)
+		if err != nil {
+			b.Skipf("no cgroup v2 tree: %v", err)
+		}
+		for i := range n {
+			g, err := tr.NewGroup("w", i, Limits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			g.CloseFD()
+		}
+		tr.lock.Close() // as if poold had died
+		b.StartTimer()
+		tr2, left, err := Open(name, 5*time.Second)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if left.Cgroups != n {
+			b.Fatalf("swept %d cgroups, want %d", left.Cgroups, n)
+		}
+		tr2.Close()
+		b.StartTimer()
+	}
+}

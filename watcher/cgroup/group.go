@@ -87,8 +87,14 @@ func (g *Group) Populated() (bool, error) {
 }
 
 // WaitEmpty waits until cgroup.events says populated 0, for at most
-// timeout. It parks on an inotify fd in the netpoller, holding no thread.
+// timeout. It parks on an inotify fd in the netpoller, holding no thread,
+// and only when the cgroup is not empty yet: closing an inotify fd waits
+// for the kernel's SRCU grace period (about 9 ms here), which a sweep of
+// 1,000 empty cgroups paid 1,000 times.
 func (g *Group) WaitEmpty(timeout time.Duration) error {
+	if full, err := g.Populated(); err != nil || !full {
+		return err
+	}
 	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("inotify: %w", err)

@@ -78,13 +78,16 @@ func Open(name string, grace time.Duration) (*Tree, Leftover, error) {
 }
 
 // sweep kills and removes every worker cgroup in the tree: what a dead
-// poold left.
+// poold left. Everything is killed first, then each cgroup is waited for
+// and removed: thousands of them (a poold of 10,000 workers SIGKILLed)
+// die together rather than one after another.
 func (t *Tree) sweep(grace time.Duration) (Leftover, error) {
 	var left Leftover
 	ents, err := os.ReadDir(t.Dir)
 	if err != nil {
 		return left, fmt.Errorf("read cgroup %s: %w", t.Dir, err)
 	}
+	var groups []*Group
 	for _, e := range ents {
 		if !e.IsDir() {
 			continue
@@ -95,6 +98,9 @@ func (t *Tree) sweep(grace time.Duration) (Leftover, error) {
 		if err := g.Kill(); err != nil {
 			return left, err
 		}
+		groups = append(groups, g)
+	}
+	for _, g := range groups {
 		if err := g.WaitEmpty(grace); err != nil {
 			return left, fmt.Errorf("leftover cgroup %s: %w", g.Dir, err)
 		}
