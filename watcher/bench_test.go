@@ -45,20 +45,7 @@ func BenchmarkSpawnNotify3k(b *testing.B) {
 // BenchmarkStatus10k is what a `status` asks of a watcher of 10,000
 // workers: its status, its reason and its size.
 func BenchmarkStatus10k(b *testing.B) {
-	const n = 10000
-	s := spec(n)
-	s.MaxProcesses = n
-	h := newFakeHost()
-	w, err := New(s, Sockets{}, h, hclog.NewNullLogger())
-	if err != nil {
-		b.Fatal(err)
-	}
-	w.Start()
-	for len(w.Pids()) < n {
-		for _, t := range h.takeTimers(TimerMore) {
-			w.Fire(t)
-		}
-	}
+	w, _ := started(b, 10000)
 	for b.Loop() {
 		if w.Status() != Active || w.Reason() != "" {
 			b.Fatalf("status %s, reason %q", w.Status(), w.Reason())
@@ -74,19 +61,7 @@ func BenchmarkStatus10k(b *testing.B) {
 // worker on each event is paid 100 times over.
 func BenchmarkKillBurst10k(b *testing.B) {
 	const n, kills = 10000, 100
-	s := spec(n)
-	s.MaxProcesses = n
-	h := newFakeHost()
-	w, err := New(s, Sockets{}, h, hclog.NewNullLogger())
-	if err != nil {
-		b.Fatal(err)
-	}
-	w.Start()
-	for len(w.Pids()) < n {
-		for _, t := range h.takeTimers(TimerMore) {
-			w.Fire(t)
-		}
-	}
+	w, h := started(b, n)
 	pids := make([]int, 0, kills)
 	for b.Loop() {
 		h.now = h.now.Add(time.Hour) // all long-lived: no backoff
@@ -105,4 +80,23 @@ func BenchmarkKillBurst10k(b *testing.B) {
 			}
 		}
 	}
+}
+
+// started is a started watcher of n workers on a fake host, all spawned.
+func started(b *testing.B, n int) (*Watcher, *fakeHost) {
+	b.Helper()
+	s := spec(n)
+	s.MaxProcesses = n
+	h := newFakeHost()
+	w, err := New(s, Sockets{}, h, hclog.NewNullLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.Start()
+	for len(w.procs) < n {
+		for _, t := range h.takeTimers(TimerMore) {
+			w.Fire(t)
+		}
+	}
+	return w, h
 }

@@ -237,21 +237,19 @@ func (s *Spawner) Adopt(pid int) (*Proc, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("adopt pid %d: not a pid", pid)
 	}
-	r := request{adopt: pid, reply: make(chan result, 1)}
-	select {
-	case s.reqs <- r:
-	case <-s.done:
-		return nil, ErrSpawnerStopped
-	}
-	res := <-r.reply
-	return res.proc, res.err
+	return s.ask(request{adopt: pid})
 }
 
 // Start starts one process and returns once it has been forked and its
 // first program exec'd (syscall.StartProcess waits for the exec to
 // succeed). The caller owns the Proc and must Wait for it.
 func (s *Spawner) Start(spec ProcSpec) (*Proc, error) {
-	r := request{spec: spec, reply: make(chan result, 1)}
+	return s.ask(request{spec: spec})
+}
+
+// ask has r served on the spawner's goroutine and returns its result.
+func (s *Spawner) ask(r request) (*Proc, error) {
+	r.reply = make(chan result, 1)
 	select {
 	case s.reqs <- r:
 	case <-s.done:
