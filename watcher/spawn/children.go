@@ -71,8 +71,11 @@ func (s *Spawner) reap(pid int) bool {
 	}
 	p := s.live[pid]
 	if p == nil {
+		if err != nil {
+			return false // no exit to report
+		}
 		s.orphan(Orphan{Pid: pid, Exit: ex})
-		return err == nil
+		return true
 	}
 	delete(s.live, pid)
 	p.ended(ex, err)
