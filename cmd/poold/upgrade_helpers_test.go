@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -246,4 +247,21 @@ func contains(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// repeatUntil calls f over and over on a goroutine of its own, counted in
+// wg, until stop is closed: the load of a prober.
+func repeatUntil(wg *sync.WaitGroup, stop <-chan struct{}, f func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f()
+		}
+	}()
 }

@@ -60,18 +60,7 @@ type probeTarget struct {
 func startConnProber(targets ...probeTarget) *connProber {
 	pr := &connProber{stop: make(chan struct{}), byTarget: map[string]int{}}
 	for _, tg := range targets {
-		pr.wg.Add(1)
-		go func() {
-			defer pr.wg.Done()
-			for {
-				select {
-				case <-pr.stop:
-					return
-				default:
-				}
-				pr.once(tg)
-			}
-		}()
+		repeatUntil(&pr.wg, pr.stop, func() { pr.once(tg) })
 	}
 	return pr
 }

@@ -54,18 +54,7 @@ func startProber(addr string) *prober {
 	fresh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	kept := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	for _, c := range []*http.Client{fresh, kept} {
-		pr.wg.Add(1)
-		go func() {
-			defer pr.wg.Done()
-			for {
-				select {
-				case <-pr.stop:
-					return
-				default:
-				}
-				pr.once(c)
-			}
-		}()
+		repeatUntil(&pr.wg, pr.stop, func() { pr.once(c) })
 	}
 	return pr
 }
