@@ -51,6 +51,9 @@ type KeepAliveResult struct {
 	CleanCloses int            // closes announced by "Connection: close"
 	Raced       int            // with retry: closes met by a request, which was sent again
 	Errors      map[string]int // kind ("eof", "reset", "dial", "write", "timeout", "status", "other") -> count
+	// FirstEOF counts the "eof" errors of a connection's first request:
+	// closed unanswered by the worker that accepted it.
+	FirstEOF int
 	// ErrorLog holds up to 200 errors: the time of day, connection,
 	// requests it had carried, kind.
 	ErrorLog []string
@@ -226,6 +229,9 @@ func (k *KeepAlive) fail(id, n int, kind string, err error) {
 	}
 	k.count(func(r *KeepAliveResult) {
 		r.Errors[kind]++
+		if kind == "eof" && n == 0 {
+			r.FirstEOF++
+		}
 		if len(r.ErrorLog) < 200 {
 			r.ErrorLog = append(r.ErrorLog, fmt.Sprintf("%s conn %d after %d requests: %s: %v",
 				time.Now().Format("15:04:05.000"), id, n, kind, err))
