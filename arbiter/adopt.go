@@ -1,7 +1,9 @@
 package arbiter
 
 import (
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +29,7 @@ func (a *Arbiter) adoptSockets(st *upgrade.State) (*sockets.Set, error) {
 		} else {
 			a.tree = t
 			a.containment = "cgroup " + t.Dir
+			t.RemoveParked(slices.Collect(maps.Values(c.Groups)))
 		}
 	} else {
 		a.containment = "process group"

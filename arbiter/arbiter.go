@@ -357,6 +357,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 			for _, w := range a.watchers {
 				w.Reconcile()
 			}
+			a.expireParked()
 		}
 	}
 }

@@ -123,18 +123,38 @@ func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	})
 	// Only when the worker left something: the wait is in the netpoller
 	// (inotify), with no clean-up slot held.
+	empty := true
 	if full {
 		if err := g.WaitEmpty(emptyGrace); err != nil {
+			empty = false
 			a.log.Error("a worker's cgroup did not empty; poold will sweep it at its next start", "pid", pid, "cgroup", g.Dir, "error", err)
 		}
 	}
 	a.cgroupStep(func() {
 		end.OOM = g.OOMKills()
-		if err := g.Remove(); err != nil {
+		remove := g.Remove
+		if empty {
+			remove = func() error { return a.tree.Park(g) } // for the slot's next worker
+		}
+		if err := remove(); err != nil {
 			a.log.Warn("could not remove a worker's cgroup", "pid", pid, "error", err)
 		}
 	})
 	return end
+}
+
+// expireParked removes, off the loop, the emptied worker cgroups that no
+// new worker of their slot took (cgroup.ParkFor); the loop's safety-net
+// tick calls it.
+func (a *Arbiter) expireParked() {
+	if a.tree == nil || a.tree.Parked() == 0 {
+		return
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		a.cgroupStep(func() { a.tree.Expire(cgroup.ParkFor) })
+	}()
 }
 
 // cgroupStep runs fn, a few blocking cgroup file operations, in one of

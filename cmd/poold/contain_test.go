@@ -173,3 +173,51 @@ func freePortNumber(t *testing.T) int {
 	}
 	return n
 }
+
+const oomOnceConfig = `
+[arbiter]
+ENDPOINTS
+
+[sockets.web]
+port = 0
+
+[watchers.hog]
+cmd = @WORKER@
+sockets = ["web"]
+env = ["POOLD_TEST_WORKER=leak", "LEAK_ONCE=@ONCE@"]
+memory_max = "24M"
+`
+
+// A worker's replacement starts in the cgroup its slot's last worker
+// emptied (parked, not removed and made again), and its exit reports its
+// own end: the OOM kill of the worker before it is not counted again.
+func TestReplacementReusesItsSlotCgroup(t *testing.T) {
+	once := filepath.Join(t.TempDir(), "leaked")
+	p := startPoold(t, strings.ReplaceAll(oomOnceConfig, "@ONCE@", once))
+	needCgroups(t, p)
+	p.waitLog(`worker ended.*reason="killed by the OOM killer`, 1)
+	c := dialControl(t, p)
+	var second int
+	proctest.Eventually(t, "the OOM-killed worker's replacement", func() bool {
+		r := call(t, c, "list", map[string]any{"name": "hog"})
+		raw, _ := r["pids"].([]any)
+		if len(raw) == 1 {
+			second = int(raw[0].(float64))
+		}
+		return second != 0
+	})
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(strings.TrimSpace(string(b)), "/w-hog.1.1") {
+		t.Fatalf("the replacement (pid %d) is in %q; want the first worker's cgroup w-hog.1.1", second, b)
+	}
+	if err := syscall.Kill(second, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	m := p.waitLog(`worker ended[^\n]*reason="([^"]*)"`, 2)
+	if got := m[1][1]; got != "killed by signal KILL" {
+		t.Fatalf("the replacement's end: %q, want killed by signal KILL", got)
+	}
+}

@@ -45,3 +45,30 @@ func AdoptTree(dir string, lockFD int) (*Tree, error) {
 func AdoptGroup(dir string) *Group {
 	return &Group{Dir: filepath.Clean(dir)}
 }
+
+// RemoveParked removes the worker cgroups in the tree that hold no process
+// and are not among keep (the handed-over workers' cgroups): those the
+// previous image had parked for its next workers (Park). A cgroup that
+// holds a process is left: rmdir refuses it.
+func (t *Tree) RemoveParked(keep []string) {
+	kept := map[string]bool{}
+	for _, d := range keep {
+		kept[filepath.Clean(d)] = true
+	}
+	var v1 []string // the tree's directories in v1 hierarchies, if any
+	for _, h := range findV1() {
+		v1 = append(v1, filepath.Join(h.own, filepath.Base(t.Dir)))
+	}
+	ents, _ := os.ReadDir(t.Dir)
+	for _, e := range ents {
+		d := filepath.Join(t.Dir, e.Name())
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "w-") || kept[d] {
+			continue
+		}
+		if unix.Rmdir(d) == nil {
+			for _, tree := range v1 {
+				_ = unix.Rmdir(filepath.Join(tree, e.Name()))
+			}
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,6 +21,11 @@ type Group struct {
 	Dir string
 	fd  int      // the directory, for CLONE_INTO_CGROUP; 0 when not open
 	v1  []string // its directories in cgroup v1 hierarchies of limits
+
+	key      slotKey   // the slot it may be parked for (park.go)
+	parkedAt time.Time // when it was parked
+	oomBase  int       // OOM kills of the workers it held before
+	killed   atomic.Bool
 }
 
 // FD is the open directory of the cgroup, for SysProcAttr.CgroupFD.
@@ -58,8 +64,10 @@ func (g *Group) Pids() []int {
 }
 
 // Kill SIGKILLs everything in the cgroup at once, descendants that moved
-// to their own session or process group included.
+// to their own session or process group included. A cgroup once killed is
+// never parked for another worker (see Park).
 func (g *Group) Kill() error {
+	g.killed.Store(true)
 	err := os.WriteFile(filepath.Join(g.Dir, "cgroup.kill"), []byte("1"), 0)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("kill cgroup %s: %w", g.Dir, err)
@@ -127,7 +135,8 @@ func (g *Group) WaitEmpty(timeout time.Duration) error {
 }
 
 // OOMKills is how many processes of the cgroup the kernel's OOM killer
-// killed (memory.events oom_kill in v2, memory.oom_control in v1).
+// killed (memory.events oom_kill in v2, memory.oom_control in v1) since
+// the cgroup's current worker started in it.
 func (g *Group) OOMKills() int {
 	n := 0
 	if b, err := os.ReadFile(filepath.Join(g.Dir, "memory.events")); err == nil {
@@ -138,7 +147,7 @@ func (g *Group) OOMKills() int {
 			n += keyed(b, "oom_kill")
 		}
 	}
-	return n
+	return n - g.oomBase
 }
 
 // Remove closes and removes the cgroup, which must be empty.

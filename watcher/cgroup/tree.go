@@ -26,6 +26,8 @@ type Tree struct {
 	mu      sync.Mutex
 	enabled map[string]bool // controllers enabled for the workers' cgroups
 	v1      []v1Hier        // cgroup v1 hierarchies of limits (hybrid hosts)
+	parked  map[slotKey]*Group
+	closed  bool // no more parking
 }
 
 // Leftover is what a previous poold left in the tree, killed and removed
@@ -112,8 +114,10 @@ func (t *Tree) sweep(grace time.Duration) (Leftover, error) {
 	return left, nil
 }
 
-// Close removes the tree if it is empty and releases its lock.
+// Close removes the parked cgroups, then the tree if it is empty, and
+// releases its lock.
 func (t *Tree) Close() error {
+	t.unparkAll()
 	err := os.Remove(t.Dir)
 	if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.ENOTEMPTY) {
 		err = nil // a worker cgroup that would not empty: the next poold sweeps it
@@ -124,10 +128,15 @@ func (t *Tree) Close() error {
 }
 
 // NewGroup makes a worker's cgroup, named after its watcher and slot,
-// with limits applied. Open its FD for the clone that starts the worker.
+// with limits applied, or takes the one parked for that slot and those
+// limits. Open its FD for the clone that starts the worker.
 func (t *Tree) NewGroup(watcher string, wid int, lim Limits) (*Group, error) {
+	key := slotKey{watcher: watcher, wid: wid, lim: lim}
+	if g := t.unpark(key); g != nil {
+		return g, nil
+	}
 	name := fmt.Sprintf("w-%s.%d.%d", watcher, wid, t.seq.Add(1))
-	g := &Group{Dir: filepath.Join(t.Dir, name)}
+	g := &Group{Dir: filepath.Join(t.Dir, name), key: key}
 	if err := t.enable(lim); err != nil {
 		return nil, err
 	}

@@ -209,6 +209,15 @@ func (c *conns) drain(unused time.Duration) {
 }
 
 // leak grows the heap, touching every page, until the worker is replaced.
+// makeFile makes path, and reports false when it was there already.
+func makeFile(path string) bool {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return false
+	}
+	return f.Close() == nil
+}
+
 func leak() {
 	var hoard [][]byte
 	for len(hoard) < 128 {
@@ -260,6 +269,10 @@ func startExtras(mode string) (child int, sick *atomic.Bool, err error) {
 		}
 		child = cmd.Process.Pid
 	case "leak":
+		// With LEAK_ONCE=FILE only the worker that makes FILE leaks.
+		if once := os.Getenv("LEAK_ONCE"); once != "" && !makeFile(once) {
+			break
+		}
 		go leak()
 	case "probe":
 		pl, err := net.Listen("tcp", os.Getenv("PROBE_ADDR"))
