@@ -352,6 +352,10 @@ func (a *Arbiter) loop(ctx context.Context) error {
 			quit = nil
 			a.shutdown()
 		case m := <-a.inbox:
+			if e, ok := m.(exitMsg); ok {
+				a.exits(e)
+				break
+			}
 			a.handle(m)
 		case <-tick.C:
 			for _, w := range a.watchers {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -137,6 +138,44 @@ func (a *Arbiter) watchExit(p *spawn.Proc, g *cgroup.Group) {
 		}
 		a.post(exitMsg{pid: p.Pid, end: a.ended(p.Pid, g, ex)})
 	}()
+}
+
+// exitBurst bounds the exits handled before their watchers settle.
+const exitBurst = 256
+
+// exits handles first and the exits queued behind it (up to exitBurst),
+// then settles each watcher they belong to once: 100 workers killed at
+// once among 10,000 cost one count of the pool, not 100. A message of
+// another kind ends the burst; it is handled after the settles, so it
+// sees every watcher settled, as always.
+func (a *Arbiter) exits(first exitMsg) {
+	var held []*watcher.Watcher
+	var next any = first
+	for n := 0; next != nil; n++ {
+		e, ok := next.(exitMsg)
+		if !ok {
+			break
+		}
+		if w := a.owner[e.pid]; w != nil && !slices.Contains(held, w) {
+			w.HoldSettle()
+			held = append(held, w)
+		}
+		a.handle(e)
+		next = nil
+		if n+1 < exitBurst {
+			select {
+			case m := <-a.inbox:
+				next = m
+			default:
+			}
+		}
+	}
+	for _, w := range held {
+		w.ReleaseSettle()
+	}
+	if next != nil {
+		a.handle(next)
+	}
 }
 
 func (h host) Signal(pid int, sig syscall.Signal) error {

@@ -59,7 +59,13 @@ func BenchmarkStatus10k(b *testing.B) {
 // replaced at once): 100 exits, each one an event that reconciles the
 // pool, and the 100 replacements. Anything that walks every slot or
 // worker on each event is paid 100 times over.
-func BenchmarkKillBurst10k(b *testing.B) {
+func BenchmarkKillBurst10k(b *testing.B) { killBurst(b, false) }
+
+// BenchmarkKillBurst10kHeld is the same burst as the arbiter hands it
+// over: the exits queued together, one settle for them (HoldSettle).
+func BenchmarkKillBurst10kHeld(b *testing.B) { killBurst(b, true) }
+
+func killBurst(b *testing.B, held bool) {
 	const n, kills = 10000, 100
 	w, h := started(b, n)
 	pids := make([]int, 0, kills)
@@ -71,8 +77,14 @@ func BenchmarkKillBurst10k(b *testing.B) {
 				break
 			}
 		}
+		if held {
+			w.HoldSettle()
+		}
 		for _, pid := range pids {
 			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}})
+		}
+		if held {
+			w.ReleaseSettle()
 		}
 		for len(w.procs) < n {
 			for _, t := range h.takeTimers(TimerMore) {

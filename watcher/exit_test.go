@@ -75,3 +75,26 @@ func TestFailedReadinessReason(t *testing.T) {
 		t.Fatalf("reap %v, want reason %q", r, ReasonReadiness)
 	}
 }
+
+// Exits between HoldSettle and ReleaseSettle are replaced at the release,
+// in one reconcile; a nested hold keeps them waiting until the outer one
+// ends.
+func TestHeldSettleReplacesExitsAtRelease(t *testing.T) {
+	w, h := newWatcher(t, spec(4))
+	w.Start()
+	h.now = h.now.Add(time.Hour) // long-lived workers: no backoff
+	pids := w.Pids()
+	w.HoldSettle()
+	w.HoldSettle()
+	for _, pid := range pids[:3] {
+		w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}})
+	}
+	w.ReleaseSettle()
+	if len(h.spawned) != 4 || len(w.Pids()) != 1 {
+		t.Fatalf("held: %d spawns, %d live; want the first 4 and 1 live", len(h.spawned), len(w.Pids()))
+	}
+	w.ReleaseSettle()
+	if len(h.spawned) != 7 || len(w.Pids()) != 4 {
+		t.Fatalf("released: %d spawns, %d live; want 7 and 4", len(h.spawned), len(w.Pids()))
+	}
+}

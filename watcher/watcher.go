@@ -161,6 +161,7 @@ type Watcher struct {
 	warmup    uint64   // non-zero while warmup_delay holds back the next spawn
 	spawned   int      // spawns in this turn of the loop (see spawnBatch)
 	more      uint64   // non-zero while the next batch waits for its turn
+	deferred  int      // HoldSettle calls not yet released
 	health    uint64   // generation of the health timer in force
 	gate      uint64   // non-zero while before_start or before_stop holds the action (hook.go)
 	hooks     map[uint64]hookRun
@@ -357,10 +358,26 @@ func (w *Watcher) fireWaiters() {
 // fires the waiters that became due. Every public method that changes
 // state ends with it, and nothing else calls fireWaiters.
 func (w *Watcher) settle() {
+	if w.deferred > 0 {
+		return // ReleaseSettle settles
+	}
 	w.reconcile()
 	w.announceStarted()
 	w.fireWaiters()
 	w.spawned = 0
+}
+
+// HoldSettle defers the settle every change ends with until the matching
+// ReleaseSettle, which settles once. The arbiter brackets a burst of
+// exits with them: the pool is reconciled once for the burst, not once
+// per exit (each reconcile counts every worker).
+func (w *Watcher) HoldSettle() { w.deferred++ }
+
+// ReleaseSettle ends a HoldSettle; the last one settles.
+func (w *Watcher) ReleaseSettle() {
+	if w.deferred--; w.deferred == 0 {
+		w.settle()
+	}
 }
 
 // Reconcile re-checks the pool against its target. The loop calls it on a
