@@ -124,20 +124,22 @@ func (p *workerPipes) closeWrite() {
 }
 
 // watchExit posts p's exit to the loop, once its cgroup g (if any) is
-// empty too. The goroutine waits for the spawner to reap p, then parks in
-// the netpoller on an inotify fd of g, holding no OS thread. Run waits
-// for it.
+// empty too. Nothing waits while p lives: once the spawner has reaped it,
+// a goroutine cleans g up (parked in the netpoller on an inotify fd of g
+// if the worker left something, holding no OS thread) and posts the
+// exit. Run waits for it.
 func (a *Arbiter) watchExit(p *spawn.Proc, g *cgroup.Group) {
 	a.waits.Add(1)
-	go func() {
-		defer a.waits.Done()
-		ex, err := p.Wait()
-		if err != nil {
-			ex = spawn.Exit{Code: -1}
-			a.log.Error("lost track of a worker", "pid", p.Pid, "error", err)
-		}
-		a.post(exitMsg{pid: p.Pid, end: a.ended(p.Pid, g, ex)})
-	}()
+	p.OnExit(func(ex spawn.Exit, err error) {
+		go func() {
+			defer a.waits.Done()
+			if err != nil {
+				ex = spawn.Exit{Code: -1}
+				a.log.Error("lost track of a worker", "pid", p.Pid, "error", err)
+			}
+			a.post(exitMsg{pid: p.Pid, end: a.ended(p.Pid, g, ex)})
+		}()
+	})
 }
 
 // exitBurst bounds the exits handled before their watchers settle.

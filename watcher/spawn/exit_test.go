@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -146,6 +147,10 @@ func testExits(t *testing.T, s *Spawner, sh string, n int, reaped func()) {
 
 // startSleeper starts sh reading an exit code from a pipe, and a
 // goroutine waiting for it, which the test waits for.
+// sleepers counts the sleepers started: every other one is waited for
+// through OnExit, the others through Wait.
+var sleepers atomic.Int64
+
 func startSleeper(t testing.TB, s *Spawner, sh string) *sleeper {
 	t.Helper()
 	rd, wr, err := os.Pipe()
@@ -162,10 +167,18 @@ func startSleeper(t testing.TB, s *Spawner, sh string) *sleeper {
 		t.Fatal(err)
 	}
 	w := &sleeper{p: p, in: wr, done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		w.ex, w.err = p.Wait()
-	}()
+	if sleepers.Add(1)%2 == 0 {
+		// Every other one through OnExit, the way poold waits.
+		p.OnExit(func(ex Exit, err error) {
+			w.ex, w.err = ex, err
+			close(w.done)
+		})
+	} else {
+		go func() {
+			defer close(w.done)
+			w.ex, w.err = p.Wait()
+		}()
+	}
 	t.Cleanup(func() {
 		wr.Close() // read gets EOF: the worker exits
 		<-w.done
@@ -201,4 +214,33 @@ func countFDs(t testing.TB) int {
 		t.Fatal(err)
 	}
 	return len(ents) - 1 // the directory's own
+}
+
+// OnExit registered after the spawner reaped the worker calls its
+// function at once, with the exit.
+func TestOnExitAfterTheExit(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatalf("no sh to play the worker: %v", err)
+	}
+	r := runSpawner(t, "")
+	p, err := r.Spawner.Start(ProcSpec{Path: sh, Argv: []string{"sh", "-c", "exit 7"}, Umask: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(hang):
+		t.Fatalf("pid %d not reaped within %v", p.Pid, hang)
+	}
+	var got *Exit
+	p.OnExit(func(ex Exit, err error) {
+		if err != nil {
+			t.Errorf("OnExit: %v", err)
+		}
+		got = &ex
+	})
+	if got == nil || *got != (Exit{Code: 7}) {
+		t.Fatalf("OnExit after the exit got %v, want exit status 7 at once", got)
+	}
 }

@@ -3,6 +3,7 @@ package spawn
 import (
 	"fmt"
 	"strconv"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -67,21 +68,49 @@ func exitOf(ws syscall.WaitStatus) Exit {
 }
 
 // Proc is a worker the spawner started. Its owner must call Wait, which
-// returns once the spawner has reaped the process.
+// returns once the spawner has reaped the process, or OnExit.
 type Proc struct {
 	Pid  int
 	done chan struct{} // closed once ex and err are set
-	ex   Exit
-	err  error
+
+	mu     sync.Mutex
+	ex     Exit
+	err    error
+	onExit func(Exit, error)
 }
 
 func newProc(pid int) *Proc { return &Proc{Pid: pid, done: make(chan struct{})} }
 
-// ended records how p ended and wakes Wait; called once, by the spawner
-// that reaped it.
+// ended records how p ended, wakes Wait and calls the OnExit function;
+// called once, by the spawner that reaped it.
 func (p *Proc) ended(ex Exit, err error) {
+	p.mu.Lock()
 	p.ex, p.err = ex, err
 	close(p.done)
+	fn := p.onExit
+	p.mu.Unlock()
+	if fn != nil {
+		fn(ex, err)
+	}
+}
+
+// OnExit has fn called with how p ended once it has been reaped (at once
+// if it has), instead of a Wait: nothing waits meanwhile, where a Wait
+// parks a goroutine per worker for the worker's whole life (10,000
+// stacks for the garbage collector to scan at 10,000 workers). fn runs on
+// the spawner's goroutine: it must not block, so it starts what takes
+// time. Call it once, and not beside Wait.
+func (p *Proc) OnExit(fn func(Exit, error)) {
+	p.mu.Lock()
+	select {
+	case <-p.done:
+		p.mu.Unlock()
+		fn(p.ex, p.err)
+		return
+	default:
+	}
+	p.onExit = fn
+	p.mu.Unlock()
 }
 
 // Wait blocks until the process has ended and been reaped, and returns how
