@@ -54,14 +54,14 @@ func (b *bench) tenkSection(ctx context.Context) error {
 		b.procs.cleanup(3 * time.Second)
 		b.board.drain()
 	}
-	b.res.note("tenk: tiny static C workers (gcc -static -O2), stdout_log/stderr_log \"none\" and log_ring 0; floor: a plain fork/exec loop of the same worker; kills: %d%% of the workers, one at a time (each new worker alive) and then all at once (each replacement's alive time from the first kill); idle over -window after 2 s of settling; status and stats as whole poolctl processes", 1)
+	b.res.note("tenk: tiny static C workers (gcc -static -O2), stdout_log/stderr_log \"none\" and log_ring 0; floor: a plain fork/exec loop of the same worker; kills: %d%% of the workers, one at a time (each new worker alive) and then all at once (each replacement's alive time from the first kill; the floor's burst: the fork/exec loop kills as many of its own workers at once, reaps each in turn and forks its replacement at once); idle over -window after 2 s of settling; status and stats as whole poolctl processes", 1)
 	return errors.Join(errs...)
 }
 
 // tenk measures one size: the floor, then poold.
 func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 	b.logf("tenk: floor with %d tiny workers", n)
-	floor, err := b.floorSpawn(ctx, worker, n)
+	floor, floorBurst, err := b.floorSpawn(ctx, worker, n)
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 	rst.target("< 500 ms", newStat(stats[1:]).Median < 500)
 	threads = append(threads, float64(countTasks(pid)))
 
-	if err := b.tenkKills(ctx, in, as, n, row); err != nil {
+	if err := b.tenkKills(ctx, in, as, n, floorBurst, row); err != nil {
 		return err
 	}
 	threads = append(threads, float64(countTasks(pid)))
@@ -134,8 +134,9 @@ func (b *bench) idle2(ctx context.Context, pid int) (idleSample, error) {
 
 // tenkKills kills 1 % of the workers with SIGKILL: first one at a time,
 // each time waiting for the new worker's alive report, then as many
-// again all at once, each replacement timed from the first kill.
-func (b *bench) tenkKills(ctx context.Context, in *instance, as []alive, n int, row func(string, string) *row) error {
+// again all at once, each replacement timed from the first kill (beside
+// the floor's own burst, floorBurst).
+func (b *bench) tenkKills(ctx context.Context, in *instance, as []alive, n int, floorBurst []float64, row func(string, string) *row) error {
 	k := max(n/100, 1)
 	live := make([]int, 0, len(as))
 	known := map[int]bool{}
@@ -175,7 +176,7 @@ func (b *bench) tenkKills(ctx context.Context, in *instance, as []alive, n int, 
 		known[a.pid] = true
 		burst = append(burst, ms(a.at.Sub(t0)))
 	}
-	rb := row(fmt.Sprintf("kill -9 of %d at once -> each new worker alive", k), "ms").set(sPoold, newStat(burst))
+	rb := row(fmt.Sprintf("kill -9 of %d at once -> each new worker alive", k), "ms").set(sPoold, newStat(burst)).set(sFloor, newStat(floorBurst))
 	rb.target("max < 50 ms", slices.Max(burst) < 50)
 	return nil
 }

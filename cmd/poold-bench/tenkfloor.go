@@ -5,10 +5,12 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,8 +52,11 @@ func (b *bench) buildTiny(ctx context.Context) (string, error) {
 // them: os/exec would hold a thread per child in Wait, and Go refuses a
 // 10,001st thread.
 type tinyFloor struct {
-	pids []int
-	t0   time.Time
+	worker   string
+	attr     *syscall.ProcAttr
+	listener *os.File // attr's fd 3, open until stop for the burst's forks
+	pids     []int
+	t0       time.Time
 }
 
 func startTinyFloor(worker, alive string, n int) (*tinyFloor, error) {
@@ -64,13 +69,12 @@ func startTinyFloor(worker, alive string, n int) (*tinyFloor, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	attr := &syscall.ProcAttr{
 		Env:   []string{"LISTEN_FDS=1", "LISTEN_FDNAMES=web", "BENCH_ALIVE=" + alive},
 		Files: []uintptr{devNull(), devNull(), devNull(), f.Fd()},
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 	}
-	fl := &tinyFloor{t0: time.Now()}
+	fl := &tinyFloor{worker: worker, attr: attr, listener: f, t0: time.Now()}
 	for i := 0; i < n; i++ {
 		pid, err := syscall.ForkExec(worker, []string{worker}, attr)
 		if err != nil {
@@ -110,23 +114,67 @@ func (fl *tinyFloor) stop() time.Duration {
 		}
 	}
 	fl.pids = nil
+	fl.listener.Close()
 	return time.Since(t0)
 }
 
 // floorSpawn times the floor for n tiny workers: from the loop's start to
-// the last alive datagram.
-func (b *bench) floorSpawn(ctx context.Context, worker string, n int) (float64, error) {
+// the last alive datagram. Then it kills 1 % of them at once and replaces
+// each as soon as it is reaped (the burst's floor), and returns each
+// replacement's alive time from the kills.
+func (b *bench) floorSpawn(ctx context.Context, worker string, n int) (float64, []float64, error) {
 	b.board.drain()
 	fl, err := startTinyFloor(worker, b.board.path, n)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer fl.stop()
 	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
 	if err != nil {
-		return 0, fmt.Errorf("floor: %w", err)
+		return 0, nil, fmt.Errorf("floor: %w", err)
 	}
-	return ms(last(as).Sub(fl.t0)), nil
+	spawn := ms(last(as).Sub(fl.t0))
+	burst, err := b.floorBurst(ctx, fl, as, max(n/100, 1))
+	return spawn, burst, err
+}
+
+// floorBurst kills k floor workers at once, reaps them in turn and forks
+// each one's replacement the moment it is reaped: the least a manager can
+// do for a burst of deaths.
+func (b *bench) floorBurst(ctx context.Context, fl *tinyFloor, as []alive, k int) ([]float64, error) {
+	known := map[int]bool{}
+	for _, a := range as {
+		known[a.pid] = true
+	}
+	victims := slices.Clone(fl.pids)
+	rand.Shuffle(len(victims), func(i, j int) { victims[i], victims[j] = victims[j], victims[i] })
+	victims = victims[:k]
+	fl.pids = slices.DeleteFunc(fl.pids, func(pid int) bool { return slices.Contains(victims, pid) })
+	t0 := time.Now()
+	signalAll(victims, syscall.SIGKILL)
+	for _, pid := range victims {
+		var ws syscall.WaitStatus
+		for {
+			if _, err := syscall.Wait4(pid, &ws, 0, nil); !errors.Is(err, syscall.EINTR) {
+				break
+			}
+		}
+		np, err := syscall.ForkExec(fl.worker, []string{fl.worker}, fl.attr)
+		if err != nil {
+			return nil, fmt.Errorf("floor: replace a killed worker: %w", err)
+		}
+		fl.pids = append(fl.pids, np)
+	}
+	var out []float64
+	for range k {
+		a, err := b.board.waitNew(ctx, known, 10*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("floor: burst of %d kills: %d replaced: %w", k, len(out), err)
+		}
+		known[a.pid] = true
+		out = append(out, ms(a.at.Sub(t0)))
+	}
+	return out, nil
 }
 
 // tenkNofile is the RLIMIT_NOFILE the tenk section wants: poold holds no
