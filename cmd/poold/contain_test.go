@@ -174,26 +174,19 @@ func freePortNumber(t *testing.T) int {
 	return n
 }
 
-const oomOnceConfig = `
-[arbiter]
-ENDPOINTS
-
-[sockets.web]
-port = 0
-
-[watchers.hog]
-cmd = @WORKER@
-sockets = ["web"]
-env = ["POOLD_TEST_WORKER=leak", "LEAK_ONCE=@ONCE@"]
-memory_max = "24M"
-`
+// oomOnceConfig is oomConfig with respawn on and a worker that leaks only
+// the first time (it makes the file once).
+func oomOnceConfig(once string) string {
+	c := strings.Replace(oomConfig, "respawn = false\n", "", 1)
+	return strings.Replace(c, `"POOLD_TEST_WORKER=leak"`, `"POOLD_TEST_WORKER=leak", "LEAK_ONCE=`+once+`"`, 1)
+}
 
 // A worker's replacement starts in the cgroup its slot's last worker
 // emptied (parked, not removed and made again), and its exit reports its
 // own end: the OOM kill of the worker before it is not counted again.
 func TestReplacementReusesItsSlotCgroup(t *testing.T) {
 	once := filepath.Join(t.TempDir(), "leaked")
-	p := startPoold(t, strings.ReplaceAll(oomOnceConfig, "@ONCE@", once))
+	p := startPoold(t, oomOnceConfig(once))
 	needCgroups(t, p)
 	p.waitLog(`worker ended.*reason="killed by the OOM killer`, 1)
 	c := dialControl(t, p)
