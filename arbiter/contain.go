@@ -107,7 +107,8 @@ const cgroupCleanups = 2
 // ended waits, off the loop, until a reaped worker's cgroup is empty:
 // what the worker left running is killed at once (as systemd's
 // KillMode=mixed does once the main process is gone). It reads the OOM
-// kills and removes the cgroup.
+// kills and parks the cgroup for the slot's next worker, or removes it
+// (one that would not empty, or was killed: see cgroup.Park).
 func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	end := watcher.End{Exit: ex}
 	if g == nil {

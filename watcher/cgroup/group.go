@@ -25,6 +25,7 @@ type Group struct {
 	key      slotKey   // the slot it may be parked for (park.go)
 	parkedAt time.Time // when it was parked
 	oomBase  int       // OOM kills of the workers it held before
+	oomSeen  int       // the total at the last OOMKills
 	killed   atomic.Bool
 }
 
@@ -147,6 +148,7 @@ func (g *Group) OOMKills() int {
 			n += keyed(b, "oom_kill")
 		}
 	}
+	g.oomSeen = n
 	return n - g.oomBase
 }
 

@@ -38,11 +38,12 @@ type slotKey struct {
 // of parked cgroups or already holds one for that slot, and when g was
 // ever killed through cgroup.kill: Linux (6.18 here) SIGKILLs a process
 // cloned into such a cgroup as it starts (every replacement died within
-// a millisecond, "killed by signal KILL"). The OOM kills g counted so far
-// are not counted again for its next worker.
+// a millisecond, "killed by signal KILL"). The OOM kills g's last
+// OOMKills counted are not counted again for its next worker: call it
+// first.
 func (t *Tree) Park(g *Group) error {
 	g.CloseFD()
-	g.oomBase += g.OOMKills()
+	g.oomBase = g.oomSeen
 	t.mu.Lock()
 	if t.closed || g.killed.Load() || len(t.parked) >= parkMax || t.parked[g.key] != nil {
 		t.mu.Unlock()
