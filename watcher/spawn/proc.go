@@ -25,8 +25,8 @@ import (
 // that list alone, for each child that ended and reaps it. Children that
 // other threads start (os/exec's health probes and hooks, which reap
 // their own) are never on it. A Proc's Wait then only receives the
-// exit: a goroutine parked on a channel, holding no thread. It works on
-// any Linux kernel.
+// exit: a goroutine parked on a channel, holding no thread; OnExit not
+// even that, a function the spawner calls. It works on any Linux kernel.
 //
 // Nothing else reaps these children: the spawner forks through
 // syscall.StartProcess, so the os package never sees them (no os.Process,
