@@ -87,21 +87,61 @@ func TestPidsReserve(t *testing.T) {
 		}
 		return dir
 	}
+	check := func(limits ...string) error {
+		var w pidsWatch
+		defer w.close()
+		w.setLimits(limits)
+		return w.checkLimits()
+	}
 	roomy, unlimited := cgroup("100", 10), cgroup("max", 5000)
 	tight := cgroup("40", 40-pidsReserve)
-	if err := (pidsLimits{roomy, unlimited}).check(); err != nil {
+	if err := check(roomy, unlimited); err != nil {
 		t.Errorf("room left: %v", err)
 	}
-	if err := (pidsLimits{cgroup("40", 40-pidsReserve-1)}).check(); err != nil {
+	if err := check(cgroup("40", 40-pidsReserve-1)); err != nil {
 		t.Errorf("one pid above the reserve: %v", err)
 	}
-	err := (pidsLimits{roomy, tight}).check()
+	err := check(roomy, tight)
 	if !errors.Is(err, syscall.EAGAIN) {
 		t.Fatalf("at the reserve: %v, want EAGAIN", err)
 	}
 	for _, want := range []string{"pids.max 40", tight, "raise pids.max"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+
+	// One watch, its files kept open, sees pids.current as it changes.
+	var w pidsWatch
+	defer w.close()
+	w.setLimits(pidsLimits{roomy})
+	for _, tc := range []struct {
+		cur    int
+		refuse bool
+	}{{10, false}, {100 - pidsReserve, true}, {100 - pidsReserve - 1, false}} {
+		if err := os.WriteFile(filepath.Join(roomy, "pids.current"), []byte(strconv.Itoa(tc.cur)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.checkLimits(); (err != nil) != tc.refuse {
+			t.Errorf("pids.current %d of 100: %v, want refused %v", tc.cur, err, tc.refuse)
+		}
+	}
+}
+
+// BenchmarkPidsCheck is the pids reserve's price on every start: this
+// process's limits (its own cgroup's and each visible ancestor's) looked
+// up and checked, as the spawner does before each fork.
+func BenchmarkPidsCheck(b *testing.B) {
+	var w pidsWatch
+	w.open()
+	defer w.close()
+	if err := w.check(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(len(w.limits)), "limits")
+	for b.Loop() {
+		if err := w.check(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -178,6 +178,8 @@ func (s *Spawner) serve(ctx context.Context) error {
 	s.checkShell()
 	s.loadStub()
 	defer s.closeStub()
+	s.pids.open()
+	defer s.pids.close()
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
 	defer signal.Stop(sigchld)
