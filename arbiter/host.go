@@ -22,54 +22,63 @@ type host struct{ a *Arbiter }
 
 func (h host) Now() time.Time { return time.Now() }
 
-func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, error) {
+// Spawn prepares wid's worker (output pipes, cgroup) and hands it to the
+// spawner's thread, returning once that has taken it up; finish waits for
+// the fork, then takes the worker on, or cleans up after a failed start.
+func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) func() (int, error) {
+	kept := keepsOutput(w.Spec().Logs)
+	fail := func(err error) func() (int, error) {
+		return func() (int, error) { return 0, explainNofile(err, kept) }
+	}
 	a := h.a
 	if a.stopping {
-		return 0, errors.New("poold is stopping")
+		return fail(errors.New("poold is stopping"))
 	}
-	pid, err := h.spawn(w, wid, spec)
-	return pid, explainNofile(err, keepsOutput(w.Spec().Logs))
-}
-
-func (h host) spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) (int, error) {
-	a := h.a
 	var out *workerPipes
-	if keepsOutput(w.Spec().Logs) {
+	if kept {
 		var err error
 		if out, err = newWorkerPipes(); err != nil {
-			return 0, err
+			return fail(err)
 		}
 		spec.Stdout, spec.Stderr = out.outW, out.errW
 	}
 	g, err := a.newGroup(w, wid)
-	if err == nil {
-		spec.Cgroup = g
-		var p *spawn.Proc
-		if p, err = a.spawner.Start(spec); err == nil {
-			// The clone has entered the cgroup: its directory fd is done
-			// with (kept, it would cost one fd per worker).
-			g.CloseFD()
-			if out != nil {
-				out.closeWrite()
-				a.output.follow(w.Spec(), wid, p.Pid, out.outR, out.errR)
-			}
-			a.owner[p.Pid] = w
-			if g != nil {
-				a.groups[p.Pid] = g
-			}
-			a.watchExit(p, g)
-			return p.Pid, nil
-		}
-		if g != nil {
-			_ = g.Remove()
-		}
+	if err != nil {
+		out.close()
+		return fail(err)
 	}
+	spec.Cgroup = g
+	pending := a.spawner.Begin(spec)
+	return func() (int, error) {
+		p, err := pending.Wait()
+		if err != nil {
+			if g != nil {
+				_ = g.Remove()
+			}
+			out.close()
+			return 0, explainNofile(err, kept)
+		}
+		h.started(w, wid, p, g, out)
+		return p.Pid, nil
+	}
+}
+
+// started takes on a worker the spawner has started in g, its output on
+// out (nil when nothing keeps it).
+func (h host) started(w *watcher.Watcher, wid int, p *spawn.Proc, g *cgroup.Group, out *workerPipes) {
+	a := h.a
+	// The clone has entered the cgroup: its directory fd is done with
+	// (kept, it would cost one fd per worker).
+	g.CloseFD()
 	if out != nil {
 		out.closeWrite()
-		out.outR.Close()
-		out.errR.Close()
+		a.output.follow(w.Spec(), wid, p.Pid, out.outR, out.errR)
 	}
-	return 0, err
+	a.owner[p.Pid] = w
+	if g != nil {
+		a.groups[p.Pid] = g
+	}
+	a.watchExit(p, g)
 }
 
 // explainNofile adds to an error of running out of fds (EMFILE, from the
@@ -121,6 +130,16 @@ func newWorkerPipes() (*workerPipes, error) {
 func (p *workerPipes) closeWrite() {
 	p.outW.Close()
 	p.errW.Close()
+}
+
+// close closes all four ends of a start that failed (nil-safe).
+func (p *workerPipes) close() {
+	if p == nil {
+		return
+	}
+	p.closeWrite()
+	p.outR.Close()
+	p.errR.Close()
 }
 
 // watchExit posts p's exit to the loop, once its cgroup g (if any) is

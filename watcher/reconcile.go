@@ -31,7 +31,9 @@ func (w *Watcher) reconcile() {
 			return
 		}
 		c := w.census()
-		if !(w.trim(c) || w.spawnDue() || w.fill(c) || w.retireOld(c) || w.note(c)) {
+		changed := w.trim(c) || w.spawnDue() || w.fill(c) || w.retireOld(c) || w.note(c)
+		w.finishSpawn()
+		if !changed {
 			return
 		}
 	}
@@ -271,6 +273,13 @@ func (w *Watcher) allExited() bool {
 
 // spawnAt starts a worker in wid. A spawn that fails is the slot's early
 // death, or, for a new worker of a rollout, the end of that rollout.
+//
+// The host forks while the watcher goes on: a start is finished (its pid
+// recorded, or its failure handled) once the next one has begun, so that
+// preparing a worker (its spec, its cgroup) overlaps the fork of the one
+// before, or at the end of the reconcile step. Where the next start
+// depends on how this one went (a rollout, which a failure abandons; a
+// warmup_delay, which holds back the next), it is finished at once.
 func (w *Watcher) spawnAt(wid int) {
 	w.spawned++
 	s := w.slotFor(wid)
@@ -278,10 +287,32 @@ func (w *Watcher) spawnAt(wid int) {
 		return
 	}
 	spec, err := w.procSpec(wid)
-	pid := 0
+	finish := func() (int, error) { return 0, err }
 	if err == nil {
-		pid, err = w.host.Spawn(w, wid, spec)
+		finish = w.host.Spawn(w, wid, spec)
 	}
+	w.finishSpawn()
+	w.inflight = &pendingSpawn{slot: s, finish: finish}
+	if w.roll != nil || w.spec.WarmupDelay > 0 {
+		w.finishSpawn()
+	}
+}
+
+// pendingSpawn is a start the host has begun.
+type pendingSpawn struct {
+	slot   *slot
+	finish func() (int, error)
+}
+
+// finishSpawn finishes the start in flight, if any.
+func (w *Watcher) finishSpawn() {
+	f := w.inflight
+	if f == nil {
+		return
+	}
+	w.inflight = nil
+	s, wid := f.slot, f.slot.wid
+	pid, err := f.finish()
 	if err != nil {
 		w.lastSpawnErr = err
 		w.host.Publish(w.spec.Name, events.KindSpawnError, map[string]any{"process_id": wid, "reason": err.Error()})

@@ -41,9 +41,14 @@ const (
 // Host is what the arbiter's loop lends a watcher to act on the world.
 type Host interface {
 	Now() time.Time
-	// Spawn starts a worker; the host arranges for its exit to come back
-	// through Watcher.Exited and for its output to be logged.
-	Spawn(w *Watcher, wid int, spec spawn.ProcSpec) (pid int, err error)
+	// Spawn begins starting a worker and returns finish, which ends the
+	// start: the worker's pid, or why it could not start. The host may
+	// still be forking when Spawn returns, so that the watcher's own work
+	// overlaps the fork; the watcher may begin the next start before it
+	// finishes this one, and finishes every start, in order, before its
+	// reconcile step ends. The host arranges for the worker's exit to
+	// come back through Watcher.Exited and for its output to be logged.
+	Spawn(w *Watcher, wid int, spec spawn.ProcSpec) (finish func() (pid int, err error))
 	// Signal sends sig to the process group led by pid.
 	Signal(pid int, sig syscall.Signal) error
 	// After delivers t to Watcher.Fire after d, on the loop.
@@ -156,14 +161,15 @@ type Watcher struct {
 	seq      uint64       // generations for timers and checks
 	waiters  []func()
 
-	roll      *rollout // a rolling replacement of every worker, or nil
-	reloadErr error    // why the last rollout was abandoned
-	warmup    uint64   // non-zero while warmup_delay holds back the next spawn
-	spawned   int      // spawns in this turn of the loop (see spawnBatch)
-	more      uint64   // non-zero while the next batch waits for its turn
-	deferred  int      // HoldSettle calls not yet released
-	health    uint64   // generation of the health timer in force
-	gate      uint64   // non-zero while before_start or before_stop holds the action (hook.go)
+	roll      *rollout      // a rolling replacement of every worker, or nil
+	reloadErr error         // why the last rollout was abandoned
+	warmup    uint64        // non-zero while warmup_delay holds back the next spawn
+	spawned   int           // spawns in this turn of the loop (see spawnBatch)
+	inflight  *pendingSpawn // begun, not finished (see spawnAt)
+	more      uint64        // non-zero while the next batch waits for its turn
+	deferred  int           // HoldSettle calls not yet released
+	health    uint64        // generation of the health timer in force
+	gate      uint64        // non-zero while before_start or before_stop holds the action (hook.go)
 	hooks     map[uint64]hookRun
 
 	lastSpawnErr error

@@ -31,6 +31,7 @@ type fakeHost struct {
 	// failAlways makes every Spawn fail while set.
 	failAlways error
 	delays     map[Timer]time.Duration
+	starts     []string // "begin WID" and "finish WID", in order
 }
 
 func newFakeHost() *fakeHost {
@@ -39,7 +40,16 @@ func newFakeHost() *fakeHost {
 
 func (h *fakeHost) Now() time.Time { return h.now }
 
-func (h *fakeHost) Spawn(w *Watcher, wid int, spec spawn.ProcSpec) (int, error) {
+func (h *fakeHost) Spawn(w *Watcher, wid int, spec spawn.ProcSpec) func() (int, error) {
+	h.starts = append(h.starts, fmt.Sprint("begin ", wid))
+	pid, err := h.spawn(w)
+	return func() (int, error) {
+		h.starts = append(h.starts, fmt.Sprint("finish ", wid))
+		return pid, err
+	}
+}
+
+func (h *fakeHost) spawn(w *Watcher) (int, error) {
 	h.checkHoldCounts(w)
 	if h.failAlways != nil {
 		return 0, h.failAlways

@@ -246,19 +246,46 @@ func (s *Spawner) Adopt(pid int) (*Proc, error) {
 // first program exec'd (syscall.StartProcess waits for the exec to
 // succeed). The caller owns the Proc and must Wait for it.
 func (s *Spawner) Start(spec ProcSpec) (*Proc, error) {
-	return s.ask(request{spec: spec})
+	return s.Begin(spec).Wait()
+}
+
+// Begin is Start in two halves: it returns once the spawner's thread has
+// taken spec up (at once when it is idle, else when it has finished the
+// start before), and Wait returns what Start would. Meanwhile the caller
+// may prepare its next start, which then overlaps this fork.
+func (s *Spawner) Begin(spec ProcSpec) *Pending {
+	return s.send(request{spec: spec})
+}
+
+// Pending is a start or adoption the spawner's thread has taken up.
+type Pending struct {
+	reply chan result
+	err   error // the spawner had stopped
+}
+
+// Wait returns the started process, or why it could not start.
+func (p *Pending) Wait() (*Proc, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
+	res := <-p.reply
+	return res.proc, res.err
 }
 
 // ask has r served on the spawner's goroutine and returns its result.
 func (s *Spawner) ask(r request) (*Proc, error) {
+	return s.send(r).Wait()
+}
+
+// send hands r to the spawner's goroutine.
+func (s *Spawner) send(r request) *Pending {
 	r.reply = make(chan result, 1)
 	select {
 	case s.reqs <- r:
+		return &Pending{reply: r.reply}
 	case <-s.done:
-		return nil, ErrSpawnerStopped
+		return &Pending{err: ErrSpawnerStopped}
 	}
-	res := <-r.reply
-	return res.proc, res.err
 }
 
 // execStep picks how a worker is exec'd, cheapest first: directly when

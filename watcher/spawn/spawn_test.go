@@ -372,6 +372,49 @@ func TestConcurrentStarts(t *testing.T) {
 	}
 }
 
+// TestBeginsInOrder: starts begun one after another without waiting
+// (the next begun while the one before is being forked) each come back
+// with their own outcome: a process of their own, or why not; after Run
+// returns, Begin's Wait fails with ErrSpawnerStopped.
+func TestBeginsInOrder(t *testing.T) {
+	s := runSpawner(t, "")
+	var pending []*Pending
+	for i := range 4 {
+		spec := ProcSpec{
+			Path: self(t), Argv: []string{"spawn.test"}, Umask: -1, Listen: i%2 == 0,
+			Env: []string{childEnv + "=exit"},
+		}
+		if i == 2 {
+			spec.Argv = nil // a refused start among good ones
+		}
+		pending = append(pending, s.Begin(spec))
+	}
+	seen := map[int]bool{}
+	for i, p := range pending {
+		proc, err := p.Wait()
+		if i == 2 {
+			if err == nil || !strings.Contains(err.Error(), "empty argv") {
+				t.Errorf("start %d, no argv: %v, %v", i, proc, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+		if seen[proc.Pid] {
+			t.Errorf("start %d: pid %d came back twice", i, proc.Pid)
+		}
+		seen[proc.Pid] = true
+		if ex, err := proc.Wait(); err != nil || ex != (Exit{}) {
+			t.Errorf("start %d, pid %d: %v, %v", i, proc.Pid, ex, err)
+		}
+	}
+	s.stop(t)
+	if _, err := s.Begin(ProcSpec{Path: self(t), Argv: []string{"spawn.test"}, Umask: -1}).Wait(); !errors.Is(err, ErrSpawnerStopped) {
+		t.Errorf("Begin after Run returned: %v, want ErrSpawnerStopped", err)
+	}
+}
+
 // killWait kills and reaps a worker a test did not mean to start. Until
 // it is reaped, its pid cannot be reused.
 func killWait(p *Proc) {

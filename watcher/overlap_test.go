@@ -1,0 +1,64 @@
+package watcher
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestStartsOverlapTheirForks: a watcher begins its next start before it
+// finishes the one before (the host forks that one meanwhile), and
+// finishes every start, in order, within the step that asked for it.
+func TestStartsOverlapTheirForks(t *testing.T) {
+	w, h := newWatcher(t, spec(3))
+	w.Start()
+	want := "begin 1, begin 2, finish 1, begin 3, finish 2, finish 3"
+	if got := strings.Join(h.starts, ", "); got != want {
+		t.Fatalf("starts: %s, want %s", got, want)
+	}
+	if fmt.Sprint(wids(w, ProcReady)) != "[1 2 3]" || w.Status() != Active {
+		t.Fatalf("after start: %v, %s", w.Processes(), w.Status())
+	}
+}
+
+// TestOverlappedStartFailureIsItsSlots: a start that fails, finished after
+// the next one began, is its own slot's early death; the others run.
+func TestOverlappedStartFailureIsItsSlots(t *testing.T) {
+	w, h := newWatcher(t, spec(3))
+	h.fail = errors.New("fork/exec /bin/true: resource temporarily unavailable")
+	w.Start()
+	if got := strings.Join(h.starts[:3], ", "); got != "begin 1, begin 2, finish 1" {
+		t.Fatalf("starts: %v", h.starts)
+	}
+	if fmt.Sprint(wids(w, ProcReady)) != "[2 3]" {
+		t.Fatalf("running wids %v, want [2 3]", wids(w, ProcReady))
+	}
+	slots := w.Slots()
+	if len(slots) != 3 || slots[0].State != string(HoldBackoff) || !strings.Contains(slots[0].LastExit, "spawn error") {
+		t.Fatalf("slot 1: %+v, want backing off after its spawn error", slots)
+	}
+	if w.LastSpawnError() != nil {
+		t.Errorf("last spawn error %v: the later starts worked", w.LastSpawnError())
+	}
+}
+
+// TestRolloutStartsFinishOneByOne: in a rolling reload a failed start
+// abandons the rollout, so each start is finished before the next
+// begins.
+func TestRolloutStartsFinishOneByOne(t *testing.T) {
+	s := spec(2)
+	s.MaxSurge = 2
+	s.Readiness = "delay"
+	w, h := newWatcher(t, s)
+	w.Start()
+	for _, tm := range h.takeTimers(TimerReadyDelay) {
+		w.Fire(tm)
+	}
+	h.starts = nil
+	w.Reload(true, false)
+	want := "begin 3, finish 3, begin 4, finish 4"
+	if got := strings.Join(h.starts, ", "); got != want {
+		t.Fatalf("rollout starts: %s, want %s", got, want)
+	}
+}
