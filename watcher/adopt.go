@@ -147,7 +147,7 @@ func (w *Watcher) Adopt(st State) error {
 		p := &Process{Pid: ps.Pid, Wid: ps.Wid, State: ps.State, Started: ps.Started, Restarts: ps.Restarts,
 			Gen: ps.Gen, Recycle: ps.Recycle, gen: w.seq, healthKO: ps.HealthKO, limitKO: ps.LimitKO, busy: ps.Busy,
 			grace: ps.Grace, killed: ps.Killed, byStop: ps.ByStop, failure: ps.Failure}
-		w.procs[p.Pid] = p
+		w.addProc(p)
 		if p.State == ProcStopping && !p.killed {
 			// The graceful stop goes on: SIGKILL at its deadline.
 			p.killAt = now.Add(ps.KillIn)

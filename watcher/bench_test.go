@@ -22,6 +22,7 @@ func BenchmarkSpawnNotify3k(b *testing.B) {
 	s.Readiness = "notify"
 	for b.Loop() {
 		h := newFakeHost()
+		h.unchecked = true
 		w, err := New(s, Sockets{}, h, hclog.NewNullLogger())
 		if err != nil {
 			b.Fatal(err)
@@ -39,6 +40,16 @@ func BenchmarkSpawnNotify3k(b *testing.B) {
 		if got := len(wids(w, ProcReady)); got != n {
 			b.Fatalf("%d ready, want %d", got, n)
 		}
+	}
+}
+
+// BenchmarkSpawn10k is the watcher's own share of starting 10,000 workers
+// with the default readiness (spawn): the batches of spawnBatch turns,
+// each a reconcile that looks for free wids. Anything there that walks
+// every wid or worker per turn makes this quadratic.
+func BenchmarkSpawn10k(b *testing.B) {
+	for b.Loop() {
+		started(b, 10000)
 	}
 }
 
@@ -100,6 +111,7 @@ func started(b *testing.B, n int) (*Watcher, *fakeHost) {
 	s := spec(n)
 	s.MaxProcesses = n
 	h := newFakeHost()
+	h.unchecked = true
 	w, err := New(s, Sockets{}, h, hclog.NewNullLogger())
 	if err != nil {
 		b.Fatal(err)

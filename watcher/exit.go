@@ -35,7 +35,7 @@ func (w *Watcher) Ended(pid int, end End) {
 		return
 	}
 	defer w.settle()
-	delete(w.procs, pid)
+	w.removeProc(p)
 	code, why := w.exitReason(p, end)
 	w.publishExit(p, end, code, why)
 	if w.hasHook("before_reap", "after_reap") {

@@ -62,3 +62,25 @@ func TestRolloutStartsFinishOneByOne(t *testing.T) {
 		t.Fatalf("rollout starts: %s, want %s", got, want)
 	}
 }
+
+// TestFillFindsAWidFreedBelowWhereItLooks: fill looks for free wids from
+// the first one not known to be taken; a wid freed below that (here a
+// waiting slot dropped by a scale-down) is found again.
+func TestFillFindsAWidFreedBelowWhereItLooks(t *testing.T) {
+	w, _ := newWatcher(t, spec(2))
+	w.Start()
+	w.Exited(pidsIn(w, ProcReady)[1], 1) // an early death: wid 2 waits out its backoff
+	if slots := w.Slots(); len(slots) != 2 || slots[1].State != string(HoldBackoff) {
+		t.Fatalf("slots %+v, want wid 2 backing off", slots)
+	}
+	w.SetTarget(3) // fill passes wids 1 and 2 (taken), starts wid 3
+	if got := fmt.Sprint(wids(w, ProcReady)); got != "[1 3]" {
+		t.Fatalf("after incr: wids %s, want [1 3]", got)
+	}
+	w.SetTarget(2) // the waiting slot goes first: wid 2 is free
+	w.SetTarget(3)
+	if got := fmt.Sprint(wids(w, ProcReady)); got != "[1 2 3]" {
+		t.Fatalf("after decr and incr: wids %s, want [1 2 3]", got)
+	}
+	checkWidCounts(w)
+}

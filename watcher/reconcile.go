@@ -186,13 +186,17 @@ func (w *Watcher) fill(c census) bool {
 		// which every event of a big spawn paid again.
 		return false
 	}
-	used := w.taken()
 	roll := w.roll
 	changed := false
-	for wid := 1; wid <= w.spec.NumProcesses+w.surge() && need > 0; wid++ {
-		if used[wid] {
+	passed := true // every wid so far is taken: freeFrom may move on
+	for wid := w.freeFrom; wid <= w.spec.NumProcesses+w.surge() && need > 0; wid++ {
+		if w.taken(wid) {
+			if passed {
+				w.freeFrom = wid + 1
+			}
 			continue
 		}
+		passed = false
 		if !w.maySpawn() {
 			break
 		}
@@ -329,7 +333,7 @@ func (w *Watcher) finishSpawn() {
 	w.setHold(s, HoldNone, w.host.Now())
 	w.seq++
 	p := &Process{Pid: pid, Wid: wid, State: ProcStarting, Started: w.host.Now(), Gen: w.specGen, Restarts: s.restarts, gen: w.seq, busy: -1}
-	w.procs[pid] = p
+	w.addProc(p)
 	w.host.Publish(w.spec.Name, events.KindSpawn, map[string]any{"process_pid": pid, "process_id": wid})
 	w.notifyHook("after_spawn", pid, wid, nil, nil)
 	w.watchReady(p)

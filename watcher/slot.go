@@ -72,19 +72,36 @@ func (w *Watcher) holds() []int {
 	return out
 }
 
-// taken is the set of wids held by a live process (draining included) or
-// by a slot hold.
-func (w *Watcher) taken() map[int]bool {
-	used := make(map[int]bool, len(w.procs)+len(w.slots))
-	for _, p := range w.procs {
-		used[p.Wid] = true
+// addProc records p as a live process of the watcher.
+func (w *Watcher) addProc(p *Process) {
+	w.procs[p.Pid] = p
+	w.widProcs[p.Wid]++
+}
+
+// removeProc forgets p, which has ended.
+func (w *Watcher) removeProc(p *Process) {
+	delete(w.procs, p.Pid)
+	if w.widProcs[p.Wid]--; w.widProcs[p.Wid] <= 0 {
+		delete(w.widProcs, p.Wid)
+		w.freed(p.Wid)
 	}
-	for wid, s := range w.slots {
-		if s.hold != HoldNone {
-			used[wid] = true
-		}
+}
+
+// freed notes that wid may be free again: fill looks from there.
+func (w *Watcher) freed(wid int) {
+	if wid < w.freeFrom {
+		w.freeFrom = wid
 	}
-	return used
+}
+
+// taken reports whether wid is held by a live process (draining
+// included) or by a slot hold.
+func (w *Watcher) taken(wid int) bool {
+	if w.widProcs[wid] > 0 {
+		return true
+	}
+	s, ok := w.slots[wid]
+	return ok && s.hold != HoldNone
 }
 
 // setHold puts wid's slot on hold and bumps its epoch, so a timer armed
@@ -93,6 +110,9 @@ func (w *Watcher) setHold(s *slot, h Hold, until time.Time) {
 	w.seq++
 	if s.hold != HoldNone {
 		w.holdN[s.hold]--
+		if h == HoldNone {
+			w.freed(s.wid)
+		}
 	}
 	if h != HoldNone {
 		w.holdN[h]++
@@ -125,6 +145,7 @@ func (w *Watcher) clearHolds(all bool) {
 		case all:
 			if s.hold != HoldNone {
 				w.holdN[s.hold]--
+				w.freed(wid)
 			}
 			delete(w.due, wid)
 			delete(w.slots, wid)

@@ -217,8 +217,8 @@ func TestCrashLoopWithDefaultsEndsFailed(t *testing.T) {
 			}
 			h.failAlways = nil
 			w.Start() // try again
-			if w.Status() != Active || len(w.Pids()) != 2 {
-				t.Errorf("start after failed: %v %v", w.Status(), w.Processes())
+			if w.Status() != Active || fmt.Sprint(wids(w, ProcReady)) != "[1 2]" {
+				t.Errorf("start after failed: %v %v, want wids 1 and 2 ready", w.Status(), w.Processes())
 			}
 		})
 	}

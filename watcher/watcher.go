@@ -155,6 +155,8 @@ type Watcher struct {
 	announce announcements
 	specGen  int // bumped when workers must be replaced
 	procs    map[int]*Process
+	widProcs map[int]int // live processes per wid; kept by addProc and removeProc
+	freeFrom int         // every wid below it is taken (see fill)
 	slots    map[int]*slot
 	holdN    map[Hold]int // slots in each hold but HoldNone; kept by setHold
 	due      map[int]bool // the wids of slots in HoldDue; kept by setHold
@@ -183,14 +185,16 @@ type Watcher struct {
 // this machine (user and group) and does nothing else.
 func New(spec configs.Watcher, socks Sockets, host Host, log hclog.Logger) (*Watcher, error) {
 	w := &Watcher{
-		id:     lastID.Add(1),
-		host:   host,
-		log:    log.With("watcher", spec.Name),
-		status: Stopped,
-		procs:  make(map[int]*Process),
-		slots:  make(map[int]*slot),
-		holdN:  make(map[Hold]int),
-		due:    make(map[int]bool),
+		id:       lastID.Add(1),
+		host:     host,
+		log:      log.With("watcher", spec.Name),
+		status:   Stopped,
+		procs:    make(map[int]*Process),
+		widProcs: make(map[int]int),
+		freeFrom: 1,
+		slots:    make(map[int]*slot),
+		holdN:    make(map[Hold]int),
+		due:      make(map[int]bool),
 	}
 	if err := w.setSpec(spec, socks); err != nil {
 		return nil, err

@@ -32,6 +32,7 @@ type fakeHost struct {
 	failAlways error
 	delays     map[Timer]time.Duration
 	starts     []string // "begin WID" and "finish WID", in order
+	unchecked  bool     // a benchmark's: no walks on every spawn
 }
 
 func newFakeHost() *fakeHost {
@@ -65,11 +66,12 @@ func (h *fakeHost) spawn(w *Watcher) (int, error) {
 }
 
 // checkHoldCounts panics (failing the test) when the watcher's counts of
-// held slots differ from a walk of its slots: every test that spawns
-// checks them. Not in pools of thousands (the benchmarks'), where the
-// walk on every spawn would be most of what they measure.
+// held slots and of processes per wid differ from a walk of its slots and
+// processes: every test that spawns checks them. Not in benchmarks
+// (unchecked), where the walks on every spawn would be most of what they
+// measure.
 func (h *fakeHost) checkHoldCounts(w *Watcher) {
-	if len(w.slots) > 1000 {
+	if h.unchecked {
 		return
 	}
 	want := map[Hold]int{}
@@ -89,6 +91,29 @@ func (h *fakeHost) checkHoldCounts(w *Watcher) {
 	for _, hold := range []Hold{HoldDue, HoldBackoff, HoldPaused, HoldFailed, HoldExited, HoldHook} {
 		if w.holdN[hold] != want[hold] {
 			panic(fmt.Sprintf("watcher %s: %d slots counted in hold %q, %d there: %v", w.Name(), w.holdN[hold], hold, want[hold], w.holdN))
+		}
+	}
+	checkWidCounts(w)
+}
+
+// checkWidCounts panics when the watcher's count of live processes per
+// wid differs from a walk of its processes, or when a wid below freeFrom
+// (where fill begins to look) is free.
+func checkWidCounts(w *Watcher) {
+	perWid := map[int]int{}
+	for _, p := range w.procs {
+		perWid[p.Wid]++
+	}
+	same := len(perWid) == len(w.widProcs)
+	for wid, n := range perWid {
+		same = same && w.widProcs[wid] == n
+	}
+	if !same {
+		panic(fmt.Sprintf("watcher %s: processes per wid counted %v, there %v", w.Name(), w.widProcs, perWid))
+	}
+	for wid := 1; wid < w.freeFrom; wid++ {
+		if s := w.slots[wid]; perWid[wid] == 0 && (s == nil || s.hold == HoldNone) {
+			panic(fmt.Sprintf("watcher %s: wid %d is free, below freeFrom %d", w.Name(), wid, w.freeFrom))
 		}
 	}
 }
