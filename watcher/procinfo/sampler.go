@@ -89,6 +89,7 @@ type Sampler struct {
 	pageSize uint64
 	procs    map[int]*tracked
 	users    map[uint64]string
+	idBuf    []byte // readIdentity's, allocated at its first use
 
 	// The process trees as of the last full scan.
 	children map[int][]int
@@ -407,24 +408,24 @@ func (s *Sampler) info(pid int, st procfs.ProcStat, clk clock) Info {
 	return in
 }
 
-// readIdentity reads argv and owner. A failure (the process exited, or
-// /proc is restricted) leaves the previous values; it is retried next time.
-// Must hold s.mu.
+// readIdentity reads argv and owner (the real uid, as psutil's
+// username). A failure (the process exited, or /proc is restricted)
+// leaves the previous values; it is retried next time. Must hold s.mu.
 func (s *Sampler) readIdentity(pid int, ps *tracked, age float64) {
-	p, err := s.fs.Proc(pid)
+	if s.idBuf == nil {
+		s.idBuf = make([]byte, idBufSize)
+	}
+	dir := filepath.Join(s.root, strconv.Itoa(pid))
+	argv, err := readCmdline(filepath.Join(dir, "cmdline"), s.idBuf)
 	if err != nil {
 		return
 	}
-	argv, err := p.CmdLine()
-	if err != nil {
-		return
-	}
-	status, err := p.NewStatus()
+	uid, err := readRealUID(filepath.Join(dir, "status"), s.idBuf)
 	if err != nil {
 		return
 	}
 	ps.argv = argv
-	ps.username = s.username(status.UIDs[0])
+	ps.username = s.username(uid)
 	ps.identityDone = true
 	ps.identityAge = age
 }

@@ -1,9 +1,13 @@
 package procinfo
 
 import (
+	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,5 +84,68 @@ func TestParseStat(t *testing.T) {
 		if _, err := parseStat(42, []byte(bad)); err == nil {
 			t.Errorf("parseStat(%q) = nil error", bad)
 		}
+	}
+}
+
+// readCmdline and readRealUID must give what procfs's CmdLine and
+// NewStatus give: for this process, for a child whose argv does not fit
+// the buffer, and for pid 1 (another owner's, maybe).
+func TestIdentityMatchesProcfs(t *testing.T) {
+	fs, err := procfs.NewFS(procfs.DefaultMountPoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatalf("test needs a shell: %v", err)
+	}
+	// The shell waits for its sleep, keeping its argv: the script, $0 and
+	// an argument three buffers long.
+	long := exec.Command(sh, "-c", "sleep 3600; :", "sh", strings.Repeat("x", 3*idBufSize))
+	if err := long.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = long.Process.Kill(); _ = long.Wait() })
+	buf := make([]byte, idBufSize)
+	for _, pid := range []int{os.Getpid(), long.Process.Pid, 1} {
+		p, err := fs.Proc(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, err := p.NewStatus()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(procfs.DefaultMountPoint, strconv.Itoa(pid))
+		uid, err := readRealUID(filepath.Join(dir, "status"), buf)
+		if err != nil || uid != status.UIDs[0] {
+			t.Errorf("pid %d: real uid %d, %v; procfs says %d", pid, uid, err, status.UIDs[0])
+		}
+		// A sleeper's argv stays put; this process's and pid 1's may not
+		// be readable the same way twice, but they are not rewritten here.
+		want, err := p.CmdLine()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := readCmdline(filepath.Join(dir, "cmdline"), buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("pid %d argv (-procfs +readCmdline):\n%s", pid, d)
+		}
+		if pid == long.Process.Pid && len(strings.Join(got, " ")) < 3*idBufSize {
+			t.Errorf("pid %d: argv %.40q...: want the long one", pid, got)
+		}
+	}
+	if _, err := readRealUID(filepath.Join(t.TempDir(), "status"), buf); err == nil {
+		t.Error("readRealUID of a missing file: no error")
+	}
+	noUid := filepath.Join(t.TempDir(), "status")
+	if err := os.WriteFile(noUid, []byte("Name:\tx\nGid:\t0\t0\t0\t0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readRealUID(noUid, buf); !errors.Is(err, errNoUid) {
+		t.Errorf("readRealUID of a status without Uid: %v, want errNoUid", err)
 	}
 }
