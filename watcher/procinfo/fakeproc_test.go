@@ -248,3 +248,35 @@ func TestFakeProcIdentitySettles(t *testing.T) {
 		t.Errorf("long after: cmdline = %q, want it no longer re-read", in.Cmdline)
 	}
 }
+
+// TestFakeProcManyReadSideBySide: a sample with enough new processes to
+// read them from several goroutines (parallel.go) gives each process its
+// own argv, owner and figures, as the one-by-one reads do.
+func TestFakeProcManyReadSideBySide(t *testing.T) {
+	f, s := newFakeProc(t)
+	n := 4*perReader + 3
+	var pids []int
+	for i := range n {
+		pid := 100 + i
+		f.proc(fakeStat{pid: pid, ppid: 1, comm: "w", utime: uint64(i), starttime: 100,
+			argv: []string{"worker-" + strconv.Itoa(pid), "--wid", strconv.Itoa(i)}, uid: 100000 + i})
+		pids = append(pids, pid)
+	}
+	got, err := s.Sample(pids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("sampled %d of %d", len(got), n)
+	}
+	for i, pid := range pids {
+		in := got[pid]
+		if in.Cmdline != "worker-"+strconv.Itoa(pid) || in.Username != strconv.Itoa(100000+i) ||
+			len(in.Argv) != 3 || in.Argv[2] != strconv.Itoa(i) || in.CPUUser != float64(i)/userHZ {
+			t.Fatalf("pid %d: %q %q %q user %v", pid, in.Cmdline, in.Username, in.Argv, in.CPUUser)
+		}
+	}
+	if s.fetched != nil {
+		t.Error("identities read ahead are kept after the sample")
+	}
+}

@@ -7,7 +7,9 @@
 // whole of a call, I/O included (about 25 ms with 1,000 processes on the
 // host; 70 ms when all 1,000 are new), so a command handler that asks while
 // the stats goroutine samples waits that long at most. Callers must not hold
-// it from an event loop that may not block. The package starts no goroutines.
+// it from an event loop that may not block. A Sample with many files to
+// read reads them from a few goroutines of its own and waits for them
+// before it returns (parallel.go): nothing outlives a call.
 //
 // CPU percentage: the Sampler remembers, per pid, the CPU time and the
 // monotonic wall time of a baseline. cpu is the CPU time used between the
@@ -89,7 +91,8 @@ type Sampler struct {
 	pageSize uint64
 	procs    map[int]*tracked
 	users    map[uint64]string
-	idBuf    []byte // readIdentity's, allocated at its first use
+	idBuf    []byte           // readIdentity's, allocated at its first use
+	fetched  map[int]identity // argv and owners read ahead for this Sample
 
 	// The process trees as of the last full scan.
 	children map[int][]int
@@ -207,6 +210,8 @@ func (s *Sampler) Sample(pids []int) (map[int]Info, error) {
 		return nil, err
 	}
 
+	s.prefetchIdentities(pids, stats, children, clk)
+	defer func() { s.fetched = nil }()
 	out := make(map[int]Info, len(pids))
 	flat := make(map[int]*Info)
 	for _, pid := range pids {
@@ -264,17 +269,14 @@ func (s *Sampler) read(pids []int, now time.Time) (stats map[int]procfs.ProcStat
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("procinfo: list processes in %s: %w", s.root, err)
 	}
-	stats = make(map[int]procfs.ProcStat, len(all))
+	stats = readStats(s.root, all) // less those that exited since the listing
 	children = make(map[int][]int)
-	scanned := make(map[int]bool, len(all))
+	scanned := make(map[int]bool, len(stats))
 	for _, pid := range all {
-		st, err := readStat(s.root, pid, buf)
-		if err != nil {
-			continue // exited since the directory was listed
+		if st, ok := stats[pid]; ok {
+			scanned[pid] = true
+			children[st.PPID] = append(children[st.PPID], pid)
 		}
-		stats[pid] = st
-		scanned[pid] = true
-		children[st.PPID] = append(children[st.PPID], pid)
 	}
 	s.children, s.scanned, s.scanAt = children, scanned, now
 	return stats, children, nil, nil
@@ -350,10 +352,7 @@ func (s *Sampler) Self() (Info, error) {
 // remembers about it. Must hold s.mu.
 func (s *Sampler) info(pid int, st procfs.ProcStat, clk clock) Info {
 	ticks := uint64(st.UTime) + uint64(st.STime)
-	age := (clk.sinceBoot - time.Duration(st.Starttime)*(time.Second/userHZ)).Seconds()
-	if age < 0 {
-		age = 0
-	}
+	age := ageOf(st, clk)
 
 	ps := s.procs[pid]
 	if ps == nil || ps.starttime != st.Starttime {
@@ -371,9 +370,7 @@ func (s *Sampler) info(pid int, st procfs.ProcStat, clk clock) Info {
 		ps.ticks, ps.at = ticks, clk.now
 	}
 	ps.seen = clk.now
-	// argv and owner: read when first seen, and once more when the process
-	// has settled (it may set its title or drop privileges as it starts).
-	if !ps.identityDone || (ps.identityAge < identitySettle.Seconds() && age >= identitySettle.Seconds()) {
+	if identityDue(ps, st, age) {
 		s.readIdentity(pid, ps, age)
 	}
 
@@ -409,26 +406,28 @@ func (s *Sampler) info(pid int, st procfs.ProcStat, clk clock) Info {
 }
 
 // readIdentity reads argv and owner (the real uid, as psutil's
-// username). A failure (the process exited, or /proc is restricted)
-// leaves the previous values; it is retried next time. Must hold s.mu.
+// username), or takes them from what prefetchIdentities read. A failure
+// (the process exited, or /proc is restricted) leaves the previous
+// values; it is retried next time. Must hold s.mu.
 func (s *Sampler) readIdentity(pid int, ps *tracked, age float64) {
-	if s.idBuf == nil {
-		s.idBuf = make([]byte, idBufSize)
+	id, ok := s.fetched[pid]
+	if !ok {
+		if s.idBuf == nil {
+			s.idBuf = make([]byte, idBufSize)
+		}
+		id = readIdentityOf(s.pidDir(pid), s.idBuf)
 	}
-	dir := filepath.Join(s.root, strconv.Itoa(pid))
-	argv, err := readCmdline(filepath.Join(dir, "cmdline"), s.idBuf)
-	if err != nil {
+	if id.err != nil {
 		return
 	}
-	uid, err := readRealUID(filepath.Join(dir, "status"), s.idBuf)
-	if err != nil {
-		return
-	}
-	ps.argv = argv
-	ps.username = s.username(uid)
+	ps.argv = id.argv
+	ps.username = s.username(id.uid)
 	ps.identityDone = true
 	ps.identityAge = age
 }
+
+// pidDir is /proc/<pid>.
+func (s *Sampler) pidDir(pid int) string { return filepath.Join(s.root, strconv.Itoa(pid)) }
 
 // username resolves a uid once and remembers it. Must hold s.mu.
 func (s *Sampler) username(uid uint64) string {
