@@ -299,8 +299,8 @@ func (s *Sampler) tree(pid int, stats map[int]procfs.ProcStat, children map[int]
 	kids := children[pid]
 	slices.Sort(kids)
 	for _, k := range kids {
-		if k == pid {
-			continue
+		if _, alive := stats[k]; k == pid || !alive {
+			continue // a child that exited since the last full scan
 		}
 		in.Children = append(in.Children, s.tree(k, stats, children, flat, clk, depth+1))
 	}
