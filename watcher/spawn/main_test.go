@@ -1,6 +1,7 @@
 package spawn
 
 import (
+	"io"
 	"bufio"
 	"context"
 	"fmt"
@@ -87,6 +88,16 @@ func TestMain(m *testing.M) {
 		<-c
 		os.Exit(0)
 	case "exit":
+		os.Exit(0)
+	case "write":
+		// Output nobody keeps must still take writes (a worker that logs
+		// to stdout fails otherwise), and stdin read to its end.
+		_, err1 := os.Stdout.WriteString("out\n")
+		_, err2 := os.Stderr.WriteString("err\n")
+		n, err3 := os.Stdin.Read(make([]byte, 1))
+		if err1 != nil || err2 != nil || n != 0 || err3 != io.EOF {
+			os.Exit(3)
+		}
 		os.Exit(0)
 	case "activate":
 		os.Exit(serveActivated())

@@ -91,7 +91,8 @@ type Spawner struct {
 	// stub is the exec stub (execstub.go); nil: none, /bin/sh instead.
 	// Set and cleared on Run's goroutine; atomic for tests' peeks.
 	stub    atomic.Pointer[execStub]
-	stubOff bool // tests: act as if the stub could not run
+	stubOff bool     // tests: act as if the stub could not run
+	null    *os.File // /dev/null, read and write (see devnull)
 	// deathSignalOnly (tests): at stop, leave the workers to their
 	// parent-death signal, as when poold itself is killed.
 	deathSignalOnly bool
@@ -180,6 +181,12 @@ func (s *Spawner) serve(ctx context.Context) error {
 	defer s.closeStub()
 	s.pids.open()
 	defer s.pids.close()
+	_, _ = s.devnull() // held from the start; a failure is retried, and reported, by the first Start
+	defer func() {
+		if s.null != nil {
+			s.null.Close()
+		}
+	}()
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
 	defer signal.Stop(sigchld)
@@ -368,11 +375,10 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, viaStub bool, err error) {
 	if env == nil {
 		env = os.Environ() // as os.StartProcess does
 	}
-	devnull, err := os.Open(os.DevNull)
+	devnull, err := s.devnull()
 	if err != nil {
 		return nil, viaStub, err
 	}
-	defer devnull.Close()
 	files := make([]*os.File, 0, 4+len(spec.Files))
 	files = append(files, devnull, orDevnull(spec.Stdout, devnull), orDevnull(spec.Stderr, devnull))
 	files = append(files, spec.Files...)
@@ -438,6 +444,22 @@ func startError(worker, path string, err error) error {
 			"or the user's RLIMIT_NPROC reached? raise it or run fewer workers)", worker, err)
 	}
 	return fmt.Errorf("start %s: %w", worker, err)
+}
+
+// devnull is /dev/null, opened for reading and writing as Run starts
+// (else when first needed) and kept until Run returns: a worker's stdin, and its stdout and stderr
+// when nobody keeps its output. Writable, since a worker that writes to
+// its stdout fails on a read-only one (EBADF: `echo` fails, Python exits
+// 120). Used on the spawner's goroutine only.
+func (s *Spawner) devnull() (*os.File, error) {
+	if s.null == nil {
+		f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		if err != nil {
+			return nil, err
+		}
+		s.null = f
+	}
+	return s.null, nil
 }
 
 func orDevnull(f, devnull *os.File) *os.File {

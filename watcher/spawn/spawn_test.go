@@ -372,6 +372,29 @@ func TestConcurrentStarts(t *testing.T) {
 	}
 }
 
+// TestDiscardedOutputIsWritable: a worker whose output nobody keeps has
+// stdout and stderr on /dev/null that take writes, through every exec
+// step, and an stdin that reads as empty. (Defect: /dev/null was opened
+// read-only for all three, so `echo` failed and Python exited 120.)
+func TestDiscardedOutputIsWritable(t *testing.T) {
+	for name, spec := range map[string]ProcSpec{
+		"direct": {Umask: -1},
+		"stub":   {Umask: -1, Listen: true},
+		"sh":     {Umask: -1, Listen: true},
+		"shim":   {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 300}},
+	} {
+		s := runSpawnerWith(t, "", name == "sh")
+		spec.Path, spec.Argv, spec.Env = self(t), []string{"spawn.test"}, []string{childEnv + "=write"}
+		p, err := s.Start(spec)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if ex, err := p.Wait(); err != nil || ex != (Exit{}) {
+			t.Errorf("%s: worker writing to discarded output: %v, %v; want exit 0", name, ex, err)
+		}
+	}
+}
+
 // TestBeginsInOrder: starts begun one after another without waiting
 // (the next begun while the one before is being forked) each come back
 // with their own outcome: a process of their own, or why not; after Run
