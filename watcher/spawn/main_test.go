@@ -1,10 +1,10 @@
 package spawn
 
 import (
-	"io"
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/signal"
