@@ -2,7 +2,6 @@ package procinfo
 
 import (
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
@@ -119,7 +118,6 @@ func (s *Sampler) prefetchIdentities(pids []int, stats map[int]procfs.ProcStat, 
 	if len(due) < 2*perReader {
 		return // not worth it: info reads them
 	}
-	slices.Sort(due)
 	ids := make([]identity, len(due))
 	inParallel(due, idBufSize, func(i, pid int, buf []byte) {
 		ids[i] = readIdentityOf(s.pidDir(pid), buf)

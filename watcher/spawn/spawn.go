@@ -182,11 +182,7 @@ func (s *Spawner) serve(ctx context.Context) error {
 	s.pids.open()
 	defer s.pids.close()
 	_, _ = s.devnull() // held from the start; a failure is retried, and reported, by the first Start
-	defer func() {
-		if s.null != nil {
-			s.null.Close()
-		}
-	}()
+	defer s.closeDevnull()
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
 	defer signal.Stop(sigchld)
@@ -447,10 +443,10 @@ func startError(worker, path string, err error) error {
 }
 
 // devnull is /dev/null, opened for reading and writing as Run starts
-// (else when first needed) and kept until Run returns: a worker's stdin, and its stdout and stderr
-// when nobody keeps its output. Writable, since a worker that writes to
-// its stdout fails on a read-only one (EBADF: `echo` fails, Python exits
-// 120). Used on the spawner's goroutine only.
+// (else when first needed) and kept until Run returns: a worker's stdin,
+// and its stdout and stderr when nobody keeps its output. Writable, since
+// a worker that writes to a read-only stdout fails (EBADF: `echo` fails,
+// Python exits 120). Used on the spawner's goroutine only.
 func (s *Spawner) devnull() (*os.File, error) {
 	if s.null == nil {
 		f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
@@ -460,6 +456,14 @@ func (s *Spawner) devnull() (*os.File, error) {
 		s.null = f
 	}
 	return s.null, nil
+}
+
+// closeDevnull closes devnull's file when Run returns.
+func (s *Spawner) closeDevnull() {
+	if s.null != nil {
+		s.null.Close()
+		s.null = nil
+	}
 }
 
 func orDevnull(f, devnull *os.File) *os.File {
