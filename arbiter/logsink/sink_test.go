@@ -63,6 +63,9 @@ func TestWritesRecordsInOrder(t *testing.T) {
 			t.Fatalf("got %q, want %q", sc.Text(), want)
 		}
 	}
+	// The reader can see the last line before Run has counted it (the
+	// count follows the write): wait for the count, not just the bytes.
+	proctest.Eventually(t, "1000 lines counted", func() bool { return s.Stats().Written >= 1000 })
 	if st := s.Stats(); st.Written != 1000 || st.Dropped != 0 {
 		t.Errorf("stats %+v, want 1000 written, none dropped", st)
 	}
