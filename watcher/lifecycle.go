@@ -84,7 +84,7 @@ func (w *Watcher) stopWorkers(kill bool) {
 		// not one a decr or reload was already stopping.
 		p.byStop = p.byStop || p.State != ProcStopping
 		if kill {
-			p.State = ProcStopping
+			w.setState(p, ProcStopping)
 			w.signal(p, syscall.SIGKILL)
 		} else {
 			w.retire(p)
@@ -226,7 +226,7 @@ func (w *Watcher) KillProcess(pid int, sig syscall.Signal, grace time.Duration) 
 	if grace == 0 {
 		sig = syscall.SIGKILL
 	}
-	p.State = ProcStopping
+	w.setState(p, ProcStopping)
 	w.signal(p, sig)
 	w.armKill(p, grace)
 	return nil
@@ -256,7 +256,7 @@ func (w *Watcher) retire(p *Process) {
 	if p.State == ProcStopping {
 		return
 	}
-	p.State = ProcStopping
+	w.setState(p, ProcStopping)
 	w.signal(p, w.spec.StopSignal)
 	w.armKill(p, w.spec.GracefulTimeout)
 }

@@ -73,7 +73,7 @@ func (w *Watcher) Ready(pid int) {
 }
 
 func (w *Watcher) ready(p *Process) {
-	p.State = ProcReady
+	w.setState(p, ProcReady)
 	w.host.Publish(w.spec.Name, events.KindReady, map[string]any{"process_pid": p.Pid, "process_id": p.Wid})
 	if w.spec.MaxAge > 0 {
 		age := w.spec.MaxAge
@@ -94,7 +94,7 @@ func (w *Watcher) notReady(p *Process, err error) {
 		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d): %v", p.Pid, p.Wid, err))
 		return
 	}
-	p.failure = "failed readiness: " + err.Error()
+	w.setFailure(p, "failed readiness: "+err.Error())
 	w.retire(p)
 }
 
@@ -186,7 +186,7 @@ func (w *Watcher) Sampled(pid int, rss uint64, cpu float64) {
 // recycle replaces one worker through the rolling path: its replacement
 // starts first and it retires once that one is ready.
 func (w *Watcher) recycle(p *Process, why string) {
-	p.Recycle = true
+	w.markRecycled(p)
 	w.host.Publish(w.spec.Name, events.KindRecycle, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": why})
 }
 

@@ -63,8 +63,9 @@ func (w *Watcher) maySpawn() bool {
 
 // census counts the pool: current workers (the spec in force), old ones
 // (due for replacement) and held slots. It runs on every event, so it
-// counts the current workers rather than list them (10,000 at 10,000
-// workers); trim lists them when it needs them.
+// reads the tally rather than walk the workers (10,000 at 10,000 workers);
+// it lists the old ones only when there are some, and trim lists the
+// current ones when it needs them.
 type census struct {
 	cur      int
 	old      []*Process
@@ -98,21 +99,16 @@ const (
 )
 
 func (w *Watcher) census() census {
-	var c census
-	for _, p := range w.procs {
-		switch w.kindOf(p) {
-		case kindHeld:
-			c.held++
-		case kindOld:
-			c.old = append(c.old, p)
-		case kindCur:
-			c.cur++
-			if p.State == ProcReady {
-				c.readyCur++
+	t := &w.tally
+	c := census{cur: t.kinds[kindCur], readyCur: t.readyCur, held: t.kinds[kindHeld] + w.heldCount()}
+	if t.kinds[kindOld] > 0 {
+		c.old = make([]*Process, 0, t.kinds[kindOld])
+		for _, p := range w.procs {
+			if w.kindOf(p) == kindOld {
+				c.old = append(c.old, p)
 			}
 		}
 	}
-	c.held += w.heldCount()
 	return c
 }
 

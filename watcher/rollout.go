@@ -40,6 +40,7 @@ func (w *Watcher) beginRoll(prev configs.Watcher, prevSocks Sockets, prevCred *s
 	w.roll.surge = 0
 	w.reloadErr = nil
 	w.specGen++
+	w.recount()
 }
 
 // endRoll ends a rollout; err != nil records why it was abandoned.
@@ -68,6 +69,7 @@ func (w *Watcher) abortRoll(err error) {
 	}
 	n := w.spec.NumProcesses
 	w.spec, w.socks, w.cred, w.specGen = r.prev, r.prevSocks, r.prevCred, r.prevGen
+	w.recount()
 	w.spec.NumProcesses = n
 	w.policy = policyOf(w.spec)
 	w.endRoll(fmt.Errorf("reload of watcher %q abandoned, the old workers keep serving: %w", w.spec.Name, err))

@@ -75,12 +75,14 @@ func (w *Watcher) holds() []int {
 // addProc records p as a live process of the watcher.
 func (w *Watcher) addProc(p *Process) {
 	w.procs[p.Pid] = p
+	w.count(p, 1)
 	w.widProcs[p.Wid]++
 }
 
 // removeProc forgets p, which has ended.
 func (w *Watcher) removeProc(p *Process) {
 	delete(w.procs, p.Pid)
+	w.count(p, -1)
 	if w.widProcs[p.Wid]--; w.widProcs[p.Wid] <= 0 {
 		delete(w.widProcs, p.Wid)
 		w.freed(p.Wid)

@@ -155,6 +155,7 @@ type Watcher struct {
 	announce announcements
 	specGen  int // bumped when workers must be replaced
 	procs    map[int]*Process
+	tally    tally       // procs by kind; kept by addProc, removeProc, setState and the rest of tally.go
 	widProcs map[int]int // live processes per wid; kept by addProc and removeProc
 	freeFrom int         // every wid below it is taken (see fill)
 	slots    map[int]*slot
@@ -332,17 +333,10 @@ func (w *Watcher) Settled() bool {
 	case Stopped:
 		return len(w.procs) == 0 && !w.startAfter
 	case Active, Starting:
-		ready := 0
-		for _, p := range w.procs {
-			if p.State != ProcReady || w.old(p) {
-				return false
-			}
-			ready++
-		}
-		if w.holdN[HoldDue] > 0 || w.holdN[HoldHook] > 0 {
+		if !w.allReadyCur() || w.holdN[HoldDue] > 0 || w.holdN[HoldHook] > 0 {
 			return false
 		}
-		return ready+w.heldCount() == w.spec.NumProcesses
+		return len(w.procs)+w.heldCount() == w.spec.NumProcesses
 	}
 	return false
 }

@@ -33,6 +33,7 @@ type fakeHost struct {
 	delays     map[Timer]time.Duration
 	starts     []string // "begin WID" and "finish WID", in order
 	unchecked  bool     // a benchmark's: no walks on every spawn
+	seen       *Watcher // the last watcher that spawned: its tally is checked on every call
 }
 
 func newFakeHost() *fakeHost {
@@ -51,6 +52,7 @@ func (h *fakeHost) Spawn(w *Watcher, wid int, spec spawn.ProcSpec) func() (int, 
 }
 
 func (h *fakeHost) spawn(w *Watcher) (int, error) {
+	h.seen = w
 	h.checkHoldCounts(w)
 	if h.failAlways != nil {
 		return 0, h.failAlways
@@ -94,6 +96,31 @@ func (h *fakeHost) checkHoldCounts(w *Watcher) {
 		}
 	}
 	checkWidCounts(w)
+	checkTally(w)
+}
+
+// checkSeen checks the tally of the last watcher that spawned: a host
+// call is made between changes, never in the middle of one.
+func (h *fakeHost) checkSeen() {
+	if !h.unchecked && h.seen != nil {
+		checkTally(h.seen)
+	}
+}
+
+// checkTally panics when the watcher's tally differs from a walk of its
+// processes.
+func checkTally(w *Watcher) {
+	var want tally
+	for _, p := range w.procs {
+		k := w.kindOf(p)
+		want.kinds[k]++
+		if k == kindCur && p.State == ProcReady {
+			want.readyCur++
+		}
+	}
+	if want != w.tally {
+		panic(fmt.Sprintf("watcher %s: tally %+v, a walk counts %+v", w.Name(), w.tally, want))
+	}
 }
 
 // checkWidCounts panics when the watcher's count of live processes per
@@ -119,11 +146,13 @@ func checkWidCounts(w *Watcher) {
 }
 
 func (h *fakeHost) Signal(pid int, sig syscall.Signal) error {
+	h.checkSeen()
 	h.signals = append(h.signals, fmt.Sprintf("%d:%s", pid, configs.SignalName(sig)))
 	return nil
 }
 
 func (h *fakeHost) After(d time.Duration, t Timer) {
+	h.checkSeen()
 	h.timers = append(h.timers, t)
 	h.delays[t] = d
 }
@@ -133,6 +162,7 @@ func (h *fakeHost) Check(c Check, timeout time.Duration, fn func(context.Context
 }
 
 func (h *fakeHost) Publish(name string, kind events.Kind, fields map[string]any) {
+	h.checkSeen()
 	h.events = append(h.events, string(kind))
 	if kind == events.KindReap {
 		h.reaps = append(h.reaps, fields)
