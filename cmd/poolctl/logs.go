@@ -136,23 +136,28 @@ func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any)
 	return uint64(num(r["last"])), nil
 }
 
+// printLogs writes one batch of records (buffered: a batch of thousands
+// of lines goes out in a few writes, each batch whole before the next
+// is asked for).
 func (a *app) printLogs(recs []logRecord) error {
-	for _, rec := range recs {
-		var err error
-		if a.json {
-			var b []byte
-			b, err = json.Marshal(rec)
-			if err == nil {
-				_, err = fmt.Fprintf(a.stdout, "%s\n", b)
+	return a.buffered(func(w io.Writer) error {
+		for _, rec := range recs {
+			var err error
+			if a.json {
+				var b []byte
+				b, err = json.Marshal(rec)
+				if err == nil {
+					_, err = fmt.Fprintf(w, "%s\n", b)
+				}
+			} else {
+				_, err = fmt.Fprintf(w, "%d %s| %s\n", rec.Wid, strings.TrimPrefix(rec.Stream, "std"), rec.Line)
 			}
-		} else {
-			_, err = fmt.Fprintf(a.stdout, "%d %s| %s\n", rec.Wid, strings.TrimPrefix(rec.Stream, "std"), rec.Line)
+			if err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // formatStatusLogs is status, then the watchers whose log sinks dropped

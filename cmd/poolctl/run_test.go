@@ -367,8 +367,8 @@ func TestErrorReply(t *testing.T) {
 		t.Errorf("want exit 1 with the reason, got %v", r)
 	}
 	r = poolctl(t, "--endpoint", f.endpoint, "--json", "incr", "nope")
-	if r.code != exitReplyError {
-		t.Errorf("--json error reply: want exit 1, got %v", r)
+	if r.code != exitReplyError || r.stderr != "poolctl: program nope not found (known: web)\n" {
+		t.Errorf("--json error reply: want exit 1 with the reason, got %v", r)
 	}
 	var raw map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil || raw["errno"] != 3.0 {
