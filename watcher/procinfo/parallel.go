@@ -67,12 +67,14 @@ type identity struct {
 	err  error
 }
 
-func readIdentityOf(dir string, buf []byte) identity {
+// readIdentityOf reads the argv and owner of pid, whose /proc directory
+// is dir (byPidfd: see realUID).
+func readIdentityOf(dir string, pid int, byPidfd bool, buf []byte) identity {
 	argv, err := readCmdline(dir+"/cmdline", buf)
 	if err != nil {
 		return identity{err: err}
 	}
-	uid, err := readRealUID(dir+"/status", buf)
+	uid, err := realUID(dir, pid, byPidfd, buf)
 	return identity{argv: argv, uid: uid, err: err}
 }
 
@@ -120,7 +122,7 @@ func (s *Sampler) prefetchIdentities(pids []int, stats map[int]procfs.ProcStat, 
 	}
 	ids := make([]identity, len(due))
 	inParallel(due, idBufSize, func(i, pid int, buf []byte) {
-		ids[i] = readIdentityOf(s.pidDir(pid), buf)
+		ids[i] = readIdentityOf(s.pidDir(pid), pid, s.byPidfd, buf)
 	})
 	s.fetched = make(map[int]identity, len(due))
 	for i, pid := range due {

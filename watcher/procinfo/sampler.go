@@ -89,6 +89,7 @@ type Sampler struct {
 	bootTime float64 // unix seconds
 	memTotal uint64  // bytes
 	pageSize uint64
+	byPidfd  bool // owners are read through pidfds (owner.go)
 	procs    map[int]*tracked
 	users    map[uint64]string
 	idBuf    []byte           // readIdentity's, allocated at its first use
@@ -141,7 +142,8 @@ func sinceBoot() (time.Duration, error) {
 }
 
 // init reads what does not change while the system runs: boot time, memory
-// size, page size. Must hold s.mu.
+// size, page size, whether owners can be read through pidfds. Must hold
+// s.mu.
 func (s *Sampler) init() error {
 	if s.ready {
 		return nil
@@ -165,6 +167,7 @@ func (s *Sampler) init() error {
 	s.bootTime = float64(st.BootTime)
 	s.memTotal = *mi.MemTotalBytes
 	s.pageSize = uint64(os.Getpagesize())
+	s.byPidfd = pidfdOwners(s.root)
 	s.ready = true
 	return nil
 }
@@ -415,7 +418,7 @@ func (s *Sampler) readIdentity(pid int, ps *tracked, age float64) {
 		if s.idBuf == nil {
 			s.idBuf = make([]byte, idBufSize)
 		}
-		id = readIdentityOf(s.pidDir(pid), s.idBuf)
+		id = readIdentityOf(s.pidDir(pid), pid, s.byPidfd, s.idBuf)
 	}
 	if id.err != nil {
 		return
