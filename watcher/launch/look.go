@@ -137,7 +137,7 @@ func (id identity) canExec(path string) error {
 	if err := id.searchable(path); err != nil {
 		return err
 	}
-	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
+	if real, err := id.realPath(path); err == nil && real != path {
 		if err := id.searchable(real); err != nil {
 			return err
 		}
@@ -148,10 +148,23 @@ func (id identity) canExec(path string) error {
 	return nil
 }
 
+// realPath is path with its symbolic links resolved, for searchable; for
+// root, whom searchable lets through, path itself: resolving costs a
+// system call per component on every spawn.
+func (id identity) realPath(path string) (string, error) {
+	if id.uid == 0 {
+		return path, nil
+	}
+	return filepath.EvalSymlinks(path)
+}
+
 // searchable checks that id may search every directory above path.
 func (id identity) searchable(path string) error {
+	if id.uid == 0 {
+		return nil // root may search any directory
+	}
 	abs, err := filepath.Abs(path)
-	if err != nil || id.uid == 0 {
+	if err != nil {
 		return nil
 	}
 	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
