@@ -33,7 +33,7 @@ type fakeHost struct {
 	delays     map[Timer]time.Duration
 	starts     []string // "begin WID" and "finish WID", in order
 	unchecked  bool     // a benchmark's: no walks on every spawn
-	seen       *Watcher // the last watcher that spawned: its tally is checked on every call
+	seen       *Watcher // the watcher made by newWatcher, or the last that spawned: its tally is checked on every call
 }
 
 func newFakeHost() *fakeHost {
@@ -197,6 +197,7 @@ func newWatcher(t *testing.T, s configs.Watcher) (*Watcher, *fakeHost) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.seen = w // its tally is checked from its first call on (an adopted one spawns none)
 	return w, h
 }
 
