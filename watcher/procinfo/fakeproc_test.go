@@ -279,6 +279,36 @@ func TestFakeProcManyReadSideBySide(t *testing.T) {
 	if s.fetched != nil {
 		t.Error("identities read ahead are kept after the sample")
 	}
+	// Between full scans the same processes, and a child of the last one
+	// that the scan saw, are read side by side too: each figure must land
+	// on its own pid.
+	last := pids[n-1]
+	f.proc(fakeStat{pid: 5000, ppid: last, comm: "c", starttime: 100, argv: []string{"child"}})
+	s.scanAt = time.Time{} // the next sample scans, and learns the child
+	if _, err := s.Sample(pids); err != nil {
+		t.Fatal(err)
+	}
+	for i, pid := range pids {
+		f.proc(fakeStat{pid: pid, ppid: 1, comm: "w", utime: uint64(7 * i), starttime: 100,
+			argv: []string{"worker-" + strconv.Itoa(pid), "--wid", strconv.Itoa(i)}, uid: 100000 + i})
+	}
+	f.proc(fakeStat{pid: 5000, ppid: last, comm: "c", utime: 99, starttime: 100, argv: []string{"child"}})
+	scanned := s.scanAt
+	got, err = s.Sample(pids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.scanAt != scanned {
+		t.Fatal("the second sample scanned every process: want it between full scans")
+	}
+	for i, pid := range pids {
+		if in := got[pid]; in.CPUUser != float64(7*i)/userHZ {
+			t.Fatalf("between scans, pid %d: user %v, want %v", pid, in.CPUUser, float64(7*i)/userHZ)
+		}
+	}
+	if kids := got[last].Children; len(kids) != 1 || kids[0].PID != 5000 || kids[0].CPUUser != float64(99)/userHZ {
+		t.Fatalf("between scans, the child of %d: %+v", last, kids)
+	}
 }
 
 // Defect: between two full scans a sample walks the trees it learnt at the
