@@ -140,17 +140,24 @@ func decodeReply(raw []byte) (reply, error) {
 
 // decodeHead decodes only what says whether a reply is an error and why,
 // for a reply printed raw: a map per process of `stats` at 10,000 workers
-// cost poolctl more than poold spent answering.
+// cost poolctl more than poold spent answering. Keys match exactly, as in
+// decodeReply (a struct would match them in any case).
 func decodeHead(raw []byte) (reply, error) {
-	var h struct {
-		Status any `json:"status"`
-		Reason any `json:"reason"`
-		Errno  any `json:"errno"`
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
 		return nil, err
 	}
-	return reply{"status": h.Status, "reason": h.Reason, "errno": h.Errno}, nil
+	r := reply{}
+	for _, k := range []string{"status", "reason", "errno"} {
+		if v, ok := top[k]; ok {
+			var x any
+			if err := json.Unmarshal(v, &x); err != nil {
+				return nil, err
+			}
+			r[k] = x
+		}
+	}
+	return r, nil
 }
 
 // callError explains why a call got no reply.

@@ -339,3 +339,31 @@ func TestPrintWritesALongTableInFewWrites(t *testing.T) {
 		t.Fatalf("%d writes for %d bytes, want at most %d", out.writes, len(text), max)
 	}
 }
+
+// decodeHead reads what decodeReply reads of status, reason and errno,
+// keys matched exactly, and refuses what is not a JSON object.
+func TestDecodeHeadAgreesWithDecodeReply(t *testing.T) {
+	for _, raw := range []string{
+		`{"status":"ok","info":{"1":{"pid":1}},"time":1.5}`,
+		`{"status":"error","reason":"program nope not found","errno":3}`,
+		`{"status":"active","id":"x"}`,
+		`{"Status":"error","REASON":"not ours","errno":null}`,
+		`{}`,
+	} {
+		head, err := decodeHead([]byte(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		whole, _ := decodeReply([]byte(raw))
+		for _, k := range []string{"status", "reason", "errno"} {
+			if !cmp.Equal(head[k], whole[k]) {
+				t.Errorf("%s: %s %#v, the whole reply says %#v", raw, k, head[k], whole[k])
+			}
+		}
+	}
+	for _, raw := range []string{`[1,2]`, `"ok"`, `{"status":`} {
+		if _, err := decodeHead([]byte(raw)); err == nil {
+			t.Errorf("%s: no error", raw)
+		}
+	}
+}
