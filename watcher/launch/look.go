@@ -134,13 +134,8 @@ func (id identity) canExec(path string) error {
 	case !fi.Mode().IsRegular():
 		return fmt.Errorf("%s: %w: not a regular file (%s)", path, ErrNotExecutable, fi.Mode().Type())
 	}
-	if err := id.searchable(path); err != nil {
+	if err := id.reachable(path); err != nil {
 		return err
-	}
-	if real, err := id.realPath(path); err == nil && real != path {
-		if err := id.searchable(real); err != nil {
-			return err
-		}
 	}
 	if !id.may(fi, 0o1) {
 		return fmt.Errorf("%s: %w by %s (%s); allow it with chmod, or run the watcher as another user", path, ErrNotExecutable, id, describe(fi))
@@ -148,21 +143,26 @@ func (id identity) canExec(path string) error {
 	return nil
 }
 
-// realPath is path with its symbolic links resolved, for searchable; for
-// root, whom searchable lets through, path itself: resolving costs a
-// system call per component on every spawn.
-func (id identity) realPath(path string) (string, error) {
+// reachable checks that id may search every directory above path and,
+// when path goes through symbolic links, above its real path. Root may
+// search any directory, so nothing is looked at for it (resolving the
+// links costs a system call per component, on every spawn).
+func (id identity) reachable(path string) error {
 	if id.uid == 0 {
-		return path, nil
+		return nil
 	}
-	return filepath.EvalSymlinks(path)
+	if err := id.searchable(path); err != nil {
+		return err
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
+		return id.searchable(real)
+	}
+	return nil
 }
 
-// searchable checks that id may search every directory above path.
+// searchable checks that id, not root, may search every directory above
+// path.
 func (id identity) searchable(path string) error {
-	if id.uid == 0 {
-		return nil // root may search any directory
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil
