@@ -20,7 +20,9 @@ import (
 // every fork copies poold's whole fd table while every exec closes it
 // again. With 10,000 workers that is 10,000 fds copied and closed per
 // spawn, and starting them all took 2x the time of a plain fork/exec
-// loop instead of about 1x (cmd/poold-bench, section tenk).
+// loop instead of about 1x (cmd/poold-bench, section tenk). (The exit
+// watch of exitwatch.go holds pidfds in a thread's own fd table, which
+// no fork copies.)
 //
 // The state below belongs to the spawner's goroutine: live, unclaimed and
 // orphans are read and written only there.
@@ -39,6 +41,7 @@ func (s *Spawner) reapChildren() {
 	s.flushUnclaimed()
 	for {
 		var info unix.Siginfo // zeroed: si_pid stays 0 when none has ended
+		s.walks.Add(1)
 		err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WNOTHREAD, nil)
 		if err == unix.EINTR {
 			continue
@@ -78,6 +81,9 @@ func (s *Spawner) reap(pid int) bool {
 		return true
 	}
 	delete(s.live, pid)
+	if len(s.live) == 0 {
+		s.idleExitWatch() // before the last exit is reported: none left holds it
+	}
 	p.ended(ex, err)
 	return true
 }
@@ -134,6 +140,7 @@ func (s *Spawner) adopt(pid int) (*Proc, error) {
 	reaper.workers[pid] = true
 	reaper.mu.Unlock()
 	s.live[pid] = p
+	s.watchExit(pid)
 	if siginfoPid(&info) == pid {
 		s.reap(pid) // it has ended already
 	}
@@ -146,6 +153,7 @@ func (s *Spawner) adopt(pid int) (*Proc, error) {
 // (stuck in the kernel) is waited for by a goroutine of its own, which
 // ends with it.
 func (s *Spawner) release(sigchld <-chan os.Signal, grace time.Duration) {
+	s.stopExitWatch()
 	if len(s.live) == 0 {
 		return
 	}

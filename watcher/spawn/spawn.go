@@ -23,8 +23,8 @@
 //
 // Start returns a Proc, whose Wait returns once the spawner's thread has
 // reaped that worker: the spawner reaps its own children on SIGCHLD, and
-// waiting costs no OS thread and no fd per worker (see proc.go and
-// children.go). A fork
+// waiting costs no OS thread and no fd per worker (see proc.go,
+// children.go and exitwatch.go). A fork
 // refused for lack of pids (EAGAIN) is an ordinary error of that Start,
 // naming the limits that cause it; so is a fork that would take one of
 // the last pids that poold keeps under its cgroup's pids.max for its own
@@ -98,10 +98,22 @@ type Spawner struct {
 	deathSignalOnly bool
 	warn            atomic.Pointer[warnFunc] // see SetWarn
 	onMain          bool                     // served on the main thread (exec.go)
-	reqs            chan request
-	execs           chan execRequest
-	orphanq         chan orphanRequest
-	done            chan struct{}
+	// Exit hints (exitwatch.go, hints.go); used on Run's goroutine but
+	// for the atomics, which tests read.
+	xw            *exitWatch                        // nil: none (yet)
+	xwTried       bool                              // started once, or failed to: not again
+	xwErr         error                             // why there is none
+	xwMin         int                               // live workers that start it
+	backstop      *time.Timer                       // the walk after a SIGCHLD, with hints
+	backstopOn    bool                              // armed
+	backstopDelay time.Duration                     // backstopDelay; tests change it
+	pidfdOpen     func(pid, flags int) (int, error) // tests make it fail
+	hinting       atomic.Bool                       // xw runs
+	walks         atomic.Int64                      // waitid(P_ALL) calls made
+	reqs          chan request
+	execs         chan execRequest
+	orphanq       chan orphanRequest
+	done          chan struct{}
 }
 
 type request struct {
@@ -129,6 +141,7 @@ func New(self string) *Spawner {
 	return &Spawner{
 		self: self, shell: "/bin/sh",
 		live: map[int]*Proc{}, unclaimed: map[int]Exit{},
+		xwMin: exitWatchMin, backstopDelay: backstopDelay, pidfdOpen: unix.PidfdOpen,
 		reqs: make(chan request), execs: make(chan execRequest), orphanq: make(chan orphanRequest),
 		done: make(chan struct{}),
 	}
@@ -195,7 +208,13 @@ func (s *Spawner) serve(ctx context.Context) error {
 			s.release(sigchld, releaseGrace)
 			return nil
 		case <-sigchld:
-			s.reapChildren()
+			s.onSigchld()
+		case pid := <-s.hintq():
+			s.hinted(pid)
+		case <-s.backstopDue():
+			s.walkBackstop()
+		case <-s.xwDone():
+			s.exitWatchEnded()
 		case r := <-s.reqs:
 			var res result
 			if r.adopt != 0 {
@@ -429,6 +448,7 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files
 	}
 	p := newProc(pid)
 	s.live[pid] = p
+	s.watchExit(pid)
 	return p, nil
 }
 
