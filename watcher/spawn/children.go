@@ -81,6 +81,9 @@ func (s *Spawner) reap(pid int) bool {
 		return true
 	}
 	delete(s.live, pid)
+	if s.xw != nil {
+		s.xw.reaped(pid)
+	}
 	if len(s.live) == 0 {
 		s.idleExitWatch() // before the last exit is reported: none left holds it
 	}

@@ -209,8 +209,8 @@ func (s *Spawner) serve(ctx context.Context) error {
 			return nil
 		case <-sigchld:
 			s.onSigchld()
-		case pid := <-s.hintq():
-			s.hinted(pid)
+		case <-s.xwReady():
+			s.onReady()
 		case <-s.backstopDue():
 			s.walkBackstop()
 		case <-s.xwDone():
