@@ -66,8 +66,9 @@ type exitWatch struct {
 	wake int                               // eventfd in both fd tables: the spawner's write wakes the thread
 	tid  int                               // the thread (tests); set before start returns
 	open func(pid, flags int) (int, error) // pidfd_open
-	// ready gets a value when the thread registered a pidfd that was
-	// readable at once (a worker that ended before it was watched).
+	// ready gets a value when a pidfd is readable after the thread's
+	// pass (a worker that ended before it was watched, or since the
+	// spawner's last look).
 	ready chan struct{}
 	quit  chan struct{} // closed by stop
 	done  chan struct{} // closed when the thread has ended

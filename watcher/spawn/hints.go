@@ -79,7 +79,8 @@ func (s *Spawner) reapEnded() {
 	}
 }
 
-// onReady reaps what the exit watch found ended as it registered it.
+// onReady reaps what the exit watch found readable after its last pass
+// (a worker that ended before it was watched, or since the last look).
 func (s *Spawner) onReady() {
 	s.reapEnded()
 	if s.xw != nil {
@@ -143,7 +144,7 @@ func (s *Spawner) exitWatchEnded() {
 }
 
 // idleExitWatch stops the exit watch once no worker is left, holding a
-// thread and an fd for nothing; the next workers start it again.
+// thread and two fds for nothing; the next workers start it again.
 func (s *Spawner) idleExitWatch() {
 	if s.xw != nil {
 		s.stopExitWatch()
