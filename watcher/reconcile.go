@@ -207,9 +207,10 @@ func (w *Watcher) fill(c census) bool {
 }
 
 // retireOld stops old workers as new ones become ready: recycled ones
-// first, then the highest wids.
+// first, then the highest wids. In a rollout it waits for the whole batch
+// (see batchPending).
 func (w *Watcher) retireOld(c census) bool {
-	if len(c.old) == 0 || len(c.old)+c.readyCur+c.held <= w.spec.NumProcesses {
+	if len(c.old) == 0 || len(c.old)+c.readyCur+c.held <= w.spec.NumProcesses || w.batchPending(c) {
 		return false
 	}
 	sort.Slice(c.old, func(i, j int) bool {
@@ -224,6 +225,23 @@ func (w *Watcher) retireOld(c census) bool {
 		c.old = c.old[1:]
 	}
 	return true
+}
+
+// batchPending reports whether a rollout's batch of new workers is still
+// coming up: one is starting, or more are due to be spawned in a later
+// turn. Its old workers then stop together once the batch is ready. One
+// by one, each would close its kept-alive connections while the others
+// still accept: a client reconnecting at that moment often lands on one
+// of them and loses its connection again when that one stops. Workers
+// replaced outside a rollout (max_age, health, limits) go one by one.
+func (w *Watcher) batchPending(c census) bool {
+	if w.roll == nil {
+		return false
+	}
+	if c.cur > c.readyCur {
+		return true
+	}
+	return c.cur+c.held < w.spec.NumProcesses && (w.more != 0 || w.warmup != 0 || len(w.due) > 0)
 }
 
 // note records what the census says is done.

@@ -552,3 +552,40 @@ func TestSendHUPReloadSignalsInsteadOfReplacing(t *testing.T) {
 		t.Fatalf("pids %v (were %s), signals %v", w.Pids(), before, h.signals)
 	}
 }
+
+// A rollout's old workers stop together once the whole batch of new ones
+// is ready, not one by one as each new one is: an old worker told to stop
+// closes its kept-alive connections, and their clients reconnect to
+// whoever accepts first; while other old workers still run, that is often
+// one of them, which closes the same connection again at its turn.
+func TestRolloutRetiresOldWorkersInWholeBatches(t *testing.T) {
+	s := spec(3)
+	s.Readiness = "delay"
+	s.MaxSurge = 3
+	w, h := newWatcher(t, s)
+	w.Start()
+	for _, tm := range h.takeTimers(TimerReadyDelay) {
+		w.Fire(tm)
+	}
+	w.Reload(true, false)
+	delays := h.takeTimers(TimerReadyDelay)
+	if len(delays) != 3 || len(pidsIn(w, ProcReady)) != 3 {
+		t.Fatalf("reload started %d new workers, %d old ready: %v", len(delays), len(pidsIn(w, ProcReady)), w.Processes())
+	}
+	for i, tm := range delays[:2] {
+		w.Fire(tm)
+		if stopping := pidsIn(w, ProcStopping); len(stopping) != 0 {
+			t.Fatalf("%d of 3 new workers ready: old ones %v already stopping", i+1, stopping)
+		}
+	}
+	w.Fire(delays[2])
+	if stopping := pidsIn(w, ProcStopping); len(stopping) != 3 {
+		t.Fatalf("the whole batch ready: stopping %v, want the 3 old workers", stopping)
+	}
+	for _, pid := range pidsIn(w, ProcStopping) {
+		w.Exited(pid, -15)
+	}
+	if !w.Settled() || w.ReloadError() != nil || len(pidsIn(w, ProcReady)) != 3 {
+		t.Fatalf("after reload: %v settled=%v err=%v", w.Processes(), w.Settled(), w.ReloadError())
+	}
+}
