@@ -2,7 +2,6 @@ package arbiter
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -13,10 +12,11 @@ import (
 // BenchmarkRollingReload8 times a graceful reload of 8 workers whose
 // readiness is a 50 ms delay, as a multiple of one worker's time from spawn
 // to ready (the target: at most 8x plus 10 % at max_surge 1, and
-// proportionally less with a larger surge).
+// proportionally less with a larger surge; the default, 100%, starts all
+// 8 at once).
 func BenchmarkRollingReload8(b *testing.B) {
-	for _, surge := range []int{1, 2, 4} {
-		b.Run(fmt.Sprintf("surge=%d", surge), func(b *testing.B) {
+	for _, surge := range []configs.Surge{configs.SurgeOf(1), configs.SurgeOf(2), configs.SurgeOf(4), configs.DefaultMaxSurge()} {
+		b.Run("surge="+surge.String(), func(b *testing.B) {
 			w := testWatcher("web", "serve", 8)
 			w.Sockets = []string{"web"}
 			w.Readiness = "delay"

@@ -82,9 +82,17 @@ func (l *liveWids) see(ev events.Event) {
 // one, so a per-wid readiness probe was answered by the old process.
 func TestRollingReloadNeverReusesADrainingWorkersWid(t *testing.T) {
 	const n = 3
-	prefix := probePrefix(t, n+1)
+	for _, surge := range []configs.Surge{configs.SurgeOf(1), configs.DefaultMaxSurge()} {
+		t.Run("max_surge="+surge.String(), func(t *testing.T) { reloadKeepsWidsApart(t, n, surge) })
+	}
+}
+
+func reloadKeepsWidsApart(t *testing.T, n int, surge configs.Surge) {
+	top := n + surge.Of(n)
+	prefix := probePrefix(t, top)
 	probe := "127.0.0.1:" + prefix + "$(pool.wid)"
 	w := testWatcher("web", "probe", n)
+	w.MaxSurge = surge
 	w.Sockets = []string{"web"}
 	w.Env = append(w.Env, "PROBE_ADDR="+probe)
 	w.Readiness = "tcp"
@@ -116,8 +124,8 @@ func TestRollingReloadNeverReusesADrainingWorkersWid(t *testing.T) {
 		t.Fatalf("reload: %v", r)
 	}
 	for _, wid := range lw.live {
-		if wid < 1 || wid > n+1 {
-			t.Errorf("wid %d outside 1..numprocesses+max_surge", wid)
+		if wid < 1 || wid > top {
+			t.Errorf("wid %d outside 1..numprocesses+max_surge (%d)", wid, top)
 		}
 	}
 }

@@ -30,7 +30,7 @@ import (
 func TestZeroFailedRequestsUnderLoad(t *testing.T) {
 	const n = 4
 	w := notifyWatcher(n)
-	w.MaxSurge = 2
+	w.MaxSurge = configs.SurgeOf(2)
 	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}
 	var next atomic.Pointer[configs.Config]
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return next.Load(), nil }})
@@ -98,7 +98,7 @@ func TestZeroFailedRequestsUnderLoad(t *testing.T) {
 	t.Run("config reload changing cmd", func(t *testing.T) {
 		phase(t, func(t *testing.T, before map[int]bool) {
 			changed := *cfg
-			nw := notifyWatcher(n) // max_surge back to 1: one at a time
+			nw := notifyWatcher(n) // max_surge back to the default, 100%: all at once
 			nw.Env = append(nw.Env, "VERSION=2")
 			changed.Watchers = []configs.Watcher{nw}
 			next.Store(&changed)

@@ -147,8 +147,9 @@ type Watcher struct {
 	ReadyURL     string
 
 	// MaxSurge is how many new workers a rolling reload starts at once
-	// (each batch must be ready before as many old ones stop). Default 1.
-	MaxSurge int
+	// (each batch must be ready before as many old ones stop), as a count
+	// or a share of NumProcesses. Default 100%: all of them.
+	MaxSurge Surge
 	// SendHUP makes reload send SIGHUP to each worker instead of
 	// replacing it (for workers that reload themselves, like gunicorn).
 	SendHUP bool
@@ -228,7 +229,6 @@ const (
 	DefaultReadiness        = "spawn"
 	DefaultReadyDelay       = time.Second
 	DefaultReadyTimeout     = 60 * time.Second
-	DefaultMaxSurge         = 1
 	DefaultFlappingAttempts = 5
 	DefaultFlappingWindow   = 10 * time.Second
 	DefaultFlappingRetryIn  = 7 * time.Second
@@ -303,7 +303,7 @@ func DefaultWatcher(name string) Watcher {
 		Readiness:        DefaultReadiness,
 		ReadyDelay:       DefaultReadyDelay,
 		ReadyTimeout:     DefaultReadyTimeout,
-		MaxSurge:         DefaultMaxSurge,
+		MaxSurge:         DefaultMaxSurge(),
 		FlappingAttempts: DefaultFlappingAttempts,
 		FlappingWindow:   DefaultFlappingWindow,
 		FlappingRetryIn:  DefaultFlappingRetryIn,
@@ -317,3 +317,6 @@ func DefaultWatcher(name string) Watcher {
 		Logs:             DefaultWorkerLogs(),
 	}
 }
+
+// DefaultMaxSurge is 100% of numprocesses.
+func DefaultMaxSurge() Surge { return Surge{Percent: 100} }

@@ -167,7 +167,7 @@ var watcherFields = []field[Watcher]{
 	durationField("ready_timeout", func(w *Watcher) *time.Duration { return &w.ReadyTimeout }, true),
 	stringField("ready_address", func(w *Watcher) *string { return &w.ReadyAddress }),
 	stringField("ready_url", func(w *Watcher) *string { return &w.ReadyURL }),
-	intField("max_surge", func(w *Watcher) *int { return &w.MaxSurge }, 1, math.MaxInt32),
+	surgeField("max_surge", func(w *Watcher) *Surge { return &w.MaxSurge }),
 	boolField("send_hup", func(w *Watcher) *bool { return &w.SendHUP }),
 	durationField("max_age", func(w *Watcher) *time.Duration { return &w.MaxAge }, false),
 	durationField("max_age_variance", func(w *Watcher) *time.Duration { return &w.MaxAgeVariance }, false),

@@ -159,7 +159,7 @@ func TestLoadBad(t *testing.T) {
 			`watchers.c.health_cmd: missing: health_check "exec" needs the command to run`,
 		}, 3},
 		{"bad_thresholds.toml", []string{
-			"watchers.app.max_surge: must be >= 1, got 0",
+			`watchers.app.max_surge: must be a number of workers >= 1 or a share of numprocesses such as "25%", got 0`,
 			"watchers.app.health_threshold: must be >= 1, got 0",
 			"watchers.app.limit_threshold: must be >= 1, got -1",
 			"watchers.app.flapping_attempts: must be >= 0, got -1",
@@ -196,7 +196,7 @@ func TestLoadBad(t *testing.T) {
 		}, 2},
 		{"bad_depends_types.yaml", []string{
 			`watchers.app.depends_on: must be a list of strings, got string "db"`,
-			"watchers.app.max_surge: must be an integer, got number 1.5",
+			`watchers.app.max_surge: must be a number of workers >= 1 or a share of numprocesses such as "25%", got number 1.5`,
 			`watchers.app.send_hup: must be true or false, got string "yes"`,
 		}, 3},
 		{"bad_probe_variable.toml", []string{

@@ -41,7 +41,7 @@ func TestLoadGoodProbes(t *testing.T) {
 	web.ReadyTimeout = 30 * time.Second
 	web.ReadyAddress = "127.0.0.1:9000"
 	web.ReadyURL = "http://127.0.0.1:90$(pool.wid)/ready"
-	web.MaxSurge = 2
+	web.MaxSurge = SurgeOf(2)
 	web.MaxAge = 6 * time.Hour
 	web.MaxAgeVariance = 30 * time.Minute
 	web.FlappingAttempts = 3
@@ -118,7 +118,7 @@ func TestProbeWireForm(t *testing.T) {
 		"ready_delay":        1.0,
 		"ready_timeout":      1.5,
 		"ready_address":      "",
-		"max_surge":          1,
+		"max_surge":          "100%",
 		"send_hup":           false,
 		"max_age":            0.0,
 		"flapping_attempts":  5,
@@ -160,7 +160,7 @@ func TestProbeOptionErrors(t *testing.T) {
 		{"shared socket", map[string]any{"readiness": "http", "ready_url": "http://127.0.0.1:8000/"}, []string{`ready_url: 127.0.0.1:8000 is socket "web"`}},
 		{"health exec", map[string]any{"health_check": "exec"}, []string{`health_cmd: missing: health_check "exec"`}},
 		{"numbers", map[string]any{"max_surge": 0.0, "max_rss": "lots", "max_cpu": -1.0, "health_timeout": 0.0}, []string{
-			"max_surge: must be >= 1, got 0",
+			`max_surge: must be a number of workers >= 1 or a share of numprocesses such as "25%", got 0`,
 			`max_rss: must be a size in bytes`,
 			"max_cpu: must be >= 0 (0 = no limit), got -1",
 			"health_timeout: must be a positive duration, got 0s",

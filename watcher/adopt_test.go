@@ -113,7 +113,9 @@ func TestAdoptGracefulStopKeepsItsDeadline(t *testing.T) {
 
 // A rolling reload in flight is not handed over.
 func TestFrozenRefusesWorkInFlight(t *testing.T) {
-	w2, _ := newWatcher(t, spec(2))
+	s := spec(2)
+	s.Readiness = "delay" // the new workers are not ready yet
+	w2, _ := newWatcher(t, s)
 	w2.Start()
 	w2.Reload(true, false)
 	if err := w2.Frozen(); err == nil || !strings.Contains(err.Error(), "rolling reload") {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/poold/poold/configs"
 )
 
 // TestStartsOverlapTheirForks: a watcher begins its next start before it
@@ -48,7 +50,7 @@ func TestOverlappedStartFailureIsItsSlots(t *testing.T) {
 // begins.
 func TestRolloutStartsFinishOneByOne(t *testing.T) {
 	s := spec(2)
-	s.MaxSurge = 2
+	s.MaxSurge = configs.SurgeOf(2)
 	s.Readiness = "delay"
 	w, h := newWatcher(t, s)
 	w.Start()

@@ -78,9 +78,8 @@ func (w *Watcher) abortRoll(err error) {
 // surge is how many workers beyond the target may run during a
 // replacement (draining ones included): at least 1.
 func (w *Watcher) surge() int {
-	s := w.spec.MaxSurge
 	if w.roll != nil && w.roll.surge > 0 {
-		s = w.roll.surge
+		return w.roll.surge
 	}
-	return max(s, 1)
+	return w.spec.MaxSurge.Of(w.spec.NumProcesses)
 }

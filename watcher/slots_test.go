@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/poold/poold/configs"
 	"time"
 )
 
@@ -18,8 +20,8 @@ func checkWids(t *testing.T, w *Watcher, when string) {
 			t.Fatalf("%s: wid %d held by pids %d and %d: %v", when, p.Wid, other, p.Pid, w.Processes())
 		}
 		seen[p.Wid] = p.Pid
-		if p.Wid < 1 || p.Wid > w.Spec().NumProcesses+max(w.Spec().MaxSurge, 1) {
-			t.Fatalf("%s: wid %d outside 1..%d: %v", when, p.Wid, w.Spec().NumProcesses+w.Spec().MaxSurge, w.Processes())
+		if top := w.Spec().NumProcesses + w.Spec().MaxSurge.Of(w.Spec().NumProcesses); p.Wid < 1 || p.Wid > top {
+			t.Fatalf("%s: wid %d outside 1..%d: %v", when, p.Wid, top, w.Processes())
 		}
 	}
 }
@@ -32,7 +34,7 @@ func TestRollingReloadNeverSharesAWidWithADrainingWorker(t *testing.T) {
 		t.Run(fmt.Sprintf("max_surge=%d", surge), func(t *testing.T) {
 			s := spec(3)
 			s.Readiness = "notify"
-			s.MaxSurge = surge
+			s.MaxSurge = configs.SurgeOf(surge)
 			w, _ := newWatcher(t, s)
 			w.Start()
 			for _, pid := range w.Pids() {

@@ -291,6 +291,7 @@ func TestQuickDeathsBackOff(t *testing.T) {
 func TestRollingReloadStartsNewBeforeOld(t *testing.T) {
 	s := spec(3)
 	s.Readiness = "delay"
+	s.MaxSurge = configs.SurgeOf(1)
 	w, h := newWatcher(t, s)
 	w.Start()
 	for _, tm := range h.takeTimers(TimerReadyDelay) {
@@ -336,6 +337,7 @@ func TestRollingReloadStartsNewBeforeOld(t *testing.T) {
 func TestRollingReloadAbortsWhenNewWorkerNeverReady(t *testing.T) {
 	s := spec(2)
 	s.Readiness = "notify"
+	s.MaxSurge = configs.SurgeOf(1)
 	w, h := newWatcher(t, s)
 	w.Start()
 	for _, p := range w.Pids() {
@@ -560,8 +562,7 @@ func TestSendHUPReloadSignalsInsteadOfReplacing(t *testing.T) {
 // one of them, which closes the same connection again at its turn.
 func TestRolloutRetiresOldWorkersInWholeBatches(t *testing.T) {
 	s := spec(3)
-	s.Readiness = "delay"
-	s.MaxSurge = 3
+	s.Readiness = "delay" // max_surge: the default, 100%
 	w, h := newWatcher(t, s)
 	w.Start()
 	for _, tm := range h.takeTimers(TimerReadyDelay) {

@@ -70,7 +70,7 @@ type Exporter struct {
 
 // ReloadBuckets are the bucket bounds of poold_reload_duration_seconds: a
 // rolling reload takes from well under a second (workers ready at spawn)
-// to minutes (readiness probes, max_surge 1, many workers).
+// to minutes (readiness probes, a max_surge of 1, many workers).
 var ReloadBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}
 
 // New builds the exporter and registers every collector. It does no I/O.

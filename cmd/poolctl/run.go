@@ -29,8 +29,9 @@ const (
 // once, so 5s means poold is stuck; with --waiting poold answers when the
 // work is done, which takes up to the graceful_timeout of every process it
 // stops, so the limit only catches a hang. A waited reload replaces every
-// worker in batches of max_surge, each batch given up to ready_timeout to
-// become ready, so it can take many minutes on a large pool. poold bounds
+// worker in batches of max_surge (by default all at once), each batch
+// given up to ready_timeout to become ready, so with a small max_surge it
+// can take many minutes on a large pool. poold bounds
 // every step itself and answers with the failure (errno 6) when one fails,
 // so this limit too only catches a poold that never answers.
 const (

@@ -94,7 +94,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.peers, "peers", true, "also measure Circus, supervisord and gunicorn when available")
 	fs.StringVar(&o.circus, "circus", "../shared/peers/circus-0.19.0.tar.gz", "Circus 0.19 source tarball, run under /usr/bin/python3 (\"\" = leave Circus out)")
 	fs.IntVar(&o.reloads, "reloads", 3, "rolling reloads under load per manager (each its own wrk run)")
-	fs.IntVar(&o.reloadSurge, "reload-surge", 0, "poold's max_surge in the reload section (0: poold's default, 1)")
+	fs.IntVar(&o.reloadSurge, "reload-surge", 0, "poold's max_surge in the reload section (0: poold's default, 100% of the pool)")
 	fs.DurationVar(&o.reloadDelay, "reload-ready-delay", 0, "poold's readiness in the reload section: \"delay\" with this ready_delay (0: poold's default, spawn)")
 	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: spawn,replace,idle,control,reload (default all); tenk (with -tenk)")
 	tenk := fs.String("tenk", "", "worker counts of the tiny-worker scale section, e.g. 1000,10000 (default: skipped)")
