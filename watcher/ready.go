@@ -102,7 +102,9 @@ func (w *Watcher) notReady(p *Process, err error) {
 func (w *Watcher) watchReady(p *Process) {
 	switch w.spec.Readiness {
 	case "", "spawn":
-		w.ready(p)
+		if !w.awaitHandover(p) {
+			w.ready(p)
+		}
 	case "delay":
 		w.host.After(w.spec.ReadyDelay, Timer{Watcher: w.id, Kind: TimerReadyDelay, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
 	case "notify":
@@ -130,6 +132,8 @@ func (w *Watcher) Checked(c Check, err error) {
 	}
 	defer w.settle()
 	switch c.Kind {
+	case CheckHandover:
+		w.handedOver(p, err)
 	case CheckReady:
 		if p.State != ProcStarting {
 			return

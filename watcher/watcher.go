@@ -75,9 +75,10 @@ type CheckKind int
 
 // Check kinds.
 const (
-	CheckReady  CheckKind = iota + 1 // readiness probe (tcp/http), polled until ready_timeout
-	CheckHealth                      // one health probe
-	CheckHook                        // a command hook (hook.go)
+	CheckReady    CheckKind = iota + 1 // readiness probe (tcp/http), polled until ready_timeout
+	CheckHealth                        // one health probe
+	CheckHook                          // a command hook (hook.go)
+	CheckHandover                      // a worker replacing another, until it waits on its sockets (handover.go)
 )
 
 // Timer is a deferred action for a watcher, routed by the watcher's ID.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -22,9 +23,22 @@ import (
 // progress (answered with "Connection: close"). What a client sees while
 // such a worker is replaced is the manager's doing, except the close of
 // an idle connection that a client's next request races (see KeepAlive).
+//
+// For tests, PLAIN_LOAD_TIME (a duration) holds it back before it takes
+// its socket, as an application that loads for a while, and
+// PLAIN_TIMES_DIR receives files listen.PID and term.PID holding when it
+// took its socket and when SIGTERM came (unix nanoseconds).
 func servePlain() error {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
+	if d, err := time.ParseDuration(os.Getenv("PLAIN_LOAD_TIME")); err == nil {
+		select {
+		case <-time.After(d): // loading
+		case <-stop:
+			return nil
+		}
+	}
+	stamp("listen")
 	ls, err := activation.Listeners()
 	if err != nil {
 		return err
@@ -46,6 +60,7 @@ func servePlain() error {
 		return err
 	case <-stop:
 	}
+	stamp("term")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = srv.Shutdown(ctx)
@@ -111,4 +126,14 @@ func (d *dropped) count() int {
 		n += max(read-d.handled[c], 0)
 	}
 	return n
+}
+
+// stamp writes the time of event to PLAIN_TIMES_DIR/event.PID, if set.
+func stamp(event string) {
+	if dir := os.Getenv("PLAIN_TIMES_DIR"); dir != "" {
+		name := fmt.Sprintf("%s/%s.%d", dir, event, os.Getpid())
+		if err := os.WriteFile(name, []byte(strconv.FormatInt(time.Now().UnixNano(), 10)), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "plain worker:", err)
+		}
+	}
 }

@@ -1,0 +1,11 @@
+package handover
+
+import "golang.org/x/sys/unix"
+
+// The system calls a thread waiting for connections blocks in.
+var (
+	acceptCalls = map[int]bool{unix.SYS_ACCEPT: true, unix.SYS_ACCEPT4: true}
+	// selectCalls take the highest fd they watch plus one first.
+	selectCalls = map[int]bool{unix.SYS_SELECT: true, unix.SYS_PSELECT6: true}
+	pollCalls   = map[int]bool{unix.SYS_POLL: true, unix.SYS_PPOLL: true}
+)

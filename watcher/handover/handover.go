@@ -1,0 +1,266 @@
+// Package handover tells whether a worker has begun waiting for
+// connections on the sockets it inherited, so that the worker it replaces
+// stops only once it can take that worker's clients.
+//
+// A worker that polls a socket registers it in an epoll set (Go's
+// runtime, Python's asyncio and selectors, libuv, nginx): its epoll fds'
+// fdinfo lists each watched file by inode. A worker that blocks in
+// accept(2) shows it in /proc/PID/task/TID/syscall. select(2) and poll(2)
+// keep their fd sets in the worker's memory, out of /proc's sight: a
+// worker asleep in one of them while it holds the socket is reported as
+// Opaque. The worker's descendants count too (a master whose children
+// accept, as gunicorn's and uvicorn's).
+//
+// Concurrency: Look and Wait only read /proc; they are safe to call from
+// any goroutine and start none. Wait blocks until it has an answer or its
+// ctx ends.
+package handover
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Seen is what Look found.
+type Seen int
+
+const (
+	// Busy: not waiting on the sockets yet (starting, or waiting on
+	// something else).
+	Busy Seen = iota
+	// Listening: one of its processes polls a socket through epoll or
+	// blocks in accept on it.
+	Listening
+	// Opaque: one of its processes sleeps in select or poll while it
+	// holds a socket; whether that wait includes the socket is in its
+	// memory, not in /proc.
+	Opaque
+)
+
+func (s Seen) String() string {
+	switch s {
+	case Listening:
+		return "listening"
+	case Opaque:
+		return "waiting in select/poll"
+	}
+	return "busy"
+}
+
+// Inodes are the inode numbers of listening sockets.
+type Inodes map[uint64]bool
+
+// InodesOf returns the inodes of files (the sockets a worker inherits).
+func InodesOf(files []*os.File) (Inodes, error) {
+	out := make(Inodes, len(files))
+	for _, f := range files {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+			return nil, fmt.Errorf("fstat %s: %w", f.Name(), err)
+		}
+		out[st.Ino] = true
+	}
+	return out, nil
+}
+
+// maxProcs bounds the processes of one worker's tree that Look reads.
+const maxProcs = 64
+
+// Look reports whether pid or one of its descendants waits for
+// connections on one of socks. An error means pid itself cannot be read
+// (it has exited).
+func Look(pid int, socks Inodes) (Seen, error) {
+	seen := Busy
+	queue := []int{pid}
+	for n := 0; len(queue) > 0 && n < maxProcs; n++ {
+		p := queue[0]
+		queue = queue[1:]
+		s, kids, err := lookProc(p, socks)
+		if err != nil {
+			if p == pid {
+				return Busy, err
+			}
+			continue // a descendant that just exited
+		}
+		if s == Listening {
+			return Listening, nil
+		}
+		seen = max(seen, s)
+		queue = append(queue, kids...)
+	}
+	return seen, nil
+}
+
+// lookProc looks at one process: its fds, then what its threads wait in.
+// It returns the process's children too.
+func lookProc(pid int, socks Inodes) (Seen, []int, error) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	held, polls, err := fdsOf(dir, socks)
+	if err != nil {
+		return Busy, nil, err
+	}
+	if polls {
+		return Listening, nil, nil
+	}
+	tids, err := os.ReadDir(dir + "/task")
+	if err != nil {
+		return Busy, nil, err
+	}
+	seen := Busy
+	var kids []int
+	for _, t := range tids {
+		tdir := dir + "/task/" + t.Name()
+		if len(held) > 0 {
+			switch waitOf(tdir, held) {
+			case Listening:
+				return Listening, nil, nil
+			case Opaque:
+				seen = Opaque
+			}
+		}
+		kids = append(kids, childrenOf(tdir)...)
+	}
+	return seen, kids, nil
+}
+
+// fdsOf lists the process's fds: which of socks it holds (fd -> inode),
+// and whether one of its epoll sets watches one of them.
+func fdsOf(dir string, socks Inodes) (held map[int]uint64, polls bool, err error) {
+	ents, err := os.ReadDir(dir + "/fd")
+	if err != nil {
+		return nil, false, err
+	}
+	held = map[int]uint64{}
+	var epolls []string
+	for _, e := range ents {
+		link, err := os.Readlink(dir + "/fd/" + e.Name())
+		if err != nil {
+			continue // closed meanwhile
+		}
+		switch {
+		case link == "anon_inode:[eventpoll]":
+			epolls = append(epolls, e.Name())
+		case strings.HasPrefix(link, "socket:["):
+			ino, err := strconv.ParseUint(strings.TrimSuffix(link[len("socket:["):], "]"), 10, 64)
+			if fd, ferr := strconv.Atoi(e.Name()); err == nil && ferr == nil && socks[ino] {
+				held[fd] = ino
+			}
+		}
+	}
+	for _, fd := range epolls {
+		if watches(dir+"/fdinfo/"+fd, socks) {
+			return held, true, nil
+		}
+	}
+	return held, false, nil
+}
+
+// watches reports whether the epoll fd whose fdinfo is at path watches
+// one of socks: its lines "tfd: N events: E data: D pos:P ino:HEX sdev:S".
+func watches(path string, socks Inodes) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "tfd:") {
+			continue
+		}
+		i := strings.Index(line, " ino:")
+		if i < 0 {
+			continue
+		}
+		hex, _, _ := strings.Cut(line[i+len(" ino:"):], " ")
+		if ino, err := strconv.ParseUint(hex, 16, 64); err == nil && socks[ino] {
+			return true
+		}
+	}
+	return false
+}
+
+// waitOf reads what a thread is blocked in, from its syscall file:
+// "NR ARG0 ARG1 ... SP PC", "running", or "-1 SP PC" (blocked outside a
+// system call). held maps the process's socket fds to their inodes.
+func waitOf(tdir string, held map[int]uint64) Seen {
+	b, err := os.ReadFile(tdir + "/syscall")
+	if err != nil {
+		return Busy // not ours to read (another user), or gone
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return Busy
+	}
+	nr, err1 := strconv.Atoi(f[0])
+	arg0, err2 := strconv.ParseUint(strings.TrimPrefix(f[1], "0x"), 16, 64)
+	if err1 != nil || err2 != nil {
+		return Busy
+	}
+	switch {
+	case acceptCalls[nr]:
+		if _, ok := held[int(arg0)]; ok {
+			return Listening
+		}
+	case selectCalls[nr]:
+		// select(nfds, ...): it may watch a socket below nfds.
+		for fd := range held {
+			if uint64(fd) < arg0 {
+				return Opaque
+			}
+		}
+	case pollCalls[nr]:
+		return Opaque
+	}
+	return Busy
+}
+
+// childrenOf lists the children a thread started.
+func childrenOf(tdir string) []int {
+	b, err := os.ReadFile(tdir + "/children")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, s := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(s); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// ErrNotSeen is Wait's error when ctx ended before the worker was seen
+// waiting on its sockets.
+var ErrNotSeen = errors.New("not seen waiting for connections on its sockets")
+
+// Wait looks at pid until it waits on one of socks (Listening or
+// Opaque), checking often at first (a Go worker takes a few
+// milliseconds), then every 25 ms. It returns what it saw, ErrNotSeen
+// once ctx ends, or Look's error if pid is gone.
+func Wait(ctx context.Context, pid int, socks Inodes) (Seen, error) {
+	every := time.Millisecond
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return Busy, ErrNotSeen
+		case <-t.C:
+		}
+		s, err := Look(pid, socks)
+		if err != nil || s != Busy {
+			return s, err
+		}
+		t.Reset(every)
+		every = min(2*every, 25*time.Millisecond)
+	}
+}

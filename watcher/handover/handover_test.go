@@ -1,0 +1,174 @@
+package handover
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// hang bounds a wait that only a bug makes long.
+const hang = 20 * time.Second
+
+// worker is a Python program that inherits a listening socket at fd 3,
+// says "armed" once set up, waits for a line on stdin, then waits for
+// connections the way its mode says.
+const worker = `
+import os, select, socket, sys
+mode = sys.argv[1]
+sock = socket.socket(fileno=3)
+print("armed", flush=True)
+sys.stdin.readline()
+if mode == "epoll":
+    ep = select.epoll(); ep.register(3, select.EPOLLIN); ep.poll()
+elif mode == "accept":
+    sock.accept()
+elif mode == "select":
+    select.select([sock], [], [])
+elif mode == "poll":
+    p = select.poll(); p.register(3, select.POLLIN); p.poll()
+elif mode == "child-epoll":
+    if os.fork() == 0:
+        ep = select.epoll(); ep.register(3, select.EPOLLIN); ep.poll()
+    os.wait()
+elif mode == "other-epoll":
+    r, w = os.pipe()
+    ep = select.epoll(); ep.register(r, select.EPOLLIN)
+    print("polling", flush=True)
+    ep.poll()
+elif mode == "exit":
+    sys.exit(0)
+`
+
+type pyWorker struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *bufio.Reader
+	socks Inodes
+}
+
+func startWorker(t *testing.T, mode string) *pyWorker {
+	t.Helper()
+	py, err := exec.LookPath("/usr/bin/python3")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3 is needed in CI: %v", err)
+		}
+		t.Skipf("no python3: %v", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	f, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	socks, err := InodesOf([]*os.File{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, "-c", worker, mode)
+	cmd.ExtraFiles = []*os.File{f}
+	// Its own group, so that child-epoll's child goes with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &pyWorker{cmd: cmd, in: in, out: bufio.NewReader(outPipe), socks: socks}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil { // not reaped yet: its pid is still its own
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			_ = cmd.Wait()
+		}
+	})
+	w.expect(t, "armed")
+	return w
+}
+
+func (w *pyWorker) expect(t *testing.T, line string) {
+	t.Helper()
+	got, err := w.out.ReadString('\n')
+	if strings.TrimSpace(got) != line || err != nil {
+		t.Fatalf("worker said %q (%v), want %q", got, err, line)
+	}
+}
+
+func (w *pyWorker) goOn(t *testing.T) {
+	t.Helper()
+	if _, err := io.WriteString(w.in, "go\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWaitSeesHowAWorkerWaitsForConnections(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		want Seen
+	}{
+		{"epoll", Listening},
+		{"accept", Listening},
+		{"child-epoll", Listening},
+		{"select", Opaque},
+		{"poll", Opaque},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			w := startWorker(t, tc.mode)
+			// Set up, reading its stdin: not waiting on the socket.
+			if s, err := Look(w.cmd.Process.Pid, w.socks); s != Busy || err != nil {
+				t.Fatalf("before it waits on the socket: %v, %v; want busy", s, err)
+			}
+			w.goOn(t)
+			ctx, cancel := context.WithTimeout(context.Background(), hang)
+			defer cancel()
+			if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks); s != tc.want || err != nil {
+				t.Fatalf("Wait = %v, %v; want %v", s, err, tc.want)
+			}
+		})
+	}
+}
+
+// A worker polling something else is not taken for one that listens, and
+// Wait gives up when its ctx ends.
+func TestWaitIgnoresOtherPolledFiles(t *testing.T) {
+	w := startWorker(t, "other-epoll")
+	w.goOn(t)
+	w.expect(t, "polling")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks); !errors.Is(err, ErrNotSeen) {
+		t.Fatalf("Wait = %v, %v; want ErrNotSeen", s, err)
+	}
+}
+
+// A worker that exits is an error, not a wait until ctx ends.
+func TestWaitReportsAWorkerGone(t *testing.T) {
+	w := startWorker(t, "exit")
+	w.goOn(t)
+	if err := w.cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks); err == nil || errors.Is(err, ErrNotSeen) {
+		t.Fatalf("Wait on a reaped pid = %v, %v; want a read error", s, err)
+	}
+}
