@@ -8,8 +8,9 @@
 // accept(2) shows it in /proc/PID/task/TID/syscall. select(2) and poll(2)
 // keep their fd sets in the worker's memory, out of /proc's sight: a
 // worker asleep in one of them while it holds the socket is reported as
-// Opaque. The worker's descendants count too (a master whose children
-// accept, as gunicorn's and uvicorn's).
+// Opaque, unless it has children: then they decide. The worker's
+// descendants count too (a master whose children accept, as gunicorn's
+// and uvicorn's).
 //
 // Concurrency: Look and Wait only read /proc; they are safe to call from
 // any goroutine and start none. Wait blocks until it has an answer or its
@@ -127,6 +128,12 @@ func lookProc(pid int, socks Inodes) (Seen, []int, error) {
 			}
 		}
 		kids = append(kids, childrenOf(tdir)...)
+	}
+	if len(kids) > 0 {
+		// A master asleep in select or poll is likely waiting on its
+		// children (gunicorn's arbiter on its pipe), not on the socket:
+		// the children decide.
+		seen = Busy
 	}
 	return seen, kids, nil
 }

@@ -4,14 +4,18 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // hang bounds a wait that only a bug makes long.
@@ -43,6 +47,11 @@ elif mode == "other-epoll":
     ep = select.epoll(); ep.register(r, select.EPOLLIN)
     print("polling", flush=True)
     ep.poll()
+elif mode == "select-with-child":
+    if os.fork() == 0:
+        sys.stdin.readline()
+        os._exit(0)
+    select.select([sock], [], [])
 elif mode == "exit":
     sys.exit(0)
 `
@@ -170,5 +179,27 @@ func TestWaitReportsAWorkerGone(t *testing.T) {
 	defer cancel()
 	if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks); err == nil || errors.Is(err, ErrNotSeen) {
 		t.Fatalf("Wait on a reaped pid = %v, %v; want a read error", s, err)
+	}
+}
+
+// A process asleep in select while it has children leaves the answer to
+// them: a master waiting on its pipe (gunicorn's) while its worker still
+// loads is not taken for a worker waiting on the socket.
+func TestLookLeavesAMasterInSelectToItsChildren(t *testing.T) {
+	w := startWorker(t, "select-with-child")
+	w.goOn(t)
+	pid := w.cmd.Process.Pid
+	task := fmt.Sprintf("/proc/%d/task/%d/syscall", pid, pid)
+	proctest.Eventually(t, "the master asleep in select", func() bool {
+		b, err := os.ReadFile(task)
+		f := strings.Fields(string(b))
+		if err != nil || len(f) == 0 {
+			return false
+		}
+		nr, err := strconv.Atoi(f[0])
+		return err == nil && selectCalls[nr]
+	})
+	if s, err := Look(pid, w.socks); s != Busy || err != nil {
+		t.Fatalf("Look = %v, %v; want busy (its child decides, and it reads its stdin)", s, err)
 	}
 }
