@@ -2,27 +2,18 @@ package watcher
 
 import (
 	"errors"
-	"net"
 	"os"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // A new worker with readiness "spawn" that replaces old ones stays
 // starting until it is seen waiting on its sockets (or the wait gives up);
 // a worker that replaces nobody is ready at spawn.
 func TestSpawnReadyReplacementWaitsUntilItListens(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	f, err := l.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := proctest.ListenerFile(t)
 	h := newFakeHost()
 	w, err := New(spec(2), Sockets{Files: []*os.File{f}}, h, hclog.NewNullLogger())
 	if err != nil {

@@ -3,13 +3,14 @@ package handover
 import (
 	"context"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // Debian's gunicorn, a worker this project did not write, is seen waiting
@@ -17,13 +18,7 @@ import (
 // out the bound: its sync workers wait in select (Opaque), its gthread
 // workers in an epoll set (Listening, through the master's children).
 func TestWaitSeesGunicorn(t *testing.T) {
-	path, err := exec.LookPath("gunicorn")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("gunicorn is required in CI: %v", err)
-		}
-		t.Skipf("gunicorn not installed: %v", err)
-	}
+	path := proctest.Tool(t, "gunicorn", "gunicorn")
 	for _, tc := range []struct {
 		class string
 		want  Seen
@@ -48,16 +43,7 @@ func TestWaitSeesGunicorn(t *testing.T) {
 // when the test ends.
 func startGunicorn(t *testing.T, path, class string) (int, Inodes) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	f, err := l.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := proctest.ListenerFile(t)
 	socks, err := InodesOf([]*os.File{f})
 	if err != nil {
 		t.Fatal(err)

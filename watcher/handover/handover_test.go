@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -65,23 +64,8 @@ type pyWorker struct {
 
 func startWorker(t *testing.T, mode string) *pyWorker {
 	t.Helper()
-	py, err := exec.LookPath("/usr/bin/python3")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3 is needed in CI: %v", err)
-		}
-		t.Skipf("no python3: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	f, err := l.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	py := proctest.Tool(t, "python3", "python3")
+	f := proctest.ListenerFile(t)
 	socks, err := InodesOf([]*os.File{f})
 	if err != nil {
 		t.Fatal(err)

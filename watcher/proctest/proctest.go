@@ -2,7 +2,7 @@
 // and sockets share: poll a condition until a deadline that only catches a
 // hang (Eventually, Poll), ask whether a process still runs (Alive), and
 // find an external program a test needs, failing under CI without it
-// (Tool).
+// (Tool), and open a loopback listener to hand to a worker (ListenerFile).
 //
 // It imports no project package, so a test anywhere in the module may use
 // it without bending the one-way imports of DESIGN.md; only tests may
