@@ -61,12 +61,19 @@ func (s *Surge) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &text); err != nil {
 		return fmt.Errorf("max_surge: want a number or a share \"N%%\", got %s", b)
 	}
-	pct, err := strconv.Atoi(strings.TrimSuffix(text, "%"))
-	if err != nil || !strings.HasSuffix(text, "%") || pct < 1 || pct > 100 {
+	pct, ok := surgeShare(text)
+	if !ok {
 		return fmt.Errorf("max_surge: want a share between \"1%%\" and \"100%%\", got %q", text)
 	}
 	*s = Surge{Percent: pct}
 	return nil
+}
+
+// surgeShare reads a share "N%" with N in 1..100.
+func surgeShare(text string) (int, bool) {
+	digits, ok := strings.CutSuffix(text, "%")
+	pct, err := strconv.Atoi(digits)
+	return pct, ok && err == nil && pct >= 1 && pct <= 100
 }
 
 // surgeField decodes max_surge: an integer >= 1, or a string "N%" with N
@@ -83,8 +90,8 @@ func surgeField(key string, p func(*Watcher) *Surge) field[Watcher] {
 			var n int64
 			switch {
 			case isText && strings.HasSuffix(text, "%"):
-				pct, err := strconv.Atoi(strings.TrimSuffix(text, "%"))
-				if err != nil || pct < 1 || pct > 100 {
+				pct, ok := surgeShare(text)
+				if !ok {
 					d.bad(k, raw, "a share of numprocesses must be between \"1%%\" and \"100%%\", got %s", describe(raw))
 					return
 				}
