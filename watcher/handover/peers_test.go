@@ -55,6 +55,49 @@ func startGunicorn(t *testing.T, path, class string) (int, Inodes) {
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"`,
 		path, "--workers", "1", "--worker-class", class, "--chdir", configs, "wsgi_hello:app")
 	cmd.Env = append(os.Environ(), "LISTEN_FDS=1")
+	return startGroup(t, cmd, f), socks
+}
+
+// Debian's uvicorn, on the socket it inherits (--fd 3), alone and as a
+// master of two worker processes, is seen polling it through asyncio's
+// epoll set.
+func TestWaitSeesUvicorn(t *testing.T) {
+	py := proctest.Tool(t, "/usr/bin/python3", "python3")
+	if out, err := exec.Command(py, "-c", "import uvicorn").CombinedOutput(); err != nil {
+		msg := "uvicorn not importable by " + py + " (apt-get install python3-uvicorn): " + string(out)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + "; CI=true, so a missing dependency fails")
+		}
+		t.Skip(msg)
+	}
+	app, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, workers := range []string{"1", "2"} {
+		t.Run("workers="+workers, func(t *testing.T) {
+			f := proctest.ListenerFile(t)
+			socks, err := InodesOf([]*os.File{f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(py, "-m", "uvicorn", "--fd", "3", "--workers", workers, "--app-dir", app, "asgi_hello:app")
+			pid := startGroup(t, cmd, f)
+			ctx, cancel := context.WithTimeout(context.Background(), hang)
+			defer cancel()
+			t0 := time.Now()
+			if s, err := Wait(ctx, pid, socks); s != Listening || err != nil {
+				t.Fatalf("Wait = %v, %v after %v; want listening", s, err, time.Since(t0))
+			}
+			t.Logf("uvicorn, %s worker process(es): listening after %v", workers, time.Since(t0))
+		})
+	}
+}
+
+// startGroup starts cmd in its own process group with f at fd 3 and
+// stops the group when the test ends.
+func startGroup(t *testing.T, cmd *exec.Cmd, f *os.File) int {
+	t.Helper()
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
@@ -65,8 +108,8 @@ func startGunicorn(t *testing.T, path, class string) (int, Inodes) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // its own group: the master and its worker
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // its own group: the master and its workers
 		_ = cmd.Wait()
 	})
-	return cmd.Process.Pid, socks
+	return cmd.Process.Pid
 }
