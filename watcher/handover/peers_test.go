@@ -63,13 +63,7 @@ func startGunicorn(t *testing.T, path, class string) (int, Inodes) {
 // epoll set.
 func TestWaitSeesUvicorn(t *testing.T) {
 	py := proctest.Tool(t, "/usr/bin/python3", "python3")
-	if out, err := exec.Command(py, "-c", "import uvicorn").CombinedOutput(); err != nil {
-		msg := "uvicorn not importable by " + py + " (apt-get install python3-uvicorn): " + string(out)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg + "; CI=true, so a missing dependency fails")
-		}
-		t.Skip(msg)
-	}
+	proctest.PythonModules(t, py, "uvicorn", "python3-uvicorn")
 	app, err := filepath.Abs("testdata")
 	if err != nil {
 		t.Fatal(err)

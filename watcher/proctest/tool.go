@@ -3,6 +3,7 @@ package proctest
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -22,4 +23,21 @@ func Tool(t testing.TB, name, debianPackage string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// PythonModules checks that python (a path) imports every module of
+// modules ("zmq, tornado"), which Debian ships as debianPackages. Without
+// them the test is skipped, except under CI (CI=true), where it fails, as
+// in Tool.
+func PythonModules(t testing.TB, python, modules, debianPackages string) {
+	t.Helper()
+	out, err := exec.Command(python, "-c", "import "+modules).CombinedOutput()
+	if err == nil {
+		return
+	}
+	msg := python + " cannot import " + modules + " (apt-get install " + debianPackages + "): " + strings.TrimSpace(string(out))
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; CI=true, so a missing dependency fails")
+	}
+	t.Skip(msg)
 }
