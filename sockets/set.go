@@ -31,8 +31,6 @@ import (
 	"sync"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/poold/poold/configs"
 )
 
@@ -96,129 +94,6 @@ func (s *Set) Close() error {
 	return errors.Join(errs...)
 }
 
-// Apply makes the Set hold exactly specs (a live config reload):
-//
-//   - a socket whose spec is unchanged is kept: same *Listener, same fd;
-//   - one whose backlog or unix mode changed keeps its fd, changed in place;
-//   - new and otherwise changed ones are bound first, all or none: on any
-//     error nothing in the Set changes and the error lists every failure;
-//   - removed and replaced ones leave the Set at once, but their fds stay
-//     open until the caller calls closeRemoved, after the workers using
-//     them have stopped. closeRemoved is never nil and is idempotent.
-//
-// A unix socket whose path poold itself holds is bound at a temporary
-// name in the same directory and renamed over the path, so clients never
-// find the path missing. A tcp address can move to a changed socket only
-// when both old and new set reuseport; otherwise bind reports the address
-// in use, naming poold's own socket that holds it.
-func (s *Set) Apply(specs []configs.Socket) (closeRemoved func() error, err error) {
-	noop := func() error { return nil }
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return noop, ErrClosed
-	}
-	norm, err := normalizeAll(specs)
-	if err != nil {
-		return noop, err
-	}
-
-	type pending struct {
-		l   *Listener
-		tmp string // temporary unix name to rename over l.Spec.Path
-	}
-	var (
-		next   = make(map[string]*Listener, len(norm))
-		fresh  []pending
-		tweaks []tweak
-		errs   []error
-	)
-	for _, sp := range norm {
-		cur := s.byName[sp.Name]
-		switch {
-		case cur != nil && cur.Spec == sp:
-			next[sp.Name] = cur
-		case cur != nil && sameEndpoint(cur.Spec, sp):
-			tweaks = append(tweaks, tweak{old: cur, spec: sp})
-		case sp.Family == "unix":
-			l, tmp, err := bindUnix(sp, s.holdsPath(sp))
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			fresh = append(fresh, pending{l, tmp})
-		default:
-			l, err := bindTCP(sp)
-			if err != nil {
-				errs = append(errs, s.explainOwnPort(err, sp))
-				continue
-			}
-			fresh = append(fresh, pending{l: l})
-		}
-	}
-	rollback := func() {
-		for _, p := range fresh {
-			_ = p.l.close() // removes the temporary or new unix file too
-		}
-	}
-	if len(errs) > 0 {
-		rollback()
-		return noop, errors.Join(errs...)
-	}
-	for i, t := range tweaks {
-		if err := t.apply(); err != nil {
-			for _, done := range tweaks[:i+1] {
-				_ = done.revert()
-			}
-			rollback()
-			return noop, err
-		}
-		l := *t.old
-		l.Spec = t.spec
-		next[l.Name] = &l
-	}
-	// Renames come last: they are the one step that cannot be undone (the
-	// old socket's path now names the new socket). A rename in the
-	// directory where bind just succeeded fails only if the directory
-	// changed under us; then the error says so and the Set stays as it
-	// was, except that paths renamed before the failure are gone.
-	for _, p := range fresh {
-		if p.tmp != "" {
-			if err := commitUnix(p.l, p.tmp); err != nil {
-				rollback()
-				return noop, err
-			}
-		}
-		next[p.l.Name] = p.l
-	}
-
-	inUse := make(map[int]bool, len(next))
-	for _, l := range next {
-		inUse[l.fd] = true
-	}
-	var removed []*Listener
-	for _, l := range s.listLocked() {
-		if !inUse[l.fd] {
-			removed = append(removed, l)
-		}
-	}
-	s.byName = next
-	var once sync.Once
-	var cerr error
-	return func() error {
-		once.Do(func() {
-			var errs []error
-			for _, l := range removed {
-				if err := l.close(); err != nil {
-					errs = append(errs, fmt.Errorf("sockets: %s: close: %w", l.Name, err))
-				}
-			}
-			cerr = errors.Join(errs...)
-		})
-		return cerr
-	}, nil
-}
-
 // normalizeAll checks every spec and the clashes between them, reporting
 // every problem at once.
 func normalizeAll(specs []configs.Socket) ([]configs.Socket, error) {
@@ -275,31 +150,4 @@ func (s *Set) explainOwnPort(err error, sp configs.Socket) error {
 		}
 	}
 	return err
-}
-
-// tweak is an in-place change of backlog or unix mode on a kept socket.
-type tweak struct {
-	old  *Listener
-	spec configs.Socket
-}
-
-func (t tweak) apply() error { return t.set(t.spec, t.old.Spec) }
-
-func (t tweak) revert() error { return t.set(t.old.Spec, t.spec) }
-
-// set moves the socket from spec from to spec to.
-func (t tweak) set(to, from configs.Socket) error {
-	l := t.old
-	if to.Backlog != from.Backlog {
-		// listen on a listening socket only changes its backlog.
-		if err := unix.Listen(l.fd, to.Backlog); err != nil {
-			return &Error{Socket: l.Name, Op: "listen", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, l.Host(), l.port)}
-		}
-	}
-	if to.Family == "unix" && to.Mode != from.Mode {
-		if err := unix.Chmod(l.Spec.Path, uint32(to.Mode.Perm())); err != nil {
-			return &Error{Socket: l.Name, Op: "chmod", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, "", 0)}
-		}
-	}
-	return nil
 }

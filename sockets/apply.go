@@ -1,0 +1,200 @@
+package sockets
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/configs"
+)
+
+// Apply makes the Set hold exactly specs (a live config reload):
+//
+//   - a socket whose spec is unchanged is kept: same *Listener, same fd;
+//   - one whose backlog or unix mode changed keeps its fd, changed in place;
+//   - new and otherwise changed ones are bound first, all or none: on any
+//     error nothing in the Set changes and the error lists every failure;
+//   - removed and replaced ones leave the Set at once, but their fds stay
+//     open until the caller calls closeRemoved, after the workers using
+//     them have stopped. closeRemoved is never nil and is idempotent.
+//
+// A unix socket whose path poold itself holds is bound at a temporary
+// name in the same directory and renamed over the path, so clients never
+// find the path missing. A tcp address can move to a changed socket only
+// when both old and new set reuseport; otherwise bind reports the address
+// in use, naming poold's own socket that holds it.
+func (s *Set) Apply(specs []configs.Socket) (closeRemoved func() error, err error) {
+	noop := func() error { return nil }
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return noop, ErrClosed
+	}
+	norm, err := normalizeAll(specs)
+	if err != nil {
+		return noop, err
+	}
+	p, err := s.plan(norm)
+	if err != nil {
+		return noop, err
+	}
+	if err := p.commit(); err != nil {
+		return noop, err
+	}
+	removed := s.leaving(p.next)
+	s.byName = p.next
+	return closeOnce(removed), nil
+}
+
+// applyPlan is what Apply will do: the sockets kept as they are (in next
+// from the start), the ones changed in place and the ones bound afresh.
+type applyPlan struct {
+	next   map[string]*Listener
+	fresh  []freshBind
+	tweaks []tweak
+}
+
+// freshBind is a socket bound for Apply, not yet in the Set.
+type freshBind struct {
+	l   *Listener
+	tmp string // temporary unix name to rename over l.Spec.Path
+}
+
+// plan sorts the specs into kept, changed in place and new, binding every
+// new one. It binds all or none: on any failure it closes what it bound
+// and returns every failure joined.
+func (s *Set) plan(norm []configs.Socket) (*applyPlan, error) {
+	p := &applyPlan{next: make(map[string]*Listener, len(norm))}
+	var errs []error
+	for _, sp := range norm {
+		cur := s.byName[sp.Name]
+		switch {
+		case cur != nil && cur.Spec == sp:
+			p.next[sp.Name] = cur
+		case cur != nil && sameEndpoint(cur.Spec, sp):
+			p.tweaks = append(p.tweaks, tweak{old: cur, spec: sp})
+		case sp.Family == "unix":
+			l, tmp, err := bindUnix(sp, s.holdsPath(sp))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			p.fresh = append(p.fresh, freshBind{l, tmp})
+		default:
+			l, err := bindTCP(sp)
+			if err != nil {
+				errs = append(errs, s.explainOwnPort(err, sp))
+				continue
+			}
+			p.fresh = append(p.fresh, freshBind{l: l})
+		}
+	}
+	if len(errs) > 0 {
+		p.unbind()
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// unbind closes the sockets the plan bound.
+func (p *applyPlan) unbind() {
+	for _, f := range p.fresh {
+		_ = f.l.close() // removes the temporary or new unix file too
+	}
+}
+
+// commit changes the tweaked sockets in place, then puts the new ones at
+// their paths, filling next. On a failure it undoes what it can and
+// returns the error; the Set is not touched either way.
+func (p *applyPlan) commit() error {
+	for i, t := range p.tweaks {
+		if err := t.apply(); err != nil {
+			for _, done := range p.tweaks[:i+1] {
+				_ = done.revert()
+			}
+			p.unbind()
+			return err
+		}
+		l := *t.old
+		l.Spec = t.spec
+		p.next[l.Name] = &l
+	}
+	// Renames come last: they are the one step that cannot be undone (the
+	// old socket's path now names the new socket). A rename in the
+	// directory where bind just succeeded fails only if the directory
+	// changed under us; then the error says so and the Set stays as it
+	// was, except that paths renamed before the failure are gone.
+	for _, f := range p.fresh {
+		if f.tmp != "" {
+			if err := commitUnix(f.l, f.tmp); err != nil {
+				p.unbind()
+				return err
+			}
+		}
+		p.next[f.l.Name] = f.l
+	}
+	return nil
+}
+
+// leaving lists the Set's sockets whose fd is not in next.
+func (s *Set) leaving(next map[string]*Listener) []*Listener {
+	inUse := make(map[int]bool, len(next))
+	for _, l := range next {
+		inUse[l.fd] = true
+	}
+	var removed []*Listener
+	for _, l := range s.listLocked() {
+		if !inUse[l.fd] {
+			removed = append(removed, l)
+		}
+	}
+	return removed
+}
+
+// closeOnce returns the closeRemoved of an Apply: it closes removed the
+// first time it is called and returns the same result every time.
+func closeOnce(removed []*Listener) func() error {
+	var once sync.Once
+	var cerr error
+	return func() error {
+		once.Do(func() {
+			var errs []error
+			for _, l := range removed {
+				if err := l.close(); err != nil {
+					errs = append(errs, fmt.Errorf("sockets: %s: close: %w", l.Name, err))
+				}
+			}
+			cerr = errors.Join(errs...)
+		})
+		return cerr
+	}
+}
+
+// tweak is an in-place change of backlog or unix mode on a kept socket.
+type tweak struct {
+	old  *Listener
+	spec configs.Socket
+}
+
+func (t tweak) apply() error { return t.set(t.spec, t.old.Spec) }
+
+func (t tweak) revert() error { return t.set(t.old.Spec, t.spec) }
+
+// set moves the socket from spec from to spec to.
+func (t tweak) set(to, from configs.Socket) error {
+	l := t.old
+	if to.Backlog != from.Backlog {
+		// listen on a listening socket only changes its backlog.
+		if err := unix.Listen(l.fd, to.Backlog); err != nil {
+			return &Error{Socket: l.Name, Op: "listen", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, l.Host(), l.port)}
+		}
+	}
+	if to.Family == "unix" && to.Mode != from.Mode {
+		if err := unix.Chmod(l.Spec.Path, uint32(to.Mode.Perm())); err != nil {
+			return &Error{Socket: l.Name, Op: "chmod", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, "", 0)}
+		}
+	}
+	return nil
+}
