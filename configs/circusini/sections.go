@@ -12,7 +12,6 @@ import (
 // circus translates [circus] into [arbiter] and [web].
 func (t *translator) circus() {
 	arb := t.doc.Section("arbiter")
-	eps := map[string]string{"endpoint": DefaultEndpoint, "pubsub_endpoint": DefaultPubSubEndpoint, "stats_endpoint": DefaultStatsEndpoint}
 	s := t.ini.Section("circus")
 	if s == nil {
 		s = &translate.INISection{Name: "circus", File: t.path}
@@ -21,6 +20,7 @@ func (t *translator) circus() {
 		v, ok := s.Get(k)
 		return expandCircusEnv(v, t.global), ok
 	}
+	eps := map[string]string{"endpoint": DefaultEndpoint, "pubsub_endpoint": DefaultPubSubEndpoint, "stats_endpoint": DefaultStatsEndpoint}
 	for _, k := range []string{"endpoint", "pubsub_endpoint", "stats_endpoint"} {
 		v, ok := get(k)
 		if !ok || v == "" {
@@ -29,58 +29,80 @@ func (t *translator) circus() {
 		}
 		arb.Set(k, v)
 	}
-	httpd := false
-	host, port := "localhost", "8080"
+	httpd := circusHTTPD{host: "localhost", port: "8080"}
 	for _, o := range s.Options {
 		v, _ := get(o.Key)
-		switch o.Key {
-		case "endpoint", "pubsub_endpoint", "stats_endpoint", "include", "include_dir":
-		case "statsd":
-			t.info(arb, s, o.Key, "poold publishes stats on stats_endpoint itself; no circusd-stats process is needed")
-		case "check_delay":
-			t.info(arb, s, o.Key, "not needed: poold learns of every exit at once instead of polling")
-		case "multicast_endpoint":
-			if strings.TrimSpace(v) != "" {
-				t.warn(arb, s, o.Key, "poold does not announce itself over UDP multicast (circusctl --endpoint finds it); left out")
-			}
-		case "umask":
-			t.umask = v
-			t.info(arb, s, o.Key, "applied as the umask of every watcher that sets none (poold has no umask of its own)")
-		case "loglevel":
-			lvl := strings.ToLower(strings.TrimSpace(v))
-			switch lvl {
-			case "warning":
-				lvl = "warn"
-			case "critical":
-				lvl = "error"
-			}
-			arb.Set("log_level", lvl)
-		case "logoutput":
-			if v != "-" && !strings.EqualFold(v, "stdout") && !strings.EqualFold(v, "stderr") {
-				t.warn(arb, s, o.Key, fmt.Sprintf("poold logs to its stderr; redirect it to %s (or let systemd's journal take it)", v))
-			}
-		case "debug":
-			if b, _ := toBool(v); b == true {
-				if _, set := s.Get("loglevel"); !set {
-					arb.Set("log_level", "debug")
-				}
-			}
-		case "httpd":
-			b, _ := toBool(v)
-			httpd = b == true
-		case "httpd_host":
-			host = v
-		case "httpd_port":
-			port = v
-		default:
-			t.warn(arb, s, o.Key, circusNoEquivalent(o.Key))
+		if !httpd.take(o.Key, v) {
+			t.circusOption(arb, s, o.Key, v)
 		}
 	}
-	if httpd {
+	if httpd.on {
 		web := t.doc.Section("web")
 		web.Set("enabled", true)
-		web.Set("address", net.JoinHostPort(host, port))
+		web.Set("address", net.JoinHostPort(httpd.host, httpd.port))
 		t.info(web, s, "httpd", "mapped to poold's web console (not circushttpd: its pages and API differ)")
+	}
+}
+
+// circusHTTPD gathers [circus]'s httpd keys, which map onto [web].
+type circusHTTPD struct {
+	on         bool
+	host, port string
+}
+
+// take keeps key's value if it is an httpd key, and says whether it was.
+func (h *circusHTTPD) take(key, v string) bool {
+	switch key {
+	case "httpd":
+		b, _ := toBool(v)
+		h.on = b == true
+	case "httpd_host":
+		h.host = v
+	case "httpd_port":
+		h.port = v
+	default:
+		return false
+	}
+	return true
+}
+
+// circusOption translates one [circus] key other than the endpoints
+// (done first) and httpd's, into [arbiter] or a note.
+func (t *translator) circusOption(arb *translate.Section, s *translate.INISection, key, v string) {
+	switch key {
+	case "endpoint", "pubsub_endpoint", "stats_endpoint", "include", "include_dir":
+	case "statsd":
+		t.info(arb, s, key, "poold publishes stats on stats_endpoint itself; no circusd-stats process is needed")
+	case "check_delay":
+		t.info(arb, s, key, "not needed: poold learns of every exit at once instead of polling")
+	case "multicast_endpoint":
+		if strings.TrimSpace(v) != "" {
+			t.warn(arb, s, key, "poold does not announce itself over UDP multicast (circusctl --endpoint finds it); left out")
+		}
+	case "umask":
+		t.umask = v
+		t.info(arb, s, key, "applied as the umask of every watcher that sets none (poold has no umask of its own)")
+	case "loglevel":
+		lvl := strings.ToLower(strings.TrimSpace(v))
+		switch lvl {
+		case "warning":
+			lvl = "warn"
+		case "critical":
+			lvl = "error"
+		}
+		arb.Set("log_level", lvl)
+	case "logoutput":
+		if v != "-" && !strings.EqualFold(v, "stdout") && !strings.EqualFold(v, "stderr") {
+			t.warn(arb, s, key, fmt.Sprintf("poold logs to its stderr; redirect it to %s (or let systemd's journal take it)", v))
+		}
+	case "debug":
+		if b, _ := toBool(v); b == true {
+			if _, set := s.Get("loglevel"); !set {
+				arb.Set("log_level", "debug")
+			}
+		}
+	default:
+		t.warn(arb, s, key, circusNoEquivalent(key))
 	}
 }
 
@@ -115,72 +137,92 @@ func (t *translator) sockets() {
 			vals[o.Key] = expandCircusEnv(o.Value, t.global)
 		}
 		for _, o := range s.Options {
-			v := vals[o.Key]
-			switch o.Key {
-			case "host":
-				if _, unix := vals["path"]; !unix {
-					out.Set("host", v)
-				}
-			case "port":
-				if _, unix := vals["path"]; !unix {
-					out.Set("port", toInt(v))
-				}
-			case "path":
-				out.Set("path", v)
-			case "family":
-				switch strings.ToUpper(strings.TrimSpace(v)) {
-				case "AF_UNIX":
-					out.Set("family", "unix")
-				case "AF_INET":
-					out.Set("family", "tcp4")
-				case "AF_INET6":
-					out.Set("family", "tcp6")
-				default:
-					out.Set("family", v)
-				}
-			case "type":
-				if !strings.EqualFold(strings.TrimSpace(v), "SOCK_STREAM") {
-					t.warn(out, s, o.Key, fmt.Sprintf("%s: poold binds stream sockets only; left out", v))
-				}
-			case "backlog":
-				out.Set("backlog", toInt(v))
-			case "so_reuseport":
-				b, _ := toBool(v)
-				out.Set("reuseport", b)
-			case "umask":
-				// Circus reads the umask as a decimal number.
-				if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= 0o777 {
-					out.Set("mode", fmt.Sprintf("%04o", 0o777&^n))
-					t.info(out, s, o.Key, fmt.Sprintf("umask %s (read as a decimal number, as Circus does) gives the socket file mode %04o", v, 0o777&^n))
-				} else {
-					t.warn(out, s, o.Key, fmt.Sprintf("%q is not a umask; left out (poold's default mode is 0660)", v))
-				}
-			case "replace":
-				b, _ := toBool(v)
-				out.Set("replace_stale", b)
-				if b == true {
-					t.info(out, s, o.Key, "poold removes a socket file only when nobody listens on it")
-				}
-			case "blocking":
-				t.info(out, s, o.Key, "workers get the socket as it is bound; set blocking mode in the worker")
-			default:
-				t.warn(out, s, o.Key, "no poold equivalent for this [socket:NAME] option")
-			}
+			t.socketOption(out, s, o.Key, vals)
 		}
-		_, hasPath := vals["path"]
-		_, hasPort := vals["port"]
-		if !hasPath {
-			if _, ok := vals["host"]; !ok {
-				out.Set("host", "localhost")
-				out.Comment("host: Circus's default")
-			}
-			if !hasPort {
-				out.Set("port", int64(8080))
-				out.Comment("port: Circus's default")
-			}
-		} else if _, set := vals["replace"]; !set {
+		socketDefaults(out, vals)
+	}
+}
+
+// socketOption translates one key of a [socket:NAME] whose values (with
+// Circus's variables expanded) are vals.
+func (t *translator) socketOption(out *translate.Section, s *translate.INISection, key string, vals map[string]string) {
+	v := vals[key]
+	_, unix := vals["path"]
+	switch key {
+	case "host":
+		if !unix {
+			out.Set("host", v)
+		}
+	case "port":
+		if !unix {
+			out.Set("port", toInt(v))
+		}
+	case "path":
+		out.Set("path", v)
+	case "family":
+		out.Set("family", socketFamily(v))
+	case "type":
+		if !strings.EqualFold(strings.TrimSpace(v), "SOCK_STREAM") {
+			t.warn(out, s, key, fmt.Sprintf("%s: poold binds stream sockets only; left out", v))
+		}
+	case "backlog":
+		out.Set("backlog", toInt(v))
+	case "so_reuseport":
+		b, _ := toBool(v)
+		out.Set("reuseport", b)
+	case "umask":
+		// Circus reads the umask as a decimal number.
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= 0o777 {
+			out.Set("mode", fmt.Sprintf("%04o", 0o777&^n))
+			t.info(out, s, key, fmt.Sprintf("umask %s (read as a decimal number, as Circus does) gives the socket file mode %04o", v, 0o777&^n))
+		} else {
+			t.warn(out, s, key, fmt.Sprintf("%q is not a umask; left out (poold's default mode is 0660)", v))
+		}
+	case "replace":
+		b, _ := toBool(v)
+		out.Set("replace_stale", b)
+		if b == true {
+			t.info(out, s, key, "poold removes a socket file only when nobody listens on it")
+		}
+	case "blocking":
+		t.info(out, s, key, "workers get the socket as it is bound; set blocking mode in the worker")
+	default:
+		t.warn(out, s, key, "no poold equivalent for this [socket:NAME] option")
+	}
+}
+
+// socketFamily maps Circus's family names onto poold's.
+func socketFamily(v string) string {
+	switch strings.ToUpper(strings.TrimSpace(v)) {
+	case "AF_UNIX":
+		return "unix"
+	case "AF_INET":
+		return "tcp4"
+	case "AF_INET6":
+		return "tcp6"
+	}
+	return v
+}
+
+// socketDefaults writes, with a comment each, Circus's defaults where
+// they differ from poold's: localhost:8080 for a socket that names no
+// address, and replace = false for a unix one.
+func socketDefaults(out *translate.Section, vals map[string]string) {
+	_, hasPath := vals["path"]
+	_, hasPort := vals["port"]
+	if hasPath {
+		if _, set := vals["replace"]; !set {
 			out.Comment("replace_stale: poold's default (true) removes a stale socket file; Circus's (replace = false) fails on one")
 		}
+		return
+	}
+	if _, ok := vals["host"]; !ok {
+		out.Set("host", "localhost")
+		out.Comment("host: Circus's default")
+	}
+	if !hasPort {
+		out.Set("port", int64(8080))
+		out.Comment("port: Circus's default")
 	}
 }
 
