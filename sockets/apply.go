@@ -111,10 +111,7 @@ func (p *applyPlan) unbind() {
 func (p *applyPlan) commit() error {
 	for i, t := range p.tweaks {
 		if err := t.apply(); err != nil {
-			for _, done := range p.tweaks[:i+1] {
-				_ = done.revert()
-			}
-			p.unbind()
+			p.undo(i + 1)
 			return err
 		}
 		l := *t.old
@@ -129,13 +126,22 @@ func (p *applyPlan) commit() error {
 	for _, f := range p.fresh {
 		if f.tmp != "" {
 			if err := commitUnix(f.l, f.tmp); err != nil {
-				p.unbind()
+				p.undo(len(p.tweaks))
 				return err
 			}
 		}
 		p.next[f.l.Name] = f.l
 	}
 	return nil
+}
+
+// undo reverts the first n tweaks (a failed one included: it may have
+// half happened) and closes what the plan bound.
+func (p *applyPlan) undo(n int) {
+	for _, done := range p.tweaks[:n] {
+		_ = done.revert()
+	}
+	p.unbind()
 }
 
 // leaving lists the Set's sockets whose fd is not in next.

@@ -194,3 +194,41 @@ func TestApplyPortHandover(t *testing.T) {
 		checkServes(t, nl)
 	})
 }
+
+// TestApplyFailedRenameUndoesTweaks: when the last step of an Apply, the
+// rename of a rebound unix socket over its path, fails, the in-place
+// changes already made to other kept sockets are undone too, so the
+// rejected reload leaves every socket as it was.
+func TestApplyFailedRenameUndoesTweaks(t *testing.T) {
+	kept, moved := unixSpec(t, "kept"), unixSpec(t, "old")
+	s := mustBind(t, kept, moved)
+	before := s.List()
+	// Someone puts a non-empty directory where the moved socket's file
+	// was: a rename over it fails.
+	if err := os.Remove(moved.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(moved.Path, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tweaked := kept
+	tweaked.Mode = 0o600
+	renamed := moved
+	renamed.Name = "new"
+	closeRemoved, err := s.Apply([]configs.Socket{tweaked, renamed})
+	wantErr(t, err, "sockets: new: rename "+moved.Path+": is a directory", "reload again")
+	if err := closeRemoved(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(kept.Path); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("kept socket's file after the failed Apply: %v %v, want mode 0660 as before", fi, err)
+	}
+	if d := cmp.Diff(before, s.List(), cmp.Comparer(func(a, b *Listener) bool { return a == b })); d != "" {
+		t.Errorf("failed Apply changed the Set:\n%s", d)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(moved.Path))
+	if len(ents) != 1 {
+		t.Errorf("directory holds %d entries, want only the directory put there (temporary socket left?)", len(ents))
+	}
+	checkServes(t, mustGet(t, s, "kept"))
+}

@@ -242,8 +242,9 @@ func bindUnix(s configs.Socket, viaTemp bool) (l *Listener, tmp string, err erro
 // commitUnix moves a socket bound at a temporary name over its real path
 // (atomically: clients see the old socket or the new one, never nothing).
 func commitUnix(l *Listener, tmp string) error {
-	if err := os.Rename(tmp, l.Spec.Path); err != nil {
-		return &Error{Socket: l.Name, Op: "rename", Addr: l.Spec.Path, Err: err}
+	if err := unix.Rename(tmp, l.Spec.Path); err != nil {
+		return &Error{Socket: l.Name, Op: "rename", Addr: l.Spec.Path, Err: err,
+			Hint: "the path changed while poold bound the new socket beside it; the reload was not applied: see what is there now, then reload again"}
 	}
 	l.owned.path = l.Spec.Path
 	return nil
