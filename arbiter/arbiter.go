@@ -478,13 +478,19 @@ func (a *Arbiter) forget(w *watcher.Watcher) {
 	a.bus.Publish(w.Name(), events.KindRemove, nil)
 }
 
+// needsNotify tells whether spec's workers get a notify socket: for
+// readiness notify, and for scale_busy_target, whose BUSY=N comes there.
+func needsNotify(spec configs.Watcher) bool {
+	return spec.Readiness == "notify" || spec.ScaleBusyTarget > 0
+}
+
 func (a *Arbiter) handoff(spec configs.Watcher, all []configs.Socket) (watcher.Sockets, error) {
 	h, err := a.socks.Handoff(spec.SocketNames(all))
 	if err != nil {
 		return watcher.Sockets{}, fmt.Errorf("watcher %q: %w", spec.Name, err)
 	}
 	socks := watcher.Sockets{Files: h.Files, Env: h.Env, FDs: h.FDs}
-	if spec.Readiness == "notify" || spec.ScaleBusyTarget > 0 { // BUSY=N comes there too
+	if needsNotify(spec) {
 		if socks.Notify, err = a.notifySocket(spec.Name); err != nil {
 			return watcher.Sockets{}, err
 		}

@@ -111,12 +111,34 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 		if err == nil {
 			err = checkWatchers(cfg)
 		}
-		// Binding new sockets resolves host names, which may wait on DNS:
-		// done here, off the loop (the socket set has its own lock).
-		closeRemoved := func() error { return nil }
-		if err == nil {
-			closeRemoved, err = a.socks.Apply(cfg.Sockets)
+		if err != nil {
+			a.post(configMsg{err: err, reply: reply})
+			return
 		}
+		a.post(funcMsg{func() { a.prepareReload(cfg, reply) }})
+	}()
+}
+
+// prepareReload, on the loop, makes the notify sockets that watchers
+// already running need under cfg (those switching to readiness notify or
+// to scale_busy_target), the one step of a reload on the loop that can
+// fail, and only then has cfg's sockets applied. So a config refused for
+// want of a notify socket changes nothing. Applying the sockets binds new
+// ones, and resolving their host names may wait on DNS: that is done off
+// the loop (the socket set has its own lock).
+func (a *Arbiter) prepareReload(cfg *configs.Config, reply func(reloadOutcome, error)) {
+	for _, spec := range cfg.Watchers {
+		if _, running := a.watchers[strings.ToLower(spec.Name)]; running && needsNotify(spec) {
+			if _, err := a.notifySocket(spec.Name); err != nil {
+				reply(reloadOutcome{}, errRejected{err})
+				return
+			}
+		}
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		closeRemoved, err := a.socks.Apply(cfg.Sockets)
 		a.post(configMsg{cfg: cfg, err: err, closeRemoved: closeRemoved, reply: reply})
 	}()
 }

@@ -1,0 +1,49 @@
+package arbiter
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/poold/poold/configs"
+)
+
+// TestReloadRefusedForNotifySocketChangesNothing: a reload that switches
+// a watcher to readiness notify, whose notify socket cannot be made, is
+// refused before the config's sockets are applied. It used to be refused
+// after: a socket the new config added stayed bound in poold's set, and
+// the reply still said nothing was changed.
+func TestReloadRefusedForNotifySocketChangesNothing(t *testing.T) {
+	w := testWatcher("web", "serve", 2)
+	w.Sockets = []string{"web"}
+	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
+		c := *cfg
+		nw := w
+		nw.Readiness = "notify"
+		c.Watchers = []configs.Watcher{nw}
+		c.Sockets = []configs.Socket{tcpSocket("web"), tcpSocket("extra")}
+		return &c, nil
+	}})
+	pids := readyPids(t, h, 2)
+	// Notify sockets go in a directory poold makes once; make it a file,
+	// so that the watcher's socket cannot be made there.
+	notFile := filepath.Join(t.TempDir(), "not-a-directory")
+	if err := os.WriteFile(notFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	onLoop(t, h.a, func() any { h.a.notifyDir = notFile; return nil })
+
+	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	reason := fmt.Sprint(r["reason"])
+	if r["errno"] != ErrnoAsync || !strings.Contains(reason, `watcher "web": notify socket`) || !strings.Contains(reason, "nothing was changed") {
+		t.Fatalf("reloadconfig replied %v", r)
+	}
+	if _, bound := h.a.socks.Get("extra"); bound {
+		t.Error("the refused config's new socket \"extra\" is bound in poold's set")
+	}
+	checkStillServing(t, h, pids)
+}
