@@ -3,6 +3,8 @@ package arbiter
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,8 +17,9 @@ import (
 // reloadOutcome says what a config reload did, watcher by watcher.
 type reloadOutcome struct {
 	Added, Removed, Updated, Unchanged []string
-	// RolledBack maps a watcher whose new workers failed to the reason;
-	// it kept its old spec and workers.
+	// RolledBack maps a watcher whose new workers failed, or which could
+	// not be updated or added at all, to the reason; it kept its old spec
+	// and workers (a new one is not there).
 	RolledBack map[string]string
 	// RestartNeeded lists the changed settings that keep their old value
 	// until poold restarts ("arbiter.endpoint", "web.address"), sorted.
@@ -186,11 +189,15 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 	}
 	o := plan.outcome
 	o.RestartNeeded = a.applySettings(cfg)
+	// A watcher that could not be updated or added keeps its old state
+	// (none, for a new one) and is reported under rolled_back.
+	failed := map[string]string{}
 	var touched []*watcher.Watcher
 	for _, u := range plan.updates {
 		if err := u.w.Update(u.spec, u.socks); err != nil {
 			// CheckSpec passed off the loop, so this is not expected.
 			a.log.Error("config reload: updating watcher failed", "watcher", u.spec.Name, "error", err)
+			failed[u.spec.Name] = "not updated: " + err.Error()
 			continue
 		}
 		touched = append(touched, u.w)
@@ -200,6 +207,8 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 		w, err := a.addWatcher(spec)
 		if err != nil {
 			a.log.Error("config reload: adding watcher failed", "watcher", spec.Name, "error", err)
+			failed[spec.Name] = "not added: " + err.Error()
+			o.Added = slices.DeleteFunc(o.Added, func(n string) bool { return n == spec.Name })
 			continue
 		}
 		a.bus.Publish(w.Name(), events.KindAdd, nil)
@@ -221,16 +230,16 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 				if err := closeRemoved(); err != nil {
 					a.log.Warn("closing sockets removed from the config", "error", err)
 				}
-				reply(a.rolledBack(o, touched), nil)
+				reply(a.rolledBack(o, touched, failed), nil)
 			})
 		})
 	})
 }
 
 // rolledBack moves the updated watchers whose rollout was abandoned from
-// Updated to RolledBack.
-func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher) reloadOutcome {
-	o.RolledBack = map[string]string{}
+// Updated to RolledBack, beside those that failed to be updated or added.
+func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher, failed map[string]string) reloadOutcome {
+	o.RolledBack = maps.Clone(failed)
 	o.Updated = nil
 	for _, w := range touched {
 		if err := w.ReloadError(); err != nil {

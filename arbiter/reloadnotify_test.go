@@ -47,3 +47,38 @@ func TestReloadRefusedForNotifySocketChangesNothing(t *testing.T) {
 	}
 	checkStillServing(t, h, pids)
 }
+
+// TestReloadReportsAWatcherItCouldNotAdd: a reload whose new watcher
+// cannot be created (here: its notify socket cannot be made) applies the
+// rest, but the reply names that watcher under rolled_back with the
+// reason and leaves it out of added; it used to list it as added.
+func TestReloadReportsAWatcherItCouldNotAdd(t *testing.T) {
+	w := testWatcher("web", "serve", 1)
+	w.Sockets = []string{"web"}
+	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}
+	extra := testWatcher("extra", "sleep", 1)
+	extra.Readiness = "notify"
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
+		c := *cfg
+		c.Watchers = []configs.Watcher{w, extra}
+		return &c, nil
+	}})
+	readyPids(t, h, 1)
+	notFile := filepath.Join(t.TempDir(), "not-a-directory")
+	if err := os.WriteFile(notFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	onLoop(t, h.a, func() any { h.a.notifyDir = notFile; return nil })
+
+	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	rb, _ := r["rolled_back"].(map[string]any)
+	if r["status"] != "error" || !strings.Contains(fmt.Sprint(rb["extra"]), "notify socket") {
+		t.Fatalf("reloadconfig replied %v: want an error naming watcher extra under rolled_back", r)
+	}
+	if added := fmt.Sprint(r["added"]); strings.Contains(added, "extra") {
+		t.Errorf("reply lists watcher extra as added: %v", r)
+	}
+	if st := h.a.Do(context.Background(), Request{ID: "s", Command: "status", Properties: map[string]any{"name": "extra"}}); st["status"] != "error" {
+		t.Errorf("status extra: %v, want no such watcher", st)
+	}
+}
