@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -131,8 +132,9 @@ func join(t testing.TB, bus *events.Bus, s *Subscriber, probe string) {
 	t.Fatal("subscriber never received a probe")
 }
 
-// recvTopic receives, skipping probes, until a message arrives.
-func recvNonProbe(t testing.TB, s *Subscriber, probe string) (string, map[string]any) {
+// recvNonProbe receives, skipping the probe topics, until a message
+// arrives.
+func recvNonProbe(t testing.TB, s *Subscriber, probes ...string) (string, map[string]any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
@@ -141,7 +143,7 @@ func recvNonProbe(t testing.TB, s *Subscriber, probe string) (string, map[string
 		if err != nil {
 			t.Fatalf("recv: %v", err)
 		}
-		if topic != probe {
+		if !slices.Contains(probes, topic) {
 			return topic, payload
 		}
 	}

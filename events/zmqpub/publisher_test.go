@@ -102,10 +102,13 @@ func TestPrefixFilter(t *testing.T) {
 	bus := events.NewBus(nil)
 	p := New(tcpEP(), bus, testLogger(t, nil))
 	startPublisher(t, p)
-	const probe = "arbiter.probe"
+	const probe, webProbe = "arbiter.probe", "watcher.web.probe"
 	some := dial(t, p.Endpoint(), "watcher.web.", "arbiter.")
 	all := dial(t, p.Endpoint())
+	// A SUB sends its subscriptions one by one: a probe proves only the
+	// one it matches has reached the publisher, so some joins on each.
 	join(t, bus, some, probe)
+	join(t, bus, some, webProbe)
 	join(t, bus, all, probe)
 
 	bus.Publish("web", "spawn", nil)
@@ -125,7 +128,7 @@ func TestPrefixFilter(t *testing.T) {
 	} {
 		var got []string
 		for len(got) == 0 || got[len(got)-1] != "arbiter.end" {
-			topic, _ := recvNonProbe(t, tc.s, probe)
+			topic, _ := recvNonProbe(t, tc.s, probe, webProbe)
 			got = append(got, topic)
 		}
 		if d := cmp.Diff(tc.want, got); d != "" {
