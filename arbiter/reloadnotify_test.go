@@ -29,13 +29,7 @@ func TestReloadRefusedForNotifySocketChangesNothing(t *testing.T) {
 		return &c, nil
 	}})
 	pids := readyPids(t, h, 2)
-	// Notify sockets go in a directory poold makes once; make it a file,
-	// so that the watcher's socket cannot be made there.
-	notFile := filepath.Join(t.TempDir(), "not-a-directory")
-	if err := os.WriteFile(notFile, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	onLoop(t, h.a, func() any { h.a.notifyDir = notFile; return nil })
+	breakNotifyDir(t, h)
 
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	reason := fmt.Sprint(r["reason"])
@@ -64,11 +58,7 @@ func TestReloadReportsAWatcherItCouldNotAdd(t *testing.T) {
 		return &c, nil
 	}})
 	readyPids(t, h, 1)
-	notFile := filepath.Join(t.TempDir(), "not-a-directory")
-	if err := os.WriteFile(notFile, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	onLoop(t, h.a, func() any { h.a.notifyDir = notFile; return nil })
+	breakNotifyDir(t, h)
 
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	rb, _ := r["rolled_back"].(map[string]any)
@@ -81,4 +71,15 @@ func TestReloadReportsAWatcherItCouldNotAdd(t *testing.T) {
 	if st := h.a.Do(context.Background(), Request{ID: "s", Command: "status", Properties: map[string]any{"name": "extra"}}); st["status"] != "error" {
 		t.Errorf("status extra: %v, want no such watcher", st)
 	}
+}
+
+// breakNotifyDir makes every notify socket poold has yet to make fail:
+// they go in a directory poold makes once, and it is now a file.
+func breakNotifyDir(t *testing.T, h *harness) {
+	t.Helper()
+	notFile := filepath.Join(t.TempDir(), "not-a-directory")
+	if err := os.WriteFile(notFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	onLoop(t, h.a, func() any { h.a.notifyDir = notFile; return nil })
 }
