@@ -23,7 +23,7 @@ type access struct {
 }
 
 func newAccess(bindHost string, c configs.Web) *access {
-	return &access{guard: newGuard(bindHost, c.Token), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
+	return &access{guard: newConsoleGuard(bindHost, c.Token), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
 		revoked: make(chan struct{})}
 }
 

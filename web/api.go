@@ -92,6 +92,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 			"too many failed attempts from %s; retry in %ds", key, secs)
 		return
 	}
+	if len(acc.tokens) == 0 {
+		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,
+			"this poold has no API tokens: set web.api_tokens (or web.token) in its config and reload it")
+		return
+	}
 	tok := bearer(r)
 	if tok == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)

@@ -3,8 +3,10 @@ package web
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -84,6 +86,19 @@ const maxFailEntries = 10000
 
 func newFailLimiter(burst int, decay time.Duration) *failLimiter {
 	return &failLimiter{burst: burst, decay: decay, now: time.Now, m: make(map[string]*failCount)}
+}
+
+// refuse answers 429 for who ("poold console") when key is blocked, and
+// reports whether it did.
+func (l *failLimiter) refuse(w http.ResponseWriter, key, who string) bool {
+	wait, d := l.blocked(key)
+	if !wait {
+		return false
+	}
+	secs := strconv.Itoa(int(math.Ceil(d.Seconds())))
+	w.Header().Set("Retry-After", secs)
+	http.Error(w, who+": too many failed tokens from "+key+"; retry in "+secs+"s", http.StatusTooManyRequests)
+	return true
 }
 
 func clientKey(r *http.Request) string {

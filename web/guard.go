@@ -22,6 +22,18 @@ type guard struct {
 	hasToken bool
 	hosts    map[string]bool // allowed Host names (lower case, no port, no brackets)
 	anyHost  bool            // wildcard bind with a token: any Host name
+	// closed: the console listens beyond loopback with no [web] token
+	// (the API's own tokens let New accept that). Its page, websocket and
+	// probes are then refused to everyone; only the API is served.
+	closed bool
+}
+
+// newConsoleGuard is newGuard for the console's listener, closed when it
+// listens beyond loopback without a console token.
+func newConsoleGuard(bindHost, token string) *guard {
+	g := newGuard(bindHost, token)
+	g.closed = token == "" && !isLoopbackHost(bindHost)
+	return g
 }
 
 func newGuard(bindHost, token string) *guard {
@@ -82,6 +94,9 @@ func (g *guard) hostOK(r *http.Request) bool {
 // tokenOK reports whether the request carries the token, and whether it came
 // in the query (so the caller should set the cookie).
 func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
+	if g.closed {
+		return false, false
+	}
 	if !g.hasToken {
 		return true, false
 	}
@@ -95,6 +110,16 @@ func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
 		return true, true
 	}
 	return false, false
+}
+
+// triedToken reports whether r carries something offered as the token
+// (cookie, bearer or query): a failed one is a guess, counted against the
+// client; a first visit without any is not.
+func triedToken(r *http.Request) bool {
+	if _, err := r.Cookie(cookieName); err == nil {
+		return true
+	}
+	return r.Header.Get("Authorization") != "" || r.URL.Query().Has("token")
 }
 
 // match compares in constant time; hashing first hides the length too.

@@ -90,6 +90,7 @@ type ProbeServer struct {
 	opts  ProbeOptions
 	host  string
 	guard atomic.Pointer[guard] // replaced by Reconfigure
+	fails *failLimiter          // failed /metrics tokens per client address
 }
 
 // NewProbeServer checks opts and returns the server. It does no I/O.
@@ -101,7 +102,7 @@ func NewProbeServer(opts ProbeOptions) (*ProbeServer, error) {
 	if err != nil || port == "" {
 		return nil, fmt.Errorf("web: [web] metrics_address %q: want host:port such as 127.0.0.1:9100", opts.Address)
 	}
-	p := &ProbeServer{opts: opts, host: host}
+	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay)}
 	p.guard.Store(newGuard(host, opts.Token))
 	return p, nil
 }
@@ -128,7 +129,14 @@ func (p *ProbeServer) handler() http.Handler {
 	}
 	if m := p.opts.Metrics; m != nil {
 		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			key := clientKey(r)
+			if p.fails.refuse(w, key, "poold metrics") {
+				return
+			}
 			if ok, _ := p.guard.Load().tokenOK(r); !ok {
+				if triedToken(r) {
+					p.fails.fail(key)
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
 				http.Error(w, "poold metrics: token required: send Authorization: Bearer with the [web] token (authorization: {credentials: ...} in the scrape config)", http.StatusUnauthorized)
 				return

@@ -92,13 +92,11 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 		}
 		if !acc.guard.hostOK(r) {
 			s.log.Warn("request refused: unexpected host header", "host", r.Host, "remote", r.RemoteAddr)
-			http.Error(w, "poold console: unexpected Host header "+quoteHost(r.Host)+"; open it by the address it listens on, e.g. http://"+s.addr+"/", http.StatusMisdirectedRequest)
+			http.Error(w, "poold console: unexpected Host header "+quoteHost(r.Host)+"; open it by the address it listens on, e.g. "+scheme(r)+"://"+s.addr+"/", http.StatusMisdirectedRequest)
 			return
 		}
-		ok, fromQuery := acc.guard.tokenOK(r)
+		ok, fromQuery := s.consoleAuth(w, r, acc.guard)
 		if !ok {
-			hdr.Set("WWW-Authenticate", `Bearer realm="poold"`)
-			http.Error(w, "poold console: token required; open http://"+r.Host+"/?token=YOUR_TOKEN (the [web] token of poold's config) once, or send Authorization: Bearer", http.StatusUnauthorized)
 			return
 		}
 		if fromQuery {
@@ -118,6 +116,36 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 		}
 		mux.ServeHTTP(w, withAccess(r, acc))
 	})
+}
+
+// consoleAuth checks the console's token, counting failed guesses per
+// client address as the API does, and answers the refusals itself.
+func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, g *guard) (ok, fromQuery bool) {
+	if g.closed {
+		http.Error(w, "poold console: closed on "+s.addr+": it is not a loopback address and [web] token is not set; only the control API (/api/v1/, with a token of web.api_tokens) is served here; set [web] token to open the console", http.StatusUnauthorized)
+		return false, false
+	}
+	key := clientKey(r)
+	if s.fails.refuse(w, key, "poold console") {
+		return false, false
+	}
+	ok, fromQuery = g.tokenOK(r)
+	if !ok {
+		if triedToken(r) {
+			s.fails.fail(key)
+			s.log.Warn("console request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
+		http.Error(w, "poold console: token required; open "+scheme(r)+"://"+r.Host+"/?token=YOUR_TOKEN (the [web] token of poold's config) once, or send Authorization: Bearer", http.StatusUnauthorized)
+	}
+	return ok, fromQuery
+}
+
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 func quoteHost(h string) string {
