@@ -86,6 +86,12 @@ func validateControl(ps *problems, a *Arbiter) {
 		key  string
 		list []string
 	}{{"arbiter.control_allow", a.ControlAllow}, {"arbiter.control_read_only", a.ControlReadOnly}} {
+		if len(k.list) > 0 && !strings.HasPrefix(a.Endpoint, "ipc://") {
+			// Only a unix socket tells who the peer is; on tcp the rules
+			// would be ignored and every local user would be an operator.
+			ps.add(k.key, "applies only to an ipc:// control endpoint (the kernel names the peer there), but arbiter.endpoint is %q; use an ipc:// endpoint, or drop the rules", a.Endpoint)
+			continue
+		}
 		for _, s := range k.list {
 			if _, err := ParseControlRule(s); err != nil {
 				ps.add(k.key, "%v", err)

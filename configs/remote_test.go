@@ -62,12 +62,19 @@ tls_key = "` + key + `"`, `need TLS (web.tls_cert, web.tls_key) and a token`},
 		{"short token", `api_tokens = ["read-only:` + short + `"]`, "token is 3 characters, want at least 16"},
 		{"missing token file", `api_tokens = ["operator:/nonexistent/tok"]`, "no such file"},
 		{"bad control rule", "", ""},
+		{"control rules on tcp", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conf := "[web]\nenabled = true\n" + tc.web + "\n"
 			if tc.name == "bad control rule" {
 				conf = "[arbiter]\ncontrol_allow = [\"user:no-such-user-here\", \"uid:x\"]\n"
 				tc.want = `arbiter.control_allow: "user:no-such-user-here": no such user`
+			}
+			if tc.name == "control rules on tcp" {
+				// SO_PEERCRED exists only on the unix socket: on tcp the
+				// rules would be silently ignored.
+				conf = "[arbiter]\nendpoint = \"tcp://127.0.0.1:5555\"\ncontrol_read_only = [\"uid:65534\"]\n"
+				tc.want = `arbiter.control_read_only: applies only to an ipc:// control endpoint`
 			}
 			path := filepath.Join(dir, "poold.toml")
 			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
