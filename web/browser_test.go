@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -247,4 +248,35 @@ func TestBrowserFailedWatcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "the failed worker after a page load", failedShown)
+}
+
+// TestBrowserReloadConfigRejected: the Reload config button shows a
+// rejected config's reason, not "ok" (poold answers ok at once to a
+// reloadconfig that does not wait).
+func TestBrowserReloadConfigRejected(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	fake.reloadErr = "reloadconfig: poold.toml: watchers.web.bogus_key: unknown key (nothing was changed)"
+	ts := startServer(t, fake, configs.Web{}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the web watcher", rowsExpr("web", 1))
+	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
+	for range 2 { // the second click confirms
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#reloadconfig`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitJS(t, ctx, "the reload's toast", `[...document.querySelectorAll('.toast')].some(e => e.textContent.includes('reload config'))`)
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+		const e = [...document.querySelectorAll('.toast')].find(e => e.textContent.includes('reload config'));
+		return e.dataset.ok + ' ' + e.textContent;
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got, "0 ") || !strings.Contains(got, "bogus_key") {
+		t.Errorf("toast %q, want a failure naming bogus_key", got)
+	}
 }

@@ -34,6 +34,9 @@ type fakeBackend struct {
 	watchers map[string]*fakeWatcher
 	calls    []string
 	rounds   int
+	// reloadErr: reloadconfig with waiting fails with it, as poold's
+	// does for a rejected config (without waiting poold says ok at once).
+	reloadErr string
 }
 
 type fakeWatcher struct {
@@ -342,6 +345,9 @@ func (f *fakeBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
 		})
 		return arbiter.OK(req.ID, nil)
 	case "reloadconfig":
+		if wait, _ := req.Properties["waiting"].(bool); wait && f.reloadErr != "" {
+			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoAsync, Reason: f.reloadErr})
+		}
 		f.Events.Publish("", events.KindReloadConfig, nil)
 		return arbiter.OK(req.ID, nil)
 	}

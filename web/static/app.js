@@ -605,7 +605,9 @@
     $("#evfilter").addEventListener("change", renderEvents);
     const rc = $("#reloadconfig");
     rc.classList.add("act-only");
-    rc.addEventListener("click", () => confirmThen(rc, () => doAction(rc, null, "reloadconfig", {}, "reload config")));
+    // waiting: the reply is the reload's outcome, so a rejected config
+    // shows here rather than only in poold's log.
+    rc.addEventListener("click", () => confirmThen(rc, () => doAction(rc, null, "reloadconfig", { waiting: true }, "reload config")));
     // Ages tick locally between samples; the data itself is pushed.
     setInterval(() => {
       for (const td of document.querySelectorAll("td.age[data-started]")) {
