@@ -164,9 +164,20 @@ func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
 		return nil, c.netError(ctx, err)
 	}
 	if !isReply(b) {
-		return nil, fmt.Errorf("%s answered %s, not a poold reply: %.200q", c.base, resp.Status, strings.TrimSpace(string(b)))
+		return nil, c.notAPI(resp.Status, b)
 	}
 	return b, nil
+}
+
+// notAPI explains an answer that is not a poold reply: whatever answered
+// is not poold's API, so the call never reached poold.
+func (c *Client) notAPI(status string, body []byte) error {
+	text := strings.TrimSpace(string(body))
+	why := fmt.Sprintf("it answered %s, not a poold reply (%.200q): is this the [web] address of a poold?", status, text)
+	if strings.HasPrefix(c.base, "http://") && strings.Contains(text, "HTTP request to an HTTPS server") {
+		why = "the server speaks HTTPS: use " + "https://" + strings.TrimPrefix(c.base, "http://")
+	}
+	return &UnreachableError{URL: c.base, Reason: why, Err: errors.New(status)}
 }
 
 // Do is Call with a decoded reply; an error reply also returns a
