@@ -107,12 +107,16 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 		reply(reloadOutcome{}, errRejected{errors.New("poold was started without a config file to re-read")})
 		return
 	}
+	running := make(map[string]configs.Watcher, len(a.watchers))
+	for key, w := range a.watchers {
+		running[key] = w.Spec().Clone()
+	}
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
 		cfg, err := a.opts.Load()
 		if err == nil {
-			err = checkWatchers(cfg)
+			err = checkWatchers(cfg, running)
 		}
 		if err != nil {
 			a.post(configMsg{err: err, reply: reply})
@@ -148,14 +152,23 @@ func (a *Arbiter) prepareReload(cfg *configs.Config, reply func(reloadOutcome, e
 
 // checkWatchers checks what only this machine can tell of a new config,
 // as poold --check does: every watcher's user and group exist and its
-// program can be run by that user. It runs off the loop.
-func checkWatchers(cfg *configs.Config) error {
+// program can be run by that user. A watcher the reload leaves as it runs
+// (running holds the specs in force, by lower-case name) is not checked:
+// a program missing since poold started is that watcher's own trouble
+// (it retries with backoff), not a reason to refuse an edit elsewhere.
+// It runs off the loop.
+func checkWatchers(cfg *configs.Config, running map[string]configs.Watcher) error {
+	var touched []configs.Watcher
 	for _, spec := range cfg.Watchers {
+		if cur, ok := running[strings.ToLower(spec.Name)]; ok && !watcher.Compare(cur, spec).Any() {
+			continue
+		}
 		if err := watcher.CheckSpec(spec); err != nil {
 			return fmt.Errorf("watcher %q: %w", spec.Name, err)
 		}
+		touched = append(touched, spec)
 	}
-	return launch.CheckAll(cfg.Path, cfg.Watchers)
+	return launch.CheckAll(cfg.Path, touched)
 }
 
 // logReload is the reply of a reload nobody waits for (SIGHUP, or

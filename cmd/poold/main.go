@@ -176,7 +176,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			// stderr is stuck: its writer stays blocked until poold exits.
 		}
 	}()
-	return serve(ctx, cfg, path, load, newLogger(cfg.Arbiter, logs), logs)
+	log := newLogger(cfg.Arbiter, logs)
+	if err := launch.CheckAll(path, cfg.Watchers); err != nil {
+		// As circusd, start anyway: these watchers retry with backoff
+		// while the rest serve. A reload leaves them be until they change.
+		log.Warn("starting with watchers that cannot start as configured (poold --check reports the same); they retry with backoff", "problems", err)
+	}
+	return serve(ctx, cfg, path, load, log, logs)
 }
 
 // newLogger logs into logs, the bounded queue in front of stderr: nothing

@@ -122,3 +122,34 @@ func TestReloadAppliesWebTokenAndReportsRestart(t *testing.T) {
 		t.Errorf("console on its old address after a reload that needs a restart: %d, want 200", code)
 	}
 }
+
+// TestStartWarnsOfAMissingProgram: poold starts beside a watcher whose
+// program is missing, as circusd does, but says so at start (poold
+// --check refuses the same file), and a reload that leaves that watcher
+// alone applies.
+func TestStartWarnsOfAMissingProgram(t *testing.T) {
+	const conf = `
+[arbiter]
+ENDPOINTS
+[watchers.web]
+cmd = @WORKER@
+env = ["POOLD_TEST_WORKER=serve"]
+numprocesses = %d
+[watchers.optional]
+cmd = "/nonexistent/poold-test/not-deployed-yet"
+`
+	p := startPoold(t, fmt.Sprintf(conf, 1))
+	p.waitLog(`cannot start as configured.*watchers\.optional\.cmd: /nonexistent/poold-test/not-deployed-yet`, 1)
+	writeConfig(t, p.dir, fmt.Sprintf(conf, 2))
+	c, err := controller.DialContext(context.Background(), "ipc://"+p.dir+"/c.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	r, err := c.Do(ctx, arbiter.Request{Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	if err != nil || r["status"] != "ok" {
+		t.Fatalf("reloadconfig scaling web: %v %v, want ok", r, err)
+	}
+}
