@@ -109,6 +109,10 @@ func applyEnv(ps *problems, tree map[string]any, environ []string) {
 		if !ok && !reservedEnv[name] {
 			unknown = append(unknown, name)
 		}
+		if keys := ambiguous(ts); keys != "" {
+			ps.add("", "environment variable %s: sets %s, which end alike; set the key in the file instead, or rename a watcher or socket", name, keys)
+			continue
+		}
 		for _, t := range ts {
 			setEnvValue(tree, t, envValue{name: name, text: text})
 		}
@@ -117,6 +121,23 @@ func applyEnv(ps *problems, tree map[string]any, environ []string) {
 	for _, name := range unknown {
 		ps.add("", "environment variable %s: %s", name, unknownEnvMsg(name, targets, tree))
 	}
+}
+
+// ambiguous names the keys of ts when a variable reaches different keys
+// of different watchers or sockets (POOLD_WATCHERS_WEB_LOG_MAX_AGE:
+// web's log_max_age and web_log's max_age); "" when it sets one key,
+// or the same key of names that differ only in '.', '-' and '_'.
+func ambiguous(ts []envTarget) string {
+	var keys []string
+	for _, t := range ts {
+		if t.key != ts[0].key {
+			for _, t := range ts {
+				keys = append(keys, t.sec+"."+t.name+"."+t.key)
+			}
+			return strings.Join(keys, " and ")
+		}
+	}
+	return ""
 }
 
 // setEnvValue sets the key of t in tree, creating [arbiter] or [web] when

@@ -124,3 +124,26 @@ func isOverrideName(name string) bool {
 	}
 	return false
 }
+
+// TestEnvAmbiguous: POOLD_WATCHERS_WEB_LOG_MAX_AGE could be web's
+// log_max_age or web_log's max_age; it used to set both.
+func TestEnvAmbiguous(t *testing.T) {
+	t.Setenv("POOLD_WATCHERS_WEB_LOG_MAX_AGE", "2s")
+	_, err := Load("testdata/envclash.toml")
+	want := "environment variable POOLD_WATCHERS_WEB_LOG_MAX_AGE: sets watchers.web.log_max_age and watchers.web_log.max_age"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Load: %v; want %q", err, want)
+	}
+	t.Setenv("POOLD_WATCHERS_WEB_LOG_MAX_AGE", "")
+	os.Unsetenv("POOLD_WATCHERS_WEB_LOG_MAX_AGE")
+	t.Setenv("POOLD_WATCHERS_WEB_LOG_NUMPROCESSES", "3")
+	cfg, err := Load("testdata/envclash.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range cfg.Watchers {
+		if want := map[string]int{"web": 1, "web_log": 3}[w.Name]; w.NumProcesses != want {
+			t.Errorf("watcher %s: numprocesses %d, want %d", w.Name, w.NumProcesses, want)
+		}
+	}
+}
