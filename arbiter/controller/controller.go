@@ -154,7 +154,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	sock := zmq4.NewRouter(context.Background(), zmq4.WithLogger(stdLogger(c.log)))
 	if err := sock.Listen(gep); err != nil {
 		sock.Close()
-		return fmt.Errorf("controller: bind %s: %w", c.endpoint, err)
+		return zmqguard.BindError("controller", "arbiter.endpoint", c.endpoint, err)
 	}
 	c.bound = c.endpoint
 	if a := sock.Addr(); a != nil && a.Network() == "tcp" {

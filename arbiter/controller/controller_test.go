@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -524,6 +525,27 @@ func TestEndpointChecks(t *testing.T) {
 		t.Errorf("second controller on a live socket: %v", err)
 	}
 	mustStatus(t, dial(t, s.ep), "status")
+
+	// tcp in use: the key, the address, the system's reason and what to
+	// do; not the guard's internal gtcp scheme.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	c = controller.New("tcp://"+busy.Addr().String(), newEcho().handle, nil)
+	err = c.Run(context.Background())
+	if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("controller on a busy port: %v, want EADDRINUSE", err)
+	}
+	for _, want := range []string{"arbiter.endpoint", busy.Addr().String(), "address already in use", "change arbiter.endpoint"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "gtcp") {
+		t.Errorf("error %q shows the guard's internal scheme", err)
+	}
 }
 
 // libzmq interop: pyzmq DEALER and REQ clients get the right replies.

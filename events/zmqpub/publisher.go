@@ -2,12 +2,10 @@ package zmqpub
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/go-zeromq/zmq4"
@@ -268,18 +266,7 @@ func (p *Publisher) reportLoss(prev Stats) Stats {
 
 // bindError names the endpoint and says what to do.
 func (p *Publisher) bindError(err error) error {
-	var hint string
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
-		hint = "; the address is in use: another poold (or another program) is bound there; stop it or change " + p.key
-	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		hint = "; permission denied: run poold as a user allowed to bind there, or change " + p.key
-	case errors.Is(err, syscall.ENOENT):
-		hint = "; the socket's directory does not exist: create it or change " + p.key
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		hint = "; no local interface has that address: change " + p.key
-	}
-	return fmt.Errorf("zmqpub: %s: bind PUB on %s: %w%s", p.key, p.endpoint, err, hint)
+	return zmqguard.BindError("zmqpub", p.key, p.endpoint, err)
 }
 
 // boundEndpoint is the user-facing endpoint of a bound socket: tcp gets

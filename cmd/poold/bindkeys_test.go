@@ -1,0 +1,49 @@
+package main
+
+import (
+	"net"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestBusyEndpointNamesItsKey: poold refuses to start when one of its
+// ZeroMQ endpoints is taken, naming the key that holds it. The stats
+// stream used to be reported as pubsub_endpoint.
+func TestBusyEndpointNamesItsKey(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, key := range []string{"endpoint", "pubsub_endpoint", "stats_endpoint"} {
+		t.Run(key, func(t *testing.T) {
+			dir := t.TempDir()
+			eps := map[string]string{
+				"endpoint":        "ipc://" + dir + "/c.sock",
+				"pubsub_endpoint": "ipc://" + dir + "/e.sock",
+				"stats_endpoint":  "ipc://" + dir + "/s.sock",
+			}
+			eps[key] = "tcp://" + busy.Addr().String()
+			conf := "[arbiter]\n"
+			for k, v := range eps {
+				conf += k + " = \"" + v + "\"\n"
+			}
+			path := dir + "/poold.toml"
+			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			named := key // as the error names it
+			if key == "endpoint" {
+				named = "arbiter.endpoint"
+			}
+			_, stderr, code := runBin(t, os.Environ(), path)
+			if code != 1 || !strings.Contains(stderr, named+": bind tcp://"+busy.Addr().String()) || !strings.Contains(stderr, "change "+named) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 1 naming %s and the fix", code, stderr, key)
+			}
+			if strings.Contains(stderr, "gtcp") {
+				t.Errorf("stderr shows the guard's internal scheme:\n%s", stderr)
+			}
+		})
+	}
+}
