@@ -208,21 +208,37 @@ func (w *Watcher) fill(c census) bool {
 
 // retireOld stops old workers as new ones become ready: recycled ones
 // first, then the highest wids. In a rollout it waits for the whole batch
-// (see batchPending).
+// (see batchPending). Only a ready old worker serves, so only it counts
+// as capacity: an old one still starting (the new workers of a reload
+// that another reload overtook) stops at once, and never in place of one
+// that serves.
 func (w *Watcher) retireOld(c census) bool {
-	if len(c.old) == 0 || len(c.old)+c.readyCur+c.held <= w.spec.NumProcesses || w.batchPending(c) {
+	if len(c.old) == 0 {
 		return false
 	}
-	sort.Slice(c.old, func(i, j int) bool {
-		a, b := c.old[i], c.old[j]
+	ready := c.old[:0:0]
+	changed := false
+	for _, p := range c.old {
+		if p.State == ProcReady {
+			ready = append(ready, p)
+			continue
+		}
+		w.retire(p)
+		changed = true
+	}
+	if len(ready)+c.readyCur+c.held <= w.spec.NumProcesses || w.batchPending(c) {
+		return changed
+	}
+	sort.Slice(ready, func(i, j int) bool {
+		a, b := ready[i], ready[j]
 		if a.Recycle != b.Recycle {
 			return a.Recycle
 		}
 		return a.Wid > b.Wid
 	})
-	for n := len(c.old) + c.readyCur + c.held - w.spec.NumProcesses; n > 0 && len(c.old) > 0; n-- {
-		w.retire(c.old[0])
-		c.old = c.old[1:]
+	for n := len(ready) + c.readyCur + c.held - w.spec.NumProcesses; n > 0 && len(ready) > 0; n-- {
+		w.retire(ready[0])
+		ready = ready[1:]
 	}
 	return true
 }

@@ -1,0 +1,60 @@
+package watcher
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestReloadDuringReloadKeepsTheReadyWorkers: a reload issued while the
+// previous one's new workers are still starting must stop those (they
+// serve nobody), never the ready workers that do serve. It used to count
+// every old worker as capacity and stop the highest wids first: when the
+// serving workers held the higher wids, all of them stopped at once and
+// nothing served until the newest batch was ready.
+func TestReloadDuringReloadKeepsTheReadyWorkers(t *testing.T) {
+	s := spec(2)
+	s.Readiness = "notify" // max_surge: the default, 100%
+	w, _ := newWatcher(t, s)
+	w.Start()
+	readyAll := func() {
+		for _, pid := range pidsIn(w, ProcStarting) {
+			w.Ready(pid)
+		}
+	}
+	exitStopping := func() {
+		for _, pid := range pidsIn(w, ProcStopping) {
+			w.Exited(pid, -15)
+		}
+	}
+	readyAll()
+	w.Reload(true, false) // a first reload: the serving workers move to wids 3 and 4
+	readyAll()
+	exitStopping()
+	serving := pidsIn(w, ProcReady)
+	if got := fmt.Sprint(wids(w, ProcReady)); got != "[3 4]" || !w.Settled() {
+		t.Fatalf("after the first reload: ready wids %s, want [3 4]; %v", got, w.Processes())
+	}
+
+	w.Reload(true, false) // a second: its workers start in wids 1 and 2
+	superseded := pidsIn(w, ProcStarting)
+	w.Reload(true, false) // a third, before those are ready
+	if got := pidsIn(w, ProcReady); fmt.Sprint(got) != fmt.Sprint(serving) {
+		t.Fatalf("third reload: ready %v, want the serving workers %v kept; stopping %v", got, serving, pidsIn(w, ProcStopping))
+	}
+	if got := pidsIn(w, ProcStopping); fmt.Sprint(got) != fmt.Sprint(superseded) {
+		t.Errorf("third reload: stopping %v, want the second reload's unready workers %v", got, superseded)
+	}
+	exitStopping()
+	readyAll()
+	exitStopping()
+	if len(pidsIn(w, ProcReady)) != 2 || !w.Settled() || w.ReloadError() != nil {
+		t.Fatalf("after the third reload: %v settled=%v err=%v", w.Processes(), w.Settled(), w.ReloadError())
+	}
+	for _, pid := range pidsIn(w, ProcReady) {
+		for _, old := range serving {
+			if pid == old {
+				t.Errorf("pid %d of the first reload still serves", pid)
+			}
+		}
+	}
+}
