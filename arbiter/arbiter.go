@@ -111,6 +111,10 @@ type Arbiter struct {
 	stopping bool
 	output   *output
 	config   ConfigState // outcome of the last config reload (health.go)
+	// filed holds each watcher's section as the config file last gave
+	// it, by lower-case name: a reload applies only what the file changed
+	// since, so run-time incr and set of other keys survive (reload.go).
+	filed map[string]configs.Watcher
 
 	// limits says whether a watcher has max_rss or max_cpu, for the stats
 	// goroutine to read without asking the loop (noteLimits).
@@ -268,6 +272,10 @@ func (a *Arbiter) Run(ctx context.Context) error {
 			a.killAll()
 			return err
 		}
+	}
+	a.filed = byName(a.cfg.Watchers)
+	if a.opts.Adopt != nil && a.opts.Adopt.Filed != nil {
+		a.filed = byName(a.opts.Adopt.Filed) // a.cfg holds the specs as they ran
 	}
 	a.noteLimits()
 	if a.opts.Adopt != nil {

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/poold/poold/arbiter/upgrade"
@@ -205,6 +207,9 @@ func (a *Arbiter) state(now time.Time) *upgrade.State {
 	st := &upgrade.State{Version: upgrade.Version, Taken: now, Started: a.started, Outcome: a.upgraded,
 		Config: &cfg, NotifyDir: a.notifyDir}
 	cfg.Watchers = nil
+	for _, key := range slices.Sorted(maps.Keys(a.filed)) {
+		st.Filed = append(st.Filed, a.filed[key])
+	}
 	for _, w := range a.sorted(nil) {
 		ws := w.Snapshot(now)
 		cfg.Watchers = append(cfg.Watchers, ws.Spec)

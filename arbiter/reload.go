@@ -111,12 +111,16 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 	for key, w := range a.watchers {
 		running[key] = w.Spec().Clone()
 	}
+	filed := make(map[string]configs.Watcher, len(a.filed))
+	for key, spec := range a.filed {
+		filed[key] = spec.Clone()
+	}
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
 		cfg, err := a.opts.Load()
 		if err == nil {
-			err = checkWatchers(cfg, running)
+			err = checkWatchers(cfg, running, filed)
 		}
 		if err != nil {
 			a.post(configMsg{err: err, reply: reply})
@@ -153,15 +157,19 @@ func (a *Arbiter) prepareReload(cfg *configs.Config, reply func(reloadOutcome, e
 // checkWatchers checks what only this machine can tell of a new config,
 // as poold --check does: every watcher's user and group exist and its
 // program can be run by that user. A watcher the reload leaves as it runs
-// (running holds the specs in force, by lower-case name) is not checked:
-// a program missing since poold started is that watcher's own trouble
-// (it retries with backoff), not a reason to refuse an edit elsewhere.
-// It runs off the loop.
-func checkWatchers(cfg *configs.Config, running map[string]configs.Watcher) error {
+// (running holds the specs in force, filed the file's last sections, by
+// lower-case name) is not checked: a program missing since poold started
+// is that watcher's own trouble (it retries with backoff), not a reason
+// to refuse an edit elsewhere. It runs off the loop.
+func checkWatchers(cfg *configs.Config, running, filed map[string]configs.Watcher) error {
 	var touched []configs.Watcher
 	for _, spec := range cfg.Watchers {
-		if cur, ok := running[strings.ToLower(spec.Name)]; ok && !watcher.Compare(cur, spec).Any() {
-			continue
+		key := strings.ToLower(spec.Name)
+		if cur, ok := running[key]; ok {
+			var changed bool
+			if spec, changed = fromFile(spec, cur, filed, key); !changed {
+				continue
+			}
 		}
 		if err := watcher.CheckSpec(spec); err != nil {
 			return fmt.Errorf("watcher %q: %w", spec.Name, err)
@@ -169,6 +177,28 @@ func checkWatchers(cfg *configs.Config, running map[string]configs.Watcher) erro
 		touched = append(touched, spec)
 	}
 	return launch.CheckAll(cfg.Path, touched)
+}
+
+// fromFile is the spec a reload gives a running watcher whose section
+// the file now holds as spec: the keys the file changed since it last
+// gave the section (filed[key]) take their new value, the others keep
+// the value they run with (run-time incr, decr, set), as circusd keeps
+// them. Without a last section (a watcher added by the add command) it is
+// spec itself. changed says whether that differs from running.
+func fromFile(spec, running configs.Watcher, filed map[string]configs.Watcher, key string) (configs.Watcher, bool) {
+	if was, ok := filed[key]; ok {
+		spec = watcher.Merge(running, was, spec)
+	}
+	return spec, watcher.Compare(running, spec).Any()
+}
+
+// byName indexes specs by lower-case name.
+func byName(specs []configs.Watcher) map[string]configs.Watcher {
+	m := make(map[string]configs.Watcher, len(specs))
+	for _, s := range specs {
+		m[strings.ToLower(s.Name)] = s.Clone()
+	}
+	return m
 }
 
 // logReload is the reply of a reload nobody waits for (SIGHUP, or
@@ -202,6 +232,8 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 	}
 	o := plan.outcome
 	o.RestartNeeded = a.applySettings(cfg)
+	prevFiled, filed := a.filed, byName(cfg.Watchers)
+	a.filed = filed
 	// A watcher that could not be updated or added keeps its old state
 	// (none, for a new one) and is reported under rolled_back.
 	failed := map[string]string{}
@@ -243,7 +275,9 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 				if err := closeRemoved(); err != nil {
 					a.log.Warn("closing sockets removed from the config", "error", err)
 				}
-				reply(a.rolledBack(o, touched, failed), nil)
+				o := a.rolledBack(o, touched, failed)
+				a.refile(o.RolledBack, prevFiled, filed)
+				reply(o, nil)
 			})
 		})
 	})
@@ -262,6 +296,24 @@ func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher, failed
 		}
 	}
 	return o
+}
+
+// refile puts back the file's previous section of each watcher whose
+// update was rolled back, so that the next reload of the same file tries
+// the change again; filed is what this reload recorded (a later reload's
+// record is left alone).
+func (a *Arbiter) refile(rolledBack map[string]string, prev, filed map[string]configs.Watcher) {
+	for name := range rolledBack {
+		key := strings.ToLower(name)
+		if cur, ok := a.filed[key]; !ok || watcher.Compare(cur, filed[key]).Any() {
+			continue
+		}
+		if spec, ok := prev[key]; ok {
+			a.filed[key] = spec
+		} else {
+			delete(a.filed, key)
+		}
+	}
 }
 
 // applySettings takes the [arbiter] settings of an accepted config, and
@@ -328,11 +380,12 @@ func (a *Arbiter) planReload(cfg *configs.Config) (reloadPlan, error) {
 			p.outcome.Added = append(p.outcome.Added, spec.Name)
 			continue
 		}
+		spec, changed := fromFile(spec, w.Spec(), a.filed, key)
 		socks, err := a.handoff(spec, cfg.Sockets)
 		if err != nil {
 			return p, err
 		}
-		if !watcher.Compare(w.Spec(), spec).Any() && watcher.SameFiles(w.Sockets().Files, socks.Files) {
+		if !changed && watcher.SameFiles(w.Sockets().Files, socks.Files) {
 			p.outcome.Unchanged = append(p.outcome.Unchanged, spec.Name)
 			continue
 		}

@@ -41,3 +41,56 @@ func TestReloadChecksOnlyTheWatchersItTouches(t *testing.T) {
 		t.Fatalf("reload changing the watcher whose program is missing: %v, want it refused naming watchers.optional.cmd", r)
 	}
 }
+
+// TestReloadKeepsRunTimeChanges: a reload applies what the file changed
+// since it was last read and keeps run-time incr and set of the keys it
+// left alone, as circusd does. It used to compare the file with the
+// running spec, so a SIGHUP sent to add another watcher scaled a pool
+// back down and undid every set.
+func TestReloadKeepsRunTimeChanges(t *testing.T) {
+	web := testWatcher("web", "serve", 1)
+	cfg := &configs.Config{Watchers: []configs.Watcher{web}}
+	next := *cfg
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
+	readyPids(t, h, 1)
+	do := func(cmd string, props map[string]any) Reply {
+		t.Helper()
+		r := h.a.Do(context.Background(), Request{ID: cmd, Command: cmd, Properties: props})
+		if r["status"] != "ok" {
+			t.Fatalf("%s %v: %v", cmd, props, r)
+		}
+		return r
+	}
+	get := func(key string) string {
+		opts, _ := do("get", map[string]any{"name": "web", "keys": []any{key}})["options"].(map[string]any)
+		return fmt.Sprint(opts[key])
+	}
+	do("incr", map[string]any{"name": "web", "nb": 2, "waiting": true})
+	do("set", map[string]any{"name": "web", "options": map[string]any{"graceful_timeout": 7}})
+
+	extra := testWatcher("extra", "serve", 1)
+	next.Watchers = []configs.Watcher{web, extra}
+	r := do("reloadconfig", map[string]any{"waiting": true})
+	if fmt.Sprint(r["unchanged"]) != "[web]" || fmt.Sprint(r["added"]) != "[extra]" {
+		t.Errorf("reload adding extra: %v, want web unchanged", r)
+	}
+	if n, g := get("numprocesses"), get("graceful_timeout"); n != "3" || g != "7" {
+		t.Errorf("after a reload that left web's section alone: numprocesses %s, graceful_timeout %s; want the run-time 3 and 7", n, g)
+	}
+
+	web2 := web
+	web2.Env = append(web2.Env, "EDITED=1") // the file changes another key of web
+	next.Watchers = []configs.Watcher{web2, extra}
+	do("reloadconfig", map[string]any{"waiting": true})
+	if n, g := get("numprocesses"), get("graceful_timeout"); n != "3" || g != "7" {
+		t.Errorf("after a reload that changed web's env: numprocesses %s, graceful_timeout %s; want 3 and 7 kept", n, g)
+	}
+
+	web3 := web2
+	web3.NumProcesses = 2 // the file scales web: its value wins
+	next.Watchers = []configs.Watcher{web3, extra}
+	do("reloadconfig", map[string]any{"waiting": true})
+	if n := get("numprocesses"); n != "2" {
+		t.Errorf("after the file changed numprocesses 1 -> 2: %s, want 2", n)
+	}
+}

@@ -106,3 +106,18 @@ func SameFiles(a, b []*os.File) bool {
 	}
 	return true
 }
+
+// Merge applies to running the fields a config file changed from was to
+// now, and keeps every other field as it runs: a run-time incr or set of
+// a key the file left alone survives a reload, as in circusd, while a key
+// the file changed takes the file's new value.
+func Merge(running, was, now configs.Watcher) configs.Watcher {
+	out := running.Clone()
+	vo, vw, vn := reflect.ValueOf(&out).Elem(), reflect.ValueOf(was), reflect.ValueOf(now.Clone())
+	for i := 0; i < vo.NumField(); i++ {
+		if !reflect.DeepEqual(vw.Field(i).Interface(), vn.Field(i).Interface()) {
+			vo.Field(i).Set(vn.Field(i))
+		}
+	}
+	return out
+}

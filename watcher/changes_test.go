@@ -54,3 +54,25 @@ func TestCompare(t *testing.T) {
 		})
 	}
 }
+
+func TestMerge(t *testing.T) {
+	was := configs.DefaultWatcher("web")
+	was.Cmd, was.NumProcesses = "/bin/app", 2
+	running := was.Clone()
+	running.NumProcesses = 5 // incr at run time
+	running.GracefulTimeout = 7 * time.Second
+	now := was.Clone()
+	now.Env = []string{"A=1"} // the file's edit
+	got := Merge(running, was, now)
+	if got.NumProcesses != 5 || got.GracefulTimeout != 7*time.Second || len(got.Env) != 1 || got.Cmd != "/bin/app" {
+		t.Errorf("merged: numprocesses %d graceful %v env %v cmd %q; want the run-time 5 and 7s, the file's env",
+			got.NumProcesses, got.GracefulTimeout, got.Env, got.Cmd)
+	}
+	now.NumProcesses = 3 // the file scales too: its value wins
+	if got := Merge(running, was, now); got.NumProcesses != 3 {
+		t.Errorf("file changed numprocesses 2 -> 3 beside a run-time 5: got %d, want 3", got.NumProcesses)
+	}
+	if c := Compare(Merge(running, was, was), running); c.Any() {
+		t.Errorf("an unchanged file changes the running spec: %v", c.Fields)
+	}
+}

@@ -80,11 +80,14 @@ type Cgroups struct {
 
 // State is everything the new image takes over.
 type State struct {
-	Version   int                 `json:"version"`
-	Taken     time.Time           `json:"taken"` // wall time of the snapshot: timers are durations from it
-	Started   time.Time           `json:"started"`
-	Outcome   Outcome             `json:"outcome"`
-	Config    *configs.Config     `json:"config"`
+	Version int             `json:"version"`
+	Taken   time.Time       `json:"taken"` // wall time of the snapshot: timers are durations from it
+	Started time.Time       `json:"started"`
+	Outcome Outcome         `json:"outcome"`
+	Config  *configs.Config `json:"config"`
+	// Filed is each watcher's section as the config file last gave it
+	// (Config holds the specs as they run, with run-time changes).
+	Filed     []configs.Watcher   `json:"filed,omitempty"`
 	Watchers  []watcher.State     `json:"watchers"`
 	Seq       uint64              `json:"seq"`
 	History   []events.Event      `json:"history"`

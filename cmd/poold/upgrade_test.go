@@ -291,3 +291,21 @@ func TestUpgradeNotifiesSystemd(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeKeepsRunTimeChangesThroughReload: the new image knows what
+// the config file said, not only what runs, so a reload after an upgrade
+// still keeps a run-time incr of a watcher whose section did not change.
+func TestUpgradeKeepsRunTimeChangesThroughReload(t *testing.T) {
+	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
+	p.do("incr", map[string]any{"name": "web", "nb": 2, "waiting": true})
+	if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {
+		t.Fatalf("upgrade: %v %v", o, refused)
+	}
+	r := p.do("reloadconfig", map[string]any{"waiting": true})
+	if r["status"] != "ok" || fmt.Sprint(r["unchanged"]) != "[web]" {
+		t.Errorf("reloadconfig after the upgrade: %v, want web unchanged", r)
+	}
+	if n := p.do("numprocesses", map[string]any{"name": "web"})["numprocesses"]; n != 3.0 {
+		t.Errorf("numprocesses %v after the reload, want the run-time 3", n)
+	}
+}
