@@ -78,7 +78,7 @@ var commandSpecs = []cmdSpec{
 		short: "Remove NB processes (default 1) from watcher NAME; prints the new target",
 		props: scaleProps},
 	{name: "add", args: "NAME CMD [ARG...]", group: "control", waits: true,
-		short: "Add a watcher NAME running CMD ARG... (use -- before ARGs that start with -)",
+		short: "Add a watcher NAME running CMD ARG... (everything after CMD, flags and -- included, is its command line; poolctl's flags go before NAME)",
 		flags: func(fs *pflag.FlagSet) {
 			fs.Bool("start", false, "start the new watcher at once")
 		},
@@ -324,11 +324,11 @@ func (a *app) command(s cmdSpec) *cobra.Command {
 			return a.do(c.Context(), call{command: s.name, what: what, props: props, waits: s.waits, wait: wait, watcher: name})
 		},
 	}
+	if c.Long == "" && (s.waits || s.waitsByDefault) {
+		c.Long = s.short + "." // cobra shows Long instead of Short
+	}
 	switch {
 	case s.waitsByDefault:
-		if c.Long == "" {
-			c.Long = s.short + "."
-		}
 		c.Long += "\n\n" + waitsByDefaultHelp
 		c.Flags().Bool("no-wait", false, "only send the request; do not wait for the outcome")
 	case s.waits:

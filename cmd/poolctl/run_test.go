@@ -110,6 +110,11 @@ func TestHelpAndCompletion(t *testing.T) {
 			t.Errorf("--help does not list %q", name)
 		}
 	}
+	// add's help says what add does (it used to show only the --waiting
+	// sentence) and does not advise a -- that would reach the worker.
+	if r := poolctl(t, "add", "--help"); strings.Contains(r.stdout, "use -- before") || !strings.Contains(r.stdout, "-- included") {
+		t.Errorf("add --help: %s", r.stdout)
+	}
 	// Completion of option keys works without poold.
 	r = poolctl(t, "--endpoint", missingEndpoint(t), "__complete", "get", "web", "num")
 	if r.code != 0 || !strings.Contains(r.stdout, "numprocesses") {
@@ -309,6 +314,9 @@ func TestRequests(t *testing.T) {
 		{[]string{"add", "--start", "api", "python3", "-m", "http.server", "--bind", "127.0.0.1"}, "add",
 			map[string]any{"name": "api", "cmd": "python3", "start": true, "args": []any{"-m", "http.server", "--bind", "127.0.0.1"}}},
 		{[]string{"add", "api", "sleep"}, "add", map[string]any{"name": "api", "cmd": "sleep", "start": false}},
+		// After CMD everything is the worker's, a -- too (the help says so).
+		{[]string{"add", "sh", "/bin/sh", "--", "-c", "true"}, "add",
+			map[string]any{"name": "sh", "cmd": "/bin/sh", "start": false, "args": []any{"--", "-c", "true"}}},
 		{[]string{"rm", "web", "--nostop"}, "rm", map[string]any{"name": "web", "nostop": true}},
 		{[]string{"get", "web", "numprocesses", "cmd"}, "get", map[string]any{"name": "web", "keys": []any{"numprocesses", "cmd"}}},
 		{[]string{"set", "web", "numprocesses", "8"}, "set", map[string]any{"name": "web", "options": map[string]any{"numprocesses": 8.0}}},
