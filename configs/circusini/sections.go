@@ -20,11 +20,9 @@ func (t *translator) circus() {
 		v, ok := s.Get(k)
 		return expandCircusEnv(v, t.global), ok
 	}
-	eps := map[string]string{"endpoint": DefaultEndpoint, "pubsub_endpoint": DefaultPubSubEndpoint, "stats_endpoint": DefaultStatsEndpoint}
 	for _, k := range []string{"endpoint", "pubsub_endpoint", "stats_endpoint"} {
-		v, ok := get(k)
-		if !ok || v == "" {
-			v = eps[k]
+		v, given := t.endpoint(k)
+		if !given {
 			arb.Comment("%s: Circus's default, which circusctl and the other Circus tools use", k)
 		}
 		arb.Set(k, v)
@@ -226,6 +224,36 @@ func socketDefaults(out *translate.Section, vals map[string]string) {
 	}
 }
 
+// endpoint is [circus] key k (endpoint, pubsub_endpoint, stats_endpoint),
+// or Circus's default when the file gives none.
+func (t *translator) endpoint(k string) (v string, given bool) {
+	if s := t.ini.Section("circus"); s != nil {
+		if v, ok := s.Get(k); ok && strings.TrimSpace(v) != "" {
+			return expandCircusEnv(v, t.global), true
+		}
+	}
+	return map[string]string{"endpoint": DefaultEndpoint, "pubsub_endpoint": DefaultPubSubEndpoint, "stats_endpoint": DefaultStatsEndpoint}[k], false
+}
+
+// pluginCommand is the circus-plugin command line that runs the plugin of
+// section s beside poold: its options go in circus-plugin's own --config
+// form, key:value joined by ":::".
+func (t *translator) pluginCommand(s *translate.INISection, use string) string {
+	var cfg []string
+	for _, o := range s.Options {
+		if o.Key != "use" {
+			cfg = append(cfg, o.Key+":"+expandCircusEnv(o.Value, t.global))
+		}
+	}
+	ep, _ := t.endpoint("endpoint")
+	pub, _ := t.endpoint("pubsub_endpoint")
+	line := "circus-plugin --endpoint " + ep + " --pubsub " + pub
+	if len(cfg) > 0 {
+		line += " --config '" + strings.Join(cfg, ":::") + "'"
+	}
+	return line + " " + use
+}
+
 // plugins explains each [plugin:NAME]: Circus's flapping plugin maps onto
 // poold's own flapping detection; the others are Python code that runs
 // inside circusd.
@@ -253,6 +281,6 @@ func (t *translator) plugins() {
 			t.info(t.doc.Section("arbiter"), s, "use", "mapped onto poold's built-in flapping detection (flapping_* of every watcher)")
 			continue
 		}
-		t.warn(t.doc.Section("arbiter"), s, "use", fmt.Sprintf("%s is a Python plugin that runs inside circusd; poold cannot load it. poold speaks Circus's protocol, so run it beside poold with Circus installed: circus-plugin --endpoint ENDPOINT --pubsub PUBSUB_ENDPOINT --config key=value ... %s (as a [watchers.NAME] whose cmd is that line)", use, use))
+		t.warn(t.doc.Section("arbiter"), s, "use", fmt.Sprintf("%s is a Python plugin that runs inside circusd; poold cannot load it. poold speaks Circus's protocol, so run it beside poold with Circus installed, for instance as a watcher whose cmd is: %s", use, t.pluginCommand(s, use)))
 	}
 }
