@@ -37,6 +37,16 @@ func pidDiff(w *watcher.Watcher) func() map[string]any {
 	}
 }
 
+// infoOf is the "info" a waited command on one named watcher answers
+// with, as circusd's: the pids it started, stopped and kept; nil for
+// several watchers or none named.
+func infoOf(m *cmdMsg, ws []*watcher.Watcher) func() map[string]any {
+	if len(ws) == 1 && m.props().has("name") {
+		return pidDiff(ws[0])
+	}
+	return func() map[string]any { return nil }
+}
+
 // targetsAndWait reads the properties every lifecycle command shares: the
 // watchers it acts on and whether the reply waits for them to settle.
 func (a *Arbiter) targetsAndWait(m *cmdMsg) ([]*watcher.Watcher, bool, error) {
@@ -53,12 +63,7 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 	if err != nil {
 		return err
 	}
-	var fields func() map[string]any
-	if len(ws) == 1 && m.props().has("name") {
-		fields = pidDiff(ws[0])
-	} else {
-		fields = func() map[string]any { return nil }
-	}
+	fields := infoOf(m, ws)
 	if !wait {
 		act(ws, nil)
 		m.ok(nil)
@@ -122,6 +127,7 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
+	fields := infoOf(m, ws)
 	for _, w := range ws {
 		w.Reload(graceful, sequential)
 	}
@@ -140,7 +146,7 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 			m.fail(errorf(ErrnoAsync, "reload: %s", strings.Join(errs, "; ")))
 			return
 		}
-		m.ok(nil)
+		m.ok(fields())
 	})
 	return nil
 }

@@ -98,6 +98,7 @@ func compareReplies(t *testing.T, cd *circusd, p *proc) {
 		{"command": "listsockets", "properties": map[string]any{}},
 		{"command": "incr", "properties": map[string]any{"name": "web", "waiting": true}},
 		{"command": "decr", "properties": map[string]any{"name": "web", "waiting": true}},
+		{"command": "reload", "properties": map[string]any{"name": "web", "waiting": true}},
 	}
 	theirs := circusClient(t, cd.control, reqs)
 	ours := circusClient(t, ctlEndpoint(p), reqs)
