@@ -37,7 +37,9 @@ const (
 	// KindReload: the watcher was reloaded, published when circusd
 	// publishes it: at the end of a graceful (rolling) reload, once the
 	// old workers are replaced; after the start of a stopped watcher;
-	// after the signals with send_hup. A reload that is not graceful is a
+	// after the signals with send_hup; and at the end of the rolling
+	// replacement a changed spec causes (a config reload, a set of cmd),
+	// for which circusd restarts the watcher. A reload that is not graceful is a
 	// stop and a start, with no reload event; an abandoned one publishes
 	// KindReloadFailed. Field (poold's): began, when the reload was asked
 	// for (unix seconds).

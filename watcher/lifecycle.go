@@ -205,6 +205,10 @@ func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 		w.clearHolds(false)
 		old.NumProcesses = spec.NumProcesses
 		w.beginRoll(old, oldSocks, oldCred)
+		// Its end is announced as a reload's: a subscriber learns that
+		// the new spec serves (circusd restarts such a watcher: stop,
+		// start).
+		w.roll.announce, w.roll.began = true, w.host.Now()
 	}
 	if ch.Health {
 		w.armHealth()

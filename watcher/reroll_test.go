@@ -2,7 +2,10 @@ package watcher
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+
+	"github.com/poold/poold/events"
 )
 
 // TestReloadDuringReloadKeepsTheReadyWorkers: a reload issued while the
@@ -56,5 +59,34 @@ func TestReloadDuringReloadKeepsTheReadyWorkers(t *testing.T) {
 				t.Errorf("pid %d of the first reload still serves", pid)
 			}
 		}
+	}
+}
+
+// TestConfigRolloutEndsWithReload: workers replaced for a changed spec (a
+// config reload, a set of cmd) end with Circus's reload event, as a
+// reload command's do (once the old workers are told to stop); it used to end without any, so a subscriber never
+// learned that the new spec serves.
+func TestConfigRolloutEndsWithReload(t *testing.T) {
+	s := spec(2)
+	s.Readiness = "notify"
+	w, h := newWatcher(t, s)
+	w.Start()
+	for _, pid := range pidsIn(w, ProcStarting) {
+		w.Ready(pid)
+	}
+	upd := s
+	upd.Args = []string{"--new"}
+	if err := w.Update(upd, Sockets{}); err != nil {
+		t.Fatal(err)
+	}
+	h.events = nil
+	for _, pid := range pidsIn(w, ProcStarting) {
+		w.Ready(pid)
+	}
+	for _, pid := range pidsIn(w, ProcStopping) {
+		w.Exited(pid, -15)
+	}
+	if !w.Settled() || !slices.Contains(h.events, string(events.KindReload)) {
+		t.Errorf("events after the update: %v, want a reload once the new workers serve", h.events)
 	}
 }
