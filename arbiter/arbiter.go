@@ -483,6 +483,11 @@ func (a *Arbiter) forget(w *watcher.Watcher) {
 		}
 	}
 	a.closeNotify(w.Name())
+}
+
+// announceRemove publishes Circus's remove event for w, which circusd
+// sends before it stops a watcher it removes (rm, or a config reload).
+func (a *Arbiter) announceRemove(w *watcher.Watcher) {
 	a.bus.Publish(w.Name(), events.KindRemove, nil)
 }
 

@@ -247,6 +247,7 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
+	a.announceRemove(w)
 	if nostop {
 		// The workers live on unmanaged (their exits are still reaped by
 		// their Wait goroutines, and ignored); they die with poold.

@@ -266,6 +266,9 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 		"restart_needed": nonNil(o.RestartNeeded),
 	})
 	a.log.Info("config reload applying", "changes", o.summary())
+	for _, w := range plan.removed {
+		a.announceRemove(w)
+	}
 	a.stopInOrder(a.sortList(plan.removed), func() {
 		for _, w := range plan.removed {
 			a.forget(w)

@@ -53,13 +53,17 @@ type hub struct {
 	done    chan struct{} // closed when run returns
 
 	// Everything below belongs to the run goroutine.
-	clients  map[*client]struct{}
-	state    *stateView
-	byName   map[string]*watcherView
-	byTopic  map[string]string // topic form of a name -> name
-	history  map[string][]point
-	recent   []wireEvent // newest last, at most t.recentEvents
-	reaped   map[string]time.Time
+	clients map[*client]struct{}
+	state   *stateView
+	byName  map[string]*watcherView
+	byTopic map[string]string // topic form of a name -> name
+	history map[string][]point
+	recent  []wireEvent // newest last, at most t.recentEvents
+	reaped  map[string]time.Time
+	// removing: watchers poold announced removed (circusd's order: remove,
+	// then the stop), hidden from the consoles while they stop, until a
+	// refresh no longer finds them.
+	removing map[string]bool
 	lastSeq  uint64
 	sent     uint64 // events up to this seq reached every console (replay.go)
 	pending  []wireEvent
@@ -72,19 +76,20 @@ type hub struct {
 func newHub(s *Server, _ context.Context) *hub {
 	return &hub{
 		s: s, log: s.log, t: s.tunings,
-		reg:     make(chan *client),
-		unreg:   make(chan *client),
-		touch:   make(chan string, 64),
-		jobs:    make(chan refreshJob, 1),
-		results: make(chan refreshResult),
-		done:    make(chan struct{}),
-		clients: map[*client]struct{}{},
-		state:   &stateView{},
-		byName:  map[string]*watcherView{},
-		byTopic: map[string]string{},
-		history: map[string][]point{},
-		reaped:  map[string]time.Time{},
-		dirty:   map[string]bool{},
+		reg:      make(chan *client),
+		unreg:    make(chan *client),
+		touch:    make(chan string, 64),
+		jobs:     make(chan refreshJob, 1),
+		results:  make(chan refreshResult),
+		done:     make(chan struct{}),
+		clients:  map[*client]struct{}{},
+		state:    &stateView{},
+		byName:   map[string]*watcherView{},
+		byTopic:  map[string]string{},
+		history:  map[string][]point{},
+		reaped:   map[string]time.Time{},
+		removing: map[string]bool{},
+		dirty:    map[string]bool{},
 	}
 }
 

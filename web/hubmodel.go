@@ -24,6 +24,7 @@ func (h *hub) applyRefresh(r refreshResult) {
 	if r.job.all {
 		r.state.Error = ""
 		h.state = r.state
+		h.state.Watchers = h.hideRemoving(h.state.Watchers)
 		clear(h.byName)
 		clear(h.byTopic)
 		for _, w := range h.state.Watchers {
@@ -42,6 +43,12 @@ func (h *hub) applyRefresh(r refreshResult) {
 	h.state.Error = ""
 	for _, name := range r.job.names {
 		w := r.watchers[name]
+		switch {
+		case w == nil:
+			delete(h.removing, name)
+		case h.removing[name]:
+			w = nil // still stopping after its remove event
+		}
 		old := h.byName[name]
 		switch {
 		case w == nil && old == nil:
@@ -98,6 +105,28 @@ func (h *hub) watcherFor(name string) string {
 	return name
 }
 
+// hideRemoving drops from a full refresh the watchers that are stopping
+// after their remove event, and forgets those it no longer lists.
+func (h *hub) hideRemoving(ws []*watcherView) []*watcherView {
+	if len(h.removing) == 0 {
+		return ws
+	}
+	listed := map[string]bool{}
+	out := ws[:0:0]
+	for _, w := range ws {
+		listed[w.Name] = true
+		if !h.removing[w.Name] {
+			out = append(out, w)
+		}
+	}
+	for name := range h.removing {
+		if !listed[name] {
+			delete(h.removing, name)
+		}
+	}
+	return out
+}
+
 // wire turns an event into what the page receives.
 func (h *hub) wire(ev events.Event) wireEvent {
 	we := wireEvent{Seq: ev.Seq, Time: unixSeconds(ev.Time), Topic: ev.Topic, Kind: ev.Kind}
@@ -132,6 +161,12 @@ func (h *hub) applyEvent(ev events.Event) {
 	}
 
 	w := h.byName[name]
+	switch ev.Kind {
+	case events.KindRemove:
+		h.removing[name] = true
+	case events.KindAdd:
+		delete(h.removing, name)
+	}
 	switch {
 	case name == "" || ev.Kind == events.KindAdd || ev.Kind == events.KindRemove:
 		h.dirtyAll = true

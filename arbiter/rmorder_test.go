@@ -1,0 +1,32 @@
+package arbiter
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// TestRemoveComesFirst: rm publishes remove before it stops the watcher,
+// then the kills and reaps, and stop last, as circusd does (remove,
+// kill, kill, reap, reap, stop); poold used to publish remove last.
+func TestRemoveComesFirst(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "serve", 2)}}, Options{})
+	readyPids(t, h, 2)
+	h.do("rm", map[string]any{"name": "web", "waiting": true})
+	var kinds []string
+	for {
+		ev := h.next("", func(ev events.Event) bool { return ev.Watcher == "web" })
+		switch ev.Kind {
+		case events.KindRemove, events.KindKill, events.KindReap, events.KindStop:
+			kinds = append(kinds, string(ev.Kind))
+		}
+		if ev.Kind == events.KindStop {
+			break
+		}
+	}
+	if got := strings.Join(kinds, " "); got != "remove kill kill reap reap stop" {
+		t.Errorf("rm published %q, want circusd's \"remove kill kill reap reap stop\"", got)
+	}
+}
