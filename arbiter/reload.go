@@ -120,6 +120,9 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 		defer a.bg.Done()
 		cfg, err := a.opts.Load()
 		if err == nil {
+			err = refuseEmpty(cfg, len(running))
+		}
+		if err == nil {
 			err = checkWatchers(cfg, running, filed)
 		}
 		if err != nil {
@@ -152,6 +155,16 @@ func (a *Arbiter) prepareReload(cfg *configs.Config, reply func(reloadOutcome, e
 		closeRemoved, err := a.socks.Apply(cfg.Sockets)
 		a.post(configMsg{cfg: cfg, err: err, closeRemoved: closeRemoved, reply: reply})
 	}()
+}
+
+// refuseEmpty refuses a file that defines no watcher and no socket while
+// n watchers run: most likely one caught mid-write (a tool truncates it,
+// then writes), and applying it would stop everything.
+func refuseEmpty(cfg *configs.Config, n int) error {
+	if n == 0 || len(cfg.Watchers) > 0 || len(cfg.Sockets) > 0 {
+		return nil
+	}
+	return fmt.Errorf("%s defines no watchers and no sockets: refusing to stop all %d watchers (a file caught while it was written?); fix the file and reload, or stop them with poolctl stop or rm if that is what you mean", cfg.Path, n)
 }
 
 // checkWatchers checks what only this machine can tell of a new config,

@@ -94,3 +94,18 @@ func TestReloadKeepsRunTimeChanges(t *testing.T) {
 		t.Errorf("after the file changed numprocesses 1 -> 2: %s, want 2", n)
 	}
 }
+
+// TestReloadRefusesAnEmptyFile: a file with no watcher and no socket (one
+// truncated by a tool that then writes it) does not stop every watcher.
+func TestReloadRefusesAnEmptyFile(t *testing.T) {
+	w := testWatcher("web", "serve", 1)
+	w.Sockets = []string{"web"}
+	cfg := &configs.Config{Path: "poold.toml", Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return &configs.Config{Path: "poold.toml"}, nil }})
+	pids := readyPids(t, h, 1)
+	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	if r["status"] != "error" || !strings.Contains(fmt.Sprint(r["reason"]), "poold.toml defines no watchers and no sockets") {
+		t.Fatalf("reloadconfig of an empty file: %v, want it refused", r)
+	}
+	checkStillServing(t, h, pids)
+}
