@@ -30,6 +30,8 @@ var (
 	ErrTimeout = errors.New("timed out waiting for reply")
 	// ErrClosed: the Client was closed.
 	ErrClosed = errors.New("controller client closed")
+	// ErrTooLarge: the request is over MaxRequest; it was not sent.
+	ErrTooLarge = errors.New("request too large")
 )
 
 // DefaultTimeout bounds a Call whose context has no deadline.
@@ -251,6 +253,10 @@ func (c *Client) prepare(raw []byte) ([]byte, string, bool) {
 // sent. The wait ends at ctx's deadline or, without one, after Timeout.
 func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
 	raw, id, cast := c.prepare(raw)
+	if len(raw) > MaxRequest {
+		// poold would close the connection without a reply.
+		return nil, fmt.Errorf("controller: %w: the request is %d bytes, over the %d poold reads; send less (fewer or shorter args, env)", ErrTooLarge, len(raw), MaxRequest)
+	}
 	var ch chan []byte
 	c.mu.Lock()
 	switch {

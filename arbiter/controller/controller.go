@@ -81,6 +81,10 @@ type Controller struct {
 	bound   string
 }
 
+// MaxRequest is the largest control request poold reads, in bytes; a
+// bigger one closes its connection (the request cannot be answered).
+const MaxRequest = 1 << 20
+
 // New returns a Controller for endpoint ("ipc:///path" or "tcp://host:port").
 // It does no I/O.
 func New(endpoint string, h Handler, log hclog.Logger) *Controller {
@@ -90,11 +94,13 @@ func New(endpoint string, h Handler, log hclog.Logger) *Controller {
 	return &Controller{
 		MaxInFlight:        DefaultMaxInFlight,
 		MaxInFlightPerPeer: DefaultMaxInFlightPerPeer,
-		Guard:              zmqguard.New(zmqguard.Options{}),
-		endpoint:           endpoint,
-		handle:             h,
-		log:                log,
-		ready:              make(chan struct{}),
+		Guard: zmqguard.New(zmqguard.Options{MaxFrame: MaxRequest, OnOversized: func(peer string) {
+			log.Warn("control connection closed: a request over the limit; send less (fewer or shorter args, env)", "peer", peer, "limit_bytes", MaxRequest)
+		}}),
+		endpoint: endpoint,
+		handle:   h,
+		log:      log,
+		ready:    make(chan struct{}),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/events/zmqguard/zmtptest"
 	"github.com/poold/poold/watcher/proctest"
+	"github.com/poold/poold/watcher/workertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -74,7 +76,13 @@ type served struct {
 // serve runs a controller until the test ends and checks Run returns nil.
 func serve(t testing.TB, ep string, h controller.Handler, tune func(*controller.Controller)) served {
 	t.Helper()
-	c := controller.New(ep, h, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}))
+	return serveLogging(t, ep, h, tune, os.Stderr)
+}
+
+// serveLogging is serve with the controller's log (warnings) going to log.
+func serveLogging(t testing.TB, ep string, h controller.Handler, tune func(*controller.Controller), log io.Writer) served {
+	t.Helper()
+	c := controller.New(ep, h, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: log}))
 	if tune != nil {
 		tune(c)
 	}
@@ -266,7 +274,8 @@ func TestSilentPeerDoesNotBlockClients(t *testing.T) {
 // A frame header claiming 2^40 bytes panics zmq4 (makeslice); with the
 // guard that peer is closed and others are answered.
 func TestHugeFrameHeaderClosesPeer(t *testing.T) {
-	s := serve(t, "tcp://127.0.0.1:0", newEcho().handle, nil)
+	log := &workertest.Buffer{}
+	s := serveLogging(t, "tcp://127.0.0.1:0", newEcho().handle, nil, log)
 	p := rawPeer(t, s, "DEALER", 0)
 	if _, err := p.Conn.Write([]byte{0x02, 0, 0, 1, 0, 0, 0, 0, 0}); err != nil {
 		t.Fatal(err)
@@ -277,7 +286,26 @@ func TestHugeFrameHeaderClosesPeer(t *testing.T) {
 	if st := s.Stats(); st.Oversized != 1 {
 		t.Errorf("guard stats %+v, want 1 oversized", st)
 	}
+	// poold says so: the closed peer cannot be told.
+	if l := log.String(); !strings.Contains(l, "a request over the limit") || !strings.Contains(l, "peer=ip:127.0.0.1") {
+		t.Errorf("log %q: want a warning naming the peer", l)
+	}
 	mustStatus(t, dial(t, s.ep), "status")
+}
+
+// The client refuses a request poold would not read, saying so, rather
+// than letting poold close the connection without an answer.
+func TestClientRefusesOversizedRequest(t *testing.T) {
+	s := serve(t, "tcp://127.0.0.1:0", newEcho().handle, nil)
+	cl := dial(t, s.ep)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	big := strings.Repeat("x", controller.MaxRequest)
+	_, err := cl.Do(ctx, arbiter.Request{Command: "add", Properties: map[string]any{"name": "w", "cmd": "sleep", "args": []string{big}}})
+	if err == nil || !strings.Contains(err.Error(), "over the 1048576 poold reads") {
+		t.Fatalf("oversized request: %v, want refused by the client", err)
+	}
+	mustStatus(t, cl, "status")
 }
 
 // A peer that floods requests and never reads its replies must not starve

@@ -173,6 +173,8 @@ func (a *app) callError(ctx context.Context, cl call, timeout time.Duration, err
 		return connError{fmt.Sprintf("timed out after %s waiting for '%s' (%s)", fmtDuration(timeout), cl.what, inProgress), err}
 	case errors.Is(err, controller.ErrUnreachable), errors.Is(err, remote.ErrUnreachable):
 		return a.unreachable(err)
+	case errors.Is(err, controller.ErrTooLarge):
+		return runError{fmt.Errorf("%s not sent: %w", cl.command, err)}
 	}
 	return connError{fmt.Sprintf("lost poold at %s during '%s': %v", a.endpoint, cl.what, err), err}
 }

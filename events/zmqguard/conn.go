@@ -117,7 +117,7 @@ func (c *conn) Read(b []byte) (int, error) {
 	if n > 0 {
 		if serr := c.in.scan(b[:n]); serr != nil {
 			if errors.Is(serr, errFrameTooLarge) {
-				c.g.oversized.Add(1)
+				c.g.oversize(c.raw)
 			} else {
 				c.g.handshakeErrors.Add(1)
 			}

@@ -103,6 +103,11 @@ type Options struct {
 	// SocketMode is the ipc socket file's mode (0600). Widen it only
 	// when something else checks the peer (TagPeers and an allow-list).
 	SocketMode os.FileMode
+	// OnOversized, if set, is told of each connection closed for a frame
+	// or message over MaxFrame, with its peer (a uid for ipc, an address
+	// for tcp), so the owner can log what the closed peer cannot be told.
+	// It runs on the connection's goroutine and must not block.
+	OnOversized func(peer string)
 }
 
 func (o Options) withDefaults() Options {
@@ -140,7 +145,7 @@ type Stats struct {
 	HandshakeTimeouts uint64 // peers closed for not completing the handshake in time
 	HandshakeErrors   uint64 // peers closed for a malformed handshake
 	HandshakesEvicted uint64 // pending handshakes closed to make room for a newer connection
-	Oversized         uint64 // peers closed for a frame or message over MaxFrame
+	Oversized         uint64 // peers closed for a frame or message over MaxFrame (OnOversized)
 	Dropped           uint64 // outgoing messages dropped because a peer's buffer was full
 	Evicted           uint64 // peers closed because they stopped taking data
 	// PendingByPeer counts handshakes in progress per peer ("uid:0",
@@ -222,6 +227,15 @@ func (g *Guard) Endpoint(ep string) (string, error) {
 		return g.ipcScheme + "://" + addr, nil
 	default:
 		return "", fmt.Errorf("zmqguard: endpoint %q: transport %q is not supported; use tcp:// or ipc://", ep, scheme)
+	}
+}
+
+// oversize counts a connection closed for a frame over MaxFrame and tells
+// OnOversized.
+func (g *Guard) oversize(rc net.Conn) {
+	g.oversized.Add(1)
+	if f := g.opts.OnOversized; f != nil {
+		f(peerOf(rc))
 	}
 }
 

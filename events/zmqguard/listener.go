@@ -158,7 +158,7 @@ func (l *listener) handshake(e *pendingConn) {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			l.g.handshakeTimeouts.Add(1)
 		case errors.Is(err, errFrameTooLarge):
-			l.g.oversized.Add(1)
+			l.g.oversize(rc)
 		default:
 			l.g.handshakeErrors.Add(1)
 		}
