@@ -58,7 +58,9 @@ func OK(id string, fields map[string]any) Reply {
 func Fail(id string, err error) Reply {
 	ce := &CommandError{Errno: ErrnoUnspecified, Reason: err.Error()}
 	errors.As(err, &ce)
-	return Reply{"status": "error", "reason": ce.Reason, "errno": ce.Errno, "time": unixNow(), "id": id}
+	// tb: circusd's traceback field, always there (None unless a command
+	// raised); poold has no traceback to give.
+	return Reply{"status": "error", "reason": ce.Reason, "tb": nil, "errno": ce.Errno, "time": unixNow(), "id": id}
 }
 
 func unixNow() float64 { return float64(time.Now().UnixNano()) / 1e9 }

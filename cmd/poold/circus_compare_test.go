@@ -99,6 +99,7 @@ func compareReplies(t *testing.T, cd *circusd, p *proc) {
 		{"command": "incr", "properties": map[string]any{"name": "web", "waiting": true}},
 		{"command": "decr", "properties": map[string]any{"name": "web", "waiting": true}},
 		{"command": "reload", "properties": map[string]any{"name": "web", "waiting": true}},
+		{"command": "numprocesses", "properties": map[string]any{"name": "nope"}}, // an error reply
 	}
 	theirs := circusClient(t, cd.control, reqs)
 	ours := circusClient(t, ctlEndpoint(p), reqs)
