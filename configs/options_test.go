@@ -151,6 +151,14 @@ func TestOptionErrors(t *testing.T) {
 	if _, err := WatcherFromOptions("bad name", "/bin/app", nil, nil); err == nil || !strings.Contains(err.Error(), `name: bad watcher name "bad name"`) {
 		t.Errorf("bad name: %v", err)
 	}
+	// A name too long for the paths made from it (its notify socket's
+	// may not pass 107 bytes) is refused, not left to fail every spawn.
+	if _, err := WatcherFromOptions(strings.Repeat("a", 65), "/bin/app", nil, nil); err == nil || !strings.Contains(err.Error(), "1 to 64") {
+		t.Errorf("65-character name: %v", err)
+	}
+	if _, err := WatcherFromOptions(strings.Repeat("a", 64), "/bin/app", nil, nil); err != nil {
+		t.Errorf("64-character name: %v", err)
+	}
 }
 
 func TestApplyOptions(t *testing.T) {

@@ -11,10 +11,12 @@ import (
 	"strings"
 )
 
-// nameRE is what a socket or watcher name may contain.
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+// nameRE is what a socket or watcher name may contain. The length bound
+// keeps the paths made from a name (its notify socket, whose path may
+// not pass 107 bytes; its workers' cgroups) within the system's limits.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
-const nameRule = "names may contain only letters, digits, '_', '.' and '-'"
+const nameRule = "names are 1 to 64 letters, digits, '_', '.' and '-'"
 
 var (
 	logLevels     = []string{"trace", "debug", "info", "warn", "error"}
