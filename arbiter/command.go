@@ -68,16 +68,33 @@ func unixNow() float64 { return float64(time.Now().UnixNano()) / 1e9 }
 // DecodeRequest parses one request frame. Property names are kept as sent;
 // the command name is lower-cased.
 func DecodeRequest(raw []byte) (Request, error) {
+	req, _, err := decodeRequest(raw)
+	return req, err
+}
+
+// decodeRequest is DecodeRequest that also returns the id as sent when it
+// is not a string (circusd echoes a number as a number; Request.ID holds
+// its JSON text).
+func decodeRequest(raw []byte) (req Request, id any, err error) {
+	req, id, err = decodeFields(raw)
+	if _, isString := id.(string); isString {
+		id = nil
+	}
+	return req, id, err
+}
+
+func decodeFields(raw []byte) (Request, any, error) {
 	var req Request
 	var probe any
 	if err := json.Unmarshal(raw, &probe); err != nil {
-		return req, errorf(ErrnoBadJSON, "request is not valid JSON: %v", err)
+		return req, nil, errorf(ErrnoBadJSON, "request is not valid JSON: %v", err)
 	}
 	obj, ok := probe.(map[string]any)
 	if !ok {
-		return req, errorf(ErrnoBadJSON, "request must be a JSON object, got %s", jsonKind(probe))
+		return req, nil, errorf(ErrnoBadJSON, "request must be a JSON object, got %s", jsonKind(probe))
 	}
-	if id, ok := obj["id"]; ok && id != nil {
+	id := obj["id"]
+	if id != nil {
 		switch v := id.(type) {
 		case string:
 			req.ID = v
@@ -88,20 +105,20 @@ func DecodeRequest(raw []byte) (Request, error) {
 	}
 	cmd, ok := obj["command"].(string)
 	if !ok || cmd == "" {
-		return req, errorf(ErrnoBadProperty, `request has no "command" string; send {"command": "status", "properties": {}}`)
+		return req, id, errorf(ErrnoBadProperty, `request has no "command" string; send {"command": "status", "properties": {}}`)
 	}
 	req.Command = strings.ToLower(cmd)
 	if p, ok := obj["properties"]; ok && p != nil {
 		props, ok := p.(map[string]any)
 		if !ok {
-			return req, errorf(ErrnoBadProperty, `"properties" must be a JSON object, got %s`, jsonKind(p))
+			return req, id, errorf(ErrnoBadProperty, `"properties" must be a JSON object, got %s`, jsonKind(p))
 		}
 		req.Properties = props
 	}
 	if mt, ok := obj["msg_type"].(string); ok {
 		req.MsgType = mt
 	}
-	return req, nil
+	return req, id, nil
 }
 
 func jsonKind(v any) string {

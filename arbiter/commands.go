@@ -105,7 +105,7 @@ func (a *Arbiter) Do(ctx context.Context, req Request) Reply {
 // Handle decodes one raw request frame, runs it and encodes the reply.
 // send is false for a cast (msg_type "cast"), which gets no reply.
 func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bool) {
-	req, err := DecodeRequest(raw)
+	req, id, err := decodeRequest(raw)
 	var r Reply
 	switch {
 	case err != nil:
@@ -118,6 +118,9 @@ func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bo
 		return nil, false
 	default:
 		r = a.Do(ctx, req)
+	}
+	if id != nil && r != nil {
+		r["id"] = id // as circusd: the id as sent, a number as a number
 	}
 	b, err := json.Marshal(r)
 	if err != nil {

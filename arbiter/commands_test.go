@@ -170,3 +170,27 @@ var dangerous = map[string]bool{
 	"add": true, "start": true, "restart": true, "reload": true, "incr": true, "set": true,
 	"quit": true, "signal": true, "kill": true, "reloadconfig": true, "rm": true, "stop": true, "decr": true,
 }
+
+// TestReplyEchoesTheIDAsSent: circusd answers with the id as it came, so
+// a client sending a number gets a number back; poold sent its text.
+func TestReplyEchoesTheIDAsSent(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
+	for _, tc := range []struct {
+		req  string
+		want any
+	}{
+		{`{"id": 5, "command": "numwatchers"}`, 5.0},
+		{`{"id": "abc", "command": "numwatchers"}`, "abc"},
+		{`{"id": 7, "command": "nope"}`, 7.0},
+		{`{"id": 8, "command": "numwatchers", "properties": []}`, 8.0},
+	} {
+		out, _ := h.a.Handle(context.Background(), []byte(tc.req))
+		var r map[string]any
+		if err := json.Unmarshal(out, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r["id"] != tc.want {
+			t.Errorf("%s: reply id %#v, want %#v", tc.req, r["id"], tc.want)
+		}
+	}
+}
