@@ -483,6 +483,7 @@ func (a *Arbiter) forget(w *watcher.Watcher) {
 		}
 	}
 	a.closeNotify(w.Name())
+	a.output.dropPool(w.Name())
 }
 
 // announceRemove publishes Circus's remove event for w, which circusd

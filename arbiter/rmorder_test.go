@@ -6,6 +6,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // TestRemoveComesFirst: rm publishes remove before it stops the watcher,
@@ -28,5 +29,10 @@ func TestRemoveComesFirst(t *testing.T) {
 	}
 	if got := strings.Join(kinds, " "); got != "remove kill kill reap reap stop" {
 		t.Errorf("rm published %q, want circusd's \"remove kill kill reap reap stop\"", got)
+	}
+	// Nor is the removed watcher left in status's log counters.
+	proctest.Eventually(t, "web gone", func() bool { return h.do("numwatchers", nil)["numwatchers"] == 0 })
+	if logs, _ := h.do("status", nil)["logs"].(map[string]any); logs["web"] != nil {
+		t.Errorf("status after rm still lists web's log counters: %v", logs)
 	}
 }

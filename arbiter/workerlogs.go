@@ -83,6 +83,14 @@ func (o *output) pool(name string, lines int) *poolLog {
 	return pl
 }
 
+// dropPool forgets the log of a watcher that is gone; readers still
+// draining its workers' pipes keep their own reference.
+func (o *output) dropPool(name string) {
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	delete(o.pools, strings.ToLower(name))
+}
+
 // lookup returns the log of watcher name, or nil.
 func (o *output) lookup(name string) *poolLog {
 	o.smu.Lock()
