@@ -110,6 +110,17 @@ func RlimitResource(name string) (int, bool) {
 	return r, ok
 }
 
+// RlimitName is the rlimits name of an RLIMIT_* resource ("nofile"), or
+// its number as text for one poold has no name for.
+func RlimitName(res int) string {
+	for name, r := range rlimitResources {
+		if r == res {
+			return name
+		}
+	}
+	return strconv.Itoa(res)
+}
+
 func rlimitNames() []string {
 	names := make([]string, 0, len(rlimitResources))
 	for n := range rlimitResources {

@@ -55,6 +55,7 @@ func Check(spec configs.Watcher) error {
 		ps.add("cmd", hinted(err, len(words)))
 	}
 	checkHooks(ps, spec)
+	checkRlimits(ps, spec)
 	if spec.HealthCheck != "exec" || spec.HealthCmd == "" {
 		return ps.err()
 	}

@@ -43,6 +43,9 @@ func TestCheck(t *testing.T) {
 		{"health_cmd on poold's PATH", configs.Watcher{Cmd: prog + "x", HealthCheck: "exec", HealthCmd: "sh -c 'kill -0 $POOLD_PID'", Env: []string{"PATH=/nowhere"}}, []string{
 			"watchers.web.cmd: " + dir + "/my: not found"}},
 		{"health_cmd unused", configs.Watcher{Cmd: "sh", HealthCmd: "/nonexistent/check"}, nil},
+		{"nofile over fs.nr_open", configs.Watcher{Cmd: "sh", Rlimits: map[string]uint64{"nofile": 99999999999, "core": 0}}, []string{
+			"watchers.web.rlimits.nofile: 99999999999 is over the kernel's most open files per process (fs.nr_open "}},
+		{"nofile within", configs.Watcher{Cmd: "sh", Rlimits: map[string]uint64{"nofile": 1024}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.spec.Name = "web"

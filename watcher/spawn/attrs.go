@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/configs"
 )
 
 // Process attributes (ProcSpec.Nice, OOMScoreAdj, Chroot) are set in the
@@ -82,7 +84,7 @@ func applyAttrs(spec shimSpec) error {
 	for res, lim := range spec.Rlimits {
 		rl := unix.Rlimit{Cur: lim, Max: lim}
 		if err := unix.Setrlimit(res, &rl); err != nil {
-			return fmt.Errorf("setrlimit resource %s to %d: %w", strconv.Itoa(res), lim, err)
+			return fmt.Errorf("rlimits %s = %d: %w (a limit over poold's own hard limit needs root)", configs.RlimitName(res), lim, err)
 		}
 	}
 	if spec.Umask >= 0 {

@@ -477,3 +477,25 @@ func niceOf(t *testing.T, pid int) int {
 	}
 	return n
 }
+
+// TestImpossibleRlimitNamesIt: a limit the kernel refuses (nofile over
+// fs.nr_open binds root too) fails the worker with exit 127 and a message
+// naming the rlimits key, not "resource 7".
+func TestImpossibleRlimitNamesIt(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/fs/nr_open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nrOpen, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := runSpawner(t, "")
+	c := start(t, s.Spawner, "hold", ProcSpec{Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: nrOpen + 1}})
+	if ex := c.wait(t); ex != (Exit{Code: 127}) {
+		t.Errorf("%v, want exit status 127", ex)
+	}
+	if msg := c.stderrText(t); !strings.Contains(msg, fmt.Sprintf("rlimits nofile = %d", nrOpen+1)) {
+		t.Errorf("stderr %q: want it to name rlimits nofile", msg)
+	}
+}
