@@ -220,6 +220,11 @@ func syntaxProblem(path, format string, err error) Problem {
 		p.Msg = "syntax error: " + de.Error()
 	case errors.As(err, &se):
 		p.Line, p.Column = offsetPosition(path, se.Offset)
+	case errors.As(err, &te) && strings.HasPrefix(te.Value, "number"):
+		// The file is read into plain maps, so only a number too large
+		// for a float64 (1e400) ends up here.
+		p.Line, p.Column = offsetPosition(path, te.Offset)
+		p.Msg = fmt.Sprintf("%s is out of range; write a smaller value", te.Value)
 	case errors.As(err, &te):
 		p.Msg = "the file must hold one JSON object with the sections arbiter, web, sockets, watchers"
 	case format == "yaml":

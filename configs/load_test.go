@@ -68,6 +68,7 @@ func TestLoadBad(t *testing.T) {
 			`arbiter.log_format: must be one of text, json, got "xml"`,
 		}, 2},
 		{"bad_name.toml", []string{`watchers.my app: bad name "my app"`}, 1},
+		{"bad_number.json", []string{`bad_number.json:1:68: number 1e400 is out of range`}, 1},
 		{"bad_metrics_address.toml", []string{
 			`arbiter.event_history: must be`,
 			`web.metrics_address: must be "HOST:PORT" such as "127.0.0.1:9100", got "9100"`,
