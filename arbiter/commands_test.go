@@ -68,6 +68,7 @@ func TestCommandErrors(t *testing.T) {
 		{`{"command": "incr"}`, ErrnoBadProperty, `"name"`},
 		{`{"command": "incr", "properties": {"name": "nope"}}`, ErrnoBadProperty, "program nope not found"},
 		{`{"command": "incr", "properties": {"name": "web", "nb": "many"}}`, ErrnoBadProperty, "whole number"},
+		{`{"command": "incr", "properties": {"name": "web", "nb": 9223372036854775807}}`, ErrnoBadProperty, `"nb" is 9223372036854775808, too large`},
 		{`{"command": "signal", "properties": {"name": "web", "signum": "BOGUS"}}`, ErrnoBadProperty, "signal"},
 		{`{"command": "get", "properties": {"name": "web", "keys": ["nope"]}}`, ErrnoBadProperty, "no option"},
 		{`{"command": "set", "properties": {"name": "web", "options": {"numprocesses": -1}}}`, ErrnoBadProperty, "numprocesses"},

@@ -42,8 +42,12 @@ func (p props) integer(k string, def int) (int, error) {
 	}
 	switch v := v.(type) {
 	case float64:
-		if v == float64(int(v)) {
+		const most = 1 << 53 // a JSON number holds every whole number up to this
+		switch {
+		case v == math.Trunc(v) && math.Abs(v) <= most:
 			return int(v), nil
+		case v == math.Trunc(v):
+			return 0, errorf(ErrnoBadProperty, "%s: property %q is %.0f, too large (at most %d)", p.cmd, k, v, most)
 		}
 	case int: // in-process callers
 		return v, nil
