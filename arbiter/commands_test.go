@@ -3,6 +3,7 @@ package arbiter
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -192,6 +193,23 @@ func TestReplyEchoesTheIDAsSent(t *testing.T) {
 		}
 		if r["id"] != tc.want {
 			t.Errorf("%s: reply id %#v, want %#v", tc.req, r["id"], tc.want)
+		}
+	}
+}
+
+// TestUnknownPidListsAFew: an unknown pid's error lists a few of the
+// watcher's pids, not all of them (a pool may have thousands).
+func TestUnknownPidListsAFew(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 12)}}, Options{})
+	h.spawns(12)
+	for cmd, props := range map[string]map[string]any{
+		"signal": {"name": "web", "pid": 1, "signum": "HUP"},
+		"stats":  {"name": "web", "process": 1},
+	} {
+		r := h.a.Do(context.Background(), Request{ID: "x", Command: cmd, Properties: props})
+		reason := fmt.Sprint(r["reason"])
+		if !strings.Contains(reason, "has no process with pid 1") || !strings.Contains(reason, "(12 in all; poolctl list web shows them)") {
+			t.Errorf("%s of an unknown pid: %q", cmd, reason)
 		}
 	}
 }

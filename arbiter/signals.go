@@ -56,7 +56,7 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 	pids := w.Pids()
 	if pid != 0 {
 		if !w.Has(pid) {
-			return errorf(ErrnoBadProperty, "signal: watcher %q has no process with pid %d (its pids: %v)", w.Name(), pid, pids)
+			return noSuchPid("signal", w, pid)
 		}
 		pids = []int{pid}
 	}
@@ -151,4 +151,16 @@ func cmdKill(a *Arbiter, m *cmdMsg) error {
 		}
 	}
 	return a.finish(m, []*watcher.Watcher{w}, nil)
+}
+
+// noSuchPid is the error for a pid that is not one of w's workers; it
+// lists a few of w's pids (a pool may have thousands).
+func noSuchPid(cmd string, w *watcher.Watcher, pid int) error {
+	const shown = 10
+	pids := w.Pids() // sorted
+	list := fmt.Sprint(pids)
+	if len(pids) > shown {
+		list = fmt.Sprintf("%v ... (%d in all; poolctl list %s shows them)", pids[:shown], len(pids), w.Name())
+	}
+	return errorf(ErrnoBadProperty, "%s: watcher %q has no process with pid %d (its pids: %s)", cmd, w.Name(), pid, list)
 }

@@ -107,7 +107,7 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 	}
 	if pid != 0 {
 		if !w.Has(pid) {
-			return errorf(ErrnoBadProperty, "stats: watcher %q has no process with pid %d (its pids: %v)", w.Name(), pid, w.Pids())
+			return noSuchPid("stats", w, pid)
 		}
 		for _, r := range rows {
 			if r.proc.Pid == pid {
