@@ -56,12 +56,31 @@ func (p Problem) render(file string) string {
 		b.WriteString(": ")
 	}
 	if p.Key != "" {
-		b.WriteString(p.Key)
+		b.WriteString(visible(p.Key))
 		b.WriteString(": ")
 	}
-	b.WriteString(p.Msg)
+	b.WriteString(visible(p.Msg))
 	return b.String()
 }
+
+// visible escapes control characters (a NUL or an escape sequence quoted
+// from a broken file) so that an error never writes them to a terminal.
+func visible(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // problems collects Problems while decoding and validating.
 type problems struct {

@@ -69,6 +69,8 @@ func TestLoadBad(t *testing.T) {
 		}, 2},
 		{"bad_name.toml", []string{`watchers.my app: bad name "my app"`}, 1},
 		{"bad_number.json", []string{`bad_number.json:1:68: number 1e400 is out of range`}, 1},
+		// A NUL byte is quoted, never written raw to the terminal.
+		{"bad_nul.toml", []string{`bad_nul.toml:3:1: syntax error: toml: invalid character at start of key: \x00`}, 1},
 		{"bad_metrics_address.toml", []string{
 			`arbiter.event_history: must be`,
 			`web.metrics_address: must be "HOST:PORT" such as "127.0.0.1:9100", got "9100"`,
