@@ -95,7 +95,11 @@ func sectionKeys(sec string) []string {
 // Values stay text (envValue) until decoded as the key's type, so case and
 // '$' are kept. A POOLD_* variable that names no key and is not reserved
 // is a problem: a typo must not pass unnoticed.
-func applyEnv(ps *problems, tree map[string]any, environ []string) {
+//
+// It returns the keys it set ("arbiter.endpoint", "watchers.web.cmd") and
+// the variable that set each, for creditEnv.
+func applyEnv(ps *problems, tree map[string]any, environ []string) map[string]string {
+	set := map[string]string{}
 	targets := envTargets(tree)
 	seen := map[string]bool{}
 	var unknown []string
@@ -115,11 +119,33 @@ func applyEnv(ps *problems, tree map[string]any, environ []string) {
 		}
 		for _, t := range ts {
 			setEnvValue(tree, t, envValue{name: name, text: text})
+			set[t.fullKey()] = name
 		}
 	}
 	sort.Strings(unknown)
 	for _, name := range unknown {
 		ps.add("", "environment variable %s: %s", name, unknownEnvMsg(name, targets, tree))
+	}
+	return set
+}
+
+// fullKey is the key t sets, as problems name it.
+func (t envTarget) fullKey() string {
+	if t.name == "" {
+		return t.sec + "." + t.key
+	}
+	return t.sec + "." + t.name + "." + t.key
+}
+
+// creditEnv adds to each problem of a key an override set (from, from
+// applyEnv) which variable set it, where the decoder did not already:
+// the checks after decoding (an endpoint's form, a cmd's program) see
+// only the value.
+func (ps *problems) creditEnv(from map[string]string) {
+	for i, p := range ps.list {
+		if name, ok := from[p.Key]; ok && !strings.Contains(p.Msg, "(from environment variable ") {
+			ps.list[i].Msg += " (from environment variable " + name + ")"
+		}
 	}
 }
 
@@ -132,7 +158,7 @@ func ambiguous(ts []envTarget) string {
 	for _, t := range ts {
 		if t.key != ts[0].key {
 			for _, t := range ts {
-				keys = append(keys, t.sec+"."+t.name+"."+t.key)
+				keys = append(keys, t.fullKey())
 			}
 			return strings.Join(keys, " and ")
 		}

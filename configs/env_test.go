@@ -35,6 +35,8 @@ func TestEnvUnknown(t *testing.T) {
 		{[]string{"POOLD_FROBNICATE=1"}, []string{`POOLD_FROBNICATE: names no config key (overrides are POOLD_<SECTION>_<KEY> and POOLD_<SECTION>_<NAME>_<KEY>, SECTION one of ARBITER, SOCKETS, WATCHERS, WEB); fix its name or unset it`}},
 		{[]string{"POOLD_WATCHERS_WEB_NUMPROCESS=3", "POOLD_WEB_ADDRES=x", "POOLD_WATCHERS_WEB_NUMPROCESSES=2"}, []string{
 			"POOLD_WATCHERS_WEB_NUMPROCESS:", "POOLD_WEB_ADDRES:"}},
+		// A value refused after decoding still names its variable.
+		{[]string{"POOLD_ARBITER_ENDPOINT=garbage"}, []string{`arbiter.endpoint: must be "ipc://PATH" or "tcp://HOST:PORT", got "garbage" (from environment variable POOLD_ARBITER_ENDPOINT)`}},
 		// Variables poold gives its workers, and those of its tests.
 		{[]string{"POOLD_WID=1", "POOLD_WATCHER=web", "POOLD_PID=42", "POOLD_EXEC_SHIM={}", "POOLD_TEST_WORKER=serve", "poold_lower=1"}, nil},
 	} {

@@ -59,9 +59,10 @@ func Load(path string) (*Config, error) {
 	tree := rawTree(v)
 	ps := &problems{}
 	caseProblems(ps, data, format)
-	applyEnv(ps, tree, os.Environ())
+	fromEnv := applyEnv(ps, tree, os.Environ())
 	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
 	cfg.Path = path
+	ps.creditEnv(fromEnv)
 	if err := ps.err(path); err != nil {
 		return nil, err
 	}

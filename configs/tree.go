@@ -12,9 +12,10 @@ import "os"
 // it).
 func FromTree(path string, tree map[string]any) (*Config, error) {
 	ps := &problems{}
-	applyEnv(ps, tree, os.Environ())
+	fromEnv := applyEnv(ps, tree, os.Environ())
 	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
 	cfg.Path = path
+	ps.creditEnv(fromEnv)
 	if err := ps.err(path); err != nil {
 		return nil, err
 	}
