@@ -24,6 +24,8 @@ type reloadOutcome struct {
 	// RestartNeeded lists the changed settings that keep their old value
 	// until poold restarts ("arbiter.endpoint", "web.address"), sorted.
 	RestartNeeded []string
+	// Sockets are the sockets the reload bound, closed and rebound.
+	Sockets socketDiff
 }
 
 // fields are the reply fields poold adds to reloadconfig (ok and error).
@@ -35,6 +37,7 @@ func (o reloadOutcome) fields() map[string]any {
 	return map[string]any{
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
 		"unchanged": nonNil(o.Unchanged), "rolled_back": rb, "restart_needed": nonNil(o.RestartNeeded),
+		"sockets": o.Sockets.fields(),
 	}
 }
 
@@ -69,19 +72,28 @@ func (o reloadOutcome) err() error {
 }
 
 func (o reloadOutcome) summary() string {
-	var parts []string
-	for _, g := range []struct {
-		what  string
-		names []string
-	}{{"added", o.Added}, {"removed", o.Removed}, {"updated", o.Updated}} {
-		if len(g.names) > 0 {
-			parts = append(parts, g.what+" "+strings.Join(nonNil(g.names), ", "))
-		}
+	parts := changeGroups(o.Added, o.Removed, o.Updated)
+	if sd := o.Sockets.summary(); sd != "" {
+		parts = append(parts, sd)
 	}
 	if len(parts) == 0 {
 		return "no change"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// changeGroups words the non-empty lists: "added a, b", "removed c", ...
+func changeGroups(added, removed, updated []string) []string {
+	var parts []string
+	for _, g := range []struct {
+		what  string
+		names []string
+	}{{"added", added}, {"removed", removed}, {"updated", updated}} {
+		if len(g.names) > 0 {
+			parts = append(parts, g.what+" "+strings.Join(nonNil(g.names), ", "))
+		}
+	}
+	return parts
 }
 
 // errRejected wraps a config that was refused before anything changed.
@@ -244,6 +256,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 		return
 	}
 	o := plan.outcome
+	o.Sockets = diffSockets(a.cfg.Sockets, cfg.Sockets)
 	o.RestartNeeded = a.applySettings(cfg)
 	prevFiled, filed := a.filed, byName(cfg.Watchers)
 	a.filed = filed

@@ -109,3 +109,25 @@ func TestReloadRefusesAnEmptyFile(t *testing.T) {
 	}
 	checkStillServing(t, h, pids)
 }
+
+// TestReloadReportsSockets: the reply and the log name the sockets a
+// reload bound and closed; they used to mention watchers only.
+func TestReloadReportsSockets(t *testing.T) {
+	w := testWatcher("web", "serve", 1)
+	w.Sockets = []string{"web"}
+	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web"), tcpSocket("old")}, Watchers: []configs.Watcher{w}}
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
+		c := *cfg
+		c.Sockets = []configs.Socket{tcpSocket("web"), tcpSocket("extra")}
+		return &c, nil
+	}})
+	readyPids(t, h, 1)
+	r := h.do("reloadconfig", map[string]any{"waiting": true})
+	socks, _ := r["sockets"].(map[string]any)
+	if got := fmt.Sprint(socks["added"], socks["removed"], socks["updated"]); got != "[extra] [old] []" {
+		t.Errorf("reply sockets %v, want extra added and old removed", r["sockets"])
+	}
+	if !strings.Contains(h.log.String(), "sockets: added extra, removed old") {
+		t.Errorf("log does not name the sockets:\n%s", h.log.String())
+	}
+}

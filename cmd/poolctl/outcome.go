@@ -3,7 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // What a waited reloadconfig (or reload) did to each watcher: poold-only
@@ -39,17 +40,34 @@ func formatOutcome(w io.Writer, r reply) error {
 	for n, why := range rolled {
 		fate[n] = "rolled back: " + render(why)
 	}
-	names := make([]string, 0, len(fate))
-	for n := range fate {
-		names = append(names, n)
+	if err := printFates(w, "", fate); err != nil {
+		return err
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		if _, err := fmt.Fprintf(w, "%s: %s\n", n, fate[n]); err != nil {
+	return formatSocketOutcome(w, r)
+}
+
+// printFates prints "PREFIXNAME: FATE" lines, by name.
+func printFates(w io.Writer, prefix string, fate map[string]string) error {
+	for _, n := range slices.Sorted(maps.Keys(fate)) {
+		if _, err := fmt.Fprintf(w, "%s%s: %s\n", prefix, n, fate[n]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// formatSocketOutcome prints "socket NAME: added" (removed, updated) for
+// each socket a reload changed, by name.
+func formatSocketOutcome(w io.Writer, r reply) error {
+	socks, _ := r["sockets"].(map[string]any)
+	fate := map[string]string{}
+	for _, k := range []string{"added", "removed", "updated"} {
+		names, _ := socks[k].([]any)
+		for _, n := range names {
+			fate[render(n)] = k
+		}
+	}
+	return printFates(w, "socket ", fate)
 }
 
 // formatReload prints the outcome per watcher when poold reports it, else

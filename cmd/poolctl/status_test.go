@@ -99,6 +99,9 @@ func TestFormatReloadOutcome(t *testing.T) {
 			"rolled_back":{"api":"new worker pid 123 (wid 2) exited with status 1 before it was ready"}}`,
 			lines("api: rolled back: new worker pid 123 (wid 2) exited with status 1 before it was ready", "web: updated")},
 		{"reload with outcome", "reload", `{"status":"ok","updated":["web"]}`, lines("web: updated")},
+		{"reloadconfig, sockets too", "reloadconfig", `{"status":"ok","updated":["web"],"unchanged":[],
+			"sockets":{"added":["s2"],"removed":["u"],"updated":["web"]}}`,
+			lines("web: updated", "socket s2: added", "socket u: removed", "socket web: updated")},
 		{"reload waiting info", "reload", `{"status":"ok","info":{"started":[20],"stopped":[10],"kept":[]}}`,
 			lines("started:  20", "stopped:  10", "kept:     -")},
 	}
