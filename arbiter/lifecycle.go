@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -69,8 +70,45 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 		m.ok(nil)
 		return nil
 	}
-	act(ws, func() { m.ok(fields()) })
+	act(ws, func() {
+		// A waited start (or restart) that left slots without a worker
+		// did not start them: say so, as systemctl start would.
+		if why := startFailures(m.req.Command, a.withDeps(ws)); why != "" {
+			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
+			return
+		}
+		m.ok(fields())
+	})
 	return nil
+}
+
+// startFailures words the slots of running watchers in ws left without a
+// worker after a start or restart (a spawn error, a worker dead before it
+// was ready), at most a few; "" when there is none or cmd is not one.
+func startFailures(cmd string, ws []*watcher.Watcher) string {
+	if cmd != "start" && cmd != "restart" {
+		return ""
+	}
+	const shown = 3
+	var parts []string
+	n := 0
+	for _, w := range ws {
+		if w.Status() == watcher.Stopped {
+			continue
+		}
+		for _, s := range w.Slots() {
+			if s.Pid != 0 || s.State == "exited" {
+				continue
+			}
+			if n++; n <= shown {
+				parts = append(parts, fmt.Sprintf("watcher %q wid %d has no worker (%s: %s)", w.Name(), s.Wid, s.State, s.LastExit))
+			}
+		}
+	}
+	if n > shown {
+		parts = append(parts, fmt.Sprintf("%d more such slots (poolctl status shows them)", n-shown))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // cmdStart starts the named watcher after what it depends on; without a

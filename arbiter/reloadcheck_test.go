@@ -131,3 +131,24 @@ func TestReloadReportsSockets(t *testing.T) {
 		t.Errorf("log does not name the sockets:\n%s", h.log.String())
 	}
 }
+
+// TestWaitedStartReportsWorkersThatDidNotStart: start with waiting used
+// to answer ok (started: none) while every slot of the watcher sat in
+// backoff with a spawn error; it now fails naming the slots, as
+// systemctl start fails for a unit that does not start.
+func TestWaitedStartReportsWorkersThatDidNotStart(t *testing.T) {
+	bad := testWatcher("bad", "serve", 2)
+	bad.Cmd = "/nonexistent/poold-test/prog"
+	bad.Autostart = false
+	good := testWatcher("good", "serve", 1)
+	good.Autostart = false
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{bad, good}}, Options{})
+	r := h.a.Do(context.Background(), Request{ID: "s", Command: "start", Properties: map[string]any{"name": "bad", "waiting": true}})
+	reason := fmt.Sprint(r["reason"])
+	if r["errno"] != ErrnoAsync || !strings.Contains(reason, `watcher "bad" wid 1 has no worker (backoff: spawn error: /nonexistent/poold-test/prog: not found)`) {
+		t.Errorf("waited start of a watcher whose program is missing: %v", r)
+	}
+	if r := h.do("start", map[string]any{"name": "good", "waiting": true}); r["status"] != "ok" {
+		t.Errorf("waited start of a good watcher: %v", r)
+	}
+}
