@@ -130,6 +130,7 @@ func (t *translator) sockets() {
 		}
 		// Circus lower-cases socket names.
 		out := t.doc.Section("sockets", strings.ToLower(name))
+		out.From = s
 		vals := map[string]string{}
 		for _, o := range s.Options {
 			vals[o.Key] = expandCircusEnv(o.Value, t.global)

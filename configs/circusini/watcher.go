@@ -36,6 +36,7 @@ func (t *translator) watchers() {
 			continue
 		}
 		w := &wdraft{sec: s, name: name, out: t.doc.Section("watchers", name), env: map[string]string{}}
+		w.out.From = s
 		for _, k := range slices.Sorted(maps.Keys(t.local)) {
 			w.setEnv(k, t.local[k])
 		}

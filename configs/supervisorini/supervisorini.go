@@ -199,6 +199,7 @@ func (t *translator) supervisord(s *translate.INISection) {
 // program maps one [program:NAME] or [fcgi-program:NAME].
 func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	out := t.doc.Section("watchers", name)
+	out.From = s
 	numStart := 0
 	if v, ok := s.Get("numprocs_start"); ok {
 		numStart, _ = strconv.Atoi(strings.TrimSpace(v))

@@ -9,6 +9,7 @@
 package translate
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -65,6 +66,9 @@ type Doc struct {
 type Section struct {
 	Path  []string
 	Items []Item
+	// From is the source section it was translated from, if one: config
+	// errors about it are then told in the source's terms.
+	From *INISection
 }
 
 // Item is a key with its value, or (Key "") a comment line.
@@ -200,7 +204,41 @@ func (d *Doc) Config(strict bool) (*configs.Config, error) {
 	if w := d.Warnings(); strict && len(w) > 0 {
 		return nil, &StrictError{Notes: w}
 	}
-	return configs.FromTree(d.Source, d.Tree())
+	cfg, err := configs.FromTree(d.Source, d.Tree())
+	var ce *configs.Error
+	if errors.As(err, &ce) {
+		d.inSourceTerms(ce)
+	}
+	return cfg, err
+}
+
+// inSourceTerms rewrites the problems of sections translated from a
+// source section to name that section and its line: "[watcher:web]
+// numprocesses" at the option's line (or the section's) rather than
+// poold's "watchers.web.numprocesses", which the user never wrote.
+func (d *Doc) inSourceTerms(ce *configs.Error) {
+	for i, p := range ce.Problems {
+		for _, s := range d.Sections {
+			prefix := strings.Join(s.Path, ".") + "."
+			if s.From == nil || !strings.HasPrefix(p.Key, prefix) {
+				continue
+			}
+			key := strings.TrimPrefix(p.Key, prefix)
+			file, line := s.From.File, s.From.Line
+			for _, o := range s.From.Options {
+				if o.Key == key {
+					file, line = o.File, o.Line
+				}
+			}
+			p.Key, p.Line, p.Column = "["+s.From.Name+"] "+key, line, 0
+			if file != ce.File { // an included file: name it
+				p.Key += fmt.Sprintf(" (%s:%d)", file, line)
+				p.Line = 0
+			}
+			ce.Problems[i] = p
+			break
+		}
+	}
 }
 
 // SortSections puts [arbiter] and [web] first, then sockets, then

@@ -1,0 +1,27 @@
+package circusini
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestErrorsNameTheIniSection: a value poold refuses is reported as the
+// ini's [watcher:NAME] key at its line, not as poold's
+// watchers.NAME.KEY, which the user never wrote.
+func TestErrorsNameTheIniSection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.ini")
+	ini := "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[watcher:w]\ncmd = /bin/sleep\nargs = 100\nnumprocesses = abc\n"
+	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Translate(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = doc.Config(false)
+	if want := path + `:7: [watcher:w] numprocesses: must be an integer, got string "abc"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
