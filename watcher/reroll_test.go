@@ -15,21 +15,13 @@ import (
 // serving workers held the higher wids, all of them stopped at once and
 // nothing served until the newest batch was ready.
 func TestReloadDuringReloadKeepsTheReadyWorkers(t *testing.T) {
-	s := spec(2)
-	s.Readiness = "notify" // max_surge: the default, 100%
-	w, _ := newWatcher(t, s)
-	w.Start()
-	readyAll := func() {
-		for _, pid := range pidsIn(w, ProcStarting) {
-			w.Ready(pid)
-		}
-	}
+	w, _ := startedReady(t, 2) // max_surge: the default, 100%
+	readyAll := func() { readyStarting(w) }
 	exitStopping := func() {
 		for _, pid := range pidsIn(w, ProcStopping) {
 			w.Exited(pid, -15)
 		}
 	}
-	readyAll()
 	w.Reload(true, false) // a first reload: the serving workers move to wids 3 and 4
 	readyAll()
 	exitStopping()
@@ -64,29 +56,39 @@ func TestReloadDuringReloadKeepsTheReadyWorkers(t *testing.T) {
 
 // TestConfigRolloutEndsWithReload: workers replaced for a changed spec (a
 // config reload, a set of cmd) end with Circus's reload event, as a
-// reload command's do (once the old workers are told to stop); it used to end without any, so a subscriber never
-// learned that the new spec serves.
+// reload command's do (once the old workers are told to stop). It used
+// to end without any, so a subscriber never learned the new spec serves.
 func TestConfigRolloutEndsWithReload(t *testing.T) {
-	s := spec(2)
-	s.Readiness = "notify"
-	w, h := newWatcher(t, s)
-	w.Start()
-	for _, pid := range pidsIn(w, ProcStarting) {
-		w.Ready(pid)
-	}
-	upd := s
+	w, h := startedReady(t, 2)
+	upd := w.Spec()
 	upd.Args = []string{"--new"}
 	if err := w.Update(upd, Sockets{}); err != nil {
 		t.Fatal(err)
 	}
 	h.events = nil
-	for _, pid := range pidsIn(w, ProcStarting) {
-		w.Ready(pid)
-	}
+	readyStarting(w)
 	for _, pid := range pidsIn(w, ProcStopping) {
 		w.Exited(pid, -15)
 	}
 	if !w.Settled() || !slices.Contains(h.events, string(events.KindReload)) {
 		t.Errorf("events after the update: %v, want a reload once the new workers serve", h.events)
+	}
+}
+
+// startedReady starts a watcher of n notify workers and makes them ready.
+func startedReady(t *testing.T, n int) (*Watcher, *fakeHost) {
+	t.Helper()
+	s := spec(n)
+	s.Readiness = "notify"
+	w, h := newWatcher(t, s)
+	w.Start()
+	readyStarting(w)
+	return w, h
+}
+
+// readyStarting reports every starting worker of w ready.
+func readyStarting(w *Watcher) {
+	for _, pid := range pidsIn(w, ProcStarting) {
+		w.Ready(pid)
 	}
 }
