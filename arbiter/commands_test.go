@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -211,5 +212,20 @@ func TestUnknownPidListsAFew(t *testing.T) {
 		if !strings.Contains(reason, "has no process with pid 1") || !strings.Contains(reason, "(12 in all; poolctl list web shows them)") {
 			t.Errorf("%s of an unknown pid: %q", cmd, reason)
 		}
+	}
+}
+
+// TestOptionsGiveTheWorkingDirectory: without working_dir, options and
+// get give the directory the workers start in (poold's), as circusd
+// gives its own; poold gave "".
+func TestOptionsGiveTheWorkingDirectory(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, _ := h.do("get", map[string]any{"name": "web", "keys": []any{"working_dir"}})["options"].(map[string]any)
+	if opts["working_dir"] != wd {
+		t.Errorf("get working_dir: %v, want %s", opts["working_dir"], wd)
 	}
 }

@@ -8,13 +8,21 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/launch"
 	"github.com/poold/poold/watcher/procinfo"
 )
 
 // options are a watcher's options as the options and get commands give
 // them: Circus's shapes for Circus's options (circusShaped).
 func (a *Arbiter) options(w *watcher.Watcher) map[string]any {
-	return circusShaped(configs.WatcherOptions(w.Spec()))
+	opts := circusShaped(configs.WatcherOptions(w.Spec()))
+	if opts["working_dir"] == "" {
+		// As circusd: the directory the workers start in, not "".
+		if dir, err := launch.Dir(w.Spec()); err == nil {
+			opts["working_dir"] = dir
+		}
+	}
+	return opts
 }
 
 func cmdGet(a *Arbiter, m *cmdMsg) error {
