@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,10 +103,13 @@ func TestIdentityMatchesProcfs(t *testing.T) {
 	// The shell waits for its sleep, keeping its argv: the script, $0 and
 	// an argument three buffers long.
 	long := exec.Command(sh, "-c", "sleep 3600; :", "sh", strings.Repeat("x", 3*idBufSize))
+	// Its own process group, so that the cleanup ends the sleep too: it
+	// used to kill only the shell and leave its sleep behind, one per run.
+	long.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := long.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = long.Process.Kill(); _ = long.Wait() })
+	t.Cleanup(func() { _ = syscall.Kill(-long.Process.Pid, syscall.SIGKILL); _ = long.Wait() })
 	buf := make([]byte, idBufSize)
 	for _, pid := range []int{os.Getpid(), long.Process.Pid, 1} {
 		p, err := fs.Proc(pid)
