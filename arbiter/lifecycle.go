@@ -97,7 +97,7 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 			continue
 		}
 		for _, s := range w.Slots() {
-			if s.Pid != 0 || s.State == "exited" {
+			if s.Pid != 0 || s.State == string(watcher.HoldExited) {
 				continue
 			}
 			if n++; n <= shown {

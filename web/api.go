@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -85,9 +84,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 		return
 	}
 	key := clientKey(r)
-	if wait, d := s.fails.blocked(key); wait {
-		secs := int(math.Ceil(d.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	if secs, wait := s.fails.retryAfter(w, key); wait {
 		apiError(w, http.StatusTooManyRequests, arbiter.ErrnoForbidden, id,
 			"too many failed attempts from %s; retry in %ds", key, secs)
 		return

@@ -3,6 +3,7 @@ package web
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -91,14 +92,23 @@ func newFailLimiter(burst int, decay time.Duration) *failLimiter {
 // refuse answers 429 for who ("poold console") when key is blocked, and
 // reports whether it did.
 func (l *failLimiter) refuse(w http.ResponseWriter, key, who string) bool {
+	secs, wait := l.retryAfter(w, key)
+	if wait {
+		http.Error(w, fmt.Sprintf("%s: too many failed tokens from %s; retry in %ds", who, key, secs), http.StatusTooManyRequests)
+	}
+	return wait
+}
+
+// retryAfter sets Retry-After, in whole seconds, when key is blocked, and
+// returns them.
+func (l *failLimiter) retryAfter(w http.ResponseWriter, key string) (secs int, blocked bool) {
 	wait, d := l.blocked(key)
 	if !wait {
-		return false
+		return 0, false
 	}
-	secs := strconv.Itoa(int(math.Ceil(d.Seconds())))
-	w.Header().Set("Retry-After", secs)
-	http.Error(w, who+": too many failed tokens from "+key+"; retry in "+secs+"s", http.StatusTooManyRequests)
-	return true
+	secs = int(math.Ceil(d.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return secs, true
 }
 
 func clientKey(r *http.Request) string {
