@@ -237,13 +237,13 @@ func validateRefs(ps *problems, k func(string) string, w *Watcher, sockets map[s
 		}
 	}
 	checkVars := func(key, text string) {
-		for _, x := range variables(text) {
-			if name, ok := strings.CutPrefix(x, "sockets."); ok {
+		for _, r := range varRefs(text) {
+			if name, ok := strings.CutPrefix(r.name, "sockets."); ok {
 				if !sockets[strings.ToLower(name)] {
-					ps.add(key, "refers to unknown socket %q through $(pool.%s); %s", name, x, socketHint(sockets))
+					ps.add(key, "refers to unknown socket %q through %s; %s", name, r.text, socketHint(sockets))
 				}
-			} else if !knownVar(x) {
-				ps.add(key, "unknown variable %q; known: %s, sockets.NAME, env.KEY", x, strings.Join(varNames, ", "))
+			} else if !knownVar(r.name) {
+				ps.add(key, "unknown variable %q; known: %s, sockets.NAME, env.KEY", r.name, strings.Join(varNames, ", "))
 			}
 		}
 	}

@@ -55,8 +55,21 @@ func varFrom(s string, m []int) string {
 // variables returns every X referenced in s, in order of appearance.
 func variables(s string) []string {
 	var out []string
+	for _, r := range varRefs(s) {
+		out = append(out, r.name)
+	}
+	return out
+}
+
+// varRef is one variable reference: its X and the text written
+// ("$(circus.sockets.web)"), so that messages quote what the user wrote.
+type varRef struct{ name, text string }
+
+// varRefs returns every variable reference in s, in order of appearance.
+func varRefs(s string) []varRef {
+	var out []varRef
 	for _, m := range varRE.FindAllStringSubmatchIndex(s, -1) {
-		out = append(out, varFrom(s, m))
+		out = append(out, varRef{varFrom(s, m), s[m[0]:m[1]]})
 	}
 	return out
 }

@@ -58,6 +58,9 @@ func Load(path string, strict bool) (*configs.Config, []translate.Note, error) {
 	return cfg, doc.Notes, err
 }
 
+// iniWords tells poold's config advice in circus.ini's words.
+var iniWords = strings.NewReplacer("a [sockets.NAME] section", "a [socket:NAME] section")
+
 // translator carries one translation.
 type translator struct {
 	doc     *translate.Doc
@@ -80,7 +83,7 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 		return nil, fmt.Errorf("circusini: %w", err)
 	}
 	t := &translator{
-		doc:     &translate.Doc{Source: path},
+		doc:     &translate.Doc{Source: path, Words: iniWords},
 		ini:     ini,
 		path:    path,
 		environ: environMap(environ),

@@ -25,3 +25,23 @@ func TestErrorsNameTheIniSection(t *testing.T) {
 		t.Fatalf("got %v, want %q", err, want)
 	}
 }
+
+// TestSocketAdviceInIniWords: a $(circus.sockets.X) with no such socket
+// quotes the reference as written and advises circus.ini's [socket:NAME],
+// not poold's $(pool.sockets.X) and [sockets.NAME].
+func TestSocketAdviceInIniWords(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nosock.ini")
+	ini := "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[watcher:web]\ncmd = /bin/sleep $(circus.sockets.web)\nuse_sockets = True\n"
+	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Translate(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = doc.Config(false)
+	want := path + `:5: [watcher:web] cmd: refers to unknown socket "web" through $(circus.sockets.web); no sockets are defined; add a [socket:NAME] section`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}

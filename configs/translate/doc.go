@@ -60,6 +60,10 @@ type Doc struct {
 	Header   []string // comment lines at the top of converted output
 	Sections []*Section
 	Notes    []Note
+	// Words, if set, rewrites poold's advice in config errors about
+	// translated sections into the source format's words ("[sockets.NAME]"
+	// becomes circus.ini's "[socket:NAME]").
+	Words *strings.Replacer
 }
 
 // Section is one poold table: Path {"arbiter"}, {"watchers", "web"}, ...
@@ -231,6 +235,9 @@ func (d *Doc) inSourceTerms(ce *configs.Error) {
 				}
 			}
 			p.Key, p.Line, p.Column = "["+s.From.Name+"] "+key, line, 0
+			if d.Words != nil {
+				p.Msg = d.Words.Replace(p.Msg)
+			}
 			if file != ce.File { // an included file: name it
 				p.Key += fmt.Sprintf(" (%s:%d)", file, line)
 				p.Line = 0
