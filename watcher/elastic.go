@@ -78,6 +78,9 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 	// A shrink must leave the smaller pool at or below the busy target.
 	fits := !useBusy || float64(l.Busy) <= share*float64(cur-spec.ScaleDownStep)
 	lo, hi := spec.Bounds()
+	// The queue rule never takes the last worker: an empty queue says
+	// nothing of the connections a worker holds. 0 is idle_timeout's.
+	floor := max(lo, 1)
 	switch {
 	case cur == 0 && l.Queue > 0 && hi > 0:
 		if l.Socket != "" {
@@ -91,8 +94,8 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 		return min(hi, cur+spec.ScaleUpStep), fmt.Sprintf("%d of %d workers busy, above %g%%", l.Busy, cur, spec.ScaleBusyTarget)
 	case spec.IdleTimeout > 0 && cur > lo && now.Sub(s.active) >= spec.IdleTimeout:
 		return lo, fmt.Sprintf("idle: no connection for %v", spec.IdleTimeout)
-	case cur > lo && fits && now.Sub(s.above) >= spec.ScaleDownCooldown && now.Sub(s.changed) >= spec.ScaleDownCooldown:
-		return max(lo, cur-spec.ScaleDownStep), fmt.Sprintf("accept queue at or below target %d for %v", spec.ScaleQueueTarget, spec.ScaleDownCooldown)
+	case cur > floor && fits && now.Sub(s.above) >= spec.ScaleDownCooldown && now.Sub(s.changed) >= spec.ScaleDownCooldown:
+		return max(floor, cur-spec.ScaleDownStep), fmt.Sprintf("accept queue at or below target %d for %v", spec.ScaleQueueTarget, spec.ScaleDownCooldown)
 	}
 	return cur, ""
 }

@@ -52,6 +52,33 @@ func TestScalerDecides(t *testing.T) {
 	}
 }
 
+// TestQueueShrinkKeepsAnOnDemandPoolUp: an empty accept queue shrinks an
+// on_demand pool to one worker at most. Only idle_timeout (no connection
+// waiting or open) takes it to 0, so a kept-alive connection or a long
+// request is not cut by the queue rule; with no idle_timeout the pool
+// stays up, as a Circus on_demand watcher or a socket-activated service.
+func TestQueueShrinkKeepsAnOnDemandPoolUp(t *testing.T) {
+	for _, idle := range []time.Duration{0, time.Minute} {
+		spec := configs.DefaultWatcher("p")
+		spec.OnDemand, spec.MaxWorkers, spec.IdleTimeout = true, 4, idle
+		spec.ScaleDownCooldown = time.Second
+		t0 := time.Unix(1000, 0)
+		var s scaler
+		s.decide(spec, 2, t0, Load{Conns: 1}, false)
+		if to, why := s.decide(spec, 2, t0.Add(2*time.Second), Load{Conns: 1}, false); to != 1 {
+			t.Fatalf("idle_timeout %v: 2 workers, queue empty: %d %q, want 1", idle, to, why)
+		}
+		s.changed = t0.Add(2 * time.Second)
+		if to, why := s.decide(spec, 1, t0.Add(30*time.Second), Load{Conns: 1}, false); to != 1 {
+			t.Fatalf("idle_timeout %v: the last worker, a connection open: %d %q, want 1", idle, to, why)
+		}
+		to, why := s.decide(spec, 1, t0.Add(2*time.Minute), Load{}, false)
+		if want := map[bool]int{true: 0, false: 1}[idle > 0]; to != want {
+			t.Fatalf("idle_timeout %v: the last worker, idle 90s: %d %q, want %d", idle, to, why, want)
+		}
+	}
+}
+
 func TestBoundsAndClamp(t *testing.T) {
 	w := configs.DefaultWatcher("p")
 	w.NumProcesses = 6
