@@ -1,6 +1,8 @@
 package arbiter
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,12 +35,18 @@ func TestBeforeStartHookFailureStopsTheStart(t *testing.T) {
 	w.Autostart = false
 	w.Hooks = map[string]string{"before_start": hookScript(t, dir, "no.sh", `echo "$POOLD_HOOK $POOLD_WATCHER" > `+seen+"\necho refusing >&2\nexit 3\n")}
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
-	h.do("start", map[string]any{"name": "web", "waiting": true})
+	// A waited start fails with the hook's last line, as systemctl start
+	// fails on a failed ExecStartPre=; status keeps the reason.
+	r := h.a.Do(context.Background(), Request{ID: "s", Command: "start", Properties: map[string]any{"name": "web", "waiting": true}})
+	const why = `the before_start hook failed: command "` // then the script's path
+	if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoAsync || !strings.Contains(reason, `watcher "web" was not started: `+why) || !strings.HasSuffix(reason, "exit status 3: refusing") {
+		t.Errorf("waited start with before_start failing: %v", r)
+	}
 	ev := h.next(string(events.KindHookFailure), nil)
 	if ev.Fields["name"] != "before_start" || !strings.Contains(ev.Fields["error"].(string), "exit status 3: refusing") {
 		t.Errorf("hook_failure %v", ev.Fields)
 	}
-	if r := h.do("status", map[string]any{"name": "web"}); r["status"] != "stopped" {
+	if r := h.do("status", map[string]any{"name": "web"}); r["status"] != "stopped" || !strings.Contains(fmt.Sprint(r["reason"]), "not started: "+why) {
 		t.Errorf("status after a failed before_start: %v", r)
 	}
 	if r := h.do("list", map[string]any{"name": "web"}); len(r["pids"].([]int)) != 0 {
@@ -158,4 +166,27 @@ func TestKillDoesNotWaitForBeforeStop(t *testing.T) {
 	// poold's second SIGTERM: the stop goes on without the hook.
 	h.a.Kill()
 	h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "web" })
+}
+
+// TestAfterStartWaitsForBeforeSpawn: after_start ran as soon as the
+// watcher started when before_spawn was set: the slots waiting on their
+// hook counted as done, so after_start (a load balancer registration,
+// say) ran before any worker existed. It now runs once the workers do.
+func TestAfterStartWaitsForBeforeSpawn(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	w := testWatcher("web", "sleep", 2)
+	w.Hooks = map[string]string{
+		"before_spawn": hookScript(t, dir, "spawn.sh", "sleep 0.3\necho \"before_spawn $POOLD_WID\" >> "+log+"\n"),
+		"after_start":  hookScript(t, dir, "started.sh", "echo after_start >> "+log+"\n"),
+	}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.next(string(events.KindHookSuccess), func(ev events.Event) bool { return ev.Fields["name"] == "after_start" })
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Fields(strings.ReplaceAll(string(b), "before_spawn ", "before_spawn_")); len(lines) != 3 || lines[2] != "after_start" {
+		t.Errorf("hooks ran in this order, want both before_spawn before after_start:\n%s", b)
+	}
 }

@@ -82,9 +82,10 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 	return nil
 }
 
-// startFailures words the slots of running watchers in ws left without a
-// worker after a start or restart (a spawn error, a worker dead before it
-// was ready), at most a few; "" when there is none or cmd is not one.
+// startFailures words the watchers in ws a start or restart did not start
+// (a hook, a dependency down) and the slots of running ones left without
+// a worker (a spawn error, a worker dead before it was ready), at most a
+// few slots; "" when there is none or cmd is not one.
 func startFailures(cmd string, ws []*watcher.Watcher) string {
 	if cmd != "start" && cmd != "restart" {
 		return ""
@@ -93,6 +94,10 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 	var parts []string
 	n := 0
 	for _, w := range ws {
+		if err := w.StartError(); err != nil {
+			parts = append(parts, fmt.Sprintf("watcher %q was not started: %v", w.Name(), err))
+			continue
+		}
 		if w.Status() == watcher.Stopped {
 			continue
 		}

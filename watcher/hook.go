@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 
@@ -60,7 +61,7 @@ func (w *Watcher) hook(name string, pid, wid int, extra map[string]string, then 
 		w.hooks = map[uint64]hookRun{}
 	}
 	w.hooks[gen] = hookRun{name: name, then: then}
-	pr := probe.Exec(cmd, hookEnv(name, w.spec.Name, pid, wid, extra))
+	pr := probe.Hook(cmd, hookEnv(name, w.spec.Name, pid, wid, extra))
 	w.log.Debug("running hook", "hook", name, "cmd", cmd)
 	w.host.Check(Check{Watcher: w.id, Kind: CheckHook, Gen: gen}, w.spec.HookTimeout, pr.Check)
 	return true
@@ -122,6 +123,7 @@ func (w *Watcher) gateStart() bool {
 		w.gate = 0
 		if err != nil {
 			w.status = Stopped
+			w.startErr = fmt.Errorf("the before_start hook failed: %w", err)
 			w.log.Warn("start aborted: the before_start hook failed", "error", err)
 			return
 		}

@@ -27,7 +27,7 @@ func (w *Watcher) start() {
 		w.startAfter = true
 		return
 	}
-	w.reloadErr = nil
+	w.reloadErr, w.startErr = nil, nil
 	w.clearHolds(true)
 	if w.gateStart() {
 		return

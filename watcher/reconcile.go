@@ -262,7 +262,10 @@ func (w *Watcher) batchPending(c census) bool {
 
 // note records what the census says is done.
 func (w *Watcher) note(c census) bool {
-	full := c.readyCur+c.held == w.spec.NumProcesses
+	// A slot whose before_spawn hook runs, or due to start now, is about
+	// to have a worker: a start or rollout is not done before it does.
+	coming := w.holdN[HoldHook] + w.holdN[HoldDue]
+	full := c.readyCur+c.held == w.spec.NumProcesses && coming == 0
 	switch {
 	case w.roll != nil && len(c.old) == 0 && full:
 		if w.roll.announce {

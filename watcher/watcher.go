@@ -167,6 +167,7 @@ type Watcher struct {
 
 	roll      *rollout      // a rolling replacement of every worker, or nil
 	reloadErr error         // why the last rollout was abandoned
+	startErr  error         // why the last start did not happen (a hook, a dependency)
 	warmup    uint64        // non-zero while warmup_delay holds back the next spawn
 	spawned   int           // spawns in this turn of the loop (see spawnBatch)
 	inflight  *pendingSpawn // begun, not finished (see spawnAt)
@@ -258,6 +259,9 @@ func (w *Watcher) Status() Status {
 // left empty; "" when all is well.
 func (w *Watcher) Reason() string {
 	var parts []string
+	if w.status == Stopped && w.startErr != nil {
+		parts = append(parts, fmt.Sprintf("not started: %v; fix the cause, then run `start %s`", w.startErr, w.spec.Name))
+	}
 	for _, in := range w.heldSlots() {
 		switch Hold(in.State) {
 		case HoldFailed:
@@ -289,6 +293,25 @@ func (w *Watcher) heldSlots() []SlotInfo {
 // ReloadError is why the last rolling reload was abandoned, nil if it was
 // not.
 func (w *Watcher) ReloadError() error { return w.reloadErr }
+
+// StartError is why the last start of a watcher now stopped did not
+// happen (its before_start hook failed, or NotStarted), nil if it did.
+func (w *Watcher) StartError() error {
+	if w.status != Stopped {
+		return nil
+	}
+	return w.startErr
+}
+
+// NotStarted records why a stopped watcher was not started (a dependency
+// is down); Reason and StartError give it until the next Start.
+func (w *Watcher) NotStarted(err error) {
+	if w.status != Stopped {
+		return
+	}
+	w.startErr = err
+	w.log.Error("not started", "why", err)
+}
 
 // LastSpawnError is the last error from starting a worker, nil after a
 // success.

@@ -1,7 +1,6 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// outputKeep is how much of a command's output is kept for its error.
+// outputKeep is how much of each of a command's streams is kept (the
+// end) for its error.
 const outputKeep = 4096
 
 // waitDelay bounds how long Check waits for the output pipe after the
@@ -27,6 +27,7 @@ type execProbe struct {
 	argv []string
 	env  []string
 	err  error
+	noun string // what errors call it: "" for "exec probe"
 }
 
 // Exec passes when cmd exits 0. cmd is split into words as a shell splits
@@ -45,21 +46,37 @@ func Exec(cmd string, env []string) Probe {
 	return &execProbe{cmd: cmd, argv: argv, env: env, err: err}
 }
 
+// Hook is Exec for a command hook: the same run, errors that call it a
+// command rather than a probe.
+func Hook(cmd string, env []string) Probe {
+	p := Exec(cmd, env).(*execProbe)
+	p.noun = "command"
+	return p
+}
+
 func (p *execProbe) target() string { return fmt.Sprintf("%q", p.cmd) }
+
+// fail is the probe's error for err, reason as given or boiled down.
+func (p *execProbe) fail(r string, err error) *Error {
+	if r == "" {
+		r = reason(err)
+	}
+	return &Error{Kind: "exec", Noun: p.noun, Target: p.target(), Reason: r, Err: err}
+}
 
 func (p *execProbe) Check(ctx context.Context) error {
 	if p.err != nil {
-		return &Error{Kind: "exec", Target: p.target(), Reason: p.err.Error(), Err: p.err}
+		return p.fail(p.err.Error(), p.err)
 	}
 	c := exec.CommandContext(ctx, p.argv[0], p.argv[1:]...)
 	c.Env = p.env
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &head{max: outputKeep}
-	c.Stdout, c.Stderr = out, out
+	stdout, stderr := &tail{max: outputKeep}, &tail{max: outputKeep}
+	c.Stdout, c.Stderr = stdout, stderr
 	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	c.WaitDelay = waitDelay
 	if err := c.Start(); err != nil {
-		return fail("exec", p.target(), err)
+		return p.fail("", err)
 	}
 	pid := c.Process.Pid
 	// Wait for the leader to exit without reaping it: while its zombie
@@ -75,40 +92,53 @@ func (p *execProbe) Check(ctx context.Context) error {
 	syscall.Kill(-pid, syscall.SIGKILL)
 	err := c.Wait()
 	if ctx.Err() != nil && err != nil {
-		return fail("exec", p.target(), ctx.Err())
+		return p.fail("", ctx.Err())
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		r := ee.String()
-		if line := firstLine(out.buf.Bytes()); line != "" {
+		// The message is the last thing a failing command says: on
+		// stderr if it wrote there (a traceback ends with the
+		// exception), else on stdout.
+		line := lastLine(stderr.buf)
+		if line == "" {
+			line = lastLine(stdout.buf)
+		}
+		if line != "" {
 			r += ": " + line
 		}
-		return &Error{Kind: "exec", Target: p.target(), Reason: r, Err: err}
+		return p.fail(r, err)
 	}
 	if err != nil && !errors.Is(err, exec.ErrWaitDelay) {
-		return fail("exec", p.target(), err)
+		return p.fail("", err)
 	}
 	return nil
 }
 
-// head keeps the first max bytes written and discards the rest, so the
-// command never blocks on a full pipe. os/exec serialises writes when
-// Stdout and Stderr are the same writer.
-type head struct {
-	buf bytes.Buffer
+// tail keeps the last max bytes written (at least) and discards the
+// rest, so the command never blocks on a full pipe.
+type tail struct {
+	buf []byte
 	max int
 }
 
-func (h *head) Write(b []byte) (int, error) {
-	if room := h.max - h.buf.Len(); room > 0 {
-		h.buf.Write(b[:min(room, len(b))])
+func (t *tail) Write(b []byte) (int, error) {
+	if len(b) >= t.max {
+		t.buf = append(t.buf[:0], b[len(b)-t.max:]...)
+		return len(b), nil
 	}
+	if over := len(t.buf) + len(b) - 2*t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...) // amortised: at most once per max bytes
+	}
+	t.buf = append(t.buf, b...)
 	return len(b), nil
 }
 
-func firstLine(b []byte) string {
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
+// lastLine is the last non-blank line of b, trimmed and cut at 200 bytes.
+func lastLine(b []byte) string {
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if line := strings.TrimSpace(lines[i]); line != "" {
 			if len(line) > 200 {
 				line = line[:200] + "..."
 			}

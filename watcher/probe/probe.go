@@ -35,9 +35,16 @@ type Error struct {
 	Target string // the address, URL or command
 	Reason string // short: "connection refused", "status 503", "timed out"
 	Err    error  // the underlying error, if any
+	Noun   string // what it is called in Error(), "" for Kind + " probe"
 }
 
-func (e *Error) Error() string { return e.Kind + " probe " + e.Target + ": " + e.Reason }
+func (e *Error) Error() string {
+	noun := e.Noun
+	if noun == "" {
+		noun = e.Kind + " probe"
+	}
+	return noun + " " + e.Target + ": " + e.Reason
+}
 
 func (e *Error) Unwrap() error { return e.Err }
 

@@ -129,8 +129,15 @@ func TestExec(t *testing.T) {
 		t.Errorf("true: %v", err)
 	}
 	wantErr(t, Exec("false", nil).Check(ctxFor(t, hang)), `exec probe "false": exit status 1`)
-	wantErr(t, Exec(`sh -c 'echo; echo "  not healthy: $X  "; echo more >&2; exit 3'`, []string{"X=db down"}).Check(ctxFor(t, hang)),
-		`exec probe "sh -c 'echo; echo \"  not healthy: $X  \"; echo more >&2; exit 3'": exit status 3: not healthy: db down`)
+	// The reason is the last line on stderr, else on stdout: where a
+	// script's error or a traceback's exception is.
+	wantErr(t, Exec(`sh -c 'echo checking; echo "  not healthy: $X  " >&2; echo >&2; exit 3'`, []string{"X=db down"}).Check(ctxFor(t, hang)),
+		`exec probe "sh -c 'echo checking; echo \"  not healthy: $X  \" >&2; echo >&2; exit 3'": exit status 3: not healthy: db down`)
+	wantErr(t, Exec(`sh -c 'echo checking; echo; echo "  not healthy  "; echo; exit 3'`, nil).Check(ctxFor(t, hang)),
+		`exec probe "sh -c 'echo checking; echo; echo \"  not healthy  \"; echo; exit 3'": exit status 3: not healthy`)
+	wantErr(t, Exec(`sh -c 'yes line | head -c 100000; echo the end >&2; exit 1'`, nil).Check(ctxFor(t, hang)),
+		`exec probe "sh -c 'yes line | head -c 100000; echo the end >&2; exit 1'": exit status 1: the end`)
+	wantErr(t, Hook("false", nil).Check(ctxFor(t, hang)), `command "false": exit status 1`)
 	if err := Exec("sh -c 'test \"$POOLD_PID\" = 42'", []string{"POOLD_PID=42"}).Check(ctxFor(t, hang)); err != nil {
 		t.Errorf("env: %v", err)
 	}
