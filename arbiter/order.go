@@ -30,10 +30,7 @@ func (a *Arbiter) sorted(keep func(*watcher.Watcher) bool) []*watcher.Watcher {
 // comes after every watcher it depends_on (within ws), and after higher
 // priorities; stops run the groups in reverse.
 func (a *Arbiter) orderGroups(ws []*watcher.Watcher) [][]*watcher.Watcher {
-	in := map[string]*watcher.Watcher{}
-	for _, w := range ws {
-		in[strings.ToLower(w.Name())] = w
-	}
+	in := watchersByName(ws)
 	level := map[*watcher.Watcher]int{}
 	var depth func(w *watcher.Watcher, seen map[*watcher.Watcher]bool) int
 	depth = func(w *watcher.Watcher, seen map[*watcher.Watcher]bool) int {
@@ -79,9 +76,10 @@ func (a *Arbiter) orderGroups(ws []*watcher.Watcher) [][]*watcher.Watcher {
 
 // startInOrder starts ws group by group (dependencies first, then highest
 // priority), each group once the one before has settled, that is once its
-// workers are ready; then calls done.
+// workers are ready; then calls done. A watcher whose dependency (in ws)
+// is down is not started (see startGroups).
 func (a *Arbiter) startInOrder(ws []*watcher.Watcher, done func()) {
-	a.inOrder(a.orderGroups(ws), (*watcher.Watcher).Start, done)
+	a.startGroups(a.orderGroups(ws), watchersByName(ws), done)
 }
 
 // stopInOrder stops ws in the reverse of the start order.
