@@ -254,7 +254,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	defer a.socks.Close()
 
 	stopSpawner := a.startSpawner(self)
-	a.output = newOutput(a.log, a.cfg.Arbiter.LogFormat != "json", a.bus)
+	a.output = newOutput(a.workerLog(), a.cfg.Arbiter.LogFormat != "json", a.bus)
 	defer func() {
 		close(a.stopped)
 		a.stopDemand()
