@@ -67,3 +67,25 @@ func TestDependentStartsOnceItsDependencyIsUp(t *testing.T) {
 		t.Errorf("app %v", st)
 	}
 }
+
+// TestRmRefusesAWatcherOthersDependOn: rm of a dependency used to leave
+// its dependents with a depends_on naming nothing, after which every set
+// on them failed ("unknown watcher"). rm now refuses, naming them and the
+// way out; once they no longer depend on it, it goes.
+func TestRmRefusesAWatcherOthersDependOn(t *testing.T) {
+	db := testWatcher("db", "sleep", 1)
+	app := testWatcher("app", "sleep", 1)
+	app.DependsOn = []string{"DB"}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, app}}, Options{})
+	h.spawns(2)
+	r := h.a.Do(context.Background(), Request{ID: "r", Command: "rm", Properties: map[string]any{"name": "db"}})
+	if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoBadProperty || !strings.Contains(reason, `watcher "app" depend(s) on "db" through depends_on`) {
+		t.Fatalf("rm of a dependency: %v", r)
+	}
+	if st := h.do("status", map[string]any{"name": "db"}); st["status"] != "active" {
+		t.Errorf("db after a refused rm: %v", st)
+	}
+	h.do("set", map[string]any{"name": "app", "options": map[string]any{"depends_on": []any{}}})
+	h.do("rm", map[string]any{"name": "db", "waiting": true})
+	h.do("set", map[string]any{"name": "app", "options": map[string]any{"graceful_timeout": 10}})
+}

@@ -290,6 +290,9 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
+	if err := a.stillNeeded(w); err != nil {
+		return err
+	}
 	a.announceRemove(w)
 	if nostop {
 		// The workers live on unmanaged (their exits are still reaped by
@@ -313,6 +316,23 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 		m.ok(nil)
 	}
 	return nil
+}
+
+// stillNeeded refuses to remove w while other watchers depend on it: they
+// would be left with a depends_on naming nothing, which every later set
+// or add on them refuses (a config file could not say it either).
+func (a *Arbiter) stillNeeded(w *watcher.Watcher) error {
+	var names []string
+	for _, d := range a.dependents(w) {
+		if d != w {
+			names = append(names, fmt.Sprintf("%q", d.Name()))
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return errorf(ErrnoBadProperty, "rm: watcher %s depend(s) on %q through depends_on; remove them first, or drop %q from their depends_on (set NAME depends_on '[...]')",
+		strings.Join(names, ", "), w.Name(), w.Name())
 }
 
 // checkCeiling refuses to give watcher spec n workers when that is over
