@@ -22,7 +22,7 @@ func TestLogLevelDoesNotFilterWorkerOutput(t *testing.T) {
 	go func() { defer close(done); logs.Run() }()
 	t.Cleanup(func() { logs.Close(); <-done })
 	w := testWatcher("chatty", "lines", 1)
-	w.Env = append(w.Env, "LINES_N=3", "LINES_STDOUT_ONLY=1")
+	w.Env = append(w.Env, "LINES_N=3", "LINES_STDOUT_ONLY=1", "LINES_DONE="+t.TempDir())
 	w.Respawn = false
 	cfg := &configs.Config{Arbiter: configs.DefaultArbiter(), Watchers: []configs.Watcher{w}}
 	cfg.Arbiter.LogLevel = "warn"
