@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -89,9 +90,29 @@ func (a *Arbiter) closeTree() {
 // containment.
 func (a *Arbiter) newGroup(w *watcher.Watcher, wid int) (*cgroup.Group, error) {
 	if a.tree == nil {
-		return nil, nil
+		return nil, unenforced(w.Spec(), a.containment)
 	}
 	return a.tree.NewGroup(w.Name(), wid, limitsOf(w.Spec()))
+}
+
+// unenforced is the error for limits a worker would run without, poold
+// having no cgroups (containment says why): a memory_max nobody enforces
+// is worse than a worker that does not start. nil without limits.
+func unenforced(s configs.Watcher, containment string) error {
+	var keys []string
+	for _, l := range []struct {
+		key string
+		set bool
+	}{{"memory_max", s.MemoryMax > 0}, {"pids_max", s.PidsMax > 0}, {"cpu_max", s.CPUMax > 0}} {
+		if l.set {
+			keys = append(keys, l.key)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s cannot be enforced: poold has no cgroups (containment: %s); run poold as root or in a delegated cgroup (systemd: Delegate=yes), or remove %s from watcher %q",
+		strings.Join(keys, ", "), containment, strings.Join(keys, ", "), s.Name)
 }
 
 func limitsOf(s configs.Watcher) cgroup.Limits {
