@@ -107,17 +107,20 @@ const (
 // exitReason says how p ended: a code (Reason*) and a sentence.
 func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 	base := DescribeEnd(end.Exit)
+	oom := ""
+	if end.OOM > 0 {
+		oom = fmt.Sprintf(" (the OOM killer killed %d process(es) of its cgroup)", end.OOM)
+	}
+	// poold's own reasons first: the cgroup's OOM count may be a child's.
 	switch {
+	case p.failure != "":
+		return ReasonReadiness, p.failure + "; " + base + oom
+	case p.killed && end.Signal == syscall.SIGKILL:
+		return ReasonTimeout, fmt.Sprintf("killed by poold after graceful_timeout (%v)", p.grace) + oom
 	case end.OOM > 0 && end.Signal == syscall.SIGKILL:
 		return ReasonOOM, fmt.Sprintf("killed by the OOM killer (memory_max %d bytes)", w.spec.MemoryMax)
-	case p.failure != "":
-		return ReasonReadiness, p.failure + "; " + base
-	case p.killed && end.Signal == syscall.SIGKILL:
-		return ReasonTimeout, fmt.Sprintf("killed by poold after graceful_timeout (%v)", p.grace)
 	}
-	if end.OOM > 0 {
-		base += fmt.Sprintf(" (the OOM killer killed %d process(es) of its cgroup)", end.OOM)
-	}
+	base += oom
 	if end.Signal != 0 {
 		return ReasonSignal, base
 	}

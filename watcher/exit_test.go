@@ -34,6 +34,15 @@ func TestExitReasons(t *testing.T) {
 			}
 			w.Exited(pid, -int(syscall.SIGKILL))
 		}, ReasonTimeout, "killed by poold after graceful_timeout (2s)"},
+		// poold's own SIGKILL is not the OOM killer's, even in a cgroup
+		// where the OOM killer took a child earlier (a gunicorn worker).
+		{"graceful timeout after a child's oom", func(w *Watcher, h *fakeHost, pid int) {
+			w.Stop()
+			for _, tm := range h.takeTimers(TimerKill) {
+				w.Fire(tm)
+			}
+			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OOM: 1})
+		}, ReasonTimeout, "killed by poold after graceful_timeout (2s) (the OOM killer killed 1 process(es) of its cgroup)"},
 		{"killed at once", func(w *Watcher, h *fakeHost, pid int) {
 			w.Kill()
 			w.Exited(pid, -int(syscall.SIGKILL))
