@@ -31,3 +31,17 @@ func TestLimitsWithoutCgroupsFailTheStart(t *testing.T) {
 	}
 	h.do("start", map[string]any{"name": "free", "waiting": true})
 }
+
+// TestGlobalOptionsNameTheContainment: the README sends users to
+// globaloptions for the containment in force; it was not there.
+func TestGlobalOptionsNameTheContainment(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
+	opts := h.do("globaloptions", nil)["options"].(map[string]any)
+	st := h.do("status", map[string]any{"name": "web"})
+	if opts["containment"] != "process group (cgroups turned off)" || opts["containment"] != st["containment"] {
+		t.Errorf("globaloptions containment %q, status's %q", opts["containment"], st["containment"])
+	}
+	if r := h.do("globaloptions", map[string]any{"option": "containment"}); r["options"].(map[string]any)["containment"] != opts["containment"] {
+		t.Errorf("globaloptions containment alone: %v", r)
+	}
+}

@@ -109,7 +109,7 @@ func cmdGlobalOptions(a *Arbiter, m *cmdMsg) error {
 		"endpoint": c.Endpoint, "pubsub_endpoint": c.PubSubEndpoint, "stats_endpoint": c.StatsEndpoint,
 		"stats_interval": c.StatsInterval.Seconds(), "check_delay": procinfo.Float(checkDelay.Seconds()), "allow_remote": c.AllowRemote,
 		"log_level": c.LogLevel, "log_format": c.LogFormat, "numwatchers": len(a.watchers),
-		"config": a.cfg.Path, "pid": os.Getpid(),
+		"config": a.cfg.Path, "pid": os.Getpid(), "containment": a.containment,
 	}
 	maps.Copy(all, a.logStats())
 	opt, err := m.props().str("option")
