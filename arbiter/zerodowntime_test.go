@@ -313,7 +313,12 @@ func TestHTTPReadinessAndHealthCheck(t *testing.T) {
 	if ready := h.next("ready", nil); ready.Fields["process_pid"] != first {
 		t.Fatalf("ready %v, want pid %v", ready.Fields, first)
 	}
-	// Switch to the http health check on the same URL, then make it fail.
+	// Once it proved healthy, switch to the http health check on the same
+	// URL, then make it fail. (A worker that never passed a check is an
+	// early death instead: TestNeverHealthyIsAnEarlyDeath.)
+	proctest.Eventually(t, "the worker passed a health check", func() bool {
+		return strings.Contains(h.log.String(), fmt.Sprintf("worker passed its first health check: watcher=web pid=%v", first))
+	})
 	h.do("set", map[string]any{"name": "web", "options": map[string]any{"health_check": "http", "health_url": "http://" + probe + "/health"}})
 	if _, err := get(h.socketAddr("web"), "/sick"); err != nil {
 		t.Fatal(err)

@@ -102,6 +102,7 @@ const (
 	ReasonOOM       = "oom"              // killed by the kernel's OOM killer (cgroup)
 	ReasonTimeout   = "graceful_timeout" // killed by poold after graceful_timeout
 	ReasonReadiness = "readiness"        // stopped by poold for failing readiness
+	ReasonUnhealthy = "unhealthy"        // stopped by poold: it never passed its health check
 )
 
 // exitReason says how p ended: a code (Reason*) and a sentence.
@@ -114,7 +115,7 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 	// poold's own reasons first: the cgroup's OOM count may be a child's.
 	switch {
 	case p.failure != "":
-		return ReasonReadiness, p.failure + "; " + base + oom
+		return p.failCode, p.failure + "; " + base + oom
 	case p.killed && end.Signal == syscall.SIGKILL:
 		return ReasonTimeout, fmt.Sprintf("killed by poold after graceful_timeout (%v)", p.grace) + oom
 	case end.OOM > 0 && end.Signal == syscall.SIGKILL:

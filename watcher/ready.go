@@ -94,7 +94,7 @@ func (w *Watcher) notReady(p *Process, err error) {
 		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d): %v", p.Pid, p.Wid, err))
 		return
 	}
-	w.setFailure(p, "failed readiness: "+err.Error())
+	w.setFailure(p, ReasonReadiness, "failed readiness: "+err.Error())
 	w.retire(p)
 }
 
@@ -148,14 +148,16 @@ func (w *Watcher) Checked(c Check, err error) {
 			return
 		}
 		if err == nil {
-			p.healthKO = 0
+			if !p.healthy {
+				w.log.Debug("worker passed its first health check", "pid", p.Pid, "wid", p.Wid)
+			}
+			p.healthKO, p.healthy = 0, true
 			return
 		}
 		p.healthKO++
 		w.log.Warn("health check failed", "pid", p.Pid, "wid", p.Wid, "failures", p.healthKO, "threshold", w.spec.HealthThreshold, "error", err)
 		if p.healthKO >= w.spec.HealthThreshold {
-			w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
-			w.recycle(p, "health check: "+err.Error())
+			w.unhealthy(p, err)
 		}
 	}
 }
@@ -185,6 +187,23 @@ func (w *Watcher) Sampled(pid int, rss uint64, cpu float64) {
 		w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": over})
 		w.recycle(p, over)
 	}
+}
+
+// unhealthy replaces a worker that failed health_threshold checks in a
+// row. One that was healthy once hung or broke later: its replacement
+// starts first (rolling). One that never passed a check is no better
+// than a worker that fails its readiness: it is stopped and its exit
+// counts as an early death of its slot, so a pool that is never healthy
+// backs off, flaps and fails visibly instead of being replaced forever.
+func (w *Watcher) unhealthy(p *Process, err error) {
+	w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
+	if p.healthy {
+		w.recycle(p, "health check: "+err.Error())
+		return
+	}
+	w.log.Warn("worker never passed its health check; stopping it (an early death of its slot)", "pid", p.Pid, "wid", p.Wid, "error", err)
+	w.setFailure(p, ReasonUnhealthy, "never healthy: "+err.Error())
+	w.retire(p)
 }
 
 // recycle replaces one worker through the rolling path: its replacement

@@ -42,11 +42,13 @@ func (w *Watcher) markRecycled(p *Process) {
 	w.count(p, 1)
 }
 
-// setFailure records why p is being stopped for failing its readiness:
-// it keeps its seat until it exits (kindHeld).
-func (w *Watcher) setFailure(p *Process, why string) {
+// setFailure records why p is being stopped for failing its readiness
+// (code ReasonReadiness) or every health check it had (ReasonUnhealthy):
+// it keeps its seat until it exits (kindHeld), and its exit is an early
+// death of its slot.
+func (w *Watcher) setFailure(p *Process, code, why string) {
 	w.count(p, -1)
-	p.failure = why
+	p.failure, p.failCode = why, code
 	w.count(p, 1)
 }
 

@@ -126,8 +126,10 @@ type Process struct {
 
 	gen      uint64        // ties timers and checks to this process
 	healthKO int           // failed health checks in a row
+	healthy  bool          // it passed a health check once
 	limitKO  int           // stats samples over a limit in a row
 	failure  string        // poold stopped it for failing readiness: its exit is an early death
+	failCode string        // the exit reason code for failure (ReasonReadiness, ReasonUnhealthy)
 	killed   bool          // poold SIGKILLed it when its grace period ran out
 	grace    time.Duration // the grace period it was given
 	killAt   time.Time     // when that grace period ends (an upgrade hands it over)

@@ -487,6 +487,35 @@ func TestHealthFailuresRecycle(t *testing.T) {
 	}
 }
 
+// TestNeverHealthyIsAnEarlyDeath: a worker that failed every health check
+// it had was replaced through the rolling path, forever, with no backoff
+// or flapping, while status said active. It is now stopped without a
+// replacement first, and its exit is an early death of its slot (backoff,
+// then flapping and failed), with reason "unhealthy".
+func TestNeverHealthyIsAnEarlyDeath(t *testing.T) {
+	s := spec(1)
+	s.HealthCheck = "tcp"
+	s.HealthAddress = "127.0.0.1:1"
+	s.HealthThreshold = 2
+	w, h := newWatcher(t, s)
+	w.Start()
+	pid := w.Pids()[0]
+	w.Fire(h.takeTimers(TimerHealth)[0])
+	c := h.checks[0]
+	w.Checked(c, errors.New("refused"))
+	w.Checked(c, errors.New("refused"))
+	if fmt.Sprint(pidsIn(w, ProcStopping)) != fmt.Sprint([]int{pid}) || len(w.Pids()) != 1 {
+		t.Fatalf("never-healthy worker: %v, want it stopping with no replacement", w.Processes())
+	}
+	w.Exited(pid, -15)
+	if r := h.reaps[len(h.reaps)-1]; r["reason"] != ReasonUnhealthy || fmt.Sprint(r["exit_reason"]) != "never healthy: refused; killed by signal TERM" {
+		t.Errorf("reap %v, want reason %q", r, ReasonUnhealthy)
+	}
+	if sl := w.Slots(); len(sl) != 1 || sl[0].State != string(HoldBackoff) {
+		t.Errorf("slots %v, want wid 1 in backoff", sl)
+	}
+}
+
 func TestSpawnErrorRetriesWithBackoff(t *testing.T) {
 	w, h := newWatcher(t, spec(1))
 	h.fail = errors.New("exec format error")
