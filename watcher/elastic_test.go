@@ -1,11 +1,13 @@
 package watcher
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 )
 
 // TestScalerDecides walks the autoscaling policy through readings at
@@ -117,6 +119,33 @@ func TestScalerBusyTarget(t *testing.T) {
 		}
 		if to != st.cur {
 			s.changed = t0.Add(st.at)
+		}
+	}
+}
+
+// TestNewBoundsScaleWithAnEvent: set max_workers 3 on a pool of 6 (or
+// min_workers above its size) resized it without a scale event, and the
+// last scale and the scale counters went on naming the move before.
+func TestNewBoundsScaleWithAnEvent(t *testing.T) {
+	s := spec(6)
+	s.MinWorkers, s.MaxWorkers = 1, 8
+	w, h := newWatcher(t, s)
+	w.Start()
+	for _, c := range []struct {
+		min, max, want int
+		event          bool
+	}{{1, 3, 3, true}, {5, 8, 5, true}, {2, 8, 5, false}} {
+		next := s
+		next.MinWorkers, next.MaxWorkers = c.min, c.max
+		h.events = nil
+		if err := w.Update(next, w.Sockets()); err != nil {
+			t.Fatal(err)
+		}
+		sz := w.Size()
+		scaled := slices.Contains(h.events, string(events.KindScale))
+		if w.Target() != c.want || scaled != c.event || (c.event && (sz.To != c.want || !strings.HasPrefix(sz.Reason, "bounds changed"))) {
+			t.Errorf("bounds %d..%d: target %d, events %v, last scale %d -> %d %q; want %d, a scale event: %v",
+				c.min, c.max, w.Target(), h.events, sz.From, sz.To, sz.Reason, c.want, c.event)
 		}
 	}
 }

@@ -180,18 +180,25 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 	old, oldSocks, oldCred := w.spec, w.socks, w.cred
 	initial := spec.InitialSize()
+	clamped := false
 	if spec.Elastic() {
 		// The size of an elastic pool is poold's: the file's numprocesses
 		// is only where a start begins. set numprocesses moves it
-		// (SetTarget).
+		// (SetTarget); new bounds move it into them, with a scale event.
 		if w.running() {
 			spec.NumProcesses = spec.Clamp(old.NumProcesses)
+			clamped = spec.NumProcesses != old.NumProcesses
 		} else {
 			spec.NumProcesses = initial
 		}
 	}
 	if err := w.setSpec(spec, socks); err != nil {
 		return err
+	}
+	if clamped {
+		lo, hi := spec.Bounds()
+		w.spec.NumProcesses = old.NumProcesses
+		w.resize(spec.NumProcesses, fmt.Sprintf("bounds changed: min_workers %d, max_workers %d", lo, hi))
 	}
 	w.initial = initial
 	defer w.settle()
