@@ -168,6 +168,34 @@ func TestKillDoesNotWaitForBeforeStop(t *testing.T) {
 	h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "web" })
 }
 
+// TestKillCommandEndsAStopHeldByBeforeStop: `poolctl kill NAME` while a
+// stop waits for a hung before_stop killed the workers but left the
+// watcher stopping, and a start behind it waiting, until hook_timeout.
+// The README's "a second kill does not wait for it" holds for the kill
+// command too: the stop completes once the workers are gone.
+func TestKillCommandEndsAStopHeldByBeforeStop(t *testing.T) {
+	dir := t.TempDir()
+	w := testWatcher("web", "sleep", 2)
+	w.HookTimeout = time.Minute
+	w.Hooks = map[string]string{"before_stop": hookScript(t, dir, "slow.sh", "exec sleep 60\n")}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	pids := h.spawns(2)
+	h.do("stop", map[string]any{"name": "web"})
+	for pid := range pids {
+		h.do("kill", map[string]any{"name": "web", "pid": pid, "signum": "KILL"})
+		break // one worker: the stop goes on for the other as well
+	}
+	h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "web" })
+	h.do("start", map[string]any{"name": "web", "waiting": true})
+	if l := h.do("list", map[string]any{"name": "web"}); len(l["pids"].([]int)) != 2 {
+		t.Errorf("workers after the start: %v", l)
+	}
+	// The same for every worker, and the test's own end needs no wait.
+	h.do("stop", map[string]any{"name": "web"})
+	h.do("kill", map[string]any{"name": "web", "signum": "KILL"})
+	h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "web" })
+}
+
 // TestAfterStartWaitsForBeforeSpawn: after_start ran as soon as the
 // watcher started when before_spawn was set: the slots waiting on their
 // hook counted as done, so after_start (a load balancer registration,

@@ -231,6 +231,12 @@ func (w *Watcher) KillProcess(pid int, sig syscall.Signal, grace time.Duration) 
 		return fmt.Errorf("watcher %q has no process with pid %d", w.spec.Name, pid)
 	}
 	defer w.settle()
+	if w.gate != 0 && w.status == Stopping {
+		// A kill while before_stop holds a stop: the stop goes on without
+		// the hook, for the other workers too.
+		w.gate = 0
+		defer w.stopWorkers(false)
+	}
 	if grace < 0 {
 		grace = w.spec.GracefulTimeout
 	}
