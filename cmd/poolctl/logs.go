@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -85,7 +86,7 @@ func (a *app) logs(ctx context.Context, q logsQuery) error {
 	if err != nil {
 		return err
 	}
-	defer client.Close()
+	defer func() { client.Close() }() // followLogs may replace it
 	props := map[string]any{"name": q.name, "lines": q.lines}
 	if q.wid > 0 {
 		props["wid"] = q.wid
@@ -97,18 +98,57 @@ func (a *app) logs(ctx context.Context, q logsQuery) error {
 	if err != nil || !q.follow {
 		return err
 	}
+	return a.followLogs(ctx, &client, props, last)
+}
+
+// followLogs asks for the lines after last every followEvery, like
+// journalctl -f. poold gone (an upgrade re-executes it, a restart) is
+// dialled again for up to resubscribeFor; a ring that started over (its
+// last line numbered below ours: a new process) is read from its start,
+// so nothing it holds is skipped. *client is the connection in use.
+func (a *app) followLogs(ctx context.Context, client *caller, props map[string]any, last uint64) error {
 	t := time.NewTicker(followEvery)
 	defer t.Stop()
+	var lost time.Time // when the connection was lost; zero while it works
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		props["since"], props["lines"] = last, maxFollowLines
-		if last, err = a.logsOnce(ctx, client, props); err != nil {
-			return quietOnCancel(ctx, err)
+		if !lost.IsZero() {
+			c, err := a.dial()
+			if err != nil {
+				if time.Since(lost) > resubscribeFor {
+					return quietOnCancel(ctx, err)
+				}
+				continue
+			}
+			(*client).Close()
+			*client = c
 		}
+		props["since"], props["lines"] = last, maxFollowLines
+		next, err := a.logsOnce(ctx, *client, props)
+		var ce connError
+		switch {
+		case err != nil && errors.As(err, &ce) && ctx.Err() == nil:
+			if lost.IsZero() {
+				lost = time.Now()
+				fmt.Fprintf(a.stderr, "poolctl: lost poold (%v); reconnecting, following from line #%d\n", err, last)
+			} else if time.Since(lost) > resubscribeFor {
+				return err
+			}
+			continue
+		case err != nil:
+			return quietOnCancel(ctx, err)
+		case next < last:
+			fmt.Fprintf(a.stderr, "poolctl: poold's lines of %s start over at #%d (poold was upgraded or restarted); following from there\n", props["name"], next)
+			props["since"] = uint64(0)
+			if next, err = a.logsOnce(ctx, *client, props); err != nil {
+				return quietOnCancel(ctx, err)
+			}
+		}
+		lost, last = time.Time{}, next
 	}
 }
 

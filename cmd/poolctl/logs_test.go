@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -134,4 +135,53 @@ func TestStatusShowsDroppedLogLines(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); lines[0] != "active" || !strings.HasPrefix(lines[1], "7 log lines dropped") {
 		t.Errorf("status NAME printed:\n%s", b.String())
 	}
+}
+
+// TestLogsFollowGoesOnThroughAnUpgrade: `poolctl logs -f` left running
+// through a deploy exited 3 when poold re-executed itself, and a reader
+// coming back with its old line number got nothing until the new ring's
+// numbers passed it. It now reconnects and, seeing the numbers start over,
+// reads the new ring from its start: the ticks go on, in order, once each.
+func TestLogsFollowGoesOnThroughAnUpgrade(t *testing.T) {
+	p := startPoold(t)
+	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript) // one worker, wid 1
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errs := &workertest.Buffer{}, &workertest.Buffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--endpoint", p.control, "logs", "talk", "-f", "--stream", "stdout"}, out, errs)
+	}()
+	proctest.Eventually(t, "logs -f to show ticks", func() bool { return len(allTicks(out.String())) > 5 })
+	// The upgrade from a poolctl process of its own: this test is about
+	// the follower's connection.
+	if b, err := exec.Command(filepath.Join(binaries(t), "poolctl"), "--endpoint", p.control, "upgrade").CombinedOutput(); err != nil {
+		t.Fatalf("poolctl upgrade: %v\n%s", err, b)
+	}
+	before := allTicks(out.String())
+	proctest.Eventually(t, "logs -f to show 20 ticks past the upgrade", func() bool {
+		n := allTicks(out.String())
+		return len(n) > 0 && n[len(n)-1] >= before[len(before)-1]+20
+	})
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("logs -f exited %d, want 0; stderr:\n%s", code, errs.String())
+	}
+	n := allTicks(out.String())
+	for i := 1; i < len(n); i++ {
+		if n[i] <= n[i-1] {
+			t.Fatalf("logs -f printed tick %d after %d:\n%s", n[i], n[i-1], out.String())
+		}
+	}
+	t.Logf("stderr of logs -f:\n%s", errs.String())
+}
+
+// allTicks returns the tick numbers printed, whatever the wid.
+func allTicks(out string) []int {
+	var n []int
+	for _, m := range tickRE.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.Atoi(m[2])
+		n = append(n, v)
+	}
+	return n
 }
