@@ -62,7 +62,7 @@ const ringBytes = 4 << 20
 type Ring struct {
 	mu    sync.Mutex
 	max   int
-	buf   []Record // circular: oldest at head
+	buf   []Record // circular, every element a slot: oldest at head
 	head  int
 	n     int
 	bytes int
@@ -72,7 +72,7 @@ type Ring struct {
 // NewRing returns a ring of at most lines records (0: it keeps none but
 // still numbers them).
 func NewRing(lines int) *Ring {
-	return &Ring{max: lines, buf: make([]Record, 0, min(lines, 64))}
+	return &Ring{max: lines}
 }
 
 // Resize changes the line bound; the oldest records go first.
@@ -80,7 +80,7 @@ func (r *Ring) Resize(lines int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.snapshot(0)
-	r.max, r.buf, r.head, r.n, r.bytes = lines, make([]Record, 0, min(lines, 64)), 0, 0, 0
+	r.max, r.buf, r.head, r.n, r.bytes = lines, nil, 0, 0, 0
 	for i := range old {
 		r.push(old[i])
 	}
@@ -107,17 +107,23 @@ func (r *Ring) push(rec Record) {
 		r.head = (r.head + 1) % len(r.buf)
 		r.n--
 	}
-	if r.n == len(r.buf) { // full but under max: grow, oldest first
-		grown := make([]Record, r.n, min(max(2*r.n, 64), r.max))
-		for i := 0; i < r.n; i++ {
-			grown[i] = r.buf[(r.head+i)%len(r.buf)]
-		}
-		r.buf, r.head = append(grown, rec), 0
-	} else {
-		r.buf[(r.head+r.n)%len(r.buf)] = rec
+	if r.n == len(r.buf) { // every slot taken, yet under max: grow
+		r.grow()
 	}
+	r.buf[(r.head+r.n)%len(r.buf)] = rec
 	r.n++
 	r.bytes += len(rec.Line)
+}
+
+// grow doubles the slots (at least 64, at most max), oldest record
+// first: a ring filled line by line copies each record a constant number
+// of times on average, whichever of its bounds holds it.
+func (r *Ring) grow() {
+	grown := make([]Record, min(max(2*len(r.buf), 64), r.max))
+	for i := 0; i < r.n; i++ {
+		grown[i] = r.buf[(r.head+i)%len(r.buf)]
+	}
+	r.buf, r.head = grown, 0
 }
 
 // snapshot copies the records with Seq > after, oldest first.
