@@ -116,6 +116,7 @@ func (o *output) read(f *os.File, ps *pipeSink) {
 	}()
 	r := bufio.NewReaderSize(o.source(f), readSize)
 	var long []byte // a line longer than the buffer, gathered up to maxLine
+	cut := false    // the last line kept was a piece cut at maxLine
 	b := &batch{}
 	for {
 		chunk, err := r.ReadSlice('\n')
@@ -136,6 +137,10 @@ func (o *output) read(f *os.File, ps *pipeSink) {
 			line = append(long, chunk...)
 			long = nil
 		}
+		if cut && !full && ending(line) {
+			line = nil // the newline of a line cut right at maxLine: kept already
+		}
+		cut = full
 		if len(line) > 0 {
 			o.take(ps, b, line)
 		}
@@ -151,6 +156,11 @@ func (o *output) read(f *os.File, ps *pipeSink) {
 			return
 		}
 	}
+}
+
+// ending reports whether line is only a line terminator.
+func ending(line []byte) bool {
+	return string(line) == "\n" || string(line) == "\r\n"
 }
 
 // logLine logs one line without its terminator (\n or \r\n). In the text
