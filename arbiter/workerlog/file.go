@@ -6,7 +6,9 @@
 // Concurrency: File and Ring are safe for use from many goroutines; each
 // guards its state with its own mutex, held only for one write (File) or
 // one copy (Ring). A File's compression and pruning of rotated files run
-// on one goroutine per rotation, serialised, and Close waits for them.
+// on one goroutine per rotation (and one at its first open, which finishes
+// what an upgraded or killed poold left), serialised, and Close waits for
+// them.
 //
 // Why not lumberjack: it rotates by size only (time rotation was refused
 // upstream), counts max age in whole days and sizes in whole megabytes,
@@ -60,6 +62,7 @@ type File struct {
 	last     time.Time // stamp of the last rotated file
 	failedAt time.Time // last failed open; zero: none
 	closed   bool
+	opened   bool        // opened once: the mill has recovered what was left
 	reopen   atomic.Bool // reopen before the next write
 
 	millMu sync.Mutex     // serialises compression and pruning
@@ -154,6 +157,10 @@ func (l *File) ensureOpen(now time.Time) error {
 		l.size = st.Size()
 	}
 	l.next = l.boundary(now)
+	if !l.opened {
+		l.opened = true
+		l.millOpened(now)
+	}
 	return nil
 }
 

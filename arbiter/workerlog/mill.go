@@ -64,26 +64,37 @@ func compress(name string) error {
 // Rotated lists the rotated files of the log at path, oldest first, with
 // the time in their names.
 func Rotated(path string) ([]RotatedFile, error) {
+	files, _, err := scan(path)
+	return files, err
+}
+
+// scan lists the rotated files of the log at path, oldest first, and the
+// temporary files of their compression (NAME.STAMP.gz.tmp).
+func scan(path string) (files []RotatedFile, temps []string, err error) {
 	dir, base := filepath.Dir(path), filepath.Base(path)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []RotatedFile
 	for _, e := range ents {
 		rest, ok := strings.CutPrefix(e.Name(), base+".")
 		if !ok {
 			continue
 		}
+		rest, tmp := strings.CutSuffix(rest, ".gz.tmp")
 		stamp, gz := strings.CutSuffix(rest, ".gz")
 		t, err := time.Parse(stampLayout, stamp)
-		if err != nil {
-			continue // not ours, or a .gz.tmp in progress
+		switch {
+		case err != nil || (tmp && gz):
+			// not ours
+		case tmp:
+			temps = append(temps, filepath.Join(dir, e.Name()))
+		default:
+			files = append(files, RotatedFile{Path: filepath.Join(dir, e.Name()), Time: t, Gzip: gz})
 		}
-		out = append(out, RotatedFile{Path: filepath.Join(dir, e.Name()), Time: t, Gzip: gz})
 	}
-	slices.SortFunc(out, func(a, b RotatedFile) int { return strings.Compare(a.Path, b.Path) })
-	return out, nil
+	slices.SortFunc(files, func(a, b RotatedFile) int { return strings.Compare(a.Path, b.Path) })
+	return files, temps, nil
 }
 
 // RotatedFile is one rotated log file.
@@ -93,12 +104,40 @@ type RotatedFile struct {
 	Gzip bool
 }
 
-// prune removes rotated files beyond rot.Keep (oldest first) and those
-// older than rot.MaxAge.
+// millOpened finishes, once the file is first opened, what a poold that
+// re-executed itself (upgrade) or died left of its mill: the temporary
+// file of a compression cut short goes, rotated files left plain are
+// compressed (when rot says so), and the rotated files are pruned.
+func (l *File) millOpened(now time.Time) {
+	rot := l.rot
+	l.mill.Add(1)
+	go func() {
+		defer l.mill.Done()
+		l.millMu.Lock()
+		defer l.millMu.Unlock()
+		l.prune(rot, now) // first: what goes needs no compression
+		files, _, err := scan(l.path)
+		if err != nil || !rot.Compress {
+			return
+		}
+		for _, f := range files {
+			if !f.Gzip {
+				_ = compress(f.Path)
+			}
+		}
+	}()
+}
+
+// prune removes rotated files beyond rot.Keep (oldest first), those older
+// than rot.MaxAge, and temporary files of a compression: called with
+// millMu held, so none is in progress and any found is stale.
 func (l *File) prune(rot Rotation, now time.Time) {
-	files, err := Rotated(l.path)
+	files, temps, err := scan(l.path)
 	if err != nil {
 		return
+	}
+	for _, name := range temps {
+		os.Remove(name)
 	}
 	for i, f := range files {
 		tooMany := rot.Keep > 0 && i < len(files)-rot.Keep
