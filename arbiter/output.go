@@ -112,7 +112,7 @@ func (o *output) read(f *os.File, ps *pipeSink) {
 		delete(o.sinks, f)
 		o.mu.Unlock()
 		f.Close()
-		o.release(ps.file)
+		o.release(ps.pool.name, ps.file)
 	}()
 	r := bufio.NewReaderSize(o.source(f), readSize)
 	var long []byte // a line longer than the buffer, gathered up to maxLine

@@ -24,12 +24,13 @@ type poolLog struct {
 }
 
 // sharedFile is a log file and the readers writing to it: the workers of
-// a watcher with a per-watcher path, or stdout and stderr in one file.
-// Its failing flag makes a failure reported once, and a recovery once.
+// a watcher with a per-watcher path, stdout and stderr in one file, or
+// the workers of several watchers that name the same path. Its failing
+// flag makes a failure reported once, and a recovery once.
 type sharedFile struct {
 	f     *workerlog.File
-	owner string // lower-case name of the watcher that opened it
-	refs  int    // under output.smu
+	users map[string]int // under output.smu: readers by lower-case watcher name
+	refs  int            // under output.smu: readers in all
 
 	failingHint atomic.Bool // failing, readable without mu
 
@@ -105,22 +106,28 @@ func (o *output) acquire(watcher, path string, rot workerlog.Rotation) *sharedFi
 	defer o.smu.Unlock()
 	sf := o.files[path]
 	if sf == nil {
-		sf = &sharedFile{f: workerlog.Open(path, rot, nil), owner: strings.ToLower(watcher)}
+		sf = &sharedFile{f: workerlog.Open(path, rot, nil), users: make(map[string]int)}
 		o.files[path] = sf
 	} else {
 		sf.f.SetRotation(rot)
 	}
 	sf.refs++
+	sf.users[strings.ToLower(watcher)]++
 	return sf
 }
 
-// release drops a reader's hold on sf and closes the file after the last.
-func (o *output) release(sf *sharedFile) {
+// release drops a reader's hold on sf (a reader of watcher's) and closes
+// the file after the last.
+func (o *output) release(watcher string, sf *sharedFile) {
 	if sf == nil {
 		return
 	}
 	o.smu.Lock()
 	sf.refs--
+	key := strings.ToLower(watcher)
+	if sf.users[key]--; sf.users[key] <= 0 {
+		delete(sf.users, key)
+	}
 	last := sf.refs == 0
 	if last {
 		delete(o.files, sf.f.Path())
@@ -132,14 +139,15 @@ func (o *output) release(sf *sharedFile) {
 }
 
 // reopen makes the open files of watcher name (every watcher when name is
-// "") reopen their path before their next write, and returns their paths.
+// "") reopen their path before their next write, and returns their paths:
+// every file a reader of name writes, shared with other watchers or not.
 // It does no I/O.
 func (o *output) reopen(name string) []string {
 	o.smu.Lock()
 	defer o.smu.Unlock()
 	var paths []string
 	for path, sf := range o.files {
-		if name == "" || sf.owner == strings.ToLower(name) {
+		if name == "" || sf.users[strings.ToLower(name)] > 0 {
 			sf.f.RequestReopen()
 			paths = append(paths, path)
 		}
