@@ -24,6 +24,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -69,7 +70,9 @@ type File struct {
 	mill   sync.WaitGroup // one per rotation's compress and prune
 }
 
-// Open returns the log file at path, created with mode 0644 if missing.
+// Open returns the log file at path, created with mode 0644 if missing;
+// the file a rotation (or a reopen) creates takes the mode and, when poold
+// is root, the owner of the file it replaces.
 // now is the clock (nil: time.Now). The open itself is deferred to the
 // first Write, whose error it reports.
 func Open(path string, rot Rotation, now func() time.Time) *File {
@@ -103,12 +106,12 @@ func (l *File) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	}
 	now := l.now()
+	var like os.FileInfo
 	if l.reopen.Swap(false) && l.f != nil {
-		l.f.Close()
-		l.f = nil
+		like = l.shut()
 		l.failedAt = time.Time{}
 	}
-	if err := l.ensureOpen(now); err != nil {
+	if err := l.ensureOpen(now, like); err != nil {
 		return 0, err
 	}
 	if l.due(now, len(p)) {
@@ -119,8 +122,7 @@ func (l *File) Write(p []byte) (int, error) {
 	n, err := l.f.Write(p)
 	if err != nil {
 		if n > 0 {
-			// Take back the part of a line: the next write starts clean.
-			_ = l.f.Truncate(l.size)
+			l.takeBack(n)
 		}
 		return 0, fmt.Errorf("write %s: %w", l.path, err)
 	}
@@ -128,7 +130,34 @@ func (l *File) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// takeBack cuts off the n bytes a short write left (part of a line), so
+// the next write starts clean. The end is read again (fstat): after an
+// external copytruncate l.size is stale, and truncating to it would pad
+// the file with NULs.
+func (l *File) takeBack(n int) {
+	st, err := l.f.Stat()
+	if err != nil || st.Size() < int64(n) {
+		return
+	}
+	if size := st.Size() - int64(n); l.f.Truncate(size) == nil {
+		l.size = size
+	}
+}
+
+// due reports whether the file must rotate before n more bytes. When the
+// size says so, the size is read again first (fstat): an external
+// copytruncate may have emptied the file since it was last counted.
 func (l *File) due(now time.Time, n int) bool {
+	if !l.dueAt(now, n) {
+		return false
+	}
+	if st, err := l.f.Stat(); err == nil {
+		l.size = st.Size()
+	}
+	return l.dueAt(now, n)
+}
+
+func (l *File) dueAt(now time.Time, n int) bool {
 	if l.size == 0 {
 		return false
 	}
@@ -138,17 +167,22 @@ func (l *File) due(now time.Time, n int) bool {
 	return !l.next.IsZero() && !now.Before(l.next)
 }
 
-func (l *File) ensureOpen(now time.Time) error {
+// ensureOpen opens the path unless the file is open. A file it creates
+// takes the mode and owner of like, the file it replaces (nil: mode 0644).
+func (l *File) ensureOpen(now time.Time, like os.FileInfo) error {
 	if l.f != nil {
 		return nil
 	}
 	if d := now.Sub(l.failedAt); !l.failedAt.IsZero() && d >= 0 && d < reopenEvery {
 		return fmt.Errorf("open %s: failed less than %v ago", l.path, reopenEvery)
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		l.failedAt = now
-		return err
+	f := createLike(l.path, like)
+	if f == nil {
+		var err error
+		if f, err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+			l.failedAt = now
+			return err
+		}
 	}
 	l.failedAt = time.Time{}
 	l.f = f
@@ -162,6 +196,37 @@ func (l *File) ensureOpen(now time.Time) error {
 		l.millOpened(now)
 	}
 	return nil
+}
+
+// createLike creates the file at path with the mode of like, exactly
+// (whatever the umask), and its owner when poold is root. It returns nil
+// when like is nil or it did not create the file (one exists already).
+func createLike(path string, like os.FileInfo) *os.File {
+	if like == nil {
+		return nil
+	}
+	perm := like.Mode().Perm()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return nil
+	}
+	if st, ok := like.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
+		_ = f.Chown(int(st.Uid), int(st.Gid))
+	}
+	_ = f.Chmod(perm) // after Chown, which may clear mode bits
+	return f
+}
+
+// shut closes the open file and returns what it was (nil: unknown), for
+// the file that replaces it.
+func (l *File) shut() os.FileInfo {
+	st, err := l.f.Stat()
+	l.f.Close()
+	l.f = nil
+	if err != nil {
+		return nil
+	}
+	return st
 }
 
 // boundary is the next time rotation after now, or zero.
@@ -179,8 +244,7 @@ func (l *File) boundary(now time.Time) time.Time {
 // rotate renames the file to its time-stamped name, opens a new one and
 // hands the rotated file to the mill. Called with mu held.
 func (l *File) rotate(now time.Time) error {
-	l.f.Close()
-	l.f = nil
+	like := l.shut()
 	stamp := now.UTC().Truncate(time.Microsecond)
 	if !stamp.After(l.last) {
 		stamp = l.last.Add(time.Microsecond)
@@ -192,7 +256,7 @@ func (l *File) rotate(now time.Time) error {
 		// Moved away under us (logrotate): nothing to keep, just reopen.
 		renamed = false
 	}
-	if err := l.ensureOpen(now); err != nil {
+	if err := l.ensureOpen(now, like); err != nil {
 		return err
 	}
 	l.millRotated(rotated, renamed, now)
@@ -207,12 +271,12 @@ func (l *File) Reopen() error {
 	if l.closed {
 		return ErrClosed
 	}
+	var like os.FileInfo
 	if l.f != nil {
-		l.f.Close()
-		l.f = nil
+		like = l.shut()
 	}
 	l.failedAt = time.Time{}
-	return l.ensureOpen(l.now())
+	return l.ensureOpen(l.now(), like)
 }
 
 // RequestReopen makes the next Write reopen the path first, like Reopen,
