@@ -229,13 +229,15 @@ func (l *File) shut() os.FileInfo {
 	return st
 }
 
-// boundary is the next time rotation after now, or zero.
+// boundary is the next time rotation after now, or zero: the next full
+// hour or midnight of wall-clock time in now's location. (Truncating the
+// absolute time would give HH:30 in a zone half an hour off UTC.)
 func (l *File) boundary(now time.Time) time.Time {
+	y, m, d := now.Date()
 	switch l.rot.Period {
 	case "hourly":
-		return now.Truncate(time.Hour).Add(time.Hour)
+		return time.Date(y, m, d, now.Hour()+1, 0, 0, 0, now.Location())
 	case "daily":
-		y, m, d := now.Date()
 		return time.Date(y, m, d+1, 0, 0, 0, 0, now.Location())
 	}
 	return time.Time{}
