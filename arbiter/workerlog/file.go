@@ -124,7 +124,11 @@ func (l *File) Write(p []byte) (int, error) {
 		if n > 0 {
 			l.takeBack(n)
 		}
-		return 0, fmt.Errorf("write %s: %w", l.path, err)
+		var named *os.PathError
+		if !errors.As(err, &named) { // io.ErrShortWrite: the only one without the path
+			err = &os.PathError{Op: "write", Path: l.path, Err: err}
+		}
+		return 0, err
 	}
 	l.size += int64(n)
 	return n, nil

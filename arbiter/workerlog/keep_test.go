@@ -117,3 +117,17 @@ func TestShortWriteAfterCopytruncateLeavesNoNULs(t *testing.T) {
 		t.Fatalf("file holds %q (%d NULs), want the one line before the short write", b, bytes.Count(b, []byte{0}))
 	}
 }
+
+// A failed write names the file once: "write PATH: no space left on
+// device", not the path twice.
+func TestWriteErrorNamesThePathOnce(t *testing.T) {
+	l := Open("/dev/full", Rotation{}, nil)
+	defer l.Close()
+	_, err := l.Write([]byte("x\n"))
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("write to /dev/full: %v, want ENOSPC", err)
+	}
+	if got, want := err.Error(), "write /dev/full: no space left on device"; got != want {
+		t.Errorf("error %q, want %q", got, want)
+	}
+}
