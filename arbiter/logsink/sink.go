@@ -17,9 +17,12 @@
 //
 // After lines were dropped, the next successful write makes Run call the
 // OnDrops hook with their number, and what it writes goes straight out: the
-// gap is reported in the log itself as soon as the output recovers. An output that fails with EPIPE or EBADF is
-// gone for good: Run stops writing to it and every later line is dropped
-// at once.
+// gap is reported in the log itself as soon as the output recovers; the
+// hook learns from Failure whether a write error (a full disk) or a full
+// queue dropped them. A short write cuts a record: the next one goes out
+// behind the missing newline, so each record starts a line of its own. An
+// output that fails with EPIPE or EBADF is gone for good: Run stops
+// writing to it and every later line is dropped at once.
 package logsink
 
 import (
@@ -68,10 +71,14 @@ type Sink struct {
 	queued  int // bytes in the queue
 
 	written, dropped atomic.Uint64
-	pending          atomic.Uint64 // dropped since the last report
+	pending          atomic.Uint64         // dropped since the last report
+	failure          atomic.Pointer[error] // the write error behind pending, if any
 	gone             atomic.Bool
-	writingSince     atomic.Int64 // unix nanoseconds of the write in progress; 0: none
-	onDrops          atomic.Pointer[func(out io.Writer, lines, total uint64)]
+	// cut: Run's own. The output holds the start of a record without its
+	// newline (a short write); the next write begins with the newline.
+	cut          bool
+	writingSince atomic.Int64 // unix nanoseconds of the write in progress; 0: none
+	onDrops      atomic.Pointer[func(out io.Writer, lines, total uint64)]
 }
 
 // New returns a sink in front of out. It starts nothing: run Run.
@@ -176,20 +183,42 @@ func (s *Sink) write(b []byte) {
 		if fn := s.onDrops.Load(); fn != nil {
 			(*fn)(direct{s}, n, s.dropped.Load())
 		}
+		s.failure.Store(nil)
 	}
 }
 
-// emit writes b to the output and counts it, written or dropped.
+// Failure is the write error that dropped lines since the last drop
+// report (ENOSPC, say), for the OnDrops hook to name the cause; nil when
+// they were dropped only because the queue was full (the output was slow
+// or blocked).
+func (s *Sink) Failure() error {
+	if err := s.failure.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// emit writes b to the output and counts it, written or dropped. After a
+// short write cut a record, b goes out behind the missing newline, so
+// records never run into each other.
 func (s *Sink) emit(b []byte) bool {
 	if s.gone.Load() {
 		s.drop(b)
 		return false
 	}
+	p := b
+	if s.cut {
+		p = append([]byte{'\n'}, b...)
+	}
 	s.writingSince.Store(time.Now().UnixNano())
-	_, err := s.out.Write(b)
+	n, err := s.out.Write(p)
 	s.writingSince.Store(0)
+	if n > 0 {
+		s.cut = p[n-1] != '\n'
+	}
 	if err != nil {
 		s.drop(b)
+		s.failure.Store(&err)
 		if gone(err) {
 			s.gone.Store(true)
 		}
