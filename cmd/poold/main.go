@@ -199,6 +199,10 @@ func newLogger(c configs.Arbiter, logs *logsink.Sink) hclog.Logger {
 	logs.OnDrops(func(out io.Writer, lines, total uint64) {
 		report := opts
 		report.Output = out
+		if err := logs.Failure(); err != nil {
+			hclog.New(&report).Warn("dropped log lines while writing stderr failed", "lines", lines, "total", total, "error", err)
+			return
+		}
 		hclog.New(&report).Warn("dropped log lines while stderr was blocked", "lines", lines, "total", total)
 	})
 	return hclog.New(&opts)
