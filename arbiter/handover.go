@@ -34,7 +34,8 @@ type Upgrader struct {
 	Env  []string
 	// Preflight checks the binary at Exe against the config and the
 	// state (its JSON), changing nothing; it returns the new version, or
-	// an error saying why the binary cannot take over.
+	// an error saying why the binary cannot take over. It bounds its own
+	// runs of the binary and stops them when ctx ends (poold stops).
 	Preflight func(ctx context.Context, state []byte) (newVersion string, err error)
 	// Drain lets poold's own log lines reach stderr before the exec.
 	Drain func()
@@ -108,9 +109,7 @@ func (a *Arbiter) preflight(m *cmdMsg) {
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
-		ctx, cancel := context.WithTimeout(a.runCtx, time.Minute)
-		defer cancel()
-		newVer, err := u.Preflight(ctx, raw)
+		newVer, err := u.Preflight(a.runCtx, raw) // ends when poold stops
 		a.post(funcMsg{func() { a.execUpgrade(m, newVer, err) }})
 	}()
 }

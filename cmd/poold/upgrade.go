@@ -18,6 +18,7 @@ import (
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/watcher/spawn"
+	"golang.org/x/sys/unix"
 )
 
 // version is poold's version, set by the Makefile from git describe
@@ -166,7 +167,7 @@ func upgrader(path string, drain func()) *arbiter.Upgrader {
 // formats it reads, decoding the actual state) and its --check of the
 // config. It changes nothing.
 func preflight(ctx context.Context, exe, path string, strict bool, state []byte) (string, error) {
-	out, err := runCheck(ctx, exe, bytes.NewReader(state), "--upgrade-check")
+	out, err := runCheck(ctx, checkTimeout, exe, bytes.NewReader(state), "--upgrade-check")
 	if err != nil {
 		return "", err
 	}
@@ -186,26 +187,63 @@ func preflight(ctx context.Context, exe, path string, strict bool, state []byte)
 	if strict {
 		args = []string{"--check", "--strict", path}
 	}
-	if _, err := runCheck(ctx, exe, nil, args...); err != nil {
+	if _, err := runCheck(ctx, checkTimeout, exe, nil, args...); err != nil {
 		return "", err
 	}
 	return newVer, nil
 }
 
-// runCheck runs exe with args and returns its stdout, or an error with
-// its exit status and the tail of its output.
-func runCheck(ctx context.Context, exe string, stdin io.Reader, args ...string) (string, error) {
+// checkTimeout bounds one run of the new binary in a pre-flight.
+const checkTimeout = 30 * time.Second
+
+// runCheck runs exe with args, for at most timeout, and returns its
+// stdout, or an error with its exit status and the head of its output.
+// It runs in a process group of its own, killed once it exits, times out
+// or ctx ends (poold stops): a check that leaves a child behind holding
+// its pipes can neither hang the upgrade nor outlive it.
+func runCheck(ctx context.Context, timeout time.Duration, exe string, stdin io.Reader, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Stdin = stdin
 	cmd.Env = withoutUpgradeEnv(startEnv)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		tail := strings.TrimSpace(stderr.String() + stdout.String())
-		if len(tail) > 400 {
-			tail = "..." + tail[len(tail)-400:]
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second // a backstop: Wait then closes the pipes
+	release, err := spawn.StartOwned(cmd)
+	if err == nil {
+		defer release()
+		pid := cmd.Process.Pid
+		// The leader's zombie, not reaped yet, keeps the group's id: its
+		// leftovers are killed without a risk of hitting a stranger.
+		var info unix.Siginfo
+		for {
+			if werr := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil); !errors.Is(werr, unix.EINTR) {
+				break
+			}
 		}
-		return "", fmt.Errorf("pre-flight %s %s: %w: %s", exe, strings.Join(args, " "), err, tail)
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		err = cmd.Wait()
 	}
-	return stdout.String(), nil
+	what := fmt.Sprintf("pre-flight %s %s", exe, strings.Join(args, " "))
+	switch {
+	case err == nil:
+		return stdout.String(), nil
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return "", fmt.Errorf("%s: timed out after %v (killed it and its children); check that this binary is poold: %s", what, timeout, outputTail(stderr.String()+stdout.String()))
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("%s: cancelled: poold is stopping", what)
+	}
+	return "", fmt.Errorf("%s: %w: %s", what, err, outputTail(stderr.String()+stdout.String()))
+}
+
+// outputTail is the end of a check's output, for a refusal's reason.
+func outputTail(out string) string {
+	out = strings.TrimSpace(out)
+	if len(out) > 400 {
+		out = "..." + out[len(out)-400:]
+	}
+	return out
 }

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// hangingBinary is a "new binary" whose every run leaves a child holding
+// its output pipes and waits for it: it writes the child's pid to pidfile.
+func hangingBinary(pidfile string) []byte {
+	return fmt.Appendf(nil, "#!/bin/sh\nsleep 3600 &\necho $! > %s\nwait\n", pidfile)
+}
+
+// gone reports whether pid no longer runs (exited, or a zombie).
+func gone(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && strings.HasPrefix(string(b[i+1:]), " Z")
+}
+
+func readPid(t *testing.T, path string) int {
+	t.Helper()
+	var pid int
+	proctest.Eventually(t, "the pre-flight's child to start", func() bool {
+		b, err := os.ReadFile(path)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	})
+	return pid
+}
+
+// A pre-flight that hangs with a child holding its pipes times out, says
+// so, and leaves nothing behind.
+func TestRunCheckTimesOutAndKillsItsChildren(t *testing.T) {
+	dir := t.TempDir()
+	exe, pidfile := filepath.Join(dir, "poold"), filepath.Join(dir, "child.pid")
+	if err := os.WriteFile(exe, hangingBinary(pidfile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := runCheck(context.Background(), 300*time.Millisecond, exe, nil, "--upgrade-check")
+	if took := time.Since(start); took > hang {
+		t.Fatalf("runCheck returned after %v", took)
+	}
+	if err == nil || !contains(err.Error(), exe, "--upgrade-check", "timed out after 300ms") {
+		t.Fatalf("runCheck of a binary that hangs: %v; want the path, the arguments and 'timed out after 300ms'", err)
+	}
+	pid := readPid(t, pidfile)
+	proctest.Eventually(t, fmt.Sprintf("the pre-flight's child %d to be killed", pid), func() bool { return gone(pid) })
+}
+
+// SIGTERM stops a poold whose upgrade pre-flight hangs: the pre-flight is
+// cancelled and its child killed, and poold exits 0.
+func TestUpgradeHangingPreflightDoesNotBlockStop(t *testing.T) {
+	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
+	pidfile := filepath.Join(p.dir, "child.pid")
+	p.installBytes(hangingBinary(pidfile))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { // answered once poold stops
+		defer wg.Done()
+		_, _ = p.try("upgrade", nil)
+	}()
+	child := readPid(t, pidfile)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(hang):
+		t.Fatalf("poold still runs %v after SIGTERM, its upgrade pre-flight hanging", hang)
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("poold exit status %d after SIGTERM, want 0", code)
+	}
+	proctest.Eventually(t, fmt.Sprintf("the pre-flight's child %d to be killed", child), func() bool { return gone(child) })
+}
