@@ -232,18 +232,33 @@ func runCheck(ctx context.Context, timeout time.Duration, exe string, stdin io.R
 	case err == nil:
 		return stdout.String(), nil
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return "", fmt.Errorf("%s: timed out after %v (killed it and its children); check that this binary is poold: %s", what, timeout, outputTail(stderr.String()+stdout.String()))
+		return "", fmt.Errorf("%s: timed out after %v (killed it and its children); check that this binary is poold: %s", what, timeout, outputHead(stderr.String()+stdout.String()))
 	case ctx.Err() != nil:
 		return "", fmt.Errorf("%s: cancelled: poold is stopping", what)
 	}
-	return "", fmt.Errorf("%s: %w: %s", what, err, outputTail(stderr.String()+stdout.String()))
+	return "", fmt.Errorf("%s: %w: %s", what, err, outputHead(stderr.String()+stdout.String()))
 }
 
-// outputTail is the end of a check's output, for a refusal's reason.
-func outputTail(out string) string {
-	out = strings.TrimSpace(out)
-	if len(out) > 400 {
-		out = "..." + out[len(out)-400:]
+// A refusal's reason keeps the head of a check's output, where its error
+// is (a long list of valid keys may follow it): headLines lines, each cut
+// at headWidth bytes.
+const (
+	headLines = 5
+	headWidth = 240
+)
+
+// outputHead is the start of a check's output, for a refusal's reason.
+func outputHead(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	more := len(lines) - headLines
+	lines = lines[:min(len(lines), headLines)]
+	for i, l := range lines {
+		if len(l) > headWidth {
+			lines[i] = l[:headWidth] + "..."
+		}
 	}
-	return out
+	if more > 0 {
+		lines = append(lines, fmt.Sprintf("(%d more lines)", more))
+	}
+	return strings.Join(lines, "\n")
 }

@@ -89,3 +89,32 @@ func TestUpgradeHangingPreflightDoesNotBlockStop(t *testing.T) {
 	}
 	proctest.Eventually(t, fmt.Sprintf("the pre-flight's child %d to be killed", child), func() bool { return gone(child) })
 }
+
+// The refusal of a config keeps the head of --check's output, where the
+// error names the key, not the tail of the list of valid keys after it.
+func TestUpgradeRefusalNamesTheKey(t *testing.T) {
+	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
+	bad := fmt.Sprintf(upgradeConfig, 1) + "[watchers.newone]\ncmd = \"sleep\"\nbogus_key = 1\n"
+	writeConfig(t, p.dir, bad)
+	_, refused := p.upgrade()
+	if refused == nil || !contains(reason(refused), "watchers.newone.bogus_key: unknown key") {
+		t.Fatalf("upgrade with an unknown key in the config: refusal %v; want the key named", refused)
+	}
+	if r := reason(refused); len(r) > 1000 {
+		t.Errorf("refusal reason of %d bytes, want it cut: %s", len(r), r)
+	}
+}
+
+func TestOutputHead(t *testing.T) {
+	long := "watchers.x.bogus: unknown key; valid keys: " + strings.Repeat("key, ", 100)
+	cases := []struct{ in, want string }{
+		{"  one line\n", "one line"},
+		{long, long[:headWidth] + "..."},
+		{"1\n2\n3\n4\n5\n6\n7", "1\n2\n3\n4\n5\n(2 more lines)"},
+	}
+	for _, c := range cases {
+		if got := outputHead(c.in); got != c.want {
+			t.Errorf("outputHead(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
