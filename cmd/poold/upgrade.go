@@ -65,7 +65,7 @@ func printVersion(args []string, stdin io.Reader, stdout io.Writer) (bool, error
 		for i, v := range upgrade.Readable {
 			formats[i] = strconv.Itoa(v)
 		}
-		fmt.Fprintf(stdout, "poold %s\nstate-formats %s\n", version, strings.Join(formats, ","))
+		fmt.Fprintf(stdout, "poold %s\nstate-formats %s\ncheck-flags %s\n", version, strings.Join(formats, ","), configOnlyFlag)
 		if stdin != nil {
 			if _, err := upgrade.Decode(stdin); err != nil && !errors.Is(err, io.EOF) {
 				return true, fmt.Errorf("upgrade check: %w", err)
@@ -163,16 +163,26 @@ func upgrader(path string, drain func()) *arbiter.Upgrader {
 		}}
 }
 
+// configOnlyFlag makes --check leave the watchers' programs unchecked; a
+// binary that has it says so in its --upgrade-check ("check-flags").
+const configOnlyFlag = "--config-only"
+
 // preflight runs the new binary's handshake (its version and the state
 // formats it reads, decoding the actual state) and its --check of the
-// config. It changes nothing.
+// config: what the new image would refuse, its syntax and values. A
+// watcher whose program is missing does not count: poold runs with it
+// (it retries with backoff) and so would the new image. A binary without
+// --config-only gets the full --check. It changes nothing.
 func preflight(ctx context.Context, exe, path string, strict bool, state []byte) (string, error) {
 	out, err := runCheck(ctx, checkTimeout, exe, bytes.NewReader(state), "--upgrade-check")
 	if err != nil {
 		return "", err
 	}
-	newVer, formats := "", ""
+	newVer, formats, flags := "", "", ""
 	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "check-flags "); ok {
+			flags = v
+		}
 		if v, ok := strings.CutPrefix(line, "poold "); ok {
 			newVer = v
 		}
@@ -183,10 +193,14 @@ func preflight(ctx context.Context, exe, path string, strict bool, state []byte)
 	if !slices.Contains(strings.Split(formats, ","), strconv.Itoa(upgrade.Version)) {
 		return "", fmt.Errorf("%s --upgrade-check: it reads state formats %q, not %d, the one this poold writes; install a binary that reads it, or restart poold", exe, formats, upgrade.Version)
 	}
-	args := []string{"--check", path}
-	if strict {
-		args = []string{"--check", "--strict", path}
+	args := []string{"--check"}
+	if slices.Contains(strings.Fields(flags), configOnlyFlag) {
+		args = append(args, configOnlyFlag) // programs that cannot start do not stop an upgrade
 	}
+	if strict {
+		args = append(args, "--strict")
+	}
+	args = append(args, path)
 	if _, err := runCheck(ctx, checkTimeout, exe, nil, args...); err != nil {
 		return "", err
 	}

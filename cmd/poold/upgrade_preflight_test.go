@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,5 +118,30 @@ func TestOutputHead(t *testing.T) {
 		if got := outputHead(c.in); got != c.want {
 			t.Errorf("outputHead(%q) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// A watcher whose program is missing does not block an upgrade: poold
+// runs with it (it retries with backoff) and so does the new image. The
+// user's poold --check still reports it.
+func TestUpgradeWithAMissingProgram(t *testing.T) {
+	config := fmt.Sprintf(upgradeConfig, 1) + "[watchers.batch]\ncmd = \"/nonexistent/not-deployed-yet/worker\"\n"
+	p := startUpgradable(t, config)
+	proctest.Eventually(t, "1 web worker", func() bool { return len(p.pids("web")) == 1 })
+	before := p.pids("web")
+	o, refused := p.upgrade()
+	if refused != nil || o["state"] != "upgraded" {
+		t.Fatalf("upgrade with a watcher whose program is missing: outcome %v, refusal %v", o, refused)
+	}
+	if now := p.pids("web"); !slices.Equal(now, before) {
+		t.Errorf("web pids %v after the upgrade, want %v", now, before)
+	}
+	out, err := exec.Command(p.exe, "--check", p.cfg).CombinedOutput()
+	if err == nil || !contains(string(out), "watchers.batch.cmd", "not found") {
+		t.Errorf("poold --check of a config with a missing program: %v, %s; want exit 1 naming watchers.batch.cmd", err, out)
+	}
+	out, err = exec.Command(p.exe, "--check", "--config-only", p.cfg).CombinedOutput()
+	if err != nil || !contains(string(out), "ok", "programs not checked") {
+		t.Errorf("poold --check --config-only: %v, %s; want ok", err, out)
 	}
 }
