@@ -143,8 +143,11 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 		a.refuse(m, err)
 		return
 	}
-	if a.frozen() != nil { // the loop served others during the pre-flight
-		a.whenSettled(m, func() { a.execUpgrade(m, newVer, nil) })
+	if a.frozen() != nil {
+		// The loop served others during the pre-flight: wait, then check
+		// again, since the binary or the config may change meanwhile (a
+		// package install) and the exec would take them unchecked.
+		a.whenSettled(m, func() { a.preflight(m) })
 		return
 	}
 	u := a.opts.Upgrade

@@ -22,7 +22,7 @@ const (
 )
 
 // whenSettled runs fn on the loop once no watcher is in a step an upgrade
-// cannot carry, looking again every settlePoll; past a.settleBy, or once
+// cannot carry (upgrade_status's reason says which meanwhile), looking again every settlePoll; past a.settleBy, or once
 // poold is stopping, it refuses the upgrade with what still held it.
 func (a *Arbiter) whenSettled(m *cmdMsg, fn func()) {
 	err := a.frozen()
@@ -34,12 +34,12 @@ func (a *Arbiter) whenSettled(m *cmdMsg, fn func()) {
 		a.refuse(m, err)
 		return
 	case time.Now().After(a.settleBy):
-		a.refuse(m, fmt.Errorf("still busy after waiting %v: %w", settleWait, err))
+		a.refuse(m, fmt.Errorf("still busy after waiting %v: %w; run the upgrade again once it is done", settleWait, err))
 		return
 	}
 	if a.upgraded.Reason != err.Error() {
 		a.upgraded.Reason = err.Error() // upgrade_status says what it waits for
-		a.log.Info("upgrade: waiting for watchers to settle", "why", err)
+		a.log.Info("upgrade: waiting for watchers to settle; the upgrade goes on by itself once they have", "why", err)
 	}
 	time.AfterFunc(settlePoll, func() { a.post(funcMsg{func() { a.whenSettled(m, fn) }}) })
 }

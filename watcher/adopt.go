@@ -87,7 +87,7 @@ func (w *Watcher) Frozen() error {
 	if why == "" {
 		return nil
 	}
-	return fmt.Errorf("watcher %q: %s; run the upgrade again once it is done", w.spec.Name, why)
+	return fmt.Errorf("watcher %q: %s", w.spec.Name, why)
 }
 
 // Snapshot returns w's state for a new image; now is the snapshot's

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// recheckConfig: a serving pool, and one whose workers take 50 s to
+// be ready, so that an incr makes an upgrade wait.
+const recheckConfig = `
+[arbiter]
+ENDPOINTS
+[sockets.web]
+port = 0
+[watchers.web]
+cmd = @WORKER@
+numprocesses = 1
+sockets = ["web"]
+env = ["POOLD_TEST_WORKER=serve"]
+[watchers.slow]
+cmd = "sleep"
+args = ["3600"]
+numprocesses = 0
+readiness = "delay"
+ready_delay = "50s"
+`
+
+// A binary or config that changes while an upgrade waits for watchers to
+// settle, after its pre-flight passed, is checked again before the exec:
+// the upgrade is refused and nothing changes (the exec used to take the
+// new binary or file unchecked: poold died and every worker with it).
+func TestUpgradeChecksAgainAfterWaiting(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(p *upProc)
+		reason []string
+	}{
+		{"binary replaced by one that exits 0", func(p *upProc) {
+			p.installBytes([]byte("#!/bin/sh\nexit 0\n"))
+		}, []string{"--upgrade-check", "state formats"}},
+		{"config broken", func(p *upProc) {
+			if err := os.WriteFile(p.cfg, []byte("[watchers.web]\nnumprocesses = \"many\"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"--check", "numprocesses"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := startUpgradable(t, recheckConfig)
+			proctest.Eventually(t, "1 web worker", func() bool { return len(p.pids("web")) == 1 })
+			before := p.pids("web")
+			// The new binary: poold, held in its --check until go exists.
+			checked, goOn := filepath.Join(p.dir, "checked"), filepath.Join(p.dir, "go")
+			p.installBytes(fmt.Appendf(nil, "#!/bin/sh\nif [ \"$1\" = --check ]; then\n  touch %s\n  n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.01; n=$((n+1)); done\nfi\nexec %s \"$@\"\n",
+				checked, goOn, pooldBinary(t)))
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			wg.Add(1)
+			go func() { defer wg.Done(); _, _ = p.try("upgrade", nil) }()
+			proctest.Eventually(t, "the pre-flight's --check", func() bool { _, err := os.Stat(checked); return err == nil })
+			if r := p.do("incr", map[string]any{"name": "slow"}); r["status"] != "ok" {
+				t.Fatalf("incr slow: %v", r)
+			}
+			if err := os.WriteFile(goOn, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			proctest.Eventually(t, "the upgrade to wait for slow", func() bool {
+				o := p.outcome()
+				return o["state"] == "upgrading" && contains(fmt.Sprint(o["reason"]), `"slow"`)
+			})
+			c.change(p)
+			if r := p.do("decr", map[string]any{"name": "slow"}); r["status"] != "ok" {
+				t.Fatalf("decr slow: %v", r)
+			}
+			var o map[string]any
+			proctest.Eventually(t, "the upgrade's outcome", func() bool {
+				select {
+				case <-p.done:
+					t.Fatalf("poold exited during the upgrade (status %v)", p.cmd.ProcessState)
+				default:
+				}
+				r, err := p.try("upgrade_status", nil)
+				o, _ = r["upgrade"].(map[string]any)
+				return err == nil && o["state"] != "upgrading"
+			})
+			if o["state"] != "refused" || !contains(fmt.Sprint(o["reason"]), c.reason...) {
+				t.Fatalf("outcome %v; want refused, the reason naming %q", o, c.reason)
+			}
+			p.alive()
+			if now := p.pids("web"); !slices.Equal(now, before) {
+				t.Errorf("web pids %v after the refusal, want %v", now, before)
+			}
+		})
+	}
+}
