@@ -31,6 +31,7 @@ import (
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/arbiter/metrics"
+	"github.com/poold/poold/cmd/poold/catch"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/events/zmqpub"
@@ -51,6 +52,7 @@ func main() {
 	}
 	// What an upgrade re-executes: this binary's path, read again from
 	// disk, with the environment poold was given (NOTIFY_SOCKET too).
+	caughtSignals = catch.Caught()
 	startEnv = os.Environ()
 	selfExe, _ = os.Executable()
 	if err := takeOver(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/arbiter/sdnotify"
+	"github.com/poold/poold/cmd/poold/catch"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/events/zmqpub"
@@ -178,9 +179,13 @@ func (d *daemon) startTransports(ctx context.Context, goRun func(string, func(co
 func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 	arbCtx, stopArb := context.WithCancel(ctx)
 	defer stopArb()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
+	sigs := caughtSignals // an upgrade's new image: caught since its start
+	if sigs == nil {
+		c := make(chan os.Signal, 4)
+		signal.Notify(c, catch.Signals...)
+		defer signal.Stop(c)
+		sigs = c
+	}
 
 	arbErr := make(chan error, 1)
 	go func() { arbErr <- d.arb.Run(arbCtx) }()

@@ -30,9 +30,13 @@ var version = "dev"
 // broken new binary would; envTestKill makes it SIGKILL the first
 // handed-over worker and wait until it is a zombie, a worker that died
 // during the exec.
+// envTestHold holds the new image: it removes the file, then waits (up
+// to a minute) for the file's path plus ".go" to exist, before it loads
+// the state: a test sends signals meanwhile.
 const (
 	envTestFail = "POOLDTEST_UPGRADE_FAIL"
 	envTestKill = "POOLDTEST_UPGRADE_KILL"
+	envTestHold = "POOLDTEST_UPGRADE_HOLD"
 )
 
 // Set by main, for the binary only (tests call run in-process): the
@@ -40,9 +44,12 @@ const (
 // image, and what an upgrade execs.
 var (
 	mainSpawner *spawn.Spawner
-	adoptState  *upgrade.State
-	selfExe     string
-	startEnv    []string
+	// caughtSignals holds the stop, reload and other signals an upgrade's
+	// new image caught from its start (package catch), nil otherwise.
+	caughtSignals <-chan os.Signal
+	adoptState    *upgrade.State
+	selfExe       string
+	startEnv      []string
 )
 
 // The main goroutine stays on the main thread, where the spawner serves
@@ -85,6 +92,7 @@ func takeOver() error {
 	if !ok {
 		return nil
 	}
+	holdIfAsked()
 	rollback, isRollback := os.LookupEnv(upgrade.EnvRollback)
 	os.Unsetenv(upgrade.EnvFDs)
 	os.Unsetenv(upgrade.EnvRollback)
@@ -125,6 +133,21 @@ func loadState(fd int) (*upgrade.State, error) {
 		killFirstWorker(st)
 	}
 	return st, err
+}
+
+// holdIfAsked is envTestHold's doing.
+func holdIfAsked() {
+	p := os.Getenv(envTestHold)
+	if p == "" || os.Remove(p) != nil {
+		return
+	}
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); <-tick.C {
+		if os.Remove(p+".go") == nil {
+			return
+		}
+	}
 }
 
 // killFirstWorker is envTestKill's doing.

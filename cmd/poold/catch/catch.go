@@ -1,0 +1,41 @@
+// Package catch takes poold's control signals (SIGTERM, SIGINT, SIGHUP,
+// SIGUSR1, SIGUSR2) over in the new image of an in-place upgrade from
+// its package initialisation on, long before it serves. Until then each
+// of them would end poold at once (their default action, or the Go
+// runtime's for an unhandled one), and every worker with it. Caught
+// signals wait in a buffered channel for poold's signal loop.
+//
+// Go itself leaves a window: the runtime unblocks SIGTERM, SIGINT and
+// SIGHUP as it starts, before any package's init, so one that arrives in
+// the exec or the runtime's first milliseconds still ends the process.
+//
+// The channel is filled by the os/signal package, never blocks it (a
+// signal that finds it full is dropped) and is read by one goroutine.
+package catch
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// UpgradeEnv is set in the environment of an upgrade's new image (the
+// value of arbiter/upgrade.EnvFDs, which this package must not import:
+// it has to be initialised early).
+const UpgradeEnv = "POOLD_UPGRADE_FDS"
+
+// Signals are the signals poold acts on.
+var Signals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
+
+var caught chan os.Signal
+
+func init() {
+	if _, ok := os.LookupEnv(UpgradeEnv); ok {
+		caught = make(chan os.Signal, 16)
+		signal.Notify(caught, Signals...)
+	}
+}
+
+// Caught is the channel of the signals caught since the start of a new
+// image, or nil when this process is no upgrade's new image.
+func Caught() <-chan os.Signal { return caught }

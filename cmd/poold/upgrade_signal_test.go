@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/arbiter/upgrade"
+	"github.com/poold/poold/cmd/poold/catch"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+func TestCatchNamesTheUpgradeEnv(t *testing.T) {
+	if catch.UpgradeEnv != upgrade.EnvFDs {
+		t.Fatalf("catch.UpgradeEnv %q, want upgrade.EnvFDs %q", catch.UpgradeEnv, upgrade.EnvFDs)
+	}
+}
+
+// A signal that arrives while the new image of an upgrade starts (held
+// before it loads the state) is handled once it serves, not fatal: a
+// SIGTERM stops every worker gracefully and poold exits 0; a SIGHUP or
+// SIGUSR1 leaves poold upgraded and running.
+func TestSignalWhileNewImageStarts(t *testing.T) {
+	cases := []struct {
+		sig  syscall.Signal
+		logs string // in poold's log once handled
+	}{
+		{syscall.SIGTERM, "poold stopped"},
+		{syscall.SIGHUP, "SIGHUP: reloading config"},
+		{syscall.SIGUSR1, ""}, // reopens the workers' log files (none here)
+	}
+	for _, c := range cases {
+		t.Run(c.sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			hold := filepath.Join(dir, "hold")
+			p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2), envTestHold+"="+hold)
+			proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })
+			if err := os.WriteFile(hold, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			wg.Add(1)
+			go func() { defer wg.Done(); _, _ = p.try("upgrade", nil) }()
+			proctest.Eventually(t, "the new image to be held", func() bool { _, err := os.Stat(hold); return os.IsNotExist(err) })
+			if err := p.cmd.Process.Signal(c.sig); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(hold+".go", nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if c.sig == syscall.SIGTERM {
+				select {
+				case <-p.done:
+				case <-time.After(hang):
+					t.Fatalf("poold still runs %v after SIGTERM", hang)
+				}
+				if st := p.cmd.ProcessState; st.ExitCode() != 0 {
+					t.Fatalf("poold ended with %v after a SIGTERM during the upgrade, want exit status 0 (a graceful stop)", st)
+				}
+			} else {
+				proctest.Eventually(t, "the upgrade's outcome", func() bool {
+					p.alive()
+					r, err := p.try("upgrade_status", nil)
+					o, _ := r["upgrade"].(map[string]any)
+					return err == nil && o["state"] == "upgraded"
+				})
+			}
+			proctest.Eventually(t, "poold to log "+c.logs, func() bool { return contains(p.log.String(), c.logs) })
+			if c.sig != syscall.SIGTERM {
+				p.alive()
+			}
+		})
+	}
+}
