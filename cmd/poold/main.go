@@ -131,12 +131,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(path, *strict, stderr)
-	if err != nil {
-		return err
-	}
-	if adoptState != nil && !*check {
-		cfg = adoptState.Config // as it ran, with run-time changes
+	cfg, fileErr := loadConfig(path, *strict, stderr)
+	switch {
+	case adoptState != nil && !*check:
+		// An upgrade's new image runs the config as it ran, with run-time
+		// changes; a file that turned bad since the pre-flight is
+		// reported (and by every reload until fixed), not fatal.
+		cfg = adoptState.Config
+	case fileErr != nil:
+		return fileErr
 	}
 	if *check {
 		if *configOnly {
@@ -184,6 +187,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	log := newLogger(cfg.Arbiter, logs)
+	if adoptState != nil && fileErr != nil {
+		log.Warn("upgrade: the config file cannot be read now; running on with the config handed over by the previous image; fix the file (a reload reports the same error until then)", "config", path, "error", fileErr)
+	}
 	if err := launch.CheckAll(path, cfg.Watchers); err != nil {
 		// As circusd, start anyway: these watchers retry with backoff
 		// while the rest serve. A reload leaves them be until they change.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -75,5 +76,44 @@ func TestSignalWhileNewImageStarts(t *testing.T) {
 				p.alive()
 			}
 		})
+	}
+}
+
+// A config file that turns bad as the new image starts (after every
+// pre-flight) does not kill it: it runs on with the config handed over,
+// says so, and a reload reports the file's error.
+func TestNewImageWithABrokenConfigFile(t *testing.T) {
+	hold := filepath.Join(t.TempDir(), "hold")
+	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2), envTestHold+"="+hold)
+	proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })
+	before := p.pids("web")
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); _, _ = p.try("upgrade", nil) }()
+	proctest.Eventually(t, "the new image to be held", func() bool { _, err := os.Stat(hold); return os.IsNotExist(err) })
+	if err := os.WriteFile(p.cfg, []byte("[watchers.web\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hold+".go", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "the upgrade's outcome", func() bool {
+		p.alive()
+		r, err := p.try("upgrade_status", nil)
+		o, _ := r["upgrade"].(map[string]any)
+		return err == nil && o["state"] == "upgraded"
+	})
+	if now := p.pids("web"); !slices.Equal(now, before) {
+		t.Errorf("web pids %v after the upgrade, want %v", now, before)
+	}
+	if !contains(p.log.String(), "config file cannot be read", p.cfg) {
+		t.Errorf("no warning naming %s in poold's log", p.cfg)
+	}
+	if r := p.do("reloadconfig", map[string]any{"waiting": true}); r["status"] != "error" || !contains(reason(r), p.cfg) {
+		t.Errorf("reloadconfig of the broken file: %v; want an error naming %s", r, p.cfg)
 	}
 }
