@@ -116,24 +116,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "convert" {
 		return runConvert(args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("poold", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	check := fs.Bool("check", false, "validate CONFIG, print the result and exit (0 valid, 1 not)")
-	logLevel := fs.String("log-level", "", "trace, debug, info, warn or error (overrides arbiter.log_level)")
-	logFormat := fs.String("log-format", "", "text or json (overrides arbiter.log_format)")
-	configOnly := fs.Bool("config-only", false, "with --check: check the config's syntax and values only, not whether the watchers' programs can start (what an upgrade's pre-flight checks)")
-	strict := fs.Bool("strict", false, "with a Circus or supervisord CONFIG: an option without a poold equivalent is an error, not a warning")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: poold [flags] CONFIG\n       poold convert [--strict] FILE > poold.toml\n\nRuns the watchers of CONFIG (TOML, YAML or JSON, or a Circus circus.ini\nor supervisord file) in the foreground.\nSIGTERM/SIGINT stop gracefully, SIGHUP reloads CONFIG,\nSIGUSR1 reopens the workers' log files.\n\nflags:")
-		fs.PrintDefaults()
-	}
-	path, err := parseOneFile(fs, args, "expected exactly one CONFIG file argument, e.g. poold configs/example.toml")
+	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
-	cfg, fileErr := loadConfig(path, *strict, stderr)
+	cfg, fileErr := loadConfig(o.path, o.strict, stderr)
 	switch {
-	case adoptState != nil && !*check:
+	case adoptState != nil && !o.check:
 		// An upgrade's new image runs the config as it ran, with run-time
 		// changes; a file that turned bad since the pre-flight is
 		// reported (and by every reload until fixed), not fatal.
@@ -141,32 +130,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case fileErr != nil:
 		return fileErr
 	}
-	if *check {
-		if *configOnly {
-			fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers; programs not checked)\n", path, len(cfg.Sockets), len(cfg.Watchers))
-			return nil
-		}
-		if err := launch.CheckAll(path, cfg.Watchers); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", path, len(cfg.Sockets), len(cfg.Watchers))
-		return nil
+	if o.check {
+		return checkOnly(o, cfg, stdout)
 	}
-	// The flags win over the file at start and on every reload, so a
-	// reload neither undoes them nor reports them as changes.
-	override := func(c *configs.Config) {
-		if *logLevel != "" {
-			c.Arbiter.LogLevel = *logLevel
-		}
-		if *logFormat != "" {
-			c.Arbiter.LogFormat = *logFormat
-		}
-	}
-	override(cfg)
+	o.override(cfg)
 	load := func() (*configs.Config, error) {
-		c, err := loadConfig(path, *strict, io.Discard)
+		c, err := loadConfig(o.path, o.strict, io.Discard)
 		if err == nil {
-			override(c)
+			o.override(c)
 		}
 		return c, err
 	}
@@ -188,14 +159,65 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	log := newLogger(cfg.Arbiter, logs)
 	if adoptState != nil && fileErr != nil {
-		log.Warn("upgrade: the config file cannot be read now; running on with the config handed over by the previous image; fix the file (a reload reports the same error until then)", "config", path, "error", fileErr)
+		log.Warn("upgrade: the config file cannot be read now; running on with the config handed over by the previous image; fix the file (a reload reports the same error until then)", "config", o.path, "error", fileErr)
 	}
-	if err := launch.CheckAll(path, cfg.Watchers); err != nil {
+	if err := launch.CheckAll(o.path, cfg.Watchers); err != nil {
 		// As circusd, start anyway: these watchers retry with backoff
 		// while the rest serve. A reload leaves them be until they change.
 		log.Warn("starting with watchers that cannot start as configured (poold --check reports the same); they retry with backoff", "problems", err)
 	}
-	return serve(ctx, cfg, path, load, log, logs)
+	return serve(ctx, cfg, o.path, load, log, logs)
+}
+
+// cmdline is poold's command line: CONFIG and its flags.
+type cmdline struct {
+	path                      string
+	check, configOnly, strict bool
+	logLevel, logFormat       string
+}
+
+func parseFlags(args []string, stderr io.Writer) (cmdline, error) {
+	var o cmdline
+	fs := flag.NewFlagSet("poold", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.check, "check", false, "validate CONFIG, print the result and exit (0 valid, 1 not)")
+	fs.StringVar(&o.logLevel, "log-level", "", "trace, debug, info, warn or error (overrides arbiter.log_level)")
+	fs.StringVar(&o.logFormat, "log-format", "", "text or json (overrides arbiter.log_format)")
+	fs.BoolVar(&o.configOnly, "config-only", false, "with --check: check the config's syntax and values only, not whether the watchers' programs can start (what an upgrade's pre-flight checks)")
+	fs.BoolVar(&o.strict, "strict", false, "with a Circus or supervisord CONFIG: an option without a poold equivalent is an error, not a warning")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: poold [flags] CONFIG\n       poold convert [--strict] FILE > poold.toml\n\nRuns the watchers of CONFIG (TOML, YAML or JSON, or a Circus circus.ini\nor supervisord file) in the foreground.\nSIGTERM/SIGINT stop gracefully, SIGHUP reloads CONFIG,\nSIGUSR1 reopens the workers' log files.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	path, err := parseOneFile(fs, args, "expected exactly one CONFIG file argument, e.g. poold configs/example.toml")
+	o.path = path
+	return o, err
+}
+
+// override applies the flags that win over the file, at start and on
+// every reload, so a reload neither undoes them nor reports them as
+// changes.
+func (o cmdline) override(c *configs.Config) {
+	if o.logLevel != "" {
+		c.Arbiter.LogLevel = o.logLevel
+	}
+	if o.logFormat != "" {
+		c.Arbiter.LogFormat = o.logFormat
+	}
+}
+
+// checkOnly is poold --check: cfg loaded, its programs checked unless
+// --config-only.
+func checkOnly(o cmdline, cfg *configs.Config, stdout io.Writer) error {
+	if o.configOnly {
+		fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers; programs not checked)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))
+		return nil
+	}
+	if err := launch.CheckAll(o.path, cfg.Watchers); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))
+	return nil
 }
 
 // newLogger logs into logs, the bounded queue in front of stderr: nothing
