@@ -285,7 +285,9 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	} else {
 		a.reapOrphans()
 		a.bus.Publish("", events.KindStart, map[string]any{"pid": os.Getpid()})
-		a.startInOrder(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart }), nil)
+		// What an autostart watcher depends on starts first, even with
+		// autostart = false (systemd's Requires= pulls it in).
+		a.startInOrder(a.withDeps(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart })), nil)
 	}
 	a.planDemand(false)
 	return a.loop(ctx)

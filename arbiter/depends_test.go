@@ -79,7 +79,7 @@ func TestRmRefusesAWatcherOthersDependOn(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, app}}, Options{})
 	h.spawns(2)
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "rm", Properties: map[string]any{"name": "db"}})
-	if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoBadProperty || !strings.Contains(reason, `watcher "app" depend(s) on "db" through depends_on`) {
+	if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoBadProperty || !strings.Contains(reason, `watcher "app" depends on "db" through depends_on`) {
 		t.Fatalf("rm of a dependency: %v", r)
 	}
 	if st := h.do("status", map[string]any{"name": "db"}); st["status"] != "active" {
@@ -88,4 +88,30 @@ func TestRmRefusesAWatcherOthersDependOn(t *testing.T) {
 	h.do("set", map[string]any{"name": "app", "options": map[string]any{"depends_on": []any{}}})
 	h.do("rm", map[string]any{"name": "db", "waiting": true})
 	h.do("set", map[string]any{"name": "app", "options": map[string]any{"graceful_timeout": 10}})
+}
+
+// TestDependenciesOutsideTheStartAreStartedFirst: depends_on was only
+// honoured between watchers started together. An autostart watcher whose
+// dependency had autostart = false started alone, and so did a watcher
+// added (add --start, or a config reload) next to a stopped dependency.
+// They are now pulled in and started first, as systemd's Requires= does.
+func TestDependenciesOutsideTheStartAreStartedFirst(t *testing.T) {
+	db := testWatcher("db", "sleep", 1)
+	db.Autostart = false
+	app := testWatcher("app", "sleep", 1)
+	app.DependsOn = []string{"db"}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, app}}, Options{})
+	if first := h.next("spawn", nil); first.Watcher != "db" {
+		t.Fatalf("first spawn %v, want db's", first)
+	}
+	h.spawns(1)
+	h.do("add", map[string]any{"name": "cache", "cmd": app.Cmd, "options": map[string]any{"env": []any{app.Env[0]}}})
+	h.do("add", map[string]any{"name": "api", "cmd": app.Cmd, "start": true,
+		"options": map[string]any{"env": []any{app.Env[0]}, "depends_on": []any{"cache"}}})
+	if ev := h.next("spawn", nil); ev.Watcher != "cache" {
+		t.Fatalf("spawn %v after add --start of api, want cache's first", ev)
+	}
+	if ev := h.next("spawn", nil); ev.Watcher != "api" {
+		t.Fatalf("spawn %v, want api's", ev)
+	}
 }

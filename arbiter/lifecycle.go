@@ -276,7 +276,8 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	}
 	a.bus.Publish(w.Name(), events.KindAdd, nil)
 	if start {
-		w.Start()
+		// After what it depends on, as start NAME.
+		a.startInOrder(a.withDeps([]*watcher.Watcher{w}), nil)
 	}
 	return a.finish(m, []*watcher.Watcher{w}, nil)
 }
@@ -331,8 +332,13 @@ func (a *Arbiter) stillNeeded(w *watcher.Watcher) error {
 	if len(names) == 0 {
 		return nil
 	}
-	return errorf(ErrnoBadProperty, "rm: watcher %s depend(s) on %q through depends_on; remove them first, or drop %q from their depends_on (set NAME depends_on '[...]')",
-		strings.Join(names, ", "), w.Name(), w.Name())
+	sort.Strings(names)
+	who := "watcher " + names[0] + " depends"
+	if len(names) > 1 {
+		who = "watchers " + strings.Join(names, ", ") + " depend"
+	}
+	return errorf(ErrnoBadProperty, "rm: %s on %q through depends_on; remove them first, or drop %q from their depends_on (set NAME depends_on '[...]')",
+		who, w.Name(), w.Name())
 }
 
 // checkCeiling refuses to give watcher spec n workers when that is over

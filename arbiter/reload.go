@@ -299,7 +299,10 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 		for _, w := range plan.removed {
 			a.forget(w)
 		}
-		a.startInOrder(a.sortList(started), func() {
+		// Added watchers start after what they depend on, which a
+		// reload starts too if it is stopped, or waits for if it is
+		// starting.
+		a.startInOrder(a.withDeps(a.sortList(started)), func() {
 			whenAllSettled(append(touched, started...), func() {
 				if err := closeRemoved(); err != nil {
 					a.log.Warn("closing sockets removed from the config", "error", err)
