@@ -180,7 +180,7 @@ func (l *File) ensureOpen(now time.Time, like os.FileInfo) error {
 	if d := now.Sub(l.failedAt); !l.failedAt.IsZero() && d >= 0 && d < reopenEvery {
 		return fmt.Errorf("open %s: failed less than %v ago", l.path, reopenEvery)
 	}
-	f := createLike(l.path, like)
+	f, _ := createLike(l.path, like)
 	if f == nil {
 		var err error
 		if f, err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
@@ -204,21 +204,22 @@ func (l *File) ensureOpen(now time.Time, like os.FileInfo) error {
 
 // createLike creates the file at path with the mode of like, exactly
 // (whatever the umask), and its owner when poold is root. It returns nil
-// when like is nil or it did not create the file (one exists already).
-func createLike(path string, like os.FileInfo) *os.File {
+// when like is nil or it did not create the file (one exists already:
+// the error says so).
+func createLike(path string, like os.FileInfo) (*os.File, error) {
 	if like == nil {
-		return nil
+		return nil, nil
 	}
 	perm := like.Mode().Perm()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	if st, ok := like.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
 		_ = f.Chown(int(st.Uid), int(st.Gid))
 	}
 	_ = f.Chmod(perm) // after Chown, which may clear mode bits
-	return f
+	return f, nil
 }
 
 // shut closes the open file and returns what it was (nil: unknown), for

@@ -131,3 +131,26 @@ func TestWriteErrorNamesThePathOnce(t *testing.T) {
 		t.Errorf("error %q, want %q", got, want)
 	}
 }
+
+// TestCompressedArchiveKeepsTheMode: a chmod 600 log was rotated into a
+// 0600 file, then compressed into a 0644 .gz: the archive gave away what
+// the live log kept.
+func TestCompressedArchiveKeepsTheMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	l := Open(path, Rotation{MaxSize: 100, Compress: true}, nil)
+	writeLines(t, l, 0, 5)
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeLines(t, l, 5, 10) // past 100 bytes: rotates, then compresses
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := Rotated(path)
+	if len(files) != 1 || !files[0].Gzip {
+		t.Fatalf("rotated files %+v, want one .gz", files)
+	}
+	if st, err := os.Stat(files[0].Path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("%s: mode %v (%v), want -rw-------", files[0].Path, st.Mode().Perm(), err)
+	}
+}

@@ -31,15 +31,21 @@ func (l *File) millRotated(rotated string, renamed bool, now time.Time) {
 }
 
 // compress writes name.gz through a temporary file and removes name once
-// the .gz is complete; on failure name stays as it is.
+// the .gz is complete; on failure name stays as it is. The .gz keeps
+// name's mode and owner: a chmod 600 log is not archived readable.
 func compress(name string) error {
 	in, err := os.Open(name)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
 	tmp := name + ".gz.tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	os.Remove(tmp) // a leftover would keep its own mode
+	out, err := createLike(tmp, st)
 	if err != nil {
 		return err
 	}
