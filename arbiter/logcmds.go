@@ -1,6 +1,8 @@
 package arbiter
 
 import (
+	"time"
+
 	"github.com/poold/poold/arbiter/workerlog"
 )
 
@@ -86,6 +88,12 @@ func cmdLogs(a *Arbiter, m *cmdMsg) error {
 	return nil
 }
 
+// ringEpoch names this process's rings: line numbers start over in a
+// new process (a restart, or an upgrade's new image, which keeps the pid),
+// and a reader that sees another epoch reads from the start.
+// In microseconds: exact as a JSON number (under 2^53).
+var ringEpoch = time.Now().UnixMicro()
+
 type logQuery struct {
 	wid, lines int
 	stream     string
@@ -94,7 +102,7 @@ type logQuery struct {
 
 // run reads the ring off the loop.
 func (q logQuery) run(pl *poolLog) map[string]any {
-	out := map[string]any{"lines": []workerlog.Record{}, "last": 0, "missed": 0}
+	out := map[string]any{"lines": []workerlog.Record{}, "last": 0, "missed": 0, "epoch": ringEpoch}
 	if pl == nil {
 		return out
 	}

@@ -154,15 +154,24 @@ graceful_timeout = "5s"
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(filepath.Join(bin, "poold"), path)
+	p.launch(t, filepath.Join(bin, "poold"), path)
+	return p
+}
+
+// launch starts poold on the config at path and waits until it answers.
+func (p *poold) launch(t testing.TB, exe, path string) {
+	t.Helper()
+	p.exited, p.stopOnce = make(chan struct{}), sync.Once{}
+	p.cmd = exec.Command(exe, path)
 	p.cmd.Stdout = p
 	p.cmd.Stderr = p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	cmd, exited := p.cmd, p.exited
 	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.exited)
+		p.waitErr = cmd.Wait()
+		close(exited)
 	}()
 	t.Cleanup(func() { p.stop(t) })
 
@@ -179,7 +188,7 @@ graceful_timeout = "5s"
 		}
 		err := ping(p.control)
 		if err == nil {
-			return p
+			return
 		}
 		select {
 		case <-deadline.C:
@@ -187,6 +196,13 @@ graceful_timeout = "5s"
 		case <-tick.C:
 		}
 	}
+}
+
+// restart stops poold and starts it again on the same config.
+func (p *poold) restart(t testing.TB) {
+	t.Helper()
+	p.stop(t)
+	p.launch(t, p.cmd.Path, p.cmd.Args[1])
 }
 
 func ping(endpoint string) error {

@@ -94,19 +94,25 @@ func (a *app) logs(ctx context.Context, q logsQuery) error {
 	if q.stream != "" {
 		props["stream"] = q.stream
 	}
-	last, err := a.logsOnce(ctx, client, props)
+	var epoch uint64
+	last, err := a.logsOnce(ctx, client, props, &epoch)
 	if err != nil || !q.follow {
 		return err
 	}
-	return a.followLogs(ctx, &client, props, last)
+	return a.followLogs(ctx, &client, props, last, epoch)
 }
+
+// errStartOver: the ring answering is another process's (its epoch
+// changed), whose line numbers started over; nothing was printed.
+var errStartOver = errors.New("poold's log ring started over")
 
 // followLogs asks for the lines after last every followEvery, like
 // journalctl -f. poold gone (an upgrade re-executes it, a restart) is
 // dialled again for up to resubscribeFor; a ring that started over (its
-// last line numbered below ours: a new process) is read from its start,
-// so nothing it holds is skipped. *client is the connection in use.
-func (a *app) followLogs(ctx context.Context, client *caller, props map[string]any, last uint64) error {
+// epoch changed, or its last line numbered below ours: a new process) is
+// read from its start, so nothing it holds is skipped. *client is the
+// connection in use.
+func (a *app) followLogs(ctx context.Context, client *caller, props map[string]any, last, epoch uint64) error {
 	t := time.NewTicker(followEvery)
 	defer t.Stop()
 	var lost time.Time // when the connection was lost; zero while it works
@@ -128,7 +134,7 @@ func (a *app) followLogs(ctx context.Context, client *caller, props map[string]a
 			*client = c
 		}
 		props["since"], props["lines"] = last, maxFollowLines
-		next, err := a.logsOnce(ctx, *client, props)
+		next, err := a.logsOnce(ctx, *client, props, &epoch)
 		var ce connError
 		switch {
 		case err != nil && errors.As(err, &ce) && ctx.Err() == nil:
@@ -139,21 +145,23 @@ func (a *app) followLogs(ctx context.Context, client *caller, props map[string]a
 				return err
 			}
 			continue
-		case err != nil:
-			return quietOnCancel(ctx, err)
-		case next < last:
-			fmt.Fprintf(a.stderr, "poolctl: poold's lines of %s start over at #%d (poold was upgraded or restarted); following from there\n", props["name"], next)
+		case errors.Is(err, errStartOver) || (err == nil && next < last):
+			fmt.Fprintf(a.stderr, "poolctl: poold's lines of %s start over (poold was upgraded or restarted); following from its first\n", props["name"])
 			props["since"] = uint64(0)
-			if next, err = a.logsOnce(ctx, *client, props); err != nil {
+			if next, err = a.logsOnce(ctx, *client, props, &epoch); err != nil {
 				return quietOnCancel(ctx, err)
 			}
+		case err != nil:
+			return quietOnCancel(ctx, err)
 		}
 		lost, last = time.Time{}, next
 	}
 }
 
-// logsOnce asks for one batch, prints it and returns the last seq.
-func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any) (uint64, error) {
+// logsOnce asks for one batch, prints it and returns the last seq. The
+// ring's epoch goes to *epoch; when it differs from a non-zero *epoch the
+// batch is not printed and the error is errStartOver.
+func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any, epoch *uint64) (uint64, error) {
 	_, r, err := a.roundTrip(ctx, client, call{command: "logs", what: "logs " + props["name"].(string), props: props}, a.timeoutFor(noWait))
 	if err != nil {
 		return 0, err
@@ -161,6 +169,10 @@ func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any)
 	if st, _ := r["status"].(string); st == "error" {
 		reason, _ := r["reason"].(string)
 		return 0, replyError{reason: reason, errno: int(num(r["errno"]))}
+	}
+	was := *epoch
+	if *epoch = uint64(num(r["epoch"])); was != 0 && *epoch != was {
+		return 0, errStartOver
 	}
 	if m := uint64(num(r["missed"])); m > 0 {
 		fmt.Fprintf(a.stderr, "poolctl: %d lines missed (written faster than the ring of %s keeps them)\n", m, props["name"])

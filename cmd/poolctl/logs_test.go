@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -184,4 +186,50 @@ func allTicks(out string) []int {
 		n = append(n, v)
 	}
 	return n
+}
+
+// TestLogsFollowReadsARestartedPooldFromItsStart: after a restart, a
+// follower whose old position the new ring's numbers had already passed
+// skipped the new process's first lines. The reply's epoch tells the
+// rings apart: the follower prints the new run from its first tick, with
+// no gap.
+func TestLogsFollowReadsARestartedPooldFromItsStart(t *testing.T) {
+	p := startPooldWith(t, pooldConf{arbiter: ""})
+	conf := filepath.Join(p.dir, "poold.toml")
+	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "\n[watchers.talk]\ncmd = \"/bin/sh\"\nargs = [\"-c\", %q]\n", talkScript)
+	f.Close()
+	p.ctl(t, "reloadconfig")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errs := &workertest.Buffer{}, &workertest.Buffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--endpoint", p.control, "logs", "talk", "-f", "--stream", "stdout"}, out, errs)
+	}()
+	proctest.Eventually(t, "logs -f to show 5 ticks", func() bool { return len(allTicks(out.String())) >= 5 })
+	p.restart(t)
+	var n []int
+	proctest.Eventually(t, "logs -f to show the new run's first 20 ticks", func() bool {
+		n = allTicks(out.String())
+		i := slices.Index(n[1:], 1) + 1 // the new run's tick 1
+		return i > 0 && len(n)-i >= 20
+	})
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("logs -f exited %d, want 0; stderr:\n%s", code, errs.String())
+	}
+	n = allTicks(out.String())
+	i := slices.Index(n[1:], 1) + 1
+	for j := i + 1; j < len(n); j++ {
+		if n[j] != n[j-1]+1 {
+			t.Fatalf("after the restart logs -f printed tick %d after %d:\n%s", n[j], n[j-1], out.String())
+		}
+	}
+	if !strings.Contains(errs.String(), "start over") {
+		t.Errorf("logs -f did not say the lines start over:\n%s", errs.String())
+	}
 }
