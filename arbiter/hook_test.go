@@ -218,3 +218,23 @@ func TestAfterStartWaitsForBeforeSpawn(t *testing.T) {
 		t.Errorf("hooks ran in this order, want both before_spawn before after_start:\n%s", b)
 	}
 }
+
+// TestFailingAfterStartFailsTheWaitedStart: a failing after_start stopped
+// the watcher, but a waited start had already answered ok and status gave
+// no reason. The start is now done once after_start is (systemd's
+// ExecStartPost=): a waited start fails with the hook's line, and status
+// keeps it.
+func TestFailingAfterStartFailsTheWaitedStart(t *testing.T) {
+	dir := t.TempDir()
+	w := testWatcher("af", "sleep", 1)
+	w.Autostart = false
+	w.Hooks = map[string]string{"after_start": hookScript(t, dir, "lb.sh", "echo registering\necho 'LB refused: 503' >&2\nexit 1\n")}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	r := h.a.Do(context.Background(), Request{ID: "s", Command: "start", Properties: map[string]any{"name": "af", "waiting": true}})
+	if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoAsync || !strings.Contains(reason, `watcher "af" was not started: the after_start hook failed: command`) || !strings.HasSuffix(reason, "exit status 1: LB refused: 503") {
+		t.Errorf("waited start with after_start failing: %v", r)
+	}
+	if st := h.do("status", map[string]any{"name": "af"}); st["status"] != "stopped" || !strings.Contains(fmt.Sprint(st["reason"]), "not started: the after_start hook failed") {
+		t.Errorf("status after a failed after_start: %v", st)
+	}
+}

@@ -59,6 +59,8 @@ func (w *Watcher) Kill() {
 
 func (w *Watcher) stop(kill bool) {
 	w.startAfter = false
+	w.afterStart = false
+	w.afterStartGen++
 	w.announce = announcements{}
 	if w.status == Stopped && len(w.procs) == 0 {
 		return

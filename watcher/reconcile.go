@@ -276,10 +276,19 @@ func (w *Watcher) note(c census) bool {
 		return true
 	case w.status == Starting && full:
 		w.status = Active
-		w.hook("after_start", 0, 0, nil, func(err error) {
+		// The start is done once after_start is (systemd's
+		// ExecStartPost=): a failure stops the watcher, and says why.
+		w.afterStartGen++
+		gen := w.afterStartGen
+		w.afterStart = w.hook("after_start", 0, 0, nil, func(err error) {
+			if gen != w.afterStartGen {
+				return // a stop came first: this start is over
+			}
+			w.afterStart = false
 			if err != nil && (w.status == Active || w.status == Starting) {
 				w.log.Warn("stopping: the after_start hook failed", "error", err)
 				w.stop(false)
+				w.startErr = fmt.Errorf("the after_start hook failed: %w", err)
 			}
 		})
 		return true

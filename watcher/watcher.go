@@ -167,17 +167,19 @@ type Watcher struct {
 	seq      uint64       // generations for timers and checks
 	waiters  []func()
 
-	roll      *rollout      // a rolling replacement of every worker, or nil
-	reloadErr error         // why the last rollout was abandoned
-	startErr  error         // why the last start did not happen (a hook, a dependency)
-	warmup    uint64        // non-zero while warmup_delay holds back the next spawn
-	spawned   int           // spawns in this turn of the loop (see spawnBatch)
-	inflight  *pendingSpawn // begun, not finished (see spawnAt)
-	more      uint64        // non-zero while the next batch waits for its turn
-	deferred  int           // HoldSettle calls not yet released
-	health    uint64        // generation of the health timer in force
-	gate      uint64        // non-zero while before_start or before_stop holds the action (hook.go)
-	hooks     map[uint64]hookRun
+	roll          *rollout      // a rolling replacement of every worker, or nil
+	reloadErr     error         // why the last rollout was abandoned
+	startErr      error         // why the last start did not happen (a hook, a dependency)
+	afterStart    bool          // its after_start hook runs: the start is not done
+	afterStartGen uint64        // ties that hook's outcome to its start (a stop moves it on)
+	warmup        uint64        // non-zero while warmup_delay holds back the next spawn
+	spawned       int           // spawns in this turn of the loop (see spawnBatch)
+	inflight      *pendingSpawn // begun, not finished (see spawnAt)
+	more          uint64        // non-zero while the next batch waits for its turn
+	deferred      int           // HoldSettle calls not yet released
+	health        uint64        // generation of the health timer in force
+	gate          uint64        // non-zero while before_start or before_stop holds the action (hook.go)
+	hooks         map[uint64]hookRun
 
 	lastSpawnErr error
 
@@ -352,7 +354,7 @@ func (w *Watcher) Has(pid int) bool { _, ok := w.procs[pid]; return ok }
 // and waiting, failed or exited slots, and nothing starting, stopping or
 // due for replacement.
 func (w *Watcher) Settled() bool {
-	if w.gate != 0 {
+	if w.gate != 0 || w.afterStart {
 		return false
 	}
 	switch w.status {
