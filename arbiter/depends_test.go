@@ -45,6 +45,11 @@ func TestDependentWaitsForItsDependency(t *testing.T) {
 	if strings.Contains(h.log.String(), "watcher=app wid=1") || strings.Contains(h.log.String(), "watcher.app.spawn") {
 		t.Errorf("app was spawned although db never had a ready worker:\n%s", h.log.String())
 	}
+	// A new start forgets the last one's reason while it waits.
+	h.do("start", map[string]any{"name": "app"})
+	if st := h.do("status", map[string]any{"name": "app"}); strings.Contains(fmt.Sprint(st["reason"]), "not started") {
+		t.Errorf("app's status while a new start waits for db: %v", st)
+	}
 	r := h.a.Do(context.Background(), Request{ID: "s", Command: "start", Properties: map[string]any{"name": "app", "waiting": true}})
 	if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoAsync || !strings.Contains(reason, `watcher "app" was not started: it depends on watcher "db", which is failed`) {
 		t.Errorf("waited start of app with db failing: %v", r)

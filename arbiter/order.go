@@ -79,6 +79,9 @@ func (a *Arbiter) orderGroups(ws []*watcher.Watcher) [][]*watcher.Watcher {
 // workers are ready; then calls done. A watcher whose dependency (in ws)
 // is down is not started (see startGroups).
 func (a *Arbiter) startInOrder(ws []*watcher.Watcher, done func()) {
+	for _, w := range ws {
+		w.NotStarted(nil) // this start's own outcome replaces the last one's
+	}
 	a.startGroups(a.orderGroups(ws), watchersByName(ws), done)
 }
 

@@ -308,13 +308,16 @@ func (w *Watcher) StartError() error {
 }
 
 // NotStarted records why a stopped watcher was not started (a dependency
-// is down); Reason and StartError give it until the next Start.
+// is down); Reason and StartError give it until the next Start. nil
+// forgets an earlier reason (a new start is on its way).
 func (w *Watcher) NotStarted(err error) {
 	if w.status != Stopped {
 		return
 	}
 	w.startErr = err
-	w.log.Error("not started", "why", err)
+	if err != nil {
+		w.log.Error("not started", "why", err)
+	}
 }
 
 // LastSpawnError is the last error from starting a worker, nil after a
