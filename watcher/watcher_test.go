@@ -458,7 +458,11 @@ func TestOverLimitWorkerIsRecycledThroughRollingPath(t *testing.T) {
 	}
 }
 
-func TestHealthFailuresRecycle(t *testing.T) {
+// healthChecked starts a one-worker watcher with a tcp health check
+// (threshold 2) and runs its first health round: its worker's pid and
+// the check to answer.
+func healthChecked(t *testing.T) (*Watcher, *fakeHost, int, Check) {
+	t.Helper()
 	s := spec(1)
 	s.HealthCheck = "tcp"
 	s.HealthAddress = "127.0.0.1:1"
@@ -474,7 +478,11 @@ func TestHealthFailuresRecycle(t *testing.T) {
 	if len(h.checks) != 1 || h.checks[0].Kind != CheckHealth {
 		t.Fatalf("checks %v", h.checks)
 	}
-	c := h.checks[0]
+	return w, h, pid, h.checks[0]
+}
+
+func TestHealthFailuresRecycle(t *testing.T) {
+	w, _, pid, c := healthChecked(t)
 	w.Checked(c, errors.New("refused"))
 	w.Checked(c, nil)
 	w.Checked(c, errors.New("refused"))
@@ -493,15 +501,7 @@ func TestHealthFailuresRecycle(t *testing.T) {
 // replacement first, and its exit is an early death of its slot (backoff,
 // then flapping and failed), with reason "unhealthy".
 func TestNeverHealthyIsAnEarlyDeath(t *testing.T) {
-	s := spec(1)
-	s.HealthCheck = "tcp"
-	s.HealthAddress = "127.0.0.1:1"
-	s.HealthThreshold = 2
-	w, h := newWatcher(t, s)
-	w.Start()
-	pid := w.Pids()[0]
-	w.Fire(h.takeTimers(TimerHealth)[0])
-	c := h.checks[0]
+	w, h, pid, c := healthChecked(t)
 	w.Checked(c, errors.New("refused"))
 	w.Checked(c, errors.New("refused"))
 	if fmt.Sprint(pidsIn(w, ProcStopping)) != fmt.Sprint([]int{pid}) || len(w.Pids()) != 1 {
