@@ -40,20 +40,11 @@ func TestSignalWhileNewImageStarts(t *testing.T) {
 			hold := filepath.Join(dir, "hold")
 			p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2), envTestHold+"="+hold)
 			proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })
-			if err := os.WriteFile(hold, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			var wg sync.WaitGroup
-			defer wg.Wait()
-			wg.Add(1)
-			go func() { defer wg.Done(); _, _ = p.try("upgrade", nil) }()
-			proctest.Eventually(t, "the new image to be held", func() bool { _, err := os.Stat(hold); return os.IsNotExist(err) })
+			release := holdUpgrade(t, p, hold)
 			if err := p.cmd.Process.Signal(c.sig); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(hold+".go", nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			release()
 			if c.sig == syscall.SIGTERM {
 				select {
 				case <-p.done:
@@ -64,12 +55,7 @@ func TestSignalWhileNewImageStarts(t *testing.T) {
 					t.Fatalf("poold ended with %v after a SIGTERM during the upgrade, want exit status 0 (a graceful stop)", st)
 				}
 			} else {
-				proctest.Eventually(t, "the upgrade's outcome", func() bool {
-					p.alive()
-					r, err := p.try("upgrade_status", nil)
-					o, _ := r["upgrade"].(map[string]any)
-					return err == nil && o["state"] == "upgraded"
-				})
+				waitUpgraded(t, p)
 			}
 			proctest.Eventually(t, "poold to log "+c.logs, func() bool { return contains(p.log.String(), c.logs) })
 			if c.sig != syscall.SIGTERM {
@@ -87,26 +73,12 @@ func TestNewImageWithABrokenConfigFile(t *testing.T) {
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2), envTestHold+"="+hold)
 	proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })
 	before := p.pids("web")
-	if err := os.WriteFile(hold, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Add(1)
-	go func() { defer wg.Done(); _, _ = p.try("upgrade", nil) }()
-	proctest.Eventually(t, "the new image to be held", func() bool { _, err := os.Stat(hold); return os.IsNotExist(err) })
+	release := holdUpgrade(t, p, hold)
 	if err := os.WriteFile(p.cfg, []byte("[watchers.web\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(hold+".go", nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	proctest.Eventually(t, "the upgrade's outcome", func() bool {
-		p.alive()
-		r, err := p.try("upgrade_status", nil)
-		o, _ := r["upgrade"].(map[string]any)
-		return err == nil && o["state"] == "upgraded"
-	})
+	release()
+	waitUpgraded(t, p)
 	if now := p.pids("web"); !slices.Equal(now, before) {
 		t.Errorf("web pids %v after the upgrade, want %v", now, before)
 	}
@@ -116,4 +88,35 @@ func TestNewImageWithABrokenConfigFile(t *testing.T) {
 	if r := p.do("reloadconfig", map[string]any{"waiting": true}); r["status"] != "error" || !contains(reason(r), p.cfg) {
 		t.Errorf("reloadconfig of the broken file: %v; want an error naming %s", r, p.cfg)
 	}
+}
+
+// holdUpgrade starts an upgrade of p whose new image waits (envTestHold)
+// before it loads the state, and returns once it waits; release lets it
+// go on. The test ends only after the upgrade request has returned.
+func holdUpgrade(t *testing.T, p *upProc, hold string) (release func()) {
+	t.Helper()
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	wg.Add(1)
+	go func() { defer wg.Done(); _, _ = p.try("upgrade", nil) }()
+	proctest.Eventually(t, "the new image to be held", func() bool { _, err := os.Stat(hold); return os.IsNotExist(err) })
+	return func() {
+		if err := os.WriteFile(hold+".go", nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitUpgraded waits until p reports the upgrade done, p alive meanwhile.
+func waitUpgraded(t *testing.T, p *upProc) {
+	t.Helper()
+	proctest.Eventually(t, "the upgrade's outcome", func() bool {
+		p.alive()
+		r, err := p.try("upgrade_status", nil)
+		o, _ := r["upgrade"].(map[string]any)
+		return err == nil && o["state"] == "upgraded"
+	})
 }
