@@ -218,19 +218,20 @@ func (h host) After(d time.Duration, t watcher.Timer) {
 	time.AfterFunc(d, func() { a.post(timerMsg{t}) })
 }
 
-func (h host) Check(c watcher.Check, timeout time.Duration, fn func(ctx context.Context) error) {
+func (h host) Check(c watcher.Check, timeout time.Duration, fn func(ctx context.Context) error) func() {
 	a := h.a
+	ctx, cancel := context.WithTimeout(a.runCtx, timeout)
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
-		ctx, cancel := context.WithTimeout(a.runCtx, timeout)
 		defer cancel()
 		err := fn(ctx)
-		if err != nil && ctx.Err() != nil && a.runCtx.Err() == nil {
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && a.runCtx.Err() == nil {
 			err = fmt.Errorf("%w (gave up after %v)", err, timeout)
 		}
 		a.post(checkMsg{c, err})
 	}()
+	return cancel
 }
 
 func (h host) Publish(name string, kind events.Kind, fields map[string]any) {

@@ -29,8 +29,9 @@ import (
 
 // hookRun is a hook in flight: what to do with its outcome.
 type hookRun struct {
-	name string
-	then func(err error)
+	name   string
+	then   func(err error)
+	cancel func()
 }
 
 // hookEnv is the environment of a hook: poold's own, plus the event.
@@ -60,11 +61,28 @@ func (w *Watcher) hook(name string, pid, wid int, extra map[string]string, then 
 	if w.hooks == nil {
 		w.hooks = map[uint64]hookRun{}
 	}
-	w.hooks[gen] = hookRun{name: name, then: then}
 	pr := probe.Hook(cmd, hookEnv(name, w.spec.Name, pid, wid, extra))
 	w.log.Debug("running hook", "hook", name, "cmd", cmd)
-	w.host.Check(Check{Watcher: w.id, Kind: CheckHook, Gen: gen}, w.spec.HookTimeout, pr.Check)
+	cancel := w.host.Check(Check{Watcher: w.id, Kind: CheckHook, Gen: gen}, w.spec.HookTimeout, pr.Check)
+	w.hooks[gen] = hookRun{name: name, then: then, cancel: cancel}
 	return true
+}
+
+// dropGate ends the gating hook (before_start or before_stop) that a stop
+// or kill went past: its process group is killed, as at hook_timeout, and
+// its outcome will be ignored. A hook left running would go on after the
+// watcher stopped (a deregistration racing the next start) and publish
+// its outcome late.
+func (w *Watcher) dropGate(why string) {
+	gen := w.gate
+	w.gate = 0
+	h, ok := w.hooks[gen]
+	if !ok {
+		return
+	}
+	delete(w.hooks, gen)
+	h.cancel()
+	w.log.Info("hook killed: "+why, "hook", h.name)
 }
 
 // hasHook reports whether the watcher has a hook at any of names.

@@ -71,7 +71,9 @@ func (w *Watcher) stop(kill bool) {
 	if !kill && w.gateStop() {
 		return
 	}
-	w.gate = 0
+	if w.gate != 0 {
+		w.dropGate("the watcher stops without waiting for it")
+	}
 	w.status = Stopping
 	w.clearHolds(true)
 	w.endRoll(nil)
@@ -236,7 +238,7 @@ func (w *Watcher) KillProcess(pid int, sig syscall.Signal, grace time.Duration) 
 	if w.gate != 0 && w.status == Stopping {
 		// A kill while before_stop holds a stop: the stop goes on without
 		// the hook, for the other workers too.
-		w.gate = 0
+		w.dropGate("a kill ends the stop it held")
 		defer w.stopWorkers(false)
 	}
 	if grace < 0 {

@@ -54,8 +54,9 @@ type Host interface {
 	// After delivers t to Watcher.Fire after d, on the loop.
 	After(d time.Duration, t Timer)
 	// Check runs fn off the loop with a deadline of timeout and delivers
-	// its outcome to Watcher.Checked, on the loop.
-	Check(c Check, timeout time.Duration, fn func(ctx context.Context) error)
+	// its outcome to Watcher.Checked, on the loop. The func it returns
+	// cancels fn's context (its outcome is still delivered).
+	Check(c Check, timeout time.Duration, fn func(ctx context.Context) error) (cancel func())
 	// Publish emits a lifecycle event for watcher.
 	Publish(watcher string, kind events.Kind, fields map[string]any)
 }

@@ -157,8 +157,9 @@ func (h *fakeHost) After(d time.Duration, t Timer) {
 	h.delays[t] = d
 }
 
-func (h *fakeHost) Check(c Check, timeout time.Duration, fn func(context.Context) error) {
+func (h *fakeHost) Check(c Check, timeout time.Duration, fn func(context.Context) error) func() {
 	h.checks = append(h.checks, c)
+	return func() {}
 }
 
 func (h *fakeHost) Publish(name string, kind events.Kind, fields map[string]any) {

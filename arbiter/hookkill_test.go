@@ -1,0 +1,87 @@
+package arbiter
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// A stop or kill that goes past a gating hook (a hung before_stop, a
+// before_start still running) used to leave the hook running until
+// hook_timeout, after the watcher had stopped; its late outcome was then
+// published after the stop. The hook's group is now killed at once.
+func TestHookAStopWentPastIsKilled(t *testing.T) {
+	t.Run("kill during before_stop", func(t *testing.T) {
+		dir := t.TempDir()
+		pidFile := filepath.Join(dir, "hook.pid")
+		w := testWatcher("web", "sleep", 1)
+		w.HookTimeout = time.Minute
+		w.Hooks = map[string]string{"before_stop": hungHook(t, dir, pidFile)}
+		h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+		h.spawns(1)
+		h.do("stop", map[string]any{"name": "web"})
+		pid := waitHookPid(t, pidFile)
+		h.do("kill", map[string]any{"name": "web", "signum": "KILL"})
+		h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "web" })
+		waitProcessGone(t, pid)
+	})
+	t.Run("stop during before_start", func(t *testing.T) {
+		dir := t.TempDir()
+		pidFile := filepath.Join(dir, "hook.pid")
+		w := testWatcher("web", "sleep", 1)
+		w.HookTimeout = time.Minute
+		w.Hooks = map[string]string{"before_start": hungHook(t, dir, pidFile)}
+		h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+		pid := waitHookPid(t, pidFile)
+		h.do("stop", map[string]any{"name": "web", "waiting": true})
+		waitProcessGone(t, pid)
+		if r := h.do("status", map[string]any{"name": "web"}); r["status"] != "stopped" {
+			t.Errorf("status after the stop: %v", r)
+		}
+	})
+}
+
+// hungHook is a hook that writes its pid to pidFile and hangs.
+func hungHook(t *testing.T, dir, pidFile string) string {
+	return hookScript(t, dir, "hung.sh", "echo $$ > "+pidFile+".tmp && mv "+pidFile+".tmp "+pidFile+"\nexec sleep 60\n")
+}
+
+// waitHookPid waits for a hung hook to have written its pid.
+func waitHookPid(t *testing.T, pidFile string) int {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); <-tick.C {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatalf("hook pid file: %v", err)
+			}
+			return pid
+		}
+	}
+	t.Fatal("the hook did not start within 10 s")
+	return 0
+}
+
+// waitProcessGone fails unless pid is gone (reaped) within 10 s; the hook
+// itself would live for 60.
+func waitProcessGone(t *testing.T, pid int) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); <-tick.C {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+	}
+	t.Fatalf("the hook (pid %d) still runs 10 s after the stop went past it", pid)
+}
