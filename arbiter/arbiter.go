@@ -108,9 +108,11 @@ type Arbiter struct {
 	watchers map[string]*watcher.Watcher // by lower-case name
 	byID     map[uint64]*watcher.Watcher // by Watcher.ID: timers and checks
 	owner    map[int]*watcher.Watcher    // pid -> watcher
-	stopping bool
-	output   *output
-	config   ConfigState // outcome of the last config reload (health.go)
+	// unmanaged holds the workers `rm --nostop` left running (unmanaged.go).
+	unmanaged map[int]unmanagedProc
+	stopping  bool
+	output    *output
+	config    ConfigState // outcome of the last config reload (health.go)
 	// filed holds each watcher's section as the config file last gave
 	// it, by lower-case name: a reload applies only what the file changed
 	// since, so run-time incr and set of other keys survive (reload.go).
@@ -164,19 +166,20 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		cfg.Arbiter.MaxProcesses = configs.DefaultMaxTotal
 	}
 	return &Arbiter{
-		opts:     opts,
-		log:      opts.Log,
-		bus:      opts.Events,
-		cfg:      cfg,
-		inbox:    make(chan any, 1024),
-		done:     make(chan struct{}),
-		stopped:  make(chan struct{}),
-		quit:     make(chan struct{}),
-		watchers: make(map[string]*watcher.Watcher),
-		byID:     make(map[uint64]*watcher.Watcher),
-		owner:    make(map[int]*watcher.Watcher),
-		groups:   make(map[int]*cgroup.Group),
-		cleanups: make(chan struct{}, cgroupCleanups),
+		opts:      opts,
+		log:       opts.Log,
+		bus:       opts.Events,
+		cfg:       cfg,
+		inbox:     make(chan any, 1024),
+		done:      make(chan struct{}),
+		stopped:   make(chan struct{}),
+		quit:      make(chan struct{}),
+		watchers:  make(map[string]*watcher.Watcher),
+		byID:      make(map[uint64]*watcher.Watcher),
+		owner:     make(map[int]*watcher.Watcher),
+		groups:    make(map[int]*cgroup.Group),
+		unmanaged: make(map[int]unmanagedProc),
+		cleanups:  make(chan struct{}, cgroupCleanups),
 
 		statsChanged: make(chan struct{}, 1),
 	}
@@ -347,7 +350,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 	tick := time.NewTicker(checkDelay)
 	defer tick.Stop()
 	for {
-		if a.stopping && len(a.owner) == 0 && a.allStopped() {
+		if a.stopping && len(a.owner) == 0 && len(a.unmanaged) == 0 && a.allStopped() {
 			for _, m := range a.quitWaiting {
 				m.ok(nil)
 			}
@@ -393,6 +396,7 @@ func (a *Arbiter) shutdown() {
 	a.stopping = true
 	a.log.Info("stopping all watchers", "watchers", len(a.watchers))
 	a.stopInOrder(a.sorted(nil), nil)
+	a.stopUnmanaged(false)
 }
 
 func (a *Arbiter) killAll() {
@@ -415,6 +419,7 @@ func (a *Arbiter) handle(m any) {
 		w := a.owner[m.pid]
 		delete(a.owner, m.pid)
 		delete(a.groups, m.pid)
+		delete(a.unmanaged, m.pid)
 		if w != nil {
 			w.Ended(m.pid, m.end)
 		}
@@ -441,6 +446,9 @@ func (a *Arbiter) handle(m any) {
 		a.noteStopping()
 		a.stopping = true
 		a.killAll()
+		a.stopUnmanaged(true)
+	case unmanagedKillMsg:
+		a.killUnmanaged(m.pid, "did not stop within graceful_timeout")
 	case reloadMsg:
 		a.reloadConfig(a.logReload)
 	case configMsg:

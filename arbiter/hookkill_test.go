@@ -1,17 +1,16 @@
 package arbiter
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // A stop or kill that goes past a gating hook (a hung before_stop, a
@@ -57,31 +56,26 @@ func hungHook(t *testing.T, dir, pidFile string) string {
 // waitHookPid waits for a hung hook to have written its pid.
 func waitHookPid(t *testing.T, pidFile string) int {
 	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); <-tick.C {
-		if b, err := os.ReadFile(pidFile); err == nil {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err != nil {
-				t.Fatalf("hook pid file: %v", err)
-			}
-			return pid
-		}
+	var b []byte
+	if !proctest.Poll(10*time.Second, func() bool {
+		var err error
+		b, err = os.ReadFile(pidFile)
+		return err == nil
+	}) {
+		t.Fatal("the hook did not start within 10 s")
 	}
-	t.Fatal("the hook did not start within 10 s")
-	return 0
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("hook pid file: %v", err)
+	}
+	return pid
 }
 
-// waitProcessGone fails unless pid is gone (reaped) within 10 s; the hook
-// itself would live for 60.
+// waitProcessGone fails unless pid is gone within 10 s; the hook itself
+// would live for 60.
 func waitProcessGone(t *testing.T, pid int) {
 	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); <-tick.C {
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			return
-		}
+	if !proctest.Poll(10*time.Second, func() bool { return !proctest.Alive(pid) }) {
+		t.Fatalf("the hook (pid %d) still runs 10 s after the stop went past it", pid)
 	}
-	t.Fatalf("the hook (pid %d) still runs 10 s after the stop went past it", pid)
 }

@@ -296,8 +296,9 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 	}
 	a.announceRemove(w)
 	if nostop {
-		// The workers live on unmanaged (their exits are still reaped by
-		// their Wait goroutines, and ignored); they die with poold.
+		// The workers live on unmanaged; poold stops them when it
+		// stops (unmanaged.go).
+		a.leaveRunning(w)
 		a.forget(w)
 		m.ok(nil)
 		return nil

@@ -1,0 +1,66 @@
+package arbiter
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/poold/poold/watcher"
+)
+
+// Workers that `rm` with nostop (Circus's option) leaves running are no
+// longer any watcher's: nothing restarts, scales or reports them. They are
+// still poold's children, and would die with it by their parent-death
+// signal, so poold stops them when it stops, as their watcher would have:
+// SIGTERM to each one's group, SIGKILL after the watcher's
+// graceful_timeout (at once on a second stop request), and it waits for
+// their exits before it returns. Their exits are reaped as any worker's.
+
+// unmanagedProc is a worker left running by `rm --nostop`.
+type unmanagedProc struct {
+	watcher string
+	grace   time.Duration
+}
+
+// unmanagedKillMsg is an unmanaged worker's graceful_timeout ending.
+type unmanagedKillMsg struct{ pid int }
+
+// leaveRunning records w's workers as unmanaged, before w is forgotten.
+func (a *Arbiter) leaveRunning(w *watcher.Watcher) {
+	for _, pid := range w.Pids() {
+		a.unmanaged[pid] = unmanagedProc{watcher: w.Name(), grace: w.Spec().GracefulTimeout}
+	}
+}
+
+// stopUnmanaged signals every unmanaged worker: SIGTERM with a SIGKILL
+// armed at its grace, or SIGKILL now.
+func (a *Arbiter) stopUnmanaged(kill bool) {
+	if len(a.unmanaged) == 0 {
+		return
+	}
+	a.log.Info("stopping the workers rm --nostop left running", "workers", len(a.unmanaged), "kill", kill)
+	for pid, u := range a.unmanaged {
+		if kill || u.grace <= 0 {
+			a.killUnmanaged(pid, "")
+			continue
+		}
+		if err := (host{a}).Signal(pid, syscall.SIGTERM); err != nil {
+			a.log.Warn("cannot stop a worker rm --nostop left running", "watcher", u.watcher, "pid", pid, "error", err)
+		}
+		time.AfterFunc(u.grace, func() { a.post(unmanagedKillMsg{pid}) })
+	}
+}
+
+// killUnmanaged SIGKILLs pid's group if pid is still an unmanaged worker
+// that has not exited, logging why if given.
+func (a *Arbiter) killUnmanaged(pid int, why string) {
+	u, ok := a.unmanaged[pid]
+	if !ok {
+		return
+	}
+	if why != "" {
+		a.log.Warn("a worker rm --nostop left running "+why+"; killing its group", "watcher", u.watcher, "pid", pid)
+	}
+	if err := (host{a}).Signal(pid, syscall.SIGKILL); err != nil {
+		a.log.Warn("cannot kill a worker rm --nostop left running", "watcher", u.watcher, "pid", pid, "error", err)
+	}
+}

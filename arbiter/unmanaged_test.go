@@ -1,0 +1,92 @@
+package arbiter
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
+	"github.com/poold/poold/watcher/spawn"
+)
+
+// TestQuitStopsWorkersRmLeftRunning: after `rm` with nostop, quit
+// answered ok and poold never returned: Run waited for the exits of
+// workers nothing would stop, and a second SIGTERM did not help. poold
+// now stops them as their watcher would have: SIGTERM, then SIGKILL at
+// graceful_timeout (a worker that ignores SIGTERM), or at once on a
+// second stop request.
+func TestQuitStopsWorkersRmLeftRunning(t *testing.T) {
+	for _, tc := range []struct {
+		name, mode string
+		kill       bool
+	}{
+		{"SIGTERM", "sleep", false},
+		{"SIGKILL at graceful_timeout", "stubborn", false},
+		{"second stop request", "stubborn", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := testWatcher("web", tc.mode, 1)
+			w.GracefulTimeout = 300 * time.Millisecond
+			if tc.kill {
+				w.GracefulTimeout = time.Hour
+			}
+			cfg := &configs.Config{Watchers: []configs.Watcher{w}}
+			if tc.mode == "stubborn" {
+				w.Sockets = []string{"web"}
+				cfg.Sockets = []configs.Socket{tcpSocket("web")}
+				cfg.Watchers[0] = w
+			}
+			h := start(t, cfg, Options{Spawner: outlivingSpawner(t)})
+			var pid int
+			for p := range h.spawns(1) {
+				pid = p
+			}
+			if tc.mode == "stubborn" {
+				proctest.Eventually(t, "stubborn worker serves (and so ignores SIGTERM)", func() bool {
+					_, err := get(h.socketAddr("web"), "/")
+					return err == nil
+				})
+			}
+			h.do("rm", map[string]any{"name": "web", "nostop": true})
+			h.do("quit", nil)
+			if tc.kill {
+				h.a.Kill()
+			}
+			select {
+			case <-h.a.Done():
+			case <-time.After(hang):
+				t.Fatalf("poold did not stop within %v with a worker rm --nostop left running", hang)
+			}
+			if proctest.Alive(pid) {
+				t.Errorf("worker %d still runs after poold stopped", pid)
+			}
+			want := tc.mode == "stubborn" && !tc.kill
+			if killed := strings.Contains(h.log.String(), "did not stop within graceful_timeout"); killed != want {
+				t.Errorf("killed at graceful_timeout (logged): %v, want %v", killed, want)
+			}
+		})
+	}
+}
+
+// outlivingSpawner is a spawner served by the test, as poold's binary
+// serves its own on the main thread: it outlives Run, so its children do
+// not die with it (their parent-death signal) when Run returns.
+func outlivingSpawner(t *testing.T) *spawn.Spawner {
+	sp := spawn.New(os.Args[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = sp.Run(ctx)
+	}()
+	t.Cleanup(func() { // after start's, which waits for Run
+		cancel()
+		wg.Wait()
+	})
+	return sp
+}
