@@ -275,6 +275,12 @@ func (w *Watcher) Signal(pid int, sig syscall.Signal) error {
 // graceful timeout.
 func (w *Watcher) retire(p *Process) {
 	if p.State == ProcStopping {
+		// Already signalled (a kill with a grace of its own, a decr): the
+		// earlier deadline holds, so a stop is never held by a kill's
+		// longer graceful_timeout.
+		if at := w.host.Now().Add(w.spec.GracefulTimeout); at.Before(p.killAt) {
+			w.armKill(p, w.spec.GracefulTimeout)
+		}
 		return
 	}
 	w.setState(p, ProcStopping)
