@@ -214,11 +214,9 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 	if err := a.checkCeiling(m.req.Command, w.Spec(), n); err != nil {
 		return err
 	}
+	// A stopped watcher stays stopped, as in circusd (and as with set
+	// numprocesses): the next start runs n workers.
 	w.SetTarget(n)
-	if w.Status() == watcher.Stopped && sign > 0 {
-		// Circus starts a stopped watcher on incr.
-		w.Start()
-	}
 	target := w.Target()
 	return a.finish(m, []*watcher.Watcher{w}, func() map[string]any {
 		return map[string]any{"numprocesses": target}
