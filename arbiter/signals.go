@@ -65,13 +65,13 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 	}
 	for _, pid := range pids {
 		var err error
-		switch {
-		case recursive:
-			err = syscall.Kill(-pid, sig)
+		switch { // as circusd: children wins over recursive
 		case children:
 			for _, c := range childPids(pid) {
 				_ = syscall.Kill(c, sig)
 			}
+		case recursive:
+			err = syscall.Kill(-pid, sig)
 		default:
 			err = syscall.Kill(pid, sig)
 		}
