@@ -120,7 +120,7 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 	deferReply(m, func() (map[string]any, error) {
 		sampled := a.sample(rows)
 		if pid != 0 {
-			return map[string]any{"name": name, "process": pid, "info": info(rows[0], sampled)}, nil
+			return map[string]any{"process": pid, "info": info(rows[0], sampled)}, nil
 		}
 		infos := map[string]ProcInfo{}
 		for _, r := range rows {

@@ -175,7 +175,7 @@ type procRow struct {
 
 // formatStats prints a process table. Without a name in the reply
 // (stats): one table over every watcher with a WATCHER column; with a
-// name (stats NAME, stats NAME PID): that watcher's processes.
+// name (stats NAME) or a process (stats NAME PID): those processes.
 func formatStats(w io.Writer, r reply) error {
 	var rows []procRow
 	withWatcher := false
@@ -193,7 +193,7 @@ func formatStats(w io.Writer, r reply) error {
 		}
 	case r["process"] != nil:
 		info, _ := r["info"].(map[string]any)
-		rows = []procRow{{watcher: render(r["name"]), info: info}}
+		rows = []procRow{{info: info}}
 	default:
 		procs, _ := r["info"].(map[string]any)
 		rows = procRows(render(r["name"]), procs)

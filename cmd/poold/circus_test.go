@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -84,6 +85,9 @@ func TestCircusctlCommandsAgainstPoold(t *testing.T) {
 		t.Errorf("decr left %v; want the newest worker %d kept (the oldest of %v removed)", after, newest, before)
 	}
 
+	// circusctl reads a reply with "name" as a whole watcher's stats: a
+	// process's reply has Circus's process and info only.
+	pid := strconv.Itoa(newest)
 	steps := []struct {
 		args []string
 		want []string // regexps the output must match
@@ -102,6 +106,7 @@ func TestCircusctlCommandsAgainstPoold(t *testing.T) {
 		{[]string{"listsockets"}, []string{`^3:socket 'web' at 127\.0\.0\.1:\d+$`}},
 		{[]string{"stats", "web"}, []string{`^web:\n\d+: \d+ +sh root `}},
 		{[]string{"stats", "other"}, []string{`(?m)^\d+: \d+ +sleep root `}},
+		{[]string{"stats", "web", pid}, []string{`^` + pid + `: ` + pid + ` +sh root `}},
 		{[]string{"dstats"}, []string{`^Main Process:\n +\d+ `}},
 		{[]string{"signal", "web", "CONT"}, []string{`^ok$`}},
 		{[]string{"set", "web", "graceful_timeout", "3"}, []string{`^ok$`}},
