@@ -158,6 +158,28 @@ func (a *Arbiter) finish(m *cmdMsg, ws []*watcher.Watcher, fields func() map[str
 		m.ok(fields())
 		return nil
 	}
-	whenAllSettled(ws, func() { m.ok(fields()) })
+	whenAllSettled(ws, func() {
+		if why := changeFailures(m.req.Command, ws); why != "" {
+			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
+			return
+		}
+		m.ok(fields())
+	})
 	return nil
+}
+
+// changeFailures words what a waited set or add did not do: a rolling
+// reload abandoned (the old workers serve on), an added watcher that did
+// not start; "" when all went through.
+func changeFailures(cmd string, ws []*watcher.Watcher) string {
+	var parts []string
+	for _, w := range ws {
+		if err := w.ReloadError(); err != nil {
+			parts = append(parts, err.Error())
+		}
+	}
+	if why := startFailures(cmd, ws); why != "" {
+		parts = append(parts, why)
+	}
+	return strings.Join(parts, "; ")
 }

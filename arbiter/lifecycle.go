@@ -82,12 +82,13 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 	return nil
 }
 
-// startFailures words the watchers in ws a start or restart did not start
-// (a hook, a dependency down) and the slots of running ones left without
-// a worker (a spawn error, a worker dead before it was ready), at most a
-// few slots; "" when there is none or cmd is not one.
+// startFailures words the watchers in ws a start, restart or add (with
+// start) did not start (a hook, a dependency down) and the slots of
+// running ones left without a worker (a spawn error, a worker dead before
+// it was ready), at most a few slots; "" when there is none or cmd is not
+// one.
 func startFailures(cmd string, ws []*watcher.Watcher) string {
-	if cmd != "start" && cmd != "restart" {
+	if cmd != "start" && cmd != "restart" && cmd != "add" {
 		return ""
 	}
 	const shown = 3

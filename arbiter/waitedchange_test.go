@@ -1,0 +1,40 @@
+package arbiter
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/poold/poold/configs"
+)
+
+// TestWaitedChangeThatFailedFails: a waited set whose rolling reload was
+// abandoned (the new cmd cannot start), and a waited add with start whose
+// program is missing, answered ok while status said otherwise; a waited
+// reload and start already failed in the same case. They now fail with
+// the reason, ErrnoAsync.
+func TestWaitedChangeThatFailedFails(t *testing.T) {
+	w := testWatcher("web", "sleep", 1)
+	w.Sockets = []string{"web"}
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.spawns(1)
+	for _, tc := range []struct {
+		cmd   string
+		props map[string]any
+		want  string
+	}{
+		{"set", map[string]any{"name": "web", "options": map[string]any{"cmd": "/nonexistent/prog"}}, "abandoned"},
+		{"add", map[string]any{"name": "extra", "cmd": "/nonexistent/prog", "start": true}, "has no worker"},
+	} {
+		tc.props["waiting"] = true
+		r := h.a.Do(context.Background(), Request{ID: "x", Command: tc.cmd, Properties: tc.props})
+		reason, _ := r["reason"].(string)
+		if r["status"] != "error" || r["errno"] != ErrnoAsync || !strings.Contains(reason, tc.want) {
+			t.Errorf("waited %s that failed: %v; want an error (errno %d) saying %q", tc.cmd, r, ErrnoAsync, tc.want)
+		}
+	}
+	// Without waiting, the reply only says the change was taken.
+	if r := h.do("set", map[string]any{"name": "web", "options": map[string]any{"graceful_timeout": 3}}); r["status"] != "ok" {
+		t.Errorf("set: %v", r)
+	}
+}
