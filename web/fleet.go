@@ -37,6 +37,10 @@ type fleet struct {
 	wg      *sync.WaitGroup
 	members map[string]*member
 	order   []string
+	// open is closed while a console is open, idle while none is; the
+	// other one is replaced at each change.
+	looking    bool
+	open, idle chan struct{}
 }
 
 type member struct {
@@ -64,7 +68,36 @@ type fleetWatcher struct {
 }
 
 func newFleet(t tunings) *fleet {
-	return &fleet{t: t, kick: make(chan struct{}, 1), members: map[string]*member{}}
+	idle := make(chan struct{})
+	close(idle)
+	return &fleet{t: t, kick: make(chan struct{}, 1), members: map[string]*member{},
+		open: make(chan struct{}), idle: idle}
+}
+
+// watched says whether any console is open; members follow their hosts
+// only while one is.
+func (f *fleet) watched(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if on == f.looking {
+		return
+	}
+	f.looking = on
+	if on {
+		close(f.open)
+		f.idle = make(chan struct{})
+	} else {
+		close(f.idle)
+		f.open = make(chan struct{})
+	}
+}
+
+// gate returns the channels of the current console state: open is closed
+// once a console is open, idle once none is.
+func (f *fleet) gate() (open, idle <-chan struct{}) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.open, f.idle
 }
 
 func (f *fleet) changed() {
@@ -163,20 +196,48 @@ func (f *fleet) set(m *member, fn func(v *hostView)) {
 	f.changed()
 }
 
-// watch follows one host until ctx ends: open its event stream, refresh
-// on events (debounced) and every resync; on any failure show it
-// unreachable and retry with backoff.
+// watch follows one host until ctx ends, but only while a console is
+// open: it waits for one, follows the host until the last one leaves,
+// and waits again.
 func (f *fleet) watch(ctx context.Context, m *member) {
+	for {
+		open, idle := f.gate()
+		select {
+		case <-ctx.Done():
+			return
+		case <-open:
+		}
+		f.session(ctx, m, idle)
+	}
+}
+
+// session follows the host until ctx ends or idle closes: open its event
+// stream, refresh at once, then on events (debounced) and every resync;
+// on any failure show it unreachable and retry with backoff. Leaving
+// cancels whatever call is in flight and drops the idle connections.
+func (f *fleet) session(ctx context.Context, m *member, idle <-chan struct{}) {
+	sctx, cancel := context.WithCancel(ctx)
+	left := make(chan struct{})
+	go func() {
+		defer close(left)
+		select {
+		case <-idle:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	defer m.client.Close()
+	defer func() { cancel(); <-left }()
 	backoff := f.t.retry
-	for ctx.Err() == nil {
-		err := f.follow(ctx, m)
-		if ctx.Err() != nil {
+	for sctx.Err() == nil {
+		err := f.follow(sctx, m)
+		if sctx.Err() != nil {
 			return
 		}
 		f.set(m, func(v *hostView) { v.State, v.Error = "unreachable", err.Error() })
 		t := time.NewTimer(backoff)
 		select {
-		case <-ctx.Done():
+		case <-sctx.Done():
 			t.Stop()
 			return
 		case <-t.C:

@@ -158,7 +158,7 @@ func (h *hub) subscribe() (evC, stC <-chan events.Event, unsubscribe func()) {
 // state and the history it has not seen.
 func (h *hub) join(c *client) {
 	h.clients[c] = struct{}{}
-	h.s.nconsoles.Store(int64(len(h.clients)))
+	h.counted()
 	h.sendTo(c, h.helloMessage(c.since))
 	h.log.Debug("console connected", "remote", c.remote, "consoles", len(h.clients))
 }
@@ -167,7 +167,7 @@ func (h *hub) join(c *client) {
 func (h *hub) leave(c *client) {
 	if _, ok := h.clients[c]; ok {
 		delete(h.clients, c)
-		h.s.nconsoles.Store(int64(len(h.clients)))
+		h.counted()
 		h.log.Debug("console disconnected", "remote", c.remote, "consoles", len(h.clients))
 	}
 }
@@ -238,7 +238,8 @@ func (h *hub) run(ctx context.Context) {
 		for c := range h.clients {
 			c.kill()
 		}
-		h.s.nconsoles.Store(0)
+		clear(h.clients)
+		h.counted()
 	}()
 
 	h.dirtyAll = true
@@ -425,8 +426,16 @@ func (h *hub) sendTo(c *client, m any) {
 		c.kill()
 		c.drop()
 		delete(h.clients, c)
-		h.s.nconsoles.Store(int64(len(h.clients)))
+		h.counted()
 	}
+}
+
+// counted publishes the number of consoles after a change: for metrics
+// and the stats sampler, and to the fleet, which follows other hosts only
+// while a console is open.
+func (h *hub) counted() {
+	h.s.nconsoles.Store(int64(len(h.clients)))
+	h.s.fleet.watched(len(h.clients) > 0)
 }
 
 func unixSeconds(t time.Time) float64 {
