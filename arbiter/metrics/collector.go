@@ -43,7 +43,9 @@ var (
 	dQueueLimit = desc("poold_listener_queue_limit",
 		"The most connections the accept queue holds (the effective backlog); beyond it the kernel drops or refuses new ones.", "listener")
 	dDropped = desc("poold_events_dropped_total",
-		"Events dropped for a consumer that could not keep up, by stream: events (the event endpoint), stats (the stats endpoint), console (the web console), metrics (this exporter).", "stream")
+		"Events dropped for a consumer that could not keep up, by stream: events (the event endpoint), stats (the stats endpoint), console (the web console), metrics (this exporter). For the endpoints, this includes what poold still held for a subscriber when it was evicted.", "stream")
+	dEvicted = desc("poold_subscribers_evicted_total",
+		"Subscribers disconnected because they took no data for the stall timeout, by stream: events (the event endpoint), stats (the stats endpoint). What was still buffered for them is in poold_events_dropped_total; what sat in kernel socket buffers is not counted.", "stream")
 	dReloadOK = desc("poold_config_last_reload_successful",
 		"1 if the last config reload (SIGHUP, reloadconfig) was applied in full, 0 if it was refused or a watcher's change was rolled back.")
 	dReloadAt = desc("poold_config_last_reload_success_timestamp_seconds",
@@ -54,7 +56,7 @@ var (
 type snapshotCollector struct{ e *Exporter }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dQueue, dQueueLimit, dDropped, dReloadOK, dReloadAt} {
+	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dQueue, dQueueLimit, dDropped, dEvicted, dReloadOK, dReloadAt} {
 		ch <- d
 	}
 	describeSize(ch)
@@ -87,6 +89,9 @@ func (c *snapshotCollector) collectDropped(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(dDropped, prometheus.CounterValue, float64(f()), stream)
 	}
 	ch <- prometheus.MustNewConstMetric(dDropped, prometheus.CounterValue, float64(c.e.ownDropped()), "metrics")
+	for stream, f := range c.e.opts.Evicted {
+		ch <- prometheus.MustNewConstMetric(dEvicted, prometheus.CounterValue, float64(f()), stream)
+	}
 }
 
 // collectPool sends the metrics of one pool and its workers.

@@ -63,7 +63,8 @@ func newRig(t *testing.T, cfg *configs.Config) *rig {
 		c := *r.cfg.Load()
 		return &c, nil
 	}})
-	exp := New(Options{Source: r.a, Events: r.bus, Log: log, Dropped: map[string]func() uint64{"events": func() uint64 { return 7 }}})
+	exp := New(Options{Source: r.a, Events: r.bus, Log: log, Dropped: map[string]func() uint64{"events": func() uint64 { return 7 }},
+		Evicted: map[string]func() uint64{"stats": func() uint64 { return 2 }}})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -208,6 +209,7 @@ var documented = map[string]want{
 	"poold_listener_queue_limit":                         {dto.MetricType_GAUGE, "listener"},
 	"poold_reload_duration_seconds":                      {dto.MetricType_HISTOGRAM, "pool"},
 	"poold_events_dropped_total":                         {dto.MetricType_COUNTER, "stream"},
+	"poold_subscribers_evicted_total":                    {dto.MetricType_COUNTER, "stream"},
 	"poold_config_last_reload_successful":                {dto.MetricType_GAUGE, ""},
 	"poold_config_last_reload_success_timestamp_seconds": {dto.MetricType_GAUGE, ""},
 	"process_resident_memory_bytes":                      {dto.MetricType_GAUGE, ""},
@@ -260,6 +262,9 @@ func TestScrapeNamesTypesLabelsAndRestartsSurviveReload(t *testing.T) {
 	}
 	if got, _ := value(fams, "poold_events_dropped_total", map[string]string{"stream": "events"}); got != 7 {
 		t.Errorf("dropped{events} = %v, want 7 from Options.Dropped", got)
+	}
+	if got, _ := value(fams, "poold_subscribers_evicted_total", map[string]string{"stream": "stats"}); got != 2 {
+		t.Errorf("evicted{stats} = %v, want 2 from Options.Evicted", got)
 	}
 	// A worker just started may still be its exec shim, and one the reload
 	// replaced may be exiting with its memory already freed: some worker

@@ -49,6 +49,10 @@ type Options struct {
 	// count of events dropped for slow consumers, read at each scrape
 	// (poold_events_dropped_total). The exporter adds its own ("metrics").
 	Dropped map[string]func() uint64
+	// Evicted maps a stream name ("events", "stats") to its count of
+	// subscribers disconnected because they stopped reading
+	// (poold_subscribers_evicted_total).
+	Evicted map[string]func() uint64
 	// ScrapeTimeout bounds the wait for the loop's Snapshot. Default 5s.
 	ScrapeTimeout time.Duration
 	Log           hclog.Logger

@@ -302,12 +302,18 @@ func (b wireBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply 
 }
 
 // pubDropped counts what a publisher lost for slow subscribers: in its bus
-// queue and in the per-peer buffers of its transport.
+// queue and in the per-peer buffers of its transport (refused while full,
+// or still buffered when a subscriber was evicted or went away).
 func pubDropped(p *zmqpub.Publisher) func() uint64 {
 	return func() uint64 {
 		st := p.Stats()
 		return st.Dropped + st.Guard.Dropped
 	}
+}
+
+// pubEvicted counts a publisher's subscribers evicted for not reading.
+func pubEvicted(p *zmqpub.Publisher) func() uint64 {
+	return func() uint64 { return p.Stats().Guard.Evicted }
 }
 
 // httpParts starts poold's HTTP surfaces: the console ([web] enabled) and
@@ -323,6 +329,8 @@ type httpParts struct {
 	// dropped feeds poold_events_dropped_total; start adds the console's.
 	// Scrapes read it only once start has returned.
 	dropped map[string]func() uint64
+	// evicted feeds poold_subscribers_evicted_total.
+	evicted map[string]func() uint64
 
 	console *web.Server      // set by start when the console is enabled
 	probes  *web.ProbeServer // set by start when metrics_address is set
@@ -334,7 +342,7 @@ func (h *httpParts) start() error {
 	if !w.Enabled && w.MetricsAddress == "" {
 		return nil
 	}
-	exp := metrics.New(metrics.Options{Source: h.arb, Events: h.bus, Dropped: h.dropped, Log: h.log.Named("metrics")})
+	exp := metrics.New(metrics.Options{Source: h.arb, Events: h.bus, Dropped: h.dropped, Evicted: h.evicted, Log: h.log.Named("metrics")})
 	// Subscribed before the arbiter starts, so every restart is counted.
 	h.goRun("metrics", exp.Run)
 	select {

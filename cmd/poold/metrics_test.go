@@ -68,6 +68,7 @@ func TestMetricsAddressWithConsoleDisabled(t *testing.T) {
 		`poold_worker_restarts_total{pool="web",reason="exit"} 0`,
 		`poold_config_last_reload_successful 1`,
 		`poold_events_dropped_total{stream="events"} 0`,
+		`poold_subscribers_evicted_total{stream="stats"} 0`,
 		"# TYPE poold_reload_duration_seconds histogram",
 		"process_resident_memory_bytes ",
 		"go_goroutines ",

@@ -152,7 +152,8 @@ func (d *daemon) startTransports(ctx context.Context, goRun func(string, func(co
 		}
 	}
 	h := httpParts{cfg: d.cfg, arb: d.arb, bus: d.bus, statsBus: d.statsBus, log: d.log, goRun: goRun, failed: failed,
-		dropped: map[string]func() uint64{"events": pubDropped(d.pub), "stats": pubDropped(d.statsPub)}}
+		dropped: map[string]func() uint64{"events": pubDropped(d.pub), "stats": pubDropped(d.statsPub)},
+		evicted: map[string]func() uint64{"events": pubEvicted(d.pub), "stats": pubEvicted(d.statsPub)}}
 	if err := h.start(); err != nil {
 		return false, err
 	}

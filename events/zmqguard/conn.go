@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,10 @@ import (
 //
 // Writes: Write appends to a bounded buffer under mu and never blocks on
 // the network; the writer goroutine drains it with write deadlines. Whole
-// messages are dropped while the buffer is full.
+// messages are dropped while the buffer is full. The buffer keeps where
+// each message starts, so that when the connection ends with data still
+// unwritten (evicted, closed by the peer, linger over) the messages the
+// peer will never get are counted as dropped.
 type conn struct {
 	g      *Guard
 	raw    net.Conn
@@ -37,7 +41,9 @@ type conn struct {
 	out      *stream
 	dropping bool
 	pending  []byte
+	starts   []int // offsets in pending where a message begins
 	spare    []byte
+	spareSt  []int
 	inflight int
 	closed   bool
 	kick     chan struct{}
@@ -162,6 +168,8 @@ func (c *conn) Write(p []byte) (int, error) {
 			c.dropping = len(c.pending)+c.inflight >= c.g.opts.MaxBuffered
 			if c.dropping {
 				c.g.dropped.Add(1)
+			} else if p[0]&flagCommand == 0 {
+				c.starts = append(c.starts, len(c.pending))
 			}
 		}
 		n, err := c.out.step(p)
@@ -225,17 +233,20 @@ func (c *conn) signalClose() {
 func (c *conn) writeLoop() {
 	defer c.wg.Done()
 	defer func() {
+		// What was never written is lost to the peer (counted before the
+		// conn stops counting as open). zmq4 may keep a reference to a
+		// closed conn for a while (its PUB writer is never stopped): do
+		// not let it pin megabytes.
+		c.mu.Lock()
+		c.discard(len(c.starts))
+		c.pending, c.spare, c.starts, c.spareSt = nil, nil, nil, nil
+		c.mu.Unlock()
 		c.adoptTimer.Stop()
 		c.raw.Close()
 		if c.peerID != "" {
 			c.g.peers.remove(c.peerID)
 		}
 		c.g.conns.Add(-1)
-		// zmq4 may keep a reference to a closed conn for a while (its
-		// PUB writer is never stopped): do not let it pin megabytes.
-		c.mu.Lock()
-		c.pending, c.spare = nil, nil
-		c.mu.Unlock()
 	}()
 	adoptC := c.adoptTimer.C
 	for {
@@ -271,26 +282,31 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// flush writes everything pending.
+// flush writes everything pending. On failure the messages of the buffer
+// it was writing that did not go out whole are dropped (and counted); a
+// failure ends the connection.
 func (c *conn) flush() error {
 	for {
 		c.mu.Lock()
-		buf := c.pending
+		buf, starts := c.pending, c.starts
 		if len(buf) == 0 {
 			c.mu.Unlock()
 			return nil
 		}
-		c.pending = c.spare[:0]
-		c.spare = nil
+		c.pending, c.starts = c.spare[:0], c.spareSt[:0]
+		c.spare, c.spareSt = nil, nil
 		c.inflight = len(buf)
 		c.mu.Unlock()
 
-		err := c.writeAll(buf)
+		n, err := c.writeAll(buf)
 
 		c.mu.Lock()
 		c.inflight = 0
+		if err != nil {
+			c.discard(unwritten(starts, n, len(buf)))
+		}
 		if cap(buf) <= 64<<10 {
-			c.spare = buf[:0]
+			c.spare, c.spareSt = buf[:0], starts[:0]
 		}
 		c.mu.Unlock()
 		if err != nil {
@@ -299,9 +315,33 @@ func (c *conn) flush() error {
 	}
 }
 
+// discard counts n messages that will never reach the peer.
+func (c *conn) discard(n int) {
+	if n > 0 {
+		c.g.dropped.Add(uint64(n))
+		c.g.discarded.Add(uint64(n))
+	}
+}
+
+// unwritten counts the messages of a buffer of size total, starting at
+// starts, that did not go out whole in its first written bytes. (A message
+// that began in the previous buffer is counted there, as written.)
+func unwritten(starts []int, written, total int) int {
+	whole := sort.Search(len(starts), func(i int) bool {
+		end := total
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		return end > written
+	})
+	return len(starts) - whole
+}
+
 // writeAll writes buf, failing only when the peer takes no byte for
-// StallTimeout (or past the linger deadline once closing).
-func (c *conn) writeAll(buf []byte) error {
+// StallTimeout (or past the linger deadline once closing). It returns how
+// many bytes went out.
+func (c *conn) writeAll(buf []byte) (int, error) {
+	total := len(buf)
 	for len(buf) > 0 {
 		c.dlMu.Lock()
 		dl := time.Now().Add(c.g.opts.StallTimeout)
@@ -317,10 +357,10 @@ func (c *conn) writeAll(buf []byte) error {
 			if n > 0 && !lingering && errors.Is(err, os.ErrDeadlineExceeded) {
 				continue // slow but moving
 			}
-			return err
+			return total - len(buf), err
 		}
 	}
-	return nil
+	return total, nil
 }
 
 func (c *conn) LocalAddr() net.Addr  { return c.raw.LocalAddr() }

@@ -22,7 +22,9 @@
 //     buffer (Options.MaxBuffered) drained by its own writer goroutine. When
 //     the buffer is full, whole messages are dropped for that peer (never
 //     part of one) and counted, as libzmq does at its high-water mark. A
-//     peer that takes no byte for Options.StallTimeout is evicted (closed).
+//     peer that takes no byte for Options.StallTimeout is evicted (closed);
+//     the messages still buffered for it, or for any peer whose connection
+//     ends, are counted as dropped too (Stats.Discarded).
 //   - Inbound frames are parsed as they arrive; a frame or multipart
 //     message larger than Options.MaxFrame closes the connection before
 //     zmq4 allocates anything.
@@ -146,8 +148,16 @@ type Stats struct {
 	HandshakeErrors   uint64 // peers closed for a malformed handshake
 	HandshakesEvicted uint64 // pending handshakes closed to make room for a newer connection
 	Oversized         uint64 // peers closed for a frame or message over MaxFrame (OnOversized)
-	Dropped           uint64 // outgoing messages dropped because a peer's buffer was full
-	Evicted           uint64 // peers closed because they stopped taking data
+	// Dropped counts outgoing messages a peer never got from the guard:
+	// refused while its buffer was full, or still buffered (whole or in
+	// part) when its connection ended: evicted, closed by the peer, or
+	// Close's Linger over (Discarded). Bytes already in the kernel's
+	// socket buffers are not counted: the peer gets them if it reads
+	// them after the close, and a peer that never reads loses them
+	// uncounted (up to the buffers' size, a few MiB on tcp).
+	Dropped   uint64
+	Discarded uint64 // of Dropped, those still buffered when their connection ended
+	Evicted   uint64 // peers closed because they stopped taking data
 	// PendingByPeer counts handshakes in progress per peer ("uid:0",
 	// "ip:127.0.0.1", "ip:2001:db8::/64"); peers with none are absent.
 	PendingByPeer map[string]int
@@ -172,6 +182,7 @@ type Guard struct {
 	handshakesEvicted atomic.Uint64
 	oversized         atomic.Uint64
 	dropped           atomic.Uint64
+	discarded         atomic.Uint64
 	evicted           atomic.Uint64
 }
 
@@ -250,6 +261,7 @@ func (g *Guard) Stats() Stats {
 		HandshakesEvicted: g.handshakesEvicted.Load(),
 		Oversized:         g.oversized.Load(),
 		Dropped:           g.dropped.Load(),
+		Discarded:         g.discarded.Load(),
 		Evicted:           g.evicted.Load(),
 		PendingByPeer:     byPeer,
 	}
