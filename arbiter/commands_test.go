@@ -104,7 +104,7 @@ func TestCommandErrors(t *testing.T) {
 		t.Errorf("added watcher runs %v processes", n)
 	}
 	h.do("set", map[string]any{"name": "extra", "options": map[string]any{"numprocesses": 1.0}, "waiting": true})
-	if got := h.do("get", map[string]any{"name": "extra", "keys": []any{"numprocesses"}})["options"]; got.(map[string]any)["numprocesses"] != 1 {
+	if got := h.do("get", map[string]any{"name": "extra", "keys": []any{"numprocesses"}})["options"]; got.(Ordered).Values["numprocesses"] != 1 {
 		t.Errorf("get after set: %v", got)
 	}
 	h.do("rm", map[string]any{"name": "extra", "waiting": true})
@@ -224,7 +224,7 @@ func TestOptionsGiveTheWorkingDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, _ := h.do("get", map[string]any{"name": "web", "keys": []any{"working_dir"}})["options"].(map[string]any)
+	opts := h.do("get", map[string]any{"name": "web", "keys": []any{"working_dir"}})["options"].(Ordered).Values
 	if opts["working_dir"] != wd {
 		t.Errorf("get working_dir: %v, want %s", opts["working_dir"], wd)
 	}

@@ -358,7 +358,7 @@ func TestReloadConfigReportsEachWatcher(t *testing.T) {
 	if got := fmt.Sprint(h.do("list", map[string]any{"name": "b"})["pids"]); got != bPids {
 		t.Errorf("b's workers changed: %s, were %s", got, bPids)
 	}
-	if got := h.do("get", map[string]any{"name": "a", "keys": []any{"args"}})["options"].(map[string]any)["args"]; got != "--changed" {
+	if got := h.do("get", map[string]any{"name": "a", "keys": []any{"args"}})["options"].(Ordered).Values["args"]; got != "--changed" {
 		t.Errorf("a's args %v", got)
 	}
 }

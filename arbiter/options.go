@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"encoding/json"
 	"maps"
 	"os"
 	"slices"
@@ -35,17 +36,48 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 		return errorf(ErrnoBadProperty, "get: property \"keys\" must be a non-empty list of option names")
 	}
 	all := a.options(w)
-	out := make(map[string]any, len(keys))
+	out := Ordered{Values: make(map[string]any, len(keys))}
 	for _, k := range keys {
 		ks, _ := k.(string)
 		v, ok := all[ks]
 		if !ok {
 			return errorf(ErrnoBadProperty, "get: watcher %q has no option %v; options are: %s", w.Name(), k, strings.Join(sortedKeys(all), ", "))
 		}
-		out[ks] = v
+		if _, dup := out.Values[ks]; !dup {
+			out.Keys = append(out.Keys, ks)
+		}
+		out.Values[ks] = v
 	}
 	m.ok(map[string]any{"options": out})
 	return nil
+}
+
+// Ordered is a JSON object whose keys keep an order: get answers in the
+// order the keys were asked, as circusd does (circusctl prints them so,
+// and scripts read its lines by position).
+type Ordered struct {
+	Keys   []string
+	Values map[string]any
+}
+
+// MarshalJSON writes the object with its keys in order.
+func (o Ordered) MarshalJSON() ([]byte, error) {
+	buf := []byte{'{'}
+	for i, k := range o.Keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		vb, err := json.Marshal(o.Values[k])
+		if err != nil {
+			return nil, err
+		}
+		buf = append(append(append(buf, kb...), ':'), vb...)
+	}
+	return append(buf, '}'), nil
 }
 
 func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }

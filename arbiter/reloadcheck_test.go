@@ -62,7 +62,7 @@ func TestReloadKeepsRunTimeChanges(t *testing.T) {
 		return r
 	}
 	get := func(key string) string {
-		opts, _ := do("get", map[string]any{"name": "web", "keys": []any{key}})["options"].(map[string]any)
+		opts := do("get", map[string]any{"name": "web", "keys": []any{key}})["options"].(Ordered).Values
 		return fmt.Sprint(opts[key])
 	}
 	do("incr", map[string]any{"name": "web", "nb": 2, "waiting": true})

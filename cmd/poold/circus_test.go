@@ -102,6 +102,8 @@ func TestCircusctlCommandsAgainstPoold(t *testing.T) {
 			`(?m)^args: -c 'sleep 3600 & wait; exec sleep 3600'$`, `(?m)^stop_signal: 15$`, `(?m)^graceful_timeout: 2\.0$`}},
 		{[]string{"get", "web", "env"}, []string{`^env: (FOO=bar,HELLO=world|HELLO=world,FOO=bar)$`}},
 		{[]string{"get", "web", "numprocesses", "uid"}, []string{`^numprocesses: 2\nuid: ?$`}},
+		// In the order asked, as circusd answers.
+		{[]string{"get", "web", "uid", "numprocesses"}, []string{`^uid: ?\nnumprocesses: 2$`}},
 		{[]string{"globaloptions"}, []string{`(?m)^endpoint: ipc://`}},
 		{[]string{"listsockets"}, []string{`^3:socket 'web' at 127\.0\.0\.1:\d+$`}},
 		{[]string{"stats", "web"}, []string{`^web:\n\d+: \d+ +sh root `}},
