@@ -352,7 +352,7 @@ func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {
 		addrs = append(addrs, addr)
 		reads += s.Queued
 		bus.PublishTopic("stat.sockets."+strconv.Itoa(s.FD), "", "stat", map[string]any{
-			"fd": s.FD, "address": addr, "reads": s.Queued, "name": s.Name,
+			"fd": s.FD, "subtopic": s.FD, "address": addr, "reads": s.Queued, "name": s.Name,
 			"queue": s.Queued, "queue_limit": s.QueueLimit,
 		})
 	}
