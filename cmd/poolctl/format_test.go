@@ -289,7 +289,10 @@ func TestParseDuration(t *testing.T) {
 		err  bool
 	}{
 		{"5", 5 * time.Second, false}, {"2.5", 2500 * time.Millisecond, false}, {"1m30s", 90 * time.Second, false},
-		{"0", 0, true}, {"-1s", 0, true}, {"soon", 0, true},
+		{"0", 0, true}, {"-1s", 0, true}, {"soon", 0, true}, {"NaN", 0, true},
+		// Too large for a Duration: refused, not wrapped to a negative one.
+		{"9223372036", 9223372036 * time.Second, false}, {"10000000000", 0, true}, {"1e300", 0, true}, {"+Inf", 0, true},
+		{"10000000000h", 0, true},
 	}
 	for _, tc := range tests {
 		got, err := parseDuration(tc.in)

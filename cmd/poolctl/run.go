@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -258,14 +259,19 @@ func (v *durationValue) Type() string { return "duration" }
 
 func parseDuration(s string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if f <= 0 {
+		if f <= 0 || math.IsNaN(f) {
 			return 0, fmt.Errorf("must be > 0, got %s", s)
 		}
-		return time.Duration(f * float64(time.Second)), nil
+		// float64(math.MaxInt64) is 2^63, one past the largest Duration:
+		// a product that reaches it would wrap to a negative Duration.
+		if f*float64(time.Second) >= float64(math.MaxInt64) {
+			return 0, fmt.Errorf("%s seconds is too large: at most %d seconds (about 292 years)", s, int64(math.MaxInt64/time.Second))
+		}
+		return time.Duration(math.Round(f * float64(time.Second))), nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (write 10s, 1m30s or a number of seconds)", s)
+		return 0, fmt.Errorf("%q is not a duration, or too large (write 10s, 1m30s or a number of seconds, at most %s)", s, time.Duration(math.MaxInt64).Truncate(time.Hour))
 	}
 	if d <= 0 {
 		return 0, fmt.Errorf("must be > 0, got %s", s)

@@ -73,6 +73,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad timeout", []string{"--timeout", "soon", "status"}, []string{`"soon" is not a duration`}},
 		{"stats bad pid", []string{"stats", "web", "x"}, []string{"PID must be a positive whole number"}},
 		{"kill bad grace", []string{"kill", "web", "--graceful-timeout", "x"}, []string{"--graceful-timeout"}},
+		{"kill grace too large", []string{"kill", "web", "--graceful-timeout", "10000000000"}, []string{"kill: --graceful-timeout: 10000000000 seconds is too large: at most 9223372036 seconds"}},
 		{"top takes no args", []string{"top", "now"}, []string{`unknown command "now"`}},
 		{"no-wait with waiting", []string{"--waiting", "reload", "web", "--no-wait"}, []string{"reload: --waiting and --no-wait contradict each other"}},
 		{"no-wait only where waiting is the default", []string{"stop", "web", "--no-wait"}, []string{"unknown flag: --no-wait"}},
