@@ -110,7 +110,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 			"invalid token: it matches none of web.api_tokens or web.token")
 		return
 	}
-	name = strings.TrimPrefix(r.URL.Path, apiPrefix)
+	// Command names in any case, as on the wire (the arbiter lower-cases
+	// them); the role check and the backend see the lower-case name.
+	name = strings.ToLower(strings.TrimPrefix(r.URL.Path, apiPrefix))
 	if st, ok := s.opts.Streams[name]; ok || name == "events" {
 		if r.Method != http.MethodGet {
 			apiError(w, http.StatusMethodNotAllowed, arbiter.ErrnoBadJSON, id, "%s%s is a stream: use GET", apiPrefix, name)

@@ -3,7 +3,11 @@ package web
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,4 +101,43 @@ func BenchmarkAPIRoundTrip(b *testing.B) {
 			c.Close()
 		}
 	})
+}
+
+// TestAPICommandNamesIgnoreCase: the wire protocol takes a command name in
+// any case, and so does the API; the role check sees the same name.
+func TestAPICommandNamesIgnoreCase(t *testing.T) {
+	const ops, ro = "0123456789abcdef0123", "fedcba9876543210fedc"
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Tokens: []configs.APIToken{
+		{Role: configs.RoleOperator, File: "ops.token", Token: ops},
+		{Role: configs.RoleReadOnly, File: "ro.token", Token: ro},
+	}}, nil)
+	post := func(command, token string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", ts.url+apiPrefix+command, strings.NewReader(`{"name": "web"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rep map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+			t.Fatalf("POST %s: reply is not JSON: %v", command, err)
+		}
+		return resp.StatusCode, rep
+	}
+	for _, command := range []string{"status", "STATUS", "Status", "NumProcesses"} {
+		if code, rep := post(command, ro); code != http.StatusOK || rep["status"] == "error" {
+			t.Errorf("POST %s%s: %d %v, want 200", apiPrefix, command, code, rep)
+		}
+	}
+	if code, rep := post("INCR", ro); code != http.StatusForbidden || !strings.Contains(fmt.Sprint(rep["reason"]), `"incr" needs an operator token`) {
+		t.Errorf("POST %sINCR with a read-only token: %d %v, want 403", apiPrefix, code, rep)
+	}
+	if code, rep := post("INCR", ops); code != http.StatusOK || rep["status"] == "error" {
+		t.Errorf("POST %sINCR with an operator token: %d %v, want 200", apiPrefix, code, rep)
+	}
+	if code, rep := post("Frobnicate", ops); code != http.StatusNotFound || !strings.Contains(fmt.Sprint(rep["reason"]), `unknown command "frobnicate"`) {
+		t.Errorf("POST %sFrobnicate: %d %v, want 404 unknown command", apiPrefix, code, rep)
+	}
 }
