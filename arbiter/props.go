@@ -188,3 +188,16 @@ func (p props) strings(k string) ([]string, error) {
 	}
 	return nil, errorf(ErrnoBadProperty, "%s: property %q must be a list of strings, got %v", p.cmd, k, v)
 }
+
+// Parks reports whether req may hold its reply back until work settles
+// (a stop waiting for its grace period, an upgrade): "waiting" true, or a
+// command that always waits for its outcome. A transport runs such a
+// request beside the ones that follow it; every other command answers
+// promptly, so it can run them one at a time in order.
+func Parks(req Request) bool {
+	if req.Command == "upgrade" {
+		return true
+	}
+	wait, err := props{req.Command, req.Properties}.boolean("waiting", false)
+	return err == nil && wait
+}

@@ -63,3 +63,23 @@ func TestKillRefusesGracefulTimeoutTooLarge(t *testing.T) {
 		t.Errorf("status after a refused kill: %v", st)
 	}
 }
+
+func TestParks(t *testing.T) {
+	for _, tc := range []struct {
+		req  Request
+		want bool
+	}{
+		{Request{Command: "status"}, false},
+		{Request{Command: "stop"}, false},
+		{Request{Command: "stop", Properties: map[string]any{"waiting": true}}, true},
+		{Request{Command: "stop", Properties: map[string]any{"waiting": "true"}}, true},
+		{Request{Command: "stop", Properties: map[string]any{"waiting": 1.0}}, true},
+		{Request{Command: "stop", Properties: map[string]any{"waiting": false}}, false},
+		{Request{Command: "stop", Properties: map[string]any{"waiting": "maybe"}}, false},
+		{Request{Command: "upgrade"}, true},
+	} {
+		if got := Parks(tc.req); got != tc.want {
+			t.Errorf("Parks(%v) = %v, want %v", tc.req, got, tc.want)
+		}
+	}
+}

@@ -9,15 +9,26 @@
 // Concurrency: Run owns everything it starts and returns only after all of
 // it ended:
 //
-//	receiver ──raw──▶ handler goroutines (≤ MaxInFlight) ──reply──▶ sender ──▶ ROUTER
-//	    └── over MaxInFlight: errno 5 reply ───────────────────────────▶┘
+//	receiver ──▶ one FIFO per peer ──▶ peer runner ──reply──▶ sender ──▶ ROUTER
+//	                                     └─ parking request: own goroutine ─▶┘
 //
-// One receiver goroutine calls Recv; each request runs in its own goroutine
-// (a handler may block for long with "waiting": true), at most MaxInFlight
-// in all and MaxInFlightPerPeer per connection; one sender goroutine
-// is the only caller of Send, because zmq4 sockets are not safe for
-// concurrent sends. Handlers get Run's context: when it is cancelled they
-// should answer promptly; their replies are still sent before the socket
+// One receiver goroutine calls Recv and appends each request to its
+// peer's queue (a peer is one connection, by identity frame). One runner
+// goroutine per peer with queued work serves its requests one at a time,
+// so replies leave in the order the requests came; a request that parks
+// its reply until work settles (arbiter.Parks: "waiting": true, upgrade)
+// runs in its own goroutine beside the requests that follow it, at most
+// MaxInFlightPerPeer per peer and MaxInFlight in all, beyond which the
+// runner waits for one to end. A peer's queue is bounded
+// (MaxQueuedPerPeer, maxQueuedBytesPerPeer): while it is full the
+// receiver stops reading, which holds the peer back through TCP, and
+// resumes as the runner makes room. Only when the runner cannot make room
+// (it waits behind parked requests) or every queue together is full is a
+// request refused, and the refusal is sent like any reply. One sender
+// goroutine is the only caller of Send, because zmq4 sockets are not safe
+// for concurrent sends; the guard makes Send non-blocking. Handlers get
+// Run's context: when it is cancelled they should answer promptly; their
+// replies, and those to requests still queued, are sent before the socket
 // closes.
 //
 // A Client is safe for concurrent use: one reader goroutine matches replies
@@ -26,14 +37,12 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/netip"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,7 +50,6 @@ import (
 	"github.com/go-zeromq/zmq4"
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/events/zmqguard"
 )
 
@@ -53,17 +61,27 @@ type Handler func(ctx context.Context, raw []byte) (reply []byte, send bool)
 const (
 	DefaultMaxInFlight        = 256
 	DefaultMaxInFlightPerPeer = 32
+	DefaultMaxQueuedPerPeer   = 1024
+	DefaultMaxQueued          = 16384
 )
 
 // Controller serves the control endpoint. Set the exported fields before
 // Run.
 type Controller struct {
-	// MaxInFlight bounds concurrently running handlers; requests beyond it
-	// get errno 5 "too many requests in flight" (DefaultMaxInFlight).
+	// MaxInFlight bounds the parked requests (arbiter.Parks) running at
+	// once over all connections; one beyond it waits in its peer's queue
+	// (DefaultMaxInFlight).
 	MaxInFlight int
-	// MaxInFlightPerPeer bounds one connection's running handlers, so a
-	// flooding peer cannot take every slot (DefaultMaxInFlightPerPeer).
+	// MaxInFlightPerPeer bounds one connection's parked requests, so one
+	// peer cannot take every slot (DefaultMaxInFlightPerPeer).
 	MaxInFlightPerPeer int
+	// MaxQueuedPerPeer bounds one connection's requests waiting for their
+	// turn; at the bound poold stops reading until the peer's runner makes
+	// room (DefaultMaxQueuedPerPeer).
+	MaxQueuedPerPeer int
+	// MaxQueued bounds the requests waiting over all connections; beyond
+	// it a request gets errno 5 (DefaultMaxQueued).
+	MaxQueued int
 	// AllowNonLoopback permits a tcp:// endpoint on a non-loopback address.
 	// The protocol has no authentication: whoever connects can spawn
 	// commands.
@@ -94,6 +112,8 @@ func New(endpoint string, h Handler, log hclog.Logger) *Controller {
 	return &Controller{
 		MaxInFlight:        DefaultMaxInFlight,
 		MaxInFlightPerPeer: DefaultMaxInFlightPerPeer,
+		MaxQueuedPerPeer:   DefaultMaxQueuedPerPeer,
+		MaxQueued:          DefaultMaxQueued,
 		Guard: zmqguard.New(zmqguard.Options{MaxFrame: MaxRequest, OnOversized: func(peer string) {
 			log.Warn("control connection closed: a request over the limit; send less (fewer or shorter args, env)", "peer", peer, "limit_bytes", MaxRequest)
 		}}),
@@ -169,40 +189,26 @@ func (c *Controller) Run(ctx context.Context) error {
 	close(c.ready)
 	c.log.Info("control endpoint bound", "endpoint", c.bound)
 
-	maxInFlight := c.MaxInFlight
-	if maxInFlight <= 0 {
-		maxInFlight = DefaultMaxInFlight
-	}
-	perPeer := c.MaxInFlightPerPeer
-	if perPeer <= 0 {
-		perPeer = DefaultMaxInFlightPerPeer
-	}
-	s := &server{
-		c:       c,
-		ctx:     ctx,
-		sock:    sock,
-		slots:   make(chan struct{}, maxInFlight),
-		perPeer: perPeer,
-		byPeer:  make(map[string]int),
-		out:     make(chan zmq4.Msg, maxInFlight+64),
-	}
+	s := newServer(c, ctx, sock)
 	var bg sync.WaitGroup
 	bg.Add(2)
-	senderDone := make(chan struct{})
-	go func() { defer bg.Done(); defer close(senderDone); s.sendLoop() }()
+	go func() { defer bg.Done(); s.sendLoop() }()
 	go func() { defer bg.Done(); s.recvLoop() }()
 
 	<-ctx.Done()
-	// 1. No new handlers; the receiver keeps draining but drops.
+	// 1. No new requests: the receiver refuses them (and wakes if it
+	// waited for room).
 	s.mu.Lock()
 	s.stopping = true
+	s.cond.Broadcast()
 	s.mu.Unlock()
-	// 2. Running handlers see ctx cancelled and answer; the sender is still
-	// running, so their replies go out.
+	// 2. Runners serve what is queued and parked requests end; handlers
+	// see ctx cancelled and answer promptly. The sender is still
+	// running, so every reply goes out.
 	s.handlers.Wait()
-	// 3. Sender drains what is queued and exits.
-	close(s.out)
-	<-senderDone
+	// 3. The sender sends what is queued and exits.
+	close(s.flush)
+	<-s.senderDone
 	// 4. Close the socket (each conn flushes for the guard's Linger); the
 	// receiver's Recv fails and it exits.
 	s.closed.Store(true)
@@ -213,136 +219,6 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.log.Debug("closing control socket", "error", err)
 	}
 	return nil
-}
-
-type server struct {
-	c       *Controller
-	ctx     context.Context
-	sock    zmq4.Socket
-	slots   chan struct{}
-	perPeer int
-	out     chan zmq4.Msg
-
-	mu       sync.Mutex
-	stopping bool
-	byPeer   map[string]int // running handlers per identity
-	handlers sync.WaitGroup
-	closed   atomic.Bool
-}
-
-func (s *server) recvLoop() {
-	for {
-		msg, err := s.sock.Recv()
-		if err != nil {
-			if s.closed.Load() {
-				drainAfterClose(s.sock)
-				return
-			}
-			// A ROUTER's Recv fails only when its socket is closed.
-			s.c.log.Error("control socket receive failed", "endpoint", s.c.bound, "error", err)
-			return
-		}
-		s.dispatch(msg)
-	}
-}
-
-// dispatch splits [identity, json] (DEALER) or [identity, "", json] (REQ)
-// and starts a handler; anything else is dropped.
-func (s *server) dispatch(msg zmq4.Msg) {
-	if msg.Type == zmq4.CmdMsg {
-		return // a ZMTP command (e.g. PING) that zmq4 passes up as a message
-	}
-	f := msg.Frames
-	var envelope [][]byte
-	var raw []byte
-	switch {
-	case len(f) == 2 && len(f[0]) > 0:
-		envelope, raw = f[:1], f[1]
-	case len(f) == 3 && len(f[0]) > 0 && len(f[1]) == 0:
-		envelope, raw = f[:2], f[2]
-	default:
-		s.c.log.Debug("dropping malformed control request", "frames", len(f))
-		return
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopping {
-		return
-	}
-	peer := string(f[0])
-	if s.byPeer[peer] >= s.perPeer {
-		s.overloaded(envelope, raw, s.perPeer)
-		return
-	}
-	select {
-	case s.slots <- struct{}{}:
-	default:
-		s.overloaded(envelope, raw, cap(s.slots))
-		return
-	}
-	s.byPeer[peer]++
-	s.handlers.Add(1)
-	go func() {
-		defer s.handlers.Done()
-		defer func() {
-			<-s.slots
-			s.mu.Lock()
-			if s.byPeer[peer]--; s.byPeer[peer] == 0 {
-				delete(s.byPeer, peer)
-			}
-			s.mu.Unlock()
-		}()
-		reply, send := s.call(peer, raw)
-		if !send {
-			return
-		}
-		s.out <- zmq4.NewMsgFrom(append(envelope[:len(envelope):len(envelope)], reply)...)
-	}()
-}
-
-// call runs the handler; a panic becomes an errno 0 reply instead of
-// taking poold down.
-func (s *server) call(identity string, raw []byte) (reply []byte, send bool) {
-	if s.c.acl.Load() != nil {
-		if reply, send, refused := s.c.refuse([]byte(identity), raw); refused {
-			return reply, send
-		}
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			s.c.log.Error("control handler panicked", "panic", r, "stack", string(debug.Stack()))
-			req, _ := arbiter.DecodeRequest(raw)
-			reply, _ = json.Marshal(arbiter.Fail(req.ID, fmt.Errorf("internal error: %v", r)))
-			send = req.MsgType != "cast"
-		}
-	}()
-	return s.c.handle(s.ctx, raw)
-}
-
-// overloaded answers errno 5 without blocking the receiver; if even the
-// sender's queue is full the reply is dropped and the client times out.
-func (s *server) overloaded(envelope [][]byte, raw []byte, limit int) {
-	req, err := arbiter.DecodeRequest(raw)
-	if err == nil && req.MsgType == "cast" {
-		return
-	}
-	reason := fmt.Sprintf("too many requests in flight (%d); retry later", limit)
-	rep, _ := json.Marshal(arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed, Reason: reason}))
-	select {
-	case s.out <- zmq4.NewMsgFrom(append(envelope[:len(envelope):len(envelope)], rep)...):
-	default:
-		s.c.log.Debug("dropping overload reply: send queue full")
-	}
-}
-
-func (s *server) sendLoop() {
-	for msg := range s.out {
-		if err := s.sock.Send(msg); err != nil {
-			// The peer went away or was evicted; nothing to do.
-			s.c.log.Debug("control reply not sent", "error", err)
-		}
-	}
 }
 
 // drainAfterClose empties zmq4's receive queue after Close. zmq4's

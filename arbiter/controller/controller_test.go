@@ -352,31 +352,6 @@ func TestNonReadingPeerDoesNotStarveOthers(t *testing.T) {
 	t.Logf("guard stats: %+v", s.Stats())
 }
 
-func TestTooManyInFlight(t *testing.T) {
-	e := newEcho()
-	s := serve(t, ipcEndpoint(t), e.handle, func(c *controller.Controller) { c.MaxInFlight = 2 })
-	cl := dial(t, s.ep)
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := cl.Do(context.Background(), arbiter.Request{Command: "block"}); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	proctest.Eventually(t, "both handlers to start", func() bool { return e.blocked.Load() >= 2 })
-	rep, err := cl.Do(context.Background(), arbiter.Request{Command: "status"})
-	var ce *arbiter.CommandError
-	if !errors.As(err, &ce) || ce.Errno != arbiter.ErrnoFailed || !strings.Contains(ce.Reason, "too many requests in flight") {
-		t.Fatalf("third request: %v, %v; want errno 5 too many requests in flight", rep, err)
-	}
-	close(e.release)
-	wg.Wait()
-	mustStatus(t, cl, "status")
-}
-
 func TestCastGetsNoReply(t *testing.T) {
 	e := newEcho()
 	s := serve(t, ipcEndpoint(t), e.handle, nil)
