@@ -235,28 +235,6 @@ func TestDealerAndReqFraming(t *testing.T) {
 	}
 }
 
-// Malformed multipart requests are dropped; the connection still works.
-func TestMalformedRequestsDropped(t *testing.T) {
-	s := serve(t, "tcp://127.0.0.1:0", newEcho().handle, nil)
-	p := rawPeer(t, s, "DEALER", 0)
-	for _, frames := range [][][]byte{
-		{[]byte("x"), []byte(`{"id":"bad1","command":"status"}`)},              // 2 frames, no empty delimiter
-		{nil, nil, []byte(`{"id":"bad2","command":"status"}`)},                 // too many
-		{nil, []byte("a"), []byte("b"), []byte(`{"id":"bad3","command":"x"}`)}, // too many
-	} {
-		if err := p.Send(frames...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.Send([]byte(`{"id":"good","command":"status"}`)); err != nil {
-		t.Fatal(err)
-	}
-	msg := recvTimeout(t, p)
-	if len(msg) != 1 || !strings.Contains(string(msg[0]), `"id":"good"`) {
-		t.Fatalf("got %q, want only the reply to the well-formed request", msg)
-	}
-}
-
 // A TCP peer that connects and says nothing blocks zmq4's accept loop; with
 // the guard a new client is answered at once.
 func TestSilentPeerDoesNotBlockClients(t *testing.T) {

@@ -30,6 +30,7 @@ type server struct {
 	flush      chan struct{} // closed by Run: send what is queued and exit
 	senderDone chan struct{}
 	closed     atomic.Bool
+	unroutable atomic.Bool // logged once
 
 	// Limits, from the Controller's fields or their defaults.
 	maxParked, maxParkedPerPeer, maxQueued, maxQueuedPerPeer int
@@ -54,10 +55,15 @@ type peer struct {
 	parked  int  // parked requests running
 }
 
+// request is one queued message: a request to run, or a malformed one
+// with its reply ready.
 type request struct {
 	envelope [][]byte
 	raw      []byte
+	reply    []byte
 }
+
+func (r request) size() int { return len(r.raw) + len(r.reply) }
 
 func newServer(c *Controller, ctx context.Context, sock zmq4.Socket) *server {
 	or := func(v, def int) int {
@@ -97,24 +103,27 @@ func (s *server) recvLoop() {
 	}
 }
 
-// dispatch splits [identity, json] (DEALER) or [identity, "", json] (REQ)
-// and queues the request; anything else is dropped.
+// dispatch splits a message into its envelope and request (see split)
+// and queues it. A malformed message is queued with its error reply, so
+// that it too is answered in order; one that cannot be routed is logged.
 func (s *server) dispatch(msg zmq4.Msg) {
 	if msg.Type == zmq4.CmdMsg {
 		return // a ZMTP command (e.g. PING) that zmq4 passes up as a message
 	}
-	f := msg.Frames
-	var r request
+	envelope, raw, problem := split(msg.Frames)
 	switch {
-	case len(f) == 2 && len(f[0]) > 0:
-		r = request{envelope: f[:1], raw: f[1]}
-	case len(f) == 3 && len(f[0]) > 0 && len(f[1]) == 0:
-		r = request{envelope: f[:2], raw: f[2]}
+	case envelope == nil:
+		if s.unroutable.CompareAndSwap(false, true) {
+			s.c.log.Warn("control message without a routing identity dropped (logged once)", "frames", len(msg.Frames))
+		}
+	case problem != "":
+		s.c.log.Debug("malformed control request", "frames", len(msg.Frames), "problem", problem)
+		if reply, send := malformed(msg.Frames, problem); send {
+			s.enqueue(string(envelope[0]), request{envelope: envelope, reply: reply})
+		}
 	default:
-		s.c.log.Debug("dropping malformed control request", "frames", len(f))
-		return
+		s.enqueue(string(envelope[0]), request{envelope: envelope, raw: raw})
 	}
-	s.enqueue(string(f[0]), r)
 }
 
 // enqueue appends r to its peer's queue and starts the peer's runner if
@@ -131,13 +140,13 @@ func (s *server) enqueue(id string, r request) {
 		switch {
 		case s.stopping:
 			why = "poold is shutting down; the request was not run"
-		case s.queued >= s.maxQueued || s.queuedBytes+len(r.raw) > maxQueuedBytes:
+		case s.queued >= s.maxQueued || s.queuedBytes+r.size() > maxQueuedBytes:
 			why = fmt.Sprintf("poold has %d control requests (%d bytes) queued from all clients, its limit; retry later", s.queued, s.queuedBytes)
 		case p == nil:
 			p = &peer{id: id}
 			s.peers[id] = p
 			fallthrough
-		case len(p.queue) < s.maxQueuedPerPeer && (len(p.queue) == 0 || p.bytes+len(r.raw) <= maxQueuedBytesPerPeer):
+		case len(p.queue) < s.maxQueuedPerPeer && (len(p.queue) == 0 || p.bytes+r.size() <= maxQueuedBytesPerPeer):
 			s.push(p, r)
 			s.mu.Unlock()
 			return
@@ -157,9 +166,9 @@ func (s *server) enqueue(id string, r request) {
 // push queues r for p (s.mu held).
 func (s *server) push(p *peer, r request) {
 	p.queue = append(p.queue, r)
-	p.bytes += len(r.raw)
+	p.bytes += r.size()
 	s.queued++
-	s.queuedBytes += len(r.raw)
+	s.queuedBytes += r.size()
 	if !p.running {
 		p.running = true
 		s.handlers.Add(1)
@@ -204,12 +213,12 @@ func (s *server) next(p *peer) (r request, parks, ok bool) {
 	if len(p.queue) == 0 {
 		p.queue = nil
 	}
-	p.bytes -= len(r.raw)
+	p.bytes -= r.size()
 	s.queued--
-	s.queuedBytes -= len(r.raw)
+	s.queuedBytes -= r.size()
 	s.cond.Broadcast() // room for the receiver
 	req, err := arbiter.DecodeRequest(r.raw)
-	if parks = err == nil && arbiter.Parks(req); !parks {
+	if parks = r.reply == nil && err == nil && arbiter.Parks(req); !parks {
 		return r, false, true
 	}
 	for p.parked >= s.maxParkedPerPeer || s.parked >= s.maxParked {
@@ -243,6 +252,10 @@ func (s *server) forget(p *peer) {
 
 // serve runs r's handler and sends its reply.
 func (s *server) serve(identity string, r request) {
+	if r.reply != nil {
+		s.reply(r.envelope, r.reply)
+		return
+	}
 	reply, send := s.call(identity, r.raw)
 	if send {
 		s.reply(r.envelope, reply)
@@ -270,6 +283,10 @@ func (s *server) call(identity string, raw []byte) (reply []byte, send bool) {
 
 // busy answers r with errno 5 and reason, unless r is a cast.
 func (s *server) busy(r request, reason string) {
+	if r.reply != nil {
+		s.reply(r.envelope, r.reply) // a malformed request's own error says more
+		return
+	}
 	req, err := arbiter.DecodeRequest(r.raw)
 	if err == nil && req.MsgType == "cast" {
 		return
