@@ -27,6 +27,23 @@ func caseProblems(ps *problems, data []byte, format string) {
 	foldCollisions(ps, "", raw)
 }
 
+// foldNames lower-cases the names of the sockets and watchers of tree, as
+// the reader of poold's own formats does. foldCollisions has reported any
+// two that meet here.
+func foldNames(tree map[string]any) {
+	for _, sec := range []string{"sockets", "watchers"} {
+		m, ok := tree[sec].(map[string]any)
+		if !ok {
+			continue
+		}
+		folded := make(map[string]any, len(m))
+		for _, name := range sortedKeys(m) {
+			folded[strings.ToLower(name)] = m[name]
+		}
+		tree[sec] = folded
+	}
+}
+
 // foldCollisions walks v, reporting under prefix each group of keys of a
 // table that are equal but for case.
 func foldCollisions(ps *problems, prefix string, v any) {

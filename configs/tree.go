@@ -7,11 +7,14 @@ import "os"
 // configs/supervisorini): the sections arbiter, web, sockets and watchers
 // as nested map[string]any, with string, bool, int64, float64, []any and
 // map[string]any values, shaped like a TOML file. path names the original
-// file in errors. POOLD_* overrides apply as for Load. The tree is not
-// kept; the caller may not use it afterwards (overrides are written into
-// it).
+// file in errors. As in Load, two names or keys of one table that differ
+// only in case are a problem, and socket and watcher names are then
+// lower-cased. POOLD_* overrides apply as for Load. The tree is not kept;
+// the caller may not use it afterwards (overrides are written into it).
 func FromTree(path string, tree map[string]any) (*Config, error) {
 	ps := &problems{}
+	foldCollisions(ps, "", tree)
+	foldNames(tree)
 	fromEnv := applyEnv(ps, tree, os.Environ())
 	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
 	cfg.Path = path

@@ -40,3 +40,34 @@ func TestSocketAdviceInIniWords(t *testing.T) {
 	configError(t, "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[watcher:web]\ncmd = /bin/sleep $(circus.sockets.web)\nuse_sockets = True\n",
 		`PATH:5: [watcher:web] cmd: refers to unknown socket "web" through $(circus.sockets.web); no sockets are defined; add a [socket:NAME] section`)
 }
+
+// TestNamesDifferingInCase: Circus lower-cases watcher and socket names,
+// so [watcher:web] and [watcher:WEB] are one watcher; poold refuses the
+// pair, naming both sections, rather than keep one of them silently.
+func TestNamesDifferingInCase(t *testing.T) {
+	configError(t, "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[watcher:web]\ncmd = /bin/sleep 1\n\n[watcher:WEB]\ncmd = /bin/sleep 2\n",
+		`PATH:4: [watcher:web]: has the same name as [watcher:WEB] (line 7) but for case`)
+	configError(t, "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[socket:Api]\nport = 8000\n\n[socket:api]\nport = 8001\n",
+		`PATH:4: [socket:Api]: has the same name as [socket:api] (line 7) but for case`)
+}
+
+// TestNamesLowerCased: a watcher or socket keeps Circus's lower-cased
+// name, the one circusd's list command and event topics use.
+func TestNamesLowerCased(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "circus.ini")
+	ini := "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[socket:Web]\nport = 8000\n\n[watcher:MixedCase]\ncmd = /bin/sleep $(circus.sockets.Web)\nuse_sockets = True\n"
+	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Translate(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := doc.Config(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, s := cfg.Watchers[0].Name, cfg.Sockets[0].Name; w != "mixedcase" || s != "web" {
+		t.Errorf("watcher %q, socket %q; want mixedcase and web", w, s)
+	}
+}

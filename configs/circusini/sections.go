@@ -128,8 +128,9 @@ func (t *translator) sockets() {
 		if !ok || len(s.Options) == 0 {
 			continue
 		}
-		// Circus lower-cases socket names.
-		out := t.doc.Section("sockets", strings.ToLower(name))
+		// Circus lower-cases socket (and watcher) names; so does
+		// configs.FromTree, after reporting two that differ only in case.
+		out := t.doc.Section("sockets", name)
 		out.From = s
 		vals := map[string]string{}
 		for _, o := range s.Options {

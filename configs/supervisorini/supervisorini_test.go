@@ -46,3 +46,23 @@ func TestTranslateExpandsAndIncludes(t *testing.T) {
 		t.Errorf("watcher %+v", w)
 	}
 }
+
+// TestProgramsDifferingInCase: poold's names are case-insensitive, so
+// [program:web] and [program:WEB] would be one watcher: an error naming
+// both sections, not one of them silently dropped.
+func TestProgramsDifferingInCase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "supervisord.conf")
+	conf := "[supervisord]\n\n[program:web]\ncommand = /bin/sleep 1\n\n[program:WEB]\ncommand = /bin/sleep 2\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Translate(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = doc.Config(false)
+	want := path + ":3: [program:web]: has the same name as [program:WEB] (line 6) but for case"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}

@@ -220,32 +220,75 @@ func (d *Doc) Config(strict bool) (*configs.Config, error) {
 // source section to name that section and its line: "[watcher:web]
 // numprocesses" at the option's line (or the section's) rather than
 // poold's "watchers.web.numprocesses", which the user never wrote.
+// Names are matched without case: poold lower-cases them.
 func (d *Doc) inSourceTerms(ce *configs.Error) {
 	for i, p := range ce.Problems {
+		var whole []*INISection // sections the problem is about as a whole
 		for _, s := range d.Sections {
-			prefix := strings.Join(s.Path, ".") + "."
-			if s.From == nil || !strings.HasPrefix(p.Key, prefix) {
-				continue
+			path := strings.ToLower(strings.Join(s.Path, "."))
+			lower := strings.ToLower(p.Key)
+			switch {
+			case s.From == nil:
+			case lower == path:
+				whole = append(whole, s.From)
+			case strings.HasPrefix(lower, path+"."):
+				ce.Problems[i] = d.optionProblem(ce.File, p, s.From, lower[len(path)+1:])
 			}
-			key := strings.TrimPrefix(p.Key, prefix)
-			file, line := s.From.File, s.From.Line
-			for _, o := range s.From.Options {
-				if o.Key == key {
-					file, line = o.File, o.Line
-				}
-			}
-			p.Key, p.Line, p.Column = "["+s.From.Name+"] "+key, line, 0
-			if d.Words != nil {
-				p.Msg = d.Words.Replace(p.Msg)
-			}
-			if file != ce.File { // an included file: name it
-				p.Key += fmt.Sprintf(" (%s:%d)", file, line)
-				p.Line = 0
-			}
-			ce.Problems[i] = p
-			break
+		}
+		switch {
+		case len(whole) == 1:
+			ce.Problems[i] = d.sectionProblem(ce.File, p, whole[0], p.Msg)
+		case len(whole) > 1:
+			ce.Problems[i] = d.sectionProblem(ce.File, p, whole[0], sameName(ce.File, whole))
 		}
 	}
+}
+
+// optionProblem is p told as key of the source section from.
+func (d *Doc) optionProblem(file string, p configs.Problem, from *INISection, key string) configs.Problem {
+	optFile, line := from.File, from.Line
+	for _, o := range from.Options {
+		if o.Key == key {
+			optFile, line = o.File, o.Line
+		}
+	}
+	p.Key, p.Line, p.Column = "["+from.Name+"] "+key, line, 0
+	if d.Words != nil {
+		p.Msg = d.Words.Replace(p.Msg)
+	}
+	if optFile != file { // an included file: name it
+		p.Key += fmt.Sprintf(" (%s:%d)", optFile, line)
+		p.Line = 0
+	}
+	return p
+}
+
+// sectionProblem is p, with message msg, told as the source section from.
+func (d *Doc) sectionProblem(file string, p configs.Problem, from *INISection, msg string) configs.Problem {
+	p.Key, p.Line, p.Column, p.Msg = "["+from.Name+"]", from.Line, 0, msg
+	if d.Words != nil {
+		p.Msg = d.Words.Replace(p.Msg)
+	}
+	if from.File != file {
+		p.Key += fmt.Sprintf(" (%s:%d)", from.File, from.Line)
+		p.Line = 0
+	}
+	return p
+}
+
+// sameName says that the sections ss (two or more), whose names differ
+// only in case, name one socket or watcher.
+func sameName(file string, ss []*INISection) string {
+	others := make([]string, 0, len(ss)-1)
+	for _, s := range ss[1:] {
+		where := fmt.Sprintf("line %d", s.Line)
+		if s.File != file {
+			where = fmt.Sprintf("%s:%d", s.File, s.Line)
+		}
+		others = append(others, fmt.Sprintf("[%s] (%s)", s.Name, where))
+	}
+	return fmt.Sprintf("has the same name as %s but for case: poold lower-cases socket and watcher names, so one section would silently replace the other; rename one of them or merge them",
+		strings.Join(others, " and "))
 }
 
 // SortSections puts [arbiter] and [web] first, then sockets, then
