@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // nameRE is what a socket or watcher name may contain. The length bound
@@ -17,6 +18,28 @@ import (
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 const nameRule = "names are 1 to 64 letters, digits, '_', '.' and '-'"
+
+// ValidName reports whether name may name a socket or a watcher.
+func ValidName(name string) bool { return nameRE.MatchString(name) }
+
+// NameLike returns a valid name close to name: lower-cased, each other
+// character made '_' (as Circus names a watcher's topics), at most 64
+// long. "My App" gives "my_app".
+func NameLike(name string) string {
+	out := []rune(strings.Map(func(r rune) rune {
+		if r < 0x80 && nameRE.MatchString(string(r)) {
+			return unicode.ToLower(r)
+		}
+		return '_'
+	}, name))
+	switch {
+	case len(out) == 0:
+		return "name"
+	case len(out) > 64:
+		out = out[:64]
+	}
+	return string(out)
+}
 
 var (
 	logLevels     = []string{"trace", "debug", "info", "warn", "error"}

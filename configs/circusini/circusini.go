@@ -83,7 +83,7 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 		return nil, fmt.Errorf("circusini: %w", err)
 	}
 	t := &translator{
-		doc:     &translate.Doc{Source: path, Words: iniWords},
+		doc:     &translate.Doc{Source: path, Format: "Circus", Words: iniWords},
 		ini:     ini,
 		path:    path,
 		environ: environMap(environ),

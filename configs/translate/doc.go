@@ -56,7 +56,10 @@ func (n Note) String() string {
 
 // Doc is a translated configuration: poold sections in output order.
 type Doc struct {
-	Source   string   // the file translated
+	Source string // the file translated
+	// Format names the source's program ("Circus") where it accepts
+	// names poold does not.
+	Format   string
 	Header   []string // comment lines at the top of converted output
 	Sections []*Section
 	Notes    []Note
@@ -266,6 +269,12 @@ func (d *Doc) optionProblem(file string, p configs.Problem, from *INISection, ke
 // sectionProblem is p, with message msg, told as the source section from.
 func (d *Doc) sectionProblem(file string, p configs.Problem, from *INISection, msg string) configs.Problem {
 	p.Key, p.Line, p.Column, p.Msg = "["+from.Name+"]", from.Line, 0, msg
+	if kind, name, ok := strings.Cut(from.Name, ":"); ok && !configs.ValidName(name) {
+		if d.Format != "" {
+			p.Msg += fmt.Sprintf(" (%s accepts it, poold does not)", d.Format)
+		}
+		p.Msg += fmt.Sprintf("; rename the section, e.g. [%s:%s], and what refers to it", kind, configs.NameLike(name))
+	}
 	if d.Words != nil {
 		p.Msg = d.Words.Replace(p.Msg)
 	}
