@@ -46,6 +46,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configs: %s: %w", path, err)
 	}
+	data = TrimBOM(data)
 	v := viper.NewWithOptions(viper.KeyDelimiter(keyDelim))
 	v.SetConfigType(format)
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
@@ -206,6 +207,12 @@ func unknownTopMsg(k string) string {
 	return fmt.Sprintf("unknown section; valid sections: %s", strings.Join(sections, ", "))
 }
 
+// TrimBOM returns data without the UTF-8 byte order mark some editors
+// write at the start of a file; no format poold reads allows one there.
+func TrimBOM(data []byte) []byte {
+	return bytes.TrimPrefix(data, []byte("\ufeff"))
+}
+
 var lineRE = regexp.MustCompile(`line (\d+)`)
 
 // syntaxProblem turns a parser error into a Problem with the line (and
@@ -243,6 +250,7 @@ func syntaxProblem(path, format string, err error) Problem {
 // line and column (0, 0 if the file cannot be read again).
 func offsetPosition(path string, off int64) (int, int) {
 	data, err := os.ReadFile(path)
+	data = TrimBOM(data) // as Load read it
 	if err != nil || off < 0 || off > int64(len(data)) {
 		return 0, 0
 	}

@@ -370,6 +370,8 @@ func TestLoadFormats(t *testing.T) {
 		"c.yml":  "sockets: {s: {port: 9000}}\nwatchers: {w: {cmd: /bin/true, numprocesses: 2, warmup_delay: 1500ms, umask: 18, env: [\"A=$B\"]}}\n",
 		"c.json": `{"sockets": {"s": {"port": 9000}}, "watchers": {"w": {"cmd": "/bin/true", "numprocesses": 2, "warmup_delay": "1.5", "umask": "0o22", "env": ["A=$B"]}}}`,
 	}
+	// A UTF-8 byte order mark at the start, as some editors write, is skipped.
+	files["bom.toml"], files["bom.json"] = "\ufeff"+files["c.toml"], "\ufeff"+files["c.json"]
 	var first *Config
 	for name, content := range files {
 		path := filepath.Join(dir, name)

@@ -17,9 +17,10 @@ import (
 // ownFormats are the extensions configs.Load reads itself.
 var ownFormats = map[string]bool{".toml": true, ".yaml": true, ".yml": true, ".json": true}
 
-// foreignKind says whether path is a Circus or a supervisord file: by its
-// first section when the extension is not one of poold's own ("" when
-// it is, or when the content is neither).
+// foreignKind says whether path is a Circus or a supervisord file, by its
+// first section, when the extension is not one of poold's own ("" when
+// it is). A file that is neither is an error saying what was looked for
+// and what was found.
 func foreignKind(path string) (string, error) {
 	if ownFormats[strings.ToLower(filepath.Ext(path))] {
 		return "", nil
@@ -34,7 +35,20 @@ func foreignKind(path string) (string, error) {
 	case supervisorini.Detect(data):
 		return "supervisord", nil
 	}
-	return "", nil
+	return "", unknownFormat(path, data)
+}
+
+// unknownFormat is the error for a file poold cannot tell the format of.
+func unknownFormat(path string, data []byte) error {
+	n, line := translate.FirstLine(data)
+	found := "it holds no section (nothing but blank lines and comments)"
+	switch {
+	case n > 0 && translate.FirstSection(data) != "":
+		found = fmt.Sprintf("its first section is %s (line %d)", line, n)
+	case n > 0:
+		found = fmt.Sprintf("its first line (%d) is not a section header: %.60q", n, line)
+	}
+	return fmt.Errorf("configs: %s: not a configuration poold can tell the format of: a Circus file starts with [circus], [watcher:NAME], [socket:NAME], [env], [env:NAMES] or [plugin:NAME], a supervisord one with [supervisord], [program:NAME], [fcgi-program:NAME], [group:NAME] or [include]; %s. Start the file with one of those sections, or name a poold file .toml, .yaml, .yml or .json", path, found)
 }
 
 // translateFile translates a Circus or supervisord file; ok is false when

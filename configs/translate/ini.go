@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/poold/poold/configs"
 )
 
 // INI is an INI file read the way Python's RawConfigParser, as Circus and
@@ -72,6 +74,7 @@ func ReadINI(f *INI, path string) (*INI, error) {
 	if err != nil {
 		return nil, err
 	}
+	data = configs.TrimBOM(data)
 	if f == nil {
 		f = &INI{}
 	}
@@ -168,16 +171,24 @@ func (f *INI) ApplyDefaults() {
 // "" when there is none: enough to tell a Circus file from a supervisord
 // one, or from TOML.
 func FirstSection(data []byte) string {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
+	_, line := FirstLine(data)
+	if m := sectRE.FindStringSubmatch(line); m != nil {
+		return strings.TrimSpace(m[1])
+	}
+	return ""
+}
+
+// FirstLine returns the first line of data that is neither blank nor a
+// comment, trimmed, with its number; 0 and "" when there is none. A
+// leading UTF-8 byte order mark is skipped.
+func FirstLine(data []byte) (int, string) {
+	sc := bufio.NewScanner(bytes.NewReader(configs.TrimBOM(data)))
+	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' || line[0] == ';' {
 			continue
 		}
-		if m := sectRE.FindStringSubmatch(line); m != nil {
-			return strings.TrimSpace(m[1])
-		}
-		return ""
+		return n, line
 	}
-	return ""
+	return 0, ""
 }
