@@ -42,6 +42,12 @@ func TestLoadBad(t *testing.T) {
 			`sockets.b.family: is "unix" but the socket has host/port`,
 			`sockets.c.family: must be one of tcp, tcp4, tcp6, unix, got "sctp"`,
 		}, 3},
+		{"bad_addresses.toml", []string{
+			"arbiter.endpoint: ipc endpoint path /run/poold/a-directory-name-long-enough-to-pass-the-unix-socket-path-limit-of-the-linux-kernel-by-some-bytes/control.sock is 121 bytes long, the limit is 107",
+			"sockets.long.path: path /run/poold/a-directory-name-long-enough-to-pass-the-unix-socket-path-limit-of-the-linux-kernel-by-some-bytes/web.sock is 117 bytes long",
+			`sockets.octet.host: "300.1.1.1" is not an IP address (an IPv4 address is four numbers from 0 to 255)`,
+			`sockets.spaced.host: "my host" is neither an IP address nor a host name`,
+		}, 4},
 		{"bad_backlog.toml", []string{"sockets.web.backlog: must be >= 1, got 0"}, 1},
 		{"bad_socket_ref.toml", []string{
 			`watchers.app.sockets[1]: unknown socket "api"; defined sockets: web`,

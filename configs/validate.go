@@ -67,6 +67,9 @@ func parseEndpoint(e string) (scheme, host string, err error) {
 		if rest == "" {
 			return "", "", fmt.Errorf(`ipc endpoint needs a path, as in "ipc:///run/poold/control.sock", got %q`, e)
 		}
+		if msg := unixPathProblem(rest); msg != "" {
+			return "", "", fmt.Errorf("ipc endpoint %s", msg)
+		}
 		return scheme, "", nil
 	case "tcp":
 		h, p, err := net.SplitHostPort(rest)
@@ -184,6 +187,12 @@ func validateSockets(ps *problems, drafts []socketDraft) {
 			continue
 		case s.Family == "tcp6" && ip != nil && ip.To4() != nil:
 			ps.add(key+".family", "is tcp6 but host %s is an IPv4 address", s.Host)
+			continue
+		case s.Family == "unix" && unixPathProblem(s.Path) != "":
+			ps.add(key+".path", "%s", unixPathProblem(s.Path))
+			continue
+		case s.Family != "unix" && hostProblem(s.Host) != "":
+			ps.add(key+".host", "%s", hostProblem(s.Host))
 			continue
 		}
 		var addr string
