@@ -10,7 +10,10 @@ import (
 // return it so a user can fix everything in one pass.
 type Error struct {
 	// File is the config file as given to Load; "" for run-time options.
-	File     string
+	File string
+	// Watcher names the watcher run-time options were given for (add,
+	// set); "" for a file.
+	Watcher  string
 	Problems []Problem
 }
 
@@ -37,14 +40,17 @@ func (e *Error) Error() string {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		b.WriteString(p.render(e.File))
+		b.WriteString(p.render(e.File, e.Watcher))
 	}
 	return b.String()
 }
 
-func (p Problem) render(file string) string {
+func (p Problem) render(file, watcher string) string {
 	var b strings.Builder
 	b.WriteString("configs: ")
+	if file == "" && watcher != "" {
+		fmt.Fprintf(&b, "watcher %q: ", watcher)
+	}
 	if file != "" {
 		b.WriteString(file)
 		if p.Line > 0 {
@@ -107,4 +113,13 @@ func (ps *problems) err(file string) error {
 		return nil
 	}
 	return &Error{File: file, Problems: ps.list}
+}
+
+// errWatcher returns nil when nothing was collected, else an *Error for
+// the run-time options of watcher.
+func (ps *problems) errWatcher(watcher string) error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	return &Error{Watcher: watcher, Problems: ps.list}
 }

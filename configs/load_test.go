@@ -63,6 +63,11 @@ func TestLoadBad(t *testing.T) {
 			`watchers.app.rlimits.files: unknown resource limit "files"; valid: as, core`,
 			`watchers.app.rlimits.nproc: must be a non-negative integer or "unlimited", got number -1`,
 		}, 2},
+		{"bad_nul_values.toml", []string{
+			`watchers.nul.cmd: contains a NUL byte (\x00), which no command line, environment entry or path can carry; remove it`,
+			"watchers.nul.args[1]: contains a NUL byte",
+			"watchers.nul.env[0]: contains a NUL byte",
+		}, 3},
 		{"bad_signal.toml", []string{`watchers.app.stop_signal: must be a signal name such as "TERM"`, `got string "TERMINATE"`}, 1},
 		{"bad_duration.toml", []string{
 			`arbiter.stats_interval: must be a positive duration, got string "0s"`,

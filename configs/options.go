@@ -30,7 +30,9 @@ func WatcherOptions(w Watcher) map[string]any {
 // map[string]any; env may also be an object), then cmd when not empty
 // (args go in opts["args"]). It is decoded and validated exactly like a
 // [watchers.NAME] section against sockets; every problem is reported in
-// one *Error whose keys are option names.
+// one *Error whose keys are option names. Its rlimits must also be ones
+// a worker can be given on this machine (RlimitProblem): for a file that
+// is a machine check at --check and reload, which poold starts despite.
 func WatcherFromOptions(name, cmd string, opts map[string]any, sockets []Socket) (Watcher, error) {
 	ps := &problems{}
 	d := &decoder{ps: ps}
@@ -48,7 +50,8 @@ func WatcherFromOptions(name, cmd string, opts map[string]any, sockets []Socket)
 	decodeSection(d, "", anyMap(opts), watcherFields, &w)
 	validateWatcher(ps, "", &w, socketSet(sockets))
 	checkProbeTargets(ps, optionKey, &w, sockets)
-	if err := ps.err(""); err != nil {
+	checkRlimits(ps, optionKey, &w)
+	if err := ps.errWatcher(name); err != nil {
 		return Watcher{}, err
 	}
 	return w, nil
@@ -57,6 +60,7 @@ func WatcherFromOptions(name, cmd string, opts map[string]any, sockets []Socket)
 // ApplyOptions returns a copy of w with opts applied (the set command).
 // Only known keys are accepted; the result is validated as a whole. On
 // error w is returned unchanged with an *Error naming each bad option.
+// New rlimits must be ones a worker can be given (RlimitProblem).
 func ApplyOptions(w Watcher, opts map[string]any, sockets []Socket) (Watcher, error) {
 	ps := &problems{}
 	d := &decoder{ps: ps}
@@ -64,7 +68,10 @@ func ApplyOptions(w Watcher, opts map[string]any, sockets []Socket) (Watcher, er
 	decodeSection(d, "", anyMap(opts), watcherFields, &nw)
 	validateWatcher(ps, "", &nw, socketSet(sockets))
 	checkProbeTargets(ps, optionKey, &nw, sockets)
-	if err := ps.err(""); err != nil {
+	if _, ok := opts["rlimits"]; ok {
+		checkRlimits(ps, optionKey, &nw)
+	}
+	if err := ps.errWatcher(w.Name); err != nil {
 		return w, err
 	}
 	return nw, nil

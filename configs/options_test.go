@@ -120,9 +120,9 @@ func TestOptionErrors(t *testing.T) {
 		opts map[string]any
 		want []string
 	}{
-		{"unknown option", map[string]any{"numprocs": 2.0}, []string{`configs: numprocs: unknown option; did you mean "numprocesses"?`}},
+		{"unknown option", map[string]any{"numprocs": 2.0}, []string{`configs: watcher "web": numprocs: unknown option; did you mean "numprocesses"?`}},
 		{"unknown option lists valid", map[string]any{"colour": "blue"}, []string{"colour: unknown option; valid options: args, autostart"}},
-		{"negative", map[string]any{"numprocesses": -2.0}, []string{"configs: numprocesses: must be >= 0, got -2"}},
+		{"negative", map[string]any{"numprocesses": -2.0}, []string{`configs: watcher "web": numprocesses: must be >= 0, got -2`}},
 		{"several", map[string]any{"numprocesses": "x", "stop_signal": "NOPE", "sockets": []any{"zzz"}, "backoff_min": 60.0, "backoff_max": 1.0}, []string{
 			`numprocesses: must be an integer, got string "x"`,
 			"stop_signal: must be a signal name",
@@ -130,6 +130,13 @@ func TestOptionErrors(t *testing.T) {
 			"backoff_min: (1m0s) must not exceed backoff_max (1s)",
 		}},
 		{"empty cmd", map[string]any{"cmd": ""}, []string{"cmd: missing"}},
+		// What the file refuses, set refuses too: no worker could start.
+		{"nofile over fs.nr_open", map[string]any{"rlimits": map[string]any{"nofile": 99999999999.0}}, []string{
+			`configs: watcher "web": rlimits.nofile: 99999999999 is over the kernel's most open files per process (fs.nr_open `}},
+		{"nofile unlimited", map[string]any{"rlimits": map[string]any{"nofile": "unlimited"}}, []string{
+			`configs: watcher "web": rlimits.nofile: unlimited is over the kernel's most open files per process`}},
+		{"NUL in env", map[string]any{"env": []any{"A=B\x00C"}}, []string{`configs: watcher "web": env[0]: contains a NUL byte`}},
+		{"NUL in working_dir", map[string]any{"working_dir": "/tmp\x00"}, []string{`working_dir: contains a NUL byte`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,5 +182,16 @@ func TestApplyOptions(t *testing.T) {
 	}
 	if !cmp.Equal(base.Env, []string{"A=1"}) || base.NumProcesses != 1 {
 		t.Errorf("ApplyOptions changed its input: %+v", base)
+	}
+}
+
+// TestAddRefusesUnspawnable: add checks a new watcher as the file does;
+// a NUL byte in cmd would fail every exec with a bare "invalid argument".
+func TestAddRefusesUnspawnable(t *testing.T) {
+	_, err := WatcherFromOptions("x", "\x00", map[string]any{"rlimits": map[string]any{"nofile": "unlimited"}}, testSockets)
+	for _, want := range []string{`configs: watcher "x": cmd: contains a NUL byte`, `configs: watcher "x": rlimits.nofile: unlimited is over`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("WatcherFromOptions = %v, want %q", err, want)
+		}
 	}
 }

@@ -155,7 +155,7 @@ func TestProbeOptionErrors(t *testing.T) {
 		opts map[string]any
 		want []string
 	}{
-		{"tcp needs an address", map[string]any{"readiness": "tcp"}, []string{`configs: ready_address: missing: readiness "tcp"`}},
+		{"tcp needs an address", map[string]any{"readiness": "tcp"}, []string{`configs: watcher "web": ready_address: missing: readiness "tcp"`}},
 		{"address shape", map[string]any{"readiness": "tcp", "ready_address": "8000"}, []string{`ready_address: must be "HOST:PORT"`}},
 		{"shared socket", map[string]any{"readiness": "http", "ready_url": "http://127.0.0.1:8000/"}, []string{`ready_url: 127.0.0.1:8000 is socket "web"`}},
 		{"health exec", map[string]any{"health_check": "exec"}, []string{`health_cmd: missing: health_check "exec"`}},

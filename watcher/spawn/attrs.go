@@ -84,7 +84,11 @@ func applyAttrs(spec shimSpec) error {
 	for res, lim := range spec.Rlimits {
 		rl := unix.Rlimit{Cur: lim, Max: lim}
 		if err := unix.Setrlimit(res, &rl); err != nil {
-			return fmt.Errorf("rlimits %s = %d: %w (a limit over poold's own hard limit needs root)", configs.RlimitName(res), lim, err)
+			why := configs.RlimitProblem(configs.RlimitName(res), lim)
+			if why == "" {
+				why = "the kernel refuses this limit"
+			}
+			return fmt.Errorf("rlimits %s = %d: %w (%s)", configs.RlimitName(res), lim, err, why)
 		}
 	}
 	if spec.Umask >= 0 {

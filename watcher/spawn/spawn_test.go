@@ -495,7 +495,12 @@ func TestImpossibleRlimitNamesIt(t *testing.T) {
 	if ex := c.wait(t); ex != (Exit{Code: 127}) {
 		t.Errorf("%v, want exit status 127", ex)
 	}
-	if msg := c.stderrText(t); !strings.Contains(msg, fmt.Sprintf("rlimits nofile = %d", nrOpen+1)) {
+	msg := c.stderrText(t)
+	if !strings.Contains(msg, fmt.Sprintf("rlimits nofile = %d", nrOpen+1)) {
 		t.Errorf("stderr %q: want it to name rlimits nofile", msg)
+	}
+	// The cause is the kernel's fs.nr_open, for root too: not "needs root".
+	if !strings.Contains(msg, fmt.Sprintf("(fs.nr_open %d)", nrOpen)) || strings.Contains(msg, "needs root") {
+		t.Errorf("stderr %q: want it to name fs.nr_open as the cause", msg)
 	}
 }

@@ -1,0 +1,96 @@
+package configs
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// RlimitProblem says why no worker could be given limit lim of the
+// resource name ("nofile") on this machine, or "" when one can: nofile
+// above the kernel's fs.nr_open (which binds root too), or any limit
+// above poold's own hard limit when poold is not root (raising a hard
+// limit needs CAP_SYS_RESOURCE).
+func RlimitProblem(name string, lim uint64) string {
+	res, ok := RlimitResource(name)
+	if !ok {
+		return "" // the decoder names it
+	}
+	if res == unix.RLIMIT_NOFILE {
+		if max, err := nrOpen(); err == nil && lim > max {
+			return fmt.Sprintf("%s is over the kernel's most open files per process (fs.nr_open %d); lower it, or raise fs.nr_open with sysctl", fmtLimit(lim), max)
+		}
+	}
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(res, &cur); err != nil || lim <= cur.Max || os.Geteuid() == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s is over poold's own hard limit %s, which only root may raise; lower it, or start poold with a higher one (LimitNOFILE= and the like under systemd, ulimit -H in a shell)", fmtLimit(lim), fmtLimit(cur.Max))
+}
+
+func nrOpen() (uint64, error) {
+	b, err := os.ReadFile("/proc/sys/fs/nr_open")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+func fmtLimit(v uint64) string {
+	if v == unix.RLIM_INFINITY {
+		return "unlimited"
+	}
+	return strconv.FormatUint(v, 10)
+}
+
+// checkRlimits refuses the limits of w no worker could be given, which
+// would make every spawn fail (the watcher flapping, and on a set its
+// healthy workers replaced by ones that never start). add and set run
+// it; for a file watcher/launch runs RlimitProblem as a machine check.
+func checkRlimits(ps *problems, k func(string) string, w *Watcher) {
+	names := make([]string, 0, len(w.Rlimits))
+	for name := range w.Rlimits {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if msg := RlimitProblem(name, w.Rlimits[name]); msg != "" {
+			ps.add(k("rlimits."+name), "%s", msg)
+		}
+	}
+}
+
+// checkNUL refuses a NUL byte in any string option of w: no program
+// argument, environment entry or path can carry one, so exec would fail
+// for every worker with a bare "invalid argument".
+func checkNUL(ps *problems, k func(string) string, w *Watcher) {
+	for _, f := range watcherFields {
+		nulIn(ps, k(f.key), f.wire(w))
+	}
+}
+
+func nulIn(ps *problems, key string, v any) {
+	const msg = "contains a NUL byte (\\x00), which no command line, environment entry or path can carry; remove it"
+	switch x := v.(type) {
+	case string:
+		if strings.IndexByte(x, 0) >= 0 {
+			ps.add(key, msg)
+		}
+	case []string:
+		for i, s := range x {
+			nulIn(ps, fmt.Sprintf("%s[%d]", key, i), s)
+		}
+	case map[string]string:
+		for _, name := range sortedKeys(x) {
+			nulIn(ps, joinKey(key, name), x[name])
+		}
+	case map[string]any:
+		for _, name := range sortedKeys(x) {
+			nulIn(ps, joinKey(key, name), x[name])
+		}
+	}
+}
