@@ -210,6 +210,11 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 	if nb < 0 {
 		return errorf(ErrnoBadProperty, "%s: property \"nb\" must be >= 0, got %d", m.req.Command, nb)
 	}
+	if w.Spec().Singleton {
+		// As circusd: a singleton keeps its count, and says why.
+		m.ok(map[string]any{"numprocesses": w.Target(), "singleton": true})
+		return nil
+	}
 	// An elastic pool moves within min_workers..max_workers.
 	n := w.Spec().Clamp(max(w.Target()+sign*nb, 0))
 	if err := a.checkCeiling(m.req.Command, w.Spec(), n); err != nil {

@@ -104,12 +104,15 @@ type Watcher struct {
 	NumProcesses int // default 1
 	// MaxProcesses caps NumProcesses (config, incr, set). Default 1024.
 	MaxProcesses int
-	Env          []string // KEY=VALUE, case and $ kept as written
-	CopyEnv      bool     // start from poold's own environment. Default false.
-	WorkingDir   string
-	UID          string // user name or number; "" = poold's
-	GID          string // group name or number; "" = the user's primary group
-	Umask        int    // -1 = inherit poold's (default)
+	// Singleton (Circus's singleton): at most one worker, and incr and
+	// decr leave the count as it is.
+	Singleton  bool
+	Env        []string // KEY=VALUE, case and $ kept as written
+	CopyEnv    bool     // start from poold's own environment. Default false.
+	WorkingDir string
+	UID        string // user name or number; "" = poold's
+	GID        string // group name or number; "" = the user's primary group
+	Umask      int    // -1 = inherit poold's (default)
 	// Rlimits maps a resource name (nofile, nproc, core, as, fsize, data,
 	// stack, cpu, memlock, rss, msgqueue, nice, rtprio, sigpending,
 	// locks) to its soft and hard limit.

@@ -219,6 +219,12 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 	if strings.TrimSpace(w.Cmd) == "" && !ps.has(k("cmd")) {
 		ps.add(k("cmd"), "missing: set the program to run, e.g. cmd = \"/usr/bin/gunicorn\"")
 	}
+	if w.Singleton && w.NumProcesses > 1 && !ps.has(k("numprocesses")) {
+		ps.add(k("numprocesses"), "%d, but %s is set: a singleton runs one worker; set numprocesses = 1 or singleton = false", w.NumProcesses, k("singleton"))
+	}
+	if w.Singleton && w.MaxWorkers > 1 && !ps.has(k("max_workers")) {
+		ps.add(k("max_workers"), "%d, but %s is set: a singleton runs one worker; set max_workers = 1 or singleton = false", w.MaxWorkers, k("singleton"))
+	}
 	if w.NumProcesses > w.MaxProcesses && !ps.has(k("numprocesses")) {
 		ps.add(k("numprocesses"), "%d is over max_processes %d; raise %s if the machine can take that many workers", w.NumProcesses, w.MaxProcesses, k("max_processes"))
 	}

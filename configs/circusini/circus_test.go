@@ -317,8 +317,8 @@ virtualenv = `+venv+`
 	if w.Cmd != "/bin/sh" || !reflect.DeepEqual(w.Args, []string{"-c", "echo $(circus.wid) | tee -a /tmp/x"}) {
 		t.Errorf("shell: cmd %q args %q", w.Cmd, w.Args)
 	}
-	if w.MaxProcesses != 1 {
-		t.Errorf("singleton: max_processes %d", w.MaxProcesses)
+	if !w.Singleton {
+		t.Errorf("singleton = true did not carry over")
 	}
 	wantEnv := []string{"PATH=" + venv + "/bin:/usr/bin:/bin", "PYTHONPATH=" + venv + "/lib/python3.11/site-packages"}
 	if !reflect.DeepEqual(w.Env, wantEnv) {

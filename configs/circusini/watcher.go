@@ -165,8 +165,7 @@ func (t *translator) watcherSimple(w *wdraft, k, v string) bool {
 		t.info(out, s, k, "mapped to flapping_max_retry: Circus counts failed spawns in a row; poold counts flapping pauses (flapping_attempts early deaths in a row each) before a slot gives up; -1 retries forever in both")
 	case "singleton":
 		if b, _ := toBool(v); b == true {
-			out.Set("max_processes", int64(1))
-			t.info(out, s, k, "mapped to max_processes = 1: no incr, set or config can run a second worker")
+			out.Set("singleton", true)
 		}
 	case "copy_path":
 		if b, _ := toBool(v); b == true {
