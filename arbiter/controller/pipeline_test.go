@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
@@ -90,7 +91,11 @@ func TestManyClientsAtOnceAllAnswered(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := cl.Do(context.Background(), arbiter.Request{Command: "gate"})
+			// Not the client's 5 s default: on a loaded machine the 300
+			// take longer than that to reach the handler.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			_, err := cl.Do(ctx, arbiter.Request{Command: "gate"})
 			errs <- err
 		}()
 	}
