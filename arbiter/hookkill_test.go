@@ -19,12 +19,7 @@ import (
 // published after the stop. The hook's group is now killed at once.
 func TestHookAStopWentPastIsKilled(t *testing.T) {
 	t.Run("kill during before_stop", func(t *testing.T) {
-		dir := t.TempDir()
-		pidFile := filepath.Join(dir, "hook.pid")
-		w := testWatcher("web", "sleep", 1)
-		w.HookTimeout = time.Minute
-		w.Hooks = map[string]string{"before_stop": hungHook(t, dir, pidFile)}
-		h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+		h, pidFile := startWithHungHook(t, "before_stop")
 		h.spawns(1)
 		h.do("stop", map[string]any{"name": "web"})
 		pid := waitHookPid(t, pidFile)
@@ -33,12 +28,7 @@ func TestHookAStopWentPastIsKilled(t *testing.T) {
 		waitProcessGone(t, pid)
 	})
 	t.Run("stop during before_start", func(t *testing.T) {
-		dir := t.TempDir()
-		pidFile := filepath.Join(dir, "hook.pid")
-		w := testWatcher("web", "sleep", 1)
-		w.HookTimeout = time.Minute
-		w.Hooks = map[string]string{"before_start": hungHook(t, dir, pidFile)}
-		h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+		h, pidFile := startWithHungHook(t, "before_start")
 		pid := waitHookPid(t, pidFile)
 		h.do("stop", map[string]any{"name": "web", "waiting": true})
 		waitProcessGone(t, pid)
@@ -48,9 +38,15 @@ func TestHookAStopWentPastIsKilled(t *testing.T) {
 	})
 }
 
-// hungHook is a hook that writes its pid to pidFile and hangs.
-func hungHook(t *testing.T, dir, pidFile string) string {
-	return hookScript(t, dir, "hung.sh", "echo $$ > "+pidFile+".tmp && mv "+pidFile+".tmp "+pidFile+"\nexec sleep 60\n")
+// startWithHungHook starts watcher web (one worker) whose hook is a
+// script that writes its pid to the file returned, then hangs.
+func startWithHungHook(t *testing.T, hook string) (*harness, string) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "hook.pid")
+	w := testWatcher("web", "sleep", 1)
+	w.HookTimeout = time.Minute
+	w.Hooks = map[string]string{hook: hookScript(t, dir, "hung.sh", "echo $$ > "+pidFile+".tmp && mv "+pidFile+".tmp "+pidFile+"\nexec sleep 60\n")}
+	return start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{}), pidFile
 }
 
 // waitHookPid waits for a hung hook to have written its pid.

@@ -19,14 +19,8 @@ func TestStopDoesNotWaitForAKillsLongerGrace(t *testing.T) {
 	w.Sockets = []string{"web"}
 	w.GracefulTimeout = 300 * time.Millisecond
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
-	var pid int
-	for p := range h.spawns(1) {
-		pid = p
-	}
-	proctest.Eventually(t, "stubborn worker serves (and so ignores SIGTERM)", func() bool {
-		_, err := get(h.socketAddr("web"), "/")
-		return err == nil
-	})
+	pid := h.spawned()
+	h.serving("web")
 	h.do("kill", map[string]any{"name": "web", "pid": pid, "graceful_timeout": 86400.0})
 	h.do("stop", map[string]any{"name": "web", "waiting": true}) // fails the test at `hang` without the fix
 	if proctest.Alive(pid) {
@@ -40,10 +34,7 @@ func TestStopDoesNotWaitForAKillsLongerGrace(t *testing.T) {
 // kill and no reap, as for a decr.
 func TestKillCommandIsReaped(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 1)}}, Options{})
-	var pid int
-	for p := range h.spawns(1) {
-		pid = p
-	}
+	pid := h.spawned()
 	h.do("kill", map[string]any{"name": "web", "pid": pid})
 	h.next(string(events.KindReap), func(ev events.Event) bool { return ev.Fields["process_pid"] == pid })
 }

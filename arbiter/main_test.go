@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/spawn"
 	"github.com/poold/poold/watcher/workertest"
 	"go.uber.org/goleak"
@@ -125,6 +126,25 @@ func (h *harness) next(kind string, pred func(events.Event) bool) events.Event {
 			h.t.Fatalf("no %s event within %v", kind, hang)
 		}
 	}
+}
+
+// spawned waits for one spawn event and returns its pid.
+func (h *harness) spawned() int {
+	h.t.Helper()
+	for pid := range h.spawns(1) {
+		return pid
+	}
+	return 0
+}
+
+// serving waits until a worker answers HTTP on socket: a stubborn
+// worker ignores SIGTERM from then on.
+func (h *harness) serving(socket string) {
+	h.t.Helper()
+	proctest.Eventually(h.t, "a worker serves on socket "+socket, func() bool {
+		_, err := get(h.socketAddr(socket), "/")
+		return err == nil
+	})
 }
 
 // spawns waits for n spawn events and returns pid -> wid.

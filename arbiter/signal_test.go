@@ -19,10 +19,7 @@ func TestSignalChildrenWinsOverRecursive(t *testing.T) {
 	w := testWatcher("family", "family", 1)
 	w.Sockets = []string{"s"}
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("s")}, Watchers: []configs.Watcher{w}}, Options{})
-	var worker int
-	for pid := range h.spawns(1) {
-		worker = pid
-	}
+	worker := h.spawned()
 	var child int
 	proctest.Eventually(t, "family worker reports its child", func() bool {
 		body, err := get(h.socketAddr("s"), "/child")

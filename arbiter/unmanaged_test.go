@@ -41,15 +41,9 @@ func TestQuitStopsWorkersRmLeftRunning(t *testing.T) {
 				cfg.Watchers[0] = w
 			}
 			h := start(t, cfg, Options{Spawner: outlivingSpawner(t)})
-			var pid int
-			for p := range h.spawns(1) {
-				pid = p
-			}
+			pid := h.spawned()
 			if tc.mode == "stubborn" {
-				proctest.Eventually(t, "stubborn worker serves (and so ignores SIGTERM)", func() bool {
-					_, err := get(h.socketAddr("web"), "/")
-					return err == nil
-				})
+				h.serving("web")
 			}
 			h.do("rm", map[string]any{"name": "web", "nostop": true})
 			h.do("quit", nil)

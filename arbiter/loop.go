@@ -1,0 +1,174 @@
+package arbiter
+
+import (
+	"context"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/procinfo"
+)
+
+// The loop's messages: what goroutines off the loop post to it.
+
+type exitMsg struct {
+	pid int
+	end watcher.End
+}
+
+type timerMsg struct{ t watcher.Timer }
+
+type killMsg struct{}
+
+type checkMsg struct {
+	c   watcher.Check
+	err error
+}
+
+type sampledMsg struct {
+	samples map[int]procinfo.Info
+}
+
+type configMsg struct {
+	cfg          *configs.Config
+	err          error
+	closeRemoved func() error // closes the sockets the config dropped
+	reply        func(reloadOutcome, error)
+}
+
+type funcMsg struct{ fn func() }
+
+// post delivers a message to the loop unless it is gone.
+func (a *Arbiter) post(m any) bool {
+	select {
+	case a.inbox <- m:
+		return true
+	case <-a.stopped:
+		return false
+	}
+}
+
+// Kill makes a stop in progress immediate: SIGKILL to every worker's
+// process group (the second SIGTERM/SIGINT).
+func (a *Arbiter) Kill() { a.post(killMsg{}) }
+
+// loop is the arbiter's event loop: it serves messages until every
+// watcher has stopped after a shutdown.
+func (a *Arbiter) loop(ctx context.Context) error {
+	ctxDone, quit := ctx.Done(), a.quit
+	tick := time.NewTicker(checkDelay)
+	defer tick.Stop()
+	for {
+		if a.stopping && len(a.owner) == 0 && len(a.unmanaged) == 0 && a.allStopped() {
+			for _, m := range a.quitWaiting {
+				m.ok(nil)
+			}
+			a.bus.Publish("", events.KindStop, nil)
+			return nil
+		}
+		select {
+		case <-ctxDone:
+			ctxDone = nil
+			a.shutdown()
+		case <-quit:
+			quit = nil
+			a.shutdown()
+		case m := <-a.inbox:
+			if e, ok := m.(exitMsg); ok {
+				a.exits(e)
+				break
+			}
+			a.handle(m)
+		case <-tick.C:
+			for _, w := range a.watchers {
+				w.Reconcile()
+			}
+			a.expireParked()
+		}
+	}
+}
+
+func (a *Arbiter) allStopped() bool {
+	for _, w := range a.watchers {
+		if w.Status() != watcher.Stopped {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Arbiter) shutdown() {
+	if a.stopping {
+		return
+	}
+	a.noteStopping()
+	a.stopping = true
+	a.log.Info("stopping all watchers", "watchers", len(a.watchers))
+	a.stopInOrder(a.sorted(nil), nil)
+	a.stopUnmanaged(false)
+}
+
+func (a *Arbiter) killAll() {
+	for _, w := range a.watchers {
+		w.Kill()
+	}
+}
+
+func (a *Arbiter) handle(m any) {
+	if d, ok := m.(demandMsg); ok {
+		a.demanded(d)
+		return
+	}
+	defer a.planDemand(false) // a command, exit or timer may make a pool cold or warm
+	switch m := m.(type) {
+	case *cmdMsg:
+		a.dispatch(m)
+		a.noteLimits() // set, add, rm may change them
+	case exitMsg:
+		w := a.owner[m.pid]
+		delete(a.owner, m.pid)
+		delete(a.groups, m.pid)
+		delete(a.unmanaged, m.pid)
+		if w != nil {
+			w.Ended(m.pid, m.end)
+		}
+	case timerMsg:
+		// By identity: a watcher removed and added again under the same
+		// name never gets the timers of the one it replaced.
+		if w := a.byID[m.t.Watcher]; w != nil {
+			w.Fire(m.t)
+		}
+	case checkMsg:
+		if w := a.byID[m.c.Watcher]; w != nil {
+			w.Checked(m.c, m.err)
+		}
+	case sampledMsg:
+		for pid, in := range m.samples {
+			if w := a.owner[pid]; w != nil {
+				w.Sampled(pid, in.RSS, float64(in.CPU))
+			}
+		}
+	case notifyMsg:
+		a.notified(m)
+	case killMsg:
+		a.log.Warn("second stop request: killing every worker now")
+		a.noteStopping()
+		a.stopping = true
+		a.killAll()
+		a.stopUnmanaged(true)
+	case unmanagedKillMsg:
+		a.killUnmanaged(m.pid, "did not stop within graceful_timeout")
+	case reloadMsg:
+		a.reloadConfig(a.logReload)
+	case configMsg:
+		if m.err != nil {
+			m.reply(reloadOutcome{}, errRejected{m.err})
+			break
+		}
+		a.applyConfig(m.cfg, m.closeRemoved, m.reply)
+		a.noteLimits()
+	case funcMsg:
+		m.fn()
+	}
+}
