@@ -28,7 +28,7 @@ const (
 // fieldEffects classifies every field of configs.Watcher. A test fails
 // when a field is added to configs.Watcher without being classified here.
 var fieldEffects = map[string]Effect{
-	"Name": Live, "Cmd": Restart, "Args": Restart, "NumProcesses": Scale, "MaxProcesses": Live,
+	"Name": Live, "Cmd": Restart, "Args": Restart, "NumProcesses": Scale, "MaxProcesses": Live, "Singleton": Live,
 	"Env": Restart, "CopyEnv": Restart, "WorkingDir": Restart, "UID": Restart,
 	"GID": Restart, "Umask": Restart, "Rlimits": Restart, "StopSignal": Live,
 	"GracefulTimeout": Live, "WarmupDelay": Live, "Priority": Live,
