@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/poold/poold/configs"
-	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -26,15 +25,4 @@ func TestStopDoesNotWaitForAKillsLongerGrace(t *testing.T) {
 	if proctest.Alive(pid) {
 		t.Errorf("worker %d alive after the stop", pid)
 	}
-}
-
-// TestKillCommandIsReaped: circusd publishes reap for a worker its kill
-// command stopped (the worker stays among its processes until reaped;
-// Circus's watchdog plugin forgets a pid only on reap). poold published
-// kill and no reap, as for a decr.
-func TestKillCommandIsReaped(t *testing.T) {
-	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 1)}}, Options{})
-	pid := h.spawned()
-	h.do("kill", map[string]any{"name": "web", "pid": pid})
-	h.next(string(events.KindReap), func(ev events.Event) bool { return ev.Fields["process_pid"] == pid })
 }

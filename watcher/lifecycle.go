@@ -247,9 +247,6 @@ func (w *Watcher) KillProcess(pid int, sig syscall.Signal, grace time.Duration) 
 	if grace == 0 {
 		sig = syscall.SIGKILL
 	}
-	// circusd's kill leaves the worker among its processes, so its exit
-	// is reaped with a reap event (unlike decr's or a reload's).
-	p.byStop = true
 	w.setState(p, ProcStopping)
 	w.signal(p, sig)
 	w.armKill(p, grace)

@@ -135,7 +135,7 @@ type Process struct {
 	grace    time.Duration // the grace period it was given
 	killAt   time.Time     // when that grace period ends (an upgrade hands it over)
 	busy     int           // requests in hand, from its last BUSY=N; -1 before any
-	byStop   bool          // stopped by its watcher's stop (stop, restart, quit) or kill: its exit is reaped as circusd does
+	byStop   bool          // stopped by its watcher's stop (stop, restart, quit): its exit is reaped as circusd does
 }
 
 // lastID numbers watchers for the life of the process.
