@@ -88,6 +88,9 @@ func cmdUpgrade(a *Arbiter, m *cmdMsg) error {
 	if a.stopping {
 		return errorf(ErrnoFailed, "upgrade refused, nothing changed: poold is stopping")
 	}
+	if err := a.unmanagedBlock(); err != nil {
+		return errorf(ErrnoFailed, "upgrade refused, nothing changed: %v", err)
+	}
 	a.upgrading = true
 	id := a.upgraded.ID + 1
 	a.upgraded = upgrade.Outcome{ID: id, State: "upgrading", OldVersion: u.Version, NewVersion: u.Version, Pid: os.Getpid(), Began: time.Now()}
@@ -139,6 +142,9 @@ func (a *Arbiter) refuse(m *cmdMsg, err error) {
 // execUpgrade runs on the loop once the pre-flight is done. It answers
 // "upgrading" and execs; it returns only when the exec failed.
 func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
+	if err == nil {
+		err = a.unmanagedBlock() // an rm --nostop during the pre-flight
+	}
 	if err != nil {
 		a.refuse(m, err)
 		return

@@ -1,6 +1,9 @@
 package arbiter
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"syscall"
 	"time"
 
@@ -63,4 +66,15 @@ func (a *Arbiter) killUnmanaged(pid int, why string) {
 	if err := (host{a}).Signal(pid, syscall.SIGKILL); err != nil {
 		a.log.Warn("cannot kill a worker rm --nostop left running", "watcher", u.watcher, "pid", pid, "error", err)
 	}
+}
+
+// unmanagedBlock refuses an upgrade while workers rm --nostop left run:
+// the upgrade state does not carry them, so the new image would neither
+// stop them nor know their exits.
+func (a *Arbiter) unmanagedBlock() error {
+	if len(a.unmanaged) == 0 {
+		return nil
+	}
+	pids := slices.Sorted(maps.Keys(a.unmanaged))
+	return fmt.Errorf("%d workers left running by rm --nostop (pids %v) would be lost to the new image; stop them first (kill PID) or restart poold", len(pids), pids)
 }
