@@ -27,6 +27,15 @@ func TestHookAStopWentPastIsKilled(t *testing.T) {
 		h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "web" })
 		waitProcessGone(t, pid)
 	})
+	t.Run("kill during before_start", func(t *testing.T) {
+		h, pidFile := startWithHungHook(t, "before_start")
+		pid := waitHookPid(t, pidFile)
+		h.do("kill", map[string]any{"name": "web", "waiting": true})
+		waitProcessGone(t, pid)
+		if r := h.do("status", map[string]any{"name": "web"}); r["status"] != "stopped" {
+			t.Errorf("status after the kill: %v", r)
+		}
+	})
 	t.Run("stop during before_start", func(t *testing.T) {
 		h, pidFile := startWithHungHook(t, "before_start")
 		pid := waitHookPid(t, pidFile)

@@ -144,6 +144,10 @@ func cmdKill(a *Arbiter, m *cmdMsg) error {
 	pids := w.Pids()
 	if pid != 0 {
 		pids = []int{pid}
+	} else if len(pids) == 0 && w.HookHolds() {
+		// A kill of a watcher whose before_start runs (no worker yet)
+		// kills the hook and the start with it.
+		w.Kill()
 	}
 	for _, pid := range pids {
 		if err := w.KillProcess(pid, sig, grace); err != nil {

@@ -68,6 +68,10 @@ func (w *Watcher) hook(name string, pid, wid int, extra map[string]string, then 
 	return true
 }
 
+// HookHolds reports whether a before_start or before_stop hook holds the
+// watcher's start or stop.
+func (w *Watcher) HookHolds() bool { return w.gate != 0 }
+
 // dropGate ends the gating hook (before_start or before_stop) that a stop
 // or kill went past: its process group is killed, as at hook_timeout, and
 // its outcome will be ignored. A hook left running would go on after the
