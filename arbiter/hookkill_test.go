@@ -53,7 +53,7 @@ func startWithHungHook(t *testing.T, hook string) (*harness, string) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "hook.pid")
 	w := testWatcher("web", "sleep", 1)
-	w.HookTimeout = time.Minute
+	w.HookTimeout = 10 * time.Minute // longer than any wait of the tests: only a kill ends it
 	w.Hooks = map[string]string{hook: hookScript(t, dir, "hung.sh", "echo $$ > "+pidFile+".tmp && mv "+pidFile+".tmp "+pidFile+"\nexec sleep 60\n")}
 	return start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{}), pidFile
 }
