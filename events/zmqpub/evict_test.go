@@ -23,56 +23,6 @@ func seqOf(msg [][]byte) uint64 {
 	return p.Seq
 }
 
-// stuckAfterProbe is a hand-driven SUB of every topic that reads until a
-// probe arrives, then never again; it returns the probe's seq.
-func stuckAfterProbe(t *testing.T, bus *events.Bus, network, addr, probe string) (*zmtptest.Peer, uint64) {
-	t.Helper()
-	peer, err := zmtptest.Dial(network, addr, 4096)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { peer.Close() })
-	if err := peer.Handshake("SUB", ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := peer.Send([]byte{1}); err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan uint64, 1)
-	go func() {
-		defer close(got)
-		for {
-			msg, err := peer.Recv()
-			if err != nil {
-				return
-			}
-			if string(msg[0]) == probe {
-				got <- seqOf(msg)
-				return
-			}
-		}
-	}()
-	deadline := time.NewTimer(hang)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		bus.PublishTopic(probe, "", "probe", nil)
-		select {
-		case seq, ok := <-got:
-			if !ok {
-				t.Fatal("raw peer: connection ended before a probe came")
-			}
-			return peer, seq
-		case <-tick.C:
-		case <-deadline.C:
-			peer.Close()
-			<-got
-			t.Fatal("raw peer never received a probe")
-		}
-	}
-}
-
 // readRest reads what the peer can still read after the publisher closed
 // its connection, and counts the whole messages after seq.
 func readRest(t *testing.T, peer *zmtptest.Peer, after uint64) int {
@@ -110,7 +60,7 @@ func TestEvictedSubscriberLossIsCounted(t *testing.T) {
 	startPublisher(t, p)
 	const probe = "arbiter.probe"
 	network, addr := addrOf(p.Endpoint())
-	stuck, first := stuckAfterProbe(t, bus, network, addr, probe)
+	stuck, first := rawStuckPeerSeq(t, bus, network, addr, "", probe)
 	healthy := dial(t, p.Endpoint(), "watcher.", probe)
 	join(t, bus, healthy, probe)
 

@@ -149,9 +149,16 @@ func recvNonProbe(t testing.TB, s *Subscriber, probes ...string) (string, map[st
 	}
 }
 
-// rawPeer is a hand-driven SUB (zmtptest) subscribed to prefix; it has
-// proved it joined by receiving one probe, and never reads again.
+// rawStuckPeer is a hand-driven SUB (zmtptest) subscribed to prefix; it
+// has proved it joined by receiving one probe, and never reads again.
 func rawStuckPeer(t testing.TB, bus *events.Bus, network, addr, prefix, probe string) *zmtptest.Peer {
+	t.Helper()
+	peer, _ := rawStuckPeerSeq(t, bus, network, addr, prefix, probe)
+	return peer
+}
+
+// rawStuckPeerSeq is rawStuckPeer that also returns the probe's seq.
+func rawStuckPeerSeq(t testing.TB, bus *events.Bus, network, addr, prefix, probe string) (*zmtptest.Peer, uint64) {
 	t.Helper()
 	peer, err := zmtptest.Dial(network, addr, 4096)
 	if err != nil {
@@ -164,16 +171,20 @@ func rawStuckPeer(t testing.TB, bus *events.Bus, network, addr, prefix, probe st
 	if err := peer.Send(append([]byte{1}, prefix...)); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan error, 1)
+	type probed struct {
+		seq uint64
+		err error
+	}
+	got := make(chan probed, 1)
 	go func() {
 		for {
 			msg, err := peer.Recv()
 			if err != nil {
-				got <- err
+				got <- probed{err: err}
 				return
 			}
 			if len(msg) == 2 && string(msg[0]) == probe {
-				got <- nil
+				got <- probed{seq: seqOf(msg)}
 				return
 			}
 		}
@@ -185,11 +196,11 @@ func rawStuckPeer(t testing.TB, bus *events.Bus, network, addr, prefix, probe st
 	for {
 		bus.PublishTopic(probe, "", "probe", nil)
 		select {
-		case err := <-got:
-			if err != nil {
-				t.Fatalf("raw peer: %v", err)
+		case r := <-got:
+			if r.err != nil {
+				t.Fatalf("raw peer: %v", r.err)
 			}
-			return peer
+			return peer, r.seq
 		case <-tick.C:
 		case <-deadline.C:
 			peer.Close()
