@@ -250,8 +250,11 @@ func syntaxProblem(path, format string, err error) Problem {
 // line and column (0, 0 if the file cannot be read again).
 func offsetPosition(path string, off int64) (int, int) {
 	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0
+	}
 	data = TrimBOM(data) // as Load read it
-	if err != nil || off < 0 || off > int64(len(data)) {
+	if off < 0 || off > int64(len(data)) {
 		return 0, 0
 	}
 	before := data[:off]
