@@ -58,10 +58,10 @@ func TestEvictedSubscriberLossIsCounted(t *testing.T) {
 	p := New(ipcEP(t), bus, testLogger(t, nil), WithGuardOptions(zmqguard.Options{
 		StallTimeout: 300 * time.Millisecond, MaxBuffered: 1 << 30}))
 	startPublisher(t, p)
-	const probe = "arbiter.probe"
+	const probe = "watcher.probe" // under the healthy subscriber's only prefix: join proves it
 	network, addr := addrOf(p.Endpoint())
 	stuck, first := rawStuckPeerSeq(t, bus, network, addr, "", probe)
-	healthy := dial(t, p.Endpoint(), "watcher.", probe)
+	healthy := dial(t, p.Endpoint(), "watcher.")
 	join(t, bus, healthy, probe)
 
 	blob := strings.Repeat("z", 16<<10)

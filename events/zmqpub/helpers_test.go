@@ -113,7 +113,11 @@ func dial(t testing.TB, ep string, prefixes ...string) *Subscriber {
 }
 
 // join waits out the slow joiner: it publishes probes with the given
-// topic until s receives one.
+// topic until s receives one. That proves only the subscription the probe
+// falls under: zmq4 sends a socket's subscriptions one message each (in
+// sorted order) and the publisher applies each as it reads it, so a
+// subscriber with several prefixes joins once per prefix, or uses a probe
+// under its only one.
 func join(t testing.TB, bus *events.Bus, s *Subscriber, probe string) {
 	t.Helper()
 	deadline := time.Now().Add(hang)

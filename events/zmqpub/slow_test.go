@@ -29,9 +29,9 @@ func TestStuckSubscriberDoesNotDelayHealthy(t *testing.T) {
 			bus := events.NewBus(nil)
 			p := New(tc.ep, bus, testLogger(t, nil), WithGuardOptions(zmqguard.Options{StallTimeout: time.Hour}))
 			startPublisher(t, p)
-			const probe = "arbiter.probe"
+			const probe = "watcher.probe" // under the healthy subscriber's only prefix: join proves it
 
-			healthy := dial(t, p.Endpoint(), "watcher.", probe)
+			healthy := dial(t, p.Endpoint(), "watcher.")
 			join(t, bus, healthy, probe)
 			network, addr := addrOf(p.Endpoint())
 			rawStuckPeer(t, bus, network, addr, "", probe)
@@ -274,10 +274,10 @@ func TestStuckSubscriberIsEvicted(t *testing.T) {
 	bus := events.NewBus(nil)
 	p := New(ipcEP(t), bus, testLogger(t, nil), WithGuardOptions(zmqguard.Options{StallTimeout: 300 * time.Millisecond}))
 	startPublisher(t, p)
-	const probe = "arbiter.probe"
+	const probe = "watcher.probe" // under the healthy subscriber's only prefix: join proves it
 	network, addr := addrOf(p.Endpoint())
 	stuck := rawStuckPeer(t, bus, network, addr, "", probe)
-	healthy := dial(t, p.Endpoint(), "watcher.", probe)
+	healthy := dial(t, p.Endpoint(), "watcher.")
 	join(t, bus, healthy, probe)
 
 	blob := strings.Repeat("z", 16<<10)
