@@ -21,6 +21,11 @@ type reloadOutcome struct {
 	// not be updated or added at all, to the reason; it kept its old spec
 	// and workers (a new one is not there).
 	RolledBack map[string]string
+	// NotStarted maps an added watcher that the reload started but that
+	// has a slot with no worker (its spawn failed, a hook refused) to
+	// why, in startFailures' words. It stays added, retrying with backoff
+	// or stopped, as poolctl status shows.
+	NotStarted map[string]string
 	// RestartNeeded lists the changed settings that keep their old value
 	// until poold restarts ("arbiter.endpoint", "web.address"), sorted.
 	RestartNeeded []string
@@ -30,15 +35,20 @@ type reloadOutcome struct {
 
 // fields are the reply fields poold adds to reloadconfig (ok and error).
 func (o reloadOutcome) fields() map[string]any {
-	rb := map[string]any{}
-	for k, v := range o.RolledBack {
-		rb[k] = v
-	}
 	return map[string]any{
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
-		"unchanged": nonNil(o.Unchanged), "rolled_back": rb, "restart_needed": nonNil(o.RestartNeeded),
+		"unchanged": nonNil(o.Unchanged), "rolled_back": anyMap(o.RolledBack),
+		"not_started": anyMap(o.NotStarted), "restart_needed": nonNil(o.RestartNeeded),
 		"sockets": o.Sockets.fields(),
 	}
+}
+
+func anyMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 func nonNil(s []string) []string {
@@ -49,20 +59,18 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// err is non-nil when a watcher was rolled back; it names each one and
-// what was applied.
+// err is non-nil when a watcher was rolled back or an added one did not
+// start; it names each one and what was applied.
 func (o reloadOutcome) err() error {
-	if len(o.RolledBack) == 0 {
-		return nil
-	}
-	names := make([]string, 0, len(o.RolledBack))
-	for n := range o.RolledBack {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var parts []string
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(o.RolledBack)) {
 		parts = append(parts, fmt.Sprintf("watcher %q rolled back: %s", n, o.RolledBack[n]))
+	}
+	for _, n := range slices.Sorted(maps.Keys(o.NotStarted)) {
+		parts = append(parts, fmt.Sprintf("watcher %q added but not started: %s", n, o.NotStarted[n]))
+	}
+	if len(parts) == 0 {
+		return nil
 	}
 	applied := "nothing else changed"
 	if n := len(o.Added) + len(o.Removed) + len(o.Updated); n > 0 {
@@ -237,7 +245,7 @@ func (a *Arbiter) logReload(o reloadOutcome, err error) {
 	case err != nil:
 		a.log.Error("config reload rejected", "error", err)
 	case o.err() != nil:
-		a.log.Error("config reload partly rolled back", "error", o.err())
+		a.log.Error("config reload not applied in full", "error", o.err())
 	default:
 		a.log.Info("config reloaded", "changes", o.summary())
 	}
@@ -308,6 +316,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 					a.log.Warn("closing sockets removed from the config", "error", err)
 				}
 				o := a.rolledBack(o, touched, failed)
+				o.NotStarted = notStarted(started)
 				a.refile(o.RolledBack, prevFiled, filed)
 				reply(o, nil)
 			})
@@ -328,6 +337,18 @@ func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher, failed
 		}
 	}
 	return o
+}
+
+// notStarted maps each of the added watchers a reload started that has
+// a slot with no worker to show for it to why.
+func notStarted(started []*watcher.Watcher) map[string]string {
+	m := map[string]string{}
+	for _, w := range started {
+		if why := startFailures("add", []*watcher.Watcher{w}); why != "" {
+			m[w.Name()] = why
+		}
+	}
+	return m
 }
 
 // refile puts back the file's previous section of each watcher whose

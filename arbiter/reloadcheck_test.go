@@ -152,3 +152,37 @@ func TestWaitedStartReportsWorkersThatDidNotStart(t *testing.T) {
 		t.Errorf("waited start of a good watcher: %v", r)
 	}
 }
+
+// TestWaitedReloadReportsAddedWatcherThatDidNotStart: a waited reload
+// answered ok, with the new watcher under added, while its only worker
+// could not be spawned (an environment too big for exec: E2BIG); a waited
+// start of the same watcher failed. The reload now fails the same way,
+// names the watcher under not_started with the slot's reason, and counts
+// as a reload that did not apply in full.
+func TestWaitedReloadReportsAddedWatcherThatDidNotStart(t *testing.T) {
+	good := testWatcher("good", "serve", 1)
+	cfg := &configs.Config{Watchers: []configs.Watcher{good}}
+	bad := testWatcher("bad", "serve", 1)
+	bad.Env = append(bad.Env, "HUGE="+strings.Repeat("x", 200<<10))
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
+		c := *cfg
+		c.Watchers = []configs.Watcher{good, bad}
+		return &c, nil
+	}})
+	readyPids(t, h, 1)
+	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	reason := fmt.Sprint(r["reason"])
+	if r["errno"] != ErrnoAsync || !strings.Contains(reason, `watcher "bad" added but not started: watcher "bad" wid 1 has no worker (backoff: spawn error: `) {
+		t.Fatalf("waited reload adding a watcher that cannot spawn: %v", r)
+	}
+	ns, _ := r["not_started"].(map[string]any)
+	if why := fmt.Sprint(ns["bad"]); !strings.Contains(why, "argument list too long") || len(ns) != 1 {
+		t.Errorf("not_started %v, want bad with its spawn error", r["not_started"])
+	}
+	if added := fmt.Sprint(r["added"]); added != "[bad]" {
+		t.Errorf("added %s, want [bad]: the watcher is there, stopped or retrying", added)
+	}
+	if snap, err := h.a.Snapshot(context.Background()); err != nil || snap.Config.LastReloadOK {
+		t.Errorf("the reload counts as applied in full (%v)", err)
+	}
+}

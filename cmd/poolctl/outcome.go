@@ -27,7 +27,8 @@ func hasOutcome(r reply) bool {
 }
 
 // formatOutcome prints "NAME: what happened" per watcher, sorted by name:
-// added, removed, updated, unchanged, or "rolled back: reason".
+// added, removed, updated, unchanged, "added, not started: reason" or
+// "rolled back: reason".
 func formatOutcome(w io.Writer, r reply) error {
 	fate := map[string]string{}
 	for _, k := range outcomeKeys {
@@ -35,6 +36,10 @@ func formatOutcome(w io.Writer, r reply) error {
 		for _, n := range names {
 			fate[render(n)] = k
 		}
+	}
+	notStarted, _ := r["not_started"].(map[string]any)
+	for n, why := range notStarted {
+		fate[n] = "added, not started: " + render(why)
 	}
 	rolled, _ := r["rolled_back"].(map[string]any)
 	for n, why := range rolled {
