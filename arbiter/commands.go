@@ -158,8 +158,16 @@ func (a *Arbiter) finish(m *cmdMsg, ws []*watcher.Watcher, fields func() map[str
 		m.ok(fields())
 		return nil
 	}
+	var running []*watcher.Watcher
+	if keepsRunning[m.req.Command] {
+		running = runningOf(ws)
+	}
 	whenAllSettled(ws, func() {
-		if why := changeFailures(m.req.Command, ws); why != "" {
+		why := changeFailures(m.req.Command, ws)
+		if cut := stoppedSince(m.req.Command, running); cut != "" {
+			why = strings.TrimPrefix(why+"; "+cut, "; ")
+		}
+		if why != "" {
 			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
 			return
 		}
@@ -167,6 +175,11 @@ func (a *Arbiter) finish(m *cmdMsg, ws []*watcher.Watcher, fields func() map[str
 	})
 	return nil
 }
+
+// keepsRunning are the waited commands that leave a running watcher
+// running, so that finding it stopped when it settles means a stop, rm or
+// quit cut them short (kill, also answered by finish, stops it).
+var keepsRunning = map[string]bool{"set": true, "incr": true, "decr": true}
 
 // changeFailures words what a waited set or add did not do: a rolling
 // reload abandoned (the old workers serve on), an added watcher that did

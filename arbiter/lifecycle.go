@@ -70,10 +70,14 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 		m.ok(nil)
 		return nil
 	}
+	var meant []*watcher.Watcher // what a start or restart means to run, before act
+	if m.req.Command != "stop" {
+		meant = a.withDeps(a.toStart(m, ws))
+	}
 	act(ws, func() {
 		// A waited start (or restart) that left slots without a worker
 		// did not start them: say so, as systemctl start would.
-		if why := startFailures(m.req.Command, a.withDeps(ws)); why != "" {
+		if why := startFailures(m.req.Command, meant); why != "" {
 			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
 			return
 		}
@@ -100,6 +104,9 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 			continue
 		}
 		if w.Status() == watcher.Stopped {
+			if cmd != "add" { // add without start leaves it stopped
+				parts = append(parts, cutShort(w, cmd))
+			}
 			continue
 		}
 		for _, s := range w.Slots() {
@@ -117,16 +124,53 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 	return strings.Join(parts, "; ")
 }
 
+// cutShort words a watcher that a stop, rm or quit stopped before cmd,
+// which meant it to run, was done with it.
+func cutShort(w *watcher.Watcher, cmd string) string {
+	return fmt.Sprintf("watcher %q was stopped before the %s finished (a stop, rm or quit came in between)", w.Name(), cmd)
+}
+
+// runningOf lists the watchers of ws that are not stopped now, for
+// stoppedSince.
+func runningOf(ws []*watcher.Watcher) []*watcher.Watcher {
+	var out []*watcher.Watcher
+	for _, w := range ws {
+		if w.Status() != watcher.Stopped {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// stoppedSince words the watchers of running (see runningOf) that are
+// stopped now: a waited cmd that meant them to keep running was cut
+// short. "" when none is.
+func stoppedSince(cmd string, running []*watcher.Watcher) string {
+	var parts []string
+	for _, w := range running {
+		if w.Status() == watcher.Stopped {
+			parts = append(parts, cutShort(w, cmd))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // cmdStart starts the named watcher after what it depends on; without a
 // name, the autostart watchers (a watcher with autostart = false starts
 // only when named).
 func cmdStart(a *Arbiter, m *cmdMsg) error {
 	return a.lifecycle(m, func(ws []*watcher.Watcher, done func()) {
-		if !m.props().has("name") {
-			ws = a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart || w.Status() != watcher.Stopped })
-		}
-		a.startInOrder(a.withDeps(ws), done)
+		a.startInOrder(a.withDeps(a.toStart(m, ws)), done)
 	})
+}
+
+// toStart is what a start or restart of ws starts: without a name, the
+// autostart watchers and those that run.
+func (a *Arbiter) toStart(m *cmdMsg, ws []*watcher.Watcher) []*watcher.Watcher {
+	if m.props().has("name") {
+		return ws
+	}
+	return a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart || w.Status() != watcher.Stopped })
 }
 
 // cmdStop stops the named watcher after what depends on it.
@@ -141,9 +185,7 @@ func cmdStop(a *Arbiter, m *cmdMsg) error {
 // name it restarts what runs and the autostart watchers.
 func cmdRestart(a *Arbiter, m *cmdMsg) error {
 	return a.lifecycle(m, func(ws []*watcher.Watcher, done func()) {
-		if !m.props().has("name") {
-			ws = a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart || w.Status() != watcher.Stopped })
-		}
+		ws = a.toStart(m, ws)
 		named := map[*watcher.Watcher]bool{}
 		for _, w := range ws {
 			named[w] = true
@@ -172,6 +214,7 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 		return err
 	}
 	fields := infoOf(m, ws)
+	running := runningOf(ws)
 	for _, w := range ws {
 		w.Reload(graceful, sequential)
 	}
@@ -185,6 +228,9 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 			if err := w.ReloadError(); err != nil {
 				errs = append(errs, err.Error())
 			}
+		}
+		if why := stoppedSince("reload", running); why != "" {
+			errs = append(errs, why)
 		}
 		if len(errs) > 0 {
 			m.fail(errorf(ErrnoAsync, "reload: %s", strings.Join(errs, "; ")))

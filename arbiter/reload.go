@@ -344,7 +344,8 @@ func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher, failed
 func notStarted(started []*watcher.Watcher) map[string]string {
 	m := map[string]string{}
 	for _, w := range started {
-		if why := startFailures("add", []*watcher.Watcher{w}); why != "" {
+		// They were started: one stopped since was cut short.
+		if why := startFailures("start", []*watcher.Watcher{w}); why != "" {
 			m[w.Name()] = why
 		}
 	}
