@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,11 +146,16 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 			"permission denied: %q needs an operator token; this token is %s", command, role)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, apiMaxBody))
+	body, err := s.readBody(w, r)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			apiError(w, http.StatusRequestEntityTooLarge, arbiter.ErrnoBadJSON, id, "properties over %d bytes", apiMaxBody)
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			apiError(w, http.StatusRequestTimeout, arbiter.ErrnoBadJSON, id,
+				"the request body did not arrive within %v; send it whole with the request", s.tunings.bodyWait)
 			return
 		}
 		apiError(w, http.StatusBadRequest, arbiter.ErrnoBadJSON, id, "reading the request: %v", err)
@@ -170,6 +176,22 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 	}
 	s.log.Debug("api command", "command", command, "remote", r.RemoteAddr, "status", status, "took", time.Since(start))
 	writeReply(w, status, rep)
+}
+
+// readBody reads an API request's body, at most apiMaxBody bytes within
+// tunings.bodyWait: only the headers have a deadline of the server's, and
+// a body that trickles in would hold the handler as long as its client
+// liked. net/http lifts the deadline when the body ends, so a waited
+// command is not cut short by it. After a failed read the deadline stays:
+// net/http reads what is left of a body before it answers, and would
+// otherwise wait for the rest.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.tunings.bodyWait))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, apiMaxBody))
+	if err != nil {
+		w.Header().Set("Connection", "close")
+	}
+	return body, err
 }
 
 func errnoOf(v any) int {

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -139,5 +141,58 @@ func TestAPICommandNamesIgnoreCase(t *testing.T) {
 	}
 	if code, rep := post("Frobnicate", ops); code != http.StatusNotFound || !strings.Contains(fmt.Sprint(rep["reason"]), `unknown command "frobnicate"`) {
 		t.Errorf("POST %sFrobnicate: %d %v, want 404 unknown command", apiPrefix, code, rep)
+	}
+}
+
+// TestAPISlowBodyTimesOut: a request whose body trickled in (or never
+// came) held its connection and handler for as long as the client liked;
+// only the headers had a deadline. The body now has one too, and the
+// client is told.
+func TestAPISlowBodyTimesOut(t *testing.T) {
+	const token = "0123456789abcdef0123"
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Tokens: []configs.APIToken{
+		{Role: configs.RoleOperator, File: "ops.token", Token: token},
+	}}, func(tu *tunings) { tu.bodyWait = 200 * time.Millisecond })
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second)) // catches a hang
+	fmt.Fprintf(c, "POST %sstatus HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Length: 100\r\n\r\n{", apiPrefix, ts.addr, token)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a body that never came: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), "did not arrive within 200ms") {
+		t.Errorf("answer %d %s, want 408 saying the body did not arrive in time", resp.StatusCode, body)
+	}
+}
+
+// TestAPIWaitedCommandOutlastsBodyDeadline: the body's deadline must not
+// outlive the body: left on the connection, it would end net/http's
+// background read during a long waited command, which cancels the
+// request (and the wait). net/http lifts it when the body ends; this
+// holds the API to reading the body to its end before it runs a command.
+func TestAPIWaitedCommandOutlastsBodyDeadline(t *testing.T) {
+	const token = "0123456789abcdef0123"
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	fake.waitedTakes = 600 * time.Millisecond
+	ts := startServer(t, fake, configs.Web{Tokens: []configs.APIToken{
+		{Role: configs.RoleOperator, File: "ops.token", Token: token},
+	}}, func(tu *tunings) { tu.bodyWait = 100 * time.Millisecond })
+	req, _ := http.NewRequest("POST", ts.url+apiPrefix+"reloadconfig", strings.NewReader(`{"waiting": true}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var rep map[string]any
+	if err := json.Unmarshal(body, &rep); err != nil || resp.StatusCode != http.StatusOK || rep["status"] != "ok" {
+		t.Errorf("waited reloadconfig longer than the body deadline: %d %s", resp.StatusCode, body)
 	}
 }

@@ -37,6 +37,9 @@ type fakeBackend struct {
 	// reloadErr: reloadconfig with waiting fails with it, as poold's
 	// does for a rejected config (without waiting poold says ok at once).
 	reloadErr string
+	// waitedTakes: a command with waiting takes this long, or until its
+	// caller gives up (set before the server starts).
+	waitedTakes time.Duration
 }
 
 type fakeWatcher struct {
@@ -241,7 +244,16 @@ func (f *fakeBackend) Sample(fast bool) {
 }
 
 // Do answers the console's commands like the arbiter would.
-func (f *fakeBackend) Do(_ context.Context, req arbiter.Request) arbiter.Reply {
+func (f *fakeBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply {
+	if waiting, _ := req.Properties["waiting"].(bool); waiting && f.waitedTakes > 0 {
+		done := time.NewTimer(f.waitedTakes)
+		defer done.Stop()
+		select {
+		case <-done.C:
+		case <-ctx.Done():
+			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoAsync, Reason: "the caller went away: " + ctx.Err().Error()})
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, req.Command)

@@ -139,6 +139,7 @@ type tunings struct {
 	recentEvents  int // events replayed to a new console
 	shutdownGrace time.Duration
 	fleetResync   time.Duration // refresh a fleet host at least this often
+	bodyWait      time.Duration // bound on reading an API request's body
 }
 
 func defaultTunings() tunings {
@@ -159,6 +160,7 @@ func defaultTunings() tunings {
 		recentEvents:  200,
 		shutdownGrace: 5 * time.Second,
 		fleetResync:   5 * time.Second,
+		bodyWait:      10 * time.Second,
 	}
 }
 
