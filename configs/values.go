@@ -126,8 +126,17 @@ func (d *decoder) boolean(key string, raw any) (bool, bool) {
 	return false, false
 }
 
-// maxSeconds is the largest number of seconds a time.Duration holds.
-const maxSeconds = float64(math.MaxInt64) / float64(time.Second)
+// seconds converts a number of seconds to a time.Duration, rounded to the
+// nanosecond; false when it does not fit. The check is on the rounded
+// nanoseconds: float64(math.MaxInt64) is 2^63, one past the largest, and
+// a value that rounds to it would overflow into a negative duration.
+func seconds(f float64) (time.Duration, bool) {
+	ns := math.Round(f * float64(time.Second))
+	if math.IsNaN(ns) || math.Abs(ns) >= float64(math.MaxInt64) {
+		return 0, false
+	}
+	return time.Duration(ns), true
+}
 
 // duration accepts a Go duration string ("30s", "1m30s") or a number of
 // seconds, possibly fractional (Circus style), also as a string ("2.5").
@@ -139,8 +148,10 @@ func (d *decoder) duration(key string, raw any) (time.Duration, bool) {
 	case envValue:
 		text = x.text
 	default:
-		if f, ok := asFloat(raw); ok && math.Abs(f) <= maxSeconds {
-			return time.Duration(math.Round(f * float64(time.Second))), true
+		if f, ok := asFloat(raw); ok {
+			if dur, ok := seconds(f); ok {
+				return dur, true
+			}
 		}
 	}
 	if text != "" {
@@ -148,8 +159,10 @@ func (d *decoder) duration(key string, raw any) (time.Duration, bool) {
 		if dur, err := time.ParseDuration(text); err == nil {
 			return dur, true
 		}
-		if f, err := strconv.ParseFloat(text, 64); err == nil && math.Abs(f) <= maxSeconds {
-			return time.Duration(math.Round(f * float64(time.Second))), true
+		if f, err := strconv.ParseFloat(text, 64); err == nil {
+			if dur, ok := seconds(f); ok {
+				return dur, true
+			}
 		}
 	}
 	d.bad(key, raw, `must be a duration such as "30s" or "1m30s", or a number of seconds, got %s`, describe(raw))
