@@ -107,12 +107,7 @@ func reloadKeepsWidsApart(t *testing.T, n int, surge configs.Surge) {
 			ready++
 		}
 	}
-	done := make(chan Reply, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), hang)
-		defer cancel()
-		done <- h.a.Do(ctx, Request{ID: "r", Command: "reload", Properties: map[string]any{"name": "web", "waiting": true}})
-	}()
+	done := doAsync(h, "reload", map[string]any{"name": "web", "waiting": true})
 	for reaped := 0; reaped < n; {
 		ev := h.next("", nil)
 		lw.see(ev)

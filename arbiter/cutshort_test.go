@@ -1,7 +1,6 @@
 package arbiter
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -23,17 +22,6 @@ func neverReady(w configs.Watcher) configs.Watcher {
 	w.Env = []string{workertest.Env + "=never-ready"}
 	w.ReadyTimeout = time.Hour
 	return w
-}
-
-// doAsync sends a request and returns where its reply will arrive.
-func doAsync(h *harness, cmd string, props map[string]any) <-chan Reply {
-	out := make(chan Reply, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), hang)
-		defer cancel()
-		out <- h.a.Do(ctx, Request{ID: cmd, Command: cmd, Properties: props})
-	}()
-	return out
 }
 
 func wantCutShort(t *testing.T, what string, replies <-chan Reply) {

@@ -128,6 +128,17 @@ func (h *harness) next(kind string, pred func(events.Event) bool) events.Event {
 	}
 }
 
+// doAsync sends a request and returns where its reply will arrive.
+func doAsync(h *harness, cmd string, props map[string]any) <-chan Reply {
+	out := make(chan Reply, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), hang)
+		defer cancel()
+		out <- h.a.Do(ctx, Request{ID: cmd, Command: cmd, Properties: props})
+	}()
+	return out
+}
+
 // spawned waits for one spawn event and returns its pid.
 func (h *harness) spawned() int {
 	h.t.Helper()
