@@ -72,12 +72,11 @@ func (p props) seconds(k string) (time.Duration, error) {
 	if !ok || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, errorf(ErrnoBadProperty, "%s: property %q must be seconds >= 0 (a number, or a string holding one), got %v", p.cmd, k, v)
 	}
-	// float64(math.MaxInt64) is 2^63, one past the largest Duration: a
-	// product that reaches it would wrap to a negative Duration.
-	if f*float64(time.Second) >= float64(math.MaxInt64) {
+	d, ok := configs.Seconds(f)
+	if !ok {
 		return 0, errorf(ErrnoBadProperty, "%s: property %q is %v seconds, too large: at most %d seconds (about 292 years)", p.cmd, k, v, maxSeconds)
 	}
-	return time.Duration(math.Round(f * float64(time.Second))), nil
+	return d, nil
 }
 
 // maxSeconds is the largest whole number of seconds a time.Duration holds.

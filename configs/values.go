@@ -126,11 +126,12 @@ func (d *decoder) boolean(key string, raw any) (bool, bool) {
 	return false, false
 }
 
-// seconds converts a number of seconds to a time.Duration, rounded to the
-// nanosecond; false when it does not fit. The check is on the rounded
+// Seconds converts a number of seconds to a time.Duration, rounded to the
+// nanosecond; false when it does not fit (NaN, or about 292 years and
+// more either way). The check is on the rounded
 // nanoseconds: float64(math.MaxInt64) is 2^63, one past the largest, and
 // a value that rounds to it would overflow into a negative duration.
-func seconds(f float64) (time.Duration, bool) {
+func Seconds(f float64) (time.Duration, bool) {
 	ns := math.Round(f * float64(time.Second))
 	if math.IsNaN(ns) || math.Abs(ns) >= float64(math.MaxInt64) {
 		return 0, false
@@ -149,7 +150,7 @@ func (d *decoder) duration(key string, raw any) (time.Duration, bool) {
 		text = x.text
 	default:
 		if f, ok := asFloat(raw); ok {
-			if dur, ok := seconds(f); ok {
+			if dur, ok := Seconds(f); ok {
 				return dur, true
 			}
 		}
@@ -160,7 +161,7 @@ func (d *decoder) duration(key string, raw any) (time.Duration, bool) {
 			return dur, true
 		}
 		if f, err := strconv.ParseFloat(text, 64); err == nil {
-			if dur, ok := seconds(f); ok {
+			if dur, ok := Seconds(f); ok {
 				return dur, true
 			}
 		}

@@ -155,7 +155,7 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			apiError(w, http.StatusRequestTimeout, arbiter.ErrnoBadJSON, id,
-				"the request body did not arrive within %v; send it whole with the request", s.tunings.bodyWait)
+				"%s: the request body did not arrive within %v; send it whole with the request", command, s.tunings.bodyWait)
 			return
 		}
 		apiError(w, http.StatusBadRequest, arbiter.ErrnoBadJSON, id, "reading the request: %v", err)
