@@ -405,3 +405,26 @@ func BenchmarkBindClose(b *testing.B) {
 		}
 	}
 }
+
+// A worker that adopts the socket as an opaque fd (uvicorn --fd does
+// socket.fromfd(fd, AF_UNIX)) accepts connections without setting
+// TCP_NODELAY on them; the kernel copies it from the listener, so poold
+// sets it there. The accept below is raw, as such a worker's is: Go's
+// net package would set the option itself and prove nothing.
+func TestAcceptedConnectionsInheritNoDelay(t *testing.T) {
+	s := mustBind(t, tcpSpec("web"))
+	l := mustGet(t, s, "web")
+	c, err := net.Dial("tcp", l.Addr())
+	if err != nil {
+		t.Fatalf("dial %s: %v", l.Addr(), err)
+	}
+	defer c.Close()
+	nfd, _, err := unix.Accept4(l.FD(), unix.SOCK_CLOEXEC)
+	if err != nil {
+		t.Fatalf("accept on %s: %v", l.Addr(), err)
+	}
+	defer unix.Close(nfd)
+	if v, err := unix.GetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY); err != nil || v == 0 {
+		t.Errorf("TCP_NODELAY on an accepted connection = %d, %v; want set (Nagle delays keep-alive replies ~40 ms)", v, err)
+	}
+}

@@ -137,6 +137,14 @@ func bindTCP(s configs.Socket) (*Listener, error) {
 			return fail("setsockopt SO_REUSEPORT", err)
 		}
 	}
+	// Linux copies TCP_NODELAY from a listener to every connection it
+	// accepts. A worker that adopts the fd without knowing it is tcp
+	// (uvicorn --fd wraps it as AF_UNIX) never sets it itself, and Nagle
+	// with delayed ACK then holds each keep-alive reply ~40 ms. Go's net
+	// and gunicorn set it anyway, so this only helps.
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return fail("setsockopt TCP_NODELAY", err)
+	}
 	if t.v6 {
 		// One family per socket: "::" means IPv6 only. Bind 0.0.0.0 as a
 		// second socket to take IPv4 too.
