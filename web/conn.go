@@ -86,8 +86,18 @@ func (s *Server) writeLoop(conn *websocket.Conn, c *client, revoked <-chan struc
 }
 
 // readLoop reads action messages until the connection fails or closes.
+// Each action runs on a goroutine of its own, so a long one (a waited
+// reloadconfig) does not hold up a Stop or a status sent after it; at most
+// actionsInFlight run at once, and one beyond that is refused at once.
+// readLoop owns those goroutines: when it returns, it has cancelled the ones
+// still running and waited for them to end.
 func (s *Server) readLoop(ctx context.Context, h *hub, conn *websocket.Conn, c *client) {
 	t := s.tunings
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	slots := make(chan struct{}, t.actionsInFlight)
 	conn.SetReadLimit(t.readLimit)
 	extend := func() { conn.SetReadDeadline(time.Now().Add(t.pongWait)) }
 	extend()
@@ -97,29 +107,47 @@ func (s *Server) readLoop(ctx context.Context, h *hub, conn *websocket.Conn, c *
 		if err != nil {
 			return
 		}
+		extend()
 		if typ != websocket.TextMessage {
 			continue
 		}
-		reply := s.action(ctx, h, data, c.remote)
-		extend()
-		b, err := json.Marshal(map[string]any{"type": "reply", "id": reply["id"], "reply": reply})
+		req, err := arbiter.DecodeRequest(data)
 		if err != nil {
-			b, _ = json.Marshal(map[string]any{"type": "reply", "id": reply["id"],
-				"reply": arbiter.Fail(fmt.Sprint(reply["id"]), fmt.Errorf("reply does not encode: %v", err))})
+			s.sendReply(c, arbiter.Fail(req.ID, err))
+			continue
 		}
-		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
-		if err != nil || !c.offer(pm) {
-			return // queue full: this console cannot keep up
+		select {
+		case slots <- struct{}{}:
+		default:
+			s.sendReply(c, arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed,
+				Reason: fmt.Sprintf("%s refused: this console already has %d actions running; wait for one to end, then try again", req.Command, cap(slots))}))
+			continue
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			s.sendReply(c, s.action(ctx, h, req, c.remote))
+		}()
+	}
+}
+
+// sendReply queues reply for the connection's writer. A console whose
+// queue is full cannot keep up: it is closed.
+func (s *Server) sendReply(c *client, reply arbiter.Reply) {
+	b, err := json.Marshal(map[string]any{"type": "reply", "id": reply["id"], "reply": reply})
+	if err != nil {
+		b, _ = json.Marshal(map[string]any{"type": "reply", "id": reply["id"],
+			"reply": arbiter.Fail(fmt.Sprint(reply["id"]), fmt.Errorf("reply does not encode: %v", err))})
+	}
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+	if err != nil || !c.offer(pm) {
+		c.kill()
 	}
 }
 
 // action checks and runs one console request and returns the reply.
-func (s *Server) action(ctx context.Context, h *hub, data []byte, remote string) arbiter.Reply {
-	req, err := arbiter.DecodeRequest(data)
-	if err != nil {
-		return arbiter.Fail(req.ID, err)
-	}
+func (s *Server) action(ctx context.Context, h *hub, req arbiter.Request, remote string) arbiter.Reply {
 	req.MsgType = "" // a console always wants its answer
 	if rep, ok := s.fleetAction(req, remote); ok {
 		return rep

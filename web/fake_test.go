@@ -40,6 +40,8 @@ type fakeBackend struct {
 	// waitedTakes: a command with waiting takes this long, or until its
 	// caller gives up (set before the server starts).
 	waitedTakes time.Duration
+	// waitingNow counts the waited commands still waiting.
+	waitingNow atomic.Int32
 }
 
 type fakeWatcher struct {
@@ -248,6 +250,8 @@ func (f *fakeBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply
 	if waiting, _ := req.Properties["waiting"].(bool); waiting && f.waitedTakes > 0 {
 		done := time.NewTimer(f.waitedTakes)
 		defer done.Stop()
+		f.waitingNow.Add(1)
+		defer f.waitingNow.Add(-1)
 		select {
 		case <-done.C:
 		case <-ctx.Done():

@@ -9,8 +9,9 @@
 //	   ▲ Backend.Do (status/options/stats/listsockets/dstats)
 //	   └──────────── asked by the hub, answers posted back
 //
-//	websocket reader (the HTTP handler goroutine) ─ Backend.Do(action) ─ reply
-//	                                                 into its own client queue
+//	websocket reader (the HTTP handler goroutine) ─ one goroutine per action
+//	   (a bounded number at once) ─ Backend.Do(action) ─ reply into its own
+//	   client queue
 //
 // The same listener serves the control API (api.go: /api/v1/COMMAND and
 // an SSE event stream, bearer tokens with roles, optionally over TLS) and
@@ -27,7 +28,8 @@
 // reader is the HTTP handler goroutine, which waits for the writer before it
 // returns. Messages are encoded once per broadcast (websocket.PreparedMessage)
 // and shared by every client. Backend calls run off the hub, in the refresher
-// goroutine (model refreshes) or in a client's reader (actions).
+// goroutine (model refreshes) or in a goroutine the client's reader starts
+// for each action and waits for before it returns.
 package web
 
 import (
@@ -123,44 +125,46 @@ func (s *Server) consoles() int { return int(s.nconsoles.Load()) }
 // tunings are the timings and sizes of the hub and connections. Tests and
 // benchmarks shrink some of them.
 type tunings struct {
-	clientQueue   int           // messages buffered per client before it is dropped
-	eventFlush    time.Duration // batch lifecycle events for this long
-	statsFlush    time.Duration // batch a stats round for this long after its first sample
-	refreshDelay  time.Duration // debounce before refreshing a watcher after an event
-	resync        time.Duration // full refresh while clients are connected
-	retry         time.Duration // retry a failed refresh after this long
-	backendTO     time.Duration // bound on one refresh's backend calls
-	actionTO      time.Duration // bound on one action
-	pingEvery     time.Duration
-	pongWait      time.Duration
-	writeWait     time.Duration
-	readLimit     int64
-	historyLen    int // points of CPU/RSS history per watcher
-	recentEvents  int // events replayed to a new console
-	shutdownGrace time.Duration
-	fleetResync   time.Duration // refresh a fleet host at least this often
-	bodyWait      time.Duration // bound on reading an API request's body
+	clientQueue     int           // messages buffered per client before it is dropped
+	eventFlush      time.Duration // batch lifecycle events for this long
+	statsFlush      time.Duration // batch a stats round for this long after its first sample
+	refreshDelay    time.Duration // debounce before refreshing a watcher after an event
+	resync          time.Duration // full refresh while clients are connected
+	retry           time.Duration // retry a failed refresh after this long
+	backendTO       time.Duration // bound on one refresh's backend calls
+	actionTO        time.Duration // bound on one action
+	actionsInFlight int           // actions one console may have running at once
+	pingEvery       time.Duration
+	pongWait        time.Duration
+	writeWait       time.Duration
+	readLimit       int64
+	historyLen      int // points of CPU/RSS history per watcher
+	recentEvents    int // events replayed to a new console
+	shutdownGrace   time.Duration
+	fleetResync     time.Duration // refresh a fleet host at least this often
+	bodyWait        time.Duration // bound on reading an API request's body
 }
 
 func defaultTunings() tunings {
 	return tunings{
-		clientQueue:   256,
-		eventFlush:    50 * time.Millisecond,
-		statsFlush:    150 * time.Millisecond,
-		refreshDelay:  100 * time.Millisecond,
-		resync:        15 * time.Second,
-		retry:         time.Second,
-		backendTO:     5 * time.Second,
-		actionTO:      60 * time.Second,
-		pingEvery:     20 * time.Second,
-		pongWait:      45 * time.Second,
-		writeWait:     10 * time.Second,
-		readLimit:     64 << 10,
-		historyLen:    600,
-		recentEvents:  200,
-		shutdownGrace: 5 * time.Second,
-		fleetResync:   5 * time.Second,
-		bodyWait:      10 * time.Second,
+		clientQueue:     256,
+		eventFlush:      50 * time.Millisecond,
+		statsFlush:      150 * time.Millisecond,
+		refreshDelay:    100 * time.Millisecond,
+		resync:          15 * time.Second,
+		retry:           time.Second,
+		backendTO:       5 * time.Second,
+		actionTO:        60 * time.Second,
+		actionsInFlight: 16,
+		pingEvery:       20 * time.Second,
+		pongWait:        45 * time.Second,
+		writeWait:       10 * time.Second,
+		readLimit:       64 << 10,
+		historyLen:      600,
+		recentEvents:    200,
+		shutdownGrace:   5 * time.Second,
+		fleetResync:     5 * time.Second,
+		bodyWait:        10 * time.Second,
 	}
 }
 

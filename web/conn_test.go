@@ -1,0 +1,80 @@
+package web
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+)
+
+// waitFor checks cond until it holds; the deadline only catches a hang.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// TestWaitedActionDoesNotHoldUpOthers: while a waited reloadconfig waits,
+// the same console's status and stop are answered; closing the console
+// ends the waiting action rather than leaving it behind.
+func TestWaitedActionDoesNotHoldUpOthers(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 1, "worker": 1})
+	fake.waitedTakes = time.Hour
+	ts := startServer(t, fake, configs.Web{}, nil)
+	c := dialConsole(t, ts)
+	c.next("hello", typeIs("hello"))
+
+	c.send("rc", "reloadconfig", map[string]any{"waiting": true})
+	waitFor(t, "the reloadconfig to wait", func() bool { return fake.waitingNow.Load() == 1 })
+	c.send("st", "status", map[string]any{"name": "web"})
+	c.send("stop", "stop", map[string]any{"name": "worker"})
+	// Each is answered on its own, in either order, before the reload ends.
+	for got := map[any]bool{}; len(got) < 2; {
+		m := c.next("the replies to status and stop", typeIs("reply"))
+		if id := m["id"]; id != "st" && id != "stop" {
+			t.Fatalf("got the reply to %v before those to status and stop: %v", id, m)
+		}
+		got[m["id"]] = true
+		if r := m["reply"].(map[string]any); r["status"] == "error" {
+			t.Errorf("%v failed while a reloadconfig waited: %v", m["id"], r)
+		}
+	}
+	if n := fake.waitingNow.Load(); n != 1 {
+		t.Fatalf("the reloadconfig should still wait; %d commands wait", n)
+	}
+	c.c.Close()
+	waitFor(t, "the closed console's waiting reloadconfig to end", func() bool { return fake.waitingNow.Load() == 0 })
+	waitFor(t, "the closed console to leave", func() bool { return ts.consoles() == 0 })
+}
+
+// TestActionsInFlightAreBounded: one console cannot start actions without
+// bound; the one beyond the limit is refused at once and says why.
+func TestActionsInFlightAreBounded(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	fake.waitedTakes = time.Hour
+	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.actionsInFlight = 2 })
+	c := dialConsole(t, ts)
+	c.next("hello", typeIs("hello"))
+
+	for i := range 2 {
+		c.send(fmt.Sprint("rc", i), "reloadconfig", map[string]any{"waiting": true})
+	}
+	waitFor(t, "two reloadconfigs to wait", func() bool { return fake.waitingNow.Load() == 2 })
+	c.send("over", "status", map[string]any{"name": "web"})
+	r := c.reply("over")
+	if r["status"] != "error" || !strings.Contains(r["reason"].(string), "already has 2 actions running") {
+		t.Errorf("a third action while 2 run: %v, want it refused saying the console already has 2 running", r)
+	}
+	if n := fake.waitingNow.Load(); n != 2 {
+		t.Errorf("%d commands wait, want 2", n)
+	}
+}
