@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -168,6 +169,9 @@ func (s *Server) action(ctx context.Context, h *hub, req arbiter.Request, remote
 	if reply == nil {
 		reply = arbiter.Fail(req.ID, fmt.Errorf("%s: no reply from poold", req.Command))
 	}
+	if reply["status"] == "error" && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		reply = arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed, Reason: stoppedWaiting(req.Command, s.tunings.actionTO)})
+	}
 	if mutating {
 		name, _ := req.Properties["name"].(string)
 		s.log.Info("console action", "command", req.Command, "name", name, "remote", remote, "status", reply["status"], "reason", reply["reason"])
@@ -177,4 +181,15 @@ func (s *Server) action(ctx context.Context, h *hub, req arbiter.Request, remote
 		h.poke(name)
 	}
 	return reply
+}
+
+// stoppedWaiting says that the console gave up waiting for command, which
+// goes on in poold, and where its outcome will show.
+func stoppedWaiting(command string, after time.Duration) string {
+	follow := "its events show in the event log here, and poolctl status shows where it stands"
+	if command == "reloadconfig" {
+		follow = "the watchers' events show in the event log here, and poold's log says \"config reloaded\" (or why not) when it ends"
+	}
+	return fmt.Sprintf("%s is still running in poold: the console stopped waiting for its outcome after %g s, but did not cancel it; %s",
+		command, after.Seconds(), follow)
 }

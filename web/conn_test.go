@@ -78,3 +78,26 @@ func TestActionsInFlightAreBounded(t *testing.T) {
 		t.Errorf("%d commands wait, want 2", n)
 	}
 }
+
+// TestActionTimeoutSaysWhatHappened: a waited action the console stops
+// waiting for says that it goes on in poold and where to follow it, not
+// a Go error.
+func TestActionTimeoutSaysWhatHappened(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	fake.waitedTakes = time.Hour
+	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.actionTO = 200 * time.Millisecond })
+	c := dialConsole(t, ts)
+	c.next("hello", typeIs("hello"))
+
+	c.send("rc", "reloadconfig", map[string]any{"waiting": true})
+	r := c.reply("rc")
+	reason, _ := r["reason"].(string)
+	for _, want := range []string{"reloadconfig is still running in poold", "stopped waiting for its outcome after 0.2 s", "did not cancel it", "event log", "config reloaded"} {
+		if !strings.Contains(reason, want) {
+			t.Errorf("reason %q: want it to say %q", reason, want)
+		}
+	}
+	if strings.Contains(reason, "deadline") || r["status"] != "error" {
+		t.Errorf("reply %v: want an error that does not speak of deadlines", r)
+	}
+}
