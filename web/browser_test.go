@@ -254,9 +254,29 @@ func TestBrowserFailedWatcher(t *testing.T) {
 // rejected config's reason, not "ok" (poold answers ok at once to a
 // reloadconfig that does not wait).
 func TestBrowserReloadConfigRejected(t *testing.T) {
-	ctx := newBrowser(t)
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	fake.reloadErr = "reloadconfig: poold.toml: watchers.web.bogus_key: unknown key (nothing was changed)"
+	if got := reloadConfigToast(t, fake); !strings.HasPrefix(got, "0 ") || !strings.Contains(got, "bogus_key") {
+		t.Errorf("toast %q, want a failure naming bogus_key", got)
+	}
+}
+
+// TestBrowserReloadConfigRestartNeeded: a reload that applied but left
+// settings for a restart (restart_needed) says which, not just "ok".
+func TestBrowserReloadConfigRestartNeeded(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	fake.restartNeeded = []string{"web.address", "web.metrics_address"}
+	got := reloadConfigToast(t, fake)
+	if !strings.HasPrefix(got, "1 warn ") || !strings.Contains(got, "web.address, web.metrics_address keep their old value until poold restarts") {
+		t.Errorf("toast %q, want a warning naming web.address and web.metrics_address as waiting for a restart", got)
+	}
+}
+
+// reloadConfigToast presses Reload config in a console over fake and
+// returns its toast as "OK [warn ]TEXT" (OK is 1 or 0).
+func reloadConfigToast(t *testing.T, fake *fakeBackend) string {
+	t.Helper()
+	ctx := newBrowser(t)
 	ts := startServer(t, fake, configs.Web{}, nil)
 	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
 		t.Fatal(err)
@@ -271,12 +291,10 @@ func TestBrowserReloadConfigRejected(t *testing.T) {
 	waitJS(t, ctx, "the reload's toast", `[...document.querySelectorAll('.toast')].some(e => e.textContent.includes('reload config'))`)
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
 		const e = [...document.querySelectorAll('.toast')].find(e => e.textContent.includes('reload config'));
-		return e.dataset.ok + ' ' + e.textContent;
+		return e.dataset.ok + (e.classList.contains('warn') ? ' warn ' : ' ') + e.textContent;
 	})()`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(got, "0 ") || !strings.Contains(got, "bogus_key") {
-		t.Errorf("toast %q, want a failure naming bogus_key", got)
-	}
+	return got
 }

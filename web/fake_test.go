@@ -37,6 +37,9 @@ type fakeBackend struct {
 	// reloadErr: reloadconfig with waiting fails with it, as poold's
 	// does for a rejected config (without waiting poold says ok at once).
 	reloadErr string
+	// restartNeeded: reloadconfig with waiting lists these in
+	// restart_needed, as poold's does for settings a reload cannot apply.
+	restartNeeded []string
 	// waitedTakes: a command with waiting takes this long, or until its
 	// caller gives up (set before the server starts).
 	waitedTakes time.Duration
@@ -365,6 +368,9 @@ func (f *fakeBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply
 			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoAsync, Reason: f.reloadErr})
 		}
 		f.Events.Publish("", events.KindReloadConfig, nil)
+		if wait, _ := req.Properties["waiting"].(bool); wait {
+			return arbiter.OK(req.ID, map[string]any{"restart_needed": append([]string{}, f.restartNeeded...)})
+		}
 		return arbiter.OK(req.ID, nil)
 	}
 	return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoUnknownCmd, Reason: "unknown command " + req.Command})

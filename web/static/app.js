@@ -468,7 +468,11 @@
     if (btn) { btn.disabled = false; btn.classList.remove("busy"); }
     const ok = rep.status !== "error"; // status replies carry the watcher's status there
     const what = (w ? w.view.name + ": " : "") + label;
-    const text = ok ? "ok" : (rep.reason || "failed");
+    let text = ok ? "ok" : (rep.reason || "failed");
+    // A reload that applied may still leave settings for a restart.
+    const later = ok && cmd === "reloadconfig" && Array.isArray(rep.restart_needed) ? rep.restart_needed : [];
+    if (later.length) text = "applied, but " + later.join(", ") + (later.length > 1 ? " keep their" : " keeps its") +
+      " old value until poold restarts; restart poold to apply " + (later.length > 1 ? "them" : "it");
     if (w) {
       const o = w.refs.outcome;
       o.className = "outcome " + (ok ? "ok" : "err");
@@ -477,14 +481,14 @@
       o._t = setTimeout(() => { o.textContent = ""; }, ok ? 4000 : 15000);
       if (ok && rep.numprocesses != null) { w.view.options.numprocesses = rep.numprocesses; renderWatcher(w); }
     }
-    toast(what, ok, text);
+    toast(what, ok, text, later.length > 0);
   }
-  function toast(what, ok, text) {
-    const t = el("div", { class: "toast" + (ok ? "" : " err"), role: "status", "data-ok": ok ? "1" : "0" },
+  function toast(what, ok, text, warn) {
+    const t = el("div", { class: "toast" + (ok ? "" : " err") + (warn ? " warn" : ""), role: "status", "data-ok": ok ? "1" : "0" },
       el("b", { text: what }), " — " + text);
     $("#toasts").prepend(t);
     while ($("#toasts").children.length > 5) $("#toasts").lastChild.remove();
-    setTimeout(() => t.remove(), ok ? 4000 : 12000);
+    setTimeout(() => t.remove(), ok && !warn ? 4000 : 12000);
   }
 
   // ---- charts ----
