@@ -20,6 +20,26 @@ type access struct {
 	readOnly bool
 	tokens   []apiToken // the control API's bearer tokens
 	revoked  chan struct{}
+	// stale are the guards of console tokens a reload replaced, newest
+	// last (at most maxStale). A request that only they admit comes from
+	// a page or bookmark of before the change: it is refused, saying so,
+	// but it is not a guess (it tells nothing of the token in force), so
+	// a tab that keeps reconnecting does not lock its address out.
+	stale []*guard
+}
+
+// maxStale is how many replaced console tokens are still recognised.
+const maxStale = 4
+
+// staleToken reports whether r carries a console token or cookie that a
+// reload replaced.
+func (a *access) staleToken(r *http.Request) bool {
+	for _, g := range a.stale {
+		if ok, _ := g.tokenOK(r); ok && g.hasToken {
+			return true
+		}
+	}
+	return false
 }
 
 func newAccess(bindHost string, c configs.Web) *access {
@@ -80,6 +100,10 @@ func (s *Server) Reconfigure(c configs.Web) (restart []string) {
 	next := newAccess(host, c)
 	if token == cur.token && c.ReadOnly == cur.readOnly && slices.Equal(next.tokens, cur.tokens) {
 		return restart
+	}
+	next.stale = cur.stale
+	if token != cur.token && cur.guard.hasToken {
+		next.stale = append(slices.Clone(cur.stale[max(0, len(cur.stale)-maxStale+1):]), cur.guard)
 	}
 	s.access.Store(next)
 	close(cur.revoked)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -213,4 +214,58 @@ func snake(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// TestStaleTokenIsNotAGuess: after a token change, a page that keeps
+// reconnecting with its old cookie is told to sign in again and does not
+// lock its address out: the new token still works. A cookie that never
+// was valid still counts as a guess.
+func TestStaleTokenIsNotAGuess(t *testing.T) {
+	const oldToken, newToken = "old horse", "new battery"
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Enabled: true, Token: oldToken}, nil)
+	cookie := loginCookie(t, ts, oldToken)
+	ts.Reconfigure(configs.Web{Enabled: true, Address: ts.addr, Token: newToken})
+
+	old := http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}, "Origin": {"http://" + ts.addr}}
+	var body []byte
+	for i := range 3 * apiFailBurst {
+		_, resp, err := websocket.DefaultDialer.Dial("ws://"+ts.addr+"/ws", old)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			code := 0
+			if resp != nil {
+				code = resp.StatusCode
+			}
+			t.Fatalf("websocket with the old cookie, try %d: HTTP %d (%v), want 401", i+1, code, err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+	}
+	if !strings.Contains(string(body), "[web] token has since replaced") {
+		t.Errorf("websocket with the old cookie: %q, want it to say the token was replaced", body)
+	}
+	if code, body := fetch(t, ts.url+"/", oldToken); code != http.StatusUnauthorized || !strings.Contains(body, "sign in again") {
+		t.Errorf("GET / with the old token: %d %q, want 401 saying to sign in again", code, body)
+	}
+	if code, body := fetch(t, ts.url+"/", newToken); code != http.StatusOK {
+		t.Fatalf("GET / with the new token after the old cookie's retries: %d %.80q, want 200", code, body)
+	}
+	req, _ := http.NewRequest("POST", ts.url+apiPrefix+"status", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer "+newToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("API status with the new token after the old cookie's retries: %d, want 200", resp.StatusCode)
+	}
+
+	for i := range apiFailBurst {
+		resp := get(t, ts.url+"/", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: cookieName, Value: "guess"}) })
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("GET / with a made-up cookie, try %d: %d, want 401", i+1, resp.StatusCode)
+		}
+	}
+	if code, _ := fetch(t, ts.url+"/", newToken); code != http.StatusTooManyRequests {
+		t.Errorf("GET / with the new token after %d made-up cookies: %d, want 429", apiFailBurst, code)
+	}
 }

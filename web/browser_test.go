@@ -206,6 +206,23 @@ func TestBrowserToken(t *testing.T) {
 	waitJS(t, ctx, "the token gone from the address bar", `!location.search.includes('token')`)
 }
 
+// TestBrowserTokenReplaced: a page whose token a reload replaced says
+// to sign in again rather than "retrying" for ever.
+func TestBrowserTokenReplaced(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	ts := startServer(t, fake, configs.Web{Enabled: true, Token: "tok-123"}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/?token=tok-123")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
+	ts.Reconfigure(configs.Web{Enabled: true, Address: ts.addr, Token: "tok-456"})
+	waitJS(t, ctx, "the page to say it is signed out", `(() => {
+		const c = document.querySelector('#conn');
+		return c.textContent.includes('signed out') && c.textContent.includes('?token=') && c.title.includes('sign in again');
+	})()`)
+}
+
 // TestBrowserFailedWatcher shows a failed watcher's reason and the last
 // exit of its slots without a process, and the health keys only on the
 // watcher that has a health check, with a count shown as a count.

@@ -95,7 +95,7 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 			http.Error(w, "poold console: unexpected Host header "+quoteHost(r.Host)+"; open it by the address it listens on, e.g. "+scheme(r)+"://"+s.addr+"/", http.StatusMisdirectedRequest)
 			return
 		}
-		ok, fromQuery := s.consoleAuth(w, r, acc.guard)
+		ok, fromQuery := s.consoleAuth(w, r, acc)
 		if !ok {
 			return
 		}
@@ -120,7 +120,8 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 
 // consoleAuth checks the console's token, counting failed guesses per
 // client address as the API does, and answers the refusals itself.
-func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, g *guard) (ok, fromQuery bool) {
+func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, acc *access) (ok, fromQuery bool) {
+	g := acc.guard
 	if g.closed {
 		http.Error(w, "poold console: closed on "+s.addr+": it is not a loopback address and [web] token is not set; only the control API (/api/v1/, with a token of web.api_tokens) is served here; set [web] token to open the console", http.StatusUnauthorized)
 		return false, false
@@ -131,11 +132,16 @@ func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, g *guard) (
 	}
 	ok, fromQuery = g.tokenOK(r)
 	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
+		if acc.staleToken(r) {
+			s.log.Info("console request refused: its token was replaced by a reload", "remote", r.RemoteAddr, "path", r.URL.Path)
+			http.Error(w, "poold console: signed in with a token that [web] token has since replaced; open "+scheme(r)+"://"+r.Host+"/?token=YOUR_TOKEN with the new token once to sign in again", http.StatusUnauthorized)
+			return false, false
+		}
 		if triedToken(r) {
 			s.fails.fail(key)
 			s.log.Warn("console request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
 		http.Error(w, "poold console: token required; open "+scheme(r)+"://"+r.Host+"/?token=YOUR_TOKEN (the [web] token of poold's config) once, or send Authorization: Bearer", http.StatusUnauthorized)
 	}
 	return ok, fromQuery

@@ -91,13 +91,14 @@
 
   // ---- websocket ----
   let ws = null, retry = 500, nextID = 1;
+  let refused = null; // why the server refuses this page, once it said so
   const waiting = new Map(); // id -> callback
   function connect() {
-    setConn("wait", "connecting…");
+    if (!refused) setConn("wait", "connecting…");
     // A reconnect asks for the events after the last one it saw: no gap.
     const since = st.lastSeq ? "?since=" + st.lastSeq : "";
     ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" + since);
-    ws.onopen = () => { retry = 500; setConn("live", "live"); };
+    ws.onopen = () => { retry = 500; refused = null; setConn("live", "live"); };
     ws.onmessage = (m) => {
       let msg; try { msg = JSON.parse(m.data); } catch { return; }
       handle(msg);
@@ -105,12 +106,28 @@
     ws.onclose = () => {
       for (const cb of waiting.values()) cb({ status: "error", reason: "connection to poold lost" });
       waiting.clear();
-      setConn("down", "disconnected – retrying");
+      if (refused) setConn("down", refused.text, refused.why);
+      else setConn("down", "disconnected – retrying");
+      whyRefused();
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 5000);
     };
   }
-  function setConn(kind, text) { const c = $("#conn"); c.className = "conn conn-" + kind; setText(c, text); }
+  // A refused websocket tells the page nothing; a plain request to the
+  // same server says why (a token replaced by a reload: sign in again).
+  function whyRefused() {
+    fetch("/favicon.ico", { cache: "no-store" }).then(async (r) => {
+      if (r.status !== 401 && r.status !== 429) { refused = null; return; }
+      const why = (await r.text()).trim();
+      refused = r.status === 401
+        ? { text: "signed out – reopen this page with ?token=YOUR_TOKEN", why }
+        : { text: "refused – too many failed tokens; retrying", why };
+      if (!ws || ws.readyState !== WebSocket.OPEN) setConn("down", refused.text, refused.why);
+    }).catch(() => {});
+  }
+  function setConn(kind, text, title) {
+    const c = $("#conn"); c.className = "conn conn-" + kind; setText(c, text); c.title = title || "websocket";
+  }
   function send(command, properties) {
     return new Promise((resolve) => {
       if (!ws || ws.readyState !== WebSocket.OPEN) { resolve({ status: "error", reason: "not connected to poold" }); return; }
