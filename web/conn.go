@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +30,18 @@ var (
 		"reload": true, "kill": true, "signal": true, "reloadconfig": true,
 	}
 )
+
+// consoleCommands are the commands a console may send, sorted.
+func consoleCommands() []string {
+	names := []string{"fleet_add", "fleet_rm"}
+	for _, m := range []map[string]bool{readCommands, actionCommands} {
+		for n := range m {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
 
 // serveConn runs one websocket until either side ends it or revoked is
 // closed (the access it was admitted under was replaced). It runs on the
@@ -160,6 +174,10 @@ func (s *Server) action(ctx context.Context, h *hub, req arbiter.Request, remote
 		return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed,
 			Reason: fmt.Sprintf("%s refused: the web console is read-only ([web] read_only = true); use poolctl", req.Command)})
 	case !mutating && !readCommands[req.Command]:
+		if !slices.Contains(arbiter.Commands(), req.Command) {
+			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoUnknownCmd,
+				Reason: fmt.Sprintf("unknown command %q; the web console accepts: %s", req.Command, strings.Join(consoleCommands(), ", "))})
+		}
 		return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoUnknownCmd,
 			Reason: fmt.Sprintf("command %q is not available from the web console; use poolctl", req.Command)})
 	}

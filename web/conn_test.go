@@ -101,3 +101,21 @@ func TestActionTimeoutSaysWhatHappened(t *testing.T) {
 		t.Errorf("reply %v: want an error that does not speak of deadlines", r)
 	}
 }
+
+// TestUnknownCommandIsCalledUnknown: a command poold does not have is
+// called unknown, with the console's commands; one that poold has but
+// the console does not offer says to use poolctl.
+func TestUnknownCommandIsCalledUnknown(t *testing.T) {
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
+	c := dialConsole(t, ts)
+	c.next("hello", typeIs("hello"))
+	c.send("u", "nosuch", nil)
+	if r, _ := c.reply("u")["reason"].(string); !strings.Contains(r, `unknown command "nosuch"`) ||
+		!strings.Contains(r, "accepts: ") || !strings.Contains(r, "reloadconfig, restart") || strings.Contains(r, "poolctl") {
+		t.Errorf("reason for nosuch: %q, want it called unknown, listing the console's commands", r)
+	}
+	c.send("q", "quit", nil)
+	if r, _ := c.reply("q")["reason"].(string); r != `command "quit" is not available from the web console; use poolctl` {
+		t.Errorf("reason for quit: %q, want it sent to poolctl", r)
+	}
+}
