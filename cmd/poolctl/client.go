@@ -58,8 +58,12 @@ func (a *app) do(ctx context.Context, cl call) error {
 }
 
 // print writes the reply (raw with --json, else human) and turns an error
-// reply into a replyError.
+// reply into a replyError. Settings a reload could not apply are warned
+// of on stderr, with --json too.
 func (a *app) print(command string, raw []byte, r reply) error {
+	if w := restartWarning(r); w != "" {
+		defer fmt.Fprintf(a.stderr, "poolctl: %s\n", w)
+	}
 	if a.json {
 		if _, err := fmt.Fprintf(a.stdout, "%s\n", raw); err != nil {
 			return runError{err}
@@ -138,9 +142,10 @@ func decodeReply(raw []byte) (reply, error) {
 	return r, err
 }
 
-// decodeHead decodes only what says whether a reply is an error and why,
-// for a reply printed raw: a map per process of `stats` at 10,000 workers
-// cost poolctl more than poold spent answering. Keys match exactly, as in
+// decodeHead decodes only what says whether a reply is an error and why
+// (and the settings a reload left for a restart), for a reply printed
+// raw: a map per process of `stats` at 10,000 workers cost poolctl more
+// than poold spent answering. Keys match exactly, as in
 // decodeReply (a struct would match them in any case).
 func decodeHead(raw []byte) (reply, error) {
 	var top map[string]json.RawMessage
@@ -148,7 +153,7 @@ func decodeHead(raw []byte) (reply, error) {
 		return nil, err
 	}
 	r := reply{}
-	for _, k := range []string{"status", "reason", "errno"} {
+	for _, k := range []string{"status", "reason", "errno", "restart_needed"} {
 		if v, ok := top[k]; ok {
 			var x any
 			if err := json.Unmarshal(v, &x); err != nil {

@@ -351,7 +351,10 @@ if the work failed, with poold's reason: a config file poold rejected
 (nothing was changed), or a rolling reload poold abandoned (that watcher's
 old workers keep serving). When poold reports it, what became of each
 watcher is printed, one line each: NAME: added, removed, updated,
-unchanged, or rolled back: REASON.
+unchanged, or rolled back: REASON. A changed setting that keeps its old
+value until poold restarts (an endpoint, [web] address) is listed too,
+"setting KEY: changed, not applied: ...", with a warning on stderr; the
+exit status stays 0, since the rest applied.
 
 --no-wait only sends the request and exits 0 once poold has taken it.
 The default --timeout for the wait is ` + fmtDuration(defaultReloadTimeout) + `: poold bounds each step itself

@@ -63,3 +63,30 @@ func reloadWaits(t *testing.T, p *poold) {
 		t.Errorf("status web after reloadconfig: %q", r.stdout)
 	}
 }
+
+// TestEndToEndReloadconfigRestartNeeded: a changed endpoint keeps its old
+// value until poold restarts; reloadconfig said only "web: unchanged",
+// exit 0, as if it had applied. It now names the setting on stdout and
+// warns on stderr.
+func TestEndToEndReloadconfigRestartNeeded(t *testing.T) {
+	p := startPoold(t)
+	path := filepath.Join(p.dir, "poold.toml")
+	conf, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(p.dir, "s.sock")
+	moved := strings.Replace(string(conf), old, filepath.Join(p.dir, "s2.sock"), 1)
+	if moved == string(conf) {
+		t.Fatalf("no stats endpoint %s in the config:\n%s", old, conf)
+	}
+	if err := os.WriteFile(path, []byte(moved), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := p.ctl(t, "reloadconfig")
+	if !strings.Contains(r.stdout, "web: unchanged\n") ||
+		!strings.Contains(r.stdout, "setting arbiter.stats_endpoint: changed, not applied: needs a restart of poold\n") ||
+		!strings.Contains(r.stderr, "poolctl: warning: arbiter.stats_endpoint changed in the config but keeps its old value until poold restarts") {
+		t.Errorf("reloadconfig of a new stats endpoint: %v", r)
+	}
+}

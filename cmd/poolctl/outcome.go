@@ -5,6 +5,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // What a waited reloadconfig (or reload) did to each watcher: poold-only
@@ -48,7 +49,46 @@ func formatOutcome(w io.Writer, r reply) error {
 	if err := printFates(w, "", fate); err != nil {
 		return err
 	}
-	return formatSocketOutcome(w, r)
+	if err := formatSocketOutcome(w, r); err != nil {
+		return err
+	}
+	for _, s := range restartNeeded(r) {
+		if _, err := fmt.Fprintf(w, "setting %s: changed, not applied: needs a restart of poold\n", s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restartNeeded is the reply's restart_needed: the changed settings
+// ("web.address", "arbiter.endpoint") that keep their old value until
+// poold restarts.
+func restartNeeded(r reply) []string {
+	var out []string
+	names, _ := r["restart_needed"].([]any)
+	for _, n := range names {
+		out = append(out, render(n))
+	}
+	return out
+}
+
+// restartWarning is the stderr line for settings a reload left at their
+// old value, "" when there are none. The reload itself succeeded (as
+// systemctl reload does when it warns of a unit file changed on disk),
+// so it does not change the exit status: poold keeps comparing with the
+// values it runs with, so every later reloadconfig names the same
+// settings until the restart, and an exit 1 would fail them all.
+func restartWarning(r reply) string {
+	s := restartNeeded(r)
+	if len(s) == 0 {
+		return ""
+	}
+	verb := "keeps its"
+	if len(s) > 1 {
+		verb = "keep their"
+	}
+	return fmt.Sprintf("warning: %s changed in the config but %s old value until poold restarts (poolctl upgrade keeps it too); restart poold to apply it",
+		strings.Join(s, ", "), verb)
 }
 
 // printFates prints "PREFIXNAME: FATE" lines, by name.

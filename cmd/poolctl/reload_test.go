@@ -91,3 +91,24 @@ func TestWaitedReloadTimeout(t *testing.T) {
 		t.Errorf("gave up after %v, want about 300ms", r.took)
 	}
 }
+
+// TestWaitedReloadRestartNeeded: settings that keep their old value until
+// poold restarts were only in --json; the human output read as a full
+// success. They are listed with the outcome and warned of on stderr,
+// exit 0 (the rest applied), with --json too.
+func TestWaitedReloadRestartNeeded(t *testing.T) {
+	f := reloadFake(t, map[string]any{"status": "ok", "unchanged": []string{"web"},
+		"restart_needed": []string{"arbiter.endpoint", "web.address"}})
+	r := poolctl(t, "--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t), "reloadconfig")
+	want := lines("web: unchanged",
+		"setting arbiter.endpoint: changed, not applied: needs a restart of poold",
+		"setting web.address: changed, not applied: needs a restart of poold")
+	warn := "poolctl: warning: arbiter.endpoint, web.address changed in the config but keep their old value until poold restarts (poolctl upgrade keeps it too); restart poold to apply it\n"
+	if r.code != 0 || r.stdout != want || !strings.HasSuffix(r.stderr, warn) {
+		t.Errorf("want exit 0, %q and the warning %q, got %v", want, warn, r)
+	}
+	r = poolctl(t, "--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t), "--json", "reloadconfig")
+	if r.code != 0 || !strings.Contains(r.stdout, `"restart_needed"`) || !strings.HasSuffix(r.stderr, warn) {
+		t.Errorf("--json: want exit 0, the raw reply and the warning, got %v", r)
+	}
+}
