@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -28,9 +30,13 @@ With -f, go on printing new lines as they are written, until interrupted
 it printed every 200 ms over the control endpoint; when more lines came
 than the ring holds in between, it says how many it missed on stderr.
 
-Each line is printed as the worker wrote it, preceded by its wid and
-stream ("2 err| ..."); with --json, one record a line: seq, time, watcher,
-wid, pid, stream, line.`
+Each line is printed preceded by its wid and stream ("2 err| ...");
+with --json, one record a line: seq, time, watcher, wid, pid, stream,
+line. On a terminal, control characters other than tab (escape
+sequences, \r, a bell) and other invisible characters are printed
+escaped, as in poold's text log ("\x1b[31m"), so a worker cannot clear,
+recolour or overwrite the screen; piped or redirected, and with --raw,
+lines go out as the worker wrote them.`
 
 func (a *app) logsCommand() *cobra.Command {
 	c := &cobra.Command{
@@ -46,6 +52,8 @@ func (a *app) logsCommand() *cobra.Command {
 			q.stream, _ = c.Flags().GetString("stream")
 			q.lines, _ = c.Flags().GetInt("lines")
 			q.follow, _ = c.Flags().GetBool("follow")
+			raw, _ := c.Flags().GetBool("raw")
+			a.escapeLogs = !raw && isTerminal(a.stdout)
 			if q.stream != "" && q.stream != "stdout" && q.stream != "stderr" {
 				return usagef("logs: --stream must be stdout or stderr, got %q", q.stream)
 			}
@@ -61,6 +69,7 @@ func (a *app) logsCommand() *cobra.Command {
 	fs.String("stream", "", "only stdout or stderr")
 	fs.IntP("lines", "n", 10, "how many recent lines to print first")
 	fs.BoolP("follow", "f", false, "go on printing new lines until interrupted")
+	fs.Bool("raw", false, "print control characters as the workers wrote them, also on a terminal (escape sequences act on it)")
 	return c
 }
 
@@ -202,7 +211,11 @@ func (a *app) printLogs(recs []logRecord) error {
 					_, err = fmt.Fprintf(w, "%s\n", b)
 				}
 			} else {
-				_, err = fmt.Fprintf(w, "%d %s| %s\n", rec.Wid, strings.TrimPrefix(rec.Stream, "std"), rec.Line)
+				line := rec.Line
+				if a.escapeLogs {
+					line = escapeControls(line)
+				}
+				_, err = fmt.Fprintf(w, "%d %s| %s\n", rec.Wid, strings.TrimPrefix(rec.Stream, "std"), line)
 			}
 			if err != nil {
 				return err
@@ -210,6 +223,36 @@ func (a *app) printLogs(recs []logRecord) error {
 		}
 		return nil
 	})
+}
+
+// escapeControls writes each character of line that a terminal would act
+// on or not show (C0 and C1 controls but tab, DEL, bidi and other format
+// characters, invalid UTF-8) as a Go escape: "\x1b", "\r", "\u202e".
+// The rest, backslashes included, is left as it is.
+func escapeControls(line string) string {
+	var b strings.Builder
+	done := 0 // line[:done] is in b
+	for i := 0; i < len(line); {
+		r, n := utf8.DecodeRuneInString(line[i:])
+		if r == '\t' || (r >= ' ' && r < 0x7f) || (n > 1 && strconv.IsGraphic(r)) {
+			i += n
+			continue
+		}
+		b.WriteString(line[done:i])
+		if r == utf8.RuneError && n == 1 {
+			fmt.Fprintf(&b, "\\x%02x", line[i])
+		} else {
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += n
+		done = i
+	}
+	if done == 0 {
+		return line
+	}
+	b.WriteString(line[done:])
+	return b.String()
 }
 
 // formatStatusLogs is status, then the watchers whose log sinks dropped

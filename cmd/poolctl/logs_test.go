@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
@@ -232,4 +235,109 @@ func TestLogsFollowReadsARestartedPooldFromItsStart(t *testing.T) {
 	if !strings.Contains(errs.String(), "start over") {
 		t.Errorf("logs -f did not say the lines start over:\n%s", errs.String())
 	}
+}
+
+func TestEscapeControls(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain text, tab\there, é ü 日本 \\x1b kept", "plain text, tab\there, é ü 日本 \\x1b kept"},
+		{"ESC \x1b[2J\x1b[31mRED\x1b[0m", `ESC \x1b[2J\x1b[31mRED\x1b[0m`},
+		{"bell\a cr\rX nul\x00 del\x7f", `bell\a cr\rX nul\x00 del\x7f`},
+		{"bad \xff byte, good \ufffd", `bad \xff byte, good ` + "\ufffd"},
+		{"c1 csi \u009b2J, rtl \u202eevil", `c1 csi \u009b2J, rtl \u202eevil`},
+		{"\x1b", `\x1b`},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		if got := escapeControls(tc.in); got != tc.want {
+			t.Errorf("escapeControls(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// escScript writes a line full of what a terminal acts on, then sleeps.
+const escScript = `printf 'ESC \033[2J\033[31mRED\033[0m bell\007 cr\rX nul\000 c1\302\233 tab\tend\n'; exec sleep 3600`
+
+// TestLogsEscapeControlsOnATerminal: `poolctl logs` wrote workers' escape
+// sequences and control bytes to the operator's terminal (it cleared the
+// screen, rang the bell, \r overwrote the line). On a terminal they are
+// now printed escaped; piped, and with --raw, the bytes are kept.
+func TestLogsEscapeControlsOnATerminal(t *testing.T) {
+	p := startPoold(t)
+	p.ctl(t, "add", "--start", "esc", "/bin/sh", "-c", escScript)
+	rawLine := "1 out| ESC \x1b[2J\x1b[31mRED\x1b[0m bell\a cr\rX nul\x00 c1\u009b tab\tend\n"
+	var r result
+	proctest.Eventually(t, "the worker's line in the ring", func() bool {
+		r = p.ctl(t, "logs", "esc")
+		return strings.Contains(r.stdout, "end")
+	})
+	if r.stdout != rawLine {
+		t.Errorf("logs into a pipe: %q, want the bytes as written %q", r.stdout, rawLine)
+	}
+
+	escaped := `1 out| ESC \x1b[2J\x1b[31mRED\x1b[0m bell\a cr\rX nul\x00 c1\u009b tab` + "\tend"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"logs", "esc"}, escaped},
+		{[]string{"logs", "esc", "-f"}, escaped},
+		{[]string{"logs", "esc", "--raw"}, strings.TrimSuffix(rawLine, "\n")},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			got := logsOnTerminal(t, p, tc.args, "end")
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("the terminal got %q, want %q in it", got, tc.want)
+			}
+			if tc.want == escaped && strings.ContainsAny(got, "\x1b\a\x00") {
+				t.Errorf("control bytes reached the terminal: %q", got)
+			}
+		})
+	}
+}
+
+// logsOnTerminal runs poolctl with args and a pseudo-terminal for its
+// stdout, until the terminal shows until; it returns what the terminal got.
+func logsOnTerminal(t *testing.T, p *poold, args []string, until string) string {
+	t.Helper()
+	master, slave := openPTY(t)
+	defer master.Close()
+	// No output processing: the terminal gets the bytes poolctl wrote.
+	tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tio.Oflag &^= unix.OPOST
+	if err := unix.IoctlSetTermios(int(slave.Fd()), unix.TCSETS, tio); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errs := &workertest.Buffer{}
+	done := make(chan struct{})
+	code := -1
+	go func() {
+		code = run(ctx, append(p.conn(), args...), slave, errs)
+		// What it wrote is in the terminal's buffer by now: read it, then
+		// stop (a poolctl that failed wrote nothing).
+		master.SetReadDeadline(time.Now().Add(2 * time.Second))
+		close(done)
+	}()
+	var got []byte
+	buf := make([]byte, 4096)
+	master.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for !strings.Contains(string(got), until) {
+		n, err := master.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			cancel()
+			<-done
+			t.Fatalf("reading the terminal: %v; it got %q; poolctl exited %d, stderr %q", err, got, code, errs.String())
+		}
+	}
+	cancel()
+	<-done
+	if code != 0 {
+		t.Errorf("poolctl %v exited %d; stderr %q", args, code, errs.String())
+	}
+	return string(got)
 }

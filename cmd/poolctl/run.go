@@ -95,6 +95,9 @@ type app struct {
 	timeout  durationValue
 	waiting  bool
 	json     bool
+	// escapeLogs: logs writes workers' control characters escaped (its
+	// stdout is a terminal and --raw is not given).
+	escapeLogs bool
 
 	// The HTTPS API (--url): every command, and the fleet views.
 	urlFlags  []string
