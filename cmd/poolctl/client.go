@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/poold/poold/arbiter"
@@ -206,6 +207,16 @@ func (a *app) dial() (caller, error) {
 	return c, nil
 }
 
+// handshakeFailed reports whether a failed dial reached something that
+// did not complete a ZeroMQ handshake as poold's control endpoint: not
+// missing, refused or forbidden (those reasons already say what to do).
+// A handshake that timed out is one too: an HTTP server waits silently
+// for the end of a request line that zmq4's greeting never sends.
+func handshakeFailed(err error) bool {
+	return !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ECONNREFUSED) &&
+		!errors.Is(err, fs.ErrPermission)
+}
+
 // unreachable is the exit-3 error for a failed connection, with the likely
 // cause and what to do.
 func (a *app) unreachable(err error) error {
@@ -213,6 +224,11 @@ func (a *app) unreachable(err error) error {
 	var ue *controller.UnreachableError
 	var re *remote.UnreachableError
 	switch {
+	case errors.As(err, &ue) && handshakeFailed(ue.Err):
+		why = ue.Reason
+		if hint := probeEndpoint(a.endpoint); hint != "" {
+			why = hint
+		}
 	case errors.As(err, &ue):
 		why = ue.Reason
 	case errors.As(err, &re):
