@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -195,16 +196,60 @@ func (a *app) dial() (caller, error) {
 		}
 		return a.remoteClient(a.urls[0])
 	}
+	if err := checkEndpoint(a.endpoint); err != nil {
+		return nil, a.badEndpoint(err)
+	}
 	if path, ok := strings.CutPrefix(a.endpoint, "ipc://"); ok {
 		if _, err := os.Stat(path); err != nil {
 			return nil, a.unreachable(err)
 		}
 	}
 	c, err := controller.Dial(a.endpoint)
+	if err != nil && !errors.Is(err, controller.ErrUnreachable) {
+		return nil, a.badEndpoint(err) // checkEndpoint let through what Dial refuses
+	}
 	if err != nil {
 		return nil, a.unreachable(err)
 	}
 	return c, nil
+}
+
+// checkEndpoint refuses a control or event endpoint poolctl cannot dial,
+// saying how to write one.
+func checkEndpoint(ep string) error {
+	scheme, addr, ok := strings.Cut(ep, "://")
+	switch {
+	case !ok:
+		return errors.New("not an endpoint: write ipc:///path/to/control.sock or tcp://HOST:PORT")
+	case scheme == "ipc" && addr == "":
+		return errors.New("no socket path: write ipc:///path/to/control.sock")
+	case scheme == "ipc":
+		return nil
+	case scheme == "tcp":
+		_, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("%v: write tcp://HOST:PORT", err)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("port %q is not a number from 1 to 65535: write tcp://HOST:PORT", port)
+		}
+		return nil
+	case scheme == "http" || scheme == "https":
+		return errors.New("that is a URL: use --url for poold's HTTPS API, --endpoint for its ZeroMQ control endpoint (ipc:// or tcp://)")
+	}
+	return fmt.Errorf("transport %q is not supported: write ipc:///path/to/control.sock or tcp://HOST:PORT", scheme)
+}
+
+// badEndpoint is the usage error for an endpoint that cannot be dialled,
+// naming where it came from.
+func (a *app) badEndpoint(err error) error {
+	switch a.endpointFrom {
+	case "":
+		return usagef("the default endpoint %s: %v", a.endpoint, err)
+	case "POOLCTL_ENDPOINT":
+		return usagef("POOLCTL_ENDPOINT=%s: %v", a.endpoint, err)
+	}
+	return usagef("--endpoint %s: %v", a.endpoint, err)
 }
 
 // handshakeFailed reports whether a failed dial reached something that

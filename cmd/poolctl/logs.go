@@ -57,8 +57,11 @@ func (a *app) logsCommand() *cobra.Command {
 			if q.stream != "" && q.stream != "stdout" && q.stream != "stderr" {
 				return usagef("logs: --stream must be stdout or stderr, got %q", q.stream)
 			}
-			if q.lines < 0 || q.wid < 0 {
-				return usagef("logs: -n and --wid must be >= 0")
+			if q.lines < 0 || q.lines > maxFollowLines {
+				return usagef("logs: -n must be between 0 and %d (the most poold sends at once), got %d", maxFollowLines, q.lines)
+			}
+			if q.wid < 0 {
+				return usagef("logs: --wid must be a worker's slot number, 1 or more, got %d ('poolctl stats %s' shows the wids)", q.wid, q.name)
 			}
 			return a.logs(c.Context(), q)
 		},

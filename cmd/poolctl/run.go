@@ -90,11 +90,12 @@ func (e runError) Unwrap() error { return e.err }
 type app struct {
 	stdout, stderr io.Writer
 
-	endpoint string
-	pubsub   string
-	timeout  durationValue
-	waiting  bool
-	json     bool
+	endpoint     string
+	endpointFrom string // "--endpoint", "POOLCTL_ENDPOINT", "" (the default)
+	pubsub       string
+	timeout      durationValue
+	waiting      bool
+	json         bool
 	// escapeLogs: logs writes workers' control characters escaped (its
 	// stdout is a terminal and --raw is not given).
 	escapeLogs bool
@@ -114,8 +115,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr}
 	root := a.rootCommand()
 	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
 	return a.exitCode(err)
 }
@@ -183,6 +182,9 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = false
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if !c.HasParent() { // a flag before the command: poolctl's own
+			return usagef("%v (see 'poolctl --help')", err)
+		}
 		return usagef("%s: %v (see 'poolctl %s --help')", c.Name(), err, commandPath(c))
 	})
 
@@ -201,7 +203,19 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 	pf.StringVar(&a.hostsFile, "hosts-file", "", "a file of hosts for the fleet view, one \"URL [TOKEN_FILE [CA_FILE]]\" a line")
 	pf.StringVar(&a.tokenFile, "token-file", os.Getenv("POOLCTL_TOKEN_FILE"), "file holding the API's bearer token (env POOLCTL_TOKEN_FILE); never pass a token itself on the command line")
 	pf.StringVar(&a.caFile, "ca-file", os.Getenv("POOLCTL_CA_FILE"), "PEM certificate(s) to trust for --url, e.g. a self-signed one (env POOLCTL_CA_FILE)")
-	root.PersistentPreRunE = func(*cobra.Command, []string) error { return a.initURLs() }
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if c.Flags().Changed("endpoint") {
+			a.endpointFrom = "--endpoint"
+		} else if os.Getenv("POOLCTL_ENDPOINT") != "" {
+			a.endpointFrom = "POOLCTL_ENDPOINT"
+		}
+		if a.pubsub != "" {
+			if err := checkEndpoint(a.pubsub); err != nil {
+				return usagef("--pubsub-endpoint %s: %v", a.pubsub, err)
+			}
+		}
+		return a.initURLs()
+	}
 
 	root.AddGroup(
 		&cobra.Group{ID: "query", Title: "Inspect:"},
@@ -212,7 +226,34 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 		root.AddCommand(a.command(s))
 	}
 	root.AddCommand(a.eventsCommand(), a.topCommand(), a.logsCommand(), a.upgradeCommand())
+	root.SetOut(a.stdout) // before the completion command takes its writer
+	root.SetErr(a.stderr)
+	strictCompletion(root)
 	return root
+}
+
+// strictCompletion makes `poolctl completion` without a shell, or with
+// one it does not know, a usage error: cobra's own prints its help and
+// exits 0, so a typo in an install script went unnoticed.
+func strictCompletion(root *cobra.Command) {
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		var shells []string
+		for _, sh := range c.Commands() {
+			shells = append(shells, sh.Name())
+		}
+		usage := "usage: poolctl completion " + strings.Join(shells, "|")
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("completion: missing SHELL (%s)", usage)
+			}
+			return usagef("completion: unknown shell %q (%s)", args[0], usage)
+		}
+	}
 }
 
 func commandPath(c *cobra.Command) string {

@@ -77,6 +77,17 @@ func TestUsageErrors(t *testing.T) {
 		{"top takes no args", []string{"top", "now"}, []string{`unknown command "now"`}},
 		{"no-wait with waiting", []string{"--waiting", "reload", "web", "--no-wait"}, []string{"reload: --waiting and --no-wait contradict each other"}},
 		{"no-wait only where waiting is the default", []string{"stop", "web", "--no-wait"}, []string{"unknown flag: --no-wait"}},
+		{"unknown flag before the command", []string{"--nosuchflag", "status"}, []string{"poolctl: unknown flag: --nosuchflag (see 'poolctl --help')\n"}},
+		{"unsupported transport", []string{"--endpoint", "foo://bar", "status"}, []string{`poolctl: --endpoint foo://bar: transport "foo" is not supported: write ipc:///path/to/control.sock or tcp://HOST:PORT`}},
+		{"tcp endpoint without port", []string{"--endpoint", "tcp://127.0.0.1", "status"}, []string{"poolctl: --endpoint tcp://127.0.0.1: ", "write tcp://HOST:PORT"}},
+		{"a path for an endpoint", []string{"--endpoint", "/run/poold/control.sock", "list"}, []string{"--endpoint /run/poold/control.sock: not an endpoint"}},
+		{"a URL for an endpoint", []string{"--endpoint", "https://127.0.0.1:8443", "list"}, []string{"that is a URL: use --url"}},
+		{"bad pubsub endpoint", []string{"--pubsub-endpoint", "127.0.0.1:5556", "events"}, []string{"--pubsub-endpoint 127.0.0.1:5556: not an endpoint"}},
+		{"completion of an unknown shell", []string{"completion", "foo"}, []string{`poolctl: completion: unknown shell "foo" (usage: poolctl completion bash|fish|powershell|zsh)`}},
+		{"completion without shell", []string{"completion"}, []string{"completion: missing SHELL"}},
+		{"logs more lines than poold sends", []string{"logs", "web", "-n", "20000"}, []string{"logs: -n must be between 0 and 10000 (the most poold sends at once), got 20000"}},
+		{"logs negative lines", []string{"logs", "web", "-n", "-5"}, []string{"logs: -n must be between 0 and 10000"}},
+		{"logs negative wid", []string{"logs", "web", "--wid", "-3"}, []string{"logs: --wid must be a worker's slot number, 1 or more, got -3"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,11 +100,18 @@ func TestUsageErrors(t *testing.T) {
 					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
 				}
 			}
-			if strings.Contains(r.stderr, "Cannot reach") {
-				t.Errorf("a usage error must not try to connect:\n%s", r.stderr)
+			if strings.Contains(r.stderr, "Cannot reach") || strings.Contains(r.stderr, "poolctl: poolctl:") {
+				t.Errorf("a usage error must not try to connect, nor name poolctl twice:\n%s", r.stderr)
 			}
 		})
 	}
+	t.Run("bad POOLCTL_ENDPOINT", func(t *testing.T) {
+		t.Setenv("POOLCTL_ENDPOINT", "foo://bar")
+		r := poolctl(t, "status")
+		if r.code != exitUsage || !strings.HasPrefix(r.stderr, `poolctl: POOLCTL_ENDPOINT=foo://bar: transport "foo" is not supported`) {
+			t.Errorf("want exit 2 naming POOLCTL_ENDPOINT, got %v", r)
+		}
+	})
 }
 
 func TestHelpAndCompletion(t *testing.T) {
