@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,7 +37,11 @@ line. On a terminal, control characters other than tab (escape
 sequences, \r, a bell) and other invisible characters are printed
 escaped, as in poold's text log ("\x1b[31m"), so a worker cannot clear,
 recolour or overwrite the screen; piped or redirected, and with --raw,
-lines go out as the worker wrote them.`
+lines go out as the worker wrote them.
+
+An empty answer is explained where poolctl can tell: a watcher with
+log_ring = 0 keeps no lines, and a --wid no worker has (and that left no
+lines) is an error; with -f the latter is a warning.`
 
 func (a *app) logsCommand() *cobra.Command {
 	c := &cobra.Command{
@@ -107,11 +112,83 @@ func (a *app) logs(ctx context.Context, q logsQuery) error {
 		props["stream"] = q.stream
 	}
 	var epoch uint64
-	last, err := a.logsOnce(ctx, client, props, &epoch)
+	last, n, err := a.logsOnce(ctx, client, props, &epoch)
+	if err == nil && n == 0 && (q.lines > 0 || q.follow) {
+		err = a.whyNoLines(ctx, client, q)
+	}
 	if err != nil || !q.follow {
 		return err
 	}
 	return a.followLogs(ctx, &client, props, last, epoch)
+}
+
+// whyNoLines explains an empty answer where poolctl can tell why: the
+// watcher keeps no lines (log_ring = 0; an error, -f included, as
+// nothing will ever come), or --wid names no worker and no worker's
+// lines (an error; with -f a warning, since a scale-up or a reload may
+// start one).
+func (a *app) whyNoLines(ctx context.Context, client caller, q logsQuery) error {
+	opts, err := a.ask(ctx, client, "get", map[string]any{"name": q.name, "keys": []string{"log_ring", "stdout_log", "stderr_log"}})
+	if err != nil {
+		return err
+	}
+	o, _ := opts["options"].(map[string]any)
+	if ring, ok := o["log_ring"].(float64); ok && ring == 0 {
+		return replyError{reason: fmt.Sprintf("watcher %q keeps no lines in memory (log_ring = 0): its stdout goes to %s, its stderr to %s; to keep some: poolctl set %s log_ring 1000",
+			q.name, sinkName(o["stdout_log"]), sinkName(o["stderr_log"]), q.name)}
+	}
+	if q.wid == 0 {
+		return nil
+	}
+	st, err := a.ask(ctx, client, "stats", map[string]any{"name": q.name})
+	if err != nil {
+		return err
+	}
+	var wids []int
+	info, _ := st["info"].(map[string]any)
+	for _, v := range info {
+		p, _ := v.(map[string]any)
+		if w := int(num(p["wid"])); w == q.wid {
+			return nil // a worker that has not written yet
+		} else if w > 0 {
+			wids = append(wids, w)
+		}
+	}
+	slices.Sort(wids)
+	now := "it has no workers"
+	if len(wids) > 0 {
+		now = "its wids: " + strings.Trim(fmt.Sprint(wids), "[]")
+	}
+	if q.follow {
+		fmt.Fprintf(a.stderr, "poolctl: watcher %q has no worker with wid %d (%s); following in case one starts\n", q.name, q.wid, now)
+		return nil
+	}
+	return replyError{reason: fmt.Sprintf("watcher %q has no worker with wid %d and no lines from one (%s)", q.name, q.wid, now)}
+}
+
+// sinkName says where a stdout_log or stderr_log value sends the lines.
+func sinkName(v any) string {
+	switch s, _ := v.(string); s {
+	case "stderr", "":
+		return "poold's own log"
+	case "none":
+		return "nowhere"
+	default:
+		return s
+	}
+}
+
+// ask sends one command for poolctl's own use and returns its ok reply.
+func (a *app) ask(ctx context.Context, client caller, command string, props map[string]any) (reply, error) {
+	_, r, err := a.roundTrip(ctx, client, call{command: command, what: command + " " + props["name"].(string), props: props}, a.timeoutFor(noWait))
+	if err != nil {
+		return nil, err
+	}
+	if st, _ := r["status"].(string); st == "error" {
+		reason, _ := r["reason"].(string)
+		return nil, replyError{reason: reason, errno: int(num(r["errno"]))}
+	}
+	return r, nil
 }
 
 // errStartOver: the ring answering is another process's (its epoch
@@ -146,7 +223,7 @@ func (a *app) followLogs(ctx context.Context, client *caller, props map[string]a
 			*client = c
 		}
 		props["since"], props["lines"] = last, maxFollowLines
-		next, err := a.logsOnce(ctx, *client, props, &epoch)
+		next, _, err := a.logsOnce(ctx, *client, props, &epoch)
 		var ce connError
 		switch {
 		case err != nil && errors.As(err, &ce) && ctx.Err() == nil:
@@ -160,7 +237,7 @@ func (a *app) followLogs(ctx context.Context, client *caller, props map[string]a
 		case errors.Is(err, errStartOver) || (err == nil && next < last):
 			fmt.Fprintf(a.stderr, "poolctl: poold's lines of %s start over (poold was upgraded or restarted); following from its first\n", props["name"])
 			props["since"] = uint64(0)
-			if next, err = a.logsOnce(ctx, *client, props, &epoch); err != nil {
+			if next, _, err = a.logsOnce(ctx, *client, props, &epoch); err != nil {
 				return quietOnCancel(ctx, err)
 			}
 		case err != nil:
@@ -170,21 +247,18 @@ func (a *app) followLogs(ctx context.Context, client *caller, props map[string]a
 	}
 }
 
-// logsOnce asks for one batch, prints it and returns the last seq. The
+// logsOnce asks for one batch, prints it and returns the last seq and
+// the number of lines printed. The
 // ring's epoch goes to *epoch; when it differs from a non-zero *epoch the
 // batch is not printed and the error is errStartOver.
-func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any, epoch *uint64) (uint64, error) {
-	_, r, err := a.roundTrip(ctx, client, call{command: "logs", what: "logs " + props["name"].(string), props: props}, a.timeoutFor(noWait))
+func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any, epoch *uint64) (uint64, int, error) {
+	r, err := a.ask(ctx, client, "logs", props)
 	if err != nil {
-		return 0, err
-	}
-	if st, _ := r["status"].(string); st == "error" {
-		reason, _ := r["reason"].(string)
-		return 0, replyError{reason: reason, errno: int(num(r["errno"]))}
+		return 0, 0, err
 	}
 	was := *epoch
 	if *epoch = uint64(num(r["epoch"])); was != 0 && *epoch != was {
-		return 0, errStartOver
+		return 0, 0, errStartOver
 	}
 	if m := uint64(num(r["missed"])); m > 0 {
 		fmt.Fprintf(a.stderr, "poolctl: %d lines missed (written faster than the ring of %s keeps them)\n", m, props["name"])
@@ -192,12 +266,12 @@ func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any,
 	raw, _ := json.Marshal(r["lines"])
 	var recs []logRecord
 	if err := json.Unmarshal(raw, &recs); err != nil {
-		return 0, runError{fmt.Errorf("logs: poold's lines are not records: %w", err)}
+		return 0, 0, runError{fmt.Errorf("logs: poold's lines are not records: %w", err)}
 	}
 	if err := a.printLogs(recs); err != nil {
-		return 0, runError{err}
+		return 0, 0, runError{err}
 	}
-	return uint64(num(r["last"])), nil
+	return uint64(num(r["last"])), len(recs), nil
 }
 
 // printLogs writes one batch of records (buffered: a batch of thousands

@@ -341,3 +341,51 @@ func logsOnTerminal(t *testing.T, p *poold, args []string, until string) string 
 	}
 	return string(got)
 }
+
+// TestLogsSaysWhyThereAreNoLines: `logs` printed nothing and exited 0
+// for a wid no worker has, and for a watcher that keeps no lines
+// (log_ring = 0). It now says so (exit 1); -f warns of the wid and goes
+// on (a scale-up may start that worker), and refuses a ring that keeps
+// nothing, as no line would ever come.
+func TestLogsSaysWhyThereAreNoLines(t *testing.T) {
+	p := startPoold(t)
+	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript) // one worker, wid 1
+	proctest.Eventually(t, "lines of wid 1", func() bool {
+		return strings.Contains(p.ctl(t, "logs", "talk", "--wid", "1").stdout, "1 out| tick")
+	})
+
+	r := poolctl(t, append(p.conn(), "logs", "talk", "--wid", "9")...)
+	if want := `poolctl: watcher "talk" has no worker with wid 9 and no lines from one (its wids: 1)` + "\n"; r.code != exitReplyError || r.stderr != want || r.stdout != "" {
+		t.Errorf("logs --wid 9: want exit 1 and %q, got %v", want, r)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errs := &workertest.Buffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append(p.conn(), "logs", "talk", "--wid", "9", "-f"), &workertest.Buffer{}, errs)
+	}()
+	proctest.Eventually(t, "logs -f --wid 9 to warn", func() bool {
+		return strings.Contains(errs.String(), `poolctl: watcher "talk" has no worker with wid 9 (its wids: 1); following in case one starts`)
+	})
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("logs -f --wid 9 exited %d after Ctrl-C, want 0; stderr %q", code, errs.String())
+	}
+
+	p.ctl(t, "set", "talk", "log_ring", "0", "stdout_log", "none")
+	want := `poolctl: watcher "talk" keeps no lines in memory (log_ring = 0): its stdout goes to nowhere, its stderr to poold's own log; to keep some: poolctl set talk log_ring 1000` + "\n"
+	for _, args := range [][]string{{"logs", "talk"}, {"logs", "talk", "-f"}} {
+		r := poolctl(t, append(p.conn(), args...)...)
+		if r.code != exitReplyError || r.stderr != want {
+			t.Errorf("%v with log_ring 0: want exit 1 and %q, got %v", args, want, r)
+		}
+	}
+	// A worker that exists but has not written: no complaint.
+	p.ctl(t, "add", "--start", "quiet", "sleep", "3600")
+	proctest.Eventually(t, "a worker of quiet", func() bool { return strings.TrimSpace(p.ctl(t, "list", "quiet").stdout) != "" })
+	if r := p.ctl(t, "logs", "quiet", "--wid", "1"); r.stdout != "" || r.stderr != "" {
+		t.Errorf("logs of a quiet worker: %v", r)
+	}
+}
