@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,19 +26,79 @@ state, the old binary comes back with it (a rollback).
 
 poolctl waits for the outcome and prints the old and the new version;
 it exits 1 when the upgrade was refused or rolled back. SIGUSR2 to poold
-does the same without waiting.`
+does the same without waiting.
+
+--status only prints the last upgrade's outcome (poold's upgrade_status):
+what ran before and after, when it began and when the new image took
+over, or that this poold has not been upgraded.`
 
 func (a *app) upgradeCommand() *cobra.Command {
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:     "upgrade",
 		GroupID: "control",
 		Short:   "Re-execute poold from its (new) binary in place: same pid, workers and sockets untouched",
 		Long:    upgradeHelp,
 		Args:    checkArgs(cmdSpec{name: "upgrade"}),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if st, _ := c.Flags().GetBool("status"); st {
+				return a.showUpgradeStatus(c.Context())
+			}
 			return a.upgrade(c.Context())
 		},
 	}
+	c.Flags().Bool("status", false, "only print the last upgrade's outcome (upgrade_status)")
+	return c
+}
+
+// showUpgradeStatus prints poold's upgrade_status: raw with --json, else
+// one line (formatUpgradeStatus).
+func (a *app) showUpgradeStatus(ctx context.Context) error {
+	return a.do(ctx, call{command: "upgrade_status", what: "upgrade_status", props: map[string]any{}})
+}
+
+// formatUpgradeStatus says what the last upgrade did, with its times in
+// local time. A poold never upgraded reports an outcome with id 0 and
+// Go's zero time for "began": that is "no upgrade", not a date.
+func formatUpgradeStatus(w io.Writer, r reply) error {
+	u, _ := r["upgrade"].(map[string]any)
+	began, _ := parseTime(u["began"])
+	if num(u["id"]) == 0 || began.IsZero() {
+		_, err := fmt.Fprintln(w, "no upgrade since this poold started")
+		return err
+	}
+	at := began.Local().Format(time.RFC3339)
+	old, nu, pid, reason := u["old_version"], u["new_version"], num(u["pid"]), u["reason"]
+	var err error
+	switch u["state"] {
+	case "upgrading":
+		_, err = fmt.Fprintf(w, "upgrading since %s: poold %v (pid %v)%s\n", at, old, pid, suffix(": ", reason))
+	case "upgraded":
+		took := ""
+		if t, ok := parseTime(u["took_over"]); ok && !t.IsZero() {
+			took = ", took over in " + fmtDuration(t.Sub(began).Round(time.Millisecond))
+		}
+		_, err = fmt.Fprintf(w, "upgraded at %s: poold %v -> %v (pid %v)%s\n", at, old, nu, pid, took)
+	case "rolled_back":
+		_, err = fmt.Fprintf(w, "rolled back at %s: poold %v runs again (pid %v)%s\n", at, nu, pid, suffix(": ", reason))
+	default:
+		_, err = fmt.Fprintf(w, "%v at %s, nothing changed: poold %v runs (pid %v)%s\n", u["state"], at, old, pid, suffix(": ", reason))
+	}
+	return err
+}
+
+// parseTime reads an RFC 3339 time from a reply.
+func parseTime(v any) (time.Time, bool) {
+	s, _ := v.(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+// suffix is sep+v, or "" for an absent or empty v.
+func suffix(sep string, v any) string {
+	if s, _ := v.(string); s != "" {
+		return sep + s
+	}
+	return ""
 }
 
 // upgradeStatus asks poold for its last upgrade outcome.
