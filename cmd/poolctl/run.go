@@ -181,12 +181,7 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 		},
 	}
 	root.CompletionOptions.HiddenDefaultCmd = false
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		if !c.HasParent() { // a flag before the command: poolctl's own
-			return usagef("%v (see 'poolctl --help')", err)
-		}
-		return usagef("%s: %v (see 'poolctl %s --help')", c.Name(), err, commandPath(c))
-	})
+	root.SetFlagErrorFunc(flagError)
 
 	pf := root.PersistentFlags()
 	endpoint := os.Getenv("POOLCTL_ENDPOINT")
@@ -203,19 +198,7 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 	pf.StringVar(&a.hostsFile, "hosts-file", "", "a file of hosts for the fleet view, one \"URL [TOKEN_FILE [CA_FILE]]\" a line")
 	pf.StringVar(&a.tokenFile, "token-file", os.Getenv("POOLCTL_TOKEN_FILE"), "file holding the API's bearer token (env POOLCTL_TOKEN_FILE); never pass a token itself on the command line")
 	pf.StringVar(&a.caFile, "ca-file", os.Getenv("POOLCTL_CA_FILE"), "PEM certificate(s) to trust for --url, e.g. a self-signed one (env POOLCTL_CA_FILE)")
-	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
-		if c.Flags().Changed("endpoint") {
-			a.endpointFrom = "--endpoint"
-		} else if os.Getenv("POOLCTL_ENDPOINT") != "" {
-			a.endpointFrom = "POOLCTL_ENDPOINT"
-		}
-		if a.pubsub != "" {
-			if err := checkEndpoint(a.pubsub); err != nil {
-				return usagef("--pubsub-endpoint %s: %v", a.pubsub, err)
-			}
-		}
-		return a.initURLs()
-	}
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return a.checkFlags(c) }
 
 	root.AddGroup(
 		&cobra.Group{ID: "query", Title: "Inspect:"},
@@ -230,6 +213,23 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 	root.SetErr(a.stderr)
 	strictCompletion(root)
 	return root
+}
+
+// checkFlags runs before every command: it notes where the control
+// endpoint came from (for messages), refuses a --pubsub-endpoint poolctl
+// cannot dial, and gathers the API URLs.
+func (a *app) checkFlags(c *cobra.Command) error {
+	if c.Flags().Changed("endpoint") {
+		a.endpointFrom = "--endpoint"
+	} else if os.Getenv("POOLCTL_ENDPOINT") != "" {
+		a.endpointFrom = "POOLCTL_ENDPOINT"
+	}
+	if a.pubsub != "" {
+		if err := checkEndpoint(a.pubsub); err != nil {
+			return usagef("--pubsub-endpoint %s: %v", a.pubsub, err)
+		}
+	}
+	return a.initURLs()
 }
 
 // strictCompletion makes `poolctl completion` without a shell, or with
@@ -254,6 +254,14 @@ func strictCompletion(root *cobra.Command) {
 			return usagef("completion: unknown shell %q (%s)", args[0], usage)
 		}
 	}
+}
+
+// flagError is the usage error for a bad flag of c, pointing to its help.
+func flagError(c *cobra.Command, err error) error {
+	if !c.HasParent() { // a flag before the command: poolctl's own
+		return usagef("%v (see 'poolctl --help')", err)
+	}
+	return usagef("%s: %v (see 'poolctl %s --help')", c.Name(), err, commandPath(c))
 }
 
 func commandPath(c *cobra.Command) string {
