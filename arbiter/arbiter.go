@@ -117,6 +117,10 @@ type Arbiter struct {
 	// it, by lower-case name: a reload applies only what the file changed
 	// since, so run-time incr and set of other keys survive (reload.go).
 	filed map[string]configs.Watcher
+	// leaving holds the watchers on their way out (rm, or a reload that
+	// removed them): stopping, still listed, forgotten once stopped unless
+	// a reload restores them first (retire.go).
+	leaving map[*watcher.Watcher]bool
 
 	// limits says whether a watcher has max_rss or max_cpu, for the stats
 	// goroutine to read without asking the loop (noteLimits).
@@ -179,6 +183,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		owner:     make(map[int]*watcher.Watcher),
 		groups:    make(map[int]*cgroup.Group),
 		unmanaged: make(map[int]unmanagedProc),
+		leaving:   make(map[*watcher.Watcher]bool),
 		cleanups:  make(chan struct{}, cgroupCleanups),
 
 		statsChanged: make(chan struct{}, 1),
@@ -325,6 +330,7 @@ func (a *Arbiter) forget(w *watcher.Watcher) {
 		return
 	}
 	delete(a.watchers, key)
+	delete(a.leaving, w)
 	delete(a.byID, w.ID())
 	for pid, o := range a.owner {
 		if o == w {

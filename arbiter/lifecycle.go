@@ -353,13 +353,12 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 		m.ok(nil)
 		return nil
 	}
-	w.Stop()
 	wait, err := m.props().boolean("waiting", false)
 	if err != nil {
 		return err
 	}
-	w.WhenSettled(func() {
-		a.forget(w)
+	// Stopped, then forgotten, unless a reload defines it again meanwhile.
+	a.retire([]*watcher.Watcher{w}, func() {
 		if wait {
 			m.ok(nil)
 		}

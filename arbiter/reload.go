@@ -127,10 +127,9 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 		reply(reloadOutcome{}, errRejected{errors.New("poold was started without a config file to re-read")})
 		return
 	}
-	running := make(map[string]configs.Watcher, len(a.watchers))
-	for key, w := range a.watchers {
-		running[key] = w.Spec().Clone()
-	}
+	// A watcher on its way out is not running for this reload: a file
+	// that defines it again adds it (restore).
+	running := a.staying()
 	filed := make(map[string]configs.Watcher, len(a.filed))
 	for key, spec := range a.filed {
 		filed[key] = spec.Clone()
@@ -281,20 +280,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 		}
 		touched = append(touched, u.w)
 	}
-	var started []*watcher.Watcher
-	for _, spec := range plan.added {
-		w, err := a.addWatcher(spec)
-		if err != nil {
-			a.log.Error("config reload: adding watcher failed", "watcher", spec.Name, "error", err)
-			failed[spec.Name] = "not added: " + err.Error()
-			o.Added = slices.DeleteFunc(o.Added, func(n string) bool { return n == spec.Name })
-			continue
-		}
-		a.bus.Publish(w.Name(), events.KindAdd, nil)
-		if spec.Autostart {
-			started = append(started, w)
-		}
-	}
+	started := a.addAll(plan, &o, failed)
 	a.bus.Publish("", events.KindReloadConfig, map[string]any{
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
 		"restart_needed": nonNil(o.RestartNeeded),
@@ -303,10 +289,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 	for _, w := range plan.removed {
 		a.announceRemove(w)
 	}
-	a.stopInOrder(a.sortList(plan.removed), func() {
-		for _, w := range plan.removed {
-			a.forget(w)
-		}
+	a.retire(plan.removed, func() {
 		// Added watchers start after what they depend on, which a
 		// reload starts too if it is stopped, or waits for if it is
 		// starting.
@@ -322,6 +305,38 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 			})
 		})
 	})
+}
+
+// addAll adds the watchers plan adds: new ones, and leaving ones the file
+// defines again (restored). It returns those to start; one that could not
+// be added leaves o.Added for failed.
+func (a *Arbiter) addAll(plan reloadPlan, o *reloadOutcome, failed map[string]string) []*watcher.Watcher {
+	var started []*watcher.Watcher
+	notAdded := func(name string, err error) {
+		a.log.Error("config reload: adding watcher failed", "watcher", name, "error", err)
+		failed[name] = "not added: " + err.Error()
+		o.Added = slices.DeleteFunc(o.Added, func(n string) bool { return n == name })
+	}
+	for _, r := range plan.restored {
+		start, err := a.restore(r.w, r.spec, r.socks)
+		if err != nil {
+			notAdded(r.spec.Name, err)
+		} else if start {
+			started = append(started, r.w)
+		}
+	}
+	for _, spec := range plan.added {
+		w, err := a.addWatcher(spec)
+		if err != nil {
+			notAdded(spec.Name, err)
+			continue
+		}
+		a.bus.Publish(w.Name(), events.KindAdd, nil)
+		if spec.Autostart {
+			started = append(started, w)
+		}
+	}
+	return started
 }
 
 // rolledBack moves the updated watchers whose rollout was abandoned from
@@ -418,8 +433,11 @@ type update struct {
 type reloadPlan struct {
 	updates []update
 	added   []configs.Watcher
-	removed []*watcher.Watcher
-	outcome reloadOutcome
+	// restored are leaving watchers the file defines again, with the
+	// file's section: they are added back (retire.go).
+	restored []update
+	removed  []*watcher.Watcher
+	outcome  reloadOutcome
 }
 
 func (a *Arbiter) planReload(cfg *configs.Config) (reloadPlan, error) {
@@ -431,6 +449,15 @@ func (a *Arbiter) planReload(cfg *configs.Config) (reloadPlan, error) {
 		w, ok := a.watchers[key]
 		if !ok {
 			p.added = append(p.added, spec)
+			p.outcome.Added = append(p.outcome.Added, spec.Name)
+			continue
+		}
+		if a.leaving[w] {
+			socks, err := a.handoff(spec, cfg.Sockets)
+			if err != nil {
+				return p, err
+			}
+			p.restored = append(p.restored, update{w, spec, socks})
 			p.outcome.Added = append(p.outcome.Added, spec.Name)
 			continue
 		}
@@ -447,7 +474,7 @@ func (a *Arbiter) planReload(cfg *configs.Config) (reloadPlan, error) {
 		p.outcome.Updated = append(p.outcome.Updated, spec.Name)
 	}
 	for key, w := range a.watchers {
-		if !keep[key] {
+		if !keep[key] && !a.leaving[w] { // one leaving is already on its way
 			p.removed = append(p.removed, w)
 			p.outcome.Removed = append(p.outcome.Removed, w.Name())
 		}

@@ -1,0 +1,66 @@
+package arbiter
+
+import (
+	"slices"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher"
+)
+
+// retire stops ws, which leave poold (rm, or a reload that removed them),
+// in the reverse of the start order, forgets each one once all have
+// stopped, then calls done (if not nil). Until then they are listed,
+// stopping, and marked leaving. A reload that defines one again before it
+// is forgotten takes it back (restore): it is then neither stopped, if its
+// turn had not come, nor forgotten, whatever order the stops end in.
+func (a *Arbiter) retire(ws []*watcher.Watcher, done func()) {
+	for _, w := range ws {
+		a.leaving[w] = true
+	}
+	groups := a.orderGroups(ws)
+	slices.Reverse(groups)
+	stop := func(w *watcher.Watcher) {
+		if a.leaving[w] {
+			w.Stop()
+		}
+	}
+	a.inOrder(groups, stop, func() {
+		for _, w := range ws {
+			if a.leaving[w] {
+				a.forget(w)
+			}
+		}
+		if done != nil {
+			done()
+		}
+	})
+}
+
+// restore takes back w, a leaving watcher whose name a reload's file
+// defines again, as that reload adds a watcher: it gets the file's section
+// (spec), an add event, and a start if autostart (after its stop ends, if
+// that began); it is stopped otherwise. It returns whether to start it.
+func (a *Arbiter) restore(w *watcher.Watcher, spec configs.Watcher, socks watcher.Sockets) (bool, error) {
+	if err := w.Update(spec, socks); err != nil {
+		return false, err
+	}
+	delete(a.leaving, w)
+	a.bus.Publish(w.Name(), events.KindAdd, nil)
+	if !spec.Autostart {
+		w.Stop()
+	}
+	return spec.Autostart, nil
+}
+
+// staying are the watchers that are not leaving, as specs by lower-case
+// name: what a reload compares its file with.
+func (a *Arbiter) staying() map[string]configs.Watcher {
+	out := make(map[string]configs.Watcher, len(a.watchers))
+	for key, w := range a.watchers {
+		if !a.leaving[w] {
+			out[key] = w.Spec().Clone()
+		}
+	}
+	return out
+}
