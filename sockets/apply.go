@@ -3,6 +3,7 @@ package sockets
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -45,7 +46,12 @@ func (s *Set) Apply(specs []configs.Socket) (closeRemoved func() error, err erro
 	}
 	removed := s.leaving(p.next)
 	s.byName = p.next
-	return closeOnce(removed), nil
+	s.draining = slices.DeleteFunc(s.draining, func(g *drainGroup) bool { return g.closed.Load() })
+	g := &drainGroup{ls: removed}
+	if len(removed) > 0 {
+		s.draining = append(s.draining, g)
+	}
+	return closeOnce(g), nil
 }
 
 // applyPlan is what Apply will do: the sockets kept as they are (in next
@@ -85,7 +91,7 @@ func (s *Set) plan(norm []configs.Socket) (*applyPlan, error) {
 		default:
 			l, err := bindTCP(sp)
 			if err != nil {
-				errs = append(errs, s.explainOwnPort(err, sp))
+				errs = append(errs, s.explainOwnPort(err, sp, p.fresh))
 				continue
 			}
 			p.fresh = append(p.fresh, freshBind{l: l})
@@ -159,19 +165,21 @@ func (s *Set) leaving(next map[string]*Listener) []*Listener {
 	return removed
 }
 
-// closeOnce returns the closeRemoved of an Apply: it closes removed the
-// first time it is called and returns the same result every time.
-func closeOnce(removed []*Listener) func() error {
+// closeOnce returns the closeRemoved of an Apply: it closes what the
+// Apply took out of the Set the first time it is called and returns the
+// same result every time.
+func closeOnce(g *drainGroup) func() error {
 	var once sync.Once
 	var cerr error
 	return func() error {
 		once.Do(func() {
 			var errs []error
-			for _, l := range removed {
+			for _, l := range g.ls {
 				if err := l.close(); err != nil {
 					errs = append(errs, fmt.Errorf("sockets: %s: close: %w", l.Name, err))
 				}
 			}
+			g.closed.Store(true)
 			cerr = errors.Join(errs...)
 		})
 		return cerr

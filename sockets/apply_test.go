@@ -232,3 +232,39 @@ func TestApplyFailedRenameUndoesTweaks(t *testing.T) {
 	}
 	checkServes(t, mustGet(t, s, "kept"))
 }
+
+// TestApplyNamesThePooldSocketOnAPort: an address in use that poold
+// itself holds was blamed on "another process": a port a reload under
+// way still holds through the old socket it replaced (until its
+// closeRemoved), and two sockets of one config on one port.
+func TestApplyNamesThePooldSocketOnAPort(t *testing.T) {
+	t.Run("old socket of a reload under way", func(t *testing.T) {
+		sp := tcpSpec("web")
+		sp.Port = freePort(t)
+		s := mustBind(t, sp)
+		moved := sp
+		moved.Port = 0 // a change that needs a new socket
+		closeRemoved, err := s.Apply([]configs.Socket{moved})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Apply([]configs.Socket{sp})
+		wantErr(t, err, fmt.Sprintf("bind 127.0.0.1:%d: address already in use (poold's old socket \"web\" still holds this port", sp.Port),
+			"retry after that reload completes, or use another port")
+		if err := closeRemoved(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Apply([]configs.Socket{sp}); err != nil {
+			t.Fatalf("the same Apply once the old socket is closed: %v", err)
+		}
+	})
+	for _, host := range []string{"127.0.0.1", "0.0.0.0"} {
+		t.Run("two sockets of one config, second on "+host, func(t *testing.T) {
+			a, b := tcpSpec("a"), tcpSpec("b")
+			a.Port = freePort(t)
+			b.Port, b.Host = a.Port, host
+			_, err := Bind([]configs.Socket{a, b})
+			wantErr(t, err, fmt.Sprintf("sockets: b: bind %s:%d: address already in use (socket \"a\" of the same config is bound to this port (127.0.0.1:%d); give one of them another port)", host, a.Port, a.Port))
+		})
+	}
+}

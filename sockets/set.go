@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/poold/poold/configs"
@@ -40,6 +41,16 @@ type Set struct {
 	mu     sync.Mutex
 	byName map[string]*Listener
 	closed bool
+	// draining are the sockets earlier Applies took out of the Set whose
+	// closeRemoved has not run yet: poold still holds their ports.
+	draining []*drainGroup
+}
+
+// drainGroup is what one Apply took out of the Set, until its
+// closeRemoved closes it (closed is set without the Set's lock).
+type drainGroup struct {
+	ls     []*Listener
+	closed atomic.Bool
 }
 
 // Bind binds and listens every spec, all or none: if any socket fails,
@@ -136,18 +147,39 @@ func (s *Set) holdsPath(sp configs.Socket) bool {
 	return false
 }
 
-// explainOwnPort improves an "address in use" when poold's own socket is
-// the one holding the port.
-func (s *Set) explainOwnPort(err error, sp configs.Socket) error {
+// explainOwnPort improves an "address in use" when poold itself holds
+// the port: one of the Set's sockets, one an earlier reload took out of
+// the Set but has not closed yet, or one this Apply bound (fresh) for
+// another spec of the same config.
+func (s *Set) explainOwnPort(err error, sp configs.Socket, fresh []freshBind) error {
 	var e *Error
 	if sp.Port == 0 || !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &e) {
 		return err
 	}
-	for _, l := range s.listLocked() {
-		if l.Spec.Family != "unix" && l.port == sp.Port {
-			e.Hint = fmt.Sprintf("poold's own socket %q holds this port until the reload completes; a changed socket can take over a port only when old and new both set reuseport: use another port, or restart poold", l.Name)
-			break
-		}
+	if hint := s.ownPortHint(sp.Port, fresh); hint != "" {
+		e.Hint = hint
 	}
 	return err
+}
+
+func (s *Set) ownPortHint(port int, fresh []freshBind) string {
+	onPort := func(l *Listener) bool { return l.Spec.Family != "unix" && l.port == port }
+	for _, l := range s.listLocked() {
+		if onPort(l) {
+			return fmt.Sprintf("poold's own socket %q holds this port until the reload completes; a changed socket can take over a port only when old and new both set reuseport: use another port, or restart poold", l.Name)
+		}
+	}
+	for _, g := range s.draining {
+		for _, l := range g.ls {
+			if onPort(l) && !g.closed.Load() {
+				return fmt.Sprintf("poold's old socket %q still holds this port: a reload under way replaced or removed it, and closes it once the workers that use it have stopped; retry after that reload completes, or use another port", l.Name)
+			}
+		}
+	}
+	for _, f := range fresh {
+		if onPort(f.l) {
+			return fmt.Sprintf("socket %q of the same config is bound to this port (%s); give one of them another port", f.l.Name, f.l.Addr())
+		}
+	}
+	return ""
 }
