@@ -3,10 +3,13 @@ package arbiter
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/workertest"
 )
 
 // TestReloadChecksOnlyTheWatchersItTouches: a watcher whose program has
@@ -184,5 +187,57 @@ func TestWaitedReloadReportsAddedWatcherThatDidNotStart(t *testing.T) {
 	}
 	if snap, err := h.a.Snapshot(context.Background()); err != nil || snap.Config.LastReloadOK {
 		t.Errorf("the reload counts as applied in full (%v)", err)
+	}
+}
+
+// TestReloadIgnoresAVanishedWorkingDirOfAnUntouchedWatcher: a running
+// watcher whose working_dir was removed (an old release directory
+// cleaned up) made every reload of the file fail, an edit to another
+// watcher too: the config validation checked every working_dir. A reload
+// now checks it, as a program, only for the watchers it adds or changes.
+func TestReloadIgnoresAVanishedWorkingDirOfAnUntouchedWatcher(t *testing.T) {
+	dir := t.TempDir()
+	wd := filepath.Join(dir, "release-1")
+	if err := os.Mkdir(wd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "poold.toml")
+	write := func(aProcs int, bArgs string) {
+		t.Helper()
+		text := fmt.Sprintf(`[watchers.a]
+cmd = %[1]q
+env = ["%[2]s=sleep"]
+numprocesses = %[3]d
+[watchers.b]
+cmd = %[1]q
+args = [%[4]q]
+env = ["%[2]s=sleep"]
+working_dir = %[5]q
+`, os.Args[0], workertest.Env, aProcs, bArgs, wd)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(1, "one")
+	cfg, err := configs.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return configs.Load(path) }})
+	readyPids(t, h, 2)
+	if err := os.Remove(wd); err != nil {
+		t.Fatal(err)
+	}
+	reload := func() Reply {
+		return h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	}
+
+	write(2, "one")
+	if r := reload(); r["status"] != "ok" || fmt.Sprint(r["updated"]) != "[a]" {
+		t.Fatalf("reload scaling a while b's working_dir is gone: %v, want ok with updated [a]", r)
+	}
+	write(2, "two")
+	if r := reload(); r["status"] != "error" || !strings.Contains(fmt.Sprint(r["reason"]), "watchers.b.working_dir: "+wd+": no such file or directory") {
+		t.Fatalf("reload changing b, whose working_dir is gone: %v, want it refused naming watchers.b.working_dir", r)
 	}
 }

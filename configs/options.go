@@ -49,6 +49,7 @@ func WatcherFromOptions(name, cmd string, opts map[string]any, sockets []Socket)
 	}
 	decodeSection(d, "", anyMap(opts), watcherFields, &w)
 	validateWatcher(ps, "", &w, socketSet(sockets))
+	validateWorkingDir(ps, "working_dir", &w)
 	checkProbeTargets(ps, optionKey, &w, sockets)
 	checkRlimits(ps, optionKey, &w)
 	if err := ps.errWatcher(name); err != nil {
@@ -67,6 +68,9 @@ func ApplyOptions(w Watcher, opts map[string]any, sockets []Socket) (Watcher, er
 	nw := w.Clone()
 	decodeSection(d, "", anyMap(opts), watcherFields, &nw)
 	validateWatcher(ps, "", &nw, socketSet(sockets))
+	if _, ok := opts["working_dir"]; ok || nw.Chroot != w.Chroot {
+		validateWorkingDir(ps, "working_dir", &nw) // only when set moves it
+	}
 	checkProbeTargets(ps, optionKey, &nw, sockets)
 	if _, ok := opts["rlimits"]; ok {
 		checkRlimits(ps, optionKey, &nw)

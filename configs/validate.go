@@ -300,18 +300,12 @@ func validateRefs(ps *problems, k func(string) string, w *Watcher, sockets map[s
 	checkVars(k("health_cmd"), w.HealthCmd)
 }
 
-// validateHost checks what names the host: the working directory, the
-// user and the group.
+// validateHost checks what names the host: the user and the group. That
+// working_dir exists is a fact of the machine checked where programs are
+// (CheckWorkingDir): a directory that vanished under a running watcher
+// must not make a config file invalid, and so block a reload that edits
+// another watcher.
 func validateHost(ps *problems, k func(string) string, w *Watcher) {
-	if w.WorkingDir != "" {
-		fi, err := os.Stat(w.HostPath(w.WorkingDir))
-		switch {
-		case err != nil:
-			ps.add(k("working_dir"), "%s: %v", w.WorkingDir, pathErr(err))
-		case !fi.IsDir():
-			ps.add(k("working_dir"), "%s is not a directory", w.WorkingDir)
-		}
-	}
 	if w.UID != "" {
 		if _, err := lookupUser(w.UID); err != nil {
 			ps.add(k("uid"), "%v", err)
@@ -321,6 +315,31 @@ func validateHost(ps *problems, k func(string) string, w *Watcher) {
 		if _, err := lookupGroup(w.GID); err != nil {
 			ps.add(k("gid"), "%v", err)
 		}
+	}
+}
+
+// CheckWorkingDir says whether w's working_dir, if set, is a directory
+// on this machine (inside its chroot, if any): poold --check, start-up
+// and a reload of the watchers it adds or changes check it, as they
+// check programs, and so do add and set.
+func (w Watcher) CheckWorkingDir() error {
+	if w.WorkingDir == "" {
+		return nil
+	}
+	fi, err := os.Stat(w.HostPath(w.WorkingDir))
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", w.WorkingDir, pathErr(err))
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", w.WorkingDir)
+	}
+	return nil
+}
+
+// validateWorkingDir records CheckWorkingDir's problem under key.
+func validateWorkingDir(ps *problems, key string, w *Watcher) {
+	if err := w.CheckWorkingDir(); err != nil {
+		ps.add(key, "%v", err)
 	}
 }
 

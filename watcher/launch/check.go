@@ -14,7 +14,8 @@ const splitHint = " (cmd is split into words like a shell; quote a path that con
 
 // Check verifies on this machine what Build will need for every worker of
 // spec, so that `poold --check` and a config reload refuse a watcher that
-// could never start: the user and group exist, cmd splits into words, and
+// could never start: the user and group exist, working_dir is a
+// directory, cmd splits into words, and
 // its program (variables replaced as for worker 1, each socket at a dummy
 // fd) exists and is executable by the watcher's user. With
 // health_check = "exec" the health command's program must be executable
@@ -39,6 +40,9 @@ func Check(spec configs.Watcher) error {
 		return ps.err()
 	}
 	dir, err := Dir(spec)
+	if err == nil {
+		err = spec.CheckWorkingDir()
+	}
 	if err != nil {
 		ps.add("working_dir", err)
 		return ps.err()

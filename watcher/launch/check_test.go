@@ -45,6 +45,10 @@ func TestCheck(t *testing.T) {
 		{"health_cmd unused", configs.Watcher{Cmd: "sh", HealthCmd: "/nonexistent/check"}, nil},
 		{"nofile over fs.nr_open", configs.Watcher{Cmd: "sh", Rlimits: map[string]uint64{"nofile": 99999999999, "core": 0}}, []string{
 			"watchers.web.rlimits.nofile: 99999999999 is over the kernel's most open files per process (fs.nr_open "}},
+		{"no such working_dir", configs.Watcher{Cmd: "'" + prog + "'", WorkingDir: dir + "/gone"}, []string{
+			"watchers.web.working_dir: " + dir + "/gone: no such file or directory"}},
+		{"working_dir not a directory", configs.Watcher{Cmd: "'" + prog + "'", WorkingDir: private}, []string{
+			"watchers.web.working_dir: " + private + " is not a directory"}},
 		{"nofile within", configs.Watcher{Cmd: "sh", Rlimits: map[string]uint64{"nofile": 1024}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
