@@ -104,6 +104,10 @@ func changeGroups(added, removed, updated []string) []string {
 	return parts
 }
 
+// errStopping refuses a config reload once poold is stopping (SIGTERM,
+// quit): what it would start the stop would cut short at once.
+var errStopping = errors.New("poold is stopping, so the config is not reloaded; start poold again to run the new config")
+
 // errRejected wraps a config that was refused before anything changed.
 type errRejected struct{ err error }
 
@@ -122,6 +126,10 @@ func (a *Arbiter) Reload() { a.post(reloadMsg{}) }
 // reply is called on the loop with the outcome, once every watcher the
 // new config touched has settled. Call it on the loop.
 func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
+	if a.stopping {
+		reply(reloadOutcome{}, errRejected{errStopping})
+		return
+	}
 	reply = a.noteReload(a.recordReload(reply))
 	if a.opts.Load == nil {
 		reply(reloadOutcome{}, errRejected{errors.New("poold was started without a config file to re-read")})
@@ -160,6 +168,10 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 // ones, and resolving their host names may wait on DNS: that is done off
 // the loop (the socket set has its own lock).
 func (a *Arbiter) prepareReload(cfg *configs.Config, reply func(reloadOutcome, error)) {
+	if a.stopping { // began while the file was read
+		reply(reloadOutcome{}, errRejected{errStopping})
+		return
+	}
 	for _, spec := range cfg.Watchers {
 		if _, running := a.watchers[strings.ToLower(spec.Name)]; running && needsNotify(spec) {
 			if _, err := a.notifySocket(spec.Name); err != nil {
@@ -241,6 +253,8 @@ func (a *Arbiter) logReload(o reloadOutcome, err error) {
 			"restart_needed", strings.Join(o.RestartNeeded, ", "))
 	}
 	switch {
+	case errors.Is(err, errStopping):
+		a.log.Info("config reload ignored: poold is stopping")
 	case err != nil:
 		a.log.Error("config reload rejected", "error", err)
 	case o.err() != nil:
@@ -257,6 +271,11 @@ func (a *Arbiter) logReload(o reloadOutcome, err error) {
 // Sockets that left the config are closed once the watchers have settled.
 // Anything that can fail is checked before anything changes.
 func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, reply func(reloadOutcome, error)) {
+	if a.stopping { // began while the sockets were applied
+		_ = closeRemoved() // nothing closes them otherwise; the stop needs none
+		reply(reloadOutcome{}, errRejected{errStopping})
+		return
+	}
 	plan, err := a.planReload(cfg)
 	if err != nil {
 		reply(reloadOutcome{}, errRejected{err})
