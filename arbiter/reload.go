@@ -29,6 +29,9 @@ type reloadOutcome struct {
 	// RestartNeeded lists the changed settings that keep their old value
 	// until poold restarts ("arbiter.endpoint", "web.address"), sorted.
 	RestartNeeded []string
+	// Settings are the [arbiter] settings the reload changed and applied
+	// at once (reloadsettings.go).
+	Settings []settingChange
 	// Sockets are the sockets the reload bound, closed and rebound.
 	Sockets socketDiff
 }
@@ -39,7 +42,7 @@ func (o reloadOutcome) fields() map[string]any {
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
 		"unchanged": nonNil(o.Unchanged), "rolled_back": anyMap(o.RolledBack),
 		"not_started": anyMap(o.NotStarted), "restart_needed": nonNil(o.RestartNeeded),
-		"sockets": o.Sockets.fields(),
+		"sockets": o.Sockets.fields(), "settings": settingKeys(o.Settings),
 	}
 }
 
@@ -82,6 +85,9 @@ func (o reloadOutcome) err() error {
 func (o reloadOutcome) summary() string {
 	parts := changeGroups(o.Added, o.Removed, o.Updated)
 	if sd := o.Sockets.summary(); sd != "" {
+		parts = append(parts, sd)
+	}
+	if sd := settingsSummary(o.Settings); sd != "" {
 		parts = append(parts, sd)
 	}
 	if len(parts) == 0 {
@@ -283,7 +289,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 	}
 	o := plan.outcome
 	o.Sockets = diffSockets(a.cfg.Sockets, cfg.Sockets)
-	o.RestartNeeded = a.applySettings(cfg)
+	o.RestartNeeded, o.Settings = a.applySettings(cfg)
 	prevFiled, filed := a.filed, byName(cfg.Watchers)
 	a.filed = filed
 	// A watcher that could not be updated or added keeps its old state
@@ -302,7 +308,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 	started := a.addAll(plan, &o, failed)
 	a.bus.Publish("", events.KindReloadConfig, map[string]any{
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
-		"restart_needed": nonNil(o.RestartNeeded),
+		"restart_needed": nonNil(o.RestartNeeded), "settings": settingKeys(o.Settings),
 	})
 	a.log.Info("config reload applying", "changes", o.summary())
 	for _, w := range plan.removed {
@@ -402,44 +408,6 @@ func (a *Arbiter) refile(rolledBack map[string]string, prev, filed map[string]co
 			delete(a.filed, key)
 		}
 	}
-}
-
-// applySettings takes the [arbiter] settings of an accepted config, and
-// hands the config to Options.OnConfig for the rest. stats_interval,
-// event_history (the event bus's history, resized) and max_processes
-// (read from a.cfg by every incr, set and add) apply at once; the endpoints, allow_remote (which guards the control
-// endpoint bound at start) and log_format keep their old value. It returns
-// the changed settings that need a restart, sorted.
-func (a *Arbiter) applySettings(cfg *configs.Config) []string {
-	old, next := a.cfg.Arbiter, &cfg.Arbiter
-	var restart []string
-	keep := func(key string, changed bool, restore func()) {
-		if changed {
-			restart = append(restart, "arbiter."+key)
-			restore()
-		}
-	}
-	keep("endpoint", next.Endpoint != old.Endpoint, func() { next.Endpoint = old.Endpoint })
-	keep("pubsub_endpoint", next.PubSubEndpoint != old.PubSubEndpoint, func() { next.PubSubEndpoint = old.PubSubEndpoint })
-	keep("stats_endpoint", next.StatsEndpoint != old.StatsEndpoint, func() { next.StatsEndpoint = old.StatsEndpoint })
-	keep("allow_remote", next.AllowRemote != old.AllowRemote, func() { next.AllowRemote = old.AllowRemote })
-	keep("log_format", next.LogFormat != old.LogFormat, func() { next.LogFormat = old.LogFormat })
-	if next.EventHistory != old.EventHistory {
-		a.bus.KeepHistory(next.EventHistory)
-	}
-	if next.StatsInterval != old.StatsInterval {
-		a.statsEvery.Store(int64(next.StatsInterval))
-		select {
-		case a.statsChanged <- struct{}{}:
-		default:
-		}
-	}
-	a.cfg = cfg
-	if a.opts.OnConfig != nil {
-		restart = append(restart, a.opts.OnConfig(cfg)...)
-	}
-	sort.Strings(restart)
-	return restart
 }
 
 type update struct {

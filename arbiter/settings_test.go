@@ -191,3 +191,31 @@ func TestReloadConfigAppliesStatsInterval(t *testing.T) {
 		t.Fatalf("no stats published within %v of stats_interval changing from 1h to 10ms", hang)
 	}
 }
+
+// TestReloadReportsAppliedArbiterSettings: a reload that changed and
+// applied max_processes and stats_interval answered and logged "no
+// change", and said nothing of the workers already over the new
+// max_processes. The reply lists them in settings (a field poold adds),
+// the log gives old and new values and warns.
+func TestReloadReportsAppliedArbiterSettings(t *testing.T) {
+	web := testWatcher("web", "sleep", 1)
+	cfg := &configs.Config{Arbiter: configs.DefaultArbiter(), Watchers: []configs.Watcher{web}}
+	next := *cfg
+	next.Arbiter.MaxProcesses = 2
+	next.Arbiter.StatsInterval = cfg.Arbiter.StatsInterval + 4*time.Second
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
+	h.do("incr", map[string]any{"name": "web", "nb": 2, "waiting": true})
+	r := h.do("reloadconfig", map[string]any{"waiting": true})
+	if got := fmt.Sprint(r["settings"]); got != "[arbiter.max_processes arbiter.stats_interval]" {
+		t.Errorf("reply settings %s, want [arbiter.max_processes arbiter.stats_interval] (reply %v)", got, r)
+	}
+	log := h.log.String()
+	want := fmt.Sprintf(`config reloaded: changes="arbiter: max_processes %d -> 2, stats_interval %s -> %s"`,
+		cfg.Arbiter.MaxProcesses, cfg.Arbiter.StatsInterval, next.Arbiter.StatsInterval)
+	if !strings.Contains(log, want) {
+		t.Errorf("log does not say %s", want)
+	}
+	if !strings.Contains(log, "[WARN]  config reload: more workers run than the new arbiter.max_processes allows") || !strings.Contains(log, "workers=3 max_processes=2") {
+		t.Errorf("log does not warn that 3 workers run over max_processes 2")
+	}
+}

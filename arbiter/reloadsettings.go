@@ -1,0 +1,93 @@
+package arbiter
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/poold/poold/configs"
+)
+
+// settingChange is an [arbiter] setting a reload changed and applied at
+// once: its key ("arbiter.max_processes") and old and new values.
+type settingChange struct{ Key, From, To string }
+
+// settingKeys lists the keys of changes, for the reply.
+func settingKeys(changes []settingChange) []string {
+	keys := make([]string, 0, len(changes))
+	for _, c := range changes {
+		keys = append(keys, c.Key)
+	}
+	return nonNil(keys)
+}
+
+// settingsSummary is "" without a change, else e.g.
+// "arbiter: max_processes 8192 -> 4, stats_interval 1s -> 5s".
+func settingsSummary(changes []settingChange) string {
+	if len(changes) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(changes))
+	for _, c := range changes {
+		parts = append(parts, fmt.Sprintf("%s %s -> %s", strings.TrimPrefix(c.Key, "arbiter."), c.From, c.To))
+	}
+	return "arbiter: " + strings.Join(parts, ", ")
+}
+
+// applySettings takes the [arbiter] settings of an accepted config, and
+// hands the config to Options.OnConfig for the rest. stats_interval,
+// event_history (the event bus's history, resized) and max_processes
+// (read from a.cfg by every incr, set and add) apply at once, and are
+// returned as applied, sorted; the endpoints, allow_remote (which guards
+// the control endpoint bound at start) and log_format keep their old
+// value. It returns the changed settings that need a restart, sorted.
+func (a *Arbiter) applySettings(cfg *configs.Config) (restart []string, applied []settingChange) {
+	old, next := a.cfg.Arbiter, &cfg.Arbiter
+	keep := func(key string, changed bool, restore func()) {
+		if changed {
+			restart = append(restart, "arbiter."+key)
+			restore()
+		}
+	}
+	keep("endpoint", next.Endpoint != old.Endpoint, func() { next.Endpoint = old.Endpoint })
+	keep("pubsub_endpoint", next.PubSubEndpoint != old.PubSubEndpoint, func() { next.PubSubEndpoint = old.PubSubEndpoint })
+	keep("stats_endpoint", next.StatsEndpoint != old.StatsEndpoint, func() { next.StatsEndpoint = old.StatsEndpoint })
+	keep("allow_remote", next.AllowRemote != old.AllowRemote, func() { next.AllowRemote = old.AllowRemote })
+	keep("log_format", next.LogFormat != old.LogFormat, func() { next.LogFormat = old.LogFormat })
+	if next.EventHistory != old.EventHistory {
+		a.bus.KeepHistory(next.EventHistory)
+		applied = append(applied, settingChange{"arbiter.event_history", fmt.Sprint(old.EventHistory), fmt.Sprint(next.EventHistory)})
+	}
+	if next.MaxProcesses != old.MaxProcesses {
+		applied = append(applied, settingChange{"arbiter.max_processes", fmt.Sprint(old.MaxProcesses), fmt.Sprint(next.MaxProcesses)})
+		a.warnOverCeiling(next.MaxProcesses)
+	}
+	if next.StatsInterval != old.StatsInterval {
+		a.statsEvery.Store(int64(next.StatsInterval))
+		select {
+		case a.statsChanged <- struct{}{}:
+		default:
+		}
+		applied = append(applied, settingChange{"arbiter.stats_interval", old.StatsInterval.String(), next.StatsInterval.String()})
+	}
+	a.cfg = cfg
+	if a.opts.OnConfig != nil {
+		restart = append(restart, a.opts.OnConfig(cfg)...)
+	}
+	sort.Strings(restart)
+	return restart, applied
+}
+
+// warnOverCeiling warns when more workers run than a new
+// arbiter.max_processes allows: poold stops none of them, but refuses
+// every incr, set and add that would add one.
+func (a *Arbiter) warnOverCeiling(limit int) {
+	running := 0
+	for _, w := range a.watchers {
+		running += len(w.Pids())
+	}
+	if running > limit {
+		a.log.Warn("config reload: more workers run than the new arbiter.max_processes allows; none is stopped, but incr, set and add that add workers are refused until they are fewer (decr or stop some, or raise arbiter.max_processes and reload)",
+			"workers", running, "max_processes", limit)
+	}
+}
