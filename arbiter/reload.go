@@ -320,9 +320,13 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 		// starting.
 		a.startInOrder(a.withDeps(a.sortList(started)), func() {
 			whenAllSettled(append(touched, started...), func() {
-				if err := closeRemoved(); err != nil {
-					a.log.Warn("closing sockets removed from the config", "error", err)
-				}
+				// After the workers of watchers still leaving (an earlier
+				// reload's, or rm's) too: they may use them.
+				whenAllSettled(a.stillLeaving(), func() {
+					if err := closeRemoved(); err != nil {
+						a.log.Warn("closing sockets removed from the config", "error", err)
+					}
+				})
 				o := a.rolledBack(o, touched, failed)
 				o.NotStarted = notStarted(started)
 				a.refile(o.RolledBack, prevFiled, filed)

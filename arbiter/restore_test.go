@@ -3,6 +3,8 @@ package arbiter
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -146,4 +148,36 @@ func TestReloadRestoresAWatcherRmIsRemoving(t *testing.T) {
 		t.Fatalf("rm stub: %v", r)
 	}
 	newPids(t, h, "stub", 2, old)
+}
+
+// TestReloadClosesASocketAfterTheWatchersLeaving: a socket a reload
+// removes is closed (a unix one's file unlinked) only once the watchers
+// still leaving through an earlier reload, which may use it, have
+// stopped, as it is after the watchers the reload itself removes.
+func TestReloadClosesASocketAfterTheWatchersLeaving(t *testing.T) {
+	keep := testWatcher("keep", "sleep", 1)
+	u := configs.DefaultSocket("u")
+	u.Family, u.Host, u.Path = "unix", "", filepath.Join(t.TempDir(), "u.sock")
+	stub := stubbornOn("stub", "s", 1)
+	stub.Sockets = []string{"s", "u"}
+	full := configs.Config{Sockets: []configs.Socket{tcpSocket("s"), u}, Watchers: []configs.Watcher{keep, stub}}
+	next := full
+	h := start(t, &full, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
+	old := answering(t, h, "s", 1)
+
+	next.Watchers = []configs.Watcher{keep}
+	h.do("reloadconfig", nil)
+	h.waitStatus("stub", "stopping")
+	next.Sockets = []configs.Socket{tcpSocket("s")}
+	if r := h.do("reloadconfig", map[string]any{"waiting": true}); fmt.Sprint(r["sockets"].(map[string]any)["removed"]) != "[u]" {
+		t.Fatalf("reload removing socket u: %v", r)
+	}
+	if _, err := os.Stat(u.Path); err != nil {
+		t.Errorf("socket u closed while stub, leaving, still uses it: %v", err)
+	}
+	killAll(t, old)
+	proctest.Eventually(t, "socket u's file removed once stub stopped", func() bool {
+		_, err := os.Stat(u.Path)
+		return os.IsNotExist(err)
+	})
 }

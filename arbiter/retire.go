@@ -64,3 +64,12 @@ func (a *Arbiter) staying() map[string]configs.Watcher {
 	}
 	return out
 }
+
+// stillLeaving lists the watchers on their way out.
+func (a *Arbiter) stillLeaving() []*watcher.Watcher {
+	out := make([]*watcher.Watcher, 0, len(a.leaving))
+	for w := range a.leaving {
+		out = append(out, w)
+	}
+	return out
+}
