@@ -22,6 +22,11 @@ type Config struct {
 	Web      Web
 	Sockets  []Socket  // sorted by name
 	Watchers []Watcher // sorted by priority (high first), then name
+	// Warnings are lines ("configs: FILE: ...") about things Load let
+	// pass but the user should hear of, such as an override variable of
+	// a watcher the file does not define. Not part of the config itself:
+	// an upgrade does not hand them over.
+	Warnings []string `json:"-"`
 }
 
 // Arbiter is the [arbiter] section.

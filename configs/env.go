@@ -94,7 +94,10 @@ func sectionKeys(sec string) []string {
 // ("KEY=VALUE" strings; the first of a name counts, as for os.Getenv).
 // Values stay text (envValue) until decoded as the key's type, so case and
 // '$' are kept. A POOLD_* variable that names no key and is not reserved
-// is a problem: a typo must not pass unnoticed.
+// is a problem: a typo must not pass unnoticed. One shaped as an override
+// of a socket or watcher the file does not define is a warning instead:
+// poold's environment is fixed at its start, so a problem would refuse
+// every reload that removes or renames that socket or watcher.
 //
 // It returns the keys it set ("arbiter.endpoint", "watchers.web.cmd") and
 // the variable that set each, for creditEnv.
@@ -110,7 +113,11 @@ func applyEnv(ps *problems, tree map[string]any, environ []string) map[string]st
 		}
 		seen[name] = true
 		ts, ok := targets[name]
-		if !ok && !reservedEnv[name] {
+		switch {
+		case ok || reservedEnv[name]:
+		case absentName(name) != nil:
+			ps.warn("", "environment variable %s: %s", name, absentNameMsg(name, targets, tree))
+		default:
 			unknown = append(unknown, name)
 		}
 		if keys := ambiguous(ts); keys != "" {
@@ -219,8 +226,71 @@ func unknownEnvMsg(name string, targets map[string][]envTarget, tree map[string]
 		strings.ToUpper(strings.Join(sections, ", ")))
 }
 
+// absentTarget is what a variable POOLD_<SEC>_<NAME>_<KEY> names: a key
+// of a socket or watcher.
+type absentTarget struct{ sec, name, key string }
+
+// absentName returns what name would override if the file defined a
+// socket or watcher of that name: the longest key of the section that
+// ends it, after a non-empty name; nil when it has no such shape (a
+// mistyped key).
+func absentName(name string) *absentTarget {
+	rest := strings.TrimPrefix(name, "POOLD_")
+	for _, sec := range []string{"sockets", "watchers"} {
+		after, ok := strings.CutPrefix(rest, strings.ToUpper(sec)+"_")
+		if !ok {
+			continue
+		}
+		key := ""
+		for _, k := range sectionKeys(sec) {
+			suffix := "_" + strings.ToUpper(k)
+			if strings.HasSuffix(after, suffix) && len(after) > len(suffix) && len(k) > len(key) {
+				key = k
+			}
+		}
+		if key == "" {
+			return nil
+		}
+		given := strings.TrimSuffix(after, "_"+strings.ToUpper(key))
+		return &absentTarget{sec, strings.ToLower(given), key}
+	}
+	return nil
+}
+
+// absentNameMsg says that the override name of a socket or watcher the
+// file does not define is ignored, with the variable of a defined one
+// whose name is close (a typo), and how to be rid of it.
+func absentNameMsg(name string, targets map[string][]envTarget, tree map[string]any) string {
+	a := absentName(name)
+	what := strings.TrimSuffix(a.sec, "s")
+	all, _ := tree[a.sec].(map[string]any)
+	names := sortedKeys(all)
+	defined := "the file defines none"
+	if len(names) > 0 {
+		defined = "defined: " + strings.Join(names, ", ")
+	}
+	msg := fmt.Sprintf("ignored: the file has no %s %q (an override never creates a %s; %s)", what, a.name, what, defined)
+	hint, _ := nearest(name, sortedKeys(targets))
+	if hint == "" {
+		envNames := make([]string, len(names))
+		for i, n := range names {
+			envNames[i] = strings.TrimPrefix(envName(n), "POOLD_")
+		}
+		if s := closest(a.name, envNames); s != "" {
+			hint = envName(a.sec, s, a.key)
+		}
+	}
+	if hint != "" {
+		msg += fmt.Sprintf("; did you mean %s?", hint)
+	} else {
+		msg += "."
+	}
+	return msg + " If that " + what + " was removed or renamed, unset the variable where poold is started (poold reads its environment once, at start)"
+}
+
 // unknownNamedMsg explains a variable POOLD_SOCKETS_<after> or
-// POOLD_WATCHERS_<after> that names no key of a section the file defines.
+// POOLD_WATCHERS_<after> that ends in no key of the section (absentName
+// takes those that do).
 func unknownNamedMsg(sec, after string, tree map[string]any) string {
 	what := strings.TrimSuffix(sec, "s")
 	all, _ := tree[sec].(map[string]any)
@@ -229,30 +299,13 @@ func unknownNamedMsg(sec, after string, tree map[string]any) string {
 	if len(names) > 0 {
 		defined = "defined: " + strings.Join(names, ", ")
 	}
-	envNames := make([]string, len(names))
-	for i, n := range names {
-		envNames[i] = strings.TrimPrefix(envName(n), "POOLD_")
-		if k, ok := strings.CutPrefix(after, envNames[i]+"_"); ok {
+	for _, n := range names {
+		if k, ok := strings.CutPrefix(after, strings.TrimPrefix(envName(n), "POOLD_")+"_"); ok {
 			return unknownKeyEnvMsg(sec, n, k)
 		}
 	}
-	key := ""
-	for _, k := range sectionKeys(sec) {
-		suffix := "_" + strings.ToUpper(k)
-		if strings.HasSuffix(after, suffix) && len(after) > len(suffix) && len(k) > len(key) {
-			key = k
-		}
-	}
-	if key == "" {
-		return fmt.Sprintf("names no key of a %s (the form is POOLD_%s_<NAME>_<KEY>, NAME a %s of the file: %s)",
-			what, strings.ToUpper(sec), what, defined)
-	}
-	given := strings.TrimSuffix(after, "_"+strings.ToUpper(key))
-	msg := fmt.Sprintf("the file has no %s %q (an override never creates a %s; %s)", what, strings.ToLower(given), what, defined)
-	if s := closest(given, envNames); s != "" {
-		msg += fmt.Sprintf("; did you mean %s?", envName(sec, s, key))
-	}
-	return msg
+	return fmt.Sprintf("names no key of a %s (the form is POOLD_%s_<NAME>_<KEY>, NAME a %s of the file: %s)",
+		what, strings.ToUpper(sec), what, defined)
 }
 
 // unknownKeyEnvMsg explains an override of [sec] or [sec.name] whose key

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,14 +18,6 @@ func TestEnvUnknown(t *testing.T) {
 	}{
 		{[]string{"POOLD_WATCHERS_WEB_NUMPROCESS=3"}, []string{
 			"configs: testdata/env.toml: environment variable POOLD_WATCHERS_WEB_NUMPROCESS: names no config key; did you mean POOLD_WATCHERS_WEB_NUMPROCESSES?"}},
-		{[]string{"POOLD_WATCHERS_NOPE_CMD=x"}, []string{
-			`environment variable POOLD_WATCHERS_NOPE_CMD: the file has no watcher "nope" (an override never creates a watcher; defined: my-app, web)`}},
-		{[]string{"POOLD_WATCHERS_MYAPP_CMD=x"}, []string{
-			`POOLD_WATCHERS_MYAPP_CMD: names no config key; did you mean POOLD_WATCHERS_MY_APP_CMD?`}},
-		{[]string{"POOLD_WATCHERS_MY_APPS_READY_TIMEOUT=1s"}, []string{
-			`POOLD_WATCHERS_MY_APPS_READY_TIMEOUT: names no config key; did you mean POOLD_WATCHERS_MY_APP_READY_TIMEOUT?`}},
-		{[]string{"POOLD_SOCKETS_API_PORT=1"}, []string{
-			`POOLD_SOCKETS_API_PORT: the file has no socket "api" (an override never creates a socket; defined: web)`}},
 		{[]string{"POOLD_WEB_ADDRES=x"}, []string{`POOLD_WEB_ADDRES: names no config key; did you mean POOLD_WEB_ADDRESS?`}},
 		{[]string{"POOLD_SOCKETS_WEB_HOTS=x"}, []string{`did you mean POOLD_SOCKETS_WEB_HOST?`}},
 		{[]string{"POOLD_LOG_LEVEL=debug"}, []string{`POOLD_LOG_LEVEL: names no config key; did you mean POOLD_ARBITER_LOG_LEVEL (key log_level of [arbiter])?`}},
@@ -33,7 +26,7 @@ func TestEnvUnknown(t *testing.T) {
 		{[]string{"POOLD_WATCHERS_MY_APP_NUMPROCS=2"}, []string{`POOLD_WATCHERS_MY_APP_NUMPROCS: names no key of [watchers.my-app]; did you mean POOLD_WATCHERS_MY_APP_NUMPROCESSES?`}},
 		{[]string{"POOLD_WATCHERS_COLOUR=red"}, []string{`POOLD_WATCHERS_COLOUR: names no key of a watcher (the form is POOLD_WATCHERS_<NAME>_<KEY>, NAME a watcher of the file: defined: my-app, web)`}},
 		{[]string{"POOLD_FROBNICATE=1"}, []string{`POOLD_FROBNICATE: names no config key (overrides are POOLD_<SECTION>_<KEY> and POOLD_<SECTION>_<NAME>_<KEY>, SECTION one of ARBITER, SOCKETS, WATCHERS, WEB); fix its name or unset it`}},
-		{[]string{"POOLD_WATCHERS_WEB_NUMPROCESS=3", "POOLD_WEB_ADDRES=x", "POOLD_WATCHERS_WEB_NUMPROCESSES=2"}, []string{
+		{[]string{"POOLD_WATCHERS_WEB_NUMPROCESS=3", "POOLD_WEB_ADDRES=x", "POOLD_WATCHERS_WEB_NUMPROCESSES=2", "POOLD_WATCHERS_GONE_CMD=x"}, []string{
 			"POOLD_WATCHERS_WEB_NUMPROCESS:", "POOLD_WEB_ADDRES:"}},
 		// A value refused after decoding still names its variable.
 		{[]string{"POOLD_ARBITER_ENDPOINT=garbage"}, []string{`arbiter.endpoint: must be "ipc://PATH" or "tcp://HOST:PORT", got "garbage" (from environment variable POOLD_ARBITER_ENDPOINT)`}},
@@ -61,6 +54,44 @@ func TestEnvUnknown(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestEnvAbsentNameWarns: an override shaped as one of a socket or
+// watcher the file does not define (removed or renamed since poold
+// started with it in its environment, or mistyped) is ignored with a
+// warning naming the variable, not a problem: it used to make every
+// reload that removed that watcher fail until poold restarted.
+func TestEnvAbsentNameWarns(t *testing.T) {
+	const tail = " If that %s was removed or renamed, unset the variable where poold is started (poold reads its environment once, at start)"
+	for _, tc := range []struct{ env, want string }{
+		{"POOLD_WATCHERS_NOPE_NUMPROCESSES=2",
+			`configs: testdata/env.toml: environment variable POOLD_WATCHERS_NOPE_NUMPROCESSES: ignored: the file has no watcher "nope" (an override never creates a watcher; defined: my-app, web).` + fmt.Sprintf(tail, "watcher")},
+		{"POOLD_WATCHERS_WEB2_NUMPROCESSES=2",
+			`POOLD_WATCHERS_WEB2_NUMPROCESSES: ignored: the file has no watcher "web2" (an override never creates a watcher; defined: my-app, web); did you mean POOLD_WATCHERS_WEB_NUMPROCESSES?` + fmt.Sprintf(tail, "watcher")},
+		{"POOLD_WATCHERS_MYAPP_CMD=x", `the file has no watcher "myapp" (an override never creates a watcher; defined: my-app, web); did you mean POOLD_WATCHERS_MY_APP_CMD?`},
+		{"POOLD_WATCHERS_MY_APPS_READY_TIMEOUT=1s", `the file has no watcher "my_apps" (an override never creates a watcher; defined: my-app, web); did you mean POOLD_WATCHERS_MY_APP_READY_TIMEOUT?`},
+		// A removed watcher whose name begins with a defined one's.
+		{"POOLD_WATCHERS_WEB_LOG_NUMPROCESSES=2", `POOLD_WATCHERS_WEB_LOG_NUMPROCESSES: ignored: the file has no watcher "web_log"`},
+		{"POOLD_SOCKETS_API_PORT=1",
+			`POOLD_SOCKETS_API_PORT: ignored: the file has no socket "api" (an override never creates a socket; defined: web).` + fmt.Sprintf(tail, "socket")},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			k, v, _ := strings.Cut(tc.env, "=")
+			t.Setenv(k, v)
+			cfg, err := Load("testdata/env.toml")
+			if err != nil {
+				t.Fatalf("Load: %v; want the variable ignored with a warning", err)
+			}
+			if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], tc.want) {
+				t.Fatalf("warnings %q; want one containing %q", cfg.Warnings, tc.want)
+			}
+			for _, w := range cfg.Watchers {
+				if w.NumProcesses != 1 || w.Cmd != "/bin/true" {
+					t.Errorf("watcher %s changed by %s: numprocesses %d, cmd %q", w.Name, k, w.NumProcesses, w.Cmd)
 				}
 			}
 		})

@@ -88,13 +88,29 @@ func visible(s string) string {
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-// problems collects Problems while decoding and validating.
+// problems collects Problems while decoding and validating, and warnings:
+// things worth saying that do not stop the config from loading.
 type problems struct {
-	list []Problem
+	list     []Problem
+	warnings []Problem
 }
 
 func (ps *problems) add(key, format string, args ...any) {
 	ps.list = append(ps.list, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (ps *problems) warn(key, format string, args ...any) {
+	ps.warnings = append(ps.warnings, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// warningLines renders the warnings for file, one line each, as Error
+// renders problems; nil when there are none.
+func (ps *problems) warningLines(file string) []string {
+	var out []string
+	for _, w := range ps.warnings {
+		out = append(out, w.render(file, ""))
+	}
+	return out
 }
 
 // has reports whether a problem was already recorded for key.

@@ -67,6 +67,7 @@ func Load(path string) (*Config, error) {
 	if err := ps.err(path); err != nil {
 		return nil, err
 	}
+	cfg.Warnings = ps.warningLines(path)
 	return cfg, nil
 }
 

@@ -22,5 +22,6 @@ func FromTree(path string, tree map[string]any) (*Config, error) {
 	if err := ps.err(path); err != nil {
 		return nil, err
 	}
+	cfg.Warnings = ps.warningLines(path)
 	return cfg, nil
 }

@@ -58,3 +58,21 @@ health_cmd = "/nonexistent/poold-check --pid $POOLD_PID"
 		t.Errorf("want exactly the 3 problems above, got:\n%s", errb.String())
 	}
 }
+
+// TestCheckWarnsOfAnOverrideOfNoWatcher: --check passes a file beside an
+// override of a watcher it does not define, and prints the warning once.
+func TestCheckWarnsOfAnOverrideOfNoWatcher(t *testing.T) {
+	t.Setenv("POOLD_WATCHERS_WEBB_NUMPROCESSES", "2")
+	path := writeConfig(t, t.TempDir(), "[watchers.web]\ncmd = \"sleep 1\"\n")
+	var out, errb bytes.Buffer
+	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 0 {
+		t.Fatalf("--check: exit %d, want 0; stdout %q stderr %q", code, out.String(), errb.String())
+	}
+	want := "poold: warning: configs: " + path + `: environment variable POOLD_WATCHERS_WEBB_NUMPROCESSES: ignored: the file has no watcher "webb" (an override never creates a watcher; defined: web); did you mean POOLD_WATCHERS_WEB_NUMPROCESSES?`
+	if !strings.HasPrefix(errb.String(), want) || strings.Count(errb.String(), "\n") != 1 {
+		t.Errorf("--check stderr:\n%s\nwant one line starting %q", errb.String(), want)
+	}
+	if !strings.HasSuffix(out.String(), ": ok (0 sockets, 1 watchers)\n") {
+		t.Errorf("--check stdout %q, want ok", out.String())
+	}
+}

@@ -71,20 +71,28 @@ func translateFile(path string) (doc *translate.Doc, ok bool, err error) {
 // loadConfig loads CONFIG in any format poold runs: its own (TOML, YAML,
 // JSON) or a Circus or supervisord file, translated. Notes on options
 // that did not map go to notes (one line each); with strict they are an
-// error instead.
+// error instead. The config's own warnings (configs.Config.Warnings) go
+// to notes too.
 func loadConfig(path string, strict bool, notes io.Writer) (*configs.Config, error) {
 	doc, foreign, err := translateFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if !foreign {
-		return configs.Load(path)
+	var cfg *configs.Config
+	if foreign {
+		cfg, err = doc.Config(strict)
+	} else {
+		cfg, err = configs.Load(path)
 	}
-	cfg, err := doc.Config(strict)
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range doc.Warnings() {
+	if foreign {
+		for _, n := range doc.Warnings() {
+			fmt.Fprintln(notes, "poold: warning:", n)
+		}
+	}
+	for _, n := range cfg.Warnings {
 		fmt.Fprintln(notes, "poold: warning:", n)
 	}
 	return cfg, nil

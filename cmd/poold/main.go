@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -134,13 +135,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return checkOnly(o, cfg, stdout)
 	}
 	o.override(cfg)
-	load := func() (*configs.Config, error) {
-		c, err := loadConfig(o.path, o.strict, io.Discard)
-		if err == nil {
-			o.override(c)
-		}
-		return c, err
-	}
 	if hclog.LevelFromString(cfg.Arbiter.LogLevel) == hclog.NoLevel {
 		return usageError{fmt.Sprintf("--log-level %q: use trace, debug, info, warn or error", cfg.Arbiter.LogLevel)}
 	}
@@ -166,7 +160,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// while the rest serve. A reload leaves them be until they change.
 		log.Warn("starting with watchers that cannot start as configured (poold --check reports the same); they retry with backoff", "problems", err)
 	}
-	return serve(ctx, cfg, o.path, load, log, logs)
+	return serve(ctx, cfg, o.path, o.reloader(cfg, log), log, logs)
+}
+
+// reloader returns what a reload calls to read CONFIG again. A config
+// warning is logged the first time a reload meets it (those of the start
+// were printed then): the environment an override warning is about stays
+// as it is until poold restarts, and would otherwise be logged by every
+// reload.
+func (o cmdline) reloader(start *configs.Config, log hclog.Logger) func() (*configs.Config, error) {
+	var mu sync.Mutex // reloads may overlap (SIGHUP, reloadconfig)
+	said := map[string]bool{}
+	if start != nil {
+		for _, w := range start.Warnings {
+			said[w] = true
+		}
+	}
+	return func() (*configs.Config, error) {
+		c, err := loadConfig(o.path, o.strict, io.Discard)
+		if err != nil {
+			return c, err
+		}
+		o.override(c)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, w := range c.Warnings {
+			if !said[w] {
+				said[w] = true
+				log.Warn("config reload warning", "warning", w)
+			}
+		}
+		return c, nil
+	}
 }
 
 // cmdline is poold's command line: CONFIG and its flags.

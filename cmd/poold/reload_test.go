@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -151,5 +152,47 @@ cmd = "/nonexistent/poold-test/not-deployed-yet"
 	r, err := c.Do(ctx, arbiter.Request{Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	if err != nil || r["status"] != "ok" {
 		t.Fatalf("reloadconfig scaling web: %v %v, want ok", r, err)
+	}
+}
+
+// TestReloadRemovesAWatcherItsEnvironmentOverrides: poold started with
+// POOLD_WATCHERS_W2_NUMPROCESSES in its environment (as a systemd unit's
+// Environment= would), then w2 leaves the file. The reload applies, the
+// override is ignored with one warning naming it, however many reloads
+// follow; it used to refuse every reload until poold restarted.
+func TestReloadRemovesAWatcherItsEnvironmentOverrides(t *testing.T) {
+	const both = `
+[arbiter]
+ENDPOINTS
+[watchers.web]
+cmd = "/bin/sleep 1000"
+[watchers.w2]
+cmd = "/bin/sleep 1000"
+`
+	t.Setenv("POOLD_WATCHERS_W2_NUMPROCESSES", "2")
+	p := startPoold(t, both)
+	p.waitLog(`poold started`, 1)
+	writeConfig(t, p.dir, strings.TrimSuffix(both, "[watchers.w2]\ncmd = \"/bin/sleep 1000\"\n"))
+	c, err := controller.DialContext(context.Background(), "ipc://"+p.dir+"/c.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	for i := range 2 {
+		r, err := c.Do(ctx, arbiter.Request{Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+		if err != nil || r["status"] != "ok" {
+			t.Fatalf("reloadconfig %d without w2: %v %v, want ok", i+1, r, err)
+		}
+	}
+	r, err := c.Do(ctx, arbiter.Request{Command: "list"})
+	if err != nil || fmt.Sprint(r["watchers"]) != "[web]" {
+		t.Fatalf("list after the reloads: %v %v, want watchers [web]", r, err)
+	}
+	warn := `config reload warning: warning=".*environment variable POOLD_WATCHERS_W2_NUMPROCESSES: ignored: the file has no watcher \\"w2\\"`
+	p.waitLog(warn, 1)
+	if n := len(regexp.MustCompile(warn).FindAllString(p.log.String(), -1)); n != 1 {
+		t.Errorf("the warning was logged %d times over two reloads, want once", n)
 	}
 }
