@@ -60,6 +60,9 @@ func Load(path string) (*Config, error) {
 	tree := rawTree(v)
 	ps := &problems{}
 	caseProblems(ps, data, format)
+	if format == "json" {
+		jsonDuplicates(ps, data)
+	}
 	fromEnv := applyEnv(ps, tree, os.Environ())
 	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
 	cfg.Path = path

@@ -138,6 +138,15 @@ func TestLoadBad(t *testing.T) {
 			`watchers.b: is spelled "B" and "b"`,
 			`watchers: is spelled "Watchers" and "watchers"`,
 		}, 4},
+		// encoding/json keeps the last of two equal keys; TOML and YAML
+		// refuse them, and so does Load.
+		{"bad_duplicate_keys.json", []string{
+			`configs: testdata/bad_duplicate_keys.json:2:65: watchers.a.numprocesses: key "numprocesses" is given again here (first at line 2, column 46): JSON keeps only the last, silently dropping the first; remove one or merge them`,
+			`bad_duplicate_keys.json:3:70: watchers.a.rlimits.nofile: key "nofile" is given again here (first at line 3, column 56)`,
+			`bad_duplicate_keys.json:5:2: watchers: key "watchers" is given again here (first at line 2, column 2)`,
+			`bad_duplicate_keys.json:5:76: watchers.b.args[1].a\": key "a\\\"" is given again here (first at line 5, column 64)`,
+			`bad_duplicate_keys.json: watchers.b.args[1]: must be a string, got a table`,
+		}, 5},
 		{"bad_cmd_split.toml", []string{
 			`watchers.a.cmd: command has an unterminated ' quote (got "/opt/my app/bin/server 'oops"): cmd is split into words like a shell: quote a path that contains spaces, and escape a literal quote or backslash with \`,
 			`watchers.b.cmd: command ends with a lone backslash (got "server --flag \\")`,

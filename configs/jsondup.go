@@ -1,0 +1,95 @@
+package configs
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// jsonFrame is one object or array open while jsonDuplicates walks a file.
+type jsonFrame struct {
+	path   string
+	object bool
+	index  int               // array: the next element's index
+	key    string            // object: the key whose value comes next ("" = none)
+	keyAt  map[string][2]int // object: each key given so far, at its line and column
+}
+
+// jsonDuplicates reports each key given twice in one JSON object of data
+// (a file viper has parsed, so well-formed): encoding/json keeps the last
+// and drops the first without a word, where TOML and YAML refuse the
+// file. The problem names the key path and the line of the repeat.
+func jsonDuplicates(ps *problems, data []byte) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var stack []*jsonFrame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return // the end, or a file viper would have refused
+		}
+		var top *jsonFrame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if s, ok := tok.(string); ok && top != nil && top.object && top.key == "" {
+			line, col := keyPosition(data, dec.InputOffset())
+			top.key = strings.ToLower(s)
+			if first, seen := top.keyAt[s]; seen {
+				ps.list = append(ps.list, Problem{Key: joinKey(top.path, top.key), Line: line, Column: col,
+					Msg: fmt.Sprintf("key %q is given again here (first at line %d, column %d): JSON keeps only the last, silently dropping the first; remove one or merge them", s, first[0], first[1])})
+			} else {
+				top.keyAt[s] = [2]int{line, col}
+			}
+			continue
+		}
+		if tok == json.Delim('}') || tok == json.Delim(']') {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		// tok is a value, or opens one.
+		path := ""
+		if top != nil {
+			path = top.valuePath()
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &jsonFrame{path: path, object: true, keyAt: map[string][2]int{}})
+		case json.Delim('['):
+			stack = append(stack, &jsonFrame{path: path})
+		}
+	}
+}
+
+// valuePath returns the key path of the value that comes next in f and
+// moves f past it.
+func (f *jsonFrame) valuePath() string {
+	if f.object {
+		p := joinKey(f.path, f.key)
+		f.key = ""
+		return p
+	}
+	p := fmt.Sprintf("%s[%d]", f.path, f.index)
+	f.index++
+	return p
+}
+
+// keyPosition is the 1-based line and column of the JSON string that ends
+// just before offset end (its opening quote).
+func keyPosition(data []byte, end int64) (int, int) {
+	start := int(end) - 1 // the closing quote
+	for start--; start >= 0; start-- {
+		if data[start] != '"' {
+			continue
+		}
+		backslashes := 0
+		for i := start - 1; i >= 0 && data[i] == '\\'; i-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			break
+		}
+	}
+	before := data[:max(start, 0)]
+	return bytes.Count(before, []byte("\n")) + 1, start - bytes.LastIndexByte(before, '\n')
+}
