@@ -58,7 +58,7 @@ type envTarget struct{ sec, name, key string }
 // envTargets maps every override variable to the keys it sets: every key
 // of [arbiter] and [web] (all have defaults), and every key of each socket
 // and watcher the file defines. Two names that differ only in '.', '-' and
-// '_' share their variables.
+// '_' share their variables (applyEnv refuses those).
 func envTargets(tree map[string]any) map[string][]envTarget {
 	out := map[string][]envTarget{}
 	for _, sec := range []string{"arbiter", "web"} {
@@ -120,8 +120,8 @@ func applyEnv(ps *problems, tree map[string]any, environ []string) map[string]st
 		default:
 			unknown = append(unknown, name)
 		}
-		if keys := ambiguous(ts); keys != "" {
-			ps.add("", "environment variable %s: sets %s, which end alike; set the key in the file instead, or rename a watcher or socket", name, keys)
+		if msg := ambiguous(ts); msg != "" {
+			ps.add("", "environment variable %s: %s", name, msg)
 			continue
 		}
 		for _, t := range ts {
@@ -156,21 +156,30 @@ func (ps *problems) creditEnv(from map[string]string) {
 	}
 }
 
-// ambiguous names the keys of ts when a variable reaches different keys
-// of different watchers or sockets (POOLD_WATCHERS_WEB_LOG_MAX_AGE:
-// web's log_max_age and web_log's max_age); "" when it sets one key,
-// or the same key of names that differ only in '.', '-' and '_'.
+// ambiguous says why a variable that reaches more than one key (ts) is
+// refused; "" when it reaches one. It may reach different keys of
+// different watchers or sockets (POOLD_WATCHERS_WEB_LOG_MAX_AGE: web's
+// log_max_age and web_log's max_age), or one key of several whose names
+// differ only in '.', '-' and '_' (a-b, a.b, a_b): either way only one
+// was meant, and which is left to guess.
 func ambiguous(ts []envTarget) string {
-	var keys []string
+	if len(ts) < 2 {
+		return ""
+	}
+	keys := make([]string, len(ts))
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		keys[i] = t.fullKey()
+		names[i] = t.name
+	}
 	for _, t := range ts {
 		if t.key != ts[0].key {
-			for _, t := range ts {
-				keys = append(keys, t.fullKey())
-			}
-			return strings.Join(keys, " and ")
+			return fmt.Sprintf("sets %s, which end alike; set the key in the file instead, or rename a watcher or socket", strings.Join(keys, " and "))
 		}
 	}
-	return ""
+	what := strings.TrimSuffix(ts[0].sec, "s")
+	return fmt.Sprintf("would set %s of the %ss %s, whose names all make this variable ('.', '-' and '_' each become '_'), so which one is meant is unclear; set %s in the file instead, or rename all but one of these %ss",
+		ts[0].key, what, quoteList(names), ts[0].key, what)
 }
 
 // setEnvValue sets the key of t in tree, creating [arbiter] or [web] when

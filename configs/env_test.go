@@ -180,3 +180,27 @@ func TestEnvAmbiguous(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvAmbiguousSameKey: with watchers a-b, a.b and a_b,
+// POOLD_WATCHERS_A_B_NUMPROCESSES used to set numprocesses of all three,
+// when the user meant one; it is refused, naming the three. Another
+// watcher's override still applies.
+func TestEnvAmbiguousSameKey(t *testing.T) {
+	t.Setenv("POOLD_WATCHERS_A_B_NUMPROCESSES", "3")
+	_, err := Load("testdata/envsame.toml")
+	want := `configs: testdata/envsame.toml: environment variable POOLD_WATCHERS_A_B_NUMPROCESSES: would set numprocesses of the watchers "a-b", "a.b" and "a_b", whose names all make this variable ('.', '-' and '_' each become '_'), so which one is meant is unclear; set numprocesses in the file instead, or rename all but one of these watchers`
+	if err == nil || err.Error() != want {
+		t.Fatalf("Load: %v; want %q", err, want)
+	}
+	os.Unsetenv("POOLD_WATCHERS_A_B_NUMPROCESSES")
+	t.Setenv("POOLD_WATCHERS_OTHER_NUMPROCESSES", "2")
+	cfg, err := Load("testdata/envsame.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range cfg.Watchers {
+		if want := map[string]int{"other": 2}[w.Name]; w.NumProcesses != max(want, 1) {
+			t.Errorf("watcher %s: numprocesses %d, want %d", w.Name, w.NumProcesses, max(want, 1))
+		}
+	}
+}
