@@ -139,7 +139,7 @@ func decodeConfig(d *decoder, tree map[string]any) *Config {
 		s.present = decodeSection(d, "sockets."+name, socketsRaw.(map[string]any)[name], socketFields, &s.Socket)
 		drafts = append(drafts, s)
 	}
-	validateSockets(d.ps, drafts)
+	checkListeners(d.ps, cfg.Arbiter, cfg.Web, validateSockets(d.ps, drafts))
 	known := map[string]bool{}
 	for _, s := range drafts {
 		cfg.Sockets = append(cfg.Sockets, s.Socket)

@@ -147,6 +147,20 @@ func TestLoadBad(t *testing.T) {
 			`bad_duplicate_keys.json:5:76: watchers.b.args[1].a\": key "a\\\"" is given again here (first at line 5, column 64)`,
 			`bad_duplicate_keys.json: watchers.b.args[1]: must be a string, got a table`,
 		}, 5},
+		// Each pair used to pass, and poold then failed to bind the second.
+		{"bad_listen_overlap.toml", []string{
+			"web.address: has the same address (127.0.0.1:22151) as arbiter.endpoint; give each its own address",
+			"web.metrics_address: has the same address (127.0.0.1:22152) as arbiter.pubsub_endpoint",
+			"sockets.b: its address 0.0.0.0:22110 meets sockets.a's 127.0.0.1:22110 (0.0.0.0 is every IPv4 address), and poold cannot listen on both; give each its own port",
+			"sockets.c: its address localhost:22110 meets sockets.a's 127.0.0.1:22110 (localhost is 127.0.0.1)",
+			"sockets.d: its address [::1]:22153 meets arbiter.stats_endpoint's *:22153 (* is every address, IPv4 and IPv6)",
+			"sockets.e: has the same address (127.0.0.1:22151) as arbiter.endpoint",
+			"sockets.g: its address [::1]:22110 meets sockets.f's [::]:22110 (:: is every IPv6 address)",
+			"sockets.i: has the same address (/tmp/poold-k-x.sock) as sockets.h",
+		}, 8},
+		{"bad_listen_web.toml", []string{
+			"web.metrics_address: its address localhost:22160 meets web.address's 127.0.0.1:22160 (localhost is 127.0.0.1)",
+		}, 1},
 		{"bad_cmd_split.toml", []string{
 			`watchers.a.cmd: command has an unterminated ' quote (got "/opt/my app/bin/server 'oops"): cmd is split into words like a shell: quote a path that contains spaces, and escape a literal quote or backslash with \`,
 			`watchers.b.cmd: command ends with a lone backslash (got "server --flag \\")`,

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -92,17 +91,12 @@ func validateArbiter(ps *problems, a *Arbiter) {
 		key string
 		val *string
 	}{{"arbiter.endpoint", &a.Endpoint}, {"arbiter.pubsub_endpoint", &a.PubSubEndpoint}, {"arbiter.stats_endpoint", &a.StatsEndpoint}}
-	seen := map[string]string{}
-	for _, ep := range eps {
+	for _, ep := range eps { // checkListeners: whether two meet
 		scheme, host, err := parseEndpoint(*ep.val)
 		if err != nil {
 			ps.add(ep.key, "%v", err)
 			continue
 		}
-		if other, dup := seen[*ep.val]; dup {
-			ps.add(ep.key, "%s is already used by %s; each endpoint needs its own address", *ep.val, other)
-		}
-		seen[*ep.val] = ep.key
 		if ep.key == "arbiter.endpoint" && scheme == "tcp" && !isLoopbackHost(host) && !a.AllowRemote {
 			ps.add(ep.key, "%s is refused: it is not a loopback address and the control protocol has no authentication (anyone who can connect can run any command); use an ipc:// endpoint or a 127.0.0.1 address, or set arbiter.allow_remote = true if the network is trusted", *ep.val)
 		}
@@ -143,8 +137,10 @@ type socketDraft struct {
 	present map[string]bool
 }
 
-func validateSockets(ps *problems, drafts []socketDraft) {
-	addrs := map[string]string{} // address -> socket name
+// validateSockets checks each socket alone and returns the addresses of
+// the valid ones, for checkListeners.
+func validateSockets(ps *problems, drafts []socketDraft) []listenAddr {
+	var addrs []listenAddr
 	for i := range drafts {
 		s, has := &drafts[i].Socket, drafts[i].present
 		key := "sockets." + s.Name
@@ -195,20 +191,11 @@ func validateSockets(ps *problems, drafts []socketDraft) {
 			ps.add(key+".host", "%s", hostProblem(s.Host))
 			continue
 		}
-		var addr string
-		if s.Family == "unix" {
-			addr = "unix:" + filepath.Clean(s.Path)
-		} else if s.Port != 0 {
-			addr = net.JoinHostPort(strings.ToLower(s.Host), strconv.Itoa(s.Port))
-		}
-		if addr != "" {
-			if other, dup := addrs[addr]; dup {
-				ps.add(key, "has the same address (%s) as sockets.%s; give each socket its own address", strings.TrimPrefix(addr, "unix:"), other)
-			} else {
-				addrs[addr] = s.Name
-			}
+		if a, ok := socketAddr(*s); ok {
+			addrs = append(addrs, a)
 		}
 	}
+	return addrs
 }
 
 // validateWatcher checks what one field alone cannot: references,

@@ -1,0 +1,55 @@
+package configs
+
+import "testing"
+
+// TestListenDisabledConsole: a disabled console's address is not
+// listened on, so it meets no socket.
+func TestListenDisabledConsole(t *testing.T) {
+	if _, err := Load("testdata/listen_web_disabled.toml"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestListenOverlaps checks pairs of addresses by how Linux and Go bind
+// them: Go's net.Listen on an unspecified host is dual-stack, a poold
+// socket on :: is IPv6 only, localhost is 127.0.0.1.
+func TestListenOverlaps(t *testing.T) {
+	sock := func(host string, port int) listenAddr { return tcpAddr("sockets.s", host, port, false) }
+	listen := func(hostPort string) listenAddr {
+		a, ok := hostPortAddr("web.address", hostPort)
+		if !ok {
+			t.Fatalf("hostPortAddr(%q) not ok", hostPort)
+		}
+		return a
+	}
+	for _, tc := range []struct {
+		name string
+		a, b listenAddr
+		want bool
+	}{
+		{"same ip", sock("127.0.0.1", 80), sock("127.0.0.1", 80), true},
+		{"other port", sock("127.0.0.1", 80), sock("127.0.0.1", 81), false},
+		{"other ip", sock("127.0.0.1", 80), sock("127.0.0.2", 80), false},
+		{"v4 wildcard socket", sock("0.0.0.0", 80), sock("127.0.0.2", 80), true},
+		{"v4 wildcard socket, v6 ip", sock("0.0.0.0", 80), sock("::1", 80), false},
+		{"v6 wildcard socket, v4 wildcard socket", sock("::", 80), sock("0.0.0.0", 80), false},
+		{"v6 wildcard socket, v6 ip", sock("::", 80), sock("::1", 80), true},
+		{"dual listener, v6 ip", listen("0.0.0.0:80"), sock("::1", 80), true},
+		{"dual listener, v6 wildcard socket", listen(":80"), sock("::", 80), true},
+		{"localhost", listen("localhost:80"), sock("127.0.0.1", 80), true},
+		{"localhost, ::1", listen("localhost:80"), sock("::1", 80), false},
+		{"same name", sock("web.internal", 80), sock("WEB.internal", 80), true},
+		{"name, ip", sock("web.internal", 80), sock("10.0.0.1", 80), false},
+		{"name, dual listener", sock("web.internal", 80), listen("[::]:80"), true},
+		{"mapped", sock("::ffff:127.0.0.1", 80), sock("127.0.0.1", 80), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.a.overlaps(tc.b); got != tc.want {
+				t.Errorf("%s overlaps %s: %v, want %v", tc.a.shown, tc.b.shown, got, tc.want)
+			}
+			if got := tc.b.overlaps(tc.a); got != tc.want {
+				t.Errorf("%s overlaps %s: %v, want %v", tc.b.shown, tc.a.shown, got, tc.want)
+			}
+		})
+	}
+}
