@@ -52,7 +52,13 @@ func Load(path string) (*Config, error) {
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		var pe viper.ConfigParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{File: path, Problems: []Problem{syntaxProblem(path, format, pe.Unwrap())}}
+			p := syntaxProblem(path, format, pe.Unwrap())
+			if format == "toml" {
+				if rp, ok := tomlRepeat(data, pe.Unwrap()); ok {
+					p = rp
+				}
+			}
+			return nil, &Error{File: path, Problems: []Problem{p}}
 		}
 		return nil, fmt.Errorf("configs: %s: %w", path, err)
 	}

@@ -106,6 +106,10 @@ func TestLoadBad(t *testing.T) {
 		{"bad_umask.toml", []string{`watchers.app.umask: must be an octal string between "000" and "777"`}, 1},
 		{"bad_variable.toml", []string{`watchers.app.args[1]: unknown variable "widd"`}, 1},
 		{"bad_syntax.toml", []string{"configs: testdata/bad_syntax.toml:3:16: syntax error"}, 1},
+		// go-toml reports these without a position.
+		{"bad_dup_key.toml", []string{"configs: testdata/bad_dup_key.toml:7:3: watchers.web.numprocesses: key numprocesses is given again here (first at line 6, column 1); a key may be set once in a table: remove one or merge them"}, 1},
+		{"bad_dup_table.toml", []string{"configs: testdata/bad_dup_table.toml:7:2: arbiter: table [arbiter] is given again here (first at line 1, column 2); a table may be opened once: merge the two sections"}, 1},
+		{"bad_dup_kind.toml", []string{"configs: testdata/bad_dup_kind.toml:4:2: watchers.web: syntax error: toml: key web should be a table, not a value"}, 1},
 		{"bad_syntax.yaml", []string{"configs: testdata/bad_syntax.yaml:4: syntax error"}, 1},
 		{"bad_syntax.json", []string{"configs: testdata/bad_syntax.json:3:31: syntax error: invalid character '}'"}, 1},
 		{"bad_many.yaml", []string{
