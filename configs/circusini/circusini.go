@@ -132,26 +132,23 @@ func (t *translator) includes() error {
 		return nil
 	}
 	dir := filepath.Dir(t.path)
-	var globs []string
+	type glob struct{ key, pattern string } // key: the option that gave it
+	var globs []glob
 	inc, _ := c.Get("include")
 	for _, f := range strings.Fields(expandCircusEnv(inc, t.environ)) {
-		globs = append(globs, f)
+		globs = append(globs, glob{"include", f})
 	}
 	incDir, _ := c.Get("include_dir")
 	for _, d := range strings.Fields(expandCircusEnv(incDir, t.environ)) {
-		globs = append(globs, filepath.Join(d, "*.ini"))
+		globs = append(globs, glob{"include_dir", filepath.Join(d, "*.ini")})
 	}
 	for _, g := range globs {
-		if !filepath.IsAbs(g) {
-			g = filepath.Join(dir, g)
+		if !filepath.IsAbs(g.pattern) {
+			g.pattern = filepath.Join(dir, g.pattern)
 		}
-		paths, err := filepath.Glob(g)
+		paths, err := filepath.Glob(g.pattern)
 		if err != nil || len(paths) == 0 {
-			key := "include"
-			if strings.HasSuffix(g, "*.ini") {
-				key = "include_dir"
-			}
-			t.warn(t.doc.Section("arbiter"), c, key, fmt.Sprintf("%s matches no file (include paths are relative to the main file's directory, %s)", g, dir))
+			t.warn(t.doc.Section("arbiter"), c, g.key, fmt.Sprintf("%s matches no file (include paths are relative to the main file's directory, %s)", g.pattern, dir))
 			continue
 		}
 		for _, p := range paths {

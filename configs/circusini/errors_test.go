@@ -78,3 +78,36 @@ func TestNameCircusAcceptsPooldNot(t *testing.T) {
 	configError(t, "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[watcher:My App]\ncmd = /bin/sleep 1\n",
 		`PATH:4: [watcher:My App]: bad name "my app": names are 1 to 64 letters, digits, '_', '.' and '-' (Circus accepts it, poold does not); rename the section, e.g. [watcher:my_app], and what refers to it`)
 }
+
+// TestIncludeMatchingNothing: an include glob that matches no file is
+// a warning at the include line, named include (it used to be called
+// include_dir, at the section's line, whenever the glob ended in *.ini);
+// include_dir keeps its own name and line.
+func TestIncludeMatchingNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "circus.ini")
+	ini := "[circus]\nendpoint = tcp://127.0.0.1:22130\npubsub_endpoint = tcp://127.0.0.1:22131\nstats_endpoint = tcp://127.0.0.1:22132\n\ninclude = none/*.ini\ninclude_dir = nodir\n[watcher:a]\ncmd = sleep 10\n"
+	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Translate(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range doc.Warnings() {
+		got = append(got, n.String())
+	}
+	want := []string{
+		path + ":6: [circus] include: " + dir + "/none/*.ini matches no file",
+		path + ":7: [circus] include_dir: " + dir + "/nodir/*.ini matches no file",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("warnings %q; want %d", got, len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("warning %q; want it to start %q", got[i], want[i])
+		}
+	}
+}
