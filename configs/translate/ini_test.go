@@ -103,3 +103,29 @@ respawn = false
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// TestWriteTOMLLowerCasesNames: [watcher:Worker] is written
+// [watchers.worker], the name circusd, supervisord and poold use; two
+// names equal but for case stay as written, so that the error the
+// conversion reports for them matches the output.
+func TestWriteTOMLLowerCasesNames(t *testing.T) {
+	d := &Doc{}
+	d.Section("arbiter").Set("log_level", "info")
+	d.Section("sockets", "Web").Set("port", int64(8000))
+	d.Section("watchers", "Worker").Set("cmd", "sleep 1")
+	d.Section("watchers", "Dup").Set("cmd", "sleep 2")
+	d.Section("watchers", "dup").Set("cmd", "sleep 3")
+	var b bytes.Buffer
+	if err := d.WriteTOML(&b); err != nil {
+		t.Fatal(err)
+	}
+	var headers []string
+	for _, line := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(line, "[") {
+			headers = append(headers, line)
+		}
+	}
+	if got, want := strings.Join(headers, " "), "[arbiter] [sockets.web] [watchers.worker] [watchers.Dup] [watchers.dup]"; got != want {
+		t.Errorf("section headers %s, want %s", got, want)
+	}
+}

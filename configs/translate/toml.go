@@ -20,7 +20,7 @@ func (d *Doc) WriteTOML(w io.Writer) error {
 	}
 	for _, s := range d.Sections {
 		b.WriteString("\n[")
-		for i, p := range s.Path {
+		for i, p := range d.outPath(s) {
 			if i > 0 {
 				b.WriteByte('.')
 			}
@@ -37,6 +37,23 @@ func (d *Doc) WriteTOML(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// outPath is the path WriteTOML gives s: a socket's or watcher's name
+// lower-cased, as the source's own program (circusd, supervisord) and
+// poold's reader take it, so the file says the name poold will use. A
+// name that differs from another one only in case stays as written: the
+// conversion reports the pair, and both must stay visible.
+func (d *Doc) outPath(s *Section) []string {
+	if len(s.Path) != 2 || (s.Path[0] != "sockets" && s.Path[0] != "watchers") {
+		return s.Path
+	}
+	for _, o := range d.Sections {
+		if o != s && len(o.Path) == 2 && o.Path[0] == s.Path[0] && strings.EqualFold(o.Path[1], s.Path[1]) {
+			return s.Path
+		}
+	}
+	return []string{s.Path[0], strings.ToLower(s.Path[1])}
 }
 
 func comment(s string) string {
