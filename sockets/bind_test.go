@@ -428,3 +428,25 @@ func TestAcceptedConnectionsInheritNoDelay(t *testing.T) {
 		t.Errorf("TCP_NODELAY on an accepted connection = %d, %v; want set (Nagle delays keep-alive replies ~40 ms)", v, err)
 	}
 }
+
+// TestUnixPathHints: bind says ENOENT for a directory that exists but
+// takes no files (/proc) as for a missing one, and ENOTDIR under a
+// regular file; the hint tells them apart (it used to say "/proc does not
+// exist").
+func TestUnixPathHints(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/proc/poold-test-x.sock", "directory /proc takes no new files (a virtual file system such as /proc or /sys); choose a path on an ordinary file system"},
+		{filepath.Join(file, "x.sock"), file + " is not a directory; choose a path in a directory"},
+		{filepath.Join(t.TempDir(), "missing", "x.sock"), "missing does not exist; create it first"},
+	} {
+		s, err := Bind([]configs.Socket{{Name: "u", Family: "unix", Path: tc.path, Mode: 0o600}})
+		if err == nil {
+			s.Close()
+		}
+		wantErr(t, err, "sockets: u: bind "+tc.path, tc.want)
+	}
+}

@@ -3,6 +3,7 @@ package sockets
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"syscall"
 
@@ -92,7 +93,7 @@ func sysHint(err error, spec configs.Socket, host string, port int) string {
 		return "this machine does not support that address family; use another host or family"
 	case syscall.ENOENT, syscall.ENOTDIR:
 		if unixSock {
-			return fmt.Sprintf("directory %s does not exist; create it first", filepath.Dir(spec.Path))
+			return noDirHint(filepath.Dir(spec.Path))
 		}
 	case syscall.EROFS:
 		return "the file system is read-only; choose another path"
@@ -100,4 +101,18 @@ func sysHint(err error, spec configs.Socket, host string, port int) string {
 		return "too many open files; raise poold's nofile limit"
 	}
 	return ""
+}
+
+// noDirHint says why a unix socket cannot be created in dir (bind said
+// ENOENT or ENOTDIR): dir is missing, is not a directory, or is one that
+// takes no new files, such as /proc or /sys.
+func noDirHint(dir string) string {
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("directory %s does not exist; create it first", dir)
+	case !fi.IsDir():
+		return fmt.Sprintf("%s is not a directory; choose a path in a directory", dir)
+	}
+	return fmt.Sprintf("directory %s takes no new files (a virtual file system such as /proc or /sys); choose a path on an ordinary file system, such as under /run or /tmp", dir)
 }
