@@ -3,6 +3,7 @@ package configs
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,4 +94,55 @@ func nulIn(ps *problems, key string, v any) {
 			nulIn(ps, joinKey(key, name), x[name])
 		}
 	}
+}
+
+// SocketProblems checks what can be known of the unix sockets of a
+// config (file names it in errors) before poold binds them, so that
+// --check finds what would stop poold at start: a path whose directory
+// is missing, is not a directory or takes no files (/proc, /sys), or a
+// path taken by a file that is not a socket (poold replaces a stale
+// socket file only). Whether poold's user may write there is left to
+// the bind: --check may run as another user.
+func SocketProblems(file string, sockets []Socket) error {
+	ps := &problems{}
+	for _, s := range sockets {
+		if s.Family != "unix" {
+			continue
+		}
+		if msg := socketPathProblem(s.Path); msg != "" {
+			ps.add("sockets."+s.Name+".path", "%s", msg)
+		}
+	}
+	return ps.err(file)
+}
+
+func socketPathProblem(path string) string {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	var fs unix.Statfs_t
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s: directory %s does not exist; create it first, or choose another path", path, dir)
+	case !fi.IsDir():
+		return fmt.Sprintf("%s: %s is not a directory; choose a path in a directory", path, dir)
+	case unix.Statfs(dir, &fs) == nil && (fs.Type == unix.PROC_SUPER_MAGIC || fs.Type == unix.SYSFS_MAGIC):
+		return fmt.Sprintf("%s: directory %s takes no new files (a virtual file system); choose a path on an ordinary file system, such as under /run or /tmp", path, dir)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Sprintf("%s exists and is not a socket (%s), which poold does not remove; remove it or choose another path", path, describeMode(fi.Mode()))
+	}
+	return ""
+}
+
+// describeMode names the kind of file of mode: "a regular file".
+func describeMode(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsRegular():
+		return "a regular file"
+	}
+	return "a special file"
 }

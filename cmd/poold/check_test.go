@@ -76,3 +76,43 @@ func TestCheckWarnsOfAnOverrideOfNoWatcher(t *testing.T) {
 		t.Errorf("--check stdout %q, want ok", out.String())
 	}
 }
+
+// TestCheckUnixSocketPaths: --check finds the unix socket paths poold
+// could not bind at start: in a missing directory, under a regular file,
+// in /proc, or taken by a regular file. A free path passes.
+func TestCheckUnixSocketPaths(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := writeConfig(t, dir, fmt.Sprintf(`
+[sockets.missing]
+path = "%[1]s/missing/x.sock"
+[sockets.underfile]
+path = "%[2]s/x.sock"
+[sockets.proc]
+path = "/proc/poold-check-x.sock"
+[sockets.taken]
+path = %[2]q
+[sockets.free]
+path = "%[1]s/free.sock"
+`, dir, file))
+	var out, errb bytes.Buffer
+	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 1 {
+		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
+	}
+	for _, want := range []string{
+		"configs: " + path + ": sockets.missing.path: " + dir + "/missing/x.sock: directory " + dir + "/missing does not exist; create it first",
+		"configs: " + path + ": sockets.underfile.path: " + file + "/x.sock: " + file + " is not a directory",
+		"configs: " + path + ": sockets.proc.path: /proc/poold-check-x.sock: directory /proc takes no new files (a virtual file system)",
+		"configs: " + path + ": sockets.taken.path: " + file + " exists and is not a socket (a regular file), which poold does not remove",
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("--check output lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if n := strings.Count(errb.String(), "\n"); n != 4 || strings.Contains(errb.String(), "sockets.free") {
+		t.Errorf("want exactly the 4 problems above, got:\n%s", errb.String())
+	}
+}

@@ -231,15 +231,25 @@ func (o cmdline) override(c *configs.Config) {
 	}
 }
 
-// checkOnly is poold --check: cfg loaded, its programs checked unless
-// --config-only.
+// checkOnly is poold --check: cfg loaded, its programs and unix socket
+// paths checked unless --config-only.
 func checkOnly(o cmdline, cfg *configs.Config, stdout io.Writer) error {
 	if o.configOnly {
 		fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers; programs not checked)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))
 		return nil
 	}
-	if err := launch.CheckAll(o.path, cfg.Watchers); err != nil {
-		return err
+	var all []configs.Problem
+	for _, err := range []error{configs.SocketProblems(o.path, cfg.Sockets), launch.CheckAll(o.path, cfg.Watchers)} {
+		var ce *configs.Error
+		switch {
+		case errors.As(err, &ce):
+			all = append(all, ce.Problems...)
+		case err != nil:
+			return err
+		}
+	}
+	if len(all) > 0 {
+		return &configs.Error{File: o.path, Problems: all}
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))
 	return nil
