@@ -229,3 +229,38 @@ func TestOptionsGiveTheWorkingDirectory(t *testing.T) {
 		t.Errorf("get working_dir: %v, want %s", opts["working_dir"], wd)
 	}
 }
+
+// TestAddLowerCasesTheName: a watcher added as "MyApp" is "myapp" in list,
+// status, stats and its event topics, as circusd's list and topics say
+// and as a config file's [watcher:MyApp] is; poold listed "MyApp", so a
+// client subscribing to watcher.<name from list>. got nothing.
+func TestAddLowerCasesTheName(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
+	w := testWatcher("x", "sleep", 1)
+	h.do("add", map[string]any{"name": "MyApp", "cmd": w.Cmd, "options": map[string]any{
+		"env": []any{workertest.Env + "=sleep"}}, "start": true, "waiting": true})
+	if ws := h.do("list", nil)["watchers"].([]string); strings.Join(ws, ",") != "myapp,web" {
+		t.Errorf("list: %q, want [myapp web]", ws)
+	}
+	if st := h.do("status", nil)["statuses"].(map[string]any); st["myapp"] != "active" {
+		t.Errorf("status: %v, want myapp active", st)
+	}
+	if _, ok := h.do("stats", nil)["infos"].(map[string]map[string]ProcInfo)["myapp"]; !ok {
+		t.Errorf("stats infos have no myapp")
+	}
+	if name := h.do("stats", map[string]any{"name": "MYAPP"})["name"]; name != "myapp" {
+		t.Errorf("stats MYAPP: name %v, want myapp", name)
+	}
+	ev := h.next("spawn", nil)
+	if ev.Watcher != "myapp" || ev.Topic != "watcher.myapp.spawn" {
+		t.Errorf("spawn event of %q on %q, want myapp on watcher.myapp.spawn", ev.Watcher, ev.Topic)
+	}
+	r := h.a.Do(context.Background(), Request{Command: "add", Properties: map[string]any{"name": "MYAPP", "cmd": w.Cmd}})
+	if r["errno"] != ErrnoFailed {
+		t.Errorf("add MYAPP beside myapp: %v, want errno %d", r, ErrnoFailed)
+	}
+	h.do("rm", map[string]any{"name": "mYaPp", "waiting": true})
+	if ws := h.do("list", nil)["watchers"].([]string); strings.Join(ws, ",") != "web" {
+		t.Errorf("list after rm: %q", ws)
+	}
+}

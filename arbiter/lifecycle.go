@@ -288,7 +288,11 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	if name == "" || cmd == "" {
 		return errorf(ErrnoBadProperty, "add: properties \"name\" and \"cmd\" are required")
 	}
-	if _, exists := a.watchers[strings.ToLower(name)]; exists {
+	// As circusd, and as a config file's watcher: the name is lower case
+	// everywhere (list, status, stats, event topics), so a client that
+	// takes it from list finds its watcher.<name>.* events.
+	name = strings.ToLower(name)
+	if _, exists := a.watchers[name]; exists {
 		return errorf(ErrnoFailed, "add: watcher %q already exists; rm it first or pick another name", name)
 	}
 	opts, err := p.obj("options")
