@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Errno values of error replies (PROTOCOL.md section 1).
@@ -86,6 +87,12 @@ func decodeRequest(raw []byte) (req Request, id any, err error) {
 func decodeFields(raw []byte) (Request, any, error) {
 	var req Request
 	var probe any
+	// encoding/json turns invalid UTF-8 into U+FFFD and goes on, which
+	// would run a command (or spawn an argv) the client never sent.
+	// circusd refuses such a frame as invalid JSON; so does poold.
+	if !utf8.Valid(raw) {
+		return req, nil, errorf(ErrnoBadJSON, "request is not valid JSON: %s; encode the request as UTF-8", badUTF8(raw))
+	}
 	if err := json.Unmarshal(raw, &probe); err != nil {
 		return req, nil, errorf(ErrnoBadJSON, "request is not valid JSON: %v", err)
 	}
@@ -119,6 +126,20 @@ func decodeFields(raw []byte) (Request, any, error) {
 		req.MsgType = mt
 	}
 	return req, id, nil
+}
+
+// badUTF8 words where raw stops being UTF-8: the offset and the bytes.
+func badUTF8(raw []byte) string {
+	at := 0
+	for at < len(raw) {
+		r, n := utf8.DecodeRune(raw[at:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		at += n
+	}
+	end := min(at+4, len(raw))
+	return fmt.Sprintf("invalid UTF-8 at byte %d (% x)", at, raw[at:end])
 }
 
 func jsonKind(v any) string {

@@ -264,3 +264,38 @@ func TestAddLowerCasesTheName(t *testing.T) {
 		t.Errorf("list after rm: %q", ws)
 	}
 }
+
+// TestInvalidUTF8IsRefused: a frame that is not UTF-8 is refused with
+// errno 1 (as circusd's "json invalid") and nothing is done; poold read
+// the bad bytes as U+FFFD and ran the altered command (here: added a
+// watcher whose argv the client never sent).
+func TestInvalidUTF8IsRefused(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
+	for _, tc := range []struct{ raw, bad, shown string }{
+		{"{\"id\":\"u\",\"command\":\"li\xffst\"}", "\xff", "(ff 73 74 22)"},
+		{"{\"command\":\"add\",\"properties\":{\"name\":\"u1\",\"cmd\":\"sleep\",\"args\":[\"7\xff7\"]}}", "\xff", "(ff 37 22 5d)"},
+		{"{\"command\":\"list\",\"properties\":{\"name\":\"\xc3\"}}", "\xc3", "(c3 22 7d 7d)"},
+	} {
+		reason := fmt.Sprintf("invalid UTF-8 at byte %d %s", strings.Index(tc.raw, tc.bad), tc.shown)
+		out, send := h.a.Handle(context.Background(), []byte(tc.raw))
+		var r map[string]any
+		if err := json.Unmarshal(out, &r); err != nil || !send {
+			t.Fatalf("%q: reply %q (sent %v): %v", tc.raw, out, send, err)
+		}
+		if r["errno"] != float64(ErrnoBadJSON) || !strings.Contains(fmt.Sprint(r["reason"]), reason) {
+			t.Errorf("%q: reply %v, want errno %d naming %q", tc.raw, r, ErrnoBadJSON, reason)
+		}
+	}
+	if ws := h.do("list", nil)["watchers"].([]string); strings.Join(ws, ",") != "web" {
+		t.Errorf("watchers after a refused add: %q", ws)
+	}
+	// Valid UTF-8 beyond ASCII is read as sent.
+	r := h.a.Do(context.Background(), Request{Command: "list", Properties: map[string]any{"name": "wéb"}})
+	if !strings.Contains(fmt.Sprint(r["reason"]), "program wéb not found") {
+		t.Errorf("list wéb: %v", r)
+	}
+	out, _ := h.a.Handle(context.Background(), []byte(`{"command":"list","properties":{"name":"wéb"}}`))
+	if !strings.Contains(string(out), "program wéb not found") {
+		t.Errorf("list wéb as a frame: %s", out)
+	}
+}
