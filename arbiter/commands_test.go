@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -297,5 +298,47 @@ func TestInvalidUTF8IsRefused(t *testing.T) {
 	out, _ := h.a.Handle(context.Background(), []byte(`{"command":"list","properties":{"name":"wéb"}}`))
 	if !strings.Contains(string(out), "program wéb not found") {
 		t.Errorf("list wéb as a frame: %s", out)
+	}
+}
+
+// TestListSocketsGivesEachSocketItsOwnFd: fd identifies a socket in
+// listsockets (circusd's are its own, distinct fds); poold reported fd 3
+// for a socket no watcher uses beside the one its workers get at 3, and
+// fd 3 for two watchers' first sockets.
+func TestListSocketsGivesEachSocketItsOwnFd(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		sockets  []string
+		watchers map[string][]string
+		want     string // name:fd, sorted by fd
+	}{
+		{"one unused", []string{"alpha", "web"}, map[string][]string{"web": {"web"}}, "web:3 alpha:4"},
+		{"two watchers' first sockets", []string{"alpha", "b", "web"}, map[string][]string{"web": {"web"}, "api": {"b"}}, "b:3 web:4 alpha:5"},
+		{"a bumped one leaves a claimed fd", []string{"x", "y", "z"}, map[string][]string{"a": {"x", "z"}, "b": {"y"}}, "x:3 z:4 y:5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &configs.Config{}
+			for _, s := range tc.sockets {
+				cfg.Sockets = append(cfg.Sockets, tcpSocket(s))
+			}
+			for name, socks := range tc.watchers {
+				w := testWatcher(name, "sleep", 0)
+				w.Sockets = socks
+				cfg.Watchers = append(cfg.Watchers, w)
+			}
+			h := start(t, cfg, Options{NoCgroups: true})
+			var got []string
+			for _, s := range h.do("listsockets", nil)["sockets"].([]map[string]any) {
+				got = append(got, fmt.Sprintf("%s:%d", s["name"], s["fd"]))
+				for w, fd := range s["worker_fds"].(map[string]int) {
+					if slices.Contains(tc.watchers[w], s["name"].(string)) && fd != 3+slices.Index(tc.watchers[w], s["name"].(string)) {
+						t.Errorf("socket %s: worker_fds[%s] = %d", s["name"], w, fd)
+					}
+				}
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("listsockets fds %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -95,10 +95,12 @@ func cmdNumProcesses(a *Arbiter, m *cmdMsg) error {
 
 // cmdListSockets answers Circus's listsockets. Like circusd, fd is the fd
 // at which workers inherit the socket (the first watcher by name that
-// uses it; a socket no watcher uses, the fd a use_sockets watcher would
-// get). poold's additions: worker_fds (the fd in each watcher's workers,
-// which may differ when watchers list their sockets in another order),
-// poold_fd (poold's own), and the accept queue and its limit.
+// uses it), and no two sockets share one: a socket no watcher uses, or
+// whose workers' fd another socket already reports, gets the lowest fd
+// (from 3) no other socket reports. poold's additions: worker_fds (the fd
+// in each watcher's workers, which may differ when watchers list their
+// sockets in another order), poold_fd (poold's own), and the accept
+// queue and its limit.
 func cmdListSockets(a *Arbiter, m *cmdMsg) error {
 	byWatcher := map[string]map[string]int{}
 	for _, w := range a.sorted(nil) {
@@ -114,32 +116,66 @@ func cmdListSockets(a *Arbiter, m *cmdMsg) error {
 	for _, l := range all {
 		names = append(names, l.Name)
 	}
-	sort.Strings(names)
+	fdOf := distinctFDs(names, byWatcher)
 	out := make([]map[string]any, 0, len(all))
 	for _, l := range all {
-		fd := 3 + sort.SearchStrings(names, l.Name)
 		fds := byWatcher[l.Name]
-		if len(fds) > 0 {
-			first := slices.Sorted(maps.Keys(fds))[0]
-			fd = fds[first]
-		} else {
+		if fds == nil {
 			fds = map[string]int{}
 		}
-		in := l.Info(fd)
+		in := l.Info(fdOf[l.Name])
 		in["worker_fds"], in["poold_fd"] = fds, l.FD()
 		if n, limit, err := queueOf(l.FD()); err == nil {
 			in["queue"], in["queue_limit"] = n, limit
 		}
 		out = append(out, in)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i]["fd"] != out[j]["fd"] {
-			return out[i]["fd"].(int) < out[j]["fd"].(int)
-		}
-		return out[i]["name"].(string) < out[j]["name"].(string)
-	})
+	sort.Slice(out, func(i, j int) bool { return out[i]["fd"].(int) < out[j]["fd"].(int) })
 	m.ok(map[string]any{"sockets": out})
 	return nil
+}
+
+// distinctFDs gives each socket of names the fd listsockets reports: its
+// workers' fd in the first watcher by name that uses it, unless a socket
+// before it (by that fd, then name) has it already; those sockets, then
+// the ones no watcher uses, take the lowest fd from 3 no socket has.
+func distinctFDs(names []string, byWatcher map[string]map[string]int) map[string]int {
+	type claim struct {
+		name string
+		fd   int
+	}
+	var claims []claim
+	for _, n := range names {
+		if fds := byWatcher[n]; len(fds) > 0 {
+			claims = append(claims, claim{n, fds[slices.Sorted(maps.Keys(fds))[0]]})
+		}
+	}
+	sort.Slice(claims, func(i, j int) bool {
+		if claims[i].fd != claims[j].fd {
+			return claims[i].fd < claims[j].fd
+		}
+		return claims[i].name < claims[j].name
+	})
+	out := make(map[string]int, len(names))
+	given := map[int]bool{}
+	var rest []string
+	for _, c := range claims {
+		if given[c.fd] {
+			rest = append(rest, c.name)
+			continue
+		}
+		given[c.fd], out[c.name] = true, c.fd
+	}
+	unused := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return len(byWatcher[n]) > 0 })
+	sort.Strings(unused)
+	next := 3
+	for _, n := range append(rest, unused...) {
+		for given[next] {
+			next++
+		}
+		given[next], out[n] = true, next
+	}
+	return out
 }
 
 func cmdReloadConfig(a *Arbiter, m *cmdMsg) error {
