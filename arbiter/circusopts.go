@@ -86,8 +86,10 @@ func lookupGID(name string) (int, error) {
 
 // fromCircus takes option values in Circus's shapes (set and add from a
 // Circus client): args as one string (split like cmd), uid or gid null
-// (unset), stop_signal as a number (taken as it is). It returns a copy.
-func fromCircus(opts map[string]any) (map[string]any, error) {
+// (unset), stop_signal as a number (taken as it is), and Circus's option
+// names that poold spells otherwise (circusNames); base is the watcher
+// the options apply to (for add, its defaults and cmd). It returns a copy.
+func fromCircus(opts map[string]any, base configs.Watcher) (map[string]any, error) {
 	out := make(map[string]any, len(opts))
 	for k, v := range opts {
 		out[k] = v
@@ -108,6 +110,9 @@ func fromCircus(opts map[string]any) (map[string]any, error) {
 	}
 	if n, ok := out["stop_signal"].(float64); ok && n == float64(int(n)) {
 		out["stop_signal"] = configs.SignalName(syscall.Signal(int(n)))
+	}
+	if err := circusNames(out, base); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -18,7 +18,7 @@ func TestCircusArgsRoundTrip(t *testing.T) {
 		{"it's", `a "quoted" \\ word`, "$(pool.wid)", ""},
 	} {
 		s := quoteWords(words)
-		back, err := fromCircus(map[string]any{"args": s})
+		back, err := fromCircus(map[string]any{"args": s}, configs.Watcher{})
 		if err != nil {
 			t.Fatalf("%q -> %q: %v", words, s, err)
 		}
@@ -57,7 +57,7 @@ func TestCircusShapedOptions(t *testing.T) {
 		t.Errorf("graceful_timeout written %s, want a float (30.0)", raw["graceful_timeout"])
 	}
 	// And back through set: the same spec.
-	opts, err := fromCircus(got)
+	opts, err := fromCircus(got, configs.Watcher{})
 	if err != nil {
 		t.Fatal(err)
 	}

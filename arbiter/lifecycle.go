@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 
@@ -299,17 +300,18 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
+	opts = maps.Clone(opts)
+	if opts == nil {
+		opts = map[string]any{}
+	}
 	if args, ok := p.p["args"]; ok && args != nil {
-		if opts == nil {
-			opts = map[string]any{}
-		}
 		opts["args"] = args
 	}
-	if opts != nil {
-		if opts, err = fromCircus(opts); err != nil {
-			return errorf(ErrnoBadProperty, "add: watcher %q: %v", name, err)
-		}
+	opts["cmd"] = cmd // the property wins over options.cmd
+	if opts, err = fromCircus(opts, configs.DefaultWatcher(name)); err != nil {
+		return errorf(ErrnoBadProperty, "add: watcher %q: %v", name, err)
 	}
+	cmd, _ = opts["cmd"].(string) // shell: true makes it /bin/sh
 	start, err := p.boolean("start", false)
 	if err != nil {
 		return err

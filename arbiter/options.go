@@ -94,7 +94,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if len(opts) == 0 {
 		return errorf(ErrnoBadProperty, "set: property \"options\" must be a non-empty object of option: value")
 	}
-	if opts, err = fromCircus(opts); err != nil {
+	if opts, err = fromCircus(opts, w.Spec()); err != nil {
 		return errorf(ErrnoBadProperty, "set: watcher %q: %v", w.Name(), err)
 	}
 	spec, err := configs.ApplyOptions(w.Spec(), opts, a.cfg.Sockets)

@@ -1,0 +1,152 @@
+package arbiter
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/poold/poold/configs"
+)
+
+// circusNames maps, in place, the watcher options circusd's set and add
+// take under names poold spells otherwise, the way the circus.ini
+// translator maps them (README "Coming from Circus"):
+//
+//	max_retry          flapping_max_retry
+//	rlimit_NAME: V     rlimits {NAME: V}, the watcher's other limits kept
+//	shell: true        cmd /bin/sh, args ["-c", the words of cmd and args]
+//	stop_children: true, close_child_stdin: true, close_child_stdout and
+//	close_child_stderr: false
+//	                   what poold always does: accepted, nothing to change
+//
+// A value poold cannot honour is refused, saying what poold does instead.
+func circusNames(out map[string]any, base configs.Watcher) error {
+	if v, ok := out["max_retry"]; ok {
+		if _, both := out["flapping_max_retry"]; both {
+			return fmt.Errorf("max_retry is Circus's name for flapping_max_retry; give one of them, not both")
+		}
+		out["flapping_max_retry"] = v
+		delete(out, "max_retry")
+	}
+	if err := circusRlimits(out, base); err != nil {
+		return err
+	}
+	for _, fixed := range []struct {
+		key  string
+		want bool
+		does string
+	}{
+		{"stop_children", true, "always signals the worker's whole process group"},
+		{"close_child_stdin", true, "always gives workers /dev/null as stdin"},
+		{"close_child_stdout", false, "always reads worker output into its log and cannot discard it"},
+		{"close_child_stderr", false, "always reads worker output into its log and cannot discard it"},
+	} {
+		v, ok := out[fixed.key]
+		if !ok {
+			continue
+		}
+		b, err := circusBool(fixed.key, v)
+		if err != nil {
+			return err
+		}
+		if b != fixed.want {
+			return fmt.Errorf("%s: poold %s (as Circus's %s = %t); %s = %t has no poold equivalent, leave it out",
+				fixed.key, fixed.does, fixed.key, fixed.want, fixed.key, b)
+		}
+		delete(out, fixed.key)
+	}
+	return circusShell(out, base)
+}
+
+// circusRlimits folds rlimit_NAME options into rlimits, keeping the
+// limits base (or an rlimits option beside them) already sets, as
+// circusd's set rlimit_nofile changes that one limit only.
+func circusRlimits(out map[string]any, base configs.Watcher) error {
+	var keys []string
+	for k := range out {
+		if strings.HasPrefix(k, "rlimit_") {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	limits := map[string]any{}
+	var given map[string]any
+	if v, ok := out["rlimits"]; ok {
+		var isMap bool
+		if given, isMap = v.(map[string]any); !isMap {
+			return fmt.Errorf("rlimits: must be an object of resource name to limit, e.g. {\"nofile\": 4096}, got %v", v)
+		}
+		maps.Copy(limits, given)
+	} else {
+		for name, v := range base.Rlimits {
+			limits[name] = v
+		}
+	}
+	for _, k := range slices.Sorted(slices.Values(keys)) {
+		name := strings.ToLower(strings.TrimPrefix(k, "rlimit_"))
+		if _, dup := given[name]; dup {
+			return fmt.Errorf("%s and rlimits.%s both set the same limit; give one of them", k, name)
+		}
+		limits[name] = out[k]
+		delete(out, k)
+	}
+	out["rlimits"] = limits
+	return nil
+}
+
+// circusShell maps Circus's shell: true as circusd runs it: the words of
+// cmd and args, each quoted, as one line for /bin/sh -c.
+func circusShell(out map[string]any, base configs.Watcher) error {
+	v, ok := out["shell"]
+	if !ok {
+		return nil
+	}
+	delete(out, "shell")
+	on, err := circusBool("shell", v)
+	if err != nil {
+		return err
+	}
+	cmd := base.Cmd
+	if c, ok := out["cmd"].(string); ok {
+		cmd = c
+	}
+	args := base.Args
+	if _, given := out["args"]; given {
+		if args, err = (props{"shell", out}).strings("args"); err != nil {
+			return fmt.Errorf("args: must be a string or a list of strings, got %v", out["args"])
+		}
+	}
+	wrapped := cmd == "/bin/sh" && len(args) == 2 && args[0] == "-c"
+	switch {
+	case on && wrapped, !on && !wrapped:
+		return nil
+	case !on:
+		return fmt.Errorf("shell: the watcher runs %q through /bin/sh -c (as Circus's shell = true); to run a program directly, set cmd and args instead", args[1])
+	}
+	words, err := configs.SplitCommand(cmd)
+	if err != nil {
+		return fmt.Errorf("shell: cmd %q: %w", cmd, err)
+	}
+	out["cmd"], out["args"] = "/bin/sh", []string{"-c", quoteWords(append(words, args...))}
+	return nil
+}
+
+// circusBool reads a boolean as circusd's set takes one: true or false,
+// or a string or number holding one.
+func circusBool(key string, v any) (bool, error) {
+	switch v := v.(type) {
+	case bool:
+		return v, nil
+	case string:
+		if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
+			return b, nil
+		}
+	case float64:
+		return v != 0, nil
+	}
+	return false, fmt.Errorf("%s: must be true or false, got %v", key, v)
+}
