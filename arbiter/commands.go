@@ -105,7 +105,7 @@ func (a *Arbiter) Do(ctx context.Context, req Request) Reply {
 // Handle decodes one raw request frame, runs it and encodes the reply.
 // send is false for a cast (msg_type "cast"), which gets no reply.
 func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bool) {
-	req, id, err := decodeRequest(raw)
+	req, id, err := decodeFields(raw) // id as sent: nil when absent, null or unreadable
 	var r Reply
 	switch {
 	case err != nil:
@@ -119,8 +119,10 @@ func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bo
 	default:
 		r = a.Do(ctx, req)
 	}
-	if id != nil && r != nil {
-		r["id"] = id // as circusd: the id as sent, a number as a number
+	if r != nil {
+		// As circusd: the id as sent, a number as a number, and null for
+		// a request without one (or one that is not JSON).
+		r["id"] = id
 	}
 	b, err := json.Marshal(r)
 	if err != nil {

@@ -187,13 +187,19 @@ func TestReplyEchoesTheIDAsSent(t *testing.T) {
 		{`{"id": "abc", "command": "numwatchers"}`, "abc"},
 		{`{"id": 7, "command": "nope"}`, 7.0},
 		{`{"id": 8, "command": "numwatchers", "properties": []}`, 8.0},
+		// Without an id (or not JSON at all), circusd answers "id": null.
+		{`{"command": "numwatchers"}`, nil},
+		{`{"id": null, "command": "numwatchers"}`, nil},
+		{`{"command": "nope"}`, nil},
+		{`not json`, nil},
+		{`{"id": "", "command": "numwatchers"}`, ""},
 	} {
 		out, _ := h.a.Handle(context.Background(), []byte(tc.req))
 		var r map[string]any
 		if err := json.Unmarshal(out, &r); err != nil {
 			t.Fatal(err)
 		}
-		if r["id"] != tc.want {
+		if _, has := r["id"]; !has || r["id"] != tc.want {
 			t.Errorf("%s: reply id %#v, want %#v", tc.req, r["id"], tc.want)
 		}
 	}
