@@ -32,9 +32,10 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 		return err
 	}
 	keys, ok := m.req.Properties["keys"].([]any)
-	if !ok || len(keys) == 0 {
-		return errorf(ErrnoBadProperty, "get: property \"keys\" must be a non-empty list of option names")
+	if !ok {
+		return errorf(ErrnoBadProperty, "get: property \"keys\" must be a list of option names, e.g. [\"numprocesses\"]")
 	}
+	// No keys: no options, as circusd answers ({"options": {}}).
 	all := a.options(w)
 	out := Ordered{Values: make(map[string]any, len(keys))}
 	for _, k := range keys {

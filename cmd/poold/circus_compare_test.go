@@ -99,10 +99,15 @@ func compareReplies(t *testing.T, cd *circusd, p *proc) {
 		{"command": "decr", "properties": map[string]any{"name": "web", "waiting": true}},
 		{"command": "reload", "properties": map[string]any{"name": "web", "waiting": true}},
 		{"command": "numprocesses", "properties": map[string]any{"name": "nope"}}, // an error reply
+		{"command": "get", "properties": map[string]any{"name": "web", "keys": []string{}}},
 	}
 	theirs := circusClient(t, cd.control, reqs)
 	ours := circusClient(t, ctlEndpoint(p), reqs)
 	for i, req := range reqs {
+		if theirs[i].Reply["status"] != ours[i].Reply["status"] {
+			t.Errorf("%s %v: circusd answers %v, poold %v", req["command"], req["properties"], theirs[i].Reply, ours[i].Reply)
+			continue
+		}
 		var diffs []string
 		compareShape(&diffs, "", theirs[i].Shape, ours[i].Shape)
 		sort.Strings(diffs)
