@@ -30,3 +30,16 @@ func TestGetNoKeysIsNoOptions(t *testing.T) {
 		t.Errorf("get without keys: %s", out)
 	}
 }
+
+// TestGlobalOptionsMulticastEndpoint: poold has no multicast discovery;
+// globaloptions gives multicast_endpoint "" (off, as circusd with it
+// empty) instead of errno 3 "no option".
+func TestGlobalOptionsMulticastEndpoint(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
+	if out := handleJSON(t, h, `{"id": "g", "command": "globaloptions", "properties": {"option": "multicast_endpoint"}}`); !strings.Contains(out, `"options":{"multicast_endpoint":""}`) {
+		t.Errorf("globaloptions multicast_endpoint: %s", out)
+	}
+	if opts := h.do("globaloptions", nil)["options"].(map[string]any); opts["multicast_endpoint"] != "" {
+		t.Errorf("globaloptions: multicast_endpoint %v, want \"\"", opts["multicast_endpoint"])
+	}
+}

@@ -143,6 +143,10 @@ func cmdGlobalOptions(a *Arbiter, m *cmdMsg) error {
 		"stats_interval": c.StatsInterval.Seconds(), "check_delay": procinfo.Float(checkDelay.Seconds()), "allow_remote": c.AllowRemote,
 		"log_level": c.LogLevel, "log_format": c.LogFormat, "numwatchers": len(a.watchers),
 		"config": a.cfg.Path, "pid": os.Getpid(), "containment": a.containment,
+		// Circus's multicast discovery, which poold does not have: "" as
+		// circusd with multicast_endpoint empty (off), so a Circus tool
+		// that reads it finds it off rather than an error.
+		"multicast_endpoint": "",
 	}
 	maps.Copy(all, a.logStats())
 	opt, err := m.props().str("option")

@@ -49,7 +49,6 @@ var circusOnly = map[string]string{
 	"options.stderr_stream_conf": "logs issue: poold sends output to its log",
 	"options.uid":                "null in both when unset; Circus gives no value type to compare",
 	"options.gid":                "null in both when unset",
-	"options.multicast_endpoint": "globaloptions: poold has no multicast discovery",
 }
 
 // TestCircusdSideBySide runs a real circusd and poold with the same
@@ -100,6 +99,7 @@ func compareReplies(t *testing.T, cd *circusd, p *proc) {
 		{"command": "reload", "properties": map[string]any{"name": "web", "waiting": true}},
 		{"command": "numprocesses", "properties": map[string]any{"name": "nope"}}, // an error reply
 		{"command": "get", "properties": map[string]any{"name": "web", "keys": []string{}}},
+		{"command": "globaloptions", "properties": map[string]any{"option": "multicast_endpoint"}},
 	}
 	theirs := circusClient(t, cd.control, reqs)
 	ours := circusClient(t, ctlEndpoint(p), reqs)
