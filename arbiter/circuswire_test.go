@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 )
 
 // handleJSON sends raw through Handle and returns the reply as sent.
@@ -41,5 +42,44 @@ func TestGlobalOptionsMulticastEndpoint(t *testing.T) {
 	}
 	if opts := h.do("globaloptions", nil)["options"].(map[string]any); opts["multicast_endpoint"] != "" {
 		t.Errorf("globaloptions: multicast_endpoint %v, want \"\"", opts["multicast_endpoint"])
+	}
+}
+
+// TestSetPublishesUpdatedPerOption: as circusd, set publishes one updated
+// event per option it sets (one per hook for hooks), all before the
+// spawns the set causes; poold published one.
+func TestSetPublishesUpdatedPerOption(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 1)}}, Options{NoCgroups: true})
+	h.spawns(1)
+	updatedUntilSpawn := func() int {
+		t.Helper()
+		n := 0
+		for {
+			ev := h.next("", func(ev events.Event) bool { return ev.Watcher == "web" })
+			switch ev.Kind {
+			case events.KindUpdated:
+				n++
+			case events.KindSpawn:
+				return n
+			}
+		}
+	}
+	h.do("set", map[string]any{"name": "web", "options": map[string]any{"graceful_timeout": 3.0, "warmup_delay": 0.0, "numprocesses": 2.0}})
+	if n := updatedUntilSpawn(); n != 3 {
+		t.Errorf("set of 3 options: %d updated events before the spawn, want 3", n)
+	}
+	h.do("set", map[string]any{"name": "web", "options": map[string]any{"hooks": map[string]any{"before_start": "/bin/true", "after_start": "/bin/true"}}})
+	h.do("incr", map[string]any{"name": "web"})
+	if n := updatedUntilSpawn(); n != 2 {
+		t.Errorf("set of 2 hooks: %d updated events, want 2", n)
+	}
+	// A refused set publishes nothing.
+	r := h.a.Do(context.Background(), Request{Command: "set", Properties: map[string]any{"name": "web", "options": map[string]any{"numprocesses": 1.0, "uid": "no-such-user-here"}}})
+	if r["status"] != "error" {
+		t.Fatalf("set uid no-such-user-here: %v", r)
+	}
+	h.do("incr", map[string]any{"name": "web"})
+	if n := updatedUntilSpawn(); n != 0 {
+		t.Errorf("a refused set published %d updated events", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/launch"
 	"github.com/poold/poold/watcher/procinfo"
@@ -95,6 +96,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if len(opts) == 0 {
 		return errorf(ErrnoBadProperty, "set: property \"options\" must be a non-empty object of option: value")
 	}
+	updates := circusUpdates(opts)
 	if opts, err = fromCircus(opts, w.Spec()); err != nil {
 		return errorf(ErrnoBadProperty, "set: watcher %q: %v", w.Name(), err)
 	}
@@ -118,6 +120,16 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
+	// circusd publishes updated once per option set; w.Update publishes
+	// one, so the others go out before it (and before any spawn or kill
+	// it causes), once nothing can refuse the set: Update fails only on
+	// the credential.
+	if _, err := spec.Credential(); err != nil {
+		return errorf(ErrnoBadProperty, "set: watcher %q: %v", w.Name(), err)
+	}
+	for range updates - 1 {
+		a.bus.Publish(w.Name(), events.KindUpdated, nil)
+	}
 	if err := w.Update(spec, socks); err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
@@ -125,6 +137,20 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 		w.SetTarget(spec.NumProcesses) // moves the size within the bounds
 	}
 	return a.finish(m, []*watcher.Watcher{w}, nil)
+}
+
+// circusUpdates is how many updated events circusd publishes for a set
+// of opts: one per option, and one per hook for hooks.
+func circusUpdates(opts map[string]any) int {
+	n := 0
+	for k, v := range opts {
+		if hooks, ok := v.(map[string]any); ok && k == "hooks" {
+			n += len(hooks)
+			continue
+		}
+		n++
+	}
+	return n
 }
 
 func cmdOptions(a *Arbiter, m *cmdMsg) error {

@@ -201,7 +201,7 @@ func first(m map[string]any) any {
 
 // compareEvents performs the same actions on circusd and on poold and
 // compares the events Circus defines (spawn, reap, kill, start, stop,
-// reload) that each publishes: the same kinds, as many, and the same last
+// reload, updated) that each publishes: the same kinds, as many, and the same last
 // one. poold's additions (exit, ready, ...) are left out.
 func compareEvents(t *testing.T, cd *circusd, cc *controller.Client, p *proc, pc *controller.Client) {
 	sides := []struct {
@@ -222,6 +222,8 @@ func compareEvents(t *testing.T, cd *circusd, cc *controller.Client, p *proc, pc
 		{"stop", map[string]any{"name": "web", "waiting": true}},
 		{"start", map[string]any{"name": "web", "waiting": true}},
 		{"restart", map[string]any{"name": "web", "waiting": true}},
+		// One updated per option (circusd's set_opt each), then the spawn.
+		{"set", map[string]any{"name": "web", "waiting": true, "options": map[string]any{"graceful_timeout": 2, "warmup_delay": 0, "numprocesses": 3}}},
 	} {
 		var got [2][]string
 		for i, s := range sides {
@@ -265,7 +267,7 @@ func subscribeAt(t *testing.T, endpoint string, c *controller.Client) *zmqpub.Su
 
 // circusKinds reads the events of watcher web up to a marker (an updated
 // event provoked after the action completed) and returns the kinds
-// Circus defines, in order.
+// Circus defines, in order (the updated events before the marker too).
 func circusKinds(t *testing.T, c *controller.Client, sub *zmqpub.Subscriber) []string {
 	t.Helper()
 	// The marker is the first updated event published after now (earlier
@@ -287,6 +289,7 @@ func circusKinds(t *testing.T, c *controller.Client, sub *zmqpub.Subscriber) []s
 			if at, _ := payload["time"].(float64); at >= t0 {
 				return kinds
 			}
+			kinds = append(kinds, k) // the action's own
 		case k == "spawn" || k == "reap" || k == "kill" || k == "start" || k == "stop" || k == "reload":
 			kinds = append(kinds, k)
 		}
