@@ -121,6 +121,9 @@ type Arbiter struct {
 	// removed them): stopping, still listed, forgotten once stopped unless
 	// a reload restores them first (retire.go).
 	leaving map[*watcher.Watcher]bool
+	// argsGiven holds the shape a client gave each watcher's args in
+	// through add or set, for options and get (circusopts.go).
+	argsGiven map[*watcher.Watcher]givenArgs
 
 	// limits says whether a watcher has max_rss or max_cpu, for the stats
 	// goroutine to read without asking the loop (noteLimits).
@@ -333,6 +336,7 @@ func (a *Arbiter) forget(w *watcher.Watcher) {
 	delete(a.watchers, key)
 	delete(a.leaving, w)
 	delete(a.byID, w.ID())
+	delete(a.argsGiven, w)
 	for pid, o := range a.owner {
 		if o == w {
 			delete(a.owner, pid)

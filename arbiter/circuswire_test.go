@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -81,5 +82,52 @@ func TestSetPublishesUpdatedPerOption(t *testing.T) {
 	h.do("incr", map[string]any{"name": "web"})
 	if n := updatedUntilSpawn(); n != 0 {
 		t.Errorf("a refused set published %d updated events", n)
+	}
+}
+
+// TestArgsKeepTheShapeGiven: options and get give args as add or set
+// gave them, as circusd does: a list stays a list, a string a string,
+// and a watcher never given args has null; poold always gave one string
+// ("" for none).
+func TestArgsKeepTheShapeGiven(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
+	args := func(name string) string {
+		t.Helper()
+		b, err := json.Marshal(h.do("get", map[string]any{"name": name, "keys": []any{"args"}})["options"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts, err := json.Marshal(h.do("options", map[string]any{"name": name})["options"].(map[string]any)["args"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `{"args":` + string(opts) + `}`; string(b) != want {
+			t.Errorf("%s: get %s, options %s", name, b, want)
+		}
+		return string(opts)
+	}
+	h.do("add", map[string]any{"name": "argl", "cmd": "sleep", "args": []any{"500"}})
+	h.do("add", map[string]any{"name": "args", "cmd": "sleep", "args": "5 00"})
+	h.do("add", map[string]any{"name": "noargs", "cmd": "sleep 500"})
+	for _, tc := range []struct{ name, want string }{
+		{"web", `null`}, {"argl", `["500"]`}, {"args", `"5 00"`}, {"noargs", `null`},
+	} {
+		if got := args(tc.name); got != tc.want {
+			t.Errorf("%s: args %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	h.do("set", map[string]any{"name": "argl", "options": map[string]any{"args": "7"}})
+	h.do("set", map[string]any{"name": "noargs", "options": map[string]any{"args": []any{"1", "2"}}})
+	if got := args("argl"); got != `"7"` {
+		t.Errorf("argl after set args \"7\": %s", got)
+	}
+	if got := args("noargs"); got != `["1","2"]` {
+		t.Errorf("noargs after set args [1 2]: %s", got)
+	}
+	// Removed and added again without args: null, not the old list.
+	h.do("rm", map[string]any{"name": "noargs", "waiting": true})
+	h.do("add", map[string]any{"name": "noargs", "cmd": "sleep 500"})
+	if got := args("noargs"); got != `null` {
+		t.Errorf("noargs added again: %s", got)
 	}
 }

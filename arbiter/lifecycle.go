@@ -296,27 +296,15 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	if _, exists := a.watchers[name]; exists {
 		return errorf(ErrnoFailed, "add: watcher %q already exists; rm it first or pick another name", name)
 	}
-	opts, err := p.obj("options")
+	given, opts, err := addOptions(p, name, cmd)
 	if err != nil {
 		return err
 	}
-	opts = maps.Clone(opts)
-	if opts == nil {
-		opts = map[string]any{}
-	}
-	if args, ok := p.p["args"]; ok && args != nil {
-		opts["args"] = args
-	}
-	opts["cmd"] = cmd // the property wins over options.cmd
-	if opts, err = fromCircus(opts, configs.DefaultWatcher(name)); err != nil {
-		return errorf(ErrnoBadProperty, "add: watcher %q: %v", name, err)
-	}
-	cmd, _ = opts["cmd"].(string) // shell: true makes it /bin/sh
 	start, err := p.boolean("start", false)
 	if err != nil {
 		return err
 	}
-	spec, err := configs.WatcherFromOptions(name, cmd, opts, a.cfg.Sockets)
+	spec, err := configs.WatcherFromOptions(name, "", opts, a.cfg.Sockets)
 	if err != nil {
 		return errorf(ErrnoBadProperty, "add: %v", err)
 	}
@@ -330,12 +318,33 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return errorf(ErrnoBadProperty, "add: %v", err)
 	}
+	a.noteArgs(w, given)
 	a.bus.Publish(w.Name(), events.KindAdd, nil)
 	if start {
 		// After what it depends on, as start NAME.
 		a.startInOrder(a.withDeps([]*watcher.Watcher{w}), nil)
 	}
 	return a.finish(m, []*watcher.Watcher{w}, nil)
+}
+
+// addOptions reads add's options with its cmd and args properties in
+// them (the properties win), as given and in poold's terms (fromCircus).
+func addOptions(p props, name, cmd string) (given, opts map[string]any, err error) {
+	if given, err = p.obj("options"); err != nil {
+		return nil, nil, err
+	}
+	given = maps.Clone(given)
+	if given == nil {
+		given = map[string]any{}
+	}
+	if args, ok := p.p["args"]; ok && args != nil {
+		given["args"] = args
+	}
+	given["cmd"] = cmd
+	if opts, err = fromCircus(given, configs.DefaultWatcher(name)); err != nil {
+		return nil, nil, errorf(ErrnoBadProperty, "add: watcher %q: %v", name, err)
+	}
+	return given, opts, nil
 }
 
 func cmdRm(a *Arbiter, m *cmdMsg) error {

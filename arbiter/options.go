@@ -18,6 +18,7 @@ import (
 // them: Circus's shapes for Circus's options (circusShaped).
 func (a *Arbiter) options(w *watcher.Watcher) map[string]any {
 	opts := circusShaped(configs.WatcherOptions(w.Spec()))
+	opts["args"] = a.circusArgs(w)
 	if opts["working_dir"] == "" {
 		// As circusd: the directory the workers start in, not "".
 		if dir, err := launch.Dir(w.Spec()); err == nil {
@@ -96,7 +97,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if len(opts) == 0 {
 		return errorf(ErrnoBadProperty, "set: property \"options\" must be a non-empty object of option: value")
 	}
-	updates := circusUpdates(opts)
+	updates, given := circusUpdates(opts), opts
 	if opts, err = fromCircus(opts, w.Spec()); err != nil {
 		return errorf(ErrnoBadProperty, "set: watcher %q: %v", w.Name(), err)
 	}
@@ -133,6 +134,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if err := w.Update(spec, socks); err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
+	a.noteArgs(w, given)
 	if _, ok := opts["numprocesses"]; ok && spec.Elastic() && w.Status() != watcher.Stopped {
 		w.SetTarget(spec.NumProcesses) // moves the size within the bounds
 	}

@@ -100,6 +100,13 @@ func compareReplies(t *testing.T, cd *circusd, p *proc) {
 		{"command": "numprocesses", "properties": map[string]any{"name": "nope"}}, // an error reply
 		{"command": "get", "properties": map[string]any{"name": "web", "keys": []string{}}},
 		{"command": "globaloptions", "properties": map[string]any{"option": "multicast_endpoint"}},
+		// args as add gave them: a list stays a list, none is null.
+		{"command": "add", "properties": map[string]any{"name": "argl", "cmd": "sleep", "args": []string{"500"}}},
+		{"command": "get", "properties": map[string]any{"name": "argl", "keys": []string{"args"}}},
+		{"command": "add", "properties": map[string]any{"name": "noargs", "cmd": "sleep 500"}},
+		{"command": "get", "properties": map[string]any{"name": "noargs", "keys": []string{"args"}}},
+		{"command": "rm", "properties": map[string]any{"name": "argl", "waiting": true}},
+		{"command": "rm", "properties": map[string]any{"name": "noargs", "waiting": true}},
 	}
 	theirs := circusClient(t, cd.control, reqs)
 	ours := circusClient(t, ctlEndpoint(p), reqs)
