@@ -38,7 +38,7 @@ func TestSetAndAddTakeCircusOptionNames(t *testing.T) {
 	// as circusd does; the worker really runs.
 	h.do("add", map[string]any{"name": "sh", "cmd": os.Args[0], "args": []any{"it's"}, "options": map[string]any{
 		"env": []any{workertest.Env + "=sleep"}, "shell": true}, "start": true, "waiting": true})
-	line := os.Args[0] + ` 'it'\''s'`
+	line := quoteWords([]string{os.Args[0], "it's"})
 	if o := get("sh", "cmd", "args"); o["cmd"] != "/bin/sh" || o["args"] != quoteWords([]string{"-c", line}) {
 		t.Errorf("add shell true: cmd %v args %v, want /bin/sh -c %q", o["cmd"], o["args"], line)
 	}
