@@ -21,9 +21,12 @@ func descendants(pid int) []int {
 // manager a test started, noted before it was stopped. A worker's own
 // children outlive a manager killed with SIGKILL (the workers die of
 // their parent-death signal, their children have none) and circusd,
-// stopping, signals its workers but not their children.
+// stopping, signals its workers but not their children. Each pid's
+// process group goes too: a worker leads its own group, so a child it
+// forked after the snapshot (a shell's `sleep &`) is in it.
 func killLeftovers(pids []int) {
 	for _, pid := range pids {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }

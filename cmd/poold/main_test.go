@@ -116,10 +116,12 @@ func startPooldUnder(t testing.TB, wrap []string, dir, config string, stderr io.
 		select {
 		case <-p.done:
 		default:
+			// Stopped, poold spawns no worker the snapshot would miss.
+			_ = p.cmd.Process.Signal(syscall.SIGSTOP)
 			family := descendants(p.cmd.Process.Pid)
+			killLeftovers(family)
 			_ = p.cmd.Process.Signal(syscall.SIGKILL)
 			<-p.done
-			killLeftovers(family)
 		}
 		if t.Failed() {
 			t.Logf("poold (%v) log:\n%s", p.err, p.log.String())
