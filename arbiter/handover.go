@@ -73,7 +73,11 @@ func (a *Arbiter) Upgrade() {
 // cmdUpgradeStatus reports the last upgrade: the new image answers it
 // once it has taken over (poolctl upgrade polls it).
 func cmdUpgradeStatus(a *Arbiter, m *cmdMsg) error {
-	m.ok(map[string]any{"upgrade": a.upgraded})
+	u := a.upgraded
+	if u.ID == 0 && u.State == "" {
+		u.State = "none"
+	}
+	m.ok(map[string]any{"upgrade": u})
 	return nil
 }
 

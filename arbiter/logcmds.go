@@ -63,6 +63,9 @@ func cmdLogs(a *Arbiter, m *cmdMsg) error {
 	if q.wid, err = p.integer("wid", 0); err != nil {
 		return err
 	}
+	if q.wid < 0 {
+		return errorf(ErrnoBadProperty, "logs: wid must be a worker's wid (1 or more) or 0 for every worker, got %d", q.wid)
+	}
 	if q.stream, err = p.str("stream"); err != nil {
 		return err
 	}

@@ -51,12 +51,12 @@ const EnvRollback = "POOLD_UPGRADE_ROLLBACK"
 // reports it.
 type Outcome struct {
 	ID         uint64    `json:"id"`    // increases with each upgrade asked of this poold
-	State      string    `json:"state"` // "upgrading", "upgraded", "rolled_back", "refused"
+	State      string    `json:"state"` // "upgrading", "upgraded", "rolled_back", "refused"; "none" before the first
 	OldVersion string    `json:"old_version"`
 	NewVersion string    `json:"new_version"` // what now runs
 	Reason     string    `json:"reason,omitempty"`
 	Pid        int       `json:"pid"`
-	Began      time.Time `json:"began"`
+	Began      time.Time `json:"began,omitzero"`
 	TookOver   time.Time `json:"took_over,omitzero"` // when the new image had adopted everything
 }
 
