@@ -128,7 +128,7 @@ func (w *Watcher) Adopt(st State) error {
 	now := w.host.Now()
 	for _, ss := range st.Slots {
 		s := w.slotFor(ss.Wid)
-		s.counters = Counters{Streak: ss.Streak, Pauses: ss.Pauses}
+		w.setCounters(s, Counters{Streak: ss.Streak, Pauses: ss.Pauses})
 		s.restarts, s.lastExit = ss.Restarts, ss.LastExit
 		var until time.Time
 		if ss.Hold == HoldBackoff || ss.Hold == HoldPaused {
@@ -148,6 +148,7 @@ func (w *Watcher) Adopt(st State) error {
 			Gen: ps.Gen, Recycle: ps.Recycle, gen: w.seq, healthKO: ps.HealthKO, limitKO: ps.LimitKO, busy: ps.Busy,
 			grace: ps.Grace, killed: ps.Killed, byStop: ps.ByStop, failure: ps.Failure}
 		w.addProc(p)
+		w.armSurvival(p, now)
 		if p.State == ProcStopping && !p.killed {
 			// The graceful stop goes on: SIGKILL at its deadline.
 			p.killAt = now.Add(ps.KillIn)

@@ -161,8 +161,8 @@ func (w *Watcher) died(s *slot, uptime time.Duration, why string) {
 		return
 	}
 	s.restarts++
-	var v Verdict
-	s.counters, v = w.policy.Next(s.counters, uptime)
+	c, v := w.policy.Next(s.counters, uptime)
+	w.setCounters(s, c)
 	now := w.host.Now()
 	switch v.Action {
 	case Respawn:

@@ -47,6 +47,10 @@ func (w *Watcher) Fire(t Timer) {
 			w.log.Info("worker reached max_age; replacing it", "pid", p.Pid, "wid", p.Wid)
 			w.recycle(p, "max_age")
 		}
+	case TimerSurvived:
+		if live {
+			w.survived(p)
+		}
 	case TimerWarmup:
 		if t.Gen == w.warmup {
 			w.warmup = 0

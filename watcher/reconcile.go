@@ -378,6 +378,7 @@ func (w *Watcher) finishSpawn() {
 	w.addProc(p)
 	w.host.Publish(w.spec.Name, events.KindSpawn, map[string]any{"process_pid": pid, "process_id": wid})
 	w.notifyHook("after_spawn", pid, wid, nil, nil)
+	w.armSurvival(p, p.Started)
 	w.watchReady(p)
 	if w.spec.WarmupDelay > 0 {
 		w.seq++

@@ -139,6 +139,18 @@ func (w *Watcher) heldCount() int {
 	return n
 }
 
+// setCounters sets a slot's crash history and keeps the set of the wids
+// that have one (looping), which Status and Reason read instead of a
+// walk of every slot.
+func (w *Watcher) setCounters(s *slot, c Counters) {
+	s.counters = c
+	if c == (Counters{}) {
+		delete(w.looping, s.wid)
+	} else {
+		w.looping[s.wid] = true
+	}
+}
+
 // clearHolds releases paused and failed slots (the user said try again);
 // with all, also backoff and exited ones and every crash history.
 func (w *Watcher) clearHolds(all bool) {
@@ -150,9 +162,10 @@ func (w *Watcher) clearHolds(all bool) {
 				w.freed(wid)
 			}
 			delete(w.due, wid)
+			delete(w.looping, wid)
 			delete(w.slots, wid)
 		case s.hold == HoldPaused || s.hold == HoldFailed:
-			s.counters = Counters{}
+			w.setCounters(s, Counters{})
 			w.setHold(s, HoldNone, time.Time{})
 		}
 	}

@@ -107,6 +107,7 @@ const (
 	TimerHealth                            // time for the next health round
 	TimerWarmup                            // warmup_delay over: the next worker may start
 	TimerMore                              // the loop served others: spawn the next batch
+	TimerSurvived                          // a worker of a crash-looping slot lived long enough: the loop is over
 )
 
 // Sockets are the listening sockets a watcher's workers inherit, and the
@@ -164,6 +165,7 @@ type Watcher struct {
 	freeFrom int         // every wid below it is taken (see fill)
 	slots    map[int]*slot
 	holdN    map[Hold]int // slots in each hold but HoldNone; kept by setHold
+	looping  map[int]bool // the wids of slots with a crash history; kept by setCounters
 	due      map[int]bool // the wids of slots in HoldDue; kept by setHold
 	seq      uint64       // generations for timers and checks
 	waiters  []func()
@@ -202,6 +204,7 @@ func New(spec configs.Watcher, socks Sockets, host Host, log hclog.Logger) (*Wat
 		freeFrom: 1,
 		slots:    make(map[int]*slot),
 		holdN:    make(map[Hold]int),
+		looping:  make(map[int]bool),
 		due:      make(map[int]bool),
 	}
 	if err := w.setSpec(spec, socks); err != nil {
@@ -246,7 +249,9 @@ func (w *Watcher) Sockets() Sockets { return w.socks }
 // Target is the number of workers the watcher keeps.
 func (w *Watcher) Target() int { return w.spec.NumProcesses }
 
-// Status is the watcher's current status.
+// Status is the watcher's current status. A running watcher with a slot
+// in a crash loop (see flapping.go) is flapping until a worker of that
+// slot lives long enough; one with a slot that gave up is failed.
 func (w *Watcher) Status() Status {
 	if w.status != Active && w.status != Starting {
 		return w.status
@@ -254,7 +259,7 @@ func (w *Watcher) Status() Status {
 	switch {
 	case w.holdN[HoldFailed] > 0:
 		return Failed
-	case w.holdN[HoldPaused] > 0:
+	case w.holdN[HoldPaused] > 0 || w.looped():
 		return Flapping
 	}
 	return w.status
@@ -267,32 +272,13 @@ func (w *Watcher) Reason() string {
 	if w.status == Stopped && w.startErr != nil {
 		parts = append(parts, fmt.Sprintf("not started: %v; fix the cause, then run `start %s`", w.startErr, w.spec.Name))
 	}
-	for _, in := range w.heldSlots() {
-		switch Hold(in.State) {
-		case HoldFailed:
-			parts = append(parts, fmt.Sprintf("wid %d failed: %s; it gave up after %d pauses; fix the cause, then run `start %s` or `reload %s`",
-				in.Wid, in.LastExit, w.spec.FlappingMaxRetry, w.spec.Name, w.spec.Name))
-		case HoldPaused:
-			parts = append(parts, fmt.Sprintf("wid %d is flapping: %s, %d times in a row soon after starting; retrying in %v",
-				in.Wid, in.LastExit, w.policy.Attempts, in.RetryAt.Sub(w.host.Now()).Round(100*time.Millisecond)))
-		case HoldExited:
-			parts = append(parts, fmt.Sprintf("wid %d %s and respawn is off", in.Wid, in.LastExit))
-		}
+	for _, s := range w.troubled() {
+		parts = append(parts, w.trouble(s))
 	}
 	if w.reloadErr != nil {
 		parts = append(parts, w.reloadErr.Error())
 	}
 	return strings.Join(parts, "; ")
-}
-
-// heldSlots is Slots when a slot is failed, paused or exited, else nil:
-// Reason asks on every `status`, and Slots sorts every worker (10,000 of
-// them took most of a `status`).
-func (w *Watcher) heldSlots() []SlotInfo {
-	if w.holdN[HoldFailed]+w.holdN[HoldPaused]+w.holdN[HoldExited] > 0 {
-		return w.Slots()
-	}
-	return nil
 }
 
 // ReloadError is why the last rolling reload was abandoned, nil if it was

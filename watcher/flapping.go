@@ -1,0 +1,121 @@
+package watcher
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// A slot is in a crash loop from the first early death of its worker
+// until a worker of it lives the crash policy's "early" (backoff_reset,
+// or flapping_window when shorter): through its backoffs, its pauses and
+// the short lives of the workers in between. The watcher shows
+// `flapping` for the whole loop, not only while a slot pauses, so a
+// status that a monitor polls never reads `active` for a pool whose
+// workers keep dying (or cannot be started at all).
+
+// inLoop reports whether s is in a crash loop and still has a seat (it
+// waits to start again, or a worker runs in it). A slot a scale-down
+// dropped keeps its history but is not in a loop.
+func (w *Watcher) inLoop(s *slot) bool {
+	if s == nil || s.counters == (Counters{}) {
+		return false
+	}
+	switch s.hold {
+	case HoldNone:
+		return w.widProcs[s.wid] > 0
+	case HoldExited:
+		return false
+	}
+	return true
+}
+
+// looped reports whether a slot is in a crash loop (see inLoop).
+func (w *Watcher) looped() bool {
+	for wid := range w.looping {
+		if w.inLoop(w.slots[wid]) {
+			return true
+		}
+	}
+	return false
+}
+
+// armSurvival arms the timer that ends the crash loop of p's slot once p
+// has lived long enough, when the slot is in one.
+func (w *Watcher) armSurvival(p *Process, now time.Time) {
+	if !w.looping[p.Wid] || p.State == ProcStopping {
+		return
+	}
+	left := max(w.policy.Early-now.Sub(p.Started), 0)
+	w.host.After(left, Timer{Watcher: w.id, Kind: TimerSurvived, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+}
+
+// survived ends the crash loop of p's slot: p lived the crash policy's
+// "early", so its death would start the slot's history over anyway.
+func (w *Watcher) survived(p *Process) {
+	s := w.slots[p.Wid]
+	if p.State == ProcStopping || s == nil || s.counters == (Counters{}) {
+		return
+	}
+	w.log.Info("a worker of a crash-looping slot lived long enough; the slot counts as healthy again",
+		"pid", p.Pid, "wid", p.Wid, "uptime", w.host.Now().Sub(p.Started))
+	w.setCounters(s, Counters{})
+}
+
+// troubled lists, by wid, the slots Reason explains: failed, paused or
+// exited ones and those in a crash loop. It walks the slots only when
+// there are some: Reason is asked on every `status`.
+func (w *Watcher) troubled() []*slot {
+	if w.holdN[HoldFailed]+w.holdN[HoldPaused]+w.holdN[HoldExited] == 0 && len(w.looping) == 0 {
+		return nil
+	}
+	var out []*slot
+	for _, s := range w.slots {
+		if s.hold == HoldFailed || s.hold == HoldPaused || s.hold == HoldExited || w.inLoop(s) {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].wid < out[j].wid })
+	return out
+}
+
+// trouble says what is wrong with a slot troubled lists.
+func (w *Watcher) trouble(s *slot) string {
+	left := s.until.Sub(w.host.Now()).Round(100 * time.Millisecond)
+	switch s.hold {
+	case HoldFailed:
+		return fmt.Sprintf("wid %d failed: %s; it gave up after %d pauses; fix the cause, then run `start %s` or `reload %s`",
+			s.wid, s.lastExit, w.spec.FlappingMaxRetry, w.spec.Name, w.spec.Name)
+	case HoldPaused:
+		return fmt.Sprintf("wid %d is flapping: %s, %d times in a row soon after starting; retrying in %v",
+			s.wid, s.lastExit, w.policy.Attempts, left)
+	case HoldExited:
+		return fmt.Sprintf("wid %d %s and respawn is off", s.wid, s.lastExit)
+	}
+	why := fmt.Sprintf("wid %d is flapping: %s; %s", s.wid, s.lastExit, deathsOf(s.counters))
+	switch s.hold {
+	case HoldBackoff:
+		return fmt.Sprintf("%s; retrying in %v", why, left)
+	case HoldNone:
+		return fmt.Sprintf("%s; its new worker runs, and the slot counts as healthy once one has run for %v", why, w.policy.Early)
+	}
+	return why + "; retrying now"
+}
+
+// deathsOf words a crash history.
+func deathsOf(c Counters) string {
+	s := fmt.Sprintf("%d early deaths in a row", c.Streak)
+	switch {
+	case c.Streak == 0:
+		s = "early deaths before each pause"
+	case c.Streak == 1:
+		s = "1 early death"
+	}
+	switch c.Pauses {
+	case 0:
+		return s
+	case 1:
+		return s + ", 1 pause so far"
+	}
+	return fmt.Sprintf("%s, %d pauses so far", s, c.Pauses)
+}

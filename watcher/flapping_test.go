@@ -1,0 +1,98 @@
+package watcher
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Defect (report C §3): a watcher whose only slot crash-looped read
+// `active`, with no reason, between its pauses and in the first backoffs,
+// and so did one whose program could not be spawned at all. Now it reads
+// `flapping`, with the slot and why, for the whole loop, until a worker
+// of the slot lives backoff_reset.
+func TestCrashLoopStaysFlappingUntilAWorkerSurvives(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		crash func(w *Watcher, h *fakeHost)
+		why   string
+	}{
+		{"exit 3", func(w *Watcher, h *fakeHost) {
+			for _, p := range w.Pids() {
+				w.Exited(p, 3)
+			}
+		}, "exited with status 3"},
+		{"spawn error", func(w *Watcher, h *fakeHost) {
+			h.failAlways = errors.New(`command "/nonexistent/prog" not found`)
+		}, `spawn error: command "/nonexistent/prog" not found`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, h := newWatcher(t, spec(1)) // the defaults: 5 deaths a streak, 7s pauses, backoff_reset 10s
+			tc.crash(w, h)
+			w.Start()
+			if len(w.Pids()) == 0 {
+				check := "at start"
+				if st, r := w.Status(), w.Reason(); st != Flapping || !strings.Contains(r, "wid 1 is flapping: "+tc.why) {
+					t.Fatalf("%s: status %v, reason %q; want flapping, naming wid 1 and %q", check, st, r, tc.why)
+				}
+			}
+			check := func(when string) {
+				t.Helper()
+				if st, r := w.Status(), w.Reason(); st != Flapping || !strings.Contains(r, "wid 1 is flapping: "+tc.why) {
+					t.Fatalf("%s: status %v, reason %q; want flapping, naming wid 1 and %q", when, st, r, tc.why)
+				}
+			}
+			for i := 1; i <= 12; i++ { // two pauses and into the third streak
+				tc.crash(w, h)
+				check("after early death " + string(rune('0'+i%10)))
+				for _, kind := range []TimerKind{TimerRespawn, TimerFlapRetry} {
+					for _, tm := range h.takeTimers(kind) {
+						h.now = h.now.Add(h.delays[tm])
+						w.Fire(tm)
+					}
+				}
+				check("after the slot's wait")
+			}
+			h.failAlways = nil
+			for len(w.Pids()) == 0 { // the spawn error case: its next start succeeds
+				for _, tm := range h.takeTimers(TimerRespawn) {
+					w.Fire(tm)
+				}
+			}
+			check("while the new worker is young")
+			h.now = h.now.Add(10 * time.Second)
+			due := h.timers // the one that counts the new worker's life among them
+			h.timers = nil
+			for _, tm := range due {
+				w.Fire(tm)
+			}
+			if st, r := w.Status(), w.Reason(); st != Active || r != "" {
+				t.Fatalf("after a worker lived backoff_reset: status %v, reason %q; want active, no reason", st, r)
+			}
+			w.Exited(w.Pids()[0], 3) // it lived backoff_reset: replaced at once
+			if st := w.Status(); st != Active || len(w.Pids()) != 1 {
+				t.Fatalf("a long-lived worker's death: status %v, workers %v; want active, replaced at once", st, w.Processes())
+			}
+			w.Exited(w.Pids()[0], 3) // an early death again: a new loop, counted from one
+			if r := w.Reason(); w.Status() != Flapping || !strings.Contains(r, "1 early death;") {
+				t.Fatalf("a death after the loop ended: status %v, reason %q", w.Status(), r)
+			}
+		})
+	}
+}
+
+// A slot a scale-down dropped keeps no seat: its history does not keep
+// the watcher flapping.
+func TestDroppedLoopingSlotIsNotFlapping(t *testing.T) {
+	w, _ := newWatcher(t, spec(2))
+	w.Start()
+	w.Exited(w.Processes()[1].Pid, 3) // wid 2 backs off
+	if w.Status() != Flapping {
+		t.Fatalf("wid 2 in backoff: status %v, want flapping", w.Status())
+	}
+	w.SetTarget(1)
+	if st, r := w.Status(), w.Reason(); st != Active || r != "" {
+		t.Fatalf("after decr dropped wid 2: status %v, reason %q; want active", st, r)
+	}
+}
