@@ -246,6 +246,7 @@ func TestKilledLongLivedWorkersAreReplacedAtOnce(t *testing.T) {
 		}
 		replaced[ev.Fields["process_id"].(int)] = true
 	}
+	readyPids(t, h, 5) // a new worker is ready once it has run a moment
 	if st := h.do("status", map[string]any{"name": "web"}); st["status"] != "active" {
 		t.Errorf("status %v", st)
 	}

@@ -68,6 +68,7 @@ func TestDependentStartsOnceItsDependencyIsUp(t *testing.T) {
 		t.Fatalf("first spawn %v, want db's", first)
 	}
 	h.spawns(2)
+	readyPids(t, h, 2)
 	if st := h.do("status", map[string]any{"name": "app"}); st["status"] != "active" {
 		t.Errorf("app %v", st)
 	}

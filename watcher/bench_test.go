@@ -116,6 +116,7 @@ func started(b *testing.B, n int) (*Watcher, *fakeHost) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	w.spawnWindow = 0 // ready at spawn: the window's timers would be the host's work
 	w.Start()
 	for len(w.procs) < n {
 		for _, t := range h.takeTimers(TimerMore) {

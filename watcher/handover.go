@@ -2,32 +2,44 @@ package watcher
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/poold/poold/watcher/handover"
 )
 
-// handoverWait bounds how long a worker with readiness "spawn" that
-// replaces another stays starting until it is seen waiting for
-// connections (ready_timeout too, if shorter). A worker whose wait
-// /proc cannot show (a busy loop, a server that never polls the socket)
-// then counts as ready, as "spawn" always did.
+// handoverWait bounds how long a worker with readiness "spawn" in a
+// watcher with sockets stays starting until it is seen waiting for
+// connections (ready_timeout too, if shorter). A worker whose wait /proc
+// cannot show (a busy loop, a server that never polls the socket) then
+// counts as ready, as "spawn" always did.
 const handoverWait = 10 * time.Second
 
-// awaitHandover starts watching p, a new worker with readiness "spawn",
-// when it replaces old workers and inherits sockets: it stays starting
-// until it waits for connections on one of them (handover.Wait), so the
-// workers it replaces stop only once it can take their clients. An old
-// worker that stops closes its kept-alive connections, and the clients
-// reconnect at once: with no new worker accepting yet, the reconnection
-// lands on another old worker, which closes it again at its turn.
+// defaultSpawnWindow is how long a worker with readiness "spawn" and no socket
+// to be seen waiting on must live to count as ready: one that dies at
+// once (a program that exits on a bad argument, a missing module) dies
+// before it was ready, so a waited start reports it.
+const defaultSpawnWindow = 100 * time.Millisecond
+
+// awaitHandover starts watching p, a new worker with readiness "spawn"
+// in a watcher with sockets: it stays starting until it waits for
+// connections on one of them (handover.Wait). A worker that replaces old
+// ones is ready only then, so the workers it replaces stop only once it
+// can take their clients: an old worker that stops closes its kept-alive
+// connections, and the clients reconnect at once; with no new worker
+// accepting yet, the reconnection lands on another old worker, which
+// closes it again at its turn. A worker of a first start, a scale-up or a
+// restart is ready only then too, so one that dies while it loads (an app
+// that cannot be imported) dies before it was ready and a waited start
+// reports it. It reports false when it cannot watch (no sockets, or
+// their inodes cannot be read).
 func (w *Watcher) awaitHandover(p *Process) bool {
-	if w.tally.kinds[kindOld] == 0 || len(w.socks.Files) == 0 {
+	if len(w.socks.Files) == 0 {
 		return false
 	}
 	socks, err := handover.InodesOf(w.socks.Files)
 	if err != nil {
-		w.log.Debug("cannot see the sockets' inodes; the new worker counts as ready at spawn", "pid", p.Pid, "error", err)
+		w.log.Debug("cannot see the sockets' inodes; the new worker counts as ready once it has lived a moment", "pid", p.Pid, "error", err)
 		return false
 	}
 	pid := p.Pid
@@ -40,9 +52,10 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 }
 
 // handedOver ends the wait awaitHandover began: p is ready, seen waiting
-// for connections or not.
+// for connections or not, unless it has exited: then it died before it
+// was ready, which its exit, on its way to Ended, says.
 func (w *Watcher) handedOver(p *Process, err error) {
-	if p.State != ProcStarting {
+	if p.State != ProcStarting || errors.Is(err, handover.ErrExited) {
 		return
 	}
 	if err != nil {

@@ -2,16 +2,19 @@ package watcher
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/watcher/handover"
 	"github.com/poold/poold/watcher/proctest"
 )
 
-// A new worker with readiness "spawn" that replaces old ones stays
-// starting until it is seen waiting on its sockets (or the wait gives up);
-// a worker that replaces nobody is ready at spawn.
+// A new worker with readiness "spawn" in a watcher with sockets stays
+// starting until it is seen waiting on them (or the wait gives up): one
+// that replaces old ones, so they stop only then, and one of a first
+// start too, so that one dying while it loads dies before it was ready.
 func TestSpawnReadyReplacementWaitsUntilItListens(t *testing.T) {
 	f := proctest.ListenerFile(t)
 	h := newFakeHost()
@@ -21,16 +24,19 @@ func TestSpawnReadyReplacementWaitsUntilItListens(t *testing.T) {
 	}
 	h.seen = w
 	w.Start()
-	if len(pidsIn(w, ProcReady)) != 2 || len(h.checks) != 0 {
-		t.Fatalf("first workers: ready %v, checks %v; want 2 ready at spawn, no check", pidsIn(w, ProcReady), h.checks)
+	waits := handoverChecks(h)
+	if len(waits) != 2 || len(pidsIn(w, ProcStarting)) != 2 || w.Settled() {
+		t.Fatalf("first start: handover waits %v, starting %v, settled %v; want 2 waits, 2 starting, not settled",
+			waits, pidsIn(w, ProcStarting), w.Settled())
+	}
+	for _, c := range waits {
+		w.Checked(c, nil)
+	}
+	if len(pidsIn(w, ProcReady)) != 2 || w.Status() != Active || !w.Settled() {
+		t.Fatalf("first workers listening: ready %v, status %v", pidsIn(w, ProcReady), w.Status())
 	}
 	w.Reload(true, false)
-	var waits []Check
-	for _, c := range h.checks {
-		if c.Kind == CheckHandover {
-			waits = append(waits, c)
-		}
-	}
+	waits = handoverChecks(h)
 	if len(waits) != 2 || len(pidsIn(w, ProcStarting)) != 2 || len(pidsIn(w, ProcStopping)) != 0 {
 		t.Fatalf("reload: handover waits %v, starting %v, stopping %v; want 2 waits and the old workers serving",
 			waits, pidsIn(w, ProcStarting), pidsIn(w, ProcStopping))
@@ -43,5 +49,81 @@ func TestSpawnReadyReplacementWaitsUntilItListens(t *testing.T) {
 	if len(pidsIn(w, ProcStopping)) != 2 || len(pidsIn(w, ProcReady)) != 2 {
 		t.Fatalf("both handed over: stopping %v ready %v; want the 2 old stopping, the 2 new ready",
 			pidsIn(w, ProcStopping), pidsIn(w, ProcReady))
+	}
+}
+
+// handoverChecks returns and forgets the handover waits the host was
+// asked for.
+func handoverChecks(h *fakeHost) []Check {
+	var waits, rest []Check
+	for _, c := range h.checks {
+		if c.Kind == CheckHandover {
+			waits = append(waits, c)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	h.checks = rest
+	return waits
+}
+
+// Defect (report C §2): a worker of a first start with readiness "spawn"
+// and no socket was ready at fork, so one that died at once (sh -c 'exit
+// 3') never died "before it was ready" and a waited start answered ok.
+// It is now ready once it has lived spawnWindow: one that dies sooner
+// leaves its slot in backoff when the watcher settles, which is what a
+// waited start reports.
+func TestSpawnReadyFirstStartWaitsOutTheWindow(t *testing.T) {
+	w, h := newWatcher(t, spec(2))
+	w.spawnWindow = defaultSpawnWindow
+	settled := false
+	w.Start()
+	w.WhenSettled(func() { settled = true })
+	windows := h.takeTimers(TimerReadyDelay)
+	if len(windows) != 2 || len(pidsIn(w, ProcStarting)) != 2 || settled || h.delays[windows[0]] != defaultSpawnWindow {
+		t.Fatalf("start: windows %v, starting %v, settled %v; want 2 windows of %v, 2 starting, not settled",
+			windows, pidsIn(w, ProcStarting), settled, defaultSpawnWindow)
+	}
+	w.Exited(windows[1].Pid, 3) // dies within its window
+	if settled {
+		t.Fatal("settled while wid 1 was still in its window")
+	}
+	w.Fire(windows[0])
+	if !settled || fmt.Sprint(wids(w, ProcReady)) != "[1]" {
+		t.Fatalf("settled %v, ready wids %v; want settled with wid 1 ready", settled, wids(w, ProcReady))
+	}
+	var empty []SlotInfo
+	for _, s := range w.Slots() {
+		if s.Pid == 0 {
+			empty = append(empty, s)
+		}
+	}
+	if len(empty) != 1 || empty[0].Wid != 2 || empty[0].State != string(HoldBackoff) || empty[0].LastExit != "exited with status 3" {
+		t.Fatalf("slots without a worker %+v; want wid 2 in backoff, exited with status 3", empty)
+	}
+}
+
+// A handover wait that ends because the worker exited does not make it
+// ready: its exit, which follows, is a death before it was ready.
+func TestHandoverOfAnExitedWorkerIsNoReadiness(t *testing.T) {
+	f := proctest.ListenerFile(t)
+	h := newFakeHost()
+	w, err := New(spec(1), Sockets{Files: []*os.File{f}}, h, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.seen = w
+	w.Start()
+	waits := handoverChecks(h)
+	if len(waits) != 1 {
+		t.Fatalf("start: handover waits %v, want 1", waits)
+	}
+	w.Checked(waits[0], fmt.Errorf("pid %d %w: no such file or directory", waits[0].Pid, handover.ErrExited))
+	if len(pidsIn(w, ProcStarting)) != 1 || w.Settled() {
+		t.Fatalf("after the wait saw it exit: starting %v, ready %v; want it still starting", pidsIn(w, ProcStarting), pidsIn(w, ProcReady))
+	}
+	w.Exited(waits[0].Pid, 3)
+	if s := w.Slots(); len(s) != 1 || s[0].State != string(HoldBackoff) || !w.Settled() {
+		t.Fatalf("after its exit: slots %+v, settled %v; want wid 1 in backoff, settled", s, w.Settled())
 	}
 }

@@ -106,7 +106,11 @@ func (w *Watcher) notReady(p *Process, err error) {
 func (w *Watcher) watchReady(p *Process) {
 	switch w.spec.Readiness {
 	case "", "spawn":
-		if !w.awaitHandover(p) {
+		switch {
+		case w.awaitHandover(p):
+		case w.spawnWindow > 0:
+			w.host.After(w.spawnWindow, Timer{Watcher: w.id, Kind: TimerReadyDelay, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+		default:
 			w.ready(p)
 		}
 	case "delay":

@@ -185,6 +185,10 @@ type Watcher struct {
 	hooks         map[uint64]hookRun
 
 	lastSpawnErr error
+	// spawnWindow is how long a worker with readiness "spawn" and no
+	// socket to watch must live to be ready (defaultSpawnWindow); 0, for
+	// tests that drive a watcher with a fake host: ready at spawn.
+	spawnWindow time.Duration
 
 	initial   int    // elastic pools: the size a start begins with
 	scaler    scaler // elastic pools: the autoscaling policy's memory
@@ -206,6 +210,8 @@ func New(spec configs.Watcher, socks Sockets, host Host, log hclog.Logger) (*Wat
 		holdN:    make(map[Hold]int),
 		looping:  make(map[int]bool),
 		due:      make(map[int]bool),
+
+		spawnWindow: defaultSpawnWindow,
 	}
 	if err := w.setSpec(spec, socks); err != nil {
 		return nil, err

@@ -198,7 +198,8 @@ func newWatcher(t *testing.T, s configs.Watcher) (*Watcher, *fakeHost) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.seen = w // its tally is checked from its first call on (an adopted one spawns none)
+	h.seen = w        // its tally is checked from its first call on (an adopted one spawns none)
+	w.spawnWindow = 0 // ready at spawn, unless a test says otherwise
 	return w, h
 }
 

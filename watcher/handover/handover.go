@@ -249,10 +249,15 @@ func childrenOf(tdir string) []int {
 // waiting on its sockets.
 var ErrNotSeen = errors.New("not seen waiting for connections on its sockets")
 
+// ErrExited is Wait's error when the worker exited (or is a zombie) before
+// it was seen waiting: it never took a connection.
+var ErrExited = errors.New("exited before it waited for connections")
+
 // Wait looks at pid until it waits on one of socks (Listening or
 // Opaque), checking often at first (a Go worker takes a few
 // milliseconds), then every 25 ms. It returns what it saw, ErrNotSeen
-// once ctx ends, or Look's error if pid is gone.
+// once ctx ends, ErrExited (wrapped) if pid has exited, or Look's error
+// if pid cannot be read for another reason.
 func Wait(ctx context.Context, pid int, socks Inodes) (Seen, error) {
 	every := time.Millisecond
 	t := time.NewTimer(0)
@@ -264,10 +269,28 @@ func Wait(ctx context.Context, pid int, socks Inodes) (Seen, error) {
 		case <-t.C:
 		}
 		s, err := Look(pid, socks)
+		if err != nil && exited(pid) {
+			return Busy, fmt.Errorf("pid %d %w: %v", pid, ErrExited, err)
+		}
 		if err != nil || s != Busy {
 			return s, err
 		}
 		t.Reset(every)
 		every = min(2*every, 25*time.Millisecond)
 	}
+}
+
+// exited reports whether pid is gone or a zombie (exited, not yet
+// reaped), from the state in /proc/PID/stat: the field after the ")"
+// that ends the command name.
+func exited(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH)
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	return b[i+2] == 'Z' || b[i+2] == 'X'
 }

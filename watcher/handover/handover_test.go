@@ -152,7 +152,8 @@ func TestWaitIgnoresOtherPolledFiles(t *testing.T) {
 	}
 }
 
-// A worker that exits is an error, not a wait until ctx ends.
+// A worker that exits is ErrExited, not a wait until ctx ends: poold
+// must not count it ready.
 func TestWaitReportsAWorkerGone(t *testing.T) {
 	w := startWorker(t, "exit")
 	w.goOn(t)
@@ -161,8 +162,8 @@ func TestWaitReportsAWorkerGone(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
-	if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks); err == nil || errors.Is(err, ErrNotSeen) {
-		t.Fatalf("Wait on a reaped pid = %v, %v; want a read error", s, err)
+	if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks); !errors.Is(err, ErrExited) {
+		t.Fatalf("Wait on a reaped pid = %v, %v; want ErrExited", s, err)
 	}
 }
 
