@@ -81,13 +81,13 @@ func (w *Watcher) troubled() []*slot {
 
 // trouble says what is wrong with a slot troubled lists.
 func (w *Watcher) trouble(s *slot) string {
-	left := s.until.Sub(w.host.Now()).Round(100 * time.Millisecond)
+	left := retryWords(s.until.Sub(w.host.Now()))
 	switch s.hold {
 	case HoldFailed:
 		return fmt.Sprintf("wid %d failed: %s; it gave up after %d pauses; fix the cause, then run `start %s` or `reload %s`",
 			s.wid, s.lastExit, w.spec.FlappingMaxRetry, w.spec.Name, w.spec.Name)
 	case HoldPaused:
-		return fmt.Sprintf("wid %d is flapping: %s, %d times in a row soon after starting; retrying in %v",
+		return fmt.Sprintf("wid %d is flapping: %s, %d times in a row soon after starting; retrying %s",
 			s.wid, s.lastExit, w.policy.Attempts, left)
 	case HoldExited:
 		return fmt.Sprintf("wid %d %s and respawn is off", s.wid, s.lastExit)
@@ -95,7 +95,7 @@ func (w *Watcher) trouble(s *slot) string {
 	why := fmt.Sprintf("wid %d is flapping: %s; %s", s.wid, s.lastExit, deathsOf(s.counters))
 	switch s.hold {
 	case HoldBackoff:
-		return fmt.Sprintf("%s; retrying in %v", why, left)
+		return fmt.Sprintf("%s; retrying %s", why, left)
 	case HoldNone:
 		return fmt.Sprintf("%s; its new worker runs, and the slot counts as healthy once one has run for %v", why, w.policy.Early)
 	}
@@ -118,4 +118,23 @@ func deathsOf(c Counters) string {
 		return s + ", 1 pause so far"
 	}
 	return fmt.Sprintf("%s, %d pauses so far", s, c.Pauses)
+}
+
+// retryWords says when a slot that waits starts again, d from now, in the
+// words and units of the RETRY column of `poolctl status NAME` ("now"
+// under a second, else "in 4s", "in 1m05s", "in 2h03m"), which truncates:
+// a reason that rounded said "4.9s" beside "in 4s".
+func retryWords(d time.Duration) string {
+	s := int64(d / time.Second)
+	switch {
+	case s < 1:
+		return "now"
+	case s < 60:
+		return fmt.Sprintf("in %ds", s)
+	case s < 3600:
+		return fmt.Sprintf("in %dm%02ds", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("in %dh%02dm", s/3600, s%3600/60)
+	}
+	return fmt.Sprintf("in %dd%02dh", s/86400, s%86400/3600)
 }

@@ -96,3 +96,29 @@ func TestDroppedLoopingSlotIsNotFlapping(t *testing.T) {
 		t.Fatalf("after decr dropped wid 2: status %v, reason %q; want active", st, r)
 	}
 }
+
+// Defect (report C §5): the reason said "retrying in 4.9s" (rounded) while
+// the slot table beside it said "in 4s" (truncated, as `poolctl status`
+// prints a slot's retry_at). The reason now uses the table's words.
+func TestFlappingReasonSaysRetryAsTheSlotTable(t *testing.T) {
+	s := spec(1)
+	s.FlappingAttempts = 1
+	s.FlappingRetryIn = 7 * time.Second
+	w, h := newWatcher(t, s)
+	w.Start()
+	w.Exited(w.Pids()[0], -9) // an early death: the slot pauses for 7s
+	for _, tc := range []struct {
+		after time.Duration
+		want  string
+	}{
+		{2100 * time.Millisecond, "retrying in 4s"}, // 4.9s left
+		{6500 * time.Millisecond, "retrying now"},   // 0.5s left
+	} {
+		now := h.now
+		h.now = h.now.Add(tc.after)
+		if r := w.Reason(); !strings.Contains(r, "killed by signal KILL, 1 times in a row") || !strings.Contains(r, tc.want) {
+			t.Errorf("%v into the pause: reason %q; want %q", tc.after, r, tc.want)
+		}
+		h.now = now
+	}
+}
