@@ -288,6 +288,7 @@ func endToEnd(t *testing.T, p *poold) {
 
 	t.Run("status and list", func(t *testing.T) {
 		p.waitPids(t, 2)
+		proctest.Poll(15*time.Second, func() bool { return p.ctl(t, "status", "web").stdout == "active\n" }) // ready 100 ms after spawn
 		if r := p.ctl(t, "status", "web"); r.stdout != "active\n" {
 			t.Errorf("status web: %q", r.stdout)
 		}
