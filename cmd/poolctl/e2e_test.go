@@ -268,6 +268,11 @@ func (p *poold) waitPids(t testing.TB, n int) []int {
 	if !proctest.Poll(15*time.Second, func() bool { pids = p.pids(t); return len(pids) == n }) {
 		t.Fatalf("list web: want %d pids, still %v after 15s", n, pids)
 	}
+	// A worker is ready 100 ms after its spawn (readiness spawn, no
+	// socket): until then web is starting.
+	if n > 0 && !proctest.Poll(15*time.Second, func() bool { return p.ctl(t, "status", "web").stdout == "active\n" }) {
+		t.Fatalf("status web: not active 15s after its %d workers were spawned", n)
+	}
 	return pids
 }
 
@@ -288,7 +293,6 @@ func endToEnd(t *testing.T, p *poold) {
 
 	t.Run("status and list", func(t *testing.T) {
 		p.waitPids(t, 2)
-		proctest.Poll(15*time.Second, func() bool { return p.ctl(t, "status", "web").stdout == "active\n" }) // ready 100 ms after spawn
 		if r := p.ctl(t, "status", "web"); r.stdout != "active\n" {
 			t.Errorf("status web: %q", r.stdout)
 		}

@@ -175,7 +175,6 @@ func readTokenFile(t *testing.T, path string) string {
 func TestAPIRefusals(t *testing.T) {
 	p := startPooldAPI(t)
 	p.waitPids(t, 2)
-	proctest.Poll(15*time.Second, func() bool { return p.ctl(t, "status", "web").stdout == "active\n" }) // ready 100 ms after spawn
 	ops, ro := readTokenFile(t, p.api.operator), readTokenFile(t, p.api.readOnly)
 	incr := `{"name": "web"}`
 
