@@ -3,6 +3,7 @@ package watcher
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -16,18 +17,25 @@ import (
 
 // inLoop reports whether s is in a crash loop and still has a seat (it
 // waits to start again, or a worker runs in it). A slot a scale-down
-// dropped keeps its history but is not in a loop.
+// dropped keeps its history but is not in a loop. One early death is not
+// a loop either: a kill -9 or an OOM kill of a worker younger than
+// backoff_reset is replaced after a short backoff and the watcher stays
+// active. A loop is two early deaths in a row, a pause, or a worker that
+// could not even be spawned.
 func (w *Watcher) inLoop(s *slot) bool {
 	if s == nil || s.counters == (Counters{}) {
 		return false
 	}
 	switch s.hold {
-	case HoldNone:
-		return w.widProcs[s.wid] > 0
 	case HoldExited:
 		return false
+	case HoldNone:
+		if w.widProcs[s.wid] == 0 {
+			return false
+		}
 	}
-	return true
+	return s.counters.Streak >= 2 || s.counters.Pauses > 0 || s.hold == HoldPaused || s.hold == HoldFailed ||
+		strings.HasPrefix(s.lastExit, spawnErrorPrefix)
 }
 
 // looped reports whether a slot is in a crash loop (see inLoop).

@@ -45,14 +45,23 @@ func TestCrashLoopStaysFlappingUntilAWorkerSurvives(t *testing.T) {
 			}
 			for i := 1; i <= 12; i++ { // two pauses and into the third streak
 				tc.crash(w, h)
-				check("after early death " + string(rune('0'+i%10)))
+				if i == 1 && len(w.Pids()) == 0 && h.failAlways == nil {
+					// One early death is not a loop (see TestOneEarlyDeathIsNotFlapping).
+					if st := w.Status(); st != Active {
+						t.Fatalf("after one early death: status %v, want active", st)
+					}
+				} else {
+					check("after early death " + string(rune('0'+i%10)))
+				}
 				for _, kind := range []TimerKind{TimerRespawn, TimerFlapRetry} {
 					for _, tm := range h.takeTimers(kind) {
 						h.now = h.now.Add(h.delays[tm])
 						w.Fire(tm)
 					}
 				}
-				check("after the slot's wait")
+				if i > 1 || h.failAlways != nil {
+					check("after the slot's wait")
+				}
 			}
 			h.failAlways = nil
 			for len(w.Pids()) == 0 { // the spawn error case: its next start succeeds
@@ -74,9 +83,16 @@ func TestCrashLoopStaysFlappingUntilAWorkerSurvives(t *testing.T) {
 			if st := w.Status(); st != Active || len(w.Pids()) != 1 {
 				t.Fatalf("a long-lived worker's death: status %v, workers %v; want active, replaced at once", st, w.Processes())
 			}
-			w.Exited(w.Pids()[0], 3) // an early death again: a new loop, counted from one
-			if r := w.Reason(); w.Status() != Flapping || !strings.Contains(r, "1 early death;") {
-				t.Fatalf("a death after the loop ended: status %v, reason %q", w.Status(), r)
+			w.Exited(w.Pids()[0], 3) // an early death again: a new history, counted from one
+			if st := w.Status(); st != Active {
+				t.Fatalf("one early death after the loop ended: status %v, want active", st)
+			}
+			for _, tm := range h.takeTimers(TimerRespawn) {
+				w.Fire(tm)
+			}
+			w.Exited(w.Pids()[0], 3) // and a second one: a new loop
+			if r := w.Reason(); w.Status() != Flapping || !strings.Contains(r, "2 early deaths in a row") {
+				t.Fatalf("two early deaths after the loop ended: status %v, reason %q", w.Status(), r)
 			}
 		})
 	}
@@ -85,9 +101,13 @@ func TestCrashLoopStaysFlappingUntilAWorkerSurvives(t *testing.T) {
 // A slot a scale-down dropped keeps no seat: its history does not keep
 // the watcher flapping.
 func TestDroppedLoopingSlotIsNotFlapping(t *testing.T) {
-	w, _ := newWatcher(t, spec(2))
+	w, h := newWatcher(t, spec(2))
 	w.Start()
 	w.Exited(w.Processes()[1].Pid, 3) // wid 2 backs off
+	for _, tm := range h.takeTimers(TimerRespawn) {
+		w.Fire(tm)
+	}
+	w.Exited(w.Processes()[1].Pid, 3) // and again: a loop
 	if w.Status() != Flapping {
 		t.Fatalf("wid 2 in backoff: status %v, want flapping", w.Status())
 	}
@@ -120,5 +140,24 @@ func TestFlappingReasonSaysRetryAsTheSlotTable(t *testing.T) {
 			t.Errorf("%v into the pause: reason %q; want %q", tc.after, r, tc.want)
 		}
 		h.now = now
+	}
+}
+
+// An ordinary kill -9 (or OOM kill) of a worker younger than
+// backoff_reset is one early death: its slot backs off briefly and gets a
+// new worker, and the watcher stays active throughout. The crash-loop
+// status of report C §3 first made it flapping for 10 s.
+func TestOneEarlyDeathIsNotFlapping(t *testing.T) {
+	w, h := newWatcher(t, spec(2))
+	w.Start()
+	w.Exited(w.Processes()[0].Pid, -9)
+	if st, r := w.Status(), w.Reason(); st != Active || r != "" {
+		t.Fatalf("in the backoff after one kill -9: status %v, reason %q; want active", st, r)
+	}
+	for _, tm := range h.takeTimers(TimerRespawn) {
+		w.Fire(tm)
+	}
+	if st, r := w.Status(), w.Reason(); st != Active || r != "" || len(w.Pids()) != 2 {
+		t.Fatalf("after the replacement: status %v, reason %q, pids %v; want active with 2", st, r, w.Pids())
 	}
 }

@@ -13,6 +13,10 @@ import (
 // turns a bug into a log line instead of a frozen loop.
 const maxSteps = 64
 
+// spawnErrorPrefix starts the last exit of a slot whose worker could not
+// be spawned at all.
+const spawnErrorPrefix = "spawn error: "
+
 // reconcile brings the pool towards its target, step by step, until no
 // step changes anything:
 //
@@ -364,11 +368,11 @@ func (w *Watcher) finishSpawn() {
 		w.host.Publish(w.spec.Name, events.KindSpawnError, map[string]any{"process_id": wid, "reason": err.Error()})
 		if w.roll != nil {
 			w.setHold(s, HoldNone, w.host.Now())
-			s.lastExit = "spawn error: " + err.Error()
+			s.lastExit = spawnErrorPrefix + err.Error()
 			w.abortRoll(fmt.Errorf("cannot start a new worker (wid %d): %w", wid, err))
 			return
 		}
-		w.died(s, 0, "spawn error: "+err.Error())
+		w.died(s, 0, spawnErrorPrefix+err.Error())
 		return
 	}
 	w.lastSpawnErr = nil
