@@ -54,6 +54,17 @@ func (h *harness) applied(n int) {
 	}
 }
 
+// stopStubborn kills pids, stubborn workers that serve and so ignore
+// SIGTERM, when the test ends, before the harness stops the arbiter: a
+// restored watcher's new workers count as started only once they serve.
+func stopStubborn(t *testing.T, pids []int) {
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
 func killAll(t *testing.T, pids []int) {
 	t.Helper()
 	for _, pid := range pids {
@@ -117,7 +128,7 @@ func TestReloadRestoresAWatcherAReloadIsRemoving(t *testing.T) {
 	if r := <-removing; r["status"] != "ok" || fmt.Sprint(r["removed"]) != "[late stub]" {
 		t.Fatalf("reload removing stub and late: %v, want ok with removed [late stub]", r)
 	}
-	newPids(t, h, "stub", 2, old)
+	stopStubborn(t, newPids(t, h, "stub", 2, old))
 	if got := h.do("list", map[string]any{"name": "late"})["pids"].([]int); fmt.Sprint(got) != fmt.Sprint(latePids) {
 		t.Errorf("late's pids %v, want %v: its stop had not begun when it was restored", got, latePids)
 	}
@@ -147,7 +158,7 @@ func TestReloadRestoresAWatcherRmIsRemoving(t *testing.T) {
 	if r := <-removed; r["status"] != "ok" {
 		t.Fatalf("rm stub: %v", r)
 	}
-	newPids(t, h, "stub", 2, old)
+	stopStubborn(t, newPids(t, h, "stub", 2, old))
 }
 
 // TestReloadClosesASocketAfterTheWatchersLeaving: a socket a reload
