@@ -166,12 +166,14 @@ func cmdStart(a *Arbiter, m *cmdMsg) error {
 }
 
 // toStart is what a start or restart of ws starts: without a name, the
-// autostart watchers and those that run.
+// autostart watchers and those that run, but none on its way out.
 func (a *Arbiter) toStart(m *cmdMsg, ws []*watcher.Watcher) []*watcher.Watcher {
 	if m.props().has("name") {
 		return ws
 	}
-	return a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart || w.Status() != watcher.Stopped })
+	return a.sorted(func(w *watcher.Watcher) bool {
+		return (w.Spec().Autostart || w.Status() != watcher.Stopped) && a.notLeaving(w, m.req.Command) == nil
+	})
 }
 
 // cmdStop stops the named watcher after what depends on it.

@@ -3,6 +3,7 @@ package arbiter
 import (
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/poold/poold/watcher"
@@ -51,6 +52,11 @@ func (a *Arbiter) matchTargets(m *cmdMsg) ([]*watcher.Watcher, error) {
 		return nil, errorf(ErrnoBadProperty, "%s: unknown match method %q; use simple, glob or regex", m.req.Command, mode)
 	}
 	ws := a.sorted(func(w *watcher.Watcher) bool { return match(strings.ToLower(w.Name())) })
+	live := slices.DeleteFunc(slices.Clone(ws), func(w *watcher.Watcher) bool { return a.notLeaving(w, m.req.Command) != nil })
+	if len(live) == 0 && len(ws) > 0 {
+		return nil, a.notLeaving(ws[0], m.req.Command)
+	}
+	ws = live
 	if len(ws) == 0 {
 		return nil, errorf(ErrnoBadProperty, "program %s not found (known: %s)", name, strings.Join(a.names(), ", "))
 	}

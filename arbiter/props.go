@@ -121,7 +121,11 @@ func (a *Arbiter) watcherProp(m *cmdMsg) (*watcher.Watcher, error) {
 	if name == "" {
 		return nil, errorf(ErrnoBadProperty, "%s: property \"name\" (the watcher) is required", m.req.Command)
 	}
-	return a.lookup(name)
+	w, err := a.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return w, a.notLeaving(w, m.req.Command)
 }
 
 func (a *Arbiter) lookup(name string) (*watcher.Watcher, error) {
@@ -135,7 +139,7 @@ func (a *Arbiter) lookup(name string) (*watcher.Watcher, error) {
 // targets is the named watcher, or every watcher when name is absent.
 func (a *Arbiter) targets(m *cmdMsg) ([]*watcher.Watcher, error) {
 	if !m.props().has("name") {
-		return a.sorted(nil), nil
+		return a.sorted(func(w *watcher.Watcher) bool { return a.notLeaving(w, m.req.Command) == nil }), nil
 	}
 	w, err := a.watcherProp(m)
 	if err != nil {

@@ -73,3 +73,17 @@ func (a *Arbiter) stillLeaving() []*watcher.Watcher {
 	}
 	return out
 }
+
+// revives are the commands that start workers of the watchers they name.
+var revives = map[string]bool{"start": true, "restart": true, "reload": true, "incr": true, "decr": true, "set": true}
+
+// notLeaving refuses cmd, which would start workers of w, when w is on its
+// way out: rm (or a reload) would forget it once its old workers end,
+// and workers started meanwhile would run on with no watcher.
+func (a *Arbiter) notLeaving(w *watcher.Watcher, cmd string) error {
+	if !revives[cmd] || !a.leaving[w] {
+		return nil
+	}
+	return errorf(ErrnoBadProperty, "%s: watcher %s is being removed (by rm or a config reload) and its workers are stopping; "+
+		"once it is gone (`poolctl list`), add it again, or reloadconfig a file that defines it to keep it", cmd, w.Name())
+}
