@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -124,8 +125,27 @@ func (c tlsHeaderConn) ConnectionState() tls.ConnectionState {
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		c.log.Debug("TLS handshake failed", "remote", c.RemoteAddr().String(), "error", err)
+		// As net/http does for a *tls.Conn: a client that spoke plain
+		// HTTP to this port is told so in plain HTTP.
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			re.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\r\nThis is poold's console over TLS: an HTTP request came to an HTTPS server; use https://.\n")
+			re.Conn.Close()
+		}
 	}
 	return tc.ConnectionState()
+}
+
+// looksLikeHTTP reports whether the first five bytes of a connection are
+// the start of a plain HTTP request.
+func looksLikeHTTP(hdr [5]byte) bool {
+	for _, m := range []string{"GET /", "HEAD ", "POST ", "PUT /", "DELET", "OPTIO", "PATCH"} {
+		if string(hdr[:]) == m {
+			return true
+		}
+	}
+	return false
 }
 
 type headerConnKey struct{}

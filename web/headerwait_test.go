@@ -100,3 +100,26 @@ func serveHeaderWait(t *testing.T, wait time.Duration, useTLS bool, cert tls.Cer
 	serve(t, s, l)
 	return l.Addr().String()
 }
+
+// TestPlainHTTPToTLSGets400: a plain HTTP request to the console's TLS
+// port gets net/http's 400 ("an HTTP request to an HTTPS server"), which
+// the connection wrapper of the 408 had turned into a bare close.
+func TestPlainHTTPToTLSGets400(t *testing.T) {
+	cert, _ := selfSigned(t)
+	addr := serveHeaderWait(t, 5*time.Second, true, cert)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second)) // catches a hang only
+	io.WriteString(c, "POST /api/v1/incr HTTP/1.1\r\nHost: "+addr+"\r\nContent-Length: 2\r\n\r\n{}")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("plain HTTP to the TLS port: no reply: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "HTTPS") {
+		t.Errorf("plain HTTP to the TLS port: %d %q, want 400 saying the server speaks HTTPS", resp.StatusCode, body)
+	}
+}
