@@ -61,6 +61,11 @@ func TestCircusdSideBySide(t *testing.T) {
 	p := startPoold(t, circusConfig)
 	c := dialControl(t, p)
 	proctest.Eventually(t, "poold's workers", func() bool { return goCount(t, c) == 3 })
+	// The workers never wait on the socket, so poold counts them ready
+	// only at the end of readiness spawn's 10 s bound; circusd at once.
+	proctest.Eventually(t, "poold's web active", func() bool {
+		return call(t, c, "status", map[string]any{"name": "web"})["status"] == "active"
+	})
 	ctx, cancel := contextWithHang()
 	defer cancel()
 	cc, err := controller.DialContext(ctx, cd.control)
