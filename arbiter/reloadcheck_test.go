@@ -18,8 +18,8 @@ import (
 // checked them all, so the file could not be reloaded at all). A reload
 // that changes that watcher is still refused.
 func TestReloadChecksOnlyTheWatchersItTouches(t *testing.T) {
-	web := testWatcher("web", "serve", 1)
-	missing := testWatcher("optional", "serve", 1)
+	web := testWatcher("web", "sleep", 1)
+	missing := testWatcher("optional", "sleep", 1)
 	missing.Cmd = "/nonexistent/poold-test/not-deployed-yet"
 	cfg := &configs.Config{Watchers: []configs.Watcher{web, missing}}
 	next := *cfg
@@ -51,7 +51,7 @@ func TestReloadChecksOnlyTheWatchersItTouches(t *testing.T) {
 // running spec, so a SIGHUP sent to add another watcher scaled a pool
 // back down and undid every set.
 func TestReloadKeepsRunTimeChanges(t *testing.T) {
-	web := testWatcher("web", "serve", 1)
+	web := testWatcher("web", "sleep", 1) // "serve" with no socket exits 1 soon after start
 	cfg := &configs.Config{Watchers: []configs.Watcher{web}}
 	next := *cfg
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
@@ -71,7 +71,7 @@ func TestReloadKeepsRunTimeChanges(t *testing.T) {
 	do("incr", map[string]any{"name": "web", "nb": 2, "waiting": true})
 	do("set", map[string]any{"name": "web", "options": map[string]any{"graceful_timeout": 7}})
 
-	extra := testWatcher("extra", "serve", 1)
+	extra := testWatcher("extra", "sleep", 1)
 	next.Watchers = []configs.Watcher{web, extra}
 	r := do("reloadconfig", map[string]any{"waiting": true})
 	if fmt.Sprint(r["unchanged"]) != "[web]" || fmt.Sprint(r["added"]) != "[extra]" {
@@ -140,10 +140,10 @@ func TestReloadReportsSockets(t *testing.T) {
 // backoff with a spawn error; it now fails naming the slots, as
 // systemctl start fails for a unit that does not start.
 func TestWaitedStartReportsWorkersThatDidNotStart(t *testing.T) {
-	bad := testWatcher("bad", "serve", 2)
+	bad := testWatcher("bad", "sleep", 2)
 	bad.Cmd = "/nonexistent/poold-test/prog"
 	bad.Autostart = false
-	good := testWatcher("good", "serve", 1)
+	good := testWatcher("good", "sleep", 1)
 	good.Autostart = false
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{bad, good}}, Options{})
 	r := h.a.Do(context.Background(), Request{ID: "s", Command: "start", Properties: map[string]any{"name": "bad", "waiting": true}})
@@ -163,9 +163,9 @@ func TestWaitedStartReportsWorkersThatDidNotStart(t *testing.T) {
 // names the watcher under not_started with the slot's reason, and counts
 // as a reload that did not apply in full.
 func TestWaitedReloadReportsAddedWatcherThatDidNotStart(t *testing.T) {
-	good := testWatcher("good", "serve", 1)
+	good := testWatcher("good", "sleep", 1)
 	cfg := &configs.Config{Watchers: []configs.Watcher{good}}
-	bad := testWatcher("bad", "serve", 1)
+	bad := testWatcher("bad", "sleep", 1)
 	bad.Env = append(bad.Env, "HUGE="+strings.Repeat("x", 200<<10))
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
 		c := *cfg

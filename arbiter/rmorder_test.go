@@ -13,7 +13,7 @@ import (
 // then the kills and reaps, and stop last, as circusd does (remove,
 // kill, kill, reap, reap, stop); poold used to publish remove last.
 func TestRemoveComesFirst(t *testing.T) {
-	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "serve", 2)}}, Options{})
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 2)}}, Options{})
 	readyPids(t, h, 2)
 	h.do("rm", map[string]any{"name": "web", "waiting": true})
 	var kinds []string
