@@ -90,8 +90,8 @@ func decodeFields(raw []byte) (Request, any, error) {
 	// encoding/json turns invalid UTF-8 into U+FFFD and goes on, which
 	// would run a command (or spawn an argv) the client never sent.
 	// circusd refuses such a frame as invalid JSON; so does poold.
-	if !utf8.Valid(raw) {
-		return req, nil, errorf(ErrnoBadJSON, "request is not valid JSON: %s; encode the request as UTF-8", badUTF8(raw))
+	if err := CheckUTF8(raw); err != nil {
+		return req, nil, err
 	}
 	if err := json.Unmarshal(raw, &probe); err != nil {
 		return req, nil, errorf(ErrnoBadJSON, "request is not valid JSON: %v", err)
@@ -126,6 +126,15 @@ func decodeFields(raw []byte) (Request, any, error) {
 		req.MsgType = mt
 	}
 	return req, id, nil
+}
+
+// CheckUTF8 refuses a request (a frame, or an API body) that is not
+// UTF-8, naming where it stops being so.
+func CheckUTF8(raw []byte) error {
+	if utf8.Valid(raw) {
+		return nil
+	}
+	return errorf(ErrnoBadJSON, "request is not valid JSON: %s; encode the request as UTF-8", badUTF8(raw))
 }
 
 // badUTF8 words where raw stops being UTF-8: the offset and the bytes.

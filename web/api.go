@@ -161,6 +161,10 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 		apiError(w, http.StatusBadRequest, arbiter.ErrnoBadJSON, id, "reading the request: %v", err)
 		return
 	}
+	if err := arbiter.CheckUTF8(body); err != nil {
+		apiError(w, http.StatusBadRequest, arbiter.ErrnoBadJSON, id, "%s: %v", command, err)
+		return
+	}
 	var props map[string]any
 	if len(strings.TrimSpace(string(body))) > 0 {
 		if err := json.Unmarshal(body, &props); err != nil || props == nil {

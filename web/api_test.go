@@ -196,3 +196,27 @@ func TestAPIWaitedCommandOutlastsBodyDeadline(t *testing.T) {
 		t.Errorf("waited reloadconfig longer than the body deadline: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestAPIRefusesInvalidUTF8: encoding/json turns invalid UTF-8 into U+FFFD,
+// so the API ran a command with properties the client never sent; the
+// control socket already refused such a frame, and now the API does too.
+func TestAPIRefusesInvalidUTF8(t *testing.T) {
+	const ops = "0123456789abcdef0123"
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Tokens: []configs.APIToken{
+		{Role: configs.RoleOperator, File: "ops.token", Token: ops},
+	}}, nil)
+	req, _ := http.NewRequest("POST", ts.url+apiPrefix+"incr", strings.NewReader("{\"name\": \"w\xffeb\"}"))
+	req.Header.Set("Authorization", "Bearer "+ops)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rep map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+		t.Fatalf("reply is not JSON: %v", err)
+	}
+	if reason := fmt.Sprint(rep["reason"]); resp.StatusCode != http.StatusBadRequest || !strings.Contains(reason, "invalid UTF-8 at byte 11") {
+		t.Errorf("a body with a byte that is not UTF-8: %d %v, want 400 naming where", resp.StatusCode, rep)
+	}
+}
