@@ -39,7 +39,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,7 +143,6 @@ type tunings struct {
 	shutdownGrace   time.Duration
 	fleetResync     time.Duration // refresh a fleet host at least this often
 	bodyWait        time.Duration // bound on reading an API request's body
-	headerWait      time.Duration // bound on reading a request's headers
 }
 
 func defaultTunings() tunings {
@@ -167,7 +165,6 @@ func defaultTunings() tunings {
 		shutdownGrace:   5 * time.Second,
 		fleetResync:     5 * time.Second,
 		bodyWait:        10 * time.Second,
-		headerWait:      10 * time.Second,
 	}
 }
 
@@ -236,10 +233,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	go func() { defer wg.Done(); h.refresher(ctx) }()
 
 	hs := &http.Server{
-		Handler:           markHandler(s.handler(ctx, h, &wg)),
-		ReadHeaderTimeout: s.tunings.headerWait,
-		ConnContext:       connContext,
-		ConnState:         connState,
+		Handler:           s.handler(ctx, h, &wg),
+		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -253,12 +248,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 
 	if s.opts.TLS != nil {
 		hs.TLSConfig = s.opts.TLS.Clone()
-		// HTTP/1.1 only: the listener's connections (headerListener) are
-		// not *tls.Conn, which net/http needs to serve HTTP/2.
-		hs.TLSConfig.NextProtos = slices.DeleteFunc(slices.Clone(hs.TLSConfig.NextProtos), func(p string) bool { return p == "h2" })
 		l = tls.NewListener(l, hs.TLSConfig)
 	}
-	l = &headerListener{Listener: l, wait: s.tunings.headerWait, log: s.log}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(l) }()
 
