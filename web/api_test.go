@@ -115,18 +115,7 @@ func TestAPICommandNamesIgnoreCase(t *testing.T) {
 	}}, nil)
 	post := func(command, token string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", ts.url+apiPrefix+command, strings.NewReader(`{"name": "web"}`))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var rep map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
-			t.Fatalf("POST %s: reply is not JSON: %v", command, err)
-		}
-		return resp.StatusCode, rep
+		return apiPost(t, ts.url, command, token, `{"name": "web"}`)
 	}
 	for _, command := range []string{"status", "STATUS", "Status", "NumProcesses"} {
 		if code, rep := post(command, ro); code != http.StatusOK || rep["status"] == "error" {
@@ -205,8 +194,18 @@ func TestAPIRefusesInvalidUTF8(t *testing.T) {
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Tokens: []configs.APIToken{
 		{Role: configs.RoleOperator, File: "ops.token", Token: ops},
 	}}, nil)
-	req, _ := http.NewRequest("POST", ts.url+apiPrefix+"incr", strings.NewReader("{\"name\": \"w\xffeb\"}"))
-	req.Header.Set("Authorization", "Bearer "+ops)
+	code, rep := apiPost(t, ts.url, "incr", ops, "{\"name\": \"w\xffeb\"}")
+	if reason := fmt.Sprint(rep["reason"]); code != http.StatusBadRequest || !strings.Contains(reason, "invalid UTF-8 at byte 11") {
+		t.Errorf("a body with a byte that is not UTF-8: %d %v, want 400 naming where", code, rep)
+	}
+}
+
+// apiPost sends body to the API's command with token and returns the
+// HTTP status and the decoded reply.
+func apiPost(t *testing.T, url, command, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url+apiPrefix+command, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -214,9 +213,7 @@ func TestAPIRefusesInvalidUTF8(t *testing.T) {
 	defer resp.Body.Close()
 	var rep map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
-		t.Fatalf("reply is not JSON: %v", err)
+		t.Fatalf("POST %s: reply is not JSON: %v", command, err)
 	}
-	if reason := fmt.Sprint(rep["reason"]); resp.StatusCode != http.StatusBadRequest || !strings.Contains(reason, "invalid UTF-8 at byte 11") {
-		t.Errorf("a body with a byte that is not UTF-8: %d %v, want 400 naming where", resp.StatusCode, rep)
-	}
+	return resp.StatusCode, rep
 }
