@@ -131,7 +131,7 @@ func circusShell(out map[string]any, base configs.Watcher) error {
 	if err != nil {
 		return fmt.Errorf("shell: cmd %q: %w", cmd, err)
 	}
-	out["cmd"], out["args"] = "/bin/sh", []string{"-c", quoteWords(append(words, args...))}
+	out["cmd"], out["args"] = "/bin/sh", []string{"-c", configs.QuoteCommand(append(words, args...))}
 	return nil
 }
 

@@ -38,15 +38,15 @@ func TestSetAndAddTakeCircusOptionNames(t *testing.T) {
 	// as circusd does; the worker really runs.
 	h.do("add", map[string]any{"name": "sh", "cmd": os.Args[0], "args": []any{"it's"}, "options": map[string]any{
 		"env": []any{workertest.Env + "=sleep"}, "shell": true}, "start": true, "waiting": true})
-	line := quoteWords([]string{os.Args[0], "it's"})
-	if o := get("sh", "cmd", "args"); o["cmd"] != "/bin/sh" || o["args"] != quoteWords([]string{"-c", line}) {
+	line := configs.QuoteCommand([]string{os.Args[0], "it's"})
+	if o := get("sh", "cmd", "args"); o["cmd"] != "/bin/sh" || o["args"] != configs.QuoteCommand([]string{"-c", line}) {
 		t.Errorf("add shell true: cmd %v args %v, want /bin/sh -c %q", o["cmd"], o["args"], line)
 	}
 	if n := h.do("numprocesses", map[string]any{"name": "sh"})["numprocesses"]; n != 1 {
 		t.Errorf("add shell true with start: %v workers", n)
 	}
 	h.do("set", map[string]any{"name": "sh", "options": map[string]any{"shell": true}}) // already: unchanged
-	if o := get("sh", "args"); o["args"] != quoteWords([]string{"-c", line}) {
+	if o := get("sh", "args"); o["args"] != configs.QuoteCommand([]string{"-c", line}) {
 		t.Errorf("set shell true again wrapped twice: %v", o["args"])
 	}
 

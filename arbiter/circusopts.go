@@ -3,7 +3,6 @@ package arbiter
 import (
 	"fmt"
 	"os/user"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,7 +38,7 @@ func circusShaped(opts map[string]any) map[string]any {
 		opts["env"] = m
 	}
 	if args, ok := opts["args"].([]string); ok {
-		opts["args"] = quoteWords(args)
+		opts["args"] = configs.QuoteCommand(args)
 	}
 	if s, ok := opts["stop_signal"].(string); ok {
 		if sig, err := configs.ParseSignal(s); err == nil {
@@ -120,22 +119,6 @@ func fromCircus(opts map[string]any, base configs.Watcher) (map[string]any, erro
 	return out, nil
 }
 
-// plainWord is a word that needs no quoting.
-var plainWord = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
-
-// quoteWords joins words so that configs.SplitCommand gives them back.
-func quoteWords(words []string) string {
-	out := make([]string, len(words))
-	for i, w := range words {
-		if plainWord.MatchString(w) {
-			out[i] = w
-		} else {
-			out[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
-		}
-	}
-	return strings.Join(out, " ")
-}
-
 // givenArgs is the args a client gave a watcher through add or set, and
 // whether as a list: circusd answers options and get with args as it
 // was given (a list stays a list; never given is null).
@@ -168,10 +151,10 @@ func (a *Arbiter) circusArgs(w *watcher.Watcher) any {
 		if g.list {
 			return append([]string{}, args...)
 		}
-		return quoteWords(args)
+		return configs.QuoteCommand(args)
 	}
 	if len(args) == 0 {
 		return nil
 	}
-	return quoteWords(args)
+	return configs.QuoteCommand(args)
 }

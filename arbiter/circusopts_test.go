@@ -17,7 +17,7 @@ func TestCircusArgsRoundTrip(t *testing.T) {
 		{"-c", "sleep 3600 & wait; exec sleep 3600"},
 		{"it's", `a "quoted" \\ word`, "$(pool.wid)", ""},
 	} {
-		s := quoteWords(words)
+		s := configs.QuoteCommand(words)
 		back, err := fromCircus(map[string]any{"args": s}, configs.Watcher{})
 		if err != nil {
 			t.Fatalf("%q -> %q: %v", words, s, err)

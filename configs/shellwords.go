@@ -3,6 +3,7 @@ package configs
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -71,4 +72,24 @@ func SplitCommand(cmd string) ([]string, error) {
 		return nil, errors.New("empty command")
 	}
 	return words, nil
+}
+
+// plainWord is a word a POSIX shell reads as written.
+var plainWord = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+
+// QuoteCommand joins words into one line that a POSIX shell, and
+// SplitCommand, split back into the same words: a word with anything but
+// letters, digits and _@%+=:,./- goes in single quotes. This is how
+// circusd builds the line it hands /bin/sh -c for shell = true, so $VAR,
+// globs, pipes and redirections in cmd or args stay literal there too.
+func QuoteCommand(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		if plainWord.MatchString(w) {
+			out[i] = w
+		} else {
+			out[i] = "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
 }

@@ -314,7 +314,7 @@ virtualenv = `+venv+`
 		t.Fatal(err)
 	}
 	w := cfg.Watchers[0]
-	if w.Cmd != "/bin/sh" || !reflect.DeepEqual(w.Args, []string{"-c", "echo $(circus.wid) | tee -a /tmp/x"}) {
+	if w.Cmd != "/bin/sh" || !reflect.DeepEqual(w.Args, []string{"-c", "echo '$(circus.wid)' '|' tee -a /tmp/x"}) {
 		t.Errorf("shell: cmd %q args %q", w.Cmd, w.Args)
 	}
 	if !w.Singleton {

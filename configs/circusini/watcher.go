@@ -239,22 +239,32 @@ func (t *translator) hook(w *wdraft, k, v string, hooks map[string]string) {
 }
 
 // command builds cmd and args: Circus splits cmd and args like a POSIX
-// shell; with shell = true it joins them into one line for /bin/sh -c.
+// shell; with shell = true it quotes each of those words and joins them
+// into one line for /bin/sh -c, as circusd does, so a pipe, $VAR or glob
+// written in cmd or args reaches the program as written.
 func (t *translator) command(w *wdraft) {
 	cmd, args := w.opts["cmd"], w.opts["args"]
+	var words []string
+	if strings.TrimSpace(args) != "" {
+		var err error
+		if words, err = configs.SplitCommand(args); err != nil {
+			t.warn(w.out, w.sec, "args", fmt.Sprintf("cannot split %q into words: %v; left out", args, err))
+			words = nil
+		}
+	}
 	if !w.shell {
 		w.out.Set("cmd", cmd)
-		if strings.TrimSpace(args) != "" {
-			words, err := configs.SplitCommand(args)
-			if err != nil {
-				t.warn(w.out, w.sec, "args", fmt.Sprintf("cannot split %q into words: %v; left out", args, err))
-			} else {
-				w.out.Set("args", words)
-			}
+		if words != nil {
+			w.out.Set("args", words)
 		}
 		return
 	}
-	line := strings.TrimSpace(cmd + " " + args)
+	cmdWords, err := configs.SplitCommand(cmd)
+	if err != nil && strings.TrimSpace(cmd) != "" {
+		t.warn(w.out, w.sec, "cmd", fmt.Sprintf("cannot split %q into words as circusd does for shell = true: %v; fix its quoting", cmd, err))
+		cmdWords = []string{cmd}
+	}
+	line := configs.QuoteCommand(append(cmdWords, words...))
 	w.out.Set("cmd", "/bin/sh")
 	sh := []string{"-c", line}
 	if sa := strings.TrimSpace(w.opts["shell_args"]); sa != "" {
