@@ -104,7 +104,7 @@ func Look(pid int, socks Inodes) (Seen, error) {
 // It returns the process's children too.
 func lookProc(pid int, socks Inodes) (Seen, []int, error) {
 	dir := "/proc/" + strconv.Itoa(pid)
-	held, polls, err := fdsOf(dir, socks)
+	held, conns, polls, err := fdsOf(dir, socks)
 	if err != nil {
 		return Busy, nil, err
 	}
@@ -129,6 +129,9 @@ func lookProc(pid int, socks Inodes) (Seen, []int, error) {
 		}
 		kids = append(kids, childrenOf(tdir)...)
 	}
+	if len(held) > 0 && len(conns) > 0 && servesConn(dir, socks, conns) {
+		return Listening, nil, nil
+	}
 	if len(kids) > 0 {
 		// A master asleep in select or poll is likely waiting on its
 		// children (gunicorn's arbiter on its pipe), not on the socket:
@@ -139,13 +142,14 @@ func lookProc(pid int, socks Inodes) (Seen, []int, error) {
 }
 
 // fdsOf lists the process's fds: which of socks it holds (fd -> inode),
-// and whether one of its epoll sets watches one of them.
-func fdsOf(dir string, socks Inodes) (held map[int]uint64, polls bool, err error) {
+// the inodes of its other sockets, and whether one of its epoll sets
+// watches one of socks.
+func fdsOf(dir string, socks Inodes) (held map[int]uint64, conns Inodes, polls bool, err error) {
 	ents, err := os.ReadDir(dir + "/fd")
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	held = map[int]uint64{}
+	held, conns = map[int]uint64{}, Inodes{}
 	var epolls []string
 	for _, e := range ents {
 		link, err := os.Readlink(dir + "/fd/" + e.Name())
@@ -157,17 +161,22 @@ func fdsOf(dir string, socks Inodes) (held map[int]uint64, polls bool, err error
 			epolls = append(epolls, e.Name())
 		case strings.HasPrefix(link, "socket:["):
 			ino, err := strconv.ParseUint(strings.TrimSuffix(link[len("socket:["):], "]"), 10, 64)
-			if fd, ferr := strconv.Atoi(e.Name()); err == nil && ferr == nil && socks[ino] {
+			fd, ferr := strconv.Atoi(e.Name())
+			switch {
+			case err != nil || ferr != nil:
+			case socks[ino]:
 				held[fd] = ino
+			default:
+				conns[ino] = true
 			}
 		}
 	}
 	for _, fd := range epolls {
 		if watches(dir+"/fdinfo/"+fd, socks) {
-			return held, true, nil
+			return held, conns, true, nil
 		}
 	}
-	return held, false, nil
+	return held, conns, false, nil
 }
 
 // watches reports whether the epoll fd whose fdinfo is at path watches

@@ -51,6 +51,14 @@ elif mode == "select-with-child":
         sys.stdin.readline()
         os._exit(0)
     select.select([sock], [], [])
+elif mode == "serving":
+    conn, _ = sock.accept()
+    print("serving", flush=True)
+    sys.stdin.readline()
+elif mode == "outgoing":
+    out = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    print("connected", flush=True)
+    sys.stdin.readline()
 elif mode == "exit":
     sys.exit(0)
 `
@@ -60,9 +68,10 @@ type pyWorker struct {
 	in    io.WriteCloser
 	out   *bufio.Reader
 	socks Inodes
+	lis   *os.File // the listening socket it inherited
 }
 
-func startWorker(t *testing.T, mode string) *pyWorker {
+func startWorker(t *testing.T, mode string, args ...string) *pyWorker {
 	t.Helper()
 	py := proctest.Tool(t, "python3", "python3")
 	f := proctest.ListenerFile(t)
@@ -70,7 +79,7 @@ func startWorker(t *testing.T, mode string) *pyWorker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(py, "-c", worker, mode)
+	cmd := exec.Command(py, append([]string{"-c", worker, mode}, args...)...)
 	cmd.ExtraFiles = []*os.File{f}
 	// Its own group, so that child-epoll's child goes with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -86,7 +95,7 @@ func startWorker(t *testing.T, mode string) *pyWorker {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	w := &pyWorker{cmd: cmd, in: in, out: bufio.NewReader(outPipe), socks: socks}
+	w := &pyWorker{cmd: cmd, in: in, out: bufio.NewReader(outPipe), socks: socks, lis: f}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil { // not reaped yet: its pid is still its own
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
