@@ -43,7 +43,7 @@ func (a *access) staleToken(r *http.Request) bool {
 }
 
 func newAccess(bindHost string, c configs.Web) *access {
-	return &access{guard: newConsoleGuard(bindHost, c.Token), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
+	return &access{guard: newConsoleGuard(bindHost, c.Token, len(c.Tokens) > 0), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
 		revoked: make(chan struct{})}
 }
 

@@ -22,18 +22,27 @@ type guard struct {
 	hasToken bool
 	hosts    map[string]bool // allowed Host names (lower case, no port, no brackets)
 	anyHost  bool            // wildcard bind with a token: any Host name
-	// closed: the console listens beyond loopback with no [web] token
+	// closed: the console has no [web] token, and API tokens or a
+	// listener beyond loopback
 	// (the API's own tokens let New accept that). Its page, websocket and
 	// probes are then refused to everyone; only the API is served.
 	closed bool
 }
 
 // newConsoleGuard is newGuard for the console's listener, closed when it
-// listens beyond loopback without a console token.
-func newConsoleGuard(bindHost, token string) *guard {
+// has no console token but API tokens, or listens beyond loopback. A
+// user who sets api_tokens means the listener to check who runs what: a
+// console open to every local user (or to a proxy on the host) would run
+// an operator's commands for anyone, past the read-only tokens' role.
+func newConsoleGuard(bindHost, token string, apiTokens bool) *guard {
 	g := newGuard(bindHost, token)
-	g.closed = token == "" && !isLoopbackHost(bindHost)
+	g.closed = token == "" && (apiTokens || !isLoopbackHost(bindHost))
 	return g
+}
+
+// closedWhy says why a console guard is closed, for the 401 and the log.
+func closedWhy() string {
+	return "[web] token is not set, and the listener has web.api_tokens or is not on a loopback address; only the control API (/api/v1/, with a token of web.api_tokens) is served here; set [web] token to open the console"
 }
 
 func newGuard(bindHost, token string) *guard {

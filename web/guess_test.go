@@ -11,13 +11,21 @@ import (
 	"github.com/poold/poold/configs"
 )
 
-// TestConsoleClosedWithOnlyAPITokens: beyond loopback, api_tokens alone
-// let New accept the address, but they are the API's: the page, the
+// TestConsoleClosedWithOnlyAPITokens: api_tokens alone (beyond loopback
+// they let New accept the address) are the API's: the page, the
 // websocket and the probes stay closed to a caller without the console's
-// token, while the API answers its own tokens.
+// token, while the API answers its own tokens. On loopback too: there an
+// open console ran an operator's commands for any local user, past the
+// roles of the tokens.
 func TestConsoleClosedWithOnlyAPITokens(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:9", "127.0.0.1:9"} {
+		t.Run(addr, func(t *testing.T) { consoleClosedWithOnlyAPITokens(t, addr) })
+	}
+}
+
+func consoleClosedWithOnlyAPITokens(t *testing.T, addr string) {
 	const apiTok = "0123456789abcdef0123"
-	cfg := configs.Web{Address: "0.0.0.0:9", Tokens: []configs.APIToken{{Role: configs.RoleOperator, File: "ops.token", Token: apiTok}}}
+	cfg := configs.Web{Address: addr, Tokens: []configs.APIToken{{Role: configs.RoleOperator, File: "ops.token", Token: apiTok}}}
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), cfg, nil)
 	for _, path := range []string{"/", "/static/app.js", "/healthz", "/?token=" + apiTok} {
 		code, body := fetch(t, ts.url+path, "")

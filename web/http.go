@@ -123,7 +123,7 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, acc *access) (ok, fromQuery bool) {
 	g := acc.guard
 	if g.closed {
-		http.Error(w, "poold console: closed on "+s.addr+": it is not a loopback address and [web] token is not set; only the control API (/api/v1/, with a token of web.api_tokens) is served here; set [web] token to open the console", http.StatusUnauthorized)
+		http.Error(w, "poold console: closed on "+s.addr+": "+closedWhy(), http.StatusUnauthorized)
 		return false, false
 	}
 	key := clientKey(r)

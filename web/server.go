@@ -242,8 +242,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	acc := s.access.Load()
 	s.log.Info("web console listening", "address", l.Addr().String(), "read_only", acc.readOnly, "token", acc.token != "")
 	if acc.guard.closed {
-		s.log.Warn("the console page is closed: its address is not loopback and [web] token is not set; only the control API is served there (set [web] token to open it)",
-			"address", s.addr)
+		s.log.Warn("the console page, its websocket and probes are closed: "+closedWhy(), "address", s.addr)
 	}
 
 	if s.opts.TLS != nil {
