@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/poold/poold/configs"
 	"golang.org/x/sys/unix"
@@ -134,16 +135,43 @@ func (t *tail) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// lastLine is the last non-blank line of b, trimmed and cut at 200 bytes.
+// lastLine is the last non-blank line of b, trimmed, cut at 200 bytes
+// and with control bytes escaped: it ends up in status replies, logs and
+// poolctl's output on an operator's terminal, and the command's output
+// often quotes outside data.
 func lastLine(b []byte) string {
 	lines := strings.Split(string(b), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		if line := strings.TrimSpace(lines[i]); line != "" {
-			if len(line) > 200 {
-				line = line[:200] + "..."
+			cut := len(line) > 200
+			if cut {
+				line = line[:200]
+			}
+			line = escapeControls(line)
+			if cut {
+				line += "..."
 			}
 			return line
 		}
 	}
 	return ""
+}
+
+// escapeControls writes control characters (C0, DEL, C1) and bytes that
+// are not UTF-8 as Go escapes (\x1b, \u009b), leaving the rest as is.
+func escapeControls(s string) string {
+	var out strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			fmt.Fprintf(&out, "\\x%02x", s[i])
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&out, "\\x%02x", r)
+		case r >= 0x80 && r < 0xa0:
+			fmt.Fprintf(&out, "\\u%04x", r)
+		default:
+			out.WriteRune(r)
+		}
+	}
+	return out.String()
 }
