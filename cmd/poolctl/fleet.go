@@ -162,6 +162,9 @@ func fleetOutcome(res []hostResult) error {
 		}
 	}
 	switch {
+	case len(down) > 0 && len(failed) > 0:
+		return connError{fmt.Sprintf("%d of %d hosts failed: %d unreachable (%s), %d answered with an error (%s)",
+			len(down)+len(failed), len(res), len(down), strings.Join(down, ", "), len(failed), strings.Join(failed, ", ")), nil}
 	case len(down) > 0:
 		return connError{fmt.Sprintf("%d of %d hosts unreachable: %s", len(down), len(res), strings.Join(down, ", ")), nil}
 	case len(failed) > 0:

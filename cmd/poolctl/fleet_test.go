@@ -121,3 +121,23 @@ func (p *poold) kill(t *testing.T) {
 	_ = p.cmd.Process.Kill()
 	<-p.exited
 }
+
+// A fleet call's last line counts every host that failed: one refused
+// for its token (an error reply) beside unreachable ones used to be left
+// out of "2 of 4 hosts unreachable".
+func TestFleetOutcomeCountsEveryFailedHost(t *testing.T) {
+	res := []hostResult{
+		{host: "a:1", rep: reply{"status": "error"}},
+		{host: "b:1", rep: reply{"status": "ok"}},
+		{host: "c:1", err: fmt.Errorf("TLS: expired")},
+		{host: "d:1", err: fmt.Errorf("no answer within --timeout")},
+	}
+	err := fleetOutcome(res)
+	if _, ok := err.(connError); !ok {
+		t.Fatalf("fleetOutcome = %T %v, want a connError (exit 3)", err, err)
+	}
+	want := "3 of 4 hosts failed: 2 unreachable (c:1, d:1), 1 answered with an error (a:1)"
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("fleetOutcome = %q, want it to say %q", err, want)
+	}
+}

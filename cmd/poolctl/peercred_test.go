@@ -58,6 +58,12 @@ func TestPeerCredReadOnly(t *testing.T) {
 	if n := p.ctl(t, "numprocesses", "web").stdout; n != "2\n" {
 		t.Fatalf("a refused incr ran: numprocesses %q", n)
 	}
+	// The event socket stays poold's user's: the refusal says so, and
+	// where else events are served, not to try another endpoint.
+	if r := asUser(t, p, "65534", "65534", "", "events", "--since", "0"); r.code != 3 ||
+		!strings.Contains(r.stderr, "open to poold's user only") || strings.Contains(r.stderr, "set --pubsub-endpoint") {
+		t.Fatalf("nobody, read-only, events: want exit 3 saying the socket is poold's user's, got %v", r)
+	}
 	if !proctest.Poll(5*time.Second, func() bool {
 		l := p.log()
 		return strings.Contains(l, "control request refused") && strings.Contains(l, "uid=65534") && strings.Contains(l, "pid=")

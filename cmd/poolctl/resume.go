@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/poold/poold/events/zmqpub"
@@ -39,7 +38,7 @@ func (a *app) resubscribe(ctx context.Context, ep string, r *replayer, deadline 
 func (a *app) subscribeOnce(ctx context.Context, ep string, r *replayer) (*zmqpub.Subscriber, error) {
 	sub, err := zmqpub.Dial(ctx, ep)
 	if err != nil {
-		return nil, connError{fmt.Sprintf("Cannot subscribe to poold's events at %s (%v; set --pubsub-endpoint)", ep, err), err}
+		return nil, subscribeError(ep, err)
 	}
 	client, err := a.dial()
 	if err != nil {

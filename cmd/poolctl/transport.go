@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/poold/poold/events/zmqpub"
 	"github.com/poold/poold/web/remote"
@@ -67,7 +69,7 @@ func (a *app) subscribe(ctx context.Context, client caller, prefixes []string, s
 	}
 	sub, err := zmqpub.Dial(ctx, ep, prefixes...)
 	if err != nil {
-		return nil, connError{fmt.Sprintf("Cannot subscribe to poold's events at %s (%v; set --pubsub-endpoint)", ep, err), err}
+		return nil, subscribeError(ep, err)
 	}
 	return sub, nil
 }
@@ -140,4 +142,15 @@ func urlsFrom(flags []string, hostsFile string) (urls []string, files map[string
 		}
 	}
 	return out, files, nil
+}
+
+// subscribeError explains a failed subscription to the event endpoint ep.
+// An ipc endpoint refused by the file system is poold's user's alone (its
+// event socket stays 0600 whatever the control rules let others run):
+// pointing at another endpoint would not help.
+func subscribeError(ep string, err error) error {
+	if strings.HasPrefix(ep, "ipc://") && errors.Is(err, syscall.EACCES) {
+		return connError{fmt.Sprintf("Cannot subscribe to poold's events at %s: permission denied: the event socket is open to poold's user only; run poolctl as that user, or read events over the HTTPS API (--url with a token of web.api_tokens)", ep), err}
+	}
+	return connError{fmt.Sprintf("Cannot subscribe to poold's events at %s (%v; set --pubsub-endpoint)", ep, err), err}
 }
