@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -211,18 +212,20 @@ func TestUnixNotSocketRefused(t *testing.T) {
 	}
 }
 
+// TestAddressInUse: a port another process listens on was reported as
+// "another process is listening there"; the error now names that
+// process, so the user knows what to stop.
 func TestAddressInUse(t *testing.T) {
-	foreign := foreignListener(t, "tcp4", "127.0.0.1:0")
-	port := foreign.Addr().(*net.TCPAddr).Port
+	pid, addr := holdAddr(t, "127.0.0.1:0")
 	sp := tcpSpec("web")
-	sp.Port = port
+	sp.Port = int(netip.MustParseAddrPort(addr).Port())
 	_, err := Bind([]configs.Socket{sp})
-	want := fmt.Sprintf("sockets: web: bind 127.0.0.1:%d: address already in use (another process is listening there; stop it or choose another port)", port)
+	want := fmt.Sprintf("sockets: web: bind %s: address already in use (pid %d (%s) holds it; stop that process or choose another port)", addr, pid, filepath.Base(os.Args[0]))
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v\nwant %s", err, want)
 	}
 	var e *Error
-	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &e) || e.Socket != "web" || e.Addr != fmt.Sprintf("127.0.0.1:%d", port) {
+	if !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &e) || e.Socket != "web" || e.Addr != addr {
 		t.Errorf("error is not a *Error{Socket: web, Addr: ...} wrapping EADDRINUSE: %#v", err)
 	}
 }

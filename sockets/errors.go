@@ -3,6 +3,7 @@ package sockets
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -29,7 +30,7 @@ var (
 
 // Error reports what went wrong with one socket. Its message reads
 //
-//	sockets: web: bind 127.0.0.1:8000: address already in use (another process is listening there; stop it or choose another port)
+//	sockets: web: bind 127.0.0.1:8000: address already in use (pid 812 (nginx: master process) holds it; stop that process or choose another port)
 //
 // Err is usually a syscall.Errno or one of the sentinels above, so
 // errors.Is(err, syscall.EADDRINUSE) and errors.Is(err, ErrStale) work.
@@ -76,9 +77,13 @@ func sysHint(err error, spec configs.Socket, host string, port int) string {
 	switch errno {
 	case syscall.EADDRINUSE:
 		if unixSock {
-			return "another socket was created at this path meanwhile; stop its owner or choose another path"
+			return inUseHint(unixHolders(spec.Path), unixFind(spec.Path), "a socket was created at this path meanwhile: stop that process or choose another path")
 		}
-		return "another process is listening there; stop it or choose another port"
+		var h holders
+		if ip, err := netip.ParseAddr(host); err == nil {
+			h = tcpHolders(ip, port)
+		}
+		return inUseHint(h, tcpFind(port), "stop that process or choose another port")
 	case syscall.EACCES, syscall.EPERM:
 		if unixSock {
 			return fmt.Sprintf("poold's user may not create files in %s; fix the directory's permissions or choose another path", filepath.Dir(spec.Path))

@@ -280,7 +280,7 @@ func clearUnixPath(s configs.Socket) error {
 		return fail(fmt.Errorf("cannot tell whether the existing socket file is in use: %w", err), "check the permissions of the file, or remove it if nothing uses it")
 	}
 	if live {
-		return fail(ErrInUse, "another process accepts connections on it; stop it or choose another path")
+		return fail(ErrInUse, inUseHint(unixHolders(s.Path), unixFind(s.Path), "stop that process or choose another path"))
 	}
 	if !s.ReplaceStale {
 		return fail(ErrStale, "remove the file, or set replace_stale = true to let poold replace it")

@@ -22,8 +22,11 @@ import (
 const helperEnv = "POOLD_SOCKETS_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "serve" {
+	switch os.Getenv(helperEnv) {
+	case "serve":
 		os.Exit(helperServe())
+	case "hold":
+		os.Exit(helperHold())
 	}
 	goleak.VerifyTestMain(m)
 }

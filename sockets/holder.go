@@ -1,0 +1,214 @@
+package sockets
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/procfs"
+)
+
+// Finding who holds an address is for error messages only: it runs after
+// a bind failed, reads /proc, and gives up quietly on anything it cannot
+// read, so a lookup never turns one error into another.
+
+// tcpListen and tcpClose are the /proc/net/tcp states of a socket that
+// holds a port: listening, or bound and not (yet) listening.
+const (
+	tcpListen = 0x0A
+	tcpClose  = 0x07
+)
+
+// unixAcceptCon is __SO_ACCEPTCON in /proc/net/unix: a listening socket.
+const unixAcceptCon = 1 << 16
+
+// maxHolders is how many processes a hint names; the rest are counted.
+const maxHolders = 3
+
+// holders is what a look through /proc found about the processes that
+// hold an address: the pids (sorted) with their command lines, and
+// whether some processes could not be looked at (another user's).
+type holders struct {
+	pids   []int
+	cmds   map[int]string
+	hidden bool
+}
+
+// tcpHolders finds the processes with a tcp socket that keeps ip:port
+// from being bound: one on the same port whose address is ip or a
+// wildcard (0.0.0.0, ::), or is any address when ip is a wildcard.
+func tcpHolders(ip netip.Addr, port int) holders {
+	pfs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return holders{}
+	}
+	inodes := map[uint64]bool{}
+	for _, read := range []func() (procfs.NetTCP, error){pfs.NetTCP, pfs.NetTCP6} {
+		lines, err := read()
+		if err != nil {
+			continue // no IPv6 on this machine, or /proc/net unreadable
+		}
+		for _, l := range lines {
+			if int(l.LocalPort) != port || (l.St != tcpListen && l.St != tcpClose) || l.Inode == 0 {
+				continue
+			}
+			if a, ok := netip.AddrFromSlice(l.LocalAddr); ok && clashes(ip, a.Unmap()) {
+				inodes[l.Inode] = true
+			}
+		}
+	}
+	return socketHolders(pfs, inodes)
+}
+
+// clashes reports whether a socket bound to held keeps want from being
+// bound on the same port. poold binds IPv6 sockets v6-only; an IPv6
+// wildcard may or may not be (the file does not tell), so it counts.
+func clashes(want, held netip.Addr) bool {
+	switch {
+	case want == held:
+		return true
+	case want.Is4() != held.Is4():
+		return held.Is6() && held.IsUnspecified()
+	}
+	return want.IsUnspecified() || held.IsUnspecified()
+}
+
+// unixHolders finds the processes with a listening unix socket at path.
+func unixHolders(path string) holders {
+	pfs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return holders{}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	table, err := pfs.NetUNIX()
+	if err != nil {
+		return holders{}
+	}
+	inodes := map[uint64]bool{}
+	for _, l := range table.Rows {
+		if l.Flags&unixAcceptCon != 0 && l.Inode != 0 && (l.Path == path || l.Path == abs) {
+			inodes[l.Inode] = true
+		}
+	}
+	return socketHolders(pfs, inodes)
+}
+
+// socketHolders finds the processes with an fd on one of the socket
+// inodes. Many processes share a listening socket (a server's workers
+// inherit it), so every process is looked at.
+func socketHolders(pfs procfs.FS, inodes map[uint64]bool) holders {
+	h := holders{cmds: map[int]string{}}
+	if len(inodes) == 0 {
+		return h
+	}
+	procs, err := pfs.AllProcs()
+	if err != nil {
+		return h
+	}
+	for _, p := range procs {
+		targets, err := p.FileDescriptorTargets()
+		if errors.Is(err, fs.ErrPermission) {
+			h.hidden = true
+			continue
+		}
+		if err != nil {
+			continue // exited meanwhile
+		}
+		if slices.ContainsFunc(targets, func(t string) bool { return inodes[socketInode(t)] }) {
+			h.pids = append(h.pids, p.PID)
+			h.cmds[p.PID] = commandOf(p)
+		}
+	}
+	slices.Sort(h.pids)
+	return h
+}
+
+// socketInode is the inode of an fd target "socket:[123]", else 0.
+func socketInode(target string) uint64 {
+	s, ok := strings.CutPrefix(target, "socket:[")
+	if !ok {
+		return 0
+	}
+	n, _ := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64)
+	return n
+}
+
+// commandOf is a process's command line (the program without its
+// directory), shortened and with control characters escaped, or its name
+// when the command line is empty (a kernel thread, a zombie).
+func commandOf(p procfs.Proc) string {
+	s := ""
+	if args, err := p.CmdLine(); err == nil && len(args) > 0 {
+		args[0] = filepath.Base(args[0])
+		s = strings.Join(args, " ")
+	}
+	if s == "" {
+		s, _ = p.Comm()
+	}
+	if s == "" {
+		return "?"
+	}
+	const maxLen = 80
+	if r := []rune(s); len(r) > maxLen {
+		s = string(r[:maxLen]) + "..."
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
+}
+
+// who says who holds the address, e.g. "pid 812 (nginx: master
+// process) holds it", "" when nobody was found.
+func (h holders) who() string {
+	if len(h.pids) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, pid := range h.pids[:min(len(h.pids), maxHolders)] {
+		who := fmt.Sprintf("pid %d (%s)", pid, h.cmds[pid])
+		if pid == os.Getpid() {
+			who = fmt.Sprintf("poold itself (pid %d)", pid)
+		}
+		parts = append(parts, who)
+	}
+	s := strings.Join(parts, ", ")
+	if n := len(h.pids) - maxHolders; n > 0 {
+		s += fmt.Sprintf(" and %d more processes", n)
+	}
+	verb := " holds it"
+	if len(h.pids) > 1 {
+		verb = " hold it"
+	}
+	return s + verb
+}
+
+// inUseHint is the hint for an address another process holds: who holds
+// it when /proc tells, else the command that tells (find, e.g. "ss -ltnp
+// 'sport = :8000'") if some processes were hidden from poold's user, then
+// what to do (todo, e.g. "stop that process or choose another port").
+func inUseHint(h holders, find, todo string) string {
+	who := h.who()
+	switch {
+	case slices.Contains(h.pids, os.Getpid()):
+		// Not a socket of the Set (Apply names those): an endpoint.
+		return who + ", outside its sockets: one of its endpoints (arbiter.endpoint, pubsub_endpoint, stats_endpoint, web.address, web.metrics_address) is there; give the socket or that endpoint another address"
+	case who != "":
+		return who + "; " + todo
+	case h.hidden:
+		return "another process holds it, one poold's user may not inspect (as root, " + find + " names it); " + todo
+	}
+	return "another process holds it; " + todo
+}
+
+// tcpFind and unixFind are the commands that name the holder of a port
+// or a unix socket path.
+func tcpFind(port int) string     { return fmt.Sprintf("ss -ltnp 'sport = :%d'", port) }
+func unixFind(path string) string { return fmt.Sprintf("ss -lxp 'src %s'", path) }

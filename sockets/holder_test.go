@@ -1,0 +1,142 @@
+package sockets
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+)
+
+// helperHold is "another process" holding an address: it listens on
+// $POOLD_HOLD (tcp "127.0.0.1:0" or a unix path), prints the address, and
+// holds it until its stdin closes.
+func helperHold() int {
+	addr := os.Getenv("POOLD_HOLD")
+	network := "tcp4"
+	if strings.HasPrefix(addr, "/") {
+		network = "unix"
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 2
+	}
+	fmt.Println(ln.Addr().String())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	ln.Close()
+	return 0
+}
+
+// holdAddr starts a helper process holding addr and returns its pid and
+// the address it listens on; the helper ends with the test.
+func holdAddr(t testing.TB, addr string) (pid int, bound string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // hang bound
+	cmd := exec.CommandContext(ctx, os.Args[0])
+	cmd.Env = []string{helperEnv + "=hold", "POOLD_HOLD=" + addr}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("holder helper: %v", err)
+		}
+		cancel()
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("holder helper said nothing: %v", err)
+	}
+	return cmd.Process.Pid, strings.TrimSpace(line)
+}
+
+// TestUnixInUseNamesTheHolder: the same for a unix socket path another
+// process accepts connections on.
+func TestUnixInUseNamesTheHolder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "api.sock")
+	pid, _ := holdAddr(t, path)
+	_, err := Bind([]configs.Socket{{Name: "api", Path: path, ReplaceStale: true}})
+	want := fmt.Sprintf("sockets: api: bind %s: in use by a running process (pid %d (%s) holds it; stop that process or choose another path)", path, pid, filepath.Base(os.Args[0]))
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
+	}
+	if !errors.Is(err, ErrInUse) {
+		t.Errorf("errors.Is(err, ErrInUse) = false for %v", err)
+	}
+}
+
+// TestAddressInUseByPooldItself: a port poold holds outside its Set (one
+// of its endpoints) is not "another process" to stop.
+func TestAddressInUseByPooldItself(t *testing.T) {
+	ln := foreignListener(t, "tcp4", "127.0.0.1:0") // this process plays poold
+	sp := tcpSpec("web")
+	sp.Port = ln.Addr().(*net.TCPAddr).Port
+	_, err := Bind([]configs.Socket{sp})
+	wantErr(t, err, fmt.Sprintf("sockets: web: bind 127.0.0.1:%d: address already in use (poold itself (pid %d) holds it, outside its sockets: one of its endpoints", sp.Port, os.Getpid()), "give the socket or that endpoint another address")
+}
+
+func TestInUseHint(t *testing.T) {
+	other := os.Getpid() + 1
+	cmds := map[int]string{other: "nginx: master process", other + 1: "nginx: worker", other + 2: "nginx: worker", other + 3: "nginx: worker"}
+	const find, todo = "ss -ltnp 'sport = :80'", "stop that process or choose another port"
+	for _, tc := range []struct {
+		name string
+		h    holders
+		want string
+	}{
+		{"nobody found", holders{}, "another process holds it; " + todo},
+		{"hidden from poold's user", holders{hidden: true}, "another process holds it, one poold's user may not inspect (as root, " + find + " names it); " + todo},
+		{"found despite hidden ones", holders{pids: []int{other}, cmds: cmds, hidden: true}, fmt.Sprintf("pid %d (nginx: master process) holds it; %s", other, todo)},
+		{"several", holders{pids: []int{other, other + 1}, cmds: cmds}, fmt.Sprintf("pid %d (nginx: master process), pid %d (nginx: worker) hold it; %s", other, other+1, todo)},
+		{"more than three", holders{pids: []int{other, other + 1, other + 2, other + 3}, cmds: cmds}, fmt.Sprintf("pid %d (nginx: master process), pid %d (nginx: worker), pid %d (nginx: worker) and 1 more processes hold it; %s", other, other+1, other+2, todo)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := inUseHint(tc.h, find, todo); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestClashes(t *testing.T) {
+	for _, tc := range []struct {
+		want, held string
+		clash      bool
+	}{
+		{"127.0.0.1", "127.0.0.1", true},
+		{"127.0.0.1", "0.0.0.0", true},
+		{"0.0.0.0", "127.0.0.1", true},
+		{"127.0.0.1", "127.0.0.2", false},
+		{"127.0.0.1", "::", true}, // a dual-stack wildcard
+		{"127.0.0.1", "::1", false},
+		{"::1", "0.0.0.0", false}, // poold binds IPv6 v6-only
+		{"::1", "::", true},
+		{"::", "::1", true},
+		{"::1", "::2", false},
+	} {
+		if got := clashes(netip.MustParseAddr(tc.want), netip.MustParseAddr(tc.held)); got != tc.clash {
+			t.Errorf("clashes(%s, %s) = %v, want %v", tc.want, tc.held, got, tc.clash)
+		}
+	}
+}
