@@ -277,7 +277,7 @@ func (a *Arbiter) openSockets() error {
 	} else {
 		a.openTree() // before the bind: a killed poold's leftovers may hold a port
 		socks, err = sockets.Bind(a.cfg.Sockets)
-		err = explainOwnEndpoints(err, a.cfg)
+		err = a.explainBind(err, a.cfg)
 	}
 	if err != nil {
 		a.closeTree()

@@ -5,20 +5,32 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/sockets"
 )
 
-// explainOwnEndpoints improves the "address in use" of a socket poold
-// binds at start when the port is one of poold's own endpoints, bound
-// just before (control, events, stats, console, metrics): the socket
-// package can only guess "another process".
-func explainOwnEndpoints(err error, cfg *configs.Config) error {
-	own := ownPorts(cfg)
-	for _, e := range socketErrors(err) {
+// explainBind completes the errors of binding the sockets of cfg (at
+// start, or the new config of a reload; nil when the reload failed before
+// it got to the sockets): each names the file and the key that defines
+// the socket, and an "address in use" on the port of one of poold's own
+// endpoints (control, events, stats, console, metrics: bound at start,
+// kept across reloads) names that endpoint, where the socket package can
+// only name poold's pid.
+func (a *Arbiter) explainBind(err error, cfg *configs.Config) error {
+	if cfg == nil {
+		cfg = a.cfg
+	}
+	key := socketKey(cfg.Path)
+	own := ownPorts(a.cfg)
+	for _, e := range sockets.Errors(err) {
+		if cfg.Path != "" { // "": built in code, no file to point at
+			e.File, e.Key = cfg.Path, key(e.Socket)
+		}
 		if !errors.Is(e, syscall.EADDRINUSE) {
 			continue
 		}
@@ -29,6 +41,18 @@ func explainOwnEndpoints(err error, cfg *configs.Config) error {
 		}
 	}
 	return err
+}
+
+// socketKey names a socket the way the config file at path does:
+// "sockets.web" in poold's own formats. A Circus or supervisord file
+// (translated) spells it [socket:web] or [fcgi-program:web] socket, which
+// the extension does not tell apart: socket "web" there.
+func socketKey(path string) func(name string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".toml", ".yaml", ".yml", ".json":
+		return func(name string) string { return "sockets." + name }
+	}
+	return func(name string) string { return fmt.Sprintf("socket %q", name) }
 }
 
 // endpointKey is one of poold's own endpoints: its config key and value.
@@ -59,25 +83,5 @@ func ownPorts(cfg *configs.Config) map[int]endpointKey {
 	if cfg.Web.MetricsAddress != "" {
 		add("web.metrics_address", cfg.Web.MetricsAddress, cfg.Web.MetricsAddress)
 	}
-	return out
-}
-
-// socketErrors lists the *sockets.Error in err and in the errors it joins.
-func socketErrors(err error) []*sockets.Error {
-	var out []*sockets.Error
-	var walk func(error)
-	walk = func(err error) {
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			for _, e := range j.Unwrap() {
-				walk(e)
-			}
-			return
-		}
-		var e *sockets.Error
-		if errors.As(err, &e) {
-			out = append(out, e)
-		}
-	}
-	walk(err)
 	return out
 }

@@ -163,7 +163,7 @@ func (a *Arbiter) handle(m any) {
 		a.reloadConfig(a.logReload)
 	case configMsg:
 		if m.err != nil {
-			m.reply(reloadOutcome{}, errRejected{m.err})
+			m.reply(reloadOutcome{}, errRejected{a.explainBind(m.err, m.cfg)})
 			break
 		}
 		a.applyConfig(m.cfg, m.closeRemoved, m.reply)

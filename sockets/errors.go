@@ -32,6 +32,10 @@ var (
 //
 //	sockets: web: bind 127.0.0.1:8000: address already in use (pid 812 (nginx: master process) holds it; stop that process or choose another port)
 //
+// or, once the caller has set File and Key,
+//
+//	sockets: poold.toml: sockets.web: bind 127.0.0.1:8000: address already in use (...)
+//
 // Err is usually a syscall.Errno or one of the sentinels above, so
 // errors.Is(err, syscall.EADDRINUSE) and errors.Is(err, ErrStale) work.
 // Several failures are returned together with errors.Join.
@@ -41,10 +45,22 @@ type Error struct {
 	Addr   string // "127.0.0.1:8000", "[::1]:8000", the unix path, or ""
 	Err    error
 	Hint   string // what to do about it; may be ""
+	// File and Key say where the socket is defined, e.g. "poold.toml"
+	// and "sockets.web". The package knows neither (Bind and Apply take
+	// bare specs): the caller that loaded the config sets them.
+	File, Key string
 }
 
 func (e *Error) Error() string {
-	s := "sockets: " + e.Socket + ": "
+	s := "sockets: "
+	if e.File != "" {
+		s += e.File + ": "
+	}
+	if e.Key != "" {
+		s += e.Key + ": "
+	} else {
+		s += e.Socket + ": "
+	}
 	if e.Op != "" {
 		s += e.Op + " "
 		if e.Addr != "" {
@@ -60,6 +76,26 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Errors lists the *Error in err and in the errors it joins.
+func Errors(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var e *Error
+		if errors.As(err, &e) {
+			out = append(out, e)
+		}
+	}
+	walk(err)
+	return out
+}
 
 // invalid builds the error for a malformed spec.
 func invalid(name, format string, args ...any) error {
