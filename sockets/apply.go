@@ -124,19 +124,29 @@ func (p *applyPlan) commit() error {
 		l.Spec = t.spec
 		p.next[l.Name] = &l
 	}
-	// Renames come last: they are the one step that cannot be undone (the
-	// old socket's path now names the new socket). A rename in the
-	// directory where bind just succeeded fails only if the directory
-	// changed under us; then the error says so and the Set stays as it
-	// was, except that paths renamed before the failure are gone.
+	// Renames come last. A rename in the directory where bind just
+	// succeeded fails only if the directory changed under us; then the
+	// error says so, and the old sockets' files that earlier renames
+	// replaced go back to their paths (commitUnix kept a link to each)
+	// before the new sockets close, so the Set stays as it was.
+	type renamed struct{ path, kept string }
+	var done []renamed
 	for _, f := range p.fresh {
 		if f.tmp != "" {
-			if err := commitUnix(f.l, f.tmp); err != nil {
+			kept, err := commitUnix(f.l, f.tmp)
+			if err != nil {
+				for _, r := range slices.Backward(done) {
+					restoreUnix(r.path, r.kept)
+				}
 				p.undo(len(p.tweaks))
 				return err
 			}
+			done = append(done, renamed{f.l.Spec.Path, kept})
 		}
 		p.next[f.l.Name] = f.l
+	}
+	for _, r := range done {
+		dropKept(r.kept)
 	}
 	return nil
 }

@@ -268,3 +268,37 @@ func TestApplyNamesThePooldSocketOnAPort(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyFailedRenameKeepsEarlierPaths: when the rename of a rebound
+// unix socket over its path fails, the ones renamed before it in the same
+// Apply used to be undone by closing the new socket, which removed the
+// path: the old socket stayed in the Set but no client could reach it.
+// The old socket's file is back at its path now.
+func TestApplyFailedRenameKeepsEarlierPaths(t *testing.T) {
+	first, second := unixSpec(t, "first"), unixSpec(t, "second")
+	s := mustBind(t, first, second)
+	before := s.List()
+	// A non-empty directory where the second socket's file was: the
+	// rename over it fails, after the first one's rename succeeded.
+	if err := os.Remove(second.Path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(second.Path, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	next := []configs.Socket{first, second}
+	next[0].Name, next[1].Name = "first2", "second2" // rebound at the same paths
+	closeRemoved, err := s.Apply(next)
+	wantErr(t, err, "sockets: second2: rename "+second.Path)
+	if err := closeRemoved(); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(before, s.List(), cmp.Comparer(func(a, b *Listener) bool { return a == b })); d != "" {
+		t.Errorf("failed Apply changed the Set:\n%s", d)
+	}
+	checkServes(t, mustGet(t, s, "first")) // dials first.Path
+	ents, _ := os.ReadDir(filepath.Dir(first.Path))
+	if len(ents) != 1 {
+		t.Errorf("directory of the first socket holds %d entries, want only its file (temporary or backup name left?)", len(ents))
+	}
+}

@@ -196,9 +196,7 @@ func bindUnix(s configs.Socket, viaTemp bool) (l *Listener, tmp string, err erro
 	}
 	target := s.Path
 	if viaTemp {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		target = filepath.Join(filepath.Dir(s.Path), ".poold-"+hex.EncodeToString(b[:]))
+		target = besideName(s.Path)
 		if len(target) > maxUnixPath {
 			return fail("bind", errors.New("no room for a temporary socket name next to the path"), "choose a shorter path")
 		}
@@ -247,15 +245,45 @@ func bindUnix(s configs.Socket, viaTemp bool) (l *Listener, tmp string, err erro
 	}, tmp, nil
 }
 
+// besideName is a fresh hidden name in the directory of path.
+func besideName(path string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return filepath.Join(filepath.Dir(path), ".poold-"+hex.EncodeToString(b[:]))
+}
+
 // commitUnix moves a socket bound at a temporary name over its real path
 // (atomically: clients see the old socket or the new one, never nothing).
-func commitUnix(l *Listener, tmp string) error {
+// The file it replaces (the old socket's) first gets a second name,
+// kept: a hard link beside the path, so that an Apply failing after
+// this rename can put the old file back (restoreUnix). Without that link
+// (a file system that refuses it, or nothing at the path) kept is "".
+func commitUnix(l *Listener, tmp string) (kept string, err error) {
+	kept = besideName(l.Spec.Path)
+	if unix.Link(l.Spec.Path, kept) != nil {
+		kept = ""
+	}
 	if err := unix.Rename(tmp, l.Spec.Path); err != nil {
-		return &Error{Socket: l.Name, Op: "rename", Addr: l.Spec.Path, Err: err,
+		dropKept(kept)
+		return "", &Error{Socket: l.Name, Op: "rename", Addr: l.Spec.Path, Err: err,
 			Hint: "the path changed while poold bound the new socket beside it; the reload was not applied: see what is there now, then reload again"}
 	}
 	l.owned.path = l.Spec.Path
-	return nil
+	return kept, nil
+}
+
+// restoreUnix undoes a commitUnix: the file kept returns to the path.
+func restoreUnix(path, kept string) {
+	if kept != "" {
+		_ = unix.Rename(kept, path)
+	}
+}
+
+// dropKept removes the second name commitUnix gave an old socket's file.
+func dropKept(kept string) {
+	if kept != "" {
+		_ = os.Remove(kept)
+	}
 }
 
 // clearUnixPath makes room for binding s.Path: nothing there is fine; a
