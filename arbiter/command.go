@@ -64,6 +64,34 @@ func Fail(id string, err error) Reply {
 	return Reply{"status": "error", "reason": ce.Reason, "tb": nil, "errno": ce.Errno, "time": unixNow(), "id": id}
 }
 
+// FailReply encodes the error reply to the request frame raw, as Handle
+// would answer it: for the control endpoint's own refusals (busy, access
+// refused, a handler that panicked). send is false for a cast, which gets
+// no reply.
+func FailReply(raw []byte, err error) (reply []byte, send bool) {
+	req, id, derr := decodeFields(raw)
+	if derr == nil && req.MsgType == "cast" {
+		return nil, false
+	}
+	return encodeReply(Fail(req.ID, err), id), true
+}
+
+// encodeReply encodes r with id echoed as circusd does: the id as sent,
+// a number as a number, and null for a request without one (or one that
+// is not JSON). id is decodeFields's.
+func encodeReply(r Reply, id any) []byte {
+	if r != nil {
+		r["id"] = id
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		f := Fail("", fmt.Errorf("encode reply: %w", err))
+		f["id"] = id
+		b, _ = json.Marshal(f)
+	}
+	return b
+}
+
 func unixNow() float64 { return float64(time.Now().UnixNano()) / 1e9 }
 
 // DecodeRequest parses one request frame. Property names are kept as sent;

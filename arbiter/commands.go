@@ -2,8 +2,6 @@ package arbiter
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -119,16 +117,7 @@ func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bo
 	default:
 		r = a.Do(ctx, req)
 	}
-	if r != nil {
-		// As circusd: the id as sent, a number as a number, and null for
-		// a request without one (or one that is not JSON).
-		r["id"] = id
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		b, _ = json.Marshal(Fail(req.ID, fmt.Errorf("encode reply: %w", err)))
-	}
-	return b, true
+	return encodeReply(r, id), true
 }
 
 func (a *Arbiter) dispatch(m *cmdMsg) {

@@ -226,7 +226,7 @@ func (c *Client) nextID() string {
 
 // prepare gives raw an id if it has none and reports the id and whether
 // it is a cast. Raw that is not a JSON object is sent as is; poold answers
-// it with errno 1 and an empty id.
+// it with errno 1 and a null id.
 func (c *Client) prepare(raw []byte) ([]byte, string, bool) {
 	var obj map[string]json.RawMessage
 	if json.Unmarshal(raw, &obj) != nil || obj == nil {

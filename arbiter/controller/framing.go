@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -51,19 +50,12 @@ func split(f [][]byte) (envelope [][]byte, raw []byte, problem string) {
 // 1, naming the problem and the framing poold reads, with the id of the
 // first frame that holds a request with one. send=false for a cast.
 func malformed(f [][]byte, problem string) (reply []byte, send bool) {
-	var id string
-	for _, b := range f[1:] {
-		req, err := arbiter.DecodeRequest(b)
-		if err == nil && req.MsgType == "cast" {
-			return nil, false
-		}
-		if req.ID != "" {
-			id = req.ID
-			break
-		}
-	}
 	err := &arbiter.CommandError{Errno: arbiter.ErrnoBadJSON, Reason: "malformed request: " + problem +
 		`; send the JSON request as one frame (a DEALER sends [request], a REQ socket adds the empty delimiter itself: ["", request])`}
-	reply, _ = json.Marshal(arbiter.Fail(id, err))
-	return reply, true
+	for _, b := range f[1:] {
+		if req, derr := arbiter.DecodeRequest(b); req.ID != "" || (derr == nil && req.MsgType == "cast") {
+			return arbiter.FailReply(b, err)
+		}
+	}
+	return arbiter.FailReply(nil, err) // no id: null
 }

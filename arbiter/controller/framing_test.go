@@ -19,14 +19,15 @@ func TestMalformedRequestsAnswered(t *testing.T) {
 	for _, tc := range []struct {
 		frames [][]byte
 		want   []string // reply frames before the JSON reply
-		id     string
+		id     any      // as sent; nil: none (null)
 		reason string
 	}{
 		{[][]byte{[]byte(`{"id":"bad1","command":"status"}`), []byte("extra")}, nil, "bad1", "malformed request: 2 frames after the routing envelope (of 32, 5 bytes), want one"},
 		{[][]byte{[]byte("x"), []byte(`{"id":"bad2","command":"status"}`)}, nil, "bad2", "2 frames after the routing envelope"},
 		{[][]byte{nil, nil, []byte(`{"id":"bad3","command":"status"}`)}, []string{""}, "bad3", "2 frames after the routing envelope"},
 		{[][]byte{[]byte("a"), []byte("b"), []byte("c"), []byte(`{"id":"bad4","command":"x"}`)}, nil, "bad4", "4 frames after the routing envelope"},
-		{[][]byte{[]byte("hop"), nil}, []string{"hop", ""}, "", "no request frame after the empty delimiter frame"},
+		{[][]byte{[]byte(`{"id":9,"command":"status"}`), []byte("extra")}, nil, 9.0, "2 frames after the routing envelope"},
+		{[][]byte{[]byte("hop"), nil}, []string{"hop", ""}, nil, "no request frame after the empty delimiter frame"},
 		{[][]byte{[]byte("hop"), nil, []byte(`{"id":"routed","command":"status"}`)}, []string{"hop", ""}, "routed", ""},
 		{[][]byte{[]byte(`{"id":"good","command":"status"}`)}, nil, "good", ""},
 	} {
@@ -46,13 +47,13 @@ func TestMalformedRequestsAnswered(t *testing.T) {
 		_ = json.Unmarshal(msg[len(tc.want)], &r)
 		if tc.reason == "" {
 			if r["status"] != "ok" || r["id"] != tc.id {
-				t.Errorf("%q: reply %v, want ok with id %q", tc.frames, r, tc.id)
+				t.Errorf("%q: reply %v, want ok with id %#v", tc.frames, r, tc.id)
 			}
 			continue
 		}
-		if r["status"] != "error" || r["errno"] != float64(arbiter.ErrnoBadJSON) || r["id"] != tc.id ||
+		if id, has := r["id"]; r["status"] != "error" || r["errno"] != float64(arbiter.ErrnoBadJSON) || !has || id != tc.id ||
 			!strings.Contains(fmt.Sprint(r["reason"]), tc.reason) || !strings.Contains(fmt.Sprint(r["reason"]), "send the JSON request as one frame") {
-			t.Errorf("%q: reply %v, want errno 1 with id %q saying %q and what to send", tc.frames, r, tc.id, tc.reason)
+			t.Errorf("%q: reply %v, want errno 1 with id %#v saying %q and what to send", tc.frames, r, tc.id, tc.reason)
 		}
 	}
 	// A malformed cast gets no reply, like any cast.

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"encoding/json"
 	"os"
 	"strings"
 
@@ -71,9 +70,6 @@ func (c *Controller) refuse(identity, raw []byte) (reply []byte, send, refused b
 	}
 	c.log.Warn("control request refused", "command", req.Command, "uid", peer.UID, "gid", peer.GID,
 		"pid", peer.PID, "role", role.String(), "rule", rule)
-	if req.MsgType == "cast" {
-		return nil, false, true
-	}
-	b, _ := json.Marshal(arbiter.Fail(req.ID, ce))
-	return b, true, true
+	reply, send = arbiter.FailReply(raw, ce)
+	return reply, send, true
 }

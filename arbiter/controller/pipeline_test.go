@@ -158,16 +158,8 @@ func TestWaitingRequestsTakeTurnsNotRefusals(t *testing.T) {
 // refused, and the refusal is sent. Everything queued is still answered,
 // in order.
 func TestStuckPeerIsRefusedWithAReply(t *testing.T) {
-	e := newEcho()
-	s := serve(t, "tcp://127.0.0.1:0", e.handle, func(c *controller.Controller) {
-		c.MaxInFlightPerPeer = 1
-		c.MaxQueuedPerPeer = 2
-	})
-	p := rawPeer(t, s, "DEALER", 0)
-	block := func(id string) string {
-		return fmt.Sprintf(`{"id":%q,"command":"block","properties":{"waiting":true}}`, id)
-	}
-	sendAll(t, p, block("b1"), block("b2"), `{"id":"s1","command":"status"}`, `{"id":"s2","command":"status"}`, `{"id":"s3","command":"status"}`)
+	e, p := stuckPeer(t)
+	sendAll(t, p, `{"id":"s3","command":"status"}`)
 	r := decodeReply(t, recvTimeout(t, p))
 	if r["id"] != "s3" || r["status"] != "error" || r["errno"] != float64(arbiter.ErrnoFailed) ||
 		!strings.Contains(fmt.Sprint(r["reason"]), "read their replies before sending more") {
@@ -185,4 +177,24 @@ func TestStuckPeerIsRefusedWithAReply(t *testing.T) {
 	if i1, i2 := slices.Index(order, "s1"), slices.Index(order, "s2"); i1 < 0 || i2 < i1 {
 		t.Errorf("replies in order %v; want s1 before s2", order)
 	}
+}
+
+// stuckPeer serves e with MaxInFlightPerPeer 1 and MaxQueuedPerPeer 2,
+// and has a DEALER send b1 (which runs until e is released), b2 (which
+// waits for room to run) and s1 and s2 (which fill the queue), so that
+// the next request it sends is refused. Once e is released, b1, b2, s1
+// and s2 are answered.
+func stuckPeer(t testing.TB) (*echo, *zmtptest.Peer) {
+	t.Helper()
+	e := newEcho()
+	s := serve(t, "tcp://127.0.0.1:0", e.handle, func(c *controller.Controller) {
+		c.MaxInFlightPerPeer = 1
+		c.MaxQueuedPerPeer = 2
+	})
+	p := rawPeer(t, s, "DEALER", 0)
+	block := func(id string) string {
+		return fmt.Sprintf(`{"id":%q,"command":"block","properties":{"waiting":true}}`, id)
+	}
+	sendAll(t, p, block("b1"), block("b2"), `{"id":"s1","command":"status"}`, `{"id":"s2","command":"status"}`)
+	return e, p
 }

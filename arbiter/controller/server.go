@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -273,9 +272,7 @@ func (s *server) call(identity string, raw []byte) (reply []byte, send bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.c.log.Error("control handler panicked", "panic", r, "stack", string(debug.Stack()))
-			req, _ := arbiter.DecodeRequest(raw)
-			reply, _ = json.Marshal(arbiter.Fail(req.ID, fmt.Errorf("internal error: %v", r)))
-			send = req.MsgType != "cast"
+			reply, send = arbiter.FailReply(raw, fmt.Errorf("internal error: %v", r))
 		}
 	}()
 	return s.c.handle(s.ctx, raw)
@@ -287,12 +284,9 @@ func (s *server) busy(r request, reason string) {
 		s.reply(r.envelope, r.reply) // a malformed request's own error says more
 		return
 	}
-	req, err := arbiter.DecodeRequest(r.raw)
-	if err == nil && req.MsgType == "cast" {
-		return
+	if rep, send := arbiter.FailReply(r.raw, &arbiter.CommandError{Errno: arbiter.ErrnoFailed, Reason: reason}); send {
+		s.reply(r.envelope, rep)
 	}
-	rep, _ := json.Marshal(arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed, Reason: reason}))
-	s.reply(r.envelope, rep)
 }
 
 // reply hands one reply to the sender. It waits while the sender's queue
