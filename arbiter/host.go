@@ -235,5 +235,8 @@ func (h host) Check(c watcher.Check, timeout time.Duration, fn func(ctx context.
 }
 
 func (h host) Publish(name string, kind events.Kind, fields map[string]any) {
+	if h.a.quiet(name, kind) {
+		return
+	}
 	h.a.bus.Publish(name, kind, fields)
 }

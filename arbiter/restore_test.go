@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -43,15 +45,6 @@ func (h *harness) waitStatus(name, want string) {
 	proctest.Eventually(h.t, fmt.Sprintf("watcher %s %s", name, want), func() bool {
 		return h.a.Do(context.Background(), Request{ID: "s", Command: "status", Properties: map[string]any{"name": name}})["status"] == want
 	})
-}
-
-// applied waits until n config reloads (counted from the start) were
-// applied: each publishes a reloadconfig event as it begins to.
-func (h *harness) applied(n int) {
-	h.t.Helper()
-	for range n {
-		h.next("reloadconfig", nil)
-	}
 }
 
 // stopStubborn kills pids, stubborn workers that serve and so ignore
@@ -100,7 +93,9 @@ func newPids(t *testing.T, h *harness, name string, n int, old []int) []int {
 // the earlier reload then forgot the watcher the file defines. Now it is
 // added back: stub, whose stop was under way, starts again with the
 // file's section; late, whose turn to stop had not come (it stops after
-// stub), is never stopped. Both reloads answer.
+// stub), is never stopped. Both reloads answer. Subscribers see each
+// added back as a watcher the reload adds (an updated event came before
+// the add of each, for a watcher they had been told was removed).
 func TestReloadRestoresAWatcherAReloadIsRemoving(t *testing.T) {
 	keep := testWatcher("keep", "sleep", 1)
 	stub := stubbornOn("stub", "s", 2)
@@ -118,8 +113,10 @@ func TestReloadRestoresAWatcherAReloadIsRemoving(t *testing.T) {
 	h.waitStatus("stub", "stopping")
 	next = full
 	restoring := doAsync(h, "reloadconfig", map[string]any{"waiting": true})
-	h.applied(2) // the restore is applied while stub stops
-	killAll(t, old)
+	seen := restoreEvents(t, h, old, 2)
+	if got, want := since(seen["late"], "remove"), []string{"remove", "add"}; !slices.Equal(got, want) {
+		t.Errorf("late's events from the reload that removed it on: %v, want %v (its workers ran on)", got, want)
+	}
 
 	r := <-restoring
 	if r["status"] != "ok" || fmt.Sprint(r["added"]) != "[late stub]" || fmt.Sprint(r["unchanged"]) != "[keep]" {
@@ -138,7 +135,8 @@ func TestReloadRestoresAWatcherAReloadIsRemoving(t *testing.T) {
 }
 
 // TestReloadRestoresAWatcherRmIsRemoving: the same after rm, whose stop
-// used to forget the watcher the reload had just called unchanged.
+// used to forget the watcher the reload had just called unchanged; and
+// the same events.
 func TestReloadRestoresAWatcherRmIsRemoving(t *testing.T) {
 	keep := testWatcher("keep", "sleep", 1)
 	stub := stubbornOn("stub", "s", 2)
@@ -149,8 +147,10 @@ func TestReloadRestoresAWatcherRmIsRemoving(t *testing.T) {
 	removed := doAsync(h, "rm", map[string]any{"name": "stub", "waiting": true})
 	h.waitStatus("stub", "stopping")
 	restoring := doAsync(h, "reloadconfig", map[string]any{"waiting": true})
-	h.applied(1)
-	killAll(t, old)
+	seen := restoreEvents(t, h, old, 1)
+	if got := seen["keep"]; slices.Contains(got, "updated") || slices.Contains(got, "remove") {
+		t.Errorf("keep's events: %v, want no updated or remove (its section is the same)", got)
+	}
 
 	if r := <-restoring; r["status"] != "ok" || fmt.Sprint(r["added"]) != "[stub]" {
 		t.Fatalf("reloadconfig after rm stub: %v, want ok with added [stub]", r)
@@ -191,4 +191,49 @@ func TestReloadClosesASocketAfterTheWatchersLeaving(t *testing.T) {
 		_, err := os.Stat(u.Path)
 		return os.IsNotExist(err)
 	})
+}
+
+// recordKinds reads h's events up to and including the first one stop
+// accepts, adding each one's kind to seen under its watcher's name ("" for
+// the arbiter), except ready events, whose place among a start's events
+// depends on the workers.
+func recordKinds(h *harness, seen map[string][]string, stop func(events.Event) bool) {
+	h.t.Helper()
+	h.next("", func(ev events.Event) bool {
+		if ev.Kind != events.KindReady {
+			seen[ev.Watcher] = append(seen[ev.Watcher], string(ev.Kind))
+		}
+		return stop(ev)
+	})
+}
+
+// since returns kinds from the first from on.
+func since(kinds []string, from string) []string {
+	return kinds[max(slices.Index(kinds, from), 0):]
+}
+
+// restoredKinds is what a subscriber sees of stub, stopping (two workers
+// that ignore SIGTERM) when a reload defines it again: removed, added
+// back, its old workers end, its new ones start.
+var restoredKinds = []string{"remove", "kill", "kill", "add", "exit", "reap", "exit", "reap", "stop", "spawn", "spawn", "start"}
+
+// restoreEvents follows stub, whose workers old ignore SIGTERM, through
+// its restore: it waits for the reloads reloadconfig events (the last the
+// restoring one's), kills old, and waits for stub's start. It checks
+// stub's events from its remove on, and returns every watcher's events.
+func restoreEvents(t *testing.T, h *harness, old []int, reloads int) map[string][]string {
+	t.Helper()
+	seen := map[string][]string{}
+	recordKinds(h, seen, func(ev events.Event) bool {
+		if ev.Kind == events.KindReloadConfig {
+			reloads--
+		}
+		return reloads == 0
+	})
+	killAll(t, old)
+	recordKinds(h, seen, func(ev events.Event) bool { return ev.Watcher == "stub" && ev.Kind == events.KindStart })
+	if got := since(seen["stub"], "remove"); !slices.Equal(got, restoredKinds) {
+		t.Errorf("stub's events from its remove on: %v, want %v", got, restoredKinds)
+	}
+	return seen
 }

@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
@@ -41,8 +42,15 @@ func (a *Arbiter) retire(ws []*watcher.Watcher, done func()) {
 // defines again, as that reload adds a watcher: it gets the file's section
 // (spec), an add event, and a start if autostart (after its stop ends, if
 // that began); it is stopped otherwise. It returns whether to start it.
+//
+// Its events are those of a watcher the reload adds: add, then the end of
+// the old stop (reap..., stop) and the start (spawn..., start). The update
+// of its spec publishes no updated event (see quiet): subscribers were told
+// it was removed, and add tells them it is back, with options to read
+// afresh. circusd's reloadconfig, too, publishes no updated for a watcher
+// it removes and adds again: stop, then spawn... and start.
 func (a *Arbiter) restore(w *watcher.Watcher, spec configs.Watcher, socks watcher.Sockets) (bool, error) {
-	if err := w.Update(spec, socks); err != nil {
+	if err := w.Update(spec, socks); err != nil { // while leaving: quiet
 		return false, err
 	}
 	delete(a.leaving, w)
@@ -51,6 +59,13 @@ func (a *Arbiter) restore(w *watcher.Watcher, spec configs.Watcher, socks watche
 		w.Stop()
 	}
 	return spec.Autostart, nil
+}
+
+// quiet tells whether an event a watcher publishes is no news to
+// subscribers: the updated event of a leaving watcher, which only a
+// restore updates (set and reloadconfig leave it alone until then).
+func (a *Arbiter) quiet(name string, kind events.Kind) bool {
+	return kind == events.KindUpdated && a.leaving[a.watchers[strings.ToLower(name)]]
 }
 
 // staying are the watchers that are not leaving, as specs by lower-case
