@@ -2,9 +2,11 @@ package configs
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 // APIToken is one bearer token of the remote control API, read from the
@@ -55,8 +57,10 @@ func validateRemote(ps *problems, w *Web, loopback bool) {
 	case (w.TLSCert == "") != (w.TLSKey == ""):
 		ps.add("web.tls_cert", "web.tls_cert and web.tls_key go together; set both (PEM files) or neither")
 	case w.TLSCert != "":
-		if _, err := tls.LoadX509KeyPair(w.TLSCert, w.TLSKey); err != nil {
+		if pair, err := tls.LoadX509KeyPair(w.TLSCert, w.TLSKey); err != nil {
 			ps.add("web.tls_cert", "cannot load the certificate %s with key %s: %v", w.TLSCert, w.TLSKey, err)
+		} else {
+			warnCertDates(ps, w.TLSCert, pair.Leaf, time.Now())
 		}
 	}
 	w.Tokens = nil
@@ -81,5 +85,18 @@ func validateRemote(ps *problems, w *Web, loopback bool) {
 	}
 	if w.Enabled && !loopback && (w.TLSCert == "" || (w.Token == "" && len(w.APITokens) == 0)) {
 		ps.add("web.address", "%q is not a loopback address: the console and its control API need TLS (web.tls_cert, web.tls_key) and a token (web.token or web.api_tokens) there; set them, or listen on 127.0.0.1", w.Address)
+	}
+}
+
+// warnCertDates warns about a certificate that clients refuse for its
+// dates: every HTTPS client (poolctl included) fails the handshake with
+// it, and the fix is on this side.
+func warnCertDates(ps *problems, path string, leaf *x509.Certificate, now time.Time) {
+	switch {
+	case leaf == nil:
+	case now.After(leaf.NotAfter):
+		ps.warn("web.tls_cert", "the certificate %s expired on %s: clients refuse it; renew it and reload", path, leaf.NotAfter.UTC().Format(time.DateOnly))
+	case now.Before(leaf.NotBefore):
+		ps.warn("web.tls_cert", "the certificate %s is not valid before %s: clients refuse it until then; check this machine's clock or the certificate", path, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 }

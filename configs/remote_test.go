@@ -18,12 +18,18 @@ import (
 // selfSigned writes a throwaway certificate and key for 127.0.0.1.
 func selfSigned(t *testing.T, dir string) (cert, key string) {
 	t.Helper()
+	return selfSignedFor(t, dir, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// selfSignedFor is selfSigned valid from notBefore to notAfter.
+func selfSignedFor(t *testing.T, dir string, notBefore, notAfter time.Time) (cert, key string) {
+	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "poold test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), DNSNames: []string{"localhost"}}
+		NotBefore: notBefore, NotAfter: notAfter, DNSNames: []string{"localhost"}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
 	if err != nil {
 		t.Fatal(err)

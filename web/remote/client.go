@@ -233,7 +233,12 @@ func (c *Client) netError(ctx context.Context, err error) error {
 	why := err.Error()
 	var ue *tls.CertificateVerificationError
 	var rhe tls.RecordHeaderError
+	var ie x509.CertificateInvalidError
 	switch {
+	case errors.As(err, &ie) && ie.Reason == x509.Expired:
+		// Trusted or not, a certificate out of its dates is the
+		// server's to renew (or this machine's clock to fix).
+		why = "TLS: " + ie.Error() + "; the server's certificate (web.tls_cert) must be renewed, or this machine's clock is wrong"
 	case errors.As(err, &ue):
 		why = "TLS: " + ue.Err.Error() + "; for a self-signed certificate pass --ca-file CERT.pem (or POOLCTL_CA_FILE)"
 	case errors.As(err, &rhe):
