@@ -19,10 +19,10 @@ import (
 )
 
 // helperHold is "another process" holding an address: it listens on
-// $POOLD_HOLD (tcp "127.0.0.1:0" or a unix path), prints the address, and
+// $SOCKETS_TEST_HOLD (tcp "127.0.0.1:0" or a unix path), prints the address, and
 // holds it until its stdin closes.
 func helperHold() int {
-	addr := os.Getenv("POOLD_HOLD")
+	addr := os.Getenv("SOCKETS_TEST_HOLD")
 	network := "tcp4"
 	if strings.HasPrefix(addr, "/") {
 		network = "unix"
@@ -44,7 +44,7 @@ func holdAddr(t testing.TB, addr string) (pid int, bound string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // hang bound
 	cmd := exec.CommandContext(ctx, os.Args[0])
-	cmd.Env = []string{helperEnv + "=hold", "POOLD_HOLD=" + addr}
+	cmd.Env = []string{helperEnv + "=hold", "SOCKETS_TEST_HOLD=" + addr}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
