@@ -51,8 +51,10 @@ func (w *Watcher) Ended(pid int, end End) {
 		log.Debug("worker stopped", "exit", why)
 		w.finishStop()
 	case p.State == ProcStopping && p.failure != "":
-		// poold stopped it for failing its readiness: an early death.
-		w.died(s, 0, why)
+		// poold stopped it for failing its readiness or its health
+		// checks: an early death, however long it ran (its health checks
+		// may have outlived backoff_reset).
+		w.died(s, uptime, why, true)
 	case p.State == ProcStopping:
 		log.Debug("worker stopped", "exit", why)
 	case p.State == ProcStarting && w.newInRoll(p):
@@ -62,7 +64,7 @@ func (w *Watcher) Ended(pid int, end End) {
 		// one if not.
 		log.Warn("worker due for replacement ended on its own", "exit", why, "uptime", uptime)
 	default:
-		w.died(s, uptime, why)
+		w.died(s, uptime, why, false)
 	}
 }
 
@@ -151,9 +153,16 @@ func DescribeEnd(ex spawn.Exit) string {
 }
 
 // died applies the crash policy to a slot whose worker ended on its own,
-// could not be started, or failed its readiness.
-func (w *Watcher) died(s *slot, uptime time.Duration, why string) {
+// could not be started, or failed its readiness or its health checks.
+// uptime is how long the worker ran (0 for one never started); early
+// makes the death count as early whatever that was, for a worker poold
+// stopped because it failed.
+func (w *Watcher) died(s *slot, uptime time.Duration, why string, early bool) {
 	s.lastExit = why
+	judged := uptime
+	if early {
+		judged = 0
+	}
 	log := w.log.With("wid", s.wid, "reason", why, "uptime", uptime)
 	if !w.spec.Respawn {
 		w.setHold(s, HoldExited, time.Time{})
@@ -161,7 +170,7 @@ func (w *Watcher) died(s *slot, uptime time.Duration, why string) {
 		return
 	}
 	s.restarts++
-	c, v := w.policy.Next(s.counters, uptime)
+	c, v := w.policy.Next(s.counters, judged)
 	w.setCounters(s, c)
 	now := w.host.Now()
 	switch v.Action {

@@ -372,7 +372,7 @@ func (w *Watcher) finishSpawn() {
 			w.abortRoll(fmt.Errorf("cannot start a new worker (wid %d): %w", wid, err))
 			return
 		}
-		w.died(s, 0, spawnErrorPrefix+err.Error())
+		w.died(s, 0, spawnErrorPrefix+err.Error(), true)
 		return
 	}
 	w.lastSpawnErr = nil
