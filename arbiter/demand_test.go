@@ -63,8 +63,8 @@ func TestLimitsSampleWithNobodyWatching(t *testing.T) {
 	h.spawns(1)
 	var want atomic.Bool
 	sub, _ := runStatsWhen(t, h, &want)
-	ev := h.next("recycle", nil)
-	t.Logf("recycled: %v", ev.Fields)
+	ev := h.next("unhealthy", nil) // over its limit young: stopped, an early death
+	t.Logf("over its limit: %v", ev.Fields)
 	select {
 	case ev := <-sub.C():
 		t.Fatalf("stats published with nobody watching: %s", ev.Topic)

@@ -211,6 +211,10 @@ func TestLeakingWorkerIsReplaced(t *testing.T) {
 	w.Sockets = []string{"web"}
 	w.MaxRSS = 64 << 20
 	w.LimitThreshold = 2
+	// It goes over 64 MiB after some 320 ms of leaking: past this, a slow
+	// leak, replaced rolling (a worker over its limit younger than
+	// backoff_reset is an early death of its slot instead).
+	w.BackoffReset = 100 * time.Millisecond
 	stats := events.NewBus(nil)
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
 	ctx, cancel := context.WithCancel(context.Background())

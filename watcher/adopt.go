@@ -28,15 +28,18 @@ type ProcState struct {
 	Recycle  bool      `json:"recycle,omitempty"`
 	HealthKO int       `json:"health_ko,omitempty"`
 	LimitKO  int       `json:"limit_ko,omitempty"`
-	Busy     int       `json:"busy"`
+	// OverAge is its uptime at the first of those LimitKO samples.
+	OverAge time.Duration `json:"over_age,omitempty"`
+	Busy    int           `json:"busy"`
 	// A stopping worker: what is left of its graceful timeout, the grace
 	// it was given, whether it was SIGKILLed already, whether its
 	// watcher's stop stopped it, why poold stopped it.
-	KillIn  time.Duration `json:"kill_in,omitempty"`
-	Grace   time.Duration `json:"grace,omitempty"`
-	Killed  bool          `json:"killed,omitempty"`
-	ByStop  bool          `json:"by_stop,omitempty"`
-	Failure string        `json:"failure,omitempty"`
+	KillIn   time.Duration `json:"kill_in,omitempty"`
+	Grace    time.Duration `json:"grace,omitempty"`
+	Killed   bool          `json:"killed,omitempty"`
+	ByStop   bool          `json:"by_stop,omitempty"`
+	Failure  string        `json:"failure,omitempty"`
+	FailCode string        `json:"fail_code,omitempty"`
 }
 
 // SlotState is one slot's memory (hold, crash counters, restarts).
@@ -96,8 +99,8 @@ func (w *Watcher) Snapshot(now time.Time) State {
 	st := State{Spec: w.spec, Status: w.status, SpecGen: w.specGen}
 	for _, p := range w.Processes() {
 		ps := ProcState{Pid: p.Pid, Wid: p.Wid, State: p.State, Started: p.Started,
-			Restarts: p.Restarts, Gen: p.Gen, Recycle: p.Recycle, HealthKO: p.healthKO, LimitKO: p.limitKO, Busy: p.busy,
-			Grace: p.grace, Killed: p.killed, ByStop: p.byStop, Failure: p.failure}
+			Restarts: p.Restarts, Gen: p.Gen, Recycle: p.Recycle, HealthKO: p.healthKO, LimitKO: p.limitKO, OverAge: p.overAge, Busy: p.busy,
+			Grace: p.grace, Killed: p.killed, ByStop: p.byStop, Failure: p.failure, FailCode: p.failCode}
 		if p.State == ProcStopping && !p.killAt.IsZero() {
 			ps.KillIn = max(p.killAt.Sub(now), 0)
 		}
@@ -145,8 +148,8 @@ func (w *Watcher) Adopt(st State) error {
 	for _, ps := range st.Procs {
 		w.seq++
 		p := &Process{Pid: ps.Pid, Wid: ps.Wid, State: ps.State, Started: ps.Started, Restarts: ps.Restarts,
-			Gen: ps.Gen, Recycle: ps.Recycle, gen: w.seq, healthKO: ps.HealthKO, limitKO: ps.LimitKO, busy: ps.Busy,
-			grace: ps.Grace, killed: ps.Killed, byStop: ps.ByStop, failure: ps.Failure}
+			Gen: ps.Gen, Recycle: ps.Recycle, gen: w.seq, healthKO: ps.HealthKO, limitKO: ps.LimitKO, overAge: ps.OverAge, busy: ps.Busy,
+			grace: ps.Grace, killed: ps.Killed, byStop: ps.ByStop, failure: ps.Failure, failCode: ps.FailCode}
 		w.addProc(p)
 		w.armSurvival(p, now)
 		if p.State == ProcStopping && !p.killed {

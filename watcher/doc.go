@@ -47,7 +47,9 @@
 //
 // Replacements (reload, max_age, failed health check, resource limit) go
 // through one rolling path: the new worker starts first, the old one
-// retires once the new one is ready. A new worker of a reload that cannot
+// retires once the new one is ready. A worker that never passed a health
+// check, or was over a limit since it was young, is no better than one
+// that failed its readiness: it stops first and its exit is an early death. A new worker of a reload that cannot
 // start or become ready abandons the reload: the old spec comes back and
 // the old workers keep serving.
 package watcher

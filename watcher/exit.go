@@ -51,9 +51,9 @@ func (w *Watcher) Ended(pid int, end End) {
 		log.Debug("worker stopped", "exit", why)
 		w.finishStop()
 	case p.State == ProcStopping && p.failure != "":
-		// poold stopped it for failing its readiness or its health
-		// checks: an early death, however long it ran (its health checks
-		// may have outlived backoff_reset).
+		// poold stopped it for failing its readiness, its health checks
+		// or a limit soon after start: an early death, however long it
+		// ran (its health checks may have outlived backoff_reset).
 		w.died(s, uptime, why, true)
 	case p.State == ProcStopping:
 		log.Debug("worker stopped", "exit", why)
@@ -105,6 +105,7 @@ const (
 	ReasonTimeout   = "graceful_timeout" // killed by poold after graceful_timeout
 	ReasonReadiness = "readiness"        // stopped by poold for failing readiness
 	ReasonUnhealthy = "unhealthy"        // stopped by poold: it never passed its health check
+	ReasonLimit     = "limit"            // stopped by poold: over max_rss or max_cpu soon after its start
 )
 
 // exitReason says how p ended: a code (Reason*) and a sentence.
@@ -153,10 +154,10 @@ func DescribeEnd(ex spawn.Exit) string {
 }
 
 // died applies the crash policy to a slot whose worker ended on its own,
-// could not be started, or failed its readiness or its health checks.
-// uptime is how long the worker ran (0 for one never started); early
-// makes the death count as early whatever that was, for a worker poold
-// stopped because it failed.
+// could not be started, or failed its readiness, its health checks or a
+// limit. uptime is how long the worker ran (0 for one never started);
+// early makes the death count as early whatever that was, for a worker
+// poold stopped because it failed.
 func (w *Watcher) died(s *slot, uptime time.Duration, why string, early bool) {
 	s.lastExit = why
 	judged := uptime

@@ -188,13 +188,37 @@ func (w *Watcher) Sampled(pid int, rss uint64, cpu float64) {
 		p.limitKO = 0
 		return
 	}
+	if p.limitKO == 0 {
+		p.overAge = w.host.Now().Sub(p.Started)
+	}
 	p.limitKO++
 	if p.limitKO >= w.spec.LimitThreshold {
 		defer w.settle()
-		w.log.Warn("worker over its resource limit; replacing it", "pid", p.Pid, "wid", p.Wid, "limit", over, "samples", p.limitKO)
-		w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": over})
-		w.recycle(p, over)
+		w.overLimit(p, over)
 	}
+}
+
+// overLimit replaces a worker that has been over a resource limit for
+// limit_threshold samples in a row. One that went over only after it had
+// lived the crash policy's "early" (a slow leak, what the limits are for)
+// is replaced the rolling way, its replacement first. One that was over
+// already before (a program that needs more than the limit) would only be
+// replaced by another as fat, forever: like a worker that never passed a
+// health check, it is stopped first, with no replacement beside it (which
+// would hold twice the memory over the limit while its slot backs off
+// anyway), and its exit is an early death of its slot, so the slot backs
+// off, flaps and fails, saying which limit and by how much.
+func (w *Watcher) overLimit(p *Process, over string) {
+	w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": over})
+	log := w.log.With("pid", p.Pid, "wid", p.Wid, "limit", over, "samples", p.limitKO, "over_since_uptime", p.overAge)
+	if p.overAge >= w.policy.Early {
+		log.Warn("worker over its resource limit; replacing it")
+		w.recycle(p, over)
+		return
+	}
+	log.Warn("worker over its resource limit soon after start; stopping it (an early death of its slot)")
+	w.setFailure(p, ReasonLimit, "over its limit soon after start: "+over)
+	w.retire(p)
 }
 
 // unhealthy replaces a worker that failed health_threshold checks in a

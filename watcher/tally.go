@@ -43,7 +43,8 @@ func (w *Watcher) markRecycled(p *Process) {
 }
 
 // setFailure records why p is being stopped for failing its readiness
-// (code ReasonReadiness) or every health check it had (ReasonUnhealthy):
+// (code ReasonReadiness), every health check it had (ReasonUnhealthy) or
+// a resource limit soon after its start (ReasonLimit):
 // it keeps its seat until it exits (kindHeld), and its exit is an early
 // death of its slot.
 func (w *Watcher) setFailure(p *Process, code, why string) {

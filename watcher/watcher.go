@@ -130,8 +130,9 @@ type Process struct {
 	healthKO int           // failed health checks in a row
 	healthy  bool          // it passed a health check once
 	limitKO  int           // stats samples over a limit in a row
-	failure  string        // poold stopped it for failing readiness: its exit is an early death
-	failCode string        // the exit reason code for failure (ReasonReadiness, ReasonUnhealthy)
+	overAge  time.Duration // its uptime at the first of those samples
+	failure  string        // poold stopped it for failing readiness, health checks or a limit young: its exit is an early death
+	failCode string        // the exit reason code for failure (ReasonReadiness, ReasonUnhealthy, ReasonLimit)
 	killed   bool          // poold SIGKILLed it when its grace period ran out
 	grace    time.Duration // the grace period it was given
 	killAt   time.Time     // when that grace period ends (an upgrade hands it over)
