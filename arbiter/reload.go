@@ -205,12 +205,14 @@ func refuseEmpty(cfg *configs.Config, n int) error {
 }
 
 // checkWatchers checks what only this machine can tell of a new config,
-// as poold --check does: every watcher's user and group exist and its
-// program can be run by that user. A watcher the reload leaves as it runs
+// as poold --check does (launch.Check): every watcher's user and group
+// exist, its working_dir is a directory and its program can be run by
+// that user. A watcher the reload leaves as it runs
 // (running holds the specs in force, filed the file's last sections, by
 // lower-case name) is not checked: a program missing since poold started
-// is that watcher's own trouble (it retries with backoff), not a reason
-// to refuse an edit elsewhere. It runs off the loop.
+// (or a user, group or working_dir removed since) is that watcher's own
+// trouble (it retries with backoff), not a reason to refuse an edit
+// elsewhere. It runs off the loop.
 func checkWatchers(cfg *configs.Config, running, filed map[string]configs.Watcher) error {
 	var touched []configs.Watcher
 	for _, spec := range cfg.Watchers {
@@ -220,9 +222,6 @@ func checkWatchers(cfg *configs.Config, running, filed map[string]configs.Watche
 			if spec, changed = fromFile(spec, cur, filed, key); !changed {
 				continue
 			}
-		}
-		if err := watcher.CheckSpec(spec); err != nil {
-			return fmt.Errorf("watcher %q: %w", spec.Name, err)
 		}
 		touched = append(touched, spec)
 	}

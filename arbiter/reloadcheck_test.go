@@ -241,3 +241,41 @@ working_dir = %[5]q
 		t.Fatalf("reload changing b, whose working_dir is gone: %v, want it refused naming watchers.b.working_dir", r)
 	}
 }
+
+// TestReloadRefusesAWatcherWhoseUserIsMissing: a file's user and group
+// names are no longer looked up by the config validation (a user deleted
+// under a running watcher made every reload fail; configs'
+// TestUserAndGroupAreMachineFacts), so the reload's own machine check
+// (launch.Check, for the watchers it adds or changes) refuses a watcher
+// whose user or group is not on this machine, naming file and key, and
+// changes nothing.
+func TestReloadRefusesAWatcherWhoseUserIsMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "poold.toml")
+	write := func(extra string) {
+		t.Helper()
+		text := fmt.Sprintf("[watchers.a]\ncmd = %[1]q\nenv = [\"%[2]s=sleep\"]\n%[3]s", os.Args[0], workertest.Env, extra)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("")
+	cfg, err := configs.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return configs.Load(path) }})
+	readyPids(t, h, 1)
+	write(fmt.Sprintf("[watchers.b]\ncmd = %q\nuid = \"no-such-user-poold\"\ngid = \"no-such-group-poold\"\n", os.Args[0]))
+	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	for _, want := range []string{
+		path + ": watchers.b.uid: no user \"no-such-user-poold\" on this machine",
+		"(nothing was changed)",
+	} {
+		if r["status"] != "error" || !strings.Contains(fmt.Sprint(r["reason"]), want) {
+			t.Errorf("reload adding b, whose user is not on this machine: %v, want it refused with %q", r, want)
+		}
+	}
+	if r := h.a.Do(context.Background(), Request{ID: "l", Command: "list"}); fmt.Sprint(r["watchers"]) != "[a]" {
+		t.Errorf("after the refused reload: %v, want watchers [a]", r)
+	}
+}

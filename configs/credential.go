@@ -3,6 +3,7 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -13,13 +14,23 @@ import (
 // maxID is the largest valid uid/gid ((uid_t)-1 is reserved).
 const maxID = 1<<32 - 2
 
+// idRange refuses a uid or gid (kind) given as a number that is no
+// valid id; a name, or "", passes: whether it exists is looked up later.
+func idRange(kind, s string) error {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err == nil && n <= maxID || err != nil && !errors.Is(err, strconv.ErrRange) {
+		return nil
+	}
+	return fmt.Errorf("%s %s is out of range: ids go from 0 to %d; use a smaller number or a name", kind, s, uint64(maxID))
+}
+
 // lookupUser resolves a user name or number. A number need not have a
 // passwd entry: the kernel accepts any id (common in containers).
 func lookupUser(s string) (*user.User, error) {
-	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-		if n > maxID {
-			return nil, fmt.Errorf("uid %s is out of range", s)
-		}
+	if err := idRange("uid", s); err != nil {
+		return nil, err
+	}
+	if _, err := strconv.ParseUint(s, 10, 64); err == nil {
 		if u, err := user.LookupId(s); err == nil {
 			return u, nil
 		}
@@ -33,10 +44,10 @@ func lookupUser(s string) (*user.User, error) {
 }
 
 func lookupGroup(s string) (uint32, error) {
+	if err := idRange("gid", s); err != nil {
+		return 0, err
+	}
 	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-		if n > maxID {
-			return 0, fmt.Errorf("gid %s is out of range", s)
-		}
 		return uint32(n), nil
 	}
 	g, err := user.LookupGroup(s)
@@ -54,8 +65,9 @@ func lookupGroup(s string) (uint32, error) {
 // nil when both are empty (workers run as poold). With only UID the gid is
 // the user's primary group; with UID the supplementary groups are those
 // initgroups(3) gives (initGroups), never poold's own; with only GID the
-// uid is poold's and so are the supplementary groups. Load has already checked that
-// the names exist, but users can vanish, so this looks them up again.
+// uid is poold's and so are the supplementary groups. Load checks only that an id given
+// as a number is valid: whether a name exists is a fact of the machine,
+// looked up here at each spawn (and by launch.Check), since users vanish.
 func (w Watcher) Credential() (*syscall.Credential, error) {
 	if w.UID == "" && w.GID == "" {
 		return nil, nil

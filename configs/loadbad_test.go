@@ -85,9 +85,9 @@ func TestLoadBad(t *testing.T) {
 			"sockets.d: has the same address (/tmp/poold-test.sock) as sockets.c",
 		}, 2},
 		{"bad_user.toml", []string{
-			`watchers.app.uid: no user "no-such-user-poold" on this machine`,
-			`watchers.app.gid: no group "no-such-group-poold" on this machine`,
-		}, 2}, // its missing working_dir is a machine fact, as for programs: launch.Check
+			"watchers.app.uid: uid 4294967295 is out of range: ids go from 0 to 4294967294; use a smaller number or a name",
+			"watchers.app.gid: gid 99999999999999999999999 is out of range",
+		}, 2}, // a missing user, group or working_dir is a machine fact, as for programs: launch.Check (hostfacts_test.go)
 		{"bad_remote.toml", []string{
 			"arbiter.endpoint: tcp://0.0.0.0:5555 is refused: it is not a loopback address and the control protocol has no authentication",
 			"allow_remote = true",

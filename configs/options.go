@@ -50,6 +50,7 @@ func WatcherFromOptions(name, cmd string, opts map[string]any, sockets []Socket)
 	decodeSection(d, "", anyMap(opts), watcherFields, &w)
 	validateWatcher(ps, "", &w, socketSet(sockets))
 	validateWorkingDir(ps, "working_dir", &w)
+	validateCredential(ps, optionKey, &w)
 	checkProbeTargets(ps, optionKey, &w, sockets)
 	checkRlimits(ps, optionKey, &w)
 	if err := ps.errWatcher(name); err != nil {
@@ -70,6 +71,11 @@ func ApplyOptions(w Watcher, opts map[string]any, sockets []Socket) (Watcher, er
 	validateWatcher(ps, "", &nw, socketSet(sockets))
 	if _, ok := opts["working_dir"]; ok || nw.Chroot != w.Chroot {
 		validateWorkingDir(ps, "working_dir", &nw) // only when set moves it
+	}
+	_, uid := opts["uid"]
+	_, gid := opts["gid"]
+	if uid || gid {
+		validateCredential(ps, optionKey, &nw) // only when set gives them
 	}
 	checkProbeTargets(ps, optionKey, &nw, sockets)
 	if _, ok := opts["rlimits"]; ok {

@@ -287,18 +287,30 @@ func validateRefs(ps *problems, k func(string) string, w *Watcher, sockets map[s
 	checkVars(k("health_cmd"), w.HealthCmd)
 }
 
-// validateHost checks what names the host: the user and the group. That
-// working_dir exists is a fact of the machine checked where programs are
-// (CheckWorkingDir): a directory that vanished under a running watcher
-// must not make a config file invalid, and so block a reload that edits
-// another watcher.
+// validateHost checks the user and group of w as a file gives them: a
+// number must be a valid id. That a name exists, as that working_dir
+// does, is a fact of the machine checked where programs are (launch.Check,
+// through Credential; validateCredential for add and set): a user or
+// group deleted under a running watcher must not make a config file
+// invalid, and so block a reload that edits another watcher.
 func validateHost(ps *problems, k func(string) string, w *Watcher) {
-	if w.UID != "" {
+	if err := idRange("uid", w.UID); err != nil {
+		ps.add(k("uid"), "%v", err)
+	}
+	if err := idRange("gid", w.GID); err != nil {
+		ps.add(k("gid"), "%v", err)
+	}
+}
+
+// validateCredential records under uid and gid whether w's user and
+// group exist on this machine (add, and a set that gives them).
+func validateCredential(ps *problems, k func(string) string, w *Watcher) {
+	if w.UID != "" && !ps.has(k("uid")) {
 		if _, err := lookupUser(w.UID); err != nil {
 			ps.add(k("uid"), "%v", err)
 		}
 	}
-	if w.GID != "" {
+	if w.GID != "" && !ps.has(k("gid")) {
 		if _, err := lookupGroup(w.GID); err != nil {
 			ps.add(k("gid"), "%v", err)
 		}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -134,6 +135,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.check {
 		return checkOnly(o, cfg, stdout)
 	}
+	machineErr := launch.CheckAll(o.path, cfg.Watchers)
+	if err := missingIDs(machineErr); err != nil && adoptState == nil {
+		return err
+	}
 	o.override(cfg)
 	if hclog.LevelFromString(cfg.Arbiter.LogLevel) == hclog.NoLevel {
 		return usageError{fmt.Sprintf("--log-level %q: use trace, debug, info, warn or error", cfg.Arbiter.LogLevel)}
@@ -155,12 +160,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if adoptState != nil && fileErr != nil {
 		log.Warn("upgrade: the config file cannot be read now; running on with the config handed over by the previous image; fix the file (a reload reports the same error until then)", "config", o.path, "error", fileErr)
 	}
-	if err := launch.CheckAll(o.path, cfg.Watchers); err != nil {
+	if machineErr != nil {
 		// As circusd, start anyway: these watchers retry with backoff
 		// while the rest serve. A reload leaves them be until they change.
-		log.Warn("starting with watchers that cannot start as configured (poold --check reports the same); they retry with backoff", "problems", err)
+		log.Warn("starting with watchers that cannot start as configured (poold --check reports the same); they retry with backoff", "problems", machineErr)
 	}
 	return serve(ctx, cfg, o.path, o.reloader(cfg, log), log, logs)
+}
+
+// missingIDs keeps the problems of err (launch.CheckAll's) about a
+// watcher's uid or gid, nil when there are none. poold refuses to start
+// on those, as before they were machine checks: a watcher is made with
+// its user's ids, so it could not even retry. A running watcher keeps the
+// ids it was made with, so a reload only checks the watchers it adds or
+// changes.
+func missingIDs(err error) error {
+	var ce *configs.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	var ids []configs.Problem
+	for _, p := range ce.Problems {
+		if strings.HasSuffix(p.Key, ".uid") || strings.HasSuffix(p.Key, ".gid") {
+			ids = append(ids, p)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return &configs.Error{File: ce.File, Problems: ids}
 }
 
 // reloader returns what a reload calls to read CONFIG again. A config

@@ -73,14 +73,37 @@ func printVersion(args []string, stdin io.Reader, stdout io.Writer) (bool, error
 			formats[i] = strconv.Itoa(v)
 		}
 		fmt.Fprintf(stdout, "poold %s\nstate-formats %s\ncheck-flags %s\n", version, strings.Join(formats, ","), configOnlyFlag)
-		if stdin != nil {
-			if _, err := upgrade.Decode(stdin); err != nil && !errors.Is(err, io.EOF) {
-				return true, fmt.Errorf("upgrade check: %w", err)
-			}
+		if stdin == nil {
+			return true, nil
+		}
+		st, err := upgrade.Decode(stdin)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return true, fmt.Errorf("upgrade check: %w", err)
+		}
+		if err == nil {
+			return true, adoptable(st)
 		}
 		return true, nil
 	}
 	return false, nil
+}
+
+// adoptable says why the new image could not take over the watchers of
+// st, nil when it can: each is made again with its user's and group's
+// ids, looked up by name, and one that fails would stop the new image
+// with every worker. A user or group deleted under a running watcher
+// (which a reload now lets be) is found here, before the exec.
+func adoptable(st *upgrade.State) error {
+	var errs []error
+	for _, spec := range st.Config.Watchers {
+		if _, err := spec.Credential(); err != nil {
+			errs = append(errs, fmt.Errorf("%w (the new image could not take this watcher over)", err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("upgrade check: %w", errors.Join(errs...))
+	}
+	return nil
 }
 
 // takeOver reads the state handed over by the previous image, if any. A
