@@ -34,16 +34,24 @@ type reloadOutcome struct {
 	Settings []settingChange
 	// Sockets are the sockets the reload bound, closed and rebound.
 	Sockets socketDiff
+	// Warnings are the config's (configs.Config.Warnings): what the file
+	// let pass but the user should hear of.
+	Warnings []string
 }
 
 // fields are the reply fields poold adds to reloadconfig (ok and error).
+// warnings is only there when there are some: Circus has no such key.
 func (o reloadOutcome) fields() map[string]any {
-	return map[string]any{
+	f := map[string]any{
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
 		"unchanged": nonNil(o.Unchanged), "rolled_back": anyMap(o.RolledBack),
 		"not_started": anyMap(o.NotStarted), "restart_needed": nonNil(o.RestartNeeded),
 		"sockets": o.Sockets.fields(), "settings": settingKeys(o.Settings),
 	}
+	if len(o.Warnings) > 0 {
+		f["warnings"] = o.Warnings
+	}
+	return f
 }
 
 func anyMap(m map[string]string) map[string]any {
@@ -287,6 +295,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 		return
 	}
 	o := plan.outcome
+	o.Warnings = slices.Clone(cfg.Warnings)
 	o.Sockets = diffSockets(a.cfg.Sockets, cfg.Sockets)
 	o.RestartNeeded, o.Settings = a.applySettings(cfg)
 	prevFiled, filed := a.filed, byName(cfg.Watchers)

@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -277,5 +278,35 @@ func TestReloadRefusesAWatcherWhoseUserIsMissing(t *testing.T) {
 	}
 	if r := h.a.Do(context.Background(), Request{ID: "l", Command: "list"}); fmt.Sprint(r["watchers"]) != "[a]" {
 		t.Errorf("after the refused reload: %v, want watchers [a]", r)
+	}
+}
+
+// TestReloadReplyCarriesConfigWarnings: the warnings of the file a reload
+// read (an override variable of a watcher the file does not define, a
+// deprecated key) were only logged, so neither poolctl nor a Circus
+// client saw them. The reply carries them under "warnings", a key poold
+// adds only when there are some.
+func TestReloadReplyCarriesConfigWarnings(t *testing.T) {
+	web := testWatcher("web", "sleep", 1)
+	cfg := &configs.Config{Watchers: []configs.Watcher{web}}
+	next := *cfg
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
+	readyPids(t, h, 1)
+	reload := func() Reply {
+		return h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	}
+
+	if r := reload(); r["status"] != "ok" || r["warnings"] != nil {
+		t.Fatalf("reload of a config without warnings: %v, want ok without a warnings key", r)
+	}
+	warning := "configs: poold.toml: POOLD_WATCHERS_GONE_NUMPROCESSES: no watcher \"gone\" in the file; the variable is ignored"
+	next.Warnings = []string{warning}
+	r := reload()
+	if got, _ := r["warnings"].([]string); r["status"] != "ok" || len(got) != 1 || got[0] != warning {
+		t.Fatalf("reload of a config with a warning: %v, want ok with warnings [%s]", r, warning)
+	}
+	wire, err := json.Marshal(r)
+	if err != nil || !strings.Contains(string(wire), `"warnings":["configs: poold.toml: POOLD_WATCHERS_GONE_NUMPROCESSES`) {
+		t.Errorf("on the wire: %s (%v), want the warnings list", wire, err)
 	}
 }

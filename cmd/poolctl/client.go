@@ -60,12 +60,18 @@ func (a *app) do(ctx context.Context, cl call) error {
 }
 
 // print writes the reply (raw with --json, else human) and turns an error
-// reply into a replyError. Settings a reload could not apply are warned
-// of on stderr, with --json too.
+// reply into a replyError. The config's warnings and the settings a
+// reload could not apply are warned of on stderr, with --json too.
 func (a *app) print(command string, raw []byte, r reply) error {
+	warnings := configWarnings(r)
 	if w := restartWarning(r); w != "" {
-		defer fmt.Fprintf(a.stderr, "poolctl: %s\n", w)
+		warnings = append(warnings, w)
 	}
+	defer func() {
+		for _, w := range warnings {
+			fmt.Fprintf(a.stderr, "poolctl: %s\n", w)
+		}
+	}()
 	if a.json {
 		if _, err := fmt.Fprintf(a.stdout, "%s\n", raw); err != nil {
 			return runError{err}
@@ -145,7 +151,8 @@ func decodeReply(raw []byte) (reply, error) {
 }
 
 // decodeHead decodes only what says whether a reply is an error and why
-// (and the settings a reload left for a restart), for a reply printed
+// (and the settings a reload left for a restart, and the config's
+// warnings), for a reply printed
 // raw: a map per process of `stats` at 10,000 workers cost poolctl more
 // than poold spent answering. Keys match exactly, as in
 // decodeReply (a struct would match them in any case).
@@ -155,7 +162,7 @@ func decodeHead(raw []byte) (reply, error) {
 		return nil, err
 	}
 	r := reply{}
-	for _, k := range []string{"status", "reason", "errno", "restart_needed"} {
+	for _, k := range []string{"status", "reason", "errno", "restart_needed", "warnings"} {
 		if v, ok := top[k]; ok {
 			var x any
 			if err := json.Unmarshal(v, &x); err != nil {

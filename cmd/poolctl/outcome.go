@@ -91,6 +91,19 @@ func restartWarning(r reply) string {
 		strings.Join(s, ", "), verb)
 }
 
+// configWarnings are the reply's warnings, each "warning: " and the
+// line: what the config poold read let pass but the user should hear of
+// (an override variable of a watcher the file does not define, a
+// deprecated key). poold adds the key only when there are some.
+func configWarnings(r reply) []string {
+	var out []string
+	lines, _ := r["warnings"].([]any)
+	for _, l := range lines {
+		out = append(out, "warning: "+render(l))
+	}
+	return out
+}
+
 // printFates prints "PREFIXNAME: FATE" lines, by name.
 func printFates(w io.Writer, prefix string, fate map[string]string) error {
 	for _, n := range slices.Sorted(maps.Keys(fate)) {

@@ -71,8 +71,8 @@ func translateFile(path string) (doc *translate.Doc, ok bool, err error) {
 // loadConfig loads CONFIG in any format poold runs: its own (TOML, YAML,
 // JSON) or a Circus or supervisord file, translated. Notes on options
 // that did not map go to notes (one line each); with strict they are an
-// error instead. The config's own warnings (configs.Config.Warnings) go
-// to notes too.
+// error instead. They join the config's own warnings
+// (configs.Config.Warnings), which go to notes too.
 func loadConfig(path string, strict bool, notes io.Writer) (*configs.Config, error) {
 	doc, foreign, err := translateFile(path)
 	if err != nil {
@@ -87,10 +87,12 @@ func loadConfig(path string, strict bool, notes io.Writer) (*configs.Config, err
 	if err != nil {
 		return nil, err
 	}
-	if foreign {
+	if foreign { // among the config's warnings, so a reload reports them too
+		var lines []string
 		for _, n := range doc.Warnings() {
-			fmt.Fprintln(notes, "poold: warning:", n)
+			lines = append(lines, n.String())
 		}
+		cfg.Warnings = append(lines, cfg.Warnings...)
 	}
 	for _, n := range cfg.Warnings {
 		fmt.Fprintln(notes, "poold: warning:", n)
