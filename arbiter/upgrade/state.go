@@ -58,6 +58,9 @@ type Outcome struct {
 	Pid        int       `json:"pid"`
 	Began      time.Time `json:"began,omitzero"`
 	TookOver   time.Time `json:"took_over,omitzero"` // when the new image had adopted everything
+	// Warnings are those of the config file as the image that took over
+	// read it (configs.Config.Warnings); poolctl upgrade prints them.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Pipes are the read ends of one worker's stdout and stderr.

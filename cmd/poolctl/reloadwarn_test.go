@@ -30,3 +30,29 @@ func TestReloadPrintsConfigWarnings(t *testing.T) {
 		t.Errorf("failed reload with a warning: want exit 1 and the warning on stderr, got %v", r)
 	}
 }
+
+// TestUpgradePrintsConfigWarnings: the outcome of an upgrade carries the
+// warnings of the config as the new image read it; poolctl upgrade prints
+// them on stderr, exit 0.
+func TestUpgradePrintsConfigWarnings(t *testing.T) {
+	warning := `configs: /etc/poold.toml: environment variable POOLD_WATCHERS_GONE_NUMPROCESSES: no watcher "gone"`
+	var asked bool
+	f := startFake(t, func(req map[string]any) map[string]any {
+		switch req["command"] {
+		case "upgrade":
+			asked = true
+			return map[string]any{"status": "ok", "upgrade": map[string]any{"id": 1, "state": "upgrading"}}
+		case "upgrade_status":
+			if !asked {
+				return map[string]any{"status": "ok", "upgrade": map[string]any{"id": 0, "state": "none"}}
+			}
+			return map[string]any{"status": "ok", "upgrade": map[string]any{"id": 1, "state": "upgraded",
+				"old_version": "v1", "new_version": "v2", "pid": 42, "warnings": []string{warning}}}
+		}
+		return map[string]any{"status": "ok"}
+	})
+	r := poolctl(t, "--endpoint", f.endpoint, "upgrade")
+	if r.code != 0 || r.stdout != "upgraded: poold v1 -> v2 (pid 42)\n" || r.stderr != "poolctl: warning: "+warning+"\n" {
+		t.Errorf("want exit 0, the outcome and the warning on stderr, got %v", r)
+	}
+}

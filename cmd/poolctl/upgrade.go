@@ -164,6 +164,11 @@ func (a *app) printUpgrade(out map[string]any) error {
 		raw, _ := json.Marshal(map[string]any{"status": "ok", "upgrade": out})
 		fmt.Fprintf(a.stdout, "%s\n", raw)
 	}
+	// The config's warnings, as the image that took over read the file.
+	warnings, _ := out["warnings"].([]any)
+	for _, w := range warnings {
+		fmt.Fprintf(a.stderr, "poolctl: warning: %v\n", w)
+	}
 	old, nu, reason := out["old_version"], out["new_version"], out["reason"]
 	switch out["state"] {
 	case "upgraded":

@@ -127,7 +127,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case adoptState != nil && !o.check:
 		// An upgrade's new image runs the config as it ran, with run-time
 		// changes; a file that turned bad since the pre-flight is
-		// reported (and by every reload until fixed), not fatal.
+		// reported (and by every reload until fixed), not fatal. Its
+		// warnings join the upgrade's outcome (upgrade_status).
+		if cfg != nil {
+			adoptState.Outcome.Warnings = cfg.Warnings
+		}
 		cfg = adoptState.Config
 	case fileErr != nil:
 		return fileErr

@@ -10,6 +10,7 @@ import (
 
 	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // TestUpgradeCheckRefusesAWatcherWhoseUserIsGone: the new image makes
@@ -61,5 +62,24 @@ func TestStartRefusesAMissingUser(t *testing.T) {
 				t.Errorf("poold %s: warned it starts:\n%s", strings.Join(args, " "), errb.String())
 			}
 		}
+	}
+}
+
+// TestUpgradeOutcomeCarriesConfigWarnings: the new image reads the config
+// file, and its warnings (here an override variable of a watcher the file
+// does not define) went only to its stderr; the upgrade's outcome
+// (upgrade_status, which poolctl upgrade prints) said nothing. It carries
+// them now.
+func TestUpgradeOutcomeCarriesConfigWarnings(t *testing.T) {
+	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1), "POOLD_WATCHERS_GONE_NUMPROCESSES=2")
+	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
+	out, refused := p.upgrade()
+	if refused != nil {
+		t.Fatalf("upgrade refused: %v", refused)
+	}
+	warnings, _ := out["warnings"].([]any)
+	want := "environment variable POOLD_WATCHERS_GONE_NUMPROCESSES"
+	if out["state"] != "upgraded" || len(warnings) != 1 || !strings.Contains(fmt.Sprint(warnings[0]), want) {
+		t.Errorf("upgrade outcome %v, want upgraded with one warning naming %s", out, want)
 	}
 }
