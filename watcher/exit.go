@@ -3,6 +3,7 @@ package watcher
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -164,7 +165,14 @@ func (w *Watcher) died(s *slot, uptime time.Duration, why string, early bool) {
 	if early {
 		judged = 0
 	}
+	// A worker that could not be started never ran: say so, rather than
+	// that it ended soon after its start.
+	ended, keep := "worker ended soon after start", "its workers keep ending soon after start"
 	log := w.log.With("wid", s.wid, "reason", why, "uptime", uptime)
+	if strings.HasPrefix(why, spawnErrorPrefix) {
+		ended, keep = "worker could not be started", "its workers cannot be started"
+		log = w.log.With("wid", s.wid, "reason", why)
+	}
 	if !w.spec.Respawn {
 		w.setHold(s, HoldExited, time.Time{})
 		log.Warn("worker ended; respawn is off, so its slot stays empty")
@@ -181,21 +189,21 @@ func (w *Watcher) died(s *slot, uptime time.Duration, why string, early bool) {
 	case BackOff:
 		w.setHold(s, HoldBackoff, now.Add(v.Delay))
 		w.host.After(v.Delay, Timer{Watcher: w.id, Kind: TimerRespawn, Wid: s.wid, Gen: s.epoch})
-		log.Warn("worker ended soon after start; restarting its slot after a delay", "delay", v.Delay, "in_a_row", s.counters.Streak)
+		log.Warn(ended+"; restarting its slot after a delay", "delay", v.Delay, "in_a_row", s.counters.Streak)
 		w.host.Publish(w.spec.Name, events.KindBackoff, map[string]any{
 			"process_id": s.wid, "delay": v.Delay.Seconds(), "failures": s.counters.Streak, "reason": why,
 		})
 	case Pause:
 		w.setHold(s, HoldPaused, now.Add(v.Delay))
 		w.host.After(v.Delay, Timer{Watcher: w.id, Kind: TimerFlapRetry, Wid: s.wid, Gen: s.epoch})
-		log.Warn("slot is flapping: its workers keep ending soon after start; pausing it (other workers keep running)",
+		log.Warn("slot is flapping: "+keep+"; pausing it (other workers keep running)",
 			"pause", v.Delay, "pauses", s.counters.Pauses, "max", w.policy.MaxRetry)
 		w.host.Publish(w.spec.Name, events.KindFlapping, map[string]any{
 			"process_id": s.wid, "reason": why, "retries": s.counters.Pauses, "retry_in": v.Delay.Seconds(), "gave_up": false,
 		})
 	case GiveUp:
 		w.setHold(s, HoldFailed, time.Time{})
-		log.Error("slot failed: its workers kept ending soon after start; giving up on it until the watcher is started or reloaded (other workers keep running)",
+		log.Error("slot failed: "+keep+"; giving up on it until the watcher is started or reloaded (other workers keep running)",
 			"pauses", s.counters.Pauses)
 		w.host.Publish(w.spec.Name, events.KindFailed, map[string]any{"process_id": s.wid, "reason": why})
 	}

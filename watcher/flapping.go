@@ -87,6 +87,31 @@ func (w *Watcher) troubled() []*slot {
 	return out
 }
 
+// maxTroubles is how many troubled slots Reason words in full; it counts
+// the others. A pids limit or a bad deploy can trouble dozens of slots at
+// once, and their reasons, joined, made one status line of kilobytes.
+const maxTroubles = 2
+
+// widList names the wids of slots, at most 8 of them.
+func widList(slots []*slot) string {
+	var b strings.Builder
+	b.WriteString("wid")
+	if len(slots) > 1 {
+		b.WriteString("s")
+	}
+	for i, s := range slots {
+		switch {
+		case i == 8:
+			fmt.Fprintf(&b, ", ...")
+			return b.String()
+		case i > 0:
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, " %d", s.wid)
+	}
+	return b.String()
+}
+
 // trouble says what is wrong with a slot troubled lists.
 func (w *Watcher) trouble(s *slot) string {
 	left := retryWords(s.until.Sub(w.host.Now()))

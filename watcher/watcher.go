@@ -279,7 +279,13 @@ func (w *Watcher) Reason() string {
 	if w.status == Stopped && w.startErr != nil {
 		parts = append(parts, fmt.Sprintf("not started: %v; fix the cause, then run `start %s`", w.startErr, w.spec.Name))
 	}
-	for _, s := range w.troubled() {
+	tr := w.troubled()
+	for i, s := range tr {
+		if i == maxTroubles {
+			parts = append(parts, fmt.Sprintf("and %d more troubled slots (%s): `poolctl status %s` shows each",
+				len(tr)-i, widList(tr[i:]), w.spec.Name))
+			break
+		}
 		parts = append(parts, w.trouble(s))
 	}
 	if w.reloadErr != nil {
