@@ -236,17 +236,27 @@ func TestKilledLongLivedWorkersAreReplacedAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	replaced := map[int]bool{}
-	for len(replaced) < 5 {
+	// The new workers' spawns and readiness (once each has run a moment)
+	// interleave: a replacement can be ready before the last one spawns,
+	// so both are read in one pass.
+	replaced, fresh, ready := map[int]bool{}, map[int]bool{}, map[int]bool{}
+	for len(replaced) < 5 || len(ready) < 5 {
 		ev := h.next("", func(ev events.Event) bool {
-			return ev.Kind == "spawn" || ev.Kind == "backoff" || ev.Kind == "flapping"
+			return ev.Kind == "spawn" || ev.Kind == "backoff" || ev.Kind == "flapping" || ev.Kind == "ready"
 		})
-		if ev.Kind != "spawn" {
+		pid, _ := ev.Fields["process_pid"].(int)
+		switch ev.Kind {
+		case "spawn":
+			replaced[ev.Fields["process_id"].(int)] = true
+			fresh[pid] = true
+		case "ready":
+			if fresh[pid] {
+				ready[pid] = true
+			}
+		default:
 			t.Fatalf("%s after kill -9 of long-lived workers: %v", ev.Kind, ev.Fields)
 		}
-		replaced[ev.Fields["process_id"].(int)] = true
 	}
-	readyPids(t, h, 5) // a new worker is ready once it has run a moment
 	if st := h.do("status", map[string]any{"name": "web"}); st["status"] != "active" {
 		t.Errorf("status %v", st)
 	}
