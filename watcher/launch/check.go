@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/poold/poold/configs"
 )
@@ -27,25 +30,18 @@ const splitHint = " (cmd is split into words like a shell; quote a path that con
 // the problems of several watchers.
 func Check(spec configs.Watcher) error {
 	ps := &problems{prefix: "watchers." + spec.Name + "."}
-	cred, err := spec.Credential()
-	if err != nil {
-		key := "gid"
-		if _, uerr := (configs.Watcher{Name: spec.Name, UID: spec.UID}).Credential(); uerr != nil {
-			key = "uid"
-		}
-		if inner := errors.Unwrap(err); inner != nil {
-			err = inner // without Credential's "configs: watcher ..." prefix
-		}
-		ps.add(key, err)
-		return ps.err()
-	}
+	// Each check runs whatever an earlier one found, so that one --check
+	// lists every problem: a program is looked up as poold's own user
+	// when the watcher's is unknown, and only a missing working_dir
+	// leaves a relative program unchecked (its directory is not there).
+	cred, credOK := checkCredential(ps, spec)
 	dir, err := Dir(spec)
 	if err == nil {
 		err = spec.CheckWorkingDir()
 	}
-	if err != nil {
+	dirOK := err == nil
+	if !dirOK {
 		ps.add("working_dir", err)
-		return ps.err()
 	}
 	h := Handoff{FDs: map[string]int{}}
 	for i, name := range spec.Sockets {
@@ -53,10 +49,15 @@ func Check(spec configs.Watcher) error {
 	}
 	vars := Vars(spec, h, 1, dir)
 	words, err := configs.SplitCommand(spec.Cmd)
-	if err != nil {
+	switch {
+	case err != nil:
 		ps.add("cmd", err)
-	} else if _, err := LookCommandIn(spec.Chroot, configs.Expand(words[0], vars), dir, expandAll(Env(spec), vars), cred); err != nil {
-		ps.add("cmd", hinted(err, len(words)))
+	case !dirOK && !filepath.IsAbs(configs.Expand(words[0], vars)) && strings.Contains(words[0], "/"):
+		// relative to a working_dir that is not there: nothing to look up
+	default:
+		if _, err := LookCommandIn(spec.Chroot, configs.Expand(words[0], vars), dir, expandAll(Env(spec), vars), cred); err != nil && (credOK || !errors.Is(err, os.ErrPermission)) {
+			ps.add("cmd", hinted(err, len(words)))
+		}
 	}
 	checkHooks(ps, spec)
 	checkRlimits(ps, spec)
@@ -72,6 +73,24 @@ func Check(spec configs.Watcher) error {
 		ps.add("health_cmd", hinted(err, len(words)))
 	}
 	return ps.err()
+}
+
+// checkCredential records a uid or gid that does not resolve; ok is
+// false then, and cred nil (what poold itself may do).
+func checkCredential(ps *problems, spec configs.Watcher) (cred *syscall.Credential, ok bool) {
+	cred, err := spec.Credential()
+	if err == nil {
+		return cred, true
+	}
+	key := "gid"
+	if _, uerr := (configs.Watcher{Name: spec.Name, UID: spec.UID}).Credential(); uerr != nil {
+		key = "uid"
+	}
+	if inner := errors.Unwrap(err); inner != nil {
+		err = inner // without Credential's "configs: watcher ..." prefix
+	}
+	ps.add(key, err)
+	return nil, false
 }
 
 func hinted(err error, words int) error {

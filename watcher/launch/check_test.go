@@ -33,9 +33,9 @@ func TestCheck(t *testing.T) {
 			`watchers.web.cmd: "sh": not found in PATH "` + dir + `"`}},
 		{"unterminated quote", configs.Watcher{Cmd: `"` + prog}, []string{
 			`watchers.web.cmd: command has an unterminated " quote`}},
-		{"no such user", configs.Watcher{Cmd: prog, UID: "no-such-user-poold"}, []string{
+		{"no such user", configs.Watcher{Cmd: "'" + prog + "'", UID: "no-such-user-poold"}, []string{
 			`watchers.web.uid: no user "no-such-user-poold" on this machine`}},
-		{"no such group", configs.Watcher{Cmd: prog, GID: "no-such-group-poold"}, []string{
+		{"no such group", configs.Watcher{Cmd: "'" + prog + "'", GID: "no-such-group-poold"}, []string{
 			`watchers.web.gid: no group "no-such-group-poold" on this machine`}},
 		{"health_cmd too", configs.Watcher{Cmd: "nope-poold", HealthCheck: "exec", HealthCmd: "/nonexistent/check --pid $POOLD_PID"}, []string{
 			`watchers.web.cmd: "nope-poold": not found in PATH`,
@@ -50,6 +50,12 @@ func TestCheck(t *testing.T) {
 		{"working_dir not a directory", configs.Watcher{Cmd: "'" + prog + "'", WorkingDir: private}, []string{
 			"watchers.web.working_dir: " + private + " is not a directory"}},
 		{"nofile within", configs.Watcher{Cmd: "sh", Rlimits: map[string]uint64{"nofile": 1024}}, nil},
+		// One --check lists them all: a bad user used to hide the missing
+		// working_dir, which hid the missing program.
+		{"every problem at once", configs.Watcher{Cmd: "/nonexistent/app", UID: "no-such-user-poold", WorkingDir: dir + "/gone"}, []string{
+			`watchers.web.uid: no user "no-such-user-poold" on this machine`,
+			"watchers.web.working_dir: " + dir + "/gone: no such file or directory",
+			"watchers.web.cmd: /nonexistent/app: not found"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.spec.Name = "web"
