@@ -289,6 +289,17 @@ func TestBrowserReloadConfigRestartNeeded(t *testing.T) {
 	}
 }
 
+// TestBrowserReloadConfigWarnings: a reload that applied with config
+// warnings shows them, as poolctl reloadconfig prints them.
+func TestBrowserReloadConfigWarnings(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	fake.reloadWarnings = []string{"configs: circus.ini:5: [watcher:web] bogus_opt: no poold equivalent; ignored"}
+	got := reloadConfigToast(t, fake)
+	if !strings.HasPrefix(got, "1 warn ") || !strings.Contains(got, "applied, with a warning: configs: circus.ini:5: [watcher:web] bogus_opt") {
+		t.Errorf("toast %q, want a warning quoting the config's warning", got)
+	}
+}
+
 // reloadConfigToast presses Reload config in a console over fake and
 // returns its toast as "OK [warn ]TEXT" (OK is 1 or 0).
 func reloadConfigToast(t *testing.T, fake *fakeBackend) string {

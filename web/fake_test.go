@@ -40,6 +40,9 @@ type fakeBackend struct {
 	// restartNeeded: reloadconfig with waiting lists these in
 	// restart_needed, as poold's does for settings a reload cannot apply.
 	restartNeeded []string
+	// reloadWarnings: reloadconfig with waiting lists these in warnings,
+	// as poold's does for the config's warnings.
+	reloadWarnings []string
 	// waitedTakes: a command with waiting takes this long, or until its
 	// caller gives up (set before the server starts).
 	waitedTakes time.Duration
@@ -369,7 +372,11 @@ func (f *fakeBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply
 		}
 		f.Events.Publish("", events.KindReloadConfig, nil)
 		if wait, _ := req.Properties["waiting"].(bool); wait {
-			return arbiter.OK(req.ID, map[string]any{"restart_needed": append([]string{}, f.restartNeeded...)})
+			fields := map[string]any{"restart_needed": append([]string{}, f.restartNeeded...)}
+			if len(f.reloadWarnings) > 0 {
+				fields["warnings"] = append([]string{}, f.reloadWarnings...)
+			}
+			return arbiter.OK(req.ID, fields)
 		}
 		return arbiter.OK(req.ID, nil)
 	}

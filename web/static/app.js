@@ -490,6 +490,11 @@
     const later = ok && cmd === "reloadconfig" && Array.isArray(rep.restart_needed) ? rep.restart_needed : [];
     if (later.length) text = "applied, but " + later.join(", ") + (later.length > 1 ? " keep their" : " keeps its") +
       " old value until poold restarts; restart poold to apply " + (later.length > 1 ? "them" : "it");
+    // The config's warnings (an option without an equivalent, an override
+    // naming nothing) come with an applied reload too.
+    const warned = ok && cmd === "reloadconfig" && Array.isArray(rep.warnings) ? rep.warnings : [];
+    if (warned.length) text = (later.length ? text + "; " : "applied, with ") +
+      (warned.length > 1 ? warned.length + " warnings: " : "a warning: ") + warned.join("; ");
     if (w) {
       const o = w.refs.outcome;
       o.className = "outcome " + (ok ? "ok" : "err");
@@ -498,7 +503,7 @@
       o._t = setTimeout(() => { o.textContent = ""; }, ok ? 4000 : 15000);
       if (ok && rep.numprocesses != null) { w.view.options.numprocesses = rep.numprocesses; renderWatcher(w); }
     }
-    toast(what, ok, text, later.length > 0);
+    toast(what, ok, text, later.length > 0 || warned.length > 0);
   }
   function toast(what, ok, text, warn) {
     const t = el("div", { class: "toast" + (ok ? "" : " err") + (warn ? " warn" : ""), role: "status", "data-ok": ok ? "1" : "0" },
