@@ -16,6 +16,7 @@ func (t *translator) circus() {
 	if s == nil {
 		s = &translate.INISection{Name: "circus", File: t.path}
 	}
+	arb.From = s // errors about [arbiter] keys name [circus]
 	get := func(k string) (string, bool) {
 		v, ok := s.Get(k)
 		return expandCircusEnv(v, t.global), ok
@@ -80,6 +81,9 @@ func (t *translator) circusOption(arb *translate.Section, s *translate.INISectio
 	case "umask":
 		t.umask = v
 		t.info(arb, s, key, "applied as the umask of every watcher that sets none (poold has no umask of its own)")
+	case "max_processes":
+		arb.Set(key, toInt(v))
+		t.info(arb, s, key, "a poold extension (Circus ignores it): the ceiling of all watchers' numprocesses together (default 8192)")
 	case "loglevel":
 		lvl := strings.ToLower(strings.TrimSpace(v))
 		switch lvl {

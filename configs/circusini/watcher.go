@@ -145,6 +145,9 @@ func (t *translator) watcherSimple(w *wdraft, k, v string) bool {
 	case "shell":
 	case "numprocesses", "priority":
 		out.Set(k, toInt(v))
+	case "max_processes":
+		out.Set(k, toInt(v))
+		t.info(out, s, k, "a poold extension (Circus ignores it): the ceiling of this watcher's numprocesses (default 1024)")
 	case "working_dir", "uid", "gid", "umask":
 		out.Set(k, v)
 	case "warmup_delay", "graceful_timeout", "max_age", "max_age_variance":

@@ -67,6 +67,9 @@ type Doc struct {
 	// translated sections into the source format's words ("[sockets.NAME]"
 	// becomes circus.ini's "[socket:NAME]").
 	Words *strings.Replacer
+	// Keys, if set, names the source option a poold key came from
+	// ("numprocesses" -> "numprocs"), for config errors.
+	Keys map[string]string
 }
 
 // Section is one poold table: Path {"arbiter"}, {"watchers", "web"}, ...
@@ -236,6 +239,9 @@ func (d *Doc) inSourceTerms(ce *configs.Error) {
 				whole = append(whole, s.From)
 			case strings.HasPrefix(lower, path+"."):
 				ce.Problems[i] = d.optionProblem(ce.File, p, s.From, lower[len(path)+1:])
+				// advice such as "raise watchers.web.max_processes"
+				// names the key as the source writes it
+				ce.Problems[i].Msg = strings.ReplaceAll(ce.Problems[i].Msg, strings.Join(s.Path, ".")+".", "["+s.From.Name+"] ")
 			}
 		}
 		switch {
@@ -249,6 +255,9 @@ func (d *Doc) inSourceTerms(ce *configs.Error) {
 
 // optionProblem is p told as key of the source section from.
 func (d *Doc) optionProblem(file string, p configs.Problem, from *INISection, key string) configs.Problem {
+	if src, ok := d.Keys[key]; ok {
+		key = src
+	}
 	optFile, line := from.File, from.Line
 	for _, o := range from.Options {
 		if o.Key == key {
