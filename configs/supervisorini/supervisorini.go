@@ -43,7 +43,9 @@ type translator struct {
 	path    string
 	environ map[string]string
 	here    string
-	env     []string // [supervisord] environment, for every program
+	env     []string          // [supervisord] environment, for every program
+	groups  map[string]string // program name -> its [group:NAME]
+	err     error             // the first thing supervisord would refuse too
 }
 
 // Translate reads the supervisord file at path (and its [include] files)
@@ -55,7 +57,7 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 		return nil, fmt.Errorf("supervisorini: %w", err)
 	}
 	abs, _ := filepath.Abs(path)
-	t := &translator{doc: &translate.Doc{Source: path}, ini: ini, path: path, here: filepath.Dir(abs), environ: map[string]string{}}
+	t := &translator{doc: &translate.Doc{Source: path, Keys: pooldKeys}, ini: ini, path: path, here: filepath.Dir(abs), environ: map[string]string{}}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		if _, dup := t.environ[k]; !dup {
@@ -71,7 +73,10 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 		return nil, err
 	}
 	ini.ApplyDefaults()
+	t.readGroups()
 	arb := t.doc.Section("arbiter")
+	// errors about [arbiter] keys name [supervisord] (set there if present)
+	arb.From = &translate.INISection{Name: "supervisord", File: path}
 	arb.Comment("supervisorctl is replaced by poolctl (or circusctl) on this control endpoint")
 	for _, s := range ini.Sections {
 		switch {
@@ -92,6 +97,9 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 			t.warn(arb, s, "", "unknown section, ignored")
 		}
 	}
+	if t.err != nil {
+		return nil, t.err
+	}
 	t.doc.SortSections()
 	return t.doc, nil
 }
@@ -104,7 +112,7 @@ func (t *translator) includes() error {
 		return nil
 	}
 	files, _ := s.Get("files")
-	for _, g := range strings.Fields(t.expand(files, "", 0)) {
+	for _, g := range strings.Fields(t.expand(files, "", "")) {
 		if !filepath.IsAbs(g) {
 			g = filepath.Join(t.here, g)
 		}
@@ -139,12 +147,29 @@ func (t *translator) info(out *translate.Section, s *translate.INISection, key, 
 	t.note(translate.Info, out, s, key, msg)
 }
 
-var exprRE = regexp.MustCompile(`%\(([A-Za-z0-9_]+)\)(-?[0-9]*)([sd])`)
+// refuse records what supervisord refuses to start with (the first such
+// thing is Translate's error), naming file, line, section and key.
+func (t *translator) refuse(s *translate.INISection, key, msg string) {
+	if t.err != nil {
+		return
+	}
+	n := translate.Note{File: s.File, Line: s.Line, Section: s.Name, Key: key, Msg: msg}
+	for _, o := range s.Options {
+		if o.Key == key {
+			n.File, n.Line = o.File, o.Line
+		}
+	}
+	t.err = fmt.Errorf("supervisorini: %s", n)
+}
+
+// exprRE matches a %(NAME)s expression; group 2 is Python's conversion
+// flags, width and precision ("02" in %(process_num)02d).
+var exprRE = regexp.MustCompile(`%\(([A-Za-z0-9_]+)\)([-#0 +]*[0-9]*(?:\.[0-9]+)?)([sd])`)
 
 // expand replaces supervisord's %(NAME)s expressions: ENV_X, here,
 // program_name, group_name, host_node_name; process_num becomes poold's
 // $(pool.wid). Unknown names stay as written.
-func (t *translator) expand(s, program string, numStart int) string {
+func (t *translator) expand(s, program, group string) string {
 	return exprRE.ReplaceAllStringFunc(s, func(m string) string {
 		sub := exprRE.FindStringSubmatch(m)
 		name := sub[1]
@@ -153,8 +178,10 @@ func (t *translator) expand(s, program string, numStart int) string {
 			return t.environ[strings.TrimPrefix(name, "ENV_")]
 		case name == "here":
 			return t.here
-		case name == "program_name" || name == "group_name":
+		case name == "program_name":
 			return program
+		case name == "group_name":
+			return group
 		case name == "host_node_name":
 			h, _ := os.Hostname()
 			return h
@@ -168,8 +195,9 @@ func (t *translator) expand(s, program string, numStart int) string {
 // supervisord maps the [supervisord] section.
 func (t *translator) supervisord(s *translate.INISection) {
 	arb := t.doc.Section("arbiter")
+	arb.From = s
 	for _, o := range s.Options {
-		v := t.expand(o.Value, "", 0)
+		v := t.expand(o.Value, "", "")
 		switch o.Key {
 		case "loglevel":
 			lvl := strings.ToLower(strings.TrimSpace(v))
@@ -185,11 +213,14 @@ func (t *translator) supervisord(s *translate.INISection) {
 		case "environment":
 			env, err := parseEnvironment(v)
 			if err != nil {
-				t.warn(arb, s, o.Key, err.Error())
+				t.refuse(s, o.Key, err.Error())
 				continue
 			}
 			t.env = env
 			t.info(arb, s, o.Key, "applied to every program")
+		case "max_processes":
+			arb.Set("max_processes", toInt(v))
+			t.info(arb, s, o.Key, maxProcessesNote)
 		default:
 			t.warn(arb, s, o.Key, "no poold equivalent for this [supervisord] option")
 		}
@@ -206,10 +237,16 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	}
 	out.Set("copy_env", true)
 	out.Comment("copy_env: supervisord's programs inherit its environment")
-	env := append([]string(nil), t.env...)
-	exp := func(v string) string { return t.expand(v, name, numStart) }
+	group := name
+	if g, ok := t.groups[name]; ok {
+		group = g
+	}
+	exp := func(v string) string { return t.expand(v, name, group) }
+	env := t.supervisorEnv(out, s, exp, group)
+	env = mergeEnv(env, t.env)
 	var logs progLogs
 	for _, o := range s.Options {
+		t.paddingDropped(out, s, o)
 		if isLogOption(o.Key) {
 			logs.add(o.Key, exp(o.Value))
 			continue
@@ -239,7 +276,7 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 		out.Set("numprocesses", toInt(v))
 	case "numprocs_start":
 	case "process_name":
-		t.info(out, s, o.Key, "poold names workers by watcher and wid ($(pool.wid)); process_name is dropped")
+		t.info(out, s, o.Key, "poold names workers by watcher and wid ($(pool.wid)); process_name only sets SUPERVISOR_PROCESS_NAME")
 	case "directory":
 		out.Set("working_dir", v)
 	case "user":
@@ -247,10 +284,10 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 	case "umask":
 		out.Set("umask", v)
 	case "priority":
-		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-			out.Set("priority", int64(-n))
-			t.info(out, s, o.Key, "negated: supervisord starts low priorities first, poold starts high ones first")
-		}
+		t.priority(out, s, v)
+	case "max_processes":
+		out.Set("max_processes", toInt(v))
+		t.info(out, s, o.Key, maxProcessesNote)
 	case "autostart":
 		out.Set("autostart", toBool(v))
 	case "autorestart":
@@ -282,10 +319,10 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 	case "environment":
 		e, err := parseEnvironment(v)
 		if err != nil {
-			t.warn(out, s, o.Key, err.Error())
+			t.refuse(s, o.Key, err.Error())
 			return
 		}
-		*env = append(*env, e...)
+		*env = mergeEnv(*env, e)
 	case "socket":
 		t.socket(out, s, name, v)
 	case "socket_owner", "socket_mode", "socket_backlog":
@@ -358,35 +395,61 @@ func toBool(v string) any {
 	return v
 }
 
-// parseEnvironment reads KEY="value",KEY2=value2 as supervisord does:
-// comma-separated pairs, values optionally in double or single quotes.
-func parseEnvironment(s string) ([]string, error) {
-	var out []string
-	rest := strings.TrimSpace(s)
-	for rest != "" {
-		k, after, ok := strings.Cut(rest, "=")
-		if !ok {
-			return nil, fmt.Errorf("environment %q: want KEY=\"value\",KEY2=\"value2\"", s)
-		}
-		k = strings.TrimSpace(k)
-		after = strings.TrimLeft(after, " \t")
-		var val string
-		if after != "" && (after[0] == '"' || after[0] == '\'') {
-			q := after[0]
-			end := strings.IndexByte(after[1:], q)
-			if end < 0 {
-				return nil, fmt.Errorf("environment %q: unclosed quote in %s", s, k)
-			}
-			val, rest = after[1:1+end], after[2+end:]
-		} else {
-			val, rest, _ = strings.Cut(after, ",")
-			val = strings.TrimSpace(val)
-			rest = "," + rest
-		}
-		out = append(out, k+"="+val)
-		rest = strings.TrimSpace(rest)
-		rest = strings.TrimPrefix(rest, ",")
-		rest = strings.TrimSpace(rest)
+// maxProcessesNote is the note on max_processes, which supervisord
+// ignores and poold reads.
+const maxProcessesNote = "a poold extension (supervisord ignores it): the ceiling of numprocs in [program:NAME] (default 1024), of all programs' together in [supervisord] (default 8192)"
+
+// pooldKeys names, for config errors, the supervisord option a poold key
+// came from.
+var pooldKeys = map[string]string{
+	"cmd": "command", "numprocesses": "numprocs", "working_dir": "directory",
+	"uid": "user", "graceful_timeout": "stopwaitsecs", "stop_signal": "stopsignal",
+	"respawn": "autorestart", "flapping_attempts": "startretries", "ready_delay": "startsecs",
+	"log_level": "loglevel",
+}
+
+// priority maps a supervisord priority (lower starts first and stops
+// last, default 999) to poold's (higher starts first and stops last,
+// default 0): 999-p keeps the order of every mix of set and unset ones.
+func (t *translator) priority(out *translate.Section, s *translate.INISection, v string) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		out.Set("priority", v) // poold's error names it
+		return
 	}
-	return out, nil
+	out.Set("priority", int64(999-n))
+	t.info(out, s, "priority", fmt.Sprintf("%d became %d (999 minus it): supervisord starts low priorities first and its default is 999, poold starts high ones first and its default is 0, so the order against programs without a priority stays the same", n, 999-n))
+}
+
+// readGroups notes which [group:NAME] each program belongs to (its
+// programs= list): supervisord's %(group_name)s and SUPERVISOR_GROUP_NAME.
+func (t *translator) readGroups() {
+	t.groups = map[string]string{}
+	for _, s := range t.ini.Sections {
+		g, ok := strings.CutPrefix(s.Name, "group:")
+		if !ok {
+			continue
+		}
+		progs, _ := s.Get("programs")
+		for _, p := range strings.Split(progs, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				t.groups[p] = g
+			}
+		}
+	}
+}
+
+// paddingDropped warns when option o formats %(process_num) with a width
+// or flags (%(process_num)02d): $(pool.wid) has no padding.
+func (t *translator) paddingDropped(out *translate.Section, s *translate.INISection, o translate.INIOption) {
+	for _, m := range exprRE.FindAllStringSubmatch(o.Value, -1) {
+		if m[1] == "process_num" && m[2] != "" {
+			var one any = 1
+			if m[3] == "s" {
+				one = "1"
+			}
+			t.warn(out, s, o.Key, fmt.Sprintf("%s: the format %q is dropped: poold's $(pool.wid) has no padding, so a worker gets 1 where supervisord gives %q; write %%(process_num)d (or keep the padding out of what needs it)", m[0], m[2], fmt.Sprintf("%"+m[2]+m[3], one)))
+			return
+		}
+	}
 }

@@ -8,6 +8,9 @@ import (
 	"testing"
 )
 
+// TestParseEnvironment: environment= reads as supervisord's
+// dict_of_key_value_pairs (shlex, non-POSIX) reads it, quirks included;
+// every expectation was checked against supervisor 4's own function.
 func TestParseEnvironment(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -17,14 +20,47 @@ func TestParseEnvironment(t *testing.T) {
 		{`KEY='a,b'`, []string{"KEY=a,b"}},
 		{`X=1`, []string{"X=1"}},
 		{``, nil},
+		{`A="x=y",D=/root/sub`, []string{"A=x=y", "D=/root/sub"}},
+		{`A=1;B=2`, []string{"A=1", "B=2"}},              // the separator is not checked
+		{`A=x y`, []string{"A=x"}},                       // y is taken as the separator
+		{`A=1,A=2,B=3`, []string{"A=2", "B=3"}},          // a dict: last value, first place
+		{"A=x#c\nB", []string{"A=xB"}},                   // a comment inside a word
+		{`A='"x"'`, []string{"A=x"}},                     // every quote stripped from both ends
+		{`C='say "hi" now'`, []string{`C=say "hi" now`}}, // the one way to a double quote
+		{`U=http://h:80/p+q-r.s`, []string{"U=http://h:80/p+q-r.s"}},
+		{`A=$HOME`, []string{"A=$"}}, // '$' is a token of its own, HOME the separator
 	} {
 		got, err := parseEnvironment(tc.in)
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%q: %q %v, want %q", tc.in, got, err, tc.want)
 		}
 	}
-	if _, err := parseEnvironment(`A="open`); err == nil || !strings.Contains(err.Error(), "unclosed quote in A") {
-		t.Errorf("unclosed quote: %v", err)
+	for _, in := range []string{
+		`A="open`,
+		`C="has \"quote\""`, // no escapes in supervisord
+		`A=`,
+		`A=x=y`,
+	} {
+		if got, err := parseEnvironment(in); err == nil {
+			t.Errorf("%q: got %q, want an error as supervisord refuses it", in, got)
+		}
+	}
+}
+
+// TestEnvironmentRefusedLikeSupervisord: a value supervisord refuses
+// ("Unexpected end of key/value pairs") makes Translate fail, naming
+// file, line, section and key, instead of a mangled variable.
+func TestEnvironmentRefusedLikeSupervisord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "supervisord.conf")
+	conf := "[supervisord]\n\n[program:q]\ncommand = /bin/sleep 100\n" +
+		`environment=DUMPDIR="/x",A="x=y",B='single',C="has \"quote\"",D=%(ENV_HOME)s/sub` + "\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Translate(path, []string{"HOME=/root"})
+	want := path + ":5: [program:q] environment: unexpected end of key/value pairs"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
 	}
 }
 
@@ -42,7 +78,8 @@ func TestTranslateExpandsAndIncludes(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := cfg.Watchers[0]
-	if w.Cmd != "/bin/sleep --name app" || w.Respawn || !w.CopyEnv || !reflect.DeepEqual(w.Env, []string{"SHARED=1"}) {
+	env := []string{"SUPERVISOR_ENABLED=1", "SUPERVISOR_PROCESS_NAME=app", "SUPERVISOR_GROUP_NAME=app", "SHARED=1"}
+	if w.Cmd != "/bin/sleep --name app" || w.Respawn || !w.CopyEnv || !reflect.DeepEqual(w.Env, env) {
 		t.Errorf("watcher %+v", w)
 	}
 }
@@ -51,18 +88,6 @@ func TestTranslateExpandsAndIncludes(t *testing.T) {
 // [program:web] and [program:WEB] would be one watcher: an error naming
 // both sections, not one of them silently dropped.
 func TestProgramsDifferingInCase(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "supervisord.conf")
-	conf := "[supervisord]\n\n[program:web]\ncommand = /bin/sleep 1\n\n[program:WEB]\ncommand = /bin/sleep 2\n"
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := Translate(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = doc.Config(false)
-	want := path + ":3: [program:web]: has the same name as [program:WEB] (line 6) but for case"
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("got %v, want %q", err, want)
-	}
+	configError(t, "[supervisord]\n\n[program:web]\ncommand = /bin/sleep 1\n\n[program:WEB]\ncommand = /bin/sleep 2\n",
+		"PATH:3: [program:web]: has the same name as [program:WEB] (line 6) but for case")
 }

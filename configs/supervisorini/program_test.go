@@ -1,0 +1,127 @@
+package supervisorini
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/configs/translate"
+)
+
+// translated writes conf to a supervisord.conf and translates it.
+func translated(t *testing.T, conf string) (*translate.Doc, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "supervisord.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Translate(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc, path
+}
+
+// translateConf translates conf and loads the result.
+func translateConf(t *testing.T, conf string) (*translate.Doc, *configs.Config, string) {
+	t.Helper()
+	doc, path := translated(t, conf)
+	cfg, err := doc.Config(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc, cfg, path
+}
+
+// configError translates conf and checks that the config error contains
+// want, in which PATH stands for the file's path.
+func configError(t *testing.T, conf, want string) {
+	t.Helper()
+	doc, path := translated(t, conf)
+	_, err := doc.Config(false)
+	if want = strings.ReplaceAll(want, "PATH", path); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+// TestPriorityKeepsSupervisordOrder: supervisord starts the lowest
+// priority first (default 999) and stops in reverse; poold starts the
+// highest first (default 0) and stops in reverse. Real supervisord 4
+// started this mix as d, a, b, e, c; the translation must too.
+func TestPriorityKeepsSupervisordOrder(t *testing.T) {
+	conf := "[supervisord]\n"
+	for _, p := range []struct{ name, prio string }{{"a", "10"}, {"b", ""}, {"c", "2000"}, {"d", "-5"}, {"e", "1500"}} {
+		conf += "[program:" + p.name + "]\ncommand = /bin/sleep 100\n"
+		if p.prio != "" {
+			conf += "priority = " + p.prio + "\n"
+		}
+	}
+	_, cfg, _ := translateConf(t, conf)
+	ws := slices.Clone(cfg.Watchers)
+	slices.SortStableFunc(ws, func(x, y configs.Watcher) int { return y.Priority - x.Priority }) // poold: higher first
+	var order []string
+	for _, w := range ws {
+		order = append(order, w.Name)
+	}
+	if want := []string{"d", "a", "b", "e", "c"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("poold start order %v, supervisord's %v", order, want)
+	}
+	configError(t, "[program:w]\ncommand = /bin/sleep 100\npriority = high\n",
+		`PATH:3: [program:w] priority: must be an integer, got string "high"`)
+}
+
+// TestProcessNumPaddingWarns: $(pool.wid) cannot pad, so
+// %(process_num)02d is a warning naming file, line, section and key.
+func TestProcessNumPaddingWarns(t *testing.T) {
+	doc, cfg, path := translateConf(t, "[program:web]\ncommand = /bin/echo %(process_num)02d\nnumprocs = 2\nprocess_name = %(program_name)s_%(process_num)d\n")
+	if cfg.Watchers[0].Cmd != "/bin/echo $(pool.wid)" {
+		t.Errorf("cmd %q", cfg.Watchers[0].Cmd)
+	}
+	var got []string
+	for _, n := range doc.Warnings() {
+		got = append(got, n.String())
+	}
+	want := path + `:2: [program:web] command: %(process_num)02d: the format "02" is dropped`
+	if len(got) != 1 || !strings.HasPrefix(got[0], want) {
+		t.Errorf("warnings %q, want one starting %q", got, want)
+	}
+}
+
+// TestSupervisorEnvironment: each program gets SUPERVISOR_ENABLED,
+// SUPERVISOR_PROCESS_NAME (process_name, per worker) and
+// SUPERVISOR_GROUP_NAME ([group:NAME] or the program's name), under
+// [supervisord] environment and the program's own, as supervisord does.
+func TestSupervisorEnvironment(t *testing.T) {
+	_, cfg, _ := translateConf(t, "[supervisord]\nenvironment = SHARED=1\n[group:g]\nprograms = web\n"+
+		"[program:web]\ncommand = /bin/echo %(group_name)s\nnumprocs = 2\nprocess_name = %(program_name)s_%(process_num)d\nenvironment = SUPERVISOR_ENABLED=yes,OWN=2\n"+
+		"[program:one]\ncommand = /bin/true\n")
+	ws := map[string]configs.Watcher{}
+	for _, w := range cfg.Watchers {
+		ws[w.Name] = w
+	}
+	if want := []string{"SUPERVISOR_ENABLED=yes", "SUPERVISOR_PROCESS_NAME=web_$(pool.wid)", "SUPERVISOR_GROUP_NAME=g", "SHARED=1", "OWN=2"}; !reflect.DeepEqual(ws["web"].Env, want) {
+		t.Errorf("web env %q, want %q", ws["web"].Env, want)
+	}
+	if ws["web"].Cmd != "/bin/echo g" {
+		t.Errorf("web cmd %q: %%(group_name)s is the group's", ws["web"].Cmd)
+	}
+	if want := []string{"SUPERVISOR_ENABLED=1", "SUPERVISOR_PROCESS_NAME=one", "SUPERVISOR_GROUP_NAME=one", "SHARED=1"}; !reflect.DeepEqual(ws["one"].Env, want) {
+		t.Errorf("one env %q, want %q", ws["one"].Env, want)
+	}
+}
+
+// TestMaxProcessesExtension: numprocs over 1,024 can be allowed where the
+// error says, [program:NAME] max_processes (supervisord ignores it), and
+// the error names supervisord's keys.
+func TestMaxProcessesExtension(t *testing.T) {
+	_, cfg, _ := translateConf(t, "[supervisord]\nmax_processes = 9000\n[program:w]\ncommand = /bin/sleep 100\nnumprocs = 2000\nmax_processes = 4000\n")
+	if w := cfg.Watchers[0]; w.NumProcesses != 2000 || w.MaxProcesses != 4000 || cfg.Arbiter.MaxProcesses != 9000 {
+		t.Errorf("numprocesses %d, max_processes %d, arbiter %d", w.NumProcesses, w.MaxProcesses, cfg.Arbiter.MaxProcesses)
+	}
+	configError(t, "[program:w]\ncommand = /bin/sleep 100\nnumprocs = 2000\n",
+		"PATH:3: [program:w] numprocs: 2000 is over max_processes 1024; raise [program:w] max_processes")
+}
