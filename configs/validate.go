@@ -16,7 +16,7 @@ import (
 // not pass 107 bytes; its workers' cgroups) within the system's limits.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
-const nameRule = "names are 1 to 64 letters, digits, '_', '.' and '-'"
+const nameRule = "names are 1 to 64 ASCII letters (a-z, A-Z), digits, '_', '.' and '-'"
 
 // ValidName reports whether name may name a socket or a watcher.
 func ValidName(name string) bool { return nameRE.MatchString(name) }

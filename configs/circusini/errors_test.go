@@ -76,7 +76,7 @@ func TestNamesLowerCased(t *testing.T) {
 // names are narrower, so the error says what to rename the section to.
 func TestNameCircusAcceptsPooldNot(t *testing.T) {
 	configError(t, "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[watcher:My App]\ncmd = /bin/sleep 1\n",
-		`PATH:4: [watcher:My App]: bad name "my app": names are 1 to 64 letters, digits, '_', '.' and '-' (Circus accepts it, poold does not); rename the section, e.g. [watcher:my_app], and what refers to it`)
+		`PATH:4: [watcher:My App]: bad name "my app": names are 1 to 64 ASCII letters (a-z, A-Z), digits, '_', '.' and '-' (Circus accepts it, poold does not); rename the section, e.g. [watcher:my_app], and what refers to it`)
 }
 
 // TestIncludeMatchingNothing: an include glob that matches no file is
