@@ -306,7 +306,8 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, re
 	var touched []*watcher.Watcher
 	for _, u := range plan.updates {
 		if err := u.w.Update(u.spec, u.socks); err != nil {
-			// CheckSpec passed off the loop, so this is not expected.
+			// launch.Check passed off the loop for a changed watcher,
+			// so this is not expected.
 			a.log.Error("config reload: updating watcher failed", "watcher", u.spec.Name, "error", err)
 			failed[u.spec.Name] = "not updated: " + err.Error()
 			continue

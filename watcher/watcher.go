@@ -419,12 +419,3 @@ func (w *Watcher) ReleaseSettle() {
 // slow tick as a safety net; every real transition reconciles by itself.
 func (w *Watcher) Reconcile() { w.settle() }
 
-// CheckSpec checks what New would check of spec on this machine (user and
-// group), so a config reload can refuse a bad config before changing
-// anything.
-func CheckSpec(spec configs.Watcher) error {
-	if _, err := spec.Credential(); err != nil {
-		return err
-	}
-	return nil
-}
