@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -144,9 +145,11 @@ func (o *output) read(f *os.File, ps *pipeSink) {
 		if len(line) > 0 {
 			o.take(ps, b, line)
 		}
-		// Nothing more waiting in the buffer: what was read goes out now,
-		// so a quiet worker's last line is never held back.
-		if r.Buffered() == 0 || len(b.out) >= maxBatch || len(b.recs) >= maxBatchLines || (err != nil && !full) {
+		// No whole line left in the buffer: what was read goes out now,
+		// before the next read, which may wait long for a newline, so a
+		// quiet worker's last lines are never held back behind a prompt
+		// or a progress bar still on its way.
+		if !lineBuffered(r) || len(b.out) >= maxBatch || len(b.recs) >= maxBatchLines || (err != nil && !full) {
 			o.flush(ps, b)
 		}
 		if err != nil && !full {
@@ -156,6 +159,14 @@ func (o *output) read(f *os.File, ps *pipeSink) {
 			return
 		}
 	}
+}
+
+// lineBuffered reports whether r holds a whole line: the next ReadSlice
+// returns it without reading. What is buffered after the last newline is
+// the start of a line that the next read may wait for.
+func lineBuffered(r *bufio.Reader) bool {
+	p, _ := r.Peek(r.Buffered()) // never reads: no more than is buffered
+	return bytes.IndexByte(p, '\n') >= 0
 }
 
 // ending reports whether line is only a line terminator.
