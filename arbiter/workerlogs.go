@@ -157,10 +157,13 @@ func (o *output) reopen(name string) []string {
 }
 
 // take adds one line (with its terminator) to the batch and, for poold's
-// own log, logs it at once.
+// own log, logs it at once. The ring, poold's log and a JSON file get the
+// line without its terminator, \n or \r\n; a plain file gets it as the
+// worker wrote it, \r\n included.
 func (o *output) take(ps *pipeSink, b *batch, line []byte) {
+	crlf := false
 	if l, ok := bytes.CutSuffix(line, []byte{'\n'}); ok {
-		line = bytes.TrimSuffix(l, []byte{'\r'})
+		line, crlf = bytes.CutSuffix(l, []byte{'\r'})
 	}
 	if b.now.IsZero() {
 		b.now = time.Now()
@@ -170,6 +173,9 @@ func (o *output) take(ps *pipeSink, b *batch, line []byte) {
 	switch {
 	case ps.file != nil:
 		b.out = ps.format.Append(b.out, &b.recs[len(b.recs)-1])
+		if crlf && !ps.format.JSON {
+			b.out = append(b.out[:len(b.out)-1], "\r\n"...) // Append ends it with \n
+		}
 	case ps.log != nil:
 		o.logLine(ps.log, line)
 	}
