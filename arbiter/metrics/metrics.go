@@ -11,7 +11,8 @@
 //
 // Concurrency: New does no I/O and starts nothing. Run owns one goroutine
 // (its caller's): it reads a bounded bus subscription and owns the
-// restart tracker's state; the loop runs the short OnSettled callbacks
+// restart tracker's state; a second, which Run waits for, asks once for
+// a Snapshot to learn the pools that exist; the loop runs the short OnSettled callbacks
 // that observe reload durations. The counter and histogram vectors are
 // client_golang's own synchronised leaves, read by scrapes, which run on
 // the HTTP server's goroutines; Collect keeps nothing between calls.
@@ -20,6 +21,7 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -151,20 +153,44 @@ func (e *Exporter) Run(ctx context.Context) error {
 	close(e.ready)
 	t := newTracker(e.restarts)
 	t.onNew = func(pool string) { e.reloads.WithLabelValues(pool) }
+	// The pools that exist, read once off this goroutine: one that never
+	// publishes an event still gets its series.
+	pools := make(chan []string, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); pools <- e.poolNames(ctx) }()
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case names := <-pools:
+			t.seed(names)
 		case ev := <-sub.C():
-			t.apply(ev)
-			switch ev.Kind {
-			case events.KindReload, events.KindUpdated:
-				e.timeReload(ctx, ev)
-			case events.KindRemove:
+			exists := t.apply(ev)
+			switch {
+			case ev.Kind == events.KindRemove:
 				e.reloads.DeletePartialMatch(prometheus.Labels{"pool": ev.Watcher})
+			case !exists:
+			case ev.Kind == events.KindReload, ev.Kind == events.KindUpdated:
+				e.timeReload(ctx, ev)
 			}
 		}
 	}
+}
+
+// poolNames are the names of the pools in a Snapshot; none if there is
+// none before ctx is done.
+func (e *Exporter) poolNames(ctx context.Context) []string {
+	snap, err := e.opts.Source.Snapshot(ctx)
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(snap.Watchers))
+	for _, w := range snap.Watchers {
+		names = append(names, w.Name)
+	}
+	return names
 }
 
 // timeReload observes how long the pool of ev takes to settle after it.

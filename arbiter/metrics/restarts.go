@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"strings"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/poold/poold/events"
@@ -30,6 +32,11 @@ const maxTracked = 1 << 16
 type tracker struct {
 	vec   *prometheus.CounterVec
 	pools map[string]*poolTrack // by watcher name as published
+	// removed are the pools removed and not added since, by lower-case
+	// name: poold publishes remove before the removed pool's workers are
+	// stopped, and their kill, reap and stop events must not bring the
+	// pool's series back.
+	removed map[string]bool
 	// onNew runs when a pool is first seen (its other series start too).
 	onNew func(pool string)
 }
@@ -46,7 +53,18 @@ type poolTrack struct {
 }
 
 func newTracker(vec *prometheus.CounterVec) *tracker {
-	return &tracker{vec: vec, pools: map[string]*poolTrack{}}
+	return &tracker{vec: vec, pools: map[string]*poolTrack{}, removed: map[string]bool{}}
+}
+
+// seed starts the series of pools that exist, which may never publish an
+// event (a pool that is not started): every pool has them, from 0. A pool
+// removed since names were read is left alone.
+func (t *tracker) seed(names []string) {
+	for _, name := range names {
+		if !t.removed[strings.ToLower(name)] {
+			t.pool(name)
+		}
+	}
 }
 
 func (t *tracker) pool(name string) *poolTrack {
@@ -69,15 +87,27 @@ func (p *poolTrack) reset() {
 	p.signalled, p.unhealthy, p.done, p.pending = map[int]bool{}, map[int]bool{}, map[int]bool{}, map[int]string{}
 }
 
-// apply takes one lifecycle event.
-func (t *tracker) apply(ev events.Event) {
+// apply takes one lifecycle event and reports whether it was of a pool
+// that exists: not one removed (remove included) and not added again.
+func (t *tracker) apply(ev events.Event) bool {
 	if ev.Watcher == "" {
-		return
+		return false
 	}
-	if ev.Kind == events.KindRemove {
+	key := strings.ToLower(ev.Watcher)
+	switch {
+	case ev.Kind == events.KindRemove:
 		delete(t.pools, ev.Watcher)
 		t.vec.DeletePartialMatch(prometheus.Labels{"pool": ev.Watcher})
-		return
+		if len(t.removed) >= maxTracked {
+			clear(t.removed)
+		}
+		t.removed[key] = true
+		return false
+	case ev.Kind == events.KindAdd:
+		// add, or a config reload that defines a leaving pool again
+		delete(t.removed, key)
+	case t.removed[key]:
+		return false // the removed pool's stop
 	}
 	p := t.pool(ev.Watcher)
 	lastReap, lastUnhealthy := p.lastReapWid, p.lastUnhealthyPid
@@ -123,6 +153,7 @@ func (t *tracker) apply(ev events.Event) {
 	if len(p.signalled)+len(p.unhealthy)+len(p.done) > maxTracked {
 		p.signalled, p.unhealthy, p.done = map[int]bool{}, map[int]bool{}, map[int]bool{}
 	}
+	return true
 }
 
 // reaped decides what the end of pid means for its slot's next start.

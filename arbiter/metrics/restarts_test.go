@@ -84,3 +84,43 @@ func TestTrackerForgetsRemovedPools(t *testing.T) {
 		t.Fatalf("%d series after remove, want 0", n)
 	}
 }
+
+// A removed pool's workers are stopped after its remove event: their kill,
+// reap and stop events do not bring its series back, until it is added
+// again (add, or a config reload that defines a leaving pool again).
+// Names of pools that exist, read as the exporter starts, do not either
+// once the pool is removed.
+func TestTrackerIgnoresARemovedPoolUntilAdded(t *testing.T) {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r", Help: "r"}, []string{"pool", "reason"})
+	tr := newTracker(vec)
+	for _, e := range []events.Event{ev(events.KindSpawn, 10, 1), ev(events.KindRemove, 0, 0), ev(events.KindKill, 10, 1),
+		ev(events.KindReap, 10, 1), ev(events.KindExit, 10, 1), ev(events.KindStop, 0, 0)} {
+		tr.apply(e)
+	}
+	tr.seed([]string{"web"})
+	if n := testutil.CollectAndCount(vec); n != 0 {
+		t.Fatalf("%d series after remove and the stop that follows, want 0", n)
+	}
+	// Added again as "Web": names match whatever their case.
+	for _, e := range []events.Event{ev(events.KindAdd, 0, 0), ev(events.KindSpawn, 11, 1), ev(events.KindExit, 11, 1), ev(events.KindSpawn, 12, 1)} {
+		e.Watcher = "Web"
+		tr.apply(e)
+	}
+	if got := testutil.ToFloat64(vec.WithLabelValues("Web", ReasonExit)); got != 1 {
+		t.Errorf("restarts{exit} after the pool came back = %v, want 1", got)
+	}
+}
+
+// A pool that never published an event (not started) has its series, at
+// 0, once its name is read.
+func TestTrackerSeedsPools(t *testing.T) {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r", Help: "r"}, []string{"pool", "reason"})
+	tr := newTracker(vec)
+	var seen []string
+	tr.onNew = func(pool string) { seen = append(seen, pool) }
+	tr.seed([]string{"idle"})
+	tr.seed([]string{"idle"})
+	if n := testutil.CollectAndCount(vec); n != len(Reasons) || len(seen) != 1 {
+		t.Errorf("%d series and %v new pools, want %d and [idle]", n, seen, len(Reasons))
+	}
+}
