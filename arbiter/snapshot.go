@@ -56,7 +56,10 @@ var ErrStopped = errors.New("arbiter: poold has stopped")
 // any goroutine and gives up when ctx is done.
 func (a *Arbiter) Snapshot(ctx context.Context) (Snapshot, error) {
 	c := make(chan Snapshot, 1)
-	if !a.post(funcMsg{func() { c <- a.snapshotNow() }}) {
+	if !a.postCtx(ctx, funcMsg{func() { c <- a.snapshotNow() }}) {
+		if err := ctx.Err(); err != nil {
+			return Snapshot{}, err
+		}
 		return Snapshot{}, ErrStopped
 	}
 	select {
