@@ -150,6 +150,8 @@ type Arbiter struct {
 
 	elastic elastic // the demand monitor of elastic pools (elastic.go)
 
+	starts pendingStarts // starts that wait for a dependency (depends.go)
+
 	upgrading bool            // an upgrade's pre-flight or exec is in flight
 	upgraded  upgrade.Outcome // the last upgrade (upgrade_status)
 	settleBy  time.Time       // an upgrade waiting for watchers to settle gives up then (settle.go)

@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +13,12 @@ import (
 // what it depends on is up, and not at all if that is down. A group
 // settled is not enough: a dependency whose only worker died on start is
 // settled too, its slot waiting in backoff.
+//
+// A start in order is a job (startJob), as systemd queues a start job: it
+// holds the watchers it has yet to start, each registered in a.starts. A
+// stop, restart or rm of one of them cancels that part of the job
+// (cancelStarts): the job never starts it, and a job left with nothing to
+// start ends at once, so that a waited start answers then.
 
 // depState is where a dependency stands for the watchers that need it.
 type depState int
@@ -57,56 +64,145 @@ func watchersByName(ws []*watcher.Watcher) map[string]*watcher.Watcher {
 	return m
 }
 
-// depsOf returns w's dependencies among in.
-func depsOf(w *watcher.Watcher, in map[string]*watcher.Watcher) []*watcher.Watcher {
-	var out []*watcher.Watcher
-	for _, name := range w.Spec().DependsOn {
-		if d, ok := in[strings.ToLower(name)]; ok {
-			out = append(out, d)
-		}
-	}
-	return out
+// startJob is one start in order (poold's own start, start, restart, add
+// with start, a config reload's additions).
+type startJob struct {
+	groups [][]*watcher.Watcher      // still to start, in order
+	left   map[*watcher.Watcher]bool // not started yet, not canceled
+	turn   []*watcher.Watcher        // the group last started, settling
+	done   func()                    // called once, when the job ends
+	over   bool
 }
 
-// startGroups starts groups[0] once the dependencies of its watchers are
+// pendingStarts are, for each watcher, the jobs that have yet to start
+// it. The zero value is ready to use.
+type pendingStarts struct {
+	jobs map[*watcher.Watcher][]*startJob
+}
+
+func (p *pendingStarts) add(w *watcher.Watcher, j *startJob) {
+	if p.jobs == nil {
+		p.jobs = map[*watcher.Watcher][]*startJob{}
+	}
+	p.jobs[w] = append(p.jobs[w], j)
+}
+
+func (p *pendingStarts) remove(w *watcher.Watcher, j *startJob) {
+	js := slices.DeleteFunc(p.jobs[w], func(o *startJob) bool { return o == j })
+	if len(js) == 0 {
+		delete(p.jobs, w)
+		return
+	}
+	p.jobs[w] = js
+}
+
+// startGroups starts ws, grouped (see orderGroups), as one job.
+func (a *Arbiter) startGroups(groups [][]*watcher.Watcher, done func()) {
+	j := &startJob{groups: groups, left: map[*watcher.Watcher]bool{}, done: done}
+	for _, g := range groups {
+		for _, w := range g {
+			j.left[w] = true
+			a.starts.add(w, j)
+		}
+	}
+	a.step(j)
+}
+
+// step starts j's next group once the dependencies of its watchers are
 // up or down, skipping (NotStarted) those with one down; the next group
 // follows once the started ones settled. While a dependency waits to
 // start a worker again (backoff, a flapping pause) the loop looks again
-// every settlePoll; a dependency that gives up is down.
-func (a *Arbiter) startGroups(groups [][]*watcher.Watcher, in map[string]*watcher.Watcher, done func()) {
-	if len(groups) == 0 || a.stopping {
-		if done != nil {
-			done()
-		}
+// every settlePoll; a dependency that gives up is down. Dependencies are
+// read when the group's turn comes: a reload or set may have changed
+// them meanwhile.
+func (a *Arbiter) step(j *startJob) {
+	if j.over {
 		return
 	}
-	for _, w := range groups[0] {
-		for _, d := range depsOf(w, in) {
+	for len(j.groups) > 0 {
+		if j.groups[0] = a.stillToStart(j, j.groups[0]); len(j.groups[0]) > 0 {
+			break
+		}
+		j.groups = j.groups[1:]
+	}
+	if len(j.groups) == 0 || a.stopping {
+		a.endJob(j)
+		return
+	}
+	for _, w := range j.groups[0] {
+		for _, d := range a.dependencies(w) {
 			if stateOf(d) == depPending {
-				time.AfterFunc(settlePoll, func() {
-					a.post(funcMsg{func() { a.startGroups(groups, in, done) }})
-				})
+				time.AfterFunc(settlePoll, func() { a.post(funcMsg{func() { a.step(j) }}) })
 				return
 			}
 		}
 	}
 	var started []*watcher.Watcher
-	for _, w := range groups[0] {
-		if down := a.downDeps(w, in); down != "" {
+	for _, w := range j.groups[0] {
+		delete(j.left, w)
+		a.starts.remove(w, j)
+		if down := a.downDeps(w); down != "" {
 			w.NotStarted(fmt.Errorf("it depends on %s", down))
 			continue
 		}
 		w.Start()
 		started = append(started, w)
 	}
-	whenAllSettled(started, func() { a.startGroups(groups[1:], in, done) })
+	j.groups, j.turn = j.groups[1:], started
+	whenAllSettled(started, func() { a.step(j) })
+}
+
+// stillToStart is g without the watchers whose start j no longer owns:
+// canceled, or gone from poold (a reload removed it) since.
+func (a *Arbiter) stillToStart(j *startJob, g []*watcher.Watcher) []*watcher.Watcher {
+	return slices.DeleteFunc(g, func(w *watcher.Watcher) bool {
+		if j.left[w] && (a.watchers[strings.ToLower(w.Name())] != w || a.leaving[w]) {
+			delete(j.left, w)
+			a.starts.remove(w, j)
+		}
+		return !j.left[w]
+	})
+}
+
+// endJob ends j: it forgets the starts it had left and calls its done.
+func (a *Arbiter) endJob(j *startJob) {
+	j.over = true
+	for w := range j.left {
+		a.starts.remove(w, j)
+	}
+	j.left = nil
+	if j.done != nil {
+		j.done()
+	}
+}
+
+// cancelStarts cancels the starts of ws that jobs have not made yet: a
+// stop, restart or rm of them came first. A job left with nothing to
+// start ends now, without waiting for what it started to settle.
+func (a *Arbiter) cancelStarts(ws []*watcher.Watcher) {
+	for _, w := range ws {
+		js := a.starts.jobs[w]
+		delete(a.starts.jobs, w)
+		for _, j := range js {
+			delete(j.left, w)
+			if len(j.left) == 0 {
+				a.endJob(j)
+			}
+		}
+	}
 }
 
 // downDeps words w's dependencies that are down, "" if none is.
-func (a *Arbiter) downDeps(w *watcher.Watcher, in map[string]*watcher.Watcher) string {
+func (a *Arbiter) downDeps(w *watcher.Watcher) string {
+	return wordDeps(a.dependencies(w), func(s depState) bool { return s == depDown })
+}
+
+// wordDeps words the watchers of ds whose state matches, with their
+// status and its reason.
+func wordDeps(ds []*watcher.Watcher, match func(depState) bool) string {
 	var parts []string
-	for _, d := range depsOf(w, in) {
-		if stateOf(d) != depDown {
+	for _, d := range ds {
+		if !match(stateOf(d)) {
 			continue
 		}
 		why := string(d.Status())

@@ -128,7 +128,7 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 // cutShort words a watcher that a stop, rm or quit stopped before cmd,
 // which meant it to run, was done with it.
 func cutShort(w *watcher.Watcher, cmd string) string {
-	return fmt.Sprintf("watcher %q was stopped before the %s finished (a stop, rm or quit came in between)", w.Name(), cmd)
+	return fmt.Sprintf("watcher %q was stopped before the %s finished (a stop, rm or quit came in between and canceled it)", w.Name(), cmd)
 }
 
 // runningOf lists the watchers of ws that are not stopped now, for
@@ -361,6 +361,7 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 	if err := a.stillNeeded(w); err != nil {
 		return err
 	}
+	a.cancelStarts([]*watcher.Watcher{w})
 	a.announceRemove(w)
 	if nostop {
 		// The workers live on unmanaged; poold stops them when it

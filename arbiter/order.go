@@ -82,11 +82,13 @@ func (a *Arbiter) startInOrder(ws []*watcher.Watcher, done func()) {
 	for _, w := range ws {
 		w.NotStarted(nil) // this start's own outcome replaces the last one's
 	}
-	a.startGroups(a.orderGroups(ws), watchersByName(ws), done)
+	a.startGroups(a.orderGroups(ws), done)
 }
 
-// stopInOrder stops ws in the reverse of the start order.
+// stopInOrder stops ws in the reverse of the start order, and cancels
+// their starts still waiting for a dependency.
 func (a *Arbiter) stopInOrder(ws []*watcher.Watcher, done func()) {
+	a.cancelStarts(ws)
 	groups := a.orderGroups(ws)
 	for i, j := 0, len(groups)-1; i < j; i, j = i+1, j-1 {
 		groups[i], groups[j] = groups[j], groups[i]
