@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -194,5 +195,37 @@ func TestReloadChangingDependsOnOfAWaitingDependent(t *testing.T) {
 	r := replyOf(t, replies)
 	if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoAsync || !strings.Contains(reason, `watcher "app" was not started: it depends on watcher "cache", which is stopped`) {
 		t.Errorf("waited start of app whose reloaded depends_on names a stopped watcher: %v", r)
+	}
+}
+
+// A watcher whose start waits for a dependency said only "stopped", and
+// /readyz `watcher "app" is stopped`. Its status now says what it waits
+// for (the status word stays stopped: it has no worker yet).
+func TestWaitingDependentSaysWhatItWaitsFor(t *testing.T) {
+	h, g, replies := appWaitingForDB(t)
+	want := `waiting to start: it depends on watcher "db", which is starting`
+	st := h.do("status", map[string]any{"name": "app"})
+	if st["status"] != "stopped" || !strings.Contains(fmt.Sprint(st["reason"]), want) {
+		t.Errorf("status of app waiting for db: %v; want stopped with reason %q", st, want)
+	}
+	all := h.do("status", nil)
+	if why := all["reasons"].(map[string]any)["app"]; !strings.Contains(fmt.Sprint(why), want) {
+		t.Errorf("status without a name: reasons %v", all["reasons"])
+	}
+	s, err := h.a.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range s.Watchers {
+		if w.Name == "app" && !strings.Contains(w.Reason, want) {
+			t.Errorf("snapshot (console, /readyz) of app: reason %q", w.Reason)
+		}
+	}
+	dbComesUp(h, g)
+	if r := replyOf(t, replies); r["status"] != "ok" {
+		t.Errorf("waited start once db is up: %v", r)
+	}
+	if st := h.do("status", map[string]any{"name": "app"}); st["reason"] != nil {
+		t.Errorf("app once started still gives a reason: %v", st)
 	}
 }

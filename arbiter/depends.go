@@ -213,3 +213,34 @@ func wordDeps(ds []*watcher.Watcher, match func(depState) bool) string {
 	}
 	return strings.Join(parts, "; and on ")
 }
+
+// reasonOf is w's reason in status and snapshots: Reason, and what a
+// start that has yet to start w waits for.
+func (a *Arbiter) reasonOf(w *watcher.Watcher) string {
+	why := w.Reason()
+	js := a.starts.jobs[w]
+	if len(js) == 0 || w.Status() != watcher.Stopped {
+		return why
+	}
+	wait := "waiting to start: "
+	if deps := wordDeps(a.dependencies(w), func(s depState) bool { return s != depUp }); deps != "" {
+		wait += "it depends on " + deps
+	} else {
+		// Its dependencies are up: the group started before it (a
+		// higher priority, or other dependencies of the same start)
+		// has yet to settle.
+		var names []string
+		for _, o := range js[0].turn {
+			names = append(names, fmt.Sprintf("watcher %q, which is %s", o.Name(), o.Status()))
+		}
+		if len(names) == 0 {
+			wait += "watchers of the same start wait for their dependencies"
+		} else {
+			wait += "it starts after " + strings.Join(names, ", ")
+		}
+	}
+	if why != "" {
+		return why + "; " + wait
+	}
+	return wait
+}

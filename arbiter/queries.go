@@ -33,7 +33,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 			key := strings.ToLower(w.Name())
 			st[key] = string(w.Status())
 			sizes[key] = sizeRow(w)
-			if r := w.Reason(); r != "" {
+			if r := a.reasonOf(w); r != "" {
 				reasons[key] = r
 			}
 		}
@@ -48,7 +48,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	if c, ok := a.output.logCounters()[strings.ToLower(w.Name())]; ok {
 		fields["logs"] = c
 	}
-	if r := w.Reason(); r != "" {
+	if r := a.reasonOf(w); r != "" {
 		fields["reason"] = r
 	}
 	m.ok(fields)

@@ -77,7 +77,7 @@ func (a *Arbiter) snapshotNow() Snapshot {
 	s := Snapshot{Taken: time.Now(), Stopping: a.stopping, Config: a.config}
 	for _, w := range a.sorted(nil) {
 		s.Watchers = append(s.Watchers, WatcherSnapshot{
-			ID: w.ID(), Name: w.Name(), Status: w.Status(), Reason: w.Reason(), Target: w.Target(),
+			ID: w.ID(), Name: w.Name(), Status: w.Status(), Reason: a.reasonOf(w), Target: w.Target(),
 			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(), Size: w.Size(),
 		})
 	}
