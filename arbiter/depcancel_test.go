@@ -229,3 +229,20 @@ func TestWaitingDependentSaysWhatItWaitsFor(t *testing.T) {
 		t.Errorf("app once started still gives a reason: %v", st)
 	}
 }
+
+// A watcher whose turn has not come (a higher priority starts first)
+// says so too.
+func TestWatcherWaitingForItsTurnSaysSo(t *testing.T) {
+	g := newReadyGate(t)
+	db, _ := gatedPair(g)
+	db.Autostart, db.Priority = true, 10
+	web := testWatcher("web", "sleep", 1)
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, web}}, Options{})
+	h.next("spawn", func(ev events.Event) bool { return ev.Watcher == "db" })
+	want := `waiting to start: it starts after watcher "db", which is starting`
+	if st := h.do("status", map[string]any{"name": "web"}); st["status"] != "stopped" || st["reason"] != want {
+		t.Errorf("status of web while db, of a higher priority, starts: %v; want stopped with reason %q", st, want)
+	}
+	dbComesUp(h, g)
+	h.next("spawn", func(ev events.Event) bool { return ev.Watcher == "web" })
+}
