@@ -67,8 +67,7 @@ func TestDependentStartsOnceItsDependencyIsUp(t *testing.T) {
 	if first.Watcher != "db" {
 		t.Fatalf("first spawn %v, want db's", first)
 	}
-	h.spawns(2)
-	readyPids(t, h, 2)
+	spawnedReady(t, h, "app", 2)
 	if st := h.do("status", map[string]any{"name": "app"}); st["status"] != "active" {
 		t.Errorf("app %v", st)
 	}

@@ -169,6 +169,27 @@ func readyPids(t testing.TB, h *harness, n int) map[int]bool {
 	return out
 }
 
+// spawnedReady waits for n spawns of watcher and for each of those
+// workers to be ready, reading both kinds in one pass: a worker without
+// sockets is ready once it has run 100 ms, which can be before the next
+// one spawns, so a spawn loop would throw its ready event away.
+func spawnedReady(t testing.TB, h *harness, watcher string, n int) map[int]bool {
+	t.Helper()
+	fresh, ready := map[int]bool{}, map[int]bool{}
+	for len(fresh) < n || len(ready) < n {
+		ev := h.next("", func(ev events.Event) bool {
+			return ev.Watcher == watcher && (ev.Kind == "spawn" || ev.Kind == "ready")
+		})
+		pid := ev.Fields["process_pid"].(int)
+		if ev.Kind == "spawn" {
+			fresh[pid] = true
+		} else if fresh[pid] {
+			ready[pid] = true
+		}
+	}
+	return ready
+}
+
 // fleet follows one watcher's workers through the event stream and checks,
 // event by event, what serving without a gap needs from poold: a worker is
 // told to stop only while want others are ready, none is killed (so none
