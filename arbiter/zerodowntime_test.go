@@ -170,13 +170,7 @@ func TestReloadToNeverReadyVersionKeepsOldWorkers(t *testing.T) {
 func TestSdNotifyWorkerIsReady(t *testing.T) {
 	w := notifyWatcher(2)
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
-	spawned := h.spawns(2)
-	ready := readyPids(t, h, 2)
-	for pid := range spawned {
-		if !ready[pid] {
-			t.Errorf("pid %d never ready (ready: %v)", pid, ready)
-		}
-	}
+	spawnedReady(t, h, "web", 2) // each spawned worker ready
 	r := h.do("stats", map[string]any{"name": "web"})
 	for pid, in := range r["info"].(map[string]ProcInfo) {
 		if in.State != "ready" {
