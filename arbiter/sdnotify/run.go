@@ -17,6 +17,12 @@ const (
 	// startLook is the period of the look at the arbiter until READY=1,
 	// in case a change published no event.
 	startLook = time.Second
+	// firstRetry and lastRetry bound the backoff between tries of a
+	// READY=1 whose datagram failed (no socket yet, a full queue): it is
+	// tried again until it is sent or poold stops, since a Type=notify
+	// unit without it stays "activating" until its start times out.
+	firstRetry = 100 * time.Millisecond
+	lastRetry  = 5 * time.Second
 )
 
 // state is what Run has told the service manager. Owned by Run.
@@ -26,10 +32,20 @@ type state struct {
 	announced    int  // reloads announced with RELOADING=1 (pending.begun)
 	awaitReady   bool // a RELOADING=1 awaits its READY=1
 	stoppingSent bool
-	status       string    // the last STATUS= sent
-	statusAt     time.Time // when
-	lookedAt     time.Time // the last Snapshot
-	dirty        bool      // an event came since lookedAt
+	status       string        // the last STATUS= sent
+	statusAt     time.Time     // when
+	lookedAt     time.Time     // the last Snapshot
+	dirty        bool          // an event came since lookedAt
+	retry        time.Duration // the last wait between tries of a failed READY=1
+	retryAt      time.Time     // no new try before then
+}
+
+// failed returns when to try a READY=1 again whose send failed, doubling
+// the wait up to lastRetry.
+func (st *state) failed() time.Duration {
+	st.retry = min(max(2*st.retry, firstRetry), lastRetry)
+	st.retryAt = time.Now().Add(st.retry)
+	return st.retry
 }
 
 // Run sends notifications until ctx is done, asking src for poold's
@@ -99,9 +115,14 @@ func (n *Notifier) step(ctx context.Context, st *state, src Source) time.Duratio
 		if p.inFlight > 0 {
 			return time.Hour // the reload's end wakes Run
 		}
-		st.awaitReady, st.announced = false, p.begun // overlapping reloads: one pair
+		if wait := time.Until(st.retryAt); wait > 0 {
+			return wait
+		}
 		line := n.look(ctx, st, src)
-		st.c.send(n.log, message("READY=1", status(line)))
+		if st.c.send(n.log, message("READY=1", status(line))) != nil {
+			return st.failed()
+		}
+		st.awaitReady, st.announced, st.retry = false, p.begun, 0 // overlapping reloads: one pair
 		st.status, st.statusAt = line, time.Now()
 		return time.Hour
 	}
@@ -114,7 +135,7 @@ func (n *Notifier) step(ctx context.Context, st *state, src Source) time.Duratio
 // startUp sends the first READY=1 once every autostart watcher is ready
 // and no reload is under way; until then it keeps STATUS= current.
 func (n *Notifier) startUp(ctx context.Context, st *state, src Source, p pending) time.Duration {
-	if wait := time.Until(st.lookedAt.Add(lookGap)); wait > 0 {
+	if wait := max(time.Until(st.lookedAt.Add(lookGap)), time.Until(st.retryAt)); wait > 0 {
 		return wait
 	}
 	s, err := n.snapshot(ctx, st, src)
@@ -123,8 +144,10 @@ func (n *Notifier) startUp(ctx context.Context, st *state, src Source, p pending
 	}
 	line := Summary(s)
 	if p.inFlight == 0 && !s.Stopping && len(notReady(s)) == 0 {
-		st.readySent, st.announced = true, p.begun
-		st.c.send(n.log, message("READY=1", status(line)))
+		if st.c.send(n.log, message("READY=1", status(line))) != nil {
+			return st.failed()
+		}
+		st.readySent, st.announced, st.retry = true, p.begun, 0
 		st.status, st.statusAt = line, time.Now()
 		n.log.Info("told the service manager poold is ready", "status", line)
 		return time.Hour

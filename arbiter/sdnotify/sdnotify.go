@@ -230,12 +230,14 @@ type conn struct {
 	failed bool // the last write failed (logged once until one succeeds)
 }
 
-func (c *conn) send(log hclog.Logger, msg string) {
+// send writes msg; its error (logged once until a write succeeds) lets
+// the caller retry what must arrive (READY=1).
+func (c *conn) send(log hclog.Logger, msg string) error {
 	if c.c == nil {
 		uc, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: c.addr, Net: "unixgram"})
 		if err != nil {
 			c.fail(log, err)
-			return
+			return err
 		}
 		c.c = uc
 	}
@@ -246,15 +248,16 @@ func (c *conn) send(log hclog.Logger, msg string) {
 		c.c.Close()
 		c.c = nil
 		c.fail(log, err)
-		return
+		return err
 	}
 	c.failed = false
 	log.Trace("sent to NOTIFY_SOCKET", "message", msg)
+	return nil
 }
 
 func (c *conn) fail(log hclog.Logger, err error) {
 	if !c.failed {
-		log.Warn("cannot notify the service manager", "notify_socket", c.addr, "error", err)
+		log.Warn("cannot notify the service manager; READY=1 is sent again until it arrives", "notify_socket", c.addr, "error", err)
 	}
 	c.failed = true
 }

@@ -4,18 +4,22 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/proctest"
+	"github.com/poold/poold/watcher/workertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -232,4 +236,78 @@ func drain(c *net.UnixConn) []string {
 		}
 		out = append(out, string(buf[:n]))
 	}
+}
+
+// TestReadyIsSentAgainUntilItArrives: a READY=1 whose datagram failed (no
+// socket yet; on systemd a full queue) was lost for good, yet poold
+// logged that it had told the service manager, and a Type=notify unit
+// stayed "activating". It is now tried again until it is sent, and the
+// log says "told" only then.
+func TestReadyIsSentAgainUntilItArrives(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	logs := &workertest.Buffer{}
+	n := New(Options{Socket: path, Log: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})})
+	run(t, n, &fake{s: snap(1, 1)})
+	proctest.Eventually(t, "a failed READY=1 logged", func() bool { return strings.Contains(logs.String(), "cannot notify the service manager") })
+	if strings.Contains(logs.String(), "told the service manager poold is ready") {
+		t.Fatalf("poold says it told the service manager though the send failed:\n%s", logs.String())
+	}
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	until(t, c, "READY=1")
+	proctest.Eventually(t, "READY=1 logged as sent", func() bool {
+		return strings.Contains(logs.String(), "told the service manager poold is ready")
+	})
+}
+
+// TestReadyAfterAReloadIsSentAgain: the READY=1 that ends a reload is
+// retried the same way when its send fails.
+func TestReadyAfterAReloadIsSentAgain(t *testing.T) {
+	path, c := listen(t)
+	n := New(Options{Socket: path})
+	src := &looking{fake: &fake{s: snap(1, 1)}, looks: make(chan struct{}, 16)}
+	run(t, n, src)
+	until(t, c, "READY=1")
+	c.Close()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	for len(src.looks) > 0 {
+		<-src.looks
+	}
+	n.ReloadBegan()
+	n.ReloadEnded(nil)
+	// The look before the reload's READY=1, which fails (no socket), and
+	// the look of its next try.
+	for i := 0; i < 2; i++ {
+		select {
+		case <-src.looks:
+		case <-time.After(hang):
+			t.Fatalf("no look %d at the arbiter after the reload: the failed READY=1 is not tried again", i+1)
+		}
+	}
+	// A new socket, as a restarted service manager's.
+	c2, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	until(t, c2, "READY=1")
+}
+
+// looking is a fake that tells each look at it.
+type looking struct {
+	*fake
+	looks chan struct{}
+}
+
+func (l *looking) Snapshot(ctx context.Context) (arbiter.Snapshot, error) {
+	select {
+	case l.looks <- struct{}{}:
+	default:
+	}
+	return l.fake.Snapshot(ctx)
 }
