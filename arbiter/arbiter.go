@@ -277,7 +277,10 @@ func (a *Arbiter) openSockets() error {
 	if a.opts.Adopt != nil {
 		socks, err = a.adoptSockets(a.opts.Adopt)
 	} else {
-		a.openTree() // before the bind: a killed poold's leftovers may hold a port
+		// Before the bind: a killed poold's leftovers may hold a port.
+		if err := a.openTree(); err != nil {
+			return err
+		}
 		socks, err = sockets.Bind(a.cfg.Sockets)
 		err = a.explainBind(err, a.cfg)
 	}

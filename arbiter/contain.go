@@ -3,6 +3,7 @@ package arbiter
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -41,13 +42,19 @@ var treeSeq atomic.Uint64
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 // treeName names poold's cgroup tree after its config file, so a poold
-// started again on the same config finds what a killed one left.
+// started again on the same config finds what a killed one left, also
+// through another path to the same file (a symlink): the name hashes the
+// file's absolute path with every symlink resolved, which for a path
+// without symlinks is its absolute path, as before.
 func treeName(path string) string {
 	if path == "" {
 		return fmt.Sprintf("%spid%d-%d", cgroup.TreePrefix, os.Getpid(), treeSeq.Add(1))
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
 	}
 	sum := sha256.Sum256([]byte(path))
 	base := unsafeName.ReplaceAllString(filepath.Base(path), "_")
@@ -56,16 +63,24 @@ func treeName(path string) string {
 
 // openTree sets up containment; it runs before the sockets are bound, so
 // a leftover of a killed poold that still holds a port is gone first.
-func (a *Arbiter) openTree() {
+// Its error, a start-up error, is another poold running the same config:
+// without cgroups poold runs with process groups only, but that one would
+// run every worker a second time, in process groups whose strays outlive
+// its stop. (An upgrade's new image takes the tree over, adopt.go, and
+// does not come here.)
+func (a *Arbiter) openTree() error {
 	if a.opts.NoCgroups {
 		a.containment = "process group (cgroups turned off)"
-		return
+		return nil
 	}
 	t, left, err := cgroup.Open(treeName(a.cfg.Path), emptyGrace)
+	if errors.Is(err, cgroup.ErrInUse) {
+		return fmt.Errorf("arbiter: config %s: %w", a.cfg.Path, err)
+	}
 	if err != nil {
 		a.containment = "process group (" + err.Error() + ")"
 		a.log.Warn("containment: process groups only; descendants that leave a worker's process group can outlive a stop", "why", err)
-		return
+		return nil
 	}
 	a.tree = t
 	a.containment = "cgroup " + t.Dir
@@ -74,6 +89,7 @@ func (a *Arbiter) openTree() {
 		a.log.Warn("killed and removed what a previous poold of this config left in its cgroups",
 			"cgroups", left.Cgroups, "pids", left.Pids)
 	}
+	return nil
 }
 
 // closeTree removes poold's cgroup tree once every worker is gone.

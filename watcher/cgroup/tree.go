@@ -30,6 +30,10 @@ type Tree struct {
 	closed  bool // no more parking
 }
 
+// ErrInUse is Open's error when a live poold holds the tree: another
+// poold runs the same config.
+var ErrInUse = errors.New("in use by another poold running the same config")
+
 // Leftover is what a previous poold left in the tree, killed and removed
 // by Open.
 type Leftover struct {
@@ -67,7 +71,7 @@ func Open(name string, grace time.Duration) (*Tree, Leftover, error) {
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
-		return nil, Leftover{}, fmt.Errorf("cgroup %s is in use by another poold running the same config (flock: %w); stop it first", dir, err)
+		return nil, Leftover{}, fmt.Errorf("cgroup %s is %w (flock: %w); stop it first", dir, ErrInUse, err)
 	}
 	t := &Tree{Dir: dir, lock: f, enabled: map[string]bool{}}
 	prune(own, name)
