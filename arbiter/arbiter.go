@@ -289,8 +289,12 @@ func (a *Arbiter) openSockets() error {
 		return err
 	}
 	a.socks = socks
+	msg := "socket bound"
+	if a.opts.Adopt != nil {
+		msg = "socket taken over" // by fd from the image before an upgrade: not bound again
+	}
 	for _, l := range socks.List() {
-		a.log.Info("socket bound", "socket", l.Name, "address", l.Addr(), "fd", l.FD())
+		a.log.Info(msg, "socket", l.Name, "address", l.Addr(), "fd", l.FD())
 	}
 	return nil
 }

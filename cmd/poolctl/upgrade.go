@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,9 +15,15 @@ import (
 
 // upgradePoll is how often `poolctl upgrade` asks the new image whether it
 // has taken over; upgradeWait bounds the whole wait.
+// upgradeGone is how long poold's endpoint may refuse connections, in a
+// row, before poolctl says poold died in the upgrade. The new image takes
+// the control endpoint over by fd, so a live upgrade is never refused (0
+// refused connects in TestUpgradeOfABinaryThatDiesSaysSo); refused is a
+// closed listening socket: poold's pid is gone.
 const (
 	upgradePoll = 50 * time.Millisecond
 	upgradeWait = 2 * time.Minute
+	upgradeGone = 3 * time.Second
 )
 
 const upgradeHelp = `Upgrade poold in place: it runs the binary it was started from, read
@@ -22,7 +31,9 @@ again from disk, with the same pid, so every worker stays its child and
 every listening socket stays open. The new binary is checked first
 (--check on the config, and a handshake that it reads the running
 state); any failure changes nothing. If the new image cannot load the
-state, the old binary comes back with it (a rollback).
+state, the old binary comes back with it (a rollback). If it dies before
+that, poold's pid is gone with its workers: poolctl says so once poold's
+endpoint has refused connections for 3s; start poold again.
 
 poolctl waits for the outcome and prints the old and the new version;
 it exits 1 when the upgrade was refused or rolled back. SIGUSR2 to poold
@@ -143,10 +154,19 @@ func (a *app) upgrade(ctx context.Context) error {
 	deadline := time.Now().Add(upgradeWait)
 	t := time.NewTicker(upgradePoll)
 	defer t.Stop()
+	var refusedSince time.Time // the first of the refusals in a row
 	for {
 		out, err := a.upgradeStatus(ctx)
 		if err == nil && num(out["id"]) > lastID && out["state"] != "upgrading" {
 			return a.printUpgrade(out)
+		}
+		switch {
+		case !refused(err):
+			refusedSince = time.Time{}
+		case refusedSince.IsZero():
+			refusedSince = time.Now()
+		case time.Since(refusedSince) >= upgradeGone:
+			return connError{fmt.Sprintf("poold exited during the upgrade (the new binary did not come up): %s has refused connections for %s (%v); its workers are gone with it; check its log and start it again", a.endpoint, upgradeGone, err), err}
 		}
 		if time.Now().After(deadline) {
 			return connError{fmt.Sprintf("poold at %s did not report the upgrade's outcome within %s (last error: %v); check its log", a.endpoint, upgradeWait, err), err}
@@ -157,6 +177,12 @@ func (a *app) upgrade(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// refused says that nobody listens on poold's endpoint any more: its
+// socket file is gone or stale, or a TCP connect is refused.
+func refused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fs.ErrNotExist)
 }
 
 func (a *app) printUpgrade(out map[string]any) error {

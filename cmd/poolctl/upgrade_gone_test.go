@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// upgradeWrapper is a "new binary" that passes the pre-flight (it hands
+// --upgrade-check, --check and --version to the real poold) and dies
+// before it loads anything when it is exec'ed to take over.
+const upgradeWrapper = `#!/bin/sh
+for a in "$@"; do case "$a" in --upgrade-check|--check|--version) exec REAL "$@";; esac; done
+echo "wrapper: refusing to start: $*" >&2
+exit 1
+`
+
+// TestUpgradeOfABinaryThatDiesSaysSo: when the new binary passed the
+// pre-flight and then died in the exec, taking poold's pid and workers
+// with it, `poolctl upgrade` polled the stale socket file for 2 minutes
+// and then said poold "did not report the upgrade's outcome". It now
+// says, within seconds, that poold exited during the upgrade. A normal
+// upgrade first, with the endpoint dialled all along, measures the window
+// poolctl must not mistake for that: the endpoint is taken over by fd and
+// never refuses a connect.
+func TestUpgradeOfABinaryThatDiesSaysSo(t *testing.T) {
+	p := startPooldWith(t, pooldConf{arbiter: "\n[sockets.s]\nhost = \"127.0.0.1\"\nport = 0\n"})
+	exe := filepath.Join(p.dir, "poold")
+	copyFile(t, filepath.Join(binaries(t), "poold"), exe)
+	p.stop(t)
+	p.launch(t, exe, p.cmd.Args[1])
+
+	before := len(p.log())
+	refusedFor, stop := watchRefusals(p.control)
+	if r := poolctl(t, "--endpoint", p.control, "upgrade"); r.code != 0 {
+		t.Fatalf("a normal upgrade: %v", r)
+	}
+	t.Logf("longest run of refused connects during a normal upgrade: %v", stop())
+	if d := refusedFor(); d > 0 {
+		t.Errorf("the control endpoint refused connects for %v during a normal upgrade", d)
+	}
+	if log := p.log()[before:]; !strings.Contains(log, "socket taken over") || strings.Contains(log, "socket bound") {
+		t.Errorf("after an upgrade the log should say the socket was taken over, not bound again:\n%s", log)
+	}
+
+	// Written beside, renamed over: as a package install does.
+	wrapper := exe + ".new"
+	if err := os.WriteFile(wrapper, []byte(strings.ReplaceAll(upgradeWrapper, "REAL", filepath.Join(binaries(t), "poold"))), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(wrapper, exe); err != nil {
+		t.Fatal(err)
+	}
+	r := poolctl(t, "--endpoint", p.control, "upgrade")
+	want := "poold exited during the upgrade (the new binary did not come up)"
+	if r.code != 3 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "start it again") {
+		t.Fatalf("upgrade to a binary that dies in the exec took %v: %v\nwant exit 3 and %q; poold's log:\n%s", r.took, r, want, p.log())
+	}
+	t.Logf("poolctl said poold was gone after %v", r.took)
+	select {
+	case <-p.exited:
+	default:
+		t.Fatalf("poolctl said poold exited, but it runs; log:\n%s", p.log())
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// watchRefusals dials endpoint in a loop until stop is called; refusedFor
+// then tells the longest run of refused connects.
+func watchRefusals(endpoint string) (refusedFor func() time.Duration, stop func() time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		wg      sync.WaitGroup
+		longest time.Duration
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var since time.Time
+		for ctx.Err() == nil {
+			err := ping(endpoint)
+			switch {
+			case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist):
+				if since.IsZero() {
+					since = time.Now()
+				}
+				longest = max(longest, time.Since(since)+time.Nanosecond)
+			default:
+				since = time.Time{}
+			}
+		}
+	}()
+	stop = func() time.Duration {
+		cancel()
+		wg.Wait()
+		return longest
+	}
+	return func() time.Duration { return longest }, stop
+}
