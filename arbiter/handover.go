@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/poold/poold/arbiter/upgrade"
@@ -117,6 +118,11 @@ func (a *Arbiter) preflight(m *cmdMsg) {
 	go func() {
 		defer a.bg.Done()
 		newVer, err := u.Preflight(a.runCtx, raw) // ends when poold stops
+		if errors.Is(err, syscall.EAGAIN) {
+			if why := spawn.PidsLimitReached(); why != "" {
+				err = fmt.Errorf("%w (%s)", err, why) // as a worker's spawn says it
+			}
+		}
 		a.post(funcMsg{func() { a.execUpgrade(m, newVer, err) }})
 	}()
 }

@@ -85,14 +85,23 @@ func (w *pidsWatch) refresh() {
 
 // checkLimits checks each limit, as it reads now.
 func (w *pidsWatch) checkLimits() error {
+	if why := w.reached(); why != "" {
+		return fmt.Errorf("fork: %w (%s)", syscall.EAGAIN, why)
+	}
+	return nil
+}
+
+// reached says which limit leaves no more than the reserve, as it reads
+// now; "" when none does.
+func (w *pidsWatch) reached() string {
 	for i, dir := range w.limits {
 		max, okMax := w.readInt(w.files[i].max)
 		cur, okCur := w.readInt(w.files[i].cur)
-		if err := checkPids(dir, max, cur, okMax && okCur); err != nil {
-			return err
+		if okMax && okCur && max-cur <= pidsReserve {
+			return pidsFull(dir, max, cur)
 		}
 	}
-	return nil
+	return ""
 }
 
 // setLimits opens the files of limits, closing those of the last ones.
@@ -220,14 +229,19 @@ func hasWord(list, w string) bool {
 	return false
 }
 
-// checkPids refuses a fork that would leave fewer than pidsReserve pids
-// under the limit of dir, whose pids.max and pids.current read max and
-// cur (ok false: no limit), with an error that matches EAGAIN and names
-// it.
-func checkPids(dir string, max, cur int, ok bool) error {
-	if ok && max-cur <= pidsReserve {
-		return fmt.Errorf("fork: %w (%d of pids.max %d are in use in cgroup %s, and poold keeps the last %d "+
-			"for its own threads; raise pids.max or run fewer workers)", syscall.EAGAIN, cur, max, dir, pidsReserve)
-	}
-	return nil
+// pidsFull says which limit is reached and what to do.
+func pidsFull(dir string, max, cur int) string {
+	return fmt.Sprintf("%d of pids.max %d are in use in cgroup %s, and poold keeps the last %d "+
+		"for its own threads; raise pids.max or run fewer workers", cur, max, dir, pidsReserve)
+}
+
+// PidsLimitReached names the pids limit of poold's cgroups that has no
+// room left, as the limits read now, and what to do ("": none is
+// reached): for a fork poold makes outside the spawner (an upgrade's
+// pre-flight) that failed with EAGAIN, the reason a worker's spawn gives.
+func PidsLimitReached() string {
+	var w pidsWatch
+	w.open()
+	defer w.close()
+	return w.reached()
 }

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// pidsRoot is where this machine and CI mount cgroup v1's pids controller.
+const pidsRoot = "/sys/fs/cgroup/pids"
+
+// TestUpgradePreflightAtAFullPidsLimitNamesIt: with poold's pids limit
+// full, the pre-flight's fork failed with "resource temporarily
+// unavailable: " and nothing on which limit or what to do, unlike a
+// worker's spawn. The refusal now names pids.max, the cgroup and what to
+// do, as a spawn does.
+func TestUpgradePreflightAtAFullPidsLimitNamesIt(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(pidsRoot, "cgroup.procs")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no pids controller at %s: %v; CI runs as root with it mounted", pidsRoot, err)
+		}
+		t.Skipf("no pids controller at %s: %v", pidsRoot, err)
+	}
+	dir, err := os.MkdirTemp(pidsRoot, "poold-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(dir) }) // once poold, stopped first, has left it
+	write := func(file, v string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(v), 0o644); err != nil {
+			t.Fatalf("cgroup %s: %v", dir, err)
+		}
+	}
+	p := startPoold(t)
+	write("cgroup.procs", strconv.Itoa(p.cmd.Process.Pid))
+	t.Cleanup(func() { p.stop(t) })
+	b, err := os.ReadFile(filepath.Join(dir, "pids.current"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("pids.max", strings.TrimSpace(string(b))) // full: poold's threads as they are
+	r := poolctl(t, "--endpoint", p.control, "upgrade")
+	write("pids.max", "max")
+	t.Logf("poolctl upgrade at a full pids limit: %v", r)
+	want := "pids.max " + strings.TrimSpace(string(b)) + " are in use in cgroup " + dir
+	if r.code != 1 || !strings.Contains(r.stderr, "upgrade refused, nothing changed") || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "raise pids.max") {
+		t.Fatalf("upgrade at a full pids limit: %v\nwant exit 1 naming %q; poold's log:\n%s", r, want, p.log())
+	}
+}
