@@ -288,15 +288,19 @@ func runCheck(ctx context.Context, timeout time.Duration, exe string, stdin io.R
 		err = cmd.Wait()
 	}
 	what := fmt.Sprintf("pre-flight %s %s", exe, strings.Join(args, " "))
+	said := outputHead(stderr.String() + stdout.String())
+	if said != "" {
+		said = ": " + said
+	}
 	switch {
 	case err == nil:
 		return stdout.String(), nil
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return "", fmt.Errorf("%s: timed out after %v (killed it and its children); check that this binary is poold: %s", what, timeout, outputHead(stderr.String()+stdout.String()))
+		return "", fmt.Errorf("%s: timed out after %v (killed it and its children); check that this binary is poold%s", what, timeout, said)
 	case ctx.Err() != nil:
 		return "", fmt.Errorf("%s: cancelled: poold is stopping", what)
 	}
-	return "", fmt.Errorf("%s: %w: %s", what, err, outputHead(stderr.String()+stdout.String()))
+	return "", fmt.Errorf("%s: %w%s", what, err, said)
 }
 
 // A refusal's reason keeps the head of a check's output, where its error

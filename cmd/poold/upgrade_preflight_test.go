@@ -145,3 +145,16 @@ func TestUpgradeWithAMissingProgram(t *testing.T) {
 		t.Errorf("poold --check --config-only: %v, %s; want ok", err, out)
 	}
 }
+
+// A pre-flight that fails without a word ends its error with the exit
+// status, not with a dangling ": ".
+func TestRunCheckFailingSilentlyEndsWithItsStatus(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "poold")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runCheck(context.Background(), hang, exe, nil, "--upgrade-check")
+	if err == nil || !strings.HasSuffix(err.Error(), "--upgrade-check: exit status 3") {
+		t.Fatalf("runCheck of a binary that exits 3 silently: %v; want it to end with the exit status", err)
+	}
+}
