@@ -77,7 +77,9 @@ func TestPooldHoldsNoFdPerWorker(t *testing.T) {
 				w.Logs.Stdout, w.Logs.Stderr, w.Logs.Ring = configs.LogToNone, configs.LogToNone, 0
 			}
 			h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
-			pids := h.spawns(n)
+			// Counted once every worker is ready: until then readiness
+			// reads /proc for each new worker, with fds of its own open.
+			pids := spawnedReady(t, h, "web", n)
 			needContainment(t, h)
 			after := fdKinds(t)
 			if d := after["cgroup"] - before["cgroup"]; d > 1 { // the tree's own lock
