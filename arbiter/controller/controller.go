@@ -178,6 +178,10 @@ func (c *Controller) Run(ctx context.Context) error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	sock := zmq4.NewRouter(context.Background(), zmq4.WithLogger(stdLogger(c.log)))
+	how := "control endpoint bound"
+	if zmqguard.HandedOver(c.endpoint) {
+		how = "control endpoint taken over from the previous image"
+	}
 	if err := sock.Listen(gep); err != nil {
 		sock.Close()
 		return zmqguard.BindError("controller", "arbiter.endpoint", c.endpoint, err)
@@ -187,7 +191,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.bound = "tcp://" + a.String()
 	}
 	close(c.ready)
-	c.log.Info("control endpoint bound", "endpoint", c.bound)
+	c.log.Info(how, "endpoint", c.bound)
 
 	s := newServer(c, ctx, sock)
 	var bg sync.WaitGroup

@@ -45,8 +45,9 @@ func TestUpgradeOfABinaryThatDiesSaysSo(t *testing.T) {
 	if d := refusedFor(); d > 0 {
 		t.Errorf("the control endpoint refused connects for %v during a normal upgrade", d)
 	}
-	if log := p.log()[before:]; !strings.Contains(log, "socket taken over") || strings.Contains(log, "socket bound") {
-		t.Errorf("after an upgrade the log should say the socket was taken over, not bound again:\n%s", log)
+	if log := p.log()[before:]; !strings.Contains(log, "socket taken over") || strings.Contains(log, "socket bound") ||
+		!strings.Contains(log, "control endpoint taken over") || strings.Contains(log, "control endpoint bound") {
+		t.Errorf("after an upgrade the log should say the socket and the control endpoint were taken over, not bound again:\n%s", log)
 	}
 
 	// Written beside, renamed over: as a package install does.

@@ -62,6 +62,21 @@ func SplitKey(k string) (network, addr string, ok bool) {
 	return network, addr, ok && (network == "tcp" || network == "unix")
 }
 
+// HandedOver reports whether a listener handed over by the previous
+// image waits for endpoint ("tcp://host:port" or "ipc:///path"): a Listen
+// on it now takes that listener instead of binding, which a log line
+// should say.
+func HandedOver(endpoint string) bool {
+	scheme, addr, ok := strings.Cut(endpoint, "://")
+	network := map[string]string{"tcp": "tcp", "ipc": "unix"}[scheme]
+	if !ok || network == "" {
+		return false
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	return registry.inherited[listenKey(network, addr)] != nil
+}
+
 // takeInherited returns the listener handed over for addr, or nil.
 func takeInherited(network, addr string) net.Listener {
 	registry.mu.Lock()

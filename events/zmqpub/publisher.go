@@ -187,6 +187,10 @@ func (p *Publisher) Run(ctx context.Context) error {
 		pub.Close()
 		return fmt.Errorf("zmqpub: %s %s: set high-water mark: %w", p.key, p.endpoint, err)
 	}
+	how := "publishing events"
+	if zmqguard.HandedOver(p.endpoint) {
+		how = "publishing events on the endpoint taken over from the previous image"
+	}
 	if err := pub.Listen(gep); err != nil {
 		pub.Close()
 		return p.bindError(err)
@@ -197,7 +201,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	bound := boundEndpoint(p.endpoint, pub.Addr())
 	p.bound.Store(&bound)
 	close(p.ready)
-	p.log.Info("publishing events", "endpoint", bound)
+	p.log.Info(how, "endpoint", bound)
 
 	ticker := time.NewTicker(p.report)
 	defer ticker.Stop()
