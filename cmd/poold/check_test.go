@@ -116,3 +116,30 @@ path = "%[1]s/free.sock"
 		t.Errorf("want exactly the 4 problems above, got:\n%s", errb.String())
 	}
 }
+
+// What the machine says of a translated file (a missing directory, an
+// unknown user) is told in the file's own terms, as its values' problems
+// are: the section, the option the user wrote and its line, not poold's
+// watchers.r.working_dir.
+func TestCheckTellsMachineProblemsOfASupervisordFileInItsTerms(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "supervisord.conf")
+	conf := "[supervisord]\n\n[program:r]\ncommand=/bin/sleep 100\ndirectory=/nonexistent/poold-check\nuser=no-such-user-poold\n"
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 1 {
+		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
+	}
+	for _, want := range []string{
+		path + ":5: [program:r] directory: /nonexistent/poold-check: no such file or directory",
+		path + ":6: [program:r] user: no user \"no-such-user-poold\"",
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("--check output lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), "watchers.r.") {
+		t.Errorf("--check output names poold's keys:\n%s", errb.String())
+	}
+}

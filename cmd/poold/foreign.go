@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -98,6 +99,21 @@ func loadConfig(path string, strict bool, notes io.Writer) (*configs.Config, err
 		fmt.Fprintln(notes, "poold: warning:", n)
 	}
 	return cfg, nil
+}
+
+// inSourceTerms rewrites err's problems, found in the config read from
+// path, in the terms of the Circus or supervisord file it was translated
+// from ("supervisord.conf:7: [program:r] directory"), as Load's own
+// problems are; err is returned as it is for poold's own formats.
+func inSourceTerms(path string, err error) error {
+	var ce *configs.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	if doc, foreign, terr := translateFile(path); terr == nil && foreign {
+		doc.InSourceTerms(ce)
+	}
+	return err
 }
 
 // runConvert is `poold convert [--strict] FILE`: the TOML equivalent of a

@@ -141,8 +141,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	machineErr := launch.CheckAll(o.path, cfg.Watchers)
 	if err := missingIDs(machineErr); err != nil && adoptState == nil {
-		return err
+		return inSourceTerms(o.path, err)
 	}
+	machineErr = inSourceTerms(o.path, machineErr)
 	o.override(cfg)
 	if hclog.LevelFromString(cfg.Arbiter.LogLevel) == hclog.NoLevel {
 		return usageError{fmt.Sprintf("--log-level %q: use trace, debug, info, warn or error", cfg.Arbiter.LogLevel)}
@@ -281,7 +282,7 @@ func checkOnly(o cmdline, cfg *configs.Config, stdout io.Writer) error {
 		}
 	}
 	if len(all) > 0 {
-		return &configs.Error{File: o.path, Problems: all}
+		return inSourceTerms(o.path, &configs.Error{File: o.path, Problems: all})
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))
 	return nil

@@ -222,6 +222,10 @@ func (d *Doc) Config(strict bool) (*configs.Config, error) {
 	return cfg, err
 }
 
+// InSourceTerms is inSourceTerms for problems found after Config, such
+// as what the machine says of the config (a missing working_dir).
+func (d *Doc) InSourceTerms(ce *configs.Error) { d.inSourceTerms(ce) }
+
 // inSourceTerms rewrites the problems of sections translated from a
 // source section to name that section and its line: "[watcher:web]
 // numprocesses" at the option's line (or the section's) rather than
