@@ -418,4 +418,3 @@ func (w *Watcher) ReleaseSettle() {
 // Reconcile re-checks the pool against its target. The loop calls it on a
 // slow tick as a safety net; every real transition reconciles by itself.
 func (w *Watcher) Reconcile() { w.settle() }
-
