@@ -26,8 +26,13 @@ type tcpSock struct {
 }
 
 // servesConn reports whether one of conns (the process's sockets other
-// than socks) is a TCP connection accepted from a listener of socks.
+// than socks) is a connection accepted from a listener of socks: TCP, or
+// unix (/proc/PID/net/unix names an accepted socket by its listener's
+// path, and the client's end by none).
 func servesConn(dir string, socks, conns Inodes) bool {
+	if b, err := os.ReadFile(dir + "/net/unix"); err == nil && servesUnix(b, socks, conns) {
+		return true
+	}
 	for _, name := range []string{"/net/tcp", "/net/tcp6"} {
 		b, err := os.ReadFile(dir + name)
 		if err != nil {
@@ -73,4 +78,39 @@ func parseTCP(b []byte) []tcpSock {
 // accepts on every address of the host.
 func wildcard(addr string) bool {
 	return strings.Trim(addr, "0") == ""
+}
+
+// servesUnix reports whether /proc/net/unix (b: "Num RefCount Protocol
+// Flags Type St Inode Path") shows one of conns bound to the path of a
+// listener of socks.
+func servesUnix(b []byte, socks, conns Inodes) bool {
+	type unixSock struct {
+		inode uint64
+		path  string
+	}
+	var all []unixSock
+	paths := map[string]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Scan() // the header
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 8 {
+			continue // unnamed: not a listener's, nor accepted from one
+		}
+		ino, err := strconv.ParseUint(f[6], 10, 64)
+		if err != nil {
+			continue
+		}
+		path := strings.Join(f[7:], " ")
+		if socks[ino] {
+			paths[path] = true
+		}
+		all = append(all, unixSock{ino, path})
+	}
+	for _, u := range all {
+		if conns[u.inode] && paths[u.path] {
+			return true
+		}
+	}
+	return false
 }

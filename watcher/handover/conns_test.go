@@ -3,6 +3,7 @@ package handover
 import (
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -53,5 +54,32 @@ func TestLookIgnoresAWorkersOutgoingConnection(t *testing.T) {
 	w.expect(t, "connected")
 	if s, err := Look(w.cmd.Process.Pid, w.socks); s != Busy || err != nil {
 		t.Fatalf("Look = %v, %v; want busy (its only connection is one it made)", s, err)
+	}
+}
+
+// The same for a unix socket (gunicorn behind nginx): the accepted
+// connection shows its listener's path in /proc/PID/net/unix.
+func TestLookSeesAWorkerServingAUnixConnection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	f, err := l.(*net.UnixListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	w := startWorkerOn(t, f, "serving")
+	w.goOn(t)
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w.expect(t, "serving")
+	if s, err := Look(w.cmd.Process.Pid, w.socks); s != Listening || err != nil {
+		t.Fatalf("Look = %v, %v; want listening (it holds a unix connection it accepted)", s, err)
 	}
 }

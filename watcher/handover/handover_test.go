@@ -73,8 +73,13 @@ type pyWorker struct {
 
 func startWorker(t *testing.T, mode string, args ...string) *pyWorker {
 	t.Helper()
+	return startWorkerOn(t, proctest.ListenerFile(t), mode, args...)
+}
+
+// startWorkerOn is startWorker with f as the worker's listening socket.
+func startWorkerOn(t *testing.T, f *os.File, mode string, args ...string) *pyWorker {
+	t.Helper()
 	py := proctest.Tool(t, "python3", "python3")
-	f := proctest.ListenerFile(t)
 	socks, err := InodesOf([]*os.File{f})
 	if err != nil {
 		t.Fatal(err)
