@@ -152,6 +152,7 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 	// A watcher on its way out is not running for this reload: a file
 	// that defines it again adds it (restore).
 	running := a.staying()
+	control := a.cfg.Arbiter
 	filed := make(map[string]configs.Watcher, len(a.filed))
 	for key, spec := range a.filed {
 		filed[key] = spec.Clone()
@@ -165,6 +166,9 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 		}
 		if err == nil {
 			err = checkWatchers(cfg, running, filed)
+		}
+		if err == nil {
+			err = checkControl(cfg, control)
 		}
 		if err != nil {
 			a.post(configMsg{err: err, reply: reply})
@@ -234,6 +238,19 @@ func checkWatchers(cfg *configs.Config, running, filed map[string]configs.Watche
 		touched = append(touched, spec)
 	}
 	return launch.CheckAll(cfg.Path, touched)
+}
+
+// checkControl refuses control rules that a reload changes when one of
+// them names a user or group this machine does not know (a typo, most
+// likely). Rules the reload leaves as they are apply as they did, an
+// unknown name matching nobody (configs.ParseControlRule): a user deleted
+// since poold started is no reason to refuse an edit elsewhere.
+func checkControl(cfg *configs.Config, running configs.Arbiter) error {
+	if slices.Equal(cfg.Arbiter.ControlAllow, running.ControlAllow) &&
+		slices.Equal(cfg.Arbiter.ControlReadOnly, running.ControlReadOnly) {
+		return nil
+	}
+	return configs.ControlProblems(cfg.Path, cfg.Arbiter)
 }
 
 // fromFile is the spec a reload gives a running watcher whose section

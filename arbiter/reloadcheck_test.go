@@ -310,3 +310,43 @@ func TestReloadReplyCarriesConfigWarnings(t *testing.T) {
 		t.Errorf("on the wire: %s (%v), want the warnings list", wire, err)
 	}
 }
+
+// TestReloadKeepsControlRulesWhoseUserIsGone: control_allow and
+// control_read_only names were looked up by the config validation, so a
+// user deleted under a running poold made every reload fail, whatever it
+// changed. Rules the reload leaves as they are now pass (the unknown name
+// matches nobody; controller's TestUnknownNameMatchesNobody); rules it
+// changes are still refused when a name is not on this machine.
+func TestReloadKeepsControlRulesWhoseUserIsGone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "poold.toml")
+	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	write := func(rules string, n int) {
+		t.Helper()
+		text := fmt.Sprintf("[arbiter]\nendpoint = \"ipc://%s\"\ncontrol_read_only = [%s]\n[watchers.a]\ncmd = %q\nnumprocesses = %d\nenv = [\"%s=sleep\"]\n",
+			sock, rules, os.Args[0], n, workertest.Env)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`"user:poold-test-user-deleted-since"`, 1)
+	cfg, err := configs.Load(path)
+	if err != nil {
+		t.Fatalf("a rule naming a user this machine does not know should load (it matches nobody): %v", err)
+	}
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return configs.Load(path) }})
+	readyPids(t, h, 1)
+	reload := func() Reply {
+		return h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	}
+
+	write(`"user:poold-test-user-deleted-since"`, 2)
+	if r := reload(); r["status"] != "ok" || fmt.Sprint(r["updated"]) != "[a]" {
+		t.Fatalf("reload scaling a, the control rules unchanged: %v, want ok with updated [a]", r)
+	}
+	write(`"user:poold-test-user-deleted-since", "group:poold-test-typo"`, 2)
+	r := reload()
+	want := `arbiter.control_read_only: "group:poold-test-typo": no such group`
+	if r["status"] != "error" || !strings.Contains(fmt.Sprint(r["reason"]), want) {
+		t.Fatalf("reload changing the control rules to a group that does not exist: %v, want it refused with %q", r, want)
+	}
+}

@@ -3,6 +3,7 @@ package configs
 import (
 	"fmt"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -14,61 +15,85 @@ type ControlRule struct {
 	Text string // as written: "uid:1000", "user:deploy", "group:ops"
 	Kind string // "uid" or "group"
 	ID   uint32 // the uid, or the gid of the group
+	// Unknown, when set, says why the rule's user or group name did not
+	// resolve (deleted since poold started, or a typo): the rule then
+	// matches nobody. ControlProblems reports such rules.
+	Unknown string
 }
 
 // Matches reports whether a peer with uid and primary gid falls under r;
 // groups lists the peer's supplementary gids (may be nil).
 func (r ControlRule) Matches(uid, gid uint32, groups []uint32) bool {
-	if r.Kind == "uid" {
+	switch {
+	case r.Unknown != "":
+		return false
+	case r.Kind == "uid":
 		return uid == r.ID
-	}
-	if gid == r.ID {
+	case gid == r.ID:
 		return true
 	}
-	for _, g := range groups {
-		if g == r.ID {
-			return true
-		}
+	return slices.Contains(groups, r.ID)
+}
+
+// splitControlRule checks a rule's form: its kind, and a number where
+// the kind wants one. It looks nothing up.
+func splitControlRule(s string) (kind, v string, err error) {
+	kind, v, ok := strings.Cut(strings.TrimSpace(s), ":")
+	if !ok || v == "" {
+		return "", "", fmt.Errorf(`%q: want "uid:N", "user:NAME", "gid:N" or "group:NAME"`, s)
 	}
-	return false
+	switch kind {
+	case "uid", "gid":
+		if _, err := strconv.ParseUint(v, 10, 32); err != nil {
+			return "", "", fmt.Errorf("%q: %s must be a number", s, kind)
+		}
+	case "user", "group":
+	default:
+		return "", "", fmt.Errorf(`%q: unknown kind %q; want "uid:N", "user:NAME", "gid:N" or "group:NAME"`, s, kind)
+	}
+	return kind, v, nil
 }
 
 // ParseControlRule reads "uid:N", "user:NAME", "gid:N" or "group:NAME",
-// resolving names with the system's user and group databases.
+// resolving names with the system's user and group databases. Only a
+// malformed rule is an error: a name that does not resolve gives a rule
+// that matches nobody, with Unknown saying why, so that a user deleted
+// under a running poold narrows its rules rather than stopping them all.
 func ParseControlRule(s string) (ControlRule, error) {
-	kind, v, ok := strings.Cut(strings.TrimSpace(s), ":")
-	if !ok || v == "" {
-		return ControlRule{}, fmt.Errorf(`%q: want "uid:N", "user:NAME", "gid:N" or "group:NAME"`, s)
+	kind, v, err := splitControlRule(s)
+	if err != nil {
+		return ControlRule{}, err
 	}
-	r := ControlRule{Text: s}
+	r := ControlRule{Text: s, Kind: "uid"}
+	if kind == "gid" || kind == "group" {
+		r.Kind = "group"
+	}
+	var id string
 	switch kind {
 	case "uid", "gid":
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil {
-			return ControlRule{}, fmt.Errorf("%q: %s must be a number", s, kind)
-		}
-		r.Kind, r.ID = map[string]string{"uid": "uid", "gid": "group"}[kind], uint32(n)
+		id = v
 	case "user":
 		u, err := user.Lookup(v)
 		if err != nil {
-			return ControlRule{}, fmt.Errorf("%q: no such user (%v); create it or use uid:N", s, err)
+			r.Unknown = fmt.Sprintf("%q: no such user (%v); create it or use uid:N", s, err)
+			return r, nil
 		}
-		n, _ := strconv.ParseUint(u.Uid, 10, 32)
-		r.Kind, r.ID = "uid", uint32(n)
+		id = u.Uid
 	case "group":
 		g, err := user.LookupGroup(v)
 		if err != nil {
-			return ControlRule{}, fmt.Errorf("%q: no such group (%v); create it or use gid:N", s, err)
+			r.Unknown = fmt.Sprintf("%q: no such group (%v); create it or use gid:N", s, err)
+			return r, nil
 		}
-		n, _ := strconv.ParseUint(g.Gid, 10, 32)
-		r.Kind, r.ID = "group", uint32(n)
-	default:
-		return ControlRule{}, fmt.Errorf(`%q: unknown kind %q; want "uid:N", "user:NAME", "gid:N" or "group:NAME"`, s, kind)
+		id = g.Gid
 	}
+	n, _ := strconv.ParseUint(id, 10, 32)
+	r.ID = uint32(n)
 	return r, nil
 }
 
-// ControlRules parses a list of rules; the error names the first bad one.
+// ControlRules parses a list of rules; the error names the first
+// malformed one.
 func ControlRules(list []string) ([]ControlRule, error) {
 	out := make([]ControlRule, 0, len(list))
 	for _, s := range list {
@@ -81,11 +106,34 @@ func ControlRules(list []string) ([]ControlRule, error) {
 	return out, nil
 }
 
+// ControlProblems reports the control rules of a whose user or group does
+// not exist on this machine, as an *Error for file; nil when there are
+// none. poold --check and a start report them, and so does a reload that
+// changes the rules; a reload that leaves them as they are applies them,
+// the unknown ones matching nobody (see ParseControlRule).
+func ControlProblems(file string, a Arbiter) error {
+	ps := &problems{}
+	for _, k := range controlKeys(&a) {
+		for _, s := range k.list {
+			if r, err := ParseControlRule(s); err == nil && r.Unknown != "" {
+				ps.add(k.key, "%s", r.Unknown)
+			}
+		}
+	}
+	return ps.err(file)
+}
+
+type controlKey struct {
+	key  string
+	list []string
+}
+
+func controlKeys(a *Arbiter) []controlKey {
+	return []controlKey{{"arbiter.control_allow", a.ControlAllow}, {"arbiter.control_read_only", a.ControlReadOnly}}
+}
+
 func validateControl(ps *problems, a *Arbiter) {
-	for _, k := range []struct {
-		key  string
-		list []string
-	}{{"arbiter.control_allow", a.ControlAllow}, {"arbiter.control_read_only", a.ControlReadOnly}} {
+	for _, k := range controlKeys(a) {
 		if len(k.list) > 0 && !strings.HasPrefix(a.Endpoint, "ipc://") {
 			// Only a unix socket tells who the peer is; on tcp the rules
 			// would be ignored and every local user would be an operator.
@@ -93,7 +141,7 @@ func validateControl(ps *problems, a *Arbiter) {
 			continue
 		}
 		for _, s := range k.list {
-			if _, err := ParseControlRule(s); err != nil {
+			if _, _, err := splitControlRule(s); err != nil {
 				ps.add(k.key, "%v", err)
 			}
 		}

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,5 +50,39 @@ func TestUserAndGroupAreMachineFacts(t *testing.T) {
 	}
 	if _, err := ApplyOptions(gone, map[string]any{"uid": "0", "gid": "0"}, nil); err != nil {
 		t.Errorf("set uid and gid to existing ids: %v", err)
+	}
+}
+
+// TestControlNamesAreMachineFacts: the user and group names of
+// arbiter.control_allow and control_read_only are not looked up by Load
+// (a user deleted under a running poold made every reload fail), only
+// their form is; ControlProblems asks the machine.
+func TestControlNamesAreMachineFacts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "poold.toml")
+	text := "[arbiter]\nendpoint = \"ipc:///tmp/poold-facts.sock\"\ncontrol_allow = [\"user:root\", \"user:no-such-user-poold\"]\ncontrol_read_only = [\"group:no-such-group-poold\", \"uid:7\"]\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load of control rules naming a user and a group not on this machine: %v, want it loaded (a machine fact)", err)
+	}
+	err = ControlProblems(path, cfg.Arbiter)
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 2 {
+		t.Fatalf("ControlProblems = %v, want the two unknown names", err)
+	}
+	for i, want := range []Problem{
+		{Key: "arbiter.control_allow", Msg: `"user:no-such-user-poold": no such user`},
+		{Key: "arbiter.control_read_only", Msg: `"group:no-such-group-poold": no such group`},
+	} {
+		if p := ce.Problems[i]; p.Key != want.Key || !strings.HasPrefix(p.Msg, want.Msg) {
+			t.Errorf("problem %d = %+v, want %+v...", i, p, want)
+		}
+	}
+	cfg.Arbiter.ControlAllow = []string{"user:root"}
+	cfg.Arbiter.ControlReadOnly = []string{"gid:0"}
+	if err := ControlProblems(path, cfg.Arbiter); err != nil {
+		t.Errorf("ControlProblems of known names = %v, want nil", err)
 	}
 }

@@ -38,13 +38,27 @@ func NewACL(allow, readOnly []string) (*ACL, error) {
 	return &ACL{operators: ops, readOnly: ro, self: uint32(os.Getuid())}, nil
 }
 
+// Unknown lists why each rule whose user or group name did not resolve
+// matches nobody (configs.ControlRule.Unknown).
+func (a *ACL) Unknown() []string {
+	var out []string
+	for _, l := range [][]configs.ControlRule{a.operators, a.readOnly} {
+		for _, r := range l {
+			if r.Unknown != "" {
+				out = append(out, r.Unknown)
+			}
+		}
+	}
+	return out
+}
+
 // Wide reports whether the ACL lets in anyone besides poold's uid and
 // root, so the socket file must be connectable by others (mode 0666;
 // SO_PEERCRED then decides).
 func (a *ACL) Wide() bool {
 	for _, l := range [][]configs.ControlRule{a.operators, a.readOnly} {
 		for _, r := range l {
-			if r.Kind != "uid" || (r.ID != 0 && r.ID != a.self) {
+			if r.Unknown == "" && (r.Kind != "uid" || (r.ID != 0 && r.ID != a.self)) {
 				return true
 			}
 		}

@@ -143,3 +143,28 @@ func TestCheckTellsMachineProblemsOfASupervisordFileInItsTerms(t *testing.T) {
 		t.Errorf("--check output names poold's keys:\n%s", errb.String())
 	}
 }
+
+// TestCheckReportsControlRulesOfUnknownUsers: control rule names are no
+// longer looked up when the file is read (a user deleted under a running
+// poold blocked every reload; arbiter's
+// TestReloadKeepsControlRulesWhoseUserIsGone), so --check asks the
+// machine about them with the rest of its checks.
+func TestCheckReportsControlRulesOfUnknownUsers(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, fmt.Sprintf("[arbiter]\nendpoint = \"ipc://%s/c.sock\"\ncontrol_allow = [\"user:root\", \"user:poold-check-nobody-here\"]\ncontrol_read_only = [\"group:poold-check-no-group\"]\n[watchers.web]\ncmd = \"sleep 1\"\n", dir))
+	var out, errb bytes.Buffer
+	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 1 {
+		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
+	}
+	for _, want := range []string{
+		"configs: " + path + `: arbiter.control_allow: "user:poold-check-nobody-here": no such user`,
+		"configs: " + path + `: arbiter.control_read_only: "group:poold-check-no-group": no such group`,
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("--check output lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), "user:root") {
+		t.Errorf("--check reports a user that exists:\n%s", errb.String())
+	}
+}

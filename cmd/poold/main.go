@@ -272,7 +272,7 @@ func checkOnly(o cmdline, cfg *configs.Config, stdout io.Writer) error {
 		return nil
 	}
 	var all []configs.Problem
-	for _, err := range []error{configs.SocketProblems(o.path, cfg.Sockets), launch.CheckAll(o.path, cfg.Watchers)} {
+	for _, err := range []error{configs.SocketProblems(o.path, cfg.Sockets), configs.ControlProblems(o.path, cfg.Arbiter), launch.CheckAll(o.path, cfg.Watchers)} {
 		var ce *configs.Error
 		switch {
 		case errors.As(err, &ce):
@@ -340,13 +340,18 @@ func reconfigure(log hclog.Logger, console *web.Server, probes *web.ProbeServer,
 }
 
 // setACL applies arbiter.control_allow and control_read_only to the
-// control endpoint (validated by configs, so an error means the user or
-// group database changed since: keep the rules in force).
+// control endpoint. Their form was validated by configs, so an error is
+// not expected: the rules in force then stay. A rule whose user or group
+// does not exist (deleted since, or a typo a start let through) matches
+// nobody, and is logged each time the rules are applied.
 func setACL(log hclog.Logger, ctl *controller.Controller, c *configs.Config) {
 	acl, err := controller.NewACL(c.Arbiter.ControlAllow, c.Arbiter.ControlReadOnly)
 	if err != nil {
 		log.Error("control access rules not applied; the previous ones stay", "error", err)
 		return
+	}
+	for _, why := range acl.Unknown() {
+		log.Warn("control access rule matches nobody until its user or group exists", "problem", why)
 	}
 	ctl.SetACL(acl)
 }
