@@ -94,6 +94,7 @@ type Arbiter struct {
 	started time.Time
 
 	inbox   chan any
+	up      chan struct{} // closed when the loop begins (see Up)
 	stopped chan struct{} // closed when the loop has ended
 	done    chan struct{} // closed when Run returns
 	quit    chan struct{} // closed by the quit command
@@ -182,6 +183,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		inbox:     make(chan any, 1024),
 		done:      make(chan struct{}),
 		stopped:   make(chan struct{}),
+		up:        make(chan struct{}),
 		quit:      make(chan struct{}),
 		watchers:  make(map[string]*watcher.Watcher),
 		byID:      make(map[uint64]*watcher.Watcher),
@@ -262,8 +264,14 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		a.startInOrder(a.withDeps(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart })), nil)
 	}
 	a.planDemand(false)
+	close(a.up)
 	return a.loop(ctx)
 }
+
+// Up is closed once Run has bound or taken over the sockets, made the
+// watchers and begun to serve; a Run that fails before that returns its
+// error with Up still open.
+func (a *Arbiter) Up() <-chan struct{} { return a.up }
 
 // openSockets binds the configured sockets, or takes over those of the
 // image poold re-executed from, and sets a.socks.

@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -45,5 +46,31 @@ func TestBusyEndpointNamesItsKey(t *testing.T) {
 				t.Errorf("stderr shows the guard's internal scheme:\n%s", stderr)
 			}
 		})
+	}
+}
+
+// TestRefusedStartDoesNotSayStarted: poold logged "poold started" before
+// its arbiter bound the sockets, so a start refused for a busy port read
+// as a start, then an error. The line now comes once the arbiter runs.
+func TestRefusedStartDoesNotSayStarted(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	port := busy.Addr().(*net.TCPAddr).Port
+	conf := "[arbiter]\nendpoint = \"ipc://" + dir + "/c.sock\"\npubsub_endpoint = \"ipc://" + dir + "/e.sock\"\nstats_endpoint = \"ipc://" + dir + "/s.sock\"\n" +
+		"[sockets.web]\nhost = \"127.0.0.1\"\nport = " + strconv.Itoa(port) + "\n"
+	path := dir + "/poold.toml"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runBin(t, os.Environ(), path)
+	if code != 1 || !strings.Contains(stderr, "sockets.web: bind 127.0.0.1:"+strconv.Itoa(port)) {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 naming sockets.web", code, stderr)
+	}
+	if strings.Contains(stderr, "poold started") {
+		t.Errorf("a refused start logged that poold started:\n%s", stderr)
 	}
 }

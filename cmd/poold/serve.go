@@ -190,13 +190,16 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 
 	arbErr := make(chan error, 1)
 	go func() { arbErr <- d.arb.Run(arbCtx) }()
-	cfg := d.cfg
-	d.log.Info("poold started", "pid", os.Getpid(), "config", d.path,
-		"watchers", len(cfg.Watchers), "sockets", len(cfg.Sockets),
-		"endpoint", cfg.Arbiter.Endpoint, "pubsub_endpoint", cfg.Arbiter.PubSubEndpoint)
+	up := d.arb.Up()
 	stops := 0
 	for {
 		select {
+		case <-up:
+			up = nil
+			cfg := d.cfg
+			d.log.Info("poold started", "pid", os.Getpid(), "config", d.path,
+				"watchers", len(cfg.Watchers), "sockets", len(cfg.Sockets),
+				"endpoint", cfg.Arbiter.Endpoint, "pubsub_endpoint", cfg.Arbiter.PubSubEndpoint)
 		case err := <-arbErr:
 			if err != nil {
 				return err
