@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
 )
 
@@ -103,7 +104,7 @@ func TestFailedBindInReloadChangesNothing(t *testing.T) {
 	bad, want := badSockets(t, file)
 	free := tcpSocket("fresh")
 	free.Host = "127.0.0.1"
-	free.Port = freeLoopbackPort(t)
+	free.Port = proctest.FreePort(t)
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
 		c := *cfg
 		web := tcpSocket("web")
@@ -163,15 +164,4 @@ func TestReloadNamesTheEndpointOnASocketsPort(t *testing.T) {
 	if r["status"] != "error" || !strings.Contains(fmt.Sprint(r["reason"]), want) {
 		t.Fatalf("reloadconfig replied %v\nwant a reason containing %q", r, want)
 	}
-}
-
-// freeLoopbackPort is a loopback port nobody listens on right now.
-func freeLoopbackPort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 func TestApplyKeepsChangesAndDefersClose(t *testing.T) {
@@ -94,7 +95,7 @@ func TestApplyAllOrNone(t *testing.T) {
 	s := mustBind(t, tcpSpec("a"), unixSpec(t, "u"))
 	before := s.List()
 	sockets := openSockets(t)
-	free := freePort(t)
+	free := proctest.FreePort(t)
 	dir := t.TempDir()
 	next := []configs.Socket{
 		tcpSpec("a"),
@@ -164,7 +165,7 @@ func TestApplyUnixSamePath(t *testing.T) {
 func TestApplyPortHandover(t *testing.T) {
 	t.Run("without reuseport", func(t *testing.T) {
 		sp := tcpSpec("web")
-		sp.Port = freePort(t)
+		sp.Port = proctest.FreePort(t)
 		s := mustBind(t, sp)
 		nsp := sp
 		nsp.Name = "www"
@@ -174,7 +175,7 @@ func TestApplyPortHandover(t *testing.T) {
 	})
 	t.Run("with reuseport", func(t *testing.T) {
 		sp := tcpSpec("web")
-		sp.Port = freePort(t)
+		sp.Port = proctest.FreePort(t)
 		sp.ReusePort = true
 		s := mustBind(t, sp)
 		old := mustGet(t, s, "web")
@@ -240,7 +241,7 @@ func TestApplyFailedRenameUndoesTweaks(t *testing.T) {
 func TestApplyNamesThePooldSocketOnAPort(t *testing.T) {
 	t.Run("old socket of a reload under way", func(t *testing.T) {
 		sp := tcpSpec("web")
-		sp.Port = freePort(t)
+		sp.Port = proctest.FreePort(t)
 		s := mustBind(t, sp)
 		moved := sp
 		moved.Port = 0 // a change that needs a new socket
@@ -261,7 +262,7 @@ func TestApplyNamesThePooldSocketOnAPort(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", "0.0.0.0"} {
 		t.Run("two sockets of one config, second on "+host, func(t *testing.T) {
 			a, b := tcpSpec("a"), tcpSpec("b")
-			a.Port = freePort(t)
+			a.Port = proctest.FreePort(t)
 			b.Port, b.Host = a.Port, host
 			_, err := Bind([]configs.Socket{a, b})
 			wantErr(t, err, fmt.Sprintf("sockets: b: bind %s:%d: address already in use (socket \"a\" of the same config is bound to this port (127.0.0.1:%d); give one of them another port)", host, a.Port, a.Port))

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 func TestBindTCP4(t *testing.T) {
@@ -276,7 +277,7 @@ func TestPrivilegedPort(t *testing.T) {
 func TestAllOrNone(t *testing.T) {
 	foreign := foreignListener(t, "tcp4", "127.0.0.1:0")
 	before := openSockets(t)
-	freeA := freePort(t)
+	freeA := proctest.FreePort(t)
 	dir := t.TempDir()
 	specs := []configs.Socket{
 		{Name: "a", Host: "127.0.0.1", Port: freeA},

@@ -152,18 +152,6 @@ func inode(t testing.TB, fd int) uint64 {
 	return st.Ino
 }
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return port
-}
-
 // foreignListener is "another process" holding an address.
 func foreignListener(t testing.TB, network, addr string) net.Listener {
 	t.Helper()

@@ -2,7 +2,6 @@ package web
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
 
 	"github.com/chromedp/chromedp"
@@ -19,18 +19,6 @@ import (
 
 // syncBuffer is a log sink safe to read while the process under test writes.
 type syncBuffer = workertest.Buffer
-
-// freePort finds a loopback port nobody listens on (poold binds it a moment
-// later; a collision fails the test loudly, never silently).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // startPoold builds cmd/poold (or uses $POOLD_BIN) and runs it on a config
 // with the console on 127.0.0.1 and one watcher of sleepers.
@@ -63,7 +51,7 @@ func startPooldWith(t *testing.T, watchers string) (consoleURL string) {
 			t.Fatalf("go build ./cmd/poold: %v\n%s", err, out)
 		}
 	}
-	port := freePort(t)
+	port := proctest.FreePort(t)
 	cfg := fmt.Sprintf(`
 [arbiter]
 endpoint = "ipc://%[1]s/control.sock"

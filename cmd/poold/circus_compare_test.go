@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ var circusOnly = map[string]string{
 // field by field, and the events of the same actions.
 func TestCircusdSideBySide(t *testing.T) {
 	circusPeer(t)
-	port := strings.Split(freePort(t), ":")[1]
+	port := strconv.Itoa(proctest.FreePort(t))
 	cd := startCircusd(t, fmt.Sprintf(circusIni, port))
 	p := startPoold(t, circusConfig)
 	c := dialControl(t, p)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // The real Circus 0.19.0 (../shared/peers, see its README), run on
@@ -224,7 +225,7 @@ type circusd struct {
 func startCircusd(t testing.TB, watchers string) *circusd {
 	t.Helper()
 	dir := t.TempDir()
-	c := &circusd{control: "tcp://" + freePort(t), pubsub: "tcp://" + freePort(t), stats: "tcp://" + freePort(t), log: &lockedBuffer{}}
+	c := &circusd{control: loopbackTCP(t), pubsub: loopbackTCP(t), stats: loopbackTCP(t), log: &lockedBuffer{}}
 	ini := fmt.Sprintf("[circus]\nendpoint = %s\npubsub_endpoint = %s\nstats_endpoint = %s\nmulticast_endpoint =\ncheck_delay = 5\n\n%s",
 		c.control, c.pubsub, c.stats, watchers)
 	path := filepath.Join(dir, "circus.ini")
@@ -261,13 +262,7 @@ func startCircusd(t testing.TB, watchers string) *circusd {
 	return c
 }
 
-// freePort returns a loopback address that was free a moment ago.
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+// loopbackTCP is a tcp:// endpoint on a loopback port free a moment ago.
+func loopbackTCP(t testing.TB) string {
+	return fmt.Sprintf("tcp://127.0.0.1:%d", proctest.FreePort(t))
 }

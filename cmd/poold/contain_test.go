@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -106,7 +105,7 @@ func TestStopLeavesNoSetsidDaemon(t *testing.T) {
 func TestLeftoverOfKilledPooldGoesBeforeBind(t *testing.T) {
 	dir := t.TempDir()
 	script, pidfile := writeDaemon(t, dir)
-	cfg := fmt.Sprintf(daemonConfig, freePortNumber(t), script)
+	cfg := fmt.Sprintf(daemonConfig, proctest.FreePort(t), script)
 	first := startPooldIn(t, dir, cfg, nil)
 	needCgroups(t, first)
 	daemon := daemons(t, pidfile, 1)[0]
@@ -161,17 +160,6 @@ func TestOOMKillIsTheReason(t *testing.T) {
 	if len(slots) != 1 || !strings.Contains(fmt.Sprint(slots[0].(map[string]any)["last_exit"]), "OOM killer") {
 		t.Fatalf("status slots %v, want the OOM kill as last_exit", slots)
 	}
-}
-
-// freePortNumber is freePort's port, as a number.
-func freePortNumber(t *testing.T) int {
-	t.Helper()
-	_, port, _ := net.SplitHostPort(freePort(t))
-	n, err := strconv.Atoi(port)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // oomOnceConfig is oomConfig with respawn on and a worker that leaks only
