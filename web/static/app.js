@@ -624,7 +624,7 @@
   }
 
   // The fleet view (fleet.js) sends through this page's websocket.
-  window.pooldConsole = { send };
+  window.pooldConsole = { send, toast };
 
   // ---- boot ----
   document.addEventListener("DOMContentLoaded", () => {

@@ -25,7 +25,10 @@
       el("td", { class: "r procs", text: String(w.procs) }),
       el("td", { class: "r", text: (w.cpu || 0).toFixed(1) + "%" })));
     const rm = readOnly ? null : el("button", { class: "btn sq danger", title: "stop watching this host", text: "×",
-      onclick: () => window.pooldConsole.send("fleet_rm", { url: h.url }) });
+      onclick: async () => {
+        const r = await window.pooldConsole.send("fleet_rm", { url: h.url });
+        if (r.status === "error") window.pooldConsole.toast("fleet: remove " + h.host, false, r.reason || "failed");
+      } });
     return el("article", { class: "fleethost fh-" + h.state, "data-host": h.host, "data-state": h.state },
       el("header", null, el("b", { text: h.host }), el("span", { class: "fstate", text: h.state }), rm),
       h.error ? el("p", { class: "ferr", text: h.error }) : null,
@@ -49,8 +52,15 @@
       const r = await window.pooldConsole.send("fleet_add",
         { url: $("#fleeturl").value, token: $("#fleettoken").value, ca: $("#fleetca").value });
       btn.disabled = false;
-      if (r.status === "error") { form.dataset.error = r.reason || "failed"; form.title = r.reason || ""; return; }
-      delete form.dataset.error;
+      const url = $("#fleeturl").value.trim();
+      if (r.status === "error") {
+        // Said where the user looks, not only in a tooltip: the reason
+        // names what to fix (the URL's scheme, the token, the CA).
+        form.dataset.error = r.reason || "failed"; form.title = r.reason || "";
+        window.pooldConsole.toast("fleet: add " + url, false, r.reason || "failed");
+        return;
+      }
+      delete form.dataset.error; form.title = "";
       form.reset();
     });
   });
