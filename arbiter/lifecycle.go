@@ -125,10 +125,10 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 	return strings.Join(parts, "; ")
 }
 
-// cutShort words a watcher that a stop, rm or quit stopped before cmd,
+// cutShort words a watcher that a stop, rm, quit or removing reload stopped before cmd,
 // which meant it to run, was done with it.
 func cutShort(w *watcher.Watcher, cmd string) string {
-	return fmt.Sprintf("watcher %q was stopped before the %s finished (a stop, rm or quit came in between and canceled it)", w.Name(), cmd)
+	return fmt.Sprintf("watcher %q was stopped before the %s finished (a stop, rm, quit or a reload that removed it came in between and canceled it)", w.Name(), cmd)
 }
 
 // runningOf lists the watchers of ws that are not stopped now, for

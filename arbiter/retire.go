@@ -19,6 +19,9 @@ func (a *Arbiter) retire(ws []*watcher.Watcher, done func()) {
 	for _, w := range ws {
 		a.leaving[w] = true
 	}
+	// A start waiting for a dependency ends now, as for rm, rather than
+	// once the dependency settles (which may be never).
+	a.cancelStarts(ws)
 	groups := a.orderGroups(ws)
 	slices.Reverse(groups)
 	stop := func(w *watcher.Watcher) {
