@@ -82,14 +82,7 @@ var commandSpecs = []cmdSpec{
 		flags: func(fs *pflag.FlagSet) {
 			fs.Bool("start", false, "start the new watcher at once")
 		},
-		props: func(c *cobra.Command, args []string) (map[string]any, error) {
-			start, _ := c.Flags().GetBool("start")
-			p := map[string]any{"name": args[0], "cmd": args[1], "start": start}
-			if len(args) > 2 {
-				p["args"] = args[2:]
-			}
-			return p, nil
-		}},
+		props: addProps},
 	{name: "rm", args: "NAME", group: "control", waits: true, nameArg: true,
 		short: "Stop and remove watcher NAME",
 		flags: func(fs *pflag.FlagSet) {
@@ -247,6 +240,32 @@ func checkArgs(s cmdSpec) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// addProps reads NAME CMD [ARG...]. poolctl's flags end at NAME (what
+// follows CMD is the worker's command line), so a flag written between
+// NAME and CMD, `add web --start sh`, would become the program itself:
+// refused, with the order that works. A program whose name starts with
+// '-' can still be given as ./-name.
+func addProps(c *cobra.Command, args []string) (map[string]any, error) {
+	name, prog := args[0], args[1]
+	if prog == "--" {
+		return nil, usagef("add: %q after NAME %q would be the program to run; leave it out: everything after CMD is already its command line (usage: poolctl add [--start] NAME CMD [ARG...])", prog, name)
+	}
+	if strings.HasPrefix(prog, "-") {
+		rest := "CMD [ARG...]"
+		if len(args) > 2 {
+			rest = strings.Join(args[2:], " ")
+		}
+		return nil, usagef("add: %q after NAME %q would be the program to run; put poolctl's flags before NAME: poolctl add %s %s %s (a program named %s: write ./%s)",
+			prog, name, prog, name, rest, prog, prog)
+	}
+	start, _ := c.Flags().GetBool("start")
+	p := map[string]any{"name": name, "cmd": prog, "start": start}
+	if len(args) > 2 {
+		p["args"] = args[2:]
+	}
+	return p, nil
 }
 
 func optionalName(c *cobra.Command, args []string) (map[string]any, error) {
