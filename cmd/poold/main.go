@@ -249,7 +249,27 @@ func parseFlags(args []string, stderr io.Writer) (cmdline, error) {
 	}
 	path, err := parseOneFile(fs, args, "expected exactly one CONFIG file argument, e.g. poold configs/example.toml")
 	o.path = path
-	return o, err
+	if err != nil {
+		return o, err
+	}
+	return o, o.validate()
+}
+
+// validate refuses flag values poold could not run with, before anything
+// runs: --check says ok only to a command line that would start, and
+// --config-only alone would otherwise start poold in full instead of
+// checking.
+func (o cmdline) validate() error {
+	if o.configOnly && !o.check {
+		return usageError{"--config-only works with --check only (poold --check --config-only " + o.path + "); without --check poold would start"}
+	}
+	if o.logLevel != "" && hclog.LevelFromString(o.logLevel) == hclog.NoLevel {
+		return usageError{fmt.Sprintf("--log-level %q: use trace, debug, info, warn or error", o.logLevel)}
+	}
+	if f := o.logFormat; f != "" && f != "text" && f != "json" {
+		return usageError{fmt.Sprintf("--log-format %q: use text or json", f)}
+	}
+	return nil
 }
 
 // override applies the flags that win over the file, at start and on

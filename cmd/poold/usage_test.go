@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 )
@@ -17,5 +18,33 @@ func TestUsageNamesSignalsAndVersion(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage does not name %s:\n%s", want, out.String())
 		}
+	}
+}
+
+// A flag poold could not run with is bad usage at once, --check
+// included, so that `poold --check` in a unit's ExecStartPre does not pass
+// a command line that ExecStart then refuses; and --config-only without
+// --check is refused rather than starting poold in full.
+func TestFlagsPooldCannotRunWith(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "[arbiter]\nENDPOINTS\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // were poold to start by mistake, it stops at once
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--config-only", path}, "poold: --config-only works with --check only (poold --check --config-only " + path + "); without --check poold would start\n"},
+		{[]string{"--check", "--log-level", "verbose", path}, "poold: --log-level \"verbose\": use trace, debug, info, warn or error\n"},
+		{[]string{"--check", "--log-format", "xml", path}, "poold: --log-format \"xml\": use text or json\n"},
+		{[]string{"--check", "--config-only", "--log-format", "logfmt", path}, "poold: --log-format \"logfmt\": use text or json\n"},
+	} {
+		t.Run(strings.Join(tc.args[:len(tc.args)-1], " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := exitCode(run(ctx, tc.args, &out, &errb), &errb)
+			if code != 2 || errb.String() != tc.want || out.Len() != 0 {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, no stdout, stderr %q", code, out.String(), errb.String(), tc.want)
+			}
+		})
 	}
 }
