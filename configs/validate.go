@@ -1,7 +1,9 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"regexp"
@@ -327,10 +329,12 @@ func (w Watcher) CheckWorkingDir() error {
 	}
 	fi, err := os.Stat(w.HostPath(w.WorkingDir))
 	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: %w (create it, or set working_dir to an existing directory)", w.WorkingDir, pathErr(err))
 	case err != nil:
 		return fmt.Errorf("%s: %w", w.WorkingDir, pathErr(err))
 	case !fi.IsDir():
-		return fmt.Errorf("%s is not a directory", w.WorkingDir)
+		return fmt.Errorf("%s is not a directory (set working_dir to a directory)", w.WorkingDir)
 	}
 	return nil
 }

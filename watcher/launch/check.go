@@ -15,6 +15,10 @@ import (
 // words: the first may be a path with spaces that was split.
 const splitHint = " (cmd is split into words like a shell; quote a path that contains spaces)"
 
+// absentHint is added when a one-word program given by its full path is
+// not there.
+const absentHint = " (install the program there, or correct the path)"
+
 // Check verifies on this machine what Build will need for every worker of
 // spec, so that `poold --check` and a config reload refuse a watcher that
 // could never start: the user and group exist, working_dir is a
@@ -56,7 +60,7 @@ func Check(spec configs.Watcher) error {
 		// relative to a working_dir that is not there: nothing to look up
 	default:
 		if _, err := LookCommandIn(spec.Chroot, configs.Expand(words[0], vars), dir, expandAll(Env(spec), vars), cred); err != nil && (credOK || !errors.Is(err, os.ErrPermission)) {
-			ps.add("cmd", hinted(err, len(words)))
+			ps.add("cmd", hinted(err, len(words), configs.Expand(words[0], vars)))
 		}
 	}
 	checkHooks(ps, spec)
@@ -70,7 +74,7 @@ func Check(spec configs.Watcher) error {
 	} else if cwd, err := os.Getwd(); err != nil {
 		ps.add("health_cmd", err)
 	} else if _, err := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, nil); err != nil {
-		ps.add("health_cmd", hinted(err, len(words)))
+		ps.add("health_cmd", hinted(err, len(words), words[0]))
 	}
 	return ps.err()
 }
@@ -93,9 +97,14 @@ func checkCredential(ps *problems, spec configs.Watcher) (cred *syscall.Credenti
 	return nil, false
 }
 
-func hinted(err error, words int) error {
-	if words > 1 && errors.Is(err, ErrNotFound) {
+func hinted(err error, words int, program string) error {
+	switch {
+	case !errors.Is(err, ErrNotFound):
+		return err
+	case words > 1:
 		return fmt.Errorf("%w%s", err, splitHint)
+	case filepath.IsAbs(program):
+		return fmt.Errorf("%w%s", err, absentHint)
 	}
 	return err
 }

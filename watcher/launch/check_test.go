@@ -25,8 +25,8 @@ func TestCheck(t *testing.T) {
 		{"on PATH, as another user", configs.Watcher{Cmd: "sh -c true", UID: "60001"}, nil},
 		{"unquoted path with a space", configs.Watcher{Cmd: prog + " --flag"}, []string{
 			"watchers.web.cmd: " + dir + "/my: not found (cmd is split into words like a shell; quote a path that contains spaces)"}},
-		{"one word: no hint", configs.Watcher{Cmd: dir + "/nope"}, []string{
-			"watchers.web.cmd: " + dir + "/nope: not found"}},
+		{"one word: what to do", configs.Watcher{Cmd: dir + "/nope"}, []string{
+			"watchers.web.cmd: " + dir + "/nope: not found (install the program there, or correct the path)"}},
 		{"not executable by the user", configs.Watcher{Cmd: private, UID: "60001"}, []string{
 			"watchers.web.cmd: " + private + ": not executable by uid 60001 (mode 0744, owner "}},
 		{"not on the worker's PATH", configs.Watcher{Cmd: "sh", Env: []string{"PATH=" + dir}}, []string{
@@ -46,9 +46,9 @@ func TestCheck(t *testing.T) {
 		{"nofile over fs.nr_open", configs.Watcher{Cmd: "sh", Rlimits: map[string]uint64{"nofile": 99999999999, "core": 0}}, []string{
 			"watchers.web.rlimits.nofile: 99999999999 is over the kernel's most open files per process (fs.nr_open "}},
 		{"no such working_dir", configs.Watcher{Cmd: "'" + prog + "'", WorkingDir: dir + "/gone"}, []string{
-			"watchers.web.working_dir: " + dir + "/gone: no such file or directory"}},
+			"watchers.web.working_dir: " + dir + "/gone: no such file or directory (create it, or set working_dir to an existing directory)"}},
 		{"working_dir not a directory", configs.Watcher{Cmd: "'" + prog + "'", WorkingDir: private}, []string{
-			"watchers.web.working_dir: " + private + " is not a directory"}},
+			"watchers.web.working_dir: " + private + " is not a directory (set working_dir to a directory)"}},
 		{"nofile within", configs.Watcher{Cmd: "sh", Rlimits: map[string]uint64{"nofile": 1024}}, nil},
 		// One --check lists them all: a bad user used to hide the missing
 		// working_dir, which hid the missing program.

@@ -27,7 +27,7 @@ func checkHooks(ps *problems, spec configs.Watcher) {
 			ps.add(key, err)
 		default:
 			if _, lerr := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, nil); lerr != nil {
-				ps.add(key, hinted(lerr, len(words)))
+				ps.add(key, hinted(lerr, len(words), words[0]))
 			}
 		}
 	}
