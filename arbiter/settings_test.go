@@ -219,3 +219,29 @@ func TestReloadReportsAppliedArbiterSettings(t *testing.T) {
 		t.Errorf("log does not warn that 3 workers run over max_processes 2")
 	}
 }
+
+// globaloptions shows the [arbiter] settings a reload applies at once,
+// with the value in force: after `reloadconfig` lowered max_processes,
+// the user can see the ceiling an incr is now checked against.
+func TestGlobalOptionsShowReloadedLimits(t *testing.T) {
+	base := configs.DefaultArbiter()
+	next := base
+	next.MaxProcesses, next.EventHistory = 4, 10
+	h := start(t, &configs.Config{Arbiter: base}, Options{
+		Load: func() (*configs.Config, error) { return &configs.Config{Arbiter: next}, nil },
+	})
+	want := func(when string, a configs.Arbiter) {
+		t.Helper()
+		opts := h.do("globaloptions", nil)["options"].(map[string]any)
+		for key, v := range map[string]int{"max_processes": a.MaxProcesses, "event_history": a.EventHistory} {
+			if got := fmt.Sprint(opts[key]); got != fmt.Sprint(v) {
+				t.Errorf("%s: globaloptions %s = %s, want %d", when, key, got, v)
+			}
+		}
+	}
+	want("at start", base)
+	if r := h.do("reloadconfig", map[string]any{"waiting": true}); r["status"] != "ok" {
+		t.Fatalf("reloadconfig: %v", r)
+	}
+	want("after reloadconfig", next)
+}
