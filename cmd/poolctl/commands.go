@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -157,7 +158,7 @@ JSON (8, 2.5, true, ["a","b"]) and as a string otherwise (10s, TERM, 022).
 				p["signum"] = s
 			}
 			if g, _ := c.Flags().GetString("graceful-timeout"); g != "" {
-				d, err := parseDuration(g)
+				d, err := parseGrace(g)
 				if err != nil {
 					return nil, usagef("kill: --graceful-timeout: %v", err)
 				}
@@ -266,6 +267,21 @@ func addProps(c *cobra.Command, args []string) (map[string]any, error) {
 		p["args"] = args[2:]
 	}
 	return p, nil
+}
+
+// parseGrace reads kill's --graceful-timeout as parseDuration does, and
+// 0 too, as poold takes it (and graceful_timeout = 0 in a config): SIGKILL
+// right after the signal.
+func parseGrace(s string) (time.Duration, error) {
+	f, ferr := strconv.ParseFloat(s, 64)
+	d, derr := time.ParseDuration(s)
+	switch {
+	case (ferr == nil && f < 0) || (derr == nil && d < 0):
+		return 0, fmt.Errorf("must be >= 0 (0 sends SIGKILL right after the signal), got %s", s)
+	case (ferr == nil && f == 0) || (derr == nil && d == 0):
+		return 0, nil
+	}
+	return parseDuration(s)
 }
 
 func optionalName(c *cobra.Command, args []string) (map[string]any, error) {
