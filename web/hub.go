@@ -60,6 +60,8 @@ type hub struct {
 	history map[string][]point
 	recent  []wireEvent // newest last, at most t.recentEvents
 	reaped  map[string]time.Time
+	// pruneReapedAt: an exit prunes reaped once it holds this many.
+	pruneReapedAt int
 	// removing: watchers poold announced removed (circusd's order: remove,
 	// then the stop), hidden from the consoles while they stop, until a
 	// refresh no longer finds them.

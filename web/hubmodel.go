@@ -191,6 +191,9 @@ func (h *hub) applyEvent(ev events.Event) {
 		if pid != "" {
 			delete(w.Procs, pid)
 			h.reaped[pid] = ev.Time
+			if len(h.reaped) >= h.pruneReapedAt {
+				h.forgetReaped(ev.Time)
+			}
 		}
 	}
 }

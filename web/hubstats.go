@@ -33,11 +33,7 @@ func (h *hub) flushStats() {
 	}
 	t := unixSeconds(b.last)
 	points := h.recordHistory(t, b.procs)
-	for pid, at := range h.reaped {
-		if b.last.Sub(at) > time.Minute {
-			delete(h.reaped, pid)
-		}
-	}
+	h.forgetReaped(b.last)
 	msg := map[string]any{"type": "stats", "time": t, "procs": b.procs, "points": points}
 	if b.poold != nil {
 		msg["poold"] = b.poold
@@ -114,4 +110,21 @@ func (h *hub) recordHistory(t float64, procs map[string]map[string]map[string]an
 		points[name] = p
 	}
 	return points
+}
+
+// reapedFor is how long a reaped pid stays hidden from replies and
+// samples that still list it.
+const reapedFor = time.Minute
+
+// forgetReaped drops the pids reaped more than reapedFor before now. A
+// stats round calls it, and so does an exit once the set has doubled since
+// it was last pruned: stats flow only while someone watches, and the set
+// must not grow with every exit of a poold nobody watches.
+func (h *hub) forgetReaped(now time.Time) {
+	for pid, at := range h.reaped {
+		if now.Sub(at) > reapedFor {
+			delete(h.reaped, pid)
+		}
+	}
+	h.pruneReapedAt = max(2*len(h.reaped), 64)
 }
