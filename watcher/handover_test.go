@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -125,5 +126,32 @@ func TestHandoverOfAnExitedWorkerIsNoReadiness(t *testing.T) {
 	w.Exited(waits[0].Pid, 3)
 	if s := w.Slots(); len(s) != 1 || s[0].State != string(HoldBackoff) || !w.Settled() {
 		t.Fatalf("after its exit: slots %+v, settled %v; want wid 1 in backoff, settled", s, w.Settled())
+	}
+}
+
+// A new worker of a rolling reload that exits before it was ready
+// abandons the reload with a reason that says where its output is.
+func TestReloadAbandonedByAnExitNamesTheOutput(t *testing.T) {
+	f := proctest.ListenerFile(t)
+	h := newFakeHost()
+	w, err := New(spec(1), Sockets{Files: []*os.File{f}}, h, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.seen = w
+	w.Start()
+	for _, c := range handoverChecks(h) {
+		w.Checked(c, nil)
+	}
+	w.Reload(true, false)
+	waits := handoverChecks(h)
+	if len(waits) != 1 {
+		t.Fatalf("reload: handover waits %v, want 1", waits)
+	}
+	wid := w.procs[waits[0].Pid].Wid
+	w.Exited(waits[0].Pid, 3)
+	want := fmt.Sprintf("exited with status 3 before it was ready; see its output: poolctl logs %s --wid %d", w.spec.Name, wid)
+	if !strings.Contains(w.Reason(), want) {
+		t.Fatalf("reason %q; want it to say %q", w.Reason(), want)
 	}
 }

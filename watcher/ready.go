@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -95,7 +97,7 @@ func (w *Watcher) notReady(p *Process, err error) {
 	w.log.Warn("worker failed to become ready; stopping it", "pid", p.Pid, "wid", p.Wid, "error", err)
 	w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
 	if w.newInRoll(p) {
-		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d): %v", p.Pid, p.Wid, err))
+		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d): %v; %s", p.Pid, p.Wid, err, w.outputHint(p.Wid)))
 		return
 	}
 	w.setFailure(p, ReasonReadiness, "failed readiness: "+err.Error())
@@ -280,4 +282,14 @@ func (w *Watcher) probe(kind, url, address, cmd string, p *Process) (probe.Probe
 		return probe.Exec(configs.Expand(cmd, vars), w.probeEnv(p)), nil
 	}
 	return nil, fmt.Errorf("unknown probe kind %q", kind)
+}
+
+// outputHint tells where to read what the worker of wid said before it
+// failed (a Python traceback, most often).
+func (w *Watcher) outputHint(wid int) string {
+	name := w.spec.Name
+	if strings.ContainsAny(name, " \t'\"") {
+		name = strconv.Quote(name)
+	}
+	return fmt.Sprintf("see its output: poolctl logs %s --wid %d", name, wid)
 }
