@@ -53,9 +53,17 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 
 // handedOver ends the wait awaitHandover began: p is ready, seen waiting
 // for connections or not, unless it has exited: then it died before it
-// was ready, which its exit, on its way to Ended, says.
+// was ready, which its exit, on its way to Ended, says; or unless its
+// worker processes have all exited while it lives on: then it failed
+// its readiness.
 func (w *Watcher) handedOver(p *Process, err error) {
 	if p.State != ProcStarting || errors.Is(err, handover.ErrExited) {
+		return
+	}
+	if errors.Is(err, handover.ErrWorkersExited) {
+		// A master that outlived its workers (uvicorn --workers N with
+		// an app that cannot be imported) would never serve.
+		w.notReady(p, err)
 		return
 	}
 	if err != nil {

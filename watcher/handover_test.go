@@ -129,6 +129,38 @@ func TestHandoverOfAnExitedWorkerIsNoReadiness(t *testing.T) {
 	}
 }
 
+// A new worker of a rolling reload whose worker processes all exited
+// while it lives on (uvicorn --workers N with an app it cannot import)
+// fails its readiness: the reload is abandoned, the old workers serve
+// on, and the reason says where its output is. It used to count as
+// ready, and the old workers stopped.
+func TestHandoverOfAMasterWithoutWorkersAbandonsTheReload(t *testing.T) {
+	f := proctest.ListenerFile(t)
+	h := newFakeHost()
+	w, err := New(spec(2), Sockets{Files: []*os.File{f}}, h, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.seen = w
+	w.Start()
+	for _, c := range handoverChecks(h) {
+		w.Checked(c, nil)
+	}
+	old := pidsIn(w, ProcReady)
+	w.Reload(true, false)
+	waits := handoverChecks(h)
+	if len(waits) != 2 {
+		t.Fatalf("reload: handover waits %v, want 2", waits)
+	}
+	w.Checked(waits[0], fmt.Errorf("%w (pids 7, 8, dead and not reaped by it)", handover.ErrWorkersExited))
+	want := fmt.Sprintf("new worker pid %d (wid %d): its worker processes exited before any waited for connections (pids 7, 8, dead and not reaped by it); see its output: poolctl logs %s --wid %d",
+		waits[0].Pid, w.procs[waits[0].Pid].Wid, w.spec.Name, w.procs[waits[0].Pid].Wid)
+	if fmt.Sprint(pidsIn(w, ProcReady)) != fmt.Sprint(old) || len(pidsIn(w, ProcStopping)) != 2 || !strings.Contains(w.Reason(), want) {
+		t.Fatalf("after the master without workers: ready %v (were %v), stopping %v, reason %q; want the old ready, the new stopping, a reason with %q",
+			pidsIn(w, ProcReady), old, pidsIn(w, ProcStopping), w.Reason(), want)
+	}
+}
+
 // A new worker of a rolling reload that exits before it was ready
 // abandons the reload with a reason that says where its output is.
 func TestReloadAbandonedByAnExitNamesTheOutput(t *testing.T) {

@@ -79,41 +79,53 @@ const maxProcs = 64
 // connections on one of socks. An error means pid itself cannot be read
 // (it has exited).
 func Look(pid int, socks Inodes) (Seen, error) {
+	s, _, err := look(pid, socks)
+	return s, err
+}
+
+// look is Look, also listing the live descendants of pid that hold one
+// of socks (a master's workers, while it has not seen them waiting).
+func look(pid int, socks Inodes) (Seen, []int, error) {
 	seen := Busy
+	var holders []int
 	queue := []int{pid}
 	for n := 0; len(queue) > 0 && n < maxProcs; n++ {
 		p := queue[0]
 		queue = queue[1:]
-		s, kids, err := lookProc(p, socks)
+		s, kids, holds, err := lookProc(p, socks)
 		if err != nil {
 			if p == pid {
-				return Busy, err
+				return Busy, nil, err
 			}
 			continue // a descendant that just exited
 		}
 		if s == Listening {
-			return Listening, nil
+			return Listening, nil, nil
+		}
+		if holds && p != pid {
+			holders = append(holders, p)
 		}
 		seen = max(seen, s)
 		queue = append(queue, kids...)
 	}
-	return seen, nil
+	return seen, holders, nil
 }
 
 // lookProc looks at one process: its fds, then what its threads wait in.
-// It returns the process's children too.
-func lookProc(pid int, socks Inodes) (Seen, []int, error) {
+// It returns the process's children too, and whether it holds one of
+// socks (a zombie holds nothing).
+func lookProc(pid int, socks Inodes) (Seen, []int, bool, error) {
 	dir := "/proc/" + strconv.Itoa(pid)
 	held, conns, polls, err := fdsOf(dir, socks)
 	if err != nil {
-		return Busy, nil, err
+		return Busy, nil, false, err
 	}
 	if polls {
-		return Listening, nil, nil
+		return Listening, nil, true, nil
 	}
 	tids, err := os.ReadDir(dir + "/task")
 	if err != nil {
-		return Busy, nil, err
+		return Busy, nil, false, err
 	}
 	seen := Busy
 	var kids []int
@@ -122,7 +134,7 @@ func lookProc(pid int, socks Inodes) (Seen, []int, error) {
 		if len(held) > 0 {
 			switch waitOf(tdir, held) {
 			case Listening:
-				return Listening, nil, nil
+				return Listening, nil, true, nil
 			case Opaque:
 				seen = Opaque
 			}
@@ -130,7 +142,7 @@ func lookProc(pid int, socks Inodes) (Seen, []int, error) {
 		kids = append(kids, childrenOf(tdir)...)
 	}
 	if len(held) > 0 && len(conns) > 0 && servesConn(dir, socks, conns) {
-		return Listening, nil, nil
+		return Listening, nil, true, nil
 	}
 	if len(kids) > 0 {
 		// A master asleep in select or poll is likely waiting on its
@@ -138,7 +150,7 @@ func lookProc(pid int, socks Inodes) (Seen, []int, error) {
 		// the children decide.
 		seen = Busy
 	}
-	return seen, kids, nil
+	return seen, kids, len(held) > 0, nil
 }
 
 // fdsOf lists the process's fds: which of socks it holds (fd -> inode),
@@ -265,24 +277,30 @@ var ErrExited = errors.New("exited before it waited for connections")
 // Wait looks at pid until it waits on one of socks (Listening or
 // Opaque), checking often at first (a Go worker takes a few
 // milliseconds), then every 25 ms. It returns what it saw, ErrNotSeen
-// once ctx ends, ErrExited (wrapped) if pid has exited, or Look's error
-// if pid cannot be read for another reason.
+// once ctx ends, ErrExited (wrapped) if pid has exited, ErrWorkersExited
+// (wrapped) if the processes of its tree that held a socket have all
+// exited, unreaped, while pid lives on, or Look's error if pid cannot be
+// read for another reason.
 func Wait(ctx context.Context, pid int, socks Inodes) (Seen, error) {
 	every := time.Millisecond
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var gone holders
 	for {
 		select {
 		case <-ctx.Done():
 			return Busy, ErrNotSeen
 		case <-t.C:
 		}
-		s, err := Look(pid, socks)
+		s, live, err := look(pid, socks)
 		if err != nil && exited(pid) {
 			return Busy, fmt.Errorf("pid %d %w: %v", pid, ErrExited, err)
 		}
 		if err != nil || s != Busy {
 			return s, err
+		}
+		if err := gone.check(live, time.Now(), zombie); err != nil {
+			return Busy, err
 		}
 		t.Reset(every)
 		every = min(2*every, 25*time.Millisecond)

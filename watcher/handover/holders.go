@@ -1,0 +1,85 @@
+package handover
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrWorkersExited is Wait's error when the worker is a master whose
+// processes that held the socket (its workers) have all exited before
+// any of them waited for connections, and it lives on without reaping
+// them: uvicorn --workers N whose app cannot be imported keeps its
+// supervisor asleep with no worker at all. Such a worker would never
+// serve.
+var ErrWorkersExited = errors.New("its worker processes exited before any waited for connections")
+
+// holdersGrace is how long a master must stay without a process holding
+// the socket, once it had some, before Wait gives up on it: a master
+// that replaces a worker (gunicorn's arbiter) has a new one within
+// milliseconds, and a forked worker holds the socket from its fork.
+const holdersGrace = time.Second
+
+// holders follows the descendants of a worker that held one of its
+// sockets while Wait looks at it.
+type holders struct {
+	seen  map[int]bool // every descendant seen holding a socket
+	since time.Time    // when the tree was first seen without one, after seen
+}
+
+// check records the live holders of one look at now. Once every holder
+// seen has been gone for holdersGrace it returns ErrWorkersExited
+// (wrapped, naming them) if some of them are dead and unreaped
+// (unreaped says so of a pid): the master does not even wait for its
+// workers, let alone replace them. Holders that were all reaped say
+// nothing: a shell that ran a helper before it exec'd the server (or
+// pyenv's shim) reaps the helper, which held the inherited socket too.
+func (h *holders) check(live []int, now time.Time, unreaped func(pid int) bool) error {
+	if len(live) > 0 {
+		if h.seen == nil {
+			h.seen = map[int]bool{}
+		}
+		for _, p := range live {
+			h.seen[p] = true
+		}
+		h.since = time.Time{}
+		return nil
+	}
+	if len(h.seen) == 0 {
+		return nil // a single process, or a master whose workers have not started yet
+	}
+	if h.since.IsZero() {
+		h.since = now
+	}
+	if now.Sub(h.since) < holdersGrace {
+		return nil
+	}
+	var dead []string
+	for _, p := range slices.Sorted(maps.Keys(h.seen)) {
+		if unreaped(p) {
+			dead = append(dead, strconv.Itoa(p))
+		}
+	}
+	if len(dead) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w (pids %s, dead and not reaped by it)", ErrWorkersExited, strings.Join(dead, ", "))
+}
+
+// zombie reports whether pid has exited and not been reaped, from the
+// state in /proc/PID/stat: the field after the ")" that ends the
+// command name.
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
+}
