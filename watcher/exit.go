@@ -59,7 +59,7 @@ func (w *Watcher) Ended(pid int, end End) {
 	case p.State == ProcStopping:
 		log.Debug("worker stopped", "exit", why)
 	case p.State == ProcStarting && w.newInRoll(p):
-		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d) %s before it was ready; %s", pid, p.Wid, why, w.outputHint(p.Wid)))
+		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d) %s before it was ready; %s", pid, p.Wid, why, w.outputHint(pid, p.Wid)))
 	case w.old(p):
 		// Its replacement is on the way or running already; fill starts
 		// one if not.

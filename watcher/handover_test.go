@@ -153,8 +153,8 @@ func TestHandoverOfAMasterWithoutWorkersAbandonsTheReload(t *testing.T) {
 		t.Fatalf("reload: handover waits %v, want 2", waits)
 	}
 	w.Checked(waits[0], fmt.Errorf("%w (pids 7, 8, dead and not reaped by it)", handover.ErrWorkersExited))
-	want := fmt.Sprintf("new worker pid %d (wid %d): its worker processes exited before any waited for connections (pids 7, 8, dead and not reaped by it); see its output: poolctl logs %s --wid %d",
-		waits[0].Pid, w.procs[waits[0].Pid].Wid, w.spec.Name, w.procs[waits[0].Pid].Wid)
+	want := fmt.Sprintf("new worker pid %d (wid %d): its worker processes exited before any waited for connections (pids 7, 8, dead and not reaped by it); see its output: poolctl logs %s --wid %d, or poold's log (pid=%d)",
+		waits[0].Pid, w.procs[waits[0].Pid].Wid, w.spec.Name, w.procs[waits[0].Pid].Wid, waits[0].Pid)
 	if fmt.Sprint(pidsIn(w, ProcReady)) != fmt.Sprint(old) || len(pidsIn(w, ProcStopping)) != 2 || !strings.Contains(w.Reason(), want) {
 		t.Fatalf("after the master without workers: ready %v (were %v), stopping %v, reason %q; want the old ready, the new stopping, a reason with %q",
 			pidsIn(w, ProcReady), old, pidsIn(w, ProcStopping), w.Reason(), want)
@@ -182,7 +182,7 @@ func TestReloadAbandonedByAnExitNamesTheOutput(t *testing.T) {
 	}
 	wid := w.procs[waits[0].Pid].Wid
 	w.Exited(waits[0].Pid, 3)
-	want := fmt.Sprintf("exited with status 3 before it was ready; see its output: poolctl logs %s --wid %d", w.spec.Name, wid)
+	want := fmt.Sprintf("exited with status 3 before it was ready; see its output: poolctl logs %s --wid %d, or poold's log (pid=%d)", w.spec.Name, wid, waits[0].Pid)
 	if !strings.Contains(w.Reason(), want) {
 		t.Fatalf("reason %q; want it to say %q", w.Reason(), want)
 	}

@@ -97,7 +97,7 @@ func (w *Watcher) notReady(p *Process, err error) {
 	w.log.Warn("worker failed to become ready; stopping it", "pid", p.Pid, "wid", p.Wid, "error", err)
 	w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
 	if w.newInRoll(p) {
-		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d): %v; %s", p.Pid, p.Wid, err, w.outputHint(p.Wid)))
+		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d): %v; %s", p.Pid, p.Wid, err, w.outputHint(p.Pid, p.Wid)))
 		return
 	}
 	w.setFailure(p, ReasonReadiness, "failed readiness: "+err.Error())
@@ -284,12 +284,20 @@ func (w *Watcher) probe(kind, url, address, cmd string, p *Process) (probe.Probe
 	return nil, fmt.Errorf("unknown probe kind %q", kind)
 }
 
-// outputHint tells where to read what the worker of wid said before it
-// failed (a Python traceback, most often).
-func (w *Watcher) outputHint(wid int) string {
+// outputHint tells where to read what worker pid (of wid) wrote before
+// it failed (a Python traceback, most often): the ring, which a busy
+// pool's access log soon overwrites, and where its stderr goes.
+func (w *Watcher) outputHint(pid, wid int) string {
 	name := w.spec.Name
 	if strings.ContainsAny(name, " \t'\"") {
 		name = strconv.Quote(name)
 	}
-	return fmt.Sprintf("see its output: poolctl logs %s --wid %d", name, wid)
+	hint := fmt.Sprintf("see its output: poolctl logs %s --wid %d", name, wid)
+	switch dest := w.spec.Logs.Stderr; {
+	case dest == configs.LogToStderr:
+		hint += fmt.Sprintf(", or poold's log (pid=%d)", pid)
+	case configs.IsLogFile(dest):
+		hint += ", or " + dest
+	}
+	return hint
 }
