@@ -14,7 +14,11 @@ import (
 func BindError(what, key, endpoint string, err error) error {
 	reason := err.Error()
 	var oe *net.OpError
-	if errors.As(err, &oe) {
+	var ie *ipcErr
+	switch {
+	case errors.As(err, &ie): // without zmq4's "could not listen to gipc4://..."
+		reason = ie.Error()
+	case errors.As(err, &oe):
 		reason = oe.Error()
 	}
 	return &bindError{msg: fmt.Sprintf("%s: %s: bind %s: %s%s", what, key, endpoint, reason, bindHint(err, key)), err: err}

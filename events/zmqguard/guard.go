@@ -223,21 +223,21 @@ func (g *Guard) Endpoint(ep string) (string, error) {
 	}
 	scheme, addr, ok := strings.Cut(ep, "://")
 	if !ok {
-		return "", fmt.Errorf("zmqguard: endpoint %q: want tcp://host:port or ipc:///path", ep)
+		return "", fmt.Errorf("endpoint %q: want tcp://host:port or ipc:///path", ep)
 	}
 	switch scheme {
 	case "tcp", g.tcpScheme:
 		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return "", fmt.Errorf("zmqguard: endpoint %q: %v; want tcp://host:port", ep, err)
+			return "", fmt.Errorf("endpoint %q: %v; want tcp://host:port", ep, err)
 		}
 		return g.tcpScheme + "://" + addr, nil
 	case "ipc", g.ipcScheme:
 		if addr == "" {
-			return "", fmt.Errorf("zmqguard: endpoint %q: empty socket path; want ipc:///path", ep)
+			return "", fmt.Errorf("endpoint %q: empty socket path; want ipc:///path", ep)
 		}
 		return g.ipcScheme + "://" + addr, nil
 	default:
-		return "", fmt.Errorf("zmqguard: endpoint %q: transport %q is not supported; use tcp:// or ipc://", ep, scheme)
+		return "", fmt.Errorf("endpoint %q: transport %q is not supported; use tcp:// or ipc://", ep, scheme)
 	}
 }
 

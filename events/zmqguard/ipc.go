@@ -23,12 +23,12 @@ func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
 	}
 	l, err := net.Listen("unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("zmqguard: listen on ipc://%s: %w", path, err)
+		return nil, ipcError("listen on ipc://%s: %w", path, err)
 	}
 	if !abstract {
 		if err := os.Chmod(path, mode); err != nil {
 			l.Close()
-			return nil, fmt.Errorf("zmqguard: chmod %04o ipc://%s: %w", mode, path, err)
+			return nil, ipcError("chmod %04o ipc://%s: %w", mode, path, err)
 		}
 	}
 	return l, nil
@@ -40,21 +40,33 @@ func clearStale(path string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("zmqguard: ipc://%s: %w", path, err)
+		return ipcError("ipc://%s: %w", path, err)
 	}
 	if fi.Mode().Type() != os.ModeSocket {
-		return fmt.Errorf("zmqguard: ipc://%s exists and is not a socket; remove it or choose another endpoint", path)
+		return ipcError("ipc://%s exists and is not a socket; remove it or choose another endpoint", path)
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return fmt.Errorf("zmqguard: another poold is already listening on ipc://%s; stop it or choose another endpoint", path)
+		return ipcError("another poold is already listening on ipc://%s; stop it or choose another endpoint", path)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("zmqguard: ipc://%s: probing the existing socket file: %w", path, err)
+		return ipcError("ipc://%s: probing the existing socket file: %w", path, err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("zmqguard: removing stale socket file ipc://%s: %w", path, err)
+		return ipcError("removing stale socket file ipc://%s: %w", path, err)
 	}
 	return nil
+}
+
+// ipcErr is why an ipc endpoint could not be bound, worded for the user
+// without the transport's internal names (BindError shows it as is).
+type ipcErr struct{ err error }
+
+func (e *ipcErr) Error() string { return e.err.Error() }
+func (e *ipcErr) Unwrap() error { return e.err }
+
+// ipcError is fmt.Errorf (%w wraps) as an *ipcErr.
+func ipcError(format string, args ...any) error {
+	return &ipcErr{fmt.Errorf(format, args...)}
 }

@@ -242,6 +242,11 @@ func TestBindErrors(t *testing.T) {
 				t.Fatal("Run succeeded, want a bind error")
 			}
 			t.Log(err)
+			for _, internal := range []string{"gipc", "gtcp", "zmq4:", "zmqguard:"} {
+				if strings.Contains(err.Error(), internal) {
+					t.Errorf("error %q shows the transport's internal %q", err, internal)
+				}
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
