@@ -103,8 +103,11 @@ var commandSpecs = []cmdSpec{
 		long: `Set options of watcher NAME. Each VALUE is read as JSON when it is valid
 JSON (8, 2.5, true, ["a","b"]) and as a string otherwise (10s, TERM, 022).
 
+A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
+
   poolctl set web numprocesses 8
-  poolctl set web graceful_timeout 30s stop_signal INT`,
+  poolctl set web graceful_timeout 30s stop_signal INT
+  poolctl set web nice -5`,
 		props: setProps},
 	{name: "options", args: "NAME", group: "query", nameArg: true,
 		short: "Print every option of watcher NAME",

@@ -114,7 +114,7 @@ type app struct {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr}
 	root := a.rootCommand()
-	root.SetArgs(args)
+	root.SetArgs(valueArgs(root, args))
 	err := root.ExecuteContext(ctx)
 	return a.exitCode(err)
 }

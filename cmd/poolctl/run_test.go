@@ -61,7 +61,7 @@ func TestUsageErrors(t *testing.T) {
 		{"rm without watcher", []string{"rm"}, []string{"rm: missing watcher NAME"}},
 		{"options without watcher", []string{"options"}, []string{"options: missing watcher NAME"}},
 		{"bad NB", []string{"incr", "web", "two"}, []string{`NB must be a whole number >= 0, got "two"`}},
-		{"negative NB", []string{"decr", "web", "-1"}, []string{"unknown shorthand flag"}},
+		{"negative NB", []string{"decr", "web", "-1"}, []string{`decr: NB must be a whole number >= 0, got "-1"`}},
 		{"too many", []string{"incr", "web", "1", "2"}, []string{"incr: too many arguments: 2", "usage: poolctl incr NAME [NB]"}},
 		{"signal without signal", []string{"signal", "web"}, []string{"signal: missing SIGNAL", "poolctl signal NAME [PID] SIGNAL"}},
 		{"signal bad pid", []string{"signal", "web", "abc", "HUP"}, []string{`PID must be a positive whole number, got "abc"`}},
@@ -345,6 +345,14 @@ func TestRequests(t *testing.T) {
 		{[]string{"set", "web", "numprocesses", "8"}, "set", map[string]any{"name": "web", "options": map[string]any{"numprocesses": 8.0}}},
 		{[]string{"set", "web", "graceful_timeout", "30s", "args", `["1","2"]`}, "set",
 			map[string]any{"name": "web", "options": map[string]any{"graceful_timeout": "30s", "args": []any{"1", "2"}}}},
+		// A VALUE that begins with "-" is a value, not a flag (circusctl
+		// reads -5 so too); poolctl's flags still work around it.
+		{[]string{"set", "web", "nice", "-5"}, "set", map[string]any{"name": "web", "options": map[string]any{"nice": -5.0}}},
+		{[]string{"--timeout", "3", "set", "web", "priority", "-1", "oom_score_adj", "-100"}, "set",
+			map[string]any{"name": "web", "options": map[string]any{"priority": -1.0, "oom_score_adj": -100.0}}},
+		{[]string{"set", "web", "args", "-c", "stop_signal", "INT", "--waiting", "--pubsub-endpoint", "ipc:///nonexistent/p.sock"}, "set",
+			map[string]any{"name": "web", "options": map[string]any{"args": "-c", "stop_signal": "INT"}, "waiting": true}},
+		{[]string{"set", "web", "nice", "--", "-5"}, "set", map[string]any{"name": "web", "options": map[string]any{"nice": -5.0}}},
 		{[]string{"options", "web"}, "options", map[string]any{"name": "web"}},
 		{[]string{"globaloptions"}, "globaloptions", nil},
 		{[]string{"globaloptions", "pubsub_endpoint"}, "globaloptions", map[string]any{"option": "pubsub_endpoint"}},
