@@ -212,6 +212,7 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 	root.SetOut(a.stdout) // before the completion command takes its writer
 	root.SetErr(a.stderr)
 	strictCompletion(root)
+	strictHelp(root)
 	return root
 }
 
@@ -252,6 +253,27 @@ func strictCompletion(root *cobra.Command) {
 				return usagef("completion: missing SHELL (%s)", usage)
 			}
 			return usagef("completion: unknown shell %q (%s)", args[0], usage)
+		}
+	}
+}
+
+// strictHelp makes `poolctl help NOSUCH` a usage error naming the word,
+// as `poolctl NOSUCH` is: cobra's own prints "Unknown help topic" and
+// the whole usage, and exits 0.
+func strictHelp(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "help" {
+			continue
+		}
+		show := c.Run
+		c.Run = nil
+		c.RunE = func(c *cobra.Command, args []string) error {
+			if found, _, err := root.Find(args); found == nil || err != nil || (len(args) > 0 && found == root) {
+				return usagef("help: unknown command %q; 'poolctl --help' lists the commands", strings.Join(args, " "))
+			}
+			show(c, args)
+			return nil
 		}
 	}
 }

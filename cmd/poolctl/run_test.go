@@ -62,6 +62,7 @@ func TestUsageErrors(t *testing.T) {
 		{"options without watcher", []string{"options"}, []string{"options: missing watcher NAME"}},
 		{"bad NB", []string{"incr", "web", "two"}, []string{`NB must be a whole number >= 0, got "two"`}},
 		{"negative NB", []string{"decr", "web", "-1"}, []string{`decr: NB must be a whole number >= 0, got "-1"`}},
+		{"help of an unknown command", []string{"help", "nope"}, []string{`poolctl: help: unknown command "nope"; 'poolctl --help' lists the commands`}},
 		{"too many", []string{"incr", "web", "1", "2"}, []string{"incr: too many arguments: 2", "usage: poolctl incr NAME [NB]"}},
 		{"signal without signal", []string{"signal", "web"}, []string{"signal: missing SIGNAL", "poolctl signal NAME [PID] SIGNAL"}},
 		{"signal bad pid", []string{"signal", "web", "abc", "HUP"}, []string{`PID must be a positive whole number, got "abc"`}},
