@@ -268,6 +268,7 @@ func addProps(c *cobra.Command, args []string) (map[string]any, error) {
 	p := map[string]any{"name": name, "cmd": prog, "start": start}
 	if len(args) > 2 {
 		p["args"] = args[2:]
+		warnFlagsAfterCmd(c, name, args[2:])
 	}
 	return p, nil
 }
@@ -305,6 +306,21 @@ func scaleProps(c *cobra.Command, args []string) (map[string]any, error) {
 		p["nb"] = nb
 	}
 	return p, nil
+}
+
+// warnFlagsAfterCmd warns on stderr of each of poolctl's own flags among
+// the worker's words of add: they go to the worker, not to poolctl, so
+// circusctl's form `add web CMD --start` added a stopped watcher whose
+// workers got a --start, and an --endpoint there was not the poold asked.
+func warnFlagsAfterCmd(c *cobra.Command, name string, words []string) {
+	for _, w := range words {
+		flag, _, _ := strings.Cut(strings.TrimPrefix(w, "--"), "=")
+		if !strings.HasPrefix(w, "--") || flag == "help" || c.Flags().Lookup(flag) == nil {
+			continue
+		}
+		fmt.Fprintf(c.ErrOrStderr(), "poolctl: warning: %s comes after CMD, so it is an argument of the worker, not a flag of poolctl; put poolctl's flags before NAME (poolctl add %s %s ...)\n",
+			w, w, name)
+	}
 }
 
 func setProps(c *cobra.Command, args []string) (map[string]any, error) {

@@ -426,3 +426,26 @@ func TestStatusQuirk(t *testing.T) {
 		t.Errorf("want exit 0 and 'stopped', got %v", r)
 	}
 }
+
+// TestAddWarnsOfPoolctlFlagsAfterCmd: a flag of poolctl after CMD goes
+// to the worker (add's words after CMD are its command line), so
+// circusctl's form `add web CMD --start` added a stopped watcher without
+// a word; poolctl now says so on stderr and still sends what was asked.
+func TestAddWarnsOfPoolctlFlagsAfterCmd(t *testing.T) {
+	f := startFake(t, func(req map[string]any) map[string]any { return map[string]any{"status": "ok"} })
+	r := poolctl(t, "--endpoint", f.endpoint, "add", "web", "sleep", "10", "--start")
+	want := "poolctl: warning: --start comes after CMD, so it is an argument of the worker, not a flag of poolctl; put poolctl's flags before NAME (poolctl add --start web ...)\n"
+	if r.code != 0 || r.stderr != want {
+		t.Errorf("want exit 0 and %q, got %v", want, r)
+	}
+	reqs := f.requests()
+	props, _ := reqs[len(reqs)-1]["properties"].(map[string]any)
+	if diff := cmp.Diff(map[string]any{"name": "web", "cmd": "sleep", "start": false, "args": []any{"10", "--start"}}, props); diff != "" {
+		t.Errorf("properties (-want +got):\n%s", diff)
+	}
+	// The worker's own flags are no concern of poolctl's.
+	r = poolctl(t, "--endpoint", f.endpoint, "add", "--start", "api", "python3", "-m", "http.server", "--bind", "127.0.0.1")
+	if r.code != 0 || r.stderr != "" {
+		t.Errorf("want exit 0 and no warning, got %v", r)
+	}
+}
