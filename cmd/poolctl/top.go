@@ -26,7 +26,8 @@ func (a *app) topCommand() *cobra.Command {
 		Long: `Live view of every watcher's processes: pid, wid, state, CPU, memory, age,
 restarts, refreshed every --interval (1s). q or Ctrl-C quits.
 
-When stdout is not a terminal, frames are printed one after another;
+When stdout is not a terminal (or TERM is dumb), frames are printed one
+after another;
 -n limits how many (e.g. poolctl top -n 1 for a one-off snapshot).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -55,7 +56,9 @@ func (a *app) top(ctx context.Context, every time.Duration, iterations int) erro
 		}
 	}()
 
-	tty := isTerminal(a.stdout)
+	// A terminal whose TERM is dumb (Emacs's shell, some CI logs) draws
+	// no escape sequences: it gets the frames one after another.
+	tty := isTerminal(a.stdout) && os.Getenv("TERM") != "dumb"
 	keys := -1 // fd to read keys from, or -1
 	if tty {
 		restore, err := enterScreen(a.stdout)
