@@ -51,13 +51,13 @@ var commandSpecs = []cmdSpec{
 		props: optionalName},
 	{name: "start", args: "[NAME]", group: "control", waits: true, nameArg: true,
 		short: "Start watcher NAME, or every watcher",
-		props: optionalName},
+		flags: matchFlag, props: matchedName},
 	{name: "stop", args: "[NAME]", group: "control", waits: true, nameArg: true,
 		short: "Stop watcher NAME, or every watcher (gracefully)",
-		props: optionalName},
+		flags: matchFlag, props: matchedName},
 	{name: "restart", args: "[NAME]", group: "control", waits: true, nameArg: true,
 		short: "Stop then start watcher NAME, or every watcher",
-		props: optionalName},
+		flags: matchFlag, props: matchedName},
 	{name: "reload", args: "[NAME]", group: "control", waits: true, waitsByDefault: true, nameArg: true,
 		short: "Replace the processes of NAME (or of every watcher), new before old; waits for the outcome",
 		flags: func(fs *pflag.FlagSet) {
@@ -145,6 +145,7 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 	{name: "kill", args: "NAME [PID]", group: "control", waits: true, nameArg: true,
 		short: "Stop the processes of NAME (or one PID) now: signal, grace period, SIGKILL",
 		flags: func(fs *pflag.FlagSet) {
+			fs.SetNormalizeFunc(circusKillFlags)
 			fs.String("signal", "", "signal to send first (default: the watcher's stop_signal)")
 			fs.String("graceful-timeout", "", "grace period before SIGKILL, e.g. 5s or 5 (default: the watcher's)")
 		},
@@ -294,6 +295,32 @@ func optionalName(c *cobra.Command, args []string) (map[string]any, error) {
 		p["name"] = args[0]
 	}
 	return p, nil
+}
+
+// matchFlag is circusctl's --match of start, stop and restart.
+func matchFlag(fs *pflag.FlagSet) {
+	fs.String("match", "", "how NAME matches watcher names: glob (the default: web-*), regex or simple")
+}
+
+// matchedName is optionalName with --match.
+func matchedName(c *cobra.Command, args []string) (map[string]any, error) {
+	p, _ := optionalName(c, args)
+	if m, _ := c.Flags().GetString("match"); m != "" {
+		p["match"] = m
+	}
+	return p, nil
+}
+
+// circusKillFlags reads circusctl's names of kill's flags as poolctl's:
+// --signum is --signal, --graceful_timeout --graceful-timeout.
+func circusKillFlags(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	switch name {
+	case "signum":
+		name = "signal"
+	case "graceful_timeout":
+		name = "graceful-timeout"
+	}
+	return pflag.NormalizedName(name)
 }
 
 func scaleProps(c *cobra.Command, args []string) (map[string]any, error) {

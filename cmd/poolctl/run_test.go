@@ -364,6 +364,10 @@ func TestRequests(t *testing.T) {
 		{[]string{"kill", "web", "--graceful-timeout", "0s"}, "kill", map[string]any{"name": "web", "graceful_timeout": 0.0}},
 		{[]string{"kill", "web", "77", "--signal", "KILL", "--graceful-timeout", "2.5s"}, "kill",
 			map[string]any{"name": "web", "pid": 77.0, "signum": "KILL", "graceful_timeout": 2.5}},
+		// circusctl's spellings of kill's flags, and its --match.
+		{[]string{"kill", "web", "--signum", "9", "--graceful_timeout", "3"}, "kill",
+			map[string]any{"name": "web", "signum": "9", "graceful_timeout": 3.0}},
+		{[]string{"restart", "web-.*", "--match", "regex"}, "restart", map[string]any{"name": "web-.*", "match": "regex"}},
 		{[]string{"stats"}, "stats", nil},
 		{[]string{"stats", "web"}, "stats", map[string]any{"name": "web"}},
 		{[]string{"stats", "web", "77", "--extended"}, "stats", map[string]any{"name": "web", "process": 77.0, "extended": true}},
