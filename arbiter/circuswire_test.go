@@ -33,6 +33,22 @@ func TestGetNoKeysIsNoOptions(t *testing.T) {
 	}
 }
 
+// TestGetCircusNames: get answers the Circus names that set takes
+// (max_retry, and the options whose one value poold always has), as
+// circusd does; poold answered errno 3 "no option max_retry".
+func TestGetCircusNames(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
+	h.do("set", map[string]any{"name": "web", "options": map[string]any{"max_retry": 3}})
+	out := handleJSON(t, h, `{"id": "g", "command": "get", "properties": {"name": "web", "keys": ["max_retry", "stop_children", "close_child_stdin", "close_child_stdout", "close_child_stderr"]}}`)
+	want := `"options":{"max_retry":3,"stop_children":true,"close_child_stdin":true,"close_child_stdout":false,"close_child_stderr":false}`
+	if !strings.Contains(out, want) || !strings.Contains(out, `"status":"ok"`) {
+		t.Errorf("get Circus names: %s, want %s", out, want)
+	}
+	if out := handleJSON(t, h, `{"id": "g", "command": "get", "properties": {"name": "web", "keys": ["nosuch"]}}`); !strings.Contains(out, `"errno":3`) {
+		t.Errorf("get nosuch: %s, want errno 3", out)
+	}
+}
+
 // TestGlobalOptionsMulticastEndpoint: poold has no multicast discovery;
 // globaloptions gives multicast_endpoint "" (off, as circusd with it
 // empty) instead of errno 3 "no option".

@@ -44,6 +44,9 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 		ks, _ := k.(string)
 		v, ok := all[ks]
 		if !ok {
+			v, ok = circusGet(all, ks)
+		}
+		if !ok {
 			return errorf(ErrnoBadProperty, "get: watcher %q has no option %v; options are: %s", w.Name(), k, strings.Join(sortedKeys(all), ", "))
 		}
 		if _, dup := out.Values[ks]; !dup {
@@ -53,6 +56,24 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 	}
 	m.ok(map[string]any{"options": out})
 	return nil
+}
+
+// circusGet answers get for the Circus option names that set takes
+// (circusNames) and options leaves out: max_retry is flapping_max_retry,
+// and the options whose one value is what poold always does give that
+// value, as circusd gives its defaults. A circusctl `get web max_retry`
+// was errno 3 "no option" although `set web max_retry 3` works.
+func circusGet(all map[string]any, key string) (any, bool) {
+	switch key {
+	case "max_retry":
+		v, ok := all["flapping_max_retry"]
+		return v, ok
+	case "stop_children", "close_child_stdin":
+		return true, true
+	case "close_child_stdout", "close_child_stderr":
+		return false, true
+	}
+	return nil, false
 }
 
 // Ordered is a JSON object whose keys keep an order: get answers in the

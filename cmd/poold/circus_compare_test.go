@@ -113,6 +113,8 @@ func compareReplies(t *testing.T, cd *circusd, p *proc) {
 		{"command": "get", "properties": map[string]any{"name": "noargs", "keys": []string{"args"}}},
 		{"command": "rm", "properties": map[string]any{"name": "argl", "waiting": true}},
 		{"command": "rm", "properties": map[string]any{"name": "noargs", "waiting": true}},
+		// Circus's names that set takes, which options leaves out.
+		{"command": "get", "properties": map[string]any{"name": "web", "keys": []string{"max_retry", "stop_children", "close_child_stdin", "close_child_stdout", "close_child_stderr"}}},
 	}
 	theirs := circusClient(t, cd.control, reqs)
 	ours := circusClient(t, ctlEndpoint(p), reqs)
