@@ -132,7 +132,7 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 		props: func(c *cobra.Command, args []string) (map[string]any, error) {
 			p := map[string]any{"name": args[0], "signum": args[len(args)-1]}
 			if len(args) == 3 {
-				pid, err := positiveInt("PID", args[1])
+				pid, err := positiveInt(c, "PID", args[1])
 				if err != nil {
 					return nil, err
 				}
@@ -152,7 +152,7 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 		props: func(c *cobra.Command, args []string) (map[string]any, error) {
 			p := map[string]any{"name": args[0]}
 			if len(args) == 2 {
-				pid, err := positiveInt("PID", args[1])
+				pid, err := positiveInt(c, "PID", args[1])
 				if err != nil {
 					return nil, err
 				}
@@ -178,7 +178,7 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 		props: func(c *cobra.Command, args []string) (map[string]any, error) {
 			p, _ := optionalName(c, args)
 			if len(args) == 2 {
-				pid, err := positiveInt("PID", args[1])
+				pid, err := positiveInt(c, "PID", args[1])
 				if err != nil {
 					return nil, err
 				}
@@ -372,10 +372,12 @@ func parseValue(s string) any {
 	return s
 }
 
-func positiveInt(what, s string) (int, error) {
+// positiveInt reads argument what of c, naming c and its usage if it is
+// not a whole number > 0.
+func positiveInt(c *cobra.Command, what, s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
-		return 0, usagef("%s must be a positive whole number, got %q", what, s)
+		return 0, usagef("%s: %s must be a positive whole number, got %q (usage: poolctl %s)", c.Name(), what, s, c.Use)
 	}
 	return n, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 )
 
 func (a *app) eventsCommand() *cobra.Command {
+	var since seqValue
 	c := &cobra.Command{
 		Use:     "events [TOPIC_PREFIX...]",
 		Aliases: []string{"listen"},
@@ -31,23 +33,46 @@ twice; --since 0 starts from the oldest one kept.`,
 		Example: "  poolctl events watcher.web.\n  poolctl listen --json\n  poolctl events --since 1200",
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(a.urls) > 1 {
-				since := int64(-1)
-				if c.Flags().Changed("since") {
-					s, _ := c.Flags().GetUint64("since")
-					since = int64(s)
+				from := int64(-1)
+				if since.set {
+					from = int64(since.n)
 				}
-				return a.fleetEvents(c.Context(), args, since)
+				return a.fleetEvents(c.Context(), args, from)
 			}
-			if c.Flags().Changed("since") {
-				since, _ := c.Flags().GetUint64("since")
-				return a.eventsSince(c.Context(), since, args)
+			if since.set {
+				return a.eventsSince(c.Context(), since.n, args)
 			}
 			return a.events(c.Context(), args)
 		},
 	}
-	c.Flags().Uint64("since", 0, "replay the kept events after this seq, then go live")
+	c.Flags().Var(&since, "since", "replay the kept events after this seq, then go live")
 	return c
 }
+
+// seqValue is --since: an event's seq, a whole number >= 0, with a
+// message that says so (pflag's own quoted strconv.ParseUint).
+type seqValue struct {
+	n   uint64
+	set bool
+}
+
+func (v *seqValue) String() string {
+	if !v.set {
+		return ""
+	}
+	return strconv.FormatUint(v.n, 10)
+}
+
+func (v *seqValue) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("want an event's seq, a whole number >= 0 (the \"seq\" of an event in poolctl --json events), got %q", s)
+	}
+	v.n, v.set = n, true
+	return nil
+}
+
+func (v *seqValue) Type() string { return "seq" }
 
 // events prints events until ctx is cancelled (Ctrl-C), which is success.
 // Over the control endpoint it goes live from poold's current seq through

@@ -76,6 +76,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"stats", "--bogus"}, []string{"unknown flag: --bogus", "poolctl stats --help"}},
 		{"bad timeout", []string{"--timeout", "soon", "status"}, []string{`"soon" is not a duration`}},
 		{"stats bad pid", []string{"stats", "web", "x"}, []string{"PID must be a positive whole number"}},
+		{"events since not a number", []string{"events", "--since", "abc"}, []string{`poolctl: events: invalid argument "abc" for "--since" flag: want an event's seq, a whole number >= 0 (the "seq" of an event in poolctl --json events), got "abc"`}},
+		{"kill pid 0", []string{"kill", "web", "0"}, []string{`poolctl: kill: PID must be a positive whole number, got "0" (usage: poolctl kill NAME [PID])`}},
 		{"kill bad grace", []string{"kill", "web", "--graceful-timeout", "x"}, []string{"--graceful-timeout"}},
 		{"kill negative grace", []string{"kill", "web", "--graceful-timeout", "-1"}, []string{"kill: --graceful-timeout: must be >= 0 (0 sends SIGKILL right after the signal), got -1"}},
 		{"kill grace too large", []string{"kill", "web", "--graceful-timeout", "10000000000"}, []string{"kill: --graceful-timeout: 10000000000 seconds is too large: at most 9223372036 seconds"}},
