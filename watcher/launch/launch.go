@@ -68,6 +68,11 @@ func Build(spec configs.Watcher, h Handoff, wid int, cred *syscall.Credential) (
 	if err != nil {
 		return Command{}, err
 	}
+	if spec.WorkingDir != "" {
+		if err := identityOf(cred).enterable(spec.Chroot, dir); err != nil {
+			return Command{}, err
+		}
+	}
 	vars := Vars(spec, h, wid, dir)
 	env := expandAll(Env(spec), vars)
 	listen := len(h.Files) > 0 && !PassesFDs(spec)

@@ -143,6 +143,39 @@ func (id identity) canExec(path string) error {
 	return nil
 }
 
+// enterable checks that dir, a worker's working_dir (inside root when
+// root is set), is a directory id may enter. The kernel's chdir in the
+// forked child fails otherwise, and the fork reports that failure as the
+// program's ("fork/exec PROGRAM: no such file or directory"), so a
+// working_dir removed or closed under a running watcher is named here,
+// before the fork.
+func (id identity) enterable(root, dir string) error {
+	const fix = "create it again, or set another working_dir and reload"
+	top := "/"
+	path := dir
+	if root != "" {
+		top, path = filepath.Clean(root), filepath.Join(root, dir)
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("working_dir %s: %w (%s)", path, pathErr(err), fix)
+	case !fi.IsDir():
+		return fmt.Errorf("working_dir %s: not a directory (%s)", path, fix)
+	case id.uid == 0:
+		return nil
+	}
+	for d := path; ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && !id.may(fi, 0o1) {
+			return fmt.Errorf("working_dir %s: %s may not enter it: directory %s is not searchable (%s); allow it with chmod, or run the watcher as another user",
+				path, id, d, describe(fi))
+		}
+		if d == "/" || d == top {
+			return nil // above a chroot is not the worker's concern
+		}
+	}
+}
+
 // reachable checks that id may search every directory above path and,
 // when path goes through symbolic links, above its real path. Root may
 // search any directory, so nothing is looked at for it (resolving the
