@@ -248,7 +248,7 @@ func (w *Watcher) KillProcess(pid int, sig syscall.Signal, grace time.Duration) 
 		sig = syscall.SIGKILL
 	}
 	w.setState(p, ProcStopping)
-	w.signal(p, sig)
+	w.stopSignal(p, sig)
 	w.armKill(p, grace)
 	return nil
 }
@@ -284,8 +284,25 @@ func (w *Watcher) retire(p *Process) {
 		return
 	}
 	w.setState(p, ProcStopping)
-	w.signal(p, w.spec.StopSignal)
+	w.stopSignal(p, w.spec.StopSignal)
 	w.armKill(p, w.spec.GracefulTimeout)
+}
+
+// stopSignal sends sig, the signal that asks p to stop, and then SIGCONT,
+// as systemd does: a worker suspended by SIGSTOP (a debugger, an operator's
+// kill -STOP, a job-control signal) sees a caught stop signal only once it
+// runs again, so without the SIGCONT it would sit out graceful_timeout and
+// be SIGKILLed instead of shutting down cleanly. Not after the signals
+// that suspend or resume, which a user may send through kill on purpose.
+func (w *Watcher) stopSignal(p *Process, sig syscall.Signal) {
+	w.signal(p, sig)
+	switch sig {
+	case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT:
+		return
+	}
+	if err := w.host.Signal(p.Pid, syscall.SIGCONT); err != nil {
+		w.log.Debug("signal failed", "pid", p.Pid, "signal", syscall.SIGCONT, "error", err)
+	}
 }
 
 func (w *Watcher) armKill(p *Process, grace time.Duration) {
