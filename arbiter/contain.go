@@ -154,6 +154,7 @@ func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	var full bool
 	a.cgroupStep(func() {
 		if full, _ = g.Populated(); full {
+			end.Left = len(g.Pids())
 			if err := g.Kill(); err != nil {
 				a.log.Error("could not kill what a worker left", "pid", pid, "error", err)
 			}

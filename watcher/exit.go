@@ -26,6 +26,9 @@ func (w *Watcher) Exited(pid, exitCode int) {
 type End struct {
 	spawn.Exit
 	OOM int // processes of its cgroup the kernel's OOM killer killed
+	// Left is how many processes were still in its cgroup once it had
+	// ended, which poold then killed (KillMode=mixed).
+	Left int
 }
 
 // Ended is called by the loop when a worker's process has been reaped
@@ -126,6 +129,13 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 		return ReasonOOM, fmt.Sprintf("killed by the OOM killer (memory_max %d bytes)", w.spec.MemoryMax)
 	}
 	base += oom
+	if end.Left > 0 && p.State != ProcStopping {
+		// It ended on its own and left processes: most likely a program
+		// that daemonizes (forks, and the parent exits), which then looks
+		// like a worker that exits at once, forever.
+		base += fmt.Sprintf(", leaving %d process(es) running, which poold killed: a worker must stay in the foreground "+
+			"(if the program daemonizes, turn that off, e.g. nginx 'daemon off;', gunicorn without --daemon)", end.Left)
+	}
 	if end.Signal != 0 {
 		return ReasonSignal, base
 	}
