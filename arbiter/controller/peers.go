@@ -68,8 +68,14 @@ func (c *Controller) refuse(identity, raw []byte) (reply []byte, send, refused b
 	if ce == nil {
 		return nil, false, false
 	}
-	c.log.Warn("control request refused", "command", req.Command, "uid", peer.UID, "gid", peer.GID,
-		"pid", peer.PID, "role", role.String(), "rule", rule)
+	if !ok {
+		// Most likely a client that gave up (a timeout, ^C): not a
+		// refusal of anyone in particular, so not a warning naming uid 0.
+		c.log.Debug("control request dropped: its connection closed before its sender was checked", "command", req.Command)
+	} else {
+		c.log.Warn("control request refused", "command", req.Command, "uid", peer.UID, "gid", peer.GID,
+			"pid", peer.PID, "role", role.String(), "rule", rule)
+	}
 	reply, send = arbiter.FailReply(raw, ce)
 	return reply, send, true
 }

@@ -358,6 +358,11 @@ func setProps(c *cobra.Command, args []string) (map[string]any, error) {
 	opts := map[string]any{}
 	for i := 0; i < len(kv); i += 2 {
 		opts[kv[i]] = parseValue(kv[i+1])
+		if _, list := opts[kv[i]].([]any); !list && (kv[i] == "args" || kv[i] == "cmd") {
+			// Command-line words: "200" or "true" is a word, as circusctl
+			// sends it, not a JSON number or bool (refused for these keys).
+			opts[kv[i]] = kv[i+1]
+		}
 	}
 	return map[string]any{"name": args[0], "options": opts}, nil
 }

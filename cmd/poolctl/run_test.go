@@ -356,6 +356,10 @@ func TestRequests(t *testing.T) {
 		{[]string{"set", "web", "args", "-c", "stop_signal", "INT", "--waiting", "--pubsub-endpoint", "ipc:///nonexistent/p.sock"}, "set",
 			map[string]any{"name": "web", "options": map[string]any{"args": "-c", "stop_signal": "INT"}, "waiting": true}},
 		{[]string{"set", "web", "nice", "--", "-5"}, "set", map[string]any{"name": "web", "options": map[string]any{"nice": -5.0}}},
+		// args and cmd are command-line words: "200" stays the word 200
+		// (as circusctl sends it), not the number the wire refuses.
+		{[]string{"set", "web", "args", "200", "cmd", "true"}, "set",
+			map[string]any{"name": "web", "options": map[string]any{"args": "200", "cmd": "true"}}},
 		{[]string{"options", "web"}, "options", map[string]any{"name": "web"}},
 		{[]string{"globaloptions"}, "globaloptions", nil},
 		{[]string{"globaloptions", "pubsub_endpoint"}, "globaloptions", map[string]any{"option": "pubsub_endpoint"}},
