@@ -3,6 +3,8 @@ package configs
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -193,5 +195,26 @@ func TestAddRefusesUnspawnable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("WatcherFromOptions = %v, want %q", err, want)
 		}
+	}
+}
+
+// TestEnvAsOneStringSaysHowToWriteIt: env given one "KEY=VALUE" string
+// (poolctl set web env FOO=bar, or env = "FOO=bar" in a file) was
+// refused as "must be a list of strings, got string", with no word of the
+// form that works.
+func TestEnvAsOneStringSaysHowToWriteIt(t *testing.T) {
+	w := DefaultWatcher("web")
+	w.Cmd = "/bin/true"
+	_, err := ApplyOptions(w, map[string]any{"env": "FOO=bar"}, nil)
+	if want := `poolctl set NAME env '["FOO=bar"]'`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("set env FOO=bar: %v, want the form %s", err, want)
+	}
+	path := filepath.Join(t.TempDir(), "poold.toml")
+	if err := os.WriteFile(path, []byte("[watchers.web]\ncmd = \"/bin/true\"\nenv = \"FOO=bar\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(path)
+	if want := `watchers.web.env: must be a list of "KEY=VALUE" strings, got the string "FOO=bar"; write env = ["FOO=bar"]`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("env = \"FOO=bar\" in a file: %v, want %q", err, want)
 	}
 }

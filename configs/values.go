@@ -336,6 +336,14 @@ func (d *decoder) envList(key string, raw any) ([]string, bool) {
 			d.bad(key, raw, `must be a JSON array of "KEY=VALUE" strings or a JSON object: %v`, err)
 			return nil, false
 		}
+	case string:
+		// One "KEY=VALUE" where a list is wanted: say how to write it.
+		how := fmt.Sprintf(`write env = [%q]`, x)
+		if !d.fromFile {
+			how = fmt.Sprintf(`send a list, e.g. poolctl set NAME env '[%q]', or an object, '{"KEY": "value"}'`, x)
+		}
+		d.bad(key, raw, `must be a list of "KEY=VALUE" strings, got the string %q; %s`, x, how)
+		return nil, false
 	default:
 		return d.strList(key, raw)
 	}
