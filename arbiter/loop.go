@@ -32,6 +32,7 @@ type sampledMsg struct {
 
 type configMsg struct {
 	cfg          *configs.Config
+	began        map[*watcher.Watcher]bool // the watchers when the reload was asked for
 	err          error
 	closeRemoved func() error // closes the sockets the config dropped
 	reply        func(reloadOutcome, error)
@@ -166,7 +167,7 @@ func (a *Arbiter) handle(m any) {
 			m.reply(reloadOutcome{}, errRejected{a.explainBind(m.err, m.cfg)})
 			break
 		}
-		a.applyConfig(m.cfg, m.closeRemoved, m.reply)
+		a.applyConfig(m.cfg, m.began, m.closeRemoved, m.reply)
 		a.noteLimits()
 	case funcMsg:
 		m.fn()

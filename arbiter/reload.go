@@ -152,6 +152,7 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 	// A watcher on its way out is not running for this reload: a file
 	// that defines it again adds it (restore).
 	running := a.staying()
+	began := a.present()
 	control := a.cfg.Arbiter
 	filed := make(map[string]configs.Watcher, len(a.filed))
 	for key, spec := range a.filed {
@@ -174,7 +175,7 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 			a.post(configMsg{err: err, reply: reply})
 			return
 		}
-		a.post(funcMsg{func() { a.prepareReload(cfg, reply) }})
+		a.post(funcMsg{func() { a.prepareReload(cfg, began, reply) }})
 	}()
 }
 
@@ -185,7 +186,7 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 // want of a notify socket changes nothing. Applying the sockets binds new
 // ones, and resolving their host names may wait on DNS: that is done off
 // the loop (the socket set has its own lock).
-func (a *Arbiter) prepareReload(cfg *configs.Config, reply func(reloadOutcome, error)) {
+func (a *Arbiter) prepareReload(cfg *configs.Config, began map[*watcher.Watcher]bool, reply func(reloadOutcome, error)) {
 	if a.stopping { // began while the file was read
 		reply(reloadOutcome{}, errRejected{errStopping})
 		return
@@ -202,7 +203,7 @@ func (a *Arbiter) prepareReload(cfg *configs.Config, reply func(reloadOutcome, e
 	go func() {
 		defer a.bg.Done()
 		closeRemoved, err := a.socks.Apply(cfg.Sockets)
-		a.post(configMsg{cfg: cfg, err: err, closeRemoved: closeRemoved, reply: reply})
+		a.post(configMsg{cfg: cfg, began: began, err: err, closeRemoved: closeRemoved, reply: reply})
 	}()
 }
 
@@ -300,13 +301,13 @@ func (a *Arbiter) logReload(o reloadOutcome, err error) {
 // changed), new ones added and started, removed ones stopped then dropped.
 // Sockets that left the config are closed once the watchers have settled.
 // Anything that can fail is checked before anything changes.
-func (a *Arbiter) applyConfig(cfg *configs.Config, closeRemoved func() error, reply func(reloadOutcome, error)) {
+func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bool, closeRemoved func() error, reply func(reloadOutcome, error)) {
 	if a.stopping { // began while the sockets were applied
 		_ = closeRemoved() // nothing closes them otherwise; the stop needs none
 		reply(reloadOutcome{}, errRejected{errStopping})
 		return
 	}
-	plan, err := a.planReload(cfg)
+	plan, err := a.planReload(cfg, began)
 	if err != nil {
 		reply(reloadOutcome{}, errRejected{err})
 		return
@@ -457,7 +458,11 @@ type reloadPlan struct {
 	outcome  reloadOutcome
 }
 
-func (a *Arbiter) planReload(cfg *configs.Config) (reloadPlan, error) {
+// planReload plans cfg against the watchers now; began are those that ran
+// when the reload was asked for: one added since (an add answered while
+// the file was read) is not this reload's to remove, as circusd's
+// reloadconfig, done before its next command, would not remove it.
+func (a *Arbiter) planReload(cfg *configs.Config, began map[*watcher.Watcher]bool) (reloadPlan, error) {
 	var p reloadPlan
 	keep := map[string]bool{}
 	for _, spec := range cfg.Watchers {
@@ -491,7 +496,7 @@ func (a *Arbiter) planReload(cfg *configs.Config) (reloadPlan, error) {
 		p.outcome.Updated = append(p.outcome.Updated, spec.Name)
 	}
 	for key, w := range a.watchers {
-		if !keep[key] && !a.leaving[w] { // one leaving is already on its way
+		if !keep[key] && !a.leaving[w] && began[w] { // one leaving is already on its way
 			p.removed = append(p.removed, w)
 			p.outcome.Removed = append(p.outcome.Removed, w.Name())
 		}

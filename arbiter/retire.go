@@ -83,6 +83,17 @@ func (a *Arbiter) staying() map[string]configs.Watcher {
 	return out
 }
 
+// present is the set of watchers not on their way out.
+func (a *Arbiter) present() map[*watcher.Watcher]bool {
+	out := make(map[*watcher.Watcher]bool, len(a.watchers))
+	for _, w := range a.watchers {
+		if !a.leaving[w] {
+			out[w] = true
+		}
+	}
+	return out
+}
+
 // stillLeaving lists the watchers on their way out.
 func (a *Arbiter) stillLeaving() []*watcher.Watcher {
 	out := make([]*watcher.Watcher, 0, len(a.leaving))
