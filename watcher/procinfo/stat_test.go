@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/procfs"
+
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // readStat must give the fields the Sampler uses exactly as procfs does,
@@ -110,6 +112,13 @@ func TestIdentityMatchesProcfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = syscall.Kill(-long.Process.Pid, syscall.SIGKILL); _ = long.Wait() })
+	// Start returns at the exec's point of no return, before the kernel
+	// has put the new program's argv in place: /proc shows an empty one
+	// for that moment (seen once in a CI run).
+	proctest.Eventually(t, "the shell's argv in /proc", func() bool {
+		b, err := os.ReadFile(filepath.Join(procfs.DefaultMountPoint, strconv.Itoa(long.Process.Pid), "cmdline"))
+		return err == nil && len(b) > 0
+	})
 	buf := make([]byte, idBufSize)
 	for _, pid := range []int{os.Getpid(), long.Process.Pid, 1} {
 		p, err := fs.Proc(pid)
