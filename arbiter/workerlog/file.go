@@ -62,6 +62,7 @@ type File struct {
 	next     time.Time // next time boundary; zero: none
 	last     time.Time // stamp of the last rotated file
 	failedAt time.Time // last failed open; zero: none
+	linkedAt time.Time // last look at whether the file still has a name
 	closed   bool
 	opened   bool        // opened once: the mill has recovered what was left
 	reopen   atomic.Bool // reopen before the next write
@@ -107,7 +108,7 @@ func (l *File) Write(p []byte) (int, error) {
 	}
 	now := l.now()
 	var like os.FileInfo
-	if l.reopen.Swap(false) && l.f != nil {
+	if (l.reopen.Swap(false) || l.unlinked(now)) && l.f != nil {
 		like = l.shut()
 		l.failedAt = time.Time{}
 	}
@@ -132,6 +133,26 @@ func (l *File) Write(p []byte) (int, error) {
 	}
 	l.size += int64(n)
 	return n, nil
+}
+
+// unlinked reports, at most once per reopenEvery, whether the open file
+// has lost its last name (someone ran rm on it): its lines would go to a
+// file nobody can read, filling the disk unseen, until a reopen. Then
+// the next write makes the file again at its path.
+func (l *File) unlinked(now time.Time) bool {
+	if l.f == nil {
+		return false
+	}
+	if d := now.Sub(l.linkedAt); !l.linkedAt.IsZero() && d >= 0 && d < reopenEvery {
+		return false
+	}
+	l.linkedAt = now
+	st, err := l.f.Stat()
+	if err != nil {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && sys.Nlink == 0
 }
 
 // takeBack cuts off the n bytes a short write left (part of a line), so

@@ -275,3 +275,32 @@ func TestFormat(t *testing.T) {
 		t.Errorf("json:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestRemovedFileIsMadeAgain: a log file removed under poold (rm, a
+// clean-up script) kept taking the worker's lines, into a file no name
+// leads to, filling the disk unseen until a reopen. Within reopenEvery
+// of the removal the next line makes the file again at its path.
+func TestRemovedFileIsMadeAgain(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "w.log")
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	l := Open(path, Rotation{}, clk.now)
+	defer l.Close()
+	writeLines(t, l, 0, 10)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(reopenEvery)
+	writeLines(t, l, 10, 20)
+	cur, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("after rm and a second: %v, want the file made again", err)
+	}
+	want := ""
+	for i := 10; i < 20; i++ {
+		want += fmt.Sprintf("line %06d\n", i)
+	}
+	if string(cur) != want {
+		t.Errorf("the new file holds %q, want the 10 lines written after the rm", cur)
+	}
+}
