@@ -17,14 +17,7 @@ import (
 // that replaces old ones, so they stop only then, and one of a first
 // start too, so that one dying while it loads dies before it was ready.
 func TestSpawnReadyReplacementWaitsUntilItListens(t *testing.T) {
-	f := proctest.ListenerFile(t)
-	h := newFakeHost()
-	w, err := New(spec(2), Sockets{Files: []*os.File{f}}, h, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.seen = w
-	w.Start()
+	w, h := startedOnASocket(t, 2)
 	waits := handoverChecks(h)
 	if len(waits) != 2 || len(pidsIn(w, ProcStarting)) != 2 || w.Settled() {
 		t.Fatalf("first start: handover waits %v, starting %v, settled %v; want 2 waits, 2 starting, not settled",
@@ -55,6 +48,33 @@ func TestSpawnReadyReplacementWaitsUntilItListens(t *testing.T) {
 
 // handoverChecks returns and forgets the handover waits the host was
 // asked for.
+// startedOnASocket is a watcher of n workers with readiness "spawn" on
+// one listening socket, just started: each new worker waits for its
+// handover (handoverChecks).
+func startedOnASocket(t *testing.T, n int) (*Watcher, *fakeHost) {
+	t.Helper()
+	f := proctest.ListenerFile(t)
+	h := newFakeHost()
+	w, err := New(spec(n), Sockets{Files: []*os.File{f}}, h, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.seen = w
+	w.Start()
+	return w, h
+}
+
+// servingOnASocket is startedOnASocket with every worker seen waiting
+// for connections: all ready.
+func servingOnASocket(t *testing.T, n int) (*Watcher, *fakeHost) {
+	t.Helper()
+	w, h := startedOnASocket(t, n)
+	for _, c := range handoverChecks(h) {
+		w.Checked(c, nil)
+	}
+	return w, h
+}
+
 func handoverChecks(h *fakeHost) []Check {
 	var waits, rest []Check
 	for _, c := range h.checks {
@@ -107,14 +127,7 @@ func TestSpawnReadyFirstStartWaitsOutTheWindow(t *testing.T) {
 // A handover wait that ends because the worker exited does not make it
 // ready: its exit, which follows, is a death before it was ready.
 func TestHandoverOfAnExitedWorkerIsNoReadiness(t *testing.T) {
-	f := proctest.ListenerFile(t)
-	h := newFakeHost()
-	w, err := New(spec(1), Sockets{Files: []*os.File{f}}, h, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.seen = w
-	w.Start()
+	w, h := startedOnASocket(t, 1)
 	waits := handoverChecks(h)
 	if len(waits) != 1 {
 		t.Fatalf("start: handover waits %v, want 1", waits)
@@ -135,17 +148,7 @@ func TestHandoverOfAnExitedWorkerIsNoReadiness(t *testing.T) {
 // on, and the reason says where its output is. It used to count as
 // ready, and the old workers stopped.
 func TestHandoverOfAMasterWithoutWorkersAbandonsTheReload(t *testing.T) {
-	f := proctest.ListenerFile(t)
-	h := newFakeHost()
-	w, err := New(spec(2), Sockets{Files: []*os.File{f}}, h, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.seen = w
-	w.Start()
-	for _, c := range handoverChecks(h) {
-		w.Checked(c, nil)
-	}
+	w, h := servingOnASocket(t, 2)
 	old := pidsIn(w, ProcReady)
 	w.Reload(true, false)
 	waits := handoverChecks(h)
@@ -164,17 +167,7 @@ func TestHandoverOfAMasterWithoutWorkersAbandonsTheReload(t *testing.T) {
 // A new worker of a rolling reload that exits before it was ready
 // abandons the reload with a reason that says where its output is.
 func TestReloadAbandonedByAnExitNamesTheOutput(t *testing.T) {
-	f := proctest.ListenerFile(t)
-	h := newFakeHost()
-	w, err := New(spec(1), Sockets{Files: []*os.File{f}}, h, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.seen = w
-	w.Start()
-	for _, c := range handoverChecks(h) {
-		w.Checked(c, nil)
-	}
+	w, h := servingOnASocket(t, 1)
 	w.Reload(true, false)
 	waits := handoverChecks(h)
 	if len(waits) != 1 {
