@@ -51,11 +51,25 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 	return true
 }
 
-// handedOver ends the wait awaitHandover began: p is ready, seen waiting
-// for connections or not, unless it has exited: then it died before it
-// was ready, which its exit, on its way to Ended, says; or unless its
-// worker processes have all exited while it lives on: then it failed
-// its readiness.
+// awaitStarted ends the spawn window of p, a new worker with readiness
+// "spawn" and no socket to be seen waiting on: it is ready once it is
+// seen asleep or has used spawnWindow of CPU (handover.Started). A
+// program that fails at once is neither before it exits, however long
+// the machine's load makes it take: counting it ready once it had lived
+// spawnWindow of wall-clock time let a rolling reload replace serving
+// workers with a crash loop on a loaded machine.
+func (w *Watcher) awaitStarted(p *Process) {
+	pid, cpu := p.Pid, w.spawnWindow
+	bound := max(min(handoverWait, w.spec.ReadyTimeout)-cpu, cpu)
+	w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, bound,
+		func(ctx context.Context) error { return handover.Started(ctx, pid, cpu) })
+}
+
+// handedOver ends the wait awaitHandover or awaitStarted began: p is
+// ready, seen waiting for connections (or started) or not, unless it has
+// exited: then it died before it was ready, which its exit, on its way to
+// Ended, says; or unless its worker processes have all exited while it
+// lives on: then it failed its readiness.
 func (w *Watcher) handedOver(p *Process, err error) {
 	if p.State != ProcStarting || errors.Is(err, handover.ErrExited) {
 		return
@@ -66,7 +80,11 @@ func (w *Watcher) handedOver(p *Process, err error) {
 		w.notReady(p, err)
 		return
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, handover.ErrNotStarted):
+		w.log.Info("new worker neither seen asleep nor using CPU; counting it ready (readiness spawn)",
+			"pid", p.Pid, "wid", p.Wid, "error", err)
+	case err != nil:
 		w.log.Info("new worker not seen waiting for connections on its sockets; counting it ready (readiness spawn)",
 			"pid", p.Pid, "wid", p.Wid, "error", err)
 	}

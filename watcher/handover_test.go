@@ -46,8 +46,6 @@ func TestSpawnReadyReplacementWaitsUntilItListens(t *testing.T) {
 	}
 }
 
-// handoverChecks returns and forgets the handover waits the host was
-// asked for.
 // startedOnASocket is a watcher of n workers with readiness "spawn" on
 // one listening socket, just started: each new worker waits for its
 // handover (handoverChecks).
@@ -75,6 +73,8 @@ func servingOnASocket(t *testing.T, n int) (*Watcher, *fakeHost) {
 	return w, h
 }
 
+// handoverChecks returns and forgets the handover waits the host was
+// asked for.
 func handoverChecks(h *fakeHost) []Check {
 	var waits, rest []Check
 	for _, c := range h.checks {
@@ -91,9 +91,9 @@ func handoverChecks(h *fakeHost) []Check {
 // Defect (report C §2): a worker of a first start with readiness "spawn"
 // and no socket was ready at fork, so one that died at once (sh -c 'exit
 // 3') never died "before it was ready" and a waited start answered ok.
-// It is now ready once it has lived spawnWindow: one that dies sooner
-// leaves its slot in backoff when the watcher settles, which is what a
-// waited start reports.
+// It is now ready once it has lived spawnWindow and then been seen
+// started: one that dies sooner leaves its slot in backoff when the
+// watcher settles, which is what a waited start reports.
 func TestSpawnReadyFirstStartWaitsOutTheWindow(t *testing.T) {
 	w, h := newWatcher(t, spec(2))
 	w.spawnWindow = defaultSpawnWindow
@@ -110,6 +110,10 @@ func TestSpawnReadyFirstStartWaitsOutTheWindow(t *testing.T) {
 		t.Fatal("settled while wid 1 was still in its window")
 	}
 	w.Fire(windows[0])
+	if settled {
+		t.Fatal("settled when wid 1's window was over, before it was seen started")
+	}
+	w.Checked(handoverChecks(h)[0], nil) // seen asleep
 	if !settled || fmt.Sprint(wids(w, ProcReady)) != "[1]" {
 		t.Fatalf("settled %v, ready wids %v; want settled with wid 1 ready", settled, wids(w, ProcReady))
 	}

@@ -37,7 +37,11 @@ func (w *Watcher) Fire(t Timer) {
 		}
 		w.setHold(s, HoldDue, time.Time{})
 	case TimerReadyDelay:
-		if live && p.State == ProcStarting {
+		switch {
+		case !live || p.State != ProcStarting:
+		case w.spec.Readiness == "" || w.spec.Readiness == "spawn":
+			w.awaitStarted(p)
+		default:
 			w.ready(p)
 		}
 	case TimerReadyTimeout:

@@ -79,7 +79,7 @@ const (
 	CheckReady    CheckKind = iota + 1 // readiness probe (tcp/http), polled until ready_timeout
 	CheckHealth                        // one health probe
 	CheckHook                          // a command hook (hook.go)
-	CheckHandover                      // a worker replacing another, until it waits on its sockets (handover.go)
+	CheckHandover                      // a new worker (readiness spawn), until it waits on its sockets or, without, has started (handover.go)
 )
 
 // Timer is a deferred action for a watcher, routed by the watcher's ID.
