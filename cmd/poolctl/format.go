@@ -236,11 +236,23 @@ func writeProcTable(w io.Writer, rows []procRow, withWatcher bool) error {
 		}
 		in := r.info
 		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			render(in["pid"]), render(in["wid"]), render(in["state"]),
+			render(in["pid"]), render(in["wid"]), procState(in),
 			percent(in["cpu"]), percent(in["mem"]), rss(in), humanAge(in["age"]),
 			render(in["restarts"]), render(in["cmdline"]))
 	}
 	return t.Flush()
+}
+
+// procState is poold's state of the worker, with what the kernel says
+// of it when that belies the state: a worker stopped by SIGSTOP (or a
+// debugger) serves nobody, though poold counts it ready.
+func procState(in map[string]any) string {
+	state := render(in["state"])
+	switch ps, _ := in["proc_state"].(string); ps {
+	case "stopped", "tracing-stop":
+		return state + " (" + ps + ")"
+	}
+	return state
 }
 
 // rss is mem_info1 (already human, "14M"), else the raw rss bytes.

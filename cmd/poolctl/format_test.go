@@ -85,12 +85,14 @@ func TestFormatReply(t *testing.T) {
 				"5   admin  /run/app/admin.sock  16       0/16")},
 		{"listsockets none", "listsockets", `{"status":"ok","sockets":[]}`, lines("FD  NAME  ADDRESS  BACKLOG  QUEUE")},
 		{"stats one watcher", "stats", `{"status":"ok","name":"web","info":{
-			"1302":{"pid":1302,"wid":2,"state":"running","cpu":12.5,"mem":0.4,"mem_info1":"14M","age":192.7,"restarts":1,"cmdline":"python3"},
-			"1299":{"pid":1299,"wid":1,"state":"running","cpu":0,"mem":0.35,"mem_info1":"12M","age":7384,"restarts":0,"cmdline":"python3"}}}`,
+			"1302":{"pid":1302,"wid":2,"state":"running","cpu":12.5,"mem":0.4,"mem_info1":"14M","age":192.7,"restarts":1,"cmdline":"python3","proc_state":"running"},
+			"1299":{"pid":1299,"wid":1,"state":"running","cpu":0,"mem":0.35,"mem_info1":"12M","age":7384,"restarts":0,"cmdline":"python3","proc_state":"sleeping"},
+			"1400":{"pid":1400,"wid":3,"state":"ready","cpu":0,"mem":0.35,"mem_info1":"12M","age":60,"restarts":0,"cmdline":"python3","proc_state":"stopped"}}}`,
 			lines(
-				"PID   WID  STATE    CPU    MEM   RSS  AGE    RESTARTS  CMD",
-				"1299  1    running  0.0%   0.3%  12M  2h03m  0         python3",
-				"1302  2    running  12.5%  0.4%  14M  3m12s  1         python3")},
+				"PID   WID  STATE            CPU    MEM   RSS  AGE    RESTARTS  CMD",
+				"1299  1    running          0.0%   0.3%  12M  2h03m  0         python3",
+				"1302  2    running          12.5%  0.4%  14M  3m12s  1         python3",
+				"1400  3    ready (stopped)  0.0%   0.3%  12M  1m00s  0         python3")},
 		{"stats every watcher", "stats", `{"status":"ok","infos":{
 			"web":{"7":{"pid":7,"wid":1,"state":"stopping","cpu":1,"mem":2,"rss":1536,"age":3,"restarts":0,"cmdline":"sleep"}},
 			"idle":{}}}`,
