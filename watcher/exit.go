@@ -47,7 +47,7 @@ func (w *Watcher) Ended(pid int, end End) {
 		w.notifyHook("before_reap", pid, p.Wid, env, func() { w.notifyHook("after_reap", pid, p.Wid, env, nil) })
 	}
 	s := w.slotFor(p.Wid)
-	s.lastExit = why
+	s.lastExit, s.lastPid = why, pid
 	uptime := w.host.Now().Sub(p.Started)
 	log := w.log.With("pid", pid, "wid", p.Wid, "end", code)
 	switch {

@@ -197,7 +197,7 @@ func (w *Watcher) gateSpawn(s *slot) bool {
 			return // trimmed, stopped or restarted meanwhile
 		}
 		if err != nil {
-			s.lastExit = "before_spawn hook failed: " + err.Error()
+			s.lastExit, s.lastPid = "before_spawn hook failed: "+err.Error(), 0
 			w.setHold(s, HoldFailed, w.host.Now())
 			w.host.Publish(w.spec.Name, events.KindFailed, map[string]any{"process_id": s.wid, "reason": s.lastExit})
 			return

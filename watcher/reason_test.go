@@ -3,6 +3,7 @@ package watcher
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -46,5 +47,36 @@ func TestSpawnErrorLogSaysNotStarted(t *testing.T) {
 	log := buf.String()
 	if !strings.Contains(log, "worker could not be started; restarting its slot after a delay") || strings.Contains(log, "ended soon after start") || strings.Contains(log, "uptime=") {
 		t.Errorf("log of a spawn error:\n%s\nwant it to say the worker could not be started, without an uptime", log)
+	}
+}
+
+// A crash loop's reason says where the dead workers' output (the
+// traceback) is, as an abandoned reload's does; it said only "exited with
+// status 3", and the operator had to know about `poolctl logs --wid`. A
+// slot whose program could not be started has no output to point to.
+func TestFlappingReasonNamesTheOutput(t *testing.T) {
+	w, h := newWatcher(t, spec(1))
+	w.Start()
+	var last int
+	for i := 0; i < 3; i++ {
+		last = w.Pids()[0]
+		w.Exited(last, 3)
+		for _, tm := range h.takeTimers(TimerRespawn) {
+			h.now = h.now.Add(h.delays[tm])
+			w.Fire(tm)
+		}
+	}
+	want := fmt.Sprintf("; see its output: poolctl logs web --wid 1, or poold's log (pid=%d)", last)
+	if st, r := w.Status(), w.Reason(); st != Flapping || !strings.HasPrefix(r, "wid 1 is flapping: exited with status 3; 3 early deaths in a row") || !strings.HasSuffix(r, want) {
+		t.Fatalf("status %v, reason %q; want flapping, ending with %q", st, r, want)
+	}
+	h.failAlways = errors.New(`command "/nonexistent/prog" not found`)
+	w.Exited(w.Pids()[0], 3)
+	for _, tm := range h.takeTimers(TimerRespawn) {
+		h.now = h.now.Add(h.delays[tm])
+		w.Fire(tm)
+	}
+	if r := w.Reason(); !strings.Contains(r, "spawn error") || strings.Contains(r, "see its output") {
+		t.Fatalf("reason %q; want the spawn error, without pointing to output", r)
 	}
 }

@@ -368,10 +368,11 @@ func (w *Watcher) finishSpawn() {
 		w.host.Publish(w.spec.Name, events.KindSpawnError, map[string]any{"process_id": wid, "reason": err.Error()})
 		if w.roll != nil {
 			w.setHold(s, HoldNone, w.host.Now())
-			s.lastExit = spawnErrorPrefix + err.Error()
+			s.lastExit, s.lastPid = spawnErrorPrefix+err.Error(), 0
 			w.abortRoll(fmt.Errorf("cannot start a new worker (wid %d): %w", wid, err))
 			return
 		}
+		s.lastPid = 0 // it never ran: no output to point to
 		w.died(s, 0, spawnErrorPrefix+err.Error(), true)
 		return
 	}

@@ -29,6 +29,7 @@ type slot struct {
 	counters Counters
 	restarts int
 	lastExit string // how its last worker ended, or why it could not start
+	lastPid  int    // the pid of its last worker that ended, 0 if the last could not start
 	// hookPassed: its before_spawn hook said yes; the next spawn goes on.
 	hookPassed bool
 }

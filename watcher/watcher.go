@@ -286,7 +286,11 @@ func (w *Watcher) Reason() string {
 				len(tr)-i, widList(tr[i:]), w.spec.Name))
 			break
 		}
-		parts = append(parts, w.trouble(s))
+		why := w.trouble(s)
+		if i == 0 && s.lastPid != 0 {
+			why += "; " + w.outputHint(s.lastPid, s.wid)
+		}
+		parts = append(parts, why)
 	}
 	if w.reloadErr != nil {
 		parts = append(parts, w.reloadErr.Error())
