@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,23 +92,26 @@ func TestPeerCredDefaultRefusesOthers(t *testing.T) {
 func TestPeerCredNoRule(t *testing.T) {
 	// Another uid is let in by file mode (a rule for a group) but
 	// matches none: refused even read-only, naming what to add.
-	groupadd(t, "pooldtestops")
-	p := startPooldWith(t, pooldConf{arbiter: `control_allow = ["group:pooldtestops"]`})
+	// A group of this test process's own: two checkouts testing at once
+	// (or a run killed before its cleanup) do not share one.
+	group := fmt.Sprintf("pooldtest%d", os.Getpid())
+	groupadd(t, group)
+	p := startPooldWith(t, pooldConf{arbiter: fmt.Sprintf(`control_allow = ["group:%s"]`, group)})
 	r := asUser(t, p, "65534", "65534", "", "status")
 	if r.code != 1 || !strings.Contains(r.stderr, "matches no rule of arbiter.control_allow") || !strings.Contains(r.stderr, `"uid:65534"`) {
 		t.Fatalf("nobody without a rule: %v", r)
 	}
 	// The same uid in the group (primary gid) is an operator.
-	gid := lookupGID(t, "pooldtestops")
+	gid := lookupGID(t, group)
 	if r := asUser(t, p, "65534", gid, "", "incr", "web"); r.code != 0 {
-		t.Fatalf("nobody in group pooldtestops, incr: %v", r)
+		t.Fatalf("nobody in group %s, incr: %v", group, r)
 	}
 	p.waitPids(t, 3)
 }
 
 func groupadd(t *testing.T, name string) {
 	t.Helper()
-	_ = exec.Command("groupdel", name).Run() // left by a killed run
+	_ = exec.Command("groupdel", name).Run() // left by a killed run of this pid
 	if b, err := exec.Command("groupadd", name).CombinedOutput(); err != nil {
 		t.Fatalf("groupadd %s: %v %s", name, err, b)
 	}
