@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/poold/poold/configs"
@@ -13,110 +12,6 @@ import (
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/launch"
 )
-
-// reloadOutcome says what a config reload did, watcher by watcher.
-type reloadOutcome struct {
-	Added, Removed, Updated, Unchanged []string
-	// RolledBack maps a watcher whose new workers failed, or which could
-	// not be updated or added at all, to the reason; it kept its old spec
-	// and workers (a new one is not there).
-	RolledBack map[string]string
-	// NotStarted maps an added watcher that the reload started but that
-	// has a slot with no worker (its spawn failed, a hook refused) to
-	// why, in startFailures' words. It stays added, retrying with backoff
-	// or stopped, as poolctl status shows.
-	NotStarted map[string]string
-	// RestartNeeded lists the changed settings that keep their old value
-	// until poold restarts ("arbiter.endpoint", "web.address"), sorted.
-	RestartNeeded []string
-	// Settings are the [arbiter] settings the reload changed and applied
-	// at once (reloadsettings.go).
-	Settings []settingChange
-	// Sockets are the sockets the reload bound, closed and rebound.
-	Sockets socketDiff
-	// Warnings are the config's (configs.Config.Warnings): what the file
-	// let pass but the user should hear of.
-	Warnings []string
-}
-
-// fields are the reply fields poold adds to reloadconfig (ok and error).
-// warnings is only there when there are some: Circus has no such key.
-func (o reloadOutcome) fields() map[string]any {
-	f := map[string]any{
-		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
-		"unchanged": nonNil(o.Unchanged), "rolled_back": anyMap(o.RolledBack),
-		"not_started": anyMap(o.NotStarted), "restart_needed": nonNil(o.RestartNeeded),
-		"sockets": o.Sockets.fields(), "settings": settingKeys(o.Settings),
-	}
-	if len(o.Warnings) > 0 {
-		f["warnings"] = o.Warnings
-	}
-	return f
-}
-
-func anyMap(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	sort.Strings(s)
-	return s
-}
-
-// err is non-nil when a watcher was rolled back or an added one did not
-// start; it names each one and what was applied.
-func (o reloadOutcome) err() error {
-	var parts []string
-	for _, n := range slices.Sorted(maps.Keys(o.RolledBack)) {
-		parts = append(parts, fmt.Sprintf("watcher %q rolled back: %s", n, o.RolledBack[n]))
-	}
-	for _, n := range slices.Sorted(maps.Keys(o.NotStarted)) {
-		parts = append(parts, fmt.Sprintf("watcher %q added but not started: %s", n, o.NotStarted[n]))
-	}
-	if len(parts) == 0 {
-		return nil
-	}
-	applied := "nothing else changed"
-	if n := len(o.Added) + len(o.Removed) + len(o.Updated); n > 0 {
-		applied = fmt.Sprintf("applied: %s", o.summary())
-	}
-	return fmt.Errorf("%s; %s", strings.Join(parts, "; "), applied)
-}
-
-func (o reloadOutcome) summary() string {
-	parts := changeGroups(o.Added, o.Removed, o.Updated)
-	if sd := o.Sockets.summary(); sd != "" {
-		parts = append(parts, sd)
-	}
-	if sd := settingsSummary(o.Settings); sd != "" {
-		parts = append(parts, sd)
-	}
-	if len(parts) == 0 {
-		return "no change"
-	}
-	return strings.Join(parts, "; ")
-}
-
-// changeGroups words the non-empty lists: "added a, b", "removed c", ...
-func changeGroups(added, removed, updated []string) []string {
-	var parts []string
-	for _, g := range []struct {
-		what  string
-		names []string
-	}{{"added", added}, {"removed", removed}, {"updated", updated}} {
-		if len(g.names) > 0 {
-			parts = append(parts, g.what+" "+strings.Join(nonNil(g.names), ", "))
-		}
-	}
-	return parts
-}
 
 // errStopping refuses a config reload once poold is stopping (SIGTERM,
 // quit): what it would start the stop would cut short at once.
@@ -274,25 +169,6 @@ func byName(specs []configs.Watcher) map[string]configs.Watcher {
 		m[strings.ToLower(s.Name)] = s.Clone()
 	}
 	return m
-}
-
-// logReload is the reply of a reload nobody waits for (SIGHUP, or
-// reloadconfig without waiting): the log says what happened.
-func (a *Arbiter) logReload(o reloadOutcome, err error) {
-	if err == nil && len(o.RestartNeeded) > 0 {
-		a.log.Warn("config reload: these changed settings keep their old value until poold restarts",
-			"restart_needed", strings.Join(o.RestartNeeded, ", "))
-	}
-	switch {
-	case errors.Is(err, errStopping):
-		a.log.Info("config reload ignored: poold is stopping")
-	case err != nil:
-		a.log.Error("config reload rejected", "error", err)
-	case o.err() != nil:
-		a.log.Error("config reload not applied in full", "error", o.err())
-	default:
-		a.log.Info("config reloaded", "changes", o.summary())
-	}
 }
 
 // applyConfig applies a loaded config whose sockets are already applied
