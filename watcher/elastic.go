@@ -153,9 +153,11 @@ func (w *Watcher) Demand(l Load) {
 }
 
 // gated reports whether a worker is still starting or younger than
-// scale_up_cooldown, or a slot has a recent early death: it waits, or its
-// worker has not yet lived long enough (the crash policy's "early") to
-// count as healthy again.
+// scale_up_cooldown, or a slot has a recent early death: it waits, its
+// worker is being stopped for failing its readiness, or its worker has
+// not yet lived long enough (the crash policy's "early") to count as
+// healthy again. A slot a scale-down dropped has no seat and gates
+// nothing.
 func (w *Watcher) gated() bool {
 	since := map[int]time.Time{} // wid -> start of its running worker
 	now := w.host.Now()
@@ -163,6 +165,10 @@ func (w *Watcher) gated() bool {
 		// A worker younger than the cooldown is not proven yet: with
 		// readiness "spawn" it is ready before it had a chance to crash.
 		if p.State == ProcStarting || p.State == ProcReady && now.Sub(p.Started) < w.spec.ScaleUpCooldown {
+			return true
+		}
+		// Stopped for failing its readiness: an early death in the making.
+		if w.kindOf(p) == kindHeld {
 			return true
 		}
 		if p.State == ProcReady {
@@ -176,7 +182,11 @@ func (w *Watcher) gated() bool {
 		if s.counters == (Counters{}) {
 			continue
 		}
-		if at, ok := since[wid]; !ok || now.Sub(at) < w.policy.Early {
+		// No hold and no running worker: a scale-down dropped the slot
+		// (it keeps its history for when the wid is used again, but has
+		// no seat). Gating on it would keep the pool from growing for
+		// good: nothing runs there to outlive the early period.
+		if at, ok := since[wid]; ok && now.Sub(at) < w.policy.Early {
 			return true
 		}
 	}
