@@ -47,11 +47,13 @@ func (a *Arbiter) postCtx(ctx context.Context, m any) bool {
 // NotReady lists why poold is not ready to serve (/readyz); none means it
 // is. poold is ready when it is not shutting down and every watcher whose
 // autostart is true is active (not starting, stopping, stopped, flapping
-// or failed) and has at least its target of ready workers. Workers of any
-// generation count, so a rolling reload, whose old workers serve until
-// their replacements are ready, keeps poold ready; a worker that died and
-// is not yet replaced does not. Watchers with autostart = false are not
-// considered.
+// or failed) and has at least its target of ready workers (an elastic
+// pool: its min_workers, so a pool growing under load, whose new workers
+// are still starting, or an on_demand pool starting on its first
+// connection, stays ready). Workers of any generation count, so a rolling
+// reload, whose old workers serve until their replacements are ready,
+// keeps poold ready; a worker that died and is not yet replaced does not.
+// Watchers with autostart = false are not considered.
 func NotReady(s Snapshot) []string {
 	if s.Stopping {
 		return []string{"poold is shutting down"}
@@ -74,7 +76,9 @@ func NotReady(s Snapshot) []string {
 				why += ": " + w.Reason
 			}
 			out = append(out, why)
-		case ready < w.Target:
+		case w.Spec.Elastic() && ready < min(w.Target, w.Size.Min):
+			out = append(out, fmt.Sprintf("watcher %q has %d of %d workers ready, fewer than its min_workers %d", w.Name, ready, w.Target, w.Size.Min))
+		case !w.Spec.Elastic() && ready < w.Target:
 			out = append(out, fmt.Sprintf("watcher %q has %d of %d workers ready", w.Name, ready, w.Target))
 		}
 	}

@@ -20,6 +20,8 @@ func TestNotReady(t *testing.T) {
 	auto := configs.DefaultWatcher("web")
 	manual := configs.DefaultWatcher("batch")
 	manual.Autostart = false
+	elastic := configs.DefaultWatcher("web")
+	elastic.MinWorkers, elastic.MaxWorkers = 1, 4
 	ready := watcher.Process{State: watcher.ProcReady}
 	starting := watcher.Process{State: watcher.ProcStarting}
 	tests := []struct {
@@ -36,6 +38,14 @@ func TestNotReady(t *testing.T) {
 		{"a worker short", Snapshot{Watchers: []WatcherSnapshot{
 			{Name: "web", Status: watcher.Active, Target: 2, Spec: auto, Processes: []watcher.Process{ready, starting}},
 		}}, []string{`watcher "web" has 1 of 2 workers ready`}},
+		{"elastic pool growing: its min_workers are ready", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Active, Target: 3, Spec: elastic, Size: watcher.Size{Elastic: true, Min: 1, Max: 4},
+				Processes: []watcher.Process{ready, starting, starting}},
+		}}, nil},
+		{"elastic pool below its min_workers", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Active, Target: 3, Spec: elastic, Size: watcher.Size{Elastic: true, Min: 2, Max: 4},
+				Processes: []watcher.Process{ready, starting, starting}},
+		}}, []string{`watcher "web" has 1 of 3 workers ready, fewer than its min_workers 2`}},
 		{"flapping", Snapshot{Watchers: []WatcherSnapshot{
 			{Name: "web", Status: watcher.Flapping, Reason: "wid 1 is flapping", Target: 1, Spec: auto, Processes: []watcher.Process{}},
 		}}, []string{`watcher "web" is flapping: wid 1 is flapping`}},
