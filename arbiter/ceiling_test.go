@@ -71,3 +71,46 @@ func TestBigIncrKeepsTheLoopAnswering(t *testing.T) {
 		t.Errorf("all 300 workers were spawned although a decr to 10 came first")
 	}
 }
+
+// Defect: arbiter.max_processes counts an elastic pool at its
+// max_workers (the config check does), but `set NAME max_workers` and
+// `add` with max_workers counted the pool at its current size only, so a
+// pool could be given room to grow past the ceiling at run time.
+func TestElasticCapacityCountsAgainstTheCeiling(t *testing.T) {
+	el := testWatcher("el", "serve", 1)
+	el.Sockets = []string{"front"}
+	el.MinWorkers, el.MaxWorkers = 1, 4
+	other := testWatcher("o", "sleep", 4)
+	cfg := &configs.Config{Arbiter: configs.DefaultArbiter(), Sockets: []configs.Socket{tcpSocket("front")},
+		Watchers: []configs.Watcher{el, other}}
+	cfg.Arbiter.MaxProcesses = 9
+	h := start(t, cfg, Options{})
+	h.spawns(5)
+	for _, tc := range []struct {
+		cmd   string
+		props map[string]any
+		want  string
+	}{
+		{"set", map[string]any{"name": "el", "options": map[string]any{"max_workers": 6}},
+			`set: watcher "el" growing to its max_workers 6 makes 10 in all, over arbiter.max_processes 9`},
+		{"add", map[string]any{"name": "n", "cmd": "/bin/true",
+			"options": map[string]any{"sockets": []any{"front"}, "on_demand": true, "numprocesses": 0, "max_workers": 3}},
+			`add: watcher "n" growing to its max_workers 3 makes 11 in all, over arbiter.max_processes 9`},
+	} {
+		r := h.a.Do(context.Background(), Request{ID: "c", Command: tc.cmd, Properties: tc.props})
+		if r["errno"] != ErrnoBadProperty || !strings.Contains(fmt.Sprint(r["reason"]), tc.want) {
+			t.Errorf("%s %v: %v, want errno 3 with %q", tc.cmd, tc.props, r, tc.want)
+		}
+	}
+	if sz := h.size("el"); sz["max"] != 4 {
+		t.Errorf("el's size after a refused set %v, want max 4", sz)
+	}
+	if n := h.do("numwatchers", nil)["numwatchers"]; n != 2 {
+		t.Errorf("%v watchers after a refused add, want 2", n)
+	}
+	// Within the ceiling, and options that do not raise the capacity, are
+	// accepted.
+	h.do("set", map[string]any{"name": "el", "options": map[string]any{"max_workers": 5}})
+	h.do("set", map[string]any{"name": "el", "options": map[string]any{"graceful_timeout": 3}})
+	h.do("incr", map[string]any{"name": "el", "nb": 9})
+}

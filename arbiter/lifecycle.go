@@ -310,7 +310,7 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return errorf(ErrnoBadProperty, "add: %v", err)
 	}
-	if err := a.checkCeiling("add", spec, spec.NumProcesses); err != nil {
+	if err := a.checkCeiling("add", spec, capacityChange(spec, nil)); err != nil {
 		return err
 	}
 	if err := configs.CheckDependsOn(append(a.specs(), spec)); err != nil {
@@ -423,8 +423,25 @@ func (a *Arbiter) checkCeiling(cmd string, spec configs.Watcher, n int) error {
 		}
 	}
 	if total > a.cfg.Arbiter.MaxProcesses {
-		return errorf(ErrnoBadProperty, "%s: watcher %q with %d workers makes %d in all, over arbiter.max_processes %d; raise it in the config and reload if the machine can take them",
-			cmd, spec.Name, n, total, a.cfg.Arbiter.MaxProcesses)
+		who := fmt.Sprintf("with %d workers", n)
+		if _, hi := spec.Bounds(); spec.Elastic() && n == hi {
+			who = fmt.Sprintf("growing to its max_workers %d", n)
+		}
+		return errorf(ErrnoBadProperty, "%s: watcher %q %s makes %d in all, over arbiter.max_processes %d; raise it in the config and reload if the machine can take them",
+			cmd, spec.Name, who, total, a.cfg.Arbiter.MaxProcesses)
 	}
 	return nil
+}
+
+// capacityChange is what checkCeiling counts for a watcher given spec by
+// set or add: the most workers it may run, so an elastic pool counts at
+// its max_workers as in a config file (it grows there on its own). A set
+// that does not raise that capacity counts its numprocesses, as before,
+// so options unrelated to the size stay settable after a config reload
+// lowered arbiter.max_processes under the pools' capacity.
+func capacityChange(spec configs.Watcher, before *configs.Watcher) int {
+	if before != nil && spec.Capacity() <= before.Capacity() {
+		return spec.NumProcesses
+	}
+	return spec.Capacity()
 }

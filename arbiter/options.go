@@ -132,7 +132,8 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 			others = append(others, o)
 		}
 	}
-	if err := a.checkCeiling("set", spec, spec.NumProcesses); err != nil {
+	before := w.Spec()
+	if err := a.checkCeiling("set", spec, capacityChange(spec, &before)); err != nil {
 		return err
 	}
 	if err := configs.CheckDependsOn(others); err != nil {
