@@ -36,3 +36,27 @@ func TestWorkerThatDaemonizesIsToldSo(t *testing.T) {
 		t.Errorf("reason %v, want exit", ev.Fields["reason"])
 	}
 }
+
+// TestKilledMasterIsNotSaidToDaemonize: a master killed by a signal (a
+// kill -9 of gunicorn's master, an OOM kill) leaves its workers behind,
+// which poold kills; that is no sign of a program that daemonizes, and
+// the exit reason used to tell the user to keep it in the foreground.
+func TestKilledMasterIsNotSaidToDaemonize(t *testing.T) {
+	w := configs.DefaultWatcher("master")
+	w.Cmd, w.Args = "/bin/sh", []string{"-c", "sleep 1000 & kill -9 $$"}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	if c := fmt.Sprint(h.do("globaloptions", nil)["options"].(map[string]any)["containment"]); !strings.HasPrefix(c, "cgroup") {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("containment %q: CI runs as root with cgroup2 mounted", c)
+		}
+		t.Skipf("containment %q: what a worker left is seen only in its cgroup", c)
+	}
+	ev := h.next("reap", nil)
+	why := fmt.Sprint(ev.Fields["exit_reason"])
+	if !strings.Contains(why, "killed by signal KILL, leaving 1 process(es) running, which poold killed") {
+		t.Errorf("exit_reason %q, want the signal and the process left", why)
+	}
+	if strings.Contains(why, "foreground") {
+		t.Errorf("exit_reason %q blames daemonizing for a worker killed by a signal", why)
+	}
+}

@@ -129,12 +129,17 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 		return ReasonOOM, fmt.Sprintf("killed by the OOM killer (memory_max %d bytes)", w.spec.MemoryMax)
 	}
 	base += oom
-	if end.Left > 0 && p.State != ProcStopping {
-		// It ended on its own and left processes: most likely a program
+	switch {
+	case end.Left > 0 && p.State != ProcStopping && end.Signal == 0:
+		// It exited on its own and left processes: most likely a program
 		// that daemonizes (forks, and the parent exits), which then looks
 		// like a worker that exits at once, forever.
 		base += fmt.Sprintf(", leaving %d process(es) running, which poold killed: a worker must stay in the foreground "+
 			"(if the program daemonizes, turn that off, e.g. nginx 'daemon off;', gunicorn without --daemon)", end.Left)
+	case end.Left > 0 && p.State != ProcStopping:
+		// Killed (a kill -9 or an OOM kill of a master): its children
+		// outlived it, which says nothing of daemonizing.
+		base += fmt.Sprintf(", leaving %d process(es) running, which poold killed", end.Left)
 	}
 	if end.Signal != 0 {
 		return ReasonSignal, base
