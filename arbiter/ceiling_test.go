@@ -19,21 +19,12 @@ func TestIncrBeyondCeilingIsRefused(t *testing.T) {
 	cfg.Arbiter.MaxProcesses = 60
 	h := start(t, cfg, Options{})
 	h.spawns(2)
-	for _, tc := range []struct {
-		cmd   string
-		props map[string]any
-		want  string
-	}{
+	expectRefused(t, h, []refusal{
 		{"incr", map[string]any{"name": "s", "nb": 2147483648}, `incr: watcher "s" would have 2147483649 workers, over its max_processes 50`},
 		{"incr", map[string]any{"name": "o", "nb": 59}, `incr: watcher "o" with 60 workers makes 61 in all, over arbiter.max_processes 60`},
 		{"set", map[string]any{"name": "s", "options": map[string]any{"numprocesses": 51}}, "numprocesses: 51 is over max_processes 50"},
 		{"add", map[string]any{"name": "n", "cmd": "/bin/true", "options": map[string]any{"numprocesses": 59}}, "makes 61 in all"},
-	} {
-		r := h.a.Do(context.Background(), Request{ID: "c", Command: tc.cmd, Properties: tc.props})
-		if r["errno"] != ErrnoBadProperty || !strings.Contains(fmt.Sprint(r["reason"]), tc.want) {
-			t.Errorf("%s %v: %v, want errno 3 with %q", tc.cmd, tc.props, r, tc.want)
-		}
-	}
+	})
 	if n := h.do("numprocesses", nil)["numprocesses"]; n != 2 {
 		t.Errorf("%v workers after refused commands, want 2", n)
 	}
@@ -86,22 +77,13 @@ func TestElasticCapacityCountsAgainstTheCeiling(t *testing.T) {
 	cfg.Arbiter.MaxProcesses = 9
 	h := start(t, cfg, Options{})
 	h.spawns(5)
-	for _, tc := range []struct {
-		cmd   string
-		props map[string]any
-		want  string
-	}{
+	expectRefused(t, h, []refusal{
 		{"set", map[string]any{"name": "el", "options": map[string]any{"max_workers": 6}},
 			`set: watcher "el" growing to its max_workers 6 makes 10 in all, over arbiter.max_processes 9`},
 		{"add", map[string]any{"name": "n", "cmd": "/bin/true",
 			"options": map[string]any{"sockets": []any{"front"}, "on_demand": true, "numprocesses": 0, "max_workers": 3}},
 			`add: watcher "n" growing to its max_workers 3 makes 11 in all, over arbiter.max_processes 9`},
-	} {
-		r := h.a.Do(context.Background(), Request{ID: "c", Command: tc.cmd, Properties: tc.props})
-		if r["errno"] != ErrnoBadProperty || !strings.Contains(fmt.Sprint(r["reason"]), tc.want) {
-			t.Errorf("%s %v: %v, want errno 3 with %q", tc.cmd, tc.props, r, tc.want)
-		}
-	}
+	})
 	if sz := h.size("el"); sz["max"] != 4 {
 		t.Errorf("el's size after a refused set %v, want max 4", sz)
 	}
@@ -113,4 +95,22 @@ func TestElasticCapacityCountsAgainstTheCeiling(t *testing.T) {
 	h.do("set", map[string]any{"name": "el", "options": map[string]any{"max_workers": 5}})
 	h.do("set", map[string]any{"name": "el", "options": map[string]any{"graceful_timeout": 3}})
 	h.do("incr", map[string]any{"name": "el", "nb": 9})
+}
+
+// refusal is a command that must be refused with errno 3 and a reason
+// containing want.
+type refusal struct {
+	cmd   string
+	props map[string]any
+	want  string
+}
+
+func expectRefused(t *testing.T, h *harness, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
+		r := h.a.Do(context.Background(), Request{ID: "c", Command: tc.cmd, Properties: tc.props})
+		if r["errno"] != ErrnoBadProperty || !strings.Contains(fmt.Sprint(r["reason"]), tc.want) {
+			t.Errorf("%s %v: %v, want errno 3 with %q", tc.cmd, tc.props, r, tc.want)
+		}
+	}
 }
