@@ -19,7 +19,8 @@ import (
 // must not hold the pool's growth back: under a load one worker cannot
 // serve, the woken pool grows past one worker again. (It used to stay at
 // one worker for good, the accept queue full, because the dropped slot
-// counted as "a slot with a recent early death" forever.)
+// counted as "a slot with a recent early death" forever; then, once
+// wid 2 had a worker again, until that worker outlived the early period.)
 func TestElasticPoolGrowsAgainAfterAScaleDownDroppedACrashedSlot(t *testing.T) {
 	cfg := onDemandConfig("slow", 3, 0)
 	w := &cfg.Watchers[0]
@@ -66,4 +67,7 @@ func TestElasticPoolGrowsAgainAfterAScaleDownDroppedACrashedSlot(t *testing.T) {
 	if !strings.Contains(ev.Fields["reason"].(string), "accept queue") {
 		t.Errorf("scale %v, want growth for the accept queue", ev.Fields)
 	}
+	// The worker now in wid 2 is no respawn after that death: growth goes
+	// on without waiting for it to live backoff_reset (an hour here).
+	h.scaleTo(3)
 }

@@ -179,13 +179,15 @@ func (w *Watcher) gated() bool {
 		if s.hold != HoldNone {
 			return true
 		}
-		if s.counters == (Counters{}) {
+		// A slot whose history predates a worker poold stopped there (a
+		// scale-down dropped it; it keeps its history for when the wid is
+		// used again) gates nothing: the worker now there, if any, is no
+		// respawn after a death. With no running worker, gating on it
+		// would keep the pool from growing for good: nothing runs there
+		// to outlive the early period.
+		if s.counters == (Counters{}) || s.pastDeaths {
 			continue
 		}
-		// No hold and no running worker: a scale-down dropped the slot
-		// (it keeps its history for when the wid is used again, but has
-		// no seat). Gating on it would keep the pool from growing for
-		// good: nothing runs there to outlive the early period.
 		if at, ok := since[wid]; ok && now.Sub(at) < w.policy.Early {
 			return true
 		}

@@ -61,6 +61,7 @@ func (w *Watcher) Ended(pid int, end End) {
 		w.died(s, uptime, why, true)
 	case p.State == ProcStopping:
 		log.Debug("worker stopped", "exit", why)
+		s.pastDeaths = true
 	case p.State == ProcStarting && w.newInRoll(p):
 		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d) %s before it was ready; %s", pid, p.Wid, why, w.outputHint(pid, p.Wid)))
 	case w.old(p):
@@ -175,7 +176,7 @@ func DescribeEnd(ex spawn.Exit) string {
 // early makes the death count as early whatever that was, for a worker
 // poold stopped because it failed.
 func (w *Watcher) died(s *slot, uptime time.Duration, why string, early bool) {
-	s.lastExit = why
+	s.lastExit, s.pastDeaths = why, false
 	judged := uptime
 	if early {
 		judged = 0

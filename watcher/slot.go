@@ -30,6 +30,11 @@ type slot struct {
 	restarts int
 	lastExit string // how its last worker ended, or why it could not start
 	lastPid  int    // the pid of its last worker that ended, 0 if the last could not start
+	// pastDeaths: its crash history predates a worker poold stopped on
+	// purpose there (a scale-down, a reload), so a new worker in it is
+	// no respawn after a death, and an elastic pool's growth need not
+	// wait for it to outlive the early period. Its next death clears it.
+	pastDeaths bool
 	// hookPassed: its before_spawn hook said yes; the next spawn goes on.
 	hookPassed bool
 }
