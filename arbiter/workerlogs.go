@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,13 +31,7 @@ type sharedFile struct {
 	users map[string]int // under output.smu: readers by lower-case watcher name
 	refs  int            // under output.smu: readers in all
 
-	failingHint atomic.Bool // failing, readable without mu
-
-	mu         sync.Mutex
-	failing    bool
-	reported   bool      // this failure was reported
-	reportedAt time.Time // last report
-	lost       uint64    // lines dropped in this failure
+	health fileHealth
 }
 
 // pipeSink is where one pipe's lines go: poold's log (log), a file (file),
@@ -196,50 +189,25 @@ func (o *output) flush(ps *pipeSink, b *batch) {
 	b.now = time.Time{}
 }
 
-// reportEvery bounds how often one file's failure is reported: a disk
-// that is nearly full takes some batches and refuses others, which must
-// not flood the log with a report and a recovery per batch.
-const reportEvery = time.Minute
-
 // writeFile writes p, n whole lines, to ps's file; on failure the lines are
-// dropped and counted. A failure is reported once (log and log_error
-// event, with the path), and its end once, at most every reportEvery.
+// dropped and counted. A failure is reported (log and log_error event,
+// with the path), and its end, as fileHealth says, each with the lines
+// the failure dropped so far.
 func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	sf := ps.file
 	_, err := sf.f.Write(p)
-	if err == nil && !sf.failingHint.Load() {
-		return // the common case, without the lock
-	}
-	sf.mu.Lock()
-	report, recovered, lost := false, false, sf.lost
-	now := time.Now()
-	switch {
-	case err != nil && !sf.failing:
-		sf.failing = true
-		sf.failingHint.Store(true)
-		if sf.reportedAt.IsZero() || now.Sub(sf.reportedAt) >= reportEvery {
-			report, sf.reported, sf.reportedAt = true, true, now
-		}
-		fallthrough
-	case err != nil:
-		sf.lost += n
-	case sf.failing:
-		recovered = sf.reported
-		sf.failing, sf.reported, sf.lost = false, false, 0
-		sf.failingHint.Store(false)
-	}
-	sf.mu.Unlock()
 	if err != nil {
 		ps.pool.dropped.Add(n)
 	}
+	note := sf.health.wrote(err, n, time.Now())
 	switch {
-	case report:
+	case note.failed:
 		o.log.Error("cannot write a worker log file: its lines are dropped and counted until it can",
-			"watcher", ps.pool.name, "path", sf.f.Path(), "error", err)
+			"watcher", ps.pool.name, "path", sf.f.Path(), "dropped", note.dropped, "error", err)
 		o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
 			"path": sf.f.Path(), "stream": ps.stream, "process_id": ps.wid, "reason": err.Error()})
-	case recovered:
-		o.log.Info("worker log file writable again", "watcher", ps.pool.name, "path", sf.f.Path(), "dropped", lost)
+	case note.recovered:
+		o.log.Info("worker log file writable again", "watcher", ps.pool.name, "path", sf.f.Path(), "dropped", note.dropped)
 	}
 }
 

@@ -1,0 +1,71 @@
+package arbiter
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// reportEvery bounds how often one file's failure is reported: a disk
+// that is nearly full takes some batches and refuses others, which must
+// not flood the log with a report per batch.
+const reportEvery = time.Minute
+
+// recoverAfter is how long a failing file must take every batch before
+// poold says it is writable again: on a nearly full disk a small batch
+// fits now and then between refused ones, which is no recovery.
+const recoverAfter = time.Second
+
+// fileHealth is what poold's log says about one worker log file's write
+// failures: a failure once (at most every reportEvery, or when that
+// minute is over, with the lines dropped meanwhile), and its end once the
+// file has taken lines for recoverAfter, with the lines it cost; so the
+// log's last word on a file is true within a minute. It is a shared leaf
+// (the readers of every worker writing the file) under its own mutex;
+// the common case, a healthy file that took its batch, skips the lock.
+type fileHealth struct {
+	troubled atomic.Bool // failing, or a failure not told in full: take mu
+
+	mu       sync.Mutex
+	said     bool      // the log's last word on the file is a failure
+	failedAt time.Time // last failed write
+	saidAt   time.Time // last failure report
+	lost     uint64    // lines dropped since the last recovery report
+}
+
+// healthNote is what a write's outcome makes poold say: that the file
+// fails (failed) or is writable again (recovered), and the lines dropped
+// since the file last recovered.
+type healthNote struct {
+	failed, recovered bool
+	dropped           uint64
+}
+
+// wrote records the outcome of writing n lines at now (err nil: written)
+// and says what to log.
+func (h *fileHealth) wrote(err error, n uint64, now time.Time) healthNote {
+	if err == nil && !h.troubled.Load() {
+		return healthNote{}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var note healthNote
+	mayReport := h.saidAt.IsZero() || now.Sub(h.saidAt) >= reportEvery
+	switch {
+	case err != nil:
+		h.troubled.Store(true)
+		h.failedAt = now
+		h.lost += n
+		if !h.said && mayReport {
+			note = healthNote{failed: true, dropped: h.lost}
+			h.said, h.saidAt = true, now
+		}
+	case now.Sub(h.failedAt) < recoverAfter:
+		// Too soon after a failure to call it a recovery.
+	case h.said || mayReport:
+		note = healthNote{recovered: true, dropped: h.lost}
+		h.said, h.lost = false, 0
+		h.troubled.Store(false)
+	}
+	return note
+}

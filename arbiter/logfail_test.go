@@ -1,0 +1,66 @@
+package arbiter
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestNearlyFullDiskKeepsItsFailureReported: on a nearly full disk a log
+// file takes a small batch now and then and refuses the rest. poold
+// reported the failure, then "writable again" a millisecond later on the
+// first small batch that fit, and from then on said nothing while it
+// dropped every line (the failure after a reported recovery waited for a
+// minute, and a failure still going on then was never reported): the
+// log's last word on the file was that it worked. Now a recovery is only
+// claimed once the file has taken lines for a while with no failure, and
+// a failure that is not reported at once is reported when the minute is
+// over, with the lines dropped meanwhile.
+func TestNearlyFullDiskKeepsItsFailureReported(t *testing.T) {
+	enospc := error(syscall.ENOSPC)
+	t0 := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	type step struct {
+		at   time.Duration
+		err  error
+		n    uint64
+		want healthNote
+	}
+	ms := time.Millisecond
+	sec := time.Second
+	steps := []step{
+		{0, enospc, 10, healthNote{failed: true, dropped: 10}},
+		{1 * ms, nil, 1, healthNote{}}, // a small batch fit: no claim yet
+		{2 * ms, enospc, 20, healthNote{}},
+		{3 * ms, nil, 1, healthNote{}},
+		{4 * ms, enospc, 30, healthNote{}},
+		{61 * sec, enospc, 40, healthNote{}},
+		// Writable for good: claimed once it has taken lines for a
+		// second with no failure, with what the failure dropped in all.
+		{61*sec + 500*ms, nil, 1, healthNote{}},
+		{62*sec + 500*ms, nil, 1, healthNote{recovered: true, dropped: 100}},
+		{63 * sec, nil, 1, healthNote{}},
+		// A new failure a minute or more after the last report: at once.
+		{70 * sec, enospc, 5, healthNote{failed: true, dropped: 5}},
+		{70*sec + 1*ms, nil, 1, healthNote{}},
+		{71*sec + 500*ms, nil, 1, healthNote{recovered: true, dropped: 5}},
+		// One within the minute: reported once the minute is over, with
+		// what it dropped meanwhile.
+		{80 * sec, enospc, 6, healthNote{}},
+		{80*sec + 1*ms, nil, 1, healthNote{}},
+		{80*sec + 2*ms, enospc, 7, healthNote{}},
+		{131 * sec, enospc, 8, healthNote{failed: true, dropped: 21}},
+		{133 * sec, nil, 1, healthNote{recovered: true, dropped: 21}},
+		// One that ends before the minute is over: its lines are told
+		// once a report is allowed again.
+		{140 * sec, enospc, 1, healthNote{}},
+		{142 * sec, nil, 1, healthNote{}},
+		{200 * sec, nil, 1, healthNote{recovered: true, dropped: 1}},
+		{201 * sec, nil, 1, healthNote{}},
+	}
+	var h fileHealth
+	for i, s := range steps {
+		if got := h.wrote(s.err, s.n, t0.Add(s.at)); got != s.want {
+			t.Errorf("step %d (%v, err %v): %+v, want %+v", i, s.at, s.err, got, s.want)
+		}
+	}
+}
