@@ -19,7 +19,11 @@
 // OnDrops hook with their number, and what it writes goes straight out: the
 // gap is reported in the log itself as soon as the output recovers; the
 // hook learns from Failure whether a write error (a full disk) or a full
-// queue dropped them. A short write cuts a record: the next one goes out
+// queue dropped them. Reports are at most one per ReportEvery: workers
+// that write faster than the output takes lines fill and drain the queue
+// thousands of times a second, and a report each time was a flood of its
+// own. Drops within the interval are reported together when it is over
+// (a timer of Run's, so a quiet log still gets its report), and at Close. A short write cuts a record: the next one goes out
 // behind the missing newline, so each record starts a line of its own. An
 // output that fails with EPIPE or EBADF is gone for good: Run stops
 // writing to it and every later line is dropped at once.
@@ -43,6 +47,9 @@ type Options struct {
 	// MaxBytes is how many bytes may wait (default 1 MiB): a burst of long
 	// worker lines cannot make the queue large.
 	MaxBytes int
+	// ReportEvery is the least time between two drop reports (default
+	// 10s).
+	ReportEvery time.Duration
 }
 
 // Stats are the sink's counters, for dstats and (later) metrics.
@@ -62,6 +69,7 @@ type Stats struct {
 type Sink struct {
 	out      io.Writer
 	maxBytes int
+	every    time.Duration
 	queue    chan []byte
 	closed   chan struct{}
 	done     chan struct{}
@@ -77,6 +85,8 @@ type Sink struct {
 	// cut: Run's own. The output holds the start of a record without its
 	// newline (a short write); the next write begins with the newline.
 	cut          bool
+	reportedAt   time.Time    // Run's own: the last drop report
+	due          *time.Timer  // Run's own: a report held back by every
 	writingSince atomic.Int64 // unix nanoseconds of the write in progress; 0: none
 	onDrops      atomic.Pointer[func(out io.Writer, lines, total uint64)]
 }
@@ -89,9 +99,13 @@ func New(out io.Writer, o Options) *Sink {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 1 << 20
 	}
+	if o.ReportEvery <= 0 {
+		o.ReportEvery = 10 * time.Second
+	}
 	return &Sink{
 		out:      out,
 		maxBytes: o.MaxBytes,
+		every:    o.ReportEvery,
 		queue:    make(chan []byte, o.MaxLines),
 		closed:   make(chan struct{}),
 		done:     make(chan struct{}),
@@ -152,19 +166,33 @@ func (s *Sink) drop(p []byte) {
 }
 
 // Run writes queued records to the output until Close, then writes what
-// is still queued and returns.
+// is still queued, reports what was dropped and not reported yet, and
+// returns.
 func (s *Sink) Run() {
 	defer close(s.done)
+	defer func() {
+		if s.due != nil {
+			s.due.Stop()
+		}
+	}()
 	for {
+		var due <-chan time.Time
+		if s.due != nil {
+			due = s.due.C
+		}
 		select {
 		case b := <-s.queue:
 			s.write(b)
+		case <-due:
+			s.due = nil
+			s.report(true)
 		case <-s.closed:
 			for {
 				select {
 				case b := <-s.queue:
 					s.write(b)
 				default:
+					s.report(true)
 					return
 				}
 			}
@@ -176,15 +204,31 @@ func (s *Sink) write(b []byte) {
 	s.mu.Lock()
 	s.queued -= len(b)
 	s.mu.Unlock()
-	if !s.emit(b) {
+	if s.emit(b) {
+		s.report(false)
+	}
+}
+
+// report calls the OnDrops hook with the lines dropped since the last
+// report, if any: now, if ReportEvery has passed since then or now is
+// forced (the held-back report is due, or Run is closing), else once it
+// has.
+func (s *Sink) report(now bool) {
+	if s.pending.Load() == 0 {
 		return
 	}
-	if n := s.pending.Swap(0); n > 0 {
-		if fn := s.onDrops.Load(); fn != nil {
-			(*fn)(direct{s}, n, s.dropped.Load())
+	if wait := s.every - time.Since(s.reportedAt); !now && !s.reportedAt.IsZero() && wait > 0 {
+		if s.due == nil {
+			s.due = time.NewTimer(wait)
 		}
-		s.failure.Store(nil)
+		return
 	}
+	s.reportedAt = time.Now()
+	n := s.pending.Swap(0)
+	if fn := s.onDrops.Load(); fn != nil {
+		(*fn)(direct{s}, n, s.dropped.Load())
+	}
+	s.failure.Store(nil)
 }
 
 // Failure is the write error that dropped lines since the last drop

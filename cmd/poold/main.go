@@ -311,7 +311,7 @@ func checkOnly(o cmdline, cfg *configs.Config, stdout io.Writer) error {
 // newLogger logs into logs, the bounded queue in front of stderr: nothing
 // poold logs can block the event loop or the readers of worker output.
 // Once stderr takes lines again after some were dropped, the logger says
-// how many, straight to stderr.
+// how many, straight to stderr (at most every 10 s, logsink.Options).
 func newLogger(c configs.Arbiter, logs *logsink.Sink) hclog.Logger {
 	opts := hclog.LoggerOptions{
 		Name:       "poold",
@@ -326,7 +326,7 @@ func newLogger(c configs.Arbiter, logs *logsink.Sink) hclog.Logger {
 			hclog.New(&report).Warn("dropped log lines while writing stderr failed", "lines", lines, "total", total, "error", err)
 			return
 		}
-		hclog.New(&report).Warn("dropped log lines while stderr was blocked", "lines", lines, "total", total)
+		hclog.New(&report).Warn("dropped log lines while stderr was slow or blocked", "lines", lines, "total", total)
 	})
 	return hclog.New(&opts)
 }
