@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher/probe"
 )
@@ -30,6 +31,7 @@ import (
 // hookRun is a hook in flight: what to do with its outcome.
 type hookRun struct {
 	name   string
+	log    hclog.Logger // with the watcher, the hook and its worker if any
 	then   func(err error)
 	cancel func()
 }
@@ -61,10 +63,22 @@ func (w *Watcher) hook(name string, pid, wid int, extra map[string]string, then 
 	if w.hooks == nil {
 		w.hooks = map[uint64]hookRun{}
 	}
-	pr := probe.Hook(cmd, hookEnv(name, w.spec.Name, pid, wid, extra))
-	w.log.Debug("running hook", "hook", name, "cmd", cmd)
+	log := w.log.With("hook", name)
+	if pid > 0 {
+		log = log.With("pid", pid)
+	}
+	if wid > 0 {
+		log = log.With("wid", wid)
+	}
+	// The hook's output goes to poold's log as it comes, each line with
+	// the hook's name and stream, as a worker's does.
+	out := log.Named("hook")
+	pr := probe.Hook(cmd, hookEnv(name, w.spec.Name, pid, wid, extra), func(stream, line string) {
+		out.Info(line, "stream", stream)
+	})
+	log.Debug("running hook", "cmd", cmd)
 	cancel := w.host.Check(Check{Watcher: w.id, Kind: CheckHook, Gen: gen}, w.spec.HookTimeout, pr.Check)
-	w.hooks[gen] = hookRun{name: name, then: then, cancel: cancel}
+	w.hooks[gen] = hookRun{name: name, log: log, then: then, cancel: cancel}
 	return true
 }
 
@@ -86,7 +100,7 @@ func (w *Watcher) dropGate(why string) {
 	}
 	delete(w.hooks, gen)
 	h.cancel()
-	w.log.Info("hook killed: "+why, "hook", h.name)
+	h.log.Info("hook killed: " + why)
 }
 
 // hasHook reports whether the watcher has a hook at any of names.
@@ -121,7 +135,7 @@ func (w *Watcher) hookDone(gen uint64, err error) {
 	delete(w.hooks, gen)
 	defer w.settle()
 	if err != nil {
-		w.log.Warn("hook failed", "hook", h.name, "error", err)
+		h.log.Warn("hook failed", "error", err)
 		w.host.Publish(w.spec.Name, events.KindHookFailure, map[string]any{"name": h.name, "error": err.Error()})
 	} else {
 		w.host.Publish(w.spec.Name, events.KindHookSuccess, map[string]any{"name": h.name})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -28,7 +29,8 @@ type execProbe struct {
 	argv []string
 	env  []string
 	err  error
-	noun string // what errors call it: "" for "exec probe"
+	noun string   // what errors call it: "" for "exec probe"
+	out  LineFunc // nil: the output is kept for the error only
 }
 
 // Exec passes when cmd exits 0. cmd is split into words as a shell splits
@@ -48,10 +50,12 @@ func Exec(cmd string, env []string) Probe {
 }
 
 // Hook is Exec for a command hook: the same run, errors that call it a
-// command rather than a probe.
-func Hook(cmd string, env []string) Probe {
+// command rather than a probe, and each line of its output passed to out
+// (nil: none) as it comes, whatever the outcome.
+func Hook(cmd string, env []string, out LineFunc) Probe {
 	p := Exec(cmd, env).(*execProbe)
 	p.noun = "command"
+	p.out = out
 	return p
 }
 
@@ -74,6 +78,13 @@ func (p *execProbe) Check(ctx context.Context) error {
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, stderr := &tail{max: outputKeep}, &tail{max: outputKeep}
 	c.Stdout, c.Stderr = stdout, stderr
+	if p.out != nil {
+		outLines, errLines := &lines{stream: "stdout", fn: p.out}, &lines{stream: "stderr", fn: p.out}
+		c.Stdout, c.Stderr = io.MultiWriter(stdout, outLines), io.MultiWriter(stderr, errLines)
+		// After Wait the copying goroutines are done (WaitDelay included).
+		defer outLines.close()
+		defer errLines.close()
+	}
 	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	c.WaitDelay = waitDelay
 	if err := c.Start(); err != nil {
