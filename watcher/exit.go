@@ -58,7 +58,7 @@ func (w *Watcher) Ended(pid int, end End) {
 		// poold stopped it for failing its readiness, its health checks
 		// or a limit soon after start: an early death, however long it
 		// ran (its health checks may have outlived backoff_reset).
-		w.died(s, uptime, why, true)
+		w.died(s, pid, uptime, why, true)
 	case p.State == ProcStopping:
 		log.Debug("worker stopped", "exit", why)
 		s.pastDeaths = true
@@ -69,7 +69,7 @@ func (w *Watcher) Ended(pid int, end End) {
 		// one if not.
 		log.Warn("worker due for replacement ended on its own", "exit", why, "uptime", uptime)
 	default:
-		w.died(s, uptime, why, false)
+		w.died(s, pid, uptime, why, false)
 	}
 }
 
@@ -174,9 +174,10 @@ func DescribeEnd(ex spawn.Exit) string {
 // could not be started, or failed its readiness, its health checks or a
 // limit. uptime is how long the worker ran (0 for one never started);
 // early makes the death count as early whatever that was, for a worker
-// poold stopped because it failed.
-func (w *Watcher) died(s *slot, uptime time.Duration, why string, early bool) {
-	s.lastExit, s.pastDeaths = why, false
+// poold stopped because it failed. pid is the worker's (0: none was
+// started), which the log names so its lines can be found by it.
+func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early bool) {
+	s.lastExit, s.lastPid, s.pastDeaths = why, pid, false
 	judged := uptime
 	if early {
 		judged = 0
@@ -184,7 +185,7 @@ func (w *Watcher) died(s *slot, uptime time.Duration, why string, early bool) {
 	// A worker that could not be started never ran: say so, rather than
 	// that it ended soon after its start.
 	ended, keep := "worker ended soon after start", "its workers keep ending soon after start"
-	log := w.log.With("wid", s.wid, "reason", why, "uptime", uptime)
+	log := w.log.With("pid", pid, "wid", s.wid, "reason", why, "uptime", uptime)
 	if strings.HasPrefix(why, spawnErrorPrefix) {
 		ended, keep = "worker could not be started", "its workers cannot be started"
 		log = w.log.With("wid", s.wid, "reason", why)
