@@ -328,7 +328,7 @@ func newLogger(c configs.Arbiter, logs *logsink.Sink) hclog.Logger {
 		}
 		hclog.New(&report).Warn("dropped log lines while stderr was slow or blocked", "lines", lines, "total", total)
 	})
-	return hclog.New(&opts)
+	return withDurations(hclog.New(&opts))
 }
 
 // reconfigure applies what a reloaded config changes outside the arbiter:
