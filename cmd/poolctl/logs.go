@@ -24,7 +24,11 @@ const maxFollowLines = 10000
 
 const logsHelp = `Print the recent lines the workers of watcher NAME wrote to stdout and
 stderr, from the ring poold keeps in memory (log_ring lines per watcher,
-default 1000), oldest first: the last -n LINES (default 10).
+default 1000), oldest first: the last -n LINES (default 10). With
+--since, the lines written since then (a duration ago, 10m; a time,
+2026-12-04T02:55:00Z; a time of today, 02:55), all that the ring holds
+or the last -n of them; poolctl says so when the ring no longer goes
+back that far.
 
 With -f, go on printing new lines as they are written, until interrupted
 (like journalctl -f). poolctl asks poold for the lines after the last one
@@ -59,6 +63,20 @@ func (a *app) logsCommand() *cobra.Command {
 			q.follow, _ = c.Flags().GetBool("follow")
 			raw, _ := c.Flags().GetBool("raw")
 			a.escapeLogs = !raw && isTerminal(a.stdout)
+			if since, _ := c.Flags().GetString("since"); since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return err
+				}
+				// Every kept line since then, or the last -n of them.
+				a.logsSince = t
+				switch {
+				case !c.Flags().Changed("lines"):
+					q.lines = maxFollowLines
+				case q.lines > 0:
+					a.logsTail, q.lines = q.lines, maxFollowLines
+				}
+			}
 			if q.stream != "" && q.stream != "stdout" && q.stream != "stderr" {
 				return usagef("logs: --stream must be stdout or stderr, got %q", q.stream)
 			}
@@ -77,6 +95,7 @@ func (a *app) logsCommand() *cobra.Command {
 	fs.String("stream", "", "only stdout or stderr")
 	fs.IntP("lines", "n", 10, "how many recent lines to print first")
 	fs.BoolP("follow", "f", false, "go on printing new lines until interrupted")
+	fs.String("since", "", "only lines written since then: a duration ago (10m), a time (2026-12-04T02:55:00Z) or a time of today (02:55)")
 	fs.Bool("raw", false, "print control characters as the workers wrote them, also on a terminal (escape sequences act on it)")
 	return c
 }
@@ -268,6 +287,7 @@ func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any,
 	if err := json.Unmarshal(raw, &recs); err != nil {
 		return 0, 0, runError{fmt.Errorf("logs: poold's lines are not records: %w", err)}
 	}
+	recs = a.cutSince(recs, props["name"])
 	if err := a.printLogs(recs); err != nil {
 		return 0, 0, runError{err}
 	}

@@ -99,6 +99,11 @@ type app struct {
 	// escapeLogs: logs writes workers' control characters escaped (its
 	// stdout is a terminal and --raw is not given).
 	escapeLogs bool
+	// logsSince: logs prints no line written before it (--since); zero:
+	// every line. logsTail: the first batch is cut to its last logsTail
+	// lines once that is done (-n with --since); 0: not cut.
+	logsSince time.Time
+	logsTail  int
 
 	// The HTTPS API (--url): every command, and the fleet views.
 	urlFlags  []string
