@@ -187,9 +187,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 		pub.Close()
 		return fmt.Errorf("zmqpub: %s %s: set high-water mark: %w", p.key, p.endpoint, err)
 	}
-	how := "publishing events"
+	how := "publishing" // the logger's name says what: events or stats
 	if zmqguard.HandedOver(p.endpoint) {
-		how = "publishing events on the endpoint taken over from the previous image"
+		how = "publishing on the endpoint taken over from the previous image"
 	}
 	if err := pub.Listen(gep); err != nil {
 		pub.Close()
