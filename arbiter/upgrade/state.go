@@ -47,6 +47,12 @@ const EnvFDs = "POOLD_UPGRADE_FDS"
 // why the new one could not take over.
 const EnvRollback = "POOLD_UPGRADE_ROLLBACK"
 
+// EnvExe names, in the new image's environment, the path the first image
+// was started from (symlinks kept), which the next upgrade runs again: the
+// new image itself may have been exec'd from another (a rollback runs the
+// old binary from an fd).
+const EnvExe = "POOLD_UPGRADE_EXE"
+
 // Outcome is how the last upgrade ended, as the upgrade_status command
 // reports it.
 type Outcome struct {

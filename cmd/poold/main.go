@@ -56,7 +56,7 @@ func main() {
 	// disk, with the environment poold was given (NOTIFY_SOCKET too).
 	caughtSignals = catch.Caught()
 	startEnv = os.Environ()
-	selfExe, _ = os.Executable()
+	selfExe = startPath(os.Args[0])
 	if err := takeOver(); err != nil {
 		os.Exit(exitCode(err, os.Stderr))
 	}
@@ -72,7 +72,10 @@ func main() {
 	reapOrphans = true
 	// Workers are forked from the main thread (see upgrade.go): run runs
 	// on another goroutine while this one serves the spawner.
-	mainSpawner = spawn.New(selfExe)
+	// The exec shim's binary is the file running now, not what selfExe
+	// may name after a deploy switched a link.
+	running, _ := os.Executable()
+	mainSpawner = spawn.New(running)
 	spawnCtx, stopSpawner := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {

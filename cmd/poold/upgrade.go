@@ -119,6 +119,7 @@ func takeOver() error {
 	rollback, isRollback := os.LookupEnv(upgrade.EnvRollback)
 	os.Unsetenv(upgrade.EnvFDs)
 	os.Unsetenv(upgrade.EnvRollback)
+	os.Unsetenv(upgrade.EnvExe)
 	stateFD, oldFD, err := upgrade.ParseEnv(v)
 	if err != nil {
 		return err
@@ -129,7 +130,7 @@ func takeOver() error {
 			return fmt.Errorf("upgrade rollback: the old binary cannot load the state either: %w", err)
 		}
 		env := withoutUpgradeEnv(os.Environ())
-		env = append(env, upgrade.EnvFDs+"="+v, upgrade.EnvRollback+"=new binary "+version+": "+err.Error())
+		env = append(env, upgrade.EnvFDs+"="+v, upgrade.EnvExe+"="+selfExe, upgrade.EnvRollback+"=new binary "+version+": "+err.Error())
 		fmt.Fprintln(os.Stderr, "poold: upgrade: the new binary cannot take over; executing the old one again:", err)
 		err = syscall.Exec("/proc/self/fd/"+strconv.Itoa(oldFD), os.Args, env)
 		return fmt.Errorf("upgrade rollback: exec the old binary: %w", err)
@@ -194,7 +195,12 @@ func killFirstWorker(st *upgrade.State) {
 
 func withoutUpgradeEnv(env []string) []string {
 	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
-		return strings.HasPrefix(kv, upgrade.EnvFDs+"=") || strings.HasPrefix(kv, upgrade.EnvRollback+"=")
+		for _, name := range []string{upgrade.EnvFDs, upgrade.EnvRollback, upgrade.EnvExe} {
+			if strings.HasPrefix(kv, name+"=") {
+				return true
+			}
+		}
+		return false
 	})
 }
 
@@ -203,7 +209,8 @@ func upgrader(path string, drain func()) *arbiter.Upgrader {
 	if mainSpawner == nil {
 		return nil
 	}
-	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: withoutUpgradeEnv(startEnv),
+	env := append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe)
+	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: env,
 		Drain: drain, Listeners: ownListeners, Preflight: func(ctx context.Context, state []byte) (string, error) {
 			return preflight(ctx, selfExe, path, false, state)
 		}}

@@ -43,10 +43,27 @@ func startUpgradable(t *testing.T, config string, env ...string) *upProc {
 // (config must name it), or ipc://DIR/c.sock when ctl is "".
 func startUpgradableOn(t *testing.T, ctl, config string, env ...string) *upProc {
 	t.Helper()
+	p := newUpProc(t, ctl, config)
+	p.install(pooldBinary(t))
+	p.start(env...)
+	return p
+}
+
+// newUpProc is an upProc not started yet, with its config written and
+// nothing at p.exe.
+func newUpProc(t *testing.T, ctl, config string) *upProc {
+	t.Helper()
 	dir := t.TempDir()
 	p := &upProc{t: t, dir: dir, ctl: ctl, exe: filepath.Join(dir, "poold"), log: &workertest.Buffer{}, done: make(chan struct{})}
-	p.install(pooldBinary(t))
 	p.cfg = writeConfig(t, dir, config)
+	return p
+}
+
+// start runs the binary at p.exe on p.cfg with env added, until the test
+// ends, and waits until it answers.
+func (p *upProc) start(env ...string) {
+	t := p.t
+	t.Helper()
 	p.cmd = exec.Command(p.exe, p.cfg)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -75,7 +92,6 @@ func startUpgradableOn(t *testing.T, ctl, config string, env ...string) *upProc 
 		}
 	})
 	proctest.Eventually(t, "poold to answer", func() bool { _, err := p.try("status", nil); return err == nil })
-	return p
 }
 
 // install puts a copy of src at p.exe the way a package manager does:
