@@ -69,7 +69,8 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 			var g *cgroup.Group
 			if st.Cgroups != nil && a.tree != nil {
 				if dir, ok := st.Cgroups.Groups[ps.Pid]; ok {
-					g = cgroup.AdoptGroup(dir)
+					g = a.tree.AdoptGroup(cgroup.Adopted{Dir: dir, Watcher: w.Name(), Wid: ps.Wid, Limits: limitsOf(w.Spec()),
+						OOMBase: st.Cgroups.OOMBase[ps.Pid], Killed: slices.Contains(st.Cgroups.Killed, ps.Pid)})
 					a.groups[ps.Pid] = g
 				}
 			}

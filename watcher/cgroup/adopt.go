@@ -28,6 +28,17 @@ func AdoptTree(dir string, lockFD int) (*Tree, error) {
 	}
 	unix.CloseOnExec(lockFD)
 	t := &Tree{Dir: dir, lock: os.NewFile(uintptr(lockFD), dir), enabled: map[string]bool{}}
+	// The tree's directories in cgroup v1 hierarchies (limits on a hybrid
+	// host) that the previous image made: its workers' v1 cgroups are in
+	// them, and Close removes them.
+	t.v1 = findV1()
+	for i, h := range t.v1 {
+		d := filepath.Join(h.own, filepath.Base(dir))
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			t.v1[i].tree = d
+			t.enabled[h.ctrl] = true
+		}
+	}
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
 		// w-NAME.WID.SEQ
@@ -40,10 +51,39 @@ func AdoptTree(dir string, lockFD int) (*Tree, error) {
 	return t, nil
 }
 
-// AdoptGroup takes over the worker cgroup at dir (no fd: the worker in it
-// already runs, so no clone enters it again).
-func AdoptGroup(dir string) *Group {
-	return &Group{Dir: filepath.Clean(dir)}
+// Adopted is a handed-over worker's cgroup, as the previous image knew it.
+type Adopted struct {
+	Dir     string // its v2 directory
+	Watcher string // the slot it may be parked for, as NewGroup names it
+	Wid     int
+	Limits  Limits
+	OOMBase int  // OOM kills of the workers it held before (Group.Handover)
+	Killed  bool // it was killed through cgroup.kill
+}
+
+// AdoptGroup takes over a worker's cgroup (no fd: the worker in it
+// already runs, so no clone enters it again), with its directories in
+// the tree's v1 hierarchies: OOMKills reads them (memory on a hybrid
+// host) and Remove removes them.
+func (t *Tree) AdoptGroup(a Adopted) *Group {
+	g := &Group{Dir: filepath.Clean(a.Dir), key: slotKey{watcher: a.Watcher, wid: a.Wid, lim: a.Limits}, oomBase: a.OOMBase}
+	g.killed.Store(a.Killed)
+	for _, h := range t.v1Hiers() {
+		if h.tree == "" {
+			continue
+		}
+		d := filepath.Join(h.tree, filepath.Base(g.Dir))
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			g.v1 = append(g.v1, d)
+		}
+	}
+	return g
+}
+
+// Handover is what AdoptGroup needs of g beyond its directory: the OOM
+// kills not to count for its worker, and whether it was ever killed.
+func (g *Group) Handover() (oomBase int, killed bool) {
+	return g.oomBase, g.killed.Load()
 }
 
 // RemoveParked removes the worker cgroups in the tree that hold no process
