@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
@@ -279,7 +280,11 @@ func runCheck(ctx context.Context, timeout time.Duration, exe string, stdin io.R
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second // a backstop: Wait then closes the pipes
+	what := fmt.Sprintf("pre-flight %s %s", exe, strings.Join(args, " "))
 	release, err := spawn.StartOwned(cmd)
+	if err != nil && ctx.Err() == nil {
+		return "", fmt.Errorf("%s: %w%s", what, err, startHint(err))
+	}
 	if err == nil {
 		defer release()
 		pid := cmd.Process.Pid
@@ -294,7 +299,6 @@ func runCheck(ctx context.Context, timeout time.Duration, exe string, stdin io.R
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		err = cmd.Wait()
 	}
-	what := fmt.Sprintf("pre-flight %s %s", exe, strings.Join(args, " "))
 	said := outputHead(stderr.String() + stdout.String())
 	if said != "" {
 		said = ": " + said
@@ -308,6 +312,23 @@ func runCheck(ctx context.Context, timeout time.Duration, exe string, stdin io.R
 		return "", fmt.Errorf("%s: cancelled: poold is stopping", what)
 	}
 	return "", fmt.Errorf("%s: %w%s", what, err, said)
+}
+
+// startHint says what to do about a new binary that could not be run
+// at all.
+func startHint(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "; install the new poold at that path (an upgrade runs the path poold was started from; " +
+			"for a script, check its #! interpreter)"
+	case errors.Is(err, fs.ErrPermission):
+		return "; make it executable by poold's user (chmod 755), through directories that user may search"
+	case errors.Is(err, syscall.ETXTBSY):
+		return "; it is being written: let the install finish (write beside it, then rename over it) and upgrade again"
+	case errors.Is(err, syscall.ENOEXEC):
+		return "; it is not a program this machine runs (another architecture, or a truncated copy): install the right build"
+	}
+	return ""
 }
 
 // A refusal's reason keeps the head of a check's output, where its error
