@@ -61,11 +61,17 @@ func (n *Notifier) Run(ctx context.Context, src Source) error {
 		defer sub.Close()
 		evc = sub.C()
 	}
-	var dog <-chan time.Time
+	// The first WATCHDOG=1 goes as soon as the loop answers, not half a
+	// WatchdogSec after the start: after an in-place upgrade the old
+	// image's last one may be nearly that old already (see Reloading).
+	var dog, dogFirst <-chan time.Time
 	if n.opts.Watchdog > 0 {
 		t := time.NewTicker(n.opts.Watchdog / 2)
 		defer t.Stop()
 		dog = t.C
+		first := time.NewTimer(0)
+		defer first.Stop()
+		dogFirst = first.C
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -82,6 +88,9 @@ func (n *Notifier) Run(ctx context.Context, src Source) error {
 		case <-n.wake:
 		case <-timer.C:
 		case <-dog:
+			n.watchdog(ctx, st, src)
+		case <-dogFirst:
+			dogFirst = nil
 			n.watchdog(ctx, st, src)
 		}
 		next := n.step(ctx, st, src)

@@ -5,8 +5,17 @@ package sdnotify
 // re-executing itself in place, where a message left to Run would be lost.
 // The new image sends READY=1 once it has taken over (same pid, so
 // systemd's MAINPID holds).
+//
+// With the watchdog on it also sends WATCHDOG=1 (the caller is the event
+// loop, which answers): the new image's first one then follows within its
+// start, not up to a whole WatchdogSec after the old image's last one,
+// which systemd would take for a hung poold and kill it with every worker.
 func (n *Notifier) Reloading() {
 	c := &conn{addr: n.opts.Socket}
 	defer c.close()
-	c.send(n.log, message("RELOADING=1", monotonicField(monotonicUsec()), status("upgrading poold in place")))
+	dog := ""
+	if n.opts.Watchdog > 0 {
+		dog = "WATCHDOG=1"
+	}
+	c.send(n.log, message("RELOADING=1", monotonicField(monotonicUsec()), status("upgrading poold in place"), dog))
 }
