@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/poold/poold/arbiter"
 )
 
 // upgradePoll is how often `poolctl upgrade` asks the new image whether it
@@ -148,7 +150,12 @@ func (a *app) upgrade(ctx context.Context) error {
 	if err == nil {
 		if st, _ := r["status"].(string); st == "error" {
 			reason, _ := r["reason"].(string)
-			return replyError{reason: reason, errno: int(num(r["errno"]))}
+			rerr := replyError{reason: reason, errno: int(num(r["errno"]))}
+			id, ok := a.upgradeInFlight(ctx, rerr)
+			if !ok {
+				return rerr
+			}
+			lastID = id - 1 // its outcome is this one's
 		}
 	}
 	deadline := time.Now().Add(upgradeWait)
@@ -177,6 +184,23 @@ func (a *app) upgrade(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// upgradeInFlight says, for an upgrade refused with rerr, whether that
+// is because another one (SIGUSR2, another poolctl) is in flight, and its
+// id: the binary it runs is the one this upgrade would have run, so
+// poolctl waits for that outcome instead of failing a deploy script
+// whose upgrade is about to succeed.
+func (a *app) upgradeInFlight(ctx context.Context, rerr replyError) (float64, bool) {
+	if rerr.errno != arbiter.ErrnoFailed {
+		return 0, false
+	}
+	now, err := a.upgradeStatus(ctx)
+	if err != nil || now["state"] != "upgrading" {
+		return 0, false
+	}
+	fmt.Fprintf(a.stderr, "poolctl: an upgrade was already in flight (began %v); waiting for its outcome\n", now["began"])
+	return num(now["id"]), true
 }
 
 // refused says that nobody listens on poold's endpoint any more: its
