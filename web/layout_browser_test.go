@@ -1,0 +1,45 @@
+package web
+
+import (
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// TestBrowserSocketsVisibleBesideLongEventLog: once the event log holds
+// more lines than the side column has room for, the sockets panel above
+// it keeps its rows on screen. It used to shrink to its title, its table
+// drawn under the event log, whenever the log was full (which on a busy
+// poold is always).
+func TestBrowserSocketsVisibleBesideLongEventLog(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 1, "jobs": 1})
+	ts := startServer(t, fake, configs.Web{}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
+	for i := range 150 {
+		fake.Events.Publish("jobs", events.KindUpdated, map[string]any{"n": i})
+	}
+	waitJS(t, ctx, "a full event log", `document.querySelectorAll('#events li').length >= 150`)
+	waitJS(t, ctx, "the socket's row", `!!document.querySelector('#sockets tr td.num')`)
+	// The row's middle must be the row itself, not the event log over it.
+	visible := `(() => {
+		const row = document.querySelector('#sockets tr');
+		const r = row.getBoundingClientRect();
+		const at = document.elementFromPoint(r.left + 20, r.top + r.height / 2);
+		return !!at && row.contains(at);
+	})()`
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](visible))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ok {
+		saveScreenshot(t, ctx, "sockets-covered.png")
+		t.Fatal("the sockets panel's row is covered by the event log")
+	}
+}
