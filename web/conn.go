@@ -31,6 +31,9 @@ var (
 	}
 )
 
+// heartbeatMessage is what the writer sends every tunings.heartbeat.
+var heartbeatMessage = []byte(`{"type":"heartbeat"}`)
+
 // consoleCommands are the commands a console may send, sorted.
 func consoleCommands() []string {
 	names := []string{"fleet_add", "fleet_rm"}
@@ -75,11 +78,22 @@ func (s *Server) writeLoop(conn *websocket.Conn, c *client, revoked <-chan struc
 	defer conn.Close()
 	ping := time.NewTicker(s.tunings.pingEvery)
 	defer ping.Stop()
+	// A websocket ping is invisible to the page; this message is not, so a
+	// page that hears nothing for a few heartbeats knows its connection
+	// died silently (a laptop that slept, a NAT that forgot it, a stopped
+	// poold) rather than showing stale data as live.
+	beat := time.NewTicker(s.tunings.heartbeat)
+	defer beat.Stop()
 	for {
 		select {
 		case pm := <-c.send:
 			conn.SetWriteDeadline(time.Now().Add(s.tunings.writeWait))
 			if err := conn.WritePreparedMessage(pm); err != nil {
+				return
+			}
+		case <-beat.C:
+			conn.SetWriteDeadline(time.Now().Add(s.tunings.writeWait))
+			if err := conn.WriteMessage(websocket.TextMessage, heartbeatMessage); err != nil {
 				return
 			}
 		case <-ping.C:

@@ -378,6 +378,7 @@ func (h *hub) helloMessage(since uint64) map[string]any {
 	return map[string]any{
 		"type":      "hello",
 		"read_only": h.s.access.Load().readOnly,
+		"heartbeat": h.t.heartbeat.Seconds(),
 		"state":     h.state,
 		"history":   h.history,
 		"events":    evs,

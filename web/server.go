@@ -136,6 +136,7 @@ type tunings struct {
 	actionsInFlight int           // actions one console may have running at once
 	pingEvery       time.Duration
 	pongWait        time.Duration
+	heartbeat       time.Duration // a message the page sees at least this often
 	writeWait       time.Duration
 	readLimit       int64
 	historyLen      int // points of CPU/RSS history per watcher
@@ -158,6 +159,7 @@ func defaultTunings() tunings {
 		actionsInFlight: 16,
 		pingEvery:       20 * time.Second,
 		pongWait:        45 * time.Second,
+		heartbeat:       5 * time.Second,
 		writeWait:       10 * time.Second,
 		readLimit:       64 << 10,
 		historyLen:      600,

@@ -93,25 +93,47 @@
   let ws = null, retry = 500, nextID = 1;
   let refused = null; // why the server refuses this page, once it said so
   const waiting = new Map(); // id -> callback
+  let heartbeat = 0;  // seconds between poold's heartbeats (its hello says); 0 = none
+  let lastHeard = 0, lastTick = 0; // ms: the last message, the last watchdog tick
   function connect() {
     if (!refused) setConn("wait", "connecting…");
     // A reconnect asks for the events after the last one it saw: no gap.
     const since = st.lastSeq ? "?since=" + st.lastSeq : "";
     ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" + since);
-    ws.onopen = () => { retry = 500; refused = null; setConn("live", "live"); };
+    ws.onopen = () => { retry = 500; refused = null; lastHeard = Date.now(); setConn("live", "live"); };
     ws.onmessage = (m) => {
+      lastHeard = Date.now();
       let msg; try { msg = JSON.parse(m.data); } catch { return; }
       handle(msg);
     };
-    ws.onclose = () => {
-      for (const cb of waiting.values()) cb({ status: "error", reason: "connection to poold lost" });
-      waiting.clear();
-      if (refused) setConn("down", refused.text, refused.why);
-      else setConn("down", "disconnected – retrying");
-      whyRefused();
-      setTimeout(connect, retry);
-      retry = Math.min(retry * 2, 5000);
-    };
+    ws.onclose = () => lost("disconnected – retrying");
+  }
+  function lost(text) {
+    for (const cb of waiting.values()) cb({ status: "error", reason: "connection to poold lost" });
+    waiting.clear();
+    if (refused) setConn("down", refused.text, refused.why);
+    else setConn("down", text);
+    whyRefused();
+    setTimeout(connect, retry);
+    retry = Math.min(retry * 2, 5000);
+  }
+  // watchdog runs every second. poold sends a heartbeat every few
+  // seconds; a connection that stays silent for three of them is dead
+  // without a close (a laptop that slept, a NAT that forgot it, a stopped
+  // poold): the page says so and connects again rather than show stale
+  // data as live. A page that was itself frozen (asleep, a background
+  // tab, a long task) first gives the connection a fresh chance.
+  function watchdog() {
+    const now = Date.now();
+    if (lastTick && now - lastTick > 3000) lastHeard = Math.max(lastHeard, now);
+    lastTick = now;
+    if (!heartbeat || !ws || ws.readyState !== WebSocket.OPEN) return;
+    const silent = (now - lastHeard) / 1000;
+    if (silent <= heartbeat * 3 + 2) return;
+    const dead = ws;
+    dead.onopen = dead.onmessage = dead.onclose = null;
+    dead.close();
+    lost("no word from poold for " + Math.round(silent) + " s – reconnecting");
   }
   // A refused websocket tells the page nothing; a plain request to the
   // same server says why (a token replaced by a reload: sign in again).
@@ -139,7 +161,9 @@
 
   function handle(msg) {
     switch (msg.type) {
+      case "heartbeat": break;
       case "hello":
+        heartbeat = Number(msg.heartbeat) || 0;
         st.readOnly = !!msg.read_only;
         document.body.classList.toggle("readonly", st.readOnly);
         $("#ro").hidden = !st.readOnly;
@@ -641,6 +665,7 @@
         if (s > 0) setText(td, fmtAge(serverNow() - s));
       }
       for (const e of document.querySelectorAll("span.retry[data-at]")) setText(e, fmtRetry(Number(e.dataset.at)));
+      watchdog();
     }, 1000);
     connect();
   });
