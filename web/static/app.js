@@ -52,7 +52,9 @@
     if (typeof v === "number") return v >= 1 || v === 0 ? +v.toFixed(2) + "s" : Math.round(v * 1000) + "ms";
     return String(v);
   }
-  const fmtTime = (t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false });
+  // One formatter for every event's time (toLocaleTimeString makes one per call).
+  const timeFmt = new Intl.DateTimeFormat([], { hour: "numeric", minute: "numeric", second: "numeric", hour12: false });
+  const fmtTime = (t) => timeFmt.format(new Date(t * 1000));
   // Options arrive with durations in seconds and counts as plain numbers:
   // only the duration keys get a unit.
   const DURATIONS = new Set(["ready_delay", "ready_timeout", "health_interval", "health_timeout", "graceful_timeout",
@@ -174,21 +176,21 @@
         for (const w of st.watchers.values()) w.card.remove();
         st.watchers.clear();
         applyState(msg.state, msg.history || {});
-        renderEvents();
+        later("events");
         if (window.pooldFleet) window.pooldFleet.render(msg.fleet || [], st.readOnly);
         break;
       case "fleet": if (window.pooldFleet) window.pooldFleet.render(msg.hosts || [], st.readOnly); break;
       case "state": applyState(msg.state, null); break;
       case "watcher":
         if (msg.removed) removeWatcher(msg.name);
-        else { upsertWatcher(msg.watcher); sortCards(); }
-        renderSummary(); renderFilter(); renderSockets();
+        else { upsertWatcher(msg.watcher); later("sort"); }
+        later("summary"); later("filter"); later("sockets");
         break;
       case "events":
         for (const e of msg.events) { applyEvent(e); st.events.unshift(e); }
         noteSeq(msg.events);
         if (st.events.length > MAX_EVENTS) st.events.length = MAX_EVENTS;
-        renderEvents(); renderSummary();
+        later("events"); later("summary");
         break;
       case "stats": applyStats(msg); break;
       case "reply": {
@@ -219,9 +221,8 @@
       if (!empty) $("#watchers").append(el("p", { class: "empty", text: s.loaded ? "No watchers configured." : "Waiting for poold…" }));
       else setText(empty, s.loaded ? "No watchers configured." : "Waiting for poold…");
     } else if (empty) empty.remove();
-    sortCards();
-    renderSockets(); renderSelf(); renderSummary(); renderFilter();
-    for (const w of st.watchers.values()) drawCharts(w);
+    later("sort"); later("sockets"); later("self"); later("summary"); later("filter");
+    for (const w of st.watchers.values()) laterChart(w);
   }
 
   function noteSeq(evs) {
@@ -234,15 +235,15 @@
     const pid = f.process_pid != null ? String(f.process_pid) : "";
     if (e.kind === "spawn" && pid && !w.view.procs[pid]) {
       w.view.procs[pid] = { pid: Number(pid), wid: f.process_id, state: "spawned", started: e.time, age: 0 };
-      renderProcs(w, pid);
+      laterCard(w, pid);
     } else if (e.kind === "reap" && pid) {
       delete w.view.procs[pid];
-      renderProcs(w);
+      laterCard(w);
     } else if (e.kind === "scale" && f.to != null) {
       // An elastic pool changed its size: the new target, and why.
       w.view.options.numprocesses = f.to;
       w.view.lastScale = f.from + " → " + f.to + ": " + f.reason;
-      renderWatcher(w);
+      laterCard(w);
     }
   }
 
@@ -252,16 +253,16 @@
       const w = st.watchers.get(name);
       if (!w) continue;
       Object.assign(w.view.procs, procs);
-      renderProcs(w);
+      laterCard(w);
     }
     for (const [name, p] of Object.entries(msg.points || {})) {
       const w = st.watchers.get(name);
       if (!w) continue;
       w.hist.push(p);
       if (w.hist.length > HISTORY) w.hist.splice(0, w.hist.length - HISTORY);
-      drawCharts(w);
+      laterChart(w);
     }
-    if (msg.poold) { st.poold = msg.poold; renderSelf(); }
+    if (msg.poold) { st.poold = msg.poold; later("self"); }
     if (msg.sockets) {
       st.queued = {};
       for (const q of msg.sockets) {
@@ -271,9 +272,34 @@
         h.push([msg.time || Date.now() / 1000, Number(n) || 0]);
         if (h.length > HISTORY) h.splice(0, h.length - HISTORY);
       }
-      renderSockets();
+      later("sockets");
     }
-    renderSummary();
+    later("summary");
+  }
+
+  // ---- drawing, once a frame ----
+  // A message updates the model at once; the page is drawn from it at most
+  // once per animation frame, however many messages came in between. A
+  // big poold under churn sends dozens a second, and drawing the page
+  // after each one made it fall minutes behind while it said "live". A
+  // hidden tab draws nothing until it is shown again.
+  const todo = { cards: new Map(), charts: new Set(), sort: false, sockets: false, self: false, summary: false, filter: false, events: false };
+  let frame = 0;
+  const ask = () => { if (!frame) frame = requestAnimationFrame(draw); };
+  function later(what) { todo[what] = true; ask(); }
+  function laterCard(w, freshPid) { todo.cards.set(w, freshPid || todo.cards.get(w)); ask(); }
+  function laterChart(w) { todo.charts.add(w); ask(); }
+  function draw() {
+    frame = 0;
+    const { cards, charts } = todo;
+    todo.cards = new Map(); todo.charts = new Set();
+    const live = (w) => st.watchers.get(w.view.name) === w; // not replaced by a hello since
+    const once = (what, fn) => { if (todo[what]) { todo[what] = false; fn(); } };
+    once("sort", sortCards);
+    for (const [w, fresh] of cards) if (live(w)) renderProcs(w, fresh);
+    once("sockets", renderSockets); once("self", renderSelf); once("summary", renderSummary);
+    once("filter", renderFilter); once("events", renderEvents);
+    for (const w of charts) if (live(w)) drawCharts(w);
   }
 
   // ---- watchers ----
@@ -287,8 +313,7 @@
       $("#watchers").append(w.card);
     }
     w.view = v;
-    renderWatcher(w);
-    renderProcs(w);
+    laterCard(w);
   }
   function removeWatcher(name) {
     const w = st.watchers.get(name);
@@ -296,11 +321,14 @@
     if (w.logs) w.logs.close();
     w.card.remove();
     st.watchers.delete(name);
-    renderFilter();
+    later("filter");
   }
+  // sortCards puts the cards in name order, moving none when they are.
   function sortCards() {
-    const box = $("#watchers");
-    [...st.watchers.keys()].sort().forEach((n) => box.append(st.watchers.get(n).card));
+    const box = $("#watchers"), names = [...st.watchers.keys()].sort();
+    const now = [...box.querySelectorAll(":scope > article.watcher")].map((c) => c.dataset.watcher);
+    if (now.join("\0") === names.join("\0")) return;
+    names.forEach((n) => box.append(st.watchers.get(n).card));
   }
 
   function buildCard(w) {
@@ -313,8 +341,8 @@
       status: el("span", { class: "badge" }),
       count: el("span", { class: "count" }),
       target: el("span", { class: "target num", title: "target number of processes" }),
-      cpuCanvas: el("canvas", { width: 150, height: 34 }),
-      memCanvas: el("canvas", { width: 150, height: 34 }),
+      cpuCanvas: el("canvas", { width: 150, height: 34, "data-w": 150, "data-h": 34 }),
+      memCanvas: el("canvas", { width: 150, height: 34, "data-w": 150, "data-h": 34 }),
       cpuVal: el("b"), memVal: el("b"),
       reason: el("div", { class: "wreason", hidden: true }),
       meta: el("div", { class: "wmeta" }),
@@ -525,7 +553,7 @@
       o.textContent = (ok ? "✓ " : "✗ ") + label + (ok ? "" : ": " + text);
       clearTimeout(o._t);
       o._t = setTimeout(() => { o.textContent = ""; }, ok ? 4000 : 15000);
-      if (ok && rep.numprocesses != null) { w.view.options.numprocesses = rep.numprocesses; renderWatcher(w); }
+      if (ok && rep.numprocesses != null) { w.view.options.numprocesses = rep.numprocesses; laterCard(w); }
     }
     toast(what, ok, text, later.length > 0 || warned.length > 0);
   }
@@ -543,13 +571,30 @@
     const last = h.length ? h[h.length - 1] : null;
     setText(r.cpuVal, last ? fmtCPU(last[1]) : "–");
     setText(r.memVal, last ? fmtBytes(last[2]) : "–");
-    const cs = getComputedStyle(document.documentElement);
-    spark(r.cpuCanvas, h, 1, cs.getPropertyValue("--cpu").trim(), (m) => Math.max(m * 1.15, 5));
-    spark(r.memCanvas, h, 2, cs.getPropertyValue("--mem").trim(), (m) => Math.max(m * 1.15, 1 << 20));
+    spark(r.cpuCanvas, h, 1, color("--cpu"), (m) => Math.max(m * 1.15, 5));
+    spark(r.memCanvas, h, 2, color("--mem"), (m) => Math.max(m * 1.15, 1 << 20));
   }
+  // The charts' colours, read from the style sheet once (again when the
+  // colour scheme changes): reading them per chart forced a style pass.
+  let colors = null;
+  function color(name) {
+    if (!colors) {
+      const cs = getComputedStyle(document.documentElement);
+      colors = Object.fromEntries(["--cpu", "--mem", "--queue"].map((n) => [n, cs.getPropertyValue(n).trim()]));
+    }
+    return colors[name];
+  }
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+    colors = null;
+    for (const w of st.watchers.values()) laterChart(w);
+    later("sockets");
+  });
+  // spark draws a chart on a canvas of the CSS size in its data-w and
+  // data-h (the style sheet's), never asking the layout for it: a chart
+  // drawn right after the page changed would force a layout each time.
   function spark(canvas, h, k, color, top) {
     const dpr = window.devicePixelRatio || 1;
-    const W = canvas.clientWidth || 150, H = canvas.clientHeight || 34;
+    const W = Number(canvas.dataset.w) || 150, H = Number(canvas.dataset.h) || 34;
     if (canvas.width !== W * dpr) { canvas.width = W * dpr; canvas.height = H * dpr; }
     const g = canvas.getContext("2d");
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -581,14 +626,13 @@
       el("td", { class: "num", text: s.path ? s.path : (String(s.host || "").includes(":") ? "[" + s.host + "]" : s.host) + ":" + s.port }),
       el("td", { class: "num r", text: s.backlog != null ? s.backlog : "" }),
       el("td", { class: "num r qcell", title: "connections waiting in the accept queue, of the most it holds; the line is its last 5 minutes" },
-        el("span", { text: fmtQueue(st.queued[s.fd]) }), el("canvas", { "data-fd": s.fd })),
+        el("span", { text: fmtQueue(st.queued[s.fd]) }), el("canvas", { "data-fd": s.fd, "data-w": 64, "data-h": 14 })),
       el("td", { text: (users[s.name] || []).join(", ") || "–" })));
     if (!rows.length) rows.push(el("tr", null, el("td", { colspan: 6, class: "empty", text: "no sockets" })));
     $("#sockets").replaceChildren(...rows);
-    const color = getComputedStyle(document.documentElement).getPropertyValue("--queue").trim();
     for (const c of $("#sockets").querySelectorAll("canvas[data-fd]")) {
       const q = st.queued[c.dataset.fd];
-      spark(c, st.qhist[c.dataset.fd] || [], 1, color, (m) => Math.max(m * 1.15, (q && q.limit) ? Math.min(q.limit, 8) : 8));
+      spark(c, st.qhist[c.dataset.fd] || [], 1, color("--queue"), (m) => Math.max(m * 1.15, (q && q.limit) ? Math.min(q.limit, 8) : 8));
     }
   }
   function fmtQueue(q) {
