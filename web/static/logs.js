@@ -12,6 +12,11 @@ window.pooldLogs = (() => {
   const KEEP = 1000;     // lines kept in memory (the search runs over them)
   const SHOW = 500;      // lines in the page
 
+  // Terminal escapes (colours, cursor moves, window titles) are meant for
+  // a terminal: the pane shows, and searches, the text without them.
+  const ESCAPES = /\x1b(?:\[[0-?]*[ -\/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])/g;
+  const plain = (line) => String(line).replace(ESCAPES, "");
+
   function el(tag, attrs, ...kids) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -48,9 +53,9 @@ window.pooldLogs = (() => {
       wid.replaceChildren(...have.map((w) => el("option", { value: w, text: w ? "worker " + w : "all workers" })));
       wid.value = have.includes(cur) ? cur : "";
     };
-    const matches = (r) => !search.value || r.line.toLowerCase().includes(search.value.toLowerCase());
+    const matches = (r) => !search.value || plain(r.line).toLowerCase().includes(search.value.toLowerCase());
     const row = (r) => el("div", { class: "l l-" + r.stream, "data-seq": r.seq, "data-stream": r.stream },
-      el("span", { class: "lw", text: r.wid + " " + r.stream.slice(3) }), " " + r.line);
+      el("span", { class: "lw", text: r.wid + " " + r.stream.slice(3) }), " " + plain(r.line));
     const render = () => {
       pre.replaceChildren(...lines.filter(matches).slice(-SHOW).map(row));
       pre.scrollTop = pre.scrollHeight;
