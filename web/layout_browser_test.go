@@ -43,3 +43,23 @@ func TestBrowserSocketsVisibleBesideLongEventLog(t *testing.T) {
 		t.Fatal("the sockets panel's row is covered by the event log")
 	}
 }
+
+// TestBrowserSocketsTableFitsItsPanel: the sockets table, with its queue
+// chart, fits the side column's width; its last column ("used by") was
+// cut off at the panel's edge.
+func TestBrowserSocketsTableFitsItsPanel(t *testing.T) {
+	ctx := newBrowser(t)
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the socket's row", `!!document.querySelector('#sockets tr td.num')`)
+	widths := evalJS[[]float64](t, ctx, `(() => {
+		const table = document.querySelector('table.sockets'), panel = table.closest('.panel');
+		return [table.getBoundingClientRect().right, panel.getBoundingClientRect().right - parseFloat(getComputedStyle(panel).paddingRight)];
+	})()`)
+	if widths[0] > widths[1]+0.5 {
+		saveScreenshot(t, ctx, "sockets-wide.png")
+		t.Errorf("the sockets table ends at x=%.1f, past its panel's content edge at x=%.1f", widths[0], widths[1])
+	}
+}
