@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -61,5 +62,36 @@ func TestBrowserSocketsTableFitsItsPanel(t *testing.T) {
 	if widths[0] > widths[1]+0.5 {
 		saveScreenshot(t, ctx, "sockets-wide.png")
 		t.Errorf("the sockets table ends at x=%.1f, past its panel's content edge at x=%.1f", widths[0], widths[1])
+	}
+}
+
+// TestBrowserEventKindsFitTheirColumn: every kind of event fits the
+// event log's kind column; "reloadconfig" ran into the name beside it
+// ("reloadconfigpoold").
+func TestBrowserEventKindsFitTheirColumn(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	ts := startServer(t, fake, configs.Web{}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
+	kinds := []events.Kind{events.KindReloadConfig, events.KindUnhealthy, events.KindFlapping, events.KindRecycle, events.KindUpgrade}
+	for _, k := range kinds {
+		w := "web"
+		if k == events.KindReloadConfig || k == events.KindUpgrade {
+			w = ""
+		}
+		fake.Events.Publish(w, k, nil)
+	}
+	waitJS(t, ctx, "the events in the log", fmt.Sprintf(`document.querySelectorAll('#events li[data-kind]').length >= %d`, len(kinds)))
+	over := evalJS[[]string](t, ctx, `[...document.querySelectorAll('#events li .k')].filter(k => {
+		const r = document.createRange();
+		r.selectNodeContents(k);
+		return r.getBoundingClientRect().width > k.getBoundingClientRect().width + 0.5;
+	}).map(k => k.textContent)`)
+	if len(over) > 0 {
+		saveScreenshot(t, ctx, "event-kinds.png")
+		t.Errorf("event kinds wider than their column: %v", over)
 	}
 }
