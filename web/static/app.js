@@ -172,6 +172,9 @@
         if (msg.resumed) for (const e of (msg.events || [])) st.events.unshift(e);
         else st.events = (msg.events || []).slice().reverse();
         if (st.events.length > MAX_EVENTS) st.events.length = MAX_EVENTS;
+        // Not resumed: the page now stands where these events end (after a
+        // restart of poold, its numbers started again).
+        if (!msg.resumed) st.lastSeq = 0;
         noteSeq(msg.events);
         for (const w of st.watchers.values()) w.card.remove();
         st.watchers.clear();
