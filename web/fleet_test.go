@@ -60,27 +60,7 @@ func startAPIServer(t *testing.T, fake *fakeBackend, cert tls.Certificate, token
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, l) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve did not return within 10s of cancel")
-		}
-	}
-	t.Cleanup(stop)
-	return &apiServer{addr: l.Addr().String(), stop: stop}
+	return &apiServer{addr: l.Addr().String(), stop: runServer(t, s, l)}
 }
 
 func fleetCardExpr(host, state, watcher, procs string) string {

@@ -1,11 +1,9 @@
 package web
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/hashicorp/go-hclog"
@@ -27,27 +25,7 @@ func serveAt(t *testing.T, fake *fakeBackend, addr string) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, l) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve did not return within 10s of cancel")
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return runServer(t, s, l)
 }
 
 // TestBrowserResumeAfterPooldRestart: after poold restarts (its event

@@ -57,10 +57,24 @@ func startServer(t testing.TB, fake *fakeBackend, cfg configs.Web, tune func(*tu
 	if tune != nil {
 		tune(&s.tunings)
 	}
+	runServer(t, s, l)
+	return &testServer{Server: s, fake: fake, addr: l.Addr().String(), url: "http://" + l.Addr().String()}
+}
+
+// runServer serves s on l until the returned stop is called, or the test
+// ends; stop waits for Serve to return (at most once, however often it is
+// called).
+func runServer(t testing.TB, s *Server, l net.Listener) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, l) }()
-	t.Cleanup(func() {
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case err := <-done:
@@ -70,8 +84,9 @@ func startServer(t testing.TB, fake *fakeBackend, cfg configs.Web, tune func(*tu
 		case <-time.After(10 * time.Second):
 			t.Errorf("Serve did not return within 10s of cancel")
 		}
-	})
-	return &testServer{Server: s, fake: fake, addr: l.Addr().String(), url: "http://" + l.Addr().String()}
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func killPid(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
