@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,22 +110,7 @@ func TestBrowserConsole(t *testing.T) {
 
 	// A sampler, ten rounds a second on a clock that moves a second per
 	// round, so the charts have minutes of history within seconds.
-	sctx, stop := context.WithCancel(context.Background())
-	sdone := make(chan struct{})
-	go func() {
-		defer close(sdone)
-		tick := time.NewTicker(100 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-sctx.Done():
-				return
-			case <-tick.C:
-				fake.Sample(true)
-			}
-		}
-	}()
-	t.Cleanup(func() { stop(); <-sdone })
+	runSampler(t, fake, 100*time.Millisecond, true)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
 		t.Fatal(err)
@@ -325,4 +311,52 @@ func reloadConfigToast(t *testing.T, fake *fakeBackend) string {
 		t.Fatal(err)
 	}
 	return got
+}
+
+// TestBrowserStoppedWorker: a worker stopped by SIGSTOP shows as such in
+// its row (it serves nobody, though poold counts it), and no longer once
+// it is continued.
+func TestBrowserStoppedWorker(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 2})
+	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.statsFlush = 20 * time.Millisecond })
+	runSampler(t, fake, 50*time.Millisecond, false)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the web watcher with 2 processes", rowsExpr("web", 2))
+	pid := fake.Pids("web")[1] // wid 1's
+	stateOf := func(want string) string {
+		return fmt.Sprintf(`(() => { const r = document.querySelector('tr[data-pid="%d"]'); return !!r && r.cells[2].textContent === %q; })()`, pid, want)
+	}
+	waitJS(t, ctx, "the worker running", stateOf("running"))
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the worker shown stopped", stateOf("running (stopped)"))
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the worker running again", stateOf("running"))
+}
+
+// runSampler publishes a stats round every interval until the test ends,
+// as poold's sampler does (fast: on a clock that moves a second a round).
+func runSampler(t *testing.T, fake *fakeBackend, every time.Duration, fast bool) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				fake.Sample(fast)
+			}
+		}
+	}()
+	t.Cleanup(func() { stop(); <-done })
 }

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -220,8 +222,18 @@ func (f *fakeBackend) info(w *fakeWatcher, p *fakeProc) map[string]any {
 		"cpu": math.Round(cpu*10) / 10, "mem": 0.1, "mem_info1": fmt.Sprintf("%.1fM", rss/(1<<20)), "mem_info2": "8.1M",
 		"ctime": "0:00.01", "create_time": float64(p.started.UnixNano()) / 1e9, "started": float64(p.started.UnixNano()) / 1e9,
 		"age": f.now().Sub(p.started).Seconds(), "children": []any{},
-		"state": "running", "restarts": w.restart[p.wid],
+		"state": "running", "restarts": w.restart[p.wid], "proc_state": procState(p.pid),
 	}
+}
+
+// procState is what the kernel says of a process, in the sampler's
+// words for the two states the console tells apart.
+func procState(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if i := bytes.LastIndexByte(b, ')'); err == nil && i >= 0 && i+2 < len(b) && b[i+2] == 'T' {
+		return "stopped"
+	}
+	return "sleeping"
 }
 
 // Sample publishes one stats round, as poold's sampler does, advancing the

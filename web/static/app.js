@@ -449,8 +449,11 @@
       const c = tr.cells;
       setText(c[0], p.wid != null ? p.wid : "–");
       setText(c[1], pid);
-      const state = p.state || "running";
-      c[2].firstChild.className = "st " + statusClass(state);
+      // A worker stopped by SIGSTOP or a debugger serves nobody, though
+      // poold counts it ready: say so, as poolctl stats does.
+      const halted = p.proc_state === "stopped" || p.proc_state === "tracing-stop";
+      const state = (p.state || "running") + (halted ? " (" + p.proc_state + ")" : "");
+      c[2].firstChild.className = "st " + (halted ? "s-warn" : statusClass(state));
       setText(c[2].firstChild, state);
       const slot = slotOf.get(String(p.wid));
       c[2].title = slot && slot.last_exit ? "last exit: " + slot.last_exit : "";
