@@ -208,15 +208,27 @@ func socketFamily(v string) string {
 	return v
 }
 
+// circusSocketUmask is the umask circusd binds a unix socket with when
+// its section gives none: 8, read as a decimal number like every socket
+// umask (0o010), so the socket file is 0767.
+const circusSocketUmask = 8
+
 // socketDefaults writes, with a comment each, Circus's defaults where
 // they differ from poold's: localhost:8080 for a socket that names no
-// address, and replace = false for a unix one.
+// address, and for a unix one replace = false and the file mode circusd
+// gives it (0767, where poold's default is 0660: clients running as
+// another user, such as nginx, could connect under circusd and would be
+// refused under poold).
 func socketDefaults(out *translate.Section, vals map[string]string) {
 	_, hasPath := vals["path"]
 	_, hasPort := vals["port"]
 	if hasPath {
 		if _, set := vals["replace"]; !set {
 			out.Comment("replace_stale: poold's default (true) removes a stale socket file; Circus's (replace = false) fails on one")
+		}
+		if _, set := vals["umask"]; !set {
+			out.Set("mode", fmt.Sprintf("%04o", 0o777&^circusSocketUmask))
+			out.Comment("mode: what circusd makes the file without a umask (its default umask = 8, read as decimal); set umask = 7 in [socket:NAME] (0770) to keep other users out")
 		}
 		return
 	}
