@@ -60,6 +60,10 @@ func (f *INI) Section(name string) *INISection {
 	return nil
 }
 
+// defaultSection is RawConfigParser's section of options for every
+// other section.
+const defaultSection = "DEFAULT"
+
 var (
 	sectRE = regexp.MustCompile(`^\[(.+)\]`)
 	optRE  = regexp.MustCompile(`^(.*?)\s*([=:])\s*(.*)$`)
@@ -138,7 +142,7 @@ func ReadINI(f *INI, path string) (*INI, error) {
 
 // open returns the section name, creating it at the end.
 func (f *INI) open(name, file string, line int) *INISection {
-	if name == "DEFAULT" {
+	if name == defaultSection {
 		if f.Defaults == nil {
 			f.Defaults = &INISection{Name: name, File: file, Line: line}
 		}
@@ -168,14 +172,27 @@ func (f *INI) ApplyDefaults() {
 }
 
 // FirstSection returns the name of the first section header in data, or
-// "" when there is none: enough to tell a Circus file from a supervisord
-// one, or from TOML.
+// "" when the first line that is not blank or a comment is no section
+// header: enough to tell a Circus file from a supervisord one, or from
+// TOML. A [DEFAULT] section (options for every section, which Circus and
+// supervisord both read) is passed over: the section after it tells.
 func FirstSection(data []byte) string {
 	_, line := FirstLine(data)
-	if m := sectRE.FindStringSubmatch(line); m != nil {
-		return strings.TrimSpace(m[1])
+	m := sectRE.FindStringSubmatch(line)
+	if m == nil {
+		return ""
 	}
-	return ""
+	first := strings.TrimSpace(m[1])
+	if first != defaultSection {
+		return first
+	}
+	sc := bufio.NewScanner(bytes.NewReader(configs.TrimBOM(data)))
+	for sc.Scan() {
+		if m := sectRE.FindStringSubmatch(sc.Text()); m != nil && strings.TrimSpace(m[1]) != defaultSection {
+			return strings.TrimSpace(m[1])
+		}
+	}
+	return first
 }
 
 // FirstLine returns the first line of data that is neither blank nor a

@@ -129,3 +129,21 @@ func TestWriteTOMLLowerCasesNames(t *testing.T) {
 		t.Errorf("section headers %s, want %s", got, want)
 	}
 }
+
+// TestFirstSection: the section that tells a file's format, [DEFAULT]
+// (RawConfigParser's options for every section) passed over.
+func TestFirstSection(t *testing.T) {
+	for _, tc := range []struct{ data, want string }{
+		{"[circus]\nendpoint = x\n", "circus"},
+		{"; comment\n\n[watcher:web]\n", "watcher:web"},
+		{"[DEFAULT]\ngraceful_timeout = 7\n\n[watcher:web]\ncmd = x\n", "watcher:web"},
+		{"[DEFAULT]\na = 1\n  [not a header]\n[DEFAULT]\nb = 2\n[program:x]\n", "program:x"},
+		{"[DEFAULT]\na = 1\n", "DEFAULT"},
+		{"a = 1\n[circus]\n", ""},
+		{"", ""},
+	} {
+		if got := FirstSection([]byte(tc.data)); got != tc.want {
+			t.Errorf("FirstSection(%q) = %q, want %q", tc.data, got, tc.want)
+		}
+	}
+}
