@@ -106,7 +106,7 @@ func TestFakeProcFigures(t *testing.T) {
 		CPU:        10, // lifetime: 90 s over 900 s
 		Mem:        Float(round3(float64(3584*pageSize) / (1 << 30) * 100)),
 		MemInfo1:   HumanSize(3584 * pageSize),
-		MemInfo2:   "3G",
+		MemInfo2:   "3.00G",
 		Ctime:      "1:30.00",
 		CreateTime: fakeBoot + 100, Age: 900, Started: fakeBoot + 100,
 		Children: []Info{}, RSS: 3584 * pageSize, VMS: 3 << 30,

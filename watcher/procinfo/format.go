@@ -11,25 +11,20 @@ import (
 // Circus's bytes2human does.
 const sizeSymbols = "KMGTPE"
 
-// HumanSize formats a byte count the way Circus shows mem_info1/mem_info2:
-// a whole number of the largest binary unit that fits ("14M", "512K",
-// "800B"). Below 10 units one decimal is kept when it is not zero ("1.2G",
-// "9.5M", "2G"), which Circus drops; digits are truncated, never rounded up,
-// so a value never shows as the next unit's worth ("1023.9K" stays "1023K").
+// HumanSize formats a byte count exactly as Circus's bytes2human formats
+// mem_info1/mem_info2: the largest binary unit that fits, with two
+// decimals ("13.84M", "512.00K", "1.20G"), or whole bytes below 1 KiB
+// ("800B"). Circus's tools read the number back (human2bytes: the
+// resource_watcher plugin's max_mem, FullStats' mem_max), so the two
+// decimals matter: "13M" for 13.84 MiB was 6 % short.
 func HumanSize(n uint64) string {
 	for i := len(sizeSymbols) - 1; i >= 0; i-- {
 		unit := uint64(1) << (10 * (i + 1))
 		if n < unit {
 			continue
 		}
-		whole := n / unit
-		if whole < 10 {
-			tenths := (n % unit) * 10 / unit
-			if tenths != 0 {
-				return fmt.Sprintf("%d.%d%c", whole, tenths, sizeSymbols[i])
-			}
-		}
-		return strconv.FormatUint(whole, 10) + string(sizeSymbols[i])
+		// FormatFloat rounds half to even, as Python's round and format do.
+		return strconv.FormatFloat(float64(n)/float64(unit), 'f', 2, 64) + string(sizeSymbols[i])
 	}
 	return strconv.FormatUint(n, 10) + "B"
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 )
 
+// TestHumanSize: the values are what Circus 0.19's bytes2human gives.
 func TestHumanSize(t *testing.T) {
 	for _, tc := range []struct {
 		n    uint64
@@ -15,20 +16,22 @@ func TestHumanSize(t *testing.T) {
 		{0, "0B"},
 		{512, "512B"},
 		{1023, "1023B"},
-		{1024, "1K"},
-		{1536, "1.5K"},
-		{512 << 10, "512K"},
-		{1<<20 - 1, "1023K"},
-		{1 << 20, "1M"},
-		{14 << 20, "14M"},
-		{14<<20 + 900<<10, "14M"}, // truncated, as Circus does
-		{9<<20 + 1023<<10, "9.9M"},
-		{1288490189, "1.2G"}, // 1.2 GiB
-		{2 << 30, "2G"},
-		{10<<30 + 1<<29, "10G"},
-		{5 << 40, "5T"},
-		{3 << 50, "3P"},
-		{math.MaxUint64, "15E"},
+		{1024, "1.00K"},
+		{1152, "1.12K"}, // 1.125: half to even
+		{1536, "1.50K"},
+		{512 << 10, "512.00K"},
+		{1<<20 - 6, "1023.99K"},
+		{1<<20 - 1, "1024.00K"},
+		{1 << 20, "1.00M"},
+		{14 << 20, "14.00M"},
+		{14<<20 + 900<<10, "14.88M"},
+		{14511882, "13.84M"},
+		{1288490189, "1.20G"}, // 1.2 GiB
+		{2 << 30, "2.00G"},
+		{10<<30 + 1<<29, "10.50G"},
+		{5 << 40, "5.00T"},
+		{3 << 50, "3.00P"},
+		{math.MaxUint64, "16.00E"},
 	} {
 		if got := HumanSize(tc.n); got != tc.want {
 			t.Errorf("HumanSize(%d) = %q, want %q", tc.n, got, tc.want)

@@ -28,7 +28,7 @@ func TestRSSOfProcessTouching64MB(t *testing.T) {
 	if in.Mem <= 0 {
 		t.Errorf("mem = %v%%, want > 0", in.Mem)
 	}
-	if n, err := strconv.Atoi(in.MemInfo1[:len(in.MemInfo1)-1]); err != nil || in.MemInfo1[len(in.MemInfo1)-1] != 'M' || n < 64 {
+	if n, err := strconv.ParseFloat(in.MemInfo1[:len(in.MemInfo1)-1], 64); err != nil || in.MemInfo1[len(in.MemInfo1)-1] != 'M' || n < 64 {
 		t.Errorf("mem_info1 = %q, want >= 64M", in.MemInfo1)
 	}
 	if in.PID != h.pid || in.PPID != os.Getpid() {
