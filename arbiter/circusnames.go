@@ -20,6 +20,8 @@ import (
 //	stop_children: true, close_child_stdin: true, close_child_stdout and
 //	close_child_stderr: false
 //	                   what poold always does: accepted, nothing to change
+//	stdout_stream, stderr_stream (an object, or stdout_stream.KEY keys)
+//	                   stdout_log, stderr_log and log_* (circusStreams)
 //
 // A value poold cannot honour is refused, saying what poold does instead.
 func circusNames(out map[string]any, base configs.Watcher) error {
@@ -31,6 +33,9 @@ func circusNames(out map[string]any, base configs.Watcher) error {
 		delete(out, "max_retry")
 	}
 	if err := circusRlimits(out, base); err != nil {
+		return err
+	}
+	if err := circusStreams(out, base); err != nil {
 		return err
 	}
 	for _, fixed := range []struct {
