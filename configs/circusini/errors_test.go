@@ -111,3 +111,32 @@ func TestIncludeMatchingNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestSocketOptionsPooldCannotHonour: a socket option that changes where
+// or how the socket listens says what poold does instead and what to
+// write. "interface: no poold equivalent" hid that the socket listened on
+// every interface; "SOCK_DGRAM ... left out" that it became a TCP socket.
+func TestSocketOptionsPooldCannotHonour(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "circus.ini")
+	ini := "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[socket:admin]\nhost = 0.0.0.0\nport = 8001\ninterface = eth1\n\n[socket:metrics]\nhost = 127.0.0.1\nport = 8125\ntype = SOCK_DGRAM\n"
+	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Translate(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range doc.Notes {
+		got = append(got, n.String())
+	}
+	for _, want := range []string{
+		path + ":7: [socket:admin] interface: poold cannot bind a socket to a device (SO_BINDTODEVICE): it listens on 0.0.0.0 on every interface, not only eth1; set host to an address of eth1 instead",
+		path + ":12: [socket:metrics] type: SOCK_DGRAM: poold binds stream sockets only: this socket becomes a listening TCP (or unix stream) socket",
+		"let the worker bind its own SOCK_DGRAM socket, and remove this section and the watchers' $(circus.sockets.metrics)",
+	} {
+		if !strings.Contains(strings.Join(got, "\n"), want) {
+			t.Errorf("notes lack %q:\n%s", want, strings.Join(got, "\n"))
+		}
+	}
+}

@@ -167,8 +167,14 @@ func (t *translator) socketOption(out *translate.Section, s *translate.INISectio
 		out.Set("family", socketFamily(v))
 	case "type":
 		if !strings.EqualFold(strings.TrimSpace(v), "SOCK_STREAM") {
-			t.warn(out, s, key, fmt.Sprintf("%s: poold binds stream sockets only; left out", v))
+			t.warn(out, s, key, fmt.Sprintf("%s: poold binds stream sockets only: this socket becomes a listening TCP (or unix stream) socket, on which a worker that reads datagrams fails, and datagrams sent to its address reach nothing; let the worker bind its own %s socket, and remove this section and the watchers' $(circus.sockets.%s)", v, v, strings.TrimPrefix(s.Name, "socket:")))
 		}
+	case "interface":
+		where := vals["host"]
+		if where == "" {
+			where = "localhost"
+		}
+		t.warn(out, s, key, fmt.Sprintf("poold cannot bind a socket to a device (SO_BINDTODEVICE): it listens on %s on every interface, not only %s; set host to an address of %s instead", where, v, v))
 	case "backlog":
 		out.Set("backlog", toInt(v))
 	case "so_reuseport":
