@@ -94,25 +94,47 @@ type circusSocket struct {
 // realCircus returns what Circus's own get_config makes of path.
 func realCircus(t *testing.T, path string, environ []string) (ws []circusWatcher, ss []circusSocket) {
 	t.Helper()
+	var got struct {
+		Watchers []circusWatcher `json:"watchers"`
+		Sockets  []circusSocket  `json:"sockets"`
+	}
+	runCircus(t, "testdata/circus_config.py", path, environ, &got)
+	return got.Watchers, got.Sockets
+}
+
+// runCircus runs a testdata script with the real Circus on path in
+// environ and decodes the JSON it prints into v.
+func runCircus(t *testing.T, script, path string, environ []string, v any) {
+	t.Helper()
 	src := circusPeer(t)
-	cmd := exec.Command("/usr/bin/python3", "testdata/circus_config.py", path)
+	cmd := exec.Command("/usr/bin/python3", script, path)
 	cmd.Env = append(environ, "PYTHONPATH="+src)
 	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			t.Fatalf("circus get_config(%s): %v\n%s", path, err, ee.Stderr)
+			t.Fatalf("%s %s: %v\n%s", script, path, err, ee.Stderr)
 		}
 		t.Fatal(err)
 	}
-	var got struct {
-		Watchers []circusWatcher `json:"watchers"`
-		Sockets  []circusSocket  `json:"sockets"`
-	}
-	if err := json.Unmarshal(out, &got); err != nil {
+	if err := json.Unmarshal(out, v); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	return got.Watchers, got.Sockets
+}
+
+// translated is poold's configuration translated from the Circus file
+// at path in environ.
+func translated(t *testing.T, path string, environ []string) *configs.Config {
+	t.Helper()
+	doc, err := Translate(path, environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := configs.FromTree(path, doc.Tree())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // testEnviron is circusd's (and poold's) environment for the test files.
@@ -137,14 +159,7 @@ func TestSameAsCircus(t *testing.T) {
 		t.Run(file, func(t *testing.T) {
 			environ := testEnviron(t)
 			cws, css := realCircus(t, file, environ)
-			doc, err := Translate(file, environ)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := configs.FromTree(file, doc.Tree())
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfg := translated(t, file, environ)
 			if len(cfg.Watchers) != len(cws) {
 				t.Fatalf("poold has %d watchers, Circus %d", len(cfg.Watchers), len(cws))
 			}

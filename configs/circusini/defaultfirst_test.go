@@ -3,8 +3,6 @@ package circusini
 import (
 	"os"
 	"testing"
-
-	"github.com/poold/poold/configs"
 )
 
 // TestDefaultSectionFirst: a circus.ini that begins with [DEFAULT] is a
@@ -21,14 +19,7 @@ func TestDefaultSectionFirst(t *testing.T) {
 	}
 	environ := testEnviron(t)
 	cws, _ := realCircus(t, file, environ)
-	doc, err := Translate(file, environ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := configs.FromTree(file, doc.Tree())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := translated(t, file, environ)
 	if len(cfg.Watchers) != 1 || len(cws) != 1 {
 		t.Fatalf("poold has %d watchers, Circus %d", len(cfg.Watchers), len(cws))
 	}

@@ -5,13 +5,26 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/poold/poold/configs/translate"
 )
 
 // configError writes ini to a file, translates it and checks that the
 // config error contains want, in which PATH stands for the file's path.
 func configError(t *testing.T, ini, want string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "bad.ini")
+	path, doc := translateINI(t, ini)
+	_, err := doc.Config(false)
+	if want = strings.ReplaceAll(want, "PATH", path); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+// translateINI writes ini to a file and translates it, with no
+// environment.
+func translateINI(t *testing.T, ini string) (string, *translate.Doc) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "circus.ini")
 	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -19,10 +32,7 @@ func configError(t *testing.T, ini, want string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = doc.Config(false)
-	if want = strings.ReplaceAll(want, "PATH", path); err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("got %v, want %q", err, want)
-	}
+	return path, doc
 }
 
 // TestErrorsNameTheIniSection: a value poold refuses is reported as the
@@ -54,15 +64,7 @@ func TestNamesDifferingInCase(t *testing.T) {
 // TestNamesLowerCased: a watcher or socket keeps Circus's lower-cased
 // name, the one circusd's list command and event topics use.
 func TestNamesLowerCased(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "circus.ini")
-	ini := "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[socket:Web]\nport = 8000\n\n[watcher:MixedCase]\ncmd = /bin/sleep $(circus.sockets.Web)\nuse_sockets = True\n"
-	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := Translate(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, doc := translateINI(t, "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[socket:Web]\nport = 8000\n\n[watcher:MixedCase]\ncmd = /bin/sleep $(circus.sockets.Web)\nuse_sockets = True\n")
 	cfg, err := doc.Config(false)
 	if err != nil {
 		t.Fatal(err)
@@ -117,15 +119,7 @@ func TestIncludeMatchingNothing(t *testing.T) {
 // write. "interface: no poold equivalent" hid that the socket listened on
 // every interface; "SOCK_DGRAM ... left out" that it became a TCP socket.
 func TestSocketOptionsPooldCannotHonour(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "circus.ini")
-	ini := "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[socket:admin]\nhost = 0.0.0.0\nport = 8001\ninterface = eth1\n\n[socket:metrics]\nhost = 127.0.0.1\nport = 8125\ntype = SOCK_DGRAM\n"
-	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := Translate(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, doc := translateINI(t, "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[socket:admin]\nhost = 0.0.0.0\nport = 8001\ninterface = eth1\n\n[socket:metrics]\nhost = 127.0.0.1\nport = 8125\ntype = SOCK_DGRAM\n")
 	var got []string
 	for _, n := range doc.Notes {
 		got = append(got, n.String())
