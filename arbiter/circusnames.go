@@ -22,6 +22,7 @@ import (
 //	                   what poold always does: accepted, nothing to change
 //	stdout_stream, stderr_stream (an object, or stdout_stream.KEY keys)
 //	                   stdout_log, stderr_log and log_* (circusStreams)
+//	hooks.NAME: CMD    the one hook in hooks, the others kept (circusHooks)
 //
 // A value poold cannot honour is refused, saying what poold does instead.
 func circusNames(out map[string]any, base configs.Watcher) error {
@@ -36,6 +37,9 @@ func circusNames(out map[string]any, base configs.Watcher) error {
 		return err
 	}
 	if err := circusStreams(out, base); err != nil {
+		return err
+	}
+	if err := circusHooks(out, base); err != nil {
 		return err
 	}
 	for _, fixed := range []struct {
@@ -69,29 +73,15 @@ func circusNames(out map[string]any, base configs.Watcher) error {
 // limits base (or an rlimits option beside them) already sets, as
 // circusd's set rlimit_nofile changes that one limit only.
 func circusRlimits(out map[string]any, base configs.Watcher) error {
-	var keys []string
-	for k := range out {
-		if strings.HasPrefix(k, "rlimit_") {
-			keys = append(keys, k)
-		}
+	baseLimits := make(map[string]any, len(base.Rlimits))
+	for name, v := range base.Rlimits {
+		baseLimits[name] = v
 	}
-	if len(keys) == 0 {
-		return nil
+	keys, limits, given, err := foldPrefixed(out, "rlimit_", "rlimits", baseLimits, `{"nofile": 4096}`)
+	if err != nil || keys == nil {
+		return err
 	}
-	limits := map[string]any{}
-	var given map[string]any
-	if v, ok := out["rlimits"]; ok {
-		var isMap bool
-		if given, isMap = v.(map[string]any); !isMap {
-			return fmt.Errorf("rlimits: must be an object of resource name to limit, e.g. {\"nofile\": 4096}, got %v", v)
-		}
-		maps.Copy(limits, given)
-	} else {
-		for name, v := range base.Rlimits {
-			limits[name] = v
-		}
-	}
-	for _, k := range slices.Sorted(slices.Values(keys)) {
+	for _, k := range keys {
 		name := strings.ToLower(strings.TrimPrefix(k, "rlimit_"))
 		if _, dup := given[name]; dup {
 			return fmt.Errorf("%s and rlimits.%s both set the same limit; give one of them", k, name)
@@ -101,6 +91,30 @@ func circusRlimits(out map[string]any, base configs.Watcher) error {
 	}
 	out["rlimits"] = limits
 	return nil
+}
+
+// foldPrefixed finds out's options named prefix+NAME (sorted; nil when
+// there are none) that set one entry of the object option key: merged
+// starts from the object out gives (given), else from base, the
+// watcher's own. example shows the object's shape in the error.
+func foldPrefixed(out map[string]any, prefix, key string, base map[string]any, example string) (keys []string, merged, given map[string]any, err error) {
+	for k := range out {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil, nil, nil
+	}
+	slices.Sort(keys)
+	if v, ok := out[key]; ok {
+		var isMap bool
+		if given, isMap = v.(map[string]any); !isMap {
+			return nil, nil, nil, fmt.Errorf("%s: must be an object such as %s, got %v", key, example, v)
+		}
+		return keys, maps.Clone(given), given, nil
+	}
+	return keys, base, nil, nil
 }
 
 // circusShell maps Circus's shell: true as circusd runs it: the words of

@@ -59,19 +59,25 @@ func TestCircusStreams(t *testing.T) {
 			in: map[string]any{"stdout_stream.filename": "/b", "stdout_log": "/c"}, err: "stdout_stream sets stdout_log, which the options also give"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := circusStreams(tc.in, tc.base)
-			if tc.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("error %v, want one containing %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(tc.in, tc.want) {
-				t.Errorf("got %v, want %v", tc.in, tc.want)
-			}
+			checkMapped(t, circusStreams(tc.in, tc.base), tc.in, tc.want, tc.err)
 		})
+	}
+}
+
+// checkMapped checks what a Circus option mapping made of in: the error
+// it gave contains wantErr, or there is none and in is want.
+func checkMapped(t *testing.T, err error, in, want map[string]any, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error %v, want one containing %q", err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(in, want) {
+		t.Errorf("got %v, want %v", in, want)
 	}
 }
