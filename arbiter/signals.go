@@ -24,6 +24,16 @@ func parseSignal(v any) (syscall.Signal, error) {
 	return 0, fmt.Errorf("%v is not a signal (use a name like TERM or HUP, or a number)", v)
 }
 
+// probeOrSignal is parseSignal that also takes 0, as circusd's signal
+// does: kill(2) with no signal, which only checks that the processes
+// exist (circusctl signal web 0 answers ok while they do).
+func probeOrSignal(v any) (syscall.Signal, error) {
+	if v == float64(0) || v == "0" {
+		return 0, nil
+	}
+	return parseSignal(v)
+}
+
 func cmdSignal(a *Arbiter, m *cmdMsg) error {
 	w, err := a.watcherProp(m)
 	if err != nil {
@@ -33,7 +43,7 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 	if !p.has("signum") {
 		return errorf(ErrnoBadProperty, "signal: property \"signum\" is required (a name like HUP or a number)")
 	}
-	sig, err := parseSignal(p.p["signum"])
+	sig, err := probeOrSignal(p.p["signum"])
 	if err != nil {
 		return errorf(ErrnoBadProperty, "signal: %v", err)
 	}
