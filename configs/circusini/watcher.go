@@ -175,9 +175,15 @@ func (t *translator) watcherSimple(w *wdraft, k, v string) bool {
 			t.warn(out, s, k, "circusd's Python sys.path has no poold equivalent; set PYTHONPATH in [env:NAME] instead")
 		}
 	case "on_demand":
-		if b, _ := toBool(v); b == true {
-			t.warn(out, s, k, "not yet mapped: poold starts the workers at once (elastic pools are another issue); they run whether or not a connection arrives")
+		if b, _ := toBool(v); b != true {
+			break
 		}
+		if u, _ := toBool(w.opts["use_sockets"]); u != true {
+			t.warn(out, s, k, "not mapped without use_sockets = true: poold wakes an on_demand watcher on a connection to its own sockets (circusd, on any of its sockets); these workers start at once")
+			break
+		}
+		out.Set("on_demand", true)
+		t.info(out, s, k, "poold wakes it on a connection to its own sockets (circusd, on any of its sockets), and keeps its workers running; set idle_timeout to stop them when no connection comes")
 	case "close_child_stdin":
 		if b, _ := toBool(v); b != true {
 			t.warn(out, s, k, "poold always gives workers /dev/null as stdin")
