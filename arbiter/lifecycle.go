@@ -9,6 +9,7 @@ import (
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/launch"
 )
 
 // pidDiff reports, for waiting start/stop/restart of one watcher, which
@@ -312,6 +313,9 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	}
 	if err := a.checkCeiling("add", spec, capacityChange(spec, nil)); err != nil {
 		return err
+	}
+	if err := launch.CheckHooks(spec); err != nil {
+		return errorf(ErrnoBadProperty, "add: %v", err)
 	}
 	if err := configs.CheckDependsOn(append(a.specs(), spec)); err != nil {
 		return errorf(ErrnoBadProperty, "add: %v", err)

@@ -139,6 +139,13 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if err := configs.CheckDependsOn(others); err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
+	if !maps.Equal(spec.Hooks, before.Hooks) {
+		// Only hooks the set changes: one whose program went away since
+		// must not refuse an unrelated set.
+		if err := launch.CheckHooks(spec); err != nil {
+			return errorf(ErrnoBadProperty, "set: %v", err)
+		}
+	}
 	socks, err := a.handoff(spec, a.cfg.Sockets)
 	if err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)

@@ -1,10 +1,24 @@
 package launch
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/poold/poold/configs"
 )
+
+// CheckHooks is Check's look at the command hooks alone, for an add or a
+// set on the control socket: there, as in circusd, a worker's program
+// that is missing is the worker's matter (its slot backs off), but a hook
+// that cannot run would fail only when its event comes, and circusd
+// refuses such a hook at once.
+func CheckHooks(spec configs.Watcher) error {
+	ps := &problems{prefix: "watchers." + spec.Name + "."}
+	checkHooks(ps, spec)
+	return ps.err()
+}
 
 // checkHooks verifies that the program of every command hook is one poold
 // can run: hooks run as poold, from its working directory and PATH.
@@ -27,8 +41,17 @@ func checkHooks(ps *problems, spec configs.Watcher) {
 			ps.add(key, err)
 		default:
 			if _, lerr := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, nil); lerr != nil {
-				ps.add(key, hinted(lerr, len(words), words[0]))
+				ps.add(key, hookHinted(lerr, words))
 			}
 		}
 	}
+}
+
+// hookHinted is hinted, saying too that a dotted name not found is read
+// as what it likely is: a Circus hook (a Python callable circusd imports).
+func hookHinted(err error, words []string) error {
+	if errors.Is(err, ErrNotFound) && len(words) == 1 && !strings.Contains(words[0], "/") && strings.Contains(words[0], ".") {
+		return fmt.Errorf("%w (%s reads as a Python callable, which circusd imports; poold runs a program: give its path)", err, words[0])
+	}
+	return hinted(err, len(words), words[0])
 }
