@@ -22,10 +22,12 @@ var reservedEnv = map[string]bool{
 	"POOLD_EXIT_CODE": true,
 	// Carries the exec shim's request to poold's own binary (watcher/spawn).
 	"POOLD_EXEC_SHIM": true,
-	// An in-place upgrade's handover to the new image, and the reason of a
-	// rollback to the old one (arbiter/upgrade).
+	// An in-place upgrade's handover to the new image, the reason of a
+	// rollback to the old one, and the path the first image was started
+	// from (arbiter/upgrade).
 	"POOLD_UPGRADE_FDS":      true,
 	"POOLD_UPGRADE_ROLLBACK": true,
+	"POOLD_UPGRADE_EXE":      true,
 	// Tests and benchmarks: they set these in the environment of test
 	// binaries that run poold, or export them to the whole suite.
 	"POOLD_TEST_WORKER":         true, // watcher/workertest: the worker mode
