@@ -19,6 +19,9 @@ import (
 // followEvery is how often `poolctl logs -f` asks poold for new lines.
 const followEvery = 200 * time.Millisecond
 
+// stampLayout is the time of a line with -t: RFC 3339, milliseconds, UTC.
+const stampLayout = "2006-01-02T15:04:05.000Z07:00"
+
 // maxFollowLines is the most lines one poll of -f asks for (poold's bound).
 const maxFollowLines = 10000
 
@@ -31,13 +34,17 @@ or the last -n of them; poolctl says so when the ring no longer goes
 back that far.
 
 With -f, go on printing new lines as they are written, until interrupted
-(like journalctl -f). poolctl asks poold for the lines after the last one
+(like journalctl -f), through restarts and upgrades of poold and the
+removal of the watcher: when it is added again, its new workers' lines
+follow. poolctl asks poold for the lines after the last one
 it printed every 200 ms over the control endpoint; when more lines came
 than the ring holds in between, it says how many it missed on stderr.
 
 Each line is printed preceded by its wid and stream ("2 err| ...");
-with --json, one record a line: seq, time, watcher, wid, pid, stream,
-line. On a terminal, control characters other than tab (escape
+with -t, by the time poold read it (UTC) and its worker's pid too
+("2026-12-04T02:55:01.042Z 2[4711] err| ..."), which tells apart the
+successive workers of one wid; with --json, one record a line: seq,
+time, watcher, wid, pid, stream, line. On a terminal, control characters other than tab (escape
 sequences, \r, a bell) and other invisible characters are printed
 escaped, as in poold's text log ("\x1b[31m"), so a worker cannot clear,
 recolour or overwrite the screen; piped or redirected, and with --raw,
@@ -62,6 +69,7 @@ func (a *app) logsCommand() *cobra.Command {
 			q.lines, _ = c.Flags().GetInt("lines")
 			q.follow, _ = c.Flags().GetBool("follow")
 			raw, _ := c.Flags().GetBool("raw")
+			a.logsStamps, _ = c.Flags().GetBool("timestamps")
 			a.escapeLogs = !raw && isTerminal(a.stdout)
 			if since, _ := c.Flags().GetString("since"); since != "" {
 				t, err := parseSince(since, time.Now())
@@ -96,6 +104,7 @@ func (a *app) logsCommand() *cobra.Command {
 	fs.IntP("lines", "n", 10, "how many recent lines to print first")
 	fs.BoolP("follow", "f", false, "go on printing new lines until interrupted")
 	fs.String("since", "", "only lines written since then: a duration ago (10m), a time (2026-12-04T02:55:00Z) or a time of today (02:55)")
+	fs.BoolP("timestamps", "t", false, "precede each line with the time poold read it (UTC) and its worker's pid")
 	fs.Bool("raw", false, "print control characters as the workers wrote them, also on a terminal (escape sequences act on it)")
 	return c
 }
@@ -218,12 +227,14 @@ var errStartOver = errors.New("poold's log ring started over")
 // journalctl -f. poold gone (an upgrade re-executes it, a restart) is
 // dialled again for up to resubscribeFor; a ring that started over (its
 // epoch changed, or its last line numbered below ours: a new process) is
-// read from its start, so nothing it holds is skipped. *client is the
-// connection in use.
+// read from its start, so nothing it holds is skipped; a watcher removed
+// is waited for, and read from its start once added again. *client is
+// the connection in use.
 func (a *app) followLogs(ctx context.Context, client *caller, props map[string]any, last, epoch uint64) error {
 	t := time.NewTicker(followEvery)
 	defer t.Stop()
 	var lost time.Time // when the connection was lost; zero while it works
+	removed := false   // the watcher is gone; waiting for it to be added again
 	for {
 		select {
 		case <-ctx.Done():
@@ -231,20 +242,31 @@ func (a *app) followLogs(ctx context.Context, client *caller, props map[string]a
 		case <-t.C:
 		}
 		if !lost.IsZero() {
-			c, err := a.dial()
-			if err != nil {
-				if time.Since(lost) > resubscribeFor {
+			if ok, err := a.redial(client, lost); !ok {
+				if err != nil {
 					return quietOnCancel(ctx, err)
 				}
 				continue
 			}
-			(*client).Close()
-			*client = c
 		}
-		props["since"], props["lines"] = last, maxFollowLines
-		next, _, err := a.logsOnce(ctx, *client, props, &epoch)
+		next, err := last, error(nil)
+		if removed {
+			if err = a.addedAgain(ctx, *client, props["name"]); err == nil {
+				removed, last = false, 0 // a new ring, whose numbers may pass ours already
+			}
+		}
+		if err == nil {
+			props["since"], props["lines"] = last, maxFollowLines
+			next, _, err = a.logsOnce(ctx, *client, props, &epoch)
+		}
 		var ce connError
 		switch {
+		case isNotFound(err, props["name"]):
+			if !removed {
+				fmt.Fprintf(a.stderr, "poolctl: watcher %s was removed; waiting for it to be added again (Ctrl-C to stop)\n", props["name"])
+			}
+			removed = true
+			continue
 		case err != nil && errors.As(err, &ce) && ctx.Err() == nil:
 			if lost.IsZero() {
 				lost = time.Now()
@@ -264,6 +286,38 @@ func (a *app) followLogs(ctx context.Context, client *caller, props map[string]a
 		}
 		lost, last = time.Time{}, next
 	}
+}
+
+// redial replaces *client with a new connection to poold, lost since
+// lost: false while none answers, with an error once resubscribeFor has
+// passed.
+func (a *app) redial(client *caller, lost time.Time) (bool, error) {
+	c, err := a.dial()
+	if err != nil {
+		if time.Since(lost) > resubscribeFor {
+			return false, err
+		}
+		return false, nil
+	}
+	(*client).Close()
+	*client = c
+	return true, nil
+}
+
+// addedAgain: nil once a watcher named name exists again, which poolctl
+// says; poold's "not found" while it does not.
+func (a *app) addedAgain(ctx context.Context, client caller, name any) error {
+	if _, err := a.ask(ctx, client, "numprocesses", map[string]any{"name": name}); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "poolctl: watcher %s was added again; following its lines from the first\n", name)
+	return nil
+}
+
+// isNotFound: err is poold's answer that watcher name does not exist.
+func isNotFound(err error, name any) bool {
+	var re replyError
+	return errors.As(err, &re) && re.errno == 3 && strings.HasPrefix(re.reason, fmt.Sprintf("program %s not found", name))
 }
 
 // logsOnce asks for one batch, prints it and returns the last seq and
@@ -312,7 +366,11 @@ func (a *app) printLogs(recs []logRecord) error {
 				if a.escapeLogs {
 					line = escapeControls(line)
 				}
-				_, err = fmt.Fprintf(w, "%d %s| %s\n", rec.Wid, strings.TrimPrefix(rec.Stream, "std"), line)
+				if a.logsStamps {
+					_, err = fmt.Fprintf(w, "%s %d[%d] %s| %s\n", rec.Time.UTC().Format(stampLayout), rec.Wid, rec.Pid, strings.TrimPrefix(rec.Stream, "std"), line)
+				} else {
+					_, err = fmt.Fprintf(w, "%d %s| %s\n", rec.Wid, strings.TrimPrefix(rec.Stream, "std"), line)
+				}
 			}
 			if err != nil {
 				return err

@@ -389,3 +389,82 @@ func TestLogsSaysWhyThereAreNoLines(t *testing.T) {
 		t.Errorf("logs of a quiet worker: %v", r)
 	}
 }
+
+// TestLogsFollowWaitsForARemovedWatcher: `logs -f` went on only while
+// the watcher existed; an rm then add of the same name (a Circus-style
+// deploy) ended it with "program talk not found". It now waits, and
+// prints the new watcher's lines from its first, with no gap.
+func TestLogsFollowWaitsForARemovedWatcher(t *testing.T) {
+	p := startPoold(t)
+	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errs := &workertest.Buffer{}, &workertest.Buffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--endpoint", p.control, "logs", "talk", "-f", "--stream", "stdout"}, out, errs)
+	}()
+	proctest.Eventually(t, "logs -f to show 5 ticks", func() bool { return len(allTicks(out.String())) >= 5 })
+	p.ctl(t, "rm", "talk")
+	proctest.Eventually(t, "logs -f to say talk was removed", func() bool { return strings.Contains(errs.String(), "talk was removed") })
+	select {
+	case code := <-done:
+		t.Fatalf("logs -f exited %d when talk was removed; stderr:\n%s", code, errs.String())
+	default:
+	}
+	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript)
+	var n []int
+	proctest.Eventually(t, "logs -f to show the new watcher's first 20 ticks", func() bool {
+		n = allTicks(out.String())
+		i := slices.Index(n[1:], 1) + 1 // the new watcher's tick 1
+		return i > 0 && len(n)-i >= 20
+	})
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("logs -f exited %d, want 0; stderr:\n%s", code, errs.String())
+	}
+	n = allTicks(out.String())
+	i := slices.Index(n[1:], 1) + 1
+	for j := i + 1; j < len(n); j++ {
+		if n[j] != n[j-1]+1 {
+			t.Fatalf("after the add logs -f printed tick %d after %d:\n%s", n[j], n[j-1], out.String())
+		}
+	}
+	if !strings.Contains(errs.String(), "talk was added again") {
+		t.Errorf("logs -f did not say talk was added again:\n%s", errs.String())
+	}
+}
+
+var stampedRE = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (\d+)\[(\d+)\] (out|err)\| (tick|oops) \d+$`)
+
+// TestLogsTimestamps: -t puts the time poold read each line and its
+// worker's pid before the wid, as --json has them.
+func TestLogsTimestamps(t *testing.T) {
+	p := startPoold(t)
+	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript)
+	proctest.Eventually(t, "10 lines", func() bool { return len(allTicks(p.ctl(t, "logs", "talk", "-n", "20").stdout)) >= 5 })
+	recs := map[string]logRecord{}
+	for _, l := range strings.Split(strings.TrimSpace(p.ctl(t, "--json", "logs", "talk", "-n", "1000").stdout), "\n") {
+		var r logRecord
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("--json printed %q: %v", l, err)
+		}
+		recs[r.Stream+" "+r.Line] = r
+	}
+	lines := strings.Split(strings.TrimSpace(p.ctl(t, "logs", "talk", "-t", "-n", "10").stdout), "\n")
+	for _, l := range lines {
+		m := stampedRE.FindStringSubmatch(l)
+		if m == nil {
+			t.Errorf("logs -t printed %q, want TIME WID[PID] STREAM| LINE", l)
+			continue
+		}
+		stream, line := "std"+m[4], l[strings.Index(l, "| ")+2:]
+		r, ok := recs[stream+" "+line]
+		if !ok {
+			continue // written after the --json call
+		}
+		if want := r.Time.UTC().Format(stampLayout); m[1] != want || m[2] != strconv.Itoa(r.Wid) || m[3] != strconv.Itoa(r.Pid) {
+			t.Errorf("logs -t printed %q; --json has time %s, wid %d, pid %d", l, want, r.Wid, r.Pid)
+		}
+	}
+}

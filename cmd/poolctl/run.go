@@ -104,6 +104,8 @@ type app struct {
 	// lines once that is done (-n with --since); 0: not cut.
 	logsSince time.Time
 	logsTail  int
+	// logsStamps: logs prefixes each line with its time and pid (-t).
+	logsStamps bool
 
 	// The HTTPS API (--url): every command, and the fleet views.
 	urlFlags  []string
