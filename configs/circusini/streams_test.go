@@ -88,7 +88,7 @@ func TestStreamTimedRotating(t *testing.T) {
 		if l.Rotate != tc.rotate || l.Keep != 3 || !strings.HasSuffix(l.Stderr, "/e.log") || l.Stdout != configs.LogToStderr {
 			t.Errorf("%s: logs %+v", tc.when, l)
 		}
-		if got := hasNote(notes, translate.Warn, "stderr_stream.rotate_when", "hourly or daily only"); got != tc.warn {
+		if got := hasNote(notes, translate.Warn, "stderr_stream.rotate_when", "rotates hourly (H) or daily (D, MIDNIGHT) only"); got != tc.warn {
 			t.Errorf("%s: warning %v, want %v: %v", tc.when, got, tc.warn, notes)
 		}
 	}
