@@ -35,6 +35,7 @@ type fakeBackend struct {
 	closed   bool
 	watchers map[string]*fakeWatcher
 	calls    []string
+	signals  []string // "PID SIGNUM" of each signal command
 	rounds   int
 	// reloadErr: reloadconfig with waiting fails with it, as poold's
 	// does for a rejected config (without waiting poold says ok at once).
@@ -111,6 +112,13 @@ func (f *fakeBackend) Calls() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.calls...)
+}
+
+// Signals returns "PID SIGNUM" for each signal command so far.
+func (f *fakeBackend) Signals() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.signals...)
 }
 
 // Pids returns a watcher's live pids by wid.
@@ -358,6 +366,7 @@ func (f *fakeBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply
 		sig := syscall.SIGKILL
 		if req.Command == "signal" {
 			sig = syscall.SIGHUP // the fake only sends HUP, which ends sleep
+			f.signals = append(f.signals, fmt.Sprintf("%d %v", pid, props["signum"]))
 		}
 		f.Events.Publish(w.name, events.KindKill, map[string]any{"process_pid": pid})
 		p.cmd.Process.Signal(sig)

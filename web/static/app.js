@@ -377,6 +377,12 @@
           el("th", { class: "act-only" }))),
         r.tbody));
     for (const b of w.card.querySelectorAll('[data-act="decr"],[data-act="incr"]')) b.classList.add("sq");
+    // An off-screen card is not laid out (content-visibility: auto in
+    // app.css), and its charts are not drawn until it comes into view.
+    w.card.addEventListener("contentvisibilityautostatechange", (e) => {
+      w.offscreen = e.skipped;
+      if (!e.skipped && w.chartsStale) laterChart(w);
+    });
     // The log pane (logs.js): a read, so also on a read-only console.
     if (window.pooldLogs) w.logs = window.pooldLogs.attach(w.card, name, () => procList(w).map((p) => p.wid).filter((x) => x), send);
   }
@@ -506,8 +512,14 @@
   }
 
   function procRow(w, pid) {
+    // The signal menu gets its options when it is first used: built for
+    // every row up front they were a third of a big page's nodes, all laid
+    // out again at each redraw.
     const sig = el("select", { class: "act-only", title: "send a signal to this process", "aria-label": "signal" },
-      el("option", { value: "", text: "signal…" }), ...SIGNALS.map((s) => el("option", { value: s, text: s })));
+      el("option", { value: "", text: "signal…" }));
+    const fill = () => { if (sig.options.length === 1) sig.append(...SIGNALS.map((s) => el("option", { value: s, text: s }))); };
+    sig.addEventListener("pointerdown", fill);
+    sig.addEventListener("focus", fill);
     sig.addEventListener("change", () => {
       const s = sig.value; sig.value = "";
       if (s) doAction(null, w, "signal", { name: w.view.name, pid: Number(pid), signum: s }, "SIG" + s + " → " + pid);
@@ -573,6 +585,8 @@
 
   // ---- charts ----
   function drawCharts(w) {
+    w.chartsStale = w.offscreen;
+    if (w.offscreen) return;
     const h = w.hist, r = w.refs;
     const last = h.length ? h[h.length - 1] : null;
     setText(r.cpuVal, last ? fmtCPU(last[1]) : "–");
