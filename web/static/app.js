@@ -398,7 +398,7 @@
     // What is wrong, when poold says (flapping, failed, a slot in backoff).
     r.reason.hidden = !v.reason;
     r.reason.className = "wreason " + (/^(flapping|failed)$/.test(v.status) ? "s-bad" : "s-warn");
-    setText(r.reason, v.reason || "");
+    renderReason(r.reason, v.reason || "", v.slots || []);
     const live = Object.keys(v.procs).length;
     const target = o.numprocesses != null ? o.numprocesses : "?";
     r.count.replaceChildren(el("b", { class: "num", text: live }), " / " + target + " processes");
@@ -499,6 +499,23 @@
       note,
       el("td", { class: "num r", text: s.restarts != null ? s.restarts : "–" }),
       el("td", { class: "act-only" }));
+  }
+  // renderReason shows a watcher's reason with each "retrying in 5s" of a
+  // slot ticking as the slot rows' "retry in" do: poold words the time
+  // when it answers, and the page shows the reason until it changes.
+  function renderReason(node, reason, slots) {
+    if (node._text === reason && node._slots === JSON.stringify(slots)) return;
+    node._text = reason; node._slots = JSON.stringify(slots);
+    const at = new Map(slots.filter((s) => s.retry_at > 0).map((s) => [String(s.wid), s.retry_at]));
+    const parts = [];
+    let last = 0, wid = null;
+    for (const m of reason.matchAll(/\bwid (\d+)\b|\bretrying (in \S+?|now)(?=[;,.]|$)/g)) {
+      if (m[1]) { wid = m[1]; continue; }
+      if (!at.has(wid)) continue;
+      parts.push(reason.slice(last, m.index) + "retrying ", el("span", { class: "retry", "data-at": at.get(wid), text: fmtRetry(at.get(wid)) }));
+      last = m.index + m[0].length;
+    }
+    node.replaceChildren(...parts, reason.slice(last));
   }
   function fmtRetry(at) {
     const d = at - serverNow();
