@@ -158,6 +158,7 @@ func (w *Watcher) Checked(c Check, err error) {
 		}
 		w.ready(p)
 	case CheckHealth:
+		p.probing = false
 		if p.State != ProcReady || p.Recycle {
 			return
 		}
@@ -260,9 +261,14 @@ func (w *Watcher) armHealth() {
 	w.host.After(w.spec.HealthInterval, Timer{Watcher: w.id, Kind: TimerHealth, Gen: w.health})
 }
 
+// healthRound probes each ready worker whose last probe has answered: a
+// worker slower than health_interval is not sent a second probe while the
+// first waits (health_timeout may be the longer), which would load a
+// worker that is already slow and count failures faster than one probe
+// can time out.
 func (w *Watcher) healthRound() {
 	for _, p := range w.procs {
-		if p.State != ProcReady || p.Recycle {
+		if p.State != ProcReady || p.Recycle || p.probing {
 			continue
 		}
 		pr, err := w.probe(w.spec.HealthCheck, w.spec.HealthURL, w.spec.HealthAddress, w.spec.HealthCmd, p)
@@ -270,6 +276,7 @@ func (w *Watcher) healthRound() {
 			w.log.Error("health check cannot run", "error", err)
 			return
 		}
+		p.probing = true
 		w.host.Check(Check{Watcher: w.id, Kind: CheckHealth, Pid: p.Pid, Gen: p.gen}, w.spec.HealthTimeout, pr.Check)
 	}
 }

@@ -129,6 +129,7 @@ type Process struct {
 	gen      uint64        // ties timers and checks to this process
 	healthKO int           // failed health checks in a row
 	healthy  bool          // it passed a health check once
+	probing  bool          // a health probe of it is in flight
 	limitKO  int           // stats samples over a limit in a row
 	overAge  time.Duration // its uptime at the first of those samples
 	failure  string        // poold stopped it for failing readiness, health checks or a limit young: its exit is an early death

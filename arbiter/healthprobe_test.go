@@ -1,0 +1,43 @@
+package arbiter
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// TestSlowHealthProbeIsNotStackedUp: each health round started a probe of
+// every ready worker, whether or not the worker's last probe had
+// answered. With health_timeout longer than health_interval (a generous
+// timeout for a slow endpoint) a worker that stopped answering had one
+// more probe in flight every interval: 8 `sh` probes of one hung worker
+// after 8 s with interval 1s and timeout 10s, more load on a worker that
+// is already too slow,, and the failures counted before any probe in a row
+// had taken its timeout. A worker now has at most one probe in flight; the
+// next round skips it until that one has answered.
+func TestSlowHealthProbeIsNotStackedUp(t *testing.T) {
+	dir := t.TempDir()
+	hung, ok := filepath.Join(dir, "hung"), filepath.Join(dir, "ok")
+	w := testWatcher("hc", "sleep", 2)
+	w.HealthCheck = "exec"
+	// wid 1's probe never answers within health_timeout; wid 2's passes.
+	w.HealthCmd = "sh -c 'if [ $(pool.wid) = 1 ]; then echo p >> " + hung + "; exec sleep 3600; fi; echo p >> " + ok + "'"
+	w.HealthInterval, w.HealthTimeout = 20*time.Millisecond, hang // the test ends long before the timeout
+	start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	count := func(path string) int {
+		b, _ := os.ReadFile(path)
+		return strings.Count(string(b), "p\n")
+	}
+	proctest.Eventually(t, "a probe of wid 1", func() bool { return count(hung) >= 1 })
+	// wid 2 is probed in each round: 8 more of its probes are 8 rounds.
+	rounds := count(ok) + 8
+	proctest.Eventually(t, "8 more health rounds", func() bool { return count(ok) >= rounds })
+	if n := count(hung); n != 1 {
+		t.Errorf("%d probes of the worker whose probe hangs after 8 rounds, want 1 in flight", n)
+	}
+}
