@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,5 +40,30 @@ func TestSlowHealthProbeIsNotStackedUp(t *testing.T) {
 	proctest.Eventually(t, "8 more health rounds", func() bool { return count(ok) >= rounds })
 	if n := count(hung); n != 1 {
 		t.Errorf("%d probes of the worker whose probe hangs after 8 rounds, want 1 in flight", n)
+	}
+}
+
+// TestHealthReplacementSaysWhyInTheLog: a worker that had passed its
+// health checks and then failed health_threshold of them in a row was
+// replaced with nothing in poold's log but the failures themselves; the
+// next line about it was, graceful_timeout later for a hung worker, that
+// it "did not stop within graceful_timeout". The log now says it is
+// replaced, why, and that its replacement starts first.
+func TestHealthReplacementSaysWhyInTheLog(t *testing.T) {
+	sick := filepath.Join(t.TempDir(), "sick")
+	w := testWatcher("hc", "sleep", 1)
+	w.HealthCheck, w.HealthCmd = "exec", "test ! -e "+sick
+	w.HealthInterval, w.HealthThreshold = 20*time.Millisecond, 1
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	proctest.Eventually(t, "a passed health check", func() bool {
+		return strings.Contains(h.log.String(), "worker passed its first health check")
+	})
+	if err := os.WriteFile(sick, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ev := h.next("recycle", nil)
+	want := fmt.Sprintf(`worker failed health_threshold health checks in a row; replacing it, its replacement first: watcher=hc pid=%v wid=1 failures=1 error="exec probe \"test ! -e %s\": exit status 1"`, ev.Fields["process_pid"], sick)
+	if !strings.Contains(h.log.String(), want) {
+		t.Errorf("poold's log does not say why it replaced the worker, want %q in:\n%s", want, h.log.String())
 	}
 }

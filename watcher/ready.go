@@ -237,6 +237,8 @@ func (w *Watcher) overLimit(p *Process, over string) {
 func (w *Watcher) unhealthy(p *Process, err error) {
 	w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
 	if p.healthy {
+		w.log.Warn("worker failed health_threshold health checks in a row; replacing it, its replacement first",
+			"pid", p.Pid, "wid", p.Wid, "failures", p.healthKO, "error", err)
 		w.recycle(p, "health check: "+err.Error())
 		return
 	}
