@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -66,4 +67,62 @@ func TestHealthReplacementSaysWhyInTheLog(t *testing.T) {
 	if !strings.Contains(h.log.String(), want) {
 		t.Errorf("poold's log does not say why it replaced the worker, want %q in:\n%s", want, h.log.String())
 	}
+}
+
+// TestEveryWorkerSickKeepsThemRunning: when every worker failed its
+// health check at once (the database they all need is down), poold
+// replaced them all; the replacements failed too and were stopped as
+// never healthy, so the pool emptied, flapped, and ended failed, empty
+// after the database came back. Now one worker is replaced on trial and
+// the others keep running until a worker passes again.
+func TestEveryWorkerSickKeepsThemRunning(t *testing.T) {
+	sick := filepath.Join(t.TempDir(), "sick")
+	w := testWatcher("hc", "sleep", 3)
+	w.HealthCheck, w.HealthCmd = "exec", "test ! -e "+sick
+	w.HealthInterval, w.HealthThreshold = 20*time.Millisecond, 2
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	proctest.Eventually(t, "3 workers passed a health check", func() bool {
+		return strings.Count(h.log.String(), "worker passed its first health check") >= 3
+	})
+	first := map[string]bool{} // pids, as fmt prints them: events and list type them differently
+	for _, pid := range h.do("list", map[string]any{"name": "hc"})["pids"].([]int) {
+		first[fmt.Sprint(pid)] = true
+	}
+	if err := os.WriteFile(sick, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Until the trial's replacement fails as never healthy, which takes
+	// longer than the others take to fail health_threshold checks.
+	recycled := map[string]bool{}
+	h.next("", func(ev events.Event) bool {
+		switch pid := fmt.Sprint(ev.Fields["process_pid"]); ev.Kind {
+		case events.KindRecycle:
+			recycled[pid] = true
+		case events.KindUnhealthy:
+			return !first[pid]
+		}
+		return false
+	})
+	if len(recycled) != 1 {
+		t.Errorf("%d workers replaced while every worker failed its health check, want 1 on trial", len(recycled))
+	}
+	kept := 0
+	for _, pid := range h.do("list", map[string]any{"name": "hc"})["pids"].([]int) {
+		if first[fmt.Sprint(pid)] && !recycled[fmt.Sprint(pid)] {
+			kept++
+		}
+	}
+	if kept != 2 {
+		t.Errorf("%d of the workers not on trial still run, want 2", kept)
+	}
+	reason := func() string { s, _ := h.do("status", map[string]any{"name": "hc"})["reason"].(string); return s }
+	if r := reason(); !strings.Contains(r, "every worker fails its health check (a cause they share?): poold keeps wid ") {
+		t.Errorf("status reason %q does not say why the workers are kept", r)
+	}
+	if err := os.Remove(sick); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "the trial to end once the workers pass again", func() bool {
+		return !strings.Contains(reason(), "every worker fails")
+	})
 }

@@ -167,6 +167,7 @@ func (w *Watcher) Checked(c Check, err error) {
 				w.log.Debug("worker passed its first health check", "pid", p.Pid, "wid", p.Wid)
 			}
 			p.healthKO, p.healthy = 0, true
+			w.passed(p)
 			return
 		}
 		p.healthKO++
@@ -235,7 +236,12 @@ func (w *Watcher) overLimit(p *Process, over string) {
 // counts as an early death of its slot, so a pool that is never healthy
 // backs off, flaps and fails visibly instead of being replaced forever.
 func (w *Watcher) unhealthy(p *Process, err error) {
-	w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
+	if !p.heldSick { // once per worker a trial holds
+		w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": err.Error()})
+	}
+	if p.healthy && w.holdSick(p, err) {
+		return
+	}
 	if p.healthy {
 		w.log.Warn("worker failed health_threshold health checks in a row; replacing it, its replacement first",
 			"pid", p.Pid, "wid", p.Wid, "failures", p.healthKO, "error", err)
@@ -269,6 +275,7 @@ func (w *Watcher) armHealth() {
 // worker that is already slow and count failures faster than one probe
 // can time out.
 func (w *Watcher) healthRound() {
+	w.healthRounds++
 	for _, p := range w.procs {
 		if p.State != ProcReady || p.Recycle || p.probing {
 			continue
@@ -278,7 +285,7 @@ func (w *Watcher) healthRound() {
 			w.log.Error("health check cannot run", "error", err)
 			return
 		}
-		p.probing = true
+		p.probing, p.probeOf = true, w.healthRounds
 		w.host.Check(Check{Watcher: w.id, Kind: CheckHealth, Pid: p.Pid, Gen: p.gen}, w.spec.HealthTimeout, pr.Check)
 	}
 }

@@ -130,6 +130,8 @@ type Process struct {
 	healthKO int           // failed health checks in a row
 	healthy  bool          // it passed a health check once
 	probing  bool          // a health probe of it is in flight
+	heldSick bool          // failing its health check, kept running during a trial (healthtrial.go)
+	probeOf  uint64        // the health round its last probe began in
 	limitKO  int           // stats samples over a limit in a row
 	overAge  time.Duration // its uptime at the first of those samples
 	failure  string        // poold stopped it for failing readiness, health checks or a limit young: its exit is an early death
@@ -183,6 +185,8 @@ type Watcher struct {
 	more          uint64        // non-zero while the next batch waits for its turn
 	deferred      int           // HoldSettle calls not yet released
 	health        uint64        // generation of the health timer in force
+	trial         uint64        // non-zero while a health replacement is on trial: the health round it began in (healthtrial.go)
+	healthRounds  uint64        // health rounds so far
 	gate          uint64        // non-zero while before_start or before_stop holds the action (hook.go)
 	hooks         map[uint64]hookRun
 
@@ -292,6 +296,9 @@ func (w *Watcher) Reason() string {
 			why += "; " + w.outputHint(s.lastPid, s.wid)
 		}
 		parts = append(parts, why)
+	}
+	if held := w.trialReason(); held != "" {
+		parts = append(parts, held)
 	}
 	if w.reloadErr != nil {
 		parts = append(parts, w.reloadErr.Error())
