@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,6 +45,25 @@ type Upgrader struct {
 	// stats endpoints, console, metrics) by address, for the new image
 	// to take over instead of binding: no connect is refused meanwhile.
 	Listeners func() map[string]int
+	// Peers counts the peers connected to each of those listeners, by
+	// the same keys: the new image's event and stats streams wait (a
+	// little) for that many subscribers before they publish.
+	Peers func() map[string]int64
+}
+
+// peersPrefix prefixes a key of Upgrader.Peers in State.Extra.
+const peersPrefix = "peers "
+
+// PeersHandedOver returns the counts of Upgrader.Peers from a state's
+// Extra, by listener key.
+func PeersHandedOver(st *upgrade.State) map[string]int64 {
+	out := map[string]int64{}
+	for k, n := range st.Extra {
+		if key, ok := strings.CutPrefix(k, peersPrefix); ok {
+			out[key] = n
+		}
+	}
+	return out
 }
 
 func init() {
@@ -192,6 +212,14 @@ func (a *Arbiter) handOver() error {
 	st := a.state(time.Now())
 	if u.Listeners != nil {
 		st.Transports = u.Listeners()
+	}
+	if u.Peers != nil {
+		for k, n := range u.Peers() {
+			if st.Extra == nil {
+				st.Extra = map[string]int64{}
+			}
+			st.Extra[peersPrefix+k] = n
+		}
 	}
 	for _, fd := range st.FDs() {
 		if err := spawn.ClearCloexec(fd); err != nil {

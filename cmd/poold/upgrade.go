@@ -18,6 +18,7 @@ import (
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/upgrade"
+	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/watcher/spawn"
 	"golang.org/x/sys/unix"
 )
@@ -144,6 +145,11 @@ func takeOver() error {
 	}
 	adoptState = st
 	inheritListeners(st.Transports)
+	for key, n := range arbiter.PeersHandedOver(st) {
+		if network, addr, ok := zmqguard.SplitKey(key); ok {
+			zmqguard.ExpectPeers(network, addr, n)
+		}
+	}
 	return nil
 }
 
@@ -212,7 +218,7 @@ func upgrader(path string, drain func()) *arbiter.Upgrader {
 	}
 	env := append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe)
 	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: env,
-		Drain: drain, Listeners: ownListeners, Preflight: func(ctx context.Context, state []byte) (string, error) {
+		Drain: drain, Listeners: ownListeners, Peers: zmqguard.Peers, Preflight: func(ctx context.Context, state []byte) (string, error) {
 			return preflight(ctx, selfExe, path, false, state)
 		}}
 }

@@ -34,6 +34,7 @@ type conn struct {
 	replay    []byte
 	delivered int64
 	adopted   atomic.Bool // zmq4 read past the handshake: it owns the conn
+	spoke     bool        // counted in Guard.Spoke
 	peerID    string      // identity assigned by Options.TagPeers, forgotten at close
 
 	// write side
@@ -117,6 +118,7 @@ func (c *conn) Read(b []byte) (int, error) {
 		n := copy(b, c.replay)
 		c.replay = c.replay[n:]
 		c.delivered += int64(n)
+		c.noteSpoke() // the handshake may have read past READY
 		return n, nil
 	}
 	n, err := c.raw.Read(b)
@@ -131,12 +133,23 @@ func (c *conn) Read(b []byte) (int, error) {
 			return 0, c.opErr("read", serr)
 		}
 		c.delivered += int64(n)
+		c.noteSpoke()
 	}
 	if err != nil && !c.adopted.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
 		c.g.handshakeTimeouts.Add(1)
 		c.abort()
 	}
 	return n, err
+}
+
+// noteSpoke counts the conn in Guard.Spoke once its peer has sent a
+// frame after the handshake (the scan saw it; zmq4 gets it with this
+// Read).
+func (c *conn) noteSpoke() {
+	if c.server && !c.spoke && c.in.spoke {
+		c.spoke = true
+		c.g.noteSpoke()
+	}
 }
 
 // Write queues p and returns at once. It fails only when the conn is

@@ -177,6 +177,8 @@ type Guard struct {
 	peers   peerTable
 
 	conns             atomic.Int64
+	spoke             atomic.Int64
+	spokeC            chan struct{}
 	handshakeTimeouts atomic.Uint64
 	handshakeErrors   atomic.Uint64
 	handshakesEvicted atomic.Uint64
@@ -201,7 +203,8 @@ func New(o Options) *Guard {
 
 func newGuard(o Options, tcp, ipc string) *Guard {
 	o = o.withDefaults()
-	return &Guard{opts: o, tcpScheme: tcp, ipcScheme: ipc, pending: newPendingSet(o.MaxHandshakes, o.MaxHandshakesPerPeer)}
+	return &Guard{opts: o, tcpScheme: tcp, ipcScheme: ipc, pending: newPendingSet(o.MaxHandshakes, o.MaxHandshakesPerPeer),
+		spokeC: make(chan struct{}, 1)}
 }
 
 // Endpoint maps ep with Default; see Guard.Endpoint.
@@ -266,6 +269,24 @@ func (g *Guard) Stats() Stats {
 		PendingByPeer:     byPeer,
 	}
 }
+
+// noteSpoke counts an accepted conn whose peer sent its first frame
+// after the handshake, and wakes a SpokeC reader.
+func (g *Guard) noteSpoke() {
+	g.spoke.Add(1)
+	select {
+	case g.spokeC <- struct{}{}:
+	default:
+	}
+}
+
+// Spoke counts the accepted connections whose peer has sent a frame after
+// its handshake: on a PUB, the subscribers that have subscribed (closed
+// ones included).
+func (g *Guard) Spoke() int64 { return g.spoke.Load() }
+
+// SpokeC receives after Spoke grew (several growths may share one).
+func (g *Guard) SpokeC() <-chan struct{} { return g.spokeC }
 
 // Options returns g's effective options.
 func (g *Guard) Options() Options { return g.opts }

@@ -23,7 +23,8 @@ var registry = struct {
 	mu        sync.Mutex
 	inherited map[string]net.Listener // handed over, not taken yet
 	live      map[*listener]string    // bound or taken, by key
-}{inherited: map[string]net.Listener{}, live: map[*listener]string{}}
+	peers     map[string]int64        // peers the previous image had, by key
+}{inherited: map[string]net.Listener{}, live: map[*listener]string{}, peers: map[string]int64{}}
 
 // Inherit gives Listen a listener handed over by the previous image for
 // network ("tcp" or "unix") and addr as the endpoint names them
@@ -75,6 +76,47 @@ func HandedOver(endpoint string) bool {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	return registry.inherited[listenKey(network, addr)] != nil
+}
+
+// Peers returns, by the keys of Listening, how many peers are connected
+// to each open guarded listener's transport, for the state an upgrade
+// hands over: the connections themselves close in the exec, and their
+// peers (libzmq reconnects by itself) come back to the new image.
+func Peers() map[string]int64 {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	out := map[string]int64{}
+	for l, k := range registry.live {
+		if n := l.g.conns.Load(); n > 0 {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+// ExpectPeers records that the previous image had n peers on the
+// listener it handed over for network and addr (see Peers).
+func ExpectPeers(network, addr string, n int64) {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	registry.peers[listenKey(network, addr)] = n
+}
+
+// ExpectedPeers returns, once, how many peers the previous image had on
+// endpoint ("tcp://host:port" or "ipc:///path"); 0 when none or no
+// upgrade handed it over.
+func ExpectedPeers(endpoint string) int64 {
+	scheme, addr, ok := strings.Cut(endpoint, "://")
+	network := map[string]string{"tcp": "tcp", "ipc": "unix"}[scheme]
+	if !ok || network == "" {
+		return 0
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	k := listenKey(network, addr)
+	n := registry.peers[k]
+	delete(registry.peers, k)
+	return n
 }
 
 // takeInherited returns the listener handed over for addr, or nil.

@@ -101,6 +101,9 @@ type stream struct {
 	// when the first command frame (READY) ended, 0 before.
 	consumed     int64
 	handshakeEnd int64
+	// spoke: a whole frame came after the handshake (a subscriber's
+	// first subscription, on a PUB).
+	spoke bool
 }
 
 const (
@@ -200,6 +203,7 @@ func (s *stream) admit(sz uint64) error {
 
 func (s *stream) endFrame() {
 	s.state = stFlags
+	s.spoke = s.spoke || s.handshakeEnd != 0
 	if s.flags&flagCommand != 0 {
 		if s.handshakeEnd == 0 {
 			s.handshakeEnd = s.consumed

@@ -36,6 +36,10 @@ const (
 	// goroutine (which cannot be observed) has moved it into the per-peer
 	// buffers; the guard then flushes those for up to its Linger.
 	flushGrace = 50 * time.Millisecond
+	// DefaultPeerWait bounds how long the first events of a new image
+	// wait, after an in-place upgrade, for the previous image's
+	// subscribers to come back (libzmq reconnects after 100 ms).
+	DefaultPeerWait = 2 * time.Second
 )
 
 // Publisher publishes the events of one bus on one PUB socket.
@@ -47,8 +51,10 @@ type Publisher struct {
 	queue    int
 	hwm      int
 	report   time.Duration
+	peerWait time.Duration
 	guard    *zmqguard.Guard
 	unheard  atomic.Uint64 // events skipped because no subscriber was connected
+	holding  atomic.Bool   // awaitPeers holds the events
 	gopts    zmqguard.Options
 
 	started   atomic.Bool
@@ -103,6 +109,16 @@ func WithConfigKey(key string) Option {
 	}
 }
 
+// WithPeerWait bounds the wait for the previous image's subscribers
+// after an upgrade (DefaultPeerWait when d <= 0).
+func WithPeerWait(d time.Duration) Option {
+	return func(p *Publisher) {
+		if d > 0 {
+			p.peerWait = d
+		}
+	}
+}
+
 // New returns a Publisher for endpoint ("tcp://host:port" or
 // "ipc:///path") fed by bus. It does no I/O; Run binds. log may be nil.
 func New(endpoint string, bus *events.Bus, log hclog.Logger, opts ...Option) *Publisher {
@@ -116,6 +132,7 @@ func New(endpoint string, bus *events.Bus, log hclog.Logger, opts ...Option) *Pu
 		log:      log,
 		hwm:      DefaultHWM,
 		report:   DefaultReportInterval,
+		peerWait: DefaultPeerWait,
 		ready:    make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -202,6 +219,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	p.bound.Store(&bound)
 	close(p.ready)
 	p.log.Info(how, "endpoint", bound)
+	p.awaitPeers(ctx, zmqguard.ExpectedPeers(p.endpoint))
 
 	ticker := time.NewTicker(p.report)
 	defer ticker.Stop()
@@ -242,6 +260,36 @@ func (p *Publisher) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// awaitPeers holds the events (the bus queues them) until n subscribers
+// have connected and subscribed, at most peerWait or until ctx ends. n is
+// how many the previous image had when it handed the endpoint over in an
+// upgrade: their connections closed in the exec and libzmq reconnects
+// them by itself, but a PUB drops what it sends before a subscription
+// arrives, so without the wait a Circus plugin or a plain pyzmq
+// subscriber lost the new image's first events (arbiter.upgrade, and the
+// exits of workers that ended meanwhile).
+func (p *Publisher) awaitPeers(ctx context.Context, n int64) {
+	if n <= 0 {
+		return
+	}
+	p.holding.Store(true)
+	defer p.holding.Store(false)
+	t := time.NewTimer(p.peerWait)
+	defer t.Stop()
+	for p.guard.Spoke() < n {
+		select {
+		case <-p.guard.SpokeC():
+		case <-t.C:
+			p.log.Info("upgrade: publishing without waiting longer for the previous image's subscribers",
+				"endpoint", p.endpoint, "expected", n, "back", p.guard.Spoke(), "waited", p.peerWait)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+	p.log.Debug("upgrade: the previous image's subscribers are back", "endpoint", p.endpoint, "subscribers", n)
 }
 
 // reportLoss logs at warn when any loss counter grew since prev, and
