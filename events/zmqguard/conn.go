@@ -108,6 +108,7 @@ func (c *conn) opErr(op string, err error) error {
 // Read serves the replayed handshake first, then the network, scanning
 // every byte before zmq4 sees it.
 func (c *conn) Read(b []byte) (int, error) {
+	c.noteSpoke()
 	if !c.adopted.Load() && c.in.handshook() && c.delivered >= c.in.handshakeEnd {
 		c.adopted.Store(true)
 		if !c.server {
@@ -118,7 +119,6 @@ func (c *conn) Read(b []byte) (int, error) {
 		n := copy(b, c.replay)
 		c.replay = c.replay[n:]
 		c.delivered += int64(n)
-		c.noteSpoke() // the handshake may have read past READY
 		return n, nil
 	}
 	n, err := c.raw.Read(b)
@@ -133,7 +133,6 @@ func (c *conn) Read(b []byte) (int, error) {
 			return 0, c.opErr("read", serr)
 		}
 		c.delivered += int64(n)
-		c.noteSpoke()
 	}
 	if err != nil && !c.adopted.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
 		c.g.handshakeTimeouts.Add(1)
@@ -142,11 +141,13 @@ func (c *conn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// noteSpoke counts the conn in Guard.Spoke once its peer has sent a
-// frame after the handshake (the scan saw it; zmq4 gets it with this
-// Read).
+// noteSpoke counts the conn in Guard.Spoke once its peer's first frame
+// after the handshake (a subscription) has been applied: zmq4 reads each
+// frame with io.ReadFull of its header, then its body, and handles the
+// message before it reads again, so a Read that comes once that frame
+// was delivered means zmq4 is done with it.
 func (c *conn) noteSpoke() {
-	if c.server && !c.spoke && c.in.spoke {
+	if c.server && !c.spoke && c.in.spoke && c.delivered >= c.in.spokeAt {
 		c.spoke = true
 		c.g.noteSpoke()
 	}

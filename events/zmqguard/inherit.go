@@ -68,14 +68,24 @@ func SplitKey(k string) (network, addr string, ok bool) {
 // on it now takes that listener instead of binding, which a log line
 // should say.
 func HandedOver(endpoint string) bool {
-	scheme, addr, ok := strings.Cut(endpoint, "://")
-	network := map[string]string{"tcp": "tcp", "ipc": "unix"}[scheme]
-	if !ok || network == "" {
+	k, ok := endpointKey(endpoint)
+	if !ok {
 		return false
 	}
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
-	return registry.inherited[listenKey(network, addr)] != nil
+	return registry.inherited[k] != nil
+}
+
+// endpointKey is the key of Listening for endpoint ("tcp://host:port",
+// "ipc:///path").
+func endpointKey(endpoint string) (string, bool) {
+	scheme, addr, ok := strings.Cut(endpoint, "://")
+	network := map[string]string{"tcp": "tcp", "ipc": "unix"}[scheme]
+	if !ok || network == "" {
+		return "", false
+	}
+	return listenKey(network, addr), true
 }
 
 // Peers returns, by the keys of Listening, how many peers are connected
@@ -106,14 +116,12 @@ func ExpectPeers(network, addr string, n int64) {
 // endpoint ("tcp://host:port" or "ipc:///path"); 0 when none or no
 // upgrade handed it over.
 func ExpectedPeers(endpoint string) int64 {
-	scheme, addr, ok := strings.Cut(endpoint, "://")
-	network := map[string]string{"tcp": "tcp", "ipc": "unix"}[scheme]
-	if !ok || network == "" {
+	k, ok := endpointKey(endpoint)
+	if !ok {
 		return 0
 	}
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
-	k := listenKey(network, addr)
 	n := registry.peers[k]
 	delete(registry.peers, k)
 	return n

@@ -102,8 +102,9 @@ type stream struct {
 	consumed     int64
 	handshakeEnd int64
 	// spoke: a whole frame came after the handshake (a subscriber's
-	// first subscription, on a PUB).
-	spoke bool
+	// first subscription, on a PUB); spokeAt is consumed at its end.
+	spoke   bool
+	spokeAt int64
 }
 
 const (
@@ -203,7 +204,9 @@ func (s *stream) admit(sz uint64) error {
 
 func (s *stream) endFrame() {
 	s.state = stFlags
-	s.spoke = s.spoke || s.handshakeEnd != 0
+	if !s.spoke && s.handshakeEnd != 0 {
+		s.spoke, s.spokeAt = true, s.consumed
+	}
 	if s.flags&flagCommand != 0 {
 		if s.handshakeEnd == 0 {
 			s.handshakeEnd = s.consumed
