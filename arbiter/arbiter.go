@@ -133,6 +133,7 @@ type Arbiter struct {
 	tree        *cgroup.Tree          // poold's worker cgroups; nil: process groups
 	containment string                // what contains the workers, for status and log
 	groups      map[int]*cgroup.Group // pid -> its cgroup
+	stops       stopDeadlines         // pid -> end of its stop's graceful_timeout
 	// cleanups bounds how many exited workers' cgroups are emptied and
 	// removed at once (see ended): each step is a blocking syscall, and a
 	// burst of exits would otherwise give each one an OS thread of its own.

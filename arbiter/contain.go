@@ -141,34 +141,31 @@ func limitsOf(s configs.Watcher) cgroup.Limits {
 // two more threads, not a hundred that stay parked afterwards.
 const cgroupCleanups = 2
 
-// ended waits, off the loop, until a reaped worker's cgroup is empty:
-// what the worker left running is killed at once (as systemd's
-// KillMode=mixed does once the main process is gone). It reads the OOM
-// kills and parks the cgroup for the slot's next worker, or removes it
-// (one that would not empty, or was killed: see cgroup.Park).
+// ended waits, off the loop, until a reaped worker's cgroup (or, without
+// one, its process group) is empty: what a worker being stopped left gets
+// the rest of its graceful_timeout, what any other worker left is killed
+// at once (treestop.go). It reads the OOM kills and parks the cgroup for
+// the slot's next worker, or removes it (one that would not empty, or was
+// killed: see cgroup.Park).
 func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	end := watcher.End{Exit: ex}
 	if g == nil {
+		end.Left = a.groupEnded(pid)
 		return end
 	}
+	until, stopping := a.stops.get(pid)
 	var full bool
 	a.cgroupStep(func() {
 		if full, _ = g.Populated(); full {
 			end.Left = len(g.Pids())
-			if err := g.Kill(); err != nil {
-				a.log.Error("could not kill what a worker left", "pid", pid, "error", err)
+			if !stopping {
+				a.killLeft(pid, g)
 			}
 		}
 	})
 	// Only when the worker left something: the wait is in the netpoller
 	// (inotify), with no clean-up slot held.
-	empty := true
-	if full {
-		if err := g.WaitEmpty(emptyGrace); err != nil {
-			empty = false
-			a.log.Error("a worker's cgroup did not empty; poold will sweep it at its next start", "pid", pid, "cgroup", g.Dir, "error", err)
-		}
-	}
+	empty := !full || a.waitLeft(pid, g, stopping, until)
 	a.cgroupStep(func() {
 		end.OOM = g.OOMKills()
 		remove := g.Remove
@@ -180,6 +177,29 @@ func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 		}
 	})
 	return end
+}
+
+// waitLeft waits until g, the cgroup of pid that ended and left
+// processes, is empty: up to the stop's deadline until when a stopped
+// worker's leftovers may finish, then after a kill for emptyGrace.
+func (a *Arbiter) waitLeft(pid int, g *cgroup.Group, stopping bool, until time.Time) bool {
+	if stopping {
+		if g.WaitEmpty(max(time.Until(until), 0)) == nil {
+			return true
+		}
+		a.killLeft(pid, g) // the watcher's kill timer does too, at the same deadline
+	}
+	if err := g.WaitEmpty(emptyGrace); err != nil {
+		a.log.Error("a worker's cgroup did not empty; poold will sweep it at its next start", "pid", pid, "cgroup", g.Dir, "error", err)
+		return false
+	}
+	return true
+}
+
+func (a *Arbiter) killLeft(pid int, g *cgroup.Group) {
+	if err := g.Kill(); err != nil {
+		a.log.Error("could not kill what a worker left", "pid", pid, "error", err)
+	}
 }
 
 // expireParked removes, off the loop, the emptied worker cgroups that no

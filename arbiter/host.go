@@ -215,6 +215,10 @@ func (h host) Signal(pid int, sig syscall.Signal) error {
 
 func (h host) After(d time.Duration, t watcher.Timer) {
 	a := h.a
+	if t.Kind == watcher.TimerKill {
+		// A stop's deadline, also for what the worker leaves (treestop.go).
+		a.stops.set(t.Pid, time.Now().Add(d))
+	}
 	time.AfterFunc(d, func() { a.post(timerMsg{t}) })
 }
 

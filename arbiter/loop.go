@@ -130,6 +130,7 @@ func (a *Arbiter) handle(m any) {
 		w := a.owner[m.pid]
 		delete(a.owner, m.pid)
 		delete(a.groups, m.pid)
+		a.stops.drop(m.pid)
 		delete(a.unmanaged, m.pid)
 		if w != nil {
 			w.Ended(m.pid, m.end)

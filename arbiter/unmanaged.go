@@ -49,6 +49,7 @@ func (a *Arbiter) stopUnmanaged(kill bool) {
 		if err := (host{a}).Signal(pid, syscall.SIGTERM); err != nil {
 			a.log.Warn("cannot stop a worker rm --nostop left running", "watcher", u.watcher, "pid", pid, "error", err)
 		}
+		a.stops.set(pid, time.Now().Add(u.grace))
 		time.AfterFunc(u.grace, func() { a.post(unmanagedKillMsg{pid}) })
 	}
 }

@@ -126,6 +126,10 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 		return p.failCode, p.failure + "; " + base + oom
 	case p.killed && end.Signal == syscall.SIGKILL:
 		return ReasonTimeout, fmt.Sprintf("killed by poold after graceful_timeout (%v)", p.grace) + oom
+	case p.killed && end.Left > 0:
+		// It ended of the stop signal, what it started did not: those
+		// held the stop until its deadline.
+		return ReasonTimeout, fmt.Sprintf("%s, leaving %d process(es) running, which poold killed after graceful_timeout (%v)", base, end.Left, p.grace) + oom
 	case end.OOM > 0 && end.Signal == syscall.SIGKILL:
 		return ReasonOOM, fmt.Sprintf("killed by the OOM killer (memory_max %d bytes)", w.spec.MemoryMax)
 	}

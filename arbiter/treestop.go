@@ -1,0 +1,117 @@
+package arbiter
+
+import (
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/poold/poold/watcher/procinfo"
+)
+
+// What a worker leaves when it ends. A stop signals the worker's whole
+// process group, and its descendants often outlive the worker by a
+// moment: a shell that runs the app without exec (`bash run.sh`, `npm
+// start`, `sh -c 'app; echo done'`) dies of SIGTERM at once while the app
+// finishes its requests. Those get the rest of the worker's
+// graceful_timeout, as systemd's default KillMode=control-group gives
+// every process of a unit; at that deadline what is left is SIGKILLed
+// (the watcher's kill timer, and here again as a backstop), and the
+// worker counts as gone, its slot free and its port released, only
+// once nothing of it is left. A worker that ended on its own, not being
+// stopped, has what it left killed at once (KillMode=mixed): a program
+// that daemonized, or a master whose children would otherwise go on
+// serving. With a cgroup per worker "what it left" is its cgroup; with
+// process groups only, what is still in its process group.
+
+// stopDeadlines holds, for each worker being stopped, when its graceful
+// timeout ends: the loop sets it as it arms the kill, the goroutine that
+// watches the worker's end reads it. A small deliberately shared leaf.
+type stopDeadlines struct {
+	mu sync.Mutex
+	at map[int]time.Time
+}
+
+func (s *stopDeadlines) set(pid int, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.at == nil {
+		s.at = make(map[int]time.Time)
+	}
+	s.at[pid] = at
+}
+
+// get says when pid's graceful timeout ends, if pid is being stopped.
+func (s *stopDeadlines) get(pid int) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.at[pid]
+	return at, ok
+}
+
+func (s *stopDeadlines) drop(pid int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.at, pid)
+}
+
+// groupPoll is how often the end of a process group is looked for while
+// a stopped worker's leftovers finish (no cgroup, so no event says so).
+const groupPoll = 50 * time.Millisecond
+
+// groupEnded handles what pid, a worker without a cgroup reaped just now,
+// left in its process group: it waits for them up to the stop's deadline
+// when the worker was being stopped, and kills them otherwise or then. It
+// returns how many there were when the worker ended.
+func (a *Arbiter) groupEnded(pid int) int {
+	left := len(groupLeft(pid))
+	if left == 0 {
+		return 0
+	}
+	if until, stopping := a.stops.get(pid); stopping && waitGroup(pid, time.Until(until)) {
+		return left
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	if !waitGroup(pid, emptyGrace) {
+		a.log.Error("what a worker left in its process group did not end after SIGKILL", "pid", pid, "pids", groupLeft(pid))
+	}
+	return left
+}
+
+// groupAlive tells whether the process group of pid, a worker reaped
+// already, still has a live process (a zombie waiting for a parent that
+// is not poold, init say, counts as gone). While the group has one, no
+// process can be given pid as its own; so when /proc/<pid> exists, the
+// number was taken again after the group ended, and that new process's
+// group is not the worker's.
+func groupAlive(pid int) bool { return len(groupLeft(pid)) > 0 }
+
+// groupLeft lists the live processes of pid's process group (groupAlive).
+func groupLeft(pid int) []int {
+	if err := syscall.Kill(-pid, 0); errors.Is(err, syscall.ESRCH) {
+		return nil // the cheap answer, for nearly every worker's end
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+		return nil
+	}
+	return procinfo.GroupMembers(pid)
+}
+
+// waitGroup polls until pid's process group has ended, for at most d;
+// false if it has not.
+func waitGroup(pid int, d time.Duration) bool {
+	deadline := time.NewTimer(max(d, 0))
+	defer deadline.Stop()
+	tick := time.NewTicker(groupPoll)
+	defer tick.Stop()
+	for groupAlive(pid) {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return !groupAlive(pid)
+		}
+	}
+	return true
+}

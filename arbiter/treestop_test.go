@@ -1,0 +1,145 @@
+package arbiter
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// containments runs a test with a cgroup per worker and with process
+// groups only.
+var containments = []struct {
+	name string
+	opts Options
+}{
+	{"cgroup", Options{}},
+	{"process group", Options{NoCgroups: true}},
+}
+
+// wrapperScript writes a worker that is a shell running app (sh code,
+// given $1 = dir) without exec, as `bash run.sh` or `npm start` do, so
+// that a stop's SIGTERM ends the shell at once while app is still busy.
+func wrapperScript(t *testing.T, app string) (dir string, w configs.Watcher) {
+	t.Helper()
+	dir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app.sh"), []byte(app), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w = configs.DefaultWatcher("wrapped")
+	w.Cmd, w.Args = "/bin/sh", []string{"-c", `/bin/sh "$0/app.sh" "$0"; echo wrapper done`, dir}
+	w.GracefulTimeout = 30 * time.Second
+	return dir, w
+}
+
+// readPid waits for dir/name, a pid the app wrote, and returns it.
+func readPid(t *testing.T, dir, name string) int {
+	t.Helper()
+	var pid int
+	proctest.Eventually(t, "the app to write its pid to "+name, func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || !strings.HasSuffix(string(b), "\n") {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil
+	})
+	return pid
+}
+
+// TestStopGivesWhatTheWorkerStartedItsGracefulTimeout: a stop sends
+// SIGTERM to the worker's process group; a shell that runs the app
+// without exec dies of it at once, and poold killed the app, busy
+// finishing its requests, the moment the shell was gone (with a cgroup:
+// cgroup.kill at the shell's end), so a graceful_timeout of 30 s gave a
+// `bash run.sh` app none at all. Like systemd's KillMode=control-group,
+// what the worker started gets the rest of graceful_timeout, and the
+// stop is over once it has finished.
+func TestStopGivesWhatTheWorkerStartedItsGracefulTimeout(t *testing.T) {
+	for _, c := range containments {
+		t.Run(c.name, func(t *testing.T) {
+			dir, w := wrapperScript(t, `trap 'echo draining > "$1/state"; sleep 0.5; echo clean > "$1/state"; exit 0' TERM
+echo $$ > "$1/app.pid"
+while :; do sleep 1 & wait $!; done
+`)
+			h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, c.opts)
+			if !c.opts.NoCgroups {
+				needCgroups(t, h)
+			}
+			app := readPid(t, dir, "app.pid")
+			h.do("stop", map[string]any{"name": "wrapped", "waiting": true})
+			b, _ := os.ReadFile(filepath.Join(dir, "state"))
+			if got := strings.TrimSpace(string(b)); got != "clean" {
+				t.Errorf("after the stop the app's state is %q, want clean: it was killed before it finished (graceful_timeout 30s)", got)
+			}
+			if proctest.Alive(app) {
+				t.Errorf("app pid %d still runs after the stop", app)
+			}
+		})
+	}
+}
+
+// TestStopKillsWhatTheWorkerLeftAtGracefulTimeout: what a stopped worker
+// leaves gets graceful_timeout, not more: a child that ignores SIGTERM is
+// SIGKILLed at the deadline, and the stop waits for that. Without
+// cgroups poold forgot the worker's process group once the worker was
+// reaped, and such a child ran on after the stop, and after poold.
+func TestStopKillsWhatTheWorkerLeftAtGracefulTimeout(t *testing.T) {
+	for _, c := range containments {
+		t.Run(c.name, func(t *testing.T) {
+			dir, w := wrapperScript(t, `trap '' TERM
+echo $$ > "$1/app.pid"
+while :; do sleep 1 & wait $!; done
+`)
+			w.GracefulTimeout = 300 * time.Millisecond
+			h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, c.opts)
+			if !c.opts.NoCgroups {
+				needCgroups(t, h)
+			}
+			app := readPid(t, dir, "app.pid")
+			t.Cleanup(func() { _ = syscall.Kill(app, syscall.SIGKILL) })
+			h.do("stop", map[string]any{"name": "wrapped", "waiting": true})
+			if proctest.Alive(app) {
+				t.Errorf("app pid %d, which ignores SIGTERM, still runs after the stop (graceful_timeout 300ms)", app)
+			}
+			ev := h.next("exit", func(e events.Event) bool { return e.Watcher == "wrapped" })
+			// The app and, at times, the sleep it waits for.
+			want := regexp.MustCompile(`^killed by signal TERM, leaving [12] process\(es\) running, which poold killed after graceful_timeout \(300ms\)$`)
+			if why := fmt.Sprint(ev.Fields["exit_reason"]); !want.MatchString(why) || ev.Fields["reason"] != "graceful_timeout" {
+				t.Errorf("exit %v: %q, want graceful_timeout: %v", ev.Fields["reason"], why, want)
+			}
+		})
+	}
+}
+
+// TestWorkerWithoutCgroupLeavesNothingRunning: a worker that ended on its
+// own left a child in its process group, which poold never killed
+// without cgroups: one more stray per restart, holding the worker's
+// sockets and pipes, and still running after poold stopped. It is killed
+// as with a cgroup, and the exit reason says so.
+func TestWorkerWithoutCgroupLeavesNothingRunning(t *testing.T) {
+	dir := t.TempDir()
+	w := configs.DefaultWatcher("leaver")
+	w.Cmd, w.Args = "/bin/sh", []string{"-c", `sleep 1000 & echo $! > "$0/child.pid"; exit 0`, dir}
+	w.Respawn = false
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{NoCgroups: true})
+	ev := h.next("reap", func(e events.Event) bool { return e.Watcher == "leaver" })
+	child := readPid(t, dir, "child.pid")
+	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	if proctest.Alive(child) {
+		t.Errorf("the worker's child pid %d still runs after the worker's reap", child)
+	}
+	why := fmt.Sprint(ev.Fields["exit_reason"])
+	if !strings.Contains(why, "leaving 1 process(es) running, which poold killed") {
+		t.Errorf("exit_reason %q does not say what the worker left", why)
+	}
+}
