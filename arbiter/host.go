@@ -213,6 +213,10 @@ func (h host) Signal(pid int, sig syscall.Signal) error {
 	return nil
 }
 
+func (h host) SignalProcess(pid int, sig syscall.Signal) error {
+	return syscall.Kill(pid, sig)
+}
+
 func (h host) After(d time.Duration, t watcher.Timer) {
 	a := h.a
 	if t.Kind == watcher.TimerKill {

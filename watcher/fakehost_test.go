@@ -149,6 +149,12 @@ func (h *fakeHost) Signal(pid int, sig syscall.Signal) error {
 	return nil
 }
 
+func (h *fakeHost) SignalProcess(pid int, sig syscall.Signal) error {
+	h.checkSeen()
+	h.signals = append(h.signals, fmt.Sprintf("%d:%s (process)", pid, configs.SignalName(sig)))
+	return nil
+}
+
 func (h *fakeHost) After(d time.Duration, t Timer) {
 	h.checkSeen()
 	h.timers = append(h.timers, t)

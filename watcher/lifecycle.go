@@ -158,7 +158,7 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 	case w.spec.SendHUP:
 		for _, p := range w.procs {
 			if p.State != ProcStopping {
-				_ = w.host.Signal(p.Pid, syscall.SIGHUP)
+				_ = w.host.SignalProcess(p.Pid, syscall.SIGHUP)
 			}
 		}
 		w.publishReload(began)

@@ -51,6 +51,11 @@ type Host interface {
 	Spawn(w *Watcher, wid int, spec spawn.ProcSpec) (finish func() (pid int, err error))
 	// Signal sends sig to the process group led by pid.
 	Signal(pid int, sig syscall.Signal) error
+	// SignalProcess sends sig to pid alone, not to what it started: a
+	// request to reload (send_hup) is for the worker itself, as circusd
+	// sends it, and a master's children often die of a SIGHUP they do not
+	// handle (gunicorn's workers do).
+	SignalProcess(pid int, sig syscall.Signal) error
 	// After delivers t to Watcher.Fire after d, on the loop.
 	After(d time.Duration, t Timer)
 	// Check runs fn off the loop with a deadline of timeout and delivers

@@ -366,7 +366,7 @@ func TestSendHUPReloadSignalsInsteadOfReplacing(t *testing.T) {
 	w.Start()
 	before := fmt.Sprint(w.Pids())
 	w.Reload(true, false)
-	if fmt.Sprint(w.Pids()) != before || strings.Count(strings.Join(h.signals, " "), ":HUP") != 2 {
+	if fmt.Sprint(w.Pids()) != before || strings.Count(strings.Join(h.signals, " "), ":HUP (process)") != 2 {
 		t.Fatalf("pids %v (were %s), signals %v", w.Pids(), before, h.signals)
 	}
 }
