@@ -150,7 +150,7 @@ const cgroupCleanups = 2
 func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	end := watcher.End{Exit: ex}
 	if g == nil {
-		end.Left = a.groupEnded(pid)
+		end.Left, end.LeftKilled = a.groupEnded(pid)
 		return end
 	}
 	until, stopping := a.stops.get(pid)
@@ -159,13 +159,19 @@ func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 		if full, _ = g.Populated(); full {
 			end.Left = len(g.Pids())
 			if !stopping {
+				end.LeftKilled = true
 				a.killLeft(pid, g)
 			}
 		}
 	})
 	// Only when the worker left something: the wait is in the netpoller
 	// (inotify), with no clean-up slot held.
-	empty := !full || a.waitLeft(pid, g, stopping, until)
+	empty := true
+	if full {
+		var killed bool
+		empty, killed = a.waitLeft(pid, g, stopping, until)
+		end.LeftKilled = end.LeftKilled || killed
+	}
 	a.cgroupStep(func() {
 		end.OOM = g.OOMKills()
 		remove := g.Remove
@@ -181,19 +187,23 @@ func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 
 // waitLeft waits until g, the cgroup of pid that ended and left
 // processes, is empty: up to the stop's deadline until when a stopped
-// worker's leftovers may finish, then after a kill for emptyGrace.
-func (a *Arbiter) waitLeft(pid int, g *cgroup.Group, stopping bool, until time.Time) bool {
+// worker's leftovers may finish, then after a kill for emptyGrace. It
+// says whether g emptied, and whether it killed them at the deadline.
+func (a *Arbiter) waitLeft(pid int, g *cgroup.Group, stopping bool, until time.Time) (empty, killed bool) {
 	if stopping {
 		if g.WaitEmpty(max(time.Until(until), 0)) == nil {
-			return true
+			return true, false
 		}
-		a.killLeft(pid, g) // the watcher's kill timer does too, at the same deadline
+		// The watcher's kill timer does too, at the same deadline; the
+		// first of the two kills.
+		killed = true
+		a.killLeft(pid, g)
 	}
 	if err := g.WaitEmpty(emptyGrace); err != nil {
 		a.log.Error("a worker's cgroup did not empty; poold will sweep it at its next start", "pid", pid, "cgroup", g.Dir, "error", err)
-		return false
+		return false, killed
 	}
-	return true
+	return true, killed
 }
 
 func (a *Arbiter) killLeft(pid int, g *cgroup.Group) {

@@ -64,20 +64,21 @@ const groupPoll = 50 * time.Millisecond
 // groupEnded handles what pid, a worker without a cgroup reaped just now,
 // left in its process group: it waits for them up to the stop's deadline
 // when the worker was being stopped, and kills them otherwise or then. It
-// returns how many there were when the worker ended.
-func (a *Arbiter) groupEnded(pid int) int {
-	left := len(groupLeft(pid))
+// returns how many there were when the worker ended, and whether it
+// killed them.
+func (a *Arbiter) groupEnded(pid int) (left int, killed bool) {
+	left = len(groupLeft(pid))
 	if left == 0 {
-		return 0
+		return 0, false
 	}
 	if until, stopping := a.stops.get(pid); stopping && waitGroup(pid, time.Until(until)) {
-		return left
+		return left, false
 	}
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	if !waitGroup(pid, emptyGrace) {
 		a.log.Error("what a worker left in its process group did not end after SIGKILL", "pid", pid, "pids", groupLeft(pid))
 	}
-	return left
+	return left, true
 }
 
 // groupAlive tells whether the process group of pid, a worker reaped

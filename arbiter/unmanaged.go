@@ -46,10 +46,10 @@ func (a *Arbiter) stopUnmanaged(kill bool) {
 			a.killUnmanaged(pid, "")
 			continue
 		}
+		a.stops.set(pid, time.Now().Add(u.grace)) // before it can end of the signal
 		if err := (host{a}).Signal(pid, syscall.SIGTERM); err != nil {
 			a.log.Warn("cannot stop a worker rm --nostop left running", "watcher", u.watcher, "pid", pid, "error", err)
 		}
-		a.stops.set(pid, time.Now().Add(u.grace))
 		time.AfterFunc(u.grace, func() { a.post(unmanagedKillMsg{pid}) })
 	}
 }

@@ -26,9 +26,13 @@ func (w *Watcher) Exited(pid, exitCode int) {
 type End struct {
 	spawn.Exit
 	OOM int // processes of its cgroup the kernel's OOM killer killed
-	// Left is how many processes were still in its cgroup once it had
-	// ended, which poold then killed (KillMode=mixed).
+	// Left is how many processes were still in its cgroup (or process
+	// group) once it had ended, which poold then killed (KillMode=mixed),
+	// or, for a worker being stopped, waited for.
 	Left int
+	// LeftKilled says poold killed those: at once, or at the stop's
+	// graceful_timeout.
+	LeftKilled bool
 }
 
 // Ended is called by the loop when a worker's process has been reaped
@@ -126,7 +130,7 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 		return p.failCode, p.failure + "; " + base + oom
 	case p.killed && end.Signal == syscall.SIGKILL:
 		return ReasonTimeout, fmt.Sprintf("killed by poold after graceful_timeout (%v)", p.grace) + oom
-	case p.killed && end.Left > 0:
+	case (p.killed || end.LeftKilled) && p.State == ProcStopping && end.Left > 0:
 		// It ended of the stop signal, what it started did not: those
 		// held the stop until its deadline.
 		return ReasonTimeout, fmt.Sprintf("%s, leaving %d process(es) running, which poold killed after graceful_timeout (%v)", base, end.Left, p.grace) + oom

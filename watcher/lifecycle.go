@@ -248,8 +248,8 @@ func (w *Watcher) KillProcess(pid int, sig syscall.Signal, grace time.Duration) 
 		sig = syscall.SIGKILL
 	}
 	w.setState(p, ProcStopping)
+	w.armKill(p, grace) // first: the host learns the deadline before p can end of the signal
 	w.stopSignal(p, sig)
-	w.armKill(p, grace)
 	return nil
 }
 
@@ -284,8 +284,8 @@ func (w *Watcher) retire(p *Process) {
 		return
 	}
 	w.setState(p, ProcStopping)
+	w.armKill(p, w.spec.GracefulTimeout) // first, as in KillProcess
 	w.stopSignal(p, w.spec.StopSignal)
-	w.armKill(p, w.spec.GracefulTimeout)
 }
 
 // stopSignal sends sig, the signal that asks p to stop, and then SIGCONT,
@@ -305,6 +305,9 @@ func (w *Watcher) stopSignal(p *Process, sig syscall.Signal) {
 	}
 }
 
+// armKill arms p's SIGKILL at grace. The host hears of it (a TimerKill)
+// before the stop signal goes out, so that what p leaves when it ends of
+// that signal gets the same deadline.
 func (w *Watcher) armKill(p *Process, grace time.Duration) {
 	p.grace, p.killAt = grace, w.host.Now().Add(grace)
 	w.seq++
