@@ -214,12 +214,14 @@ func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 	ch := Compare(old, spec)
 	if ch.Restart || !SameFiles(oldSocks.Files, socks.Files) {
 		w.clearHolds(false)
-		old.NumProcesses = spec.NumProcesses
 		w.beginRoll(old, oldSocks, oldCred)
 		// Its end is announced as a reload's: a subscriber learns that
 		// the new spec serves (circusd restarts such a watcher: stop,
 		// start).
 		w.roll.announce, w.roll.began = true, w.host.Now()
+	}
+	if w.roll != nil && spec.NumProcesses != old.NumProcesses {
+		w.roll.target = w.spec.NumProcesses
 	}
 	if ch.Health {
 		w.armHealth()

@@ -22,6 +22,11 @@ type rollout struct {
 	prevCred  *syscall.Credential
 	prevGen   int
 	surge     int // overrides max_surge (sequential reload); 0: the spec's
+	// count is the number of workers before the first spec change of the
+	// rollout, and target the one its spec changes (reload, set) gave
+	// last: an abandoned rollout goes back to count unless numprocesses
+	// moved since (incr, decr during the rollout), which then stays.
+	count, target int
 	// announce: a reload command's rollout, whose end publishes reload
 	// (Circus's event); began is when it was asked for.
 	announce bool
@@ -35,7 +40,8 @@ func (w *Watcher) old(p *Process) bool { return p.Gen != w.specGen || p.Recycle 
 // old. A rollout already in flight keeps its original fallback.
 func (w *Watcher) beginRoll(prev configs.Watcher, prevSocks Sockets, prevCred *syscall.Credential) {
 	if w.roll == nil {
-		w.roll = &rollout{prev: prev, prevSocks: prevSocks, prevCred: prevCred, prevGen: w.specGen}
+		w.roll = &rollout{prev: prev, prevSocks: prevSocks, prevCred: prevCred, prevGen: w.specGen,
+			count: prev.NumProcesses, target: w.spec.NumProcesses}
 	}
 	w.roll.surge = 0
 	w.reloadErr = nil
@@ -68,6 +74,10 @@ func (w *Watcher) abortRoll(err error) {
 		}
 	}
 	n := w.spec.NumProcesses
+	if n == r.target {
+		// The count the abandoned spec brought goes with it.
+		n = r.count
+	}
 	w.spec, w.socks, w.cred, w.specGen = r.prev, r.prevSocks, r.prevCred, r.prevGen
 	w.recount()
 	w.spec.NumProcesses = n

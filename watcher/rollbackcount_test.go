@@ -1,0 +1,88 @@
+package watcher
+
+import (
+	"testing"
+
+	"github.com/poold/poold/configs"
+)
+
+// abandonRoll fires the ready timeout of every starting worker: the new
+// workers of the rollout never became ready.
+func abandonRoll(t *testing.T, w *Watcher, h *fakeHost) {
+	t.Helper()
+	for _, p := range pidsIn(w, ProcStopping) { // a shrink stops old ones first
+		w.Exited(p, -15)
+	}
+	for _, tm := range h.takeTimers(TimerReadyTimeout) {
+		w.Fire(tm)
+	}
+	if w.ReloadError() == nil {
+		t.Fatalf("rollout not abandoned: %v", w.Processes())
+	}
+	for _, p := range pidsIn(w, ProcStopping) {
+		w.Exited(p, -15)
+	}
+	for _, p := range pidsIn(w, ProcStarting) { // the old count's respawns
+		w.Ready(p)
+	}
+}
+
+// An update that changes numprocesses together with a key that rolls the
+// workers over is one change: when the new workers fail, the old count
+// comes back with the old spec, instead of the old workers running at the
+// rejected count (which a later reload of the good file, seeing its
+// numprocesses unchanged, would keep).
+func TestAbandonedUpdateRestoresItsCount(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		from, to int
+	}{{"shrink", 3, 1}, {"grow", 2, 4}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := spec(tc.from)
+			s.Readiness = "notify"
+			s.MaxSurge = configs.SurgeOf(1)
+			w, h := newWatcher(t, s)
+			w.Start()
+			for _, p := range w.Pids() {
+				w.Ready(p)
+			}
+			upd := s
+			upd.Cmd = "/bin/false"
+			upd.NumProcesses = tc.to
+			if err := w.Update(upd, Sockets{}); err != nil {
+				t.Fatal(err)
+			}
+			abandonRoll(t, w, h)
+			if got := w.Spec().NumProcesses; got != tc.from {
+				t.Errorf("numprocesses after the rollback: %d, want the old %d", got, tc.from)
+			}
+			if got := len(pidsIn(w, ProcReady)); got != tc.from || !w.Settled() {
+				t.Errorf("ready workers after the rollback: %d (settled %v), want %d: %v", got, w.Settled(), tc.from, w.Processes())
+			}
+		})
+	}
+}
+
+// A count set at run time while the rollout runs (incr, decr) is the
+// user's, not the abandoned spec's: it stays.
+func TestAbandonedUpdateKeepsIncrDuringIt(t *testing.T) {
+	s := spec(2)
+	s.Readiness = "notify"
+	s.MaxSurge = configs.SurgeOf(1)
+	w, h := newWatcher(t, s)
+	w.Start()
+	for _, p := range w.Pids() {
+		w.Ready(p)
+	}
+	upd := s
+	upd.Cmd = "/bin/false"
+	upd.NumProcesses = 3
+	if err := w.Update(upd, Sockets{}); err != nil {
+		t.Fatal(err)
+	}
+	w.SetTarget(4)
+	abandonRoll(t, w, h)
+	if got := w.Spec().NumProcesses; got != 4 {
+		t.Errorf("numprocesses after the rollback: %d, want 4 (the incr during the rollout)", got)
+	}
+}
