@@ -46,6 +46,12 @@ func Check(spec configs.Watcher) error {
 	dirOK := err == nil
 	if !dirOK {
 		ps.add("working_dir", err)
+	} else if credOK && spec.WorkingDir != "" {
+		// As Build checks it at each spawn: a worker's user that may not
+		// enter the directory gets no worker at all.
+		if err := identityOf(cred).enterable(spec.Chroot, dir); err != nil {
+			ps.add("working_dir", errors.New(strings.TrimPrefix(err.Error(), "working_dir ")))
+		}
 	}
 	h := Handoff{FDs: map[string]int{}}
 	for i, name := range spec.Sockets {

@@ -2,6 +2,7 @@ package launch
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +16,10 @@ func TestCheck(t *testing.T) {
 	prog := program(t, spaced, "server", 0o755)
 	private := program(t, dir, "private", 0o744)
 	owned(t, private)
+	closed := filepath.Join(dir, "closed")
+	if err := os.Mkdir(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		spec configs.Watcher
@@ -49,6 +54,10 @@ func TestCheck(t *testing.T) {
 			"watchers.web.working_dir: " + dir + "/gone: no such file or directory (create it, or set working_dir to an existing directory)"}},
 		{"working_dir not a directory", configs.Watcher{Cmd: "'" + prog + "'", WorkingDir: private}, []string{
 			"watchers.web.working_dir: " + private + " is not a directory (set working_dir to a directory)"}},
+		// The spawn refuses it (Build): the check used to pass it, so a
+		// reload rolled back or an added watcher flapped.
+		{"working_dir its user may not enter", configs.Watcher{Cmd: "sh", UID: "60001", WorkingDir: closed}, []string{
+			"watchers.web.working_dir: " + closed + ": uid 60001 may not enter it: directory " + closed + " is not searchable (mode 0700"}},
 		{"nofile within", configs.Watcher{Cmd: "sh", Rlimits: map[string]uint64{"nofile": 1024}}, nil},
 		// One --check lists them all: a bad user used to hide the missing
 		// working_dir, which hid the missing program.
