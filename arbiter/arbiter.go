@@ -155,6 +155,7 @@ type Arbiter struct {
 	starts pendingStarts // starts that wait for a dependency (depends.go)
 
 	upgrading bool            // an upgrade's pre-flight or exec is in flight
+	reloads   int             // config reloads not answered yet: an upgrade waits for them (reload.go)
 	upgraded  upgrade.Outcome // the last upgrade (upgrade_status)
 	settleBy  time.Time       // an upgrade waiting for watchers to settle gives up then (settle.go)
 }

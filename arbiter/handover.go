@@ -153,6 +153,9 @@ func (a *Arbiter) frozen() error {
 		return errors.New("poold is stopping")
 	}
 	var errs []error
+	if a.reloads > 0 {
+		errs = append(errs, errors.New("a config reload (SIGHUP, reloadconfig) is in progress"))
+	}
 	for _, w := range a.sorted(nil) {
 		if err := w.Frozen(); err != nil {
 			errs = append(errs, err)

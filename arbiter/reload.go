@@ -39,7 +39,7 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 		reply(reloadOutcome{}, errRejected{errStopping})
 		return
 	}
-	reply = a.noteReload(a.recordReload(reply))
+	reply = a.noteReload(a.recordReload(a.countReload(reply)))
 	if a.opts.Load == nil {
 		reply(reloadOutcome{}, errRejected{errors.New("poold was started without a config file to re-read")})
 		return
@@ -72,6 +72,18 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 		}
 		a.post(funcMsg{func() { a.prepareReload(cfg, began, reply) }})
 	}()
+}
+
+// countReload counts the reload until reply is called, so that an
+// upgrade waits for it: the exec would drop a reload whose file is still
+// being read, and the answer of one that waits for its watchers to
+// settle. Call it on the loop; reply runs on the loop too.
+func (a *Arbiter) countReload(reply func(reloadOutcome, error)) func(reloadOutcome, error) {
+	a.reloads++
+	return func(o reloadOutcome, err error) {
+		a.reloads--
+		reply(o, err)
+	}
 }
 
 // prepareReload, on the loop, makes the notify sockets that watchers
