@@ -36,7 +36,7 @@ func settingsSummary(changes []settingChange) string {
 
 // applySettings takes the [arbiter] settings of an accepted config, and
 // hands the config to Options.OnConfig for the rest. stats_interval,
-// event_history (the event bus's history, resized) and max_processes
+// log_level, event_history (the event bus's history, resized) and max_processes
 // (read from a.cfg by every incr, set and add) apply at once, and are
 // returned as applied, sorted; the endpoints, allow_remote (which guards
 // the control endpoint bound at start) and log_format keep their old
@@ -57,6 +57,11 @@ func (a *Arbiter) applySettings(cfg *configs.Config) (restart []string, applied 
 	if next.EventHistory != old.EventHistory {
 		a.bus.KeepHistory(next.EventHistory)
 		applied = append(applied, settingChange{"arbiter.event_history", fmt.Sprint(old.EventHistory), fmt.Sprint(next.EventHistory)})
+	}
+	if !strings.EqualFold(next.LogLevel, old.LogLevel) {
+		// Applied by Options.OnConfig; poold's --log-level, which wins,
+		// is already in both.
+		applied = append(applied, settingChange{"arbiter.log_level", old.LogLevel, next.LogLevel})
 	}
 	if next.MaxProcesses != old.MaxProcesses {
 		applied = append(applied, settingChange{"arbiter.max_processes", fmt.Sprint(old.MaxProcesses), fmt.Sprint(next.MaxProcesses)})

@@ -203,15 +203,16 @@ func TestReloadReportsAppliedArbiterSettings(t *testing.T) {
 	next := *cfg
 	next.Arbiter.MaxProcesses = 2
 	next.Arbiter.StatsInterval = cfg.Arbiter.StatsInterval + 4*time.Second
+	next.Arbiter.LogLevel = "debug" // applied, and was not reported
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
 	h.do("incr", map[string]any{"name": "web", "nb": 2, "waiting": true})
 	r := h.do("reloadconfig", map[string]any{"waiting": true})
-	if got := fmt.Sprint(r["settings"]); got != "[arbiter.max_processes arbiter.stats_interval]" {
-		t.Errorf("reply settings %s, want [arbiter.max_processes arbiter.stats_interval] (reply %v)", got, r)
+	if got := fmt.Sprint(r["settings"]); got != "[arbiter.log_level arbiter.max_processes arbiter.stats_interval]" {
+		t.Errorf("reply settings %s, want [arbiter.log_level arbiter.max_processes arbiter.stats_interval] (reply %v)", got, r)
 	}
 	log := h.log.String()
-	want := fmt.Sprintf(`config reloaded: changes="arbiter: max_processes %d -> 2, stats_interval %s -> %s"`,
-		cfg.Arbiter.MaxProcesses, cfg.Arbiter.StatsInterval, next.Arbiter.StatsInterval)
+	want := fmt.Sprintf(`config reloaded: changes="arbiter: log_level %s -> debug, max_processes %d -> 2, stats_interval %s -> %s"`,
+		cfg.Arbiter.LogLevel, cfg.Arbiter.MaxProcesses, cfg.Arbiter.StatsInterval, next.Arbiter.StatsInterval)
 	if !strings.Contains(log, want) {
 		t.Errorf("log does not say %s", want)
 	}

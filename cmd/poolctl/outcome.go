@@ -52,6 +52,12 @@ func formatOutcome(w io.Writer, r reply) error {
 	if err := formatSocketOutcome(w, r); err != nil {
 		return err
 	}
+	applied, _ := r["settings"].([]any)
+	for _, s := range applied {
+		if _, err := fmt.Fprintf(w, "setting %s: changed, applied\n", render(s)); err != nil {
+			return err
+		}
+	}
 	for _, s := range restartNeeded(r) {
 		if _, err := fmt.Fprintf(w, "setting %s: changed, not applied: needs a restart of poold\n", s); err != nil {
 			return err

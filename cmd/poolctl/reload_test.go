@@ -112,3 +112,19 @@ func TestWaitedReloadRestartNeeded(t *testing.T) {
 		t.Errorf("--json: want exit 0, the raw reply and the warning, got %v", r)
 	}
 }
+
+// TestWaitedReloadAppliedSettings: the [arbiter] settings a reload
+// changed and applied at once (the reply's settings) were only in
+// --json: a user who changed log_level saw every watcher unchanged and
+// nothing of it.
+func TestWaitedReloadAppliedSettings(t *testing.T) {
+	f := reloadFake(t, map[string]any{"status": "ok", "unchanged": []string{"web"},
+		"settings": []string{"arbiter.log_level", "arbiter.stats_interval"}})
+	r := poolctl(t, "--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t), "reloadconfig")
+	want := lines("web: unchanged",
+		"setting arbiter.log_level: changed, applied",
+		"setting arbiter.stats_interval: changed, applied")
+	if r.code != 0 || r.stdout != want {
+		t.Errorf("want exit 0 and %q, got %v", want, r)
+	}
+}
