@@ -63,10 +63,7 @@ func (a *app) do(ctx context.Context, cl call) error {
 // reply into a replyError. The config's warnings and the settings a
 // reload could not apply are warned of on stderr, with --json too.
 func (a *app) print(command string, raw []byte, r reply) error {
-	warnings := configWarnings(r)
-	if w := restartWarning(r); w != "" {
-		warnings = append(warnings, w)
-	}
+	warnings := append(configWarnings(r), restartWarnings(r)...)
 	defer func() {
 		for _, w := range warnings {
 			fmt.Fprintf(a.stderr, "poolctl: %s\n", w)

@@ -78,23 +78,41 @@ func restartNeeded(r reply) []string {
 	return out
 }
 
-// restartWarning is the stderr line for settings a reload left at their
-// old value, "" when there are none. The reload itself succeeded (as
-// systemctl reload does when it warns of a unit file changed on disk),
-// so it does not change the exit status: poold keeps comparing with the
-// values it runs with, so every later reloadconfig names the same
-// settings until the restart, and an exit 1 would fail them all.
-func restartWarning(r reply) string {
-	s := restartNeeded(r)
-	if len(s) == 0 {
-		return ""
+// restartWarnings are the stderr lines for settings a reload left at
+// their old value, none when there are none. The reload itself succeeded
+// (as systemctl reload does when it warns of a unit file changed on
+// disk), so they do not change the exit status: poold keeps comparing
+// with the values it runs with, so every later reloadconfig names the
+// same settings until the restart, and an exit 1 would fail them all.
+// An upgrade in place keeps [arbiter]'s (its endpoints are handed over as
+// they are) but binds [web]'s listeners where the file says: each group
+// says what applies it.
+func restartWarnings(r reply) []string {
+	var kept, upgraded []string
+	for _, s := range restartNeeded(r) {
+		if strings.HasPrefix(s, "web.") {
+			upgraded = append(upgraded, s)
+		} else {
+			kept = append(kept, s)
+		}
 	}
-	verb := "keeps its"
-	if len(s) > 1 {
-		verb = "keep their"
+	var out []string
+	if len(kept) > 0 {
+		out = append(out, fmt.Sprintf("warning: %s changed in the config but %s until poold restarts (poolctl upgrade keeps it too); restart poold to apply it",
+			strings.Join(kept, ", "), keepVerb(kept)))
 	}
-	return fmt.Sprintf("warning: %s changed in the config but %s old value until poold restarts (poolctl upgrade keeps it too); restart poold to apply it",
-		strings.Join(s, ", "), verb)
+	if len(upgraded) > 0 {
+		out = append(out, fmt.Sprintf("warning: %s changed in the config but %s until poold restarts or is upgraded in place; run poolctl upgrade, or restart poold, to apply it",
+			strings.Join(upgraded, ", "), keepVerb(upgraded)))
+	}
+	return out
+}
+
+func keepVerb(keys []string) string {
+	if len(keys) > 1 {
+		return "keep their old value"
+	}
+	return "keeps its old value"
 }
 
 // configWarnings are the reply's warnings, each "warning: " and the

@@ -15,7 +15,7 @@ func TestReloadPrintsConfigWarnings(t *testing.T) {
 	f := reloadFake(t, map[string]any{"status": "ok", "unchanged": []string{"web"},
 		"warnings": []string{warning}, "restart_needed": []string{"web.address"}})
 	want := "poolctl: warning: " + warning + "\n" +
-		"poolctl: warning: web.address changed in the config but keeps its old value until poold restarts (poolctl upgrade keeps it too); restart poold to apply it\n"
+		"poolctl: warning: web.address changed in the config but keeps its old value until poold restarts or is upgraded in place; run poolctl upgrade, or restart poold, to apply it\n"
 	for _, args := range [][]string{{"reloadconfig"}, {"--json", "reloadconfig"}} {
 		r := poolctl(t, append([]string{"--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t)}, args...)...)
 		if r.code != 0 || !strings.HasSuffix(r.stderr, want) || strings.Contains(r.stdout, "warning: configs") {
