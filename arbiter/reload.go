@@ -220,6 +220,9 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 		}
 		touched = append(touched, u.w)
 	}
+	for _, w := range plan.standing {
+		w.SpecStands()
+	}
 	started := a.addAll(plan, &o, failed)
 	a.bus.Publish("", events.KindReloadConfig, map[string]any{
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
@@ -343,6 +346,9 @@ type reloadPlan struct {
 	// file's section: they are added back (retire.go).
 	restored []update
 	removed  []*watcher.Watcher
+	// standing are the watchers whose section the file gives as they
+	// run (unchanged): a change of theirs that was rolled back is over.
+	standing []*watcher.Watcher
 	outcome  reloadOutcome
 }
 
@@ -378,6 +384,7 @@ func (a *Arbiter) planReload(cfg *configs.Config, began map[*watcher.Watcher]boo
 		}
 		if !changed && watcher.SameFiles(w.Sockets().Files, socks.Files) {
 			p.outcome.Unchanged = append(p.outcome.Unchanged, spec.Name)
+			p.standing = append(p.standing, w)
 			continue
 		}
 		p.updates = append(p.updates, update{w, spec, socks})

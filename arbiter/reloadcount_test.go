@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/poold/poold/configs"
@@ -40,5 +41,36 @@ func TestRolledBackReloadRestoresNumprocesses(t *testing.T) {
 	r = h.do("reloadconfig", map[string]any{"waiting": true})
 	if got := count(); got != "3 workers 3" {
 		t.Errorf("after a reload of the good file (%v): numprocesses %s, want 3 workers 3", r, got)
+	}
+}
+
+// TestRevertedFileClearsRolledBackReason: once the file gives a watcher
+// its running section again (the user reverted a change whose rollout
+// was abandoned), the reload reports it unchanged and its status no
+// longer carries the abandoned change's reason, which it used to keep
+// until the next start or reload of the watcher.
+func TestRevertedFileClearsRolledBackReason(t *testing.T) {
+	web := testWatcher("web", "sleep", 2)
+	cfg := &configs.Config{Watchers: []configs.Watcher{web}}
+	next := *cfg
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
+	readyPids(t, h, 2)
+	bad := web
+	bad.Env = []string{workertest.Env + "=crash"}
+	next.Watchers = []configs.Watcher{bad}
+	r := h.a.Do(t.Context(), Request{ID: "bad", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	if _, ok := r["rolled_back"].(map[string]any)["web"]; !ok {
+		t.Fatalf("reload to a crashing worker: %v, want web rolled back", r)
+	}
+	if st := h.do("status", map[string]any{"name": "web"}); !strings.Contains(fmt.Sprint(st["reason"]), "abandoned") {
+		t.Fatalf("status after the rollback: %v, want the reason", st)
+	}
+	next.Watchers = []configs.Watcher{web}
+	r = h.do("reloadconfig", map[string]any{"waiting": true})
+	if fmt.Sprint(r["unchanged"]) != "[web]" {
+		t.Fatalf("reload of the reverted file: %v, want web unchanged", r)
+	}
+	if st := h.do("status", map[string]any{"name": "web"}); st["reason"] != nil && st["reason"] != "" {
+		t.Errorf("status after the file was reverted: %v, want no reason", st)
 	}
 }

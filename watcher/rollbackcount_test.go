@@ -86,3 +86,39 @@ func TestAbandonedUpdateKeepsIncrDuringIt(t *testing.T) {
 		t.Errorf("numprocesses after the rollback: %d, want 4 (the incr during the rollout)", got)
 	}
 }
+
+// SpecStands clears the reason of an abandoned rollout of a new spec
+// (the config went back on it), not that of a reload of the same spec:
+// the config says nothing of that one.
+func TestSpecStandsClearsOnlyARefusedSpec(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		newSpec bool
+		cleared bool
+	}{{"config change", true, true}, {"reload of the same spec", false, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := spec(2)
+			s.Readiness = "notify"
+			s.MaxSurge = configs.SurgeOf(1)
+			w, h := newWatcher(t, s)
+			w.Start()
+			for _, p := range w.Pids() {
+				w.Ready(p)
+			}
+			if tc.newSpec {
+				upd := s
+				upd.Cmd = "/bin/false"
+				if err := w.Update(upd, Sockets{}); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				w.Reload(true, false)
+			}
+			abandonRoll(t, w, h)
+			w.SpecStands()
+			if cleared := w.ReloadError() == nil; cleared != tc.cleared {
+				t.Errorf("reason cleared: %v, want %v (reason %v)", cleared, tc.cleared, w.ReloadError())
+			}
+		})
+	}
+}

@@ -73,6 +73,11 @@ func (w *Watcher) abortRoll(err error) {
 			w.retire(p)
 		}
 	}
+	// Was it of a new spec? Not a reload of the same one, whose count
+	// an incr may have moved meanwhile.
+	was := r.prev
+	was.NumProcesses = w.spec.NumProcesses
+	refused := Compare(was, w.spec).Any() || !SameFiles(r.prevSocks.Files, w.socks.Files)
 	n := w.spec.NumProcesses
 	if n == r.target {
 		// The count the abandoned spec brought goes with it.
@@ -83,6 +88,7 @@ func (w *Watcher) abortRoll(err error) {
 	w.spec.NumProcesses = n
 	w.policy = policyOf(w.spec)
 	w.endRoll(fmt.Errorf("reload of watcher %q abandoned, the old workers keep serving: %w", w.spec.Name, err))
+	w.refusedSpec = refused
 }
 
 // surge is how many workers beyond the target may run during a

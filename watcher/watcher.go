@@ -181,6 +181,7 @@ type Watcher struct {
 
 	roll          *rollout      // a rolling replacement of every worker, or nil
 	reloadErr     error         // why the last rollout was abandoned
+	refusedSpec   bool          // that rollout was of a new spec (reload of the config, set), not the same one
 	startErr      error         // why the last start did not happen (a hook, a dependency)
 	afterStart    bool          // its after_start hook runs: the start is not done
 	afterStartGen uint64        // ties that hook's outcome to its start (a stop moves it on)
@@ -314,6 +315,18 @@ func (w *Watcher) Reason() string {
 // ReloadError is why the last rolling reload was abandoned, nil if it was
 // not.
 func (w *Watcher) ReloadError() error { return w.reloadErr }
+
+// SpecStands tells w that the config asks again for the spec it runs: a
+// reload found its section as it runs, after the file went back on a
+// change whose rollout was abandoned. That abandoned change no longer
+// applies, so its reason leaves the status. The reason of an abandoned
+// reload of the same spec (poolctl reload) stays: the file says nothing
+// of it.
+func (w *Watcher) SpecStands() {
+	if w.refusedSpec {
+		w.reloadErr, w.refusedSpec = nil, false
+	}
+}
 
 // StartError is why the last start of a watcher now stopped did not
 // happen (its before_start hook failed, or NotStarted), nil if it did.
