@@ -6,6 +6,21 @@ import (
 	"github.com/poold/poold/configs"
 )
 
+// readyNotify is a started watcher of n workers, all ready, with
+// readiness notify and max_surge 1, and its spec.
+func readyNotify(t *testing.T, n int) (*Watcher, *fakeHost, configs.Watcher) {
+	t.Helper()
+	s := spec(n)
+	s.Readiness = "notify"
+	s.MaxSurge = configs.SurgeOf(1)
+	w, h := newWatcher(t, s)
+	w.Start()
+	for _, p := range w.Pids() {
+		w.Ready(p)
+	}
+	return w, h, s
+}
+
 // abandonRoll fires the ready timeout of every starting worker: the new
 // workers of the rollout never became ready.
 func abandonRoll(t *testing.T, w *Watcher, h *fakeHost) {
@@ -38,14 +53,7 @@ func TestAbandonedUpdateRestoresItsCount(t *testing.T) {
 		from, to int
 	}{{"shrink", 3, 1}, {"grow", 2, 4}} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := spec(tc.from)
-			s.Readiness = "notify"
-			s.MaxSurge = configs.SurgeOf(1)
-			w, h := newWatcher(t, s)
-			w.Start()
-			for _, p := range w.Pids() {
-				w.Ready(p)
-			}
+			w, h, s := readyNotify(t, tc.from)
 			upd := s
 			upd.Cmd = "/bin/false"
 			upd.NumProcesses = tc.to
@@ -66,14 +74,7 @@ func TestAbandonedUpdateRestoresItsCount(t *testing.T) {
 // A count set at run time while the rollout runs (incr, decr) is the
 // user's, not the abandoned spec's: it stays.
 func TestAbandonedUpdateKeepsIncrDuringIt(t *testing.T) {
-	s := spec(2)
-	s.Readiness = "notify"
-	s.MaxSurge = configs.SurgeOf(1)
-	w, h := newWatcher(t, s)
-	w.Start()
-	for _, p := range w.Pids() {
-		w.Ready(p)
-	}
+	w, h, s := readyNotify(t, 2)
 	upd := s
 	upd.Cmd = "/bin/false"
 	upd.NumProcesses = 3
@@ -97,14 +98,7 @@ func TestSpecStandsClearsOnlyARefusedSpec(t *testing.T) {
 		cleared bool
 	}{{"config change", true, true}, {"reload of the same spec", false, false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := spec(2)
-			s.Readiness = "notify"
-			s.MaxSurge = configs.SurgeOf(1)
-			w, h := newWatcher(t, s)
-			w.Start()
-			for _, p := range w.Pids() {
-				w.Ready(p)
-			}
+			w, h, s := readyNotify(t, 2)
 			if tc.newSpec {
 				upd := s
 				upd.Cmd = "/bin/false"
