@@ -116,9 +116,19 @@ func changeGroups(added, removed, updated []string) []string {
 // logReload is the reply of a reload nobody waits for (SIGHUP, or
 // reloadconfig without waiting): the log says what happened.
 func (a *Arbiter) logReload(o reloadOutcome, err error) {
-	if err == nil && len(o.RestartNeeded) > 0 {
-		a.log.Warn("config reload: these changed settings keep their old value until poold restarts",
-			"restart_needed", strings.Join(o.RestartNeeded, ", "))
+	if err == nil {
+		// An upgrade in place keeps the [arbiter] ones, but binds the
+		// [web] listeners where the file says.
+		web := slices.DeleteFunc(slices.Clone(o.RestartNeeded), func(k string) bool { return !strings.HasPrefix(k, "web.") })
+		kept := slices.DeleteFunc(slices.Clone(o.RestartNeeded), func(k string) bool { return strings.HasPrefix(k, "web.") })
+		if len(kept) > 0 {
+			a.log.Warn("config reload: these changed settings keep their old value until poold restarts (an upgrade in place keeps them too)",
+				"restart_needed", strings.Join(kept, ", "))
+		}
+		if len(web) > 0 {
+			a.log.Warn("config reload: these changed settings keep their old value until poold restarts or is upgraded in place (poolctl upgrade)",
+				"restart_needed", strings.Join(web, ", "))
+		}
 	}
 	switch {
 	case errors.Is(err, errStopping):
