@@ -265,13 +265,20 @@ func TestBrowserReloadConfigRejected(t *testing.T) {
 }
 
 // TestBrowserReloadConfigRestartNeeded: a reload that applied but left
-// settings for a restart (restart_needed) says which, not just "ok".
+// settings for a restart (restart_needed) says which, not just "ok", and
+// what applies them: an upgrade in place binds [web]'s listeners anew,
+// and keeps [arbiter]'s endpoints.
 func TestBrowserReloadConfigRestartNeeded(t *testing.T) {
 	fake := newFakeBackend(t, map[string]int{"web": 1})
-	fake.restartNeeded = []string{"web.address", "web.metrics_address"}
+	fake.restartNeeded = []string{"arbiter.endpoint", "web.address", "web.metrics_address"}
 	got := reloadConfigToast(t, fake)
-	if !strings.HasPrefix(got, "1 warn ") || !strings.Contains(got, "web.address, web.metrics_address keep their old value until poold restarts") {
-		t.Errorf("toast %q, want a warning naming web.address and web.metrics_address as waiting for a restart", got)
+	for _, want := range []string{
+		"arbiter.endpoint keeps its old value until poold restarts (an upgrade in place keeps it too)",
+		"web.address, web.metrics_address keep their old value until poold restarts or is upgraded in place (poolctl upgrade)",
+	} {
+		if !strings.HasPrefix(got, "1 warn ") || !strings.Contains(got, want) {
+			t.Errorf("toast %q, want a warning saying %q", got, want)
+		}
 	}
 }
 

@@ -575,8 +575,7 @@
     let text = ok ? "ok" : (rep.reason || "failed");
     // A reload that applied may still leave settings for a restart.
     const later = ok && cmd === "reloadconfig" && Array.isArray(rep.restart_needed) ? rep.restart_needed : [];
-    if (later.length) text = "applied, but " + later.join(", ") + (later.length > 1 ? " keep their" : " keeps its") +
-      " old value until poold restarts; restart poold to apply " + (later.length > 1 ? "them" : "it");
+    if (later.length) text = "applied, but " + restartWords(later);
     // The config's warnings (an option without an equivalent, an override
     // naming nothing) come with an applied reload too.
     const warned = ok && cmd === "reloadconfig" && Array.isArray(rep.warnings) ? rep.warnings : [];
@@ -591,6 +590,17 @@
       if (ok && rep.numprocesses != null) { w.view.options.numprocesses = rep.numprocesses; laterCard(w); }
     }
     toast(what, ok, text, later.length > 0 || warned.length > 0);
+  }
+  // restartWords says what applies each setting a reload left at its old
+  // value: an upgrade in place binds [web]'s listeners where the file
+  // says, and keeps the rest, which wait for a restart.
+  function restartWords(later) {
+    const web = later.filter((s) => s.startsWith("web.")), rest = later.filter((s) => !s.startsWith("web."));
+    const keep = (l) => l.join(", ") + (l.length > 1 ? " keep their" : " keeps its") + " old value";
+    const parts = [];
+    if (rest.length) parts.push(keep(rest) + " until poold restarts (an upgrade in place keeps " + (rest.length > 1 ? "them" : "it") + " too)");
+    if (web.length) parts.push(keep(web) + " until poold restarts or is upgraded in place (poolctl upgrade)");
+    return parts.join("; ");
   }
   function toast(what, ok, text, warn) {
     const t = el("div", { class: "toast" + (ok ? "" : " err") + (warn ? " warn" : ""), role: "status", "data-ok": ok ? "1" : "0" },
