@@ -239,8 +239,39 @@ func writeProcTable(w io.Writer, rows []procRow, withWatcher bool) error {
 			render(in["pid"]), render(in["wid"]), procState(in),
 			percent(in["cpu"]), percent(in["mem"]), rss(in), humanAge(in["age"]),
 			render(in["restarts"]), render(in["cmdline"]))
+		writeChildren(t, in["children"], withWatcher)
 	}
 	return t.Flush()
+}
+
+// writeChildren prints a worker's children under it, indented, as
+// circusctl stats does: a gunicorn or uvicorn master's own workers hold
+// most of the memory and CPU its row does not count.
+func writeChildren(t io.Writer, v any, withWatcher bool) {
+	children, _ := v.([]any)
+	for _, c := range children {
+		in, _ := c.(map[string]any)
+		if in == nil {
+			continue
+		}
+		if withWatcher {
+			fmt.Fprint(t, "\t")
+		}
+		fmt.Fprintf(t, "  └ %s\t\t%s\t%s\t%s\t%s\t%s\t\t%s\n",
+			render(in["pid"]), childState(in), percent(in["cpu"]), percent(in["mem"]), rss(in), humanAge(in["age"]), render(in["cmdline"]))
+		writeChildren(t, in["children"], withWatcher)
+	}
+}
+
+// childState is what the kernel says of a child ("sleeping"); poold
+// has no state of its own for it.
+func childState(in map[string]any) string {
+	for _, k := range []string{"proc_state", "status"} {
+		if s, ok := in[k].(string); ok && s != "" {
+			return s
+		}
+	}
+	return "-"
 }
 
 // procState is poold's state of the worker, with what the kernel says
