@@ -20,8 +20,10 @@ func TestImportDirection(t *testing.T) {
 	allowed := map[string][]string{
 		"configs": {},
 		// Translators of other managers' files build a configs tree.
-		"configs/translate":     {"configs"},
-		"configs/circusini":     {"configs", "configs/translate"},
+		"configs/translate": {"configs"},
+		"configs/circusini": {"configs", "configs/translate", "configs/circusstream"},
+		// Circus's stream options, for the translator and for add/set.
+		"configs/circusstream":  {"configs"},
 		"configs/supervisorini": {"configs/translate"},
 		"events":                {},
 		"events/zmqguard":       {},
@@ -33,7 +35,7 @@ func TestImportDirection(t *testing.T) {
 		// cgroup is a leaf the spawner forks into (CLONE_INTO_CGROUP).
 		"watcher/cgroup": {},
 		"watcher/spawn":  {"configs", "events", "watcher/cgroup"},
-		"arbiter":        {"configs", "events", "sockets", "watcher", "watcher/"},
+		"arbiter":        {"configs", "configs/circusstream", "events", "sockets", "watcher", "watcher/"},
 		"arbiter/":       {"arbiter", "configs", "events", "events/", "sockets", "watcher"},
 		"web":            {"arbiter", "configs", "events", "web/remote"},
 		"web/remote":     {"arbiter", "configs"},
