@@ -157,10 +157,13 @@ func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	var full bool
 	a.cgroupStep(func() {
 		if full, _ = g.Populated(); full {
-			end.Left = len(g.Pids())
+			left := g.Pids()
+			end.Left = len(left)
 			if !stopping {
 				end.LeftKilled = true
 				a.killLeft(pid, g)
+			} else {
+				signalOutsiders(pid, left, a.stops.signal(pid))
 			}
 		}
 	})

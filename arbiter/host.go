@@ -203,6 +203,7 @@ func (h host) Signal(pid int, sig syscall.Signal) error {
 	if sig == syscall.SIGKILL && h.a.killGroup(pid) {
 		return nil
 	}
+	h.a.stops.signalled(pid, sig)
 	if err := syscall.Kill(-pid, sig); err != nil {
 		if errors.Is(err, syscall.ESRCH) {
 			// The group leader may have moved itself out; signal the pid.

@@ -30,8 +30,9 @@ import (
 // timeout ends: the loop sets it as it arms the kill, the goroutine that
 // watches the worker's end reads it. A small deliberately shared leaf.
 type stopDeadlines struct {
-	mu sync.Mutex
-	at map[int]time.Time
+	mu  sync.Mutex
+	at  map[int]time.Time
+	sig map[int]syscall.Signal // the stop signal sent to each
 }
 
 func (s *stopDeadlines) set(pid int, at time.Time) {
@@ -55,6 +56,47 @@ func (s *stopDeadlines) drop(pid int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.at, pid)
+	delete(s.sig, pid)
+}
+
+// signalled records the stop signal sent to pid, a worker being stopped.
+func (s *stopDeadlines) signalled(pid int, sig syscall.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, stopping := s.at[pid]; !stopping {
+		return
+	}
+	if s.sig == nil {
+		s.sig = make(map[int]syscall.Signal)
+	}
+	if _, ok := s.sig[pid]; !ok { // the stop signal, not the SIGCONT after it
+		s.sig[pid] = sig
+	}
+}
+
+// signal is the stop signal sent to pid, 0 if none.
+func (s *stopDeadlines) signal(pid int) syscall.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sig[pid]
+}
+
+// signalOutsiders sends sig to the processes of a stopped worker's
+// cgroup that left its process group (a setsid daemon): the stop's
+// signal to the group never reached them, and systemd's
+// KillMode=control-group sends it to every process of a unit. Those
+// still in the group had it already; a second one would make some
+// servers (uvicorn, a Go server with a double-signal rule) drop their
+// requests.
+func signalOutsiders(pid int, pids []int, sig syscall.Signal) {
+	if sig == 0 {
+		return
+	}
+	for _, p := range pids {
+		if g, err := syscall.Getpgid(p); err == nil && g != pid {
+			_ = syscall.Kill(p, sig)
+		}
+	}
 }
 
 // groupPoll is how often the end of a process group is looked for while
