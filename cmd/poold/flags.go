@@ -27,7 +27,7 @@ func parseFlags(args []string, stderr io.Writer) (cmdline, error) {
 	fs.BoolVar(&o.configOnly, "config-only", false, "with --check: check the config's syntax and values only, not whether the watchers' programs can start (what an upgrade's pre-flight checks)")
 	fs.BoolVar(&o.strict, "strict", false, "with a Circus or supervisord CONFIG: an option without a poold equivalent is an error, not a warning")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: poold [flags] CONFIG\n       poold convert [--strict] FILE > poold.toml\n       poold --version\n\nRuns the watchers of CONFIG (TOML, YAML or JSON, or a Circus circus.ini\nor supervisord file) in the foreground.\nSIGTERM/SIGINT stop gracefully, SIGHUP reloads CONFIG,\nSIGUSR1 reopens the workers' log files, SIGUSR2 upgrades poold in place\n(re-executes its binary, keeping workers and sockets; poolctl upgrade waits for it).\n\nflags:")
+		fmt.Fprintln(fs.Output(), "usage: poold [flags] CONFIG\n       poold convert [--strict] FILE > poold.toml\n       poold --version\n\nRuns the watchers of CONFIG (TOML, YAML or JSON, or a Circus circus.ini\nor supervisord file) in the foreground.\nSIGTERM/SIGINT/SIGQUIT stop gracefully, SIGHUP reloads CONFIG,\nSIGUSR1 reopens the workers' log files, SIGUSR2 upgrades poold in place\n(re-executes its binary, keeping workers and sockets; poolctl upgrade waits for it).\n\nflags:")
 		fs.PrintDefaults()
 	}
 	path, err := parseOneFile(fs, args, "expected exactly one CONFIG file argument, e.g. poold configs/example.toml")

@@ -6,7 +6,7 @@
 //
 //	poold [flags] CONFIG
 //
-// SIGTERM/SIGINT stop every worker gracefully and exit 0 (a second one
+// SIGTERM/SIGINT/SIGQUIT stop every worker gracefully and exit 0 (a second one
 // kills them at once); SIGHUP re-reads CONFIG; SIGUSR1 reopens the
 // workers' log files (after logrotate in create mode).
 package main
