@@ -61,6 +61,9 @@ func (a *Arbiter) loop(ctx context.Context) error {
 	tick := time.NewTicker(checkDelay)
 	defer tick.Stop()
 	for {
+		if a.stopping {
+			a.releaseSockets()
+		}
 		if a.stopping && len(a.owner) == 0 && len(a.unmanaged) == 0 && a.allStopped() {
 			for _, m := range a.quitWaiting {
 				m.ok(nil)

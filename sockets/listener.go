@@ -81,6 +81,9 @@ func (l *Listener) Info(fd int) map[string]any {
 // if the path still names that very file.
 func (l *Listener) close() error {
 	err := l.File.Close()
+	if errors.Is(err, os.ErrClosed) {
+		err = nil // released while poold stopped (Set.Release)
+	}
 	if l.owned != nil {
 		err = errors.Join(err, l.owned.remove())
 	}

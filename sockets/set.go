@@ -44,6 +44,9 @@ type Set struct {
 	// draining are the sockets earlier Applies took out of the Set whose
 	// closeRemoved has not run yet: poold still holds their ports.
 	draining []*drainGroup
+	// released are the sockets Release took out of the Set: their fds
+	// are closed, their unix files stay until Close.
+	released []*Listener
 }
 
 // drainGroup is what one Apply took out of the Set, until its
@@ -95,12 +98,12 @@ func (s *Set) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
-	for _, l := range s.listLocked() {
+	for _, l := range append(s.listLocked(), s.released...) {
 		if err := l.close(); err != nil {
 			errs = append(errs, fmt.Errorf("sockets: %s: close: %w", l.Name, err))
 		}
 	}
-	s.byName = nil
+	s.byName, s.released = nil, nil
 	s.closed = true
 	return errors.Join(errs...)
 }
