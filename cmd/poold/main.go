@@ -125,6 +125,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var sigs <-chan os.Signal
+	if !o.check {
+		var stopCatching func()
+		sigs, stopCatching = catchSignals()
+		defer stopCatching()
+	}
 	cfg, fileErr := loadConfig(o.path, o.strict, stderr)
 	switch {
 	case adoptState != nil && !o.check:
@@ -173,7 +179,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// while the rest serve. A reload leaves them be until they change.
 		log.Warn("starting with watchers that cannot start as configured (poold --check reports the same); they retry with backoff", "problems", machineErr)
 	}
-	return serve(ctx, cfg, o.path, o.reloader(cfg, log), log, logs)
+	return serve(ctx, cfg, o.path, o.reloader(cfg, log), log, logs, sigs)
+}
+
+// catchSignals starts taking poold's signals (catch.Signals) into the
+// returned channel, for its signal loop to act on once the arbiter runs;
+// stop undoes it. From the start of a run that serves, not from the
+// signal loop's: reading the config, checking the watchers and binding
+// the endpoints take a while (seconds on a busy host), and a SIGHUP then
+// (a deploy tool, logrotate) ended poold, or a SIGTERM left it exiting
+// by that signal instead of 0. An upgrade's new image caught them from
+// its start already (package catch).
+func catchSignals() (sigs <-chan os.Signal, stop func()) {
+	if caughtSignals != nil {
+		return caughtSignals, func() {}
+	}
+	c := make(chan os.Signal, 16)
+	signal.Notify(c, catch.Signals...)
+	return c, func() { signal.Stop(c) }
 }
 
 // missingIDs keeps the problems of err (launch.CheckAll's) about a

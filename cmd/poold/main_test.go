@@ -90,7 +90,13 @@ func startPooldIn(t testing.TB, dir, config string, stderr io.Writer, flags ...s
 // (nil: directly), e.g. unshare.
 func startPooldUnder(t testing.TB, wrap []string, dir, config string, stderr io.Writer, flags ...string) *proc {
 	t.Helper()
-	path := writeConfig(t, dir, config)
+	return launchPoold(t, wrap, dir, writeConfig(t, dir, config), stderr, flags...)
+}
+
+// launchPoold starts poold, as startPooldUnder does, on the config file
+// at path as it is.
+func launchPoold(t testing.TB, wrap []string, dir, path string, stderr io.Writer, flags ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, log: &lockedBuffer{}, done: make(chan struct{}), dir: dir, cfg: path}
 	argv := append(append([]string(nil), wrap...), os.Args[0])
 	p.cmd = exec.Command(argv[0], argv[1:]...)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,7 +14,6 @@ import (
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/arbiter/sdnotify"
-	"github.com/poold/poold/cmd/poold/catch"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/events/zmqpub"
@@ -38,6 +36,8 @@ type daemon struct {
 	// only OnConfig, on the arbiter's loop, reads them.
 	console *web.Server
 	probes  *web.ProbeServer
+	// sigs are the signals caught since the run began (catchSignals).
+	sigs <-chan os.Signal
 }
 
 // serve runs poold until a stop signal or the quit command.
@@ -49,11 +49,12 @@ type daemon struct {
 // every worker first while the transports keep running, so the shutdown's
 // events are published and commands answered to the end; then the
 // transports stop.
-func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*configs.Config, error), log hclog.Logger, logs *logsink.Sink) error {
+func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*configs.Config, error), log hclog.Logger, logs *logsink.Sink, sigs <-chan os.Signal) error {
 	d, err := newDaemon(cfg, path, load, log, logs)
 	if err != nil {
 		return err
 	}
+	d.sigs = sigs
 	transCtx, stopTransports := context.WithCancel(context.Background())
 	defer stopTransports()
 	var wg sync.WaitGroup
@@ -180,13 +181,7 @@ func (d *daemon) startTransports(ctx context.Context, goRun func(string, func(co
 func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 	arbCtx, stopArb := context.WithCancel(ctx)
 	defer stopArb()
-	sigs := caughtSignals // an upgrade's new image: caught since its start
-	if sigs == nil {
-		c := make(chan os.Signal, 4)
-		signal.Notify(c, catch.Signals...)
-		defer signal.Stop(c)
-		sigs = c
-	}
+	sigs := d.sigs
 
 	arbErr := make(chan error, 1)
 	go func() { arbErr <- d.arb.Run(arbCtx) }()
