@@ -1,44 +1,33 @@
 package arbiter
 
-import "github.com/poold/poold/watcher"
-
-// releaseSockets, while poold stops, lets go of each socket no watcher
-// that is still running uses: once the workers that hold it have closed
-// it too, a client is refused at once. Held until poold exits, a socket
-// whose watchers had stopped took every new connection into a backlog
-// nobody accepted from, while a slower watcher's graceful_timeout ran
-// (a load balancer that still sends traffic after SIGTERM, as Kubernetes
-// does, saw each such connection hang until its own timeout). Nothing
-// starts a worker once poold is stopping, and a stopped watcher has no
-// start in flight, so no worker can need the socket again.
+// releaseSockets, once poold is stopping, lets go of poold's own copy of
+// every socket: each one then ends as soon as the workers that hold it
+// have closed theirs (a web server stops accepting first thing on its
+// stop signal, gunicorn's master closes its listeners at once), and a
+// client is refused at once instead of waiting in a backlog nobody will
+// accept from. Held until poold exited, a socket took every connection
+// for as long as the slowest watcher's stop took (a worker finishing a
+// long request, a graceful_timeout of 30 s), while a load balancer that
+// still sends traffic after SIGTERM, as Kubernetes does, saw each one
+// hang until its own timeout.
+//
+// Nothing needs them again: Spawn refuses every start once poold is
+// stopping, and no start is ever in flight between two messages of the
+// loop (a watcher's reconcile finishes the fork of each start it begins).
 func (a *Arbiter) releaseSockets() {
 	held := a.socks.List()
 	if len(held) == 0 {
 		return
 	}
-	inUse := map[string]bool{}
-	for _, w := range a.watchers {
-		if w.Status() == watcher.Stopped {
-			continue
-		}
-		for _, name := range w.Spec().SocketNames(a.cfg.Sockets) {
-			inUse[name] = true
-		}
-	}
-	var idle []string
+	names := make([]string, 0, len(held))
 	for _, l := range held {
-		if !inUse[l.Name] {
-			idle = append(idle, l.Name)
-		}
+		names = append(names, l.Name)
 	}
-	if len(idle) == 0 {
-		return
-	}
-	released, err := a.socks.Release(idle...)
+	released, err := a.socks.Release(names...)
 	for _, l := range released {
-		a.log.Info("socket closed: the watchers using it have stopped; new connections are refused", "socket", l.Name, "address", l.Addr())
+		a.log.Info("socket closed: poold is stopping; new connections are refused once its workers stop accepting", "socket", l.Name, "address", l.Addr())
 	}
 	if err != nil {
-		a.log.Warn("closing sockets of stopped watchers", "error", err)
+		a.log.Warn("closing sockets while stopping", "error", err)
 	}
 }
