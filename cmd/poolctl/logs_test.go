@@ -206,6 +206,15 @@ func TestLogsFollowReadsARestartedPooldFromItsStart(t *testing.T) {
 	fmt.Fprintf(f, "\n[watchers.talk]\ncmd = \"/bin/sh\"\nargs = [\"-c\", %q]\n", talkScript)
 	f.Close()
 	p.ctl(t, "reloadconfig")
+	followAcross(t, p, "start over", func(*workertest.Buffer, chan int) { p.restart(t) })
+}
+
+// followAcross runs `logs talk -f` while talk runs, then restart, after
+// which talk's lines start over at tick 1: -f must go on, print the new
+// run from its first tick with no gap, exit 0 when interrupted, and have
+// said said on stderr. restart gets -f's stderr and exit channel.
+func followAcross(t *testing.T, p *poold, said string, restart func(errs *workertest.Buffer, done chan int)) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out, errs := &workertest.Buffer{}, &workertest.Buffer{}
@@ -214,7 +223,7 @@ func TestLogsFollowReadsARestartedPooldFromItsStart(t *testing.T) {
 		done <- run(ctx, []string{"--endpoint", p.control, "logs", "talk", "-f", "--stream", "stdout"}, out, errs)
 	}()
 	proctest.Eventually(t, "logs -f to show 5 ticks", func() bool { return len(allTicks(out.String())) >= 5 })
-	p.restart(t)
+	restart(errs, done)
 	var n []int
 	proctest.Eventually(t, "logs -f to show the new run's first 20 ticks", func() bool {
 		n = allTicks(out.String())
@@ -232,8 +241,8 @@ func TestLogsFollowReadsARestartedPooldFromItsStart(t *testing.T) {
 			t.Fatalf("after the restart logs -f printed tick %d after %d:\n%s", n[j], n[j-1], out.String())
 		}
 	}
-	if !strings.Contains(errs.String(), "start over") {
-		t.Errorf("logs -f did not say the lines start over:\n%s", errs.String())
+	if !strings.Contains(errs.String(), said) {
+		t.Errorf("logs -f did not say %q:\n%s", said, errs.String())
 	}
 }
 
@@ -397,42 +406,16 @@ func TestLogsSaysWhyThereAreNoLines(t *testing.T) {
 func TestLogsFollowWaitsForARemovedWatcher(t *testing.T) {
 	p := startPoold(t)
 	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out, errs := &workertest.Buffer{}, &workertest.Buffer{}
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--endpoint", p.control, "logs", "talk", "-f", "--stream", "stdout"}, out, errs)
-	}()
-	proctest.Eventually(t, "logs -f to show 5 ticks", func() bool { return len(allTicks(out.String())) >= 5 })
-	p.ctl(t, "rm", "talk")
-	proctest.Eventually(t, "logs -f to say talk was removed", func() bool { return strings.Contains(errs.String(), "talk was removed") })
-	select {
-	case code := <-done:
-		t.Fatalf("logs -f exited %d when talk was removed; stderr:\n%s", code, errs.String())
-	default:
-	}
-	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript)
-	var n []int
-	proctest.Eventually(t, "logs -f to show the new watcher's first 20 ticks", func() bool {
-		n = allTicks(out.String())
-		i := slices.Index(n[1:], 1) + 1 // the new watcher's tick 1
-		return i > 0 && len(n)-i >= 20
-	})
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("logs -f exited %d, want 0; stderr:\n%s", code, errs.String())
-	}
-	n = allTicks(out.String())
-	i := slices.Index(n[1:], 1) + 1
-	for j := i + 1; j < len(n); j++ {
-		if n[j] != n[j-1]+1 {
-			t.Fatalf("after the add logs -f printed tick %d after %d:\n%s", n[j], n[j-1], out.String())
+	followAcross(t, p, "talk was added again", func(errs *workertest.Buffer, done chan int) {
+		p.ctl(t, "rm", "talk")
+		proctest.Eventually(t, "logs -f to say talk was removed", func() bool { return strings.Contains(errs.String(), "talk was removed") })
+		select {
+		case code := <-done:
+			t.Fatalf("logs -f exited %d when talk was removed; stderr:\n%s", code, errs.String())
+		default:
 		}
-	}
-	if !strings.Contains(errs.String(), "talk was added again") {
-		t.Errorf("logs -f did not say talk was added again:\n%s", errs.String())
-	}
+		p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript)
+	})
 }
 
 var stampedRE = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (\d+)\[(\d+)\] (out|err)\| (tick|oops) \d+$`)
