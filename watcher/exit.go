@@ -61,8 +61,10 @@ func (w *Watcher) Ended(pid int, end End) {
 	case p.State == ProcStopping && p.failure != "":
 		// poold stopped it for failing its readiness, its health checks
 		// or a limit soon after start: an early death, however long it
-		// ran (its health checks may have outlived backoff_reset).
-		w.died(s, pid, uptime, why, true)
+		// ran (its health checks may have outlived backoff_reset). One
+		// never healthy while a health trial is out failed as every
+		// worker does (healthtrial.go): its slot pauses, never gives up.
+		w.died(s, pid, uptime, why, true, p.failCode == ReasonUnhealthy && w.trial != 0)
 	case p.State == ProcStopping:
 		log.Debug("worker stopped", "exit", why)
 		s.pastDeaths = true
@@ -73,7 +75,7 @@ func (w *Watcher) Ended(pid int, end End) {
 		// one if not.
 		log.Warn("worker due for replacement ended on its own", "exit", why, "uptime", uptime)
 	default:
-		w.died(s, pid, uptime, why, false)
+		w.died(s, pid, uptime, why, false, false)
 	}
 }
 
@@ -183,8 +185,10 @@ func DescribeEnd(ex spawn.Exit) string {
 // limit. uptime is how long the worker ran (0 for one never started);
 // early makes the death count as early whatever that was, for a worker
 // poold stopped because it failed. pid is the worker's (0: none was
-// started), which the log names so its lines can be found by it.
-func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early bool) {
+// started), which the log names so its lines can be found by it. shared
+// says the cause is the pool's (a health trial is out): the slot pauses
+// where it would give up.
+func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early, shared bool) {
 	s.lastExit, s.lastPid, s.pastDeaths = why, pid, false
 	judged := uptime
 	if early {
@@ -205,6 +209,12 @@ func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early
 	}
 	s.restarts++
 	c, v := w.policy.Next(s.counters, judged)
+	if v.Action == GiveUp && shared {
+		// The cause is the pool's, not the slot's: giving up would
+		// leave the slot empty once the cause is gone.
+		c, v = Counters{Pauses: c.Pauses}, Verdict{Action: Pause, Delay: w.policy.RetryIn}
+		log.Warn("no worker passes its health check (a cause they share?): pausing this slot again rather than giving up on it")
+	}
 	w.setCounters(s, c)
 	now := w.host.Now()
 	switch v.Action {

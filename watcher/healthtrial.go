@@ -27,7 +27,7 @@ import (
 // replaced: it is when a trial is out; otherwise p becomes the trial.
 func (w *Watcher) holdSick(p *Process, err error) bool {
 	if w.trial == 0 {
-		w.trial = w.healthRounds
+		w.trial, w.trialWid = w.healthRounds, p.Wid
 		return false
 	}
 	if !p.heldSick {
@@ -75,5 +75,5 @@ func (w *Watcher) trialReason() string {
 	for i, wid := range wids {
 		names[i] = strconv.Itoa(wid)
 	}
-	return fmt.Sprintf("every worker fails its health check (a cause they share?): poold keeps wid %s running and replaces one on trial, until a worker passes again", strings.Join(names, ", "))
+	return fmt.Sprintf("no worker has passed its health check since wid %d was replaced for failing it (a cause they share?): poold keeps wid %s running, failing it too, until a worker passes again", w.trialWid, strings.Join(names, ", "))
 }

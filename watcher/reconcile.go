@@ -372,7 +372,7 @@ func (w *Watcher) finishSpawn() {
 			w.abortRoll(fmt.Errorf("cannot start a new worker (wid %d): %w", wid, err))
 			return
 		}
-		w.died(s, 0, 0, spawnErrorPrefix+err.Error(), true) // pid 0: no output to point to
+		w.died(s, 0, 0, spawnErrorPrefix+err.Error(), true, false) // pid 0: no output to point to
 		return
 	}
 	w.lastSpawnErr = nil

@@ -193,6 +193,7 @@ type Watcher struct {
 	health        uint64        // generation of the health timer in force
 	trial         uint64        // non-zero while a health replacement is on trial: the health round it began in (healthtrial.go)
 	healthRounds  uint64        // health rounds so far
+	trialWid      int           // the wid of the worker replaced on trial
 	gate          uint64        // non-zero while before_start or before_stop holds the action (hook.go)
 	hooks         map[uint64]hookRun
 
