@@ -130,7 +130,7 @@ func (w *Watcher) watchReady(p *Process) {
 			return
 		}
 		w.host.Check(Check{Watcher: w.id, Kind: CheckReady, Pid: p.Pid, Gen: p.gen}, w.spec.ReadyTimeout,
-			func(ctx context.Context) error { return probe.Poll(ctx, pr, 50*time.Millisecond) })
+			func(ctx context.Context) error { return probe.Poll(ctx, pr, 50*time.Millisecond, w.spec.HealthTimeout) })
 	}
 }
 

@@ -85,11 +85,13 @@ func reason(err error) string {
 
 // Poll checks p every interval until a check passes (nil) or ctx ends; it
 // then returns the last check's error. The first check runs at once; a
-// check that is in flight when ctx ends is cut short by ctx.
-func Poll(ctx context.Context, p Probe, interval time.Duration) error {
+// check that is in flight when ctx ends is cut short by ctx, and one that
+// takes longer than attempt (> 0) fails, so one request a worker never
+// answers does not hold the poll until ctx ends.
+func Poll(ctx context.Context, p Probe, interval, attempt time.Duration) error {
 	var t *time.Timer
 	for {
-		err := p.Check(ctx)
+		err := checkWithin(ctx, p, attempt)
 		if err == nil {
 			return nil
 		}
@@ -108,6 +110,15 @@ func Poll(ctx context.Context, p Probe, interval time.Duration) error {
 		case <-t.C:
 		}
 	}
+}
+
+func checkWithin(ctx context.Context, p Probe, d time.Duration) error {
+	if d <= 0 {
+		return p.Check(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return p.Check(ctx)
 }
 
 type tcpProbe struct{ addr string }

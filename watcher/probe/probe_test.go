@@ -214,12 +214,12 @@ func (f *flaky) Check(context.Context) error {
 
 func TestPoll(t *testing.T) {
 	f := &flaky{n: 3}
-	if err := Poll(ctxFor(t, hang), f, time.Millisecond); err != nil || f.calls != 4 {
+	if err := Poll(ctxFor(t, hang), f, time.Millisecond, 0); err != nil || f.calls != 4 {
 		t.Errorf("err %v after %d calls, want nil after 4", err, f.calls)
 	}
 	// Never passes: the last error comes back when ctx ends.
 	f = &flaky{n: 1 << 30}
-	err := Poll(ctxFor(t, 100*time.Millisecond), f, 5*time.Millisecond)
+	err := Poll(ctxFor(t, 100*time.Millisecond), f, 5*time.Millisecond, 0)
 	if err == nil || err.Error() != fmt.Sprintf("attempt %d", f.calls) || f.calls < 2 {
 		t.Errorf("err %v after %d calls", err, f.calls)
 	}
@@ -243,7 +243,7 @@ func TestPollTCPBecomesReady(t *testing.T) {
 			}
 		}
 	}
-	if err := Poll(ctxFor(t, hang), tries, time.Millisecond); err != nil {
+	if err := Poll(ctxFor(t, hang), tries, time.Millisecond, 0); err != nil {
 		t.Fatal(err)
 	}
 	if tries.n != 4 {
@@ -262,4 +262,29 @@ func (c *countingProbe) Check(ctx context.Context) error {
 	c.n++
 	c.after(c.n)
 	return err
+}
+
+// TestPollRetriesAHungRequest: a worker whose ready URL did not answer
+// one request (busy starting) held the readiness poll on that request
+// until ready_timeout, 60 s by default, however soon it answered the
+// next. Each attempt now has its own bound.
+func TestPollRetriesAHungRequest(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	if err := Poll(ctxFor(t, hang), HTTP(srv.URL), time.Millisecond, 100*time.Millisecond); err != nil {
+		t.Fatalf("readiness poll of a URL that hung once and then answers: %v", err)
+	}
+	if n := calls.Load(); n < 2 {
+		t.Errorf("%d requests, want the hung one and another", n)
+	}
 }
