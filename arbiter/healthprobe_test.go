@@ -51,17 +51,10 @@ func TestSlowHealthProbeIsNotStackedUp(t *testing.T) {
 // it "did not stop within graceful_timeout". The log now says it is
 // replaced, why, and that its replacement starts first.
 func TestHealthReplacementSaysWhyInTheLog(t *testing.T) {
-	sick := filepath.Join(t.TempDir(), "sick")
-	w := testWatcher("hc", "sleep", 1)
-	w.HealthCheck, w.HealthCmd = "exec", "test ! -e "+sick
-	w.HealthInterval, w.HealthThreshold = 20*time.Millisecond, 1
+	w, sick := sickWatcher(t, 1, 1)
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
-	proctest.Eventually(t, "a passed health check", func() bool {
-		return strings.Contains(h.log.String(), "worker passed its first health check")
-	})
-	if err := os.WriteFile(sick, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	waitPassed(t, h, 1)
+	setSick(t, sick, true)
 	ev := h.next("recycle", nil)
 	want := fmt.Sprintf(`worker failed health_threshold health checks in a row; replacing it, its replacement first: watcher=hc pid=%v wid=1 failures=1 error="exec probe \"test ! -e %s\": exit status 1"`, ev.Fields["process_pid"], sick)
 	if !strings.Contains(h.log.String(), want) {
@@ -76,21 +69,14 @@ func TestHealthReplacementSaysWhyInTheLog(t *testing.T) {
 // after the database came back. Now one worker is replaced on trial and
 // the others keep running until a worker passes again.
 func TestEveryWorkerSickKeepsThemRunning(t *testing.T) {
-	sick := filepath.Join(t.TempDir(), "sick")
-	w := testWatcher("hc", "sleep", 3)
-	w.HealthCheck, w.HealthCmd = "exec", "test ! -e "+sick
-	w.HealthInterval, w.HealthThreshold = 20*time.Millisecond, 2
+	w, sick := sickWatcher(t, 3, 2)
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
-	proctest.Eventually(t, "3 workers passed a health check", func() bool {
-		return strings.Count(h.log.String(), "worker passed its first health check") >= 3
-	})
+	waitPassed(t, h, 3)
 	first := map[string]bool{} // pids, as fmt prints them: events and list type them differently
 	for _, pid := range h.do("list", map[string]any{"name": "hc"})["pids"].([]int) {
 		first[fmt.Sprint(pid)] = true
 	}
-	if err := os.WriteFile(sick, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	setSick(t, sick, true)
 	// Until the trial's replacement fails as never healthy, which takes
 	// longer than the others take to fail health_threshold checks.
 	recycled := map[string]bool{}
@@ -119,9 +105,7 @@ func TestEveryWorkerSickKeepsThemRunning(t *testing.T) {
 	if r := reason(); !strings.Contains(r, "(a cause they share?): poold keeps wid ") {
 		t.Errorf("status reason %q does not say why the workers are kept", r)
 	}
-	if err := os.Remove(sick); err != nil {
-		t.Fatal(err)
-	}
+	setSick(t, sick, false)
 	proctest.Eventually(t, "the trial to end once the workers pass again", func() bool {
 		return !strings.Contains(reason(), "a cause they share?")
 	})
@@ -134,19 +118,12 @@ func TestEveryWorkerSickKeepsThemRunning(t *testing.T) {
 // again instead of giving up, and its next worker serves once the
 // outage is over.
 func TestSharedOutageNeverFailsASlot(t *testing.T) {
-	sick := filepath.Join(t.TempDir(), "sick")
-	w := testWatcher("hc", "sleep", 2)
-	w.HealthCheck, w.HealthCmd = "exec", "test ! -e "+sick
-	w.HealthInterval, w.HealthThreshold = 20*time.Millisecond, 1
+	w, sick := sickWatcher(t, 2, 1)
 	// Give up at the first crash loop: 1 early death, no pause to spare.
 	w.FlappingAttempts, w.FlappingMaxRetry, w.FlappingRetryIn = 1, 0, 50*time.Millisecond
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
-	proctest.Eventually(t, "2 workers passed a health check", func() bool {
-		return strings.Count(h.log.String(), "worker passed its first health check") >= 2
-	})
-	if err := os.WriteFile(sick, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	waitPassed(t, h, 2)
+	setSick(t, sick, true)
 	pauses := 0
 	h.next("", func(ev events.Event) bool {
 		switch ev.Kind {
@@ -157,12 +134,42 @@ func TestSharedOutageNeverFailsASlot(t *testing.T) {
 		}
 		return pauses == 3
 	})
-	if err := os.Remove(sick); err != nil {
-		t.Fatal(err)
-	}
+	setSick(t, sick, false)
 	proctest.Eventually(t, "2 healthy workers and no reason once the outage is over", func() bool {
 		r := h.do("status", map[string]any{"name": "hc"})
 		reason, _ := r["reason"].(string)
 		return reason == "" && len(h.do("list", map[string]any{"name": "hc"})["pids"].([]int)) == 2
 	})
+}
+
+// sickWatcher is watcher "hc" of n workers whose exec health check,
+// every 20 ms, fails while the file sick exists.
+func sickWatcher(t *testing.T, n, threshold int) (w configs.Watcher, sick string) {
+	sick = filepath.Join(t.TempDir(), "sick")
+	w = testWatcher("hc", "sleep", n)
+	w.HealthCheck, w.HealthCmd = "exec", "test ! -e "+sick
+	w.HealthInterval, w.HealthThreshold = 20*time.Millisecond, threshold
+	return w, sick
+}
+
+// waitPassed waits until n workers passed their first health check.
+func waitPassed(t *testing.T, h *harness, n int) {
+	t.Helper()
+	proctest.Eventually(t, fmt.Sprintf("%d workers passed a health check", n), func() bool {
+		return strings.Count(h.log.String(), "worker passed its first health check") >= n
+	})
+}
+
+// setSick creates the file sick, or removes it.
+func setSick(t *testing.T, sick string, on bool) {
+	t.Helper()
+	var err error
+	if on {
+		err = os.WriteFile(sick, nil, 0o644)
+	} else {
+		err = os.Remove(sick)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -15,16 +15,7 @@ import (
 // dump and exit 2, killed every worker mid-request through the
 // parent-death signal.
 func TestSIGQUITStopsGracefully(t *testing.T) {
-	p := startPoold(t, `
-[arbiter]
-ENDPOINTS
-[sockets.web]
-port = 0
-[watchers.web]
-cmd = @WORKER@
-sockets = ["web"]
-env = ["POOLD_TEST_WORKER=serve"]
-`)
+	p := startPoold(t, serveConfig)
 	pid, _ := strconv.Atoi(p.waitLog(`worker (\d+) serving`, 1)[0][1])
 	p.signal(syscall.SIGQUIT)
 	if code := p.wait(); code != 0 {
@@ -87,7 +78,8 @@ func startOnFIFO(t *testing.T, config string) (p *proc, feed func()) {
 	return p, feed
 }
 
-const startupConfig = `
+// serveConfig: one worker serving on a shared socket.
+const serveConfig = `
 [arbiter]
 ENDPOINTS
 [sockets.web]
@@ -104,7 +96,7 @@ env = ["POOLD_TEST_WORKER=serve"]
 // logrotate that sends SIGHUP right after a start killed it. It is
 // acted on once poold serves: a reload.
 func TestSIGHUPDuringStartupReloads(t *testing.T) {
-	p, feed := startOnFIFO(t, startupConfig)
+	p, feed := startOnFIFO(t, serveConfig)
 	p.signal(syscall.SIGHUP)
 	feed()
 	p.waitLog(`worker (\d+) serving`, 1)
@@ -119,7 +111,7 @@ func TestSIGHUPDuringStartupReloads(t *testing.T) {
 
 // A SIGTERM while poold starts stops it as one that serves: exit 0.
 func TestSIGTERMDuringStartupExitsZero(t *testing.T) {
-	p, feed := startOnFIFO(t, startupConfig)
+	p, feed := startOnFIFO(t, serveConfig)
 	p.signal(syscall.SIGTERM)
 	feed()
 	if code := p.wait(); code != 0 {
