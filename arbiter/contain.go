@@ -16,6 +16,7 @@ import (
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/cgroup"
+	"github.com/poold/poold/watcher/procinfo"
 	"github.com/poold/poold/watcher/spawn"
 )
 
@@ -158,7 +159,7 @@ func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	a.cgroupStep(func() {
 		if full, _ = g.Populated(); full {
 			left := g.Pids()
-			end.Left = len(left)
+			end.Left = len(procinfo.LeftRunning(left))
 			if !stopping {
 				end.LeftKilled = true
 				a.killLeft(pid, g)
@@ -174,6 +175,9 @@ func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 		var killed bool
 		empty, killed = a.waitLeft(pid, g, stopping, until)
 		end.LeftKilled = end.LeftKilled || killed
+	}
+	if n, ok := a.stops.killedLeft(pid); ok {
+		end.Left, end.LeftKilled = n, n > 0
 	}
 	a.cgroupStep(func() {
 		end.OOM = g.OOMKills()
@@ -200,6 +204,7 @@ func (a *Arbiter) waitLeft(pid int, g *cgroup.Group, stopping bool, until time.T
 		// The watcher's kill timer does too, at the same deadline; the
 		// first of the two kills.
 		killed = true
+		a.stops.killing(pid, func() int { return len(procinfo.LeftRunning(g.Pids())) })
 		a.killLeft(pid, g)
 	}
 	if err := g.WaitEmpty(emptyGrace); err != nil {

@@ -200,8 +200,11 @@ func (a *Arbiter) exits(first exitMsg) {
 }
 
 func (h host) Signal(pid int, sig syscall.Signal) error {
-	if sig == syscall.SIGKILL && h.a.killGroup(pid) {
-		return nil
+	if sig == syscall.SIGKILL {
+		h.a.leftAtKill(pid)
+		if h.a.killGroup(pid) {
+			return nil
+		}
 	}
 	h.a.stops.signalled(pid, sig)
 	if err := syscall.Kill(-pid, sig); err != nil {

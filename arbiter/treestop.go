@@ -30,9 +30,10 @@ import (
 // timeout ends: the loop sets it as it arms the kill, the goroutine that
 // watches the worker's end reads it. A small deliberately shared leaf.
 type stopDeadlines struct {
-	mu  sync.Mutex
-	at  map[int]time.Time
-	sig map[int]syscall.Signal // the stop signal sent to each
+	mu     sync.Mutex
+	at     map[int]time.Time
+	sig    map[int]syscall.Signal // the stop signal sent to each
+	killed map[int]int            // what each left running at poold's first SIGKILL
 }
 
 func (s *stopDeadlines) set(pid int, at time.Time) {
@@ -57,6 +58,34 @@ func (s *stopDeadlines) drop(pid int) {
 	defer s.mu.Unlock()
 	delete(s.at, pid)
 	delete(s.sig, pid)
+	delete(s.killed, pid)
+}
+
+// killing records, as poold first SIGKILLs what pid, a worker being
+// stopped, left at its deadline, how many of those were still running:
+// the exit reason's count. Once killed they can no longer be told from
+// what the stop signal itself ended.
+func (s *stopDeadlines) killing(pid int, left func() int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, stopping := s.at[pid]; !stopping {
+		return
+	}
+	if _, ok := s.killed[pid]; ok {
+		return
+	}
+	if s.killed == nil {
+		s.killed = make(map[int]int)
+	}
+	s.killed[pid] = left()
+}
+
+// killedLeft is the count killing recorded for pid, if any.
+func (s *stopDeadlines) killedLeft(pid int) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.killed[pid]
+	return n, ok
 }
 
 // signalled records the stop signal sent to pid, a worker being stopped.
@@ -106,21 +135,41 @@ const groupPoll = 50 * time.Millisecond
 // groupEnded handles what pid, a worker without a cgroup reaped just now,
 // left in its process group: it waits for them up to the stop's deadline
 // when the worker was being stopped, and kills them otherwise or then. It
-// returns how many there were when the worker ended, and whether it
-// killed them.
+// returns how many it left running (the count at poold's kill when
+// there was one, see leftAtKill), and whether it killed them.
 func (a *Arbiter) groupEnded(pid int) (left int, killed bool) {
-	left = len(groupLeft(pid))
-	if left == 0 {
-		return 0, false
+	if pids := groupLeft(pid); len(pids) > 0 {
+		left = len(procinfo.LeftRunning(pids))
+		if until, stopping := a.stops.get(pid); !stopping || !waitGroup(pid, time.Until(until)) {
+			a.stops.killing(pid, func() int { return len(procinfo.LeftRunning(groupLeft(pid))) })
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			if !waitGroup(pid, emptyGrace) {
+				a.log.Error("what a worker left in its process group did not end after SIGKILL", "pid", pid, "pids", groupLeft(pid))
+			}
+			killed = true
+		}
 	}
-	if until, stopping := a.stops.get(pid); stopping && waitGroup(pid, time.Until(until)) {
-		return left, false
+	if n, ok := a.stops.killedLeft(pid); ok {
+		return n, n > 0
 	}
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	if !waitGroup(pid, emptyGrace) {
-		a.log.Error("what a worker left in its process group did not end after SIGKILL", "pid", pid, "pids", groupLeft(pid))
+	return left, killed
+}
+
+// leftAtKill counts what a stopped worker left as the watcher SIGKILLs it
+// at its deadline, when the worker itself has ended already (a zombie, or
+// reaped): its end, not yet handled, would otherwise count them only once
+// they had died of the kill.
+func (a *Arbiter) leftAtKill(pid int) {
+	if _, stopping := a.stops.get(pid); !stopping || !procinfo.Gone(pid) {
+		return
 	}
-	return left, true
+	a.stops.killing(pid, func() int {
+		if g := a.groups[pid]; g != nil {
+			return len(procinfo.LeftRunning(g.Pids()))
+		}
+		// Not groupLeft: the worker, a zombie still, holds its pid.
+		return len(procinfo.LeftRunning(procinfo.GroupMembers(pid)))
+	})
 }
 
 // groupAlive tells whether the process group of pid, a worker reaped

@@ -121,6 +121,35 @@ while :; do sleep 1 & wait $!; done
 	}
 }
 
+// TestStopCountsOnlyWhatPooldKilled: the exit reason of a stop that ran
+// to graceful_timeout counts what poold killed at the deadline. It
+// counted the worker's processes at the worker's reap, when siblings
+// dying of the same SIGTERM could still be listed: "leaving 4" for the
+// one process that outlived the signal.
+func TestStopCountsOnlyWhatPooldKilled(t *testing.T) {
+	for _, c := range containments {
+		t.Run(c.name, func(t *testing.T) {
+			dir, w := wrapperScript(t, `sleep 1000 & sleep 1000 & sleep 1000 &
+/bin/sh -c 'trap "" TERM; echo $$ > "$0/app.pid"; exec sleep 1001' "$1" &
+wait
+`)
+			w.GracefulTimeout = 300 * time.Millisecond
+			h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, c.opts)
+			if !c.opts.NoCgroups {
+				needCgroups(t, h)
+			}
+			app := readPid(t, dir, "app.pid")
+			t.Cleanup(func() { _ = syscall.Kill(app, syscall.SIGKILL) })
+			h.do("stop", map[string]any{"name": "wrapped", "waiting": true})
+			ev := h.next("exit", func(e events.Event) bool { return e.Watcher == "wrapped" })
+			want := "killed by signal TERM, leaving 1 process(es) running, which poold killed after graceful_timeout (300ms)"
+			if why := fmt.Sprint(ev.Fields["exit_reason"]); why != want {
+				t.Errorf("exit_reason %q, want %q: only the sleep that ignores SIGTERM outlived it", why, want)
+			}
+		})
+	}
+}
+
 // TestWorkerWithoutCgroupLeavesNothingRunning: a worker that ended on its
 // own left a child in its process group, which poold never killed
 // without cgroups: one more stray per restart, holding the worker's
