@@ -198,7 +198,7 @@ func TestStopKillsWholeGroupAfterGrace(t *testing.T) {
 		}
 	}
 	proctest.Eventually(t, "grandchild gone", func() bool { return !proctest.Alive(child) })
-	if !strings.Contains(h.log.String(), "did not stop within graceful_timeout") {
+	if !strings.Contains(h.log.String(), "stop not over within graceful_timeout") {
 		t.Errorf("stubborn worker was not killed at its deadline")
 	}
 	if st := h.do("status", map[string]any{"name": "stubborn"})["status"]; st != "stopped" {

@@ -22,7 +22,7 @@ func (w *Watcher) Fire(t Timer) {
 	switch t.Kind {
 	case TimerKill:
 		if live && p.State == ProcStopping {
-			w.log.Warn("worker did not stop within graceful_timeout; killing it and everything it started",
+			w.log.Warn("stop not over within graceful_timeout; killing the worker and everything it started",
 				"pid", p.Pid, "wid", p.Wid, "graceful_timeout", w.spec.GracefulTimeout)
 			p.killed = true
 			w.signal(p, syscall.SIGKILL)
