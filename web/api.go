@@ -122,6 +122,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 		if name == "events" {
 			st = s.eventStream
 		}
+		r, stop := s.untilRevoked(r, acc, tok)
+		defer stop()
 		st(w, r)
 		return
 	}

@@ -1,0 +1,39 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/poold/poold/arbiter"
+)
+
+// untilRevoked returns r with a context that also ends when a reload
+// takes tok away (it matches no token any more), and a stop that ends
+// the watch and waits for it. A stream admitted under acc (GET
+// /api/v1/events, Options.Streams) would otherwise go on serving a token
+// an operator revoked for as long as its client stays connected. A
+// reload that keeps tok (another token rotated, the console's settings
+// changed) leaves the stream alone.
+func (s *Server) untilRevoked(r *http.Request, acc *access, tok string) (*http.Request, func()) {
+	ctx, cancel := context.WithCancel(r.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-acc.revoked:
+				// Reconfigure stores the new access before it closes the
+				// old one's revoked: this is at least that new one.
+				acc = s.access.Load()
+				if role, _ := roleOf(acc.tokens, tok); role == arbiter.RoleNone {
+					s.log.Info("api stream closed: its token was revoked by a reload", "remote", r.RemoteAddr, "path", r.URL.Path)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return r.WithContext(ctx), func() { cancel(); <-done }
+}

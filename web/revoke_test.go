@@ -1,0 +1,70 @@
+package web
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+	"github.com/poold/poold/web/remote"
+)
+
+// TestRevokedTokenEndsItsEventStream: an event stream opened with an API
+// token went on after a reload revoked that token, for as long as its
+// client stayed connected. It now ends at the reload; a stream whose
+// token the reload kept goes on.
+func TestRevokedTokenEndsItsEventStream(t *testing.T) {
+	const kept, gone, next = "kept-token-0123456789", "gone-token-0123456789", "next-token-0123456789"
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	cfg := configs.Web{Tokens: []configs.APIToken{
+		{Role: configs.RoleReadOnly, File: "kept.token", Token: kept},
+		{Role: configs.RoleOperator, File: "ops.token", Token: gone},
+	}}
+	ts := startServer(t, fake, cfg, nil)
+	open := func(token string) *remote.Stream {
+		t.Helper()
+		c, err := remote.New(remote.Options{URL: ts.url, Token: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		st, err := c.Events(context.Background(), nil, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	keptSt, goneSt := open(kept), open(gone)
+
+	cfg.Tokens = []configs.APIToken{
+		{Role: configs.RoleReadOnly, File: "kept.token", Token: kept},
+		{Role: configs.RoleOperator, File: "ops.token", Token: next},
+	}
+	ts.Reconfigure(cfg)
+	fake.Events.Publish("web", events.KindStart, nil)
+
+	// Bounds that only catch a hang: the stream must end, not time out.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		topic, _, err := goneSt.RecvRaw(ctx)
+		if err == nil {
+			t.Logf("revoked token's stream still delivers %s", topic)
+			continue
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the stream of a revoked token is still open 10s after the reload")
+		}
+		if !strings.Contains(err.Error(), "ended") {
+			t.Fatalf("revoked token's stream: %v, want it ended", err)
+		}
+		break
+	}
+	topic, _, err := keptSt.RecvRaw(ctx)
+	if err != nil || topic != "watcher.web.start" {
+		t.Fatalf("stream of a token the reload kept: %q, %v; want watcher.web.start", topic, err)
+	}
+}
