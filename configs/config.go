@@ -9,6 +9,7 @@
 package configs
 
 import (
+	"crypto/tls"
 	"os"
 	"syscall"
 	"time"
@@ -82,6 +83,9 @@ type Web struct {
 	APITokens []string
 	// Tokens are the API tokens read from APITokens' files at load.
 	Tokens []APIToken
+	// Cert is the certificate and key read from TLSCert and TLSKey at
+	// load (nil without them), so that a reload serves a renewed one.
+	Cert *tls.Certificate
 }
 
 // Socket is one [sockets.NAME] section: a listening socket poold binds

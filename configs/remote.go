@@ -53,6 +53,7 @@ func ReadTokenFile(path string) (string, error) {
 // reads the token files into w.Tokens, and refuses a console listening
 // beyond loopback without TLS and a token.
 func validateRemote(ps *problems, w *Web, loopback bool) {
+	w.Cert = nil
 	switch {
 	case (w.TLSCert == "") != (w.TLSKey == ""):
 		ps.add("web.tls_cert", "web.tls_cert and web.tls_key go together; set both (PEM files) or neither")
@@ -61,6 +62,7 @@ func validateRemote(ps *problems, w *Web, loopback bool) {
 			ps.add("web.tls_cert", "cannot load the certificate %s with key %s: %v", w.TLSCert, w.TLSKey, err)
 		} else {
 			warnCertDates(ps, w.TLSCert, pair.Leaf, time.Now())
+			w.Cert = &pair
 		}
 	}
 	w.Tokens = nil

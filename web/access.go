@@ -1,11 +1,13 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/poold/poold/configs"
 )
@@ -62,7 +64,9 @@ func accessOf(r *http.Request) *access {
 
 // Reconfigure applies a reloaded [web] section to the running console and
 // returns the settings that only a restart of poold applies, as
-// "web.<key>": enabled and address. token and read_only apply at once; when
+// "web.<key>": enabled and address (and tls_cert and tls_key when HTTPS is
+// turned on or off; a new certificate applies at once, see reloadCert).
+// token and read_only apply at once; when
 // either changes, every open console is closed, and cookies minted from
 // an old token stop working. A token removed while the console still
 // listens on a non-loopback address is kept until the restart (reported
@@ -90,12 +94,7 @@ func (s *Server) Reconfigure(c configs.Web) (restart []string) {
 		token = cur.token
 		restart = append(restart, "web.token")
 	}
-	if c.TLSCert != s.opts.Config.TLSCert {
-		restart = append(restart, "web.tls_cert")
-	}
-	if c.TLSKey != s.opts.Config.TLSKey {
-		restart = append(restart, "web.tls_key")
-	}
+	restart = append(restart, s.reloadCert(c)...)
 	c.Token = token
 	next := newAccess(host, c)
 	if token == cur.token && c.ReadOnly == cur.readOnly && slices.Equal(next.tokens, cur.tokens) {
@@ -119,4 +118,31 @@ func webAddress(a string) string {
 		return configs.DefaultWebAddress
 	}
 	return a
+}
+
+// reloadCert serves the certificate of a reloaded config from the next
+// handshake on, when the console speaks HTTPS and the config has one
+// (renewed in place, or at new paths). Switching HTTPS on or off needs a
+// restart: it returns web.tls_cert and web.tls_key then, when changed.
+func (s *Server) reloadCert(c configs.Web) (restart []string) {
+	cur := s.cert.Load()
+	if cur == nil || c.Cert == nil || len(c.Cert.Certificate) == 0 {
+		if c.TLSCert != s.opts.Config.TLSCert {
+			restart = append(restart, "web.tls_cert")
+		}
+		if c.TLSKey != s.opts.Config.TLSKey {
+			restart = append(restart, "web.tls_key")
+		}
+		return restart
+	}
+	if len(cur.Certificate) > 0 && bytes.Equal(cur.Certificate[0], c.Cert.Certificate[0]) {
+		return nil
+	}
+	s.cert.Store(c.Cert)
+	args := []any{"tls_cert", c.TLSCert}
+	if leaf := c.Cert.Leaf; leaf != nil {
+		args = append(args, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	s.log.Info("web: TLS certificate reloaded; new connections get it", args...)
+	return nil
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net/http"
@@ -161,6 +162,12 @@ func TestReconfigureCoversEverySetting(t *testing.T) {
 				// Loaded together: the files named, and what they hold.
 				next.APITokens = []string{"operator:/etc/poold/ops.token"}
 				next.Tokens = []configs.APIToken{{Role: configs.RoleOperator, File: "/etc/poold/ops.token", Token: "0123456789abcdef"}}
+			case f.Name == "Cert":
+				// Loaded with tls_cert; on a console without TLS, turning
+				// it on needs a restart (TestReloadServesRenewedCertificate
+				// covers a console with TLS).
+				next.TLSCert = "/etc/poold/cert.pem"
+				next.Cert = &tls.Certificate{Certificate: [][]byte{{1}}}
 			case v.Kind() == reflect.Bool:
 				v.SetBool(!v.Bool())
 			case v.Kind() == reflect.String:
@@ -172,7 +179,7 @@ func TestReconfigureCoversEverySetting(t *testing.T) {
 			restart := s.Reconfigure(next)
 			applied := s.access.Load() != before
 			key := "web." + snake(f.Name)
-			if k, ok := map[string]string{"TLSCert": "tls_cert", "TLSKey": "tls_key", "APITokens": "api_tokens", "Tokens": "api_tokens"}[f.Name]; ok {
+			if k, ok := map[string]string{"TLSCert": "tls_cert", "TLSKey": "tls_key", "Cert": "tls_cert", "APITokens": "api_tokens", "Tokens": "api_tokens"}[f.Name]; ok {
 				key = "web." + k
 			}
 			if applied == slices.Contains(restart, key) {

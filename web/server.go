@@ -95,10 +95,11 @@ type Server struct {
 	addr    string
 	tunings tunings
 
-	access   atomic.Pointer[access] // settings in force; replaced by Reconfigure
-	fails    *failLimiter           // failed API authentications per client address
-	fleet    *fleet                 // other hosts the consoles watch
-	reconfMu sync.Mutex             // serialises Reconfigure
+	access   atomic.Pointer[access]          // settings in force; replaced by Reconfigure
+	cert     atomic.Pointer[tls.Certificate] // served with TLS; replaced by Reconfigure
+	fails    *failLimiter                    // failed API authentications per client address
+	fleet    *fleet                          // other hosts the consoles watch
+	reconfMu sync.Mutex                      // serialises Reconfigure
 
 	nconsoles atomic.Int64  // open consoles, as the hub last counted
 	dropped   atomic.Uint64 // events the hub's bus subscriptions lost, from ended hubs
@@ -201,6 +202,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.fleet = newFleet(s.tunings)
 	s.access.Store(newAccess(host, opts.Config))
+	if opts.TLS != nil && len(opts.TLS.Certificates) > 0 {
+		s.cert.Store(&opts.TLS.Certificates[0])
+	}
 	return s, nil
 }
 
@@ -249,6 +253,12 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 
 	if s.opts.TLS != nil {
 		hs.TLSConfig = s.opts.TLS.Clone()
+		if s.cert.Load() != nil {
+			// Each handshake takes the certificate in force, which a
+			// reload replaces (a renewed certificate at the same path).
+			hs.TLSConfig.Certificates = nil
+			hs.TLSConfig.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil }
+		}
 		l = tls.NewListener(l, hs.TLSConfig)
 	}
 	serveErr := make(chan error, 1)
