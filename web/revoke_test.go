@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +68,35 @@ func TestRevokedTokenEndsItsEventStream(t *testing.T) {
 	topic, _, err := keptSt.RecvRaw(ctx)
 	if err != nil || topic != "watcher.web.start" {
 		t.Fatalf("stream of a token the reload kept: %q, %v; want watcher.web.start", topic, err)
+	}
+}
+
+// TestFollowerStopsOnRevokedToken: a follower (poolctl events over the
+// API) whose token a reload revoked does not keep trying it: the reopened
+// stream's 401 ends it, saying so.
+func TestFollowerStopsOnRevokedToken(t *testing.T) {
+	const tok = "gone-token-0123456789"
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	cfg := configs.Web{Tokens: []configs.APIToken{{Role: configs.RoleOperator, File: "ops.token", Token: tok}}}
+	ts := startServer(t, fake, cfg, nil)
+	c, err := remote.New(remote.Options{URL: ts.url, Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lost := 0
+	f, err := c.Follow(context.Background(), nil, 0, remote.FollowOptions{RetryFor: time.Minute, Lost: func(error, uint64) { lost++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg.Tokens[0].Token = "next-token-0123456789"
+	ts.Reconfigure(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, _, err = f.RecvRaw(ctx)
+	var se *remote.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusUnauthorized || lost != 1 {
+		t.Fatalf("RecvRaw after the token was revoked: %v (lost %d times), want a 401 after one loss", err, lost)
 	}
 }

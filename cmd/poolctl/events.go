@@ -78,66 +78,21 @@ func (v *seqValue) Type() string { return "seq" }
 // Over the control endpoint it goes live from poold's current seq through
 // the replayer, so a stream lost to an upgrade resumes without a gap.
 func (a *app) events(ctx context.Context, prefixes []string) error {
-	if !a.remote() {
-		through, err := a.currentSeq(ctx)
-		if err != nil {
-			return quietOnCancel(ctx, err)
-		}
-		return a.eventsSince(ctx, through, prefixes)
+	if a.remote() {
+		return a.remoteEvents(ctx, prefixes, -1)
 	}
-	var client caller
-	if a.remote() || a.pubsub == "" {
-		var err error
-		if client, err = a.dial(); err != nil {
-			return err
-		}
-		defer client.Close()
-	}
-	sub, err := a.subscribe(ctx, client, prefixes, -1)
+	through, err := a.currentSeq(ctx)
 	if err != nil {
 		return quietOnCancel(ctx, err)
 	}
-	defer sub.Close()
-	for {
-		topic, payload, err := sub.RecvRaw(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return connError{fmt.Sprintf("event stream from %s failed: %v", a.endpoint, err), err}
-		}
-		if err := a.printEvent(topic, payload); err != nil {
-			return err
-		}
-	}
+	return a.eventsSince(ctx, through, prefixes)
 }
 
 // eventsSince prints the events after since, then live ones (replayer;
 // over the API the server replays).
 func (a *app) eventsSince(ctx context.Context, since uint64, prefixes []string) error {
 	if a.remote() {
-		client, err := a.dial()
-		if err != nil {
-			return err
-		}
-		defer client.Close()
-		sub, err := a.subscribe(ctx, client, prefixes, int64(since))
-		if err != nil {
-			return quietOnCancel(ctx, err)
-		}
-		defer sub.Close()
-		for {
-			topic, payload, err := sub.RecvRaw(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return connError{fmt.Sprintf("event stream from %s failed: %v", a.endpoint, err), err}
-			}
-			if err := a.printEvent(topic, payload); err != nil {
-				return err
-			}
-		}
+		return a.remoteEvents(ctx, prefixes, int64(since))
 	}
 	ep, err := a.pubsubEndpoint(ctx)
 	if err != nil {

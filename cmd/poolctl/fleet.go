@@ -177,7 +177,8 @@ func fleetOutcome(res []hostResult) error {
 type hostEvent struct {
 	host           string
 	topic, payload string
-	err            error // set once, when the host's stream ends
+	err            error  // set once, when the host's stream ends
+	note           string // the stream broke and is opened again
 }
 
 // fleetEvents prints the events of every host as they come, each line
@@ -204,6 +205,10 @@ func (a *app) fleetEvents(ctx context.Context, prefixes []string, since int64) e
 		case <-ctx.Done():
 			return nil
 		case ev := <-ch:
+			if ev.note != "" {
+				fmt.Fprintf(a.stderr, "poolctl: %s: %s\n", ev.host, ev.note)
+				continue
+			}
 			if ev.err != nil {
 				live--
 				fmt.Fprintf(a.stderr, "poolctl: %s: %s\n", ev.host, ev.err)
@@ -234,7 +239,12 @@ func (a *app) hostEvents(ctx context.Context, u string, prefixes []string, since
 	}
 	defer c.Close()
 	octx, ocancel := context.WithTimeout(ctx, a.timeoutFor(noWait))
-	st, err := c.Events(octx, prefixes, since)
+	// A stream that breaks (the host upgrading in place, restarting) is
+	// opened again from its last event: no gap, nothing twice.
+	lost := func(err error, from uint64) {
+		send(hostEvent{host: c.Host(), note: fmt.Sprintf("event stream lost (%v); reconnecting from #%d", err, from)})
+	}
+	st, err := c.Follow(octx, prefixes, since, remote.FollowOptions{RetryFor: resubscribeFor, Lost: lost})
 	ocancel()
 	if err != nil {
 		if ctx.Err() == nil {

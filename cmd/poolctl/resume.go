@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/poold/poold/events/zmqpub"
+	"github.com/poold/poold/web/remote"
 )
 
 // resubscribeFor is how long `poolctl events` tries to get its stream
@@ -80,4 +82,42 @@ func (a *app) currentSeq(ctx context.Context) (uint64, error) {
 		return 0, replyError{reason: reason, errno: int(num(r["errno"]))}
 	}
 	return uint64(num(r["through"])), nil
+}
+
+// remoteEvents prints poold's events over the HTTPS API from since (< 0:
+// from now on) until ctx is cancelled. A stream that breaks (poold
+// upgrading in place or restarting) is opened again from the last event
+// printed, so the server replays what was missed: no gap, nothing twice.
+func (a *app) remoteEvents(ctx context.Context, prefixes []string, since int64) error {
+	client, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	rc, ok := client.(*remote.Client)
+	if !ok {
+		return fmt.Errorf("poolctl: %s is not an HTTPS API client", a.endpoint)
+	}
+	f, err := rc.Follow(ctx, prefixes, since, a.followOptions())
+	if err != nil {
+		return quietOnCancel(ctx, connError{fmt.Sprintf("Cannot open poold's event stream at %s (%v)", rc.URL(), err), err})
+	}
+	defer f.Close()
+	for {
+		topic, payload, err := f.RecvRaw(ctx)
+		if err != nil {
+			return quietOnCancel(ctx, connError{fmt.Sprintf("event stream from %s failed: %v", rc.URL(), err), err})
+		}
+		if err := a.printEvent(topic, payload); err != nil {
+			return err
+		}
+	}
+}
+
+// followOptions says on stderr when the API event stream broke and is
+// opened again, as the ZeroMQ one does.
+func (a *app) followOptions() remote.FollowOptions {
+	return remote.FollowOptions{RetryFor: resubscribeFor, Lost: func(err error, from uint64) {
+		fmt.Fprintf(a.stderr, "poolctl: event stream lost (%v); reconnecting from #%d\n", err, from)
+	}}
 }

@@ -70,9 +70,9 @@ func (c *Client) Stream(ctx context.Context, name string, q url.Values) (*Stream
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		var r struct{ Reason string }
 		if json.Unmarshal(b, &r) == nil && r.Reason != "" {
-			return nil, fmt.Errorf("%s: %s: %s", c.base, resp.Status, r.Reason)
+			return nil, &StatusError{URL: c.base, Status: resp.Status, Code: resp.StatusCode, Reason: r.Reason}
 		}
-		return nil, fmt.Errorf("%s: %s: %.200q", c.base, resp.Status, strings.TrimSpace(string(b)))
+		return nil, &StatusError{URL: c.base, Status: resp.Status, Code: resp.StatusCode, Reason: fmt.Sprintf("%.200q", strings.TrimSpace(string(b)))}
 	}
 	return &Stream{c: c, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 64<<10), cancel: cancel}, nil
 }
@@ -132,6 +132,11 @@ func (s *Stream) RecvRaw(ctx context.Context) (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	return rawEvent(s.c, ev)
+}
+
+// rawEvent is ev as a lifecycle event's topic and payload.
+func rawEvent(c *Client, ev Event) (string, []byte, error) {
 	if ev.Name == "gap" {
 		return GapTopic, ev.Data, nil
 	}
@@ -140,7 +145,7 @@ func (s *Stream) RecvRaw(ctx context.Context) (string, []byte, error) {
 		Event json.RawMessage `json:"event"`
 	}
 	if err := json.Unmarshal(ev.Data, &m); err != nil {
-		return "", nil, fmt.Errorf("event from %s is not JSON: %w", s.c.base, err)
+		return "", nil, fmt.Errorf("event from %s is not JSON: %w", c.base, err)
 	}
 	return m.Topic, m.Event, nil
 }
