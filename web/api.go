@@ -79,7 +79,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 	}
 	q := r.URL.Query()
 	if q.Has("token") || q.Has("access_token") {
-		s.log.Warn("api request refused: token in the query string", "remote", r.RemoteAddr, "path", r.URL.Path)
+		s.quiet.Warn(r.RemoteAddr, "api request refused: token in the query string", "remote", r.RemoteAddr, "path", r.URL.Path)
 		apiError(w, http.StatusBadRequest, arbiter.ErrnoForbidden, id,
 			"a token in the query string is refused (it ends up in logs and histories); send it as Authorization: Bearer, and revoke this one")
 		return
@@ -105,7 +105,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 	role, name := roleOf(acc.tokens, tok)
 	if role == arbiter.RoleNone {
 		s.fails.fail(key)
-		s.log.Warn("api request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		s.quiet.Warn(r.RemoteAddr, "api request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="poold", error="invalid_token"`)
 		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,
 			"invalid token: it matches none of web.api_tokens or web.token")
@@ -143,7 +143,7 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 		return
 	}
 	if !role.Allows(command) {
-		s.log.Warn("api command refused: role", "command", command, "role", role.String(), "remote", r.RemoteAddr)
+		s.quiet.Warn(r.RemoteAddr, "api command refused: role", "command", command, "role", role.String(), "remote", r.RemoteAddr)
 		apiError(w, http.StatusForbidden, arbiter.ErrnoForbidden, id,
 			"permission denied: %q needs an operator token; this token is %s", command, role)
 		return

@@ -91,6 +91,7 @@ type ProbeServer struct {
 	host  string
 	guard atomic.Pointer[guard] // replaced by Reconfigure
 	fails *failLimiter          // failed /metrics tokens per client address
+	quiet *quietLog             // refused scrapes, logged once a while
 }
 
 // NewProbeServer checks opts and returns the server. It does no I/O.
@@ -102,7 +103,7 @@ func NewProbeServer(opts ProbeOptions) (*ProbeServer, error) {
 	if err != nil || port == "" {
 		return nil, fmt.Errorf("web: [web] metrics_address %q: want host:port such as 127.0.0.1:9100", opts.Address)
 	}
-	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay)}
+	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log)}
 	p.guard.Store(newGuard(host, opts.Token))
 	return p, nil
 }
@@ -134,9 +135,12 @@ func (p *ProbeServer) handler() http.Handler {
 				return
 			}
 			if ok, _ := p.guard.Load().tokenOK(r); !ok {
+				why := "no token"
 				if triedToken(r) {
 					p.fails.fail(key)
+					why = "bad token"
 				}
+				p.quiet.Warn(r.RemoteAddr, "metrics request refused: "+why, "remote", r.RemoteAddr)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
 				http.Error(w, "poold metrics: token required: send Authorization: Bearer with the [web] token (authorization: {credentials: ...} in the scrape config)", http.StatusUnauthorized)
 				return

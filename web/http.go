@@ -55,7 +55,7 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
 		acc := accessOf(r)
 		if !acc.guard.originOK(r) {
-			s.log.Warn("websocket refused: cross-origin", "origin", r.Header.Get("Origin"), "host", r.Host, "remote", r.RemoteAddr)
+			s.quiet.Warn(r.RemoteAddr, "websocket refused: cross-origin", "origin", r.Header.Get("Origin"), "host", r.Host, "remote", r.RemoteAddr)
 			http.Error(w, "poold console: cross-origin websocket refused", http.StatusForbidden)
 			return
 		}
@@ -91,7 +91,7 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 			return
 		}
 		if !acc.guard.hostOK(r) {
-			s.log.Warn("request refused: unexpected host header", "host", r.Host, "remote", r.RemoteAddr)
+			s.quiet.Warn(r.RemoteAddr, "request refused: unexpected host header", "host", r.Host, "remote", r.RemoteAddr)
 			http.Error(w, "poold console: unexpected Host header "+quoteHost(r.Host)+"; open it by the address it listens on, e.g. "+scheme(r)+"://"+s.addr+"/", http.StatusMisdirectedRequest)
 			return
 		}
@@ -134,13 +134,13 @@ func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, acc *access
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
 		if acc.staleToken(r) {
-			s.log.Info("console request refused: its token was replaced by a reload", "remote", r.RemoteAddr, "path", r.URL.Path)
+			s.quiet.Info(r.RemoteAddr, "console request refused: its token was replaced by a reload", "remote", r.RemoteAddr, "path", r.URL.Path)
 			http.Error(w, "poold console: signed in with a token that [web] token has since replaced; open "+scheme(r)+"://"+r.Host+"/?token=YOUR_TOKEN with the new token once to sign in again", http.StatusUnauthorized)
 			return false, false
 		}
 		if triedToken(r) {
 			s.fails.fail(key)
-			s.log.Warn("console request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
+			s.quiet.Warn(r.RemoteAddr, "console request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
 		}
 		http.Error(w, "poold console: token required; open "+scheme(r)+"://"+r.Host+"/?token=YOUR_TOKEN (the [web] token of poold's config) once, or send Authorization: Bearer", http.StatusUnauthorized)
 	}

@@ -98,6 +98,7 @@ type Server struct {
 	access   atomic.Pointer[access]          // settings in force; replaced by Reconfigure
 	cert     atomic.Pointer[tls.Certificate] // served with TLS; replaced by Reconfigure
 	fails    *failLimiter                    // failed API authentications per client address
+	quiet    *quietLog                       // refusals anyone can cause, logged once a while
 	fleet    *fleet                          // other hosts the consoles watch
 	reconfMu sync.Mutex                      // serialises Reconfigure
 
@@ -199,6 +200,7 @@ func New(opts Options) (*Server, error) {
 		addr:    addr,
 		tunings: defaultTunings(),
 		fails:   newFailLimiter(apiFailBurst, apiFailDecay),
+		quiet:   newQuietLog(opts.Log),
 	}
 	s.fleet = newFleet(s.tunings)
 	s.access.Store(newAccess(host, opts.Config))
@@ -242,7 +244,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		Handler:           s.handler(ctx, h, &wg),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       60 * time.Second,
-		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+		ErrorLog:          serverLog(s.log, s.quiet),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	acc := s.access.Load()
