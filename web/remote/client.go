@@ -78,6 +78,11 @@ func New(o Options) (*Client, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("remote: URL %q: want https://host:port", o.URL)
 	}
+	if u.Scheme == "http" && !loopback(u.Hostname()) {
+		// poold serves its API beyond loopback over HTTPS only, so this
+		// is a mistake, and the token would cross the network in clear.
+		return nil, fmt.Errorf("remote: URL %q: plain http to %s would send the token in clear; poold serves its API beyond loopback over HTTPS only: use https://%s", o.URL, u.Hostname(), u.Host)
+	}
 	tok := o.Token
 	if tok == "" && o.TokenFile != "" {
 		if tok, err = configs.ReadTokenFile(o.TokenFile); err != nil {
@@ -247,6 +252,16 @@ func (c *Client) netError(ctx context.Context, err error) error {
 		why = "connection refused: is poold running with [web] enabled on this address?"
 	}
 	return &UnreachableError{URL: c.base, Reason: why, Err: err}
+}
+
+// loopback reports whether host (a URL's, without brackets) is this
+// machine's loopback.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func or(a, b string) string {

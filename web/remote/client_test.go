@@ -36,3 +36,32 @@ func TestNotAPIIsUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainHTTPOnlyToLoopback: poolctl --url http://HOST with a remote
+// HOST sent the bearer token in clear (a typo of https, or a proxy
+// answering there), though poold never serves its API beyond loopback
+// without TLS. Such a URL is now refused before anything is sent.
+func TestPlainHTTPOnlyToLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"http://127.0.0.1:8080", true},
+		{"http://localhost:8080", true},
+		{"http://[::1]:8080", true},
+		{"https://192.0.2.10:8443", true},
+		{"http://192.0.2.10:8080", false},
+		{"http://poold.example.com:8080", false},
+	} {
+		c, err := New(Options{URL: tc.url, Token: "0123456789abcdef"})
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v, want accepted", tc.url, err)
+		case !tc.ok && (err == nil || !strings.Contains(err.Error(), "would send the token in clear")):
+			t.Errorf("%s: %v, want refused saying the token would go in clear", tc.url, err)
+		}
+		if c != nil {
+			c.Close()
+		}
+	}
+}
