@@ -68,6 +68,7 @@ type Client struct {
 	base  string // scheme://host:port
 	host  string // host:port, for labels and messages
 	token string
+	ca    string // the CA file or text given ("" for the system's only)
 	hc    *http.Client
 }
 
@@ -121,7 +122,11 @@ func New(o Options) (*Client, error) {
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     50 * time.Second,
 	}
-	return &Client{base: u.Scheme + "://" + u.Host, host: u.Host, token: tok, hc: &http.Client{Transport: tr}}, nil
+	ca := o.CAFile
+	if ca == "" && len(o.CAPEM) > 0 {
+		ca = "the CA given"
+	}
+	return &Client{base: u.Scheme + "://" + u.Host, host: u.Host, token: tok, ca: ca, hc: &http.Client{Transport: tr}}, nil
 }
 
 // Host is the host:port the client talks to.
@@ -239,11 +244,18 @@ func (c *Client) netError(ctx context.Context, err error) error {
 	var ue *tls.CertificateVerificationError
 	var rhe tls.RecordHeaderError
 	var ie x509.CertificateInvalidError
+	var he x509.HostnameError
+	var ua x509.UnknownAuthorityError
 	switch {
 	case errors.As(err, &ie) && ie.Reason == x509.Expired:
 		// Trusted or not, a certificate out of its dates is the
 		// server's to renew (or this machine's clock to fix).
 		why = "TLS: " + ie.Error() + "; the server's certificate (web.tls_cert) must be renewed, or this machine's clock is wrong"
+	case errors.As(err, &he):
+		// --ca-file cannot help: the certificate names other hosts.
+		why = "TLS: " + he.Error() + "; use a URL with one of the certificate's names, or give web.tls_cert a subjectAltName for " + he.Host
+	case errors.As(err, &ua) && c.ca != "":
+		why = "TLS: the server's certificate is not signed by " + c.ca + " (nor by a CA of the system): it may have been renewed or replaced since, or this is another server; get its current certificate (web.tls_cert) and pass that"
 	case errors.As(err, &ue):
 		why = "TLS: " + ue.Err.Error() + "; for a self-signed certificate pass --ca-file CERT.pem (or POOLCTL_CA_FILE)"
 	case errors.As(err, &rhe):
