@@ -8,8 +8,9 @@ import (
 	"github.com/poold/poold/configs"
 )
 
-// settingChange is an [arbiter] setting a reload changed and applied at
-// once: its key ("arbiter.max_processes") and old and new values.
+// settingChange is a setting a reload changed and applied at once: its
+// key ("arbiter.max_processes") and old and new values; both "" for a
+// secret ("web.token"), which is named but never shown.
 type settingChange struct{ Key, From, To string }
 
 // settingKeys lists the keys of changes, for the reply.
@@ -22,16 +23,26 @@ func settingKeys(changes []settingChange) []string {
 }
 
 // settingsSummary is "" without a change, else e.g.
-// "arbiter: max_processes 8192 -> 4, stats_interval 1s -> 5s".
+// "arbiter: max_processes 8192 -> 4, stats_interval 1s -> 5s; web: token changed".
 func settingsSummary(changes []settingChange) string {
-	if len(changes) == 0 {
-		return ""
-	}
-	parts := make([]string, 0, len(changes))
+	var sections []string
+	parts := map[string][]string{}
 	for _, c := range changes {
-		parts = append(parts, fmt.Sprintf("%s %s -> %s", strings.TrimPrefix(c.Key, "arbiter."), c.From, c.To))
+		section, key, _ := strings.Cut(c.Key, ".")
+		if _, ok := parts[section]; !ok {
+			sections = append(sections, section)
+		}
+		if c.From == "" && c.To == "" {
+			parts[section] = append(parts[section], key+" changed")
+		} else {
+			parts[section] = append(parts[section], fmt.Sprintf("%s %s -> %s", key, c.From, c.To))
+		}
 	}
-	return "arbiter: " + strings.Join(parts, ", ")
+	out := make([]string, 0, len(sections))
+	for _, s := range sections {
+		out = append(out, s+": "+strings.Join(parts[s], ", "))
+	}
+	return strings.Join(out, "; ")
 }
 
 // applySettings takes the [arbiter] settings of an accepted config, and
@@ -42,7 +53,7 @@ func settingsSummary(changes []settingChange) string {
 // the control endpoint bound at start) and log_format keep their old
 // value. It returns the changed settings that need a restart, sorted.
 func (a *Arbiter) applySettings(cfg *configs.Config) (restart []string, applied []settingChange) {
-	old, next := a.cfg.Arbiter, &cfg.Arbiter
+	old, next, oldWeb := a.cfg.Arbiter, &cfg.Arbiter, a.cfg.Web
 	keep := func(key string, changed bool, restore func()) {
 		if changed {
 			restart = append(restart, "arbiter."+key)
@@ -78,6 +89,7 @@ func (a *Arbiter) applySettings(cfg *configs.Config) (restart []string, applied 
 	a.cfg = cfg
 	if a.opts.OnConfig != nil {
 		restart = append(restart, a.opts.OnConfig(cfg)...)
+		applied = append(applied, webChanges(oldWeb, cfg.Web, restart)...)
 	}
 	sort.Strings(restart)
 	return restart, applied
