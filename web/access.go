@@ -143,6 +143,6 @@ func (s *Server) reloadCert(c configs.Web) (restart []string) {
 	if leaf := c.Cert.Leaf; leaf != nil {
 		args = append(args, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
-	s.log.Info("web: TLS certificate reloaded; new connections get it", args...)
+	s.log.Info("tls certificate reloaded; new connections get it", args...)
 	return nil
 }
