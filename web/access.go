@@ -14,7 +14,8 @@ import (
 
 // access is the console's access settings in force: who may come in, and
 // whether actions are allowed. It is immutable; Reconfigure replaces it as
-// a whole and then closes revoked, which ends every console opened under
+// a whole and then closes revoked (and consoles, when the console's own
+// settings changed), which ends every console opened under
 // it (a console's page reconnects and meets the new settings).
 type access struct {
 	guard    *guard
@@ -22,6 +23,11 @@ type access struct {
 	readOnly bool
 	tokens   []apiToken // the control API's bearer tokens
 	revoked  chan struct{}
+	// consoles is closed when a reload changes who may open a console or
+	// what it may do (token, read_only, the console closed or opened):
+	// it ends the consoles opened before. A reload that changes only
+	// the API's tokens hands it on, open, so consoles stay.
+	consoles chan struct{}
 	// stale are the guards of console tokens a reload replaced, newest
 	// last (at most maxStale). A request that only they admit comes from
 	// a page or bookmark of before the change: it is refused, saying so,
@@ -46,7 +52,7 @@ func (a *access) staleToken(r *http.Request) bool {
 
 func newAccess(bindHost string, c configs.Web) *access {
 	return &access{guard: newConsoleGuard(bindHost, c.Token, len(c.Tokens) > 0), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
-		revoked: make(chan struct{})}
+		revoked: make(chan struct{}), consoles: make(chan struct{})}
 }
 
 type accessKey struct{}
@@ -104,8 +110,17 @@ func (s *Server) Reconfigure(c configs.Web) (restart []string) {
 	if token != cur.token && cur.guard.hasToken {
 		next.stale = append(slices.Clone(cur.stale[max(0, len(cur.stale)-maxStale+1):]), cur.guard)
 	}
+	sameConsole := token == cur.token && c.ReadOnly == cur.readOnly && next.guard.closed == cur.guard.closed
+	if sameConsole {
+		next.consoles = cur.consoles
+	}
 	s.access.Store(next)
 	close(cur.revoked)
+	if sameConsole {
+		s.log.Info("web api tokens applied; open consoles kept", "api_tokens", len(next.tokens))
+		return restart
+	}
+	close(cur.consoles)
 	s.log.Info("web console settings applied; open consoles closed",
 		"token_changed", token != cur.token, "token", token != "", "read_only", c.ReadOnly)
 	return restart

@@ -65,7 +65,7 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 		if err != nil {
 			return // Upgrade has answered the client
 		}
-		s.serveConn(ctx, h, conn, r.RemoteAddr, acc.revoked, sinceParam(r.URL.Query().Get("since")))
+		s.serveConn(ctx, h, conn, r.RemoteAddr, acc.consoles, sinceParam(r.URL.Query().Get("since")))
 	})
 
 	return s.guarded(mux)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/web/remote"
@@ -98,5 +100,33 @@ func TestFollowerStopsOnRevokedToken(t *testing.T) {
 	var se *remote.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusUnauthorized || lost != 1 {
 		t.Fatalf("RecvRaw after the token was revoked: %v (lost %d times), want a 401 after one loss", err, lost)
+	}
+}
+
+// TestAPITokenRotationKeepsConsoles: rotating an API token (which opens
+// no console) closed every open console, and their pages reconnected,
+// as if the console's own token had changed. Consoles now stay; a change
+// of the console token still ends them.
+func TestAPITokenRotationKeepsConsoles(t *testing.T) {
+	const console = "console-token-0123456789"
+	cfg := configs.Web{Enabled: true, Token: console, Tokens: []configs.APIToken{
+		{Role: configs.RoleOperator, File: "ops.token", Token: "ops-token-0123456789"}}}
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), cfg, nil)
+	c := dialWith(t, ts, http.Header{"Authorization": {"Bearer " + console}})
+	c.next("hello", typeIs("hello"))
+
+	cfg.Address = ts.addr
+	cfg.Tokens = []configs.APIToken{{Role: configs.RoleOperator, File: "ops.token", Token: "ops-token-rotated-0123"}}
+	ts.Reconfigure(cfg)
+	// Reconfigure has returned: a console it closed has its close frame
+	// on the way before this request's reply.
+	c.send("s", "status", map[string]any{"name": "web"})
+	if r := c.reply("s"); r["status"] != "active" {
+		t.Fatalf("status over a console after an API token was rotated: %v", r)
+	}
+	cfg.Token = "console-token-rotated-0123"
+	ts.Reconfigure(cfg)
+	if code := c.closedWith(); code != websocket.ClosePolicyViolation {
+		t.Errorf("console after its token changed: closed with %d, want %d", code, websocket.ClosePolicyViolation)
 	}
 }
