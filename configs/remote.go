@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // APIToken is one bearer token of the remote control API, read from the
@@ -27,8 +28,11 @@ const (
 // `openssl rand -hex 16`).
 const MinTokenLen = 16
 
-// ReadTokenFile reads a token file: its first line, trimmed. The file
-// must not be readable by group or others.
+// ReadTokenFile reads a token file: its first line, trimmed (a UTF-8
+// byte order mark too, as Windows editors write one). The file must not be
+// readable by group or others, and the token must be printable ASCII
+// without spaces: it travels in an HTTP header, and a character an
+// editor slipped in would make a token that never matches.
 func ReadTokenFile(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -41,8 +45,11 @@ func ReadTokenFile(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tok, _, _ := strings.Cut(string(b), "\n")
+	tok, _, _ := strings.Cut(strings.TrimPrefix(string(b), "\uFEFF"), "\n")
 	tok = strings.TrimSpace(tok)
+	if i := strings.IndexFunc(tok, func(r rune) bool { return r <= ' ' || r > '~' }); i >= 0 {
+		return "", fmt.Errorf("%s: the token has a character %q at byte %d; write it as printable ASCII without spaces (e.g. openssl rand -hex 24 > %s)", path, tok[i:i+utf8.RuneLen([]rune(tok[i:])[0])], i, path)
+	}
 	if len(tok) < MinTokenLen {
 		return "", fmt.Errorf("%s: token is %d characters, want at least %d (e.g. openssl rand -hex 16 > %s)", path, len(tok), MinTokenLen, path)
 	}
