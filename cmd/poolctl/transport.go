@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -97,8 +98,10 @@ func or(a, b string) string {
 
 // urlsFrom gathers --url flags, POOLCTL_URL (comma-separated) and
 // --hosts-file: one host a line, "URL [TOKEN_FILE [CA_FILE]]" (the files
-// default to --token-file and --ca-file), # comments. files maps a URL to
-// its own token and CA files.
+// default to --token-file and --ca-file; a relative one is relative to
+// the hosts file, as kubeconfig's are, so that poolctl finds them from
+// any directory), # comments. files maps a URL to its own token and CA
+// files.
 func urlsFrom(flags []string, hostsFile string) (urls []string, files map[string][2]string, err error) {
 	urls = append([]string(nil), flags...)
 	files = map[string][2]string{}
@@ -128,6 +131,11 @@ func urlsFrom(flags []string, hostsFile string) (urls []string, files map[string
 			urls = append(urls, u)
 			var hf [2]string
 			copy(hf[:], f[1:])
+			for j, name := range hf {
+				if name != "" && !filepath.IsAbs(name) {
+					hf[j] = filepath.Join(filepath.Dir(hostsFile), name)
+				}
+			}
 			files[u] = hf
 		}
 	}
