@@ -75,6 +75,10 @@ type Options struct {
 	// takes over its sockets and workers instead of binding and starting
 	// (adopt.go).
 	Adopt *upgrade.State
+	// Passed are the sockets poold's service manager passed to it
+	// (systemd socket activation): without Adopt, Run takes each for the
+	// [sockets.NAME] it matches instead of binding (sockets.BindPassed).
+	Passed []sockets.Passed
 	// Spawner, when set, is run by the caller (poold's binary serves it
 	// on the main thread, which an upgrade's exec needs); Run only uses
 	// it. Nil: Run runs one of its own.
@@ -291,8 +295,13 @@ func (a *Arbiter) openSockets() error {
 		if err := a.openTree(); err != nil {
 			return err
 		}
-		socks, err = sockets.Bind(a.cfg.Sockets)
+		var unused []string
+		socks, unused, err = sockets.BindPassed(a.cfg.Sockets, a.opts.Passed)
 		err = a.explainBind(err, a.cfg)
+		for _, u := range unused {
+			a.log.Warn("closed a socket the service manager passed that no [sockets.NAME] takes: name it as a socket of the config (systemd FileDescriptorName=) or put the config's socket on its address",
+				"passed", u)
+		}
 	}
 	if err != nil {
 		a.closeTree()
@@ -304,7 +313,11 @@ func (a *Arbiter) openSockets() error {
 		msg = "socket taken over" // by fd from the image before an upgrade: not bound again
 	}
 	for _, l := range socks.List() {
-		a.log.Info(msg, "socket", l.Name, "address", l.Addr(), "fd", l.FD())
+		m := msg
+		if l.Passed() && a.opts.Adopt == nil {
+			m = "socket taken from the service manager" // systemd socket activation
+		}
+		a.log.Info(m, "socket", l.Name, "address", l.Addr(), "fd", l.FD())
 	}
 	return nil
 }

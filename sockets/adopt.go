@@ -16,6 +16,9 @@ import (
 type Inherited struct {
 	Spec configs.Socket `json:"spec"`
 	FD   int            `json:"fd"`
+	// Passed: the service manager passed it to poold (BindPassed); its
+	// unix socket file is not poold's to remove.
+	Passed bool `json:"passed,omitempty"`
 }
 
 // Handover lists the Set's sockets with their fds, for a new image of
@@ -23,7 +26,7 @@ type Inherited struct {
 func (s *Set) Handover() []Inherited {
 	var out []Inherited
 	for _, l := range s.List() {
-		out = append(out, Inherited{Spec: l.Spec, FD: l.fd})
+		out = append(out, Inherited{Spec: l.Spec, FD: l.fd, Passed: l.passed})
 	}
 	return out
 }
@@ -62,10 +65,10 @@ func adoptOne(in Inherited) (*Listener, error) {
 		return fail("adopt", err)
 	}
 	unix.CloseOnExec(in.FD)
-	l := &Listener{Name: sp.Name, Spec: sp, fd: in.FD}
+	l := &Listener{Name: sp.Name, Spec: sp, fd: in.FD, passed: in.Passed}
 	if sp.Family == "unix" {
 		var st unix.Stat_t
-		if err := unix.Lstat(sp.Path, &st); err == nil {
+		if err := unix.Lstat(sp.Path, &st); err == nil && !in.Passed {
 			l.owned = &fileID{path: sp.Path, dev: st.Dev, ino: st.Ino}
 		}
 		l.File = os.NewFile(uintptr(in.FD), "socket "+sp.Name+" "+sp.Path)

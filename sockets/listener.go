@@ -32,6 +32,9 @@ type Listener struct {
 	ip    netip.Addr // tcp: the bound address
 	port  int        // tcp: the bound port (the kernel's choice for port 0)
 	owned *fileID    // unix: the socket file poold created, removed on close
+	// passed: taken from the service manager (BindPassed), which owns
+	// its address (a unix socket's file stays when poold closes it).
+	passed bool
 }
 
 // fileID identifies a unix socket file poold created, so that closing
@@ -40,6 +43,10 @@ type fileID struct {
 	path     string
 	dev, ino uint64
 }
+
+// Passed reports whether poold took the socket from its service manager
+// (systemd socket activation) rather than binding it.
+func (l *Listener) Passed() bool { return l.passed }
 
 // FD is the listening socket's fd number in poold.
 func (l *Listener) FD() int { return l.fd }

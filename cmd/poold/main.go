@@ -37,6 +37,7 @@ import (
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/events/zmqpub"
+	"github.com/poold/poold/sockets"
 	"github.com/poold/poold/watcher/launch"
 	"github.com/poold/poold/watcher/spawn"
 	"github.com/poold/poold/web"
@@ -55,10 +56,19 @@ func main() {
 	// What an upgrade re-executes: this binary's path, read again from
 	// disk, with the environment poold was given (NOTIFY_SOCKET too).
 	caughtSignals = catch.Caught()
+	// Sockets systemd passed (socket activation); their variables leave
+	// the environment before startEnv keeps it for an upgrade's exec.
+	passed, passedErr := sockets.TakePassed(os.Getpid())
 	startEnv = os.Environ()
 	selfExe = startPath(os.Args[0])
 	if err := takeOver(); err != nil {
 		os.Exit(exitCode(err, os.Stderr))
+	}
+	if passedErr != nil {
+		os.Exit(exitCode(passedErr, os.Stderr))
+	}
+	if adoptState == nil { // an upgrade's image has its sockets in the state
+		passedSockets = passed
 	}
 	// A reader of stderr that went away (poold cfg 2>&1 | head) must cost
 	// log lines, not poold and every worker with it. With SIGPIPE caught,
@@ -88,6 +98,10 @@ func main() {
 	}
 	os.Exit(exitCode(<-errc, os.Stderr))
 }
+
+// passedSockets are the sockets systemd passed to poold's binary; set by
+// main (see arbiter.Options.Passed).
+var passedSockets []sockets.Passed
 
 // reapOrphans makes the arbiter the subreaper of workers' orphans; set by
 // main (see arbiter.Options.ReapOrphans).

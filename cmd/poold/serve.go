@@ -123,6 +123,7 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 			logs.Drain(flushGrace)
 		}),
 		Adopt:   adoptState,
+		Passed:  passedSockets,
 		Spawner: mainSpawner,
 	})
 	if mainSpawner != nil {

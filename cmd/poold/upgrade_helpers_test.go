@@ -30,6 +30,10 @@ type upProc struct {
 	cmd  *exec.Cmd
 	log  *workertest.Buffer
 	done chan struct{}
+	// passed, when set, are sockets passed as systemd socket activation
+	// does (fds 3, 4, ... and LISTEN_PID = poold's pid; the test gives
+	// LISTEN_FDS and LISTEN_FDNAMES in start's env).
+	passed []*os.File
 }
 
 // startUpgradable copies the built poold into a fresh directory and runs
@@ -65,6 +69,10 @@ func (p *upProc) start(env ...string) {
 	t := p.t
 	t.Helper()
 	p.cmd = exec.Command(p.exe, p.cfg)
+	if p.passed != nil { // the shell's pid is poold's once it execs
+		p.cmd = exec.Command("/bin/sh", "-c", `export LISTEN_PID=$$; exec "$0" "$@"`, p.exe, p.cfg)
+		p.cmd.ExtraFiles = p.passed
+	}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

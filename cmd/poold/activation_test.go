@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+const activationConfig = `
+[arbiter]
+ENDPOINTS
+
+[sockets.web]
+host = "127.0.0.1"
+port = %d
+
+[watchers.web]
+cmd = @WORKER@
+numprocesses = 1
+sockets = ["web"]
+env = ["POOLD_TEST_WORKER=serve"]
+graceful_timeout = "5s"
+`
+
+// Under systemd socket activation (systemd-socket-activate -l ADDR
+// --fdname=web poold CONFIG, or a .socket unit) poold is passed its
+// socket at fd 3. It used to ignore it and bind the address itself,
+// failing with "address already in use" (blamed on one of its own
+// endpoints) while the clients of the passed socket waited unanswered.
+// Now the workers serve the very socket systemd passed, across an
+// upgrade too.
+func TestSocketActivationServesThePassedSocket(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	passed := fmt.Sprintf("\n3 socket:[%d]\n", st.Ino)
+	addr := ln.Addr().String()
+
+	p := newUpProc(t, "", fmt.Sprintf(activationConfig, ln.Addr().(*net.TCPAddr).Port))
+	p.passed = []*os.File{f}
+	p.install(pooldBinary(t))
+	p.start("LISTEN_FDS=1", "LISTEN_FDNAMES=web")
+	f.Close() // poold's copy is the only one now
+
+	servesPassed := func(when string) {
+		t.Helper()
+		var body string
+		proctest.Eventually(t, "a worker serving on "+addr+" "+when, func() bool {
+			body, err = get("http://" + addr + "/fds")
+			return err == nil
+		})
+		if !strings.Contains(body, passed) {
+			t.Errorf("%s: the worker's fds are\n%s\nwant fd 3 to be the passed socket (%s)", when, body, strings.TrimSpace(passed))
+		}
+	}
+	servesPassed("at start")
+	if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {
+		t.Fatalf("upgrade: %v %v", o, refused)
+	}
+	servesPassed("after an upgrade")
+	if !strings.Contains(p.log.String(), "socket taken from the service manager: socket=web address="+addr) {
+		t.Errorf("the log does not say the socket was taken from the service manager")
+	}
+}

@@ -1,0 +1,194 @@
+package sockets
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/configs"
+)
+
+// passedFD is a listening socket as a service manager passes it: a bare
+// fd the test no longer tracks, on addr. It returns the fd and the
+// address bound.
+func passedFD(t testing.TB, network, addr string) (int, string) {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, ok := ln.(*net.UnixListener); ok {
+		u.SetUnlinkOnClose(false) // the service manager's file, as systemd leaves it
+	}
+	f, err := ln.(interface{ File() (*os.File, error) }).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	bound := ln.Addr().String()
+	ln.Close()
+	return fd, bound
+}
+
+func isOpen(fd int) bool {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil
+}
+
+// Under systemd socket activation poold takes the sockets it is passed
+// for the [sockets.NAME] they match, by name and else by address, instead
+// of binding them (which failed: the address was in use, by poold
+// itself); a passed socket no spec takes is closed and reported.
+func TestBindPassedTakesByNameThenAddress(t *testing.T) {
+	webFD, webAddr := passedFD(t, "tcp", "127.0.0.1:0")
+	path := filepath.Join(t.TempDir(), "u.sock")
+	uFD, _ := passedFD(t, "unix", path)
+	otherFD, otherAddr := passedFD(t, "tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(webAddr)
+	webPort, _ := strconv.Atoi(port)
+
+	specs := []configs.Socket{
+		{Name: "web", Host: "127.0.0.1", Port: webPort},
+		{Name: "u", Path: path},
+		tcpSpec("fresh"),
+	}
+	s, unused, err := BindPassed(specs, []Passed{{FD: webFD, Name: "web"}, {FD: uFD}, {FD: otherFD, Name: "other"}})
+	if err != nil {
+		t.Fatalf("BindPassed: %v", err)
+	}
+	for name, fd := range map[string]int{"web": webFD, "u": uFD} {
+		l := mustGet(t, s, name)
+		if l.FD() != fd || !l.Passed() {
+			t.Errorf("socket %s: fd %d passed=%v, want the passed fd %d", name, l.FD(), l.Passed(), fd)
+		}
+		checkPoolSide(t, l)
+		checkServes(t, l)
+	}
+	if l := mustGet(t, s, "web"); l.Addr() != webAddr {
+		t.Errorf("web: Addr %s, want %s", l.Addr(), webAddr)
+	}
+	if l := mustGet(t, s, "fresh"); l.Passed() {
+		t.Error("fresh: reported passed, but no passed socket matches it")
+	} else {
+		checkServes(t, l)
+	}
+	if len(unused) != 1 || !strings.Contains(unused[0], `"other"`) || !strings.Contains(unused[0], otherAddr) {
+		t.Errorf("unused = %q, want the socket named other on %s", unused, otherAddr)
+	}
+	if isOpen(otherFD) {
+		t.Errorf("fd %d of the unused passed socket is still open: its clients would wait, unanswered", otherFD)
+	}
+	// An unchanged reload keeps the passed socket.
+	if _, err := s.Apply(specs); err != nil {
+		t.Fatal(err)
+	}
+	if mustGet(t, s, "web").FD() != webFD {
+		t.Error("a reload that changed nothing replaced the passed socket")
+	}
+	// Across an upgrade the socket stays the service manager's.
+	for _, in := range s.Handover() {
+		if in.Passed != (in.Spec.Name != "fresh") {
+			t.Errorf("Handover: %s passed=%v, want only the passed sockets marked", in.Spec.Name, in.Passed)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Errorf("closing poold's copy removed the service manager's socket file: %v", err)
+	}
+}
+
+func TestBindPassedRefusesAnotherAddress(t *testing.T) {
+	before := openSockets(t)
+	fd, addr := passedFD(t, "tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	want := "127.0.0.1:" + strconv.Itoa(p+1)
+	_, _, err := BindPassed([]configs.Socket{{Name: "web", Host: "127.0.0.1", Port: p + 1}}, []Passed{{FD: fd, Name: "web"}})
+	var e *Error
+	if !errors.As(err, &e) || e.Socket != "web" || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want one naming socket web, the passed %s and the config's %s", err, addr, want)
+	}
+	if after := openSockets(t); len(after) != len(before) {
+		t.Errorf("open sockets %v after the refusal, %v before", after, before)
+	}
+}
+
+func TestTakePassed(t *testing.T) {
+	me := strconv.Itoa(os.Getpid())
+	for _, tc := range []struct {
+		name, pid, fds, names string
+		want                  []Passed
+		err                   string
+	}{
+		{name: "another process's", pid: "1", fds: "2", names: "a:b"},
+		{name: "unset"},
+		{name: "named", pid: me, fds: "2", names: "web:unknown", want: []Passed{{3, "web"}, {4, ""}}},
+		{name: "unnamed", pid: me, fds: "1", want: []Passed{{3, ""}}},
+		{name: "count mismatch", pid: me, fds: "2", names: "web", err: "names 1 fds"},
+		{name: "bad count", pid: me, fds: "x", err: "not a number"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("LISTEN_PID", tc.pid)
+			t.Setenv("LISTEN_FDS", tc.fds)
+			t.Setenv("LISTEN_FDNAMES", tc.names)
+			got, err := TakePassed(os.Getpid())
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+			} else if err != nil || len(got) != len(tc.want) || (len(got) > 0 && !equalPassed(got, tc.want)) {
+				t.Fatalf("TakePassed = %v, %v; want %v", got, err, tc.want)
+			}
+			for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+				if v, ok := os.LookupEnv(k); ok {
+					t.Errorf("%s=%q left in the environment: a worker or an upgraded image would take it", k, v)
+				}
+			}
+		})
+	}
+}
+
+func equalPassed(a, b []Passed) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// After an upgrade the new image still leaves a passed unix socket's
+// file to the service manager.
+func TestAdoptKeepsPassedUnixFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "u.sock")
+	fd, _ := passedFD(t, "unix", path)
+	spec, err := normalize(configs.Socket{Name: "u", Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Adopt([]Inherited{{Spec: spec, FD: fd, Passed: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := mustGet(t, s, "u"); !l.Passed() {
+		t.Error("the adopted socket lost its passed mark")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Errorf("the upgraded image removed the service manager's socket file: %v", err)
+	}
+}
