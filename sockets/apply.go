@@ -14,6 +14,8 @@ import (
 // Apply makes the Set hold exactly specs (a live config reload):
 //
 //   - a socket whose spec is unchanged is kept: same *Listener, same fd;
+//   - one renamed (a new name on the endpoint of a name specs drop) keeps
+//     its fd under the new name;
 //   - one whose backlog or unix mode changed keeps its fd, changed in place;
 //   - new and otherwise changed ones are bound first, all or none: on any
 //     error nothing in the Set changes and the error lists every failure;
@@ -74,12 +76,20 @@ type freshBind struct {
 func (s *Set) plan(norm []configs.Socket) (*applyPlan, error) {
 	p := &applyPlan{next: make(map[string]*Listener, len(norm))}
 	var errs []error
+	renamed := s.renames(norm)
 	for _, sp := range norm {
 		cur := s.byName[sp.Name]
+		if cur == nil {
+			cur = renamed[sp.Name]
+		}
 		switch {
+		case cur != nil && cur.Name != sp.Name && cur.Spec == withName(sp, cur.Name):
+			l := *cur // a renamed socket: same fd, under its new name
+			l.Name, l.Spec = sp.Name, sp
+			p.next[sp.Name] = &l
 		case cur != nil && cur.Spec == sp:
 			p.next[sp.Name] = cur
-		case cur != nil && sameEndpoint(cur.Spec, sp):
+		case cur != nil && sameEndpoint(withName(cur.Spec, sp.Name), sp):
 			p.tweaks = append(p.tweaks, tweak{old: cur, spec: sp})
 		case sp.Family == "unix":
 			l, tmp, err := bindUnix(sp, s.holdsPath(sp))
@@ -104,6 +114,37 @@ func (s *Set) plan(norm []configs.Socket) (*applyPlan, error) {
 	return p, nil
 }
 
+// renames finds the sockets a reload renames: for each new name in norm,
+// the Set's socket on the same endpoint (not tcp port 0) whose own name
+// norm drops. Such a socket keeps its fd under the new name instead of
+// being bound again (which, for tcp, failed: poold held the port).
+func (s *Set) renames(norm []configs.Socket) map[string]*Listener {
+	named := make(map[string]bool, len(norm))
+	for _, sp := range norm {
+		named[sp.Name] = true
+	}
+	out := map[string]*Listener{}
+	taken := map[*Listener]bool{}
+	for _, sp := range norm {
+		if s.byName[sp.Name] != nil || (sp.Family != "unix" && sp.Port == 0) {
+			continue // a new socket on port 0 is a new port, not a rename
+		}
+		for _, l := range s.listLocked() {
+			if !named[l.Name] && !taken[l] && sameEndpoint(withName(l.Spec, sp.Name), sp) {
+				out[sp.Name], taken[l] = l, true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// withName is sp called name.
+func withName(sp configs.Socket, name string) configs.Socket {
+	sp.Name = name
+	return sp
+}
+
 // unbind closes the sockets the plan bound.
 func (p *applyPlan) unbind() {
 	for _, f := range p.fresh {
@@ -121,7 +162,7 @@ func (p *applyPlan) commit() error {
 			return err
 		}
 		l := *t.old
-		l.Spec = t.spec
+		l.Name, l.Spec = t.spec.Name, t.spec
 		p.next[l.Name] = &l
 	}
 	// Renames come last. A rename in the directory where bind just

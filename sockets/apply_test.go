@@ -168,9 +168,9 @@ func TestApplyPortHandover(t *testing.T) {
 		sp.Port = proctest.FreePort(t)
 		s := mustBind(t, sp)
 		nsp := sp
-		nsp.Name = "www"
+		nsp.Family = "tcp4" // a change that needs a new socket
 		_, err := s.Apply([]configs.Socket{nsp})
-		wantErr(t, err, fmt.Sprintf("sockets: www: bind 127.0.0.1:%d: address already in use (poold's own socket \"web\" holds this port", sp.Port))
+		wantErr(t, err, fmt.Sprintf("sockets: web: bind 127.0.0.1:%d: address already in use (poold's own socket \"web\" holds this port", sp.Port))
 		checkServes(t, mustGet(t, s, "web"))
 	})
 	t.Run("with reuseport", func(t *testing.T) {
@@ -216,8 +216,9 @@ func TestApplyFailedRenameUndoesTweaks(t *testing.T) {
 	tweaked.Mode = 0o600
 	renamed := moved
 	renamed.Name = "new"
+	renamed.Path = respelled(moved.Path) // the same file, spelled so that it is bound again
 	closeRemoved, err := s.Apply([]configs.Socket{tweaked, renamed})
-	wantErr(t, err, "sockets: new: rename "+moved.Path+": is a directory", "reload again")
+	wantErr(t, err, "sockets: new: rename "+renamed.Path+": is a directory", "reload again")
 	if err := closeRemoved(); err != nil {
 		t.Fatal(err)
 	}
@@ -288,9 +289,12 @@ func TestApplyFailedRenameKeepsEarlierPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := []configs.Socket{first, second}
-	next[0].Name, next[1].Name = "first2", "second2" // rebound at the same paths
+	next[0].Name, next[1].Name = "first2", "second2"
+	for i := range next { // rebound at the same paths
+		next[i].Path = respelled(next[i].Path)
+	}
 	closeRemoved, err := s.Apply(next)
-	wantErr(t, err, "sockets: second2: rename "+second.Path)
+	wantErr(t, err, "sockets: second2: rename "+next[1].Path)
 	if err := closeRemoved(); err != nil {
 		t.Fatal(err)
 	}
@@ -301,5 +305,55 @@ func TestApplyFailedRenameKeepsEarlierPaths(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Dir(first.Path))
 	if len(ents) != 1 {
 		t.Errorf("directory of the first socket holds %d entries, want only its file (temporary or backup name left?)", len(ents))
+	}
+}
+
+// respelled is path with "/./" before its file name: the same file, a
+// different spec, so that Apply binds it again (a rename alone keeps the
+// socket).
+func respelled(path string) string {
+	return filepath.Dir(path) + "/./" + filepath.Base(path)
+}
+
+// A reload that renames a socket (same address, new name) keeps its fd
+// under the new name: the tcp one used to be refused, "address already
+// in use" by poold's own socket, and the unix one was bound afresh.
+func TestApplyRenameKeepsTheSocket(t *testing.T) {
+	free, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := free.Addr().(*net.TCPAddr).Port
+	free.Close()
+	web := tcpSpec("web")
+	web.Port = port
+	u := unixSpec(t, "u")
+	s := mustBind(t, web, u)
+	webFD, uFD := mustGet(t, s, "web").FD(), mustGet(t, s, "u").FD()
+
+	front, ux := web, u
+	front.Name, front.Backlog = "front", 64 // renamed, and its backlog changed in place
+	ux.Name = "ux"
+	closeRemoved, err := s.Apply([]configs.Socket{front, ux})
+	if err != nil {
+		t.Fatalf("Apply with the sockets renamed: %v", err)
+	}
+	if err := closeRemoved(); err != nil {
+		t.Fatal(err)
+	}
+	for name, fd := range map[string]int{"front": webFD, "ux": uFD} {
+		l := mustGet(t, s, name)
+		if l.FD() != fd || l.Name != name || l.Spec.Name != name {
+			t.Errorf("%s: fd %d name %q/%q, want the renamed socket's fd %d", name, l.FD(), l.Name, l.Spec.Name, fd)
+		}
+		checkServes(t, l)
+	}
+	if got := tcpBacklog(t, mustGet(t, s, "front")); got != 64 {
+		t.Errorf("front: backlog %d, want 64", got)
+	}
+	for _, old := range []string{"web", "u"} {
+		if _, ok := s.Get(old); ok {
+			t.Errorf("the old name %s is still in the Set", old)
+		}
 	}
 }

@@ -20,6 +20,7 @@
 //
 //	Bind/Apply: bound ──(spec unchanged)──────────────> kept, same fd
 //	                   ──(backlog or mode changed)─────> kept, same fd, changed in place
+//	                   ──(renamed, same endpoint)──────> kept, same fd, new name
 //	                   ──(anything else, or removed)───> out of the Set at once,
 //	                                                     closed by closeRemoved()
 package sockets
