@@ -117,6 +117,9 @@ func SocketProblems(file string, sockets []Socket) error {
 }
 
 func socketPathProblem(path string) string {
+	if strings.HasPrefix(path, "@") {
+		return "" // abstract: no file, no directory
+	}
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
 	var fs unix.Statfs_t

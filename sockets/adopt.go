@@ -68,7 +68,7 @@ func adoptOne(in Inherited) (*Listener, error) {
 	l := &Listener{Name: sp.Name, Spec: sp, fd: in.FD, passed: in.Passed}
 	if sp.Family == "unix" {
 		var st unix.Stat_t
-		if err := unix.Lstat(sp.Path, &st); err == nil && !in.Passed {
+		if err := unix.Lstat(sp.Path, &st); err == nil && !in.Passed && !isAbstract(sp.Path) {
 			l.owned = &fileID{path: sp.Path, dev: st.Dev, ino: st.Ino}
 		}
 		l.File = os.NewFile(uintptr(in.FD), "socket "+sp.Name+" "+sp.Path)

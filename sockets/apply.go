@@ -256,7 +256,7 @@ func (t tweak) set(to, from configs.Socket) error {
 			return &Error{Socket: l.Name, Op: "listen", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, l.Host(), l.port)}
 		}
 	}
-	if to.Family == "unix" && to.Mode != from.Mode {
+	if to.Family == "unix" && to.Mode != from.Mode && !isAbstract(to.Path) { // an abstract socket has no file to chmod
 		if err := unix.Chmod(l.Spec.Path, uint32(to.Mode.Perm())); err != nil {
 			return &Error{Socket: l.Name, Op: "chmod", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, "", 0)}
 		}

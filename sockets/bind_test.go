@@ -454,3 +454,31 @@ func TestUnixPathHints(t *testing.T) {
 		wantErr(t, err, "sockets: u: bind "+tc.path, tc.want)
 	}
 }
+
+// An abstract unix socket ("@name", as Go's net and zmq spell it) has no
+// file: Bind used to bind it, then fail to stat a file "@name" (blaming
+// the directory "."). It binds, serves, takes a new backlog and mode on
+// reload, and frees its name on close.
+func TestBindAbstractUnix(t *testing.T) {
+	sp := configs.Socket{Name: "a", Path: "@poold-test-" + strconv.Itoa(os.Getpid()) + "-" + t.Name()}
+	s := mustBind(t, sp)
+	l := mustGet(t, s, "a")
+	checkPoolSide(t, l)
+	checkServes(t, l)
+	if _, err := os.Lstat(sp.Path); err == nil {
+		t.Errorf("a file %s was created in the working directory", sp.Path)
+	}
+	changed := sp
+	changed.Backlog, changed.Mode = 64, 0o600
+	if _, err := s.Apply([]configs.Socket{changed}); err != nil {
+		t.Fatalf("reload with a new backlog and mode: %v", err)
+	}
+	if got := mustGet(t, s, "a"); got.FD() != l.FD() {
+		t.Errorf("the reload bound the socket again (fd %d, was %d)", got.FD(), l.FD())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := mustBind(t, sp) // the name is free again
+	checkServes(t, mustGet(t, again, "a"))
+}

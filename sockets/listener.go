@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -204,6 +205,9 @@ func bindUnix(s configs.Socket, viaTemp bool) (l *Listener, tmp string, err erro
 		}
 		return nil, "", &Error{Socket: s.Name, Op: op, Addr: s.Path, Err: err, Hint: hint}
 	}
+	if isAbstract(s.Path) {
+		return bindAbstract(s)
+	}
 	target := s.Path
 	if viaTemp {
 		target = besideName(s.Path)
@@ -253,6 +257,33 @@ func bindUnix(s configs.Socket, viaTemp bool) (l *Listener, tmp string, err erro
 		fd:    fd,
 		owned: id,
 	}, tmp, nil
+}
+
+// isAbstract reports whether path names a socket in Linux's abstract
+// namespace ("@name", as Go's net and zmq's ipc:// spell it): no file,
+// no mode, nothing to remove; the name goes when its last fd closes.
+func isAbstract(path string) bool { return strings.HasPrefix(path, "@") }
+
+// bindAbstract binds and listens one abstract unix socket. A name a live
+// process holds fails with "address already in use" (there is no stale
+// file to replace).
+func bindAbstract(s configs.Socket) (*Listener, string, error) {
+	fail := func(op string, err error) (*Listener, string, error) {
+		return nil, "", &Error{Socket: s.Name, Op: op, Addr: s.Path, Err: err, Hint: sysHint(err, s, "", 0)}
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fail("socket", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: s.Path}); err != nil {
+		unix.Close(fd)
+		return fail("bind", err)
+	}
+	if err := unix.Listen(fd, s.Backlog); err != nil {
+		unix.Close(fd)
+		return fail("listen", err)
+	}
+	return &Listener{Name: s.Name, Spec: s, File: os.NewFile(uintptr(fd), "socket "+s.Name+" "+s.Path), fd: fd}, "", nil
 }
 
 // besideName is a fresh hidden name in the directory of path.

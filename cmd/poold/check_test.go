@@ -79,7 +79,8 @@ func TestCheckWarnsOfAnOverrideOfNoWatcher(t *testing.T) {
 
 // TestCheckUnixSocketPaths: --check finds the unix socket paths poold
 // could not bind at start: in a missing directory, under a regular file,
-// in /proc, or taken by a regular file. A free path passes.
+// in /proc, or taken by a regular file. A free path passes, and so does
+// an abstract one ("@name": no file, no directory).
 func TestCheckUnixSocketPaths(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
@@ -97,6 +98,8 @@ path = "/proc/poold-check-x.sock"
 path = %[2]q
 [sockets.free]
 path = "%[1]s/free.sock"
+[sockets.abstract]
+path = "@poold-check/no/such/dir.sock"
 `, dir, file))
 	var out, errb bytes.Buffer
 	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 1 {
@@ -112,7 +115,7 @@ path = "%[1]s/free.sock"
 			t.Errorf("--check output lacks %q:\n%s", want, errb.String())
 		}
 	}
-	if n := strings.Count(errb.String(), "\n"); n != 4 || strings.Contains(errb.String(), "sockets.free") {
+	if n := strings.Count(errb.String(), "\n"); n != 4 || strings.Contains(errb.String(), "sockets.free") || strings.Contains(errb.String(), "sockets.abstract") {
 		t.Errorf("want exactly the 4 problems above, got:\n%s", errb.String())
 	}
 }
