@@ -231,6 +231,8 @@ func passedListener(ps passedSock, sp configs.Socket) *Listener {
 		l.File = os.NewFile(uintptr(ps.FD), "socket "+sp.Name+" "+sp.Path)
 		return l
 	}
+	// As bindTCP does: accepted connections inherit it (see there).
+	_ = unix.SetsockoptInt(ps.FD, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	l.ip, l.port = ps.ap.Addr(), int(ps.ap.Port())
 	l.File = os.NewFile(uintptr(ps.FD), "socket "+sp.Name+" "+l.Addr())
 	return l

@@ -77,6 +77,10 @@ func TestBindPassedTakesByNameThenAddress(t *testing.T) {
 	if l := mustGet(t, s, "web"); l.Addr() != webAddr {
 		t.Errorf("web: Addr %s, want %s", l.Addr(), webAddr)
 	}
+	// Like the sockets poold binds (README: tcp sockets always get TCP_NODELAY).
+	if v, err := unix.GetsockoptInt(webFD, unix.IPPROTO_TCP, unix.TCP_NODELAY); err != nil || v == 0 {
+		t.Errorf("web: TCP_NODELAY = %d, %v; want it set", v, err)
+	}
 	if l := mustGet(t, s, "fresh"); l.Passed() {
 		t.Error("fresh: reported passed, but no passed socket matches it")
 	} else {
