@@ -136,6 +136,7 @@ type Arbiter struct {
 
 	tree        *cgroup.Tree          // poold's worker cgroups; nil: process groups
 	containment string                // what contains the workers, for status and log
+	outer       *cgroup.Outer         // poold's own memory cgroup (a container's); nil: none
 	groups      map[int]*cgroup.Group // pid -> its cgroup
 	stops       stopDeadlines         // pid -> end of its stop's graceful_timeout
 	// cleanups bounds how many exited workers' cgroups are emptied and
@@ -288,6 +289,7 @@ func (a *Arbiter) openSockets() error {
 	}
 	var socks *sockets.Set
 	var err error
+	a.outer = cgroup.OpenOuter()
 	if a.opts.Adopt != nil {
 		socks, err = a.adoptSockets(a.opts.Adopt)
 	} else {

@@ -149,6 +149,17 @@ const cgroupCleanups = 2
 // the slot's next worker, or removes it (one that would not empty, or was
 // killed: see cgroup.Park).
 func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
+	end := a.emptied(pid, g, ex)
+	if ex.Signal == syscall.SIGKILL {
+		// A container's memory limit kills a worker without a
+		// memory_max of its own: its own cgroup counts nothing.
+		end.OuterOOM = a.outer.Claim()
+	}
+	return end
+}
+
+// emptied is ended but for the OOM killer of poold's own cgroup.
+func (a *Arbiter) emptied(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	end := watcher.End{Exit: ex}
 	if g == nil {
 		end.Left, end.LeftKilled = a.groupEnded(pid)

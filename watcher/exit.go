@@ -26,6 +26,10 @@ func (w *Watcher) Exited(pid, exitCode int) {
 type End struct {
 	spawn.Exit
 	OOM int // processes of its cgroup the kernel's OOM killer killed
+	// OuterOOM, for a worker killed by SIGKILL, names poold's own memory
+	// cgroup (a container's) when its OOM killer killed a process then:
+	// the worker, most likely, when it has no memory_max of its own.
+	OuterOOM string
 	// Left is how many processes were still in its cgroup (or process
 	// group) once it had ended, which poold then killed (KillMode=mixed),
 	// or, for a worker being stopped, waited for.
@@ -136,8 +140,10 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 		// It ended of the stop signal, what it started did not: those
 		// held the stop until its deadline.
 		return ReasonTimeout, fmt.Sprintf("%s, leaving %d process(es) running, which poold killed after graceful_timeout (%v)", base, end.Left, p.grace) + oom
-	case end.OOM > 0 && end.Signal == syscall.SIGKILL:
+	case end.OOM > 0 && end.Signal == syscall.SIGKILL && w.spec.MemoryMax > 0:
 		return ReasonOOM, fmt.Sprintf("killed by the OOM killer (memory_max %d bytes)", w.spec.MemoryMax)
+	case (end.OOM > 0 || end.OuterOOM != "") && end.Signal == syscall.SIGKILL:
+		return ReasonOOM, oomOutside(end.OuterOOM)
 	}
 	base += oom
 	switch {
@@ -156,6 +162,16 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 		return ReasonSignal, base
 	}
 	return ReasonExit, base
+}
+
+// oomOutside says how a worker without a memory_max of its own was
+// OOM-killed: by the limit of poold's cgroup (a container's), outer.
+func oomOutside(outer string) string {
+	if outer == "" {
+		outer = "the cgroup poold runs in, or the machine"
+	}
+	return "killed by the OOM killer (it has no memory_max; out of memory: " + outer +
+		"; raise that limit, or set memory_max on the watcher so that its worker gets a limit of its own)"
 }
 
 // DescribeExit says how a worker ended, from its exit code (negative: the

@@ -15,25 +15,26 @@ func TestExitReasons(t *testing.T) {
 		name       string
 		end        func(w *Watcher, h *fakeHost, pid int)
 		code, text string
+		noMax      bool // the watcher has no memory_max
 	}{
 		{"exit status", func(w *Watcher, h *fakeHost, pid int) { w.Exited(pid, 3) },
-			ReasonExit, "exited with status 3"},
+			ReasonExit, "exited with status 3", false},
 		{"signal with core", func(w *Watcher, h *fakeHost, pid int) {
 			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGSEGV, Core: true}})
-		}, ReasonSignal, "killed by signal SEGV (core dumped)"},
+		}, ReasonSignal, "killed by signal SEGV (core dumped)", false},
 		{"oom", func(w *Watcher, h *fakeHost, pid int) {
 			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OOM: 1})
-		}, ReasonOOM, "killed by the OOM killer (memory_max 16777216 bytes)"},
+		}, ReasonOOM, "killed by the OOM killer (memory_max 16777216 bytes)", false},
 		{"oom of a child", func(w *Watcher, h *fakeHost, pid int) {
 			w.Ended(pid, End{Exit: spawn.Exit{Code: 1}, OOM: 2})
-		}, ReasonExit, "exited with status 1 (the OOM killer killed 2 process(es) of its cgroup)"},
+		}, ReasonExit, "exited with status 1 (the OOM killer killed 2 process(es) of its cgroup)", false},
 		{"graceful timeout", func(w *Watcher, h *fakeHost, pid int) {
 			w.Stop()
 			for _, tm := range h.takeTimers(TimerKill) {
 				w.Fire(tm)
 			}
 			w.Exited(pid, -int(syscall.SIGKILL))
-		}, ReasonTimeout, "killed by poold after graceful_timeout (2s)"},
+		}, ReasonTimeout, "killed by poold after graceful_timeout (2s)", false},
 		// poold's own SIGKILL is not the OOM killer's, even in a cgroup
 		// where the OOM killer took a child earlier (a gunicorn worker).
 		{"graceful timeout after a child's oom", func(w *Watcher, h *fakeHost, pid int) {
@@ -42,15 +43,35 @@ func TestExitReasons(t *testing.T) {
 				w.Fire(tm)
 			}
 			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OOM: 1})
-		}, ReasonTimeout, "killed by poold after graceful_timeout (2s) (the OOM killer killed 1 process(es) of its cgroup)"},
+		}, ReasonTimeout, "killed by poold after graceful_timeout (2s) (the OOM killer killed 1 process(es) of its cgroup)", false},
 		{"killed at once", func(w *Watcher, h *fakeHost, pid int) {
 			w.Kill()
 			w.Exited(pid, -int(syscall.SIGKILL))
-		}, ReasonSignal, "killed by signal KILL"},
+		}, ReasonSignal, "killed by signal KILL", false},
+		// A container's memory limit, with no memory_max of the worker's.
+		{"oom of poold's cgroup", func(w *Watcher, h *fakeHost, pid int) {
+			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OuterOOM: "poold's cgroup /c (memory limit 9 bytes)"})
+		}, ReasonOOM, "killed by the OOM killer (it has no memory_max; out of memory: poold's cgroup /c (memory limit 9 bytes); " +
+			"raise that limit, or set memory_max on the watcher so that its worker gets a limit of its own)", true},
+		// cgroup v2 counts it in the worker's cgroup too, which has a
+		// memory controller for another watcher's memory_max.
+		{"oom counted in its cgroup without memory_max", func(w *Watcher, h *fakeHost, pid int) {
+			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OOM: 1})
+		}, ReasonOOM, "killed by the OOM killer (it has no memory_max; out of memory: the cgroup poold runs in, or the machine; " +
+			"raise that limit, or set memory_max on the watcher so that its worker gets a limit of its own)", true},
+		{"graceful timeout while the container is out of memory", func(w *Watcher, h *fakeHost, pid int) {
+			w.Stop()
+			for _, tm := range h.takeTimers(TimerKill) {
+				w.Fire(tm)
+			}
+			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OuterOOM: "poold's cgroup /c (memory limit 9 bytes)"})
+		}, ReasonTimeout, "killed by poold after graceful_timeout (2s)", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := spec(1)
-			s.MemoryMax = 16 << 20
+			if !c.noMax {
+				s.MemoryMax = 16 << 20
+			}
 			s.GracefulTimeout = 2 * time.Second
 			w, h := newWatcher(t, s)
 			w.Start()

@@ -154,6 +154,12 @@ func TestOOMKillIsTheReason(t *testing.T) {
 	p := startPoold(t, oomConfig)
 	needCgroups(t, p)
 	p.waitLog(`worker ended.*reason="killed by the OOM killer \(memory_max 25165824 bytes\)"`, 1)
+	lastExitIsOOM(t, p)
+}
+
+// lastExitIsOOM checks that status shows the OOM kill of hog's worker.
+func lastExitIsOOM(t *testing.T, p *proc) {
+	t.Helper()
 	c := dialControl(t, p)
 	r := call(t, c, "status", map[string]any{"name": "hog"})
 	slots, _ := r["slots"].([]any)

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/poold/poold/watcher/cgroup"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// outerConfig is oomConfig without memory_max: only the limit of the
+// cgroup poold runs in (a container's) stops its leaking worker.
+var outerConfig = strings.Replace(oomConfig, "memory_max = \"24M\"\n", "", 1)
+
+// A container's memory limit that OOM-kills a worker without a
+// memory_max of its own is the reason of its end, not a bare SIGKILL
+// that reads like an operator's kill -9.
+func TestContainerOOMKillIsTheReason(t *testing.T) {
+	const limit = 192 << 20
+	dir := memoryCgroup(t, limit)
+	enter := []string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, dir}
+	p := startPooldUnder(t, enter, t.TempDir(), outerConfig, nil)
+	want := fmt.Sprintf(`reason="killed by the OOM killer \(it has no memory_max; out of memory: poold's cgroup %s \(memory limit %d bytes\)`,
+		regexp.QuoteMeta(dir), limit)
+	p.waitLog(want, 1)
+	lastExitIsOOM(t, p)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(); code != 0 {
+		t.Fatalf("poold exited %d after SIGTERM, want 0", code)
+	}
+}
+
+// memoryCgroup makes a memory cgroup with a limit of max bytes, as a
+// container runtime would, and removes it at the end of the test: in
+// this process's own cgroup v1 memory hierarchy (hybrid hosts), else
+// below the cgroup v2 root. It fails under CI=true, and skips elsewhere,
+// where it cannot.
+func memoryCgroup(t *testing.T, max int) string {
+	t.Helper()
+	parent, limitFile := memoryParent()
+	if parent == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no memory cgroup can be made here; CI runs as root with cgroups mounted")
+		}
+		t.Skip("no memory cgroup can be made here")
+	}
+	dir := filepath.Join(parent, fmt.Sprintf("poold-test-oom-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		proctest.Eventually(t, "the test's memory cgroup removed", func() bool {
+			err := syscall.Rmdir(dir)
+			return err == nil || os.IsNotExist(err)
+		})
+	})
+	if err := os.WriteFile(filepath.Join(dir, limitFile), []byte(fmt.Sprint(max)), 0); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// memoryParent finds where a memory cgroup can be made, and the name of
+// its limit file; "" for nowhere.
+func memoryParent() (dir, limitFile string) {
+	cg, _ := os.ReadFile("/proc/self/cgroup")
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	mounts := cgroup.Mounts(string(mi))
+	for _, line := range strings.Split(string(cg), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || !strings.Contains(","+parts[1]+",", ",memory,") {
+			continue
+		}
+		for _, m := range mounts {
+			if m.FSType == "cgroup" && strings.Contains(","+m.Super+",", ",memory,") {
+				if d, _, ok := cgroup.Under(m.Point, m.Root, parts[2]); ok && writable(d) {
+					return d, "memory.limit_in_bytes"
+				}
+			}
+		}
+	}
+	for _, m := range mounts {
+		if m.FSType == "cgroup2" && m.Root == "/" {
+			b, _ := os.ReadFile(filepath.Join(m.Point, "cgroup.subtree_control"))
+			if strings.Contains(" "+strings.TrimSpace(string(b))+" ", " memory ") && writable(m.Point) {
+				return m.Point, "memory.max"
+			}
+		}
+	}
+	return "", ""
+}
+
+func writable(dir string) bool { return syscall.Access(dir, 2) == nil }

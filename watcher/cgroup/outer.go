@@ -1,0 +1,115 @@
+package cgroup
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Outer is the memory cgroup poold itself runs in: a container's, a
+// systemd unit's (MemoryMax=), a throwaway one of a test. When that
+// cgroup runs out of memory the kernel's OOM killer takes one of its
+// processes, most often the largest worker, which has no memory_max of
+// its own and so no count of its own cgroup to tell it by: without Outer
+// its end reads "killed by signal KILL", like an operator's kill -9.
+// Outer reads the OOM kill counters of poold's own memory cgroup (v2
+// memory.events, which counts the kills in every cgroup below it, the
+// workers' included; v1 memory.oom_control, which counts those of the
+// processes in it: workers without a memory_max of their own).
+//
+// It needs no write access and no containment of poold's own: a poold
+// run as an unprivileged user, which cannot make cgroups, reads them too.
+//
+// Concurrency: Claim may be called from any goroutine.
+type Outer struct {
+	files []outerFile
+
+	mu   sync.Mutex
+	seen int // the total at the last Claim (or at OpenOuter)
+}
+
+type outerFile struct {
+	dir, name string // the cgroup directory and the file with oom_kill
+	limit     string // the file with its limit
+}
+
+// OpenOuter finds poold's own memory cgroups from /proc/self/cgroup and
+// /proc/self/mountinfo and reads their counters once. A nil Outer (none
+// found: no memory controller, or poold in the root cgroup) claims
+// nothing.
+func OpenOuter() *Outer {
+	var o Outer
+	if dir, _, err := Own(); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "memory.events")); err == nil {
+			o.files = append(o.files, outerFile{dir: dir, name: "memory.events", limit: "memory.max"})
+		}
+	}
+	for _, h := range findV1() {
+		if h.ctrl == "memory" {
+			if _, err := os.Stat(filepath.Join(h.own, "memory.oom_control")); err == nil {
+				o.files = append(o.files, outerFile{dir: h.own, name: "memory.oom_control", limit: "memory.limit_in_bytes"})
+			}
+		}
+	}
+	if len(o.files) == 0 {
+		return nil
+	}
+	o.seen = o.total()
+	return &o
+}
+
+func (o *Outer) total() int {
+	n := 0
+	for _, f := range o.files {
+		if b, err := os.ReadFile(filepath.Join(f.dir, f.name)); err == nil {
+			n += keyed(b, "oom_kill")
+		}
+	}
+	return n
+}
+
+// Claim is called for a worker killed by SIGKILL. When the OOM killer of
+// poold's memory cgroup killed a process since the last Claim, it says
+// which cgroup and its limit ("poold's cgroup /sys/fs/cgroup/x (memory
+// limit 104857600 bytes)"); otherwise "". The kill counted may have been
+// of another process of that cgroup (a worker's child), which a SIGKILL
+// of a worker at that moment rarely is not.
+func (o *Outer) Claim() string {
+	if o == nil {
+		return ""
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := o.total()
+	if n <= o.seen {
+		o.seen = n // a counter that went back: a cgroup made again
+		return ""
+	}
+	o.seen = n
+	var parts []string
+	for _, f := range o.files {
+		parts = append(parts, "poold's cgroup "+f.dir+" ("+limitOf(filepath.Join(f.dir, f.limit))+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+// limitOf says the memory limit in file: "memory limit N bytes", or
+// "no memory limit" for none ("max", or v1's page-rounded maximum).
+func limitOf(file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "memory limit unknown"
+	}
+	s := strings.TrimSpace(string(b))
+	n, err := strconv.ParseUint(s, 10, 64)
+	if s == "max" || (err == nil && n >= 1<<62) {
+		return "no memory limit: the machine ran out of memory"
+	}
+	if err != nil {
+		return "memory limit " + s
+	}
+	return fmt.Sprintf("memory limit %d bytes", n)
+}
