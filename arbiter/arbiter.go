@@ -235,6 +235,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	defer a.socks.Close()
 
 	stopSpawner := a.startSpawner(self)
+	a.guardOOM()
 	a.output = newOutput(a.workerLog(), a.cfg.Arbiter.LogFormat != "json", a.bus)
 	defer func() {
 		close(a.stopped)

@@ -98,3 +98,43 @@ func memoryParent() (dir, limitFile string) {
 }
 
 func writable(dir string) bool { return syscall.Access(dir, 2) == nil }
+
+const guardConfig = `
+[arbiter]
+ENDPOINTS
+
+[watchers.plain]
+cmd = "sleep 1000"
+numprocesses = 2
+
+[watchers.own]
+cmd = "sleep 1000"
+oom_score_adj = 100
+`
+
+// Under a memory limit of the cgroup poold runs in (a container's),
+// workers get a higher oom_score_adj than poold's: among small workers
+// poold is the largest process, which the OOM killer took, and every
+// worker (the whole container) with it. A watcher's own oom_score_adj is
+// left as it is.
+func TestWorkersGoBeforePooldUnderAMemoryLimit(t *testing.T) {
+	dir := memoryCgroup(t, 512<<20)
+	enter := []string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, dir}
+	p := startPooldUnder(t, enter, t.TempDir(), guardConfig, nil)
+	own := oomScoreAdj(t, p.cmd.Process.Pid)
+	c := dialControl(t, p)
+	for _, pid := range waitPids(t, c, "plain", 2) {
+		if got, want := oomScoreAdj(t, pid), min(own+500, 1000); got != want {
+			t.Errorf("plain worker %d: oom_score_adj %d, want %d (poold's %d + 500)", pid, got, want, own)
+		}
+	}
+	// The exec shim sets it, once running.
+	pid := waitPids(t, c, "own", 1)[0]
+	proctest.Eventually(t, "oom_score_adj 100 of the worker of a watcher with oom_score_adj = 100", func() bool {
+		return oomScoreAdj(t, pid) == 100
+	})
+	if got := oomScoreAdj(t, p.cmd.Process.Pid); got != own {
+		t.Errorf("poold's own oom_score_adj went from %d to %d", own, got)
+	}
+	p.waitLog(`workers start with a higher oom_score_adj than poold's, so the OOM killer takes a worker before poold`, 1)
+}

@@ -96,6 +96,20 @@ func (o *Outer) Claim() string {
 	return strings.Join(parts, ", ")
 }
 
+// Limited says which of poold's memory cgroups has a memory limit
+// ("/sys/fs/cgroup/x (memory limit N bytes)"), "" for none.
+func (o *Outer) Limited() string {
+	if o == nil {
+		return ""
+	}
+	for _, f := range o.files {
+		if l := limitOf(filepath.Join(f.dir, f.limit)); strings.HasPrefix(l, "memory limit ") && l != "memory limit unknown" {
+			return f.dir + " (" + l + ")"
+		}
+	}
+	return ""
+}
+
 // limitOf says the memory limit in file: "memory limit N bytes", or
 // "no memory limit" for none ("max", or v1's page-rounded maximum).
 func limitOf(file string) string {

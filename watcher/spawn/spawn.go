@@ -97,6 +97,7 @@ type Spawner struct {
 	// parent-death signal, as when poold itself is killed.
 	deathSignalOnly bool
 	warn            atomic.Pointer[warnFunc] // see SetWarn
+	oom             atomic.Pointer[oomGuard] // see GuardOOM; nil: off
 	onMain          bool                     // served on the main thread (exec.go)
 	// Exit hints (exitwatch.go, hints.go); used on Run's goroutine but
 	// for the atomics, which tests read.
@@ -404,6 +405,9 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, viaStub bool, err error) {
 	p, err = s.fork(path, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env}, files, cred, attr.Chroot, spec.Cgroup)
 	if err != nil {
 		return nil, viaStub, startError(spec.Path, path, err)
+	}
+	if spec.OOMScoreAdj == nil { // else the exec shim sets the watcher's own
+		s.guardWorker(p.Pid)
 	}
 	return p, viaStub, nil
 }

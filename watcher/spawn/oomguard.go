@@ -1,0 +1,76 @@
+package spawn
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// The OOM guard. In a memory-limited cgroup (a container's, a systemd
+// unit's MemoryMax=) the kernel's OOM killer takes the process with the
+// most memory, after oom_score_adj: among small workers that is poold
+// itself (about 20 MB), and every worker dies with it (as a container's
+// PID 1, the container ends). With the guard on, every worker gets
+// poold's oom_score_adj plus a bump, so the OOM killer takes a worker,
+// which poold replaces and reports, unless poold holds more than that
+// share of the limit.
+//
+// Go runs no code between fork and exec, so poold writes the worker's
+// /proc/PID/oom_score_adj as soon as the fork returns, which is once the
+// worker's program was exec'd (raising a value needs no privilege, and
+// the file is the worker's user's or, for root, any). Processes a worker
+// forks in its very first moments, before that write, keep poold's value.
+// (Raising poold's own value around the fork instead does not work: the
+// fork is what allocates, so the OOM killer struck poold right then, with
+// the raised value.) A watcher with an oom_score_adj of its own gets that
+// value from the exec shim, and no guard.
+
+const oomScoreAdjFile = "/proc/self/oom_score_adj"
+
+// oomGuard holds the value workers get, as written.
+type oomGuard struct {
+	workers []byte
+}
+
+// GuardOOM makes workers start with oom_score_adj bump above poold's own
+// (at most 1000) from now on, and returns both values. It may be called
+// at any time; the forks after it have the guard. A bump that
+// changes nothing (poold is at 1000 already) leaves the guard off.
+func (s *Spawner) GuardOOM(bump int) (own, workers int, err error) {
+	b, err := os.ReadFile(oomScoreAdjFile)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read %s: %w", oomScoreAdjFile, err)
+	}
+	own, err = strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, 0, fmt.Errorf("read %s: %q: %w", oomScoreAdjFile, b, err)
+	}
+	if self, err := os.Readlink("/proc/self"); err != nil || self != strconv.Itoa(os.Getpid()) {
+		// A /proc of another pid namespace: its PID is not the worker.
+		return own, own, fmt.Errorf("/proc is not of poold's pid namespace (/proc/self is %q, poold is pid %d): mount /proc for it", self, os.Getpid())
+	}
+	workers = min(own+bump, 1000)
+	if workers > own {
+		s.oom.Store(&oomGuard{workers: []byte(strconv.Itoa(workers))})
+	}
+	return own, workers, nil
+}
+
+// guardWorker gives the worker just forked the guard's oom_score_adj (a
+// no-op without a guard). A worker that is gone already is no matter; a
+// write the kernel refuses turns the guard off, saying so once.
+func (s *Spawner) guardWorker(pid int) {
+	g := s.oom.Load()
+	if g == nil {
+		return
+	}
+	err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", g.workers, 0)
+	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ESRCH) {
+		s.oom.Store(nil)
+		s.warnf("cannot raise a worker's oom_score_adj to "+string(g.workers)+
+			": the OOM killer may take poold before a worker; workers start with poold's value from now on", err)
+	}
+}
