@@ -51,7 +51,7 @@ func memoryCgroup(t *testing.T, max int) string {
 		}
 		t.Skip("no memory cgroup can be made here")
 	}
-	dir := filepath.Join(parent, fmt.Sprintf("poold-test-oom-%d", os.Getpid()))
+	dir := filepath.Join(parent, fmt.Sprintf("poold-test-%s-%d", t.Name(), os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -33,6 +34,7 @@ const oomScoreAdjFile = "/proc/self/oom_score_adj"
 // oomGuard holds the value workers get, as written.
 type oomGuard struct {
 	workers []byte
+	warned  atomic.Bool // a refused write was said
 }
 
 // GuardOOM makes workers start with oom_score_adj bump above poold's own
@@ -61,16 +63,16 @@ func (s *Spawner) GuardOOM(bump int) (own, workers int, err error) {
 
 // guardWorker gives the worker just forked the guard's oom_score_adj (a
 // no-op without a guard). A worker that is gone already is no matter; a
-// write the kernel refuses turns the guard off, saying so once.
+// write the kernel refuses (a setuid program's /proc files are root's)
+// leaves that worker with poold's value, and is said once.
 func (s *Spawner) guardWorker(pid int) {
 	g := s.oom.Load()
 	if g == nil {
 		return
 	}
 	err := os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", g.workers, 0)
-	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ESRCH) {
-		s.oom.Store(nil)
-		s.warnf("cannot raise a worker's oom_score_adj to "+string(g.workers)+
-			": the OOM killer may take poold before a worker; workers start with poold's value from now on", err)
+	if err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ESRCH) && g.warned.CompareAndSwap(false, true) {
+		s.warnf("cannot raise the oom_score_adj of worker "+strconv.Itoa(pid)+" to "+string(g.workers)+
+			": the OOM killer may take poold before it (said once; other such workers too)", err)
 	}
 }
