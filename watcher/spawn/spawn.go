@@ -5,8 +5,11 @@
 // to the process: forked from an ordinary goroutine, a worker would be
 // killed when that thread ended (the runtime ends a thread whose locked
 // goroutine returns), long before poold does. Every worker gets its
-// own process group (Setpgid), so a stop can signal the whole group, and
-// sees only fds 0-2 and the files passed in ProcSpec.Files.
+// own session and process group (Setsid), so a stop can signal the whole
+// group, and no controlling terminal: on poold's terminal (docker run
+// -t) a worker that opened /dev/tty would be stopped for good by SIGTTIN,
+// as a background group of poold's session. It sees only fds 0-2 and the
+// files passed in ProcSpec.Files.
 //
 // Go runs no code between fork and exec, so what must happen in the child
 // alone (LISTEN_PID set to its own pid, a umask, rlimits, nice and
@@ -421,7 +424,7 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files
 	for i, f := range files {
 		attr.Files[i] = f.Fd()
 	}
-	attr.Sys = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: cred, Chroot: chroot}
+	attr.Sys = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL, Credential: cred, Chroot: chroot}
 	leave := func() error { return nil }
 	if cg != nil {
 		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, cg.FD()
