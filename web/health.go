@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -80,6 +81,8 @@ type ProbeOptions struct {
 	Metrics http.Handler // nil: no /metrics
 	Health  Health       // nil: no /healthz, /readyz
 	Log     hclog.Logger
+
+	maxConns int // tests: connections open at once; 0 is connCap()
 }
 
 // ProbeServer serves /metrics, /healthz and /readyz on their own address,
@@ -92,6 +95,7 @@ type ProbeServer struct {
 	guard atomic.Pointer[guard] // replaced by Reconfigure
 	fails *failLimiter          // failed /metrics tokens per client address
 	quiet *quietLog             // refused scrapes, logged once a while
+	conns int                   // connections open at once (connlimit.go)
 }
 
 // NewProbeServer checks opts and returns the server. It does no I/O.
@@ -103,7 +107,7 @@ func NewProbeServer(opts ProbeOptions) (*ProbeServer, error) {
 	if err != nil || port == "" {
 		return nil, fmt.Errorf("web: [web] metrics_address %q: want host:port such as 127.0.0.1:9100", opts.Address)
 	}
-	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log)}
+	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log), conns: cmp.Or(opts.maxConns, connCap())}
 	p.guard.Store(newGuard(host, opts.Token))
 	return p, nil
 }
@@ -161,6 +165,7 @@ func (p *ProbeServer) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:          p.opts.Log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
 	p.opts.Log.Info("metrics and health listening", "address", l.Addr().String(), "token", p.opts.Token != "")
+	l = limitConns(l, p.conns, refuseLog(p.quiet, "metrics and health listener"))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	select {

@@ -146,11 +146,13 @@ type tunings struct {
 	shutdownGrace   time.Duration
 	fleetResync     time.Duration // refresh a fleet host at least this often
 	bodyWait        time.Duration // bound on reading an API request's body
+	maxConns        int           // connections open at once (connlimit.go)
 }
 
 func defaultTunings() tunings {
 	return tunings{
 		clientQueue:     256,
+		maxConns:        connCap(),
 		eventFlush:      50 * time.Millisecond,
 		statsFlush:      150 * time.Millisecond,
 		refreshDelay:    100 * time.Millisecond,
@@ -253,6 +255,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.log.Warn("the console page, its websocket and probes are closed: "+closedWhy(), "address", s.addr)
 	}
 
+	l = limitConns(l, s.tunings.maxConns, refuseLog(s.quiet, "console"))
 	if s.opts.TLS != nil {
 		hs.TLSConfig = s.opts.TLS.Clone()
 		if s.cert.Load() != nil {
