@@ -103,6 +103,10 @@ type Arbiter struct {
 	done    chan struct{} // closed when Run returns
 	quit    chan struct{} // closed by the quit command
 	quitO   sync.Once
+	// work counts the loop's units of work (a message handled, a worker
+	// started, an event published) for Live: written on the loop, read
+	// by probes.
+	work atomic.Uint64
 	// quitWaiting are quit commands with waiting, answered once every
 	// worker is gone.
 	quitWaiting []*cmdMsg

@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,8 +12,8 @@ import (
 
 // Ping reports whether the loop answers: nil once it has run an empty
 // message, ctx's error if it did not in time, ErrStopped once it has
-// ended. It is the liveness check (/healthz): cheaper than a Snapshot,
-// and it proves what matters, that the loop is not stuck.
+// ended. Live builds the liveness check (/healthz) on it: cheaper than
+// a Snapshot, and it proves what matters, that the loop is not stuck.
 func (a *Arbiter) Ping(ctx context.Context) error {
 	c := make(chan struct{})
 	if !a.postCtx(ctx, funcMsg{func() { close(c) }}) {
@@ -30,6 +31,30 @@ func (a *Arbiter) Ping(ctx context.Context) error {
 		return ErrStopped
 	}
 }
+
+// ErrBusy is Live's answer for a loop that did not answer in time but
+// went on working meanwhile: alive, not stuck.
+var ErrBusy = errors.New("poold's event loop is busy (it went on starting, signalling or reaping workers while the probe waited)")
+
+// Live is the liveness check (/healthz, systemd's WATCHDOG=1): nil when
+// the loop answers within ctx; ErrBusy when it did not but made progress
+// meanwhile, as it does for seconds while one command starts a thousand
+// workers, one fork after another; otherwise Ping's error: the loop is
+// stuck. A busy loop is alive, and killing poold then (a liveness probe,
+// the watchdog) would take every worker down in the middle of a reload.
+func (a *Arbiter) Live(ctx context.Context) error {
+	before := a.Work()
+	err := a.Ping(ctx)
+	if errors.Is(err, context.DeadlineExceeded) && a.Work() != before {
+		return ErrBusy
+	}
+	return err
+}
+
+// Work counts the loop's units of work (a message handled, a worker
+// started, signalled or reaped): two reads that differ mean the loop
+// worked in between. Safe from any goroutine.
+func (a *Arbiter) Work() uint64 { return a.work.Load() }
 
 // postCtx is post that also gives up when ctx is done (a full inbox is a
 // busy loop, and a probe must not wait on it for ever).

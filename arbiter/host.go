@@ -247,6 +247,7 @@ func (h host) Check(c watcher.Check, timeout time.Duration, fn func(ctx context.
 }
 
 func (h host) Publish(name string, kind events.Kind, fields map[string]any) {
+	h.a.work.Add(1) // a worker started, signalled or reaped: see Live
 	if h.a.quiet(name, kind) {
 		return
 	}

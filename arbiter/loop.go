@@ -71,6 +71,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 			a.bus.Publish("", events.KindStop, nil)
 			return nil
 		}
+		a.work.Add(1) // see Live
 		select {
 		case <-ctxDone:
 			ctxDone = nil

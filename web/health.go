@@ -19,8 +19,12 @@ import (
 
 // Health is what /healthz and /readyz ask: *arbiter.Arbiter.
 type Health interface {
-	Ping(ctx context.Context) error
+	// Live is nil when the loop answers in time, arbiter.ErrBusy when it
+	// did not but went on working meanwhile, another error when stuck.
+	Live(ctx context.Context) error
 	Snapshot(ctx context.Context) (arbiter.Snapshot, error)
+	// Work changes whenever the loop works (see arbiter.Arbiter.Work).
+	Work() uint64
 }
 
 // probeTimeout bounds a probe's wait for the loop: an orchestrator's
@@ -28,17 +32,23 @@ type Health interface {
 // timeoutSeconds is 1).
 const probeTimeout = time.Second
 
-// healthz answers 200 when poold's loop answers within probeTimeout, 503
-// otherwise: the liveness probe.
+// healthz answers 200 when poold's loop answers within probeTimeout or
+// is busy working (a reload starting a thousand workers keeps it from
+// answering for seconds), 503 when it is stuck: the liveness probe.
 func healthz(h Health) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
 		defer cancel()
 		noStore(w)
-		if err := h.Ping(ctx); err != nil {
+		err := h.Live(ctx)
+		if errors.Is(err, arbiter.ErrBusy) {
+			fmt.Fprintln(w, "ok:", err)
+			return
+		}
+		if err != nil {
 			why := err.Error()
 			if errors.Is(err, context.DeadlineExceeded) {
-				why = fmt.Sprintf("poold's event loop did not answer within %v", probeTimeout)
+				why = fmt.Sprintf("poold's event loop did not answer within %v and did no work meanwhile", probeTimeout)
 			}
 			http.Error(w, "unhealthy: "+why, http.StatusServiceUnavailable)
 			return
@@ -47,24 +57,51 @@ func healthz(h Health) http.HandlerFunc {
 	}
 }
 
+// busyVerdictAge bounds how old a verdict /readyz repeats while the loop
+// is too busy to give a Snapshot: a rolling reload of 10,000 workers
+// spends about this long starting them.
+const busyVerdictAge = 30 * time.Second
+
+// verdict is one answer of /readyz: why poold is not ready (none: ready)
+// and when that was found.
+type verdict struct {
+	why []string
+	at  time.Time
+}
+
 // readyz answers 200 when every autostart watcher is ready (see
 // arbiter.NotReady), 503 with one line per reason otherwise: the
-// readiness probe.
+// readiness probe. While the loop is too busy to answer but works on (a
+// reload starting a thousand workers), it repeats its last verdict of
+// the last busyVerdictAge: the old workers of a rolling reload serve on,
+// and a 503 then would take the pod out of its Service for nothing.
 func readyz(h Health) http.HandlerFunc {
+	var last atomic.Pointer[verdict]
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
 		defer cancel()
 		noStore(w)
+		before := h.Work()
 		s, err := h.Snapshot(ctx)
-		if err != nil {
+		note := ""
+		v, prev := &verdict{at: time.Now()}, last.Load()
+		switch {
+		case err == nil:
+			v.why = arbiter.NotReady(s)
+			last.Store(v)
+		case errors.Is(err, context.DeadlineExceeded) && h.Work() != before &&
+			prev != nil && time.Since(prev.at) < busyVerdictAge:
+			v = prev
+			note = fmt.Sprintf(" (poold's event loop is busy: as found %v ago)", time.Since(v.at).Round(time.Millisecond))
+		default:
 			http.Error(w, "not ready: poold's event loop did not answer: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
-		if why := arbiter.NotReady(s); len(why) > 0 {
-			http.Error(w, "not ready: "+strings.Join(why, "\nnot ready: "), http.StatusServiceUnavailable)
+		if len(v.why) > 0 {
+			http.Error(w, "not ready: "+strings.Join(v.why, "\nnot ready: ")+note, http.StatusServiceUnavailable)
 			return
 		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, "ready"+note)
 	}
 }
 

@@ -26,6 +26,17 @@ import (
 type fakeHealth struct {
 	pingErr atomic.Pointer[error]
 	ready   atomic.Bool
+	busy    atomic.Bool // the loop works on: its ping times out, yet Live is ErrBusy
+	stall   atomic.Bool // Snapshot waits until its ctx is done
+	work    atomic.Uint64
+}
+
+// Work moves on at each call while the loop is busy.
+func (f *fakeHealth) Work() uint64 {
+	if f.busy.Load() {
+		return f.work.Add(1)
+	}
+	return f.work.Load()
 }
 
 func (f *fakeHealth) Ping(ctx context.Context) error {
@@ -35,7 +46,21 @@ func (f *fakeHealth) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Live is Ping, but for a loop the test says is busy: its ping times
+// out, yet it went on working.
+func (f *fakeHealth) Live(ctx context.Context) error {
+	err := f.Ping(ctx)
+	if f.busy.Load() && errors.Is(err, context.DeadlineExceeded) {
+		return arbiter.ErrBusy
+	}
+	return err
+}
+
 func (f *fakeHealth) Snapshot(ctx context.Context) (arbiter.Snapshot, error) {
+	if f.stall.Load() {
+		<-ctx.Done()
+		return arbiter.Snapshot{}, ctx.Err()
+	}
 	w := arbiter.WatcherSnapshot{Name: "web", Status: watcher.Active, Target: 1, Spec: configs.DefaultWatcher("web")}
 	if f.ready.Load() {
 		w.Processes = []watcher.Process{{Pid: 1, Wid: 1, State: watcher.ProcReady}}
@@ -108,6 +133,11 @@ func TestProbeServer(t *testing.T) {
 	if code, body := fetch(t, base+"/healthz", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "did not answer within 1s") {
 		t.Errorf("/healthz with a stuck loop: %d %q", code, body)
 	}
+	h.busy.Store(true) // e.g. a reload starting a thousand workers, one fork after another
+	if code, body := fetch(t, base+"/healthz", ""); code != http.StatusOK || !strings.HasPrefix(body, "ok: poold's event loop is busy") {
+		t.Errorf("/healthz with a busy loop: %d %q, want 200: a liveness probe must not kill poold mid-reload", code, body)
+	}
+	h.busy.Store(false)
 	if code, body := fetch(t, base+"/readyz", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, `watcher "web" has 0 of 1 workers ready`) {
 		t.Errorf("/readyz, no worker ready: %d %q", code, body)
 	}
@@ -117,6 +147,40 @@ func TestProbeServer(t *testing.T) {
 	}
 	if _, err := NewProbeServer(ProbeOptions{Address: "9100"}); err == nil {
 		t.Error("NewProbeServer accepted an address without a port")
+	}
+}
+
+// TestReadyzWhileTheLoopIsBusy: a rolling reload of 1,000 workers kept
+// the loop from giving /readyz a Snapshot for 5 to 13 s, and /readyz said
+// 503 throughout, taking the pod out of its Service while its old
+// workers served on. While the loop works on, /readyz repeats its last
+// verdict, ready or not, and says so; a loop that is stuck still gets
+// 503.
+func TestReadyzWhileTheLoopIsBusy(t *testing.T) {
+	h := &fakeHealth{}
+	base := serveProbes(t, ProbeOptions{Health: h})
+	h.ready.Store(true)
+	if code, body := fetch(t, base+"/readyz", ""); code != http.StatusOK || body != "ready\n" {
+		t.Fatalf("/readyz: %d %q", code, body)
+	}
+	h.stall.Store(true)
+	h.busy.Store(true)
+	if code, body := fetch(t, base+"/readyz", ""); code != http.StatusOK || !strings.HasPrefix(body, "ready (poold's event loop is busy: as found ") {
+		t.Errorf("/readyz, ready then busy: %d %q, want 200 and the last verdict", code, body)
+	}
+	h.busy.Store(false)
+	if code, body := fetch(t, base+"/readyz", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "did not answer") {
+		t.Errorf("/readyz, stuck: %d %q, want 503", code, body)
+	}
+	h.stall.Store(false)
+	h.ready.Store(false)
+	if code, _ := fetch(t, base+"/readyz", ""); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz, no worker ready: %d", code)
+	}
+	h.stall.Store(true)
+	h.busy.Store(true)
+	if code, body := fetch(t, base+"/readyz", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, `watcher "web" has 0 of 1 workers ready (poold's event loop is busy`) {
+		t.Errorf("/readyz, not ready then busy: %d %q, want 503 and the last verdict", code, body)
 	}
 }
 

@@ -2,8 +2,10 @@ package sdnotify
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/events"
 )
 
@@ -215,12 +217,14 @@ func (n *Notifier) snapshot(ctx context.Context, st *state, src Source) (s snaps
 	return src.Snapshot(ctx)
 }
 
-// watchdog sends WATCHDOG=1 if the arbiter's loop answers in time.
+// watchdog sends WATCHDOG=1 if the arbiter's loop answers in time or is
+// busy working (arbiter.Live): only a stuck loop goes without.
 func (n *Notifier) watchdog(ctx context.Context, st *state, src Source) {
 	ctx, cancel := context.WithTimeout(ctx, n.opts.Watchdog/4)
 	defer cancel()
-	if err := src.Ping(ctx); err != nil {
-		n.log.Warn("no WATCHDOG=1: the event loop did not answer", "error", err)
+	err := src.Live(ctx)
+	if err != nil && !errors.Is(err, arbiter.ErrBusy) {
+		n.log.Warn("no WATCHDOG=1: the event loop did not answer and did no work meanwhile", "error", err)
 		return
 	}
 	st.c.send(n.log, "WATCHDOG=1")

@@ -47,7 +47,9 @@ import (
 // Source is what the notifier asks: *arbiter.Arbiter.
 type Source interface {
 	Snapshot(ctx context.Context) (arbiter.Snapshot, error)
-	Ping(ctx context.Context) error
+	// Live: nil, arbiter.ErrBusy (working, too busy to answer in
+	// time: alive) or why the loop is stuck.
+	Live(ctx context.Context) error
 }
 
 // Options configure a Notifier.
@@ -55,7 +57,7 @@ type Options struct {
 	// Socket is $NOTIFY_SOCKET: a path, or "@name" for an abstract socket.
 	Socket string
 	// Watchdog is WATCHDOG_USEC: WATCHDOG=1 is sent every half of it
-	// while the arbiter's loop answers. 0: no watchdog.
+	// while the arbiter's loop answers or is busy working. 0: no watchdog.
 	Watchdog time.Duration
 	// Events is the lifecycle event bus; its events trigger a fresh look
 	// at the arbiter. Nil: only the periodic look.

@@ -70,6 +70,7 @@ type fake struct {
 	mu     sync.Mutex
 	s      arbiter.Snapshot
 	pingOK bool
+	busy   bool      // with pingOK false: the loop works on, so Live is ErrBusy
 	pinged chan bool // each Ping's outcome, when someone listens
 }
 
@@ -88,9 +89,20 @@ func (f *fake) Ping(ctx context.Context) error {
 	default:
 	}
 	if !ok {
-		return errors.New("loop stuck")
+		return context.DeadlineExceeded
 	}
 	return nil
+}
+
+func (f *fake) Live(ctx context.Context) error {
+	err := f.Ping(ctx)
+	f.mu.Lock()
+	busy := f.busy
+	f.mu.Unlock()
+	if err != nil && busy {
+		return arbiter.ErrBusy
+	}
+	return err
 }
 
 func (f *fake) set(fn func(*fake)) {
@@ -221,6 +233,19 @@ func TestWatchdog(t *testing.T) {
 	if m := drain(c); strings.Contains(strings.Join(m, "\n"), "WATCHDOG=1") {
 		t.Errorf("WATCHDOG=1 sent while the loop did not answer: %q", m)
 	}
+	stop()
+}
+
+// TestWatchdogWhileBusy: a loop too busy to answer in time, but working
+// (a reload starting a thousand workers, one fork after another, for
+// seconds), is alive: WATCHDOG=1 goes on, or systemd would kill poold,
+// and every worker with it, in the middle of the reload.
+func TestWatchdogWhileBusy(t *testing.T) {
+	path, c := listen(t)
+	src := &fake{s: snap(1, 1), busy: true}
+	stop := run(t, New(Options{Socket: path, Watchdog: 40 * time.Millisecond}), src)
+	until(t, c, "WATCHDOG=1")
+	until(t, c, "WATCHDOG=1")
 	stop()
 }
 
