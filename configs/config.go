@@ -133,6 +133,10 @@ type Watcher struct {
 	Priority    int  // higher starts first and stops last. Default 0.
 	Autostart   bool // default true
 	Respawn     bool // default true
+	// NoRespawnExitCodes: a ready worker that exits on its own with one of
+	// these statuses is not replaced (its slot stays empty, as with
+	// Respawn off): supervisord's autorestart=unexpected with exitcodes.
+	NoRespawnExitCodes []int
 	// Sockets names the sockets this watcher's workers inherit, in this
 	// order at fds 3, 4, ... Sockets named in cmd, args or env through
 	// $(pool.sockets.NAME) are added; UseSockets adds every socket.

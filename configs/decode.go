@@ -157,6 +157,7 @@ var watcherFields = []field[Watcher]{
 	intField("priority", func(w *Watcher) *int { return &w.Priority }, math.MinInt32, math.MaxInt32),
 	boolField("autostart", func(w *Watcher) *bool { return &w.Autostart }),
 	boolField("respawn", func(w *Watcher) *bool { return &w.Respawn }),
+	exitCodesField("no_respawn_exit_codes", func(w *Watcher) *[]int { return &w.NoRespawnExitCodes }),
 	listField("sockets", func(w *Watcher) *[]string { return &w.Sockets }),
 	boolField("use_sockets", func(w *Watcher) *bool { return &w.UseSockets }),
 	durationField("backoff_min", func(w *Watcher) *time.Duration { return &w.BackoffMin }, true),

@@ -160,3 +160,22 @@ func fieldKeys[T any](fields []field[T]) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// exitCodesField accepts a list of exit statuses, 0 to 255 (in an
+// environment override: numbers separated by blanks or commas). Empty is
+// nil, so equal configs compare equal.
+func exitCodesField[T any](key string, p func(*T) *[]int) field[T] {
+	return field[T]{key: key,
+		decode: func(d *decoder, k string, raw any, dst *T) {
+			if l, ok := d.exitCodes(k, raw); ok {
+				*p(dst) = l
+			}
+		},
+		wire: func(src *T) any {
+			if *p(src) == nil {
+				return []int{}
+			}
+			return slices.Clone(*p(src))
+		},
+	}
+}

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -78,9 +79,23 @@ func (w *Watcher) Ended(pid int, end End) {
 		// Its replacement is on the way or running already; fill starts
 		// one if not.
 		log.Warn("worker due for replacement ended on its own", "exit", why, "uptime", uptime)
+	case w.doneExit(p, end):
+		// As supervisord's autorestart=unexpected: an expected status
+		// after a good start ends the slot's work.
+		s.pastDeaths = false
+		w.setHold(s, HoldExited, time.Time{})
+		log.Info("worker exited with a status listed in no_respawn_exit_codes; its slot stays empty until the watcher is started again", "exit", why)
 	default:
 		w.died(s, pid, uptime, why, false, false)
 	}
+}
+
+// doneExit reports whether p, which ended on its own, exited with a
+// status no_respawn_exit_codes lists once it was ready (one that ends
+// before it is ready failed its start, whatever its status, as under
+// supervisord's startsecs).
+func (w *Watcher) doneExit(p *Process, end End) bool {
+	return w.spec.Respawn && p.State == ProcReady && end.Signal == 0 && slices.Contains(w.spec.NoRespawnExitCodes, end.Code)
 }
 
 // publishExit publishes poold's exit event for every worker, and Circus's

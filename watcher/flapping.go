@@ -123,6 +123,9 @@ func (w *Watcher) trouble(s *slot) string {
 		return fmt.Sprintf("wid %d is flapping: %s, %d times in a row soon after starting; retrying %s",
 			s.wid, s.lastExit, w.policy.Attempts, left)
 	case HoldExited:
+		if w.spec.Respawn {
+			return fmt.Sprintf("wid %d %s, a status no_respawn_exit_codes lists, so it is not replaced", s.wid, s.lastExit)
+		}
 		return fmt.Sprintf("wid %d %s and respawn is off", s.wid, s.lastExit)
 	}
 	why := fmt.Sprintf("wid %d is flapping: %s; %s", s.wid, s.lastExit, deathsOf(s.counters))

@@ -120,6 +120,12 @@ func (w *Watcher) watchReady(p *Process) {
 			w.ready(p)
 		}
 	case "delay":
+		if w.spec.ReadyDelay == 0 {
+			// Ready once started, as supervisord's startsecs=0: an exit
+			// then is never a failed start.
+			w.ready(p)
+			return
+		}
 		w.host.After(w.spec.ReadyDelay, Timer{Watcher: w.id, Kind: TimerReadyDelay, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
 	case "notify":
 		w.host.After(w.spec.ReadyTimeout, Timer{Watcher: w.id, Kind: TimerReadyTimeout, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})

@@ -298,7 +298,11 @@ func (w *Watcher) note(c census) bool {
 		return true
 	case len(w.procs) == 0 && w.allExited():
 		w.status = Stopped
-		w.log.Warn("every worker has exited and respawn is off; the watcher is stopped")
+		if w.spec.Respawn {
+			w.log.Info("every worker has exited with a status listed in no_respawn_exit_codes; the watcher is stopped")
+		} else {
+			w.log.Warn("every worker has exited and respawn is off; the watcher is stopped")
+		}
 		w.host.Publish(w.spec.Name, events.KindStop, nil)
 		return true
 	}

@@ -244,6 +244,7 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	exp := func(v string) string { return t.expand(v, name, group) }
 	env := t.supervisorEnv(out, s, exp, group)
 	env = mergeEnv(env, t.env)
+	t.restartPolicy(out, s, exp)
 	var logs progLogs
 	for _, o := range s.Options {
 		t.paddingDropped(out, s, o)
@@ -290,21 +291,13 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 		t.info(out, s, o.Key, maxProcessesNote)
 	case "autostart":
 		out.Set("autostart", toBool(v))
-	case "autorestart":
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "false":
-			out.Set("respawn", false)
-		case "unexpected":
-			out.Set("respawn", true)
-			t.info(out, s, o.Key, "poold restarts a worker after any exit, expected or not")
-		default:
-			out.Set("respawn", toBool(v))
-		}
+	case "autorestart", "exitcodes":
+		// restartPolicy reads both together.
 	case "startsecs":
-		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n > 0 {
+		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n >= 0 {
 			out.Set("readiness", "delay")
 			out.Set("ready_delay", strconv.FormatFloat(n, 'f', -1, 64)+"s")
-			t.info(out, s, o.Key, "mapped to readiness \"delay\": a worker alive that long is ready; one that dies sooner is an early death")
+			t.info(out, s, o.Key, "mapped to readiness \"delay\": a worker alive that long is ready (0: once started); one that dies sooner is an early death")
 		}
 	case "startretries":
 		out.Set("flapping_attempts", toInt(v))

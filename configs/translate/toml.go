@@ -97,6 +97,12 @@ func value(v any) string {
 			parts[i] = quote(e)
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
+	case []int64:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = strconv.FormatInt(e, 10)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
 	case map[string]string:
 		keys := make([]string, 0, len(x))
 		for k := range x {

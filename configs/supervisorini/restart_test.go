@@ -1,0 +1,49 @@
+package supervisorini
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// autorestart and exitcodes, read together as supervisord reads them.
+func TestAutorestartAndExitcodes(t *testing.T) {
+	for _, tc := range []struct {
+		name, opts string
+		respawn    bool
+		codes      []int
+	}{
+		{"default is unexpected", "", true, []int{0}},
+		{"unexpected with exitcodes", "autorestart=unexpected\nexitcodes=0, 2,3\n", true, []int{0, 2, 3}},
+		{"true ignores exitcodes", "autorestart=true\nexitcodes=2\n", true, nil},
+		{"false", "autorestart=false\n", false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, cfg, _ := translateConf(t, "[program:a]\ncommand=/bin/true\n"+tc.opts)
+			w := cfg.Watchers[0]
+			if w.Respawn != tc.respawn || !slices.Equal(w.NoRespawnExitCodes, tc.codes) {
+				t.Fatalf("respawn %v, no_respawn_exit_codes %v; want %v, %v", w.Respawn, w.NoRespawnExitCodes, tc.respawn, tc.codes)
+			}
+		})
+	}
+}
+
+// What supervisord refuses to start with is an error naming file, line,
+// section and key.
+func TestAutorestartAndExitcodesRefused(t *testing.T) {
+	for _, tc := range []struct{ opts, want string }{
+		{"autorestart=maybe\n", `:3: [program:a] autorestart: "maybe": want true, false or unexpected`},
+		{"exitcodes=0,x\n", `:3: [program:a] exitcodes: "x" is not an exit status (0 to 255)`},
+		{"exitcodes=256\n", `:3: [program:a] exitcodes: "256" is not an exit status`},
+	} {
+		path := filepath.Join(t.TempDir(), "supervisord.conf")
+		if err := os.WriteFile(path, []byte("[program:a]\ncommand=/bin/true\n"+tc.opts), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Translate(path, nil); err == nil || !strings.Contains(err.Error(), path+tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.opts, err, tc.want)
+		}
+	}
+}
