@@ -69,3 +69,50 @@ autorestart=true
 	call(t, c, "start", map[string]any{"name": "once", "waiting": true})
 	proctest.Eventually(t, "once started again by start", func() bool { return runs(dir, "once") == 2 })
 }
+
+// Defect: startretries=N became flapping_attempts = N, so poold gave up
+// after N starts where supervisord makes N+1 (the first and N retries),
+// and startretries=0 (give up at the first failed start) turned flapping
+// detection off: the program was started again forever.
+func TestSupervisordStartretriesCountsRetries(t *testing.T) {
+	dir, path := supervisordSite(t, `
+[program:two]
+command=/bin/sh -c 'echo run >> DIR/two.runs; exit 1'
+startsecs=1
+startretries=2
+
+[program:none]
+command=/bin/sh -c 'echo run >> DIR/none.runs; exit 1'
+startsecs=1
+startretries=0
+`)
+	p := launchPoold(t, nil, dir, path, nil)
+	c := dialControl(t, p)
+	for name, want := range map[string]int{"two": 3, "none": 1} {
+		proctest.Eventually(t, name+" failed", func() bool {
+			r := call(t, c, "status", map[string]any{"name": name})
+			return r["status"] == "failed"
+		})
+		if n := runs(dir, name); n != want {
+			t.Errorf("%s started %d times before it gave up; want %d, as supervisord", name, n, want)
+		}
+	}
+}
+
+// startretries counts failed starts only: a program that crashes after
+// startsecs is restarted however often that happens, as supervisord
+// restarts a RUNNING program (poold counted any death within 10 s).
+func TestSupervisordCrashAfterStartsecsIsNotAFailedStart(t *testing.T) {
+	dir, path := supervisordSite(t, `
+[program:late]
+command=/bin/sh -c 'echo run >> DIR/late.runs; sleep 0.3; exit 1'
+startsecs=0.1
+startretries=0
+`)
+	p := launchPoold(t, nil, dir, path, nil)
+	c := dialControl(t, p)
+	proctest.Eventually(t, "late started 3 times", func() bool { return runs(dir, "late") >= 3 })
+	if r := call(t, c, "status", map[string]any{"name": "late"}); r["status"] != "active" {
+		t.Errorf("late is %v after crashes past startsecs; want active", r["status"])
+	}
+}

@@ -61,3 +61,28 @@ func joinCodes(codes []int64) string {
 	}
 	return strings.Join(s, ", ")
 }
+
+// startsecs maps supervisord's startsecs S: a worker is ready once it has
+// lived S (readiness "delay"), and only a death before that is a failed
+// start that startretries counts (backoff_reset and flapping_window = S;
+// a crash of a worker that ran longer is restarted at once, as
+// supervisord restarts a RUNNING program). S = 0: ready once started,
+// and poold's own backoff still spaces the restarts of a program that
+// keeps exiting, which supervisord restarts in a tight loop.
+func (t *translator) startsecs(out *translate.Section, s *translate.INISection, v string) {
+	n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || n < 0 {
+		t.refuse(s, "startsecs", fmt.Sprintf("%q: want a number of seconds >= 0, as supervisord does", strings.TrimSpace(v)))
+		return
+	}
+	secs := strconv.FormatFloat(n, 'f', -1, 64) + "s"
+	out.Set("readiness", "delay")
+	out.Set("ready_delay", secs)
+	if n == 0 {
+		t.info(out, s, "startsecs", "mapped to readiness \"delay\" with ready_delay 0: a worker is ready once started")
+		return
+	}
+	out.Set("backoff_reset", secs)
+	out.Set("flapping_window", secs)
+	t.info(out, s, "startsecs", "mapped to readiness \"delay\": a worker alive that long is ready; only one that dies sooner failed its start (backoff_reset and flapping_window)")
+}

@@ -37,6 +37,8 @@ func TestAutorestartAndExitcodesRefused(t *testing.T) {
 		{"autorestart=maybe\n", `:3: [program:a] autorestart: "maybe": want true, false or unexpected`},
 		{"exitcodes=0,x\n", `:3: [program:a] exitcodes: "x" is not an exit status (0 to 255)`},
 		{"exitcodes=256\n", `:3: [program:a] exitcodes: "256" is not an exit status`},
+		{"startretries=-1\n", `:3: [program:a] startretries: "-1": want a number of retries >= 0`},
+		{"startsecs=soon\n", `:3: [program:a] startsecs: "soon": want a number of seconds >= 0`},
 	} {
 		path := filepath.Join(t.TempDir(), "supervisord.conf")
 		if err := os.WriteFile(path, []byte("[program:a]\ncommand=/bin/true\n"+tc.opts), 0o600); err != nil {

@@ -294,15 +294,16 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 	case "autorestart", "exitcodes":
 		// restartPolicy reads both together.
 	case "startsecs":
-		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n >= 0 {
-			out.Set("readiness", "delay")
-			out.Set("ready_delay", strconv.FormatFloat(n, 'f', -1, 64)+"s")
-			t.info(out, s, o.Key, "mapped to readiness \"delay\": a worker alive that long is ready (0: once started); one that dies sooner is an early death")
-		}
+		t.startsecs(out, s, v)
 	case "startretries":
-		out.Set("flapping_attempts", toInt(v))
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < 0 {
+			t.refuse(s, o.Key, fmt.Sprintf("%q: want a number of retries >= 0, as supervisord does", strings.TrimSpace(v)))
+			return
+		}
+		out.Set("flapping_attempts", n+1)
 		out.Set("flapping_max_retry", int64(0))
-		t.info(out, s, o.Key, "mapped to flapping_attempts with flapping_max_retry = 0: that many early deaths in a row and the slot gives up (FATAL in supervisord) until started again")
+		t.info(out, s, o.Key, fmt.Sprintf("mapped to flapping_attempts = %d (the first start and %d retries) with flapping_max_retry = 0: that many failed starts in a row and the slot gives up (FATAL in supervisord) until started again", n+1, n))
 	case "stopsignal":
 		out.Set("stop_signal", v)
 	case "stopwaitsecs":
@@ -398,6 +399,7 @@ var pooldKeys = map[string]string{
 	"cmd": "command", "numprocesses": "numprocs", "working_dir": "directory",
 	"uid": "user", "graceful_timeout": "stopwaitsecs", "stop_signal": "stopsignal",
 	"respawn": "autorestart", "flapping_attempts": "startretries", "ready_delay": "startsecs",
+	"backoff_reset": "startsecs", "flapping_window": "startsecs", "no_respawn_exit_codes": "exitcodes",
 	"log_level": "loglevel",
 }
 
