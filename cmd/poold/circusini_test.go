@@ -225,7 +225,7 @@ socket = tcp://127.0.0.1:0
 	}
 	for _, want := range []string{
 		`cmd = "/bin/sleep 3600 $(pool.wid)"`, `numprocesses = 3`, `env = ["SUPERVISOR_ENABLED=1", "SUPERVISOR_PROCESS_NAME=worker_$(pool.wid)", "SUPERVISOR_GROUP_NAME=worker", "A=1", "B=two words", "C=plain"]`,
-		`readiness = "delay"`, `ready_delay = "2s"`, `flapping_attempts = 4`, `stop_signal = "INT"`,
+		`readiness = "delay"`, `ready_delay = "2s"`, `flapping_attempts = 5`, `stop_signal = "INT"`,
 		`graceful_timeout = "7s"`, `priority = 899`, `sockets = ["php"]`,
 		`stdout_log = "` + dir + `/worker.log"`, `stderr_log = "` + dir + `/worker.log"`,
 		"log_max_size = 10485760", "log_keep = 3", "NOT MAPPED: [program:worker] stdout_syslog",
