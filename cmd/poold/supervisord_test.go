@@ -116,3 +116,21 @@ startretries=0
 		t.Errorf("late is %v after crashes past startsecs; want active", r["status"])
 	}
 }
+
+// Defect: %% reached the program as %% (supervisord gives %), and
+// %(numprocs)d and the program's own environment= as %(ENV_X)s were not
+// expanded. What the program prints is what it prints under supervisord
+// 4.2.5.
+func TestSupervisordExpansionsReachTheProgram(t *testing.T) {
+	dir, path := supervisordSite(t, `
+[program:x]
+command=/bin/sh -c 'echo "pct=%% n=%(numprocs)02d port=%(ENV_PORT)s" >> DIR/x.runs; exec sleep 3600'
+environment=PORT=8%(numprocs)d
+`)
+	launchPoold(t, nil, dir, path, nil)
+	proctest.Eventually(t, "x started", func() bool { return runs(dir, "x") >= 1 })
+	b, _ := os.ReadFile(filepath.Join(dir, "x.runs"))
+	if got, want := string(b), "pct=% n=01 port=81\n"; got != want {
+		t.Errorf("the program printed %q; want %q, as under supervisord", got, want)
+	}
+}

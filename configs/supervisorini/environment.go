@@ -120,7 +120,7 @@ func mergeEnv(base, over []string) []string {
 // before the program's own environment=: SUPERVISOR_ENABLED=1,
 // SUPERVISOR_PROCESS_NAME (process_name, per worker) and
 // SUPERVISOR_GROUP_NAME. exp expands the program's %(NAME)s expressions.
-func (t *translator) supervisorEnv(out *translate.Section, s *translate.INISection, exp func(string) string, group string) []string {
+func (t *translator) supervisorEnv(out *translate.Section, s *translate.INISection, exp func(key, v string) string, group string) []string {
 	pname, ok := s.Get("process_name")
 	if !ok {
 		pname = "%(program_name)s"
@@ -132,7 +132,27 @@ func (t *translator) supervisorEnv(out *translate.Section, s *translate.INISecti
 	t.info(out, s, "", msg)
 	return []string{
 		"SUPERVISOR_ENABLED=1",
-		"SUPERVISOR_PROCESS_NAME=" + strings.TrimSpace(exp(pname)),
+		"SUPERVISOR_PROCESS_NAME=" + strings.TrimSpace(exp("process_name", pname)),
 		"SUPERVISOR_GROUP_NAME=" + group,
 	}
+}
+
+// programEnv is the program's environment= as supervisord offers it to
+// the program's other options (%(ENV_X)s): expanded without it, parsed;
+// nil when it does not parse (programOption refuses it).
+func (t *translator) programEnv(s *translate.INISection, sc scope) map[string]string {
+	v, ok := s.Get("environment")
+	if !ok {
+		return nil
+	}
+	kvs, err := parseEnvironment(t.expand(s, "environment", v, sc))
+	if err != nil {
+		return nil
+	}
+	m := map[string]string{}
+	for _, kv := range kvs {
+		k, val, _ := strings.Cut(kv, "=")
+		m[k] = val
+	}
+	return m
 }

@@ -13,15 +13,15 @@ import (
 // respawn except after an exit with an expected status, which
 // no_respawn_exit_codes lists (a worker that ends before startsecs is a
 // failed start whatever its status, under both).
-func (t *translator) restartPolicy(out *translate.Section, s *translate.INISection, exp func(string) string) {
+func (t *translator) restartPolicy(out *translate.Section, s *translate.INISection, exp func(key, v string) string) {
 	mode := "unexpected"
 	if v, ok := s.Get("autorestart"); ok {
-		mode = strings.ToLower(strings.TrimSpace(exp(v)))
+		mode = strings.ToLower(strings.TrimSpace(exp("autorestart", v)))
 	}
 	codes := []int64{0}
 	if v, ok := s.Get("exitcodes"); ok {
 		var err error
-		if codes, err = parseExitCodes(exp(v)); err != nil {
+		if codes, err = parseExitCodes(exp("exitcodes", v)); err != nil {
 			t.refuse(s, "exitcodes", err.Error())
 			return
 		}

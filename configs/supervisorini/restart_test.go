@@ -1,8 +1,6 @@
 package supervisorini
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -40,10 +38,7 @@ func TestAutorestartAndExitcodesRefused(t *testing.T) {
 		{"startretries=-1\n", `:3: [program:a] startretries: "-1": want a number of retries >= 0`},
 		{"startsecs=soon\n", `:3: [program:a] startsecs: "soon": want a number of seconds >= 0`},
 	} {
-		path := filepath.Join(t.TempDir(), "supervisord.conf")
-		if err := os.WriteFile(path, []byte("[program:a]\ncommand=/bin/true\n"+tc.opts), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		path := confFile(t, "[program:a]\ncommand=/bin/true\n"+tc.opts)
 		if _, err := Translate(path, nil); err == nil || !strings.Contains(err.Error(), path+tc.want) {
 			t.Errorf("%q: got %v, want %q", tc.opts, err, tc.want)
 		}

@@ -10,9 +10,7 @@ package supervisorini
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -112,7 +110,7 @@ func (t *translator) includes() error {
 		return nil
 	}
 	files, _ := s.Get("files")
-	for _, g := range strings.Fields(t.expand(files, "", "")) {
+	for _, g := range strings.Fields(t.expand(s, "files", files, scope{})) {
 		if !filepath.IsAbs(g) {
 			g = filepath.Join(t.here, g)
 		}
@@ -162,42 +160,12 @@ func (t *translator) refuse(s *translate.INISection, key, msg string) {
 	t.err = fmt.Errorf("supervisorini: %s", n)
 }
 
-// exprRE matches a %(NAME)s expression; group 2 is Python's conversion
-// flags, width and precision ("02" in %(process_num)02d).
-var exprRE = regexp.MustCompile(`%\(([A-Za-z0-9_]+)\)([-#0 +]*[0-9]*(?:\.[0-9]+)?)([sd])`)
-
-// expand replaces supervisord's %(NAME)s expressions: ENV_X, here,
-// program_name, group_name, host_node_name; process_num becomes poold's
-// $(pool.wid). Unknown names stay as written.
-func (t *translator) expand(s, program, group string) string {
-	return exprRE.ReplaceAllStringFunc(s, func(m string) string {
-		sub := exprRE.FindStringSubmatch(m)
-		name := sub[1]
-		switch {
-		case strings.HasPrefix(name, "ENV_"):
-			return t.environ[strings.TrimPrefix(name, "ENV_")]
-		case name == "here":
-			return t.here
-		case name == "program_name":
-			return program
-		case name == "group_name":
-			return group
-		case name == "host_node_name":
-			h, _ := os.Hostname()
-			return h
-		case name == "process_num":
-			return "$(pool.wid)"
-		}
-		return m
-	})
-}
-
 // supervisord maps the [supervisord] section.
 func (t *translator) supervisord(s *translate.INISection) {
 	arb := t.doc.Section("arbiter")
 	arb.From = s
 	for _, o := range s.Options {
-		v := t.expand(o.Value, "", "")
+		v := t.expand(s, o.Key, o.Value, scope{})
 		switch o.Key {
 		case "loglevel":
 			lvl := strings.ToLower(strings.TrimSpace(v))
@@ -241,7 +209,17 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	if g, ok := t.groups[name]; ok {
 		group = g
 	}
-	exp := func(v string) string { return t.expand(v, name, group) }
+	sc := scope{program: name, group: group, numprocs: "1"}
+	if v, ok := s.Get("numprocs"); ok {
+		sc.numprocs = strings.TrimSpace(v)
+	}
+	sc.env = t.programEnv(s, sc)
+	exp := func(key, v string) string {
+		if key == "environment" {
+			return t.expand(s, key, v, scope{program: sc.program, group: sc.group, numprocs: sc.numprocs})
+		}
+		return t.expand(s, key, v, sc)
+	}
 	env := t.supervisorEnv(out, s, exp, group)
 	env = mergeEnv(env, t.env)
 	t.restartPolicy(out, s, exp)
@@ -249,10 +227,10 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	for _, o := range s.Options {
 		t.paddingDropped(out, s, o)
 		if isLogOption(o.Key) {
-			logs.add(o.Key, exp(o.Value))
+			logs.add(o.Key, exp(o.Key, o.Value))
 			continue
 		}
-		t.programOption(out, s, name, o, exp(o.Value), numStart, &env)
+		t.programOption(out, s, name, o, exp(o.Key, o.Value), numStart, &env)
 	}
 	t.logs(out, s, &logs)
 	if fcgi {

@@ -1,0 +1,113 @@
+package supervisorini
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/poold/poold/configs/translate"
+)
+
+// exprRE matches %% (a literal %) or a %(NAME)s expression; group 2 is
+// Python's conversion flags, width and precision ("02" in
+// %(process_num)02d).
+var exprRE = regexp.MustCompile(`%%|%\(([A-Za-z0-9_]+)\)([-#0 +]*[0-9]*(?:\.[0-9]+)?)([sd])`)
+
+// scope is what a %(NAME)s of one section may name, as supervisord
+// expands it: ENV_X, here and host_node_name everywhere; in a program
+// also program_name, group_name, numprocs, process_num (poold's
+// $(pool.wid)) and, in options other than environment, the variables
+// of its own environment= as ENV_X.
+type scope struct {
+	program, group, numprocs string
+	env                      map[string]string
+}
+
+// expand replaces the %(NAME)s expressions of the value v of option key
+// of section s, and %% by %, as supervisord does (Python's % operator).
+// A name supervisord could not expand either (unknown, or ENV_X with X
+// unset) makes Translate fail naming file, line, section and key.
+func (t *translator) expand(s *translate.INISection, key, v string, sc scope) string {
+	var bad []string
+	out := exprRE.ReplaceAllStringFunc(v, func(m string) string {
+		if m == "%%" {
+			return "%"
+		}
+		sub := exprRE.FindStringSubmatch(m)
+		val, ok := t.lookup(sub[1], sc)
+		if !ok {
+			bad = append(bad, sub[1])
+			return m
+		}
+		if sub[1] == "process_num" {
+			return val // padding: paddingDropped warns
+		}
+		if sub[3] == "d" {
+			n, err := strconv.Atoi(val)
+			if err != nil {
+				bad = append(bad, sub[1])
+				return m
+			}
+			return fmt.Sprintf("%"+sub[2]+"d", n)
+		}
+		return fmt.Sprintf("%"+sub[2]+"s", val)
+	})
+	if len(bad) > 0 {
+		t.refuse(s, key, t.expandError(bad, sc))
+	}
+	return out
+}
+
+func (t *translator) lookup(name string, sc scope) (string, bool) {
+	if k, ok := strings.CutPrefix(name, "ENV_"); ok {
+		if v, ok := sc.env[k]; ok {
+			return v, true
+		}
+		v, ok := t.environ[k]
+		return v, ok
+	}
+	switch name {
+	case "here":
+		return t.here, true
+	case "host_node_name":
+		h, _ := os.Hostname()
+		return h, true
+	}
+	if sc.program == "" {
+		return "", false
+	}
+	switch name {
+	case "program_name":
+		return sc.program, true
+	case "group_name":
+		return sc.group, true
+	case "numprocs":
+		return sc.numprocs, true
+	case "process_num":
+		return "$(pool.wid)", true
+	}
+	return "", false
+}
+
+// expandError says which names could not be expanded and which can.
+func (t *translator) expandError(bad []string, sc scope) string {
+	names := []string{"ENV_<variable>", "here", "host_node_name"}
+	if sc.program != "" {
+		names = append(names, "group_name", "numprocs", "process_num", "program_name")
+	}
+	sort.Strings(names)
+	var unset []string
+	for _, b := range bad {
+		if k, ok := strings.CutPrefix(b, "ENV_"); ok {
+			unset = append(unset, k)
+		}
+	}
+	msg := fmt.Sprintf("%%(%s) cannot be expanded (supervisord refuses it too): names here are %s, and %%%% is a literal %%", strings.Join(bad, "), %("), strings.Join(names, ", "))
+	if len(unset) > 0 {
+		msg += fmt.Sprintf("; %s is not set in poold's environment (nor in the program's environment=): set it, or write the value", strings.Join(unset, ", "))
+	}
+	return msg
+}

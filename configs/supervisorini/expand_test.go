@@ -1,0 +1,57 @@
+package supervisorini
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Defect: %% stayed %% (supervisord, through Python's % operator, writes
+// one %: `date +%%Y` ran as `date +%%Y`), %(numprocs)d stayed as written,
+// %(ENV_X)s did not see the program's own environment=, and a name
+// supervisord cannot expand (unset ENV_X, a typo) became "" or stayed as
+// written where supervisord refuses the file. Values checked against
+// supervisord 4.2.5.
+func TestExpansionsAsSupervisord(t *testing.T) {
+	path := confFile(t, `[program:a]
+command=/bin/sh -c 'echo "pct=%% n=%(numprocs)02d port=%(ENV_PORT)s site=%(ENV_SITE)s"; date +%%Y'
+environment=PORT=8%(numprocs)d
+numprocs=1
+`)
+	doc, err := Translate(path, []string{"SITE=prod"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := doc.Config(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `/bin/sh -c 'echo "pct=% n=01 port=81 site=prod"; date +%Y'`
+	if got := cfg.Watchers[0].Cmd; got != want {
+		t.Errorf("cmd %s\nwant %s", got, want)
+	}
+}
+
+func TestExpansionsSupervisordRefuses(t *testing.T) {
+	for _, tc := range []struct{ conf, want string }{
+		{"[program:a]\ncommand=/bin/sleep %(ENV_NOPE_UNSET)s\n", `:2: [program:a] command: %(ENV_NOPE_UNSET) cannot be expanded (supervisord refuses it too): names here are ENV_<variable>, group_name, here, host_node_name, numprocs, process_num, program_name, and %% is a literal %; NOPE_UNSET is not set in poold's environment`},
+		{"[program:a]\ncommand=/bin/sleep 1\nstdout_logfile=/tmp/%(prgram_name)s.log\n", `:3: [program:a] stdout_logfile: %(prgram_name) cannot be expanded`},
+		{"[supervisord]\nloglevel=%(program_name)s\n[program:a]\ncommand=/bin/true\n", `:2: [supervisord] loglevel: %(program_name) cannot be expanded (supervisord refuses it too): names here are ENV_<variable>, here, host_node_name,`},
+	} {
+		path := confFile(t, tc.conf)
+		if _, err := Translate(path, os.Environ()); err == nil || !strings.Contains(err.Error(), path+tc.want) {
+			t.Errorf("%q:\ngot  %v\nwant %s", tc.conf, err, tc.want)
+		}
+	}
+}
+
+// confFile writes conf to a supervisord.conf and returns its path.
+func confFile(t *testing.T, conf string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "supervisord.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
