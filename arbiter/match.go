@@ -58,7 +58,7 @@ func (a *Arbiter) matchTargets(m *cmdMsg) ([]*watcher.Watcher, error) {
 	}
 	ws = live
 	if len(ws) == 0 {
-		return nil, errorf(ErrnoBadProperty, "program %s not found (known: %s)", name, strings.Join(a.names(), ", "))
+		return nil, a.notFound(name)
 	}
 	return ws, nil
 }

@@ -131,9 +131,20 @@ func (a *Arbiter) watcherProp(m *cmdMsg) (*watcher.Watcher, error) {
 func (a *Arbiter) lookup(name string) (*watcher.Watcher, error) {
 	w, ok := a.watchers[strings.ToLower(name)]
 	if !ok {
-		return nil, errorf(ErrnoBadProperty, "program %s not found (known: %s)", name, strings.Join(a.names(), ", "))
+		return nil, a.notFound(name)
 	}
 	return w, nil
+}
+
+// notFound is the error for a watcher name that names none. A
+// supervisorctl GROUP:PROCESS name (front:*, web:web_01) is told what
+// poold names instead.
+func (a *Arbiter) notFound(name string) error {
+	err := errorf(ErrnoBadProperty, "program %s not found (known: %s)", name, strings.Join(a.names(), ", "))
+	if strings.Contains(name, ":") {
+		err.Reason += "; poold has no supervisorctl GROUP:PROCESS names: name the watcher, the NAME of the [program:NAME] (web, not web:web_01), each program of a [group:NAME] by its own name, or no name for every watcher"
+	}
+	return err
 }
 
 // targets is the named watcher, or every watcher when name is absent.
