@@ -111,3 +111,14 @@ func (t *translator) expandError(bad []string, sc scope) string {
 	}
 	return msg
 }
+
+// numberingShifted warns when option o uses %(process_num) and
+// numprocs_start is not 1: supervisord numbers processes from
+// numprocs_start (default 0), poold's $(pool.wid) from 1, so every
+// worker would get another number (a port one higher, another file).
+func (t *translator) numberingShifted(out *translate.Section, s *translate.INISection, o translate.INIOption, numStart int) {
+	if numStart == 1 || !strings.Contains(strings.ReplaceAll(o.Value, "%%", ""), "%(process_num)") {
+		return
+	}
+	t.warn(out, s, o.Key, fmt.Sprintf("%%(process_num) became $(pool.wid), which counts from 1 where supervisord counts from numprocs_start (%d here): the first worker gets 1 where it got %d, and so on; set numprocs_start = 1 in the supervisord file (and change what depends on the numbers) to keep them the same", numStart, numStart))
+}

@@ -55,3 +55,31 @@ func confFile(t *testing.T, conf string) string {
 	}
 	return path
 }
+
+// Defect: with numprocs_start other than 1 (its default is 0), every
+// worker got another %(process_num) than under supervisord (port 8001
+// for 8000) with only a note; it is a warning (an error with --strict)
+// on each option that uses it.
+func TestProcessNumFromNumprocsStartWarns(t *testing.T) {
+	doc, path := translated(t, "[program:web]\ncommand = /srv/app --port 800%(process_num)d\nnumprocs = 2\nprocess_name = web_%(process_num)d\nstdout_logfile = /tmp/100%%-%(process_num)d.log\n")
+	var got []string
+	for _, n := range doc.Warnings() {
+		got = append(got, n.String())
+	}
+	want := []string{
+		path + ":2: [program:web] command: %(process_num) became $(pool.wid), which counts from 1 where supervisord counts from numprocs_start (0 here): the first worker gets 1 where it got 0",
+		path + ":4: [program:web] process_name: %(process_num) became",
+		path + ":5: [program:web] stdout_logfile: %(process_num) became",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("warnings %q, want %d", got, len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("warning %q, want it to start %q", got[i], want[i])
+		}
+	}
+	if _, err := doc.Config(true); err == nil || !strings.Contains(err.Error(), "numprocs_start (0 here)") {
+		t.Errorf("--strict: %v, want the numbering refused", err)
+	}
+}

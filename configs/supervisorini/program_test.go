@@ -77,7 +77,7 @@ func TestPriorityKeepsSupervisordOrder(t *testing.T) {
 // TestProcessNumPaddingWarns: $(pool.wid) cannot pad, so
 // %(process_num)02d is a warning naming file, line, section and key.
 func TestProcessNumPaddingWarns(t *testing.T) {
-	doc, cfg, path := translateConf(t, "[program:web]\ncommand = /bin/echo %(process_num)02d\nnumprocs = 2\nprocess_name = %(program_name)s_%(process_num)d\n")
+	doc, cfg, path := translateConf(t, "[program:web]\ncommand = /bin/echo %(process_num)02d\nnumprocs = 2\nnumprocs_start = 1\nprocess_name = %(program_name)s_%(process_num)d\n")
 	if cfg.Watchers[0].Cmd != "/bin/echo $(pool.wid)" {
 		t.Errorf("cmd %q", cfg.Watchers[0].Cmd)
 	}

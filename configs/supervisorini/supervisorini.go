@@ -226,6 +226,7 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	var logs progLogs
 	for _, o := range s.Options {
 		t.paddingDropped(out, s, o)
+		t.numberingShifted(out, s, o, numStart)
 		if isLogOption(o.Key) {
 			logs.add(o.Key, exp(o.Key, o.Value))
 			continue
@@ -248,8 +249,8 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 	switch o.Key {
 	case "command":
 		out.Set("cmd", v)
-		if strings.Contains(o.Value, "%(process_num)") {
-			t.info(out, s, o.Key, fmt.Sprintf("%%(process_num) became $(pool.wid), which counts from 1 (numprocs_start here is %d)", numStart))
+		if strings.Contains(o.Value, "%(process_num)") && numStart == 1 {
+			t.info(out, s, o.Key, "%(process_num) became $(pool.wid), which counts from 1, as numprocs_start = 1 does")
 		}
 	case "numprocs":
 		out.Set("numprocesses", toInt(v))
