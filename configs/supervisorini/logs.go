@@ -122,6 +122,7 @@ func (t *translator) logFile(out *translate.Section, s *translate.INISection, l 
 		out.Comment("%s_backups: supervisord's default 10", key)
 	}
 	t.setShared(out, s, key+"_backups", "log_keep", keep)
+	t.info(out, s, key, "poold names a rotated file NAME.<UTC time> (app.log.20260102T150405.000000Z), not NAME.1 ... NAME.N as supervisord does: change log shippers and scripts that read NAME.1")
 }
 
 // setShared sets a per-watcher log key, warning when the other stream

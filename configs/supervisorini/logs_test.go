@@ -69,7 +69,8 @@ func TestLogfileSizesAndBackups(t *testing.T) {
 	if l.MaxSize != 1<<20 || l.Keep != 1 || !strings.HasSuffix(l.Stderr, "/e.log") {
 		t.Errorf("logs %+v", l)
 	}
-	if !hasNote(notes, translate.Info, "stdout_logfile_backups", "truncates") || !hasNote(notes, translate.Warn, "stderr_logfile_maxbytes", "one log_max_size per watcher") {
+	if !hasNote(notes, translate.Info, "stdout_logfile_backups", "truncates") || !hasNote(notes, translate.Warn, "stderr_logfile_maxbytes", "one log_max_size per watcher") ||
+		!hasNote(notes, translate.Info, "stdout_logfile", "not NAME.1 ... NAME.N as supervisord does") {
 		t.Errorf("notes %v", notes)
 	}
 	l, _, _, _ = translateProgram(t, "stdout_logfile = @DIR@/o.log\nstdout_logfile_maxbytes = 0\n")
