@@ -134,3 +134,24 @@ environment=PORT=8%(numprocs)d
 		t.Errorf("the program printed %q; want %q, as under supervisord", got, want)
 	}
 }
+
+// Defect: [supervisord] environment reached only the programs after it in
+// the file (a [supervisord] section at the end, or after [include]d
+// programs, gave them nothing), and [supervisord] umask was dropped with
+// a warning where supervisord's programs inherit it.
+func TestSupervisordSectionAppliesWhereverItStands(t *testing.T) {
+	dir, path := supervisordSite(t, `
+[program:a]
+command=/bin/sh -c 'echo "$(umask) $SHARED" >> DIR/a.runs; exec sleep 3600'
+
+[supervisord]
+environment=SHARED="from supervisord"
+umask=077
+`)
+	launchPoold(t, nil, dir, path, nil)
+	proctest.Eventually(t, "a started", func() bool { return runs(dir, "a") >= 1 })
+	b, _ := os.ReadFile(filepath.Join(dir, "a.runs"))
+	if got, want := string(b), "0077 from supervisord\n"; got != want {
+		t.Errorf("the program printed %q; want %q", got, want)
+	}
+}

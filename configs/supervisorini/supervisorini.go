@@ -42,6 +42,7 @@ type translator struct {
 	environ map[string]string
 	here    string
 	env     []string          // [supervisord] environment, for every program
+	umask   string            // [supervisord] umask, for every program without one
 	groups  map[string]string // program name -> its [group:NAME]
 	err     error             // the first thing supervisord would refuse too
 }
@@ -76,11 +77,14 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 	// errors about [arbiter] keys name [supervisord] (set there if present)
 	arb.From = &translate.INISection{Name: "supervisord", File: path}
 	arb.Comment("supervisorctl is replaced by poolctl (or circusctl) on this control endpoint")
+	// [supervisord] first: its environment and umask apply to every
+	// program, wherever the section stands in the file.
+	if s := ini.Section("supervisord"); s != nil {
+		t.supervisord(s)
+	}
 	for _, s := range ini.Sections {
 		switch {
-		case s.Name == "supervisord":
-			t.supervisord(s)
-		case s.Name == "include":
+		case s.Name == "supervisord", s.Name == "include":
 		case strings.HasPrefix(s.Name, "program:"):
 			t.program(s, strings.TrimPrefix(s.Name, "program:"), false)
 		case strings.HasPrefix(s.Name, "fcgi-program:"):
@@ -189,6 +193,9 @@ func (t *translator) supervisord(s *translate.INISection) {
 		case "max_processes":
 			arb.Set("max_processes", toInt(v))
 			t.info(arb, s, o.Key, maxProcessesNote)
+		case "umask":
+			t.umask = strings.TrimSpace(v)
+			t.info(arb, s, o.Key, "the umask of every program that sets none, as supervisord sets its own (when it daemonizes) for its programs to inherit")
 		default:
 			t.warn(arb, s, o.Key, "no poold equivalent for this [supervisord] option")
 		}
@@ -234,6 +241,9 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 		t.programOption(out, s, name, o, exp(o.Key, o.Value), numStart, &env)
 	}
 	t.logs(out, s, &logs)
+	if _, ok := s.Get("umask"); !ok && t.umask != "" {
+		out.Set("umask", t.umask)
+	}
 	if fcgi {
 		if _, ok := s.Get("socket"); !ok {
 			t.warn(out, s, "socket", "an fcgi-program needs a socket")
