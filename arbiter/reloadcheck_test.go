@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
 )
 
@@ -133,6 +134,33 @@ func TestReloadReportsSockets(t *testing.T) {
 	}
 	if !strings.Contains(h.log.String(), "sockets: added extra, removed old") {
 		t.Errorf("log does not name the sockets:\n%s", h.log.String())
+	}
+}
+
+// TestReloadReportsARenamedSocket: a reload that renames a socket keeps
+// its fd and port under the new name, but the reply and the log said
+// "added front, removed web", which reads as a close and a bind.
+func TestReloadReportsARenamedSocket(t *testing.T) {
+	w := testWatcher("web", "serve", 1)
+	w.Sockets = []string{"web"}
+	web := tcpSocket("web")
+	web.Host, web.Port = "127.0.0.1", proctest.FreePort(t)
+	cfg := &configs.Config{Sockets: []configs.Socket{web}, Watchers: []configs.Watcher{w}}
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
+		front := web
+		front.Name = "front"
+		w2 := w
+		w2.Sockets = []string{"front"}
+		return &configs.Config{Sockets: []configs.Socket{front}, Watchers: []configs.Watcher{w2}}, nil
+	}})
+	readyPids(t, h, 1)
+	r := h.do("reloadconfig", map[string]any{"waiting": true})
+	socks, _ := r["sockets"].(map[string]any)
+	if got := fmt.Sprint(socks["added"], socks["removed"], socks["renamed"]); got != "[] [] map[web:front]" {
+		t.Errorf("reply sockets %v, want web renamed to front", r["sockets"])
+	}
+	if !strings.Contains(h.log.String(), "sockets: renamed web to front") {
+		t.Errorf("log does not say the socket was renamed:\n%s", h.log.String())
 	}
 }
 

@@ -1,15 +1,21 @@
 package arbiter
 
 import (
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/sockets"
 )
 
-// socketDiff names the sockets a config reload added, removed and changed
+// socketDiff names the sockets a config reload added, removed, renamed and changed
 // (rebound, or its backlog or mode set anew), for the reply and the log.
-type socketDiff struct{ Added, Removed, Updated []string }
+type socketDiff struct {
+	Added, Removed, Updated []string
+	Renamed                 map[string]string // old name: new name
+}
 
 func diffSockets(old, next []configs.Socket) socketDiff {
 	var d socketDiff
@@ -31,16 +37,58 @@ func diffSockets(old, next []configs.Socket) socketDiff {
 	for _, s := range was {
 		d.Removed = append(d.Removed, s.Name)
 	}
+	d.pairRenames(old, next)
 	return d
 }
 
+// pairRenames moves each removed socket whose endpoint an added one has
+// to Renamed: the reload keeps its fd, port and path for the new name
+// (sockets.Set.Apply), and "added front, removed web" would read as a
+// close and a bind. A tcp socket on port 0 gets a new port, so is
+// never a rename.
+func (d *socketDiff) pairRenames(old, next []configs.Socket) {
+	spec := func(list []configs.Socket, name string) configs.Socket {
+		i := slices.IndexFunc(list, func(s configs.Socket) bool { return s.Name == name })
+		return list[i]
+	}
+	for _, from := range slices.Clone(d.Removed) {
+		was := spec(old, from)
+		if was.Family != "unix" && was.Port == 0 {
+			continue
+		}
+		for _, to := range d.Added {
+			moved, now := was, spec(next, to)
+			moved.Name = to
+			if sockets.SameEndpoint(moved, now) {
+				if d.Renamed == nil {
+					d.Renamed = map[string]string{}
+				}
+				d.Renamed[from] = to
+				if !reflect.DeepEqual(moved, now) { // its backlog or mode too
+					d.Updated = append(d.Updated, to)
+				}
+				d.Removed = slices.DeleteFunc(d.Removed, func(n string) bool { return n == from })
+				d.Added = slices.DeleteFunc(d.Added, func(n string) bool { return n == to })
+				break
+			}
+		}
+	}
+}
+
 func (d socketDiff) fields() map[string]any {
-	return map[string]any{"added": nonNil(d.Added), "removed": nonNil(d.Removed), "updated": nonNil(d.Updated)}
+	renamed := map[string]any{}
+	for from, to := range d.Renamed {
+		renamed[from] = to
+	}
+	return map[string]any{"added": nonNil(d.Added), "removed": nonNil(d.Removed), "updated": nonNil(d.Updated), "renamed": renamed}
 }
 
 // summary is "" without a change, else e.g. "sockets: added api, removed old".
 func (d socketDiff) summary() string {
 	parts := changeGroups(d.Added, d.Removed, d.Updated)
+	for _, from := range slices.Sorted(maps.Keys(d.Renamed)) {
+		parts = append(parts, "renamed "+from+" to "+d.Renamed[from])
+	}
 	if len(parts) == 0 {
 		return ""
 	}

@@ -89,7 +89,7 @@ func (s *Set) plan(norm []configs.Socket) (*applyPlan, error) {
 			p.next[sp.Name] = &l
 		case cur != nil && cur.Spec == sp:
 			p.next[sp.Name] = cur
-		case cur != nil && sameEndpoint(withName(cur.Spec, sp.Name), sp):
+		case cur != nil && SameEndpoint(withName(cur.Spec, sp.Name), sp):
 			p.tweaks = append(p.tweaks, tweak{old: cur, spec: sp})
 		case sp.Family == "unix":
 			l, tmp, err := bindUnix(sp, s.holdsPath(sp))
@@ -130,7 +130,7 @@ func (s *Set) renames(norm []configs.Socket) map[string]*Listener {
 			continue // a new socket on port 0 is a new port, not a rename
 		}
 		for _, l := range s.listLocked() {
-			if !named[l.Name] && !taken[l] && sameEndpoint(withName(l.Spec, sp.Name), sp) {
+			if !named[l.Name] && !taken[l] && SameEndpoint(withName(l.Spec, sp.Name), sp) {
 				out[sp.Name], taken[l] = l, true
 				break
 			}

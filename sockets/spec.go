@@ -89,9 +89,9 @@ func checkName(name string) error {
 	return nil
 }
 
-// sameEndpoint reports whether a and b bind the same thing, so that b can
+// SameEndpoint reports whether a and b bind the same thing, so that b can
 // be applied to a socket bound from a by changing backlog or mode in place.
-func sameEndpoint(a, b configs.Socket) bool {
+func SameEndpoint(a, b configs.Socket) bool {
 	a.Backlog, b.Backlog = 0, 0
 	a.Mode, b.Mode = 0, 0
 	a.ReplaceStale, b.ReplaceStale = false, false

@@ -138,8 +138,8 @@ func printFates(w io.Writer, prefix string, fate map[string]string) error {
 	return nil
 }
 
-// formatSocketOutcome prints "socket NAME: added" (removed, updated) for
-// each socket a reload changed, by name.
+// formatSocketOutcome prints "socket NAME: added" (removed, updated,
+// "renamed to NEW") for each socket a reload changed, by name.
 func formatSocketOutcome(w io.Writer, r reply) error {
 	socks, _ := r["sockets"].(map[string]any)
 	fate := map[string]string{}
@@ -148,6 +148,10 @@ func formatSocketOutcome(w io.Writer, r reply) error {
 		for _, n := range names {
 			fate[render(n)] = k
 		}
+	}
+	renamed, _ := socks["renamed"].(map[string]any)
+	for from, to := range renamed {
+		fate[from] = "renamed to " + render(to)
 	}
 	return printFates(w, "socket ", fate)
 }

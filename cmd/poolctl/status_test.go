@@ -107,6 +107,9 @@ func TestFormatReloadOutcome(t *testing.T) {
 		{"reloadconfig, sockets too", "reloadconfig", `{"status":"ok","updated":["web"],"unchanged":[],
 			"sockets":{"added":["s2"],"removed":["u"],"updated":["web"]}}`,
 			lines("web: updated", "socket s2: added", "socket u: removed", "socket web: updated")},
+		{"reloadconfig, a socket renamed", "reloadconfig", `{"status":"ok","updated":["web"],"unchanged":[],
+			"sockets":{"added":[],"removed":[],"updated":[],"renamed":{"web":"front"}}}`,
+			lines("web: updated", "socket web: renamed to front")},
 		{"reload waiting info", "reload", `{"status":"ok","info":{"started":[20],"stopped":[10],"kept":[]}}`,
 			lines("started:  20", "stopped:  10", "kept:     -")},
 	}
