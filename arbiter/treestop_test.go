@@ -96,22 +96,13 @@ while :; do sleep 1 & wait $!; done
 func TestStopKillsWhatTheWorkerLeftAtGracefulTimeout(t *testing.T) {
 	for _, c := range containments {
 		t.Run(c.name, func(t *testing.T) {
-			dir, w := wrapperScript(t, `trap '' TERM
+			app, ev := stopWrappedApp(t, c.opts, `trap '' TERM
 echo $$ > "$1/app.pid"
 while :; do sleep 1 & wait $!; done
 `)
-			w.GracefulTimeout = 300 * time.Millisecond
-			h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, c.opts)
-			if !c.opts.NoCgroups {
-				needCgroups(t, h)
-			}
-			app := readPid(t, dir, "app.pid")
-			t.Cleanup(func() { _ = syscall.Kill(app, syscall.SIGKILL) })
-			h.do("stop", map[string]any{"name": "wrapped", "waiting": true})
 			if proctest.Alive(app) {
 				t.Errorf("app pid %d, which ignores SIGTERM, still runs after the stop (graceful_timeout 300ms)", app)
 			}
-			ev := h.next("exit", func(e events.Event) bool { return e.Watcher == "wrapped" })
 			// The app and, at times, the sleep it waits for.
 			want := regexp.MustCompile(`^killed by signal TERM, leaving [12] process\(es\) running, which poold killed after graceful_timeout \(300ms\)$`)
 			if why := fmt.Sprint(ev.Fields["exit_reason"]); !want.MatchString(why) || ev.Fields["reason"] != "graceful_timeout" {
@@ -119,6 +110,23 @@ while :; do sleep 1 & wait $!; done
 			}
 		})
 	}
+}
+
+// stopWrappedApp runs app (wrapperScript; it writes the pid of a process
+// that ignores SIGTERM to $1/app.pid) with a graceful_timeout of 300ms,
+// stops it and returns that pid and the worker's exit event.
+func stopWrappedApp(t *testing.T, opts Options, app string) (int, events.Event) {
+	t.Helper()
+	dir, w := wrapperScript(t, app)
+	w.GracefulTimeout = 300 * time.Millisecond
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, opts)
+	if !opts.NoCgroups {
+		needCgroups(t, h)
+	}
+	pid := readPid(t, dir, "app.pid")
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	h.do("stop", map[string]any{"name": "wrapped", "waiting": true})
+	return pid, h.next("exit", func(e events.Event) bool { return e.Watcher == "wrapped" })
 }
 
 // TestStopCountsOnlyWhatPooldKilled: the exit reason of a stop that ran
@@ -129,19 +137,10 @@ while :; do sleep 1 & wait $!; done
 func TestStopCountsOnlyWhatPooldKilled(t *testing.T) {
 	for _, c := range containments {
 		t.Run(c.name, func(t *testing.T) {
-			dir, w := wrapperScript(t, `sleep 1000 & sleep 1000 & sleep 1000 &
+			_, ev := stopWrappedApp(t, c.opts, `sleep 1000 & sleep 1000 & sleep 1000 &
 /bin/sh -c 'trap "" TERM; echo $$ > "$0/app.pid"; exec sleep 1001' "$1" &
 wait
 `)
-			w.GracefulTimeout = 300 * time.Millisecond
-			h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, c.opts)
-			if !c.opts.NoCgroups {
-				needCgroups(t, h)
-			}
-			app := readPid(t, dir, "app.pid")
-			t.Cleanup(func() { _ = syscall.Kill(app, syscall.SIGKILL) })
-			h.do("stop", map[string]any{"name": "wrapped", "waiting": true})
-			ev := h.next("exit", func(e events.Event) bool { return e.Watcher == "wrapped" })
 			want := "killed by signal TERM, leaving 1 process(es) running, which poold killed after graceful_timeout (300ms)"
 			if why := fmt.Sprint(ev.Fields["exit_reason"]); why != want {
 				t.Errorf("exit_reason %q, want %q: only the sleep that ignores SIGTERM outlived it", why, want)
