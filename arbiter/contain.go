@@ -243,7 +243,7 @@ func (a *Arbiter) waitLeft(pid int, g *cgroup.Group, stopping bool, until time.T
 		// The watcher's kill timer does too, at the same deadline; the
 		// first of the two kills.
 		killed = true
-		a.stops.killing(pid, func() int { return len(procinfo.LeftRunning(g.Pids())) })
+		a.stops.killing(pid, func() int { return len(procinfo.Running(g.Pids())) })
 		a.killLeft(pid, g)
 	}
 	if err := g.WaitEmpty(emptyGrace); err != nil {

@@ -141,7 +141,7 @@ func (a *Arbiter) groupEnded(pid int) (left int, killed bool) {
 	if pids := groupLeft(pid); len(pids) > 0 {
 		left = len(procinfo.LeftRunning(pids))
 		if until, stopping := a.stops.get(pid); !stopping || !waitGroup(pid, time.Until(until)) {
-			a.stops.killing(pid, func() int { return len(procinfo.LeftRunning(groupLeft(pid))) })
+			a.stops.killing(pid, func() int { return len(procinfo.Running(groupLeft(pid))) })
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			if !waitGroup(pid, emptyGrace) {
 				a.log.Error("what a worker left in its process group did not end after SIGKILL", "pid", pid, "pids", groupLeft(pid))
@@ -165,10 +165,10 @@ func (a *Arbiter) leftAtKill(pid int) {
 	}
 	a.stops.killing(pid, func() int {
 		if g := a.groups[pid]; g != nil {
-			return len(procinfo.LeftRunning(g.Pids()))
+			return len(procinfo.Running(g.Pids()))
 		}
 		// Not groupLeft: the worker, a zombie still, holds its pid.
-		return len(procinfo.LeftRunning(procinfo.GroupMembers(pid)))
+		return len(procinfo.Running(procinfo.GroupMembers(pid)))
 	})
 }
 

@@ -133,19 +133,33 @@ func stopWrappedApp(t *testing.T, opts Options, app string) (int, events.Event) 
 // to graceful_timeout counts what poold killed at the deadline. It
 // counted the worker's processes at the worker's reap, when siblings
 // dying of the same SIGTERM could still be listed: "leaving 4" for the
-// one process that outlived the signal.
+// one process that outlived the signal. A child that blocks SIGTERM holds
+// it pending to the end, and is killed like one that ignores it.
 func TestStopCountsOnlyWhatPooldKilled(t *testing.T) {
-	for _, c := range containments {
-		t.Run(c.name, func(t *testing.T) {
-			_, ev := stopWrappedApp(t, c.opts, `sleep 1000 & sleep 1000 & sleep 1000 &
+	for _, app := range []struct{ name, script string }{
+		{"siblings die of SIGTERM", `sleep 1000 & sleep 1000 & sleep 1000 &
 /bin/sh -c 'trap "" TERM; echo $$ > "$0/app.pid"; exec sleep 1001' "$1" &
 wait
-`)
-			want := "killed by signal TERM, leaving 1 process(es) running, which poold killed after graceful_timeout (300ms)"
-			if why := fmt.Sprint(ev.Fields["exit_reason"]); why != want {
-				t.Errorf("exit_reason %q, want %q: only the sleep that ignores SIGTERM outlived it", why, want)
-			}
-		})
+`},
+		{"a child blocks SIGTERM", `sleep 1000 &
+python3 -c '
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+open(sys.argv[1] + "/app.pid", "w").write("%d\n" % os.getpid())
+while True: signal.pause()
+' "$1" &
+wait
+`},
+	} {
+		for _, c := range containments {
+			t.Run(app.name+"/"+c.name, func(t *testing.T) {
+				_, ev := stopWrappedApp(t, c.opts, app.script)
+				want := "killed by signal TERM, leaving 1 process(es) running, which poold killed after graceful_timeout (300ms)"
+				if why := fmt.Sprint(ev.Fields["exit_reason"]); why != want {
+					t.Errorf("exit_reason %q, want %q: one process outlived the stop signal", why, want)
+				}
+			})
+		}
 	}
 }
 

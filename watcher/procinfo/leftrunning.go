@@ -2,6 +2,7 @@ package procinfo
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"syscall"
 )
@@ -26,7 +27,9 @@ const sigkill = 1 << (syscall.SIGKILL - 1)
 // with a pending SIGKILL; one blocked for a moment, as a shell in `wait`
 // has them, stays pending until unblocked). A process dying of SIGKILL
 // alone counts as left running: that is poold's kill at a stop's
-// deadline, and the process is what it killed.
+// deadline, and the process is what it killed. One that blocks the
+// signal for good looks as if ending here; at a stop's deadline Running
+// counts it.
 func LeftRunning(pids []int) []int {
 	buf := make([]byte, idBufSize)
 	var out []int
@@ -98,6 +101,15 @@ func pendingFatal(status []byte) bool {
 	}
 	pending := masks["SigPnd"] | masks["ShdPnd"]
 	return pending&^(masks["SigIgn"]|masks["SigCgt"]|notFatal|sigkill) != 0
+}
+
+// Running lists the processes of pids that have not ended: zombies and
+// processes inside exit are left out, whatever signal they have pending.
+// It counts what a kill at a stop's deadline finds: by then a signal
+// still pending is one the process blocks or has not been let to act
+// on, and it would outlive the stop but for the kill.
+func Running(pids []int) []int {
+	return slices.DeleteFunc(slices.Clone(pids), Gone)
 }
 
 // Gone tells whether pid has ended: no such process, a zombie not yet
