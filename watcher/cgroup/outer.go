@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Outer is the memory cgroup poold itself runs in: a container's, a
@@ -23,13 +24,23 @@ import (
 // It needs no write access and no containment of poold's own: a poold
 // run as an unprivileged user, which cannot make cgroups, reads them too.
 //
-// Concurrency: Claim may be called from any goroutine.
+// Concurrency: Claim and Observe may be called from any goroutine.
 type Outer struct {
 	files []outerFile
+	now   func() time.Time
 
-	mu   sync.Mutex
-	seen int // the total at the last Claim (or at OpenOuter)
+	mu      sync.Mutex
+	seen    int       // the total at the last look (Claim, Observe, OpenOuter)
+	fresh   int       // kills counted at a look less than claimWindow ago, not claimed
+	freshAt time.Time // that look
 }
+
+// claimWindow is how long after poold first counted an OOM kill a
+// SIGKILLed worker may be told it was that kill. A worker the OOM killer
+// takes is reaped within milliseconds; a kill counted longer ago was of a
+// worker's child, and claiming it for the next SIGKILL, an operator's
+// kill -9 minutes later, would call that an OOM kill.
+const claimWindow = time.Second
 
 type outerFile struct {
 	dir, name string // the cgroup directory and the file with oom_kill
@@ -57,6 +68,7 @@ func OpenOuter() *Outer {
 	if len(o.files) == 0 {
 		return nil
 	}
+	o.now = time.Now
 	o.seen = o.total()
 	return &o
 }
@@ -71,24 +83,50 @@ func (o *Outer) total() int {
 	return n
 }
 
+// Observe looks at the counters, so that a kill counted now may be
+// claimed only within claimWindow (the loop calls it on its tick).
+func (o *Outer) Observe() {
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.look()
+}
+
+// look takes in the kills counted since the last look, and forgets
+// those taken in more than claimWindow ago.
+func (o *Outer) look() {
+	now := o.now()
+	if now.Sub(o.freshAt) > claimWindow {
+		o.fresh = 0
+	}
+	n := o.total()
+	if n > o.seen {
+		o.fresh += n - o.seen
+		o.freshAt = now
+	}
+	o.seen = n // also when it went back: a cgroup made again
+}
+
 // Claim is called for a worker killed by SIGKILL. When the OOM killer of
-// poold's memory cgroup killed a process since the last Claim, it says
-// which cgroup and its limit ("poold's cgroup /sys/fs/cgroup/x (memory
-// limit 104857600 bytes)"); otherwise "". The kill counted may have been
-// of another process of that cgroup (a worker's child), which a SIGKILL
-// of a worker at that moment rarely is not.
+// poold's memory cgroup killed a process since the last look, or within
+// claimWindow before, it says which cgroup and its limit ("poold's
+// cgroup /sys/fs/cgroup/x (memory limit 104857600 bytes)"), and that
+// kill is claimed; otherwise "". The kill counted may have been of
+// another process of that cgroup (a worker's child) just before, which a
+// SIGKILL of a worker at that moment rarely is not.
 func (o *Outer) Claim() string {
 	if o == nil {
 		return ""
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	n := o.total()
-	if n <= o.seen {
-		o.seen = n // a counter that went back: a cgroup made again
+	o.look()
+	if o.fresh == 0 {
 		return ""
 	}
-	o.seen = n
+	o.fresh--
 	var parts []string
 	for _, f := range o.files {
 		parts = append(parts, "poold's cgroup "+f.dir+" ("+limitOf(filepath.Join(f.dir, f.limit))+")")
