@@ -127,6 +127,9 @@ func cmdListSockets(a *Arbiter, m *cmdMsg) error {
 		in["worker_fds"], in["poold_fd"] = fds, l.FD()
 		if n, limit, err := queueOf(l.FD()); err == nil {
 			in["queue"], in["queue_limit"] = n, limit
+			if l.Passed() {
+				in["backlog"] = limit // systemd's Backlog=; the config's is not applied
+			}
 		}
 		out = append(out, in)
 	}

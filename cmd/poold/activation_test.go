@@ -49,6 +49,12 @@ func TestSocketActivationServesThePassedSocket(t *testing.T) {
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
 		t.Fatal(err)
 	}
+	// systemd's Backlog=, which listsockets reports for a passed socket
+	// rather than the config's backlog it does not apply.
+	const backlog = 77
+	if err := syscall.Listen(int(f.Fd()), backlog); err != nil {
+		t.Fatal(err)
+	}
 	passed := fmt.Sprintf("\n3 socket:[%d]\n", st.Ino)
 	addr := ln.Addr().String()
 
@@ -70,6 +76,10 @@ func TestSocketActivationServesThePassedSocket(t *testing.T) {
 		}
 	}
 	servesPassed("at start")
+	socks, _ := p.do("listsockets", nil)["sockets"].([]any)
+	if len(socks) != 1 || fmt.Sprint(socks[0].(map[string]any)["backlog"]) != fmt.Sprint(backlog) {
+		t.Errorf("listsockets: %v, want the passed socket's backlog %d", socks, backlog)
+	}
 	if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {
 		t.Fatalf("upgrade: %v %v", o, refused)
 	}
