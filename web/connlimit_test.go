@@ -3,18 +3,20 @@ package web
 import (
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/proctest"
 )
 
-// TestConnectionsAreBounded: anyone who reaches the console's or the
+// TestIdleConnectionsMakeRoom: anyone who reaches the console's or the
 // metrics listener's port could hold connections open, as many as poold
-// has file descriptors, which its workers' sockets, pipes and pidfds need
-// too. Past the bound a new connection is closed at once; once held ones
-// close, requests are served again.
-func TestConnectionsAreBounded(t *testing.T) {
+// has file descriptors, which its workers need too; so both are bounded.
+// At the bound, the connection that waited longest for a request is
+// closed for a newcomer: a flood of idle connections must not lock out a
+// liveness probe or an operator.
+func TestIdleConnectionsMakeRoom(t *testing.T) {
 	const limit = 3
 	for _, c := range []struct {
 		name string
@@ -31,26 +33,47 @@ func TestConnectionsAreBounded(t *testing.T) {
 			url := c.url(t)
 			// Each holder keeps its connection open (keep-alive) once
 			// answered, so the server has accepted all of them.
-			var holders []*http.Client
-			for range limit {
+			for range limit + 2 {
 				cl := &http.Client{Transport: &http.Transport{}}
 				t.Cleanup(cl.CloseIdleConnections)
 				if err := getOn(cl, url); err != nil {
-					t.Fatalf("request within the bound of %d: %v", limit, err)
+					t.Fatalf("a request with %d idle connections open (bound %d): %v", limit, limit, err)
 				}
-				holders = append(holders, cl)
 			}
-			fresh := func() error {
-				cl := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-				return getOn(cl, url)
-			}
-			if err := fresh(); err == nil {
-				t.Fatalf("a request past the bound of %d open connections was served", limit)
-			}
-			holders[0].CloseIdleConnections()
-			proctest.Eventually(t, "a request to be served once a held connection closed", func() bool { return fresh() == nil })
 		})
 	}
+}
+
+// TestBusyConnectionsAreBounded: when every connection the bound allows
+// is serving a request, a newcomer is closed at once; once one ends,
+// requests are served again.
+func TestBusyConnectionsAreBounded(t *testing.T) {
+	const limit = 3
+	entered, release := make(chan struct{}), make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	})
+	base := serveProbes(t, ProbeOptions{Metrics: slow, Health: &fakeHealth{}, maxConns: limit})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for range limit {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = getOn(&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, base+"/metrics")
+		}()
+		<-entered
+	}
+	fresh := func() error {
+		return getOn(&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, base+"/healthz")
+	}
+	if err := fresh(); err == nil {
+		close(release)
+		t.Fatalf("a request past the bound of %d connections all serving requests was served", limit)
+	}
+	close(release)
+	proctest.Eventually(t, "a request to be served once the busy ones ended", func() bool { return fresh() == nil })
 }
 
 // getOn sends a GET with cl and reads the whole answer, whatever its

@@ -202,7 +202,7 @@ func (p *ProbeServer) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:          p.opts.Log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
 	p.opts.Log.Info("metrics and health listening", "address", l.Addr().String(), "token", p.opts.Token != "")
-	l = limitConns(l, p.conns, refuseLog(p.quiet, "metrics and health listener"))
+	l = boundConns(hs, l, p.conns, refuseLog(p.quiet, "metrics and health listener"))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	select {

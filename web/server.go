@@ -255,7 +255,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.log.Warn("the console page, its websocket and probes are closed: "+closedWhy(), "address", s.addr)
 	}
 
-	l = limitConns(l, s.tunings.maxConns, refuseLog(s.quiet, "console"))
+	l = boundConns(hs, l, s.tunings.maxConns, refuseLog(s.quiet, "console"))
 	if s.opts.TLS != nil {
 		hs.TLSConfig = s.opts.TLS.Clone()
 		if s.cert.Load() != nil {
