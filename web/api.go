@@ -102,7 +102,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 			"token required: send Authorization: Bearer TOKEN (a token of web.api_tokens or web.token)")
 		return
 	}
-	role, name := roleOf(acc.tokens, tok)
+	role, tokName := roleOf(acc.tokens, tok)
 	if role == arbiter.RoleNone {
 		s.fails.fail(key)
 		s.quiet.Warn(r.RemoteAddr, "api request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
@@ -113,7 +113,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 	}
 	// Command names in any case, as on the wire (the arbiter lower-cases
 	// them); the role check and the backend see the lower-case name.
-	name = strings.ToLower(strings.TrimPrefix(r.URL.Path, apiPrefix))
+	name := strings.ToLower(strings.TrimPrefix(r.URL.Path, apiPrefix))
 	if st, ok := s.opts.Streams[name]; ok || name == "events" {
 		if r.Method != http.MethodGet {
 			apiError(w, http.StatusMethodNotAllowed, arbiter.ErrnoBadJSON, id, "%s%s is a stream: use GET", apiPrefix, name)
@@ -127,11 +127,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 		st(w, r)
 		return
 	}
-	s.apiCommand(w, r, id, name, role)
+	s.apiCommand(w, r, id, name, role, tokName)
 }
 
-// apiCommand runs one command for a caller of role.
-func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command string, role arbiter.Role) {
+// apiCommand runs one command for a caller of role, with the token named
+// tokName (its file).
+func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command string, role arbiter.Role, tokName string) {
 	if !slices.Contains(arbiter.Commands(), command) {
 		apiError(w, http.StatusNotFound, arbiter.ErrnoUnknownCmd, id, "unknown command %q; POST %sCOMMAND with one of: %s",
 			command, apiPrefix, strings.Join(arbiter.Commands(), ", "))
@@ -143,7 +144,9 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 		return
 	}
 	if !role.Allows(command) {
-		s.quiet.Warn(r.RemoteAddr, "api command refused: role", "command", command, "role", role.String(), "remote", r.RemoteAddr)
+		// Logged each time: only a holder of a valid token can cause it,
+		// and an audit wants every refused write and whose token it was.
+		s.log.Warn("api command refused: role", "command", command, "role", role.String(), "token", tokName, "remote", r.RemoteAddr)
 		apiError(w, http.StatusForbidden, arbiter.ErrnoForbidden, id,
 			"permission denied: %q needs an operator token; this token is %s", command, role)
 		return

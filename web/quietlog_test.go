@@ -103,3 +103,34 @@ func TestRefusalsAreLoggedOnce(t *testing.T) {
 		t.Errorf("%d lines say suppressed=29, want %d; log:\n%s", got, len(kinds), logs.String())
 	}
 }
+
+// TestRoleRefusalsAreEachLogged: a write refused for a read-only token is
+// logged every time, naming the token: only a holder of a valid token can
+// cause it, and an audit needs each refused command and whose token it
+// was. They were logged once a minute per address, like refusals anyone
+// can cause, so a refused quit right after a refused incr left no line.
+func TestRoleRefusalsAreEachLogged(t *testing.T) {
+	const ro = "fedcba9876543210fedc"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &workertest.Buffer{}
+	s, err := New(Options{Config: configs.Web{Enabled: true, Address: l.Addr().String(), Tokens: []configs.APIToken{
+		{Role: configs.RoleReadOnly, File: "ro.token", Token: ro}}},
+		Backend: newFakeBackend(t, map[string]int{"web": 1}), Log: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Info})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runServer(t, s, l)
+	for _, command := range []string{"incr", "quit"} {
+		if code, _ := apiPost(t, "http://"+l.Addr().String(), command, ro, `{"name": "web"}`); code != http.StatusForbidden {
+			t.Fatalf("POST %s with a read-only token: %d, want 403", command, code)
+		}
+	}
+	for _, command := range []string{"incr", "quit"} {
+		if want := "api command refused: role: command=" + command + " role=read-only token=ro.token"; !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
