@@ -167,7 +167,7 @@ func BindPassed(specs []configs.Socket, passed []Passed) (set *Set, unused []str
 		if why := socks[i].mismatch(sp); why != "" {
 			errs = append(errs, &Error{Socket: sp.Name, Op: "take", Addr: socks[i].String(), Err: errors.New("the socket the service manager passed under this name does not match: " + why),
 				Hint: "make the service manager's socket (systemd ListenStream=) and the config agree, or name them differently (FileDescriptorName=)"})
-			unix.Close(socks[i].FD)
+			closeIfSocket(socks[i].FD)
 			continue
 		}
 		s.byName[sp.Name] = passedListener(socks[i], sp)
@@ -179,7 +179,7 @@ func BindPassed(specs []configs.Socket, passed []Passed) (set *Set, unused []str
 	for i, ps := range socks {
 		if !taken[i] {
 			unused = append(unused, ps.String())
-			unix.Close(ps.FD)
+			closeIfSocket(ps.FD)
 		}
 	}
 	if len(errs) == 0 {
@@ -240,6 +240,16 @@ func passedListener(ps passedSock, sp configs.Socket) *Listener {
 
 func closePassed(passed []Passed) {
 	for _, p := range passed {
-		unix.Close(p.FD)
+		closeIfSocket(p.FD)
+	}
+}
+
+// closeIfSocket closes fd, one LISTEN_FDS counts, only if it is a socket:
+// a LISTEN_FDS that overstates counts fds of poold's own (a log file, the
+// Go runtime's epoll), and sd_listen_fds(3) never closes anything.
+func closeIfSocket(fd int) {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+		unix.Close(fd)
 	}
 }

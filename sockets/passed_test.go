@@ -196,3 +196,33 @@ func TestAdoptKeepsPassedUnixFile(t *testing.T) {
 		t.Errorf("the upgraded image removed the service manager's socket file: %v", err)
 	}
 }
+
+// TestBindPassedLeavesOtherFilesOpen: a LISTEN_FDS that counts more fds
+// than the service manager passed counts fds of poold's own, and those
+// were closed as passed sockets nobody took (sd_listen_fds(3) never
+// closes anything). An fd that is not a socket is now left alone.
+func TestBindPassedLeavesOtherFilesOpen(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "own")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	var before unix.Stat_t
+	if err := unix.Fstat(fd, &before); err != nil {
+		t.Fatal(err)
+	}
+	s, unused, err := BindPassed([]configs.Socket{tcpSpec("web")}, []Passed{{FD: fd}})
+	if err != nil {
+		t.Fatalf("BindPassed: %v", err)
+	}
+	defer s.Close()
+	if len(unused) != 1 {
+		t.Errorf("unused = %v, want fd %d reported", unused, fd)
+	}
+	// By its inode: a socket bound after the close may take the number.
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Ino != before.Ino {
+		t.Errorf("fd %d, a file of poold's own that LISTEN_FDS counted, was closed (%v; inode %d, was %d)", fd, err, st.Ino, before.Ino)
+	}
+}
