@@ -203,7 +203,8 @@ func (a *Arbiter) emptied(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 				end.LeftKilled = true
 				a.killLeft(pid, g)
 			} else {
-				signalOutsiders(pid, left, a.stops.signal(pid))
+				sig, alone := a.stops.signal(pid)
+				signalLeft(pid, left, sig, alone)
 			}
 		}
 	})

@@ -206,7 +206,7 @@ func (h host) Signal(pid int, sig syscall.Signal) error {
 			return nil
 		}
 	}
-	h.a.stops.signalled(pid, sig)
+	h.a.stops.signalled(pid, sig, false)
 	if err := syscall.Kill(-pid, sig); err != nil {
 		if errors.Is(err, syscall.ESRCH) {
 			// The group leader may have moved itself out; signal the pid.
@@ -218,6 +218,7 @@ func (h host) Signal(pid int, sig syscall.Signal) error {
 }
 
 func (h host) SignalProcess(pid int, sig syscall.Signal) error {
+	h.a.stops.signalled(pid, sig, true)
 	return syscall.Kill(pid, sig)
 }
 

@@ -12,8 +12,9 @@ import (
 )
 
 // What a worker leaves when it ends. A stop signals the worker's whole
-// process group, and its descendants often outlive the worker by a
-// moment: a shell that runs the app without exec (`bash run.sh`, `npm
+// process group (or, with stop_children off, the worker alone, and what
+// it leaves once it has ended), and its descendants often outlive the
+// worker by a moment: a shell that runs the app without exec (`bash run.sh`, `npm
 // start`, `sh -c 'app; echo done'`) dies of SIGTERM at once while the app
 // finishes its requests. Those get the rest of the worker's
 // graceful_timeout, as systemd's default KillMode=control-group gives
@@ -33,6 +34,7 @@ type stopDeadlines struct {
 	mu     sync.Mutex
 	at     map[int]time.Time
 	sig    map[int]syscall.Signal // the stop signal sent to each
+	alone  map[int]bool           // sent to the worker alone (stop_children off)
 	killed map[int]int            // what each left running at poold's first SIGKILL
 }
 
@@ -58,6 +60,7 @@ func (s *stopDeadlines) drop(pid int) {
 	defer s.mu.Unlock()
 	delete(s.at, pid)
 	delete(s.sig, pid)
+	delete(s.alone, pid)
 	delete(s.killed, pid)
 }
 
@@ -88,8 +91,9 @@ func (s *stopDeadlines) killedLeft(pid int) (int, bool) {
 	return n, ok
 }
 
-// signalled records the stop signal sent to pid, a worker being stopped.
-func (s *stopDeadlines) signalled(pid int, sig syscall.Signal) {
+// signalled records the stop signal sent to pid, a worker being stopped,
+// and whether it went to the worker alone rather than to its group.
+func (s *stopDeadlines) signalled(pid int, sig syscall.Signal, alone bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, stopping := s.at[pid]; !stopping {
@@ -97,33 +101,41 @@ func (s *stopDeadlines) signalled(pid int, sig syscall.Signal) {
 	}
 	if s.sig == nil {
 		s.sig = make(map[int]syscall.Signal)
+		s.alone = make(map[int]bool)
 	}
 	if _, ok := s.sig[pid]; !ok { // the stop signal, not the SIGCONT after it
 		s.sig[pid] = sig
+		s.alone[pid] = alone
 	}
 }
 
-// signal is the stop signal sent to pid, 0 if none.
-func (s *stopDeadlines) signal(pid int) syscall.Signal {
+// signal is the stop signal sent to pid, 0 if none, and whether it went
+// to the worker alone.
+func (s *stopDeadlines) signal(pid int) (syscall.Signal, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sig[pid]
+	return s.sig[pid], s.alone[pid]
 }
 
-// signalOutsiders sends sig to the processes of a stopped worker's
-// cgroup that left its process group (a setsid daemon): the stop's
-// signal to the group never reached them, and systemd's
-// KillMode=control-group sends it to every process of a unit. Those
-// still in the group had it already; a second one would make some
-// servers (uvicorn, a Go server with a double-signal rule) drop their
-// requests.
-func signalOutsiders(pid int, pids []int, sig syscall.Signal) {
+// signalLeft passes a stopped worker's stop signal on to pids, what it
+// left when it ended: those it did not reach. To the ones that left its
+// process group (a setsid daemon) when it went to the group: systemd's
+// KillMode=control-group sends it to every process of a unit, and those
+// still in the group had it already (a second one makes some servers,
+// uvicorn, a Go server with a double-signal rule, drop their requests).
+// To all of them when it went to the worker alone (stop_children off): a
+// master that ended without stopping its children, or a shell wrapper,
+// leaves them to finish as the worker could, in the rest of its grace.
+func signalLeft(pid int, pids []int, sig syscall.Signal, alone bool) {
 	if sig == 0 {
 		return
 	}
 	for _, p := range pids {
-		if g, err := syscall.Getpgid(p); err == nil && g != pid {
+		if g, err := syscall.Getpgid(p); err == nil && (alone || g != pid) {
 			_ = syscall.Kill(p, sig)
+			if sig != syscall.SIGKILL {
+				_ = syscall.Kill(p, syscall.SIGCONT)
+			}
 		}
 	}
 }
@@ -140,6 +152,9 @@ const groupPoll = 50 * time.Millisecond
 func (a *Arbiter) groupEnded(pid int) (left int, killed bool) {
 	if pids := groupLeft(pid); len(pids) > 0 {
 		left = len(procinfo.LeftRunning(pids))
+		if sig, alone := a.stops.signal(pid); alone {
+			signalLeft(pid, pids, sig, true)
+		}
 		if until, stopping := a.stops.get(pid); !stopping || !waitGroup(pid, time.Until(until)) {
 			a.stops.killing(pid, func() int { return len(procinfo.Running(groupLeft(pid))) })
 			_ = syscall.Kill(-pid, syscall.SIGKILL)

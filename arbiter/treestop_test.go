@@ -63,28 +63,37 @@ func readPid(t *testing.T, dir, name string) int {
 // cgroup.kill at the shell's end), so a graceful_timeout of 30 s gave a
 // `bash run.sh` app none at all. Like systemd's KillMode=control-group,
 // what the worker started gets the rest of graceful_timeout, and the
-// stop is over once it has finished.
+// stop is over once it has finished. With stop_children off only the
+// shell has the signal: what it leaves gets it at its end (it waited for
+// graceful_timeout, then SIGKILL, without a signal).
 func TestStopGivesWhatTheWorkerStartedItsGracefulTimeout(t *testing.T) {
 	for _, c := range containments {
-		t.Run(c.name, func(t *testing.T) {
-			dir, w := wrapperScript(t, `trap 'echo draining > "$1/state"; sleep 0.5; echo clean > "$1/state"; exit 0' TERM
+		for _, children := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/stop_children=%t", c.name, children), func(t *testing.T) {
+				stopDrainingApp(t, c.opts, children)
+			})
+		}
+	}
+}
+
+func stopDrainingApp(t *testing.T, opts Options, children bool) {
+	dir, w := wrapperScript(t, `trap 'echo draining > "$1/state"; sleep 0.5; echo clean > "$1/state"; exit 0' TERM
 echo $$ > "$1/app.pid"
 while :; do sleep 1 & wait $!; done
 `)
-			h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, c.opts)
-			if !c.opts.NoCgroups {
-				needCgroups(t, h)
-			}
-			app := readPid(t, dir, "app.pid")
-			h.do("stop", map[string]any{"name": "wrapped", "waiting": true})
-			b, _ := os.ReadFile(filepath.Join(dir, "state"))
-			if got := strings.TrimSpace(string(b)); got != "clean" {
-				t.Errorf("after the stop the app's state is %q, want clean: it was killed before it finished (graceful_timeout 30s)", got)
-			}
-			if proctest.Alive(app) {
-				t.Errorf("app pid %d still runs after the stop", app)
-			}
-		})
+	w.StopChildren = children
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, opts)
+	if !opts.NoCgroups {
+		needCgroups(t, h)
+	}
+	app := readPid(t, dir, "app.pid")
+	h.do("stop", map[string]any{"name": "wrapped", "waiting": true})
+	b, _ := os.ReadFile(filepath.Join(dir, "state"))
+	if got := strings.TrimSpace(string(b)); got != "clean" {
+		t.Errorf("after the stop the app's state is %q, want clean: it was killed before it finished (graceful_timeout 30s)", got)
+	}
+	if proctest.Alive(app) {
+		t.Errorf("app pid %d still runs after the stop", app)
 	}
 }
 

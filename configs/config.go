@@ -125,9 +125,15 @@ type Watcher struct {
 	// Rlimits maps a resource name (nofile, nproc, core, as, fsize, data,
 	// stack, cpu, memlock, rss, msgqueue, nice, rtprio, sigpending,
 	// locks) to its soft and hard limit.
-	Rlimits         map[string]uint64
-	StopSignal      syscall.Signal // default SIGTERM
-	GracefulTimeout time.Duration  // default 30s
+	Rlimits    map[string]uint64
+	StopSignal syscall.Signal // default SIGTERM
+	// StopChildren sends the stop signal to the worker's whole process
+	// group (Circus's stop_children, supervisord's stopasgroup); false
+	// sends it to the worker alone, as systemd's KillMode=mixed does, for
+	// a master that stops its own children (gunicorn). Either way what is
+	// left at GracefulTimeout is SIGKILLed. Default true.
+	StopChildren    bool
+	GracefulTimeout time.Duration // default 30s
 	// WarmupDelay is a pause between starting two workers. Default 0.
 	WarmupDelay time.Duration
 	Priority    int  // higher starts first and stops last. Default 0.
@@ -262,6 +268,7 @@ const (
 	DefaultReplaceStale = true
 	DefaultAutostart    = true
 	DefaultRespawn      = true
+	DefaultStopChildren = true
 )
 
 // RlimitUnlimited in Watcher.Rlimits is RLIM_INFINITY (written "unlimited"
@@ -310,6 +317,7 @@ func DefaultWatcher(name string) Watcher {
 		MaxProcesses:     DefaultMaxProcesses,
 		Umask:            DefaultUmask,
 		StopSignal:       DefaultStopSignal,
+		StopChildren:     DefaultStopChildren,
 		GracefulTimeout:  DefaultGracefulTimeout,
 		Autostart:        DefaultAutostart,
 		Respawn:          DefaultRespawn,

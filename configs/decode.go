@@ -152,6 +152,7 @@ var watcherFields = []field[Watcher]{
 		},
 		wire: func(w *Watcher) any { return SignalName(w.StopSignal) },
 	},
+	boolField("stop_children", func(w *Watcher) *bool { return &w.StopChildren }),
 	durationField("graceful_timeout", func(w *Watcher) *time.Duration { return &w.GracefulTimeout }, false),
 	durationField("warmup_delay", func(w *Watcher) *time.Duration { return &w.WarmupDelay }, false),
 	intField("priority", func(w *Watcher) *int { return &w.Priority }, math.MinInt32, math.MaxInt32),

@@ -30,7 +30,7 @@ const (
 var fieldEffects = map[string]Effect{
 	"Name": Live, "Cmd": Restart, "Args": Restart, "NumProcesses": Scale, "MaxProcesses": Live, "Singleton": Live,
 	"Env": Restart, "CopyEnv": Restart, "WorkingDir": Restart, "UID": Restart,
-	"GID": Restart, "Umask": Restart, "Rlimits": Restart, "StopSignal": Live,
+	"GID": Restart, "Umask": Restart, "Rlimits": Restart, "StopSignal": Live, "StopChildren": Live,
 	"GracefulTimeout": Live, "WarmupDelay": Live, "Priority": Live,
 	"Autostart": Live, "Respawn": Live, "NoRespawnExitCodes": Live, "Sockets": Restart, "UseSockets": Restart,
 	"BackoffMin": Live, "BackoffMax": Live, "BackoffReset": Live,

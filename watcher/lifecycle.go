@@ -296,13 +296,19 @@ func (w *Watcher) retire(p *Process) {
 // runs again, so without the SIGCONT it would sit out graceful_timeout and
 // be SIGKILLed instead of shutting down cleanly. Not after the signals
 // that suspend or resume, which a user may send through kill on purpose.
+// Both go to p's process group, or with stop_children off to p alone (a
+// SIGKILL always goes to the group).
 func (w *Watcher) stopSignal(p *Process, sig syscall.Signal) {
-	w.signal(p, sig)
+	send := w.host.Signal
+	if !w.spec.StopChildren && sig != syscall.SIGKILL {
+		send = w.host.SignalProcess
+	}
+	w.signalWith(send, p, sig)
 	switch sig {
 	case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT:
 		return
 	}
-	if err := w.host.Signal(p.Pid, syscall.SIGCONT); err != nil {
+	if err := send(p.Pid, syscall.SIGCONT); err != nil {
 		w.log.Debug("signal failed", "pid", p.Pid, "signal", syscall.SIGCONT, "error", err)
 	}
 }
@@ -318,7 +324,12 @@ func (w *Watcher) armKill(p *Process, grace time.Duration) {
 }
 
 func (w *Watcher) signal(p *Process, sig syscall.Signal) {
-	if err := w.host.Signal(p.Pid, sig); err != nil {
+	w.signalWith(w.host.Signal, p, sig)
+}
+
+// signalWith sends sig to p through send and publishes the kill event.
+func (w *Watcher) signalWith(send func(int, syscall.Signal) error, p *Process, sig syscall.Signal) {
+	if err := send(p.Pid, sig); err != nil {
 		w.log.Debug("signal failed", "pid", p.Pid, "signal", sig, "error", err)
 		return
 	}
