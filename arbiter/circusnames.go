@@ -17,9 +17,8 @@ import (
 //	max_retry          flapping_max_retry
 //	rlimit_NAME: V     rlimits {NAME: V}, the watcher's other limits kept
 //	shell: true        cmd /bin/sh, args ["-c", the words of cmd and args]
-//	stop_children: true, close_child_stdin: true, close_child_stdout and
-//	close_child_stderr: false
-//	                   what poold always does: accepted, nothing to change
+//	close_child_stdin: true, close_child_stdout and close_child_stderr:
+//	false              what poold always does: accepted, nothing to change
 //	stdout_stream, stderr_stream (an object, or stdout_stream.KEY keys)
 //	                   stdout_log, stderr_log and log_* (circusStreams)
 //	hooks.NAME: CMD    the one hook in hooks, the others kept (circusHooks)
@@ -47,7 +46,6 @@ func circusNames(out map[string]any, base configs.Watcher) error {
 		want bool
 		does string
 	}{
-		{"stop_children", true, "always signals the worker's whole process group"},
 		{"close_child_stdin", true, "always gives workers /dev/null as stdin"},
 		{"close_child_stdout", false, "always reads worker output into its log and cannot discard it"},
 		{"close_child_stderr", false, "always reads worker output into its log and cannot discard it"},

@@ -32,7 +32,12 @@ func TestSetAndAddTakeCircusOptionNames(t *testing.T) {
 	}
 	// What poold always does is accepted (circusctl sends strings).
 	h.do("set", map[string]any{"name": "web", "options": map[string]any{
-		"stop_children": true, "close_child_stdin": "true", "close_child_stdout": false, "close_child_stderr": "false"}})
+		"close_child_stdin": "true", "close_child_stdout": false, "close_child_stderr": "false"}})
+	// stop_children is a real option, as in circusd (circusctl sends a bool).
+	h.do("set", map[string]any{"name": "web", "options": map[string]any{"stop_children": false}})
+	if got := get("web", "stop_children")["stop_children"]; got != false {
+		t.Errorf("set stop_children false: get says %v", got)
+	}
 
 	// shell: true runs cmd and args through /bin/sh -c, each word quoted
 	// as circusd does; the worker really runs.
@@ -55,7 +60,6 @@ func TestSetAndAddTakeCircusOptionNames(t *testing.T) {
 		opts map[string]any
 		want string
 	}{
-		{"web", map[string]any{"stop_children": false}, "stop_children: poold always signals the worker's whole process group"},
 		{"web", map[string]any{"close_child_stdin": false}, "close_child_stdin: poold always gives workers /dev/null as stdin"},
 		{"web", map[string]any{"close_child_stdout": true}, "close_child_stdout: poold always reads worker output into its log"},
 		{"web", map[string]any{"max_retry": 3.0, "flapping_max_retry": 4.0}, "max_retry is Circus's name for flapping_max_retry; give one of them"},

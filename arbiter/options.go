@@ -68,7 +68,7 @@ func circusGet(all map[string]any, key string) (any, bool) {
 	case "max_retry":
 		v, ok := all["flapping_max_retry"]
 		return v, ok
-	case "stop_children", "close_child_stdin":
+	case "close_child_stdin":
 		return true, true
 	case "close_child_stdout", "close_child_stderr":
 		return false, true

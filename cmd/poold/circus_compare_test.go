@@ -45,7 +45,6 @@ var circusOnly = map[string]string{
 	"options.on_demand":          "elastic-pools issue",
 	"options.shell":              "configuration half of issue 16",
 	"options.shell_args":         "configuration half of issue 16",
-	"options.stop_children":      "poold always signals the worker's process group",
 	"options.stdout_stream_conf": "logs issue: poold sends output to its log",
 	"options.stderr_stream_conf": "logs issue: poold sends output to its log",
 	"options.uid":                "null in both when unset; Circus gives no value type to compare",

@@ -99,6 +99,10 @@ func (t *translator) watcher(w *wdraft) {
 	if _, set := w.opts["umask"]; !set && t.umask != "" {
 		out.Set("umask", t.umask)
 	}
+	if _, set := w.opts["stop_children"]; !set {
+		out.Comment("stop_children: Circus's default (poold's is true): the stop signal goes to the worker alone")
+		out.Set("stop_children", false)
+	}
 	for _, k := range slices.Sorted(maps.Keys(t.flap)) {
 		out.Set(k, t.flap[k])
 	}
@@ -153,8 +157,8 @@ func (t *translator) watcherSimple(w *wdraft, k, v string) bool {
 	case "warmup_delay", "graceful_timeout", "max_age", "max_age_variance":
 		out.Set(k, toDuration(v))
 		if _, set := w.opts["max_age_variance"]; k == "max_age" && !set {
-			out.Set("max_age_variance", "30s")
 			out.Comment("max_age_variance: Circus's default (poold's is 0)")
+			out.Set("max_age_variance", "30s")
 		}
 	case "send_hup", "use_sockets", "respawn", "autostart":
 		b, _ := toBool(v)
@@ -162,7 +166,8 @@ func (t *translator) watcherSimple(w *wdraft, k, v string) bool {
 	case "stop_signal":
 		out.Set(k, v)
 	case "stop_children":
-		t.info(out, s, k, "poold always signals the worker's whole process group, as stop_children = true does")
+		b, _ := toBool(v)
+		out.Set(k, b)
 	case "max_retry":
 		out.Set("flapping_max_retry", toInt(v))
 		t.info(out, s, k, "mapped to flapping_max_retry: Circus counts failed spawns in a row; poold counts flapping pauses (flapping_attempts early deaths in a row each) before a slot gives up; -1 retries forever in both")

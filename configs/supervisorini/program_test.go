@@ -125,3 +125,19 @@ func TestMaxProcessesExtension(t *testing.T) {
 	configError(t, "[program:w]\ncommand = /bin/sleep 100\nnumprocs = 2000\n",
 		"PATH:3: [program:w] numprocs: 2000 is over max_processes 1024; raise [program:w] max_processes")
 }
+
+// TestStopAsGroupAsSupervisord: supervisord sends stopsignal to the
+// program alone unless stopasgroup = true; the translator dropped the key
+// with a note and poold signalled the whole process group, so a gunicorn
+// master's workers had SIGTERM twice, from poold and from their master.
+func TestStopAsGroupAsSupervisord(t *testing.T) {
+	_, cfg, _ := translateConf(t, "[program:plain]\ncommand = /bin/sleep 100\n[program:group]\ncommand = /bin/sleep 100\nstopasgroup = true\n[program:off]\ncommand = /bin/sleep 100\nstopasgroup = false\nkillasgroup = true\n")
+	want := map[string]bool{"plain": false, "group": true, "off": false}
+	for _, w := range cfg.Watchers {
+		if w.StopChildren != want[w.Name] {
+			t.Errorf("program %s: stop_children %t, want %t as supervisord's stopasgroup", w.Name, w.StopChildren, want[w.Name])
+		}
+	}
+	configError(t, "[program:w]\ncommand = /bin/sleep 100\nstopasgroup = maybe\n",
+		`PATH:3: [program:w] stopasgroup: must be true or false, got string "maybe"`)
+}

@@ -230,6 +230,10 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	env := t.supervisorEnv(out, s, exp, group)
 	env = mergeEnv(env, t.env)
 	t.restartPolicy(out, s, exp)
+	if _, ok := s.Get("stopasgroup"); !ok {
+		out.Comment("stop_children: supervisord's default stopasgroup = false (poold's is true): the stop signal goes to the program alone")
+		out.Set("stop_children", false)
+	}
 	var logs progLogs
 	for _, o := range s.Options {
 		t.paddingDropped(out, s, o)
@@ -297,8 +301,10 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 		out.Set("stop_signal", v)
 	case "stopwaitsecs":
 		out.Set("graceful_timeout", toSeconds(v))
-	case "stopasgroup", "killasgroup":
-		t.info(out, s, o.Key, "poold always signals the worker's whole process group")
+	case "stopasgroup":
+		out.Set("stop_children", toBool(v))
+	case "killasgroup":
+		t.info(out, s, o.Key, "poold always SIGKILLs the worker's whole process group (its cgroup with cgroups) at graceful_timeout, as killasgroup = true does")
 	case "environment":
 		e, err := parseEnvironment(v)
 		if err != nil {
@@ -386,7 +392,7 @@ const maxProcessesNote = "a poold extension (supervisord ignores it): the ceilin
 // came from.
 var pooldKeys = map[string]string{
 	"cmd": "command", "numprocesses": "numprocs", "working_dir": "directory",
-	"uid": "user", "graceful_timeout": "stopwaitsecs", "stop_signal": "stopsignal",
+	"uid": "user", "graceful_timeout": "stopwaitsecs", "stop_signal": "stopsignal", "stop_children": "stopasgroup",
 	"respawn": "autorestart", "flapping_attempts": "startretries", "ready_delay": "startsecs",
 	"backoff_reset": "startsecs", "flapping_window": "startsecs", "no_respawn_exit_codes": "exitcodes",
 	"log_level": "loglevel",
