@@ -13,7 +13,9 @@ const DefaultPath = "/usr/local/bin:/usr/bin:/bin"
 
 // Env is a worker's environment before variables are replaced: with
 // copy_env poold's own environment (without the LISTEN_* and NOTIFY_SOCKET
-// meant for poold itself), else PATH alone (poold's, or DefaultPath), so
+// meant for poold itself, nor any POOLD_* variable: those are poold's
+// config overrides, such as POOLD_WEB_TOKEN, which would hand a worker of
+// another user the control of poold), else PATH alone (poold's, or DefaultPath), so
 // that commands are found as in a login shell; then each entry of env,
 // replacing an inherited variable of the same name. Names are
 // case-sensitive ("Path" does not replace "PATH").
@@ -29,7 +31,7 @@ func baseEnv(copyEnv bool) []string {
 	if copyEnv {
 		var env []string
 		for _, kv := range os.Environ() {
-			if strings.HasPrefix(kv, "LISTEN_") || strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			if strings.HasPrefix(kv, "LISTEN_") || strings.HasPrefix(kv, "NOTIFY_SOCKET=") || strings.HasPrefix(kv, "POOLD_") {
 				continue
 			}
 			env = append(env, kv)
