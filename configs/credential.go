@@ -65,7 +65,10 @@ func lookupGroup(s string) (uint32, error) {
 // nil when both are empty (workers run as poold). With only UID the gid is
 // the user's primary group; with UID the supplementary groups are those
 // initgroups(3) gives (initGroups), never poold's own; with only GID the
-// uid is poold's and so are the supplementary groups. Load checks only that an id given
+// uid is poold's and so are the supplementary groups. A poold that may not
+// change users (not root, without CAP_SETUID and CAP_SETGID) runs a worker
+// whose uid and gid are its own as itself (nil), and refuses any other.
+// Load checks only that an id given
 // as a number is valid: whether a name exists is a fact of the machine,
 // looked up here at each spawn (and by launch.Check), since users vanish.
 func (w Watcher) Credential() (*syscall.Credential, error) {
@@ -91,6 +94,9 @@ func (w Watcher) Credential() (*syscall.Credential, error) {
 		}
 		cred.Gid = gid
 	}
+	if !mayChangeCredential() {
+		return w.ownCredential(cred)
+	}
 	if w.UID != "" {
 		cred.Groups = initGroups(u, cred.Gid)
 	}
@@ -98,4 +104,39 @@ func (w Watcher) Credential() (*syscall.Credential, error) {
 		cred.NoSetGroups = true
 	}
 	return cred, nil
+}
+
+// Capability bits of linux/capability.h that a change of user needs.
+const (
+	capSetgid = 6
+	capSetuid = 7
+)
+
+// mayChangeCredential reports whether poold may give a worker another
+// user and groups: root, or CAP_SETUID and CAP_SETGID.
+func mayChangeCredential() bool {
+	return hasCapability(capSetuid) && hasCapability(capSetgid)
+}
+
+// ownCredential is the credential of a watcher of a poold that may not
+// change users: nil (the worker runs as poold, with its groups) when want
+// is poold's own uid and gid, as supervisord runs a program whose user is
+// its own; else an error naming the key (uid, or gid when the uid is
+// poold's) and what to do, rather than a spawn that fails with EPERM.
+func (w Watcher) ownCredential(want *syscall.Credential) (*syscall.Credential, error) {
+	uid, gid := uint32(os.Geteuid()), uint32(os.Getegid())
+	if want.Uid == uid && want.Gid == gid {
+		return nil, nil
+	}
+	key, target, own := "uid", fmt.Sprintf("uid %q (id %d)", w.UID, want.Uid), uid
+	switch {
+	case want.Uid != uid:
+	case w.GID != "":
+		key, target, own = "gid", fmt.Sprintf("gid %q (id %d)", w.GID, want.Gid), gid
+	default:
+		key, target, own = "gid", fmt.Sprintf("gid %d, the primary group of user %q", want.Gid, w.UID), gid
+	}
+	return nil, fmt.Errorf("configs: watcher %q: %s: %w", w.Name, key,
+		fmt.Errorf("poold runs as uid %d gid %d and may not switch a worker to %s (that needs root, or CAP_SETUID and CAP_SETGID): run poold as root, or set %s to poold's own (%d) or remove it",
+			uid, gid, target, key, own))
 }

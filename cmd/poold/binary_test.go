@@ -93,8 +93,13 @@ func startBinary(t *testing.T, config string, env ...string) *binProc {
 // attr first (nil: none).
 func startBinaryWith(t *testing.T, config string, attr func(*syscall.SysProcAttr), env ...string) *binProc {
 	t.Helper()
+	return startBinaryIn(t, t.TempDir(), config, attr, env...)
+}
+
+// startBinaryIn is startBinaryWith with the config and endpoints in dir.
+func startBinaryIn(t *testing.T, dir, config string, attr func(*syscall.SysProcAttr), env ...string) *binProc {
+	t.Helper()
 	bin := pooldBinary(t)
-	dir := t.TempDir()
 	p := &binProc{log: &workertest.Buffer{}, done: make(chan struct{}), cfg: writeConfig(t, dir, config)}
 	p.cmd = exec.Command(bin, p.cfg)
 	p.cmd.Env = append(os.Environ(), env...)

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/poold/poold/watcher/proctest"
@@ -73,5 +75,105 @@ func TestCopyEnvLeavesPooldOverridesOut(t *testing.T) {
 	}
 	if env["IDENTITY_TEST_KEPT"] != "yes" || env["POOLD_WATCHER"] != "app" || env["POOLD_WID"] != "1" {
 		t.Errorf("worker env lost what copy_env and poold give it: %v", env)
+	}
+}
+
+// asNobody runs poold as nobody, with no supplementary groups.
+func asNobody(a *syscall.SysProcAttr) {
+	a.Credential = &syscall.Credential{Uid: 65534, Gid: nogroupID, Groups: []uint32{}}
+}
+
+// nogroupID is nobody's primary group (Debian's nogroup).
+const nogroupID = 65534
+
+// openTempDir is a t.TempDir that nobody may enter and write to.
+func openTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d, mode := range map[string]os.FileMode{filepath.Dir(dir): 0o755, dir: 0o777} {
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const ownUserConfig = `
+[arbiter]
+ENDPOINTS
+
+# poold's own user, by name and by number, and its own group.
+[watchers.byname]
+cmd = %[1]q
+args = ["3600"]
+uid = "nobody"
+
+[watchers.bynumber]
+cmd = %[1]q
+args = ["3600"]
+uid = 65534
+gid = %[2]d
+`
+
+// A poold that is not root runs a watcher whose uid (and gid) are its
+// own as itself, as supervisord does for its own user: every spawn of it
+// failed with "fork/exec ...: operation not permitted" (setgroups needs
+// root), while --check said the config was fine.
+func TestUnprivilegedPooldRunsItsOwnUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the test starts poold as nobody")
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startBinaryIn(t, openTempDir(t), fmt.Sprintf(ownUserConfig, sleep, nogroupID), asNobody)
+	for name, w := range waitWorkers(t, p.cmd.Process.Pid, 2) {
+		if got := strings.Fields(procStatus(t, w, "Uid"))[0]; got != "65534" {
+			t.Errorf("%s (pid %d): uid %s, want 65534", name, w, got)
+		}
+	}
+}
+
+// ... and refuses one it cannot run (another user, another group) at
+// --check, naming the watcher's key and what to do, rather than load it
+// and fail every spawn with EPERM.
+func TestUnprivilegedPooldRefusesOtherUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the test starts poold as nobody")
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := openTempDir(t)
+	config := fmt.Sprintf(ownUserConfig, sleep, nogroupID) + fmt.Sprintf(`
+[watchers.root]
+cmd = %[1]q
+uid = "root"
+
+[watchers.group]
+cmd = %[1]q
+uid = "nobody"
+gid = 0
+`, sleep)
+	cmd := exec.Command(pooldBinary(t), "--check", writeConfig(t, dir, config))
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	asNobody(cmd.SysProcAttr)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("poold --check as nobody passed a watcher of root's:\n%s", out)
+	}
+	for _, want := range []string{
+		`watchers.root.uid: poold runs as uid 65534 gid 65534 and may not switch a worker to uid "root" (id 0)`,
+		`watchers.group.gid: poold runs as uid 65534 gid 65534 and may not switch a worker to gid "0" (id 0)`,
+		"run poold as root",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("poold --check as nobody: no %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(string(out), "byname") || strings.Contains(string(out), "bynumber") {
+		t.Errorf("poold --check as nobody refused a watcher of its own user:\n%s", out)
 	}
 }
