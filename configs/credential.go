@@ -140,3 +140,22 @@ func (w Watcher) ownCredential(want *syscall.Credential) (*syscall.Credential, e
 		fmt.Errorf("poold runs as uid %d gid %d and may not switch a worker to %s (that needs root, or CAP_SETUID and CAP_SETGID): run poold as root, or set %s to poold's own (%d) or remove it",
 			uid, gid, target, key, own))
 }
+
+// LoginEnv is the environment a login gives the watcher's user, as
+// login(1) and systemd's User= set it: HOME (its passwd home directory),
+// USER and LOGNAME. Nil without uid, and for a uid with no passwd entry
+// (or one that no longer resolves: the spawn reports that).
+func (w Watcher) LoginEnv() []string {
+	if w.UID == "" {
+		return nil
+	}
+	u, err := lookupUser(w.UID)
+	if err != nil || u.Username == "" {
+		return nil
+	}
+	env := []string{"USER=" + u.Username, "LOGNAME=" + u.Username}
+	if u.HomeDir != "" {
+		env = append(env, "HOME="+u.HomeDir)
+	}
+	return env
+}

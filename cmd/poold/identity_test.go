@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -175,5 +176,72 @@ gid = 0
 	}
 	if strings.Contains(string(out), "byname") || strings.Contains(string(out), "bynumber") {
 		t.Errorf("poold --check as nobody refused a watcher of its own user:\n%s", out)
+	}
+}
+
+const loginEnvConfig = `
+[arbiter]
+ENDPOINTS
+
+# nobody's HOME, USER and LOGNAME, not poold's (root's).
+[watchers.copied]
+cmd = %[1]q
+args = ["3600"]
+uid = "nobody"
+copy_env = true
+
+# Without copy_env too, as under systemd's User=; env still wins.
+[watchers.clean]
+cmd = %[1]q
+args = ["3600"]
+uid = "nobody"
+env = ["HOME=/srv/app"]
+
+# A uid without a passwd entry: none of root's.
+[watchers.bare]
+cmd = %[1]q
+args = ["3600"]
+uid = 4242
+copy_env = true
+
+# Without uid the worker is poold's user: poold's own.
+[watchers.own]
+cmd = %[1]q
+args = ["3600"]
+copy_env = true
+`
+
+// A worker run as another user got poold's HOME, USER and LOGNAME with
+// copy_env (HOME=/root for nobody: caches and dotfiles written under
+// root's home, or refused; Python's getpass.getuser() said "root"), and
+// none without it.
+func TestWorkerGetsItsUsersLoginEnv(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: workers run as nobody")
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startBinary(t, fmt.Sprintf(loginEnvConfig, sleep), "HOME=/root", "USER=root", "LOGNAME=root")
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers := waitWorkers(t, p.cmd.Process.Pid, 4)
+	for _, c := range []struct {
+		watcher, home, user string // "": absent
+	}{
+		{"copied", nobody.HomeDir, "nobody"},
+		{"clean", "/srv/app", "nobody"},
+		{"bare", "", ""},
+		{"own", "/root", "root"},
+	} {
+		env := workerEnv(t, workers[c.watcher])
+		for k, want := range map[string]string{"HOME": c.home, "USER": c.user, "LOGNAME": c.user} {
+			if got, ok := env[k]; got != want || ok != (want != "") {
+				t.Errorf("%s (pid %d): %s=%q (set: %v), want %q", c.watcher, workers[c.watcher], k, got, ok, want)
+			}
+		}
 	}
 }

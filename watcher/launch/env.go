@@ -2,6 +2,7 @@ package launch
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,16 +12,30 @@ import (
 // DefaultPath is a worker's PATH when poold has none.
 const DefaultPath = "/usr/local/bin:/usr/bin:/bin"
 
+// loginVars describe a process's user: a worker with a uid gets its
+// user's (configs.Watcher.LoginEnv), never poold's.
+var loginVars = []string{"HOME", "USER", "LOGNAME"}
+
 // Env is a worker's environment before variables are replaced: with
 // copy_env poold's own environment (without the LISTEN_* and NOTIFY_SOCKET
 // meant for poold itself, nor any POOLD_* variable: those are poold's
 // config overrides, such as POOLD_WEB_TOKEN, which would hand a worker of
 // another user the control of poold), else PATH alone (poold's, or DefaultPath), so
 // that commands are found as in a login shell; then each entry of env,
-// replacing an inherited variable of the same name. Names are
+// replacing an inherited variable of the same name. With uid, HOME, USER
+// and LOGNAME are that user's (configs.Watcher.LoginEnv), not poold's,
+// before env. Names are
 // case-sensitive ("Path" does not replace "PATH").
 func Env(spec configs.Watcher) []string {
 	env := baseEnv(spec.CopyEnv)
+	if spec.UID != "" {
+		// poold's own HOME, USER and LOGNAME describe another user.
+		env = slices.DeleteFunc(env, func(kv string) bool {
+			k, _, _ := strings.Cut(kv, "=")
+			return slices.Contains(loginVars, k)
+		})
+		env = append(env, spec.LoginEnv()...)
+	}
 	for _, kv := range spec.Env {
 		env = setEnv(env, kv)
 	}

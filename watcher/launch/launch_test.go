@@ -3,6 +3,7 @@ package launch
 import (
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -93,6 +94,10 @@ func TestEnv(t *testing.T) {
 func TestVars(t *testing.T) {
 	spec := configs.Watcher{Name: "web", UID: "nobody", WorkingDir: "/srv/app", Env: []string{"PORT=80$(pool.wid)", "Mixed=Case"}}
 	h := Handoff{FDs: map[string]int{"web": 3, "admin": 4}}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		wid  int
 		dir  string
@@ -105,6 +110,8 @@ func TestVars(t *testing.T) {
 		want := map[string]string{
 			"name": "web", "uid": "nobody", "sockets.web": "3", "sockets.admin": "4",
 			"env.PORT": "80$(pool.wid)", "env.Mixed": "Case", "env.PATH": os.Getenv("PATH"),
+			// nobody's login variables, as its worker gets them.
+			"env.HOME": nobody.HomeDir, "env.USER": "nobody", "env.LOGNAME": "nobody",
 		}
 		for k, v := range tc.want {
 			want[k] = v
