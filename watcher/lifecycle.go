@@ -29,6 +29,7 @@ func (w *Watcher) start() {
 	}
 	w.reloadErr, w.startErr = nil, nil
 	w.clearHolds(true)
+	w.refreshCred()
 	if w.gateStart() {
 		return
 	}
@@ -169,11 +170,23 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 			w.start()
 		}
 	default:
-		w.beginRoll(w.spec, w.socks, w.cred)
+		prevCred := w.cred
+		w.refreshCred()
+		w.beginRoll(w.spec, w.socks, prevCred)
 		w.roll.announce, w.roll.began = true, began
 		if sequential {
 			w.roll.surge = 1
 		}
+	}
+}
+
+// refreshCred reads the watcher's user and groups again, as systemd and
+// supervisord do at each start: a start, restart or reload asks for new
+// workers, which get a group their user joined since (usermod -aG). A
+// user or group that no longer resolves keeps the ids the watcher has.
+func (w *Watcher) refreshCred() {
+	if cred, err := w.spec.Credential(); err == nil {
+		w.cred = cred
 	}
 }
 

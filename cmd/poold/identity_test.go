@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -242,6 +243,76 @@ func TestWorkerGetsItsUsersLoginEnv(t *testing.T) {
 			if got, ok := env[k]; got != want || ok != (want != "") {
 				t.Errorf("%s (pid %d): %s=%q (set: %v), want %q", c.watcher, workers[c.watcher], k, got, ok, want)
 			}
+		}
+	}
+}
+
+const groupsConfig = `
+[arbiter]
+ENDPOINTS
+
+[watchers.app]
+cmd = %q
+args = ["3600"]
+uid = "nobody"
+graceful_timeout = "5s"
+`
+
+// A group the worker's user joins (usermod -aG, to read a key file of
+// that group) reaches the workers of the next reload or restart, as under
+// systemd and supervisord, which call initgroups at each start; leaving
+// one likewise. poold kept the groups it read when the watcher was made,
+// until poold itself restarted.
+func TestReloadAndRestartReadTheUsersGroupsAgain(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: workers run as nobody, and the test adds a group")
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := fmt.Sprintf("pooldid%d", os.Getpid())
+	_ = exec.Command("groupdel", group).Run() // left by a killed run of this pid
+	run := func(args ...string) {
+		t.Helper()
+		if b, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v %s", strings.Join(args, " "), err, b)
+		}
+	}
+	run("groupadd", group)
+	t.Cleanup(func() { _ = exec.Command("groupdel", group).Run() })
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPoold(t, fmt.Sprintf(groupsConfig, sleep))
+	c := dialControl(t, p)
+	pid := p.cmd.Process.Pid
+	worker := waitWorkers(t, pid, 1)["app"]
+	inGroup := func(w int) bool { return slices.Contains(strings.Fields(procStatus(t, w, "Groups")), g.Gid) }
+	if inGroup(worker) {
+		t.Fatalf("worker %d is in group %s before nobody joined it", worker, group)
+	}
+	for _, step := range []struct {
+		change  []string
+		command string
+		want    bool
+	}{
+		{[]string{"usermod", "-a", "-G", group, "nobody"}, "reload", true},
+		{[]string{"gpasswd", "-d", "nobody", group}, "restart", false},
+	} {
+		run(step.change...)
+		if r := call(t, c, step.command, map[string]any{"name": "app", "waiting": true}); r["status"] != "ok" {
+			t.Fatalf("%s app: %v", step.command, r)
+		}
+		old := worker
+		proctest.Eventually(t, "a new worker after "+step.command, func() bool {
+			worker = waitWorkers(t, pid, 1)["app"]
+			return worker != old
+		})
+		if got := inGroup(worker); got != step.want {
+			t.Errorf("after %s, %s: worker %d (Groups %s) in group %s (%s): %v, want %v",
+				strings.Join(step.change, " "), step.command, worker, procStatus(t, worker, "Groups"), group, g.Gid, got, step.want)
 		}
 	}
 }
