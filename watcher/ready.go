@@ -305,7 +305,7 @@ func (w *Watcher) probe(kind, url, address, cmd string, p *Process) (probe.Probe
 	case "tcp":
 		return probe.TCP(configs.Expand(address, vars)), nil
 	case "exec":
-		return probe.Exec(configs.Expand(cmd, vars), w.probeEnv(p)), nil
+		return probe.ExecAs(configs.Expand(cmd, vars), w.probeEnv(p), w.cred), nil
 	}
 	return nil, fmt.Errorf("unknown probe kind %q", kind)
 }

@@ -316,3 +316,44 @@ func TestReloadAndRestartReadTheUsersGroupsAgain(t *testing.T) {
 		}
 	}
 }
+
+const healthUserConfig = `
+[arbiter]
+ENDPOINTS
+
+[watchers.app]
+cmd = %[1]q
+args = ["3600"]
+uid = "nobody"
+health_check = "exec"
+health_cmd = "sh -c 'id -u >> %[2]s/ids; id -G >> %[2]s/groups'"
+health_interval = "100ms"
+`
+
+// An exec health check of a watcher's workers runs as their user, as a
+// Docker HEALTHCHECK or a Kubernetes exec probe does: it ran as poold's
+// (root), so a health_cmd in the app's own directory (owned by its
+// user, as a deploy leaves it) let a compromised worker run code as root.
+func TestExecHealthCheckRunsAsTheWatchersUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: workers run as nobody")
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := openTempDir(t)
+	startPoold(t, fmt.Sprintf(healthUserConfig, sleep, dir))
+	var ids []byte
+	proctest.Eventually(t, "a health check ran", func() bool {
+		ids, _ = os.ReadFile(filepath.Join(dir, "ids"))
+		return len(ids) > 0
+	})
+	groups, _ := os.ReadFile(filepath.Join(dir, "groups"))
+	if id := strings.Fields(string(ids))[0]; id != "65534" {
+		t.Errorf("health_cmd ran as uid %s (groups %q), want nobody's 65534", id, groups)
+	}
+	if g := strings.Fields(strings.SplitN(string(groups), "\n", 2)[0]); len(g) > 0 && slices.Contains(g, "0") {
+		t.Errorf("health_cmd ran with root's group: %q", groups)
+	}
+}

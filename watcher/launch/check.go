@@ -26,8 +26,9 @@ const absentHint = " (install the program there, or correct the path)"
 // its program (variables replaced as for worker 1, each socket at a dummy
 // fd) exists and is executable by the watcher's user. With
 // health_check = "exec" the health command's program must be executable
-// by poold, which runs it from its own working directory and PATH; so
-// must the program of every command hook.
+// by the watcher's user too, as which poold runs it, from poold's own
+// working directory and PATH; the program of every command hook must be
+// executable by poold, which runs hooks as itself.
 //
 // The error is a *configs.Error without a file, one Problem per failure
 // keyed "watchers.NAME.KEY", so a caller can add the file name and merge
@@ -79,7 +80,7 @@ func Check(spec configs.Watcher) error {
 		ps.add("health_cmd", err)
 	} else if cwd, err := os.Getwd(); err != nil {
 		ps.add("health_cmd", err)
-	} else if _, err := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, nil); err != nil {
+	} else if _, err := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, cred); err != nil && (credOK || !errors.Is(err, os.ErrPermission)) {
 		ps.add("health_cmd", hinted(err, len(words), words[0]))
 	}
 	return ps.err()

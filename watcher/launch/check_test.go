@@ -48,6 +48,9 @@ func TestCheck(t *testing.T) {
 		{"health_cmd on poold's PATH", configs.Watcher{Cmd: prog + "x", HealthCheck: "exec", HealthCmd: "sh -c 'kill -0 $POOLD_PID'", Env: []string{"PATH=/nowhere"}}, []string{
 			"watchers.web.cmd: " + dir + "/my: not found"}},
 		{"health_cmd unused", configs.Watcher{Cmd: "sh", HealthCmd: "/nonexistent/check"}, nil},
+		// It runs as the watcher's user, so that user must be able to.
+		{"health_cmd not executable by the user", configs.Watcher{Cmd: "sh", UID: "60001", HealthCheck: "exec", HealthCmd: private}, []string{
+			"watchers.web.health_cmd: " + private + ": not executable by uid 60001 (mode 0744, owner "}},
 		{"nofile over fs.nr_open", configs.Watcher{Cmd: "sh", Rlimits: map[string]uint64{"nofile": 99999999999, "core": 0}}, []string{
 			"watchers.web.rlimits.nofile: 99999999999 is over the kernel's most open files per process (fs.nr_open "}},
 		{"no such working_dir", configs.Watcher{Cmd: "'" + prog + "'", WorkingDir: dir + "/gone"}, []string{

@@ -28,6 +28,7 @@ type execProbe struct {
 	cmd  string
 	argv []string
 	env  []string
+	cred *syscall.Credential // nil: poold's user
 	err  error
 	noun string   // what errors call it: "" for "exec probe"
 	out  LineFunc // nil: the output is kept for the error only
@@ -47,6 +48,15 @@ type execProbe struct {
 func Exec(cmd string, env []string) Probe {
 	argv, err := configs.SplitCommand(cmd)
 	return &execProbe{cmd: cmd, argv: argv, env: env, err: err}
+}
+
+// ExecAs is Exec run as cred (a watcher's user and groups; nil: poold's),
+// as a health check of that watcher's workers runs: with no more
+// privilege than they have.
+func ExecAs(cmd string, env []string, cred *syscall.Credential) Probe {
+	p := Exec(cmd, env).(*execProbe)
+	p.cred = cred
+	return p
 }
 
 // Hook is Exec for a command hook: the same run, errors that call it a
@@ -75,7 +85,7 @@ func (p *execProbe) Check(ctx context.Context) error {
 	}
 	c := exec.CommandContext(ctx, p.argv[0], p.argv[1:]...)
 	c.Env = p.env
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred}
 	stdout, stderr := &tail{max: outputKeep}, &tail{max: outputKeep}
 	c.Stdout, c.Stderr = stdout, stderr
 	if p.out != nil {
