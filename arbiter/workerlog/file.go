@@ -204,9 +204,9 @@ func (l *File) ensureOpen(now time.Time, like os.FileInfo) error {
 	f, _ := createLike(l.path, like)
 	if f == nil {
 		var err error
-		if f, err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+		if f, err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644); err != nil {
 			l.failedAt = now
-			return err
+			return symlinkRefused(l.path, err)
 		}
 	}
 	l.failedAt = time.Time{}
@@ -223,6 +223,18 @@ func (l *File) ensureOpen(now time.Time, like os.FileInfo) error {
 	return nil
 }
 
+// symlinkRefused explains err when path is a symbolic link: poold opens a
+// log file with O_NOFOLLOW, since a worker that may write the log's
+// directory could replace the file by a link to any file poold may write
+// (root's authorized_keys, a cron file), and poold would append the
+// worker's lines there.
+func symlinkRefused(path string, err error) error {
+	if !errors.Is(err, syscall.ELOOP) {
+		return err
+	}
+	return fmt.Errorf("%w: it is a symbolic link, which poold does not follow for a worker log (whoever may write its directory could point it at any file poold may write); remove the link, or give the real path", err)
+}
+
 // createLike creates the file at path with the mode of like, exactly
 // (whatever the umask), and its owner when poold is root. It returns nil
 // when like is nil or it did not create the file (one exists already:
@@ -232,7 +244,7 @@ func createLike(path string, like os.FileInfo) (*os.File, error) {
 		return nil, nil
 	}
 	perm := like.Mode().Perm()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, perm)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
 	if err != nil {
 		return nil, err
 	}

@@ -304,3 +304,24 @@ func TestRemovedFileIsMadeAgain(t *testing.T) {
 		t.Errorf("the new file holds %q, want the 10 lines written after the rm", cur)
 	}
 }
+
+// A rotated file a worker replaced by a link (it may write the log's
+// directory) is not compressed through it: poold would copy the target
+// (any file root may read) into an archive in that directory.
+func TestCompressRefusesALink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "secret")
+	if err := os.WriteFile(target, []byte("root's\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(dir, "app.log.20261205T010000.000000Z")
+	if err := os.Symlink(target, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := compress(name); err == nil {
+		t.Fatal("compress followed a link to another file")
+	}
+	if _, err := os.Stat(name + ".gz"); err == nil {
+		t.Fatalf("compress archived the link's target as %s.gz", name)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -34,7 +35,8 @@ func (l *File) millRotated(rotated string, renamed bool, now time.Time) {
 // the .gz is complete; on failure name stays as it is. The .gz keeps
 // name's mode and owner: a chmod 600 log is not archived readable.
 func compress(name string) error {
-	in, err := os.Open(name)
+	// Not through a link a worker put in its place (symlinkRefused).
+	in, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}

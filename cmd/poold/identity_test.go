@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -355,5 +356,49 @@ func TestExecHealthCheckRunsAsTheWatchersUser(t *testing.T) {
 	}
 	if g := strings.Fields(strings.SplitN(string(groups), "\n", 2)[0]); len(g) > 0 && slices.Contains(g, "0") {
 		t.Errorf("health_cmd ran with root's group: %q", groups)
+	}
+}
+
+const logLinkConfig = `
+[arbiter]
+ENDPOINTS
+
+# The worker may write its log's directory (as with /var/log/app owned
+# by the app's user), and points its log file at a file of root's.
+[watchers.app]
+cmd = "sh"
+args = ["-c", "echo first; rm -f %[1]s/app.log; ln -s %[2]s %[1]s/app.log; while :; do echo attacker-line; sleep 0.1; done"]
+uid = "nobody"
+stdout_log = "%[1]s/app.log"
+`
+
+// poold (root) followed a symbolic link its worker put in place of the
+// worker's log file, and appended the worker's lines to the link's
+// target: any file root may write (authorized_keys, a cron file). It
+// refuses the link, dropping and reporting those lines instead.
+func TestWorkerLogRefusesALinkTheWorkerMade(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the worker runs as nobody")
+	}
+	logs := filepath.Join(openTempDir(t), "logs")
+	if err := os.Mkdir(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(logs, 65534, nogroupID); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "root-only")
+	if err := os.WriteFile(target, []byte("root's\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startPoold(t, fmt.Sprintf(logLinkConfig, logs, target))
+	refused := regexp.MustCompile(`cannot write a worker log file.*symbolic link`)
+	var b []byte
+	proctest.Eventually(t, "poold refuses the link, or writes through it", func() bool {
+		b, _ = os.ReadFile(target)
+		return refused.MatchString(p.log.String()) || string(b) != "root's\n"
+	})
+	if string(b) != "root's\n" {
+		t.Fatalf("poold wrote the worker's lines through its link into %s:\n%s", target, b)
 	}
 }
