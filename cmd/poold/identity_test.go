@@ -31,6 +31,20 @@ func workerEnv(t *testing.T, pid int) map[string]string {
 	return env
 }
 
+// sleepAsRoot is sleep's path for a test that needs root (why); it skips
+// the test otherwise.
+func sleepAsRoot(t *testing.T, why string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: " + why)
+	}
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sleep
+}
+
 // waitWorkers waits for one worker of each of n watchers of poold pid.
 func waitWorkers(t *testing.T, pid, n int) map[string]int {
 	t.Helper()
@@ -58,13 +72,7 @@ copy_env = true
 // the console's operator token could `add` a command that poold ran as
 // root. A worker keeps the rest of poold's environment.
 func TestCopyEnvLeavesPooldOverridesOut(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the worker runs as nobody")
-	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sleep := sleepAsRoot(t, "the worker runs as nobody")
 	p := startBinary(t, fmt.Sprintf(copyEnvConfig, sleep),
 		"POOLD_WEB_TOKEN=operator-secret-0123456789",
 		"POOLD_WATCHERS_APP_GRACEFUL_TIMEOUT=5",
@@ -123,13 +131,7 @@ gid = %[2]d
 // failed with "fork/exec ...: operation not permitted" (setgroups needs
 // root), while --check said the config was fine.
 func TestUnprivilegedPooldRunsItsOwnUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test starts poold as nobody")
-	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sleep := sleepAsRoot(t, "the test starts poold as nobody")
 	p := startBinaryIn(t, openTempDir(t), fmt.Sprintf(ownUserConfig, sleep, nogroupID), asNobody)
 	for name, w := range waitWorkers(t, p.cmd.Process.Pid, 2) {
 		if got := strings.Fields(procStatus(t, w, "Uid"))[0]; got != "65534" {
@@ -142,13 +144,7 @@ func TestUnprivilegedPooldRunsItsOwnUser(t *testing.T) {
 // --check, naming the watcher's key and what to do, rather than load it
 // and fail every spawn with EPERM.
 func TestUnprivilegedPooldRefusesOtherUsers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test starts poold as nobody")
-	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sleep := sleepAsRoot(t, "the test starts poold as nobody")
 	dir := openTempDir(t)
 	config := fmt.Sprintf(ownUserConfig, sleep, nogroupID) + fmt.Sprintf(`
 [watchers.root]
@@ -218,13 +214,7 @@ copy_env = true
 // root's home, or refused; Python's getpass.getuser() said "root"), and
 // none without it.
 func TestWorkerGetsItsUsersLoginEnv(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: workers run as nobody")
-	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sleep := sleepAsRoot(t, "workers run as nobody")
 	p := startBinary(t, fmt.Sprintf(loginEnvConfig, sleep), "HOME=/root", "USER=root", "LOGNAME=root")
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
@@ -265,13 +255,7 @@ graceful_timeout = "5s"
 // one likewise. poold kept the groups it read when the watcher was made,
 // until poold itself restarted.
 func TestReloadAndRestartReadTheUsersGroupsAgain(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: workers run as nobody, and the test adds a group")
-	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sleep := sleepAsRoot(t, "workers run as nobody, and the test adds a group")
 	group := fmt.Sprintf("pooldid%d", os.Getpid())
 	_ = exec.Command("groupdel", group).Run() // left by a killed run of this pid
 	run := func(args ...string) {
@@ -336,13 +320,7 @@ health_interval = "100ms"
 // (root), so a health_cmd in the app's own directory (owned by its
 // user, as a deploy leaves it) let a compromised worker run code as root.
 func TestExecHealthCheckRunsAsTheWatchersUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: workers run as nobody")
-	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sleep := sleepAsRoot(t, "workers run as nobody")
 	dir := openTempDir(t)
 	startPoold(t, fmt.Sprintf(healthUserConfig, sleep, dir))
 	var ids []byte
