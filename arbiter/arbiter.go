@@ -120,8 +120,11 @@ type Arbiter struct {
 	// unmanaged holds the workers `rm --nostop` left running (unmanaged.go).
 	unmanaged map[int]unmanagedProc
 	stopping  bool
-	output    *output
-	config    ConfigState // outcome of the last config reload (health.go)
+	// hurried: a second stop request (Kill) came; poold exits without
+	// waiting for the hooks still running (the exit kills them).
+	hurried bool
+	output  *output
+	config  ConfigState // outcome of the last config reload (health.go)
 	// filed holds each watcher's section as the config file last gave
 	// it, by lower-case name: a reload applies only what the file changed
 	// since, so run-time incr and set of other keys survive (reload.go).

@@ -64,7 +64,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 		if a.stopping {
 			a.releaseSockets()
 		}
-		if a.stopping && len(a.owner) == 0 && len(a.unmanaged) == 0 && a.allStopped() {
+		if a.stopping && len(a.owner) == 0 && len(a.unmanaged) == 0 && a.allStopped() && (a.hurried || !a.hooksRun()) {
 			for _, m := range a.quitWaiting {
 				m.ok(nil)
 			}
@@ -102,6 +102,19 @@ func (a *Arbiter) allStopped() bool {
 		}
 	}
 	return true
+}
+
+// hooksRun reports whether a watcher's command hook still runs. A
+// graceful shutdown waits for them (each ends by hook_timeout): an
+// after_stop or after_reap that deregisters a worker or removes a lock
+// file is what a stop is for, and exiting would kill it midway.
+func (a *Arbiter) hooksRun() bool {
+	for _, w := range a.watchers {
+		if w.HooksRun() {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *Arbiter) shutdown() {
@@ -161,7 +174,7 @@ func (a *Arbiter) handle(m any) {
 	case killMsg:
 		a.log.Warn("second stop request: killing every worker now")
 		a.noteStopping()
-		a.stopping = true
+		a.stopping, a.hurried = true, true
 		a.killAll()
 		a.stopUnmanaged(true)
 	case unmanagedKillMsg:

@@ -25,7 +25,8 @@ import (
 // runs, acts at once; the hook's late outcome is then stale and ignored
 // (each run has its own generation). after_start failing stops the
 // watcher again, as in Circus; after_stop, after_spawn, before_reap and
-// after_reap only log and publish hook_failure. before_reap and
+// after_reap only log and publish hook_failure. A stop is done (Settled,
+// a queued start goes on) once its after_stop is. before_reap and
 // after_reap run one after the other once the worker is reaped.
 
 // hookRun is a hook in flight: what to do with its outcome.
@@ -81,6 +82,9 @@ func (w *Watcher) hook(name string, pid, wid int, extra map[string]string, then 
 	w.hooks[gen] = hookRun{name: name, log: log, then: then, cancel: cancel}
 	return true
 }
+
+// HooksRun reports whether any of the watcher's hooks runs.
+func (w *Watcher) HooksRun() bool { return len(w.hooks) > 0 }
 
 // HookHolds reports whether a before_start or before_stop hook holds the
 // watcher's start or stop.

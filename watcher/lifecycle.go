@@ -27,6 +27,10 @@ func (w *Watcher) start() {
 		w.startAfter = true
 		return
 	}
+	if w.afterStop != 0 {
+		w.startAfter = true // the stop is done once after_stop is
+		return
+	}
 	w.reloadErr, w.startErr = nil, nil
 	w.clearHolds(true)
 	w.refreshCred()
@@ -111,7 +115,26 @@ func (w *Watcher) finishStop() {
 		w.scaler = scaler{}
 	}
 	w.host.Publish(w.spec.Name, events.KindStop, nil)
-	w.notifyHook("after_stop", 0, 0, nil, nil)
+	// As in Circus, whose stop returns once after_stop has, and as
+	// systemd's ExecStopPost=: the stop is done once after_stop is, so a
+	// start queued behind it (restart, a non-graceful reload), the next
+	// watcher of an ordered stop and a waited stop all wait for it.
+	var gen uint64
+	if w.hook("after_stop", 0, 0, nil, func(error) {
+		if w.afterStop == gen {
+			w.afterStop = 0
+			w.startQueued()
+		}
+	}) {
+		gen = w.seq
+		w.afterStop = gen
+		return
+	}
+	w.startQueued()
+}
+
+// startQueued runs the Start that waited for the stop to finish.
+func (w *Watcher) startQueued() {
 	if w.startAfter {
 		w.startAfter = false
 		w.start()

@@ -185,6 +185,7 @@ type Watcher struct {
 	startErr      error         // why the last start did not happen (a hook, a dependency)
 	afterStart    bool          // its after_start hook runs: the start is not done
 	afterStartGen uint64        // ties that hook's outcome to its start (a stop moves it on)
+	afterStop     uint64        // non-zero while its after_stop hook runs (that hook's generation): the stop is not done
 	warmup        uint64        // non-zero while warmup_delay holds back the next spawn
 	spawned       int           // spawns in this turn of the loop (see spawnBatch)
 	inflight      *pendingSpawn // begun, not finished (see spawnAt)
@@ -388,7 +389,7 @@ func (w *Watcher) Has(pid int) bool { _, ok := w.procs[pid]; return ok }
 // and waiting, failed or exited slots, and nothing starting, stopping or
 // due for replacement.
 func (w *Watcher) Settled() bool {
-	if w.gate != 0 || w.afterStart {
+	if w.gate != 0 || w.afterStart || w.afterStop != 0 {
 		return false
 	}
 	switch w.status {

@@ -1,0 +1,103 @@
+package arbiter
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// traceHook is a hook script that appends "NAME begin" and, after pause
+// seconds, "NAME end" to file, NAME being the watcher and the hook.
+func traceHook(t *testing.T, dir, file, pause string) string {
+	t.Helper()
+	return hookScript(t, dir, "trace-"+pause+".sh",
+		`echo "$POOLD_WATCHER $POOLD_HOOK begin" >> `+file+"\nsleep "+pause+"\n"+
+			`echo "$POOLD_WATCHER $POOLD_HOOK end" >> `+file+"\n")
+}
+
+// traceLines reads the trace file as lines.
+func traceLines(t *testing.T, file string) []string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// before reports whether line a comes before line b (both present).
+func before(lines []string, a, b string) bool {
+	ia, ib := -1, -1
+	for i, l := range lines {
+		if l == a && ia < 0 {
+			ia = i
+		}
+		if l == b && ib < 0 {
+			ib = i
+		}
+	}
+	return ia >= 0 && ib >= 0 && ia < ib
+}
+
+// TestQuitRunsAfterStopAndReapHooksToTheEnd: at quit poold exited as soon
+// as the workers were gone, so an after_stop or after_reap still running
+// was killed midway (silently) and a dependency's after_stop never ran at
+// all. Circus runs them before it exits, as systemd runs ExecStopPost=.
+// The shutdown now waits for every hook in flight, and a dependent's
+// stop, after_stop included, is done before its dependency's begins.
+func TestQuitRunsAfterStopAndReapHooksToTheEnd(t *testing.T) {
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "trace")
+	slow := traceHook(t, dir, trace, "0.3")
+	db := testWatcher("db", "sleep", 1)
+	db.Hooks = map[string]string{"before_stop": slow, "after_stop": slow, "after_reap": slow}
+	web := testWatcher("web", "sleep", 2)
+	web.DependsOn = []string{"db"}
+	web.Hooks = map[string]string{"after_stop": slow, "after_reap": slow}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, web}}, Options{})
+	h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == "web" })
+	h.do("quit", map[string]any{"waiting": true})
+
+	lines := traceLines(t, trace)
+	for _, want := range []string{"web after_stop end", "db after_stop end", "db before_stop end"} {
+		if !before(lines, strings.Replace(want, " end", " begin", 1), want) {
+			t.Errorf("%q did not run to its end before poold stopped:\n%s", want, strings.Join(lines, "\n"))
+		}
+	}
+	if n := strings.Count(strings.Join(lines, "\n"), "web after_reap end"); n != 2 {
+		t.Errorf("%d of web's 2 after_reap hooks ran to their end before poold stopped:\n%s", n, strings.Join(lines, "\n"))
+	}
+	if !before(lines, "web after_stop end", "db before_stop begin") {
+		t.Errorf("db (a dependency) began to stop before web's after_stop ended:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// TestRestartWaitsForAfterStop: restart (and a waited stop) went on while
+// after_stop still ran, so a deregistration in after_stop raced the next
+// before_start's registration. A stop is now done once after_stop is,
+// as in Circus, whose restart is its stop then its start.
+func TestRestartWaitsForAfterStop(t *testing.T) {
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "trace")
+	w := testWatcher("web", "sleep", 1)
+	w.HookTimeout = time.Minute
+	w.Hooks = map[string]string{"after_stop": traceHook(t, dir, trace, "0.3"), "before_start": traceHook(t, dir, trace, "0")}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == "web" })
+	h.do("restart", map[string]any{"name": "web", "waiting": true})
+	lines := traceLines(t, trace)
+	want := "web before_start begin,web before_start end,web after_stop begin,web after_stop end,web before_start begin,web before_start end"
+	if strings.Join(lines, ",") != want {
+		t.Errorf("restart: want before_start, then after_stop to its end, then before_start:\n%s", strings.Join(lines, "\n"))
+	}
+	h.do("stop", map[string]any{"name": "web", "waiting": true})
+	lines = traceLines(t, trace)
+	if last := lines[len(lines)-1]; last != "web after_stop end" {
+		t.Errorf("a waited stop answered before after_stop ended:\n%s", strings.Join(lines, "\n"))
+	}
+}
