@@ -28,7 +28,8 @@ func (a *Arbiter) sorted(keep func(*watcher.Watcher) bool) []*watcher.Watcher {
 
 // orderGroups splits ws into the groups that start together: a watcher
 // comes after every watcher it depends_on (within ws), and after higher
-// priorities; stops run the groups in reverse.
+// priorities (a dependency's raised to its dependents', see
+// effectivePriorities); stops run the groups in reverse.
 func (a *Arbiter) orderGroups(ws []*watcher.Watcher) [][]*watcher.Watcher {
 	in := watchersByName(ws)
 	level := map[*watcher.Watcher]int{}
@@ -53,9 +54,13 @@ func (a *Arbiter) orderGroups(ws []*watcher.Watcher) [][]*watcher.Watcher {
 	for _, w := range ws {
 		depth(w, map[*watcher.Watcher]bool{})
 	}
+	eff := effectivePriorities(ws, in)
 	sorted := append([]*watcher.Watcher(nil), ws...)
 	sort.SliceStable(sorted, func(i, j int) bool {
 		wi, wj := sorted[i], sorted[j]
+		if eff[wi] != eff[wj] {
+			return eff[wi] > eff[wj]
+		}
 		if level[wi] != level[wj] {
 			return level[wi] < level[wj]
 		}
@@ -66,12 +71,41 @@ func (a *Arbiter) orderGroups(ws []*watcher.Watcher) [][]*watcher.Watcher {
 	})
 	var groups [][]*watcher.Watcher
 	for i, w := range sorted {
-		if i == 0 || level[w] != level[sorted[i-1]] || w.Spec().Priority != sorted[i-1].Spec().Priority {
+		if i == 0 || eff[w] != eff[sorted[i-1]] || level[w] != level[sorted[i-1]] || w.Spec().Priority != sorted[i-1].Spec().Priority {
 			groups = append(groups, nil)
 		}
 		groups[len(groups)-1] = append(groups[len(groups)-1], w)
 	}
 	return groups
+}
+
+// effectivePriorities gives each watcher of ws (in: ws by lower-case
+// name) the highest priority among itself and the watchers of ws that
+// depend on it, directly or not: a dependency starts as early as what
+// needs it asks, so that a watcher of higher priority is not started
+// after one of lower priority only because its dependency has a low one.
+// A dependency's effective priority is never below its dependent's, and
+// orderGroups puts a dependency first among equals (its level is lower),
+// so the order keeps every depends_on.
+func effectivePriorities(ws []*watcher.Watcher, in map[string]*watcher.Watcher) map[*watcher.Watcher]int {
+	eff := make(map[*watcher.Watcher]int, len(ws))
+	for _, w := range ws {
+		eff[w] = w.Spec().Priority
+	}
+	var raise func(w *watcher.Watcher, p int)
+	raise = func(w *watcher.Watcher, p int) {
+		for _, d := range w.Spec().DependsOn {
+			// Only up, so a cycle (refused by the loader) ends too.
+			if dw, ok := in[strings.ToLower(d)]; ok && eff[dw] < p {
+				eff[dw] = p
+				raise(dw, p)
+			}
+		}
+	}
+	for _, w := range ws {
+		raise(w, eff[w])
+	}
+	return eff
 }
 
 // startInOrder starts ws group by group (dependencies first, then highest
