@@ -66,7 +66,11 @@ func Check(spec configs.Watcher) error {
 	case !dirOK && !filepath.IsAbs(configs.Expand(words[0], vars)) && strings.Contains(words[0], "/"):
 		// relative to a working_dir that is not there: nothing to look up
 	default:
-		if _, err := LookCommandIn(spec.Chroot, configs.Expand(words[0], vars), dir, expandAll(Env(spec), vars), cred); err != nil && (credOK || !errors.Is(err, os.ErrPermission)) {
+		path, err := LookCommandIn(spec.Chroot, configs.Expand(words[0], vars), dir, expandAll(Env(spec), vars), cred)
+		if err == nil {
+			err = scriptProblem(spec.Chroot, path)
+		}
+		if err != nil && (credOK || !errors.Is(err, os.ErrPermission)) {
 			ps.add("cmd", hinted(err, len(words), configs.Expand(words[0], vars)))
 		}
 	}
@@ -80,8 +84,12 @@ func Check(spec configs.Watcher) error {
 		ps.add("health_cmd", err)
 	} else if cwd, err := os.Getwd(); err != nil {
 		ps.add("health_cmd", err)
-	} else if _, err := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, cred); err != nil && (credOK || !errors.Is(err, os.ErrPermission)) {
-		ps.add("health_cmd", hinted(err, len(words), words[0]))
+	} else if path, err := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, cred); err != nil {
+		if credOK || !errors.Is(err, os.ErrPermission) {
+			ps.add("health_cmd", hinted(err, len(words), words[0]))
+		}
+	} else if err := scriptProblem("", path); err != nil {
+		ps.add("health_cmd", err)
 	}
 	return ps.err()
 }

@@ -40,8 +40,10 @@ func checkHooks(ps *problems, spec configs.Watcher) {
 		case err != nil:
 			ps.add(key, err)
 		default:
-			if _, lerr := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, nil); lerr != nil {
+			if path, lerr := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, nil); lerr != nil {
 				ps.add(key, hookHinted(lerr, words))
+			} else if serr := scriptProblem("", path); serr != nil {
+				ps.add(key, serr)
 			}
 		}
 	}
