@@ -82,9 +82,7 @@ func Check(spec configs.Watcher) error {
 	words, err = configs.SplitCommand(configs.Expand(spec.HealthCmd, vars))
 	if err != nil {
 		ps.add("health_cmd", err)
-	} else if cwd, err := os.Getwd(); err != nil {
-		ps.add("health_cmd", err)
-	} else if path, err := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, cred); err != nil {
+	} else if path, err := LookProbe(words[0], cred); err != nil {
 		if credOK || !errors.Is(err, os.ErrPermission) {
 			ps.add("health_cmd", hinted(err, len(words), words[0]))
 		}

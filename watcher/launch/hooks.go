@@ -3,7 +3,6 @@ package launch
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/poold/poold/configs"
@@ -26,7 +25,6 @@ func checkHooks(ps *problems, spec configs.Watcher) {
 	if len(spec.Hooks) == 0 {
 		return
 	}
-	cwd, err := os.Getwd()
 	for _, name := range configs.HookNames {
 		cmd, ok := spec.Hooks[name]
 		if !ok {
@@ -37,10 +35,8 @@ func checkHooks(ps *problems, spec configs.Watcher) {
 		switch {
 		case serr != nil:
 			ps.add(key, serr)
-		case err != nil:
-			ps.add(key, err)
 		default:
-			if path, lerr := LookCommand(words[0], cwd, []string{"PATH=" + os.Getenv("PATH")}, nil); lerr != nil {
+			if path, lerr := LookOwn(words[0]); lerr != nil {
 				ps.add(key, hookHinted(lerr, words))
 			} else if serr := scriptProblem("", path); serr != nil {
 				ps.add(key, serr)

@@ -41,12 +41,42 @@ func LookCommand(name, dir string, env []string, cred *syscall.Credential) (stri
 // root, checked at their place under root. (A symbolic link inside root
 // is followed as poold sees it, not as the worker will.)
 func LookCommandIn(root, name, dir string, env []string, cred *syscall.Credential) (string, error) {
-	if name == "" {
-		return "", fmt.Errorf("the program name is empty: %w", ErrNotFound)
-	}
 	id := identityOf(cred)
 	if root != "" {
 		id.root = filepath.Clean(root)
+	}
+	return id.look(name, dir, env)
+}
+
+// LookOwn is LookCommand for a program poold runs itself, as its own
+// user, from its working directory and with its own PATH: a command hook
+// or an exec health check. Its errors say what to change on poold's
+// side, not the watcher's (its env and user do not apply).
+func LookOwn(name string) (string, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	id := identityOf(nil)
+	id.own, id.ownEnv = true, true
+	return id.look(name, cwd, []string{"PATH=" + os.Getenv("PATH")})
+}
+
+// LookProbe is LookOwn for an exec health check, which poold runs with
+// its own PATH and working directory but as the watcher's user (cred).
+func LookProbe(name string, cred *syscall.Credential) (string, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	id := identityOf(cred)
+	id.ownEnv = true
+	return id.look(name, cwd, []string{"PATH=" + os.Getenv("PATH")})
+}
+
+func (id identity) look(name, dir string, env []string) (string, error) {
+	if name == "" {
+		return "", fmt.Errorf("the program name is empty: %w", ErrNotFound)
 	}
 	if strings.Contains(name, "/") {
 		path := name
@@ -87,7 +117,11 @@ func LookCommandIn(root, name, dir string, env []string, cred *syscall.Credentia
 	if denied != nil {
 		return "", fmt.Errorf("%q is in PATH, but %w", name, denied)
 	}
-	return "", fmt.Errorf("%q: %w in PATH %q (give the program's full path, or set PATH in env)", name, ErrNotFound, pathVar)
+	fix := "give the program's full path, or set PATH in env"
+	if id.ownEnv {
+		fix = "give the program's full path, or add its directory to poold's own PATH: poold runs it with its own environment, not the watcher's env"
+	}
+	return "", fmt.Errorf("%q: %w in PATH %q (%s)", name, ErrNotFound, pathVar, fix)
 }
 
 // identity is who a worker runs as.
@@ -95,6 +129,8 @@ type identity struct {
 	uid, gid uint32
 	groups   []uint32
 	root     string // the worker's root directory; "" is "/"
+	own      bool   // poold's own user, for a program poold runs itself (LookOwn)
+	ownEnv   bool   // poold's own PATH (LookOwn, LookProbe)
 }
 
 func identityOf(cred *syscall.Credential) identity {
@@ -138,7 +174,11 @@ func (id identity) canExec(path string) error {
 		return err
 	}
 	if !id.may(fi, 0o1) {
-		return fmt.Errorf("%s: %w by %s (%s); allow it with chmod, or run the watcher as another user", path, ErrNotExecutable, id, describe(fi))
+		fix := "allow it with chmod, or run the watcher as another user"
+		if id.own {
+			fix = "allow it with chmod: poold runs it as its own user, whatever the watcher's uid"
+		}
+		return fmt.Errorf("%s: %w by %s (%s); %s", path, ErrNotExecutable, id, describe(fi), fix)
 	}
 	return nil
 }
