@@ -72,6 +72,9 @@ func TestQuitRunsAfterStopAndReapHooksToTheEnd(t *testing.T) {
 	if n := strings.Count(strings.Join(lines, "\n"), "web after_reap end"); n != 2 {
 		t.Errorf("%d of web's 2 after_reap hooks ran to their end before poold stopped:\n%s", n, strings.Join(lines, "\n"))
 	}
+	if !strings.Contains(h.log.String(), "waiting for hooks still running before exiting") {
+		t.Errorf("the shutdown waited for hooks without saying so")
+	}
 	if !before(lines, "web after_stop end", "db before_stop begin") {
 		t.Errorf("db (a dependency) began to stop before web's after_stop ended:\n%s", strings.Join(lines, "\n"))
 	}

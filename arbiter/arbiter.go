@@ -122,9 +122,10 @@ type Arbiter struct {
 	stopping  bool
 	// hurried: a second stop request (Kill) came; poold exits without
 	// waiting for the hooks still running (the exit kills them).
-	hurried bool
-	output  *output
-	config  ConfigState // outcome of the last config reload (health.go)
+	hurried      bool
+	hookWaitSaid bool // the shutdown said it waits for hooks
+	output       *output
+	config       ConfigState // outcome of the last config reload (health.go)
 	// filed holds each watcher's section as the config file last gave
 	// it, by lower-case name: a reload applies only what the file changed
 	// since, so run-time incr and set of other keys survive (reload.go).

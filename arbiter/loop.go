@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/poold/poold/configs"
@@ -64,7 +65,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 		if a.stopping {
 			a.releaseSockets()
 		}
-		if a.stopping && len(a.owner) == 0 && len(a.unmanaged) == 0 && a.allStopped() && (a.hurried || !a.hooksRun()) {
+		if a.stopping && len(a.owner) == 0 && len(a.unmanaged) == 0 && a.allStopped() && !a.hooksHold() {
 			for _, m := range a.quitWaiting {
 				m.ok(nil)
 			}
@@ -108,13 +109,28 @@ func (a *Arbiter) allStopped() bool {
 // graceful shutdown waits for them (each ends by hook_timeout): an
 // after_stop or after_reap that deregisters a worker or removes a lock
 // file is what a stop is for, and exiting would kill it midway.
-func (a *Arbiter) hooksRun() bool {
-	for _, w := range a.watchers {
+func (a *Arbiter) hooksRun() []string {
+	var names []string
+	for _, w := range a.sorted(nil) {
 		if w.HooksRun() {
-			return true
+			names = append(names, w.Name())
 		}
 	}
-	return false
+	return names
+}
+
+// hooksHold reports whether a shutdown whose workers are all gone still
+// waits for hooks, and says so in the log once.
+func (a *Arbiter) hooksHold() bool {
+	if a.hurried {
+		return false
+	}
+	names := a.hooksRun()
+	if len(names) > 0 && !a.hookWaitSaid {
+		a.hookWaitSaid = true
+		a.log.Info("waiting for hooks still running before exiting (each ends by its hook_timeout; a second SIGTERM does not wait)", "watchers", strings.Join(names, ","))
+	}
+	return len(names) > 0
 }
 
 func (a *Arbiter) shutdown() {
