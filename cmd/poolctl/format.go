@@ -344,11 +344,15 @@ func render(v any) string {
 	case int:
 		return strconv.Itoa(v)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
+	// Not json.Marshal: it writes <, > and & as \u003c..., and a hook
+	// "sh -c 'cmd >&2'" would read as "\u003e\u00262".
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func percent(v any) string {

@@ -176,6 +176,10 @@ func TestRender(t *testing.T) {
 		{nil, "-"}, {"s", "s"}, {3.0, "3"}, {2.5, "2.5"}, {true, "true"},
 		{[]any{"a", 1.0}, `["a",1]`}, {map[string]any{"nofile": 4096.0}, `{"nofile":4096}`},
 		{1.7e9, "1700000000"},
+		// A hook or env value is shown as written, not HTML-escaped
+		// (">&2", not "\u003e\u00262").
+		{map[string]any{"before_start": "sh -c 'echo x >&2 <in'"}, `{"before_start":"sh -c 'echo x >&2 <in'"}`},
+		{[]any{"a&b"}, `["a&b"]`},
 	}
 	for _, tc := range tests {
 		if got := render(tc.in); got != tc.want {
