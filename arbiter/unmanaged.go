@@ -77,5 +77,9 @@ func (a *Arbiter) unmanagedBlock() error {
 		return nil
 	}
 	pids := slices.Sorted(maps.Keys(a.unmanaged))
-	return fmt.Errorf("%d workers left running by rm --nostop (pids %v) would be lost to the new image; stop them first (kill PID) or restart poold", len(pids), pids)
+	n := fmt.Sprintf("%d workers", len(pids))
+	if len(pids) == 1 {
+		n = "1 worker"
+	}
+	return fmt.Errorf("%s left running by rm --nostop (pids %v) would be lost to the new image; stop them first (kill PID) or restart poold", n, pids)
 }

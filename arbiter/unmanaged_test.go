@@ -84,3 +84,28 @@ func outlivingSpawner(t *testing.T) *spawn.Spawner {
 	})
 	return sp
 }
+
+// The upgrade refusal counts the workers rm --nostop left in words a
+// person reads: "1 worker", "2 workers".
+func TestUnmanagedBlockCountsInWords(t *testing.T) {
+	tests := []struct {
+		pids []int
+		want string
+	}{
+		{[]int{525}, "1 worker left running by rm --nostop (pids [525])"},
+		{[]int{7, 3}, "2 workers left running by rm --nostop (pids [3 7])"},
+	}
+	for _, tc := range tests {
+		a := &Arbiter{unmanaged: map[int]unmanagedProc{}}
+		for _, pid := range tc.pids {
+			a.unmanaged[pid] = unmanagedProc{}
+		}
+		err := a.unmanagedBlock()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("unmanagedBlock() = %v, want it to begin %q", err, tc.want)
+		}
+	}
+	if err := (&Arbiter{}).unmanagedBlock(); err != nil {
+		t.Errorf("no unmanaged workers: %v", err)
+	}
+}
