@@ -25,6 +25,10 @@ import (
 var (
 	// ErrUnreachable: no poold answers at the endpoint (the error says why).
 	ErrUnreachable = errors.New("poold unreachable")
+	// ErrConnLost: the connection closed after a request was sent (poold
+	// stopped, or re-executed itself in an upgrade), so whether poold
+	// ran the request is unknown. It comes with ErrUnreachable.
+	ErrConnLost = errors.New("connection lost")
 	// ErrTimeout: the request was sent but no reply came in time; poold
 	// may still be working on it.
 	ErrTimeout = errors.New("timed out waiting for reply")
@@ -170,7 +174,7 @@ func (c *Client) readLoop() {
 			c.mu.Lock()
 			closed := c.closed
 			if !closed && c.broken == nil {
-				c.broken = fmt.Errorf("%w at %s: connection lost: %v", ErrUnreachable, c.endpoint, err)
+				c.broken = fmt.Errorf("%w at %s: %w: %v", ErrUnreachable, c.endpoint, ErrConnLost, err)
 			}
 			for id, ch := range c.pending {
 				close(ch)

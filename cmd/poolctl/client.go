@@ -53,10 +53,45 @@ func (a *app) do(ctx context.Context, cl call) error {
 	}
 	raw, r, err := a.exchange(ctx, client, cl, timeout, decode)
 	stop() // the progress printer is done with stderr before we write
+	if err != nil && a.askAgain(cl, err) {
+		raw, r, err = a.againAfterLoss(ctx, cl, timeout, decode)
+	}
 	if err != nil {
 		return err
 	}
 	return a.print(cl.command, raw, r)
+}
+
+// lossRedial bounds the dial after a lost connection: an upgrade in
+// place takes the endpoint over within milliseconds (poolctl upgrade
+// gives up on a poold whose endpoint refuses for 3s).
+const lossRedial = 3 * time.Second
+
+// askAgain tells whether cl may be sent again after err: a read-only
+// command (it changes nothing, so running it twice is harmless) whose
+// connection closed before its answer came, as it does when poold
+// re-executes itself in an upgrade (poolctl upgrade, SIGUSR2) meanwhile.
+func (a *app) askAgain(cl call, err error) bool {
+	return !a.remote() && cl.wait == noWait && arbiter.ReadOnly(cl.command) && errors.Is(err, controller.ErrConnLost)
+}
+
+// againAfterLoss dials poold again and sends cl once more, retrying
+// while poold is unreachable or the new connection is lost too (one the
+// old image accepted just before its exec), for up to lossRedial.
+func (a *app) againAfterLoss(ctx context.Context, cl call, timeout time.Duration, decode func([]byte) (reply, error)) ([]byte, reply, error) {
+	dctx, cancel := context.WithTimeout(ctx, lossRedial)
+	defer cancel()
+	for {
+		client, err := controller.DialContext(dctx, a.endpoint)
+		if err != nil {
+			return nil, nil, a.unreachable(err)
+		}
+		raw, r, err := a.exchange(ctx, client, cl, timeout, decode)
+		client.Close()
+		if err == nil || !errors.Is(err, controller.ErrConnLost) || dctx.Err() != nil {
+			return raw, r, err
+		}
+	}
 }
 
 // print writes the reply (raw with --json, else human) and turns an error
