@@ -157,6 +157,12 @@ func (a *Arbiter) frozen() error {
 		errs = append(errs, errors.New("a config reload (SIGHUP, reloadconfig) is in progress"))
 	}
 	for _, w := range a.sorted(nil) {
+		if a.leaving[w] {
+			// The state has no "leaving": the new image would keep it,
+			// stopped, for good, and the rm would be lost.
+			errs = append(errs, fmt.Errorf("watcher %q: being removed (rm or a config reload); its workers are stopping", w.Name()))
+			continue
+		}
 		if err := w.Frozen(); err != nil {
 			errs = append(errs, err)
 		}

@@ -7,7 +7,8 @@ import (
 
 // An upgrade hands over watchers at rest or stopping; a step it cannot
 // carry across the exec (a rolling reload, workers whose readiness is not
-// proven yet, a hook, a start waiting for its stop: see watcher.Frozen)
+// proven yet, a hook, a start waiting for its stop: see watcher.Frozen;
+// a watcher being removed, whose removal the state cannot carry)
 // makes it wait for that step to end rather than refuse. A rolling reload
 // thus completes in the old image and the upgrade follows it; commands
 // are served meanwhile.
