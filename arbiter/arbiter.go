@@ -167,10 +167,11 @@ type Arbiter struct {
 
 	starts pendingStarts // starts that wait for a dependency (depends.go)
 
-	upgrading bool            // an upgrade's pre-flight or exec is in flight
-	reloads   int             // config reloads not answered yet: an upgrade waits for them (reload.go)
-	upgraded  upgrade.Outcome // the last upgrade (upgrade_status)
-	settleBy  time.Time       // an upgrade waiting for watchers to settle gives up then (settle.go)
+	upgrading bool             // an upgrade's pre-flight or exec is in flight
+	reloads   int              // config reloads not answered yet: an upgrade waits for them (reload.go)
+	parked    map[*cmdMsg]bool // waited commands not answered yet: an upgrade waits for them (settle.go)
+	upgraded  upgrade.Outcome  // the last upgrade (upgrade_status)
+	settleBy  time.Time        // an upgrade waiting for watchers to settle gives up then (settle.go)
 }
 
 // New builds an arbiter for cfg. It does no I/O.
@@ -206,6 +207,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		groups:    make(map[int]*cgroup.Group),
 		unmanaged: make(map[int]unmanagedProc),
 		leaving:   make(map[*watcher.Watcher]bool),
+		parked:    make(map[*cmdMsg]bool),
 		cleanups:  make(chan struct{}, cgroupCleanups),
 
 		statsChanged: make(chan struct{}, 1),

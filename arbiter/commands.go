@@ -10,8 +10,19 @@ import (
 
 // cmdMsg is a command on its way to the loop.
 type cmdMsg struct {
-	req   Request
-	reply chan answer // capacity 1
+	req      Request
+	reply    chan answer // capacity 1
+	answered bool
+	// parked is the set m is in while it waits for its outcome (a waited
+	// command), until answered: an upgrade waits for it (settle.go).
+	parked map[*cmdMsg]bool
+}
+
+// send answers m, once, on the loop (stats completes its answer off it).
+func (m *cmdMsg) send(ans answer) {
+	m.answered = true
+	delete(m.parked, m)
+	m.reply <- ans
 }
 
 // answer is what the loop sends back for a command: a reply, or a way to
@@ -21,8 +32,8 @@ type answer struct {
 	finish func() Reply
 }
 
-func (m *cmdMsg) ok(fields map[string]any) { m.reply <- answer{reply: OK(m.req.ID, fields)} }
-func (m *cmdMsg) fail(err error)           { m.reply <- answer{reply: Fail(m.req.ID, err)} }
+func (m *cmdMsg) ok(fields map[string]any) { m.send(answer{reply: OK(m.req.ID, fields)}) }
+func (m *cmdMsg) fail(err error)           { m.send(answer{reply: Fail(m.req.ID, err)}) }
 
 // failWith answers with an error reply that also carries fields (poold's
 // additions, such as what a reload applied and what it rolled back).
@@ -33,7 +44,7 @@ func (m *cmdMsg) failWith(err error, fields map[string]any) {
 			r[k] = v
 		}
 	}
-	m.reply <- answer{reply: r}
+	m.send(answer{reply: r})
 }
 
 // handler runs a command on the loop. It either answers through m at once,
@@ -127,6 +138,10 @@ func (a *Arbiter) dispatch(m *cmdMsg) {
 	}
 	if err := commands[m.req.Command](a, m); err != nil {
 		m.fail(err)
+	}
+	if !m.answered && m.req.Command != "upgrade" {
+		m.parked = a.parked
+		a.parked[m] = true
 	}
 }
 

@@ -156,6 +156,9 @@ func (a *Arbiter) frozen() error {
 	if a.reloads > 0 {
 		errs = append(errs, errors.New("a config reload (SIGHUP, reloadconfig) is in progress"))
 	}
+	if err := a.parkedErr(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, w := range a.sorted(nil) {
 		if a.leaving[w] {
 			// The state has no "leaving": the new image would keep it,

@@ -2,13 +2,16 @@ package arbiter
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
 // An upgrade hands over watchers at rest or stopping; a step it cannot
 // carry across the exec (a rolling reload, workers whose readiness is not
 // proven yet, a hook, a start waiting for its stop: see watcher.Frozen;
-// a watcher being removed, whose removal the state cannot carry)
+// a watcher being removed, whose removal the state cannot carry, a
+// waited command not answered yet, whose answer the exec would cut)
 // makes it wait for that step to end rather than refuse. A rolling reload
 // thus completes in the old image and the upgrade follows it; commands
 // are served meanwhile.
@@ -43,4 +46,20 @@ func (a *Arbiter) whenSettled(m *cmdMsg, fn func()) {
 		a.log.Info("upgrade: waiting for watchers to settle; the upgrade goes on by itself once they have", "why", err)
 	}
 	time.AfterFunc(settlePoll, func() { a.post(funcMsg{func() { a.whenSettled(m, fn) }}) })
+}
+
+// parkedErr names the waited commands not answered yet (a reload whose
+// old workers are still stopping, a start --waiting...), or nil: their
+// clients' connections close in the exec, so an answer not sent by then
+// is lost and a client such as poolctl reports poold unreachable.
+func (a *Arbiter) parkedErr() error {
+	var cmds []string
+	for m := range a.parked {
+		cmds = append(cmds, m.req.Command)
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	slices.Sort(cmds)
+	return fmt.Errorf("waited commands not answered yet (%s): the exec would cut their answers", strings.Join(slices.Compact(cmds), ", "))
 }

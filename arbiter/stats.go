@@ -67,13 +67,13 @@ func (a *Arbiter) sample(rows []procRow) map[int]procinfo.Info {
 // goroutine: the loop gathers pids, the caller reads /proc.
 func deferReply(m *cmdMsg, fn func() (map[string]any, error)) {
 	id := m.req.ID
-	m.reply <- answer{finish: func() Reply {
+	m.send(answer{finish: func() Reply {
 		fields, err := fn()
 		if err != nil {
 			return Fail(id, err)
 		}
 		return OK(id, fields)
-	}}
+	}})
 }
 
 func cmdStats(a *Arbiter, m *cmdMsg) error {
