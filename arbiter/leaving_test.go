@@ -18,6 +18,8 @@ import (
 // on with no watcher to stop them. Those commands now refuse it by name
 // and pass it over when they name no watcher; status and stop still see
 // it; once its old workers end it is gone with nothing left running.
+// add of its name said "already exists; rm it first" to the user who had
+// just run rm; it says it is being removed too.
 func TestCommandsDoNotReviveALeavingWatcher(t *testing.T) {
 	keep := testWatcher("keep", "sleep", 1)
 	stub := stubbornOn("stub", "s", 2)
@@ -38,6 +40,8 @@ func TestCommandsDoNotReviveALeavingWatcher(t *testing.T) {
 		{"reload", map[string]any{"name": "stub"}},
 		{"incr", map[string]any{"name": "stub"}},
 		{"set", map[string]any{"name": "stub", "options": map[string]any{"numprocesses": 3}}},
+		// Not "already exists; rm it first": rm is what it is doing.
+		{"add", map[string]any{"name": "stub", "cmd": "sleep", "args": []any{"60"}}},
 	} {
 		r := h.a.Do(context.Background(), Request{ID: c.cmd, Command: c.cmd, Properties: c.props})
 		if r["status"] != "error" || !strings.Contains(fmt.Sprint(r["reason"]), "being removed") {

@@ -296,7 +296,11 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	// everywhere (list, status, stats, event topics), so a client that
 	// takes it from list finds its watcher.<name>.* events.
 	name = strings.ToLower(name)
-	if _, exists := a.watchers[name]; exists {
+	if w, exists := a.watchers[name]; exists {
+		if a.leaving[w] { // "rm it first" would tell a user who just did
+			return errorf(ErrnoFailed, "add: watcher %q is being removed (by rm or a config reload) and its workers are stopping; "+
+				"add it again once it is gone (`poolctl list`; `poolctl rm --waiting` returns then), or reloadconfig a file that defines it", name)
+		}
 		return errorf(ErrnoFailed, "add: watcher %q already exists; rm it first or pick another name", name)
 	}
 	given, opts, err := addOptions(p, name, cmd)
