@@ -716,7 +716,8 @@
     if (f.exit_code != null) bits.push("exit " + f.exit_code);
     for (const [k, v] of Object.entries(f)) {
       if (["process_pid", "process_id", "exit_code", "time", "seq"].includes(k)) continue;
-      const val = typeof v === "number" && !Number.isInteger(v) ? +v.toPrecision(3)
+      const val = k === "began" && typeof v === "number" ? fmtTime(v) // a reload's start, Unix seconds
+        : typeof v === "number" && !Number.isInteger(v) ? +v.toPrecision(3)
         : typeof v === "object" ? JSON.stringify(v) : v;
       bits.push(k.replace(/_/g, " ") + " " + val);
     }
