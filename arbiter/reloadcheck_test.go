@@ -378,3 +378,42 @@ func TestReloadKeepsControlRulesWhoseUserIsGone(t *testing.T) {
 		t.Fatalf("reload changing the control rules to a group that does not exist: %v, want it refused with %q", r, want)
 	}
 }
+
+// TestReloadKeepsAnAddressWrittenOtherwise: a reload that writes a
+// socket's address another way (localhost for 127.0.0.1), under the same
+// name or a new one, keeps its fd and port. poold bound it again and the
+// reload was refused with "address already in use", poold's own socket
+// holding the port.
+func TestReloadKeepsAnAddressWrittenOtherwise(t *testing.T) {
+	for _, name := range []string{"web", "front"} {
+		t.Run(name, func(t *testing.T) {
+			w := testWatcher("web", "serve", 1)
+			w.Sockets = []string{"web"}
+			web := tcpSocket("web")
+			web.Host, web.Port = "127.0.0.1", proctest.FreePort(t)
+			cfg := &configs.Config{Sockets: []configs.Socket{web}, Watchers: []configs.Watcher{w}}
+			h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
+				next := web
+				next.Name, next.Host = name, "localhost"
+				w2 := w
+				w2.Sockets = []string{name}
+				return &configs.Config{Sockets: []configs.Socket{next}, Watchers: []configs.Watcher{w2}}, nil
+			}})
+			readyPids(t, h, 1)
+			fdOf := func() any {
+				for _, s := range h.do("listsockets", nil)["sockets"].([]map[string]any) {
+					return s["fd"]
+				}
+				return nil
+			}
+			before := fdOf()
+			r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+			if r["status"] != "ok" {
+				t.Fatalf("reload writing 127.0.0.1 as localhost: %v", r)
+			}
+			if after := fdOf(); after != before {
+				t.Errorf("socket fd %v after the reload, %v before: it was bound again", after, before)
+			}
+		})
+	}
+}

@@ -91,11 +91,35 @@ func checkName(name string) error {
 
 // SameEndpoint reports whether a and b bind the same thing, so that b can
 // be applied to a socket bound from a by changing backlog or mode in place.
+// The same address written otherwise counts: localhost for 127.0.0.1, a
+// relative unix path for its absolute one (binding it again failed with
+// "address already in use": poold held it).
 func SameEndpoint(a, b configs.Socket) bool {
 	a.Backlog, b.Backlog = 0, 0
 	a.Mode, b.Mode = 0, 0
 	a.ReplaceStale, b.ReplaceStale = false, false
-	return a == b
+	if a == b {
+		return true
+	}
+	if a.Family == "unix" && b.Family == "unix" {
+		if strings.HasPrefix(a.Path, "@") || strings.HasPrefix(b.Path, "@") {
+			return false // abstract: a name, not a path
+		}
+		ka, kb := unixKey(a), unixKey(b)
+		a.Path, b.Path = "", ""
+		return a == b && ka == kb
+	}
+	ha, hb := a, b
+	a.Host, b.Host = "", ""
+	if a != b {
+		return false
+	}
+	ta, err := resolve(ha)
+	if err != nil {
+		return false
+	}
+	tb, err := resolve(hb)
+	return err == nil && ta == tb
 }
 
 // unixKey is how two unix paths are compared for clashes.
