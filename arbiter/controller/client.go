@@ -69,11 +69,39 @@ type Client struct {
 	done   chan struct{}
 }
 
-// Dial connects to endpoint once, with no retry: it fails at once with
-// ErrUnreachable if nobody listens, and within 2s if the peer does not
-// speak ZMTP.
+// Dial connects to endpoint: it fails at once with ErrUnreachable if
+// nobody listens, and within 2s if the peer does not speak ZMTP. A
+// handshake the peer cut short is tried again for up to cutRetry: poold
+// re-executing itself in an upgrade accepts a connection and closes it
+// at the exec, and nothing was sent on it yet.
 func Dial(endpoint string) (*Client, error) {
-	return dial(endpoint)
+	deadline := time.Now().Add(cutRetry)
+	backoff := 10 * time.Millisecond
+	for {
+		c, err := dial(endpoint)
+		if err == nil || !handshakeCut(err) || time.Now().Add(backoff).After(deadline) {
+			return c, err
+		}
+		t := time.NewTimer(backoff)
+		<-t.C
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+// cutRetry bounds Dial's retries of a handshake cut short: an upgrade's
+// exec and the new image's start take well under a second.
+const cutRetry = 3 * time.Second
+
+// handshakeCut tells whether err is a connection the peer closed in the
+// ZMTP handshake (end of stream or a reset), as opposed to nobody
+// listening or a peer that is not ZeroMQ.
+func handshakeCut(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	// zmq4 flattens the cause into its message.
+	msg := err.Error()
+	return strings.HasSuffix(msg, ": EOF") || strings.HasSuffix(msg, ": unexpected EOF") || strings.Contains(msg, "connection reset by peer")
 }
 
 // DialContext is Dial, retrying while the endpoint is unreachable (poold

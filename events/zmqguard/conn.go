@@ -134,8 +134,13 @@ func (c *conn) Read(b []byte) (int, error) {
 		}
 		c.delivered += int64(n)
 	}
-	if err != nil && !c.adopted.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
-		c.g.handshakeTimeouts.Add(1)
+	if err != nil && !c.adopted.Load() {
+		// The handshake failed: timed out, or the peer closed the conn
+		// (zmq4 then drops it without closing it; ending it here frees
+		// the writer at once rather than at HandshakeTimeout).
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.g.handshakeTimeouts.Add(1)
+		}
 		c.abort()
 	}
 	return n, err
