@@ -106,16 +106,15 @@ func (w Watcher) Credential() (*syscall.Credential, error) {
 	return cred, nil
 }
 
-// Capability bits of linux/capability.h that a change of user needs.
-const (
-	capSetgid = 6
-	capSetuid = 7
-)
-
 // mayChangeCredential reports whether poold may give a worker another
-// user and groups: root, or CAP_SETUID and CAP_SETGID.
+// user and groups: only as root. A poold that is not root but holds
+// CAP_SETUID and CAP_SETGID (systemd's AmbientCapabilities=) could, but
+// its workers would keep those capabilities across the exec (a change
+// between two uids that are not root does not clear them, and Go's exec
+// cannot drop ambient ones): a worker could setuid(0). And without
+// CAP_KILL it could not stop them.
 func mayChangeCredential() bool {
-	return hasCapability(capSetuid) && hasCapability(capSetgid)
+	return os.Geteuid() == 0
 }
 
 // ownCredential is the credential of a watcher of a poold that may not
@@ -137,7 +136,7 @@ func (w Watcher) ownCredential(want *syscall.Credential) (*syscall.Credential, e
 		key, target, own = "gid", fmt.Sprintf("gid %d, the primary group of user %q", want.Gid, w.UID), gid
 	}
 	return nil, fmt.Errorf("configs: watcher %q: %s: %w", w.Name, key,
-		fmt.Errorf("poold runs as uid %d gid %d and may not switch a worker to %s (that needs root, or CAP_SETUID and CAP_SETGID): run poold as root, or set %s to poold's own (%d) or remove it",
+		fmt.Errorf("poold runs as uid %d gid %d and may not switch a worker to %s (that needs root): run poold as root, or set %s to poold's own (%d) or remove it",
 			uid, gid, target, key, own))
 }
 

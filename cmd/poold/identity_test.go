@@ -144,6 +144,19 @@ func TestUnprivilegedPooldRunsItsOwnUser(t *testing.T) {
 // --check, naming the watcher's key and what to do, rather than load it
 // and fail every spawn with EPERM.
 func TestUnprivilegedPooldRefusesOtherUsers(t *testing.T) {
+	t.Run("no capabilities", func(t *testing.T) { refusesOtherUsers(t, asNobody) })
+	// With CAP_SETUID and CAP_SETGID as ambient capabilities (systemd's
+	// AmbientCapabilities= with User=) poold switched workers to another
+	// user, and they kept both capabilities: one could setuid(0).
+	t.Run("CAP_SETUID and CAP_SETGID", func(t *testing.T) {
+		refusesOtherUsers(t, func(a *syscall.SysProcAttr) {
+			asNobody(a)
+			a.AmbientCaps = []uintptr{6, 7} // CAP_SETGID, CAP_SETUID
+		})
+	})
+}
+
+func refusesOtherUsers(t *testing.T, as func(*syscall.SysProcAttr)) {
 	sleep := sleepAsRoot(t, "the test starts poold as nobody")
 	dir := openTempDir(t)
 	config := fmt.Sprintf(ownUserConfig, sleep, nogroupID) + fmt.Sprintf(`
@@ -158,7 +171,7 @@ gid = 0
 `, sleep)
 	cmd := exec.Command(pooldBinary(t), "--check", writeConfig(t, dir, config))
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
-	asNobody(cmd.SysProcAttr)
+	as(cmd.SysProcAttr)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatalf("poold --check as nobody passed a watcher of root's:\n%s", out)
