@@ -11,6 +11,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/launch"
 	"github.com/poold/poold/watcher/probe"
 )
 
@@ -305,7 +306,8 @@ func (w *Watcher) probe(kind, url, address, cmd string, p *Process) (probe.Probe
 	case "tcp":
 		return probe.TCP(configs.Expand(address, vars)), nil
 	case "exec":
-		return probe.ExecAs(configs.Expand(cmd, vars), w.probeEnv(p), w.cred), nil
+		look := func(name string) (string, error) { return launch.LookProbe(name, w.cred) }
+		return probe.ExecAs(configs.Expand(cmd, vars), w.probeEnv(p), w.cred, look), nil
 	}
 	return nil, fmt.Errorf("unknown probe kind %q", kind)
 }

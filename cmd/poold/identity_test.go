@@ -393,3 +393,45 @@ func TestWorkerLogRefusesALinkTheWorkerMade(t *testing.T) {
 		t.Fatalf("poold wrote the worker's lines through its link into %s:\n%s", target, b)
 	}
 }
+
+const healthPathConfig = `
+[arbiter]
+ENDPOINTS
+
+[watchers.app]
+cmd = %[1]q
+args = ["3600"]
+uid = "nobody"
+health_check = "exec"
+health_cmd = "poold-test-probe %[2]s"
+health_interval = "100ms"
+`
+
+// An exec health check run as the watcher's user took its program from
+// the first PATH directory poold (root) could run it from: with
+// /root/.pyenv/shims or a root-only directory first on PATH, the user
+// could not run that copy, every check failed "permission denied" and
+// the workers were restarted in a loop, while --check (which looks as
+// the user) passed. The program is looked up as the user.
+func TestExecHealthCheckFindsItsProgramAsTheUser(t *testing.T) {
+	sleep := sleepAsRoot(t, "workers run as nobody")
+	dir := openTempDir(t)
+	rootOnly, shared := filepath.Join(dir, "rootonly"), filepath.Join(dir, "shared")
+	for d, mode := range map[string]os.FileMode{rootOnly: 0o700, shared: 0o755} {
+		if err := os.Mkdir(d, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+		prog := "#!/bin/sh\nid -u >> \"$1/ran-" + filepath.Base(d) + "\"\n"
+		if err := os.WriteFile(filepath.Join(d, "poold-test-probe"), []byte(prog), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startBinaryIn(t, dir, fmt.Sprintf(healthPathConfig, sleep, dir), nil, "PATH="+rootOnly+":"+shared+":"+os.Getenv("PATH"))
+	proctest.Eventually(t, "a health check ran the copy nobody may run", func() bool {
+		_, err := os.Stat(filepath.Join(dir, "ran-shared"))
+		return err == nil
+	})
+}

@@ -28,7 +28,8 @@ type execProbe struct {
 	cmd  string
 	argv []string
 	env  []string
-	cred *syscall.Credential // nil: poold's user
+	cred *syscall.Credential          // nil: poold's user
+	look func(string) (string, error) // nil: exec's own PATH lookup
 	err  error
 	noun string   // what errors call it: "" for "exec probe"
 	out  LineFunc // nil: the output is kept for the error only
@@ -52,10 +53,13 @@ func Exec(cmd string, env []string) Probe {
 
 // ExecAs is Exec run as cred (a watcher's user and groups; nil: poold's),
 // as a health check of that watcher's workers runs: with no more
-// privilege than they have.
-func ExecAs(cmd string, env []string, cred *syscall.Credential) Probe {
+// privilege than they have. look finds a program named without a slash
+// as that user may run it (poold's own lookup, as root, took the first
+// on PATH root may run, which that user then could not: /root/.pyenv's
+// python3 before /usr/bin's).
+func ExecAs(cmd string, env []string, cred *syscall.Credential, look func(string) (string, error)) Probe {
 	p := Exec(cmd, env).(*execProbe)
-	p.cred = cred
+	p.cred, p.look = cred, look
 	return p
 }
 
@@ -83,7 +87,16 @@ func (p *execProbe) Check(ctx context.Context) error {
 	if p.err != nil {
 		return p.fail(p.err.Error(), p.err)
 	}
-	c := exec.CommandContext(ctx, p.argv[0], p.argv[1:]...)
+	name := p.argv[0]
+	if p.look != nil && !strings.Contains(name, "/") {
+		path, err := p.look(name)
+		if err != nil {
+			return p.fail("", err)
+		}
+		name = path
+	}
+	c := exec.CommandContext(ctx, name, p.argv[1:]...)
+	c.Args[0] = p.argv[0]
 	c.Env = p.env
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.cred}
 	stdout, stderr := &tail{max: outputKeep}, &tail{max: outputKeep}
