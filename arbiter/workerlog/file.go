@@ -204,7 +204,7 @@ func (l *File) ensureOpen(now time.Time, like os.FileInfo) error {
 	f, _ := createLike(l.path, like)
 	if f == nil {
 		var err error
-		if f, err = os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o644); err != nil {
+		if f, err = openRegular(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
 			l.failedAt = now
 			return symlinkRefused(l.path, err)
 		}
@@ -235,6 +235,46 @@ func symlinkRefused(path string, err error) error {
 	return fmt.Errorf("%w: it is a symbolic link, which poold does not follow for a worker log (whoever may write its directory could point it at any file poold may write); remove the link, or give the real path", err)
 }
 
+// openRegular opens path without following a link at it (symlinkRefused)
+// and refuses what is not a regular file or a character device. A FIFO a worker put there
+// would block the open until someone read it, and with it that log, a
+// rotation's compression and poold's stop; O_NONBLOCK makes that open
+// return (ENXIO without a reader) so the check can say what is there.
+func openRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
+	if errors.Is(err, syscall.ENXIO) {
+		return nil, fmt.Errorf("open %s: a FIFO or socket, not a regular file: poold writes worker logs to files only; remove it, or give another path", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	// A device (/dev/null) is the admin's: a worker cannot make one.
+	if err == nil && !st.Mode().IsRegular() && st.Mode()&os.ModeCharDevice == 0 {
+		err = fmt.Errorf("open %s: %s, not a regular file: poold writes worker logs to files only; remove it, or give another path", path, fileKind(st.Mode()))
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// fileKind names what a path that is not a regular file holds.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "a special file (" + m.Type().String() + ")"
+}
+
 // createLike creates the file at path with the mode of like, exactly
 // (whatever the umask), and its owner when poold is root. It returns nil
 // when like is nil or it did not create the file (one exists already:
@@ -244,7 +284,7 @@ func createLike(path string, like os.FileInfo) (*os.File, error) {
 		return nil, nil
 	}
 	perm := like.Mode().Perm()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, perm)
+	f, err := openRegular(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return nil, err
 	}

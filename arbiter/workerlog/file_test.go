@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -323,5 +324,52 @@ func TestCompressRefusesALink(t *testing.T) {
 	}
 	if _, err := os.Stat(name + ".gz"); err == nil {
 		t.Fatalf("compress archived the link's target as %s.gz", name)
+	}
+}
+
+// A FIFO a worker put at its log's path (it may write the log's
+// directory) blocked poold's open of it until someone read the FIFO:
+// that log's lines, a rotation's compression and poold's stop hung. The
+// open is refused at once, the lines dropped and counted, the error
+// saying what is there.
+func TestFIFOAtALogPathIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "w.log")
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	l := Open(path, Rotation{}, clk.now)
+	defer l.Close()
+	writeLines(t, l, 0, 1)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(reopenEvery)
+	rotated := filepath.Join(dir, "w.log.20261205T010000.000000Z")
+	if err := syscall.Mkfifo(rotated, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	go func() {
+		_, err := l.Write([]byte("line after the fifo\n"))
+		done <- err
+	}()
+	go func() { done <- compress(rotated) }()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "a FIFO") {
+				t.Errorf("open of a FIFO at a log path: %v, want it refused naming the FIFO", err)
+			}
+		case <-time.After(30 * time.Second):
+			// Release the blocked opens so that the goroutines end.
+			for _, p := range []string{path, rotated} {
+				if f, err := os.OpenFile(p, os.O_RDWR, 0); err == nil {
+					f.Close()
+				}
+			}
+			t.Fatal("an open of a FIFO at a log path still blocks after 30s")
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -36,7 +35,7 @@ func (l *File) millRotated(rotated string, renamed bool, now time.Time) {
 // name's mode and owner: a chmod 600 log is not archived readable.
 func compress(name string) error {
 	// Not through a link a worker put in its place (symlinkRefused).
-	in, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	in, err := openRegular(name, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
