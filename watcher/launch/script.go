@@ -55,17 +55,59 @@ func scriptProblem(root, path string) error {
 	interp, _, _ := strings.Cut(strings.TrimLeft(string(line), " \t"), " ")
 	interp, _, _ = strings.Cut(interp, "\t")
 	switch {
-	case strings.HasSuffix(interp, "\r"):
-		return fmt.Errorf("%s: %w: its #! line ends in a carriage return (Windows line endings), so the interpreter looked for is %q; convert the file with dos2unix", path, ErrNotRunnable, interp)
+	case bytes.HasSuffix(line, []byte("\r")):
+		// Also "#!/usr/bin/env python3\r": env then looks for "python3\r".
+		words := strings.FieldsFunc(string(line), func(r rune) bool { return r == ' ' || r == '\t' })
+		what, last := "interpreter", words[len(words)-1]
+		if len(words) > 1 {
+			what = "program"
+		}
+		return fmt.Errorf("%s: %w: its #! line ends in a carriage return (Windows line endings), so the %s looked for is %q; convert the file with dos2unix", path, ErrNotRunnable, what, last)
 	case interp == "" || !filepath.IsAbs(interp):
 		return nil // the kernel resolves a relative one from the working directory
 	}
-	at := interp
 	if root != "" {
-		at = filepath.Join(root, interp)
+		if !existsIn(root, interp) {
+			return fmt.Errorf("%s: %w: its #! interpreter %s is not there (inside %s); install it, or correct the #! line", path, ErrNotRunnable, interp, root)
+		}
+		return nil
 	}
-	if _, err := os.Stat(at); errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(interp); errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s: %w: its #! interpreter %s is not there; install it, or correct the #! line", path, ErrNotRunnable, interp)
 	}
 	return nil
+}
+
+// existsIn reports whether p exists inside root as a process chrooted
+// there sees it: a link's absolute target is inside root too (Alpine's
+// /bin/sh -> /bin/busybox), where os.Stat of root+p would follow it on
+// the host. Past 40 links it does not judge (true).
+func existsIn(root, p string) bool {
+	for range 40 {
+		cur, rest := "/", strings.Split(strings.TrimPrefix(filepath.Clean(p), "/"), "/")
+		linked := false
+		for i, part := range rest {
+			next := filepath.Join(cur, part)
+			fi, err := os.Lstat(filepath.Join(root, next))
+			if err != nil {
+				return false
+			}
+			if fi.Mode()&os.ModeSymlink != 0 {
+				target, err := os.Readlink(filepath.Join(root, next))
+				if err != nil {
+					return false
+				}
+				if !filepath.IsAbs(target) {
+					target = filepath.Join(cur, target)
+				}
+				p, linked = filepath.Join(append([]string{target}, rest[i+1:]...)...), true
+				break
+			}
+			cur = next
+		}
+		if !linked {
+			return true
+		}
+	}
+	return true
 }

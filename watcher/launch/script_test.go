@@ -25,6 +25,7 @@ func TestCheckRefusesProgramsTheKernelCannotRun(t *testing.T) {
 		{"empty", "", "the file is empty"},
 		{"crlf", "#!/bin/sh\r\necho hi\r\n", `its #! line ends in a carriage return (Windows line endings), so the interpreter looked for is "/bin/sh\r"`},
 		{"no-interpreter", "#!/nonexistent/python9 -u\nprint(1)\n", "its #! interpreter /nonexistent/python9 is not there"},
+		{"crlf-env", "#!/usr/bin/env sh\r\necho hi\r\n", `its #! line ends in a carriage return (Windows line endings), so the program looked for is "sh\r"`},
 		{"good", "#! /bin/sh -e\nexit 0\n", ""},
 		{"good-env", "#!/usr/bin/env sh\nexit 0\n", ""},
 	} {
@@ -63,5 +64,37 @@ func TestCheckRefusesProgramsTheKernelCannotRun(t *testing.T) {
 	w.Hooks = map[string]string{"after_stop": "/bin/true"}
 	if err := Check(w); err != nil {
 		t.Errorf("Check of binaries: %v", err)
+	}
+}
+
+// TestScriptInChrootFollowsLinksInsideIt: a chroot's #! interpreter that
+// is an absolute link inside the chroot (Alpine's /bin/sh ->
+// /bin/busybox) was followed on the host, where its target is missing,
+// and a chroot script the worker runs fine was refused by --check and
+// by a reload.
+func TestScriptInChrootFollowsLinksInsideIt(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"opt/rt/bin", "usr/local/bin", "app"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "opt/rt/bin/interp"), []byte("\x7fELF"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Absolute, and relative through a linked directory.
+	if err := os.Symlink("/opt/rt/bin/interp", filepath.Join(root, "usr/local/bin/interp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../opt/rt/bin", filepath.Join(root, "rtbin")); err != nil {
+		t.Fatal(err)
+	}
+	for interp, want := range map[string]bool{"/usr/local/bin/interp": true, "/rtbin/interp": true, "/usr/local/bin/nothing": false} {
+		if err := os.WriteFile(filepath.Join(root, "app/run"), []byte("#!"+interp+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := scriptProblem(root, "/app/run"); (err == nil) != want {
+			t.Errorf("#!%s inside the chroot: %v, want ok %t", interp, err, want)
+		}
 	}
 }
