@@ -118,8 +118,11 @@ func (id identity) look(name, dir string, env []string) (string, error) {
 		return "", fmt.Errorf("%q is in PATH, but %w", name, denied)
 	}
 	fix := "give the program's full path, or set PATH in env"
-	if id.ownEnv {
+	switch {
+	case id.own:
 		fix = "give the program's full path, or add its directory to poold's own PATH: poold runs it with its own environment, not the watcher's env"
+	case id.ownEnv:
+		fix = "give the program's full path, or add its directory to poold's own PATH: poold looks it up there, not in the watcher's env"
 	}
 	return "", fmt.Errorf("%q: %w in PATH %q (%s)", name, ErrNotFound, pathVar, fix)
 }
