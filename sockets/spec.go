@@ -91,9 +91,8 @@ func checkName(name string) error {
 
 // SameEndpoint reports whether a and b bind the same thing, so that b can
 // be applied to a socket bound from a by changing backlog or mode in place.
-// The same address written otherwise counts: localhost for 127.0.0.1, a
-// relative unix path for its absolute one (binding it again failed with
-// "address already in use": poold held it).
+// The same tcp address written otherwise counts: localhost for 127.0.0.1
+// (binding it again failed with "address already in use": poold held it).
 func SameEndpoint(a, b configs.Socket) bool {
 	a.Backlog, b.Backlog = 0, 0
 	a.Mode, b.Mode = 0, 0
@@ -101,13 +100,10 @@ func SameEndpoint(a, b configs.Socket) bool {
 	if a == b {
 		return true
 	}
-	if a.Family == "unix" && b.Family == "unix" {
-		if strings.HasPrefix(a.Path, "@") || strings.HasPrefix(b.Path, "@") {
-			return false // abstract: a name, not a path
-		}
-		ka, kb := unixKey(a), unixKey(b)
-		a.Path, b.Path = "", ""
-		return a == b && ka == kb
+	if a.Family == "unix" || b.Family == "unix" {
+		// A path written otherwise is bound anew at a temporary name and
+		// renamed over the old file: no refusal, no gap.
+		return false
 	}
 	ha, hb := a, b
 	a.Host, b.Host = "", ""
