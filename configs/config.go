@@ -100,6 +100,10 @@ type Socket struct {
 	ReusePort bool   // SO_REUSEPORT
 	// Mode is the unix socket file's permission bits. Default 0660.
 	Mode os.FileMode
+	// Owner and Group (a name or number; "" keeps poold's) own the unix
+	// socket file, as systemd's SocketUser= and SocketGroup=: a front end
+	// of another user (nginx as www-data) connects through its group.
+	Owner, Group string
 	// ReplaceStale removes a unix socket file that nobody listens on.
 	// Default true.
 	ReplaceStale bool

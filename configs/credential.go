@@ -158,3 +158,25 @@ func (w Watcher) LoginEnv() []string {
 	}
 	return env
 }
+
+// Ownership resolves a unix socket's Owner and Group to ids for chown:
+// -1 for one not set (the file keeps poold's).
+func (s Socket) Ownership() (uid, gid int, err error) {
+	uid, gid = -1, -1
+	if s.Owner != "" {
+		u, err := lookupUser(s.Owner)
+		if err != nil {
+			return 0, 0, fmt.Errorf("owner: %w", err)
+		}
+		n, _ := strconv.Atoi(u.Uid)
+		uid = n
+	}
+	if s.Group != "" {
+		g, err := lookupGroup(s.Group)
+		if err != nil {
+			return 0, 0, fmt.Errorf("group: %w", err)
+		}
+		gid = int(g)
+	}
+	return uid, gid, nil
+}

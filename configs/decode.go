@@ -74,6 +74,8 @@ var socketFields = []field[Socket]{
 		},
 		wire: func(s *Socket) any { return fmt.Sprintf("%04o", uint32(s.Mode.Perm())) },
 	},
+	stringField("owner", func(s *Socket) *string { return &s.Owner }),
+	stringField("group", func(s *Socket) *string { return &s.Group }),
 	boolField("replace_stale", func(s *Socket) *bool { return &s.ReplaceStale }),
 }
 

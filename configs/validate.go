@@ -193,6 +193,7 @@ func validateSockets(ps *problems, drafts []socketDraft) []listenAddr {
 			ps.add(key+".host", "%s", hostProblem(s.Host))
 			continue
 		}
+		validateSocketOwner(ps, key, *s)
 		if a, ok := socketAddr(*s); ok {
 			addrs = append(addrs, a)
 		}
@@ -486,4 +487,29 @@ func CheckTotal(a Arbiter, ws []Watcher) error {
 		return fmt.Errorf("the watchers ask for %d workers together, over arbiter.max_processes %d; lower numprocesses or raise arbiter.max_processes", total, a.MaxProcesses)
 	}
 	return nil
+}
+
+// validateSocketOwner checks owner and group: a unix socket with a file
+// only, and a user and group of this machine (a machine fact, as a
+// watcher's uid is).
+func validateSocketOwner(ps *problems, key string, s Socket) {
+	for _, k := range []struct{ name, v string }{{"owner", s.Owner}, {"group", s.Group}} {
+		if k.v == "" {
+			continue
+		}
+		switch {
+		case s.Family != "unix":
+			ps.add(key+"."+k.name, "applies to unix sockets only (a file to chown); drop it")
+		case strings.HasPrefix(s.Path, "@"):
+			ps.add(key+"."+k.name, "needs a socket file; the abstract socket %s has none: drop it", s.Path)
+		case k.name == "owner":
+			if _, err := lookupUser(k.v); err != nil {
+				ps.add(key+".owner", "%v", err)
+			}
+		default:
+			if _, err := lookupGroup(k.v); err != nil {
+				ps.add(key+".group", "%v", err)
+			}
+		}
+	}
 }

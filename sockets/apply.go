@@ -3,7 +3,9 @@ package sockets
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -259,6 +261,19 @@ func (t tweak) set(to, from configs.Socket) error {
 	if to.Family == "unix" && to.Mode != from.Mode && !isAbstract(to.Path) { // an abstract socket has no file to chmod
 		if err := unix.Chmod(l.Spec.Path, uint32(to.Mode.Perm())); err != nil {
 			return &Error{Socket: l.Name, Op: "chmod", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, "", 0)}
+		}
+	}
+	if to.Family == "unix" && (to.Owner != from.Owner || to.Group != from.Group) && !isAbstract(to.Path) {
+		back := to
+		// Unset owner or group goes back to poold's own.
+		if back.Owner == "" && from.Owner != "" {
+			back.Owner = strconv.Itoa(os.Geteuid())
+		}
+		if back.Group == "" && from.Group != "" {
+			back.Group = strconv.Itoa(os.Getegid())
+		}
+		if err := chownSocket(l.Spec.Path, back); err != nil {
+			return &Error{Socket: l.Name, Op: "chown", Addr: l.Addr(), Err: err, Hint: chownHint(to)}
 		}
 	}
 	return nil

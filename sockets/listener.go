@@ -243,6 +243,9 @@ func bindUnix(s configs.Socket, viaTemp bool) (l *Listener, tmp string, err erro
 	if err := unix.Chmod(target, uint32(s.Mode.Perm())); err != nil {
 		return fail("chmod", err, "")
 	}
+	if err := chownSocket(target, s); err != nil {
+		return fail("chown", err, chownHint(s))
+	}
 	if err := unix.Listen(fd, s.Backlog); err != nil {
 		return fail("listen", err, "")
 	}
@@ -403,4 +406,25 @@ func describe(fi fs.FileInfo) string {
 	default:
 		return "not a socket"
 	}
+}
+
+// chownSocket gives the socket file at path the spec's owner and group
+// (Normalize resolved them); nothing when neither is set.
+func chownSocket(path string, s configs.Socket) error {
+	if s.Owner == "" && s.Group == "" {
+		return nil
+	}
+	uid, gid, err := s.Ownership()
+	if err != nil {
+		return err
+	}
+	return unix.Lchown(path, uid, gid)
+}
+
+// chownHint says what to do when poold may not chown its socket.
+func chownHint(s configs.Socket) string {
+	if os.Geteuid() == 0 {
+		return ""
+	}
+	return fmt.Sprintf("poold runs as uid %d: only root may give a file another owner, and a group only to one poold is a member of; drop owner (and group) or run poold as root", os.Geteuid())
 }

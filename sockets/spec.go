@@ -55,6 +55,14 @@ func normalize(s configs.Socket) (configs.Socket, error) {
 		}
 		s.Mode = s.Mode.Perm()
 		s.Host, s.Port = "", 0 // a default host from the config means nothing here
+		if s.Owner != "" || s.Group != "" {
+			if isAbstract(s.Path) {
+				return s, invalid(s.Name, "owner and group need a socket file; an abstract socket (%s) has none: drop them", s.Path)
+			}
+			if _, _, err := s.Ownership(); err != nil {
+				return s, invalid(s.Name, "%v", err)
+			}
+		}
 	case "tcp", "tcp4", "tcp6":
 		if s.Path != "" {
 			return s, invalid(s.Name, "path %s is for unix sockets, but family is %s: drop the path or set family = unix", s.Path, s.Family)
@@ -65,6 +73,9 @@ func normalize(s configs.Socket) (configs.Socket, error) {
 		}
 		if s.Port < 0 || s.Port > 65535 {
 			return s, invalid(s.Name, "port must be 0..65535, got %d", s.Port)
+		}
+		if s.Owner != "" || s.Group != "" {
+			return s, invalid(s.Name, "owner and group apply to unix sockets only (a file to chown): drop them")
 		}
 	default:
 		return s, invalid(s.Name, "family %q is not supported (use tcp, tcp4, tcp6 or unix)", s.Family)
@@ -97,6 +108,7 @@ func SameEndpoint(a, b configs.Socket) bool {
 	a.Backlog, b.Backlog = 0, 0
 	a.Mode, b.Mode = 0, 0
 	a.ReplaceStale, b.ReplaceStale = false, false
+	a.Owner, b.Owner, a.Group, b.Group = "", "", "", ""
 	if a == b {
 		return true
 	}

@@ -141,3 +141,12 @@ func TestStopAsGroupAsSupervisord(t *testing.T) {
 	configError(t, "[program:w]\ncommand = /bin/sleep 100\nstopasgroup = maybe\n",
 		`PATH:3: [program:w] stopasgroup: must be true or false, got string "maybe"`)
 }
+
+// TestSocketOwnerAsSupervisord: socket_owner (user or user:group) was a
+// warning, "chown is not mapped"; it sets the socket's owner and group.
+func TestSocketOwnerAsSupervisord(t *testing.T) {
+	_, cfg, _ := translateConf(t, "[fcgi-program:app]\ncommand = /bin/sleep 100\nsocket = unix:///tmp/poold-owner-test.sock\nsocket_owner = nobody:0\n")
+	if len(cfg.Sockets) != 1 || cfg.Sockets[0].Owner != "nobody" || cfg.Sockets[0].Group != "0" {
+		t.Errorf("sockets %+v, want owner nobody and group 0", cfg.Sockets)
+	}
+}

@@ -354,8 +354,12 @@ func (t *translator) socketOption(s *translate.INISection, name, key, v string) 
 		sock.Set("mode", strings.TrimSpace(v))
 	case "socket_backlog":
 		sock.Set("backlog", toInt(v))
-	default:
-		t.warn(sock, s, key, "poold creates unix sockets owned by its own user; chown is not mapped")
+	case "socket_owner": // user or user:group, as supervisord's chown
+		owner, group, _ := strings.Cut(strings.TrimSpace(v), ":")
+		sock.Set("owner", owner)
+		if group != "" {
+			sock.Set("group", group)
+		}
 	}
 }
 
