@@ -57,6 +57,13 @@ health_cmd = "/nonexistent/poold-check --pid $POOLD_PID"
 	if n := strings.Count(errb.String(), "\n"); n != 3 || strings.Contains(errb.String(), "watchers.ok") {
 		t.Errorf("want exactly the 3 problems above, got:\n%s", errb.String())
 	}
+	// Each problem on a line of its own with poold's prefix: only the
+	// first had it.
+	for _, line := range strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n") {
+		if !strings.HasPrefix(line, "poold: configs: ") {
+			t.Errorf("--check line %q does not start with poold: configs:", line)
+		}
+	}
 }
 
 // TestCheckWarnsOfAnOverrideOfNoWatcher: --check passes a file beside an

@@ -123,7 +123,11 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintln(stderr, "poold:", err)
+	// Each line its own prefix: a config's problems come one a line, and
+	// grep, journald and CI logs read them one by one.
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(stderr, "poold:", line)
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return 2
