@@ -66,3 +66,45 @@ while :; do wait $c; done
 		})
 	}
 }
+
+// TestStopChildrenOffResumesTheWholeGroup: a worker suspended with its
+// children (kill -STOP of its process group, a debugger, job control)
+// and stopped with stop_children = false got SIGCONT, after the stop
+// signal, to itself alone: it passed the signal on to a child that stayed
+// suspended, and the stop sat out graceful_timeout to end in SIGKILL.
+func TestStopChildrenOffResumesTheWholeGroup(t *testing.T) {
+	dir := t.TempDir()
+	child := `trap 'echo child-term >> "$1/log"; kill $s 2>/dev/null; exit 0' TERM
+echo $$ > "$1/child.pid"
+while :; do sleep 1000 & s=$!; wait $s; done
+`
+	master := `trap 'kill -TERM $c; while kill -0 $c 2>/dev/null; do wait $c; done; exit 0' TERM
+/bin/sh "$0/child.sh" "$0" &
+c=$!
+echo $$ > "$0/master.pid"
+while :; do wait $c; done
+`
+	for name, script := range map[string]string{"child.sh": child, "master.sh": master} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := configs.DefaultWatcher("master")
+	w.Cmd, w.Args = "/bin/sh", []string{"-c", `. "$0/master.sh"`, dir}
+	w.StopChildren = false
+	w.GracefulTimeout = time.Minute
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{NoCgroups: true})
+	pid := readPid(t, dir, "child.pid")
+	mpid := readPid(t, dir, "master.pid")
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if err := syscall.Kill(-mpid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "the group to be suspended", func() bool {
+		return procState(pid) == "T" && procState(mpid) == "T"
+	})
+	h.do("stop", map[string]any{"name": "master", "waiting": true})
+	if b, _ := os.ReadFile(filepath.Join(dir, "log")); string(b) != "child-term\n" {
+		t.Errorf("child's log %q, want child-term: the suspended child never had the master's SIGTERM", b)
+	}
+}

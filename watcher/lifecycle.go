@@ -332,8 +332,8 @@ func (w *Watcher) retire(p *Process) {
 // runs again, so without the SIGCONT it would sit out graceful_timeout and
 // be SIGKILLed instead of shutting down cleanly. Not after the signals
 // that suspend or resume, which a user may send through kill on purpose.
-// Both go to p's process group, or with stop_children off to p alone (a
-// SIGKILL always goes to the group).
+// The stop signal goes to p's process group, or with stop_children off
+// to p alone (a SIGKILL always to the group); SIGCONT to the group.
 func (w *Watcher) stopSignal(p *Process, sig syscall.Signal) {
 	send := w.host.Signal
 	if !w.spec.StopChildren && sig != syscall.SIGKILL {
@@ -344,7 +344,9 @@ func (w *Watcher) stopSignal(p *Process, sig syscall.Signal) {
 	case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT:
 		return
 	}
-	if err := send(p.Pid, syscall.SIGCONT); err != nil {
+	// To the whole group either way: a master suspended with its
+	// children resumes them so as to stop them.
+	if err := w.host.Signal(p.Pid, syscall.SIGCONT); err != nil {
 		w.log.Debug("signal failed", "pid", p.Pid, "signal", syscall.SIGCONT, "error", err)
 	}
 }
