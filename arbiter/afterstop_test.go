@@ -1,8 +1,10 @@
 package arbiter
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +104,41 @@ func TestRestartWaitsForAfterStop(t *testing.T) {
 	lines = traceLines(t, trace)
 	if last := lines[len(lines)-1]; last != "web after_stop end" {
 		t.Errorf("a waited stop answered before after_stop ended:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// TestSlowAfterStopHoldsOnlyWhatItNeeds: an ordered stop waited for a
+// watcher's after_stop before it began to stop every watcher of a higher
+// priority, not only those it depends on: one slow hook kept the rest of
+// the pools serving, untouched, for up to hook_timeout a level, and a
+// quit took 66 s where it took 0.5 s (the stops reviewer).
+func TestSlowAfterStopHoldsOnlyWhatItNeeds(t *testing.T) {
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "trace")
+	gate := filepath.Join(dir, "gate")
+	slow := hookScript(t, dir, "slow.sh", `echo "$POOLD_WATCHER $POOLD_HOOK begin" >> `+trace+`
+while [ ! -e `+gate+` ]; do sleep 0.05; done
+echo "$POOLD_WATCHER $POOLD_HOOK end" >> `+trace+"\n")
+	low := testWatcher("low", "sleep", 1)
+	low.Hooks = map[string]string{"after_stop": slow}
+	low.HookTimeout = time.Minute
+	high := testWatcher("high", "sleep", 1)
+	high.Priority = 10
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{low, high}}, Options{})
+	h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == "high" })
+	h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == "low" })
+	quit := make(chan Reply, 1)
+	go func() { quit <- h.a.Do(context.Background(), Request{ID: "q", Command: "quit", Properties: map[string]any{"waiting": true}}) }()
+	// high stops while low's after_stop still runs (the gate is shut):
+	// it used to wait for that hook, which waits for the gate.
+	h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "high" })
+	if lines := traceLines(t, trace); slices.Contains(lines, "low after_stop end") {
+		t.Errorf("low's after_stop ended with its gate shut: %q", lines)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-quit; r["status"] != "ok" {
+		t.Errorf("quit: %v", r)
 	}
 }

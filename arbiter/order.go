@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -130,17 +131,65 @@ func (a *Arbiter) stopInOrder(ws []*watcher.Watcher, done func()) {
 	a.inOrder(groups, (*watcher.Watcher).Stop, done)
 }
 
+// inOrder stops groups one after another, then calls done once every
+// watcher of them has settled (after_stop hooks included). A group goes
+// on once the one before has no workers left, and, for a watcher that
+// depends on one of the groups to come, its after_stop has ended too (as
+// systemd's ExecStopPost= before the stop of what a unit needs): a
+// slow after_stop holds what it needs, not every lower priority.
 func (a *Arbiter) inOrder(groups [][]*watcher.Watcher, act func(*watcher.Watcher), done func()) {
+	var all []*watcher.Watcher
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	a.inOrderStep(groups, act, func() {
+		whenAllSettled(all, func() {
+			if done != nil {
+				done()
+			}
+		})
+	})
+}
+
+func (a *Arbiter) inOrderStep(groups [][]*watcher.Watcher, act func(*watcher.Watcher), done func()) {
 	if len(groups) == 0 {
-		if done != nil {
-			done()
-		}
+		done()
 		return
 	}
 	for _, w := range groups[0] {
 		act(w)
 	}
-	whenAllSettled(groups[0], func() { a.inOrder(groups[1:], act, done) })
+	rest := groups[1:]
+	left := len(groups[0])
+	next := func() {
+		left--
+		if left == 0 {
+			a.inOrderStep(rest, act, done)
+		}
+	}
+	if left == 0 {
+		a.inOrderStep(rest, act, done)
+		return
+	}
+	for _, w := range groups[0] {
+		if a.needsBefore(w, rest) {
+			w.WhenSettled(next)
+		} else {
+			w.WhenWorkersGone(next)
+		}
+	}
+}
+
+// needsBefore reports whether w depends on a watcher of groups.
+func (a *Arbiter) needsBefore(w *watcher.Watcher, groups [][]*watcher.Watcher) bool {
+	for _, d := range a.dependencies(w) {
+		for _, g := range groups {
+			if slices.Contains(g, d) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // whenAllSettled calls fn once every watcher in ws has settled.

@@ -120,6 +120,10 @@ func (w *Watcher) finishStop() {
 	// start queued behind it (restart, a non-graceful reload), the next
 	// watcher of an ordered stop and a waited stop all wait for it.
 	var gen uint64
+	if w.spec.Hooks["after_stop"] != "" {
+		// An ordered stop (quit, a dependency's stop) waits for it: say so.
+		w.log.Info("after_stop hook runs; the stop is done once it ends", "hook_timeout", w.spec.HookTimeout)
+	}
 	if w.hook("after_stop", 0, 0, nil, func(error) {
 		if w.afterStop == gen {
 			w.afterStop = 0

@@ -186,6 +186,7 @@ type Watcher struct {
 	afterStart    bool          // its after_start hook runs: the start is not done
 	afterStartGen uint64        // ties that hook's outcome to its start (a stop moves it on)
 	afterStop     uint64        // non-zero while its after_stop hook runs (that hook's generation): the stop is not done
+	goneWaiters   []func()      // WhenWorkersGone
 	warmup        uint64        // non-zero while warmup_delay holds back the next spawn
 	spawned       int           // spawns in this turn of the loop (see spawnBatch)
 	inflight      *pendingSpawn // begun, not finished (see spawnAt)
@@ -411,7 +412,23 @@ func (w *Watcher) WhenSettled(fn func()) {
 	w.fireWaiters()
 }
 
+// WhenWorkersGone calls fn (on the loop) once the watcher is stopped
+// with no process left, its after_stop hook still running or not, or is
+// settled: at once if it already is. An ordered stop goes on to a watcher that does
+// not need this one's after_stop to be over.
+func (w *Watcher) WhenWorkersGone(fn func()) {
+	w.goneWaiters = append(w.goneWaiters, fn)
+	w.fireWaiters()
+}
+
 func (w *Watcher) fireWaiters() {
+	for len(w.goneWaiters) > 0 && (w.status == Stopped && len(w.procs) == 0 || w.Settled()) {
+		ws := w.goneWaiters
+		w.goneWaiters = nil
+		for _, fn := range ws {
+			fn()
+		}
+	}
 	for len(w.waiters) > 0 && w.Settled() {
 		ws := w.waiters
 		w.waiters = nil
