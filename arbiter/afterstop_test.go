@@ -128,7 +128,9 @@ echo "$POOLD_WATCHER $POOLD_HOOK end" >> `+trace+"\n")
 	h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == "high" })
 	h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == "low" })
 	quit := make(chan Reply, 1)
-	go func() { quit <- h.a.Do(context.Background(), Request{ID: "q", Command: "quit", Properties: map[string]any{"waiting": true}}) }()
+	go func() {
+		quit <- h.a.Do(context.Background(), Request{ID: "q", Command: "quit", Properties: map[string]any{"waiting": true}})
+	}()
 	// high stops while low's after_stop still runs (the gate is shut):
 	// it used to wait for that hook, which waits for the gate.
 	h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "high" })
