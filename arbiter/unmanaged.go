@@ -22,6 +22,8 @@ import (
 type unmanagedProc struct {
 	watcher string
 	grace   time.Duration
+	sig     syscall.Signal // the watcher's stop_signal
+	alone   bool           // stop_children off: to the worker alone
 }
 
 // unmanagedKillMsg is an unmanaged worker's graceful_timeout ending.
@@ -30,7 +32,8 @@ type unmanagedKillMsg struct{ pid int }
 // leaveRunning records w's workers as unmanaged, before w is forgotten.
 func (a *Arbiter) leaveRunning(w *watcher.Watcher) {
 	for _, pid := range w.Pids() {
-		a.unmanaged[pid] = unmanagedProc{watcher: w.Name(), grace: w.Spec().GracefulTimeout}
+		spec := w.Spec()
+		a.unmanaged[pid] = unmanagedProc{watcher: w.Name(), grace: spec.GracefulTimeout, sig: spec.StopSignal, alone: !spec.StopChildren}
 	}
 }
 
@@ -47,8 +50,21 @@ func (a *Arbiter) stopUnmanaged(kill bool) {
 			continue
 		}
 		a.stops.set(pid, time.Now().Add(u.grace)) // before it can end of the signal
-		if err := (host{a}).Signal(pid, syscall.SIGTERM); err != nil {
+		// As its watcher stopped it: stop_signal, to the worker alone
+		// with stop_children off, then SIGCONT to the group.
+		send := (host{a}).Signal
+		if u.alone {
+			send = (host{a}).SignalProcess
+		}
+		sig := u.sig
+		if sig == 0 {
+			sig = syscall.SIGTERM
+		}
+		if err := send(pid, sig); err != nil {
 			a.log.Warn("cannot stop a worker rm --nostop left running", "watcher", u.watcher, "pid", pid, "error", err)
+		}
+		if sig != syscall.SIGKILL && sig != syscall.SIGCONT {
+			_ = (host{a}).Signal(pid, syscall.SIGCONT)
 		}
 		time.AfterFunc(u.grace, func() { a.post(unmanagedKillMsg{pid}) })
 	}

@@ -3,8 +3,10 @@ package arbiter
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -107,5 +109,49 @@ func TestUnmanagedBlockCountsInWords(t *testing.T) {
 	}
 	if err := (&Arbiter{}).unmanagedBlock(); err != nil {
 		t.Errorf("no unmanaged workers: %v", err)
+	}
+}
+
+// TestQuitStopsRmLeftWorkersAsTheirWatcher: quit stopped the workers rm
+// --nostop left with SIGTERM to the whole process group, whatever their
+// watcher's stop_signal and stop_children said: a gunicorn master's
+// workers got it twice, as before stop_children existed, and a worker
+// stopping on SIGINT alone was killed at graceful_timeout.
+func TestQuitStopsRmLeftWorkersAsTheirWatcher(t *testing.T) {
+	dir := t.TempDir()
+	child := `trap 'echo child-term >> "$1/log"' TERM
+trap 'echo child-usr1 >> "$1/log"; kill $s 2>/dev/null; exit 0' USR1
+echo $$ > "$1/child.pid"
+while :; do sleep 1000 & s=$!; wait $s; done
+`
+	master := `trap 'echo master-usr2 >> "$0/log"; kill -USR1 $c; while kill -0 $c 2>/dev/null; do wait $c; done; exit 0' USR2
+trap '' TERM
+/bin/sh "$0/child.sh" "$0" &
+c=$!
+echo $$ > "$0/master.pid"
+while :; do wait $c; done
+`
+	for name, script := range map[string]string{"child.sh": child, "master.sh": master} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := configs.DefaultWatcher("master")
+	w.Cmd, w.Args = "/bin/sh", []string{"-c", `. "$0/master.sh"`, dir}
+	w.StopChildren, w.StopSignal = false, syscall.SIGUSR2
+	w.GracefulTimeout = time.Minute
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{NoCgroups: true, Spawner: outlivingSpawner(t)})
+	pid := readPid(t, dir, "child.pid")
+	readPid(t, dir, "master.pid")
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	h.do("rm", map[string]any{"name": "master", "nostop": true})
+	h.do("quit", nil)
+	select {
+	case <-h.a.Done():
+	case <-time.After(hang):
+		t.Fatalf("poold did not stop within %v", hang)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "log")); string(b) != "master-usr2\nchild-usr1\n" {
+		t.Errorf("signals seen:\n%s\nwant the watcher's stop_signal USR2 to the master alone, which stops its child", b)
 	}
 }
