@@ -10,6 +10,7 @@ import (
 	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/sockets"
+	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/cgroup"
 	"golang.org/x/sys/unix"
 )
@@ -79,6 +80,7 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 		if err := w.Adopt(ws); err != nil {
 			a.log.Error("upgrade: watcher not taken over", "watcher", ws.Spec.Name, "error", err)
 		}
+		a.resumeStops(ws)
 	}
 	if !st.Started.IsZero() {
 		a.started = st.Started // poold's uptime goes on
@@ -102,4 +104,18 @@ func pipeFile(fd int) *os.File {
 	// netpoller (read deadlines work: the next upgrade needs them).
 	_ = unix.SetNonblock(fd, true)
 	return os.NewFile(uintptr(fd), "worker pipe")
+}
+
+// resumeStops records, for each worker of ws the old image was stopping
+// (Adopt armed its deadline), the stop signal it sent and to whom, as
+// host.Signal would have: what the worker leaves when it ends gets that
+// signal then (treestop.go), rather than only the SIGKILL at its
+// deadline. The state does not say which signal a kill with one of its
+// own sent; the watcher's stop_signal stands for it.
+func (a *Arbiter) resumeStops(ws watcher.State) {
+	for _, ps := range ws.Procs {
+		if ps.State == watcher.ProcStopping && !ps.Killed {
+			a.stops.signalled(ps.Pid, ws.Spec.StopSignal, !ws.Spec.StopChildren)
+		}
+	}
 }
