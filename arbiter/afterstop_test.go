@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -142,5 +143,27 @@ echo "$POOLD_WATCHER $POOLD_HOOK end" >> `+trace+"\n")
 	}
 	if r := <-quit; r["status"] != "ok" {
 		t.Errorf("quit: %v", r)
+	}
+}
+
+// TestStatusSaysAfterStopRuns: while a watcher's after_stop ran, status
+// said "stopped" with no reason, although a waited stop, a restart and
+// what the watcher depends on were still waiting for the hook.
+func TestStatusSaysAfterStopRuns(t *testing.T) {
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "gate")
+	w := testWatcher("web", "sleep", 1)
+	w.HookTimeout = time.Minute
+	w.Hooks = map[string]string{"after_stop": hookScript(t, dir, "slow.sh", `while [ ! -e `+gate+` ]; do sleep 0.05; done`+"\n")}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == "web" })
+	h.do("stop", map[string]any{"name": "web"})
+	h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "web" })
+	r := h.do("status", map[string]any{"name": "web"})
+	if !strings.Contains(fmt.Sprint(r), "after_stop hook runs") {
+		t.Errorf("status while after_stop runs: %v, want a reason naming the hook", r)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

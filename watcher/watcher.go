@@ -293,6 +293,9 @@ func (w *Watcher) Reason() string {
 	if w.status == Stopped && w.startErr != nil {
 		parts = append(parts, fmt.Sprintf("not started: %v; fix the cause, then run `start %s`", w.startErr, w.spec.Name))
 	}
+	if w.afterStop != 0 {
+		parts = append(parts, fmt.Sprintf("its after_stop hook runs (at most hook_timeout %v); the stop is done once it ends", w.spec.HookTimeout))
+	}
 	tr := w.troubled()
 	for i, s := range tr {
 		if i == maxTroubles {
