@@ -22,25 +22,10 @@ func TestStopChildrenOffSignalsTheWorkerAlone(t *testing.T) {
 	for _, c := range containments {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			child := `trap 'echo child-term >> "$1/log"' TERM
-trap 'echo child-usr1 >> "$1/log"; kill $s 2>/dev/null; exit 0' USR1
-echo $$ > "$1/child.pid"
-while :; do sleep 1000 & s=$!; wait $s; done
-`
-			master := `trap 'echo master-term >> "$0/log"; kill -USR1 $c; while kill -0 $c 2>/dev/null; do wait $c; done; exit 0' TERM
-/bin/sh "$0/child.sh" "$0" &
-c=$!
-echo $$ > "$0/master.pid"
-while :; do wait $c; done
-`
-			for name, script := range map[string]string{"child.sh": child, "master.sh": master} {
-				if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			w := configs.DefaultWatcher("master")
-			w.Cmd, w.Args = "/bin/sh", []string{"-c", `. "$0/master.sh"`, dir}
-			w.StopChildren = false
+			w := masterWatcher(t, dir,
+				`trap 'echo master-term >> "$0/log"; kill -USR1 $c; while kill -0 $c 2>/dev/null; do wait $c; done; exit 0' TERM`,
+				`trap 'echo child-term >> "$1/log"' TERM
+trap 'echo child-usr1 >> "$1/log"; kill $s 2>/dev/null; exit 0' USR1`)
 			w.GracefulTimeout = 5 * time.Second
 			h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, c.opts)
 			if !c.opts.NoCgroups {
@@ -74,24 +59,9 @@ while :; do wait $c; done
 // suspended, and the stop sat out graceful_timeout to end in SIGKILL.
 func TestStopChildrenOffResumesTheWholeGroup(t *testing.T) {
 	dir := t.TempDir()
-	child := `trap 'echo child-term >> "$1/log"; kill $s 2>/dev/null; exit 0' TERM
-echo $$ > "$1/child.pid"
-while :; do sleep 1000 & s=$!; wait $s; done
-`
-	master := `trap 'kill -TERM $c; while kill -0 $c 2>/dev/null; do wait $c; done; exit 0' TERM
-/bin/sh "$0/child.sh" "$0" &
-c=$!
-echo $$ > "$0/master.pid"
-while :; do wait $c; done
-`
-	for name, script := range map[string]string{"child.sh": child, "master.sh": master} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w := configs.DefaultWatcher("master")
-	w.Cmd, w.Args = "/bin/sh", []string{"-c", `. "$0/master.sh"`, dir}
-	w.StopChildren = false
+	w := masterWatcher(t, dir,
+		`trap 'kill -TERM $c; while kill -0 $c 2>/dev/null; do wait $c; done; exit 0' TERM`,
+		`trap 'echo child-term >> "$1/log"; kill $s 2>/dev/null; exit 0' TERM`)
 	w.GracefulTimeout = time.Minute
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{NoCgroups: true})
 	pid := readPid(t, dir, "child.pid")
@@ -107,4 +77,33 @@ while :; do wait $c; done
 	if b, _ := os.ReadFile(filepath.Join(dir, "log")); string(b) != "child-term\n" {
 		t.Errorf("child's log %q, want child-term: the suspended child never had the master's SIGTERM", b)
 	}
+}
+
+// masterWatcher writes a master (master.sh: masterTrap, which may use $c,
+// its child's pid) that starts a child (child.sh: childTraps), each
+// writing its pid to dir once its traps are set, and returns a watcher
+// running the master with stop_children off.
+func masterWatcher(t *testing.T, dir, masterTrap, childTraps string) configs.Watcher {
+	t.Helper()
+	scripts := map[string]string{
+		"master.sh": masterTrap + `
+/bin/sh "$0/child.sh" "$0" &
+c=$!
+echo $$ > "$0/master.pid"
+while :; do wait $c; done
+`,
+		"child.sh": childTraps + `
+echo $$ > "$1/child.pid"
+while :; do sleep 1000 & s=$!; wait $s; done
+`,
+	}
+	for name, script := range scripts {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := configs.DefaultWatcher("master")
+	w.Cmd, w.Args = "/bin/sh", []string{"-c", `. "$0/master.sh"`, dir}
+	w.StopChildren = false
+	return w
 }

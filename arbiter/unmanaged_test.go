@@ -119,26 +119,12 @@ func TestUnmanagedBlockCountsInWords(t *testing.T) {
 // stopping on SIGINT alone was killed at graceful_timeout.
 func TestQuitStopsRmLeftWorkersAsTheirWatcher(t *testing.T) {
 	dir := t.TempDir()
-	child := `trap 'echo child-term >> "$1/log"' TERM
-trap 'echo child-usr1 >> "$1/log"; kill $s 2>/dev/null; exit 0' USR1
-echo $$ > "$1/child.pid"
-while :; do sleep 1000 & s=$!; wait $s; done
-`
-	master := `trap 'echo master-usr2 >> "$0/log"; kill -USR1 $c; while kill -0 $c 2>/dev/null; do wait $c; done; exit 0' USR2
-trap '' TERM
-/bin/sh "$0/child.sh" "$0" &
-c=$!
-echo $$ > "$0/master.pid"
-while :; do wait $c; done
-`
-	for name, script := range map[string]string{"child.sh": child, "master.sh": master} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w := configs.DefaultWatcher("master")
-	w.Cmd, w.Args = "/bin/sh", []string{"-c", `. "$0/master.sh"`, dir}
-	w.StopChildren, w.StopSignal = false, syscall.SIGUSR2
+	w := masterWatcher(t, dir,
+		`trap 'echo master-usr2 >> "$0/log"; kill -USR1 $c; while kill -0 $c 2>/dev/null; do wait $c; done; exit 0' USR2
+trap '' TERM`,
+		`trap 'echo child-term >> "$1/log"' TERM
+trap 'echo child-usr1 >> "$1/log"; kill $s 2>/dev/null; exit 0' USR1`)
+	w.StopSignal = syscall.SIGUSR2
 	w.GracefulTimeout = time.Minute
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{NoCgroups: true, Spawner: outlivingSpawner(t)})
 	pid := readPid(t, dir, "child.pid")
