@@ -279,7 +279,7 @@ copy_path = true
 	}
 	toml := filepath.Join(dir, "x.toml")
 	os.WriteFile(toml, []byte("[watchers.a]\ncmd = \"/bin/true\"\n"), 0o644)
-	if _, errs, code := runBin(t, os.Environ(), "convert", toml); code != 1 || !strings.Contains(errs, "is neither a Circus file") {
+	if _, errs, code := runBin(t, os.Environ(), "convert", toml); code != 1 || !strings.Contains(errs, "is neither a Circus file (first section [circus], [watcher:NAME], [socket:NAME], [env], [env:NAMES] or [plugin:NAME])") {
 		t.Errorf("convert of a TOML file: exit %d:\n%s", code, errs)
 	}
 }

@@ -136,7 +136,7 @@ func runConvert(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if !foreign {
-		return fmt.Errorf("convert: %s is neither a Circus file (first section [circus], [watcher:NAME], [socket:NAME], [env] or [plugin:NAME]) nor a supervisord one ([supervisord], [program:NAME], ...); poold runs TOML, YAML and JSON as they are", path)
+		return fmt.Errorf("convert: %s is neither a Circus file (first section [circus], [watcher:NAME], [socket:NAME], [env], [env:NAMES] or [plugin:NAME]) nor a supervisord one ([supervisord], [program:NAME], ...); poold runs TOML, YAML and JSON as they are", path)
 	}
 	warnings := doc.Warnings()
 	if *strict && len(warnings) > 0 {
