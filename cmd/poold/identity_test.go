@@ -358,10 +358,11 @@ const logLinkConfig = `
 ENDPOINTS
 
 # The worker may write its log's directory (as with /var/log/app owned
-# by the app's user), and points its log file at a file of root's.
+# by the app's user), and points its log file at a file of root's (by
+# rename: an rm then ln raced poold making the file again).
 [watchers.app]
 cmd = "sh"
-args = ["-c", "echo first; rm -f %[1]s/app.log; ln -s %[2]s %[1]s/app.log; while :; do echo attacker-line; sleep 0.1; done"]
+args = ["-c", "echo first; ln -s %[2]s %[1]s/link && mv -fT %[1]s/link %[1]s/app.log; while :; do echo attacker-line; sleep 0.1; done"]
 uid = "nobody"
 stdout_log = "%[1]s/app.log"
 `
