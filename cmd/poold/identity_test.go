@@ -318,7 +318,8 @@ func TestReloadAndRestartReadTheUsersGroupsAgain(t *testing.T) {
 	}
 }
 
-const healthUserConfig = `
+// healthConfig runs sleep (%[1]s) as nobody with health_cmd %[2]q.
+const healthConfig = `
 [arbiter]
 ENDPOINTS
 
@@ -327,7 +328,7 @@ cmd = %[1]q
 args = ["3600"]
 uid = "nobody"
 health_check = "exec"
-health_cmd = "sh -c 'id -u >> %[2]s/ids; id -G >> %[2]s/groups'"
+health_cmd = %[2]q
 health_interval = "100ms"
 `
 
@@ -338,7 +339,7 @@ health_interval = "100ms"
 func TestExecHealthCheckRunsAsTheWatchersUser(t *testing.T) {
 	sleep := sleepAsRoot(t, "workers run as nobody")
 	dir := openTempDir(t)
-	startPoold(t, fmt.Sprintf(healthUserConfig, sleep, dir))
+	startPoold(t, fmt.Sprintf(healthConfig, sleep, fmt.Sprintf("sh -c 'id -u >> %[1]s/ids; id -G >> %[1]s/groups'", dir)))
 	var ids []byte
 	proctest.Eventually(t, "a health check ran", func() bool {
 		ids, _ = os.ReadFile(filepath.Join(dir, "ids"))
@@ -396,19 +397,6 @@ func TestWorkerLogRefusesALinkTheWorkerMade(t *testing.T) {
 	}
 }
 
-const healthPathConfig = `
-[arbiter]
-ENDPOINTS
-
-[watchers.app]
-cmd = %[1]q
-args = ["3600"]
-uid = "nobody"
-health_check = "exec"
-health_cmd = "poold-test-probe %[2]s"
-health_interval = "100ms"
-`
-
 // An exec health check run as the watcher's user took its program from
 // the first PATH directory poold (root) could run it from: with
 // /root/.pyenv/shims or a root-only directory first on PATH, the user
@@ -431,7 +419,7 @@ func TestExecHealthCheckFindsItsProgramAsTheUser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	startBinaryIn(t, dir, fmt.Sprintf(healthPathConfig, sleep, dir), nil, "PATH="+rootOnly+":"+shared+":"+os.Getenv("PATH"))
+	startBinaryIn(t, dir, fmt.Sprintf(healthConfig, sleep, "poold-test-probe "+dir), nil, "PATH="+rootOnly+":"+shared+":"+os.Getenv("PATH"))
 	proctest.Eventually(t, "a health check ran the copy nobody may run", func() bool {
 		_, err := os.Stat(filepath.Join(dir, "ran-shared"))
 		return err == nil
