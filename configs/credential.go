@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -142,8 +143,9 @@ func (w Watcher) ownCredential(want *syscall.Credential) (*syscall.Credential, e
 
 // LoginEnv is the environment a login gives the watcher's user, as
 // login(1) and systemd's User= set it: HOME (its passwd home directory),
-// USER and LOGNAME. Nil without uid, and for a uid with no passwd entry
-// (or one that no longer resolves: the spawn reports that).
+// USER, LOGNAME and SHELL (its login shell, when /etc/passwd names one).
+// Nil without uid, and for a uid with no passwd entry (or one that no
+// longer resolves: the spawn reports that).
 func (w Watcher) LoginEnv() []string {
 	if w.UID == "" {
 		return nil
@@ -156,7 +158,31 @@ func (w Watcher) LoginEnv() []string {
 	if u.HomeDir != "" {
 		env = append(env, "HOME="+u.HomeDir)
 	}
+	if sh := loginShell(passwdFile, u.Username); sh != "" {
+		env = append(env, "SHELL="+sh)
+	}
 	return env
+}
+
+// passwdFile is where loginShell reads users' shells.
+const passwdFile = "/etc/passwd"
+
+// loginShell is the 7th field of name's line in the passwd file at path,
+// "" when the file or the line is missing (a user only NSS knows: os/user
+// does not carry the shell, and a worker is better without SHELL than
+// with poold's).
+func loginShell(path, name string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) == 7 && f[0] == name {
+			return strings.TrimSpace(f[6])
+		}
+	}
+	return ""
 }
 
 // Ownership resolves a unix socket's Owner and Group to ids for chown:

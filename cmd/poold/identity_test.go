@@ -197,7 +197,7 @@ const loginEnvConfig = `
 [arbiter]
 ENDPOINTS
 
-# nobody's HOME, USER and LOGNAME, not poold's (root's).
+# nobody's HOME, USER, LOGNAME and SHELL, not poold's (root's).
 [watchers.copied]
 cmd = %[1]q
 args = ["3600"]
@@ -228,25 +228,27 @@ copy_env = true
 // A worker run as another user got poold's HOME, USER and LOGNAME with
 // copy_env (HOME=/root for nobody: caches and dotfiles written under
 // root's home, or refused; Python's getpass.getuser() said "root"), and
-// none without it.
+// none without it. SHELL likewise (systemd's User= sets it; poold's
+// root shell leaked to nobody's workers).
 func TestWorkerGetsItsUsersLoginEnv(t *testing.T) {
 	sleep := sleepAsRoot(t, "workers run as nobody")
-	p := startBinary(t, fmt.Sprintf(loginEnvConfig, sleep), "HOME=/root", "USER=root", "LOGNAME=root")
+	p := startBinary(t, fmt.Sprintf(loginEnvConfig, sleep), "HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/poold-test-sh")
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
 		t.Fatal(err)
 	}
+	shell := passwdShell(t, "nobody")
 	workers := waitWorkers(t, p.cmd.Process.Pid, 4)
 	for _, c := range []struct {
-		watcher, home, user string // "": absent
+		watcher, home, user, shell string // "": absent
 	}{
-		{"copied", nobody.HomeDir, "nobody"},
-		{"clean", "/srv/app", "nobody"},
-		{"bare", "", ""},
-		{"own", "/root", "root"},
+		{"copied", nobody.HomeDir, "nobody", shell},
+		{"clean", "/srv/app", "nobody", shell},
+		{"bare", "", "", ""},
+		{"own", "/root", "root", "/bin/poold-test-sh"},
 	} {
 		env := workerEnv(t, workers[c.watcher])
-		for k, want := range map[string]string{"HOME": c.home, "USER": c.user, "LOGNAME": c.user} {
+		for k, want := range map[string]string{"HOME": c.home, "USER": c.user, "LOGNAME": c.user, "SHELL": c.shell} {
 			if got, ok := env[k]; got != want || ok != (want != "") {
 				t.Errorf("%s (pid %d): %s=%q (set: %v), want %q", c.watcher, workers[c.watcher], k, got, ok, want)
 			}
@@ -424,4 +426,19 @@ func TestExecHealthCheckFindsItsProgramAsTheUser(t *testing.T) {
 		_, err := os.Stat(filepath.Join(dir, "ran-shared"))
 		return err == nil
 	})
+}
+
+// passwdShell is user's login shell as getent reads it, which the test
+// asks of the system rather than of poold's own parser.
+func passwdShell(t *testing.T, name string) string {
+	t.Helper()
+	out, err := exec.Command("getent", "passwd", name).Output()
+	if err != nil {
+		t.Fatalf("getent passwd %s: %v", name, err)
+	}
+	f := strings.Split(strings.TrimSpace(string(out)), ":")
+	if len(f) != 7 || f[6] == "" {
+		t.Fatalf("getent passwd %s: %q has no shell field", name, out)
+	}
+	return f[6]
 }

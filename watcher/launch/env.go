@@ -14,7 +14,7 @@ const DefaultPath = "/usr/local/bin:/usr/bin:/bin"
 
 // loginVars describe a process's user: a worker with a uid gets its
 // user's (configs.Watcher.LoginEnv), never poold's.
-var loginVars = []string{"HOME", "USER", "LOGNAME"}
+var loginVars = []string{"HOME", "USER", "LOGNAME", "SHELL"}
 
 // Env is a worker's environment before variables are replaced: with
 // copy_env poold's own environment (without the LISTEN_* and NOTIFY_SOCKET
@@ -22,8 +22,8 @@ var loginVars = []string{"HOME", "USER", "LOGNAME"}
 // config overrides, such as POOLD_WEB_TOKEN, which would hand a worker of
 // another user the control of poold), else PATH alone (poold's, or DefaultPath), so
 // that commands are found as in a login shell; then each entry of env,
-// replacing an inherited variable of the same name. With uid, HOME, USER
-// and LOGNAME are that user's (configs.Watcher.LoginEnv), not poold's,
+// replacing an inherited variable of the same name. With uid, HOME, USER,
+// LOGNAME and SHELL are that user's (configs.Watcher.LoginEnv), not poold's,
 // before env. Names are
 // case-sensitive ("Path" does not replace "PATH").
 func Env(spec configs.Watcher) []string {

@@ -1,8 +1,10 @@
 package launch
 
 import (
+	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -98,6 +100,11 @@ func TestVars(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	entry, err := exec.Command("getent", "passwd", "nobody").Output()
+	if err != nil {
+		t.Fatalf("getent passwd nobody: %v", err)
+	}
+	shell := strings.TrimSpace(string(entry[bytes.LastIndexByte(entry, ':')+1:]))
 	for _, tc := range []struct {
 		wid  int
 		dir  string
@@ -112,6 +119,7 @@ func TestVars(t *testing.T) {
 			"env.PORT": "80$(pool.wid)", "env.Mixed": "Case", "env.PATH": os.Getenv("PATH"),
 			// nobody's login variables, as its worker gets them.
 			"env.HOME": nobody.HomeDir, "env.USER": "nobody", "env.LOGNAME": "nobody",
+			"env.SHELL": shell,
 		}
 		for k, v := range tc.want {
 			want[k] = v
