@@ -69,14 +69,17 @@ func (w *Watcher) awaitStarted(p *Process) {
 // ready, seen waiting for connections (or started) or not, unless it has
 // exited: then it died before it was ready, which its exit, on its way to
 // Ended, says; or unless its worker processes have all exited while it
-// lives on: then it failed its readiness.
+// lives on, or it listens on a socket of its own: then it failed its
+// readiness.
 func (w *Watcher) handedOver(p *Process, err error) {
 	if p.State != ProcStarting || errors.Is(err, handover.ErrExited) {
 		return
 	}
-	if errors.Is(err, handover.ErrWorkersExited) {
+	if errors.Is(err, handover.ErrWorkersExited) || errors.Is(err, handover.ErrOwnListener) {
 		// A master that outlived its workers (uvicorn --workers N with
-		// an app that cannot be imported) would never serve.
+		// an app that cannot be imported) would never serve; nor would
+		// a worker that bound a socket of its own instead of the ones it
+		// inherited (a wrapper that ran gunicorn without exec).
 		w.notReady(p, err)
 		return
 	}
