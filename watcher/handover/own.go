@@ -114,15 +114,16 @@ func hostPort(addr, port string) string {
 // ownListenerError names the process p of worker pid's tree that listens
 // on addr, and what to do about it.
 func ownListenerError(pid, p int, addr string) error {
+	name := comm(p)
 	if p == pid {
 		return fmt.Errorf("pid %d (%s) %w: %s; it does not take LISTEN_FDS or the fd it was given: "+
 			"make it serve the inherited socket (go-systemd's activation.Listeners(), gunicorn with no --bind, "+
-			"uvicorn --fd $(pool.sockets.NAME)) or drop its own bind", p, comm(p), ErrOwnListener, addr)
+			"uvicorn --fd $(pool.sockets.NAME)) or drop its own bind", p, name, ErrOwnListener, addr)
 	}
 	return fmt.Errorf("pid %d (%s), started by the worker pid %d (%s), %w: %s; "+
 		"LISTEN_PID names the worker, so a server it runs without exec ignores LISTEN_FDS "+
-		"(sd_listen_fds, go-systemd, gunicorn check it): exec the server from the wrapper (exec gunicorn ...)",
-		p, comm(p), pid, comm(pid), ErrOwnListener, addr)
+		"(sd_listen_fds, go-systemd, gunicorn check it): exec the server from the wrapper (exec %s ...)",
+		p, name, pid, comm(pid), ErrOwnListener, addr, name)
 }
 
 // comm is the command name of pid, or "?".

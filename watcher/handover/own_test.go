@@ -83,8 +83,8 @@ func TestWaitNamesAWorkerThatListensOnItsOwnSocket(t *testing.T) {
 		want               []string
 	}{
 		{"itself", execd, "epoll", []string{"does not take LISTEN_FDS"}},
-		{"behind a wrapper", wrapped, "epoll", []string{"started by the worker pid", "(sh)", "exec the server"}},
-		{"in select behind a wrapper", wrapped, "select", []string{"started by the worker pid", "(sh)", "exec the server"}},
+		{"behind a wrapper", wrapped, "epoll", []string{"started by the worker pid", "(sh)", "exec the server from the wrapper (exec python3"}},
+		{"in select behind a wrapper", wrapped, "select", []string{"started by the worker pid", "(sh)", "exec the server from the wrapper (exec python3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd, socks, port := startOwnServer(t, tc.script, tc.mode)
