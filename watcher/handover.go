@@ -12,7 +12,8 @@ import (
 // watcher with sockets stays starting until it is seen waiting for
 // connections (ready_timeout too, if shorter). A worker whose wait /proc
 // cannot show (a busy loop, a server that never polls the socket) then
-// counts as ready, as "spawn" always did.
+// counts as ready, as "spawn" always did, unless it listens on a socket
+// of its own (waitHandover).
 const handoverWait = 10 * time.Second
 
 // defaultSpawnWindow is how long a worker with readiness "spawn" and no socket
@@ -43,12 +44,32 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 		return false
 	}
 	pid := p.Pid
-	w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, min(handoverWait, w.spec.ReadyTimeout),
+	w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, w.spec.ReadyTimeout,
 		func(ctx context.Context) error {
-			_, err := handover.Wait(ctx, pid, socks)
-			return err
+			return waitHandover(ctx, min(handoverWait, w.spec.ReadyTimeout), func(ctx context.Context) error {
+				_, err := handover.Wait(ctx, pid, socks)
+				return err
+			})
 		})
 	return true
+}
+
+// waitHandover runs wait (handover.Wait) for up to bound. A worker not
+// seen waiting on its sockets by then counts as ready, unless it listens
+// on a socket of its own (handover.ErrOwnListener): that is evidence it
+// may never take the inherited ones, so it is not given the benefit of
+// the doubt; wait runs on until ctx ends (ready_timeout), the budget any
+// readiness gets, and fails only if the worker is still not seen then. An
+// app that opens its metrics port before a long load and only then takes
+// the socket is ready once it does.
+func waitHandover(ctx context.Context, bound time.Duration, wait func(context.Context) error) error {
+	first, cancel := context.WithTimeout(ctx, bound)
+	err := wait(first)
+	cancel()
+	if errors.Is(err, handover.ErrOwnListener) && ctx.Err() == nil {
+		err = wait(ctx)
+	}
+	return err
 }
 
 // awaitStarted ends the spawn window of p, a new worker with readiness

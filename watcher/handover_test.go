@@ -1,11 +1,13 @@
 package watcher
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/watcher/handover"
@@ -202,6 +204,51 @@ func TestHandoverThatWillNeverServeAbandonsTheReload(t *testing.T) {
 				!strings.Contains(w.Reason(), want) || !strings.Contains(w.Reason(), tc.want) || !strings.Contains(w.Reason(), output) {
 				t.Fatalf("after the handover wait: ready %v (were %v), stopping %v, reason %q; want the old ready, the new stopping, a reason with %q, %q and %q",
 					pidsIn(w, ProcReady), old, pidsIn(w, ProcStopping), w.Reason(), want, tc.want, output)
+			}
+		})
+	}
+}
+
+// A worker not seen waiting on its sockets by the handover bound counts
+// as ready, unless it listens on a socket of its own: then it is looked
+// at until ready_timeout, and fails only if still not seen then. Failing
+// it at the bound made an app that opens a metrics port before a load
+// longer than 10 s fail every start.
+func TestWaitHandoverGivesAnOwnListenerItsReadyTimeout(t *testing.T) {
+	seenLater := errors.New("seen") // stands for nil from the second wait, told apart below
+	for _, tc := range []struct {
+		name  string
+		first error // what the wait returns at the bound
+		then  error // at ready_timeout; nil: not asked again
+		want  error
+		calls int
+	}{
+		{"not seen, no own listener: ready at the bound", handover.ErrNotSeen, nil, handover.ErrNotSeen, 1},
+		{"own listener, then seen", handover.ErrOwnListener, seenLater, seenLater, 2},
+		{"own listener to the end", handover.ErrOwnListener, handover.ErrOwnListener, handover.ErrOwnListener, 2},
+		{"seen at once", nil, nil, nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			outer, _ := ctx.Deadline()
+			var deadlines []time.Time
+			err := waitHandover(ctx, time.Minute, func(c context.Context) error {
+				d, _ := c.Deadline()
+				deadlines = append(deadlines, d)
+				if len(deadlines) == 1 {
+					return tc.first
+				}
+				return tc.then
+			})
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) || len(deadlines) != tc.calls {
+				t.Fatalf("err %v after %d waits; want %v after %d", err, len(deadlines), tc.want, tc.calls)
+			}
+			if !deadlines[0].Before(outer.Add(-50 * time.Minute)) {
+				t.Errorf("first wait's deadline %v; want the bound, an hour before ready_timeout's %v", deadlines[0], outer)
+			}
+			if tc.calls == 2 && !deadlines[1].Equal(outer) {
+				t.Errorf("second wait's deadline %v; want ready_timeout's %v", deadlines[1], outer)
 			}
 		})
 	}
