@@ -107,6 +107,12 @@ type Socket struct {
 	// ReplaceStale removes a unix socket file that nobody listens on.
 	// Default true.
 	ReplaceStale bool
+	// NonBlocking (key blocking = false; default blocking = true) sets
+	// O_NONBLOCK on the listening socket, as Circus's blocking = false
+	// (its default): the flag is on the socket, shared by every worker,
+	// so a worker woken with the others for one connection gets EAGAIN
+	// from accept rather than sleeping there, deaf to its stop.
+	NonBlocking bool
 }
 
 // Watcher is one [watchers.NAME] section: a named pool of identical workers.

@@ -77,6 +77,14 @@ var socketFields = []field[Socket]{
 	stringField("owner", func(s *Socket) *string { return &s.Owner }),
 	stringField("group", func(s *Socket) *string { return &s.Group }),
 	boolField("replace_stale", func(s *Socket) *bool { return &s.ReplaceStale }),
+	{key: "blocking",
+		decode: func(d *decoder, k string, raw any, dst *Socket) {
+			if b, ok := d.boolean(k, raw); ok {
+				dst.NonBlocking = !b
+			}
+		},
+		wire: func(s *Socket) any { return !s.NonBlocking },
+	},
 }
 
 // watcherFields are the keys of a [watchers.NAME] section, which are also

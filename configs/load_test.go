@@ -46,7 +46,7 @@ func TestLoadGood(t *testing.T) {
 	}
 	wantSockets := []Socket{
 		{Name: "admin", Family: "unix", Host: DefaultSocketHost, Path: "/tmp/poold-good-admin.sock", Backlog: DefaultBacklog, Mode: 0o600},
-		{Name: "api", Family: "tcp6", Host: "::1", Port: 0, Backlog: 128, Mode: DefaultSocketMode, ReplaceStale: true},
+		{Name: "api", Family: "tcp6", Host: "::1", Port: 0, Backlog: 128, Mode: DefaultSocketMode, ReplaceStale: true, NonBlocking: true},
 		{Name: "web", Family: "tcp", Host: "127.0.0.1", Port: 8000, Backlog: DefaultBacklog, ReusePort: true, Mode: DefaultSocketMode, ReplaceStale: true},
 	}
 	if d := cmp.Diff(wantSockets, cfg.Sockets); d != "" {

@@ -239,7 +239,8 @@ func closeOnce(g *drainGroup) func() error {
 	}
 }
 
-// tweak is an in-place change of backlog or unix mode on a kept socket.
+// tweak is an in-place change of backlog, unix mode, owner, group or
+// blocking mode on a kept socket.
 type tweak struct {
 	old  *Listener
 	spec configs.Socket
@@ -256,6 +257,11 @@ func (t tweak) set(to, from configs.Socket) error {
 		// listen on a listening socket only changes its backlog.
 		if err := unix.Listen(l.fd, to.Backlog); err != nil {
 			return &Error{Socket: l.Name, Op: "listen", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, l.Host(), l.port)}
+		}
+	}
+	if to.NonBlocking != from.NonBlocking && !l.passed { // systemd's socket keeps its mode
+		if err := unix.SetNonblock(l.fd, to.NonBlocking); err != nil {
+			return &Error{Socket: l.Name, Op: "fcntl O_NONBLOCK", Addr: l.Addr(), Err: err}
 		}
 	}
 	if to.Family == "unix" && to.Mode != from.Mode && !isAbstract(to.Path) { // an abstract socket has no file to chmod

@@ -178,6 +178,9 @@ func bindTCP(s configs.Socket) (*Listener, error) {
 		port = a.Port
 	}
 	addr = netip.AddrPortFrom(t.ip, uint16(port)).String()
+	if err := unix.SetNonblock(fd, s.NonBlocking); err != nil {
+		return fail("fcntl O_NONBLOCK", err)
+	}
 	if err := unix.Listen(fd, s.Backlog); err != nil {
 		return fail("listen", err)
 	}
@@ -246,6 +249,9 @@ func bindUnix(s configs.Socket, viaTemp bool) (l *Listener, tmp string, err erro
 	if err := chownSocket(target, s); err != nil {
 		return fail("chown", err, chownHint(s))
 	}
+	if err := unix.SetNonblock(fd, s.NonBlocking); err != nil {
+		return fail("fcntl O_NONBLOCK", err, "")
+	}
 	if err := unix.Listen(fd, s.Backlog); err != nil {
 		return fail("listen", err, "")
 	}
@@ -281,6 +287,10 @@ func bindAbstract(s configs.Socket) (*Listener, string, error) {
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: s.Path}); err != nil {
 		unix.Close(fd)
 		return fail("bind", err)
+	}
+	if err := unix.SetNonblock(fd, s.NonBlocking); err != nil {
+		unix.Close(fd)
+		return fail("fcntl O_NONBLOCK", err)
 	}
 	if err := unix.Listen(fd, s.Backlog); err != nil {
 		unix.Close(fd)

@@ -117,8 +117,8 @@ func checkPoolSide(t testing.TB, l *Listener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if flFlags&unix.O_NONBLOCK != 0 {
-		t.Errorf("socket %s: fd %d is non-blocking; workers choose their own mode", l.Name, l.FD())
+	if got := flFlags&unix.O_NONBLOCK != 0; got != l.Spec.NonBlocking {
+		t.Errorf("socket %s: fd %d non-blocking %t; want %t (blocking = %t)", l.Name, l.FD(), got, l.Spec.NonBlocking, !l.Spec.NonBlocking)
 	}
 	if got := int(l.File.Fd()); got != l.FD() {
 		t.Errorf("File.Fd() = %d, FD() = %d", got, l.FD())

@@ -101,7 +101,8 @@ func checkName(name string) error {
 }
 
 // SameEndpoint reports whether a and b bind the same thing, so that b can
-// be applied to a socket bound from a by changing backlog or mode in place.
+// be applied to a socket bound from a by changing backlog, mode, owner,
+// group or blocking mode in place.
 // The same tcp address written otherwise counts: localhost for 127.0.0.1
 // (binding it again failed with "address already in use": poold held it).
 func SameEndpoint(a, b configs.Socket) bool {
@@ -109,6 +110,7 @@ func SameEndpoint(a, b configs.Socket) bool {
 	a.Mode, b.Mode = 0, 0
 	a.ReplaceStale, b.ReplaceStale = false, false
 	a.Owner, b.Owner, a.Group, b.Group = "", "", "", ""
+	a.NonBlocking, b.NonBlocking = false, false
 	if a == b {
 		return true
 	}

@@ -195,7 +195,8 @@ func (t *translator) socketOption(out *translate.Section, s *translate.INISectio
 			t.info(out, s, key, "poold removes a socket file only when nobody listens on it")
 		}
 	case "blocking":
-		t.info(out, s, key, "workers get the socket as it is bound; set blocking mode in the worker")
+		b, _ := toBool(v)
+		out.Set("blocking", b)
 	default:
 		t.warn(out, s, key, "no poold equivalent for this [socket:NAME] option")
 	}
@@ -228,6 +229,10 @@ const circusSocketUmask = 8
 func socketDefaults(out *translate.Section, vals map[string]string) {
 	_, hasPath := vals["path"]
 	_, hasPort := vals["port"]
+	if _, set := vals["blocking"]; !set {
+		out.Set("blocking", false)
+		out.Comment("blocking: Circus's default (poold's is true): the socket is non-blocking")
+	}
 	if hasPath {
 		if _, set := vals["replace"]; !set {
 			out.Comment("replace_stale: poold's default (true) removes a stale socket file; Circus's (replace = false) fails on one")
