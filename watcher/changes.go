@@ -107,17 +107,62 @@ func SameFiles(a, b []*os.File) bool {
 	return true
 }
 
-// Merge applies to running the fields a config file changed from was to
-// now, and keeps every other field as it runs: a run-time incr or set of
+// Merge applies to running the keys a config file changed from was to
+// now, and keeps every other key as it runs: a run-time incr or set of
 // a key the file left alone survives a reload, as in circusd, while a key
-// the file changed takes the file's new value.
+// the file changed takes the file's new value. It goes key by key, not
+// field by field: the elastic keys (Scaling) and the worker log keys
+// (Logs) are one field each, and each hook and each rlimit is a key of
+// its own (set hooks.after_spawn, rlimit_nofile), so a file that changes
+// log_keep keeps a run-time log_ring, and one that adds a hook keeps the
+// hook set at run time.
 func Merge(running, was, now configs.Watcher) configs.Watcher {
 	out := running.Clone()
-	vo, vw, vn := reflect.ValueOf(&out).Elem(), reflect.ValueOf(was), reflect.ValueOf(now.Clone())
-	for i := 0; i < vo.NumField(); i++ {
-		if !reflect.DeepEqual(vw.Field(i).Interface(), vn.Field(i).Interface()) {
-			vo.Field(i).Set(vn.Field(i))
+	mergeKeys(reflect.ValueOf(&out).Elem(), reflect.ValueOf(was), reflect.ValueOf(now.Clone()))
+	return out
+}
+
+// mergeByKey are the fields of configs.Watcher that hold several config
+// keys: structs merged field by field, maps entry by entry.
+var mergeByKey = map[string]bool{"Scaling": true, "Logs": true, "Hooks": true, "Rlimits": true}
+
+// mergeKeys sets each field of out (a struct) whose value differs between
+// was and now to now's, going into the fields of mergeByKey.
+func mergeKeys(out, was, now reflect.Value) {
+	for i := 0; i < out.NumField(); i++ {
+		o, w, n := out.Field(i), was.Field(i), now.Field(i)
+		if reflect.DeepEqual(w.Interface(), n.Interface()) {
+			continue
+		}
+		switch name := out.Type().Field(i).Name; {
+		case mergeByKey[name] && o.Kind() == reflect.Struct:
+			mergeKeys(o, w, n)
+		case mergeByKey[name] && o.Kind() == reflect.Map:
+			mergeEntries(o, w, n)
+		default:
+			o.Set(n)
 		}
 	}
-	return out
+}
+
+// mergeEntries sets, removes or adds in out (a map) each entry that
+// differs between was and now.
+func mergeEntries(out, was, now reflect.Value) {
+	if out.IsNil() {
+		out.Set(reflect.MakeMap(out.Type()))
+	}
+	for _, k := range was.MapKeys() {
+		if !now.MapIndex(k).IsValid() {
+			out.SetMapIndex(k, reflect.Value{})
+		}
+	}
+	for _, k := range now.MapKeys() {
+		nv, wv := now.MapIndex(k), was.MapIndex(k)
+		if !wv.IsValid() || !reflect.DeepEqual(wv.Interface(), nv.Interface()) {
+			out.SetMapIndex(k, nv)
+		}
+	}
+	if out.Len() == 0 {
+		out.Set(now) // no entries: as the file gives them (nil or empty)
+	}
 }

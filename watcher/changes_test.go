@@ -76,3 +76,49 @@ func TestMerge(t *testing.T) {
 		t.Errorf("an unchanged file changes the running spec: %v", c.Fields)
 	}
 }
+
+// A key of a group (an elastic key, a worker log key, one hook, one
+// rlimit) set at run time survives a reload whose file changed another
+// key of the same group; the keys the file changed take its values.
+func TestMergeKeyByKey(t *testing.T) {
+	was := configs.DefaultWatcher("web")
+	was.Cmd = "/bin/app"
+	was.Hooks = map[string]string{"before_start": "/bin/check"}
+	was.Rlimits = map[string]uint64{"core": 0, "nproc": 100}
+	running := was.Clone() // run-time set of one key of each group
+	running.Logs.Ring = 50
+	running.MaxWorkers = 9
+	running.Hooks["after_spawn"] = "/bin/warm"
+	running.Rlimits["nofile"] = 4096
+	now := was.Clone() // the file's edit: another key of each group
+	now.Logs.Keep = 3
+	now.ScaleUpStep = 2
+	now.Hooks = map[string]string{"before_stop": "/bin/drain"}
+	now.Rlimits = map[string]uint64{"core": 10}
+	got := Merge(running, was, now)
+	if got.Logs.Ring != 50 || got.Logs.Keep != 3 {
+		t.Errorf("log_ring %d, log_keep %d; want the run-time 50 and the file's 3", got.Logs.Ring, got.Logs.Keep)
+	}
+	if got.MaxWorkers != 9 || got.ScaleUpStep != 2 {
+		t.Errorf("max_workers %d, scale_up_step %d; want the run-time 9 and the file's 2", got.MaxWorkers, got.ScaleUpStep)
+	}
+	wantHooks := map[string]string{"after_spawn": "/bin/warm", "before_stop": "/bin/drain"}
+	if !reflect.DeepEqual(got.Hooks, wantHooks) {
+		t.Errorf("hooks %v; want %v (the run-time hook kept, the file's removed and added)", got.Hooks, wantHooks)
+	}
+	wantLimits := map[string]uint64{"core": 10, "nofile": 4096}
+	if !reflect.DeepEqual(got.Rlimits, wantLimits) {
+		t.Errorf("rlimits %v; want %v", got.Rlimits, wantLimits)
+	}
+	if running.Hooks["before_stop"] != "" || running.Rlimits["core"] != 0 {
+		t.Errorf("Merge changed the running spec's maps: %v %v", running.Hooks, running.Rlimits)
+	}
+	now.Hooks, now.Rlimits = nil, nil // the file drops every hook and limit
+	got = Merge(running, was, now)
+	if !reflect.DeepEqual(got.Hooks, map[string]string{"after_spawn": "/bin/warm"}) || !reflect.DeepEqual(got.Rlimits, map[string]uint64{"nofile": 4096}) {
+		t.Errorf("file dropped its hooks and rlimits: hooks %v rlimits %v; want only the run-time ones", got.Hooks, got.Rlimits)
+	}
+	if c := Compare(Merge(running, was, was), running); c.Any() {
+		t.Errorf("an unchanged file changes the running spec: %v", c.Fields)
+	}
+}
