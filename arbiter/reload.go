@@ -132,18 +132,28 @@ func refuseEmpty(cfg *configs.Config, n int) error {
 // lower-case name) is not checked: a program missing since poold started
 // (or a user, group or working_dir removed since) is that watcher's own
 // trouble (it retries with backoff), not a reason to refuse an edit
-// elsewhere. It runs off the loop.
+// elsewhere. A watcher the reload changes must also still be valid with
+// its run-time changes kept (configs.CheckMerged). It runs off the loop.
 func checkWatchers(cfg *configs.Config, running, filed map[string]configs.Watcher) error {
 	var touched []configs.Watcher
+	var merged []error
 	for _, spec := range cfg.Watchers {
 		key := strings.ToLower(spec.Name)
 		if cur, ok := running[key]; ok {
+			inFile := spec
 			var changed bool
 			if spec, changed = fromFile(spec, cur, filed, key); !changed {
 				continue
 			}
+			if err := configs.CheckMerged(cfg.Path, spec, inFile, cfg.Sockets); err != nil {
+				merged = append(merged, err)
+				continue
+			}
 		}
 		touched = append(touched, spec)
+	}
+	if len(merged) > 0 {
+		return errors.Join(merged...)
 	}
 	return launch.CheckAll(cfg.Path, touched)
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/proctest"
@@ -97,6 +98,41 @@ func TestReloadKeepsRunTimeChanges(t *testing.T) {
 	do("reloadconfig", map[string]any{"waiting": true})
 	if n := get("numprocesses"); n != "2" {
 		t.Errorf("after the file changed numprocesses 1 -> 2: %s, want 2", n)
+	}
+}
+
+// TestReloadRefusesFileChangesThatClashWithRunTimeOnes: a key the file
+// changes must still go with the run-time set of another key that the
+// reload keeps. It used to be applied unchecked: backoff_min 5s from the
+// file beside a set backoff_max 1s ran, and every later set of that
+// watcher was refused naming backoff_min.
+func TestReloadRefusesFileChangesThatClashWithRunTimeOnes(t *testing.T) {
+	web := testWatcher("web", "sleep", 1)
+	cfg := &configs.Config{Path: "poold.toml", Watchers: []configs.Watcher{web}}
+	next := *cfg
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
+	pids := readyPids(t, h, 1)
+	if r := h.do("set", map[string]any{"name": "web", "options": map[string]any{"backoff_max": 1}}); r["status"] != "ok" {
+		t.Fatalf("set backoff_max 1: %v", r)
+	}
+	web2 := web
+	web2.BackoffMin = 5 * time.Second // valid in the file, whose backoff_max is 30s
+	next.Watchers = []configs.Watcher{web2}
+	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	reason := fmt.Sprint(r["reason"])
+	if r["status"] != "error" || !strings.Contains(reason, "poold.toml: watchers.web.backoff_min: (5s) must not exceed backoff_max (1s)") ||
+		!strings.Contains(reason, "backoff_max = 1") || !strings.Contains(reason, "nothing was changed") {
+		t.Fatalf("reload of backoff_min 5s beside a run-time backoff_max 1s: %v, want it refused naming both keys", r)
+	}
+	opts := h.do("get", map[string]any{"name": "web", "keys": []any{"backoff_min", "backoff_max"}})["options"].(Ordered).Values
+	if fmt.Sprint(opts["backoff_min"], " ", opts["backoff_max"]) != "0.1 1" {
+		t.Errorf("after the refused reload: backoff_min %v, backoff_max %v; want 0.1 and 1 as before", opts["backoff_min"], opts["backoff_max"])
+	}
+	if r := h.do("set", map[string]any{"name": "web", "options": map[string]any{"graceful_timeout": 3}}); r["status"] != "ok" {
+		t.Errorf("set graceful_timeout after the refused reload: %v", r)
+	}
+	if now := h.do("list", map[string]any{"name": "web"})["pids"].([]int); len(now) != 1 || !pids[now[0]] {
+		t.Errorf("pids after the refused reload: %v, want %v untouched", now, pids)
 	}
 }
 

@@ -1,7 +1,10 @@
 package configs
 
 import (
+	"encoding/json"
+	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -137,3 +140,38 @@ func socketSet(sockets []Socket) map[string]bool {
 
 // optionKey is the key path of a run-time option: the option name.
 func optionKey(key string) string { return key }
+
+// CheckMerged validates w, a watcher's section of file with the run-time
+// changes (set, incr) of keys the file left alone kept, as a reload would
+// run it: each key is valid on its own, but a key the file changed may
+// no longer go with one set at run time (backoff_min from the file over
+// a backoff_max set at run time, singleton beside a run-time
+// numprocesses 3). filed is the file's own section: the problems name the
+// keys whose run-time values differ from it and say what to do.
+func CheckMerged(file string, w, filed Watcher, sockets []Socket) error {
+	ps := &problems{}
+	validateWatcher(ps, "watchers."+w.Name, &w, socketSet(sockets))
+	if len(ps.list) == 0 {
+		return nil
+	}
+	got, want := WatcherOptions(w), WatcherOptions(filed)
+	var kept []string
+	for _, key := range WatcherOptionKeys() {
+		if !reflect.DeepEqual(got[key], want[key]) {
+			kept = append(kept, fmt.Sprintf("%s = %s", key, describeOption(got[key])))
+		}
+	}
+	for i := range ps.list {
+		ps.list[i].Msg += fmt.Sprintf(" (with the run-time changes of watcher %q kept: %s; write them into the file, or change them with poolctl set, then reload)", w.Name, strings.Join(kept, ", "))
+	}
+	return ps.err(file)
+}
+
+// describeOption renders a wire value as JSON, as poolctl set takes it.
+func describeOption(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
