@@ -73,8 +73,29 @@ func validateProbes(ps *problems, k func(string) string, w *Watcher) {
 			ps.add(k("health_check"), `must be one of %s, or "" for none, got %q`, strings.Join(healthCheckKinds, ", "), w.HealthCheck)
 		}
 	}
+	warnUnusedTargets(ps, k, w)
 	if w.FlappingAttempts > 0 && w.FlappingWindow <= 0 && !ps.has(k("flapping_window")) {
 		ps.add(k("flapping_window"), "must be a positive duration while flapping_attempts is %d (set flapping_attempts = 0 to turn flapping detection off), got %s", w.FlappingAttempts, w.FlappingWindow)
+	}
+}
+
+// warnUnusedTargets warns of a probe target that nothing probes: a
+// health_url without health_check = "http" (a forgotten health_check
+// would leave the pool unchecked without a word), a ready_address without
+// readiness = "tcp", and so on. A warning, not an error: a target kept
+// while its probe is switched off for a while is legitimate.
+func warnUnusedTargets(ps *problems, k func(string) string, w *Watcher) {
+	for _, t := range []struct{ key, val, mode, kind, want string }{
+		{"ready_address", w.ReadyAddress, "readiness", w.Readiness, "tcp"},
+		{"ready_url", w.ReadyURL, "readiness", w.Readiness, "http"},
+		{"health_address", w.HealthAddress, "health_check", w.HealthCheck, "tcp"},
+		{"health_url", w.HealthURL, "health_check", w.HealthCheck, "http"},
+		{"health_cmd", w.HealthCmd, "health_check", w.HealthCheck, "exec"},
+	} {
+		if strings.TrimSpace(t.val) == "" || t.kind == t.want || ps.has(k(t.mode)) {
+			continue
+		}
+		ps.warn(k(t.key), "is set but not used: %s is %q, so nothing probes it; set %s = %q to use it, or remove %s", k(t.mode), t.kind, t.mode, t.want, t.key)
 	}
 }
 

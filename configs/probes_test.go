@@ -23,7 +23,7 @@ func TestLoadGoodProbes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(cfg, twin, cmpopts.IgnoreFields(Config{}, "Path")); d != "" {
+	if d := cmp.Diff(cfg, twin, cmpopts.IgnoreFields(Config{}, "Path", "Warnings")); d != "" {
 		t.Errorf("good_probes.toml and good_probes.yaml differ (-toml +yaml):\n%s", d)
 	}
 	byName := map[string]Watcher{}
@@ -295,5 +295,38 @@ func TestProbeEnvOverride(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("bad overrides: got %v, want %q", err, want)
 		}
+	}
+}
+
+// TestUnusedProbeTargetsWarn: a probe target whose probe is not chosen
+// (health_url without health_check = "http": the pool would run
+// unchecked without a word) loads with a warning naming both keys; one
+// whose probe is chosen gives none.
+func TestUnusedProbeTargetsWarn(t *testing.T) {
+	for _, tc := range []struct{ name, section, want string }{
+		{"health_url without health_check", `health_url = "http://127.0.0.1:8000/healthz"`,
+			`poold.toml: watchers.w.health_url: is set but not used: watchers.w.health_check is "", so nothing probes it; set health_check = "http" to use it, or remove health_url`},
+		{"health_cmd beside tcp", "health_check = \"tcp\"\nhealth_address = \"127.0.0.1:8000\"\nhealth_cmd = \"/bin/true\"",
+			`watchers.w.health_cmd: is set but not used: watchers.w.health_check is "tcp", so nothing probes it; set health_check = "exec" to use it`},
+		{"ready_address with spawn", `ready_address = "127.0.0.1:8000"`,
+			`watchers.w.ready_address: is set but not used: watchers.w.readiness is "spawn", so nothing probes it; set readiness = "tcp" to use it`},
+		{"ready_url with tcp", "readiness = \"TCP\"\nready_address = \"127.0.0.1:8000\"\nready_url = \"http://127.0.0.1:8000/\"",
+			`watchers.w.ready_url: is set but not used: watchers.w.readiness is "tcp", so nothing probes it; set readiness = "http" to use it`},
+		{"used", "readiness = \"http\"\nready_url = \"http://127.0.0.1:8000/\"\nhealth_check = \"exec\"\nhealth_cmd = \"/bin/true\"", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "poold.toml")
+			if err := os.WriteFile(path, []byte("[watchers.w]\ncmd = \"/bin/true\"\n"+tc.section+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(cfg.Warnings, "\n")
+			if tc.want == "" && got != "" || !strings.Contains(got, tc.want) || len(cfg.Warnings) > 1 {
+				t.Errorf("warnings %q; want one containing %q", cfg.Warnings, tc.want)
+			}
+		})
 	}
 }
