@@ -248,13 +248,19 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 // lists and the $(pool.*) variables in its command, arguments,
 // environment and probe addresses.
 func validateRefs(ps *problems, k func(string) string, w *Watcher, sockets map[string]bool) {
+	seen := make(map[string]int, len(w.Env))
 	for i, e := range w.Env {
 		name, _, ok := strings.Cut(e, "=")
+		first, dup := seen[name]
 		switch {
 		case !ok:
 			ps.add(fmt.Sprintf("%s[%d]", k("env"), i), `must be "KEY=VALUE", got %q`, e)
 		case name == "":
 			ps.add(fmt.Sprintf("%s[%d]", k("env"), i), `has an empty KEY in %q`, e)
+		case dup:
+			ps.add(fmt.Sprintf("%s[%d]", k("env"), i), "sets %s again (%q, after %q at env[%d]), so one value would silently replace the other; keep one", name, e, w.Env[first], first)
+		default:
+			seen[name] = i
 		}
 	}
 	for i, name := range w.Sockets {
