@@ -243,6 +243,7 @@ type Watcher struct {
 // Default values, in one place. README.md's config reference mirrors these.
 const (
 	DefaultStatsInterval    = time.Second
+	MinStatsInterval        = 100 * time.Millisecond
 	DefaultLogLevel         = "info"
 	DefaultLogFormat        = "text"
 	DefaultEventHistory     = 1024

@@ -69,6 +69,7 @@ func TestLoadBad(t *testing.T) {
 			`watchers.app.warmup_delay: must not be negative, got string "-1s"`,
 			"watchers.app.backoff_min: (1m0s) must not exceed backoff_max (10s)",
 		}, 3},
+		{"bad_stats_interval.toml", []string{`arbiter.stats_interval: must be at least 100ms, got 1ns: each sample reads every worker's /proc files`}, 1},
 		{"bad_log.toml", []string{
 			`arbiter.log_level: must be one of trace, debug, info, warn, error, got "verbose"`,
 			`arbiter.log_format: must be one of text, json, got "xml"`,

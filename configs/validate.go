@@ -104,6 +104,9 @@ func validateArbiter(ps *problems, a *Arbiter) {
 		}
 	}
 	validateControl(ps, a)
+	if a.StatsInterval > 0 && a.StatsInterval < MinStatsInterval && !ps.has("arbiter.stats_interval") {
+		ps.add("arbiter.stats_interval", "must be at least %s, got %s: each sample reads every worker's /proc files, and CPU times move in 10ms clock ticks, so a shorter interval only burns CPU (and max_cpu, max_rss and limit_threshold would judge a worker within microseconds)", MinStatsInterval, a.StatsInterval)
+	}
 	a.LogLevel = strings.ToLower(a.LogLevel)
 	if !slices.Contains(logLevels, a.LogLevel) {
 		ps.add("arbiter.log_level", "must be one of %s, got %q", strings.Join(logLevels, ", "), a.LogLevel)
