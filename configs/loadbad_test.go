@@ -16,7 +16,11 @@ func TestLoadBad(t *testing.T) {
 		n    int      // exact number of problems when > 0
 	}{
 		{"bad_numprocesses.toml", []string{"configs: testdata/bad_numprocesses.toml: watchers.web.numprocesses: must be >= 0, got -2"}, 1},
-		{"bad_unknown_key.toml", []string{`watchers.web.numprocess: unknown key; did you mean "numprocesses"?`}, 1},
+		{"bad_unknown_key.toml", []string{
+			`watchers.web.numprocess: unknown key; did you mean "numprocesses"?`,
+			`watchers.web.max_retry: unknown key; max_retry is Circus's or supervisord's name: poold's is "flapping_max_retry"`,
+			`watchers.web.directory: unknown key; directory is Circus's or supervisord's name: poold's is "working_dir"`,
+		}, 3},
 		{"bad_unknown_section.toml", []string{`watcher: unknown section; did you mean "watchers"?`}, 1},
 		{"bad_toplevel_key.toml", []string{"endpoint: unknown top-level key; did you mean arbiter.endpoint"}, 1},
 		{"bad_types.toml", []string{
