@@ -213,16 +213,16 @@ func TestLoadBad(t *testing.T) {
 			"watchers.app.flapping_window: must be a positive duration while flapping_attempts is 5 (set flapping_attempts = 0 to turn flapping detection off), got 0s",
 		}, 5}, // watchers.off: no detection, so a zero window is fine
 		{"bad_limits.toml", []string{
-			`watchers.app.max_rss: must be a size in bytes, or a string with a K, M or G suffix (binary units) such as "512M", got string "512X"`,
+			`watchers.app.max_rss: must be a size in bytes, or a string with a K, M, G or T suffix (binary units) such as "512M", got string "512X"`,
 			"watchers.app.max_cpu: must be >= 0 (0 = no limit), got -5",
-			"watchers.b.max_rss: must be a size in bytes, or a string with a K, M or G suffix (binary units) such as \"512M\", got number -1",
+			"watchers.b.max_rss: must be a size in bytes, or a string with a K, M, G or T suffix (binary units) such as \"512M\", got number -1",
 			`watchers.b.max_cpu: must be a percentage of one core such as 150 or "150%", got string "fast"`,
 		}, 4},
 		{"bad_cgroup_limits.toml", []string{
-			`watchers.app.memory_max: must be a size in bytes, or a string with a K, M or G suffix (binary units) such as "512M", got string "lots"`,
+			`watchers.app.memory_max: must be a size in bytes, or a string with a K, M, G or T suffix (binary units) such as "512M", got string "lots"`,
 			"watchers.app.pids_max: must be >= 0, got -3",
 			"watchers.app.cpu_max: must be 0 (no limit) or at least 1 (percent of one core), got 0.5",
-			"watchers.b.memory_max: must be a size in bytes, or a string with a K, M or G suffix (binary units) such as \"512M\", got number -1",
+			"watchers.b.memory_max: must be a size in bytes, or a string with a K, M, G or T suffix (binary units) such as \"512M\", got number -1",
 			`watchers.b.cpu_max: must be a percentage of one core such as 150 or "150%", got string "fast"`,
 		}, 5},
 		{"bad_depends_unknown.toml", []string{

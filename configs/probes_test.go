@@ -289,7 +289,7 @@ func TestProbeEnvOverride(t *testing.T) {
 	t.Setenv("POOLD_WATCHERS_APP_MAX_RSS", "big")
 	_, err = Load(path)
 	for _, want := range []string{
-		`watchers.app.max_rss: must be a size in bytes, or a string with a K, M or G suffix (binary units) such as "512M", got "big" (from environment variable POOLD_WATCHERS_APP_MAX_RSS)`,
+		`watchers.app.max_rss: must be a size in bytes, or a string with a K, M, G or T suffix (binary units) such as "512M", got "big" (from environment variable POOLD_WATCHERS_APP_MAX_RSS)`,
 		"watchers.app.depends_on: cycle app -> db -> app",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -216,7 +216,7 @@ func (d *decoder) size(key string, raw any) (uint64, bool) {
 			return n, true
 		}
 	}
-	d.bad(key, raw, `must be a size in bytes, or a string with a K, M or G suffix (binary units) such as "512M", got %s`, describe(raw))
+	d.bad(key, raw, `must be a size in bytes, or a string with a K, M, G or T suffix (binary units) such as "512M", got %s`, describe(raw))
 	return 0, false
 }
 
