@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -202,5 +203,32 @@ func TestEnvAmbiguousSameKey(t *testing.T) {
 		if want := map[string]int{"other": 2}[w.Name]; w.NumProcesses != max(want, 1) {
 			t.Errorf("watcher %s: numprocesses %d, want %d", w.Name, w.NumProcesses, max(want, 1))
 		}
+	}
+}
+
+// TestHooksEnvOverride: hooks, a table like rlimits, take a JSON object
+// from an override; they used to be refused with the file's "must be a
+// table" message, which no environment variable can satisfy.
+func TestHooksEnvOverride(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "poold.toml")
+	if err := os.WriteFile(path, []byte("[watchers.app]\ncmd = \"/bin/true\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("POOLD_WATCHERS_APP_HOOKS", `{"before_start": "/bin/true --check", "after_stop": "/bin/true"}`)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"before_start": "/bin/true --check", "after_stop": "/bin/true"}
+	if got := cfg.Watchers[0].Hooks; !reflect.DeepEqual(got, want) {
+		t.Errorf("hooks %v, want %v", got, want)
+	}
+	t.Setenv("POOLD_WATCHERS_APP_HOOKS", `{"before_strat": "/bin/true"}`)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), `watchers.app.hooks.before_strat: unknown hook "before_strat"; did you mean "before_start"?`) {
+		t.Errorf("misspelled hook in the override: %v", err)
+	}
+	t.Setenv("POOLD_WATCHERS_APP_HOOKS", `before_start=/bin/true`)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), `watchers.app.hooks: must be a JSON object such as {"before_start": "/usr/local/bin/check-db"}`) {
+		t.Errorf("hooks override that is not JSON: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,6 +45,13 @@ func init() { watcherFields = append(watcherFields, hookFields...) }
 // hooks = { before_start = "/usr/local/bin/migrate --check" }.
 func (d *decoder) hooks(key string, raw any) (map[string]string, bool) {
 	m, ok := raw.(map[string]any)
+	if ev, isEnv := raw.(envValue); isEnv {
+		if err := json.Unmarshal([]byte(ev.text), &m); err != nil {
+			d.bad(key, raw, `must be a JSON object such as {"before_start": "/usr/local/bin/check-db"}: %v`, err)
+			return nil, false
+		}
+		ok = true
+	}
 	if !ok {
 		d.bad(key, raw, `must be a table of hook name to command, e.g. hooks = { before_start = "/usr/local/bin/check-db" }, got %s`, describe(raw))
 		return nil, false
