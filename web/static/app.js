@@ -369,13 +369,14 @@
           act("reload", "Reload", "graceful rolling reload: new processes first, then the old ones go"))),
       r.reason,
       r.meta,
-      el("table", { class: "grid procs" },
+      // Its own horizontal scroll on a narrow screen: the card clips.
+      el("div", { class: "pscroll" }, el("table", { class: "grid procs" },
         el("thead", null, el("tr", null,
           el("th", { text: "wid" }), el("th", { text: "pid" }), el("th", { text: "state" }),
           el("th", { class: "r", text: "CPU" }), el("th", { class: "r", text: "RSS" }),
           el("th", { class: "r", text: "age" }), el("th", { class: "r", text: "restarts" }),
           el("th", { class: "act-only" }))),
-        r.tbody));
+        r.tbody)));
     for (const b of w.card.querySelectorAll('[data-act="decr"],[data-act="incr"]')) b.classList.add("sq");
     // An off-screen card is not laid out (content-visibility: auto in
     // app.css), and its charts are not drawn until it comes into view.
