@@ -55,3 +55,52 @@ func TestBrowserOffscreenCardsWait(t *testing.T) {
 	}
 	waitJS(t, ctx, "w29's chart, once in view", chartSpanExpr("w29", 0.001))
 }
+
+// TestBrowserOffscreenTablesWait: the process table of a card out of
+// view is not redrawn at each stats round, and shows the latest samples
+// once it scrolls into view. With 100 watchers and 2,000 workers,
+// redrawing every table each second kept the page's main thread busy
+// most of the time.
+func TestBrowserOffscreenTablesWait(t *testing.T) {
+	ctx := newBrowser(t)
+	spec := map[string]int{}
+	for i := range 30 {
+		spec[fmt.Sprintf("w%02d", i)] = 2
+	}
+	fake := newFakeBackend(t, spec)
+	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.statsFlush = time.Millisecond })
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1200, 800), chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "every process", `document.querySelectorAll('tr[data-pid]').length === 60`)
+	card := `document.querySelector('article[data-watcher="w29"]')`
+	waitJS(t, ctx, "w29's card skipped while out of view", `!`+card+`.querySelector('table').checkVisibility({contentVisibilityAuto: true})`)
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)))`, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.__changes = 0;
+		new MutationObserver((l) => { window.__changes += l.length; }).observe(`+card+`.querySelector('tbody'), {subtree: true, childList: true, characterData: true, attributes: true})`)); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		fake.Sample(true)
+	}
+	waitJS(t, ctx, "the last round drawn", fmt.Sprintf(`document.querySelector('#self').textContent.endsWith('up %ds')`, fake.roundsDone()))
+	if n := evalJS[int](t, ctx, `window.__changes`); n != 0 {
+		t.Errorf("w29's process table changed %d times while out of view", n)
+	}
+	fake.mu.Lock()
+	want := map[int]string{}
+	w := fake.watchers["w29"]
+	for pid, p := range w.procs {
+		want[pid] = fake.info(w, p)["mem_info1"].(string)
+	}
+	fake.mu.Unlock()
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](card+`.scrollIntoView()`)); err != nil {
+		t.Fatal(err)
+	}
+	for pid, rss := range want {
+		waitJS(t, ctx, fmt.Sprintf("w29's pid %d with its last RSS %s", pid, rss),
+			fmt.Sprintf(`%s.querySelector('tr[data-pid="%d"]').cells[4].textContent === %q`, card, pid, rss))
+	}
+}

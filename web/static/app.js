@@ -299,7 +299,7 @@
     const live = (w) => st.watchers.get(w.view.name) === w; // not replaced by a hello since
     const once = (what, fn) => { if (todo[what]) { todo[what] = false; fn(); } };
     once("sort", sortCards);
-    for (const [w, fresh] of cards) if (live(w)) renderProcs(w, fresh);
+    for (const [w, fresh] of cards) if (live(w)) drawCard(w, fresh);
     once("sockets", renderSockets); once("self", renderSelf); once("summary", renderSummary);
     once("filter", renderFilter); once("events", renderEvents);
     for (const w of charts) if (live(w)) drawCharts(w);
@@ -379,9 +379,11 @@
         r.tbody)));
     for (const b of w.card.querySelectorAll('[data-act="decr"],[data-act="incr"]')) b.classList.add("sq");
     // An off-screen card is not laid out (content-visibility: auto in
-    // app.css), and its charts are not drawn until it comes into view.
+    // app.css), and its process table and charts are not drawn until it
+    // comes into view.
     w.card.addEventListener("contentvisibilityautostatechange", (e) => {
       w.offscreen = e.skipped;
+      if (!e.skipped && w.procsStale) laterCard(w);
       if (!e.skipped && w.chartsStale) laterChart(w);
     });
     // The log pane (logs.js): a read, so also on a read-only console.
@@ -431,6 +433,15 @@
     }
     meta.push(r.outcome);
     r.meta.replaceChildren(...meta);
+  }
+
+  // drawCard draws a card's header, and its process table when the card
+  // is in view: with 100 watchers and 2,000 workers, redrawing every
+  // table at each stats round kept the page busy most of each second.
+  // A table out of view is drawn once it scrolls into view.
+  function drawCard(w, freshPid) {
+    w.procsStale = !!w.offscreen;
+    if (w.offscreen) renderWatcher(w); else renderProcs(w, freshPid);
   }
 
   function renderProcs(w, freshPid) {
@@ -751,11 +762,15 @@
     // waiting: the reply is the reload's outcome, so a rejected config
     // shows here rather than only in poold's log.
     rc.addEventListener("click", () => confirmThen(rc, () => doAction(rc, null, "reloadconfig", { waiting: true }, "reload config")));
-    // Ages tick locally between samples; the data itself is pushed.
+    // Ages tick locally between samples, in the cards in view; the data
+    // itself is pushed.
     setInterval(() => {
-      for (const td of document.querySelectorAll("td.age[data-started]")) {
-        const s = Number(td.dataset.started);
-        if (s > 0) setText(td, fmtAge(serverNow() - s));
+      for (const w of st.watchers.values()) {
+        if (w.offscreen) continue;
+        for (const td of w.refs.tbody.querySelectorAll("td.age[data-started]")) {
+          const s = Number(td.dataset.started);
+          if (s > 0) setText(td, fmtAge(serverNow() - s));
+        }
       }
       for (const e of document.querySelectorAll("span.retry[data-at]")) setText(e, fmtRetry(Number(e.dataset.at)));
       watchdog();
