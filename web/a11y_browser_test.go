@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -9,17 +10,25 @@ import (
 	"github.com/poold/poold/events"
 )
 
+// openLiveConsole opens a console of one watcher "web" once it is live.
+func openLiveConsole(t *testing.T) (context.Context, *fakeBackend) {
+	t.Helper()
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	ts := startServer(t, fake, configs.Web{}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
+	return ctx, fake
+}
+
 // TestBrowserConnectionAnnounced: the connection's state ("live",
 // "disconnected – retrying", "signed out") is a live status region, so a
 // screen reader says when the console stops being live; it was a plain
 // div that only its colour and text set apart.
 func TestBrowserConnectionAnnounced(t *testing.T) {
-	ctx := newBrowser(t)
-	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
-	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
+	ctx, _ := openLiveConsole(t)
 	role := evalJS[string](t, ctx, `(() => { const c = document.querySelector('#conn');
 		return (c.getAttribute('role') || '') + '|' + (c.getAttribute('aria-live') || ''); })()`)
 	if role != "status|" && role != "status|polite" && role != "|polite" {
@@ -31,13 +40,7 @@ func TestBrowserConnectionAnnounced(t *testing.T) {
 // the event log's times reach WCAG AA's 4.5:1 against their backgrounds;
 // the times were 2.6:1 and the warn badge 3.6:1.
 func TestBrowserTextContrast(t *testing.T) {
-	ctx := newBrowser(t)
-	fake := newFakeBackend(t, map[string]int{"web": 1})
-	ts := startServer(t, fake, configs.Web{}, nil)
-	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
+	ctx, fake := openLiveConsole(t)
 	fake.Events.Publish("web", events.KindUpdated, nil)
 	waitJS(t, ctx, "an event's time", `!!document.querySelector('#events li time')`)
 	low := evalJS[[]string](t, ctx, `(() => {

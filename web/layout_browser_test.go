@@ -69,13 +69,7 @@ func TestBrowserSocketsTableFitsItsPanel(t *testing.T) {
 // event log's kind column; "reloadconfig" ran into the name beside it
 // ("reloadconfigpoold").
 func TestBrowserEventKindsFitTheirColumn(t *testing.T) {
-	ctx := newBrowser(t)
-	fake := newFakeBackend(t, map[string]int{"web": 1})
-	ts := startServer(t, fake, configs.Web{}, nil)
-	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
+	ctx, fake := openLiveConsole(t)
 	kinds := []events.Kind{events.KindReloadConfig, events.KindUnhealthy, events.KindFlapping, events.KindRecycle, events.KindUpgrade}
 	for _, k := range kinds {
 		w := "web"

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -10,11 +11,10 @@ import (
 	"github.com/poold/poold/configs"
 )
 
-// TestBrowserOffscreenCardsWait: a card out of view is neither laid out
-// (content-visibility) nor has its charts drawn, until it is scrolled
-// into view. An idle console of 65 watchers and 311 workers used about a
-// third of a core laying out and painting a 17,000 px page once a second.
-func TestBrowserOffscreenCardsWait(t *testing.T) {
+// openThirtyCards opens a console of 30 watchers of 2 processes each in
+// a 1200x800 view, most cards out of view, once every process is shown.
+func openThirtyCards(t *testing.T) (context.Context, *fakeBackend) {
+	t.Helper()
 	ctx := newBrowser(t)
 	spec := map[string]int{}
 	for i := range 30 {
@@ -26,6 +26,15 @@ func TestBrowserOffscreenCardsWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "every process", `document.querySelectorAll('tr[data-pid]').length === 60`)
+	return ctx, fake
+}
+
+// TestBrowserOffscreenCardsWait: a card out of view is neither laid out
+// (content-visibility) nor has its charts drawn, until it is scrolled
+// into view. An idle console of 65 watchers and 311 workers used about a
+// third of a core laying out and painting a 17,000 px page once a second.
+func TestBrowserOffscreenCardsWait(t *testing.T) {
+	ctx, fake := openThirtyCards(t)
 	card := func(name string) string {
 		return fmt.Sprintf(`document.querySelector('article[data-watcher=%q]')`, name)
 	}
@@ -62,17 +71,7 @@ func TestBrowserOffscreenCardsWait(t *testing.T) {
 // redrawing every table each second kept the page's main thread busy
 // most of the time.
 func TestBrowserOffscreenTablesWait(t *testing.T) {
-	ctx := newBrowser(t)
-	spec := map[string]int{}
-	for i := range 30 {
-		spec[fmt.Sprintf("w%02d", i)] = 2
-	}
-	fake := newFakeBackend(t, spec)
-	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.statsFlush = time.Millisecond })
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1200, 800), chromedp.Navigate(ts.url+"/")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, ctx, "every process", `document.querySelectorAll('tr[data-pid]').length === 60`)
+	ctx, fake := openThirtyCards(t)
 	card := `document.querySelector('article[data-watcher="w29"]')`
 	waitJS(t, ctx, "w29's card skipped while out of view", `!`+card+`.querySelector('table').checkVisibility({contentVisibilityAuto: true})`)
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)))`, chromedp.EvalAwaitPromise)); err != nil {
