@@ -1,8 +1,6 @@
 package circusini
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -11,20 +9,8 @@ import (
 // poold's blocking socket left a Circus worker that accepts after select
 // asleep in accept when another took the connection.
 func TestBlockingAsCircus(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "circus.ini")
-	ini := "[socket:plain]\nport = 0\n\n[socket:on]\nport = 0\nblocking = True\n\n[socket:off]\npath = /tmp/poold-blocking-off.sock\nblocking = false\n\n" +
-		"[watcher:w]\ncmd = /bin/sleep 100\nuse_sockets = True\n"
-	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := Translate(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := doc.Config(true) // --strict: no warning either
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, _ := strictINI(t, "[socket:plain]\nport = 0\n\n[socket:on]\nport = 0\nblocking = True\n\n[socket:off]\npath = /tmp/poold-blocking-off.sock\nblocking = false\n\n"+
+		"[watcher:w]\ncmd = /bin/sleep 100\nuse_sockets = True\n")
 	want := map[string]bool{"plain": true, "on": false, "off": true}
 	if len(cfg.Sockets) != len(want) {
 		t.Fatalf("sockets %+v, want %d", cfg.Sockets, len(want))

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/poold/poold/configs"
 	"github.com/poold/poold/configs/translate"
 )
 
@@ -33,6 +34,18 @@ func translateINI(t *testing.T, ini string) (string, *translate.Doc) {
 		t.Fatal(err)
 	}
 	return path, doc
+}
+
+// strictINI translates ini as translateINI does and makes poold's
+// configuration of it as `poold convert --strict` would: no warning.
+func strictINI(t *testing.T, ini string) (*configs.Config, *translate.Doc) {
+	t.Helper()
+	_, doc := translateINI(t, ini)
+	cfg, err := doc.Config(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, doc
 }
 
 // TestErrorsNameTheIniSection: a value poold refuses is reported as the

@@ -1,8 +1,6 @@
 package circusini
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/poold/poold/configs/translate"
@@ -13,19 +11,7 @@ import (
 // [circus] max_processes (a poold extension Circus ignores), and the
 // errors name those ini keys, not poold's watchers.NAME.max_processes.
 func TestMaxProcessesExtension(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "circus.ini")
-	ini := "[circus]\nmax_processes = 10000\n\n[watcher:w]\ncmd = /bin/sleep 100\nnumprocesses = 2000\nmax_processes = 4000\n"
-	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := Translate(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := doc.Config(true) // --strict: no warning either
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, doc := strictINI(t, "[circus]\nmax_processes = 10000\n\n[watcher:w]\ncmd = /bin/sleep 100\nnumprocesses = 2000\nmax_processes = 4000\n")
 	if w := cfg.Watchers[0]; w.NumProcesses != 2000 || w.MaxProcesses != 4000 || cfg.Arbiter.MaxProcesses != 10000 {
 		t.Errorf("numprocesses %d, max_processes %d, arbiter max_processes %d", w.NumProcesses, w.MaxProcesses, cfg.Arbiter.MaxProcesses)
 	}

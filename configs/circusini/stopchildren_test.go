@@ -1,8 +1,6 @@
 package circusini
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -11,19 +9,7 @@ import (
 // a note and poold signalled the whole process group: a gunicorn master's
 // workers got SIGTERM from poold and again from their master.
 func TestStopChildrenAsCircus(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "circus.ini")
-	ini := "[watcher:plain]\ncmd = /bin/sleep 100\n\n[watcher:group]\ncmd = /bin/sleep 100\nstop_children = True\n\n[watcher:off]\ncmd = /bin/sleep 100\nstop_children = false\n"
-	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	doc, err := Translate(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := doc.Config(true) // --strict: no warning either
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, _ := strictINI(t, "[watcher:plain]\ncmd = /bin/sleep 100\n\n[watcher:group]\ncmd = /bin/sleep 100\nstop_children = True\n\n[watcher:off]\ncmd = /bin/sleep 100\nstop_children = false\n")
 	want := map[string]bool{"plain": false, "group": true, "off": false}
 	for _, w := range cfg.Watchers {
 		if w.StopChildren != want[w.Name] {
