@@ -218,7 +218,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	s.closed.Store(true)
 	err = sock.Close()
 	bg.Wait()
-	c.log.Info("control endpoint closed", "endpoint", c.bound, "guard", fmt.Sprintf("%+v", c.Guard.Stats()))
+	g := c.Guard.Stats()
+	c.log.Info("control endpoint closed", "endpoint", c.bound, "clients_open", g.Conns,
+		"handshake_timeouts", g.HandshakeTimeouts, "handshake_errors", g.HandshakeErrors,
+		"oversized", g.Oversized, "replies_dropped", g.Dropped, "clients_evicted", g.Evicted)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		c.log.Debug("closing control socket", "error", err)
 	}
