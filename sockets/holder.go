@@ -212,3 +212,14 @@ func inUseHint(h holders, find, todo string) string {
 // or a unix socket path.
 func tcpFind(port int) string     { return fmt.Sprintf("ss -ltnp 'sport = :%d'", port) }
 func unixFind(path string) string { return fmt.Sprintf("ss -lxp 'src %s'", path) }
+
+// InUseHint is the hint for a tcp address ("host:port") another process
+// holds, for a listener outside a Set (poold's own endpoints): who holds
+// it, then todo. It is "" when addr is not an IP address and a port.
+func InUseHint(addr, todo string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return ""
+	}
+	return inUseHint(tcpHolders(ap.Addr().Unmap(), int(ap.Port())), tcpFind(int(ap.Port())), todo)
+}

@@ -184,7 +184,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	if err := sock.Listen(gep); err != nil {
 		sock.Close()
-		return zmqguard.BindError("controller", "arbiter.endpoint", c.endpoint, err)
+		return zmqguard.BindError("arbiter.endpoint", c.endpoint, err)
 	}
 	c.bound = c.endpoint
 	if a := sock.Addr(); a != nil && a.Network() == "tcp" {

@@ -74,3 +74,66 @@ func TestRefusedStartDoesNotSayStarted(t *testing.T) {
 		t.Errorf("a refused start logged that poold started:\n%s", stderr)
 	}
 }
+
+// TestBusyListenerNamesFileAndHolder: a taken port of one of poold's own
+// endpoints or listeners is reported as a taken socket port is: the
+// config file, the key, the address once, the system's reason, and the
+// process that holds the port. It read "control endpoint: controller:
+// arbiter.endpoint: bind tcp://A: listen tcp A: bind: address already
+// in use; the address is in use: ..." (the console's "web: listen on A:
+// listen tcp A: bind: ..."), naming neither the file nor the holder.
+func TestBusyListenerNamesFileAndHolder(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	for _, tc := range []struct{ key, endpoint, web string }{
+		{"arbiter.endpoint", "endpoint", ""},
+		{"pubsub_endpoint", "pubsub_endpoint", ""},
+		{"web.address", "", "[web]\nenabled = true\naddress = \"" + addr + "\"\n"},
+		{"web.metrics_address", "", "[web]\nmetrics_address = \"" + addr + "\"\n"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			dir := t.TempDir()
+			eps := map[string]string{"endpoint": "ipc://" + dir + "/c.sock", "pubsub_endpoint": "ipc://" + dir + "/e.sock", "stats_endpoint": "ipc://" + dir + "/s.sock"}
+			if tc.endpoint != "" {
+				eps[tc.endpoint] = "tcp://" + addr
+			}
+			conf := "[arbiter]\n"
+			for k, v := range eps {
+				conf += k + " = \"" + v + "\"\n"
+			}
+			conf += tc.web
+			path := dir + "/poold.toml"
+			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, stderr, code := runBin(t, os.Environ(), path)
+			want := path + ": " + tc.key + ": bind " + addr
+			if strings.HasSuffix(tc.key, "endpoint") {
+				want = path + ": " + tc.key + ": bind tcp://" + addr
+			}
+			for _, w := range []string{want + ": address already in use (", "pid " + strconv.Itoa(os.Getpid()) + " (", "holds it; stop that process"} {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("exit %d, stderr:\n%s\nlacks %q", code, stderr, w)
+				}
+			}
+			var errLine string // poold's error, not its log lines
+			for _, l := range strings.Split(stderr, "\n") {
+				if strings.HasPrefix(l, "poold: ") {
+					errLine = l
+				}
+			}
+			for _, noise := range []string{"listen tcp", "the address is in use", "controller:", "zmqpub:"} {
+				if strings.Contains(errLine, noise) {
+					t.Errorf("stderr:\n%s\nrepeats itself or shows a package's name: %q", stderr, noise)
+				}
+			}
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+		})
+	}
+}

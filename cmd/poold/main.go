@@ -36,6 +36,7 @@ import (
 	"github.com/poold/poold/cmd/poold/catch"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/events/zmqpub"
 	"github.com/poold/poold/sockets"
 	"github.com/poold/poold/watcher/launch"
@@ -449,7 +450,7 @@ func (h *httpParts) start() error {
 		h.dropped["console"] = srv.Dropped
 		l, done, err := listenHTTP("console", srv.Addr())
 		if err != nil {
-			return fmt.Errorf("web: listen on %s: %w (set [web] address to a free host:port, or enabled = false)", srv.Addr(), err)
+			return fmt.Errorf("web console: %w", explainBind(zmqguard.BindError("web.address", srv.Addr(), err), h.cfg.Path))
 		}
 		h.goRun("web console", func(ctx context.Context) error { defer done(); return srv.Serve(ctx, l) })
 		h.log.Info("web console", "url", scheme+"://"+l.Addr().String()+"/", "api", scheme+"://"+l.Addr().String()+"/api/v1/")
@@ -463,7 +464,7 @@ func (h *httpParts) start() error {
 		}
 		l, done, err := listenHTTP("metrics", w.MetricsAddress)
 		if err != nil {
-			return fmt.Errorf("web: listen on metrics_address %s: %w (set [web] metrics_address to a free host:port, or remove it)", w.MetricsAddress, err)
+			return fmt.Errorf("metrics listener: %w", explainBind(zmqguard.BindError("web.metrics_address", w.MetricsAddress, err), h.cfg.Path))
 		}
 		h.goRun("metrics listener", func(ctx context.Context) error { defer done(); return ps.Serve(ctx, l) })
 		h.log.Info("metrics", "url", "http://"+l.Addr().String()+"/metrics")

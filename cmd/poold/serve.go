@@ -64,7 +64,7 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 		go func() {
 			defer wg.Done()
 			if err := run(transCtx); err != nil {
-				failed <- fmt.Errorf("%s: %w", name, err)
+				failed <- fmt.Errorf("%s: %w", name, explainBind(err, path))
 			}
 		}()
 	}

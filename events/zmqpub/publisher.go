@@ -318,7 +318,7 @@ func (p *Publisher) reportLoss(prev Stats) Stats {
 
 // bindError names the endpoint and says what to do.
 func (p *Publisher) bindError(err error) error {
-	return zmqguard.BindError("zmqpub", p.key, p.endpoint, err)
+	return zmqguard.BindError(p.key, p.endpoint, err)
 }
 
 // boundEndpoint is the user-facing endpoint of a bound socket: tcp gets
