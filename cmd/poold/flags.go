@@ -70,7 +70,14 @@ func (o cmdline) override(c *configs.Config) {
 // parseOneFile parses args into fs and returns its one file argument; with
 // none or several it prints the usage and says what was expected (missing).
 func parseOneFile(fs *flag.FlagSet, args []string, missing string) (string, error) {
-	if err := fs.Parse(args); err != nil {
+	// The flag package prints a bad flag's error above the usage; the
+	// caller prints it again below ("poold: ..."), once is enough.
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if err != nil {
+		fs.Usage()
 		if errors.Is(err, flag.ErrHelp) {
 			return "", err
 		}

@@ -48,3 +48,29 @@ func TestFlagsPooldCannotRunWith(t *testing.T) {
 		})
 	}
 }
+
+// TestBadFlagSaidOnce: a flag poold does not know, or one missing its
+// value, was printed twice, above the usage by the flag package and
+// below it by poold. It is said once, last, with the usage above it.
+func TestBadFlagSaidOnce(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bogus", "poold.toml"}, "flag provided but not defined: -bogus"},
+		{[]string{"--log-level"}, "flag needs an argument: -log-level"},
+		{[]string{"convert", "--bogus", "circus.ini"}, "flag provided but not defined: -bogus"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := exitCode(run(context.Background(), tc.args, &out, &errb), &errb)
+			stderr := errb.String()
+			if code != 2 || strings.Count(stderr, tc.want) != 1 || !strings.HasSuffix(stderr, "poold: "+tc.want+"\n") {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and %q once, on the last line", code, stderr, tc.want)
+			}
+			if !strings.Contains(stderr, "usage: poold") {
+				t.Errorf("stderr:\n%s\nlacks the usage", stderr)
+			}
+		})
+	}
+}
