@@ -90,6 +90,45 @@ func probeEndpoint(endpoint string) string {
 	}
 }
 
+// explainNotHTTP says what answers at hostport, given to --url, when it
+// is a ZeroMQ socket (poold's control, event or stats endpoint), whose
+// greeting net/http reports as a "malformed HTTP response" full of
+// binary; "" when it is not ZeroMQ or cannot be told.
+func explainNotHTTP(hostport string) string {
+	const use = "set --url to poold's console, [web] address in its config"
+	switch typ := zmqSocketAt(hostport); typ {
+	case "":
+		return ""
+	case "ROUTER":
+		return "it is a ZeroMQ ROUTER socket, as poold's control endpoint is, not its HTTP API: use --endpoint tcp://" + hostport + " for it, or " + use
+	case "PUB", "XPUB":
+		return "it is a ZeroMQ " + typ + " socket, as poold's event (pubsub_endpoint) and stats (stats_endpoint) endpoints are, not its HTTP API; " + use
+	default:
+		return "it is a ZeroMQ " + typ + " socket, not poold's HTTP API; " + use
+	}
+}
+
+// zmqSocketAt returns the ZeroMQ socket type of what answers at the tcp
+// address addr, "" when it does not answer ZeroMQ in time.
+func zmqSocketAt(addr string) string {
+	conn, err := net.DialTimeout("tcp", addr, probeTimeout)
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	head, _ := exchange(conn, zmtpGreeting, 64)
+	if len(head) < 64 || head[0] != 0xff || head[9] != 0x7f {
+		return ""
+	}
+	if _, err := conn.Write(zmtpReady); err != nil {
+		return ""
+	}
+	if typ := zmtpSocketType(conn); typ != "" {
+		return typ
+	}
+	return "unknown"
+}
+
 // exchange writes out, then reads up to n bytes, within probeTimeout; a
 // deadline or the peer's close ends the read early.
 func exchange(conn net.Conn, out []byte, n int) ([]byte, error) {

@@ -1,13 +1,20 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/poold/poold/arbiter/controller"
 )
 
 // TestWrongKindOfEndpoint: poolctl pointed at poold's event endpoint or
@@ -81,4 +88,60 @@ func bannerServer(t *testing.T, banner string) string {
 	}()
 	t.Cleanup(func() { l.Close(); <-done })
 	return l.Addr().String()
+}
+
+// TestURLAtWrongKindOfServer: --url given poold's ZeroMQ control or event
+// endpoint printed net/http's "malformed HTTP response" with the binary
+// ZeroMQ greeting in it, and https:// at a console without TLS "Post ...:
+// http: server gave HTTP response to HTTPS client". Each now says what
+// answers there and what to use instead; still exit 3.
+func TestURLAtWrongKindOfServer(t *testing.T) {
+	// poold's own control endpoint, which greets a client as it connects.
+	ctx, cancel := context.WithCancel(context.Background())
+	ctl := controller.New("tcp://127.0.0.1:0", func(context.Context, []byte) ([]byte, bool) { return nil, false }, hclog.NewNullLogger())
+	errs := make(chan error, 1)
+	go func() { errs <- ctl.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errs; err != nil {
+			t.Errorf("control endpoint: %v", err)
+		}
+	})
+	select {
+	case <-ctl.Ready():
+	case err := <-errs:
+		t.Fatalf("control endpoint: %v", err)
+	}
+	ctlAddr := strings.TrimPrefix(ctl.Endpoint(), "tcp://")
+	web := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(web.Close)
+	tok := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tok, []byte("0123456789abcdef0123"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const use = "set --url to poold's console, [web] address in its config"
+	for _, tc := range []struct {
+		name, url string
+		want      []string
+	}{
+		{"control endpoint", "http://" + ctlAddr, []string{"it is a ZeroMQ ROUTER socket, as poold's control endpoint is, not its HTTP API", "use --endpoint tcp://" + ctlAddr, use}},
+		{"https at plain http", "https://" + web.Listener.Addr().String(), []string{"it answers plain HTTP, not HTTPS: use http://"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := poolctl(t, "--url", tc.url, "--token-file", tok, "status")
+			if r.code != exitUnreachable || !strings.HasPrefix(r.stderr, "poolctl: Cannot reach poold at "+tc.url+" (") {
+				t.Fatalf("want exit 3 naming the URL, got %v", r)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+			for _, noise := range []string{`\x`, "malformed HTTP response", "Post \"", "server gave HTTP response"} {
+				if strings.Contains(r.stderr, noise) {
+					t.Errorf("stderr shows net/http's internals (%q):\n%s", noise, r.stderr)
+				}
+			}
+		})
+	}
 }

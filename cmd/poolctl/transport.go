@@ -43,7 +43,7 @@ func (a *app) remoteClient(u string) (*remote.Client, error) {
 	if h, ok := a.hostFiles[u]; ok {
 		tok, ca = or(h[0], tok), or(h[1], ca)
 	}
-	c, err := remote.New(remote.Options{URL: u, TokenFile: tok, CAFile: ca})
+	c, err := remote.New(remote.Options{URL: u, TokenFile: tok, CAFile: ca, Explain: explainNotHTTP})
 	if err != nil {
 		return nil, usagef("%v", err)
 	}

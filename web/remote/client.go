@@ -61,6 +61,11 @@ type Options struct {
 	CAPEM     []byte // the same, given as PEM text
 	// DialTimeout bounds connecting plus the TLS handshake (5s).
 	DialTimeout time.Duration
+	// Explain, if set, says what answers at host:port when a request
+	// failed for a reason the client cannot name (a ZeroMQ endpoint,
+	// whose greeting net/http calls a malformed HTTP response); "" when
+	// it cannot tell either.
+	Explain func(hostport string) string
 }
 
 // Client calls one poold's API.
@@ -70,6 +75,8 @@ type Client struct {
 	token string
 	ca    string // the CA file or text given ("" for the system's only)
 	hc    *http.Client
+	// explain is Options.Explain.
+	explain func(hostport string) string
 }
 
 // New checks o, reads the token and CA files, and returns a Client. It
@@ -126,7 +133,7 @@ func New(o Options) (*Client, error) {
 	if ca == "" && len(o.CAPEM) > 0 {
 		ca = "the CA given"
 	}
-	return &Client{base: u.Scheme + "://" + u.Host, host: u.Host, token: tok, ca: ca, hc: &http.Client{Transport: tr}}, nil
+	return &Client{base: u.Scheme + "://" + u.Host, host: u.Host, token: tok, ca: ca, hc: &http.Client{Transport: tr}, explain: o.Explain}, nil
 }
 
 // Host is the host:port the client talks to.
@@ -258,10 +265,16 @@ func (c *Client) netError(ctx context.Context, err error) error {
 		why = "TLS: the server's certificate is not signed by " + c.ca + " (nor by a CA of the system): it may have been renewed or replaced since, or this is another server; get its current certificate (web.tls_cert) and pass that"
 	case errors.As(err, &ue):
 		why = "TLS: " + ue.Err.Error() + "; for a self-signed certificate pass --ca-file CERT.pem (or POOLCTL_CA_FILE)"
+	case errors.Is(err, http.ErrSchemeMismatch):
+		why = "it answers plain HTTP, not HTTPS: use http:// for a loopback console without TLS, or give the console web.tls_cert and web.tls_key"
 	case errors.As(err, &rhe):
 		why = "the server does not speak TLS: is web.tls_cert set? (or use http:// for a loopback console without TLS)"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		why = "connection refused: is poold running with [web] enabled on this address?"
+	case c.explain != nil:
+		if h := c.explain(c.host); h != "" {
+			why = h
+		}
 	}
 	return &UnreachableError{URL: c.base, Reason: why, Err: err}
 }
