@@ -3,7 +3,9 @@ package configs
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -35,15 +37,23 @@ const MinTokenLen = 16
 // editor slipped in would make a token that never matches.
 func ReadTokenFile(path string) (string, error) {
 	fi, err := os.Stat(path)
-	if err != nil {
+	var pe *fs.PathError
+	switch {
+	case errors.As(err, &pe) && errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("%s: %w: write the token there (e.g. openssl rand -hex 24 > %s; chmod 600 %s) or name the file that holds it", path, pe.Err, path, path)
+	case errors.As(err, &pe):
+		return "", fmt.Errorf("%s: %w", path, pe.Err)
+	case err != nil:
 		return "", err
+	case fi.IsDir():
+		return "", fmt.Errorf("%s is a directory: name the file that holds the token", path)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return "", fmt.Errorf("%s is readable by others (mode %04o); chmod 600 it", path, fi.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", err
+		return "", err // names path
 	}
 	tok, _, _ := strings.Cut(strings.TrimPrefix(string(b), "\uFEFF"), "\n")
 	tok = strings.TrimSpace(tok)

@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,5 +37,26 @@ func TestReadTokenFile(t *testing.T) {
 				t.Errorf("ReadTokenFile = %q, %v; want an error naming %s and saying %q", got, err, path, tc.err)
 			}
 		})
+	}
+}
+
+// TestReadTokenFileMissingOrDirectory: a token file that does not exist
+// read "stat PATH: no such file or directory", saying nothing of what to
+// do; a directory was called "readable by others; chmod 600 it", advice
+// that would lock everyone out of /tmp. Each now says what is wrong.
+func TestReadTokenFileMissingOrDirectory(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "ops.token")
+	_, err := ReadTokenFile(missing)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) || strings.Contains(err.Error(), "stat ") ||
+		!strings.Contains(err.Error(), missing+": no such file or directory: write the token there") {
+		t.Errorf("missing file: %v", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ReadTokenFile(dir)
+	if err == nil || strings.Contains(err.Error(), "chmod") || !strings.Contains(err.Error(), dir+" is a directory: name the file that holds the token") {
+		t.Errorf("directory: %v", err)
 	}
 }
