@@ -44,7 +44,7 @@ func Load(path string) (*Config, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("configs: %s: %w", path, err)
+		return nil, ReadError(path, err)
 	}
 	data = TrimBOM(data)
 	v := viper.NewWithOptions(viper.KeyDelimiter(keyDelim))

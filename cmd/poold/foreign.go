@@ -28,7 +28,7 @@ func foreignKind(path string) (string, error) {
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("configs: %s: %w", path, err)
+		return "", configs.ReadError(path, err)
 	}
 	switch {
 	case circusini.Detect(data):

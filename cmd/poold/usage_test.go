@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -70,6 +71,30 @@ func TestBadFlagSaidOnce(t *testing.T) {
 			}
 			if !strings.Contains(stderr, "usage: poold") {
 				t.Errorf("stderr:\n%s\nlacks the usage", stderr)
+			}
+		})
+	}
+}
+
+// TestUnreadableConfigSaidOnce: a CONFIG that is missing or a directory
+// read "configs: X: open X: no such file or directory" (the path twice,
+// nothing to do); it is named once, with the reason and what to do, for
+// poold's own formats and Circus's alike. Exit 1.
+func TestUnreadableConfigSaidOnce(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{filepath.Join(dir, "poold.toml")}, "poold: configs: " + filepath.Join(dir, "poold.toml") + ": no such file or directory; check the path\n"},
+		{[]string{"--check", filepath.Join(dir, "circus.ini")}, "poold: configs: " + filepath.Join(dir, "circus.ini") + ": no such file or directory; check the path\n"},
+		{[]string{"--check", dir}, "poold: configs: " + dir + ": is a directory; name the config file in it\n"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := exitCode(run(context.Background(), tc.args, &out, &errb), &errb)
+			if code != 1 || errb.String() != tc.want {
+				t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, errb.String(), tc.want)
 			}
 		})
 	}
