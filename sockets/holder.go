@@ -213,10 +213,14 @@ func inUseHint(h holders, find, todo string) string {
 func tcpFind(port int) string     { return fmt.Sprintf("ss -ltnp 'sport = :%d'", port) }
 func unixFind(path string) string { return fmt.Sprintf("ss -lxp 'src %s'", path) }
 
-// InUseHint is the hint for a tcp address ("host:port") another process
-// holds, for a listener outside a Set (poold's own endpoints): who holds
-// it, then todo. It is "" when addr is not an IP address and a port.
-func InUseHint(addr, todo string) string {
+// InUseHint is the hint for an address another process holds, for a
+// listener outside a Set (poold's own endpoints): who holds it, then
+// todo. addr is a tcp "host:port" or, with network "unix", a socket
+// path. It is "" when a tcp addr is not an IP address and a port.
+func InUseHint(network, addr, todo string) string {
+	if network == "unix" {
+		return inUseHint(unixHolders(addr), unixFind(addr), todo)
+	}
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return ""

@@ -503,7 +503,7 @@ func TestEndpointChecks(t *testing.T) {
 	}
 	mustStatus(t, dial(t, s.ep), "status")
 	c = controller.New("ipc://"+path, newEcho().handle, nil)
-	if err := c.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "another poold is already listening on ipc://"+path) {
+	if err := c.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "arbiter.endpoint: bind ipc://"+path+": another poold is already listening there (stop it or change arbiter.endpoint)") || !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("second controller on a live socket: %v", err)
 	}
 	mustStatus(t, dial(t, s.ep), "status")

@@ -20,8 +20,11 @@ func explainBind(err error, file string) error {
 	}
 	be.File = file
 	if errors.Is(err, syscall.EADDRINUSE) {
-		addr := strings.TrimPrefix(be.Endpoint, "tcp://")
-		if h := sockets.InUseHint(addr, inUseTodo(be.Key)); h != "" {
+		network, addr := "tcp", strings.TrimPrefix(be.Endpoint, "tcp://")
+		if path, ok := strings.CutPrefix(be.Endpoint, "ipc://"); ok {
+			network, addr = "unix", path
+		}
+		if h := sockets.InUseHint(network, addr, inUseTodo(be.Key)); h != "" {
 			be.Hint = h
 		}
 	}

@@ -137,3 +137,28 @@ func TestBusyListenerNamesFileAndHolder(t *testing.T) {
 		})
 	}
 }
+
+// TestBusyIPCEndpointNamesHolder: an ipc endpoint whose socket file
+// another process listens on (most often a second poold on the default
+// endpoints) read "bind ipc://P: another poold is already listening on
+// ipc://P; stop it or choose another endpoint", without saying which
+// process; it names the file, the key and the holder now.
+func TestBusyIPCEndpointNamesHolder(t *testing.T) {
+	dir := t.TempDir()
+	held := dir + "/s.sock"
+	l, err := net.Listen("unix", held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	conf := "[arbiter]\nendpoint = \"ipc://" + dir + "/c.sock\"\npubsub_endpoint = \"ipc://" + dir + "/e.sock\"\nstats_endpoint = \"ipc://" + held + "\"\n"
+	path := dir + "/poold.toml"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runBin(t, os.Environ(), path)
+	want := path + ": stats_endpoint: bind ipc://" + held + ": another poold is already listening there (pid " + strconv.Itoa(os.Getpid()) + " ("
+	if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "holds it; stop that process or change stats_endpoint)") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and %q", code, stderr, want)
+	}
+}

@@ -56,6 +56,8 @@ func bindReason(err error) string {
 	var oe *net.OpError
 	var errno syscall.Errno
 	switch {
+	case errors.As(err, &ie) && ie.inUse:
+		return "another poold is already listening there"
 	case errors.As(err, &ie) && !errors.As(ie.err, &oe): // poold's own words about an ipc path
 		return ie.Error()
 	case errors.As(err, &errno):
@@ -68,6 +70,8 @@ func bindReason(err error) string {
 
 func bindHint(err error, key string) string {
 	switch {
+	case errors.As(err, new(*ipcErr)) && errors.Is(err, syscall.EADDRINUSE):
+		return "stop it or change " + key
 	case errors.Is(err, syscall.EADDRINUSE):
 		return "another poold or another program is bound there; stop it or change " + key
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):

@@ -48,7 +48,7 @@ func clearStale(path string) error {
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
 		c.Close()
-		return ipcError("another poold is already listening on ipc://%s; stop it or choose another endpoint", path)
+		return &ipcErr{err: fmt.Errorf("another poold is already listening on ipc://%s; stop it or choose another endpoint", path), inUse: true}
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		return ipcError("ipc://%s: probing the existing socket file: %w", path, err)
@@ -61,12 +61,20 @@ func clearStale(path string) error {
 
 // ipcErr is why an ipc endpoint could not be bound, worded for the user
 // without the transport's internal names (BindError shows it as is).
-type ipcErr struct{ err error }
+// inUse marks a socket file another process listens on: errors.Is
+// finds syscall.EADDRINUSE, as for a tcp port.
+type ipcErr struct {
+	err   error
+	inUse bool
+}
 
 func (e *ipcErr) Error() string { return e.err.Error() }
 func (e *ipcErr) Unwrap() error { return e.err }
+func (e *ipcErr) Is(target error) bool {
+	return e.inUse && target == syscall.EADDRINUSE
+}
 
 // ipcError is fmt.Errorf (%w wraps) as an *ipcErr.
 func ipcError(format string, args ...any) error {
-	return &ipcErr{fmt.Errorf(format, args...)}
+	return &ipcErr{err: fmt.Errorf(format, args...)}
 }
