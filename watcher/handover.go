@@ -43,10 +43,10 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 		w.log.Debug("cannot see the sockets' inodes; the new worker counts as ready once it has lived a moment", "pid", p.Pid, "error", err)
 		return false
 	}
-	pid := p.Pid
+	pid, bound := p.Pid, min(handoverWait, w.spec.ReadyTimeout) // the check runs off the loop: no w in it
 	w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, w.spec.ReadyTimeout,
 		func(ctx context.Context) error {
-			return waitHandover(ctx, min(handoverWait, w.spec.ReadyTimeout), func(ctx context.Context) error {
+			return waitHandover(ctx, bound, func(ctx context.Context) error {
 				_, err := handover.Wait(ctx, pid, socks)
 				return err
 			})
