@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -238,7 +239,11 @@ func checkArgs(s cmdSpec) cobra.PositionalArgs {
 			return usagef("%s: missing %s (usage: %s%s)", s.name, what, usage, hint)
 		}
 		if max >= 0 && len(args) > max {
-			return usagef("%s: too many arguments: %s (usage: %s)", s.name, strings.Join(args[max:], " "), usage)
+			extra := make([]string, len(args)-max)
+			for i, a := range args[max:] {
+				extra[i] = strconv.Quote(a)
+			}
+			return usagef("%s: too many arguments: %s left over after %d (usage: %s)", s.name, strings.Join(extra, " "), max, usage)
 		}
 		return nil
 	}

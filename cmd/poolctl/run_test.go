@@ -63,7 +63,9 @@ func TestUsageErrors(t *testing.T) {
 		{"bad NB", []string{"incr", "web", "two"}, []string{`NB must be a whole number >= 0, got "two"`}},
 		{"negative NB", []string{"decr", "web", "-1"}, []string{`decr: NB must be a whole number >= 0, got "-1"`}},
 		{"help of an unknown command", []string{"help", "nope"}, []string{`poolctl: help: unknown command "nope"; 'poolctl --help' lists the commands`}},
-		{"too many", []string{"incr", "web", "1", "2"}, []string{"incr: too many arguments: 2", "usage: poolctl incr NAME [NB]"}},
+		{"too many", []string{"incr", "web", "1", "2"}, []string{`incr: too many arguments: "2" left over after 2`, "usage: poolctl incr NAME [NB]"}},
+		// A count read like the argument "3".
+		{"too many, a number", []string{"signal", "web", "1", "2", "3"}, []string{`signal: too many arguments: "3" left over after 3`, "usage: poolctl signal NAME [PID] SIGNAL"}},
 		{"signal without signal", []string{"signal", "web"}, []string{"signal: missing SIGNAL", "poolctl signal NAME [PID] SIGNAL"}},
 		{"signal bad pid", []string{"signal", "web", "abc", "HUP"}, []string{`PID must be a positive whole number, got "abc"`}},
 		{"set without value", []string{"set", "web", "numprocesses"}, []string{"set: missing VALUE"}},
