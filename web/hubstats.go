@@ -44,9 +44,10 @@ func (h *hub) flushStats() {
 	h.broadcast(msg)
 }
 
-// sortSample puts one stat.* event into b and the model: a process of a
-// known watcher, poold's row or a socket's row; anything else (a watcher a
-// refresh has not brought yet, an aggregate) is skipped.
+// sortSample puts one stat.* event into b and the model: a process the
+// model lists, poold's row or a socket's row; anything else (a process or
+// watcher a refresh or spawn event has not brought yet, one that exited,
+// an aggregate) is skipped.
 func (h *hub) sortSample(b *statsBatch, ev events.Event) {
 	if ev.Time.After(b.last) {
 		b.last = ev.Time
@@ -74,15 +75,15 @@ func (h *hub) sortSample(b *statsBatch, ev events.Event) {
 	case w == nil || !hasPid:
 		return
 	}
-	if _, gone := h.reaped[pid]; gone {
-		return // sampled before its reap reached us
+	if _, known := w.Procs[pid]; !known {
+		// Sampled before its exit reached us, or before an exit the
+		// bus dropped in a burst: only a refresh or a spawn event adds
+		// a process; a sample only updates one.
+		return
 	}
 	info, _ := plain(ev.Fields)
 	if info == nil {
 		return
-	}
-	if w.Procs == nil {
-		w.Procs = map[string]map[string]any{}
 	}
 	w.Procs[pid] = info
 	if b.procs[name] == nil {
