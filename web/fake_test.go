@@ -51,6 +51,10 @@ type fakeBackend struct {
 	waitedTakes time.Duration
 	// waitingNow counts the waited commands still waiting.
 	waitingNow atomic.Int32
+	// callTakes: every command takes this long, or until its caller
+	// gives up, as poold's do while its loop is busy (set before the
+	// server starts).
+	callTakes time.Duration
 }
 
 type fakeWatcher struct {
@@ -271,17 +275,31 @@ func (f *fakeBackend) Sample(fast bool) {
 	})
 }
 
+// waitOrGiveUp waits d, or until ctx ends (its error then).
+func waitOrGiveUp(ctx context.Context, d time.Duration) error {
+	done := time.NewTimer(d)
+	defer done.Stop()
+	select {
+	case <-done.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Do answers the console's commands like the arbiter would.
 func (f *fakeBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply {
+	if f.callTakes > 0 {
+		if err := waitOrGiveUp(ctx, f.callTakes); err != nil {
+			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoAsync, Reason: req.Command + ": " + err.Error()})
+		}
+	}
 	if waiting, _ := req.Properties["waiting"].(bool); waiting && f.waitedTakes > 0 {
-		done := time.NewTimer(f.waitedTakes)
-		defer done.Stop()
 		f.waitingNow.Add(1)
-		defer f.waitingNow.Add(-1)
-		select {
-		case <-done.C:
-		case <-ctx.Done():
-			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoAsync, Reason: "the caller went away: " + ctx.Err().Error()})
+		err := waitOrGiveUp(ctx, f.waitedTakes)
+		f.waitingNow.Add(-1)
+		if err != nil {
+			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoAsync, Reason: "the caller went away: " + err.Error()})
 		}
 	}
 	f.mu.Lock()

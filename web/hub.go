@@ -347,22 +347,13 @@ func (h *hub) refresher(ctx context.Context) {
 			return
 		case job = <-h.jobs:
 		}
-		cctx, cancel := context.WithTimeout(ctx, h.t.backendTO)
+		l := loader{b: h.s.opts.Backend, to: h.t.backendTO}
 		r := refreshResult{job: job}
 		if job.all {
-			r.state, r.err = loadAll(cctx, h.s.opts.Backend)
+			r.state, r.err = l.loadAll(ctx)
 		} else {
-			r.watchers = map[string]*watcherView{}
-			for _, n := range job.names {
-				w, err := loadWatcher(cctx, h.s.opts.Backend, n)
-				if err != nil {
-					r.err = err
-					break
-				}
-				r.watchers[n] = w
-			}
+			r.watchers, r.err = l.loadWatchers(ctx, job.names)
 		}
-		cancel()
 		select {
 		case h.results <- r:
 		case <-ctx.Done():

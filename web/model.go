@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -78,90 +77,6 @@ func plain(v any) (map[string]any, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-// loadAll builds the whole state from status, options, stats, listsockets
-// and dstats; each watcher's own status reply adds its reason and slots.
-func loadAll(ctx context.Context, b Backend) (*stateView, error) {
-	st, err := call(ctx, b, "status", nil)
-	if err != nil {
-		return nil, err
-	}
-	statuses, _ := st["statuses"].(map[string]any)
-	stats, err := call(ctx, b, "stats", nil)
-	if err != nil {
-		return nil, err
-	}
-	infos, _ := stats["infos"].(map[string]any)
-	reasons, _ := st["reasons"].(map[string]any)
-	sv := &stateView{Loaded: true}
-	for name, status := range statuses {
-		w := &watcherView{Name: name, Status: fmt.Sprint(status), Procs: procsOf(infos[name])}
-		w.Reason, _ = reasons[name].(string)
-		p := map[string]any{"name": name}
-		opts, err := call(ctx, b, "options", p)
-		if err == nil {
-			var one map[string]any
-			if one, err = call(ctx, b, "status", p); err == nil {
-				w.setStatus(one)
-			}
-		}
-		if isUnknown(err) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		w.Options, _ = opts["options"].(map[string]any)
-		sv.Watchers = append(sv.Watchers, w)
-	}
-	sort.Slice(sv.Watchers, func(i, j int) bool { return sv.Watchers[i].Name < sv.Watchers[j].Name })
-	if ls, err := call(ctx, b, "listsockets", nil); err == nil {
-		for _, s := range asSlice(ls["sockets"]) {
-			if m, ok := s.(map[string]any); ok {
-				sv.Sockets = append(sv.Sockets, m)
-			}
-		}
-	} else if !isUnknownCommand(err) {
-		return nil, err
-	}
-	if ds, err := call(ctx, b, "dstats", nil); err == nil {
-		sv.Poold, _ = ds["info"].(map[string]any)
-	} else if !isUnknownCommand(err) {
-		return nil, err
-	}
-	return sv, nil
-}
-
-// loadWatcher refreshes one watcher; nil, nil means it no longer exists.
-func loadWatcher(ctx context.Context, b Backend, name string) (*watcherView, error) {
-	p := map[string]any{"name": name}
-	st, err := call(ctx, b, "status", p)
-	if isUnknown(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	w := &watcherView{Name: name}
-	w.setStatus(st)
-	opts, err := call(ctx, b, "options", p)
-	if isUnknown(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	w.Options, _ = opts["options"].(map[string]any)
-	stats, err := call(ctx, b, "stats", p)
-	if isUnknown(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	w.Procs = procsOf(stats["info"])
-	return w, nil
 }
 
 // setStatus takes the status, reason and slots of a "status NAME" reply.

@@ -133,7 +133,7 @@ type tunings struct {
 	refreshDelay    time.Duration // debounce before refreshing a watcher after an event
 	resync          time.Duration // full refresh while clients are connected
 	retry           time.Duration // retry a failed refresh after this long
-	backendTO       time.Duration // bound on one refresh's backend calls
+	backendTO       time.Duration // bound on one backend call (a refresh makes many)
 	actionTO        time.Duration // bound on one action
 	actionsInFlight int           // actions one console may have running at once
 	pingEvery       time.Duration
