@@ -338,7 +338,7 @@ func (h *hub) dispatchRefresh() {
 	h.jobs <- job // capacity 1 and the refresher is idle: never blocks
 }
 
-// refresher runs the backend calls of refresh jobs, one at a time.
+// refresher runs refresh jobs, one at a time (each job's calls: load.go).
 func (h *hub) refresher(ctx context.Context) {
 	for {
 		var job refreshJob

@@ -28,8 +28,9 @@
 // reader is the HTTP handler goroutine, which waits for the writer before it
 // returns. Messages are encoded once per broadcast (websocket.PreparedMessage)
 // and shared by every client. Backend calls run off the hub, in the refresher
-// goroutine (model refreshes) or in a goroutine the client's reader starts
-// for each action and waits for before it returns.
+// goroutine (model refreshes, a few calls at once from goroutines it waits
+// for, each call within its own timeout: load.go) or in a goroutine the
+// client's reader starts for each action and waits for before it returns.
 package web
 
 import (
