@@ -23,7 +23,6 @@ import (
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
-	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/events/zmqguard/zmtptest"
 	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
@@ -584,8 +583,6 @@ print(json.dumps(out))
 		}
 	}
 }
-
-var _ = zmqguard.Stats{}
 
 // TestClosedLineIsKeyValues: the INFO line at close gives the guard's
 // counters as key/values, not a Go struct dump ("{Conns:0 ...
