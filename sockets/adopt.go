@@ -65,12 +65,8 @@ func adoptOne(in Inherited) (*Listener, error) {
 		return fail("adopt", err)
 	}
 	unix.CloseOnExec(in.FD)
-	if !in.Passed {
-		// As the old image left it; Apply then moves it to the new config.
-		if err := unix.SetNonblock(in.FD, sp.NonBlocking); err != nil {
-			return fail("fcntl O_NONBLOCK", err)
-		}
-	}
+	// Its blocking mode stays as it is: a Go worker has likely made it
+	// non-blocking, and its runtime relies on that.
 	l := &Listener{Name: sp.Name, Spec: sp, fd: in.FD, passed: in.Passed}
 	if sp.Family == "unix" {
 		var st unix.Stat_t

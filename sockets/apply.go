@@ -92,7 +92,7 @@ func (s *Set) plan(norm []configs.Socket) (*applyPlan, error) {
 		case cur != nil && cur.Spec == sp:
 			p.next[sp.Name] = cur
 		case cur != nil && SameEndpoint(withName(cur.Spec, sp.Name), sp):
-			p.tweaks = append(p.tweaks, tweak{old: cur, spec: sp})
+			p.tweaks = append(p.tweaks, tweak{old: cur, spec: sp, wasNonBlock: hasNonBlock(cur.fd)})
 		case sp.Family == "unix":
 			l, tmp, err := bindUnix(sp, s.holdsPath(sp))
 			if err != nil {
@@ -244,6 +244,9 @@ func closeOnce(g *drainGroup) func() error {
 type tweak struct {
 	old  *Listener
 	spec configs.Socket
+	// wasNonBlock: the socket had O_NONBLOCK before the reload (a revert
+	// of blocking = false puts it back as it was).
+	wasNonBlock bool
 }
 
 func (t tweak) apply() error { return t.set(t.spec, t.old.Spec) }
@@ -259,7 +262,13 @@ func (t tweak) set(to, from configs.Socket) error {
 			return &Error{Socket: l.Name, Op: "listen", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, l.Host(), l.port)}
 		}
 	}
-	if to.NonBlocking != from.NonBlocking && !l.passed { // systemd's socket keeps its mode
+	// O_NONBLOCK is set for blocking = false, never cleared for true: a
+	// Go worker sets it itself, and its runtime relies on it (cleared, its
+	// accept blocks a thread and its stop waits for SIGKILL). A revert puts
+	// back the mode the socket had. systemd's socket keeps its mode.
+	switch nb := t.wasNonBlock; {
+	case l.passed || to.NonBlocking == from.NonBlocking:
+	case to.NonBlocking || from.NonBlocking && !nb:
 		if err := unix.SetNonblock(l.fd, to.NonBlocking); err != nil {
 			return &Error{Socket: l.Name, Op: "fcntl O_NONBLOCK", Addr: l.Addr(), Err: err}
 		}
@@ -283,4 +292,11 @@ func (t tweak) set(to, from configs.Socket) error {
 		}
 	}
 	return nil
+}
+
+// hasNonBlock reports whether fd's open file has O_NONBLOCK (false if it
+// cannot be read).
+func hasNonBlock(fd int) bool {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	return err == nil && fl&unix.O_NONBLOCK != 0
 }

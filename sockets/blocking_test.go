@@ -22,33 +22,56 @@ func nonBlocking(t *testing.T, fd int) bool {
 // that accepts after select) rely on it: several woken for one
 // connection, the losers get EAGAIN. On poold's blocking socket they
 // slept in accept, deaf to SIGTERM until graceful_timeout's SIGKILL.
-// blocking = false sets O_NONBLOCK at bind, and a reload changes it in
-// place (same fd, which the workers share).
+// blocking = false sets O_NONBLOCK at bind, and a reload sets it in place
+// (same fd, which the workers share).
 func TestBlockingFalseSetsNonBlock(t *testing.T) {
 	for _, sp := range []configs.Socket{tcpSpec("t"), unixSpec(t, "u"), {Name: "a", Path: "@poold-blocking-test", Backlog: 8}} {
 		t.Run(sp.Name, func(t *testing.T) {
-			sp.NonBlocking = true
 			s := mustBind(t, sp)
 			l := mustGet(t, s, sp.Name)
 			fd := l.FD()
-			if !nonBlocking(t, fd) {
-				t.Fatalf("blocking = false: fd %d has no O_NONBLOCK", fd)
+			if nonBlocking(t, fd) {
+				t.Fatalf("blocking = true: fd %d has O_NONBLOCK", fd)
 			}
-			checkServes(t, l)
 			sp = l.Spec
-			for _, nb := range []bool{false, true} {
-				sp.NonBlocking = nb
-				if _, err := s.Apply([]configs.Socket{sp}); err != nil {
-					t.Fatal(err)
-				}
-				l := mustGet(t, s, sp.Name)
-				if l.FD() != fd {
-					t.Fatalf("a change of blocking rebound the socket: fd %d, was %d", l.FD(), fd)
-				}
-				if got := nonBlocking(t, fd); got != nb {
-					t.Errorf("after a reload to blocking = %t: O_NONBLOCK %t", !nb, got)
-				}
+			sp.NonBlocking = true
+			if _, err := s.Apply([]configs.Socket{sp}); err != nil {
+				t.Fatal(err)
 			}
+			if l := mustGet(t, s, sp.Name); l.FD() != fd || !nonBlocking(t, fd) {
+				t.Fatalf("after a reload to blocking = false: fd %d (was %d), O_NONBLOCK %t; want the same fd, set", l.FD(), fd, nonBlocking(t, fd))
+			}
+			checkServes(t, mustGet(t, s, sp.Name))
 		})
+	}
+}
+
+// TestBlockingTrueNeverClearsAWorkersNonBlock: a Go worker's
+// net.FileListener makes the shared socket non-blocking, and its runtime
+// relies on that. poold cleared O_NONBLOCK when it took the socket over
+// in an upgrade (and a reload to blocking = true did too): the Go
+// workers then blocked in accept, and every stop waited for SIGKILL at
+// graceful_timeout.
+func TestBlockingTrueNeverClearsAWorkersNonBlock(t *testing.T) {
+	sp := tcpSpec("t")
+	sp.NonBlocking = true
+	s := mustBind(t, sp)
+	l := mustGet(t, s, "t")
+	fd := l.FD()
+	sp = l.Spec
+	sp.NonBlocking = false
+	if _, err := s.Apply([]configs.Socket{sp}); err != nil {
+		t.Fatal(err)
+	}
+	if !nonBlocking(t, fd) {
+		t.Error("a reload to blocking = true cleared O_NONBLOCK under the workers")
+	}
+	// An upgrade: the new image adopts the socket of the old one.
+	up, err := Adopt(s.Handover())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := mustGet(t, up, "t"); l.FD() != fd || !nonBlocking(t, fd) {
+		t.Errorf("after an upgrade: fd %d (was %d), O_NONBLOCK %t; want the worker's mode kept", l.FD(), fd, nonBlocking(t, fd))
 	}
 }
