@@ -12,8 +12,7 @@ import (
 // watcher with sockets stays starting until it is seen waiting for
 // connections (ready_timeout too, if shorter). A worker whose wait /proc
 // cannot show (a busy loop, a server that never polls the socket) then
-// counts as ready, as "spawn" always did, unless it listens on a socket
-// of its own (waitHandover).
+// counts as ready, as "spawn" always did.
 const handoverWait = 10 * time.Second
 
 // defaultSpawnWindow is how long a worker with readiness "spawn" and no socket
@@ -43,33 +42,13 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 		w.log.Debug("cannot see the sockets' inodes; the new worker counts as ready once it has lived a moment", "pid", p.Pid, "error", err)
 		return false
 	}
-	pid, bound := p.Pid, min(handoverWait, w.spec.ReadyTimeout) // the check runs off the loop: no w in it
-	w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, w.spec.ReadyTimeout,
+	pid := p.Pid
+	w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, min(handoverWait, w.spec.ReadyTimeout),
 		func(ctx context.Context) error {
-			return waitHandover(ctx, bound, func(ctx context.Context) error {
-				_, err := handover.Wait(ctx, pid, socks)
-				return err
-			})
+			_, err := handover.Wait(ctx, pid, socks)
+			return err
 		})
 	return true
-}
-
-// waitHandover runs wait (handover.Wait) for up to bound. A worker not
-// seen waiting on its sockets by then counts as ready, unless it listens
-// on a socket of its own (handover.ErrOwnListener): that is evidence it
-// may never take the inherited ones, so it is not given the benefit of
-// the doubt; wait runs on until ctx ends (ready_timeout), the budget any
-// readiness gets, and fails only if the worker is still not seen then. An
-// app that opens its metrics port before a long load and only then takes
-// the socket is ready once it does.
-func waitHandover(ctx context.Context, bound time.Duration, wait func(context.Context) error) error {
-	first, cancel := context.WithTimeout(ctx, bound)
-	err := wait(first)
-	cancel()
-	if errors.Is(err, handover.ErrOwnListener) && ctx.Err() == nil {
-		err = wait(ctx)
-	}
-	return err
 }
 
 // awaitStarted ends the spawn window of p, a new worker with readiness
@@ -90,17 +69,14 @@ func (w *Watcher) awaitStarted(p *Process) {
 // ready, seen waiting for connections (or started) or not, unless it has
 // exited: then it died before it was ready, which its exit, on its way to
 // Ended, says; or unless its worker processes have all exited while it
-// lives on, or it listens on a socket of its own: then it failed its
-// readiness.
+// lives on: then it failed its readiness.
 func (w *Watcher) handedOver(p *Process, err error) {
 	if p.State != ProcStarting || errors.Is(err, handover.ErrExited) {
 		return
 	}
-	if errors.Is(err, handover.ErrWorkersExited) || errors.Is(err, handover.ErrOwnListener) {
+	if errors.Is(err, handover.ErrWorkersExited) {
 		// A master that outlived its workers (uvicorn --workers N with
-		// an app that cannot be imported) would never serve; nor would
-		// a worker that bound a socket of its own instead of the ones it
-		// inherited (a wrapper that ran gunicorn without exec).
+		// an app that cannot be imported) would never serve.
 		w.notReady(p, err)
 		return
 	}

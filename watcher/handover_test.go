@@ -1,13 +1,11 @@
 package watcher
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/watcher/handover"
@@ -148,6 +146,28 @@ func TestHandoverOfAnExitedWorkerIsNoReadiness(t *testing.T) {
 	}
 }
 
+// A new worker of a rolling reload whose worker processes all exited
+// while it lives on (uvicorn --workers N with an app it cannot import)
+// fails its readiness: the reload is abandoned, the old workers serve
+// on, and the reason says where its output is. It used to count as
+// ready, and the old workers stopped.
+func TestHandoverOfAMasterWithoutWorkersAbandonsTheReload(t *testing.T) {
+	w, h := servingOnASocket(t, 2)
+	old := pidsIn(w, ProcReady)
+	w.Reload(true, false)
+	waits := handoverChecks(h)
+	if len(waits) != 2 {
+		t.Fatalf("reload: handover waits %v, want 2", waits)
+	}
+	w.Checked(waits[0], fmt.Errorf("%w (pids 7, 8, dead and not reaped by it)", handover.ErrWorkersExited))
+	want := fmt.Sprintf("new worker pid %d (wid %d): its worker processes exited before any waited for connections (pids 7, 8, dead and not reaped by it); see its output: poolctl logs %s --wid %d, or poold's log (pid=%d)",
+		waits[0].Pid, w.procs[waits[0].Pid].Wid, w.spec.Name, w.procs[waits[0].Pid].Wid, waits[0].Pid)
+	if fmt.Sprint(pidsIn(w, ProcReady)) != fmt.Sprint(old) || len(pidsIn(w, ProcStopping)) != 2 || !strings.Contains(w.Reason(), want) {
+		t.Fatalf("after the master without workers: ready %v (were %v), stopping %v, reason %q; want the old ready, the new stopping, a reason with %q",
+			pidsIn(w, ProcReady), old, pidsIn(w, ProcStopping), w.Reason(), want)
+	}
+}
+
 // A new worker of a rolling reload that exits before it was ready
 // abandons the reload with a reason that says where its output is.
 func TestReloadAbandonedByAnExitNamesTheOutput(t *testing.T) {
@@ -162,94 +182,5 @@ func TestReloadAbandonedByAnExitNamesTheOutput(t *testing.T) {
 	want := fmt.Sprintf("exited with status 3 before it was ready; see its output: poolctl logs %s --wid %d, or poold's log (pid=%d)", w.spec.Name, wid, waits[0].Pid)
 	if !strings.Contains(w.Reason(), want) {
 		t.Fatalf("reason %q; want it to say %q", w.Reason(), want)
-	}
-}
-
-// A new worker of a rolling reload that the handover wait finds will
-// never serve fails its readiness: the reload is abandoned, the old
-// workers serve on, and the reason says why and where its output is. Both
-// used to count as ready, and the old workers stopped:
-//   - a master whose worker processes all exited while it lives on
-//     (uvicorn --workers N with an app it cannot import);
-//   - a worker that listens on a socket of its own instead of the ones it
-//     inherited (gunicorn behind a wrapper that did not exec it, so
-//     LISTEN_PID was not its pid), leaving poold's socket to nobody.
-func TestHandoverThatWillNeverServeAbandonsTheReload(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		err  func(pid int) error
-		want string
-	}{
-		{"master without workers", func(int) error {
-			return fmt.Errorf("%w (pids 7, 8, dead and not reaped by it)", handover.ErrWorkersExited)
-		}, "its worker processes exited before any waited for connections (pids 7, 8, dead and not reaped by it)"},
-		{"own listener", func(pid int) error {
-			return fmt.Errorf("pid 9 (gunicorn), started by the worker pid %d (sh), %w: 127.0.0.1:8000", pid, handover.ErrOwnListener)
-		}, "listens on a socket of its own, not on the sockets it inherited: 127.0.0.1:8000"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			w, h := servingOnASocket(t, 2)
-			old := pidsIn(w, ProcReady)
-			w.Reload(true, false)
-			waits := handoverChecks(h)
-			if len(waits) != 2 {
-				t.Fatalf("reload: handover waits %v, want 2", waits)
-			}
-			pid := waits[0].Pid
-			w.Checked(waits[0], tc.err(pid))
-			wid := w.procs[pid].Wid
-			want := fmt.Sprintf("new worker pid %d (wid %d): ", pid, wid)
-			output := fmt.Sprintf("; see its output: poolctl logs %s --wid %d, or poold's log (pid=%d)", w.spec.Name, wid, pid)
-			if fmt.Sprint(pidsIn(w, ProcReady)) != fmt.Sprint(old) || len(pidsIn(w, ProcStopping)) != 2 ||
-				!strings.Contains(w.Reason(), want) || !strings.Contains(w.Reason(), tc.want) || !strings.Contains(w.Reason(), output) {
-				t.Fatalf("after the handover wait: ready %v (were %v), stopping %v, reason %q; want the old ready, the new stopping, a reason with %q, %q and %q",
-					pidsIn(w, ProcReady), old, pidsIn(w, ProcStopping), w.Reason(), want, tc.want, output)
-			}
-		})
-	}
-}
-
-// A worker not seen waiting on its sockets by the handover bound counts
-// as ready, unless it listens on a socket of its own: then it is looked
-// at until ready_timeout, and fails only if still not seen then. Failing
-// it at the bound made an app that opens a metrics port before a load
-// longer than 10 s fail every start.
-func TestWaitHandoverGivesAnOwnListenerItsReadyTimeout(t *testing.T) {
-	seenLater := errors.New("seen") // stands for nil from the second wait, told apart below
-	for _, tc := range []struct {
-		name  string
-		first error // what the wait returns at the bound
-		then  error // at ready_timeout; nil: not asked again
-		want  error
-		calls int
-	}{
-		{"not seen, no own listener: ready at the bound", handover.ErrNotSeen, nil, handover.ErrNotSeen, 1},
-		{"own listener, then seen", handover.ErrOwnListener, seenLater, seenLater, 2},
-		{"own listener to the end", handover.ErrOwnListener, handover.ErrOwnListener, handover.ErrOwnListener, 2},
-		{"seen at once", nil, nil, nil, 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-			defer cancel()
-			outer, _ := ctx.Deadline()
-			var deadlines []time.Time
-			err := waitHandover(ctx, time.Minute, func(c context.Context) error {
-				d, _ := c.Deadline()
-				deadlines = append(deadlines, d)
-				if len(deadlines) == 1 {
-					return tc.first
-				}
-				return tc.then
-			})
-			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) || len(deadlines) != tc.calls {
-				t.Fatalf("err %v after %d waits; want %v after %d", err, len(deadlines), tc.want, tc.calls)
-			}
-			if !deadlines[0].Before(outer.Add(-50 * time.Minute)) {
-				t.Errorf("first wait's deadline %v; want the bound, an hour before ready_timeout's %v", deadlines[0], outer)
-			}
-			if tc.calls == 2 && !deadlines[1].Equal(outer) {
-				t.Errorf("second wait's deadline %v; want ready_timeout's %v", deadlines[1], outer)
-			}
-		})
 	}
 }

@@ -144,12 +144,10 @@ func lookProc(pid int, socks Inodes) (Seen, []int, bool, error) {
 	if len(held) > 0 && len(conns) > 0 && servesConn(dir, socks, conns) {
 		return Listening, nil, true, nil
 	}
-	if len(kids) > 0 || (seen == Opaque && misdirected(dir, pid, conns)) {
+	if len(kids) > 0 {
 		// A master asleep in select or poll is likely waiting on its
 		// children (gunicorn's arbiter on its pipe), not on the socket:
-		// the children decide. One that listens on a socket of its own
-		// and was given LISTEN_FDS meant for another process waits on
-		// its own socket (own.go).
+		// the children decide.
 		seen = Busy
 	}
 	return seen, kids, len(held) > 0, nil
@@ -279,8 +277,7 @@ var ErrExited = errors.New("exited before it waited for connections")
 // Wait looks at pid until it waits on one of socks (Listening or
 // Opaque), checking often at first (a Go worker takes a few
 // milliseconds), then every 25 ms. It returns what it saw, ErrNotSeen
-// once ctx ends (ErrOwnListener, wrapped, if its tree then listens on a
-// TCP socket of its own), ErrExited (wrapped) if pid has exited, ErrWorkersExited
+// once ctx ends, ErrExited (wrapped) if pid has exited, ErrWorkersExited
 // (wrapped) if the processes of its tree that held a socket have all
 // exited, unreaped, while pid lives on, or Look's error if pid cannot be
 // read for another reason.
@@ -292,9 +289,6 @@ func Wait(ctx context.Context, pid int, socks Inodes) (Seen, error) {
 	for {
 		select {
 		case <-ctx.Done():
-			if err := ownListener(pid, socks); err != nil {
-				return Busy, err
-			}
 			return Busy, ErrNotSeen
 		case <-t.C:
 		}
