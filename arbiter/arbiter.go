@@ -159,6 +159,13 @@ type Arbiter struct {
 	waits sync.WaitGroup // one per child's exit-watching goroutine
 	bg    sync.WaitGroup // config loads and other off-loop work
 
+	// The loop's spawn budget (spawnturn.go): workers started in this
+	// turn, the watchers waiting for a turn of their own, and whether a
+	// moreMsg is on its way.
+	turnSpawns int
+	moreQ      []watcher.Timer
+	morePosted bool
+
 	// The stats interval of the last reload, for RunStats (off the loop).
 	statsEvery   atomic.Int64  // nanoseconds; 0: as RunStats was called
 	statsChanged chan struct{} // capacity 1: statsEvery changed

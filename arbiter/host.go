@@ -224,6 +224,10 @@ func (h host) SignalProcess(pid int, sig syscall.Signal) error {
 
 func (h host) After(d time.Duration, t watcher.Timer) {
 	a := h.a
+	if t.Kind == watcher.TimerMore && d == 0 {
+		a.queueMore(t) // spawnturn.go
+		return
+	}
 	if t.Kind == watcher.TimerKill {
 		// A stop's deadline, also for what the worker leaves (treestop.go).
 		a.stops.set(t.Pid, time.Now().Add(d))

@@ -73,6 +73,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 			return nil
 		}
 		a.work.Add(1) // see Live
+		a.turnSpawns = 0
 		select {
 		case <-ctxDone:
 			ctxDone = nil
@@ -169,6 +170,8 @@ func (a *Arbiter) handle(m any) {
 		if w != nil {
 			w.Ended(m.pid, m.end)
 		}
+	case moreMsg:
+		a.serveMore()
 	case timerMsg:
 		// By identity: a watcher removed and added again under the same
 		// name never gets the timers of the one it replaced.

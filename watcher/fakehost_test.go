@@ -26,6 +26,9 @@ type fakeHost struct {
 	events  []string
 	reaps   []map[string]any // fields of each reap event
 	fail    error            // next Spawn fails with this
+	// turnLimited makes SpawnTurn count down turnLeft (the loop's budget).
+	turnLimited bool
+	turnLeft    int
 	// failAlways makes every Spawn fail while set.
 	failAlways error
 	delays     map[Timer]time.Duration
@@ -159,6 +162,19 @@ func (h *fakeHost) After(d time.Duration, t Timer) {
 	h.checkSeen()
 	h.timers = append(h.timers, t)
 	h.delays[t] = d
+}
+
+// SpawnTurn: the fake's loop turns never run out, unless a test limits
+// them (turnLimited: turnLeft spawns are left in the turn).
+func (h *fakeHost) SpawnTurn() bool {
+	if !h.turnLimited {
+		return true
+	}
+	if h.turnLeft == 0 {
+		return false
+	}
+	h.turnLeft--
+	return true
 }
 
 func (h *fakeHost) Check(c Check, timeout time.Duration, fn func(context.Context) error) func() {

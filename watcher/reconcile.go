@@ -56,7 +56,7 @@ func (w *Watcher) maySpawn() bool {
 	switch {
 	case w.more != 0 || w.warmup != 0:
 		return false
-	case w.spawned < spawnBatch:
+	case w.spawned < spawnBatch && w.host.SpawnTurn():
 		return true
 	}
 	w.seq++

@@ -303,6 +303,28 @@ func TestBigSpawnGoesInBatches(t *testing.T) {
 	}
 }
 
+// The loop's turn has a spawn budget all watchers share: one that finds
+// it spent starts no more in this turn and asks for another, as after a
+// batch of its own. A restart of 100 watchers of 20 started all 2,000
+// workers in one turn, and status waited 5 s.
+func TestSpawnsStopWhenTheLoopsTurnIsSpent(t *testing.T) {
+	w, h := newWatcher(t, spec(20))
+	h.turnLimited, h.turnLeft = true, 5
+	w.Start()
+	if n := len(w.Pids()); n != 5 {
+		t.Fatalf("%d workers after a turn with room for 5", n)
+	}
+	more := h.takeTimers(TimerMore)
+	if len(more) != 1 || h.delays[more[0]] != 0 {
+		t.Fatalf("continuation timers %v, want one", more)
+	}
+	h.turnLeft = 20
+	w.Fire(more[0])
+	if n := len(w.Pids()); n != 20 || !w.Settled() {
+		t.Fatalf("after the next turn: %d workers, settled %v; want 20", n, w.Settled())
+	}
+}
+
 // Found by the zero-downtime test: a worker that failed its readiness was
 // replaced at once and then, at its exit, its slot also waited out a
 // backoff: one seat too many, so a rolling reload retired a ready old

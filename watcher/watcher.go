@@ -64,6 +64,10 @@ type Host interface {
 	Check(c Check, timeout time.Duration, fn func(ctx context.Context) error) (cancel func())
 	// Publish emits a lifecycle event for watcher.
 	Publish(watcher string, kind events.Kind, fields map[string]any)
+	// SpawnTurn counts one spawn against the loop's turn, whose budget
+	// all watchers share; false when it is spent: the watcher then waits
+	// for a TimerMore, as after spawnBatch of its own.
+	SpawnTurn() bool
 }
 
 // Check identifies a probe run for one process. Watcher is the ID of the
