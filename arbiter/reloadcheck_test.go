@@ -121,7 +121,8 @@ func TestReloadRefusesFileChangesThatClashWithRunTimeOnes(t *testing.T) {
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	reason := fmt.Sprint(r["reason"])
 	if r["status"] != "error" || !strings.Contains(reason, "poold.toml: watchers.web.backoff_min: (5s) must not exceed backoff_max (1s)") ||
-		!strings.Contains(reason, "backoff_max = 1") || !strings.Contains(reason, "nothing was changed") {
+		!strings.Contains(reason, "backoff_max = 1") || !strings.Contains(reason, "nothing was changed") ||
+		!strings.Contains(reason, "change that one with poolctl set, or the file so that it fits") {
 		t.Fatalf("reload of backoff_min 5s beside a run-time backoff_max 1s: %v, want it refused naming both keys", r)
 	}
 	opts := h.do("get", map[string]any{"name": "web", "keys": []any{"backoff_min", "backoff_max"}})["options"].(Ordered).Values

@@ -162,7 +162,7 @@ func CheckMerged(file string, w, filed Watcher, sockets []Socket) error {
 		}
 	}
 	for i := range ps.list {
-		ps.list[i].Msg += fmt.Sprintf(" (with the run-time changes of watcher %q kept: %s; write them into the file, or change them with poolctl set, then reload)", w.Name, strings.Join(kept, ", "))
+		ps.list[i].Msg += fmt.Sprintf(" (with the run-time changes of watcher %q kept: %s; the file's change clashes with one of them: change that one with poolctl set, or the file so that it fits, then reload)", w.Name, strings.Join(kept, ", "))
 	}
 	return ps.err(file)
 }
