@@ -56,7 +56,8 @@ func TestLoadBad(t *testing.T) {
 			`watchers.app.env[0]: must be "KEY=VALUE", got "NOEQUALS"`,
 			`watchers.app.env[1]: has an empty KEY in "=value"`,
 			`watchers.app.env[4]: sets OK again ("OK=3", after "OK=1" at env[2]), so one value would silently replace the other; keep one`,
-		}, 3},
+			`watchers.app.env[5]: repeats "Ok=2" (env[3]); keep one`,
+		}, 4},
 		{"bad_env_table.toml", []string{`watchers.app.env: must be a list of "KEY=VALUE" strings`}, 1},
 		{"bad_rlimit.toml", []string{
 			`watchers.app.rlimits.files: unknown resource limit "files"; valid: as, core`,

@@ -260,6 +260,8 @@ func validateRefs(ps *problems, k func(string) string, w *Watcher, sockets map[s
 			ps.add(fmt.Sprintf("%s[%d]", k("env"), i), `must be "KEY=VALUE", got %q`, e)
 		case name == "":
 			ps.add(fmt.Sprintf("%s[%d]", k("env"), i), `has an empty KEY in %q`, e)
+		case dup && e == w.Env[first]:
+			ps.add(fmt.Sprintf("%s[%d]", k("env"), i), "repeats %q (env[%d]); keep one", e, first)
 		case dup:
 			ps.add(fmt.Sprintf("%s[%d]", k("env"), i), "sets %s again (%q, after %q at env[%d]), so one value would silently replace the other; keep one", name, e, w.Env[first], first)
 		default:
