@@ -162,7 +162,7 @@ func mergeEntries(out, was, now reflect.Value) {
 			out.SetMapIndex(k, nv)
 		}
 	}
-	if out.Len() == 0 {
+	if out.Len() == 0 && now.Len() == 0 {
 		out.Set(now) // no entries: as the file gives them (nil or empty)
 	}
 }

@@ -121,4 +121,13 @@ func TestMergeKeyByKey(t *testing.T) {
 	if c := Compare(Merge(running, was, was), running); c.Any() {
 		t.Errorf("an unchanged file changes the running spec: %v", c.Fields)
 	}
+	// Emptied at run time (set rlimits '{}'), then the file drops one
+	// entry: the file's other entries, gone at run time, came back.
+	emptied := was.Clone()
+	emptied.Rlimits = map[string]uint64{}
+	now = was.Clone()
+	now.Rlimits = map[string]uint64{"core": 0}
+	if got := Merge(emptied, was, now); len(got.Rlimits) != 0 {
+		t.Errorf("rlimits emptied at run time, the file dropping nproc: %v; want none", got.Rlimits)
+	}
 }
