@@ -199,7 +199,7 @@ func inUseHint(h holders, find, todo string) string {
 	switch {
 	case slices.Contains(h.pids, os.Getpid()):
 		// Not a socket of the Set (Apply names those): an endpoint.
-		return who + ", outside its sockets: one of its endpoints (arbiter.endpoint, pubsub_endpoint, stats_endpoint, web.address, web.metrics_address) is there; give the socket or that endpoint another address"
+		return who + ", outside its sockets: one of its endpoints (arbiter.endpoint, arbiter.pubsub_endpoint, arbiter.stats_endpoint, web.address, web.metrics_address) is there; give the socket or that endpoint another address"
 	case who != "":
 		return who + "; " + todo
 	case h.hidden:

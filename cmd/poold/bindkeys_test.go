@@ -34,10 +34,7 @@ func TestBusyEndpointNamesItsKey(t *testing.T) {
 			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			named := key // as the error names it
-			if key == "endpoint" {
-				named = "arbiter.endpoint"
-			}
+			named := "arbiter." + key // as the error names it
 			_, stderr, code := runBin(t, os.Environ(), path)
 			if code != 1 || !strings.Contains(stderr, named+": bind tcp://"+busy.Addr().String()) || !strings.Contains(stderr, "change "+named) {
 				t.Errorf("exit %d, stderr:\n%s\nwant exit 1 naming %s and the fix", code, stderr, key)
@@ -91,7 +88,7 @@ func TestBusyListenerNamesFileAndHolder(t *testing.T) {
 	addr := busy.Addr().String()
 	for _, tc := range []struct{ key, endpoint, web string }{
 		{"arbiter.endpoint", "endpoint", ""},
-		{"pubsub_endpoint", "pubsub_endpoint", ""},
+		{"arbiter.pubsub_endpoint", "pubsub_endpoint", ""},
 		{"web.address", "", "[web]\nenabled = true\naddress = \"" + addr + "\"\n"},
 		{"web.metrics_address", "", "[web]\nmetrics_address = \"" + addr + "\"\n"},
 	} {
@@ -157,8 +154,8 @@ func TestBusyIPCEndpointNamesHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, stderr, code := runBin(t, os.Environ(), path)
-	want := path + ": stats_endpoint: bind ipc://" + held + ": another poold is already listening there (pid " + strconv.Itoa(os.Getpid()) + " ("
-	if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "holds it; stop that process or change stats_endpoint)") {
+	want := path + ": arbiter.stats_endpoint: bind ipc://" + held + ": another poold is already listening there (pid " + strconv.Itoa(os.Getpid()) + " ("
+	if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "holds it; stop that process or change arbiter.stats_endpoint)") {
 		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 and %q", code, stderr, want)
 	}
 }

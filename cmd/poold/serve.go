@@ -132,7 +132,7 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 	d.ctl = controller.New(cfg.Arbiter.Endpoint, d.arb.Handle, log.Named("controller"))
 	setACL(log, d.ctl, cfg)
 	d.pub = zmqpub.New(cfg.Arbiter.PubSubEndpoint, d.bus, log.Named("events"))
-	d.statsPub = zmqpub.New(cfg.Arbiter.StatsEndpoint, d.statsBus, log.Named("stats"), zmqpub.WithConfigKey("stats_endpoint"))
+	d.statsPub = zmqpub.New(cfg.Arbiter.StatsEndpoint, d.statsBus, log.Named("stats"), zmqpub.WithConfigKey("arbiter.stats_endpoint"))
 	return d, nil
 }
 

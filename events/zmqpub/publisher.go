@@ -99,7 +99,7 @@ func WithGuardOptions(o zmqguard.Options) Option {
 }
 
 // WithConfigKey names the config key the endpoint came from, for error
-// messages ("pubsub_endpoint" when not set; "stats_endpoint" for the
+// messages ("arbiter.pubsub_endpoint" when not set; "arbiter.stats_endpoint" for the
 // stats stream).
 func WithConfigKey(key string) Option {
 	return func(p *Publisher) {
@@ -127,7 +127,7 @@ func New(endpoint string, bus *events.Bus, log hclog.Logger, opts ...Option) *Pu
 	}
 	p := &Publisher{
 		endpoint: endpoint,
-		key:      "pubsub_endpoint",
+		key:      "arbiter.pubsub_endpoint",
 		bus:      bus,
 		log:      log,
 		hwm:      DefaultHWM,
