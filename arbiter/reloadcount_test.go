@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/workertest"
@@ -28,6 +29,7 @@ func TestRolledBackReloadRestoresNumprocesses(t *testing.T) {
 	bad := web
 	bad.NumProcesses = 1
 	bad.Env = []string{workertest.Env + "=crash"}
+	bad.Readiness, bad.ReadyDelay = "delay", 5*time.Second // see below
 	next.Watchers = []configs.Watcher{bad}
 	r := h.a.Do(t.Context(), Request{ID: "bad", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	if _, ok := r["rolled_back"].(map[string]any)["web"]; !ok {
@@ -57,6 +59,11 @@ func TestRevertedFileClearsRolledBackReason(t *testing.T) {
 	readyPids(t, h, 2)
 	bad := web
 	bad.Env = []string{workertest.Env + "=crash"}
+	// Ready only after a delay it never lives: with readiness spawn, a
+	// race-built worker slow to start under load could be seen asleep in
+	// its runtime's start-up, count as ready, and crash after the reload
+	// was done (a CI run, in this test).
+	bad.Readiness, bad.ReadyDelay = "delay", 5*time.Second
 	next.Watchers = []configs.Watcher{bad}
 	r := h.a.Do(t.Context(), Request{ID: "bad", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	if _, ok := r["rolled_back"].(map[string]any)["web"]; !ok {
