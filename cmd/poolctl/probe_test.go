@@ -126,6 +126,8 @@ func TestURLAtWrongKindOfServer(t *testing.T) {
 	}{
 		{"control endpoint", "http://" + ctlAddr, []string{"it is a ZeroMQ ROUTER socket, as poold's control endpoint is, not its HTTP API", "use --endpoint tcp://" + ctlAddr, use}},
 		{"https at plain http", "https://" + web.Listener.Addr().String(), []string{"it answers plain HTTP, not HTTPS: use http://"}},
+		// Read as "does not speak TLS... use http://", which fails too.
+		{"https at the control endpoint", "https://" + ctlAddr, []string{"it is a ZeroMQ ROUTER socket, as poold's control endpoint is, not its HTTP API"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := poolctl(t, "--url", tc.url, "--token-file", tok, "status")

@@ -269,6 +269,9 @@ func (c *Client) netError(ctx context.Context, err error) error {
 		why = "it answers plain HTTP, not HTTPS: use http:// for a loopback console without TLS, or give the console web.tls_cert and web.tls_key"
 	case errors.As(err, &rhe):
 		why = "the server does not speak TLS: is web.tls_cert set? (or use http:// for a loopback console without TLS)"
+		if c.explain != nil { // not HTTP at all, maybe (a ZeroMQ endpoint)
+			why = or(c.explain(c.host), why)
+		}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		why = "connection refused: is poold running with [web] enabled on this address?"
 	case c.explain != nil:
