@@ -86,8 +86,12 @@ func (b *Bus) HistorySize() int {
 // first, then calls Since, then takes from its subscription only events
 // with a seq above Through: every event published after Subscribe reaches
 // the subscription, and every one published before Since is in the
-// history, so the two overlap and together leave no gap (unless Complete
-// is false or the subscription dropped events, both of which it can see).
+// history if it is still kept, so the two overlap and together leave no
+// gap (unless Complete is false or the subscription dropped events, both
+// of which it can see). A subscriber that must not skip an event the
+// history no longer holds (a small or no history, a burst) reads Through
+// once right after Subscribe and takes from later Since calls only what
+// lies up to it (web's event stream does).
 func (b *Bus) Since(seq uint64, limit int, prefixes ...string) Replay {
 	if limit <= 0 {
 		limit = DefaultReplayLimit

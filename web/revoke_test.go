@@ -78,7 +78,8 @@ func TestRevokedTokenEndsItsEventStream(t *testing.T) {
 // stream's 401 ends it, saying so.
 func TestFollowerStopsOnRevokedToken(t *testing.T) {
 	const tok = "gone-token-0123456789"
-	fake := newFakeBackend(t, map[string]int{"web": 1})
+	// No watchers: no event (nor gap) comes before the revocation's 401.
+	fake := newFakeBackend(t, map[string]int{})
 	cfg := configs.Web{Tokens: []configs.APIToken{{Role: configs.RoleOperator, File: "ops.token", Token: tok}}}
 	ts := startServer(t, fake, cfg, nil)
 	c, err := remote.New(remote.Options{URL: ts.url, Token: tok})

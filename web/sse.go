@@ -88,7 +88,10 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 	prefixes := q["topic"]
 	sub := bus.Subscribe(1024, prefixes...)
 	defer sub.Close()
-	last := bus.Since(^uint64(0), 1).Through
+	// Every event after subAt reaches sub; those up to it can come only
+	// from the history.
+	subAt := bus.Since(^uint64(0), 1).Through
+	last := subAt
 	if v := q.Get("since"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
@@ -96,12 +99,14 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		last = n
+		if last > subAt {
+			last = 0 // a seq of an earlier poold: replay everything kept
+		}
 	}
 	sw := StartSSE(w, s.tunings.writeWait)
 	ping := time.NewTicker(s.tunings.pingEvery)
 	defer ping.Stop()
-	// Replay from the history up to what the subscription will bring.
-	if err := s.replayTo(sw, bus, &last, prefixes); err != nil {
+	if err := s.replayTo(sw, bus, &last, subAt, prefixes); err != nil {
 		return
 	}
 	dropped := uint64(0)
@@ -119,7 +124,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 			}
 			if d := sub.Dropped(); d != dropped {
 				dropped = d
-				if s.replayTo(sw, bus, &last, prefixes) != nil {
+				if s.replayTo(sw, bus, &last, ^uint64(0), prefixes) != nil {
 					return
 				}
 			}
@@ -134,27 +139,39 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// replayTo sends the kept events after *last, page by page, and moves
-// *last to the end of what the history holds.
-func (s *Server) replayTo(sw *SSEWriter, bus *events.Bus, last *uint64, prefixes []string) error {
+// replayTo sends the kept events after *last up to upTo (those after it
+// come through the caller's subscription), page by page, and moves *last
+// to the last seq it covered. Events the history no longer holds (or a
+// bus that keeps none) are sent as one "event: gap" {"from","to"}: what
+// the stream skips, it says it skipped.
+func (s *Server) replayTo(sw *SSEWriter, bus *events.Bus, last *uint64, upTo uint64, prefixes []string) error {
 	for {
 		rp := bus.Since(*last, maxResume, prefixes...)
-		if *last > rp.Through {
-			*last = 0 // a seq of an earlier poold: replay everything kept
-			continue
+		end := min(upTo, rp.Through)
+		if end <= *last {
+			return nil
 		}
-		if !rp.Complete && rp.Oldest > *last+1 {
-			gap, _ := json.Marshal(map[string]uint64{"from": *last + 1, "to": rp.Oldest - 1})
-			if err := sw.Send("", "gap", gap); err != nil {
-				return err
+		if !rp.Complete {
+			to := end
+			if rp.Oldest != 0 {
+				to = min(to, rp.Oldest-1)
+			}
+			if to > *last {
+				gap, _ := json.Marshal(map[string]uint64{"from": *last + 1, "to": to})
+				if err := sw.Send("", "gap", gap); err != nil {
+					return err
+				}
 			}
 		}
 		for _, ev := range rp.Events {
+			if ev.Seq > end {
+				break
+			}
 			if err := sw.Send(strconv.FormatUint(ev.Seq, 10), "", wireEventJSON(ev)); err != nil {
 				return err
 			}
 		}
-		*last = max(*last, rp.Through)
+		*last = end
 		if !rp.More {
 			return nil
 		}
