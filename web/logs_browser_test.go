@@ -9,12 +9,14 @@ import (
 )
 
 // logWatchers: "chatty" writes a numbered line to stdout and one to stderr
-// every 20 ms; "flood" writes about 10,000 lines a second. Their output
-// goes only to the ring (stdout_log and stderr_log "none").
+// every 20 ms, numbered 1 to 20 over and over (so a search for "oops 1"
+// finds recent lines however late the test gets to it); "flood" writes
+// about 10,000 lines a second. Their output goes only to the ring
+// (stdout_log and stderr_log "none").
 const logWatchers = `
 [watchers.chatty]
 cmd = "/bin/sh"
-args = ["-c", 'i=0; while :; do i=$((i+1)); echo "tick $i"; echo "oops $i" >&2; sleep 0.02; done']
+args = ["-c", 'i=0; while :; do i=$((i%20+1)); echo "tick $i"; echo "oops $i" >&2; sleep 0.02; done']
 numprocesses = 2
 stdout_log = "none"
 stderr_log = "none"
