@@ -316,21 +316,7 @@ func (f *fleet) refresh(ctx context.Context, m *member) error {
 	}
 	statuses, _ := st["statuses"].(map[string]any)
 	infos, _ := stats["infos"].(map[string]any)
-	ws := make([]fleetWatcher, 0, len(statuses))
-	for name, s := range statuses {
-		w := fleetWatcher{Name: name, Status: fmt.Sprint(s)}
-		procs, _ := infos[name].(map[string]any)
-		for _, p := range procs {
-			w.Procs++
-			if pi, ok := p.(map[string]any); ok {
-				if c, ok := pi["cpu"].(float64); ok {
-					w.CPU += c
-				}
-			}
-		}
-		ws = append(ws, w)
-	}
-	sort.Slice(ws, func(i, j int) bool { return ws[i].Name < ws[j].Name })
+	ws := fleetWatchers(statuses, infos)
 	f.set(m, func(v *hostView) {
 		v.State, v.Error, v.Watchers = "live", "", ws
 		v.Updated = unixSeconds(time.Now())
@@ -361,4 +347,25 @@ func (s *Server) fleetAction(req arbiter.Request, remoteAddr string) (rep arbite
 		return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoBadProperty, Reason: err.Error()}), true
 	}
 	return arbiter.Reply{"status": "ok", "id": req.ID, "time": unixSeconds(time.Now())}, true
+}
+
+// fleetWatchers sums a host's status and stats replies per watcher, by
+// name: its workers, and their CPU with their children's (a gunicorn
+// master's workers, what an `sh -c` runs).
+func fleetWatchers(statuses, infos map[string]any) []fleetWatcher {
+	ws := make([]fleetWatcher, 0, len(statuses))
+	for name, s := range statuses {
+		w := fleetWatcher{Name: name, Status: fmt.Sprint(s)}
+		procs, _ := infos[name].(map[string]any)
+		for _, p := range procs {
+			w.Procs++
+			if pi, ok := p.(map[string]any); ok {
+				cpu, _ := treeUsage(pi)
+				w.CPU += cpu
+			}
+		}
+		ws = append(ws, w)
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].Name < ws[j].Name })
+	return ws
 }

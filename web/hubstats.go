@@ -94,14 +94,17 @@ func (h *hub) sortSample(b *statsBatch, ev events.Event) {
 
 // recordHistory appends, at time t, a CPU/RSS point for every watcher
 // sampled in this batch, keeping at most historyLen points each, and
-// returns the new points.
+// returns the new points. A point counts each worker's whole process tree:
+// a gunicorn master or an `sh -c` wrapper does little itself, its children
+// do the work.
 func (h *hub) recordHistory(t float64, procs map[string]map[string]map[string]any) map[string]point {
 	points := map[string]point{}
 	for name := range procs {
 		p := point{t, 0, 0}
 		for _, info := range h.byName[name].Procs {
-			p[1] += toFloat(info["cpu"])
-			p[2] += rssBytes(info)
+			cpu, rss := treeUsage(info)
+			p[1] += cpu
+			p[2] += rss
 		}
 		hist := append(h.history[name], p)
 		if n := len(hist) - h.t.historyLen; n > 0 {

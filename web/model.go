@@ -152,6 +152,20 @@ func pidKey(v any) string {
 	return strconv.FormatInt(int64(f), 10)
 }
 
+// treeUsage sums the cpu and resident bytes of a sampled process and of
+// its children, nested under "children" as the stats give them.
+func treeUsage(info map[string]any) (cpu, rss float64) {
+	cpu, rss = toFloat(info["cpu"]), rssBytes(info)
+	for _, c := range asSlice(info["children"]) {
+		if child, ok := c.(map[string]any); ok {
+			cc, cr := treeUsage(child)
+			cpu += cc
+			rss += cr
+		}
+	}
+	return cpu, rss
+}
+
 // rssBytes reads a process's resident size: an "rss" number in bytes if the
 // sampler gives one, else the human mem_info1 string ("14M", "1.2G").
 func rssBytes(info map[string]any) float64 {

@@ -153,14 +153,30 @@ func renderTop(w io.Writer, now time.Time, statuses, infos map[string]any, ferr 
 		rows := procRows(name, procs)
 		var cpu, mem float64
 		for _, r := range rows {
-			cpu += num(r.info["cpu"])
-			mem += num(r.info["mem"])
+			c, m := treeShare(r.info)
+			cpu += c
+			mem += m
 		}
 		fmt.Fprintf(w, "\n%s  %s  %d processes  cpu %s  mem %s\n", name, render(statuses[name]), len(rows), percent(cpu), percent(mem))
 		if len(rows) > 0 {
 			_ = writeProcTable(w, rows, false)
 		}
 	}
+}
+
+// treeShare sums cpu and mem over a worker and the children listed under
+// it: a gunicorn master or an `sh -c` wrapper does little itself.
+func treeShare(info map[string]any) (cpu, mem float64) {
+	cpu, mem = num(info["cpu"]), num(info["mem"])
+	children, _ := info["children"].([]any)
+	for _, c := range children {
+		if child, ok := c.(map[string]any); ok {
+			cc, cm := treeShare(child)
+			cpu += cc
+			mem += cm
+		}
+	}
+	return cpu, mem
 }
 
 func toAny(m map[string]bool) map[string]any {

@@ -39,6 +39,15 @@
     return parseFloat(m[1]) * ({ "": 1, B: 1, K: 1024, M: 1048576, G: 1073741824, T: 1099511627776 })[m[2].toUpperCase()];
   }
   const rssOf = (p) => p.rss != null ? Number(p.rss) : parseSize(p.mem_info1);
+  // treeOf sums cpu and resident bytes over a process and its children.
+  function treeOf(p) {
+    const t = { cpu: Number(p.cpu) || 0, rss: rssOf(p), n: 0 };
+    for (const ch of p.children || []) {
+      const u = treeOf(ch);
+      t.cpu += u.cpu; t.rss += u.rss; t.n += 1 + u.n;
+    }
+    return t;
+  }
   function fmtAge(s) {
     if (s == null || isNaN(s)) return "–";
     s = Math.max(0, Math.floor(s));
@@ -475,10 +484,15 @@
       setText(c[2].firstChild, state);
       const slot = slotOf.get(String(p.wid));
       c[2].title = slot && slot.last_exit ? "last exit: " + slot.last_exit : "";
-      const cpu = Number(p.cpu);
-      setText(c[3].firstChild, fmtCPU(p.cpu == null ? null : cpu));
-      c[3].lastChild.firstChild.style.width = Math.min(100, cpu || 0) + "%";
-      setText(c[4], p.mem_info1 || fmtBytes(rssOf(p)));
+      // A worker's row counts its whole tree (a gunicorn master's workers,
+      // what an `sh -c` runs): the worker alone may do nothing.
+      const t = treeOf(p);
+      const under = t.n ? "worker " + fmtCPU(Number(p.cpu) || 0) + " + " + t.n + " processes under it" : "";
+      setText(c[3].firstChild, fmtCPU(p.cpu == null ? null : t.cpu));
+      c[3].lastChild.firstChild.style.width = Math.min(100, t.cpu || 0) + "%";
+      c[3].title = under;
+      setText(c[4], t.n ? fmtBytes(t.rss) : p.mem_info1 || fmtBytes(rssOf(p)));
+      c[4].title = t.n ? "worker " + (p.mem_info1 || fmtBytes(rssOf(p))) + " + " + t.n + " processes under it" : "";
       c[5].dataset.started = p.started || p.create_time || "";
       setText(c[5], fmtAge(ageOf(p)));
       setText(c[6], p.restarts != null ? p.restarts : "–");
