@@ -244,7 +244,8 @@ func (a *app) hostEvents(ctx context.Context, u string, prefixes []string, since
 	lost := func(err error, from uint64) {
 		send(hostEvent{host: c.Host(), note: fmt.Sprintf("event stream lost (%v); reconnecting from #%d", err, from)})
 	}
-	st, err := c.Follow(octx, prefixes, since, remote.FollowOptions{RetryFor: resubscribeFor, Lost: lost})
+	restarted := func(was, now string) { send(hostEvent{host: c.Host(), note: restartNote(was, now)}) }
+	st, err := c.Follow(octx, prefixes, since, remote.FollowOptions{RetryFor: resubscribeFor, Lost: lost, Restarted: restarted})
 	ocancel()
 	if err != nil {
 		if ctx.Err() == nil {

@@ -119,5 +119,12 @@ func (a *app) remoteEvents(ctx context.Context, prefixes []string, since int64) 
 func (a *app) followOptions() remote.FollowOptions {
 	return remote.FollowOptions{RetryFor: resubscribeFor, Lost: func(err error, from uint64) {
 		fmt.Fprintf(a.stderr, "poolctl: event stream lost (%v); reconnecting from #%d\n", err, from)
+	}, Restarted: func(was, now string) {
+		fmt.Fprintf(a.stderr, "poolctl: %s\n", restartNote(was, now))
 	}}
+}
+
+// restartNote says that the stream reopened on a new poold.
+func restartNote(was, now string) string {
+	return fmt.Sprintf("poold restarted (was %s, now %s): its events are numbered from 1 again; replaying every one it kept", was, now)
 }

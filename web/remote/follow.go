@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -13,11 +14,16 @@ import (
 // Follower is the event stream kept open: when it breaks (poold upgrading
 // in place, restarting, a network blip) it is opened again from the last
 // event received, so the server replays what was missed (or says there is
-// a gap) and nothing comes twice. It belongs to one reader.
+// a gap) and nothing comes twice. A poold that restarted behind the same
+// address numbers its events from 1 again: the Follower tells it by its
+// incarnation (pid and start time, which an upgrade in place keeps, as it
+// keeps the history) and replays the new history from its start rather
+// than from a seq of the old one. It belongs to one reader.
 type Follower struct {
 	c      *Client
 	topics []string
 	last   uint64 // seq of the last event received (or where it began)
+	self   string // the server's incarnation; "" when unknown
 	st     *Stream
 	o      FollowOptions
 }
@@ -31,6 +37,10 @@ type FollowOptions struct {
 	// Lost, if set, is told each time the stream broke and is tried
 	// again, from which seq.
 	Lost func(err error, from uint64)
+	// Restarted, if set, is told when the stream is opened again on
+	// another poold than before (was and now name each), whose history
+	// is then replayed from its start.
+	Restarted func(was, now string)
 }
 
 // StatusError is an answer of the server that is not the stream (a
@@ -52,6 +62,11 @@ func (c *Client) Follow(ctx context.Context, topics []string, since int64, o Fol
 		o.Poll = 100 * time.Millisecond
 	}
 	f := &Follower{c: c, topics: topics, o: o}
+	self, err := c.incarnation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.self = self
 	if since < 0 {
 		through, err := c.through(ctx)
 		if err != nil {
@@ -66,6 +81,27 @@ func (c *Client) Follow(ctx context.Context, topics []string, since int64, o Fol
 	}
 	f.st = st
 	return f, nil
+}
+
+// incarnation names the poold process answering: its pid and start
+// time. "" when the server does not say (dstats refused or without them).
+func (c *Client) incarnation(ctx context.Context) (string, error) {
+	rep, err := c.Do(ctx, arbiter.Request{ID: "follow", Command: "dstats"})
+	var ce *arbiter.CommandError
+	if errors.As(err, &ce) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	info, _ := rep["info"].(map[string]any)
+	pid, _ := info["pid"].(float64)
+	started, _ := info["create_time"].(float64)
+	if pid == 0 || started == 0 {
+		return "", nil
+	}
+	at := time.UnixMilli(10 * int64(math.Round(started*100))).UTC()
+	return fmt.Sprintf("pid %d started %s", int(pid), at.Format("2006-01-02T15:04:05.00Z")), nil
 }
 
 // through is the seq of the server's last event.
@@ -112,9 +148,8 @@ func (f *Follower) reopen(ctx context.Context, lost error) error {
 	tick := time.NewTicker(f.o.Poll)
 	defer tick.Stop()
 	for {
-		st, err := f.c.Events(ctx, f.topics, int64(f.last))
+		err := f.open(ctx)
 		if err == nil {
-			f.st = st
 			return nil
 		}
 		var se *StatusError
@@ -130,6 +165,29 @@ func (f *Follower) reopen(ctx context.Context, lost error) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// open opens the stream again from f.last, or from the start of the
+// history if another poold answers now.
+func (f *Follower) open(ctx context.Context) error {
+	if f.self != "" {
+		self, err := f.c.incarnation(ctx)
+		if err != nil {
+			return err
+		}
+		if self != "" && self != f.self {
+			if f.o.Restarted != nil {
+				f.o.Restarted(f.self, self)
+			}
+			f.self, f.last = self, 0
+		}
+	}
+	st, err := f.c.Events(ctx, f.topics, int64(f.last))
+	if err != nil {
+		return err
+	}
+	f.st = st
+	return nil
 }
 
 // Close ends the stream.
