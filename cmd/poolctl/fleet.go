@@ -238,15 +238,14 @@ func (a *app) hostEvents(ctx context.Context, u string, prefixes []string, since
 		return
 	}
 	defer c.Close()
-	octx, ocancel := context.WithTimeout(ctx, a.timeoutFor(noWait))
 	// A stream that breaks (the host upgrading in place, restarting) is
 	// opened again from its last event: no gap, nothing twice.
 	lost := func(err error, from uint64) {
 		send(hostEvent{host: c.Host(), note: fmt.Sprintf("event stream lost (%v); reconnecting from #%d", err, from)})
 	}
 	restarted := func(was, now string) { send(hostEvent{host: c.Host(), note: restartNote(was, now)}) }
-	st, err := c.Follow(octx, prefixes, since, remote.FollowOptions{RetryFor: resubscribeFor, Lost: lost, Restarted: restarted})
-	ocancel()
+	note := func(s string) { send(hostEvent{host: c.Host(), note: s}) }
+	st, err := a.openFollow(ctx, c, prefixes, since, remote.FollowOptions{RetryFor: resubscribeFor, Lost: lost, Restarted: restarted}, note)
 	if err != nil {
 		if ctx.Err() == nil {
 			send(hostEvent{host: c.Host(), err: fmt.Errorf("%s", hostProblemStream(err))})
@@ -263,6 +262,43 @@ func (a *app) hostEvents(ctx context.Context, u string, prefixes []string, since
 			return
 		}
 		send(hostEvent{host: c.Host(), topic: topic, payload: string(payload)})
+	}
+}
+
+// openPoll is how often a fleet member that could not be reached is
+// tried again.
+const openPoll = 250 * time.Millisecond
+
+// openFollow opens one host's stream. A host that cannot be reached, or
+// does not answer, when the stream starts (down, restarting, a pod being
+// replaced) is tried again for resubscribeFor, as one whose stream breaks
+// later is; note says so, and says when it is back.
+func (a *app) openFollow(ctx context.Context, c *remote.Client, prefixes []string, since int64, o remote.FollowOptions, note func(string)) (*remote.Follower, error) {
+	deadline := time.Now().Add(resubscribeFor)
+	tick := time.NewTicker(openPoll)
+	defer tick.Stop()
+	for retried := false; ; retried = true {
+		octx, cancel := context.WithTimeout(ctx, a.timeoutFor(noWait))
+		st, err := c.Follow(octx, prefixes, since, o)
+		cancel()
+		again := errors.Is(err, remote.ErrUnreachable) || errors.Is(err, remote.ErrTimeout)
+		if err == nil || !again || ctx.Err() != nil || time.Now().After(deadline) {
+			if err == nil && retried {
+				note("event stream open")
+			}
+			if err != nil && retried {
+				err = fmt.Errorf("%s; not back within %v", hostProblemStream(err), resubscribeFor)
+			}
+			return st, err
+		}
+		if !retried {
+			note(fmt.Sprintf("%s; trying again for %v", hostProblemStream(err), resubscribeFor))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
 	}
 }
 

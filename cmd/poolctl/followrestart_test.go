@@ -87,6 +87,42 @@ func TestRemoteEventsFollowRestart(t *testing.T) {
 	}
 }
 
+// TestFleetEventsHostDownAtStart: a host that cannot be reached when a
+// fleet's `events` starts (its pod being replaced, poold restarting) was
+// reported once and never followed, though a host whose stream breaks
+// later is tried again for 30 s. It is now tried again the same way, and
+// its events join the stream once it is back.
+func TestFleetEventsHostDownAtStart(t *testing.T) {
+	ps, f := startFleet(t, 2)
+	g := startTCPGate(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--token-file", f.ops, "--ca-file", f.cert,
+			"--url", ps[0].api.url, "--url", "https://" + g.addr(), "events"}, out, errb)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("events exit %d; stderr %q", code, errb.String())
+		}
+	}()
+	if !proctest.Poll(20*time.Second, func() bool { return strings.Contains(errb.String(), g.addr()+": unreachable") }) {
+		t.Fatalf("the host down is not reported: stderr %q", errb.String())
+	}
+	g.route(strings.TrimPrefix(ps[1].api.url, "https://"))
+	if !proctest.Poll(20*time.Second, func() bool {
+		ps[1].local(t, "incr", "web")
+		return strings.Contains(out.String(), g.addr()+" ") && strings.Contains(out.String(), "watcher.web.spawn")
+	}) {
+		t.Fatalf("the host that came back is not followed: stdout %q, stderr %q", out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String(), g.addr()+": event stream open") {
+		t.Errorf("the host's return is not reported: stderr %q", errb.String())
+	}
+}
+
 // through is p's last event seq.
 func through(t *testing.T, p *poold) uint64 {
 	t.Helper()
