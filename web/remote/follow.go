@@ -34,6 +34,9 @@ type FollowOptions struct {
 	RetryFor time.Duration
 	// Poll is the period of those tries (100ms).
 	Poll time.Duration
+	// Idle: a stream that brings nothing, not even poold's ping (every
+	// 20 s), for this long is taken as broken (60s).
+	Idle time.Duration
 	// Lost, if set, is told each time the stream broke and is tried
 	// again, from which seq.
 	Lost func(err error, from uint64)
@@ -61,6 +64,9 @@ func (c *Client) Follow(ctx context.Context, topics []string, since int64, o Fol
 	if o.Poll <= 0 {
 		o.Poll = 100 * time.Millisecond
 	}
+	if o.Idle <= 0 {
+		o.Idle = 60 * time.Second
+	}
 	f := &Follower{c: c, topics: topics, o: o}
 	self, err := c.incarnation(ctx)
 	if err != nil {
@@ -79,6 +85,7 @@ func (c *Client) Follow(ctx context.Context, topics []string, since int64, o Fol
 	if err != nil {
 		return nil, err
 	}
+	st.idle = o.Idle
 	f.st = st
 	return f, nil
 }
@@ -148,7 +155,11 @@ func (f *Follower) reopen(ctx context.Context, lost error) error {
 	tick := time.NewTicker(f.o.Poll)
 	defer tick.Stop()
 	for {
-		err := f.open(ctx)
+		// A host that takes the connection but never answers (frozen)
+		// holds an attempt no longer than what is left of RetryFor.
+		octx, cancel := context.WithDeadline(ctx, deadline)
+		err := f.open(octx)
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -186,6 +197,7 @@ func (f *Follower) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	st.idle = f.o.Idle
 	f.st = st
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // GapTopic is the topic RecvRaw gives a gap the server could not fill
@@ -24,6 +26,10 @@ type Stream struct {
 	r      *bufio.Reader
 	cancel context.CancelFunc
 	once   sync.Once
+	// idle, when > 0, ends a Recv that read nothing, not even a ping, for
+	// that long: a host frozen or cut off without a reset keeps the
+	// connection open but says nothing.
+	idle time.Duration
 }
 
 // Events opens the event stream: topics filter by prefix (all when none),
@@ -87,6 +93,12 @@ type Event struct {
 func (s *Stream) Recv(ctx context.Context) (Event, error) {
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
+	var stalled atomic.Bool
+	var idle *time.Timer
+	if s.idle > 0 {
+		idle = time.AfterFunc(s.idle, func() { stalled.Store(true); s.Close() })
+		defer idle.Stop()
+	}
 	var ev Event
 	for {
 		line, err := s.r.ReadString('\n')
@@ -94,10 +106,16 @@ func (s *Stream) Recv(ctx context.Context) (Event, error) {
 			if ctx.Err() != nil {
 				return Event{}, ctx.Err()
 			}
+			if stalled.Load() {
+				return Event{}, fmt.Errorf("event stream from %s: no event or ping for %v: is poold stuck, or the network down?", s.c.base, s.idle)
+			}
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return Event{}, fmt.Errorf("event stream from %s ended: %w", s.c.base, err)
+		}
+		if idle != nil {
+			idle.Reset(s.idle)
 		}
 		line = strings.TrimRight(line, "\r\n")
 		if line == "" {
