@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -54,7 +56,7 @@ type member struct {
 type hostView struct {
 	URL      string         `json:"url"`
 	Host     string         `json:"host"`
-	State    string         `json:"state"` // connecting, live, unreachable
+	State    string         `json:"state"` // connecting, live, unreachable, refused
 	Error    string         `json:"error,omitempty"`
 	Watchers []fleetWatcher `json:"watchers"`
 	Updated  float64        `json:"updated,omitempty"`
@@ -234,7 +236,14 @@ func (f *fleet) session(ctx context.Context, m *member, idle <-chan struct{}) {
 		if sctx.Err() != nil {
 			return
 		}
-		f.set(m, func(v *hostView) { v.State, v.Error = "unreachable", err.Error() })
+		state, why := "unreachable", err.Error()
+		if refusedToken(err) {
+			// The host answers but not to this token: no use asking it
+			// often (each try is a failed token in its log).
+			state, why = "refused", why+"; remove the host and add it again with its current token"
+			backoff = maxFleetRetry
+		}
+		f.set(m, func(v *hostView) { v.State, v.Error = state, why })
 		t := time.NewTimer(backoff)
 		select {
 		case <-sctx.Done():
@@ -242,8 +251,20 @@ func (f *fleet) session(ctx context.Context, m *member, idle <-chan struct{}) {
 			return
 		case <-t.C:
 		}
-		backoff = min(2*backoff, 10*time.Second)
+		backoff = min(2*backoff, maxFleetRetry)
 	}
+}
+
+// maxFleetRetry is the longest wait before a host is tried again.
+const maxFleetRetry = 10 * time.Second
+
+// refusedToken says whether err is the host refusing the token (revoked,
+// or mistyped when added) rather than the host being out of reach.
+func refusedToken(err error) bool {
+	var se *remote.StatusError
+	var ce *arbiter.CommandError
+	return errors.As(err, &se) && (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden) ||
+		errors.As(err, &ce) && ce.Errno == arbiter.ErrnoForbidden
 }
 
 // follow runs one connection to the host; it returns why it ended.

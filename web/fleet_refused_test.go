@@ -1,0 +1,50 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+)
+
+// A host that refuses the fleet view's token (revoked by a reload on that
+// host) was shown "unreachable", though it answers: the operator looked
+// for a network or poold problem. It is now shown "refused", saying to
+// add the host again with its current token.
+func TestFleetHostRefusingTheTokenIsShownRefused(t *testing.T) {
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"status": "error", "errno": 7, "reason": "invalid token: it matches none of web.api_tokens or web.token"}`)
+	}))
+	t.Cleanup(host.Close)
+	ts := startServer(t, newFakeBackend(t, map[string]int{"local": 1}), configs.Web{}, func(tu *tunings) {
+		tu.retry = 10 * time.Millisecond
+	})
+	c := dialConsole(t, ts)
+	c.next("hello", typeIs("hello"))
+	c.send("add", "fleet_add", map[string]any{"url": host.URL, "token": "revoked-token-0123"})
+	if rep := c.reply("add"); rep["status"] != "ok" {
+		t.Fatalf("fleet_add: %v", rep)
+	}
+	var last map[string]any
+	c.next("the host shown refused", func(m map[string]any) bool {
+		if m["type"] != "fleet" {
+			return false
+		}
+		hosts := asSlice(m["hosts"])
+		if len(hosts) != 1 {
+			return false
+		}
+		last = hosts[0].(map[string]any)
+		return last["state"] != "connecting"
+	})
+	errText, _ := last["error"].(string)
+	if last["state"] != "refused" || !strings.Contains(errText, "invalid token") || !strings.Contains(errText, "add it again") {
+		t.Fatalf("a host refusing the token: state %v, error %q; want refused, saying to add it again", last["state"], errText)
+	}
+}
