@@ -51,6 +51,7 @@ type SlotState struct {
 	Pauses   int           `json:"pauses,omitempty"`
 	Restarts int           `json:"restarts,omitempty"`
 	LastExit string        `json:"last_exit,omitempty"`
+	LastPid  int           `json:"last_pid,omitempty"` // for the reason's "see its output" hint
 }
 
 // State is a watcher as handed to a new image of poold: its spec as
@@ -108,7 +109,7 @@ func (w *Watcher) Snapshot(now time.Time) State {
 	}
 	for wid, s := range w.slots {
 		ss := SlotState{Wid: wid, Hold: s.hold, Streak: s.counters.Streak, Pauses: s.counters.Pauses,
-			Restarts: s.restarts, LastExit: s.lastExit}
+			Restarts: s.restarts, LastExit: s.lastExit, LastPid: s.lastPid}
 		if !s.until.IsZero() {
 			ss.Left = max(s.until.Sub(now), 0)
 		}
@@ -132,7 +133,7 @@ func (w *Watcher) Adopt(st State) error {
 	for _, ss := range st.Slots {
 		s := w.slotFor(ss.Wid)
 		w.setCounters(s, Counters{Streak: ss.Streak, Pauses: ss.Pauses})
-		s.restarts, s.lastExit = ss.Restarts, ss.LastExit
+		s.restarts, s.lastExit, s.lastPid = ss.Restarts, ss.LastExit, ss.LastPid
 		var until time.Time
 		if ss.Hold == HoldBackoff || ss.Hold == HoldPaused {
 			until = now.Add(ss.Left)

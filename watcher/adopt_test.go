@@ -140,3 +140,38 @@ func slotRows(w *Watcher) []SlotInfo {
 	}
 	return out
 }
+
+// A flapping watcher's reason still says where its last worker's output
+// is after an upgrade: the slot hands over that worker's pid too.
+func TestAdoptKeepsTheOutputHintOfAFlappingSlot(t *testing.T) {
+	w, h := newWatcher(t, spec(1))
+	w.Start()
+	for i := 0; i < 10 && w.Status() != Flapping; i++ {
+		pids := pidsIn(w, ProcReady)
+		if len(pids) == 0 {
+			for _, id := range h.takeTimers(TimerRespawn) {
+				w.Fire(id)
+			}
+			continue
+		}
+		w.Exited(pids[0], 1)
+	}
+	if w.Status() != Flapping || !strings.Contains(w.Reason(), "see its output") {
+		t.Fatalf("status %v, reason %q; want flapping with where its output is", w.Status(), w.Reason())
+	}
+	raw, err := json.Marshal(w.Snapshot(h.now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st State
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	w2, _ := newWatcher(t, st.Spec)
+	if err := w2.Adopt(st); err != nil {
+		t.Fatal(err)
+	}
+	if w2.Reason() != w.Reason() {
+		t.Errorf("reason after the handover:\n%s\nwant:\n%s", w2.Reason(), w.Reason())
+	}
+}
