@@ -48,6 +48,12 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 	for _, p := range st.Pipes {
 		pipes[p.Pid] = p
 	}
+	a.output.adoptLogs(st.Logs, st.LogEpoch, func(name string) (int, bool) {
+		if w := a.watchers[strings.ToLower(name)]; w != nil {
+			return w.Spec().Logs.Ring, true
+		}
+		return 0, false
+	})
 	for _, ws := range st.Watchers {
 		w := a.watchers[strings.ToLower(ws.Spec.Name)]
 		if w == nil {

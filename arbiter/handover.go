@@ -222,6 +222,9 @@ func (a *Arbiter) handOver() error {
 		u.Drain()
 	}
 	st := a.state(time.Now())
+	// The rings only here, with every reader stopped: the pre-flight's
+	// copy of the state has no need of them (up to 4 MiB a watcher).
+	st.Logs, st.LogEpoch = a.output.handoverLogs(), a.output.epoch.Load()
 	if u.Listeners != nil {
 		st.Transports = u.Listeners()
 	}

@@ -1,8 +1,6 @@
 package arbiter
 
 import (
-	"time"
-
 	"github.com/poold/poold/arbiter/workerlog"
 )
 
@@ -86,16 +84,10 @@ func cmdLogs(a *Arbiter, m *cmdMsg) error {
 		return errorf(ErrnoBadProperty, "logs: since must be >= 0, got %d", since)
 	}
 	q.since = uint64(since)
-	pl := a.output.lookup(w.Name())
-	deferReply(m, func() (map[string]any, error) { return q.run(pl), nil })
+	pl, epoch := a.output.lookup(w.Name()), a.output.epoch.Load()
+	deferReply(m, func() (map[string]any, error) { return q.run(pl, epoch), nil })
 	return nil
 }
-
-// ringEpoch names this process's rings: line numbers start over in a
-// new process (a restart, or an upgrade's new image, which keeps the pid),
-// and a reader that sees another epoch reads from the start.
-// In microseconds: exact as a JSON number (under 2^53).
-var ringEpoch = time.Now().UnixMicro()
 
 type logQuery struct {
 	wid, lines int
@@ -103,9 +95,12 @@ type logQuery struct {
 	since      uint64
 }
 
-// run reads the ring off the loop.
-func (q logQuery) run(pl *poolLog) map[string]any {
-	out := map[string]any{"lines": []workerlog.Record{}, "last": 0, "missed": 0, "epoch": ringEpoch}
+// run reads the ring off the loop. epoch names the rings: line numbers
+// start over in a new process (a restart), and a reader that sees another
+// epoch reads from the start; an upgrade's new image keeps the rings and
+// their epoch.
+func (q logQuery) run(pl *poolLog, epoch int64) map[string]any {
+	out := map[string]any{"lines": []workerlog.Record{}, "last": 0, "missed": 0, "epoch": epoch}
 	if pl == nil {
 		return out
 	}

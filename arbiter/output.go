@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -49,6 +50,10 @@ type output struct {
 	// unfinished line; the next reader of that pipe begins with it.
 	pending map[*os.File][]byte
 
+	// epoch names this process's rings (see logQuery), or the rings an
+	// upgrade's old image handed over.
+	epoch atomic.Int64
+
 	smu   sync.Mutex
 	pools map[string]*poolLog    // by lower-case watcher name
 	files map[string]*sharedFile // by path
@@ -58,9 +63,12 @@ type output struct {
 // worker's control characters must not reach poold's stderr raw. Log
 // files that fail are reported on bus.
 func newOutput(log hclog.Logger, escape bool, bus *events.Bus) *output {
-	return &output{log: log, escape: escape, bus: bus, open: make(map[*os.File]struct{}), sinks: make(map[*os.File]*pipeSink),
+	o := &output{log: log, escape: escape, bus: bus, open: make(map[*os.File]struct{}), sinks: make(map[*os.File]*pipeSink),
 		pending: make(map[*os.File][]byte),
 		pools:   make(map[string]*poolLog), files: make(map[string]*sharedFile)}
+	// In microseconds: exact as a JSON number (under 2^53).
+	o.epoch.Store(time.Now().UnixMicro())
+	return o
 }
 
 // maxLine is the longest line kept in one piece; longer lines are split.

@@ -2,12 +2,14 @@ package arbiter
 
 import (
 	"bytes"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/arbiter/workerlog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
@@ -220,4 +222,39 @@ func (o *output) logCounters() map[string]any {
 		out[key] = map[string]any{"lines": pl.lines.Load(), "dropped": pl.dropped.Load()}
 	}
 	return out
+}
+
+// handoverLogs is every watcher's ring and counters, for an upgrade's new
+// image, by watcher name.
+func (o *output) handoverLogs() []upgrade.Log {
+	o.smu.Lock()
+	pools := slices.Collect(maps.Values(o.pools))
+	o.smu.Unlock()
+	slices.SortFunc(pools, func(a, b *poolLog) int { return strings.Compare(a.name, b.name) })
+	out := make([]upgrade.Log, 0, len(pools))
+	for _, pl := range pools {
+		recs, last, _ := pl.ring.Since(0)
+		out = append(out, upgrade.Log{Watcher: pl.name, Last: last, Lines: pl.lines.Load(),
+			Dropped: pl.dropped.Load(), Records: recs})
+	}
+	return out
+}
+
+// adoptLogs takes over the rings an upgrade's old image kept, before any
+// reader adds to them; ring gives each watcher's line bound (false: the
+// watcher is gone).
+func (o *output) adoptLogs(logs []upgrade.Log, epoch int64, ring func(name string) (int, bool)) {
+	if epoch != 0 {
+		o.epoch.Store(epoch)
+	}
+	for _, l := range logs {
+		lines, ok := ring(l.Watcher)
+		if !ok {
+			continue
+		}
+		pl := o.pool(l.Watcher, lines)
+		pl.ring.Restore(l.Records, l.Last)
+		pl.lines.Store(l.Lines)
+		pl.dropped.Store(l.Dropped)
+	}
 }

@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/poold/poold/arbiter/workerlog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/sockets"
@@ -93,6 +94,17 @@ type Cgroups struct {
 	Killed  []int       `json:"killed,omitempty"`
 }
 
+// Log is one watcher's ring of recent output lines (poolctl logs, the
+// console) and its counters. A binary that does not know it starts the
+// rings afresh (and its readers from their first line).
+type Log struct {
+	Watcher string             `json:"watcher"`
+	Last    uint64             `json:"last"` // the last line number assigned
+	Lines   uint64             `json:"lines"`
+	Dropped uint64             `json:"dropped,omitempty"`
+	Records []workerlog.Record `json:"records,omitempty"`
+}
+
 // State is everything the new image takes over.
 type State struct {
 	Version int             `json:"version"`
@@ -112,8 +124,12 @@ type State struct {
 	NotifyDir string              `json:"notify_dir,omitempty"`
 	// poold's own listening fds by address: "tcp ADDR", "unix PATH"
 	// (zmq endpoints), "http console ADDR", "http metrics ADDR".
-	Transports map[string]int   `json:"transports,omitempty"`
-	Extra      map[string]int64 `json:"extra,omitempty"`
+	Transports map[string]int `json:"transports,omitempty"`
+	// Logs are the rings, and LogEpoch names them (a reader that sees
+	// the same epoch goes on from its last line number).
+	Logs     []Log            `json:"logs,omitempty"`
+	LogEpoch int64            `json:"log_epoch,omitempty"`
+	Extra    map[string]int64 `json:"extra,omitempty"`
 }
 
 // FDs lists every fd the state names, which must survive the exec.

@@ -157,6 +157,18 @@ func (r *Ring) Since(after uint64) (recs []Record, last, missed uint64) {
 	return recs, r.seq, missed
 }
 
+// Restore puts back the records a previous process of poold kept (an
+// upgrade's old image), oldest first, with the last sequence number it
+// assigned: the numbers go on from there. It comes before any Add.
+func (r *Ring) Restore(recs []Record, last uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range recs {
+		r.push(rec)
+	}
+	r.seq = max(r.seq, last)
+}
+
 // Cap is the ring's line bound.
 func (r *Ring) Cap() int {
 	r.mu.Lock()

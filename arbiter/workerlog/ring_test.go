@@ -89,3 +89,26 @@ func BenchmarkRingPush(b *testing.B) {
 		})
 	}
 }
+
+// A ring restored from an upgrade's old image keeps what its bound
+// allows, and numbers the next lines after the old image's last.
+func TestRingRestoreGoesOnFromTheLastNumber(t *testing.T) {
+	old := NewRing(10)
+	old.Add(records(5, 3))
+	kept, last, _ := old.Since(0)
+	r := NewRing(3) // log_ring lowered meanwhile
+	r.Restore(kept, last)
+	r.Add(records(1, 3))
+	recs, last, missed := r.Since(2)
+	if last != 6 || missed != 1 || len(recs) != 3 || recs[0].Seq != 4 || recs[2].Seq != 6 {
+		t.Fatalf("after restore and one line: last %d, missed %d, seqs %v; want 6, 1, [4 5 6]", last, missed, seqs(recs))
+	}
+}
+
+func seqs(recs []Record) []uint64 {
+	var out []uint64
+	for _, r := range recs {
+		out = append(out, r.Seq)
+	}
+	return out
+}
