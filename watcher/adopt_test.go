@@ -27,14 +27,7 @@ func TestSnapshotAdoptRoundTrip(t *testing.T) {
 		t.Fatalf("want one slot in backoff and a settled watcher: %v", w.Frozen())
 	}
 	h.now = h.now.Add(20 * time.Millisecond)
-	raw, err := json.Marshal(w.Snapshot(h.now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st State
-	if err := json.Unmarshal(raw, &st); err != nil {
-		t.Fatal(err)
-	}
+	st := throughJSON(t, w.Snapshot(h.now))
 	w2, h2 := newWatcher(t, st.Spec)
 	h2.now = h.now.Add(30 * time.Minute)
 	if err := w2.Adopt(st); err != nil {
@@ -159,14 +152,7 @@ func TestAdoptKeepsTheOutputHintOfAFlappingSlot(t *testing.T) {
 	if w.Status() != Flapping || !strings.Contains(w.Reason(), "see its output") {
 		t.Fatalf("status %v, reason %q; want flapping with where its output is", w.Status(), w.Reason())
 	}
-	raw, err := json.Marshal(w.Snapshot(h.now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st State
-	if err := json.Unmarshal(raw, &st); err != nil {
-		t.Fatal(err)
-	}
+	st := throughJSON(t, w.Snapshot(h.now))
 	w2, _ := newWatcher(t, st.Spec)
 	if err := w2.Adopt(st); err != nil {
 		t.Fatal(err)
@@ -174,4 +160,18 @@ func TestAdoptKeepsTheOutputHintOfAFlappingSlot(t *testing.T) {
 	if w2.Reason() != w.Reason() {
 		t.Errorf("reason after the handover:\n%s\nwant:\n%s", w2.Reason(), w.Reason())
 	}
+}
+
+// throughJSON is st as the new image reads it.
+func throughJSON(t *testing.T, st State) State {
+	t.Helper()
+	raw, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out State
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
