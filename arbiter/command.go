@@ -27,6 +27,8 @@ type Request struct {
 	Properties map[string]any `json:"properties,omitempty"`
 	// MsgType "cast" means fire-and-forget: no reply is sent.
 	MsgType string `json:"msg_type,omitempty"`
+	// withhold is set by Do for a read-only caller (WithRole).
+	withhold bool
 }
 
 // Reply is the JSON object sent back: status, time, id and the command's

@@ -83,6 +83,7 @@ func (a *Arbiter) Do(ctx context.Context, req Request) Reply {
 	if _, ok := commands[req.Command]; !ok {
 		return Fail(req.ID, errorf(ErrnoUnknownCmd, "unknown command %q; known commands: %s", req.Command, strings.Join(Commands(), ", ")))
 	}
+	req.withhold = RoleFrom(ctx) == RoleReadOnly
 	m := &cmdMsg{req: req, reply: make(chan answer, 1)}
 	select {
 	case a.inbox <- m:

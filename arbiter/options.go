@@ -15,9 +15,13 @@ import (
 )
 
 // options are a watcher's options as the options and get commands give
-// them: Circus's shapes for Circus's options (circusShaped).
-func (a *Arbiter) options(w *watcher.Watcher) map[string]any {
+// them: Circus's shapes for Circus's options (circusShaped); withhold hides
+// env's values (a read-only caller).
+func (a *Arbiter) options(w *watcher.Watcher, withhold bool) map[string]any {
 	opts := circusShaped(configs.WatcherOptions(w.Spec()))
+	if withhold {
+		withholdEnv(opts)
+	}
 	opts["args"] = a.circusArgs(w)
 	if opts["working_dir"] == "" {
 		// As circusd: the directory the workers start in, not "".
@@ -38,7 +42,7 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 		return errorf(ErrnoBadProperty, "get: property \"keys\" must be a list of option names, e.g. [\"numprocesses\"]")
 	}
 	// No keys: no options, as circusd answers ({"options": {}}).
-	all := a.options(w)
+	all := a.options(w, m.req.withhold)
 	out := Ordered{Values: make(map[string]any, len(keys))}
 	for _, k := range keys {
 		ks, _ := k.(string)
@@ -189,7 +193,7 @@ func cmdOptions(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
-	m.ok(map[string]any{"options": a.options(w)})
+	m.ok(map[string]any{"options": a.options(w, m.req.withhold)})
 	return nil
 }
 

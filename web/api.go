@@ -178,7 +178,8 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 		}
 	}
 	start := time.Now()
-	rep := s.opts.Backend.Do(r.Context(), arbiter.Request{ID: id, Command: command, Properties: props})
+	// The role goes along: a read-only token's options and get withhold env.
+	rep := s.opts.Backend.Do(arbiter.WithRole(r.Context(), role), arbiter.Request{ID: id, Command: command, Properties: props})
 	status := http.StatusOK
 	if st, _ := rep["status"].(string); st == "error" {
 		status = httpStatus(errnoOf(rep["errno"]))

@@ -174,3 +174,11 @@ func (l *failLimiter) prune(now time.Time) {
 		clear(l.m)
 	}
 }
+
+// consoleRole is what a console may do: read-only with web.read_only.
+func (s *Server) consoleRole() arbiter.Role {
+	if s.access.Load().readOnly {
+		return arbiter.RoleReadOnly
+	}
+	return arbiter.RoleOperator
+}

@@ -333,7 +333,7 @@ func (f *fakeBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply
 		if w == nil {
 			return needW()
 		}
-		return arbiter.OK(req.ID, map[string]any{"options": f.options(w)})
+		return arbiter.OK(req.ID, map[string]any{"options": f.options(w, arbiter.RoleFrom(ctx) == arbiter.RoleReadOnly)})
 	case "stats":
 		infos := map[string]map[string]any{}
 		for n, x := range f.watchers {
@@ -452,8 +452,16 @@ func (f *fakeBackend) status(id string, w *fakeWatcher) arbiter.Reply {
 // options is every option of w, as poold reports them: durations in
 // seconds, counts as numbers. Only "web" has a health check, but every
 // watcher reports the health keys, as poold does.
-func (f *fakeBackend) options(w *fakeWatcher) map[string]any {
-	o := map[string]any{
+// fakeSecret is the value of every fake watcher's env DB_PASSWORD, which
+// options withholds from a read-only caller as poold does.
+const fakeSecret = "fake-db-password"
+
+func (f *fakeBackend) options(w *fakeWatcher, readOnly bool) map[string]any {
+	env := map[string]any{"DB_PASSWORD": fakeSecret}
+	if readOnly {
+		env["DB_PASSWORD"] = arbiter.Withheld
+	}
+	o := map[string]any{"env": env,
 		"numprocesses": w.target, "cmd": "sleep", "args": []string{"3600"}, "sockets": w.sockets,
 		"graceful_timeout": 30.0, "backoff_min": 0.1, "backoff_max": 30.0, "respawn": true,
 		"readiness": "spawn", "ready_delay": 0.0, "ready_timeout": 60.0, "ready_address": "", "ready_url": "",

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/poold/poold/arbiter"
 )
 
 // refreshCalls is how many backend calls a refresh has in flight at once.
@@ -27,7 +29,10 @@ type loader struct {
 func (l loader) call(ctx context.Context, command string, props map[string]any) (map[string]any, error) {
 	cctx, cancel := context.WithTimeout(ctx, l.to)
 	defer cancel()
-	return call(cctx, l.b, command, props)
+	// Every console, read-only or not, gets what the loader read, and the
+	// page shows no env: read as a read-only caller, so env's values
+	// (passwords, API keys) never reach a browser unasked.
+	return call(arbiter.WithRole(cctx, arbiter.RoleReadOnly), l.b, command, props)
 }
 
 // each runs fn(i) for i in [0, n), refreshCalls at a time, and returns

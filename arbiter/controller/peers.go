@@ -48,11 +48,12 @@ func (c *Controller) peerGuard(a *ACL) *zmqguard.Guard {
 }
 
 // refuse answers a request the peer's role does not allow, and logs the
-// refusal with the peer's uid and pid. refused=false lets it through.
-func (c *Controller) refuse(identity, raw []byte) (reply []byte, send, refused bool) {
+// refusal with the peer's uid and pid. refused=false lets it through, with
+// the peer's role (RoleOperator when no rules apply).
+func (c *Controller) refuse(identity, raw []byte) (reply []byte, send, refused bool, role arbiter.Role) {
 	acl := c.acl.Load()
 	if acl == nil || !strings.HasPrefix(c.bound, "ipc://") {
-		return nil, false, false
+		return nil, false, false, arbiter.RoleOperator
 	}
 	peer, ok := c.Guard.Peer(identity)
 	if !ok {
@@ -62,11 +63,11 @@ func (c *Controller) refuse(identity, raw []byte) (reply []byte, send, refused b
 	}
 	req, derr := arbiter.DecodeRequest(raw)
 	if derr != nil {
-		return nil, false, false // the handler answers errno 1; nothing runs
+		return nil, false, false, arbiter.RoleNone // the handler answers errno 1; nothing runs
 	}
 	ce, role, rule := acl.Check(peer, req.Command)
 	if ce == nil {
-		return nil, false, false
+		return nil, false, false, role
 	}
 	if !ok {
 		// Most likely a client that gave up (a timeout, ^C): not a
@@ -77,5 +78,5 @@ func (c *Controller) refuse(identity, raw []byte) (reply []byte, send, refused b
 			"pid", peer.PID, "role", role.String(), "rule", rule)
 	}
 	reply, send = arbiter.FailReply(raw, ce)
-	return reply, send, true
+	return reply, send, true, role
 }

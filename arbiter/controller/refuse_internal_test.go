@@ -23,7 +23,7 @@ func TestRequestOfAClosedConnectionIsNotLoggedAsRoot(t *testing.T) {
 	}
 	c.acl.Store(acl)
 	c.bound = c.endpoint
-	_, _, refused := c.refuse([]byte("gone-peer"), []byte(`{"id":"1","command":"incr","properties":{"name":"web"}}`))
+	_, _, refused, _ := c.refuse([]byte("gone-peer"), []byte(`{"id":"1","command":"incr","properties":{"name":"web"}}`))
 	if !refused {
 		t.Fatal("a request whose sender is unknown was let through")
 	}

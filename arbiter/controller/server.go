@@ -264,10 +264,13 @@ func (s *server) serve(identity string, r request) {
 // call runs the handler; a panic becomes an errno 0 reply instead of
 // taking poold down.
 func (s *server) call(identity string, raw []byte) (reply []byte, send bool) {
+	ctx := s.ctx
 	if s.c.acl.Load() != nil {
-		if reply, send, refused := s.c.refuse([]byte(identity), raw); refused {
+		reply, send, refused, role := s.c.refuse([]byte(identity), raw)
+		if refused {
 			return reply, send
 		}
+		ctx = arbiter.WithRole(ctx, role) // a read-only peer's replies withhold env
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -275,7 +278,7 @@ func (s *server) call(identity string, raw []byte) (reply []byte, send bool) {
 			reply, send = arbiter.FailReply(raw, fmt.Errorf("internal error: %v", r))
 		}
 	}()
-	return s.c.handle(s.ctx, raw)
+	return s.c.handle(ctx, raw)
 }
 
 // busy answers r with errno 5 and reason, unless r is a cast.

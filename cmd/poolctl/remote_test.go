@@ -104,8 +104,14 @@ func newAPIFiles(t testing.TB) apiFiles {
 
 func startPooldAPIWith(t testing.TB, f apiFiles) *poold {
 	t.Helper()
+	return startPooldAPIArbiter(t, f, "")
+}
+
+// startPooldAPIArbiter is startPooldAPIWith with arbiter's lines in [arbiter].
+func startPooldAPIArbiter(t testing.TB, f apiFiles, arbiter string) *poold {
+	t.Helper()
 	cert, key, ops, ro := f.cert, f.key, f.ops, f.ro
-	p := startPooldWith(t, pooldConf{web: fmt.Sprintf(`enabled = true
+	p := startPooldWith(t, pooldConf{arbiter: arbiter, web: fmt.Sprintf(`enabled = true
 address = "127.0.0.1:0"
 tls_cert = %q
 tls_key = %q
