@@ -69,6 +69,7 @@ func Load(path string) (*Config, error) {
 	if format == "json" {
 		jsonDuplicates(ps, data)
 	}
+	tokenInReadableFile(ps, path, tree)
 	fromEnv := applyEnv(ps, tree, os.Environ())
 	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
 	cfg.Path = path

@@ -119,3 +119,23 @@ func warnCertDates(ps *problems, path string, leaf *x509.Certificate, now time.T
 		ps.warn("web.tls_cert", "the certificate %s is not valid before %s: clients refuse it until then; check this machine's clock or the certificate", path, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 }
+
+// tokenInReadableFile warns when the file at path holds [web] token
+// (inline, as set in tree before any POOLD_ override) and users other
+// than its owner may read it: anyone who reads the token signs in to the
+// console, an operator unless read_only, so it needs the 0600 a token
+// file gets (ReadTokenFile). A warning rather than a refusal: a running
+// poold must not start refusing the reloads of a config it was started
+// with.
+func tokenInReadableFile(ps *problems, path string, tree map[string]any) {
+	web, _ := tree["web"].(map[string]any)
+	if tok, _ := web["token"].(string); tok == "" {
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	ps.warn("web.token", "the console's token is in this file, which other users can read (mode %04o): chmod 600 %s, or give the token a file of its own in web.api_tokens",
+		fi.Mode().Perm(), path)
+}

@@ -1,0 +1,49 @@
+package configs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// [web] token in a config file other users may read hands them the
+// console (an operator's, unless read_only): Load warns, naming the key,
+// the mode and the fix, as it refuses a token file of that mode. A 0600
+// file, or a config without a token, is not warned about.
+func TestTokenInReadableConfigWarns(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mode os.FileMode
+		conf string
+		warn bool
+	}{
+		{"world-readable", 0o644, "[web]\nenabled = true\ntoken = \"0123456789abcdef0123\"\n", true},
+		{"group-readable", 0o640, "[web]\nenabled = true\ntoken = \"0123456789abcdef0123\"\n", true},
+		{"owner only", 0o600, "[web]\nenabled = true\ntoken = \"0123456789abcdef0123\"\n", false},
+		{"no token", 0o644, "[web]\nenabled = true\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "poold.toml")
+			if err := os.WriteFile(path, []byte(tc.conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(path)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			got := strings.Join(cfg.Warnings, "\n")
+			said := strings.Contains(got, "web.token")
+			if said != tc.warn {
+				t.Fatalf("mode %04o: warnings %q; want a web.token warning: %v", tc.mode, got, tc.warn)
+			}
+			if tc.warn && (!strings.Contains(got, "chmod 600 "+path) || !strings.Contains(got, fmt.Sprintf("mode %04o", tc.mode))) {
+				t.Errorf("warning %q does not say the mode and the fix", got)
+			}
+		})
+	}
+}
