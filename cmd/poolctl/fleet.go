@@ -24,10 +24,11 @@ var fleetCommands = map[string]bool{"status": true, "stats": true}
 
 // hostResult is one host's answer to a fleet call.
 type hostResult struct {
-	host string
-	raw  []byte
-	rep  reply
-	err  error
+	host    string
+	raw     []byte
+	rep     reply
+	err     error
+	timeout time.Duration // the host had this long to answer
 }
 
 // fleetCall runs cl on every host and prints the merged answer. It
@@ -60,7 +61,7 @@ func (a *app) askHost(ctx context.Context, u string, cl call, timeout time.Durat
 		return hostResult{host: u, err: err}
 	}
 	defer c.Close()
-	r := hostResult{host: c.Host()}
+	r := hostResult{host: c.Host(), timeout: timeout}
 	props := map[string]any{}
 	for k, v := range cl.props {
 		props[k] = v
@@ -75,16 +76,16 @@ func (a *app) askHost(ctx context.Context, u string, cl call, timeout time.Durat
 	return r
 }
 
-// hostProblem says why a host has no answer, briefly.
-func hostProblem(err error) string {
+// problem says why the host has no answer, briefly.
+func (r hostResult) problem() string {
 	var ue *remote.UnreachableError
 	switch {
-	case errors.As(err, &ue):
+	case errors.As(r.err, &ue):
 		return "unreachable: " + ue.Reason
-	case errors.Is(err, remote.ErrTimeout):
-		return "no answer within --timeout"
+	case errors.Is(r.err, remote.ErrTimeout):
+		return fmt.Sprintf("no answer within --timeout %v", r.timeout)
 	}
-	return "unreachable: " + err.Error()
+	return "unreachable: " + r.err.Error()
 }
 
 // printFleet writes one table with a HOST column (or, with --json, one
@@ -94,7 +95,7 @@ func (a *app) printFleet(command string, res []hostResult) error {
 		for _, r := range res {
 			line := map[string]any{"host": r.host}
 			if r.err != nil {
-				line["error"] = hostProblem(r.err)
+				line["error"] = r.problem()
 			} else {
 				line["reply"] = json.RawMessage(r.raw)
 			}
@@ -111,7 +112,7 @@ func (a *app) printFleet(command string, res []hostResult) error {
 	for _, r := range res {
 		switch {
 		case r.err != nil:
-			problem[len(rows)] = hostProblem(r.err)
+			problem[len(rows)] = r.problem()
 			rows = append(rows, r.host)
 			continue
 		case r.rep["status"] == "error":

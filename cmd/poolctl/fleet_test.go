@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -139,5 +140,23 @@ func TestFleetOutcomeCountsEveryFailedHost(t *testing.T) {
 	want := "3 of 4 hosts failed: 2 unreachable (c:1, d:1), 1 answered with an error (a:1)"
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("fleetOutcome = %q, want it to say %q", err, want)
+	}
+}
+
+// A host that does not answer (its poold stopped with SIGSTOP) was shown
+// as "no answer within --timeout", without the value it had.
+func TestFleetStatusNamesTheTimeout(t *testing.T) {
+	ps, f := startFleet(t, 2)
+	ps[1].waitPids(t, 2)
+	pid := ps[1].cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	r := poolctl(t, "--token-file", f.ops, "--ca-file", f.cert, "--timeout", "1.5",
+		"--url", ps[0].api.url, "--url", ps[1].api.url, "status")
+	want := hostOf(ps[1]) + "  -        no answer within --timeout 1.5s"
+	if r.code != exitUnreachable || !strings.Contains(r.stdout, want) {
+		t.Fatalf("fleet status with a stopped host: %v; want a row %q", r, want)
 	}
 }
