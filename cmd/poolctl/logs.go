@@ -281,6 +281,10 @@ func (a *app) followLogs(ctx context.Context, client *caller, props map[string]a
 			if next, _, err = a.logsOnce(ctx, *client, props, &epoch); err != nil {
 				return quietOnCancel(ctx, err)
 			}
+		case err == nil && !lost.IsZero():
+			// Said, so that the "lost poold" line does not stand alone
+			// (an upgrade in place hands the lines over: none is missed).
+			fmt.Fprintf(a.stderr, "poolctl: poold answers again after %v; its lines go on from #%d\n", time.Since(lost).Round(100*time.Millisecond), last)
 		case err != nil:
 			return quietOnCancel(ctx, err)
 		}

@@ -179,6 +179,9 @@ func TestLogsFollowGoesOnThroughAnUpgrade(t *testing.T) {
 			t.Fatalf("logs -f printed tick %d after %d:\n%s\nstderr:\n%s", n[i], n[i-1], out.String(), errs.String())
 		}
 	}
+	if strings.Contains(errs.String(), "lost poold") && !strings.Contains(errs.String(), "poold answers again") {
+		t.Errorf("logs -f said it lost poold, never that it answers again:\n%s", errs.String())
+	}
 	t.Logf("stderr of logs -f:\n%s", errs.String())
 }
 
