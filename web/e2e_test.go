@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +41,14 @@ graceful_timeout = "2s"
 // startPooldWith runs poold with the console on 127.0.0.1 and the given
 // [watchers.*] sections.
 func startPooldWith(t *testing.T, watchers string) (consoleURL string) {
+	url, _ := startRestartablePoold(t, watchers)
+	return url
+}
+
+// startRestartablePoold is startPooldWith that also returns restart: it
+// stops that poold (SIGTERM) and starts a new one on the same config and
+// console address.
+func startRestartablePoold(t *testing.T, watchers string) (consoleURL string, restart func()) {
 	t.Helper()
 	dir := t.TempDir()
 	bin := os.Getenv("POOLD_BIN")
@@ -67,6 +76,22 @@ address = "127.0.0.1:%[2]d"
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	consoleURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	stop := runPoold(t, bin, path, consoleURL)
+	var once sync.Once
+	t.Cleanup(func() { once.Do(stop) })
+	return consoleURL, func() {
+		t.Helper()
+		once.Do(stop)
+		stop = runPoold(t, bin, path, consoleURL)
+		once = sync.Once{}
+	}
+}
+
+// runPoold starts bin on config path and waits for its console at
+// consoleURL; stop ends it with SIGTERM and waits.
+func runPoold(t *testing.T, bin, path, consoleURL string) (stop func()) {
+	t.Helper()
 	var log syncBuffer
 	cmd := exec.Command(bin, path)
 	cmd.Stdout, cmd.Stderr = &log, &log
@@ -76,7 +101,7 @@ address = "127.0.0.1:%[2]d"
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
+	stop = func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
@@ -88,16 +113,14 @@ address = "127.0.0.1:%[2]d"
 		if t.Failed() {
 			t.Logf("poold log:\n%s", log.String())
 		}
-	})
-
-	consoleURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get(consoleURL + "/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return consoleURL
+				return stop
 			}
 		}
 		select {
@@ -106,6 +129,7 @@ address = "127.0.0.1:%[2]d"
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
+			stop()
 			t.Fatalf("poold's console not up on %s within 20s (is [web] wired in cmd/poold?)\n%s", consoleURL, log.String())
 		}
 	}

@@ -104,6 +104,7 @@
   let ws = null, retry = 500, nextID = 1;
   let refused = null; // why the server refuses this page, once it said so
   const waiting = new Map(); // id -> callback
+  const logsToReopen = new Set(); // watchers whose log pane a reconnect closed
   let heartbeat = 0;  // seconds between poold's heartbeats (its hello says); 0 = none
   let lastHeard = 0, lastTick = 0; // ms: the last message, the last watchdog tick
   function connect() {
@@ -185,7 +186,14 @@
         // restart of poold, its numbers started again).
         if (!msg.resumed) st.lastSeq = 0;
         noteSeq(msg.events);
-        for (const w of st.watchers.values()) w.card.remove();
+        // The cards are built again (now, or as the watchers come): a log
+        // pane open before opens again, reading its watcher's recent
+        // lines afresh, and the old one's polling stops.
+        for (const [name, w] of st.watchers) {
+          if (w.logs && w.logs.isOpen()) logsToReopen.add(name);
+          if (w.logs) w.logs.close();
+          w.card.remove();
+        }
         st.watchers.clear();
         applyState(msg.state, msg.history || {});
         later("events");
@@ -397,6 +405,7 @@
     });
     // The log pane (logs.js): a read, so also on a read-only console.
     if (window.pooldLogs) w.logs = window.pooldLogs.attach(w.card, name, () => procList(w).map((p) => p.wid).filter((x) => x), send);
+    if (w.logs && logsToReopen.delete(name)) w.logs.open();
   }
 
   function procList(w) {

@@ -114,7 +114,11 @@ window.pooldLogs = (() => {
       if (!pause.checked && pending.length) { append(pending); pending = []; }
       status();
     });
-    return { close: () => clearInterval(timer) };
+    return {
+      close: () => clearInterval(timer),
+      isOpen: () => !pane.hidden,
+      open: () => { if (pane.hidden) btn.click(); },
+    };
   }
   return { attach };
 })();
