@@ -54,6 +54,7 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 		}
 		return 0, false
 	})
+	st.Logs = nil // the rings hold what they keep; the state lives on
 	for _, ws := range st.Watchers {
 		w := a.watchers[strings.ToLower(ws.Spec.Name)]
 		if w == nil {

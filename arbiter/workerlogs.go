@@ -224,8 +224,20 @@ func (o *output) logCounters() map[string]any {
 	return out
 }
 
-// handoverLogs is every watcher's ring and counters, for an upgrade's new
-// image, by watcher name.
+// What an upgrade hands over of each watcher's ring: its newest lines,
+// at most handoverLines of them and handoverBytes of text. The state is
+// JSON, encoded and decoded while no worker output is read and the
+// event loop waits: whole rings (up to 4 MiB each) made an upgrade of 100
+// watchers take 20 s, its writers blocked and the watchdog silent. The
+// newest lines are what a follower (logs -f) had not read yet and what a
+// flapping watcher's last workers wrote.
+const (
+	handoverLines = 200
+	handoverBytes = 32 << 10
+)
+
+// handoverLogs is every watcher's ring (its newest lines) and counters,
+// for an upgrade's new image, by watcher name.
 func (o *output) handoverLogs() []upgrade.Log {
 	o.smu.Lock()
 	pools := slices.Collect(maps.Values(o.pools))
@@ -233,7 +245,7 @@ func (o *output) handoverLogs() []upgrade.Log {
 	slices.SortFunc(pools, func(a, b *poolLog) int { return strings.Compare(a.name, b.name) })
 	out := make([]upgrade.Log, 0, len(pools))
 	for _, pl := range pools {
-		recs, last, _ := pl.ring.Since(0)
+		recs, last := pl.ring.Newest(handoverLines, handoverBytes)
 		out = append(out, upgrade.Log{Watcher: pl.name, Last: last, Lines: pl.lines.Load(),
 			Dropped: pl.dropped.Load(), Records: recs})
 	}

@@ -157,6 +157,28 @@ func (r *Ring) Since(after uint64) (recs []Record, last, missed uint64) {
 	return recs, r.seq, missed
 }
 
+// Newest returns the newest records, at most lines of them holding at
+// most bytes of text, oldest first, and the last sequence number
+// assigned. It copies only those (Since copies the whole ring).
+func (r *Ring) Newest(lines, bytes int) ([]Record, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k, size := 0, 0
+	for k < r.n && k < lines {
+		l := len(r.buf[(r.head+r.n-1-k)%len(r.buf)].Line)
+		if size+l > bytes {
+			break
+		}
+		size += l
+		k++
+	}
+	out := make([]Record, k)
+	for i := range out {
+		out[i] = r.buf[(r.head+r.n-k+i)%len(r.buf)]
+	}
+	return out, r.seq
+}
+
 // Restore puts back the records a previous process of poold kept (an
 // upgrade's old image), oldest first, with the last sequence number it
 // assigned: the numbers go on from there. It comes before any Add.
