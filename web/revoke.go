@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/poold/poold/arbiter"
@@ -15,7 +16,7 @@ import (
 // reload that keeps tok (another token rotated, the console's settings
 // changed) leaves the stream alone.
 func (s *Server) untilRevoked(r *http.Request, acc *access, tok string) (*http.Request, func()) {
-	ctx, cancel := context.WithCancel(r.Context())
+	ctx, cancel := context.WithCancelCause(r.Context())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -29,11 +30,15 @@ func (s *Server) untilRevoked(r *http.Request, acc *access, tok string) (*http.R
 				acc = s.access.Load()
 				if role, _ := roleOf(acc.tokens, tok); role == arbiter.RoleNone {
 					s.log.Info("api stream closed: its token was revoked by a reload", "remote", r.RemoteAddr, "path", r.URL.Path)
-					cancel()
+					cancel(errRevoked)
 					return
 				}
 			}
 		}
 	}()
-	return r.WithContext(ctx), func() { cancel(); <-done }
+	return r.WithContext(ctx), func() { cancel(nil); <-done }
 }
+
+// errRevoked is the cause of a stream's end when a reload revoked its
+// token (context.Cause): it gets nothing more, not even what was queued.
+var errRevoked = errors.New("its token was revoked by a reload")

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -113,6 +114,11 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-r.Context().Done():
+			// poold stopping: its last events (arbiter.stop) are queued
+			// already and go out before the stream ends.
+			if context.Cause(r.Context()) != errRevoked {
+				s.sendQueued(sw, sub, last)
+			}
 			return
 		case <-ping.C:
 			if sw.comment("ping") != nil {
@@ -135,6 +141,27 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 			if sw.Send(strconv.FormatUint(ev.Seq, 10), "", wireEventJSON(ev)) != nil {
 				return
 			}
+		}
+	}
+}
+
+// sendQueued sends what sub holds now, after last, without waiting.
+func (s *Server) sendQueued(sw *SSEWriter, sub *events.Subscription, last uint64) {
+	for {
+		select {
+		case ev, ok := <-sub.C():
+			if !ok {
+				return
+			}
+			if ev.Seq <= last {
+				continue
+			}
+			last = ev.Seq
+			if sw.Send(strconv.FormatUint(ev.Seq, 10), "", wireEventJSON(ev)) != nil {
+				return
+			}
+		default:
+			return
 		}
 	}
 }

@@ -3,11 +3,14 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"runtime"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
@@ -152,5 +155,45 @@ func TestEventStreamMissesNothingPublishedWhileItOpens(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEventStreamSendsItsQueueWhenPooldStops: when poold stopped, an API
+// event stream ended as soon as its request's context did, and the
+// events already queued for it (the shutdown's own, arbiter.stop among
+// them) were lost at random, with no gap: 4 of 5 streams in a review.
+// What is queued goes out before the stream ends.
+func TestEventStreamSendsItsQueueWhenPooldStops(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{})
+	fake.Events.KeepHistory(0)
+	cfg := configs.Web{Tokens: []configs.APIToken{{Role: configs.RoleReadOnly, File: "ro.token", Token: streamToken}}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Address = l.Addr().String()
+	s, err := New(Options{Config: cfg, Backend: fake, Events: fake.Events, Stats: fake.Stats, Log: hclog.NewNullLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runServer(t, s, l)
+	st := openEvents(t, &testServer{Server: s, fake: fake, addr: cfg.Address, url: "http://" + cfg.Address}, -1)
+	var last uint64
+	for range 200 {
+		last = fake.Events.Publish("web", events.KindStop, nil).Seq
+	}
+	stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got uint64
+	for {
+		ev, err := st.Recv(ctx)
+		if err != nil {
+			break
+		}
+		got, _ = strconv.ParseUint(ev.ID, 10, 64)
+	}
+	if got != last {
+		t.Fatalf("the stream ended after seq %d; the last event published before poold stopped is %d", got, last)
 	}
 }
