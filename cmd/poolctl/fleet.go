@@ -275,10 +275,16 @@ const openPoll = 250 * time.Millisecond
 // replaced) is tried again for resubscribeFor, as one whose stream breaks
 // later is; note says so, and says when it is back.
 func (a *app) openFollow(ctx context.Context, c *remote.Client, prefixes []string, since int64, o remote.FollowOptions, note func(string)) (*remote.Follower, error) {
-	deadline := time.Now().Add(resubscribeFor)
+	began := time.Now()
+	deadline := began.Add(resubscribeFor)
 	tick := time.NewTicker(openPoll)
 	defer tick.Stop()
 	for retried := false; ; retried = true {
+		if retried {
+			// A poold started since is a new one (the host was down):
+			// all it has to tell came after this began.
+			o.NewerThan = began
+		}
 		octx, cancel := context.WithTimeout(ctx, a.timeoutFor(noWait))
 		st, err := c.Follow(octx, prefixes, since, o)
 		cancel()

@@ -44,6 +44,10 @@ type FollowOptions struct {
 	// another poold than before (was and now name each), whose history
 	// is then replayed from its start.
 	Restarted func(was, now string)
+	// NewerThan, if set, makes Follow from now on (since < 0) replay the
+	// whole history of a poold started after it: every event it keeps
+	// came after that time (a host that was down when the caller began).
+	NewerThan time.Time
 }
 
 // StatusError is an answer of the server that is not the stream (a
@@ -68,11 +72,16 @@ func (c *Client) Follow(ctx context.Context, topics []string, since int64, o Fol
 		o.Idle = 60 * time.Second
 	}
 	f := &Follower{c: c, topics: topics, o: o}
-	self, err := c.incarnation(ctx)
+	self, started, err := c.incarnation(ctx)
 	if err != nil {
 		return nil, err
 	}
 	f.self = self
+	// A start time from dstats can be up to a second early (the boot
+	// time it is counted from is in whole seconds).
+	if since < 0 && !o.NewerThan.IsZero() && started.After(o.NewerThan.Add(-time.Second)) {
+		since = 0
+	}
 	if since < 0 {
 		through, err := c.through(ctx)
 		if err != nil {
@@ -91,24 +100,25 @@ func (c *Client) Follow(ctx context.Context, topics []string, since int64, o Fol
 }
 
 // incarnation names the poold process answering: its pid and start
-// time. "" when the server does not say (dstats refused or without them).
-func (c *Client) incarnation(ctx context.Context) (string, error) {
+// time, and that time. "" when the server does not say (dstats refused or
+// without them).
+func (c *Client) incarnation(ctx context.Context) (string, time.Time, error) {
 	rep, err := c.Do(ctx, arbiter.Request{ID: "follow", Command: "dstats"})
 	var ce *arbiter.CommandError
 	if errors.As(err, &ce) {
-		return "", nil
+		return "", time.Time{}, nil
 	}
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
 	info, _ := rep["info"].(map[string]any)
 	pid, _ := info["pid"].(float64)
 	started, _ := info["create_time"].(float64)
 	if pid == 0 || started == 0 {
-		return "", nil
+		return "", time.Time{}, nil
 	}
 	at := time.UnixMilli(10 * int64(math.Round(started*100))).UTC()
-	return fmt.Sprintf("pid %d started %s", int(pid), at.Format("2006-01-02T15:04:05.00Z")), nil
+	return fmt.Sprintf("pid %d started %s", int(pid), at.Format("2006-01-02T15:04:05.00Z")), at, nil
 }
 
 // through is the seq of the server's last event.
@@ -182,7 +192,7 @@ func (f *Follower) reopen(ctx context.Context, lost error) error {
 // history if another poold answers now.
 func (f *Follower) open(ctx context.Context) error {
 	if f.self != "" {
-		self, err := f.c.incarnation(ctx)
+		self, _, err := f.c.incarnation(ctx)
 		if err != nil {
 			return err
 		}
