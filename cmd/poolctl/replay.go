@@ -52,7 +52,11 @@ func (r *replayer) fetch(ctx context.Context) error {
 			r.last = 0
 			continue
 		}
-		if rep["complete"] != true {
+		switch {
+		case rep["complete"] == true:
+		case oldest == 0: // it keeps none
+			fmt.Fprintf(r.a.stderr, "poolctl: events #%d to #%d are lost: poold keeps no events to replay ([arbiter] event_history = 0)\n", r.last+1, through)
+		default:
 			fmt.Fprintf(r.a.stderr, "poolctl: events #%d to #%d are lost: poold keeps only the last [arbiter] event_history events, from #%d\n", r.last+1, oldest-1, oldest)
 		}
 		evs, _ := rep["events"].([]any)
