@@ -134,15 +134,21 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 			}
-			if ev.Seq <= last {
-				continue
-			}
-			last = ev.Seq
-			if sw.Send(strconv.FormatUint(ev.Seq, 10), "", wireEventJSON(ev)) != nil {
+			if sendAfter(sw, ev, &last) != nil {
 				return
 			}
 		}
 	}
+}
+
+// sendAfter sends ev unless it is at or before *last (replayed already),
+// and moves *last to it.
+func sendAfter(sw *SSEWriter, ev events.Event, last *uint64) error {
+	if ev.Seq <= *last {
+		return nil
+	}
+	*last = ev.Seq
+	return sw.Send(strconv.FormatUint(ev.Seq, 10), "", wireEventJSON(ev))
 }
 
 // sendQueued sends what sub holds now, after last, without waiting.
@@ -150,14 +156,7 @@ func (s *Server) sendQueued(sw *SSEWriter, sub *events.Subscription, last uint64
 	for {
 		select {
 		case ev, ok := <-sub.C():
-			if !ok {
-				return
-			}
-			if ev.Seq <= last {
-				continue
-			}
-			last = ev.Seq
-			if sw.Send(strconv.FormatUint(ev.Seq, 10), "", wireEventJSON(ev)) != nil {
+			if !ok || sendAfter(sw, ev, &last) != nil {
 				return
 			}
 		default:
