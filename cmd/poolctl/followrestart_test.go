@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -69,11 +67,11 @@ func TestRemoteEventsFollowRestart(t *testing.T) {
 	}
 	// The host goes away; the follower keeps trying.
 	g.route("")
-	oldSeq := through(t, old)
+	oldSeq := lastSeq(t, old)
 	old.stop(t)
 	// The new poold's history passes the old one's last seq before the
 	// follower gets through to it.
-	for through(t, next) <= oldSeq+4 {
+	for lastSeq(t, next) <= oldSeq+4 {
 		next.local(t, "incr", "web")
 	}
 	g.route(strings.TrimPrefix(next.api.url, "https://"))
@@ -130,24 +128,6 @@ func TestFleetEventsHostDownAtStart(t *testing.T) {
 	if !strings.Contains(errb.String(), g.addr()+": event stream open") {
 		t.Errorf("the host's return is not reported: stderr %q", errb.String())
 	}
-}
-
-// through is p's last event seq.
-func through(t *testing.T, p *poold) uint64 {
-	t.Helper()
-	c, err := controller.Dial(p.control)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rep, err := c.Do(ctx, arbiter.Request{Command: "events_since", Properties: map[string]any{"seq": uint64(1) << 53, "limit": 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, _ := rep["through"].(float64)
-	return uint64(n)
 }
 
 // tcpGate forwards each connection to the current backend, or drops it
