@@ -189,23 +189,30 @@ func (f *Follower) reopen(ctx context.Context, lost error) error {
 }
 
 // open opens the stream again from f.last, or from the start of the
-// history if another poold answers now.
+// history if another poold answers now. The stream comes first: a token a
+// reload revoked is then refused once, not also for the question of who
+// answers (each refusal counts towards the address's failed-token limit).
 func (f *Follower) open(ctx context.Context) error {
+	st, err := f.c.Events(ctx, f.topics, int64(f.last))
+	if err != nil {
+		return err
+	}
 	if f.self != "" {
 		self, _, err := f.c.incarnation(ctx)
 		if err != nil {
+			st.Close()
 			return err
 		}
 		if self != "" && self != f.self {
+			st.Close()
 			if f.o.Restarted != nil {
 				f.o.Restarted(f.self, self)
 			}
 			f.self, f.last = self, 0
+			if st, err = f.c.Events(ctx, f.topics, 0); err != nil {
+				return err
+			}
 		}
-	}
-	st, err := f.c.Events(ctx, f.topics, int64(f.last))
-	if err != nil {
-		return err
 	}
 	st.idle = f.o.Idle
 	f.st = st
