@@ -104,6 +104,12 @@ func TestBrowserFleet(t *testing.T) {
 
 	c.stop()
 	waitJS(t, ctx, "host C unreachable", fleetCardExpr(c.addr, "unreachable", "", ""))
+	// Its last rows stay, but not as if its watchers were active now.
+	waitJS(t, ctx, "host C's rows as last seen", fmt.Sprintf(`(() => {
+		const c = document.querySelector('article.fleethost[data-host=%q]');
+		const st = [...c.querySelectorAll('td.st')].map(td => td.textContent);
+		return st.length === 2 && st.every(s => s === 'was active') && c.querySelector('.fstale').textContent.startsWith('as last seen');
+	})()`, c.addr))
 	fakeB.Do(context.Background(), arbiter.Request{Command: "incr", Properties: map[string]any{"name": "web"}})
 	waitJS(t, ctx, "host B still live", fleetCardExpr(b.addr, "live", "web", "4"))
 	// A bad URL is said in the form, and adds nothing.

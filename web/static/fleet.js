@@ -19,9 +19,13 @@
   }
 
   function card(h, readOnly) {
+    // A host that does not answer keeps its last rows, said to be that:
+    // its watchers may be anything now.
+    const stale = h.state !== "live";
+    const seen = h.updated ? " at " + new Date(h.updated * 1000).toLocaleTimeString() : "";
     const rows = (h.watchers || []).map((w) => el("tr", { "data-watcher": w.name },
       el("td", { text: w.name }),
-      el("td", { class: "st st-" + w.status, text: w.status }),
+      el("td", { class: stale ? "st st-stale" : "st st-" + w.status, text: stale ? "was " + w.status : w.status }),
       el("td", { class: "r procs", text: String(w.procs) }),
       el("td", { class: "r", text: (w.cpu || 0).toFixed(1) + "%" })));
     const rm = readOnly ? null : el("button", { class: "btn sq danger", title: "stop watching this host", text: "×",
@@ -32,6 +36,7 @@
     return el("article", { class: "fleethost fh-" + h.state, "data-host": h.host, "data-state": h.state },
       el("header", null, el("b", { text: h.host }), el("span", { class: "fstate", text: h.state }), rm),
       h.error ? el("p", { class: "ferr", text: h.error }) : null,
+      stale && rows.length ? el("p", { class: "fstale", text: "as last seen" + seen }) : null,
       el("table", { class: "grid" },
         el("thead", null, el("tr", null, el("th", { text: "watcher" }), el("th", { text: "status" }),
           el("th", { class: "r", text: "procs" }), el("th", { class: "r", text: "cpu" }))),
