@@ -117,7 +117,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 			// poold stopping: its last events (arbiter.stop) are queued
 			// already and go out before the stream ends.
 			if context.Cause(r.Context()) != errRevoked {
-				s.sendQueued(sw, sub, last)
+				sendQueued(sw, sub, last)
 			}
 			return
 		case <-ping.C:
@@ -152,7 +152,7 @@ func sendAfter(sw *SSEWriter, ev events.Event, last *uint64) error {
 }
 
 // sendQueued sends what sub holds now, after last, without waiting.
-func (s *Server) sendQueued(sw *SSEWriter, sub *events.Subscription, last uint64) {
+func sendQueued(sw *SSEWriter, sub *events.Subscription, last uint64) {
 	for {
 		select {
 		case ev, ok := <-sub.C():
