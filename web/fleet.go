@@ -259,12 +259,21 @@ func (f *fleet) session(ctx context.Context, m *member, idle <-chan struct{}) {
 const maxFleetRetry = 10 * time.Second
 
 // refusedToken says whether err is the host refusing the token (revoked,
-// or mistyped when added) rather than the host being out of reach.
+// or mistyped when added) rather than the host being out of reach. A 429
+// is not: the host locked out this address after failed tokens, which
+// other clients on it may have sent; it lets the token in again later.
 func refusedToken(err error) bool {
 	var se *remote.StatusError
+	var re *remote.ReplyError
 	var ce *arbiter.CommandError
-	return errors.As(err, &se) && (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden) ||
-		errors.As(err, &ce) && ce.Errno == arbiter.ErrnoForbidden
+	switch {
+	case errors.As(err, &se):
+		return se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden
+	case errors.As(err, &re):
+		return re.Errno == arbiter.ErrnoForbidden && re.Code != http.StatusTooManyRequests
+	default:
+		return errors.As(err, &ce) && ce.Errno == arbiter.ErrnoForbidden
+	}
 }
 
 // follow runs one connection to the host; it returns why it ended.

@@ -48,3 +48,50 @@ func TestFleetHostRefusingTheTokenIsShownRefused(t *testing.T) {
 		t.Fatalf("a host refusing the token: state %v, error %q; want refused, saying to add it again", last["state"], errText)
 	}
 }
+
+// A host that locked out the fleet view's address after failed tokens
+// (sent by any client there) answers 429 with the same errno as a refused
+// token. The view said "refused: remove the host and add it again with
+// its current token", though the token is good and the host lets it in
+// again once the lockout ends.
+func TestFleetHostLockingOutTheAddressIsNotShownRefused(t *testing.T) {
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/events" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, ": open\n\n")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "30")
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprint(w, `{"status": "error", "errno": 7, "reason": "too many failed attempts from 127.0.0.1; retry in 30s"}`)
+	}))
+	t.Cleanup(host.Close)
+	ts := startServer(t, newFakeBackend(t, map[string]int{"local": 1}), configs.Web{}, func(tu *tunings) {
+		tu.retry = 10 * time.Millisecond
+	})
+	c := dialConsole(t, ts)
+	c.next("hello", typeIs("hello"))
+	c.send("add", "fleet_add", map[string]any{"url": host.URL, "token": "good-token-0123456"})
+	if rep := c.reply("add"); rep["status"] != "ok" {
+		t.Fatalf("fleet_add: %v", rep)
+	}
+	var last map[string]any
+	c.next("the host shown not live", func(m map[string]any) bool {
+		if m["type"] != "fleet" {
+			return false
+		}
+		hosts := asSlice(m["hosts"])
+		if len(hosts) != 1 {
+			return false
+		}
+		last = hosts[0].(map[string]any)
+		return last["state"] != "connecting"
+	})
+	errText, _ := last["error"].(string)
+	if last["state"] == "refused" || strings.Contains(errText, "add it again") || !strings.Contains(errText, "too many failed") {
+		t.Fatalf("a host locking out the address: state %v, error %q; want it not refused, with the host's reason", last["state"], errText)
+	}
+}

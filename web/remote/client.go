@@ -152,12 +152,18 @@ func (c *Client) Close() error {
 // and returns the raw reply, as controller.Client.Call does. Errors wrap
 // controller.ErrUnreachable or ErrTimeout like its.
 func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
+	b, _, err := c.call(ctx, raw)
+	return b, err
+}
+
+// call is Call that also gives the HTTP status the reply came with.
+func (c *Client) call(ctx context.Context, raw []byte) ([]byte, int, error) {
 	var req arbiter.Request
 	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, fmt.Errorf("remote: request is not a JSON object: %w", err)
+		return nil, 0, fmt.Errorf("remote: request is not a JSON object: %w", err)
 	}
 	if req.MsgType == "cast" {
-		return nil, fmt.Errorf("remote: casts (no reply) are not supported over the API; drop msg_type")
+		return nil, 0, fmt.Errorf("remote: casts (no reply) are not supported over the API; drop msg_type")
 	}
 	body := []byte("{}")
 	if req.Properties != nil {
@@ -165,7 +171,7 @@ func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/v1/"+url.PathEscape(strings.ToLower(req.Command)), bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("remote: %w", err)
+		return nil, 0, fmt.Errorf("remote: %w", err)
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	if req.ID != "" {
@@ -173,18 +179,29 @@ func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
 	}
 	resp, err := c.send(ctx, hr)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
-		return nil, c.netError(ctx, err)
+		return nil, 0, c.netError(ctx, err)
 	}
 	if !isReply(b) {
-		return nil, c.notAPI(resp.Status, b)
+		return nil, 0, c.notAPI(resp.Status, b)
 	}
-	return b, nil
+	return b, resp.StatusCode, nil
 }
+
+// ReplyError is an error reply with the HTTP status it came with: 401 for
+// a token refused, 429 for an address locked out after failed tokens
+// (whatever the token), both errno 7. It unwraps to the
+// *arbiter.CommandError.
+type ReplyError struct {
+	*arbiter.CommandError
+	Code int
+}
+
+func (e *ReplyError) Unwrap() error { return e.CommandError }
 
 // notAPI explains an answer that is not a poold reply: whatever answered
 // is not poold's API, so the call never reached poold.
@@ -198,10 +215,10 @@ func (c *Client) notAPI(status string, body []byte) error {
 }
 
 // Do is Call with a decoded reply; an error reply also returns a
-// *arbiter.CommandError.
+// *ReplyError (an *arbiter.CommandError for errors.As).
 func (c *Client) Do(ctx context.Context, req arbiter.Request) (arbiter.Reply, error) {
 	raw, _ := json.Marshal(req)
-	b, err := c.Call(ctx, raw)
+	b, code, err := c.call(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +232,7 @@ func (c *Client) Do(ctx context.Context, req arbiter.Request) (arbiter.Reply, er
 			ce.Errno = int(n)
 		}
 		ce.Reason, _ = r["reason"].(string)
-		return r, ce
+		return r, &ReplyError{CommandError: ce, Code: code}
 	}
 	return r, nil
 }
