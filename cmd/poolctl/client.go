@@ -120,7 +120,11 @@ func (a *app) print(command string, raw []byte, r reply) error {
 				return runError{err}
 			}
 		}
-		return replyError{reason: reason, errno: int(num(r["errno"]))}
+		errno := int(num(r["errno"]))
+		if len(a.urls) == 1 {
+			reason += a.tokenNote(a.urls[0], errno)
+		}
+		return replyError{reason: reason, errno: errno}
 	}
 	// Circus quirk kept on purpose: "status NAME" puts the watcher's
 	// status in "status", so anything but "error" is success.

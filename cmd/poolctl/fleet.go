@@ -24,6 +24,7 @@ var fleetCommands = map[string]bool{"status": true, "stats": true}
 
 // hostResult is one host's answer to a fleet call.
 type hostResult struct {
+	url     string // as given
 	host    string
 	raw     []byte
 	rep     reply
@@ -58,10 +59,10 @@ func (a *app) fleetCall(ctx context.Context, cl call) error {
 func (a *app) askHost(ctx context.Context, u string, cl call, timeout time.Duration) hostResult {
 	c, err := a.remoteClient(u)
 	if err != nil {
-		return hostResult{host: u, err: err}
+		return hostResult{url: u, host: u, err: err}
 	}
 	defer c.Close()
-	r := hostResult{host: c.Host(), timeout: timeout}
+	r := hostResult{url: u, host: c.Host(), timeout: timeout}
 	props := map[string]any{}
 	for k, v := range cl.props {
 		props[k] = v
@@ -116,7 +117,7 @@ func (a *app) printFleet(command string, res []hostResult) error {
 			rows = append(rows, r.host)
 			continue
 		case r.rep["status"] == "error":
-			problem[len(rows)] = "error: " + render(r.rep["reason"])
+			problem[len(rows)] = "error: " + render(r.rep["reason"]) + a.tokenNote(r.url, int(num(r.rep["errno"])))
 			rows = append(rows, r.host)
 			continue
 		}

@@ -160,3 +160,26 @@ func TestFleetStatusNamesTheTimeout(t *testing.T) {
 		t.Fatalf("fleet status with a stopped host: %v; want a row %q", r, want)
 	}
 }
+
+// A host refusing the token poolctl sent said "invalid token" and nothing
+// of which token: with a hosts file each host may have its own, and the
+// operator had to work out which file went where. The refusal names it.
+func TestRefusedTokenNamesItsFile(t *testing.T) {
+	ps, f := startFleet(t, 2)
+	wrong := filepath.Join(t.TempDir(), "old.token")
+	writeToken(t, wrong)
+	hosts := filepath.Join(t.TempDir(), "hosts")
+	body := fmt.Sprintf("%s\n%s %s\n", ps[0].api.url, ps[1].api.url, wrong)
+	if err := os.WriteFile(hosts, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := poolctl(t, "--token-file", f.ops, "--ca-file", f.cert, "--hosts-file", hosts, "status")
+	want := "the token sent is the one in " + wrong
+	if r.code != exitReplyError || !strings.Contains(r.stdout, want) || strings.Contains(r.stdout, f.ops) {
+		t.Fatalf("fleet status with a wrong token for %s: %v; want its row to name %s", hostOf(ps[1]), r, wrong)
+	}
+	r = poolctl(t, "--token-file", wrong, "--ca-file", f.cert, "--url", ps[0].api.url, "status")
+	if r.code != exitReplyError || !strings.Contains(r.stderr, want) {
+		t.Fatalf("status with a wrong token: %v; want it to name %s", r, wrong)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/events/zmqpub"
 	"github.com/poold/poold/web/remote"
 )
@@ -37,12 +38,29 @@ type eventStream interface {
 // remote reports whether poolctl talks to poold's HTTPS API.
 func (a *app) remote() bool { return len(a.urls) > 0 }
 
-// remoteClient builds the API client for one URL.
-func (a *app) remoteClient(u string) (*remote.Client, error) {
-	tok, ca := a.tokenFile, a.caFile
+// filesFor gives the token and CA files for one URL: its hosts file
+// line's, else --token-file and --ca-file.
+func (a *app) filesFor(u string) (tok, ca string) {
+	tok, ca = a.tokenFile, a.caFile
 	if h, ok := a.hostFiles[u]; ok {
 		tok, ca = or(h[0], tok), or(h[1], ca)
 	}
+	return tok, ca
+}
+
+// tokenNote names the token file sent to u, for a refusal (errno 7) of
+// it: a wrong, revoked or read-only token is that file's to fix.
+func (a *app) tokenNote(u string, errno int) string {
+	tok, _ := a.filesFor(u)
+	if !a.remote() || errno != arbiter.ErrnoForbidden || tok == "" {
+		return ""
+	}
+	return " (the token sent is the one in " + tok + ")"
+}
+
+// remoteClient builds the API client for one URL.
+func (a *app) remoteClient(u string) (*remote.Client, error) {
+	tok, ca := a.filesFor(u)
 	c, err := remote.New(remote.Options{URL: u, TokenFile: tok, CAFile: ca, Explain: explainNotHTTP})
 	if err != nil {
 		return nil, usagef("%v", err)
