@@ -92,6 +92,9 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 	if !st.Started.IsZero() {
 		a.started = st.Started // poold's uptime goes on
 	}
+	if st.BootTime > 0 {
+		a.opts.Stats.SetBootTime(st.BootTime) // start times stay put if the clock was stepped
+	}
 	out := st.Outcome
 	out.TookOver = time.Now()
 	a.upgraded = out

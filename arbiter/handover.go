@@ -267,6 +267,7 @@ func (a *Arbiter) state(now time.Time) *upgrade.State {
 	cfg := *a.cfg
 	st := &upgrade.State{Version: upgrade.Version, Taken: now, Started: a.started, Outcome: a.upgraded,
 		Config: &cfg, NotifyDir: a.notifyDir}
+	st.BootTime, _ = a.opts.Stats.BootTime() // 0 if /proc cannot say: the new image reads its own
 	cfg.Watchers = nil
 	for _, key := range slices.Sorted(maps.Keys(a.filed)) {
 		st.Filed = append(st.Filed, a.filed[key])

@@ -107,11 +107,14 @@ type Log struct {
 
 // State is everything the new image takes over.
 type State struct {
-	Version int             `json:"version"`
-	Taken   time.Time       `json:"taken"` // wall time of the snapshot: timers are durations from it
-	Started time.Time       `json:"started"`
-	Outcome Outcome         `json:"outcome"`
-	Config  *configs.Config `json:"config"`
+	Version int       `json:"version"`
+	Taken   time.Time `json:"taken"` // wall time of the snapshot: timers are durations from it
+	Started time.Time `json:"started"`
+	// BootTime is the boot time (unix seconds) the old image counted
+	// process start times from; the new one keeps it (0: read its own).
+	BootTime float64         `json:"boot_time,omitempty"`
+	Outcome  Outcome         `json:"outcome"`
+	Config   *configs.Config `json:"config"`
 	// Filed is each watcher's section as the config file last gave it
 	// (Config holds the specs as they run, with run-time changes).
 	Filed     []configs.Watcher   `json:"filed,omitempty"`

@@ -87,6 +87,7 @@ type Sampler struct {
 	ready    bool
 	fs       procfs.FS
 	bootTime float64 // unix seconds
+	bootKept float64 // a boot time given by SetBootTime; 0: none
 	memTotal uint64  // bytes
 	pageSize uint64
 	byPidfd  bool // owners are read through pidfds (owner.go)
@@ -165,11 +166,38 @@ func (s *Sampler) init() error {
 	}
 	s.fs = pfs
 	s.bootTime = float64(st.BootTime)
+	if s.bootKept > 0 {
+		s.bootTime = s.bootKept
+	}
 	s.memTotal = *mi.MemTotalBytes
 	s.pageSize = uint64(os.Getpagesize())
 	s.byPidfd = pidfdOwners(s.root)
 	s.ready = true
 	return nil
+}
+
+// BootTime is the boot time start times are counted from, unix seconds.
+func (s *Sampler) BootTime() (float64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.init(); err != nil {
+		return 0, err
+	}
+	return s.bootTime, nil
+}
+
+// SetBootTime makes start times count from bt rather than the boot time
+// the kernel gives now, which moves each time the wall clock is stepped
+// (an NTP sync after boot): an upgraded image keeps its predecessor's, so
+// that poold's own start time, by which clients tell an upgrade from a
+// restart, and its workers' stay what they were.
+func (s *Sampler) SetBootTime(bt float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bootKept = bt
+	if s.ready {
+		s.bootTime = bt
+	}
 }
 
 // clock is one reading of both clocks, taken once per sample.
