@@ -78,7 +78,7 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 			if st.Cgroups != nil && a.tree != nil {
 				if dir, ok := st.Cgroups.Groups[ps.Pid]; ok {
 					g = a.tree.AdoptGroup(cgroup.Adopted{Dir: dir, Watcher: w.Name(), Wid: ps.Wid, Limits: limitsOf(w.Spec()),
-						OOMBase: st.Cgroups.OOMBase[ps.Pid], Killed: slices.Contains(st.Cgroups.Killed, ps.Pid)})
+						OOMBase: st.Cgroups.OOMBase[ps.Pid], PidsBase: st.Cgroups.PidsBase[ps.Pid], Killed: slices.Contains(st.Cgroups.Killed, ps.Pid)})
 					a.groups[ps.Pid] = g
 				}
 			}

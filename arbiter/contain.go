@@ -221,6 +221,7 @@ func (a *Arbiter) emptied(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	}
 	a.cgroupStep(func() {
 		end.OOM = g.OOMKills()
+		end.PidsRefused = g.PidsRefused()
 		remove := g.Remove
 		if empty {
 			remove = func() error { return a.tree.Park(g) } // for the slot's next worker

@@ -290,12 +290,18 @@ func (a *Arbiter) state(now time.Time) *upgrade.State {
 		st.Cgroups = &upgrade.Cgroups{Dir: a.tree.Dir, LockFD: a.tree.LockFD(), Groups: map[int]string{}}
 		for pid, g := range a.groups {
 			st.Cgroups.Groups[pid] = g.Dir
-			base, killed := g.Handover()
+			base, pidsBase, killed := g.Handover()
 			if base > 0 {
 				if st.Cgroups.OOMBase == nil {
 					st.Cgroups.OOMBase = map[int]int{}
 				}
 				st.Cgroups.OOMBase[pid] = base
+			}
+			if pidsBase > 0 {
+				if st.Cgroups.PidsBase == nil {
+					st.Cgroups.PidsBase = map[int]int{}
+				}
+				st.Cgroups.PidsBase[pid] = pidsBase
 			}
 			if killed {
 				st.Cgroups.Killed = append(st.Cgroups.Killed, pid)

@@ -38,6 +38,9 @@ type End struct {
 	// LeftKilled says poold killed those: at once, or at the stop's
 	// graceful_timeout.
 	LeftKilled bool
+	// PidsRefused is how many forks (or thread starts) of its cgroup a
+	// pids limit refused: why a worker that cannot fork exits.
+	PidsRefused int
 }
 
 // Ended is called by the loop when a worker's process has been reaped
@@ -162,7 +165,7 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 	}
 	base += oom
 	switch {
-	case end.Left > 0 && p.State != ProcStopping && end.Signal == 0:
+	case end.Left > 0 && p.State != ProcStopping && end.Signal == 0 && end.PidsRefused == 0:
 		// It exited on its own and left processes: most likely a program
 		// that daemonizes (forks, and the parent exits), which then looks
 		// like a worker that exits at once, forever.
@@ -173,10 +176,27 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 		// outlived it, which says nothing of daemonizing.
 		base += fmt.Sprintf(", leaving %d process(es) running, which poold killed", end.Left)
 	}
+	base += w.pidsNote(end.PidsRefused)
 	if end.Signal != 0 {
 		return ReasonSignal, base
 	}
 	return ReasonExit, base
+}
+
+// pidsNote says that a pids limit refused n forks of a worker's cgroup:
+// the likely cause of its end (a shell prints "Cannot fork", a Python or
+// Go program "resource temporarily unavailable" and exits), which its
+// exit status alone, or the processes it left, would blame on something
+// else.
+func (w *Watcher) pidsNote(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	limit := "a pids limit"
+	if w.spec.PidsMax > 0 {
+		limit = fmt.Sprintf("pids_max (%d)", w.spec.PidsMax)
+	}
+	return fmt.Sprintf("; %s refused %d fork(s) or thread start(s) of its cgroup: raise pids_max, or make the program start fewer processes and threads", limit, n)
 }
 
 // oomOutside says how a worker without a memory_max of its own was

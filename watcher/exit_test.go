@@ -66,11 +66,18 @@ func TestExitReasons(t *testing.T) {
 			}
 			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OuterOOM: "poold's cgroup /c (memory limit 9 bytes)"})
 		}, ReasonTimeout, "killed by poold after graceful_timeout (2s)", true},
+		// A shell whose fork its pids limit refused: "Cannot fork",
+		// status 2, its other children left. Not a daemonizing program.
+		{"pids limit", func(w *Watcher, h *fakeHost, pid int) {
+			w.Ended(pid, End{Exit: spawn.Exit{Code: 2}, Left: 3, LeftKilled: true, PidsRefused: 1})
+		}, ReasonExit, "exited with status 2, leaving 3 process(es) running, which poold killed; pids_max (4) refused 1 fork(s) " +
+			"or thread start(s) of its cgroup: raise pids_max, or make the program start fewer processes and threads", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := spec(1)
 			if !c.noMax {
 				s.MemoryMax = 16 << 20
+				s.PidsMax = 4
 			}
 			s.GracefulTimeout = 2 * time.Second
 			w, h := newWatcher(t, s)

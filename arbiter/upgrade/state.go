@@ -86,12 +86,13 @@ type Cgroups struct {
 	Dir    string         `json:"dir"`
 	LockFD int            `json:"lock_fd"`
 	Groups map[int]string `json:"groups"` // pid -> directory
-	// By pid, for the cgroups that have them: the OOM kills of earlier
-	// workers of a reused cgroup, and cgroups killed through cgroup.kill
-	// (never reused). A binary that does not know them counts a reused
-	// cgroup's old OOM kills again.
-	OOMBase map[int]int `json:"oom_base,omitempty"`
-	Killed  []int       `json:"killed,omitempty"`
+	// By pid, for the cgroups that have them: the OOM kills and the
+	// forks a pids limit refused of earlier workers of a reused cgroup,
+	// and cgroups killed through cgroup.kill (never reused). A binary
+	// that does not know them counts a reused cgroup's old ones again.
+	OOMBase  map[int]int `json:"oom_base,omitempty"`
+	PidsBase map[int]int `json:"pids_base,omitempty"`
+	Killed   []int       `json:"killed,omitempty"`
 }
 
 // Log is one watcher's ring of recent output lines (poolctl logs, the

@@ -53,12 +53,13 @@ func AdoptTree(dir string, lockFD int) (*Tree, error) {
 
 // Adopted is a handed-over worker's cgroup, as the previous image knew it.
 type Adopted struct {
-	Dir     string // its v2 directory
-	Watcher string // the slot it may be parked for, as NewGroup names it
-	Wid     int
-	Limits  Limits
-	OOMBase int  // OOM kills of the workers it held before (Group.Handover)
-	Killed  bool // it was killed through cgroup.kill
+	Dir      string // its v2 directory
+	Watcher  string // the slot it may be parked for, as NewGroup names it
+	Wid      int
+	Limits   Limits
+	OOMBase  int  // OOM kills of the workers it held before (Group.Handover)
+	PidsBase int  // forks a pids limit refused to the workers it held before
+	Killed   bool // it was killed through cgroup.kill
 }
 
 // AdoptGroup takes over a worker's cgroup (no fd: the worker in it
@@ -66,7 +67,7 @@ type Adopted struct {
 // the tree's v1 hierarchies: OOMKills reads them (memory on a hybrid
 // host) and Remove removes them.
 func (t *Tree) AdoptGroup(a Adopted) *Group {
-	g := &Group{Dir: filepath.Clean(a.Dir), key: slotKey{watcher: a.Watcher, wid: a.Wid, lim: a.Limits}, oomBase: a.OOMBase}
+	g := &Group{Dir: filepath.Clean(a.Dir), key: slotKey{watcher: a.Watcher, wid: a.Wid, lim: a.Limits}, oomBase: a.OOMBase, pidsBase: a.PidsBase}
 	g.killed.Store(a.Killed)
 	for _, h := range t.v1Hiers() {
 		if h.tree == "" {
@@ -81,9 +82,10 @@ func (t *Tree) AdoptGroup(a Adopted) *Group {
 }
 
 // Handover is what AdoptGroup needs of g beyond its directory: the OOM
-// kills not to count for its worker, and whether it was ever killed.
-func (g *Group) Handover() (oomBase int, killed bool) {
-	return g.oomBase, g.killed.Load()
+// kills and refused forks not to count for its worker, and whether it
+// was ever killed.
+func (g *Group) Handover() (oomBase, pidsBase int, killed bool) {
+	return g.oomBase, g.pidsBase, g.killed.Load()
 }
 
 // RemoveParked removes the worker cgroups in the tree that hold no process

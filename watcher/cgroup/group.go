@@ -26,6 +26,8 @@ type Group struct {
 	parkedAt time.Time // when it was parked
 	oomBase  int       // OOM kills of the workers it held before
 	oomSeen  int       // the total at the last OOMKills
+	pidsBase int       // forks refused by a pids limit to the workers it held before
+	pidsSeen int       // the total at the last PidsRefused
 	killed   atomic.Bool
 }
 
@@ -150,6 +152,22 @@ func (g *Group) OOMKills() int {
 	}
 	g.oomSeen = n
 	return n - g.oomBase
+}
+
+// PidsRefused is how many forks (and thread starts) of the cgroup's
+// processes a pids limit refused (pids.events max, v2 and v1) since the
+// cgroup's current worker started in it: a worker that exits once a fork
+// fails would otherwise look like one that fails on its own, or one that
+// daemonizes when it leaves the processes it did start.
+func (g *Group) PidsRefused() int {
+	n := 0
+	for _, d := range append([]string{g.Dir}, g.v1...) {
+		if b, err := os.ReadFile(filepath.Join(d, "pids.events")); err == nil {
+			n += keyed(b, "max")
+		}
+	}
+	g.pidsSeen = n
+	return n - g.pidsBase
 }
 
 // Remove closes and removes the cgroup, which must be empty.

@@ -38,12 +38,13 @@ type slotKey struct {
 // of parked cgroups or already holds one for that slot, and when g was
 // ever killed through cgroup.kill: Linux (6.18 here) SIGKILLs a process
 // cloned into such a cgroup as it starts (every replacement died within
-// a millisecond, "killed by signal KILL"). The OOM kills g's last
-// OOMKills counted are not counted again for its next worker: call it
-// first.
+// a millisecond, "killed by signal KILL"). The OOM kills and refused
+// forks g's last OOMKills and PidsRefused counted are not counted again
+// for its next worker: call them first.
 func (t *Tree) Park(g *Group) error {
 	g.CloseFD()
 	g.oomBase = g.oomSeen
+	g.pidsBase = g.pidsSeen
 	t.mu.Lock()
 	if t.closed || g.killed.Load() || len(t.parked) >= parkMax || t.parked[g.key] != nil {
 		t.mu.Unlock()

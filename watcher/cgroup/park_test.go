@@ -167,6 +167,35 @@ func TestOOMKillsCountFromTheCurrentWorker(t *testing.T) {
 	}
 }
 
+// The forks a pids limit refused that a worker's exit reports are its
+// own, not those of the workers its cgroup held before it was parked,
+// and count its v1 pids cgroup too.
+func TestPidsRefusedCountFromTheCurrentWorker(t *testing.T) {
+	dir, v1 := t.TempDir(), t.TempDir()
+	events := func(d, n string) {
+		if err := os.WriteFile(filepath.Join(d, "pids.events"), []byte("max "+n+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events(dir, "0")
+	events(v1, "2")
+	g := &Group{Dir: dir, v1: []string{v1}}
+	if n := g.PidsRefused(); n != 2 {
+		t.Fatalf("PidsRefused = %d, want 2", n)
+	}
+	tr := &Tree{Dir: filepath.Dir(dir)}
+	if err := tr.Park(g); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.PidsRefused(); n != 0 {
+		t.Fatalf("PidsRefused after parking = %d, want 0", n)
+	}
+	events(v1, "5")
+	if n := g.PidsRefused(); n != 3 {
+		t.Fatalf("PidsRefused of the next worker = %d, want 3", n)
+	}
+}
+
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return !errors.Is(err, os.ErrNotExist)
