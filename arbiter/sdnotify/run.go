@@ -3,6 +3,7 @@ package sdnotify
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/poold/poold/arbiter"
@@ -53,7 +54,7 @@ func (st *state) failed() time.Duration {
 // Run sends notifications until ctx is done, asking src for poold's
 // state, then sends a STOPPING=1 it still owes and returns nil.
 func (n *Notifier) Run(ctx context.Context, src Source) error {
-	st := &state{c: conn{addr: n.opts.Socket}, dirty: true}
+	st := &state{c: conn{addr: n.opts.Socket, failing: &n.failing}, dirty: true}
 	defer st.c.close()
 	// Events only say "something changed": a burst costs one look per
 	// lookGap, and one dropped for a full queue costs nothing.
@@ -63,17 +64,17 @@ func (n *Notifier) Run(ctx context.Context, src Source) error {
 		defer sub.Close()
 		evc = sub.C()
 	}
-	// The first WATCHDOG=1 goes as soon as the loop answers, not half a
-	// WatchdogSec after the start: after an in-place upgrade the old
-	// image's last one may be nearly that old already (see Reloading).
-	var dog, dogFirst <-chan time.Time
+	// The watchdog has a goroutine and a socket of its own: a look at
+	// the arbiter (Snapshot) that waits on a busy loop for up to
+	// lookTimeout must not hold WATCHDOG=1 back past WatchdogSec.
 	if n.opts.Watchdog > 0 {
-		t := time.NewTicker(n.opts.Watchdog / 2)
-		defer t.Stop()
-		dog = t.C
-		first := time.NewTimer(0)
-		defer first.Stop()
-		dogFirst = first.C
+		var dog sync.WaitGroup
+		dog.Add(1)
+		go func() {
+			defer dog.Done()
+			n.runWatchdog(ctx, src)
+		}()
+		defer dog.Wait() // Run returns once ctx is done, which ends it
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -89,11 +90,6 @@ func (n *Notifier) Run(ctx context.Context, src Source) error {
 			st.dirty = true
 		case <-n.wake:
 		case <-timer.C:
-		case <-dog:
-			n.watchdog(ctx, st, src)
-		case <-dogFirst:
-			dogFirst = nil
-			n.watchdog(ctx, st, src)
 		}
 		next := n.step(ctx, st, src)
 		if !timer.Stop() {
@@ -217,17 +213,38 @@ func (n *Notifier) snapshot(ctx context.Context, st *state, src Source) (s snaps
 	return src.Snapshot(ctx)
 }
 
+// runWatchdog sends WATCHDOG=1 every half Watchdog until ctx is done.
+// The first goes as soon as the loop answers, not half a WatchdogSec
+// after the start: after an in-place upgrade the old image's last one
+// may be nearly that old already (see Reloading).
+func (n *Notifier) runWatchdog(ctx context.Context, src Source) {
+	c := &conn{addr: n.opts.Socket, failing: &n.failing}
+	defer c.close()
+	t := time.NewTicker(n.opts.Watchdog / 2)
+	defer t.Stop()
+	for {
+		n.watchdog(ctx, c, src)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // watchdog sends WATCHDOG=1 if the arbiter's loop answers in time or is
 // busy working (arbiter.Live): only a stuck loop goes without.
-func (n *Notifier) watchdog(ctx context.Context, st *state, src Source) {
+func (n *Notifier) watchdog(ctx context.Context, c *conn, src Source) {
 	ctx, cancel := context.WithTimeout(ctx, n.opts.Watchdog/4)
 	defer cancel()
 	err := src.Live(ctx)
 	if err != nil && !errors.Is(err, arbiter.ErrBusy) {
-		n.log.Warn("no WATCHDOG=1: the event loop did not answer and did no work meanwhile", "error", err)
+		if !errors.Is(ctx.Err(), context.Canceled) { // not Run's own end
+			n.log.Warn("no WATCHDOG=1: the event loop did not answer and did no work meanwhile", "error", err)
+		}
 		return
 	}
-	st.c.send(n.log, "WATCHDOG=1")
+	c.send(n.log, "WATCHDOG=1")
 }
 
 // finish sends the STOPPING=1 that a stop told just before Run ended.

@@ -17,11 +17,14 @@
 // later can inherit poold's socket (workers with readiness "notify" get
 // a NOTIFY_SOCKET of their own from the arbiter).
 //
-// Concurrency: New does no I/O and starts nothing. Run owns one goroutine
-// (its caller's): it reads a bounded event-bus subscription (events only
-// say "something changed": a dropped one costs nothing), asks the arbiter
-// for Snapshots, and does every socket write, so the arbiter's loop never
-// waits on systemd. The Lifecycle methods, called on the loop, only
+// Concurrency: New does no I/O and starts nothing. Run owns its caller's
+// goroutine: it reads a bounded event-bus subscription (events only say
+// "something changed": a dropped one costs nothing), asks the arbiter for
+// Snapshots, and does every socket write but the watchdog's, so the
+// arbiter's loop never waits on systemd. With a watchdog, Run starts one
+// more goroutine, with a socket of its own, that sends WATCHDOG=1 (a
+// Snapshot that waits on a busy loop must not delay it), and waits for it
+// before it returns. The Lifecycle methods, called on the loop, only
 // record under a small mutex and wake Run.
 package sdnotify
 
@@ -33,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -97,6 +101,8 @@ type Notifier struct {
 
 	mu sync.Mutex
 	p  pending // guarded by mu
+
+	failing atomic.Bool // see conn
 }
 
 // pending is what the loop told the notifier.
@@ -225,11 +231,13 @@ func monotonicField(usec uint64) string {
 }
 
 // conn is the datagram socket to the service manager, dialled on first
-// use and again after a failed write. Used by Run's goroutine only.
+// use and again after a failed write. Used by one goroutine only (Run's,
+// the watchdog's, or the upgrade's caller); failing is the Notifier's,
+// shared by them all.
 type conn struct {
-	addr   string
-	c      *net.UnixConn
-	failed bool // the last write failed (logged once until one succeeds)
+	addr    string
+	c       *net.UnixConn
+	failing *atomic.Bool // the last write of any conn failed: logged once until one succeeds
 }
 
 // send writes msg; its error (logged once until a write succeeds) lets
@@ -238,7 +246,7 @@ func (c *conn) send(log hclog.Logger, msg string) error {
 	if c.c == nil {
 		uc, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: c.addr, Net: "unixgram"})
 		if err != nil {
-			c.fail(log, err)
+			c.fail(log, msg, err)
 			return err
 		}
 		c.c = uc
@@ -249,19 +257,20 @@ func (c *conn) send(log hclog.Logger, msg string) error {
 	if _, err := c.c.Write([]byte(msg)); err != nil {
 		c.c.Close()
 		c.c = nil
-		c.fail(log, err)
+		c.fail(log, msg, err)
 		return err
 	}
-	c.failed = false
+	c.failing.Store(false)
 	log.Trace("sent to NOTIFY_SOCKET", "message", msg)
 	return nil
 }
 
-func (c *conn) fail(log hclog.Logger, err error) {
-	if !c.failed {
-		log.Warn("cannot notify the service manager; READY=1 is sent again until it arrives", "notify_socket", c.addr, "error", err)
+func (c *conn) fail(log hclog.Logger, msg string, err error) {
+	if c.failing.CompareAndSwap(false, true) {
+		first, _, _ := strings.Cut(msg, "\n")
+		log.Warn("cannot notify the service manager; READY=1 is sent again until it arrives, other messages are not",
+			"notify_socket", c.addr, "message", first, "error", err)
 	}
-	c.failed = true
 }
 
 func (c *conn) close() {

@@ -11,7 +11,7 @@ package sdnotify
 // start, not up to a whole WatchdogSec after the old image's last one,
 // which systemd would take for a hung poold and kill it with every worker.
 func (n *Notifier) Reloading() {
-	c := &conn{addr: n.opts.Socket}
+	c := &conn{addr: n.opts.Socket, failing: &n.failing}
 	defer c.close()
 	dog := ""
 	if n.opts.Watchdog > 0 {
