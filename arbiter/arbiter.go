@@ -252,6 +252,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	defer a.socks.Close()
 
 	stopSpawner := a.startSpawner(self)
+	a.checkProc()
 	a.guardOOM()
 	a.output = newOutput(a.workerLog(), a.cfg.Arbiter.LogFormat != "json", a.bus)
 	defer func() {

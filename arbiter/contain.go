@@ -121,6 +121,18 @@ func (a *Arbiter) guardOOM() {
 	}
 }
 
+// checkProc warns when the /proc poold reads is not its own pid
+// namespace's (unshare --pid --fork without --mount-proc): a worker's pid
+// there is another process, so readiness spawn never sees a worker wait
+// for connections and gives up after its 10 s, and stats, exit reasons
+// and the oom_score_adj guard read or write the wrong processes.
+func (a *Arbiter) checkProc() {
+	if err := procinfo.ForeignProc(); err != nil {
+		a.log.Warn("poold cannot read its workers in /proc: readiness spawn waits its 10 s for every worker, stats and exit reasons are wrong; "+
+			"mount a /proc for poold's pid namespace (unshare --mount-proc, or a container's /proc)", "error", err)
+	}
+}
+
 // closeTree removes poold's cgroup tree once every worker is gone.
 func (a *Arbiter) closeTree() {
 	if a.tree == nil {

@@ -121,3 +121,29 @@ func childrenByStat(pid int, zombies bool) []int {
 	}
 	return out
 }
+
+// As PID 1 of a pid namespace whose /proc was not mounted for it
+// (unshare --pid --fork without --mount-proc), poold reads other
+// processes under its workers' pids: every worker of a watcher with
+// sockets stayed "starting" for 10 s (readiness spawn never saw it
+// accept) with nothing in the log but "not seen waiting for connections",
+// and stats were of strangers. poold now says so at start, and how to
+// mend it.
+func TestPID1WithoutItsProcSaysSo(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatalf("no unshare (util-linux): %v", err)
+	}
+	p := startPooldUnder(t, []string{unshare, "--pid", "--fork", "--kill-child"}, t.TempDir(),
+		"\n[arbiter]\nENDPOINTS\n[watchers.w]\ncmd = \"/bin/sleep\"\nargs = [\"3600\"]\n", nil)
+	p.waitLog(`poold started: pid=1 `, 1)
+	poold := childOf(t, p.cmd.Process.Pid)
+	t.Cleanup(func() { _ = syscall.Kill(poold, syscall.SIGKILL) })
+	p.waitLog(`poold cannot read its workers in /proc: .*mount a /proc for poold's pid namespace.*/proc is of another pid namespace`, 1)
+	if err := syscall.Kill(poold, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(); code != 0 {
+		t.Fatalf("poold exited %d after SIGTERM, want 0", code)
+	}
+}
