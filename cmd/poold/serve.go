@@ -218,6 +218,8 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 			case syscall.SIGUSR2:
 				d.log.Info("SIGUSR2: upgrading poold in place", "binary", selfExe)
 				d.arb.Upgrade()
+			case syscall.SIGTTIN, syscall.SIGTTOU:
+				d.jobControl(sig)
 			default:
 				if stops++; stops == 1 {
 					d.log.Info("stopping gracefully; send the signal again to kill workers at once", "signal", sig)

@@ -1,5 +1,5 @@
 // Package catch takes poold's control signals (SIGTERM, SIGINT, SIGQUIT,
-// SIGHUP, SIGUSR1, SIGUSR2) over in the new image of an in-place upgrade from
+// SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU) over in the new image of an in-place upgrade from
 // its package initialisation on, long before it serves. Until then each
 // of them would end poold at once (their default action, or the Go
 // runtime's for an unhandled one), and every worker with it. Caught
@@ -27,7 +27,8 @@ const UpgradeEnv = "POOLD_UPGRADE_FDS"
 // Signals are the signals poold acts on. SIGQUIT stops poold as SIGTERM
 // does, as it stops circusd: left to Go's default (a goroutine dump, exit
 // 2) it killed every worker mid-request through the parent-death signal.
-var Signals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
+// SIGTTIN and SIGTTOU, whose default stops the process, are only logged.
+var Signals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU}
 
 var caught chan os.Signal
 
