@@ -2,10 +2,12 @@ package arbiter
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/proctest"
@@ -46,4 +48,37 @@ func procState(pid int) string {
 		return ""
 	}
 	return f[0]
+}
+
+// TestSignalRecursiveReachesWhatLeftTheGroup: signal with recursive went
+// to the worker's process group only, so a child that called setsid (a
+// helper daemon) never got it; circusd's recursive signal goes to every
+// descendant of the worker.
+func TestSignalRecursiveReachesWhatLeftTheGroup(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "daemon.pid")
+	w := configs.DefaultWatcher("tree")
+	w.Cmd = "/bin/sh"
+	// A background job of a non-interactive sh is not a group leader,
+	// so setsid(1) calls setsid(2) without forking: $! is the daemon.
+	w.Args = []string{"-c", `setsid sleep 3600 & echo $! > "$0.tmp" && mv "$0.tmp" "$0"; exec sleep 3600`, file}
+	w.GracefulTimeout = 5 * time.Second
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	worker := h.spawned()
+	var daemon int
+	proctest.Eventually(t, "the worker writes its daemon's pid", func() bool {
+		b, err := os.ReadFile(file)
+		daemon, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && daemon > 0
+	})
+	t.Cleanup(func() {
+		syscall.Kill(-worker, syscall.SIGCONT)
+		syscall.Kill(daemon, syscall.SIGKILL) // no cgroup: it would outlive the stop
+	})
+	proctest.Eventually(t, "the daemon leaves the worker's process group", func() bool {
+		g, err := syscall.Getpgid(daemon)
+		return err == nil && g == daemon
+	})
+	h.do("signal", map[string]any{"name": "tree", "signum": "STOP", "recursive": true})
+	proctest.Eventually(t, "the worker stopped", func() bool { return procState(worker) == "T" })
+	proctest.Eventually(t, "the daemon that left the worker's group stopped", func() bool { return procState(daemon) == "T" })
 }

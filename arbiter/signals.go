@@ -82,6 +82,9 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 			}
 		case recursive:
 			err = syscall.Kill(-pid, sig)
+			if err == nil {
+				a.signalBeyondGroup(pid, sig)
+			}
 		default:
 			err = syscall.Kill(pid, sig)
 		}
@@ -107,6 +110,41 @@ func signalChild(m *cmdMsg, w *watcher.Watcher, pid, childpid int, sig syscall.S
 	}
 	m.ok(nil)
 	return nil
+}
+
+// signalBeyondGroup sends sig to what worker pid started that left its
+// process group (a child that called setsid, a shell's job), which the
+// signal to the group did not reach: circusd's recursive signal goes to
+// the worker's descendants wherever they are. With a cgroup per worker,
+// what is in it counts too (an orphan of the worker, reparented to
+// poold). Those still in the group had it already.
+func (a *Arbiter) signalBeyondGroup(pid int, sig syscall.Signal) {
+	seen := map[int]bool{pid: true}
+	var beyond []int
+	add := func(p int) {
+		if !seen[p] {
+			seen[p] = true
+			beyond = append(beyond, p)
+		}
+	}
+	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
+		for _, c := range childPids(queue[0]) {
+			if !seen[c] {
+				add(c)
+				queue = append(queue, c)
+			}
+		}
+	}
+	if g := a.groups[pid]; g != nil {
+		for _, p := range g.Pids() {
+			add(p)
+		}
+	}
+	for _, p := range beyond {
+		if g, err := syscall.Getpgid(p); err == nil && g != pid {
+			_ = syscall.Kill(p, sig)
+		}
+	}
 }
 
 // childPids lists the direct children of pid from /proc.

@@ -125,7 +125,7 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 		short: "Send SIGNAL (HUP, USR1, 15, ...) to the processes of NAME, or to one PID",
 		flags: func(fs *pflag.FlagSet) {
 			fs.Bool("children", false, "signal the processes' children instead")
-			fs.Bool("recursive", false, "signal each process's whole process group")
+			fs.Bool("recursive", false, "signal each process and everything it started (its process group, its descendants, its cgroup)")
 		},
 		props: func(c *cobra.Command, args []string) (map[string]any, error) {
 			p := map[string]any{"name": args[0], "signum": args[len(args)-1]}
