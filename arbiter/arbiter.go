@@ -258,6 +258,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	defer func() {
 		close(a.stopped)
 		a.stopDemand()
+		a.endOrphans() // while the spawner still reaps them
 		cancelRun()
 		stopSpawner()
 		a.waits.Wait()

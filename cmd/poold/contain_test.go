@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -206,5 +207,47 @@ func TestReplacementReusesItsSlotCgroup(t *testing.T) {
 	m := p.waitLog(`worker ended[^\n]*reason="([^"]*)"`, 2)
 	if got := m[1][1]; got != "killed by signal KILL" {
 		t.Fatalf("the replacement's end: %q, want killed by signal KILL", got)
+	}
+}
+
+// With process groups only (no root, no delegated cgroup), what a worker
+// moved to a session of its own is no stop's to reach; poold, its
+// subreaper, held it, and as poold exited it went on under init, unseen
+// and holding the port. poold now stops what it holds as it exits, and
+// names it in its log.
+func TestExitStopsWhatLeftTheGroupsWithoutCgroups(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o777); err != nil { // for nobody's poold
+			t.Fatal(err)
+		}
+	}
+	script, pidfile := writeDaemon(t, dir)
+	asNobody := func(a *syscall.SysProcAttr) {
+		if os.Geteuid() == 0 { // a user without a cgroup of its own
+			a.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
+		}
+	}
+	p := startBinaryIn(t, dir, fmt.Sprintf(daemonConfig, 0, script), asNobody)
+	p.waitLogBin(t, `containment: (process groups) only`)
+	daemon := daemons(t, pidfile, 1)[0]
+	t.Cleanup(func() { _ = syscall.Kill(daemon, syscall.SIGKILL) })
+	proctest.Eventually(t, "the daemon, a sleep, is poold's child (its shell ended)", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", daemon))
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		return err == nil && strings.Contains(s, "(sleep)") && len(f) > 1 && f[1] == strconv.Itoa(p.cmd.Process.Pid)
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+	if proctest.Alive(daemon) {
+		t.Fatalf("setsid daemon %d outlived poold", daemon)
+	}
+	if !regexp.MustCompile(`stopping processes workers left outside their process groups.*processes="[^"]*\b` + strconv.Itoa(daemon) + ` \(sleep 1000\)`).MatchString(p.log.String()) {
+		t.Errorf("the log does not name daemon %d among what poold stopped as it exited:\n%s", daemon, p.log.String())
 	}
 }

@@ -1,0 +1,101 @@
+package arbiter
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/procinfo"
+)
+
+// What workers left outside their process groups. poold is the subreaper
+// of its workers' orphans, so a process a worker moved out of its group
+// (a child that called setsid, then lost its parent) becomes poold's
+// child. With a cgroup per worker a stop reaches it (cgroup.kill); with
+// process groups only nothing does, and once poold exited it went on
+// under init, unseen: holding a port, or running a job nobody stops.
+// When poold exits after a stop, it stops those it still holds, as
+// systemd's KillMode=control-group stops what is left of a unit, and
+// names them in its log.
+
+// orphanGrace is how long what workers left outside their groups has,
+// after SIGTERM as poold exits, before SIGKILL.
+const orphanGrace = 2 * time.Second
+
+// endOrphans stops poold's children that are no worker's, once every
+// watcher has stopped: SIGTERM, SIGKILL after orphanGrace (at once after
+// a second stop request). It looks again every groupPoll, since one that
+// ends (a shell that ran a daemon) hands its own children to poold.
+// Only where poold reaps its workers' orphans (its own binary); run as
+// a library, its process's children are not its own to stop.
+func (a *Arbiter) endOrphans() {
+	if !a.opts.ReapOrphans {
+		return
+	}
+	killAt := time.Now().Add(orphanGrace)
+	if a.hurried {
+		killAt = time.Now()
+	}
+	giveUp := killAt.Add(emptyGrace)
+	sent := make(map[int]syscall.Signal)
+	tick := time.NewTicker(groupPoll)
+	defer tick.Stop()
+	for {
+		left := procinfo.Running(childPids(os.Getpid()))
+		if len(left) == 0 {
+			return
+		}
+		now := time.Now()
+		if now.After(giveUp) {
+			a.log.Error("processes workers left outside their process groups did not end after SIGKILL", "processes", describePids(left))
+			return
+		}
+		sig := syscall.SIGTERM
+		if !now.Before(killAt) {
+			sig = syscall.SIGKILL
+		}
+		var fresh, send []int
+		for _, p := range left {
+			prev, ok := sent[p]
+			if !ok {
+				fresh = append(fresh, p)
+			}
+			if !ok || (prev != sig && prev != syscall.SIGKILL) {
+				send = append(send, p)
+				sent[p] = sig
+			}
+		}
+		if len(fresh) > 0 {
+			a.log.Warn("stopping processes workers left outside their process groups: poold, their subreaper, exits, and with process groups only no stop reaches them",
+				"count", len(fresh), "processes", describePids(fresh), "signal", configs.SignalName(sig), "sigkill_in", max(time.Until(killAt), 0).Round(time.Millisecond))
+		}
+		for _, p := range send {
+			_ = syscall.Kill(p, sig)
+			if sig != syscall.SIGKILL {
+				_ = syscall.Kill(p, syscall.SIGCONT)
+			}
+		}
+		<-tick.C
+	}
+}
+
+// describePids names each pid with its command line: "812 (sleep 3600)".
+func describePids(pids []int) string {
+	out := make([]string, 0, len(pids))
+	for _, p := range pids {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		cmd := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+		if cmd == "" { // in an exec, say: its name at least
+			b, _ = os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
+			cmd = strings.TrimSpace(string(b))
+		}
+		if len(cmd) > 80 {
+			cmd = cmd[:80] + "..."
+		}
+		out = append(out, fmt.Sprintf("%d (%s)", p, cmd))
+	}
+	return strings.Join(out, ", ")
+}
