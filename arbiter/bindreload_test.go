@@ -129,8 +129,8 @@ func TestFailedBindInReloadChangesNothing(t *testing.T) {
 		t.Errorf("sockets changed by the refused reload:\nbefore %v\nafter  %v", before, after)
 	}
 	opts := h.do("get", map[string]any{"name": "web", "keys": []any{"numprocesses", "args"}})["options"].(Ordered).Values
-	if fmt.Sprint(opts["numprocesses"], opts["args"]) != "2 <nil>" {
-		t.Errorf("watcher web after the refused reload: numprocesses %v, args %v; want 2 and none", opts["numprocesses"], opts["args"])
+	if opts["numprocesses"] != 2 || opts["args"] != "" {
+		t.Errorf("watcher web after the refused reload: numprocesses %v, args %#v; want 2 and none (\"\")", opts["numprocesses"], opts["args"])
 	}
 	ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", free.Port))
 	if err != nil {

@@ -19,8 +19,8 @@ import (
 // (circusctl's options and get format env as a dict):
 //
 //	env               {"KEY": "VALUE"}, not ["KEY=VALUE"]
-//	args              one string, the words shell-quoted (options makes
-//	                  it null for none, or the shape add or set gave it)
+//	args              one string, the words shell-quoted ("" for none;
+//	                  options gives the shape add or set gave it)
 //	stop_signal       the signal's number (15)
 //	uid, gid          null when unset, else the numeric id (a name that does
 //	                  not resolve here stays a string)
@@ -121,40 +121,42 @@ func fromCircus(opts map[string]any, base configs.Watcher) (map[string]any, erro
 
 // givenArgs is the args a client gave a watcher through add or set, and
 // whether as a list: circusd answers options and get with args as it
-// was given (a list stays a list; never given is null).
+// was given (a list stays a list; none given to add is null).
 type givenArgs struct {
 	list bool
+	none bool // add was given no args
 	args []string
 }
 
-// noteArgs notes the shape of the args in opts, the options add or set
-// was given as the client sent them, for the args w now has. With shell
-// (cmd and args become /bin/sh -c LINE) they are no longer what was given.
-func (a *Arbiter) noteArgs(w *watcher.Watcher, opts map[string]any) {
+// noteArgs notes the shape of the args in opts, the options add (added)
+// or set was given as the client sent them, for the args w now has. With
+// shell (cmd and args become /bin/sh -c LINE) they are no longer what was
+// given.
+func (a *Arbiter) noteArgs(w *watcher.Watcher, opts map[string]any, added bool) {
 	raw, ok := opts["args"]
-	if _, shell := opts["shell"]; !ok || raw == nil || shell {
+	if _, shell := opts["shell"]; shell || ((!ok || raw == nil) && !added) {
 		return
 	}
 	if a.argsGiven == nil {
 		a.argsGiven = map[*watcher.Watcher]givenArgs{}
 	}
 	_, isString := raw.(string)
-	a.argsGiven[w] = givenArgs{list: !isString, args: slices.Clone(w.Spec().Args)}
+	a.argsGiven[w] = givenArgs{list: !isString, none: !ok || raw == nil, args: slices.Clone(w.Spec().Args)}
 }
 
 // circusArgs is w's args in the shape circusd would give them: as add or
-// set gave them while they are still those, else one string, or null
-// when there are none (a config file's watcher without args).
+// set gave them while they are still those (null when add was given
+// none), else one string, "" when there are none, as circusd's config
+// reader gives a config file's watcher without args.
 func (a *Arbiter) circusArgs(w *watcher.Watcher) any {
 	args := w.Spec().Args
 	if g, ok := a.argsGiven[w]; ok && slices.Equal(g.args, args) {
-		if g.list {
+		switch {
+		case g.none:
+			return nil
+		case g.list:
 			return append([]string{}, args...)
 		}
-		return configs.QuoteCommand(args)
-	}
-	if len(args) == 0 {
-		return nil
 	}
 	return configs.QuoteCommand(args)
 }

@@ -102,9 +102,9 @@ func TestSetPublishesUpdatedPerOption(t *testing.T) {
 }
 
 // TestArgsKeepTheShapeGiven: options and get give args as add or set
-// gave them, as circusd does: a list stays a list, a string a string,
-// and a watcher never given args has null; poold always gave one string
-// ("" for none).
+// gave them, as circusd does: a list stays a list, a string a string, a
+// watcher added without args has null, and a config file's watcher
+// without args "" (circusd's config reader's default).
 func TestArgsKeepTheShapeGiven(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
 	args := func(name string) string {
@@ -126,7 +126,7 @@ func TestArgsKeepTheShapeGiven(t *testing.T) {
 	h.do("add", map[string]any{"name": "args", "cmd": "sleep", "args": "5 00"})
 	h.do("add", map[string]any{"name": "noargs", "cmd": "sleep 500"})
 	for _, tc := range []struct{ name, want string }{
-		{"web", `null`}, {"argl", `["500"]`}, {"args", `"5 00"`}, {"noargs", `null`},
+		{"web", `""`}, {"argl", `["500"]`}, {"args", `"5 00"`}, {"noargs", `null`},
 	} {
 		if got := args(tc.name); got != tc.want {
 			t.Errorf("%s: args %s, want %s", tc.name, got, tc.want)

@@ -328,7 +328,7 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return errorf(ErrnoBadProperty, "add: %v", err)
 	}
-	a.noteArgs(w, given)
+	a.noteArgs(w, given, true)
 	a.bus.Publish(w.Name(), events.KindAdd, nil)
 	if start {
 		// After what it depends on, as start NAME.

@@ -167,7 +167,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if err := w.Update(spec, socks); err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
-	a.noteArgs(w, given)
+	a.noteArgs(w, given, false)
 	if _, ok := opts["numprocesses"]; ok && spec.Elastic() && w.Status() != watcher.Stopped {
 		w.SetTarget(spec.NumProcesses) // moves the size within the bounds
 	}
