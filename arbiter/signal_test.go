@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -81,4 +83,39 @@ func TestSignalRecursiveReachesWhatLeftTheGroup(t *testing.T) {
 	h.do("signal", map[string]any{"name": "tree", "signum": "STOP", "recursive": true})
 	proctest.Eventually(t, "the worker stopped", func() bool { return procState(worker) == "T" })
 	proctest.Eventually(t, "the daemon that left the worker's group stopped", func() bool { return procState(daemon) == "T" })
+}
+
+// TestRealtimeSignalNumbers: a real-time signal given by number
+// (circusctl signal web 40, set web stop_signal 40) was refused as
+// "unknown signal number 40", where circusd sends it as kill(1) does.
+func TestRealtimeSignalNumbers(t *testing.T) {
+	w := configs.DefaultWatcher("rt")
+	w.Cmd, w.Args, w.NumProcesses = "sleep", []string{"3600"}, 2
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{NoCgroups: true})
+	pids := h.spawns(2)
+	var first, second int
+	for pid := range pids {
+		if first == 0 {
+			first = pid
+		} else {
+			second = pid
+		}
+	}
+	exitSignal := func(pid int) any { // exit_code is minus the signal
+		ev := h.next("exit", func(ev events.Event) bool { return ev.Fields["process_pid"] == pid })
+		return ev.Fields["exit_code"]
+	}
+	h.do("signal", map[string]any{"name": "rt", "pid": float64(first), "signum": float64(40)})
+	if code := exitSignal(first); code != -40 {
+		t.Errorf("worker %d signalled with 40 ended with exit_code %v", first, code)
+	}
+	h.do("set", map[string]any{"name": "rt", "options": map[string]any{"stop_signal": float64(41)}, "waiting": true})
+	got, err := json.Marshal(h.do("get", map[string]any{"name": "rt", "keys": []any{"stop_signal"}})["options"])
+	if err != nil || string(got) != `{"stop_signal":41}` {
+		t.Errorf("get stop_signal after set 41: %s (%v)", got, err)
+	}
+	h.do("stop", map[string]any{"name": "rt", "waiting": true})
+	if code := exitSignal(second); code != -41 {
+		t.Errorf("worker %d stopped with stop_signal 41 ended with exit_code %v", second, code)
+	}
 }

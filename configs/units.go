@@ -55,15 +55,19 @@ func ParseSize(s string) (uint64, error) {
 	return uint64(b), nil
 }
 
-// ParseSignal accepts "TERM", "SIGTERM", "term" or a number ("15").
+// lastSignal is Linux's SIGRTMAX: numbers up to it are signals (kill(1)
+// sends them), the real-time ones from 34 on without a name.
+const lastSignal = 64
+
+// ParseSignal accepts "TERM", "SIGTERM", "term" or a number ("15", or
+// "40", a real-time signal, as circusd and kill(1) take it).
 func ParseSignal(s string) (syscall.Signal, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.Atoi(s); err == nil {
-		sig := syscall.Signal(n)
-		if n <= 0 || unix.SignalName(sig) == "" {
-			return 0, fmt.Errorf("unknown signal number %d", n)
+		if n <= 0 || n > lastSignal {
+			return 0, fmt.Errorf("unknown signal number %d (signals are 1 to %d)", n, lastSignal)
 		}
-		return sig, nil
+		return syscall.Signal(n), nil
 	}
 	up := strings.ToUpper(s)
 	if !strings.HasPrefix(up, "SIG") {
