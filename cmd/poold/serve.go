@@ -120,6 +120,13 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 			if d.sd != nil {
 				d.sd.Reloading()
 			}
+			// What the streams hold or queue, before the exec takes it:
+			// an image upgraded again within its wait for the previous
+			// image's subscribers holds its first events.
+			ctx, cancel := context.WithTimeout(context.Background(), flushGrace)
+			d.pub.Flush(ctx)
+			d.statsPub.Flush(ctx)
+			cancel()
 			logs.Drain(flushGrace)
 		}),
 		Adopt:   adoptState,

@@ -77,3 +77,37 @@ func TestUpgradeWaitForSubscribersIsBounded(t *testing.T) {
 		t.Errorf("log lacks %q:\n%s", want, out)
 	}
 }
+
+// An image upgraded again while it still waits for the previous image's
+// subscribers flushes what it holds before the exec: the subscribers that
+// are back get its first events (arbiter.upgrade) instead of a gap in
+// seq. Without Flush they died with the image in the exec.
+func TestFlushSendsHeldEventsBeforeAnotherUpgrade(t *testing.T) {
+	checkLeaks(t)
+	bus := events.NewBus(fixedClock)
+	ep := inheritTCP(t, 2) // one of the two never comes back
+	p := New(ep, bus, testLogger(t, nil), WithPeerWait(10*time.Minute))
+	startPublisher(t, p)
+	s := dial(t, ep, "arbiter.")
+	bus.PublishTopic("arbiter.upgrade", "", events.KindUpgrade, map[string]any{"outcome": "upgraded"})
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	// Held, with the subscriber that is back subscribed.
+	for deadline := time.Now().Add(hang); !p.holding.Load() || p.guard.Spoke() < 1; <-tick.C {
+		if time.Now().After(deadline) {
+			t.Fatalf("Run did not hold the event with one subscriber back (holding %v, back %d)", p.holding.Load(), p.guard.Spoke())
+		}
+	}
+	fctx, fcancel := context.WithTimeout(context.Background(), hang)
+	p.Flush(fctx)
+	fcancel()
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	topic, payload, err := s.Recv(ctx)
+	if err != nil {
+		t.Fatalf("the held arbiter.upgrade never came after Flush: %v", err)
+	}
+	if topic != "arbiter.upgrade" || payload["outcome"] != "upgraded" {
+		t.Fatalf("got %s %v, want arbiter.upgrade", topic, payload)
+	}
+}

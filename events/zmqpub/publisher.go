@@ -56,6 +56,7 @@ type Publisher struct {
 	unheard  atomic.Uint64 // events skipped because no subscriber was connected
 	holding  atomic.Bool   // awaitPeers holds the events
 	gopts    zmqguard.Options
+	flushReq chan chan struct{} // Flush asks Run to send what is queued
 
 	started   atomic.Bool
 	ready     chan struct{}
@@ -134,6 +135,7 @@ func New(endpoint string, bus *events.Bus, log hclog.Logger, opts ...Option) *Pu
 		report:   DefaultReportInterval,
 		peerWait: DefaultPeerWait,
 		ready:    make(chan struct{}),
+		flushReq: make(chan chan struct{}),
 	}
 	for _, o := range opts {
 		o(p)
@@ -219,46 +221,101 @@ func (p *Publisher) Run(ctx context.Context) error {
 	p.bound.Store(&bound)
 	close(p.ready)
 	p.log.Info(how, "endpoint", bound)
-	p.awaitPeers(ctx, zmqguard.ExpectedPeers(p.endpoint))
+	out := &sender{p: p, pub: pub}
+	if done := p.awaitPeers(ctx, zmqguard.ExpectedPeers(p.endpoint)); done != nil {
+		out.flush(sub, done)
+	}
 
 	ticker := time.NewTicker(p.report)
 	defer ticker.Stop()
 	var last Stats
-	var lastSend time.Time
-	send := func(ev events.Event) {
-		if p.guard.Stats().Conns == 0 {
-			// Nobody is connected: a PUB would drop it anyway; skip the
-			// encoding (the stats stream publishes every second).
-			p.unheard.Add(1)
-			return
-		}
-		// Send only queues (bounded by the HWM); it fails only once the
-		// socket is closed, which happens below, after the last Send.
-		_ = pub.Send(zmq4.NewMsgFrom([]byte(ev.Topic), ev.MarshalPayload()))
-		p.published.Add(1)
-		lastSend = time.Now()
-	}
 	for {
 		select {
 		case ev := <-sub.C():
-			send(ev)
+			out.send(ev)
+		case done := <-p.flushReq:
+			out.flush(sub, done)
 		case <-ticker.C:
 			last = p.reportLoss(last)
 		case <-ctx.Done():
 			sub.Close()
 			for ev := range sub.C() {
-				send(ev)
+				out.send(ev)
 			}
-			if wait := flushGrace - time.Since(lastSend); !lastSend.IsZero() && wait > 0 {
-				t := time.NewTimer(wait)
-				<-t.C
-			}
+			out.settle()
 			if err := pub.Close(); err != nil {
 				p.log.Debug("closing socket", "endpoint", bound, "error", err)
 			}
 			p.reportLoss(last)
 			return nil
 		}
+	}
+}
+
+// sender hands events to Run's socket.
+type sender struct {
+	p        *Publisher
+	pub      zmq4.Socket
+	lastSend time.Time
+}
+
+func (s *sender) send(ev events.Event) {
+	if s.p.guard.Stats().Conns == 0 {
+		// Nobody is connected: a PUB would drop it anyway; skip the
+		// encoding (the stats stream publishes every second).
+		s.p.unheard.Add(1)
+		return
+	}
+	// Send only queues (bounded by the HWM); it fails only once the
+	// socket is closed, which Run does after the last Send.
+	_ = s.pub.Send(zmq4.NewMsgFrom([]byte(ev.Topic), ev.MarshalPayload()))
+	s.p.published.Add(1)
+	s.lastSend = time.Now()
+}
+
+// settle gives zmq4's sender goroutine, which cannot be observed,
+// flushGrace after the last Send to move it into the per-peer buffers.
+func (s *sender) settle() {
+	if wait := flushGrace - time.Since(s.lastSend); !s.lastSend.IsZero() && wait > 0 {
+		t := time.NewTimer(wait)
+		<-t.C
+	}
+}
+
+// flush sends what sub has queued, settles and closes done (Flush).
+func (s *sender) flush(sub *events.Subscription, done chan struct{}) {
+	for more := true; more; {
+		select {
+		case ev := <-sub.C():
+			s.send(ev)
+		default:
+			more = false
+		}
+	}
+	s.settle()
+	close(done)
+}
+
+// Flush hands the socket every event queued for it, those an upgrade's
+// wait for returning subscribers holds included (that wait then ends),
+// and returns once zmq4 had flushGrace to pass them on, or ctx ended.
+// The in-place upgrade calls it just before the exec: without it, an
+// image upgraded again within that wait took its first events with it
+// into the exec (arbiter.upgrade among them), and a plain ZeroMQ
+// subscriber saw a gap in seq.
+func (p *Publisher) Flush(ctx context.Context) {
+	if !p.started.Load() {
+		return
+	}
+	done := make(chan struct{})
+	select {
+	case p.flushReq <- done:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
 	}
 }
 
@@ -270,9 +327,12 @@ func (p *Publisher) Run(ctx context.Context) error {
 // arrives, so without the wait a Circus plugin or a plain pyzmq
 // subscriber lost the new image's first events (arbiter.upgrade, and the
 // exits of workers that ended meanwhile).
-func (p *Publisher) awaitPeers(ctx context.Context, n int64) {
+//
+// A Flush meanwhile ends the wait; awaitPeers returns its request, for
+// Run to answer once it has sent the events.
+func (p *Publisher) awaitPeers(ctx context.Context, n int64) chan struct{} {
 	if n <= 0 {
-		return
+		return nil
 	}
 	p.holding.Store(true)
 	defer p.holding.Store(false)
@@ -281,15 +341,20 @@ func (p *Publisher) awaitPeers(ctx context.Context, n int64) {
 	for p.guard.Spoke() < n {
 		select {
 		case <-p.guard.SpokeC():
+		case done := <-p.flushReq:
+			p.log.Info("upgrade: publishing at once, before another exec, without waiting longer for the previous image's subscribers",
+				"endpoint", p.endpoint, "expected", n, "back", p.guard.Spoke())
+			return done
 		case <-t.C:
 			p.log.Info("upgrade: publishing without waiting longer for the previous image's subscribers",
 				"endpoint", p.endpoint, "expected", n, "back", p.guard.Spoke(), "waited", p.peerWait)
-			return
+			return nil
 		case <-ctx.Done():
-			return
+			return nil
 		}
 	}
 	p.log.Debug("upgrade: the previous image's subscribers are back", "endpoint", p.endpoint, "subscribers", n)
+	return nil
 }
 
 // reportLoss logs at warn when any loss counter grew since prev, and
