@@ -260,14 +260,19 @@ func (b *bench) haveGunicorn() bool    { return b.o.peers && exists("/usr/bin/gu
 // group with a parent-death signal, as poold does. viaShim routes each
 // start through poold's exec shim, which sets LISTEN_PID first: the same
 // two-step exec poold uses.
+// The poller of the shared socket starts at t0, before the first fork, as
+// it does for a manager right after the manager's exec: a request sent
+// then waits in the bound socket's backlog for the first worker.
 type floorRun struct {
-	procs []*proc
-	t0    time.Time
-	addr  string
-	l     *net.TCPListener
+	procs  []*proc
+	t0     time.Time
+	addr   string
+	l      *net.TCPListener
+	ansc   <-chan answer // the socket's first answer, from t0
+	cancel context.CancelFunc
 }
 
-func (b *bench) startFloor(n int, viaShim bool) (*floorRun, error) {
+func (b *bench) startFloor(ctx context.Context, n int, viaShim bool) (*floorRun, error) {
 	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
@@ -287,22 +292,30 @@ func (b *bench) startFloor(n int, viaShim bool) (*floorRun, error) {
 		path, argv = filepath.Join(b.o.bin, "poold"), []string{"poold-exec", b.worker}
 	}
 	fr := &floorRun{addr: l.Addr().String(), l: l}
+	actx, cancel := context.WithCancel(ctx)
 	fr.t0 = time.Now()
+	fr.ansc = startAnswering(actx, fr.addr, spawnTimeout(n))
 	for i := 0; i < n; i++ {
 		cmd := &exec.Cmd{Path: path, Args: argv, Env: env, ExtraFiles: []*os.File{f},
 			SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
 		p, err := b.procs.start("floor worker", cmd)
 		if err != nil {
+			cancel()
+			<-fr.ansc
 			fr.stop()
 			return nil, err
 		}
 		fr.procs = append(fr.procs, p)
 	}
+	fr.cancel = cancel
 	return fr, nil
 }
 
 // stop SIGTERMs every worker at once, then waits (SIGKILL after a grace).
 func (fr *floorRun) stop() {
+	if fr.cancel != nil {
+		fr.cancel()
+	}
 	for _, p := range fr.procs {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	}

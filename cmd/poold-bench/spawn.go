@@ -91,13 +91,12 @@ func (b *bench) spawnSection(ctx context.Context) error {
 
 func (b *bench) spawnFloor(ctx context.Context, n int, viaShim bool, sf *spawnFigures) error {
 	b.board.drain()
-	fr, err := b.startFloor(n, viaShim)
+	fr, err := b.startFloor(ctx, n, viaShim)
 	if err != nil {
 		return err
 	}
-	ansc := startAnswering(ctx, fr.addr, spawnTimeout(n))
 	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
-	ans := <-ansc
+	ans := <-fr.ansc
 	t1 := time.Now()
 	fr.stop()
 	if err != nil {
