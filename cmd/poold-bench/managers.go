@@ -255,74 +255,50 @@ func (b *bench) startGunicorn(n int) (*instance, time.Time, error) {
 func (b *bench) haveSupervisord() bool { return b.o.peers && exists("/usr/bin/supervisord") }
 func (b *bench) haveGunicorn() bool    { return b.o.peers && exists("/usr/bin/gunicorn") }
 
-// floor is the baseline: a plain Go loop that fork/execs the benchworker n
-// times with the listener at fd 3 and LISTEN_FDS=1, in its own process
-// group with a parent-death signal, as poold does. viaShim routes each
-// start through poold's exec shim, which sets LISTEN_PID first: the same
-// two-step exec poold uses.
+// floorRun is the baseline of the spawn section: forkFloor's plain
+// fork/exec loop of the benchworker. viaShim routes each start through
+// poold's exec shim, which sets LISTEN_PID first.
+//
 // The poller of the shared socket starts at t0, before the first fork, as
 // it does for a manager right after the manager's exec: a request sent
 // then waits in the bound socket's backlog for the first worker.
 type floorRun struct {
-	procs  []*proc
-	t0     time.Time
-	addr   string
-	l      *net.TCPListener
+	*forkFloor
 	ansc   <-chan answer // the socket's first answer, from t0
 	cancel context.CancelFunc
 }
 
 func (b *bench) startFloor(ctx context.Context, n int, viaShim bool) (*floorRun, error) {
-	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return nil, err
-	}
-	f, err := blockingFile(l)
-	if err != nil {
-		l.Close()
-		return nil, err
-	}
-	defer f.Close()
-	env := []string{"LISTEN_FDS=1", "LISTEN_FDNAMES=web", "BENCH_ALIVE=" + b.board.path}
 	path, argv := b.worker, []string{b.worker}
+	env := []string{"BENCH_ALIVE=" + b.board.path}
 	if viaShim {
 		// The shim's spec is poold-internal (watcher/shim.go); keep in step.
 		spec := fmt.Sprintf(`{"path":%q,"argv":[%q],"umask":-1,"listen":true}`, b.worker, b.worker)
 		env = append(env, "POOLD_EXEC_SHIM="+spec)
 		path, argv = filepath.Join(b.o.bin, "poold"), []string{"poold-exec", b.worker}
 	}
-	fr := &floorRun{addr: l.Addr().String(), l: l}
+	ff, err := newForkFloor(path, argv, env)
+	if err != nil {
+		return nil, err
+	}
 	actx, cancel := context.WithCancel(ctx)
+	fr := &floorRun{forkFloor: ff, cancel: cancel}
 	fr.t0 = time.Now()
 	fr.ansc = startAnswering(actx, fr.addr, spawnTimeout(n))
-	for i := 0; i < n; i++ {
-		cmd := &exec.Cmd{Path: path, Args: argv, Env: env, ExtraFiles: []*os.File{f},
-			SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
-		p, err := b.procs.start("floor worker", cmd)
-		if err != nil {
-			cancel()
-			<-fr.ansc
-			fr.stop()
-			return nil, err
-		}
-		fr.procs = append(fr.procs, p)
+	if err := fr.fork(n); err != nil {
+		cancel()
+		<-fr.ansc
+		ff.stop(syscall.SIGKILL, 5*time.Second)
+		return nil, err
 	}
-	fr.cancel = cancel
 	return fr, nil
 }
 
-// stop SIGTERMs every worker at once, then waits (SIGKILL after a grace).
-func (fr *floorRun) stop() {
-	if fr.cancel != nil {
-		fr.cancel()
-	}
-	for _, p := range fr.procs {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for _, p := range fr.procs {
-		p.stop(syscall.SIGTERM, 5*time.Second)
-	}
-	fr.l.Close()
+// stop SIGTERMs every worker at once and reaps them (SIGKILL after a
+// grace); it returns how long they took. The caller has read ansc.
+func (fr *floorRun) stop() time.Duration {
+	fr.cancel()
+	return fr.forkFloor.stop(syscall.SIGTERM, 5*time.Second)
 }
 
 // blockingFile returns a dup of l's socket as an *os.File that the runner

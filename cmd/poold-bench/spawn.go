@@ -97,8 +97,7 @@ func (b *bench) spawnFloor(ctx context.Context, n int, viaShim bool, sf *spawnFi
 	}
 	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
 	ans := <-fr.ansc
-	t1 := time.Now()
-	fr.stop()
+	took := fr.stop()
 	if err != nil {
 		return err
 	}
@@ -107,7 +106,7 @@ func (b *bench) spawnFloor(ctx context.Context, n int, viaShim bool, sf *spawnFi
 		subject = sShim
 	}
 	sf.add(subject, fr.t0, as, ans)
-	sf.stop[subject] = append(sf.stop[subject], ms(time.Since(t1)))
+	sf.stop[subject] = append(sf.stop[subject], ms(took))
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,90 +44,21 @@ func (b *bench) buildTiny(ctx context.Context) (string, error) {
 	return out, nil
 }
 
-// tinyFloor is the floor of the -tenk section: the plain fork/exec loop of
-// spawn.go's floor (listener at fd 3, LISTEN_FDS=1, own process group,
-// parent-death signal) with the tiny worker. It forks with
-// syscall.ForkExec and reaps its children itself, by pid, after it killed
-// them: os/exec would hold a thread per child in Wait, and Go refuses a
-// 10,001st thread.
-type tinyFloor struct {
-	worker   string
-	attr     *syscall.ProcAttr
-	listener *os.File // attr's fd 3, open until stop for the burst's forks
-	pids     []int
-	t0       time.Time
-}
-
-func startTinyFloor(worker, alive string, n int) (*tinyFloor, error) {
-	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return nil, err
-	}
-	defer l.Close() // the workers hold their own copies
-	f, err := blockingFile(l)
-	if err != nil {
-		return nil, err
-	}
-	attr := &syscall.ProcAttr{
-		Env:   []string{"LISTEN_FDS=1", "LISTEN_FDNAMES=web", "BENCH_ALIVE=" + alive},
-		Files: []uintptr{devNull(), devNull(), devNull(), f.Fd()},
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
-	}
-	fl := &tinyFloor{worker: worker, attr: attr, listener: f, t0: time.Now()}
-	for i := 0; i < n; i++ {
-		pid, err := syscall.ForkExec(worker, []string{worker}, attr)
-		if err != nil {
-			fl.stop()
-			return nil, fmt.Errorf("floor: fork/exec %s (%d of %d): %w", worker, i+1, n, err)
-		}
-		fl.pids = append(fl.pids, pid)
-	}
-	return fl, nil
-}
-
-var devNullFd = -1
-
-// devNull is one /dev/null fd for the floor's children, opened once.
-func devNull() uintptr {
-	if devNullFd < 0 {
-		fd, err := syscall.Open(os.DevNull, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			return 0
-		}
-		devNullFd = fd
-	}
-	return uintptr(devNullFd)
-}
-
-// stop kills every floor worker and reaps each one.
-func (fl *tinyFloor) stop() time.Duration {
-	t0 := time.Now()
-	signalAll(fl.pids, syscall.SIGKILL)
-	for _, pid := range fl.pids {
-		var ws syscall.WaitStatus
-		for {
-			_, err := syscall.Wait4(pid, &ws, 0, nil)
-			if !errors.Is(err, syscall.EINTR) {
-				break
-			}
-		}
-	}
-	fl.pids = nil
-	fl.listener.Close()
-	return time.Since(t0)
-}
-
 // floorSpawn times the floor for n tiny workers: from the loop's start to
 // the last alive datagram. Then it kills 1 % of them at once and replaces
 // each as soon as it is reaped (the burst's floor), and returns each
 // replacement's alive time from the kills.
 func (b *bench) floorSpawn(ctx context.Context, worker string, n int) (float64, []float64, error) {
 	b.board.drain()
-	fl, err := startTinyFloor(worker, b.board.path, n)
+	fl, err := newForkFloor(worker, []string{worker}, []string{"BENCH_ALIVE=" + b.board.path})
 	if err != nil {
 		return 0, nil, err
 	}
-	defer fl.stop()
+	defer fl.stop(syscall.SIGKILL, 5*time.Second)
+	fl.t0 = time.Now()
+	if err := fl.fork(n); err != nil {
+		return 0, nil, err
+	}
 	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
 	if err != nil {
 		return 0, nil, fmt.Errorf("floor: %w", err)
@@ -141,7 +71,7 @@ func (b *bench) floorSpawn(ctx context.Context, worker string, n int) (float64, 
 // floorBurst kills k floor workers at once, reaps them in turn and forks
 // each one's replacement the moment it is reaped: the least a manager can
 // do for a burst of deaths.
-func (b *bench) floorBurst(ctx context.Context, fl *tinyFloor, as []alive, k int) ([]float64, error) {
+func (b *bench) floorBurst(ctx context.Context, fl *forkFloor, as []alive, k int) ([]float64, error) {
 	known := map[int]bool{}
 	for _, a := range as {
 		known[a.pid] = true
@@ -153,17 +83,10 @@ func (b *bench) floorBurst(ctx context.Context, fl *tinyFloor, as []alive, k int
 	t0 := time.Now()
 	signalAll(victims, syscall.SIGKILL)
 	for _, pid := range victims {
-		var ws syscall.WaitStatus
-		for {
-			if _, err := syscall.Wait4(pid, &ws, 0, nil); !errors.Is(err, syscall.EINTR) {
-				break
-			}
-		}
-		np, err := syscall.ForkExec(fl.worker, []string{fl.worker}, fl.attr)
-		if err != nil {
+		reap(pid)
+		if err := fl.fork(1); err != nil {
 			return nil, fmt.Errorf("floor: replace a killed worker: %w", err)
 		}
-		fl.pids = append(fl.pids, np)
 	}
 	var out []float64
 	for range k {
