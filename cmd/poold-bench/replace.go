@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"syscall"
 	"time"
@@ -13,6 +14,22 @@ import (
 // pace is the least age of a worker before it is killed: more than the
 // bench config's backoff_reset, so every kill is a healthy worker's death.
 const pace = 250 * time.Millisecond
+
+// circusCheckDelay is Circus's check_delay (its default, which the bench
+// keeps): Circus reaps and respawns only on this periodic check.
+const circusCheckDelay = 5 * time.Second
+
+// killDelay is how long after pace kill i comes, the same for every
+// manager: phases spread evenly over [0, circusCheckDelay) (the golden
+// ratio sequence, so any number of kills covers the period), so that a
+// kill is not always in the same place in Circus's check period (a fixed
+// phase gives always its worst or always its best case). The warm-up
+// kill (i = 0) has none.
+func killDelay(i int) time.Duration {
+	const phi = 0.6180339887498949
+	_, frac := math.Modf(float64(i) * phi)
+	return time.Duration(frac * float64(circusCheckDelay))
+}
 
 // circusKills caps Circus's kills in the replace section.
 const circusKills = 20
@@ -66,7 +83,7 @@ func (b *bench) replaceSection(ctx context.Context) error {
 		ra.set(sGuni, newStat(gf.killAlive))
 		rh.set(sGuni, newStat(gf.killHTTP))
 	}
-	b.res.note("replace: one worker, killed %d times (after a warm-up kill), each at least %s after it started; spawn/reap event times are poold's own timestamps; \"alive\" is the new worker's own clock when it holds its listener; Circus is killed %d times at most; supervisord has no shared socket, so no HTTP figure; the reap event is read from poold's and Circus's PUB socket by poold's own subscriber (supervisord and gunicorn publish none)", b.o.kills, pace, circusKills)
+	b.res.note("replace: one worker, killed %d times (after a warm-up kill), each %s plus a delay after it started, the delays spread evenly over Circus's check_delay (%s) and the same for every manager, so that a kill falls at every phase of Circus's periodic respawn check; spawn/reap event times are poold's own timestamps; \"alive\" is the new worker's own clock when it holds its listener; Circus is killed %d times; supervisord has no shared socket, so no HTTP figure; the reap event is read from poold's and Circus's PUB socket by poold's own subscriber (supervisord and gunicorn publish none)", b.o.kills, pace, circusCheckDelay, min(b.o.kills, circusKills))
 	return nil
 }
 
@@ -95,7 +112,7 @@ func (b *bench) replacePoold(ctx context.Context) (*replaceFigures, error) {
 	f := &replaceFigures{}
 	cur := first[0]
 	for i := 0; i <= b.o.kills; i++ {
-		if err := sleepUntil(ctx, cur.at.Add(pace)); err != nil {
+		if err := sleepUntil(ctx, cur.at.Add(pace+killDelay(i))); err != nil {
 			return nil, err
 		}
 		t0 := time.Now()
@@ -166,7 +183,7 @@ func (b *bench) replacePeer(ctx context.Context, kind string) (*replaceFigures, 
 func (b *bench) peerKills(ctx context.Context, kind string, in *instance, sub *zmqpub.Subscriber, cur alive, kills int) (*replaceFigures, error) {
 	f := &replaceFigures{}
 	for i := 0; i <= kills; i++ {
-		if err := sleepUntil(ctx, cur.at.Add(pace)); err != nil {
+		if err := sleepUntil(ctx, cur.at.Add(pace+killDelay(i))); err != nil {
 			return nil, err
 		}
 		t0 := time.Now()

@@ -58,3 +58,24 @@ func TestQuantile(t *testing.T) {
 		t.Errorf("newStat = %+v", st)
 	}
 }
+
+// TestKillDelay: the replace section's kill phases stay inside Circus's
+// check period and spread over it, for a few kills as for many.
+func TestKillDelay(t *testing.T) {
+	if killDelay(0) != 0 {
+		t.Errorf("warm-up kill delayed by %v", killDelay(0))
+	}
+	for _, n := range []int{4, 50} {
+		quarter := map[int]bool{}
+		for i := 1; i <= n; i++ {
+			d := killDelay(i)
+			if d < 0 || d >= circusCheckDelay {
+				t.Fatalf("killDelay(%d) = %v, outside [0, %v)", i, d, circusCheckDelay)
+			}
+			quarter[int(4*d/circusCheckDelay)] = true
+		}
+		if len(quarter) != 4 {
+			t.Errorf("%d kills fall in %d quarters of check_delay, want all 4", n, len(quarter))
+		}
+	}
+}
