@@ -62,6 +62,9 @@ type options struct {
 	peers    bool
 	circus   string // Circus source tarball
 	reloads  int    // rolling reloads under load per manager
+	// reloadWindow is how long each reload's wrk run lasts after the
+	// reload command (it starts 1 s before), the same for every manager.
+	reloadWindow time.Duration
 	// reloadSurge and reloadDelay, when set, give poold's watcher in the
 	// reload section max_surge and readiness "delay" with that ready_delay.
 	reloadSurge int
@@ -94,6 +97,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.peers, "peers", true, "also measure Circus, supervisord and gunicorn when available")
 	fs.StringVar(&o.circus, "circus", "../shared/peers/circus-0.19.0.tar.gz", "Circus 0.19 source tarball, run under /usr/bin/python3 (\"\" = leave Circus out)")
 	fs.IntVar(&o.reloads, "reloads", 3, "rolling reloads under load per manager (each its own wrk run)")
+	fs.DurationVar(&o.reloadWindow, "reload-window", 10*time.Second, "each reload's wrk window after the reload command (it starts 1 s before), the same for every manager: longer than the slowest manager's reload")
 	fs.IntVar(&o.reloadSurge, "reload-surge", 0, "poold's max_surge in the reload section (0: poold's default, 100% of the pool)")
 	fs.DurationVar(&o.reloadDelay, "reload-ready-delay", 0, "poold's readiness in the reload section: \"delay\" with this ready_delay (0: poold's default, spawn)")
 	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: spawn,replace,idle,control,reload (default all); tenk (with -tenk)")
@@ -150,6 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Settings: map[string]any{
 			"idle_window": o.window.String(), "kills": o.kills, "sizes": o.sizes, "wrk_duration": o.wrkDur.String(),
 			"idle_sizes": o.idleSizes, "scrape_every": o.scrapeEvery.String(), "reloads": o.reloads,
+			"reload_window": o.reloadWindow.String(),
 		},
 	}}
 	if err := b.buildWorker(ctx); err != nil {

@@ -122,9 +122,10 @@ type reloader func(ctx context.Context, in *instance) error
 
 // reloadSection: wrk -c50 against the shared socket of 50 workers, first
 // alone (baseline), then through -reloads rolling reloads, each in its
-// own wrk run that starts a second before the reload and ends a second
-// after the last old worker is gone, so that every retirement falls
-// inside the run. Every manager runs the same plain worker (Shutdown on
+// own wrk run over the same fixed window for every manager: from a
+// second before the reload command to -reload-window after it (long
+// enough for the slowest peer's reload), so that requests/s and p99 are
+// comparable; a reload that outlasts the window gets a note. Every manager runs the same plain worker (Shutdown on
 // SIGTERM, nothing else) except gunicorn, which can only run its own
 // Python worker. supervisord has no rolling reload.
 func (b *bench) reloadSection(ctx context.Context) error {
@@ -171,8 +172,8 @@ func (b *bench) reloadSection(ctx context.Context) error {
 		}
 	}
 	b.reloadVerdict()
-	b.res.note("reload under load: wrk -t%d -c%d --timeout 2s against %d workers; baseline %s without reload, then %d rolling reloads, each in its own wrk run from 1 s before the reload to 1 s after its last old worker is gone; errors = connect+read+write+timeout+non-2xx; the plain worker only calls http.Server.Shutdown on SIGTERM, which closes kept-alive connections it sees idle: wrk has always sent its next request by then and counts the close as a read error, whatever the manager (README, Benchmarks); gunicorn runs its own sync Python worker, which answers every request with \"Connection: close\" (no keep-alive), so its figure is not on the same worker; supervisord has no rolling reload",
-		wrkThreads, wrkConns, reloadWorkers, b.o.wrkDur/2, b.o.reloads)
+	b.res.note("reload under load: wrk -t%d -c%d --timeout 2s against %d workers; baseline %s without reload, then %d rolling reloads, each in its own wrk run over the same window for every manager, from 1 s before the reload command to %s after it (-reload-window); errors = connect+read+write+timeout+non-2xx; the plain worker only calls http.Server.Shutdown on SIGTERM, which closes kept-alive connections it sees idle: wrk has always sent its next request by then and counts the close as a read error, whatever the manager (README, Benchmarks); gunicorn runs its own sync Python worker, which answers every request with \"Connection: close\" (no keep-alive), so its figure is not on the same worker; supervisord has no rolling reload",
+		wrkThreads, wrkConns, reloadWorkers, b.o.wrkDur/2, b.o.reloads, b.o.reloadWindow)
 	return nil
 }
 
@@ -239,12 +240,14 @@ func (b *bench) reloadManager(ctx context.Context, subject string, start func(in
 	if kinds.errors() > 0 {
 		b.res.note("%s reload errors over %d reloads: connect %.0f, read %.0f, write %.0f, timeout %.0f, non-2xx %.0f", subject, len(errs), kinds.connect, kinds.read, kinds.write, kinds.timeout, kinds.non2xx)
 	}
-	b.rowFor("reload", "requests/s during a reload", "req/s").set(subject, newStat(rps))
-	b.rowFor("reload", "p99 latency during a reload", "ms").set(subject, newStat(p99))
+	win := fmt.Sprintf("from 1 s before a reload to %s after", b.o.reloadWindow)
+	b.rowFor("reload", "requests/s "+win, "req/s").set(subject, newStat(rps))
+	b.rowFor("reload", "p99 latency "+win, "ms").set(subject, newStat(p99))
 	return nil
 }
 
-// reloadOnce runs wrk around one reload. It returns wrk's figures, the
+// reloadOnce runs wrk around one reload, from 1 s before the command to
+// -reload-window after it. It returns wrk's figures, the
 // time from the reload command to the last old worker gone, and the new
 // workers.
 func (b *bench) reloadOnce(ctx context.Context, in *instance, old []alive, reload reloader) (wrkResult, time.Duration, []alive, error) {
@@ -276,7 +279,9 @@ func (b *bench) reloadOnce(ctx context.Context, in *instance, old []alive, reloa
 		stopWrk()
 		return wrkResult{}, 0, nil, fmt.Errorf("new workers: %w", err)
 	}
-	if err := sleepUntil(ctx, time.Now().Add(time.Second)); err != nil {
+	if end := t0.Add(b.o.reloadWindow); time.Now().After(end) {
+		b.res.note("%s: a reload (%s until the last old worker was gone and the new ones alive) outlasted the fixed wrk window of 1 s + %s: its requests/s and p99 cover a longer window; raise -reload-window", in.kind, time.Since(t0).Round(time.Millisecond), b.o.reloadWindow)
+	} else if err := sleepUntil(ctx, end); err != nil {
 		stopWrk()
 		return wrkResult{}, 0, nil, err
 	}
