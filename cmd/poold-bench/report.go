@@ -27,7 +27,8 @@ const (
 var subjects = []string{sPoold, sFloor, sShim, sCircus, sSup, sGuni}
 
 // stat is one figure for one subject: the median and p99 of its samples
-// (a single sample gives both).
+// (nearest rank: below 100 samples the p99 is the maximum, printed "max";
+// a single sample gives both).
 type stat struct {
 	Median  float64   `json:"median"`
 	P99     float64   `json:"p99"`
@@ -144,25 +145,44 @@ func fmtNum(v float64) string {
 	}
 }
 
-func fmtStat(s *stat) string {
+// minP99 is the least number of samples whose nearest-rank p99 is not
+// simply their maximum.
+const minP99 = 100
+
+// tailName names a stat's upper figure: "p99" from minP99 samples on,
+// "max" below (where the nearest-rank p99 is the largest sample).
+func tailName(s *stat) string {
+	if s.N < minP99 {
+		return "max"
+	}
+	return "p99"
+}
+
+// isRate says whether a unit is a rate (requests/s): the upper tail of a
+// rate is its best case, not a worst case, so no p99 is shown for it.
+func isRate(unit string) bool { return strings.HasSuffix(unit, "/s") }
+
+// fmtStat prints the median and, for several samples of a measure that
+// is not a rate, the p99 (or the max, below minP99 samples).
+func fmtStat(s *stat, unit string) string {
 	if s == nil {
 		return "-"
 	}
-	if s.N > 1 && s.P99 != s.Median {
-		return fmtNum(s.Median) + " (p99 " + fmtNum(s.P99) + ")"
+	if s.N > 1 && s.P99 != s.Median && !isRate(unit) {
+		return fmtNum(s.Median) + " (" + tailName(s) + " " + fmtNum(s.P99) + ")"
 	}
 	return fmtNum(s.Median)
 }
 
-// writeTable prints the table: figures (median, p99 when there are several
-// samples), ratios of poold to the floor and to each peer, the target.
+// writeTable prints the table: figures (median; p99, or max below 100
+// samples, when there are several samples and the unit is not a rate), ratios of poold to the floor and to each peer, the target.
 func (r *results) writeTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "section\tmeasure\tunit\tpoold\tfloor\tfloor+shim\tcircus\tsupervisord\tgunicorn\tpoold/floor\tpoold/circus\tpoold/sup\tpoold/guni\ttarget")
 	for _, rw := range r.Rows {
 		cells := []string{rw.Section, rw.Measure, rw.Unit}
 		for _, s := range subjects {
-			cells = append(cells, fmtStat(rw.Values[s]))
+			cells = append(cells, fmtStat(rw.Values[s], rw.Unit))
 		}
 		for _, s := range []string{sFloor, sCircus, sSup, sGuni} {
 			if v, ok := rw.Ratios[s]; ok {
@@ -199,7 +219,10 @@ func (r *results) writeJSON(path string) error {
 // writeBenchfmt writes the figures in Go's benchmark format, one line per
 // measure and subject, so that two runs compare with benchstat:
 //
-//	BenchmarkReplace/kill_to_spawn_event/poold  50  1.2 ms  2.3 ms-p99
+//	BenchmarkReplace/kill_to_spawn_event/poold  50  1.2 ms  2.3 ms-max
+//
+// The second figure is the p99 ("-p99") from 100 samples on, the maximum
+// ("-max") below; rates (req/s) have none.
 func (r *results) writeBenchfmt(path string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "goos: %s\ngoarch: %s\npkg: github.com/poold/poold/cmd/poold-bench\n", runtime.GOOS, runtime.GOARCH)
@@ -214,7 +237,11 @@ func (r *results) writeBenchfmt(path string) error {
 			}
 			name := "Benchmark" + title(rw.Section) + "/" + slug(rw.Measure) + "/" + slug(s)
 			unit := slug(rw.Unit)
-			fmt.Fprintf(&b, "%s\t%d\t%g %s\t%g %s-p99\n", name, st.N, st.Median, unit, st.P99, unit)
+			if isRate(rw.Unit) {
+				fmt.Fprintf(&b, "%s\t%d\t%g %s\n", name, st.N, st.Median, unit)
+				continue
+			}
+			fmt.Fprintf(&b, "%s\t%d\t%g %s\t%g %s-%s\n", name, st.N, st.Median, unit, st.P99, unit, tailName(st))
 		}
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)

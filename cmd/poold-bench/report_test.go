@@ -2,6 +2,10 @@ package main
 
 import (
 	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +81,71 @@ func TestKillDelay(t *testing.T) {
 		if len(quarter) != 4 {
 			t.Errorf("%d kills fall in %d quarters of check_delay, want all 4", n, len(quarter))
 		}
+	}
+}
+
+// TestFmtStatTail: below 100 samples the upper figure is the maximum and
+// says so; from 100 on it is the p99; a rate shows none.
+func TestFmtStatTail(t *testing.T) {
+	many := make([]float64, 100)
+	for i := range many {
+		many[i] = float64(i + 1)
+	}
+	for _, c := range []struct {
+		samples []float64
+		unit    string
+		want    string
+	}{
+		{[]float64{1, 2, 3}, "ms", "2.00 (max 3.00)"},
+		{many, "ms", "50.00 (p99 99.00)"},
+		{[]float64{5801, 8850, 7000}, "req/s", "7000"},
+		{[]float64{4}, "ms", "4.00"},
+	} {
+		if got := fmtStat(newStat(c.samples), c.unit); got != c.want {
+			t.Errorf("fmtStat(%d samples, %s) = %q, want %q", len(c.samples), c.unit, got, c.want)
+		}
+	}
+}
+
+// TestBenchfmtValid: every line of the benchstat output pairs each value
+// with a unit: name, iterations, then value-unit pairs.
+func TestBenchfmtValid(t *testing.T) {
+	r := &results{Machine: map[string]string{}}
+	r.add("tenk", "threads (max of 4 looks)", "threads").set(sPoold, newStat([]float64{11, 12, 11, 13}))
+	r.add("reload", "requests/s over a window", "req/s").set(sPoold, newStat([]float64{1, 2, 3}))
+	r.add("replace", "kill", "ms").set(sPoold, newStat([]float64{1, 2, 3}))
+	path := filepath.Join(t.TempDir(), "bench.txt")
+	if err := r.writeBenchfmt(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines int
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "Benchmark") {
+			continue
+		}
+		lines++
+		f := strings.Fields(l)
+		if len(f) < 4 || len(f)%2 != 0 {
+			t.Errorf("line %q: want name, count and value-unit pairs", l)
+			continue
+		}
+		for i := 2; i < len(f); i += 2 {
+			if _, err := strconv.ParseFloat(f[i], 64); err != nil {
+				t.Errorf("line %q: %q is not a value", l, f[i])
+			}
+			if _, err := strconv.ParseFloat(f[i+1], 64); err == nil || f[i+1] == "" {
+				t.Errorf("line %q: value %s has no unit", l, f[i])
+			}
+		}
+		if strings.Contains(l, "req/s") && strings.Contains(l, "-") && len(f) != 4 {
+			t.Errorf("rate line %q has an upper figure", l)
+		}
+	}
+	if lines != 3 {
+		t.Errorf("%d benchmark lines, want 3:\n%s", lines, b)
 	}
 }
