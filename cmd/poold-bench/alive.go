@@ -141,3 +141,34 @@ func last(as []alive) time.Time {
 	}
 	return t
 }
+
+// errManagerExited says a manager ended while the runner waited for its
+// workers.
+var errManagerExited = errors.New("manager exited")
+
+// waitWorkers is waitN for in's workers that fails at once, with the
+// manager's exit status and log, when the manager exits before they are
+// all alive (not after the whole timeout).
+func (b *bench) waitWorkers(ctx context.Context, in *instance, n int, d time.Duration) ([]alive, error) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		select {
+		case <-in.p.done:
+			cancel(errManagerExited)
+		case <-wctx.Done():
+		}
+	}()
+	as, err := b.board.waitN(wctx, n, d)
+	cancel(nil)
+	<-watched
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(wctx), errManagerExited) {
+		return as, fmt.Errorf("%s (pid %d) exited (%v) with %d of its %d workers alive; log: %s",
+			in.kind, in.p.pid(), in.p.err, len(as), n, in.logTail())
+	}
+	if err != nil {
+		return as, fmt.Errorf("%w; log: %s", err, in.logTail())
+	}
+	return as, nil
+}

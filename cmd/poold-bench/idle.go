@@ -49,8 +49,8 @@ func (b *bench) idleManager(ctx context.Context, subject string, start func(int)
 		return err
 	}
 	defer in.stop(20 * time.Second)
-	if _, err := b.board.waitN(ctx, n, spawnTimeout(n)); err != nil {
-		return fmt.Errorf("%w; log: %s", err, in.logTail())
+	if _, err := b.waitWorkers(ctx, in, n, spawnTimeout(n)); err != nil {
+		return err
 	}
 	idle, err := b.idle(ctx, in, n)
 	if err != nil || subject != sPoold {

@@ -41,13 +41,17 @@ func (in *instance) logTail() string {
 // few hundred ms, so backoff_reset is 200ms (a worker up that long counts
 // as healthy and is replaced at once, as with the default 10s in real
 // life) and flapping detection is off. The console is off; metrics are
-// served on their own port, as a production setup would.
+// served on their own port, as a production setup would. max_processes
+// (watcher and arbiter) is raised to n when n is over poold's defaults
+// (1,024 and 8,192), so that any -sizes or -idle-sizes runs; it is not
+// lowered below them, as the control section incrs its pool of 1.
 func (b *bench) pooldConfig(dir string, n, port, metricsPort int) string {
 	return fmt.Sprintf(`[arbiter]
 endpoint = "ipc://%[1]s/ctl.sock"
 pubsub_endpoint = "ipc://%[1]s/pub.sock"
 stats_endpoint = "ipc://%[1]s/stats.sock"
 log_level = "warn"
+max_processes = %[8]d
 
 [web]
 enabled = false
@@ -60,12 +64,13 @@ port = %[2]d
 [watchers.web]
 cmd = %[3]q
 numprocesses = %[4]d
+max_processes = %[7]d
 sockets = ["web"]
 env = ["BENCH_ALIVE=%[5]s"]
 graceful_timeout = "5s"
 backoff_reset = "200ms"
 flapping_attempts = 0
-`, dir, port, b.worker, n, b.board.path, metricsPort) + b.extra
+`, dir, port, b.worker, n, b.board.path, metricsPort, max(n, 1024), max(n, 8192)) + b.extra
 }
 
 // startPoold starts poold with n workers and returns at once, with the

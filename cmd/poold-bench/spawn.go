@@ -122,17 +122,22 @@ func (b *bench) spawnManager(ctx context.Context, subject string, start func(int
 		return err
 	}
 	defer in.stop(10 * time.Second)
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var ansc <-chan answer
 	if shared {
-		ansc = startAnswering(ctx, in.addr, spawnTimeout(n))
+		ansc = startAnswering(actx, in.addr, spawnTimeout(n))
 	}
-	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
+	as, err := b.waitWorkers(ctx, in, n, spawnTimeout(n))
+	if err != nil {
+		cancel() // the manager is gone or late: stop polling its socket
+	}
 	var ans answer
 	if shared {
 		ans = <-ansc
 	}
 	if err != nil {
-		return fmt.Errorf("%w; log: %s", err, in.logTail())
+		return err
 	}
 	sf.add(subject, t0, as, ans)
 	sf.stop[subject] = append(sf.stop[subject], ms(in.stop(20*time.Second)))

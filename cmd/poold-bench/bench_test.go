@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testBench is a bench with a live alive board and a process registry in
+// a temp dir, cleaned up with the test.
+func testBench(t *testing.T) *bench {
+	t.Helper()
+	tmp := t.TempDir()
+	bd, err := listenBoard(filepath.Join(tmp, "alive.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); bd.run() }()
+	procs := newReg(tmp)
+	t.Cleanup(func() {
+		procs.cleanup(time.Second)
+		bd.close()
+		<-done
+	})
+	return &bench{tmp: tmp, procs: procs, board: bd, res: &results{}}
+}
+
+// TestManagerExitFailsAtOnce: a manager that exits before its workers are
+// alive (here a shell that prints an error and exits 3, as poold does on
+// a config it refuses) fails the spawn and idle measures at once, with
+// its log, not after the alive timeout (30 s + 0.1 s per worker).
+func TestManagerExitFailsAtOnce(t *testing.T) {
+	b := testBench(t)
+	start := func(n int) (*instance, time.Time, error) {
+		log := filepath.Join(b.tmp, "mgr.log")
+		cmd := exec.Command("/bin/sh", "-c", "echo 'numprocesses: 1100 is over max_processes 1024' >&2; exit 3")
+		f, err := os.Create(log)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		defer f.Close()
+		cmd.Stderr = f
+		t0 := time.Now()
+		p, err := b.procs.start("fake manager", cmd)
+		if err != nil {
+			return nil, t0, err
+		}
+		return &instance{kind: sPoold, p: p, log: log}, t0, nil
+	}
+	sf := &spawnFigures{map[string][]float64{}, map[string][]float64{}, map[string][]float64{}, map[string][]float64{}}
+	for name, measure := range map[string]func() error{
+		"spawn": func() error { return b.spawnManager(context.Background(), sPoold, start, false, 5, sf) },
+		"idle":  func() error { return b.idleManager(context.Background(), sPoold, start, 5) },
+	} {
+		t0 := time.Now()
+		err := measure()
+		took := time.Since(t0)
+		if err == nil {
+			t.Fatalf("%s: no error for a manager that exited", name)
+		}
+		if took > 10*time.Second {
+			t.Errorf("%s: failed after %s, want at once", name, took.Round(time.Millisecond))
+		}
+		for _, want := range []string{"exited", "exit status 3", "over max_processes"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not say %q", name, err, want)
+			}
+		}
+	}
+}
+
+// TestPooldConfigMaxProcesses: sizes over poold's max_processes defaults
+// run (the config raises them), small ones keep the defaults.
+func TestPooldConfigMaxProcesses(t *testing.T) {
+	b := &bench{board: &board{path: "/x/alive.sock"}, worker: "/x/benchworker"}
+	for _, c := range []struct {
+		n                int
+		watcher, arbiter string
+	}{
+		{1, "max_processes = 1024", "max_processes = 8192"},
+		{1100, "max_processes = 1100", "max_processes = 8192"},
+		{9000, "max_processes = 9000", "max_processes = 9000"},
+	} {
+		conf := b.pooldConfig("/x", c.n, 1, 2)
+		arb, wat, ok := strings.Cut(conf, "[watchers.web]")
+		if !ok || !strings.Contains(arb, c.arbiter+"\n") || !strings.Contains(wat, c.watcher+"\n") {
+			t.Errorf("n=%d: want %q for the arbiter and %q for the watcher:\n%s", c.n, c.arbiter, c.watcher, conf)
+		}
+	}
+}
