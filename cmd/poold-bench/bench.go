@@ -92,8 +92,8 @@ func (b *bench) instDir(name string) string {
 	return d
 }
 
-// all runs every section in order. A section that fails is reported and
-// the run goes on with the next one.
+// all runs every section in order (the names are main.go's sections). A
+// section that fails is reported and the run goes on with the next one.
 func (b *bench) all(ctx context.Context) error {
 	var errs []error
 	step := func(name string, f func(context.Context) error) {

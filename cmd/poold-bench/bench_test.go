@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -90,6 +92,37 @@ func TestPooldConfigMaxProcesses(t *testing.T) {
 		arb, wat, ok := strings.Cut(conf, "[watchers.web]")
 		if !ok || !strings.Contains(arb, c.arbiter+"\n") || !strings.Contains(wat, c.watcher+"\n") {
 			t.Errorf("n=%d: want %q for the arbiter and %q for the watcher:\n%s", c.n, c.arbiter, c.watcher, conf)
+		}
+	}
+}
+
+// TestParseOptionsOnly: -only with a section that does not exist is a
+// usage error naming the sections; known ones (tenk too) pass; the help
+// lists every section; -h is flag.ErrHelp (main exits 0 on it).
+func TestParseOptionsOnly(t *testing.T) {
+	bin := t.TempDir()
+	for _, f := range []string{"poold", "poolctl"} {
+		if err := os.WriteFile(filepath.Join(bin, f), nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var usage strings.Builder
+	for _, ok := range []string{"spawn", "spawn, reload", "upgrade", "tenk", ""} {
+		if _, err := parseOptions([]string{"-bin", bin, "-only", ok}, &usage); err != nil {
+			t.Errorf("-only %q: %v", ok, err)
+		}
+	}
+	_, err := parseOptions([]string{"-bin", bin, "-only", "spawn,spwan"}, &usage)
+	if err == nil || !strings.Contains(err.Error(), `no section "spwan"`) || !strings.Contains(err.Error(), "spawn, idle, replace, control, reload, upgrade, tenk") {
+		t.Errorf("-only spawn,spwan: error %v, want one naming spwan and the sections", err)
+	}
+	usage.Reset()
+	if _, err := parseOptions([]string{"-h"}, &usage); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+	for _, s := range sections {
+		if !strings.Contains(usage.String(), s) {
+			t.Errorf("-h does not list section %s:\n%s", s, usage.String())
 		}
 	}
 }

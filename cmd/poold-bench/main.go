@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +43,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage is printed
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "poold-bench:", err)
 		if errors.Is(err, context.Canceled) {
@@ -100,10 +104,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.reloadWindow, "reload-window", 10*time.Second, "each reload's wrk window after the reload command (it starts 1 s before), the same for every manager: longer than the slowest manager's reload")
 	fs.IntVar(&o.reloadSurge, "reload-surge", 0, "poold's max_surge in the reload section (0: poold's default, 100% of the pool)")
 	fs.DurationVar(&o.reloadDelay, "reload-ready-delay", 0, "poold's readiness in the reload section: \"delay\" with this ready_delay (0: poold's default, spawn)")
-	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: spawn,replace,idle,control,reload (default all); tenk (with -tenk)")
+	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: "+strings.Join(sections, ",")+" (default all); tenk (with -tenk)")
 	tenk := fs.String("tenk", "", "worker counts of the tiny-worker scale section, e.g. 1000,10000 (default: skipped)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs) for inspection")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := checkOnly(o.only); err != nil {
 		return o, err
 	}
 	var err error
@@ -197,6 +204,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "temp dir kept:", tmp)
 	}
 	return err
+}
+
+// sections are the sections of a run, in order (bench.all); tenk runs
+// only with -tenk.
+var sections = []string{"spawn", "idle", "replace", "control", "reload", "upgrade"}
+
+// checkOnly refuses an -only list naming a section that does not exist:
+// a typo would otherwise run nothing and overwrite the results with an
+// empty table.
+func checkOnly(only string) error {
+	if only == "" {
+		return nil
+	}
+	known := append(slices.Clone(sections), "tenk")
+	for _, s := range strings.Split(only, ",") {
+		if !slices.Contains(known, strings.TrimSpace(s)) {
+			return fmt.Errorf("-only %q: no section %q; the sections are %s", only, strings.TrimSpace(s), strings.Join(known, ", "))
+		}
+	}
+	return nil
 }
 
 // counts parses a comma-separated list of positive integers.
