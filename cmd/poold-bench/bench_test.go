@@ -126,3 +126,24 @@ func TestParseOptionsOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestNotePeers: a run without peers says so, and a run with them names
+// each peer it cannot find.
+func TestNotePeers(t *testing.T) {
+	b := &bench{res: &results{}}
+	b.notePeers()
+	if len(b.res.Notes) != 1 || !strings.Contains(b.res.Notes[0], "-peers=false") {
+		t.Errorf("-peers=false: notes %q", b.res.Notes)
+	}
+	b = &bench{o: options{peers: true}, res: &results{}}
+	b.notePeers()
+	for _, p := range []string{supervisordPath, gunicornPath} {
+		noted := false
+		for _, n := range b.res.Notes {
+			noted = noted || strings.Contains(n, p+" not found")
+		}
+		if exists(p) == noted {
+			t.Errorf("%s exists: %v, noted as left out: %v (notes %q)", p, exists(p), noted, b.res.Notes)
+		}
+	}
+}

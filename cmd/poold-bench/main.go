@@ -168,6 +168,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	b.setupCircus(ctx)
+	b.notePeers()
 	bd, err := listenBoard(filepath.Join(tmp, "alive.sock"))
 	if err != nil {
 		return err

@@ -185,7 +185,7 @@ func (b *bench) startSupervisord(n int) (*instance, time.Time, error) {
 		return nil, time.Time{}, err
 	}
 	defer logf.Close()
-	cmd := exec.Command("/usr/bin/supervisord", "-n", "-c", cfg)
+	cmd := exec.Command(supervisordPath, "-n", "-c", cfg)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	in := &instance{kind: sSup, dir: dir, log: filepath.Join(dir, "supervisord.log"), ctl: cfg}
 	t0 := time.Now()
@@ -244,7 +244,7 @@ func (b *bench) startGunicorn(n int) (*instance, time.Time, error) {
 		return nil, time.Time{}, err
 	}
 	defer logf.Close()
-	cmd := exec.Command("/usr/bin/gunicorn", "-c", cfg, "--chdir", dir, "benchapp:app")
+	cmd := exec.Command(gunicornPath, "-c", cfg, "--chdir", dir, "benchapp:app")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	in := &instance{kind: sGuni, dir: dir, log: filepath.Join(dir, "gunicorn.log"),
 		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
@@ -257,8 +257,33 @@ func (b *bench) startGunicorn(n int) (*instance, time.Time, error) {
 	return in, t0, nil
 }
 
-func (b *bench) haveSupervisord() bool { return b.o.peers && exists("/usr/bin/supervisord") }
-func (b *bench) haveGunicorn() bool    { return b.o.peers && exists("/usr/bin/gunicorn") }
+// The peers run from Debian's packages: their paths are fixed, so that a
+// supervisord or gunicorn installed elsewhere (pip, pyenv) on PATH is not
+// measured instead by accident.
+const (
+	supervisordPath = "/usr/bin/supervisord"
+	gunicornPath    = "/usr/bin/gunicorn"
+)
+
+func (b *bench) haveSupervisord() bool { return b.o.peers && exists(supervisordPath) }
+func (b *bench) haveGunicorn() bool    { return b.o.peers && exists(gunicornPath) }
+
+// notePeers says which peers the run leaves out and why, as setupCircus
+// does for Circus, so that a missing column is never silent.
+func (b *bench) notePeers() {
+	if !b.o.peers {
+		b.res.note("circus, supervisord and gunicorn left out: -peers=false")
+		return
+	}
+	for _, p := range []struct{ name, path, pkg string }{
+		{"supervisord", supervisordPath, "supervisor"},
+		{"gunicorn", gunicornPath, "gunicorn"},
+	} {
+		if !exists(p.path) {
+			b.res.note("%s left out: %s not found (apt-get install %s; one elsewhere on PATH is not used)", p.name, p.path, p.pkg)
+		}
+	}
+}
 
 // floorRun is the baseline of the spawn section: forkFloor's plain
 // fork/exec loop of the benchworker. viaShim routes each start through

@@ -297,8 +297,8 @@ func machine() map[string]string {
 		}
 	}
 	for name, args := range map[string][]string{
-		"gunicorn":    {"/usr/bin/gunicorn", "--version"},
-		"supervisord": {"/usr/bin/supervisord", "--version"},
+		"gunicorn":    {gunicornPath, "--version"},
+		"supervisord": {supervisordPath, "--version"},
 		"wrk":         {"/usr/bin/wrk", "--version"},
 		"python3":     {circusPython, "--version"},
 	} {
