@@ -237,6 +237,9 @@ func (r *results) writeBenchfmt(path string) error {
 			}
 			name := "Benchmark" + title(rw.Section) + "/" + slug(rw.Measure) + "/" + slug(s)
 			unit := slug(rw.Unit)
+			if unit == "" {
+				unit = "count" // benchfmt pairs every value with a unit
+			}
 			if isRate(rw.Unit) {
 				fmt.Fprintf(&b, "%s\t%d\t%g %s\n", name, st.N, st.Median, unit)
 				continue

@@ -114,6 +114,7 @@ func TestBenchfmtValid(t *testing.T) {
 	r.add("tenk", "threads (max of 4 looks)", "threads").set(sPoold, newStat([]float64{11, 12, 11, 13}))
 	r.add("reload", "requests/s over a window", "req/s").set(sPoold, newStat([]float64{1, 2, 3}))
 	r.add("replace", "kill", "ms").set(sPoold, newStat([]float64{1, 2, 3}))
+	r.add("tenk", "a row without a unit", "").set(sPoold, newStat([]float64{7}))
 	path := filepath.Join(t.TempDir(), "bench.txt")
 	if err := r.writeBenchfmt(path); err != nil {
 		t.Fatal(err)
@@ -145,7 +146,7 @@ func TestBenchfmtValid(t *testing.T) {
 			t.Errorf("rate line %q has an upper figure", l)
 		}
 	}
-	if lines != 3 {
-		t.Errorf("%d benchmark lines, want 3:\n%s", lines, b)
+	if lines != 4 {
+		t.Errorf("%d benchmark lines, want 4:\n%s", lines, b)
 	}
 }

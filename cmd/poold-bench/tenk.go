@@ -116,7 +116,7 @@ func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 		row("RSS peak (VmHWM)", "MiB").one(sPoold, float64(kb)/1024)
 	}
 	mt := slices.Max(threads)
-	row("threads (max of 4 looks)", "").one(sPoold, mt).target("< 20", mt < 20)
+	row("threads (max of 4 looks)", "threads").one(sPoold, mt).target("< 20", mt < 20)
 	row("stop all", "ms").one(sPoold, ms(in.stop(60*time.Second)))
 	return nil
 }
