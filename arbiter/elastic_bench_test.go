@@ -13,7 +13,7 @@ import (
 // on_demand pool: detect-µs, from the client's connect to poold's scale
 // decision (epoll wake, the monitor's message, the loop's decision);
 // spawn-µs, to the worker forked and exec'd (the spawner's thread and
-// poold's exec shim included); ttfb-ms, from the connect to the first
+// poold's memfd exec stub included); ttfb-ms, from the connect to the first
 // byte of the answer (the worker's own start-up included); warm-ms, the
 // same request to the pool once warm. ttfb minus warm minus detect is the
 // worker's start-up.

@@ -11,8 +11,8 @@
 // Every worker is the same tiny HTTP server (benchworker.go.txt, built
 // into a temporary directory at start). "Alive" means the worker's own
 // code runs with its listener in hand: it then sends its pid and the
-// time to a datagram socket of the runner. See README.md's benchmark
-// section and results.md for what each figure means.
+// time to a datagram socket of the runner. See README.md's Benchmarks
+// section for what each figure means and how it is taken.
 //
 // Concurrency: one goroutine (run's) measures; helpers it starts (the
 // alive-socket reader, one reaper per started process, short-lived HTTP

@@ -287,7 +287,9 @@ func (b *bench) notePeers() {
 
 // floorRun is the baseline of the spawn section: forkFloor's plain
 // fork/exec loop of the benchworker. viaShim routes each start through
-// poold's exec shim, which sets LISTEN_PID first.
+// poold's poold-exec shim, which sets LISTEN_PID first: poold's path for
+// workers with nice or oom_score_adj; plain workers start through the
+// memfd exec stub, which the floor does not model.
 //
 // The poller of the shared socket starts at t0, before the first fork, as
 // it does for a manager right after the manager's exec: a request sent

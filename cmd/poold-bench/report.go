@@ -18,7 +18,7 @@ import (
 const (
 	sPoold  = "poold"
 	sFloor  = "floor"      // plain Go fork/exec loop, same binary, same fds
-	sShim   = "floor+shim" // the same loop through poold's exec shim (LISTEN_PID)
+	sShim   = "floor+shim" // the same loop through poold's poold-exec shim (LISTEN_PID; poold's path with nice or oom_score_adj, not the memfd stub of plain workers)
 	sCircus = "circus"
 	sSup    = "supervisord"
 	sGuni   = "gunicorn"
