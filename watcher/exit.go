@@ -192,11 +192,13 @@ func (w *Watcher) pidsNote(n int) string {
 	if n <= 0 {
 		return ""
 	}
-	limit := "a pids limit"
+	// The count is the forking cgroup's whichever limit refused: the
+	// worker's own, or one above it (poold's cgroup, the container's).
+	limit := "poold's or the container's pids limit (TasksMax=, --pids-limit)"
 	if w.spec.PidsMax > 0 {
-		limit = fmt.Sprintf("pids_max (%d)", w.spec.PidsMax)
+		limit = fmt.Sprintf("the watcher's pids_max (%d) or a pids limit above it (poold's, the container's)", w.spec.PidsMax)
 	}
-	return fmt.Sprintf("; %s refused %d fork(s) or thread start(s) of its cgroup: raise pids_max, or make the program start fewer processes and threads", limit, n)
+	return fmt.Sprintf("; a pids limit refused %d fork(s) or thread start(s) of its cgroup: raise %s, or make the program start fewer processes and threads", n, limit)
 }
 
 // oomOutside says how a worker without a memory_max of its own was

@@ -70,8 +70,9 @@ func TestExitReasons(t *testing.T) {
 		// status 2, its other children left. Not a daemonizing program.
 		{"pids limit", func(w *Watcher, h *fakeHost, pid int) {
 			w.Ended(pid, End{Exit: spawn.Exit{Code: 2}, Left: 3, LeftKilled: true, PidsRefused: 1})
-		}, ReasonExit, "exited with status 2, leaving 3 process(es) running, which poold killed; pids_max (4) refused 1 fork(s) " +
-			"or thread start(s) of its cgroup: raise pids_max, or make the program start fewer processes and threads", false},
+		}, ReasonExit, "exited with status 2, leaving 3 process(es) running, which poold killed; a pids limit refused 1 fork(s) " +
+			"or thread start(s) of its cgroup: raise the watcher's pids_max (4) or a pids limit above it (poold's, the container's), " +
+			"or make the program start fewer processes and threads", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := spec(1)

@@ -40,7 +40,7 @@ func TestPidsLimitIsNamedInTheExitReason(t *testing.T) {
 		}
 		return last != "" && last != "<nil>"
 	})
-	if !strings.Contains(last, "pids_max (4) refused") || strings.Contains(last, "foreground") {
+	if !strings.Contains(last, "a pids limit refused") || !strings.Contains(last, "pids_max (4)") || strings.Contains(last, "foreground") {
 		t.Fatalf("last_exit %q; want it to name pids_max (4) as what refused the fork, and no daemonizing advice", last)
 	}
 	t.Logf("last_exit: %s", last)
