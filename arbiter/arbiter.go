@@ -123,7 +123,11 @@ type Arbiter struct {
 	// hurried: a second stop request (Kill) came; poold exits without
 	// waiting for the hooks still running (the exit kills them).
 	hurried      bool
-	hookWaitSaid bool // the shutdown said it waits for hooks
+	hurry        chan struct{} // closed by Kill, for endOrphans after the loop
+	hurryOnce    sync.Once
+	foreignProc  bool         // /proc is not of poold's pid namespace (checkProc)
+	inherited    map[int]bool // poold's children when Run began, not its to stop
+	hookWaitSaid bool         // the shutdown said it waits for hooks
 	output       *output
 	config       ConfigState // outcome of the last config reload (health.go)
 	// filed holds each watcher's section as the config file last gave
@@ -206,6 +210,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		inbox:     make(chan any, 1024),
 		done:      make(chan struct{}),
 		stopped:   make(chan struct{}),
+		hurry:     make(chan struct{}),
 		up:        make(chan struct{}),
 		quit:      make(chan struct{}),
 		watchers:  make(map[string]*watcher.Watcher),
@@ -251,6 +256,12 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	}
 	defer a.socks.Close()
 
+	a.inherited = make(map[int]bool)
+	if a.opts.Adopt == nil { // after an upgrade, they are the workers' and their orphans
+		for _, p := range childPids(os.Getpid()) {
+			a.inherited[p] = true
+		}
+	}
 	stopSpawner := a.startSpawner(self)
 	a.checkProc()
 	a.guardOOM()

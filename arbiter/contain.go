@@ -128,6 +128,7 @@ func (a *Arbiter) guardOOM() {
 // and the oom_score_adj guard read or write the wrong processes.
 func (a *Arbiter) checkProc() {
 	if err := procinfo.ForeignProc(); err != nil {
+		a.foreignProc = true
 		a.log.Warn("poold cannot read its workers in /proc: readiness spawn waits its 10 s for every worker, stats and exit reasons are wrong; "+
 			"mount a /proc for poold's pid namespace (unshare --mount-proc, or a container's /proc)", "error", err)
 	}

@@ -53,7 +53,10 @@ func (a *Arbiter) post(m any) bool {
 
 // Kill makes a stop in progress immediate: SIGKILL to every worker's
 // process group (the second SIGTERM/SIGINT).
-func (a *Arbiter) Kill() { a.post(killMsg{}) }
+func (a *Arbiter) Kill() {
+	a.hurryOnce.Do(func() { close(a.hurry) })
+	a.post(killMsg{})
+}
 
 // loop is the arbiter's event loop: it serves messages until every
 // watcher has stopped after a shutdown.

@@ -3,6 +3,7 @@ package arbiter
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -19,7 +20,9 @@ import (
 // under init, unseen: holding a port, or running a job nobody stops.
 // When poold exits after a stop, it stops those it still holds, as
 // systemd's KillMode=control-group stops what is left of a unit, and
-// names them in its log.
+// names them in its log. Not its other children: those in its own
+// process group (a wrapper's `> >(tee LOG)` reading poold's output) and
+// those it had when it started (a wrapper's helpers, exec'd over).
 
 // orphanGrace is how long what workers left outside their groups has,
 // after SIGTERM as poold exits, before SIGKILL.
@@ -27,12 +30,14 @@ const orphanGrace = 2 * time.Second
 
 // endOrphans stops poold's children that are no worker's, once every
 // watcher has stopped: SIGTERM, SIGKILL after orphanGrace (at once after
-// a second stop request). It looks again every groupPoll, since one that
-// ends (a shell that ran a daemon) hands its own children to poold.
-// Only where poold reaps its workers' orphans (its own binary); run as
-// a library, its process's children are not its own to stop.
+// a second stop request, Kill). It looks again every groupPoll, since one
+// that ends (a shell that ran a daemon) hands its own children to poold.
+// Only where poold reaps its workers' orphans (its own binary; run as a
+// library, its process's children are not its own to stop), with process
+// groups only, and with a /proc of its own pid namespace (another's
+// children are not poold's).
 func (a *Arbiter) endOrphans() {
-	if !a.opts.ReapOrphans {
+	if !a.opts.ReapOrphans || a.tree != nil || a.foreignProc {
 		return
 	}
 	killAt := time.Now().Add(orphanGrace)
@@ -44,7 +49,7 @@ func (a *Arbiter) endOrphans() {
 	tick := time.NewTicker(groupPoll)
 	defer tick.Stop()
 	for {
-		left := procinfo.Running(childPids(os.Getpid()))
+		left := a.strayChildren()
 		if len(left) == 0 {
 			return
 		}
@@ -69,7 +74,7 @@ func (a *Arbiter) endOrphans() {
 			}
 		}
 		if len(fresh) > 0 {
-			a.log.Warn("stopping processes workers left outside their process groups: poold, their subreaper, exits, and with process groups only no stop reaches them",
+			a.log.Warn("stopping poold's child processes that are no worker's (what workers left outside their process groups, which no stop reaches without a cgroup per worker, or a hook's or probe's still running)",
 				"count", len(fresh), "processes", describePids(fresh), "signal", configs.SignalName(sig), "sigkill_in", max(time.Until(killAt), 0).Round(time.Millisecond))
 		}
 		for _, p := range send {
@@ -78,8 +83,22 @@ func (a *Arbiter) endOrphans() {
 				_ = syscall.Kill(p, syscall.SIGCONT)
 			}
 		}
-		<-tick.C
+		select {
+		case <-tick.C:
+		case <-a.hurry:
+			killAt = time.Now()
+		}
 	}
+}
+
+// strayChildren lists poold's running children that are not in its own
+// process group and that it did not have when it started.
+func (a *Arbiter) strayChildren() []int {
+	own := syscall.Getpgrp()
+	return slices.DeleteFunc(procinfo.Running(childPids(os.Getpid())), func(p int) bool {
+		g, err := syscall.Getpgid(p)
+		return err != nil || g == own || a.inherited[p]
+	})
 }
 
 // describePids names each pid with its command line: "812 (sleep 3600)".

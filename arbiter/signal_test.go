@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,6 +58,14 @@ func procState(pid int) string {
 // helper daemon) never got it; circusd's recursive signal goes to every
 // descendant of the worker.
 func TestSignalRecursiveReachesWhatLeftTheGroup(t *testing.T) {
+	// With a cgroup per worker, what is in it; without, the worker's
+	// descendants in /proc.
+	for _, opts := range []Options{{}, {NoCgroups: true}} {
+		t.Run(fmt.Sprintf("NoCgroups=%v", opts.NoCgroups), func(t *testing.T) { signalRecursiveBeyondGroup(t, opts) })
+	}
+}
+
+func signalRecursiveBeyondGroup(t *testing.T, opts Options) {
 	file := filepath.Join(t.TempDir(), "daemon.pid")
 	w := configs.DefaultWatcher("tree")
 	w.Cmd = "/bin/sh"
@@ -64,7 +73,7 @@ func TestSignalRecursiveReachesWhatLeftTheGroup(t *testing.T) {
 	// so setsid(1) calls setsid(2) without forking: $! is the daemon.
 	w.Args = []string{"-c", `setsid sleep 3600 & echo $! > "$0.tmp" && mv "$0.tmp" "$0"; exec sleep 3600`, file}
 	w.GracefulTimeout = 5 * time.Second
-	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, opts)
 	worker := h.spawned()
 	var daemon int
 	proctest.Eventually(t, "the worker writes its daemon's pid", func() bool {

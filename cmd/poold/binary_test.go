@@ -99,9 +99,15 @@ func startBinaryWith(t *testing.T, config string, attr func(*syscall.SysProcAttr
 // startBinaryIn is startBinaryWith with the config and endpoints in dir.
 func startBinaryIn(t *testing.T, dir, config string, attr func(*syscall.SysProcAttr), env ...string) *binProc {
 	t.Helper()
-	bin := pooldBinary(t)
-	p := &binProc{log: &workertest.Buffer{}, done: make(chan struct{}), cfg: writeConfig(t, dir, config)}
-	p.cmd = exec.Command(bin, p.cfg)
+	cfg := writeConfig(t, dir, config)
+	return startCmd(t, exec.Command(pooldBinary(t), cfg), cfg, attr, env...)
+}
+
+// startCmd runs cmd, a command that runs poold on cfg (a wrapper that
+// execs it), as startBinaryIn does.
+func startCmd(t *testing.T, cmd *exec.Cmd, cfg string, attr func(*syscall.SysProcAttr), env ...string) *binProc {
+	t.Helper()
+	p := &binProc{log: &workertest.Buffer{}, done: make(chan struct{}), cfg: cfg, cmd: cmd}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -247,7 +247,7 @@ func TestExitStopsWhatLeftTheGroupsWithoutCgroups(t *testing.T) {
 	if proctest.Alive(daemon) {
 		t.Fatalf("setsid daemon %d outlived poold", daemon)
 	}
-	if !regexp.MustCompile(`stopping processes workers left outside their process groups.*processes="[^"]*\b` + strconv.Itoa(daemon) + ` \(sleep 1000\)`).MatchString(p.log.String()) {
+	if !regexp.MustCompile(`stopping poold.s child processes that are no worker.s.*processes="[^"]*\b` + strconv.Itoa(daemon) + ` \(sleep 1000\)`).MatchString(p.log.String()) {
 		t.Errorf("the log does not name daemon %d among what poold stopped as it exited:\n%s", daemon, p.log.String())
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/signal"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -19,10 +18,11 @@ import (
 func (d *daemon) jobControl(sig os.Signal) {
 	if sig == syscall.SIGTTOU && backgroundWriter() {
 		// The terminal sent it: poold, a background job, wrote to it
-		// with `stty tostop` on. Caught, that write would be retried
-		// forever; left to the default, the terminal stops poold as it
-		// stops any job that writes there, until `fg`.
-		signal.Reset(syscall.SIGTTOU)
+		// with `stty tostop` on. Caught, that write is retried at once,
+		// again and again; poold does what the default action would:
+		// it stops its job until `fg` or `bg` continues it. (A Reset
+		// does not give SIGTTOU its default back: Go keeps its handler.)
+		_ = syscall.Kill(-syscall.Getpgrp(), syscall.SIGSTOP)
 		return
 	}
 	d.log.Warn("signal ignored: poold does not scale watchers on SIGTTIN and SIGTTOU as gunicorn does; use poolctl incr NAME or poolctl decr NAME",

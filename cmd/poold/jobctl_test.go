@@ -2,10 +2,16 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/poold/poold/watcher/proctest"
 )
@@ -49,4 +55,72 @@ func procState(pid int) string {
 		return s[i+2 : i+3]
 	}
 	return ""
+}
+
+// openPty opens a pseudo-terminal: its master and the path of its slave.
+func openPty(t *testing.T) (*os.File, string) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock the pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	return m, fmt.Sprintf("/dev/pts/%d", n)
+}
+
+// poold run as a background job of a shell with job control, on a
+// terminal with `stty tostop`, writes its log there: the terminal sends
+// it SIGTTOU, which stops a job until `fg`. poold caught it and
+// signal.Reset did not give the default back (Go keeps its handler), so
+// the write was retried at once, forever: poold ran at 40 % of a core,
+// logging nothing. It stops its job, as the default action would.
+func TestBackgroundPooldStopsOnTheTerminalsSIGTTOU(t *testing.T) {
+	master, slave := openPty(t)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		_, _ = io.Copy(io.Discard, master)
+	}()
+	t.Cleanup(func() { master.Close(); <-drained })
+	tty, err := os.OpenFile(slave, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, serveConfig)
+	pidFile := filepath.Join(dir, "poold.pid")
+	shell := exec.Command("/bin/bash", "-m", "-c", `stty tostop; "$0" "$1" & echo $! > "$2"; exec sleep 3600`, pooldBinary(t), cfg, pidFile)
+	shell.Stdin, shell.Stdout, shell.Stderr = tty, tty, tty
+	// The shell stays (as sleep) in the session: a job whose parent
+	// left it is orphaned, and the kernel continues an orphaned stopped
+	// job (SIGHUP, SIGCONT).
+	shell.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := shell.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	t.Cleanup(func() {
+		if pid > 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+		_ = shell.Process.Kill()
+		_ = shell.Wait()
+	})
+	proctest.Eventually(t, "the shell says poold's pid", func() bool {
+		b, err := os.ReadFile(pidFile)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	})
+	proctest.Eventually(t, "poold, a background writer with tostop, stopped", func() bool {
+		return procState(pid) == "T"
+	})
 }
