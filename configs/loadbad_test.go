@@ -118,7 +118,7 @@ func TestLoadBad(t *testing.T) {
 			"sockets.web.port: must be between 0 and 65535, got -1",
 			"watchers.web.numprocesses: must be >= 0, got -2",
 			`watchers.web.sockets[0]: unknown socket "nope"`,
-			"watchers.web.stop_signal: must be a signal name",
+			"watchers.web.stop_signal: signal 99 is out of range: signals are 1 to 64",
 			`watchers.web.colour: unknown key; valid keys: args, autostart`,
 			"watchers.web.cmd: missing",
 		}, 7},

@@ -4,6 +4,7 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -56,18 +57,20 @@ func ParseSize(s string) (uint64, error) {
 }
 
 // lastSignal is Linux's SIGRTMAX: numbers up to it are signals (kill(1)
-// sends them), the real-time ones from 34 on without a name.
-const lastSignal = 64
+// sends them), the real-time ones from rtMin on without a name of their
+// own.
+const (
+	lastSignal = 64
+	rtMin      = 34 // SIGRTMIN as glibc, and so Python and Circus, give it
+)
 
-// ParseSignal accepts "TERM", "SIGTERM", "term" or a number ("15", or
-// "40", a real-time signal, as circusd and kill(1) take it).
+// ParseSignal accepts "TERM", "SIGTERM", "term", a number ("15", or "40",
+// a real-time signal, as circusd and kill(1) take it), or a real-time
+// signal by name: "SIGRTMIN+2", "RTMIN", "rtmax-1" (Circus takes NAME+N).
 func ParseSignal(s string) (syscall.Signal, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > lastSignal {
-			return 0, fmt.Errorf("unknown signal number %d (signals are 1 to %d)", n, lastSignal)
-		}
-		return syscall.Signal(n), nil
+		return inRange(n, s)
 	}
 	up := strings.ToUpper(s)
 	if !strings.HasPrefix(up, "SIG") {
@@ -76,7 +79,45 @@ func ParseSignal(s string) (syscall.Signal, error) {
 	if sig := unix.SignalNum(up); sig != 0 {
 		return sig, nil
 	}
-	return 0, fmt.Errorf("unknown signal %q", s)
+	if n, ok := realtime(up); ok {
+		return inRange(n, s)
+	}
+	return 0, fmt.Errorf("unknown signal %q: use a name such as TERM or SIGRTMIN+2, or a number from 1 to %d", s, lastSignal)
+}
+
+// realtime reads SIGRTMIN[+-N] and SIGRTMAX[+-N].
+func realtime(up string) (int, bool) {
+	for name, base := range map[string]int{"SIGRTMIN": rtMin, "SIGRTMAX": lastSignal} {
+		rest, ok := strings.CutPrefix(up, name)
+		if !ok {
+			continue
+		}
+		if rest == "" {
+			return base, true
+		}
+		if rest[0] != '+' && rest[0] != '-' {
+			return 0, false
+		}
+		off, err := strconv.Atoi(rest[1:])
+		if err != nil || off < 0 {
+			return 0, false
+		}
+		if rest[0] == '-' {
+			off = -off
+		}
+		return base + off, true
+	}
+	return 0, false
+}
+
+// errSignalRange is a signal number outside 1..lastSignal.
+var errSignalRange = errors.New("out of range")
+
+func inRange(n int, given string) (syscall.Signal, error) {
+	if n <= 0 || n > lastSignal {
+		return 0, fmt.Errorf("signal %s is %w: signals are 1 to %d (the real-time ones %d to %d, SIGRTMIN to SIGRTMAX)", given, errSignalRange, lastSignal, rtMin, lastSignal)
+	}
+	return syscall.Signal(n), nil
 }
 
 // SignalName is the wire form of a signal: its name without "SIG"

@@ -6,6 +6,7 @@ package configs
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -233,11 +234,16 @@ func (d *decoder) signal(key string, raw any) (syscall.Signal, bool) {
 		}
 	}
 	if text != "" {
-		if sig, err := ParseSignal(text); err == nil {
+		sig, err := ParseSignal(text)
+		if err == nil {
 			return sig, true
 		}
+		if errors.Is(err, errSignalRange) {
+			d.bad(key, raw, "%v", err)
+			return 0, false
+		}
 	}
-	d.bad(key, raw, `must be a signal name such as "TERM", "SIGTERM" or "hup", or a signal number, got %s`, describe(raw))
+	d.bad(key, raw, `must be a signal name such as "TERM", "SIGTERM", "hup" or "SIGRTMIN+2", or a signal number from 1 to %d, got %s`, lastSignal, describe(raw))
 	return 0, false
 }
 

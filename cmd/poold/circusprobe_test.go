@@ -27,7 +27,7 @@ func TestCircusctlSignalZero(t *testing.T) {
 		{[]string{"signal", "w", "0"}, 0, "ok"},
 		{[]string{"signal", "w", pid, "0"}, 0, "ok"},
 		{[]string{"signal", "w", "0", "--recursive"}, 0, "ok"},
-		{[]string{"kill", "w", "--signum", "0"}, 3, "error: kill: unknown signal number 0"},
+		{[]string{"kill", "w", "--signum", "0"}, 3, "error: kill: signal 0 is out of range"},
 		{[]string{"list", "w"}, 0, strconv.Itoa(pids[0])},
 	}
 	lines := make([][]string, len(steps))
