@@ -107,10 +107,18 @@ func TestParseOptionsOnly(t *testing.T) {
 		}
 	}
 	var usage strings.Builder
-	for _, ok := range []string{"spawn", "spawn, reload", "upgrade", "tenk", ""} {
+	for _, ok := range []string{"spawn", "spawn, reload", "upgrade", ""} {
 		if _, err := parseOptions([]string{"-bin", bin, "-only", ok}, &usage); err != nil {
 			t.Errorf("-only %q: %v", ok, err)
 		}
+	}
+	if _, err := parseOptions([]string{"-bin", bin, "-only", "tenk", "-tenk", "100"}, &usage); err != nil {
+		t.Errorf("-only tenk -tenk 100: %v", err)
+	}
+	// Without its counts, tenk ran nothing and wrote an empty table over
+	// the results.
+	if _, err := parseOptions([]string{"-bin", bin, "-only", "tenk"}, &usage); err == nil || !strings.Contains(err.Error(), "-tenk 1000,10000") {
+		t.Errorf("-only tenk without -tenk: %v, want an error asking for -tenk", err)
 	}
 	_, err := parseOptions([]string{"-bin", bin, "-only", "spawn,spwan"}, &usage)
 	if err == nil || !strings.Contains(err.Error(), `no section "spwan"`) || !strings.Contains(err.Error(), "spawn, idle, replace, control, reload, upgrade, tenk") {

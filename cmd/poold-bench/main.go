@@ -124,6 +124,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		if o.tenk, err = counts("-tenk", *tenk); err != nil {
 			return o, err
 		}
+	} else if slices.Contains(strings.Split(strings.ReplaceAll(o.only, " ", ""), ","), "tenk") {
+		return o, fmt.Errorf("-only %q: the tenk section needs its worker counts: add -tenk 1000,10000", o.only)
 	}
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
