@@ -22,27 +22,7 @@ func TestFleetHostRefusingTheTokenIsShownRefused(t *testing.T) {
 		fmt.Fprint(w, `{"status": "error", "errno": 7, "reason": "invalid token: it matches none of web.api_tokens or web.token"}`)
 	}))
 	t.Cleanup(host.Close)
-	ts := startServer(t, newFakeBackend(t, map[string]int{"local": 1}), configs.Web{}, func(tu *tunings) {
-		tu.retry = 10 * time.Millisecond
-	})
-	c := dialConsole(t, ts)
-	c.next("hello", typeIs("hello"))
-	c.send("add", "fleet_add", map[string]any{"url": host.URL, "token": "revoked-token-0123"})
-	if rep := c.reply("add"); rep["status"] != "ok" {
-		t.Fatalf("fleet_add: %v", rep)
-	}
-	var last map[string]any
-	c.next("the host shown refused", func(m map[string]any) bool {
-		if m["type"] != "fleet" {
-			return false
-		}
-		hosts := asSlice(m["hosts"])
-		if len(hosts) != 1 {
-			return false
-		}
-		last = hosts[0].(map[string]any)
-		return last["state"] != "connecting"
-	})
+	last := fleetHostShown(t, host.URL, "revoked-token-0123")
 	errText, _ := last["error"].(string)
 	if last["state"] != "refused" || !strings.Contains(errText, "invalid token") || !strings.Contains(errText, "add it again") {
 		t.Fatalf("a host refusing the token: state %v, error %q; want refused, saying to add it again", last["state"], errText)
@@ -69,17 +49,28 @@ func TestFleetHostLockingOutTheAddressIsNotShownRefused(t *testing.T) {
 		fmt.Fprint(w, `{"status": "error", "errno": 7, "reason": "too many failed attempts from 127.0.0.1; retry in 30s"}`)
 	}))
 	t.Cleanup(host.Close)
+	last := fleetHostShown(t, host.URL, "good-token-0123456")
+	errText, _ := last["error"].(string)
+	if last["state"] == "refused" || strings.Contains(errText, "add it again") || !strings.Contains(errText, "too many failed") {
+		t.Fatalf("a host locking out the address: state %v, error %q; want it not refused, with the host's reason", last["state"], errText)
+	}
+}
+
+// fleetHostShown adds the host at url with token to a console's fleet
+// view and returns the host's first view past "connecting".
+func fleetHostShown(t *testing.T, url, token string) map[string]any {
+	t.Helper()
 	ts := startServer(t, newFakeBackend(t, map[string]int{"local": 1}), configs.Web{}, func(tu *tunings) {
 		tu.retry = 10 * time.Millisecond
 	})
 	c := dialConsole(t, ts)
 	c.next("hello", typeIs("hello"))
-	c.send("add", "fleet_add", map[string]any{"url": host.URL, "token": "good-token-0123456"})
+	c.send("add", "fleet_add", map[string]any{"url": url, "token": token})
 	if rep := c.reply("add"); rep["status"] != "ok" {
 		t.Fatalf("fleet_add: %v", rep)
 	}
 	var last map[string]any
-	c.next("the host shown not live", func(m map[string]any) bool {
+	c.next("the host shown past connecting", func(m map[string]any) bool {
 		if m["type"] != "fleet" {
 			return false
 		}
@@ -90,8 +81,5 @@ func TestFleetHostLockingOutTheAddressIsNotShownRefused(t *testing.T) {
 		last = hosts[0].(map[string]any)
 		return last["state"] != "connecting"
 	})
-	errText, _ := last["error"].(string)
-	if last["state"] == "refused" || strings.Contains(errText, "add it again") || !strings.Contains(errText, "too many failed") {
-		t.Fatalf("a host locking out the address: state %v, error %q; want it not refused, with the host's reason", last["state"], errText)
-	}
+	return last
 }

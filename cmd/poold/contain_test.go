@@ -216,19 +216,9 @@ func TestReplacementReusesItsSlotCgroup(t *testing.T) {
 // and holding the port. poold now stops what it holds as it exits, and
 // names it in its log.
 func TestExitStopsWhatLeftTheGroupsWithoutCgroups(t *testing.T) {
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o777); err != nil { // for nobody's poold
-			t.Fatal(err)
-		}
-	}
+	dir := openTempDir(t)
 	script, pidfile := writeDaemon(t, dir)
-	asNobody := func(a *syscall.SysProcAttr) {
-		if os.Geteuid() == 0 { // a user without a cgroup of its own
-			a.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
-		}
-	}
-	p := startBinaryIn(t, dir, fmt.Sprintf(daemonConfig, 0, script), asNobody)
+	p := startBinaryIn(t, dir, fmt.Sprintf(daemonConfig, 0, script), withoutCgroups)
 	p.waitLogBin(t, `containment: (process groups) only`)
 	daemon := daemons(t, pidfile, 1)[0]
 	t.Cleanup(func() { _ = syscall.Kill(daemon, syscall.SIGKILL) })
@@ -249,5 +239,13 @@ func TestExitStopsWhatLeftTheGroupsWithoutCgroups(t *testing.T) {
 	}
 	if !regexp.MustCompile(`stopping poold.s child processes that are no worker.s.*processes="[^"]*\b` + strconv.Itoa(daemon) + ` \(sleep 1000\)`).MatchString(p.log.String()) {
 		t.Errorf("the log does not name daemon %d among what poold stopped as it exited:\n%s", daemon, p.log.String())
+	}
+}
+
+// withoutCgroups runs poold as nobody when the test runs as root: a user
+// without a cgroup of its own, so workers have process groups only.
+func withoutCgroups(a *syscall.SysProcAttr) {
+	if os.Geteuid() == 0 {
+		asNobody(a)
 	}
 }

@@ -17,21 +17,14 @@ import (
 // lines ("poold stopped"). Children in poold's own group are not
 // stopped.
 func TestExitLeavesTheLogReaderOfAWrapper(t *testing.T) {
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o777); err != nil { // for nobody's poold
-			t.Fatal(err)
-		}
-	}
+	dir := openTempDir(t)
 	script, pidfile := writeDaemon(t, dir)
 	cfg := writeConfig(t, dir, fmt.Sprintf(daemonConfig, 0, script))
 	logFile := filepath.Join(dir, "poold.log")
 	wrapper := exec.Command("/bin/bash", "-c", `exec > >(exec tee "$0") 2>&1; exec "$1" "$2"`, logFile, pooldBinary(t), cfg)
 	p := startCmd(t, wrapper, cfg, func(a *syscall.SysProcAttr) {
-		a.Setpgid = true       // a process group of its own, as a shell's job
-		if os.Geteuid() == 0 { // a user without a cgroup of its own
-			a.Credential = &syscall.Credential{Uid: 65534, Gid: 65534}
-		}
+		a.Setpgid = true // a process group of its own, as a shell's job
+		withoutCgroups(a)
 	})
 	p.waitLogBin(t, `containment: (process groups) only`)
 	daemon := daemons(t, pidfile, 1)[0]
