@@ -45,6 +45,7 @@ func (a *Arbiter) endOrphans() {
 		killAt = time.Now()
 	}
 	giveUp := killAt.Add(emptyGrace)
+	hurry := a.hurry // nil once taken: a closed channel is always ready
 	sent := make(map[int]syscall.Signal)
 	tick := time.NewTicker(groupPoll)
 	defer tick.Stop()
@@ -85,8 +86,8 @@ func (a *Arbiter) endOrphans() {
 		}
 		select {
 		case <-tick.C:
-		case <-a.hurry:
-			killAt = time.Now()
+		case <-hurry:
+			killAt, hurry = time.Now(), nil
 		}
 	}
 }
