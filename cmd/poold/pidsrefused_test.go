@@ -44,5 +44,5 @@ func TestPidsLimitIsNamedInTheExitReason(t *testing.T) {
 		t.Fatalf("last_exit %q; want it to name pids_max (4) as what refused the fork, and no daemonizing advice", last)
 	}
 	t.Logf("last_exit: %s", last)
-	p.waitLog(`pids_max \(4\) refused`, 1)
+	p.waitLog(`a pids limit refused 1 fork\(s\) .*pids_max \(4\)`, 1)
 }
