@@ -322,7 +322,9 @@ func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {
 		f := in.Info.Map()
 		f["state"], f["restarts"] = in.State, float64(in.Restarts)
 		f["subtopic"] = r.proc.Pid
-		f["name"] = r.watcher
+		// null, as circusd-stats sends for a worker (circus-top then
+		// shows the pid alone); the watcher is in the topic.
+		f["name"] = nil
 		bus.PublishTopic("stat."+events.TopicName(r.watcher)+"."+strconv.Itoa(r.proc.Pid), r.watcher, "stat", f)
 	}
 	for _, w := range snap.Watchers {

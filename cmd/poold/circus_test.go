@@ -262,6 +262,13 @@ for (x, y), text in sorted(screen.lines.items()):
 			t.Errorf("circus-top shows no %s group:\n%s", w, screen)
 		}
 	}
+	// A worker's row is its pid alone, as under circusd-stats, which
+	// sends a worker's name as null.
+	for _, w := range []string{"(web)", "(other)"} {
+		if strings.Contains(screen, w) {
+			t.Errorf("circus-top labels a worker %s:\n%s", w, screen)
+		}
+	}
 	if n := strings.Count(screen, "(avg)"); n != 4 {
 		t.Errorf("circus-top shows %d aggregate lines, want 4 (circus, other, poold, web):\n%s", n, screen)
 	}
