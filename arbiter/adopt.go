@@ -87,6 +87,12 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 		if err := w.Adopt(ws); err != nil {
 			a.log.Error("upgrade: watcher not taken over", "watcher", ws.Spec.Name, "error", err)
 		}
+		if g, ok := st.ArgsGiven[ws.Spec.Name]; ok {
+			if a.argsGiven == nil {
+				a.argsGiven = map[*watcher.Watcher]givenArgs{}
+			}
+			a.argsGiven[w] = g
+		}
 		a.resumeStops(ws)
 	}
 	if !st.Started.IsZero() {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/procinfo"
@@ -87,16 +88,17 @@ func lookupGID(name string) (int, error) {
 }
 
 // fromCircus takes option values in Circus's shapes (set and add from a
-// Circus client): args as one string (split like cmd), uid or gid null
-// (unset), stop_signal as a number (taken as it is), and Circus's option
-// names that poold spells otherwise (circusNames); base is the watcher
-// the options apply to (for add, its defaults and cmd). It returns a copy.
+// Circus client): args as one string (split like cmd) or null (none),
+// uid or gid null (unset), stop_signal as a number (taken as it is), and
+// Circus's option names that poold spells otherwise (circusNames); base
+// is the watcher the options apply to (for add, its defaults and cmd).
+// It returns a copy.
 func fromCircus(opts map[string]any, base configs.Watcher) (map[string]any, error) {
 	out := make(map[string]any, len(opts))
 	for k, v := range opts {
 		out[k] = v
 	}
-	if s, ok := out["args"].(string); ok && strings.TrimSpace(s) == "" {
+	if s, ok := out["args"].(string); (ok && strings.TrimSpace(s) == "") || isNull(out, "args") {
 		out["args"] = []string{}
 	} else if ok {
 		words, err := configs.SplitCommand(s)
@@ -119,14 +121,14 @@ func fromCircus(opts map[string]any, base configs.Watcher) (map[string]any, erro
 	return out, nil
 }
 
-// givenArgs is the args a client gave a watcher through add or set, and
-// whether as a list: circusd answers options and get with args as it
-// was given (a list stays a list; none given to add is null).
-type givenArgs struct {
-	list bool
-	none bool // add was given no args
-	args []string
+// isNull reports whether opts has key, set to null.
+func isNull(opts map[string]any, key string) bool {
+	v, ok := opts[key]
+	return ok && v == nil
 }
+
+// givenArgs is how add or set gave a watcher's args.
+type givenArgs = upgrade.ArgsShape
 
 // noteArgs notes the shape of the args in opts, the options add (added)
 // or set was given as the client sent them, for the args w now has. With
@@ -134,27 +136,27 @@ type givenArgs struct {
 // given.
 func (a *Arbiter) noteArgs(w *watcher.Watcher, opts map[string]any, added bool) {
 	raw, ok := opts["args"]
-	if _, shell := opts["shell"]; shell || ((!ok || raw == nil) && !added) {
+	if _, shell := opts["shell"]; shell || (!ok && !added) {
 		return
 	}
 	if a.argsGiven == nil {
 		a.argsGiven = map[*watcher.Watcher]givenArgs{}
 	}
 	_, isString := raw.(string)
-	a.argsGiven[w] = givenArgs{list: !isString, none: !ok || raw == nil, args: slices.Clone(w.Spec().Args)}
+	a.argsGiven[w] = givenArgs{List: !isString, None: !ok || raw == nil, Args: slices.Clone(w.Spec().Args)}
 }
 
 // circusArgs is w's args in the shape circusd would give them: as add or
 // set gave them while they are still those (null when add was given
-// none), else one string, "" when there are none, as circusd's config
-// reader gives a config file's watcher without args.
+// none or set null), else one string, "" when there are none, as
+// circusd's config reader gives a config file's watcher without args.
 func (a *Arbiter) circusArgs(w *watcher.Watcher) any {
 	args := w.Spec().Args
-	if g, ok := a.argsGiven[w]; ok && slices.Equal(g.args, args) {
+	if g, ok := a.argsGiven[w]; ok && slices.Equal(g.Args, args) {
 		switch {
-		case g.none:
+		case g.None:
 			return nil
-		case g.list:
+		case g.List:
 			return append([]string{}, args...)
 		}
 	}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 )
@@ -107,21 +109,7 @@ func TestSetPublishesUpdatedPerOption(t *testing.T) {
 // without args "" (circusd's config reader's default).
 func TestArgsKeepTheShapeGiven(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
-	args := func(name string) string {
-		t.Helper()
-		b, err := json.Marshal(h.do("get", map[string]any{"name": name, "keys": []any{"args"}})["options"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts, err := json.Marshal(h.do("options", map[string]any{"name": name})["options"].(map[string]any)["args"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := `{"args":` + string(opts) + `}`; string(b) != want {
-			t.Errorf("%s: get %s, options %s", name, b, want)
-		}
-		return string(opts)
-	}
+	args := func(name string) string { return argsShown(t, h, name) }
 	h.do("add", map[string]any{"name": "argl", "cmd": "sleep", "args": []any{"500"}})
 	h.do("add", map[string]any{"name": "args", "cmd": "sleep", "args": "5 00"})
 	h.do("add", map[string]any{"name": "noargs", "cmd": "sleep 500"})
@@ -140,10 +128,64 @@ func TestArgsKeepTheShapeGiven(t *testing.T) {
 	if got := args("noargs"); got != `["1","2"]` {
 		t.Errorf("noargs after set args [1 2]: %s", got)
 	}
+	// set args null, as circusd takes it: no args, and null back.
+	if r := h.do("set", map[string]any{"name": "argl", "options": map[string]any{"args": nil}}); r["status"] != "ok" {
+		t.Fatalf("set args null: %v", r)
+	}
+	if got := args("argl"); got != `null` {
+		t.Errorf("argl after set args null: %s", got)
+	}
+	if left := onLoop(t, h.a, func() any { return h.a.watchers["argl"].Spec().Args }).([]string); len(left) != 0 {
+		t.Errorf("argl after set args null keeps args %q", left)
+	}
 	// Removed and added again without args: null, not the old list.
 	h.do("rm", map[string]any{"name": "noargs", "waiting": true})
 	h.do("add", map[string]any{"name": "noargs", "cmd": "sleep 500"})
 	if got := args("noargs"); got != `null` {
 		t.Errorf("noargs added again: %s", got)
+	}
+}
+
+// argsShown is name's args as options gives them (JSON), checked to be
+// what get gives.
+func argsShown(t *testing.T, h *harness, name string) string {
+	t.Helper()
+	b, err := json.Marshal(h.do("get", map[string]any{"name": name, "keys": []any{"args"}})["options"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := json.Marshal(h.do("options", map[string]any{"name": name})["options"].(map[string]any)["args"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"args":` + string(opts) + `}`; string(b) != want {
+		t.Errorf("%s: get %s, options %s", name, b, want)
+	}
+	return string(opts)
+}
+
+// TestUpgradeKeepsTheArgsShapeGiven: an upgraded image answered options
+// with the args of watchers added or set by a client as one string (a
+// list given, or none, came back as "500" or ""): the shapes are handed
+// over with the watchers.
+func TestUpgradeKeepsTheArgsShapeGiven(t *testing.T) {
+	old := start(t, &configs.Config{}, Options{NoCgroups: true})
+	idle := map[string]any{"numprocesses": 0}
+	old.do("add", map[string]any{"name": "argl", "cmd": "sleep", "args": []any{"500"}, "options": idle})
+	old.do("add", map[string]any{"name": "noargs", "cmd": "sleep 500", "options": idle})
+	old.do("add", map[string]any{"name": "nulled", "cmd": "sleep", "args": "500", "options": idle})
+	old.do("set", map[string]any{"name": "nulled", "options": map[string]any{"args": nil}})
+	want := map[string]string{"argl": `["500"]`, "noargs": `null`, "nulled": `null`}
+	for name, shape := range want {
+		if got := argsShown(t, old, name); got != shape {
+			t.Fatalf("%s before the upgrade: args %s, want %s", name, got, shape)
+		}
+	}
+	st := onLoop(t, old.a, func() any { return old.a.state(time.Now()) }).(*upgrade.State)
+	next := start(t, st.Config, Options{NoCgroups: true, Adopt: st})
+	for name, shape := range want {
+		if got := argsShown(t, next, name); got != shape {
+			t.Errorf("%s after the upgrade: args %s, want %s", name, got, shape)
+		}
 	}
 }

@@ -276,6 +276,12 @@ func (a *Arbiter) state(now time.Time) *upgrade.State {
 		ws := w.Snapshot(now)
 		cfg.Watchers = append(cfg.Watchers, ws.Spec)
 		st.Watchers = append(st.Watchers, ws)
+		if g, ok := a.argsGiven[w]; ok {
+			if st.ArgsGiven == nil {
+				st.ArgsGiven = map[string]upgrade.ArgsShape{}
+			}
+			st.ArgsGiven[w.Name()] = g
+		}
 	}
 	st.Seq, st.History = a.bus.Snapshot()
 	st.Sockets = a.socks.Handover()

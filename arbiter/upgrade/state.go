@@ -134,6 +134,19 @@ type State struct {
 	Logs     []Log            `json:"logs,omitempty"`
 	LogEpoch int64            `json:"log_epoch,omitempty"`
 	Extra    map[string]int64 `json:"extra,omitempty"`
+	// ArgsGiven is, by watcher name, the shape add or set gave its args
+	// in (circusd answers options and get with args as given).
+	ArgsGiven map[string]ArgsShape `json:"args_given,omitempty"`
+}
+
+// ArgsShape is the args a client gave a watcher through add or set, and
+// whether as a list: circusd answers options and get with args as they
+// were given (a list stays a list; none given to add, or null given to
+// set, is null).
+type ArgsShape struct {
+	List bool     `json:"list,omitempty"`
+	None bool     `json:"none,omitempty"`
+	Args []string `json:"args"`
 }
 
 // FDs lists every fd the state names, which must survive the exec.
