@@ -180,6 +180,7 @@ type Arbiter struct {
 
 	upgrading bool             // an upgrade's pre-flight or exec is in flight
 	reloads   int              // config reloads not answered yet: an upgrade waits for them (reload.go)
+	reading   reloadQueue      // one config reload reads its file at a time (reloadqueue.go)
 	parked    map[*cmdMsg]bool // waited commands not answered yet: an upgrade waits for them (settle.go)
 	upgraded  upgrade.Outcome  // the last upgrade (upgrade_status)
 	settleBy  time.Time        // an upgrade waiting for watchers to settle gives up then (settle.go)

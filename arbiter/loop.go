@@ -206,10 +206,12 @@ func (a *Arbiter) handle(m any) {
 	case configMsg:
 		if m.err != nil {
 			m.reply(reloadOutcome{}, errRejected{a.explainBind(m.err, m.cfg)})
+			a.readDone()
 			break
 		}
 		a.applyConfig(m.cfg, m.began, m.closeRemoved, m.reply)
 		a.noteLimits()
+		a.readDone()
 	case funcMsg:
 		m.fn()
 	}

@@ -44,6 +44,17 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 		reply(reloadOutcome{}, errRejected{errors.New("poold was started without a config file to re-read")})
 		return
 	}
+	if a.reading.busy {
+		a.reading.queued = append(a.reading.queued, reply)
+		return
+	}
+	a.readConfig(reply)
+}
+
+// readConfig reads the file for a reload that reloadConfig let through
+// and starts applying it; readDone lets the next one through.
+func (a *Arbiter) readConfig(reply func(reloadOutcome, error)) {
+	a.reading.busy = true
 	// A watcher on its way out is not running for this reload: a file
 	// that defines it again adds it (restore).
 	running := a.staying()
@@ -96,12 +107,14 @@ func (a *Arbiter) countReload(reply func(reloadOutcome, error)) func(reloadOutco
 func (a *Arbiter) prepareReload(cfg *configs.Config, began map[*watcher.Watcher]bool, reply func(reloadOutcome, error)) {
 	if a.stopping { // began while the file was read
 		reply(reloadOutcome{}, errRejected{errStopping})
+		a.readDone()
 		return
 	}
 	for _, spec := range cfg.Watchers {
 		if _, running := a.watchers[strings.ToLower(spec.Name)]; running && needsNotify(spec) {
 			if _, err := a.notifySocket(spec.Name); err != nil {
 				reply(reloadOutcome{}, errRejected{err})
+				a.readDone()
 				return
 			}
 		}
