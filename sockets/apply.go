@@ -23,7 +23,9 @@ import (
 //     error nothing in the Set changes and the error lists every failure;
 //   - removed and replaced ones leave the Set at once, but their fds stay
 //     open until the caller calls closeRemoved, after the workers using
-//     them have stopped. closeRemoved is never nil and is idempotent.
+//     them have stopped. closeRemoved is never nil and is idempotent;
+//   - a tcp socket put back (under any name) while an earlier Apply's
+//     closeRemoved has not run keeps listening: it gets a dup of that fd.
 //
 // A unix socket whose path poold itself holds is bound at a temporary
 // name in the same directory and renamed over the path, so clients never
@@ -50,7 +52,7 @@ func (s *Set) Apply(specs []configs.Socket) (closeRemoved func() error, err erro
 	}
 	removed := s.leaving(p.next)
 	s.byName = p.next
-	s.draining = slices.DeleteFunc(s.draining, func(g *drainGroup) bool { return g.closed.Load() })
+	s.draining = slices.DeleteFunc(s.draining, (*drainGroup).isClosed)
 	g := &drainGroup{ls: removed}
 	if len(removed) > 0 {
 		s.draining = append(s.draining, g)
@@ -101,6 +103,10 @@ func (s *Set) plan(norm []configs.Socket) (*applyPlan, error) {
 			}
 			p.fresh = append(p.fresh, freshBind{l, tmp})
 		default:
+			if l := s.reclaim(sp); l != nil {
+				p.fresh = append(p.fresh, freshBind{l: l})
+				continue
+			}
 			l, err := bindTCP(sp)
 			if err != nil {
 				errs = append(errs, s.explainOwnPort(err, sp, p.fresh))
@@ -226,13 +232,15 @@ func closeOnce(g *drainGroup) func() error {
 	var cerr error
 	return func() error {
 		once.Do(func() {
+			g.mu.Lock()
+			defer g.mu.Unlock()
 			var errs []error
 			for _, l := range g.ls {
 				if err := l.close(); err != nil {
 					errs = append(errs, fmt.Errorf("sockets: %s: close: %w", l.Name, err))
 				}
 			}
-			g.closed.Store(true)
+			g.closed = true
 			cerr = errors.Join(errs...)
 		})
 		return cerr

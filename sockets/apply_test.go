@@ -250,13 +250,17 @@ func TestApplyNamesThePooldSocketOnAPort(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = s.Apply([]configs.Socket{sp})
+		// Back to the old port with another backlog: a new socket, not
+		// the old one taken back (TestApplyTakesBackADrainingSocket).
+		back := sp
+		back.Backlog = 16
+		_, err = s.Apply([]configs.Socket{back})
 		wantErr(t, err, fmt.Sprintf("bind 127.0.0.1:%d: address already in use (poold's old socket \"web\" still holds this port", sp.Port),
 			"retry after that reload completes, or use another port")
 		if err := closeRemoved(); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Apply([]configs.Socket{sp}); err != nil {
+		if _, err := s.Apply([]configs.Socket{back}); err != nil {
 			t.Fatalf("the same Apply once the old socket is closed: %v", err)
 		}
 	})

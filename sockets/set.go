@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/poold/poold/configs"
@@ -51,10 +50,20 @@ type Set struct {
 }
 
 // drainGroup is what one Apply took out of the Set, until its
-// closeRemoved closes it (closed is set without the Set's lock).
+// closeRemoved closes it. closeRemoved runs without the Set's lock, so
+// the group has its own: a later Apply that takes a socket back dups its
+// fd under it, never one closed (and maybe reused) meanwhile.
 type drainGroup struct {
+	mu     sync.Mutex
 	ls     []*Listener
-	closed atomic.Bool
+	closed bool
+}
+
+// isClosed reports whether the group's closeRemoved has run.
+func (g *drainGroup) isClosed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed
 }
 
 // Bind binds and listens every spec, all or none: if any socket fails,
@@ -175,7 +184,7 @@ func (s *Set) ownPortHint(port int, fresh []freshBind) string {
 	}
 	for _, g := range s.draining {
 		for _, l := range g.ls {
-			if onPort(l) && !g.closed.Load() {
+			if onPort(l) && !g.isClosed() {
 				return fmt.Sprintf("poold's old socket %q still holds this port: a reload under way replaced or removed it, and closes it once the workers that use it have stopped; retry after that reload completes, or use another port", l.Name)
 			}
 		}
