@@ -23,6 +23,7 @@
 //	                   ──(renamed, same endpoint)──────> kept, same fd, new name
 //	                   ──(anything else, or removed)───> out of the Set at once,
 //	                                                     closed by closeRemoved()
+//	draining (tcp) ────(put back before that)──────────> a dup of its fd, listening
 package sockets
 
 import (
