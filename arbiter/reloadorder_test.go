@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/proctest"
@@ -33,9 +32,6 @@ func TestOverlappingReloadsApplyInOrder(t *testing.T) {
 		}
 		close(entered)
 		<-release
-		// The first read is the slow one: it ends after the second
-		// reload was applied, if that one read the file meanwhile.
-		proctest.Poll(2*time.Second, func() bool { return numprocesses() == "2" })
 		return &configs.Config{Arbiter: cfg.Arbiter, Watchers: []configs.Watcher{older}}, nil
 	}
 	h = start(t, cfg, Options{Load: load})
@@ -44,8 +40,14 @@ func TestOverlappingReloadsApplyInOrder(t *testing.T) {
 	first := make(chan Reply, 1)
 	go func() { first <- h.do("reloadconfig", map[string]any{"waiting": true}) }()
 	<-entered
-	// Not waited: its reply comes once the loop has taken the request.
+	// Not waited: its reply comes once the loop has taken the request,
+	// which waits for the first read rather than read beside it (and,
+	// applied before the first one, end up overwritten by the older
+	// file).
 	h.do("reloadconfig", nil)
+	if queued := onLoop(t, h.a, func() any { return len(h.a.reading.queued) }).(int); queued != 1 || loads.Load() != 1 {
+		t.Errorf("a reload asked for during another's read: %d queued, %d reads of the file; want it queued, unread", queued, loads.Load())
+	}
 	close(release)
 	r := <-first
 	proctest.Eventually(t, fmt.Sprintf("numprocesses 2, the file as the later reload read it (first reload: %v)", r), func() bool {
