@@ -50,8 +50,10 @@ func (a *access) staleToken(r *http.Request) bool {
 	return false
 }
 
-func newAccess(bindHost string, c configs.Web) *access {
-	return &access{guard: newConsoleGuard(bindHost, c.Token, len(c.Tokens) > 0), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
+// newAccess builds the access of a console listening on addr (host:port).
+func newAccess(addr string, c configs.Web) *access {
+	bindHost, port, _ := net.SplitHostPort(addr)
+	return &access{guard: newConsoleGuard(bindHost, port, c.Token, len(c.Tokens) > 0), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
 		revoked: make(chan struct{}), consoles: make(chan struct{})}
 }
 
@@ -102,7 +104,7 @@ func (s *Server) Reconfigure(c configs.Web) (restart []string) {
 	}
 	restart = append(restart, s.reloadCert(c)...)
 	c.Token = token
-	next := newAccess(host, c)
+	next := newAccess(s.addr, c)
 	if token == cur.token && c.ReadOnly == cur.readOnly && slices.Equal(next.tokens, cur.tokens) {
 		return restart
 	}

@@ -23,11 +23,11 @@ func loginCookie(t *testing.T, ts *testServer, token string) *http.Cookie {
 	t.Helper()
 	resp := get(t, ts.url+"/?token="+url.QueryEscape(token), nil)
 	for _, c := range resp.Cookies() {
-		if c.Name == cookieName {
+		if strings.HasPrefix(c.Name, cookiePrefix) {
 			return c
 		}
 	}
-	t.Fatalf("GET /?token=: %d and no %s cookie", resp.StatusCode, cookieName)
+	t.Fatalf("GET /?token=: %d and no %s* cookie", resp.StatusCode, cookiePrefix)
 	return nil
 }
 
@@ -267,7 +267,9 @@ func TestStaleTokenIsNotAGuess(t *testing.T) {
 	}
 
 	for i := range apiFailBurst {
-		resp := get(t, ts.url+"/", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: cookieName, Value: "guess"}) })
+		resp := get(t, ts.url+"/", func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: ts.access.Load().guard.cookieNm, Value: "guess"})
+		})
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("GET / with a made-up cookie, try %d: %d, want 401", i+1, resp.StatusCode)
 		}

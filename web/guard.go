@@ -10,8 +10,16 @@ import (
 	"strings"
 )
 
-// cookieName holds the console token after a first ?token= visit.
-const cookieName = "poold_token"
+// cookiePrefix names the cookie that holds the console token after a
+// first ?token= visit; the listener's port completes the name. A browser
+// sends a host's cookies to every port of it, so consoles of several
+// poolds on one host (127.0.0.1:8080, 127.0.0.1:8081) each keep their
+// own: with one name, signing in to one would sign the other out, and
+// its page's reconnects, each a failed token, would lock its address out.
+const cookiePrefix = "poold_token_"
+
+// cookieFor is the console cookie's name for a listener on port.
+func cookieFor(port string) string { return cookiePrefix + port }
 
 // guard decides whether a request may see the console: Host header (DNS
 // rebinding), token (cookie, bearer or query) and, for the websocket, Origin.
@@ -19,6 +27,7 @@ const cookieName = "poold_token"
 type guard struct {
 	token    [sha256.Size]byte
 	cookie   string // the cookie value that proves the token
+	cookieNm string // its name: cookieFor(the listener's port)
 	hasToken bool
 	hosts    map[string]bool // allowed Host names (lower case, no port, no brackets)
 	anyHost  bool            // wildcard bind with a token: any Host name
@@ -34,8 +43,8 @@ type guard struct {
 // user who sets api_tokens means the listener to check who runs what: a
 // console open to every local user (or to a proxy on the host) would run
 // an operator's commands for anyone, past the read-only tokens' role.
-func newConsoleGuard(bindHost, token string, apiTokens bool) *guard {
-	g := newGuard(bindHost, token)
+func newConsoleGuard(bindHost, port, token string, apiTokens bool) *guard {
+	g := newGuard(bindHost, port, token)
 	g.closed = token == "" && (apiTokens || !isLoopbackHost(bindHost))
 	return g
 }
@@ -45,8 +54,8 @@ func closedWhy() string {
 	return "[web] token is not set, and the listener has web.api_tokens or is not on a loopback address; only the control API (/api/v1/, with a token of web.api_tokens) is served here; set [web] token to open the console"
 }
 
-func newGuard(bindHost, token string) *guard {
-	g := &guard{hosts: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}}
+func newGuard(bindHost, port, token string) *guard {
+	g := &guard{hosts: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}, cookieNm: cookieFor(port)}
 	if token != "" {
 		g.hasToken = true
 		g.token = sha256.Sum256([]byte(token))
@@ -109,7 +118,7 @@ func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
 	if !g.hasToken {
 		return true, false
 	}
-	if c, err := r.Cookie(cookieName); err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(g.cookie)) == 1 {
+	if c, err := r.Cookie(g.cookieNm); err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(g.cookie)) == 1 {
 		return true, false
 	}
 	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") && g.match(strings.TrimSpace(a[7:])) {
@@ -122,10 +131,11 @@ func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
 }
 
 // triedToken reports whether r carries something offered as the token
-// (cookie, bearer or query): a failed one is a guess, counted against the
-// client; a first visit without any is not.
-func triedToken(r *http.Request) bool {
-	if _, err := r.Cookie(cookieName); err == nil {
+// (this listener's cookie, bearer or query): a failed one is a guess,
+// counted against the client; a first visit without any is not, nor the
+// cookie of another port's console.
+func (g *guard) triedToken(r *http.Request) bool {
+	if _, err := r.Cookie(g.cookieNm); err == nil {
 		return true
 	}
 	return r.Header.Get("Authorization") != "" || r.URL.Query().Has("token")

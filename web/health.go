@@ -129,6 +129,7 @@ type ProbeOptions struct {
 type ProbeServer struct {
 	opts  ProbeOptions
 	host  string
+	port  string
 	guard atomic.Pointer[guard] // replaced by Reconfigure
 	fails *failLimiter          // failed /metrics tokens per client address
 	quiet *quietLog             // refused scrapes, logged once a while
@@ -144,8 +145,8 @@ func NewProbeServer(opts ProbeOptions) (*ProbeServer, error) {
 	if err != nil || port == "" {
 		return nil, fmt.Errorf("web: [web] metrics_address %q: want host:port such as 127.0.0.1:9100", opts.Address)
 	}
-	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log), conns: cmp.Or(opts.maxConns, connCap())}
-	p.guard.Store(newGuard(host, opts.Token))
+	p := &ProbeServer{opts: opts, host: host, port: port, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log), conns: cmp.Or(opts.maxConns, connCap())}
+	p.guard.Store(newGuard(host, port, opts.Token))
 	return p, nil
 }
 
@@ -156,7 +157,7 @@ func (p *ProbeServer) Reconfigure(c configs.Web) (restart []string) {
 	if c.MetricsAddress != p.opts.Address {
 		restart = append(restart, "web.metrics_address")
 	}
-	p.guard.Store(newGuard(p.host, c.Token))
+	p.guard.Store(newGuard(p.host, p.port, c.Token))
 	return restart
 }
 
@@ -175,9 +176,10 @@ func (p *ProbeServer) handler() http.Handler {
 			if p.fails.refuse(w, key, "poold metrics") {
 				return
 			}
-			if ok, _ := p.guard.Load().tokenOK(r); !ok {
+			g := p.guard.Load()
+			if ok, _ := g.tokenOK(r); !ok {
 				why := "no token"
-				if triedToken(r) {
+				if g.triedToken(r) {
 					p.fails.fail(key)
 					why = "bad token"
 				}

@@ -101,7 +101,7 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 		}
 		if fromQuery {
 			http.SetCookie(w, &http.Cookie{
-				Name: cookieName, Value: acc.guard.cookie, Path: "/",
+				Name: acc.guard.cookieNm, Value: acc.guard.cookie, Path: "/",
 				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 			})
 			if r.URL.Path != "/ws" {
@@ -138,7 +138,7 @@ func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, acc *access
 			http.Error(w, "poold console: signed in with a token that [web] token has since replaced; open "+scheme(r)+"://"+r.Host+"/?token=YOUR_TOKEN with the new token once to sign in again", http.StatusUnauthorized)
 			return false, false
 		}
-		if triedToken(r) {
+		if g.triedToken(r) {
 			s.fails.fail(key)
 			s.quiet.Warn(r.RemoteAddr, "console request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
 		}

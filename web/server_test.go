@@ -262,7 +262,7 @@ func TestGuardHosts(t *testing.T) {
 		{"0.0.0.0", "t", "myhost.lan:8080", true}, // wildcard: the token protects
 		{"console.example", "t", "CONSOLE.example:443", true},
 	} {
-		g := newGuard(tc.bind, tc.token)
+		g := newGuard(tc.bind, "8080", tc.token)
 		r := &http.Request{Host: tc.host}
 		if got := g.hostOK(r); got != tc.want {
 			t.Errorf("bind %s, Host %s: hostOK %v, want %v", tc.bind, tc.host, got, tc.want)
@@ -293,7 +293,7 @@ func TestTokenProtectsEverything(t *testing.T) {
 	}
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == cookieName {
+		if strings.HasPrefix(c.Name, cookiePrefix) {
 			cookie = c
 		}
 	}
@@ -309,7 +309,7 @@ func TestTokenProtectsEverything(t *testing.T) {
 	if _, resp, err := websocket.DefaultDialer.Dial(wsURL, nil); err == nil || resp == nil || resp.StatusCode != 401 {
 		t.Errorf("websocket without token: err %v, want 401", err)
 	}
-	forged := &http.Cookie{Name: cookieName, Value: token}
+	forged := &http.Cookie{Name: cookie.Name, Value: token}
 	if resp := get(t, ts.url+"/", func(r *http.Request) { r.AddCookie(forged) }); resp.StatusCode != 401 {
 		t.Errorf("cookie holding the raw token: %d, want 401", resp.StatusCode)
 	}
