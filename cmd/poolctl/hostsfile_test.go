@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -29,5 +30,32 @@ func TestHostsFileRelativePaths(t *testing.T) {
 		if files[u] != want {
 			t.Errorf("%s: files %q, want %q", u, files[u], want)
 		}
+	}
+}
+
+// A hosts file naming one host on two lines with different token or CA
+// files (a stale copy of a line) had the last line win silently: the
+// fleet view showed a healthy host refused, or unreachable for want of
+// the CA file the other line gave. It is a usage error naming both lines;
+// the same line twice is still one host.
+func TestHostsFileHostTwice(t *testing.T) {
+	dir := t.TempDir()
+	hosts := filepath.Join(dir, "fleet.txt")
+	text := "https://a:8443 ops.token a.pem\nhttps://b:8443 b.token\nhttps://a:8443/ ops.token a.pem\nhttps://a:8443 old.token\n"
+	if err := os.WriteFile(hosts, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := poolctl(t, "--hosts-file", hosts, "status")
+	want := "--hosts-file " + hosts + " line 4: https://a:8443 is on line 3 too, with other token or CA files; keep one line per host"
+	if r.code != 2 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("want exit 2 and %q\n%s", want, r)
+	}
+
+	if err := os.WriteFile(hosts, []byte("https://a:8443 ops.token\nhttps://a:8443/ ops.token\nhttps://b:8443\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	urls, _, err := urlsFrom(nil, hosts)
+	if err != nil || len(urls) != 2 {
+		t.Fatalf("the same host twice with the same files: urlsFrom = %q, %v; want 2 hosts", urls, err)
 	}
 }

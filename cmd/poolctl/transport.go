@@ -135,6 +135,7 @@ func urlsFrom(flags []string, hostsFile string) (urls []string, files map[string
 		if err != nil {
 			return nil, nil, usagef("--hosts-file: %v", err)
 		}
+		lineOf := map[string]int{} // URL -> the line that named it
 		for i, line := range strings.Split(string(b), "\n") {
 			line, _, _ = strings.Cut(line, "#")
 			line = strings.TrimSpace(line)
@@ -154,6 +155,12 @@ func urlsFrom(flags []string, hostsFile string) (urls []string, files map[string
 					hf[j] = filepath.Join(filepath.Dir(hostsFile), name)
 				}
 			}
+			if prev, ok := lineOf[u]; ok && files[u] != hf {
+				// One would silently win: a stale copy of a line
+				// would show a healthy host refused or unreachable.
+				return nil, nil, usagef("--hosts-file %s line %d: %s is on line %d too, with other token or CA files; keep one line per host", hostsFile, i+1, u, prev)
+			}
+			lineOf[u] = i + 1
 			files[u] = hf
 		}
 	}
