@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -83,6 +84,15 @@ func (c *Client) Stream(ctx context.Context, name string, q url.Values) (*Stream
 	return &Stream{c: c, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 64<<10), cancel: cancel}, nil
 }
 
+// maxEvent bounds one server-sent event (a line, and an event's data
+// lines together). poold's events and log lines are far smaller (a log
+// line is at most 64 KiB); a server that sends more is not a poold, or
+// is hostile, and must not make the reader (poolctl, or a poold whose
+// console follows it in the fleet view) buffer without end.
+const maxEvent = 8 << 20
+
+var errEventTooLarge = errors.New("event too large")
+
 // Event is one server-sent event.
 type Event struct {
 	ID, Name string
@@ -101,8 +111,11 @@ func (s *Stream) Recv(ctx context.Context) (Event, error) {
 	}
 	var ev Event
 	for {
-		line, err := s.r.ReadString('\n')
+		line, err := s.readLine()
 		if err != nil {
+			if errors.Is(err, errEventTooLarge) {
+				return Event{}, s.tooLarge()
+			}
 			if ctx.Err() != nil {
 				return Event{}, ctx.Err()
 			}
@@ -135,12 +148,34 @@ func (s *Stream) Recv(ctx context.Context) (Event, error) {
 		case "event":
 			ev.Name = v
 		case "data":
+			if len(ev.Data)+len(v) >= maxEvent {
+				return Event{}, s.tooLarge()
+			}
 			if ev.Data != nil {
 				ev.Data = append(ev.Data, '\n')
 			}
 			ev.Data = append(ev.Data, v...)
 		}
 	}
+}
+
+// readLine reads one line, at most maxEvent bytes long.
+func (s *Stream) readLine() (string, error) {
+	var line []byte
+	for {
+		frag, err := s.r.ReadSlice('\n')
+		if len(line)+len(frag) > maxEvent {
+			return "", errEventTooLarge
+		}
+		line = append(line, frag...)
+		if err != bufio.ErrBufferFull {
+			return string(line), err
+		}
+	}
+}
+
+func (s *Stream) tooLarge() error {
+	return fmt.Errorf("event stream from %s: an event over %d MiB, far beyond any poold sends: is %s the [web] address of a poold?", s.c.base, maxEvent>>20, s.c.host)
 }
 
 // RecvRaw returns the next lifecycle event as topic and payload, like a
