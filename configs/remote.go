@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -138,4 +139,25 @@ func tokenInReadableFile(ps *problems, path string, tree map[string]any) {
 	}
 	ps.warn("web.token", "the console's token is in this file, which other users can read (mode %04o): chmod 600 %s, or give the token a file of its own in web.api_tokens",
 		fi.Mode().Perm(), path)
+}
+
+// metricsInClear warns when metrics_address is beyond loopback while
+// /metrics there needs [web] token: that listener is plain HTTP, so the
+// token a scraper sends crosses the network in clear (the console's own
+// listener is refused beyond loopback without TLS for that reason). With
+// the console off, the token opens nothing else, and guarding /metrics
+// is all it does. A
+// warning, not a refusal: a running poold must not start refusing the
+// reloads of a config it was started with.
+func metricsInClear(ps *problems, w *Web) {
+	host, _, _ := net.SplitHostPort(w.MetricsAddress)
+	if w.Token == "" || !w.Enabled || isLoopbackHost(host) {
+		return
+	}
+	as := " as an operator"
+	if w.ReadOnly {
+		as = ""
+	}
+	ps.warn("web.metrics_address", "%s is plain HTTP beyond loopback, and /metrics there needs [web] token: a scraper sends it across the network in clear, and whoever reads it signs in to the console%s; scrape /metrics on the console's HTTPS listener (web.tls_cert) instead, or bind metrics_address to 127.0.0.1 (/healthz and /readyz need no token)",
+		w.MetricsAddress, as)
 }

@@ -122,6 +122,8 @@ func validateWeb(ps *problems, w *Web) {
 		_, port, err := net.SplitHostPort(w.MetricsAddress)
 		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
 			ps.add("web.metrics_address", `must be "HOST:PORT" such as "127.0.0.1:9100", got %q`, w.MetricsAddress)
+		} else {
+			metricsInClear(ps, w)
 		}
 	}
 	host, port, err := net.SplitHostPort(w.Address)
