@@ -79,7 +79,7 @@ func (c *Client) Stream(ctx context.Context, name string, q url.Values) (*Stream
 		if json.Unmarshal(b, &r) == nil && r.Reason != "" {
 			return nil, &StatusError{URL: c.base, Status: resp.Status, Code: resp.StatusCode, Reason: r.Reason}
 		}
-		return nil, &StatusError{URL: c.base, Status: resp.Status, Code: resp.StatusCode, Reason: fmt.Sprintf("%.200q", strings.TrimSpace(string(b)))}
+		return nil, &StatusError{URL: c.base, Status: resp.Status, Code: resp.StatusCode, Reason: c.notStream(b)}
 	}
 	return &Stream{c: c, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 64<<10), cancel: cancel}, nil
 }
@@ -92,6 +92,16 @@ func (c *Client) Stream(ctx context.Context, name string, q url.Values) (*Stream
 const maxEvent = 8 << 20
 
 var errEventTooLarge = errors.New("event too large")
+
+// notStream explains an answer to the stream that is not poold's (no
+// Circus reply in it): what to do, as notAPI says it for a command.
+func (c *Client) notStream(body []byte) string {
+	text := strings.TrimSpace(string(body))
+	if strings.HasPrefix(c.base, "http://") && strings.Contains(text, "HTTP request to an HTTPS server") {
+		return "the server speaks HTTPS: use https://" + strings.TrimPrefix(c.base, "http://")
+	}
+	return fmt.Sprintf("%.200q: not a poold reply; is this the [web] address of a poold?", text)
+}
 
 // Event is one server-sent event.
 type Event struct {
