@@ -9,6 +9,7 @@ package remote
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -66,7 +67,15 @@ type Options struct {
 	// whose greeting net/http calls a malformed HTTP response); "" when
 	// it cannot tell either.
 	Explain func(hostport string) string
+	// MaxReply bounds one command's reply (0: DefaultMaxReply, which a
+	// logs reply of 10,000 long lines may need). A follower that asks
+	// only status and stats sets less, so a wrong or hostile host cannot
+	// make it read hundreds of MiB at every refresh.
+	MaxReply int64
 }
+
+// DefaultMaxReply is the largest command reply read by default.
+const DefaultMaxReply = 256 << 20
 
 // Client calls one poold's API.
 type Client struct {
@@ -76,7 +85,8 @@ type Client struct {
 	ca    string // the CA file or text given ("" for the system's only)
 	hc    *http.Client
 	// explain is Options.Explain.
-	explain func(hostport string) string
+	explain  func(hostport string) string
+	maxReply int64
 }
 
 // New checks o, reads the token and CA files, and returns a Client. It
@@ -133,7 +143,8 @@ func New(o Options) (*Client, error) {
 	if ca == "" && len(o.CAPEM) > 0 {
 		ca = "the CA given"
 	}
-	return &Client{base: u.Scheme + "://" + u.Host, host: u.Host, token: tok, ca: ca, hc: &http.Client{Transport: tr}, explain: o.Explain}, nil
+	return &Client{base: u.Scheme + "://" + u.Host, host: u.Host, token: tok, ca: ca, hc: &http.Client{Transport: tr}, explain: o.Explain,
+		maxReply: cmp.Or(max(o.MaxReply, 0), DefaultMaxReply)}, nil
 }
 
 // Host is the host:port the client talks to.
@@ -182,9 +193,13 @@ func (c *Client) call(ctx context.Context, raw []byte) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxReply+1))
 	if err != nil {
 		return nil, 0, c.netError(ctx, err)
+	}
+	if int64(len(b)) > c.maxReply {
+		return nil, 0, &UnreachableError{URL: c.base, Err: errors.New(resp.Status),
+			Reason: fmt.Sprintf("it answered %s with more than %d MiB, far beyond this command's reply: is this the [web] address of a poold?", resp.Status, c.maxReply>>20)}
 	}
 	if !isReply(b) {
 		return nil, 0, c.notAPI(resp.Status, b)
