@@ -300,3 +300,27 @@ func TestElasticRestartBeginsFromNumprocesses(t *testing.T) {
 		t.Errorf("%v workers after stop and start, want numprocesses 2", n)
 	}
 }
+
+// TestElasticStopSaysItsSizeChanged: the stop that takes an elastic pool
+// back to its configured numprocesses is a change of size like any other:
+// a scale event and status's last_scale say so, rather than a size of 2
+// beside a last scale "2 -> 4".
+func TestElasticStopSaysItsSizeChanged(t *testing.T) {
+	w := testWatcher("el", "serve", 2)
+	w.Sockets = []string{"front"}
+	w.MinWorkers, w.MaxWorkers = 1, 4
+	w.ScaleDownCooldown = time.Hour
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("front")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.spawns(2)
+	h.do("incr", map[string]any{"name": "el", "nb": 2, "waiting": true})
+	h.scaleTo(4)
+	h.do("stop", map[string]any{"name": "el", "waiting": true})
+	sz := h.size("el")
+	last, _ := sz["last_scale"].(map[string]any)
+	if sz["current"] != 2 || last["from"] != 4 || last["to"] != 2 || !strings.Contains(last["reason"].(string), "stopped") {
+		t.Fatalf("status after a stop of a pool grown to 4: size %v, want current 2 and last_scale 4 -> 2 for the stop", sz)
+	}
+	if ev := h.scaleTo(2); ev.Fields["from"] != 4 {
+		t.Errorf("scale event %v, want 4 -> 2", ev.Fields)
+	}
+}

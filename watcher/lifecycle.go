@@ -111,7 +111,9 @@ func (w *Watcher) finishStop() {
 	w.status = Stopped
 	w.health++
 	if w.spec.Elastic() { // the next start begins again from the start
-		w.spec.NumProcesses = w.initial
+		if w.spec.NumProcesses != w.initial {
+			w.resize(w.initial, fmt.Sprintf("stopped: the next start begins at the configured %d", w.initial))
+		}
 		w.scaler = scaler{}
 	}
 	w.host.Publish(w.spec.Name, events.KindStop, nil)
