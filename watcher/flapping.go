@@ -17,13 +17,16 @@ import (
 
 // inLoop reports whether s is in a crash loop and still has a seat (it
 // waits to start again, or a worker runs in it). A slot a scale-down
-// dropped keeps its history but is not in a loop. One early death is not
+// dropped keeps its history but is not in a loop, nor is one whose last
+// worker poold stopped on purpose (an idle or scale-down stop, a reload):
+// the worker now there is no respawn after a death, and its own early
+// death takes the history up again. One early death is not
 // a loop either: a kill -9 or an OOM kill of a worker younger than
 // backoff_reset is replaced after a short backoff and the watcher stays
 // active. A loop is two early deaths in a row, a pause, or a worker that
 // could not even be spawned.
 func (w *Watcher) inLoop(s *slot) bool {
-	if s == nil || s.counters == (Counters{}) {
+	if s == nil || s.counters == (Counters{}) || s.pastDeaths {
 		return false
 	}
 	switch s.hold {
