@@ -188,7 +188,10 @@ func (a *Arbiter) handle(m any) {
 	case sampledMsg:
 		for pid, in := range m.samples {
 			if w := a.owner[pid]; w != nil {
-				w.Sampled(pid, in.RSS, float64(in.CPU))
+				// A worker's limits count the processes it started:
+				// a gunicorn master's own memory is a small part.
+				rss, cpu, procs := in.Tree()
+				w.SampledTree(pid, rss, cpu, procs)
 			}
 		}
 	case notifyMsg:

@@ -185,19 +185,32 @@ func (w *Watcher) Checked(c Check, err error) {
 	}
 }
 
-// Sampled receives one stats sample of a worker and replaces it when it
-// has been over max_rss or max_cpu for limit_threshold samples in a row.
-func (w *Watcher) Sampled(pid int, rss uint64, cpu float64) {
+// Sampled receives one stats sample of a worker's own process; see
+// SampledTree.
+func (w *Watcher) Sampled(pid int, rss uint64, cpu float64) { w.SampledTree(pid, rss, cpu, 1) }
+
+// SampledTree receives one stats sample of a worker: rss and cpu summed
+// over its procs processes (the worker and those it started), and
+// replaces it when it has been over max_rss or max_cpu for
+// limit_threshold samples in a row.
+func (w *Watcher) SampledTree(pid int, rss uint64, cpu float64, procs int) {
 	p, ok := w.procs[pid]
 	if !ok || p.State != ProcReady || p.Recycle {
 		return
 	}
+	of := ""
+	switch {
+	case procs == 2:
+		of = " (the worker and the process it started)"
+	case procs > 2:
+		of = fmt.Sprintf(" (the worker and the %d processes it started)", procs-1)
+	}
 	var over string
 	switch {
 	case w.spec.MaxRSS > 0 && rss > w.spec.MaxRSS:
-		over = fmt.Sprintf("rss %d bytes over max_rss %d", rss, w.spec.MaxRSS)
+		over = fmt.Sprintf("rss %d bytes%s over max_rss %d", rss, of, w.spec.MaxRSS)
 	case w.spec.MaxCPU > 0 && cpu > w.spec.MaxCPU:
-		over = fmt.Sprintf("cpu %.1f%% over max_cpu %.1f%%", cpu, w.spec.MaxCPU)
+		over = fmt.Sprintf("cpu %.1f%%%s over max_cpu %.1f%%", cpu, of, w.spec.MaxCPU)
 	}
 	if over == "" {
 		p.limitKO = 0

@@ -60,6 +60,19 @@ type Info struct {
 	Argv []string `json:"argv"`
 }
 
+// Tree sums the resident memory and CPU of in and of every process
+// listed under it, and counts them: what a worker costs with the
+// processes it started (a gunicorn master with its workers), which its
+// resource limits judge.
+func (in Info) Tree() (rss uint64, cpu float64, procs int) {
+	rss, cpu, procs = in.RSS, float64(in.CPU), 1
+	for _, c := range in.Children {
+		r, u, n := c.Tree()
+		rss, cpu, procs = rss+r, cpu+u, procs+n
+	}
+	return rss, cpu, procs
+}
+
 // Aggregate summarises one watcher's processes for the `stat.<watcher>`
 // stats topic, as Circus does: pid (sorted pids), cpu (mean of the
 // processes' cpu), mem (sum of their mem) and age (the oldest). Children are

@@ -18,6 +18,8 @@
 //	never-ready  serve, but never send READY=1
 //	leak         serve, and allocate (and touch) 4 MiB every 20 ms up to
 //	             512 MiB
+//	hoard        leak as leak does, without a socket, until a signal (the
+//	             child of a worker that is a shell, say)
 //	lines        write numbered lines to stdout and stderr as fast as it
 //	             can for $LINES_FOR (a Go duration) and until the file
 //	             $LINES_DONE/stop exists, then record how many
@@ -82,7 +84,10 @@ func run(mode string) error {
 		return servePlain()
 	case "lines":
 		return writeLines()
-	case "sleep":
+	case "sleep", "hoard":
+		if mode == "hoard" { // a leak without a socket: a child of a worker
+			go leak()
+		}
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGTERM, syscall.SIGINT)
 		<-c

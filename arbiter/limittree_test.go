@@ -1,0 +1,42 @@
+package arbiter
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// TestLimitCountsWorkersChildren: max_rss judges a worker with the
+// processes it started. A gunicorn or uvicorn master holds little
+// memory of its own; its workers, its children, leak. Judged on the
+// master alone, a pool of gunicorns with every worker at 300 MiB stayed
+// under a max_rss of 150M for ever.
+func TestLimitCountsWorkersChildren(t *testing.T) {
+	w := testWatcher("master", "hoard", 1)
+	// The worker is a shell that waits for its child, which leaks.
+	w.Cmd = "/bin/sh"
+	w.Args = []string{"-c", `"$0" & wait`, os.Args[0]}
+	w.MaxRSS = 64 << 20
+	w.LimitThreshold = 2
+	w.BackoffReset = 100 * time.Millisecond // past this, a slow leak: replaced rolling
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	stats := events.NewBus(nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = h.a.RunStats(ctx, 50*time.Millisecond, stats)
+	}()
+	defer func() { cancel(); <-done }()
+	first := h.next("spawn", nil).Fields["process_pid"]
+	ev := h.next("recycle", nil)
+	reason, _ := ev.Fields["reason"].(string)
+	if ev.Fields["process_pid"] != first || !strings.Contains(reason, "over max_rss") || !strings.Contains(reason, "the worker and the process it started") {
+		t.Errorf("recycle event %v, want pid %v over max_rss with the process it started", ev.Fields, first)
+	}
+}
