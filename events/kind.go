@@ -87,6 +87,12 @@ const (
 	// KindFailed: a slot gave up: poold no longer respawns it until the
 	// watcher is started or reloaded again. Fields: process_id, reason.
 	KindFailed Kind = "failed"
+	// KindRecovered: a slot's crash loop ended: a worker of it lived
+	// backoff_reset (or flapping_window, if shorter). The watcher is no
+	// longer flapping for that slot. Fields: process_pid, process_id,
+	// uptime (seconds), status (the watcher's, now: active unless another
+	// slot still loops).
+	KindRecovered Kind = "recovered"
 	// KindUnhealthy: a worker failed its readiness check, its health check
 	// (health_threshold times in a row) or stayed over a limit (max_rss,
 	// max_cpu). Fields: process_pid, process_id, reason.
@@ -136,7 +142,7 @@ func Kinds() []Kind {
 	return []Kind{
 		KindSpawn, KindReap, KindKill, KindStart, KindStop, KindReload, KindUpdated, KindAdd, KindRemove,
 		KindHookSuccess, KindHookFailure,
-		KindExit, KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindUnhealthy, KindRecycle, KindReloadFailed, KindLogError,
+		KindExit, KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindRecovered, KindUnhealthy, KindRecycle, KindReloadFailed, KindLogError,
 		KindReloadConfig, KindUpgrade,
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/poold/poold/events"
 )
 
 // A slot is in a crash loop from the first early death of its worker
@@ -68,9 +70,18 @@ func (w *Watcher) survived(p *Process) {
 	if p.State == ProcStopping || s == nil || s.counters == (Counters{}) {
 		return
 	}
+	uptime := w.host.Now().Sub(p.Started)
 	w.log.Info("a worker of a crash-looping slot lived long enough; the slot counts as healthy again",
-		"pid", p.Pid, "wid", p.Wid, "uptime", w.host.Now().Sub(p.Started))
+		"pid", p.Pid, "wid", p.Wid, "uptime", uptime)
+	looped := w.inLoop(s)
 	w.setCounters(s, Counters{})
+	if looped {
+		// Nothing else happens now: without this, a subscriber (and
+		// the console, which refreshes on events) kept "flapping".
+		w.host.Publish(w.spec.Name, events.KindRecovered, map[string]any{
+			"process_pid": p.Pid, "process_id": p.Wid, "uptime": uptime.Seconds(), "status": string(w.Status()),
+		})
+	}
 }
 
 // troubled lists, by wid, the slots Reason explains: failed, paused or
