@@ -126,13 +126,24 @@ func widList(slots []*slot) string {
 	return b.String()
 }
 
+// pauses words how many pauses a slot made before it gave up.
+func pauses(n int) string {
+	switch n {
+	case 0:
+		return "its first streak of early deaths (flapping_max_retry = 0)"
+	case 1:
+		return "1 pause"
+	}
+	return fmt.Sprintf("%d pauses", n)
+}
+
 // trouble says what is wrong with a slot troubled lists.
 func (w *Watcher) trouble(s *slot) string {
 	left := retryWords(s.until.Sub(w.host.Now()))
 	switch s.hold {
 	case HoldFailed:
-		return fmt.Sprintf("wid %d failed: %s; it gave up after %d pauses; fix the cause, then run `start %s` or `reload %s`",
-			s.wid, s.lastExit, w.spec.FlappingMaxRetry, w.spec.Name, w.spec.Name)
+		return fmt.Sprintf("wid %d failed: %s; it gave up after %s; fix the cause, then run `start %s` or `reload %s`",
+			s.wid, s.lastExit, pauses(w.spec.FlappingMaxRetry), w.spec.Name, w.spec.Name)
 	case HoldPaused:
 		return fmt.Sprintf("wid %d is flapping: %s, %d times in a row soon after starting; retrying %s",
 			s.wid, s.lastExit, w.policy.Attempts, left)
