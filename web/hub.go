@@ -252,6 +252,10 @@ func (h *hub) run(ctx context.Context) {
 			return
 		case c := <-h.reg:
 			h.join(c)
+			// The hello is the model as of the last event or
+			// resync; what it missed follows at once.
+			h.dirtyAll = true
+			h.armRefresh(tm, 0)
 		case c := <-h.unreg:
 			h.leave(c)
 		case ev := <-evC:
