@@ -31,6 +31,21 @@ type fileHealth struct {
 	failedAt time.Time // last failed write
 	saidAt   time.Time // last failure report
 	lost     uint64    // lines dropped since the last recovery report
+	rotSaid  time.Time // last report of a failed rotation
+}
+
+// rotateFailed says whether a rotation that failed at now is reported:
+// at most once every reportEvery per file, since a rotation that fails is
+// tried again every second while the cause (a directory poold may not
+// write) lasts.
+func (h *fileHealth) rotateFailed(now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.rotSaid.IsZero() && now.Sub(h.rotSaid) < reportEvery {
+		return false
+	}
+	h.rotSaid = now
+	return true
 }
 
 // healthNote is what a write's outcome makes poold say: that the file

@@ -211,6 +211,12 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	case note.recovered:
 		o.log.Info("worker log file writable again", "watcher", ps.pool.name, "path", sf.f.Path(), "dropped", note.dropped)
 	}
+	if err := sf.f.RotateFailure(); err != nil && sf.health.rotateFailed(time.Now()) {
+		o.log.Error("cannot rotate a worker log file: it keeps taking lines and grows past its rotation until poold may rename it in its directory; fix the directory's permissions, or rotate the file with logrotate (log_max_size = 0, log_rotate = \"\", poolctl reopen in postrotate)",
+			"watcher", ps.pool.name, "path", sf.f.Path(), "error", err)
+		o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
+			"path": sf.f.Path(), "stream": ps.stream, "process_id": ps.wid, "reason": err.Error()})
+	}
 }
 
 // logCounters are the wire form of each watcher's log counters, for status.

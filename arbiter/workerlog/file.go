@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -63,9 +64,14 @@ type File struct {
 	last     time.Time // stamp of the last rotated file
 	failedAt time.Time // last failed open; zero: none
 	linkedAt time.Time // last look at whether the file still has a name
-	closed   bool
-	opened   bool        // opened once: the mill has recovered what was left
-	reopen   atomic.Bool // reopen before the next write
+	// stuckAt is when a rotation last failed to rename the file (zero:
+	// none): the file stays open and takes lines, and the next rotation
+	// is tried reopenEvery later, not at every write.
+	stuckAt time.Time
+	stuck   atomic.Pointer[error] // a failed rotation not yet taken (RotateFailure)
+	closed  bool
+	opened  bool        // opened once: the mill has recovered what was left
+	reopen  atomic.Bool // reopen before the next write
 
 	millMu sync.Mutex     // serialises compression and pruning
 	mill   sync.WaitGroup // one per rotation's compress and prune
@@ -173,6 +179,9 @@ func (l *File) takeBack(n int) {
 // size says so, the size is read again first (fstat): an external
 // copytruncate may have emptied the file since it was last counted.
 func (l *File) due(now time.Time, n int) bool {
+	if d := now.Sub(l.stuckAt); !l.stuckAt.IsZero() && d >= 0 && d < reopenEvery {
+		return false
+	}
 	if !l.dueAt(now, n) {
 		return false
 	}
@@ -322,24 +331,44 @@ func (l *File) boundary(now time.Time) time.Time {
 }
 
 // rotate renames the file to its time-stamped name, opens a new one and
-// hands the rotated file to the mill. Called with mu held.
+// hands the rotated file to the mill. Called with mu held. A rename that
+// fails while the file is still there (a directory poold may not write,
+// a file that is a mount point) leaves the file open and taking lines:
+// the failure is kept for RotateFailure, and the rotation is tried again
+// reopenEvery later. Reopening the same file at every write instead cost
+// a rename and two opens per batch and said nothing while the file grew
+// past its size.
 func (l *File) rotate(now time.Time) error {
-	like := l.shut()
 	stamp := now.UTC().Truncate(time.Microsecond)
 	if !stamp.After(l.last) {
 		stamp = l.last.Add(time.Microsecond)
 	}
 	l.last = stamp
 	rotated := l.path + "." + stamp.Format(stampLayout)
-	renamed := true
-	if err := os.Rename(l.path, rotated); err != nil {
-		// Moved away under us (logrotate): nothing to keep, just reopen.
-		renamed = false
+	err := os.Rename(l.path, rotated)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		l.stuckAt = now
+		l.stuck.Store(&err) // a LinkError: names the file and the rotated name
+		return nil
 	}
-	if err := l.ensureOpen(now, like); err != nil {
+	// Renamed, or moved away under us (logrotate): then nothing to keep,
+	// just reopen.
+	renamed := err == nil
+	l.stuckAt = time.Time{}
+	if err := l.ensureOpen(now, l.shut()); err != nil {
 		return err
 	}
 	l.millRotated(rotated, renamed, now)
+	return nil
+}
+
+// RotateFailure returns the error of a rotation that failed since the
+// last call (its file kept its lines and grows past its size), or nil.
+// It takes no lock: a writer calls it after each Write.
+func (l *File) RotateFailure() error {
+	if err := l.stuck.Swap(nil); err != nil {
+		return *err
+	}
 	return nil
 }
 
