@@ -151,8 +151,9 @@ const stalledAfter = time.Second
 // logStats are the counters of poold's own log output (none without a
 // sink), as dstats and globaloptions show them: lines written and dropped,
 // records queued, how long the write in progress has been blocked
-// (seconds), and log_stderr: "ok", "blocked" or "gone" (the reader went
-// away: nothing is written any more). Safe off the loop.
+// (seconds), and log_stderr: "ok", "blocked", "failing" (writes fail at
+// once: a full disk) or "gone" (the reader went away: nothing is written
+// any more). Safe off the loop.
 func (a *Arbiter) logStats() map[string]any {
 	if a.opts.Logs == nil {
 		return nil
@@ -164,6 +165,8 @@ func (a *Arbiter) logStats() map[string]any {
 		state = "gone"
 	case st.Stalled >= stalledAfter:
 		state = "blocked"
+	case st.Failing:
+		state = "failing"
 	}
 	return map[string]any{
 		"log_written": float64(st.Written), "log_dropped": float64(st.Dropped), "log_queued": float64(st.Queued),

@@ -63,6 +63,10 @@ type Stats struct {
 	// Gone: the output failed for good (EPIPE, EBADF); nothing more is
 	// written to it.
 	Gone bool
+	// Failing: the last write failed (ENOSPC on a full disk, EIO), so
+	// lines are dropped although the output takes writes at once; the
+	// next write that works clears it.
+	Failing bool
 }
 
 // Sink is a bounded, non-blocking io.Writer in front of out.
@@ -82,6 +86,7 @@ type Sink struct {
 	pending          atomic.Uint64         // dropped since the last report
 	failure          atomic.Pointer[error] // the write error behind pending, if any
 	gone             atomic.Bool
+	failing          atomic.Bool // the last write failed (Stats.Failing)
 	// cut: Run's own. The output holds the start of a record without its
 	// newline (a short write); the next write begins with the newline.
 	cut          bool
@@ -260,6 +265,7 @@ func (s *Sink) emit(b []byte) bool {
 	if n > 0 {
 		s.cut = p[n-1] != '\n'
 	}
+	s.failing.Store(err != nil)
 	if err != nil {
 		s.drop(b)
 		s.failure.Store(&err)
@@ -314,6 +320,7 @@ func (s *Sink) Stats() Stats {
 		Dropped: s.dropped.Load(),
 		Queued:  len(s.queue),
 		Gone:    s.gone.Load(),
+		Failing: s.failing.Load(),
 	}
 	if since := s.writingSince.Load(); since != 0 {
 		st.Stalled = time.Since(time.Unix(0, since))
