@@ -70,8 +70,9 @@ type File struct {
 	stuckAt time.Time
 	stuck   atomic.Pointer[error] // a failed rotation not yet taken (RotateFailure)
 	closed  bool
-	opened  bool        // opened once: the mill has recovered what was left
-	reopen  atomic.Bool // reopen before the next write
+	opened  bool                     // opened once: the mill has recovered what was left
+	reopen  atomic.Bool              // reopen before the next write
+	setRot  atomic.Pointer[Rotation] // rotation settings for the next write (SetRotation)
 
 	millMu sync.Mutex     // serialises compression and pruning
 	mill   sync.WaitGroup // one per rotation's compress and prune
@@ -93,13 +94,11 @@ func Open(path string, rot Rotation, now func() time.Time) *File {
 func (l *File) Path() string { return l.path }
 
 // SetRotation replaces the rotation settings; they apply from the next
-// write.
-func (l *File) SetRotation(rot Rotation) {
-	l.mu.Lock()
-	l.rot = rot
-	l.next = l.boundary(l.now())
-	l.mu.Unlock()
-}
+// write. It takes no lock a write holds: poold's loop calls it for each
+// worker it starts, and a write stuck on a frozen or hung disk (a
+// filesystem frozen for a snapshot, an NFS server gone) held the loop
+// with it, and every command to poold went unanswered.
+func (l *File) SetRotation(rot Rotation) { l.setRot.Store(&rot) }
 
 // ErrClosed is returned by a Write after Close.
 var ErrClosed = errors.New("workerlog: file closed")
@@ -113,6 +112,10 @@ func (l *File) Write(p []byte) (int, error) {
 		return 0, ErrClosed
 	}
 	now := l.now()
+	if rot := l.setRot.Swap(nil); rot != nil {
+		l.rot = *rot
+		l.next = l.boundary(now)
+	}
 	var like os.FileInfo
 	if (l.reopen.Swap(false) || l.unlinked(now)) && l.f != nil {
 		like = l.shut()

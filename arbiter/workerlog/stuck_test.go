@@ -58,3 +58,35 @@ func TestFailedRotationKeepsTheFileAndSaysSo(t *testing.T) {
 	}
 	checkSequence(t, readAll(t, path), 35)
 }
+
+// A write stuck in write(2) (a frozen filesystem, a hung NFS server)
+// holds the file's lock. SetRotation, which poold's loop calls for every
+// worker it starts on the file, waited for that lock: one respawn or incr
+// of the watcher wedged poold, every command unanswered, until the disk
+// came back. It must return at once, and the settings apply from the
+// next write.
+func TestSetRotationDoesNotWaitForAStuckWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.log")
+	l := Open(path, Rotation{}, nil)
+	defer l.Close()
+	writeLines(t, l, 0, 10) // 120 bytes
+	l.mu.Lock()             // a write in progress that does not return
+	set := make(chan struct{})
+	go func() {
+		defer close(set)
+		l.SetRotation(Rotation{MaxSize: 100})
+	}()
+	select {
+	case <-set:
+		l.mu.Unlock()
+	case <-time.After(10 * time.Second):
+		l.mu.Unlock()
+		<-set
+		t.Fatal("SetRotation waited for the write in progress")
+	}
+	writeLines(t, l, 10, 11)
+	if files, _ := Rotated(path); len(files) != 1 {
+		t.Fatalf("got %d rotated files after the new max size, want 1", len(files))
+	}
+	checkSequence(t, readAll(t, path), 11)
+}
