@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -254,8 +256,12 @@ func safe(p []byte) (int, bool) {
 }
 
 // close waits up to grace for the readers to reach EOF, then closes the
-// pipes still held open (by a process that escaped its group) and waits for
-// their readers to return.
+// pipes still held open (by a process that escaped its group) and waits up
+// to grace again for their readers to return. A reader stuck in a write
+// to its log file (a frozen filesystem, a hung NFS server) cannot be
+// made to return: close says so and returns without it, since waiting
+// kept poold from ever exiting, a second SIGTERM too; the process's exit
+// ends it.
 func (o *output) close(grace time.Duration) {
 	finished := make(chan struct{})
 	go func() {
@@ -272,5 +278,13 @@ func (o *output) close(grace time.Duration) {
 		f.Close()
 	}
 	o.mu.Unlock()
-	<-finished
+	select {
+	case <-finished:
+	case <-time.After(grace):
+		o.smu.Lock()
+		paths := slices.Sorted(maps.Keys(o.files))
+		o.smu.Unlock()
+		o.log.Warn("worker log writes still blocked (a frozen or hung filesystem?): poold stops without the lines they hold",
+			"files", paths)
+	}
 }
