@@ -83,3 +83,21 @@ func TestFailedRotationIsReportedOnce(t *testing.T) {
 		t.Errorf("log file: %v, size %d, want all 6 lines (360 bytes) kept", err, st.Size())
 	}
 }
+
+// The report of a log file that cannot be written said that its lines
+// were dropped, not what to do about it, nor that poold would try again
+// without being told.
+func TestWriteFailureReportSaysWhatToDo(t *testing.T) {
+	path := t.TempDir() + "/gone/w.log" // its directory does not exist
+	var logged lockedBuffer
+	o := newOutput(hclog.New(&hclog.LoggerOptions{Output: &logged}), false, events.NewBus(nil))
+	sf := &sharedFile{f: workerlog.Open(path, workerlog.Rotation{}, nil), users: map[string]int{}}
+	defer sf.f.Close()
+	ps := &pipeSink{pool: o.pool("web", 10), wid: 1, pid: 4711, stream: "stdout", file: sf}
+	o.writeFile(ps, []byte("hello\n"), 1)
+	for _, want := range []string{"cannot write a worker log file", "path=" + path, "free space", "directory exist and writable", "tries again by itself"} {
+		if !strings.Contains(logged.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, logged.String())
+		}
+	}
+}

@@ -204,7 +204,7 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	note := sf.health.wrote(err, n, time.Now())
 	switch {
 	case note.failed:
-		o.log.Error("cannot write a worker log file: its lines are dropped and counted until it can",
+		o.log.Error("cannot write a worker log file: its lines are dropped and counted until it can; free space on its filesystem, or make its directory exist and writable to poold: poold tries again by itself",
 			"watcher", ps.pool.name, "path", sf.f.Path(), "dropped", note.dropped, "error", err)
 		o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
 			"path": sf.f.Path(), "stream": ps.stream, "process_id": ps.wid, "reason": err.Error()})
