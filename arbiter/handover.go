@@ -216,8 +216,11 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 // returns only if that failed, with every reader running again.
 func (a *Arbiter) handOver() error {
 	u := a.opts.Upgrade
-	a.output.detachAll()
+	err := a.output.detachAll()
 	defer a.output.resumeAll()
+	if err != nil {
+		return err
+	}
 	if u.Drain != nil {
 		u.Drain()
 	}
@@ -317,26 +320,49 @@ func (a *Arbiter) state(now time.Time) *upgrade.State {
 	return st
 }
 
+// detachWait bounds how long an upgrade waits for the output readers to
+// stop: one stuck in a write to its log file (a frozen or hung
+// filesystem) held the loop, and every command, until the disk answered.
+var detachWait = 5 * time.Second
+
 // detachAll makes every output reader stop at once, writing what it has
-// read and leaving its pipe open.
-func (o *output) detachAll() {
+// read and leaving its pipe open. It fails, naming the log files, when a
+// reader has not stopped within detachWait; resumeAll then restarts the
+// stopped ones.
+func (o *output) detachAll() error {
 	o.mu.Lock()
 	o.detach = true
 	for f := range o.open {
 		_ = f.SetReadDeadline(time.Unix(1, 0))
 	}
 	o.mu.Unlock()
-	o.wg.Wait()
+	deadline := time.Now().Add(detachWait)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		o.mu.Lock()
+		var stuck []string
+		for f := range o.running {
+			if ps := o.sinks[f]; ps != nil && ps.file != nil {
+				stuck = append(stuck, ps.file.f.Path())
+			} else {
+				stuck = append(stuck, "poold's log")
+			}
+		}
+		o.mu.Unlock()
+		if len(stuck) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			slices.Sort(stuck)
+			return fmt.Errorf("worker output readers still blocked after %v writing %s (a frozen or hung filesystem?): try the upgrade again once the disk answers",
+				detachWait, strings.Join(slices.Compact(stuck), ", "))
+		}
+		<-tick.C
+	}
 }
 
-// handedOver tells a reader that returns whether its pipe stays open.
-func (o *output) handedOver(*os.File) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.detach
-}
-
-// keep records the unfinished line a reader stopped for an upgrade had.
+// keep records the unfinished line a reader of the old image had.
 func (o *output) keep(f *os.File, partial []byte) {
 	if len(partial) == 0 {
 		return
@@ -344,6 +370,23 @@ func (o *output) keep(f *os.File, partial []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.pending[f] = append([]byte(nil), partial...)
+}
+
+// stopFor ends a reader stopped by detachAll's deadline, keeping the
+// unfinished line it had for the next reader of its pipe, and reports
+// true; false when the upgrade gave up meanwhile (resumeAll ran): the
+// reader goes on.
+func (o *output) stopFor(f *os.File, partial []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.detach {
+		return false
+	}
+	if len(partial) > 0 {
+		o.pending[f] = append([]byte(nil), partial...)
+	}
+	delete(o.running, f)
+	return true
 }
 
 // source is what a pipe's reader reads: what an earlier reader of it
@@ -366,6 +409,10 @@ func (o *output) resumeAll() {
 	o.detach = false
 	for f := range o.open {
 		_ = f.SetReadDeadline(time.Time{})
+		if o.running[f] {
+			continue // never stopped (stuck in a write): it goes on by itself
+		}
+		o.running[f] = true
 		o.wg.Add(1)
 		go o.read(f, o.sinks[f])
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,19 +22,8 @@ import (
 // forever, after its workers were gone, and a second SIGTERM did not help.
 // The stop now waits a bounded time and says which files held it.
 func TestStopDoesNotWaitForAStuckLogWrite(t *testing.T) {
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	master, slave := stuckTerminal(t)
 	defer master.Close()
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	slave := fmt.Sprintf("/dev/pts/%d", n)
 
 	var logged lockedBuffer
 	o := newOutput(hclog.New(&hclog.LoggerOptions{Output: &logged}), false, events.NewBus(nil))
@@ -84,5 +74,99 @@ func TestStopDoesNotWaitForAStuckLogWrite(t *testing.T) {
 	<-drained
 	if !strings.Contains(logged.String(), "worker log writes still blocked") || !strings.Contains(logged.String(), slave) {
 		t.Errorf("the stop did not say which log write held it:\n%s", logged.String())
+	}
+}
+
+// stuckTerminal makes a pseudo-terminal nobody reads: its slave, as a
+// worker log path, takes some lines and then blocks every write until
+// the master is read.
+func stuckTerminal(t *testing.T) (master *os.File, slave string) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		master.Close()
+		t.Fatal(err)
+	}
+	return master, fmt.Sprintf("/dev/pts/%d", n)
+}
+
+// An upgrade while a reader is stuck in a write to its log file waited
+// for it (detachAll) on the loop: poold answered nothing until the disk
+// came back. detachAll now gives up after detachWait, naming the file;
+// resumeAll then restarts the readers that stopped, and the stuck one,
+// once its write returns, goes on reading its pipe (not a second reader,
+// not a pipe closed under its worker).
+func TestUpgradeDoesNotWaitForAStuckLogWrite(t *testing.T) {
+	master, slave := stuckTerminal(t)
+	defer master.Close()
+	old := detachWait
+	detachWait = 300 * time.Millisecond
+	defer func() { detachWait = old }()
+
+	o := newOutput(hclog.NewNullLogger(), false, events.NewBus(nil))
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errW.Close()
+	spec := configs.Watcher{Name: "web", Logs: configs.WorkerLogs{Stdout: slave, Stderr: configs.LogToNone, Ring: 100000}}
+	o.follow(spec, 1, 4711, outR, errR)
+	const lines = 1 << 12
+	wrote := make(chan error, 1)
+	go func() {
+		line := []byte(strings.Repeat("x", 99) + "\n")
+		for i := 0; i < lines; i++ {
+			if _, err := outW.Write(line); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	pl := o.lookup("web")
+	proctest.Eventually(t, "the reader to be stuck", func() bool {
+		// Lines come in until the terminal is full, then stop.
+		n := pl.lines.Load()
+		return n > 0 && proctest.Poll(200*time.Millisecond, func() bool { return pl.lines.Load() != n }) == false
+	})
+	detached := make(chan error, 1)
+	go func() { detached <- o.detachAll() }()
+	select {
+	case err := <-detached:
+		if err == nil || !strings.Contains(err.Error(), slave) {
+			t.Errorf("detachAll = %v, want an error naming %s", err, slave)
+		}
+	case <-time.After(20 * time.Second):
+		t.Error("detachAll waited for a log write that does not return")
+	}
+	o.resumeAll()
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		_, _ = io.Copy(io.Discard, master)
+	}()
+	if err := <-wrote; err != nil {
+		t.Fatalf("the worker's pipe failed after the upgrade gave up: %v", err)
+	}
+	outW.Close()
+	errW.Close()
+	proctest.Eventually(t, "every line to be read", func() bool { return pl.lines.Load() == lines })
+	o.close(time.Second)
+	master.Close()
+	<-drained
+	if n := pl.lines.Load(); n != lines {
+		t.Errorf("read %d lines, want %d", n, lines)
 	}
 }

@@ -48,6 +48,10 @@ type output struct {
 	open   map[*os.File]struct{}
 	sinks  map[*os.File]*pipeSink // the sink of each open pipe, for a handover
 	detach bool                   // under mu: readers stop at their deadline, pipes stay open
+	// running holds the pipes whose reader has not returned (under mu):
+	// after an upgrade gave up on a reader stuck in a write, resumeAll
+	// restarts only the readers that stopped.
+	running map[*os.File]bool
 	// pending is what a reader stopped for an upgrade had read of an
 	// unfinished line; the next reader of that pipe begins with it.
 	pending map[*os.File][]byte
@@ -66,8 +70,8 @@ type output struct {
 // files that fail are reported on bus.
 func newOutput(log hclog.Logger, escape bool, bus *events.Bus) *output {
 	o := &output{log: log, escape: escape, bus: bus, open: make(map[*os.File]struct{}), sinks: make(map[*os.File]*pipeSink),
-		pending: make(map[*os.File][]byte),
-		pools:   make(map[string]*poolLog), files: make(map[string]*sharedFile)}
+		pending: make(map[*os.File][]byte), running: make(map[*os.File]bool),
+		pools: make(map[string]*poolLog), files: make(map[string]*sharedFile)}
 	// In microseconds: exact as a JSON number (under 2^53).
 	o.epoch.Store(time.Now().UnixMicro())
 	return o
@@ -105,6 +109,7 @@ func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.F
 		}
 		o.mu.Lock()
 		o.open[s.f] = struct{}{}
+		o.running[s.f] = true
 		o.sinks[s.f] = ps
 		o.mu.Unlock()
 		o.wg.Add(1)
@@ -114,11 +119,13 @@ func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.F
 
 func (o *output) read(f *os.File, ps *pipeSink) {
 	defer o.wg.Done()
+	handed := false
 	defer func() {
-		if o.handedOver(f) {
+		if handed {
 			return // the pipe stays open for the next image (handover.go)
 		}
 		o.mu.Lock()
+		delete(o.running, f)
 		delete(o.open, f)
 		delete(o.sinks, f)
 		o.mu.Unlock()
@@ -131,12 +138,18 @@ func (o *output) read(f *os.File, ps *pipeSink) {
 	b := &batch{}
 	for {
 		chunk, err := r.ReadSlice('\n')
-		if errors.Is(err, os.ErrDeadlineExceeded) && o.handedOver(f) {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// Stopped for an upgrade: the unfinished line goes with the
-			// pipe to the next image (handover.go).
-			o.keep(f, append(long, chunk...))
+			// pipe to the next image (handover.go). Unless the upgrade
+			// gave up meanwhile (this reader was stuck in a write): then
+			// it goes on reading.
 			o.flush(ps, b)
-			return
+			if o.stopFor(f, append(long, chunk...)) {
+				handed = true
+				return
+			}
+			long = append(long, chunk...)
+			continue
 		}
 		full := errors.Is(err, bufio.ErrBufferFull)
 		if full && len(long)+len(chunk) < maxLine {
