@@ -188,10 +188,10 @@ func (a *Arbiter) handle(m any) {
 	case sampledMsg:
 		for pid, in := range m.samples {
 			if w := a.owner[pid]; w != nil {
-				// A worker's limits count the processes it started:
-				// a gunicorn master's own memory is a small part.
-				rss, cpu, procs := in.Tree()
-				w.SampledTree(pid, rss, cpu, procs)
+				// A worker's limits judge the processes it started
+				// too: a gunicorn master's own memory is a small part.
+				pk := in.Peak()
+				w.SampledPeak(pid, watcher.Sample{RSS: pk.RSS, RSSPid: pk.RSSPid, CPU: pk.CPU, CPUPid: pk.CPUPid})
 			}
 		}
 	case notifyMsg:

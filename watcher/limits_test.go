@@ -195,3 +195,21 @@ func TestAdoptedOverLimitStreakKeepsItsVerdict(t *testing.T) {
 		t.Fatalf("%v, want the leaking worker stopping once its replacement is ready", w2.Processes())
 	}
 }
+
+// A limit passed by a process the worker started (a gunicorn master's
+// worker) replaces the worker, and the reason names that process; the
+// other figure, under its limit, is not summed in.
+func TestLimitNamesTheProcessTheWorkerStarted(t *testing.T) {
+	w, h := limited(t, 1)
+	pid := w.Pids()[0]
+	h.now = h.now.Add(3 * time.Second)
+	for range 2 {
+		w.SampledPeak(pid, Sample{RSS: 5000, RSSPid: pid + 1, CPU: 1, CPUPid: pid})
+	}
+	w.Exited(pid, -15)
+	r := h.reaps[len(h.reaps)-1]
+	want := fmt.Sprintf("rss 5000 bytes in pid %d, which the worker started, over max_rss 1000", pid+1)
+	if reason, _ := r["exit_reason"].(string); r["reason"] != ReasonLimit || !strings.Contains(reason, want) {
+		t.Errorf("reap %v, want reason %q and exit_reason naming %q", r, ReasonLimit, want)
+	}
+}

@@ -186,31 +186,41 @@ func (w *Watcher) Checked(c Check, err error) {
 }
 
 // Sampled receives one stats sample of a worker's own process; see
-// SampledTree.
-func (w *Watcher) Sampled(pid int, rss uint64, cpu float64) { w.SampledTree(pid, rss, cpu, 1) }
+// SampledPeak.
+func (w *Watcher) Sampled(pid int, rss uint64, cpu float64) {
+	w.SampledPeak(pid, Sample{RSS: rss, RSSPid: pid, CPU: cpu, CPUPid: pid})
+}
 
-// SampledTree receives one stats sample of a worker: rss and cpu summed
-// over its procs processes (the worker and those it started), and
-// replaces it when it has been over max_rss or max_cpu for
-// limit_threshold samples in a row.
-func (w *Watcher) SampledTree(pid int, rss uint64, cpu float64, procs int) {
+// Sample is one stats sample of a worker for its limits: the largest
+// resident memory and CPU of one process among the worker and those it
+// started, and whose they are.
+type Sample struct {
+	RSS    uint64
+	RSSPid int
+	CPU    float64
+	CPUPid int
+}
+
+// SampledPeak receives one stats sample of worker pid and replaces it
+// when it has been over max_rss or max_cpu for limit_threshold samples in
+// a row.
+func (w *Watcher) SampledPeak(pid int, s Sample) {
 	p, ok := w.procs[pid]
 	if !ok || p.State != ProcReady || p.Recycle {
 		return
 	}
-	of := ""
-	switch {
-	case procs == 2:
-		of = " (the worker and the process it started)"
-	case procs > 2:
-		of = fmt.Sprintf(" (the worker and the %d processes it started)", procs-1)
+	of := func(by int) string {
+		if by == pid || by == 0 {
+			return ""
+		}
+		return fmt.Sprintf(" in pid %d, which the worker started,", by)
 	}
 	var over string
 	switch {
-	case w.spec.MaxRSS > 0 && rss > w.spec.MaxRSS:
-		over = fmt.Sprintf("rss %d bytes%s over max_rss %d", rss, of, w.spec.MaxRSS)
-	case w.spec.MaxCPU > 0 && cpu > w.spec.MaxCPU:
-		over = fmt.Sprintf("cpu %.1f%%%s over max_cpu %.1f%%", cpu, of, w.spec.MaxCPU)
+	case w.spec.MaxRSS > 0 && s.RSS > w.spec.MaxRSS:
+		over = fmt.Sprintf("rss %d bytes%s over max_rss %d", s.RSS, of(s.RSSPid), w.spec.MaxRSS)
+	case w.spec.MaxCPU > 0 && s.CPU > w.spec.MaxCPU:
+		over = fmt.Sprintf("cpu %.1f%%%s over max_cpu %.1f%%", s.CPU, of(s.CPUPid), w.spec.MaxCPU)
 	}
 	if over == "" {
 		p.limitKO = 0
