@@ -26,6 +26,14 @@ type Follower struct {
 	self   string // the server's incarnation; "" when unknown
 	st     *Stream
 	o      FollowOptions
+	// opened is when st was opened and got whether it brought an event
+	// since; breaks counts the breaks in a row of streams that brought
+	// none (a server that cuts the stream at the same event each time),
+	// the first of them at brokeSince.
+	opened     time.Time
+	got        bool
+	breaks     int
+	brokeSince time.Time
 }
 
 // FollowOptions tune a Follower.
@@ -95,7 +103,7 @@ func (c *Client) Follow(ctx context.Context, topics []string, since int64, o Fol
 		return nil, err
 	}
 	st.idle = o.Idle
-	f.st = st
+	f.st, f.opened = st, time.Now()
 	return f, nil
 }
 
@@ -143,18 +151,53 @@ func (f *Follower) RecvRaw(ctx context.Context) (string, []byte, error) {
 			if n, perr := strconv.ParseUint(ev.ID, 10, 64); perr == nil {
 				f.last = n
 			}
+			f.got = true
 			return rawEvent(f.c, ev)
 		}
 		if ctx.Err() != nil {
 			return "", nil, err
 		}
+		wait, gaveUp := f.broke(err)
+		if gaveUp != nil {
+			return "", nil, gaveUp
+		}
 		if f.o.Lost != nil {
 			f.o.Lost(err, f.last)
+		}
+		select {
+		case <-ctx.Done():
+			return "", nil, ctx.Err()
+		case <-time.After(wait):
 		}
 		if err := f.reopen(ctx, err); err != nil {
 			return "", nil, err
 		}
 	}
+}
+
+// maxBreakWait caps the wait before reopening a stream that keeps
+// breaking before it brings anything.
+const maxBreakWait = 5 * time.Second
+
+// broke notes that the stream broke with err and says how long to wait
+// before opening it again: at once after a stream that brought events
+// (or lived RetryFor), then doubling from Poll while each reopened stream
+// breaks before its first event. Such breaks for RetryFor (the server
+// cuts the stream at the same event every time) end the following with
+// an error rather than a reconnection loop.
+func (f *Follower) broke(err error) (time.Duration, error) {
+	now := time.Now()
+	if f.got || now.Sub(f.opened) >= f.o.RetryFor {
+		f.breaks, f.brokeSince = 0, now
+	}
+	f.breaks++
+	if f.breaks == 1 {
+		return 0, nil
+	}
+	if now.Sub(f.brokeSince) >= f.o.RetryFor {
+		return 0, fmt.Errorf("%w; the stream broke %d times in a row from #%d before bringing an event, for %v: given up", err, f.breaks, f.last, f.o.RetryFor)
+	}
+	return min(f.o.Poll<<min(f.breaks-2, 16), maxBreakWait), nil
 }
 
 // reopen opens the stream again from f.last, trying every Poll until
@@ -215,7 +258,7 @@ func (f *Follower) open(ctx context.Context) error {
 		}
 	}
 	st.idle = f.o.Idle
-	f.st = st
+	f.st, f.opened, f.got = st, time.Now(), false
 	return nil
 }
 
