@@ -54,6 +54,12 @@ type scaler struct {
 	changed time.Time // the last change of size, by poold or by the user
 	above   time.Time // the last reading with the queue above its target
 	active  time.Time // the last reading with a connection waiting or open
+	// overRun counts the readings in a row with the queue above its
+	// target: one alone is a connection caught between handshake and
+	// accept, which a trickle served at once shows now and then; growing
+	// on it, and shrinking back after the cooldown, replaced warm
+	// workers for nothing.
+	overRun int
 }
 
 // decide returns the size the pool should have after reading l at now,
@@ -72,8 +78,14 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 	share := spec.ScaleBusyTarget / 100
 	useBusy := share > 0 && l.Reported
 	busyOver := useBusy && float64(l.Busy) > share*float64(cur)
-	if l.Queue > spec.ScaleQueueTarget || busyOver {
+	queueOver := l.Queue > spec.ScaleQueueTarget
+	if queueOver || busyOver {
 		s.above = now
+	}
+	if queueOver {
+		s.overRun++
+	} else {
+		s.overRun = 0
 	}
 	// A shrink must leave the smaller pool at or below the busy target.
 	fits := !useBusy || float64(l.Busy) <= share*float64(cur-spec.ScaleDownStep)
@@ -87,8 +99,8 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 			return spec.WakeSize(), fmt.Sprintf("on demand: a connection is waiting on socket %s", l.Socket)
 		}
 		return spec.WakeSize(), fmt.Sprintf("on demand: %d connection(s) waiting", l.Queue)
-	case (l.Queue > spec.ScaleQueueTarget || busyOver) && cur < hi && !gated && now.Sub(s.changed) >= spec.ScaleUpCooldown:
-		if l.Queue > spec.ScaleQueueTarget {
+	case ((queueOver && s.overRun >= 2) || busyOver) && cur < hi && !gated && now.Sub(s.changed) >= spec.ScaleUpCooldown:
+		if queueOver && s.overRun >= 2 {
 			return min(hi, cur+spec.ScaleUpStep), fmt.Sprintf("accept queue %d above target %d", l.Queue, spec.ScaleQueueTarget)
 		}
 		return min(hi, cur+spec.ScaleUpStep), fmt.Sprintf("%d of %d workers busy, above %g%%", l.Busy, cur, spec.ScaleBusyTarget)

@@ -149,3 +149,27 @@ func TestNewBoundsScaleWithAnEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestOneReadingOfAQueueDoesNotGrowThePool: a trickle of requests served
+// at once shows a connection in the accept queue in one reading now and
+// then (caught between handshake and accept). Growing on that one
+// reading, then shrinking after the cooldown, made the pool oscillate
+// (2 -> 3 -> 2 -> 3 in 90 s of 3 requests a second), each shrink
+// replacing a warm worker. The queue must stay above its target for two
+// readings in a row.
+func TestOneReadingOfAQueueDoesNotGrowThePool(t *testing.T) {
+	spec := configs.DefaultWatcher("p")
+	spec.MinWorkers, spec.MaxWorkers, spec.NumProcesses = 2, 6, 2
+	spec.ScaleUpCooldown = 0
+	t0 := time.Unix(1000, 0)
+	var s scaler
+	s.decide(spec, 2, t0, Load{Conns: 1}, false)
+	for i, tc := range []struct {
+		queue, to int
+	}{{1, 2}, {0, 2}, {1, 2}, {0, 2}, {2, 2}, {1, 3}} {
+		at := t0.Add(time.Duration(i+1) * 100 * time.Millisecond)
+		if to, why := s.decide(spec, 2, at, Load{Queue: tc.queue, Conns: 2}, false); to != tc.to {
+			t.Fatalf("reading %d (queue %d): size %d (%q), want %d", i+1, tc.queue, to, why, tc.to)
+		}
+	}
+}
