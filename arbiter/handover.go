@@ -320,46 +320,58 @@ func (a *Arbiter) state(now time.Time) *upgrade.State {
 	return st
 }
 
-// detachWait bounds how long an upgrade waits for the output readers to
-// stop: one stuck in a write to its log file (a frozen or hung
+// detachWait bounds how long an upgrade waits for the next output reader
+// to stop: one stuck in a write to its log file (a frozen or hung
 // filesystem) held the loop, and every command, until the disk answered.
+// A slow disk that takes one write after another is waited for.
 var detachWait = 5 * time.Second
 
 // detachAll makes every output reader stop at once, writing what it has
-// read and leaving its pipe open. It fails, naming the log files, when a
-// reader has not stopped within detachWait; resumeAll then restarts the
-// stopped ones.
+// read and leaving its pipe open. It fails, naming the log files, when no
+// reader has stopped for detachWait while some still run (they are in
+// writes that do not return); resumeAll then restarts the stopped ones.
 func (o *output) detachAll() error {
 	o.mu.Lock()
 	o.detach = true
 	for f := range o.open {
 		_ = f.SetReadDeadline(time.Unix(1, 0))
 	}
+	left := len(o.running)
 	o.mu.Unlock()
 	deadline := time.Now().Add(detachWait)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		o.mu.Lock()
-		var stuck []string
-		for f := range o.running {
-			if ps := o.sinks[f]; ps != nil && ps.file != nil {
-				stuck = append(stuck, ps.file.f.Path())
-			} else {
-				stuck = append(stuck, "poold's log")
-			}
-		}
+		n := len(o.running)
 		o.mu.Unlock()
-		if len(stuck) == 0 {
+		switch {
+		case n == 0:
 			return nil
-		}
-		if time.Now().After(deadline) {
-			slices.Sort(stuck)
-			return fmt.Errorf("worker output readers still blocked after %v writing %s (a frozen or hung filesystem?): try the upgrade again once the disk answers",
-				detachWait, strings.Join(slices.Compact(stuck), ", "))
+		case n < left: // a write returned: the disk moves
+			left, deadline = n, time.Now().Add(detachWait)
+		case time.Now().After(deadline):
+			return fmt.Errorf("worker output readers still blocked writing %s, none done for %v (a frozen or hung filesystem?): try the upgrade again once the disk answers",
+				strings.Join(o.stuckFiles(), ", "), detachWait)
 		}
 		<-tick.C
 	}
+}
+
+// stuckFiles names the log files of the readers that have not stopped.
+func (o *output) stuckFiles() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var stuck []string
+	for f := range o.running {
+		if ps := o.sinks[f]; ps != nil && ps.file != nil {
+			stuck = append(stuck, ps.file.f.Path())
+		} else {
+			stuck = append(stuck, "poold's log")
+		}
+	}
+	slices.Sort(stuck)
+	return slices.Compact(stuck)
 }
 
 // keep records the unfinished line a reader of the old image had.

@@ -170,3 +170,48 @@ func TestUpgradeDoesNotWaitForAStuckLogWrite(t *testing.T) {
 		t.Errorf("read %d lines, want %d", n, lines)
 	}
 }
+
+// A slow disk that takes one write after another (readers of 40 workers
+// flooding one file, 150 ms a write) is no frozen one: an upgrade waits
+// while readers keep stopping, and gives up only when none has stopped
+// for detachWait. It was refused after detachWait in all, with the disk
+// still taking writes.
+func TestUpgradeWaitsForASlowDiskThatMoves(t *testing.T) {
+	old := detachWait
+	detachWait = time.Second
+	defer func() { detachWait = old }()
+	o := newOutput(hclog.NewNullLogger(), false, events.NewBus(nil))
+	var readers []*os.File
+	for range 16 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		defer w.Close()
+		readers = append(readers, r)
+	}
+	o.mu.Lock()
+	for _, r := range readers {
+		o.running[r] = true // each in a write that returns in its turn
+	}
+	o.mu.Unlock()
+	// One write returns every 100 ms: 1.6 s in all, over detachWait,
+	// never a second without one.
+	done := make(chan struct{})
+	defer func() { <-done }()
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for _, r := range readers {
+			<-tick.C
+			o.mu.Lock()
+			delete(o.running, r)
+			o.mu.Unlock()
+		}
+	}()
+	if err := o.detachAll(); err != nil {
+		t.Errorf("detachAll with a disk taking a write every 100 ms: %v", err)
+	}
+}
