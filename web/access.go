@@ -50,10 +50,8 @@ func (a *access) staleToken(r *http.Request) bool {
 	return false
 }
 
-// newAccess builds the access of a console listening on addr (host:port).
-func newAccess(addr string, c configs.Web) *access {
-	bindHost, port, _ := net.SplitHostPort(addr)
-	return &access{guard: newConsoleGuard(bindHost, port, c.Token, len(c.Tokens) > 0), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
+func newAccess(bindHost string, c configs.Web) *access {
+	return &access{guard: newConsoleGuard(bindHost, c.Token, len(c.Tokens) > 0), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
 		revoked: make(chan struct{}), consoles: make(chan struct{})}
 }
 
@@ -104,7 +102,7 @@ func (s *Server) Reconfigure(c configs.Web) (restart []string) {
 	}
 	restart = append(restart, s.reloadCert(c)...)
 	c.Token = token
-	next := newAccess(s.addr, c)
+	next := newAccess(host, c)
 	if token == cur.token && c.ReadOnly == cur.readOnly && slices.Equal(next.tokens, cur.tokens) {
 		return restart
 	}

@@ -266,15 +266,26 @@ func TestStaleTokenIsNotAGuess(t *testing.T) {
 		t.Fatalf("API status with the new token after the old cookie's retries: %d, want 200", resp.StatusCode)
 	}
 
-	for i := range apiFailBurst {
-		resp := get(t, ts.url+"/", func(r *http.Request) {
-			r.AddCookie(&http.Cookie{Name: ts.access.Load().guard.cookieNm, Value: "guess"})
-		})
+	// A cookie that proves no token is another console's (another
+	// poold's on the same host and port, forwarded): no guess, since it
+	// holds a digest of the token. A made-up bearer token is one.
+	name := cookiePrefix + ts.addr[strings.LastIndex(ts.addr, ":")+1:]
+	for i := range apiFailBurst + 2 {
+		resp := get(t, ts.url+"/", func(r *http.Request) { r.AddCookie(&http.Cookie{Name: name, Value: "another"}) })
 		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("GET / with a made-up cookie, try %d: %d, want 401", i+1, resp.StatusCode)
+			t.Fatalf("GET / with another console's cookie, try %d: %d, want 401", i+1, resp.StatusCode)
+		}
+	}
+	if code, _ := fetch(t, ts.url+"/", newToken); code != http.StatusOK {
+		t.Errorf("GET / with the new token after %d cookies of another console: %d, want 200", apiFailBurst+2, code)
+	}
+	for i := range apiFailBurst {
+		resp := get(t, ts.url+"/", func(r *http.Request) { r.Header.Set("Authorization", "Bearer guess") })
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("GET / with a made-up token, try %d: %d, want 401", i+1, resp.StatusCode)
 		}
 	}
 	if code, _ := fetch(t, ts.url+"/", newToken); code != http.StatusTooManyRequests {
-		t.Errorf("GET / with the new token after %d made-up cookies: %d, want 429", apiFailBurst, code)
+		t.Errorf("GET / with the new token after %d made-up tokens: %d, want 429", apiFailBurst, code)
 	}
 }

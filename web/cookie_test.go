@@ -65,3 +65,30 @@ func TestConsolesOfTwoPortsInOneBrowser(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestCookieIsNamedForThePortTheBrowserAddressed: two poolds whose
+// consoles both listen on 8080, reached through ssh -L or docker -p on
+// two local ports, share the host name and the listen port; a cookie
+// named for the listen port made one sign the other out. It is named
+// for the port in the Host header, the one the browser addressed. And a
+// browser signed in to the console reads /metrics on metrics_address
+// with that cookie (the same token).
+func TestCookieIsNamedForThePortTheBrowserAddressed(t *testing.T) {
+	const tok = "console-token-0123456789"
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Token: tok}, nil)
+	var got []*http.Cookie
+	for _, port := range []string{"18080", "18081"} {
+		resp := get(t, ts.url+"/?token="+url.QueryEscape(tok), func(r *http.Request) { r.Host = "127.0.0.1:" + port })
+		resp.Body.Close()
+		if len(resp.Cookies()) != 1 || resp.Cookies()[0].Name != cookiePrefix+port {
+			t.Fatalf("sign in through port %s: cookies %v, want one named %s", port, resp.Cookies(), cookiePrefix+port)
+		}
+		got = append(got, resp.Cookies()[0])
+	}
+	metrics := serveProbes(t, ProbeOptions{Token: tok, Metrics: fakeMetrics})
+	resp := get(t, metrics+"/metrics", func(r *http.Request) { r.AddCookie(got[0]) })
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/metrics on metrics_address with the console's cookie: %d, want 200", resp.StatusCode)
+	}
+}

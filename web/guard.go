@@ -11,15 +11,25 @@ import (
 )
 
 // cookiePrefix names the cookie that holds the console token after a
-// first ?token= visit; the listener's port completes the name. A browser
-// sends a host's cookies to every port of it, so consoles of several
-// poolds on one host (127.0.0.1:8080, 127.0.0.1:8081) each keep their
-// own: with one name, signing in to one would sign the other out, and
-// its page's reconnects, each a failed token, would lock its address out.
+// first ?token= visit; the port the browser addressed (the Host header's)
+// completes the name. A browser sends a host's cookies to every port of
+// it, so consoles of several poolds on one host (127.0.0.1:8080 and
+// :8081, or two hosts' :8080 forwarded by ssh -L or docker -p to two
+// local ports) each keep their own; with one name, signing in to one
+// would sign the other out.
 const cookiePrefix = "poold_token_"
 
-// cookieFor is the console cookie's name for a listener on port.
-func cookieFor(port string) string { return cookiePrefix + port }
+// cookieName is the console cookie's name for the address r was sent to.
+func cookieName(r *http.Request) string {
+	port := "80"
+	if r.TLS != nil {
+		port = "443"
+	}
+	if _, p, err := net.SplitHostPort(r.Host); err == nil && p != "" {
+		port = p
+	}
+	return cookiePrefix + port
+}
 
 // guard decides whether a request may see the console: Host header (DNS
 // rebinding), token (cookie, bearer or query) and, for the websocket, Origin.
@@ -27,7 +37,6 @@ func cookieFor(port string) string { return cookiePrefix + port }
 type guard struct {
 	token    [sha256.Size]byte
 	cookie   string // the cookie value that proves the token
-	cookieNm string // its name: cookieFor(the listener's port)
 	hasToken bool
 	hosts    map[string]bool // allowed Host names (lower case, no port, no brackets)
 	anyHost  bool            // wildcard bind with a token: any Host name
@@ -43,8 +52,8 @@ type guard struct {
 // user who sets api_tokens means the listener to check who runs what: a
 // console open to every local user (or to a proxy on the host) would run
 // an operator's commands for anyone, past the read-only tokens' role.
-func newConsoleGuard(bindHost, port, token string, apiTokens bool) *guard {
-	g := newGuard(bindHost, port, token)
+func newConsoleGuard(bindHost, token string, apiTokens bool) *guard {
+	g := newGuard(bindHost, token)
 	g.closed = token == "" && (apiTokens || !isLoopbackHost(bindHost))
 	return g
 }
@@ -54,8 +63,8 @@ func closedWhy() string {
 	return "[web] token is not set, and the listener has web.api_tokens or is not on a loopback address; only the control API (/api/v1/, with a token of web.api_tokens) is served here; set [web] token to open the console"
 }
 
-func newGuard(bindHost, port, token string) *guard {
-	g := &guard{hosts: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}, cookieNm: cookieFor(port)}
+func newGuard(bindHost, token string) *guard {
+	g := &guard{hosts: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}}
 	if token != "" {
 		g.hasToken = true
 		g.token = sha256.Sum256([]byte(token))
@@ -118,8 +127,14 @@ func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
 	if !g.hasToken {
 		return true, false
 	}
-	if c, err := r.Cookie(g.cookieNm); err == nil && subtle.ConstantTimeCompare([]byte(c.Value), []byte(g.cookie)) == 1 {
-		return true, false
+	// Any console cookie that proves this token will do: the one set
+	// for the port addressed, or one of the same poold's console on
+	// another port (a browser signed in to the console reads /metrics
+	// on metrics_address with it).
+	for _, c := range r.Cookies() {
+		if strings.HasPrefix(c.Name, cookiePrefix) && subtle.ConstantTimeCompare([]byte(c.Value), []byte(g.cookie)) == 1 {
+			return true, false
+		}
 	}
 	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") && g.match(strings.TrimSpace(a[7:])) {
 		return true, false
@@ -131,13 +146,12 @@ func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
 }
 
 // triedToken reports whether r carries something offered as the token
-// (this listener's cookie, bearer or query): a failed one is a guess,
-// counted against the client; a first visit without any is not, nor the
-// cookie of another port's console.
+// (bearer or query): a failed one is a guess, counted against the client.
+// A cookie is not: it holds a digest of the token, no way to guess it,
+// and one that does not prove this token is another console's (another
+// poold's on the same host name and port, forwarded), whose page's
+// reconnects would otherwise lock the address out.
 func (g *guard) triedToken(r *http.Request) bool {
-	if _, err := r.Cookie(g.cookieNm); err == nil {
-		return true
-	}
 	return r.Header.Get("Authorization") != "" || r.URL.Query().Has("token")
 }
 

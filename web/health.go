@@ -129,7 +129,6 @@ type ProbeOptions struct {
 type ProbeServer struct {
 	opts  ProbeOptions
 	host  string
-	port  string
 	guard atomic.Pointer[guard] // replaced by Reconfigure
 	fails *failLimiter          // failed /metrics tokens per client address
 	quiet *quietLog             // refused scrapes, logged once a while
@@ -145,8 +144,8 @@ func NewProbeServer(opts ProbeOptions) (*ProbeServer, error) {
 	if err != nil || port == "" {
 		return nil, fmt.Errorf("web: [web] metrics_address %q: want host:port such as 127.0.0.1:9100", opts.Address)
 	}
-	p := &ProbeServer{opts: opts, host: host, port: port, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log), conns: cmp.Or(opts.maxConns, connCap())}
-	p.guard.Store(newGuard(host, port, opts.Token))
+	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log), conns: cmp.Or(opts.maxConns, connCap())}
+	p.guard.Store(newGuard(host, opts.Token))
 	return p, nil
 }
 
@@ -157,7 +156,7 @@ func (p *ProbeServer) Reconfigure(c configs.Web) (restart []string) {
 	if c.MetricsAddress != p.opts.Address {
 		restart = append(restart, "web.metrics_address")
 	}
-	p.guard.Store(newGuard(p.host, p.port, c.Token))
+	p.guard.Store(newGuard(p.host, c.Token))
 	return restart
 }
 

@@ -101,7 +101,7 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 		}
 		if fromQuery {
 			http.SetCookie(w, &http.Cookie{
-				Name: acc.guard.cookieNm, Value: acc.guard.cookie, Path: "/",
+				Name: cookieName(r), Value: acc.guard.cookie, Path: "/",
 				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 			})
 			if r.URL.Path != "/ws" {

@@ -206,7 +206,7 @@ func New(opts Options) (*Server, error) {
 		quiet:   newQuietLog(opts.Log),
 	}
 	s.fleet = newFleet(s.tunings)
-	s.access.Store(newAccess(addr, opts.Config))
+	s.access.Store(newAccess(host, opts.Config))
 	if opts.TLS != nil && len(opts.TLS.Certificates) > 0 {
 		s.cert.Store(&opts.TLS.Certificates[0])
 	}
