@@ -137,14 +137,8 @@ func (f *fleet) run(ctx context.Context) {
 	wg.Wait()
 }
 
-// fleetMaxReply bounds a host's status or stats reply: those of 10,000
-// workers are a few MiB; a wrong or hostile host must not make poold read
-// remote.DefaultMaxReply at every refresh.
-const fleetMaxReply = 32 << 20
-
 // add starts watching a host.
 func (f *fleet) add(o remote.Options) error {
-	o.MaxReply = fleetMaxReply
 	c, err := remote.New(o)
 	if err != nil {
 		return err
