@@ -184,6 +184,11 @@ type Arbiter struct {
 	parked    map[*cmdMsg]bool // waited commands not answered yet: an upgrade waits for them (settle.go)
 	upgraded  upgrade.Outcome  // the last upgrade (upgrade_status)
 	settleBy  time.Time        // an upgrade waiting for watchers to settle gives up then (settle.go)
+
+	// reloadAsked numbers config reloads as they are asked for;
+	// reloadKept is the number of the one whose outcome a.config holds
+	// (recordReload).
+	reloadAsked, reloadKept uint64
 }
 
 // New builds an arbiter for cfg. It does no I/O.

@@ -126,8 +126,20 @@ type ConfigState struct {
 // recordReload wraps the reply of a config reload so that its outcome is
 // kept for the Snapshot (metrics: poold_config_last_reload_successful).
 // Call it on the loop; reply runs on the loop too.
+//
+// Outcomes come in the order reloads end, not the order they were asked
+// for: one that rolls a slow watcher ends after a later one refused at
+// once. The later one's outcome stands then (the file on disk is not in
+// force), so an outcome is kept only if no later reload's was.
 func (a *Arbiter) recordReload(reply func(reloadOutcome, error)) func(reloadOutcome, error) {
+	a.reloadAsked++
+	seq := a.reloadAsked
 	return func(o reloadOutcome, err error) {
+		if seq < a.reloadKept {
+			reply(o, err)
+			return
+		}
+		a.reloadKept = seq
 		failed := err
 		if failed == nil {
 			failed = o.err() // applied, but a watcher was rolled back

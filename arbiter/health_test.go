@@ -201,3 +201,26 @@ func TestRolledBackReloadIsNotSuccessful(t *testing.T) {
 		t.Errorf("config state after a rollback: %+v", s.Config)
 	}
 }
+
+// TestAnOlderReloadEndingLastDoesNotHideALaterRefusal: reload A rolls a
+// watcher whose old worker takes its graceful_timeout to stop; reload B,
+// asked for meanwhile, is refused at once (a typo). A's outcome came
+// last and set poold_config_last_reload_successful back to 1, clearing
+// the error, with the refused file on disk not in force. The outcome of
+// the reload asked for last stands.
+func TestAnOlderReloadEndingLastDoesNotHideALaterRefusal(t *testing.T) {
+	h := start(t, &configs.Config{}, Options{})
+	broken := errors.New("configs: poold.toml: line 3: unknown key")
+	got := onLoop(t, h.a, func() any {
+		var replies []error
+		note := func(o reloadOutcome, err error) { replies = append(replies, err) }
+		a, b := h.a.recordReload(note), h.a.recordReload(note)
+		b(reloadOutcome{}, broken)
+		a(reloadOutcome{}, nil)
+		return [2]any{h.a.config, len(replies)}
+	}).([2]any)
+	cs, n := got[0].(ConfigState), got[1].(int)
+	if cs.LastReloadOK || cs.LastError != broken.Error() || n != 2 {
+		t.Errorf("after a refused reload, then an older one's success: %+v (%d replies); want the refusal kept", cs, n)
+	}
+}
