@@ -330,8 +330,11 @@ func (s *Sampler) tree(pid int, stats map[int]procfs.ProcStat, children map[int]
 	kids := children[pid]
 	slices.Sort(kids)
 	for _, k := range kids {
-		if _, alive := stats[k]; k == pid || !alive {
-			continue // a child that exited since the last full scan
+		if st, alive := stats[k]; k == pid || !alive || st.PPID != pid {
+			// A child that exited since the last full scan, or whose
+			// pid another process took since: its memory would count
+			// against the worker's limits.
+			continue
 		}
 		in.Children = append(in.Children, s.tree(k, stats, children, flat, clk, depth+1))
 	}
