@@ -48,6 +48,17 @@ func (h *fileHealth) rotateFailed(now time.Time) bool {
 	return true
 }
 
+// rotateRecovered notes that a rotation worked after failing, and says
+// whether its failure had been reported (so its end is too); a new
+// failure is then reported at once.
+func (h *fileHealth) rotateRecovered() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	said := !h.rotSaid.IsZero()
+	h.rotSaid = time.Time{}
+	return said
+}
+
 // healthNote is what a write's outcome makes poold say: that the file
 // fails (failed) or is writable again (recovered), and the lines dropped
 // since the file last recovered.

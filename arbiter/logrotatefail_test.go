@@ -82,6 +82,12 @@ func TestFailedRotationIsReportedOnce(t *testing.T) {
 	if st, err := os.Stat(path); err != nil || st.Size() != 6*60 {
 		t.Errorf("log file: %v, size %d, want all 6 lines (360 bytes) kept", err, st.Size())
 	}
+	// The cause gone (no directory at the next rotated name), the next
+	// rotation works, and the failure's end is said as the failure was.
+	o.writeFile(ps, line, 1)
+	if n := strings.Count(logged.String(), "worker log file rotates again"); n != 1 {
+		t.Errorf("a rotation that works again: said %d times, want once; log:\n%s", n, logged.String())
+	}
 }
 
 // The report of a log file that cannot be written said that its lines

@@ -217,6 +217,9 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 		o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
 			"path": sf.f.Path(), "stream": ps.stream, "process_id": ps.wid, "reason": err.Error()})
 	}
+	if sf.f.RotateRecovered() && sf.health.rotateRecovered() {
+		o.log.Info("worker log file rotates again", "watcher", ps.pool.name, "path", sf.f.Path())
+	}
 }
 
 // logCounters are the wire form of each watcher's log counters, for status.

@@ -69,6 +69,7 @@ type File struct {
 	// is tried reopenEvery later, not at every write.
 	stuckAt time.Time
 	stuck   atomic.Pointer[error] // a failed rotation not yet taken (RotateFailure)
+	unstuck atomic.Bool           // a rotation worked after failing, not yet taken (RotateRecovered)
 	closed  bool
 	opened  bool                     // opened once: the mill has recovered what was left
 	reopen  atomic.Bool              // reopen before the next write
@@ -357,6 +358,9 @@ func (l *File) rotate(now time.Time) error {
 	// Renamed, or moved away under us (logrotate): then nothing to keep,
 	// just reopen.
 	renamed := err == nil
+	if !l.stuckAt.IsZero() {
+		l.unstuck.Store(true)
+	}
 	l.stuckAt = time.Time{}
 	if err := l.ensureOpen(now, l.shut()); err != nil {
 		return err
@@ -374,6 +378,10 @@ func (l *File) RotateFailure() error {
 	}
 	return nil
 }
+
+// RotateRecovered reports whether a rotation worked since the last call
+// after one had failed. It takes no lock, as RotateFailure.
+func (l *File) RotateRecovered() bool { return l.unstuck.Swap(false) }
 
 // Reopen closes the file and opens path again: after an external rotation
 // (logrotate with create) moved it away, writing continues in a new file.
