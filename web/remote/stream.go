@@ -79,6 +79,12 @@ func (c *Client) Stream(ctx context.Context, name string, q url.Values) (*Stream
 		if json.Unmarshal(b, &r) == nil && r.Reason != "" {
 			return nil, &StatusError{URL: c.base, Status: resp.Status, Code: resp.StatusCode, Reason: r.Reason}
 		}
+		if gatewayDown(resp.StatusCode) {
+			// A proxy in front of poold that cannot reach it (poold
+			// restarting behind nginx): no answer of poold's, and one
+			// that passes, so a follower tries again.
+			return nil, fmt.Errorf("%s: %s from a proxy in front of poold, which cannot reach it (restarting?): %.200q", c.base, resp.Status, strings.TrimSpace(string(b)))
+		}
 		return nil, &StatusError{URL: c.base, Status: resp.Status, Code: resp.StatusCode, Reason: c.notStream(b)}
 	}
 	return &Stream{c: c, body: resp.Body, r: bufio.NewReaderSize(resp.Body, 64<<10), cancel: cancel}, nil
@@ -95,6 +101,12 @@ var errEventTooLarge = errors.New("event too large")
 
 // notStream explains an answer to the stream that is not poold's (no
 // Circus reply in it): what to do, as notAPI says it for a command.
+// gatewayDown reports whether an HTTP status is a proxy's word that what
+// is behind it does not answer (502, 503, 504).
+func gatewayDown(code int) bool {
+	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
+}
+
 func (c *Client) notStream(body []byte) string {
 	text := strings.TrimSpace(string(body))
 	if strings.HasPrefix(c.base, "http://") && strings.Contains(text, "HTTP request to an HTTPS server") {
