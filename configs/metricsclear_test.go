@@ -19,9 +19,9 @@ func TestMetricsAddressBeyondLoopbackWithTokenWarns(t *testing.T) {
 		want      string
 		enabled   string
 	}{
-		{"wildcard with token", "token = \"0123456789abcdef\"\nmetrics_address = \"0.0.0.0:9100\"\n", "0.0.0.0:9100 is plain HTTP beyond loopback", "enabled = true\n"},
-		{"all interfaces with token", "token = \"0123456789abcdef\"\nmetrics_address = \":9100\"\n", "signs in to the console as an operator", "enabled = true\n"},
-		{"read-only console", "token = \"0123456789abcdef\"\nread_only = true\nmetrics_address = \"192.0.2.7:9100\"\n", "whoever reads it signs in to the console; scrape /metrics on the console's HTTPS listener", "enabled = true\n"},
+		{"wildcard with token", "token = \"0123456789abcdef\"\nmetrics_address = \"0.0.0.0:9100\"\n", "0.0.0.0:9100 is plain HTTP on an address that is not loopback", "enabled = true\n"},
+		{"all interfaces with token", "token = \"0123456789abcdef\"\nmetrics_address = \":9100\"\n", "holds the console's token (an operator's)", "enabled = true\n"},
+		{"read-only console", "token = \"0123456789abcdef\"\nread_only = true\nmetrics_address = \"192.0.2.7:9100\"\n", "holds the console's token (a read-only one) wherever the console is reachable; scrape /metrics on the console's HTTPS listener", "enabled = true\n"},
 		{"console off: the token guards only /metrics", "token = \"0123456789abcdef\"\nmetrics_address = \"0.0.0.0:9100\"\n", "", ""},
 		{"loopback with token", "token = \"0123456789abcdef\"\nmetrics_address = \"127.0.0.1:9100\"\n", "", "enabled = true\n"},
 		{"wildcard without token", "metrics_address = \"0.0.0.0:9100\"\n", "", "enabled = true\n"},
