@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,27 +16,14 @@ import (
 // end, four "event stream lost" lines a second. The follower now waits
 // longer after each such break and gives up after RetryFor of them.
 func TestFollowerGivesUpOnAStreamThatBreaksBeforeEveryEvent(t *testing.T) {
-	var opened atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/api/v1/dstats":
-			w.Write([]byte(`{"status":"ok","info":{"pid":7,"create_time":1700000000.5}}`))
-		case "/api/v1/events":
-			w.Header().Set("Content-Type", "text/event-stream")
-			if opened.Add(1) == 1 {
-				w.Write([]byte("id: 1\ndata: {\"topic\":\"watcher.web.spawn\",\"event\":{}}\n\n"))
-			}
-			w.(http.Flusher).Flush() // and the stream ends
-		default:
-			http.NotFound(w, r)
+	c, opened := followServer(t, func(n int32, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			spawnEvent(w, "1")
+			return
 		}
-	}))
-	defer srv.Close()
-	c, err := New(Options{URL: srv.URL, Token: "0123456789abcdef"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.(http.Flusher).Flush() // and the stream ends
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var lost atomic.Int32

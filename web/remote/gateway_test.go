@@ -3,9 +3,7 @@ package remote
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -16,36 +14,18 @@ import (
 // [web] address of a poold?". The follower now takes a 502, 503 or 504
 // without poold's own reason as poold not there yet, and tries again.
 func TestFollowerWaitsOutAProxysBadGateway(t *testing.T) {
-	var opened atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/api/v1/dstats":
-			w.Write([]byte(`{"status":"ok","info":{"pid":7,"create_time":1700000000.5}}`))
-		case "/api/v1/events":
-			switch n := opened.Add(1); {
-			case n == 1 || n >= 4:
-				id := min(int(n), 2)
-				w.Header().Set("Content-Type", "text/event-stream")
-				w.Write([]byte("id: " + strconv.Itoa(id) + "\ndata: {\"topic\":\"watcher.web.spawn\",\"event\":{}}\n\n"))
-				w.(http.Flusher).Flush()
-				if n >= 4 {
-					<-r.Context().Done()
-				}
-			default:
-				w.Header().Set("Content-Type", "text/html")
-				w.WriteHeader(http.StatusBadGateway)
-				w.Write([]byte("<html><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"))
-			}
-		default:
-			http.NotFound(w, r)
+	c, opened := followServer(t, func(n int32, w http.ResponseWriter, r *http.Request) {
+		if n == 2 || n == 3 {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusBadGateway)
+			w.Write([]byte("<html><body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"))
+			return
 		}
-	}))
-	defer srv.Close()
-	c, err := New(Options{URL: srv.URL, Token: "0123456789abcdef"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+		spawnEvent(w, strconv.Itoa(min(int(n), 2)))
+		if n >= 4 {
+			<-r.Context().Done()
+		}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	f, err := c.Follow(ctx, nil, 0, FollowOptions{RetryFor: 10 * time.Second, Poll: 20 * time.Millisecond})

@@ -3,9 +3,7 @@ package remote
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -17,28 +15,12 @@ import (
 // pings every stream every 20 s; a stream silent for Idle is now taken as
 // lost, and opening it again is bounded by RetryFor.
 func TestFollowerNoticesAStalledHost(t *testing.T) {
-	var opened atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/api/v1/dstats":
-			w.Write([]byte(`{"status":"ok","info":{"pid":7,"create_time":1700000000.5}}`))
-		case "/api/v1/events":
-			if opened.Add(1) == 1 {
-				w.Header().Set("Content-Type", "text/event-stream")
-				w.Write([]byte("id: 1\ndata: {\"topic\":\"watcher.web.spawn\",\"event\":{}}\n\n"))
-				w.(http.Flusher).Flush()
-			}
-			<-r.Context().Done() // frozen: nothing more, never closed
-		default:
-			http.NotFound(w, r)
+	c, _ := followServer(t, func(n int32, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			spawnEvent(w, "1")
 		}
-	}))
-	defer srv.Close()
-	c, err := New(Options{URL: srv.URL, Token: "0123456789abcdef"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+		<-r.Context().Done() // frozen: nothing more, never closed
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	lost := make(chan string, 4)
