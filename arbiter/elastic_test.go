@@ -283,10 +283,10 @@ func TestAutoscaleOnBusyWorkers(t *testing.T) {
 	}
 }
 
-// TestElasticRestartBeginsFromNumprocesses: a stop and start of an
-// elastic pool begins again at its configured numprocesses, not at the
-// size it had grown to.
-func TestElasticRestartBeginsFromNumprocesses(t *testing.T) {
+// grownElastic starts an elastic pool "el" of numprocesses 2 (1..4, no
+// shrink for an hour) and grows it to 4 with incr.
+func grownElastic(t *testing.T) *harness {
+	t.Helper()
 	w := testWatcher("el", "serve", 2)
 	w.Sockets = []string{"front"}
 	w.MinWorkers, w.MaxWorkers = 1, 4
@@ -294,6 +294,14 @@ func TestElasticRestartBeginsFromNumprocesses(t *testing.T) {
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("front")}, Watchers: []configs.Watcher{w}}, Options{})
 	h.spawns(2)
 	h.do("incr", map[string]any{"name": "el", "nb": 2, "waiting": true})
+	return h
+}
+
+// TestElasticRestartBeginsFromNumprocesses: a stop and start of an
+// elastic pool begins again at its configured numprocesses, not at the
+// size it had grown to.
+func TestElasticRestartBeginsFromNumprocesses(t *testing.T) {
+	h := grownElastic(t)
 	h.do("stop", map[string]any{"name": "el", "waiting": true})
 	h.do("start", map[string]any{"name": "el", "waiting": true})
 	if n := h.do("numprocesses", map[string]any{"name": "el"})["numprocesses"]; n != 2 {
@@ -306,13 +314,7 @@ func TestElasticRestartBeginsFromNumprocesses(t *testing.T) {
 // a scale event and status's last_scale say so, rather than a size of 2
 // beside a last scale "2 -> 4".
 func TestElasticStopSaysItsSizeChanged(t *testing.T) {
-	w := testWatcher("el", "serve", 2)
-	w.Sockets = []string{"front"}
-	w.MinWorkers, w.MaxWorkers = 1, 4
-	w.ScaleDownCooldown = time.Hour
-	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("front")}, Watchers: []configs.Watcher{w}}, Options{})
-	h.spawns(2)
-	h.do("incr", map[string]any{"name": "el", "nb": 2, "waiting": true})
+	h := grownElastic(t)
 	h.scaleTo(4)
 	h.do("stop", map[string]any{"name": "el", "waiting": true})
 	sz := h.size("el")
