@@ -26,18 +26,24 @@ func TestLimitCountsWorkersChildren(t *testing.T) {
 	w.LimitThreshold = 2
 	w.BackoffReset = 100 * time.Millisecond // past this, a slow leak: replaced rolling
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
-	stats := events.NewBus(nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = h.a.RunStats(ctx, 50*time.Millisecond, stats)
-	}()
-	defer func() { cancel(); <-done }()
+	sampleEvery(t, h, 50*time.Millisecond)
 	first := h.next("spawn", nil).Fields["process_pid"]
 	ev := h.next("recycle", nil)
 	reason, _ := ev.Fields["reason"].(string)
 	if ev.Fields["process_pid"] != first || !strings.Contains(reason, "over max_rss") || !strings.Contains(reason, "which the worker started") {
 		t.Errorf("recycle event %v, want pid %v over max_rss in the process it started", ev.Fields, first)
 	}
+}
+
+// sampleEvery runs h's stats sampler every period (resource limits are
+// judged on its samples) until the test ends.
+func sampleEvery(t *testing.T, h *harness, period time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = h.a.RunStats(ctx, period, events.NewBus(nil))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 }

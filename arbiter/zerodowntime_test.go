@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/poold/poold/configs"
-	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
 )
@@ -209,15 +208,8 @@ func TestLeakingWorkerIsReplaced(t *testing.T) {
 	// leak, replaced rolling (a worker over its limit younger than
 	// backoff_reset is an early death of its slot instead).
 	w.BackoffReset = 100 * time.Millisecond
-	stats := events.NewBus(nil)
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = h.a.RunStats(ctx, 50*time.Millisecond, stats)
-	}()
-	defer func() { cancel(); <-done }()
+	sampleEvery(t, h, 50*time.Millisecond)
 	first := h.next("spawn", nil).Fields["process_pid"]
 	ev := h.next("recycle", nil)
 	if ev.Fields["process_pid"] != first || !strings.Contains(ev.Fields["reason"].(string), "max_rss") {

@@ -2,8 +2,6 @@ package remote
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,22 +15,8 @@ import (
 // with MaxReply (the fleet's) stops there and says so.
 func TestReplyOverMaxReply(t *testing.T) {
 	const sent = 64 << 20
-	written := make(chan int, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		n, _ := w.Write([]byte(`{"status":"ok","info":"`))
-		chunk := []byte(strings.Repeat("A", 1<<20))
-		for n < sent {
-			m, err := w.Write(chunk)
-			n += m
-			if err != nil {
-				break
-			}
-		}
-		written <- n
-	}))
-	defer srv.Close()
-	c, err := New(Options{URL: srv.URL, Token: "0123456789abcdef", MaxReply: 1 << 20})
+	url, written := endlessServer(t, "application/json", `{"status":"ok","info":"`, sent)
+	c, err := New(Options{URL: url, Token: "0123456789abcdef", MaxReply: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,23 +15,9 @@ import (
 // grew by 60 MB a second, and so would a poold whose console followed
 // that host. An event over maxEvent now ends the stream, saying so.
 func TestStreamRefusesAnEndlessEvent(t *testing.T) {
-	const chunk, sent = 1 << 20, 64 << 20
-	written := make(chan int, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		n, _ := w.Write([]byte("data: "))
-		line := []byte(strings.Repeat("A", chunk))
-		for n < sent {
-			m, err := w.Write(line)
-			n += m
-			if err != nil {
-				break
-			}
-		}
-		written <- n
-	}))
-	defer srv.Close()
-	c, err := New(Options{URL: srv.URL, Token: "0123456789abcdef"})
+	const sent = 64 << 20
+	url, written := endlessServer(t, "text/event-stream", "data: ", sent)
+	c, err := New(Options{URL: url, Token: "0123456789abcdef"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,4 +42,30 @@ func TestStreamRefusesAnEndlessEvent(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the server's write never ended after the reader closed the stream")
 	}
+}
+
+// endlessServer answers every request with prefix and then 1 MiB chunks
+// of "A" up to sent bytes, a body with no end in sight; written gets how
+// much it wrote before the client hung up (or sent).
+func endlessServer(t *testing.T, contentType, prefix string, sent int) (url string, written <-chan int) {
+	t.Helper()
+	out := make(chan int, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		n, _ := w.Write([]byte(prefix))
+		chunk := []byte(strings.Repeat("A", 1<<20))
+		for n < sent {
+			m, err := w.Write(chunk)
+			n += m
+			if err != nil {
+				break
+			}
+		}
+		select {
+		case out <- n:
+		default:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, out
 }
