@@ -1,10 +1,10 @@
 package arbiter
 
-import "context"
+import (
+	"context"
 
-// ErrnoForbidden is poold's own errno (Circus has none for it): the
-// caller may not run this command (arbiter.control_allow, API tokens).
-const ErrnoForbidden = 7
+	"github.com/poold/poold/arbiter/wire"
+)
 
 // Role is what a control client may do.
 type Role int
@@ -35,7 +35,7 @@ func (r Role) Allows(command string) bool {
 
 // ReadOnly reports whether command changes nothing on poold (list,
 // status, stats, get, options, listsockets, events_since, ...).
-func ReadOnly(command string) bool { return readOnly[command] }
+func ReadOnly(command string) bool { return wire.ReadOnly(command) }
 
 type roleKey struct{}
 

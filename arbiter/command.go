@@ -2,46 +2,31 @@ package arbiter
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
+
+	"github.com/poold/poold/arbiter/wire"
+)
+
+// The protocol's messages are wire's; arbiter names them as its own.
+type (
+	Request      = wire.Request
+	Reply        = wire.Reply
+	CommandError = wire.CommandError
 )
 
 // Errno values of error replies (PROTOCOL.md section 1).
 const (
-	ErrnoUnspecified = 0
-	ErrnoBadJSON     = 1
-	ErrnoUnknownCmd  = 2
-	ErrnoBadProperty = 3
-	ErrnoOS          = 4
-	ErrnoFailed      = 5
-	ErrnoAsync       = 6
+	ErrnoUnspecified = wire.ErrnoUnspecified
+	ErrnoBadJSON     = wire.ErrnoBadJSON
+	ErrnoUnknownCmd  = wire.ErrnoUnknownCmd
+	ErrnoBadProperty = wire.ErrnoBadProperty
+	ErrnoOS          = wire.ErrnoOS
+	ErrnoFailed      = wire.ErrnoFailed
+	ErrnoAsync       = wire.ErrnoAsync
+	ErrnoForbidden   = wire.ErrnoForbidden
 )
-
-// Request is one control request, as decoded from the wire.
-type Request struct {
-	ID         string         `json:"id"`
-	Command    string         `json:"command"`
-	Properties map[string]any `json:"properties,omitempty"`
-	// MsgType "cast" means fire-and-forget: no reply is sent.
-	MsgType string `json:"msg_type,omitempty"`
-	// withhold is set by Do for a read-only caller (WithRole).
-	withhold bool
-}
-
-// Reply is the JSON object sent back: status, time, id and the command's
-// own fields.
-type Reply map[string]any
-
-// CommandError is an error reply: what the user sees as reason and errno.
-type CommandError struct {
-	Errno  int
-	Reason string
-}
-
-func (e *CommandError) Error() string { return e.Reason }
 
 // errorf builds a CommandError.
 func errorf(errno int, format string, args ...any) *CommandError {
@@ -49,22 +34,10 @@ func errorf(errno int, format string, args ...any) *CommandError {
 }
 
 // OK returns a success reply for id carrying fields.
-func OK(id string, fields map[string]any) Reply {
-	r := Reply{"status": "ok", "time": unixNow(), "id": id}
-	for k, v := range fields {
-		r[k] = v
-	}
-	return r
-}
+func OK(id string, fields map[string]any) Reply { return wire.OK(id, fields) }
 
 // Fail returns an error reply for id. A non-CommandError counts as errno 0.
-func Fail(id string, err error) Reply {
-	ce := &CommandError{Errno: ErrnoUnspecified, Reason: err.Error()}
-	errors.As(err, &ce)
-	// tb: circusd's traceback field, always there (None unless a command
-	// raised); poold has no traceback to give.
-	return Reply{"status": "error", "reason": ce.Reason, "tb": nil, "errno": ce.Errno, "time": unixNow(), "id": id}
-}
+func Fail(id string, err error) Reply { return wire.Fail(id, err) }
 
 // FailReply encodes the error reply to the request frame raw, as Handle
 // would answer it: for the control endpoint's own refusals (busy, access
@@ -93,8 +66,6 @@ func encodeReply(r Reply, id any) []byte {
 	}
 	return b
 }
-
-func unixNow() float64 { return float64(time.Now().UnixNano()) / 1e9 }
 
 // DecodeRequest parses one request frame. Property names are kept as sent;
 // the command name is lower-cased.

@@ -10,7 +10,9 @@ import (
 
 // cmdMsg is a command on its way to the loop.
 type cmdMsg struct {
-	req      Request
+	req Request
+	// withhold is set by Do for a read-only caller (WithRole).
+	withhold bool
 	reply    chan answer // capacity 1
 	answered bool
 	// parked is the set m is in while it waits for its outcome (a waited
@@ -83,8 +85,7 @@ func (a *Arbiter) Do(ctx context.Context, req Request) Reply {
 	if _, ok := commands[req.Command]; !ok {
 		return Fail(req.ID, errorf(ErrnoUnknownCmd, "unknown command %q; known commands: %s", req.Command, strings.Join(Commands(), ", ")))
 	}
-	req.withhold = RoleFrom(ctx) == RoleReadOnly
-	m := &cmdMsg{req: req, reply: make(chan answer, 1)}
+	m := &cmdMsg{req: req, withhold: RoleFrom(ctx) == RoleReadOnly, reply: make(chan answer, 1)}
 	select {
 	case a.inbox <- m:
 	case <-a.stopped:
@@ -133,7 +134,7 @@ func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bo
 }
 
 func (a *Arbiter) dispatch(m *cmdMsg) {
-	if a.stopping && m.req.Command != "quit" && !readOnly[m.req.Command] {
+	if a.stopping && m.req.Command != "quit" && !ReadOnly(m.req.Command) {
 		m.fail(errorf(ErrnoFailed, "poold is shutting down; %s refused", m.req.Command))
 		return
 	}
@@ -144,12 +145,6 @@ func (a *Arbiter) dispatch(m *cmdMsg) {
 		m.parked = a.parked
 		a.parked[m] = true
 	}
-}
-
-var readOnly = map[string]bool{
-	"list": true, "status": true, "numwatchers": true, "numprocesses": true, "get": true,
-	"options": true, "globaloptions": true, "stats": true, "dstats": true, "listsockets": true,
-	"events_since": true,
 }
 
 // finish answers m now, or once ws have settled when it asked for waiting.

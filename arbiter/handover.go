@@ -69,7 +69,6 @@ func PeersHandedOver(st *upgrade.State) map[string]int64 {
 func init() {
 	commands["upgrade"] = cmdUpgrade
 	commands["upgrade_status"] = cmdUpgradeStatus
-	readOnly["upgrade_status"] = true
 }
 
 // Upgrade is SIGUSR2: the upgrade command, its outcome logged.

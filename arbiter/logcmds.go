@@ -9,7 +9,6 @@ import (
 func init() {
 	commands["reopen"] = cmdReopen
 	commands["logs"] = cmdLogs
-	readOnly["logs"] = true
 }
 
 // maxLogLines bounds one logs reply.

@@ -42,7 +42,7 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 		return errorf(ErrnoBadProperty, "get: property \"keys\" must be a list of option names, e.g. [\"numprocesses\"]")
 	}
 	// No keys: no options, as circusd answers ({"options": {}}).
-	all := a.options(w, m.req.withhold)
+	all := a.options(w, m.withhold)
 	out := Ordered{Values: make(map[string]any, len(keys))}
 	for _, k := range keys {
 		ks, _ := k.(string)
@@ -193,7 +193,7 @@ func cmdOptions(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
-	m.ok(map[string]any{"options": a.options(w, m.req.withhold)})
+	m.ok(map[string]any{"options": a.options(w, m.withhold)})
 	return nil
 }
 

@@ -3,14 +3,12 @@ package configs
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/poold/poold/configs/tokenfile"
 )
 
 // APIToken is one bearer token of the remote control API, read from the
@@ -27,45 +25,11 @@ const (
 	RoleReadOnly = "read-only"
 )
 
-// MinTokenLen is the shortest API token accepted (e.g. 32 hex digits from
-// `openssl rand -hex 16`).
-const MinTokenLen = 16
+// MinTokenLen is the shortest API token accepted (tokenfile.MinLen).
+const MinTokenLen = tokenfile.MinLen
 
-// ReadTokenFile reads a token file: its first line, trimmed (a UTF-8
-// byte order mark too, as Windows editors write one). The file must not be
-// readable by group or others, and the token must be printable ASCII
-// without spaces: it travels in an HTTP header, and a character an
-// editor slipped in would make a token that never matches.
-func ReadTokenFile(path string) (string, error) {
-	fi, err := os.Stat(path)
-	var pe *fs.PathError
-	switch {
-	case errors.As(err, &pe) && errors.Is(err, fs.ErrNotExist):
-		return "", fmt.Errorf("%s: %w: write the token there (e.g. openssl rand -hex 24 > %s; chmod 600 %s) or name the file that holds it", path, pe.Err, path, path)
-	case errors.As(err, &pe):
-		return "", fmt.Errorf("%s: %w", path, pe.Err)
-	case err != nil:
-		return "", err
-	case fi.IsDir():
-		return "", fmt.Errorf("%s is a directory: name the file that holds the token", path)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("%s is readable by others (mode %04o); chmod 600 it", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err // names path
-	}
-	tok, _, _ := strings.Cut(strings.TrimPrefix(string(b), "\uFEFF"), "\n")
-	tok = strings.TrimSpace(tok)
-	if i := strings.IndexFunc(tok, func(r rune) bool { return r <= ' ' || r > '~' }); i >= 0 {
-		return "", fmt.Errorf("%s: the token has a character %q at byte %d; write it as printable ASCII without spaces (e.g. openssl rand -hex 24 > %s)", path, tok[i:i+utf8.RuneLen([]rune(tok[i:])[0])], i, path)
-	}
-	if len(tok) < MinTokenLen {
-		return "", fmt.Errorf("%s: token is %d characters, want at least %d (e.g. openssl rand -hex 16 > %s)", path, len(tok), MinTokenLen, path)
-	}
-	return tok, nil
-}
+// ReadTokenFile reads a token file (tokenfile.Read).
+func ReadTokenFile(path string) (string, error) { return tokenfile.Read(path) }
 
 // validateRemote checks web.tls_cert, web.tls_key and web.api_tokens,
 // reads the token files into w.Tokens, and refuses a console listening

@@ -6,24 +6,18 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/poold/poold/configs/rundir"
 )
 
-// RuntimeDir is the directory holding poold's default ipc:// sockets:
-// $XDG_RUNTIME_DIR/poold when XDG_RUNTIME_DIR is set, /run/poold for root,
-// else <os.TempDir()>/poold-<uid>. It depends only on the environment, so
-// poolctl finds poold without reading any config file.
-func RuntimeDir() string {
-	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
-		return filepath.Join(x, "poold")
-	}
-	if os.Geteuid() == 0 {
-		return "/run/poold"
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("poold-%d", os.Geteuid()))
-}
+// RuntimeDir is the directory holding poold's default ipc:// sockets
+// (rundir.Dir): $XDG_RUNTIME_DIR/poold when XDG_RUNTIME_DIR is set,
+// /run/poold for root, else <os.TempDir()>/poold-<uid>. It depends only on
+// the environment, so poolctl finds poold without reading any config file.
+func RuntimeDir() string { return rundir.Dir() }
 
 // DefaultEndpoint is the control endpoint used when none is configured.
-func DefaultEndpoint() string { return "ipc://" + filepath.Join(RuntimeDir(), "control.sock") }
+func DefaultEndpoint() string { return rundir.ControlEndpoint() }
 
 // DefaultPubSubEndpoint is the event endpoint used when none is configured.
 func DefaultPubSubEndpoint() string { return "ipc://" + filepath.Join(RuntimeDir(), "events.sock") }

@@ -1,7 +1,7 @@
 // Package controller is poold's control endpoint: a ZeroMQ ROUTER that
 // receives JSON requests from DEALER or REQ clients (PROTOCOL.md section 1),
 // hands each to a Handler, and sends the reply back with the framing the
-// request used. It also holds the Client that poolctl and tests use.
+// request used. Its client, for poolctl and tests, is package ctlclient.
 //
 // The socket goes through a zmqguard.Guard, so silent, flooding,
 // non-reading or malformed peers cannot stall or crash it.
@@ -50,6 +50,7 @@ import (
 	"github.com/go-zeromq/zmq4"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/poold/poold/arbiter/wire"
 	"github.com/poold/poold/events/zmqguard"
 )
 
@@ -101,7 +102,7 @@ type Controller struct {
 
 // MaxRequest is the largest control request poold reads, in bytes; a
 // bigger one closes its connection (the request cannot be answered).
-const MaxRequest = 1 << 20
+const MaxRequest = wire.MaxRequest
 
 // New returns a Controller for endpoint ("ipc:///path" or "tcp://host:port").
 // It does no I/O.
@@ -226,21 +227,6 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.log.Debug("closing control socket", "error", err)
 	}
 	return nil
-}
-
-// drainAfterClose empties zmq4's receive queue after Close. zmq4's
-// per-connection readers block forever on a full queue (their send does
-// not watch the socket's context), and a closed socket's Recv picks at
-// random between the queue and the cancelled context, so keep receiving
-// until it has reported the context many times in a row.
-func drainAfterClose(sock zmq4.Socket) {
-	for misses := 0; misses < 64; {
-		if msg, err := sock.Recv(); err != nil && msg.Frames == nil {
-			misses++
-		} else {
-			misses = 0
-		}
-	}
 }
 
 // stdLogger routes zmq4's log.Logger output to debug level.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/events/zmqguard/zmtptest"
 	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
@@ -110,9 +111,9 @@ func serveLogging(t testing.TB, ep string, h controller.Handler, tune func(*cont
 	return served{c, c.Endpoint()}
 }
 
-func dial(t testing.TB, ep string) *controller.Client {
+func dial(t testing.TB, ep string) *ctlclient.Client {
 	t.Helper()
-	cl, err := controller.Dial(ep)
+	cl, err := ctlclient.Dial(ep)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func ipcEndpoint(t testing.TB) string {
 	return "ipc://" + filepath.Join(t.TempDir(), "ctl.sock")
 }
 
-func mustStatus(t testing.TB, cl *controller.Client, cmd string) arbiter.Reply {
+func mustStatus(t testing.TB, cl *ctlclient.Client, cmd string) arbiter.Reply {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -381,8 +382,8 @@ func TestShutdownSendsPendingReplies(t *testing.T) {
 func TestClientErrors(t *testing.T) {
 	dir := t.TempDir()
 
-	_, err := controller.Dial("ipc://" + filepath.Join(dir, "missing.sock"))
-	if !errors.Is(err, controller.ErrUnreachable) || !strings.Contains(err.Error(), "no such socket: is poold running? set --endpoint") {
+	_, err := ctlclient.Dial("ipc://" + filepath.Join(dir, "missing.sock"))
+	if !errors.Is(err, ctlclient.ErrUnreachable) || !strings.Contains(err.Error(), "no such socket: is poold running? set --endpoint") {
 		t.Errorf("missing socket: %v", err)
 	}
 
@@ -393,8 +394,8 @@ func TestClientErrors(t *testing.T) {
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
-	_, err = controller.Dial("ipc://" + stale)
-	if !errors.Is(err, controller.ErrUnreachable) || !strings.Contains(err.Error(), "connection refused: stale socket file") {
+	_, err = ctlclient.Dial("ipc://" + stale)
+	if !errors.Is(err, ctlclient.ErrUnreachable) || !strings.Contains(err.Error(), "connection refused: stale socket file") {
 		t.Errorf("stale socket: %v", err)
 	}
 
@@ -405,16 +406,16 @@ func TestClientErrors(t *testing.T) {
 	addr := tl.Addr().String()
 	tl.Close()
 	start := time.Now()
-	_, err = controller.Dial("tcp://" + addr)
-	if !errors.Is(err, controller.ErrUnreachable) || !strings.Contains(err.Error(), "connection refused") {
+	_, err = ctlclient.Dial("tcp://" + addr)
+	if !errors.Is(err, ctlclient.ErrUnreachable) || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("refused tcp: %v", err)
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Dial to a closed port took %s", d)
 	}
 
-	_, err = controller.Dial("inproc://x")
-	if err == nil || errors.Is(err, controller.ErrUnreachable) {
+	_, err = ctlclient.Dial("inproc://x")
+	if err == nil || errors.Is(err, ctlclient.ErrUnreachable) {
 		t.Errorf("inproc endpoint: %v, want a usage error", err)
 	}
 
@@ -423,7 +424,7 @@ func TestClientErrors(t *testing.T) {
 	cl := dial(t, s.ep)
 	cl.Timeout = 200 * time.Millisecond
 	_, err = cl.Do(context.Background(), arbiter.Request{Command: "silent"})
-	if !errors.Is(err, controller.ErrTimeout) || errors.Is(err, controller.ErrUnreachable) || !strings.Contains(err.Error(), "after 200ms") {
+	if !errors.Is(err, ctlclient.ErrTimeout) || errors.Is(err, ctlclient.ErrUnreachable) || !strings.Contains(err.Error(), "after 200ms") {
 		t.Errorf("silent handler: %v", err)
 	}
 	mustStatus(t, cl, "status") // a late or missing reply does not confuse the next call
@@ -435,12 +436,12 @@ func TestDialContextWaitsForServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	type result struct {
-		cl  *controller.Client
+		cl  *ctlclient.Client
 		err error
 	}
 	res := make(chan result, 1)
 	go func() {
-		cl, err := controller.DialContext(ctx, ep)
+		cl, err := ctlclient.DialContext(ctx, ep)
 		res <- result{cl, err}
 	}()
 	serve(t, ep, newEcho().handle, nil)
@@ -468,7 +469,7 @@ func TestConnectionLostIsUnreachable(t *testing.T) {
 	var err error
 	if !proctest.Poll(10*time.Second, func() bool {
 		_, err = cl.Do(context.Background(), arbiter.Request{Command: "status"})
-		return errors.Is(err, controller.ErrUnreachable)
+		return errors.Is(err, ctlclient.ErrUnreachable)
 	}) {
 		t.Fatalf("after poold stopped: %v, want ErrUnreachable", err)
 	}

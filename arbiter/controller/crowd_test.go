@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/watcher/proctest"
 )
@@ -47,7 +48,7 @@ func TestSilentCrowdDoesNotLockOutClient(t *testing.T) {
 			}
 
 			start := time.Now()
-			cl, err := controller.Dial(s.ep)
+			cl, err := ctlclient.Dial(s.ep)
 			if err != nil {
 				t.Fatalf("poolctl locked out by %d silent connections: %v", tc.crowd, err)
 			}

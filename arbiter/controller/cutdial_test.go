@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 )
 
 // cutFirst listens on loopback and cuts its first n connections short
@@ -65,7 +65,7 @@ func cutFirst(t *testing.T, n int, ep string) string {
 // again, and the next connection reaches the new image.
 func TestDialRetriesAHandshakeCutShort(t *testing.T) {
 	s := serve(t, "tcp://127.0.0.1:0", newEcho().handle, nil)
-	cl, err := controller.Dial(cutFirst(t, 2, s.ep))
+	cl, err := ctlclient.Dial(cutFirst(t, 2, s.ep))
 	if err != nil {
 		t.Fatalf("Dial through two connections cut in the handshake: %v", err)
 	}

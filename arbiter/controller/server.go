@@ -10,6 +10,7 @@ import (
 	"github.com/go-zeromq/zmq4"
 
 	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/events/zmqguard"
 )
 
 // Byte bounds of the request queues, beside the counts of Controller's
@@ -91,7 +92,7 @@ func (s *server) recvLoop() {
 		msg, err := s.sock.Recv()
 		if err != nil {
 			if s.closed.Load() {
-				drainAfterClose(s.sock)
+				zmqguard.DrainAfterClose(s.sock)
 				return
 			}
 			// A ROUTER's Recv fails only when its socket is closed.

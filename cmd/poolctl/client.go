@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
+	"github.com/poold/poold/arbiter/wire"
 	"github.com/poold/poold/web/remote"
 )
 
@@ -72,7 +72,7 @@ const lossRedial = 3 * time.Second
 // connection closed before its answer came, as it does when poold
 // re-executes itself in an upgrade (poolctl upgrade, SIGUSR2) meanwhile.
 func (a *app) askAgain(cl call, err error) bool {
-	return !a.remote() && cl.wait == noWait && arbiter.ReadOnly(cl.command) && errors.Is(err, controller.ErrConnLost)
+	return !a.remote() && cl.wait == noWait && wire.ReadOnly(cl.command) && errors.Is(err, ctlclient.ErrConnLost)
 }
 
 // againAfterLoss dials poold again and sends cl once more, retrying
@@ -82,13 +82,13 @@ func (a *app) againAfterLoss(ctx context.Context, cl call, timeout time.Duration
 	dctx, cancel := context.WithTimeout(ctx, lossRedial)
 	defer cancel()
 	for {
-		client, err := controller.DialContext(dctx, a.endpoint)
+		client, err := ctlclient.DialContext(dctx, a.endpoint)
 		if err != nil {
 			return nil, nil, a.unreachable(err)
 		}
 		raw, r, err := a.exchange(ctx, client, cl, timeout, decode)
 		client.Close()
-		if err == nil || !errors.Is(err, controller.ErrConnLost) || dctx.Err() != nil {
+		if err == nil || !errors.Is(err, ctlclient.ErrConnLost) || dctx.Err() != nil {
 			return raw, r, err
 		}
 	}
@@ -161,7 +161,7 @@ func (a *app) roundTrip(ctx context.Context, client caller, cl call, timeout tim
 
 // exchange is roundTrip with the reply decoded by decode.
 func (a *app) exchange(ctx context.Context, client caller, cl call, timeout time.Duration, decode func([]byte) (reply, error)) ([]byte, reply, error) {
-	req := arbiter.Request{ID: newID(), Command: cl.command, Properties: cl.props}
+	req := wire.Request{ID: newID(), Command: cl.command, Properties: cl.props}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, nil, runError{fmt.Errorf("encode %s request: %w", cl.command, err)}
@@ -219,11 +219,11 @@ func (a *app) callError(ctx context.Context, cl call, timeout time.Duration, err
 	switch {
 	case ctx.Err() != nil:
 		return interruptedError{fmt.Sprintf("interrupted while waiting for '%s' (%s)", cl.what, inProgress)}
-	case errors.Is(err, controller.ErrTimeout), errors.Is(err, remote.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ctlclient.ErrTimeout), errors.Is(err, remote.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return connError{fmt.Sprintf("timed out after %s waiting for '%s' (%s)", fmtDuration(timeout), cl.what, inProgress), err}
-	case errors.Is(err, controller.ErrUnreachable), errors.Is(err, remote.ErrUnreachable):
+	case errors.Is(err, ctlclient.ErrUnreachable), errors.Is(err, remote.ErrUnreachable):
 		return a.unreachable(err)
-	case errors.Is(err, controller.ErrTooLarge):
+	case errors.Is(err, ctlclient.ErrTooLarge):
 		return runError{fmt.Errorf("%s not sent: %w", cl.command, err)}
 	}
 	return connError{fmt.Sprintf("lost poold at %s during '%s': %v", a.endpoint, cl.what, err), err}
@@ -247,8 +247,8 @@ func (a *app) dial() (caller, error) {
 			return nil, a.unreachable(err)
 		}
 	}
-	c, err := controller.Dial(a.endpoint)
-	if err != nil && !errors.Is(err, controller.ErrUnreachable) {
+	c, err := ctlclient.Dial(a.endpoint)
+	if err != nil && !errors.Is(err, ctlclient.ErrUnreachable) {
 		return nil, a.badEndpoint(err) // checkEndpoint let through what Dial refuses
 	}
 	if err != nil {
@@ -309,7 +309,7 @@ func handshakeFailed(err error) bool {
 // cause and what to do.
 func (a *app) unreachable(err error) error {
 	why := err.Error()
-	var ue *controller.UnreachableError
+	var ue *ctlclient.UnreachableError
 	var re *remote.UnreachableError
 	switch {
 	case errors.As(err, &ue) && handshakeFailed(ue.Err):

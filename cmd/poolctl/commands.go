@@ -8,8 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-
-	"github.com/poold/poold/configs"
 )
 
 // cmdSpec describes one control command: its positional form, and how
@@ -339,7 +337,7 @@ func (a *app) completer(s cmdSpec) cobra.CompletionFunc {
 		case len(args) == 0 && s.nameArg:
 			return a.watcherNames(c.Context()), cobra.ShellCompDirectiveNoFileComp
 		case len(args) >= 1 && (s.name == "get" || (s.name == "set" && len(args)%2 == 1)):
-			return configs.WatcherOptionKeys(), cobra.ShellCompDirectiveNoFileComp
+			return watcherOptionKeys, cobra.ShellCompDirectiveNoFileComp
 		case len(args) >= 1 && s.name == "signal":
 			return []string{"HUP", "INT", "QUIT", "TERM", "KILL", "USR1", "USR2", "TTIN", "TTOU", "WINCH", "CONT", "STOP"}, cobra.ShellCompDirectiveNoFileComp
 		}

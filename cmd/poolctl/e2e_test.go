@@ -20,7 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
@@ -206,7 +206,7 @@ func (p *poold) restart(t testing.TB) {
 }
 
 func ping(endpoint string) error {
-	c, err := controller.Dial(endpoint)
+	c, err := ctlclient.Dial(endpoint)
 	if err != nil {
 		return err
 	}

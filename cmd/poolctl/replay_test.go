@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/watcher/proctest"
 )
 
 // lastSeq asks poold for the seq of its last event.
 func lastSeq(t *testing.T, p *poold) uint64 {
 	t.Helper()
-	c, err := controller.Dial(p.control)
+	c, err := ctlclient.Dial(p.control)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/poold/poold/configs"
+	"github.com/poold/poold/configs/rundir"
 )
 
 // Exit statuses.
@@ -170,7 +170,7 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: `poolctl sends one command to a running poold and prints the answer.
 
 The control endpoint is --endpoint, else $POOLCTL_ENDPOINT, else
-` + configs.DefaultEndpoint() + `.
+` + rundir.ControlEndpoint() + `.
 With --url https://host:port (or $POOLCTL_URL) poolctl talks to poold's
 HTTPS control API instead, with the bearer token in --token-file; several
 hosts (--url repeated, --hosts-file) merge status, stats and events.
@@ -193,7 +193,7 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 	pf := root.PersistentFlags()
 	endpoint := os.Getenv("POOLCTL_ENDPOINT")
 	if endpoint == "" {
-		endpoint = configs.DefaultEndpoint()
+		endpoint = rundir.ControlEndpoint()
 	}
 	pf.StringVar(&a.endpoint, "endpoint", endpoint, "poold control endpoint (env POOLCTL_ENDPOINT)")
 	pf.StringVar(&a.pubsub, "pubsub-endpoint", "", "poold event endpoint (default: asked from poold's globaloptions)")

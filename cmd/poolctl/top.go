@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/web/remote"
 )
 
@@ -87,7 +87,7 @@ func (a *app) top(ctx context.Context, every time.Duration, iterations int) erro
 		}
 		if client != nil {
 			statuses, infos, ferr = a.topSample(ctx, client)
-			if errors.Is(ferr, controller.ErrUnreachable) || errors.Is(ferr, remote.ErrUnreachable) {
+			if errors.Is(ferr, ctlclient.ErrUnreachable) || errors.Is(ferr, remote.ErrUnreachable) {
 				client.Close()
 				client = nil
 			}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/wire"
 	"github.com/poold/poold/events/zmqpub"
 	"github.com/poold/poold/web/remote"
 )
@@ -22,7 +22,7 @@ import (
 // stream, see web.Options.Streams).
 
 // caller sends one raw request and returns the raw reply
-// (*controller.Client, *remote.Client).
+// (*ctlclient.Client, *remote.Client).
 type caller interface {
 	Call(ctx context.Context, raw []byte) ([]byte, error)
 	Close() error
@@ -52,7 +52,7 @@ func (a *app) filesFor(u string) (tok, ca string) {
 // it: a wrong, revoked or read-only token is that file's to fix.
 func (a *app) tokenNote(u string, errno int) string {
 	tok, _ := a.filesFor(u)
-	if !a.remote() || errno != arbiter.ErrnoForbidden || tok == "" {
+	if !a.remote() || errno != wire.ErrnoForbidden || tok == "" {
 		return ""
 	}
 	return " (the token sent is the one in " + tok + ")"

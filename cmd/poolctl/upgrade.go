@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/wire"
 )
 
 // upgradePoll is how often `poolctl upgrade` asks the new image whether it
@@ -192,7 +192,7 @@ func (a *app) upgrade(ctx context.Context) error {
 // poolctl waits for that outcome instead of failing a deploy script
 // whose upgrade is about to succeed.
 func (a *app) upgradeInFlight(ctx context.Context, rerr replyError) (float64, bool) {
-	if rerr.errno != arbiter.ErrnoFailed {
+	if rerr.errno != wire.ErrnoFailed {
 		return 0, false
 	}
 	now, err := a.upgradeStatus(ctx)

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 )
 
 // instance is one poold the soak started.
@@ -62,14 +62,14 @@ func startPoold(name, poold, dir, config string, stderr *os.File, cg *cgroup) (*
 func (in *instance) pid() int { return in.cmd.Process.Pid }
 
 // dial connects to the control endpoint, waiting up to d for poold.
-func (in *instance) dial(ctx context.Context, d time.Duration) (*controller.Client, error) {
+func (in *instance) dial(ctx context.Context, d time.Duration) (*ctlclient.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	return controller.DialContext(ctx, in.endpoint)
+	return ctlclient.DialContext(ctx, in.endpoint)
 }
 
 // do runs one command on c, bounded by a generous timeout.
-func do(ctx context.Context, c *controller.Client, cmd string, props map[string]any) (arbiter.Reply, error) {
+func do(ctx context.Context, c *ctlclient.Client, cmd string, props map[string]any) (arbiter.Reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	r, err := c.Do(ctx, arbiter.Request{Command: cmd, Properties: props})
@@ -80,7 +80,7 @@ func do(ctx context.Context, c *controller.Client, cmd string, props map[string]
 }
 
 // pids lists the workers of watcher name.
-func pids(ctx context.Context, c *controller.Client, name string) ([]int, error) {
+func pids(ctx context.Context, c *ctlclient.Client, name string) ([]int, error) {
 	r, err := do(ctx, c, "list", map[string]any{"name": name})
 	if err != nil {
 		return nil, err
@@ -96,7 +96,7 @@ func pids(ctx context.Context, c *controller.Client, name string) ([]int, error)
 }
 
 // waitPids waits until watcher name has n workers.
-func waitPids(ctx context.Context, c *controller.Client, name string, n int, d time.Duration) error {
+func waitPids(ctx context.Context, c *ctlclient.Client, name string, n int, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()

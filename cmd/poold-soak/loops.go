@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,7 +32,7 @@ func every(ctx context.Context, d time.Duration, f func()) {
 }
 
 // killLoop sends SIGKILL to a random worker of watcher name every d.
-func killLoop(ctx context.Context, in *instance, c *controller.Client, name string, d time.Duration) string {
+func killLoop(ctx context.Context, in *instance, c *ctlclient.Client, name string, d time.Duration) string {
 	kills, misses := 0, 0
 	every(ctx, d, func() {
 		ps, err := pids(ctx, c, name)
@@ -74,7 +74,7 @@ func killChild(pid, parent int) bool {
 // scaleLoop alternates incr and decr of watcher name by nb every d and
 // counts, just before each decr, the workers and the slots refused for the
 // pids limit.
-func scaleLoop(ctx context.Context, c *controller.Client, name string, nb int, d time.Duration) string {
+func scaleLoop(ctx context.Context, c *ctlclient.Client, name string, nb int, d time.Duration) string {
 	cycles, errs, maxLive, maxRefused := 0, 0, 0, 0
 	var lastErr error
 	up := true
@@ -107,7 +107,7 @@ func scaleLoop(ctx context.Context, c *controller.Client, name string, nb int, d
 
 // slotCounts counts the slots of watcher name with a worker, and those
 // whose last exit is a spawn error naming pids.max.
-func slotCounts(ctx context.Context, c *controller.Client, name string) (live, refused int) {
+func slotCounts(ctx context.Context, c *ctlclient.Client, name string) (live, refused int) {
 	r, err := do(ctx, c, "status", map[string]any{"name": name})
 	if err != nil {
 		return 0, 0

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 )
 
 // room is how many pids over what poold and its churn workers use the
@@ -138,7 +138,7 @@ func soakMain(ctx context.Context, poold, dir string, d time.Duration) (r *repor
 
 // settleAndStop waits for the watchers to be back at their sizes,
 // measures into after, and stops poold.
-func settleAndStop(ctx context.Context, r *report, after *figures, in *instance, c *controller.Client, sizes map[string]int) error {
+func settleAndStop(ctx context.Context, r *report, after *figures, in *instance, c *ctlclient.Client, sizes map[string]int) error {
 	var errs []error
 	for name, n := range sizes {
 		if err := waitPids(ctx, c, name, n, time.Minute); err != nil {

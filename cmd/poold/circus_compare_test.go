@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/events/zmqpub"
 	"github.com/poold/poold/watcher/proctest"
 )
@@ -68,7 +68,7 @@ func TestCircusdSideBySide(t *testing.T) {
 	})
 	ctx, cancel := contextWithHang()
 	defer cancel()
-	cc, err := controller.DialContext(ctx, cd.control)
+	cc, err := ctlclient.DialContext(ctx, cd.control)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,10 +217,10 @@ func first(m map[string]any) any {
 // compares the events Circus defines (spawn, reap, kill, start, stop,
 // reload, updated) that each publishes: the same kinds, as many, and the same last
 // one. poold's additions (exit, ready, ...) are left out.
-func compareEvents(t *testing.T, cd *circusd, cc *controller.Client, p *proc, pc *controller.Client) {
+func compareEvents(t *testing.T, cd *circusd, cc *ctlclient.Client, p *proc, pc *ctlclient.Client) {
 	sides := []struct {
 		name string
-		c    *controller.Client
+		c    *ctlclient.Client
 		sub  *zmqpub.Subscriber
 	}{
 		{"circusd", cc, subscribeAt(t, cd.pubsub, cc)},
@@ -255,7 +255,7 @@ func compareEvents(t *testing.T, cd *circusd, cc *controller.Client, p *proc, pc
 
 // subscribeAt subscribes to the event stream at endpoint and waits until
 // the subscription is live (provoking updated events through c).
-func subscribeAt(t *testing.T, endpoint string, c *controller.Client) *zmqpub.Subscriber {
+func subscribeAt(t *testing.T, endpoint string, c *ctlclient.Client) *zmqpub.Subscriber {
 	t.Helper()
 	ctx, cancel := contextWithHang()
 	defer cancel()
@@ -282,7 +282,7 @@ func subscribeAt(t *testing.T, endpoint string, c *controller.Client) *zmqpub.Su
 // circusKinds reads the events of watcher web up to a marker (an updated
 // event provoked after the action completed) and returns the kinds
 // Circus defines, in order (the updated events before the marker too).
-func circusKinds(t *testing.T, c *controller.Client, sub *zmqpub.Subscriber) []string {
+func circusKinds(t *testing.T, c *ctlclient.Client, sub *zmqpub.Subscriber) []string {
 	t.Helper()
 	// The marker is the first updated event published after now (earlier
 	// ones may still be queued from subscribing).
@@ -313,7 +313,7 @@ func circusKinds(t *testing.T, c *controller.Client, sub *zmqpub.Subscriber) []s
 // setMarker sets an option to provoke an updated event, retrying while
 // circusd refuses commands ("arbiter is already running ...", a Circus
 // defect poold does not have).
-func setMarker(t *testing.T, c *controller.Client) {
+func setMarker(t *testing.T, c *ctlclient.Client) {
 	t.Helper()
 	proctest.Eventually(t, "set accepted", func() bool {
 		ctx, cancel := contextWithHang()

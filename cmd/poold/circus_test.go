@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -40,7 +40,7 @@ func ctlEndpoint(p *proc) string { return "ipc://" + p.dir + "/c.sock" }
 
 // goPids lists a watcher's pids through poold's own client (fast; for
 // the test's bookkeeping, not under test).
-func goPids(t *testing.T, c *controller.Client, name string) []int {
+func goPids(t *testing.T, c *ctlclient.Client, name string) []int {
 	t.Helper()
 	var pids []int
 	r := call(t, c, "list", map[string]any{"name": name})
@@ -51,7 +51,7 @@ func goPids(t *testing.T, c *controller.Client, name string) []int {
 	return pids
 }
 
-func goCount(t *testing.T, c *controller.Client) float64 {
+func goCount(t *testing.T, c *ctlclient.Client) float64 {
 	n, _ := call(t, c, "numprocesses", nil)["numprocesses"].(float64)
 	return n
 }

@@ -19,6 +19,9 @@ func TestImportDirection(t *testing.T) {
 	const mod = "github.com/poold/poold/"
 	allowed := map[string][]string{
 		"configs": {},
+		// What poolctl shares with poold without linking the loader.
+		"configs/rundir":    {},
+		"configs/tokenfile": {},
 		// Translators of other managers' files build a configs tree.
 		"configs/translate": {"configs"},
 		"configs/circusini": {"configs", "configs/translate", "configs/circusstream"},
@@ -36,18 +39,21 @@ func TestImportDirection(t *testing.T) {
 		"watcher/cgroup": {},
 		"watcher/spawn":  {"configs", "events", "watcher/cgroup"},
 		"arbiter":        {"configs", "configs/circusstream", "events", "sockets", "watcher", "watcher/"},
-		"arbiter/":       {"arbiter", "configs", "events", "events/", "sockets", "watcher"},
+		"arbiter/":       {"arbiter", "arbiter/wire", "configs", "events", "events/", "sockets", "watcher"},
+		// The protocol's messages and its client: what poolctl links.
+		"arbiter/wire":                 {},
+		"arbiter/controller/ctlclient": {"arbiter/wire", "events/zmqguard"},
 		// The upgrade state carries the worker log rings' records;
 		// workerlog imports nothing of ours.
 		"arbiter/upgrade": {"configs", "events", "sockets", "watcher", "arbiter/workerlog"},
 		"web":             {"arbiter", "configs", "events", "web/remote"},
-		"web/remote":      {"arbiter", "configs"},
+		"web/remote":      {"arbiter/wire", "configs/tokenfile"},
 		// Test helpers for every package: a leaf, and no non-test
 		// package may import it (checked below, cmd included).
 		"watcher/proctest": {},
 	}
 	libs := map[string][]string{ // library -> packages allowed to import it
-		"github.com/go-zeromq/zmq4":    {"events/zmqguard", "events/zmqpub", "arbiter/controller", "cmd/poolctl"},
+		"github.com/go-zeromq/zmq4":    {"events/zmqguard", "events/zmqpub", "arbiter/controller", "arbiter/controller/ctlclient", "cmd/poolctl"},
 		"github.com/gorilla/websocket": {"web"},
 		"github.com/spf13/viper":       {"configs"},
 		// Metrics: the exporter alone speaks Prometheus.
@@ -94,6 +100,29 @@ func TestImportDirection(t *testing.T) {
 			if !within(dep, rule) {
 				t.Errorf("%s imports %s; it may import only %v", rel, dep, rule)
 			}
+		}
+	}
+}
+
+// TestPoolctlIsAThinClient: poolctl links the protocol, its clients and
+// the event stream's subscriber, never poold itself (the arbiter, the
+// config loader and viper, the watchers): every package it links costs
+// its init on each run, and `poolctl status` is run in loops.
+func TestPoolctlIsAThinClient(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/poold/poold/cmd/poolctl").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	const mod = "github.com/poold/poold/"
+	ours := []string{"arbiter/wire", "arbiter/controller/ctlclient", "configs/rundir", "configs/tokenfile",
+		"events", "events/zmqguard", "events/zmqpub", "web/remote", "cmd/poolctl"}
+	for _, pkg := range strings.Fields(string(out)) {
+		rel, isOurs := strings.CutPrefix(pkg, mod)
+		switch {
+		case isOurs && !within(rel, ours):
+			t.Errorf("poolctl links %s; it may link only %v (move what it needs into one of them)", rel, ours)
+		case strings.HasPrefix(pkg, "github.com/spf13/viper"), strings.HasPrefix(pkg, "github.com/prometheus/"):
+			t.Errorf("poolctl links %s, a library of poold's", pkg)
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/spawn"
 	"github.com/poold/poold/watcher/workertest"
@@ -451,7 +451,7 @@ ready_timeout = "20s"
 graceful_timeout = "5s"
 `, gunicorn, dir))
 	// gunicorn's master sends READY=1 on $NOTIFY_SOCKET once it listens.
-	c, err := controller.DialContext(context.Background(), "ipc://"+p.dir+"/c.sock")
+	c, err := ctlclient.DialContext(context.Background(), "ipc://"+p.dir+"/c.sock")
 	if err != nil {
 		t.Fatal(err)
 	}

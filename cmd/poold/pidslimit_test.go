@@ -8,7 +8,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -105,7 +105,7 @@ func (cg *pidsCgroup) remove() {
 
 // slotCounts counts the slots of watcher name that have a worker, and those
 // whose last exit is a spawn error naming the pids limit.
-func slotCounts(t *testing.T, c *controller.Client, name string) (live, limited int) {
+func slotCounts(t *testing.T, c *ctlclient.Client, name string) (live, limited int) {
 	t.Helper()
 	r := call(t, c, "status", map[string]any{"name": name})
 	slots, ok := r["slots"].([]any) // "status" holds the watcher's
@@ -174,7 +174,7 @@ graceful_timeout = "5s"
 // scalePastLimit asks for nb sleepers where only room fit (less poold's
 // reserve): some slots must be refused naming pids.max while poold keeps
 // answering, and the cgroup must stay within its limit.
-func scalePastLimit(t *testing.T, c *controller.Client, cg *pidsCgroup, limit, room, nb int) {
+func scalePastLimit(t *testing.T, c *ctlclient.Client, cg *pidsCgroup, limit, room, nb int) {
 	t.Helper()
 	call(t, c, "incr", map[string]any{"name": "sleepers", "nb": nb})
 	proctest.Eventually(t, "a slot refused for the pids limit", func() bool {

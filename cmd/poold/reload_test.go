@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 )
 
 const webConfig = `
@@ -106,7 +106,7 @@ func TestReloadAppliesWebTokenAndReportsRestart(t *testing.T) {
 	writeConfig(t, p.dir, fmt.Sprintf(webConfig, "127.0.0.1:1", "new-token"))
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
-	c, err := controller.DialContext(ctx, "ipc://"+p.dir+"/c.sock")
+	c, err := ctlclient.DialContext(ctx, "ipc://"+p.dir+"/c.sock")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ cmd = "/nonexistent/poold-test/not-deployed-yet"
 	p := startPoold(t, fmt.Sprintf(conf, 1))
 	p.waitLog(`cannot start as configured.*watchers\.optional\.cmd: /nonexistent/poold-test/not-deployed-yet`, 1)
 	writeConfig(t, p.dir, fmt.Sprintf(conf, 2))
-	c, err := controller.DialContext(context.Background(), "ipc://"+p.dir+"/c.sock")
+	c, err := ctlclient.DialContext(context.Background(), "ipc://"+p.dir+"/c.sock")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ cmd = "/bin/sleep 1000"
 	p := startPoold(t, both)
 	p.waitLog(`poold started`, 1)
 	writeConfig(t, p.dir, strings.TrimSuffix(both, "[watchers.w2]\ncmd = \"/bin/sleep 1000\"\n"))
-	c, err := controller.DialContext(context.Background(), "ipc://"+p.dir+"/c.sock")
+	c, err := ctlclient.DialContext(context.Background(), "ipc://"+p.dir+"/c.sock")
 	if err != nil {
 		t.Fatal(err)
 	}

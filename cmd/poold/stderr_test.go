@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/watcher/proctest"
 	"golang.org/x/sys/unix"
 )
@@ -42,7 +42,7 @@ func stderrPipe(t *testing.T) (r, w *os.File) {
 
 // callWithin sends cmd and fails unless poold answers ok within
 // normalTimeout; it returns the reply and how long it took.
-func callWithin(t *testing.T, c *controller.Client, cmd string, props map[string]any) (arbiter.Reply, time.Duration) {
+func callWithin(t *testing.T, c *ctlclient.Client, cmd string, props map[string]any) (arbiter.Reply, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), normalTimeout)
 	defer cancel()
@@ -58,7 +58,7 @@ func callWithin(t *testing.T, c *controller.Client, cmd string, props map[string
 	return r, took
 }
 
-func listPids(t *testing.T, c *controller.Client, name string) []int {
+func listPids(t *testing.T, c *ctlclient.Client, name string) []int {
 	t.Helper()
 	r, _ := callWithin(t, c, "list", map[string]any{"name": name})
 	var pids []int
@@ -69,7 +69,7 @@ func listPids(t *testing.T, c *controller.Client, name string) []int {
 	return pids
 }
 
-func waitPids(t *testing.T, c *controller.Client, name string, n int) []int {
+func waitPids(t *testing.T, c *ctlclient.Client, name string, n int) []int {
 	t.Helper()
 	var pids []int
 	proctest.Eventually(t, fmt.Sprintf("%d processes of %s", n, name), func() bool {
@@ -79,7 +79,7 @@ func waitPids(t *testing.T, c *controller.Client, name string, n int) []int {
 	return pids
 }
 
-func dstatsInfo(t *testing.T, c *controller.Client) map[string]any {
+func dstatsInfo(t *testing.T, c *ctlclient.Client) map[string]any {
 	t.Helper()
 	r, _ := callWithin(t, c, "dstats", nil)
 	info, _ := r["info"].(map[string]any)

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
 )
@@ -137,7 +137,7 @@ func (p *upProc) endpoint() string {
 func (p *upProc) try(cmd string, props map[string]any) (arbiter.Reply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := controller.DialContext(ctx, p.endpoint())
+	c, err := ctlclient.DialContext(ctx, p.endpoint())
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/events/zmqpub"
 	"github.com/poold/poold/watcher/proctest"
 )
@@ -45,11 +45,11 @@ func python(t *testing.T) string {
 	return py
 }
 
-func dialControl(t *testing.T, p *proc) *controller.Client {
+func dialControl(t *testing.T, p *proc) *ctlclient.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
-	c, err := controller.DialContext(ctx, "ipc://"+p.dir+"/c.sock")
+	c, err := ctlclient.DialContext(ctx, "ipc://"+p.dir+"/c.sock")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func dialControl(t *testing.T, p *proc) *controller.Client {
 	return c
 }
 
-func call(t *testing.T, c *controller.Client, cmd string, props map[string]any) arbiter.Reply {
+func call(t *testing.T, c *ctlclient.Client, cmd string, props map[string]any) arbiter.Reply {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
@@ -118,7 +118,7 @@ print(json.dumps(out))
 // subscribe connects a SUB to poold's event stream and waits until the
 // subscription is live (ZeroMQ's slow joiner) by provoking "updated"
 // events until one arrives.
-func subscribe(t *testing.T, p *proc, c *controller.Client) *zmqpub.Subscriber {
+func subscribe(t *testing.T, p *proc, c *ctlclient.Client) *zmqpub.Subscriber {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -91,7 +91,7 @@ func BenchmarkWorkerLogLines(b *testing.B) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), hang)
 			defer cancel()
-			c, err := controller.DialContext(ctx, "ipc://"+p.dir+"/c.sock")
+			c, err := ctlclient.DialContext(ctx, "ipc://"+p.dir+"/c.sock")
 			if err != nil {
 				b.Fatal(err)
 			}

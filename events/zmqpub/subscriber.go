@@ -128,7 +128,7 @@ func (s *Subscriber) pump() {
 		if err != nil {
 			select {
 			case <-s.closing:
-				s.drain()
+				zmqguard.DrainAfterClose(s.sock)
 			default:
 				s.errMu.Lock()
 				s.err = fmt.Errorf("zmqpub: %s: connection lost: %w", s.endpoint, err)
@@ -139,24 +139,8 @@ func (s *Subscriber) pump() {
 		select {
 		case s.msgs <- msg:
 		case <-s.closing:
-			s.drain()
+			zmqguard.DrainAfterClose(s.sock)
 			return
-		}
-	}
-}
-
-// drain empties zmq4's receive queue after Close cancelled the socket.
-// zmq4 has one reader goroutine per connection that blocks forever
-// sending to a full queue once nobody receives; freeing one slot after
-// the cancel is enough for it to end. zmq4's Recv then picks at random
-// between a queued message and the cancel, so a queued message survives
-// 32 consecutive cancels with probability 2^-32.
-func (s *Subscriber) drain() {
-	for misses := 0; misses < 32; {
-		if _, err := s.sock.Recv(); errors.Is(err, context.Canceled) {
-			misses++
-		} else {
-			misses = 0
 		}
 	}
 }

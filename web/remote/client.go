@@ -25,8 +25,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/poold/poold/arbiter"
-	"github.com/poold/poold/configs"
+	"github.com/poold/poold/arbiter/wire"
+	"github.com/poold/poold/configs/tokenfile"
 )
 
 var (
@@ -57,7 +57,7 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 type Options struct {
 	URL       string // https://host:port (a path, if any, is ignored)
 	Token     string // the bearer token itself, or
-	TokenFile string // a file holding it (configs.ReadTokenFile)
+	TokenFile string // a file holding it (tokenfile.Read)
 	CAFile    string // PEM certificates to trust besides the system's (self-signed)
 	CAPEM     []byte // the same, given as PEM text
 	// DialTimeout bounds connecting plus the TLS handshake (5s).
@@ -103,7 +103,7 @@ func New(o Options) (*Client, error) {
 	}
 	tok := o.Token
 	if tok == "" && o.TokenFile != "" {
-		if tok, err = configs.ReadTokenFile(o.TokenFile); err != nil {
+		if tok, err = tokenfile.Read(o.TokenFile); err != nil {
 			return nil, fmt.Errorf("remote: token file: %w", err)
 		}
 	}
@@ -160,8 +160,8 @@ func (c *Client) Close() error {
 }
 
 // Call sends one raw Circus request ({"id", "command", "properties"})
-// and returns the raw reply, as controller.Client.Call does. Errors wrap
-// controller.ErrUnreachable or ErrTimeout like its.
+// and returns the raw reply, as ctlclient.Client.Call does. Errors wrap
+// ctlclient.ErrUnreachable or ErrTimeout like its.
 func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
 	b, _, err := c.call(ctx, raw)
 	return b, err
@@ -169,7 +169,7 @@ func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
 
 // call is Call that also gives the HTTP status the reply came with.
 func (c *Client) call(ctx context.Context, raw []byte) ([]byte, int, error) {
-	var req arbiter.Request
+	var req wire.Request
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, 0, fmt.Errorf("remote: request is not a JSON object: %w", err)
 	}
@@ -210,9 +210,9 @@ func (c *Client) call(ctx context.Context, raw []byte) ([]byte, int, error) {
 // ReplyError is an error reply with the HTTP status it came with: 401 for
 // a token refused, 429 for an address locked out after failed tokens
 // (whatever the token), both errno 7. It unwraps to the
-// *arbiter.CommandError.
+// *wire.CommandError.
 type ReplyError struct {
-	*arbiter.CommandError
+	*wire.CommandError
 	Code int
 }
 
@@ -230,19 +230,19 @@ func (c *Client) notAPI(status string, body []byte) error {
 }
 
 // Do is Call with a decoded reply; an error reply also returns a
-// *ReplyError (an *arbiter.CommandError for errors.As).
-func (c *Client) Do(ctx context.Context, req arbiter.Request) (arbiter.Reply, error) {
+// *ReplyError (an *wire.CommandError for errors.As).
+func (c *Client) Do(ctx context.Context, req wire.Request) (wire.Reply, error) {
 	raw, _ := json.Marshal(req)
 	b, code, err := c.call(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
-	var r arbiter.Reply
+	var r wire.Reply
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("remote: reply from %s: %w", c.base, err)
 	}
 	if r["status"] == "error" {
-		ce := &arbiter.CommandError{}
+		ce := &wire.CommandError{}
 		if n, ok := r["errno"].(float64); ok {
 			ce.Errno = int(n)
 		}

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/wire"
 )
 
 // Follower is the event stream kept open: when it breaks (poold upgrading
@@ -111,8 +111,8 @@ func (c *Client) Follow(ctx context.Context, topics []string, since int64, o Fol
 // time, and that time. "" when the server does not say (dstats refused or
 // without them).
 func (c *Client) incarnation(ctx context.Context) (string, time.Time, error) {
-	rep, err := c.Do(ctx, arbiter.Request{ID: "follow", Command: "dstats"})
-	var ce *arbiter.CommandError
+	rep, err := c.Do(ctx, wire.Request{ID: "follow", Command: "dstats"})
+	var ce *wire.CommandError
 	if errors.As(err, &ce) {
 		return "", time.Time{}, nil
 	}
@@ -131,7 +131,7 @@ func (c *Client) incarnation(ctx context.Context) (string, time.Time, error) {
 
 // through is the seq of the server's last event.
 func (c *Client) through(ctx context.Context) (uint64, error) {
-	rep, err := c.Do(ctx, arbiter.Request{ID: "follow", Command: "events_since",
+	rep, err := c.Do(ctx, wire.Request{ID: "follow", Command: "events_since",
 		Properties: map[string]any{"seq": uint64(1) << 53, "limit": 1}})
 	if err != nil {
 		return 0, err

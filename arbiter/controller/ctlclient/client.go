@@ -1,4 +1,8 @@
-package controller
+// Package ctlclient is the client of poold's control endpoint: it dials
+// the ZeroMQ ROUTER (ipc:// or tcp://), sends requests and matches replies
+// to them by id. It imports only the protocol (wire), so poolctl stays a
+// thin client.
+package ctlclient
 
 import (
 	"context"
@@ -18,7 +22,7 @@ import (
 
 	"github.com/go-zeromq/zmq4"
 
-	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/wire"
 	"github.com/poold/poold/events/zmqguard"
 )
 
@@ -34,7 +38,7 @@ var (
 	ErrTimeout = errors.New("timed out waiting for reply")
 	// ErrClosed: the Client was closed.
 	ErrClosed = errors.New("controller client closed")
-	// ErrTooLarge: the request is over MaxRequest; it was not sent.
+	// ErrTooLarge: the request is over wire.MaxRequest; it was not sent.
 	ErrTooLarge = errors.New("request too large")
 )
 
@@ -210,7 +214,7 @@ func (c *Client) readLoop() {
 			}
 			c.mu.Unlock()
 			if closed {
-				drainAfterClose(c.sock)
+				zmqguard.DrainAfterClose(c.sock)
 			}
 			return
 		}
@@ -229,7 +233,7 @@ func (c *Client) readLoop() {
 	}
 }
 
-// replyID extracts "id" the way arbiter.DecodeRequest normalises it.
+// replyID extracts "id" the way poold normalises a request's.
 func replyID(reply []byte) string {
 	var r struct {
 		ID any `json:"id"`
@@ -285,9 +289,9 @@ func (c *Client) prepare(raw []byte) ([]byte, string, bool) {
 // sent. The wait ends at ctx's deadline or, without one, after Timeout.
 func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
 	raw, id, cast := c.prepare(raw)
-	if len(raw) > MaxRequest {
+	if len(raw) > wire.MaxRequest {
 		// poold would close the connection without a reply.
-		return nil, fmt.Errorf("controller: %w: the request is %d bytes, over the %d poold reads; send less (fewer or shorter args, env)", ErrTooLarge, len(raw), MaxRequest)
+		return nil, fmt.Errorf("controller: %w: the request is %d bytes, over the %d poold reads; send less (fewer or shorter args, env)", ErrTooLarge, len(raw), wire.MaxRequest)
 	}
 	var ch chan []byte
 	c.mu.Lock()
@@ -359,9 +363,9 @@ func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
 }
 
 // Do sends req (given an id if it has none) and decodes the reply. An
-// error reply is returned together with a *arbiter.CommandError carrying
+// error reply is returned together with a *wire.CommandError carrying
 // its errno and reason. A cast returns nil, nil.
-func (c *Client) Do(ctx context.Context, req arbiter.Request) (arbiter.Reply, error) {
+func (c *Client) Do(ctx context.Context, req wire.Request) (wire.Reply, error) {
 	if req.ID == "" {
 		req.ID = c.nextID()
 	}
@@ -373,12 +377,12 @@ func (c *Client) Do(ctx context.Context, req arbiter.Request) (arbiter.Reply, er
 	if err != nil || rep == nil {
 		return nil, err
 	}
-	var r arbiter.Reply
+	var r wire.Reply
 	if err := json.Unmarshal(rep, &r); err != nil {
 		return nil, fmt.Errorf("controller: reply from %s is not a JSON object: %w", c.endpoint, err)
 	}
 	if r["status"] == "error" {
-		ce := &arbiter.CommandError{}
+		ce := &wire.CommandError{}
 		if n, ok := r["errno"].(float64); ok {
 			ce.Errno = int(n)
 		}
