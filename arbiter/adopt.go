@@ -98,6 +98,9 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 	if !st.Started.IsZero() {
 		a.started = st.Started // poold's uptime goes on
 	}
+	if r := st.Reload; r != nil { // a failed reload is not forgotten
+		a.config = ConfigState{LastReloadOK: r.OK, LastSuccess: r.LastSuccess, LastError: r.Error}
+	}
 	if st.BootTime > 0 {
 		a.opts.Stats.SetBootTime(st.BootTime) // start times stay put if the clock was stepped
 	}

@@ -268,7 +268,8 @@ func (a *Arbiter) handOver() error {
 func (a *Arbiter) state(now time.Time) *upgrade.State {
 	cfg := *a.cfg
 	st := &upgrade.State{Version: upgrade.Version, Taken: now, Started: a.started, Outcome: a.upgraded,
-		Config: &cfg, NotifyDir: a.notifyDir}
+		Config: &cfg, NotifyDir: a.notifyDir,
+		Reload: &upgrade.Reload{OK: a.config.LastReloadOK, LastSuccess: a.config.LastSuccess, Error: a.config.LastError}}
 	st.BootTime, _ = a.opts.Stats.BootTime() // 0 if /proc cannot say: the new image reads its own
 	cfg.Watchers = nil
 	for _, key := range slices.Sorted(maps.Keys(a.filed)) {

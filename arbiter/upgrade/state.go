@@ -137,6 +137,20 @@ type State struct {
 	// ArgsGiven is, by watcher name, the shape add or set gave its args
 	// in (circusd answers options and get with args as given).
 	ArgsGiven map[string]ArgsShape `json:"args_given,omitempty"`
+	// Reload is the outcome of the last config reload. An upgrade
+	// applies no config file (the new image runs Config), so a reload
+	// that failed before it has still failed after it. Nil (a binary
+	// that does not know it): the new image starts as poold does.
+	Reload *Reload `json:"reload,omitempty"`
+}
+
+// Reload is what poold knows of its config file's last reload
+// (poold_config_last_reload_successful and its timestamp, sd_notify's
+// STATUS).
+type Reload struct {
+	OK          bool      `json:"ok"`
+	LastSuccess time.Time `json:"last_success"` // when the config was last applied in full
+	Error       string    `json:"error,omitempty"`
 }
 
 // ArgsShape is the args a client gave a watcher through add or set, and
