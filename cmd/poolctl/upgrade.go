@@ -28,6 +28,14 @@ const (
 	upgradeGone = 3 * time.Second
 )
 
+// upgradeHang is how long poold may take connections without answering
+// any before poolctl says the new image hangs: the old image answers
+// upgrade_status all through the pre-flight and its waits, and the new
+// one takes over within a second or two, even under load; a new binary
+// stuck before it loads the state keeps the endpoint (its fd) open and
+// answers nothing. A variable for the tests.
+var upgradeHang = 20 * time.Second
+
 const upgradeHelp = `Upgrade poold in place: it runs the binary it was started from, read
 again from disk, with the same pid, so every worker stays its child and
 every listening socket stays open. The new binary is checked first
@@ -35,7 +43,8 @@ every listening socket stays open. The new binary is checked first
 state); any failure changes nothing. If the new image cannot load the
 state, the old binary comes back with it (a rollback). If it dies before
 that, poold's pid is gone with its workers: poolctl says so once poold's
-endpoint has refused connections for 3s; start poold again.
+endpoint has refused connections for 3s; start poold again. If it hangs
+before that, poolctl says so once poold has answered nothing for 20s.
 
 poolctl waits for the outcome and prints the old and the new version;
 it exits 1 when the upgrade was refused or rolled back. SIGUSR2 to poold
@@ -147,6 +156,10 @@ func (a *app) upgrade(ctx context.Context) error {
 	}
 	_, r, err := a.roundTrip(ctx, client, call{command: "upgrade", what: "upgrade", props: map[string]any{}}, a.timeoutFor(noWait))
 	client.Close()
+	pid := int(num(before["pid"])) // 0 from a poold never upgraded
+	if u, ok := r["upgrade"].(map[string]any); err == nil && ok && num(u["pid"]) > 0 {
+		pid = int(num(u["pid"]))
+	}
 	if err == nil {
 		if st, _ := r["status"].(string); st == "error" {
 			reason, _ := r["reason"].(string)
@@ -158,14 +171,30 @@ func (a *app) upgrade(ctx context.Context) error {
 			lastID = id - 1 // its outcome is this one's
 		}
 	}
+	return a.waitUpgrade(ctx, lastID, pid)
+}
+
+// waitUpgrade polls poold until the upgrade after lastID has an outcome,
+// and says what went wrong when poold refuses connections (it died in the
+// exec), stops answering them (the new image hangs before it takes over)
+// or never reports an outcome.
+func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
 	deadline := time.Now().Add(upgradeWait)
 	t := time.NewTicker(upgradePoll)
 	defer t.Stop()
+	answered := time.Now()     // when poold last answered
 	var refusedSince time.Time // the first of the refusals in a row
 	for {
 		out, err := a.upgradeStatus(ctx)
 		if err == nil && num(out["id"]) > lastID && out["state"] != "upgrading" {
 			return a.printUpgrade(out)
+		}
+		var rerr replyError
+		if err == nil || errors.As(err, &rerr) {
+			answered = time.Now()
+		}
+		if err == nil && num(out["pid"]) > 0 {
+			pid = int(num(out["pid"]))
 		}
 		switch {
 		case !refused(err):
@@ -174,6 +203,9 @@ func (a *app) upgrade(ctx context.Context) error {
 			refusedSince = time.Now()
 		case time.Since(refusedSince) >= upgradeGone:
 			return connError{fmt.Sprintf("poold exited during the upgrade (the new binary did not come up): %s has refused connections for %s (%v); its workers are gone with it; check its log and start it again", a.endpoint, upgradeGone, err), err}
+		}
+		if refusedSince.IsZero() && time.Since(answered) >= upgradeHang {
+			return hangError(a.endpoint, pid, err)
 		}
 		if time.Now().After(deadline) {
 			return connError{fmt.Sprintf("poold at %s did not report the upgrade's outcome within %s (last error: %v); check its log", a.endpoint, upgradeWait, err), err}
@@ -184,6 +216,19 @@ func (a *app) upgrade(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// hangError says that poold, pid, took connections at endpoint and
+// answered none for upgradeHang, err the last error, and what to do.
+func hangError(endpoint string, pid int, err error) error {
+	who, kill := "poold", "kill -9 its pid"
+	if pid > 0 {
+		who, kill = fmt.Sprintf("poold (pid %d)", pid), fmt.Sprintf("kill -9 %d", pid)
+	}
+	return connError{fmt.Sprintf("%s has answered nothing at %s for %s during the upgrade (last error: %v): "+
+		"the new binary most likely hangs before taking over; its workers still run and serve, but nothing manages them "+
+		"(no restart, reload or stop); check its log, then stop it (%s: its workers end with it) "+
+		"and start poold again with the old binary", who, endpoint, upgradeHang, err, kill), err}
 }
 
 // upgradeInFlight says, for an upgrade refused with rerr, whether that
