@@ -32,6 +32,17 @@ func TestReasonCountsManyTroubledSlots(t *testing.T) {
 	}
 }
 
+// One slot beyond those worded is "1 more troubled slot (wid 3)", not
+// "1 more troubled slots" as a crash loop of 3 workers showed.
+func TestReasonCountsOneMoreTroubledSlot(t *testing.T) {
+	w, h := newWatcher(t, spec(3))
+	h.failAlways = errors.New("fork: resource temporarily unavailable")
+	w.Start()
+	if r, want := w.Reason(), "and 1 more troubled slot (wid 3): `poolctl status web` shows each"; !strings.Contains(r, want) {
+		t.Errorf("reason %q\nwant it to say %q", r, want)
+	}
+}
+
 // A worker that could not be started never ran: the log says so, not
 // that it "ended soon after start" with uptime=0s.
 func TestSpawnErrorLogSaysNotStarted(t *testing.T) {

@@ -303,8 +303,12 @@ func (w *Watcher) Reason() string {
 	tr := w.troubled()
 	for i, s := range tr {
 		if i == maxTroubles {
-			parts = append(parts, fmt.Sprintf("and %d more troubled slots (%s): `poolctl status %s` shows each",
-				len(tr)-i, widList(tr[i:]), w.spec.Name))
+			more := "slots"
+			if len(tr)-i == 1 {
+				more = "slot"
+			}
+			parts = append(parts, fmt.Sprintf("and %d more troubled %s (%s): `poolctl status %s` shows each",
+				len(tr)-i, more, widList(tr[i:]), w.spec.Name))
 			break
 		}
 		why := w.trouble(s)
