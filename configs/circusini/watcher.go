@@ -333,6 +333,12 @@ func (t *translator) virtualenv(w *wdraft, venv string, env map[string]string, o
 	if !w.copyEnv {
 		t.info(w.out, w.sec, "virtualenv", "Circus refuses virtualenv without copy_env = true; poold sets PATH and PYTHONPATH anyway")
 	}
+	if fi, err := os.Stat(venv); err != nil || !fi.IsDir() {
+		// circusd refuses to start; poold warns (an error with --strict)
+		// and says that cmd is then looked up outside the virtualenv.
+		t.warn(w.out, w.sec, "virtualenv", fmt.Sprintf("%s is not a directory (circusd refuses to start with it): PATH and PYTHONPATH left alone, so cmd is looked up in poold's PATH and runs without the virtualenv's packages; correct the path, or create the virtualenv there (python3 -m venv %s)", venv, venv))
+		return
+	}
 	bin := filepath.Join(venv, "bin")
 	if fi, err := os.Stat(bin); err == nil && fi.IsDir() {
 		base, ok := env["PATH"]
