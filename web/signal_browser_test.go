@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/poold/poold/configs"
 )
 
-// TestBrowserSignalMenu: a process row's signal menu sends the signal
-// chosen to that process. Its options are built when it is first used,
+// TestBrowserSignalMenu: a process row's signal menu names a signal and
+// its send button sends it to that process. Its options are built when it is first used,
 // not for every row up front: on a big poold they were a third of the
 // page's nodes, all laid out again at each redraw.
 func TestBrowserSignalMenu(t *testing.T) {
@@ -40,8 +41,51 @@ func TestBrowserSignalMenu(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](choose)); err != nil {
 		t.Fatal(err)
 	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`article[data-watcher="web"] tr[data-pid="%d"] button[data-act="signal"]`, pid)))); err != nil {
+		t.Fatal(err)
+	}
 	waitJS(t, ctx, "the signal's outcome", `[...document.querySelectorAll('.toast')].some(e => e.dataset.ok === '1' && e.textContent.includes('SIGHUP'))`)
 	if got, want := fake.Signals(), fmt.Sprintf("%d HUP", pid); !slices.Contains(got, want) {
 		t.Errorf("signals sent: %q, want %q", got, want)
+	}
+}
+
+// TestBrowserSignalMenuKeyboard: a keyboard user walks a process's
+// signal menu with the arrow keys to the signal wanted, tabs to its send
+// button and presses Enter: that one signal goes, none of those passed
+// on the way. The menu sent on each change, and in Chromium an arrow key
+// on a closed menu is a change: Down once sent SIGHUP to the worker, and
+// SIGTERM could not be reached without sending SIGHUP first.
+func TestBrowserSignalMenuKeyboard(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	ts := startServer(t, fake, configs.Web{}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the web watcher with 1 process", rowsExpr("web", 1))
+	pid := fake.Pids("web")[1]
+	row := fmt.Sprintf(`article[data-watcher="web"] tr[data-pid="%d"]`, pid)
+	label, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('%s select').getAttribute('aria-label')`, row)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("signal for pid %d", pid); label != want {
+		t.Errorf("the menu's accessible name is %q, want %q: a screen reader cannot tell one row's menu from another's", label, want)
+	}
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(row+" select"))); err != nil {
+		t.Fatal(err)
+	}
+	// HUP, INT, QUIT, TERM.
+	keys := kb.ArrowDown + kb.ArrowDown + kb.ArrowDown + kb.ArrowDown
+	if err := chromedp.Do(ctx, chromedp.KeyEvent(keys)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\t\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "a signal's outcome", `[...document.querySelectorAll('.toast')].some(e => e.textContent.includes('SIG'))`)
+	if got, want := fake.Signals(), []string{fmt.Sprintf("%d TERM", pid)}; !slices.Equal(got, want) {
+		t.Errorf("signals sent: %q, want only %q", got, want)
 	}
 }

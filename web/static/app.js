@@ -566,15 +566,28 @@
   function procRow(w, pid) {
     // The signal menu gets its options when it is first used: built for
     // every row up front they were a third of a big page's nodes, all laid
-    // out again at each redraw.
-    const sig = el("select", { class: "act-only", title: "send a signal to this process", "aria-label": "signal" },
+    // out again at each redraw. Choosing a signal only names it; its own
+    // button sends it. Sent on choosing, the arrow keys that walk a closed
+    // menu sent each signal they passed (Down once: SIGHUP to the worker).
+    const sig = el("select", { class: "act-only", title: "choose a signal for this process", "aria-label": "signal for pid " + pid },
       el("option", { value: "", text: "signal…" }));
+    let go = null; // the send button, made when a signal is first chosen
     const fill = () => { if (sig.options.length === 1) sig.append(...SIGNALS.map((s) => el("option", { value: s, text: s }))); };
     sig.addEventListener("pointerdown", fill);
     sig.addEventListener("focus", fill);
     sig.addEventListener("change", () => {
-      const s = sig.value; sig.value = "";
-      if (s) doAction(null, w, "signal", { name: w.view.name, pid: Number(pid), signum: s }, "SIG" + s + " → " + pid);
+      if (!go) {
+        go = el("button", { class: "btn xs danger confirm", "data-act": "signal" });
+        go.addEventListener("click", () => {
+          const s = sig.value;
+          sig.value = ""; sig.focus(); go.hidden = true;
+          if (s) doAction(null, w, "signal", { name: w.view.name, pid: Number(pid), signum: s }, "SIG" + s + " → " + pid);
+        });
+        sig.after(go);
+      }
+      go.hidden = !sig.value;
+      go.textContent = "send SIG" + sig.value;
+      go.title = "send SIG" + sig.value + " to process " + pid;
     });
     const kill = el("button", { class: "btn xs danger", "data-act": "kill", title: "kill this process (click twice); poold replaces it" }, "kill");
     kill.addEventListener("click", () => confirmThen(kill, () =>
