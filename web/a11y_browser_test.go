@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -67,4 +69,29 @@ func TestBrowserTextContrast(t *testing.T) {
 	if len(low) > 0 {
 		t.Errorf("text below 4.5:1 contrast: %v", low)
 	}
+}
+
+// TestBrowserSummaryWhileLoading: while the console is still reading
+// poold's watchers (a big poold starting is seconds of calls), the page's
+// summary says so; it said "0 watchers · 0 active · 0 processes" beside
+// "live" while poolctl listed 300 processes.
+func TestBrowserSummaryWhileLoading(t *testing.T) {
+	ctx := newBrowser(t)
+	// The browser first: the load begins as the server starts.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	fake.callTakes = time.Second
+	ts := startServer(t, fake, configs.Web{}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "a live page still loading", `document.querySelector('#conn').textContent === 'live' &&
+		(window.seenLoading = window.seenLoading || (document.querySelector('#watchers .empty') || {}).textContent === 'Waiting for poold…' &&
+		document.querySelector('#summary').textContent !== '' && document.querySelector('#summary').textContent) || false`)
+	if got := evalJS[string](t, ctx, `window.seenLoading`); strings.Contains(got, "0 watchers") {
+		t.Errorf("while loading, the summary says %q: as if poold ran nothing", got)
+	}
+	waitJS(t, ctx, "the loaded summary", `document.querySelector('#summary').textContent === '1 watchers · 1 active · 1 processes'`)
 }

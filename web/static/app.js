@@ -97,6 +97,7 @@
     queued: {},           // socket fd -> {queue, limit}
     qhist: {},            // socket fd -> [[t, queue]] for its chart
     lastSeq: 0,           // last event seen: a reconnect resumes after it
+    loaded: false,        // the console has read poold's watchers
   };
   const serverNow = () => Date.now() / 1000 + st.skew;
 
@@ -235,6 +236,7 @@
     }
     for (const name of [...st.watchers.keys()]) if (!names.has(name)) removeWatcher(name);
     st.sockets = s.sockets || [];
+    st.loaded = !!s.loaded;
     if (s.poold) st.poold = s.poold;
     const empty = $("#watchers .empty");
     if (st.watchers.size === 0) {
@@ -741,6 +743,10 @@
       "  rss ", el("b", { text: p.mem_info1 || fmtBytes(rssOf(p)) }), "  up ", el("b", { text: fmtAge(p.age) }));
   }
   function renderSummary() {
+    // Until the console has read poold's watchers (a big poold starting
+    // takes seconds), it has no counts: "0 watchers" beside "live" said
+    // poold ran nothing while poolctl listed hundreds of processes.
+    if (!st.loaded && st.watchers.size === 0) { $("#summary").replaceChildren("reading poold's watchers…"); return; }
     let procs = 0, active = 0;
     for (const w of st.watchers.values()) { procs += Object.keys(w.view.procs).length; if (statusClass(w.view.status) === "s-ok") active++; }
     $("#summary").replaceChildren(el("b", { text: st.watchers.size }), " watchers · ", el("b", { text: active }), " active · ",
