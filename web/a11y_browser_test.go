@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
@@ -94,4 +95,27 @@ func TestBrowserSummaryWhileLoading(t *testing.T) {
 		t.Errorf("while loading, the summary says %q: as if poold ran nothing", got)
 	}
 	waitJS(t, ctx, "the loaded summary", `document.querySelector('#summary').textContent === '1 watchers · 1 active · 1 processes'`)
+}
+
+// TestBrowserSkipToEvents: the first Tab stop skips every watcher's
+// buttons to the sockets and events, and each watcher's card is named,
+// so a screen reader says whose Start or Stop a button is. With 50
+// watchers and 300 workers the event filter was some 950 Tab presses
+// away, and every card's buttons were the same "Start", "Stop", ....
+func TestBrowserSkipToEvents(t *testing.T) {
+	ctx, _ := openLiveConsole(t)
+	waitJS(t, ctx, "the web watcher's row", rowsExpr("web", 1))
+	if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.Tab)); err != nil {
+		t.Fatal(err)
+	}
+	first := evalJS[string](t, ctx, `document.activeElement.textContent`)
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\r\t")); err != nil {
+		t.Fatal(err)
+	}
+	if got := evalJS[string](t, ctx, `document.activeElement.id`); got != "evfilter" {
+		t.Errorf("Tab, Enter, Tab focuses %q (the first Tab stop: %q), want the event filter", got, first)
+	}
+	if got := evalJS[string](t, ctx, `document.querySelector('article[data-watcher="web"]').getAttribute('aria-label') || ''`); got != "watcher web" {
+		t.Errorf("the web watcher's card is named %q, want \"watcher web\"", got)
+	}
 }

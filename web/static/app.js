@@ -372,7 +372,8 @@
       tbody: el("tbody"),
     };
     const r = w.refs;
-    w.card = el("article", { class: "watcher", "data-watcher": name },
+    // Named, so a screen reader says whose Start or Stop a button is.
+    w.card = el("article", { class: "watcher", "data-watcher": name, "aria-label": "watcher " + name },
       el("div", { class: "whead" },
         el("div", { class: "wtitle" }, el("h3", { text: name }), r.status, r.count),
         el("div", { class: "charts" },
