@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/emulation"
@@ -42,5 +43,31 @@ func TestBrowserNarrowScreen(t *testing.T) {
 	if !reach {
 		saveScreenshot(t, ctx, "narrow-kill.png")
 		t.Error("at 375 px a process's kill button cannot be reached: it lies outside its card")
+	}
+}
+
+// TestBrowserNarrowLongName: on a phone, a watcher's name of 64
+// characters without a hyphen to break at (poold's longest) wraps inside
+// its card; it ran past the card's edge and was cut off there.
+func TestBrowserNarrowLongName(t *testing.T) {
+	ctx := newBrowser(t)
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+		Width: 400, Height: 800, DeviceScaleFactor: 1, Mobile: true}); err != nil {
+		t.Fatal(err)
+	}
+	name := "long.watcher_name_" + strings.Repeat("x", 46)
+	ts := startServer(t, newFakeBackend(t, map[string]int{name: 1}), configs.Web{}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the process row", rowsExpr(name, 1))
+	over := evalJS[float64](t, ctx, `(() => {
+		const card = document.querySelector('article.watcher'), h = card.querySelector('h3');
+		const r = document.createRange(); r.selectNodeContents(h);
+		return r.getBoundingClientRect().right - card.getBoundingClientRect().right;
+	})()`)
+	if over > 0 {
+		saveScreenshot(t, ctx, "narrow-name.png")
+		t.Errorf("at 400 px the watcher's name runs %.0f px past its card's edge: its end is cut off", over)
 	}
 }
