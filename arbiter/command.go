@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -95,12 +96,37 @@ func decodeFields(raw []byte) (Request, any, error) {
 		return req, nil, err
 	}
 	if err := json.Unmarshal(raw, &probe); err != nil {
+		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
+			return hugeNumber(raw, te)
+		}
 		return req, nil, errorf(ErrnoBadJSON, "request is not valid JSON: %v", err)
 	}
 	obj, ok := probe.(map[string]any)
 	if !ok {
 		return req, nil, errorf(ErrnoBadJSON, "request must be a JSON object, got %s", jsonKind(probe))
 	}
+	return fromObject(obj)
+}
+
+// hugeNumber refuses valid JSON with a number beyond float64 (e.g. 400
+// digits; Python reads it), keeping the request's id when it can be read.
+func hugeNumber(raw []byte, te *json.UnmarshalTypeError) (Request, any, error) {
+	var req Request
+	var members map[string]json.RawMessage
+	var id any
+	if json.Unmarshal(raw, &members) == nil && json.Unmarshal(members["id"], &id) == nil {
+		req, id, _ = fromObject(map[string]any{"id": id})
+	}
+	num, _ := strings.CutPrefix(te.Value, "number ")
+	if len(num) > 24 {
+		num = fmt.Sprintf("%s... (%d characters)", num[:16], len(num))
+	}
+	return req, id, errorf(ErrnoBadProperty, "request has a number poold cannot hold, ending at byte %d: %s; numbers go up to about 1.8e308, send a smaller one", te.Offset, num)
+}
+
+// fromObject reads a request decoded as a JSON object.
+func fromObject(obj map[string]any) (Request, any, error) {
+	var req Request
 	id := obj["id"]
 	if id != nil {
 		switch v := id.(type) {
