@@ -3,7 +3,6 @@ package watcher
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/poold/poold/configs"
@@ -158,12 +157,8 @@ func (w *Watcher) Adopt(st State) error {
 			p.killAt = now.Add(ps.KillIn)
 			w.host.After(ps.KillIn, Timer{Watcher: w.id, Kind: TimerKill, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
 		}
-		if p.State == ProcReady && w.spec.MaxAge > 0 {
-			age := w.spec.MaxAge
-			if w.spec.MaxAgeVariance > 0 {
-				age += time.Duration(rand.Int64N(int64(w.spec.MaxAgeVariance)))
-			}
-			w.host.After(max(age-now.Sub(p.Started), 0), Timer{Watcher: w.id, Kind: TimerMaxAge, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+		if p.State == ProcReady {
+			w.armMaxAge(p, now.Sub(p.Started))
 		}
 	}
 	if w.status == Active || w.status == Starting {

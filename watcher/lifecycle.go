@@ -268,6 +268,15 @@ func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 	if ch.Health {
 		w.armHealth()
 	}
+	if spec.MaxAge != old.MaxAge || spec.MaxAgeVariance != old.MaxAgeVariance {
+		// As Circus's: the running workers are held to the new max_age.
+		now := w.host.Now()
+		for _, p := range w.procs {
+			if p.State == ProcReady && !p.Recycle {
+				w.armMaxAge(p, now.Sub(p.Started))
+			}
+		}
+	}
 	return nil
 }
 

@@ -50,10 +50,18 @@ func (w *Watcher) Fire(t Timer) {
 			w.notReady(p, fmt.Errorf("not ready within ready_timeout %v (readiness %s)", w.spec.ReadyTimeout, w.spec.Readiness))
 		}
 	case TimerMaxAge:
-		if live && p.State == ProcReady && !p.Recycle {
-			w.log.Info("worker reached max_age; replacing it", "pid", p.Pid, "wid", p.Wid)
-			w.recycle(p, "max_age")
+		if !live || p.State != ProcReady || p.Recycle || w.spec.MaxAge <= 0 {
+			break
 		}
+		// A timer of a max_age since raised (Update armed the new one),
+		// or a wall clock stepped back under a worker adopted in an
+		// upgrade: not old enough yet, so wait for the rest.
+		if lived := w.host.Now().Sub(p.Started); lived < w.spec.MaxAge {
+			w.armMaxAge(p, lived)
+			break
+		}
+		w.log.Info("worker reached max_age; replacing it", "pid", p.Pid, "wid", p.Wid)
+		w.recycle(p, "max_age")
 	case TimerSurvived:
 		if live {
 			w.survived(p)
@@ -86,13 +94,20 @@ func (w *Watcher) Ready(pid int) {
 func (w *Watcher) ready(p *Process) {
 	w.setState(p, ProcReady)
 	w.host.Publish(w.spec.Name, events.KindReady, map[string]any{"process_pid": p.Pid, "process_id": p.Wid})
-	if w.spec.MaxAge > 0 {
-		age := w.spec.MaxAge
-		if w.spec.MaxAgeVariance > 0 {
-			age += time.Duration(rand.Int64N(int64(w.spec.MaxAgeVariance)))
-		}
-		w.host.After(age, Timer{Watcher: w.id, Kind: TimerMaxAge, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+	w.armMaxAge(p, 0)
+}
+
+// armMaxAge arms the timer that recycles p at max_age (plus a random part
+// of max_age_variance), lived counting as already spent of it.
+func (w *Watcher) armMaxAge(p *Process, lived time.Duration) {
+	if w.spec.MaxAge <= 0 {
+		return
 	}
+	age := w.spec.MaxAge
+	if w.spec.MaxAgeVariance > 0 {
+		age += time.Duration(rand.Int64N(int64(w.spec.MaxAgeVariance)))
+	}
+	w.host.After(max(age-lived, 0), Timer{Watcher: w.id, Kind: TimerMaxAge, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
 }
 
 // notReady handles a worker that failed its readiness: it is stopped; in a

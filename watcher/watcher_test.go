@@ -326,6 +326,7 @@ func TestMaxAgeRecyclesThroughRollingPath(t *testing.T) {
 	if len(ages) != 2 {
 		t.Fatalf("max_age timers %v", ages)
 	}
+	h.now = h.now.Add(time.Hour)
 	w.Fire(ages[0])
 	// The replacement (readiness spawn: ready at once) is up before the old one stops.
 	if fmt.Sprint(pidsIn(w, ProcStopping)) != fmt.Sprint([]int{ages[0].Pid}) || len(pidsIn(w, ProcReady)) != 2 {

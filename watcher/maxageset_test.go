@@ -1,0 +1,55 @@
+package watcher
+
+import (
+	"testing"
+	"time"
+)
+
+// `set NAME max_age N` acts on the workers already running, as Circus's
+// does (it checks every process's age): a worker older than the new
+// max_age is recycled at once, a younger one when it reaches it; a
+// max_age raised or turned off leaves alone a worker the old one would
+// have recycled.
+func TestMaxAgeSetAppliesToRunningWorkers(t *testing.T) {
+	w, h := newWatcher(t, spec(2))
+	w.Start()
+	if ages := h.takeTimers(TimerMaxAge); len(ages) != 0 {
+		t.Fatalf("max_age timers without max_age: %v", ages)
+	}
+	h.now = h.now.Add(3 * time.Minute)
+	upd := w.Spec()
+	upd.MaxAge = time.Minute
+	if err := w.Update(upd, w.Sockets()); err != nil {
+		t.Fatal(err)
+	}
+	ages := h.takeTimers(TimerMaxAge)
+	if len(ages) != 2 {
+		t.Fatalf("after set max_age 60: timers %v, want one per running worker", ages)
+	}
+	for _, a := range ages {
+		if d := h.delays[a]; d != 0 {
+			t.Errorf("pid %d, 3 minutes old, recycled in %v, want at once", a.Pid, d)
+		}
+	}
+
+	// Raised to an hour: the pending one-minute timers no longer recycle.
+	upd.MaxAge = time.Hour
+	if err := w.Update(upd, w.Sockets()); err != nil {
+		t.Fatal(err)
+	}
+	longer := h.takeTimers(TimerMaxAge)
+	if len(longer) != 2 || h.delays[longer[0]] != 57*time.Minute {
+		t.Fatalf("after set max_age 3600: timers %v (delay %v), want 2 in 57m", longer, h.delays[longer[0]])
+	}
+	before := w.Pids()
+	w.Fire(ages[0])
+	if len(pidsIn(w, ProcStopping)) != 0 || len(w.Pids()) != len(before) {
+		t.Fatalf("a timer of the old max_age recycled a worker: %v", w.Processes())
+	}
+	h.takeTimers(TimerMaxAge) // it waits for the rest of the new one
+	h.now = h.now.Add(57 * time.Minute)
+	w.Fire(longer[0])
+	if len(pidsIn(w, ProcStopping)) != 1 {
+		t.Fatalf("the new max_age did not recycle: %v", w.Processes())
+	}
+}
