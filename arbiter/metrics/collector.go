@@ -47,7 +47,7 @@ var (
 	dEvicted = desc("poold_subscribers_evicted_total",
 		"Subscribers disconnected because they took no data for the stall timeout, by stream: events (the event endpoint), stats (the stats endpoint). What was still buffered for them is in poold_events_dropped_total; what sat in kernel socket buffers is not counted.", "stream")
 	dReloadOK = desc("poold_config_last_reload_successful",
-		"1 if the last config reload (SIGHUP, reloadconfig) was applied in full, 0 if it was refused or a watcher's change was rolled back.")
+		"1 if the last config reload asked for (SIGHUP, reloadconfig) was applied in full, 0 if it was refused, a watcher's change was rolled back or an added watcher did not start; 1 at start; an upgrade in place keeps it.")
 	dReloadAt = desc("poold_config_last_reload_success_timestamp_seconds",
 		"When the config was last applied in full (poold's start, or the last successful reload), unix seconds.")
 )
