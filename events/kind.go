@@ -91,7 +91,9 @@ const (
 	// backoff_reset (or flapping_window, if shorter). The watcher is no
 	// longer flapping for that slot. Fields: process_pid, process_id,
 	// uptime (seconds), status (the watcher's, now: active unless another
-	// slot still loops).
+	// slot still loops). When the watcher's last loop ended otherwise (a
+	// reload, a scale-down, a start of a paused slot), the one field is
+	// status.
 	KindRecovered Kind = "recovered"
 	// KindUnhealthy: a worker failed its readiness check, its health check
 	// (health_threshold times in a row) or stayed over a limit (max_rss,

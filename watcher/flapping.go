@@ -81,7 +81,21 @@ func (w *Watcher) survived(p *Process) {
 		w.host.Publish(w.spec.Name, events.KindRecovered, map[string]any{
 			"process_pid": p.Pid, "process_id": p.Wid, "uptime": uptime.Seconds(), "status": string(w.Status()),
 		})
+		w.said = true
 	}
+}
+
+// noteRecovery publishes `recovered` when the watcher, running, is no
+// longer flapping and survived has not said so: its crash loops ended on
+// purpose (a scale-down dropped the slot, a reload or an elastic pool's
+// stop replaced its worker, a start of a paused slot). The event has the
+// watcher's status only: no worker lived through the loop.
+func (w *Watcher) noteRecovery() {
+	st := w.Status()
+	if w.flapping && st != Flapping && !w.said && (st == Active || st == Starting) {
+		w.host.Publish(w.spec.Name, events.KindRecovered, map[string]any{"status": string(st)})
+	}
+	w.flapping, w.said = st == Flapping, false
 }
 
 // troubled lists, by wid, the slots Reason explains: failed, paused or

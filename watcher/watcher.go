@@ -183,6 +183,10 @@ type Watcher struct {
 	seq      uint64       // generations for timers and checks
 	waiters  []func()
 
+	// flapping: Status was Flapping at the last settle; said: a
+	// `recovered` went out since (survived), see noteRecovery.
+	flapping, said bool
+
 	roll          *rollout      // a rolling replacement of every worker, or nil
 	reloadErr     error         // why the last rollout was abandoned
 	refusedSpec   bool          // that rollout was of a new spec (reload of the config, set), not the same one
@@ -457,6 +461,7 @@ func (w *Watcher) settle() {
 		return // ReleaseSettle settles
 	}
 	w.reconcile()
+	w.noteRecovery()
 	w.announceStarted()
 	w.fireWaiters()
 	w.spawned = 0

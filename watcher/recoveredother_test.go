@@ -1,0 +1,60 @@
+package watcher
+
+import (
+	"slices"
+	"testing"
+)
+
+// loopWid2 puts wid 2 of a 2-worker watcher into a crash loop.
+func loopWid2(t *testing.T) (*Watcher, *fakeHost) {
+	t.Helper()
+	w, h := newWatcher(t, spec(2))
+	w.Start()
+	w.Exited(w.Processes()[1].Pid, 3)
+	for _, tm := range h.takeTimers(TimerRespawn) {
+		w.Fire(tm)
+	}
+	w.Exited(w.Processes()[1].Pid, 3)
+	if w.Status() != Flapping {
+		t.Fatalf("wid 2 in backoff: status %v, want flapping", w.Status())
+	}
+	h.events = nil
+	return w, h
+}
+
+// A crash loop ended other than by a worker living backoff_reset (a
+// scale-down that drops the slot, a reload that stops its worker on
+// purpose) says so with `recovered` too: a subscriber that raised an
+// alert on flapping kept it for good.
+func TestCrashLoopEndedOtherwiseIsPublished(t *testing.T) {
+	t.Run("decr", func(t *testing.T) {
+		w, h := loopWid2(t)
+		w.SetTarget(1)
+		if w.Status() != Active || !slices.Contains(h.events, "recovered") {
+			t.Fatalf("after decr dropped the looping slot: status %v, events %v; want active and recovered", w.Status(), h.events)
+		}
+	})
+	t.Run("reload", func(t *testing.T) {
+		w, h := loopWid2(t)
+		for _, tm := range h.takeTimers(TimerRespawn) {
+			w.Fire(tm)
+		}
+		w.Reload(true, false)
+		for _, p := range pidsIn(w, ProcStopping) {
+			w.Exited(p, 0)
+		}
+		if w.Status() != Active || !slices.Contains(h.events, "recovered") {
+			t.Fatalf("after a reload replaced the looping slot's worker: status %v, events %v; want active and recovered", w.Status(), h.events)
+		}
+	})
+	t.Run("stop says stop, not recovered", func(t *testing.T) {
+		w, h := loopWid2(t)
+		w.Stop()
+		for _, p := range w.Pids() {
+			w.Exited(p, 0)
+		}
+		if slices.Contains(h.events, "recovered") {
+			t.Fatalf("a stop published recovered: %v", h.events)
+		}
+	})
+}
