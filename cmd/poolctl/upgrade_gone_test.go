@@ -12,14 +12,22 @@ import (
 	"time"
 )
 
-// upgradeWrapper is a "new binary" that passes the pre-flight (it hands
-// --upgrade-check, --check and --version to the real poold) and dies
-// before it loads anything when it is exec'ed to take over.
-const upgradeWrapper = `#!/bin/sh
-for a in "$@"; do case "$a" in --upgrade-check|--check|--version) exec REAL "$@";; esac; done
-echo "wrapper: refusing to start: $*" >&2
-exit 1
-`
+// installNewBinary puts, over exe, a "new binary" that passes the
+// pre-flight (it hands --upgrade-check, --check and --version to the real
+// poold) and, exec'ed to take over, runs the shell lines then instead.
+// Written beside and renamed over, as a package install does.
+func installNewBinary(t *testing.T, exe, then string) {
+	t.Helper()
+	script := "#!/bin/sh\n" +
+		`for a in "$@"; do case "$a" in --upgrade-check|--check|--version) exec ` + filepath.Join(binaries(t), "poold") + ` "$@";; esac; done` + "\n" +
+		then + "\n"
+	if err := os.WriteFile(exe+".new", []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(exe+".new", exe); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // TestUpgradeOfABinaryThatDiesSaysSo: when the new binary passed the
 // pre-flight and then died in the exec, taking poold's pid and workers
@@ -50,14 +58,8 @@ func TestUpgradeOfABinaryThatDiesSaysSo(t *testing.T) {
 		t.Errorf("after an upgrade the log should say the socket and the control endpoint were taken over, not bound again:\n%s", log)
 	}
 
-	// Written beside, renamed over: as a package install does.
-	wrapper := exe + ".new"
-	if err := os.WriteFile(wrapper, []byte(strings.ReplaceAll(upgradeWrapper, "REAL", filepath.Join(binaries(t), "poold"))), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(wrapper, exe); err != nil {
-		t.Fatal(err)
-	}
+	// Dies before it loads anything.
+	installNewBinary(t, exe, `echo "wrapper: refusing to start: $*" >&2; exit 1`)
 	r := poolctl(t, "--endpoint", p.control, "upgrade")
 	want := "poold exited during the upgrade (the new binary did not come up)"
 	if r.code != 3 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "start it again") {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -9,15 +8,6 @@ import (
 	"testing"
 	"time"
 )
-
-// upgradeHangWrapper is a "new binary" that passes the pre-flight and
-// then, exec'ed to take over, hangs before it loads anything: it keeps
-// poold's pid, its workers and its endpoints' fds, and answers nothing.
-const upgradeHangWrapper = `#!/bin/sh
-for a in "$@"; do case "$a" in --upgrade-check|--check|--version) exec REAL "$@";; esac; done
-echo "wrapper: hanging instead of taking over: $*" >&2
-exec sleep 600
-`
 
 // TestUpgradeOfABinaryThatHangsSaysSo: when the new binary passed the
 // pre-flight and then hung in its start, `poolctl upgrade` printed
@@ -37,13 +27,9 @@ func TestUpgradeOfABinaryThatHangsSaysSo(t *testing.T) {
 	p.launch(t, exe, p.cmd.Args[1])
 	workers := p.pids(t)
 
-	wrapper := exe + ".new"
-	if err := os.WriteFile(wrapper, []byte(strings.ReplaceAll(upgradeHangWrapper, "REAL", filepath.Join(binaries(t), "poold"))), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(wrapper, exe); err != nil {
-		t.Fatal(err)
-	}
+	// Hangs before it loads anything: it keeps poold's pid, its workers
+	// and its endpoints' fds, and answers nothing.
+	installNewBinary(t, exe, `echo "wrapper: hanging instead of taking over: $*" >&2; exec sleep 600`)
 	r := poolctl(t, "--endpoint", p.control, "upgrade")
 	pid := strconv.Itoa(p.cmd.Process.Pid)
 	if r.code != 3 || !strings.Contains(r.stderr, "the new binary most likely hangs before taking over") ||
