@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/arbiter/wire"
 )
 
@@ -28,12 +29,14 @@ const (
 	upgradeGone = 3 * time.Second
 )
 
-// upgradeHang is how long poold may take connections without answering
-// any before poolctl says the new image hangs: the old image answers
-// upgrade_status all through the pre-flight and its waits, and the new
-// one takes over within a second or two, even under load; a new binary
-// stuck before it loads the state keeps the endpoint (its fd) open and
-// answers nothing. A variable for the tests.
+// upgradeHang is how long poold's endpoint may take connections without
+// completing a ZMTP handshake on any before poolctl says the new image
+// hangs: a new binary stuck before it loads the state keeps the endpoint
+// (its fd) open, and nothing accepts on it. The old image handshakes all
+// through the pre-flight, even while its loop waits (for the workers' log
+// writes on a slow disk: no reply then, for as long as the disk takes),
+// and the new one takes over within a second or two, even under load. A
+// variable for the tests.
 var upgradeHang = 20 * time.Second
 
 const upgradeHelp = `Upgrade poold in place: it runs the binary it was started from, read
@@ -44,7 +47,8 @@ state); any failure changes nothing. If the new image cannot load the
 state, the old binary comes back with it (a rollback). If it dies before
 that, poold's pid is gone with its workers: poolctl says so once poold's
 endpoint has refused connections for 3s; start poold again. If it hangs
-before that, poolctl says so once poold has answered nothing for 20s.
+before that, poolctl says so once poold's endpoint has accepted no
+connection for 20s (the local endpoint only: over --url it waits).
 
 poolctl waits for the outcome and prints the old and the new version;
 it exits 1 when the upgrade was refused or rolled back. SIGUSR2 to poold
@@ -182,15 +186,14 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
 	deadline := time.Now().Add(upgradeWait)
 	t := time.NewTicker(upgradePoll)
 	defer t.Stop()
-	answered := time.Now()     // when poold last answered
+	answered := time.Now()     // when poold last answered or took a request
 	var refusedSince time.Time // the first of the refusals in a row
 	for {
 		out, err := a.upgradeStatus(ctx)
 		if err == nil && num(out["id"]) > lastID && out["state"] != "upgrading" {
 			return a.printUpgrade(out)
 		}
-		var rerr replyError
-		if err == nil || errors.As(err, &rerr) {
+		if alive(err) {
 			answered = time.Now()
 		}
 		if err == nil && num(out["pid"]) > 0 {
@@ -204,7 +207,7 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
 		case time.Since(refusedSince) >= upgradeGone:
 			return connError{fmt.Sprintf("poold exited during the upgrade (the new binary did not come up): %s has refused connections for %s (%v); its workers are gone with it; check its log and start it again", a.endpoint, upgradeGone, err), err}
 		}
-		if refusedSince.IsZero() && time.Since(answered) >= upgradeHang {
+		if !a.remote() && refusedSince.IsZero() && time.Since(answered) >= upgradeHang {
 			return hangError(a.endpoint, pid, err)
 		}
 		if time.Now().After(deadline) {
@@ -218,14 +221,14 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
 	}
 }
 
-// hangError says that poold, pid, took connections at endpoint and
-// answered none for upgradeHang, err the last error, and what to do.
+// hangError says that poold, pid, let connections to endpoint wait and
+// accepted none for upgradeHang, err the last error, and what to do.
 func hangError(endpoint string, pid int, err error) error {
 	who, kill := "poold", "kill -9 its pid"
 	if pid > 0 {
 		who, kill = fmt.Sprintf("poold (pid %d)", pid), fmt.Sprintf("kill -9 %d", pid)
 	}
-	return connError{fmt.Sprintf("%s has answered nothing at %s for %s during the upgrade (last error: %v): "+
+	return connError{fmt.Sprintf("%s has accepted no connection at %s for %s during the upgrade (last error: %v): "+
 		"the new binary most likely hangs before taking over; its workers still run and serve, but nothing manages them "+
 		"(no restart, reload or stop); check its log, then stop it (%s: its workers end with it) "+
 		"and start poold again with the old binary", who, endpoint, upgradeHang, err, kill), err}
@@ -250,6 +253,16 @@ func (a *app) upgradeInFlight(ctx context.Context, rerr replyError) (float64, bo
 
 // refused says that nobody listens on poold's endpoint any more: its
 // socket file is gone or stale, or a TCP connect is refused.
+// alive reports whether an upgrade_status that ended with err reached a
+// running poold: it answered, or it completed the handshake and took the
+// request (a timeout: its loop is busy), which a binary hung before it
+// loaded the state cannot do. Only ZeroMQ tells that: over --url an
+// HTTP request waits in the listener's backlog either way.
+func alive(err error) bool {
+	var rerr replyError
+	return err == nil || errors.As(err, &rerr) || errors.Is(err, ctlclient.ErrTimeout)
+}
+
 func refused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fs.ErrNotExist)
 }

@@ -12,7 +12,7 @@ import (
 // TestUpgradeOfABinaryThatHangsSaysSo: when the new binary passed the
 // pre-flight and then hung in its start, `poolctl upgrade` printed
 // nothing for 2 minutes and then said only that poold "did not report
-// the upgrade's outcome". It now says, once poold has answered nothing
+// the upgrade's outcome". It now says, once poold has accepted no connection
 // for upgradeHang, that the new binary hangs, that its workers still run
 // unmanaged, and what to do.
 func TestUpgradeOfABinaryThatHangsSaysSo(t *testing.T) {
