@@ -46,7 +46,6 @@ type conn struct {
 	spare    []byte
 	spareSt  []int
 	inflight int
-	held     int // pending+inflight as counted in Guard.buffered
 	closed   bool
 	kick     chan struct{}
 
@@ -185,7 +184,7 @@ func (c *conn) Write(p []byte) (int, error) {
 			continue
 		}
 		if c.out.atMessageStart() {
-			c.dropping = c.full()
+			c.dropping = len(c.pending)+c.inflight >= c.g.opts.MaxBuffered
 			if c.dropping {
 				c.g.dropped.Add(1)
 			} else if p[0]&flagCommand == 0 {
@@ -202,7 +201,6 @@ func (c *conn) Write(p []byte) (int, error) {
 		}
 		p = p[n:]
 	}
-	c.account()
 	if len(c.pending)+c.inflight > 2*c.g.opts.MaxBuffered {
 		c.g.evicted.Add(1)
 		c.abortLocked()
@@ -213,29 +211,6 @@ func (c *conn) Write(p []byte) (int, error) {
 	default:
 	}
 	return total, nil
-}
-
-// full reports whether the next message must be dropped for this peer:
-// its own buffer is full, or the Guard's buffers together are and this
-// peer holds at least its share of them (c.mu held).
-func (c *conn) full() bool {
-	own := len(c.pending) + c.inflight
-	if own >= c.g.opts.MaxBuffered {
-		return true
-	}
-	total := int64(c.g.opts.MaxBufferedTotal)
-	if c.g.buffered.Load() < total {
-		return false
-	}
-	return int64(own) >= total/max(c.g.conns.Load(), 1)
-}
-
-// account brings Guard.buffered up to date with this conn's buffer (c.mu
-// held).
-func (c *conn) account() {
-	now := len(c.pending) + c.inflight
-	c.g.buffered.Add(int64(now - c.held))
-	c.held = now
 }
 
 // Close flushes what is buffered for at most Options.Linger, closes the
@@ -284,8 +259,6 @@ func (c *conn) writeLoop() {
 		c.mu.Lock()
 		c.discard(len(c.starts))
 		c.pending, c.spare, c.starts, c.spareSt = nil, nil, nil, nil
-		c.inflight = 0
-		c.account()
 		c.mu.Unlock()
 		c.adoptTimer.Stop()
 		c.raw.Close()
@@ -348,7 +321,6 @@ func (c *conn) flush() error {
 
 		c.mu.Lock()
 		c.inflight = 0
-		c.account()
 		if err != nil {
 			c.discard(unwritten(starts, n, len(buf)))
 		}

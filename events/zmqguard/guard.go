@@ -82,12 +82,6 @@ type Options struct {
 	// are dropped (4 MiB). A single message may overshoot it; a peer whose
 	// queue reaches twice this is evicted.
 	MaxBuffered int
-	// MaxBufferedTotal caps the bytes queued for all of the Guard's peers
-	// together (32 MiB), so that many stuck peers cannot hold MaxBuffered
-	// each. Over it, messages are dropped for every peer that holds at
-	// least its fair share (MaxBufferedTotal divided by the open
-	// connections); a peer that keeps up holds less and still gets each.
-	MaxBufferedTotal int
 	// StallTimeout evicts a peer that accepts no byte for this long while
 	// data is waiting for it (10s).
 	StallTimeout time.Duration
@@ -128,9 +122,6 @@ func (o Options) withDefaults() Options {
 	if o.MaxBuffered <= 0 {
 		o.MaxBuffered = 4 << 20
 	}
-	if o.MaxBufferedTotal <= 0 {
-		o.MaxBufferedTotal = 32 << 20
-	}
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = 10 * time.Second
 	}
@@ -167,7 +158,6 @@ type Stats struct {
 	Dropped   uint64
 	Discarded uint64 // of Dropped, those still buffered when their connection ended
 	Evicted   uint64 // peers closed because they stopped taking data
-	Buffered  int64  // bytes queued for all peers now (MaxBufferedTotal)
 	// PendingByPeer counts handshakes in progress per peer ("uid:0",
 	// "ip:127.0.0.1", "ip:2001:db8::/64"); peers with none are absent.
 	PendingByPeer map[string]int
@@ -196,7 +186,6 @@ type Guard struct {
 	dropped           atomic.Uint64
 	discarded         atomic.Uint64
 	evicted           atomic.Uint64
-	buffered          atomic.Int64 // bytes held by every conn's write buffer
 }
 
 var guardSeq atomic.Uint64
@@ -277,7 +266,6 @@ func (g *Guard) Stats() Stats {
 		Dropped:           g.dropped.Load(),
 		Discarded:         g.discarded.Load(),
 		Evicted:           g.evicted.Load(),
-		Buffered:          g.buffered.Load(),
 		PendingByPeer:     byPeer,
 	}
 }
