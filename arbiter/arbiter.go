@@ -160,6 +160,11 @@ type Arbiter struct {
 	notify    map[string]*notifier
 	notifyDir string
 
+	loopCtx context.Context // Run's: done once poold is asked to stop
+	// signalled counts the reloads (SIGHUP) and reopens (SIGUSR1) asked
+	// and not yet taken by the loop, for an upgrade to hand over.
+	signalled struct{ reload, reopen atomic.Int32 }
+
 	waits sync.WaitGroup // one per child's exit-watching goroutine
 	bg    sync.WaitGroup // config loads and other off-loop work
 
@@ -309,6 +314,9 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	}
 	a.planDemand(false)
 	close(a.up)
+	if a.opts.Adopt != nil {
+		a.actOnPending(a.opts.Adopt.Pending)
+	}
 	return a.loop(ctx)
 }
 

@@ -223,7 +223,13 @@ func (a *Arbiter) handOver() error {
 	if u.Drain != nil {
 		u.Drain()
 	}
+	// The wait for the log readers can be long (a slow disk): a stop
+	// asked meanwhile is done by this image, not lost in the exec.
+	if a.loopCtx != nil && a.loopCtx.Err() != nil {
+		return errors.New("poold was asked to stop (SIGTERM, SIGINT) during the upgrade: it stops instead of re-executing")
+	}
 	st := a.state(time.Now())
+	st.Pending = a.pendingSignals()
 	// The rings only here, with every reader stopped: the pre-flight's
 	// copy of the state has no need of them (up to 4 MiB a watcher).
 	st.Logs, st.LogEpoch = a.output.handoverLogs(), a.output.epoch.Load()
@@ -262,6 +268,34 @@ func (a *Arbiter) handOver() error {
 	defer unix.Close(old)
 	env := append(append([]string{}, u.Env...), fmt.Sprintf("%s=%d,%d", upgrade.EnvFDs, f.Fd(), old))
 	return a.spawner.Exec(u.Exe, u.Argv, env)
+}
+
+// pendingSignals lists the signals taken and not yet acted on, for the
+// new image (State.Pending).
+func (a *Arbiter) pendingSignals() []string {
+	var out []string
+	if a.signalled.reload.Load() > 0 {
+		out = append(out, "reload")
+	}
+	if a.signalled.reopen.Load() > 0 {
+		out = append(out, "reopen")
+	}
+	return out
+}
+
+// actOnPending does, in the new image, what the old one was asked by a
+// signal during its hand-over (State.Pending). On the loop.
+func (a *Arbiter) actOnPending(pending []string) {
+	for _, p := range pending {
+		switch p {
+		case "reload":
+			a.log.Info("a SIGHUP came during the upgrade: reloading config now")
+			a.reloadConfig(a.logReload)
+		case "reopen":
+			a.log.Info("a SIGUSR1 came during the upgrade: reopening worker log files now")
+			a.reopenAll()
+		}
+	}
 }
 
 // state is what the new image takes over.

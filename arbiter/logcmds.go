@@ -38,10 +38,18 @@ func cmdReopen(a *Arbiter, m *cmdMsg) error {
 // Reopen is SIGUSR1: every worker log file is reopened before its next
 // line.
 func (a *Arbiter) Reopen() {
+	a.signalled.reopen.Add(1)
 	a.post(funcMsg{fn: func() {
-		paths := a.output.reopen("")
-		a.log.Info("reopening worker log files before their next line", "files", len(paths))
+		a.signalled.reopen.Add(-1)
+		a.reopenAll()
 	}})
+}
+
+// reopenAll reopens every worker log file before its next line. On the
+// loop.
+func (a *Arbiter) reopenAll() {
+	paths := a.output.reopen("")
+	a.log.Info("reopening worker log files before their next line", "files", len(paths))
 }
 
 // cmdLogs returns recent lines of watcher name from its ring, of worker

@@ -61,6 +61,7 @@ func (a *Arbiter) Kill() {
 // loop is the arbiter's event loop: it serves messages until every
 // watcher has stopped after a shutdown.
 func (a *Arbiter) loop(ctx context.Context) error {
+	a.loopCtx = ctx
 	ctxDone, quit := ctx.Done(), a.quit
 	tick := time.NewTicker(checkDelay)
 	defer tick.Stop()
@@ -205,6 +206,7 @@ func (a *Arbiter) handle(m any) {
 	case unmanagedKillMsg:
 		a.killUnmanaged(m.pid, "did not stop within graceful_timeout")
 	case reloadMsg:
+		a.signalled.reload.Add(-1)
 		a.reloadConfig(a.logReload)
 	case configMsg:
 		if m.err != nil {

@@ -28,7 +28,10 @@ type reloadMsg struct{}
 
 // Reload re-reads the configuration and applies it (SIGHUP). The outcome
 // is logged; an invalid config changes nothing.
-func (a *Arbiter) Reload() { a.post(reloadMsg{}) }
+func (a *Arbiter) Reload() {
+	a.signalled.reload.Add(1)
+	a.post(reloadMsg{})
+}
 
 // reloadConfig re-reads the config outside the loop (file I/O, and the
 // user and group lookups of every watcher) and applies it on the loop;

@@ -142,6 +142,10 @@ type State struct {
 	// that failed before it has still failed after it. Nil (a binary
 	// that does not know it): the new image starts as poold does.
 	Reload *Reload `json:"reload,omitempty"`
+	// Pending are the signals the old image took and had not acted on
+	// when it re-executed (its loop was in the hand-over): "reload"
+	// (SIGHUP), "reopen" (SIGUSR1). The new image acts on them.
+	Pending []string `json:"pending,omitempty"`
 }
 
 // Reload is what poold knows of its config file's last reload

@@ -117,6 +117,7 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 		},
 		Lifecycle: lifecycle,
 		Upgrade: upgrader(path, func() {
+			holdIfAsked(envTestHoldOld)
 			if d.sd != nil {
 				d.sd.Reloading()
 			}
@@ -217,11 +218,14 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 			return err
 		case sig := <-sigs:
 			switch sig {
+			// Each is logged once the arbiter holds it: a hand-over in
+			// flight passes it to the new image (see the upgrade tests).
 			case syscall.SIGHUP:
-				d.log.Info("SIGHUP: reloading config", "config", d.path)
 				d.arb.Reload()
+				d.log.Info("SIGHUP: reloading config", "config", d.path)
 			case syscall.SIGUSR1:
 				d.arb.Reopen() // worker log files, after logrotate (create mode)
+				d.log.Info("SIGUSR1: reopening worker log files")
 			case syscall.SIGUSR2:
 				d.log.Info("SIGUSR2: upgrading poold in place", "binary", selfExe)
 				d.arb.Upgrade()
@@ -229,8 +233,8 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 				d.jobControl(sig)
 			default:
 				if stops++; stops == 1 {
-					d.log.Info("stopping gracefully; send the signal again to kill workers at once", "signal", sig)
 					stopArb()
+					d.log.Info("stopping gracefully; send the signal again to kill workers at once", "signal", sig)
 				} else {
 					d.arb.Kill()
 				}

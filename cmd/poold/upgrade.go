@@ -34,11 +34,14 @@ var version = "dev"
 // during the exec.
 // envTestHold holds the new image: it removes the file, then waits (up
 // to a minute) for the file's path plus ".go" to exist, before it loads
-// the state: a test sends signals meanwhile.
+// the state: a test sends signals meanwhile. envTestHoldOld holds the
+// old image so, in its hand-over, after the wait for the log readers and
+// before it takes the state.
 const (
-	envTestFail = "POOLDTEST_UPGRADE_FAIL"
-	envTestKill = "POOLDTEST_UPGRADE_KILL"
-	envTestHold = "POOLDTEST_UPGRADE_HOLD"
+	envTestFail    = "POOLDTEST_UPGRADE_FAIL"
+	envTestKill    = "POOLDTEST_UPGRADE_KILL"
+	envTestHold    = "POOLDTEST_UPGRADE_HOLD"
+	envTestHoldOld = "POOLDTEST_UPGRADE_HOLD_OLD"
 )
 
 // Set by main, for the binary only (tests call run in-process): the
@@ -117,7 +120,7 @@ func takeOver() error {
 	if !ok {
 		return nil
 	}
-	holdIfAsked()
+	holdIfAsked(envTestHold)
 	rollback, isRollback := os.LookupEnv(upgrade.EnvRollback)
 	os.Unsetenv(upgrade.EnvFDs)
 	os.Unsetenv(upgrade.EnvRollback)
@@ -166,9 +169,9 @@ func loadState(fd int) (*upgrade.State, error) {
 	return st, err
 }
 
-// holdIfAsked is envTestHold's doing.
-func holdIfAsked() {
-	p := os.Getenv(envTestHold)
+// holdIfAsked is envTestHold's and envTestHoldOld's doing (env, the one).
+func holdIfAsked(env string) {
+	p := os.Getenv(env)
 	if p == "" || os.Remove(p) != nil {
 		return
 	}

@@ -120,3 +120,57 @@ func waitUpgraded(t *testing.T, p *upProc) {
 		return err == nil && o["state"] == "upgraded"
 	})
 }
+
+// A signal that arrives while the old image hands over (its loop waits
+// for the workers' log writes, which a slow disk makes long) was taken
+// and then lost in the exec: a SIGHUP's new config was never applied, a
+// SIGTERM was logged and ignored (poold and its workers ran on; systemd
+// would SIGKILL them at TimeoutStopSec), a SIGUSR1 left the workers
+// writing to the rotated file. A stop now ends the upgrade and stops
+// poold; a reload or a reopen is done by the new image.
+func TestSignalDuringHandOver(t *testing.T) {
+	cases := []struct {
+		sig  syscall.Signal
+		logs string
+	}{
+		{syscall.SIGTERM, "poold was asked to stop (SIGTERM, SIGINT) during the upgrade"},
+		{syscall.SIGHUP, "a SIGHUP came during the upgrade: reloading config now"},
+		{syscall.SIGUSR1, "a SIGUSR1 came during the upgrade: reopening worker log files now"},
+	}
+	for _, c := range cases {
+		t.Run(c.sig.String(), func(t *testing.T) {
+			hold := filepath.Join(t.TempDir(), "hold")
+			p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2), envTestHoldOld+"="+hold)
+			proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })
+			release := holdUpgrade(t, p, hold)
+			if c.sig == syscall.SIGHUP {
+				p.cfg = writeConfig(t, p.dir, fmt.Sprintf(upgradeConfig, 3))
+			}
+			if err := p.cmd.Process.Signal(c.sig); err != nil {
+				t.Fatal(err)
+			}
+			// The signal is taken (logged once the arbiter holds it)
+			// before the hand-over goes on.
+			taken := map[syscall.Signal]string{syscall.SIGTERM: "stopping gracefully",
+				syscall.SIGHUP: "SIGHUP: reloading config", syscall.SIGUSR1: "SIGUSR1: reopening"}[c.sig]
+			proctest.Eventually(t, "poold to take the signal", func() bool { return contains(p.log.String(), taken) })
+			release()
+			if c.sig == syscall.SIGTERM {
+				select {
+				case <-p.done:
+				case <-time.After(hang):
+					t.Fatalf("poold still runs %v after a SIGTERM during the hand-over; log:\n%s", hang, p.log.String())
+				}
+				if st := p.cmd.ProcessState; st.ExitCode() != 0 {
+					t.Fatalf("poold ended with %v after a SIGTERM during the hand-over, want exit status 0 (a graceful stop)", st)
+				}
+			} else {
+				waitUpgraded(t, p)
+			}
+			proctest.Eventually(t, "poold to log "+c.logs, func() bool { return contains(p.log.String(), c.logs) })
+			if c.sig == syscall.SIGHUP {
+				proctest.Eventually(t, "the reloaded config's 3 workers", func() bool { return len(p.pids("web")) == 3 })
+			}
+		})
+	}
+}
