@@ -113,15 +113,19 @@ func decodeFields(raw []byte) (Request, any, error) {
 func hugeNumber(raw []byte, te *json.UnmarshalTypeError) (Request, any, error) {
 	var req Request
 	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return req, nil, errorf(ErrnoBadJSON, `request must be a JSON object, got %.20s; send {"command": "status", "properties": {}}`, raw)
+	}
 	var id any
-	if json.Unmarshal(raw, &members) == nil && json.Unmarshal(members["id"], &id) == nil {
+	if json.Unmarshal(members["id"], &id) == nil {
 		req, id, _ = fromObject(map[string]any{"id": id})
 	}
 	num, _ := strings.CutPrefix(te.Value, "number ")
+	at := te.Offset - int64(len(num)) - 1 // Offset is past the byte after it
 	if len(num) > 24 {
 		num = fmt.Sprintf("%s... (%d characters)", num[:16], len(num))
 	}
-	return req, id, errorf(ErrnoBadProperty, "request has a number poold cannot hold, ending at byte %d: %s; numbers go up to about 1.8e308, send a smaller one", te.Offset, num)
+	return req, id, errorf(ErrnoBadProperty, "request has a number poold cannot hold, at byte %d: %s; numbers go up to about 1.8e308, send a smaller one", at, num)
 }
 
 // fromObject reads a request decoded as a JSON object.

@@ -38,6 +38,16 @@ func TestHugeNumberKeepsTheID(t *testing.T) {
 			t.Errorf("request %.60s...: reply %v; want errno %d, id %v, and the number named, shortened", tc.raw, r, ErrnoBadProperty, tc.id)
 		}
 	}
+	// Where the number starts, and an array is no request at all.
+	for raw, want := range map[string]string{
+		`{"id":1e400,"command":"status"}`: "number poold cannot hold, at byte 6: 1e400",
+		`[1e400]`:                         "request must be a JSON object",
+	} {
+		out, _ := h.a.Handle(context.Background(), []byte(raw))
+		if !strings.Contains(string(out), want) {
+			t.Errorf("request %s: reply %s; want %q", raw, out, want)
+		}
+	}
 	if n := h.do("numprocesses", map[string]any{"name": "web"})["numprocesses"]; n != 1 {
 		t.Errorf("numprocesses after the refused incr: %v, want 1", n)
 	}

@@ -63,7 +63,7 @@ func (c *Controller) refuse(identity, raw []byte) (reply []byte, send, refused b
 	}
 	req, derr := arbiter.DecodeRequest(raw)
 	if derr != nil {
-		return nil, false, false, arbiter.RoleNone // the handler answers errno 1; nothing runs
+		return nil, false, false, arbiter.RoleNone // the handler answers the error (errno 1 or 3); nothing runs
 	}
 	ce, role, rule := acl.Check(peer, req.Command)
 	if ce == nil {
