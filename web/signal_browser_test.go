@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/configs"
 )
 
@@ -87,5 +89,51 @@ func TestBrowserSignalMenuKeyboard(t *testing.T) {
 	waitJS(t, ctx, "a signal's outcome", `[...document.querySelectorAll('.toast')].some(e => e.textContent.includes('SIG'))`)
 	if got, want := fake.Signals(), []string{fmt.Sprintf("%d TERM", pid)}; !slices.Equal(got, want) {
 		t.Errorf("signals sent: %q, want only %q", got, want)
+	}
+}
+
+// TestBrowserSignalFocusSurvivesAReplacement: a keyboard user on one
+// row's "send SIGTERM" button lost it (focus fell to the page, Enter sent
+// nothing) when a worker with a lower wid was replaced meanwhile: the
+// table moved every row after the new one, and moving a focused element
+// blurs it. Rows that stay in place are no longer moved.
+func TestBrowserSignalFocusSurvivesAReplacement(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 2})
+	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.statsFlush = 20 * time.Millisecond })
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the web watcher with 2 processes", rowsExpr("web", 2))
+	pids := fake.Pids("web")
+	row := fmt.Sprintf(`article[data-watcher="web"] tr[data-pid="%d"]`, pids[2])
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(row+" select"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.ArrowDown+kb.ArrowDown+kb.ArrowDown+kb.ArrowDown+"\t")); err != nil {
+		t.Fatal(err)
+	}
+	focused := fmt.Sprintf(`document.activeElement === document.querySelector('%s button[data-act="signal"]')`, row)
+	waitJS(t, ctx, "focus on the send button", focused)
+
+	// wid 1's worker is replaced under the page.
+	if r := fake.Do(context.Background(), arbiter.Request{Command: "kill", Properties: map[string]any{"name": "web", "pid": float64(pids[1])}}); r["status"] != "ok" {
+		t.Fatalf("kill wid 1: %v", r)
+	}
+	waitJS(t, ctx, "wid 1's new worker on the page", fmt.Sprintf(
+		`!document.querySelector('article[data-watcher="web"] tr[data-pid="%d"]') && document.querySelectorAll('article[data-watcher="web"] tr[data-pid]').length === 2`, pids[1]))
+	still, err := chromedp.Run(ctx, chromedp.Evaluate[bool](focused))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !still {
+		t.Fatalf("focus left the send button of pid %d when wid 1 was replaced", pids[2])
+	}
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the signal's outcome", `[...document.querySelectorAll('.toast')].some(e => e.textContent.includes('SIGTERM'))`)
+	if got, want := fake.Signals(), []string{fmt.Sprintf("%d TERM", pids[2])}; !slices.Equal(got, want) {
+		t.Errorf("signals sent: %q, want %q", got, want)
 	}
 }

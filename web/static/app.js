@@ -471,11 +471,14 @@
     for (const tr of r.tbody.querySelectorAll("tr[data-pid]")) rows.set(tr.dataset.pid, tr);
     const list = procList(w);
     const slotOf = new Map((w.view.slots || []).map((s) => [String(s.wid), s]));
-    const seen = new Set();
+    const seen = new Set(list.map((p) => String(p.pid)));
+    // The gone rows first: left among the others until after the walk
+    // below, each made it move every row after a new one, and a moved
+    // row loses the focus it holds (a keyboard user's "send SIG...").
+    for (const [pid, tr] of rows) if (!seen.has(pid)) tr.remove();
     let prev = null;
     for (const p of list) {
       const pid = String(p.pid);
-      seen.add(pid);
       let tr = rows.get(pid);
       if (!tr) {
         tr = procRow(w, pid);
@@ -513,7 +516,6 @@
       }
       prev = tr;
     }
-    for (const [pid, tr] of rows) if (!seen.has(pid)) tr.remove();
     // Slots without a live process (backoff, paused, failed, exited), when
     // poold's status carries slots: how their last worker ended.
     for (const tr of r.tbody.querySelectorAll("tr.slot")) tr.remove();
