@@ -67,10 +67,11 @@ func watchersByName(ws []*watcher.Watcher) map[string]*watcher.Watcher {
 // startJob is one start in order (poold's own start, start, restart, add
 // with start, a config reload's additions).
 type startJob struct {
-	groups [][]*watcher.Watcher      // still to start, in order
+	groups [][]*watcher.Watcher      // still to start: bands, in order
 	left   map[*watcher.Watcher]bool // not started yet, not canceled
-	turn   []*watcher.Watcher        // the group last started, settling
+	turn   []*watcher.Watcher        // started in the head band (or the last one), settling
 	done   func()                    // called once, when the job ends
+	begun  bool                      // the head band has started
 	over   bool
 }
 
@@ -96,7 +97,7 @@ func (p *pendingStarts) remove(w *watcher.Watcher, j *startJob) {
 	p.jobs[w] = js
 }
 
-// startGroups starts ws, grouped (see orderGroups), as one job.
+// startGroups starts groups (bands, see startInOrder) as one job.
 func (a *Arbiter) startGroups(groups [][]*watcher.Watcher, done func()) {
 	j := &startJob{groups: groups, left: map[*watcher.Watcher]bool{}, done: done}
 	for _, g := range groups {
@@ -108,18 +109,26 @@ func (a *Arbiter) startGroups(groups [][]*watcher.Watcher, done func()) {
 	a.step(j)
 }
 
-// step starts j's next group once the dependencies of its watchers are
-// up or down, skipping (NotStarted) those with one down; the next group
-// follows once the started ones settled. While a dependency waits to
-// start a worker again (backoff, a flapping pause) the loop looks again
-// every settlePoll; a dependency that gives up is down. Dependencies are
-// read when the group's turn comes: a reload or set may have changed
-// them meanwhile.
+// step starts the watchers of j's head group (a band of one effective
+// priority, see startInOrder) whose dependencies are up or down, skipping
+// (NotStarted) those with one down. A watcher whose dependency is still
+// pending (starting, waiting to start a worker again after a backoff or a
+// flapping pause, or not started by j yet) waits, and the loop looks again
+// every settlePoll; a dependency that gives up is down. Only what needs
+// the pending dependency waits: the rest of the band starts. The next
+// band follows once the whole band is started and settled. Dependencies
+// are read at each look: a reload or set may have changed them meanwhile.
 func (a *Arbiter) step(j *startJob) {
 	if j.over {
 		return
 	}
-	for len(j.groups) > 0 {
+	if j.begun {
+		if j.groups[0] = a.stillToStart(j, j.groups[0]); len(j.groups[0]) == 0 {
+			a.bandDone(j)
+			return
+		}
+	}
+	for !j.begun && len(j.groups) > 0 {
 		if j.groups[0] = a.stillToStart(j, j.groups[0]); len(j.groups[0]) > 0 {
 			break
 		}
@@ -129,16 +138,15 @@ func (a *Arbiter) step(j *startJob) {
 		a.endJob(j)
 		return
 	}
-	for _, w := range j.groups[0] {
-		for _, d := range a.dependencies(w) {
-			if stateOf(d) == depPending {
-				time.AfterFunc(settlePoll, func() { a.post(funcMsg{func() { a.step(j) }}) })
-				return
-			}
-		}
+	if !j.begun {
+		j.turn, j.begun = nil, true
 	}
-	var started []*watcher.Watcher
+	var waiting []*watcher.Watcher
 	for _, w := range j.groups[0] {
+		if a.mustWait(j, w) {
+			waiting = append(waiting, w)
+			continue
+		}
 		delete(j.left, w)
 		a.starts.remove(w, j)
 		if down := a.downDeps(w); down != "" {
@@ -146,10 +154,32 @@ func (a *Arbiter) step(j *startJob) {
 			continue
 		}
 		w.Start()
-		started = append(started, w)
+		j.turn = append(j.turn, w)
 	}
-	j.groups, j.turn = j.groups[1:], started
-	whenAllSettled(started, func() { a.step(j) })
+	if len(waiting) > 0 {
+		j.groups[0] = waiting
+		time.AfterFunc(settlePoll, func() { a.post(funcMsg{func() { a.step(j) }}) })
+		return
+	}
+	a.bandDone(j)
+}
+
+// bandDone moves j past its head band once what it started there has
+// settled.
+func (a *Arbiter) bandDone(j *startJob) {
+	j.groups, j.begun = j.groups[1:], false
+	whenAllSettled(j.turn, func() { a.step(j) })
+}
+
+// mustWait tells whether w, in j's head band, waits for a dependency:
+// one j has yet to start, or one that is pending.
+func (a *Arbiter) mustWait(j *startJob, w *watcher.Watcher) bool {
+	for _, d := range a.dependencies(w) {
+		if j.left[d] || stateOf(d) == depPending {
+			return true
+		}
+	}
+	return false
 }
 
 // stillToStart is g without the watchers whose start j no longer owns:

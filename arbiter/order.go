@@ -109,15 +109,32 @@ func effectivePriorities(ws []*watcher.Watcher, in map[string]*watcher.Watcher) 
 	return eff
 }
 
-// startInOrder starts ws group by group (dependencies first, then highest
-// priority), each group once the one before has settled, that is once its
-// workers are ready; then calls done. A watcher whose dependency (in ws)
+// startInOrder starts ws band by band (highest effective priority
+// first), each band once the one before has settled, that is once its
+// workers are ready; in a band, each watcher once its dependencies are
+// up; then calls done. A watcher whose dependency (in ws)
 // is down is not started (see startGroups).
 func (a *Arbiter) startInOrder(ws []*watcher.Watcher, done func()) {
 	for _, w := range ws {
 		w.NotStarted(nil) // this start's own outcome replaces the last one's
 	}
-	a.startGroups(a.orderGroups(ws), done)
+	a.startGroups(bands(a.orderGroups(ws), effectivePriorities(ws, watchersByName(ws))), done)
+}
+
+// bands merges the consecutive groups of one effective priority: within
+// a band only depends_on orders the starts (a watcher waits for its own
+// dependencies, not for those of the others), between bands priority
+// does (a band starts once the one before has settled).
+func bands(groups [][]*watcher.Watcher, eff map[*watcher.Watcher]int) [][]*watcher.Watcher {
+	var out [][]*watcher.Watcher
+	for i, g := range groups {
+		if i > 0 && eff[g[0]] == eff[groups[i-1][0]] {
+			out[len(out)-1] = append(out[len(out)-1], g...)
+			continue
+		}
+		out = append(out, append([]*watcher.Watcher(nil), g...))
+	}
+	return out
 }
 
 // stopInOrder stops ws in the reverse of the start order, and cancels

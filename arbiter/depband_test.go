@@ -1,0 +1,47 @@
+package arbiter
+
+import (
+	"testing"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// TestSlowDependencyHoldsOnlyWhatNeedsIt: a start in order waited, level
+// by level, for every dependency of the level to be up, so a database
+// that never became ready (readiness failing, flapping_max_retry = -1)
+// kept every other watcher of the same priority from starting: web,
+// which needs only cache, and jobs, which needs web, stayed "waiting to
+// start" for as long as db retried, at boot and after a reload. A watcher
+// now waits for its own dependencies only: web and jobs start while db is
+// still starting; api, which needs db, starts once db is up.
+func TestSlowDependencyHoldsOnlyWhatNeedsIt(t *testing.T) {
+	g := newReadyGate(t)
+	db, api := gatedPair(g)
+	db.Autostart, api.Autostart = true, true
+	api.Name = "api"
+	cache := testWatcher("cache", "sleep", 1)
+	web := testWatcher("web", "sleep", 1)
+	web.DependsOn = []string{"cache"}
+	jobs := testWatcher("jobs", "sleep", 1)
+	jobs.DependsOn = []string{"web"}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, api, cache, web, jobs}}, Options{})
+	var order []string
+	for len(order) < 4 {
+		ev := h.next(string(events.KindSpawn), nil)
+		order = append(order, ev.Watcher)
+		if ev.Watcher == "api" {
+			t.Fatalf("api spawned before db was ready (spawns so far: %v)", order)
+		}
+	}
+	// db and cache start first, in either order; then web, then jobs.
+	if order[2] != "web" || order[3] != "jobs" {
+		t.Errorf("spawns while db is not ready: %v, want db and cache, then web, then jobs", order)
+	}
+	if st := h.do("status", map[string]any{"name": "db"}); st["status"] != "starting" {
+		t.Errorf("db should still be starting (its readiness gate is closed): %v", st)
+	}
+	noSpawnOf(h, "api")
+	dbComesUp(h, g)
+	h.next(string(events.KindSpawn), func(ev events.Event) bool { return ev.Watcher == "api" })
+}
