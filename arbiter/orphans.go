@@ -33,11 +33,13 @@ const orphanGrace = 2 * time.Second
 // a second stop request, Kill). It looks again every groupPoll, since one
 // that ends (a shell that ran a daemon) hands its own children to poold.
 // Only where poold reaps its workers' orphans (its own binary; run as a
-// library, its process's children are not its own to stop), with process
-// groups only, and with a /proc of its own pid namespace (another's
-// children are not poold's).
+// library, its process's children are not its own to stop), and with a
+// /proc of its own pid namespace (another's children are not poold's).
+// With a cgroup per worker, what workers left went with their cgroups;
+// what is left then is a hook's or a probe's (a daemon a hook started),
+// in no worker's cgroup, which would otherwise outlive poold.
 func (a *Arbiter) endOrphans() {
-	if !a.opts.ReapOrphans || a.tree != nil || a.foreignProc {
+	if !a.opts.ReapOrphans || a.foreignProc {
 		return
 	}
 	killAt := time.Now().Add(orphanGrace)
