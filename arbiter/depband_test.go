@@ -45,3 +45,24 @@ func TestSlowDependencyHoldsOnlyWhatNeedsIt(t *testing.T) {
 	dbComesUp(h, g)
 	h.next(string(events.KindSpawn), func(ev events.Event) bool { return ev.Watcher == "api" })
 }
+
+// A watcher of a lower priority waiting for its turn named every watcher
+// the band before had started, "which is active" for all but the one it
+// waited for: with 27 of them the one that mattered was lost in the list.
+// It now names those that have yet to settle.
+func TestTurnReasonNamesOnlyWhatIsNotSettled(t *testing.T) {
+	g := newReadyGate(t)
+	db, _ := gatedPair(g)
+	db.Autostart, db.Priority = true, 10
+	cache := testWatcher("cache", "sleep", 1)
+	cache.Priority = 10
+	web := testWatcher("web", "sleep", 1)
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, cache, web}}, Options{})
+	spawnedReady(t, h, "cache", 1)
+	want := `waiting to start: it starts after watcher "db", which is starting`
+	if st := h.do("status", map[string]any{"name": "web"}); st["status"] != "stopped" || st["reason"] != want {
+		t.Errorf("status of web while db (priority 10) starts and cache (priority 10) is active: %v; want stopped with reason %q", st, want)
+	}
+	dbComesUp(h, g)
+	h.next("spawn", func(ev events.Event) bool { return ev.Watcher == "web" })
+}

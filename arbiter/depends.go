@@ -259,9 +259,13 @@ func (a *Arbiter) reasonOf(w *watcher.Watcher) string {
 		// Its dependencies are up: the group started before it (a
 		// higher priority, or other dependencies of the same start)
 		// has yet to settle.
+		// Only those of the band that have yet to settle: the others
+		// hold nothing.
 		var names []string
 		for _, o := range js[0].turn {
-			names = append(names, fmt.Sprintf("watcher %q, which is %s", o.Name(), o.Status()))
+			if !o.Settled() {
+				names = append(names, fmt.Sprintf("watcher %q, which is %s", o.Name(), o.Status()))
+			}
 		}
 		if len(names) == 0 {
 			wait += "watchers of the same start wait for their dependencies"
