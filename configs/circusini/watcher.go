@@ -236,12 +236,12 @@ func (t *translator) hook(w *wdraft, k, v string, hooks map[string]string) {
 	name := strings.TrimPrefix(k, "hooks.")
 	target, flag, hasFlag := strings.Cut(v, ",")
 	target = strings.TrimSpace(target)
-	if !strings.Contains(target, "/") {
-		t.warn(w.out, w.sec, k, fmt.Sprintf("%s is a Python callable, which poold cannot run; write it as a program and give its path (hooks.%s = /path/to/program args): poold runs it off its event loop with the event in POOLD_HOOK, POOLD_WATCHER, POOLD_PID and POOLD_WID", target, name))
-		return
-	}
 	if !slices.Contains(configs.HookNames, name) {
 		t.warn(w.out, w.sec, k, fmt.Sprintf("poold has no %s hook; hooks: %s", name, strings.Join(configs.HookNames, ", ")))
+		return
+	}
+	if !strings.Contains(target, "/") {
+		t.warn(w.out, w.sec, k, fmt.Sprintf("%s is a Python callable, which poold cannot run; write it as a program and give its path (hooks.%s = /path/to/program args): poold runs it off its event loop with the event in POOLD_HOOK, POOLD_WATCHER, POOLD_PID and POOLD_WID", target, name))
 		return
 	}
 	if hasFlag {
