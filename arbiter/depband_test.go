@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/poold/poold/configs"
@@ -65,4 +66,24 @@ func TestTurnReasonNamesOnlyWhatIsNotSettled(t *testing.T) {
 	}
 	dbComesUp(h, g)
 	h.next("spawn", func(ev events.Event) bool { return ev.Watcher == "web" })
+}
+
+// A restart of a dependency stops what depends on it first: a dependant
+// whose before_start hook ran had it killed, and the log said only "hook
+// killed: the watcher stops without waiting for it", not why it stopped
+// (a hook that restarted the dependency looped so, unexplained). The log
+// now names the dependant and the dependency.
+func TestStopOfADependencyLogsTheDependantsItStops(t *testing.T) {
+	base := testWatcher("base", "sleep", 1)
+	app := testWatcher("app", "sleep", 1)
+	app.DependsOn = []string{"base"}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{base, app}}, Options{})
+	spawnedReady(t, h, "app", 1)
+	if r := h.do("restart", map[string]any{"name": "base", "waiting": true}); r["status"] != "ok" {
+		t.Fatalf("restart base: %v", r)
+	}
+	want := "stopping it first: it depends on a watcher that restart stops: watcher=app depends_on=base"
+	if !strings.Contains(h.log.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, h.log.String())
+	}
 }

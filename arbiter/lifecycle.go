@@ -180,7 +180,9 @@ func (a *Arbiter) toStart(m *cmdMsg, ws []*watcher.Watcher) []*watcher.Watcher {
 // cmdStop stops the named watcher after what depends on it.
 func cmdStop(a *Arbiter, m *cmdMsg) error {
 	return a.lifecycle(m, func(ws []*watcher.Watcher, done func()) {
-		a.stopInOrder(a.withDependents(ws), done)
+		all := a.withDependents(ws)
+		a.noteDependents(m.req.Command, ws, all)
+		a.stopInOrder(all, done)
 	})
 }
 
@@ -200,6 +202,7 @@ func cmdRestart(a *Arbiter, m *cmdMsg) error {
 				again = append(again, w)
 			}
 		}
+		a.noteDependents(m.req.Command, ws, again)
 		a.stopInOrder(again, func() { a.startInOrder(a.withDeps(again), done) })
 	})
 }

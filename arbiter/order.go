@@ -282,3 +282,22 @@ func (a *Arbiter) withDeps(ws []*watcher.Watcher) []*watcher.Watcher {
 func (a *Arbiter) withDependents(ws []*watcher.Watcher) []*watcher.Watcher {
 	return a.closure(ws, a.dependents)
 }
+
+// noteDependents logs each watcher of all, not among named and not
+// stopped, that a stop or restart (cmd) of named stops first because it
+// depends on one of them: the stop of a dependant (a before_start hook
+// killed, its workers signalled) names its cause.
+func (a *Arbiter) noteDependents(cmd string, named, all []*watcher.Watcher) {
+	for _, w := range all {
+		if slices.Contains(named, w) || w.Status() == watcher.Stopped {
+			continue
+		}
+		var on []string
+		for _, d := range a.dependencies(w) {
+			if slices.Contains(all, d) {
+				on = append(on, d.Name())
+			}
+		}
+		a.log.Info("stopping it first: it depends on a watcher that "+cmd+" stops", "watcher", w.Name(), "depends_on", strings.Join(on, ", "))
+	}
+}
