@@ -57,6 +57,17 @@ func roleOf(tokens []apiToken, tok string) (arbiter.Role, string) {
 	return role, name
 }
 
+// apiBearerOK reports whether r carries a bearer token of the API
+// (web.api_tokens or web.token), whatever its role.
+func apiBearerOK(acc *access, r *http.Request) bool {
+	b := bearer(r)
+	if b == "" {
+		return false
+	}
+	role, _ := roleOf(acc.tokens, b)
+	return role != arbiter.RoleNone
+}
+
 // bearer returns the Authorization: Bearer token of r ("" if none).
 func bearer(r *http.Request) string {
 	a := r.Header.Get("Authorization")

@@ -112,9 +112,13 @@ type ProbeOptions struct {
 	// Address is [web] metrics_address, host:port.
 	Address string
 	// Token is [web] token: when set, /metrics needs it (Authorization:
-	// Bearer, as Prometheus's scrape config sends it); /healthz and
-	// /readyz never do, so an orchestrator's probe needs no secret.
-	Token   string
+	// Bearer, as Prometheus's scrape config sends it), or one of Tokens;
+	// /healthz and /readyz never do, so an orchestrator's probe needs no
+	// secret.
+	Token string
+	// Tokens are [web] api_tokens: any of them reads /metrics too, so a
+	// scraper can have a read-only token instead of the console's.
+	Tokens  []configs.APIToken
 	Metrics http.Handler // nil: no /metrics
 	Health  Health       // nil: no /healthz, /readyz
 	Log     hclog.Logger
@@ -129,10 +133,11 @@ type ProbeOptions struct {
 type ProbeServer struct {
 	opts  ProbeOptions
 	host  string
-	guard atomic.Pointer[guard] // replaced by Reconfigure
-	fails *failLimiter          // failed /metrics tokens per client address
-	quiet *quietLog             // refused scrapes, logged once a while
-	conns int                   // connections open at once (connlimit.go)
+	guard atomic.Pointer[guard]      // replaced by Reconfigure
+	api   atomic.Pointer[[]apiToken] // web.api_tokens, replaced by Reconfigure
+	fails *failLimiter               // failed /metrics tokens per client address
+	quiet *quietLog                  // refused scrapes, logged once a while
+	conns int                        // connections open at once (connlimit.go)
 }
 
 // NewProbeServer checks opts and returns the server. It does no I/O.
@@ -146,6 +151,7 @@ func NewProbeServer(opts ProbeOptions) (*ProbeServer, error) {
 	}
 	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log), conns: cmp.Or(opts.maxConns, connCap())}
 	p.guard.Store(newGuard(host, opts.Token))
+	p.storeAPI(opts.Tokens)
 	return p, nil
 }
 
@@ -157,7 +163,26 @@ func (p *ProbeServer) Reconfigure(c configs.Web) (restart []string) {
 		restart = append(restart, "web.metrics_address")
 	}
 	p.guard.Store(newGuard(p.host, c.Token))
+	p.storeAPI(c.Tokens)
 	return restart
+}
+
+func (p *ProbeServer) storeAPI(tokens []configs.APIToken) {
+	api := apiTokens(configs.Web{Tokens: tokens})
+	p.api.Store(&api)
+}
+
+// tokenOK: r carries the console's token (or its cookie), or a bearer
+// token of web.api_tokens, whatever its role (metrics change nothing).
+func (p *ProbeServer) tokenOK(g *guard, r *http.Request) bool {
+	if ok, _ := g.tokenOK(r); ok {
+		return true
+	}
+	if b := bearer(r); b != "" {
+		role, _ := roleOf(*p.api.Load(), b)
+		return role != arbiter.RoleNone
+	}
+	return false
 }
 
 // Addr is the configured address.
@@ -176,7 +201,7 @@ func (p *ProbeServer) handler() http.Handler {
 				return
 			}
 			g := p.guard.Load()
-			if ok, _ := g.tokenOK(r); !ok {
+			if !p.tokenOK(g, r) {
 				why := "no token"
 				if g.triedToken(r) {
 					p.fails.fail(key)
@@ -184,7 +209,7 @@ func (p *ProbeServer) handler() http.Handler {
 				}
 				p.quiet.Warn(r.RemoteAddr, "metrics request refused: "+why, "remote", r.RemoteAddr)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
-				http.Error(w, "poold metrics: token required: send Authorization: Bearer with the [web] token (authorization: {credentials: ...} in the scrape config)", http.StatusUnauthorized)
+				http.Error(w, "poold metrics: token required: send Authorization: Bearer with the [web] token or a token of [web] api_tokens, a read-only one will do (authorization: {credentials: ...} in the scrape config)", http.StatusUnauthorized)
 				return
 			}
 			m.ServeHTTP(w, r)

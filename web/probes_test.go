@@ -224,7 +224,8 @@ func TestConsoleServesMetricsAndProbesBehindItsToken(t *testing.T) {
 	}
 	h := &fakeHealth{}
 	h.ready.Store(true)
-	s, err := New(Options{Config: configs.Web{Address: l.Addr().String(), Token: "s3cret"}, Backend: fake,
+	view := configs.APIToken{Role: configs.RoleReadOnly, File: "/etc/poold/view.token", Token: "view-token-0123456789"}
+	s, err := New(Options{Config: configs.Web{Address: l.Addr().String(), Token: "s3cret", Tokens: []configs.APIToken{view}}, Backend: fake,
 		Events: fake.Events, Stats: fake.Stats, Metrics: fakeMetrics, Health: h, Log: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -238,6 +239,14 @@ func TestConsoleServesMetricsAndProbesBehindItsToken(t *testing.T) {
 		if code, body := fetch(t, base+path, "s3cret"); code != http.StatusOK {
 			t.Errorf("%s with token: %d %q", path, code, body)
 		}
+	}
+	// A scraper's read-only API token reads /metrics, and nothing else
+	// of the console.
+	if code, body := fetch(t, base+"/metrics", view.Token); code != http.StatusOK || !strings.Contains(body, "poold_fake 1") {
+		t.Errorf("/metrics with a read-only API token: %d %q", code, body)
+	}
+	if code, _ := fetch(t, base+"/", view.Token); code != http.StatusUnauthorized {
+		t.Errorf("the console page with an API token: %d, want 401", code)
 	}
 }
 
@@ -343,4 +352,40 @@ func lastOf(s []uint64) any {
 		return nil
 	}
 	return s[len(s)-1]
+}
+
+// TestMetricsTakeAReadOnlyAPIToken: the metrics listener took only the
+// console's token, which also signs in to the console (an operator's,
+// unless read_only): a scraper had to hold it. Any web.api_tokens token
+// reads /metrics, a read-only one too, a reload's tokens at once; a wrong
+// one is refused.
+func TestMetricsTakeAReadOnlyAPIToken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProbeServer(ProbeOptions{Address: l.Addr().String(), Token: "console-token-0123456789", Metrics: fakeMetrics,
+		Tokens: []configs.APIToken{{Role: configs.RoleReadOnly, File: "/etc/poold/view.token", Token: "view-token-0123456789"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx, l) }()
+	defer func() { cancel(); <-done }()
+	base := "http://" + l.Addr().String()
+	if code, body := fetch(t, base+"/metrics", "view-token-0123456789"); code != http.StatusOK || !strings.Contains(body, "poold_fake 1") {
+		t.Errorf("/metrics with a read-only API token: %d %q", code, body)
+	}
+	if code, _ := fetch(t, base+"/metrics", "view-token-wrong"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics with a wrong token: %d", code)
+	}
+	p.Reconfigure(configs.Web{MetricsAddress: l.Addr().String(), Token: "console-token-0123456789",
+		Tokens: []configs.APIToken{{Role: configs.RoleReadOnly, File: "/etc/poold/prom.token", Token: "prom-token-0123456789"}}})
+	if code, _ := fetch(t, base+"/metrics", "view-token-0123456789"); code != http.StatusUnauthorized {
+		t.Errorf("/metrics with a token a reload removed: %d", code)
+	}
+	if code, _ := fetch(t, base+"/metrics", "prom-token-0123456789"); code != http.StatusOK {
+		t.Errorf("/metrics with a token a reload added: %d", code)
+	}
 }

@@ -457,7 +457,7 @@ func (h *httpParts) start() error {
 		h.console = srv
 	}
 	if w.MetricsAddress != "" {
-		ps, err := web.NewProbeServer(web.ProbeOptions{Address: w.MetricsAddress, Token: w.Token,
+		ps, err := web.NewProbeServer(web.ProbeOptions{Address: w.MetricsAddress, Token: w.Token, Tokens: w.Tokens,
 			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("metrics")})
 		if err != nil {
 			return err
