@@ -122,6 +122,6 @@ func metricsInClear(ps *problems, w *Web) {
 	if w.ReadOnly {
 		role = "a read-only one"
 	}
-	ps.warn("web.metrics_address", "%s is plain HTTP on an address that is not loopback (a host name is not looked up: write 127.0.0.1 if it is one), and /metrics there needs [web] token: a scraper sends it across the network in clear, and whoever reads it holds the console's token (%s) wherever the console is reachable; scrape /metrics on the console's HTTPS listener (web.tls_cert) instead, or bind metrics_address to 127.0.0.1 (/healthz and /readyz need no token)",
+	ps.warn("web.metrics_address", "%s is plain HTTP on an address that is not loopback (a host name is not looked up: write 127.0.0.1 if it is one), and /metrics there needs [web] token: a scraper sends it across the network in clear, and whoever reads it holds the console's token (%s) wherever the console is reachable; scrape /metrics on the console's HTTPS listener (web.tls_cert) instead, bind metrics_address to 127.0.0.1 (/healthz and /readyz need no token), or give the scraper a read-only token of web.api_tokens, which /metrics takes too and which opens less",
 		w.MetricsAddress, role)
 }
