@@ -137,3 +137,34 @@ func TestBrowserSignalFocusSurvivesAReplacement(t *testing.T) {
 		t.Errorf("signals sent: %q, want %q", got, want)
 	}
 }
+
+// TestBrowserConfirmIsAnnounced: a click-twice button that turned into
+// "sure?" told a screen reader nothing (the focused button's new text is
+// not read), and its 3 s window was short for someone who first hears
+// what happened. The armed state is said in a live region, and pressed
+// from the keyboard the window is 10 s.
+func TestBrowserConfirmIsAnnounced(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	ts := startServer(t, fake, configs.Web{}, nil)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the web watcher", rowsExpr("web", 1))
+	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(`#reloadconfig`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the armed button announced", `document.querySelector('#announce').getAttribute('aria-live') &&
+		document.querySelector('#announce').textContent.startsWith('Press again within 10 seconds to confirm: ')`)
+	if err := chromedp.Do(ctx, chromedp.KeyEvent("\r")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the reload's toast", `[...document.querySelectorAll('.toast')].some(e => e.textContent.includes('reload config'))`)
+	if !slices.Contains(fake.Calls(), "reloadconfig") {
+		t.Errorf("calls %q, want reloadconfig after the second Enter", fake.Calls())
+	}
+}

@@ -357,7 +357,7 @@
     const name = w.view.name;
     const act = (cmd, label, title, extra = {}) => el("button", {
       class: "btn" + (extra.danger ? " danger" : ""), "data-act": cmd, title,
-      onclick: (ev) => runAction(ev.currentTarget, w, cmd, extra),
+      onclick: (ev) => runAction(ev.currentTarget, w, cmd, extra, ev),
     }, label);
     w.refs = {
       status: el("span", { class: "badge" }),
@@ -595,8 +595,8 @@
       go.title = "send SIG" + sig.value + " to process " + pid;
     });
     const kill = el("button", { class: "btn xs danger", "data-act": "kill", title: "kill this process (click twice); poold replaces it" }, "kill");
-    kill.addEventListener("click", () => confirmThen(kill, () =>
-      doAction(kill, w, "kill", { name: w.view.name, pid: Number(pid) }, "kill " + pid)));
+    kill.addEventListener("click", (ev) => confirmThen(kill, () =>
+      doAction(kill, w, "kill", { name: w.view.name, pid: Number(pid) }, "kill " + pid), ev));
     return el("tr", { "data-pid": pid },
       el("td", { class: "num" }), el("td", { class: "num" }), el("td", null, el("span", { class: "st" })),
       el("td", { class: "num r" }, el("span"), el("span", { class: "bar" }, el("i"))),
@@ -605,19 +605,27 @@
   }
 
   // ---- actions ----
-  function confirmThen(btn, fn) {
+  // confirmThen runs fn on a second click within the window. The armed
+  // state is said aloud (a screen reader does not read a focused button's
+  // new text), and a click from the keyboard (ev.detail 0) gets a longer
+  // window: the announcement takes time to hear.
+  function confirmThen(btn, fn, ev) {
     if (btn.classList.contains("confirm")) {
       btn.classList.remove("confirm"); clearTimeout(btn._t); btn.textContent = btn._label; fn(); return;
     }
+    const secs = ev && ev.detail === 0 ? 10 : 3;
     btn._label = btn.textContent; btn.textContent = "sure?"; btn.classList.add("confirm");
-    btn._t = setTimeout(() => { btn.classList.remove("confirm"); btn.textContent = btn._label; }, 3000);
+    $("#announce").textContent = "Press again within " + secs + " seconds to confirm: " + (btn.title || btn._label);
+    btn._t = setTimeout(() => {
+      btn.classList.remove("confirm"); btn.textContent = btn._label; $("#announce").textContent = "";
+    }, secs * 1000);
   }
-  function runAction(btn, w, cmd, extra) {
+  function runAction(btn, w, cmd, extra, ev) {
     const props = { name: w.view.name };
     if (cmd === "incr" || cmd === "decr") props.nb = 1;
     if (cmd === "reload") props.graceful = true;
     const go = () => doAction(btn, w, cmd, props, cmd);
-    if (extra.confirm) confirmThen(btn, go); else go();
+    if (extra.confirm) confirmThen(btn, go, ev); else go();
   }
   async function doAction(btn, w, cmd, props, label) {
     if (btn) { btn.disabled = true; btn.classList.add("busy"); }
@@ -806,7 +814,7 @@
     rc.classList.add("act-only");
     // waiting: the reply is the reload's outcome, so a rejected config
     // shows here rather than only in poold's log.
-    rc.addEventListener("click", () => confirmThen(rc, () => doAction(rc, null, "reloadconfig", { waiting: true }, "reload config")));
+    rc.addEventListener("click", (ev) => confirmThen(rc, () => doAction(rc, null, "reloadconfig", { waiting: true }, "reload config"), ev));
     // Ages tick locally between samples, in the cards in view; the data
     // itself is pushed.
     setInterval(() => {
