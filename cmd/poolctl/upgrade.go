@@ -35,9 +35,16 @@ const (
 // (its fd) open, and nothing accepts on it. The old image handshakes all
 // through the pre-flight, even while its loop waits (for the workers' log
 // writes on a slow disk: no reply then, for as long as the disk takes),
-// and the new one takes over within a second or two, even under load. A
-// variable for the tests.
-var upgradeHang = 20 * time.Second
+// and the new one takes over within a second or two, even under load.
+// upgradeSilent is how long poold may take requests and answer none
+// before poolctl says so: a new image that hangs after it took over the
+// endpoints looks so, and so does an old one still waiting for a very
+// slow disk; poolctl cannot tell which, and says both. Variables for the
+// tests.
+var (
+	upgradeHang   = 20 * time.Second
+	upgradeSilent = 60 * time.Second
+)
 
 const upgradeHelp = `Upgrade poold in place: it runs the binary it was started from, read
 again from disk, with the same pid, so every worker stays its child and
@@ -48,7 +55,8 @@ state, the old binary comes back with it (a rollback). If it dies before
 that, poold's pid is gone with its workers: poolctl says so once poold's
 endpoint has refused connections for 3s; start poold again. If it hangs
 before that, poolctl says so once poold's endpoint has accepted no
-connection for 20s (the local endpoint only: over --url it waits).
+connection for 20s, or has answered no request it took for 60s (the
+local endpoint only: over --url it waits).
 
 poolctl waits for the outcome and prints the old and the new version;
 it exits 1 when the upgrade was refused or rolled back. SIGUSR2 to poold
@@ -186,15 +194,20 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
 	deadline := time.Now().Add(upgradeWait)
 	t := time.NewTicker(upgradePoll)
 	defer t.Stop()
-	answered := time.Now()     // when poold last answered or took a request
+	answered := time.Now()     // when poold last answered
+	took := answered           // when poold last answered or took a request
 	var refusedSince time.Time // the first of the refusals in a row
 	for {
 		out, err := a.upgradeStatus(ctx)
 		if err == nil && num(out["id"]) > lastID && out["state"] != "upgrading" {
 			return a.printUpgrade(out)
 		}
-		if alive(err) {
+		var rerr replyError
+		if err == nil || errors.As(err, &rerr) {
 			answered = time.Now()
+		}
+		if alive(err) {
+			took = time.Now()
 		}
 		if err == nil && num(out["pid"]) > 0 {
 			pid = int(num(out["pid"]))
@@ -207,8 +220,11 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
 		case time.Since(refusedSince) >= upgradeGone:
 			return connError{fmt.Sprintf("poold exited during the upgrade (the new binary did not come up): %s has refused connections for %s (%v); its workers are gone with it; check its log and start it again", a.endpoint, upgradeGone, err), err}
 		}
-		if !a.remote() && refusedSince.IsZero() && time.Since(answered) >= upgradeHang {
+		if !a.remote() && refusedSince.IsZero() && time.Since(took) >= upgradeHang {
 			return hangError(a.endpoint, pid, err)
+		}
+		if !a.remote() && time.Since(answered) >= upgradeSilent {
+			return silentError(a.endpoint, pid, err)
 		}
 		if time.Now().After(deadline) {
 			return connError{fmt.Sprintf("poold at %s did not report the upgrade's outcome within %s (last error: %v); check its log", a.endpoint, upgradeWait, err), err}
@@ -219,6 +235,19 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
 		case <-t.C:
 		}
 	}
+}
+
+// silentError says that poold, pid, took requests at endpoint and
+// answered none for upgradeSilent, err the last error, and what to do.
+func silentError(endpoint string, pid int, err error) error {
+	who, kill := "poold", "kill -9 its pid"
+	if pid > 0 {
+		who, kill = fmt.Sprintf("poold (pid %d)", pid), fmt.Sprintf("kill -9 %d", pid)
+	}
+	return connError{fmt.Sprintf("%s has taken requests at %s and answered none for %s during the upgrade (last error: %v): "+
+		"either the new binary hangs after taking over the endpoints, or the old one still hands over, waiting for its workers' "+
+		"log writes on a very slow disk; check its log and the disk: if nothing moves, stop it (%s: its workers end with it) "+
+		"and start poold again with the old binary", who, endpoint, upgradeSilent, err, kill), err}
 }
 
 // hangError says that poold, pid, let connections to endpoint wait and

@@ -61,17 +61,38 @@ func (s *slowUpgrader) handle(ctx context.Context, raw []byte) ([]byte, bool) {
 // poold, waited for; only one that accepts no connection is taken for a
 // hang (TestUpgradeOfABinaryThatHangsSaysSo).
 func TestUpgradeWaitsForASlowOldImage(t *testing.T) {
-	saved := upgradeHang
-	upgradeHang = time.Second
-	t.Cleanup(func() { upgradeHang = saved })
+	savedHang, savedSilent := upgradeHang, upgradeSilent
+	upgradeHang, upgradeSilent = time.Second, 30*time.Second
+	t.Cleanup(func() { upgradeHang, upgradeSilent = savedHang, savedSilent })
 
+	ep := serveSlowUpgrader(t, 4*time.Second)
+	r := poolctl(t, "--endpoint", ep, "--timeout", "300ms", "upgrade")
+	if r.code != 0 || !strings.Contains(r.stdout, "upgraded: poold v1 -> v2") {
+		t.Fatalf("upgrade with an old image busy for 4s (each poll timing out after 300ms): %v\nwant it waited for and the outcome printed", r)
+	}
+
+	// One that never answers again is either image stuck: after
+	// upgradeSilent poolctl says so, both ways, and what to do.
+	upgradeSilent = 2 * time.Second
+	ep = serveSlowUpgrader(t, time.Hour)
+	r = poolctl(t, "--endpoint", ep, "--timeout", "300ms", "upgrade")
+	if r.code != 3 || !strings.Contains(r.stderr, "has taken requests at "+ep+" and answered none for 2s") ||
+		!strings.Contains(r.stderr, "either the new binary hangs after taking over the endpoints, or the old one still hands over") {
+		t.Fatalf("upgrade with poold silent for good: %v\nwant exit 3 saying both possible causes", r)
+	}
+}
+
+// serveSlowUpgrader serves a slowUpgrader busy for busy after the
+// upgrade, until the test ends, and returns its endpoint.
+func serveSlowUpgrader(t *testing.T, busy time.Duration) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "pctl") // ipc paths are limited to 107 bytes
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	ep := "ipc://" + filepath.Join(dir, "control.sock")
-	c := controller.New(ep, (&slowUpgrader{busy: 4 * time.Second}).handle, nil)
+	c := controller.New(ep, (&slowUpgrader{busy: busy}).handle, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -81,9 +102,5 @@ func TestUpgradeWaitsForASlowOldImage(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("controller: %v", err)
 	}
-
-	r := poolctl(t, "--endpoint", ep, "--timeout", "300ms", "upgrade")
-	if r.code != 0 || !strings.Contains(r.stdout, "upgraded: poold v1 -> v2") {
-		t.Fatalf("upgrade with an old image busy for 4s (each poll timing out after 300ms): %v\nwant it waited for and the outcome printed", r)
-	}
+	return ep
 }
