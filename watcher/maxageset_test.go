@@ -46,10 +46,44 @@ func TestMaxAgeSetAppliesToRunningWorkers(t *testing.T) {
 	if len(pidsIn(w, ProcStopping)) != 0 || len(w.Pids()) != len(before) {
 		t.Fatalf("a timer of the old max_age recycled a worker: %v", w.Processes())
 	}
-	h.takeTimers(TimerMaxAge) // it waits for the rest of the new one
 	h.now = h.now.Add(57 * time.Minute)
 	w.Fire(longer[0])
 	if len(pidsIn(w, ProcStopping)) != 1 {
 		t.Fatalf("the new max_age did not recycle: %v", w.Processes())
+	}
+}
+
+// A change of max_age_variance alone reaches the running workers too:
+// the timers armed without it recycled all of them at once, at exactly
+// max_age, whatever the new variance (r47c review: 6 workers within
+// 26 ms of each other).
+func TestMaxAgeVarianceSetAppliesToRunningWorkers(t *testing.T) {
+	s := spec(1)
+	s.MaxAge = time.Minute
+	w, h := newWatcher(t, s)
+	w.Start()
+	old := h.takeTimers(TimerMaxAge)
+	upd := w.Spec()
+	upd.MaxAgeVariance = 30 * time.Second
+	if err := w.Update(upd, w.Sockets()); err != nil {
+		t.Fatal(err)
+	}
+	spread := h.takeTimers(TimerMaxAge)
+	if len(old) != 1 || len(spread) != 1 {
+		t.Fatalf("timers %v then %v, want one each", old, spread)
+	}
+	d := h.delays[spread[0]]
+	if d < time.Minute || d >= time.Minute+30*time.Second {
+		t.Fatalf("the new timer is in %v, want within [1m, 1m30s)", d)
+	}
+	h.now = h.now.Add(time.Minute)
+	w.Fire(old[0])
+	if len(pidsIn(w, ProcStopping)) != 0 && d > time.Minute {
+		t.Fatalf("the timer armed before the variance recycled the worker at exactly max_age: %v", w.Processes())
+	}
+	h.now = h.now.Add(d - time.Minute)
+	w.Fire(spread[0])
+	if len(pidsIn(w, ProcStopping)) != 1 {
+		t.Fatalf("the new timer did not recycle: %v", w.Processes())
 	}
 }

@@ -50,14 +50,9 @@ func (w *Watcher) Fire(t Timer) {
 			w.notReady(p, fmt.Errorf("not ready within ready_timeout %v (readiness %s)", w.spec.ReadyTimeout, w.spec.Readiness))
 		}
 	case TimerMaxAge:
-		if !live || p.State != ProcReady || p.Recycle || w.spec.MaxAge <= 0 {
-			break
-		}
-		// A timer of a max_age since raised (Update armed the new one),
-		// or a wall clock stepped back under a worker adopted in an
-		// upgrade: not old enough yet, so wait for the rest.
-		if lived := w.host.Now().Sub(p.Started); lived < w.spec.MaxAge {
-			w.armMaxAge(p, lived)
+		// A timer armed before a change of max_age or its variance
+		// (Update armed the one that counts) does nothing.
+		if !live || p.State != ProcReady || p.Recycle || w.spec.MaxAge <= 0 || w.host.Now().Before(p.ageAt) {
 			break
 		}
 		w.log.Info("worker reached max_age; replacing it", "pid", p.Pid, "wid", p.Wid)
@@ -107,7 +102,9 @@ func (w *Watcher) armMaxAge(p *Process, lived time.Duration) {
 	if w.spec.MaxAgeVariance > 0 {
 		age += time.Duration(rand.Int64N(int64(w.spec.MaxAgeVariance)))
 	}
-	w.host.After(max(age-lived, 0), Timer{Watcher: w.id, Kind: TimerMaxAge, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
+	d := max(age-lived, 0)
+	p.ageAt = w.host.Now().Add(d)
+	w.host.After(d, Timer{Watcher: w.id, Kind: TimerMaxAge, Pid: p.Pid, Wid: p.Wid, Gen: p.gen})
 }
 
 // notReady handles a worker that failed its readiness: it is stopped; in a

@@ -148,6 +148,7 @@ type Process struct {
 	killed   bool          // poold SIGKILLed it when its grace period ran out
 	grace    time.Duration // the grace period it was given
 	killAt   time.Time     // when that grace period ends (an upgrade hands it over)
+	ageAt    time.Time     // when max_age recycles it, as last armed (armMaxAge)
 	busy     int           // requests in hand, from its last BUSY=N; -1 before any
 	byStop   bool          // stopped by its watcher's stop (stop, restart, quit): its exit is reaped as circusd does
 }
