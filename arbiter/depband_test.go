@@ -87,3 +87,26 @@ func TestStopOfADependencyLogsTheDependantsItStops(t *testing.T) {
 		t.Errorf("log lacks %q:\n%s", want, h.log.String())
 	}
 }
+
+// A dependency added while a start waits (set depends_on, or a reload)
+// on a watcher the same start holds in a later band hung the start for
+// good: the waiting watcher's band could not end, and the later band
+// never started (r47c review). Such a dependency joins the band that
+// waits for it, as it would have had the change come first.
+func TestDependencyAddedDuringAStartOnALaterBand(t *testing.T) {
+	g := newReadyGate(t)
+	db, api := gatedPair(g)
+	db.Autostart, api.Autostart = true, true
+	api.Name = "api"
+	cron := testWatcher("cron", "sleep", 1)
+	cron.Priority = -5
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, api, cron}}, Options{})
+	h.next(string(events.KindSpawn), func(ev events.Event) bool { return ev.Watcher == "db" })
+	if r := h.do("set", map[string]any{"name": "api", "options": map[string]any{"depends_on": []any{"db", "cron"}}}); r["status"] != "ok" {
+		t.Fatalf("set api depends_on: %v", r)
+	}
+	// cron joins api's band and starts at once; api once db is up too.
+	h.next(string(events.KindSpawn), func(ev events.Event) bool { return ev.Watcher == "cron" })
+	dbComesUp(h, g)
+	h.next(string(events.KindSpawn), func(ev events.Event) bool { return ev.Watcher == "api" })
+}

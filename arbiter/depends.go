@@ -141,6 +141,7 @@ func (a *Arbiter) step(j *startJob) {
 	if !j.begun {
 		j.turn, j.begun = nil, true
 	}
+	a.pullForward(j)
 	var waiting []*watcher.Watcher
 	for _, w := range j.groups[0] {
 		if a.mustWait(j, w) {
@@ -169,6 +170,26 @@ func (a *Arbiter) step(j *startJob) {
 func (a *Arbiter) bandDone(j *startJob) {
 	j.groups, j.begun = j.groups[1:], false
 	whenAllSettled(j.turn, func() { a.step(j) })
+}
+
+// pullForward moves into j's head band the watchers of later bands that
+// one of the head band now depends on (a set or a reload since j began,
+// on a watcher of a lower priority): waiting for them in their own band,
+// which starts only once this one is done, would wait for ever. A
+// dependency's effective priority is never below its dependant's, so
+// this is the band the change would have given it had it come first.
+func (a *Arbiter) pullForward(j *startJob) {
+	for i := 0; i < len(j.groups[0]); i++ {
+		for _, d := range a.dependencies(j.groups[0][i]) {
+			if !j.left[d] || slices.Contains(j.groups[0], d) {
+				continue
+			}
+			for k := 1; k < len(j.groups); k++ {
+				j.groups[k] = slices.DeleteFunc(j.groups[k], func(o *watcher.Watcher) bool { return o == d })
+			}
+			j.groups[0] = append(j.groups[0], d)
+		}
+	}
 }
 
 // mustWait tells whether w, in j's head band, waits for a dependency:
