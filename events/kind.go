@@ -92,8 +92,8 @@ const (
 	// longer flapping for that slot. Fields: process_pid, process_id,
 	// uptime (seconds), status (the watcher's, now: active unless another
 	// slot still loops). When the watcher's last loop ended otherwise (a
-	// reload, a scale-down, a start of a paused slot), the one field is
-	// status.
+	// reload, a scale-down, a start of a paused slot) and it has not
+	// flapped again for backoff_reset, the one field is status.
 	KindRecovered Kind = "recovered"
 	// KindUnhealthy: a worker failed its readiness check, its health check
 	// (health_threshold times in a row) or stayed over a limit (max_rss,

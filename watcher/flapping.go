@@ -85,17 +85,36 @@ func (w *Watcher) survived(p *Process) {
 	}
 }
 
-// noteRecovery publishes `recovered` when the watcher, running, is no
-// longer flapping and survived has not said so: its crash loops ended on
-// purpose (a scale-down dropped the slot, a reload or an elastic pool's
-// stop replaced its worker, a start of a paused slot). The event has the
-// watcher's status only: no worker lived through the loop.
+// noteRecovery notes when the watcher, running, is no longer flapping and
+// survived has not said so: its crash loops ended on purpose (a
+// scale-down dropped the slot, a reload or an elastic pool's stop
+// replaced its worker, a start of a paused slot). If it does not flap
+// again within backoff_reset (a slot started again that still crashes
+// does), `recovered` says so then, with the watcher's status only: no
+// worker lived through the loop.
 func (w *Watcher) noteRecovery() {
 	st := w.Status()
-	if w.flapping && st != Flapping && !w.said && (st == Active || st == Starting) {
-		w.host.Publish(w.spec.Name, events.KindRecovered, map[string]any{"status": string(st)})
+	switch {
+	case st == Flapping:
+		w.recovering = 0
+	case w.flapping && !w.said && (st == Active || st == Starting):
+		w.seq++
+		w.recovering = w.seq
+		w.host.After(w.policy.Early, Timer{Watcher: w.id, Kind: TimerRecovered, Gen: w.recovering})
 	}
 	w.flapping, w.said = st == Flapping, false
+}
+
+// recovered is TimerRecovered's: the watcher has not flapped since its
+// loops ended otherwise.
+func (w *Watcher) recovered(gen uint64) {
+	if gen == 0 || gen != w.recovering {
+		return
+	}
+	w.recovering = 0
+	if st := w.Status(); st == Active || st == Starting {
+		w.host.Publish(w.spec.Name, events.KindRecovered, map[string]any{"status": string(st)})
+	}
 }
 
 // troubled lists, by wid, the slots Reason explains: failed, paused or

@@ -61,6 +61,8 @@ func (w *Watcher) Fire(t Timer) {
 		if live {
 			w.survived(p)
 		}
+	case TimerRecovered:
+		w.recovered(t.Gen)
 	case TimerWarmup:
 		if t.Gen == w.warmup {
 			w.warmup = 0

@@ -117,6 +117,7 @@ const (
 	TimerWarmup                            // warmup_delay over: the next worker may start
 	TimerMore                              // the loop served others: spawn the next batch
 	TimerSurvived                          // a worker of a crash-looping slot lived long enough: the loop is over
+	TimerRecovered                         // the watcher has not flapped for backoff_reset since its loops ended otherwise
 )
 
 // Sockets are the listening sockets a watcher's workers inherit, and the
@@ -185,8 +186,10 @@ type Watcher struct {
 	waiters  []func()
 
 	// flapping: Status was Flapping at the last settle; said: a
-	// `recovered` went out since (survived), see noteRecovery.
+	// `recovered` went out since (survived); recovering: the generation
+	// of the pending TimerRecovered, 0 for none. See noteRecovery.
 	flapping, said bool
+	recovering     uint64
 
 	roll          *rollout      // a rolling replacement of every worker, or nil
 	reloadErr     error         // why the last rollout was abandoned
