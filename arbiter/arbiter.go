@@ -272,6 +272,10 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		for _, p := range childPids(os.Getpid()) {
 			a.inherited[p] = true
 		}
+	} else {
+		for _, p := range a.opts.Adopt.Inherited { // those the first image found
+			a.inherited[p] = true
+		}
 	}
 	stopSpawner := a.startSpawner(self)
 	a.checkProc()

@@ -230,6 +230,11 @@ func (a *Arbiter) handOver() error {
 	}
 	st := a.state(time.Now())
 	st.Pending = a.pendingSignals()
+	for _, p := range childPids(os.Getpid()) { // still alive, still poold's
+		if a.inherited[p] {
+			st.Inherited = append(st.Inherited, p)
+		}
+	}
 	// The rings only here, with every reader stopped: the pre-flight's
 	// copy of the state has no need of them (up to 4 MiB a watcher).
 	st.Logs, st.LogEpoch = a.output.handoverLogs(), a.output.epoch.Load()

@@ -146,6 +146,10 @@ type State struct {
 	// when it re-executed (its loop was in the hand-over): "reload"
 	// (SIGHUP), "reopen" (SIGUSR1). The new image acts on them.
 	Pending []string `json:"pending,omitempty"`
+	// Inherited are the children poold had when it first started (a
+	// wrapper's helpers that then exec'd poold), still alive: not poold's
+	// to stop at its exit, in any image.
+	Inherited []int `json:"inherited,omitempty"`
 }
 
 // Reload is what poold knows of its config file's last reload

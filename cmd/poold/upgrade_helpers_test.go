@@ -34,6 +34,9 @@ type upProc struct {
 	// does (fds 3, 4, ... and LISTEN_PID = poold's pid; the test gives
 	// LISTEN_FDS and LISTEN_FDNAMES in start's env).
 	passed []*os.File
+	// wrap, when set, is shell run before poold, which it then execs
+	// (a wrapper that starts helpers).
+	wrap string
 }
 
 // startUpgradable copies the built poold into a fresh directory and runs
@@ -69,8 +72,12 @@ func (p *upProc) start(env ...string) {
 	t := p.t
 	t.Helper()
 	p.cmd = exec.Command(p.exe, p.cfg)
-	if p.passed != nil { // the shell's pid is poold's once it execs
-		p.cmd = exec.Command("/bin/sh", "-c", `export LISTEN_PID=$$; exec "$0" "$@"`, p.exe, p.cfg)
+	if p.passed != nil || p.wrap != "" { // the shell's pid is poold's once it execs
+		listen := ""
+		if p.passed != nil {
+			listen = "export LISTEN_PID=$$; "
+		}
+		p.cmd = exec.Command("/bin/sh", "-c", p.wrap+listen+`exec "$0" "$@"`, p.exe, p.cfg)
 		p.cmd.ExtraFiles = p.passed
 	}
 	p.cmd.Env = append(os.Environ(), env...)
