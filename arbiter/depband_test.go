@@ -82,7 +82,7 @@ func TestStopOfADependencyLogsTheDependantsItStops(t *testing.T) {
 	if r := h.do("restart", map[string]any{"name": "base", "waiting": true}); r["status"] != "ok" {
 		t.Fatalf("restart base: %v", r)
 	}
-	want := "stopping it first: it depends on a watcher that restart stops: watcher=app depends_on=base"
+	want := "stopping it first: it depends on a watcher being stopped (restart): watcher=app depends_on=base"
 	if !strings.Contains(h.log.String(), want) {
 		t.Errorf("log lacks %q:\n%s", want, h.log.String())
 	}

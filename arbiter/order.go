@@ -298,6 +298,6 @@ func (a *Arbiter) noteDependents(cmd string, named, all []*watcher.Watcher) {
 				on = append(on, d.Name())
 			}
 		}
-		a.log.Info("stopping it first: it depends on a watcher that "+cmd+" stops", "watcher", w.Name(), "depends_on", strings.Join(on, ", "))
+		a.log.Info("stopping it first: it depends on a watcher being stopped ("+cmd+")", "watcher", w.Name(), "depends_on", strings.Join(on, ", "))
 	}
 }
