@@ -23,6 +23,18 @@ func loopWid2(t *testing.T) (*Watcher, *fakeHost) {
 	return w, h
 }
 
+// reloadPast respawns wid 2 and reloads the watcher to the end: every
+// old worker stopped, on purpose.
+func reloadPast(w *Watcher, h *fakeHost) {
+	for _, tm := range h.takeTimers(TimerRespawn) {
+		w.Fire(tm)
+	}
+	w.Reload(true, false)
+	for _, p := range pidsIn(w, ProcStopping) {
+		w.Exited(p, 0)
+	}
+}
+
 // fireRecovered lets backoff_reset pass and fires the TimerRecovered
 // timers armed meanwhile.
 func fireRecovered(w *Watcher, h *fakeHost) {
@@ -53,13 +65,7 @@ func TestCrashLoopEndedOtherwiseIsPublished(t *testing.T) {
 	})
 	t.Run("reload", func(t *testing.T) {
 		w, h := loopWid2(t)
-		for _, tm := range h.takeTimers(TimerRespawn) {
-			w.Fire(tm)
-		}
-		w.Reload(true, false)
-		for _, p := range pidsIn(w, ProcStopping) {
-			w.Exited(p, 0)
-		}
+		reloadPast(w, h)
 		fireRecovered(w, h)
 		if w.Status() != Active || !slices.Contains(h.events, "recovered") {
 			t.Fatalf("after a reload replaced the looping slot's worker: status %v, events %v; want active and recovered", w.Status(), h.events)
@@ -67,13 +73,7 @@ func TestCrashLoopEndedOtherwiseIsPublished(t *testing.T) {
 	})
 	t.Run("reload of a slot that still crashes", func(t *testing.T) {
 		w, h := loopWid2(t)
-		for _, tm := range h.takeTimers(TimerRespawn) {
-			w.Fire(tm)
-		}
-		w.Reload(true, false)
-		for _, p := range pidsIn(w, ProcStopping) {
-			w.Exited(p, 0)
-		}
+		reloadPast(w, h)
 		for range 2 { // wid 2's new worker dies early, twice: a loop again
 			w.Exited(w.Processes()[1].Pid, 3)
 			for _, tm := range h.takeTimers(TimerRespawn) {

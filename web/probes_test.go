@@ -92,6 +92,14 @@ func fetch(t *testing.T, url, token string) (int, string) {
 
 func serveProbes(t *testing.T, opts ProbeOptions) string {
 	t.Helper()
+	_, addr := serveProbeServer(t, opts)
+	return "http://" + addr
+}
+
+// serveProbeServer is serveProbes that also returns the server, for a
+// test that reconfigures it, and its address.
+func serveProbeServer(t *testing.T, opts ProbeOptions) (*ProbeServer, string) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +118,7 @@ func serveProbes(t *testing.T, opts ProbeOptions) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return "http://" + l.Addr().String()
+	return p, opts.Address
 }
 
 // TestProbeServer: the metrics_address listener guards /metrics with the
@@ -187,20 +195,9 @@ func TestReadyzWhileTheLoopIsBusy(t *testing.T) {
 // TestProbeServerReconfigure: a reloaded token guards /metrics at once; a
 // new metrics_address waits for a restart and says so.
 func TestProbeServerReconfigure(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewProbeServer(ProbeOptions{Address: l.Addr().String(), Token: "old", Metrics: fakeMetrics})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx, l) }()
-	defer func() { cancel(); <-done }()
-	base := "http://" + l.Addr().String()
-	if restart := p.Reconfigure(configs.Web{MetricsAddress: l.Addr().String(), Token: "new"}); len(restart) != 0 {
+	p, addr := serveProbeServer(t, ProbeOptions{Token: "old", Metrics: fakeMetrics})
+	base := "http://" + addr
+	if restart := p.Reconfigure(configs.Web{MetricsAddress: addr, Token: "new"}); len(restart) != 0 {
 		t.Errorf("Reconfigure(token) = %q, want nothing needing a restart", restart)
 	}
 	if code, _ := fetch(t, base+"/metrics", "old"); code != http.StatusUnauthorized {
@@ -360,27 +357,16 @@ func lastOf(s []uint64) any {
 // reads /metrics, a read-only one too, a reload's tokens at once; a wrong
 // one is refused.
 func TestMetricsTakeAReadOnlyAPIToken(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewProbeServer(ProbeOptions{Address: l.Addr().String(), Token: "console-token-0123456789", Metrics: fakeMetrics,
+	p, addr := serveProbeServer(t, ProbeOptions{Token: "console-token-0123456789", Metrics: fakeMetrics,
 		Tokens: []configs.APIToken{{Role: configs.RoleReadOnly, File: "/etc/poold/view.token", Token: "view-token-0123456789"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx, l) }()
-	defer func() { cancel(); <-done }()
-	base := "http://" + l.Addr().String()
+	base := "http://" + addr
 	if code, body := fetch(t, base+"/metrics", "view-token-0123456789"); code != http.StatusOK || !strings.Contains(body, "poold_fake 1") {
 		t.Errorf("/metrics with a read-only API token: %d %q", code, body)
 	}
 	if code, _ := fetch(t, base+"/metrics", "view-token-wrong"); code != http.StatusUnauthorized {
 		t.Errorf("/metrics with a wrong token: %d", code)
 	}
-	p.Reconfigure(configs.Web{MetricsAddress: l.Addr().String(), Token: "console-token-0123456789",
+	p.Reconfigure(configs.Web{MetricsAddress: addr, Token: "console-token-0123456789",
 		Tokens: []configs.APIToken{{Role: configs.RoleReadOnly, File: "/etc/poold/prom.token", Token: "prom-token-0123456789"}}})
 	if code, _ := fetch(t, base+"/metrics", "view-token-0123456789"); code != http.StatusUnauthorized {
 		t.Errorf("/metrics with a token a reload removed: %d", code)

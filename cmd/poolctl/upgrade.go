@@ -240,10 +240,7 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
 // silentError says that poold, pid, took requests at endpoint and
 // answered none for upgradeSilent, err the last error, and what to do.
 func silentError(endpoint string, pid int, err error) error {
-	who, kill := "poold", "kill -9 its pid"
-	if pid > 0 {
-		who, kill = fmt.Sprintf("poold (pid %d)", pid), fmt.Sprintf("kill -9 %d", pid)
-	}
+	who, kill := killAdvice(pid)
 	return connError{fmt.Sprintf("%s has taken requests at %s and answered none for %s during the upgrade (last error: %v): "+
 		"either the new binary hangs after taking over the endpoints, or the old one still hands over, waiting for its workers' "+
 		"log writes on a very slow disk; check its log and the disk: if nothing moves, stop it (%s: its workers end with it) "+
@@ -253,14 +250,19 @@ func silentError(endpoint string, pid int, err error) error {
 // hangError says that poold, pid, let connections to endpoint wait and
 // accepted none for upgradeHang, err the last error, and what to do.
 func hangError(endpoint string, pid int, err error) error {
-	who, kill := "poold", "kill -9 its pid"
-	if pid > 0 {
-		who, kill = fmt.Sprintf("poold (pid %d)", pid), fmt.Sprintf("kill -9 %d", pid)
-	}
+	who, kill := killAdvice(pid)
 	return connError{fmt.Sprintf("%s has accepted no connection at %s for %s during the upgrade (last error: %v): "+
 		"the new binary most likely hangs before taking over; its workers still run and serve, but nothing manages them "+
 		"(no restart, reload or stop); check its log, then stop it (%s: its workers end with it) "+
 		"and start poold again with the old binary", who, endpoint, upgradeHang, err, kill), err}
+}
+
+// killAdvice names poold, pid if known (0: not), and how to kill it.
+func killAdvice(pid int) (who, kill string) {
+	if pid > 0 {
+		return fmt.Sprintf("poold (pid %d)", pid), fmt.Sprintf("kill -9 %d", pid)
+	}
+	return "poold", "kill -9 its pid"
 }
 
 // upgradeInFlight says, for an upgrade refused with rerr, whether that
