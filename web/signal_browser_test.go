@@ -14,18 +14,26 @@ import (
 	"github.com/poold/poold/configs"
 )
 
+// openWeb opens the console of a fake poold whose watcher web has n
+// workers (stats flushed every 20 ms), once their rows are drawn.
+func openWeb(t *testing.T, n int) (context.Context, *fakeBackend) {
+	t.Helper()
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": n})
+	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.statsFlush = 20 * time.Millisecond })
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, fmt.Sprintf("the web watcher with %d processes", n), rowsExpr("web", n))
+	return ctx, fake
+}
+
 // TestBrowserSignalMenu: a process row's signal menu names a signal and
 // its send button sends it to that process. Its options are built when it is first used,
 // not for every row up front: on a big poold they were a third of the
 // page's nodes, all laid out again at each redraw.
 func TestBrowserSignalMenu(t *testing.T) {
-	ctx := newBrowser(t)
-	fake := newFakeBackend(t, map[string]int{"web": 2})
-	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.statsFlush = 20 * time.Millisecond })
-	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, ctx, "the web watcher with 2 processes", rowsExpr("web", 2))
+	ctx, fake := openWeb(t, 2)
 	pid := fake.Pids("web")[1]
 	menu := fmt.Sprintf(`document.querySelector('article[data-watcher="web"] tr[data-pid="%d"] select')`, pid)
 	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('tr[data-pid] select option').length`))
@@ -59,13 +67,7 @@ func TestBrowserSignalMenu(t *testing.T) {
 // on a closed menu is a change: Down once sent SIGHUP to the worker, and
 // SIGTERM could not be reached without sending SIGHUP first.
 func TestBrowserSignalMenuKeyboard(t *testing.T) {
-	ctx := newBrowser(t)
-	fake := newFakeBackend(t, map[string]int{"web": 1})
-	ts := startServer(t, fake, configs.Web{}, nil)
-	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, ctx, "the web watcher with 1 process", rowsExpr("web", 1))
+	ctx, fake := openWeb(t, 1)
 	pid := fake.Pids("web")[1]
 	row := fmt.Sprintf(`article[data-watcher="web"] tr[data-pid="%d"]`, pid)
 	label, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('%s select').getAttribute('aria-label')`, row)))
@@ -98,13 +100,7 @@ func TestBrowserSignalMenuKeyboard(t *testing.T) {
 // table moved every row after the new one, and moving a focused element
 // blurs it. Rows that stay in place are no longer moved.
 func TestBrowserSignalFocusSurvivesAReplacement(t *testing.T) {
-	ctx := newBrowser(t)
-	fake := newFakeBackend(t, map[string]int{"web": 2})
-	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.statsFlush = 20 * time.Millisecond })
-	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, ctx, "the web watcher with 2 processes", rowsExpr("web", 2))
+	ctx, fake := openWeb(t, 2)
 	pids := fake.Pids("web")
 	row := fmt.Sprintf(`article[data-watcher="web"] tr[data-pid="%d"]`, pids[2])
 	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(row+" select"))); err != nil {
@@ -144,13 +140,7 @@ func TestBrowserSignalFocusSurvivesAReplacement(t *testing.T) {
 // what happened. The armed state is said in a live region, and pressed
 // from the keyboard the window is 10 s.
 func TestBrowserConfirmIsAnnounced(t *testing.T) {
-	ctx := newBrowser(t)
-	fake := newFakeBackend(t, map[string]int{"web": 1})
-	ts := startServer(t, fake, configs.Web{}, nil)
-	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
-		t.Fatal(err)
-	}
-	waitJS(t, ctx, "the web watcher", rowsExpr("web", 1))
+	ctx, fake := openWeb(t, 1)
 	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
 	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(`#reloadconfig`))); err != nil {
 		t.Fatal(err)
