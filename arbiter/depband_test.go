@@ -1,11 +1,14 @@
 package arbiter
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // TestSlowDependencyHoldsOnlyWhatNeedsIt: a start in order waited, level
@@ -109,4 +112,28 @@ func TestDependencyAddedDuringAStartOnALaterBand(t *testing.T) {
 	h.next(string(events.KindSpawn), func(ev events.Event) bool { return ev.Watcher == "cron" })
 	dbComesUp(h, g)
 	h.next(string(events.KindSpawn), func(ev events.Event) bool { return ev.Watcher == "api" })
+}
+
+// A watcher of a lower priority waiting while the band before it waits
+// for a crash-looping dependency said only "watchers of the same start
+// wait for their dependencies", naming neither (r47c order review). It
+// names the watcher that waits and on what.
+func TestTurnReasonNamesWhatTheBandWaitsFor(t *testing.T) {
+	db := testWatcher("db", "crash", 1)
+	db.FlappingAttempts, db.FlappingRetryIn, db.FlappingWindow = 2, time.Hour, time.Hour
+	db.BackoffMin = 10 * time.Millisecond
+	api := testWatcher("api", "sleep", 1)
+	api.DependsOn = []string{"db"}
+	cron := testWatcher("cron", "sleep", 1)
+	cron.Priority = -5
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, api, cron}}, Options{})
+	h.next(string(events.KindFlapping), func(ev events.Event) bool { return ev.Watcher == "db" })
+	want := `it starts after watcher "api", which waits for watcher "db", which is flapping`
+	var reason string
+	if !proctest.Poll(hang, func() bool {
+		reason = fmt.Sprint(h.do("status", map[string]any{"name": "cron"})["reason"])
+		return strings.Contains(reason, want)
+	}) {
+		t.Fatalf("cron's reason %q, want it to contain %q", reason, want)
+	}
 }

@@ -265,6 +265,29 @@ func wordDeps(ds []*watcher.Watcher, match func(depState) bool) string {
 	return strings.Join(parts, "; and on ")
 }
 
+// bandWaits words what holds j's head band (not w): its watchers still
+// waiting for a dependency, and on what, the first two of them.
+func (a *Arbiter) bandWaits(j *startJob, w *watcher.Watcher) string {
+	var parts []string
+	if len(j.groups) > 0 {
+		for _, o := range j.groups[0] {
+			deps := wordDeps(a.dependencies(o), func(s depState) bool { return s != depUp })
+			if o == w || deps == "" {
+				continue
+			}
+			if len(parts) == 2 {
+				parts = append(parts, "...")
+				break
+			}
+			parts = append(parts, fmt.Sprintf("watcher %q, which waits for %s", o.Name(), deps))
+		}
+	}
+	if len(parts) == 0 {
+		return "the watchers of a higher priority in the same start"
+	}
+	return strings.Join(parts, "; and ")
+}
+
 // reasonOf is w's reason in status and snapshots: Reason, and what a
 // start that has yet to start w waits for.
 func (a *Arbiter) reasonOf(w *watcher.Watcher) string {
@@ -289,7 +312,7 @@ func (a *Arbiter) reasonOf(w *watcher.Watcher) string {
 			}
 		}
 		if len(names) == 0 {
-			wait += "watchers of the same start wait for their dependencies"
+			wait += "it starts after " + a.bandWaits(js[0], w)
 		} else {
 			wait += "it starts after " + strings.Join(names, ", ")
 		}
