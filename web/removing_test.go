@@ -18,17 +18,21 @@ func TestRemovedWatcherLeavesWhileItStops(t *testing.T) {
 	c.next("loaded", func(m map[string]any) bool { return watcherIn(m, "worker") != nil })
 
 	fake.Events.Publish("worker", events.KindRemove, nil)
-	m := c.next("the refresh after the remove", typeIs("state"))
-	if watcherIn(m, "worker") != nil {
-		t.Fatalf("state after worker's remove event still lists it: %v", m["state"])
-	}
-	// Its stop goes on: a kill of worker, then a marker event on web.
+	// The refresh a console's connect asks for may be applied before the
+	// remove event and still list worker (it did, 8 runs in 30); the one
+	// after the event does not, although the fake still has worker.
+	c.next("a refresh after the remove without worker", func(m map[string]any) bool {
+		return m["type"] == "state" && watcherIn(m, "worker") == nil
+	})
+	// Its stop goes on: a kill of worker, then an event of poold's own,
+	// after which the console reads everything again (a full refresh
+	// always sends the state; one of web alone only if web changed).
 	fake.Events.Publish("worker", events.KindKill, map[string]any{"process_pid": 1})
-	fake.Events.Publish("web", events.KindUpdated, nil)
-	c.next("web's refresh", func(m map[string]any) bool {
-		if m["type"] == "watcher" && watcherIn(m, "worker") != nil {
+	fake.Events.Publish("", events.KindStart, nil)
+	c.next("the full refresh after the kill", func(m map[string]any) bool {
+		if (m["type"] == "watcher" || m["type"] == "state") && watcherIn(m, "worker") != nil {
 			t.Fatalf("a refresh brought the removed worker back: %v", m)
 		}
-		return m["type"] == "watcher" && watcherIn(m, "web") != nil
+		return m["type"] == "state" && watcherIn(m, "web") != nil
 	})
 }
