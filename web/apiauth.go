@@ -57,14 +57,14 @@ func roleOf(tokens []apiToken, tok string) (arbiter.Role, string) {
 	return role, name
 }
 
-// apiBearerOK reports whether r carries a bearer token of the API
-// (web.api_tokens or web.token), whatever its role.
-func apiBearerOK(acc *access, r *http.Request) bool {
+// anyToken reports whether r carries a bearer token of tokens, whatever
+// its role (for /metrics, which changes nothing).
+func anyToken(tokens []apiToken, r *http.Request) bool {
 	b := bearer(r)
 	if b == "" {
 		return false
 	}
-	role, _ := roleOf(acc.tokens, b)
+	role, _ := roleOf(tokens, b)
 	return role != arbiter.RoleNone
 }
 

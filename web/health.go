@@ -175,14 +175,8 @@ func (p *ProbeServer) storeAPI(tokens []configs.APIToken) {
 // tokenOK: r carries the console's token (or its cookie), or a bearer
 // token of web.api_tokens, whatever its role (metrics change nothing).
 func (p *ProbeServer) tokenOK(g *guard, r *http.Request) bool {
-	if ok, _ := g.tokenOK(r); ok {
-		return true
-	}
-	if b := bearer(r); b != "" {
-		role, _ := roleOf(*p.api.Load(), b)
-		return role != arbiter.RoleNone
-	}
-	return false
+	ok, _ := g.tokenOK(r)
+	return ok || anyToken(*p.api.Load(), r)
 }
 
 // Addr is the configured address.

@@ -95,7 +95,7 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 			http.Error(w, "poold console: unexpected Host header "+quoteHost(r.Host)+"; open it by the address it listens on, e.g. "+scheme(r)+"://"+s.addr+"/", http.StatusMisdirectedRequest)
 			return
 		}
-		if r.URL.Path == "/metrics" && s.opts.Metrics != nil && apiBearerOK(acc, r) {
+		if r.URL.Path == "/metrics" && s.opts.Metrics != nil && anyToken(acc.tokens, r) {
 			// A scraper's API token (a read-only one will do): metrics
 			// change nothing.
 			mux.ServeHTTP(w, withAccess(r, acc))

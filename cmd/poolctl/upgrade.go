@@ -194,17 +194,16 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
 	deadline := time.Now().Add(upgradeWait)
 	t := time.NewTicker(upgradePoll)
 	defer t.Stop()
-	answered := time.Now()     // when poold last answered
-	took := answered           // when poold last answered or took a request
+	answeredAt := time.Now()   // when poold last answered
+	took := answeredAt         // when poold last answered or took a request
 	var refusedSince time.Time // the first of the refusals in a row
 	for {
 		out, err := a.upgradeStatus(ctx)
 		if err == nil && num(out["id"]) > lastID && out["state"] != "upgrading" {
 			return a.printUpgrade(out)
 		}
-		var rerr replyError
-		if err == nil || errors.As(err, &rerr) {
-			answered = time.Now()
+		if answered(err) {
+			answeredAt = time.Now()
 		}
 		if alive(err) {
 			took = time.Now()
@@ -223,7 +222,7 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
 		if !a.remote() && refusedSince.IsZero() && time.Since(took) >= upgradeHang {
 			return hangError(a.endpoint, pid, err)
 		}
-		if !a.remote() && time.Since(answered) >= upgradeSilent {
+		if !a.remote() && time.Since(answeredAt) >= upgradeSilent {
 			return silentError(a.endpoint, pid, err)
 		}
 		if time.Now().After(deadline) {
@@ -282,18 +281,22 @@ func (a *app) upgradeInFlight(ctx context.Context, rerr replyError) (float64, bo
 	return num(now["id"]), true
 }
 
-// refused says that nobody listens on poold's endpoint any more: its
-// socket file is gone or stale, or a TCP connect is refused.
+// answered reports whether an upgrade_status that ended with err got a
+// reply from poold, an error reply too.
+func answered(err error) bool {
+	var rerr replyError
+	return err == nil || errors.As(err, &rerr)
+}
+
 // alive reports whether an upgrade_status that ended with err reached a
 // running poold: it answered, or it completed the handshake and took the
 // request (a timeout: its loop is busy), which a binary hung before it
 // loaded the state cannot do. Only ZeroMQ tells that: over --url an
 // HTTP request waits in the listener's backlog either way.
-func alive(err error) bool {
-	var rerr replyError
-	return err == nil || errors.As(err, &rerr) || errors.Is(err, ctlclient.ErrTimeout)
-}
+func alive(err error) bool { return answered(err) || errors.Is(err, ctlclient.ErrTimeout) }
 
+// refused says that nobody listens on poold's endpoint any more: its
+// socket file is gone or stale, or a TCP connect is refused.
 func refused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, fs.ErrNotExist)
 }
