@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,4 +248,31 @@ func TestWatcherWaitingForItsTurnSaysSo(t *testing.T) {
 	}
 	dbComesUp(h, g)
 	h.next("spawn", func(ev events.Event) bool { return ev.Watcher == "web" })
+}
+
+// A restart of db while app's start waits for it: app keeps waiting and
+// starts once db is up again. It was given up ("it depends on watcher
+// "db", which is stopping") and stayed stopped, and a lower priority
+// started meanwhile, as if db's band were done.
+func TestRestartOfTheDependencyKeepsTheWaitingStart(t *testing.T) {
+	g := newReadyGate(t)
+	db, app := gatedPair(g)
+	// db takes a second to stop (its worker ignores the stop signal until
+	// the SIGKILL): app's start looks at db many times meanwhile.
+	db.StopSignal, db.GracefulTimeout = syscall.SIGWINCH, time.Second
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, app}}, Options{})
+	replies := waitedStartOfApp(h)
+	h.do("restart", map[string]any{"name": "db"})
+	h.next("spawn", func(ev events.Event) bool { return ev.Watcher == "db" })
+	want := `waiting to start: it depends on watcher "db"`
+	if st := h.do("status", map[string]any{"name": "app"}); st["status"] != "stopped" || !strings.Contains(fmt.Sprint(st["reason"]), want) {
+		t.Errorf("app after a restart of db it waits for: %v; want stopped with reason %q", st, want)
+	}
+	dbComesUp(h, g)
+	if r := replyOf(t, replies); r["status"] != "ok" {
+		t.Errorf("waited start of app across a restart of db: %v", r)
+	}
+	if st := h.do("status", map[string]any{"name": "app"}); st["status"] != "active" {
+		t.Errorf("app once db is up again: %v, want active", st)
+	}
 }

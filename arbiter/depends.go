@@ -29,10 +29,16 @@ const (
 	depDown                    // stopped, stopping, or failed with no worker left
 )
 
-// stateOf tells where the dependency d stands.
-func stateOf(d *watcher.Watcher) depState {
+// stateOf tells where the dependency d stands. One stopped or stopping
+// that a restart or a start is to start again is pending, not down: it
+// comes back (as systemd keeps a job waiting for a unit with a start job
+// queued).
+func (a *Arbiter) stateOf(d *watcher.Watcher) depState {
 	switch d.Status() {
 	case watcher.Stopped, watcher.Stopping:
+		if a.restarting[d] > 0 || len(a.starts.jobs[d]) > 0 {
+			return depPending
+		}
 		return depDown
 	}
 	if d.Settled() && (d.Target() == 0 || ready(d) > 0) {
@@ -196,7 +202,7 @@ func (a *Arbiter) pullForward(j *startJob) {
 // one j has yet to start, or one that is pending.
 func (a *Arbiter) mustWait(j *startJob, w *watcher.Watcher) bool {
 	for _, d := range a.dependencies(w) {
-		if j.left[d] || stateOf(d) == depPending {
+		if j.left[d] || a.stateOf(d) == depPending {
 			return true
 		}
 	}
@@ -245,18 +251,24 @@ func (a *Arbiter) cancelStarts(ws []*watcher.Watcher) {
 
 // downDeps words w's dependencies that are down, "" if none is.
 func (a *Arbiter) downDeps(w *watcher.Watcher) string {
-	return wordDeps(a.dependencies(w), func(s depState) bool { return s == depDown })
+	return a.wordDeps(a.dependencies(w), func(s depState) bool { return s == depDown })
 }
 
 // wordDeps words the watchers of ds whose state matches, with their
 // status and its reason.
-func wordDeps(ds []*watcher.Watcher, match func(depState) bool) string {
+func (a *Arbiter) wordDeps(ds []*watcher.Watcher, match func(depState) bool) string {
 	var parts []string
 	for _, d := range ds {
-		if !match(stateOf(d)) {
+		if !match(a.stateOf(d)) {
 			continue
 		}
 		why := string(d.Status())
+		switch {
+		case a.restarting[d] > 0:
+			why = "restarting"
+		case d.Status() == watcher.Stopped && len(a.starts.jobs[d]) > 0:
+			why = "yet to be started"
+		}
 		if r := d.Reason(); r != "" {
 			why += ": " + r
 		}
@@ -271,7 +283,7 @@ func (a *Arbiter) bandWaits(j *startJob, w *watcher.Watcher) string {
 	var parts []string
 	if len(j.groups) > 0 {
 		for _, o := range j.groups[0] {
-			deps := wordDeps(a.dependencies(o), func(s depState) bool { return s != depUp })
+			deps := a.wordDeps(a.dependencies(o), func(s depState) bool { return s != depUp })
 			if o == w || deps == "" {
 				continue
 			}
@@ -297,7 +309,7 @@ func (a *Arbiter) reasonOf(w *watcher.Watcher) string {
 		return why
 	}
 	wait := "waiting to start: "
-	if deps := wordDeps(a.dependencies(w), func(s depState) bool { return s != depUp }); deps != "" {
+	if deps := a.wordDeps(a.dependencies(w), func(s depState) bool { return s != depUp }); deps != "" {
 		wait += "it depends on " + deps
 	} else {
 		// Its dependencies are up: the group started before it (a
