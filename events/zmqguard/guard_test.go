@@ -333,7 +333,12 @@ func TestPubMemoryBoundedWithStuckSubscriber(t *testing.T) {
 	if testing.Short() {
 		t.Skip("publishes 200 MB")
 	}
-	g := zmqguard.New(zmqguard.Options{})
+	// zmq4 drops at its own queue (HWM 128) what its writer has not
+	// handed the guard yet: under -race on a loaded machine it dropped
+	// so much that the guard's 4 MiB, behind the kernel's socket
+	// buffers, never filled (1 run in 6). A 1 MiB cap fills from the
+	// few dozen messages that reach it.
+	g := zmqguard.New(zmqguard.Options{MaxBuffered: 1 << 20})
 	waitConnsClosed(t, g)
 	pub, _ := newPub(t, g, "tcp://127.0.0.1:0")
 	if err := pub.SetOption(zmq4.OptionHWM, 128); err != nil {
