@@ -93,12 +93,17 @@ func (a *Arbiter) Upgrade() {
 // cmdUpgradeStatus reports the last upgrade: the new image answers it
 // once it has taken over (poolctl upgrade polls it).
 func cmdUpgradeStatus(a *Arbiter, m *cmdMsg) error {
+	m.ok(map[string]any{"upgrade": a.upgradeStatus()})
+	return nil
+}
+
+// upgradeStatus is the last upgrade's outcome, "none" before the first.
+func (a *Arbiter) upgradeStatus() upgrade.Outcome {
 	u := a.upgraded
 	if u.ID == 0 && u.State == "" {
 		u.State = "none"
 	}
-	m.ok(map[string]any{"upgrade": u})
-	return nil
+	return u
 }
 
 func cmdUpgrade(a *Arbiter, m *cmdMsg) error {

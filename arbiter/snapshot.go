@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
 )
@@ -20,6 +21,8 @@ type Snapshot struct {
 	Stopping bool
 	// Config is the outcome of the configuration's last reload.
 	Config ConfigState
+	// Upgrade is the last in-place upgrade's outcome (upgrade_status).
+	Upgrade upgrade.Outcome
 }
 
 // WatcherSnapshot is one watcher in a Snapshot.
@@ -74,7 +77,7 @@ func (a *Arbiter) Snapshot(ctx context.Context) (Snapshot, error) {
 
 // snapshotNow builds a Snapshot; call it on the loop.
 func (a *Arbiter) snapshotNow() Snapshot {
-	s := Snapshot{Taken: time.Now(), Stopping: a.stopping, Config: a.config}
+	s := Snapshot{Taken: time.Now(), Stopping: a.stopping, Config: a.config, Upgrade: a.upgradeStatus()}
 	for _, w := range a.sorted(nil) {
 		s.Watchers = append(s.Watchers, WatcherSnapshot{
 			ID: w.ID(), Name: w.Name(), Status: w.Status(), Reason: a.reasonOf(w), Target: w.Target(),

@@ -50,13 +50,20 @@ var (
 		"1 if the last config reload asked for (SIGHUP, reloadconfig) was applied in full, 0 if it was refused, a watcher's change was rolled back or an added watcher did not start; 1 at start; an upgrade in place keeps it.")
 	dReloadAt = desc("poold_config_last_reload_success_timestamp_seconds",
 		"When the config was last applied in full (poold's start, or the last successful reload), unix seconds.")
+	dUpgrade = desc("poold_upgrade_state",
+		"1 for the outcome of the last in-place upgrade (poolctl upgrade), 0 for the others: none (none asked), upgrading (in flight), upgraded (the new build took over), rolled_back (it failed after the exec; the old build runs again), refused (nothing changed).", "state")
+	dUpgradeAt = desc("poold_last_upgrade_timestamp_seconds",
+		"When the last in-place upgrade was asked for, unix seconds; 0 if none was.")
 )
+
+// upgradeStates are the states of poold_upgrade_state (upgrade_status's).
+var upgradeStates = []string{"none", "upgrading", "upgraded", "rolled_back", "refused"}
 
 // snapshotCollector reads one Snapshot per scrape.
 type snapshotCollector struct{ e *Exporter }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dQueue, dQueueLimit, dDropped, dEvicted, dReloadOK, dReloadAt} {
+	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dQueue, dQueueLimit, dDropped, dEvicted, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt} {
 		ch <- d
 	}
 	describeSize(ch)
@@ -82,6 +89,14 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- gauge(dReloadOK, boolFloat(snap.Config.LastReloadOK))
 	ch <- gauge(dReloadAt, unixSeconds(snap.Config.LastSuccess))
+	for _, st := range upgradeStates {
+		ch <- gauge(dUpgrade, boolFloat(snap.Upgrade.State == st), st)
+	}
+	began := 0.0
+	if !snap.Upgrade.Began.IsZero() {
+		began = unixSeconds(snap.Upgrade.Began)
+	}
+	ch <- gauge(dUpgradeAt, began)
 }
 
 func (c *snapshotCollector) collectDropped(ch chan<- prometheus.Metric) {

@@ -55,11 +55,18 @@ type rig struct {
 
 func newRig(t *testing.T, cfg *configs.Config) *rig {
 	t.Helper()
+	return newUpgradableRig(t, cfg, nil)
+}
+
+// newUpgradableRig is newRig whose poold upgrades with up (nil: it
+// cannot).
+func newUpgradableRig(t *testing.T, cfg *configs.Config, up *arbiter.Upgrader) *rig {
+	t.Helper()
 	cfg.Arbiter = configs.DefaultArbiter()
 	r := &rig{t: t, bus: events.NewBus(nil)}
 	r.cfg.Store(cfg)
 	log := hclog.New(&hclog.LoggerOptions{Output: io.Discard})
-	r.a = arbiter.New(cfg, arbiter.Options{Log: log, Events: r.bus, Load: func() (*configs.Config, error) {
+	r.a = arbiter.New(cfg, arbiter.Options{Log: log, Events: r.bus, Upgrade: up, Load: func() (*configs.Config, error) {
 		c := *r.cfg.Load()
 		return &c, nil
 	}})
@@ -212,6 +219,8 @@ var documented = map[string]want{
 	"poold_subscribers_evicted_total":                    {dto.MetricType_COUNTER, "stream"},
 	"poold_config_last_reload_successful":                {dto.MetricType_GAUGE, ""},
 	"poold_config_last_reload_success_timestamp_seconds": {dto.MetricType_GAUGE, ""},
+	"poold_upgrade_state":                                {dto.MetricType_GAUGE, "state"},
+	"poold_last_upgrade_timestamp_seconds":               {dto.MetricType_GAUGE, ""},
 	"process_resident_memory_bytes":                      {dto.MetricType_GAUGE, ""},
 	"process_cpu_seconds_total":                          {dto.MetricType_COUNTER, ""},
 	"go_goroutines":                                      {dto.MetricType_GAUGE, ""},

@@ -1,0 +1,51 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/arbiter"
+)
+
+// An operator could not alert on an in-place upgrade that was refused or
+// rolled back: /metrics said nothing of upgrades (r47 upgrade tester).
+// poold_upgrade_state gives the last outcome, as upgrade_status does.
+func TestScrapeShowsTheLastUpgradesOutcome(t *testing.T) {
+	up := &arbiter.Upgrader{Version: "test", Exe: "/nonexistent/poold",
+		Preflight: func(context.Context, []byte) (string, error) {
+			return "", errors.New("the new binary exited 1 on purpose")
+		}}
+	r := newUpgradableRig(t, rigConfig(), up)
+	wantUpgrade(t, r, "none", time.Time{})
+
+	asked := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	if rep := r.a.Do(ctx, arbiter.Request{ID: "t", Command: "upgrade"}); rep["status"] != "error" {
+		t.Fatalf("upgrade with a failing pre-flight: %v, want refused", rep)
+	}
+	wantUpgrade(t, r, "refused", asked)
+}
+
+// wantUpgrade checks poold_upgrade_state is 1 for state alone, and the
+// last upgrade's timestamp (zero: none).
+func wantUpgrade(t *testing.T, r *rig, state string, asked time.Time) {
+	t.Helper()
+	fams, body := r.scrape()
+	for _, st := range upgradeStates {
+		v, ok := value(fams, "poold_upgrade_state", map[string]string{"state": st})
+		if want := boolFloat(st == state); !ok || v != want {
+			t.Errorf("poold_upgrade_state{state=%q} = %v (present %v), want %v", st, v, ok, want)
+		}
+	}
+	at, _ := value(fams, "poold_last_upgrade_timestamp_seconds", nil)
+	switch {
+	case asked.IsZero() && at != 0:
+		t.Errorf("poold_last_upgrade_timestamp_seconds = %v before any upgrade, want 0", at)
+	case !asked.IsZero() && (at < float64(asked.Unix())-1 || at > float64(time.Now().Unix())+1):
+		t.Errorf("poold_last_upgrade_timestamp_seconds = %v, want about %v", at, asked.Unix())
+	}
+	promtoolCheck(t, body)
+}
