@@ -38,8 +38,11 @@ func TestImportDirection(t *testing.T) {
 		// cgroup is a leaf the spawner forks into (CLONE_INTO_CGROUP).
 		"watcher/cgroup": {},
 		"watcher/spawn":  {"configs", "events", "watcher/cgroup"},
-		"arbiter":        {"configs", "configs/circusstream", "events", "sockets", "watcher", "watcher/"},
-		"arbiter/":       {"arbiter", "arbiter/wire", "configs", "events", "events/", "sockets", "watcher"},
+		// Exec probes and hooks start their commands through the
+		// spawner's registry, so the orphan reaper leaves their exits.
+		"watcher/probe": {"configs", "events", "watcher/spawn"},
+		"arbiter":       {"configs", "configs/circusstream", "events", "sockets", "watcher", "watcher/"},
+		"arbiter/":      {"arbiter", "arbiter/wire", "configs", "events", "events/", "sockets", "watcher"},
 		// The protocol's messages and its client: what poolctl links.
 		"arbiter/wire":                 {},
 		"arbiter/controller/ctlclient": {"arbiter/wire", "events/zmqguard"},

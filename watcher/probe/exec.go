@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/spawn"
 	"golang.org/x/sys/unix"
 )
 
@@ -110,9 +111,13 @@ func (p *execProbe) Check(ctx context.Context) error {
 	}
 	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	c.WaitDelay = waitDelay
-	if err := c.Start(); err != nil {
+	// Started and reaped here: registered so that an orphan reaper (poold
+	// as a library) never takes the exit of this child of another group.
+	release, err := spawn.StartKept(c)
+	if err != nil {
 		return p.fail("", err)
 	}
+	defer release()
 	pid := c.Process.Pid
 	// Wait for the leader to exit without reaping it: while its zombie
 	// holds the pid, the group id cannot be reused, so killing the group's
@@ -125,7 +130,7 @@ func (p *execProbe) Check(ctx context.Context) error {
 		}
 	}
 	syscall.Kill(-pid, syscall.SIGKILL)
-	err := c.Wait()
+	err = c.Wait()
 	if ctx.Err() != nil && err != nil {
 		return p.fail("", ctx.Err())
 	}

@@ -33,12 +33,13 @@ import (
 // or tick. Any other, and only then, makes it list poold's zombie
 // children in /proc and reap, by pid, each one that is neither a worker
 // (the spawner registers a worker's pid under the same lock as its fork,
-// and unregisters it under the lock as it reaps it) nor in poold's own
-// process group (os/exec's children stay there; every worker and so
-// every orphan of one is in another).
+// and unregisters it under the lock as it reaps it), nor a command
+// started through StartKept (exec probes and hooks, in process groups of
+// their own), nor in poold's own process group (other os/exec children
+// stay there; every worker and so every orphan of one is in another).
 
 // reaper is the registry of live workers, shared by the spawners and the
-// orphan reaper.
+// orphan reaper. Its lock guards kept (kept.go) too.
 var reaper = struct {
 	mu      sync.Mutex
 	workers map[int]bool
@@ -112,7 +113,7 @@ func ReapOrphans() []Orphan {
 			continue
 		}
 		reaper.mu.Lock()
-		if !reaper.workers[pid.pid] {
+		if !reaper.workers[pid.pid] && !kept[pid.pid] {
 			var ws syscall.WaitStatus
 			if n, err := syscall.Wait4(pid.pid, &ws, syscall.WNOHANG, nil); err == nil && n == pid.pid {
 				out = append(out, Orphan{Pid: pid.pid, Exit: exitOf(ws)})

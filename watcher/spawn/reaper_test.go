@@ -1,8 +1,10 @@
 package spawn
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,5 +74,27 @@ func TestOrphanReaperReapsOthers(t *testing.T) {
 	}
 	if isZombie(pid) {
 		t.Fatalf("pid %d is still a zombie", pid)
+	}
+}
+
+// A command that poold reaps itself (an exec probe or hook: os/exec,
+// a process group of its own) keeps its exit for its own Wait: the
+// orphan reaper, passing while it is a zombie, leaves it alone.
+func TestOrphanReaperLeavesKeptCommands(t *testing.T) {
+	c := exec.Command("/bin/sh", "-c", "exit 3")
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	done, err := StartKept(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	waitZombie(t, c.Process.Pid)
+	if took := ReapOrphans(); len(took) > 0 {
+		t.Fatalf("the orphan reaper took %v, the exit of a command its starter reaps", took)
+	}
+	err = c.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("Wait of the command: %v, want exit status 3", err)
 	}
 }
