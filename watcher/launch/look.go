@@ -160,7 +160,7 @@ func ownGroups() []uint32 {
 // reached through directories id may search.
 func (id identity) canExec(path string) error {
 	if id.root != "" {
-		path = filepath.Join(id.root, path)
+		path = inRoot(id.root, path)
 	}
 	fi, err := os.Stat(path)
 	switch {
@@ -197,7 +197,7 @@ func (id identity) enterable(root, dir string) error {
 	top := "/"
 	path := dir
 	if root != "" {
-		top, path = filepath.Clean(root), filepath.Join(root, dir)
+		top, path = filepath.Clean(root), inRoot(root, dir)
 	}
 	fi, err := os.Stat(path)
 	switch {
@@ -312,4 +312,41 @@ func pathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// maxLinks is how many symbolic links a lookup follows, as Linux's
+// (ELOOP past 40).
+const maxLinks = 40
+
+// inRoot is the host's path of p, a path as a process whose root
+// directory is root sees it, with the links on the way followed as the
+// kernel follows them for that process: an absolute target starts again
+// at root and ".." stops there. Followed on the host instead, a link
+// inside a chroot (/usr/bin/awk -> /etc/alternatives/awk, Alpine's
+// /bin/sh -> /bin/busybox) reaches the host's file, or none. From the
+// first part that is missing on, or past maxLinks links, the rest is
+// joined as it is: a Stat of the result then fails as the worker's would.
+func inRoot(root, p string) string {
+	cur, rest := "/", strings.Split(p, "/")
+	for links := 0; len(rest) > 0; {
+		part := rest[0]
+		rest = rest[1:]
+		if part == "" || part == "." {
+			continue
+		}
+		next := filepath.Join(cur, part) // ".." of "/" is "/"
+		target, err := os.Readlink(filepath.Join(root, next))
+		if err != nil { // not a link, or missing
+			cur = next
+			continue
+		}
+		if links++; links > maxLinks {
+			return filepath.Join(append([]string{root, next}, rest...)...)
+		}
+		if filepath.IsAbs(target) {
+			cur = "/"
+		}
+		rest = append(strings.Split(target, "/"), rest...)
+	}
+	return filepath.Join(root, cur)
 }

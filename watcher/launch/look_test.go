@@ -127,3 +127,46 @@ func TestLookCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestLookInChrootFollowsLinksInsideIt: a chroot's program reached through
+// an absolute link inside the chroot (/usr/bin/awk -> /etc/alternatives/awk
+// -> /usr/bin/mawk, Alpine's /bin/sh -> /bin/busybox) was followed on the
+// host, where the target is missing (or another file), and a worker the
+// kernel runs fine was refused "not found"; a working_dir reached through
+// such a link likewise.
+func TestLookInChrootFollowsLinksInsideIt(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"opt/rt-inside-only/bin", "usr/local/bin", "etc/alternatives", "srv/data-inside-only"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "opt/rt-inside-only/bin/prog"), []byte("\x7fELF"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	links := map[string]string{
+		"usr/local/bin/prog":    "/etc/alternatives/prog", // absolute, twice
+		"etc/alternatives/prog": "/opt/rt-inside-only/bin/prog",
+		"rtbin":                 "../../../../opt/rt-inside-only/bin", // ".." stops at the root
+		"data":                  "/srv/data-inside-only",
+	}
+	for link, target := range links {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, prog := range []string{"/usr/local/bin/prog", "/rtbin/prog"} {
+		if _, err := LookCommandIn(root, prog, "/", nil, nil); err != nil {
+			t.Errorf("%s inside the chroot: %v, want found", prog, err)
+		}
+	}
+	if got, err := LookCommandIn(root, "prog", "/", []string{"PATH=/usr/local/bin"}, nil); err != nil || got != "/usr/local/bin/prog" {
+		t.Errorf("prog on the chroot's PATH: %q, %v; want /usr/local/bin/prog", got, err)
+	}
+	if _, err := LookCommandIn(root, "/usr/local/bin/nothing", "/", nil, nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a missing program inside the chroot: %v, want not found", err)
+	}
+	if err := identityOf(nil).enterable(root, "/data"); err != nil {
+		t.Errorf("working_dir /data, a link inside the chroot: %v", err)
+	}
+}
