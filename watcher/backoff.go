@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -25,14 +26,14 @@ func (b Backoff) Delay(failures int) time.Duration {
 		return 0
 	}
 	d := b.Min
-	for i := 1; i < failures && d < b.Max; i++ {
-		d *= 2
+	for i := 1; i < failures && d < b.Max && d <= math.MaxInt64/2; i++ {
+		d *= 2 // never past the largest duration: wrapped, it is negative
 	}
 	if b.Max > 0 && d > b.Max {
 		d = b.Max
 	}
 	if b.Jitter > 0 {
-		d += time.Duration(rand.Float64() * b.Jitter * float64(d))
+		d = addSat(d, rand.Float64()*b.Jitter*float64(d))
 	}
 	return d
 }
@@ -44,4 +45,12 @@ func (b Backoff) Failures(prev int, uptime time.Duration) int {
 		return 0
 	}
 	return prev + 1
+}
+
+// addSat is d plus extra (not negative), at most the largest duration.
+func addSat(d time.Duration, extra float64) time.Duration {
+	if float64(d)+extra >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return d + time.Duration(extra)
 }

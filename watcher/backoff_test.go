@@ -52,3 +52,23 @@ func TestBackoffFailures(t *testing.T) {
 		}
 	}
 }
+
+// A backoff_max near the largest duration made the doubling (and the
+// jitter) wrap to a negative delay: a crash-looping slot restarted at
+// once, every time, with no backoff at all.
+func TestBackoffHugeMaxDoesNotOverflow(t *testing.T) {
+	plain := Backoff{Min: 100 * time.Millisecond, Max: 2562047 * time.Hour, Reset: time.Hour}
+	jittered := plain
+	jittered.Jitter = 0.1
+	prev := time.Duration(0)
+	for n := 1; n <= 80; n++ {
+		d := plain.Delay(n)
+		if d < prev || d < plain.Min || d > plain.Max {
+			t.Fatalf("delay after %d failures %v, after %d %v: want never shorter, within [Min, Max]", n, d, n-1, prev)
+		}
+		prev = d
+		if j := jittered.Delay(n); j < d {
+			t.Fatalf("delay with jitter after %d failures %v, under the %v without", n, j, d)
+		}
+	}
+}

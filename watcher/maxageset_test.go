@@ -87,3 +87,25 @@ func TestMaxAgeVarianceSetAppliesToRunningWorkers(t *testing.T) {
 		t.Fatalf("the new timer did not recycle: %v", w.Processes())
 	}
 }
+
+// A max_age and max_age_variance whose sum passes the largest duration
+// (both are taken up to 2562047h) made a negative age: the timer fired at
+// once and every worker was recycled as soon as it was ready, forever.
+func TestMaxAgeHugeDoesNotOverflow(t *testing.T) {
+	s := spec(1)
+	s.MaxAge = 2562047 * time.Hour
+	s.MaxAgeVariance = 1000000 * time.Hour
+	w, h := newWatcher(t, s)
+	w.Start()
+	ages := h.takeTimers(TimerMaxAge)
+	if len(ages) != 1 {
+		t.Fatalf("max_age timers %v, want one", ages)
+	}
+	if d := h.delays[ages[0]]; d < s.MaxAge {
+		t.Errorf("max_age timer in %v, want at least max_age %v", d, s.MaxAge)
+	}
+	w.Fire(ages[0])
+	if stopping := pidsIn(w, ProcStopping); len(stopping) != 0 {
+		t.Fatalf("a worker was recycled at once: %v", w.Processes())
+	}
+}

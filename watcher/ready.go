@@ -102,7 +102,7 @@ func (w *Watcher) armMaxAge(p *Process, lived time.Duration) {
 	}
 	age := w.spec.MaxAge
 	if w.spec.MaxAgeVariance > 0 {
-		age += time.Duration(rand.Int64N(int64(w.spec.MaxAgeVariance)))
+		age = addSat(age, float64(rand.Int64N(int64(w.spec.MaxAgeVariance))))
 	}
 	d := max(age-lived, 0)
 	p.ageAt = w.host.Now().Add(d)
