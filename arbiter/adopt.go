@@ -82,7 +82,7 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 					a.groups[ps.Pid] = g
 				}
 			}
-			a.watchExit(p, g)
+			a.watchExit(w, p, g)
 		}
 		if err := w.Adopt(ws); err != nil {
 			a.log.Error("upgrade: watcher not taken over", "watcher", ws.Spec.Name, "error", err)

@@ -117,6 +117,10 @@ type Arbiter struct {
 	watchers map[string]*watcher.Watcher // by lower-case name
 	byID     map[uint64]*watcher.Watcher // by Watcher.ID: timers and checks
 	owner    map[int]*watcher.Watcher    // pid -> watcher
+	// procs is each pid's process as watchExit took it on: an exit whose
+	// process is not the one there is of an earlier worker whose pid the
+	// kernel has reused since (loop.go).
+	procs map[int]*spawn.Proc
 	// unmanaged holds the workers `rm --nostop` left running (unmanaged.go).
 	unmanaged map[int]unmanagedProc
 	stopping  bool
@@ -231,6 +235,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		watchers:  make(map[string]*watcher.Watcher),
 		byID:      make(map[uint64]*watcher.Watcher),
 		owner:     make(map[int]*watcher.Watcher),
+		procs:     make(map[int]*spawn.Proc),
 		groups:    make(map[int]*cgroup.Group),
 		unmanaged: make(map[int]unmanagedProc),
 		leaving:   make(map[*watcher.Watcher]bool),

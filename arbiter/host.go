@@ -78,7 +78,7 @@ func (h host) started(w *watcher.Watcher, wid int, p *spawn.Proc, g *cgroup.Grou
 	if g != nil {
 		a.groups[p.Pid] = g
 	}
-	a.watchExit(p, g)
+	a.watchExit(w, p, g)
 }
 
 // explainNofile adds to an error of running out of fds (EMFILE, from the
@@ -147,7 +147,14 @@ func (p *workerPipes) close() {
 // a goroutine cleans g up (parked in the netpoller on an inotify fd of g
 // if the worker left something, holding no OS thread) and posts the
 // exit. Run waits for it.
-func (a *Arbiter) watchExit(p *spawn.Proc, g *cgroup.Group) {
+func (a *Arbiter) watchExit(w *watcher.Watcher, p *spawn.Proc, g *cgroup.Group) {
+	if old := a.procs[p.Pid]; old != nil {
+		// Its exit is still on its way; a stop's deadline of it must
+		// not apply to this one.
+		a.log.Debug("the kernel reused the pid of a worker whose exit is being handled", "pid", p.Pid, "watcher", w.Name())
+		a.stops.drop(p.Pid)
+	}
+	a.procs[p.Pid] = p
 	a.waits.Add(1)
 	p.OnExit(func(ex spawn.Exit, err error) {
 		go func() {
@@ -156,7 +163,7 @@ func (a *Arbiter) watchExit(p *spawn.Proc, g *cgroup.Group) {
 				ex = spawn.Exit{Code: -1}
 				a.log.Error("lost track of a worker", "pid", p.Pid, "error", err)
 			}
-			a.post(exitMsg{pid: p.Pid, end: a.ended(p.Pid, g, ex)})
+			a.post(exitMsg{pid: p.Pid, proc: p, owner: w, end: a.ended(p.Pid, g, ex)})
 		}()
 	})
 }
@@ -177,7 +184,7 @@ func (a *Arbiter) exits(first exitMsg) {
 		if !ok {
 			break
 		}
-		if w := a.owner[e.pid]; w != nil && !slices.Contains(held, w) {
+		if w := a.ownerOf(e); w != nil && !slices.Contains(held, w) {
 			w.HoldSettle()
 			held = append(held, w)
 		}
@@ -197,6 +204,30 @@ func (a *Arbiter) exits(first exitMsg) {
 	if next != nil {
 		a.handle(next)
 	}
+}
+
+// endedEarlier hands on the exit of a process whose pid the kernel gave
+// a newer worker while the exit was on its way (its cgroup being
+// emptied): the newer worker's records stay.
+func (a *Arbiter) endedEarlier(e exitMsg) {
+	switch w := e.owner; {
+	case a.byID[w.ID()] != w: // removed since
+	case a.owner[e.pid] == w:
+		w.EndedEarlier(e.pid, e.end)
+	default: // the newer worker is another watcher's
+		w.Ended(e.pid, e.end)
+	}
+}
+
+// ownerOf is the watcher e's exit goes to, nil if none.
+func (a *Arbiter) ownerOf(e exitMsg) *watcher.Watcher {
+	if a.procs[e.pid] == e.proc {
+		return a.owner[e.pid]
+	}
+	if a.byID[e.owner.ID()] == e.owner {
+		return e.owner
+	}
+	return nil
 }
 
 func (h host) Signal(pid int, sig syscall.Signal) error {

@@ -9,13 +9,16 @@ import (
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/procinfo"
+	"github.com/poold/poold/watcher/spawn"
 )
 
 // The loop's messages: what goroutines off the loop post to it.
 
 type exitMsg struct {
-	pid int
-	end watcher.End
+	pid   int
+	proc  *spawn.Proc      // which process of that pid
+	owner *watcher.Watcher // its watcher when it started
+	end   watcher.End
 }
 
 type timerMsg struct{ t watcher.Timer }
@@ -166,7 +169,12 @@ func (a *Arbiter) handle(m any) {
 		a.dispatch(m)
 		a.noteLimits() // set, add, rm may change them
 	case exitMsg:
+		if a.procs[m.pid] != m.proc {
+			a.endedEarlier(m)
+			return
+		}
 		w := a.owner[m.pid]
+		delete(a.procs, m.pid)
 		delete(a.owner, m.pid)
 		delete(a.groups, m.pid)
 		a.stops.drop(m.pid)

@@ -46,10 +46,27 @@ type End struct {
 // Ended is called by the loop when a worker's process has been reaped
 // (and, in a cgroup, once nothing else of it was left).
 func (w *Watcher) Ended(pid int, end End) {
-	p, ok := w.procs[pid]
-	if !ok {
-		return
+	if p, ok := w.procs[pid]; ok {
+		w.ended(p, end)
 	}
+}
+
+// EndedEarlier is Ended for a process whose pid the kernel has already
+// given a newer worker of this watcher before this exit reached the
+// loop: it ends that earlier process, never the newer one. (When the
+// newer worker is another watcher's, Ended is right.)
+func (w *Watcher) EndedEarlier(pid int, end End) {
+	for i, p := range w.earlier {
+		if p.Pid == pid {
+			w.earlier = slices.Delete(w.earlier, i, i+1)
+			w.ended(p, end)
+			return
+		}
+	}
+}
+
+func (w *Watcher) ended(p *Process, end End) {
+	pid := p.Pid
 	defer w.settle()
 	w.removeProc(p)
 	code, why := w.exitReason(p, end)

@@ -112,7 +112,7 @@ func (h *fakeHost) checkSeen() {
 // processes.
 func checkTally(w *Watcher) {
 	var want tally
-	for _, p := range w.procs {
+	for _, p := range w.live() {
 		k := w.kindOf(p)
 		want.kinds[k]++
 		if k == kindCur && p.State == ProcReady {
@@ -124,12 +124,22 @@ func checkTally(w *Watcher) {
 	}
 }
 
+// live is every process the watcher counts: its processes, and those
+// whose pid a newer one took before their exit came (EndedEarlier).
+func (w *Watcher) live() []*Process {
+	out := append([]*Process(nil), w.earlier...)
+	for _, p := range w.procs {
+		out = append(out, p)
+	}
+	return out
+}
+
 // checkWidCounts panics when the watcher's count of live processes per
 // wid differs from a walk of its processes, or when a wid below freeFrom
 // (where fill begins to look) is free.
 func checkWidCounts(w *Watcher) {
 	perWid := map[int]int{}
-	for _, p := range w.procs {
+	for _, p := range w.live() {
 		perWid[p.Wid]++
 	}
 	same := len(perWid) == len(w.widProcs)

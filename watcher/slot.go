@@ -80,6 +80,12 @@ func (w *Watcher) holds() []int {
 
 // addProc records p as a live process of the watcher.
 func (w *Watcher) addProc(p *Process) {
+	if old, ok := w.procs[p.Pid]; ok {
+		// The kernel reused the pid of a process whose exit is still
+		// on its way (its cgroup being emptied): it has ended, and its
+		// exit comes through EndedEarlier.
+		w.earlier = append(w.earlier, old)
+	}
 	w.procs[p.Pid] = p
 	w.count(p, 1)
 	w.widProcs[p.Wid]++
@@ -87,7 +93,9 @@ func (w *Watcher) addProc(p *Process) {
 
 // removeProc forgets p, which has ended.
 func (w *Watcher) removeProc(p *Process) {
-	delete(w.procs, p.Pid)
+	if w.procs[p.Pid] == p {
+		delete(w.procs, p.Pid)
+	}
 	w.count(p, -1)
 	if w.widProcs[p.Wid]--; w.widProcs[p.Wid] <= 0 {
 		delete(w.widProcs, p.Wid)

@@ -175,6 +175,9 @@ type Watcher struct {
 	announce announcements
 	specGen  int // bumped when workers must be replaced
 	procs    map[int]*Process
+	// earlier are processes whose pid the kernel gave a new worker of
+	// this watcher before their exit reached it (EndedEarlier).
+	earlier  []*Process
 	tally    tally       // procs by kind; kept by addProc, removeProc, setState and the rest of tally.go
 	widProcs map[int]int // live processes per wid; kept by addProc and removeProc
 	freeFrom int         // every wid below it is taken (see fill)
