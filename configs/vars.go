@@ -20,6 +20,16 @@ var varNames = []string{"name", "uid", "wid", "working_dir"}
 // "env.HOME"); socket names match case-insensitively. Unknown variables
 // are left as written; a plain $VAR is never touched.
 func Expand(s string, vars map[string]string) string {
+	return ExpandFunc(s, func(x string) (string, bool) {
+		v, ok := vars[x]
+		return v, ok
+	})
+}
+
+// ExpandFunc is Expand with the values given by lookup, which reports
+// whether it knows X; a socket name lookup does not know is tried again
+// lower-cased.
+func ExpandFunc(s string, lookup func(x string) (string, bool)) string {
 	if !strings.Contains(s, "(pool.") && !strings.Contains(s, "(circus.") {
 		return s
 	}
@@ -27,10 +37,10 @@ func Expand(s string, vars map[string]string) string {
 	last := 0
 	for _, m := range varRE.FindAllStringSubmatchIndex(s, -1) {
 		x := varFrom(s, m)
-		val, ok := vars[x]
+		val, ok := lookup(x)
 		if !ok {
 			if name, isSock := strings.CutPrefix(x, "sockets."); isSock {
-				val, ok = vars["sockets."+strings.ToLower(name)]
+				val, ok = lookup("sockets." + strings.ToLower(name))
 			}
 		}
 		if !ok {

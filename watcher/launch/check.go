@@ -66,7 +66,7 @@ func Check(spec configs.Watcher) error {
 	case !dirOK && !filepath.IsAbs(configs.Expand(words[0], vars)) && strings.Contains(words[0], "/"):
 		// relative to a working_dir that is not there: nothing to look up
 	default:
-		path, err := LookCommandIn(spec.Chroot, configs.Expand(words[0], vars), dir, expandAll(Env(spec), vars), cred)
+		path, err := LookCommandIn(spec.Chroot, configs.Expand(words[0], vars), dir, expandEnv(spec, vars), cred)
 		if err == nil {
 			err = scriptProblem(spec.Chroot, path)
 		}

@@ -27,6 +27,16 @@ var loginVars = []string{"HOME", "USER", "LOGNAME", "SHELL"}
 // before env. Names are
 // case-sensitive ("Path" does not replace "PATH").
 func Env(spec configs.Watcher) []string {
+	env := inheritedEnv(spec)
+	for _, kv := range spec.Env {
+		env = setEnv(env, kv)
+	}
+	return env
+}
+
+// inheritedEnv is Env without the entries of env: what a worker would
+// inherit from poold, with its user's login variables.
+func inheritedEnv(spec configs.Watcher) []string {
 	env := baseEnv(spec.CopyEnv)
 	if spec.UID != "" {
 		// poold's own HOME, USER and LOGNAME describe another user.
@@ -36,8 +46,56 @@ func Env(spec configs.Watcher) []string {
 		})
 		env = append(env, spec.LoginEnv()...)
 	}
+	return env
+}
+
+// expandEnv is Env(spec) with the variables of each entry of env
+// replaced. vars gives every variable but env.KEY, which is KEY's value in
+// the worker's environment, its own variables replaced in turn; an entry
+// that refers to its own KEY (PATH=/opt/bin:$(pool.env.PATH)), or to an
+// entry that refers back to it, gets KEY's inherited value there
+// (inheritedEnv), as a shell's PATH=/opt/bin:$PATH does.
+func expandEnv(spec configs.Watcher, vars map[string]string) []string {
+	env := inheritedEnv(spec)
+	inherited := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if _, dup := inherited[k]; !dup {
+			inherited[k] = v
+		}
+	}
+	raw := make(map[string]string, len(spec.Env))
 	for _, kv := range spec.Env {
-		env = setEnv(env, kv)
+		k, v, _ := strings.Cut(kv, "=")
+		raw[k] = v
+	}
+	done := make(map[string]string, len(raw))
+	busy := make(map[string]bool)
+	var resolve func(key string) string
+	resolve = func(key string) string {
+		if v, ok := done[key]; ok {
+			return v
+		}
+		busy[key] = true
+		v := configs.ExpandFunc(raw[key], func(x string) (string, bool) {
+			name, isEnv := strings.CutPrefix(x, "env.")
+			if !isEnv {
+				v, ok := vars[x]
+				return v, ok
+			}
+			if _, ok := raw[name]; ok && !busy[name] {
+				return resolve(name), true
+			}
+			v, ok := inherited[name]
+			return v, ok
+		})
+		delete(busy, key)
+		done[key] = v
+		return v
+	}
+	for _, kv := range spec.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		env = setEnv(env, k+"="+resolve(k))
 	}
 	return env
 }
@@ -86,7 +144,7 @@ func setEnv(env []string, kv string) []string {
 // Vars are the $(pool.X) variables of slot wid (PROTOCOL.md section 4):
 // wid, name, uid, working_dir (dir; "" means the configured working_dir),
 // sockets.NAME (the fd of each socket of h) and env.KEY (each entry of
-// Env(spec), before variables are replaced).
+// the worker's environment, its variables replaced: expandEnv).
 func Vars(spec configs.Watcher, h Handoff, wid int, dir string) map[string]string {
 	if dir == "" {
 		dir = spec.WorkingDir
@@ -97,7 +155,7 @@ func Vars(spec configs.Watcher, h Handoff, wid int, dir string) map[string]strin
 	for name, fd := range h.FDs {
 		vars["sockets."+name] = strconv.Itoa(fd)
 	}
-	for _, kv := range Env(spec) {
+	for _, kv := range expandEnv(spec, vars) {
 		k, v, _ := strings.Cut(kv, "=")
 		vars["env."+k] = v
 	}
@@ -113,7 +171,7 @@ func ProbeEnv(spec configs.Watcher, h Handoff, wid, pid int) []string {
 	if err != nil {
 		dir = spec.WorkingDir
 	}
-	env := expandAll(Env(spec), Vars(spec, h, wid, dir))
+	env := expandEnv(spec, Vars(spec, h, wid, dir))
 	env = setEnv(env, "POOLD_PID="+strconv.Itoa(pid))
 	env = setEnv(env, "POOLD_WID="+strconv.Itoa(wid))
 	return setEnv(env, "POOLD_WATCHER="+spec.Name)

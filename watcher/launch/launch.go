@@ -74,7 +74,7 @@ func Build(spec configs.Watcher, h Handoff, wid int, cred *syscall.Credential) (
 		}
 	}
 	vars := Vars(spec, h, wid, dir)
-	env := expandAll(Env(spec), vars)
+	env := expandEnv(spec, vars)
 	listen := len(h.Files) > 0 && !PassesFDs(spec)
 	if listen {
 		for _, kv := range h.Env {

@@ -110,13 +110,13 @@ func TestVars(t *testing.T) {
 		dir  string
 		want map[string]string
 	}{
-		{1, "", map[string]string{"wid": "1", "working_dir": "/srv/app"}},
-		{12, "/elsewhere", map[string]string{"wid": "12", "working_dir": "/elsewhere"}},
+		{1, "", map[string]string{"wid": "1", "working_dir": "/srv/app", "env.PORT": "801"}},
+		{12, "/elsewhere", map[string]string{"wid": "12", "working_dir": "/elsewhere", "env.PORT": "8012"}},
 	} {
 		got := Vars(spec, h, tc.wid, tc.dir)
 		want := map[string]string{
 			"name": "web", "uid": "nobody", "sockets.web": "3", "sockets.admin": "4",
-			"env.PORT": "80$(pool.wid)", "env.Mixed": "Case", "env.PATH": os.Getenv("PATH"),
+			"env.Mixed": "Case", "env.PATH": os.Getenv("PATH"),
 			// nobody's login variables, as its worker gets them.
 			"env.HOME": nobody.HomeDir, "env.USER": "nobody", "env.LOGNAME": "nobody",
 			"env.SHELL": shell,
