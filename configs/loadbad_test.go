@@ -21,6 +21,11 @@ func TestLoadBad(t *testing.T) {
 			`watchers.web.max_retry: unknown key; max_retry is Circus's or supervisord's name: poold's is "flapping_max_retry"`,
 			`watchers.web.directory: unknown key; directory is Circus's or supervisord's name: poold's is "working_dir"`,
 		}, 3},
+		{"bad_circus_only_keys.toml", []string{
+			`watchers.web.rlimit_nofile: unknown key; rlimit_nofile is Circus's name: poold's limits are one table, rlimits = { nofile = N } (or "unlimited")`,
+			`watchers.web.copy_path: unknown key; copy_path is Circus's (circusd's Python sys.path added to PYTHONPATH) and has no poold equivalent: set PYTHONPATH in env`,
+			`watchers.web.shell: unknown key; shell is Circus's and has no poold key: write cmd = "sh" and args = ["-c", "..."], or run the file through poold convert`,
+		}, 3},
 		{"bad_unknown_section.toml", []string{`watcher: unknown section; did you mean "watchers"?`}, 1},
 		{"bad_toplevel_key.toml", []string{"endpoint: unknown top-level key; did you mean arbiter.endpoint"}, 1},
 		{"bad_types.toml", []string{

@@ -17,6 +17,9 @@ func unknownKeyMsg(k string, valid []string, fromFile bool) string {
 	if s, ok := foreignKeys[strings.ToLower(k)]; ok && slices.Contains(valid, s) {
 		return fmt.Sprintf("unknown %s; %s is Circus's or supervisord's name: poold's is %q (README \"Coming from Circus or supervisord\" says how it maps), or run the file through poold convert", what, k, s)
 	}
+	if msg := circusOnlyMsg(k, valid); msg != "" {
+		return fmt.Sprintf("unknown %s; %s", what, msg)
+	}
 	if s := closest(k, valid); s != "" {
 		return fmt.Sprintf("unknown %s; did you mean %q?", what, s)
 	}
@@ -32,6 +35,27 @@ var foreignKeys = map[string]string{
 	"autorestart": "respawn", "exitcodes": "no_respawn_exit_codes",
 	"startretries": "flapping_attempts", "so_reuseport": "reuseport",
 	"replace": "replace_stale", "loglevel": "log_level",
+}
+
+// circusOnlyMsg says how poold writes a watcher option of Circus's that
+// has no key of the same shape: rlimit_NAME (one key per limit in
+// Circus, a table in poold), or one with no equivalent at all. "" for
+// any other key.
+func circusOnlyMsg(k string, valid []string) string {
+	if !slices.Contains(valid, "rlimits") { // not a watcher's table
+		return ""
+	}
+	lk := strings.ToLower(k)
+	if res, ok := strings.CutPrefix(lk, "rlimit_"); ok && res != "" {
+		return fmt.Sprintf("%s is Circus's name: poold's limits are one table, rlimits = { %s = N } (or \"unlimited\")", k, res)
+	}
+	switch lk {
+	case "copy_path":
+		return "copy_path is Circus's (circusd's Python sys.path added to PYTHONPATH) and has no poold equivalent: set PYTHONPATH in env"
+	case "shell":
+		return `shell is Circus's and has no poold key: write cmd = "sh" and args = ["-c", "..."], or run the file through poold convert`
+	}
+	return ""
 }
 
 // closest returns the candidate nearest to k by edit distance (ignoring
