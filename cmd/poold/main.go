@@ -47,6 +47,8 @@ import (
 func main() {
 	// Workers are started through poold's own binary (the exec shim).
 	spawn.RunShimIfRequested()
+	// Before anything else happens in this image: it may be replaced.
+	unblockInheritedSignals()
 	var stdin io.Reader
 	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice == 0 {
 		stdin = os.Stdin // a state to decode, from a pre-flight; never a terminal
