@@ -59,7 +59,16 @@ func Load(path string, strict bool) (*configs.Config, []translate.Note, error) {
 }
 
 // iniWords tells poold's config advice in circus.ini's words.
-var iniWords = strings.NewReplacer("a [sockets.NAME] section", "a [socket:NAME] section")
+var iniWords = strings.NewReplacer("a [sockets.NAME] section", "a [socket:NAME] section",
+	// the console's TLS and token keys have no circus.ini option
+	"there; set them, or listen on 127.0.0.1", "there, which circus.ini cannot set: set httpd_host = 127.0.0.1, or run `poold convert` and set them in the TOML file")
+
+// iniKeys names, for config errors, the circus.ini option a poold key
+// came from (the sections' own names are told by translate.Section.From).
+var iniKeys = map[string]string{
+	"address": "httpd_host", "stdout_log": "stdout_stream.filename", "stderr_log": "stderr_stream.filename",
+	"flapping_max_retry": "max_retry", "replace_stale": "replace", "reuseport": "so_reuseport",
+}
 
 // translator carries one translation.
 type translator struct {
@@ -83,7 +92,7 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 		return nil, fmt.Errorf("circusini: %w", err)
 	}
 	t := &translator{
-		doc:     &translate.Doc{Source: path, Format: "Circus", Words: iniWords},
+		doc:     &translate.Doc{Source: path, Format: "Circus", Words: iniWords, Keys: iniKeys},
 		ini:     ini,
 		path:    path,
 		environ: environMap(environ),

@@ -37,6 +37,7 @@ func (t *translator) circus() {
 	}
 	if httpd.on {
 		web := t.doc.Section("web")
+		web.From = s // errors about [web] keys name [circus] httpd_*
 		web.Set("enabled", true)
 		web.Set("address", net.JoinHostPort(httpd.host, httpd.port))
 		t.info(web, s, "httpd", "mapped to poold's web console (not circushttpd: its pages and API differ)")
