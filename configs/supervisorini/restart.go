@@ -86,3 +86,19 @@ func (t *translator) startsecs(out *translate.Section, s *translate.INISection, 
 	out.Set("flapping_window", secs)
 	t.info(out, s, "startsecs", "mapped to readiness \"delay\": a worker alive that long is ready; only one that dies sooner failed its start (backoff_reset and flapping_window)")
 }
+
+// startDefaults applies supervisord's startsecs = 1 and startretries = 3
+// to a program that sets neither: without them poold's own 10 s would
+// take a program that crashes after a few seconds, which supervisord saw
+// RUNNING and restarts forever, for a failed start, and give up on it.
+func (t *translator) startDefaults(out *translate.Section, s *translate.INISection) {
+	if _, ok := s.Get("startsecs"); !ok {
+		out.Comment("startsecs: supervisord's default of 1 s")
+		t.startsecs(out, s, "1")
+	}
+	if _, ok := s.Get("startretries"); !ok {
+		out.Comment("startretries: supervisord's default of 3: the first start and 3 retries, then the slot gives up (FATAL)")
+		out.Set("flapping_attempts", int64(4))
+		out.Set("flapping_max_retry", int64(0))
+	}
+}

@@ -245,6 +245,7 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 		t.programOption(out, s, name, o, exp(o.Key, o.Value), numStart, &env)
 	}
 	t.logs(out, s, &logs)
+	t.startDefaults(out, s)
 	if _, ok := s.Get("umask"); !ok && t.umask != "" {
 		out.Set("umask", t.umask)
 	}
