@@ -85,6 +85,10 @@ func (t *translator) circusOption(arb *translate.Section, s *translate.INISectio
 	case "max_processes":
 		arb.Set(key, toInt(v))
 		t.info(arb, s, key, "a poold extension (Circus ignores it): the ceiling of all watchers' numprocesses together (default 8192)")
+	case "allow_remote":
+		b, _ := toBool(v)
+		arb.Set(key, b)
+		t.info(arb, s, key, "a poold extension (Circus ignores it and serves any endpoint): lets endpoint be a tcp address that is not loopback")
 	case "loglevel":
 		lvl := strings.ToLower(strings.TrimSpace(v))
 		switch lvl {
