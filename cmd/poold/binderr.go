@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -28,7 +29,38 @@ func explainBind(err error, file string) error {
 			be.Hint = h
 		}
 	}
+	inFileTerms(be)
 	return err
+}
+
+// inFileTerms tells be's key in the words of the Circus or supervisord
+// file it came from, which have no arbiter.* or web.* keys: a circus.ini
+// its [circus] option, a supervisord file (no option for it) the POOLD_
+// variable that sets the key.
+func inFileTerms(be *zmqguard.BindErr) {
+	doc, foreign, err := translateFile(be.File)
+	if err != nil || !foreign || doc == nil {
+		return
+	}
+	key := be.Key
+	if doc.Format == "Circus" {
+		name, ok := circusBindKeys[key]
+		if !ok {
+			return
+		}
+		be.Key = name
+		be.Hint = strings.NewReplacer(key, name, "web.enabled = false", "httpd = False").Replace(be.Hint)
+		return
+	}
+	env := "POOLD_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+	be.Hint = strings.NewReplacer("change "+key, "set "+env+" ("+filepath.Base(be.File)+" has no option for "+key+")",
+		"set "+key+" to", "set "+env+" to").Replace(be.Hint)
+}
+
+// circusBindKeys names the circus.ini option of each key poold binds.
+var circusBindKeys = map[string]string{
+	"arbiter.endpoint": "[circus] endpoint", "arbiter.pubsub_endpoint": "[circus] pubsub_endpoint",
+	"arbiter.stats_endpoint": "[circus] stats_endpoint", "web.address": "[circus] httpd_host and httpd_port",
 }
 
 // inUseTodo is what to do when the address of key is taken.
