@@ -115,7 +115,7 @@ func cmdUpgrade(a *Arbiter, m *cmdMsg) error {
 		return errorf(ErrnoFailed, "upgrade: an upgrade is already in flight; wait for it (poolctl upgrade waits)")
 	}
 	if a.stopping {
-		return errorf(ErrnoFailed, "upgrade refused, nothing changed: poold is stopping")
+		return errorf(ErrnoFailed, "upgrade refused: poold is stopping")
 	}
 	if err := a.unmanagedBlock(); err != nil {
 		return errorf(ErrnoFailed, "upgrade refused, nothing changed: %v", err)
@@ -181,6 +181,11 @@ func (a *Arbiter) frozen() error {
 func (a *Arbiter) refuse(m *cmdMsg, err error) {
 	a.upgrading = false
 	a.upgraded.State, a.upgraded.Reason = "refused", err.Error()
+	if a.stopping { // the reason says poold stops: something does change
+		a.log.Error("upgrade refused", "error", err)
+		m.fail(errorf(ErrnoFailed, "upgrade refused: %v", err))
+		return
+	}
 	a.log.Error("upgrade refused; nothing changed", "error", err)
 	m.fail(errorf(ErrnoFailed, "upgrade refused, nothing changed: %v", err))
 }
@@ -209,7 +214,11 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 	err = a.handOver() // RELOADING=1 is sent by u.Drain, just before the exec
 	a.upgrading = false
 	a.upgraded.State, a.upgraded.NewVersion, a.upgraded.Reason = "refused", u.Version, err.Error()
-	a.log.Error("upgrade failed; poold goes on as it was", "error", err)
+	if a.loopCtx != nil && a.loopCtx.Err() != nil {
+		a.log.Warn("upgrade not done: poold stops", "reason", err)
+	} else {
+		a.log.Error("upgrade failed; poold goes on as it was", "error", err)
+	}
 	if a.opts.Lifecycle != nil { // READY=1 again (after another RELOADING=1)
 		a.opts.Lifecycle.ReloadBegan()
 		a.opts.Lifecycle.ReloadEnded(err)

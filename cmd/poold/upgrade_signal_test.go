@@ -164,6 +164,10 @@ func TestSignalDuringHandOver(t *testing.T) {
 				if st := p.cmd.ProcessState; st.ExitCode() != 0 {
 					t.Fatalf("poold ended with %v after a SIGTERM during the hand-over, want exit status 0 (a graceful stop)", st)
 				}
+				// It stops: "goes on as it was" would be untrue.
+				if contains(p.log.String(), "goes on as it was") {
+					t.Errorf("an upgrade given up because poold stops says poold goes on; log:\n%s", p.log.String())
+				}
 			} else {
 				waitUpgraded(t, p)
 			}
