@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +47,38 @@ func TestCertificateOutOfItsDatesWarns(t *testing.T) {
 			}
 			if tc.want != "" && !strings.Contains(got, "web.tls_cert") {
 				t.Errorf("warnings %q do not name web.tls_cert", got)
+			}
+		})
+	}
+}
+
+// A TLS key that other users can read is served without complaint by
+// most servers; --check, start and reload say so, naming the file and
+// its mode. A key of the owner alone, or shared with a group, is quiet.
+func TestTLSKeyOpenToOtherUsersWarns(t *testing.T) {
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o644, true}, {0o604, true}, {0o640, false}, {0o600, false}} {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			cert, key := selfSignedFor(t, dir, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+			if err := os.Chmod(key, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "poold.toml")
+			conf := "[web]\nenabled = true\ntls_cert = \"" + cert + "\"\ntls_key = \"" + key + "\"\n"
+			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(path)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			got := strings.Join(cfg.Warnings, "\n")
+			want := "web.tls_key: the private key " + key + " is open to other users (mode " + fmt.Sprintf("%04o", tc.mode) + ")"
+			if tc.warn != strings.Contains(got, want) {
+				t.Errorf("key mode %04o: warnings %q; want a warning %v, %q", tc.mode, got, tc.warn, want)
 			}
 		})
 	}

@@ -44,6 +44,7 @@ func validateRemote(ps *problems, w *Web, loopback bool) {
 			ps.add("web.tls_cert", "cannot load the certificate %s with key %s: %v", w.TLSCert, w.TLSKey, err)
 		} else {
 			warnCertDates(ps, w.TLSCert, pair.Leaf, time.Now())
+			keyInOpenFile(ps, w.TLSKey)
 			w.Cert = &pair
 		}
 	}
@@ -83,6 +84,22 @@ func warnCertDates(ps *problems, path string, leaf *x509.Certificate, now time.T
 	case now.Before(leaf.NotBefore):
 		ps.warn("web.tls_cert", "the certificate %s is not valid before %s: clients refuse it until then; check this machine's clock or the certificate", path, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
+}
+
+// keyInOpenFile warns when users other than the key file's owner and
+// group may read or change it: who reads the key can pose as this poold
+// to every poolctl and console that trusts its certificate, and take the
+// tokens they send. The group is left alone (a 0640 key of group
+// ssl-cert is the usual way to share one with a service). A warning, as
+// for the token: a running poold must not start refusing the reloads of
+// a config it was started with.
+func keyInOpenFile(ps *problems, path string) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o007 == 0 {
+		return
+	}
+	ps.warn("web.tls_key", "the private key %s is open to other users (mode %04o): whoever reads it can pose as this poold to its clients; chmod 600 %s (or 640 with a group of its own)",
+		path, fi.Mode().Perm(), path)
 }
 
 // tokenInReadableFile warns when the file at path holds [web] token
