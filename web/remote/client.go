@@ -285,7 +285,11 @@ func (c *Client) netError(ctx context.Context, err error) error {
 	var ie x509.CertificateInvalidError
 	var he x509.HostnameError
 	var ua x509.UnknownAuthorityError
+	var de *net.DNSError
 	switch {
+	case errors.As(err, &de):
+		// Not poold's: the name in the URL does not resolve here.
+		why = fmt.Sprintf("cannot look up the host name %q: %s; check the URL's host (a typo? a name only another network knows?) or give its IP address", de.Name, de.Err)
 	case errors.As(err, &ie) && ie.Reason == x509.Expired:
 		// Trusted or not, a certificate out of its dates is the
 		// server's to renew (or this machine's clock to fix).
