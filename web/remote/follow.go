@@ -207,11 +207,13 @@ func (f *Follower) reopen(ctx context.Context, lost error) error {
 	deadline := time.Now().Add(f.o.RetryFor)
 	tick := time.NewTicker(f.o.Poll)
 	defer tick.Stop()
+	var why error // the failure to report: the last one not cut short by the deadline
 	for {
 		// A host that takes the connection but never answers (frozen)
 		// holds an attempt no longer than what is left of RetryFor.
 		octx, cancel := context.WithDeadline(ctx, deadline)
 		err := f.open(octx)
+		cut := octx.Err() != nil
 		cancel()
 		if err == nil {
 			return nil
@@ -220,8 +222,11 @@ func (f *Follower) reopen(ctx context.Context, lost error) error {
 		if errors.As(err, &se) || ctx.Err() != nil {
 			return err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w; not back within %v: %v", lost, f.o.RetryFor, err)
+		if why == nil || !cut {
+			why = err
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("%w; not back within %v: %v", lost, f.o.RetryFor, why)
 		}
 		select {
 		case <-ctx.Done():
