@@ -3,6 +3,8 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/http"
 	"slices"
@@ -153,6 +155,14 @@ func (s *Server) reloadCert(c configs.Web) (restart []string) {
 	if len(cur.Certificate) > 0 && bytes.Equal(cur.Certificate[0], c.Cert.Certificate[0]) {
 		return nil
 	}
+	if next, now := leafOf(c.Cert), time.Now(); next != nil && !inDates(next, now) && inDates(leafOf(cur), now) {
+		// Every client would refuse it (configs warns): keep the one
+		// that works rather than cut off every poolctl and fleet view.
+		s.log.Error("tls certificate not reloaded: clients would refuse it; the current one is still served; renew it and reload",
+			"tls_cert", c.TLSCert, "not_before", next.NotBefore.UTC().Format(time.RFC3339), "not_after", next.NotAfter.UTC().Format(time.RFC3339),
+			"current_not_after", leafOf(cur).NotAfter.UTC().Format(time.RFC3339))
+		return nil
+	}
 	s.cert.Store(c.Cert)
 	args := []any{"tls_cert", c.TLSCert}
 	if leaf := c.Cert.Leaf; leaf != nil {
@@ -160,4 +170,21 @@ func (s *Server) reloadCert(c configs.Web) (restart []string) {
 	}
 	s.log.Info("tls certificate reloaded; new connections get it", args...)
 	return nil
+}
+
+// leafOf is c's first certificate, parsed; nil when there is none.
+func leafOf(c *tls.Certificate) *x509.Certificate {
+	if c.Leaf != nil || len(c.Certificate) == 0 {
+		return c.Leaf
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
+}
+
+// inDates says whether leaf is within its validity dates at now.
+func inDates(leaf *x509.Certificate, now time.Time) bool {
+	return leaf != nil && !now.Before(leaf.NotBefore) && !now.After(leaf.NotAfter)
 }

@@ -25,12 +25,18 @@ import (
 // selfSigned returns a TLS certificate for 127.0.0.1 and its PEM.
 func selfSigned(t testing.TB) (tls.Certificate, string) {
 	t.Helper()
+	return selfSignedFor(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// selfSignedFor is a self-signed certificate valid from..till.
+func selfSignedFor(t testing.TB, from, till time.Time) (tls.Certificate, string) {
+	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "poold test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		NotBefore: from, NotAfter: till,
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
