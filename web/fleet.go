@@ -236,6 +236,11 @@ func (f *fleet) session(ctx context.Context, m *member, idle <-chan struct{}) {
 		if sctx.Err() != nil {
 			return
 		}
+		if f.wasLive(m) {
+			// A host that had been reached is a new outage: try again
+			// soon, not after the backoff of an earlier one.
+			backoff = f.t.retry
+		}
 		state, why := "unreachable", err.Error()
 		if refusedToken(err) {
 			// The host answers but not to this token: no use asking it
@@ -253,6 +258,13 @@ func (f *fleet) session(ctx context.Context, m *member, idle <-chan struct{}) {
 		}
 		backoff = min(2*backoff, maxFleetRetry)
 	}
+}
+
+// wasLive says whether m's host was last seen live.
+func (f *fleet) wasLive(m *member) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return m.view.State == "live"
 }
 
 // maxFleetRetry is the longest wait before a host is tried again.
