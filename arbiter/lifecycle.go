@@ -287,7 +287,7 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 		return nil
 	}
 	// An elastic pool moves within min_workers..max_workers.
-	n := w.Spec().Clamp(max(w.Target()+sign*nb, 0))
+	n := w.Clamp(max(w.Target()+sign*nb, 0))
 	if err := a.checkCeiling(m.req.Command, w.Spec(), n); err != nil {
 		return err
 	}
@@ -448,7 +448,7 @@ func (a *Arbiter) checkCeiling(cmd string, spec configs.Watcher, n int) error {
 	total := n
 	for _, o := range a.watchers {
 		if !strings.EqualFold(o.Name(), spec.Name) {
-			total += o.Spec().Capacity() // an elastic pool may grow to its max_workers
+			total += o.Capacity() // an elastic pool may grow to its max_workers
 		}
 	}
 	if total > a.cfg.Arbiter.MaxProcesses {

@@ -126,7 +126,9 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if opts, err = fromCircus(opts, w.Spec()); err != nil {
 		return errorf(ErrnoBadProperty, "set: watcher %q: %v", w.Name(), err)
 	}
-	spec, err := configs.ApplyOptions(w.Spec(), opts, a.cfg.Sockets)
+	base := w.Spec()
+	base.NumProcesses = w.Configured() // an elastic pool's, not its size in force
+	spec, err := configs.ApplyOptions(base, opts, a.cfg.Sockets)
 	if err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
@@ -136,7 +138,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 			others = append(others, o)
 		}
 	}
-	before := w.Spec()
+	before := base
 	if err := a.checkCeiling("set", spec, capacityChange(spec, &before)); err != nil {
 		return err
 	}

@@ -61,6 +61,10 @@ type State struct {
 	SpecGen int             `json:"spec_gen"`
 	Procs   []ProcState     `json:"procs"`
 	Slots   []SlotState     `json:"slots"`
+	// Configured is the numprocesses an elastic pool's spec was given
+	// (Spec.NumProcesses is its size in force); absent from an image
+	// that did not keep it apart.
+	Configured *int `json:"configured,omitempty"`
 }
 
 // Frozen says why w cannot be handed over now, or nil: a watcher is
@@ -96,7 +100,8 @@ func (w *Watcher) Frozen() error {
 // Snapshot returns w's state for a new image; now is the snapshot's
 // time. Call it only when Frozen returns nil.
 func (w *Watcher) Snapshot(now time.Time) State {
-	st := State{Spec: w.spec, Status: w.status, SpecGen: w.specGen}
+	conf := w.conf
+	st := State{Spec: w.spec, Status: w.status, SpecGen: w.specGen, Configured: &conf}
 	for _, p := range w.Processes() {
 		ps := ProcState{Pid: p.Pid, Wid: p.Wid, State: p.State, Started: p.Started,
 			Restarts: p.Restarts, Gen: p.Gen, Recycle: p.Recycle, HealthKO: p.healthKO, LimitKO: p.limitKO, OverAge: p.overAge, Busy: p.busy,
@@ -128,6 +133,9 @@ func (w *Watcher) Adopt(st State) error {
 	defer w.settle()
 	w.status, w.specGen = st.Status, st.SpecGen
 	w.spec.NumProcesses = st.Spec.NumProcesses // New set an elastic pool's initial size
+	if st.Configured != nil {
+		w.conf = *st.Configured // New took the size in force for it
+	}
 	now := w.host.Now()
 	for _, ss := range st.Slots {
 		s := w.slotFor(ss.Wid)

@@ -129,7 +129,7 @@ func (w *Watcher) running() bool { return w.status == Active || w.status == Star
 
 // Size describes the watcher's size, its bounds and its last decision.
 func (w *Watcher) Size() Size {
-	lo, hi := w.spec.Bounds()
+	lo, hi := w.sizing().Bounds()
 	sc := w.scaleInfo
 	sc.Elastic, sc.OnDemand, sc.Current, sc.Min, sc.Max = w.Elastic(), w.spec.OnDemand, w.spec.NumProcesses, lo, hi
 	if !sc.Elastic {
@@ -156,7 +156,7 @@ func (w *Watcher) Demand(l Load) {
 	}
 	w.scaleInfo.Busy = l.Busy
 	cur := w.spec.NumProcesses
-	to, why := w.scaler.decide(w.spec, cur, w.host.Now(), l, w.gated())
+	to, why := w.scaler.decide(w.sizing(), cur, w.host.Now(), l, w.gated())
 	if to == cur {
 		return
 	}

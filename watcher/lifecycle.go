@@ -111,8 +111,8 @@ func (w *Watcher) finishStop() {
 	w.status = Stopped
 	w.health++
 	if w.spec.Elastic() { // the next start begins again from the start
-		if w.spec.NumProcesses != w.initial {
-			w.resize(w.initial, fmt.Sprintf("stopped: the next start begins at the configured %d", w.initial))
+		if initial := w.sizing().InitialSize(); w.spec.NumProcesses != initial {
+			w.resize(initial, fmt.Sprintf("stopped: the next start begins at the configured %d", initial))
 		}
 		w.scaler = scaler{}
 	}
@@ -155,7 +155,7 @@ func (w *Watcher) SetTarget(n int) {
 	defer w.settle()
 	n = max(n, 0)
 	if w.Elastic() {
-		if n = w.spec.Clamp(n); n != w.spec.NumProcesses {
+		if n = w.Clamp(n); n != w.spec.NumProcesses {
 			w.resize(n, "manual: numprocesses set by a command")
 		}
 		return
@@ -225,7 +225,10 @@ func (w *Watcher) refreshCred() {
 // the next decision.
 func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 	old, oldSocks, oldCred := w.spec, w.socks, w.cred
-	initial := spec.InitialSize()
+	// The bounds and the start size are the given numprocesses' (conf),
+	// read before it is replaced by the size in force.
+	initial, conf := spec.InitialSize(), spec.NumProcesses
+	lo, hi := spec.Bounds()
 	clamped := false
 	if spec.Elastic() {
 		// The size of an elastic pool is poold's: the file's numprocesses
@@ -241,12 +244,11 @@ func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 	if err := w.setSpec(spec, socks); err != nil {
 		return err
 	}
+	w.conf = conf
 	if clamped {
-		lo, hi := spec.Bounds()
 		w.spec.NumProcesses = old.NumProcesses
 		w.resize(spec.NumProcesses, fmt.Sprintf("bounds changed: min_workers %d, max_workers %d", lo, hi))
 	}
-	w.initial = initial
 	defer w.settle()
 	w.reloadErr = nil // a new spec: an older rollback no longer applies
 	w.host.Publish(w.spec.Name, events.KindUpdated, nil)

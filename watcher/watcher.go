@@ -220,7 +220,11 @@ type Watcher struct {
 	// tests that drive a watcher with a fake host: ready at spawn.
 	spawnWindow time.Duration
 
-	initial   int    // elastic pools: the size a start begins with
+	// conf is the numprocesses an elastic pool's spec was given (file,
+	// add, set numprocesses), while spec.NumProcesses is the size in
+	// force: where a start begins, how many the first connection of an
+	// on_demand pool starts, and its max_workers when it has none.
+	conf      int
 	scaler    scaler // elastic pools: the autoscaling policy's memory
 	scaleInfo Size   // the last change of size
 }
@@ -246,8 +250,8 @@ func New(spec configs.Watcher, socks Sockets, host Host, log hclog.Logger) (*Wat
 	if err := w.setSpec(spec, socks); err != nil {
 		return nil, err
 	}
-	w.initial = spec.InitialSize()
-	w.spec.NumProcesses = w.initial
+	w.conf = spec.NumProcesses
+	w.spec.NumProcesses = spec.InitialSize()
 	return w, nil
 }
 
@@ -278,6 +282,29 @@ func (w *Watcher) Name() string { return w.spec.Name }
 
 // Spec is the watcher's current configuration.
 func (w *Watcher) Spec() configs.Watcher { return w.spec }
+
+// sizing is the spec with the numprocesses it was given: what the bounds
+// (Bounds, Clamp, Capacity), the start size and the wake size are read
+// from. spec.NumProcesses is the size poold keeps the pool at.
+func (w *Watcher) sizing() configs.Watcher {
+	s := w.spec
+	if s.Elastic() {
+		s.NumProcesses = w.conf
+	}
+	return s
+}
+
+// Configured is the numprocesses the watcher's spec was given; for an
+// elastic pool not its size in force (Target), which follows the load.
+func (w *Watcher) Configured() int { return w.sizing().NumProcesses }
+
+// Clamp puts n within the watcher's bounds (an elastic pool's
+// min_workers..max_workers).
+func (w *Watcher) Clamp(n int) int { return w.sizing().Clamp(n) }
+
+// Capacity is the most workers the watcher may run (max_workers for an
+// elastic pool), as arbiter.max_processes counts it.
+func (w *Watcher) Capacity() int { return w.sizing().Capacity() }
 
 // Sockets are the sockets the workers inherit.
 func (w *Watcher) Sockets() Sockets { return w.socks }
