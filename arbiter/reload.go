@@ -403,7 +403,12 @@ func (a *Arbiter) planReload(cfg *configs.Config, began map[*watcher.Watcher]boo
 			p.outcome.Added = append(p.outcome.Added, spec.Name)
 			continue
 		}
-		spec, changed := fromFile(spec, w.Spec(), a.filed, key)
+		// An elastic pool's size in force is poold's, not a run-time set:
+		// a file that keeps numprocesses keeps the configured one (a cold
+		// pool made fixed runs it, not the 0 it was at).
+		running := w.Spec()
+		running.NumProcesses = w.Configured()
+		spec, changed := fromFile(spec, running, a.filed, key)
 		socks, err := a.handoff(spec, cfg.Sockets)
 		if err != nil {
 			return p, err

@@ -245,6 +245,12 @@ func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 		return err
 	}
 	w.conf = conf
+	if spec.Elastic() && !old.Elastic() {
+		// What the scaler remembers is from before the pool was fixed:
+		// its idle clock starts again now, not from the last connection
+		// it saw then.
+		w.scaler = scaler{}
+	}
 	if clamped {
 		w.spec.NumProcesses = old.NumProcesses
 		w.resize(spec.NumProcesses, fmt.Sprintf("bounds changed: min_workers %d, max_workers %d", lo, hi))
