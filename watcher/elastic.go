@@ -112,6 +112,29 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 	return cur, ""
 }
 
+// sizing is the spec with the numprocesses it was given: what the bounds
+// (Bounds, Clamp, Capacity), the start size and the wake size are read
+// from. spec.NumProcesses is the size poold keeps the pool at.
+func (w *Watcher) sizing() configs.Watcher {
+	s := w.spec
+	if s.Elastic() {
+		s.NumProcesses = w.conf
+	}
+	return s
+}
+
+// Configured is the numprocesses the watcher's spec was given; for an
+// elastic pool not its size in force (Target), which follows the load.
+func (w *Watcher) Configured() int { return w.sizing().NumProcesses }
+
+// Clamp puts n within the watcher's bounds (an elastic pool's
+// min_workers..max_workers).
+func (w *Watcher) Clamp(n int) int { return w.sizing().Clamp(n) }
+
+// Capacity is the most workers the watcher may run (max_workers for an
+// elastic pool), as arbiter.max_processes counts it.
+func (w *Watcher) Capacity() int { return w.sizing().Capacity() }
+
 // Elastic reports whether the watcher's size follows its load.
 func (w *Watcher) Elastic() bool { return w.spec.Elastic() }
 
