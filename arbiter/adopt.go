@@ -84,6 +84,12 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 			}
 			a.watchExit(w, p, g)
 		}
+		if f, ok := a.filed[strings.ToLower(ws.Spec.Name)]; ok && ws.Configured == nil {
+			// An image that did not keep an elastic pool's configured
+			// numprocesses apart from its size: the file's, as last read.
+			n := f.NumProcesses
+			ws.Configured = &n
+		}
 		if err := w.Adopt(ws); err != nil {
 			a.log.Error("upgrade: watcher not taken over", "watcher", ws.Spec.Name, "error", err)
 		}
