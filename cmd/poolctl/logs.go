@@ -99,7 +99,7 @@ func (a *app) logsCommand() *cobra.Command {
 	}
 	c.ValidArgsFunction = a.completer(cmdSpec{name: "logs", nameArg: true})
 	fs := c.Flags()
-	fs.Int("wid", 0, "only the worker in slot N (1..numprocesses)")
+	fs.Int("wid", 0, "only the worker in slot N (1..numprocesses+max_surge: a reload's new workers are above numprocesses)")
 	fs.String("stream", "", "only stdout or stderr")
 	fs.IntP("lines", "n", 10, "how many recent lines to print first")
 	fs.BoolP("follow", "f", false, "go on printing new lines until interrupted")
