@@ -186,10 +186,10 @@ type Arbiter struct {
 	elastic elastic // the demand monitor of elastic pools (elastic.go)
 
 	starts pendingStarts // starts that wait for a dependency (depends.go)
-	// restarting counts, for each watcher, the restarts that stopped it
-	// and have yet to start it again: to a waiting start it is pending,
-	// not down (depends.go).
+	// restarting counts, for each watcher, the restarts that will start it
+	// again; restarts are those still in their stop phase (restart.go).
 	restarting map[*watcher.Watcher]int
+	restarts   map[*restartJob]bool
 
 	upgrading bool             // an upgrade's pre-flight or exec is in flight
 	reloads   int              // config reloads not answered yet: an upgrade waits for them (reload.go)

@@ -122,6 +122,10 @@ func TestTurnReasonNamesWhatTheBandWaitsFor(t *testing.T) {
 	db := testWatcher("db", "crash", 1)
 	db.FlappingAttempts, db.FlappingRetryIn, db.FlappingWindow = 2, time.Hour, time.Hour
 	db.BackoffMin = 10 * time.Millisecond
+	// Never ready: under load a crashing worker counted ready under
+	// readiness spawn before it died, and api started (1 run in 6).
+	g := newReadyGate(t)
+	db.Readiness, db.ReadyURL, db.ReadyTimeout = "http", g.srv.URL+"/ready", time.Hour
 	api := testWatcher("api", "sleep", 1)
 	api.DependsOn = []string{"db"}
 	cron := testWatcher("cron", "sleep", 1)

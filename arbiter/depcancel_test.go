@@ -13,6 +13,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // A start waiting for a dependency used to be a closure that looked
@@ -274,5 +275,56 @@ func TestRestartOfTheDependencyKeepsTheWaitingStart(t *testing.T) {
 	}
 	if st := h.do("status", map[string]any{"name": "app"}); st["status"] != "active" {
 		t.Errorf("app once db is up again: %v, want active", st)
+	}
+}
+
+// A waited start of api whose dependency db was not started (its
+// before_start hook failed) fails at once, naming the hook, even while
+// another start that lists db (poold's own, held by a band that never
+// gets ready) waits: it hung until that start ended (r48b review).
+func TestWaitedStartFailsWhenItsDependencyWasNotStarted(t *testing.T) {
+	g := newReadyGate(t) // never opens
+	slow, _ := gatedPair(g)
+	slow.Name, slow.Autostart, slow.Priority = "slow", true, 10
+	x := testWatcher("x", "sleep", 1)
+	x.Priority, x.DependsOn = 10, []string{"slow"}
+	db := testWatcher("db", "sleep", 1)
+	db.Hooks = map[string]string{"before_start": "/bin/false"}
+	api := testWatcher("api", "sleep", 1)
+	api.Autostart, api.DependsOn = false, []string{"db"}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{slow, x, db, api}}, Options{})
+	h.next("spawn", func(ev events.Event) bool { return ev.Watcher == "slow" })
+	r := replyOf(t, doAsync(h, "start", map[string]any{"name": "api", "waiting": true}))
+	if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoAsync || !strings.Contains(reason, "before_start hook failed") {
+		t.Errorf("waited start of api whose db's before_start fails: %v; want it to fail naming the hook", r)
+	}
+}
+
+// A stop of db during a restart of db wins: db and what depends on it
+// stay stopped. The restart started them again once its stop phase was
+// over (r48b review).
+func TestStopDuringARestartWins(t *testing.T) {
+	db := testWatcher("db", "sleep", 1)
+	db.StopSignal, db.GracefulTimeout = syscall.SIGWINCH, time.Second // a slow stop
+	api := testWatcher("api", "sleep", 1)
+	api.DependsOn = []string{"db"}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, api}}, Options{})
+	spawnedReady(t, h, "db", 1)
+	spawnedReady(t, h, "api", 1)
+	restarted := doAsync(h, "restart", map[string]any{"name": "db", "waiting": true})
+	// The restart first: db stopping (a second, as it ignores the signal).
+	proctest.Eventually(t, "the restart to stop db", func() bool {
+		return h.do("status", map[string]any{"name": "db"})["status"] == "stopping"
+	})
+	h.do("stop", map[string]any{"name": "db", "waiting": true})
+	r := replyOf(t, restarted)
+	if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoAsync || !strings.Contains(reason, "canceled") {
+		t.Errorf("waited restart of db that a stop of db overtook: %v; want it to fail saying it was canceled", r)
+	}
+	for _, name := range []string{"db", "api"} {
+		if st := h.do("status", map[string]any{"name": name}); st["status"] != "stopped" {
+			t.Errorf("%s after restart db, then stop db: %v, want stopped", name, st["status"])
+		}
+		noSpawnOf(h, name)
 	}
 }

@@ -29,14 +29,12 @@ const (
 	depDown                    // stopped, stopping, or failed with no worker left
 )
 
-// stateOf tells where the dependency d stands. One stopped or stopping
-// that a restart or a start is to start again is pending, not down: it
-// comes back (as systemd keeps a job waiting for a unit with a start job
-// queued).
+// stateOf tells where the dependency d stands. One a restart stops and
+// starts again is pending, not down, until that start fails (restart.go).
 func (a *Arbiter) stateOf(d *watcher.Watcher) depState {
 	switch d.Status() {
 	case watcher.Stopped, watcher.Stopping:
-		if a.restarting[d] > 0 || len(a.starts.jobs[d]) > 0 {
+		if a.isRestarting(d) {
 			return depPending
 		}
 		return depDown
@@ -262,13 +260,7 @@ func (a *Arbiter) wordDeps(ds []*watcher.Watcher, match func(depState) bool) str
 		if !match(a.stateOf(d)) {
 			continue
 		}
-		why := string(d.Status())
-		switch {
-		case a.restarting[d] > 0:
-			why = "restarting"
-		case d.Status() == watcher.Stopped && len(a.starts.jobs[d]) > 0:
-			why = "yet to be started"
-		}
+		why := a.statusWord(d)
 		if r := d.Reason(); r != "" {
 			why += ": " + r
 		}
@@ -320,7 +312,7 @@ func (a *Arbiter) reasonOf(w *watcher.Watcher) string {
 		var names []string
 		for _, o := range js[0].turn {
 			if !o.Settled() {
-				names = append(names, fmt.Sprintf("watcher %q, which is %s", o.Name(), o.Status()))
+				names = append(names, fmt.Sprintf("watcher %q, which is %s", o.Name(), a.statusWord(o)))
 			}
 		}
 		if len(names) == 0 {

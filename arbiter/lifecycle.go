@@ -203,26 +203,8 @@ func cmdRestart(a *Arbiter, m *cmdMsg) error {
 			}
 		}
 		a.noteDependents(m.req.Command, ws, again)
-		a.markRestarting(again, 1)
-		a.stopInOrder(again, func() {
-			// From here the start job holds them (see stateOf).
-			a.markRestarting(again, -1)
-			a.startInOrder(a.withDeps(again), done)
-		})
+		a.restart(again, done)
 	})
-}
-
-// markRestarting counts a restart's stop of ws in (by 1) or out (by -1):
-// a start waiting for one of them keeps waiting (see stateOf).
-func (a *Arbiter) markRestarting(ws []*watcher.Watcher, by int) {
-	if a.restarting == nil {
-		a.restarting = map[*watcher.Watcher]int{}
-	}
-	for _, w := range ws {
-		if a.restarting[w] += by; a.restarting[w] <= 0 {
-			delete(a.restarting, w)
-		}
-	}
 }
 
 func cmdReload(a *Arbiter, m *cmdMsg) error {

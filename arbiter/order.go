@@ -141,6 +141,7 @@ func bands(groups [][]*watcher.Watcher, eff map[*watcher.Watcher]int) [][]*watch
 // their starts still waiting for a dependency.
 func (a *Arbiter) stopInOrder(ws []*watcher.Watcher, done func()) {
 	a.cancelStarts(ws)
+	a.cancelRestarts(ws)
 	groups := a.orderGroups(ws)
 	for i, j := 0, len(groups)-1; i < j; i, j = i+1, j-1 {
 		groups[i], groups[j] = groups[j], groups[i]
