@@ -44,7 +44,7 @@ func shimSpecOf(spec ProcSpec) shimSpec {
 	s := shimSpec{
 		Path: spec.Path, Argv: spec.Argv, Umask: spec.Umask, Rlimits: spec.Rlimits, Listen: spec.Listen,
 		Nice: spec.Nice, OOMScoreAdj: spec.OOMScoreAdj, Chroot: spec.Chroot, Dir: spec.Dir,
-		Ppid: os.Getpid(),
+		Ppid: os.Getpid(), Status: 3 + len(spec.Files),
 	}
 	if c := spec.Credential; c != nil {
 		s.Cred = &shimCred{UID: c.Uid, GID: c.Gid, Groups: c.Groups, NoSetGroups: c.NoSetGroups}

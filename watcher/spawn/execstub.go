@@ -25,12 +25,14 @@ import (
 //
 // CONTROL is 'L' (set LISTEN_PID) or '-', then K in decimal, then, for a
 // umask, 'u' and the umask in octal. The stub sets the umask, closes K,
-// writes its pid and a NUL over the placeholder (the kernel copies each
-// string up to its NUL, so no padding reaches the worker) and execs PATH
-// with the worker's argv, in the same process: the worker sees the same
+// makes K+1 (the exec status pipe, execstatus.go) close-on-exec, writes
+// its pid and a NUL over the placeholder (the kernel copies each string
+// up to its NUL, so no padding reaches the worker) and execs PATH with
+// the worker's argv, in the same process: the worker sees the same
 // /proc/PID/exe, cmdline, environ, fds and argv[0] as when exec'd
-// directly. When that exec fails, the stub writes "poold-exec: exec PATH:
-// REASON" on stderr and exits 127, as the shell and shim steps do.
+// directly. When that exec fails, the stub writes the errno to K+1 and
+// "poold-exec: exec PATH: REASON" on stderr, and exits 127, as the shim
+// does.
 //
 // The spawner falls back to /bin/sh, and says why once, where the stub
 // cannot run: not amd64, memfd_create refused (vm.memfd_noexec = 2), or

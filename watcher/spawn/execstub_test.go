@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -146,7 +147,8 @@ func TestStubLeavesNoTrace(t *testing.T) {
 }
 
 // TestStubExecFailures: when the worker's program cannot be exec'd, the
-// stub says why, naming the path, on stderr and exits 127.
+// stub says why, naming the path, on stderr, and Start fails with the
+// errno.
 func TestStubExecFailures(t *testing.T) {
 	needStub(t)
 	dir := t.TempDir()
@@ -159,13 +161,16 @@ func TestStubExecFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	long := filepath.Join(dir, strings.Repeat("n", 300)) // a name over NAME_MAX
-	cases := []struct{ path, why string }{
-		{"/nonexistent/worker", "no such file or directory"},
-		{plain, "permission denied"},
-		{dir, "permission denied"},
-		{garbage, "exec format error"},
-		{plain + "/x", "not a directory"},
-		{long, "errno 36"}, // ENAMETOOLONG, which has no text in the stub
+	cases := []struct {
+		path, why string
+		errno     syscall.Errno
+	}{
+		{"/nonexistent/worker", "no such file or directory", syscall.ENOENT},
+		{plain, "permission denied", syscall.EACCES},
+		{dir, "permission denied", syscall.EACCES},
+		{garbage, "exec format error", syscall.ENOEXEC},
+		{plain + "/x", "not a directory", syscall.ENOTDIR},
+		{long, "errno 36", syscall.ENAMETOOLONG}, // no text in the stub
 	}
 	s := runSpawner(t, "")
 	for _, tc := range cases {
@@ -173,12 +178,12 @@ func TestStubExecFailures(t *testing.T) {
 		if got := step(s.Spawner, spec); got != "stub" {
 			t.Fatalf("exec step %s, want stub", got)
 		}
-		c := start(t, s.Spawner, "hold", spec)
-		if ex := c.wait(t); ex != (Exit{Code: 127}) {
-			t.Errorf("%s: %v, want exit status 127", tc.why, ex)
+		err, msg := startFails(t, s.Spawner, spec)
+		if !errors.Is(err, tc.errno) || !strings.Contains(err.Error(), tc.path) {
+			t.Errorf("%s: error %q, want %v naming %s", tc.why, err, tc.errno, tc.path)
 		}
 		want := "poold-exec: exec " + tc.path + ": " + tc.why + "\n"
-		if msg := c.stderrText(t); msg != want {
+		if msg != want {
 			t.Errorf("stderr %q, want %q", msg, want)
 		}
 	}

@@ -1,11 +1,14 @@
 package spawn
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,6 +41,9 @@ type shimSpec struct {
 	Cred        *shimCred `json:"cred,omitempty"` // nil: poold's user
 	Dir         string    `json:"dir,omitempty"`  // inside Chroot; "": keep
 	Ppid        int       `json:"ppid"`           // poold's pid
+	// Status is the write end of the exec status pipe (execstatus.go);
+	// 0: none.
+	Status int `json:"status,omitempty"`
 }
 
 // RunShimIfRequested turns the current process into a worker when poold
@@ -58,11 +64,15 @@ func runShim(raw string) int {
 		fmt.Fprintf(os.Stderr, "poold-exec: bad spec from poold: %v\n", err)
 		return 127
 	}
+	if spec.Status > 0 {
+		// A good exec closes it; the worker never sees it.
+		unix.CloseOnExec(spec.Status)
+	}
 	// Nice and the parent-death signal belong to a thread: the one
 	// that execs.
 	runtime.LockOSThread()
 	if err := applyAttrs(spec); err != nil {
-		fmt.Fprintf(os.Stderr, "poold-exec: %s: %v\n", spec.Path, err)
+		shimFailed(spec, spec.Path+": ", "", err)
 		return 127
 	}
 	env := make([]string, 0, len(os.Environ())+1)
@@ -76,6 +86,20 @@ func runShim(raw string) int {
 		env = append(env, "LISTEN_PID="+strconv.Itoa(os.Getpid()))
 	}
 	err := unix.Exec(spec.Path, spec.Argv, env)
-	fmt.Fprintf(os.Stderr, "poold-exec: exec %s: %v\n", spec.Path, err)
+	shimFailed(spec, "exec "+spec.Path+": ", "exec: ", err)
 	return 127
+}
+
+// shimFailed says why the worker's program could not run: on stderr
+// (after what, naming the path), and to poold through the status pipe
+// (after toPoold; poold names the path), errno first (0 for none).
+func shimFailed(spec shimSpec, what, toPoold string, err error) {
+	fmt.Fprintf(os.Stderr, "poold-exec: %s%v\n", what, err)
+	if spec.Status <= 0 {
+		return
+	}
+	var errno syscall.Errno
+	errors.As(err, &errno)
+	b := binary.NativeEndian.AppendUint32(nil, uint32(errno))
+	_, _ = unix.Write(spec.Status, append(append(b, toPoold...), err.Error()...)) // poold reads it, or has gone
 }

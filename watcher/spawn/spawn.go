@@ -20,9 +20,10 @@
 // which then also changes root and user itself (attrs.go). The step execs
 // the worker in the same process, so
 // the pid, process group, fds and parent-death signal stay. When the
-// direct exec fails, Start returns the error; when the exec from a step
-// fails, Start has already succeeded and the worker exits with status 127
-// after writing the reason, naming the path, on its stderr.
+// exec fails, directly or from the stub or shim, Start returns the error
+// (execstatus.go); from the /bin/sh step, Start has already succeeded and
+// the worker exits with status 127 after writing the reason, naming the
+// path, on its stderr.
 //
 // Start returns a Proc, whose Wait returns once the spawner's thread has
 // reaped that worker: the spawner reaps its own children on SIGCHLD, and
@@ -44,7 +45,6 @@ package spawn
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -132,8 +132,9 @@ type orphanRequest struct {
 }
 
 type result struct {
-	proc *Proc
-	err  error
+	proc   *Proc
+	status *execStatus // nil: the worker's program is exec'd already
+	err    error
 }
 
 // ErrSpawnerStopped is returned by Start once Run has returned.
@@ -224,7 +225,7 @@ func (s *Spawner) serve(ctx context.Context) error {
 			if r.adopt != 0 {
 				res.proc, res.err = s.adopt(r.adopt)
 			} else {
-				res.proc, res.err = s.start(r.spec)
+				res.proc, res.status, res.err = s.start(r.spec)
 			}
 			r.reply <- res
 		case r := <-s.orphanq:
@@ -268,9 +269,10 @@ func (s *Spawner) Adopt(pid int) (*Proc, error) {
 	return s.ask(request{adopt: pid})
 }
 
-// Start starts one process and returns once it has been forked and its
-// first program exec'd (syscall.StartProcess waits for the exec to
-// succeed). The caller owns the Proc and must Wait for it.
+// Start starts one process and returns once it has been forked and the
+// worker's own program exec'd (syscall.StartProcess waits for the first
+// exec; the status pipe of execstatus.go for the one from the stub or
+// shim). The caller owns the Proc and must Wait for it.
 func (s *Spawner) Start(spec ProcSpec) (*Proc, error) {
 	return s.Begin(spec).Wait()
 }
@@ -295,6 +297,11 @@ func (p *Pending) Wait() (*Proc, error) {
 		return nil, p.err
 	}
 	res := <-p.reply
+	if res.status != nil {
+		if err := res.status.wait(res.proc); err != nil {
+			return nil, err
+		}
+	}
 	return res.proc, res.err
 }
 
@@ -314,81 +321,39 @@ func (s *Spawner) send(r request) *Pending {
 	}
 }
 
-// execStep picks how a worker is exec'd, cheapest first: directly when
-// nothing must happen in the child; through the exec stub (execstub.go),
-// a sub-kilobyte program that sets LISTEN_PID to its own pid and the
-// umask, for about 0.2 ms of CPU; through the shell, whose builtins do
-// the same ($$, which the exec keeps), for about 0.8 ms, where the stub
-// cannot run; through poold's own binary (the
-// shim) when rlimits must be set or there is no shell, which costs a Go
-// start-up of the whole poold binary, a few milliseconds. viaStub says
-// that the stub's memfd must follow the worker's files.
-func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, viaStub bool, err error) {
-	if !spec.Listen && spec.Umask < 0 && len(spec.Rlimits) == 0 && !needsShim(spec) {
-		return spec.Path, spec.Argv, spec.Env, false, nil
-	}
-	light := len(spec.Rlimits) == 0 && !needsShim(spec) && spec.Chroot == ""
-	if light && s.stub.Load() != nil {
-		env = spec.Env
-		if env == nil {
-			env = os.Environ() // as os.StartProcess does
-		}
-		path, argv, env = stubStep(spec, env)
-		return path, argv, env, true, nil
-	}
-	if light && s.hasShell {
-		script := ""
-		if spec.Umask >= 0 {
-			script += fmt.Sprintf("umask %04o && ", spec.Umask)
-		}
-		if spec.Listen {
-			script += "LISTEN_PID=$$ && export LISTEN_PID && "
-		}
-		// $0 and "$@" pass the path and arguments through untouched.
-		argv = append([]string{"sh", "-c", script + `exec "$0" "$@"`, spec.Path}, spec.Argv[1:]...)
-		return s.shell, argv, spec.Env, false, nil
-	}
-	raw, err := json.Marshal(shimSpecOf(spec))
-	if err != nil {
-		return "", nil, nil, false, err
-	}
-	env = make([]string, 0, len(spec.Env)+1)
-	env = append(env, spec.Env...)
-	env = append(env, shimEnv+"="+string(raw))
-	return s.self, []string{shimArgv, spec.Path}, env, false, nil
-}
-
-func (s *Spawner) start(spec ProcSpec) (*Proc, error) {
+func (s *Spawner) start(spec ProcSpec) (*Proc, *execStatus, error) {
 	if len(spec.Argv) == 0 {
 		// execStep would index it, on the spawner's thread.
-		return nil, fmt.Errorf("start %s: empty argv: want at least argv[0]", spec.Path)
+		return nil, nil, fmt.Errorf("start %s: empty argv: want at least argv[0]", spec.Path)
 	}
 	if err := s.pids.check(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
+		return nil, nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
-	p, viaStub, err := s.startOnce(spec)
+	p, st, viaStub, err := s.startOnce(spec)
 	if err != nil && viaStub && stubMayBeAtFault(err) {
 		// The stub may be what cannot run here (a noexec policy,
 		// seccomp): if the next step can start the worker, use that
 		// from now on, and say so once.
 		stub := s.stub.Load()
 		s.stub.Store(nil)
-		p2, _, err2 := s.startOnce(spec)
+		p2, st2, _, err2 := s.startOnce(spec)
 		if err2 != nil {
 			s.stub.Store(stub) // the worker's own fault: keep the stub
-			return nil, err2
+			return nil, nil, err2
 		}
 		s.dropStub(stub, err)
-		return p2, nil
+		return p2, st2, nil
 	}
-	return p, err
+	return p, st, err
 }
 
-// startOnce starts spec through the exec step execStep picks now.
-func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, viaStub bool, err error) {
+// startOnce starts spec through the exec step execStep picks now. st,
+// when not nil, tells whether that step could exec the worker's program
+// (execstatus.go).
+func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub bool, err error) {
 	path, argv, env, viaStub, err := s.execStep(spec)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
 	viaShim := path == s.self && len(argv) > 0 && argv[0] == shimArgv
 	if env == nil {
@@ -396,23 +361,40 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, viaStub bool, err error) {
 	}
 	devnull, err := s.devnull()
 	if err != nil {
-		return nil, viaStub, err
+		return nil, nil, viaStub, err
 	}
-	files := make([]*os.File, 0, 4+len(spec.Files))
+	files := make([]*os.File, 0, 5+len(spec.Files))
 	files = append(files, devnull, orDevnull(spec.Stdout, devnull), orDevnull(spec.Stderr, devnull))
 	files = append(files, spec.Files...)
 	if viaStub {
 		files = append(files, s.stub.Load().f) // the stub closes it
 	}
+	var stW *os.File
+	if viaStub || viaShim { // its write end follows every other fd
+		step := "poold's exec stub"
+		if viaShim {
+			step = "poold's exec shim"
+		}
+		if st, stW, err = newStatusPipe(spec.Path, step); err != nil {
+			return nil, nil, viaStub, err
+		}
+		files = append(files, stW)
+	}
 	attr, cred := forkAttr(spec, viaShim)
 	p, err = s.fork(path, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env}, files, cred, attr.Chroot, spec.Cgroup)
+	if stW != nil {
+		stW.Close() // the child's copy alone keeps it open
+	}
 	if err != nil {
-		return nil, viaStub, startError(spec.Path, path, err)
+		if st != nil {
+			st.r.Close()
+		}
+		return nil, nil, viaStub, startError(spec.Path, path, err)
 	}
 	if spec.OOMScoreAdj == nil { // else the exec shim sets the watcher's own
 		s.guardWorker(p.Pid)
 	}
-	return p, viaStub, nil
+	return p, st, viaStub, nil
 }
 
 // fork starts path with files at fds 0, 1, 2, ... in its own process

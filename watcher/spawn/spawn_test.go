@@ -182,9 +182,10 @@ func checkSettings(t testing.TB, pid int, tc stepCase) {
 	}
 }
 
-// TestMissingExecutable: a direct exec fails in Start with an error naming
-// the path; from the sh or shim step the worker exits 127 and says why,
-// naming the path, on its stderr.
+// TestMissingExecutable: a direct exec, or one from the stub or shim
+// step, fails in Start with an error naming the path; from the sh step
+// (which cannot report it) the worker exits 127 and says why, naming the
+// path, on its stderr.
 func TestMissingExecutable(t *testing.T) {
 	const path = "/nonexistent/worker"
 	cases := []struct {
@@ -209,12 +210,8 @@ func TestMissingExecutable(t *testing.T) {
 			if got := step(s.Spawner, spec); got != tc.step {
 				t.Errorf("exec step %s, want %s", got, tc.step)
 			}
-			if tc.step == "direct" {
-				p, err := s.Start(spec)
-				if err == nil {
-					killWait(p)
-					t.Fatal("Start succeeded")
-				}
+			if tc.step != "sh" {
+				err, _ := startFails(t, s.Spawner, spec)
 				if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path) {
 					t.Errorf("error %q: want one naming %s, matching fs.ErrNotExist", err, path)
 				}
@@ -479,8 +476,9 @@ func niceOf(t *testing.T, pid int) int {
 }
 
 // TestImpossibleRlimitNamesIt: a limit the kernel refuses (nofile over
-// fs.nr_open binds root too) fails the worker with exit 127 and a message
-// naming the rlimits key, not "resource 7".
+// fs.nr_open binds root too) fails the start, and the shim's message on
+// the worker's stderr and in the error names the rlimits key, not
+// "resource 7".
 func TestImpossibleRlimitNamesIt(t *testing.T) {
 	b, err := os.ReadFile("/proc/sys/fs/nr_open")
 	if err != nil {
@@ -491,16 +489,15 @@ func TestImpossibleRlimitNamesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := runSpawner(t, "")
-	c := start(t, s.Spawner, "hold", ProcSpec{Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: nrOpen + 1}})
-	if ex := c.wait(t); ex != (Exit{Code: 127}) {
-		t.Errorf("%v, want exit status 127", ex)
-	}
-	msg := c.stderrText(t)
-	if !strings.Contains(msg, fmt.Sprintf("rlimits nofile = %d", nrOpen+1)) {
-		t.Errorf("stderr %q: want it to name rlimits nofile", msg)
-	}
-	// The cause is the kernel's fs.nr_open, for root too: not "needs root".
-	if !strings.Contains(msg, fmt.Sprintf("(fs.nr_open %d)", nrOpen)) || strings.Contains(msg, "needs root") {
-		t.Errorf("stderr %q: want it to name fs.nr_open as the cause", msg)
+	err, stderr := startFails(t, s.Spawner, ProcSpec{Path: self(t), Argv: []string{"spawn.test"},
+		Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: nrOpen + 1}})
+	for _, msg := range []string{stderr, err.Error()} {
+		if !strings.Contains(msg, fmt.Sprintf("rlimits nofile = %d", nrOpen+1)) {
+			t.Errorf("%q: want it to name rlimits nofile", msg)
+		}
+		// The cause is the kernel's fs.nr_open, for root too: not "needs root".
+		if !strings.Contains(msg, fmt.Sprintf("(fs.nr_open %d)", nrOpen)) || strings.Contains(msg, "needs root") {
+			t.Errorf("%q: want it to name fs.nr_open as the cause", msg)
+		}
 	}
 }

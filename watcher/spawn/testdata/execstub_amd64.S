@@ -11,8 +11,10 @@
 #   envp    = the worker's environment; with 'L', one entry is
 #             "LISTEN_PID=XXXXXXXXXX" (10 placeholder bytes)
 # It overwrites the placeholder with its pid and a NUL, sets the umask,
-# closes its own fd and execs the worker in the same process. If the exec
-# fails it writes "poold-exec: exec PATH: REASON\n" on fd 2 and exits 127.
+# closes its own fd, makes the fd after it (poold's status pipe)
+# close-on-exec and execs the worker in the same process. If the exec
+# fails it writes the errno (4 bytes, native order) to the status pipe,
+# "poold-exec: exec PATH: REASON\n" on fd 2, and exits 127.
 	.intel_syntax noprefix
 	.text
 	.globl _start
@@ -39,6 +41,11 @@ _start:
 1:	mov	edi, r15d
 	mov	eax, 3			# close
 	syscall
+	lea	edi, [r15+1]		# the status pipe, after our fd:
+	mov	esi, 2			# F_SETFD
+	mov	edx, 1			# FD_CLOEXEC, so a good exec closes it
+	mov	eax, 72			# fcntl (EBADF when there is none)
+	syscall
 	cmp	r14b, 'L'
 	jne	exec
 	mov	eax, 39			# getpid
@@ -64,6 +71,12 @@ exec:
 	neg	eax			# errno
 	mov	ebx, eax
 	sub	rsp, 4352		# message buffer
+	mov	[rsp], ebx		# errno, 4 bytes, to the status pipe
+	lea	edi, [r15+1]
+	mov	rsi, rsp
+	mov	edx, 4
+	mov	eax, 1			# write
+	syscall
 	mov	rdi, rsp
 	lea	r9, [rsp+4350]		# room for "\n"
 	lea	rsi, [rip+m_exec]

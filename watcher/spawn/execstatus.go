@@ -1,0 +1,108 @@
+package spawn
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+)
+
+// The exec status pipe. A direct exec that fails fails Start (Go's fork
+// reports the exec's errno through a close-on-exec pipe). An exec step
+// (the stub or the shim) execs the worker's program itself, after Go's
+// fork has returned: so that a failure there fails Start too, rather
+// than starting a worker that exits 127 at once, the step gets the write
+// end of a close-on-exec pipe of its own, at the fd after its others. A
+// good exec closes it (EOF, nothing read); a failed one writes the errno
+// (4 bytes, native order; 0 when the failure had none) and, from the
+// shim, the reason as text, then exits 127. The reading is done by
+// Pending.Wait, on the caller's goroutine, so the spawner's thread does
+// not wait for the step. The /bin/sh step gets no pipe (a shell cannot
+// make an inherited fd close-on-exec): its failure is still exit 127.
+
+// execStatus is the read end of a started worker's status pipe.
+type execStatus struct {
+	r      *os.File // read end, close-on-exec, in the netpoller
+	worker string   // the worker's path
+	step   string   // "poold's exec stub", "poold's exec shim"
+}
+
+// newStatusPipe makes the pipe for a start through step: the read end,
+// close-on-exec, and the write end, which the fork hands to the child.
+func newStatusPipe(worker, step string) (*execStatus, *os.File, error) {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		return nil, nil, fmt.Errorf("start %s: exec status pipe: %w (is poold out of fds? raise its nofile limit)", worker, err)
+	}
+	st := &execStatus{r: os.NewFile(uintptr(fds[0]), "exec-status"), worker: worker, step: step}
+	return st, os.NewFile(uintptr(fds[1]), "exec-status-w"), nil
+}
+
+// wait returns nil once the worker's program was exec'd, or why the step
+// could not exec it; then the step's process has exited and p is reaped.
+func (st *execStatus) wait(p *Proc) error {
+	// Non-blocking, in the netpoller: the goroutine parks rather than
+	// hold a thread in read(2) for the shim's whole start-up.
+	defer st.r.Close()
+	var buf [1024]byte
+	n := 0
+	for n < len(buf) {
+		k, err := st.r.Read(buf[n:])
+		n += k
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("start %s: read the exec status from %s: %w", st.worker, st.step, err)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	msg := buf[:n]
+	_, _ = p.Wait() // the step exits 127 right after writing
+	var errno syscall.Errno
+	if len(msg) >= 4 {
+		errno = syscall.Errno(binary.NativeEndian.Uint32(msg[:4]))
+		msg = msg[4:]
+	}
+	fail := &execFailure{msg: string(msg), errno: errno}
+	if fail.msg == "" { // from the stub: the errno alone
+		fail.msg = "exec: " + errno.Error()
+	}
+	return execError(st.worker, st.step, fail)
+}
+
+// execFailure is what a step wrote: its reason, and the errno in it for
+// errors.Is.
+type execFailure struct {
+	msg   string
+	errno syscall.Errno // 0: none
+}
+
+func (e *execFailure) Error() string { return e.msg }
+
+func (e *execFailure) Unwrap() error {
+	if e.errno == 0 {
+		return nil
+	}
+	return e.errno
+}
+
+// execError says that step could not start the worker, and what to do
+// for the usual causes.
+func execError(worker, step string, err error) error {
+	hint := ""
+	switch {
+	case errors.Is(err, syscall.EAGAIN):
+		hint = " (the worker's user has as many processes as its RLIMIT_NPROC allows: " +
+			"raise the watcher's rlimits nproc or the user's limit, or run fewer of its processes)"
+	case errors.Is(err, syscall.ENOENT):
+		hint = " (is cmd's path right, inside chroot when one is set?)"
+	case errors.Is(err, syscall.EACCES):
+		hint = " (may the worker's user read and execute cmd, and enter every directory on its path?)"
+	}
+	return fmt.Errorf("start %s: %s: %w%s", worker, step, err, hint)
+}
