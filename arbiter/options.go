@@ -156,6 +156,9 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
+	if err := checkSetRunnable(before, spec); err != nil {
+		return errorf(ErrnoBadProperty, "set: %v (nothing was changed)", err)
+	}
 	// circusd publishes updated once per option set; w.Update publishes
 	// one, so the others go out before it (and before any spawn or kill
 	// it causes), once nothing can refuse the set: Update fails only on
