@@ -44,3 +44,16 @@ func TestAutorestartAndExitcodesRefused(t *testing.T) {
 		}
 	}
 }
+
+// startsecs = 0 makes supervisord take a program for RUNNING once
+// started: it never counts a failed start, so startretries never gives
+// up and it restarts the program for ever. The translation gave up after
+// startretries + 1 (4 by default) quick exits (r48b review).
+func TestStartsecsZeroNeverGivesUp(t *testing.T) {
+	for _, opts := range []string{"startsecs=0\n", "startsecs=0\nstartretries=2\n", "startretries=2\nstartsecs=0\n"} {
+		_, cfg, _ := translateConf(t, "[program:a]\ncommand=/bin/true\n"+opts)
+		if n := cfg.Watchers[0].FlappingAttempts; n != 0 {
+			t.Errorf("%q: flapping_attempts %d, want 0 (back off, never give up)", opts, n)
+		}
+	}
+}
