@@ -49,6 +49,7 @@ func main() {
 	spawn.RunShimIfRequested()
 	// Before anything else happens in this image: it may be replaced.
 	unblockInheritedSignals()
+	keepName()
 	var stdin io.Reader
 	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice == 0 {
 		stdin = os.Stdin // a state to decode, from a pre-flight; never a terminal

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,4 +34,22 @@ func unblockInheritedSignals() {
 	err := syscall.Exec("/proc/self/exe", os.Args, os.Environ())
 	_ = unix.PthreadSigmask(unix.SIG_SETMASK, &blocked, nil)
 	fmt.Fprintf(os.Stderr, "poold: started with signals blocked (mask %#x); its workers will start with them blocked too: re-executing /proc/self/exe to clear the mask failed: %v (start poold with no signal blocked)\n", blocked.Val[0], err)
+}
+
+// keepName gives poold back the name it was started under after the
+// exec of /proc/self/exe above, which the kernel names "exe": ps -C,
+// pgrep -x, killall and ss -p go by that name. It runs on the main
+// thread, whose name is the process's.
+func keepName() {
+	var cur [16]byte
+	if unix.Prctl(unix.PR_GET_NAME, uintptr(unsafe.Pointer(&cur[0])), 0, 0, 0) != nil || unix.ByteSliceToString(cur[:]) != "exe" {
+		return
+	}
+	name := filepath.Base(os.Args[0])
+	if name == "exe" || name == "." || name == "/" {
+		return
+	}
+	var b [16]byte // at most 15 bytes and a NUL, as the kernel keeps it
+	copy(b[:15], name)
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
 }

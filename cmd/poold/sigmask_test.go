@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/poold/poold/watcher/proctest"
@@ -65,6 +68,10 @@ func TestWorkersStartWithNoSignalBlocked(t *testing.T) {
 		if got := procStatus(t, w, "SigBlk"); got != none {
 			t.Errorf("worker of %s (pid %d) starts with signals blocked: SigBlk %s, want %s", name, w, got, none)
 		}
+	}
+	// Re-executed through /proc/self/exe, it keeps its name (not "exe").
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || strings.TrimSpace(string(comm)) != filepath.Base(pooldBinary(t))[:min(15, len(filepath.Base(pooldBinary(t))))] {
+		t.Errorf("poold's name after clearing its signal mask: %q (%v), want %q", comm, err, filepath.Base(pooldBinary(t)))
 	}
 	if got := procStatus(t, pid, "SigBlk"); got != none {
 		t.Errorf("poold (pid %d) runs with signals blocked on its main thread: SigBlk %s", pid, got)
