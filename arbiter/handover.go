@@ -114,15 +114,16 @@ func cmdUpgrade(a *Arbiter, m *cmdMsg) error {
 	case a.upgrading:
 		return errorf(ErrnoFailed, "upgrade: an upgrade is already in flight; wait for it (poolctl upgrade waits)")
 	}
+	a.upgraded = upgrade.Outcome{ID: a.upgraded.ID + 1, State: "upgrading", OldVersion: u.Version, NewVersion: u.Version, Pid: os.Getpid(), Began: time.Now()}
 	if a.stopping {
+		a.upgraded.State, a.upgraded.Reason = "refused", "poold is stopping"
 		return errorf(ErrnoFailed, "upgrade refused: poold is stopping")
 	}
 	if err := a.unmanagedBlock(); err != nil {
+		a.upgraded.State, a.upgraded.Reason = "refused", err.Error()
 		return errorf(ErrnoFailed, "upgrade refused, nothing changed: %v", err)
 	}
 	a.upgrading = true
-	id := a.upgraded.ID + 1
-	a.upgraded = upgrade.Outcome{ID: id, State: "upgrading", OldVersion: u.Version, NewVersion: u.Version, Pid: os.Getpid(), Began: time.Now()}
 	a.settleBy = time.Now().Add(settleWait)
 	a.whenSettled(m, func() { a.preflight(m) })
 	return nil

@@ -49,3 +49,20 @@ func wantUpgrade(t *testing.T, r *rig, state string, asked time.Time) {
 	}
 	promtoolCheck(t, body)
 }
+
+// An upgrade refused before its pre-flight (workers an rm --nostop left
+// running would be lost) left the metric at the outcome before it, so an
+// alert on refused stayed silent (r48b review).
+func TestScrapeShowsAnUpgradeRefusedBeforeItsPreflight(t *testing.T) {
+	up := &arbiter.Upgrader{Version: "test", Exe: "/nonexistent/poold",
+		Preflight: func(context.Context, []byte) (string, error) { return "next", nil }}
+	r := newUpgradableRig(t, rigConfig(), up)
+	r.do("rm", map[string]any{"name": "web", "nostop": true})
+	asked := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	if rep := r.a.Do(ctx, arbiter.Request{ID: "t", Command: "upgrade"}); rep["status"] != "error" {
+		t.Fatalf("upgrade with workers left running by rm --nostop: %v, want refused", rep)
+	}
+	wantUpgrade(t, r, "refused", asked)
+}
