@@ -74,11 +74,40 @@ func (h host) started(w *watcher.Watcher, wid int, p *spawn.Proc, g *cgroup.Grou
 		out.closeWrite()
 		a.output.follow(w.Spec(), wid, p.Pid, out.outR, out.errR)
 	}
+	a.reused(p.Pid)
 	a.owner[p.Pid] = w
 	if g != nil {
 		a.groups[p.Pid] = g
 	}
 	a.watchExit(w, p, g)
+}
+
+// reused handles a new worker's pid that the kernel took from a worker
+// whose exit is still on its way (its cgroup emptying). That worker was
+// reaped: it ends now for its watcher (right after this message), so
+// that nothing armed for it, such as a stop's SIGKILL at
+// graceful_timeout, reaches the new one; its exit, when it comes, finds
+// nothing left to end.
+func (a *Arbiter) reused(pid int) {
+	old, ow := a.procs[pid], a.owner[pid]
+	if old == nil {
+		return
+	}
+	a.log.Debug("the kernel reused the pid of a worker whose exit is being handled", "pid", pid)
+	a.stops.drop(pid) // its deadline must not apply to the new one
+	ex, err, ok := old.Reaped()
+	if ow == nil || !ok {
+		return
+	}
+	if err != nil {
+		ex = spawn.Exit{Code: -1}
+	}
+	e := exitMsg{pid: pid, proc: old, owner: ow, end: watcher.End{Exit: ex}}
+	a.waits.Add(1)
+	go func() { // the loop cannot post to itself without a goroutine
+		defer a.waits.Done()
+		a.post(funcMsg{func() { a.endedEarlier(e) }})
+	}()
 }
 
 // explainNofile adds to an error of running out of fds (EMFILE, from the
@@ -148,12 +177,6 @@ func (p *workerPipes) close() {
 // if the worker left something, holding no OS thread) and posts the
 // exit. Run waits for it.
 func (a *Arbiter) watchExit(w *watcher.Watcher, p *spawn.Proc, g *cgroup.Group) {
-	if old := a.procs[p.Pid]; old != nil {
-		// Its exit is still on its way; a stop's deadline of it must
-		// not apply to this one.
-		a.log.Debug("the kernel reused the pid of a worker whose exit is being handled", "pid", p.Pid, "watcher", w.Name())
-		a.stops.drop(p.Pid)
-	}
 	a.procs[p.Pid] = p
 	a.waits.Add(1)
 	p.OnExit(func(ex spawn.Exit, err error) {

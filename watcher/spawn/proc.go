@@ -117,6 +117,16 @@ func (p *Proc) OnExit(fn func(Exit, error)) {
 	p.mu.Unlock()
 }
 
+// Reaped reports how p ended, with ok false while it has not been reaped.
+func (p *Proc) Reaped() (ex Exit, err error, ok bool) {
+	select {
+	case <-p.done:
+		return p.ex, p.err, true
+	default:
+		return Exit{}, nil, false
+	}
+}
+
 // Wait blocks until the process has ended and been reaped, and returns how
 // it ended. It holds no OS thread while it waits. An error says the
 // process could not be waited for (its exit is then unknown).
