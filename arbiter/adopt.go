@@ -61,12 +61,16 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 			a.log.Error("upgrade: a handed-over watcher is missing", "watcher", ws.Spec.Name)
 			continue
 		}
+		kept := ws.Procs[:0:0]
 		for _, ps := range ws.Procs {
 			p, err := a.spawner.Adopt(ps.Pid)
 			if err != nil {
-				a.log.Error("upgrade: cannot watch a handed-over worker", "watcher", ws.Spec.Name, "pid", ps.Pid, "error", err)
+				// Not this image's to wait for: kept, it would be a
+				// worker that never ends (stopping for ever).
+				a.log.Error("upgrade: cannot watch a handed-over worker; its slot starts another", "watcher", ws.Spec.Name, "pid", ps.Pid, "error", err)
 				continue
 			}
+			kept = append(kept, ps)
 			if pp, ok := pipes[ps.Pid]; ok {
 				out, errf := pipeFile(pp.Stdout), pipeFile(pp.Stderr)
 				a.output.keep(out, pp.StdoutPending)
@@ -90,6 +94,7 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 			n := f.NumProcesses
 			ws.Configured = &n
 		}
+		ws.Procs = kept
 		if err := w.Adopt(ws); err != nil {
 			a.log.Error("upgrade: watcher not taken over", "watcher", ws.Spec.Name, "error", err)
 		}

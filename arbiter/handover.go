@@ -164,6 +164,9 @@ func (a *Arbiter) frozen() error {
 	if err := a.parkedErr(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := a.exitsInFlight(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, w := range a.sorted(nil) {
 		if a.leaving[w] {
 			// The state has no "leaving": the new image would keep it,
@@ -176,6 +179,25 @@ func (a *Arbiter) frozen() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// exitsInFlight names the workers reaped whose exit has yet to reach the
+// loop (what they left in their cgroup being stopped, up to their
+// graceful_timeout), or nil: the state holds no such exit, and the new
+// image cannot wait for a pid that is no child any more, so it would
+// keep the worker as stopping for ever and never stop what it left.
+func (a *Arbiter) exitsInFlight() error {
+	var pids []int
+	for pid, p := range a.procs {
+		if _, _, ok := p.Reaped(); ok {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) == 0 {
+		return nil
+	}
+	slices.Sort(pids)
+	return fmt.Errorf("the exits of %d worker(s) are being handled (pids %v: what they left is being stopped, up to their graceful_timeout)", len(pids), pids[:min(len(pids), 5)])
 }
 
 // refuse ends an upgrade that did not happen: nothing changed.

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// A worker that exited while what it left (a child that ignores SIGTERM,
+// in a session of its own) was still being stopped: an upgrade then took
+// the worker over as stopping, could not wait for a pid that was no
+// longer its child, and kept it stopping for ever; the watcher never
+// stopped, nor did poold (r48b core review). The upgrade now waits for
+// such exits.
+func TestUpgradeWaitsForAnExitWhoseLeftoversStop(t *testing.T) {
+	p := startUpgradable(t, `
+[arbiter]
+ENDPOINTS
+[watchers.web]
+cmd = "/bin/sh"
+args = ["-c", "setsid sh -c 'trap \"\" TERM; exec sleep 3600' </dev/null >/dev/null 2>&1 & exec sleep 3600"]
+graceful_timeout = "3s"
+`)
+	proctest.Eventually(t, "the worker", func() bool { return len(p.pids("web")) == 1 })
+	worker := p.pids("web")[0]
+	if r := p.do("stop", map[string]any{"name": "web"}); r["status"] != "ok" {
+		t.Fatalf("stop: %v", r)
+	}
+	proctest.Eventually(t, "the worker itself to exit", func() bool { return !proctest.Alive(worker) })
+	if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {
+		t.Fatalf("upgrade while the worker's leftover is stopped: %v %v", o, refused)
+	}
+	proctest.Eventually(t, "web to be stopped", func() bool {
+		return p.do("status", map[string]any{"name": "web"})["status"] == "stopped"
+	})
+}
