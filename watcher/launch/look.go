@@ -159,8 +159,11 @@ func ownGroups() []uint32 {
 // canExec checks that path names a regular file that id may execute,
 // reached through directories id may search.
 func (id identity) canExec(path string) error {
+	var err error
 	if id.root != "" {
-		path = inRoot(id.root, path)
+		if path, err = inRoot(id.root, path); err != nil {
+			return fmt.Errorf("%s: %w", path, pathErr(err))
+		}
 	}
 	fi, err := os.Stat(path)
 	switch {
@@ -196,8 +199,12 @@ func (id identity) enterable(root, dir string) error {
 	const fix = "create it again, or set another working_dir and reload"
 	top := "/"
 	path := dir
+	var err error
 	if root != "" {
-		top, path = filepath.Clean(root), inRoot(root, dir)
+		top = filepath.Clean(root)
+		if path, err = inRoot(root, dir); err != nil {
+			return fmt.Errorf("working_dir %s: %w (%s)", path, pathErr(err), fix)
+		}
 	}
 	fi, err := os.Stat(path)
 	switch {
@@ -324,9 +331,10 @@ const maxLinks = 40
 // at root and ".." stops there. Followed on the host instead, a link
 // inside a chroot (/usr/bin/awk -> /etc/alternatives/awk, Alpine's
 // /bin/sh -> /bin/busybox) reaches the host's file, or none. From the
-// first part that is missing on, or past maxLinks links, the rest is
-// joined as it is: a Stat of the result then fails as the worker's would.
-func inRoot(root, p string) string {
+// first part that is missing on, the rest is joined as it is: a Stat of
+// the result then fails as the worker's would. Past maxLinks links it
+// fails with ELOOP, as the kernel would.
+func inRoot(root, p string) (string, error) {
 	cur, rest := "/", strings.Split(p, "/")
 	for links := 0; len(rest) > 0; {
 		part := rest[0]
@@ -341,12 +349,12 @@ func inRoot(root, p string) string {
 			continue
 		}
 		if links++; links > maxLinks {
-			return filepath.Join(append([]string{root, next}, rest...)...)
+			return filepath.Join(root, p), &fs.PathError{Op: "stat", Path: filepath.Join(root, p), Err: syscall.ELOOP}
 		}
 		if filepath.IsAbs(target) {
 			cur = "/"
 		}
 		rest = append(strings.Split(target, "/"), rest...)
 	}
-	return filepath.Join(root, cur)
+	return filepath.Join(root, cur), nil
 }

@@ -170,3 +170,23 @@ func TestLookInChrootFollowsLinksInsideIt(t *testing.T) {
 		t.Errorf("working_dir /data, a link inside the chroot: %v", err)
 	}
 }
+
+// A chain of more links than the kernel follows (40) inside a chroot
+// fails as the worker's exec would (ELOOP), even where the host's path
+// at its end exists: the check joined the rest and let the host resolve
+// it (r48b review).
+func TestLookInChrootStopsAfterFortyLinks(t *testing.T) {
+	root := t.TempDir()
+	for i := 0; i < 41; i++ {
+		target := fmt.Sprintf("/l%d", i+1)
+		if i == 40 {
+			target = "/bin/sh" // on the host, not in the chroot
+		}
+		if err := os.Symlink(target, filepath.Join(root, fmt.Sprintf("l%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := LookCommandIn(root, "/l0", "/", nil, nil); err == nil || !strings.Contains(err.Error(), "too many levels of symbolic links") {
+		t.Errorf("41 links inside the chroot: %v, want too many levels of symbolic links", err)
+	}
+}
