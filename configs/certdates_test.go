@@ -32,16 +32,7 @@ func TestCertificateOutOfItsDatesWarns(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cert, key := selfSignedFor(t, dir, tc.from, tc.till)
-			path := filepath.Join(dir, "poold.toml")
-			conf := "[web]\nenabled = true\ntls_cert = \"" + cert + "\"\ntls_key = \"" + key + "\"\n"
-			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := Load(path)
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
-			got := strings.Join(cfg.Warnings, "\n")
+			got := tlsWarnings(t, dir, cert, key)
 			if tc.want == "" && strings.Contains(got, "web.tls_cert") || !strings.Contains(got, tc.want) {
 				t.Errorf("warnings %q, want one saying %q", got, tc.want)
 			}
@@ -66,20 +57,27 @@ func TestTLSKeyOpenToOtherUsersWarns(t *testing.T) {
 			if err := os.Chmod(key, tc.mode); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(dir, "poold.toml")
-			conf := "[web]\nenabled = true\ntls_cert = \"" + cert + "\"\ntls_key = \"" + key + "\"\n"
-			if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := Load(path)
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
-			got := strings.Join(cfg.Warnings, "\n")
+			got := tlsWarnings(t, dir, cert, key)
 			want := "web.tls_key: the private key " + key + " is open to other users (mode " + fmt.Sprintf("%04o", tc.mode) + ")"
 			if tc.warn != strings.Contains(got, want) {
 				t.Errorf("key mode %04o: warnings %q; want a warning %v, %q", tc.mode, got, tc.warn, want)
 			}
 		})
 	}
+}
+
+// tlsWarnings loads a config in dir whose console serves cert and key,
+// and returns its warnings, one a line.
+func tlsWarnings(t *testing.T, dir, cert, key string) string {
+	t.Helper()
+	path := filepath.Join(dir, "poold.toml")
+	conf := "[web]\nenabled = true\ntls_cert = \"" + cert + "\"\ntls_key = \"" + key + "\"\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return strings.Join(cfg.Warnings, "\n")
 }

@@ -48,14 +48,13 @@ func servedCert(t *testing.T, addr string) []byte {
 	return c.ConnectionState().PeerCertificates[0].Raw
 }
 
-// TestReloadServesRenewedCertificate: a certificate renewed at the same
-// path was never served until poold restarted, though the config check
-// says "renew it and reload" of an expired one; a reload reported no
-// change and kept the old (expiring) certificate. A reload now serves the
-// renewed one to new connections.
-func TestReloadServesRenewedCertificate(t *testing.T) {
-	dir := t.TempDir()
-	first := writeCert(t, dir)
+// certServer runs a console on TLS with a new certificate in dir, from
+// a config file that load reads again (for a Reconfigure); first is the
+// certificate it serves.
+func certServer(t *testing.T) (dir string, first []byte, load func() configs.Web, w configs.Web, s *Server) {
+	t.Helper()
+	dir = t.TempDir()
+	first = writeCert(t, dir)
 	conf := filepath.Join(dir, "poold.toml")
 	if err := os.WriteFile(conf, []byte(`[web]
 enabled = true
@@ -64,7 +63,7 @@ tls_key = "`+filepath.Join(dir, "key.pem")+`"
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	load := func() configs.Web {
+	load = func() configs.Web {
 		t.Helper()
 		cfg, err := configs.Load(conf)
 		if err != nil {
@@ -72,18 +71,28 @@ tls_key = "`+filepath.Join(dir, "key.pem")+`"
 		}
 		return cfg.Web
 	}
-	w := load()
+	w = load()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.Address = l.Addr().String()
-	s, err := New(Options{Config: w, Backend: newFakeBackend(t, map[string]int{"web": 1}),
+	s, err = New(Options{Config: w, Backend: newFakeBackend(t, map[string]int{"web": 1}),
 		TLS: &tls.Config{Certificates: []tls.Certificate{*w.Cert}}, Log: hclog.New(&hclog.LoggerOptions{Output: testWriter{t}})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runServer(t, s, l)
+	return dir, first, load, w, s
+}
+
+// TestReloadServesRenewedCertificate: a certificate renewed at the same
+// path was never served until poold restarted, though the config check
+// says "renew it and reload" of an expired one; a reload reported no
+// change and kept the old (expiring) certificate. A reload now serves the
+// renewed one to new connections.
+func TestReloadServesRenewedCertificate(t *testing.T) {
+	dir, first, load, w, s := certServer(t)
 	if !bytes.Equal(servedCert(t, w.Address), first) {
 		t.Fatal("the certificate served at start is not the one in tls_cert")
 	}
@@ -116,36 +125,7 @@ func keyPEM(t *testing.T, cert tls.Certificate) []byte {
 // (configs) but applied it. Now it keeps serving the current one, valid,
 // and logs why; a valid renewal is still served at once.
 func TestReloadKeepsAValidCertificateOverOneOutOfItsDates(t *testing.T) {
-	dir := t.TempDir()
-	first := writeCert(t, dir)
-	conf := filepath.Join(dir, "poold.toml")
-	if err := os.WriteFile(conf, []byte(`[web]
-enabled = true
-tls_cert = "`+filepath.Join(dir, "cert.pem")+`"
-tls_key = "`+filepath.Join(dir, "key.pem")+`"
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	load := func() configs.Web {
-		t.Helper()
-		cfg, err := configs.Load(conf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg.Web
-	}
-	w := load()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Address = l.Addr().String()
-	s, err := New(Options{Config: w, Backend: newFakeBackend(t, map[string]int{"web": 1}),
-		TLS: &tls.Config{Certificates: []tls.Certificate{*w.Cert}}, Log: hclog.New(&hclog.LoggerOptions{Output: testWriter{t}})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runServer(t, s, l)
+	dir, first, load, w, s := certServer(t)
 	for _, tc := range []struct {
 		name       string
 		from, till time.Time

@@ -20,12 +20,7 @@ func TestScrapeShowsTheLastUpgradesOutcome(t *testing.T) {
 	r := newUpgradableRig(t, rigConfig(), up)
 	wantUpgrade(t, r, "none", time.Time{})
 
-	asked := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), hang)
-	defer cancel()
-	if rep := r.a.Do(ctx, arbiter.Request{ID: "t", Command: "upgrade"}); rep["status"] != "error" {
-		t.Fatalf("upgrade with a failing pre-flight: %v, want refused", rep)
-	}
+	asked := refusedUpgrade(t, r, "a failing pre-flight")
 	wantUpgrade(t, r, "refused", asked)
 }
 
@@ -58,11 +53,19 @@ func TestScrapeShowsAnUpgradeRefusedBeforeItsPreflight(t *testing.T) {
 		Preflight: func(context.Context, []byte) (string, error) { return "next", nil }}
 	r := newUpgradableRig(t, rigConfig(), up)
 	r.do("rm", map[string]any{"name": "web", "nostop": true})
+	asked := refusedUpgrade(t, r, "workers left running by rm --nostop")
+	wantUpgrade(t, r, "refused", asked)
+}
+
+// refusedUpgrade asks r's poold to upgrade, which it must refuse (why
+// says why it should), and returns when it asked.
+func refusedUpgrade(t *testing.T, r *rig, why string) time.Time {
+	t.Helper()
 	asked := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
 	if rep := r.a.Do(ctx, arbiter.Request{ID: "t", Command: "upgrade"}); rep["status"] != "error" {
-		t.Fatalf("upgrade with workers left running by rm --nostop: %v, want refused", rep)
+		t.Fatalf("upgrade with %s: %v, want refused", why, rep)
 	}
-	wantUpgrade(t, r, "refused", asked)
+	return asked
 }

@@ -50,19 +50,9 @@ func TestFollowerAfterCertificateRotationSaysWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	// Each try takes a while (a loaded machine, a distant host): the
 	// last one is cut by the RetryFor deadline.
-	f, err := c.Follow(ctx, nil, 0, FollowOptions{RetryFor: 300 * time.Millisecond, Poll: 250 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if topic, _, err := f.RecvRaw(ctx); err != nil || topic != "watcher.web.spawn" {
-		t.Fatalf("first event: %q, %v", topic, err)
-	}
-	_, _, err = f.RecvRaw(ctx)
+	err = errAfterFirstEvent(t, c)
 	if err == nil || !strings.Contains(err.Error(), "not signed by the CA given") || strings.Contains(err.Error(), "timed out") {
 		t.Errorf("after the host's certificate changed: %v; want it to say the certificate is not signed by the CA given, not a time-out", err)
 	}
@@ -90,6 +80,16 @@ func TestFollowerOfAHostThatStaysAwaySaysWhy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	err = errAfterFirstEvent(t, c)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "timed out") {
+		t.Errorf("after the host went away: %v; want it to say connection refused, not a time-out", err)
+	}
+}
+
+// errAfterFirstEvent follows c's events with a short RetryFor, takes the
+// first (a spawn) and returns the error the next receive ends with.
+func errAfterFirstEvent(t *testing.T, c *Client) error {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	f, err := c.Follow(ctx, nil, 0, FollowOptions{RetryFor: 300 * time.Millisecond, Poll: 250 * time.Millisecond})
@@ -101,7 +101,5 @@ func TestFollowerOfAHostThatStaysAwaySaysWhy(t *testing.T) {
 		t.Fatalf("first event: %q, %v", topic, err)
 	}
 	_, _, err = f.RecvRaw(ctx)
-	if err == nil || !strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "timed out") {
-		t.Errorf("after the host went away: %v; want it to say connection refused, not a time-out", err)
-	}
+	return err
 }
