@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 )
 
 // The exec status pipe. A direct exec that fails fails Start (Go's fork
@@ -21,6 +22,10 @@ import (
 // Pending.Wait, on the caller's goroutine, so the spawner's thread does
 // not wait for the step. The /bin/sh step gets no pipe (a shell cannot
 // make an inherited fd close-on-exec): its failure is still exit 127.
+
+// execStatusWait bounds the wait for a step's exec: the shim's start-up
+// takes about 5 ms, 50 on a loaded machine.
+const execStatusWait = time.Second
 
 // execStatus is the read end of a started worker's status pipe.
 type execStatus struct {
@@ -46,13 +51,21 @@ func (st *execStatus) wait(p *Proc) error {
 	// Non-blocking, in the netpoller: the goroutine parks rather than
 	// hold a thread in read(2) for the shim's whole start-up.
 	defer st.r.Close()
+	// Bounded: the caller is poold's loop, and a step stalled before its
+	// exec (a hung mount, a stopped process) must not stall poold. Past
+	// the bound the worker counts as started, and a failure of that exec
+	// shows as its exit 127.
+	_ = st.r.SetReadDeadline(time.Now().Add(execStatusWait))
 	var buf [1024]byte
 	n := 0
 	for n < len(buf) {
 		k, err := st.r.Read(buf[n:])
 		n += k
-		if err == io.EOF {
+		if err == io.EOF || (errors.Is(err, os.ErrDeadlineExceeded) && n > 0) {
 			break
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("start %s: read the exec status from %s: %w", st.worker, st.step, err)

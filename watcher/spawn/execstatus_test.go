@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -84,4 +85,29 @@ func TestStepExecFailureFailsStart(t *testing.T) {
 			t.Errorf("a good worker after the failures: %v", ex)
 		}
 	}
+}
+
+// A shim stalled before its exec (a hung mount, a stopped process) held
+// Start, and so poold's loop, until it went on: every command waited
+// (r48c review). Past execStatusWait the worker counts as started.
+func TestStalledShimDoesNotStallStart(t *testing.T) {
+	s := runSpawner(t, "")
+	spec := ProcSpec{Path: "/bin/true", Argv: []string{"true"}, Umask: -1,
+		Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}, Env: []string{stallShimEnv + "=1"}}
+	if got := step(s.Spawner, spec); got != "shim" {
+		t.Fatalf("exec step %s, want shim", got)
+	}
+	done := make(chan struct{})
+	var p *Proc
+	var err error
+	go func() { defer close(done); p, err = s.Start(spec) }()
+	select {
+	case <-done:
+	case <-time.After(execStatusWait + hang):
+		t.Fatalf("Start of a worker whose shim is stopped still waits after %v", execStatusWait+hang)
+	}
+	if err != nil {
+		t.Fatalf("Start of a worker whose shim is stopped: %v, want it started", err)
+	}
+	killWait(p) // SIGKILL ends a stopped process too
 }

@@ -29,6 +29,10 @@ import (
 //	          activation, answer one connection with "pid <pid>", exit 0
 const childEnv = "POOLD_SPAWN_TEST_CHILD"
 
+// stallShimEnv, in a worker's environment, stops its exec shim before
+// the exec (TestStalledShimDoesNotStallStart).
+const stallShimEnv = "POOLD_SPAWN_TEST_STALL_SHIM"
+
 // The main goroutine keeps the main thread (LockOSThread in an init runs
 // main on it), and serves onMainThread while the tests run elsewhere.
 func init() { runtime.LockOSThread() }
@@ -66,7 +70,12 @@ func runTests(m *testing.M) int {
 }
 
 func TestMain(m *testing.M) {
-	// The spawners under test use this binary as their exec shim.
+	// The spawners under test use this binary as their exec shim; as
+	// one asked to stall, it stops itself before it execs (a shim held
+	// by a hung mount or a debugger).
+	if _, shim := os.LookupEnv(shimEnv); shim && os.Getenv(stallShimEnv) != "" {
+		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+	}
 	RunShimIfRequested()
 	switch os.Getenv(childEnv) {
 	case "":

@@ -117,6 +117,15 @@ func (p *Proc) OnExit(fn func(Exit, error)) {
 	p.mu.Unlock()
 }
 
+// Lost is a Proc for pid whose exit cannot be known (it is no child of
+// this process any more: an earlier image of poold reaped it): its Wait
+// and OnExit give err at once.
+func Lost(pid int, err error) *Proc {
+	p := newProc(pid)
+	p.ended(Exit{}, err)
+	return p
+}
+
 // Reaped reports how p ended, with ok false while it has not been reaped.
 func (p *Proc) Reaped() (ex Exit, err error, ok bool) {
 	select {
