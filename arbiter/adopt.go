@@ -12,6 +12,7 @@ import (
 	"github.com/poold/poold/sockets"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/cgroup"
+	"github.com/poold/poold/watcher/spawn"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,16 +62,16 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 			a.log.Error("upgrade: a handed-over watcher is missing", "watcher", ws.Spec.Name)
 			continue
 		}
-		kept := ws.Procs[:0:0]
 		for _, ps := range ws.Procs {
 			p, err := a.spawner.Adopt(ps.Pid)
 			if err != nil {
-				// Not this image's to wait for: kept, it would be a
-				// worker that never ends (stopping for ever).
-				a.log.Error("upgrade: cannot watch a handed-over worker; its slot starts another", "watcher", ws.Spec.Name, "pid", ps.Pid, "error", err)
-				continue
+				// The old image reaped it just before the exec: it has
+				// ended, how is unknown. Its exit goes the usual way
+				// (what it left in its cgroup stopped first), so a stop
+				// of it completes.
+				a.log.Warn("upgrade: a handed-over worker had ended before the exec; taken as ended", "watcher", ws.Spec.Name, "pid", ps.Pid, "error", err)
+				p = spawn.Lost(ps.Pid, err)
 			}
-			kept = append(kept, ps)
 			if pp, ok := pipes[ps.Pid]; ok {
 				out, errf := pipeFile(pp.Stdout), pipeFile(pp.Stderr)
 				a.output.keep(out, pp.StdoutPending)
@@ -94,7 +95,6 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 			n := f.NumProcesses
 			ws.Configured = &n
 		}
-		ws.Procs = kept
 		if err := w.Adopt(ws); err != nil {
 			a.log.Error("upgrade: watcher not taken over", "watcher", ws.Spec.Name, "error", err)
 		}

@@ -187,17 +187,21 @@ func (a *Arbiter) frozen() error {
 // image cannot wait for a pid that is no child any more, so it would
 // keep the worker as stopping for ever and never stop what it left.
 func (a *Arbiter) exitsInFlight() error {
-	var pids []int
+	var pids []string
 	for pid, p := range a.procs {
 		if _, _, ok := p.Reaped(); ok {
-			pids = append(pids, pid)
+			name := "?"
+			if w := a.owner[pid]; w != nil {
+				name = w.Name()
+			}
+			pids = append(pids, fmt.Sprintf("watcher %q pid %d", name, pid))
 		}
 	}
 	if len(pids) == 0 {
 		return nil
 	}
 	slices.Sort(pids)
-	return fmt.Errorf("the exits of %d worker(s) are being handled (pids %v: what they left is being stopped, up to their graceful_timeout)", len(pids), pids[:min(len(pids), 5)])
+	return fmt.Errorf("the exits of %d worker(s) are being handled (%s: what they left is being stopped, up to their graceful_timeout)", len(pids), strings.Join(pids[:min(len(pids), 5)], ", "))
 }
 
 // refuse ends an upgrade that did not happen: nothing changed.

@@ -373,6 +373,7 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 		return err
 	}
 	a.cancelStarts([]*watcher.Watcher{w})
+	a.cancelRestarts([]*watcher.Watcher{w})
 	a.announceRemove(w)
 	if nostop {
 		// The workers live on unmanaged; poold stops them when it

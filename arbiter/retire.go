@@ -22,6 +22,7 @@ func (a *Arbiter) retire(ws []*watcher.Watcher, done func()) {
 	// A start waiting for a dependency ends now, as for rm, rather than
 	// once the dependency settles (which may be never).
 	a.cancelStarts(ws)
+	a.cancelRestarts(ws)
 	groups := a.orderGroups(ws)
 	slices.Reverse(groups)
 	stop := func(w *watcher.Watcher) {

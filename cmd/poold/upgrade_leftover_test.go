@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/poold/poold/watcher/proctest"
@@ -30,6 +31,34 @@ graceful_timeout = "3s"
 	if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {
 		t.Fatalf("upgrade while the worker's leftover is stopped: %v %v", o, refused)
 	}
+	proctest.Eventually(t, "web to be stopped", func() bool {
+		return p.do("status", map[string]any{"name": "web"})["status"] == "stopped"
+	})
+}
+
+// The same, when the worker exits in the last moments before the exec,
+// after the upgrade's last look: the new image cannot watch it, and
+// dropped it, so its stop never completed (stopping for ever, r48c
+// review). It takes it as ended now, and the stop completes.
+func TestUpgradeTakesAWorkerThatEndedJustBeforeTheExecAsEnded(t *testing.T) {
+	hold := filepath.Join(t.TempDir(), "hold")
+	p := startUpgradable(t, `
+[arbiter]
+ENDPOINTS
+[watchers.web]
+cmd = "/bin/sh"
+args = ["-c", "setsid sh -c 'trap \"\" TERM; exec sleep 3600' </dev/null >/dev/null 2>&1 & trap 'sleep 2; exit 0' TERM; while :; do sleep 0.1 & wait; done"]
+graceful_timeout = "6s"
+`, envTestHoldOld+"="+hold)
+	proctest.Eventually(t, "the worker", func() bool { return len(p.pids("web")) == 1 })
+	worker := p.pids("web")[0]
+	if r := p.do("stop", map[string]any{"name": "web"}); r["status"] != "ok" {
+		t.Fatalf("stop: %v", r)
+	}
+	release := holdUpgrade(t, p, hold)
+	proctest.Eventually(t, "the worker itself to exit", func() bool { return !proctest.Alive(worker) })
+	release()
+	waitUpgraded(t, p)
 	proctest.Eventually(t, "web to be stopped", func() bool {
 		return p.do("status", map[string]any{"name": "web"})["status"] == "stopped"
 	})
