@@ -114,6 +114,8 @@ func execError(worker, step string, err error) error {
 			"raise the watcher's rlimits nproc or the user's limit, or run fewer of its processes)"
 	case errors.Is(err, syscall.ENOENT):
 		hint = " (is cmd's path right, inside chroot when one is set?)"
+	case errors.Is(err, syscall.ENOEXEC):
+		hint = " (cmd is no program for this machine: a script needs a #! line naming its interpreter)"
 	case errors.Is(err, syscall.EACCES):
 		hint = " (may the worker's user read and execute cmd, and enter every directory on its path?)"
 	}

@@ -182,6 +182,9 @@ func TestStubExecFailures(t *testing.T) {
 		if !errors.Is(err, tc.errno) || !strings.Contains(err.Error(), tc.path) {
 			t.Errorf("%s: error %q, want %v naming %s", tc.why, err, tc.errno, tc.path)
 		}
+		if tc.errno == syscall.ENOEXEC && !strings.Contains(err.Error(), "#! line") {
+			t.Errorf("%s: error %q gives no hint (a script needs a #! line)", tc.why, err)
+		}
 		want := "poold-exec: exec " + tc.path + ": " + tc.why + "\n"
 		if msg != want {
 			t.Errorf("stderr %q, want %q", msg, want)
