@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"log"
 	"os"
 	"strings"
@@ -100,12 +101,15 @@ const cutRetry = 3 * time.Second
 // ZMTP handshake (end of stream or a reset), as opposed to nobody
 // listening or a peer that is not ZeroMQ.
 func handshakeCut(err error) bool {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) {
 		return true
 	}
-	// zmq4 flattens the cause into its message.
+	// zmq4 flattens the cause into its message. A write on a connection
+	// zmq4 has itself closed, having read the peer's end of stream first,
+	// is the same cut.
 	msg := err.Error()
-	return strings.HasSuffix(msg, ": EOF") || strings.HasSuffix(msg, ": unexpected EOF") || strings.Contains(msg, "connection reset by peer")
+	return strings.HasSuffix(msg, ": EOF") || strings.HasSuffix(msg, ": unexpected EOF") || strings.Contains(msg, "connection reset by peer") ||
+		strings.Contains(msg, "use of closed network connection")
 }
 
 // DialContext is Dial, retrying while the endpoint is unreachable (poold
