@@ -123,7 +123,7 @@ func TestQuitStopsRmLeftWorkersAsTheirWatcher(t *testing.T) {
 		`trap 'echo master-usr2 >> "$0/log"; kill -USR1 $c; while kill -0 $c 2>/dev/null; do wait $c; done; exit 0' USR2
 trap '' TERM`,
 		`trap 'echo child-term >> "$1/log"' TERM
-trap 'echo child-usr1 >> "$1/log"; kill $s 2>/dev/null; exit 0' USR1`)
+trap 'echo child-usr1 >> "$1/log"; kill $(jobs -p) 2>/dev/null; exit 0' USR1`)
 	w.StopSignal = syscall.SIGUSR2
 	w.GracefulTimeout = time.Minute
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{NoCgroups: true, Spawner: outlivingSpawner(t)})
