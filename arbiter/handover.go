@@ -181,11 +181,15 @@ func (a *Arbiter) frozen() error {
 	return errors.Join(errs...)
 }
 
+// stopAsked tells whether poold was asked to stop (SIGTERM, SIGINT,
+// quit) while its loop still runs.
+func (a *Arbiter) stopAsked() bool { return a.loopCtx != nil && a.loopCtx.Err() != nil }
+
 // exitsInFlight names the workers reaped whose exit has yet to reach the
 // loop (what they left in their cgroup being stopped, up to their
-// graceful_timeout), or nil: the state holds no such exit, and the new
-// image cannot wait for a pid that is no child any more, so it would
-// keep the worker as stopping for ever and never stop what it left.
+// graceful_timeout), or nil. The state holds no such exit: the new image
+// could only take the worker as ended with its exit unknown (adopt.go),
+// so the upgrade waits for this image to finish it.
 func (a *Arbiter) exitsInFlight() error {
 	var pids []string
 	for pid, p := range a.procs {
@@ -241,7 +245,7 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 	err = a.handOver() // RELOADING=1 is sent by u.Drain, just before the exec
 	a.upgrading = false
 	a.upgraded.State, a.upgraded.NewVersion, a.upgraded.Reason = "refused", u.Version, err.Error()
-	if a.loopCtx != nil && a.loopCtx.Err() != nil {
+	if a.stopAsked() {
 		a.log.Warn("upgrade not done: poold stops", "reason", err)
 	} else {
 		a.log.Error("upgrade failed; poold goes on as it was", "error", err)
@@ -266,7 +270,7 @@ func (a *Arbiter) handOver() error {
 	}
 	// The wait for the log readers can be long (a slow disk): a stop
 	// asked meanwhile is done by this image, not lost in the exec.
-	if a.loopCtx != nil && a.loopCtx.Err() != nil {
+	if a.stopAsked() {
 		return errors.New("poold was asked to stop (SIGTERM, SIGINT) during the upgrade: it stops instead of re-executing")
 	}
 	st := a.state(time.Now())
