@@ -231,9 +231,10 @@ func TestPriorityOrdersStartAndStop(t *testing.T) {
 	}
 }
 
-// TestExecStepsApplyUmaskRlimitsAndListenPid covers the three ways a worker
-// is exec'd: through /bin/sh (umask, LISTEN_PID), through poold's own shim
-// (rlimits) and directly.
+// TestExecStepsApplyUmaskRlimitsAndListenPid covers a worker exec'd
+// through an exec step (umask, LISTEN_PID), one whose rlimits are set
+// before its exec (by poold while the stub waits, or by the shim), and
+// one exec'd directly.
 func TestExecStepsApplyUmaskRlimitsAndListenPid(t *testing.T) {
 	report := `echo "pid=$$ listen_pid=${LISTEN_PID:-none} umask=$(umask) nofile=$(ulimit -n)"; exec sleep 3600`
 	mk := func(name string, edit func(*configs.Watcher)) configs.Watcher {

@@ -36,7 +36,7 @@ cmd = %[1]q
 args = ["3600"]
 sockets = ["web"]
 
-# Through the exec shim (rlimits).
+# Through the exec stub, waiting while poold sets the rlimits.
 [watchers.limited]
 cmd = %[1]q
 args = ["3600"]

@@ -27,6 +27,13 @@ import (
 //     /bin/sh nor poold's binary need exist inside the chroot: the shim
 //     changes root itself, right before the exec.
 
+//
+// Where the exec stub runs (execstub.go), the stub takes rlimits, nice
+// and oom_score_adj off the shim: it waits, after the fork has dropped to
+// the worker's user, while poold sets them on it from outside with its
+// own privileges (setAttrs), then execs the worker. That is a tenth of
+// the shim's cost, which is a start of poold's whole binary.
+
 // needsShim reports whether spec needs the shim rather than the fork or
 // the shell alone.
 func needsShim(spec ProcSpec) bool {
@@ -71,25 +78,8 @@ func forkAttr(spec ProcSpec, viaShim bool) (forkDir, *syscall.Credential) {
 // umask, chroot, the user, the working directory. It runs on the thread
 // that will exec (nice and the parent-death signal are per thread).
 func applyAttrs(spec shimSpec) error {
-	if spec.OOMScoreAdj != nil {
-		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*spec.OOMScoreAdj)), 0); err != nil {
-			return fmt.Errorf("oom_score_adj %d: %w (lowering it needs CAP_SYS_RESOURCE)", *spec.OOMScoreAdj, err)
-		}
-	}
-	if spec.Nice != nil {
-		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, *spec.Nice); err != nil {
-			return fmt.Errorf("nice %d: %w (a nice below poold's needs root or CAP_SYS_NICE)", *spec.Nice, err)
-		}
-	}
-	for res, lim := range spec.Rlimits {
-		rl := unix.Rlimit{Cur: lim, Max: lim}
-		if err := unix.Setrlimit(res, &rl); err != nil {
-			why := configs.RlimitProblem(configs.RlimitName(res), lim)
-			if why == "" {
-				why = "the kernel refuses this limit"
-			}
-			return fmt.Errorf("rlimits %s = %d: %w (%s)", configs.RlimitName(res), lim, err, why)
-		}
+	if err := setAttrs(0, spec.OOMScoreAdj, spec.Nice, spec.Rlimits); err != nil {
+		return err
 	}
 	if spec.Umask >= 0 {
 		syscall.Umask(spec.Umask)
@@ -153,5 +143,111 @@ func keepParentDeathSignal(ppid int) error {
 	if ppid > 0 && os.Getppid() != ppid {
 		return fmt.Errorf("poold (pid %d) is gone", ppid)
 	}
+	return nil
+}
+
+// setFromOutside reports whether spec has attributes that the stub waits
+// for poold to set.
+func setFromOutside(spec ProcSpec) bool {
+	return len(spec.Rlimits) > 0 || spec.Nice != nil || spec.OOMScoreAdj != nil
+}
+
+// stubCanStart reports whether the exec stub can start spec, with
+// setAttrs for its attributes: not under a chroot (the stub is exec'd
+// through /proc); not with RLIMIT_NPROC for another user (the kernel
+// checks that limit as the fork changes the user, before poold could set
+// it, and a worker over it must fail to start, as under the shim); and,
+// for a worker of another user, only when poold may set its attributes
+// from outside (a container's root often may not: no CAP_SYS_RESOURCE),
+// where the shim sets them before the change of user.
+func (s *Spawner) stubCanStart(spec ProcSpec) bool {
+	if spec.Chroot != "" {
+		return false
+	}
+	if spec.Credential == nil || !setFromOutside(spec) {
+		return true
+	}
+	_, nproc := spec.Rlimits[unix.RLIMIT_NPROC]
+	return !nproc && s.actsOnOthers
+}
+
+// mayActOnOthers reports whether poold holds, in its effective set, what
+// setAttrs needs on another user's process: CAP_SYS_RESOURCE (prlimit),
+// CAP_SYS_NICE (setpriority) and CAP_DAC_OVERRIDE (its oom_score_adj).
+func mayActOnOthers() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	eff := uint64(data[0].Effective) | uint64(data[1].Effective)<<32
+	const need = 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_SYS_NICE | 1<<unix.CAP_SYS_RESOURCE
+	return eff&need == need
+}
+
+// attrsError is a start given up because an attribute could not be set:
+// the worker's own configuration, not the exec step's fault.
+type attrsError struct{ err error }
+
+func (e *attrsError) Error() string { return e.err.Error() }
+func (e *attrsError) Unwrap() error { return e.err }
+
+// setAttrs sets oom_score_adj (through /proc, before a chroot hides it),
+// nice and rlimits, in that order, on pid (0: the calling thread). For
+// another process poold needs the privileges the shim would have had:
+// root, or the worker's own user.
+func setAttrs(pid int, oomScoreAdj, nice *int, rlimits map[int]uint64) error {
+	if oomScoreAdj != nil {
+		file := "/proc/self/oom_score_adj"
+		if pid != 0 {
+			file = "/proc/" + strconv.Itoa(pid) + "/oom_score_adj"
+		}
+		if err := os.WriteFile(file, []byte(strconv.Itoa(*oomScoreAdj)), 0); err != nil {
+			return fmt.Errorf("oom_score_adj %d: %w (lowering it needs CAP_SYS_RESOURCE)", *oomScoreAdj, err)
+		}
+	}
+	if nice != nil {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, pid, *nice); err != nil {
+			return fmt.Errorf("nice %d: %w (a nice below poold's needs root or CAP_SYS_NICE)", *nice, err)
+		}
+	}
+	for res, lim := range rlimits {
+		rl := unix.Rlimit{Cur: lim, Max: lim}
+		if err := unix.Prlimit(pid, res, &rl, nil); err != nil {
+			why := configs.RlimitProblem(configs.RlimitName(res), lim)
+			if why == "" {
+				why = "the kernel refuses this limit"
+			}
+			return fmt.Errorf("rlimits %s = %d: %w (%s)", configs.RlimitName(res), lim, err, why)
+		}
+	}
+	return nil
+}
+
+// goPipe makes the pipe on which the stub waits for setAttrs: the read
+// end for the child (blocking, unlike os.Pipe's) and the write end.
+func goPipe(worker string) (r, w *os.File, err error) {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
+		return nil, nil, fmt.Errorf("start %s: go pipe: %w (is poold out of fds? raise its nofile limit)", worker, err)
+	}
+	return os.NewFile(uintptr(fds[0]), "stub-go"), os.NewFile(uintptr(fds[1]), "stub-go-w"), nil
+}
+
+// letGo sets spec's attributes on the stub waiting in p, then lets it
+// exec the worker with a byte on the go pipe. When one cannot be set, the
+// stub gets no byte and exits 127 (the caller reaps it), and the reason
+// goes to the worker's stderr too, as the shim's would.
+func letGo(p *Proc, spec ProcSpec, goW *os.File) error {
+	defer goW.Close()
+	if err := setAttrs(p.Pid, spec.OOMScoreAdj, spec.Nice, spec.Rlimits); err != nil {
+		if spec.Stderr != nil {
+			fmt.Fprintf(spec.Stderr, "poold-exec: %s: %v\n", spec.Path, err)
+		}
+		return &attrsError{fmt.Errorf("start %s: poold's exec stub: %w", spec.Path, err)}
+	}
+	// A write to a stub that has died (EPIPE) needs no answer: its
+	// exit is on its way.
+	_, _ = goW.Write([]byte{1})
 	return nil
 }

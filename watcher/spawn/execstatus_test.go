@@ -45,12 +45,14 @@ func TestStepExecFailureFailsStart(t *testing.T) {
 		spec       ProcSpec
 		errno      syscall.Errno
 		says       string
+		noStub     bool
 	}
+	limit := map[int]uint64{unix.RLIMIT_NOFILE: 100}
 	cases := []tc{
-		{"stub", "stub", ProcSpec{Path: missing, Umask: -1, Listen: true}, syscall.ENOENT, "exec stub"},
-		{"stub umask", "stub", ProcSpec{Path: missing, Umask: 0o022}, syscall.ENOENT, "exec stub"},
-		{"shim", "shim", ProcSpec{Path: missing, Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}},
-			syscall.ENOENT, "exec shim"},
+		{"stub", "stub", ProcSpec{Path: missing, Umask: -1, Listen: true}, syscall.ENOENT, "exec stub", false},
+		{"stub umask", "stub", ProcSpec{Path: missing, Umask: 0o022}, syscall.ENOENT, "exec stub", false},
+		{"stub rlimit", "stub", ProcSpec{Path: missing, Umask: -1, Rlimits: limit}, syscall.ENOENT, "exec stub", false},
+		{"shim", "shim", ProcSpec{Path: missing, Umask: -1, Rlimits: limit}, syscall.ENOENT, "exec shim", true},
 	}
 	if os.Getuid() == 0 {
 		// As nobody with no process allowed, the exec itself is refused
@@ -58,17 +60,21 @@ func TestStepExecFailureFailsStart(t *testing.T) {
 		cases = append(cases, tc{"shim nproc", "shim", ProcSpec{
 			Path: "/bin/true", Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NPROC: 0},
 			Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true},
-		}, syscall.EAGAIN, "rlimits nproc"})
+		}, syscall.EAGAIN, "rlimits nproc", false})
 	}
-	s := runSpawner(t, "")
+	s, noStub := runSpawner(t, ""), runSpawnerWith(t, "", true)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			sp := s.Spawner
+			if c.noStub {
+				sp = noStub.Spawner
+			}
 			spec := c.spec
 			spec.Argv = []string{"worker"}
-			if got := step(s.Spawner, spec); got != c.step {
+			if got := step(sp, spec); got != c.step {
 				t.Fatalf("exec step %s, want %s", got, c.step)
 			}
-			err, stderr := startFails(t, s.Spawner, spec)
+			err, stderr := startFails(t, sp, spec)
 			if !errors.Is(err, c.errno) || !strings.Contains(err.Error(), spec.Path) ||
 				!strings.Contains(err.Error(), c.says) {
 				t.Errorf("error %q: want %v (%s), naming %s and %q", err, c.errno, unix.ErrnoName(c.errno), spec.Path, c.says)
@@ -91,7 +97,7 @@ func TestStepExecFailureFailsStart(t *testing.T) {
 // Start, and so poold's loop, until it went on: every command waited
 // (r48c review). Past execStatusWait the worker counts as started.
 func TestStalledShimDoesNotStallStart(t *testing.T) {
-	s := runSpawner(t, "")
+	s := runSpawnerWith(t, "", true)
 	spec := ProcSpec{Path: "/bin/true", Argv: []string{"true"}, Umask: -1,
 		Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}, Env: []string{stallShimEnv + "=1"}}
 	if got := step(s.Spawner, spec); got != "shim" {

@@ -14,25 +14,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The exec stub: the cheapest exec step for LISTEN_PID and a umask. It is
-// a static ELF program of under a kilobyte (execStubCode, amd64 only),
-// kept in a sealed memfd that the spawner creates once. A worker that
-// needs the step is exec'd as /proc/self/fd/K, K being the memfd passed
-// as the child's last fd, with
+// The exec stub: the cheapest exec step for LISTEN_PID, a umask, rlimits,
+// nice and oom_score_adj. It is a static ELF program of under a kilobyte
+// (execStubCode, amd64 only), kept in a sealed memfd that the spawner
+// creates once. A worker that needs the step is exec'd as
+// /proc/self/fd/K, K being the memfd passed as the child's last fd, with
 //
 //	argv = CONTROL, PATH, the worker's argv...
 //	env  = the worker's env, and LISTEN_PID=XXXXXXXXXX with Listen
 //
 // CONTROL is 'L' (set LISTEN_PID) or '-', then K in decimal, then, for a
-// umask, 'u' and the umask in octal. The stub sets the umask, closes K,
-// makes K+1 (the exec status pipe, execstatus.go) close-on-exec, writes
-// its pid and a NUL over the placeholder (the kernel copies each string
-// up to its NUL, so no padding reaches the worker) and execs PATH with
-// the worker's argv, in the same process: the worker sees the same
-// /proc/PID/exe, cmdline, environ, fds and argv[0] as when exec'd
-// directly. When that exec fails, the stub writes the errno to K+1 and
-// "poold-exec: exec PATH: REASON" on stderr, and exits 127, as the shim
-// does.
+// umask, 'u' and the umask in octal, then, for rlimits, nice or
+// oom_score_adj, 'w'. The stub sets the umask; with 'w' it waits for a
+// byte on K+2 (the go pipe) while poold sets the rest from outside
+// (attrs.go), and exits 127 if none comes. It closes K, makes K+1 (the
+// exec status pipe, execstatus.go) close-on-exec, writes its pid and a
+// NUL over the placeholder (the kernel copies each string up to its NUL,
+// so no padding reaches the worker) and execs PATH with the worker's
+// argv, in the same process: the worker sees the same /proc/PID/exe,
+// cmdline, environ, fds and argv[0] as when exec'd directly. When that
+// exec fails, the stub writes the errno to K+1 and "poold-exec: exec
+// PATH: REASON" on stderr, and exits 127, as the shim does.
 //
 // The spawner falls back to /bin/sh, and says why once, where the stub
 // cannot run: not amd64, memfd_create refused (vm.memfd_noexec = 2), or
@@ -120,6 +122,9 @@ func stubStep(spec ProcSpec, env []string) (path string, argv, stubEnv []string)
 	if spec.Umask >= 0 {
 		control += "u" + strconv.FormatInt(int64(spec.Umask), 8)
 	}
+	if setFromOutside(spec) {
+		control += "w"
+	}
 	argv = make([]string, 0, 2+len(spec.Argv))
 	argv = append(argv, control, spec.Path)
 	argv = append(argv, spec.Argv...)
@@ -167,9 +172,12 @@ func (s *Spawner) dropStub(stub *execStub, err error) {
 
 // stubMayBeAtFault says whether a start through the stub that failed with
 // err is worth retrying through the next step: not when the fork itself
-// lacked pids or memory, which the next step would lack too.
+// lacked pids or memory, which the next step would lack too, nor when
+// poold could not set the worker's attributes (the shim could not either).
 func stubMayBeAtFault(err error) bool {
-	return !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.ENOMEM) && !errors.Is(err, unix.EINTR)
+	var attrs *attrsError
+	return !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.ENOMEM) && !errors.Is(err, unix.EINTR) &&
+		!errors.As(err, &attrs)
 }
 
 // warnf says msg and err through SetWarn's function, or on stderr.

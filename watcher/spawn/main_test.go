@@ -110,6 +110,8 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "activate":
 		os.Exit(serveActivated())
+	case "attrs":
+		os.Exit(reportAttrs())
 	default:
 		fmt.Fprintf(os.Stderr, "spawn test child: unknown mode %q\n", os.Getenv(childEnv))
 		os.Exit(2)

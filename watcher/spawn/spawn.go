@@ -83,10 +83,13 @@ type ProcSpec struct {
 // Spawner starts processes from one goroutine locked to its OS thread; see
 // the package documentation.
 type Spawner struct {
-	self     string    // poold's own binary, the exec shim
-	shell    string    // the POSIX shell of the light exec step
-	hasShell bool      // shell exists and is executable; set by Run
-	pids     pidsWatch // poold's pids limits; used on Run's goroutine
+	self     string // poold's own binary, the exec shim
+	shell    string // the POSIX shell of the light exec step
+	hasShell bool   // shell exists and is executable; set by Run
+	// actsOnOthers: poold may set attributes on a worker of another user
+	// (mayActOnOthers); set by Run.
+	actsOnOthers bool
+	pids         pidsWatch // poold's pids limits; used on Run's goroutine
 	// The children of Run's thread (children.go); used on Run's goroutine.
 	live      map[int]*Proc // workers not reaped yet, by pid
 	unclaimed map[int]Exit  // reaped before an Adopt; see orphan
@@ -195,6 +198,7 @@ const releaseGrace = 5 * time.Second
 func (s *Spawner) serve(ctx context.Context) error {
 	defer close(s.done)
 	s.checkShell()
+	s.actsOnOthers = mayActOnOthers()
 	s.loadStub()
 	defer s.closeStub()
 	s.pids.open()
@@ -297,6 +301,11 @@ func (p *Pending) Wait() (*Proc, error) {
 		return nil, p.err
 	}
 	res := <-p.reply
+	if res.err != nil && res.proc != nil {
+		// Forked, then given up (letGo): the stub exits at once.
+		_, _ = res.proc.Wait()
+		return nil, res.err
+	}
 	if res.status != nil {
 		if err := res.status.wait(res.proc); err != nil {
 			return nil, err
@@ -339,7 +348,7 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, *execStatus, error) {
 		p2, st2, _, err2 := s.startOnce(spec)
 		if err2 != nil {
 			s.stub.Store(stub) // the worker's own fault: keep the stub
-			return nil, nil, err2
+			return p2, nil, err2
 		}
 		s.dropStub(stub, err)
 		return p2, st2, nil
@@ -380,6 +389,17 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub boo
 		}
 		files = append(files, stW)
 	}
+	var goW *os.File
+	if viaStub && setFromOutside(spec) {
+		var goR *os.File
+		if goR, goW, err = goPipe(spec.Path); err != nil {
+			st.r.Close()
+			stW.Close()
+			return nil, nil, viaStub, err
+		}
+		defer goR.Close() // after the fork
+		files = append(files, goR)
+	}
 	attr, cred := forkAttr(spec, viaShim)
 	p, err = s.fork(path, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env}, files, cred, attr.Chroot, spec.Cgroup)
 	if stW != nil {
@@ -389,10 +409,19 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub boo
 		if st != nil {
 			st.r.Close()
 		}
+		if goW != nil {
+			goW.Close()
+		}
 		return nil, nil, viaStub, startError(spec.Path, path, err)
 	}
-	if spec.OOMScoreAdj == nil { // else the exec shim sets the watcher's own
+	if spec.OOMScoreAdj == nil { // else the step sets the watcher's own
 		s.guardWorker(p.Pid)
+	}
+	if goW != nil {
+		if err := letGo(p, spec, goW); err != nil {
+			st.r.Close()
+			return p, nil, viaStub, err
+		}
 	}
 	return p, st, viaStub, nil
 }

@@ -24,6 +24,7 @@ func step(s *Spawner, spec ProcSpec) string {
 	twin := New(s.self)
 	twin.shell = s.shell
 	twin.checkShell()
+	twin.actsOnOthers = mayActOnOthers()
 	twin.stub.Store(s.stub.Load()) // Run has loaded it: see runSpawnerOf
 	path, argv, _, viaStub, err := twin.execStep(spec)
 	switch {
@@ -67,11 +68,15 @@ func TestExecSteps(t *testing.T) {
 		{name: "sh listen and umask", noStub: true, umask: 0o027, listen: true, step: "sh"},
 		{name: "sh umask 0", noStub: true, umask: 0, step: "sh"},
 		{name: "sh listen only", noStub: true, umask: -1, listen: true, step: "sh"},
-		{name: "shim rlimit", umask: 0o077, nofile: 123, listen: true, step: "shim"},
-		{name: "shim rlimit only", umask: -1, nofile: 200, step: "shim"},
+		{name: "stub rlimit", umask: 0o077, nofile: 123, listen: true, step: "stub"},
+		{name: "stub rlimit only", umask: -1, nofile: 200, step: "stub"},
+		{name: "stub nice", umask: -1, nice: 5, step: "stub"},
+		{name: "stub nice and the rest", umask: 0o027, nofile: 150, listen: true, nice: -2, step: "stub"},
+		{name: "shim rlimit", noStub: true, umask: 0o077, nofile: 123, listen: true, step: "shim"},
+		{name: "shim rlimit only", noStub: true, umask: -1, nofile: 200, step: "shim"},
 		{name: "shim without stub or sh", noStub: true, noShell: true, umask: 0o022, listen: true, step: "shim"},
-		{name: "shim nice", umask: -1, nice: 5, step: "shim"},
-		{name: "shim nice and the rest", umask: 0o027, nofile: 150, listen: true, nice: -2, step: "shim"},
+		{name: "shim nice", noStub: true, umask: -1, nice: 5, step: "shim"},
+		{name: "shim nice and the rest", noStub: true, umask: 0o027, nofile: 150, listen: true, nice: -2, step: "shim"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { testExecStep(t, tc) })
@@ -199,7 +204,8 @@ func TestMissingExecutable(t *testing.T) {
 		{name: "stub", spec: ProcSpec{Umask: -1, Listen: true}, step: "stub"},
 		{name: "stub umask", spec: ProcSpec{Umask: 0o022}, step: "stub"},
 		{name: "sh", spec: ProcSpec{Umask: -1, Listen: true}, step: "sh", noStub: true},
-		{name: "shim", spec: ProcSpec{Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}}, step: "shim"},
+		{name: "stub rlimit", spec: ProcSpec{Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}}, step: "stub"},
+		{name: "shim", spec: ProcSpec{Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}}, step: "shim", noStub: true},
 		{name: "shim without stub or sh", spec: ProcSpec{Umask: 0o022}, step: "shim", shell: "/nonexistent/sh", noStub: true},
 	}
 	for _, tc := range cases {
@@ -274,15 +280,16 @@ func TestStartAfterRunReturned(t *testing.T) {
 // them to that signal, as when poold is killed.)
 func TestWorkersDieWithTheSpawner(t *testing.T) {
 	specs := map[string]ProcSpec{
-		"direct": {Umask: -1},
-		"stub":   {Umask: -1, Listen: true},
-		"sh":     {Umask: -1, Listen: true},
-		"shim":   {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 300}},
+		"direct":      {Umask: -1},
+		"stub":        {Umask: -1, Listen: true},
+		"sh":          {Umask: -1, Listen: true},
+		"shim":        {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 300}},
+		"stub rlimit": {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 300}},
 	}
 	for name, spec := range specs {
 		t.Run(name, func(t *testing.T) {
 			s := New(self(t))
-			s.stubOff = name == "sh"
+			s.stubOff = name == "sh" || name == "shim"
 			s.deathSignalOnly = true
 			r := runSpawnerOf(t, s)
 			out, outW, err := os.Pipe()
@@ -375,12 +382,13 @@ func TestConcurrentStarts(t *testing.T) {
 // read-only for all three, so `echo` failed and Python exited 120.)
 func TestDiscardedOutputIsWritable(t *testing.T) {
 	for name, spec := range map[string]ProcSpec{
-		"direct": {Umask: -1},
-		"stub":   {Umask: -1, Listen: true},
-		"sh":     {Umask: -1, Listen: true},
-		"shim":   {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 300}},
+		"direct":      {Umask: -1},
+		"stub":        {Umask: -1, Listen: true},
+		"sh":          {Umask: -1, Listen: true},
+		"shim":        {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 300}},
+		"stub rlimit": {Umask: -1, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 300}},
 	} {
-		s := runSpawnerWith(t, "", name == "sh")
+		s := runSpawnerWith(t, "", name == "sh" || name == "shim")
 		spec.Path, spec.Argv, spec.Env = self(t), []string{"spawn.test"}, []string{childEnv + "=write"}
 		p, err := s.Start(spec)
 		if err != nil {

@@ -46,7 +46,8 @@ func BenchmarkStart(b *testing.B) {
 		{"direct", false, ProcSpec{Umask: -1}},
 		{"stub", false, ProcSpec{Umask: 0o022, Listen: true}},
 		{"sh", true, ProcSpec{Umask: 0o022, Listen: true}},
-		{"shim", false, ProcSpec{Umask: 0o022, Listen: true, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 1024}}},
+		{"stub-rlimit", false, ProcSpec{Umask: 0o022, Listen: true, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 1024}}},
+		{"shim", true, ProcSpec{Umask: 0o022, Listen: true, Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 1024}}},
 	}
 	for _, st := range steps {
 		b.Run(st.name, func(b *testing.B) {

@@ -9,18 +9,21 @@ import (
 // execStep picks how a worker is exec'd, cheapest first: directly when
 // nothing must happen in the child; through the exec stub (execstub.go),
 // a sub-kilobyte program that sets LISTEN_PID to its own pid and the
-// umask, for about 0.2 ms of CPU; through the shell, whose builtins do
-// the same ($$, which the exec keeps), for about 0.8 ms, where the stub
-// cannot run; through poold's own binary (the
-// shim) when rlimits must be set or there is no shell, which costs a Go
-// start-up of the whole poold binary, a few milliseconds. viaStub says
-// that the stub's memfd must follow the worker's files.
+// umask, and waits while poold sets rlimits, nice and oom_score_adj on it
+// (attrs.go), for about 0.2 ms of CPU; through the shell, whose builtins
+// do LISTEN_PID and the umask ($$, which the exec keeps), for about
+// 0.8 ms, where the stub cannot run; through poold's own binary (the
+// shim) for the rest (rlimits with no stub, a chroot with a socket or a
+// umask, some workers of another user: stubCanStart) or when there is no
+// shell, which
+// costs a Go start-up of the whole poold binary, a few milliseconds.
+// viaStub says that the stub's memfd must follow the worker's files.
 func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, viaStub bool, err error) {
 	if !spec.Listen && spec.Umask < 0 && len(spec.Rlimits) == 0 && !needsShim(spec) {
 		return spec.Path, spec.Argv, spec.Env, false, nil
 	}
 	light := len(spec.Rlimits) == 0 && !needsShim(spec) && spec.Chroot == ""
-	if light && s.stub.Load() != nil {
+	if s.stub.Load() != nil && s.stubCanStart(spec) {
 		env = spec.Env
 		if env == nil {
 			env = os.Environ() // as os.StartProcess does

@@ -6,10 +6,13 @@
 # poold's exec stub, amd64. Entered by execve with:
 #   argv[0] = control: 'L' or '-' (set LISTEN_PID or not), the decimal fd
 #             of the stub itself to close, then optionally 'u' and an octal
-#             umask: "L7", "-7u0022", "L7u0027"
+#             umask, then optionally 'w': "L7", "-7u0022", "L7u0027w"
 #   argv[1] = the worker's path, argv[2...] = the worker's argv
 #   envp    = the worker's environment; with 'L', one entry is
 #             "LISTEN_PID=XXXXXXXXXX" (10 placeholder bytes)
+# With 'w' it first reads one byte from the fd two after its own (poold
+# writes it once it has set the worker's rlimits, nice and oom_score_adj
+# from outside) and closes that fd; it exits 127 if none comes.
 # It overwrites the placeholder with its pid and a NUL, sets the umask,
 # closes its own fd, makes the fd after it (poold's status pipe)
 # close-on-exec and execs the worker in the same process. If the exec
@@ -38,7 +41,19 @@ _start:
 	mov	edi, eax
 	mov	eax, 95			# umask
 	syscall
-1:	mov	edi, r15d
+1:	cmp	byte ptr [rsi], 'w'
+	jne	8f
+	lea	edi, [r15+2]		# the go pipe, after the status pipe:
+	lea	rsi, [rsp-8]		# (the red zone: no call in between)
+	mov	edx, 1
+	xor	eax, eax		# read, until poold has set the rest
+	syscall
+	cmp	eax, 1			# EOF or an error: poold gave up
+	jne	exit127
+	lea	edi, [r15+2]
+	mov	eax, 3			# close
+	syscall
+8:	mov	edi, r15d
 	mov	eax, 3			# close
 	syscall
 	lea	edi, [r15+1]		# the status pipe, after our fd:
