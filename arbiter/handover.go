@@ -142,14 +142,28 @@ func (a *Arbiter) preflight(m *cmdMsg) {
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
-		newVer, err := u.Preflight(a.runCtx, raw) // ends when poold stops
-		if errors.Is(err, syscall.EAGAIN) {
-			if why := spawn.PidsLimitReached(); why != "" {
-				err = fmt.Errorf("%w (%s)", err, why) // as a worker's spawn says it
-			}
-		}
+		newVer, err := a.runPreflight(raw)
 		a.post(funcMsg{func() { a.execUpgrade(m, newVer, err) }})
 	}()
+}
+
+// runPreflight runs the upgrade's pre-flight; off the loop. The runs of
+// the new binary take pids from poold's limits, a Go runtime's threads
+// each: as a worker's spawn, it is refused, not forked, where that would
+// eat into the pids poold keeps for its own threads (whose lack aborts
+// it).
+func (a *Arbiter) runPreflight(state []byte) (string, error) {
+	u := a.opts.Upgrade
+	if why := spawn.PidsLimitReached(); why != "" {
+		return "", fmt.Errorf("pre-flight %s: fork: %w (%s)", u.Exe, syscall.EAGAIN, why)
+	}
+	newVer, err := u.Preflight(a.runCtx, state) // ends when poold stops
+	if errors.Is(err, syscall.EAGAIN) {
+		if why := spawn.PidsLimitReached(); why != "" {
+			err = fmt.Errorf("%w (%s)", err, why) // as a worker's spawn says it
+		}
+	}
+	return newVer, err
 }
 
 // frozen says why the workers cannot be handed over now, or nil.
