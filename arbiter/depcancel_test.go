@@ -297,6 +297,9 @@ func TestWaitedStartFailsWhenItsDependencyWasNotStarted(t *testing.T) {
 	r := replyOf(t, doAsync(h, "start", map[string]any{"name": "api", "waiting": true}))
 	if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoAsync || !strings.Contains(reason, "before_start hook failed") {
 		t.Errorf("waited start of api whose db's before_start fails: %v; want it to fail naming the hook", r)
+	} else if n := strings.Count(reason, "before_start hook failed"); n != 1 {
+		// db's own line repeated what api's quotes (left from r48).
+		t.Errorf("reason %q: says the hook failed %d times, want once", reason, n)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/poold/poold/configs"
@@ -102,7 +103,9 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 	n := 0
 	for _, w := range ws {
 		if err := w.StartError(); err != nil {
-			parts = append(parts, fmt.Sprintf("watcher %q was not started: %v", w.Name(), err))
+			if !toldBy(ws, w, err.Error()) {
+				parts = append(parts, fmt.Sprintf("watcher %q was not started: %v", w.Name(), err))
+			}
 			continue
 		}
 		if w.Status() == watcher.Stopped {
@@ -124,6 +127,24 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 		parts = append(parts, fmt.Sprintf("%d more such slots (poolctl status shows them)", n-shown))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// toldBy reports whether another watcher of ws failed to start for w's
+// reason: one that depends on w quotes it ("it depends on watcher "db",
+// which is stopped: not started: WHY"), so w's own line would say WHY
+// twice.
+func toldBy(ws []*watcher.Watcher, w *watcher.Watcher, why string) bool {
+	name := strconv.Quote(w.Name())
+	for _, o := range ws {
+		err := o.StartError()
+		if o == w || err == nil {
+			continue
+		}
+		if s := err.Error(); len(s) > len(why) && strings.Contains(s, why) && strings.Contains(s, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutShort words a watcher that a stop, rm, quit or removing reload stopped before cmd,
