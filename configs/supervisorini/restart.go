@@ -96,18 +96,26 @@ func (t *translator) startDefaults(out *translate.Section, s *translate.INISecti
 		out.Comment("startsecs: supervisord's default of 1 s")
 		t.startsecs(out, s, "1")
 	}
-	if v, ok := s.Get("startsecs"); ok {
-		if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && n == 0 {
-			// RUNNING once started: supervisord never counts a failed
-			// start, so startretries never gives up.
-			out.Set("flapping_attempts", int64(0))
-			t.info(out, s, "startsecs", "0: no start fails, so the program is restarted for ever, with poold's backoff between quick exits (flapping_attempts = 0; startretries has no effect)")
-			return
-		}
+	if startsecsZero(s) {
+		// RUNNING once started: supervisord never counts a failed
+		// start, so startretries never gives up.
+		out.Set("flapping_attempts", int64(0))
+		t.info(out, s, "startsecs", "0: no start fails, so the program is restarted for ever, with poold's backoff between quick exits (flapping_attempts = 0; startretries has no effect)")
+		return
 	}
 	if _, ok := s.Get("startretries"); !ok {
 		out.Comment("startretries: supervisord's default of 3: the first start and 3 retries, then the slot gives up (FATAL)")
 		out.Set("flapping_attempts", int64(4))
 		out.Set("flapping_max_retry", int64(0))
 	}
+}
+
+// startsecsZero reports whether the program sets startsecs = 0.
+func startsecsZero(s *translate.INISection) bool {
+	v, ok := s.Get("startsecs")
+	if !ok {
+		return false
+	}
+	n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	return err == nil && n == 0
 }

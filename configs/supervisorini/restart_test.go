@@ -51,9 +51,18 @@ func TestAutorestartAndExitcodesRefused(t *testing.T) {
 // startretries + 1 (4 by default) quick exits (r48b review).
 func TestStartsecsZeroNeverGivesUp(t *testing.T) {
 	for _, opts := range []string{"startsecs=0\n", "startsecs=0\nstartretries=2\n", "startretries=2\nstartsecs=0\n"} {
-		_, cfg, _ := translateConf(t, "[program:a]\ncommand=/bin/true\n"+opts)
+		doc, cfg, _ := translateConf(t, "[program:a]\ncommand=/bin/true\n"+opts)
 		if n := cfg.Watchers[0].FlappingAttempts; n != 0 {
 			t.Errorf("%q: flapping_attempts %d, want 0 (back off, never give up)", opts, n)
+		}
+		// startretries maps to nothing then: no note that the slot gives
+		// up, no flapping_max_retry (left from r48).
+		var b strings.Builder
+		doc.WriteTOML(&b)
+		for _, stray := range []string{"flapping_max_retry", "gives up"} {
+			if strings.Contains(b.String(), stray) {
+				t.Errorf("%q: the TOML says %q:\n%s", opts, stray, b.String())
+			}
 		}
 	}
 }

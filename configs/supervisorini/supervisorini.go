@@ -295,6 +295,9 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 			t.refuse(s, o.Key, fmt.Sprintf("%q: want a number of retries >= 0, as supervisord does", strings.TrimSpace(v)))
 			return
 		}
+		if startsecsZero(s) {
+			return // no start fails: startDefaults says so
+		}
 		out.Set("flapping_attempts", n+1)
 		out.Set("flapping_max_retry", int64(0))
 		t.info(out, s, o.Key, fmt.Sprintf("mapped to flapping_attempts = %d (the first start and %d retries) with flapping_max_retry = 0: that many failed starts in a row and the slot gives up (FATAL in supervisord) until started again", n+1, n))
