@@ -281,13 +281,14 @@ func (t tweak) set(to, from configs.Socket) error {
 			return &Error{Socket: l.Name, Op: "fcntl O_NONBLOCK", Addr: l.Addr(), Err: err}
 		}
 	}
-	if to.Family == "unix" && to.Mode != from.Mode && !isAbstract(to.Path) { // an abstract socket has no file to chmod
-		if err := unix.Chmod(l.Spec.Path, uint32(to.Mode.Perm())); err != nil {
-			return &Error{Socket: l.Name, Op: "chmod", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, "", 0)}
-		}
+	if to.Family != "unix" || isAbstract(to.Path) { // an abstract socket has no file
+		return nil
 	}
-	if to.Family == "unix" && (to.Owner != from.Owner || to.Group != from.Group) && !isAbstract(to.Path) {
-		back := to
+	chmod := to.Mode != from.Mode
+	back := to
+	if to.Owner == from.Owner && to.Group == from.Group {
+		back.Owner, back.Group = "", "" // no chown
+	} else {
 		// Unset owner or group goes back to poold's own.
 		if back.Owner == "" && from.Owner != "" {
 			back.Owner = strconv.Itoa(os.Geteuid())
@@ -295,11 +296,12 @@ func (t tweak) set(to, from configs.Socket) error {
 		if back.Group == "" && from.Group != "" {
 			back.Group = strconv.Itoa(os.Getegid())
 		}
-		if err := chownSocket(l.Spec.Path, back); err != nil {
-			return &Error{Socket: l.Name, Op: "chown", Addr: l.Addr(), Err: err, Hint: chownHint(to)}
-		}
 	}
-	return nil
+	if !chmod && back.Owner == "" && back.Group == "" {
+		return nil
+	}
+	// Through the file poold bound, never a link put at its path.
+	return setSocketFile(l.Name, l.Spec.Path, back, l.owned, chmod)
 }
 
 // hasNonBlock reports whether fd's open file has O_NONBLOCK (false if it

@@ -243,11 +243,9 @@ func bindUnix(s configs.Socket, viaTemp bool) (l *Listener, tmp string, err erro
 	}
 	id = &fileID{path: target, dev: st.Dev, ino: st.Ino}
 	// chmod before listen: nobody can connect before the mode is right.
-	if err := unix.Chmod(target, uint32(s.Mode.Perm())); err != nil {
-		return fail("chmod", err, "")
-	}
-	if err := chownSocket(target, s); err != nil {
-		return fail("chown", err, chownHint(s))
+	// Through the file bound, not the path: see setSocketFile.
+	if err := setSocketFile(s.Name, target, s, id, true); err != nil {
+		return nil, "", err
 	}
 	if err := unix.SetNonblock(fd, s.NonBlocking); err != nil {
 		return fail("fcntl O_NONBLOCK", err, "")
@@ -416,19 +414,6 @@ func describe(fi fs.FileInfo) string {
 	default:
 		return "not a socket"
 	}
-}
-
-// chownSocket gives the socket file at path the spec's owner and group
-// (Normalize resolved them); nothing when neither is set.
-func chownSocket(path string, s configs.Socket) error {
-	if s.Owner == "" && s.Group == "" {
-		return nil
-	}
-	uid, gid, err := s.Ownership()
-	if err != nil {
-		return err
-	}
-	return unix.Lchown(path, uid, gid)
 }
 
 // chownHint says what to do when poold may not chown its socket.
