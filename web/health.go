@@ -174,9 +174,18 @@ func (p *ProbeServer) storeAPI(tokens []configs.APIToken) {
 
 // tokenOK: r carries the console's token (or its cookie), or a bearer
 // token of web.api_tokens, whatever its role (metrics change nothing).
+// Only a poold with neither serves /metrics to anyone: one given only
+// api_tokens (a read-only token for Prometheus) must not serve it to
+// every client that sends none.
 func (p *ProbeServer) tokenOK(g *guard, r *http.Request) bool {
-	ok, _ := g.tokenOK(r)
-	return ok || anyToken(*p.api.Load(), r)
+	api := *p.api.Load()
+	if !g.hasToken && len(api) == 0 {
+		return true
+	}
+	if ok, _ := g.tokenOK(r); ok && g.hasToken {
+		return true
+	}
+	return anyToken(api, r)
 }
 
 // Addr is the configured address.
@@ -221,7 +230,7 @@ func (p *ProbeServer) Serve(ctx context.Context, l net.Listener) error {
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          p.opts.Log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
-	p.opts.Log.Info("metrics and health listening", "address", l.Addr().String(), "token", p.opts.Token != "")
+	p.opts.Log.Info("metrics and health listening", "address", l.Addr().String(), "token", p.opts.Token != "" || len(p.opts.Tokens) > 0)
 	l = boundConns(hs, l, p.conns, refuseLog(p.quiet, "metrics and health listener"))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()

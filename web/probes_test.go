@@ -375,3 +375,26 @@ func TestMetricsTakeAReadOnlyAPIToken(t *testing.T) {
 		t.Errorf("/metrics with a token a reload added: %d", code)
 	}
 }
+
+// TestMetricsWithOnlyAPITokensNeedOne: a poold given only api_tokens (a
+// read-only token for Prometheus, as the README advises, and no console)
+// served /metrics on metrics_address to every client that sent no token
+// at all, and logged token=false. Any token of api_tokens is needed.
+func TestMetricsWithOnlyAPITokensNeedOne(t *testing.T) {
+	p, addr := serveProbeServer(t, ProbeOptions{Metrics: fakeMetrics, Health: &fakeHealth{},
+		Tokens: []configs.APIToken{{Role: configs.RoleReadOnly, File: "/etc/poold/prom.token", Token: "prom-token-0123456789"}}})
+	base := "http://" + addr
+	if code, body := fetch(t, base+"/metrics", ""); code != http.StatusUnauthorized {
+		t.Errorf("/metrics without a token, with api_tokens set: %d %.60q, want 401", code, body)
+	}
+	if code, body := fetch(t, base+"/metrics", "prom-token-0123456789"); code != http.StatusOK || !strings.Contains(body, "poold_fake 1") {
+		t.Errorf("/metrics with the API token: %d %.60q", code, body)
+	}
+	if code, _ := fetch(t, base+"/healthz", ""); code != http.StatusOK {
+		t.Errorf("/healthz without a token: %d, want 200 (probes need no secret)", code)
+	}
+	p.Reconfigure(configs.Web{MetricsAddress: addr})
+	if code, _ := fetch(t, base+"/metrics", ""); code != http.StatusOK {
+		t.Errorf("/metrics after a reload removed every token: %d, want 200", code)
+	}
+}
