@@ -23,7 +23,7 @@ func (c *Controller) SetACL(a *ACL) {
 		return
 	}
 	if path, ok := strings.CutPrefix(c.bound, "ipc://"); ok && !strings.HasPrefix(path, "@") {
-		if err := os.Chmod(path, socketMode(a)); err != nil {
+		if err := zmqguard.ChmodSocket(path, socketMode(a)); err != nil {
 			c.log.Warn("control socket mode not changed", "path", path, "error", err)
 		}
 	}

@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // listenUnix binds an ipc socket at path. An existing socket file that
@@ -26,12 +30,39 @@ func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
 		return nil, ipcError("listen on ipc://%s: %w", path, err)
 	}
 	if !abstract {
-		if err := os.Chmod(path, mode); err != nil {
+		if err := ChmodSocket(path, mode); err != nil {
 			l.Close()
 			return nil, ipcError("chmod %04o ipc://%s: %w", mode, path, err)
 		}
 	}
 	return l, nil
+}
+
+// ChmodSocket sets the mode of the unix socket file at path through an
+// O_PATH descriptor of the file itself, and refuses anything at path
+// that is not a socket, a symbolic link above all: whoever may write its
+// directory could otherwise point a root poold's chmod (0666 for
+// control_allow rules) at any file, /etc/shadow say.
+func ChmodSocket(path string, mode os.FileMode) error {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		what := "not a socket"
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			what = "a symbolic link"
+		}
+		return fmt.Errorf("%s is now %s, not the socket poold bound: its mode is left as it is; see who may write %s, remove it and restart poold", path, what, filepath.Dir(path))
+	}
+	// fchmod of an O_PATH descriptor is refused (EBADF); its /proc link
+	// is the file itself.
+	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), uint32(mode.Perm()))
 }
 
 func clearStale(path string) error {
