@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -85,6 +86,16 @@ func (a *Arbiter) applySettings(cfg *configs.Config) (restart []string, applied 
 		default:
 		}
 		applied = append(applied, settingChange{"arbiter.stats_interval", old.StatsInterval.String(), next.StatsInterval.String()})
+	}
+	// Applied by Options.OnConfig (the controller's rules); who may
+	// control poold is what an audit of the log looks for first.
+	for _, l := range []struct {
+		key      string
+		from, to []string
+	}{{"control_allow", old.ControlAllow, next.ControlAllow}, {"control_read_only", old.ControlReadOnly, next.ControlReadOnly}} {
+		if !slices.Equal(l.from, l.to) {
+			applied = append(applied, settingChange{"arbiter." + l.key, fmt.Sprint(nonNil(slices.Clone(l.from))), fmt.Sprint(nonNil(slices.Clone(l.to)))})
+		}
 	}
 	a.cfg = cfg
 	if a.opts.OnConfig != nil {

@@ -253,3 +253,24 @@ func TestGlobalOptionsShowReloadedLimits(t *testing.T) {
 	}
 	want("after reloadconfig", next)
 }
+
+// TestReloadReportsChangedControlRules: a reload that gave another user
+// access to the control socket (control_read_only, control_allow)
+// applied it and logged "config reloaded: changes=\"no change\"", so
+// an audit of the log could not tell when who got in.
+func TestReloadReportsChangedControlRules(t *testing.T) {
+	web := testWatcher("web", "sleep", 1)
+	cfg := &configs.Config{Arbiter: configs.DefaultArbiter(), Watchers: []configs.Watcher{web}}
+	next := *cfg
+	next.Arbiter.ControlReadOnly = []string{"user:nobody"}
+	next.Arbiter.ControlAllow = []string{"uid:0"}
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
+	r := h.do("reloadconfig", map[string]any{"waiting": true})
+	if got := fmt.Sprint(r["settings"]); got != "[arbiter.control_allow arbiter.control_read_only]" {
+		t.Errorf("reply settings %s, want [arbiter.control_allow arbiter.control_read_only] (reply %v)", got, r)
+	}
+	want := `config reloaded: changes="arbiter: control_allow [] -> [uid:0], control_read_only [] -> [user:nobody]"`
+	if log := h.log.String(); !strings.Contains(log, want) {
+		t.Errorf("log does not say %s:\n%s", want, log)
+	}
+}
