@@ -18,6 +18,7 @@ import (
 
 	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/arbiter/wire"
+	"github.com/poold/poold/configs/rundir"
 	"github.com/poold/poold/web/remote"
 )
 
@@ -241,6 +242,11 @@ func (a *app) dial() (caller, error) {
 	}
 	if err := checkEndpoint(a.endpoint); err != nil {
 		return nil, a.badEndpoint(err)
+	}
+	if a.endpointFrom == "" {
+		if err := rundir.CheckShared(); err != nil {
+			return nil, connError{fmt.Sprintf("Will not talk to %s: %v", a.endpoint, err), err}
+		}
 	}
 	if path, ok := strings.CutPrefix(a.endpoint, "ipc://"); ok {
 		if _, err := os.Stat(path); err != nil {

@@ -4,9 +4,12 @@
 package rundir
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Dir is the directory holding poold's default ipc:// sockets:
@@ -24,3 +27,36 @@ func Dir() string {
 
 // ControlEndpoint is the control endpoint used when none is configured.
 func ControlEndpoint() string { return "ipc://" + filepath.Join(Dir(), "control.sock") }
+
+// CheckShared reports an error when Dir is the shared temporary
+// directory's poold-<uid> (no XDG_RUNTIME_DIR, not root) and another user
+// made it, or made it open to others: anyone may create
+// /tmp/poold-<uid> before its user's poold does, and put a listener of
+// theirs in it that receives every command poolctl sends (env values of
+// set and add included). poold refuses such a directory; poolctl must not
+// talk into it either. A missing directory is no error (poold is not
+// running; the dial says so).
+func CheckShared() error {
+	if os.Getenv("XDG_RUNTIME_DIR") != "" || os.Geteuid() == 0 {
+		return nil // the user's own runtime dir, or /run/poold
+	}
+	dir := Dir()
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	const fix = "remove it (if it is yours to remove), or set XDG_RUNTIME_DIR to a directory only you may write, for poold and poolctl alike"
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("poold's runtime directory %s is not a directory (%s): poolctl sends nothing there; %s", dir, fi.Mode().Type(), fix)
+	case ok && int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("poold's runtime directory %s is owned by uid %d, not by you (uid %d): whatever listens in it is not your poold, and poolctl sends it nothing (your commands, env values included, would go to that user); %s", dir, st.Uid, os.Geteuid(), fix)
+	case fi.Mode().Perm()&0o077 != 0:
+		return fmt.Errorf("poold's runtime directory %s has mode %04o, open to other users, who could replace its socket: poolctl sends nothing there; run `chmod 700 %s`", dir, uint32(fi.Mode().Perm()), dir)
+	}
+	return nil
+}

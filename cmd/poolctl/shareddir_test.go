@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestDefaultEndpointInAnotherUsersDir: without XDG_RUNTIME_DIR a
+// user's poold lives in /tmp/poold-<uid>, which any user may create
+// first. poolctl (no --endpoint) then sent its commands to whatever
+// listened in it, `set web env.DB_PASSWORD ...` included, and printed
+// what it answered. It must send nothing there and say whose the
+// directory is.
+func TestDefaultEndpointInAnotherUsersDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test runs poolctl as uid 65534 in a directory root made, and needs root")
+	}
+	bin := binaries(t)
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	if err := os.Chmod(tmp, 0o1777); err != nil { // as /tmp
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Dir(tmp), 0o755); err != nil { // t.TempDir's own, 0700
+		t.Fatal(err)
+	}
+	// Root plays the other user: nobody's runtime dir, made first.
+	dir := filepath.Join(tmp, "poold-65534")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", filepath.Join(dir, "control.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.Chmod(filepath.Join(dir, "control.sock"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	var reached atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			reached.Store(true)
+			c.Close()
+		}
+	}()
+
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		filepath.Join(bin, "poolctl"), "--timeout", "2s", "set", "web", "env.DB_PASSWORD", "s3cret")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "XDG_RUNTIME_DIR=", "POOLCTL_ENDPOINT=")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	l.Close()
+	<-done
+	if reached.Load() {
+		t.Errorf("poolctl connected to the socket in %s, a directory uid 0 made for uid 65534 (stderr %q)", dir, stderr.String())
+	}
+	if err == nil || !strings.Contains(stderr.String(), "owned by uid 0, not by you (uid 65534)") {
+		t.Errorf("poolctl: %v, stderr %q; want a failure naming the directory's owner", err, stderr.String())
+	}
+}
