@@ -241,11 +241,21 @@ func (l *File) ensureOpen(now time.Time, like os.FileInfo) error {
 // directory could replace the file by a link to any file poold may write
 // (root's authorized_keys, a cron file), and poold would append the
 // worker's lines there.
+//
+// In a sticky directory (/tmp) the kernel may refuse a link another user
+// owns with EACCES (fs.protected_symlinks) before O_NOFOLLOW's ELOOP:
+// that too is a link, not a directory poold may not write.
 func symlinkRefused(path string, err error) error {
-	if !errors.Is(err, syscall.ELOOP) {
+	if !errors.Is(err, syscall.ELOOP) && !(errors.Is(err, syscall.EACCES) && isLink(path)) {
 		return err
 	}
 	return fmt.Errorf("%w: it is a symbolic link, which poold does not follow for a worker log (whoever may write its directory could point it at any file poold may write); remove the link, or give the real path", err)
+}
+
+// isLink reports whether path is a symbolic link.
+func isLink(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
 }
 
 // openRegular opens path without following a link at it (symlinkRefused)
