@@ -26,7 +26,7 @@ func TestDefaultEndpointInAnotherUsersDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	if err := os.Chmod(tmp, 0o1777); err != nil { // as /tmp
+	if err := os.Chmod(tmp, os.ModeSticky|0o777); err != nil { // as /tmp
 		t.Fatal(err)
 	}
 	if err := os.Chmod(filepath.Dir(tmp), 0o755); err != nil { // t.TempDir's own, 0700
