@@ -238,23 +238,17 @@ const configOnlyFlag = "--config-only"
 // --config-only gets the full --check. It changes nothing.
 func preflight(ctx context.Context, exe, path string, strict bool, state []byte) (string, error) {
 	out, err := runCheck(ctx, checkTimeout, exe, bytes.NewReader(state), "--upgrade-check")
+	newVer, formats, flags := handshake(out)
+	// A poold that reads other formats prints them, then fails to decode
+	// the state: its own error does not say what to do, this one does.
+	readsOurs := slices.Contains(strings.Split(formats, ","), strconv.Itoa(upgrade.Version))
+	if (err == nil || formats != "") && !readsOurs {
+		return "", fmt.Errorf("%s --upgrade-check: it (poold %s) reads state formats %q, not %d, the one this poold writes, "+
+			"so it cannot take over in place; install a binary that reads format %d, or restart poold with this one "+
+			"(poolctl quit, then start it: its workers stop and start again)", exe, newVer, formats, upgrade.Version, upgrade.Version)
+	}
 	if err != nil {
 		return "", err
-	}
-	newVer, formats, flags := "", "", ""
-	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(line, "check-flags "); ok {
-			flags = v
-		}
-		if v, ok := strings.CutPrefix(line, "poold "); ok {
-			newVer = v
-		}
-		if v, ok := strings.CutPrefix(line, "state-formats "); ok {
-			formats = v
-		}
-	}
-	if !slices.Contains(strings.Split(formats, ","), strconv.Itoa(upgrade.Version)) {
-		return "", fmt.Errorf("%s --upgrade-check: it reads state formats %q, not %d, the one this poold writes; install a binary that reads it, or restart poold", exe, formats, upgrade.Version)
 	}
 	args := []string{"--check"}
 	if slices.Contains(strings.Fields(flags), configOnlyFlag) {
@@ -270,11 +264,29 @@ func preflight(ctx context.Context, exe, path string, strict bool, state []byte)
 	return newVer, nil
 }
 
+// handshake reads the new binary's --upgrade-check output: its version,
+// the state formats it reads and its check flags.
+func handshake(out string) (version, formats, flags string) {
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "check-flags "); ok {
+			flags = v
+		}
+		if v, ok := strings.CutPrefix(line, "poold "); ok {
+			version = v
+		}
+		if v, ok := strings.CutPrefix(line, "state-formats "); ok {
+			formats = v
+		}
+	}
+	return version, formats, flags
+}
+
 // checkTimeout bounds one run of the new binary in a pre-flight.
 const checkTimeout = 30 * time.Second
 
 // runCheck runs exe with args, for at most timeout, and returns its
-// stdout, or an error with its exit status and the head of its output.
+// stdout, with an error with its exit status and the head of its output
+// when it failed.
 // It runs in a process group of its own, killed once it exits, times out
 // or ctx ends (poold stops): a check that leaves a child behind holding
 // its pipes can neither hang the upgrade nor outlive it.
@@ -316,11 +328,11 @@ func runCheck(ctx context.Context, timeout time.Duration, exe string, stdin io.R
 	case err == nil:
 		return stdout.String(), nil
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return "", fmt.Errorf("%s: timed out after %v (killed it and its children); check that this binary is poold%s", what, timeout, said)
+		return stdout.String(), fmt.Errorf("%s: timed out after %v (killed it and its children); check that this binary is poold%s", what, timeout, said)
 	case ctx.Err() != nil:
 		return "", fmt.Errorf("%s: cancelled: poold is stopping", what)
 	}
-	return "", fmt.Errorf("%s: %w%s", what, err, said)
+	return stdout.String(), fmt.Errorf("%s: %w%s", what, err, said)
 }
 
 // startHint says what to do about a new binary that could not be run

@@ -66,6 +66,12 @@ func TestUpgradePreflightRefusals(t *testing.T) {
 			[]string{p.exe, "--upgrade-check", "exit status 1", "this binary is broken"}},
 		{"a binary that reads another state format", []byte("#!/bin/sh\necho poold 9.9\necho state-formats 7\n"), "",
 			[]string{p.exe, `reads state formats "7"`, "not 2"}},
+		// As a real poold of another format answers: its formats, then its
+		// failure to decode the state.
+		{"a poold that reads another state format", []byte("#!/bin/sh\necho poold 9.9\necho state-formats 3\n" +
+			"echo check-flags --config-only\ncat >/dev/null\n" +
+			"echo 'poold: upgrade check: state format 2: this binary reads [3]' >&2\nexit 1\n"), "",
+			[]string{p.exe, "poold 9.9", `reads state formats "3"`, "not 2", "cannot take over in place", "restart poold with this one"}},
 		{"a config the new binary refuses", good, "[watchers.web]\nnumprocesses = \"many\"\n",
 			[]string{"--check", p.cfg, "exit status 1"}},
 	}
