@@ -240,6 +240,11 @@ func DescribeExit(code int) string {
 // DescribeEnd says how a process ended: its status, or the signal's name
 // and whether it dumped core.
 func DescribeEnd(ex spawn.Exit) string {
+	if ex.Signal == 0 && ex.Code < 0 {
+		// No status is negative: poold could not wait for it (a worker
+		// an upgrade's old image reaped just before the exec).
+		return "ended with its exit status unknown (poold could not wait for it; its log says why)"
+	}
 	if ex.Signal == 0 {
 		return "exited with status " + strconv.Itoa(ex.Code)
 	}

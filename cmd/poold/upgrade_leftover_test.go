@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/poold/poold/watcher/proctest"
@@ -62,4 +63,18 @@ graceful_timeout = "6s"
 	proctest.Eventually(t, "web to be stopped", func() bool {
 		return p.do("status", map[string]any{"name": "web"})["status"] == "stopped"
 	})
+	// Its exit is unknown to the new image: the exit event says so, not
+	// "exited with status -1", a status no process has.
+	_, topics, payloads := p.events()
+	for i, topic := range topics {
+		if topic != "watcher.web.exit" {
+			continue
+		}
+		why, _ := payloads[i]["exit_reason"].(string)
+		if !strings.Contains(why, "exit status unknown") || strings.Contains(why, "status -1") {
+			t.Errorf("exit event of the worker taken as ended: exit_reason %q, want its exit status unknown", why)
+		}
+		return
+	}
+	t.Errorf("no watcher.web.exit event among %v", topics)
 }
