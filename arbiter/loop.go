@@ -147,8 +147,12 @@ func (a *Arbiter) shutdown() {
 	}
 	a.noteStopping()
 	a.stopping = true
-	a.log.Info("stopping all watchers", "watchers", len(a.watchers))
-	a.stopInOrder(a.sorted(nil), nil)
+	ws := a.sorted(nil)
+	upTo, order := a.stopBound(ws)
+	// up_to is what an orchestrator's grace period must exceed: one that
+	// kills poold sooner cuts the stop of the watchers that stop last.
+	a.log.Info("stopping all watchers", "watchers", len(a.watchers), "up_to", upTo, "slowest_in_order", order)
+	a.stopInOrder(ws, nil)
 	a.stopUnmanaged(false)
 }
 

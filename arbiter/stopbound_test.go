@@ -1,0 +1,50 @@
+package arbiter
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// TestShutdownSaysHowLongItMayTake: watchers of three priorities stop
+// one priority after another, so a stop of 4 s graceful_timeouts at three
+// levels took 12 s, and a kubelet whose terminationGracePeriodSeconds
+// covered "the largest graceful_timeout" (as the README said) SIGKILLed
+// poold, and with it the watcher that stops last (a database), in the
+// middle of its stop; the log ended at "stopping all watchers" and
+// said nothing of the time the stop needed. The line now gives the
+// bound and the watchers that make it, in stop order.
+func TestShutdownSaysHowLongItMayTake(t *testing.T) {
+	dir := t.TempDir()
+	db := testWatcher("db", "sleep", 1)
+	db.Priority = 2
+	db.GracefulTimeout = 3 * time.Second
+	db.HookTimeout = 4 * time.Second
+	db.Hooks = map[string]string{"before_stop": hookScript(t, dir, "ok.sh", "exit 0\n")}
+	app := testWatcher("app", "sleep", 2)
+	app.Priority = 1
+	app.GracefulTimeout = 2 * time.Second
+	web := testWatcher("web", "sleep", 1)
+	web.GracefulTimeout = time.Second
+	idle := testWatcher("idle", "sleep", 1) // no workers: stops at once
+	idle.Autostart = false
+	idle.GracefulTimeout = time.Minute
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, app, web, idle}}, Options{})
+	h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == "web" })
+	h.do("quit", map[string]any{"waiting": true})
+
+	var line string
+	for _, l := range strings.Split(h.log.String(), "\n") {
+		if strings.Contains(l, "stopping all watchers") {
+			line = l
+		}
+	}
+	for _, want := range []string{"up_to=10s", `slowest_in_order="web 1s, then app 2s, then db 7s"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the stop's log line does not say %s, which an orchestrator's grace period must exceed:\n%s", want, line)
+		}
+	}
+}
