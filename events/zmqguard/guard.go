@@ -146,6 +146,11 @@ type Stats struct {
 	Handshaking       int64  // accepted connections still in their handshake
 	HandshakeTimeouts uint64 // peers closed for not completing the handshake in time
 	HandshakeErrors   uint64 // peers closed for a malformed handshake
+	// Probes counts peers that connected and closed without a byte: a
+	// TCP health check (a kubelet tcpSocket probe, a load balancer), a
+	// port scan, poold checking whether an endpoint is in use. No
+	// subscriber or client lost anything, so it is no handshake error.
+	Probes            uint64
 	HandshakesEvicted uint64 // pending handshakes closed to make room for a newer connection
 	Oversized         uint64 // peers closed for a frame or message over MaxFrame (OnOversized)
 	// Dropped counts outgoing messages a peer never got from the guard:
@@ -181,6 +186,7 @@ type Guard struct {
 	spokeC            chan struct{}
 	handshakeTimeouts atomic.Uint64
 	handshakeErrors   atomic.Uint64
+	probes            atomic.Uint64
 	handshakesEvicted atomic.Uint64
 	oversized         atomic.Uint64
 	dropped           atomic.Uint64
@@ -261,6 +267,7 @@ func (g *Guard) Stats() Stats {
 		Handshaking:       int64(n),
 		HandshakeTimeouts: g.handshakeTimeouts.Load(),
 		HandshakeErrors:   g.handshakeErrors.Load(),
+		Probes:            g.probes.Load(),
 		HandshakesEvicted: g.handshakesEvicted.Load(),
 		Oversized:         g.oversized.Load(),
 		Dropped:           g.dropped.Load(),

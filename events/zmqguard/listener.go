@@ -3,10 +3,12 @@ package zmqguard
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -159,6 +161,8 @@ func (l *listener) handshake(e *pendingConn) {
 			l.g.handshakeTimeouts.Add(1)
 		case errors.Is(err, errFrameTooLarge):
 			l.g.oversize(rc)
+		case !e.talked.Load() && closedByPeer(err):
+			l.g.probes.Add(1)
 		default:
 			l.g.handshakeErrors.Add(1)
 		}
@@ -225,4 +229,10 @@ func commandBody(frame []byte) []byte {
 		return frame[9:]
 	}
 	return frame[2:]
+}
+
+// closedByPeer reports whether err is the peer's close (a FIN, or a reset
+// after our greeting) rather than a malformed or timed-out handshake.
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
