@@ -253,3 +253,32 @@ func closeIfSocket(fd int) {
 		unix.Close(fd)
 	}
 }
+
+// PassedOn describes the socket of passed that listens on addr (a tcp
+// "host:port", or with network "unix" a path), "" when none does: the
+// reason an endpoint of poold's own (web.metrics_address, a tcp
+// arbiter.endpoint) cannot bind there, since only a [sockets.NAME] takes
+// a passed socket.
+func PassedOn(passed []Passed, network, addr string) string {
+	var ap netip.AddrPort
+	if network != "unix" {
+		var err error
+		if ap, err = netip.ParseAddrPort(addr); err != nil {
+			return ""
+		}
+	}
+	for _, p := range passed {
+		ps := inspectPassed(p)
+		switch {
+		case ps.err != nil:
+		case network == "unix":
+			if ps.unix && filepath.Clean(ps.path) == filepath.Clean(addr) {
+				return ps.String()
+			}
+		case !ps.unix && ps.ap.Port() == ap.Port() &&
+			(ps.ap.Addr() == ap.Addr().Unmap() || ps.ap.Addr().IsUnspecified() || ap.Addr().IsUnspecified()):
+			return ps.String()
+		}
+	}
+	return ""
+}

@@ -25,7 +25,10 @@ func explainBind(err error, file string) error {
 		if path, ok := strings.CutPrefix(be.Endpoint, "ipc://"); ok {
 			network, addr = "unix", path
 		}
-		if h := sockets.InUseHint(network, addr, inUseTodo(be.Key)); h != "" {
+		if ps := sockets.PassedOn(passedSockets, network, addr); ps != "" {
+			be.Hint = "the service manager passed poold a socket there (" + ps + "), which only a [sockets.NAME] on that address takes, never " +
+				be.Key + ": remove it from the .socket unit (ListenStream=), or give " + be.Key + " another address"
+		} else if h := sockets.InUseHint(network, addr, inUseTodo(be.Key)); h != "" {
 			be.Hint = h
 		}
 	}
