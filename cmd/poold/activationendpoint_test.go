@@ -31,9 +31,10 @@ func TestPassedSocketOnAnEndpointIsNamed(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, fmt.Sprintf("[arbiter]\nENDPOINTS\n[web]\nmetrics_address = %q\n", addr))
 
+	bin := pooldBinary(t) // built before the clock starts: a build under load takes seconds
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `export LISTEN_PID=$$; exec "$0" "$@"`, pooldBinary(t), cfg)
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `export LISTEN_PID=$$; exec "$0" "$@"`, bin, cfg)
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "LISTEN_FDNAMES=metrics")
 	out, err := cmd.CombinedOutput()
