@@ -48,6 +48,46 @@ func TestFailLimiter(t *testing.T) {
 	}
 }
 
+// TestFailLimiterKeepsCountingWhenFull: with the table full of addresses
+// still counting, a new one pushed out the whole table, so an attacker
+// that filled it started afresh; it pushes out the least suspect only.
+func TestFailLimiterKeepsCountingWhenFull(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newFailLimiter(3, time.Hour)
+	l.now = func() time.Time { return now }
+	for range 3 {
+		l.fail("attacker")
+	}
+	for i := range maxFailEntries {
+		l.fail(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255))
+	}
+	if b, _ := l.blocked("attacker"); !b {
+		t.Fatal("the address with 3 failures is no longer blocked once the table filled")
+	}
+	if len(l.m) > maxFailEntries {
+		t.Fatalf("table holds %d entries, want at most %d", len(l.m), maxFailEntries)
+	}
+}
+
+// TestClientKeyOfIPv6IsItsSlash64: failed tokens were counted by whole
+// IPv6 address, so one host with a /64 had no limit at all (r49
+// security).
+func TestClientKeyOfIPv6IsItsSlash64(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.7:5000":              "192.0.2.7",
+		"[::ffff:192.0.2.7]:5000":     "192.0.2.7",
+		"[2001:db8:1:2:aaaa::1]:5000": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:bbbb::9]:5001": "2001:db8:1:2::/64",
+		"[fe80::1%eth0]:5000":         "fe80::/64",
+		"[::1]:5000":                  "::1",
+		"@":                           "@",
+	} {
+		if got := clientKey(&http.Request{RemoteAddr: addr}); got != want {
+			t.Errorf("clientKey(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
 // echoBackend answers every command with a small ok reply.
 type echoBackend struct{}
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,12 +123,27 @@ func (l *failLimiter) retryAfter(w http.ResponseWriter, key string) (secs int, b
 	return secs, true
 }
 
+// clientKey is what failed tokens are counted against: the client's
+// IPv4 address, or its IPv6 /64, the least a host is given (counted by
+// whole address, one host could guess from 2^64 of them).
 func clientKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if !ip.Is6() || ip.IsLoopback() {
+		return ip.String()
+	}
+	p, err := ip.WithZone("").Prefix(64)
+	if err != nil {
+		return host
+	}
+	return p.String()
 }
 
 // decayed brings c's count to now.
@@ -173,16 +189,23 @@ func (l *failLimiter) fail(key string) {
 }
 
 // prune forgets addresses whose count has decayed to nothing; if all
-// are still counting, the map is cleared rather than grown.
+// are still counting, it forgets the one with the fewest failures, never
+// the whole map: clearing it let whoever filled it (10,000 addresses of
+// one attacker) start its guesses afresh.
 func (l *failLimiter) prune(now time.Time) {
+	least, min := "", math.Inf(1)
 	for k, c := range l.m {
 		l.decayed(c, now)
 		if c.n == 0 {
 			delete(l.m, k)
+			continue
+		}
+		if c.n < min {
+			least, min = k, c.n
 		}
 	}
 	if len(l.m) >= maxFailEntries {
-		clear(l.m)
+		delete(l.m, least)
 	}
 }
 
