@@ -172,12 +172,19 @@ func (s *Spawner) dropStub(stub *execStub, err error) {
 
 // stubMayBeAtFault says whether a start through the stub that failed with
 // err is worth retrying through the next step: not when the fork itself
-// lacked pids or memory, which the next step would lack too, nor when
-// poold could not set the worker's attributes (the shim could not either).
+// lacked pids, memory or fds (poold's RLIMIT_NOFILE used up, or the
+// system's file table), which the next step would lack too, nor when
+// poold could not set the worker's attributes (the shim could not
+// either). A retry that works there only found an fd another goroutine
+// had just closed, and must not make poold give up the stub for good.
 func stubMayBeAtFault(err error) bool {
+	for _, errno := range []unix.Errno{unix.EAGAIN, unix.ENOMEM, unix.EINTR, unix.EMFILE, unix.ENFILE} {
+		if errors.Is(err, errno) {
+			return false
+		}
+	}
 	var attrs *attrsError
-	return !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.ENOMEM) && !errors.Is(err, unix.EINTR) &&
-		!errors.As(err, &attrs)
+	return !errors.As(err, &attrs)
 }
 
 // warnf says msg and err through SetWarn's function, or on stderr.
