@@ -116,22 +116,36 @@ func TestPooldHoldsNoFdPerWorker(t *testing.T) {
 }
 
 // A spawn that runs out of fds says whose limit it is, what a worker costs
-// and how to raise it; other errors pass unchanged.
+// and how to raise it; other errors pass unchanged. A worker with a log
+// file of its own ($(pool.wid) in the path) costs that fd too: with
+// `ulimit -n 64`, 100 workers and stdout_log = "/var/log/app.$(pool.wid).log",
+// the error said 2 fds a worker where each held 3.
 func TestSpawnOutOfFdsSaysWhatToRaise(t *testing.T) {
 	emfile := &os.SyscallError{Syscall: "pipe2", Err: syscall.EMFILE}
-	for _, kept := range []bool{true, false} {
-		err := explainNofile(fmt.Errorf("start /bin/x: %w", emfile), kept)
+	perWid := "/var/log/app.$(pool.wid).log"
+	for _, c := range []struct {
+		logs configs.WorkerLogs
+		cost string
+	}{
+		{configs.WorkerLogs{Stdout: configs.LogToStderr, Stderr: configs.LogToStderr}, "holds 2 fds"},
+		{configs.WorkerLogs{Stdout: configs.LogToNone, Stderr: configs.LogToNone}, "no fd once started"},
+		{configs.WorkerLogs{Stdout: perWid, Stderr: "/var/log/app.err.log"}, "holds 3 fds"},
+		{configs.WorkerLogs{Stdout: perWid, Stderr: perWid}, "holds 3 fds"},
+		{configs.WorkerLogs{Stdout: configs.LogToNone, Stderr: perWid}, "holds 3 fds"},
+		{configs.WorkerLogs{Stdout: perWid, Stderr: "/var/log/app.err.$(pool.wid).log"}, "holds 4 fds"},
+	} {
+		err := explainNofile(fmt.Errorf("start /bin/x: %w", emfile), c.logs)
 		if !errors.Is(err, syscall.EMFILE) {
-			t.Fatalf("kept=%v: %v no longer wraps EMFILE", kept, err)
+			t.Fatalf("%+v: %v no longer wraps EMFILE", c.logs, err)
 		}
-		for _, want := range []string{"RLIMIT_NOFILE", "ulimit -n", "LimitNOFILE", "output"} {
+		for _, want := range []string{"RLIMIT_NOFILE", "ulimit -n", "LimitNOFILE", "output", c.cost} {
 			if !strings.Contains(err.Error(), want) {
-				t.Errorf("kept=%v: %q does not say %q", kept, err, want)
+				t.Errorf("%+v: %q does not say %q", c.logs, err, want)
 			}
 		}
 	}
 	other := errors.New("exec format error")
-	if got := explainNofile(other, true); got != other {
+	if got := explainNofile(other, configs.WorkerLogs{Stdout: configs.LogToStderr}); got != other {
 		t.Errorf("other error changed: %v", got)
 	}
 }

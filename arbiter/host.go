@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,9 +27,10 @@ func (h host) Now() time.Time { return time.Now() }
 // spawner's thread, returning once that has taken it up; finish waits for
 // the fork, then takes the worker on, or cleans up after a failed start.
 func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) func() (int, error) {
-	kept := keepsOutput(w.Spec().Logs)
+	logs := w.Spec().Logs
+	kept := keepsOutput(logs)
 	fail := func(err error) func() (int, error) {
-		return func() (int, error) { return 0, explainNofile(err, kept) }
+		return func() (int, error) { return 0, explainNofile(err, logs) }
 	}
 	a := h.a
 	if a.stopping {
@@ -56,7 +58,7 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) func() (in
 				_ = g.Remove()
 			}
 			out.close()
-			return 0, explainNofile(err, kept)
+			return 0, explainNofile(err, logs)
 		}
 		h.started(w, wid, p, g, out)
 		return p.Pid, nil
@@ -111,14 +113,11 @@ func (a *Arbiter) reused(pid int) {
 }
 
 // explainNofile adds to an error of running out of fds (EMFILE, from the
-// pipes or the fork) what poold's limit is and what each worker costs.
-func explainNofile(err error, kept bool) error {
+// pipes or the fork) what poold's limit is and what each worker of a
+// watcher with logs costs.
+func explainNofile(err error, logs configs.WorkerLogs) error {
 	if !errors.Is(err, syscall.EMFILE) {
 		return err
-	}
-	per := "no fd once started (its output goes nowhere), but poold's own fds and one per worker being started"
-	if kept {
-		per = "2 fds (its output pipes; none with stdout_log and stderr_log \"none\" and log_ring 0)"
 	}
 	var rl syscall.Rlimit
 	limit := "?"
@@ -126,7 +125,29 @@ func explainNofile(err error, kept bool) error {
 		limit = strconv.FormatUint(rl.Cur, 10)
 	}
 	return fmt.Errorf("%w (poold's open-file limit, RLIMIT_NOFILE %s, is used up: each worker of this watcher holds %s in poold; "+
-		"raise it: ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)", err, limit, per)
+		"raise it: ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)", err, limit, workerFds(logs))
+}
+
+// workerFds says how many fds poold holds for each worker of a watcher
+// with logs: its output pipes, and its own log file where the path has
+// $(pool.wid) in it (a file shared by the watcher's workers is one fd).
+func workerFds(logs configs.WorkerLogs) string {
+	if !keepsOutput(logs) {
+		return "no fd once started (its output goes nowhere), but poold's own fds and one per worker being started"
+	}
+	files := 0
+	for _, path := range []string{logs.Stdout, logs.Stderr} {
+		if strings.Contains(path, "$(pool.wid)") && (files == 0 || path != logs.Stdout) {
+			files++
+		}
+	}
+	switch files {
+	case 0:
+		return "2 fds (its output pipes; none with stdout_log and stderr_log \"none\" and log_ring 0)"
+	case 1:
+		return "3 fds (its output pipes, and its own log file: the path has $(pool.wid))"
+	}
+	return "4 fds (its output pipes, and its own stdout and stderr log files: the paths have $(pool.wid))"
 }
 
 // keepsOutput tells whether anything keeps what a watcher's workers write:
