@@ -112,6 +112,8 @@ func TestMain(m *testing.M) {
 		os.Exit(serveActivated())
 	case "attrs":
 		os.Exit(reportAttrs())
+	case "spares":
+		os.Exit(runFullLimit())
 	default:
 		fmt.Fprintf(os.Stderr, "spawn test child: unknown mode %q\n", os.Getenv(childEnv))
 		os.Exit(2)

@@ -65,6 +65,7 @@ func (w *pidsWatch) open() {
 // check refreshes the limits if poold moved, then checks them.
 func (w *pidsWatch) check() error {
 	w.refresh()
+	w.spares()
 	return w.checkLimits()
 }
 
@@ -81,6 +82,32 @@ func (w *pidsWatch) refresh() {
 		w.cgroup = cg
 		w.setLimits(findPidsLimits(cg))
 	}
+}
+
+// spares makes poold's spare threads (threads.go) once a limit is found
+// with room for them: from the spawner's start, or the first fork after
+// a limit was set or room was made.
+func (w *pidsWatch) spares() {
+	if sparesMade.Load() {
+		return
+	}
+	if room, ok := w.room(); ok {
+		keepSpares(room)
+	}
+}
+
+// room is how many pids the tightest of the limits leaves free; false
+// when there is no limit.
+func (w *pidsWatch) room() (int, bool) {
+	room, found := 0, false
+	for i := range w.limits {
+		max, okMax := w.readInt(w.files[i].max)
+		cur, okCur := w.readInt(w.files[i].cur)
+		if okMax && okCur && (!found || max-cur < room) {
+			room, found = max-cur, true
+		}
+	}
+	return room, found
 }
 
 // checkLimits checks each limit, as it reads now.

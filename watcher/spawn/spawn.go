@@ -202,6 +202,7 @@ func (s *Spawner) serve(ctx context.Context) error {
 	s.loadStub()
 	defer s.closeStub()
 	s.pids.open()
+	s.pids.spares()
 	defer s.pids.close()
 	_, _ = s.devnull() // held from the start; a failure is retried, and reported, by the first Start
 	defer s.closeDevnull()
