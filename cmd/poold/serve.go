@@ -138,6 +138,7 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 		mainSpawner.SetWarn(log.Named("spawn").Warn) // its fallbacks, in poold's log
 	}
 	d.ctl = controller.New(cfg.Arbiter.Endpoint, d.arb.Handle, log.Named("controller"))
+	d.ctl.AllowNonLoopback = cfg.Arbiter.AllowRemote
 	setACL(log, d.ctl, cfg)
 	d.pub = zmqpub.New(cfg.Arbiter.PubSubEndpoint, d.bus, log.Named("events"))
 	d.statsPub = zmqpub.New(cfg.Arbiter.StatsEndpoint, d.statsBus, log.Named("stats"), zmqpub.WithConfigKey("arbiter.stats_endpoint"))
