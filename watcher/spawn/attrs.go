@@ -14,18 +14,20 @@ import (
 )
 
 // Process attributes (ProcSpec.Nice, OOMScoreAdj, Chroot) are set in the
-// worker before its program runs and while it still has poold's
-// privileges, so that a worker running as nobody may still get a negative
-// nice or a low oom_score_adj, as systemd gives them before it drops to
-// User=:
+// worker before its program runs and with poold's privileges, so that a
+// worker running as nobody may still get a negative nice or a low
+// oom_score_adj, as systemd gives them before it drops to User=:
 //
 //   - chroot alone goes through the fork itself (SysProcAttr.Chroot: Go
 //     changes root, then drops to the user, then changes directory);
-//   - nice and oom_score_adj, or chroot with another step (LISTEN_PID, a
-//     umask), go through the exec shim, which then also takes over the
-//     credential change, after everything that needs privileges. Neither
-//     /bin/sh nor poold's binary need exist inside the chroot: the shim
-//     changes root itself, right before the exec.
+//   - nice and oom_score_adj (and rlimits) go through the exec stub, on
+//     which poold sets them from outside (below), where stubCanStart
+//     allows;
+//   - else, and for chroot with another step (LISTEN_PID, a umask),
+//     through the exec shim, which then also takes over the credential
+//     change, after everything that needs privileges. Neither /bin/sh nor
+//     poold's binary need exist inside the chroot: the shim changes root
+//     itself, right before the exec.
 
 //
 // Where the exec stub runs (execstub.go), the stub takes rlimits, nice
@@ -159,9 +161,11 @@ func setFromOutside(spec ProcSpec) bool {
 // it, and a worker over it must fail to start, as under the shim); and,
 // for a worker of another user, only when poold may set its attributes
 // from outside (a container's root often may not: no CAP_SYS_RESOURCE),
-// where the shim sets them before the change of user.
+// where the shim sets them before the change of user; and oom_score_adj
+// only where /proc is of poold's pid namespace (in another, /proc/PID is
+// some other process), where the shim writes its own /proc/self.
 func (s *Spawner) stubCanStart(spec ProcSpec) bool {
-	if spec.Chroot != "" {
+	if spec.Chroot != "" || (spec.OOMScoreAdj != nil && !s.procIsOurs) {
 		return false
 	}
 	if spec.Credential == nil || !setFromOutside(spec) {
@@ -169,6 +173,13 @@ func (s *Spawner) stubCanStart(spec ProcSpec) bool {
 	}
 	_, nproc := spec.Rlimits[unix.RLIMIT_NPROC]
 	return !nproc && s.actsOnOthers
+}
+
+// procIsOurs reports whether /proc is of poold's pid namespace, so that
+// /proc/PID is the worker poold knows as PID.
+func procIsOurs() bool {
+	self, err := os.Readlink("/proc/self")
+	return err == nil && self == strconv.Itoa(os.Getpid())
 }
 
 // mayActOnOthers reports whether poold holds, in its effective set, what
@@ -236,11 +247,14 @@ func goPipe(worker string) (r, w *os.File, err error) {
 
 // letGo sets spec's attributes on the stub waiting in p, then lets it
 // exec the worker with a byte on the go pipe. When one cannot be set, the
-// stub gets no byte and exits 127 (the caller reaps it), and the reason
-// goes to the worker's stderr too, as the shim's would.
+// stub is killed (the caller reaps it), and the reason goes to the
+// worker's stderr too, as the shim's would.
 func letGo(p *Proc, spec ProcSpec, goW *os.File) error {
 	defer goW.Close()
 	if err := setAttrs(p.Pid, spec.OOMScoreAdj, spec.Nice, spec.Rlimits); err != nil {
+		// Killed, not only left without its byte: the caller waits for
+		// its exit, which a stub stopped right now would hold.
+		_ = syscall.Kill(p.Pid, syscall.SIGKILL) // our child, not reaped yet
 		if spec.Stderr != nil {
 			fmt.Fprintf(spec.Stderr, "poold-exec: %s: %v\n", spec.Path, err)
 		}

@@ -110,3 +110,29 @@ func TestAttrsOfAnotherUsersWorker(t *testing.T) {
 		t.Errorf("the worker saw %q, want %q", got, want)
 	}
 }
+
+// TestWorkersFaultKeepsTheStub: a start through the stub with rlimits
+// that failed at the fork for the worker's own reason (its working_dir
+// gone, as during a deploy) was retried through the shim, whose fork
+// does not change directory and so started: poold took the stub for what
+// could not run, and sent every later worker through the shim or
+// /bin/sh until restarted (r49b review). The stub stays.
+func TestWorkersFaultKeepsTheStub(t *testing.T) {
+	s := runSpawner(t, "")
+	spec := ProcSpec{Path: "/bin/true", Argv: []string{"true"}, Umask: -1, Dir: "/nonexistent/app",
+		Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 100}}
+	if got := step(s.Spawner, spec); got != "stub" {
+		t.Fatalf("exec step %s, want stub", got)
+	}
+	if p, err := s.Start(spec); err == nil {
+		_, _ = p.Wait()
+		t.Fatal("a start in a missing working_dir succeeded")
+	}
+	if s.stub.Load() == nil {
+		t.Fatal("the stub was given up for a start that failed for the worker's own reason")
+	}
+	spec.Dir = ""
+	if got := step(s.Spawner, spec); got != "stub" {
+		t.Errorf("exec step of the next worker %s, want stub", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -185,6 +186,23 @@ func stubMayBeAtFault(err error) bool {
 	}
 	var attrs *attrsError
 	return !errors.As(err, &attrs)
+}
+
+// stubRuns reports whether the stub can be exec'd here at all, for a
+// start through it that failed: it is started alone, with no argument,
+// and then says its usage and exits 127. A start whose failure was the
+// worker's own (a working_dir removed, a user missing) must not make
+// poold give up the stub: the next step, the shim, forks without the
+// directory and user, and would start where the stub could not.
+func (s *Spawner) stubRuns() bool {
+	stub := s.stub.Load()
+	devnull, err := s.devnull()
+	if stub == nil || err != nil {
+		return stub != nil
+	}
+	_, err = s.fork("/proc/self/fd/3", []string{"poold-exec-stub"}, &syscall.ProcAttr{Env: []string{}},
+		[]*os.File{devnull, devnull, devnull, stub.f}, nil, "", nil)
+	return err == nil
 }
 
 // warnf says msg and err through SetWarn's function, or on stderr.

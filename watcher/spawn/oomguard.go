@@ -27,7 +27,7 @@ import (
 // (Raising poold's own value around the fork instead does not work: the
 // fork is what allocates, so the OOM killer struck poold right then, with
 // the raised value.) A watcher with an oom_score_adj of its own gets that
-// value from the exec shim, and no guard.
+// value through its exec step (the stub or the shim), and no guard.
 
 const oomScoreAdjFile = "/proc/self/oom_score_adj"
 

@@ -89,6 +89,7 @@ type Spawner struct {
 	// actsOnOthers: poold may set attributes on a worker of another user
 	// (mayActOnOthers); set by Run.
 	actsOnOthers bool
+	procIsOurs   bool      // /proc is of poold's pid namespace; set by Run
 	pids         pidsWatch // poold's pids limits; used on Run's goroutine
 	// The children of Run's thread (children.go); used on Run's goroutine.
 	live      map[int]*Proc // workers not reaped yet, by pid
@@ -198,7 +199,7 @@ const releaseGrace = 5 * time.Second
 func (s *Spawner) serve(ctx context.Context) error {
 	defer close(s.done)
 	s.checkShell()
-	s.actsOnOthers = mayActOnOthers()
+	s.actsOnOthers, s.procIsOurs = mayActOnOthers(), procIsOurs()
 	s.loadStub()
 	defer s.closeStub()
 	s.pids.open()
@@ -340,7 +341,7 @@ func (s *Spawner) start(spec ProcSpec) (*Proc, *execStatus, error) {
 		return nil, nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
 	p, st, viaStub, err := s.startOnce(spec)
-	if err != nil && viaStub && stubMayBeAtFault(err) {
+	if err != nil && viaStub && stubMayBeAtFault(err) && !s.stubRuns() {
 		// The stub may be what cannot run here (a noexec policy,
 		// seccomp): if the next step can start the worker, use that
 		// from now on, and say so once.

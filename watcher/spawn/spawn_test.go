@@ -24,7 +24,7 @@ func step(s *Spawner, spec ProcSpec) string {
 	twin := New(s.self)
 	twin.shell = s.shell
 	twin.checkShell()
-	twin.actsOnOthers = mayActOnOthers()
+	twin.actsOnOthers, twin.procIsOurs = mayActOnOthers(), procIsOurs()
 	twin.stub.Store(s.stub.Load()) // Run has loaded it: see runSpawnerOf
 	path, argv, _, viaStub, err := twin.execStep(spec)
 	switch {
