@@ -16,7 +16,8 @@ import (
 // for a before_stop hook (which runs before the signal) and for an
 // after_stop hook that what comes next waits for; hooks still running
 // at the end (after_stop, before_reap, after_reap) may add one
-// hook_timeout. A watcher without workers stops at once and is left out.
+// hook_timeout. A watcher without workers stops at once and is left out,
+// unless it has an after_stop hook, which its stop runs all the same.
 // An orchestrator that kills poold sooner (Kubernetes'
 // terminationGracePeriodSeconds, systemd's TimeoutStopSec) cuts the stop
 // of the watchers that stop last.
@@ -29,25 +30,16 @@ func (a *Arbiter) stopBound(ws []*watcher.Watcher) (time.Duration, string) {
 		var slowest *watcher.Watcher
 		var longest time.Duration
 		for _, w := range groups[i] {
-			if len(w.Pids()) == 0 {
+			d, late, counts := a.stopTime(w, rest)
+			if !counts {
 				continue
 			}
-			s := w.Spec()
-			d := s.GracefulTimeout
-			if s.Hooks["before_stop"] != "" {
-				d += s.HookTimeout
-			}
-			if s.Hooks["after_stop"] != "" && a.needsBefore(w, rest) {
-				d += s.HookTimeout
-			}
-			if s.Hooks["after_stop"] != "" || s.Hooks["before_reap"] != "" || s.Hooks["after_reap"] != "" {
-				tail = max(tail, s.HookTimeout)
-			}
+			tail = max(tail, late)
 			if slowest == nil || d > longest {
 				slowest, longest = w, d
 			}
 		}
-		if slowest != nil {
+		if slowest != nil && longest > 0 {
 			total += longest
 			order = append(order, fmt.Sprintf("%s %s", slowest.Name(), longest))
 		}
@@ -56,4 +48,34 @@ func (a *Arbiter) stopBound(ws []*watcher.Watcher) (time.Duration, string) {
 		order = append(order, fmt.Sprintf("hooks %s", tail))
 	}
 	return total + tail, strings.Join(order, ", then ")
+}
+
+// stopTime is how long w's stop may hold what stops after it (rest):
+// graceful_timeout and a before_stop hook for its workers, and an
+// after_stop hook that rest waits for; late is how long its hooks may
+// run on at the end (an after_stop nothing waits for, before_reap,
+// after_reap). counts is false for a watcher whose stop is done at once:
+// stopped, or without workers and after_stop.
+func (a *Arbiter) stopTime(w *watcher.Watcher, rest [][]*watcher.Watcher) (d, late time.Duration, counts bool) {
+	s := w.Spec()
+	idle := len(w.Pids()) == 0
+	after := s.Hooks["after_stop"] != ""
+	if w.Status() == watcher.Stopped || (idle && !after) {
+		return 0, 0, false
+	}
+	if !idle {
+		d = s.GracefulTimeout
+		if s.Hooks["before_stop"] != "" {
+			d += s.HookTimeout
+		}
+		if s.Hooks["before_reap"] != "" || s.Hooks["after_reap"] != "" {
+			late = s.HookTimeout
+		}
+	}
+	if after && a.needsBefore(w, rest) {
+		d += s.HookTimeout
+	} else if after {
+		late = s.HookTimeout
+	}
+	return d, late, true
 }

@@ -48,3 +48,31 @@ func TestShutdownSaysHowLongItMayTake(t *testing.T) {
 		}
 	}
 }
+
+// The figure left out an after_stop hook of a watcher with no workers
+// (numprocesses 0, an idle on-demand pool), whose stop runs it all the
+// same while what it depends on waits: "up_to=1s" for a stop of 4 s
+// (r49b review).
+func TestShutdownCountsTheAfterStopOfAWatcherWithoutWorkers(t *testing.T) {
+	dir := t.TempDir()
+	db := testWatcher("db", "sleep", 1)
+	db.GracefulTimeout = time.Second
+	web := testWatcher("web", "sleep", 0)
+	web.DependsOn = []string{"db"}
+	web.HookTimeout = 3 * time.Second
+	web.Hooks = map[string]string{"after_stop": hookScript(t, dir, "ok.sh", "exit 0\n")}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, web}}, Options{})
+	h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == "web" })
+	h.do("quit", map[string]any{"waiting": true})
+	var line string
+	for _, l := range strings.Split(h.log.String(), "\n") {
+		if strings.Contains(l, "stopping all watchers") {
+			line = l
+		}
+	}
+	for _, want := range []string{"up_to=4s", `slowest_in_order="web 3s, then db 1s"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the stop's log line does not say %s:\n%s", want, line)
+		}
+	}
+}
