@@ -281,7 +281,9 @@ func (t tweak) set(to, from configs.Socket) error {
 			return &Error{Socket: l.Name, Op: "fcntl O_NONBLOCK", Addr: l.Addr(), Err: err}
 		}
 	}
-	if to.Family != "unix" || isAbstract(to.Path) { // an abstract socket has no file
+	// An abstract socket has no file; a passed one's mode and owner are
+	// the service manager's (SocketMode=, SocketUser=), as at start.
+	if to.Family != "unix" || isAbstract(to.Path) || l.passed {
 		return nil
 	}
 	chmod := to.Mode != from.Mode

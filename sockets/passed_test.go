@@ -226,3 +226,29 @@ func TestBindPassedLeavesOtherFilesOpen(t *testing.T) {
 		t.Errorf("fd %d, a file of poold's own that LISTEN_FDS counted, was closed (%v; inode %d, was %d)", fd, err, st.Ino, before.Ino)
 	}
 }
+
+// TestReloadLeavesAPassedSocketsFileAlone: the mode and owner of a unix
+// socket systemd passed are systemd's (SocketMode=, SocketUser=), as the
+// README says and as poold's start leaves them; a reload changing the
+// config's mode chmodded whatever socket file was at the path, even one
+// another user had put there in place of systemd's (r49b review).
+func TestReloadLeavesAPassedSocketsFileAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "u.sock")
+	fd, _ := passedFD(t, "unix", path)
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := configs.Socket{Name: "u", Path: path}
+	s, _, err := BindPassed([]configs.Socket{spec}, []Passed{{FD: fd, Name: "u"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	spec.Mode = 0o600
+	if _, err := s.Apply([]configs.Socket{spec}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(path); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the passed socket's file after a reload changing mode: %v, %v; want systemd's 0644", fi.Mode(), err)
+	}
+}
