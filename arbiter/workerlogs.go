@@ -204,8 +204,11 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	note := sf.health.wrote(err, n, time.Now())
 	switch {
 	case note.failed:
-		o.log.Error("cannot write a worker log file: its lines are dropped and counted until it can; free space on its filesystem, or make its directory exist and writable to poold: poold tries again by itself",
-			"watcher", ps.pool.name, "path", sf.f.Path(), "dropped", note.dropped, "error", err)
+		what := "cannot write a worker log file: its lines are dropped and counted until it can; free space on its filesystem, or make its directory exist and writable to poold: poold tries again by itself"
+		if workerlog.IsLink(err) {
+			what = "cannot write a worker log file: a symbolic link is at its path, which poold does not follow; its lines are dropped and counted until the link is removed or the path changed: poold tries again by itself"
+		}
+		o.log.Error(what, "watcher", ps.pool.name, "path", sf.f.Path(), "dropped", note.dropped, "error", err)
 		o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
 			"path": sf.f.Path(), "stream": ps.stream, "process_id": ps.wid, "reason": err.Error()})
 	case note.recovered:

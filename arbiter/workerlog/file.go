@@ -249,7 +249,23 @@ func symlinkRefused(path string, err error) error {
 	if !errors.Is(err, syscall.ELOOP) && !(errors.Is(err, syscall.EACCES) && isLink(path)) {
 		return err
 	}
-	return fmt.Errorf("%w: it is a symbolic link, which poold does not follow for a worker log (whoever may write its directory could point it at any file poold may write); remove the link, or give the real path", err)
+	return &linkError{err}
+}
+
+// linkError is a worker log path that holds a symbolic link (IsLink).
+type linkError struct{ err error }
+
+func (e *linkError) Error() string {
+	return e.err.Error() + ": it is a symbolic link, which poold does not follow for a worker log (whoever may write its directory could point it at any file poold may write); remove the link, or give the real path"
+}
+
+func (e *linkError) Unwrap() error { return e.err }
+
+// IsLink reports whether err is a worker log file refused for being a
+// symbolic link: the fix is the link, not space or permissions.
+func IsLink(err error) bool {
+	var le *linkError
+	return errors.As(err, &le)
 }
 
 // isLink reports whether path is a symbolic link.
