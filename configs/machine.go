@@ -27,10 +27,10 @@ func RlimitProblem(name string, lim uint64) string {
 		}
 	}
 	var cur unix.Rlimit
-	if err := unix.Getrlimit(res, &cur); err != nil || lim <= cur.Max || os.Geteuid() == 0 {
+	if err := unix.Getrlimit(res, &cur); err != nil || lim <= cur.Max || hasCapability(capSysResource) {
 		return ""
 	}
-	return fmt.Sprintf("%s is over poold's own hard limit %s, which only root may raise; lower it, or start poold with a higher one (LimitNOFILE= and the like under systemd, ulimit -H in a shell)", fmtLimit(lim), fmtLimit(cur.Max))
+	return fmt.Sprintf("%s is over poold's own hard limit %s, which only CAP_SYS_RESOURCE may raise (root has it, but not a container's root by default); lower it, or start poold with a higher one (LimitNOFILE= and the like under systemd, ulimit -H in a shell, docker --ulimit)", fmtLimit(lim), fmtLimit(cur.Max))
 }
 
 func nrOpen() (uint64, error) {
