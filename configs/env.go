@@ -30,21 +30,22 @@ var reservedEnv = map[string]bool{
 	"POOLD_UPGRADE_EXE":      true,
 	// Tests and benchmarks: they set these in the environment of test
 	// binaries that run poold, or export them to the whole suite.
-	"POOLD_TEST_WORKER":           true, // watcher/workertest: the worker mode
-	"POOLD_TEST_AS_POOLD":         true, // cmd/poold tests: the binary plays poold
-	"POOLD_TEST_ARGS":             true, // ... with these arguments
-	"POOLD_SOAK_LINES_FOR":        true, // cmd/poold: the fast log writer's run (default 3s)
-	"POOLD_BIN":                   true, // web e2e tests: a prebuilt poold
-	"POOLD_SOCKETS_TEST_HELPER":   true,
-	"POOLD_NOTIFY_HELPER":         true,
-	"POOLD_PROCINFO_HELPER":       true,
-	"POOLD_PROCINFO_BENCH_N":      true,
-	"POOLD_WEB_BENCH_URL":         true,
-	"POOLD_WEB_BENCH_N":           true,
-	"POOLD_PROCTEST_CHILD":        true, // watcher/proctest's own tests
-	"POOLD_SPAWN_TEST_CHILD":      true, // watcher/spawn tests: the child's role
-	"POOLD_SPAWN_TEST_STALL_SHIM": true, // watcher/spawn tests: the shim stops itself
-	"POOLD_SOAK_WORKER":           true, // cmd/poold-soak: the binary plays a worker
+	"POOLD_TEST_WORKER":            true, // watcher/workertest: the worker mode
+	"POOLD_TEST_AS_POOLD":          true, // cmd/poold tests: the binary plays poold
+	"POOLD_TEST_ARGS":              true, // ... with these arguments
+	"POOLD_SOAK_LINES_FOR":         true, // cmd/poold: the fast log writer's run (default 3s)
+	"POOLD_BIN":                    true, // web e2e tests: a prebuilt poold
+	"POOLD_SOCKETS_TEST_HELPER":    true,
+	"POOLD_NOTIFY_HELPER":          true,
+	"POOLD_PROCINFO_HELPER":        true,
+	"POOLD_PROCINFO_BENCH_N":       true,
+	"POOLD_WEB_BENCH_URL":          true,
+	"POOLD_WEB_BENCH_N":            true,
+	"POOLD_PROCTEST_CHILD":         true, // watcher/proctest's own tests
+	"POOLD_SPAWN_TEST_CHILD":       true, // watcher/spawn tests: the child's role
+	"POOLD_SPAWN_TEST_STALL_SHIM":  true, // watcher/spawn tests: the shim stops itself
+	"POOLD_SPAWN_TEST_PIDS_CGROUP": true, // watcher/spawn tests: the child's pids cgroup
+	"POOLD_SOAK_WORKER":            true, // cmd/poold-soak: the binary plays a worker
 }
 
 // envName is the override variable of a key path:
