@@ -47,6 +47,18 @@ func foldNames(tree map[string]any) {
 // foldCollisions walks v, reporting under prefix each group of keys of a
 // table that are equal but for case.
 func foldCollisions(ps *problems, prefix string, v any) {
+	var path []string
+	if prefix != "" {
+		path = []string{prefix}
+	}
+	foldWalk(ps, path, v)
+}
+
+// foldWalk is foldCollisions below path, the key in parts ("watchers",
+// ".web", "[2]"): a key is joined only when it is reported, so that a
+// deeply nested value costs memory in proportion to its depth, not to
+// its depth squared.
+func foldWalk(ps *problems, path []string, v any) {
 	switch x := v.(type) {
 	case map[string]any:
 		spellings := map[string][]string{}
@@ -56,17 +68,26 @@ func foldCollisions(ps *problems, prefix string, v any) {
 		}
 		for _, lower := range sortedKeys(spellings) {
 			if s := spellings[lower]; len(s) > 1 {
-				ps.add(joinKey(prefix, lower), "is spelled %s: names and keys are case-insensitive, so one would silently replace the other; rename or merge them", quoteList(s))
+				ps.add(strings.Join(append(path, dotted(path, lower)), ""), "is spelled %s: names and keys are case-insensitive, so one would silently replace the other; rename or merge them", quoteList(s))
 			}
 		}
 		for _, k := range sortedKeys(x) {
-			foldCollisions(ps, joinKey(prefix, strings.ToLower(k)), x[k])
+			foldWalk(ps, append(path, dotted(path, strings.ToLower(k))), x[k])
 		}
 	case []any:
 		for i, e := range x {
-			foldCollisions(ps, fmt.Sprintf("%s[%d]", prefix, i), e)
+			foldWalk(ps, append(path, fmt.Sprintf("[%d]", i)), e)
 		}
 	}
+}
+
+// dotted is key as the next part of path: after a dot unless it is the
+// first part.
+func dotted(path []string, key string) string {
+	if len(path) == 0 {
+		return key
+	}
+	return "." + key
 }
 
 // quoteList renders ["b", "a"] as `"a" and "b"`, sorted.

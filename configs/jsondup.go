@@ -9,7 +9,8 @@ import (
 
 // jsonFrame is one object or array open while jsonDuplicates walks a file.
 type jsonFrame struct {
-	path   string
+	parent *jsonFrame // the frame it is a value of; nil at the top
+	seg    string     // its part of the key path: "web" or "[2]"
 	object bool
 	index  int               // array: the next element's index
 	key    string            // object: the key whose value comes next ("" = none)
@@ -36,7 +37,7 @@ func jsonDuplicates(ps *problems, data []byte) {
 			line, col := keyPosition(data, dec.InputOffset())
 			top.key = strings.ToLower(s)
 			if first, seen := top.keyAt[s]; seen {
-				ps.list = append(ps.list, Problem{Key: joinKey(top.path, top.key), Line: line, Column: col,
+				ps.list = append(ps.list, Problem{Key: joinKey(top.path(), top.key), Line: line, Column: col,
 					Msg: fmt.Sprintf("key %q is given again here (first at line %d, column %d): JSON keeps only the last, silently dropping the first; remove one or merge them", s, first[0], first[1])})
 			} else {
 				top.keyAt[s] = [2]int{line, col}
@@ -48,30 +49,43 @@ func jsonDuplicates(ps *problems, data []byte) {
 			continue
 		}
 		// tok is a value, or opens one.
-		path := ""
+		seg := ""
 		if top != nil {
-			path = top.valuePath()
+			seg = top.next()
 		}
 		switch tok {
 		case json.Delim('{'):
-			stack = append(stack, &jsonFrame{path: path, object: true, keyAt: map[string][2]int{}})
+			stack = append(stack, &jsonFrame{parent: top, seg: seg, object: true, keyAt: map[string][2]int{}})
 		case json.Delim('['):
-			stack = append(stack, &jsonFrame{path: path})
+			stack = append(stack, &jsonFrame{parent: top, seg: seg})
 		}
 	}
 }
 
-// valuePath returns the key path of the value that comes next in f and
+// next returns the key path part of the value that comes next in f and
 // moves f past it.
-func (f *jsonFrame) valuePath() string {
+func (f *jsonFrame) next() string {
 	if f.object {
-		p := joinKey(f.path, f.key)
+		k := f.key
 		f.key = ""
-		return p
+		return k
 	}
-	p := fmt.Sprintf("%s[%d]", f.path, f.index)
+	seg := fmt.Sprintf("[%d]", f.index)
 	f.index++
-	return p
+	return seg
+}
+
+// path is f's key path, joined only when a problem names it: a path kept
+// in every frame would cost memory with the square of the file's depth.
+func (f *jsonFrame) path() string {
+	if f == nil || f.parent == nil {
+		return ""
+	}
+	p := f.parent.path()
+	if !f.parent.object {
+		return p + f.seg
+	}
+	return joinKey(p, f.seg)
 }
 
 // keyPosition is the 1-based line and column of the JSON string that ends

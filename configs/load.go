@@ -47,6 +47,11 @@ func Load(path string) (*Config, error) {
 		return nil, ReadError(path, err)
 	}
 	data = TrimBOM(data)
+	if format == "toml" {
+		if p, deep := tomlNesting(data, maxNesting); deep {
+			return nil, &Error{File: path, Problems: []Problem{p}}
+		}
+	}
 	v := viper.NewWithOptions(viper.KeyDelimiter(keyDelim))
 	v.SetConfigType(format)
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
