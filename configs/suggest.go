@@ -68,8 +68,9 @@ func closest(k string, candidates []string) string {
 	// A shortened key ("numprocs"): the one candidate sharing the longest
 	// prefix of at least 5 characters.
 	best, bestP, ties := "", 0, 0
+	nk := normKey(k)
 	for _, c := range candidates {
-		p := commonPrefix(normKey(k), normKey(c))
+		p := commonPrefix(nk, normKey(c))
 		switch {
 		case p > bestP:
 			best, bestP, ties = c, p, 1
@@ -83,8 +84,14 @@ func closest(k string, candidates []string) string {
 	return ""
 }
 
+// keySeparators drops the '_' and '-' that normKey ignores. Built once: a
+// Replacer's first use builds its tables, which costs more than the
+// comparison itself, and a file with thousands of unknown keys compares
+// each with every valid key.
+var keySeparators = strings.NewReplacer("_", "", "-", "")
+
 func normKey(s string) string {
-	return strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(s))
+	return keySeparators.Replace(strings.ToLower(s))
 }
 
 // nearest returns the one candidate within edit distance 2 of k (1 for
@@ -93,8 +100,15 @@ func normKey(s string) string {
 // ("id": uid or gid?).
 func nearest(k string, candidates []string) (best string, near bool) {
 	bestD, ties := math.MaxInt, 0
+	nk := normKey(k)
 	for _, c := range candidates {
-		dist := editDistance(normKey(k), normKey(c))
+		nc := normKey(c)
+		if len(nk) > len(nc)+2 || len(nc) > len(nk)+2 {
+			// At least that many insertions: too far to suggest, and a
+			// 10 MB key would cost a matrix of gigabytes.
+			continue
+		}
+		dist := editDistance(nk, nc)
 		switch {
 		case dist < bestD:
 			best, bestD, ties = c, dist, 1
