@@ -62,8 +62,27 @@ func comment(s string) string {
 		if line == "" {
 			b.WriteString("#\n")
 		} else {
-			b.WriteString("# " + line + "\n")
+			b.WriteString("# " + commentText(line) + "\n")
 		}
+	}
+	return b.String()
+}
+
+// commentText is line as TOML lets a comment hold it: a control character
+// other than tab, or a byte that is not UTF-8, is written as \xNN. The
+// notes quote the source file's option names and values as written, and
+// one NUL in them made the whole converted file unreadable.
+func commentText(line string) string {
+	var b strings.Builder
+	for i := 0; i < len(line); {
+		r, size := utf8.DecodeRuneInString(line[i:])
+		switch {
+		case r == utf8.RuneError && size == 1, r < 0x20 && r != '\t', r == 0x7f:
+			fmt.Fprintf(&b, "\\x%02x", line[i])
+		default:
+			b.WriteString(line[i : i+size])
+		}
+		i += size
 	}
 	return b.String()
 }
