@@ -102,6 +102,7 @@ func (a *Arbiter) reused(pid int) {
 		return
 	}
 	if err != nil {
+		a.log.Warn("lost the exit status of a worker whose pid the kernel gave to a new one", "watcher", ow.Name(), "pid", pid, "error", err)
 		ex = spawn.Exit{Code: -1}
 	}
 	e := exitMsg{pid: pid, proc: old, owner: ow, end: watcher.End{Exit: ex}}
