@@ -3,6 +3,7 @@ package sockets
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -260,10 +261,9 @@ func closeIfSocket(fd int) {
 // arbiter.endpoint) cannot bind there, since only a [sockets.NAME] takes
 // a passed socket.
 func PassedOn(passed []Passed, network, addr string) string {
-	var ap netip.AddrPort
+	var match func(netip.AddrPort) bool
 	if network != "unix" {
-		var err error
-		if ap, err = netip.ParseAddrPort(addr); err != nil {
+		if match = tcpMatch(addr); match == nil {
 			return ""
 		}
 	}
@@ -275,10 +275,39 @@ func PassedOn(passed []Passed, network, addr string) string {
 			if ps.unix && filepath.Clean(ps.path) == filepath.Clean(addr) {
 				return ps.String()
 			}
-		case !ps.unix && ps.ap.Port() == ap.Port() &&
-			(ps.ap.Addr() == ap.Addr().Unmap() || ps.ap.Addr().IsUnspecified() || ap.Addr().IsUnspecified()):
+		case !ps.unix && match(ps.ap):
 			return ps.String()
 		}
 	}
 	return ""
+}
+
+// tcpMatch returns whether a socket bound at an address clashes with
+// addr ("HOST:PORT"; HOST an address, "localhost", or "" or "*" for
+// every address); nil when addr cannot be read.
+func tcpMatch(addr string) func(netip.AddrPort) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil
+	}
+	var ip netip.Addr
+	switch host {
+	case "", "*":
+	case "localhost":
+		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	default:
+		if ip, err = netip.ParseAddr(host); err != nil {
+			return nil
+		}
+		ip = ip.Unmap()
+	}
+	return func(at netip.AddrPort) bool {
+		a := at.Addr().Unmap()
+		return at.Port() == uint16(pn) &&
+			(!ip.IsValid() || a == ip || a.IsUnspecified() || ip.IsUnspecified() || host == "localhost" && a.IsLoopback())
+	}
 }

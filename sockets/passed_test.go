@@ -252,3 +252,24 @@ func TestReloadLeavesAPassedSocketsFileAlone(t *testing.T) {
 		t.Errorf("the passed socket's file after a reload changing mode: %v, %v; want systemd's 0644", fi.Mode(), err)
 	}
 }
+
+// TestPassedOnNamesTheClash: the start error of an endpoint of poold's
+// own names a passed socket on its address; an address written
+// localhost:PORT, *:PORT or :PORT found none and the error blamed
+// another program (r49b review).
+func TestPassedOnNamesTheClash(t *testing.T) {
+	fd, addr := passedFD(t, "tcp", "127.0.0.1:0")
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passed := []Passed{{FD: fd, Name: "metrics"}}
+	for at, clash := range map[string]bool{
+		"127.0.0.1:" + port: true, "localhost:" + port: true, "*:" + port: true, ":" + port: true,
+		"0.0.0.0:" + port: true, "127.0.0.2:" + port: false, "127.0.0.1:1": false, "nonsense": false,
+	} {
+		if got := PassedOn(passed, "tcp", at); (got != "") != clash || clash && !strings.Contains(got, `"metrics"`) {
+			t.Errorf("PassedOn(%s) = %q, want a clash %v naming the passed socket", at, got, clash)
+		}
+	}
+}
