@@ -32,8 +32,22 @@ func TestDefaultEndpointInAnotherUsersDir(t *testing.T) {
 	if err := os.Chmod(filepath.Dir(tmp), 0o755); err != nil { // t.TempDir's own, 0700
 		t.Fatal(err)
 	}
-	// Root plays the other user: nobody's runtime dir, made first.
-	dir := filepath.Join(tmp, "poold-65534")
+	// Root plays the other user: nobody's runtime dir, made first, in
+	// the shared temporary directory, or in an XDG_RUNTIME_DIR that is
+	// shared (r49b review: poolctl checked only the first).
+	for _, c := range []struct{ name, dir, xdg string }{
+		{"tmp", filepath.Join(tmp, "poold-65534"), ""},
+		{"shared XDG_RUNTIME_DIR", filepath.Join(tmp, "poold"), tmp},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			otherUsersDir(t, filepath.Join(bin, "poolctl"), c.dir, "TMPDIR="+tmp, "XDG_RUNTIME_DIR="+c.xdg)
+		})
+	}
+}
+
+// otherUsersDir runs poolctl as nobody, with env, against dir, which
+// root made with a listener in it: poolctl must not connect.
+func otherUsersDir(t *testing.T, poolctl, dir string, env ...string) {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +74,8 @@ func TestDefaultEndpointInAnotherUsersDir(t *testing.T) {
 	}()
 
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-		filepath.Join(bin, "poolctl"), "--timeout", "2s", "set", "web", "env.DB_PASSWORD", "s3cret")
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "XDG_RUNTIME_DIR=", "POOLCTL_ENDPOINT=")
+		poolctl, "--timeout", "2s", "set", "web", "env.DB_PASSWORD", "s3cret")
+	cmd.Env = append(append(os.Environ(), "POOLCTL_ENDPOINT="), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err = cmd.Run()

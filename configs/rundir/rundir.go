@@ -28,17 +28,17 @@ func Dir() string {
 // ControlEndpoint is the control endpoint used when none is configured.
 func ControlEndpoint() string { return "ipc://" + filepath.Join(Dir(), "control.sock") }
 
-// CheckShared reports an error when Dir is the shared temporary
-// directory's poold-<uid> (no XDG_RUNTIME_DIR, not root) and another user
-// made it, or made it open to others: anyone may create
-// /tmp/poold-<uid> before its user's poold does, and put a listener of
-// theirs in it that receives every command poolctl sends (env values of
-// set and add included). poold refuses such a directory; poolctl must not
-// talk into it either. A missing directory is no error (poold is not
-// running; the dial says so).
+// CheckShared reports an error when Dir (for a user other than root) was
+// made by another user, or open to others: anyone may create
+// /tmp/poold-<uid> before its user's poold does, or poold/ in an
+// XDG_RUNTIME_DIR that is shared (some images and CI point it at /tmp),
+// and put a listener of theirs in it that receives every command poolctl
+// sends (env values of set and add included). poold refuses such a
+// directory; poolctl must not talk into it either. A missing directory is
+// no error (poold is not running; the dial says so).
 func CheckShared() error {
-	if os.Getenv("XDG_RUNTIME_DIR") != "" || os.Geteuid() == 0 {
-		return nil // the user's own runtime dir, or /run/poold
+	if os.Geteuid() == 0 {
+		return nil // /run/poold, or root's own runtime dir
 	}
 	dir := Dir()
 	fi, err := os.Lstat(dir)
