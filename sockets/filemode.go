@@ -31,6 +31,10 @@ func setSocketFile(name, path string, s configs.Socket, want *fileID, chmod bool
 		return &Error{Socket: name, Op: op, Addr: s.Path, Err: err, Hint: hint}
 	}
 	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return fail("chmod", err, "the socket's file is gone (removed by hand or by tmpfiles?): poold still listens, but no client can connect by its path; "+
+			"give the socket a new path and reload (its watchers roll over to it), or restart poold")
+	}
 	if err != nil {
 		return fail("chmod", err, "")
 	}
@@ -72,7 +76,7 @@ func (e *notOurs) Unwrap() error { return errNotOurSocket }
 
 // notOursHint says what to do when the socket's path changed under poold.
 func notOursHint(path string) string {
-	return fmt.Sprintf("poold changes no mode or owner through it, since whoever may write %s could point it at any file; see what is there (ls -l %s) and who may write that directory, remove it, then restart poold to bind the socket again", filepath.Dir(path), path)
+	return fmt.Sprintf("poold changes no mode or owner through it, since whoever may write %s could point it at any file; see what is there (ls -l %s) and who may write that directory, remove it, then give the socket a new path and reload (its watchers roll over to it), or restart poold to bind it again; until then, reloads that keep this mode and owner go through", filepath.Dir(path), path)
 }
 
 // fileKindOf names a file type of a stat mode, as describe does.
