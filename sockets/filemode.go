@@ -76,7 +76,7 @@ func (e *notOurs) Unwrap() error { return errNotOurSocket }
 
 // notOursHint says what to do when the socket's path changed under poold.
 func notOursHint(path string) string {
-	return fmt.Sprintf("poold changes no mode or owner through it, since whoever may write %s could point it at any file; see what is there (ls -l %s) and who may write that directory, remove it, then give the socket a new path and reload (its watchers roll over to it), or restart poold to bind it again; until then, reloads that keep this mode and owner go through", filepath.Dir(path), path)
+	return fmt.Sprintf("poold changes no mode or owner through it, since whoever may write %s could point it at any file; see what is there (ls -l %s) and who may write that directory, remove it, then give the socket a new path and reload (its watchers roll over to it), or restart poold to bind it again; until then, a reload goes through only with the socket's former mode and owner in the file", filepath.Dir(path), path)
 }
 
 // fileKindOf names a file type of a stat mode, as describe does.
