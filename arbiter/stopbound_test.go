@@ -36,12 +36,7 @@ func TestShutdownSaysHowLongItMayTake(t *testing.T) {
 	h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == "web" })
 	h.do("quit", map[string]any{"waiting": true})
 
-	var line string
-	for _, l := range strings.Split(h.log.String(), "\n") {
-		if strings.Contains(l, "stopping all watchers") {
-			line = l
-		}
-	}
+	line := stopLine(h)
 	for _, want := range []string{"up_to=10s", `slowest_in_order="web 1s, then app 2s, then db 7s"`} {
 		if !strings.Contains(line, want) {
 			t.Errorf("the stop's log line does not say %s, which an orchestrator's grace period must exceed:\n%s", want, line)
@@ -64,15 +59,21 @@ func TestShutdownCountsTheAfterStopOfAWatcherWithoutWorkers(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{db, web}}, Options{})
 	h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == "web" })
 	h.do("quit", map[string]any{"waiting": true})
+	line := stopLine(h)
+	for _, want := range []string{"up_to=4s", `slowest_in_order="web 3s, then db 1s"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the stop's log line does not say %s:\n%s", want, line)
+		}
+	}
+}
+
+// stopLine is the log line of poold's stop that says how long it may take.
+func stopLine(h *harness) string {
 	var line string
 	for _, l := range strings.Split(h.log.String(), "\n") {
 		if strings.Contains(l, "stopping all watchers") {
 			line = l
 		}
 	}
-	for _, want := range []string{"up_to=4s", `slowest_in_order="web 3s, then db 1s"`} {
-		if !strings.Contains(line, want) {
-			t.Errorf("the stop's log line does not say %s:\n%s", want, line)
-		}
-	}
+	return line
 }
