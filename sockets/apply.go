@@ -264,7 +264,7 @@ func (t tweak) revert() error { return t.set(t.old.Spec, t.spec) }
 // set moves the socket from spec from to spec to.
 func (t tweak) set(to, from configs.Socket) error {
 	l := t.old
-	if to.Backlog != from.Backlog {
+	if to.Backlog != from.Backlog && !l.passed { // a passed socket's is systemd's (Backlog=)
 		// listen on a listening socket only changes its backlog.
 		if err := unix.Listen(l.fd, to.Backlog); err != nil {
 			return &Error{Socket: l.Name, Op: "listen", Addr: l.Addr(), Err: err, Hint: sysHint(err, to, l.Host(), l.port)}

@@ -253,6 +253,35 @@ func TestReloadLeavesAPassedSocketsFileAlone(t *testing.T) {
 	}
 }
 
+// TestReloadLeavesAPassedSocketsBacklog: a passed socket's backlog is
+// systemd's (Backlog=) too; a reload changing the config's backlog set it
+// (r49c review).
+func TestReloadLeavesAPassedSocketsBacklog(t *testing.T) {
+	fd, addr := passedFD(t, "tcp", "127.0.0.1:0")
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := configs.Socket{Name: "web", Host: "127.0.0.1", Port: p}
+	s, _, err := BindPassed([]configs.Socket{spec}, []Passed{{FD: fd, Name: "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	before := tcpBacklog(t, mustGet(t, s, "web"))
+	spec.Backlog = 7
+	if _, err := s.Apply([]configs.Socket{spec}); err != nil {
+		t.Fatal(err)
+	}
+	if got := tcpBacklog(t, mustGet(t, s, "web")); got != before {
+		t.Errorf("the passed socket's backlog after a reload changing it: %d, want systemd's %d", got, before)
+	}
+}
+
 // TestPassedOnNamesTheClash: the start error of an endpoint of poold's
 // own names a passed socket on its address; an address written
 // localhost:PORT, *:PORT or :PORT found none and the error blamed
