@@ -85,9 +85,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 		return
 	}
 	key := clientKey(r)
-	if secs, wait := s.fails.retryAfter(w, key); wait {
+	if secs, from, wait := s.fails.retryAfter(w, key); wait {
 		apiError(w, http.StatusTooManyRequests, arbiter.ErrnoForbidden, id,
-			"too many failed attempts from %s; retry in %ds", key, secs)
+			"too many failed attempts from %s; retry in %ds", from, secs)
 		return
 	}
 	if len(acc.tokens) == 0 {

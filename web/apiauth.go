@@ -80,7 +80,12 @@ func bearer(r *http.Request) string {
 
 // failLimiter slows down token guessing: each client address may fail
 // burst times, then one more time per decay; until then every request
-// from it (even with a good token) gets 429. Safe for concurrent use.
+// from it (even with a good token) gets 429. An IPv6 client is counted
+// by its address and, with wideBurst times the burst, by its /64, the
+// least a host is given: one host cannot spread its guesses over 2^64
+// addresses, and a neighbour on a shared /64 (a hosting provider's, a
+// LAN's) must fail far more often before it locks the others out. Safe
+// for concurrent use.
 type failLimiter struct {
 	burst int
 	decay time.Duration
@@ -88,6 +93,8 @@ type failLimiter struct {
 
 	mu sync.Mutex
 	m  map[string]*failCount
+	// wide counts IPv6 /64s (nil within wide itself).
+	wide *failLimiter
 }
 
 type failCount struct {
@@ -95,37 +102,43 @@ type failCount struct {
 	last time.Time
 }
 
-const maxFailEntries = 10000
+const (
+	maxFailEntries = 10000
+	wideBurst      = 20 // a /64's burst, in bursts of one address
+	evictSample    = 16 // entries a full table looks at to evict one
+)
 
 func newFailLimiter(burst int, decay time.Duration) *failLimiter {
-	return &failLimiter{burst: burst, decay: decay, now: time.Now, m: make(map[string]*failCount)}
+	l := &failLimiter{burst: burst, decay: decay, now: time.Now, m: make(map[string]*failCount)}
+	l.wide = &failLimiter{burst: burst * wideBurst, decay: decay, now: func() time.Time { return l.now() },
+		m: make(map[string]*failCount)}
+	return l
 }
 
 // refuse answers 429 for who ("poold console") when key is blocked, and
 // reports whether it did.
 func (l *failLimiter) refuse(w http.ResponseWriter, key, who string) bool {
-	secs, wait := l.retryAfter(w, key)
+	secs, from, wait := l.retryAfter(w, key)
 	if wait {
-		http.Error(w, fmt.Sprintf("%s: too many failed tokens from %s; retry in %ds", who, key, secs), http.StatusTooManyRequests)
+		http.Error(w, fmt.Sprintf("%s: too many failed tokens from %s; retry in %ds", who, from, secs), http.StatusTooManyRequests)
 	}
 	return wait
 }
 
 // retryAfter sets Retry-After, in whole seconds, when key is blocked, and
-// returns them.
-func (l *failLimiter) retryAfter(w http.ResponseWriter, key string) (secs int, blocked bool) {
-	wait, d := l.blocked(key)
+// returns them and what is blocked (key, or its /64).
+func (l *failLimiter) retryAfter(w http.ResponseWriter, key string) (secs int, from string, blocked bool) {
+	wait, d, from := l.blockedFrom(key)
 	if !wait {
-		return 0, false
+		return 0, "", false
 	}
 	secs = int(math.Ceil(d.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	return secs, true
+	return secs, from, true
 }
 
-// clientKey is what failed tokens are counted against: the client's
-// IPv4 address, or its IPv6 /64, the least a host is given (counted by
-// whole address, one host could guess from 2^64 of them).
+// clientKey is the client's address, failed tokens are counted against
+// (and its /64's, for IPv6: see failLimiter).
 func clientKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -135,13 +148,18 @@ func clientKey(r *http.Request) string {
 	if err != nil {
 		return host
 	}
-	ip = ip.Unmap()
-	if !ip.Is6() || ip.IsLoopback() {
-		return ip.String()
+	return ip.Unmap().String()
+}
+
+// slash64 is key's IPv6 /64 ("" for IPv4, loopback, or no address).
+func slash64(key string) string {
+	ip, err := netip.ParseAddr(key)
+	if err != nil || !ip.Is6() || ip.IsLoopback() {
+		return ""
 	}
 	p, err := ip.WithZone("").Prefix(64)
 	if err != nil {
-		return host
+		return ""
 	}
 	return p.String()
 }
@@ -155,8 +173,25 @@ func (l *failLimiter) decayed(c *failCount, now time.Time) {
 	c.last = now
 }
 
-// blocked reports whether key must wait, and for how long.
+// blocked reports whether key (or its /64) must wait, and for how long.
 func (l *failLimiter) blocked(key string) (bool, time.Duration) {
+	b, d, _ := l.blockedFrom(key)
+	return b, d
+}
+
+// blockedFrom is blocked, also saying what is blocked: key or its /64.
+func (l *failLimiter) blockedFrom(key string) (bool, time.Duration, string) {
+	b, d := l.blockedKey(key)
+	if p := slash64(key); l.wide != nil && p != "" {
+		if wb, wd := l.wide.blockedKey(p); wb && wd > d {
+			return true, wd, p
+		}
+	}
+	return b, d, key
+}
+
+// blockedKey reports whether key itself must wait, and for how long.
+func (l *failLimiter) blockedKey(key string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c, ok := l.m[key]
@@ -171,15 +206,22 @@ func (l *failLimiter) blocked(key string) (bool, time.Duration) {
 	return true, time.Duration(over * float64(l.decay))
 }
 
-// fail records a failed attempt from key.
+// fail records a failed attempt from key (and its /64).
 func (l *failLimiter) fail(key string) {
+	l.failKey(key)
+	if p := slash64(key); l.wide != nil && p != "" {
+		l.wide.failKey(p)
+	}
+}
+
+func (l *failLimiter) failKey(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	c, ok := l.m[key]
 	if !ok {
 		if len(l.m) >= maxFailEntries {
-			l.prune(now)
+			l.evict(now)
 		}
 		c = &failCount{last: now}
 		l.m[key] = c
@@ -188,13 +230,17 @@ func (l *failLimiter) fail(key string) {
 	c.n++
 }
 
-// prune forgets addresses whose count has decayed to nothing; if all
-// are still counting, it forgets the one with the fewest failures, never
-// the whole map: clearing it let whoever filled it (10,000 addresses of
-// one attacker) start its guesses afresh.
-func (l *failLimiter) prune(now time.Time) {
-	least, min := "", math.Inf(1)
+// evict makes room in a full table: it forgets, of evictSample entries
+// (the map's own random order), those whose count has decayed to
+// nothing, else the one with the fewest failures, never the whole table
+// (clearing it let whoever filled it start its guesses afresh) and
+// without a walk of all of it under the lock every request takes.
+func (l *failLimiter) evict(now time.Time) {
+	least, min, seen := "", math.Inf(1), 0
 	for k, c := range l.m {
+		if seen++; seen > evictSample {
+			break
+		}
 		l.decayed(c, now)
 		if c.n == 0 {
 			delete(l.m, k)
