@@ -29,8 +29,15 @@ func TestLoadDeepNesting(t *testing.T) {
 	nest := func(n int) string { return strings.Repeat("[", n) + strings.Repeat("]", n) }
 
 	for _, c := range []struct{ name, body, want string }{
-		{"arrays.toml", "[arbiter]\nx = " + nest(1_000_000) + "\n", "deep.toml:2: arrays and inline tables nest more than 10000 deep"},
-		{"tables.toml", "\n\nx = " + strings.Repeat("{a=", 1_000_000) + "1" + strings.Repeat("}", 1_000_000), ":3: arrays and inline tables nest more than 10000 deep"},
+		{"arrays.toml", "[arbiter]\nx = " + nest(1_000_000) + "\n", "deep.toml:2: tables and arrays nest more than 10000 deep"},
+		{"tables.toml", "\n\nx = " + strings.Repeat("{a=", 1_000_000) + "1" + strings.Repeat("}", 1_000_000), ":3: tables and arrays nest more than 10000 deep"},
+		// Tables nested through dotted keys and headers cost the reader
+		// memory with the square of their depth (1 million: out of
+		// memory, poold killed on SIGHUP with its workers; r49c review).
+		{"header.toml", "\n[a" + strings.Repeat(".a", 1_000_000) + "]\n", ":2: a dotted key or table header of more than 1000 parts"},
+		{"key.toml", "a" + strings.Repeat(".a", 1_000_000) + " = 1\n", ":1: a dotted key or table header of more than 1000 parts"},
+		{"inline.toml", "x = " + strings.Repeat("{"+strings.Repeat("a.", 999)+"a = ", 11) + "1" + strings.Repeat("}", 11), ":1: tables and arrays nest more than 10000 deep"},
+		{"mixed.toml", "[" + strings.Repeat("a.", 999) + "a]\n" + strings.Repeat("b.", 999) + "b = " + strings.Repeat("{"+strings.Repeat("c.", 999)+"c = ", 9) + "1" + strings.Repeat("}", 9), ":2: tables and arrays nest more than 10000 deep"},
 	} {
 		p := write("deep.toml", c.body)
 		_, err := Load(p)
@@ -120,6 +127,7 @@ func FuzzTOMLNesting(f *testing.F) {
 	for _, s := range []string{
 		"a = [[1], {b = [2]}]", "[x]\na = '['", "[[x.y]]\nz = \"\"\"]\"\"\"", "a = \"\\\"[\" # [",
 		"a = '''\n[''''", "\"[\".b = [{}]", "a = [ # [\n1]",
+		"a.b.c = 1", "[a.b]\nc.d = [1]", "x = {a.b = {c.d = 1}, e = 2}", "[[a . b]]\n'c.d'.e = [[{f.g = 1}]]",
 	} {
 		f.Add([]byte(s))
 	}
