@@ -45,6 +45,7 @@ var reservedEnv = map[string]bool{
 	"POOLD_SPAWN_TEST_CHILD":       true, // watcher/spawn tests: the child's role
 	"POOLD_SPAWN_TEST_STALL_SHIM":  true, // watcher/spawn tests: the shim stops itself
 	"POOLD_SPAWN_TEST_PIDS_CGROUP": true, // watcher/spawn tests: the child's pids cgroup
+	"POOLD_SPAWN_TEST_TOPUP":       true, // watcher/spawn tests: the child starts crowded
 	"POOLD_SOAK_WORKER":            true, // cmd/poold-soak: the binary plays a worker
 }
 

@@ -85,10 +85,10 @@ func (w *pidsWatch) refresh() {
 }
 
 // spares makes poold's spare threads (threads.go) once a limit is found
-// with room for them: from the spawner's start, or the first fork after
-// a limit was set or room was made.
+// with room for them, and tops them up as room is made: from the
+// spawner's start, or the forks after a limit was set.
 func (w *pidsWatch) spares() {
-	if sparesMade.Load() {
+	if sparesMade.Load() >= spareThreads {
 		return
 	}
 	if room, ok := w.room(); ok {

@@ -204,6 +204,9 @@ func (s *Spawner) serve(ctx context.Context) error {
 	defer s.closeStub()
 	s.pids.open()
 	s.pids.spares()
+	if room, ok := nprocRoom(); ok {
+		keepSpares(room)
+	}
 	defer s.pids.close()
 	_, _ = s.devnull() // held from the start; a failure is retried, and reported, by the first Start
 	defer s.closeDevnull()

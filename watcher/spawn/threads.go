@@ -1,9 +1,14 @@
 package spawn
 
 import (
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
 // Spare threads. The pids reserve (pids.go) keeps poold's own forks off
@@ -12,18 +17,20 @@ import (
 // next OS thread the Go runtime needs for poold (a goroutine blocked in
 // a write, a burst of /proc reads) cannot be created, and the runtime
 // aborts poold ("fatal error: newosproc"), every worker dying with it.
-// So, as soon as poold sees a limit, and while it has room, it makes the
-// runtime create spareThreads threads that then stay idle in its pool
-// (Go never ends an idle thread): later demand takes those instead of
-// creating new ones. They cost a pid each and a few KiB of memory.
+// So, as soon as poold sees a limit (a pids cgroup's, or RLIMIT_NPROC),
+// and while it has room, it makes the runtime create spareThreads threads
+// that then stay idle in its pool (Go never ends an idle thread): later
+// demand takes those instead of creating new ones, up to that many at
+// once. They cost a pid each and a few KiB of memory.
 
 // spareThreads is how many idle threads poold keeps once it is under a
 // limit: more than poold's goroutines are ever blocked in system calls
 // at once beyond its usual ones.
 const spareThreads = 8
 
-// sparesMade is set once the spare threads exist (for the process).
-var sparesMade atomic.Bool
+// sparesMade is how many spare threads exist (for the process): fewer
+// than spareThreads when a limit had no room for all of them yet.
+var sparesMade atomic.Int32
 
 // makeSpares has the runtime create n threads and leave them idle: n
 // goroutines each lock themselves to a thread of their own and wait
@@ -47,17 +54,67 @@ func makeSpares(n int) {
 	done.Wait()
 }
 
-// keepSpares makes the spare threads once, when room pids are still free
-// under the tightest limit seen: never from the reserve, since the
-// runtime aborts when it cannot create a thread.
+// keepSpares makes the spare threads, or more of them up to
+// spareThreads, while room pids are free under the tightest limit seen:
+// never from the reserve, since the runtime aborts when it cannot create
+// a thread. makeSpares(n) leaves n threads idle, counting those made
+// before: asking for the total tops them up.
 func keepSpares(room int) {
-	if sparesMade.Load() {
+	have := int(sparesMade.Load())
+	n := min(spareThreads, have+room-pidsReserve)
+	if n <= have {
 		return
 	}
-	n := min(spareThreads, room-pidsReserve)
-	if n <= 0 {
-		return
-	}
-	sparesMade.Store(true)
+	sparesMade.Store(int32(n))
 	makeSpares(n)
+}
+
+// nprocRoom is how many more processes and threads poold's real user may
+// have under its RLIMIT_NPROC (the kernel holds a user other than root
+// to it, counting every thread of theirs); false when it is not bound.
+// It reads every /proc/PID/status: once, as the spawner starts.
+func nprocRoom() (int, bool) {
+	var rl unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NPROC, &rl) != nil || rl.Cur == unix.RLIM_INFINITY || os.Getuid() == 0 {
+		return 0, false
+	}
+	used, ok := tasksOf(os.Getuid())
+	if !ok {
+		return 0, false
+	}
+	return int(min(rl.Cur, 1<<30)) - used, true
+}
+
+// tasksOf counts the threads of every process whose real uid is uid, as
+// RLIMIT_NPROC counts them (from /proc/PID/status).
+func tasksOf(uid int) (int, bool) {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false
+	}
+	want, used := strconv.Itoa(uid), 0
+	for _, p := range procs {
+		if p.Name()[0] < '0' || p.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + p.Name() + "/status")
+		if err != nil {
+			continue // gone
+		}
+		var owner, threads string
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Uid:"); ok {
+				if f := strings.Fields(v); len(f) > 0 {
+					owner = f[0] // the real uid, which the kernel counts
+				}
+			}
+			if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+				threads = strings.TrimSpace(v)
+			}
+		}
+		if n, err := strconv.Atoi(threads); err == nil && owner == want {
+			used += n
+		}
+	}
+	return used, true
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // pidsV1 is where this machine and CI mount cgroup v1's pids controller.
@@ -20,6 +22,10 @@ const pidsV1 = "/sys/fs/cgroup/pids"
 
 // cgroupEnv names, for the "spares" child, the pids cgroup it runs in.
 const cgroupEnv = "POOLD_SPAWN_TEST_PIDS_CGROUP"
+
+// topUpEnv, for the "spares" child, starts it in a crowded limit that
+// later gets room.
+const topUpEnv = "POOLD_SPAWN_TEST_TOPUP"
 
 // blockedReads is how many of the "spares" child's goroutines block in
 // read(2) at once once its limit is full: each holds an OS thread, more
@@ -48,16 +54,20 @@ func TestWorkersFillingTheLimitDoNotAbortPoold(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "pids.max"), []byte("200"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), hang)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$1" -test.run=none`, dir, self(t))
-	cmd.Env = append(os.Environ(), childEnv+"=spares", cgroupEnv+"="+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the child with its pids limit full: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "survived") {
-		t.Fatalf("the child did not get to the end:\n%s", out)
+	for _, topUp := range []string{"", "1"} {
+		ctx, cancel := context.WithTimeout(context.Background(), hang)
+		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$1" -test.run=none`, dir, self(t))
+		cmd.Env = append(os.Environ(), childEnv+"=spares", cgroupEnv+"="+dir, topUpEnv+"="+topUp)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		// topUp: started where the limit had room for 2 spares only, the
+		// spawner made no more once room was made (r49c review).
+		if err != nil {
+			t.Fatalf("the child with its pids limit full (top-up %q): %v\n%s", topUp, err, out)
+		}
+		if !strings.Contains(string(out), "survived") {
+			t.Fatalf("the child did not get to the end (top-up %q):\n%s", topUp, out)
+		}
 	}
 }
 
@@ -65,35 +75,132 @@ func TestWorkersFillingTheLimitDoNotAbortPoold(t *testing.T) {
 // "survived" when it lived through its blocked reads.
 func runFullLimit() int {
 	dir := os.Getenv(cgroupEnv)
+	topUp := os.Getenv(topUpEnv) != ""
+	if topUp {
+		// Crowded at the start: room for the reserve and 2 spares.
+		if err := setPidsMax(dir, pidsReserve+2); err != nil {
+			fmt.Println("crowd the limit:", err)
+			return 1
+		}
+	}
 	s := New(os.Args[0])
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = s.Run(ctx) }()
 	defer func() { cancel(); wg.Wait() }()
-	// A start has the spawner look at its limits (and make its spares).
-	p, err := s.Start(ProcSpec{Path: "/bin/true", Argv: []string{"true"}, Umask: -1})
-	if err != nil {
-		fmt.Println("start:", err)
-		return 1
+	// A start has the spawner look at its limits (and make its spares);
+	// with topUp, one more once room is made, to top them up.
+	starts := 1
+	if topUp {
+		starts = 2
 	}
-	_, _ = p.Wait()
-	cur, err := os.ReadFile(filepath.Join(dir, "pids.current"))
-	if err == nil {
-		// Full: as if workers' threads had taken every other pid.
-		err = os.WriteFile(filepath.Join(dir, "pids.max"), cur, 0o644)
+	for i := range starts {
+		if i == 1 {
+			if err := os.WriteFile(filepath.Join(dir, "pids.max"), []byte("200"), 0o644); err != nil {
+				fmt.Println("make room:", err)
+				return 1
+			}
+		}
+		p, err := s.Start(ProcSpec{Path: "/bin/true", Argv: []string{"true"}, Umask: -1})
+		if err != nil && i == starts-1 {
+			fmt.Println("start:", err)
+			return 1
+		}
+		if err == nil { // a crowded limit refuses the first (the reserve)
+			_, _ = p.Wait()
+		}
 	}
-	if err != nil {
+	// Full: as if workers' threads had taken every other pid.
+	if err := fillLimit(dir); err != nil {
 		fmt.Println("fill the limit:", err)
 		return 1
 	}
-	fmt.Printf("limit full at %s", cur)
 	if err := blockReads(blockedReads); err != nil {
 		fmt.Println(err)
 		return 1
 	}
 	fmt.Println("survived")
 	return 0
+}
+
+// setPidsMax sets the pids cgroup dir's limit to its current count plus
+// room.
+func setPidsMax(dir string, room int) error {
+	b, err := os.ReadFile(filepath.Join(dir, "pids.current"))
+	if err != nil {
+		return err
+	}
+	cur, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.Itoa(cur+room)), 0o644)
+}
+
+// fillLimit fills the child's limit to the last pid: its pids cgroup's
+// (dir), or, with dir "", its user's RLIMIT_NPROC.
+func fillLimit(dir string) error {
+	if dir != "" {
+		cur, err := os.ReadFile(filepath.Join(dir, "pids.current"))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, "pids.max"), cur, 0o644)
+		}
+		fmt.Printf("pids.max full at %s", cur)
+		return err
+	}
+	room, ok := nprocRoom()
+	if !ok {
+		return fmt.Errorf("no RLIMIT_NPROC binds this child (uid %d)", os.Getuid())
+	}
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NPROC, &rl); err != nil {
+		return err
+	}
+	full := rl.Cur - uint64(room)
+	fmt.Printf("RLIMIT_NPROC full at %d\n", full)
+	return unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: full, Max: full})
+}
+
+// TestWorkersFillingNprocDoNotAbortPoold: the same under RLIMIT_NPROC,
+// which counts every thread of poold's user: a poold run as a user whose
+// workers filled it aborted as well (r49c review: 1 start in 6).
+func TestWorkersFillingNprocDoNotAbortPoold(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the child runs as nobody, under a limit root is not held to")
+	}
+	// A copy of this binary that nobody may run.
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "spawn.test")
+	b, err := os.ReadFile(self(t))
+	if err == nil {
+		err = os.WriteFile(bin, b, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	// Room for the spares and the reserve above what nobody runs now.
+	n, ok := tasksOf(65534)
+	if !ok {
+		t.Fatal("cannot count the threads of uid 65534 in /proc")
+	}
+	cmd := exec.CommandContext(ctx, "prlimit", fmt.Sprintf("--nproc=%d", n+40),
+		"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", bin, "-test.run=none")
+	cmd.Env = append(os.Environ(), childEnv+"=spares", cgroupEnv+"=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the child with its RLIMIT_NPROC full: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "survived") {
+		t.Fatalf("the child did not get to the end:\n%s", out)
+	}
 }
 
 // blockReads has n goroutines block in read(2) at once, each on its own
