@@ -1,6 +1,9 @@
 package configs
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+)
 
 // maxNesting is how deeply tables and arrays may nest in a TOML file:
 // the depth the YAML and JSON readers already stop at. The TOML reader
@@ -11,6 +14,12 @@ import "fmt"
 // ([a.a.a...], a.a.a... = 1) cost it memory and time that grow with the
 // square of the depth (20,000 deep: 1.2 GB).
 const maxNesting = 10000
+
+// maxTableKeys is how many keys one TOML table may have (the lines of
+// key = value under one header): the TOML reader checks each new key
+// against every one before it, so 200,000 take minutes; a config needs
+// tens.
+const maxTableKeys = 10000
 
 // maxKeyParts is how many dotted parts one TOML key or table header may
 // have: a config needs a handful, and at 1,000 the reader's cost is a few
@@ -48,6 +57,8 @@ type nestScan struct {
 	// the key whose value comes next.
 	atStart, inKey bool
 	parts, pending int
+	keyAt          int            // where the key being read began
+	keys           map[string]int // keys so far per table under the header
 	problem        Problem
 }
 
@@ -68,7 +79,7 @@ func (n *nestScan) step(data []byte, i *int) bool {
 			return n.header(data, i)
 		}
 		if c != '\n' && c != '#' {
-			n.atStart, n.inKey, n.parts = false, true, 0
+			n.atStart, n.inKey, n.parts, n.keyAt = false, true, 0, *i
 		}
 	}
 	switch c {
@@ -91,6 +102,9 @@ func (n *nestScan) step(data []byte, i *int) bool {
 	case '=':
 		if n.inKey {
 			n.inKey, n.pending = false, n.parts
+			if len(n.open) == 0 {
+				return n.countKey(data[n.keyAt:*i])
+			}
 		}
 	case '[', '{':
 		d := 1 + n.pending
@@ -120,6 +134,7 @@ func (n *nestScan) step(data []byte, i *int) bool {
 // its parts as the base depth of the keys that follow.
 func (n *nestScan) header(data []byte, i *int) bool {
 	n.atStart, n.parts = false, 1
+	clear(n.keys)
 	for *i++; *i < len(data); *i++ {
 		switch data[*i] {
 		case '"', '\'':
@@ -141,6 +156,25 @@ func (n *nestScan) header(data []byte, i *int) bool {
 		}
 	}
 	return false
+}
+
+// countKey counts a key (a.b.c: a key of table a.b) of the current
+// header's tables, and reports whether one has more than maxTableKeys.
+func (n *nestScan) countKey(key []byte) bool {
+	table := ""
+	if k := bytes.LastIndexByte(key, '.'); k >= 0 {
+		table = string(bytes.TrimSpace(key[:k]))
+	}
+	if n.keys == nil {
+		n.keys = map[string]int{}
+	}
+	n.keys[table]++
+	if n.keys[table] <= maxTableKeys {
+		return false
+	}
+	n.problem = Problem{Line: n.line, Msg: fmt.Sprintf(
+		"more than %d keys in one table here; a config needs tens: look for a generated file gone wrong", maxTableKeys)}
+	return true
 }
 
 // deeper reports whether depth passes the limit, setting the problem.
