@@ -147,6 +147,11 @@ func (a *Arbiter) preflight(m *cmdMsg) {
 	}()
 }
 
+// preflightPids is what a run of the new binary in the pre-flight may
+// take from poold's pids limits: its process and the Go runtime's
+// threads.
+const preflightPids = 12
+
 // runPreflight runs the upgrade's pre-flight; off the loop. The runs of
 // the new binary take pids from poold's limits, a Go runtime's threads
 // each: as a worker's spawn, it is refused, not forked, where that would
@@ -154,7 +159,7 @@ func (a *Arbiter) preflight(m *cmdMsg) {
 // it).
 func (a *Arbiter) runPreflight(state []byte) (string, error) {
 	u := a.opts.Upgrade
-	if why := spawn.PidsLimitReached(); why != "" {
+	if why := spawn.PidsShort(preflightPids); why != "" {
 		return "", fmt.Errorf("pre-flight %s: fork: %w (%s)", u.Exe, syscall.EAGAIN, why)
 	}
 	newVer, err := u.Preflight(a.runCtx, state) // ends when poold stops

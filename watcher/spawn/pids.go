@@ -120,11 +120,19 @@ func (w *pidsWatch) checkLimits() error {
 
 // reached says which limit leaves no more than the reserve, as it reads
 // now; "" when none does.
-func (w *pidsWatch) reached() string {
+func (w *pidsWatch) reached() string { return w.short(0) }
+
+// short says which limit leaves no more than the reserve and need pids
+// more, as it reads now; "" when none does.
+func (w *pidsWatch) short(need int) string {
 	for i, dir := range w.limits {
 		max, okMax := w.readInt(w.files[i].max)
 		cur, okCur := w.readInt(w.files[i].cur)
-		if okMax && okCur && max-cur <= pidsReserve {
+		if okMax && okCur && max-cur <= pidsReserve+need {
+			if need > 0 {
+				return fmt.Sprintf("%d of pids.max %d are in use in cgroup %s: poold keeps the last %d for its own threads, "+
+					"and needs %d more for this; raise pids.max or run fewer workers", cur, max, dir, pidsReserve, need)
+			}
 			return pidsFull(dir, max, cur)
 		}
 	}
@@ -266,9 +274,14 @@ func pidsFull(dir string, max, cur int) string {
 // room left, as the limits read now, and what to do ("": none is
 // reached): for a fork poold makes outside the spawner (an upgrade's
 // pre-flight) that failed with EAGAIN, the reason a worker's spawn gives.
-func PidsLimitReached() string {
+func PidsLimitReached() string { return PidsShort(0) }
+
+// PidsShort is PidsLimitReached for a fork that needs need pids beyond
+// poold's reserve (the new binary of an upgrade's pre-flight: a Go
+// program with threads of its own).
+func PidsShort(need int) string {
 	var w pidsWatch
 	w.open()
 	defer w.close()
-	return w.reached()
+	return w.short(need)
 }
