@@ -24,8 +24,9 @@ import (
 // once. They cost a pid each and a few KiB of memory.
 
 // spareThreads is how many idle threads poold keeps once it is under a
-// limit: more than poold's goroutines are ever blocked in system calls
-// at once beyond its usual ones.
+// limit: how many more of its goroutines may be blocked in system calls
+// at once, beyond its usual ones, at a full limit (9 or 10 more still
+// abort it; r49c review).
 const spareThreads = 8
 
 // sparesMade is how many spare threads exist (for the process): fewer
