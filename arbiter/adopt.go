@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -70,7 +71,7 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 				// (what it left in its cgroup stopped first), so a stop
 				// of it completes.
 				a.log.Warn("upgrade: a handed-over worker had ended before the exec; taken as ended", "watcher", ws.Spec.Name, "pid", ps.Pid, "error", err)
-				p = spawn.Lost(ps.Pid, err)
+				p = spawn.Lost(ps.Pid, fmt.Errorf("%w: %w", errEndedBeforeExec, err))
 			}
 			if pp, ok := pipes[ps.Pid]; ok {
 				out, errf := pipeFile(pp.Stdout), pipeFile(pp.Stderr)

@@ -206,12 +206,19 @@ func (a *Arbiter) watchExit(w *watcher.Watcher, p *spawn.Proc, g *cgroup.Group) 
 			defer a.waits.Done()
 			if err != nil {
 				ex = spawn.Exit{Code: -1}
-				a.log.Error("lost track of a worker", "pid", p.Pid, "error", err)
+				if !errors.Is(err, errEndedBeforeExec) { // else adopt warned of it
+					a.log.Error("lost track of a worker", "pid", p.Pid, "error", err)
+				}
 			}
 			a.post(exitMsg{pid: p.Pid, proc: p, owner: w, end: a.ended(p.Pid, g, ex)})
 		}()
 	})
 }
+
+// errEndedBeforeExec marks a handed-over worker the new image takes as
+// ended: the old one reaped it just before the exec, and its adoption
+// already said so.
+var errEndedBeforeExec = errors.New("ended before the upgrade's exec")
 
 // exitBurst bounds the exits handled before their watchers settle.
 const exitBurst = 256

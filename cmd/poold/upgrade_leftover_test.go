@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,17 +44,24 @@ graceful_timeout = "3s"
 // dropped it, so its stop never completed (stopping for ever, r48c
 // review). It takes it as ended now, and the stop completes.
 func TestUpgradeTakesAWorkerThatEndedJustBeforeTheExecAsEnded(t *testing.T) {
-	hold := filepath.Join(t.TempDir(), "hold")
-	p := startUpgradable(t, `
+	dir := t.TempDir()
+	hold, trapped := filepath.Join(dir, "hold"), filepath.Join(dir, "trapped")
+	p := startUpgradable(t, fmt.Sprintf(`
 [arbiter]
 ENDPOINTS
 [watchers.web]
 cmd = "/bin/sh"
-args = ["-c", "setsid sh -c 'trap \"\" TERM; exec sleep 3600' </dev/null >/dev/null 2>&1 & trap 'sleep 2; exit 0' TERM; while :; do sleep 0.1 & wait; done"]
+args = ["-c", "setsid sh -c 'trap \"\" TERM; exec sleep 3600' </dev/null >/dev/null 2>&1 & trap 'sleep 2; exit 0' TERM; : > %s; while :; do sleep 0.1 & wait; done"]
 graceful_timeout = "6s"
-`, envTestHoldOld+"="+hold)
+`, trapped), envTestHoldOld+"="+hold)
 	proctest.Eventually(t, "the worker", func() bool { return len(p.pids("web")) == 1 })
 	worker := p.pids("web")[0]
+	// Its TERM trap set: a stop before it killed the worker outright, and
+	// the test saw "killed by signal TERM" (1 run in 4).
+	proctest.Eventually(t, "the worker's TERM trap", func() bool {
+		_, err := os.Stat(trapped)
+		return err == nil
+	})
 	if r := p.do("stop", map[string]any{"name": "web"}); r["status"] != "ok" {
 		t.Fatalf("stop: %v", r)
 	}
@@ -73,6 +82,11 @@ graceful_timeout = "6s"
 		why, _ := payloads[i]["exit_reason"].(string)
 		if !strings.Contains(why, "exit status unknown") || strings.Contains(why, "status -1") {
 			t.Errorf("exit event of the worker taken as ended: exit_reason %q, want its exit status unknown", why)
+		}
+		// The adoption's warning says what happened; an ERROR "lost
+		// track of a worker" after it had nothing to act on (r49).
+		if strings.Contains(p.log.String(), "lost track of a worker") {
+			t.Errorf("poold logged an error for the worker it took as ended, after warning of it:\n%s", p.log.String())
 		}
 		return
 	}
