@@ -214,6 +214,19 @@ func withoutUpgradeEnv(env []string) []string {
 	})
 }
 
+// checkEnv is the environment of a pre-flight run of the new binary:
+// poold's own at its start, without the hand-over's variables, and with
+// GOMAXPROCS=2 unless set: a check needs no more, and the Go runtime
+// starts a thread per P it uses (26 at GOMAXPROCS=64, against the 12
+// pids beyond poold's reserve the pre-flight asks for).
+func checkEnv(env []string) []string {
+	env = withoutUpgradeEnv(env)
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") }) {
+		env = append(env, "GOMAXPROCS=2")
+	}
+	return env
+}
+
 // upgrader is what the arbiter needs to upgrade this binary in place.
 func upgrader(path string, drain func()) *arbiter.Upgrader {
 	if mainSpawner == nil {
@@ -295,7 +308,7 @@ func runCheck(ctx context.Context, timeout time.Duration, exe string, stdin io.R
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Stdin = stdin
-	cmd.Env = withoutUpgradeEnv(startEnv)
+	cmd.Env = checkEnv(startEnv)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -156,5 +157,20 @@ func TestRunCheckFailingSilentlyEndsWithItsStatus(t *testing.T) {
 	_, err := runCheck(context.Background(), hang, exe, nil, "--upgrade-check")
 	if err == nil || !strings.HasSuffix(err.Error(), "--upgrade-check: exit status 3") {
 		t.Fatalf("runCheck of a binary that exits 3 silently: %v; want it to end with the exit status", err)
+	}
+}
+
+// TestPreflightRunsWithTwoPs: the pre-flight's runs of the new binary
+// took a thread per CPU (26 at GOMAXPROCS=64) from poold's pids limit,
+// where it asks for 12 beyond poold's reserve (r49d review). They run with
+// GOMAXPROCS=2, unless the user set it, and without the hand-over's
+// variables.
+func TestPreflightRunsWithTwoPs(t *testing.T) {
+	env := checkEnv([]string{"PATH=/bin", upgrade.EnvFDs + "=3"})
+	if !slices.Contains(env, "GOMAXPROCS=2") || slices.Contains(env, upgrade.EnvFDs+"=3") {
+		t.Errorf("pre-flight env %v: want GOMAXPROCS=2 and no %s", env, upgrade.EnvFDs)
+	}
+	if env := checkEnv([]string{"GOMAXPROCS=4"}); !slices.Equal(env, []string{"GOMAXPROCS=4"}) {
+		t.Errorf("pre-flight env with the user's GOMAXPROCS=4: %v, want it kept alone", env)
 	}
 }

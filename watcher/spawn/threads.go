@@ -79,11 +79,33 @@ func nprocRoom() (int, bool) {
 	if unix.Getrlimit(unix.RLIMIT_NPROC, &rl) != nil || rl.Cur == unix.RLIM_INFINITY || os.Getuid() == 0 {
 		return 0, false
 	}
+	limit := int(min(rl.Cur, 1<<30))
+	if all, ok := allTasks(); ok && all+spareThreads+pidsReserve < limit {
+		// Far from it however many are the user's: no walk of /proc
+		// (hundreds of ms with thousands of processes).
+		return limit - all, true
+	}
 	used, ok := tasksOf(os.Getuid())
 	if !ok {
 		return 0, false
 	}
-	return int(min(rl.Cur, 1<<30)) - used, true
+	return limit - used, true
+}
+
+// allTasks is how many threads the whole system runs (/proc/loadavg's
+// fourth field, running/total), an upper bound of any user's.
+func allTasks() (int, bool) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 4 {
+		return 0, false
+	}
+	_, total, ok := strings.Cut(f[3], "/")
+	n, err := strconv.Atoi(total)
+	return n, ok && err == nil
 }
 
 // tasksOf counts the threads of every process whose real uid is uid, as
