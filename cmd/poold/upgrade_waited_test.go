@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -17,16 +20,23 @@ import (
 // 3) for a reload that went through. The upgrade now waits for the
 // answer to be sent.
 func TestUpgradeKeepsTheAnswerOfAWaitedReload(t *testing.T) {
-	p := startUpgradable(t, `
+	trapped := filepath.Join(t.TempDir(), "trapped")
+	p := startUpgradable(t, fmt.Sprintf(`
 [arbiter]
 ENDPOINTS
 [watchers.web]
 cmd = "/bin/sh"
-args = ["-c", "trap '' TERM; while :; do sleep 0.2; done"]
+args = ["-c", "trap '' TERM; : > %s.$$; while :; do sleep 0.2; done"]
 graceful_timeout = "3s"
-`)
+`, trapped))
 	proctest.Eventually(t, "a worker", func() bool { return len(p.pids("web")) == 1 })
 	old := p.pids("web")[0]
+	// Deaf to SIGTERM once its trap is set; a reload before that killed
+	// it outright (seen under load).
+	proctest.Eventually(t, "the worker's TERM trap", func() bool {
+		_, err := os.Stat(fmt.Sprintf("%s.%d", trapped, old))
+		return err == nil
+	})
 	type answer struct {
 		r   arbiter.Reply
 		err error
