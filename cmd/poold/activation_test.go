@@ -35,16 +35,7 @@ graceful_timeout = "5s"
 // Now the workers serve the very socket systemd passed, across an
 // upgrade too.
 func TestSocketActivationServesThePassedSocket(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	ln.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, ln := passedListener(t)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
 		t.Fatal(err)
@@ -67,6 +58,7 @@ func TestSocketActivationServesThePassedSocket(t *testing.T) {
 	servesPassed := func(when string) {
 		t.Helper()
 		var body string
+		var err error
 		proctest.Eventually(t, "a worker serving on "+addr+" "+when, func() bool {
 			body, err = get("http://" + addr + "/fds")
 			return err == nil
@@ -87,4 +79,22 @@ func TestSocketActivationServesThePassedSocket(t *testing.T) {
 	if !strings.Contains(p.log.String(), "socket taken from the service manager: socket=web address="+addr) {
 		t.Errorf("the log does not say the socket was taken from the service manager")
 	}
+}
+
+// passedListener is a listening tcp socket on loopback as a service
+// manager would pass it: its file (closed when the test ends) and the
+// listener it came from, closed already, for its address.
+func passedListener(t *testing.T) (*os.File, net.Listener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, ln
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,16 +16,7 @@ import (
 // systemd passed is what holds the address; the error now says so, and
 // what to do.
 func TestPassedSocketOnAnEndpointIsNamed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	ln.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, ln := passedListener(t)
 	addr := ln.Addr().String()
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, fmt.Sprintf("[arbiter]\nENDPOINTS\n[web]\nmetrics_address = %q\n", addr))

@@ -58,10 +58,7 @@ graceful_timeout = "6s"
 	worker := p.pids("web")[0]
 	// Its TERM trap set: a stop before it killed the worker outright, and
 	// the test saw "killed by signal TERM" (1 run in 4).
-	proctest.Eventually(t, "the worker's TERM trap", func() bool {
-		_, err := os.Stat(trapped)
-		return err == nil
-	})
+	waitTrapped(t, trapped)
 	if r := p.do("stop", map[string]any{"name": "web"}); r["status"] != "ok" {
 		t.Fatalf("stop: %v", r)
 	}
@@ -91,4 +88,14 @@ graceful_timeout = "6s"
 		return
 	}
 	t.Errorf("no watcher.web.exit event among %v", topics)
+}
+
+// waitTrapped waits for marker, which a test's shell worker writes once
+// its TERM trap is set: a stop or reload before it kills it outright.
+func waitTrapped(t *testing.T, marker string) {
+	t.Helper()
+	proctest.Eventually(t, "the worker's TERM trap", func() bool {
+		_, err := os.Stat(marker)
+		return err == nil
+	})
 }

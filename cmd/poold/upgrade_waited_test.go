@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -33,10 +32,7 @@ graceful_timeout = "3s"
 	old := p.pids("web")[0]
 	// Deaf to SIGTERM once its trap is set; a reload before that killed
 	// it outright (seen under load).
-	proctest.Eventually(t, "the worker's TERM trap", func() bool {
-		_, err := os.Stat(fmt.Sprintf("%s.%d", trapped, old))
-		return err == nil
-	})
+	waitTrapped(t, fmt.Sprintf("%s.%d", trapped, old))
 	type answer struct {
 		r   arbiter.Reply
 		err error
