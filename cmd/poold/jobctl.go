@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/signal"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -14,19 +15,41 @@ import (
 // no respawn, no answer to poolctl, workers unsupervised. poold takes
 // both signals and says how it scales instead.
 
-// jobControl answers SIGTTIN or SIGTTOU.
+// jobControl answers SIGTTIN or SIGTTOU in the signal loop.
 func (d *daemon) jobControl(sig os.Signal) {
 	if sig == syscall.SIGTTOU && backgroundWriter() {
-		// The terminal sent it: poold, a background job, wrote to it
-		// with `stty tostop` on. Caught, that write is retried at once,
-		// again and again; poold does what the default action would:
-		// it stops its job until `fg` or `bg` continues it. (A Reset
-		// does not give SIGTTOU its default back: Go keeps its handler.)
-		_ = syscall.Kill(-syscall.Getpgrp(), syscall.SIGSTOP)
-		return
+		return // the terminal's: stopOnTerminalWrites has stopped the job
 	}
 	d.log.Warn("signal ignored: poold does not scale watchers on SIGTTIN and SIGTTOU as gunicorn does; use poolctl incr NAME or poolctl decr NAME",
 		"signal", sig)
+}
+
+// stopOnTerminalWrites answers the SIGTTOU a terminal sends when poold,
+// a background job, writes to it with `stty tostop` on. Caught, that
+// write is retried at once, again and again, so poold does what the
+// default action would: it stops its job until `fg` or `bg` continues
+// it. (Go's handler stays once the signal is caught: it ignores it when
+// nobody is notified.) It acts as the signal comes, whatever poold is
+// doing: reading its config, starting, or writing the error it exits
+// with after its signal loop has gone. stop ends it, once poold has
+// written its last word.
+func stopOnTerminalWrites() (stop func()) {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTTOU)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range c {
+			if backgroundWriter() {
+				_ = syscall.Kill(-syscall.Getpgrp(), syscall.SIGSTOP)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(c) // no send after it returns
+		close(c)
+		<-done
+	}
 }
 
 // backgroundWriter tells whether poold's stdout or stderr is a terminal

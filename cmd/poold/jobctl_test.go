@@ -82,20 +82,64 @@ func openPty(t *testing.T) (*os.File, string) {
 // the write was retried at once, forever: poold ran at 40 % of a core,
 // logging nothing. It stops its job, as the default action would.
 func TestBackgroundPooldStopsOnTheTerminalsSIGTTOU(t *testing.T) {
+	dir := t.TempDir()
+	pid, _, _ := startBackgroundJob(t, dir, writeConfig(t, dir, serveConfig))
+	proctest.Eventually(t, "poold, a background writer with tostop, stopped", func() bool {
+		return procState(pid) == "T"
+	})
+}
+
+// A poold that fails to start writes its error after its signal loop has
+// gone: the terminal's SIGTTOU went to Go's handler, which ignores it, and
+// the write was retried forever (a core's worth of CPU, never stopping,
+// never exiting). It stops its job too, and the error is written when the
+// job is brought to the foreground.
+func TestBackgroundPooldThatFailsStopsOnTheTerminalsSIGTTOU(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "poold.toml")
+	if err := os.WriteFile(cfg, []byte("[arbiter]\nno_such_key = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid, tty, out := startBackgroundJob(t, dir, cfg)
+	proctest.Eventually(t, "poold, failing as a background writer with tostop, stopped", func() bool {
+		return procState(pid) == "T"
+	})
+	// As `stty -tostop; bg` would: the write goes through and poold exits.
+	tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tio.Lflag &^= unix.TOSTOP
+	if err := unix.IoctlSetTermios(int(tty.Fd()), unix.TCSETS, tio); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "poold, continued, wrote its error and exited", func() bool {
+		s := procState(pid) // a zombie: the shell, now sleep, reaps nothing
+		return (s == "Z" || s == "") && strings.Contains(out.String(), "no_such_key")
+	})
+}
+
+// startBackgroundJob runs poold on cfg as a background job of a shell with
+// job control on a terminal set to `stty tostop`, and returns its pid, the
+// terminal and what was written to it.
+func startBackgroundJob(t *testing.T, dir, cfg string) (int, *os.File, *lockedBuffer) {
+	t.Helper()
 	master, slave := openPty(t)
+	out := new(lockedBuffer)
 	drained := make(chan struct{})
 	go func() {
 		defer close(drained)
-		_, _ = io.Copy(io.Discard, master)
+		_, _ = io.Copy(out, master)
 	}()
 	t.Cleanup(func() { master.Close(); <-drained })
 	tty, err := os.OpenFile(slave, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tty.Close()
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, serveConfig)
+	t.Cleanup(func() { tty.Close() })
 	pidFile := filepath.Join(dir, "poold.pid")
 	shell := exec.Command("/bin/bash", "-m", "-c", `stty tostop; "$0" "$1" & echo $! > "$2"; exec sleep 3600`, pooldBinary(t), cfg, pidFile)
 	shell.Stdin, shell.Stdout, shell.Stderr = tty, tty, tty
@@ -120,7 +164,5 @@ func TestBackgroundPooldStopsOnTheTerminalsSIGTTOU(t *testing.T) {
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err == nil && pid > 0
 	})
-	proctest.Eventually(t, "poold, a background writer with tostop, stopped", func() bool {
-		return procState(pid) == "T"
-	})
+	return pid, tty, out
 }

@@ -91,6 +91,7 @@ func main() {
 	running, _ := os.Executable()
 	mainSpawner = spawn.New(running)
 	spawnCtx, stopSpawner := context.WithCancel(context.Background())
+	stopTTOU := stopOnTerminalWrites()
 	errc := make(chan error, 1)
 	go func() {
 		errc <- run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
@@ -100,7 +101,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "poold:", err)
 		os.Exit(1)
 	}
-	os.Exit(exitCode(<-errc, os.Stderr))
+	code := exitCode(<-errc, os.Stderr)
+	stopTTOU()
+	os.Exit(code)
 }
 
 // passedSockets are the sockets systemd passed to poold's binary; set by
