@@ -1,7 +1,6 @@
 package configs
 
 import (
-	"bytes"
 	"fmt"
 )
 
@@ -14,12 +13,6 @@ import (
 // ([a.a.a...], a.a.a... = 1) cost it memory and time that grow with the
 // square of the depth (20,000 deep: 1.2 GB).
 const maxNesting = 10000
-
-// maxTableKeys is how many keys one TOML table may have (the lines of
-// key = value under one header): the TOML reader checks each new key
-// against every one before it, so 200,000 take minutes; a config needs
-// tens.
-const maxTableKeys = 10000
 
 // maxKeyParts is how many dotted parts one TOML key or table header may
 // have: a config needs a handful, and at 1,000 the reader's cost is a few
@@ -34,7 +27,7 @@ const maxKeyParts = 1000
 // the TOML reader does that afterwards, on a file this has found shallow
 // enough to read.
 func tomlNesting(data []byte, max int) (p Problem, found bool) {
-	n := nestScan{max: max, line: 1, atStart: true}
+	n := nestScan{max: max, line: 1, atStart: true, value: -1}
 	for i := 0; i < len(data); i++ {
 		if n.step(data, &i) {
 			return n.problem, true
@@ -57,14 +50,20 @@ type nestScan struct {
 	// the key whose value comes next.
 	atStart, inKey bool
 	parts, pending int
-	keyAt          int            // where the key being read began
-	keys           map[string]int // keys so far per table under the header
-	problem        Problem
+	keyAt          int   // where the key being read began
+	dots           []int // where its dots are, from keyAt
+	// table is the number of the table under the last header (see
+	// tableKeys); value that of the key whose value comes next (an
+	// inline table's or an array's), -1 when none is.
+	table, value int
+	keys         tableKeys
+	problem      Problem
 }
 
 type nestLevel struct {
 	kind  byte
 	depth int
+	table int // the inline table's or array's own number
 }
 
 // step reads data[*i], moving *i past strings, comments and headers.
@@ -79,7 +78,8 @@ func (n *nestScan) step(data []byte, i *int) bool {
 			return n.header(data, i)
 		}
 		if c != '\n' && c != '#' {
-			n.atStart, n.inKey, n.parts, n.keyAt = false, true, 0, *i
+			n.atStart = false
+			n.startKey(*i)
 		}
 	}
 	switch c {
@@ -97,84 +97,115 @@ func (n *nestScan) step(data []byte, i *int) bool {
 	case '.':
 		if n.inKey {
 			n.parts++
+			n.dots = append(n.dots, *i-n.keyAt)
 			return n.deeper(n.depth+n.base+n.parts) || n.tooManyParts()
 		}
 	case '=':
 		if n.inKey {
 			n.inKey, n.pending = false, n.parts
-			if len(n.open) == 0 {
-				return n.countKey(data[n.keyAt:*i])
-			}
+			return n.countKey(data[n.keyAt:*i])
 		}
 	case '[', '{':
-		d := 1 + n.pending
-		n.pending = 0
-		n.open = append(n.open, nestLevel{kind: c, depth: d})
-		n.depth += d
-		if c == '{' {
-			n.inKey, n.parts = true, 0
-		}
-		return n.deeper(n.depth + n.base)
+		return n.openLevel(c, *i)
 	case ',':
 		if k := len(n.open); k > 0 && n.open[k-1].kind == '{' {
-			n.inKey, n.parts = true, 0
+			n.startKey(*i + 1)
 		}
-		n.pending = 0
+		n.pending, n.value = 0, -1
 	case ']', '}':
 		if k := len(n.open); k > 0 {
 			n.depth -= n.open[k-1].depth
 			n.open = n.open[:k-1]
 		}
-		n.pending = 0
+		n.pending, n.value = 0, -1
 	}
 	return false
 }
 
+// startKey starts reading a key at data[at].
+func (n *nestScan) startKey(at int) {
+	n.inKey, n.parts, n.keyAt, n.dots = true, 0, at, n.dots[:0]
+}
+
+// openLevel opens an array or inline table at data[at]: the value of the
+// key just read, or an element of the array it is in.
+func (n *nestScan) openLevel(c byte, at int) bool {
+	d := 1 + n.pending
+	table := n.value
+	if table < 0 { // an element of an array (or a bracket out of place)
+		of := n.table
+		if k := len(n.open); k > 0 {
+			of = n.open[k-1].table
+		}
+		table = n.keys.element(of)
+	}
+	n.pending, n.value = 0, -1
+	n.open = append(n.open, nestLevel{kind: c, depth: d, table: table})
+	n.depth += d
+	if c == '{' {
+		n.startKey(at + 1)
+	}
+	return n.deeper(n.depth + n.base)
+}
+
 // header reads a table header, [a.b] or [[a.b]], at data[*i], counting
-// its parts as the base depth of the keys that follow.
+// its parts as the base depth of the keys that follow, and its names as
+// keys of the tables above it.
 func (n *nestScan) header(data []byte, i *int) bool {
-	n.atStart, n.parts = false, 1
-	clear(n.keys)
+	n.atStart, n.parts, n.dots = false, 1, n.dots[:0]
+	array := *i+1 < len(data) && data[*i+1] == '['
+	if array {
+		*i++
+	}
+	start := *i + 1
 	for *i++; *i < len(data); *i++ {
 		switch data[*i] {
 		case '"', '\'':
 			*i, n.line = skipTOMLString(data, *i, n.line)
 		case '.':
 			n.parts++
+			n.dots = append(n.dots, *i-start)
 			if n.deeper(n.parts) || n.tooManyParts() {
 				return true
 			}
 		case ']', '\n':
+			n.base = n.parts
+			table, msg := n.keys.add(0, splitKey(data[start:*i], n.dots), array)
+			if msg != "" {
+				n.problem = Problem{Line: n.line, Msg: msg}
+				return true
+			}
+			if array {
+				table = n.keys.element(table)
+			}
+			n.table = table
 			if data[*i] == '\n' {
 				*i-- // let step count the line
 			}
 			for *i+1 < len(data) && data[*i+1] == ']' {
 				*i++
 			}
-			n.base = n.parts
 			return false
 		}
 	}
 	return false
 }
 
-// countKey counts a key (a.b.c: a key of table a.b) of the current
-// header's tables, and reports whether one has more than maxTableKeys.
+// countKey counts the key just read (a.b.c: key a of its table, b of
+// table a, c of table a.b), in the table under the header or the inline
+// table it is in, and reports whether a limit is passed.
 func (n *nestScan) countKey(key []byte) bool {
-	table := ""
-	if k := bytes.LastIndexByte(key, '.'); k >= 0 {
-		table = string(bytes.TrimSpace(key[:k]))
+	table := n.table
+	if k := len(n.open); k > 0 {
+		table = n.open[k-1].table
 	}
-	if n.keys == nil {
-		n.keys = map[string]int{}
+	value, msg := n.keys.add(table, splitKey(key, n.dots), false)
+	if msg != "" {
+		n.problem = Problem{Line: n.line, Msg: msg}
+		return true
 	}
-	n.keys[table]++
-	if n.keys[table] <= maxTableKeys {
-		return false
-	}
-	n.problem = Problem{Line: n.line, Msg: fmt.Sprintf(
-		"more than %d keys in one table here; a config needs tens: look for a generated file gone wrong", maxTableKeys)}
-	return true
+	n.value = value
+	return false
 }
 
 // deeper reports whether depth passes the limit, setting the problem.
