@@ -19,6 +19,20 @@ type Inherited struct {
 	// Passed: the service manager passed it to poold (BindPassed); its
 	// unix socket file is not poold's to remove.
 	Passed bool `json:"passed,omitempty"`
+	// File is the unix socket file the old image bound (and would have
+	// removed on close), by device and inode; nil when it held none.
+	// FileKnown says File is given: an image older than these fields
+	// hands over neither, and the file at the path is taken as poold's.
+	File      *SocketFile `json:"file,omitempty"`
+	FileKnown bool        `json:"file_known,omitempty"`
+}
+
+// SocketFile names a unix socket file by device and inode, which a file
+// put at its path later (a link, a socket of another process) does not
+// share.
+type SocketFile struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
 }
 
 // Handover lists the Set's sockets with their fds, for a new image of
@@ -26,14 +40,19 @@ type Inherited struct {
 func (s *Set) Handover() []Inherited {
 	var out []Inherited
 	for _, l := range s.List() {
-		out = append(out, Inherited{Spec: l.Spec, FD: l.fd, Passed: l.passed})
+		in := Inherited{Spec: l.Spec, FD: l.fd, Passed: l.passed, FileKnown: true}
+		if l.owned != nil {
+			in.File = &SocketFile{Dev: l.owned.dev, Ino: l.owned.ino}
+		}
+		out = append(out, in)
 	}
 	return out
 }
 
 // Adopt builds a Set from sockets inherited by fd, marking each fd
-// close-on-exec again. Every fd must be a listening socket; a unix socket
-// file found at its path is the Set's to remove on close.
+// close-on-exec again. Every fd must be a listening socket; the unix
+// socket file the old image bound is the Set's to remove on close (from
+// an image that does not say which, the one found at its path).
 func Adopt(socks []Inherited) (*Set, error) {
 	s := &Set{byName: make(map[string]*Listener, len(socks))}
 	var errs []error
@@ -69,10 +88,7 @@ func adoptOne(in Inherited) (*Listener, error) {
 	// non-blocking, and its runtime relies on that.
 	l := &Listener{Name: sp.Name, Spec: sp, fd: in.FD, passed: in.Passed}
 	if sp.Family == "unix" {
-		var st unix.Stat_t
-		if err := unix.Lstat(sp.Path, &st); err == nil && !in.Passed && !isAbstract(sp.Path) {
-			l.owned = &fileID{path: sp.Path, dev: st.Dev, ino: st.Ino}
-		}
+		l.owned = adoptedFile(in)
 		l.File = os.NewFile(uintptr(in.FD), "socket "+sp.Name+" "+sp.Path)
 		return l, nil
 	}
@@ -90,4 +106,24 @@ func adoptOne(in Inherited) (*Listener, error) {
 	}
 	l.File = os.NewFile(uintptr(in.FD), "socket "+sp.Name+" "+l.Addr())
 	return l, nil
+}
+
+// adoptedFile is the unix socket file an adopted socket owns: the one the
+// old image says it bound, or, from an image that does not say, the one
+// at the path now.
+func adoptedFile(in Inherited) *fileID {
+	sp := in.Spec
+	switch {
+	case in.Passed || isAbstract(sp.Path):
+		return nil
+	case in.FileKnown && in.File == nil:
+		return nil
+	case in.FileKnown:
+		return &fileID{path: sp.Path, dev: in.File.Dev, ino: in.File.Ino}
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(sp.Path, &st); err != nil {
+		return nil
+	}
+	return &fileID{path: sp.Path, dev: st.Dev, ino: st.Ino}
 }

@@ -18,7 +18,7 @@ var errNotOurSocket = errors.New("not the socket file poold bound")
 // chmod), then its owner and group (Normalize resolved them; no chown
 // when neither is set), through an O_PATH descriptor of the file itself,
 // never through a symbolic link and never on a file other than the socket poold bound
-// (want; nil: any socket). Whoever may write the socket's directory (a
+// (want; nil when poold knows none: then nothing is changed). Whoever may write the socket's directory (a
 // worker's user owning /run/app, or a socket owned by a worker in
 // /tmp) can replace the file by a link to /etc/shadow; chmod and chown
 // by path, as root, would then open that file to them. A failure is the
@@ -43,7 +43,7 @@ func setSocketFile(name, path string, s configs.Socket, want *fileID, chmod bool
 	if err := unix.Fstat(fd, &st); err != nil {
 		return fail("chmod", err, "")
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFSOCK || want != nil && (st.Dev != want.dev || st.Ino != want.ino) {
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK || want == nil || st.Dev != want.dev || st.Ino != want.ino {
 		return fail("chmod", &notOurs{what: fileKindOf(st.Mode)}, notOursHint(path))
 	}
 	if chmod {

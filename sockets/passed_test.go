@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -300,5 +301,64 @@ func TestPassedOnNamesTheClash(t *testing.T) {
 		if got := PassedOn(passed, "tcp", at); (got != "") != clash || clash && !strings.Contains(got, `"metrics"`) {
 			t.Errorf("PassedOn(%s) = %q, want a clash %v naming the passed socket", at, got, clash)
 		}
+	}
+}
+
+// TestAdoptTakesTheFileTheOldImageBound: the new image of an upgrade took
+// whatever socket file was at a unix socket's path as the one poold bound.
+// Whoever may write the directory could put a socket of their own there
+// during the upgrade: the new image would chmod it on a reload that
+// changed mode, and remove it on close. The old image now hands over the
+// file it bound, and the new one acts on that file only.
+func TestAdoptTakesTheFileTheOldImageBound(t *testing.T) {
+	sp := unixSpec(t, "u")
+	sp.Mode = 0o600
+	s := mustBind(t, sp)
+	in := s.Handover()
+	dup, err := unix.Dup(in[0].FD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in[0].FD = dup
+	// Someone else's socket at the path, put there during the upgrade.
+	path := mustGet(t, s, "u").Spec.Path
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer theirs.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// As in the upgrade's state, through JSON.
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handed []Inherited
+	if err := json.Unmarshal(b, &handed); err != nil {
+		t.Fatal(err)
+	}
+	up, err := Adopt(handed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wider := mustGet(t, up, "u").Spec
+	wider.Mode = 0o666
+	if _, err := up.Apply([]configs.Socket{wider}); !errors.Is(err, errNotOurSocket) {
+		t.Errorf("a reload widening the mode: %v, want it refused as %q", err, errNotOurSocket)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the other socket's file: %v, mode %v; want it left at 0600", err, fi.Mode().Perm())
+	}
+	if err := up.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); err != nil {
+		t.Errorf("the new image removed a socket file it never bound: %v", err)
 	}
 }
