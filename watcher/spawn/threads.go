@@ -76,7 +76,7 @@ func keepSpares(room int) {
 // It reads every /proc/PID/status: once, as the spawner starts.
 func nprocRoom() (int, bool) {
 	var rl unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NPROC, &rl) != nil || rl.Cur == unix.RLIM_INFINITY || os.Getuid() == 0 {
+	if unix.Getrlimit(unix.RLIMIT_NPROC, &rl) != nil || rl.Cur == unix.RLIM_INFINITY || machineRoot() {
 		return 0, false
 	}
 	limit := int(min(rl.Cur, 1<<30))
@@ -90,6 +90,26 @@ func nprocRoom() (int, bool) {
 		return 0, false
 	}
 	return limit - used, true
+}
+
+// machineRoot reports whether poold's real user is root of the machine,
+// whom the kernel does not hold to RLIMIT_NPROC: uid 0 in a user
+// namespace of its own (a rootless container, docker's userns-remap) is
+// another user of the machine, and is held to it.
+func machineRoot() bool {
+	if os.Getuid() != 0 {
+		return false
+	}
+	b, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return true
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "0" {
+			return f[1] == "0"
+		}
+	}
+	return true
 }
 
 // allTasks is how many threads the whole system runs (/proc/loadavg's
