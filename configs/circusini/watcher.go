@@ -315,8 +315,11 @@ func (t *translator) environment(w *wdraft) {
 	}
 	w.out.Set("env", list)
 	for _, k := range order {
-		if raw := w.env[k]; raw != env[k] {
-			w.out.Comment("env %s: %q expanded from the environment poold was started with, as Circus does", k, raw)
+		// Only [env] values: a virtualenv's PATH and PYTHONPATH have a
+		// comment of their own. Comments appear in poold convert's output
+		// only, where the expanded value is written for good.
+		if raw, ok := w.env[k]; ok && raw != env[k] {
+			w.out.Comment("env %s: %q expanded from the environment poold convert ran in, as circusd expands it from its own at start; check it fits the machine poold runs on", k, raw)
 		}
 	}
 }
@@ -346,6 +349,7 @@ func (t *translator) virtualenv(w *wdraft, venv string, env map[string]string, o
 			base = t.environ["PATH"]
 		}
 		add("PATH", bin+":"+base)
+		w.out.Comment("PATH: %s, then the PATH poold convert ran with (circusd puts its own there at start); check it fits the machine poold runs on", bin)
 	}
 	pattern := filepath.Join(venv, "lib", "python*", "site-packages")
 	if v := strings.TrimSpace(w.opts["virtualenv_py_ver"]); v != "" {
