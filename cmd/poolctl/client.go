@@ -330,5 +330,10 @@ func (a *app) unreachable(err error) error {
 	case errors.Is(err, fs.ErrNotExist):
 		why = "no such socket: is poold running? set --endpoint"
 	}
+	if a.endpointFrom == "" && errors.Is(err, fs.ErrNotExist) {
+		if ep := elsewhere(a.endpoint); ep != "" {
+			why = fmt.Sprintf("no such socket; a poold of yours listens at %s, the default where XDG_RUNTIME_DIR differs (poold under systemd has none): run poolctl --endpoint %s, or export POOLCTL_ENDPOINT=%s", ep, ep, ep)
+		}
+	}
 	return connError{fmt.Sprintf("Cannot reach poold at %s (%s)", a.endpoint, why), err}
 }

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"syscall"
 )
 
@@ -23,6 +25,27 @@ func Dir() string {
 		return "/run/poold"
 	}
 	return filepath.Join(os.TempDir(), fmt.Sprintf("poold-%d", os.Geteuid()))
+}
+
+// Candidates lists the control sockets a poold of this user may listen on
+// by default, Dir's first: a poold started with another environment chose
+// another directory (under systemd it has no XDG_RUNTIME_DIR, while a
+// login shell has /run/user/UID).
+func Candidates() []string {
+	uid := os.Geteuid()
+	dirs := []string{Dir(), filepath.Join("/run/user", strconv.Itoa(uid), "poold")}
+	if uid == 0 {
+		dirs = append(dirs, "/run/poold")
+	} else {
+		dirs = append(dirs, filepath.Join(os.TempDir(), fmt.Sprintf("poold-%d", uid)))
+	}
+	var out []string
+	for _, d := range dirs {
+		if p := filepath.Join(d, "control.sock"); !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ControlEndpoint is the control endpoint used when none is configured.
