@@ -20,6 +20,9 @@ import (
 	"syscall"
 )
 
+// version is set at build time (make build: -X main.version=...), as poold's.
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

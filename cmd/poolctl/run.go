@@ -188,6 +188,8 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 		},
 	}
 	root.CompletionOptions.HiddenDefaultCmd = false
+	root.Version = version
+	root.SetVersionTemplate("poolctl {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)
 
 	pf := root.PersistentFlags()
