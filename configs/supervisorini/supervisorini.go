@@ -234,6 +234,10 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 		out.Comment("stop_children: supervisord's default stopasgroup = false (poold's is true): the stop signal goes to the program alone")
 		out.Set("stop_children", false)
 	}
+	if _, ok := s.Get("stopwaitsecs"); !ok {
+		out.Comment("graceful_timeout: supervisord's default stopwaitsecs of 10 s (poold's is 30 s)")
+		out.Set("graceful_timeout", "10s")
+	}
 	var logs progLogs
 	for _, o := range s.Options {
 		t.paddingDropped(out, s, o)
