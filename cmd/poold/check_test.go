@@ -149,8 +149,11 @@ func TestCheckTellsMachineProblemsOfASupervisordFileInItsTerms(t *testing.T) {
 			t.Errorf("--check output lacks %q:\n%s", want, errb.String())
 		}
 	}
-	if strings.Contains(errb.String(), "watchers.r.") {
+	if strings.Contains(errb.String(), "watchers.r.") || strings.Contains(errb.String(), "working_dir") {
 		t.Errorf("--check output names poold's keys:\n%s", errb.String())
+	}
+	if !strings.Contains(errb.String(), "set directory to an existing directory") {
+		t.Errorf("--check output does not advise setting directory, the option the file has:\n%s", errb.String())
 	}
 }
 

@@ -56,7 +56,7 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 		return nil, fmt.Errorf("supervisorini: %w", err)
 	}
 	abs, _ := filepath.Abs(path)
-	t := &translator{doc: &translate.Doc{Source: path, Keys: pooldKeys}, ini: ini, path: path, here: filepath.Dir(abs), environ: map[string]string{}}
+	t := &translator{doc: &translate.Doc{Source: path, Keys: pooldKeys, Words: confWords}, ini: ini, path: path, here: filepath.Dir(abs), environ: map[string]string{}}
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		if _, dup := t.environ[k]; !dup {
@@ -399,6 +399,13 @@ func toBool(v string) any {
 // maxProcessesNote is the note on max_processes, which supervisord
 // ignores and poold reads.
 const maxProcessesNote = "a poold extension (supervisord ignores it): the ceiling of numprocs in [program:NAME] (default 1024), of all programs' together in [supervisord] (default 8192)"
+
+// confWords tells poold's config advice in supervisord's option names.
+var confWords = strings.NewReplacer(
+	"set working_dir to an existing directory", "set directory to an existing directory",
+	"set working_dir to a directory", "set directory to a directory",
+	"set PATH in env)", "set PATH in environment)",
+	"(cmd is split into words like a shell;", "(command is split into words like a shell;")
 
 // pooldKeys names, for config errors, the supervisord option a poold key
 // came from.
