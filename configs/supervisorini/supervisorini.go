@@ -9,8 +9,10 @@
 package supervisorini
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -44,7 +46,7 @@ type translator struct {
 	env     []string          // [supervisord] environment, for every program
 	umask   string            // [supervisord] umask, for every program without one
 	groups  map[string]string // program name -> its [group:NAME]
-	err     error             // the first thing supervisord would refuse too
+	refused []string          // what supervisord would refuse too, one line each
 }
 
 // Translate reads the supervisord file at path (and its [include] files)
@@ -99,8 +101,8 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 			t.warn(arb, s, "", "unknown section, ignored")
 		}
 	}
-	if t.err != nil {
-		return nil, t.err
+	if len(t.refused) > 0 {
+		return nil, errors.New(strings.Join(t.refused, "\n"))
 	}
 	t.doc.SortSections()
 	return t.doc, nil
@@ -152,16 +154,17 @@ func (t *translator) info(out *translate.Section, s *translate.INISection, key, 
 // refuse records what supervisord refuses to start with (the first such
 // thing is Translate's error), naming file, line, section and key.
 func (t *translator) refuse(s *translate.INISection, key, msg string) {
-	if t.err != nil {
-		return
-	}
 	n := translate.Note{File: s.File, Line: s.Line, Section: s.Name, Key: key, Msg: msg}
 	for _, o := range s.Options {
 		if o.Key == key {
 			n.File, n.Line = o.File, o.Line
 		}
 	}
-	t.err = fmt.Errorf("supervisorini: %s", n)
+	// every refusal at once, as --check reports a config's problems;
+	// an option read twice (expanded for two purposes) is told once
+	if line := fmt.Sprintf("supervisorini: %s", n); !slices.Contains(t.refused, line) {
+		t.refused = append(t.refused, line)
+	}
 }
 
 // supervisord maps the [supervisord] section.
