@@ -408,7 +408,8 @@ var confWords = strings.NewReplacer(
 	"set working_dir to an existing directory", "set directory to an existing directory",
 	"set working_dir to a directory", "set directory to a directory",
 	"set PATH in env)", "set PATH in environment)",
-	"(cmd is split into words like a shell;", "(command is split into words like a shell;")
+	"(cmd is split into words like a shell;", "(command is split into words like a shell;",
+	`set the program to run, e.g. cmd = "/usr/bin/gunicorn"`, "set the program to run, e.g. command=/usr/bin/gunicorn")
 
 // pooldKeys names, for config errors, the supervisord option a poold key
 // came from.
