@@ -8,6 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/configs"
 )
 
@@ -102,4 +103,49 @@ func TestBrowserOffscreenTablesWait(t *testing.T) {
 		waitJS(t, ctx, fmt.Sprintf("w29's pid %d with its last RSS %s", pid, rss),
 			fmt.Sprintf(`%s.querySelector('tr[data-pid="%d"]').cells[4].textContent === %q`, card, pid, rss))
 	}
+}
+
+// TestBrowserOffscreenHeadersStill: a stats round that changes nothing a
+// card's header shows (its status, counts, command, options) leaves the
+// header's nodes as they are, in view or not. With 200 watchers and
+// 2,000 workers, rebuilding every card's header each second took the
+// page's main thread ~170 ms a round. A change the header shows (here
+// the target after an incr) is still drawn.
+func TestBrowserOffscreenHeadersStill(t *testing.T) {
+	ctx, fake := openThirtyCards(t)
+	card := `document.querySelector('article[data-watcher="w29"]')`
+	waitJS(t, ctx, "w29's card skipped while out of view", `!`+card+`.querySelector('table').checkVisibility({contentVisibilityAuto: true})`)
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)))`, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.__changes = {};
+		for (const name of ["w00", "w29"]) {
+			const c = document.querySelector('article[data-watcher="' + name + '"]');
+			window.__changes[name] = [];
+			for (const part of [c.querySelector('.whead'), c.querySelector('.wreason'), c.querySelector('.wmeta')])
+				new MutationObserver((l) => { for (const m of l) {
+					// The charts' values follow the samples, in view.
+					const el = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+					if (el.closest('.chart')) continue;
+					window.__changes[name].push(m.type + " " + (el.className || el.nodeName));
+				} })
+					.observe(part, {subtree: true, childList: true, characterData: true, attributes: true});
+		}`)); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		fake.Sample(true)
+	}
+	waitJS(t, ctx, "the last round drawn", fmt.Sprintf(`document.querySelector('#self').textContent.endsWith('up %ds')`, fake.roundsDone()))
+	got := evalJS[map[string][]string](t, ctx, `window.__changes`)
+	for name, changes := range got {
+		if len(changes) > 0 {
+			t.Errorf("%s's header changed %d times in 5 stats rounds that changed nothing it shows: %q", name, len(changes), changes[:min(len(changes), 6)])
+		}
+	}
+	reply := fake.Do(context.Background(), arbiter.Request{ID: "t", Command: "incr", Properties: map[string]any{"name": "w29"}})
+	if reply["status"] != "ok" {
+		t.Fatalf("incr w29: %v", reply)
+	}
+	waitJS(t, ctx, "w29's target 3 after the incr", card+`.querySelector('.wactions .group').textContent.includes("3")`)
 }
