@@ -149,3 +149,31 @@ func TestBrowserOffscreenHeadersStill(t *testing.T) {
 	}
 	waitJS(t, ctx, "w29's target 3 after the incr", card+`.querySelector('.wactions .group').textContent.includes("3")`)
 }
+
+// TestBrowserScrolledButtonNotUnderHeader: a card's button scrolled to
+// the top of the view shows below the sticky header, not under it, where
+// a click reaches the header instead (chromedp's Click did exactly that
+// at 200 watchers: 8 clicks on "+", no incr).
+func TestBrowserScrolledButtonNotUnderHeader(t *testing.T) {
+	ctx, _ := openThirtyCards(t)
+	for _, width := range []int64{1200, 400} {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 800)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`new Promise((ok) => {
+			const b = document.querySelector('article[data-watcher="w15"] [data-act="incr"]');
+			b.scrollIntoView();
+			requestAnimationFrame(() => requestAnimationFrame(() => {
+				const r = b.getBoundingClientRect();
+				const at = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+				ok(at === b ? "" : "at its centre (" + (r.y|0) + " px from the top) is " + (at ? at.tagName + "." + at.className : "nothing"));
+			}));
+		})`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != "" {
+			t.Errorf("at %d px wide, w15's + scrolled into view: %s, not the button", width, got)
+		}
+	}
+}

@@ -820,6 +820,10 @@
 
   // ---- boot ----
   document.addEventListener("DOMContentLoaded", () => {
+    // What is scrolled to the top of the view stops below the sticky
+    // header (whose height grows as it wraps), not under it.
+    const top = $("header.top");
+    new ResizeObserver(() => { document.documentElement.style.scrollPaddingTop = top.offsetHeight + 8 + "px"; }).observe(top);
     $("#evfilter").addEventListener("change", renderEvents);
     const rc = $("#reloadconfig");
     rc.classList.add("act-only");
