@@ -85,6 +85,7 @@ func (h *hub) sortSample(b *statsBatch, ev events.Event) {
 	if info == nil {
 		return
 	}
+	info = pageProc(info)
 	w.Procs[pid] = info
 	if b.procs[name] == nil {
 		b.procs[name] = map[string]map[string]any{}
