@@ -238,3 +238,22 @@ func TestFailingAfterStartFailsTheWaitedStart(t *testing.T) {
 		t.Errorf("status after a failed after_start: %v", st)
 	}
 }
+
+// TestBeforeSpawnFailureReasonTellsNoPauses: a slot whose before_spawn
+// hook failed gives up at once, with no pause; its status said "it gave
+// up after 5 pauses" (the flapping_max_retry), which sent the user
+// looking for a crash loop that never happened.
+func TestBeforeSpawnFailureReasonTellsNoPauses(t *testing.T) {
+	dir := t.TempDir()
+	w := testWatcher("web", "sleep", 1)
+	w.FlappingMaxRetry = 5
+	w.Hooks = map[string]string{"before_spawn": hookScript(t, dir, "no.sh", "echo 'no database' >&2; exit 3\n")}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.next(string(events.KindFailed), nil)
+	r := h.do("status", map[string]any{"name": "web"})
+	reason, _ := r["reason"].(string)
+	if r["status"] != "failed" || !strings.Contains(reason, "before_spawn hook failed") ||
+		!strings.Contains(reason, "no database") || strings.Contains(reason, "pause") {
+		t.Errorf("status reply %v, want failed naming the hook and no pauses", r)
+	}
+}

@@ -175,6 +175,10 @@ func (w *Watcher) trouble(s *slot) string {
 	left := retryWords(s.until.Sub(w.host.Now()))
 	switch s.hold {
 	case HoldFailed:
+		if s.hookFailed {
+			return fmt.Sprintf("wid %d failed: %s; fix the hook or what it checks, then run `start %s` or `reload %s`",
+				s.wid, s.lastExit, w.spec.Name, w.spec.Name)
+		}
 		return fmt.Sprintf("wid %d failed: %s; it gave up after %s; fix the cause, then run `start %s` or `reload %s`",
 			s.wid, s.lastExit, pauses(w.spec.FlappingMaxRetry), w.spec.Name, w.spec.Name)
 	case HoldPaused:

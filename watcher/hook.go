@@ -217,6 +217,7 @@ func (w *Watcher) gateSpawn(s *slot) bool {
 		if err != nil {
 			s.lastExit, s.lastPid = "before_spawn hook failed: "+err.Error(), 0
 			w.setHold(s, HoldFailed, w.host.Now())
+			s.hookFailed = true
 			w.host.Publish(w.spec.Name, events.KindFailed, map[string]any{"process_id": s.wid, "reason": s.lastExit})
 			return
 		}

@@ -37,6 +37,9 @@ type slot struct {
 	pastDeaths bool
 	// hookPassed: its before_spawn hook said yes; the next spawn goes on.
 	hookPassed bool
+	// hookFailed: it is failed because its before_spawn hook said no,
+	// at once, not after flapping pauses.
+	hookFailed bool
 }
 
 // SlotInfo is one slot as the control protocol reports it.
@@ -139,6 +142,7 @@ func (w *Watcher) setHold(s *slot, h Hold, until time.Time) {
 		delete(w.due, s.wid)
 	}
 	s.hold, s.epoch, s.until = h, w.seq, until
+	s.hookFailed = false
 }
 
 // heldCount is how many slots keep their seat without a worker: the
