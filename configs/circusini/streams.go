@@ -69,3 +69,17 @@ func (t *translator) setShared(w *wdraft, stream, key string, v any) {
 var sharedOpt = map[string]string{
 	"log_keep": "backup_count", "log_max_size": "max_bytes", "log_rotate": "rotate_when", "log_timestamps": "time_format",
 }
+
+// closeChild maps close_child_stdout and close_child_stderr = true:
+// circusd gives the worker /dev/null there, so nothing it writes is
+// kept, whatever the stream says; poold's "none" sink discards it too.
+func (t *translator) closeChild(w *wdraft) {
+	for _, name := range []string{"stdout", "stderr"} {
+		k := "close_child_" + name
+		if b, _ := toBool(w.opts[k]); b != true {
+			continue
+		}
+		w.out.Set(name+"_log", configs.LogToNone)
+		t.info(w.out, w.sec, k, name+`_log = "none": the output is discarded, as circusd discards it (poold still keeps the last lines for poolctl logs; log_ring = 0 keeps none)`)
+	}
+}

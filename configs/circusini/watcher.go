@@ -133,6 +133,7 @@ func (t *translator) watcher(w *wdraft) {
 		}
 	}
 	t.streams(w)
+	t.closeChild(w)
 	if len(hooks) > 0 {
 		out.Set("hooks", hooks)
 	}
@@ -194,9 +195,8 @@ func (t *translator) watcherSimple(w *wdraft, k, v string) bool {
 			t.warn(out, s, k, "poold always gives workers /dev/null as stdin")
 		}
 	case "close_child_stdout", "close_child_stderr":
-		if b, _ := toBool(v); b == true {
-			t.warn(out, s, k, "poold always reads worker output into its log; it cannot discard it yet")
-		}
+		// Applied after the streams (closeChild): circusd's /dev/null
+		// wins over a stream of the same name.
 	case "check_flapping":
 		if b, _ := toBool(v); b != true {
 			out.Set("flapping_attempts", int64(0))
