@@ -298,10 +298,15 @@ func (w *Watcher) unhealthy(p *Process, err error) {
 }
 
 // recycle replaces one worker through the rolling path: its replacement
-// starts first and it retires once that one is ready.
+// starts first and it retires once that one is ready. A singleton's
+// worker stops first instead (surge): it runs at most once, as circusd's
+// max_age kills before it spawns.
 func (w *Watcher) recycle(p *Process, why string) {
 	w.markRecycled(p)
 	w.host.Publish(w.spec.Name, events.KindRecycle, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": why})
+	if w.spec.Singleton {
+		w.retire(p)
+	}
 }
 
 func (w *Watcher) armHealth() {

@@ -92,10 +92,16 @@ func (w *Watcher) abortRoll(err error) {
 }
 
 // surge is how many workers beyond the target may run during a
-// replacement (draining ones included): at least 1.
+// replacement (draining ones included): at least 1, but none for a
+// singleton's one-by-one replacements (max_age, health, limits), whose
+// new worker waits for the old one's exit. A rolling reload of it
+// overlaps the two, as circusd's graceful reload does.
 func (w *Watcher) surge() int {
 	if w.roll != nil && w.roll.surge > 0 {
 		return w.roll.surge
+	}
+	if w.roll == nil && w.spec.Singleton {
+		return 0
 	}
 	return w.spec.MaxSurge.Of(w.spec.NumProcesses)
 }
