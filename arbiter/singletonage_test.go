@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -34,5 +35,27 @@ func TestSingletonMaxAgeNeverRunsTwo(t *testing.T) {
 		}
 		live[pid] = true
 		cycles++
+	}
+}
+
+// TestMaxAgeWithoutRespawnEndsTheWorker: with respawn = false, circusd's
+// max_age kills the worker and starts none, so the watcher stops once
+// its workers have aged out. poold replaced the worker every max_age,
+// which respawn = false asks it never to do.
+func TestMaxAgeWithoutRespawnEndsTheWorker(t *testing.T) {
+	w := testWatcher("once", "sleep", 1)
+	w.Respawn = false
+	w.MaxAge = 300 * time.Millisecond
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.spawned()
+	ev := h.next("", func(ev events.Event) bool {
+		return ev.Kind == events.KindSpawn || ev.Kind == events.KindStop
+	})
+	if ev.Kind != events.KindStop {
+		t.Fatalf("after max_age: %s %v, want the watcher stopped with no new worker", ev.Kind, ev.Fields)
+	}
+	r := h.do("status", map[string]any{"name": "once"})
+	if reason, _ := r["reason"].(string); r["status"] != "stopped" || !strings.Contains(reason, "max_age") {
+		t.Errorf("status %v, want stopped saying max_age", r)
 	}
 }

@@ -93,6 +93,11 @@ func (w *Watcher) ended(p *Process, end End) {
 	case p.State == ProcStopping:
 		log.Debug("worker stopped", "exit", why)
 		s.pastDeaths = true
+		if s.hold == HoldExited {
+			// Only max_age without respawn stops a worker into an
+			// exited slot (ready.go): the reason is its age.
+			s.lastExit = "reached max_age and was stopped (" + why + ")"
+		}
 	case p.State == ProcStarting && w.newInRoll(p):
 		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d) %s before it was ready; %s", pid, p.Wid, why, w.outputHint(pid, p.Wid)))
 	case w.old(p):

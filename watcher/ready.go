@@ -55,6 +55,14 @@ func (w *Watcher) Fire(t Timer) {
 		if !live || p.State != ProcReady || p.Recycle || w.spec.MaxAge <= 0 || w.host.Now().Before(p.ageAt) {
 			break
 		}
+		if !w.spec.Respawn {
+			// As circusd: max_age ends the worker and respawn = false
+			// starts none; its slot stays empty, as after an exit.
+			w.log.Info("worker reached max_age; stopping it, and respawn is off, so its slot stays empty", "pid", p.Pid, "wid", p.Wid)
+			w.setHold(w.slotFor(p.Wid), HoldExited, time.Time{})
+			w.retire(p)
+			break
+		}
 		w.log.Info("worker reached max_age; replacing it", "pid", p.Pid, "wid", p.Wid)
 		w.recycle(p, "max_age")
 	case TimerSurvived:
