@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -164,11 +165,10 @@ func (a *Arbiter) finish(m *cmdMsg, ws []*watcher.Watcher, fields func() map[str
 	if keepsRunning[m.req.Command] {
 		running = runningOf(ws)
 	}
+	sizes := sizesAsked(m, ws)
 	whenAllSettled(ws, func() {
-		why := changeFailures(m.req.Command, ws)
-		if cut := stoppedSince(m.req.Command, running); cut != "" {
-			why = strings.TrimPrefix(why+"; "+cut, "; ")
-		}
+		why := joinWhy(changeFailures(m.req.Command, ws), stoppedSince(m.req.Command, running))
+		why = joinWhy(why, resizedSince(m.req.Command, ws, sizes))
 		if why != "" {
 			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
 			return
@@ -195,6 +195,47 @@ func changeFailures(cmd string, ws []*watcher.Watcher) string {
 	}
 	if why := startFailures(cmd, ws); why != "" {
 		parts = append(parts, why)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// joinWhy joins two reasons a waited command failed, either may be "".
+func joinWhy(a, b string) string {
+	return strings.Trim(a+"; "+b, "; ")
+}
+
+// sizesAsked is, for a waited incr, decr or set of numprocesses, the
+// target each of ws had once the command applied it (nil for any other
+// command), for resizedSince.
+func sizesAsked(m *cmdMsg, ws []*watcher.Watcher) []int {
+	switch m.req.Command {
+	case "incr", "decr":
+	case "set":
+		if opts, _ := m.props().obj("options"); opts == nil || opts["numprocesses"] == nil {
+			return nil
+		}
+	default:
+		return nil
+	}
+	sizes := make([]int, len(ws))
+	for i, w := range ws {
+		sizes[i] = w.Target()
+	}
+	return sizes
+}
+
+// resizedSince words the running watchers of ws whose target is no
+// longer the one in sizes (see sizesAsked): a later incr, decr, set,
+// reload or the autoscaler moved it before cmd was done, so an ok would
+// name a size the watcher does not run. "" when none moved.
+func resizedSince(cmd string, ws []*watcher.Watcher, sizes []int) string {
+	var parts []string
+	for i, w := range ws {
+		if i >= len(sizes) || w.Status() == watcher.Stopped || w.Target() == sizes[i] {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("watcher %q runs %d workers, not the %d this %s asked for: a later incr, decr, set numprocesses, reload or the autoscaler changed its size before it was done (poolctl status %s shows the size now)",
+			w.Name(), w.Target(), sizes[i], cmd, w.Name()))
 	}
 	return strings.Join(parts, "; ")
 }

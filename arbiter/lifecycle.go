@@ -80,7 +80,8 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 	act(ws, func() {
 		// A waited start (or restart) that left slots without a worker
 		// did not start them: say so, as systemctl start would.
-		if why := startFailures(m.req.Command, meant); why != "" {
+		why := joinWhy(startFailures(m.req.Command, meant), runsAgain(m.req.Command, ws))
+		if why != "" {
 			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
 			return
 		}
@@ -125,6 +126,23 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 	}
 	if n > shown {
 		parts = append(parts, fmt.Sprintf("%d more such slots (poolctl status shows them)", n-shown))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// runsAgain words the watchers of ws a waited stop stopped that run
+// again by the time it settled: a start or restart that came in while
+// they were stopping started them after the stop, so an ok would tell the
+// client they are down when they are not. "" for any other cmd.
+func runsAgain(cmd string, ws []*watcher.Watcher) string {
+	if cmd != "stop" {
+		return ""
+	}
+	var parts []string
+	for _, w := range ws {
+		if w.Status() != watcher.Stopped {
+			parts = append(parts, fmt.Sprintf("watcher %q runs again (%s): a start or restart that came in before the stop was done started it after it", w.Name(), w.Status()))
+		}
 	}
 	return strings.Join(parts, "; ")
 }

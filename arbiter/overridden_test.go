@@ -1,0 +1,70 @@
+package arbiter
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+)
+
+// TestWaitedStopOverriddenByAStartFails: `stop --waiting` answered ok
+// while a start another client sent during the stop had the watcher
+// running again (its info even listed the new pids as "started"); a
+// script that stops, then works on what it stopped, went on with the
+// watcher up. The reply now fails (ErrnoAsync) and says a start came in.
+func TestWaitedStopOverriddenByAStartFails(t *testing.T) {
+	w := testWatcher("web", "stubborn", 1)
+	w.Sockets = []string{"web"}
+	w.GracefulTimeout = time.Second
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.spawned()
+	h.serving("web") // ignores SIGTERM from now on: the stop lasts the grace
+	stopped := doAsync(h, "stop", map[string]any{"name": "web", "waiting": true})
+	h.next("kill", nil)
+	h.do("start", map[string]any{"name": "web"})
+	r := waitReply(t, stopped)
+	if st := h.do("status", map[string]any{"name": "web"})["status"]; st != "active" {
+		t.Fatalf("status after stop then start: %v, want active", st)
+	}
+	reason, _ := r["reason"].(string)
+	if r["status"] != "error" || r["errno"] != ErrnoAsync || !strings.Contains(reason, "runs again") {
+		t.Errorf("waited stop of a watcher a start ran again: %v; want errno %d saying it runs again", r, ErrnoAsync)
+	}
+}
+
+// TestWaitedIncrOverriddenByADecrFails: `incr --waiting web 2` answered
+// ok with numprocesses 3 when a decr sent meanwhile had taken web back
+// to 1: the reply named a size the watcher did not run. It now fails
+// (ErrnoAsync) naming the size web runs.
+func TestWaitedIncrOverriddenByADecrFails(t *testing.T) {
+	w := testWatcher("web", "sleep", 1)
+	w.Readiness = "delay"
+	w.ReadyDelay = time.Second // the incr is not done before the decr comes
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.spawned()
+	h.next("ready", nil)
+	grown := doAsync(h, "incr", map[string]any{"name": "web", "nb": 2, "waiting": true})
+	h.spawns(2)
+	h.do("decr", map[string]any{"name": "web", "nb": 2})
+	r := waitReply(t, grown)
+	reason, _ := r["reason"].(string)
+	if r["status"] != "error" || r["errno"] != ErrnoAsync || !strings.Contains(reason, "runs 1 workers, not the 3") {
+		t.Errorf("waited incr undone by a decr: %v; want errno %d saying web runs 1, not 3", r, ErrnoAsync)
+	}
+	// Alone, a waited incr still answers ok with its size.
+	if r := h.do("incr", map[string]any{"name": "web", "waiting": true}); r["numprocesses"] != 2 {
+		t.Errorf("waited incr alone: %v, want ok with numprocesses 2", r)
+	}
+}
+
+func waitReply(t *testing.T, c <-chan Reply) Reply {
+	t.Helper()
+	select {
+	case r := <-c:
+		return r
+	case <-time.After(hang):
+		t.Fatalf("no reply within %v", hang)
+	}
+	return nil
+}
