@@ -428,7 +428,12 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 	}
 	// Stopped, then forgotten, unless a reload defines it again meanwhile.
 	a.retire([]*watcher.Watcher{w}, func() {
-		if wait {
+		switch {
+		case !wait:
+		case a.watchers[strings.ToLower(w.Name())] == w:
+			// A reload took it back (restore): it was not removed.
+			m.fail(errorf(ErrnoAsync, "rm: watcher %q was not removed: a config reload that came in before its stop was done defines it again, so it stays; take it out of the config file too, then rm it again", w.Name()))
+		default:
 			m.ok(nil)
 		}
 	})

@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -67,4 +68,31 @@ func waitReply(t *testing.T, c <-chan Reply) Reply {
 		t.Fatalf("no reply within %v", hang)
 	}
 	return nil
+}
+
+// TestWaitedRmTakenBackByAReloadFails: `rm --waiting web` answered ok
+// while a reloadconfig sent during web's stop, whose file still defines
+// web, took it back: web ran again. The reply now fails (ErrnoAsync) and
+// says web was not removed.
+func TestWaitedRmTakenBackByAReloadFails(t *testing.T) {
+	w := testWatcher("web", "stubborn", 1)
+	w.Sockets = []string{"web"}
+	w.GracefulTimeout = time.Second
+	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
+		return &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, nil
+	}})
+	h.spawned()
+	h.serving("web") // ignores SIGTERM from now on: the stop lasts the grace
+	removed := doAsync(h, "rm", map[string]any{"name": "web", "waiting": true})
+	h.next("kill", nil)
+	h.do("reloadconfig", map[string]any{"waiting": true})
+	r := waitReply(t, removed)
+	if got := h.do("list", nil)["watchers"]; fmt.Sprint(got) != "[web]" {
+		t.Fatalf("watchers after rm then a reload that defines web: %v, want [web]", got)
+	}
+	reason, _ := r["reason"].(string)
+	if r["status"] != "error" || r["errno"] != ErrnoAsync || !strings.Contains(reason, "was not removed") {
+		t.Errorf("waited rm of a watcher a reload took back: %v; want errno %d saying it was not removed", r, ErrnoAsync)
+	}
 }

@@ -155,8 +155,10 @@ func TestReloadRestoresAWatcherRmIsRemoving(t *testing.T) {
 	if r := <-restoring; r["status"] != "ok" || fmt.Sprint(r["added"]) != "[stub]" {
 		t.Fatalf("reloadconfig after rm stub: %v, want ok with added [stub]", r)
 	}
-	if r := <-removed; r["status"] != "ok" {
-		t.Fatalf("rm stub: %v", r)
+	// The reload took stub back: the waited rm did not remove it and
+	// says so (TestWaitedRmTakenBackByAReloadFails).
+	if r := <-removed; r["status"] != "error" || r["errno"] != ErrnoAsync || !strings.Contains(fmt.Sprint(r["reason"]), "was not removed") {
+		t.Errorf("rm stub, which the reload took back: %v, want errno %d saying it was not removed", r, ErrnoAsync)
 	}
 	stopStubborn(t, newPids(t, h, "stub", 2, old))
 }
