@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -87,6 +88,11 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 			}
 		default:
 			err = syscall.Kill(pid, sig)
+		}
+		if errors.Is(err, syscall.ESRCH) && !p.has("pid") {
+			// It ended a moment ago and its exit is on its way to the
+			// loop: it needs no signal, and the others still do.
+			continue
 		}
 		if err != nil {
 			return errorf(ErrnoOS, "signal: watcher %q pid %d: %s: %v", w.Name(), pid, configs.SignalName(sig), err)
