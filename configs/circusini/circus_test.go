@@ -277,6 +277,10 @@ func TestNotesNameSectionAndKey(t *testing.T) {
 		if !errors.As(err, &se) || len(se.Notes) != len(got) {
 			t.Errorf("strict error %v", err)
 		}
+		// Some map with another meaning: "remove them" was wrong advice.
+		if msg := err.Error(); strings.Contains(msg, "remove them") || !strings.Contains(msg, "do what its line says") {
+			t.Errorf("strict error's summary: %s", msg[strings.LastIndexByte(msg, '\n')+1:])
+		}
 	}
 	// What maps: singleton-free web keeps 2 workers; max_retry -1 never
 	// gives up; the flapping plugin's options reach every watcher.

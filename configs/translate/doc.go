@@ -204,7 +204,7 @@ func (e *StrictError) Error() string {
 	for _, n := range e.Notes {
 		lines = append(lines, n.String())
 	}
-	lines = append(lines, fmt.Sprintf("%d option(s) have no poold equivalent (--strict makes that an error): remove them, or run without --strict to ignore them with a warning", len(e.Notes)))
+	lines = append(lines, fmt.Sprintf("%d option(s) above are dropped or do not mean quite the same under poold (--strict makes each an error): do what its line says, or run without --strict to take the file as translated, with these as warnings", len(e.Notes)))
 	return strings.Join(lines, "\n")
 }
 
