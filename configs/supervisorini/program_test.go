@@ -118,12 +118,27 @@ func TestSupervisorEnvironment(t *testing.T) {
 // error says, [program:NAME] max_processes (supervisord ignores it), and
 // the error names supervisord's keys.
 func TestMaxProcessesExtension(t *testing.T) {
-	_, cfg, _ := translateConf(t, "[supervisord]\nmax_processes = 9000\n[program:w]\ncommand = /bin/sleep 100\nnumprocs = 2000\nmax_processes = 4000\n")
+	_, cfg, _ := translateConf(t, "[supervisord]\nmax_processes = 9000\n[program:w]\ncommand = /bin/sleep 100\nnumprocs = 2000\nmax_processes = 4000\nprocess_name = w%(process_num)d\n")
 	if w := cfg.Watchers[0]; w.NumProcesses != 2000 || w.MaxProcesses != 4000 || cfg.Arbiter.MaxProcesses != 9000 {
 		t.Errorf("numprocesses %d, max_processes %d, arbiter %d", w.NumProcesses, w.MaxProcesses, cfg.Arbiter.MaxProcesses)
 	}
-	configError(t, "[program:w]\ncommand = /bin/sleep 100\nnumprocs = 2000\n",
+	configError(t, "[program:w]\ncommand = /bin/sleep 100\nnumprocs = 2000\nprocess_name = w%(process_num)d\n",
 		"PATH:3: [program:w] numprocs: 2000 is over max_processes 1024; raise [program:w] max_processes")
+}
+
+// TestNumprocsNeedsProcessNum: supervisord refuses numprocs above 1
+// unless process_name holds %(process_num); the translation took it, and
+// every worker got the same SUPERVISOR_PROCESS_NAME.
+func TestNumprocsNeedsProcessNum(t *testing.T) {
+	for _, tc := range []struct{ opts, want string }{
+		{"numprocs = 2\n", ":3: [program:w] numprocs: numprocs = 2 needs %(process_num) in process_name"},
+		{"numprocs = 2\nprocess_name = w\n", ":4: [program:w] process_name: numprocs = 2 needs %(process_num) in process_name"},
+	} {
+		path := confFile(t, "[program:w]\ncommand = /bin/sleep 100\n"+tc.opts)
+		if _, err := Translate(path, nil); err == nil || !strings.Contains(err.Error(), path+tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.opts, err, tc.want)
+		}
+	}
 }
 
 // TestStopAsGroupAsSupervisord: supervisord sends stopsignal to the

@@ -205,6 +205,24 @@ func (t *translator) supervisord(s *translate.INISection) {
 	}
 }
 
+// oneNamePerProcess refuses numprocs above 1 with a process_name that
+// does not tell the processes apart, as supervisord does: each would get
+// the same SUPERVISOR_PROCESS_NAME.
+func (t *translator) oneNamePerProcess(s *translate.INISection, numprocs string) {
+	if n, err := strconv.Atoi(numprocs); err != nil || n <= 1 {
+		return
+	}
+	pname, _ := s.Get("process_name")
+	if strings.Contains(pname, "%(process_num)") {
+		return
+	}
+	key := "process_name"
+	if pname == "" {
+		key = "numprocs" // process_name is unset: its default, %(program_name)s
+	}
+	t.refuse(s, key, fmt.Sprintf("numprocs = %s needs %%(process_num) in process_name, or every process gets the same name (supervisord refuses it too): add process_name = %%(program_name)s_%%(process_num)d", numprocs))
+}
+
 // program maps one [program:NAME] or [fcgi-program:NAME].
 func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	out := t.doc.Section("watchers", name)
@@ -223,6 +241,7 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	if v, ok := s.Get("numprocs"); ok {
 		sc.numprocs = strings.TrimSpace(v)
 	}
+	t.oneNamePerProcess(s, sc.numprocs)
 	sc.env = t.programEnv(s, sc)
 	exp := func(key, v string) string {
 		if key == "environment" {
