@@ -3,8 +3,10 @@ package main
 import (
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,24 +17,36 @@ import (
 // no respawn, no answer to poolctl, workers unsupervised. poold takes
 // both signals and says how it scales instead.
 
-// jobControl answers SIGTTIN or SIGTTOU in the signal loop.
+// jobControl answers SIGTTIN in the signal loop. SIGTTOU is
+// stopOnTerminalWrites's: a terminal sends it again and again, and copies
+// queued before a stop must not be warned of after `fg`.
 func (d *daemon) jobControl(sig os.Signal) {
-	if sig == syscall.SIGTTOU && backgroundWriter() {
-		return // the terminal's: stopOnTerminalWrites has stopped the job
+	if sig == syscall.SIGTTOU {
+		return
 	}
-	d.log.Warn("signal ignored: poold does not scale watchers on SIGTTIN and SIGTTOU as gunicorn does; use poolctl incr NAME or poolctl decr NAME",
+	warnNoScaling(d.log, sig)
+}
+
+func warnNoScaling(log hclog.Logger, sig os.Signal) {
+	log.Warn("signal ignored: poold does not scale watchers on SIGTTIN and SIGTTOU as gunicorn does; use poolctl incr NAME or poolctl decr NAME",
 		"signal", sig)
 }
 
-// stopOnTerminalWrites answers the SIGTTOU a terminal sends when poold,
-// a background job, writes to it with `stty tostop` on. Caught, that
-// write is retried at once, again and again, so poold does what the
-// default action would: it stops its job until `fg` or `bg` continues
-// it. (Go's handler stays once the signal is caught: it ignores it when
-// nobody is notified.) It acts as the signal comes, whatever poold is
-// doing: reading its config, starting, or writing the error it exits
-// with after its signal loop has gone. stop ends it, once poold has
-// written its last word.
+// ttouLog is the logger stopOnTerminalWrites warns with of a SIGTTOU
+// that no terminal sent (kill -TTOU, gunicorn's way to drop a worker),
+// once poold has one.
+var ttouLog atomic.Pointer[hclog.Logger]
+
+// stopOnTerminalWrites answers SIGTTOU from the start of the process. A
+// terminal sends it when poold, a background job, writes to it with `stty
+// tostop` on. Caught, that write is retried at once, again and again, so
+// poold does what the default action would: it stops its job until `fg`
+// or `bg` continues it. (Go's handler stays once the signal is caught: it
+// ignores it when nobody is notified.) It acts as the signal comes,
+// whatever poold is doing: taking over from an upgrade's old image,
+// reading its config, serving, or writing the error it exits with after
+// its signal loop has gone. stop ends it, once poold has written its
+// last word.
 func stopOnTerminalWrites() (stop func()) {
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGTTOU)
@@ -40,8 +54,16 @@ func stopOnTerminalWrites() (stop func()) {
 	go func() {
 		defer close(done)
 		for range c {
-			if backgroundWriter() {
-				_ = syscall.Kill(-syscall.Getpgrp(), syscall.SIGSTOP)
+			if !backgroundWriter() {
+				if l := ttouLog.Load(); l != nil {
+					warnNoScaling(*l, syscall.SIGTTOU)
+				}
+				continue
+			}
+			_ = syscall.Kill(-syscall.Getpgrp(), syscall.SIGSTOP)
+			// Continued: what the write sent before the stop is stale.
+			for len(c) > 0 {
+				<-c
 			}
 		}
 	}()

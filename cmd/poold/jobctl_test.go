@@ -83,28 +83,63 @@ func openPty(t *testing.T) (*os.File, string) {
 // logging nothing. It stops its job, as the default action would.
 func TestBackgroundPooldStopsOnTheTerminalsSIGTTOU(t *testing.T) {
 	dir := t.TempDir()
-	pid, _, _ := startBackgroundJob(t, dir, writeConfig(t, dir, serveConfig))
+	pid, tty, out := startBackgroundJob(t, dir, writeConfig(t, dir, serveConfig), nil)
 	proctest.Eventually(t, "poold, a background writer with tostop, stopped", func() bool {
 		return procState(pid) == "T"
 	})
+	// Continued, it serves; the terminal's SIGTTOUs queued before the
+	// stop were warned of as signals sent to scale (r50b review). Those
+	// come before a SIGTTIN sent now.
+	continueWithoutTostop(t, tty, pid)
+	proctest.Eventually(t, "poold started", func() bool { return strings.Contains(out.String(), "poold started") })
+	if err := syscall.Kill(pid, syscall.SIGTTIN); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "SIGTTIN warned of", func() bool { return strings.Contains(out.String(), "signal ignored") })
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "signal ignored") && !strings.Contains(l, syscall.SIGTTIN.String()) {
+			t.Errorf("a warning of a signal nobody sent: %s", l)
+		}
+	}
 }
 
 // A poold that fails to start writes its error after its signal loop has
 // gone: the terminal's SIGTTOU went to Go's handler, which ignores it, and
 // the write was retried forever (a core's worth of CPU, never stopping,
 // never exiting). It stops its job too, and the error is written when the
-// job is brought to the foreground.
+// job is brought to the foreground. So does an upgrade's new image that
+// cannot take over: its catch package takes SIGTTOU from its start.
 func TestBackgroundPooldThatFailsStopsOnTheTerminalsSIGTTOU(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "poold.toml")
 	if err := os.WriteFile(cfg, []byte("[arbiter]\nno_such_key = 1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pid, tty, out := startBackgroundJob(t, dir, cfg)
-	proctest.Eventually(t, "poold, failing as a background writer with tostop, stopped", func() bool {
-		return procState(pid) == "T"
-	})
-	// As `stty -tostop; bg` would: the write goes through and poold exits.
+	for _, c := range []struct {
+		name, want string
+		env        []string
+	}{
+		{"a bad config", "no_such_key", nil},
+		{"an upgrade's new image", "POOLD_UPGRADE_FDS", []string{"POOLD_UPGRADE_FDS=nonsense"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pid, tty, out := startBackgroundJob(t, t.TempDir(), cfg, c.env)
+			proctest.Eventually(t, "poold, failing as a background writer with tostop, stopped", func() bool {
+				return procState(pid) == "T"
+			})
+			continueWithoutTostop(t, tty, pid)
+			proctest.Eventually(t, "poold, continued, wrote its error and exited", func() bool {
+				s := procState(pid) // a zombie: the shell, now sleep, reaps nothing
+				return (s == "Z" || s == "") && strings.Contains(out.String(), c.want)
+			})
+		})
+	}
+}
+
+// continueWithoutTostop does what `stty -tostop; bg` would: the job's
+// writes go through.
+func continueWithoutTostop(t *testing.T, tty *os.File, pid int) {
+	t.Helper()
 	tio, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
 	if err != nil {
 		t.Fatal(err)
@@ -116,16 +151,12 @@ func TestBackgroundPooldThatFailsStopsOnTheTerminalsSIGTTOU(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	proctest.Eventually(t, "poold, continued, wrote its error and exited", func() bool {
-		s := procState(pid) // a zombie: the shell, now sleep, reaps nothing
-		return (s == "Z" || s == "") && strings.Contains(out.String(), "no_such_key")
-	})
 }
 
 // startBackgroundJob runs poold on cfg as a background job of a shell with
 // job control on a terminal set to `stty tostop`, and returns its pid, the
-// terminal and what was written to it.
-func startBackgroundJob(t *testing.T, dir, cfg string) (int, *os.File, *lockedBuffer) {
+// terminal and what was written to it. env is added to poold's.
+func startBackgroundJob(t *testing.T, dir, cfg string, env []string) (int, *os.File, *lockedBuffer) {
 	t.Helper()
 	master, slave := openPty(t)
 	out := new(lockedBuffer)
@@ -143,6 +174,7 @@ func startBackgroundJob(t *testing.T, dir, cfg string) (int, *os.File, *lockedBu
 	pidFile := filepath.Join(dir, "poold.pid")
 	shell := exec.Command("/bin/bash", "-m", "-c", `stty tostop; "$0" "$1" & echo $! > "$2"; exec sleep 3600`, pooldBinary(t), cfg, pidFile)
 	shell.Stdin, shell.Stdout, shell.Stderr = tty, tty, tty
+	shell.Env = append(os.Environ(), env...)
 	// The shell stays (as sleep) in the session: a job whose parent
 	// left it is orphaned, and the kernel continues an orphaned stopped
 	// job (SIGHUP, SIGCONT).

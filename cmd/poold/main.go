@@ -50,6 +50,7 @@ func main() {
 	// Before anything else happens in this image: it may be replaced.
 	unblockInheritedSignals()
 	keepName()
+	stopTTOU := stopOnTerminalWrites()
 	var stdin io.Reader
 	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice == 0 {
 		stdin = os.Stdin // a state to decode, from a pre-flight; never a terminal
@@ -91,7 +92,6 @@ func main() {
 	running, _ := os.Executable()
 	mainSpawner = spawn.New(running)
 	spawnCtx, stopSpawner := context.WithCancel(context.Background())
-	stopTTOU := stopOnTerminalWrites()
 	errc := make(chan error, 1)
 	go func() {
 		errc <- run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
@@ -196,6 +196,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	log := newLogger(cfg.Arbiter, logs)
+	ttouLog.Store(&log)
 	if adoptState != nil && fileErr != nil {
 		log.Warn("upgrade: the config file cannot be read now; running on with the config handed over by the previous image; fix the file (a reload reports the same error until then)", "config", o.path, "error", fileErr)
 	}
