@@ -234,6 +234,11 @@ func resizedSince(cmd string, ws []*watcher.Watcher, sizes []int) string {
 		if i >= len(sizes) || w.Status() == watcher.Stopped || w.Target() == sizes[i] {
 			continue
 		}
+		// A later incr adds to an incr's workers, a later decr takes more
+		// from a decr's: neither undoes it.
+		if cmd == "incr" && w.Target() > sizes[i] || cmd == "decr" && w.Target() < sizes[i] {
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("watcher %q runs %d workers, not the %d this %s asked for: a later incr, decr, set numprocesses, reload or the autoscaler changed its size before it was done (poolctl status %s shows the size now)",
 			w.Name(), w.Target(), sizes[i], cmd, w.Name()))
 	}

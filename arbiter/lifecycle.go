@@ -80,7 +80,7 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 	act(ws, func() {
 		// A waited start (or restart) that left slots without a worker
 		// did not start them: say so, as systemctl start would.
-		why := joinWhy(startFailures(m.req.Command, meant), runsAgain(m.req.Command, ws))
+		why := joinWhy(startFailures(m.req.Command, meant), a.runsAgain(m.req.Command, ws))
 		if why != "" {
 			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
 			return
@@ -134,13 +134,13 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 // again by the time it settled: a start or restart that came in while
 // they were stopping started them after the stop, so an ok would tell the
 // client they are down when they are not. "" for any other cmd.
-func runsAgain(cmd string, ws []*watcher.Watcher) string {
+func (a *Arbiter) runsAgain(cmd string, ws []*watcher.Watcher) string {
 	if cmd != "stop" {
 		return ""
 	}
 	var parts []string
 	for _, w := range ws {
-		if w.Status() != watcher.Stopped {
+		if w.Status() != watcher.Stopped || a.isRestarting(w) {
 			parts = append(parts, fmt.Sprintf("watcher %q runs again (%s): a start or restart that came in before the stop was done started it after it", w.Name(), w.Status()))
 		}
 	}

@@ -96,3 +96,42 @@ func TestWaitedRmTakenBackByAReloadFails(t *testing.T) {
 		t.Errorf("waited rm of a watcher a reload took back: %v; want errno %d saying it was not removed", r, ErrnoAsync)
 	}
 }
+
+// Two waited incrs of 1, one after the other, both applied (web 1 → 3):
+// neither undid the other, yet the first answered that its size had been
+// changed under it (r50b review). A later incr adds to an incr's workers.
+func TestTwoWaitedIncrsBothAnswerOk(t *testing.T) {
+	w := testWatcher("web", "sleep", 1)
+	w.Readiness = "delay"
+	w.ReadyDelay = time.Second
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.spawned()
+	h.next("ready", nil)
+	a := doAsync(h, "incr", map[string]any{"name": "web", "nb": 1, "waiting": true})
+	h.spawns(1)
+	b := doAsync(h, "incr", map[string]any{"name": "web", "nb": 1, "waiting": true})
+	h.spawns(1)
+	if ra, rb := waitReply(t, a), waitReply(t, b); ra["status"] != "ok" || rb["status"] != "ok" {
+		t.Errorf("two waited incrs that both took effect: %v and %v, want both ok", ra, rb)
+	}
+}
+
+// A restart sent during a waited stop starts the watcher again after the
+// stop, as a start does: the stop must not answer ok (r50b review; its
+// wait ended between the restart's stop and its start).
+func TestWaitedStopOverriddenByARestartFails(t *testing.T) {
+	w := testWatcher("web", "stubborn", 1)
+	w.Sockets = []string{"web"}
+	w.GracefulTimeout = time.Second
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.spawned()
+	h.serving("web")
+	stopped := doAsync(h, "stop", map[string]any{"name": "web", "waiting": true})
+	h.next("kill", nil)
+	h.do("restart", map[string]any{"name": "web"})
+	r := waitReply(t, stopped)
+	h.spawned()
+	if st := h.do("status", map[string]any{"name": "web"})["status"]; st != "stopped" && r["status"] == "ok" {
+		t.Errorf("a waited stop answered ok while a restart sent during it has web %v", st)
+	}
+}

@@ -64,7 +64,7 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
-	pids := w.Pids()
+	pids, all := w.Pids(), pid == 0
 	if pid != 0 {
 		if !w.Has(pid) {
 			return noSuchPid("signal", w, pid)
@@ -89,7 +89,7 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 		default:
 			err = syscall.Kill(pid, sig)
 		}
-		if errors.Is(err, syscall.ESRCH) && !p.has("pid") {
+		if errors.Is(err, syscall.ESRCH) && all {
 			// It ended a moment ago and its exit is on its way to the
 			// loop: it needs no signal, and the others still do.
 			continue
