@@ -95,7 +95,10 @@ func nprocRoom() (int, bool) {
 // machineRoot reports whether poold's real user is root of the machine,
 // whom the kernel does not hold to RLIMIT_NPROC: uid 0 in a user
 // namespace of its own (a rootless container, docker's userns-remap) is
-// another user of the machine, and is held to it.
+// another user of the machine, and is held to it. Only the full identity
+// map is taken for the machine's: a namespace nested in another maps 0
+// to 0 of its parent, which may be anyone (a false "held" costs a few
+// idle threads, a false "root" an abort).
 func machineRoot() bool {
 	if os.Getuid() != 0 {
 		return false
@@ -106,7 +109,7 @@ func machineRoot() bool {
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(l); len(f) == 3 && f[0] == "0" {
-			return f[1] == "0"
+			return f[1] == "0" && f[2] == "4294967295"
 		}
 	}
 	return true

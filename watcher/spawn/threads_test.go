@@ -195,6 +195,7 @@ func TestWorkersFillingNprocDoNotAbortPoold(t *testing.T) {
 	}{
 		{"nobody", nil},
 		{"root of a user namespace", []string{"unshare", "--user", "--map-root-user"}},
+		{"root of a user namespace nested in one", []string{"unshare", "--user", "--map-root-user", "unshare", "--user", "--map-user=0", "--map-group=0"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), hang)
