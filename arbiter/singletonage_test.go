@@ -21,7 +21,40 @@ func TestSingletonMaxAgeNeverRunsTwo(t *testing.T) {
 	w.MaxAge = 300 * time.Millisecond
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
 	live := map[int]bool{h.spawned(): true}
-	for cycles := 0; cycles < 2; {
+	neverTwo(t, h, live, 2)
+}
+
+// After a rolling reload the singleton runs in wid 2, and its next
+// replacement was started at once in the free wid 1, beside the old one
+// still stopping (r50b review: 3 s of two schedulers).
+func TestSingletonStopsFirstAfterAReload(t *testing.T) {
+	w := stubbornOn("cron", "s", 1) // ignores TERM: killed after graceful_timeout
+	w.Singleton = true
+	w.GracefulTimeout = 200 * time.Millisecond
+	w.MaxAge = time.Second
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("s")}, Watchers: []configs.Watcher{w}}, Options{})
+	live := map[int]bool{h.spawned(): true}
+	h.do("reload", map[string]any{"name": "cron", "waiting": true})
+	// The reload's overlap (as circusd's graceful reload) is allowed:
+	// count its spawn and the old worker's exit.
+	for seen := 0; seen < 2; seen++ {
+		ev := h.next("", func(ev events.Event) bool {
+			return ev.Kind == events.KindSpawn || ev.Kind == events.KindExit
+		})
+		if pid := ev.Fields["process_pid"].(int); ev.Kind == events.KindExit {
+			delete(live, pid)
+		} else {
+			live[pid] = true
+		}
+	}
+	neverTwo(t, h, live, 2)
+}
+
+// neverTwo follows spawn and exit events for cycles spawns, failing at a
+// spawn while another of live runs.
+func neverTwo(t *testing.T, h *harness, live map[int]bool, cycles int) {
+	t.Helper()
+	for cycles > 0 {
 		ev := h.next("", func(ev events.Event) bool {
 			return ev.Kind == events.KindSpawn || ev.Kind == events.KindExit
 		})
@@ -34,7 +67,7 @@ func TestSingletonMaxAgeNeverRunsTwo(t *testing.T) {
 			t.Fatalf("singleton spawned pid %d while pid(s) %v still ran", pid, live)
 		}
 		live[pid] = true
-		cycles++
+		cycles--
 	}
 }
 

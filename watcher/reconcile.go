@@ -186,6 +186,12 @@ func (w *Watcher) fill(c census) bool {
 		// which every event of a big spawn paid again.
 		return false
 	}
+	if w.spec.Singleton && w.roll == nil && len(w.procs) > 0 {
+		// A singleton's replacement waits for the last of its processes
+		// to end, whatever its wid (after a rolling reload it runs in
+		// wid 2, and wid 1 is free).
+		return false
+	}
 	roll := w.roll
 	changed := false
 	passed := true // every wid so far is taken: freeFrom may move on
