@@ -7,6 +7,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // TestSingletonMaxAgeNeverRunsTwo: a singleton recycled by max_age had
@@ -90,5 +91,22 @@ func TestMaxAgeWithoutRespawnEndsTheWorker(t *testing.T) {
 	r := h.do("status", map[string]any{"name": "once"})
 	if reason, _ := r["reason"].(string); r["status"] != "stopped" || !strings.Contains(reason, "max_age") {
 		t.Errorf("status %v, want stopped saying max_age", r)
+	}
+}
+
+// While a worker max_age stopped (respawn off) drains, its watcher's
+// reason had a blank where the cause goes: "wid 1  and respawn is off"
+// (r50b review).
+func TestMaxAgeWithoutRespawnSaysSoWhileStopping(t *testing.T) {
+	w := stubbornOn("once", "s", 1) // ignores TERM: stops at graceful_timeout
+	w.Respawn = false
+	w.MaxAge = 300 * time.Millisecond
+	w.GracefulTimeout = 3 * time.Second
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("s")}, Watchers: []configs.Watcher{w}}, Options{})
+	pid := h.spawned()
+	h.next(string(events.KindKill), nil)
+	r := h.do("status", map[string]any{"name": "once"})
+	if reason, _ := r["reason"].(string); !strings.Contains(reason, "wid 1 reached max_age and is stopping") || !proctest.Alive(pid) {
+		t.Errorf("while pid %d stops (alive: %v): reason %q, want it to say wid 1 reached max_age and is stopping", pid, proctest.Alive(pid), reason)
 	}
 }

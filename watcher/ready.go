@@ -59,7 +59,9 @@ func (w *Watcher) Fire(t Timer) {
 			// As circusd: max_age ends the worker and respawn = false
 			// starts none; its slot stays empty, as after an exit.
 			w.log.Info("worker reached max_age; stopping it, and respawn is off, so its slot stays empty", "pid", p.Pid, "wid", p.Wid)
-			w.setHold(w.slotFor(p.Wid), HoldExited, time.Time{})
+			s := w.slotFor(p.Wid)
+			s.lastExit = "reached max_age and is stopping" // until its exit says how it ended
+			w.setHold(s, HoldExited, time.Time{})
 			w.retire(p)
 			break
 		}
@@ -295,7 +297,11 @@ func (w *Watcher) unhealthy(p *Process, err error) {
 		return
 	}
 	if p.healthy {
-		w.log.Warn("worker failed health_threshold health checks in a row; replacing it, its replacement first",
+		order := "its replacement first"
+		if w.spec.Singleton {
+			order = "once it has stopped (a singleton)"
+		}
+		w.log.Warn("worker failed health_threshold health checks in a row; replacing it, "+order,
 			"pid", p.Pid, "wid", p.Wid, "failures", p.healthKO, "error", err)
 		w.recycle(p, "health check: "+err.Error())
 		return
