@@ -3,6 +3,7 @@ package configs
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -53,7 +54,7 @@ func (k *tableKeys) add(table int, parts [][]byte, arrayHeader bool) (int, strin
 		if e, ok := k.last[table]; ok {
 			table = e
 		}
-		key := tableKey{table, string(bytes.TrimSpace(p))}
+		key := tableKey{table, keyName(p)}
 		k.lookups += k.size[table]
 		id, ok := k.ids[key]
 		if !ok {
@@ -74,6 +75,22 @@ func (k *tableKeys) add(table int, parts [][]byte, arrayHeader bool) (int, strin
 		table = e
 	}
 	return table, ""
+}
+
+// keyName is a key part as TOML reads it: "a", 'a' and a are one key.
+func keyName(p []byte) string {
+	k := bytes.TrimSpace(p)
+	if len(k) >= 2 {
+		switch k[0] {
+		case '\'':
+			return string(k[1 : len(k)-1])
+		case '"':
+			if s, err := strconv.Unquote(string(k)); err == nil {
+				return s
+			}
+		}
+	}
+	return string(k)
 }
 
 // newTable numbers a new table, the value of key.

@@ -2,6 +2,8 @@ package configs
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,6 +32,12 @@ func TestTOMLWideTables(t *testing.T) {
 		{"inline table", "[watchers.a]\nenv = {" + numbered("K%d = '1', ", 100_000) + "}\n", "more than 10000 keys in table [watchers.a.env]"},
 		{"array of tables", "[[w.x]]\n" + numbered("[w.x.t%d]\n", 100_000), "more than 10000 keys in table [w.x]"},
 		{"many wide tables", numbered("[t%d]\n"+numbered("k%d = 1\n", 9000), 20), "more than 100000000 key lookups"},
+		// One table spelled three ways is one table (r50b review: 100
+		// spellings of 1,000 keys took the reader 38 s).
+		{"quoted spellings", numbered("a.x%d = 1\n", 4000) + numbered("'a'.y%d = 1\n", 4000) + numbered("\"\\u0061\".z%d = 1\n", 4000), "more than 10000 keys in table [a]"},
+		// Each element a value of the reader's own (a 50 MB file of them
+		// took it 6-12 GB).
+		{"empty arrays", "a = [" + strings.Repeat("[],", 1_000_001) + "]\n", "more than 1000000 keys, arrays"},
 	} {
 		p, found := tomlNesting([]byte(c.body), maxNesting)
 		if !found || !strings.Contains(p.Msg, c.want) {
@@ -50,5 +58,17 @@ func TestTOMLWideTables(t *testing.T) {
 		if p, found := tomlNesting([]byte(c.body), maxNesting); found {
 			t.Errorf("%s: tomlNesting = %q at line %d, want nothing", c.name, p.Msg, p.Line)
 		}
+	}
+}
+
+// A config file past maxFileSize is refused before any reader holds it.
+func TestLoadRefusesAHugeFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "huge.toml")
+	body := strings.Repeat("# "+strings.Repeat("x", 1021)+"\n", maxFileSize/1024+1)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "larger than 32 MiB") {
+		t.Errorf("Load of a %d-byte file: %v, want it refused as larger than 32 MiB", len(body), err)
 	}
 }
