@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,4 +110,28 @@ func TestMaxAgeWithoutRespawnSaysSoWhileStopping(t *testing.T) {
 	if reason, _ := r["reason"].(string); !strings.Contains(reason, "wid 1 reached max_age and is stopping") || !proctest.Alive(pid) {
 		t.Errorf("while pid %d stops (alive: %v): reason %q, want it to say wid 1 reached max_age and is stopping", pid, proctest.Alive(pid), reason)
 	}
+}
+
+// A reload of an active watcher left the slots whose workers had ended
+// with respawn off (no_respawn_exit_codes, max_age) empty, while the
+// README says such a slot waits for a start, restart or reload, and
+// circusd's graceful reload spawns numprocesses workers (r50b review).
+func TestReloadRefillsSlotsEndedWithRespawnOff(t *testing.T) {
+	w := testWatcher("jobs", "sleep", 2)
+	w.NoRespawnExitCodes = []int{0}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.spawns(2)
+	count := func() int { return len(h.do("list", map[string]any{"name": "jobs"})["pids"].([]int)) }
+	pids := h.do("list", map[string]any{"name": "jobs"})["pids"].([]int)
+	proctest.Eventually(t, "the workers ready", func() bool {
+		r := h.do("status", map[string]any{"name": "jobs"})
+		return r["status"] == "active"
+	})
+	if err := syscall.Kill(pids[0], syscall.SIGTERM); err != nil { // exits 0
+		t.Fatal(err)
+	}
+	h.next(string(events.KindExit), nil)
+	proctest.Eventually(t, "one worker left, its slot empty", func() bool { return count() == 1 })
+	h.do("reload", map[string]any{"name": "jobs", "waiting": true})
+	proctest.Eventually(t, "the reload starting both workers", func() bool { return count() == 2 })
 }

@@ -184,6 +184,7 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 		return
 	}
 	w.clearHolds(false)
+	w.clearExited()
 	switch {
 	case w.spec.SendHUP:
 		for _, p := range w.procs {

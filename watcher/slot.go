@@ -169,6 +169,17 @@ func (w *Watcher) setCounters(s *slot, c Counters) {
 	}
 }
 
+// clearExited releases the slots whose workers ended with respawn off
+// (an exit status of no_respawn_exit_codes, max_age): a reload starts
+// every worker again, as circusd's graceful reload spawns numprocesses.
+func (w *Watcher) clearExited() {
+	for _, s := range w.slots {
+		if s.hold == HoldExited {
+			w.setHold(s, HoldNone, time.Time{})
+		}
+	}
+}
+
 // clearHolds releases paused and failed slots (the user said try again);
 // with all, also backoff and exited ones and every crash history.
 func (w *Watcher) clearHolds(all bool) {
