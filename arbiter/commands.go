@@ -167,7 +167,7 @@ func (a *Arbiter) finish(m *cmdMsg, ws []*watcher.Watcher, fields func() map[str
 	}
 	sizes := sizesAsked(m, ws)
 	whenAllSettled(ws, func() {
-		why := joinWhy(changeFailures(m.req.Command, ws), stoppedSince(m.req.Command, running))
+		why := joinWhy(changeFailures(m.req.Command, ws), a.stoppedSince(m.req.Command, running))
 		why = joinWhy(why, resizedSince(m.req.Command, ws, sizes))
 		if why != "" {
 			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())

@@ -186,10 +186,12 @@ func runningOf(ws []*watcher.Watcher) []*watcher.Watcher {
 // stoppedSince words the watchers of running (see runningOf) that are
 // stopped now: a waited cmd that meant them to keep running was cut
 // short. "" when none is.
-func stoppedSince(cmd string, running []*watcher.Watcher) string {
+func (a *Arbiter) stoppedSince(cmd string, running []*watcher.Watcher) string {
 	var parts []string
 	for _, w := range running {
-		if w.Status() == watcher.Stopped {
+		// A restart's stop is followed by its start, with the size the
+		// command set: that stop cut nothing short.
+		if w.Status() == watcher.Stopped && !a.isRestarting(w) {
 			parts = append(parts, cutShort(w, cmd))
 		}
 	}
@@ -275,7 +277,7 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 				errs = append(errs, err.Error())
 			}
 		}
-		if why := stoppedSince("reload", running); why != "" {
+		if why := a.stoppedSince("reload", running); why != "" {
 			errs = append(errs, why)
 		}
 		if len(errs) > 0 {

@@ -135,3 +135,24 @@ func TestWaitedStopOverriddenByARestartFails(t *testing.T) {
 		t.Errorf("a waited stop answered ok while a restart sent during it has web %v", st)
 	}
 }
+
+// A restart sent during a waited incr brings the watcher back with the
+// incr's size, yet the incr failed as "stopped before the incr finished
+// (a stop, rm, quit...)" (r50b review).
+func TestWaitedIncrThroughARestartAnswersOk(t *testing.T) {
+	w := testWatcher("web", "sleep", 1)
+	w.Readiness = "delay"
+	w.ReadyDelay = time.Second
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.spawned()
+	h.next("ready", nil)
+	incr := doAsync(h, "incr", map[string]any{"name": "web", "nb": 1, "waiting": true})
+	h.spawns(1)
+	h.do("restart", map[string]any{"name": "web"})
+	if r := waitReply(t, incr); r["status"] != "ok" {
+		t.Errorf("a waited incr through a restart that kept its size: %v, want ok", r)
+	}
+	if n := h.do("numprocesses", map[string]any{"name": "web"})["numprocesses"]; n != 2 {
+		t.Errorf("numprocesses %v after the incr and the restart, want 2", n)
+	}
+}
