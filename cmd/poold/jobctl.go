@@ -55,7 +55,10 @@ func stopOnTerminalWrites() (stop func()) {
 		defer close(done)
 		for range c {
 			if !backgroundWriter() {
-				if l := ttouLog.Load(); l != nil {
+				// On a terminal it may be a late copy of the terminal's
+				// own (Go's signal queue delivers after the stop);
+				// otherwise someone sent it to scale, as to gunicorn.
+				if l := ttouLog.Load(); l != nil && !onTerminal() {
 					warnNoScaling(*l, syscall.SIGTTOU)
 				}
 				continue
@@ -72,6 +75,16 @@ func stopOnTerminalWrites() (stop func()) {
 		close(c)
 		<-done
 	}
+}
+
+// onTerminal tells whether poold's stdout or stderr is a terminal.
+func onTerminal() bool {
+	for _, fd := range []int{1, 2} {
+		if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // backgroundWriter tells whether poold's stdout or stderr is a terminal
