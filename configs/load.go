@@ -43,7 +43,7 @@ func Load(path string) (*Config, error) {
 		return nil, &Error{File: path, Problems: []Problem{{Msg: fmt.Sprintf(
 			"unsupported file extension %q: name the file .toml, .yaml, .yml or .json", ext)}}}
 	}
-	data, err := readConfigFile(path)
+	data, err := ReadConfigFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -285,17 +285,29 @@ func offsetPosition(path string, off int64) (int, int) {
 // watchers take a few MB.
 const maxFileSize = 32 << 20
 
-// readConfigFile reads the config file at path, refusing one larger than
-// maxFileSize.
-func readConfigFile(path string) ([]byte, error) {
+// ReadConfigFile reads poold's config file at path, refusing one larger
+// than maxFileSize; an error reading it says what to do (ReadError).
+func ReadConfigFile(path string) ([]byte, error) {
+	data, err := ReadLimited(path)
+	var ce *Error
+	if err != nil && !errors.As(err, &ce) {
+		return nil, ReadError(path, err)
+	}
+	return data, err
+}
+
+// ReadLimited reads the file at path (a config, a circus.ini or
+// supervisord file or one they include) with the error of os.ReadFile,
+// or an *Error for one larger than maxFileSize.
+func ReadLimited(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, ReadError(path, err)
+		return nil, err
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
-		return nil, ReadError(path, err)
+		return nil, err
 	}
 	if len(data) > maxFileSize {
 		return nil, &Error{File: path, Problems: []Problem{{Msg: fmt.Sprintf(

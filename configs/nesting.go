@@ -128,8 +128,8 @@ func (n *nestScan) step(data []byte, i *int) bool {
 // maxValues bounds the keys, arrays, inline tables and array elements of
 // a TOML file: the reader holds each as a value of its own, several
 // times over (a 50 MB file of empty arrays took it 6-12 GB), while
-// 10,000 watchers have a few hundred thousand.
-const maxValues = 1_000_000
+// 10,000 watchers with 100 env entries each have about 1.1 million.
+const maxValues = 2_000_000
 
 // counted counts a value of the file, and reports whether there are more
 // than maxValues.
@@ -138,7 +138,7 @@ func (n *nestScan) counted() bool {
 		return false
 	}
 	n.problem = Problem{Line: n.line, Msg: fmt.Sprintf(
-		"more than %d keys, arrays, inline tables and array elements by here, more than poold reads in a config (10,000 watchers have a few hundred thousand): look for a generated file gone wrong", maxValues)}
+		"more than %d keys, arrays, inline tables and array elements by here, more than poold reads in a config (10,000 watchers with 100 env entries each have about 1.1 million): look for a generated file gone wrong", maxValues)}
 	return true
 }
 

@@ -3,6 +3,7 @@ package configs
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -77,6 +78,8 @@ func (k *tableKeys) add(table int, parts [][]byte, arrayHeader bool) (int, strin
 	return table, ""
 }
 
+var hexEscape = regexp.MustCompile(`\\x([0-9a-fA-F]{2})`)
+
 // keyName is a key part as TOML reads it: "a", 'a' and a are one key.
 func keyName(p []byte) string {
 	k := bytes.TrimSpace(p)
@@ -85,7 +88,14 @@ func keyName(p []byte) string {
 		case '\'':
 			return string(k[1 : len(k)-1])
 		case '"':
-			if s, err := strconv.Unquote(string(k)); err == nil {
+			// TOML's escapes are Go's but for TOML 1.1's \e (ESC) and
+			// \xHH (the code point U+00HH, where Go's is a byte), which
+			// the reader takes.
+			q := strings.ReplaceAll(string(k), `\\`, "\x00")
+			q = strings.ReplaceAll(q, `\e`, `\u001b`)
+			q = hexEscape.ReplaceAllString(q, `\u00$1`)
+			q = strings.ReplaceAll(q, "\x00", `\\`)
+			if s, err := strconv.Unquote(q); err == nil {
 				return s
 			}
 		}

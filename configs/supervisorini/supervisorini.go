@@ -241,7 +241,6 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	if v, ok := s.Get("numprocs"); ok {
 		sc.numprocs = strings.TrimSpace(v)
 	}
-	t.oneNamePerProcess(s, sc.numprocs)
 	sc.env = t.programEnv(s, sc)
 	exp := func(key, v string) string {
 		if key == "environment" {
@@ -249,6 +248,7 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 		}
 		return t.expand(s, key, v, sc)
 	}
+	t.oneNamePerProcess(s, exp("numprocs", sc.numprocs))
 	env := t.supervisorEnv(out, s, exp, group)
 	env = mergeEnv(env, t.env)
 	t.restartPolicy(out, s, exp)

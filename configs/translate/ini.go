@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -74,7 +73,7 @@ var (
 // files. A line that is neither a section, an option nor a comment is an
 // error naming the file and line.
 func ReadINI(f *INI, path string) (*INI, error) {
-	data, err := os.ReadFile(path)
+	data, err := configs.ReadLimited(path)
 	if err != nil {
 		return nil, err
 	}
