@@ -184,7 +184,6 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 		return
 	}
 	w.clearHolds(false)
-	w.clearExited()
 	switch {
 	case w.spec.SendHUP:
 		for _, p := range w.procs {
@@ -200,6 +199,11 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 			w.start()
 		}
 	default:
+		if !sequential {
+			// As circusd's graceful reload, which spawns numprocesses
+			// (its send_hup and sequential ones replace the running).
+			w.clearExited()
+		}
 		prevCred := w.cred
 		w.refreshCred()
 		w.beginRoll(w.spec, w.socks, prevCred)
