@@ -88,9 +88,10 @@ func keyName(p []byte) string {
 		case '\'':
 			return string(k[1 : len(k)-1])
 		case '"':
-			// TOML's escapes are Go's but for TOML 1.1's \e (ESC) and
-			// \xHH (the code point U+00HH, where Go's is a byte), which
-			// the reader takes.
+			// TOML's escapes are Go's but for TOML 1.1's \e (ESC), which
+			// the reader takes, and \xHH (the code point U+00HH, where
+			// Go's is a byte), which this reader refuses but a newer one
+			// may take.
 			q := strings.ReplaceAll(string(k), `\\`, "\x00")
 			q = strings.ReplaceAll(q, `\e`, `\u001b`)
 			q = hexEscape.ReplaceAllString(q, `\u00$1`)

@@ -26,9 +26,9 @@ func foreignKind(path string) (string, error) {
 	if ownFormats[strings.ToLower(filepath.Ext(path))] {
 		return "", nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := configs.ReadConfigFile(path) // not whole, if it is huge
 	if err != nil {
-		return "", configs.ReadError(path, err)
+		return "", err
 	}
 	switch {
 	case circusini.Detect(data):
