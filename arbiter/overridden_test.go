@@ -39,12 +39,7 @@ func TestWaitedStopOverriddenByAStartFails(t *testing.T) {
 // to 1: the reply named a size the watcher did not run. It now fails
 // (ErrnoAsync) naming the size web runs.
 func TestWaitedIncrOverriddenByADecrFails(t *testing.T) {
-	w := testWatcher("web", "sleep", 1)
-	w.Readiness = "delay"
-	w.ReadyDelay = time.Second // the incr is not done before the decr comes
-	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
-	h.spawned()
-	h.next("ready", nil)
+	h := slowReadyWeb(t)
 	grown := doAsync(h, "incr", map[string]any{"name": "web", "nb": 2, "waiting": true})
 	h.spawns(2)
 	h.do("decr", map[string]any{"name": "web", "nb": 2})
@@ -101,12 +96,7 @@ func TestWaitedRmTakenBackByAReloadFails(t *testing.T) {
 // neither undid the other, yet the first answered that its size had been
 // changed under it (r50b review). A later incr adds to an incr's workers.
 func TestTwoWaitedIncrsBothAnswerOk(t *testing.T) {
-	w := testWatcher("web", "sleep", 1)
-	w.Readiness = "delay"
-	w.ReadyDelay = time.Second
-	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
-	h.spawned()
-	h.next("ready", nil)
+	h := slowReadyWeb(t)
 	a := doAsync(h, "incr", map[string]any{"name": "web", "nb": 1, "waiting": true})
 	h.spawns(1)
 	b := doAsync(h, "incr", map[string]any{"name": "web", "nb": 1, "waiting": true})
@@ -140,12 +130,7 @@ func TestWaitedStopOverriddenByARestartFails(t *testing.T) {
 // incr's size, yet the incr failed as "stopped before the incr finished
 // (a stop, rm, quit...)" (r50b review).
 func TestWaitedIncrThroughARestartAnswersOk(t *testing.T) {
-	w := testWatcher("web", "sleep", 1)
-	w.Readiness = "delay"
-	w.ReadyDelay = time.Second
-	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
-	h.spawned()
-	h.next("ready", nil)
+	h := slowReadyWeb(t)
 	incr := doAsync(h, "incr", map[string]any{"name": "web", "nb": 1, "waiting": true})
 	h.spawns(1)
 	h.do("restart", map[string]any{"name": "web"})
@@ -155,4 +140,18 @@ func TestWaitedIncrThroughARestartAnswersOk(t *testing.T) {
 	if n := h.do("numprocesses", map[string]any{"name": "web"})["numprocesses"]; n != 2 {
 		t.Errorf("numprocesses %v after the incr and the restart, want 2", n)
 	}
+}
+
+// slowReadyWeb runs watcher web, one worker, ready once that worker has
+// run a second: a waited incr of it is not done before the next command
+// comes. Its first worker is ready when it returns.
+func slowReadyWeb(t *testing.T) *harness {
+	t.Helper()
+	w := testWatcher("web", "sleep", 1)
+	w.Readiness = "delay"
+	w.ReadyDelay = time.Second
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.spawned()
+	h.next("ready", nil)
+	return h
 }

@@ -14,15 +14,27 @@ import (
 // one worker had just ended (its exit not yet seen by the loop) failed
 // with "no such process" for that pid and stopped there: the workers
 // after it never got the signal. The one that ended needs none; the
-// others get it and the reply is ok.
+// others get it and the reply is ok. "pid": 0 is every worker too, as
+// Circus reads it (r50b review: it still stopped there).
 func TestSignalGoesOnPastAWorkerThatJustEnded(t *testing.T) {
+	for name, props := range map[string]map[string]any{
+		"no pid": {"name": "web", "signum": "TERM"},
+		"pid 0":  {"name": "web", "signum": "TERM", "pid": 0},
+	} {
+		t.Run(name, func(t *testing.T) { signalPastAnEndedWorker(t, props) })
+	}
+}
+
+// signalPastAnEndedWorker sends signal with props to web's 3 workers
+// while the loop is held, the first worker ended and reaped meanwhile.
+func signalPastAnEndedWorker(t *testing.T, props map[string]any) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 3)}}, Options{})
 	h.spawns(3)
 	pids := h.do("list", map[string]any{"name": "web"})["pids"].([]int)
 	held, release := make(chan struct{}), make(chan struct{})
 	h.a.post(funcMsg{func() { close(held); <-release }})
 	<-held
-	sig := doAsync(h, "signal", map[string]any{"name": "web", "signum": "TERM"})
+	sig := doAsync(h, "signal", props)
 	proctest.Eventually(t, "the signal command queued behind the held loop", func() bool { return len(h.a.inbox) > 0 })
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -33,36 +45,9 @@ func TestSignalGoesOnPastAWorkerThatJustEnded(t *testing.T) {
 	})
 	close(release)
 	if r := waitReply(t, sig); r["status"] != "ok" {
-		t.Errorf("signal TERM while worker %d had just ended: %v, want ok", pids[0], r)
+		t.Errorf("signal %v while worker %d had just ended: %v, want ok", props, pids[0], r)
 	}
 	for _, pid := range pids[1:] {
 		proctest.Eventually(t, fmt.Sprintf("worker %d ends on the TERM", pid), func() bool { return !proctest.Alive(pid) })
-	}
-}
-
-// "pid": 0 is every worker, as Circus reads it: a worker that had just
-// ended stopped the signal there too (r50b review).
-func TestSignalPidZeroGoesOnPastAWorkerThatJustEnded(t *testing.T) {
-	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 3)}}, Options{})
-	h.spawns(3)
-	pids := h.do("list", map[string]any{"name": "web"})["pids"].([]int)
-	held, release := make(chan struct{}), make(chan struct{})
-	h.a.post(funcMsg{func() { close(held); <-release }})
-	<-held
-	sig := doAsync(h, "signal", map[string]any{"name": "web", "signum": "TERM", "pid": 0})
-	proctest.Eventually(t, "the signal queued", func() bool { return len(h.a.inbox) > 0 })
-	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	proctest.Eventually(t, "the first worker reaped", func() bool {
-		_, err := os.Stat(fmt.Sprintf("/proc/%d", pids[0]))
-		return os.IsNotExist(err)
-	})
-	close(release)
-	if r := waitReply(t, sig); r["status"] != "ok" {
-		t.Errorf("signal pid 0 while worker %d had just ended: %v, want ok", pids[0], r)
-	}
-	for _, pid := range pids[1:] {
-		proctest.Eventually(t, fmt.Sprintf("worker %d ended by the TERM", pid), func() bool { return !proctest.Alive(pid) })
 	}
 }
