@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/signal"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 
@@ -63,7 +64,7 @@ func stopOnTerminalWrites() (stop func()) {
 				}
 				continue
 			}
-			_ = syscall.Kill(-syscall.Getpgrp(), syscall.SIGSTOP)
+			stopJob()
 			// Continued: what the write sent before the stop is stale.
 			for len(c) > 0 {
 				<-c
@@ -75,6 +76,20 @@ func stopOnTerminalWrites() (stop func()) {
 		close(c)
 		<-done
 	}
+}
+
+// stopJob stops poold, as the default action of SIGTTOU would, and
+// returns once it has been continued. The SIGSTOP goes to the calling
+// thread, which takes it before it returns from the call. One sent to the
+// process or its job may be taken by another thread while this one runs
+// on: it then acted on a second SIGTTOU as if tostop were still on, and
+// stopped poold again after `stty -tostop; bg`. Workers have sessions of
+// their own; another process of poold's job that writes to the terminal
+// gets its own SIGTTOU.
+func stopJob() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	_ = unix.Tgkill(os.Getpid(), unix.Gettid(), unix.SIGSTOP)
 }
 
 // onTerminal tells whether poold's stdout or stderr is a terminal.

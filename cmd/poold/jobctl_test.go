@@ -131,9 +131,7 @@ func TestBackgroundPooldThatFailsStopsOnTheTerminalsSIGTTOU(t *testing.T) {
 			proctest.Eventually(t, "poold, continued, wrote its error and exited", func() bool {
 				s := procState(pid) // a zombie: the shell, now sleep, reaps nothing
 				if s == "T" {
-					// Stopped again, now and then under load, before the
-					// write went through (see the note of r50): bg again.
-					_ = syscall.Kill(pid, syscall.SIGCONT)
+					t.Fatalf("poold stopped again after it was continued with tostop off; output %q", out.String())
 				}
 				return (s == "Z" || s == "") && strings.Contains(out.String(), c.want)
 			})
@@ -202,4 +200,62 @@ func startBackgroundJob(t *testing.T, dir, cfg string, env []string) (int, *os.F
 		return err == nil && pid > 0
 	})
 	return pid, tty, out
+}
+
+// stopJobRounds is how many times the child of TestStopJobReturnsOnlyOnceContinued
+// stops itself.
+const stopJobRounds = 100
+
+// TestStopJobReturnsOnlyOnceContinued runs a child that calls stopJob and
+// writes a byte after each return: no byte may come while it is stopped.
+// A stop of the whole process let the calling thread run on (and decide
+// on a terminal state that had changed since), so a byte came before the
+// stop and the next stop came after the continue.
+func TestStopJobReturnsOnlyOnceContinued(t *testing.T) {
+	if os.Getenv("POOLD_TEST_STOPJOB") == "1" {
+		for range stopJobRounds {
+			stopJob()
+			if _, err := os.Stdout.Write([]byte{'.'}); err != nil {
+				os.Exit(3)
+			}
+		}
+		os.Exit(0)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	child := exec.Command(os.Args[0], "-test.run=^TestStopJobReturnsOnlyOnceContinued$")
+	child.Env = append(os.Environ(), "POOLD_TEST_STOPJOB=1")
+	child.Stdout = w
+	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	pid := child.Process.Pid
+	defer func() {
+		_ = child.Process.Kill()
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+		_ = child.Wait()
+	}()
+	for i := range stopJobRounds {
+		proctest.Eventually(t, fmt.Sprintf("the child stopped for the %d. time", i+1), func() bool {
+			return procState(pid) == "T"
+		})
+		written, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ) // FIONREAD: bytes in the pipe
+		if err != nil {
+			t.Fatal(err)
+		}
+		if written != i {
+			t.Fatalf("stopped for the %d. time with %d bytes written: stopJob returned before the child was continued", i+1, written)
+		}
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := child.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
 }
