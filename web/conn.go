@@ -145,6 +145,13 @@ func (s *Server) readLoop(ctx context.Context, h *hub, conn *websocket.Conn, c *
 			s.sendReply(c, arbiter.Fail(req.ID, err))
 			continue
 		}
+		if a, ok := consoleAsk(req, c); ok {
+			if !h.askFor(a) {
+				return
+			}
+			s.sendReply(c, arbiter.OK(req.ID, nil))
+			continue
+		}
 		select {
 		case slots <- struct{}{}:
 		default:

@@ -48,6 +48,7 @@ type hub struct {
 	reg     chan *client
 	unreg   chan *client
 	touch   chan string // a watcher name to refresh soon; "" = everything
+	asks    chan ask    // consoles' requests for watchers and history (hubsync.go)
 	jobs    chan refreshJob
 	results chan refreshResult
 	done    chan struct{} // closed when run returns
@@ -81,6 +82,7 @@ func newHub(s *Server, _ context.Context) *hub {
 		reg:      make(chan *client),
 		unreg:    make(chan *client),
 		touch:    make(chan string, 64),
+		asks:     make(chan ask),
 		jobs:     make(chan refreshJob, 1),
 		results:  make(chan refreshResult),
 		done:     make(chan struct{}),
@@ -271,6 +273,8 @@ func (h *hub) run(ctx context.Context) {
 			h.flushStats()
 		case name := <-h.touch:
 			h.onTouch(tm, name)
+		case a := <-h.asks:
+			h.answer(a)
 		case <-h.s.fleet.kick:
 			h.broadcast(h.s.fleet.snapshot())
 		case <-resync.C:
@@ -367,7 +371,8 @@ func (h *hub) refresher(ctx context.Context) {
 }
 
 // helloMessage is what a console starts from. resumed says its events
-// continue, without a gap, from the since it asked for.
+// continue, without a gap, from the since it asked for. The CPU/RSS
+// history comes as the page asks for it, for the cards it shows.
 func (h *hub) helloMessage(since uint64) map[string]any {
 	evs, resumed := h.helloEvents(since)
 	return map[string]any{
@@ -375,7 +380,6 @@ func (h *hub) helloMessage(since uint64) map[string]any {
 		"read_only": h.s.access.Load().readOnly,
 		"heartbeat": h.t.heartbeat.Seconds(),
 		"state":     h.state,
-		"history":   h.history,
 		"events":    evs,
 		"resumed":   resumed,
 		"fleet":     h.s.fleet.snapshot()["hosts"],

@@ -17,30 +17,19 @@ func (h *hub) applyRefresh(r refreshResult) {
 		msg := "cannot read poold's state: " + r.err.Error()
 		if h.state.Error != msg {
 			h.state.Error = msg
-			h.broadcast(map[string]any{"type": "state", "state": h.state})
+			h.broadcast(h.syncMessage(nil, nil))
 		}
 		return
 	}
 	if r.job.all {
 		r.state.Error = ""
-		h.state = r.state
-		h.state.Watchers = h.hideRemoving(h.state.Watchers)
-		clear(h.byName)
-		clear(h.byTopic)
-		for _, w := range h.state.Watchers {
-			h.dropReaped(w)
-			h.byName[w.Name] = w
-			h.byTopic[events.TopicName(w.Name)] = w.Name
-		}
-		for name := range h.history {
-			if h.byName[name] == nil {
-				delete(h.history, name)
-			}
-		}
-		h.broadcast(map[string]any{"type": "state", "state": h.state})
+		h.applyFull(r.state)
 		return
 	}
-	h.state.Error = ""
+	if h.state.Error != "" {
+		h.state.Error = ""
+		h.broadcast(h.syncMessage(nil, nil))
+	}
 	for _, name := range r.job.names {
 		w := r.watchers[name]
 		switch {
@@ -71,6 +60,7 @@ func (h *hub) applyRefresh(r refreshResult) {
 			w = old
 		}
 		h.dropReaped(w)
+		w.V = h.version(w)
 		h.broadcast(map[string]any{"type": "watcher", "watcher": w})
 	}
 }

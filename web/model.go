@@ -25,6 +25,8 @@ type watcherView struct {
 	Slots   []any                     `json:"slots,omitempty"`
 	Options map[string]any            `json:"options"`
 	Procs   map[string]map[string]any `json:"procs"` // pid -> process info
+	// V is the view's version as its last refresh read it (hubsync.go).
+	V string `json:"v,omitempty"`
 }
 
 // stateView is the whole console state: what a new page starts from.

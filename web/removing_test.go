@@ -22,17 +22,24 @@ func TestRemovedWatcherLeavesWhileItStops(t *testing.T) {
 	// remove event and still list worker (it did, 8 runs in 30); the one
 	// after the event does not, although the fake still has worker.
 	c.next("a refresh after the remove without worker", func(m map[string]any) bool {
-		return m["type"] == "state" && watcherIn(m, "worker") == nil
+		return m["type"] == "sync" && !synced(m, "worker")
 	})
 	// Its stop goes on: a kill of worker, then an event of poold's own,
 	// after which the console reads everything again (a full refresh
-	// always sends the state; one of web alone only if web changed).
+	// always sends a sync; one of web alone only if web changed).
 	fake.Events.Publish("worker", events.KindKill, map[string]any{"process_pid": 1})
 	fake.Events.Publish("", events.KindStart, nil)
 	c.next("the full refresh after the kill", func(m map[string]any) bool {
-		if (m["type"] == "watcher" || m["type"] == "state") && watcherIn(m, "worker") != nil {
+		if watcherIn(m, "worker") != nil || synced(m, "worker") {
 			t.Fatalf("a refresh brought the removed worker back: %v", m)
 		}
-		return m["type"] == "state" && watcherIn(m, "web") != nil
+		return synced(m, "web")
 	})
+}
+
+// synced says whether a sync message lists watcher name.
+func synced(m map[string]any, name string) bool {
+	v, _ := m["versions"].(map[string]any)
+	_, ok := v[name]
+	return m["type"] == "sync" && ok
 }

@@ -409,12 +409,16 @@ func typeIs(t string) func(map[string]any) bool {
 	return func(m map[string]any) bool { return m["type"] == t }
 }
 
-// procsOfMsg returns the pids of watcher name in a hello/state/watcher message.
+// watcherIn returns watcher name in a hello/state/watcher message, or
+// in a sync's changed watchers.
 func watcherIn(m map[string]any, name string) map[string]any {
 	if w, ok := m["watcher"].(map[string]any); ok && w["name"] == name {
 		return w
 	}
 	st, _ := m["state"].(map[string]any)
+	if m["type"] == "sync" {
+		st = m
+	}
 	for _, w := range asSlice(st["watchers"]) {
 		if wm := w.(map[string]any); wm["name"] == name {
 			return wm

@@ -194,15 +194,20 @@
         for (const [name, w] of st.watchers) {
           if (w.logs && w.logs.isOpen()) logsToReopen.add(name);
           if (w.logs) w.logs.close();
+          inView.unobserve(w.card);
           w.card.remove();
         }
         st.watchers.clear();
-        applyState(msg.state, msg.history || {});
+        // A hello from an older poold carries every watcher's history;
+        // otherwise each card asks for its own as it comes into view.
+        applyState(msg.state, msg.history || null);
         later("events");
         if (window.pooldFleet) window.pooldFleet.render(msg.fleet || [], st.readOnly);
         break;
       case "fleet": if (window.pooldFleet) window.pooldFleet.render(msg.hosts || [], st.readOnly); break;
       case "state": applyState(msg.state, null); break;
+      case "sync": applySync(msg); break;
+      case "history": applyHistory(msg.history || {}); break;
       case "watcher":
         if (msg.removed) removeWatcher(msg.name);
         else { upsertWatcher(msg.watcher); later("sort"); }
@@ -230,22 +235,59 @@
     const names = new Set();
     for (const v of s.watchers || []) {
       names.add(v.name);
-      if (history && history[v.name]) {
-        upsertWatcher(v);
-        st.watchers.get(v.name).hist = history[v.name].slice(-HISTORY);
-      } else upsertWatcher(v);
+      upsertWatcher(v);
+      if (history) {
+        const w = st.watchers.get(v.name);
+        w.hist = (history[v.name] || []).slice(-HISTORY);
+        w.histWanted = false;
+      }
     }
     for (const name of [...st.watchers.keys()]) if (!names.has(name)) removeWatcher(name);
     st.sockets = s.sockets || [];
     st.loaded = !!s.loaded;
     if (s.poold) st.poold = s.poold;
-    const empty = $("#watchers .empty");
-    if (st.watchers.size === 0) {
-      if (!empty) $("#watchers").append(el("p", { class: "empty", text: s.loaded ? "No watchers configured." : "Waiting for poold…" }));
-      else setText(empty, s.loaded ? "No watchers configured." : "Waiting for poold…");
-    } else if (empty) empty.remove();
+    showEmpty();
     later("sort"); later("sockets"); later("self"); later("summary"); later("filter");
     for (const w of st.watchers.values()) laterChart(w);
+  }
+
+  // showEmpty says so when there is no watcher to show.
+  function showEmpty() {
+    const empty = $("#watchers .empty"), text = st.loaded ? "No watchers configured." : "Waiting for poold…";
+    if (st.watchers.size === 0) {
+      if (!empty) $("#watchers").append(el("p", { class: "empty", text }));
+      else setText(empty, text);
+    } else if (empty) empty.remove();
+  }
+  // applySync takes a sync: the watchers that changed (or that this page
+  // asked for), those removed, and every watcher's version. A watcher
+  // this page holds at another version, or lacks, it missed a message
+  // for: it asks for those again; one the sync does not list is gone.
+  function applySync(msg) {
+    for (const v of msg.watchers || []) upsertWatcher(v);
+    for (const name of msg.removed || []) removeWatcher(name);
+    const banner = $("#banner");
+    banner.hidden = !msg.error; setText(banner, msg.error || "");
+    st.loaded = !!msg.loaded;
+    st.sockets = msg.sockets || [];
+    if (msg.poold) { st.poold = msg.poold; later("self"); }
+    const versions = msg.versions || {};
+    for (const name of [...st.watchers.keys()]) if (!(name in versions)) removeWatcher(name);
+    const stale = Object.keys(versions).filter((n) => { const w = st.watchers.get(n); return !w || w.view.v !== versions[n]; });
+    if (stale.length) send("console_sync", { names: stale });
+    showEmpty();
+    later("sort"); later("sockets"); later("summary"); later("filter");
+  }
+  // applyHistory puts the CPU/RSS history this page asked for before the
+  // points it has had live since.
+  function applyHistory(history) {
+    for (const [name, pts] of Object.entries(history)) {
+      const w = st.watchers.get(name);
+      if (!w) continue;
+      const first = w.hist.length ? w.hist[0][0] : Infinity;
+      w.hist = pts.filter((p) => p[0] < first).concat(w.hist).slice(-HISTORY);
+      laterChart(w);
+    }
   }
 
   function noteSeq(evs) {
@@ -323,15 +365,29 @@
     once("sockets", renderSockets); once("self", renderSelf); once("summary", renderSummary);
     once("filter", renderFilter); once("events", renderEvents);
     for (const w of charts) if (live(w)) drawCharts(w);
+    if (histAsk.size) { send("console_history", { names: [...histAsk] }); histAsk.clear(); }
   }
 
   // ---- watchers ----
+  // A hello brings no CPU/RSS history: each card asks for its own the
+  // first time it comes into view (asked once a frame, for all at once).
+  const histAsk = new Set();
+  const inView = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      const w = st.watchers.get(e.target.dataset.watcher);
+      if (!e.isIntersecting || !w || w.card !== e.target || !w.histWanted) continue;
+      w.histWanted = false;
+      histAsk.add(w.view.name);
+      ask();
+    }
+  });
   function upsertWatcher(v) {
     v.procs = v.procs || {}; v.options = v.options || {};
     let w = st.watchers.get(v.name);
     if (!w) {
-      w = { view: v, hist: [] };
+      w = { view: v, hist: [], histWanted: true };
       buildCard(w);
+      inView.observe(w.card);
       st.watchers.set(v.name, w);
       $("#watchers").append(w.card);
     }
@@ -342,6 +398,7 @@
     const w = st.watchers.get(name);
     if (!w) return;
     if (w.logs) w.logs.close();
+    inView.unobserve(w.card);
     w.card.remove();
     st.watchers.delete(name);
     later("filter");
