@@ -23,6 +23,10 @@ const (
 	settleWait = 90 * time.Second
 	// settlePoll is how often the loop looks again.
 	settlePoll = 50 * time.Millisecond
+	// settleLogEvery bounds how often the log says what the wait is for:
+	// a crash loop changes the reason at each start and end of its
+	// workers, up to every settlePoll. upgrade_status has it at once.
+	settleLogEvery = 5 * time.Second
 )
 
 // whenSettled runs fn on the loop once no watcher is in a step an upgrade
@@ -43,7 +47,10 @@ func (a *Arbiter) whenSettled(m *cmdMsg, fn func()) {
 	}
 	if a.upgraded.Reason != err.Error() {
 		a.upgraded.Reason = err.Error() // upgrade_status says what it waits for
-		a.log.Info("upgrade: waiting for watchers to settle; the upgrade goes on by itself once they have", "why", err)
+		if now := time.Now(); now.Sub(a.settleSaid) >= settleLogEvery {
+			a.settleSaid = now
+			a.log.Info("upgrade: waiting for watchers to settle; the upgrade goes on by itself once they have", "why", err)
+		}
 	}
 	time.AfterFunc(settlePoll, func() { a.post(funcMsg{func() { a.whenSettled(m, fn) }}) })
 }
