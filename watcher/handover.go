@@ -12,7 +12,11 @@ import (
 // watcher with sockets stays starting until it is seen waiting for
 // connections (ready_timeout too, if shorter). A worker whose wait /proc
 // cannot show (a busy loop, a server that never polls the socket) then
-// counts as ready, as "spawn" always did.
+// counts as ready, as "spawn" always did; unless one of its processes
+// that held a socket has exited meanwhile (a gunicorn master whose worker
+// failed to boot, which halts only once its other workers have stopped):
+// that one stays starting until it waits, exits, or fails its readiness
+// at ready_timeout.
 const handoverWait = 10 * time.Second
 
 // defaultSpawnWindow is how long a worker with readiness "spawn" and no socket
@@ -43,9 +47,10 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 		return false
 	}
 	pid := p.Pid
-	w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, min(handoverWait, w.spec.ReadyTimeout),
+	soft := min(handoverWait, w.spec.ReadyTimeout)
+	w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, w.spec.ReadyTimeout,
 		func(ctx context.Context) error {
-			_, err := handover.Wait(ctx, pid, socks)
+			_, err := handover.Wait(ctx, pid, socks, soft)
 			return err
 		})
 	return true
@@ -69,14 +74,17 @@ func (w *Watcher) awaitStarted(p *Process) {
 // ready, seen waiting for connections (or started) or not, unless it has
 // exited: then it died before it was ready, which its exit, on its way to
 // Ended, says; or unless its worker processes have all exited while it
-// lives on: then it failed its readiness.
+// lives on, or one of them exited and none waited by ready_timeout: then
+// it failed its readiness.
 func (w *Watcher) handedOver(p *Process, err error) {
 	if p.State != ProcStarting || errors.Is(err, handover.ErrExited) {
 		return
 	}
-	if errors.Is(err, handover.ErrWorkersExited) {
+	if errors.Is(err, handover.ErrWorkersExited) || errors.Is(err, handover.ErrWorkerLost) {
 		// A master that outlived its workers (uvicorn --workers N with
-		// an app that cannot be imported) would never serve.
+		// an app that cannot be imported) would never serve; one that
+		// lost a worker before any waited and has not served by
+		// ready_timeout fails it, as any readiness does.
 		w.notReady(p, err)
 		return
 	}

@@ -277,11 +277,14 @@ var ErrExited = errors.New("exited before it waited for connections")
 // Wait looks at pid until it waits on one of socks (Listening or
 // Opaque), checking often at first (a Go worker takes a few
 // milliseconds), then every 25 ms. It returns what it saw, ErrNotSeen
-// once ctx ends, ErrExited (wrapped) if pid has exited, ErrWorkersExited
-// (wrapped) if the processes of its tree that held a socket have all
-// exited, unreaped, while pid lives on, or Look's error if pid cannot be
-// read for another reason.
-func Wait(ctx context.Context, pid int, socks Inodes) (Seen, error) {
+// (wrapped) once soft has passed, ErrExited (wrapped) if pid has exited,
+// ErrWorkersExited (wrapped) if the processes of its tree that held a
+// socket have all exited, unreaped, while pid lives on, or Look's error
+// if pid cannot be read for another reason. A tree that lost a process
+// holding a socket before any waited is not given up on at soft: Wait
+// goes on until ctx ends and then returns ErrWorkerLost (wrapped).
+func Wait(ctx context.Context, pid int, socks Inodes, soft time.Duration) (Seen, error) {
+	softAt := time.Now().Add(soft)
 	every := time.Millisecond
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -289,6 +292,9 @@ func Wait(ctx context.Context, pid int, socks Inodes) (Seen, error) {
 	for {
 		select {
 		case <-ctx.Done():
+			if lost := gone.lost(); len(lost) > 0 {
+				return Busy, fmt.Errorf("%w (pids %s exited)", ErrWorkerLost, strings.Join(lost, ", "))
+			}
 			return Busy, ErrNotSeen
 		case <-t.C:
 		}
@@ -301,6 +307,9 @@ func Wait(ctx context.Context, pid int, socks Inodes) (Seen, error) {
 		}
 		if err := gone.check(live, time.Now(), zombie); err != nil {
 			return Busy, err
+		}
+		if !time.Now().Before(softAt) && len(gone.lost()) == 0 {
+			return Busy, fmt.Errorf("%w (gave up after %v)", ErrNotSeen, soft)
 		}
 		t.Reset(every)
 		every = min(2*every, 25*time.Millisecond)

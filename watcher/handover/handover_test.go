@@ -146,7 +146,7 @@ func TestWaitSeesHowAWorkerWaitsForConnections(t *testing.T) {
 			w.goOn(t)
 			ctx, cancel := context.WithTimeout(context.Background(), hang)
 			defer cancel()
-			if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks); s != tc.want || err != nil {
+			if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks, hang); s != tc.want || err != nil {
 				t.Fatalf("Wait = %v, %v; want %v", s, err, tc.want)
 			}
 		})
@@ -161,7 +161,7 @@ func TestWaitIgnoresOtherPolledFiles(t *testing.T) {
 	w.expect(t, "polling")
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks); !errors.Is(err, ErrNotSeen) {
+	if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks, hang); !errors.Is(err, ErrNotSeen) {
 		t.Fatalf("Wait = %v, %v; want ErrNotSeen", s, err)
 	}
 }
@@ -176,7 +176,7 @@ func TestWaitReportsAWorkerGone(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
-	if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks); !errors.Is(err, ErrExited) {
+	if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks, hang); !errors.Is(err, ErrExited) {
 		t.Fatalf("Wait on a reaped pid = %v, %v; want ErrExited", s, err)
 	}
 }

@@ -20,6 +20,16 @@ import (
 // serve.
 var ErrWorkersExited = errors.New("its worker processes exited before any waited for connections")
 
+// ErrWorkerLost is Wait's error when a process of the worker's tree that
+// held a socket exited before any process of it waited for connections,
+// and none has waited since, by the end of Wait's ctx: gunicorn's master
+// whose worker failed to boot (an app that raises at import) stops its
+// other workers, waits for them up to its graceful timeout and exits,
+// which can take longer than the soft bound under which a worker not
+// seen waiting counts as ready. Such a worker is not counted ready at the
+// soft bound: Wait goes on watching it, so its exit is seen.
+var ErrWorkerLost = errors.New("a worker process of it exited before any waited for connections, and none waited since")
+
 // holdersGrace is how long a master must stay without a process holding
 // the socket, once it had some, before Wait gives up on it: a master
 // that replaces a worker (gunicorn's arbiter) has a new one within
@@ -30,7 +40,20 @@ const holdersGrace = time.Second
 // sockets while Wait looks at it.
 type holders struct {
 	seen  map[int]bool // every descendant seen holding a socket
+	live  []int        // those of the last look
 	since time.Time    // when the tree was first seen without one, after seen
+}
+
+// lost lists the holders seen before that the last look did not find:
+// they exited (or closed the socket).
+func (h *holders) lost() []string {
+	var out []string
+	for _, p := range slices.Sorted(maps.Keys(h.seen)) {
+		if !slices.Contains(h.live, p) {
+			out = append(out, strconv.Itoa(p))
+		}
+	}
+	return out
 }
 
 // check records the live holders of one look at now. Once every holder
@@ -41,6 +64,7 @@ type holders struct {
 // nothing: a shell that ran a helper before it exec'd the server (or
 // pyenv's shim) reaps the helper, which held the inherited socket too.
 func (h *holders) check(live []int, now time.Time, unreaped func(pid int) bool) error {
+	h.live = live
 	if len(live) > 0 {
 		if h.seen == nil {
 			h.seen = map[int]bool{}

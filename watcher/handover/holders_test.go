@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ func TestWaitReportsUvicornWithoutWorkers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*hang)
 	defer cancel()
 	t0 := time.Now()
-	s, err := Wait(ctx, pid, socks)
+	s, err := Wait(ctx, pid, socks, 3*hang)
 	if !errors.Is(err, ErrWorkersExited) {
 		t.Fatalf("Wait = %v, %v after %v; want ErrWorkersExited", s, err, time.Since(t0))
 	}
@@ -104,7 +105,88 @@ func TestWaitLeavesAServerAfterItsReapedHelpers(t *testing.T) {
 	pid := startGroup(t, cmd, f)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*hang)
 	defer cancel()
-	if s, err := Wait(ctx, pid, socks); s != Listening || err != nil {
+	if s, err := Wait(ctx, pid, socks, 3*hang); s != Listening || err != nil {
 		t.Fatalf("Wait = %v, %v; want listening", s, err)
 	}
+}
+
+// A gunicorn-shaped master whose worker failed to boot: it reaps that
+// worker, waits for its other, still loading, and exits only then, later
+// than the soft bound. Wait does not give up on it at the soft bound
+// (which would count it ready): it sees the exit, or, for a master that
+// does not exit, ends with ErrWorkerLost once ctx does. A master whose
+// workers all still load is given up on at the soft bound, as before.
+func TestWaitFollowsAMasterThatLostAWorkerPastTheSoftBound(t *testing.T) {
+	py := proctest.Tool(t, "/usr/bin/python3", "python3")
+	// argv[1]: how long the first worker loads before it fails; the
+	// rest: what the master does once it has reaped it.
+	const master = `
+import os, signal, sys, time
+if os.fork() == 0:
+    time.sleep(float(sys.argv[1]))
+    os._exit(3)
+loader = os.fork()
+if loader == 0:
+    time.sleep(3600)
+    os._exit(0)
+os.waitpid(-1, 0)
+exec(sys.argv[2])
+`
+	const soft = 1500 * time.Millisecond
+	cases := []struct {
+		name, fail, halt string
+		ctx              time.Duration
+		want             error
+	}{
+		{"halts after the soft bound", "0.5", "time.sleep(1.5); os.kill(loader, signal.SIGKILL); os.wait(); os._exit(3)", 3 * hang, ErrExited},
+		{"never halts", "0.5", "time.sleep(3600)", 3 * time.Second, ErrWorkerLost},
+		{"still loading at the soft bound", "3600", "time.sleep(3600)", 3 * hang, ErrNotSeen},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := proctest.ListenerFile(t)
+			socks, err := InodesOf([]*os.File{f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid := startReaped(t, exec.Command(py, "-c", master, tc.fail, tc.halt), f)
+			// Wait begins as poold's does, with the workers alive (and
+			// not after the Python interpreter's start, which a loaded
+			// machine makes slow).
+			proctest.Eventually(t, "the master's two workers", func() bool {
+				_, live, err := look(pid, socks)
+				return err == nil && len(live) == 2
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), tc.ctx)
+			defer cancel()
+			t0 := time.Now()
+			s, err := Wait(ctx, pid, socks, soft)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Wait = %v, %v after %v; want %v", s, err, time.Since(t0), tc.want)
+			}
+			t.Logf("after %v: %v", time.Since(t0), err)
+		})
+	}
+}
+
+// startReaped is startGroup for a master that exits during the test: it
+// is reaped at once, as poold reaps its workers, so it does not linger
+// as a zombie that Wait cannot tell from a live master.
+func startReaped(t *testing.T, cmd *exec.Cmd, f *os.File) int {
+	t.Helper()
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // its own group: the master and its workers
+		<-done
+	})
+	return cmd.Process.Pid
 }

@@ -28,7 +28,7 @@ func TestWaitSeesGunicorn(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), hang)
 			defer cancel()
 			t0 := time.Now()
-			s, err := Wait(ctx, pid, socks)
+			s, err := Wait(ctx, pid, socks, 3*hang)
 			if err != nil || s != tc.want {
 				t.Fatalf("Wait = %v, %v after %v; want %v", s, err, time.Since(t0), tc.want)
 			}
@@ -80,7 +80,7 @@ func TestWaitSeesUvicorn(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), hang)
 			defer cancel()
 			t0 := time.Now()
-			if s, err := Wait(ctx, pid, socks); s != Listening || err != nil {
+			if s, err := Wait(ctx, pid, socks, 3*hang); s != Listening || err != nil {
 				t.Fatalf("Wait = %v, %v after %v; want listening", s, err, time.Since(t0))
 			}
 			t.Logf("uvicorn, %s worker process(es): listening after %v", workers, time.Since(t0))
