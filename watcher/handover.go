@@ -12,11 +12,13 @@ import (
 // watcher with sockets stays starting until it is seen waiting for
 // connections (ready_timeout too, if shorter). A worker whose wait /proc
 // cannot show (a busy loop, a server that never polls the socket) then
-// counts as ready, as "spawn" always did; unless one of its processes
-// that held a socket has exited meanwhile (a gunicorn master whose worker
-// failed to boot, which halts only once its other workers have stopped):
-// that one stays starting until it waits, exits, or fails its readiness
-// at ready_timeout.
+// counts as ready, as "spawn" always did; unless processes it started
+// hold a socket (a gunicorn or uvicorn master whose workers still import
+// the app) or one of them has exited meanwhile (a gunicorn master whose
+// worker failed to boot, which halts only once its other workers have
+// stopped): that one stays starting until it waits or exits, up to
+// ready_timeout, where it counts as ready, or fails its readiness if it
+// lost one.
 const handoverWait = 10 * time.Second
 
 // defaultSpawnWindow is how long a worker with readiness "spawn" and no socket

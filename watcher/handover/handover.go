@@ -280,9 +280,11 @@ var ErrExited = errors.New("exited before it waited for connections")
 // (wrapped) once soft has passed, ErrExited (wrapped) if pid has exited,
 // ErrWorkersExited (wrapped) if the processes of its tree that held a
 // socket have all exited, unreaped, while pid lives on, or Look's error
-// if pid cannot be read for another reason. A tree that lost a process
-// holding a socket before any waited is not given up on at soft: Wait
-// goes on until ctx ends and then returns ErrWorkerLost (wrapped).
+// if pid cannot be read for another reason. A tree with processes of its
+// own that hold a socket (a master whose workers still import the app),
+// or that lost one before any waited, is not given up on at soft: those
+// servers are seen once they wait, so Wait goes on until ctx ends and
+// then returns ErrNotSeen, or ErrWorkerLost (wrapped) if it lost one.
 func Wait(ctx context.Context, pid int, socks Inodes, soft time.Duration) (Seen, error) {
 	softAt := time.Now().Add(soft)
 	every := time.Millisecond
@@ -308,7 +310,7 @@ func Wait(ctx context.Context, pid int, socks Inodes, soft time.Duration) (Seen,
 		if err := gone.check(live, time.Now(), zombie); err != nil {
 			return Busy, err
 		}
-		if !time.Now().Before(softAt) && len(gone.lost()) == 0 {
+		if !time.Now().Before(softAt) && len(live) == 0 && len(gone.lost()) == 0 {
 			return Busy, fmt.Errorf("%w (gave up after %v)", ErrNotSeen, soft)
 		}
 		t.Reset(every)

@@ -110,37 +110,49 @@ func TestWaitLeavesAServerAfterItsReapedHelpers(t *testing.T) {
 	}
 }
 
-// A gunicorn-shaped master whose worker failed to boot: it reaps that
-// worker, waits for its other, still loading, and exits only then, later
-// than the soft bound. Wait does not give up on it at the soft bound
-// (which would count it ready): it sees the exit, or, for a master that
-// does not exit, ends with ErrWorkerLost once ctx does. A master whose
-// workers all still load is given up on at the soft bound, as before.
-func TestWaitFollowsAMasterThatLostAWorkerPastTheSoftBound(t *testing.T) {
+// A gunicorn-shaped master whose workers load longer than the soft
+// bound: Wait does not give up on it there (which would count it ready,
+// and let a rolling reload stop the serving masters while the new ones
+// still load). One of whose workers failed to boot reaps it, waits for
+// the other and exits only then: Wait sees the exit, or, for a master
+// that does not exit, ends with ErrWorkerLost once ctx does. A worker
+// without processes of its own holding a socket (a server /proc cannot
+// see waiting) is given up on at the soft bound, as before.
+func TestWaitFollowsAMasterPastTheSoftBound(t *testing.T) {
 	py := proctest.Tool(t, "/usr/bin/python3", "python3")
-	// argv[1]: how long the first worker loads before it fails; the
-	// rest: what the master does once it has reaped it.
+	// argv[1]: how long the first worker loads before it fails; argv[2]:
+	// what the second does (it loads); argv[3]: what the master does once
+	// it has reaped the first.
 	const master = `
-import os, signal, sys, time
+import os, select, signal, sys, time
 if os.fork() == 0:
     time.sleep(float(sys.argv[1]))
     os._exit(3)
 loader = os.fork()
 if loader == 0:
-    time.sleep(3600)
+    exec(sys.argv[2])
     os._exit(0)
 os.waitpid(-1, 0)
-exec(sys.argv[2])
+exec(sys.argv[3])
 `
-	const soft = 1500 * time.Millisecond
+	const (
+		soft    = 1500 * time.Millisecond
+		loads   = "time.sleep(3600)"
+		serves  = "time.sleep(2.5); ep = select.epoll(); ep.register(3, select.EPOLLIN); ep.poll()"
+		halts   = "time.sleep(1.5); os.kill(loader, signal.SIGKILL); os.wait(); os._exit(3)"
+		never   = "time.sleep(3600)"
+		nowhere = "3600"
+	)
 	cases := []struct {
-		name, fail, halt string
-		ctx              time.Duration
-		want             error
+		name, fail, loader, halt string
+		ctx                      time.Duration
+		want                     error
+		ctxEnded                 bool
 	}{
-		{"halts after the soft bound", "0.5", "time.sleep(1.5); os.kill(loader, signal.SIGKILL); os.wait(); os._exit(3)", 3 * hang, ErrExited},
-		{"never halts", "0.5", "time.sleep(3600)", 3 * time.Second, ErrWorkerLost},
-		{"still loading at the soft bound", "3600", "time.sleep(3600)", 3 * hang, ErrNotSeen},
+		{"loads past the soft bound, then waits", nowhere, serves, never, 3 * hang, nil, false},
+		{"still loading when ctx ends", nowhere, loads, never, 3 * time.Second, ErrNotSeen, true},
+		{"lost a worker, halts after the soft bound", "0.5", loads, halts, 3 * hang, ErrExited, false},
+		{"lost a worker, never halts", "0.5", loads, never, 3 * time.Second, ErrWorkerLost, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,7 +161,7 @@ exec(sys.argv[2])
 			if err != nil {
 				t.Fatal(err)
 			}
-			pid := startReaped(t, exec.Command(py, "-c", master, tc.fail, tc.halt), f)
+			pid := startReaped(t, exec.Command(py, "-c", master, tc.fail, tc.loader, tc.halt), f)
 			// Wait begins as poold's does, with the workers alive (and
 			// not after the Python interpreter's start, which a loaded
 			// machine makes slow).
@@ -161,11 +173,24 @@ exec(sys.argv[2])
 			defer cancel()
 			t0 := time.Now()
 			s, err := Wait(ctx, pid, socks, soft)
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("Wait = %v, %v after %v; want %v", s, err, time.Since(t0), tc.want)
+			if !errors.Is(err, tc.want) || (err == nil && s != Listening) || (ctx.Err() != nil) != tc.ctxEnded {
+				t.Fatalf("Wait = %v, %v after %v (ctx ended: %v); want %v, ctx ended: %v", s, err, time.Since(t0), ctx.Err() != nil, tc.want, tc.ctxEnded)
 			}
-			t.Logf("after %v: %v", time.Since(t0), err)
+			t.Logf("after %v: %v, %v", time.Since(t0), s, err)
 		})
+	}
+}
+
+// A server that holds the socket itself and is not seen waiting (here it
+// polls another file) is given up on at the soft bound, before ctx ends.
+func TestWaitGivesUpOnAServerAtTheSoftBound(t *testing.T) {
+	w := startWorker(t, "other-epoll")
+	w.goOn(t)
+	w.expect(t, "polling")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*hang)
+	defer cancel()
+	if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks, 200*time.Millisecond); !errors.Is(err, ErrNotSeen) || ctx.Err() != nil {
+		t.Fatalf("Wait = %v, %v (ctx ended: %v); want ErrNotSeen at the soft bound", s, err, ctx.Err() != nil)
 	}
 }
 
