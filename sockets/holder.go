@@ -38,6 +38,7 @@ type holders struct {
 	pids   []int
 	cmds   map[int]string
 	hidden bool
+	conns  int // connections (not listeners) with the port as their local port
 }
 
 // tcpHolders finds the processes with a tcp socket that keeps ip:port
@@ -49,21 +50,38 @@ func tcpHolders(ip netip.Addr, port int) holders {
 		return holders{}
 	}
 	inodes := map[uint64]bool{}
+	conns := 0
 	for _, read := range []func() (procfs.NetTCP, error){pfs.NetTCP, pfs.NetTCP6} {
 		lines, err := read()
 		if err != nil {
 			continue // no IPv6 on this machine, or /proc/net unreadable
 		}
 		for _, l := range lines {
-			if int(l.LocalPort) != port || (l.St != tcpListen && l.St != tcpClose) || l.Inode == 0 {
+			a, ok := netip.AddrFromSlice(l.LocalAddr)
+			if int(l.LocalPort) != port || !ok || !clashes(ip, a.Unmap()) {
 				continue
 			}
-			if a, ok := netip.AddrFromSlice(l.LocalAddr); ok && clashes(ip, a.Unmap()) {
+			switch {
+			case l.St != tcpListen && l.St != tcpClose:
+				conns++ // a client's connection that was given this port
+			case l.Inode != 0:
 				inodes[l.Inode] = true
 			}
 		}
 	}
-	return socketHolders(pfs, inodes)
+	h := socketHolders(pfs, inodes)
+	h.conns = conns
+	return h
+}
+
+// localPortRange is the kernel's range of ports for outgoing
+// connections ("32768-60999"), "" when it cannot be read.
+func localPortRange() string {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return ""
+	}
+	return strings.Join(strings.Fields(string(b)), "-")
 }
 
 // clashes reports whether a socket bound to held keeps want from being
@@ -204,6 +222,12 @@ func inUseHint(h holders, find, todo string) string {
 		return who + "; " + todo
 	case h.hidden:
 		return "another process holds it, one poold's user may not inspect (as root, " + find + " names it); " + todo
+	case h.conns > 0:
+		r := localPortRange()
+		if r != "" {
+			r = " " + r
+		}
+		return fmt.Sprintf("no process listens there: a connection of this machine has it as its local port, one the kernel gave an outgoing connection (net.ipv4.ip_local_port_range%s); choose a port outside that range, or reserve this one with sysctl net.ipv4.ip_local_reserved_ports so that no connection takes it", r)
 	}
 	return "another process holds it; " + todo
 }

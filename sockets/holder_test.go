@@ -140,3 +140,22 @@ func TestClashes(t *testing.T) {
 		}
 	}
 }
+
+// TestAddressInUseByAConnection: a port in the kernel's range for
+// outgoing connections that a client connection of this machine was
+// given (here on another tester's server) made poold refuse to start
+// with "another process holds it; stop that process", and no process
+// listened there. The hint now says what holds it and what to do.
+func TestAddressInUseByAConnection(t *testing.T) {
+	ln := foreignListener(t, "tcp4", "127.0.0.1:0")
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	sp := tcpSpec("web")
+	sp.Port = c.LocalAddr().(*net.TCPAddr).Port
+	_, err = Bind([]configs.Socket{sp})
+	wantErr(t, err, fmt.Sprintf("sockets: web: bind 127.0.0.1:%d: address already in use (no process listens there: a connection of this machine has it as its local port", sp.Port),
+		"net.ipv4.ip_local_port_range", "choose a port outside that range, or reserve this one with sysctl net.ipv4.ip_local_reserved_ports")
+}
