@@ -12,13 +12,14 @@ import (
 
 // orphanMaster is a Python master in the shape of uvicorn --workers 2
 // whose app cannot be imported: its two workers (forked, so they hold
-// the socket at fd 3 from the start) load for a second, fail and exit,
-// and the master sleeps on, never reaping them, serving nothing.
+// the socket at fd 3 from the start) load for 3 seconds, fail and exit,
+// and the master sleeps on, never reaping them, serving nothing. Under
+// load (45 on 2 cores) readiness's looks missed workers that lived 1 s.
 const orphanMaster = `
 import os, time
 for _ in range(2):
     if os.fork() == 0:
-        time.sleep(1)  # the app's imports, then the one that fails
+        time.sleep(3)  # the app's imports, then the one that fails
         os._exit(3)
 time.sleep(3600)
 `

@@ -20,6 +20,8 @@ const chromiumPath = "/usr/bin/chromium"
 // newBrowser starts a headless Chromium with a fresh profile for this test
 // and returns a tab's context. Without Chromium the test is skipped, except
 // with CI=true, where a missing browser is a failure.
+// Its deadline starts here: build and start what the test needs (a
+// poold binary) before it.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {

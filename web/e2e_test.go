@@ -137,8 +137,8 @@ func runPoold(t *testing.T, bin, path, consoleURL string) (stop func()) {
 
 // TestBrowserRealPoold drives the console of a real poold binary.
 func TestBrowserRealPoold(t *testing.T) {
+	url := startPoold(t, 3) // first: the browser's deadline must not count the build
 	ctx := newBrowser(t)
-	url := startPoold(t, 3)
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
 		t.Fatal(err)
 	}

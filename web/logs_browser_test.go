@@ -45,8 +45,8 @@ func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
 // work, and a worker writing 10,000 lines a second gets a bounded pane
 // that says how many lines it skipped.
 func TestBrowserLogPane(t *testing.T) {
-	ctx := newBrowser(t)
 	url := startPooldWith(t, logWatchers)
+	ctx := newBrowser(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
 		t.Fatal(err)
 	}

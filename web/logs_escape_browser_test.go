@@ -10,7 +10,6 @@ import (
 // for a terminal (as most loggers do when told to) shows its text in the
 // log pane, not "␛[31m" litter around it; markup in a line stays text.
 func TestBrowserLogPaneTerminalEscapes(t *testing.T) {
-	ctx := newBrowser(t)
 	url := startPooldWith(t, `
 [watchers.colours]
 cmd = "/bin/sh"
@@ -19,6 +18,7 @@ stdout_log = "none"
 stderr_log = "none"
 graceful_timeout = "2s"
 `)
+	ctx := newBrowser(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,8 @@ graceful_timeout = "2s"
 // is open again after, reading its watcher's lines afresh: after a
 // restart, the new run's from its first.
 func TestBrowserLogPaneStaysOpenAcrossReconnects(t *testing.T) {
-	ctx := newBrowser(t)
 	url, restart := startRestartablePoold(t, burstWatcher)
+	ctx := newBrowser(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
 		t.Fatal(err)
 	}
