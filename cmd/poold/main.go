@@ -420,6 +420,10 @@ type httpParts struct {
 	// evicted feeds poold_subscribers_evicted_total.
 	evicted map[string]func() uint64
 
+	// hold, when set (an upgrade's new image), is closed once the
+	// arbiter took the workers over: the listeners serve from then on.
+	hold <-chan struct{}
+
 	console *web.Server      // set by start when the console is enabled
 	probes  *web.ProbeServer // set by start when metrics_address is set
 }
@@ -459,7 +463,13 @@ func (h *httpParts) start() error {
 		if err != nil {
 			return fmt.Errorf("web console: %w", explainBind(zmqguard.BindError("web.address", srv.Addr(), err), h.cfg.Path))
 		}
-		h.goRun("web console", func(ctx context.Context) error { defer done(); return srv.Serve(ctx, l) })
+		h.goRun("web console", func(ctx context.Context) error {
+			defer done()
+			if !h.held(ctx, l) {
+				return nil
+			}
+			return srv.Serve(ctx, l)
+		})
 		h.log.Info("web console", "url", scheme+"://"+l.Addr().String()+"/", "api", scheme+"://"+l.Addr().String()+"/api/v1/")
 		h.console = srv
 	}
@@ -473,7 +483,13 @@ func (h *httpParts) start() error {
 		if err != nil {
 			return fmt.Errorf("metrics listener: %w", explainBind(zmqguard.BindError("web.metrics_address", w.MetricsAddress, err), h.cfg.Path))
 		}
-		h.goRun("metrics listener", func(ctx context.Context) error { defer done(); return ps.Serve(ctx, l) })
+		h.goRun("metrics listener", func(ctx context.Context) error {
+			defer done()
+			if !h.held(ctx, l) {
+				return nil
+			}
+			return ps.Serve(ctx, l)
+		})
 		h.log.Info("metrics", "url", "http://"+l.Addr().String()+"/metrics")
 		h.probes = ps
 	}

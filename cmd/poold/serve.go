@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -210,6 +211,9 @@ func (d *daemon) startTransports(ctx context.Context, goRun func(string, func(co
 	h := httpParts{cfg: d.cfg, arb: d.arb, bus: d.bus, statsBus: d.statsBus, log: d.log, goRun: goRun, failed: failed,
 		dropped: map[string]func() uint64{"events": pubDropped(d.pub), "stats": pubDropped(d.statsPub)},
 		evicted: map[string]func() uint64{"events": pubEvicted(d.pub), "stats": pubEvicted(d.statsPub)}}
+	if adoptState != nil {
+		h.hold = d.arb.Up()
+	}
 	if err := h.start(); err != nil {
 		return false, err
 	}
@@ -286,5 +290,23 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 				}
 			}
 		}
+	}
+}
+
+// held waits until h.hold is closed, and reports false, with l closed,
+// when ctx ended first. A probe the new image answered before would find
+// the arbiter's loop not running yet (it adopts the workers, seconds on
+// a busy machine) and fail with a 503 after a second; meanwhile it waits
+// in the listener's backlog instead.
+func (h *httpParts) held(ctx context.Context, l net.Listener) bool {
+	if h.hold == nil {
+		return true
+	}
+	select {
+	case <-h.hold:
+		return true
+	case <-ctx.Done():
+		l.Close()
+		return false
 	}
 }
