@@ -178,7 +178,11 @@ func (s *State) FDs() []int {
 		fds = append(fds, so.FD)
 	}
 	for _, p := range s.Pipes {
-		fds = append(fds, p.Stdout, p.Stderr)
+		for _, fd := range []int{p.Stdout, p.Stderr} {
+			if fd >= 0 { // -1: the worker closed that stream (exec >&-)
+				fds = append(fds, fd)
+			}
+		}
 	}
 	if s.Cgroups != nil {
 		fds = append(fds, s.Cgroups.LockFD)

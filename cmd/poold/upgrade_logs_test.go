@@ -59,3 +59,31 @@ respawn = false
 		t.Fatalf("the line of a worker gone before the upgrade: %q, want it kept", once)
 	}
 }
+
+// A worker that closed its stdout or its stderr (a wrapper's `exec
+// >app.log`, a daemon closing what it does not use) left one pipe of two
+// in the state, the other as -1, and every upgrade failed on it: "keep
+// fds open across the exec: fd -1: bad file descriptor".
+func TestUpgradeWithWorkersThatClosedAnOutput(t *testing.T) {
+	p := startUpgradable(t, `
+[arbiter]
+ENDPOINTS
+[watchers.noout]
+cmd = "/bin/sh"
+args = ["-c", "exec >&-; exec sleep 3600"]
+[watchers.noerr]
+cmd = "/bin/sh"
+args = ["-c", "exec 2>&-; exec sleep 3600"]
+`)
+	var before []int
+	proctest.Eventually(t, "a worker of each watcher", func() bool {
+		before = append(p.pids("noout"), p.pids("noerr")...)
+		return len(before) == 2
+	})
+	if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {
+		t.Fatalf("upgrade: outcome %v, refusal %v", o, refused)
+	}
+	if after := append(p.pids("noout"), p.pids("noerr")...); !slices.Equal(after, before) {
+		t.Fatalf("workers after the upgrade: %v, want %v taken over", after, before)
+	}
+}
