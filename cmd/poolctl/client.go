@@ -52,10 +52,15 @@ func (a *app) do(ctx context.Context, cl call) error {
 	if a.json { // printed as it came: only its status is read
 		decode = decodeHead
 	}
+	sent := time.Now()
 	raw, r, err := a.exchange(ctx, client, cl, timeout, decode)
 	stop() // the progress printer is done with stderr before we write
-	if err != nil && a.askAgain(cl, err) {
+	switch {
+	case err == nil:
+	case a.askAgain(cl, err):
 		raw, r, err = a.againAfterLoss(ctx, cl, timeout, decode)
+	case a.cutShort(err):
+		err = a.lostAnswer(ctx, cl, sent, err)
 	}
 	if err != nil {
 		return err

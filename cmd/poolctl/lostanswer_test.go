@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-zeromq/zmq4"
 )
@@ -116,10 +118,35 @@ func TestWriteCommandNotSentAgainAfterLostConnection(t *testing.T) {
 		return map[string]any{"status": "ok", "numprocesses": 2}
 	})
 	r := poolctl(t, "--endpoint", f.endpoint, "incr", "web")
-	if r.code != exitUnreachable || !strings.Contains(r.stderr, "connection lost") {
-		t.Fatalf("incr across a lost connection: %v, want exit 3 naming the lost connection", r)
+	if r.code != exitUnreachable || !strings.Contains(r.stderr, "connection lost") ||
+		!strings.Contains(r.stderr, "may or may not have been done; look with poolctl status web") {
+		t.Fatalf("incr across a lost connection: %v, want exit 3 naming the lost connection and how to look", r)
 	}
-	if got := f.seen(); len(got) != 1 {
-		t.Fatalf("the fake saw %v, want the incr once", got)
+	if got := f.seen(); slices.Contains(got, "incr") {
+		t.Fatalf("the fake saw %v, want the incr once (the first, lost)", got)
+	}
+}
+
+// TestWriteCommandCutByAnUpgradeSaysSo: an incr that the old image took
+// just before its exec in an upgrade said only "Cannot reach poold ...
+// connection lost" while the new image served: the user could not tell
+// whether it was done, nor why. poolctl now asks the new image and says
+// the upgrade cut it.
+func TestWriteCommandCutByAnUpgradeSaysSo(t *testing.T) {
+	f := startExecingFake(t, func(req map[string]any) map[string]any {
+		if req["command"] == "upgrade_status" {
+			return map[string]any{"status": "ok", "upgrade": map[string]any{
+				"id": 3, "state": "upgraded", "new_version": "v2", "pid": 4242,
+				"took_over": time.Now().Format(time.RFC3339Nano)}}
+		}
+		return map[string]any{"status": "ok", "numprocesses": 2}
+	})
+	r := poolctl(t, "--endpoint", f.endpoint, "incr", "web")
+	if r.code != exitUnreachable || !strings.Contains(r.stderr, "was upgraded in place (upgrade 3, now version v2, pid 4242) while 'incr web' waited") ||
+		!strings.Contains(r.stderr, "may or may not have been done; look with poolctl status web") {
+		t.Fatalf("incr cut by an upgrade: %v, want exit 3 saying the upgrade cut it", r)
+	}
+	if got := f.seen(); !slices.Equal(got, []string{"(lost)", "upgrade_status"}) {
+		t.Fatalf("the fake saw %v, want the lost incr, then upgrade_status", got)
 	}
 }

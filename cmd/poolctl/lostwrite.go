@@ -1,0 +1,48 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/poold/poold/arbiter/controller/ctlclient"
+)
+
+// cutShort tells whether err is a connection to poold that closed after
+// the command was sent and before its answer came: whether poold did it
+// is unknown, and it is not sent again (askAgain covers the read-only
+// commands).
+func (a *app) cutShort(err error) bool {
+	return !a.remote() && errors.Is(err, ctlclient.ErrConnLost)
+}
+
+// lostAnswer is the error for a command cut short (cutShort), sent at
+// sent. An upgrade in place (poolctl upgrade, SIGUSR2) closes every
+// control connection in its exec, cutting what the old image had taken
+// and not answered; poolctl asks the new image whether one took over
+// since, to say so. Either way the user learns that the command may have
+// been done, and how to look before sending it again.
+func (a *app) lostAnswer(ctx context.Context, cl call, sent time.Time, err error) error {
+	look := "poolctl status"
+	if cl.watcher != "" {
+		look += " " + cl.watcher
+	}
+	uctx, cancel := context.WithTimeout(ctx, lossRedial)
+	defer cancel()
+	if u, uerr := a.upgradeStatus(uctx); uerr == nil && tookOverSince(u, sent) {
+		return connError{fmt.Sprintf("poold at %s was upgraded in place (upgrade %v, now version %v, pid %v) while '%s' waited for its answer, which the upgrade cut: it may or may not have been done; look with %s before you send it again",
+			a.endpoint, u["id"], u["new_version"], u["pid"], cl.what, look), err}
+	}
+	return connError{fmt.Sprintf("lost poold at %s while '%s' waited for its answer (%v): it may or may not have been done; look with %s before you send it again",
+		a.endpoint, cl.what, err, look), err}
+}
+
+// tookOverSince tells whether upgrade_status's outcome u is of an image
+// that took over after sent (less a little: the clocks are the same
+// machine's, or a remote host's over tcp).
+func tookOverSince(u map[string]any, sent time.Time) bool {
+	s, _ := u["took_over"].(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil && t.After(sent.Add(-2*time.Second))
+}
