@@ -1,9 +1,6 @@
 package arbiter
 
 import (
-	"context"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -39,8 +36,6 @@ const haltReason = "a worker process of it exited before any waited for connecti
 // pool served nothing. The reload is now abandoned and the old workers
 // serve on.
 func TestReloadToAMasterWhoseWorkerFailedToBootKeepsOldWorkers(t *testing.T) {
-	good := testWatcher("web", "serve", 2)
-	good.Sockets = []string{"web"}
 	bad := configs.DefaultWatcher("web")
 	bad.Cmd = proctest.Tool(t, "/usr/bin/python3", "python3")
 	bad.Args = []string{"-c", haltingMaster}
@@ -48,16 +43,5 @@ func TestReloadToAMasterWhoseWorkerFailedToBootKeepsOldWorkers(t *testing.T) {
 	bad.NumProcesses = 2
 	bad.ReadyTimeout = 2 * time.Second
 	bad.GracefulTimeout = time.Second
-	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{good}}
-	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
-		c := *cfg
-		c.Watchers = []configs.Watcher{bad}
-		return &c, nil
-	}})
-	pids := readyPids(t, h, 2)
-	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
-	if r["errno"] != ErrnoAsync || !strings.Contains(fmt.Sprint(r["reason"]), haltReason) {
-		t.Fatalf("reloadconfig to a master whose worker failed to boot: %v; want errno %d saying %q", r, ErrnoAsync, haltReason)
-	}
-	checkStillServing(t, h, pids)
+	checkReloadKeepsOldWorkers(t, bad, haltReason)
 }

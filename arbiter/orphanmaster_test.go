@@ -42,10 +42,18 @@ func orphanWatcher(t *testing.T) configs.Watcher {
 // serving workers and reported success, a full outage. The reload is
 // now abandoned and the old workers serve on.
 func TestReloadToAMasterThatLosesItsWorkersKeepsOldWorkers(t *testing.T) {
-	good := testWatcher("web", "serve", 2)
-	good.Sockets = []string{"web"}
 	bad := orphanWatcher(t)
 	bad.NumProcesses = 2
+	checkReloadKeepsOldWorkers(t, bad, orphanReason)
+}
+
+// checkReloadKeepsOldWorkers reloads watcher web of 2 serving workers
+// to bad, waited: the reload must fail with reason, and the old workers
+// serve on.
+func checkReloadKeepsOldWorkers(t *testing.T, bad configs.Watcher, reason string) {
+	t.Helper()
+	good := testWatcher("web", "serve", 2)
+	good.Sockets = []string{"web"}
 	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{good}}
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
 		c := *cfg
@@ -54,8 +62,8 @@ func TestReloadToAMasterThatLosesItsWorkersKeepsOldWorkers(t *testing.T) {
 	}})
 	pids := readyPids(t, h, 2)
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
-	if r["errno"] != ErrnoAsync || !strings.Contains(fmt.Sprint(r["reason"]), orphanReason) {
-		t.Fatalf("reloadconfig to a master whose workers all exit: %v; want errno %d saying %q", r, ErrnoAsync, orphanReason)
+	if r["errno"] != ErrnoAsync || !strings.Contains(fmt.Sprint(r["reason"]), reason) {
+		t.Fatalf("reloadconfig to %s %q: %v; want errno %d saying %q", bad.Cmd, bad.Args, r, ErrnoAsync, reason)
 	}
 	checkStillServing(t, h, pids)
 }
