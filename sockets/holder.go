@@ -39,6 +39,7 @@ type holders struct {
 	cmds   map[int]string
 	hidden bool
 	conns  int // connections (not listeners) with the port as their local port
+	port   int // the port, for a hint about those connections
 }
 
 // tcpHolders finds the processes with a tcp socket that keeps ip:port
@@ -70,18 +71,30 @@ func tcpHolders(ip netip.Addr, port int) holders {
 		}
 	}
 	h := socketHolders(pfs, inodes)
-	h.conns = conns
+	h.conns, h.port = conns, port
 	return h
 }
 
 // localPortRange is the kernel's range of ports for outgoing
-// connections ("32768-60999"), "" when it cannot be read.
-func localPortRange() string {
+// connections; ok=false when it cannot be read.
+func localPortRange() (lo, hi int, ok bool) {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
-		return ""
+		return 0, 0, false
 	}
-	return strings.Join(strings.Fields(string(b)), "-")
+	n, err := fmt.Sscan(string(b), &lo, &hi)
+	return lo, hi, err == nil && n == 2
+}
+
+// connHint says what to do about connections that have port as their
+// local port: one the kernel gave out (inside its range for outgoing
+// connections) or one a client bound itself.
+func connHint(port int) string {
+	see := fmt.Sprintf("ss -tanp 'sport = :%d' names it; the port is free again once it closes", port)
+	if lo, hi, ok := localPortRange(); ok && port >= lo && port <= hi {
+		return fmt.Sprintf("no process listens there: a connection of this machine has it as its local port, one the kernel gave an outgoing connection from net.ipv4.ip_local_port_range (%d-%d) (%s); choose a port outside that range, or reserve this one with sysctl net.ipv4.ip_local_reserved_ports so that no connection takes it", lo, hi, see)
+	}
+	return fmt.Sprintf("no process listens there: a connection of this machine has it as its local port, which its client bound itself (%s); choose another port, or stop what makes that connection", see)
 }
 
 // clashes reports whether a socket bound to held keeps want from being
@@ -223,11 +236,7 @@ func inUseHint(h holders, find, todo string) string {
 	case h.hidden:
 		return "another process holds it, one poold's user may not inspect (as root, " + find + " names it); " + todo
 	case h.conns > 0:
-		r := localPortRange()
-		if r != "" {
-			r = " " + r
-		}
-		return fmt.Sprintf("no process listens there: a connection of this machine has it as its local port, one the kernel gave an outgoing connection (net.ipv4.ip_local_port_range%s); choose a port outside that range, or reserve this one with sysctl net.ipv4.ip_local_reserved_ports so that no connection takes it", r)
+		return connHint(h.port)
 	}
 	return "another process holds it; " + todo
 }

@@ -157,5 +157,37 @@ func TestAddressInUseByAConnection(t *testing.T) {
 	sp.Port = c.LocalAddr().(*net.TCPAddr).Port
 	_, err = Bind([]configs.Socket{sp})
 	wantErr(t, err, fmt.Sprintf("sockets: web: bind 127.0.0.1:%d: address already in use (no process listens there: a connection of this machine has it as its local port", sp.Port),
-		"net.ipv4.ip_local_port_range", "choose a port outside that range, or reserve this one with sysctl net.ipv4.ip_local_reserved_ports")
+		"net.ipv4.ip_local_port_range", "choose a port outside that range, or reserve this one with sysctl net.ipv4.ip_local_reserved_ports",
+		fmt.Sprintf("ss -tanp 'sport = :%d' names it", sp.Port))
+}
+
+// A port a client bound itself, outside the kernel's range for outgoing
+// connections, was said to be one the kernel gave out, with advice to
+// choose a port outside that range, which it was.
+func TestAddressInUseByAClientThatBoundIt(t *testing.T) {
+	lo, hi, ok := localPortRange()
+	if !ok {
+		t.Fatal("cannot read /proc/sys/net/ipv4/ip_local_port_range")
+	}
+	ln := foreignListener(t, "tcp4", "127.0.0.1:0")
+	var c net.Conn
+	for port := 20000; port < 30000 && c == nil; port++ {
+		if port >= lo && port <= hi {
+			continue
+		}
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}
+		c, _ = d.Dial("tcp4", ln.Addr().String()) // a port in use: the next
+	}
+	if c == nil {
+		t.Fatal("no port from 20000 to 30000 outside the outgoing range to bind a client to")
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	sp := tcpSpec("web")
+	sp.Port = c.LocalAddr().(*net.TCPAddr).Port
+	_, err := Bind([]configs.Socket{sp})
+	wantErr(t, err, fmt.Sprintf("bind 127.0.0.1:%d: address already in use (no process listens there: a connection of this machine has it as its local port, which its client bound itself", sp.Port),
+		"choose another port")
+	if strings.Contains(err.Error(), "ip_local_port_range") {
+		t.Fatalf("error %q names the outgoing range for a port outside it", err)
+	}
 }
