@@ -191,13 +191,14 @@ type Arbiter struct {
 	restarting map[*watcher.Watcher]int
 	restarts   map[*restartJob]bool
 
-	upgrading  bool             // an upgrade's pre-flight or exec is in flight
-	reloads    int              // config reloads not answered yet: an upgrade waits for them (reload.go)
-	reading    reloadQueue      // one config reload reads its file at a time (reloadqueue.go)
-	parked     map[*cmdMsg]bool // waited commands not answered yet: an upgrade waits for them (settle.go)
-	upgraded   upgrade.Outcome  // the last upgrade (upgrade_status)
-	settleBy   time.Time        // an upgrade waiting for watchers to settle gives up then (settle.go)
-	settleSaid time.Time        // when the log last said what an upgrade waits for (settle.go)
+	upgrading    bool             // an upgrade's pre-flight or exec is in flight
+	reloads      int              // config reloads not answered yet: an upgrade waits for them (reload.go)
+	reading      reloadQueue      // one config reload reads its file at a time (reloadqueue.go)
+	parked       map[*cmdMsg]bool // waited commands not answered yet: an upgrade waits for them (settle.go)
+	upgraded     upgrade.Outcome  // the last upgrade (upgrade_status)
+	settleBy     time.Time        // an upgrade waiting for watchers to settle gives up then (settle.go)
+	settleSaid   time.Time        // when the log last said what an upgrade waits for (settle.go)
+	settleLogged string           // what it said then
 
 	// reloadAsked numbers config reloads as they are asked for;
 	// reloadKept is the number of the one whose outcome a.config holds

@@ -130,7 +130,7 @@ func cmdUpgrade(a *Arbiter, m *cmdMsg) error {
 		return errorf(ErrnoFailed, "upgrade refused, nothing changed: %v", err)
 	}
 	a.upgrading = true
-	a.settleBy, a.settleSaid = time.Now().Add(settleWait), time.Time{}
+	a.settleBy, a.settleSaid, a.settleLogged = time.Now().Add(settleWait), time.Time{}, ""
 	a.whenSettled(m, func() { a.preflight(m) })
 	return nil
 }

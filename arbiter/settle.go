@@ -45,12 +45,14 @@ func (a *Arbiter) whenSettled(m *cmdMsg, fn func()) {
 		a.refuse(m, fmt.Errorf("still busy after waiting %v: %w; run the upgrade again once it is done", settleWait, err))
 		return
 	}
-	if a.upgraded.Reason != err.Error() {
-		a.upgraded.Reason = err.Error() // upgrade_status says what it waits for
-		if now := time.Now(); now.Sub(a.settleSaid) >= settleLogEvery {
-			a.settleSaid = now
-			a.log.Info("upgrade: waiting for watchers to settle; the upgrade goes on by itself once they have", "why", err)
-		}
+	why := err.Error()
+	a.upgraded.Reason = why // upgrade_status says what it waits for
+	// A reason that changed within settleLogEvery of the last line is
+	// said once that has passed, if it still holds: the log never keeps
+	// a stale one.
+	if now := time.Now(); why != a.settleLogged && now.Sub(a.settleSaid) >= settleLogEvery {
+		a.settleSaid, a.settleLogged = now, why
+		a.log.Info("upgrade: waiting for watchers to settle; the upgrade goes on by itself once they have", "why", err)
 	}
 	time.AfterFunc(settlePoll, func() { a.post(funcMsg{func() { a.whenSettled(m, fn) }}) })
 }
