@@ -48,11 +48,20 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 		w.log.Debug("cannot see the sockets' inodes; the new worker counts as ready once it has lived a moment", "pid", p.Pid, "error", err)
 		return false
 	}
-	pid := p.Pid
-	soft := min(handoverWait, w.spec.ReadyTimeout)
-	w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, w.spec.ReadyTimeout,
+	pid, wid, log := p.Pid, p.Wid, w.log
+	soft, bound := min(handoverWait, w.spec.ReadyTimeout), w.spec.ReadyTimeout
+	// Past soft, a master whose processes hold the sockets is waited for
+	// up to ready_timeout: say so then, not only once that is over.
+	var past func([]int)
+	if soft < bound {
+		past = func(holders []int) {
+			log.Info("new worker not seen waiting for connections yet, but processes it started hold its sockets (a master whose workers still load the app?): waiting for one to wait, up to ready_timeout",
+				"pid", pid, "wid", wid, "holders", holders, "waited", soft, "ready_timeout", bound)
+		}
+	}
+	w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, bound,
 		func(ctx context.Context) error {
-			_, err := handover.Wait(ctx, pid, socks, soft)
+			_, err := handover.WaitPast(ctx, pid, socks, soft, past)
 			return err
 		})
 	return true

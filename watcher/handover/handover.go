@@ -286,6 +286,13 @@ var ErrExited = errors.New("exited before it waited for connections")
 // servers are seen once they wait, so Wait goes on until ctx ends and
 // then returns ErrNotSeen, or ErrWorkerLost (wrapped) if it lost one.
 func Wait(ctx context.Context, pid int, socks Inodes, soft time.Duration) (Seen, error) {
+	return WaitPast(ctx, pid, socks, soft, nil)
+}
+
+// WaitPast is Wait that calls past once, if soft passes while processes
+// of pid's tree hold a socket (holders, their pids) or one of them was
+// lost, so that the caller can say why the wait goes on.
+func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, past func(holders []int)) (Seen, error) {
 	softAt := time.Now().Add(soft)
 	every := time.Millisecond
 	t := time.NewTimer(0)
@@ -310,8 +317,14 @@ func Wait(ctx context.Context, pid int, socks Inodes, soft time.Duration) (Seen,
 		if err := gone.check(live, time.Now(), zombie); err != nil {
 			return Busy, err
 		}
-		if !time.Now().Before(softAt) && len(live) == 0 && len(gone.lost()) == 0 {
-			return Busy, fmt.Errorf("%w (gave up after %v)", ErrNotSeen, soft)
+		if !time.Now().Before(softAt) {
+			if len(live) == 0 && len(gone.lost()) == 0 {
+				return Busy, fmt.Errorf("%w (gave up after %v)", ErrNotSeen, soft)
+			}
+			if past != nil {
+				past(live)
+				past = nil
+			}
 		}
 		t.Reset(every)
 		every = min(2*every, 25*time.Millisecond)

@@ -172,9 +172,13 @@ exec(sys.argv[3])
 			ctx, cancel := context.WithTimeout(context.Background(), tc.ctx)
 			defer cancel()
 			t0 := time.Now()
-			s, err := Wait(ctx, pid, socks, soft)
+			var said [][]int // what past was given: once, past soft, so poold says why it waits on
+			s, err := WaitPast(ctx, pid, socks, soft, func(holders []int) { said = append(said, holders) })
 			if !errors.Is(err, tc.want) || (err == nil && s != Listening) || (ctx.Err() != nil) != tc.ctxEnded {
 				t.Fatalf("Wait = %v, %v after %v (ctx ended: %v); want %v, ctx ended: %v", s, err, time.Since(t0), ctx.Err() != nil, tc.want, tc.ctxEnded)
+			}
+			if len(said) != 1 || len(said[0]) == 0 {
+				t.Fatalf("past called with %v; want once, with the pids holding the socket", said)
 			}
 			t.Logf("after %v: %v, %v", time.Since(t0), s, err)
 		})
@@ -189,8 +193,9 @@ func TestWaitGivesUpOnAServerAtTheSoftBound(t *testing.T) {
 	w.expect(t, "polling")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*hang)
 	defer cancel()
-	if s, err := Wait(ctx, w.cmd.Process.Pid, w.socks, 200*time.Millisecond); !errors.Is(err, ErrNotSeen) || ctx.Err() != nil {
-		t.Fatalf("Wait = %v, %v (ctx ended: %v); want ErrNotSeen at the soft bound", s, err, ctx.Err() != nil)
+	said := false
+	if s, err := WaitPast(ctx, w.cmd.Process.Pid, w.socks, 200*time.Millisecond, func([]int) { said = true }); !errors.Is(err, ErrNotSeen) || ctx.Err() != nil || said {
+		t.Fatalf("Wait = %v, %v (ctx ended: %v, past called: %v); want ErrNotSeen at the soft bound, past not called", s, err, ctx.Err() != nil, said)
 	}
 }
 
