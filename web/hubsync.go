@@ -184,12 +184,17 @@ func lastSeconds(pts []point, span float64) []point {
 	return pts[i:]
 }
 
-// askNames reads a console request's list of watcher names (at most max).
+// askNames reads a console request's list of watcher names: each once
+// (a name given 8,000 times was answered with 8,000 copies of its
+// watcher, a reply of hundreds of MB built on the hub's goroutine), at
+// most max.
 func askNames(v any, max int) []string {
 	list, _ := v.([]any)
 	var out []string
+	seen := map[string]bool{}
 	for _, x := range list {
-		if s, ok := x.(string); ok && len(out) < max {
+		if s, ok := x.(string); ok && !seen[s] && len(out) < max {
+			seen[s] = true
 			out = append(out, s)
 		}
 	}

@@ -102,6 +102,32 @@ func TestConsoleThatMissedAMessageAsksAgain(t *testing.T) {
 	}
 }
 
+// TestConsoleAskingANameOverAndOverGetsItOnce: a console_sync or
+// console_history naming a watcher 8,000 times was answered with 8,000
+// copies of it (35 MB for 10 workers; poold from 27 to 300 MB), built on
+// the goroutine that serves every console. Any console may ask, a
+// read-only one too.
+func TestConsoleAskingANameOverAndOverGetsItOnce(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 2})
+	ts := startServer(t, fake, configs.Web{}, nil)
+	c := dialConsole(t, ts)
+	c.loadedState()
+	names := make([]string, 5000)
+	for i := range names {
+		names[i] = "web"
+	}
+	names = append(names, "gone", "gone")
+	c.send("s1", "console_sync", map[string]any{"names": names})
+	m := c.next("the sync asked for", func(m map[string]any) bool { // not a resync of nothing changed
+		return m["type"] == "sync" && len(asSlice(m["removed"])) > 0
+	})
+	if w, r := asSlice(m["watchers"]), asSlice(m["removed"]); len(w) != 1 || len(r) != 1 {
+		t.Fatalf("sync for web 5,000 times and gone twice: %d watchers, %d removed; want each once", len(w), len(r))
+	}
+	c.send("h1", "console_history", map[string]any{"names": names})
+	c.next("the history asked for", typeIs("history"))
+}
+
 // TestHelloCarriesNoHistory: a hello used to carry 600 points of history
 // for every watcher (4 MB of a 5 MB hello at 200 watchers). A page now
 // asks for the cards it shows and gets their last chart window only.
