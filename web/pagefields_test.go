@@ -18,15 +18,7 @@ func TestConsoleGetsOnlyTheFieldsThePageUses(t *testing.T) {
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	c := dialConsole(t, ts)
-	hello := c.next("hello", typeIs("hello"))
-	if st, _ := hello["state"].(map[string]any); st["loaded"] != true {
-		hello = c.next("state", func(m map[string]any) bool { return m["type"] == "state" && watcherIn(m, "web") != nil })
-	}
-	var pid string
-	for p := range watcherIn(hello, "web")["procs"].(map[string]any) {
-		pid = p
-	}
-	n, _ := strconv.Atoi(pid)
+	pid, n := c.onlyPid("web")
 	circus := func(pid int, children []any) map[string]any {
 		return map[string]any{"pid": pid, "name": "web", "subtopic": pid, "cpu": 1.0, "rss": 1000, "mem_info1": "1K",
 			"mem_info2": "2M", "mem": 0.1, "vms": 9999, "cmdline": "python app.py", "argv": []any{"python", "app.py"},
@@ -49,4 +41,20 @@ func TestConsoleGetsOnlyTheFieldsThePageUses(t *testing.T) {
 			t.Errorf("the stats message lost a field the page uses: %v", m)
 		}
 	}
+}
+
+// onlyPid waits for the console's loaded state and returns the pid of
+// watcher name's one process, as the page keys it and as a number.
+func (w *wsClient) onlyPid(name string) (string, int) {
+	w.t.Helper()
+	m := w.next("hello", typeIs("hello"))
+	if st, _ := m["state"].(map[string]any); st["loaded"] != true {
+		m = w.next("state", func(m map[string]any) bool { return m["type"] == "state" && watcherIn(m, name) != nil })
+	}
+	var pid string
+	for p := range watcherIn(m, name)["procs"].(map[string]any) {
+		pid = p
+	}
+	n, _ := strconv.Atoi(pid)
+	return pid, n
 }

@@ -20,15 +20,7 @@ func TestChartPointCountsWorkersChildren(t *testing.T) {
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	c := dialConsole(t, ts)
-	hello := c.next("hello", typeIs("hello"))
-	if st, _ := hello["state"].(map[string]any); st["loaded"] != true {
-		hello = c.next("state", func(m map[string]any) bool { return m["type"] == "state" && watcherIn(m, "web") != nil })
-	}
-	var pid string
-	for p := range watcherIn(hello, "web")["procs"].(map[string]any) {
-		pid = p
-	}
-	n, _ := strconv.Atoi(pid)
+	pid, n := c.onlyPid("web")
 	grandchild := map[string]any{"pid": n + 2, "cpu": 9.0, "rss": 100, "children": []any{}}
 	child := map[string]any{"pid": n + 1, "cpu": 40.0, "rss": 5000, "children": []any{grandchild}}
 	fake.Stats.PublishTopic("stat.web."+pid, "web", events.KindStat, map[string]any{
