@@ -8,6 +8,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
 )
 
 // dropOneMessage makes the page's websocket drop the first message for
@@ -66,4 +67,29 @@ func TestBrowserMissedMessageHeals(t *testing.T) {
 	waitJS(t, ctx, "the lost message about web", `window.__dropped.length === 1`)
 	waitJS(t, ctx, "web shown failed after the resync", `document.querySelector('article[data-watcher="web"] .badge').textContent === 'failed'`)
 	waitJS(t, ctx, "web's reason", `document.querySelector('article[data-watcher="web"] .wreason').textContent.includes('poolctl start web')`)
+}
+
+// TestBrowserWrongGuessFromAnEventHeals: the page applies spawn and reap
+// events to its cards itself, and poold's update of the watcher follows.
+// When that update was lost, a guess that did not match poold (here a
+// spawn of a pid poold does not have) stayed for good: the resync sends
+// only versions, and poold's version of the watcher was what the page
+// had before the event.
+func TestBrowserWrongGuessFromAnEventHeals(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeBackend(t, map[string]int{"web": 2})
+	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.resync = time.Second })
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: dropOneMessage}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the web watcher with 2 processes", rowsExpr("web", 2))
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.__drop = (d) => d.includes('"type":"watcher"')`)); err != nil {
+		t.Fatal(err)
+	}
+	fake.Events.Publish("web", events.KindSpawn, map[string]any{"process_pid": 4194000, "process_id": 9})
+	waitJS(t, ctx, "poold's update of web lost", `window.__dropped.length === 1`)
+	waitJS(t, ctx, "web as poold has it after a resync", `!document.querySelector('tr[data-pid="4194000"]') && (`+rowsExpr("web", 2)+`)`)
 }

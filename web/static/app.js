@@ -272,7 +272,7 @@
     st.sockets = msg.sockets || [];
     if (msg.poold) { st.poold = msg.poold; later("self"); }
     const versions = msg.versions || {};
-    for (const name of [...st.watchers.keys()]) if (!(name in versions)) removeWatcher(name);
+    for (const name of [...st.watchers.keys()]) if (!Object.hasOwn(versions, name)) removeWatcher(name);
     const stale = Object.keys(versions).filter((n) => { const w = st.watchers.get(n); return !w || w.view.v !== versions[n]; });
     if (stale.length) send("console_sync", { names: stale });
     showEmpty();
@@ -296,6 +296,10 @@
   function applyEvent(e) {
     const w = st.watchers.get(e.watcher);
     if (!w) return;
+    // What the page made of the event is its own guess: the next sync
+    // finds the version unknown and asks for the watcher as poold has it,
+    // unless poold's own update of it comes first.
+    w.view.v = "";
     const f = e.fields || {};
     const pid = f.process_pid != null ? String(f.process_pid) : "";
     if (e.kind === "spawn" && pid && !w.view.procs[pid]) {
