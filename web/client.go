@@ -18,6 +18,9 @@ type client struct {
 	drop func()
 	// since is the last event seq a reconnecting console saw (?since=).
 	since uint64
+	// asks: its page has asked for watchers or history, so it applies
+	// syncs (hub goroutine only; see broadcastSync).
+	asks bool
 }
 
 func newClient(queue int, remote string, drop func()) *client {

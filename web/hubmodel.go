@@ -17,7 +17,7 @@ func (h *hub) applyRefresh(r refreshResult) {
 		msg := "cannot read poold's state: " + r.err.Error()
 		if h.state.Error != msg {
 			h.state.Error = msg
-			h.broadcast(h.syncMessage(nil, nil))
+			h.broadcastSync(nil, nil)
 		}
 		return
 	}
@@ -28,7 +28,7 @@ func (h *hub) applyRefresh(r refreshResult) {
 	}
 	if h.state.Error != "" {
 		h.state.Error = ""
-		h.broadcast(h.syncMessage(nil, nil))
+		h.broadcastSync(nil, nil)
 	}
 	for _, name := range r.job.names {
 		w := r.watchers[name]

@@ -5,6 +5,8 @@ import (
 	"hash/fnv"
 	"strconv"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/events"
 )
@@ -121,7 +123,32 @@ func (h *hub) applyFull(sv *stateView) {
 		h.broadcast(map[string]any{"type": "state", "state": h.state})
 		return
 	}
-	h.broadcast(h.syncMessage(changed, removed))
+	h.broadcastSync(changed, removed)
+}
+
+// broadcastSync sends a sync of changed and removed to the consoles whose
+// page applies one: those that have asked for something (console_sync,
+// console_history; a page asks as soon as its hello came). A page loaded
+// from an older poold and left open across an upgrade to this one never
+// asks, and ignores a sync: it gets the whole state, as it did then.
+func (h *hub) broadcastSync(changed []*watcherView, removed []string) {
+	var sync, state *websocket.PreparedMessage
+	for c := range h.clients {
+		pm := &sync
+		if !c.asks {
+			pm = &state
+		}
+		if *pm == nil {
+			if c.asks {
+				*pm = h.encode(h.syncMessage(changed, removed))
+			} else {
+				*pm = h.encode(map[string]any{"type": "state", "state": h.state})
+			}
+		}
+		if *pm != nil {
+			h.sendTo(c, *pm)
+		}
+	}
 }
 
 // ask is a console's request for watchers it found out of date, and for
@@ -148,6 +175,7 @@ func (h *hub) answer(a ask) {
 	if _, ok := h.clients[a.c]; !ok {
 		return
 	}
+	a.c.asks = true // its page applies syncs (broadcastSync)
 	if len(a.watchers) > 0 {
 		var views []*watcherView
 		var gone []string

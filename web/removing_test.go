@@ -16,6 +16,7 @@ func TestRemovedWatcherLeavesWhileItStops(t *testing.T) {
 	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.refreshDelay = 0 })
 	c := dialConsole(t, ts)
 	c.next("loaded", func(m map[string]any) bool { return watcherIn(m, "worker") != nil })
+	c.appliesSyncs()
 
 	fake.Events.Publish("worker", events.KindRemove, nil)
 	// The refresh a console's connect asks for may be applied before the

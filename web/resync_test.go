@@ -30,6 +30,34 @@ func (w *wsClient) readSyncs(n int) (bytes int, types map[string]int) {
 	return bytes, types
 }
 
+// readTypes reads a console's messages for d and counts them by type.
+// The console cannot be read after it (the deadline ends the connection).
+func (w *wsClient) readTypes(d time.Duration) (bytes int, types map[string]int) {
+	w.t.Helper()
+	types = map[string]int{}
+	w.c.SetReadDeadline(time.Now().Add(d))
+	for {
+		_, b, err := w.c.ReadMessage()
+		if err != nil {
+			return bytes, types // the deadline
+		}
+		var m struct {
+			Type string `json:"type"`
+		}
+		json.Unmarshal(b, &m)
+		bytes += len(b)
+		types[m.Type]++
+	}
+}
+
+// appliesSyncs tells the hub, as a page does once its hello came, that
+// this console applies syncs: it gets them at a resync, not whole states.
+func (w *wsClient) appliesSyncs() {
+	w.t.Helper()
+	w.send("applies-syncs", "console_sync", map[string]any{"names": []string{}})
+	w.reply("applies-syncs")
+}
+
 // loadedState waits for the console's first full state (in its hello, or
 // in the state that follows it) and returns its encoded size.
 func (w *wsClient) loadedState() int {
@@ -56,6 +84,7 @@ func TestIdleResyncSendsOnlyWhatChanged(t *testing.T) {
 	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.resync = 200 * time.Millisecond })
 	c := dialConsole(t, ts)
 	full := c.loadedState()
+	c.appliesSyncs()
 
 	// Five resyncs of a poold where nothing changes: each used to send
 	// the whole state.
@@ -77,6 +106,27 @@ func TestIdleResyncSendsOnlyWhatChanged(t *testing.T) {
 	}
 	if v, _ := m["versions"].(map[string]any); len(v) != len(spec) {
 		t.Errorf("the sync lists %d watchers' versions, want %d", len(v), len(spec))
+	}
+}
+
+// TestOlderPageGetsWholeStates: a page loaded from a poold older than
+// syncs, left open across an upgrade to this one, ignores a sync: after a
+// reload that removed a watcher and added one, it kept showing the old
+// ones for good (r51b-console). A console that never asked for anything
+// gets the whole state at a resync, as it did then; one that has asked
+// gets syncs.
+func TestOlderPageGetsWholeStates(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.resync = 200 * time.Millisecond })
+	old, cur := dialConsole(t, ts), dialConsole(t, ts)
+	old.loadedState()
+	cur.loadedState()
+	cur.appliesSyncs()
+	old.next("a whole state at a resync", func(m map[string]any) bool { return m["type"] == "state" && watcherIn(m, "web") != nil })
+	cur.next("a sync at a resync", typeIs("sync"))
+	_, types := old.readTypes(3 * 200 * time.Millisecond)
+	if types["sync"] > 0 {
+		t.Fatalf("a console that never asked got %v", types)
 	}
 }
 

@@ -201,6 +201,9 @@
         // A hello from an older poold carries every watcher's history;
         // otherwise each card asks for its own as it comes into view.
         applyState(msg.state, msg.history || null);
+        // Tells the hub this page applies syncs; a page of an older poold,
+        // which does not, gets whole states instead.
+        send("console_sync", { names: [] });
         later("events");
         if (window.pooldFleet) window.pooldFleet.render(msg.fleet || [], st.readOnly);
         break;
