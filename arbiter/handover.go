@@ -49,12 +49,6 @@ type Upgrader struct {
 	// the same keys: the new image's event and stats streams wait (a
 	// little) for that many subscribers before they publish.
 	Peers func() map[string]int64
-	// Quiesce, once the pre-flight passed and off the loop (requests in
-	// flight may ask it), makes poold's HTTP listeners take no more
-	// connections, their fds kept for the new image, and waits (bounded)
-	// for the requests they took to be answered: the exec would cut them.
-	// resume undoes it when the exec does not happen.
-	Quiesce func() (resume func())
 }
 
 // peersPrefix prefixes a key of Upgrader.Peers in State.Extra.
@@ -149,13 +143,7 @@ func (a *Arbiter) preflight(m *cmdMsg) {
 	go func() {
 		defer a.bg.Done()
 		newVer, err := a.runPreflight(raw)
-		resume := func() {}
-		if err == nil && u.Quiesce != nil {
-			resume = u.Quiesce()
-		}
-		if !a.post(funcMsg{func() { a.execUpgrade(m, newVer, err, resume) }}) {
-			resume() // poold stops: its listeners close as at any stop
-		}
+		a.post(funcMsg{func() { a.execUpgrade(m, newVer, err) }})
 	}()
 }
 
@@ -253,19 +241,16 @@ func (a *Arbiter) refuse(m *cmdMsg, err error) {
 }
 
 // execUpgrade runs on the loop once the pre-flight is done. It answers
-// "upgrading" and execs; it returns only when the exec failed. resume
-// undoes Upgrader.Quiesce when it does not exec.
-func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error, resume func()) {
+// "upgrading" and execs; it returns only when the exec failed.
+func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 	if err == nil {
 		err = a.unmanagedBlock() // an rm --nostop during the pre-flight
 	}
 	if err != nil {
-		resume()
 		a.refuse(m, err)
 		return
 	}
 	if a.frozen() != nil {
-		resume()
 		// The loop served others during the pre-flight: wait, then check
 		// again, since the binary or the config may change meanwhile (a
 		// package install) and the exec would take them unchecked.
@@ -277,7 +262,6 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error, resume func()
 	m.ok(map[string]any{"upgrade": a.upgraded})
 	a.log.Info("upgrade: re-executing poold", "path", u.Exe, "old_version", u.Version, "new_version", newVer)
 	err = a.handOver() // RELOADING=1 is sent by u.Drain, just before the exec
-	resume()
 	a.upgrading = false
 	a.upgraded.State, a.upgraded.NewVersion, a.upgraded.Reason = "refused", u.Version, err.Error()
 	if a.stopAsked() {

@@ -2,10 +2,8 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -39,35 +37,17 @@ type capListener struct {
 	net.Listener
 	limit   int
 	refused func(remote string, limit int)
-	hs      *http.Server // serves on it (quiesce.go)
 
-	// acceptMu is held around each accept of the listener beneath and
-	// the admission of what it returned (quiesce.go).
-	acceptMu sync.Mutex
-	done     chan struct{} // closed by Close
-	doneOnce sync.Once
-
-	mu     sync.Mutex
-	open   map[*capConn]struct{}
-	paused chan struct{} // non-nil while quiesced; closed by resume
+	mu   sync.Mutex
+	open map[*capConn]struct{}
 }
 
 // boundConns bounds hs, which serves on l (before any TLS), to limit open
 // connections, and returns the listener to serve on. It sets hs's
 // ConnContext and wraps its Handler, to know which connections serve a
 // request; refused hears of each newcomer closed for the bound.
-func boundConns(hs *http.Server, l net.Listener, limit int, refused func(remote string, limit int)) *capListener {
-	cl := &capListener{Listener: l, limit: limit, refused: refused, hs: hs, done: make(chan struct{}), open: map[*capConn]struct{}{}}
-	hs.ConnState = func(c net.Conn, st http.ConnState) {
-		if t, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS
-			c = t.NetConn()
-		}
-		if cc, ok := c.(*capConn); ok {
-			cl.mu.Lock()
-			cc.state = st
-			cl.mu.Unlock()
-		}
-	}
+func boundConns(hs *http.Server, l net.Listener, limit int, refused func(remote string, limit int)) net.Listener {
+	cl := &capListener{Listener: l, limit: limit, refused: refused, open: map[*capConn]struct{}{}}
 	hs.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if t, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS
 			c = t.NetConn()
@@ -92,55 +72,16 @@ type capConnKey struct{}
 
 func (l *capListener) Accept() (net.Conn, error) {
 	for {
-		if err := l.waitResumed(); err != nil {
-			return nil, err
-		}
-		c, err := l.acceptOne()
-		if errors.Is(err, errQuiesced) {
-			continue
-		}
+		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
 		if cc, ok := l.admit(c); ok {
-			l.acceptMu.Unlock()
 			return cc, nil
 		}
-		l.acceptMu.Unlock()
 		l.refused(c.RemoteAddr().String(), l.limit)
 		_ = c.Close()
 	}
-}
-
-// errQuiesced: the listener was quiesced before or during an accept.
-var errQuiesced = errors.New("quiesced")
-
-// acceptOne accepts one connection from the listener beneath, holding
-// acceptMu on success (the caller admits it, then unlocks). It returns
-// errQuiesced when the listener was quiesced meanwhile, or the deadline
-// quiesce set ended the accept.
-func (l *capListener) acceptOne() (net.Conn, error) {
-	l.acceptMu.Lock()
-	if l.isPaused() {
-		l.acceptMu.Unlock()
-		return nil, errQuiesced
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		l.acceptMu.Unlock()
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, errQuiesced
-		}
-		return nil, err
-	}
-	return c, nil
-}
-
-// Close closes the listener beneath (its fd) and ends an accept that
-// waits for a resume.
-func (l *capListener) Close() error {
-	l.doneOnce.Do(func() { close(l.done) })
-	return l.Listener.Close()
 }
 
 // admit takes c in, closing the connection that has waited longest for a
@@ -176,9 +117,8 @@ type capConn struct {
 	net.Conn
 	l *capListener
 	// Under l.mu:
-	busy    int            // requests being served (one, but for a hijack's overlap)
-	waiting time.Time      // since when it waits for a request
-	state   http.ConnState // as its server last set it
+	busy    int       // requests being served (one, but for a hijack's overlap)
+	waiting time.Time // since when it waits for a request
 }
 
 func (c *capConn) serving(on bool) {

@@ -133,12 +133,11 @@ type ProbeOptions struct {
 type ProbeServer struct {
 	opts  ProbeOptions
 	host  string
-	guard atomic.Pointer[guard]       // replaced by Reconfigure
-	api   atomic.Pointer[[]apiToken]  // web.api_tokens, replaced by Reconfigure
-	fails *failLimiter                // failed /metrics tokens per client address
-	quiet *quietLog                   // refused scrapes, logged once a while
-	conns int                         // connections open at once (connlimit.go)
-	gate  atomic.Pointer[capListener] // the listener Serve serves on (Quiesce)
+	guard atomic.Pointer[guard]      // replaced by Reconfigure
+	api   atomic.Pointer[[]apiToken] // web.api_tokens, replaced by Reconfigure
+	fails *failLimiter               // failed /metrics tokens per client address
+	quiet *quietLog                  // refused scrapes, logged once a while
+	conns int                        // connections open at once (connlimit.go)
 }
 
 // NewProbeServer checks opts and returns the server. It does no I/O.
@@ -232,9 +231,7 @@ func (p *ProbeServer) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:          p.opts.Log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
 	p.opts.Log.Info("metrics and health listening", "address", l.Addr().String(), "token", p.opts.Token != "" || len(p.opts.Tokens) > 0)
-	cl := boundConns(hs, l, p.conns, refuseLog(p.quiet, "metrics and health listener"))
-	p.gate.Store(cl)
-	l = cl
+	l = boundConns(hs, l, p.conns, refuseLog(p.quiet, "metrics and health listener"))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	select {

@@ -106,7 +106,6 @@ type Server struct {
 	nconsoles atomic.Int64  // open consoles, as the hub last counted
 	dropped   atomic.Uint64 // events the hub's bus subscriptions lost, from ended hubs
 	hubSubs   atomic.Pointer[events.Subscription]
-	gate      atomic.Pointer[capListener] // the listener Serve serves on (Quiesce)
 }
 
 // Consoles is the number of consoles open now. poold samples /proc for
@@ -257,9 +256,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.log.Warn("the console page, its websocket and probes are closed: "+closedWhy(), "address", s.addr)
 	}
 
-	cl := boundConns(hs, l, s.tunings.maxConns, refuseLog(s.quiet, "console"))
-	s.gate.Store(cl)
-	l = cl
+	l = boundConns(hs, l, s.tunings.maxConns, refuseLog(s.quiet, "console"))
 	if s.opts.TLS != nil {
 		hs.TLSConfig = s.opts.TLS.Clone()
 		if s.cert.Load() != nil {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -131,7 +130,7 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 			d.statsPub.Flush(ctx)
 			cancel()
 			logs.Drain(flushGrace)
-		}, d.quiesceHTTP),
+		}),
 		Adopt:   adoptState,
 		Passed:  passedSockets,
 		Spawner: mainSpawner,
@@ -145,50 +144,6 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 	d.pub = zmqpub.New(cfg.Arbiter.PubSubEndpoint, d.bus, log.Named("events"))
 	d.statsPub = zmqpub.New(cfg.Arbiter.StatsEndpoint, d.statsBus, log.Named("stats"), zmqpub.WithConfigKey("arbiter.stats_endpoint"))
 	return d, nil
-}
-
-// httpDrainGrace bounds an upgrade's wait for the requests poold's HTTP
-// listeners took to be answered: a probe or a scrape takes milliseconds;
-// a longer API call is cut by the exec.
-const httpDrainGrace = 5 * time.Second
-
-// quiesceHTTP stops the console and the metrics listener taking
-// connections (their fds go over to the new image, which answers what
-// waits in their backlog) and waits, up to httpDrainGrace, for the
-// requests they took. Off the arbiter's loop: requests in flight (a
-// /readyz, an API call) ask it. resume undoes it.
-func (d *daemon) quiesceHTTP() (resume func()) {
-	type quiescer interface {
-		Quiesce(context.Context) (int, func())
-		Addr() string
-	}
-	var parts []quiescer
-	if d.console != nil {
-		parts = append(parts, d.console)
-	}
-	if d.probes != nil {
-		parts = append(parts, d.probes)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), httpDrainGrace)
-	defer cancel()
-	cut, resumes := make([]int, len(parts)), make([]func(), len(parts))
-	var wg sync.WaitGroup
-	for i, p := range parts {
-		wg.Add(1)
-		go func() { defer wg.Done(); cut[i], resumes[i] = p.Quiesce(ctx) }()
-	}
-	wg.Wait()
-	for i, n := range cut {
-		if n > 0 {
-			d.log.Warn("upgrade: HTTP requests not answered in time are cut by the exec; their clients must ask again",
-				"address", parts[i].Addr(), "requests", n, "waited", httpDrainGrace)
-		}
-	}
-	return func() {
-		for _, r := range resumes {
-			r()
-		}
-	}
 }
 
 // startTransports binds and runs the control endpoint, the event and

@@ -228,13 +228,13 @@ func checkEnv(env []string) []string {
 }
 
 // upgrader is what the arbiter needs to upgrade this binary in place.
-func upgrader(path string, drain func(), quiesce func() func()) *arbiter.Upgrader {
+func upgrader(path string, drain func()) *arbiter.Upgrader {
 	if mainSpawner == nil {
 		return nil
 	}
 	env := append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe)
 	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: env,
-		Drain: drain, Quiesce: quiesce, Listeners: ownListeners, Peers: zmqguard.Peers, Preflight: func(ctx context.Context, state []byte) (string, error) {
+		Drain: drain, Listeners: ownListeners, Peers: zmqguard.Peers, Preflight: func(ctx context.Context, state []byte) (string, error) {
 			return preflight(ctx, selfExe, path, false, state)
 		}}
 }
