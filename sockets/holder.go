@@ -88,13 +88,13 @@ func localPortRange() (lo, hi int, ok bool) {
 
 // connHint says what to do about connections that have port as their
 // local port: one the kernel gave out (inside its range for outgoing
-// connections) or one a client bound itself.
+// connections) or another (a client bound it; a server accepted it).
 func connHint(port int) string {
 	see := fmt.Sprintf("ss -tanp 'sport = :%d' names it; the port is free again once it closes", port)
 	if lo, hi, ok := localPortRange(); ok && port >= lo && port <= hi {
 		return fmt.Sprintf("no process listens there: a connection of this machine has it as its local port, one the kernel gave an outgoing connection from net.ipv4.ip_local_port_range (%d-%d) (%s); choose a port outside that range, or reserve this one with sysctl net.ipv4.ip_local_reserved_ports so that no connection takes it", lo, hi, see)
 	}
-	return fmt.Sprintf("no process listens there: a connection of this machine has it as its local port, which its client bound itself (%s); choose another port, or stop what makes that connection", see)
+	return fmt.Sprintf("no process listens there: a connection of this machine has it as its local port, outside the kernel's range for outgoing connections (its client bound the port, or a server accepted it and closed its listener since) (%s); choose another port, or end that connection", see)
 }
 
 // clashes reports whether a socket bound to held keeps want from being

@@ -185,8 +185,8 @@ func TestAddressInUseByAClientThatBoundIt(t *testing.T) {
 	sp := tcpSpec("web")
 	sp.Port = c.LocalAddr().(*net.TCPAddr).Port
 	_, err := Bind([]configs.Socket{sp})
-	wantErr(t, err, fmt.Sprintf("bind 127.0.0.1:%d: address already in use (no process listens there: a connection of this machine has it as its local port, which its client bound itself", sp.Port),
-		"choose another port")
+	wantErr(t, err, fmt.Sprintf("bind 127.0.0.1:%d: address already in use (no process listens there: a connection of this machine has it as its local port, outside the kernel's range for outgoing connections", sp.Port),
+		"choose another port, or end that connection")
 	if strings.Contains(err.Error(), "ip_local_port_range") {
 		t.Fatalf("error %q names the outgoing range for a port outside it", err)
 	}

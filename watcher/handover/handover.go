@@ -290,8 +290,8 @@ func Wait(ctx context.Context, pid int, socks Inodes, soft time.Duration) (Seen,
 }
 
 // WaitPast is Wait that calls past once, if soft passes while processes
-// of pid's tree hold a socket (holders, their pids) or one of them was
-// lost, so that the caller can say why the wait goes on.
+// of pid's tree hold a socket (holders, their pids), so that the caller
+// can say why the wait goes on.
 func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, past func(holders []int)) (Seen, error) {
 	softAt := time.Now().Add(soft)
 	every := time.Millisecond
@@ -321,7 +321,7 @@ func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, pa
 			if len(live) == 0 && len(gone.lost()) == 0 {
 				return Busy, fmt.Errorf("%w (gave up after %v)", ErrNotSeen, soft)
 			}
-			if past != nil {
+			if past != nil && len(live) > 0 {
 				past(live)
 				past = nil
 			}
