@@ -28,14 +28,17 @@ func (a *app) lostAnswer(ctx context.Context, cl call, sent time.Time, err error
 	if cl.watcher != "" {
 		look += " " + cl.watcher
 	}
-	uctx, cancel := context.WithTimeout(ctx, lossRedial)
-	defer cancel()
-	if u, uerr := a.upgradeStatus(uctx); uerr == nil && tookOverSince(u, sent) {
+	u, uerr := a.statusAfterLoss(ctx)
+	if uerr == nil && tookOverSince(u, sent) {
 		return connError{fmt.Sprintf("poold at %s was upgraded in place (upgrade %v, now version %v, pid %v) while '%s' waited for its answer, which the upgrade cut: it may or may not have been done; look with %s before you send it again",
 			a.endpoint, u["id"], u["new_version"], u["pid"], cl.what, look), err}
 	}
-	return connError{fmt.Sprintf("lost poold at %s while '%s' waited for its answer (%v): it may or may not have been done; look with %s before you send it again",
-		a.endpoint, cl.what, err, look), err}
+	now := "poold answers again"
+	if uerr != nil {
+		now = "poold does not answer now"
+	}
+	return connError{fmt.Sprintf("connection lost to poold at %s while '%s' waited for its answer (%s): it may or may not have been done; look with %s before you send it again",
+		a.endpoint, cl.what, now, look), err}
 }
 
 // tookOverSince tells whether upgrade_status's outcome u is of an image
@@ -45,4 +48,26 @@ func tookOverSince(u map[string]any, sent time.Time) bool {
 	s, _ := u["took_over"].(string)
 	t, err := time.Parse(time.RFC3339Nano, s)
 	return err == nil && t.After(sent.Add(-2*time.Second))
+}
+
+// statusAfterLoss asks poold's upgrade_status, dialling again while the
+// endpoint is missing or refuses (a new image or a restarted poold binds
+// it), for up to lossRedial.
+func (a *app) statusAfterLoss(ctx context.Context) (map[string]any, error) {
+	uctx, cancel := context.WithTimeout(ctx, lossRedial)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		u, err := a.upgradeStatus(uctx)
+		var ce connError
+		if err == nil || !errors.As(err, &ce) {
+			return u, err
+		}
+		select {
+		case <-uctx.Done():
+			return nil, err
+		case <-tick.C:
+		}
+	}
 }
