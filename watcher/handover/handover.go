@@ -79,36 +79,55 @@ const maxProcs = 64
 // connections on one of socks. An error means pid itself cannot be read
 // (it has exited).
 func Look(pid int, socks Inodes) (Seen, error) {
-	s, _, err := look(pid, socks)
+	s, _, _, err := look(pid, socks)
 	return s, err
 }
 
 // look is Look, also listing the live descendants of pid that hold one
-// of socks (a master's workers, while it has not seen them waiting).
-func look(pid int, socks Inodes) (Seen, []int, error) {
-	seen := Busy
-	var holders []int
+// of socks (holders), and those of them that run the program their
+// parent runs (workers: a master's, forked or spawned, while it has not
+// seen them waiting; not a helper of another program, such as a `sleep`
+// a shell left in the background with the socket).
+func look(pid int, socks Inodes) (seen Seen, holders, workers []int, err error) {
+	seen = Busy
 	queue := []int{pid}
+	parent := map[int]int{}
 	for n := 0; len(queue) > 0 && n < maxProcs; n++ {
 		p := queue[0]
 		queue = queue[1:]
 		s, kids, holds, err := lookProc(p, socks)
 		if err != nil {
 			if p == pid {
-				return Busy, nil, err
+				return Busy, nil, nil, err
 			}
 			continue // a descendant that just exited
 		}
 		if s == Listening {
-			return Listening, nil, nil
+			return Listening, nil, nil, nil
 		}
 		if holds && p != pid {
 			holders = append(holders, p)
+			if sameProgram(p, parent[p]) {
+				workers = append(workers, p)
+			}
 		}
 		seen = max(seen, s)
+		for _, k := range kids {
+			parent[k] = p
+		}
 		queue = append(queue, kids...)
 	}
-	return seen, holders, nil
+	return seen, holders, workers, nil
+}
+
+// sameProgram tells whether processes a and b run the same executable.
+func sameProgram(a, b int) bool {
+	ea, err := os.Readlink("/proc/" + strconv.Itoa(a) + "/exe")
+	if err != nil {
+		return false
+	}
+	eb, err := os.Readlink("/proc/" + strconv.Itoa(b) + "/exe")
+	return err == nil && ea == eb
 }
 
 // lookProc looks at one process: its fds, then what its threads wait in.
@@ -281,17 +300,18 @@ var ErrExited = errors.New("exited before it waited for connections")
 // ErrWorkersExited (wrapped) if the processes of its tree that held a
 // socket have all exited, unreaped, while pid lives on, or Look's error
 // if pid cannot be read for another reason. A tree with processes of its
-// own that hold a socket (a master whose workers still import the app),
-// or that lost one before any waited, is not given up on at soft: those
+// own that hold a socket and run their parent's program (a master whose
+// workers still import the app), or that lost a holder before any
+// waited, is not given up on at soft: those
 // servers are seen once they wait, so Wait goes on until ctx ends and
 // then returns ErrNotSeen, or ErrWorkerLost (wrapped) if it lost one.
 func Wait(ctx context.Context, pid int, socks Inodes, soft time.Duration) (Seen, error) {
 	return WaitPast(ctx, pid, socks, soft, nil)
 }
 
-// WaitPast is Wait that calls past once, if soft passes while processes
-// of pid's tree hold a socket (holders, their pids), so that the caller
-// can say why the wait goes on.
+// WaitPast is Wait that calls past once, if soft passes while such
+// workers hold a socket (holders, their pids), so that the caller can
+// say why the wait goes on.
 func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, past func(holders []int)) (Seen, error) {
 	softAt := time.Now().Add(soft)
 	every := time.Millisecond
@@ -307,7 +327,7 @@ func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, pa
 			return Busy, ErrNotSeen
 		case <-t.C:
 		}
-		s, live, err := look(pid, socks)
+		s, live, workers, err := look(pid, socks)
 		if err != nil && exited(pid) {
 			return Busy, fmt.Errorf("pid %d %w: %v", pid, ErrExited, err)
 		}
@@ -318,11 +338,11 @@ func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, pa
 			return Busy, err
 		}
 		if !time.Now().Before(softAt) {
-			if len(live) == 0 && len(gone.lost()) == 0 {
+			if len(workers) == 0 && len(gone.lost()) == 0 {
 				return Busy, fmt.Errorf("%w (gave up after %v)", ErrNotSeen, soft)
 			}
-			if past != nil && len(live) > 0 {
-				past(live)
+			if past != nil && len(workers) > 0 {
+				past(workers)
 				past = nil
 			}
 		}

@@ -3,9 +3,11 @@ package handover
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -166,8 +168,8 @@ exec(sys.argv[3])
 			// not after the Python interpreter's start, which a loaded
 			// machine makes slow).
 			proctest.Eventually(t, "the master's two workers", func() bool {
-				_, live, err := look(pid, socks)
-				return err == nil && len(live) == 2
+				_, _, workers, err := look(pid, socks)
+				return err == nil && len(workers) == 2
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), tc.ctx)
 			defer cancel()
@@ -196,6 +198,30 @@ func TestWaitGivesUpOnAServerAtTheSoftBound(t *testing.T) {
 	said := false
 	if s, err := WaitPast(ctx, w.cmd.Process.Pid, w.socks, 200*time.Millisecond, func([]int) { said = true }); !errors.Is(err, ErrNotSeen) || ctx.Err() != nil || said {
 		t.Fatalf("Wait = %v, %v (ctx ended: %v, past called: %v); want ErrNotSeen at the soft bound, past not called", s, err, ctx.Err() != nil, said)
+	}
+}
+
+// A shell that left a helper of another program in the background with
+// the socket (`sleep 3600 & wait`) and never serves was waited for up to
+// ctx as a master whose workers load the app: incr and reload of such a
+// watcher took ready_timeout (60 s) instead of the 10 s bound. A helper
+// that runs another program than its parent is no master's worker.
+func TestWaitGivesUpOnAShellWithAHelperAtTheSoftBound(t *testing.T) {
+	f := proctest.ListenerFile(t)
+	socks, err := InodesOf([]*os.File{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := startReaped(t, exec.Command("/bin/sh", "-c", "sleep 3600 & wait"), f)
+	proctest.Eventually(t, "the shell's sleep", func() bool {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		return err == nil && len(strings.TrimSpace(string(b))) > 0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*hang)
+	defer cancel()
+	said := false
+	if s, err := WaitPast(ctx, pid, socks, 200*time.Millisecond, func([]int) { said = true }); !errors.Is(err, ErrNotSeen) || ctx.Err() != nil || said {
+		t.Fatalf("Wait = %v, %v (ctx ended: %v, past called: %v); want ErrNotSeen at the soft bound", s, err, ctx.Err() != nil, said)
 	}
 }
 
