@@ -463,13 +463,7 @@ func (h *httpParts) start() error {
 		if err != nil {
 			return fmt.Errorf("web console: %w", explainBind(zmqguard.BindError("web.address", srv.Addr(), err), h.cfg.Path))
 		}
-		h.goRun("web console", func(ctx context.Context) error {
-			defer done()
-			if !h.held(ctx, l) {
-				return nil
-			}
-			return srv.Serve(ctx, l)
-		})
+		h.goRun("web console", func(ctx context.Context) error { defer done(); return h.serveHeld(ctx, l, srv.Serve) })
 		h.log.Info("web console", "url", scheme+"://"+l.Addr().String()+"/", "api", scheme+"://"+l.Addr().String()+"/api/v1/")
 		h.console = srv
 	}
@@ -483,13 +477,7 @@ func (h *httpParts) start() error {
 		if err != nil {
 			return fmt.Errorf("metrics listener: %w", explainBind(zmqguard.BindError("web.metrics_address", w.MetricsAddress, err), h.cfg.Path))
 		}
-		h.goRun("metrics listener", func(ctx context.Context) error {
-			defer done()
-			if !h.held(ctx, l) {
-				return nil
-			}
-			return ps.Serve(ctx, l)
-		})
+		h.goRun("metrics listener", func(ctx context.Context) error { defer done(); return h.serveHeld(ctx, l, ps.Serve) })
 		h.log.Info("metrics", "url", "http://"+l.Addr().String()+"/metrics")
 		h.probes = ps
 	}

@@ -248,20 +248,19 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 	}
 }
 
-// held waits until h.hold is closed, and reports false, with l closed,
-// when ctx ended first. A probe the new image answered before would find
-// the arbiter's loop not running yet (it adopts the workers, seconds on
-// a busy machine) and fail with a 503 after a second; meanwhile it waits
-// in the listener's backlog instead.
-func (h *httpParts) held(ctx context.Context, l net.Listener) bool {
-	if h.hold == nil {
-		return true
+// serveHeld serves l with serve once h.hold is closed; it closes l and
+// returns nil when ctx ends first. A probe the new image answered before
+// would find the arbiter's loop not running yet (it adopts the workers,
+// seconds on a busy machine) and fail with a 503 after a second;
+// meanwhile it waits in the listener's backlog instead.
+func (h *httpParts) serveHeld(ctx context.Context, l net.Listener, serve func(context.Context, net.Listener) error) error {
+	if h.hold != nil {
+		select {
+		case <-h.hold:
+		case <-ctx.Done():
+			l.Close()
+			return nil
+		}
 	}
-	select {
-	case <-h.hold:
-		return true
-	case <-ctx.Done():
-		l.Close()
-		return false
-	}
+	return serve(ctx, l)
 }
