@@ -86,6 +86,14 @@ func (a *Arbiter) Do(ctx context.Context, req Request) Reply {
 	if _, ok := commands[req.Command]; !ok {
 		return Fail(req.ID, errorf(ErrnoUnknownCmd, "unknown command %q; known commands: %s", req.Command, strings.Join(Commands(), ", ")))
 	}
+	who := CallerFrom(ctx)
+	a.logCommand(who, req)
+	r := a.do(ctx, req)
+	a.logOutcome(who, req, r)
+	return r
+}
+
+func (a *Arbiter) do(ctx context.Context, req Request) Reply {
 	m := &cmdMsg{req: req, withhold: RoleFrom(ctx) == RoleReadOnly, reply: make(chan answer, 1)}
 	select {
 	case a.inbox <- m:
@@ -125,6 +133,7 @@ func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bo
 	case req.MsgType == "cast":
 		m := &cmdMsg{req: req, reply: make(chan answer, 1)}
 		if _, ok := commands[req.Command]; ok {
+			a.logCommand(CallerFrom(ctx), req)
 			a.post(m)
 		}
 		return nil, false

@@ -179,7 +179,12 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 	}
 	start := time.Now()
 	// The role goes along: a read-only token's options and get withhold env.
-	rep := s.opts.Backend.Do(arbiter.WithRole(r.Context(), role), arbiter.Request{ID: id, Command: command, Properties: props})
+	who := "API from " + r.RemoteAddr
+	if tokName != "" {
+		who = "API token " + tokName + " from " + r.RemoteAddr
+	}
+	ctx := arbiter.WithCaller(arbiter.WithRole(r.Context(), role), who)
+	rep := s.opts.Backend.Do(ctx, arbiter.Request{ID: id, Command: command, Properties: props})
 	status := http.StatusOK
 	if st, _ := rep["status"].(string); st == "error" {
 		status = httpStatus(errnoOf(rep["errno"]))

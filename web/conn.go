@@ -204,7 +204,7 @@ func (s *Server) action(ctx context.Context, h *hub, req arbiter.Request, remote
 	}
 	cctx, cancel := context.WithTimeout(ctx, s.tunings.actionTO)
 	defer cancel()
-	reply := s.opts.Backend.Do(arbiter.WithRole(cctx, s.consoleRole()), req)
+	reply := s.opts.Backend.Do(arbiter.WithCaller(arbiter.WithRole(cctx, s.consoleRole()), "web console from "+remote), req)
 	if reply == nil {
 		reply = arbiter.Fail(req.ID, fmt.Errorf("%s: no reply from poold", req.Command))
 	}

@@ -35,6 +35,7 @@ type fakeBackend struct {
 	closed   bool
 	watchers map[string]*fakeWatcher
 	calls    []string
+	callers  []string // "COMMAND by CALLER" (arbiter.CallerFrom) of each call
 	signals  []string // "PID SIGNUM" of each signal command
 	rounds   int
 	// reloadErr: reloadconfig with waiting fails with it, as poold's
@@ -305,6 +306,7 @@ func (f *fakeBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, req.Command)
+	f.callers = append(f.callers, req.Command+" by "+arbiter.CallerFrom(ctx))
 	props := req.Properties
 	name, _ := props["name"].(string)
 	var w *fakeWatcher

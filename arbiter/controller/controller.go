@@ -171,9 +171,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := checkEndpoint(c.endpoint, c.AllowNonLoopback); err != nil {
 		return err
 	}
-	if acl := c.acl.Load(); acl != nil && strings.HasPrefix(c.endpoint, "ipc://") {
-		c.Guard = c.peerGuard(acl)
-	}
+	// Every connection is tagged, so that the log line of a command that
+	// changes something names its sender (and the ACL can check it).
+	c.Guard = c.peerGuard(c.acl.Load())
 	gep, err := c.Guard.Endpoint(c.endpoint)
 	if err != nil {
 		return fmt.Errorf("controller: %w", err)

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"os"
 	"strings"
 
@@ -45,6 +46,22 @@ func (c *Controller) peerGuard(a *ACL) *zmqguard.Guard {
 	o.TagPeers = true
 	o.SocketMode = socketMode(a)
 	return zmqguard.New(o)
+}
+
+// caller names the sender of a request for poold's log: its uid, gid,
+// pid and program name on an ipc endpoint (poolctl's pid is gone by the
+// time anyone reads the log), its address on tcp.
+func (c *Controller) caller(identity string) string {
+	if p, ok := c.Guard.Peer([]byte(identity)); ok {
+		if !p.HasCred {
+			return p.String()
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p.PID)); err == nil {
+			return p.String() + " (" + strings.TrimSpace(string(comm)) + ")"
+		}
+		return p.String()
+	}
+	return "a control client on " + c.bound + " whose connection closed"
 }
 
 // refuse answers a request the peer's role does not allow, and logs the
