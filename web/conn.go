@@ -84,6 +84,7 @@ func (s *Server) writeLoop(conn *websocket.Conn, c *client, revoked <-chan struc
 	// poold) rather than showing stale data as live.
 	beat := time.NewTicker(s.tunings.heartbeat)
 	defer beat.Stop()
+	handover := s.streams.done()
 	for {
 		select {
 		case pm := <-c.send:
@@ -103,6 +104,13 @@ func (s *Server) writeLoop(conn *websocket.Conn, c *client, revoked <-chan struc
 		case <-c.quit:
 			conn.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.CloseGoingAway, "poold console closing"),
+				time.Now().Add(time.Second))
+			return
+		case <-handover:
+			// The new image answers the reconnect (the page's, at once
+			// for this code): the listener goes over to it.
+			conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseServiceRestart, "poold is upgrading in place; reconnect"),
 				time.Now().Add(time.Second))
 			return
 		case <-revoked:

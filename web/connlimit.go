@@ -2,8 +2,10 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -32,22 +34,42 @@ func connCap() int {
 	return int(min(max(rl.Cur/4, 64), 4096))
 }
 
-// capListener holds at most limit connections open at once.
+// capListener holds at most limit connections open at once. An
+// upgrade's hand-over pauses it (handover.go): it stops accepting, its fd
+// kept open for the new image.
 type capListener struct {
 	net.Listener
 	limit   int
 	refused func(remote string, limit int)
 
-	mu   sync.Mutex
-	open map[*capConn]struct{}
+	// acceptMu is held from each accept of the listener beneath until
+	// what it returned is admitted: pause waits for it, so no connection
+	// is accepted and not yet counted once pause has returned.
+	acceptMu sync.Mutex
+	done     chan struct{} // closed by Close
+	doneOnce sync.Once
+
+	mu     sync.Mutex
+	open   map[*capConn]struct{}
+	paused chan struct{} // non-nil while paused; closed by resume
 }
 
 // boundConns bounds hs, which serves on l (before any TLS), to limit open
 // connections, and returns the listener to serve on. It sets hs's
 // ConnContext and wraps its Handler, to know which connections serve a
 // request; refused hears of each newcomer closed for the bound.
-func boundConns(hs *http.Server, l net.Listener, limit int, refused func(remote string, limit int)) net.Listener {
-	cl := &capListener{Listener: l, limit: limit, refused: refused, open: map[*capConn]struct{}{}}
+func boundConns(hs *http.Server, l net.Listener, limit int, refused func(remote string, limit int)) *capListener {
+	cl := &capListener{Listener: l, limit: limit, refused: refused, done: make(chan struct{}), open: map[*capConn]struct{}{}}
+	hs.ConnState = func(c net.Conn, st http.ConnState) {
+		if t, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS
+			c = t.NetConn()
+		}
+		if cc, ok := c.(*capConn); ok {
+			cl.mu.Lock()
+			cc.state = st
+			cl.mu.Unlock()
+		}
+	}
 	hs.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
 		if t, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS
 			c = t.NetConn()
@@ -72,16 +94,121 @@ type capConnKey struct{}
 
 func (l *capListener) Accept() (net.Conn, error) {
 	for {
-		c, err := l.Listener.Accept()
+		if err := l.waitResumed(); err != nil {
+			return nil, err
+		}
+		c, err := l.acceptOne()
+		if errors.Is(err, errPaused) {
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		if cc, ok := l.admit(c); ok {
-			return cc, nil
+		if c != nil {
+			return c, nil
 		}
-		l.refused(c.RemoteAddr().String(), l.limit)
-		_ = c.Close()
 	}
+}
+
+// errPaused: the listener was paused before or during an accept.
+var errPaused = errors.New("paused")
+
+// acceptOne accepts and admits one connection; nil, nil when it was
+// closed for the bound.
+func (l *capListener) acceptOne() (net.Conn, error) {
+	l.acceptMu.Lock()
+	defer l.acceptMu.Unlock()
+	if l.isPaused() {
+		return nil, errPaused
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) && l.isPaused() {
+			return nil, errPaused
+		}
+		return nil, err
+	}
+	if cc, ok := l.admit(c); ok {
+		return cc, nil
+	}
+	l.refused(c.RemoteAddr().String(), l.limit)
+	_ = c.Close()
+	return nil, nil
+}
+
+// Close closes the listener beneath (its fd) and ends an accept that
+// waits for a resume.
+func (l *capListener) Close() error {
+	l.doneOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// pause stops accepting; the listener's fd stays open, and what connects
+// waits in its backlog. Once it returns, every connection accepted is
+// counted by inFlight.
+func (l *capListener) pause() {
+	l.mu.Lock()
+	if l.paused == nil {
+		l.paused = make(chan struct{})
+	}
+	l.mu.Unlock()
+	// A deadline in the past ends an accept in flight; one that took a
+	// connection meanwhile admits it before it lets acceptMu go.
+	if d, ok := l.Listener.(interface{ SetDeadline(time.Time) error }); ok && d.SetDeadline(time.Unix(1, 0)) == nil {
+		l.acceptMu.Lock()
+		l.acceptMu.Unlock() // a barrier: no accept is in flight past it
+	}
+}
+
+// resume undoes pause.
+func (l *capListener) resume() {
+	if d, ok := l.Listener.(interface{ SetDeadline(time.Time) error }); ok {
+		_ = d.SetDeadline(time.Time{})
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.paused != nil {
+		close(l.paused)
+		l.paused = nil
+	}
+}
+
+func (l *capListener) isPaused() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.paused != nil
+}
+
+// waitResumed returns once l is not paused, or net.ErrClosed once it is
+// closed.
+func (l *capListener) waitResumed() error {
+	l.mu.Lock()
+	p := l.paused
+	l.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	select {
+	case <-p:
+		return nil
+	case <-l.done:
+		return net.ErrClosed
+	}
+}
+
+// inFlight counts the connections being answered, and those accepted
+// after since that wait for their first request (a client that connected
+// sends it at once; an older silent one is not waited for).
+func (l *capListener) inFlight(since time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for c := range l.open {
+		if c.state == http.StateActive || (c.state == http.StateNew && c.waiting.After(since)) {
+			n++
+		}
+	}
+	return n
 }
 
 // admit takes c in, closing the connection that has waited longest for a
@@ -117,8 +244,9 @@ type capConn struct {
 	net.Conn
 	l *capListener
 	// Under l.mu:
-	busy    int       // requests being served (one, but for a hijack's overlap)
-	waiting time.Time // since when it waits for a request
+	busy    int            // requests being served (one, but for a hijack's overlap)
+	waiting time.Time      // since when it waits for a request
+	state   http.ConnState // as its server last set it
 }
 
 func (c *capConn) serving(on bool) {

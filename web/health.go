@@ -131,13 +131,14 @@ type ProbeOptions struct {
 // page, no cookie, no Host check (it exposes nothing a token does not
 // guard that could be used against poold).
 type ProbeServer struct {
-	opts  ProbeOptions
-	host  string
-	guard atomic.Pointer[guard]      // replaced by Reconfigure
-	api   atomic.Pointer[[]apiToken] // web.api_tokens, replaced by Reconfigure
-	fails *failLimiter               // failed /metrics tokens per client address
-	quiet *quietLog                  // refused scrapes, logged once a while
-	conns int                        // connections open at once (connlimit.go)
+	opts    ProbeOptions
+	host    string
+	guard   atomic.Pointer[guard]      // replaced by Reconfigure
+	api     atomic.Pointer[[]apiToken] // web.api_tokens, replaced by Reconfigure
+	fails   *failLimiter               // failed /metrics tokens per client address
+	quiet   *quietLog                  // refused scrapes, logged once a while
+	conns   int                        // connections open at once (connlimit.go)
+	serving servingPtr                 // what Serve serves on, for HandOver
 }
 
 // NewProbeServer checks opts and returns the server. It does no I/O.
@@ -231,7 +232,9 @@ func (p *ProbeServer) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:          p.opts.Log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
 	p.opts.Log.Info("metrics and health listening", "address", l.Addr().String(), "token", p.opts.Token != "" || len(p.opts.Tokens) > 0)
-	l = boundConns(hs, l, p.conns, refuseLog(p.quiet, "metrics and health listener"))
+	cl := boundConns(hs, l, p.conns, refuseLog(p.quiet, "metrics and health listener"))
+	p.serving.Store(&serving{hs: hs, cl: cl})
+	l = cl
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(l) }()
 	select {

@@ -9,7 +9,9 @@ import (
 )
 
 // untilRevoked returns r with a context that also ends when a reload
-// takes tok away (it matches no token any more), and a stop that ends
+// takes tok away (it matches no token any more), or an upgrade's
+// hand-over begins (cause errHandingOver: the stream ends cleanly, after
+// what it has queued, and its client reconnects), and a stop that ends
 // the watch and waits for it. A stream admitted under acc (GET
 // /api/v1/events, Options.Streams) would otherwise go on serving a token
 // an operator revoked for as long as its client stays connected. A
@@ -18,11 +20,15 @@ import (
 func (s *Server) untilRevoked(r *http.Request, acc *access, tok string) (*http.Request, func()) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	done := make(chan struct{})
+	handover := s.streams.done()
 	go func() {
 		defer close(done)
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-handover:
+				cancel(errHandingOver)
 				return
 			case <-acc.revoked:
 				// Reconfigure stores the new access before it closes the

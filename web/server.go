@@ -106,6 +106,9 @@ type Server struct {
 	nconsoles atomic.Int64  // open consoles, as the hub last counted
 	dropped   atomic.Uint64 // events the hub's bus subscriptions lost, from ended hubs
 	hubSubs   atomic.Pointer[events.Subscription]
+
+	streams streamsEnd // closed by an upgrade's HandOver
+	serving servingPtr // what Serve serves on, for HandOver
 }
 
 // Consoles is the number of consoles open now. poold samples /proc for
@@ -256,7 +259,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.log.Warn("the console page, its websocket and probes are closed: "+closedWhy(), "address", s.addr)
 	}
 
-	l = boundConns(hs, l, s.tunings.maxConns, refuseLog(s.quiet, "console"))
+	cl := boundConns(hs, l, s.tunings.maxConns, refuseLog(s.quiet, "console"))
+	s.serving.Store(&serving{hs: hs, cl: cl})
+	l = cl
 	if s.opts.TLS != nil {
 		hs.TLSConfig = s.opts.TLS.Clone()
 		if s.cert.Load() != nil {

@@ -120,7 +120,19 @@
       let msg; try { msg = JSON.parse(m.data); } catch { return; }
       handle(msg);
     };
-    ws.onclose = () => lost("disconnected – retrying");
+    ws.onclose = (e) => {
+      // 1012: poold re-executes itself (an in-place upgrade); its new
+      // image answers as soon as it has taken over: not an outage.
+      if (e.code === 1012) { restarting(); return; }
+      lost("disconnected – retrying");
+    };
+  }
+  function restarting() {
+    for (const cb of waiting.values()) cb({ status: "error", reason: "poold is upgrading in place; send it again" });
+    waiting.clear();
+    setConn("wait", "poold upgrading – reconnecting");
+    retry = 500;
+    setTimeout(connect, 50);
   }
   function lost(text) {
     for (const cb of waiting.values()) cb({ status: "error", reason: "connection to poold lost" });
