@@ -114,7 +114,12 @@ func (a *Arbiter) do(ctx context.Context, req Request) Reply {
 			return Fail(req.ID, errorf(ErrnoFailed, "poold shut down before %s completed", req.Command))
 		}
 	case <-ctx.Done():
-		return Fail(req.ID, errorf(ErrnoFailed, "%s: %v (it goes on in poold)", req.Command, ctx.Err()))
+		// A reply given as ctx ended counts: the command was run.
+		select {
+		case ans = <-m.reply:
+		default:
+			return Fail(req.ID, errorf(ErrnoFailed, "%s: %v (it goes on in poold)", req.Command, ctx.Err()))
+		}
 	}
 	if ans.finish != nil {
 		return ans.finish()

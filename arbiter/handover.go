@@ -39,8 +39,10 @@ type Upgrader struct {
 	// an error saying why the binary cannot take over. It bounds its own
 	// runs of the binary and stops them when ctx ends (poold stops).
 	Preflight func(ctx context.Context, state []byte) (newVersion string, err error)
-	// Drain lets poold's own log lines reach stderr before the exec.
-	Drain func()
+	// Drain lets poold's own log lines reach stderr before the exec,
+	// and stops its HTTP listeners taking connections; Undrain undoes
+	// that when the exec did not happen.
+	Drain, Undrain func()
 	// Listeners lists poold's own listening fds (control, event and
 	// stats endpoints, console, metrics) by address, for the new image
 	// to take over instead of binding: no connect is refused meanwhile.
@@ -286,6 +288,9 @@ func (a *Arbiter) handOver() error {
 	}
 	if u.Drain != nil {
 		u.Drain()
+		if u.Undrain != nil {
+			defer u.Undrain()
+		}
 	}
 	// The wait for the log readers can be long (a slow disk): a stop
 	// asked meanwhile is done by this image, not lost in the exec.

@@ -374,7 +374,7 @@ func setACL(log hclog.Logger, ctl *controller.Controller, c *configs.Config) {
 // wireBackend hands the console replies exactly as a remote client decodes
 // them (numbers as float64, lists as []any), so in-process and wire
 // behaviour cannot drift apart.
-type wireBackend struct{ a *arbiter.Arbiter }
+type wireBackend struct{ a *httpView }
 
 func (b wireBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply {
 	r := b.a.Do(ctx, req)
@@ -409,7 +409,7 @@ func pubEvicted(p *zmqpub.Publisher) func() uint64 {
 // one metrics exporter.
 type httpParts struct {
 	cfg           *configs.Config
-	arb           *arbiter.Arbiter
+	arb           *httpView // the arbiter, answering through a hand-over
 	bus, statsBus *events.Bus
 	log           hclog.Logger
 	goRun         func(string, func(context.Context) error)

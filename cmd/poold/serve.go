@@ -37,6 +37,7 @@ type daemon struct {
 	// only OnConfig, on the arbiter's loop, reads them.
 	console *web.Server
 	probes  *web.ProbeServer
+	view    *httpView // the arbiter as they see it, through a hand-over
 	// sigs are the signals caught since the run began (catchSignals).
 	sigs <-chan os.Signal
 }
@@ -118,6 +119,9 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 		},
 		Lifecycle: lifecycle,
 		Upgrade: upgrader(path, func() {
+			// The loop is blocked from here to the exec: what the HTTP
+			// listeners take is answered without it (httpView).
+			d.view.begin()
 			holdIfAsked(envTestHoldOld)
 			if d.sd != nil {
 				d.sd.Reloading()
@@ -130,7 +134,11 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 			d.statsPub.Flush(ctx)
 			cancel()
 			logs.Drain(flushGrace)
-		}),
+			// Last: until now the HTTP listeners took connections.
+			if d.handOverHTTP() {
+				logs.Drain(flushGrace)
+			}
+		}, d.resumeHTTP),
 		Adopt:   adoptState,
 		Passed:  passedSockets,
 		Spawner: mainSpawner,
@@ -163,7 +171,8 @@ func (d *daemon) startTransports(ctx context.Context, goRun func(string, func(co
 			return false, nil
 		}
 	}
-	h := httpParts{cfg: d.cfg, arb: d.arb, bus: d.bus, statsBus: d.statsBus, log: d.log, goRun: goRun, failed: failed,
+	d.view = newHTTPView(d.arb)
+	h := httpParts{cfg: d.cfg, arb: d.view, bus: d.bus, statsBus: d.statsBus, log: d.log, goRun: goRun, failed: failed,
 		dropped: map[string]func() uint64{"events": pubDropped(d.pub), "stats": pubDropped(d.statsPub)},
 		evicted: map[string]func() uint64{"events": pubEvicted(d.pub), "stats": pubEvicted(d.statsPub)}}
 	if adoptState != nil {

@@ -227,14 +227,15 @@ func checkEnv(env []string) []string {
 	return env
 }
 
-// upgrader is what the arbiter needs to upgrade this binary in place.
-func upgrader(path string, drain func()) *arbiter.Upgrader {
+// upgrader is what the arbiter needs to upgrade this binary in place;
+// undrain undoes drain when the exec did not happen.
+func upgrader(path string, drain, undrain func()) *arbiter.Upgrader {
 	if mainSpawner == nil {
 		return nil
 	}
 	env := append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe)
 	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: env,
-		Drain: drain, Listeners: ownListeners, Peers: zmqguard.Peers, Preflight: func(ctx context.Context, state []byte) (string, error) {
+		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers, Preflight: func(ctx context.Context, state []byte) (string, error) {
 			return preflight(ctx, selfExe, path, false, state)
 		}}
 }

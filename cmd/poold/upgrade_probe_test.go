@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -89,7 +91,10 @@ func TestUpgradeNewImageAnswersProbesOnlyOnceItServes(t *testing.T) {
 	})
 	probes := startHTTPProber(http.StatusOK, true, m+"/readyz", m+"/healthz", "http://"+web+"/healthz")
 	scrapes := startHTTPProber(http.StatusOK, false, m+"/metrics", m+"/readyz")
-	const upgrades = 5
+	upgrades := 5
+	if n, err := strconv.Atoi(os.Getenv("POOLD_TEST_UPGRADES")); err == nil && n > 0 {
+		upgrades = n // measuring: POOLD_TEST_UPGRADES=20
+	}
 	for i := range upgrades {
 		o, refused := p.upgrade()
 		if refused != nil || o["state"] != "upgraded" {
@@ -103,6 +108,9 @@ func TestUpgradeNewImageAnswersProbesOnlyOnceItServes(t *testing.T) {
 		failed["kept-alive "+u] = errs
 	}
 	t.Logf("%d upgrades: %d probes and %d scrapes answered, %d and %d cut by the exec", upgrades, probes.ok.Load(), scrapes.ok.Load(), probes.cut.Load(), scrapes.cut.Load())
+	if n := probes.cut.Load() + scrapes.cut.Load(); n > 0 {
+		t.Errorf("%d requests got no answer (a reset or EOF): an upgrade's exec cut them", n)
+	}
 	for u, errs := range failed {
 		t.Errorf("%s: %d requests answered wrongly, e.g. %q", u, len(errs), errs[:min(len(errs), 3)])
 	}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/poold/poold/arbiter"
+)
+
+// The HTTP side of an in-place upgrade's hand-over. Its last step before
+// the exec stops poold's HTTP listeners taking connections and lets each
+// answer the requests it took (web.Server.HandOver). The arbiter's loop
+// is blocked in the hand-over meanwhile, so what those requests would
+// ask it is answered by httpView instead: a liveness probe is alive (the
+// loop is handing over), a readiness probe and a scrape get the last
+// snapshot, an API command was not run and says to send it again.
+
+// httpView is the arbiter as poold's HTTP surfaces see it (web Backend
+// and Health, the metrics' Source). Safe for concurrent use.
+type httpView struct {
+	*arbiter.Arbiter
+
+	mu sync.Mutex
+	// over ends when a hand-over begins; a new one replaces it when the
+	// exec did not happen.
+	over   context.Context
+	cancel context.CancelFunc
+
+	last atomic.Pointer[arbiter.Snapshot] // the last one the loop gave
+}
+
+// lastSnapshotAge bounds how old a snapshot a hand-over answers with: a
+// scrape or readiness probe every few seconds keeps it fresh.
+const lastSnapshotAge = 30 * time.Second
+
+func newHTTPView(a *arbiter.Arbiter) *httpView {
+	v := &httpView{Arbiter: a}
+	v.over, v.cancel = context.WithCancel(context.Background())
+	return v
+}
+
+// begin: the loop is handing over from now on.
+func (v *httpView) begin() {
+	if v == nil {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.cancel()
+}
+
+// resume: the exec did not happen; the loop answers again.
+func (v *httpView) resume() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.over.Err() != nil {
+		v.over, v.cancel = context.WithCancel(context.Background())
+	}
+}
+
+// untilOver returns ctx, also ended when a hand-over begins, and over
+// (done once it began).
+func (v *httpView) untilOver(ctx context.Context) (context.Context, context.Context, func()) {
+	v.mu.Lock()
+	over := v.over
+	v.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(over, cancel)
+	return ctx, over, func() { stop(); cancel() }
+}
+
+// Live: the loop, or a hand-over, which is alive.
+func (v *httpView) Live(ctx context.Context) error {
+	ctx, over, done := v.untilOver(ctx)
+	defer done()
+	err := v.Arbiter.Live(ctx)
+	if err != nil && over.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Snapshot is the loop's, or during a hand-over the last one it gave
+// (poold has settled before one begins).
+func (v *httpView) Snapshot(ctx context.Context) (arbiter.Snapshot, error) {
+	ctx, over, done := v.untilOver(ctx)
+	defer done()
+	s, err := v.Arbiter.Snapshot(ctx)
+	if err == nil {
+		v.last.Store(&s)
+		return s, nil
+	}
+	if over.Err() != nil {
+		if l := v.last.Load(); l != nil && time.Since(l.Taken) < lastSnapshotAge {
+			return *l, nil
+		}
+		return s, fmt.Errorf("poold is re-executing itself (in-place upgrade) and has no recent state to answer with; ask again: its new image answers in a moment")
+	}
+	return s, err
+}
+
+// Do runs req on the loop; one that a hand-over met before the loop
+// answered it was not run (the loop runs nothing more before the exec),
+// and its reply says to send it again.
+func (v *httpView) Do(ctx context.Context, req arbiter.Request) arbiter.Reply {
+	ctx, over, done := v.untilOver(ctx)
+	defer done()
+	r := v.Arbiter.Do(ctx, req)
+	if r["status"] == "error" && over.Err() != nil {
+		return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed, Reason: fmt.Sprintf(
+			"%s: not run: poold is re-executing itself (in-place upgrade); send it again: its new image answers in a moment", req.Command)})
+	}
+	return r
+}
+
+// handOverHTTP is the last step of an upgrade before the exec (its first,
+// d.view.begin, answers without the loop): each HTTP listener stops
+// taking connections, ends its streams and answers what
+// it took, on its own and in parallel. It reports whether it logged.
+func (d *daemon) handOverHTTP() (logged bool) {
+	if d.view == nil {
+		return false
+	}
+	type part interface {
+		HandOver() int
+		Addr() string
+	}
+	var parts []part
+	if d.console != nil {
+		parts = append(parts, d.console)
+	}
+	if d.probes != nil {
+		parts = append(parts, d.probes)
+	}
+	cut := make([]int, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() { defer wg.Done(); cut[i] = p.HandOver() }()
+	}
+	wg.Wait()
+	for i, n := range cut {
+		if n > 0 {
+			d.log.Warn("upgrade: HTTP requests still unanswered are cut by the exec; their clients must ask again",
+				"address", parts[i].Addr(), "requests", n)
+			logged = true
+		}
+	}
+	return logged
+}
+
+// resumeHTTP undoes handOverHTTP: the exec did not happen.
+func (d *daemon) resumeHTTP() {
+	if d.view == nil {
+		return
+	}
+	d.view.resume()
+	if d.console != nil {
+		d.console.Resume()
+	}
+	if d.probes != nil {
+		d.probes.Resume()
+	}
+}
