@@ -30,7 +30,7 @@ import (
 // chartWindow seconds of each, rather than 600 points of every watcher
 // (4 MB of a 5 MB hello at 200 watchers).
 
-// chartWindow is the span of history a page's chart shows (app.js WINDOW).
+// chartWindow is the span of history a page's chart shows (util.js WINDOW).
 const chartWindow = 300.0
 
 // sampleFields are a process's fields the stats stream sends every round:

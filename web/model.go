@@ -100,7 +100,7 @@ func procsOf(v any) map[string]map[string]any {
 }
 
 // pageFields are the fields of a process's stats that the console page
-// uses (app.js). The rest of Circus's (argv, cmdline, username, vms,
+// uses (static/*.js). The rest of Circus's (argv, cmdline, username, vms,
 // mem_info2, ...) were half of every stats message: about 0.3 MB/s to
 // each console at 2,000 workers.
 var pageFields = []string{"pid", "wid", "state", "proc_state", "cpu", "mem_info1", "rss", "started", "create_time", "age", "restarts"}

@@ -204,7 +204,7 @@ func TestHelloCarriesNoHistory(t *testing.T) {
 		t.Fatalf("history for web: %d points (want the last 300 s: 300 or 301), worker's sent: %v", len(pts), hist["worker"] != nil)
 	}
 	span := toFloat(asSlice(pts[len(pts)-1])[0]) - toFloat(asSlice(pts[0])[0])
-	if span > 300 { // app.js WINDOW
+	if span > 300 { // util.js WINDOW
 		t.Errorf("web's history spans %g s, more than the chart's 300 s", span)
 	}
 }

@@ -1,4 +1,4 @@
-// poold console: the log pane of a watcher (app.js attaches one to each
+// poold console: the log pane of a watcher (cards.js attaches one to each
 // card). While open it asks poold for the lines after the last one it has
 // (the "logs" command over the websocket) twice a second, at most
 // PER_POLL lines each time: the browser gets at most 500 lines a second
