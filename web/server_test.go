@@ -358,11 +358,11 @@ func TestWebsocketOriginChecked(t *testing.T) {
 
 // wsClient is a test console.
 type wsClient struct {
-	t *testing.T
+	t testing.TB
 	c *websocket.Conn
 }
 
-func dialConsole(t *testing.T, ts *testServer) *wsClient {
+func dialConsole(t testing.TB, ts *testServer) *wsClient {
 	t.Helper()
 	h := http.Header{"Origin": {"http://" + ts.addr}}
 	c, _, err := websocket.DefaultDialer.Dial("ws://"+ts.addr+"/ws", h)
