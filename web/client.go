@@ -21,6 +21,11 @@ type client struct {
 	// asks: its page has asked for watchers or history, so it applies
 	// syncs (hub goroutine only; see broadcastSync).
 	asks bool
+	// view: the watchers whose cards its page shows, nil until the page
+	// says (console_view); viewKey names the set. Hub goroutine only; see
+	// hubview.go.
+	view    map[string]bool
+	viewKey string
 }
 
 func newClient(queue int, remote string, drop func()) *client {

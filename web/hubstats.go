@@ -17,7 +17,7 @@ type statsBatch struct {
 }
 
 // flushStats applies one batch of samples to the model, appends a history
-// point per watcher and broadcasts the batch.
+// point per watcher and sends the batch to the consoles (hubview.go).
 func (h *hub) flushStats() {
 	batch := h.statBuf
 	h.statBuf = nil
@@ -41,7 +41,16 @@ func (h *hub) flushStats() {
 	if b.sockets != nil {
 		msg["sockets"] = b.sockets
 	}
-	h.broadcast(msg)
+	if len(h.clients) == 0 {
+		return
+	}
+	r, err := newStatsRound(msg, b.procs)
+	if err != nil {
+		// The model holds JSON-native values only.
+		h.log.Error("console message does not encode", "error", err)
+		return
+	}
+	h.broadcastStats(r)
 }
 
 // sortSample puts one stat.* event into b and the model: a process the
@@ -107,6 +116,7 @@ func (h *hub) recordHistory(t float64, procs map[string]map[string]map[string]an
 			p[1] += cpu
 			p[2] += rss
 		}
+		p = roundPoint(p)
 		hist := append(h.history[name], p)
 		if n := len(hist) - h.t.historyLen; n > 0 {
 			hist = append(hist[:0:0], hist[n:]...)

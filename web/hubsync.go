@@ -157,6 +157,9 @@ type ask struct {
 	c        *client
 	watchers []string
 	history  []string
+	// view, with isView: the watchers whose cards the page shows now.
+	view   []string
+	isView bool
 }
 
 // askFor hands a console's request to the hub; false when the hub has
@@ -176,6 +179,9 @@ func (h *hub) answer(a ask) {
 		return
 	}
 	a.c.asks = true // its page applies syncs (broadcastSync)
+	if a.isView {
+		h.setView(a.c, a.view)
+	}
 	if len(a.watchers) > 0 {
 		var views []*watcherView
 		var gone []string
@@ -229,8 +235,9 @@ func askNames(v any, max int) []string {
 	return out
 }
 
-// consoleAsk reads a page's console_sync {names} or console_history
-// {names}: requests the hub answers from its model, never poold's.
+// consoleAsk reads a page's console_sync {names}, console_history
+// {names} or console_view {names}: requests the hub answers from its
+// model, never poold's.
 func consoleAsk(req arbiter.Request, c *client) (ask, bool) {
 	const most = 100000
 	switch req.Command {
@@ -238,6 +245,8 @@ func consoleAsk(req arbiter.Request, c *client) (ask, bool) {
 		return ask{c: c, watchers: askNames(req.Properties["names"], most)}, true
 	case "console_history":
 		return ask{c: c, history: askNames(req.Properties["names"], most)}, true
+	case "console_view":
+		return ask{c: c, view: askNames(req.Properties["names"], most), isView: true}, true
 	}
 	return ask{}, false
 }

@@ -66,3 +66,53 @@ func BenchmarkStatsStream(b *testing.B) {
 		})
 	}
 }
+
+// TestStatsOnlyForCardsShown: every console got every worker's samples
+// each round, 16-18 MB a minute per tab at 2,000 workers, though a page
+// draws the tables of the cards in view only. A page that says which
+// cards it shows gets their samples only, without what a process keeps
+// for its life, and every watcher's chart point; a card it starts to
+// show comes whole at once. A page that never says (an older poold's)
+// gets everything whole, as before.
+func TestStatsOnlyForCardsShown(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 2, "worker": 2, "other": 2})
+	ts := startServer(t, fake, configs.Web{}, nil)
+	old, cur := dialConsole(t, ts), dialConsole(t, ts)
+	old.loadedState()
+	cur.loadedState()
+	cur.send("v1", "console_view", map[string]any{"names": []string{"web"}})
+	if r := cur.reply("v1"); r["status"] != "ok" {
+		t.Fatalf("console_view: %v", r)
+	}
+	fake.Sample(true)
+	m := cur.next("a stats round", func(m map[string]any) bool { return m["type"] == "stats" && m["points"] != nil })
+	samples, _ := m["samples"].(map[string]any)
+	if len(samples) != 1 || samples["web"] == nil || m["procs"] != nil {
+		t.Fatalf("a page showing web got samples of %v (procs %v), want web's only", keysOf(samples), m["procs"] != nil)
+	}
+	for pid, s := range samples["web"].(map[string]any) {
+		p := s.(map[string]any)
+		if p["cpu"] == nil || p["mem_info1"] == nil || p["pid"] != nil || p["started"] != nil || p["age"] != nil {
+			t.Errorf("web's sample of %s: %v; want cpu and memory without pid, start or age", pid, p)
+		}
+	}
+	if pts, _ := m["points"].(map[string]any); len(pts) != 3 {
+		t.Errorf("chart points for %v, want every watcher's", keysOf(pts))
+	}
+	whole := old.next("a stats round", func(m map[string]any) bool { return m["type"] == "stats" && m["points"] != nil })
+	if procs, _ := whole["procs"].(map[string]any); len(procs) != 3 {
+		t.Errorf("a page that never said what it shows got procs of %v, want all 3", keysOf(procs))
+	}
+
+	cur.send("v2", "console_view", map[string]any{"names": []string{"web", "worker"}})
+	m = cur.next("worker's processes", func(m map[string]any) bool { return m["type"] == "stats" && m["procs"] != nil })
+	procs := m["procs"].(map[string]any)
+	if len(procs) != 1 || len(procs["worker"].(map[string]any)) != 2 {
+		t.Fatalf("a card shown since got %v, want worker's 2 processes whole", procs)
+	}
+	for _, p := range procs["worker"].(map[string]any) {
+		if p.(map[string]any)["pid"] == nil {
+			t.Errorf("worker's process came without its pid: %v", p)
+		}
+	}
+}

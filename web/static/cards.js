@@ -12,7 +12,7 @@ import { confirmThen, runAction, doAction, renderSockets, renderSelf, renderSumm
 // big poold under churn sends dozens a second, and drawing the page
 // after each one made it fall minutes behind while it said "live". A
 // hidden tab draws nothing until it is shown again.
-const todo = { cards: new Map(), charts: new Set(), sort: false, sockets: false, self: false, summary: false, filter: false, events: false };
+const todo = { cards: new Map(), charts: new Set(), sort: false, sockets: false, self: false, summary: false, filter: false, events: false, view: false };
 let frame = 0;
 const ask = () => { if (!frame) frame = requestAnimationFrame(draw); };
 export function later(what) { todo[what] = true; ask(); }
@@ -30,7 +30,22 @@ function draw() {
   once("filter", renderFilter); once("events", renderEvents);
   for (const w of charts) if (live(w)) drawCharts(w);
   if (histAsk.size) { send("console_history", { names: [...histAsk] }); histAsk.clear(); }
+  if (todo.view) { todo.view = false; tellView(); }
 }
+
+// tellView tells poold which watchers' cards the page shows, when that
+// changed: it sends the workers' samples of those only. A card counts as
+// shown until the browser says it is skipped (content-visibility), so a
+// browser that never says gets every sample, as before.
+let viewSent = null;
+function tellView() {
+  const names = [...st.watchers.values()].filter((w) => !w.offscreen).map((w) => w.view.name).sort();
+  const key = names.join("\0");
+  if (key === viewSent) return;
+  viewSent = key;
+  send("console_view", { names });
+}
+export function resetView() { viewSent = null; later("view"); }
 
 // ---- watchers ----
 // A hello brings no CPU/RSS history: each card asks for its own the
@@ -53,6 +68,7 @@ export function upsertWatcher(v) {
     buildCard(w);
     inView.observe(w.card);
     st.watchers.set(v.name, w);
+    later("view");
     $("#watchers").append(w.card);
   }
   w.view = v;
@@ -65,6 +81,7 @@ export function removeWatcher(name) {
   inView.unobserve(w.card);
   w.card.remove();
   st.watchers.delete(name);
+  later("view");
   later("filter");
 }
 // sortCards puts the cards in name order, moving none when they are.
@@ -125,6 +142,7 @@ function buildCard(w) {
   // comes into view.
   w.card.addEventListener("contentvisibilityautostatechange", (e) => {
     w.offscreen = e.skipped;
+    later("view");
     if (!e.skipped && w.procsStale) laterCard(w);
     if (!e.skipped && w.chartsStale) laterChart(w);
   });

@@ -3,7 +3,7 @@
 // changed on the next frame.
 
 import { HISTORY, MAX_EVENTS, $, el, setText } from "./util.js";
-import { later, laterCard, laterChart, inView, upsertWatcher, removeWatcher } from "./cards.js";
+import { later, laterCard, laterChart, inView, upsertWatcher, removeWatcher, resetView } from "./cards.js";
 
 // ---- state ----
 export const st = {
@@ -135,6 +135,8 @@ function handle(msg) {
       // Tells the hub this page applies syncs; a page of an older poold,
       // which does not, gets whole states instead.
       send("console_sync", { names: [] });
+      // This connection's hub has not heard which cards the page shows.
+      resetView();
       later("events");
       if (window.pooldFleet) window.pooldFleet.render(msg.fleet || [], st.readOnly);
       break;
@@ -256,6 +258,21 @@ function applyStats(msg) {
     const w = st.watchers.get(name);
     if (!w) continue;
     Object.assign(w.view.procs, procs);
+    laterCard(w);
+  }
+  // The samples of the cards this page shows (console_view), without
+  // what a process keeps for its life: that stays from the row it has.
+  for (const [name, procs] of Object.entries(msg.samples || {})) {
+    const w = st.watchers.get(name);
+    if (!w) continue;
+    for (const [pid, s] of Object.entries(procs)) {
+      const old = w.view.procs[pid];
+      // A process this page has not heard of: the next sync brings it whole.
+      if (!old) w.view.v = "";
+      const keep = old ? { pid: old.pid, wid: old.wid, started: old.started, create_time: old.create_time, restarts: old.restarts } : { pid: Number(pid) };
+      for (const k of Object.keys(keep)) if (keep[k] === undefined) delete keep[k];
+      w.view.procs[pid] = Object.assign(keep, s);
+    }
     laterCard(w);
   }
   for (const [name, p] of Object.entries(msg.points || {})) {
