@@ -54,14 +54,14 @@ func (b *bench) tenkSection(ctx context.Context) error {
 		b.procs.cleanup(3 * time.Second)
 		b.board.drain()
 	}
-	b.res.note("tenk: tiny static C workers (gcc -static -O2), stdout_log/stderr_log \"none\" and log_ring 0; floor: a plain fork/exec loop of the same worker; kills: %d%% of the workers, one at a time (each new worker alive) and then all at once (each replacement's alive time from the first kill; the floor's burst: the fork/exec loop kills as many of its own workers at once, reaps each in turn and forks its replacement at once); idle over -window after 2 s of settling; status and stats as whole poolctl processes", 1)
+	b.res.note("tenk: tiny static C workers (gcc -static -O2), stdout_log/stderr_log \"none\" and log_ring 0; floor: a plain fork/exec loop of the same worker; kills: %d%% of the workers, one at a time (each new worker alive) and then all at once (each replacement's alive time from the first kill; the floor's burst: the fork/exec loop kills as many of its own workers at once, reaps each in turn and forks its replacement at once); idle over -window after 2 s of settling; status and stats as whole poolctl processes; spawn CPU per worker: read when the last worker is alive, the manager's (all of poold's threads; the floor's fork loop thread) and the workers' own (their exec steps included)", 1)
 	return errors.Join(errs...)
 }
 
 // tenk measures one size: the floor, then poold.
 func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 	b.logf("tenk: floor with %d tiny workers", n)
-	floor, floorBurst, err := b.floorSpawn(ctx, worker, n)
+	floor, floorBurst, floorCPU, err := b.floorSpawn(ctx, worker, n)
 	if err != nil {
 		return err
 	}
@@ -77,9 +77,13 @@ func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 		return fmt.Errorf("%w; log: %s", err, in.logTail())
 	}
 	spawn := ms(last(as).Sub(t0))
+	var pooldCPU spawnCPU
+	pooldCPU.manager, _ = taskCPU(in.p.pid())
+	pooldCPU.workers, pooldCPU.n = workersCPU(alivePids(as))
 	row := func(measure, unit string) *row { return b.res.add("tenk", fmt.Sprintf("N=%d %s", n, measure), unit) }
 	rs := row("spawn all alive", "ms").one(sPoold, spawn).one(sFloor, floor)
 	rs.target("<= 1.5x floor", spawn <= 1.5*floor)
+	cpuRows(row, pooldCPU, floorCPU)
 	if err := b.waitControl(ctx, in); err != nil {
 		return err
 	}

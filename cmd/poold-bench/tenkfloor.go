@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,27 +46,34 @@ func (b *bench) buildTiny(ctx context.Context) (string, error) {
 }
 
 // floorSpawn times the floor for n tiny workers: from the loop's start to
-// the last alive datagram. Then it kills 1 % of them at once and replaces
+// the last alive datagram, and the CPU it used (tenkcpu.go). Then it kills 1 % of them at once and replaces
 // each as soon as it is reaped (the burst's floor), and returns each
 // replacement's alive time from the kills.
-func (b *bench) floorSpawn(ctx context.Context, worker string, n int) (float64, []float64, error) {
+func (b *bench) floorSpawn(ctx context.Context, worker string, n int) (float64, []float64, spawnCPU, error) {
 	b.board.drain()
+	var cpu spawnCPU
 	fl, err := newForkFloor(worker, []string{worker}, []string{"BENCH_ALIVE=" + b.board.path})
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, cpu, err
 	}
 	defer fl.stop(syscall.SIGKILL, 5*time.Second)
+	runtime.LockOSThread() // the loop's CPU is its thread's
+	c0 := threadCPU()
 	fl.t0 = time.Now()
-	if err := fl.fork(n); err != nil {
-		return 0, nil, err
+	err = fl.fork(n)
+	cpu.manager = threadCPU() - c0
+	runtime.UnlockOSThread()
+	if err != nil {
+		return 0, nil, cpu, err
 	}
 	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
 	if err != nil {
-		return 0, nil, fmt.Errorf("floor: %w", err)
+		return 0, nil, cpu, fmt.Errorf("floor: %w", err)
 	}
 	spawn := ms(last(as).Sub(fl.t0))
+	cpu.workers, cpu.n = workersCPU(alivePids(as))
 	burst, err := b.floorBurst(ctx, fl, as, max(n/100, 1))
-	return spawn, burst, err
+	return spawn, burst, cpu, err
 }
 
 // floorBurst kills k floor workers at once, reaps them in turn and forks
