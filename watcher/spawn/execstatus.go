@@ -35,14 +35,17 @@ type execStatus struct {
 }
 
 // newStatusPipe makes the pipe for a start through step: the read end,
-// close-on-exec, and the write end, which the fork hands to the child.
-func newStatusPipe(worker, step string) (*execStatus, *os.File, error) {
+// close-on-exec, and the write end's fd, which the fork hands to the
+// child and the caller then closes. Only the read end becomes an
+// os.File, in the netpoller: as a file too, the write end cost every
+// start an epoll_ctl to add it, one to remove it and a fcntl.
+func newStatusPipe(worker, step string) (*execStatus, int, error) {
 	var fds [2]int
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
-		return nil, nil, fmt.Errorf("start %s: exec status pipe: %w (is poold out of fds? raise its nofile limit)", worker, err)
+		return nil, -1, fmt.Errorf("start %s: exec status pipe: %w (is poold out of fds? raise its nofile limit)", worker, err)
 	}
 	st := &execStatus{r: os.NewFile(uintptr(fds[0]), "exec-status"), worker: worker, step: step}
-	return st, os.NewFile(uintptr(fds[1]), "exec-status-w"), nil
+	return st, fds[1], nil
 }
 
 // wait returns nil once the worker's program was exec'd, or why the step

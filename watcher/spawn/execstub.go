@@ -200,8 +200,10 @@ func (s *Spawner) stubRuns() bool {
 	if stub == nil || err != nil {
 		return stub != nil
 	}
+	files := []*os.File{devnull, devnull, devnull, stub.f}
 	_, err = s.fork("/proc/self/fd/3", []string{"poold-exec-stub"}, &syscall.ProcAttr{Env: []string{}},
-		[]*os.File{devnull, devnull, devnull, stub.f}, nil, "", nil)
+		fdsOf(files), nil, "", nil)
+	runtime.KeepAlive(files)
 	return err == nil
 }
 

@@ -383,7 +383,8 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub boo
 	if viaStub {
 		files = append(files, s.stub.Load().f) // the stub closes it
 	}
-	var stW *os.File
+	fds := fdsOf(files)
+	stW := -1
 	if viaStub || viaShim { // its write end follows every other fd
 		step := "poold's exec stub"
 		if viaShim {
@@ -392,23 +393,24 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub boo
 		if st, stW, err = newStatusPipe(spec.Path, step); err != nil {
 			return nil, nil, viaStub, err
 		}
-		files = append(files, stW)
+		fds = append(fds, uintptr(stW))
 	}
 	var goW *os.File
 	if viaStub && setFromOutside(spec) {
 		var goR *os.File
 		if goR, goW, err = goPipe(spec.Path); err != nil {
 			st.r.Close()
-			stW.Close()
+			syscall.Close(stW)
 			return nil, nil, viaStub, err
 		}
 		defer goR.Close() // after the fork
-		files = append(files, goR)
+		fds = append(fds, goR.Fd())
 	}
 	attr, cred := forkAttr(spec, viaShim)
-	p, err = s.fork(path, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env}, files, cred, attr.Chroot, spec.Cgroup)
-	if stW != nil {
-		stW.Close() // the child's copy alone keeps it open
+	p, err = s.fork(path, argv, &syscall.ProcAttr{Dir: attr.Dir, Env: env}, fds, cred, attr.Chroot, spec.Cgroup)
+	runtime.KeepAlive(files) // their fds must stay open until the fork
+	if stW >= 0 {
+		syscall.Close(stW) // the child's copy alone keeps it open
 	}
 	if err != nil {
 		if st != nil {
@@ -431,15 +433,13 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub boo
 	return p, st, viaStub, nil
 }
 
-// fork starts path with files at fds 0, 1, 2, ... in its own process
-// group, with the parent-death signal, chrooted when chroot is set, and
-// in cg when not nil. It forks through syscall, not os: with no
-// os.Process, nothing in os can reap the child (see proc.go).
-func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files []*os.File, cred *syscall.Credential, chroot string, cg *cgroup.Group) (*Proc, error) {
-	attr.Files = make([]uintptr, len(files))
-	for i, f := range files {
-		attr.Files[i] = f.Fd()
-	}
+// fork starts path with fds at 0, 1, 2, ... (the caller keeps them open
+// until it returns) in its own process group, with the parent-death
+// signal, chrooted when chroot is set, and in cg when not nil. It forks
+// through syscall, not os: with no os.Process, nothing in os can reap
+// the child (see proc.go).
+func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, fds []uintptr, cred *syscall.Credential, chroot string, cg *cgroup.Group) (*Proc, error) {
+	attr.Files = fds
 	attr.Sys = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL, Credential: cred, Chroot: chroot}
 	leave := func() error { return nil }
 	if cg != nil {
@@ -451,7 +451,6 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, files
 	}
 	reaper.mu.Lock() // the orphan reaper must not take this child for one
 	pid, _, err := syscall.StartProcess(path, argv, attr)
-	runtime.KeepAlive(files) // their fds must stay open until the fork
 	if err == nil {
 		reaper.workers[pid] = true
 	}
@@ -507,6 +506,15 @@ func (s *Spawner) closeDevnull() {
 		s.null.Close()
 		s.null = nil
 	}
+}
+
+// fdsOf is the fds of files, for fork.
+func fdsOf(files []*os.File) []uintptr {
+	fds := make([]uintptr, len(files), len(files)+2) // room for the pipes of startOnce
+	for i, f := range files {
+		fds[i] = f.Fd()
+	}
+	return fds
 }
 
 func orDevnull(f, devnull *os.File) *os.File {
