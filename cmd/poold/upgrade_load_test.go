@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,19 +40,24 @@ graceful_timeout = "5s"
 `
 
 // prober makes requests on the shared socket until stopped: each on a new
-// connection, and on one kept-alive connection. Every failure counts.
+// connection, and on one kept-alive connection. Every failure counts, and
+// is kept with what explains it (see once), beside the marks of what the
+// test did meanwhile (mark).
 type prober struct {
-	addr             string
-	stop             chan struct{}
-	wg               sync.WaitGroup
-	ok, failed       atomic.Int64
-	mu               sync.Mutex
-	errs             []string
-	longest, current time.Duration
+	addr       string
+	began      time.Time
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	errs       []string
+	marks      []string
+	served     map[string]string // by local address: the last answer on it ("pid=... wid=...")
+	longest    time.Duration
 }
 
 func startProber(addr string) *prober {
-	pr := &prober{addr: addr, stop: make(chan struct{})}
+	pr := &prober{addr: addr, began: time.Now(), stop: make(chan struct{}), served: map[string]string{}}
 	fresh := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	kept := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 	for _, c := range []*http.Client{fresh, kept} {
@@ -59,32 +66,70 @@ func startProber(addr string) *prober {
 	return pr
 }
 
+// since is the time from the prober's start, as failures and marks say it.
+func (pr *prober) since(t time.Time) time.Duration { return t.Sub(pr.began).Round(time.Millisecond) }
+
+// mark notes what the test did when (an upgrade asked, its outcome), to
+// place a failure among the upgrades.
+func (pr *prober) mark(what string) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.marks = append(pr.marks, fmt.Sprintf("+%v %s", pr.since(time.Now()), what))
+}
+
+// once makes one request. A failure is kept with when it began, how long
+// it took, its connection's local address, whether that connection was
+// reused and which worker answered on it last, and where the server's
+// end of it is now (serverEnd: which pid holds it, or that it waits in
+// the listen queue, or that there is none).
 func (pr *prober) once(c *http.Client) {
 	start := time.Now()
-	resp, err := c.Get("http://" + pr.addr + "/")
+	var local string
+	var reused bool
+	trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+		local, reused = ci.Conn.LocalAddr().String(), ci.Reused
+	}}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", "http://"+pr.addr+"/", nil)
+	var body []byte
 	if err == nil {
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err == nil && resp.StatusCode != 200 {
-			err = fmt.Errorf("status %d", resp.StatusCode)
+		var resp *http.Response
+		if resp, err = c.Do(req); err == nil {
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != 200 {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
 		}
 	}
+	took := time.Since(start)
+	end := ""
+	if err != nil && local != "" {
+		end = "; " + serverEnd(pr.addr, local)
+	}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
 	if err != nil {
 		pr.failed.Add(1)
-		pr.mu.Lock()
-		pr.errs = append(pr.errs, err.Error())
-		pr.mu.Unlock()
+		pr.errs = append(pr.errs, fmt.Sprintf("+%v, after %v: local %s (reused %v, last answered by %q): %v%s",
+			pr.since(start), took.Round(time.Millisecond), local, reused, pr.served[local], err, end))
 		return
 	}
 	pr.ok.Add(1)
-	pr.mu.Lock()
-	pr.longest = max(pr.longest, time.Since(start))
-	pr.mu.Unlock()
+	pr.served[local] = strings.TrimSpace(string(body))
+	pr.longest = max(pr.longest, took)
 }
 
 func (pr *prober) end() {
 	close(pr.stop)
 	pr.wg.Wait()
+}
+
+// report is the failures kept (the first n) and the marks, for an error.
+func (pr *prober) report(n int) string {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return fmt.Sprintf("%s\nwhat the test did (from the prober's start):\n%s",
+		strings.Join(pr.errs[:min(len(pr.errs), n)], "\n"), strings.Join(pr.marks, "\n"))
 }
 
 // Five upgrades in a row, each to a newly installed binary, under a prober
@@ -103,7 +148,9 @@ func TestUpgradeUnderLoadKeepsEverything(t *testing.T) {
 	pr := startProber(addr)
 	for i := range 5 {
 		p.install(pooldBinary(t))
+		pr.mark(fmt.Sprintf("upgrade %d asked", i+1))
 		o, refused := p.upgrade()
+		pr.mark(fmt.Sprintf("upgrade %d: %v", i+1, o["state"]))
 		if refused != nil || o["state"] != "upgraded" {
 			pr.end()
 			t.Fatalf("upgrade %d: %v %v", i+1, o, refused)
@@ -116,7 +163,7 @@ func TestUpgradeUnderLoadKeepsEverything(t *testing.T) {
 	pr.end()
 	t.Logf("prober: %d requests ok, %d failed, slowest %v", pr.ok.Load(), pr.failed.Load(), pr.longest)
 	if n := pr.failed.Load(); n > 0 {
-		t.Errorf("%d requests failed during the upgrades: %v", n, pr.errs[:min(len(pr.errs), 5)])
+		t.Errorf("%d requests failed during the upgrades (web pids %v at the start):\n%s", n, web, pr.report(5))
 	}
 	if pr.ok.Load() == 0 {
 		t.Errorf("the prober got no answer at all")
