@@ -22,11 +22,16 @@ var tcpStates = map[string]string{
 	"09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING", "0C": "NEW_SYN_RECV",
 }
 
+// queued are the states of a connection that may wait in a listen queue,
+// where it has no inode until a process accepts it.
+var queued = map[string]bool{"01": true, "03": true, "08": true, "0C": true}
+
 // serverEnd says where the server's end of the loopback TCP connection
 // from client to server is, for a test that lost a request on it: its
 // state and the pid and fd that hold it, or that it waits in a listen
-// queue (accepted by no process: it has no inode yet), or that there is
-// none. Read it while the server's end still exists (just after the
+// queue (accepted by no process: it has no inode yet), or that the
+// server closed it (a TIME_WAIT: it answered, and the client did not read
+// the answer in time), or that there is none. Read it while the server's end still exists (just after the
 // client gave up). IPv4 only, as /proc/net/tcp writes it on a
 // little-endian host.
 func serverEnd(server, client string) string {
@@ -47,10 +52,13 @@ func serverEnd(server, client string) string {
 			continue
 		}
 		what := fmt.Sprintf("server end of %s -> %s: %s", client, server, tcpStates[f[3]])
-		if f[9] == "0" {
-			return what + ", in the listen queue or closed: no process holds it"
+		switch {
+		case f[9] != "0":
+			return what + ", " + holderOf(f[9])
+		case queued[f[3]]:
+			return what + ", waiting in the listen queue: no process accepted it"
 		}
-		return what + ", " + holderOf(f[9])
+		return what + ", closed by the process that held it (it answered, or gave up)"
 	}
 	return fmt.Sprintf("server end of %s -> %s: none (the SYN never made a connection, or it is gone)", client, server)
 }
@@ -81,8 +89,8 @@ func holderOf(inode string) string {
 }
 
 // serverEnd runs only when a prober lost a request: it must then say
-// where the server's end is, a connection waiting in the listen queue
-// or one a process accepted.
+// where the server's end is: waiting in the listen queue, held by the
+// process that accepted it, closed by that process, or none.
 func TestServerEndSaysWhereTheConnectionIs(t *testing.T) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -96,16 +104,20 @@ func TestServerEndSaysWhereTheConnectionIs(t *testing.T) {
 	defer c.Close()
 	server, client := ln.Addr().String(), c.LocalAddr().String()
 	proctest.Eventually(t, "the connection in the listen queue", func() bool {
-		return strings.Contains(serverEnd(server, client), "ESTABLISHED, in the listen queue")
+		return strings.Contains(serverEnd(server, client), "ESTABLISHED, waiting in the listen queue")
 	})
 	a, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
 	if got, want := serverEnd(server, client), fmt.Sprintf("held by pid %d fd ", os.Getpid()); !strings.Contains(got, want) {
 		t.Errorf("serverEnd after the accept: %q, want it to say %q", got, want)
 	}
+	a.Close() // the server closes first, as a worker does after its answer
+	c.Close()
+	proctest.Eventually(t, "the server end closed", func() bool {
+		return strings.Contains(serverEnd(server, client), "TIME_WAIT, closed by the process that held it")
+	})
 	if got := serverEnd(server, "127.0.0.1:1"); !strings.Contains(got, "none") {
 		t.Errorf("serverEnd of no connection: %q, want it to say none", got)
 	}
