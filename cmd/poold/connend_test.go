@@ -83,7 +83,7 @@ func holderOf(inode string) string {
 		}
 	}
 	if len(held) == 0 {
-		return "inode " + inode + " held by no process"
+		return "inode " + inode + " held by no process now (closed meanwhile)"
 	}
 	return "inode " + inode + " held by " + strings.Join(held, ", ")
 }
