@@ -88,7 +88,7 @@ func Look(pid int, socks Inodes) (Seen, error) {
 // parent runs (workers: a master's, forked or spawned, while it has not
 // seen them waiting; not a helper of another program, such as a `sleep`
 // a shell left in the background with the socket).
-func look(pid int, socks Inodes) (seen Seen, holders, workers []int, err error) {
+func look(pid int, socks Inodes) (seen Seen, holders []int, workers []holder, err error) {
 	seen = Busy
 	queue := []int{pid}
 	parent := map[int]int{}
@@ -107,8 +107,8 @@ func look(pid int, socks Inodes) (seen Seen, holders, workers []int, err error) 
 		}
 		if holds && p != pid {
 			holders = append(holders, p)
-			if sameProgram(p, parent[p]) {
-				workers = append(workers, p)
+			if exe := exeOf(p); exe != "" && exe == exeOf(parent[p]) {
+				workers = append(workers, holder{pid: p, parent: parent[p], exe: exe})
 			}
 		}
 		seen = max(seen, s)
@@ -120,14 +120,10 @@ func look(pid int, socks Inodes) (seen Seen, holders, workers []int, err error) 
 	return seen, holders, workers, nil
 }
 
-// sameProgram tells whether processes a and b run the same executable.
-func sameProgram(a, b int) bool {
-	ea, err := os.Readlink("/proc/" + strconv.Itoa(a) + "/exe")
-	if err != nil {
-		return false
-	}
-	eb, err := os.Readlink("/proc/" + strconv.Itoa(b) + "/exe")
-	return err == nil && ea == eb
+// exeOf returns the executable pid runs, "" if it cannot be read.
+func exeOf(pid int) string {
+	exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	return exe
 }
 
 // lookProc looks at one process: its fds, then what its threads wait in.
@@ -321,7 +317,7 @@ func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, pa
 	for {
 		select {
 		case <-ctx.Done():
-			if lost := gone.lost(); len(lost) > 0 {
+			if lost := gone.lost(exeOf); len(lost) > 0 {
 				return Busy, fmt.Errorf("%w (pids %s exited)", ErrWorkerLost, strings.Join(lost, ", "))
 			}
 			return Busy, ErrNotSeen
@@ -334,21 +330,30 @@ func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, pa
 		if err != nil || s != Busy {
 			return s, err
 		}
+		gone.note(workers)
 		if err := gone.check(live, time.Now(), zombie); err != nil {
 			return Busy, err
 		}
 		if !time.Now().Before(softAt) {
-			if len(workers) == 0 && len(gone.lost()) == 0 {
+			if len(workers) == 0 && len(gone.lost(exeOf)) == 0 {
 				return Busy, fmt.Errorf("%w (gave up after %v)", ErrNotSeen, soft)
 			}
 			if past != nil && len(workers) > 0 {
-				past(workers)
+				past(pidsOf(workers))
 				past = nil
 			}
 		}
 		t.Reset(every)
 		every = min(2*every, 25*time.Millisecond)
 	}
+}
+
+func pidsOf(hs []holder) []int {
+	out := make([]int, len(hs))
+	for i, h := range hs {
+		out[i] = h.pid
+	}
+	return out
 }
 
 // exited reports whether pid is gone or a zombie (exited, not yet

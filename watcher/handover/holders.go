@@ -39,17 +39,46 @@ const holdersGrace = time.Second
 // holders follows the descendants of a worker that held one of its
 // sockets while Wait looks at it.
 type holders struct {
-	seen  map[int]bool // every descendant seen holding a socket
-	live  []int        // those of the last look
-	since time.Time    // when the tree was first seen without one, after seen
+	seen    map[int]bool   // every descendant seen holding a socket
+	workers map[int]holder // those seen running their parent's program
+	live    []int          // those of the last look
+	since   time.Time      // when the tree was first seen without one, after seen
 }
 
-// lost lists the holders seen before that the last look did not find:
-// they exited (or closed the socket).
-func (h *holders) lost() []string {
+// holder is a descendant seen holding a socket while it ran the program
+// its parent ran (exe).
+type holder struct {
+	pid, parent int
+	exe         string
+}
+
+// note records the workers of one look.
+func (h *holders) note(workers []holder) {
+	for _, w := range workers {
+		if h.workers == nil {
+			h.workers = map[int]holder{}
+		}
+		h.workers[w.pid] = w
+	}
+}
+
+// lost lists the workers seen before that the last look did not find
+// (they exited, or closed the socket) and whose parent lives on running
+// the program it ran then (exe tells what a pid runs): a master's
+// worker that failed to boot. A helper that a shell ran before it
+// exec'd the server (`sh -c 'sh setup.sh; exec app'`: a sh child of sh,
+// reaped) was its parent's program too, but the parent has exec'd
+// another since, and a child a shell forked, seen before it exec'd its
+// program, has a parent that has exited since (the setup's shell):
+// neither is a master.
+func (h *holders) lost(exe func(pid int) string) []string {
 	var out []string
-	for _, p := range slices.Sorted(maps.Keys(h.seen)) {
-		if !slices.Contains(h.live, p) {
+	for _, p := range slices.Sorted(maps.Keys(h.workers)) {
+		w := h.workers[p]
+		if slices.Contains(h.live, p) {
+			continue
+		}
+		if exe(w.parent) == w.exe {
 			out = append(out, strconv.Itoa(p))
 		}
 	}
