@@ -2,12 +2,68 @@ package arbiter
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/proctest"
 )
+
+// slowApp is a WSGI app whose import takes $SLOWLOAD seconds, using a
+// fifth of a CPU meanwhile (a large app's imports, reading and compiling
+// files), or sleeps forever in it with SLOWLOAD=hang. It then creates
+// $MARKER and answers "gunicorn pid=N".
+const slowApp = `
+import os, time
+if os.environ["SLOWLOAD"] == "hang":
+    time.sleep(3600)
+_until = time.monotonic() + float(os.environ["SLOWLOAD"])
+while time.monotonic() < _until:
+    _burst = time.monotonic() + 0.02
+    while time.monotonic() < _burst:
+        pass
+    time.sleep(0.08)
+open(os.environ["MARKER"], "w").close()
+
+def app(environ, start_response):
+    body = "gunicorn pid={}\n".format(os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+`
+
+// gunicornWatcher is watcher web running Debian's gunicorn (args before
+// the app) on socket web, serving slowApp with env.
+func gunicornWatcher(t *testing.T, env []string, args ...string) configs.Watcher {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "slowapp.py"), []byte(slowApp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := configs.DefaultWatcher("web")
+	w.Cmd = proctest.Tool(t, "gunicorn", "gunicorn")
+	w.Args = append(args, "--chdir", dir, "slowapp:app")
+	w.Env = append(env, "MARKER="+filepath.Join(dir, "imported"))
+	w.Sockets = []string{"web"}
+	w.StopChildren = false
+	w.GracefulTimeout = 2 * time.Second
+	return w
+}
+
+// A deploy whose app hangs in its import, under gunicorn: the new
+// master's workers hold the socket and never wait on it. The master was
+// counted ready at ready_timeout (after the log line of the soft bound),
+// so the rolling reload stopped the serving workers and answered ok: the
+// pool served nothing. It has not served by ready_timeout: that is a
+// failed start, the reload is abandoned and the old workers serve on.
+func TestReloadToAMasterWhoseWorkersNeverAcceptKeepsOldWorkers(t *testing.T) {
+	bad := gunicornWatcher(t, []string{"SLOWLOAD=hang"}, "--workers", "2")
+	bad.NumProcesses = 2
+	bad.ReadyTimeout = 3 * time.Second
+	checkReloadKeepsOldWorkers(t, bad, "still loading, not waiting for connections")
+}
 
 // reloadTo reloads watcher web of 2 serving workers to next, waited,
 // and returns the harness, the answer and how long it took.
@@ -48,4 +104,25 @@ func TestReloadToAWrappedServerNotSeenWaitingCountsItReady(t *testing.T) {
 		t.Fatalf("reloadconfig to a wrapped server after %v: %v; want ok", took, r)
 	}
 	t.Logf("reload took %v", took)
+}
+
+// gunicorn --preload imports the app in its master before it forks its
+// workers, and no process but the master holds the socket meanwhile: a
+// master whose import outlasts the 10 s bound was counted ready there,
+// so a rolling reload stopped the serving workers before gunicorn's
+// served. The master computes meanwhile: poold waits on, and the reload
+// answers only once the import is over and a worker waits.
+func TestReloadToGunicornPreloadWaitsForItsWorkers(t *testing.T) {
+	next := gunicornWatcher(t, []string{"SLOWLOAD=11"}, "--preload", "--workers", "1")
+	marker := strings.TrimPrefix(next.Env[len(next.Env)-1], "MARKER=")
+	h, r, took := reloadTo(t, next)
+	_, err := os.Stat(marker)
+	if r["status"] != "ok" || err != nil {
+		t.Fatalf("reloadconfig to gunicorn --preload after %v: %v (import over: %v); want ok once the import is over", took, r, err)
+	}
+	t.Logf("reload took %v", took)
+	proctest.Eventually(t, "gunicorn serving", func() bool {
+		body, err := get(h.socketAddr("web"), "/")
+		return err == nil && strings.HasPrefix(body, "gunicorn pid=")
+	})
 }

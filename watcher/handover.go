@@ -11,14 +11,15 @@ import (
 // handoverWait bounds how long a worker with readiness "spawn" in a
 // watcher with sockets stays starting until it is seen waiting for
 // connections (ready_timeout too, if shorter). A worker whose wait /proc
-// cannot show (a busy loop, a server that never polls the socket) then
-// counts as ready, as "spawn" always did; unless processes it started
-// hold a socket (a gunicorn or uvicorn master whose workers still import
-// the app) or one of them has exited meanwhile (a gunicorn master whose
-// worker failed to boot, which halts only once its other workers have
-// stopped): that one stays starting until it waits or exits, up to
-// ready_timeout, where it counts as ready, or fails its readiness if it
-// lost one.
+// cannot show (a server on io_uring, one that never polls the socket)
+// then counts as ready, as "spawn" always did; unless it shows it still
+// loads: processes it started hold a socket (a gunicorn or uvicorn
+// master whose workers still import the app), one of them has exited
+// meanwhile (a gunicorn master whose worker failed to boot, which halts
+// only once its other workers have stopped), or it still uses CPU (a
+// master that imports the app before it forks, gunicorn --preload).
+// That one stays starting until it waits or exits, up to ready_timeout,
+// where it fails its readiness: it has not served by then.
 const handoverWait = 10 * time.Second
 
 // defaultSpawnWindow is how long a worker with readiness "spawn" and no socket
@@ -55,6 +56,11 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 	var past func([]int)
 	if soft < bound {
 		past = func(holders []int) {
+			if len(holders) == 0 {
+				log.Info("new worker not seen waiting for connections yet, but it still uses CPU (a master that imports the app before it forks?): waiting for it to wait, up to ready_timeout",
+					"pid", pid, "wid", wid, "waited", soft, "ready_timeout", bound)
+				return
+			}
 			log.Info("new worker not seen waiting for connections yet, but processes it started hold its sockets (a master whose workers still load the app?): waiting for one to wait, up to ready_timeout",
 				"pid", pid, "wid", wid, "holders", holders, "waited", soft, "ready_timeout", bound)
 		}
@@ -91,11 +97,12 @@ func (w *Watcher) handedOver(p *Process, err error) {
 	if p.State != ProcStarting || errors.Is(err, handover.ErrExited) {
 		return
 	}
-	if errors.Is(err, handover.ErrWorkersExited) || errors.Is(err, handover.ErrWorkerLost) {
+	if errors.Is(err, handover.ErrWorkersExited) || errors.Is(err, handover.ErrWorkerLost) || errors.Is(err, handover.ErrStillLoading) {
 		// A master that outlived its workers (uvicorn --workers N with
 		// an app that cannot be imported) would never serve; one that
-		// lost a worker before any waited and has not served by
-		// ready_timeout fails it, as any readiness does.
+		// lost a worker before any waited, or still loads (its workers
+		// hold the socket, none waits on it; or it computes), and has
+		// not served by ready_timeout fails it, as any readiness does.
 		w.notReady(p, err)
 		return
 	}

@@ -295,51 +295,59 @@ var ErrExited = errors.New("exited before it waited for connections")
 // (wrapped) once soft has passed, ErrExited (wrapped) if pid has exited,
 // ErrWorkersExited (wrapped) if the processes of its tree that held a
 // socket have all exited, unreaped, while pid lives on, or Look's error
-// if pid cannot be read for another reason. A tree with processes of its
-// own that hold a socket and run their parent's program (a master whose
-// workers still import the app), or that lost a holder before any
-// waited, is not given up on at soft: those
-// servers are seen once they wait, so Wait goes on until ctx ends and
-// then returns ErrNotSeen, or ErrWorkerLost (wrapped) if it lost one.
+// if pid cannot be read for another reason. A tree that shows it still
+// loads is not given up on at soft: one with processes of its own that
+// hold a socket and run their parent's program (a master whose workers
+// still import the app), one that lost such a process before any
+// waited, or one that still computes (a master that imports the app
+// before it forks, gunicorn --preload). Those servers are seen once they
+// wait, so Wait goes on until ctx ends and then returns ErrWorkerLost
+// (wrapped) if it lost one, ErrStillLoading (wrapped) if it still
+// showed it loads, or ErrNotSeen.
 func Wait(ctx context.Context, pid int, socks Inodes, soft time.Duration) (Seen, error) {
 	return WaitPast(ctx, pid, socks, soft, nil)
 }
 
-// WaitPast is Wait that calls past once, if soft passes while such
-// workers hold a socket (holders, their pids), so that the caller can
-// say why the wait goes on.
+// WaitPast is Wait that calls past once, if soft passes while the tree
+// still loads, so that the caller can say why the wait goes on: with
+// the pids of the workers that hold a socket, or none if it computes.
 func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, past func(holders []int)) (Seen, error) {
 	softAt := time.Now().Add(soft)
 	every := time.Millisecond
 	t := time.NewTimer(0)
 	defer t.Stop()
 	var gone holders
+	var workers []int
+	var load loading
 	for {
 		select {
 		case <-ctx.Done():
-			if lost := gone.lost(exeOf); len(lost) > 0 {
-				return Busy, fmt.Errorf("%w (pids %s exited)", ErrWorkerLost, strings.Join(lost, ", "))
-			}
-			return Busy, ErrNotSeen
+			return Busy, notSeen(gone.lost(exeOf), workers, load.wasActive)
 		case <-t.C:
 		}
-		s, live, workers, err := look(pid, socks)
+		s, live, ws, err := look(pid, socks)
 		if err != nil && exited(pid) {
 			return Busy, fmt.Errorf("pid %d %w: %v", pid, ErrExited, err)
 		}
 		if err != nil || s != Busy {
 			return s, err
 		}
-		gone.note(workers)
-		if err := gone.check(live, time.Now(), zombie); err != nil {
+		now := time.Now()
+		gone.note(ws)
+		workers = pidsOf(ws)
+		if err := gone.check(live, now, zombie); err != nil {
 			return Busy, err
 		}
-		if !time.Now().Before(softAt) {
-			if len(workers) == 0 && len(gone.lost(exeOf)) == 0 {
+		busy := false
+		if !now.Before(softAt.Add(-busyWindow)) {
+			busy = load.busy(pid, now)
+		}
+		if !now.Before(softAt) {
+			if len(workers) == 0 && len(gone.lost(exeOf)) == 0 && !busy {
 				return Busy, fmt.Errorf("%w (gave up after %v)", ErrNotSeen, soft)
 			}
-			if past != nil && len(workers) > 0 {
-				past(pidsOf(workers))
+			if past != nil && (len(workers) > 0 || busy) {
+				past(workers)
 				past = nil
 			}
 		}
@@ -348,12 +356,43 @@ func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, pa
 	}
 }
 
+// notSeen is WaitPast's error once ctx has ended: the workers it lost,
+// else those that held a socket at the last look, else whether the tree
+// still computed, say why it is not ready.
+func notSeen(lost []string, workers []int, busy bool) error {
+	switch {
+	case len(lost) > 0:
+		return fmt.Errorf("%w (pids %s exited)", ErrWorkerLost, strings.Join(lost, ", "))
+	case len(workers) > 0:
+		return fmt.Errorf("%w (pids %s, processes of its own program, hold its sockets and none waits on them; raise ready_timeout if its app takes longer to load)", ErrStillLoading, joinPids(workers))
+	case busy:
+		return fmt.Errorf("%w (it still uses CPU and was never seen waiting on its sockets; raise ready_timeout if its app takes longer to load)", ErrStillLoading)
+	}
+	return ErrNotSeen
+}
+
+// ErrStillLoading is Wait's error when its ctx ended while the worker
+// still showed it loads: processes of its own program held a socket
+// with none waiting on it (gunicorn whose workers hang in the app's
+// import), or it still computed (gunicorn --preload importing the app).
+// It never served: counted ready, it would replace serving workers in a
+// rolling reload.
+var ErrStillLoading = errors.New("still loading, not waiting for connections")
+
 func pidsOf(hs []holder) []int {
 	out := make([]int, len(hs))
 	for i, h := range hs {
 		out[i] = h.pid
 	}
 	return out
+}
+
+func joinPids(pids []int) string {
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ", ")
 }
 
 // exited reports whether pid is gone or a zombie (exited, not yet

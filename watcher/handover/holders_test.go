@@ -152,7 +152,7 @@ exec(sys.argv[3])
 		ctxEnded                 bool
 	}{
 		{"loads past the soft bound, then waits", nowhere, serves, never, 3 * hang, nil, false},
-		{"still loading when ctx ends", nowhere, loads, never, 3 * time.Second, ErrNotSeen, true},
+		{"still loading when ctx ends", nowhere, loads, never, 3 * time.Second, ErrStillLoading, true},
 		{"lost a worker, halts after the soft bound", "0.5", loads, halts, 3 * hang, ErrExited, false},
 		{"lost a worker, never halts", "0.5", loads, never, 3 * time.Second, ErrWorkerLost, true},
 	}

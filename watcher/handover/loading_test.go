@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,4 +48,84 @@ func TestWaitGivesUpOnAServerAfterItsWrappersSetupAtTheSoftBound(t *testing.T) {
 		t.Fatalf("Wait = %v, %v after %v (ctx ended: %v); want ErrNotSeen at the soft bound", s, err, time.Since(t0), ctx.Err() != nil)
 	}
 	t.Logf("after %v: %v", time.Since(t0), err)
+}
+
+// A master whose workers hold the socket and never wait on it (an app
+// that hangs in its import, or workers that never accept): it was
+// counted ready once ctx ended (ready_timeout), and a rolling reload
+// replaced serving workers with it. It has not served: Wait says so.
+func TestWaitReportsAMasterWhoseWorkersNeverWait(t *testing.T) {
+	py := proctest.Tool(t, "/usr/bin/python3", "python3")
+	f := proctest.ListenerFile(t)
+	socks, err := InodesOf([]*os.File{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const master = `
+import os, time
+for _ in range(2):
+    if os.fork() == 0:
+        time.sleep(3600)
+os.wait()
+`
+	pid := startReaped(t, exec.Command(py, "-c", master), f)
+	proctest.Eventually(t, "the master's two workers", func() bool {
+		_, _, workers, err := look(pid, socks)
+		return err == nil && len(workers) == 2
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := Wait(ctx, pid, socks, time.Second)
+	if !errors.Is(err, ErrStillLoading) || !strings.Contains(err.Error(), "hold its sockets") {
+		t.Fatalf("Wait = %v, %v; want ErrStillLoading naming the workers", s, err)
+	}
+	t.Log(err)
+}
+
+// gunicorn --preload imports the app in its master before it forks the
+// workers: no process of its holds the socket but the master, which
+// computes. It was counted ready at the soft bound, before any worker
+// existed: Wait now goes on while the tree computes, and sees the
+// worker wait. uvicorn --workers 2 spawns its workers first, and they
+// hold the socket while they import.
+func TestWaitFollowsAServerThatImportsPastTheSoftBound(t *testing.T) {
+	py := proctest.Tool(t, "/usr/bin/python3", "python3")
+	gunicorn := proctest.Tool(t, "gunicorn", "gunicorn")
+	proctest.PythonModules(t, py, "uvicorn", "python3-uvicorn")
+	app, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		argv []string
+	}{
+		{"gunicorn --preload", []string{"/bin/sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"`,
+			gunicorn, "--preload", "--workers", "2", "--chdir", app, "slowload:app"}},
+		{"gunicorn", []string{"/bin/sh", "-c", `LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"`,
+			gunicorn, "--workers", "2", "--chdir", app, "slowload:app"}},
+		{"uvicorn --workers 2", []string{py, "-m", "uvicorn", "--fd", "3", "--workers", "2", "--app-dir", app, "slowload:asgi"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := proctest.ListenerFile(t)
+			socks, err := InodesOf([]*os.File{f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(tc.argv[0], tc.argv[1:]...)
+			cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "SLOWLOAD=3")
+			pid := startGroup(t, cmd, f)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*hang)
+			defer cancel()
+			t0 := time.Now()
+			s, err := Wait(ctx, pid, socks, time.Second)
+			if err != nil || s == Busy {
+				t.Fatalf("Wait = %v, %v after %v; want seen waiting", s, err, time.Since(t0))
+			}
+			if d := time.Since(t0); d < 3*time.Second {
+				t.Fatalf("Wait = %v after %v, before the app's 3 s import was over", s, d)
+			}
+			t.Logf("%v after %v", s, time.Since(t0))
+		})
+	}
 }
