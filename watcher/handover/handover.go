@@ -322,6 +322,9 @@ func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, pa
 	for {
 		select {
 		case <-ctx.Done():
+			if exited(pid) {
+				return Busy, fmt.Errorf("pid %d %w", pid, ErrExited)
+			}
 			return Busy, notSeen(gone.lost(exeOf), workers, load.wasActive)
 		case <-t.C:
 		}
@@ -344,6 +347,11 @@ func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, pa
 		}
 		if !now.Before(softAt) {
 			if len(workers) == 0 && len(gone.lost(exeOf)) == 0 && !busy {
+				if exited(pid) {
+					// It exited since the look: its workers' parent
+					// is gone, so lost could not tell them lost.
+					return Busy, fmt.Errorf("pid %d %w", pid, ErrExited)
+				}
 				return Busy, fmt.Errorf("%w (gave up after %v)", ErrNotSeen, soft)
 			}
 			if past != nil && (len(workers) > 0 || busy) {
