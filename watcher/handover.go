@@ -19,7 +19,9 @@ import (
 // only once its other workers have stopped), or it still uses CPU (a
 // master that imports the app before it forks, gunicorn --preload).
 // That one stays starting until it waits or exits, up to ready_timeout,
-// where it fails its readiness: it has not served by then.
+// where it fails its readiness (it has not served by then), unless it
+// only computed: a server /proc cannot show waiting computes too once it
+// serves, so that one counts as ready then.
 const handoverWait = 10 * time.Second
 
 // defaultSpawnWindow is how long a worker with readiness "spawn" and no socket
@@ -101,8 +103,8 @@ func (w *Watcher) handedOver(p *Process, err error) {
 		// A master that outlived its workers (uvicorn --workers N with
 		// an app that cannot be imported) would never serve; one that
 		// lost a worker before any waited, or still loads (its workers
-		// hold the socket, none waits on it; or it computes), and has
-		// not served by ready_timeout fails it, as any readiness does.
+		// hold the socket, none waits on it), and has not served by
+		// ready_timeout fails it, as any readiness does.
 		w.notReady(p, err)
 		return
 	}

@@ -302,8 +302,9 @@ var ErrExited = errors.New("exited before it waited for connections")
 // waited, or one that still computes (a master that imports the app
 // before it forks, gunicorn --preload). Those servers are seen once they
 // wait, so Wait goes on until ctx ends and then returns ErrWorkerLost
-// (wrapped) if it lost one, ErrStillLoading (wrapped) if it still
-// showed it loads, or ErrNotSeen.
+// (wrapped) if it lost one, ErrStillLoading (wrapped) if processes of
+// its program held a socket with none waiting, or ErrNotSeen (a tree
+// that only computed included).
 func Wait(ctx context.Context, pid int, socks Inodes, soft time.Duration) (Seen, error) {
 	return WaitPast(ctx, pid, socks, soft, nil)
 }
@@ -374,15 +375,19 @@ func notSeen(lost []string, workers []int, busy bool) error {
 	case len(workers) > 0:
 		return fmt.Errorf("%w (pids %s, processes of its own program, hold its sockets and none waits on them; raise ready_timeout if its app takes longer to load)", ErrStillLoading, joinPids(workers))
 	case busy:
-		return fmt.Errorf("%w (it still uses CPU and was never seen waiting on its sockets; raise ready_timeout if its app takes longer to load)", ErrStillLoading)
+		// Computing is a weaker sign than workers holding the socket:
+		// a server /proc cannot show waiting (io_uring, a socket of its
+		// own) computes too once it serves. Waited for up to ctx, in
+		// case it imports its app before it forks (gunicorn
+		// --preload), it then counts as ready, as one not seen does.
+		return fmt.Errorf("%w (it still used CPU when the wait ended and was never seen waiting on its sockets: if it is a master still importing its app, raise ready_timeout)", ErrNotSeen)
 	}
 	return ErrNotSeen
 }
 
-// ErrStillLoading is Wait's error when its ctx ended while the worker
-// still showed it loads: processes of its own program held a socket
-// with none waiting on it (gunicorn whose workers hang in the app's
-// import), or it still computed (gunicorn --preload importing the app).
+// ErrStillLoading is Wait's error when its ctx ended while processes of
+// the worker's own program held a socket with none waiting on it
+// (gunicorn whose workers hang in the app's import).
 // It never served: counted ready, it would replace serving workers in a
 // rolling reload.
 var ErrStillLoading = errors.New("still loading, not waiting for connections")

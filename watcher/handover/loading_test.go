@@ -129,3 +129,27 @@ func TestWaitFollowsAServerThatImportsPastTheSoftBound(t *testing.T) {
 		})
 	}
 }
+
+// A server /proc cannot show waiting (one on io_uring, one that binds a
+// socket of its own) computes once it serves: computing alone keeps the
+// wait going past the soft bound (gunicorn --preload), but is no proof
+// that it never serves, so at the end of the wait it counts as not seen
+// (ready), not as still loading (failed).
+func TestWaitCountsAServerThatOnlyComputesAsNotSeen(t *testing.T) {
+	f := proctest.ListenerFile(t)
+	socks, err := InodesOf([]*os.File{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := startReaped(t, exec.Command("/bin/sh", "-c", "while :; do :; done"), f)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	s, err := Wait(ctx, pid, socks, 500*time.Millisecond)
+	if !errors.Is(err, ErrNotSeen) || errors.Is(err, ErrStillLoading) || !strings.Contains(err.Error(), "still used CPU") {
+		t.Fatalf("Wait = %v, %v; want ErrNotSeen saying that it computed", s, err)
+	}
+	if ctx.Err() == nil {
+		t.Fatalf("Wait gave up after %v, at the soft bound, on a process that computes", time.Since(t0))
+	}
+}
