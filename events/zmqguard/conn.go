@@ -133,6 +133,9 @@ func (c *conn) Read(b []byte) (int, error) {
 			return 0, c.opErr("read", serr)
 		}
 		c.delivered += int64(n)
+		if c.server {
+			c.g.lastRead.Store(time.Now().UnixNano())
+		}
 	}
 	if err != nil && !c.adopted.Load() {
 		// The handshake failed: timed out, or the peer closed the conn
@@ -179,6 +182,7 @@ func (c *conn) Write(p []byte) (int, error) {
 				}
 			} else {
 				c.pending = append(c.pending, p[:n]...)
+				c.g.unflushed.Add(int64(n))
 			}
 			p = p[n:]
 			continue
@@ -198,6 +202,7 @@ func (c *conn) Write(p []byte) (int, error) {
 		}
 		if !c.dropping {
 			c.pending = append(c.pending, p[:n]...)
+			c.g.unflushed.Add(int64(n))
 		}
 		p = p[n:]
 	}
@@ -258,6 +263,7 @@ func (c *conn) writeLoop() {
 		// not let it pin megabytes.
 		c.mu.Lock()
 		c.discard(len(c.starts))
+		c.g.unflushed.Add(-int64(len(c.pending)))
 		c.pending, c.spare, c.starts, c.spareSt = nil, nil, nil, nil
 		c.mu.Unlock()
 		c.adoptTimer.Stop()
@@ -321,6 +327,7 @@ func (c *conn) flush() error {
 
 		c.mu.Lock()
 		c.inflight = 0
+		c.g.unflushed.Add(-int64(len(buf))) // written, or dropped with the conn
 		if err != nil {
 			c.discard(unwritten(starts, n, len(buf)))
 		}

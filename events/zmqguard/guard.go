@@ -182,6 +182,8 @@ type Guard struct {
 	peers   peerTable
 
 	conns             atomic.Int64
+	unflushed         atomic.Int64 // bytes queued to every conn, not written yet
+	lastRead          atomic.Int64 // unix ns: bytes last read from an accepted conn
 	spoke             atomic.Int64
 	spokeC            chan struct{}
 	handshakeTimeouts atomic.Uint64
@@ -294,6 +296,20 @@ func (g *Guard) Spoke() int64 { return g.spoke.Load() }
 
 // SpokeC receives after Spoke grew (several growths may share one).
 func (g *Guard) SpokeC() <-chan struct{} { return g.spokeC }
+
+// Unflushed is how many bytes g's connections have queued and not yet
+// written to their sockets (or dropped with a connection that ended).
+func (g *Guard) Unflushed() int64 { return g.unflushed.Load() }
+
+// LastRead is when bytes were last read from a connection g accepted
+// (zero before any): a message read is on its way to the zmq4 socket's
+// Recv from then.
+func (g *Guard) LastRead() time.Time {
+	if ns := g.lastRead.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
 
 // Options returns g's effective options.
 func (g *Guard) Options() Options { return g.opts }

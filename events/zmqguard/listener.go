@@ -30,6 +30,7 @@ type listener struct {
 
 	mu          sync.Mutex
 	handshaking map[net.Conn]struct{}
+	paused      chan struct{} // under mu: accepting is paused until closed (pause.go)
 }
 
 func newListener(ctx context.Context, g *Guard, raw net.Listener) *listener {
@@ -84,7 +85,13 @@ func (l *listener) acceptLoop() {
 	defer l.wg.Done()
 	backoff := 5 * time.Millisecond
 	for {
+		if !l.whilePaused() {
+			return
+		}
 		rc, err := l.raw.Accept()
+		if err != nil && l.pausedNow() {
+			continue // woken by pause
+		}
 		if err != nil {
 			select {
 			case <-l.done:
