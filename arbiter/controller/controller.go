@@ -98,6 +98,7 @@ type Controller struct {
 	started atomic.Bool
 	ready   chan struct{}
 	bound   string
+	srv     atomic.Pointer[server] // while Run serves (hold.go)
 }
 
 // MaxRequest is the largest control request poold reads, in bytes; a
@@ -195,6 +196,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.log.Info(how, "endpoint", c.bound)
 
 	s := newServer(c, ctx, sock)
+	c.setRunning(s)
+	defer c.setRunning(nil)
 	var bg sync.WaitGroup
 	bg.Add(2)
 	go func() { defer bg.Done(); s.sendLoop() }()

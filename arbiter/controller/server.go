@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-zeromq/zmq4"
 
@@ -38,6 +39,9 @@ type server struct {
 	mu          sync.Mutex
 	cond        *sync.Cond // on mu: a queue shrank, a parked request ended, a runner got stuck, or stopping
 	stopping    bool
+	owed        int       // requests taken (queued or running) and not answered (hold.go)
+	unsent      int       // replies handed to the sender and not sent
+	last        time.Time // a request taken or a reply sent
 	peers       map[string]*peer
 	queued      int // requests in every queue
 	queuedBytes int
@@ -167,6 +171,8 @@ func (s *server) enqueue(id string, r request) {
 func (s *server) push(p *peer, r request) {
 	p.queue = append(p.queue, r)
 	p.bytes += r.size()
+	s.owed++
+	s.last = time.Now()
 	s.queued++
 	s.queuedBytes += r.size()
 	if !p.running {
@@ -192,6 +198,7 @@ func (s *server) runPeer(p *peer) {
 			}()
 		default:
 			s.serve(p.id, r)
+			s.answered()
 		}
 	}
 }
@@ -236,11 +243,12 @@ func (s *server) next(p *peer) (r request, parks, ok bool) {
 // unpark counts the end of one of p's parked requests.
 func (s *server) unpark(p *peer) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	p.parked--
 	s.parked--
+	s.owed--
 	s.forget(p)
 	s.cond.Broadcast()
+	s.mu.Unlock()
 }
 
 // forget drops p once nothing of it is queued or running (s.mu held).
@@ -298,10 +306,14 @@ func (s *server) busy(r request, reason string) {
 // only once the sender has exited, at shutdown, is a reply given up.
 func (s *server) reply(envelope [][]byte, body []byte) {
 	msg := zmq4.NewMsgFrom(append(envelope[:len(envelope):len(envelope)], body)...)
+	s.mu.Lock()
+	s.unsent++
+	s.mu.Unlock()
 	select {
 	case s.out <- msg:
 	case <-s.senderDone:
 		s.c.log.Debug("control reply not sent: the endpoint is closing")
+		s.sent()
 	}
 }
 
@@ -325,6 +337,7 @@ func (s *server) sendLoop() {
 }
 
 func (s *server) send(msg zmq4.Msg) {
+	defer s.sent()
 	if err := s.sock.Send(msg); err != nil {
 		// The peer went away or was evicted; nothing to do.
 		s.c.log.Debug("control reply not sent", "error", err)

@@ -1,0 +1,115 @@
+package controller
+
+import (
+	"sync"
+	"time"
+)
+
+// Holding the endpoint for an upgrade's exec, which closes every control
+// connection: a request read and not answered by then would never be.
+// While held, the endpoint accepts no connection (a client dialling
+// waits in the kernel's backlog for the next image, which takes the
+// listener over), and it is quiet once every request it took is answered,
+// the reply written to its connection, and nothing came or went for
+// quietFor (no byte read from a connection, no request taken, no reply
+// sent). Requests still come in on the open connections and go to
+// the handler as usual: the arbiter, whose loop is in the hand-over,
+// answers each one that reaches it "not run, send it again"
+// (arbiter/upgradectl.go), so that its client's next request comes after
+// the exec, on a new connection. The quiet time lets a client that just
+// had an answer send its next request, to be answered so, before the
+// exec. One that comes later, in the instant before the exec, is still
+// cut with its connection.
+
+// quietFor is how long a held endpoint must have taken no request and
+// sent no reply to be quiet: a client's turn from an answer to its next
+// request, with room for a loaded machine.
+const quietFor = 20 * time.Millisecond
+
+// Hold holds c for an upgrade's exec (see above). quiet reports whether
+// it is quiet; release ends the hold (the exec failed). A Controller not
+// running is always quiet.
+func (c *Controller) Hold() (quiet func() bool, release func()) {
+	s := c.srv.Load()
+	if s == nil {
+		return func() bool { return true }, func() {}
+	}
+	return s.hold()
+}
+
+// HoldAll holds every Controller running in this process: what an
+// upgrade's exec, which closes all their connections, needs. quiet
+// reports whether all of them are quiet.
+func HoldAll() (quiet func() bool, release func()) {
+	running.mu.Lock()
+	defer running.mu.Unlock()
+	var quiets []func() bool
+	var releases []func()
+	for c := range running.set {
+		q, r := c.Hold()
+		quiets = append(quiets, q)
+		releases = append(releases, r)
+	}
+	return func() bool {
+			for _, q := range quiets {
+				if !q() {
+					return false
+				}
+			}
+			return true
+		}, func() {
+			for _, r := range releases {
+				r()
+			}
+		}
+}
+
+// running is the set of Controllers between bind and close.
+var running = struct {
+	mu  sync.Mutex
+	set map[*Controller]struct{}
+}{set: map[*Controller]struct{}{}}
+
+func (c *Controller) setRunning(s *server) {
+	c.srv.Store(s)
+	running.mu.Lock()
+	defer running.mu.Unlock()
+	if s != nil {
+		running.set[c] = struct{}{}
+	} else {
+		delete(running.set, c)
+	}
+}
+
+func (s *server) hold() (quiet func() bool, release func()) {
+	resume := s.c.Guard.PauseAccept()
+	s.mu.Lock()
+	s.c.log.Info("control endpoint held for the upgrade's exec: new connections wait for the new image", "endpoint", s.c.bound, "unanswered", s.owed)
+	s.mu.Unlock()
+	return s.quiet, resume
+}
+
+// quiet reports whether nothing is owed or unsent, the guard has written
+// every reply, and nothing came or went for quietFor.
+func (s *server) quiet() bool {
+	s.mu.Lock()
+	q := s.owed == 0 && s.unsent == 0 && time.Since(s.last) >= quietFor
+	s.mu.Unlock()
+	return q && s.c.Guard.Unflushed() == 0 && time.Since(s.c.Guard.LastRead()) >= quietFor
+}
+
+// answered counts the end of a request that did not park (its reply, if
+// any, is with the sender).
+func (s *server) answered() {
+	s.mu.Lock()
+	s.owed--
+	s.mu.Unlock()
+}
+
+// sent counts a reply the sender is done with.
+func (s *server) sent() {
+	s.mu.Lock()
+	s.unsent--
+	s.last = time.Now()
+	s.mu.Unlock()
+}
