@@ -192,6 +192,7 @@ type Arbiter struct {
 	restarts   map[*restartJob]bool
 
 	upgrading    bool             // an upgrade's pre-flight or exec is in flight
+	held         []any            // taken from the inbox in an exec step that failed (upgradectl.go)
 	reloads      int              // config reloads not answered yet: an upgrade waits for them (reload.go)
 	reading      reloadQueue      // one config reload reads its file at a time (reloadqueue.go)
 	parked       map[*cmdMsg]bool // waited commands not answered yet: an upgrade waits for them (settle.go)

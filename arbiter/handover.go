@@ -51,6 +51,12 @@ type Upgrader struct {
 	// the same keys: the new image's event and stats streams wait (a
 	// little) for that many subscribers before they publish.
 	Peers func() map[string]int64
+	// Hold holds poold's control endpoints at the start of the exec
+	// step: they accept no connection (those wait for the new image).
+	// quiet reports whether every request they took is answered, its
+	// reply written, and nothing came or went for a moment; release ends
+	// the hold (the exec failed). See upgradectl.go.
+	Hold func() (quiet func() bool, release func())
 }
 
 // peersPrefix prefixes a key of Upgrader.Peers in State.Extra.
@@ -275,12 +281,15 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 		a.opts.Lifecycle.ReloadBegan()
 		a.opts.Lifecycle.ReloadEnded(err)
 	}
+	a.replayHeld()
 }
 
 // handOver stops the output readers, writes the state and execs. It
 // returns only if that failed, with every reader running again.
 func (a *Arbiter) handOver() error {
 	u := a.opts.Upgrade
+	hold := a.holdControl()
+	defer hold.release()
 	err := a.output.detachAll()
 	defer a.output.resumeAll()
 	if err != nil {
@@ -341,6 +350,7 @@ func (a *Arbiter) handOver() error {
 	}
 	defer unix.Close(old)
 	env := append(append([]string{}, u.Env...), fmt.Sprintf("%s=%d,%d", upgrade.EnvFDs, f.Fd(), old))
+	a.answerTaken(hold)
 	return a.spawner.Exec(u.Exe, u.Argv, env)
 }
 

@@ -26,6 +26,12 @@ const (
 	ErrnoForbidden = 7
 )
 
+// NotRun is the field, true, of an error reply to a request poold took
+// and did not run: an upgrade in place was re-executing poold (errno 5).
+// Whatever the command, a client may send it again; Circus clients, which
+// do not know the field, see the reason, which says so too.
+const NotRun = "not_run"
+
 // MaxRequest is the largest control request poold reads, in bytes; a
 // client refuses to send a larger one rather than have the connection cut.
 const MaxRequest = 1 << 20

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/watcher/spawn"
@@ -235,7 +236,7 @@ func upgrader(path string, drain, undrain func()) *arbiter.Upgrader {
 	}
 	env := append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe)
 	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: env,
-		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers, Preflight: func(ctx context.Context, state []byte) (string, error) {
+		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers, Hold: controller.HoldAll, Preflight: func(ctx context.Context, state []byte) (string, error) {
 			return preflight(ctx, selfExe, path, false, state)
 		}}
 }

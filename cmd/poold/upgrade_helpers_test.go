@@ -15,6 +15,7 @@ import (
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller/ctlclient"
+	"github.com/poold/poold/arbiter/wire"
 	"github.com/poold/poold/watcher/proctest"
 	"github.com/poold/poold/watcher/workertest"
 )
@@ -140,7 +141,8 @@ func (p *upProc) endpoint() string {
 }
 
 // try runs one command on a fresh connection (an upgrade closes the
-// open ones).
+// open ones). A refusal by an image about to exec (wire.NotRun) is an
+// error, as no answer is.
 func (p *upProc) try(cmd string, props map[string]any) (arbiter.Reply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -150,6 +152,9 @@ func (p *upProc) try(cmd string, props map[string]any) (arbiter.Reply, error) {
 	}
 	defer c.Close()
 	r, err := c.Do(ctx, arbiter.Request{Command: cmd, Properties: props})
+	if r != nil && r[wire.NotRun] == true {
+		return r, fmt.Errorf("%s: not run, poold is between images: %v", cmd, err)
+	}
 	if r != nil && r["status"] == "error" {
 		return r, nil // an answer: an error reply
 	}

@@ -1,0 +1,104 @@
+package arbiter
+
+import (
+	"time"
+
+	"github.com/poold/poold/arbiter/wire"
+)
+
+// The control requests in flight at an upgrade's exec. The exec closes
+// every control connection: a request poold had read and not answered by
+// then never got an answer (the client timed out, or lost its connection
+// not knowing whether a write was done). So the exec step begins by
+// holding the control endpoint (Upgrader.Hold): it accepts no new
+// connection (those wait for the new image) and tells when every request
+// it took is answered. The loop, in the hand-over, serves no command;
+// just before the exec it answers each one that reached it, and each one
+// that reaches it until the endpoint is idle, with an error that says
+// that it was not run and to send it again (wire.NotRun): none of them
+// was run. Then it execs.
+
+// holdWait bounds the wait for the control endpoint's last answers: a
+// reply that cannot be written by then (a client that stopped reading)
+// is not worth holding the exec, and every worker's supervision, for.
+var holdWait = 2 * time.Second
+
+// upgradingError is the refusal of command, not run because poold is
+// re-executing itself.
+func upgradingError(command string) error {
+	return errorf(ErrnoFailed, "poold is being upgraded in place (it re-executes itself now): %q was not run; send it again in a moment, when the new image answers (poolctl does)", command)
+}
+
+// controlHold is the hold of the control endpoint during one exec step.
+type controlHold struct {
+	quiet   func() bool
+	release func()
+}
+
+// holdControl holds the control endpoint for the exec step (see above).
+func (a *Arbiter) holdControl() controlHold {
+	u := a.opts.Upgrade
+	if u == nil || u.Hold == nil {
+		return controlHold{quiet: func() bool { return true }, release: func() {}}
+	}
+	quiet, release := u.Hold()
+	return controlHold{quiet: quiet, release: release}
+}
+
+// answerTaken answers, with the refusal, every command that reaches the
+// loop until the control endpoint is quiet, or holdWait. Other messages
+// are kept in a.held, for the loop to handle should the exec fail. On
+// the loop, just before the exec.
+func (a *Arbiter) answerTaken(h controlHold) {
+	deadline := time.NewTimer(holdWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	refused := 0
+	take := func(m any) {
+		if cm, ok := m.(*cmdMsg); ok {
+			cm.failWith(upgradingError(cm.req.Command), map[string]any{wire.NotRun: true})
+			refused++
+			return
+		}
+		a.held = append(a.held, m)
+	}
+	for {
+		select {
+		case m := <-a.inbox:
+			take(m)
+			continue
+		case <-deadline.C:
+			a.log.Warn("upgrade: control requests still unanswered; executing anyway (their clients get no answer)", "waited", holdWait)
+		case <-tick.C:
+			if !h.quiet() {
+				continue
+			}
+		}
+		break
+	}
+	for { // posted by others meanwhile (the console): answered too
+		select {
+		case m := <-a.inbox:
+			take(m)
+		default:
+			if refused > 0 {
+				a.log.Info("upgrade: control commands that came during the hand-over refused, not run", "commands", refused)
+			}
+			return
+		}
+	}
+}
+
+// replayHeld handles the messages answerTaken kept, after a failed exec.
+func (a *Arbiter) replayHeld() {
+	held := a.held
+	a.held = nil
+	for _, m := range held {
+		if e, ok := m.(exitMsg); ok {
+			a.exits(e)
+			continue
+		}
+		a.handle(m)
+	}
+}
