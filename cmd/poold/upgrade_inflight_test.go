@@ -66,6 +66,8 @@ func (l *ctlLoad) session() {
 			return
 		case errors.As(err, &ce):
 			l.answered.Add(1)
+		case errors.Is(err, ctlclient.ErrNotSent):
+			return // the exec closed the connection after an answer: dial again
 		default:
 			l.lost.Add(1)
 			l.mu.Lock()

@@ -34,6 +34,11 @@ var (
 	// stopped, or re-executed itself in an upgrade), so whether poold
 	// ran the request is unknown. It comes with ErrUnreachable.
 	ErrConnLost = errors.New("connection lost")
+	// ErrNotSent: the connection had closed before the request was sent
+	// (poold stopped, or re-executed itself in an upgrade): poold did not
+	// get it, and it may be sent again on a new connection. It comes with
+	// ErrUnreachable.
+	ErrNotSent = errors.New("connection lost before the request was sent")
 	// ErrTimeout: the request was sent but no reply came in time; poold
 	// may still be working on it.
 	ErrTimeout = errors.New("timed out waiting for reply")
@@ -304,9 +309,8 @@ func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
 		c.mu.Unlock()
 		return nil, ErrClosed
 	case c.broken != nil:
-		err := c.broken
 		c.mu.Unlock()
-		return nil, err
+		return nil, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.endpoint, ErrNotSent)
 	}
 	if !cast {
 		if _, dup := c.pending[id]; dup {
