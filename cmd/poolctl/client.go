@@ -56,6 +56,8 @@ func (a *app) do(ctx context.Context, cl call) error {
 	raw, r, err := a.exchange(ctx, client, cl, timeout, decode)
 	stop() // the progress printer is done with stderr before we write
 	switch {
+	case err == nil && a.notRun(r), a.notSent(err):
+		raw, r, err = a.againNotRun(ctx, cl, timeout, decode)
 	case err == nil:
 	case a.askAgain(cl, err):
 		raw, r, err = a.againAfterLoss(ctx, cl, timeout, decode)
@@ -94,7 +96,7 @@ func (a *app) againAfterLoss(ctx context.Context, cl call, timeout time.Duration
 		}
 		raw, r, err := a.exchange(ctx, client, cl, timeout, decode)
 		client.Close()
-		if err == nil || !errors.Is(err, ctlclient.ErrConnLost) || dctx.Err() != nil {
+		if err == nil || !(errors.Is(err, ctlclient.ErrConnLost) || a.notSent(err)) || dctx.Err() != nil {
 			return raw, r, err
 		}
 	}
@@ -204,7 +206,7 @@ func decodeHead(raw []byte) (reply, error) {
 		return nil, err
 	}
 	r := reply{}
-	for _, k := range []string{"status", "reason", "errno", "restart_needed", "warnings"} {
+	for _, k := range []string{"status", "reason", "errno", "restart_needed", "warnings", wire.NotRun} {
 		if v, ok := top[k]; ok {
 			var x any
 			if err := json.Unmarshal(v, &x); err != nil {

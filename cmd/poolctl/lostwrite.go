@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter/controller/ctlclient"
+	"github.com/poold/poold/arbiter/wire"
 )
 
 // cutShort tells whether err is a connection to poold that closed after
@@ -69,5 +70,59 @@ func (a *app) statusAfterLoss(ctx context.Context) (map[string]any, error) {
 			return nil, err
 		case <-tick.C:
 		}
+	}
+}
+
+// notRun tells whether r is poold's refusal of a command it took and did
+// not run because it was re-executing itself in an upgrade (wire.NotRun):
+// any command, a write too, may then be sent again.
+func (a *app) notRun(r reply) bool {
+	v, _ := r[wire.NotRun].(bool)
+	return v && !a.remote()
+}
+
+// notSent tells whether err is a connection found closed before the
+// command was sent (ctlclient.ErrNotSent): poold did not get it, and it
+// may be sent again, a write too.
+func (a *app) notSent(err error) bool {
+	return !a.remote() && errors.Is(err, ctlclient.ErrNotSent)
+}
+
+// notRunPause is the wait before cl is sent again after a not_run
+// refusal: the old image is about to exec; the new one answers a new
+// connection (the old one accepts none meanwhile).
+const notRunPause = 50 * time.Millisecond
+
+// againNotRun sends cl again, on a new connection, after poold refused
+// it as not run (notRun) or it was not sent (notSent), for up to lossRedial: until an answer that is
+// not that refusal. A connection lost meanwhile is asked again only for
+// a read-only command; a write's is reported as cut (lostAnswer).
+func (a *app) againNotRun(ctx context.Context, cl call, timeout time.Duration, decode func([]byte) (reply, error)) ([]byte, reply, error) {
+	dctx, cancel := context.WithTimeout(ctx, lossRedial)
+	defer cancel()
+	pause := time.NewTicker(notRunPause)
+	defer pause.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, nil, interruptedError{fmt.Sprintf("interrupted before '%s' was sent again (poold had not run it: it was being upgraded)", cl.what)}
+		case <-pause.C:
+		}
+		client, err := ctlclient.DialContext(dctx, a.endpoint)
+		if err != nil {
+			return nil, nil, a.unreachable(err)
+		}
+		sent := time.Now()
+		raw, r, err := a.exchange(ctx, client, cl, timeout, decode)
+		client.Close()
+		switch {
+		case err == nil && a.notRun(r) && dctx.Err() == nil:
+			continue // still the old image
+		case err != nil && (a.askAgain(cl, err) || a.notSent(err)) && dctx.Err() == nil:
+			continue
+		case err != nil && a.cutShort(err):
+			return nil, nil, a.lostAnswer(ctx, cl, sent, err)
+		}
+		return raw, r, err
 	}
 }
