@@ -236,9 +236,11 @@ func upgrader(path string, drain, undrain func()) *arbiter.Upgrader {
 	}
 	env := append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe)
 	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: env,
-		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers, Hold: controller.HoldAll, Preflight: func(ctx context.Context, state []byte) (string, error) {
+		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers, Preflight: func(ctx context.Context, state []byte) (string, error) {
 			return preflight(ctx, selfExe, path, false, state)
-		}}
+		},
+		Hold: controller.HoldAll, // the control endpoint's requests in flight (arbiter/upgradectl.go)
+	}
 }
 
 // configOnlyFlag makes --check leave the watchers' programs unchecked; a
