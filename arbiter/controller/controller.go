@@ -29,7 +29,8 @@
 // for concurrent sends; the guard makes Send non-blocking. Handlers get
 // Run's context: when it is cancelled they should answer promptly; their
 // replies, and those to requests still queued, are sent before the socket
-// closes.
+// closes. Hold (hold.go) holds the endpoint for an upgrade's exec: it
+// accepts no connection and tells when every request taken is answered.
 //
 // A Client is safe for concurrent use: one reader goroutine matches replies
 // to calls by "id"; Close waits for it.
