@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
+	"github.com/poold/poold/arbiter/wire"
 	"github.com/poold/poold/watcher"
 )
 
@@ -19,7 +21,25 @@ type cmdMsg struct {
 	// parked is the set m is in while it waits for its outcome (a waited
 	// command), until answered: an upgrade waits for it (settle.go).
 	parked map[*cmdMsg]bool
+	// state says who got m first: the loop, to run it (taken), or Do,
+	// which gave up waiting before the loop took it (dropped). Either
+	// wins, never both, so that Do's "not run" is true.
+	state atomic.Int32
 }
+
+const (
+	cmdPending int32 = iota
+	cmdTaken
+	cmdDropped
+)
+
+// take reports whether the loop may run m: Do has not given up on it.
+func (m *cmdMsg) take() bool {
+	return m.state.CompareAndSwap(cmdPending, cmdTaken) || m.state.Load() == cmdTaken
+}
+
+// drop reports whether m will never run: the loop had not taken it.
+func (m *cmdMsg) drop() bool { return m.state.CompareAndSwap(cmdPending, cmdDropped) }
 
 // send answers m, once, on the loop (stats completes its answer off it).
 func (m *cmdMsg) send(ans answer) {
@@ -100,7 +120,7 @@ func (a *Arbiter) do(ctx context.Context, req Request) Reply {
 	case <-a.stopped:
 		return Fail(req.ID, errorf(ErrnoFailed, "poold is shutting down"))
 	case <-ctx.Done():
-		return Fail(req.ID, errorf(ErrnoFailed, "%s: %v before poold took the command", req.Command, ctx.Err()))
+		return notRun(req, ctx.Err())
 	}
 	var ans answer
 	select {
@@ -118,6 +138,9 @@ func (a *Arbiter) do(ctx context.Context, req Request) Reply {
 		select {
 		case ans = <-m.reply:
 		default:
+			if m.drop() {
+				return notRun(req, ctx.Err())
+			}
 			return Fail(req.ID, errorf(ErrnoFailed, "%s: %v (it goes on in poold)", req.Command, ctx.Err()))
 		}
 	}
@@ -125,6 +148,14 @@ func (a *Arbiter) do(ctx context.Context, req Request) Reply {
 		return ans.finish()
 	}
 	return ans.reply
+}
+
+// notRun is Do's reply to a command its caller gave up on before the
+// loop took it: it will not run.
+func notRun(req Request, err error) Reply {
+	r := Fail(req.ID, errorf(ErrnoFailed, "%s: %v before poold took the command: not run", req.Command, err))
+	r[wire.NotRun] = true
+	return r
 }
 
 // Handle decodes one raw request frame, runs it and encodes the reply.
@@ -149,6 +180,9 @@ func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bo
 }
 
 func (a *Arbiter) dispatch(m *cmdMsg) {
+	if !m.take() {
+		return // its caller gave up before, and was told it was not run
+	}
 	if a.stopping && m.req.Command != "quit" && !ReadOnly(m.req.Command) {
 		m.fail(errorf(ErrnoFailed, "poold is shutting down; %s refused", m.req.Command))
 		return

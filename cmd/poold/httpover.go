@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/wire"
 )
 
 // The HTTP side of an in-place upgrade's hand-over. Its last step before
@@ -103,15 +104,17 @@ func (v *httpView) Snapshot(ctx context.Context) (arbiter.Snapshot, error) {
 }
 
 // Do runs req on the loop; one that a hand-over met before the loop
-// answered it was not run (the loop runs nothing more before the exec),
-// and its reply says to send it again.
+// took it is not run (Do drops it: should the exec fail, the loop skips
+// it), and its reply says to send it again.
 func (v *httpView) Do(ctx context.Context, req arbiter.Request) arbiter.Reply {
 	ctx, over, done := v.untilOver(ctx)
 	defer done()
 	r := v.Arbiter.Do(ctx, req)
-	if r["status"] == "error" && over.Err() != nil {
-		return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed, Reason: fmt.Sprintf(
+	if notRun, _ := r[wire.NotRun].(bool); notRun && over.Err() != nil {
+		f := arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed, Reason: fmt.Sprintf(
 			"%s: not run: poold is re-executing itself (in-place upgrade); send it again: its new image answers in a moment", req.Command)})
+		f[wire.NotRun] = true
+		return f
 	}
 	return r
 }
