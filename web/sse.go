@@ -10,6 +10,7 @@ import (
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/web/remote"
 )
 
 // StreamHandler serves one GET /api/v1/NAME stream (Options.Streams)
@@ -118,6 +119,10 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 			// already and go out before the stream ends.
 			if context.Cause(r.Context()) != errRevoked {
 				sendQueued(sw, sub, last)
+			}
+			if context.Cause(r.Context()) == errHandingOver {
+				// The client tells this end from a lost connection.
+				_ = sw.comment(remote.UpgradingComment)
 			}
 			return
 		case <-ping.C:

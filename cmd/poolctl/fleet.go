@@ -243,7 +243,7 @@ func (a *app) hostEvents(ctx context.Context, u string, prefixes []string, since
 	// A stream that breaks (the host upgrading in place, restarting) is
 	// opened again from its last event: no gap, nothing twice.
 	lost := func(err error, from uint64) {
-		send(hostEvent{host: c.Host(), note: fmt.Sprintf("event stream lost (%v); reconnecting from #%d", err, from)})
+		send(hostEvent{host: c.Host(), note: lostNote(err, from)})
 	}
 	restarted := func(was, now string) { send(hostEvent{host: c.Host(), note: restartNote(was, now)}) }
 	note := func(s string) { send(hostEvent{host: c.Host(), note: s}) }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -118,7 +119,7 @@ func (a *app) remoteEvents(ctx context.Context, prefixes []string, since int64) 
 // opened again, as the ZeroMQ one does.
 func (a *app) followOptions() remote.FollowOptions {
 	return remote.FollowOptions{RetryFor: resubscribeFor, Lost: func(err error, from uint64) {
-		fmt.Fprintf(a.stderr, "poolctl: event stream lost (%v); reconnecting from #%d\n", err, from)
+		fmt.Fprintf(a.stderr, "poolctl: %s\n", lostNote(err, from))
 	}, Restarted: func(was, now string) {
 		fmt.Fprintf(a.stderr, "poolctl: %s\n", restartNote(was, now))
 	}}
@@ -127,4 +128,13 @@ func (a *app) followOptions() remote.FollowOptions {
 // restartNote says that the stream reopened on a new poold.
 func restartNote(was, now string) string {
 	return fmt.Sprintf("poold restarted (was %s, now %s): its events are numbered from 1 again; replaying every one it kept", was, now)
+}
+
+// lostNote says why an API event stream ended and that it is opened
+// again: poold upgrading in place says so (no error of anyone's).
+func lostNote(err error, from uint64) string {
+	if errors.Is(err, remote.ErrUpgrading) {
+		return fmt.Sprintf("poold is upgrading in place; reconnecting from #%d", from)
+	}
+	return fmt.Sprintf("event stream lost (%v); reconnecting from #%d", err, from)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/poold/poold/web/remote"
 )
 
 // An upgrade with a console's websocket and an API event stream open:
@@ -44,8 +47,9 @@ func TestUpgradeEndsStreamsAtOnce(t *testing.T) {
 	}
 	defer ws.Close()
 	sseEnd, wsEnd := make(chan error, 1), make(chan error, 1)
+	var tail bytes.Buffer // what the stream said last
 	go func() {
-		_, err := io.Copy(io.Discard, bufio.NewReader(resp.Body))
+		_, err := io.Copy(&tail, bufio.NewReader(resp.Body))
 		sseEnd <- err
 	}()
 	go func() {
@@ -66,6 +70,9 @@ func TestUpgradeEndsStreamsAtOnce(t *testing.T) {
 	case err := <-sseEnd:
 		if err != nil {
 			t.Errorf("the event stream ended with %v, want a clean end (EOF) its client resumes from", err)
+		}
+		if !bytes.HasSuffix(tail.Bytes(), []byte(": "+remote.UpgradingComment+"\n\n")) {
+			t.Errorf("the event stream's end says nothing of the upgrade: ...%q", tail.Bytes()[max(0, tail.Len()-100):])
 		}
 	case <-time.After(hang):
 		t.Fatal("the event stream did not end")

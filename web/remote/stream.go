@@ -31,7 +31,21 @@ type Stream struct {
 	// that long: a host frozen or cut off without a reset keeps the
 	// connection open but says nothing.
 	idle time.Duration
+	// upgrading is set once poold said it ends the stream for an
+	// in-place upgrade (UpgradingComment).
+	upgrading bool
 }
+
+// UpgradingComment is the SSE comment poold sends as it ends an event
+// stream for an in-place upgrade: its new image answers the reconnect.
+// A client that knows it says so rather than that the stream was lost;
+// older clients take it for a ping.
+const UpgradingComment = "upgrading"
+
+// ErrUpgrading is Recv's error for a stream poold ended because it
+// re-executes itself (an in-place upgrade): connect again, from the last
+// event, in a moment.
+var ErrUpgrading = errors.New("poold ended the stream: it is upgrading in place")
 
 // Events opens the event stream: topics filter by prefix (all when none),
 // since >= 0 first replays the kept events after that seq.
@@ -144,6 +158,9 @@ func (s *Stream) Recv(ctx context.Context) (Event, error) {
 			if stalled.Load() {
 				return Event{}, fmt.Errorf("event stream from %s: no event or ping for %v: is poold stuck, or the network down?", s.c.base, s.idle)
 			}
+			if err == io.EOF && s.upgrading {
+				return Event{}, fmt.Errorf("event stream from %s: %w", s.c.base, ErrUpgrading)
+			}
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
@@ -160,7 +177,10 @@ func (s *Stream) Recv(ctx context.Context) (Event, error) {
 			continue
 		}
 		if strings.HasPrefix(line, ":") {
-			continue // comment: ping
+			if strings.TrimSpace(line[1:]) == UpgradingComment {
+				s.upgrading = true
+			}
+			continue // comment: ping, or the upgrade's
 		}
 		k, v, _ := strings.Cut(line, ":")
 		v = strings.TrimPrefix(v, " ")
