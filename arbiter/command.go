@@ -29,6 +29,10 @@ const (
 	ErrnoForbidden   = wire.ErrnoForbidden
 )
 
+// NotRun is the field, true, of an error reply to a command poold did
+// not run (wire.NotRun): the client may send it again.
+const NotRun = wire.NotRun
+
 // errorf builds a CommandError.
 func errorf(errno int, format string, args ...any) *CommandError {
 	return &CommandError{Errno: errno, Reason: fmt.Sprintf(format, args...)}

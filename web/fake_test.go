@@ -56,6 +56,9 @@ type fakeBackend struct {
 	// gives up, as poold's do while its loop is busy (set before the
 	// server starts).
 	callTakes time.Duration
+	// notRun: every command is refused not_run, as poold's are while it
+	// re-executes itself in an upgrade.
+	notRun atomic.Bool
 }
 
 type fakeWatcher struct {
@@ -302,6 +305,11 @@ func (f *fakeBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply
 		if err != nil {
 			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoAsync, Reason: "the caller went away: " + err.Error()})
 		}
+	}
+	if f.notRun.Load() {
+		r := arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed, Reason: req.Command + ": not run: poold is re-executing itself"})
+		r[arbiter.NotRun] = true
+		return r
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

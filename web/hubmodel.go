@@ -11,7 +11,10 @@ import (
 // consoles what changed; a failed read shows as the state's error.
 func (h *hub) applyRefresh(r refreshResult) {
 	if r.err != nil {
-		if h.state.Error == "" {
+		switch {
+		case notRun(r.err): // poold upgrading in place: the next refresh is its new image's
+			h.log.Debug("console refresh not run", "error", r.err)
+		case h.state.Error == "":
 			h.log.Warn("console refresh failed", "error", r.err)
 		}
 		msg := "cannot read poold's state: " + r.err.Error()

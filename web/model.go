@@ -43,6 +43,7 @@ type backendError struct {
 	command string
 	errno   int
 	reason  string
+	notRun  bool // the reply's not_run: poold upgrading in place, most likely
 }
 
 func (e *backendError) Error() string {
@@ -63,7 +64,8 @@ func call(ctx context.Context, b Backend, command string, props map[string]any) 
 		if reason == "" {
 			reason = "no reason given"
 		}
-		return nil, &backendError{command: command, errno: int(toFloat(m["errno"])), reason: reason}
+		notRun, _ := m[arbiter.NotRun].(bool)
+		return nil, &backendError{command: command, errno: int(toFloat(m["errno"])), reason: reason, notRun: notRun}
 	}
 	return m, nil
 }
@@ -124,6 +126,13 @@ func pageProc(info map[string]any) map[string]any {
 		out["children"] = kids
 	}
 	return out
+}
+
+// notRun tells a refusal of a command poold did not run, to be sent
+// again (an upgrade in place), from a failure.
+func notRun(err error) bool {
+	be, ok := err.(*backendError)
+	return ok && be.notRun
 }
 
 func isUnknown(err error) bool {
