@@ -31,6 +31,7 @@ type listener struct {
 	mu          sync.Mutex
 	handshaking map[net.Conn]struct{}
 	paused      chan struct{} // under mu: accepting is paused until closed (pause.go)
+	accepting   chan struct{} // under mu: the acceptor is in Accept until closed (pause.go)
 }
 
 func newListener(ctx context.Context, g *Guard, raw net.Listener) *listener {
@@ -85,41 +86,41 @@ func (l *listener) acceptLoop() {
 	defer l.wg.Done()
 	backoff := 5 * time.Millisecond
 	for {
-		if !l.whilePaused() {
+		out, ok := l.enterAccept()
+		if !ok {
 			return
 		}
 		rc, err := l.raw.Accept()
-		if err != nil && l.pausedNow() {
-			continue // woken by pause
-		}
-		if err != nil {
-			select {
-			case <-l.done:
-				return
-			default:
+		if err == nil {
+			backoff = 5 * time.Millisecond
+			if e := l.track(rc); e != nil {
+				l.wg.Add(1)
+				go l.handshake(e)
+			} else {
+				rc.Close()
 			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Out of file descriptors and the like: wait, do not spin.
-			t := time.NewTimer(backoff)
-			select {
-			case <-l.done:
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			backoff = min(2*backoff, time.Second)
-			continue
 		}
-		backoff = 5 * time.Millisecond
-		e := l.track(rc)
-		if e == nil {
-			rc.Close()
-			continue
+		l.leaveAccept(out)
+		if err == nil || l.pausedNow() || errors.Is(err, os.ErrDeadlineExceeded) {
+			continue // accepted, or woken by pause (perhaps resumed since)
 		}
-		l.wg.Add(1)
-		go l.handshake(e)
+		select {
+		case <-l.done:
+			return
+		default:
+		}
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		// Out of file descriptors and the like: wait, do not spin.
+		t := time.NewTimer(backoff)
+		select {
+		case <-l.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
 	}
 }
 

@@ -11,7 +11,8 @@ import (
 // its connection with the request it sent.
 
 // PauseAccept makes g's listeners stop accepting connections (one in
-// handshake goes on) until resume is called.
+// handshake goes on) until resume is called. Once it has returned,
+// nothing is accepted: a client that connects then waits.
 func (g *Guard) PauseAccept() (resume func()) {
 	registry.mu.Lock()
 	var ls []*listener
@@ -35,14 +36,27 @@ func (g *Guard) PauseAccept() (resume func()) {
 // Accept in progress.
 type deadliner interface{ SetDeadline(time.Time) error }
 
+// pause stops l accepting and returns once its acceptor is out of Accept:
+// from then on nothing is accepted until resume. The deadline alone does
+// not ensure that: the acceptor it wakes may run only after a client
+// connected, and the runtime then reports the listener ready rather than
+// the deadline passed, so that Accept returns the client. A connection
+// so accepted before pause returns goes on to its handshake.
 func (l *listener) pause() {
 	l.mu.Lock()
 	if l.paused == nil {
 		l.paused = make(chan struct{})
 	}
+	out := l.accepting
 	l.mu.Unlock()
-	if d, ok := l.raw.(deadliner); ok {
-		_ = d.SetDeadline(time.Unix(1, 0)) // wakes the acceptor's Accept
+	d, ok := l.raw.(deadliner)
+	if !ok || out == nil {
+		return // not in Accept, or cannot be woken: stops after this one
+	}
+	_ = d.SetDeadline(time.Unix(1, 0)) // wakes the acceptor's Accept
+	select {
+	case <-out:
+	case <-l.done:
 	}
 }
 
@@ -65,20 +79,33 @@ func (l *listener) pausedNow() bool {
 	return l.paused != nil
 }
 
-// whilePaused waits, on the acceptor, until l is not paused; false when
-// l closed meanwhile.
-func (l *listener) whilePaused() bool {
+// enterAccept waits, on the acceptor, until l is not paused, and marks
+// the acceptor in Accept (out is closed by leaveAccept); false when l
+// closed meanwhile.
+func (l *listener) enterAccept() (out chan struct{}, ok bool) {
 	for {
 		l.mu.Lock()
 		p := l.paused
-		l.mu.Unlock()
 		if p == nil {
-			return true
+			out = make(chan struct{})
+			l.accepting = out
+			l.mu.Unlock()
+			return out, true
 		}
+		l.mu.Unlock()
 		select {
 		case <-p:
 		case <-l.done:
-			return false
+			return nil, false
 		}
 	}
+}
+
+// leaveAccept marks the acceptor out of Accept, a connection it returned
+// handed to its handshake.
+func (l *listener) leaveAccept(out chan struct{}) {
+	l.mu.Lock()
+	l.accepting = nil
+	l.mu.Unlock()
+	close(out)
 }
