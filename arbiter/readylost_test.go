@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,4 +126,33 @@ func TestReloadToGunicornPreloadWaitsForItsWorkers(t *testing.T) {
 		body, err := get(h.socketAddr("web"), "/")
 		return err == nil && strings.HasPrefix(body, "gunicorn pid=")
 	})
+}
+
+// A process pool whose forked children inherited the socket and never
+// accept on it (a Circus background worker with use_sockets, a server on
+// a port of its own): its own processes hold the socket, none waits. At
+// its first start nothing serving depends on it; failed at
+// ready_timeout, it was stopped and started again, and failed again,
+// every ready_timeout for good (r52b-ready). It counts as ready then,
+// with a warning; only a rolling reload to one is abandoned.
+func TestPoolThatNeverAcceptsIsReadyAtItsFirstStart(t *testing.T) {
+	py := proctest.Tool(t, "/usr/bin/python3", "python3")
+	w := configs.DefaultWatcher("pool")
+	w.Cmd = py
+	w.Args = []string{"-c", "import os, time\nfor _ in range(2):\n    if os.fork() == 0:\n        break\ntime.sleep(3600)"}
+	w.Sockets = []string{"web"}
+	w.ReadyTimeout = 2 * time.Second
+	w.GracefulTimeout = time.Second
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	ready := h.next("ready", nil)
+	pid := ready.Fields["process_pid"].(int)
+	if !strings.Contains(h.log.String(), "counting it ready, as no rolling reload waits on it") {
+		t.Errorf("ready without the warning that says why:\n%s", h.log.String())
+	}
+	if st := h.do("status", map[string]any{"name": "pool"})["status"]; st != "active" {
+		t.Errorf("pool is %v once its worker is ready, want active", st)
+	}
+	if pids := h.do("list", map[string]any{"name": "pool"})["pids"]; !strings.Contains(fmt.Sprint(pids), fmt.Sprint(pid)) {
+		t.Errorf("the ready worker %d is not running: pids %v", pid, pids)
+	}
 }

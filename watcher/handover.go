@@ -99,6 +99,17 @@ func (w *Watcher) handedOver(p *Process, err error) {
 	if p.State != ProcStarting || errors.Is(err, handover.ErrExited) {
 		return
 	}
+	if errors.Is(err, handover.ErrStillLoading) && !w.newInRoll(p) {
+		// Its own processes hold the socket and none waited: a master
+		// still loading, or a process pool that inherited a socket it
+		// never uses. Failed, it would be started again and fail again
+		// at every ready_timeout; with no serving worker of a rolling
+		// reload to keep, it counts as ready, as it always did.
+		w.log.Warn("new worker's processes hold its sockets and none waited on them by ready_timeout; counting it ready, as no rolling reload waits on it (a rolling reload to such a worker is abandoned)",
+			"pid", p.Pid, "wid", p.Wid, "error", err)
+		w.ready(p)
+		return
+	}
 	if errors.Is(err, handover.ErrWorkersExited) || errors.Is(err, handover.ErrWorkerLost) || errors.Is(err, handover.ErrStillLoading) {
 		// A master that outlived its workers (uvicorn --workers N with
 		// an app that cannot be imported) would never serve; one that

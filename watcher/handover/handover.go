@@ -343,7 +343,7 @@ func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, pa
 			return Busy, err
 		}
 		busy := false
-		if !now.Before(softAt.Add(-busyWindow)) {
+		if !now.Before(softAt.Add(-2 * busyWindow)) {
 			busy = load.busy(pid, now)
 		}
 		if !now.Before(softAt) {
@@ -373,7 +373,7 @@ func notSeen(lost []string, workers []int, busy bool) error {
 	case len(lost) > 0:
 		return fmt.Errorf("%w (pids %s exited)", ErrWorkerLost, strings.Join(lost, ", "))
 	case len(workers) > 0:
-		return fmt.Errorf("%w (pids %s, processes of its own program, hold its sockets and none waits on them; raise ready_timeout if its app takes longer to load)", ErrStillLoading, joinPids(workers))
+		return fmt.Errorf("%w (pids %s, processes of its own program, hold its sockets and none waits on them: if its app takes longer to load, raise ready_timeout; if they never accept on them (a process pool that inherited the socket, a server on a port of its own), give this watcher no sockets, or readiness \"delay\", \"tcp\" or \"http\")", ErrStillLoading, joinPids(workers))
 	case busy:
 		// Computing is a weaker sign than workers holding the socket:
 		// a server /proc cannot show waiting (io_uring, a socket of its

@@ -153,3 +153,40 @@ func TestWaitCountsAServerThatOnlyComputesAsNotSeen(t *testing.T) {
 		t.Fatalf("Wait gave up after %v, at the soft bound, on a process that computes", time.Since(t0))
 	}
 }
+
+// A server /proc cannot show waiting that uses a little CPU now and then
+// (a runtime's timers, a housekeeping tick) is not computing: it is given
+// up on at the soft bound, as an idle one is, not held to the end of the
+// wait (r52b-ready: 186 of 200 such servers waited ready_timeout on a
+// loaded machine, where any CPU used in a second counted). An import
+// that gets a twentieth of a CPU on a loaded machine, runnable most of
+// the time, still computes.
+func TestLoadingTellsATickFromAnImport(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name     string
+		cpuPerS  time.Duration // CPU used each second
+		runEvery int           // one look in runEvery finds it running (0: none)
+		want     bool
+	}{
+		{"idle", 0, 0, false},
+		{"a tick a second", 10 * time.Millisecond, 0, false},
+		{"4 % of a CPU, seen running in one look of 40", 40 * time.Millisecond, 40, false},
+		{"an import on an idle machine", 900 * time.Millisecond, 1, true},
+		{"an import on a loaded machine: 5 % of a CPU, runnable in 1 look of 3", 50 * time.Millisecond, 3, true},
+	} {
+		var l loading
+		var busy bool
+		// Looks every 25 ms for 2.5 s; what counts is the last one, at
+		// the soft bound, which here finds it not running.
+		for i := 0; i <= 100; i++ {
+			now := t0.Add(time.Duration(i) * 25 * time.Millisecond)
+			cpu := tc.cpuPerS * time.Duration(i) / 40
+			running := tc.runEvery > 0 && i%tc.runEvery == 1 && i != 100
+			busy = l.observe(now, cpu, running)
+		}
+		if busy != tc.want {
+			t.Errorf("%s: computing %v at the soft bound, want %v", tc.name, busy, tc.want)
+		}
+	}
+}
