@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Every command that changes something is logged with who sent it, so
@@ -15,37 +16,82 @@ import (
 type callerKey struct{}
 
 // WithCaller returns ctx carrying who sends the command, for the log
-// line Do writes for each command that changes something: "uid 1000
-// pid 4242" or "tcp 127.0.0.1:53122" for a control client, "API token
-// deploy.token from 10.0.0.5:41000" for the HTTP API, "console from
-// ..." for the web console. A command without a caller (poold's own:
+// line of each command that changes something: "uid 1000 gid 1000 pid
+// 4242 (poolctl)" or "tcp 127.0.0.1:53122" for a control client, "API
+// token deploy.token from 10.0.0.5:41000" for the HTTP API, "web console
+// from ..." for the console. A command without a caller (poold's own:
 // SIGHUP's reload, an upgrade) is logged where it is done instead.
 func WithCaller(ctx context.Context, who string) context.Context {
-	return context.WithValue(ctx, callerKey{}, who)
+	return WithCallerFunc(ctx, func() string { return who })
+}
+
+// WithCallerFunc is WithCaller with who found only when a log line needs
+// it (at most once): reading a control client's program name from /proc
+// is not for every status request.
+func WithCallerFunc(ctx context.Context, who func() string) context.Context {
+	return context.WithValue(ctx, callerKey{}, sync.OnceValue(who))
 }
 
 // CallerFrom is the caller WithCaller gave ctx, "" without one.
 func CallerFrom(ctx context.Context) string {
-	who, _ := ctx.Value(callerKey{}).(string)
+	if who := callerOf(ctx); who != nil {
+		return who()
+	}
+	return ""
+}
+
+func callerOf(ctx context.Context) func() string {
+	who, _ := ctx.Value(callerKey{}).(func() string)
 	return who
 }
 
-// logCommand says that who asked for req, unless req changes nothing
-// or nobody outside poold asked.
-func (a *Arbiter) logCommand(who string, req Request) {
-	if who == "" || ReadOnly(req.Command) {
+// logTaken says that the loop took m, a command that changes something,
+// and who sent it: on the loop, once the command is sure to run (one
+// refused not run during an upgrade's hand-over, or dropped by a caller
+// that gave up, is not logged as taken).
+func (a *Arbiter) logTaken(m *cmdMsg) {
+	if m.who == nil || ReadOnly(m.req.Command) {
 		return
 	}
-	a.log.Info("command received", append([]any{"command", req.Command}, commandFields(req.Properties, who)...)...)
+	a.log.Info("command received", append([]any{"command", m.req.Command}, commandFields(m.req.Properties, m.who())...)...)
 }
 
-// logOutcome says that a logged command failed, and why.
-func (a *Arbiter) logOutcome(who string, req Request, r Reply) {
-	if who == "" || ReadOnly(req.Command) || r == nil || r["status"] != "error" {
+// logOutcome says that a logged command failed, and why. The reason is
+// left out when the command carried values that are not logged: a reason
+// may quote them (set's env).
+func (a *Arbiter) logOutcome(who func() string, req Request, r Reply) {
+	if who == nil || ReadOnly(req.Command) || r == nil || r["status"] != "error" {
 		return
 	}
-	a.log.Info("command failed", append([]any{"command", req.Command}, commandFields(req.Properties, who, "reason", r["reason"])...)...)
+	if notRun, _ := r[NotRun].(bool); notRun {
+		return // not taken, not logged as taken
+	}
+	reason := clipTo(fmt.Sprint(r["reason"]), 300)
+	if carriesValues(req.Properties) {
+		reason = "(not logged: it may quote the values sent)"
+	}
+	a.log.Info("command failed", append([]any{"command", req.Command}, commandFields(req.Properties, who(), "reason", reason)...)...)
 }
+
+// carriesValues tells whether props has a value the log leaves out.
+func carriesValues(props map[string]any) bool {
+	for k, v := range props {
+		switch v.(type) {
+		case float64, bool, nil:
+		case string:
+			if !loggedString(k) {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// loggedString tells the properties whose string values are logged: the
+// watcher's name and a signal.
+func loggedString(k string) bool { return k == "name" || k == "signal" || k == "signum" }
 
 // commandFields are the log fields of a command's properties, with who
 // last: the watcher's name, numbers, booleans and a signal as given (nb,
@@ -65,7 +111,7 @@ func commandFields(props map[string]any, who string, more ...any) []any {
 		_, str := v.(string)
 		switch v := v.(type) {
 		case float64, bool, string:
-			if len(out) < 2*10 && (!str || k == "signal") {
+			if len(out) < 2*10 && (!str || loggedString(k)) {
 				if str {
 					v = clip(v.(string))
 				}
@@ -100,9 +146,12 @@ func firstNames(names []string) []string {
 }
 
 // clip keeps a name from a client short in the log.
-func clip(s string) string {
-	if len(s) > 64 {
-		return strings.ToValidUTF8(s[:61], "") + "..."
+func clip(s string) string { return clipTo(s, 64) }
+
+// clipTo cuts s to about n bytes.
+func clipTo(s string, n int) string {
+	if len(s) > n {
+		return strings.ToValidUTF8(s[:n-3], "") + "..."
 	}
 	return s
 }

@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -23,6 +24,11 @@ func TestCommandsThatChangeSomethingAreLoggedWithTheirCaller(t *testing.T) {
 	do("status", map[string]any{"name": "web"})
 	do("incr", map[string]any{"name": "web", "nb": 2.0, "waiting": true})
 	do("set", map[string]any{"name": "web", "options": map[string]any{"env": map[string]any{"DB_PASSWORD": "hunter2"}}})
+	// A refusal that quotes the value sent (r52b-ctl): its reason is not
+	// logged.
+	if r := do("set", map[string]any{"name": "web", "options": map[string]any{"env": "DB_PASSWORD=hunter2"}}); r["status"] != "error" || !strings.Contains(fmt.Sprint(r["reason"]), "hunter2") {
+		t.Fatalf("set with env as a string: %v; want a refusal quoting it (else this check proves nothing)", r)
+	}
 	if r := do("decr", map[string]any{"name": "nosuch"}); r["status"] != "error" {
 		t.Fatalf("decr of a watcher that does not exist: %v", r)
 	}
@@ -34,6 +40,7 @@ func TestCommandsThatChangeSomethingAreLoggedWithTheirCaller(t *testing.T) {
 		`command received: command=incr watcher=web nb=2 waiting=true by="uid 1000 gid 1000 pid 4242"`,
 		`command received: command=set watcher=web with="options(env)" by="uid 1000 gid 1000 pid 4242"`,
 		`command failed: command=decr watcher=nosuch reason=`,
+		`command failed: command=set watcher=web with="options(env)" reason="(not logged: it may quote the values sent)"`,
 	} {
 		if !strings.Contains(logged, want) {
 			t.Errorf("log lacks %q:\n%s", want, logged)

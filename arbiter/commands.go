@@ -16,6 +16,8 @@ type cmdMsg struct {
 	req Request
 	// withhold is set by Do for a read-only caller (WithRole).
 	withhold bool
+	// who sent it (WithCaller), nil for poold's own commands.
+	who      func() string
 	reply    chan answer // capacity 1
 	answered bool
 	// parked is the set m is in while it waits for its outcome (a waited
@@ -106,15 +108,14 @@ func (a *Arbiter) Do(ctx context.Context, req Request) Reply {
 	if _, ok := commands[req.Command]; !ok {
 		return Fail(req.ID, errorf(ErrnoUnknownCmd, "unknown command %q; known commands: %s", req.Command, strings.Join(Commands(), ", ")))
 	}
-	who := CallerFrom(ctx)
-	a.logCommand(who, req)
-	r := a.do(ctx, req)
+	who := callerOf(ctx)
+	r := a.do(ctx, req, who)
 	a.logOutcome(who, req, r)
 	return r
 }
 
-func (a *Arbiter) do(ctx context.Context, req Request) Reply {
-	m := &cmdMsg{req: req, withhold: RoleFrom(ctx) == RoleReadOnly, reply: make(chan answer, 1)}
+func (a *Arbiter) do(ctx context.Context, req Request, who func() string) Reply {
+	m := &cmdMsg{req: req, withhold: RoleFrom(ctx) == RoleReadOnly, reply: make(chan answer, 1), who: who}
 	select {
 	case a.inbox <- m:
 	case <-a.stopped:
@@ -167,9 +168,8 @@ func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bo
 	case err != nil:
 		r = Fail(req.ID, err)
 	case req.MsgType == "cast":
-		m := &cmdMsg{req: req, reply: make(chan answer, 1)}
+		m := &cmdMsg{req: req, reply: make(chan answer, 1), who: callerOf(ctx)}
 		if _, ok := commands[req.Command]; ok {
-			a.logCommand(CallerFrom(ctx), req)
 			a.post(m)
 		}
 		return nil, false
@@ -183,6 +183,7 @@ func (a *Arbiter) dispatch(m *cmdMsg) {
 	if !m.take() {
 		return // its caller gave up before, and was told it was not run
 	}
+	a.logTaken(m)
 	if a.stopping && m.req.Command != "quit" && !ReadOnly(m.req.Command) {
 		m.fail(errorf(ErrnoFailed, "poold is shutting down; %s refused", m.req.Command))
 		return

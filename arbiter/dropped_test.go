@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,13 +44,17 @@ func TestLoopSkipsADroppedCommand(t *testing.T) {
 	w := testWatcher("web", "sleep", 0)
 	w.Autostart = false
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
-	m := &cmdMsg{req: Request{Command: "incr", Properties: map[string]any{"name": "web"}}, reply: make(chan answer, 1)}
+	m := &cmdMsg{req: Request{Command: "incr", Properties: map[string]any{"name": "web"}}, reply: make(chan answer, 1),
+		who: func() string { return "a client that gave up" }}
 	if !m.drop() {
 		t.Fatal("a command nobody took could not be dropped")
 	}
 	h.a.post(m)
 	if got := numprocessesSet(h); toFloat(got) != 0 {
 		t.Errorf("numprocesses %v after a dropped incr, want 0", got)
+	}
+	if strings.Contains(h.log.String(), "command received: command=incr") {
+		t.Errorf("a dropped command was logged as taken:\n%s", h.log.String())
 	}
 }
 

@@ -20,8 +20,11 @@ import (
 
 // holdWait bounds the wait for the control endpoint's last answers: a
 // reply that cannot be written by then (a client that stopped reading)
-// is not worth holding the exec, and every worker's supervision, for.
-var holdWait = 2 * time.Second
+// is not worth holding the exec, and every worker's supervision, for;
+// nor is a client that sends again on the same connection each time it
+// is told not run (Circus clients do), which keeps the endpoint from
+// ever being quiet (r52b-ctl: 2 s of a frozen loop per upgrade).
+var holdWait = 300 * time.Millisecond
 
 // upgradingError is the refusal of command, not run because poold is
 // re-executing itself.

@@ -216,12 +216,14 @@ func (s *Server) action(ctx context.Context, h *hub, req arbiter.Request, remote
 	if reply == nil {
 		reply = arbiter.Fail(req.ID, fmt.Errorf("%s: no reply from poold", req.Command))
 	}
-	if reply["status"] == "error" && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+	if notRun, _ := reply[arbiter.NotRun].(bool); !notRun && reply["status"] == "error" && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		reply = arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed, Reason: stoppedWaiting(req.Command, s.tunings.actionTO)})
 	}
 	if mutating {
 		name, _ := req.Properties["name"].(string)
-		s.log.Info("console action", "command", req.Command, "name", name, "remote", remote, "status", reply["status"], "reason", reply["reason"])
+		// poold's own log line of the command names the console as its
+		// sender (arbiter.WithCaller).
+		s.log.Debug("console action", "command", req.Command, "name", name, "remote", remote, "status", reply["status"], "reason", reply["reason"])
 		if req.Command == "reloadconfig" {
 			name = ""
 		}

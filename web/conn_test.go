@@ -79,6 +79,21 @@ func TestActionsInFlightAreBounded(t *testing.T) {
 	}
 }
 
+// A command poold's loop never took before the console stopped waiting
+// is not run, and poold says so (not_run): the console passes that on,
+// not "still running in poold" (r52b-ctl).
+func TestActionNotRunSaysNotRun(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	fake.callTakes, fake.dropsGivenUp = time.Hour, true
+	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.actionTO = 200 * time.Millisecond })
+	c := dialConsole(t, ts)
+	c.send("i", "incr", map[string]any{"name": "web"})
+	r := c.reply("i")
+	if reason, _ := r["reason"].(string); !strings.Contains(reason, "not run") || strings.Contains(reason, "still running") {
+		t.Errorf("reply %v: want it to say that incr was not run", r)
+	}
+}
+
 // TestActionTimeoutSaysWhatHappened: a waited action the console stops
 // waiting for says that it goes on in poold and where to follow it, not
 // a Go error.

@@ -56,6 +56,9 @@ type fakeBackend struct {
 	// gives up, as poold's do while its loop is busy (set before the
 	// server starts).
 	callTakes time.Duration
+	// dropsGivenUp: a command whose caller gave up within callTakes is
+	// answered not_run, as poold's Do answers one its loop never took.
+	dropsGivenUp bool
 	// notRun: every command is refused not_run, as poold's are while it
 	// re-executes itself in an upgrade.
 	notRun atomic.Bool
@@ -294,7 +297,12 @@ func waitOrGiveUp(ctx context.Context, d time.Duration) error {
 // Do answers the console's commands like the arbiter would.
 func (f *fakeBackend) Do(ctx context.Context, req arbiter.Request) arbiter.Reply {
 	if f.callTakes > 0 {
-		if err := waitOrGiveUp(ctx, f.callTakes); err != nil {
+		if err := waitOrGiveUp(ctx, f.callTakes); err != nil && f.dropsGivenUp {
+			// As poold's Do: the loop never took it, it will not run.
+			r := arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed, Reason: req.Command + ": " + err.Error() + " before poold took the command: not run"})
+			r[arbiter.NotRun] = true
+			return r
+		} else if err != nil {
 			return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoAsync, Reason: req.Command + ": " + err.Error()})
 		}
 	}

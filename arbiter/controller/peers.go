@@ -50,9 +50,15 @@ func (c *Controller) peerGuard(a *ACL) *zmqguard.Guard {
 
 // caller names the sender of a request for poold's log: its uid, gid,
 // pid and program name on an ipc endpoint (poolctl's pid is gone by the
-// time anyone reads the log), its address on tcp.
-func (c *Controller) caller(identity string) string {
-	if p, ok := c.Guard.Peer([]byte(identity)); ok {
+// time anyone reads the log), its address on tcp. The peer is found at
+// once (its connection may close); the program's name only when a log
+// line needs it.
+func (c *Controller) caller(identity string) func() string {
+	p, ok := c.Guard.Peer([]byte(identity))
+	return func() string {
+		if !ok {
+			return "a control client on " + c.bound + " whose connection closed"
+		}
 		if !p.HasCred {
 			return p.String()
 		}
@@ -61,7 +67,6 @@ func (c *Controller) caller(identity string) string {
 		}
 		return p.String()
 	}
-	return "a control client on " + c.bound + " whose connection closed"
 }
 
 // refuse answers a request the peer's role does not allow, and logs the

@@ -273,7 +273,7 @@ func (s *server) serve(identity string, r request) {
 // call runs the handler; a panic becomes an errno 0 reply instead of
 // taking poold down.
 func (s *server) call(identity string, raw []byte) (reply []byte, send bool) {
-	ctx := arbiter.WithCaller(s.ctx, s.c.caller(identity))
+	ctx := arbiter.WithCallerFunc(s.ctx, s.c.caller(identity))
 	if s.c.acl.Load() != nil {
 		reply, send, refused, role := s.c.refuse([]byte(identity), raw)
 		if refused {
