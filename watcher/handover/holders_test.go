@@ -66,11 +66,7 @@ func TestWaitReportsUvicornWithoutWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := proctest.ListenerFile(t)
-	socks, err := InodesOf([]*os.File{f})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, socks := listenerInodes(t)
 	cmd := exec.Command(py, "-m", "uvicorn", "--fd", "3", "--workers", "2", "--app-dir", app, "asgi_broken:app")
 	pid := startGroup(t, cmd, f)
 	// Two Python processes that start and fail under the machine's load
@@ -95,11 +91,7 @@ func TestWaitReportsUvicornWithoutWorkers(t *testing.T) {
 // workers: Wait goes on until the server waits for connections.
 func TestWaitLeavesAServerAfterItsReapedHelpers(t *testing.T) {
 	py := proctest.Tool(t, "/usr/bin/python3", "python3")
-	f := proctest.ListenerFile(t)
-	socks, err := InodesOf([]*os.File{f})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, socks := listenerInodes(t)
 	// The helper runs 0.3 s, so Wait sees it; the server loads for 2 s
 	// after it, longer than holdersGrace.
 	server := `import select, time; time.sleep(2); ep = select.epoll(); ep.register(3, select.EPOLLIN); ep.poll()`
@@ -207,11 +199,7 @@ func TestWaitGivesUpOnAServerAtTheSoftBound(t *testing.T) {
 // watcher took ready_timeout (60 s) instead of the 10 s bound. A helper
 // that runs another program than its parent is no master's worker.
 func TestWaitGivesUpOnAShellWithAHelperAtTheSoftBound(t *testing.T) {
-	f := proctest.ListenerFile(t)
-	socks, err := InodesOf([]*os.File{f})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, socks := listenerInodes(t)
 	pid := startReaped(t, exec.Command("/bin/sh", "-c", "sleep 3600 & wait"), f)
 	proctest.Eventually(t, "the shell's sleep", func() bool {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
@@ -245,4 +233,16 @@ func startReaped(t *testing.T, cmd *exec.Cmd, f *os.File) int {
 		<-done
 	})
 	return cmd.Process.Pid
+}
+
+// listenerInodes is a listening socket for a test's server, and its
+// inode as Wait and look take it.
+func listenerInodes(t *testing.T) (*os.File, Inodes) {
+	t.Helper()
+	f := proctest.ListenerFile(t)
+	socks, err := InodesOf([]*os.File{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, socks
 }

@@ -29,11 +29,7 @@ const invisible = `import os, select, socket; s = socket.socket(fileno=3); r, w 
 // since, and is no master.
 func TestWaitGivesUpOnAServerAfterItsWrappersSetupAtTheSoftBound(t *testing.T) {
 	py := proctest.Tool(t, "/usr/bin/python3", "python3")
-	f := proctest.ListenerFile(t)
-	socks, err := InodesOf([]*os.File{f})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, socks := listenerInodes(t)
 	// The setup shell runs 1 s (two commands: it forks sleep and waits).
 	pid := startReaped(t, exec.Command("/bin/sh", "-c", `/bin/sh -c 'sleep 1; :'; exec "$0" -c "$1"`, py, invisible), f)
 	proctest.Eventually(t, "the wrapper's setup shell", func() bool {
@@ -56,11 +52,7 @@ func TestWaitGivesUpOnAServerAfterItsWrappersSetupAtTheSoftBound(t *testing.T) {
 // replaced serving workers with it. It has not served: Wait says so.
 func TestWaitReportsAMasterWhoseWorkersNeverWait(t *testing.T) {
 	py := proctest.Tool(t, "/usr/bin/python3", "python3")
-	f := proctest.ListenerFile(t)
-	socks, err := InodesOf([]*os.File{f})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, socks := listenerInodes(t)
 	const master = `
 import os, time
 for _ in range(2):
@@ -136,11 +128,7 @@ func TestWaitFollowsAServerThatImportsPastTheSoftBound(t *testing.T) {
 // that it never serves, so at the end of the wait it counts as not seen
 // (ready), not as still loading (failed).
 func TestWaitCountsAServerThatOnlyComputesAsNotSeen(t *testing.T) {
-	f := proctest.ListenerFile(t)
-	socks, err := InodesOf([]*os.File{f})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, socks := listenerInodes(t)
 	pid := startReaped(t, exec.Command("/bin/sh", "-c", "while :; do :; done"), f)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

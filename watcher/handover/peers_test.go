@@ -43,11 +43,7 @@ func TestWaitSeesGunicorn(t *testing.T) {
 // when the test ends.
 func startGunicorn(t *testing.T, path, class string) (int, Inodes) {
 	t.Helper()
-	f := proctest.ListenerFile(t)
-	socks, err := InodesOf([]*os.File{f})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, socks := listenerInodes(t)
 	configs, err := filepath.Abs("../../configs")
 	if err != nil {
 		t.Fatal(err)
