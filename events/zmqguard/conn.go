@@ -36,6 +36,14 @@ type conn struct {
 	adopted   atomic.Bool // zmq4 read past the handshake: it owns the conn
 	spoke     bool        // counted in Guard.Spoke
 	peerID    string      // identity assigned by Options.TagPeers, forgotten at close
+	parked    atomic.Bool // frozen at a message boundary (freeze.go)
+
+	// hand-over (freeze.go, handed.go): the accepting listener's key, the
+	// peer's handshake as it sent it; resumed: a conn handed over by the
+	// previous image, whose peer already has zmq4's greeting and READY.
+	key     string
+	hs      []byte
+	resumed bool
 
 	// write side
 	mu       sync.Mutex
@@ -61,16 +69,25 @@ type conn struct {
 
 // newServerConn wraps an accepted conn whose handshake the guard already
 // did: in has scanned replay, and nullGreeting was sent.
-func newServerConn(g *Guard, raw net.Conn, in *stream, replay []byte, peerID string) *conn {
+func newServerConn(g *Guard, raw net.Conn, in *stream, replay []byte, peerID string, h handshakeOf) *conn {
 	c := newConn(g, raw, true)
 	c.in = in
 	c.replay = replay
 	c.peerID = peerID
+	c.key, c.hs, c.resumed = h.key, h.hs, h.resumed
+	g.frozen.add(c)
 	// Replayed bytes count against the stream's offsets (in has consumed
 	// what was read); a rewritten READY differs in length from that.
 	c.delivered = in.consumed - int64(len(replay))
 	c.start()
 	return c
+}
+
+// handshakeOf is what a server conn keeps for a hand-over (see conn).
+type handshakeOf struct {
+	key     string
+	hs      []byte
+	resumed bool
 }
 
 // newDialConn wraps a dialled conn; the handshake must finish before
@@ -121,8 +138,9 @@ func (c *conn) Read(b []byte) (int, error) {
 		c.delivered += int64(n)
 		return n, nil
 	}
-	n, err := c.raw.Read(b)
+	n, err := c.readRaw(b)
 	if n > 0 {
+		msgs := c.in.msgs
 		if serr := c.in.scan(b[:n]); serr != nil {
 			if errors.Is(serr, errFrameTooLarge) {
 				c.g.oversize(c.raw)
@@ -135,6 +153,7 @@ func (c *conn) Read(b []byte) (int, error) {
 		c.delivered += int64(n)
 		if c.server {
 			c.g.lastRead.Store(time.Now().UnixNano())
+			c.g.delivered.Add(c.in.msgs - msgs)
 		}
 	}
 	if err != nil && !c.adopted.Load() {
@@ -183,6 +202,16 @@ func (c *conn) Write(p []byte) (int, error) {
 			} else {
 				c.pending = append(c.pending, p[:n]...)
 				c.g.unflushed.Add(int64(n))
+			}
+			p = p[n:]
+			continue
+		}
+		if c.resumed && !c.out.handshook() {
+			// zmq4's READY: the peer had it from the previous image.
+			n, err := c.out.step(p)
+			if err != nil {
+				c.abortLocked()
+				return 0, c.opErr("write", err)
 			}
 			p = p[n:]
 			continue
@@ -271,6 +300,7 @@ func (c *conn) writeLoop() {
 		if c.peerID != "" {
 			c.g.peers.remove(c.peerID)
 		}
+		c.g.frozen.remove(c)
 		c.g.conns.Add(-1)
 	}()
 	adoptC := c.adoptTimer.C

@@ -182,8 +182,10 @@ type Guard struct {
 	peers   peerTable
 
 	conns             atomic.Int64
-	unflushed         atomic.Int64 // bytes queued to every conn, not written yet
-	lastRead          atomic.Int64 // unix ns: bytes last read from an accepted conn
+	frozen            frozenSet
+	delivered         atomic.Uint64 // whole messages passed to zmq4 (freeze.go)
+	unflushed         atomic.Int64  // bytes queued to every conn, not written yet
+	lastRead          atomic.Int64  // unix ns: bytes last read from an accepted conn
 	spoke             atomic.Int64
 	spokeC            chan struct{}
 	handshakeTimeouts atomic.Uint64
@@ -369,7 +371,8 @@ func (t *trans) Listen(ctx context.Context, addr string) (net.Listener, error) {
 			return nil, err
 		}
 	}
-	l := newListener(ctx, t.g, raw)
+	l := newListener(ctx, t.g, raw, listenKey(t.network, addr))
 	track(l, t.network, addr)
+	l.resumeConns(takeInheritedConns(l.key))
 	return l, nil
 }

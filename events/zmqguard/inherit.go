@@ -24,7 +24,8 @@ var registry = struct {
 	inherited map[string]net.Listener // handed over, not taken yet
 	live      map[*listener]string    // bound or taken, by key
 	peers     map[string]int64        // peers the previous image had, by key
-}{inherited: map[string]net.Listener{}, live: map[*listener]string{}, peers: map[string]int64{}}
+	conns     map[string][]inheritedConn
+}{inherited: map[string]net.Listener{}, live: map[*listener]string{}, peers: map[string]int64{}, conns: map[string][]inheritedConn{}}
 
 // Inherit gives Listen a listener handed over by the previous image for
 // network ("tcp" or "unix") and addr as the endpoint names them
@@ -43,10 +44,12 @@ func Inherit(network, addr string, ln net.Listener) {
 }
 
 // Unclaimed closes the inherited listeners no Listen took (the config
-// moved that endpoint) and returns their keys.
+// moved that endpoint) and returns their keys; the connections handed
+// over with them are closed too.
 func Unclaimed() []string {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
+	unclaimedConns()
 	var keys []string
 	for k, ln := range registry.inherited {
 		ln.Close()

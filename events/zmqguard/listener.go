@@ -21,6 +21,7 @@ type listener struct {
 	g   *Guard
 	raw net.Listener
 	ctx context.Context // the zmq4 socket's lifetime
+	key string          // as Listening names it
 
 	ready chan *conn // completed handshakes, unbuffered
 
@@ -34,11 +35,12 @@ type listener struct {
 	accepting   chan struct{} // under mu: the acceptor is in Accept until closed (pause.go)
 }
 
-func newListener(ctx context.Context, g *Guard, raw net.Listener) *listener {
+func newListener(ctx context.Context, g *Guard, raw net.Listener, key string) *listener {
 	l := &listener{
 		g:           g,
 		raw:         raw,
 		ctx:         ctx,
+		key:         key,
 		ready:       make(chan *conn),
 		done:        make(chan struct{}),
 		handshaking: make(map[net.Conn]struct{}),
@@ -177,12 +179,13 @@ func (l *listener) handshake(e *pendingConn) {
 		rc.Close()
 		return
 	}
+	h := handshakeOf{key: l.key, hs: append([]byte(nil), buf[:in.handshakeEnd]...)}
 	var peerID string
 	if l.g.opts.TagPeers {
 		peerID = l.g.peers.add(peerInfo(rc))
 		buf = setIdentity(buf, in.handshakeEnd, peerID)
 	}
-	c := newServerConn(l.g, rc, in, buf, peerID)
+	c := newServerConn(l.g, rc, in, buf, peerID, h)
 	select {
 	case l.ready <- c:
 	case <-l.done:

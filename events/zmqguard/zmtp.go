@@ -105,6 +105,8 @@ type stream struct {
 	// first subscription, on a PUB); spokeAt is consumed at its end.
 	spoke   bool
 	spokeAt int64
+	// msgs counts the whole messages (and commands) after the handshake.
+	msgs uint64
 }
 
 const (
@@ -210,12 +212,15 @@ func (s *stream) endFrame() {
 	if s.flags&flagCommand != 0 {
 		if s.handshakeEnd == 0 {
 			s.handshakeEnd = s.consumed
+		} else {
+			s.msgs++
 		}
 		return
 	}
 	s.inMsg = s.flags&flagMore != 0
 	if !s.inMsg {
 		s.msgBytes, s.msgFrames = 0, 0
+		s.msgs++
 	}
 }
 
