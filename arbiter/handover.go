@@ -53,8 +53,15 @@ type Upgrader struct {
 	// step: they accept no connection (those wait for the new image).
 	// quiet reports whether every request they took is answered, its
 	// reply written, and nothing came or went for a moment; release ends
-	// the hold (the exec failed). See upgradectl.go.
-	Hold func() (quiet func() bool, release func())
+	// the hold (the exec failed); frozen: the endpoints' open
+	// connections are frozen for the new image to take over (Conns).
+	// See upgradectl.go.
+	Hold func() (quiet func() bool, release func(), frozen bool)
+	// Conns, when the next image takes the open control connections
+	// over (its pre-flight said so; Hold then froze them), lists them
+	// for the state once the endpoint is quiet; seal runs just before
+	// the exec, cancel when it did not happen. Nil conns: none.
+	Conns func() (conns []upgrade.Conn, seal, cancel func())
 }
 
 // peersPrefix prefixes a key of Upgrader.Peers in State.Extra.
@@ -304,7 +311,8 @@ func (a *Arbiter) handOver() error {
 	if a.stopAsked() {
 		return errors.New("poold was asked to stop (SIGTERM, SIGINT) during the upgrade: it stops instead of re-executing")
 	}
-	st := a.execState()
+	st, cancel := a.execState(hold)
+	defer cancel()
 	for _, fd := range st.FDs() {
 		if err := spawn.ClearCloexec(fd); err != nil {
 			return fmt.Errorf("upgrade: keep fds open across the exec: %w", err)
@@ -329,15 +337,20 @@ func (a *Arbiter) handOver() error {
 	defer unix.Close(old)
 	env := append(append([]string{}, u.Env...), fmt.Sprintf("%s=%d,%d", upgrade.EnvFDs, f.Fd(), old))
 	a.answerTaken(hold)
+	hold.seal()
 	return a.spawner.Exec(u.Exe, u.Argv, env)
 }
 
 // execState is the state the new image takes over, as the exec has it:
 // with the signals pending, the inherited processes still alive, the
-// worker log rings and poold's own listeners and their subscribers.
-func (a *Arbiter) execState() *upgrade.State {
+// worker log rings, poold's own listeners and their subscribers, and the
+// control connections the new image takes over (cancel closes what
+// was opened for them, should the exec not happen).
+func (a *Arbiter) execState(h *controlHold) (st *upgrade.State, cancel func()) {
 	u := a.opts.Upgrade
-	st := a.state(time.Now())
+	cancel = h.takeConns()
+	st = a.state(time.Now())
+	st.Control = h.conns
 	st.Pending = a.pendingSignals()
 	for _, p := range childPids(os.Getpid()) { // still alive, still poold's
 		if a.inherited[p] {
@@ -358,7 +371,7 @@ func (a *Arbiter) execState() *upgrade.State {
 			st.Extra[peersPrefix+k] = n
 		}
 	}
-	return st
+	return st, cancel
 }
 
 // pendingSignals lists the signals taken and not yet acted on, for the

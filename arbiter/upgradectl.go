@@ -3,6 +3,7 @@ package arbiter
 import (
 	"time"
 
+	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/arbiter/wire"
 )
 
@@ -32,27 +33,59 @@ func upgradingError(command string) error {
 	return errorf(ErrnoFailed, "poold is being upgraded in place (it re-executes itself now): %q was not run; send it again in a moment, when the new image answers (poolctl does)", command)
 }
 
+//
+// When the new binary takes the open control connections over
+// (Upgrader.Conns), the hold freezes them instead: each stops reading at
+// a message boundary, and what its client sends next waits in the
+// socket for the new image. The loop then answers what reached it as
+// above, waits for the endpoint to be quiet (every connection stopped,
+// every reply written) before it writes the state that lists them, and
+// execs: no request is cut.
+
 // controlHold is the hold of the control endpoint during one exec step.
 type controlHold struct {
+	a       *Arbiter
 	quiet   func() bool
 	release func()
+	conns   []upgrade.Conn // handed over (takeConns)
+	seal    func()
+	frozen  bool // the connections are frozen for the new image
 }
 
 // holdControl holds the control endpoint for the exec step (see above).
-func (a *Arbiter) holdControl() controlHold {
+func (a *Arbiter) holdControl() *controlHold {
+	h := &controlHold{a: a, quiet: func() bool { return true }, release: func() {}, seal: func() {}}
 	u := a.opts.Upgrade
-	if u == nil || u.Hold == nil {
-		return controlHold{quiet: func() bool { return true }, release: func() {}}
+	if u != nil && u.Hold != nil {
+		h.quiet, h.release, h.frozen = u.Hold()
 	}
-	quiet, release := u.Hold()
-	return controlHold{quiet: quiet, release: release}
+	return h
+}
+
+// takeConns waits for the endpoint to be quiet and lists the control
+// connections the new image takes over, if it does; cancel closes what
+// was opened for them when the exec does not happen.
+func (h *controlHold) takeConns() (cancel func()) {
+	u := h.a.opts.Upgrade
+	if u == nil || u.Conns == nil || !h.frozen {
+		return func() {}
+	}
+	h.a.answerTaken(h)
+	conns, seal, cancel := u.Conns()
+	if seal != nil {
+		h.conns, h.seal = conns, seal
+	}
+	if cancel == nil {
+		cancel = func() {}
+	}
+	return cancel
 }
 
 // answerTaken answers, with the refusal, every command that reaches the
 // loop until the control endpoint is quiet, or holdWait. Other messages
 // are kept in a.held, for the loop to handle should the exec fail. On
 // the loop, just before the exec.
-func (a *Arbiter) answerTaken(h controlHold) {
+func (a *Arbiter) answerTaken(h *controlHold) {
 	deadline := time.NewTimer(holdWait)
 	defer deadline.Stop()
 	tick := time.NewTicker(time.Millisecond)

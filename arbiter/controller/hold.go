@@ -3,6 +3,8 @@ package controller
 import (
 	"sync"
 	"time"
+
+	"github.com/poold/poold/events/zmqguard"
 )
 
 // Holding the endpoint for an upgrade's exec, which closes every control
@@ -26,27 +28,35 @@ import (
 // request, with room for a loaded machine.
 const quietFor = 20 * time.Millisecond
 
-// Hold holds c for an upgrade's exec (see above). quiet reports whether
-// it is quiet; release ends the hold (the exec failed). A Controller not
-// running is always quiet.
-func (c *Controller) Hold() (quiet func() bool, release func()) {
+// When the next image takes the open connections over (conns), they are
+// frozen instead: each stops reading at its next message boundary, what
+// its client sends next waits in the kernel's socket buffer for the next
+// image (zmqguard's Freeze and HandOff). The endpoint is then quiet once
+// every connection is stopped and every request read from them is
+// answered and its reply written: no quiet time, nothing is cut.
+
+// Hold holds c for an upgrade's exec (see above); conns: the next image
+// takes the open connections over. quiet reports whether it is quiet;
+// release ends the hold (the exec failed). A Controller not running is
+// always quiet.
+func (c *Controller) Hold(conns bool) (quiet func() bool, release func()) {
 	s := c.srv.Load()
 	if s == nil {
 		return func() bool { return true }, func() {}
 	}
-	return s.hold()
+	return s.hold(conns)
 }
 
 // HoldAll holds every Controller running in this process: what an
 // upgrade's exec, which closes all their connections, needs. quiet
 // reports whether all of them are quiet.
-func HoldAll() (quiet func() bool, release func()) {
+func HoldAll(conns bool) (quiet func() bool, release func()) {
 	running.mu.Lock()
 	defer running.mu.Unlock()
 	var quiets []func() bool
 	var releases []func()
 	for c := range running.set {
-		q, r := c.Hold()
+		q, r := c.Hold(conns)
 		quiets = append(quiets, q)
 		releases = append(releases, r)
 	}
@@ -81,12 +91,48 @@ func (c *Controller) setRunning(s *server) {
 	}
 }
 
-func (s *server) hold() (quiet func() bool, release func()) {
+func (s *server) hold(conns bool) (quiet func() bool, release func()) {
 	resume := s.c.Guard.PauseAccept()
+	if !conns {
+		s.mu.Lock()
+		s.c.log.Info("control endpoint held for the upgrade's exec: new connections wait for the new image", "endpoint", s.c.bound, "unanswered", s.owed)
+		s.mu.Unlock()
+		return s.quiet, resume
+	}
+	thaw := s.c.Guard.Freeze()
 	s.mu.Lock()
-	s.c.log.Info("control endpoint held for the upgrade's exec: new connections wait for the new image", "endpoint", s.c.bound, "unanswered", s.owed)
+	s.c.log.Info("control endpoint held for the upgrade's exec: its connections go to the new image, new ones wait for it", "endpoint", s.c.bound, "unanswered", s.owed)
 	s.mu.Unlock()
-	return s.quiet, resume
+	return s.stopped, func() { thaw(); resume() }
+}
+
+// stopped reports whether every connection is frozen at a message
+// boundary, every message read from them taken, every request answered
+// and every reply written.
+func (s *server) stopped() bool {
+	g := s.c.Guard
+	if !g.Parked() {
+		return false
+	}
+	s.mu.Lock()
+	q := s.owed == 0 && s.unsent == 0 && s.received == g.Delivered()
+	s.mu.Unlock()
+	return q && g.Unflushed() == 0
+}
+
+// HandOffAll lists the connections of every Controller running in this
+// process that are frozen (Hold with conns), for the next image; see
+// zmqguard's HandOff.
+func HandOffAll() []*zmqguard.Handoff {
+	running.mu.Lock()
+	defer running.mu.Unlock()
+	var out []*zmqguard.Handoff
+	for c := range running.set {
+		if c.srv.Load() != nil {
+			out = append(out, c.Guard.HandOff())
+		}
+	}
+	return out
 }
 
 // quiet reports whether nothing is owed or unsent, the guard has written

@@ -25,7 +25,7 @@ func TestHoldQuietOnceAnswered(t *testing.T) {
 	}()
 	proctest.Eventually(t, "the request taken", func() bool { return e.blocked.Load() == 1 })
 
-	quiet, release := s.Hold()
+	quiet, release := s.Hold(false)
 	dialed := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -40,6 +40,7 @@ type server struct {
 	cond        *sync.Cond // on mu: a queue shrank, a parked request ended, a runner got stuck, or stopping
 	stopping    bool
 	owed        int       // requests taken (queued or running) and not answered (hold.go)
+	received    uint64    // messages taken from the socket, dispatched (hold.go)
 	unsent      int       // replies handed to the sender and not sent
 	last        time.Time // a request taken or a reply sent
 	peers       map[string]*peer
@@ -104,6 +105,9 @@ func (s *server) recvLoop() {
 			return
 		}
 		s.dispatch(msg)
+		s.mu.Lock()
+		s.received++
+		s.mu.Unlock()
 	}
 }
 

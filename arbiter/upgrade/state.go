@@ -150,6 +150,21 @@ type State struct {
 	// wrapper's helpers that then exec'd poold), still alive: not poold's
 	// to stop at its exit, in any image.
 	Inherited []int `json:"inherited,omitempty"`
+	// Control are the open control connections the new image takes
+	// over (a binary whose --upgrade-check says "takes control-conns";
+	// no other gets any): each stopped at a message boundary, what its
+	// client sent next still in the socket.
+	Control []Conn `json:"control,omitempty"`
+}
+
+// Conn is one accepted control connection handed over: its fd, the key
+// of the listener that accepted it (as Transports names it) and the
+// handshake its peer sent (ZMTP greeting and READY command), which the
+// new image replays to its own socket.
+type Conn struct {
+	Key       string `json:"key"`
+	FD        int    `json:"fd"`
+	Handshake []byte `json:"handshake"`
 }
 
 // Reload is what poold knows of its config file's last reload
@@ -189,6 +204,9 @@ func (s *State) FDs() []int {
 	}
 	for _, fd := range s.Transports {
 		fds = append(fds, fd)
+	}
+	for _, c := range s.Control {
+		fds = append(fds, c.FD)
 	}
 	return fds
 }

@@ -78,7 +78,7 @@ func printVersion(args []string, stdin io.Reader, stdout io.Writer) (bool, error
 		for i, v := range upgrade.Readable {
 			formats[i] = strconv.Itoa(v)
 		}
-		fmt.Fprintf(stdout, "poold %s\nstate-formats %s\ncheck-flags %s\n", version, strings.Join(formats, ","), configOnlyFlag)
+		fmt.Fprintf(stdout, "poold %s\nstate-formats %s\ncheck-flags %s\ntakes %s\n", version, strings.Join(formats, ","), configOnlyFlag, takesConns)
 		if stdin == nil {
 			return true, nil
 		}
@@ -149,6 +149,7 @@ func takeOver() error {
 	}
 	adoptState = st
 	inheritListeners(st.Transports)
+	inheritConns(st.Control)
 	for key, n := range arbiter.PeersHandedOver(st) {
 		if network, addr, ok := zmqguard.SplitKey(key); ok {
 			zmqguard.ExpectPeers(network, addr, n)
@@ -239,7 +240,13 @@ func upgrader(path string, drain, undrain func()) *arbiter.Upgrader {
 		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers, Preflight: func(ctx context.Context, state []byte) (string, error) {
 			return preflight(ctx, selfExe, path, false, state)
 		},
-		Hold: controller.HoldAll, // the control endpoint's requests in flight (arbiter/upgradectl.go)
+		// the control endpoint's requests in flight (arbiter/upgradectl.go)
+		Hold: func() (func() bool, func(), bool) {
+			frozen := nextTakesConns.Load()
+			quiet, release := controller.HoldAll(frozen)
+			return quiet, release, frozen
+		},
+		Conns: handOffConns,
 	}
 }
 
@@ -256,6 +263,7 @@ const configOnlyFlag = "--config-only"
 func preflight(ctx context.Context, exe, path string, strict bool, state []byte) (string, error) {
 	out, err := runCheck(ctx, checkTimeout, exe, bytes.NewReader(state), "--upgrade-check")
 	newVer, formats, flags := handshake(out)
+	nextTakesConns.Store(takes(out, takesConns))
 	// A poold that reads other formats prints them, then fails to decode
 	// the state: its own error does not say what to do, this one does.
 	readsOurs := slices.Contains(strings.Split(formats, ","), strconv.Itoa(upgrade.Version))
