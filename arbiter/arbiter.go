@@ -152,6 +152,7 @@ type Arbiter struct {
 
 	tree        *cgroup.Tree          // poold's worker cgroups; nil: process groups
 	containment string                // what contains the workers, for status and log
+	movedLogged bool                  // the move into cgroup.SelfLeaf was logged
 	outer       *cgroup.Outer         // poold's own memory cgroup (a container's); nil: none
 	groups      map[int]*cgroup.Group // pid -> its cgroup
 	stops       stopDeadlines         // pid -> end of its stop's graceful_timeout

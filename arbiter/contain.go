@@ -150,7 +150,13 @@ func (a *Arbiter) newGroup(w *watcher.Watcher, wid int) (*cgroup.Group, error) {
 	if a.tree == nil {
 		return nil, unenforced(w.Spec(), a.containment)
 	}
-	return a.tree.NewGroup(w.Name(), wid, limitsOf(w.Spec()))
+	g, err := a.tree.NewGroup(w.Name(), wid, limitsOf(w.Spec()))
+	if leaf := a.tree.Moved(); leaf != "" && !a.movedLogged {
+		a.movedLogged = true
+		a.log.Info("moved poold's own processes into a cgroup of their own, so that poold's cgroup can pass limits down to the workers' (cgroup v2 lets no cgroup with processes of its own do that)",
+			"cgroup", leaf)
+	}
+	return g, err
 }
 
 // unenforced is the error for limits a worker would run without, poold
@@ -169,7 +175,7 @@ func unenforced(s configs.Watcher, containment string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s cannot be enforced: poold has no cgroups (containment: %s); run poold as root or in a delegated cgroup (systemd: Delegate=yes), or remove %s from watcher %q",
+	return fmt.Errorf("%s cannot be enforced: poold has no cgroups (containment: %s); give poold a cgroup it may write to (README \"Containment\"), or remove %s from watcher %q",
 		strings.Join(keys, ", "), containment, strings.Join(keys, ", "), s.Name)
 }
 

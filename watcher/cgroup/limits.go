@@ -93,11 +93,8 @@ func (t *Tree) enable(lim Limits) error {
 		}
 		own := filepath.Dir(t.Dir)
 		if controllers(own)[c] {
-			for _, d := range []string{own, t.Dir} {
-				if err := os.WriteFile(filepath.Join(d, "cgroup.subtree_control"), []byte("+"+c), 0); err != nil {
-					return fmt.Errorf("enable the %s controller in %s: %w (a cgroup with processes of its own cannot "+
-						"pass controllers down: run poold in a cgroup of its own, e.g. systemd Delegate=yes)", c, d, err)
-				}
+			if err := t.passDown(c); err != nil {
+				return err
 			}
 			t.enabled[c] = true
 			continue

@@ -34,7 +34,8 @@ var ErrNoV2 = errors.New("cgroup v2 is not mounted")
 
 // Own finds poold's own cgroup v2 directory and where cgroup2 is mounted:
 // /sys/fs/cgroup on a pure v2 host, /sys/fs/cgroup/unified on a hybrid
-// one, wherever /proc/self/mountinfo says elsewhere.
+// one, wherever /proc/self/mountinfo says elsewhere. A poold in SelfLeaf
+// is in the cgroup above it.
 func Own() (dir, mnt string, err error) {
 	cg, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
@@ -48,7 +49,17 @@ func Own() (dir, mnt string, err error) {
 	if !ok {
 		return "", "", fmt.Errorf("%w (no cgroup2 line in /proc/self/mountinfo that holds poold's cgroup)", ErrNoV2)
 	}
-	return dir, mnt, nil
+	return aboveLeaf(dir, mnt), mnt, nil
+}
+
+// aboveLeaf is the cgroup above dir when dir is a SelfLeaf (where an
+// earlier poold, or this one before an upgrade's exec, moved itself), else
+// dir.
+func aboveLeaf(dir, mnt string) string {
+	if filepath.Base(dir) == SelfLeaf && filepath.Clean(dir) != filepath.Clean(mnt) {
+		return filepath.Dir(dir)
+	}
+	return dir
 }
 
 // V2Dir finds, from the text of /proc/PID/cgroup and /proc/self/mountinfo,

@@ -27,7 +27,16 @@ type Tree struct {
 	enabled map[string]bool // controllers enabled for the workers' cgroups
 	v1      []v1Hier        // cgroup v1 hierarchies of limits (hybrid hosts)
 	parked  map[slotKey]*Group
-	closed  bool // no more parking
+	closed  bool   // no more parking
+	moved   string // the SelfLeaf poold's processes moved into; "" while they did not
+}
+
+// Moved is the SelfLeaf poold's own processes were moved into to pass a
+// controller down to the workers' cgroups, "" while they were not.
+func (t *Tree) Moved() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.moved
 }
 
 // ErrInUse is Open's error when a live poold holds the tree: another
@@ -54,7 +63,7 @@ func Open(name string, grace time.Duration) (*Tree, Leftover, error) {
 	}
 	dir := filepath.Join(own, name)
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, Leftover{}, fmt.Errorf("make cgroup %s: %w (poold needs root, or a delegated cgroup: systemd Delegate=yes)", dir, err)
+		return nil, Leftover{}, fmt.Errorf("make cgroup %s: %w (%s)", dir, err, mkdirHint(err))
 	}
 	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err != nil {
 		_ = unix.Rmdir(dir)
@@ -81,6 +90,16 @@ func Open(name string, grace time.Duration) (*Tree, Leftover, error) {
 		return nil, left, err
 	}
 	return t, left, nil
+}
+
+// mkdirHint says what gives poold cgroups, after err made it fail to make
+// one.
+func mkdirHint(err error) string {
+	if errors.Is(err, unix.EROFS) {
+		return "the cgroup filesystem is mounted read-only, as a container's is by default: give the container a " +
+			"writable cgroup (Docker: --cgroupns=private with /sys/fs/cgroup mounted rw), or use the container's own limits"
+	}
+	return "poold needs root, or a cgroup delegated to it: systemd Delegate=yes"
 }
 
 // sweep kills and removes every worker cgroup in the tree: what a dead
