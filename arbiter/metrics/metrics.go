@@ -20,6 +20,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -117,14 +118,18 @@ func (e *Exporter) Registry() *prometheus.Registry { return e.reg }
 
 // Handler serves the registry in the Prometheus text format. At most four
 // scrapes run at once; a scrape whose Snapshot fails still returns the
-// other metrics and logs why.
+// other metrics and logs why. A scrape is answered 503 after twice
+// ScrapeTimeout; a scraper that goes away, or a scrape that runs out of
+// time, is logged once (scrapeEnd), not once per metric family.
 func (e *Exporter) Handler() http.Handler {
-	return promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{
-		ErrorLog:            e.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Warn}),
+	h := promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{
+		ErrorLog:            scrapeErrors{e.log},
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: 4,
-		Timeout:             2 * e.opts.ScrapeTimeout,
 	})
+	limit := 2 * e.opts.ScrapeTimeout
+	return http.TimeoutHandler(e.scrapeEnd(h, limit), limit, fmt.Sprintf(
+		"poold: this scrape took longer than %v and was abandoned; poold's log says why\n", limit))
 }
 
 // ownDropped counts the events Run's subscription lost.
