@@ -75,6 +75,11 @@ func (a *Arbiter) Snapshot(ctx context.Context) (Snapshot, error) {
 	}
 }
 
+// SnapshotOnLoop is Snapshot for code the loop itself runs (an
+// Upgrader's Drain, in the hand-over): Snapshot from there would wait for
+// the loop forever. From any other goroutine it is a data race.
+func (a *Arbiter) SnapshotOnLoop() Snapshot { return a.snapshotNow() }
+
 // snapshotNow builds a Snapshot; call it on the loop.
 func (a *Arbiter) snapshotNow() Snapshot {
 	s := Snapshot{Taken: time.Now(), Stopping: a.stopping, Config: a.config, Upgrade: a.upgradeStatus()}

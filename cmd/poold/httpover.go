@@ -16,8 +16,9 @@ import (
 // answer the requests it took (web.Server.HandOver). The arbiter's loop
 // is blocked in the hand-over meanwhile, so what those requests would
 // ask it is answered by httpView instead: a liveness probe is alive (the
-// loop is handing over), a readiness probe and a scrape get the last
-// snapshot, an API command was not run and says to send it again.
+// loop is handing over), a readiness probe and a scrape get the snapshot
+// the loop gave as the hand-over began, an API command was not run and
+// says to send it again.
 
 // httpView is the arbiter as poold's HTTP surfaces see it (web Backend
 // and Health, the metrics' Source). Safe for concurrent use.
@@ -30,11 +31,11 @@ type httpView struct {
 	over   context.Context
 	cancel context.CancelFunc
 
-	last atomic.Pointer[arbiter.Snapshot] // the last one the loop gave
+	last atomic.Pointer[arbiter.Snapshot] // the newest one the loop gave
 }
 
-// lastSnapshotAge bounds how old a snapshot a hand-over answers with: a
-// scrape or readiness probe every few seconds keeps it fresh.
+// lastSnapshotAge bounds how old a snapshot a hand-over answers with. The
+// one taken as it began is fresh; the bound is for a hand-over held up.
 const lastSnapshotAge = 30 * time.Second
 
 func newHTTPView(a *arbiter.Arbiter) *httpView {
@@ -43,14 +44,30 @@ func newHTTPView(a *arbiter.Arbiter) *httpView {
 	return v
 }
 
-// begin: the loop is handing over from now on.
-func (v *httpView) begin() {
+// begin: the loop is handing over from now on; now is its state as the
+// hand-over began (taken on the loop).
+func (v *httpView) begin(now arbiter.Snapshot) {
 	if v == nil {
 		return
 	}
+	v.keep(&now)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.cancel()
+}
+
+// keep stores s unless the stored one is newer: concurrent callers
+// finish in any order.
+func (v *httpView) keep(s *arbiter.Snapshot) {
+	for {
+		old := v.last.Load()
+		if old != nil && !s.Taken.After(old.Taken) {
+			return
+		}
+		if v.last.CompareAndSwap(old, s) {
+			return
+		}
+	}
 }
 
 // resume: the exec did not happen; the loop answers again.
@@ -84,14 +101,14 @@ func (v *httpView) Live(ctx context.Context) error {
 	return err
 }
 
-// Snapshot is the loop's, or during a hand-over the last one it gave
-// (poold has settled before one begins).
+// Snapshot is the loop's, or during a hand-over the newest one it gave:
+// the one taken as the hand-over began (poold has settled before then).
 func (v *httpView) Snapshot(ctx context.Context) (arbiter.Snapshot, error) {
 	ctx, over, done := v.untilOver(ctx)
 	defer done()
 	s, err := v.Arbiter.Snapshot(ctx)
 	if err == nil {
-		v.last.Store(&s)
+		v.keep(&s)
 		return s, nil
 	}
 	if over.Err() != nil {

@@ -120,8 +120,9 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 		Lifecycle: lifecycle,
 		Upgrade: upgrader(path, func() {
 			// The loop is blocked from here to the exec: what the HTTP
-			// listeners take is answered without it (httpView).
-			d.view.begin()
+			// listeners take is answered without it (httpView), with
+			// the state as it is now (Drain runs on the loop).
+			d.view.begin(d.arb.SnapshotOnLoop())
 			holdIfAsked(envTestHoldOld)
 			if d.sd != nil {
 				d.sd.Reloading()
