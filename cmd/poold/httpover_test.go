@@ -16,7 +16,10 @@ func TestHTTPViewKeepsTheNewestSnapshot(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Add(1)
-		go func() { defer wg.Done(); v.keep(&arbiter.Snapshot{Taken: base.Add(time.Duration(i) * time.Millisecond)}) }()
+		go func() {
+			defer wg.Done()
+			v.keep(&arbiter.Snapshot{Taken: base.Add(time.Duration(i) * time.Millisecond)})
+		}()
 	}
 	wg.Wait()
 	v.keep(&arbiter.Snapshot{Taken: base})
