@@ -196,15 +196,17 @@ func (l *capListener) waitResumed() error {
 	}
 }
 
-// inFlight counts the connections being answered, and those accepted
-// after since that wait for their first request (a client that connected
-// sends it at once; an older silent one is not waited for).
+// inFlight counts the connections being answered, those hijacked and
+// not yet closed (websockets, whose writer sends a close frame, then
+// closes), and those accepted after since that wait for their first
+// request (a client that connected sends it at once; an older silent one
+// is not waited for).
 func (l *capListener) inFlight(since time.Time) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for c := range l.open {
-		if c.state == http.StateActive || (c.state == http.StateNew && c.waiting.After(since)) {
+		if c.state == http.StateActive || c.state == http.StateHijacked || (c.state == http.StateNew && c.waiting.After(since)) {
 			n++
 		}
 	}

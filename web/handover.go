@@ -21,7 +21,8 @@ import (
 //	end every stream      SSE: the response ends (clients reconnect, resuming
 //	                      after the last event id); websocket: a close frame
 //	                      1012 "service restart" (the console reconnects)
-//	answer what it took   a probe, a scrape, an API call: within handOverGrace
+//	answer what it took   a probe, a scrape, an API call, and the close
+//	                      frames of the websockets: within handOverGrace
 //
 // The arbiter's loop is blocked in the hand-over, so the requests in
 // flight are answered without it: the Backend and Health given to the
@@ -88,8 +89,9 @@ type serving struct {
 }
 
 // handOver stops sv taking connections, closes its idle ones and waits
-// (until ctx ends) for the requests it took; it returns how many were
-// still in flight.
+// (until ctx ends) for the requests it took and for its websockets to
+// close (their writers send the close frame first); it returns how many
+// were still in flight.
 func handOver(ctx context.Context, sv *serving) int {
 	if sv == nil {
 		return 0
@@ -124,8 +126,8 @@ func resume(sv *serving) {
 // last step before it: it stops taking connections (the listener's fd
 // stays open for the new image), closes idle connections, ends event
 // streams and websockets, and waits up to handOverGrace for the requests
-// it took; it returns how many it still served then (the exec cuts
-// them). Requests that wait for the arbiter must be answered without it
+// it took and the websockets' close frames; it returns how many it still
+// served then (the exec cuts them). Requests that wait for the arbiter must be answered without it
 // meanwhile (Options.Backend, Options.Health). A no-op when not serving.
 func (s *Server) HandOver() (cut int) {
 	s.streams.close()

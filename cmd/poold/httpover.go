@@ -164,7 +164,7 @@ func (d *daemon) handOverHTTP() (logged bool) {
 	wg.Wait()
 	for i, n := range cut {
 		if n > 0 {
-			d.log.Warn("upgrade: HTTP requests still unanswered are cut by the exec; their clients must ask again",
+			d.log.Warn("upgrade: HTTP requests still unanswered, or websockets not yet closed, are cut by the exec; their clients must ask again (a console reconnects)",
 				"address", parts[i].Addr(), "requests", n)
 			logged = true
 		}
