@@ -26,6 +26,10 @@ type client struct {
 	// hubview.go.
 	view    map[string]bool
 	viewKey string
+	// pointsInView: its page asks for the history it missed when a card
+	// comes back into view (console_view with since), so it gets the
+	// chart points of the watchers in view only.
+	pointsInView bool
 }
 
 func newClient(queue int, remote string, drop func()) *client {

@@ -44,7 +44,7 @@ func (h *hub) flushStats() {
 	if len(h.clients) == 0 {
 		return
 	}
-	r, err := newStatsRound(msg, b.procs)
+	r, err := newStatsRound(msg, b.procs, points)
 	if err != nil {
 		// The model holds JSON-native values only.
 		h.log.Error("console message does not encode", "error", err)

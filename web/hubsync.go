@@ -157,9 +157,12 @@ type ask struct {
 	c        *client
 	watchers []string
 	history  []string
-	// view, with isView: the watchers whose cards the page shows now.
+	// view, with isView: the watchers whose cards the page shows now;
+	// since (nil for a page that does not send it) is the time of the
+	// last chart point the page has of each watcher it starts to show.
 	view   []string
 	isView bool
+	since  map[string]float64
 }
 
 // askFor hands a console's request to the hub; false when the hub has
@@ -180,7 +183,7 @@ func (h *hub) answer(a ask) {
 	}
 	a.c.asks = true // its page applies syncs (broadcastSync)
 	if a.isView {
-		h.setView(a.c, a.view)
+		h.setView(a.c, a.view, a.since)
 	}
 	if len(a.watchers) > 0 {
 		var views []*watcherView
@@ -235,6 +238,22 @@ func askNames(v any, max int) []string {
 	return out
 }
 
+// askSince reads console_view's since {name: time}: nil when the page
+// sent none (a page of an earlier poold), else at most max entries.
+func askSince(v any, max int) map[string]float64 {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]float64, min(len(m), max))
+	for name, t := range m {
+		if f, ok := t.(float64); ok && len(out) < max {
+			out[name] = f
+		}
+	}
+	return out
+}
+
 // consoleAsk reads a page's console_sync {names}, console_history
 // {names} or console_view {names}: requests the hub answers from its
 // model, never poold's.
@@ -246,7 +265,7 @@ func consoleAsk(req arbiter.Request, c *client) (ask, bool) {
 	case "console_history":
 		return ask{c: c, history: askNames(req.Properties["names"], most)}, true
 	case "console_view":
-		return ask{c: c, view: askNames(req.Properties["names"], most), isView: true}, true
+		return ask{c: c, view: askNames(req.Properties["names"], most), isView: true, since: askSince(req.Properties["since"], most)}, true
 	}
 	return ask{}, false
 }

@@ -17,7 +17,10 @@ import (
 //
 //   - a page says which watchers' cards it shows (console_view {names}),
 //     again whenever that changes; it gets the workers' samples of those
-//     only, and every watcher's chart point as before;
+//     only, and every watcher's chart point as before; a page that also
+//     gives since {name: time of its last point} (empty names while its
+//     tab is hidden) gets the points of those only, and, for each it
+//     starts to show, the points it missed meanwhile ("history");
 //   - those samples leave out what a process keeps for its life (pid,
 //     wid, its start, its restarts; its age, which the page counts from
 //     the start) and, under a worker, all but what its tree's sums need;
@@ -78,8 +81,10 @@ func slimChildren(kids []any) []any {
 // setView takes a page's list of the watchers it shows and sends it,
 // whole, the processes of those it did not show before: their samples
 // stopped while they were out of view. The first list needs none: until
-// then the page got every sample.
-func (h *hub) setView(c *client, names []string) {
+// then the page got every sample. A page that gives since (the time of
+// its last chart point of each) gets chart points of the watchers it
+// shows only, and for each it starts to show, the points it missed.
+func (h *hub) setView(c *client, names []string, since map[string]float64) {
 	sort.Strings(names)
 	view := make(map[string]bool, len(names))
 	var added []string
@@ -89,17 +94,36 @@ func (h *hub) setView(c *client, names []string) {
 			added = append(added, n)
 		}
 	}
+	missed := c.pointsInView // its points stopped while out of view
 	c.view = view
+	c.pointsInView = since != nil
 	c.viewKey = strings.Join(names, "\x00")
+	if c.pointsInView {
+		c.viewKey = "points in view\x01" + c.viewKey
+	}
 	procs := map[string]map[string]map[string]any{}
+	hist := map[string][]point{}
 	for _, n := range added {
-		if w := h.byName[n]; w != nil && len(w.Procs) > 0 {
+		w := h.byName[n]
+		if w != nil && len(w.Procs) > 0 {
 			procs[n] = w.Procs
+		}
+		if pts, ok := h.history[n]; ok && w != nil && missed {
+			hist[n] = pointsAfter(lastSeconds(pts, chartWindow), since[n])
 		}
 	}
 	if len(procs) > 0 {
 		h.sendTo(c, map[string]any{"type": "stats", "procs": procs})
 	}
+	if len(hist) > 0 {
+		h.sendTo(c, map[string]any{"type": "history", "history": hist})
+	}
+}
+
+// pointsAfter is the tail of pts after time t (all of them for t 0).
+func pointsAfter(pts []point, t float64) []point {
+	i := sort.Search(len(pts), func(i int) bool { return pts[i][0] > t })
+	return pts[i:]
 }
 
 // roundPoint rounds a chart point to what a chart can show: the time to
@@ -112,10 +136,12 @@ func roundPoint(p point) point {
 // pages that never said what they show, and the parts the messages for
 // the others are put together from.
 type statsRound struct {
-	whole map[string]any // the message as every page got it before views
-	head  []byte         // {"type":"stats", time, points, poold, sockets
-	procs map[string]map[string]map[string]any
-	slim  map[string][]byte // watcher -> its encoded samples, made on demand
+	whole  map[string]any // the message as every page got it before views
+	head   []byte         // {"type":"stats", time, poold, sockets
+	procs  map[string]map[string]map[string]any
+	slim   map[string][]byte // watcher -> its encoded samples, made on demand
+	points map[string]point
+	all    []byte // every point encoded, made on demand
 }
 
 // broadcastStats sends a stats round to every console: whole to a page
@@ -136,7 +162,7 @@ func (h *hub) broadcastStats(r *statsRound) {
 		}
 		pm, ok := byView[c.viewKey]
 		if !ok {
-			pm = h.prepare(r.viewMessage(c.view))
+			pm = h.prepare(r.viewMessage(c.view, c.pointsInView))
 			byView[c.viewKey] = pm
 		}
 		if pm != nil {
@@ -145,24 +171,33 @@ func (h *hub) broadcastStats(r *statsRound) {
 	}
 }
 
-// viewMessage is the round for a page that shows the watchers in view.
-func (r *statsRound) viewMessage(view map[string]bool) []byte {
+// viewMessage is the round for a page that shows the watchers in view:
+// their samples, and every watcher's chart point or (pointsInView) those
+// of the watchers in view.
+func (r *statsRound) viewMessage(view map[string]bool, pointsInView bool) []byte {
 	var b bytes.Buffer
 	b.Write(r.head)
+	b.WriteString(`,"points":`)
+	if pointsInView {
+		pts := make(map[string]point, len(view))
+		for name := range view {
+			if p, ok := r.points[name]; ok {
+				pts[name] = p
+			}
+		}
+		enc, _ := json.Marshal(pts) // numbers only
+		b.Write(enc)
+	} else {
+		if r.all == nil {
+			r.all, _ = json.Marshal(r.points)
+		}
+		b.Write(r.all)
+	}
 	b.WriteString(`,"samples":{`)
 	first := true
 	for name := range r.procs {
 		if !view[name] {
 			continue
-		}
-		enc, ok := r.slim[name]
-		if !ok {
-			slim := make(map[string]map[string]any, len(r.procs[name]))
-			for pid, info := range r.procs[name] {
-				slim[pid] = slimSample(info)
-			}
-			enc, _ = json.Marshal(slim) // JSON-native values only
-			r.slim[name] = enc
 		}
 		if !first {
 			b.WriteByte(',')
@@ -171,17 +206,32 @@ func (r *statsRound) viewMessage(view map[string]bool) []byte {
 		key, _ := json.Marshal(name)
 		b.Write(key)
 		b.WriteByte(':')
-		b.Write(enc)
+		b.Write(r.slimOf(name))
 	}
 	b.WriteString("}}")
 	return b.Bytes()
 }
 
+// slimOf is name's samples as a page that shows it gets them, encoded
+// once a round.
+func (r *statsRound) slimOf(name string) []byte {
+	enc, ok := r.slim[name]
+	if !ok {
+		slim := make(map[string]map[string]any, len(r.procs[name]))
+		for pid, info := range r.procs[name] {
+			slim[pid] = slimSample(info)
+		}
+		enc, _ = json.Marshal(slim) // JSON-native values only
+		r.slim[name] = enc
+	}
+	return enc
+}
+
 // newStatsRound encodes the parts of msg every page gets.
-func newStatsRound(msg map[string]any, procs map[string]map[string]map[string]any) (*statsRound, error) {
+func newStatsRound(msg map[string]any, procs map[string]map[string]map[string]any, points map[string]point) (*statsRound, error) {
 	head := make(map[string]any, len(msg))
 	for k, v := range msg {
-		if k != "procs" {
+		if k != "procs" && k != "points" {
 			head[k] = v
 		}
 	}
@@ -189,7 +239,7 @@ func newStatsRound(msg map[string]any, procs map[string]map[string]map[string]an
 	if err != nil {
 		return nil, err
 	}
-	return &statsRound{whole: msg, head: enc[:len(enc)-1], procs: procs, slim: map[string][]byte{}}, nil
+	return &statsRound{whole: msg, head: enc[:len(enc)-1], procs: procs, slim: map[string][]byte{}, points: points}, nil
 }
 
 // prepare frames an encoded message.

@@ -50,7 +50,8 @@ func BenchmarkStatsStream(b *testing.B) {
 			c.loadedState()
 			if page != "old" {
 				c.appliesSyncs()
-				c.send("view", "console_view", map[string]any{"names": []string{"w000", "w001", "w002"}})
+				// As the page sends it: since, so chart points follow the view too.
+				c.send("view", "console_view", map[string]any{"names": []string{"w000", "w001", "w002"}, "since": map[string]any{}})
 			}
 			fake.Sample(true) // a round to settle what the page asked
 			c.statsBytes(1)

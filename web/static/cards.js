@@ -34,18 +34,31 @@ function draw() {
 }
 
 // tellView tells poold which watchers' cards the page shows, when that
-// changed: it sends the workers' samples of those only. A card counts as
-// shown until the browser says it is skipped (content-visibility), so a
-// browser that never says gets every sample, as before.
-let viewSent = null;
+// changed: it sends the workers' samples and chart points of those only.
+// A card counts as shown until the browser says it is skipped
+// (content-visibility), so a browser that never says gets every sample,
+// as before. A hidden tab shows none. For a card shown again, poold sends
+// the chart points missed meanwhile: since, the time of the last one.
+let viewSent = null, viewShown = null;
 function tellView() {
-  const names = [...st.watchers.values()].filter((w) => !w.offscreen).map((w) => w.view.name).sort();
+  const names = document.hidden ? [] :
+    [...st.watchers.values()].filter((w) => !w.offscreen).map((w) => w.view.name).sort();
   const key = names.join("\0");
   if (key === viewSent) return;
-  viewSent = key;
-  send("console_view", { names });
+  const since = {};
+  for (const n of names) {
+    const h = viewShown && !viewShown.has(n) ? st.watchers.get(n).hist : null;
+    if (h && h.length) since[n] = h[h.length - 1][0];
+  }
+  viewSent = key; viewShown = new Set(names);
+  send("console_view", { names, since });
 }
-export function resetView() { viewSent = null; later("view"); }
+export function resetView() {
+  viewSent = null; viewShown = null;
+  if (document.hidden) tellView(); else later("view");
+}
+// A hidden tab draws nothing (no animation frames): it says so at once.
+document.addEventListener("visibilitychange", () => { if (document.hidden) tellView(); else later("view"); });
 
 // ---- watchers ----
 // A hello brings no CPU/RSS history: each card asks for its own the

@@ -214,14 +214,16 @@ function applySync(msg) {
   showEmpty();
   later("sort"); later("sockets"); later("summary"); later("filter");
 }
-// applyHistory puts the CPU/RSS history this page asked for before the
-// points it has had live since.
+// applyHistory merges the CPU/RSS points this page asked for, or was
+// sent for a card shown again, with those it has had live.
 function applyHistory(history) {
   for (const [name, pts] of Object.entries(history)) {
     const w = st.watchers.get(name);
     if (!w) continue;
-    const first = w.hist.length ? w.hist[0][0] : Infinity;
-    w.hist = pts.filter((p) => p[0] < first).concat(w.hist).slice(-HISTORY);
+    const have = new Set(w.hist.map((p) => p[0]));
+    const add = pts.filter((p) => !have.has(p[0]));
+    if (!add.length) continue;
+    w.hist = w.hist.concat(add).sort((a, b) => a[0] - b[0]).slice(-HISTORY);
     laterChart(w);
   }
 }
