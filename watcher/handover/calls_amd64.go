@@ -8,4 +8,6 @@ var (
 	// selectCalls take the highest fd they watch plus one first.
 	selectCalls = map[int]bool{unix.SYS_SELECT: true, unix.SYS_PSELECT6: true}
 	pollCalls   = map[int]bool{unix.SYS_POLL: true, unix.SYS_PPOLL: true}
+	// epollCalls take the epoll set's fd first.
+	epollCalls = map[int]bool{unix.SYS_EPOLL_WAIT: true, unix.SYS_EPOLL_PWAIT: true, unix.SYS_EPOLL_PWAIT2: true}
 )

@@ -89,6 +89,9 @@ func Look(pid int, socks Inodes) (Seen, error) {
 // seen them waiting; not a helper of another program, such as a `sleep`
 // a shell left in the background with the socket).
 func look(pid int, socks Inodes) (seen Seen, holders []int, workers []holder, err error) {
+	if quickListening(pid, socks) {
+		return Listening, nil, nil, nil
+	}
 	seen = Busy
 	queue := []int{pid}
 	parent := map[int]int{}
@@ -213,6 +216,11 @@ func watches(path string, socks Inodes) bool {
 	if err != nil {
 		return false
 	}
+	return watchesIn(b, socks)
+}
+
+// watchesIn is watches on the fdinfo's text.
+func watchesIn(b []byte, socks Inodes) bool {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		line := sc.Text()

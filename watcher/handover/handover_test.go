@@ -31,6 +31,13 @@ print("armed", flush=True)
 sys.stdin.readline()
 if mode == "epoll":
     ep = select.epoll(); ep.register(3, select.EPOLLIN); ep.poll()
+elif mode == "epoll-many":
+    # An epoll set whose fdinfo is longer than one small read.
+    ep = select.epoll()
+    pipes = [os.pipe() for _ in range(40)]
+    for r, _ in pipes:
+        ep.register(r, select.EPOLLIN)
+    ep.register(3, select.EPOLLIN); ep.poll()
 elif mode == "accept":
     sock.accept()
 elif mode == "select":
@@ -71,13 +78,13 @@ type pyWorker struct {
 	lis   *os.File // the listening socket it inherited
 }
 
-func startWorker(t *testing.T, mode string, args ...string) *pyWorker {
+func startWorker(t testing.TB, mode string, args ...string) *pyWorker {
 	t.Helper()
 	return startWorkerOn(t, proctest.ListenerFile(t), mode, args...)
 }
 
 // startWorkerOn is startWorker with f as the worker's listening socket.
-func startWorkerOn(t *testing.T, f *os.File, mode string, args ...string) *pyWorker {
+func startWorkerOn(t testing.TB, f *os.File, mode string, args ...string) *pyWorker {
 	t.Helper()
 	py := proctest.Tool(t, "python3", "python3")
 	socks, err := InodesOf([]*os.File{f})
@@ -111,7 +118,7 @@ func startWorkerOn(t *testing.T, f *os.File, mode string, args ...string) *pyWor
 	return w
 }
 
-func (w *pyWorker) expect(t *testing.T, line string) {
+func (w *pyWorker) expect(t testing.TB, line string) {
 	t.Helper()
 	got, err := w.out.ReadString('\n')
 	if strings.TrimSpace(got) != line || err != nil {
@@ -119,7 +126,7 @@ func (w *pyWorker) expect(t *testing.T, line string) {
 	}
 }
 
-func (w *pyWorker) goOn(t *testing.T) {
+func (w *pyWorker) goOn(t testing.TB) {
 	t.Helper()
 	if _, err := io.WriteString(w.in, "go\n"); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,132 @@
+package handover
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// mainCall is the system call pid's main thread is blocked in, -1 if
+// none (running, or unreadable).
+func mainCall(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+	f := strings.Fields(string(b))
+	if err != nil || len(f) == 0 {
+		return -1
+	}
+	nr, err := strconv.Atoi(f[0])
+	if err != nil {
+		return -1
+	}
+	return nr
+}
+
+// The quick look answers Listening for a main thread blocked in
+// epoll_wait on a set that watches the socket (also one whose fdinfo
+// takes more than one small read) or in accept on it, and leaves every
+// other case to the full look, which it must never contradict.
+func TestQuickLookSeesOnlyAMainThreadWaitingOnTheSocket(t *testing.T) {
+	for _, tc := range []struct {
+		mode  string
+		calls map[int]bool // what its main thread ends up blocked in
+		want  bool
+	}{
+		{"epoll", epollCalls, true},
+		{"epoll-many", epollCalls, true},
+		{"accept", acceptCalls, true},
+		{"other-epoll", epollCalls, false},
+		{"select", selectCalls, false},
+		{"poll", pollCalls, false},
+		{"child-epoll", nil, false}, // its child waits: the full look's
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			w := startWorker(t, tc.mode)
+			pid := w.cmd.Process.Pid
+			if quickListening(pid, w.socks) {
+				t.Fatal("quick look says listening while it reads its stdin")
+			}
+			w.goOn(t)
+			if tc.calls != nil {
+				proctest.Eventually(t, "its main thread blocked in the call of its mode", func() bool {
+					return tc.calls[mainCall(pid)]
+				})
+			} else {
+				proctest.Eventually(t, "its child waiting", func() bool {
+					s, err := Look(pid, w.socks)
+					return s == Listening && err == nil
+				})
+			}
+			if got := quickListening(pid, w.socks); got != tc.want {
+				t.Fatalf("quick look = %v, want %v", got, tc.want)
+			}
+			full, err := Look(pid, w.socks)
+			if err != nil || (tc.want && full != Listening) {
+				t.Fatalf("full look = %v, %v; the quick one said listening", full, err)
+			}
+		})
+	}
+}
+
+func TestQuickLookOfAGonePidIsNotListening(t *testing.T) {
+	w := startWorker(t, "exit")
+	w.goOn(t)
+	if err := w.cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if quickListening(w.cmd.Process.Pid, w.socks) {
+		t.Fatal("quick look says a reaped pid listens")
+	}
+}
+
+func TestCallAndFd(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		nr, fd int
+		ok     bool
+	}{
+		{"232 0x4 0x7ffd5c1 0x1 0xffffffff 0x0 0x0 0x7ffd5b0 0x7f01\n", 232, 4, true},
+		{"43 0x3 0x0 0x0 0x0 0x0 0x0 0x7ffd 0x7f01\n", 43, 3, true},
+		{"running\n", 0, 0, false},
+		{"-1 0x7ffd 0x7f01\n", 0, 0, false},
+		{"", 0, 0, false},
+		{"232 0xfffffffffffff 0x0\n", 0, 0, false},
+	} {
+		nr, fd, ok := callAndFd([]byte(tc.in))
+		if nr != tc.nr || fd != tc.fd || ok != tc.ok {
+			t.Errorf("callAndFd(%q) = %d, %d, %v; want %d, %d, %v", tc.in, nr, fd, ok, tc.nr, tc.fd, tc.ok)
+		}
+	}
+	for in, want := range map[string]uint64{"socket:[123]": 123, "pipe:[5]": 0, "socket:[x]": 0, "socket:[7": 0} {
+		if got, ok := socketInode([]byte(in)); got != want || ok != (want != 0) {
+			t.Errorf("socketInode(%q) = %d, %v", in, got, ok)
+		}
+	}
+}
+
+// BenchmarkLook is one look at a worker blocked in epoll_wait on its
+// socket (the look that finds a new worker waiting) and at one that is
+// not waiting on it yet (it reads its stdin).
+func BenchmarkLook(b *testing.B) {
+	for _, mode := range []string{"epoll", "busy"} {
+		b.Run(mode, func(b *testing.B) {
+			w := startWorker(b, "epoll")
+			pid := w.cmd.Process.Pid
+			want := Busy
+			if mode == "epoll" {
+				w.goOn(b)
+				want = Listening
+				proctest.Eventually(b, "it waits", func() bool { return epollCalls[mainCall(pid)] })
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if s, err := Look(pid, w.socks); s != want || err != nil {
+					b.Fatalf("Look = %v, %v; want %v", s, err, want)
+				}
+			}
+		})
+	}
+}
