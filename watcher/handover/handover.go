@@ -322,8 +322,13 @@ func Wait(ctx context.Context, pid int, socks Inodes, soft time.Duration) (Seen,
 // the pids of the workers that hold a socket, or none if it computes.
 func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, past func(holders []int)) (Seen, error) {
 	softAt := time.Now().Add(soft)
+	// The first look 1 ms after the spawn, not at once: a worker has not
+	// waited by then (its exec has not even ended), and that look cost
+	// a full look for nothing. Among 3,000 tiny C workers spawned at once
+	// 47 % were seen waiting only at the second look from 0 ms, 2 % at
+	// the second from 1 ms.
 	every := time.Millisecond
-	t := time.NewTimer(0)
+	t := time.NewTimer(every)
 	defer t.Stop()
 	var gone holders
 	var workers []int
