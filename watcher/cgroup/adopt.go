@@ -28,6 +28,7 @@ func AdoptTree(dir string, lockFD int) (*Tree, error) {
 	}
 	unix.CloseOnExec(lockFD)
 	t := &Tree{Dir: dir, lock: os.NewFile(uintptr(lockFD), dir), enabled: map[string]bool{}}
+	t.adoptPassed()
 	// The tree's directories in cgroup v1 hierarchies (limits on a hybrid
 	// host) that the previous image made: its workers' v1 cgroups are in
 	// them, and Close removes them.

@@ -13,8 +13,9 @@ import (
 )
 
 // domainControllers are cgroup v2 controllers that the kernel refuses to
-// enable below a cgroup with processes of its own (threaded ones, such as
-// pids and cpu, it allows).
+// enable below a cgroup with processes of its own (EBUSY). Threaded ones,
+// such as pids and cpu, it enables there by making the cgroup a threaded
+// domain, which is worse: passDown moves the processes out first anyway.
 var domainControllers = []string{"memory", "io", "hugetlb", "misc", "rdma"}
 
 // freeDomainController finds a domain controller cgroup v2 offers at its
@@ -24,6 +25,9 @@ var domainControllers = []string{"memory", "io", "hugetlb", "misc", "rdma"}
 func freeDomainController(t *testing.T) (root, ctrl string) {
 	t.Helper()
 	_, mnt, err := Own()
+	if err == nil && os.Geteuid() != 0 {
+		err = errorString("not root")
+	}
 	if err == nil {
 		have := strings.Fields(readFile(t, filepath.Join(mnt, "cgroup.controllers")))
 		for _, c := range domainControllers {
@@ -115,6 +119,57 @@ func TestPassDownMovesProcessesIntoALeaf(t *testing.T) {
 	}
 	if got := aboveLeaf(leaf, root); got != unit {
 		t.Errorf("a poold in %s takes its cgroup for %s, want %s", leaf, got, unit)
+	}
+
+	// At the end, with the tree gone, the unit's cgroup passes nothing
+	// down any more: an older systemd restarting the unit must be able to
+	// put the next poold into it.
+	if err := unix.Rmdir(tr.Dir); err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	tr.unpass()
+	tr.mu.Unlock()
+	if on := strings.Fields(readFile(t, filepath.Join(unit, "cgroup.subtree_control"))); slices.Contains(on, ctrl) {
+		t.Errorf("%s/cgroup.subtree_control = %v after unpass, want no %s", unit, on, ctrl)
+	}
+}
+
+// A tree right below the root cgroup (a hybrid host's poold, in "/")
+// passes controllers down with nothing moved: the root's processes are
+// the whole machine's, and the kernel's rule does not hold there.
+func TestPassDownAtTheRootMovesNothing(t *testing.T) {
+	root, ctrl := freeDomainController(t)
+	if !isRoot(root) {
+		t.Fatalf("isRoot(%s) = false for the cgroup v2 root", root)
+	}
+	rootCtl := filepath.Join(root, "cgroup.subtree_control")
+	wasOn := slices.Contains(strings.Fields(readFile(t, rootCtl)), ctrl)
+	tr := &Tree{Dir: filepath.Join(root, TreePrefix+"roottest-"+strconv.Itoa(os.Getpid())), enabled: map[string]bool{}}
+	if err := os.Mkdir(tr.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = unix.Rmdir(tr.Dir)
+		if !wasOn {
+			_ = os.WriteFile(rootCtl, []byte("-"+ctrl), 0)
+		}
+	})
+	before := readFile(t, filepath.Join(root, "cgroup.procs"))
+	tr.mu.Lock()
+	err := tr.passDown(ctrl)
+	tr.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Moved() != "" {
+		t.Errorf("Moved() = %q at the root, want nothing moved", tr.Moved())
+	}
+	if _, err := os.Stat(filepath.Join(root, SelfLeaf)); err == nil {
+		t.Errorf("%s made at the root", SelfLeaf)
+	}
+	if n := len(strings.Fields(readFile(t, filepath.Join(root, "cgroup.procs")))); n < len(strings.Fields(before))/2 {
+		t.Errorf("the root cgroup went from %d processes to %d", len(strings.Fields(before)), n)
 	}
 }
 

@@ -27,8 +27,9 @@ type Tree struct {
 	enabled map[string]bool // controllers enabled for the workers' cgroups
 	v1      []v1Hier        // cgroup v1 hierarchies of limits (hybrid hosts)
 	parked  map[slotKey]*Group
-	closed  bool   // no more parking
-	moved   string // the SelfLeaf poold's processes moved into; "" while they did not
+	closed  bool     // no more parking
+	moved   string   // the SelfLeaf poold's processes moved into; "" while they did not
+	passed  []string // controllers enabled in poold's own cgroup
 }
 
 // Moved is the SelfLeaf poold's own processes were moved into to pass a
@@ -146,6 +147,11 @@ func (t *Tree) Close() error {
 		err = nil // a worker cgroup that would not empty: the next poold sweeps it
 	}
 	t.closeV1()
+	if err == nil {
+		t.mu.Lock()
+		t.unpass()
+		t.mu.Unlock()
+	}
 	t.lock.Close()
 	return err
 }
