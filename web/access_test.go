@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -280,7 +281,7 @@ func TestStaleTokenIsNotAGuess(t *testing.T) {
 		t.Errorf("GET / with the new token after %d cookies of another console: %d, want 200", apiFailBurst+2, code)
 	}
 	for i := range apiFailBurst {
-		resp := get(t, ts.url+"/", func(r *http.Request) { r.Header.Set("Authorization", "Bearer guess") })
+		resp := get(t, ts.url+"/", func(r *http.Request) { r.Header.Set("Authorization", "Bearer guess"+strconv.Itoa(i)) })
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("GET / with a made-up token, try %d: %d, want 401", i+1, resp.StatusCode)
 		}

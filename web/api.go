@@ -87,7 +87,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 	key := clientKey(r)
 	if secs, from, wait := s.fails.retryAfter(w, key); wait {
 		apiError(w, http.StatusTooManyRequests, arbiter.ErrnoForbidden, id,
-			"too many failed attempts from %s; retry in %ds", from, secs)
+			"too many failed attempts from %s: %s; retry in %ds", from, lockedWhy, secs)
 		return
 	}
 	if len(acc.tokens) == 0 {
@@ -104,7 +104,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 	}
 	role, tokName := roleOf(acc.tokens, tok)
 	if role == arbiter.RoleNone {
-		s.fails.fail(key)
+		if secs, held := s.fails.failed(w, r, key); held {
+			apiError(w, http.StatusTooManyRequests, arbiter.ErrnoForbidden, id,
+				"%s (it matches none of web.api_tokens or web.token); retry in %ds", heldWhy(key), secs)
+			return
+		}
 		s.quiet.Warn(r.RemoteAddr, "api request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="poold", error="invalid_token"`)
 		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,

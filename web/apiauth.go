@@ -1,6 +1,8 @@
 package web
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
@@ -78,14 +80,23 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// failLimiter slows down token guessing: each client address may fail
-// burst times, then one more time per decay; until then every request
-// from it (even with a good token) gets 429. An IPv6 client is counted
-// by its address and, with wideBurst times the burst, by its /64, the
-// least a host is given: one host cannot spread its guesses over 2^64
-// addresses, and a neighbour on a shared /64 (a hosting provider's, a
-// LAN's) must fail far more often before it locks the others out. Safe
-// for concurrent use.
+// failLimiter slows down token guessing. It counts failed tokens per
+// client address, and per address and token (a keyed digest of it,
+// never the token): a token that failed from an address before counts
+// against itself only. One client that keeps sending a wrong token (a
+// scraper or script holding a revoked one, a console tab) is then held
+// back alone, with 429 for that token after burst failures; the others
+// at its address (every local client on 127.0.0.1, those of a NAT or
+// proxy) go on. Different wrong tokens, what a guesser sends, count
+// against the address: after burst of them, one more per decay, every
+// request from it (even with a good token) gets 429, refused before its
+// token is looked at, else the 429 would tell a guesser which guess was
+// right. A repeated token tells nothing a first try did not, so it need
+// not count there. An IPv6 client is counted by its address and, with
+// wideBurst times the burst, by its /64, the least a host is given: one
+// host cannot spread its guesses over 2^64 addresses, and a neighbour
+// on a shared /64 (a hosting provider's, a LAN's) must fail far more
+// often before it locks the others out. Safe for concurrent use.
 type failLimiter struct {
 	burst int
 	decay time.Duration
@@ -93,8 +104,10 @@ type failLimiter struct {
 
 	mu sync.Mutex
 	m  map[string]*failCount
-	// wide counts IPv6 /64s (nil within wide itself).
-	wide *failLimiter
+	// wide counts IPv6 /64s, repeats each address's failed tokens (nil
+	// within wide and repeats themselves).
+	wide, repeats *failLimiter
+	mac           []byte // the key of repeats' digests, random per limiter
 }
 
 type failCount struct {
@@ -109,9 +122,11 @@ const (
 )
 
 func newFailLimiter(burst int, decay time.Duration) *failLimiter {
-	l := &failLimiter{burst: burst, decay: decay, now: time.Now, m: make(map[string]*failCount)}
-	l.wide = &failLimiter{burst: burst * wideBurst, decay: decay, now: func() time.Time { return l.now() },
-		m: make(map[string]*failCount)}
+	l := &failLimiter{burst: burst, decay: decay, now: time.Now, m: make(map[string]*failCount), mac: make([]byte, 32)}
+	_, _ = rand.Read(l.mac) // never fails (crypto/rand)
+	now := func() time.Time { return l.now() }
+	l.wide = &failLimiter{burst: burst * wideBurst, decay: decay, now: now, m: make(map[string]*failCount)}
+	l.repeats = &failLimiter{burst: burst, decay: decay, now: now, m: make(map[string]*failCount)}
 	return l
 }
 
@@ -120,9 +135,62 @@ func newFailLimiter(burst int, decay time.Duration) *failLimiter {
 func (l *failLimiter) refuse(w http.ResponseWriter, key, who string) bool {
 	secs, from, wait := l.retryAfter(w, key)
 	if wait {
-		http.Error(w, fmt.Sprintf("%s: too many failed tokens from %s; retry in %ds", who, from, secs), http.StatusTooManyRequests)
+		http.Error(w, fmt.Sprintf("%s: too many failed tokens from %s: %s; retry in %ds",
+			who, from, lockedWhy, secs), http.StatusTooManyRequests)
 	}
 	return wait
+}
+
+// lockedWhy completes the 429 of a locked address: what it means and
+// what to do.
+const lockedWhy = "different wrong tokens, so every request from there waits, with a valid token too; " +
+	"poold's log names each one refused (bad token, with its remote address)"
+
+// refuseFailed records r's failed token from key, and answers 429 for
+// who when that token is held back (it failed burst times from key
+// already), else reports false: the caller answers 401.
+func (l *failLimiter) refuseFailed(w http.ResponseWriter, r *http.Request, key, who string) bool {
+	secs, held := l.failed(w, r, key)
+	if held {
+		http.Error(w, fmt.Sprintf("%s: %s; retry in %ds", who, heldWhy(key), secs), http.StatusTooManyRequests)
+	}
+	return held
+}
+
+// heldWhy says why a token is held back from key and what to do.
+func heldWhy(key string) string {
+	return "this token failed again and again from " + key + " and is still wrong (revoked or replaced by a reload? send the current one); other tokens from " + key + " are not held back"
+}
+
+// failed records r's failed token from key: against key (and its /64)
+// too the first time, not when it failed from key before. When the
+// token is held back (it failed burst times from key already) it counts
+// nothing, sets Retry-After and returns the seconds to wait.
+func (l *failLimiter) failed(w http.ResponseWriter, r *http.Request, key string) (secs int, held bool) {
+	rk := key + "\x00" + l.digest(presented(r))
+	if b, d := l.repeats.blockedKey(rk); b {
+		secs = int(math.Ceil(d.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		return secs, true
+	}
+	if l.repeats.failKey(rk) {
+		l.fail(key)
+	}
+	return 0, false
+}
+
+// presented is what r offers as a token, whole: its Authorization
+// header and its ?token=.
+func presented(r *http.Request) string {
+	return r.Header.Get("Authorization") + "\n" + r.URL.Query().Get("token")
+}
+
+// digest is a short keyed digest of a presented token: repeats holds
+// no token, nor a digest that could be checked against guesses.
+func (l *failLimiter) digest(tok string) string {
+	h := hmac.New(sha256.New, l.mac)
+	h.Write([]byte(tok))
+	return string(h.Sum(nil)[:16])
 }
 
 // retryAfter sets Retry-After, in whole seconds, when key is blocked, and
@@ -214,7 +282,9 @@ func (l *failLimiter) fail(key string) {
 	}
 }
 
-func (l *failLimiter) failKey(key string) {
+// failKey counts a failure of key itself, and reports whether key had
+// none counted before (or they were forgotten to make room).
+func (l *failLimiter) failKey(key string) (first bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -228,6 +298,7 @@ func (l *failLimiter) failKey(key string) {
 	}
 	l.decayed(c, now)
 	c.n++
+	return !ok
 }
 
 // evict makes room in a full table: it forgets, of evictSample entries

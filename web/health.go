@@ -208,7 +208,9 @@ func (p *ProbeServer) handler() http.Handler {
 			if !p.tokenOK(g, r) {
 				why := "no token"
 				if g.triedToken(r) {
-					p.fails.fail(key)
+					if p.fails.refuseFailed(w, r, key, "poold metrics") {
+						return
+					}
 					why = "bad token"
 				}
 				p.quiet.Warn(r.RemoteAddr, "metrics request refused: "+why, "remote", r.RemoteAddr)

@@ -145,7 +145,9 @@ func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, acc *access
 			return false, false
 		}
 		if g.triedToken(r) {
-			s.fails.fail(key)
+			if s.fails.refuseFailed(w, r, key, "poold console") {
+				return false, false
+			}
 			s.quiet.Warn(r.RemoteAddr, "console request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
 		}
 		http.Error(w, "poold console: token required; open "+scheme(r)+"://"+r.Host+"/?token=YOUR_TOKEN (the [web] token of poold's config) once, or send Authorization: Bearer", http.StatusUnauthorized)

@@ -208,8 +208,9 @@ func (c *Client) call(ctx context.Context, raw []byte) ([]byte, int, error) {
 }
 
 // ReplyError is an error reply with the HTTP status it came with: 401 for
-// a token refused, 429 for an address locked out after failed tokens
-// (whatever the token), both errno 7. It unwraps to the
+// a token refused, 429 for a token that failed again and again from this
+// address, or for an address locked out after different failed tokens
+// (whatever the token), all errno 7; the reason says which. It unwraps to the
 // *wire.CommandError.
 type ReplyError struct {
 	*wire.CommandError
