@@ -106,7 +106,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 	if role == arbiter.RoleNone {
 		if secs, held := s.fails.failed(w, r, key); held {
 			apiError(w, http.StatusTooManyRequests, arbiter.ErrnoForbidden, id,
-				"%s (it matches none of web.api_tokens or web.token); retry in %ds", heldWhy(key), secs)
+				"%s; retry in %ds", heldWhy(key, "web.api_tokens or web.token"), secs)
 			return
 		}
 		s.quiet.Warn(r.RemoteAddr, "api request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)

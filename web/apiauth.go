@@ -148,18 +148,21 @@ const lockedWhy = "different wrong tokens, so every request from there waits, wi
 
 // refuseFailed records r's failed token from key, and answers 429 for
 // who when that token is held back (it failed burst times from key
-// already), else reports false: the caller answers 401.
-func (l *failLimiter) refuseFailed(w http.ResponseWriter, r *http.Request, key, who string) bool {
+// already), else reports false: the caller answers 401. tokens names
+// what it is compared with, for the reply.
+func (l *failLimiter) refuseFailed(w http.ResponseWriter, r *http.Request, key, who, tokens string) bool {
 	secs, held := l.failed(w, r, key)
 	if held {
-		http.Error(w, fmt.Sprintf("%s: %s; retry in %ds", who, heldWhy(key), secs), http.StatusTooManyRequests)
+		http.Error(w, fmt.Sprintf("%s: %s; retry in %ds", who, heldWhy(key, tokens), secs), http.StatusTooManyRequests)
 	}
 	return held
 }
 
-// heldWhy says why a token is held back from key and what to do.
-func heldWhy(key string) string {
-	return "this token failed again and again from " + key + " and is still wrong (revoked or replaced by a reload? send the current one); other tokens from " + key + " are not held back"
+// heldWhy says why a token is held back from key and what to do; tokens
+// names what it matches none of.
+func heldWhy(key, tokens string) string {
+	return "this token failed again and again from " + key + " and still matches none of " + tokens +
+		" (revoked or replaced by a reload? send the current one); other tokens from " + key + " are not held back"
 }
 
 // failed records r's failed token from key: against key (and its /64)

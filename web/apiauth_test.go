@@ -177,3 +177,19 @@ func TestFailLimiterConcurrentRepeats(t *testing.T) {
 		t.Errorf("one token from 8 racing clients counted %.2f times against the address, want 1", n)
 	}
 }
+
+// BenchmarkFailLimiterFailedNewToken is a new wrong token from an
+// address once the table of tokens is full (a guesser's many tokens):
+// each evicts one under the lock, and counts against its address too.
+func BenchmarkFailLimiterFailedNewToken(b *testing.B) {
+	l := newFailLimiter(5, time.Hour)
+	w := httptest.NewRecorder()
+	for i := range maxFailEntries {
+		l.failed(w, tokenRequest("192.0.2.1:5000", fmt.Sprint("fill", i)), "192.0.2.1")
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		l.failed(w, tokenRequest("192.0.2.2:5000", fmt.Sprint("guess", i)), "192.0.2.2")
+	}
+}

@@ -208,7 +208,7 @@ func (p *ProbeServer) handler() http.Handler {
 			if !p.tokenOK(g, r) {
 				why := "no token"
 				if g.triedToken(r) {
-					if p.fails.refuseFailed(w, r, key, "poold metrics") {
+					if p.fails.refuseFailed(w, r, key, "poold metrics", "[web] token or web.api_tokens") {
 						return
 					}
 					why = "bad token"

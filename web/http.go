@@ -145,7 +145,7 @@ func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, acc *access
 			return false, false
 		}
 		if g.triedToken(r) {
-			if s.fails.refuseFailed(w, r, key, "poold console") {
+			if s.fails.refuseFailed(w, r, key, "poold console", "[web] token") {
 				return false, false
 			}
 			s.quiet.Warn(r.RemoteAddr, "console request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
