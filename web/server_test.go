@@ -81,8 +81,8 @@ func runServer(t testing.TB, s *Server, l net.Listener) (stop func()) {
 			if err != nil {
 				t.Errorf("Serve: %v", err)
 			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve did not return within 10s of cancel")
+		case <-time.After(hang):
+			t.Errorf("Serve did not return within %v of cancel", hang)
 		}
 	}
 	t.Cleanup(stop)
@@ -373,10 +373,15 @@ func dialConsole(t testing.TB, ts *testServer) *wsClient {
 	return &wsClient{t: t, c: c}
 }
 
+// hang bounds a wait in these tests: long enough for a loaded machine
+// (10 s was not: the test process can go unscheduled for seconds), short
+// enough to end a hang before the test timeout.
+const hang = 30 * time.Second
+
 // next reads messages until one satisfies match (generous deadline).
 func (w *wsClient) next(what string, match func(map[string]any) bool) map[string]any {
 	w.t.Helper()
-	w.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	w.c.SetReadDeadline(time.Now().Add(hang))
 	for {
 		_, b, err := w.c.ReadMessage()
 		if err != nil {
@@ -569,7 +574,7 @@ func TestReadLimitClosesConnection(t *testing.T) {
 	c.next("hello", typeIs("hello"))
 	big := `{"id":"x","command":"status","properties":{"pad":"` + strings.Repeat("a", 4096) + `"}}`
 	c.c.WriteMessage(websocket.TextMessage, []byte(big))
-	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	c.c.SetReadDeadline(time.Now().Add(hang))
 	for {
 		if _, _, err := c.c.ReadMessage(); err != nil {
 			var ce *websocket.CloseError
@@ -605,7 +610,7 @@ func TestPingKeepsIdleConsoleAlive(t *testing.T) {
 			}
 		}
 	}()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(hang)
 	for n := 0; n < 20; {
 		select {
 		case _, ok := <-pings:
@@ -659,7 +664,7 @@ func TestSlowConsoleIsDropped(t *testing.T) {
 	}
 	// The slow console's connection was closed by the server: reading
 	// what was buffered ends in an error, not a hang.
-	slow.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	slow.c.SetReadDeadline(time.Now().Add(hang))
 	for {
 		if _, _, err := slow.c.ReadMessage(); err != nil {
 			var ne net.Error
@@ -698,8 +703,8 @@ func TestServeEndsWithOpenConsoles(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Serve: %v", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return within 10s of cancel")
+	case <-time.After(hang):
+		t.Fatalf("Serve did not return within %v of cancel", hang)
 	}
 	for _, c := range cs {
 		c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
