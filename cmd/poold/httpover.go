@@ -45,12 +45,15 @@ func newHTTPView(a *arbiter.Arbiter) *httpView {
 }
 
 // begin: the loop is handing over from now on; now is its state as the
-// hand-over began (taken on the loop).
-func (v *httpView) begin(now arbiter.Snapshot) {
+// hand-over began (taken on the loop), nil when poold has no HTTP
+// listener to answer with it.
+func (v *httpView) begin(now *arbiter.Snapshot) {
 	if v == nil {
 		return
 	}
-	v.keep(&now)
+	if now != nil {
+		v.keep(now)
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.cancel()
