@@ -33,6 +33,13 @@ type Outer struct {
 	seen    int       // the total at the last look (Claim, Observe, OpenOuter)
 	fresh   int       // kills counted at a look less than claimWindow ago, not claimed
 	freshAt time.Time // that look
+	// Looks are shared (see fresh): begun counts those started, taken
+	// those whose counts are taken in; lookDone, while one reads the
+	// files with mu released, is closed when it has been taken in.
+	begun, taken uint64
+	lookDone     chan struct{}
+	waiting      int        // callers waiting for a look (tests)
+	read         func() int // tests: instead of total
 }
 
 // claimWindow is how long after poold first counted an OOM kill a
@@ -94,14 +101,46 @@ func (o *Outer) Observe() {
 	o.look()
 }
 
-// look takes in the kills counted since the last look, and forgets
-// those taken in more than claimWindow ago.
+// look returns, with mu held as on entry, once a look at the counters
+// begun after it was called has been taken in. Callers that come while
+// a look reads the files wait for the next one, which serves them all:
+// a burst of 100 SIGKILLed workers reads the files twice, not 100 times
+// one after another, and still no kill counted before a Claim is missed.
 func (o *Outer) look() {
-	now := o.now()
+	need := o.begun + 1
+	for o.taken < need {
+		if done := o.lookDone; done != nil {
+			o.waiting++
+			o.mu.Unlock()
+			<-done
+			o.mu.Lock()
+			o.waiting--
+			continue
+		}
+		o.begun++
+		n, done := o.begun, make(chan struct{})
+		o.lookDone = done
+		now := o.now()
+		read := o.total
+		if o.read != nil {
+			read = o.read
+		}
+		o.mu.Unlock()
+		total := read()
+		o.mu.Lock()
+		o.takeIn(now, total)
+		o.taken, o.lookDone = n, nil
+		close(done)
+	}
+}
+
+// takeIn takes in the total of a look made at now: the kills counted
+// since the last look, and forgets those taken in more than claimWindow
+// ago.
+func (o *Outer) takeIn(now time.Time, n int) {
 	if now.Sub(o.freshAt) > claimWindow {
 		o.fresh = 0
 	}
-	n := o.total()
 	if n > o.seen {
 		o.fresh += n - o.seen
 		o.freshAt = now

@@ -4,8 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // TestOuterClaimsOnlyFreshKills: an OOM kill of a worker's child, which
@@ -54,4 +58,90 @@ func TestOuterClaimsOnlyFreshKills(t *testing.T) {
 	if got := o.Claim(); got != "poold's cgroup "+dir+" (memory limit 104857600 bytes)" {
 		t.Errorf("a SIGKILL 200ms after the tick counted a kill: Claim = %q", got)
 	}
+}
+
+// TestOuterClaimsShareALook: the SIGKILLed workers of a burst each read
+// poold's memory.events, one after another under Outer's lock. Claims
+// that come while a look reads the counters now share the next look:
+// still begun after each of them came, so a kill counted just before a
+// Claim is not missed, but one read for all of them.
+func TestOuterClaimsShareALook(t *testing.T) {
+	var mu sync.Mutex
+	kills, reads := 0, 0
+	first := make(chan struct{})
+	o := &Outer{now: time.Now, files: []outerFile{{dir: t.TempDir()}}}
+	o.read = func() int {
+		mu.Lock()
+		reads++
+		n, r := kills, reads
+		mu.Unlock()
+		if r == 1 {
+			<-first // the first look is reading while the burst comes in
+		}
+		return n
+	}
+	firstDone := make(chan string)
+	go func() { firstDone <- o.Claim() }()
+	proctest.Eventually(t, "the first Claim's look reading", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return reads == 1
+	})
+	// Two OOM kills, counted after the first look read the counters.
+	mu.Lock()
+	kills = 2
+	mu.Unlock()
+	const burst = 20
+	got := make(chan string, burst)
+	var wg sync.WaitGroup
+	for range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got <- o.Claim()
+		}()
+	}
+	proctest.Eventually(t, "the burst's Claims waiting for a look", func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		return o.waiting == burst
+	})
+	close(first)
+	if c := <-firstDone; c != "" {
+		t.Errorf("the Claim whose look read before the kills: %q, want none", c)
+	}
+	wg.Wait()
+	close(got)
+	claimed := 0
+	for c := range got {
+		if c != "" {
+			claimed++
+		}
+	}
+	if claimed != 2 {
+		t.Errorf("%d of the burst's Claims told of an OOM kill, want 2 (the two counted after the first look began)", claimed)
+	}
+	if reads != 2 {
+		t.Errorf("%d reads of the counters for 1+%d Claims, want 2 (the burst shares the look after the first)", reads, burst)
+	}
+}
+
+// BenchmarkOuterClaimBurst: Claims of many goroutines at once, as in a
+// kill -9 of 100 workers; reads per Claim is the figure that sharing
+// cuts (one each, before).
+func BenchmarkOuterClaimBurst(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "memory.events"), []byte("low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	o := &Outer{files: []outerFile{{dir: dir, name: "memory.events", limit: "memory.max"}}, now: time.Now}
+	var reads atomic.Int64
+	o.read = func() int { reads.Add(1); return o.total() }
+	b.SetParallelism(50)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			o.Claim()
+		}
+	})
+	b.ReportMetric(float64(reads.Load())/float64(b.N), "reads/claim")
 }
