@@ -29,40 +29,57 @@ const execStatusWait = time.Second
 
 // execStatus is the read end of a started worker's status pipe.
 type execStatus struct {
-	r      *os.File // read end, close-on-exec, in the netpoller
-	worker string   // the worker's path
-	step   string   // "poold's exec stub", "poold's exec shim"
+	fd     int    // read end, close-on-exec, non-blocking; not in the netpoller
+	worker string // the worker's path
+	step   string // "poold's exec stub", "poold's exec shim"
 }
 
 // newStatusPipe makes the pipe for a start through step: the read end,
 // close-on-exec, and the write end's fd, which the fork hands to the
-// child and the caller then closes. Only the read end becomes an
-// os.File, in the netpoller: as a file too, the write end cost every
-// start an epoll_ctl to add it, one to remove it and a fcntl.
+// child and the caller then closes. Neither end is an os.File: the write
+// end as one cost every start an epoll_ctl to add it, one to remove it
+// and a fcntl; the read end becomes one only when wait has to wait.
 func newStatusPipe(worker, step string) (*execStatus, int, error) {
 	var fds [2]int
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil, -1, fmt.Errorf("start %s: exec status pipe: %w (is poold out of fds? raise its nofile limit)", worker, err)
 	}
-	st := &execStatus{r: os.NewFile(uintptr(fds[0]), "exec-status"), worker: worker, step: step}
-	return st, fds[1], nil
+	return &execStatus{fd: fds[0], worker: worker, step: step}, fds[1], nil
 }
+
+// close closes the read end, for a start given up before wait.
+func (st *execStatus) close() { _ = syscall.Close(st.fd) }
 
 // wait returns nil once the worker's program was exec'd, or why the step
 // could not exec it; then the step's process has exited and p is reaped.
 func (st *execStatus) wait(p *Proc) error {
-	// Non-blocking, in the netpoller: the goroutine parks rather than
-	// hold a thread in read(2) for the shim's whole start-up.
-	defer st.r.Close()
+	var buf [1024]byte
+	// Most often the step is done by now (4 of 5 tiny workers of a spawn
+	// of 3,000): one read of the end of file tells, with no poller.
+	n, err := syscall.Read(st.fd, buf[:])
+	if err == nil && n == 0 {
+		st.close()
+		return nil
+	}
+	if err != nil {
+		if err != syscall.EAGAIN && err != syscall.EINTR {
+			st.close()
+			return fmt.Errorf("start %s: read the exec status from %s: %w", st.worker, st.step, err)
+		}
+		n = 0
+	}
+	// Not yet, or a failure's first bytes: the rest in the netpoller,
+	// where the goroutine parks rather than hold a thread in read(2) for
+	// the shim's whole start-up.
+	f := os.NewFile(uintptr(st.fd), "exec-status")
+	defer f.Close()
 	// Bounded: the caller is poold's loop, and a step stalled before its
 	// exec (a hung mount, a stopped process) must not stall poold. Past
 	// the bound the worker counts as started, and a failure of that exec
 	// shows as its exit 127.
-	_ = st.r.SetReadDeadline(time.Now().Add(execStatusWait))
-	var buf [1024]byte
-	n := 0
+	_ = f.SetReadDeadline(time.Now().Add(execStatusWait))
 	for n < len(buf) {
-		k, err := st.r.Read(buf[n:])
+		k, err := f.Read(buf[n:])
 		n += k
 		if err == io.EOF || (errors.Is(err, os.ErrDeadlineExceeded) && n > 0) {
 			break
@@ -77,7 +94,12 @@ func (st *execStatus) wait(p *Proc) error {
 	if n == 0 {
 		return nil
 	}
-	msg := buf[:n]
+	return st.failed(p, buf[:n])
+}
+
+// failed is the error of a step that wrote msg: its errno, then from the
+// shim the reason as text. p, which exits 127 right after, is reaped.
+func (st *execStatus) failed(p *Proc, msg []byte) error {
 	_, _ = p.Wait() // the step exits 127 right after writing
 	var errno syscall.Errno
 	if len(msg) >= 4 {

@@ -399,7 +399,7 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub boo
 	if viaStub && setFromOutside(spec) {
 		var goR *os.File
 		if goR, goW, err = goPipe(spec.Path); err != nil {
-			st.r.Close()
+			st.close()
 			syscall.Close(stW)
 			return nil, nil, viaStub, err
 		}
@@ -414,7 +414,7 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub boo
 	}
 	if err != nil {
 		if st != nil {
-			st.r.Close()
+			st.close()
 		}
 		if goW != nil {
 			goW.Close()
@@ -426,7 +426,7 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub boo
 	}
 	if goW != nil {
 		if err := letGo(p, spec, goW); err != nil {
-			st.r.Close()
+			st.close()
 			return p, nil, viaStub, err
 		}
 	}
