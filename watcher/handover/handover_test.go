@@ -68,6 +68,19 @@ elif mode == "outgoing":
     sys.stdin.readline()
 elif mode == "exit":
     sys.exit(0)
+elif mode in ("thread-epoll", "thread-accept", "thread-other-epoll"):
+    # The main thread joins (a futex) while another one waits, as a Go
+    # program's network poller does.
+    import threading
+    def serve():
+        if mode == "thread-epoll":
+            ep = select.epoll(); ep.register(3, select.EPOLLIN); ep.poll()
+        elif mode == "thread-accept":
+            sock.accept()
+        else:
+            r, w = os.pipe()
+            ep = select.epoll(); ep.register(r, select.EPOLLIN); ep.poll()
+    t = threading.Thread(target=serve); t.start(); t.join()
 `
 
 type pyWorker struct {

@@ -2,8 +2,11 @@ package handover
 
 import (
 	"bytes"
+	"os"
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The quick look. A full look lists the process's fds (a directory of
@@ -15,30 +18,69 @@ import (
 // on an epoll set that watches the socket, or in accept on it. Its
 // /proc/PID/syscall names the call and the fd (its first argument), and
 // that fd's fdinfo (or link) tells whether it is ours: two small reads.
+// A worker whose main thread waits on a futex (a Go program, whose
+// network poller blocks in epoll_wait on another thread; a Python or
+// Java one that joins its server thread) gets the same look at each of
+// its other threads, up to quickThreads of them.
 // quickListening answers only Listening, which the full look would
 // answer too (the set is one of the process's epoll fds, the socket one
 // it holds); anything else is left to the full look.
 
+// quickThreads bounds the threads the quick look reads: past it, the
+// full look is about as cheap.
+const quickThreads = 32
+
 // quickListening reports whether pid's main thread is blocked in
 // epoll_wait on a set that watches one of socks, or in accept on one of
-// them.
+// them; or, while that thread waits on a futex, another one is.
 func quickListening(pid int, socks Inodes) bool {
 	var buf [1024]byte
 	dir := "/proc/" + strconv.Itoa(pid)
-	n := readSmall(dir+"/syscall", buf[:])
-	nr, fd, ok := callAndFd(buf[:n])
-	if !ok {
+	call := buf[:readSmall(dir+"/syscall", buf[:])]
+	if futexWait(call) {
+		return threadListening(dir, strconv.Itoa(pid), socks, buf[:])
+	}
+	nr, fd, ok := callAndFd(call)
+	return ok && waitsOn(dir, nr, fd, socks, buf[:])
+}
+
+// threadListening is quickListening for the threads of process dir but
+// its main one, main.
+func threadListening(dir, main string, socks Inodes, buf []byte) bool {
+	d, err := os.Open(dir + "/task")
+	if err != nil {
 		return false
 	}
+	tids, err := d.Readdirnames(quickThreads + 1)
+	d.Close()
+	if err != nil || len(tids) > quickThreads {
+		return false
+	}
+	for _, tid := range tids {
+		if tid == main {
+			continue
+		}
+		// The fd in the process's table, as the full look reads it.
+		if nr, fd, ok := callAndFd(buf[:readSmall(dir+"/task/"+tid+"/syscall", buf)]); ok && waitsOn(dir, nr, fd, socks, buf) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitsOn tells whether a thread of process dir blocked in call nr with
+// fd first waits on one of socks: epoll_wait on a set that watches one, or accept
+// on one.
+func waitsOn(dir string, nr, fd int, socks Inodes, buf []byte) bool {
 	switch {
 	case epollCalls[nr]:
 		info := dir + "/fdinfo/" + strconv.Itoa(fd)
-		if n := readSmall(info, buf[:]); n < len(buf) {
+		if n := readSmall(info, buf); n < len(buf) {
 			return watchesIn(buf[:n], socks)
 		}
 		return watches(info, socks) // a set of many fds
 	case acceptCalls[nr]:
-		n, err := syscall.Readlink(dir+"/fd/"+strconv.Itoa(fd), buf[:])
+		n, err := syscall.Readlink(dir+"/fd/"+strconv.Itoa(fd), buf)
 		if err != nil {
 			return false
 		}
@@ -81,6 +123,15 @@ func callAndFd(b []byte) (nr, fd int, ok bool) {
 	}
 	return nr, int(arg0), true
 }
+
+// futexWait tells whether a syscall file says futex (whose first
+// argument is an address, no fd).
+func futexWait(b []byte) bool {
+	nr, _, _ := bytes.Cut(b, []byte(" "))
+	return string(nr) == futexNr
+}
+
+var futexNr = strconv.Itoa(unix.SYS_FUTEX)
 
 // socketInode parses a socket's fd link, "socket:[INODE]".
 func socketInode(link []byte) (uint64, bool) {

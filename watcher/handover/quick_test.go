@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/poold/poold/watcher/proctest"
+	"golang.org/x/sys/unix"
 )
 
 // mainCall is the system call pid's main thread is blocked in, -1 if
@@ -42,6 +43,10 @@ func TestQuickLookSeesOnlyAMainThreadWaitingOnTheSocket(t *testing.T) {
 		{"select", selectCalls, false},
 		{"poll", pollCalls, false},
 		{"child-epoll", nil, false}, // its child waits: the full look's
+		// The main thread on a futex, another one waiting.
+		{"thread-epoll", futexCall, true},
+		{"thread-accept", futexCall, true},
+		{"thread-other-epoll", futexCall, false},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			w := startWorker(t, tc.mode)
@@ -50,17 +55,30 @@ func TestQuickLookSeesOnlyAMainThreadWaitingOnTheSocket(t *testing.T) {
 				t.Fatal("quick look says listening while it reads its stdin")
 			}
 			w.goOn(t)
-			if tc.calls != nil {
+			threaded := strings.HasPrefix(tc.mode, "thread-")
+			switch {
+			case threaded && tc.want:
+				// Python's main thread waits for the GIL on a futex
+				// too, and runs a moment once the other one blocks:
+				// the quick look sees it waiting once it joins.
+				proctest.Eventually(t, "the quick look seeing its other thread wait", func() bool {
+					return quickListening(pid, w.socks)
+				})
+			case threaded:
+				proctest.Eventually(t, "its main thread on a futex, the other in the call of its mode", func() bool {
+					return tc.calls[mainCall(pid)] && threadCalls(pid)[modeCalls[tc.mode]]
+				})
+			case tc.calls != nil:
 				proctest.Eventually(t, "its main thread blocked in the call of its mode", func() bool {
 					return tc.calls[mainCall(pid)]
 				})
-			} else {
+			default:
 				proctest.Eventually(t, "its child waiting", func() bool {
 					s, err := Look(pid, w.socks)
 					return s == Listening && err == nil
 				})
 			}
-			if got := quickListening(pid, w.socks); got != tc.want {
+			if got := quickListening(pid, w.socks); got != tc.want && !(threaded && tc.want) {
 				t.Fatalf("quick look = %v, want %v", got, tc.want)
 			}
 			full, err := Look(pid, w.socks)
@@ -69,6 +87,37 @@ func TestQuickLookSeesOnlyAMainThreadWaitingOnTheSocket(t *testing.T) {
 			}
 		})
 	}
+}
+
+var (
+	futexCall = map[int]bool{unix.SYS_FUTEX: true}
+	// modeCalls is what the other thread of a thread- mode blocks in.
+	modeCalls = map[string]int{"thread-epoll": unix.SYS_EPOLL_PWAIT, "thread-accept": unix.SYS_ACCEPT4, "thread-other-epoll": unix.SYS_EPOLL_PWAIT}
+)
+
+// threadCalls is the set of calls the threads of pid but its main one
+// are blocked in, any epoll_wait as epoll_pwait and any accept as
+// accept4.
+func threadCalls(pid int) map[int]bool {
+	out := map[int]bool{}
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, e := range ents {
+		if e.Name() == strconv.Itoa(pid) {
+			continue
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, e.Name()))
+		nr, _, ok := callAndFd(b)
+		switch {
+		case !ok:
+		case epollCalls[nr]:
+			out[unix.SYS_EPOLL_PWAIT] = true
+		case acceptCalls[nr]:
+			out[unix.SYS_ACCEPT4] = true
+		default:
+			out[nr] = true
+		}
+	}
+	return out
 }
 
 func TestQuickLookOfAGonePidIsNotListening(t *testing.T) {
@@ -100,6 +149,11 @@ func TestCallAndFd(t *testing.T) {
 			t.Errorf("callAndFd(%q) = %d, %d, %v; want %d, %d, %v", tc.in, nr, fd, ok, tc.nr, tc.fd, tc.ok)
 		}
 	}
+	for in, want := range map[string]bool{futexNr + " 0x7f01a2 0x80 0x0 0x0": true, "232 0x4 0x0": false, "running": false, "": false} {
+		if got := futexWait([]byte(in)); got != want {
+			t.Errorf("futexWait(%q) = %v", in, got)
+		}
+	}
 	for in, want := range map[string]uint64{"socket:[123]": 123, "pipe:[5]": 0, "socket:[x]": 0, "socket:[7": 0} {
 		if got, ok := socketInode([]byte(in)); got != want || ok != (want != 0) {
 			t.Errorf("socketInode(%q) = %d, %v", in, got, ok)
@@ -111,15 +165,24 @@ func TestCallAndFd(t *testing.T) {
 // socket (the look that finds a new worker waiting) and at one that is
 // not waiting on it yet (it reads its stdin).
 func BenchmarkLook(b *testing.B) {
-	for _, mode := range []string{"epoll", "busy"} {
+	for _, mode := range []string{"epoll", "busy", "thread-epoll"} {
 		b.Run(mode, func(b *testing.B) {
-			w := startWorker(b, "epoll")
+			start := mode
+			if mode == "busy" {
+				start = "epoll" // not told to go on: it reads its stdin
+			}
+			w := startWorker(b, start)
 			pid := w.cmd.Process.Pid
 			want := Busy
-			if mode == "epoll" {
+			switch mode {
+			case "epoll":
 				w.goOn(b)
 				want = Listening
 				proctest.Eventually(b, "it waits", func() bool { return epollCalls[mainCall(pid)] })
+			case "thread-epoll":
+				w.goOn(b)
+				want = Listening
+				proctest.Eventually(b, "its other thread waits", func() bool { return threadCalls(pid)[unix.SYS_EPOLL_PWAIT] })
 			}
 			b.ResetTimer()
 			for b.Loop() {
