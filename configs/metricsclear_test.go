@@ -48,3 +48,28 @@ func TestMetricsAddressBeyondLoopbackWithTokenWarns(t *testing.T) {
 		})
 	}
 }
+
+// A [web] token shorter than an API token may be signs in to the console
+// and controls poold; it was taken without a word.
+func TestShortConsoleTokenWarns(t *testing.T) {
+	for _, tc := range []struct{ token, want string }{
+		{"change-me", "web.token: is 9 characters, shorter than the 16 an API token must have"},
+		{"0123456789abcdef", ""},
+	} {
+		path := filepath.Join(t.TempDir(), "poold.toml")
+		if err := os.WriteFile(path, []byte("[web]\nenabled = true\ntoken = \""+tc.token+"\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(path)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		got := strings.Join(cfg.Warnings, "\n")
+		if tc.want == "" && strings.Contains(got, "web.token") {
+			t.Errorf("token %q: warnings %q, want none about web.token", tc.token, got)
+		}
+		if tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("token %q: warnings %q, want %q", tc.token, got, tc.want)
+		}
+	}
+}

@@ -68,9 +68,23 @@ func validateRemote(ps *problems, w *Web, loopback bool) {
 		seen[tok] = e
 		w.Tokens = append(w.Tokens, APIToken{Role: role, File: path, Token: tok})
 	}
+	weakConsoleToken(ps, w)
 	if w.Enabled && !loopback && (w.TLSCert == "" || (w.Token == "" && len(w.APITokens) == 0)) {
 		ps.add("web.address", "%q is not a loopback address: the console and its control API need TLS (web.tls_cert, web.tls_key) and a token (web.token or web.api_tokens) there; set them, or listen on 127.0.0.1", w.Address)
 	}
+}
+
+// weakConsoleToken warns about a [web] token shorter than an API
+// token may be: it signs in to the console and works as an operator's
+// bearer token, and the failure limiter only slows guessing. A warning,
+// not a refusal: a running poold must not start refusing the reloads of a
+// config it was started with.
+func weakConsoleToken(ps *problems, w *Web) {
+	if w.Token == "" || len(w.Token) >= MinTokenLen {
+		return
+	}
+	ps.warn("web.token", "is %d characters, shorter than the %d an API token must have: it signs in to the console and controls poold, so a short one can be guessed; use a random one (e.g. openssl rand -hex 16)",
+		len(w.Token), MinTokenLen)
 }
 
 // warnCertDates warns about a certificate that clients refuse for its
