@@ -53,7 +53,7 @@ type translator struct {
 // and translates it. environ stands for supervisord's environment
 // (%(ENV_X)s is expanded from it).
 func Translate(path string, environ []string) (*translate.Doc, error) {
-	ini, err := translate.ReadINI(nil, path)
+	ini, err := translate.ReadSupervisordINI(nil, path)
 	if err != nil {
 		return nil, fmt.Errorf("supervisorini: %w", err)
 	}
@@ -101,36 +101,12 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 			t.warn(arb, s, "", "unknown section, ignored")
 		}
 	}
+	t.repeats() // after the sections: a watcher keeps its place in the file's order
 	if len(t.refused) > 0 {
 		return nil, errors.New(strings.Join(t.refused, "\n"))
 	}
 	t.doc.SortSections()
 	return t.doc, nil
-}
-
-// includes reads [include] files (globs separated by blanks, relative to
-// the file's directory).
-func (t *translator) includes() error {
-	s := t.ini.Section("include")
-	if s == nil {
-		return nil
-	}
-	files, _ := s.Get("files")
-	for _, g := range strings.Fields(t.expand(s, "files", files, scope{})) {
-		if !filepath.IsAbs(g) {
-			g = filepath.Join(t.here, g)
-		}
-		paths, _ := filepath.Glob(g)
-		if len(paths) == 0 {
-			t.warn(t.doc.Section("arbiter"), s, "files", g+" matches no file")
-		}
-		for _, p := range paths {
-			if _, err := translate.ReadINI(t.ini, p); err != nil {
-				return fmt.Errorf("supervisorini: included by %s: %w", t.path, err)
-			}
-		}
-	}
-	return nil
 }
 
 func (t *translator) note(level translate.Level, out *translate.Section, s *translate.INISection, key, msg string) {

@@ -11,9 +11,11 @@ import (
 	"github.com/poold/poold/configs"
 )
 
-// INI is an INI file read the way Python's RawConfigParser, as Circus and
-// supervisord subclass it, reads one: sections in file order; option
-// names keep their case; the first value of an option wins when a file
+// INI is an INI file read the way Python's RawConfigParser reads one.
+// ReadSupervisordINI follows supervisord's parser (Python 3 rules with
+// supervisord's settings; see it) and ReadINI Circus's own
+// (StrictConfigParser._read, Python 2 rules): sections in file order;
+// option names keep their case; the first value of an option wins when a file
 // (or an included one) repeats it; continuation lines (starting with
 // blanks) join the value with newlines; ';' after a blank starts a
 // comment; a value of "" is empty; no interpolation. [DEFAULT] keys apply
@@ -21,6 +23,9 @@ import (
 type INI struct {
 	Sections []*INISection
 	Defaults *INISection
+	// Repeats lists the options and section headers given again
+	// (ReadSupervisordINI only), for a warning naming both places.
+	Repeats []Repeat
 }
 
 // INISection is one [name] section.
