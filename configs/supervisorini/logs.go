@@ -21,6 +21,9 @@ const (
 type progLogs struct {
 	opts     map[string]string // option (expanded) by key
 	redirect bool
+	// never is the *_logfile_maxbytes key that is 0 ("never rotate")
+	// for a stream written to a file, or "".
+	never string
 }
 
 // isLogOption reports whether key is one progLogs maps.
@@ -50,9 +53,13 @@ func (l *progLogs) add(key, v string) {
 // rotation keys are per watcher, so stdout's values win when the streams
 // disagree.
 func (t *translator) logs(out *translate.Section, s *translate.INISection, l *progLogs) {
+	if _, ok := l.opts["stdout_logfile"]; !ok {
+		t.info(out, s, "stdout_logfile", "unset: supervisord writes the output to an AUTO file in childlogdir (what supervisorctl tail reads); poold writes each line to its own stderr (the journal under systemd; `poolctl logs NAME` shows the last lines, as supervisorctl tail does): set stdout_logfile to keep a file")
+	}
 	if l.opts == nil {
 		return
 	}
+	l.never = l.neverRotated()
 	if l.redirect {
 		t.info(out, s, "redirect_stderr", "stderr goes where stdout goes (stderr_log = stdout_log), as supervisord does")
 	}
@@ -105,6 +112,12 @@ func (t *translator) logFile(out *translate.Section, s *translate.INISection, l 
 	if size == 0 {
 		return
 	}
+	if l.never != "" {
+		// poold rotates both streams of a watcher at one size: rotating
+		// this one would rotate (and in time delete) the other too
+		t.warn(out, s, key+"_maxbytes", fmt.Sprintf("not rotated: poold has one log_max_size per watcher and %s = 0 asks never to rotate that stream, so neither file is rotated by size and no output is deleted; rotate this file with logrotate (postrotate: kill -USR1 poold's pid to reopen it), or set log_rotate", l.never))
+		return
+	}
 	t.setShared(out, s, key+"_maxbytes", "log_max_size", int64(size))
 	keep := int64(defaultBackups)
 	if b, ok := l.opts[key+"_backups"]; ok {
@@ -123,6 +136,24 @@ func (t *translator) logFile(out *translate.Section, s *translate.INISection, l 
 	}
 	t.setShared(out, s, key+"_backups", "log_keep", keep)
 	t.info(out, s, key, "poold names a rotated file NAME.<UTC time> (app.log.20260102T150405.000000Z), not NAME.1 ... NAME.N as supervisord does: change log shippers and scripts that read NAME.1")
+}
+
+// neverRotated returns the *_logfile_maxbytes key that is 0 for a stream
+// supervisord writes to a file, or "".
+func (l *progLogs) neverRotated() string {
+	for _, stream := range []string{"stdout", "stderr"} {
+		if stream == "stderr" && l.redirect {
+			continue
+		}
+		switch f, ok := l.opts[stream+"_logfile"]; {
+		case !ok, f == "", strings.EqualFold(f, "NONE"), strings.EqualFold(f, "AUTO"), strings.EqualFold(f, "SYSLOG"):
+			continue
+		}
+		if n, err := byteSize(l.opts[stream+"_logfile_maxbytes"]); err == nil && n == 0 {
+			return stream + "_logfile_maxbytes"
+		}
+	}
+	return ""
 }
 
 // setShared sets a per-watcher log key, warning when the other stream

@@ -116,3 +116,42 @@ func TestLogfileAutoSyslogRelative(t *testing.T) {
 		t.Errorf("relative: logs %+v notes %v", l, notes)
 	}
 }
+
+// Defect (r53b review, finding 5): a stream with *_logfile_maxbytes = 0,
+// which supervisord never rotates, took the other stream's rotation
+// (poold has one log_max_size per watcher), so its older output was
+// deleted. Now neither is rotated by size, with a warning on the one
+// that asked for rotation.
+func TestNeverRotatedStreamKeepsAll(t *testing.T) {
+	for _, tc := range []struct{ opts, warned string }{
+		{"stdout_logfile_maxbytes = 20KB\nstdout_logfile_backups = 2\nstderr_logfile_maxbytes = 0\n", "stdout_logfile_maxbytes"},
+		{"stdout_logfile_maxbytes = 0\nstderr_logfile_maxbytes = 1MB\nstderr_logfile_backups = 3\n", "stderr_logfile_maxbytes"},
+		{"stdout_logfile_maxbytes = 0\n", "stderr_logfile_maxbytes"}, // stderr's default 50MB
+	} {
+		l, notes, _, _ := translateProgram(t, "stdout_logfile = @DIR@/o.log\nstderr_logfile = @DIR@/e.log\n"+tc.opts)
+		if l.MaxSize != 0 || l.Keep != 0 {
+			t.Errorf("%q: log_max_size %d, log_keep %d; want 0, 0 (no stream rotated, none deleted)", tc.opts, l.MaxSize, l.Keep)
+		}
+		if !hasNote(notes, translate.Warn, tc.warned, "one log_max_size per watcher") {
+			t.Errorf("%q: no warning on %s: %v", tc.opts, tc.warned, notes)
+		}
+	}
+	// NONE or a redirected stderr is no file to keep whole.
+	l, _, _, _ := translateProgram(t, "stdout_logfile = @DIR@/o.log\nstdout_logfile_maxbytes = 1MB\nstderr_logfile = NONE\nstderr_logfile_maxbytes = 0\n")
+	if l.MaxSize != 1<<20 {
+		t.Errorf("stderr NONE: log_max_size %d, want 1MB", l.MaxSize)
+	}
+	l, _, _, _ = translateProgram(t, "redirect_stderr = true\nstdout_logfile = @DIR@/o.log\nstdout_logfile_maxbytes = 1MB\nstderr_logfile_maxbytes = 0\n")
+	if l.MaxSize != 1<<20 {
+		t.Errorf("redirect_stderr: log_max_size %d, want 1MB", l.MaxSize)
+	}
+}
+
+// A program without stdout_logfile (supervisord's AUTO file) gets a note
+// saying where its output goes now (r53b review, finding 11).
+func TestNoLogfileSaysWhereOutputGoes(t *testing.T) {
+	_, notes, _, _ := translateProgram(t, "")
+	if !hasNote(notes, translate.Info, "stdout_logfile", "writes each line to its own stderr") {
+		t.Errorf("notes %v", notes)
+	}
+}
