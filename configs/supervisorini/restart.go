@@ -67,8 +67,11 @@ func joinCodes(codes []int64) string {
 // start that startretries counts (backoff_reset and flapping_window = S;
 // a crash of a worker that ran longer is restarted at once, as
 // supervisord restarts a RUNNING program). S = 0: ready once started,
-// and poold's own backoff still spaces the restarts of a program that
-// keeps exiting, which supervisord restarts in a tight loop.
+// and every exit is one of a RUNNING program, which supervisord restarts
+// on its next tick (about a second) however often it comes:
+// backoff_reset and backoff_max of 1 s restart a worker that lived a
+// second at once and space quicker exits by at most a second, instead of
+// poold's backoff growing to 30 s for anything that lives under 10 s.
 func (t *translator) startsecs(out *translate.Section, s *translate.INISection, v string) {
 	n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	if err != nil || n < 0 {
@@ -79,7 +82,9 @@ func (t *translator) startsecs(out *translate.Section, s *translate.INISection, 
 	out.Set("readiness", "delay")
 	out.Set("ready_delay", secs)
 	if n == 0 {
-		t.info(out, s, "startsecs", "mapped to readiness \"delay\" with ready_delay 0: a worker is ready once started")
+		out.Set("backoff_reset", "1s")
+		out.Set("backoff_max", "1s")
+		t.info(out, s, "startsecs", "0: ready once started (readiness \"delay\", ready_delay 0); supervisord restarts such a program about a second after each exit, so backoff_reset = 1s (a worker that lived a second is replaced at once) and backoff_max = 1s (quicker exits wait at most a second)")
 		return
 	}
 	out.Set("backoff_reset", secs)
@@ -100,7 +105,7 @@ func (t *translator) startDefaults(out *translate.Section, s *translate.INISecti
 		// RUNNING once started: supervisord never counts a failed
 		// start, so startretries never gives up.
 		out.Set("flapping_attempts", int64(0))
-		t.info(out, s, "startsecs", "0: no start fails, so the program is restarted for ever, with poold's backoff between quick exits (flapping_attempts = 0; startretries has no effect)")
+		t.info(out, s, "startsecs", "0: no start fails, so the program is restarted for ever (flapping_attempts = 0; startretries has no effect)")
 		return
 	}
 	if _, ok := s.Get("startretries"); !ok {

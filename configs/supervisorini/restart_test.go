@@ -4,6 +4,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
 )
 
 // autorestart and exitcodes, read together as supervisord reads them.
@@ -64,5 +67,25 @@ func TestStartsecsZeroNeverGivesUp(t *testing.T) {
 				t.Errorf("%q: the TOML says %q:\n%s", opts, stray, b.String())
 			}
 		}
+	}
+}
+
+// Defect (r53b review, finding 6): with startsecs = 0 supervisord
+// restarts a program about a second after each exit, for ever; poold
+// kept its own backoff_reset of 10 s, so a batch job that runs 2 s was
+// backed off 3, 6, 13 then 30 s. Now a worker that lived a second is
+// replaced at once and quicker exits wait at most a second; poold's
+// defaults are left alone elsewhere.
+func TestStartsecsZeroRestartsWithoutGrowingBackoff(t *testing.T) {
+	_, cfg, _ := translateConf(t, "[program:batch]\ncommand=/bin/true\nstartsecs=0\nautorestart=true\n")
+	w := cfg.Watchers[0]
+	if w.BackoffReset != time.Second || w.BackoffMax != time.Second || w.ReadyDelay != 0 || w.FlappingAttempts != 0 {
+		t.Errorf("backoff_reset %s, backoff_max %s, ready_delay %s, flapping_attempts %d; want 1s, 1s, 0s, 0",
+			w.BackoffReset, w.BackoffMax, w.ReadyDelay, w.FlappingAttempts)
+	}
+	_, cfg, _ = translateConf(t, "[program:app]\ncommand=/bin/true\nstartsecs=5\n")
+	w = cfg.Watchers[0]
+	if w.BackoffReset != 5*time.Second || w.BackoffMax != configs.DefaultBackoffMax {
+		t.Errorf("startsecs=5: backoff_reset %s, backoff_max %s; want 5s and poold's default", w.BackoffReset, w.BackoffMax)
 	}
 }

@@ -412,7 +412,7 @@ var pooldKeys = map[string]string{
 	"cmd": "command", "numprocesses": "numprocs", "working_dir": "directory",
 	"uid": "user", "graceful_timeout": "stopwaitsecs", "stop_signal": "stopsignal", "stop_children": "stopasgroup",
 	"respawn": "autorestart", "flapping_attempts": "startretries", "ready_delay": "startsecs",
-	"backoff_reset": "startsecs", "flapping_window": "startsecs", "no_respawn_exit_codes": "exitcodes",
+	"backoff_reset": "startsecs", "backoff_max": "startsecs", "flapping_window": "startsecs", "no_respawn_exit_codes": "exitcodes",
 	"log_level": "loglevel",
 }
 
