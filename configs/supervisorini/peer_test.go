@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -148,5 +149,76 @@ directory=%(here)s
 		if !strings.HasPrefix(repeats[i], w) {
 			t.Errorf("warning %q, want it to start %q", repeats[i], w)
 		}
+	}
+}
+
+// supervisordGroups is each program's group priority as supervisord
+// realizes the file: the level it starts and stops the program at.
+const supervisordGroups = `import json, sys
+from supervisor.options import ServerOptions
+o = ServerOptions()
+o.realize(args=["-c", sys.argv[1]])
+print(json.dumps({p.name: g.priority for g in o.process_group_configs for p in g.process_configs}))
+`
+
+// Defect (r53b review, finding 8): [group:NAME] priority was ignored
+// without a word, and a grouped program took its own priority, where
+// supervisord starts and stops the group as a whole at the group's
+// (default 999). Each watcher's priority is 999 minus the group
+// priority supervisord itself gives the program; a program whose own
+// priority is lost is a warning.
+func TestGroupPriorityAsSupervisord(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"s.conf": `[supervisord]
+logfile=@DIR@/supervisord.log
+pidfile=@DIR@/supervisord.pid
+[program:app]
+command=/bin/sleep 100
+priority=5
+[program:late]
+command=/bin/sleep 101
+priority=3
+[group:g]
+programs=late
+priority=0
+[program:kid]
+command=/bin/sleep 102
+priority=5
+[program:stub]
+command=/bin/sleep 103
+[group:grp]
+programs=kid,stub
+`})
+	path := filepath.Join(dir, "s.conf")
+	proctest.Tool(t, "supervisord", "supervisor")
+	out, err := exec.Command("/usr/bin/python3", "-c", supervisordGroups, path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("supervisord: %v\n%s", err, out)
+	}
+	var want map[string]int
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	doc, err := Translate(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := doc.Config(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range cfg.Watchers {
+		if w.Priority != 999-want[w.Name] {
+			t.Errorf("watcher %s: priority %d, want %d (supervisord's group priority %d)", w.Name, w.Priority, 999-want[w.Name], want[w.Name])
+		}
+	}
+	var warned []string
+	for _, n := range doc.Warnings() {
+		if n.Key == "priority" {
+			warned = append(warned, n.Section)
+		}
+	}
+	slices.Sort(warned) // late is alone in its group: nothing lost
+	if !slices.Equal(warned, []string{"program:kid", "program:stub"}) {
+		t.Errorf("priority warnings on %v, want [program:kid program:stub]", warned)
 	}
 }

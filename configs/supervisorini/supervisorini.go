@@ -92,7 +92,7 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 		case strings.HasPrefix(s.Name, "fcgi-program:"):
 			t.program(s, strings.TrimPrefix(s.Name, "fcgi-program:"), true)
 		case strings.HasPrefix(s.Name, "group:"):
-			t.info(arb, s, "programs", "poold has no groups: start, stop and reload each watcher by name (or all at once)")
+			t.info(arb, s, "programs", "poold has no groups: start, stop and reload each watcher by name (or all at once); the group's priority is each of its programs' priority")
 		case s.Name == "unix_http_server" || s.Name == "inet_http_server" || s.Name == "supervisorctl" || strings.HasPrefix(s.Name, "rpcinterface:"):
 			t.info(arb, s, "", "not needed: poolctl and circusctl talk to poold's control endpoint ([arbiter] endpoint); the web console is [web]")
 		case strings.HasPrefix(s.Name, "eventlistener:"):
@@ -247,6 +247,7 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 		t.programOption(out, s, name, o, exp(o.Key, o.Value), numStart, &env)
 	}
 	t.logs(out, s, &logs)
+	t.groupPriority(out, s, name)
 	t.startDefaults(out, s)
 	if _, ok := s.Get("umask"); !ok && t.umask != "" {
 		out.Set("umask", t.umask)
@@ -281,7 +282,9 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 	case "umask":
 		out.Set("umask", v)
 	case "priority":
-		t.priority(out, s, v)
+		if _, grouped := t.groups[name]; !grouped { // else groupPriority
+			t.priority(out, s, v)
+		}
 	case "max_processes":
 		out.Set("max_processes", toInt(v))
 		t.info(out, s, o.Key, maxProcessesNote)
@@ -427,24 +430,6 @@ func (t *translator) priority(out *translate.Section, s *translate.INISection, v
 	}
 	out.Set("priority", int64(999-n))
 	t.info(out, s, "priority", fmt.Sprintf("%d became %d (999 minus it): supervisord starts low priorities first and its default is 999, poold starts high ones first and its default is 0, so the order against programs without a priority stays the same", n, 999-n))
-}
-
-// readGroups notes which [group:NAME] each program belongs to (its
-// programs= list): supervisord's %(group_name)s and SUPERVISOR_GROUP_NAME.
-func (t *translator) readGroups() {
-	t.groups = map[string]string{}
-	for _, s := range t.ini.Sections {
-		g, ok := strings.CutPrefix(s.Name, "group:")
-		if !ok {
-			continue
-		}
-		progs, _ := s.Get("programs")
-		for _, p := range strings.Split(progs, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				t.groups[p] = g
-			}
-		}
-	}
 }
 
 // paddingDropped warns when option o formats %(process_num) with a width
