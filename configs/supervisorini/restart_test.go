@@ -38,7 +38,7 @@ func TestAutorestartAndExitcodesRefused(t *testing.T) {
 		{"autorestart=maybe\n", `:3: [program:a] autorestart: "maybe": want true, false or unexpected`},
 		{"exitcodes=0,x\n", `:3: [program:a] exitcodes: "x" is not an exit status (0 to 255)`},
 		{"exitcodes=256\n", `:3: [program:a] exitcodes: "256" is not an exit status`},
-		{"startretries=-1\n", `:3: [program:a] startretries: "-1": want a number of retries >= 0`},
+		{"startretries=x\n", `:3: [program:a] startretries: "x": want a whole number of retries`},
 		{"startsecs=soon\n", `:3: [program:a] startsecs: "soon": want a number of seconds >= 0`},
 	} {
 		path := confFile(t, "[program:a]\ncommand=/bin/true\n"+tc.opts)
@@ -87,5 +87,16 @@ func TestStartsecsZeroRestartsWithoutGrowingBackoff(t *testing.T) {
 	w = cfg.Watchers[0]
 	if w.BackoffReset != 5*time.Second || w.BackoffMax != configs.DefaultBackoffMax {
 		t.Errorf("startsecs=5: backoff_reset %s, backoff_max %s; want 5s and poold's default", w.BackoffReset, w.BackoffMax)
+	}
+}
+
+// supervisord takes startretries = -1 (FATAL after the first failed
+// start) and stopwaitsecs = -1 (SIGKILL at once); poold refused both,
+// the first "as supervisord does" (r53b review, finding 12).
+func TestNegativeRetriesAndStopwaitAsSupervisord(t *testing.T) {
+	_, cfg, _ := translateConf(t, "[program:a]\ncommand=/bin/true\nstartretries=-1\nstopwaitsecs=-1\n")
+	w := cfg.Watchers[0]
+	if w.FlappingAttempts != 1 || w.GracefulTimeout != 0 {
+		t.Errorf("flapping_attempts %d, graceful_timeout %s; want 1 (no retry) and 0s", w.FlappingAttempts, w.GracefulTimeout)
 	}
 }

@@ -296,9 +296,12 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 		t.startsecs(out, s, v)
 	case "startretries":
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil || n < 0 {
-			t.refuse(s, o.Key, fmt.Sprintf("%q: want a number of retries >= 0, as supervisord does", strings.TrimSpace(v)))
+		if err != nil {
+			t.refuse(s, o.Key, fmt.Sprintf("%q: want a whole number of retries, as supervisord does", strings.TrimSpace(v)))
 			return
+		}
+		if n < 0 { // supervisord takes it: FATAL after the first failed start
+			n = 0
 		}
 		if startsecsZero(s) {
 			return // no start fails: startDefaults says so
@@ -309,6 +312,10 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 	case "stopsignal":
 		out.Set("stop_signal", v)
 	case "stopwaitsecs":
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n < 0 {
+			out.Set("graceful_timeout", "0s") // supervisord takes it: SIGKILL at once
+			return
+		}
 		out.Set("graceful_timeout", toSeconds(v))
 	case "stopasgroup":
 		out.Set("stop_children", toBool(v))
