@@ -35,6 +35,7 @@ var (
 	errFrameTooLarge = errors.New("frame too large")
 	errBadGreeting   = errors.New("bad ZMTP greeting")
 	errBadHandshake  = errors.New("bad ZMTP handshake")
+	errBadFrame      = errors.New("bad ZMTP frame")
 )
 
 // checkGreeting accepts what zmq4 would accept, and only the NULL mechanism
@@ -183,6 +184,12 @@ func (s *stream) admit(sz uint64) error {
 	isCmd := s.flags&flagCommand != 0
 	if !s.handshook() && !isCmd {
 		return fmt.Errorf("%w: first frame is not a command", errBadHandshake)
+	}
+	if isCmd && s.flags&flagMore != 0 {
+		// ZMTP 3 forbids it; zmq4 would read on into the next frames as
+		// one message, where the guard sees a message end (its count and
+		// the boundary an upgrade stops a connection at).
+		return fmt.Errorf("%w: a command frame with the MORE flag", errBadFrame)
 	}
 	if s.max == 0 {
 		return nil
