@@ -2,6 +2,7 @@ package zmqguard
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"sync"
@@ -85,6 +86,21 @@ func (g *Guard) Parked() bool {
 	return true
 }
 
+// Unparked counts g's accepted connections not stopped at a message
+// boundary (reading, or in the middle of a message) while frozen.
+func (g *Guard) Unparked() int {
+	f := &g.frozen
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for c := range f.conns {
+		if !c.isParked() {
+			n++
+		}
+	}
+	return n
+}
+
 // Delivered counts the whole messages g's accepted connections passed to
 // zmq4 after their handshakes: once Parked, a socket that received as
 // many has every message that came in.
@@ -163,11 +179,22 @@ type Handed struct {
 type Handoff struct {
 	Conns []Handed
 	conns []*conn
+	// Left counts the parked connections not handed over for want of
+	// fds (Err says why): the exec closes them, their clients reconnect.
+	Left int
+	Err  error
 }
+
+// HandOffReserve is how many fds HandOff leaves free for the rest of the
+// hand-over (the state's memfd, the old binary for a rollback): short
+// of fds, it hands over fewer connections rather than make the upgrade
+// fail.
+var HandOffReserve = 16
 
 // HandOff lists g's frozen connections parked at a boundary, each with a
 // dup of its fd that survives an exec. Others (in their handshake, or in
-// a message that has not ended) are left out: the exec closes them.
+// a message that has not ended) are left out: the exec closes them. So
+// are those for which no fd is left (Left, Err).
 func (g *Guard) HandOff() *Handoff {
 	h := &Handoff{}
 	f := &g.frozen
@@ -176,6 +203,8 @@ func (g *Guard) HandOff() *Handoff {
 	if !f.frozen {
 		return h
 	}
+	release := reserveFDs(HandOffReserve)
+	defer release()
 	for c := range f.conns {
 		if !c.parked.Load() || c.key == "" || c.hs == nil {
 			continue
@@ -184,14 +213,40 @@ func (g *Guard) HandOff() *Handoff {
 		if fd < 0 {
 			continue
 		}
+		if h.Err != nil {
+			h.Left++
+			continue
+		}
 		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD, 3)
 		if err != nil {
+			h.Left++
+			var lim unix.Rlimit
+			_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+			h.Err = fmt.Errorf("dup the fd of a connection for the next image: %w (RLIMIT_NOFILE %d, %d fds kept free for the hand-over): "+
+				"raise LimitNOFILE= in poold's systemd unit, or ulimit -n where it starts", err, lim.Cur, HandOffReserve)
 			continue
 		}
 		h.Conns = append(h.Conns, Handed{Key: c.key, FD: dup, Handshake: c.hs})
 		h.conns = append(h.conns, c)
 	}
 	return h
+}
+
+// reserveFDs holds n fds open until release (fewer if there are not n).
+func reserveFDs(n int) (release func()) {
+	var held []int
+	for range n {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			break
+		}
+		held = append(held, fd)
+	}
+	return func() {
+		for _, fd := range held {
+			unix.Close(fd)
+		}
+	}
 }
 
 // Seal runs just before the exec: a connection that is no longer parked,
