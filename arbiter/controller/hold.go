@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,6 +122,45 @@ func (s *server) stopped() bool {
 	return q && g.Unflushed() == 0
 }
 
+// HeldFor says what the held endpoints wait for, when they are not
+// quiet: for the log of an exec that does not wait any longer.
+func HeldFor() string {
+	running.mu.Lock()
+	defer running.mu.Unlock()
+	var parts []string
+	for c := range running.set {
+		if s := c.srv.Load(); s != nil {
+			parts = append(parts, s.heldFor()...)
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing any more"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (s *server) heldFor() []string {
+	g := s.c.Guard
+	s.mu.Lock()
+	owed, unsent, received := s.owed, s.unsent, s.received
+	s.mu.Unlock()
+	ep := " on " + s.c.bound
+	var out []string
+	if n := g.Unparked(); n > 0 {
+		out = append(out, fmt.Sprintf("%d connection(s)%s in the middle of a message (they are closed by the exec, their clients reconnect)", n, ep))
+	}
+	if owed > 0 {
+		out = append(out, fmt.Sprintf("%d request(s)%s not answered yet (their clients get no answer)", owed, ep))
+	}
+	if n := g.Unflushed(); unsent > 0 || n > 0 {
+		out = append(out, fmt.Sprintf("%d reply(ies)%s not handed to the socket, %d bytes not written (a client that does not read its replies: closed by the exec)", unsent, ep, n))
+	}
+	if d := g.Delivered(); d > received {
+		out = append(out, fmt.Sprintf("%d message(s)%s read and not taken yet", d-received, ep))
+	}
+	return out
+}
+
 // HandOffAll lists the connections of every Controller running in this
 // process that are frozen (Hold with conns), for the next image; see
 // zmqguard's HandOff.
@@ -129,7 +170,12 @@ func HandOffAll() []*zmqguard.Handoff {
 	var out []*zmqguard.Handoff
 	for c := range running.set {
 		if c.srv.Load() != nil {
-			out = append(out, c.Guard.HandOff())
+			h := c.Guard.HandOff()
+			if h.Left > 0 {
+				c.log.Warn("upgrade: control connections not handed over to the new image: poold is short of fds; the exec closes them and their clients reconnect",
+					"endpoint", c.bound, "handed_over", len(h.Conns), "closed", h.Left, "error", h.Err)
+			}
+			out = append(out, h)
 		}
 	}
 	return out
