@@ -62,6 +62,19 @@ type Upgrader struct {
 	// for the state once the endpoint is quiet; seal runs just before
 	// the exec, cancel when it did not happen. Nil conns: none.
 	Conns func() (conns []upgrade.Conn, seal, cancel func())
+	// Waiting says what a held endpoint that is not quiet waits for
+	// (connections in the middle of a message, replies not written,
+	// requests not answered), for the log; nil: nothing said.
+	Waiting func() string
+	// Casts reports whether the next image runs the casts that reach
+	// the loop during the hand-over (State.Casts); otherwise they are
+	// dropped, as before, and the log says how many.
+	Casts func() bool
+	// Checked, when set, gives the file to exec in place of Exe: the one
+	// the last Preflight checked, kept open (a path such as
+	// /proc/self/fd/N), or why it cannot be (changed since); done runs
+	// once the exec failed or was not tried (the upgrade is over).
+	Checked func() (path string, done func(), err error)
 }
 
 // peersPrefix prefixes a key of Upgrader.Peers in State.Extra.
@@ -313,6 +326,8 @@ func (a *Arbiter) handOver() error {
 	}
 	st, cancel := a.execState(hold)
 	defer cancel()
+	a.answerTaken(hold) // what was posted while the state was taken
+	st.Casts = hold.casts
 	for _, fd := range st.FDs() {
 		if err := spawn.ClearCloexec(fd); err != nil {
 			return fmt.Errorf("upgrade: keep fds open across the exec: %w", err)
@@ -336,9 +351,20 @@ func (a *Arbiter) handOver() error {
 	}
 	defer unix.Close(old)
 	env := append(append([]string{}, u.Env...), fmt.Sprintf("%s=%d,%d", upgrade.EnvFDs, f.Fd(), old))
-	a.answerTaken(hold)
+	path := u.Exe
+	if u.Checked != nil { // the very file the pre-flight checked
+		var done func()
+		path, done, err = u.Checked()
+		defer done()
+		if err != nil {
+			return err
+		}
+	}
 	hold.seal()
-	return a.spawner.Exec(u.Exe, u.Argv, env)
+	if err := a.spawner.Exec(path, u.Argv, env); err != nil {
+		return fmt.Errorf("%w (the binary at %s)", err, u.Exe)
+	}
+	return nil
 }
 
 // execState is the state the new image takes over, as the exec has it:
@@ -388,8 +414,12 @@ func (a *Arbiter) pendingSignals() []string {
 }
 
 // actOnPending does, in the new image, what the old one was asked by a
-// signal during its hand-over (State.Pending). On the loop.
+// signal during its hand-over (State.Pending), after the casts its loop
+// took meanwhile (State.Casts). On the loop, before it serves anything.
 func (a *Arbiter) actOnPending(pending []string) {
+	if a.opts.Adopt != nil {
+		a.runHandedCasts(a.opts.Adopt.Casts)
+	}
 	for _, p := range pending {
 		switch p {
 		case "reload":

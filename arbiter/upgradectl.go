@@ -50,6 +50,16 @@ type controlHold struct {
 	conns   []upgrade.Conn // handed over (takeConns)
 	seal    func()
 	frozen  bool // the connections are frozen for the new image
+	// keepCasts: the new image runs the casts that reach the loop during
+	// the hold (casts, in order; a.held too, should the exec fail).
+	keepCasts bool
+	casts     []upgrade.Cast
+	refused   int // commands answered not run
+	dropped   int // casts dropped (the new image does not take them)
+	// deadline bounds the whole wait for quiet (holdWait from the first
+	// answerTaken); warned: its log line was written.
+	deadline time.Time
+	warned   bool
 }
 
 // holdControl holds the control endpoint for the exec step (see above).
@@ -59,6 +69,7 @@ func (a *Arbiter) holdControl() *controlHold {
 	if u != nil && u.Hold != nil {
 		h.quiet, h.release, h.frozen = u.Hold()
 	}
+	h.keepCasts = u != nil && u.Casts != nil && u.Casts()
 	return h
 }
 
@@ -81,48 +92,87 @@ func (h *controlHold) takeConns() (cancel func()) {
 	return cancel
 }
 
-// answerTaken answers, with the refusal, every command that reaches the
-// loop until the control endpoint is quiet, or holdWait. Other messages
-// are kept in a.held, for the loop to handle should the exec fail. On
-// the loop, just before the exec.
+// take answers a command that reached the loop during the hold with the
+// refusal (not run), or keeps a cast for the new image; other messages
+// are kept in a.held, for the loop to handle should the exec fail.
+func (h *controlHold) take(m any) {
+	a := h.a
+	cm, ok := m.(*cmdMsg)
+	switch {
+	case !ok:
+		a.held = append(a.held, m)
+	case cm.req.MsgType != "cast":
+		cm.failWith(upgradingError(cm.req.Command), map[string]any{wire.NotRun: true})
+		h.refused++
+	case h.keepCasts:
+		if c, err := castOf(cm); err == nil {
+			h.casts = append(h.casts, c)
+			a.held = append(a.held, m)
+			return
+		}
+		h.dropped++
+	default:
+		h.dropped++
+	}
+}
+
+// answerTaken takes (h.take) every message that reaches the loop until
+// the control endpoint is quiet, or h's deadline (holdWait from its
+// first call: one bound for the whole hold), then those posted
+// meanwhile. On the loop, before the exec.
 func (a *Arbiter) answerTaken(h *controlHold) {
-	deadline := time.NewTimer(holdWait)
+	if h.deadline.IsZero() {
+		h.deadline = time.Now().Add(holdWait)
+	}
+	if !h.warned {
+		a.waitQuiet(h)
+	}
+	for { // posted by others meanwhile (the console): taken too
+		select {
+		case m := <-a.inbox:
+			h.take(m)
+		default:
+			h.logTaken()
+			return
+		}
+	}
+}
+
+// waitQuiet takes messages until the endpoint is quiet or h's deadline.
+func (a *Arbiter) waitQuiet(h *controlHold) {
+	deadline := time.NewTimer(time.Until(h.deadline))
 	defer deadline.Stop()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
-	refused := 0
-	take := func(m any) {
-		if cm, ok := m.(*cmdMsg); ok {
-			cm.failWith(upgradingError(cm.req.Command), map[string]any{wire.NotRun: true})
-			refused++
-			return
-		}
-		a.held = append(a.held, m)
-	}
 	for {
 		select {
 		case m := <-a.inbox:
-			take(m)
-			continue
+			h.take(m)
 		case <-deadline.C:
-			a.log.Warn("upgrade: control requests still unanswered; executing anyway (their clients get no answer)", "waited", holdWait)
-		case <-tick.C:
-			if !h.quiet() {
-				continue
+			h.warned = true
+			what := "the endpoint to be quiet"
+			if u := a.opts.Upgrade; u != nil && u.Waiting != nil {
+				what = u.Waiting()
 			}
-		}
-		break
-	}
-	for { // posted by others meanwhile (the console): answered too
-		select {
-		case m := <-a.inbox:
-			take(m)
-		default:
-			if refused > 0 {
-				a.log.Info("upgrade: control commands that came during the hand-over refused, not run", "commands", refused)
-			}
+			a.log.Warn("upgrade: control endpoint not quiet; executing anyway", "waited", holdWait, "waiting_for", what)
 			return
+		case <-tick.C:
+			if h.quiet() {
+				return
+			}
 		}
+	}
+}
+
+// logTaken logs, once each, the commands refused and casts dropped.
+func (h *controlHold) logTaken() {
+	if h.refused > 0 {
+		h.a.log.Info("upgrade: control commands that came during the hand-over refused, not run (their clients send them again)", "commands", h.refused)
+		h.refused = 0
+	}
+	if h.dropped > 0 {
+		h.a.log.Warn("upgrade: casts that came during the hand-over dropped, not run: the new binary does not take them over", "casts", h.dropped)
+		h.dropped = 0
 	}
 }
 

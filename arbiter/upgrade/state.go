@@ -155,6 +155,11 @@ type State struct {
 	// no other gets any): each stopped at a message boundary, what its
 	// client sent next still in the socket.
 	Control []Conn `json:"control,omitempty"`
+	// Casts are the casts (commands without a reply) that reached the
+	// old image's loop during its hand-over, in order, for the new image
+	// to run before anything else (when its --upgrade-check says
+	// "takes control-casts").
+	Casts []Cast `json:"casts,omitempty"`
 }
 
 // Conn is one accepted control connection handed over: its fd, the key
@@ -165,6 +170,13 @@ type Conn struct {
 	Key       string `json:"key"`
 	FD        int    `json:"fd"`
 	Handshake []byte `json:"handshake"`
+}
+
+// Cast is one cast the old image's loop took during its hand-over: the
+// request (JSON, msg_type "cast") and who sent it (for the log).
+type Cast struct {
+	Request json.RawMessage `json:"request"`
+	Caller  string          `json:"caller,omitempty"`
 }
 
 // Reload is what poold knows of its config file's last reload
@@ -215,7 +227,7 @@ func (s *State) FDs() []int {
 func Write(st *State) (*os.File, error) {
 	fd, err := unix.MemfdCreate("poold-upgrade-state", 0)
 	if err != nil {
-		return nil, fmt.Errorf("upgrade: memfd for the state: %w", err)
+		return nil, fmt.Errorf("upgrade: memfd for the state: %w%s", err, FDHint(err))
 	}
 	f := os.NewFile(uintptr(fd), "poold-upgrade-state")
 	if err := json.NewEncoder(f).Encode(st); err != nil {
@@ -261,4 +273,19 @@ func ParseEnv(v string) (stateFD, oldExeFD int, err error) {
 		return 0, 0, fmt.Errorf("%s=%q: want two fds, STATE,OLDEXE", EnvFDs, v)
 	}
 	return stateFD, oldExeFD, nil
+}
+
+// FDHint says what to do about err when it is poold being out of fds
+// (EMFILE, ENFILE), "" otherwise.
+func FDHint(err error) string {
+	var lim unix.Rlimit
+	_ = unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	switch {
+	case errors.Is(err, unix.EMFILE):
+		return fmt.Sprintf(" (poold has all the fds its RLIMIT_NOFILE allows, %d: its workers' pipes, sockets and open control connections;"+
+			" raise LimitNOFILE= in its systemd unit, or ulimit -n where it starts, and restart it)", lim.Cur)
+	case errors.Is(err, unix.ENFILE):
+		return " (the system's fd table is full: fs.file-max)"
+	}
+	return ""
 }
