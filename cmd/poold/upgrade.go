@@ -78,7 +78,7 @@ func printVersion(args []string, stdin io.Reader, stdout io.Writer) (bool, error
 		for i, v := range upgrade.Readable {
 			formats[i] = strconv.Itoa(v)
 		}
-		fmt.Fprintf(stdout, "poold %s\nstate-formats %s\ncheck-flags %s\ntakes %s\n", version, strings.Join(formats, ","), configOnlyFlag, takesConns)
+		fmt.Fprintf(stdout, "poold %s\nstate-formats %s\ncheck-flags %s\ntakes %s %s\n", version, strings.Join(formats, ","), configOnlyFlag, takesConns, takesCasts)
 		if stdin == nil {
 			return true, nil
 		}
@@ -149,7 +149,7 @@ func takeOver() error {
 	}
 	adoptState = st
 	inheritListeners(st.Transports)
-	inheritConns(st.Control)
+	inheritConns(st, stateFD, oldFD)
 	for key, n := range arbiter.PeersHandedOver(st) {
 		if network, addr, ok := zmqguard.SplitKey(key); ok {
 			zmqguard.ExpectPeers(network, addr, n)
@@ -238,15 +238,25 @@ func upgrader(path string, drain, undrain func()) *arbiter.Upgrader {
 	env := append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe)
 	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: env,
 		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers, Preflight: func(ctx context.Context, state []byte) (string, error) {
-			return preflight(ctx, selfExe, path, false, state)
+			v, err := preflight(ctx, selfExe, path, false, state)
+			if err != nil {
+				checked.close()
+			}
+			return v, err
 		},
 		// the control endpoint's requests in flight (arbiter/upgradectl.go)
 		Hold: func() (func() bool, func(), bool) {
-			frozen := nextTakesConns.Load()
+			frozen := checked.takesOver(takesConns)
 			quiet, release := controller.HoldAll(frozen)
 			return quiet, release, frozen
 		},
-		Conns: handOffConns,
+		Waiting: controller.HeldFor,
+		Conns:   handOffConns,
+		Casts:   func() bool { return checked.takesOver(takesCasts) },
+		Checked: func() (string, func(), error) {
+			p, err := checked.execPath()
+			return p, checked.close, err
+		},
 	}
 }
 
@@ -261,9 +271,13 @@ const configOnlyFlag = "--config-only"
 // (it retries with backoff) and so would the new image. A binary without
 // --config-only gets the full --check. It changes nothing.
 func preflight(ctx context.Context, exe, path string, strict bool, state []byte) (string, error) {
-	out, err := runCheck(ctx, checkTimeout, exe, bytes.NewReader(state), "--upgrade-check")
+	run, err := checked.open(exe)
+	if err != nil {
+		return "", err
+	}
+	out, err := runCheckAt(ctx, checkTimeout, exe, run, bytes.NewReader(state), "--upgrade-check")
 	newVer, formats, flags := handshake(out)
-	nextTakesConns.Store(takes(out, takesConns))
+	checked.said(out)
 	// A poold that reads other formats prints them, then fails to decode
 	// the state: its own error does not say what to do, this one does.
 	readsOurs := slices.Contains(strings.Split(formats, ","), strconv.Itoa(upgrade.Version))
@@ -283,7 +297,7 @@ func preflight(ctx context.Context, exe, path string, strict bool, state []byte)
 		args = append(args, "--strict")
 	}
 	args = append(args, path)
-	if _, err := runCheck(ctx, checkTimeout, exe, nil, args...); err != nil {
+	if _, err := runCheckAt(ctx, checkTimeout, exe, run, nil, args...); err != nil {
 		return "", err
 	}
 	return newVer, nil
@@ -316,9 +330,16 @@ const checkTimeout = 30 * time.Second
 // or ctx ends (poold stops): a check that leaves a child behind holding
 // its pipes can neither hang the upgrade nor outlive it.
 func runCheck(ctx context.Context, timeout time.Duration, exe string, stdin io.Reader, args ...string) (string, error) {
+	return runCheckAt(ctx, timeout, exe, exe, stdin, args...)
+}
+
+// runCheckAt is runCheck running the file at run (the pre-flight's open
+// binary, /proc/PID/fd/N), named exe in its argv and errors.
+func runCheckAt(ctx context.Context, timeout time.Duration, exe, run string, stdin io.Reader, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd := exec.CommandContext(ctx, run, args...)
+	cmd.Args[0] = exe
 	cmd.Stdin = stdin
 	cmd.Env = checkEnv(startEnv)
 	var stdout, stderr bytes.Buffer

@@ -112,9 +112,13 @@ func TestFailedExecResumesHTTP(t *testing.T) {
 			}
 		}
 	}()
+	r.p.install(pooldBinary(t)) // a file no process runs: it can be opened to write
 	release := holdUpgrade(t, r.p, r.hold)
-	// The exec will not find the binary.
-	if err := os.Rename(r.p.exe, r.p.exe+".away"); err != nil {
+	// The exec fails: the binary is open for writing (ETXTBSY). The
+	// upgrade execs the file its pre-flight checked, whatever is at its
+	// path by then: moving it away no longer fails the exec.
+	w, err := os.OpenFile(r.p.exe, os.O_WRONLY, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
 	release()
@@ -122,8 +126,9 @@ func TestFailedExecResumesHTTP(t *testing.T) {
 		o := r.p.outcome()
 		return o["state"] == "refused"
 	})
-	if err := os.Rename(r.p.exe+".away", r.p.exe); err != nil {
-		t.Fatal(err)
+	w.Close()
+	if o := r.p.outcome(); !contains(fmt.Sprint(o["reason"]), "text file busy", r.p.exe) {
+		t.Errorf("the failed exec's reason: %v, want ETXTBSY and the binary's path", o["reason"])
 	}
 	select {
 	case err := <-wsEnd:

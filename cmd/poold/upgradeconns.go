@@ -5,11 +5,11 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/events/zmqguard"
+	"golang.org/x/sys/unix"
 )
 
 // The open control connections across an upgrade's exec: the old image
@@ -19,11 +19,13 @@ import (
 // guard (zmqguard.InheritConn) before its control endpoint listens. A
 // binary that does not say so gets none: the exec closes them, as before.
 
-// takesConns is the word of --upgrade-check's "takes" line for it.
-const takesConns = "control-conns"
-
-// nextTakesConns: the last pre-flight's binary takes the connections.
-var nextTakesConns atomic.Bool
+// takesConns is the word of --upgrade-check's "takes" line for it;
+// takesCasts, for the casts that reached the old image's loop during its
+// hand-over, which the new image runs (State.Casts).
+const (
+	takesConns = "control-conns"
+	takesCasts = "control-casts"
+)
 
 // takes reports whether --upgrade-check's output has word in its
 // "takes" line.
@@ -57,10 +59,28 @@ func handOffConns() (conns []upgrade.Conn, seal, cancel func()) {
 }
 
 // inheritConns gives the guard the control connections the previous
-// image handed over; one that cannot be taken is closed (its client sees
-// it close, as without a hand-over).
-func inheritConns(conns []upgrade.Conn) {
-	for _, c := range conns {
+// image handed over (st.Control); one that cannot be taken is closed
+// (its client sees it close, as without a hand-over). An entry whose fd
+// cannot be one (0-2, an fd the state names for something else, or
+// already named by another entry, or one that is not a socket) is left
+// alone: it is not this entry's to close. notOurs are other fds the
+// hand-over used (the state's, the old binary's).
+func inheritConns(st *upgrade.State, notOurs ...int) {
+	named := map[int]bool{}
+	for _, fd := range notOurs {
+		named[fd] = true
+	}
+	others := *st
+	others.Control = nil
+	for _, fd := range others.FDs() {
+		named[fd] = true
+	}
+	for i, c := range st.Control {
+		if why := badConnFD(c.FD, named); why != "" {
+			fmt.Fprintf(os.Stderr, "poold: upgrade: the state's control connection %d (fd %d, %s) is not taken: %s; the state is corrupt, left alone\n", i, c.FD, c.Key, why)
+			continue
+		}
+		named[c.FD] = true // a second entry with it is refused
 		network, addr, ok := zmqguard.SplitKey(c.Key)
 		if !ok {
 			fmt.Fprintf(os.Stderr, "poold: upgrade: control connection fd %d: listener key %q is not \"tcp ADDR\" or \"unix PATH\"; closed\n", c.FD, c.Key)
@@ -71,4 +91,23 @@ func inheritConns(conns []upgrade.Conn) {
 			fmt.Fprintf(os.Stderr, "poold: upgrade: control connection not taken over (its client reconnects): %v\n", err)
 		}
 	}
+}
+
+// badConnFD says why fd cannot be a handed-over connection ("" if it
+// can): named holds the fds the state gives to something else.
+func badConnFD(fd int, named map[int]bool) string {
+	if fd < 3 {
+		return "fds 0-2 are poold's stdin, stdout and stderr"
+	}
+	if named[fd] {
+		return "the state names that fd for something else"
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return "fstat: " + err.Error()
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return "it is not a socket"
+	}
+	return ""
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/arbiter/controller/ctlclient"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// heldWithConn is poold held in its hand-over (envTestHoldOld) with a
+// control connection open from before the upgrade, and the inode of the
+// binary its pre-flight checked (installed just before: a file no
+// process runs), and how many fds poold had before the upgrade.
+func heldWithConn(t *testing.T) (p *upProc, c *ctlclient.Client, checkedIno uint64, fds int, release func()) {
+	hold := filepath.Join(t.TempDir(), "hold")
+	p = startUpgradable(t, fmt.Sprintf(upgradeConfig, 1), envTestHoldOld+"="+hold)
+	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	c, err := ctlclient.DialContext(ctx, p.endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Do(ctx, arbiter.Request{Command: "status"}); err != nil {
+		t.Fatal(err)
+	}
+	p.install(pooldBinary(t))
+	var st syscall.Stat_t
+	if err := syscall.Stat(p.exe, &st); err != nil {
+		t.Fatal(err)
+	}
+	return p, c, st.Ino, openFDs(t, p.cmd.Process.Pid), holdUpgrade(t, p, hold)
+}
+
+// answers fails unless c, open since before the upgrade, is answered.
+func answers(t *testing.T, c *ctlclient.Client, when string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	if _, err := c.Do(ctx, arbiter.Request{Command: "numwatchers"}); err != nil {
+		t.Fatalf("the connection open before the upgrade, %s: %v", when, err)
+	}
+}
+
+// The exec runs the file the pre-flight checked, not whatever is at the
+// path by then. Before, it execed the path: a build installed during the
+// hand-over ran unchecked, and an older one (which does not take the
+// control connections) got their fds without close-on-exec and left
+// their clients hanging with no reader.
+func TestUpgradeExecsTheCheckedBinary(t *testing.T) {
+	p, c, checkedIno, _, release := heldWithConn(t)
+	p.install(pooldBinary(t)) // another inode at the path, during the hold
+	release()
+	waitUpgraded(t, p)
+	if got := p.exeIno(); got != checkedIno {
+		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", p.cmd.Process.Pid))
+		t.Errorf("the new image runs %s (inode %d), not the binary its pre-flight checked (inode %d)", l, got, checkedIno)
+	}
+	answers(t, c, "after the upgrade")
+}
+
+// A binary written to in place after its pre-flight (a copy in progress)
+// is not execed: the upgrade is refused and poold goes on as it was,
+// its open control connections too (thawed, their dups closed).
+func TestUpgradeRefusesBinaryWrittenAfterCheck(t *testing.T) {
+	p, c, _, fds, release := heldWithConn(t)
+	f, err := os.OpenFile(p.exe, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Write([]byte("half a copy"))
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	proctest.Eventually(t, "the upgrade refused", func() bool { return p.outcome()["state"] == "refused" })
+	if o := p.outcome(); !contains(fmt.Sprint(o["reason"]), "written to after its pre-flight", p.exe, "rename over it") {
+		t.Errorf("the refusal's reason: %v", o["reason"])
+	}
+	answers(t, c, "after the refused upgrade")
+	if now := openFDs(t, p.cmd.Process.Pid); now != fds {
+		t.Errorf("poold has %d fds after the refused upgrade, %d before", now, fds)
+	}
+}
+
+// A failed exec after the freeze (the binary busy: ETXTBSY) leaves the
+// control connections with the old image, answered; no fd is left over.
+func TestFailedExecKeepsControlConnections(t *testing.T) {
+	p, c, _, fds, release := heldWithConn(t)
+	w, err := os.OpenFile(p.exe, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	release()
+	proctest.Eventually(t, "the upgrade refused", func() bool { return p.outcome()["state"] == "refused" })
+	answers(t, c, "after the failed exec")
+	if now := openFDs(t, p.cmd.Process.Pid); now != fds {
+		t.Errorf("poold has %d fds after the failed exec, %d before", now, fds)
+	}
+	w.Close()
+	out, refused := p.upgrade()
+	if refused != nil || out["state"] != "upgraded" {
+		t.Fatalf("the next upgrade: %v %v", out, refused)
+	}
+	answers(t, c, "after the next upgrade")
+}
+
+// openFDs counts pid's open fds.
+func openFDs(t *testing.T, pid int) int {
+	t.Helper()
+	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
+}

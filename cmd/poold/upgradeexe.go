@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The binary an upgrade execs is the very file its pre-flight checked:
+// the pre-flight opens the path once and runs that open file (through
+// /proc/PID/fd/N); the exec takes the same file, not the path again. A
+// binary installed at the path meanwhile (by a rename: another inode)
+// waits for the next upgrade; one written in place since the pre-flight
+// (a copy in progress, a half-written file) is refused before the exec.
+// What the pre-flight's binary said it takes over (its "takes" line:
+// the control connections, the casts) is then true of the image the exec
+// starts: an older build put at the path after the pre-flight is never
+// handed connections it would leave open and unread.
+
+// checkedExe is the binary the last pre-flight checked, kept open.
+type checkedExe struct {
+	mu    sync.Mutex
+	f     *os.File
+	path  string
+	st    unix.Stat_t
+	takes string // its --upgrade-check output
+}
+
+var checked checkedExe
+
+// open opens path for a pre-flight, in place of the last one, and
+// returns the path that runs that open file.
+func (c *checkedExe) open(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("pre-flight %s: %w%s", path, err, startHint(err))
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return "", fmt.Errorf("pre-flight %s: fstat: %w", path, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f != nil {
+		c.f.Close()
+	}
+	c.f, c.path, c.st, c.takes = f, path, st, ""
+	return "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/" + strconv.Itoa(int(f.Fd())), nil
+}
+
+// said records what the checked binary's --upgrade-check printed.
+func (c *checkedExe) said(out string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.takes = out
+}
+
+// takes reports whether the checked binary takes word over.
+func (c *checkedExe) takesOver(word string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.f != nil && takes(c.takes, word)
+}
+
+// execPath is the path to exec: the checked file, unless it changed
+// since its pre-flight (or none ran).
+func (c *checkedExe) execPath() (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f == nil {
+		return "", fmt.Errorf("upgrade: no pre-flight checked the binary at %s; run the upgrade again", selfExe)
+	}
+	fd := int(c.f.Fd())
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return "", fmt.Errorf("upgrade: the checked binary %s: fstat: %w", c.path, err)
+	}
+	// Its ctime changes with a rename too (the file moved away, or
+	// another renamed over its path), which leaves it as it was checked:
+	// a write changes its mtime.
+	if st.Size != c.st.Size || st.Mtim != c.st.Mtim {
+		return "", fmt.Errorf("upgrade: the binary %s was written to after its pre-flight (%d bytes then, %d now, modified %s): "+
+			"it is not the file checked; let the install finish (write beside it, then rename over it) and upgrade again",
+			c.path, c.st.Size, st.Size, time.Unix(st.Mtim.Unix()).Format(time.RFC3339Nano))
+	}
+	path := "/proc/self/fd/" + strconv.Itoa(fd)
+	if isScript(c.f) {
+		// Its interpreter opens that path after the exec: keep it open
+		// across (the new image marks it close-on-exec, see sockets).
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			return "", fmt.Errorf("upgrade: the checked binary %s: keep it open across the exec: %w", c.path, err)
+		}
+	}
+	return path, nil
+}
+
+// close closes the checked file: its upgrade is over (refused, or its
+// exec failed); the next pre-flight opens the path again.
+func (c *checkedExe) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f != nil {
+		c.f.Close()
+	}
+	c.f, c.path, c.takes = nil, "", ""
+}
+
+// isScript reports whether f begins with "#!".
+func isScript(f *os.File) bool {
+	b := make([]byte, 2)
+	n, _ := f.ReadAt(b, 0)
+	return bytes.Equal(b[:n], []byte("#!"))
+}
