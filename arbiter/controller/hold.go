@@ -134,7 +134,7 @@ func HeldFor() string {
 		}
 	}
 	if len(parts) == 0 {
-		return "nothing any more"
+		return fmt.Sprintf("requests still coming in on the open connections (not %v without one)", quietFor)
 	}
 	return strings.Join(parts, "; ")
 }

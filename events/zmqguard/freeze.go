@@ -87,11 +87,15 @@ func (g *Guard) Parked() bool {
 }
 
 // Unparked counts g's accepted connections not stopped at a message
-// boundary (reading, or in the middle of a message) while frozen.
+// boundary (reading, or in the middle of a message) while frozen; 0 when
+// not frozen.
 func (g *Guard) Unparked() int {
 	f := &g.frozen
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if !f.frozen {
+		return 0
+	}
 	n := 0
 	for c := range f.conns {
 		if !c.isParked() {
