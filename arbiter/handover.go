@@ -77,6 +77,10 @@ type Upgrader struct {
 	Checked func() (path string, done func(), err error)
 }
 
+// lastLogsGrace bounds the wait for the log lines of the exec step to
+// reach stderr (a stderr that does not drain costs them, not the exec).
+const lastLogsGrace = 100 * time.Millisecond
+
 // peersPrefix prefixes a key of Upgrader.Peers in State.Extra.
 const peersPrefix = "peers "
 
@@ -361,6 +365,11 @@ func (a *Arbiter) handOver() error {
 		}
 	}
 	hold.seal()
+	if a.opts.Logs != nil {
+		// What the hold logged after Drain (what it waited for, the casts
+		// it kept), before the exec drops the queue.
+		a.opts.Logs.Drain(lastLogsGrace)
+	}
 	if err := a.spawner.Exec(path, u.Argv, env); err != nil {
 		return fmt.Errorf("%w (the binary at %s)", err, u.Exe)
 	}
