@@ -152,8 +152,11 @@ func (s *server) heldFor() []string {
 	if owed > 0 {
 		out = append(out, fmt.Sprintf("%d request(s)%s not answered yet (their clients get no answer)", owed, ep))
 	}
-	if n := g.Unflushed(); unsent > 0 || n > 0 {
-		out = append(out, fmt.Sprintf("%d reply(ies)%s not handed to the socket, %d bytes not written (a client that does not read its replies: closed by the exec)", unsent, ep, n))
+	if unsent > 0 {
+		out = append(out, fmt.Sprintf("%d reply(ies)%s not handed to the connection yet", unsent, ep))
+	}
+	if n := g.Unflushed(); n > 0 {
+		out = append(out, fmt.Sprintf("%d bytes of replies%s not written (a client that does not read them: its connection is closed by the exec)", n, ep))
 	}
 	if d := g.Delivered(); d > received {
 		out = append(out, fmt.Sprintf("%d message(s)%s read and not taken yet", d-received, ep))
