@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -37,12 +38,13 @@ func unblockInheritedSignals() {
 }
 
 // keepName gives poold back the name it was started under after the
-// exec of /proc/self/exe above, which the kernel names "exe": ps -C,
-// pgrep -x, killall and ss -p go by that name. It runs on the main
-// thread, whose name is the process's.
+// exec of /proc/self/exe above, which the kernel names "exe", and after
+// an upgrade's exec of the checked binary through /proc/self/fd/N (and a
+// rollback's), which it names "N": ps -C, pgrep -x, killall and ss -p go
+// by that name. It runs on the main thread, whose name is the process's.
 func keepName() {
 	var cur [16]byte
-	if unix.Prctl(unix.PR_GET_NAME, uintptr(unsafe.Pointer(&cur[0])), 0, 0, 0) != nil || unix.ByteSliceToString(cur[:]) != "exe" {
+	if unix.Prctl(unix.PR_GET_NAME, uintptr(unsafe.Pointer(&cur[0])), 0, 0, 0) != nil || !execedName(unix.ByteSliceToString(cur[:])) {
 		return
 	}
 	name := filepath.Base(os.Args[0])
@@ -52,4 +54,10 @@ func keepName() {
 	var b [16]byte // at most 15 bytes and a NUL, as the kernel keeps it
 	copy(b[:15], name)
 	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
+}
+
+// execedName says whether the kernel named poold after one of its own
+// execs by a /proc path rather than after its binary.
+func execedName(comm string) bool {
+	return comm == "exe" || (comm != "" && strings.Trim(comm, "0123456789") == "")
 }

@@ -177,12 +177,26 @@ func TestUpgradeRollback(t *testing.T) {
 	if !strings.Contains(p.log.String(), "executing the old one again") {
 		t.Errorf("the log does not report the rollback")
 	}
+	checkKeepsName(t, p.cmd.Process.Pid, "after the rollback")
 	// The rolled-back image upgrades again.
 	if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {
 		t.Fatalf("second upgrade: %v %v", o, refused)
 	}
 	if got := p.pids("web"); !slices.Equal(got, before) {
 		t.Errorf("pids %v after the second upgrade, want %v", got, before)
+	}
+	checkKeepsName(t, p.cmd.Process.Pid, "after an upgrade")
+}
+
+// checkKeepsName: an image exec'd through /proc/self/fd/N is named "N"
+// by the kernel (it was "18" after every upgrade): ps -C poold, pgrep -x
+// and killall lost it.
+func checkKeepsName(t *testing.T, pid int, when string) {
+	t.Helper()
+	base := filepath.Base(pooldBinary(t))
+	want := base[:min(15, len(base))]
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || strings.TrimSpace(string(comm)) != want {
+		t.Errorf("poold's name %s: %q (%v), want %q", when, comm, err, want)
 	}
 }
 
