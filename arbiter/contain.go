@@ -197,7 +197,12 @@ const cgroupCleanups = 2
 // killed: see cgroup.Park).
 func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	end := a.emptied(pid, g, ex)
-	if ex.Signal == syscall.SIGKILL {
+	switch {
+	case end.OOM > 0:
+		// Its own memory_max: not the container's kill to claim, and
+		// one that poold's cgroup may count too (v2).
+		a.outer.Consume(end.OOM)
+	case ex.Signal == syscall.SIGKILL:
 		// A container's memory limit kills a worker without a
 		// memory_max of its own: its own cgroup counts nothing.
 		end.OuterOOM = a.outer.Claim()

@@ -173,6 +173,33 @@ func (o *Outer) Claim() string {
 	return strings.Join(parts, ", ")
 }
 
+// Consume takes n OOM kills that a worker's own cgroup counted (its
+// memory_max) out of those a Claim may take: cgroup v2's memory.events of
+// poold's cgroup counts them too, and a SIGKILL of another worker just
+// after must not be told it was one. cgroup v1's memory.oom_control
+// counts only the kills of processes in poold's own cgroup, so there is
+// nothing to take there.
+func (o *Outer) Consume(n int) {
+	if o == nil || n <= 0 || !o.countsBelow() {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.look()
+	o.fresh -= min(n, o.fresh)
+}
+
+// countsBelow says whether a counter of o counts the OOM kills of the
+// cgroups below poold's (v2's memory.events does, v1's does not).
+func (o *Outer) countsBelow() bool {
+	for _, f := range o.files {
+		if f.name == "memory.events" {
+			return true
+		}
+	}
+	return false
+}
+
 // Limited says which of poold's memory cgroups has a memory limit
 // ("/sys/fs/cgroup/x (memory limit N bytes)"), "" for none.
 func (o *Outer) Limited() string {

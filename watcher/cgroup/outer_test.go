@@ -145,3 +145,28 @@ func BenchmarkOuterClaimBurst(b *testing.B) {
 	})
 	b.ReportMetric(float64(reads.Load())/float64(b.N), "reads/claim")
 }
+
+// TestOuterConsumesAWorkersOwnKill: a worker killed at its own
+// memory_max claimed poold's cgroup's OOM kill too, so the next worker
+// the container's limit killed read "killed by signal KILL" (r53b-look2:
+// 5 of 91 on cgroup v1). Its own kills are taken out where poold's
+// counter counts them (v2) and left for the others where it does not
+// (v1).
+func TestOuterConsumesAWorkersOwnKill(t *testing.T) {
+	for _, c := range []struct {
+		file      string
+		leftAfter bool // a Claim after Consume still gets the kill
+	}{
+		{"memory.events", false},     // v2: the worker's own kill is in it
+		{"memory.oom_control", true}, // v1: it is another process's kill
+	} {
+		var total atomic.Int64
+		o := &Outer{files: []outerFile{{dir: t.TempDir(), name: c.file}}, now: time.Now}
+		o.read = func() int { return int(total.Load()) }
+		total.Store(1) // one OOM kill counted in poold's cgroup
+		o.Consume(1)   // a worker whose own cgroup counted one ended
+		if got := o.Claim() != ""; got != c.leftAfter {
+			t.Errorf("%s: a SIGKILL after a worker's own OOM kill: claimed %v, want %v", c.file, got, c.leftAfter)
+		}
+	}
+}
