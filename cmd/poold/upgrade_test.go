@@ -177,7 +177,7 @@ func TestUpgradeRollback(t *testing.T) {
 	if !strings.Contains(p.log.String(), "executing the old one again") {
 		t.Errorf("the log does not report the rollback")
 	}
-	checkKeepsName(t, p.cmd.Process.Pid, "after the rollback")
+	checkKeepsName(t, p.cmd.Process.Pid, "after the rollback", false)
 	// The rolled-back image upgrades again.
 	if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {
 		t.Fatalf("second upgrade: %v %v", o, refused)
@@ -185,18 +185,31 @@ func TestUpgradeRollback(t *testing.T) {
 	if got := p.pids("web"); !slices.Equal(got, before) {
 		t.Errorf("pids %v after the second upgrade, want %v", got, before)
 	}
-	checkKeepsName(t, p.cmd.Process.Pid, "after an upgrade")
+	checkKeepsName(t, p.cmd.Process.Pid, "after an upgrade", true)
 }
 
 // checkKeepsName: an image exec'd through /proc/self/fd/N is named "N"
 // by the kernel (it was "18" after every upgrade): ps -C poold, pgrep -x
-// and killall lost it.
-func checkKeepsName(t *testing.T, pid int, when string) {
+// and killall lost it. The new image names its main thread back, but an
+// older build (a downgrade) does not, nor do the threads Go starts before
+// main: an upgrade execs the binary by its path while the path holds the
+// checked file (allThreads). A rollback execs the old binary by its fd,
+// the path holding the new one.
+func checkKeepsName(t *testing.T, pid int, when string, allThreads bool) {
 	t.Helper()
 	base := filepath.Base(pooldBinary(t))
 	want := base[:min(15, len(base))]
 	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err != nil || strings.TrimSpace(string(comm)) != want {
 		t.Errorf("poold's name %s: %q (%v), want %q", when, comm, err, want)
+	}
+	if !allThreads {
+		return
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/comm", pid))
+	for _, f := range tasks {
+		if comm, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(comm)) != want {
+			t.Errorf("poold's thread %s is named %q %s, want %q", filepath.Dir(f), strings.TrimSpace(string(comm)), when, want)
+		}
 	}
 }
 

@@ -12,8 +12,9 @@ import (
 )
 
 // The binary an upgrade execs is the very file its pre-flight checked:
-// the pre-flight opens the path once and runs that open file (through
-// /proc/PID/fd/N); the exec takes the same file, not the path again. A
+// the pre-flight opens the path once and runs that open file (by its path
+// while the path names it, else through /proc/PID/fd/N); the exec takes
+// the same file, not whatever the path names by then. A
 // binary installed at the path meanwhile (by a rename: another inode)
 // waits for the next upgrade; one written in place since the pre-flight
 // (a copy in progress, a half-written file) is refused before the exec.
@@ -51,7 +52,22 @@ func (c *checkedExe) open(path string) (string, error) {
 		c.f.Close()
 	}
 	c.f, c.path, c.st, c.takes = f, path, st, ""
+	if holds(path, st) {
+		return path, nil
+	}
 	return "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/" + strconv.Itoa(int(f.Fd())), nil
+}
+
+// holds reports whether path still names the file whose fstat is st.
+// Run by its path, a binary keeps its name (the kernel names the process
+// after the path's last element: by /proc/PID/fd/N it would be "N", and
+// a build that does not rename itself back, any before this one, stays
+// so: pgrep -x, ps -C and killall lose it), and a wrapper script that
+// finds its files next to "$0" finds them. Only when the path names
+// another file now (installed meanwhile) does the exec go by the fd.
+func holds(path string, st unix.Stat_t) bool {
+	var now unix.Stat_t
+	return unix.Stat(path, &now) == nil && now.Dev == st.Dev && now.Ino == st.Ino
 }
 
 // said records what the checked binary's --upgrade-check printed.
@@ -88,6 +104,9 @@ func (c *checkedExe) execPath() (string, error) {
 		return "", fmt.Errorf("upgrade: the binary %s was written to after its pre-flight (%d bytes then, %d now, modified %s): "+
 			"it is not the file checked; let the install finish (write beside it, then rename over it) and upgrade again",
 			c.path, c.st.Size, st.Size, time.Unix(st.Mtim.Unix()).Format(time.RFC3339Nano))
+	}
+	if holds(c.path, st) {
+		return c.path, nil
 	}
 	path := "/proc/self/fd/" + strconv.Itoa(fd)
 	if isScript(c.f) {
