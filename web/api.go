@@ -104,12 +104,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 	}
 	role, tokName := roleOf(acc.tokens, tok)
 	if role == arbiter.RoleNone {
-		if secs, held := s.fails.failed(w, r, key); held {
+		if secs, held := s.fails.failed(w, []string{presented(r)}, key); held {
 			apiError(w, http.StatusTooManyRequests, arbiter.ErrnoForbidden, id,
 				"%s; retry in %ds", heldWhy(key, "web.api_tokens or web.token"), secs)
 			return
 		}
-		s.quiet.Warn(r.RemoteAddr, "api request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		s.quiet.Warn(key, "api request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="poold", error="invalid_token"`)
 		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,
 			"invalid token: it matches none of web.api_tokens or web.token")

@@ -114,6 +114,7 @@ func TestFailLimiterCountsAnIPv6Slash64Too(t *testing.T) {
 	}
 	for addr, want := range map[string]string{
 		"192.0.2.7:5000": "192.0.2.7", "[::ffff:192.0.2.7]:5000": "192.0.2.7", "[2001:db8::1]:5000": "2001:db8::1", "@": "@",
+		"127.0.0.1:5000": loopbackKey, "127.4.5.6:5000": loopbackKey, "[::1]:5000": loopbackKey, "[::ffff:127.0.0.9]:5000": loopbackKey,
 	} {
 		if got := clientKey(&http.Request{RemoteAddr: addr}); got != want {
 			t.Errorf("clientKey(%s) = %q, want %q", addr, got, want)

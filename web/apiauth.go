@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/poold/poold/arbiter"
@@ -108,6 +109,9 @@ type failLimiter struct {
 	// within wide and repeats themselves).
 	wide, repeats *failLimiter
 	mac           []byte // the key of repeats' digests, random per limiter
+	// frozen, when set, is the time now returns instead of the clock's
+	// (tests: counts that do not decay however slowly requests run).
+	frozen atomic.Pointer[time.Time]
 }
 
 type failCount struct {
@@ -122,12 +126,21 @@ const (
 )
 
 func newFailLimiter(burst int, decay time.Duration) *failLimiter {
-	l := &failLimiter{burst: burst, decay: decay, now: time.Now, m: make(map[string]*failCount), mac: make([]byte, 32)}
+	l := &failLimiter{burst: burst, decay: decay, m: make(map[string]*failCount), mac: make([]byte, 32)}
+	l.now = l.clock
 	_, _ = rand.Read(l.mac) // never fails (crypto/rand)
 	now := func() time.Time { return l.now() }
 	l.wide = &failLimiter{burst: burst * wideBurst, decay: decay, now: now, m: make(map[string]*failCount)}
 	l.repeats = &failLimiter{burst: burst, decay: decay, now: now, m: make(map[string]*failCount)}
 	return l
+}
+
+// clock is the time: the frozen one, if any, else the real one.
+func (l *failLimiter) clock() time.Time {
+	if t := l.frozen.Load(); t != nil {
+		return *t
+	}
+	return time.Now()
 }
 
 // refuse answers 429 for who ("poold console") when key is blocked, and
@@ -146,12 +159,12 @@ func (l *failLimiter) refuse(w http.ResponseWriter, key, who string) bool {
 const lockedWhy = "different wrong tokens, so every request from there waits, with a valid token too; " +
 	"poold's log names each one refused (bad token, with its remote address)"
 
-// refuseFailed records r's failed token from key, and answers 429 for
-// who when that token is held back (it failed burst times from key
-// already), else reports false: the caller answers 401. tokens names
-// what it is compared with, for the reply.
-func (l *failLimiter) refuseFailed(w http.ResponseWriter, r *http.Request, key, who, tokens string) bool {
-	secs, held := l.failed(w, r, key)
+// refuseFailed records the failed tokens creds from key, and answers
+// 429 for who when they are all held back (each failed burst times from
+// key already), else reports false: the caller answers 401. tokens
+// names what they are compared with, for the reply.
+func (l *failLimiter) refuseFailed(w http.ResponseWriter, creds []string, key, who, tokens string) bool {
+	secs, held := l.failed(w, creds, key)
 	if held {
 		http.Error(w, fmt.Sprintf("%s: %s; retry in %ds", who, heldWhy(key, tokens), secs), http.StatusTooManyRequests)
 	}
@@ -165,21 +178,32 @@ func heldWhy(key, tokens string) string {
 		" (revoked or replaced by a reload? send the current one); other tokens from " + key + " are not held back"
 }
 
-// failed records r's failed token from key: against key (and its /64)
-// too the first time, not when it failed from key before. When the
-// token is held back (it failed burst times from key already) it counts
-// nothing, sets Retry-After and returns the seconds to wait.
-func (l *failLimiter) failed(w http.ResponseWriter, r *http.Request, key string) (secs int, held bool) {
-	rk := key + "\x00" + l.digest(presented(r))
-	if b, d := l.repeats.blockedKey(rk); b {
-		secs = int(math.Ceil(d.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		return secs, true
+// failed records the failed tokens creds (each one whole, as presented
+// or consoleCredentials gives them) from key: each against key (and its
+// /64) too the first time, not when it failed from key before. A token
+// held back (it failed burst times from key already) counts nothing;
+// when all of them are, it sets Retry-After and returns the seconds to
+// wait.
+func (l *failLimiter) failed(w http.ResponseWriter, creds []string, key string) (secs int, held bool) {
+	var wait time.Duration
+	held = len(creds) > 0
+	for _, c := range creds {
+		rk := key + "\x00" + l.digest(c)
+		if b, d := l.repeats.blockedKey(rk); b {
+			wait = max(wait, d)
+			continue
+		}
+		held = false
+		if l.repeats.failKey(rk) {
+			l.fail(key)
+		}
 	}
-	if l.repeats.failKey(rk) {
-		l.fail(key)
+	if !held {
+		return 0, false
 	}
-	return 0, false
+	secs = int(math.Ceil(wait.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return secs, true
 }
 
 // presented is what r offers as a token, whole: its Authorization
@@ -209,7 +233,9 @@ func (l *failLimiter) retryAfter(w http.ResponseWriter, key string) (secs int, f
 }
 
 // clientKey is the client's address, failed tokens are counted against
-// (and its /64's, for IPv6: see failLimiter).
+// (and its /64's, for IPv6: see failLimiter). Every loopback address
+// is one, loopbackKey: a local user can send from any of 127.0.0.0/8
+// (all of it reaches lo), and would get a burst from each.
 func clientKey(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -219,8 +245,15 @@ func clientKey(r *http.Request) string {
 	if err != nil {
 		return host
 	}
-	return ip.Unmap().String()
+	if ip = ip.Unmap(); ip.IsLoopback() {
+		return loopbackKey
+	}
+	return ip.String()
 }
+
+// loopbackKey is clientKey of every loopback address: 127.0.0.0/8, ::1
+// and ::ffff:127.0.0.0/104, the local users of this host.
+const loopbackKey = "loopback (127.0.0.0/8, ::1)"
 
 // slash64 is key's IPv6 /64 ("" for IPv4, loopback, or no address).
 func slash64(key string) string {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -130,9 +131,10 @@ func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
 	// Any console cookie that proves this token will do: the one set
 	// for the port addressed, or one of the same poold's console on
 	// another port (a browser signed in to the console reads /metrics
-	// on metrics_address with it).
-	for _, c := range r.Cookies() {
-		if strings.HasPrefix(c.Name, cookiePrefix) && subtle.ConstantTimeCompare([]byte(c.Value), []byte(g.cookie)) == 1 {
+	// on metrics_address with it). Only the first maxConsoleCookies:
+	// each one checked is a guess.
+	for _, c := range consoleCookies(r) {
+		if subtle.ConstantTimeCompare([]byte(c), []byte(g.cookie)) == 1 {
 			return true, false
 		}
 	}
@@ -146,13 +148,52 @@ func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
 }
 
 // triedToken reports whether r carries something offered as the token
-// (bearer or query): a failed one is a guess, counted against the client.
-// A cookie is not: it holds a digest of the token, no way to guess it,
-// and one that does not prove this token is another console's (another
-// poold's on the same host name and port, forwarded), whose page's
-// reconnects would otherwise lock the address out.
+// (bearer, query or a console cookie): a failed one is counted against
+// the client, each cookie as a token of its own (consoleCredentials). A
+// cookie can be made from a guess as easily as a bearer token can, so it
+// costs what a bearer guess costs. One that proves a token a reload
+// replaced is no guess (access.staleToken, checked first); one of
+// another console (another poold's on the same host name and port,
+// forwarded) counts once against the address, then holds back only
+// itself, as a repeated bearer token does.
 func (g *guard) triedToken(r *http.Request) bool {
-	return r.Header.Get("Authorization") != "" || r.URL.Query().Has("token")
+	return r.Header.Get("Authorization") != "" || r.URL.Query().Has("token") || len(consoleCookies(r)) > 0
+}
+
+// maxConsoleCookies bounds the console cookies of a request that are
+// checked (and counted): a browser signed in to that many consoles on
+// one host name sends them all; a request stuffed with thousands must
+// not try thousands of guesses under one failure.
+const maxConsoleCookies = 4
+
+// consoleCookies are the values of r's first maxConsoleCookies console
+// cookies (named cookiePrefix and a port).
+func consoleCookies(r *http.Request) []string {
+	var out []string
+	for _, c := range r.Cookies() {
+		if strings.HasPrefix(c.Name, cookiePrefix) {
+			if out = append(out, c.Value); len(out) == maxConsoleCookies {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// consoleCredentials are the tokens r offers the console, each counted
+// apart by the failure limiter: its bearer token and ?token= (as one,
+// presented), and each console cookie.
+func consoleCredentials(r *http.Request) []string {
+	var out []string
+	if r.Header.Get("Authorization") != "" || r.URL.Query().Has("token") {
+		out = append(out, presented(r))
+	}
+	for _, c := range consoleCookies(r) {
+		if c := "cookie\x00" + c; !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // match compares in constant time; hashing first hides the length too.

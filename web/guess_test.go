@@ -58,7 +58,9 @@ func consoleClosedWithOnlyAPITokens(t *testing.T, addr string) {
 func TestTokenGuessesAreLimited(t *testing.T) {
 	const token = "correct horse battery staple"
 	console := func(t *testing.T) string {
-		return startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Token: token}, nil).url
+		ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Token: token}, nil)
+		freeze(ts.fails)
+		return ts.url
 	}
 	for _, tc := range []struct {
 		name, path, guess string
@@ -67,7 +69,9 @@ func TestTokenGuessesAreLimited(t *testing.T) {
 		{"console bearer", "/", "guess", console},
 		{"console query", "/?token=guess", "", console},
 		{"metrics bearer", "/metrics", "guess", func(t *testing.T) string {
-			return serveProbes(t, ProbeOptions{Token: token, Metrics: fakeMetrics, Health: &fakeHealth{}})
+			p, addr := serveProbeServer(t, ProbeOptions{Token: token, Metrics: fakeMetrics, Health: &fakeHealth{}})
+			freeze(p.fails)
+			return "http://" + addr
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -189,6 +189,9 @@ func (p *ProbeServer) tokenOK(g *guard, r *http.Request) bool {
 	return anyToken(api, r)
 }
 
+// scrapeToken completes the 401s of /metrics: which token to send, how.
+const scrapeToken = "[web] token or a token of [web] api_tokens, a read-only one will do (authorization: {credentials: ...} in the scrape config)"
+
 // Addr is the configured address.
 func (p *ProbeServer) Addr() string { return p.opts.Address }
 
@@ -206,16 +209,18 @@ func (p *ProbeServer) handler() http.Handler {
 			}
 			g := p.guard.Load()
 			if !p.tokenOK(g, r) {
-				why := "no token"
-				if g.triedToken(r) {
-					if p.fails.refuseFailed(w, r, key, "poold metrics", "[web] token or web.api_tokens") {
-						return
-					}
-					why = "bad token"
-				}
-				p.quiet.Warn(r.RemoteAddr, "metrics request refused: "+why, "remote", r.RemoteAddr)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
-				http.Error(w, "poold metrics: token required: send Authorization: Bearer with the [web] token or a token of [web] api_tokens, a read-only one will do (authorization: {credentials: ...} in the scrape config)", http.StatusUnauthorized)
+				const tokens = "[web] token or web.api_tokens"
+				if !g.triedToken(r) {
+					p.quiet.Warn(key, "metrics request refused: no token", "remote", r.RemoteAddr)
+					http.Error(w, "poold metrics: token required: send Authorization: Bearer with the "+scrapeToken, http.StatusUnauthorized)
+					return
+				}
+				if p.fails.refuseFailed(w, consoleCredentials(r), key, "poold metrics", tokens) {
+					return
+				}
+				p.quiet.Warn(key, "metrics request refused: bad token", "remote", r.RemoteAddr)
+				http.Error(w, "poold metrics: token refused: it matches none of "+tokens+"; send Authorization: Bearer with the "+scrapeToken, http.StatusUnauthorized)
 				return
 			}
 			m.ServeHTTP(w, r)

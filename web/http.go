@@ -144,15 +144,26 @@ func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, acc *access
 			http.Error(w, "poold console: signed in with a token that [web] token has since replaced; open "+scheme(r)+"://"+r.Host+"/?token=YOUR_TOKEN with the new token once to sign in again", http.StatusUnauthorized)
 			return false, false
 		}
-		if g.triedToken(r) {
-			if s.fails.refuseFailed(w, r, key, "poold console", "[web] token") {
-				return false, false
-			}
-			s.quiet.Warn(r.RemoteAddr, "console request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		if !g.triedToken(r) {
+			http.Error(w, "poold console: token required; open "+signIn(r)+" once, or send Authorization: Bearer", http.StatusUnauthorized)
+			return false, false
 		}
-		http.Error(w, "poold console: token required; open "+scheme(r)+"://"+r.Host+"/?token=YOUR_TOKEN (the [web] token of poold's config) once, or send Authorization: Bearer", http.StatusUnauthorized)
+		tokens := "[web] token"
+		if r.URL.Path == "/metrics" && s.opts.Metrics != nil {
+			tokens = "[web] token or web.api_tokens"
+		}
+		if s.fails.refuseFailed(w, consoleCredentials(r), key, "poold console", tokens) {
+			return false, false
+		}
+		s.quiet.Warn(key, "console request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		http.Error(w, "poold console: token refused: it matches none of "+tokens+"; open "+signIn(r)+" once, or send Authorization: Bearer", http.StatusUnauthorized)
 	}
 	return ok, fromQuery
+}
+
+// signIn is the console's sign-in address for r, for a 401.
+func signIn(r *http.Request) string {
+	return scheme(r) + "://" + r.Host + "/?token=YOUR_TOKEN (the [web] token of poold's config)"
 }
 
 func scheme(r *http.Request) string {
