@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/arbiter/controller/ctlclient"
 )
@@ -15,14 +16,25 @@ import (
 // re-executes itself in an upgrade; later connections go through to ep.
 func cutFirst(t *testing.T, n int, ep string) string {
 	t.Helper()
+	return frontFirst(t, n, ep, false)
+}
+
+// frontFirst is cutFirst, or with silent, holds its first n connections
+// open without a byte: a poold too busy to answer the handshake.
+func frontFirst(t *testing.T, n int, ep string, silent bool) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	var held []net.Conn // silent ones, closed at the end
 	t.Cleanup(func() {
 		l.Close()
 		wg.Wait()
+		for _, c := range held {
+			c.Close()
+		}
 	})
 	greeting := make([]byte, 64)
 	greeting[0], greeting[9], greeting[10] = 0xff, 0x7f, 3
@@ -34,6 +46,10 @@ func cutFirst(t *testing.T, n int, ep string) string {
 			c, err := l.Accept()
 			if err != nil {
 				return
+			}
+			if i < n && silent {
+				held = append(held, c)
+				continue
 			}
 			if i < n {
 				_, _ = c.Write(greeting)
@@ -71,4 +87,25 @@ func TestDialRetriesAHandshakeCutShort(t *testing.T) {
 	}
 	defer cl.Close()
 	mustStatus(t, cl, "status")
+}
+
+// TestDialWithinOutlastsASlowHandshake: poolctl --timeout 10s gave up
+// after 2s with "no ZeroMQ handshake in time" when poold, on a loaded
+// machine, did not answer its first connection's handshake within 2s
+// (r53-soak). DialWithin tries again within its bound; nothing was sent.
+func TestDialWithinOutlastsASlowHandshake(t *testing.T) {
+	s := serve(t, "tcp://127.0.0.1:0", newEcho().handle, nil)
+	ep := frontFirst(t, 1, s.ep, true)
+	cl, err := ctlclient.DialWithin(ep, 30*time.Second)
+	if err != nil {
+		t.Fatalf("DialWithin past one handshake that never came: %v", err)
+	}
+	defer cl.Close()
+	mustStatus(t, cl, "status")
+
+	// Within a bound shorter than two tries it says why, and what to do.
+	_, err = ctlclient.DialWithin(frontFirst(t, 5, s.ep, true), time.Second)
+	if err == nil || !strings.Contains(err.Error(), "too busy to answer") {
+		t.Errorf("DialWithin 1s of silence: %v, want the handshake's timeout with what it may mean", err)
+	}
 }

@@ -260,7 +260,7 @@ func (a *app) dial() (caller, error) {
 			return nil, a.unreachable(err)
 		}
 	}
-	c, err := ctlclient.Dial(a.endpoint)
+	c, err := ctlclient.DialWithin(a.endpoint, a.timeoutFor(noWait))
 	if err != nil && !errors.Is(err, ctlclient.ErrUnreachable) {
 		return nil, a.badEndpoint(err) // checkEndpoint let through what Dial refuses
 	}

@@ -54,7 +54,7 @@ const DefaultTimeout = 5 * time.Second
 // clientGuard guards client connections: replies (stats of many
 // processes) may be larger than requests.
 var clientGuard = sync.OnceValue(func() *zmqguard.Guard {
-	return zmqguard.New(zmqguard.Options{MaxFrame: 256 << 20, HandshakeTimeout: 2 * time.Second})
+	return zmqguard.New(zmqguard.Options{MaxFrame: 256 << 20, HandshakeTimeout: handshakeTimeout})
 })
 
 // Client talks to a control endpoint over a DEALER socket (not REQ: zmq4's
@@ -96,6 +96,32 @@ func Dial(endpoint string) (*Client, error) {
 		<-t.C
 		backoff = min(2*backoff, 200*time.Millisecond)
 	}
+}
+
+// DialWithin is Dial, also trying again, until d has passed, a handshake
+// that did not come within its 2s: a loaded machine, or a poold too busy
+// to answer for a while, answers a later try, and nothing was sent yet.
+// A peer that is not ZeroMQ then takes d to be told apart.
+func DialWithin(endpoint string, d time.Duration) (*Client, error) {
+	deadline := time.Now().Add(d)
+	tries := 0
+	for {
+		c, err := Dial(endpoint)
+		tries++
+		if err == nil || !handshakeLate(err) || time.Now().Add(handshakeTimeout).After(deadline) {
+			if err != nil && tries > 1 {
+				err = fmt.Errorf("%w (%d tries in %v)", err, tries, d)
+			}
+			return c, err
+		}
+	}
+}
+
+// handshakeTimeout bounds one ZMTP handshake of a client connection.
+const handshakeTimeout = 2 * time.Second
+
+func handshakeLate(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // cutRetry bounds Dial's retries of a handshake cut short: an upgrade's
@@ -182,7 +208,7 @@ func unreachable(ep string, err error) error {
 	case errors.Is(err, os.ErrPermission):
 		why = "permission denied: run as poold's user"
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
-		why = "no ZeroMQ handshake in time: is this poold's control endpoint?"
+		why = "no ZeroMQ handshake within " + handshakeTimeout.String() + ": poold is too busy to answer, or this is not poold's control endpoint"
 	default:
 		why = err.Error()
 	}
