@@ -9,28 +9,29 @@ import (
 	"github.com/poold/poold/configs"
 )
 
-// TestStartsOverlapTheirForks: a watcher begins its next start before it
-// finishes the one before (the host forks that one meanwhile), and
-// finishes every start, in order, within the step that asked for it.
+// TestStartsOverlapTheirForks: a watcher keeps spawnAhead starts in
+// flight (the host forks them meanwhile, and the loop does not wait for
+// the spawner's thread on each), and finishes every start, in order,
+// within the step that asked for it.
 func TestStartsOverlapTheirForks(t *testing.T) {
-	w, h := newWatcher(t, spec(3))
+	w, h := newWatcher(t, spec(4))
 	w.Start()
-	want := "begin 1, begin 2, finish 1, begin 3, finish 2, finish 3"
+	want := "begin 1, begin 2, begin 3, finish 1, begin 4, finish 2, finish 3, finish 4"
 	if got := strings.Join(h.starts, ", "); got != want {
 		t.Fatalf("starts: %s, want %s", got, want)
 	}
-	if fmt.Sprint(wids(w, ProcReady)) != "[1 2 3]" || w.Status() != Active {
+	if fmt.Sprint(wids(w, ProcReady)) != "[1 2 3 4]" || w.Status() != Active {
 		t.Fatalf("after start: %v, %s", w.Processes(), w.Status())
 	}
 }
 
 // TestOverlappedStartFailureIsItsSlots: a start that fails, finished after
-// the next one began, is its own slot's early death; the others run.
+// the next ones began, is its own slot's early death; the others run.
 func TestOverlappedStartFailureIsItsSlots(t *testing.T) {
 	w, h := newWatcher(t, spec(3))
 	h.fail = errors.New("fork/exec /bin/true: resource temporarily unavailable")
 	w.Start()
-	if got := strings.Join(h.starts[:3], ", "); got != "begin 1, begin 2, finish 1" {
+	if got := strings.Join(h.starts[:4], ", "); got != "begin 1, begin 2, begin 3, finish 1" {
 		t.Fatalf("starts: %v", h.starts)
 	}
 	if fmt.Sprint(wids(w, ProcReady)) != "[2 3]" {

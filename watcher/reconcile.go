@@ -334,11 +334,13 @@ func (w *Watcher) allExited() bool {
 // spawnAt starts a worker in wid. A spawn that fails is the slot's early
 // death, or, for a new worker of a rollout, the end of that rollout.
 //
-// The host forks while the watcher goes on: a start is finished (its pid
-// recorded, or its failure handled) once the next one has begun, so that
-// preparing a worker (its spec, its cgroup) overlaps the fork of the one
-// before, or at the end of the reconcile step. Where the next start
-// depends on how this one went (a rollout, which a failure abandons; a
+// The host forks while the watcher goes on: up to spawnAhead starts are
+// in flight, each finished (its pid recorded, or its failure handled),
+// in the order they began, once spawnAhead more have begun, or at the
+// end of the reconcile step. Preparing a worker (its spec, its cgroup)
+// so overlaps the forks of the ones before, and the loop does not wait
+// for the spawner's thread on every start. Where the next start depends
+// on how this one went (a rollout, which a failure abandons; a
 // warmup_delay, which holds back the next), it is finished at once.
 func (w *Watcher) spawnAt(wid int) {
 	w.spawned++
@@ -351,12 +353,22 @@ func (w *Watcher) spawnAt(wid int) {
 	if err == nil {
 		finish = w.host.Spawn(w, wid, spec)
 	}
-	w.finishSpawn()
-	w.inflight = &pendingSpawn{slot: s, finish: finish}
+	w.inflight = append(w.inflight, pendingSpawn{slot: s, finish: finish})
+	for len(w.inflight) > spawnAhead {
+		w.finishFirst()
+	}
 	if w.roll != nil || w.spec.WarmupDelay > 0 {
 		w.finishSpawn()
 	}
 }
+
+// spawnAhead is how many starts may be in flight once spawnAt returns.
+// One more than that are begun when the oldest is finished, which the
+// spawner's queue (spawn.Begin) takes without blocking.
+const spawnAhead = 2
+
+// pendingSpawns are the starts in flight, oldest first.
+type pendingSpawns []pendingSpawn
 
 // pendingSpawn is a start the host has begun.
 type pendingSpawn struct {
@@ -364,13 +376,19 @@ type pendingSpawn struct {
 	finish func() (int, error)
 }
 
-// finishSpawn finishes the start in flight, if any.
+// finishSpawn finishes every start in flight, oldest first.
 func (w *Watcher) finishSpawn() {
-	f := w.inflight
-	if f == nil {
-		return
+	for len(w.inflight) > 0 {
+		w.finishFirst()
 	}
-	w.inflight = nil
+}
+
+// finishFirst finishes the oldest start in flight.
+func (w *Watcher) finishFirst() {
+	f := w.inflight[0]
+	n := copy(w.inflight, w.inflight[1:]) // a few: no allocation per start
+	w.inflight[n] = pendingSpawn{}
+	w.inflight = w.inflight[:n]
 	s, wid := f.slot, f.slot.wid
 	pid, err := f.finish()
 	if err != nil {

@@ -204,7 +204,7 @@ type Watcher struct {
 	goneWaiters   []func()      // WhenWorkersGone
 	warmup        uint64        // non-zero while warmup_delay holds back the next spawn
 	spawned       int           // spawns in this turn of the loop (see spawnBatch)
-	inflight      *pendingSpawn // begun, not finished (see spawnAt)
+	inflight      pendingSpawns // begun, not finished (see spawnAt)
 	more          uint64        // non-zero while the next batch waits for its turn
 	deferred      int           // HoldSettle calls not yet released
 	health        uint64        // generation of the health timer in force

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -440,6 +441,39 @@ func TestBeginsInOrder(t *testing.T) {
 	s.stop(t)
 	if _, err := s.Begin(ProcSpec{Path: self(t), Argv: []string{"spawn.test"}, Umask: -1}).Wait(); !errors.Is(err, ErrSpawnerStopped) {
 		t.Errorf("Begin after Run returned: %v, want ErrSpawnerStopped", err)
+	}
+}
+
+// TestBeginQueuesStarts: Begin queues up to queueDepth starts without
+// waiting for the spawner's thread to take each up (which costs both
+// sides a park), and a start still queued when the spawner stops fails
+// with ErrSpawnerStopped rather than waiting for a reply that never
+// comes.
+func TestBeginQueuesStarts(t *testing.T) {
+	s := New(self(t)) // not run: nothing takes the starts up
+	spec := ProcSpec{Path: self(t), Argv: []string{"spawn.test"}, Umask: -1}
+	queued := make(chan []*Pending, 1)
+	go func() {
+		var ps []*Pending
+		for range queueDepth {
+			ps = append(ps, s.Begin(spec))
+		}
+		queued <- ps
+	}()
+	var ps []*Pending
+	select {
+	case ps = <-queued:
+	case <-time.After(10 * time.Second): // a hang, not a timing
+		t.Fatalf("Begin blocked with %d starts queued, want it to queue up to %d", len(s.reqs), queueDepth)
+	}
+	close(s.done) // as Run does when it returns, leaving them queued
+	for i, p := range ps {
+		if proc, err := p.Wait(); !errors.Is(err, ErrSpawnerStopped) {
+			t.Errorf("start %d queued when the spawner stopped: %v, %v; want ErrSpawnerStopped", i, proc, err)
+		}
+	}
+	if _, err := s.Begin(spec).Wait(); !errors.Is(err, ErrSpawnerStopped) {
+		t.Errorf("Begin once the spawner stopped: %v, want ErrSpawnerStopped", err)
 	}
 }
 

@@ -199,3 +199,26 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 	cpu.report(b)
 }
+
+// BenchmarkRoundTripQueued is BenchmarkRoundTrip with two starts kept
+// queued ahead, as a watcher keeps them (watcher.spawnAhead): each Wait
+// finds its reply there, and the spawner's thread finds the next start
+// queued, so neither parks on every start.
+func BenchmarkRoundTripQueued(b *testing.B) {
+	s := runSpawner(b, "")
+	var ahead []*Pending
+	cpu := cpuMeter(b)
+	for b.Loop() {
+		ahead = append(ahead, s.Begin(ProcSpec{}))
+		if len(ahead) > 2 {
+			if _, err := ahead[0].Wait(); err == nil {
+				b.Fatal("Start with an empty argv succeeded")
+			}
+			ahead = ahead[1:]
+		}
+	}
+	for _, p := range ahead {
+		_, _ = p.Wait()
+	}
+	cpu.report(b)
+}
