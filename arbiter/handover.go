@@ -280,13 +280,14 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 		a.refuse(m, err)
 		return
 	}
-	if a.frozen() != nil {
+	if !a.holdReapsIfSettled() {
 		// The loop served others during the pre-flight: wait, then check
 		// again, since the binary or the config may change meanwhile (a
 		// package install) and the exec would take them unchecked.
 		a.whenSettled(m, func() { a.preflight(m) })
 		return
 	}
+	defer a.spawner.ReleaseReaps() // the exec failed
 	u := a.opts.Upgrade
 	a.upgraded.NewVersion, a.upgraded.Reason = newVer, ""
 	m.ok(map[string]any{"upgrade": a.upgraded})
@@ -304,6 +305,23 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 		a.opts.Lifecycle.ReloadEnded(err)
 	}
 	a.replayHeld()
+}
+
+// holdReapsIfSettled holds the spawner's reaps (spawn.HoldReaps) when
+// nothing keeps the workers from being handed over, and says whether it
+// did. A worker reaped between the state and the exec would be handed
+// over as alive, its exit status lost; one reaped before the hold and not
+// yet handled (exitsInFlight) is seen by the second look.
+func (a *Arbiter) holdReapsIfSettled() bool {
+	if a.frozen() != nil {
+		return false
+	}
+	a.spawner.HoldReaps()
+	if a.frozen() != nil {
+		a.spawner.ReleaseReaps()
+		return false
+	}
+	return true
 }
 
 // handOver stops the output readers, writes the state and execs. It

@@ -121,6 +121,8 @@ type Spawner struct {
 	reqs          chan request
 	execs         chan execRequest
 	orphanq       chan orphanRequest
+	reapHolds     chan reapHold
+	reapsHeld     bool // reaphold.go; the spawner's goroutine's
 	done          chan struct{}
 }
 
@@ -152,7 +154,7 @@ func New(self string) *Spawner {
 		live: map[int]*Proc{}, unclaimed: map[int]Exit{},
 		xwMin: exitWatchMin, backstopDelay: backstopDelay, pidfdOpen: unix.PidfdOpen,
 		reqs: make(chan request, queueDepth), execs: make(chan execRequest), orphanq: make(chan orphanRequest),
-		done: make(chan struct{}),
+		reapHolds: make(chan reapHold), done: make(chan struct{}),
 	}
 }
 
@@ -221,12 +223,15 @@ func (s *Spawner) serve(ctx context.Context) error {
 		case <-ctx.Done():
 			s.release(sigchld, releaseGrace)
 			return nil
-		case <-sigchld:
+		case <-s.sigchldUnlessHeld(sigchld):
 			s.onSigchld()
-		case <-s.xwReady():
+		case <-s.hintsUnlessHeld():
 			s.onReady()
-		case <-s.backstopDue():
+		case <-s.backstopUnlessHeld():
 			s.walkBackstop()
+		case r := <-s.reapHolds:
+			s.reapsHeld = r.hold
+			close(r.reply)
 		case <-s.xwDone():
 			s.exitWatchEnded()
 		case r := <-s.reqs:
