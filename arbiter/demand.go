@@ -25,7 +25,9 @@ type demandWatch struct {
 	names []string // socket names, by fd
 	tcp   []bool   // fd is a TCP listener (open connections can be counted)
 	cold  bool     // on_demand at 0 workers: wait for a readable listener
-	conns bool     // count open connections too (idle_timeout)
+	// idle is the watcher's idle_timeout (0: none): its open connections
+	// are counted every countEvery(idle) to tell whether it is idle.
+	idle time.Duration
 }
 
 // demandMsg carries the monitor's findings to the loop.
@@ -115,6 +117,7 @@ func (d *demandMon) run(ctx context.Context) {
 		unix.Close(d.evfd)
 	}()
 	armed := map[int]bool{}
+	counts := map[uint64]connCount{}
 	events := make([]unix.EpollEvent, 16)
 	next := time.Now().Add(demandSample)
 	for ctx.Err() == nil {
@@ -122,6 +125,7 @@ func (d *demandMon) run(ctx context.Context) {
 			d.arm(p, armed) // before closing: epoll forgets a dup only once deleted
 			closePlan(plan)
 			plan = p
+			forgetCounts(counts, plan)
 		}
 		timeout := -1
 		if warm(plan) {
@@ -145,7 +149,7 @@ func (d *demandMon) run(ctx context.Context) {
 		}
 		var samples map[uint64]demandReading
 		if warm(plan) && !time.Now().Before(next) {
-			samples = sampleDemand(plan)
+			samples = sampleDemand(plan, counts, time.Now())
 			next = time.Now().Add(demandSample)
 		}
 		if woken != nil || samples != nil {
@@ -216,36 +220,22 @@ func wokenBy(plan []demandWatch, fd int, woken map[uint64]string) map[uint64]str
 	return woken
 }
 
-// sampleDemand reads the accept queue (and, for idle_timeout, the open
-// connections) of every warm watcher's sockets. A socket that cannot be
-// read counts as unknown (-1 connections), not as idle.
-func sampleDemand(plan []demandWatch) map[uint64]demandReading {
+// sampleDemand reads the accept queue of every warm watcher's sockets,
+// and with it the open connections as connsOf counts them (counts holds
+// the last count of each watcher).
+func sampleDemand(plan []demandWatch, counts map[uint64]connCount, now time.Time) map[uint64]demandReading {
 	out := make(map[uint64]demandReading)
 	for _, w := range plan {
 		if w.cold {
 			continue
 		}
-		r := demandReading{conns: 0}
-		if !w.conns {
-			r.conns = -1
-		}
-		for i, fd := range w.fds {
+		var r demandReading
+		for _, fd := range w.fds {
 			if q, _, err := queueOf(fd); err == nil {
 				r.queue += q
 			}
-			if r.conns < 0 {
-				continue
-			}
-			c, err := -1, error(nil)
-			if w.tcp[i] {
-				c, err = tcpConns(fd)
-			}
-			if err != nil || c < 0 {
-				r.conns = -1
-				continue
-			}
-			r.conns += c
 		}
+		r.conns = connsOf(w, r.queue, counts, now)
 		out[w.id] = r
 	}
 	return out

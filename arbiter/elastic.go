@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/notify"
@@ -27,7 +28,7 @@ type elastic struct {
 type planKey struct {
 	id    uint64
 	cold  bool
-	conns bool
+	idle  time.Duration
 	files []*os.File
 }
 
@@ -40,7 +41,7 @@ func (a *Arbiter) planDemand(force bool) {
 		if !w.Elastic() || !(w.Cold() || w.Warm()) || len(w.Sockets().Files) == 0 {
 			continue
 		}
-		keys = append(keys, planKey{id: w.ID(), cold: w.Cold(), conns: w.Spec().IdleTimeout > 0, files: w.Sockets().Files})
+		keys = append(keys, planKey{id: w.ID(), cold: w.Cold(), idle: w.Spec().IdleTimeout, files: w.Sockets().Files})
 	}
 	slices.SortFunc(keys, func(x, y planKey) int { return cmp.Compare(x.id, y.id) })
 	if !force && samePlan(keys, a.elastic.last) {
@@ -73,7 +74,7 @@ func (a *Arbiter) demandPlan(keys []planKey) []demandWatch {
 	plan := make([]demandWatch, 0, len(keys))
 	for _, k := range keys {
 		w := a.byID[k.id]
-		dw := demandWatch{id: k.id, cold: k.cold, conns: k.conns}
+		dw := demandWatch{id: k.id, cold: k.cold, idle: k.idle}
 		for _, name := range w.Spec().SocketNames(a.cfg.Sockets) {
 			l, ok := a.socks.Get(name)
 			if !ok {
@@ -98,7 +99,7 @@ func samePlan(a, b []planKey) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].id != b[i].id || a[i].cold != b[i].cold || a[i].conns != b[i].conns || !watcher.SameFiles(a[i].files, b[i].files) {
+		if a[i].id != b[i].id || a[i].cold != b[i].cold || a[i].idle != b[i].idle || !watcher.SameFiles(a[i].files, b[i].files) {
 			return false
 		}
 	}

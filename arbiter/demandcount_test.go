@@ -1,0 +1,124 @@
+package arbiter
+
+import (
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/watcher/proctest"
+	"golang.org/x/sys/unix"
+)
+
+// listenerFD is a loopback TCP listener and a duplicate of its fd, as a
+// plan carries it; the monitor closes the duplicate with its plan.
+func listenerFD(t *testing.T) (net.Listener, int) {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	f, err := l.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, fd
+}
+
+// TestIdleTimeoutDoesNotDumpEveryReading: the monitor of a warm pool with
+// idle_timeout = "10m" counted its connections (a sock_diag dump that
+// walks the host's whole connection table) at each 100 ms reading: 4 such
+// idle pools cost 5.6 % of a core. Over 20 readings it now counts once.
+func TestIdleTimeoutDoesNotDumpEveryReading(t *testing.T) {
+	_, fd := listenerFD(t)
+	var readings atomic.Int64
+	mon, err := newDemandMon(hclog.NewNullLogger(), func(m any) bool {
+		if len(m.(demandMsg).samples) > 0 {
+			readings.Add(1)
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := inetDumps.Load()
+	mon.setPlan([]demandWatch{warmWatch(1, fd, 10*time.Minute)})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); mon.run(ctx) }()
+	defer func() { cancel(); mon.wake(); wg.Wait() }()
+	proctest.Eventually(t, "20 readings", func() bool { return readings.Load() >= 20 })
+	if n := inetDumps.Load() - before; n > 2 {
+		t.Fatalf("%d sock_diag dumps in %d readings of an idle pool with idle_timeout 10m, want 1 (every idle_timeout/%d)", n, readings.Load(), idleCounts)
+	}
+}
+
+// TestConnsOfKeepsTheLastCount: between two counts the last one stands,
+// so a pool goes idle at most idle_timeout/32 late and never early; a
+// pool without idle_timeout is counted only while connections wait, at
+// most every burstCount.
+func TestConnsOfKeepsTheLastCount(t *testing.T) {
+	l, fd := listenerFD(t)
+	defer unix.Close(fd)
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "1 connection on the port", func() bool { n, err := tcpConns(fd); return err == nil && n == 1 })
+	t0 := time.Unix(1000, 0)
+	idle := warmWatch(1, fd, 32*time.Second) // counted every second
+	counts := map[uint64]connCount{}
+	dumps := func(w demandWatch, queue int, at time.Duration, want int) int64 {
+		t.Helper()
+		before := inetDumps.Load()
+		if got := connsOf(w, queue, counts, t0.Add(at)); got != want {
+			t.Fatalf("watcher %d at %v, queue %d: %d connections, want %d", w.id, at, queue, got, want)
+		}
+		return inetDumps.Load() - before
+	}
+	if dumps(idle, 0, 0, 1) != 1 {
+		t.Fatal("the first reading of a pool with idle_timeout did not count")
+	}
+	s.Close()
+	c.Close()
+	proctest.Eventually(t, "the connection closed", func() bool { n, err := tcpConns(fd); return err == nil && n == 0 })
+	for at := 100 * time.Millisecond; at < time.Second; at += 100 * time.Millisecond {
+		if dumps(idle, 0, at, 1) != 0 { // the last count stands
+			t.Fatalf("counted again at %v, before idle_timeout/%d", at, idleCounts)
+		}
+	}
+	if dumps(idle, 0, time.Second, 0) != 1 {
+		t.Fatal("not counted again after idle_timeout/32")
+	}
+
+	busy := warmWatch(2, fd, 0)
+	for at := time.Duration(0); at < 3*time.Second; at += 100 * time.Millisecond {
+		if dumps(busy, 0, at, -1) != 0 {
+			t.Fatalf("a pool without idle_timeout counted at %v with nothing waiting", at)
+		}
+	}
+	var n int64
+	for at := 3 * time.Second; at < 4*time.Second; at += 100 * time.Millisecond {
+		n += dumps(busy, 1, at, 0)
+	}
+	if n != 2 {
+		t.Fatalf("%d counts in a second of a waiting queue, want 2 (every %v)", n, burstCount)
+	}
+	if dumps(busy, 0, 5*time.Second, -1) != 0 {
+		t.Fatal("a count older than 2 x burstCount was shown, or counted with nothing waiting")
+	}
+}
