@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -121,15 +122,23 @@ func TestOnDemandServesConcurrentFirstConnections(t *testing.T) {
 	}
 }
 
-// TestAutoscaleFollowsTheAcceptQueue: under a load that a 20 ms-per-request
+// TestAutoscaleFollowsTheAcceptQueue: under a load (16 clients) that one
 // synchronous worker cannot serve alone, the pool grows from min_workers
-// towards max_workers while the accept queue stays above the target, each
-// step once the previous workers are ready; when the load stops it
-// shrinks back. No request fails throughout.
+// to max_workers while the accept queue stays above the target, each
+// growth sized by the queue (scale_up_max_step 0) or one at a time
+// (scale_up_max_step 1, the behaviour before), each once the previous
+// workers are ready; when the load stops it shrinks back one step per
+// cooldown. No request fails throughout.
 func TestAutoscaleFollowsTheAcceptQueue(t *testing.T) {
+	for _, maxStep := range []int{0, 1} {
+		t.Run(fmt.Sprintf("scale_up_max_step=%d", maxStep), func(t *testing.T) { autoscaleFollowsTheQueue(t, maxStep) })
+	}
+}
+
+func autoscaleFollowsTheQueue(t *testing.T, maxStep int) {
 	w := testWatcher("elastic", "slow", 1)
 	w.Sockets = []string{"front"}
-	w.MinWorkers, w.MaxWorkers = 1, 4
+	w.MinWorkers, w.MaxWorkers, w.ScaleUpMaxStep = 1, 4, maxStep
 	w.ScaleUpCooldown, w.ScaleDownCooldown = 100*time.Millisecond, 500*time.Millisecond
 	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("front")}, Watchers: []configs.Watcher{w}}
 	h := start(t, cfg, Options{})
@@ -156,12 +165,14 @@ func TestAutoscaleFollowsTheAcceptQueue(t *testing.T) {
 		}()
 	}
 	began := time.Now()
-	for size := 2; size <= 4; size++ {
-		ev := h.scaleTo(size)
-		if ev.Fields["from"] != size-1 || !strings.Contains(ev.Fields["reason"].(string), "accept queue") {
-			t.Errorf("scale %v, want %d -> %d for the accept queue", ev.Fields, size-1, size)
+	for size := 1; size < 4; {
+		ev := h.next("scale", nil)
+		from, to := ev.Fields["from"].(int), ev.Fields["to"].(int)
+		if from != size || to <= from || (maxStep > 0 && to-from > maxStep) || !strings.Contains(ev.Fields["reason"].(string), "accept queue") {
+			t.Fatalf("scale %v, want a growth from %d for the accept queue (scale_up_max_step %d)", ev.Fields, size, maxStep)
 		}
-		t.Logf("%v after the load began: scale %v -> %v (queue %v)", time.Since(began).Round(time.Millisecond), ev.Fields["from"], ev.Fields["to"], ev.Fields["queue"])
+		t.Logf("%v after the load began: scale %v -> %v (queue %v)", time.Since(began).Round(time.Millisecond), from, to, ev.Fields["queue"])
+		size = to
 	}
 	cancel()
 	wg.Wait()

@@ -25,6 +25,8 @@ func TestElasticPoolGrowsAgainAfterAScaleDownDroppedACrashedSlot(t *testing.T) {
 	cfg := onDemandConfig("slow", 3, 0)
 	w := &cfg.Watchers[0]
 	w.ScaleUpCooldown = 50 * time.Millisecond
+	// One worker per growth: the second growth (2 -> 3) is the point.
+	w.ScaleUpMaxStep = 1
 	// Every death is early, and the slot keeps its history while its
 	// replacement runs.
 	w.BackoffReset, w.FlappingWindow = time.Hour, time.Hour

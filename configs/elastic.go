@@ -34,10 +34,16 @@ type Scaling struct {
 	// summed over the watcher's sockets) above which the pool grows.
 	// Default 0: any connection left waiting means too few workers.
 	ScaleQueueTarget int
-	// ScaleUpStep and ScaleDownStep are how many workers one decision
-	// adds or removes. Default 1.
-	ScaleUpStep   int
-	ScaleDownStep int
+	// ScaleUpStep is the fewest workers one growth adds (default 1): a
+	// growth adds as many as the load asks for (the queue's excess over
+	// its target at the connections a worker holds, or the busy share),
+	// at least this many. ScaleUpMaxStep, when > 0, is the most one
+	// growth adds (set it to ScaleUpStep for a fixed step per
+	// scale_up_cooldown, the behaviour before it grew with the load).
+	// ScaleDownStep is how many workers one shrink removes (default 1).
+	ScaleUpStep    int
+	ScaleUpMaxStep int
+	ScaleDownStep  int
 	// ScaleUpCooldown is the least time between a change of size and a
 	// growth (default 1s); ScaleDownCooldown how long the queue must have
 	// stayed at or below the target, and the size unchanged, before a
@@ -124,6 +130,7 @@ var scalingFields = []field[Watcher]{
 	durationField("idle_timeout", func(w *Watcher) *time.Duration { return &w.IdleTimeout }, false),
 	intField("scale_queue_target", func(w *Watcher) *int { return &w.ScaleQueueTarget }, 0, math.MaxInt32),
 	intField("scale_up_step", func(w *Watcher) *int { return &w.ScaleUpStep }, 1, math.MaxInt32),
+	intField("scale_up_max_step", func(w *Watcher) *int { return &w.ScaleUpMaxStep }, 0, math.MaxInt32),
 	intField("scale_down_step", func(w *Watcher) *int { return &w.ScaleDownStep }, 1, math.MaxInt32),
 	durationField("scale_up_cooldown", func(w *Watcher) *time.Duration { return &w.ScaleUpCooldown }, false),
 	durationField("scale_down_cooldown", func(w *Watcher) *time.Duration { return &w.ScaleDownCooldown }, false),
@@ -186,6 +193,8 @@ func validateScaling(ps *problems, k func(string) string, w *Watcher, defined ma
 		ps.add(k("min_workers"), "is 0 but on_demand is false, so nothing would start a worker for a waiting connection; set min_workers >= 1, or on_demand = true")
 	case w.MaxWorkers > 0 && w.MinWorkers > w.MaxWorkers:
 		ps.add(k("min_workers"), "%d is over max_workers %d; lower min_workers or raise max_workers", w.MinWorkers, w.MaxWorkers)
+	case w.ScaleUpMaxStep > 0 && w.ScaleUpMaxStep < w.ScaleUpStep:
+		ps.add(k("scale_up_max_step"), "%d is below scale_up_step %d; set it to 0 (no limit but max_workers) or at least %d", w.ScaleUpMaxStep, w.ScaleUpStep, w.ScaleUpStep)
 	case hi > w.MaxProcesses:
 		ps.add(k("max_workers"), "%d is over max_processes %d; raise %s if the machine can take that many workers", hi, w.MaxProcesses, k("max_processes"))
 	case !hasSocket(w, defined):

@@ -75,6 +75,8 @@ func TestElasticOptionErrors(t *testing.T) {
 		{map[string]any{"max_workers": 2000.0, "min_workers": 1.0}, "max_workers: 2000 is over max_processes 1024"},
 		{map[string]any{"on_demand": true, "min_workers": 1.0}, "min_workers: is 1 but on_demand starts the pool at 0 workers"},
 		{map[string]any{"scale_down_step": 0.0, "on_demand": true}, "scale_down_step: must be >= 1, got 0"},
+		{map[string]any{"scale_up_max_step": 1.0, "scale_up_step": 2.0, "on_demand": true}, "scale_up_max_step: 1 is below scale_up_step 2; set it to 0"},
+		{map[string]any{"scale_up_max_step": -1.0, "on_demand": true}, "scale_up_max_step: must be >= 0, got -1"},
 	} {
 		got, err := ApplyOptions(base, tc.opts, testSockets)
 		var ce *Error

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/poold/poold/configs"
@@ -100,10 +101,12 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 		}
 		return spec.WakeSize(), fmt.Sprintf("on demand: %d connection(s) waiting", l.Queue)
 	case ((queueOver && s.overRun >= 2) || busyOver) && cur < hi && !gated && now.Sub(s.changed) >= spec.ScaleUpCooldown:
-		if queueOver && s.overRun >= 2 {
-			return min(hi, cur+spec.ScaleUpStep), fmt.Sprintf("accept queue %d above target %d", l.Queue, spec.ScaleQueueTarget)
+		byQueue := queueOver && s.overRun >= 2
+		to := min(hi, cur+upBy(spec, cur, l, byQueue, busyOver))
+		if byQueue {
+			return to, fmt.Sprintf("accept queue %d above target %d", l.Queue, spec.ScaleQueueTarget)
 		}
-		return min(hi, cur+spec.ScaleUpStep), fmt.Sprintf("%d of %d workers busy, above %g%%", l.Busy, cur, spec.ScaleBusyTarget)
+		return to, fmt.Sprintf("%d of %d workers busy, above %g%%", l.Busy, cur, spec.ScaleBusyTarget)
 	case spec.IdleTimeout > 0 && cur > lo && now.Sub(s.active) >= spec.IdleTimeout:
 		return lo, fmt.Sprintf("idle: no connection for %v", spec.IdleTimeout)
 	case cur > floor && fits && now.Sub(s.above) >= spec.ScaleDownCooldown && now.Sub(s.changed) >= spec.ScaleDownCooldown:
@@ -111,6 +114,36 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 	}
 	return cur, ""
 }
+
+// upBy is how many workers a growth adds: enough for the load it saw, as
+// Kubernetes' HPA sizes a deployment from its metric, rather than one
+// step per scale_up_cooldown (1 -> 8 gunicorn workers took 7 s with 199
+// connections waiting, and a burst saw timeouts a fixed pool of 8 did not
+// have). For the queue: its excess over the target, at the connections a
+// worker holds now (the open connections not waiting, per worker, at
+// least 1; 1 when they are unknown). For busy reports: the size that
+// puts the busy share at its target. Never fewer than scale_up_step, nor
+// more than scale_up_max_step when set (1: the old one step at a time).
+// The next growth waits for every worker of this one to be proven (gated).
+func upBy(spec configs.Watcher, cur int, l Load, byQueue, byBusy bool) int {
+	n := spec.ScaleUpStep
+	if byQueue {
+		per := 1
+		if held := l.Conns - l.Queue; l.Conns >= 0 && cur > 0 && held > cur {
+			per = held / cur
+		}
+		n = max(n, ceilDiv(l.Queue-spec.ScaleQueueTarget, per))
+	}
+	if share := spec.ScaleBusyTarget / 100; byBusy && share > 0 {
+		n = max(n, int(math.Ceil(float64(l.Busy)/share))-cur)
+	}
+	if spec.ScaleUpMaxStep > 0 {
+		n = min(n, spec.ScaleUpMaxStep)
+	}
+	return max(n, 1)
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // sizing is the spec with the numprocesses it was given: what the bounds
 // (Bounds, Clamp, Capacity), the start size and the wake size are read

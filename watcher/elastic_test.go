@@ -29,9 +29,11 @@ func TestScalerDecides(t *testing.T) {
 		reason string
 	}{
 		{0, 0, Load{Queue: 1, Socket: "web"}, false, 2, "on demand: a connection is waiting on socket web"},
-		{500 * time.Millisecond, 2, Load{Queue: 5}, false, 2, ""},       // up cooldown
-		{1200 * time.Millisecond, 2, Load{Queue: 5}, true, 2, ""},       // gated: new workers not ready
-		{1300 * time.Millisecond, 2, Load{Queue: 5}, false, 4, "above"}, // +2
+		{500 * time.Millisecond, 2, Load{Queue: 5}, false, 2, ""}, // up cooldown
+		{1200 * time.Millisecond, 2, Load{Queue: 5}, true, 2, ""}, // gated: new workers not ready
+		// +2, scale_up_step, the least growth: the queue's excess 4 at the
+		// 4 connections a worker holds (13 open, 5 of them waiting) asks 1.
+		{1300 * time.Millisecond, 2, Load{Queue: 5, Conns: 13}, false, 4, "above"},
 		{2400 * time.Millisecond, 4, Load{Queue: 5}, false, 5, "above"}, // capped at max 5
 		{3500 * time.Millisecond, 5, Load{Queue: 9}, false, 5, ""},      // at max
 		{4 * time.Second, 5, Load{Queue: 1, Conns: 7}, false, 5, ""},    // at target: not above
@@ -107,7 +109,7 @@ func TestScalerBusyTarget(t *testing.T) {
 		reported  bool
 		to        int
 	}{
-		{0, 4, 3, true, 5},                        // 75% busy > 50%
+		{0, 4, 3, true, 6},                        // 75% busy > 50%: 3 busy are 50% of 6
 		{100 * time.Millisecond, 4, 2, true, 4},   // 50%: at the target
 		{5 * time.Second, 4, 2, true, 4},          // 2 of 3 would be 67%: no shrink
 		{6 * time.Second, 4, 1, true, 3},          // 1 of 3 is 33%: shrink
@@ -171,5 +173,43 @@ func TestOneReadingOfAQueueDoesNotGrowThePool(t *testing.T) {
 		if to, why := s.decide(spec, 2, at, Load{Queue: tc.queue, Conns: 2}, false); to != tc.to {
 			t.Fatalf("reading %d (queue %d): size %d (%q), want %d", i+1, tc.queue, to, why, tc.to)
 		}
+	}
+}
+
+// TestScalerGrowsWithTheBacklog: one growth adds enough workers for the
+// accept queue at the connections a worker holds (at least 1 each), or
+// for the busy share, within max_workers, at least scale_up_step and at
+// most scale_up_max_step. It added scale_up_step (1) whatever the queue:
+// 1 -> 8 gunicorn sync workers took 7 s with 199 connections waiting.
+func TestScalerGrowsWithTheBacklog(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		cur, max, target int
+		step, maxStep    int
+		load             Load
+		busyTarget       float64
+		to               int
+	}{
+		{"a burst, connections unknown", 1, 8, 0, 1, 0, Load{Queue: 199, Conns: -1}, 0, 8},
+		{"sync workers, one connection each", 1, 16, 0, 1, 0, Load{Queue: 6, Conns: 7}, 0, 7},
+		{"threaded workers, 4 connections each", 2, 16, 0, 1, 0, Load{Queue: 6, Conns: 14}, 0, 4},
+		{"the excess over the target", 2, 16, 4, 1, 0, Load{Queue: 7, Conns: 9}, 0, 5},
+		{"scale_up_step is the least", 2, 16, 0, 4, 0, Load{Queue: 1, Conns: 3}, 0, 6},
+		{"scale_up_max_step 1: one at a time", 1, 8, 0, 1, 1, Load{Queue: 199, Conns: 200}, 0, 2},
+		{"scale_up_max_step 3", 1, 8, 0, 2, 3, Load{Queue: 199, Conns: 200}, 0, 4},
+		{"busy: to the size at the target", 4, 16, 100, 1, 0, Load{Busy: 4, Reported: true}, 50, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := configs.DefaultWatcher("p")
+			spec.MinWorkers, spec.MaxWorkers, spec.ScaleQueueTarget = 1, tc.max, tc.target
+			spec.ScaleUpStep, spec.ScaleUpMaxStep, spec.ScaleBusyTarget = tc.step, tc.maxStep, tc.busyTarget
+			spec.ScaleUpCooldown = 0
+			t0 := time.Unix(1000, 0)
+			var s scaler
+			s.decide(spec, tc.cur, t0, tc.load, false) // the first of two readings in a row
+			if to, why := s.decide(spec, tc.cur, t0.Add(100*time.Millisecond), tc.load, false); to != tc.to {
+				t.Fatalf("%d workers (max %d), %+v: %d (%q), want %d", tc.cur, tc.max, tc.load, to, why, tc.to)
+			}
+		})
 	}
 }

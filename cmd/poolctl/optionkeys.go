@@ -15,7 +15,7 @@ var watcherOptionKeys = []string{
 	"nice", "no_respawn_exit_codes", "numprocesses", "on_demand", "oom_score_adj", "pids_max",
 	"priority", "readiness", "ready_address", "ready_delay", "ready_timeout", "ready_url", "respawn",
 	"rlimits", "scale_busy_target", "scale_down_cooldown", "scale_down_step", "scale_queue_target",
-	"scale_up_cooldown", "scale_up_step", "send_hup", "singleton", "sockets", "stderr_log",
+	"scale_up_cooldown", "scale_up_max_step", "scale_up_step", "send_hup", "singleton", "sockets", "stderr_log",
 	"stdout_log", "stop_children", "stop_signal", "uid", "umask", "use_sockets", "warmup_delay",
 	"working_dir",
 }
