@@ -133,11 +133,17 @@ func (a *Arbiter) stopDemand() {
 
 // sizeRow is the wire form of a watcher's size (status, poold's
 // addition): current, min and max workers, and for an elastic pool its
-// last scale decision.
+// configured numprocesses and last scale decision. get and options give
+// an elastic pool's numprocesses as its size in force (current), as
+// circusd gives the number of workers it keeps: a tool that reads it and
+// sets it plus one must not shrink the pool to its start size plus one.
+// The configured start size, which set numprocesses also changes, is
+// "configured" here.
 func sizeRow(w *watcher.Watcher) map[string]any {
 	sz := w.Size()
 	row := map[string]any{"current": sz.Current, "min": sz.Min, "max": sz.Max, "elastic": sz.Elastic}
 	if sz.Elastic {
+		row["configured"] = w.Configured()
 		row["on_demand"] = sz.OnDemand
 		row["queue"] = sz.Queue
 		row["busy"] = sz.Busy

@@ -42,8 +42,12 @@ func writeSize(w io.Writer, v any, now time.Time) error {
 	if b, _ := m["on_demand"].(bool); b {
 		od = ", on demand"
 	}
-	if _, err := fmt.Fprintf(w, "workers: %s (min %s, max %s%s), accept queue %s\n",
-		render(m["current"]), render(m["min"]), render(m["max"]), od, render(m["queue"])); err != nil {
+	starts := ""
+	if c, ok := m["configured"]; ok {
+		starts = ", numprocesses " + render(c)
+	}
+	if _, err := fmt.Fprintf(w, "workers: %s (min %s, max %s%s%s), accept queue %s\n",
+		render(m["current"]), render(m["min"]), render(m["max"]), starts, od, render(m["queue"])); err != nil {
 		return err
 	}
 	last, _ := m["last_scale"].(map[string]any)
