@@ -110,7 +110,7 @@ func DialWithin(endpoint string, d time.Duration) (*Client, error) {
 		tries++
 		if err == nil || !handshakeLate(err) || time.Now().Add(handshakeTimeout).After(deadline) {
 			if err != nil && tries > 1 {
-				err = fmt.Errorf("%w (%d tries in %v)", err, tries, d)
+				err = fmt.Errorf("%w (%d tries in %v)", err, tries, time.Since(deadline.Add(-d)).Round(100*time.Millisecond))
 			}
 			return c, err
 		}
@@ -120,8 +120,12 @@ func DialWithin(endpoint string, d time.Duration) (*Client, error) {
 // handshakeTimeout bounds one ZMTP handshake of a client connection.
 const handshakeTimeout = 2 * time.Second
 
+// handshakeLate: the handshake did not come in time. The guard's
+// deadline closes the connection under zmq4, which then may report the
+// closed connection rather than the deadline; a handshake cut short by
+// the peer (an upgrade's exec) is worth another try too.
 func handshakeLate(err error) bool {
-	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || handshakeCut(err)
 }
 
 // cutRetry bounds Dial's retries of a handshake cut short: an upgrade's
@@ -207,7 +211,8 @@ func unreachable(ep string, err error) error {
 		why = "connection refused: is poold running? set --endpoint"
 	case errors.Is(err, os.ErrPermission):
 		why = "permission denied: run as poold's user"
-	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "use of closed network connection"): // the guard's deadline, as zmq4 reports it
 		why = "no ZeroMQ handshake within " + handshakeTimeout.String() + ": poold is too busy to answer, or this is not poold's control endpoint"
 	default:
 		why = err.Error()
