@@ -71,10 +71,11 @@ type Upgrader struct {
 	// dropped, as before, and the log says how many.
 	Casts func() bool
 	// Checked, when set, gives the file to exec in place of Exe: the one
-	// the last Preflight checked, kept open (a path such as
-	// /proc/self/fd/N), or why it cannot be (changed since); done runs
-	// once the exec failed or was not tried (the upgrade is over).
-	Checked func() (path string, done func(), err error)
+	// the last Preflight checked, kept open, or why it cannot be (changed
+	// since); path names it as the exec begins (its path while that holds
+	// it, else one such as /proc/self/fd/N); done runs once the exec
+	// failed or was not tried (the upgrade is over).
+	Checked func() (path func() string, done func(), err error)
 }
 
 // lastLogsGrace bounds the wait for the log lines of the exec step to
@@ -373,7 +374,7 @@ func (a *Arbiter) handOver() error {
 	}
 	defer unix.Close(old)
 	env := append(append([]string{}, u.Env...), fmt.Sprintf("%s=%d,%d", upgrade.EnvFDs, f.Fd(), old))
-	path := u.Exe
+	path := func() string { return u.Exe }
 	if u.Checked != nil { // the very file the pre-flight checked
 		var done func()
 		path, done, err = u.Checked()
@@ -388,7 +389,7 @@ func (a *Arbiter) handOver() error {
 		// it kept), before the exec drops the queue.
 		a.opts.Logs.Drain(lastLogsGrace)
 	}
-	if err := a.spawner.Exec(path, u.Argv, env); err != nil {
+	if err := a.spawner.Exec(path(), u.Argv, env); err != nil {
 		return fmt.Errorf("%w (the binary at %s)", err, u.Exe)
 	}
 	return nil

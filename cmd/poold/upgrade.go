@@ -253,9 +253,8 @@ func upgrader(path string, drain, undrain func()) *arbiter.Upgrader {
 		Waiting: controller.HeldFor,
 		Conns:   handOffConns,
 		Casts:   func() bool { return checked.takesOver(takesCasts) },
-		Checked: func() (string, func(), error) {
-			p, err := checked.execPath()
-			return p, checked.close, err
+		Checked: func() (func() string, func(), error) {
+			return checked.runPath, checked.close, checked.verify()
 		},
 	}
 }
@@ -297,7 +296,7 @@ func preflight(ctx context.Context, exe, path string, strict bool, state []byte)
 		args = append(args, "--strict")
 	}
 	args = append(args, path)
-	if _, err := runCheckAt(ctx, checkTimeout, exe, run, nil, args...); err != nil {
+	if _, err := runCheckAt(ctx, checkTimeout, exe, checked.runPath(), nil, args...); err != nil {
 		return "", err
 	}
 	return newVer, nil

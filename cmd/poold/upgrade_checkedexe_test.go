@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -122,4 +123,41 @@ func openFDs(t *testing.T, pid int) int {
 		t.Fatal(err)
 	}
 	return len(es)
+}
+
+// Each run of the pre-flight runs the file it opened: a second deploy
+// that renamed another binary over the path between the --upgrade-check
+// and the --check had the second check run that other file, and the
+// exec then run the first one, whose --check never ran (r53b-final).
+// Here the first binary refuses the config and installs, during its
+// --upgrade-check, one that accepts everything: the upgrade is refused.
+func TestUpgradeChecksOneFileWhateverTheDeploys(t *testing.T) {
+	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
+	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
+	real, other := filepath.Join(p.dir, "poold.real"), filepath.Join(p.dir, "poold.other")
+	p.install(pooldBinary(t))
+	if err := os.Rename(p.exe, real); err != nil {
+		t.Fatal(err)
+	}
+	write := func(path, script string) {
+		if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(other, "#!/bin/sh\nexec "+real+" \"$@\"\n")
+	p.installBytes([]byte(fmt.Sprintf(`#!/bin/sh
+case "$1" in
+--upgrade-check) mv -f %s %s ;;
+--check) echo "the first binary refuses this config" >&2; exit 1 ;;
+esac
+exec %s "$@"
+`, other, p.exe, real)))
+	o, refused := p.upgrade()
+	why := fmt.Sprint(o["state"], ": ", o["reason"])
+	if refused != nil {
+		why = fmt.Sprint("refused: ", refused["reason"])
+	}
+	if !strings.HasPrefix(why, "refused") || !strings.Contains(why, "the first binary refuses") {
+		t.Fatalf("upgrade with another binary installed between the pre-flight's runs: %s; want refused by the first binary's --check", why)
+	}
 }

@@ -52,10 +52,27 @@ func (c *checkedExe) open(path string) (string, error) {
 		c.f.Close()
 	}
 	c.f, c.path, c.st, c.takes = f, path, st, ""
-	if holds(path, st) {
-		return path, nil
+	return c.runPathLocked(), nil
+}
+
+// runPath is the path that runs the checked file now: for each run of
+// the pre-flight in turn, so that a file installed at the path between
+// two of them (a second deploy) does not get the second check in place
+// of the file the first one checked.
+func (c *checkedExe) runPath() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.runPathLocked()
+}
+
+func (c *checkedExe) runPathLocked() string {
+	if c.f == nil {
+		return c.path
 	}
-	return "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/" + strconv.Itoa(int(f.Fd())), nil
+	if holds(c.path, c.st) {
+		return c.path
+	}
+	return "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/" + strconv.Itoa(int(c.f.Fd()))
 }
 
 // holds reports whether path still names the file whose fstat is st.
@@ -84,39 +101,37 @@ func (c *checkedExe) takesOver(word string) bool {
 	return c.f != nil && takes(c.takes, word)
 }
 
-// execPath is the path to exec: the checked file, unless it changed
-// since its pre-flight (or none ran).
-func (c *checkedExe) execPath() (string, error) {
+// verify says why the checked file cannot be exec'd: none ran, or it was
+// written to since its pre-flight. runPath then names it for the exec.
+func (c *checkedExe) verify() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.f == nil {
-		return "", fmt.Errorf("upgrade: no pre-flight checked the binary at %s; run the upgrade again", selfExe)
+		return fmt.Errorf("upgrade: no pre-flight checked the binary at %s; run the upgrade again", selfExe)
 	}
 	fd := int(c.f.Fd())
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return "", fmt.Errorf("upgrade: the checked binary %s: fstat: %w", c.path, err)
+		return fmt.Errorf("upgrade: the checked binary %s: fstat: %w", c.path, err)
 	}
 	// Its ctime changes with a rename too (the file moved away, or
 	// another renamed over its path), which leaves it as it was checked:
 	// a write changes its mtime.
 	if st.Size != c.st.Size || st.Mtim != c.st.Mtim {
-		return "", fmt.Errorf("upgrade: the binary %s was written to after its pre-flight (%d bytes then, %d now, modified %s): "+
+		return fmt.Errorf("upgrade: the binary %s was written to after its pre-flight (%d bytes then, %d now, modified %s): "+
 			"it is not the file checked; let the install finish (write beside it, then rename over it) and upgrade again",
 			c.path, c.st.Size, st.Size, time.Unix(st.Mtim.Unix()).Format(time.RFC3339Nano))
 	}
-	if holds(c.path, st) {
-		return c.path, nil
-	}
-	path := "/proc/self/fd/" + strconv.Itoa(fd)
 	if isScript(c.f) {
-		// Its interpreter opens that path after the exec: keep it open
-		// across (the new image marks it close-on-exec, see sockets).
+		// Run through its fd (runPath, when the path names another file
+		// by then), its interpreter opens that path after the exec: keep
+		// it open across (the new image marks it close-on-exec, see
+		// sockets).
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
-			return "", fmt.Errorf("upgrade: the checked binary %s: keep it open across the exec: %w", c.path, err)
+			return fmt.Errorf("upgrade: the checked binary %s: keep it open across the exec: %w", c.path, err)
 		}
 	}
-	return path, nil
+	return nil
 }
 
 // close closes the checked file: its upgrade is over (refused, or its
