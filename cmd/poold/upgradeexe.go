@@ -12,10 +12,11 @@ import (
 )
 
 // The binary an upgrade execs is the very file its pre-flight checked:
-// the pre-flight opens the path once and runs that open file (by its path
-// while the path names it, else through /proc/PID/fd/N); the exec takes
-// the same file, not whatever the path names by then. A
-// binary installed at the path meanwhile (by a rename: another inode)
+// the pre-flight opens the path once and runs that open file for each of
+// its checks, and the exec runs it too, each naming it as it begins (by
+// its path while the path names it, else through /proc/PID/fd/N): never
+// whatever the path names by then. A window of microseconds stays
+// between that look and the kernel's lookup of the path. A binary installed at the path meanwhile (by a rename: another inode)
 // waits for the next upgrade; one written in place since the pre-flight
 // (a copy in progress, a half-written file) is refused before the exec.
 // What the pre-flight's binary said it takes over (its "takes" line:
