@@ -175,6 +175,12 @@ func checkStream(t *testing.T, dir, base, prefix string, n int) int {
 		if err != nil || d.IsDir() || !strings.HasPrefix(d.Name(), base) {
 			return err
 		}
+		if strings.HasSuffix(d.Name(), ".gz.tmp") {
+			// A compression poold's stop cut short (it waits 5 s for
+			// them): the rotated file it was made from is still there,
+			// and the next poold removes the part.
+			return nil
+		}
 		first, last, err := readSpan(path, prefix)
 		if err != nil {
 			return err
