@@ -2,12 +2,14 @@ package arbiter
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -76,6 +78,11 @@ type Upgrader struct {
 	// it, else one such as /proc/self/fd/N); done runs once the exec
 	// failed or was not tried (the upgrade is over).
 	Checked func() (path func() string, done func(), err error)
+	// CookieKey is the key the console signs its cookies with (web):
+	// the new image keeps it (CookieKeyHandedOver), so a browser signed
+	// in stays signed in. It goes only into the exec's state, not the
+	// pre-flight's.
+	CookieKey []byte
 }
 
 // lastLogsGrace bounds the wait for the log lines of the exec step to
@@ -84,6 +91,38 @@ const lastLogsGrace = 100 * time.Millisecond
 
 // peersPrefix prefixes a key of Upgrader.Peers in State.Extra.
 const peersPrefix = "peers "
+
+// cookieKeyPrefix prefixes the keys of Upgrader.CookieKey in
+// State.Extra: one int64 for each 8 bytes, so that the state's format,
+// and every binary that reads it, stays as it is (one that does not
+// know them draws a key of its own: its consoles sign in again).
+const cookieKeyPrefix = "cookie key "
+
+// CookieKeyHandedOver returns Upgrader.CookieKey from a state's Extra
+// (nil: none, or st is nil).
+func CookieKeyHandedOver(st *upgrade.State) []byte {
+	if st == nil {
+		return nil
+	}
+	var key []byte
+	for i := 0; ; i++ {
+		n, ok := st.Extra[cookieKeyPrefix+strconv.Itoa(i)]
+		if !ok {
+			return key
+		}
+		key = binary.BigEndian.AppendUint64(key, uint64(n))
+	}
+}
+
+// handCookieKey puts key (whole int64s of it) into st.Extra.
+func handCookieKey(st *upgrade.State, key []byte) {
+	for i := 0; i+8 <= len(key); i += 8 {
+		if st.Extra == nil {
+			st.Extra = map[string]int64{}
+		}
+		st.Extra[cookieKeyPrefix+strconv.Itoa(i/8)] = int64(binary.BigEndian.Uint64(key[i:]))
+	}
+}
 
 // PeersHandedOver returns the counts of Upgrader.Peers from a state's
 // Extra, by listener key.
@@ -352,6 +391,7 @@ func (a *Arbiter) execState(h *controlHold) (st *upgrade.State, cancel func()) {
 			st.Extra[peersPrefix+k] = n
 		}
 	}
+	handCookieKey(st, u.CookieKey)
 	return st, cancel
 }
 

@@ -1,6 +1,8 @@
 package arbiter
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/proctest"
 )
@@ -68,5 +71,30 @@ func TestSpawnReadinessStopsOldWorkersOnceNewOnesListen(t *testing.T) {
 			t.Errorf("old worker %d got SIGTERM %.1f ms before the last new worker took its socket",
 				pid, float64(lastListen-at)/1e6)
 		}
+	}
+}
+
+// The console's cookie key goes through the exec's state (as its JSON
+// has it) whole: the new image signs and checks cookies as the old did.
+func TestCookieKeyIsHandedOver(t *testing.T) {
+	key := []byte("0123456789abcdef\xff\xfe\xfd\xfc\x80\x00\x01\x02ghijklmn")
+	st := &upgrade.State{Version: upgrade.Version, Config: &configs.Config{}, Extra: map[string]int64{peersPrefix + "tcp 127.0.0.1:5555": 2}}
+	handCookieKey(st, key)
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := upgrade.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := CookieKeyHandedOver(got); !bytes.Equal(k, key) {
+		t.Errorf("cookie key handed over: %x, want %x", k, key)
+	}
+	if p := PeersHandedOver(got); len(p) != 1 {
+		t.Errorf("peers handed over beside the key: %v, want the one", p)
+	}
+	if k := CookieKeyHandedOver(&upgrade.State{}); k != nil {
+		t.Errorf("cookie key of a state without one: %x, want none", k)
 	}
 }

@@ -52,8 +52,8 @@ func (a *access) staleToken(r *http.Request) bool {
 	return false
 }
 
-func newAccess(bindHost string, c configs.Web) *access {
-	return &access{guard: newConsoleGuard(bindHost, c.Token, len(c.Tokens) > 0), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
+func newAccess(bindHost string, c configs.Web, cookieKey []byte) *access {
+	return &access{guard: newConsoleGuard(bindHost, c.Token, len(c.Tokens) > 0, cookieKey), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
 		revoked: make(chan struct{}), consoles: make(chan struct{})}
 }
 
@@ -104,7 +104,7 @@ func (s *Server) Reconfigure(c configs.Web) (restart []string) {
 	}
 	restart = append(restart, s.reloadCert(c)...)
 	c.Token = token
-	next := newAccess(host, c)
+	next := newAccess(host, c, s.opts.CookieKey)
 	if token == cur.token && c.ReadOnly == cur.readOnly && slices.Equal(next.tokens, cur.tokens) {
 		return restart
 	}

@@ -85,10 +85,17 @@ func TestCookieIsNamedForThePortTheBrowserAddressed(t *testing.T) {
 		}
 		got = append(got, resp.Cookies()[0])
 	}
-	metrics := serveProbes(t, ProbeOptions{Token: tok, Metrics: fakeMetrics})
+	metrics := serveProbes(t, ProbeOptions{Token: tok, Metrics: fakeMetrics, CookieKey: ts.opts.CookieKey})
 	resp := get(t, metrics+"/metrics", func(r *http.Request) { r.AddCookie(got[0]) })
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/metrics on metrics_address with the console's cookie: %d, want 200", resp.StatusCode)
+	}
+	// Another poold's metrics listener (its own cookie key) refuses it.
+	other := serveProbes(t, ProbeOptions{Token: tok, Metrics: fakeMetrics})
+	resp = get(t, other+"/metrics", func(r *http.Request) { r.AddCookie(got[0]) })
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/metrics of a poold with another cookie key, with the console's cookie: %d, want 401", resp.StatusCode)
 	}
 }

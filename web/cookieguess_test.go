@@ -2,10 +2,13 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,58 +16,117 @@ import (
 	"github.com/poold/poold/configs"
 )
 
-// guessCookie is the console cookie a guesser makes from a guessed
-// token, the way poold derives it from the token in force.
-func guessCookie(r *http.Request, guess string) {
-	g := newGuard("127.0.0.1", guess)
-	r.AddCookie(&http.Cookie{Name: cookiePrefix + "80", Value: g.cookie})
+// unkeyedCookie is the console cookie as poold made it up to r53: a
+// digest of the token with no key, which anyone could make from a guess.
+func unkeyedCookie(token string) string {
+	c := sha256.Sum256([]byte("poold web console cookie\x00" + token))
+	return hex.EncodeToString(c[:])
 }
 
-// TestConsoleCookieGuessesAreLimited (r53b auth finding 1): a wrong
-// console cookie was never counted, so a short [web] token was found at
-// 14-16k guesses/s through / and /metrics, cookies made from guesses. A
-// made-up cookie now costs what a made-up bearer token costs: after the
-// burst even the right cookie and the right token wait. A request
-// stuffed with cookies tries no more than maxConsoleCookies of them, and
-// each counts.
-func TestConsoleCookieGuessesAreLimited(t *testing.T) {
+// TestConsoleCookieCannotBeMadeFromTheToken (r54 webauth 1): the
+// cookie was an unkeyed digest of the token, so whoever read one (a
+// browser profile, a proxy's log) could guess the token offline at hash
+// speed, or make the cookie from the token or a guess. It is now signed
+// under a key poold draws at start: a cookie made from the right token
+// without that key, in the old way or under another key, is refused;
+// and, since it tells nothing of the token, it is no guess: however
+// many, the right token still gets in.
+func TestConsoleCookieCannotBeMadeFromTheToken(t *testing.T) {
 	const token = "hunter22"
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	otherKey := newGuard("127.0.0.1", token, NewCookieKey()).mintCookie(time.Now().Add(time.Hour))
 	for _, tc := range []struct{ name, page string }{{"console", "/"}, {"metrics", "/metrics"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := cookieTarget(t, tc.page, token)
-			for i := range apiFailBurst {
-				resp := get(t, base+tc.page, func(r *http.Request) { guessCookie(r, fmt.Sprint("guess", i)) })
-				if resp.StatusCode != http.StatusUnauthorized {
-					t.Fatalf("GET %s with a cookie made from guess %d: %d, want 401", tc.page, i+1, resp.StatusCode)
+			for i, v := range []string{unkeyedCookie(token), otherKey, exp + "." + unkeyedCookie(token)} {
+				for try := range apiFailBurst + 1 {
+					resp := get(t, base+tc.page, func(r *http.Request) { r.AddCookie(&http.Cookie{Name: cookiePrefix + "80", Value: v}) })
+					if resp.StatusCode != http.StatusUnauthorized {
+						t.Fatalf("GET %s with cookie %d made from the token without poold's key, try %d: %d, want 401", tc.page, i, try+1, resp.StatusCode)
+					}
 				}
 			}
-			resp := get(t, base+tc.page, func(r *http.Request) { guessCookie(r, token) })
-			if resp.StatusCode != http.StatusTooManyRequests {
-				t.Errorf("GET %s with the right cookie after %d made-up ones: %d, want 429", tc.page, apiFailBurst, resp.StatusCode)
-			}
-			if code, body := fetch(t, base+tc.page, token); code != http.StatusTooManyRequests || !strings.Contains(body, "too many failed tokens from "+loopbackKey) {
-				t.Errorf("GET %s with the right token after %d made-up cookies: %d %.120q, want 429 naming the address", tc.page, apiFailBurst, code, body)
+			if code, body := fetch(t, base+tc.page, token); code != http.StatusOK {
+				t.Errorf("GET %s with the right token after cookies made without the key: %d %.120q, want 200 (they are no guesses)", tc.page, code, body)
 			}
 		})
 	}
-	t.Run("stuffed", func(t *testing.T) {
-		base := cookieTarget(t, "/", token)
-		resp := get(t, base+"/", func(r *http.Request) {
-			for i := range 50 {
-				guessCookie(r, fmt.Sprint("stuffed", i))
-			}
-			guessCookie(r, token)
-		})
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("GET / with 50 made-up cookies and then the right one: %d, want 401 (only %d are tried)", resp.StatusCode, maxConsoleCookies)
+}
+
+// TestConsoleCookieAcrossRestartAndUpgrade: a restarted poold draws a
+// new key, so every tab's cookie is refused, saying to sign in again,
+// and none counts as a guess (a host of open tabs must not lock
+// loopback out); an upgraded one is given the old key, so the same
+// cookie still signs in. A cookie's expiry is under its MAC.
+func TestConsoleCookieAcrossRestartAndUpgrade(t *testing.T) {
+	const token = "console-token-0123456789"
+	key := NewCookieKey()
+	before := startServerKey(t, token, key)
+	var cookies []*http.Cookie
+	for range apiFailBurst + 1 { // one browser each
+		c := loginCookie(t, before, token)
+		if c.MaxAge != int(cookieLife/time.Second) {
+			t.Errorf("console cookie Max-Age %d, want %d", c.MaxAge, int(cookieLife/time.Second))
 		}
-		for i := maxConsoleCookies; i < apiFailBurst; i++ {
-			get(t, base+"/", func(r *http.Request) { guessCookie(r, fmt.Sprint("guess", i)) })
+		cookies = append(cookies, c)
+	}
+	restarted := startServerKey(t, token, NewCookieKey())
+	freeze(restarted.fails)
+	for i, c := range cookies {
+		code, body := getBody(t, restarted.url+"/", c)
+		if code != http.StatusUnauthorized || !strings.Contains(body, "poold restarted since you signed in") || !strings.Contains(body, "?token=") {
+			t.Fatalf("GET / of a restarted poold with browser %d's cookie: %d %.160q, want 401 saying to sign in again", i, code, body)
 		}
-		if code, _ := fetch(t, base+"/", token); code != http.StatusTooManyRequests {
-			t.Errorf("GET / with the right token after a request of %d tried cookies and %d more: %d, want 429", maxConsoleCookies, apiFailBurst-maxConsoleCookies, code)
-		}
-	})
+	}
+	if code, body := fetch(t, restarted.url+"/", token); code != http.StatusOK {
+		t.Errorf("GET / of a restarted poold with the token after %d old cookies: %d %.120q, want 200", len(cookies), code, body)
+	}
+	upgraded := startServerKey(t, token, key)
+	if code, body := getBody(t, upgraded.url+"/", cookies[0]); code != http.StatusOK {
+		t.Errorf("GET / of an upgraded poold (the key handed over) with the cookie: %d %.120q, want 200", code, body)
+	}
+	g := upgraded.access.Load().guard
+	expired := &http.Cookie{Name: cookies[0].Name, Value: g.mintCookie(time.Now().Add(-time.Minute))}
+	if code, body := getBody(t, upgraded.url+"/", expired); code != http.StatusUnauthorized || !strings.Contains(body, "expired") {
+		t.Errorf("GET / with an expired cookie: %d %.120q, want 401 saying it expired", code, body)
+	}
+	e, sum, _ := strings.Cut(cookies[0].Value, ".")
+	n, _ := strconv.ParseInt(e, 10, 64)
+	later := &http.Cookie{Name: cookies[0].Name, Value: strconv.FormatInt(n+365*24*3600, 10) + "." + sum}
+	if code, _ := getBody(t, upgraded.url+"/", later); code != http.StatusUnauthorized {
+		t.Errorf("GET / with the cookie's expiry moved a year on: %d, want 401", code)
+	}
+}
+
+// startServerKey serves a console with token whose cookies are signed
+// under key, as a poold started (or upgraded) with it.
+func startServerKey(t *testing.T, token string, key []byte) *testServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	s, err := New(Options{Config: configs.Web{Token: token, Address: l.Addr().String()}, Backend: fake, Events: fake.Events, Stats: fake.Stats, CookieKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runServer(t, s, l)
+	return &testServer{Server: s, fake: fake, addr: l.Addr().String(), url: "http://" + l.Addr().String()}
+}
+
+// getBody GETs u with cookie c and returns the status and body.
+func getBody(t *testing.T, u string, c *http.Cookie) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	req.AddCookie(c)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // cookieTarget serves the console (page "/") or the metrics listener,

@@ -3,12 +3,11 @@ package web
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
+	"time"
 )
 
 // cookiePrefix names the cookie that holds the console token after a
@@ -36,11 +35,13 @@ func cookieName(r *http.Request) string {
 // rebinding), token (cookie, bearer or query) and, for the websocket, Origin.
 // It is immutable after newGuard, so handlers share it freely.
 type guard struct {
-	token    [sha256.Size]byte
-	cookie   string // the cookie value that proves the token
-	hasToken bool
-	hosts    map[string]bool // allowed Host names (lower case, no port, no brackets)
-	anyHost  bool            // wildcard bind with a token: any Host name
+	token [sha256.Size]byte
+	// cookieKey signs the cookies that prove the token (cookie.go): a
+	// digest of the token under poold's cookie key.
+	cookieKey []byte
+	hasToken  bool
+	hosts     map[string]bool // allowed Host names (lower case, no port, no brackets)
+	anyHost   bool            // wildcard bind with a token: any Host name
 	// closed: the console has no [web] token, and API tokens or a
 	// listener beyond loopback
 	// (the API's own tokens let New accept that). Its page, websocket and
@@ -53,8 +54,8 @@ type guard struct {
 // user who sets api_tokens means the listener to check who runs what: a
 // console open to every local user (or to a proxy on the host) would run
 // an operator's commands for anyone, past the read-only tokens' role.
-func newConsoleGuard(bindHost, token string, apiTokens bool) *guard {
-	g := newGuard(bindHost, token)
+func newConsoleGuard(bindHost, token string, apiTokens bool, cookieKey []byte) *guard {
+	g := newGuard(bindHost, token, cookieKey)
 	g.closed = token == "" && (apiTokens || !isLoopbackHost(bindHost))
 	return g
 }
@@ -64,16 +65,14 @@ func closedWhy() string {
 	return "[web] token is not set, and the listener has web.api_tokens or is not on a loopback address; only the control API (/api/v1/, with a token of web.api_tokens) is served here; set [web] token to open the console"
 }
 
-func newGuard(bindHost, token string) *guard {
+// newGuard guards with token; its cookies are signed under cookieKey
+// (NewCookieKey; poold's console and metrics listener share one).
+func newGuard(bindHost, token string, cookieKey []byte) *guard {
 	g := &guard{hosts: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}}
 	if token != "" {
 		g.hasToken = true
 		g.token = sha256.Sum256([]byte(token))
-		// The cookie carries a digest, not the token: always a valid
-		// cookie value whatever the token's characters, and the token
-		// itself never sits in the browser's cookie store.
-		c := sha256.Sum256([]byte("poold web console cookie\x00" + token))
-		g.cookie = hex.EncodeToString(c[:])
+		g.cookieKey = cookieMAC(cookieKey, token)
 	}
 	h := strings.ToLower(strings.Trim(bindHost, "[]"))
 	switch {
@@ -132,9 +131,10 @@ func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
 	// for the port addressed, or one of the same poold's console on
 	// another port (a browser signed in to the console reads /metrics
 	// on metrics_address with it). Only the first maxConsoleCookies:
-	// each one checked is a guess.
+	// each one checked costs an HMAC.
+	now := time.Now()
 	for _, c := range consoleCookies(r) {
-		if subtle.ConstantTimeCompare([]byte(c), []byte(g.cookie)) == 1 {
+		if _, live := g.cookieOK(c, now); live {
 			return true, false
 		}
 	}
@@ -148,22 +148,18 @@ func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
 }
 
 // triedToken reports whether r carries something offered as the token
-// (bearer, query or a console cookie): a failed one is counted against
-// the client, each cookie as a token of its own (consoleCredentials). A
-// cookie can be made from a guess as easily as a bearer token can, so it
-// costs what a bearer guess costs. One that proves a token a reload
-// replaced is no guess (access.staleToken, checked first); one of
-// another console (another poold's on the same host name and port,
-// forwarded) counts once against the address, then holds back only
-// itself, as a repeated bearer token does.
+// (bearer or query): a failed one is counted against the client. A
+// console cookie is not: it cannot be made from a guess without poold's
+// cookie key (cookie.go), so a wrong one tells nothing of the token,
+// and after a restart every open tab sends one.
 func (g *guard) triedToken(r *http.Request) bool {
-	return r.Header.Get("Authorization") != "" || r.URL.Query().Has("token") || len(consoleCookies(r)) > 0
+	return r.Header.Get("Authorization") != "" || r.URL.Query().Has("token")
 }
 
 // maxConsoleCookies bounds the console cookies of a request that are
-// checked (and counted): a browser signed in to that many consoles on
-// one host name sends them all; a request stuffed with thousands must
-// not try thousands of guesses under one failure.
+// checked: a browser signed in to that many consoles on one host name
+// sends them all; a request stuffed with thousands must not cost
+// thousands of HMACs.
 const maxConsoleCookies = 4
 
 // consoleCookies are the values of r's first maxConsoleCookies console
@@ -180,20 +176,10 @@ func consoleCookies(r *http.Request) []string {
 	return out
 }
 
-// consoleCredentials are the tokens r offers the console, each counted
-// apart by the failure limiter: its bearer token and ?token= (as one,
-// presented), and each console cookie.
+// consoleCredentials are the tokens r offers the console, counted by
+// the failure limiter: its bearer token and ?token=, as one (presented).
 func consoleCredentials(r *http.Request) []string {
-	var out []string
-	if r.Header.Get("Authorization") != "" || r.URL.Query().Has("token") {
-		out = append(out, presented(r))
-	}
-	for _, c := range consoleCookies(r) {
-		if c := "cookie\x00" + c; !slices.Contains(out, c) {
-			out = append(out, c)
-		}
-	}
-	return out
+	return []string{presented(r)}
 }
 
 // match compares in constant time; hashing first hides the length too.

@@ -122,6 +122,9 @@ type ProbeOptions struct {
 	Metrics http.Handler // nil: no /metrics
 	Health  Health       // nil: no /healthz, /readyz
 	Log     hclog.Logger
+	// CookieKey is the console's (Options.CookieKey): a browser signed
+	// in to the console reads /metrics here with its cookie.
+	CookieKey []byte
 
 	maxConns int // tests: connections open at once; 0 is connCap()
 }
@@ -146,12 +149,15 @@ func NewProbeServer(opts ProbeOptions) (*ProbeServer, error) {
 	if opts.Log == nil {
 		opts.Log = hclog.NewNullLogger()
 	}
+	if len(opts.CookieKey) == 0 {
+		opts.CookieKey = NewCookieKey() // a cookie of no console
+	}
 	host, port, err := net.SplitHostPort(opts.Address)
 	if err != nil || port == "" {
 		return nil, fmt.Errorf("web: [web] metrics_address %q: want host:port such as 127.0.0.1:9100", opts.Address)
 	}
 	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log), conns: cmp.Or(opts.maxConns, connCap())}
-	p.guard.Store(newGuard(host, opts.Token))
+	p.guard.Store(newGuard(host, opts.Token, opts.CookieKey))
 	p.storeAPI(opts.Tokens)
 	return p, nil
 }
@@ -163,7 +169,7 @@ func (p *ProbeServer) Reconfigure(c configs.Web) (restart []string) {
 	if c.MetricsAddress != p.opts.Address {
 		restart = append(restart, "web.metrics_address")
 	}
-	p.guard.Store(newGuard(p.host, c.Token))
+	p.guard.Store(newGuard(p.host, c.Token, p.opts.CookieKey))
 	p.storeAPI(c.Tokens)
 	return restart
 }

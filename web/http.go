@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -106,10 +107,7 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 			return
 		}
 		if fromQuery {
-			http.SetCookie(w, &http.Cookie{
-				Name: cookieName(r), Value: acc.guard.cookie, Path: "/",
-				HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
-			})
+			acc.guard.setCookie(w, r, time.Now())
 			if r.URL.Path != "/ws" {
 				// Take the token out of the address bar and history.
 				q := r.URL.Query()
@@ -145,6 +143,10 @@ func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, acc *access
 			return false, false
 		}
 		if !g.triedToken(r) {
+			if why := g.cookieWhy(r); why != "" {
+				http.Error(w, "poold console: "+why+"; open "+signIn(r)+" once to sign in again", http.StatusUnauthorized)
+				return false, false
+			}
 			http.Error(w, "poold console: token required; open "+signIn(r)+" once, or send Authorization: Bearer", http.StatusUnauthorized)
 			return false, false
 		}

@@ -77,6 +77,10 @@ type Options struct {
 	Health Health
 	// TLS, when set, makes the listener speak HTTPS only (web.tls_cert).
 	TLS *tls.Config
+	// CookieKey signs the console's cookies (cookie.go): the metrics
+	// listener of the same poold is given the same one, and an upgrade's
+	// new image the old one's. Nil: New draws one.
+	CookieKey []byte
 	// Streams are extra GET /api/v1/NAME streams behind the API's
 	// authentication (e.g. a future "logs"); "events" is built in.
 	Streams map[string]StreamHandler
@@ -189,6 +193,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = hclog.NewNullLogger()
 	}
+	if len(opts.CookieKey) == 0 {
+		opts.CookieKey = NewCookieKey()
+	}
 	addr := webAddress(opts.Config.Address)
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -209,7 +216,7 @@ func New(opts Options) (*Server, error) {
 		quiet:   newQuietLog(opts.Log),
 	}
 	s.fleet = newFleet(s.tunings)
-	s.access.Store(newAccess(host, opts.Config))
+	s.access.Store(newAccess(host, opts.Config, opts.CookieKey))
 	if opts.TLS != nil && len(opts.TLS.Certificates) > 0 {
 		s.cert.Store(&opts.TLS.Certificates[0])
 	}

@@ -262,7 +262,7 @@ func TestGuardHosts(t *testing.T) {
 		{"0.0.0.0", "t", "myhost.lan:8080", true}, // wildcard: the token protects
 		{"console.example", "t", "CONSOLE.example:443", true},
 	} {
-		g := newGuard(tc.bind, tc.token)
+		g := newGuard(tc.bind, tc.token, NewCookieKey())
 		r := &http.Request{Host: tc.host}
 		if got := g.hostOK(r); got != tc.want {
 			t.Errorf("bind %s, Host %s: hostOK %v, want %v", tc.bind, tc.host, got, tc.want)

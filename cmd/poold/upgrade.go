@@ -21,6 +21,7 @@ import (
 	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/watcher/spawn"
+	"github.com/poold/poold/web"
 	"golang.org/x/sys/unix"
 )
 
@@ -56,6 +57,9 @@ var (
 	adoptState    *upgrade.State
 	selfExe       string
 	startEnv      []string
+	// cookieKey signs the console's cookies (web.NewCookieKey): drawn at
+	// start, the old image's in an upgrade's new one.
+	cookieKey = web.NewCookieKey()
 )
 
 // The main goroutine stays on the main thread, where the spawner serves
@@ -148,6 +152,9 @@ func takeOver() error {
 		st.Outcome.State, st.Outcome.Reason = "rolled_back", rollback
 	}
 	adoptState = st
+	if k := arbiter.CookieKeyHandedOver(st); k != nil {
+		cookieKey = k
+	}
 	inheritListeners(st.Transports)
 	inheritConns(st, stateFD, oldFD)
 	for key, n := range arbiter.PeersHandedOver(st) {
@@ -256,6 +263,7 @@ func upgrader(path string, drain, undrain func()) *arbiter.Upgrader {
 		Checked: func() (func() string, func(), error) {
 			return checked.runPath, checked.close, checked.verify()
 		},
+		CookieKey: cookieKey,
 	}
 }
 
