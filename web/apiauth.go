@@ -203,8 +203,15 @@ func (l *failLimiter) failed(w http.ResponseWriter, creds []string, key string) 
 	}
 	secs = int(math.Ceil(wait.Seconds()))
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	// The token itself is refused (RFC 6750), which a client (the fleet
+	// view) tells from an address locked out, whose 429 has no such
+	// header: its token was not even looked at.
+	w.Header().Set("WWW-Authenticate", heldChallenge)
 	return secs, true
 }
+
+// heldChallenge is the WWW-Authenticate of a held token's 429.
+const heldChallenge = `Bearer realm="poold", error="invalid_token"`
 
 // presented is what r offers as a token, whole: its Authorization
 // header and its ?token=.

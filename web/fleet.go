@@ -271,18 +271,22 @@ func (f *fleet) wasLive(m *member) bool {
 const maxFleetRetry = 10 * time.Second
 
 // refusedToken says whether err is the host refusing the token (revoked,
-// or mistyped when added) rather than the host being out of reach. A 429
-// is not: the host locked out this address after failed tokens, which
-// other clients on it may have sent; it lets the token in again later.
+// or mistyped when added) rather than the host being out of reach: a
+// 401 or 403, or a 429 that says the token is invalid (held back: it
+// failed again and again from this address, here or from other clients
+// holding it). A 429 without that is not: the host locked out this
+// address after different failed tokens, which other clients on it may
+// have sent; it lets the token in again later.
 func refusedToken(err error) bool {
 	var se *remote.StatusError
 	var re *remote.ReplyError
 	var ce *arbiter.CommandError
 	switch {
 	case errors.As(err, &se):
-		return se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden
+		return se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden ||
+			(se.Code == http.StatusTooManyRequests && se.InvalidToken)
 	case errors.As(err, &re):
-		return re.Errno == arbiter.ErrnoForbidden && re.Code != http.StatusTooManyRequests
+		return re.Errno == arbiter.ErrnoForbidden && (re.Code != http.StatusTooManyRequests || re.InvalidToken)
 	default:
 		return errors.As(err, &ce) && ce.Errno == arbiter.ErrnoForbidden
 	}

@@ -83,3 +83,29 @@ func fleetHostShown(t *testing.T, url, token string) map[string]any {
 	})
 	return last
 }
+
+// A host holding back the fleet view's token (revoked there, and sent
+// again and again from this address: by the view, or poolctl with the
+// same old token file) answers 429, and the view showed "unreachable"
+// and retried it at its shortest interval. The held token's 429 now says
+// the token is invalid (WWW-Authenticate), so it is shown refused with
+// the host's reason, and tried no more than a refused token is.
+func TestFleetHostHoldingTheTokenIsShownRefused(t *testing.T) {
+	const good, revoked = "0123456789abcdef-good", "0123456789abcdef-revoked"
+	host := startServer(t, newFakeBackend(t, map[string]int{"far": 1}),
+		configs.Web{Tokens: []configs.APIToken{{Role: configs.RoleReadOnly, File: "ro.token", Token: good}}}, nil)
+	freeze(host.fails)
+	for i := range apiFailBurst {
+		if code, body := postFrom(t, "127.0.0.1", host.url+apiPrefix+"status", revoked); code != http.StatusUnauthorized {
+			t.Fatalf("the revoked token, try %d: %d %.120q, want 401", i+1, code, body)
+		}
+	}
+	last := fleetHostShown(t, host.url, revoked)
+	errText, _ := last["error"].(string)
+	if last["state"] != "refused" || !strings.Contains(errText, "failed again and again") || !strings.Contains(errText, "add it again") {
+		t.Fatalf("a host holding back the token: state %v, error %q; want refused, with the host's reason and what to do", last["state"], errText)
+	}
+	if code, body := postFrom(t, "127.0.0.1", host.url+apiPrefix+"status", good); code != http.StatusOK {
+		t.Errorf("the good token from the same address: %d %.120q, want 200 (only the revoked one is held)", code, body)
+	}
+}

@@ -163,18 +163,18 @@ func (c *Client) Close() error {
 // and returns the raw reply, as ctlclient.Client.Call does. Errors wrap
 // ctlclient.ErrUnreachable or ErrTimeout like its.
 func (c *Client) Call(ctx context.Context, raw []byte) ([]byte, error) {
-	b, _, err := c.call(ctx, raw)
+	b, _, _, err := c.call(ctx, raw)
 	return b, err
 }
 
 // call is Call that also gives the HTTP status the reply came with.
-func (c *Client) call(ctx context.Context, raw []byte) ([]byte, int, error) {
+func (c *Client) call(ctx context.Context, raw []byte) ([]byte, int, http.Header, error) {
 	var req wire.Request
 	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, 0, fmt.Errorf("remote: request is not a JSON object: %w", err)
+		return nil, 0, nil, fmt.Errorf("remote: request is not a JSON object: %w", err)
 	}
 	if req.MsgType == "cast" {
-		return nil, 0, fmt.Errorf("remote: casts (no reply) are not supported over the API; drop msg_type")
+		return nil, 0, nil, fmt.Errorf("remote: casts (no reply) are not supported over the API; drop msg_type")
 	}
 	body := []byte("{}")
 	if req.Properties != nil {
@@ -182,7 +182,7 @@ func (c *Client) call(ctx context.Context, raw []byte) ([]byte, int, error) {
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/v1/"+url.PathEscape(strings.ToLower(req.Command)), bytes.NewReader(body))
 	if err != nil {
-		return nil, 0, fmt.Errorf("remote: %w", err)
+		return nil, 0, nil, fmt.Errorf("remote: %w", err)
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	if req.ID != "" {
@@ -190,21 +190,21 @@ func (c *Client) call(ctx context.Context, raw []byte) ([]byte, int, error) {
 	}
 	resp, err := c.send(ctx, hr)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxReply+1))
 	if err != nil {
-		return nil, 0, c.netError(ctx, err)
+		return nil, 0, nil, c.netError(ctx, err)
 	}
 	if int64(len(b)) > c.maxReply {
-		return nil, 0, &UnreachableError{URL: c.base, Err: errors.New(resp.Status),
+		return nil, 0, nil, &UnreachableError{URL: c.base, Err: errors.New(resp.Status),
 			Reason: fmt.Sprintf("it answered %s with more than %d MiB, far beyond this command's reply: is this the [web] address of a poold?", resp.Status, c.maxReply>>20)}
 	}
 	if !isReply(b) {
-		return nil, 0, c.notAPI(resp.Status, b)
+		return nil, 0, nil, c.notAPI(resp.Status, b)
 	}
-	return b, resp.StatusCode, nil
+	return b, resp.StatusCode, resp.Header, nil
 }
 
 // ReplyError is an error reply with the HTTP status it came with: 401 for
@@ -215,6 +215,14 @@ func (c *Client) call(ctx context.Context, raw []byte) ([]byte, int, error) {
 type ReplyError struct {
 	*wire.CommandError
 	Code int
+	// InvalidToken is StatusError.InvalidToken: a 429 with it is this
+	// token held back, one without it the address locked out.
+	InvalidToken bool
+}
+
+// invalidToken says whether h says the token is invalid (RFC 6750).
+func invalidToken(h http.Header) bool {
+	return strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`)
 }
 
 func (e *ReplyError) Unwrap() error { return e.CommandError }
@@ -234,7 +242,7 @@ func (c *Client) notAPI(status string, body []byte) error {
 // *ReplyError (an *wire.CommandError for errors.As).
 func (c *Client) Do(ctx context.Context, req wire.Request) (wire.Reply, error) {
 	raw, _ := json.Marshal(req)
-	b, code, err := c.call(ctx, raw)
+	b, code, hdr, err := c.call(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +256,7 @@ func (c *Client) Do(ctx context.Context, req wire.Request) (wire.Reply, error) {
 			ce.Errno = int(n)
 		}
 		ce.Reason, _ = r["reason"].(string)
-		return r, &ReplyError{CommandError: ce, Code: code}
+		return r, &ReplyError{CommandError: ce, Code: code, InvalidToken: invalidToken(hdr)}
 	}
 	return r, nil
 }

@@ -63,6 +63,11 @@ type FollowOptions struct {
 type StatusError struct {
 	URL, Status, Reason string
 	Code                int
+	// InvalidToken: the server said the token is invalid
+	// (WWW-Authenticate error="invalid_token"), as with a 401 for a
+	// wrong token, or a 429 for one that failed again and again; a 429
+	// without it is the client's address locked out, whatever its token.
+	InvalidToken bool
 }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("%s: %s: %s", e.URL, e.Status, e.Reason) }

@@ -91,7 +91,7 @@ func (c *Client) Stream(ctx context.Context, name string, q url.Values) (*Stream
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		var r struct{ Reason string }
 		if json.Unmarshal(b, &r) == nil && r.Reason != "" {
-			return nil, &StatusError{URL: c.base, Status: resp.Status, Code: resp.StatusCode, Reason: r.Reason}
+			return nil, &StatusError{URL: c.base, Status: resp.Status, Code: resp.StatusCode, Reason: r.Reason, InvalidToken: invalidToken(resp.Header)}
 		}
 		if gatewayDown(resp.StatusCode) {
 			// A proxy in front of poold that cannot reach it (poold
