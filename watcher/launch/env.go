@@ -146,6 +146,15 @@ func setEnv(env []string, kv string) []string {
 // sockets.NAME (the fd of each socket of h) and env.KEY (each entry of
 // the worker's environment, its variables replaced: expandEnv).
 func Vars(spec configs.Watcher, h Handoff, wid int, dir string) map[string]string {
+	vars, _ := varsAndEnv(spec, h, wid, dir)
+	return vars
+}
+
+// varsAndEnv is Vars and the worker's environment it took env.KEY from
+// (expandEnv), which is the one expandEnv(spec, vars) gives again:
+// expandEnv reads no env.KEY from vars. Build and ProbeEnv take it from
+// here, not from a second expandEnv, which a spawn paid for (issue 18).
+func varsAndEnv(spec configs.Watcher, h Handoff, wid int, dir string) (map[string]string, []string) {
 	if dir == "" {
 		dir = spec.WorkingDir
 	}
@@ -155,11 +164,12 @@ func Vars(spec configs.Watcher, h Handoff, wid int, dir string) map[string]strin
 	for name, fd := range h.FDs {
 		vars["sockets."+name] = strconv.Itoa(fd)
 	}
-	for _, kv := range expandEnv(spec, vars) {
+	env := expandEnv(spec, vars)
+	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
 		vars["env."+k] = v
 	}
-	return vars
+	return vars, env
 }
 
 // ProbeEnv is the environment of an exec health check of the worker pid in
@@ -171,7 +181,7 @@ func ProbeEnv(spec configs.Watcher, h Handoff, wid, pid int) []string {
 	if err != nil {
 		dir = spec.WorkingDir
 	}
-	env := expandEnv(spec, Vars(spec, h, wid, dir))
+	_, env := varsAndEnv(spec, h, wid, dir)
 	env = setEnv(env, "POOLD_PID="+strconv.Itoa(pid))
 	env = setEnv(env, "POOLD_WID="+strconv.Itoa(wid))
 	return setEnv(env, "POOLD_WATCHER="+spec.Name)

@@ -73,8 +73,7 @@ func Build(spec configs.Watcher, h Handoff, wid int, cred *syscall.Credential) (
 			return Command{}, err
 		}
 	}
-	vars := Vars(spec, h, wid, dir)
-	env := expandEnv(spec, vars)
+	vars, env := varsAndEnv(spec, h, wid, dir)
 	listen := len(h.Files) > 0 && !PassesFDs(spec)
 	if listen {
 		for _, kv := range h.Env {

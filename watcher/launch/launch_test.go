@@ -241,3 +241,27 @@ func TestProbeEnv(t *testing.T) {
 		t.Errorf("POOLD_PID from env not replaced: %q", got)
 	}
 }
+
+// BenchmarkBuild is one worker's Build, which poold pays for every
+// spawn: a watcher with sockets and an env entry that refers to another
+// one, as the tenk benchmark's (cmd/poold-bench) has.
+func BenchmarkBuild(b *testing.B) {
+	dir := openDir(b)
+	prog := program(b, dir, "server", 0o755)
+	spec := configs.DefaultWatcher("web")
+	spec.Cmd = prog + " --wid $(pool.wid)"
+	spec.WorkingDir = dir
+	spec.Env = []string{"BENCH_ALIVE=/tmp/board", "WHERE=$(pool.env.BENCH_ALIVE)"}
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close(); w.Close() })
+	h := Handoff{Files: []*os.File{r}, Env: []string{"LISTEN_FDS=1", "LISTEN_FDNAMES=web"}, FDs: map[string]int{"web": 3}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Build(spec, h, 7, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
