@@ -18,7 +18,6 @@
 package handover
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -219,20 +218,21 @@ func watches(path string, socks Inodes) bool {
 	return watchesIn(b, socks)
 }
 
-// watchesIn is watches on the fdinfo's text.
+// watchesIn is watches on the fdinfo's text. It allocates nothing: the
+// quick look runs it once for every worker poold starts.
 func watchesIn(b []byte, socks Inodes) bool {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "tfd:") {
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte("\n"))
+		if !bytes.HasPrefix(line, []byte("tfd:")) {
 			continue
 		}
-		i := strings.Index(line, " ino:")
-		if i < 0 {
+		_, rest, ok := bytes.Cut(line, []byte(" ino:"))
+		if !ok {
 			continue
 		}
-		hex, _, _ := strings.Cut(line[i+len(" ino:"):], " ")
-		if ino, err := strconv.ParseUint(hex, 16, 64); err == nil && socks[ino] {
+		hex, _, _ := bytes.Cut(rest, []byte(" "))
+		if ino, err := strconv.ParseUint(string(hex), 16, 64); err == nil && socks[ino] {
 			return true
 		}
 	}
