@@ -45,6 +45,10 @@ func (c *Controller) peerGuard(a *ACL) *zmqguard.Guard {
 	o := c.Guard.Options()
 	o.TagPeers = true
 	o.SocketMode = socketMode(a)
+	o.ConnLimit = c.connLimit
+	if o.OnConnLimit == nil {
+		o.OnConnLimit = newConnLimitLog(c.log, c.endpoint).note
+	}
 	return zmqguard.New(o)
 }
 

@@ -281,6 +281,11 @@ func (s *server) call(identity string, raw []byte) (reply []byte, send bool) {
 	if s.c.acl.Load() != nil {
 		reply, send, refused, role := s.c.refuse([]byte(identity), raw)
 		if refused {
+			if role == arbiter.RoleNone {
+				// It may run nothing: answer, then close its connection,
+				// so that it cannot hold poold's fds (held.go).
+				s.c.Guard.HangUp([]byte(identity), send)
+			}
 			return reply, send
 		}
 		ctx = arbiter.WithRole(ctx, role) // a read-only peer's replies withhold env

@@ -45,6 +45,13 @@ type conn struct {
 	hs      []byte
 	resumed bool
 
+	// bounds (held.go): the entry in the Guard's heldSet, when the peer
+	// last sent or took bytes (unix ns), messages it sent and got.
+	held       heldEntry
+	lastActive atomic.Int64
+	requests   atomic.Int64
+	replies    atomic.Int64
+
 	// write side
 	mu       sync.Mutex
 	out      *stream
@@ -56,6 +63,9 @@ type conn struct {
 	inflight int
 	closed   bool
 	kick     chan struct{}
+	// hangUpAfter: once the peer has been sent more than this many
+	// messages, flush and close (HangUp); -1 for never.
+	hangUpAfter int64
 
 	dlMu        sync.Mutex
 	lingerUntil time.Time // set by Close: flush no longer than this
@@ -76,6 +86,7 @@ func newServerConn(g *Guard, raw net.Conn, in *stream, replay []byte, peerID str
 	c.peerID = peerID
 	c.key, c.hs, c.resumed = h.key, h.hs, h.resumed
 	g.frozen.add(c)
+	g.hold(c)
 	// Replayed bytes count against the stream's offsets (in has consumed
 	// what was read); a rewritten READY differs in length from that.
 	c.delivered = in.consumed - int64(len(replay))
@@ -108,6 +119,8 @@ func newConn(g *Guard, raw net.Conn, server bool) *conn {
 		out:     newStream(0),
 		kick:    make(chan struct{}, 1),
 		closing: make(chan struct{}),
+
+		hangUpAfter: -1,
 	}
 }
 
@@ -152,6 +165,8 @@ func (c *conn) Read(b []byte) (int, error) {
 		}
 		c.delivered += int64(n)
 		if c.server {
+			c.requests.Add(int64(c.in.msgs - msgs))
+			c.touch()
 			c.g.lastRead.Store(time.Now().UnixNano())
 			c.g.delivered.Add(c.in.msgs - msgs)
 		}
@@ -235,6 +250,12 @@ func (c *conn) Write(p []byte) (int, error) {
 		}
 		p = p[n:]
 	}
+	if c.server {
+		c.replies.Store(int64(c.out.msgs))
+		if c.hangUpAfter >= 0 && c.out.msgs > uint64(c.hangUpAfter) && c.out.atMessageStart() {
+			c.closeSoonLocked() // its reply is queued whole (HangUp)
+		}
+	}
 	if len(c.pending)+c.inflight > 2*c.g.opts.MaxBuffered {
 		c.g.evicted.Add(1)
 		c.abortLocked()
@@ -251,8 +272,16 @@ func (c *conn) Write(p []byte) (int, error) {
 // connection and waits for its writer goroutine.
 func (c *conn) Close() error {
 	c.mu.Lock()
-	c.closed = true
+	c.closeSoonLocked()
 	c.mu.Unlock()
+	c.wg.Wait()
+	return nil
+}
+
+// closeSoonLocked starts Close without waiting for the writer: it
+// flushes for at most Linger, then closes (c.mu held).
+func (c *conn) closeSoonLocked() {
+	c.closed = true
 	c.dlMu.Lock()
 	if c.lingerUntil.IsZero() {
 		c.lingerUntil = time.Now().Add(c.g.opts.Linger)
@@ -260,8 +289,6 @@ func (c *conn) Close() error {
 	}
 	c.dlMu.Unlock()
 	c.signalClose()
-	c.wg.Wait()
-	return nil
 }
 
 // abort closes the connection at once, dropping buffered data. It does
@@ -301,6 +328,7 @@ func (c *conn) writeLoop() {
 			c.g.peers.remove(c.peerID)
 		}
 		c.g.frozen.remove(c)
+		c.g.held.remove(c)
 		c.g.conns.Add(-1)
 	}()
 	adoptC := c.adoptTimer.C

@@ -97,6 +97,25 @@ type Options struct {
 	// at the bound its own oldest silent one makes room. A peer is a uid
 	// for ipc (SO_PEERCRED), an address for tcp (a /64 for IPv6).
 	MaxHandshakesPerPeer int
+	// MaxConns bounds the completed connections a Guard holds (handshake
+	// done, or handed over at an upgrade): a quarter of RLIMIT_NOFILE, 64
+	// to 4096. At the bound a newcomer is still taken: the peer holding
+	// the most loses its connection quiet the longest (see heldSet).
+	MaxConns int
+	// MaxConnsPerPeer bounds one peer's completed connections (a quarter
+	// of MaxConns, at least 16); at the bound its own connection quiet
+	// the longest makes room.
+	MaxConnsPerPeer int
+	// ConnLimit, if set, gives a peer's own bound in place of
+	// MaxConnsPerPeer: -1 for none (MaxConns alone), 0 for
+	// MaxConnsPerPeer. It runs as each connection completes its handshake
+	// and must not block. Default: none for poold's own uid and root on
+	// ipc, MaxConnsPerPeer for anyone else.
+	ConnLimit func(Peer) int
+	// OnConnLimit, if set, is told of each connection closed to make
+	// room: its peer, the bound reached ("peer" or "total") and its
+	// value. It must not block.
+	OnConnLimit func(peer, bound string, limit int)
 	// TagPeers gives every accepted connection an identity of the
 	// guard's own (replacing any Identity the peer sent in its READY
 	// command), so a ROUTER's identity frame names the connection and
@@ -134,6 +153,15 @@ func (o Options) withDefaults() Options {
 	if o.MaxHandshakesPerPeer <= 0 {
 		o.MaxHandshakesPerPeer = 64
 	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = connCap()
+	}
+	if o.MaxConnsPerPeer <= 0 {
+		o.MaxConnsPerPeer = max(o.MaxConns/4, 16)
+	}
+	if o.ConnLimit == nil {
+		o.ConnLimit = defaultConnLimit
+	}
 	if o.SocketMode == 0 {
 		o.SocketMode = 0o600
 	}
@@ -163,6 +191,12 @@ type Stats struct {
 	Dropped   uint64
 	Discarded uint64 // of Dropped, those still buffered when their connection ended
 	Evicted   uint64 // peers closed because they stopped taking data
+	// ConnsEvicted counts completed connections closed to make room at
+	// MaxConns or a peer's bound.
+	ConnsEvicted uint64
+	// ConnsByPeer counts the completed connections held per peer (as
+	// PendingByPeer names them); peers with none are absent.
+	ConnsByPeer map[string]int
 	// PendingByPeer counts handshakes in progress per peer ("uid:0",
 	// "ip:127.0.0.1", "ip:2001:db8::/64"); peers with none are absent.
 	PendingByPeer map[string]int
@@ -179,6 +213,7 @@ type Guard struct {
 	regErr error
 
 	pending *pendingSet
+	held    *heldSet
 	peers   peerTable
 
 	conns             atomic.Int64
@@ -196,6 +231,7 @@ type Guard struct {
 	dropped           atomic.Uint64
 	discarded         atomic.Uint64
 	evicted           atomic.Uint64
+	connsEvicted      atomic.Uint64
 }
 
 var guardSeq atomic.Uint64
@@ -214,6 +250,7 @@ func New(o Options) *Guard {
 func newGuard(o Options, tcp, ipc string) *Guard {
 	o = o.withDefaults()
 	return &Guard{opts: o, tcpScheme: tcp, ipcScheme: ipc, pending: newPendingSet(o.MaxHandshakes, o.MaxHandshakesPerPeer),
+		held:   newHeldSet(o.MaxConns, o.MaxConnsPerPeer),
 		spokeC: make(chan struct{}, 1)}
 }
 
@@ -266,6 +303,7 @@ func (g *Guard) oversize(rc net.Conn) {
 // Stats returns a snapshot of g's counters.
 func (g *Guard) Stats() Stats {
 	n, byPeer := g.pending.counts()
+	_, held := g.held.counts()
 	return Stats{
 		Conns:             g.conns.Load(),
 		Handshaking:       int64(n),
@@ -277,6 +315,8 @@ func (g *Guard) Stats() Stats {
 		Dropped:           g.dropped.Load(),
 		Discarded:         g.discarded.Load(),
 		Evicted:           g.evicted.Load(),
+		ConnsEvicted:      g.connsEvicted.Load(),
+		ConnsByPeer:       held,
 		PendingByPeer:     byPeer,
 	}
 }

@@ -40,6 +40,10 @@ func Dial(network, addr string, readBuffer int) (*Peer, error) {
 	return &Peer{Conn: c, r: bufio.NewReader(c)}, nil
 }
 
+// New makes a peer of c, a connection made by the caller (from a chosen
+// local address, say), without saying anything.
+func New(c net.Conn) *Peer { return &Peer{Conn: c, r: bufio.NewReader(c)} }
+
 // Close closes the connection.
 func (p *Peer) Close() error { return p.Conn.Close() }
 

@@ -1,0 +1,87 @@
+package controller
+
+import (
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/events/zmqguard"
+)
+
+// refusedConnsPerPeer bounds the connections of a uid that matches no
+// access rule: enough to be told why it is refused, too few to hold
+// poold's fds. Each is closed once its first request is answered.
+const refusedConnsPerPeer = 4
+
+// connLimit is the guard's per-peer bound of completed connections
+// (zmqguard.Options.ConnLimit): none for poold's own uid and root (they
+// always get in), refusedConnsPerPeer for a uid the rules refuse, the
+// guard's MaxConnsPerPeer for anyone else (and for tcp peers).
+func (c *Controller) connLimit(p zmqguard.Peer) int {
+	if !p.HasCred {
+		return 0
+	}
+	if p.UID == 0 || p.UID == uint32(os.Geteuid()) {
+		return -1
+	}
+	if a := c.acl.Load(); a != nil {
+		if role, _ := a.RoleOf(p); role == arbiter.RoleNone {
+			return refusedConnsPerPeer
+		}
+	}
+	return 0
+}
+
+// connLimitLog logs the connections the guard closes at a bound, at most
+// one line per peer a minute, the next one saying how many it left out.
+type connLimitLog struct {
+	log      hclog.Logger
+	endpoint string
+
+	mu   sync.Mutex
+	last map[string]*limitLine
+}
+
+type limitLine struct {
+	at         time.Time
+	suppressed int
+}
+
+func newConnLimitLog(log hclog.Logger, endpoint string) *connLimitLog {
+	return &connLimitLog{log: log, endpoint: endpoint, last: make(map[string]*limitLine)}
+}
+
+// note is zmqguard.Options.OnConnLimit.
+func (l *connLimitLog) note(peer, bound string, limit int) {
+	now := time.Now()
+	l.mu.Lock()
+	e := l.last[peer]
+	if e != nil && now.Sub(e.at) < time.Minute {
+		e.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	suppressed := 0
+	if e != nil {
+		suppressed = e.suppressed
+	}
+	if len(l.last) >= 1024 {
+		for p, x := range l.last {
+			if now.Sub(x.at) >= time.Minute {
+				delete(l.last, p)
+			}
+		}
+	}
+	l.last[peer] = &limitLine{at: now}
+	l.mu.Unlock()
+	what := "this peer holds its share of connections"
+	if bound == "total" {
+		what = "poold holds as many control connections as it takes, and this peer the most"
+	}
+	l.log.Warn("control connection closed to make room: "+what+"; its connection quiet the longest was closed. "+
+		"If this peer is not a poolctl or Circus client you run, find what holds them (ss -xp, or ss -tnp for tcp)",
+		"endpoint", l.endpoint, "peer", peer, "bound", bound, "limit", limit, "suppressed", suppressed)
+}
