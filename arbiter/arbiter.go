@@ -62,6 +62,10 @@ type Options struct {
 	// restart ("web.address"); reloadconfig reports them. It runs on the
 	// loop and must not block.
 	OnConfig func(*configs.Config) (restartNeeded []string)
+	// ControlConns tells how many fds the control endpoint's connections
+	// hold and whose they are ("uid:1002 3900, uid:0 2"), for the error
+	// of a worker that could not start for want of fds. Nil: not told.
+	ControlConns func() (n int, peers string)
 	// Lifecycle is told when a config reload begins and ends and when
 	// poold begins to stop (notice.go). Nil: nobody is.
 	Lifecycle Lifecycle

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -134,7 +135,7 @@ func TestSpawnOutOfFdsSaysWhatToRaise(t *testing.T) {
 		{configs.WorkerLogs{Stdout: configs.LogToNone, Stderr: perWid}, "holds 3 fds"},
 		{configs.WorkerLogs{Stdout: perWid, Stderr: "/var/log/app.err.$(pool.wid).log"}, "holds 4 fds"},
 	} {
-		err := explainNofile(fmt.Errorf("start /bin/x: %w", emfile), c.logs)
+		err := explainNofile(fmt.Errorf("start /bin/x: %w", emfile), c.logs, nil)
 		if !errors.Is(err, syscall.EMFILE) {
 			t.Fatalf("%+v: %v no longer wraps EMFILE", c.logs, err)
 		}
@@ -145,7 +146,37 @@ func TestSpawnOutOfFdsSaysWhatToRaise(t *testing.T) {
 		}
 	}
 	other := errors.New("exec format error")
-	if got := explainNofile(other, configs.WorkerLogs{Stdout: configs.LogToStderr}); got != other {
+	if got := explainNofile(other, configs.WorkerLogs{Stdout: configs.LogToStderr}, nil); got != other {
 		t.Errorf("other error changed: %v", got)
+	}
+}
+
+// When control connections hold a good share of poold's fds, the error
+// says how many and whose, and not to raise the limit: on a host where
+// a local user held 20,000 of them, the advice to raise ulimit -n was
+// wrong (and would only have let it hold more).
+func TestSpawnOutOfFdsNamesControlConnections(t *testing.T) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	emfile := &os.SyscallError{Syscall: "pipe2", Err: syscall.EMFILE}
+	logs := configs.WorkerLogs{Stdout: configs.LogToStderr, Stderr: configs.LogToStderr}
+	many := func() (int, string) { return int(rl.Cur / 4), "uid:1002 " + strconv.FormatUint(rl.Cur/4, 10) }
+	err := explainNofile(fmt.Errorf("start /bin/x: %w", emfile), logs, many)
+	if !errors.Is(err, syscall.EMFILE) {
+		t.Fatalf("%v no longer wraps EMFILE", err)
+	}
+	for _, want := range []string{"by control connections (uid:1002 ", "ss -xp", "holds 2 fds"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "ulimit -n") {
+		t.Errorf("%q advises raising the limit, which lets the holder take more", err)
+	}
+	few := func() (int, string) { return 2, "uid:0 2" }
+	if err := explainNofile(fmt.Errorf("start /bin/x: %w", emfile), logs, few); strings.Contains(err.Error(), "control") {
+		t.Errorf("two control connections named as the cause: %q", err)
 	}
 }

@@ -30,7 +30,7 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) func() (in
 	logs := w.Spec().Logs
 	kept := keepsOutput(logs)
 	fail := func(err error) func() (int, error) {
-		return func() (int, error) { return 0, explainNofile(err, logs) }
+		return func() (int, error) { return 0, explainNofile(err, logs, h.a.opts.ControlConns) }
 	}
 	a := h.a
 	if a.stopping {
@@ -58,7 +58,7 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) func() (in
 				_ = g.Remove()
 			}
 			out.close()
-			return 0, explainNofile(err, logs)
+			return 0, explainNofile(err, logs, a.opts.ControlConns)
 		}
 		h.started(w, wid, p, g, out)
 		return p.Pid, nil
@@ -115,8 +115,9 @@ func (a *Arbiter) reused(pid int) {
 
 // explainNofile adds to an error of running out of fds (EMFILE, from the
 // pipes or the fork) what poold's limit is and what each worker of a
-// watcher with logs costs.
-func explainNofile(err error, logs configs.WorkerLogs) error {
+// watcher with logs costs, and how many fds control connections hold
+// when they hold a tenth of the limit or more (control may be nil).
+func explainNofile(err error, logs configs.WorkerLogs, control func() (int, string)) error {
 	if !errors.Is(err, syscall.EMFILE) {
 		return err
 	}
@@ -124,6 +125,13 @@ func explainNofile(err error, logs configs.WorkerLogs) error {
 	limit := "?"
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
 		limit = strconv.FormatUint(rl.Cur, 10)
+	}
+	if control != nil {
+		if n, peers := control(); n > 0 && uint64(n)*10 >= rl.Cur {
+			return fmt.Errorf("%w (poold's open-file limit, RLIMIT_NOFILE %s, is used up, %d of its fds by control connections (%s): "+
+				"find what holds them with ss -xp (ss -tnp for tcp) and stop it; each worker of this watcher holds %s in poold)",
+				err, limit, n, peers, workerFds(logs))
+		}
 	}
 	return fmt.Errorf("%w (poold's open-file limit, RLIMIT_NOFILE %s, is used up: each worker of this watcher holds %s in poold; "+
 		"raise it: ulimit -n, systemd LimitNOFILE=, docker --ulimit nofile=)", err, limit, workerFds(logs))

@@ -1,7 +1,10 @@
 package controller
 
 import (
+	"fmt"
 	"os"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,4 +87,40 @@ func (l *connLimitLog) note(peer, bound string, limit int) {
 	l.log.Warn("control connection closed to make room: "+what+"; its connection quiet the longest was closed. "+
 		"If this peer is not a poolctl or Circus client you run, find what holds them (ss -xp, or ss -tnp for tcp)",
 		"endpoint", l.endpoint, "peer", peer, "bound", bound, "limit", limit, "suppressed", suppressed)
+}
+
+// ControlConns is how many connections the endpoint holds, and the
+// peers holding the most ("uid:1002 3900, uid:0 2"), for
+// arbiter.Options.ControlConns.
+func (c *Controller) ControlConns() (int, string) {
+	select {
+	case <-c.ready: // Run has set c.Guard
+	default:
+		return 0, ""
+	}
+	by := c.Guard.Stats().ConnsByPeer
+	peers := make([]string, 0, len(by))
+	n := 0
+	for p, k := range by {
+		peers = append(peers, p)
+		n += k
+	}
+	sort.Slice(peers, func(i, j int) bool {
+		if by[peers[i]] != by[peers[j]] {
+			return by[peers[i]] > by[peers[j]]
+		}
+		return peers[i] < peers[j]
+	})
+	var b strings.Builder
+	for i, p := range peers {
+		if i == 3 {
+			fmt.Fprintf(&b, ", %d more peers", len(peers)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %d", p, by[p])
+	}
+	return n, b.String()
 }

@@ -148,3 +148,16 @@ func TestCompletedCrowdBoundedPerPeer(t *testing.T) {
 		t.Errorf("%d log lines for %d closed connections of one peer, want 1 a minute:\n%s", c, n-perPeer, log)
 	}
 }
+
+// ControlConns says how many connections the endpoint holds and whose,
+// for the error of a worker poold could not start for want of fds.
+func TestControlConnsNamesTheHolders(t *testing.T) {
+	needRoot(t)
+	s := wideACL(t, "holders", &lockedBuffer{})
+	completedAsUID(t, 3, 65534, s.ep[len("ipc://"):])
+	completedAsUID(t, 1, 0, s.ep[len("ipc://"):])
+	proctest.Eventually(t, "four connections held", func() bool { n, _ := s.ControlConns(); return n == 4 })
+	if _, who := s.ControlConns(); who != "uid:65534 3, uid:0 1" {
+		t.Errorf("ControlConns names %q, want \"uid:65534 3, uid:0 1\"", who)
+	}
+}

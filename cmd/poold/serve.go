@@ -118,6 +118,8 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 			return reconfigure(log, d.console, d.probes, c)
 		},
 		Lifecycle: lifecycle,
+		// d.ctl is set below, before the arbiter runs.
+		ControlConns: func() (int, string) { return d.ctl.ControlConns() },
 		Upgrade: upgrader(path, func() {
 			// The loop is blocked from here to the exec: what the HTTP
 			// listeners take is answered without it (httpView), with
