@@ -29,6 +29,7 @@ const asPoold = "POOLD_TEST_AS_POOLD"
 func TestMain(m *testing.M) {
 	spawn.RunShimIfRequested()
 	workertest.Main()
+	ctlPeerMain()
 	if os.Getenv(asPoold) == "1" {
 		os.Args = append([]string{"poold"}, strings.Fields(os.Getenv("POOLD_TEST_ARGS"))...)
 		main()
