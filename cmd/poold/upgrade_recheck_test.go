@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -97,5 +98,52 @@ func TestUpgradeChecksAgainAfterWaiting(t *testing.T) {
 				t.Errorf("web pids %v after the refusal, want %v", now, before)
 			}
 		})
+	}
+}
+
+// An upgrade that waits for watchers to settle after its pre-flight
+// passed runs it again only when what it checked changed: the same file
+// on the same config and state is not run again. It was, after each
+// wait: under a crash loop or a rollout, every 0.4 s or so (a soak
+// counted 50 pre-flights for 28 upgrades), two runs of a Go binary each.
+func TestUpgradeChecksOnceWhenNothingChanged(t *testing.T) {
+	p := startUpgradable(t, recheckConfig)
+	proctest.Eventually(t, "1 web worker", func() bool { return len(p.pids("web")) == 1 })
+	runs, checked, goOn := filepath.Join(p.dir, "runs"), filepath.Join(p.dir, "checked"), filepath.Join(p.dir, "go")
+	p.installBytes(fmt.Appendf(nil, "#!/bin/sh\necho \"$1\" >> %s\nif [ \"$1\" = --check ] && [ ! -e %s ]; then\n  touch %s\n  n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.01; n=$((n+1)); done\nfi\nexec %s \"$@\"\n",
+		runs, goOn, checked, goOn, pooldBinary(t)))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); _, _ = p.try("upgrade", nil) }()
+	proctest.Eventually(t, "the pre-flight's --check", func() bool { _, err := os.Stat(checked); return err == nil })
+	if r := p.do("incr", map[string]any{"name": "slow"}); r["status"] != "ok" {
+		t.Fatalf("incr slow: %v", r)
+	}
+	if err := os.WriteFile(goOn, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "the upgrade to wait for slow", func() bool {
+		o := p.outcome()
+		return o["state"] == "upgrading" && contains(fmt.Sprint(o["reason"]), `"slow"`)
+	})
+	if r := p.do("decr", map[string]any{"name": "slow"}); r["status"] != "ok" {
+		t.Fatalf("decr slow: %v", r)
+	}
+	waitUpgraded(t, p)
+	b, err := os.ReadFile(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The new image's own start runs the script too: with no argument
+	// but the config.
+	var checks []string
+	for _, l := range strings.Fields(string(b)) {
+		if strings.HasPrefix(l, "--") {
+			checks = append(checks, l)
+		}
+	}
+	if !slices.Equal(checks, []string{"--upgrade-check", "--check"}) {
+		t.Errorf("the pre-flight ran the binary with %v; want it run once (--upgrade-check, --check): nothing changed during the wait", checks)
 	}
 }

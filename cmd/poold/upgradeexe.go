@@ -31,6 +31,9 @@ type checkedExe struct {
 	path  string
 	st    unix.Stat_t
 	takes string // its --upgrade-check output
+	// inputs and version: the last pre-flight of f passed on inputs
+	// (checkInputs), saying version (see upgradeonce.go).
+	inputs, version string
 }
 
 var checked checkedExe
@@ -52,7 +55,7 @@ func (c *checkedExe) open(path string) (string, error) {
 	if c.f != nil {
 		c.f.Close()
 	}
-	c.f, c.path, c.st, c.takes = f, path, st, ""
+	c.f, c.path, c.st, c.takes, c.inputs, c.version = f, path, st, "", "", ""
 	return c.runPathLocked(), nil
 }
 
@@ -143,7 +146,7 @@ func (c *checkedExe) close() {
 	if c.f != nil {
 		c.f.Close()
 	}
-	c.f, c.path, c.takes = nil, "", ""
+	c.f, c.path, c.takes, c.inputs, c.version = nil, "", "", "", ""
 }
 
 // isScript reports whether f begins with "#!".
