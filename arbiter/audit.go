@@ -155,3 +155,30 @@ func clipTo(s string, n int) string {
 	}
 	return s
 }
+
+// logCastOutcome logs a cast that failed (logOutcome), as Do does for a
+// request: its sender reads no reply, so the log is the only trace of a
+// write not done. On the loop, once dispatch ran it: now if it is
+// answered, else once it is (a waited cast), unless poold stops first.
+func (a *Arbiter) logCastOutcome(m *cmdMsg) {
+	log := func(ans answer) {
+		if ans.finish == nil { // a read-only command's: not logged anyway
+			a.logOutcome(m.who, m.req, ans.reply)
+		}
+	}
+	select {
+	case ans := <-m.reply:
+		log(ans)
+		return
+	default:
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		select {
+		case ans := <-m.reply:
+			log(ans)
+		case <-a.stopped:
+		}
+	}()
+}

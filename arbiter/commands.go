@@ -195,6 +195,9 @@ func (a *Arbiter) dispatch(m *cmdMsg) {
 		m.parked = a.parked
 		a.parked[m] = true
 	}
+	if m.req.MsgType == "cast" {
+		a.logCastOutcome(m)
+	}
 }
 
 // finish answers m now, or once ws have settled when it asked for waiting.

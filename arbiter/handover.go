@@ -141,8 +141,22 @@ func init() {
 	commands["upgrade_status"] = cmdUpgradeStatus
 }
 
-// Upgrade is SIGUSR2: the upgrade command, its outcome logged.
+// Upgrade is SIGUSR2: the upgrade command, its outcome logged. One that
+// came during an upgrade is refused, as gunicorn and nginx ignore a
+// second USR2 while one is in flight and tableflip refuses it: in the
+// old image by cmdUpgrade (or, handing over, as a command not run), and
+// in the new one, which caught it before it served (its loop not up
+// yet), here: it asked for the upgrade that brought this image, not for
+// another exec of the same binary.
 func (a *Arbiter) Upgrade() {
+	if a.opts.Adopt != nil {
+		select {
+		case <-a.up:
+		default:
+			a.log.Warn("upgrade: a SIGUSR2 that came during the upgrade refused: that upgrade is done (poolctl upgrade --status); send it again for another")
+			return
+		}
+	}
 	m := &cmdMsg{req: Request{Command: "upgrade"}, reply: make(chan answer, 1)}
 	if !a.post(m) {
 		return

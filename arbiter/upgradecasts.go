@@ -44,8 +44,15 @@ func (a *Arbiter) runHandedCasts(casts []upgrade.Cast) {
 			continue // as Handle: an unknown cast is not run
 		}
 		caller := c.Caller
+		if req.Command == "upgrade" {
+			// It came while an upgrade ran, the one that brought this
+			// image: one at a time, as a second SIGUSR2 (see Upgrade).
+			a.log.Warn("upgrade: an upgrade cast that came during the previous upgrade not run: that upgrade is done (poolctl upgrade --status); send it again for another",
+				"caller", caller)
+			continue
+		}
 		m := &cmdMsg{req: req, reply: make(chan answer, 1), who: func() string { return caller }}
 		a.log.Info("upgrade: running a cast the previous image took during its hand-over", "command", req.Command, "caller", caller)
-		a.handle(m)
+		a.handle(m) // its failure logged as any cast's (logCastOutcome)
 	}
 }

@@ -33,6 +33,9 @@ func TestSignalWhileNewImageStarts(t *testing.T) {
 		{syscall.SIGTERM, "poold stopped"},
 		{syscall.SIGHUP, "SIGHUP: reloading config"},
 		{syscall.SIGUSR1, ""}, // reopens the workers' log files (none here)
+		// It asked for the upgrade under way: refused, as gunicorn and
+		// nginx ignore a second USR2 (it started another exec).
+		{syscall.SIGUSR2, "a SIGUSR2 that came during the upgrade refused"},
 	}
 	for _, c := range cases {
 		t.Run(c.sig.String(), func(t *testing.T) {
@@ -60,6 +63,11 @@ func TestSignalWhileNewImageStarts(t *testing.T) {
 			proctest.Eventually(t, "poold to log "+c.logs, func() bool { return contains(p.log.String(), c.logs) })
 			if c.sig != syscall.SIGTERM {
 				p.alive()
+			}
+			if c.sig == syscall.SIGUSR2 {
+				if o := p.outcome(); o["id"] != float64(1) || o["state"] != "upgraded" {
+					t.Errorf("outcome %v; want upgrade 1, upgraded, and no other", o)
+				}
 			}
 		})
 	}
