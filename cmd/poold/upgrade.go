@@ -261,7 +261,7 @@ func upgrader(path string, drain, undrain func()) *arbiter.Upgrader {
 		Conns:   handOffConns,
 		Casts:   func() bool { return checked.takesOver(takesCasts) },
 		Checked: func() (func() string, func(), error) {
-			return checked.runPath, checked.close, checked.verify()
+			return checked.execPath, checked.close, checked.verify()
 		},
 		CookieKey: cookieKey,
 	}

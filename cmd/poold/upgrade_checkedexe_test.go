@@ -12,6 +12,7 @@ import (
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller/ctlclient"
 	"github.com/poold/poold/watcher/proctest"
+	"golang.org/x/sys/unix"
 )
 
 // heldWithConn is poold held in its hand-over (envTestHoldOld) with a
@@ -159,5 +160,68 @@ exec %s "$@"
 	}
 	if !strings.HasPrefix(why, "refused") || !strings.Contains(why, "the first binary refuses") {
 		t.Fatalf("upgrade with another binary installed between the pre-flight's runs: %s; want refused by the first binary's --check", why)
+	}
+}
+
+// scriptFDs counts the fds of pid open on the file at path.
+func scriptFDs(t *testing.T, pid int, path string) int {
+	t.Helper()
+	var want unix.Stat_t
+	if err := unix.Stat(path, &want); err != nil {
+		t.Fatal(err)
+	}
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range es {
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(dir, e.Name()), &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino {
+			n++
+		}
+	}
+	return n
+}
+
+// A #! wrapper installed at the binary's path and exec'd by that path
+// leaves no fd on itself in the new image: it was kept open across the
+// exec (for an interpreter that would open /dev/fd/N) whichever way the
+// exec went, and the new image held it until its next upgrade.
+func TestUpgradeToAScriptKeepsNoFDOnIt(t *testing.T) {
+	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
+	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
+	p.installBytes([]byte("#!/bin/sh\nexec " + pooldBinary(t) + " \"$@\"\n"))
+	out, refused := p.upgrade()
+	if refused != nil || out["state"] != "upgraded" {
+		t.Fatalf("upgrade to a wrapper script: %v %v", out, refused)
+	}
+	if n := scriptFDs(t, p.cmd.Process.Pid, p.exe); n != 0 {
+		t.Errorf("the new image has %d fd(s) open on the wrapper script %s, want none", n, p.exe)
+	}
+}
+
+// A #! wrapper whose path names another file by the exec (renamed over
+// during the hand-over) is exec'd through its fd, which then stays open
+// across the exec for its interpreter: the upgrade runs the wrapper
+// checked, not the file installed since.
+func TestUpgradeRunsACheckedScriptThroughItsFD(t *testing.T) {
+	hold := filepath.Join(t.TempDir(), "hold")
+	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1), envTestHoldOld+"="+hold)
+	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
+	ran := filepath.Join(p.dir, "ran")
+	p.installBytes([]byte("#!/bin/sh\necho \"$1\" >> " + ran + "\nexec " + pooldBinary(t) + " \"$@\"\n"))
+	release := holdUpgrade(t, p, hold)
+	p.install(pooldBinary(t)) // another inode at the path, during the hold
+	release()
+	waitUpgraded(t, p)
+	b, err := os.ReadFile(ran)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// --upgrade-check, --check, then the exec with the config.
+	if runs := strings.Fields(string(b)); len(runs) != 3 || runs[2] != p.cfg {
+		t.Errorf("the wrapper ran with %q; want the pre-flight's two runs and the exec's", runs)
 	}
 }

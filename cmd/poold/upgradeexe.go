@@ -126,16 +126,24 @@ func (c *checkedExe) verify() error {
 			"it is not the file checked; let the install finish (write beside it, then rename over it) and upgrade again",
 			c.path, c.st.Size, st.Size, time.Unix(st.Mtim.Unix()).Format(time.RFC3339Nano))
 	}
-	if isScript(c.f) {
-		// Run through its fd (runPath, when the path names another file
-		// by then), its interpreter opens that path after the exec: keep
-		// it open across (the new image marks it close-on-exec, see
-		// sockets).
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
-			return fmt.Errorf("upgrade: the checked binary %s: keep it open across the exec: %w", c.path, err)
-		}
-	}
 	return nil
+}
+
+// execPath is runPath for the exec. A script run through its fd (the
+// path names another file by then) is opened by its interpreter after
+// the exec, as /dev/fd/N: only then is the fd kept open across it, and
+// the new image holds it (close-on-exec, see sockets) until its next
+// upgrade. Run by its path, as it mostly is, it is not: the new image
+// would otherwise keep the script open for nothing, one fd pinning a
+// file a later deploy replaces.
+func (c *checkedExe) execPath() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	path := c.runPathLocked()
+	if c.f != nil && path != c.path && isScript(c.f) {
+		_, _ = unix.FcntlInt(c.f.Fd(), unix.F_SETFD, 0) // only EBADF fails it, and c.f is open
+	}
+	return path
 }
 
 // close closes the checked file: its upgrade is over (refused, or its
