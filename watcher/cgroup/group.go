@@ -1,8 +1,6 @@
 package cgroup
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -87,7 +85,8 @@ func (g *Group) Signal(sig syscall.Signal) {
 
 // Populated tells whether a process is still in the cgroup (cgroup.events).
 func (g *Group) Populated() (bool, error) {
-	b, err := os.ReadFile(filepath.Join(g.Dir, "cgroup.events"))
+	var buf [statusMax]byte
+	b, err := readStatus(filepath.Join(g.Dir, "cgroup.events"), &buf)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return false, nil
@@ -142,11 +141,12 @@ func (g *Group) WaitEmpty(timeout time.Duration) error {
 // the cgroup's current worker started in it.
 func (g *Group) OOMKills() int {
 	n := 0
-	if b, err := os.ReadFile(filepath.Join(g.Dir, "memory.events")); err == nil {
+	var buf [statusMax]byte
+	if b, err := readStatus(filepath.Join(g.Dir, "memory.events"), &buf); err == nil {
 		n += keyed(b, "oom_kill")
 	}
 	for _, d := range g.v1 {
-		if b, err := os.ReadFile(filepath.Join(d, "memory.oom_control")); err == nil {
+		if b, err := readStatus(filepath.Join(d, "memory.oom_control"), &buf); err == nil {
 			n += keyed(b, "oom_kill")
 		}
 	}
@@ -161,8 +161,9 @@ func (g *Group) OOMKills() int {
 // daemonizes when it leaves the processes it did start.
 func (g *Group) PidsRefused() int {
 	n := 0
+	var buf [statusMax]byte
 	for _, d := range append([]string{g.Dir}, g.v1...) {
-		if b, err := os.ReadFile(filepath.Join(d, "pids.events")); err == nil {
+		if b, err := readStatus(filepath.Join(d, "pids.events"), &buf); err == nil {
 			n += keyed(b, "max")
 		}
 	}
@@ -200,17 +201,4 @@ func rmdir(d string) error {
 		time.Sleep(2 * time.Millisecond)
 	}
 	return err
-}
-
-// keyed reads the number after key in a flat keyed file.
-func keyed(b []byte, key string) int {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), " ")
-		if ok && k == key {
-			n, _ := strconv.Atoi(strings.TrimSpace(v))
-			return n
-		}
-	}
-	return 0
 }

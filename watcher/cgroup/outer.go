@@ -82,8 +82,9 @@ func OpenOuter() *Outer {
 
 func (o *Outer) total() int {
 	n := 0
+	var buf [statusMax]byte
 	for _, f := range o.files {
-		if b, err := os.ReadFile(filepath.Join(f.dir, f.name)); err == nil {
+		if b, err := readStatus(filepath.Join(f.dir, f.name), &buf); err == nil {
 			n += keyed(b, "oom_kill")
 		}
 	}
