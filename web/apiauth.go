@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,6 +103,7 @@ type failLimiter struct {
 	burst int
 	decay time.Duration
 	now   func() time.Time
+	size  int // entries the table holds at most (maxFailEntries)
 
 	mu sync.Mutex
 	m  map[string]*failCount
@@ -117,7 +119,19 @@ type failLimiter struct {
 type failCount struct {
 	n    float64 // failures, decaying by one per decay
 	last time.Time
+	// seen are the digests of the tokens that failed from this address
+	// and were counted against it, oldest first, at most maxSeen. They
+	// are kept here, not only in repeats, so that whatever pushes them
+	// out (a flood of other addresses filling a table) takes the count
+	// with them: a token is counted again only by an entry that starts
+	// afresh, never on top of what it counted already.
+	seen []tokenDigest
 }
+
+// maxSeen is how many failed tokens an address's entry remembers: a
+// client holding a few stale ones (a dashboard, a script, a console tab)
+// is counted once for each; a guesser's are counted anyway.
+const maxSeen = 8
 
 const (
 	maxFailEntries = 10000
@@ -126,12 +140,18 @@ const (
 )
 
 func newFailLimiter(burst int, decay time.Duration) *failLimiter {
-	l := &failLimiter{burst: burst, decay: decay, m: make(map[string]*failCount), mac: make([]byte, 32)}
+	return newFailLimiterSized(burst, decay, maxFailEntries)
+}
+
+// newFailLimiterSized is newFailLimiter whose tables hold size entries
+// each (tests: a small table a flood fills fast).
+func newFailLimiterSized(burst int, decay time.Duration, size int) *failLimiter {
+	l := &failLimiter{burst: burst, decay: decay, size: size, m: make(map[string]*failCount), mac: make([]byte, 32)}
 	l.now = l.clock
 	_, _ = rand.Read(l.mac) // never fails (crypto/rand)
 	now := func() time.Time { return l.now() }
-	l.wide = &failLimiter{burst: burst * wideBurst, decay: decay, now: now, m: make(map[string]*failCount)}
-	l.repeats = &failLimiter{burst: burst, decay: decay, now: now, m: make(map[string]*failCount)}
+	l.wide = &failLimiter{burst: burst * wideBurst, decay: decay, now: now, size: size, m: make(map[string]*failCount)}
+	l.repeats = &failLimiter{burst: burst, decay: decay, now: now, size: size, m: make(map[string]*failCount)}
 	return l
 }
 
@@ -180,7 +200,8 @@ func heldWhy(key, tokens string) string {
 
 // failed records the failed tokens creds (each one whole, as presented
 // or consoleCredentials gives them) from key: each against key (and its
-// /64) too the first time, not when it failed from key before. A token
+// /64) too the first time, not when it failed from key before (as key's
+// own entry remembers: see failOnce). A token
 // held back (it failed burst times from key already) counts nothing;
 // when all of them are, it sets Retry-After and returns the seconds to
 // wait.
@@ -188,15 +209,15 @@ func (l *failLimiter) failed(w http.ResponseWriter, creds []string, key string) 
 	var wait time.Duration
 	held = len(creds) > 0
 	for _, c := range creds {
-		rk := key + "\x00" + l.digest(c)
+		d := l.digest(c)
+		rk := key + "\x00" + string(d[:])
 		if b, d := l.repeats.blockedKey(rk); b {
 			wait = max(wait, d)
 			continue
 		}
 		held = false
-		if l.repeats.failKey(rk) {
-			l.fail(key)
-		}
+		l.repeats.failKey(rk)
+		l.failOnce(key, d)
 	}
 	if !held {
 		return 0, false
@@ -221,11 +242,14 @@ func presented(r *http.Request) string {
 
 // digest is a short keyed digest of a presented token: repeats holds
 // no token, nor a digest that could be checked against guesses.
-func (l *failLimiter) digest(tok string) string {
+func (l *failLimiter) digest(tok string) tokenDigest {
 	h := hmac.New(sha256.New, l.mac)
 	h.Write([]byte(tok))
-	return string(h.Sum(nil)[:16])
+	return tokenDigest(h.Sum(nil)[:16])
 }
+
+// tokenDigest is digest's: 16 bytes of a keyed SHA-256.
+type tokenDigest [16]byte
 
 // retryAfter sets Retry-After, in whole seconds, when key is blocked, and
 // returns them and what is blocked (key, or its /64).
@@ -325,23 +349,46 @@ func (l *failLimiter) fail(key string) {
 	}
 }
 
-// failKey counts a failure of key itself, and reports whether key had
-// none counted before (or they were forgotten to make room).
-func (l *failLimiter) failKey(key string) (first bool) {
+// failKey counts a failure of key itself.
+func (l *failLimiter) failKey(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
+	l.entry(key, l.now()).n++
+}
+
+// failOnce counts the failed token of digest d against key (and its
+// /64) unless key's entry has counted it already.
+func (l *failLimiter) failOnce(key string, d tokenDigest) {
+	l.mu.Lock()
+	c := l.entry(key, l.now())
+	if slices.Contains(c.seen, d) {
+		l.mu.Unlock()
+		return
+	}
+	if len(c.seen) >= maxSeen {
+		c.seen = slices.Delete(c.seen, 0, 1)
+	}
+	c.seen = append(c.seen, d)
+	c.n++
+	l.mu.Unlock()
+	if p := slash64(key); l.wide != nil && p != "" {
+		l.wide.failKey(p)
+	}
+}
+
+// entry is key's count, brought to now; a new one (making room in a full
+// table) if it has none. Under l.mu.
+func (l *failLimiter) entry(key string, now time.Time) *failCount {
 	c, ok := l.m[key]
 	if !ok {
-		if len(l.m) >= maxFailEntries {
+		if len(l.m) >= l.size {
 			l.evict(now)
 		}
 		c = &failCount{last: now}
 		l.m[key] = c
 	}
 	l.decayed(c, now)
-	c.n++
-	return !ok
+	return c
 }
 
 // evict makes room in a full table: it forgets, of evictSample entries
@@ -364,7 +411,7 @@ func (l *failLimiter) evict(now time.Time) {
 			least, min = k, c.n
 		}
 	}
-	if len(l.m) >= maxFailEntries {
+	if len(l.m) >= l.size {
 		delete(l.m, least)
 	}
 }

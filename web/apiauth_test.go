@@ -209,3 +209,40 @@ func freeze(l *failLimiter) {
 	t := time.Unix(1_000_000_000, 0)
 	l.frozen.Store(&t)
 }
+
+// TestStaleTokenStaysOnceAgainstItsAddressUnderAFlood: whether a stale
+// token had failed from its address before was kept in the table of
+// tokens, which a flood of new addresses (each failing a guess or two)
+// pushed it out of; the stale token then counted against its address
+// again and again, until its address was locked out with every client
+// behind it. The mark is kept in the address's own entry now: a flood
+// can only make the address forget its count, never add to it.
+func TestStaleTokenStaysOnceAgainstItsAddressUnderAFlood(t *testing.T) {
+	const size = 100
+	now := time.Unix(1000, 0)
+	l := newFailLimiterSized(apiFailBurst, apiFailDecay, size)
+	l.now = func() time.Time { return now }
+	w := httptest.NewRecorder()
+	const victim = "192.0.2.1"
+	stale := bearerCreds(tokenRequest(victim+":5000", "revoked-dashboard-token"))
+	flooder := 0
+	locked := 0
+	for range 150 {
+		now = now.Add(200 * time.Millisecond)
+		if b, _ := l.blocked(victim); b {
+			locked++
+			continue
+		}
+		l.failed(w, stale, victim)
+		for range size / 2 {
+			flooder++
+			addr := fmt.Sprintf("198.51.%d.%d", flooder>>8&255, flooder&255)
+			for range apiFailBurst {
+				l.failed(w, bearerCreds(tokenRequest(addr+":5000", "guess-"+addr)), addr)
+			}
+		}
+	}
+	if locked > 0 {
+		t.Errorf("the address of one client repeating a stale token was locked out %d of 150 ticks while others flooded the table; want never (a repeated token counts once against its address)", locked)
+	}
+}
