@@ -126,7 +126,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 		if name == "events" {
 			st = s.eventStream
 		}
-		r, stop := s.untilRevoked(r, acc, tok)
+		slot := s.holdStream(r, tokName, func(why string) {
+			apiError(w, http.StatusTooManyRequests, arbiter.ErrnoFailed, id, "%s", why)
+		})
+		if slot == nil {
+			return
+		}
+		defer slot.release()
+		r, stop := s.untilRevoked(r, acc, tok, slot.evicted)
 		defer stop()
 		st(w, r)
 		return

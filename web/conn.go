@@ -46,11 +46,17 @@ func consoleCommands() []string {
 	return names
 }
 
-// serveConn runs one websocket until either side ends it or revoked is
-// closed (the access it was admitted under was replaced). It runs on the
-// HTTP handler goroutine, which is the connection's reader; it starts the
-// one writer and waits for it.
-func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, remote string, revoked <-chan struct{}, since uint64) {
+// wsEnds are what ends a console's websocket from poold's side, besides
+// its hub and an upgrade.
+type wsEnds struct {
+	revoked <-chan struct{} // the access it was admitted under was replaced
+	evicted <-chan struct{} // it was closed to make room (streamcap.go)
+}
+
+// serveConn runs one websocket until either side ends it or one of ends
+// is closed. It runs on the HTTP handler goroutine, which is the
+// connection's reader; it starts the one writer and waits for it.
+func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, remote string, ends wsEnds, since uint64) {
 	c := newClient(s.tunings.clientQueue, remote, func() { conn.NetConn().Close() })
 	c.since = since
 	if !h.register(c) {
@@ -62,7 +68,7 @@ func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, re
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.writeLoop(conn, c, revoked)
+		s.writeLoop(conn, c, ends)
 	}()
 	s.readLoop(ctx, h, conn, c)
 	cancel()
@@ -74,7 +80,7 @@ func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, re
 // writeLoop is the connection's only writer: queued messages, pings, and
 // the close frame. It closes the connection when it returns, which ends the
 // reader too.
-func (s *Server) writeLoop(conn *websocket.Conn, c *client, revoked <-chan struct{}) {
+func (s *Server) writeLoop(conn *websocket.Conn, c *client, ends wsEnds) {
 	defer conn.Close()
 	ping := time.NewTicker(s.tunings.pingEvery)
 	defer ping.Stop()
@@ -113,9 +119,14 @@ func (s *Server) writeLoop(conn *websocket.Conn, c *client, revoked <-chan struc
 				websocket.FormatCloseMessage(websocket.CloseServiceRestart, "poold is upgrading in place; reconnect"),
 				time.Now().Add(time.Second))
 			return
-		case <-revoked:
+		case <-ends.revoked:
 			conn.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "poold console settings changed; reconnect"),
+				time.Now().Add(time.Second))
+			return
+		case <-ends.evicted:
+			conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "poold console closed to make room for another token's streams: the consoles hold the most"),
 				time.Now().Add(time.Second))
 			return
 		}

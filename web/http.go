@@ -60,13 +60,21 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 			http.Error(w, "poold console: cross-origin websocket refused", http.StatusForbidden)
 			return
 		}
+		// A console is a stream of web.token's (streamcap.go).
+		slot := s.holdStream(r, "web.token", func(why string) {
+			http.Error(w, "poold console: "+why, http.StatusTooManyRequests)
+		})
+		if slot == nil {
+			return
+		}
+		defer slot.release()
 		wg.Add(1)
 		defer wg.Done()
 		conn, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return // Upgrade has answered the client
 		}
-		s.serveConn(ctx, h, conn, r.RemoteAddr, acc.consoles, sinceParam(r.URL.Query().Get("since")))
+		s.serveConn(ctx, h, conn, r.RemoteAddr, wsEnds{revoked: acc.consoles, evicted: slot.evicted}, sinceParam(r.URL.Query().Get("since")))
 	})
 
 	return s.guarded(mux)

@@ -11,13 +11,14 @@ import (
 // untilRevoked returns r with a context that also ends when a reload
 // takes tok away (it matches no token any more), or an upgrade's
 // hand-over begins (cause errHandingOver: the stream ends cleanly, after
-// what it has queued, and its client reconnects), and a stop that ends
+// what it has queued, and its client reconnects), or evicted is closed
+// (cause errEvicted: streamcap.go), and a stop that ends
 // the watch and waits for it. A stream admitted under acc (GET
 // /api/v1/events, Options.Streams) would otherwise go on serving a token
 // an operator revoked for as long as its client stays connected. A
 // reload that keeps tok (another token rotated, the console's settings
 // changed) leaves the stream alone.
-func (s *Server) untilRevoked(r *http.Request, acc *access, tok string) (*http.Request, func()) {
+func (s *Server) untilRevoked(r *http.Request, acc *access, tok string, evicted <-chan struct{}) (*http.Request, func()) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	done := make(chan struct{})
 	handover := s.streams.done()
@@ -29,6 +30,9 @@ func (s *Server) untilRevoked(r *http.Request, acc *access, tok string) (*http.R
 				return
 			case <-handover:
 				cancel(errHandingOver)
+				return
+			case <-evicted:
+				cancel(errEvicted)
 				return
 			case <-acc.revoked:
 				// Reconfigure stores the new access before it closes the
@@ -48,3 +52,7 @@ func (s *Server) untilRevoked(r *http.Request, acc *access, tok string) (*http.R
 // errRevoked is the cause of a stream's end when a reload revoked its
 // token (context.Cause): it gets nothing more, not even what was queued.
 var errRevoked = errors.New("its token was revoked by a reload")
+
+// errEvicted is the cause of a stream's end when it was closed to make
+// room for another token's (streamcap.go).
+var errEvicted = errors.New("closed to make room for another token's stream: this token holds the most streams")

@@ -111,8 +111,9 @@ type Server struct {
 	dropped   atomic.Uint64 // events the hub's bus subscriptions lost, from ended hubs
 	hubSubs   atomic.Pointer[events.Subscription]
 
-	streams streamsEnd // closed by an upgrade's HandOver
-	serving servingPtr // what Serve serves on, for HandOver
+	streams     streamsEnd  // closed by an upgrade's HandOver
+	streamSlots streamSlots // the streams open (streamcap.go)
+	serving     servingPtr  // what Serve serves on, for HandOver
 }
 
 // Consoles is the number of consoles open now. poold samples /proc for
@@ -155,12 +156,14 @@ type tunings struct {
 	fleetResync     time.Duration // refresh a fleet host at least this often
 	bodyWait        time.Duration // bound on reading an API request's body
 	maxConns        int           // connections open at once (connlimit.go)
+	streamsPerKey   int           // streams per token and per address (streamcap.go)
 }
 
 func defaultTunings() tunings {
 	return tunings{
 		clientQueue:     256,
 		maxConns:        connCap(),
+		streamsPerKey:   maxStreamsPerKey,
 		eventFlush:      50 * time.Millisecond,
 		statsFlush:      150 * time.Millisecond,
 		refreshDelay:    100 * time.Millisecond,

@@ -120,9 +120,12 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
 			if context.Cause(r.Context()) != errRevoked {
 				sendQueued(sw, sub, last)
 			}
-			if context.Cause(r.Context()) == errHandingOver {
+			switch context.Cause(r.Context()) {
+			case errHandingOver:
 				// The client tells this end from a lost connection.
 				_ = sw.comment(remote.UpgradingComment)
+			case errEvicted:
+				_ = sw.comment(errEvicted.Error())
 			}
 			return
 		case <-ping.C:
