@@ -215,3 +215,71 @@ func TestUpgradeWaitsForASlowDiskThatMoves(t *testing.T) {
 		t.Errorf("detachAll with a disk taking a write every 100 ms: %v", err)
 	}
 }
+
+// A stop that came while a rotated worker log was being gzipped waited
+// its grace for the reader (in the file's Close, waiting for the
+// compression) and then warned of a frozen filesystem, naming no file.
+// Nothing was blocked and nothing is lost: the stop now says, at Info,
+// which compression it cut short and what becomes of it, and keeps the
+// warning for a write that does not return.
+func TestStopNamesACompressionItCutsShort(t *testing.T) {
+	// A rotated file left plain by an earlier poold, compressed at the
+	// log's first open: a terabyte of zeros (a sparse file, no disk),
+	// whose compression takes minutes until the test truncates it.
+	path := t.TempDir() + "/web.log"
+	rotated := path + "." + time.Now().UTC().Format("20060102T150405.000000Z")
+	if err := os.WriteFile(rotated, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(rotated, 1<<40); err != nil {
+		t.Fatal(err)
+	}
+
+	var logged lockedBuffer
+	o := newOutput(hclog.New(&hclog.LoggerOptions{Output: &logged}), false, events.NewBus(nil))
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errW.Close()
+	spec := configs.Watcher{Name: "web", Logs: configs.WorkerLogs{Stdout: path, Stderr: configs.LogToNone, Compress: true, Ring: 10}}
+	o.follow(spec, 1, 4711, outR, errR)
+	ended := func() { // the compression's next read finds the end; the reader returns
+		outW.Close()
+		_ = os.Truncate(rotated, 0)
+		o.wg.Wait()
+	}
+	defer ended() // on failure too
+	if _, err := outW.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "the rotated file's compression to start", func() bool { return compressing(o) == rotated })
+
+	outW.Close() // the worker is gone: its reader is left closing the file
+	o.close(20 * time.Millisecond)
+	ended()
+	out := logged.String()
+	if !strings.Contains(out, "compression of rotated worker logs cut short by the stop") || !strings.Contains(out, rotated) {
+		t.Errorf("the stop did not name the compression it cut short:\n%s", out)
+	}
+	if strings.Contains(out, "[WARN]") {
+		t.Errorf("a compression cut short is not a blocked write:\n%s", out)
+	}
+}
+
+// compressing names the rotated file a worker log of o is compressing,
+// if any.
+func compressing(o *output) string {
+	o.smu.Lock()
+	defer o.smu.Unlock()
+	for _, sf := range o.files {
+		if name := sf.f.Compressing(); name != "" {
+			return name
+		}
+	}
+	return ""
+}

@@ -63,6 +63,9 @@ type output struct {
 	smu   sync.Mutex
 	pools map[string]*poolLog    // by lower-case watcher name
 	files map[string]*sharedFile // by path
+	// closing holds the files whose last reader is in Close, which waits
+	// for the compression of a rotated file (stopReport).
+	closing map[*sharedFile]struct{}
 }
 
 // newOutput logs worker lines to log; escape says the log is text, where a
@@ -71,7 +74,8 @@ type output struct {
 func newOutput(log hclog.Logger, escape bool, bus *events.Bus) *output {
 	o := &output{log: log, escape: escape, bus: bus, open: make(map[*os.File]struct{}), sinks: make(map[*os.File]*pipeSink),
 		pending: make(map[*os.File][]byte), running: make(map[*os.File]bool),
-		pools: make(map[string]*poolLog), files: make(map[string]*sharedFile)}
+		pools: make(map[string]*poolLog), files: make(map[string]*sharedFile),
+		closing: make(map[*sharedFile]struct{})}
 	// In microseconds: exact as a JSON number (under 2^53).
 	o.epoch.Store(time.Now().UnixMicro())
 	return o
@@ -274,7 +278,8 @@ func safe(p []byte) (int, bool) {
 // to its log file (a frozen filesystem, a hung NFS server) cannot be
 // made to return: close says so and returns without it, since waiting
 // kept poold from ever exiting, a second SIGTERM too; the process's exit
-// ends it.
+// ends it. So does a reader whose file is still compressing a rotated
+// file: that is cut short, which loses nothing (stopReport).
 func (o *output) close(grace time.Duration) {
 	finished := make(chan struct{})
 	go func() {
@@ -294,10 +299,37 @@ func (o *output) close(grace time.Duration) {
 	select {
 	case <-finished:
 	case <-time.After(grace):
-		o.smu.Lock()
-		paths := slices.Sorted(maps.Keys(o.files))
-		o.smu.Unlock()
+		o.stopReport()
+	}
+}
+
+// stopReport says why readers are still running when the stop gives up
+// on them. A reader still holding its file is in a write that does not
+// return. A reader in the file's Close waits for the compression of a
+// rotated file: the exit cuts it short, which loses nothing (the rotated
+// file is removed only once its .gz is whole, and the next poold to
+// open that log removes the partial .gz.tmp and compresses the file
+// again), so it is said at Info.
+func (o *output) stopReport() {
+	o.smu.Lock()
+	blocked := slices.Sorted(maps.Keys(o.files))
+	var cut []string
+	for sf := range o.closing {
+		if name := sf.f.Compressing(); name != "" {
+			cut = append(cut, name)
+		} else {
+			blocked = append(blocked, sf.f.Path()) // pruning, or closing the file
+		}
+	}
+	o.smu.Unlock()
+	slices.Sort(cut)
+	slices.Sort(blocked)
+	if len(cut) > 0 {
+		o.log.Info("compression of rotated worker logs cut short by the stop: each stays as it is, uncompressed; the next poold to open that log removes the partial .gz.tmp and compresses it again",
+			"files", cut)
+	}
+	if len(blocked) > 0 {
 		o.log.Warn("worker log writes still blocked (a frozen or hung filesystem?): poold stops without the lines they hold",
-			"files", paths)
+			"files", blocked)
 	}
 }

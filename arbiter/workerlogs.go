@@ -126,10 +126,14 @@ func (o *output) release(watcher string, sf *sharedFile) {
 	last := sf.refs == 0
 	if last {
 		delete(o.files, sf.f.Path())
+		o.closing[sf] = struct{}{}
 	}
 	o.smu.Unlock()
 	if last {
-		sf.f.Close()
+		sf.f.Close() // waits for the compression of a rotated file
+		o.smu.Lock()
+		delete(o.closing, sf)
+		o.smu.Unlock()
 	}
 }
 

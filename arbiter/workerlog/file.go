@@ -75,8 +75,9 @@ type File struct {
 	reopen  atomic.Bool              // reopen before the next write
 	setRot  atomic.Pointer[Rotation] // rotation settings for the next write (SetRotation)
 
-	millMu sync.Mutex     // serialises compression and pruning
-	mill   sync.WaitGroup // one per rotation's compress and prune
+	millMu      sync.Mutex             // serialises compression and pruning
+	mill        sync.WaitGroup         // one per rotation's compress and prune
+	compressing atomic.Pointer[string] // the rotated file being compressed (Compressing)
 }
 
 // Open returns the log file at path, created with mode 0644 if missing;

@@ -24,10 +24,28 @@ func (l *File) millRotated(rotated string, renamed bool, now time.Time) {
 		l.millMu.Lock()
 		defer l.millMu.Unlock()
 		if renamed && rot.Compress {
-			_ = compress(rotated)
+			l.compress(rotated)
 		}
 		l.prune(rot, now)
 	}()
+}
+
+// compress compresses the rotated file name, which Compressing reports
+// meanwhile. Called with millMu held: one at a time.
+func (l *File) compress(name string) {
+	l.compressing.Store(&name)
+	defer l.compressing.Store(nil)
+	_ = compress(name)
+}
+
+// Compressing names the rotated file being compressed, or "" when none
+// is: a stop that does not wait for the compression cuts it short, and
+// poold's stop says which file is left uncompressed.
+func (l *File) Compressing() string {
+	if name := l.compressing.Load(); name != nil {
+		return *name
+	}
+	return ""
 }
 
 // compress writes name.gz through a temporary file and removes name once
@@ -129,7 +147,7 @@ func (l *File) millOpened(now time.Time) {
 		}
 		for _, f := range files {
 			if !f.Gzip {
-				_ = compress(f.Path)
+				l.compress(f.Path)
 			}
 		}
 	}()
