@@ -327,7 +327,7 @@ func (a *app) unreachable(err error) error {
 	switch {
 	case errors.As(err, &ue) && handshakeFailed(ue.Err):
 		why = ue.Reason
-		if hint := probeEndpoint(a.endpoint); hint != "" {
+		if hint := probeEndpoint(a.endpoint, probeStep(a.timeoutFor(noWait))); hint != "" {
 			why = hint
 		}
 	case errors.As(err, &ue):

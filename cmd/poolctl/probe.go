@@ -40,10 +40,20 @@ var (
 	}()
 )
 
+// probeStep is the bound of each step of a probe after a dial that was
+// given timeout: probeTimeout, or a tenth of a shorter timeout (at least
+// 50ms), so that `poolctl --timeout 1s` at a silent endpoint gives up
+// within about a second, not two.
+func probeStep(timeout time.Duration) time.Duration {
+	return min(probeTimeout, max(50*time.Millisecond, timeout/10))
+}
+
 // probeEndpoint says what answers at a tcp:// or ipc:// endpoint that is
 // not poold's control endpoint, with what to do; "" when it cannot tell
 // (nothing answers in time, or a ZeroMQ ROUTER, which is what poold is).
-func probeEndpoint(endpoint string) string {
+// Each of its steps (connect, greeting, a line for a web server) waits
+// up to step.
+func probeEndpoint(endpoint string, step time.Duration) string {
 	network, addr := "tcp", ""
 	switch {
 	case strings.HasPrefix(endpoint, "tcp://"):
@@ -53,16 +63,16 @@ func probeEndpoint(endpoint string) string {
 	default:
 		return ""
 	}
-	conn, err := net.DialTimeout(network, addr, probeTimeout)
+	conn, err := net.DialTimeout(network, addr, step)
 	if err != nil {
 		return ""
 	}
 	defer conn.Close()
-	head, err := exchange(conn, zmtpGreeting, 64)
+	head, err := exchange(conn, zmtpGreeting, 64, step)
 	if len(head) == 0 && isTimeout(err) {
 		// Silent, as a web server waiting for its request line: end
 		// one (the greeting is not a valid one) to get its error reply.
-		head, err = exchange(conn, []byte("\r\n"), 64)
+		head, err = exchange(conn, []byte("\r\n"), 64, step)
 	}
 	const use = "set --endpoint to poold's control endpoint, [arbiter] endpoint in its config"
 	switch {
@@ -116,7 +126,7 @@ func zmqSocketAt(addr string) string {
 		return ""
 	}
 	defer conn.Close()
-	head, _ := exchange(conn, zmtpGreeting, 64)
+	head, _ := exchange(conn, zmtpGreeting, 64, probeTimeout)
 	if len(head) < 64 || head[0] != 0xff || head[9] != 0x7f {
 		return ""
 	}
@@ -129,10 +139,10 @@ func zmqSocketAt(addr string) string {
 	return "unknown"
 }
 
-// exchange writes out, then reads up to n bytes, within probeTimeout; a
+// exchange writes out, then reads up to n bytes, within limit; a
 // deadline or the peer's close ends the read early.
-func exchange(conn net.Conn, out []byte, n int) ([]byte, error) {
-	_ = conn.SetDeadline(time.Now().Add(probeTimeout))
+func exchange(conn net.Conn, out []byte, n int, limit time.Duration) ([]byte, error) {
+	_ = conn.SetDeadline(time.Now().Add(limit))
 	if _, err := conn.Write(out); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTimeoutBoundsASilentEndpoint: `poolctl --timeout 1s status` at an
+// endpoint where something accepts connections and says nothing (not
+// poold, or a poold too busy to answer) took 4.5-5 s to give up: the
+// handshake had a fixed 2 s bound, the guard's close at that bound was
+// taken for a handshake cut short and tried again, and the probe of what
+// answers there waited 1 s more. Every part now ends by the timeout.
+func TestTimeoutBoundsASilentEndpoint(t *testing.T) {
+	for _, network := range []string{"tcp", "unix"} {
+		t.Run(network, func(t *testing.T) {
+			addr := "127.0.0.1:0"
+			if network == "unix" {
+				addr = filepath.Join(t.TempDir(), "silent.sock")
+			}
+			l, err := net.Listen(network, addr) // the kernel accepts; nobody speaks
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Close() })
+			ep := "tcp://" + l.Addr().String()
+			if network == "unix" {
+				ep = "ipc://" + addr
+			}
+			r := poolctl(t, "--timeout", "300ms", "--endpoint", ep, "status")
+			want := "poolctl: Cannot reach poold at " + ep + " (no ZeroMQ handshake within 300ms: "
+			if r.code != exitUnreachable || !strings.HasPrefix(r.stderr, want) || !strings.Contains(r.stderr, "check --endpoint") {
+				t.Errorf("want exit 3 and %q... saying what to do, got %v", want, r)
+			}
+			// Generous: it takes about 0.4 s; it took 4.5 s and more.
+			if r.took > 2*time.Second {
+				t.Errorf("--timeout 300ms took %v to give up", r.took)
+			}
+		})
+	}
+}
+
+// TestProbeStep: the probe after a failed handshake waits a tenth of a
+// short timeout per step, the usual half second for a long one.
+func TestProbeStep(t *testing.T) {
+	for _, tc := range []struct{ timeout, want time.Duration }{
+		{100 * time.Millisecond, 50 * time.Millisecond},
+		{time.Second, 100 * time.Millisecond},
+		{5 * time.Second, probeTimeout},
+		{time.Minute, probeTimeout},
+	} {
+		if got := probeStep(tc.timeout); got != tc.want {
+			t.Errorf("probeStep(%v) = %v, want %v", tc.timeout, got, tc.want)
+		}
+	}
+}
