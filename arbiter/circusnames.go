@@ -19,6 +19,10 @@ import (
 //	shell: true        cmd /bin/sh, args ["-c", the words of cmd and args]
 //	close_child_stdin: true, close_child_stdout and close_child_stderr:
 //	false              what poold always does: accepted, nothing to change
+//	close_child_stdout: true (stderr likewise)
+//	                   stdout_log "none": the output is discarded, as
+//	                   circusd's /dev/null discards it, whatever a stream
+//	                   or stdout_log given with it says (circusCloseChild)
 //	stdout_stream, stderr_stream (an object, or stdout_stream.KEY keys)
 //	                   stdout_log, stderr_log and log_* (circusStreams)
 //	hooks.NAME: CMD    the one hook in hooks, the others kept (circusHooks)
@@ -41,30 +45,46 @@ func circusNames(out map[string]any, base configs.Watcher) error {
 	if err := circusHooks(out, base); err != nil {
 		return err
 	}
-	for _, fixed := range []struct {
-		key  string
-		want bool
-		does string
-	}{
-		{"close_child_stdin", true, "always gives workers /dev/null as stdin"},
-		{"close_child_stdout", false, "always reads worker output into its log and cannot discard it"},
-		{"close_child_stderr", false, "always reads worker output into its log and cannot discard it"},
-	} {
-		v, ok := out[fixed.key]
-		if !ok {
-			continue
-		}
-		b, err := circusBool(fixed.key, v)
+	if v, ok := out["close_child_stdin"]; ok {
+		b, err := circusBool("close_child_stdin", v)
 		if err != nil {
 			return err
 		}
-		if b != fixed.want {
-			return fmt.Errorf("%s: poold %s (as Circus's %s = %t); %s = %t has no poold equivalent, leave it out",
-				fixed.key, fixed.does, fixed.key, fixed.want, fixed.key, b)
+		if !b {
+			return fmt.Errorf("close_child_stdin: poold always gives workers /dev/null as stdin (as Circus's close_child_stdin = true); close_child_stdin = false has no poold equivalent, leave it out")
 		}
-		delete(out, fixed.key)
+		delete(out, "close_child_stdin")
+	}
+	if err := circusCloseChild(out); err != nil {
+		return err
 	}
 	return circusShell(out, base)
+}
+
+// circusCloseChild maps close_child_stdout and close_child_stderr, as
+// the circus.ini translator does: true gives the worker's output to the
+// "none" sink, which discards it as circusd's /dev/null does (poold still
+// reads it, and keeps its last lines for poolctl logs), whatever a stream
+// or a log key given with it says, as in circusd; false changes nothing
+// (circusctl's `set web close_child_stdout false` was accepted before).
+// poold refused true, which circusd takes.
+func circusCloseChild(out map[string]any) error {
+	for _, stream := range []string{"stdout", "stderr"} {
+		key := "close_child_" + stream
+		v, ok := out[key]
+		if !ok {
+			continue
+		}
+		b, err := circusBool(key, v)
+		if err != nil {
+			return err
+		}
+		delete(out, key)
+		if b {
+			out[stream+"_log"] = configs.LogToNone
+		}
+	}
+	return nil
 }
 
 // circusRlimits folds rlimit_NAME options into rlimits, keeping the

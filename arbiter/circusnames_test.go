@@ -33,6 +33,14 @@ func TestSetAndAddTakeCircusOptionNames(t *testing.T) {
 	// What poold always does is accepted (circusctl sends strings).
 	h.do("set", map[string]any{"name": "web", "options": map[string]any{
 		"close_child_stdin": "true", "close_child_stdout": false, "close_child_stderr": "false"}})
+	// close_child_stdout true, which circusd takes, discards the output
+	// as the circus.ini translator does: the "none" sink; get says so.
+	// poold refused it (errno 3).
+	h.do("set", map[string]any{"name": "web", "options": map[string]any{"close_child_stdout": true}})
+	if o := get("web", "stdout_log", "close_child_stdout", "close_child_stderr"); o["stdout_log"] != configs.LogToNone ||
+		o["close_child_stdout"] != true || o["close_child_stderr"] != false {
+		t.Errorf("set close_child_stdout true: get says %v, want stdout_log none and close_child_stdout true", o)
+	}
 	// stop_children is a real option, as in circusd (circusctl sends a bool).
 	h.do("set", map[string]any{"name": "web", "options": map[string]any{"stop_children": false}})
 	if got := get("web", "stop_children")["stop_children"]; got != false {
@@ -61,7 +69,7 @@ func TestSetAndAddTakeCircusOptionNames(t *testing.T) {
 		want string
 	}{
 		{"web", map[string]any{"close_child_stdin": false}, "close_child_stdin: poold always gives workers /dev/null as stdin"},
-		{"web", map[string]any{"close_child_stdout": true}, "close_child_stdout: poold always reads worker output into its log"},
+		{"web", map[string]any{"close_child_stderr": "maybe"}, "close_child_stderr: must be true or false"},
 		{"web", map[string]any{"max_retry": 3.0, "flapping_max_retry": 4.0}, "max_retry is Circus's name for flapping_max_retry; give one of them"},
 		{"web", map[string]any{"shell": "maybe"}, "shell: must be true or false"},
 		{"web", map[string]any{"rlimit_bogus": 1.0}, `unknown resource limit "bogus"`},

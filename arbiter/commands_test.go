@@ -72,7 +72,13 @@ func TestCommandErrors(t *testing.T) {
 		{`{"command": "incr", "properties": {"name": "nope"}}`, ErrnoBadProperty, "program nope not found"},
 		{`{"command": "incr", "properties": {"name": "web", "nb": "many"}}`, ErrnoBadProperty, "whole number"},
 		{`{"command": "incr", "properties": {"name": "web", "nb": 9223372036854775807}}`, ErrnoBadProperty, `"nb" is 9223372036854775808, too large`},
-		{`{"command": "signal", "properties": {"name": "web", "signum": "BOGUS"}}`, ErrnoBadProperty, "signal"},
+		// A signum that is no signal: circusd's errnos (5, and 4 for a
+		// number kill(2) refuses), poold's reasons.
+		{`{"command": "signal", "properties": {"name": "web", "signum": "BOGUS"}}`, ErrnoFailed, `unknown signal "BOGUS"`},
+		{`{"command": "signal", "properties": {"name": "web", "signum": [1]}}`, ErrnoFailed, "is not a signal"},
+		{`{"command": "signal", "properties": {"name": "web", "signum": 999}}`, ErrnoOS, "signal 999 is out of range"},
+		{`{"command": "kill", "properties": {"name": "web", "signum": "BOGUS"}}`, ErrnoFailed, `unknown signal "BOGUS"`},
+		{`{"command": "kill", "properties": {"name": "web", "signum": "SIGRTMIN+40"}}`, ErrnoOS, "out of range"},
 		{`{"command": "get", "properties": {"name": "web", "keys": ["nope"]}}`, ErrnoBadProperty, "no option"},
 		{`{"command": "set", "properties": {"name": "web", "options": {"numprocesses": -1}}}`, ErrnoBadProperty, "numprocesses"},
 		{`{"command": "add", "properties": {"name": "web", "cmd": "sleep"}}`, ErrnoFailed, "already exists"},

@@ -64,8 +64,9 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 
 // circusGet answers get for the Circus option names that set takes
 // (circusNames) and options leaves out: max_retry is flapping_max_retry,
-// and the options whose one value is what poold always does give that
-// value, as circusd gives its defaults. A circusctl `get web max_retry`
+// close_child_stdout and close_child_stderr whether that stream's sink
+// is "none" (what set close_child_stdout true makes it), and
+// close_child_stdin, what poold always does, true. A circusctl `get web max_retry`
 // was errno 3 "no option" although `set web max_retry 3` works.
 func circusGet(all map[string]any, key string) (any, bool) {
 	switch key {
@@ -74,8 +75,10 @@ func circusGet(all map[string]any, key string) (any, bool) {
 		return v, ok
 	case "close_child_stdin":
 		return true, true
-	case "close_child_stdout", "close_child_stderr":
-		return false, true
+	case "close_child_stdout":
+		return all["stdout_log"] == configs.LogToNone, true
+	case "close_child_stderr":
+		return all["stderr_log"] == configs.LogToNone, true
 	}
 	return nil, false
 }

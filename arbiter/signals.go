@@ -35,6 +35,18 @@ func probeOrSignal(v any) (syscall.Signal, error) {
 	return parseSignal(v)
 }
 
+// badSignum is the error reply of command to a signum that is no
+// signal, with circusd's errno, which Circus scripts may test: a number
+// out of range is an OS error (errno 4: circusd's kill(2) fails with
+// EINVAL), anything else a failed command (errno 5: circusd's signal
+// lookup raises). The reason is poold's, which says what to send.
+func badSignum(command string, err error) error {
+	if errors.Is(err, configs.ErrSignalRange) {
+		return errorf(ErrnoOS, "%s: %v", command, err)
+	}
+	return errorf(ErrnoFailed, "%s: %v", command, err)
+}
+
 func cmdSignal(a *Arbiter, m *cmdMsg) error {
 	w, err := a.watcherProp(m)
 	if err != nil {
@@ -46,7 +58,7 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 	}
 	sig, err := probeOrSignal(p.p["signum"])
 	if err != nil {
-		return errorf(ErrnoBadProperty, "signal: %v", err)
+		return badSignum("signal", err)
 	}
 	pid, err := p.integer("pid", 0)
 	if err != nil {
@@ -192,7 +204,7 @@ func cmdKill(a *Arbiter, m *cmdMsg) error {
 	sig := w.Spec().StopSignal
 	if p.has("signum") {
 		if sig, err = parseSignal(p.p["signum"]); err != nil {
-			return errorf(ErrnoBadProperty, "kill: %v", err)
+			return badSignum("kill", err)
 		}
 	}
 	grace := time.Duration(-1)

@@ -110,12 +110,13 @@ func realtime(up string) (int, bool) {
 	return 0, false
 }
 
-// errSignalRange is a signal number outside 1..lastSignal.
-var errSignalRange = errors.New("out of range")
+// ErrSignalRange is a signal number outside 1..lastSignal: kill(2)
+// would fail with EINVAL (circusd answers errno 4, an OS error).
+var ErrSignalRange = errors.New("out of range")
 
 func inRange(n int, given string) (syscall.Signal, error) {
 	if n <= 0 || n > lastSignal {
-		return 0, fmt.Errorf("signal %s is %w: signals are 1 to %d (the real-time ones %d to %d, SIGRTMIN to SIGRTMAX)", given, errSignalRange, lastSignal, rtMin, lastSignal)
+		return 0, fmt.Errorf("signal %s is %w: signals are 1 to %d (the real-time ones %d to %d, SIGRTMIN to SIGRTMAX)", given, ErrSignalRange, lastSignal, rtMin, lastSignal)
 	}
 	return syscall.Signal(n), nil
 }

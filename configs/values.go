@@ -238,7 +238,7 @@ func (d *decoder) signal(key string, raw any) (syscall.Signal, bool) {
 		if err == nil {
 			return sig, true
 		}
-		if errors.Is(err, errSignalRange) {
+		if errors.Is(err, ErrSignalRange) {
 			d.bad(key, raw, "%v", err)
 			return 0, false
 		}
