@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/procinfo"
@@ -158,7 +159,11 @@ func (a *Arbiter) logStats() map[string]any {
 	if a.opts.Logs == nil {
 		return nil
 	}
-	st := a.opts.Logs.Stats()
+	return logStatsOf(a.opts.Logs.Stats())
+}
+
+// logStatsOf words st as logStats does.
+func logStatsOf(st logsink.Stats) map[string]any {
 	state := "ok"
 	switch {
 	case st.Gone:
