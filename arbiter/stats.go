@@ -175,8 +175,16 @@ func logStatsOf(st logsink.Stats) map[string]any {
 	}
 	return map[string]any{
 		"log_written": float64(st.Written), "log_dropped": float64(st.Dropped), "log_queued": float64(st.Queued),
-		"log_stalled": st.Stalled.Round(time.Millisecond).Seconds(), "log_stderr": state,
+		"log_stalled": wholeMillis(st.Stalled), "log_stderr": state,
 	}
+}
+
+// wholeMillis is d in seconds to the millisecond, as a float that prints
+// as such: Duration.Seconds of a rounded duration adds a float artefact
+// (5.8100000000000005), as 5 + 0.81 is not the double nearest 5.81;
+// 5810/1000 is.
+func wholeMillis(d time.Duration) float64 {
+	return float64(d.Round(time.Millisecond).Milliseconds()) / 1000
 }
 
 // RunStats publishes the stats stream (PROTOCOL.md section 3) on bus every
