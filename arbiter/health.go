@@ -70,44 +70,77 @@ func (a *Arbiter) postCtx(ctx context.Context, m any) bool {
 }
 
 // NotReady lists why poold is not ready to serve (/readyz); none means it
-// is. poold is ready when it is not shutting down and every watcher whose
-// autostart is true is active (not starting, stopping, stopped, flapping
-// or failed) and has at least its target of ready workers (an elastic
-// pool: its min_workers, so a pool growing under load, whose new workers
-// are still starting, or an on_demand pool starting on its first
-// connection, stays ready). Workers of any generation count, so a rolling
+// is. poold is ready when it is not shutting down and every watcher that
+// counts is active (not starting, stopping, stopped, flapping or failed)
+// and has at least its target of ready workers (an elastic pool: its
+// min_workers, so a pool growing under load, whose new workers are still
+// starting, or an on_demand pool starting on its first connection, stays
+// ready), less its slots left empty as configured (respawn = false,
+// no_respawn_exit_codes). Workers of any generation count, so a rolling
 // reload, whose old workers serve until their replacements are ready,
 // keeps poold ready; a worker that died and is not yet replaced does not.
-// Watchers with autostart = false are not considered.
+//
+// A watcher counts unless its autostart or its required_for_readiness is
+// false, or it rests (see resting): stopped or stopping on purpose, with
+// nothing to start it again. A watcher poold is yet to start, waiting on
+// a dependency, restarting, or whose start failed counts: it should run.
 func NotReady(s Snapshot) []string {
 	if s.Stopping {
 		return []string{"poold is shutting down"}
 	}
 	var out []string
 	for _, w := range s.Watchers {
-		if !w.Spec.Autostart {
+		if !w.Spec.Autostart || w.Spec.ReadinessOptional || w.Resting {
 			continue
 		}
-		ready := 0
-		for _, p := range w.Processes {
-			if p.State == watcher.ProcReady {
-				ready++
-			}
-		}
-		switch {
-		case w.Status != watcher.Active:
-			why := fmt.Sprintf("watcher %q is %s", w.Name, w.Status)
-			if w.Reason != "" {
-				why += ": " + w.Reason
-			}
+		if why := watcherNotReady(w); why != "" {
 			out = append(out, why)
-		case w.Spec.Elastic() && ready < min(w.Target, w.Size.Min):
-			out = append(out, fmt.Sprintf("watcher %q has %d of %d workers ready, fewer than its min_workers %d", w.Name, ready, w.Target, w.Size.Min))
-		case !w.Spec.Elastic() && ready < w.Target:
-			out = append(out, fmt.Sprintf("watcher %q has %d of %d workers ready", w.Name, ready, w.Target))
 		}
 	}
 	return out
+}
+
+// watcherNotReady says why w, a watcher that counts, keeps poold from
+// being ready; "" when it does not.
+func watcherNotReady(w WatcherSnapshot) string {
+	if w.Status != watcher.Active {
+		why := fmt.Sprintf("watcher %q is %s", w.Name, w.Status)
+		if w.Reason != "" {
+			why += ": " + w.Reason
+		}
+		return why
+	}
+	ready, exited := 0, 0
+	for _, p := range w.Processes {
+		if p.State == watcher.ProcReady {
+			ready++
+		}
+	}
+	for _, sl := range w.Slots {
+		if sl.Pid == 0 && sl.State == string(watcher.HoldExited) {
+			exited++
+		}
+	}
+	// A slot left empty as configured is not a worker short.
+	also := ""
+	if exited > 0 {
+		also = fmt.Sprintf(" (%d more exited as configured and are not replaced)", exited)
+	}
+	switch need := max(w.Target-exited, 0); {
+	case w.Spec.Elastic() && ready < min(need, w.Size.Min):
+		return fmt.Sprintf("watcher %q has %d of %d workers ready, fewer than its min_workers %d%s", w.Name, ready, need, w.Size.Min, also)
+	case !w.Spec.Elastic() && ready < need:
+		return fmt.Sprintf("watcher %q has %d of %d workers ready%s", w.Name, ready, need, also)
+	}
+	return ""
+}
+
+// resting reports whether w is stopped, or stopping, on purpose with
+// nothing to start it again (watcher.Resting), and no start job or
+// restart of the arbiter's waits for it: a stop an operator asked for,
+// or a one-shot whose workers ended as configured. Call it on the loop.
+func (a *Arbiter) resting(w *watcher.Watcher) bool {
+	return w.Resting() && !a.isRestarting(w) && len(a.starts.jobs[w]) == 0
 }
 
 // ConfigState is what poold knows of its configuration file's reloads.

@@ -20,6 +20,8 @@ func TestNotReady(t *testing.T) {
 	auto := configs.DefaultWatcher("web")
 	manual := configs.DefaultWatcher("batch")
 	manual.Autostart = false
+	side := configs.DefaultWatcher("side")
+	side.ReadinessOptional = true
 	elastic := configs.DefaultWatcher("web")
 	elastic.MinWorkers, elastic.MaxWorkers = 1, 4
 	ready := watcher.Process{State: watcher.ProcReady}
@@ -53,6 +55,20 @@ func TestNotReady(t *testing.T) {
 			{Name: "batch", Status: watcher.Stopped, Target: 1, Spec: manual},
 		}}, nil},
 		{"stopping", Snapshot{Stopping: true}, []string{"poold is shutting down"}},
+		{"at rest on purpose is ignored", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Stopped, Resting: true, Target: 2, Spec: auto},
+		}}, nil},
+		{"not required is ignored", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "side", Status: watcher.Flapping, Reason: "wid 1 is flapping", Target: 1, Spec: side},
+		}}, nil},
+		{"slots exited as configured are not short", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Active, Target: 3, Spec: auto, Processes: []watcher.Process{ready},
+				Slots: []watcher.SlotInfo{{Wid: 1, State: "ready", Pid: 10}, {Wid: 2, State: "exited"}, {Wid: 3, State: "exited"}}},
+		}}, nil},
+		{"an exited slot and a worker short", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Active, Target: 3, Spec: auto, Processes: []watcher.Process{ready, starting},
+				Slots: []watcher.SlotInfo{{Wid: 1, State: "ready", Pid: 10}, {Wid: 2, State: "starting", Pid: 11}, {Wid: 3, State: "exited"}}},
+		}}, []string{`watcher "web" has 1 of 2 workers ready (1 more exited as configured and are not replaced)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,6 +38,9 @@ type WatcherSnapshot struct {
 	// Size is the pool's size, its bounds and, for an elastic pool, its
 	// last scale decision.
 	Size watcher.Size
+	// Resting: stopped, or stopping, and nothing is to start it again
+	// (see Arbiter.resting); NotReady leaves it out.
+	Resting bool
 }
 
 // SocketSnapshot is one listening socket in a Snapshot.
@@ -86,7 +89,7 @@ func (a *Arbiter) snapshotNow() Snapshot {
 	for _, w := range a.sorted(nil) {
 		s.Watchers = append(s.Watchers, WatcherSnapshot{
 			ID: w.ID(), Name: w.Name(), Status: w.Status(), Reason: a.reasonOf(w), Target: w.Target(),
-			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(), Size: w.Size(),
+			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(), Size: w.Size(), Resting: a.resting(w),
 		})
 	}
 	s.Sockets = a.snapshotSockets()

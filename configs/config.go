@@ -149,6 +149,16 @@ type Watcher struct {
 	Priority    int  // higher starts first and stops last. Default 0.
 	Autostart   bool // default true
 	Respawn     bool // default true
+
+	// ReadinessOptional is required_for_readiness = false: poold's
+	// readiness (/readyz, systemd's READY=1) leaves this watcher out, as
+	// it does one with autostart = false: a side worker whose crash loop
+	// must not take a load balancer's traffic from the pools that serve.
+	// Inverted, so that its zero value is the default: a spec built by
+	// hand, or handed over by a build without it (an upgrade in place),
+	// counts.
+	ReadinessOptional bool
+
 	// NoRespawnExitCodes: a ready worker that exits on its own with one of
 	// these statuses is not replaced (its slot stays empty, as with
 	// Respawn off): supervisord's autorestart=unexpected with exitcodes.

@@ -167,6 +167,14 @@ var watcherFields = []field[Watcher]{
 	durationField("warmup_delay", func(w *Watcher) *time.Duration { return &w.WarmupDelay }, false),
 	intField("priority", func(w *Watcher) *int { return &w.Priority }, math.MinInt32, math.MaxInt32),
 	boolField("autostart", func(w *Watcher) *bool { return &w.Autostart }),
+	{key: "required_for_readiness",
+		decode: func(d *decoder, k string, raw any, w *Watcher) {
+			if b, ok := d.boolean(k, raw); ok {
+				w.ReadinessOptional = !b
+			}
+		},
+		wire: func(w *Watcher) any { return !w.ReadinessOptional },
+	},
 	boolField("respawn", func(w *Watcher) *bool { return &w.Respawn }),
 	exitCodesField("no_respawn_exit_codes", func(w *Watcher) *[]int { return &w.NoRespawnExitCodes }),
 	listField("sockets", func(w *Watcher) *[]string { return &w.Sockets }),

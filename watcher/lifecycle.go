@@ -47,6 +47,18 @@ func (w *Watcher) begin() {
 	w.armHealth()
 }
 
+// Resting reports whether the watcher is stopped, or stopping, with no
+// Start queued behind the stop and no failed start to report: a stop that
+// was asked for, or every worker ended as respawn = false or
+// no_respawn_exit_codes say. Starts queued by the caller (start jobs
+// waiting on a dependency, a restart) are the caller's to check.
+func (w *Watcher) Resting() bool {
+	if w.status != Stopped && w.status != Stopping {
+		return false
+	}
+	return !w.startAfter && w.startErr == nil
+}
+
 // Stop gracefully stops every worker: stop signal to each process group,
 // then SIGKILL at the graceful timeout. It cancels a Start queued behind
 // an earlier stop.

@@ -1,0 +1,104 @@
+package arbiter
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// readyOnce waits until web's worker is ready and name's status is want,
+// in one Snapshot, then returns NotReady of that Snapshot.
+func readyOnce(t *testing.T, h *harness, name string, want watcher.Status) []string {
+	t.Helper()
+	var why []string
+	proctest.Eventually(t, "watcher "+name+" "+string(want)+" and web ready", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), hang)
+		defer cancel()
+		s, err := h.a.Snapshot(ctx)
+		if err != nil {
+			t.Fatalf("Snapshot: %v", err)
+		}
+		seen, webReady := false, false
+		for _, w := range s.Watchers {
+			switch w.Name {
+			case name:
+				seen = w.Status == want
+			case "web":
+				webReady = w.Status == watcher.Active && len(w.Processes) == 1 && w.Processes[0].State == watcher.ProcReady
+			}
+		}
+		if !seen || !webReady {
+			return false
+		}
+		why = NotReady(s)
+		return true
+	})
+	return why
+}
+
+// slowStopper ignores SIGTERM, so its stop lasts graceful_timeout.
+func slowStopper(name string) configs.Watcher {
+	w := configs.DefaultWatcher(name)
+	w.Cmd, w.Args = "/bin/sh", []string{"-c", `trap "" TERM; while :; do sleep 0.05; done`}
+	w.Readiness, w.ReadyDelay = "delay", 0
+	w.GracefulTimeout = 3 * time.Second
+	return w
+}
+
+// TestReadinessLeavesOutWatchersAtRestOnPurpose: /readyz counts what
+// should run. A watcher an operator stopped (while it stops, too), a
+// one-shot (respawn = false) whose worker ended, and a crash-looping side
+// watcher with required_for_readiness = false leave poold ready; a
+// restart, whose start follows its stop, keeps it not ready meanwhile.
+func TestReadinessLeavesOutWatchersAtRestOnPurpose(t *testing.T) {
+	t.Run("stopped by a command", func(t *testing.T) {
+		h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 1), slowStopper("side")}}, Options{})
+		if why := readyOnce(t, h, "side", watcher.Active); len(why) != 0 {
+			t.Fatalf("not ready with every watcher up: %q", why)
+		}
+		h.do("stop", map[string]any{"name": "side"})
+		if why := readyOnce(t, h, "side", watcher.Stopping); len(why) != 0 {
+			t.Errorf("a watcher stopping on purpose counts: %q", why)
+		}
+		if why := readyOnce(t, h, "side", watcher.Stopped); len(why) != 0 {
+			t.Errorf("a watcher stopped on purpose counts: %q", why)
+		}
+		h.do("start", map[string]any{"name": "side"})
+		if why := readyOnce(t, h, "side", watcher.Active); len(why) != 0 {
+			t.Fatalf("not ready once started again: %q", why)
+		}
+		h.do("restart", map[string]any{"name": "side"})
+		why := readyOnce(t, h, "side", watcher.Stopping)
+		if len(why) != 1 || !strings.Contains(why[0], `watcher "side" is stopping`) {
+			t.Errorf("while a restart stops it: NotReady = %q, want side stopping", why)
+		}
+	})
+	t.Run("one-shot ended", func(t *testing.T) {
+		once := configs.DefaultWatcher("once")
+		once.Cmd, once.Respawn = "/bin/true", false
+		once.Readiness, once.ReadyDelay = "delay", 0
+		h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 1), once}}, Options{})
+		if why := readyOnce(t, h, "once", watcher.Stopped); len(why) != 0 {
+			t.Errorf("a one-shot that ended as configured counts: %q", why)
+		}
+	})
+	t.Run("side watcher not required", func(t *testing.T) {
+		side := testWatcher("side", "crash", 1)
+		side.BackoffMin, side.BackoffMax = time.Millisecond, 2*time.Millisecond
+		side.FlappingAttempts, side.FlappingRetryIn, side.FlappingMaxRetry = 2, time.Minute, -1
+		h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 1), side}}, Options{})
+		why := readyOnce(t, h, "side", watcher.Flapping)
+		if len(why) != 1 || !strings.Contains(why[0], `watcher "side" is flapping`) {
+			t.Fatalf("a required watcher's crash loop: NotReady = %q", why)
+		}
+		h.do("set", map[string]any{"name": "side", "options": map[string]any{"required_for_readiness": false}})
+		if why := readyOnce(t, h, "side", watcher.Flapping); len(why) != 0 {
+			t.Errorf("required_for_readiness = false: NotReady = %q", why)
+		}
+	})
+}
