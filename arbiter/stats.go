@@ -303,25 +303,38 @@ func (a *Arbiter) limitedRows(ctx context.Context) []procRow {
 type Usage struct {
 	RSS        uint64  // resident memory, bytes
 	CPUSeconds float64 // user + system CPU time over its life
+	// TreeRSS and TreeCPUSeconds are the same summed over the worker and
+	// every process under it (a gunicorn master's workers);
+	// TreeCPUSeconds also holds what the tree's processes that ended and
+	// were reaped by it used (procinfo.TreeUsage).
+	TreeRSS        uint64
+	TreeCPUSeconds float64
+	// TreeProcesses counts the worker and the processes under it.
+	TreeProcesses int
 }
 
-// WorkerUsage reads /proc/<pid>/stat of the workers of snap, by pid, in
-// the caller's goroutine (never on the loop): one read per worker, no scan
-// of the host (procinfo.ReadUsage). A worker that exited since the
-// snapshot is missing. It does not feed the resource limits, which judge
-// the samples of RunStatsWhen alone.
+// WorkerUsage reads /proc for the workers of snap and their process
+// trees, by pid, in the caller's goroutine (never on the loop): the
+// worker's own stat and its known descendants', and every process of the
+// host at most every procinfo.FullScanEvery, to learn the trees
+// (procinfo.ReadTreeUsage). A worker that exited since the snapshot is
+// missing. It does not feed the resource limits, which judge the samples
+// of RunStatsWhen alone.
 func (a *Arbiter) WorkerUsage(snap Snapshot) map[int]Usage {
 	var pids []int
 	for _, r := range rowsOf(snap) {
 		pids = append(pids, r.proc.Pid)
 	}
-	read, err := a.opts.Stats.ReadUsage(pids)
+	read, err := a.opts.Stats.ReadTreeUsage(pids)
 	if err != nil {
 		a.log.Warn("reading worker usage for metrics failed", "error", err)
 	}
 	out := make(map[int]Usage, len(read))
 	for pid, u := range read {
-		out[pid] = Usage{RSS: u.RSS, CPUSeconds: u.CPUSeconds}
+		out[pid] = Usage{
+			RSS: u.Own.RSS, CPUSeconds: u.Own.CPUSeconds,
+			TreeRSS: u.Tree.RSS, TreeCPUSeconds: u.Tree.CPUSeconds, TreeProcesses: u.Processes,
+		}
 	}
 	return out
 }

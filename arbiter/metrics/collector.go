@@ -38,6 +38,12 @@ var (
 		"Resident memory of the worker's own process (not its children), bytes.", "pool", "wid")
 	dCPU = desc("poold_worker_cpu_seconds_total",
 		"User and system CPU time of the worker's own process since it started, seconds; starts again from 0 with each new worker in the slot.", "pool", "wid")
+	dTreeRSS = desc("poold_worker_tree_resident_memory_bytes",
+		"Resident memory of the worker and every process under it (a gunicorn or uvicorn master's workers), summed, bytes; a page shared by several of them counts in each, as in ps.", "pool", "wid")
+	dTreeCPU = desc("poold_worker_tree_cpu_seconds_total",
+		"User and system CPU time of the worker and every process under it, including those that ended and were reaped by the worker or one of its processes, seconds; starts again from 0 with each new worker in the slot.", "pool", "wid")
+	dTreeProcs = desc("poold_worker_tree_processes",
+		"Processes in the worker's tree: the worker and every process under it.", "pool", "wid")
 	dQueue = desc("poold_listener_queue_length",
 		"Connections waiting in the listening socket's accept queue: workers are not accepting fast enough when it grows.", "listener")
 	dQueueLimit = desc("poold_listener_queue_limit",
@@ -63,7 +69,7 @@ var upgradeStates = []string{"none", "upgrading", "upgraded", "rolled_back", "re
 type snapshotCollector struct{ e *Exporter }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dQueue, dQueueLimit, dDropped, dEvicted, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt} {
+	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dTreeRSS, dTreeCPU, dTreeProcs, dQueue, dQueueLimit, dDropped, dEvicted, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt} {
 		ch <- d
 	}
 	describeSize(ch)
@@ -125,6 +131,9 @@ func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage m
 		if u, ok := usage[p.Pid]; ok {
 			ch <- gauge(dRSS, float64(u.RSS), pool, wid)
 			ch <- prometheus.MustNewConstMetric(dCPU, prometheus.CounterValue, u.CPUSeconds, pool, wid)
+			ch <- gauge(dTreeRSS, float64(u.TreeRSS), pool, wid)
+			ch <- prometheus.MustNewConstMetric(dTreeCPU, prometheus.CounterValue, u.TreeCPUSeconds, pool, wid)
+			ch <- gauge(dTreeProcs, float64(u.TreeProcesses), pool, wid)
 		}
 	}
 	for _, st := range workerStates {

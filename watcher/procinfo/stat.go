@@ -62,12 +62,17 @@ func parseStat(pid int, b []byte) (procfs.ProcStat, error) {
 		f[i], rest = rest[:j], rest[j:]
 	}
 	st.State = string(f[0])
-	var errs [8]error
+	var errs [10]error
 	st.PPID, errs[0] = atoi(f[1])
 	var ut, stt uint64
 	ut, errs[1] = strconv.ParseUint(string(f[11]), 10, 0)
 	stt, errs[2] = strconv.ParseUint(string(f[12]), 10, 0)
 	st.UTime, st.STime = uint(ut), uint(stt)
+	// CPU of its children that ended and that it waited for (fields 16,
+	// 17): a process tree's CPU counts them, or a gunicorn master's would
+	// drop each time one of its workers is replaced.
+	st.CUTime, errs[8] = atoi(f[13])
+	st.CSTime, errs[9] = atoi(f[14])
 	st.Nice, errs[3] = atoi(f[16])
 	st.NumThreads, errs[4] = atoi(f[17])
 	st.Starttime, errs[5] = strconv.ParseUint(string(f[19]), 10, 64)

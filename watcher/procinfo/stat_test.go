@@ -70,16 +70,16 @@ func TestReadStatMatchesProcfs(t *testing.T) {
 }
 
 func pick(st procfs.ProcStat) []any {
-	return []any{st.PID, st.Comm, st.State, st.PPID, st.UTime, st.STime, st.Nice, st.NumThreads, st.Starttime, st.VSize, st.RSS}
+	return []any{st.PID, st.Comm, st.State, st.PPID, st.UTime, st.STime, st.CUTime, st.CSTime, st.Nice, st.NumThreads, st.Starttime, st.VSize, st.RSS}
 }
 
 func TestParseStat(t *testing.T) {
-	line := "42 (a (b) c) S 1 42 42 0 -1 4194560 10 0 0 0 7 3 0 0 20 -5 2 0 12345 1019904 136 18446744073709551615\n"
+	line := "42 (a (b) c) S 1 42 42 0 -1 4194560 10 0 0 0 7 3 4 6 20 -5 2 0 12345 1019904 136 18446744073709551615\n"
 	st, err := parseStat(42, []byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []any{42, "a (b) c", "S", 1, uint(7), uint(3), -5, 2, uint64(12345), uint(1019904), 136}
+	want := []any{42, "a (b) c", "S", 1, uint(7), uint(3), 4, 6, -5, 2, uint64(12345), uint(1019904), 136}
 	if d := cmp.Diff(want, pick(st)); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}

@@ -1,0 +1,73 @@
+package procinfo
+
+import (
+	"time"
+
+	"github.com/prometheus/procfs"
+)
+
+// TreeUsage is a process's Usage and that of every process under it.
+type TreeUsage struct {
+	Own Usage
+	// Tree sums RSS and CPU over the process and its descendants.
+	// Tree.CPUSeconds also holds the CPU of the descendants that ended
+	// and were waited for by one of them (a gunicorn master's replaced
+	// workers), so it only grows while the tree reaps its own. RSS
+	// counts a page shared by several processes once in each, as ps.
+	Tree Usage
+	// Processes is how many processes the tree holds, itself included.
+	Processes int
+}
+
+// ReadTreeUsage reads the usage of each pid and of its process tree, for
+// a metrics scrape. It learns the trees as Sample does: every process of
+// the host at most every FullScanEvery (or when a pid is new to it), and
+// in between the pids and their known descendants only. It does not
+// change Sample's CPU baselines. A pid that is gone is missing.
+func (s *Sampler) ReadTreeUsage(pids []int) (map[int]TreeUsage, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.init(); err != nil {
+		return nil, err
+	}
+	stats, children, _, err := s.read(pids, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]TreeUsage, len(pids))
+	for _, pid := range pids {
+		st, ok := stats[pid]
+		if !ok {
+			continue
+		}
+		own := s.usageOf(st)
+		tu := TreeUsage{Own: own}
+		s.addTree(&tu, pid, stats, children, 0)
+		out[pid] = tu
+	}
+	return out, nil
+}
+
+// usageOf is st's own figures as Usage. Must hold s.mu.
+func (s *Sampler) usageOf(st procfs.ProcStat) Usage {
+	return Usage{RSS: uint64(max(st.RSS, 0)) * s.pageSize, CPUSeconds: float64(st.UTime+st.STime) / userHZ}
+}
+
+// addTree adds pid and its descendants to tu, with the checks of tree: a
+// child that exited, or whose pid another process took, is skipped.
+func (s *Sampler) addTree(tu *TreeUsage, pid int, stats map[int]procfs.ProcStat, children map[int][]int, depth int) {
+	st := stats[pid]
+	own := s.usageOf(st)
+	tu.Processes++
+	tu.Tree.RSS += own.RSS
+	tu.Tree.CPUSeconds += own.CPUSeconds + float64(max(st.CUTime, 0)+max(st.CSTime, 0))/userHZ
+	if depth >= maxDepth {
+		return
+	}
+	for _, k := range children[pid] {
+		if kst, alive := stats[k]; k == pid || !alive || kst.PPID != pid {
+			continue
+		}
+		s.addTree(tu, k, stats, children, depth+1)
+	}
+}
