@@ -11,7 +11,8 @@ import (
 )
 
 // demandSample is how often the accept queues of running elastic pools are
-// read. A cold on_demand pool is not sampled: epoll wakes poold when a
+// read while connections come (demandpace.go: slower once a queue stays
+// empty). A cold on_demand pool is not sampled: epoll wakes poold when a
 // connection arrives.
 const demandSample = 100 * time.Millisecond
 
@@ -28,6 +29,9 @@ type demandWatch struct {
 	// idle is the watcher's idle_timeout (0: none): its open connections
 	// are counted every countEvery(idle) to tell whether it is idle.
 	idle time.Duration
+	// quiet is how often a warm pool is read once its queue stayed empty
+	// for quietAfter (0: every demandSample); see quietEvery.
+	quiet time.Duration
 }
 
 // demandMsg carries the monitor's findings to the loop.
@@ -36,12 +40,16 @@ type demandMsg struct {
 	samples map[uint64]demandReading
 }
 
-type demandReading struct{ queue, conns int }
+type demandReading struct {
+	queue, conns int
+	arrived      bool // a connection woke the monitor since the last reading
+}
 
 // demandMon watches the listeners of elastic watchers off the loop: epoll
 // on the listening fds of cold pools (readable = a connection waits; it
 // never accepts one), and a periodic read of the accept queues of running
-// ones. It decides nothing: what it sees goes to the loop as a demandMsg.
+// ones, slower once a queue stays empty, with epoll to wake it
+// (demandpace.go). It decides nothing: what it sees goes to the loop as a demandMsg.
 //
 // Concurrency: the loop hands it plans through setPlan (a mutex-guarded
 // leaf and an eventfd to wake epoll_wait); run is its only goroutine and
@@ -116,19 +124,20 @@ func (d *demandMon) run(ctx context.Context) {
 		unix.Close(d.epfd)
 		unix.Close(d.evfd)
 	}()
-	armed := map[int]bool{}
+	armed := map[int]bool{} // fds in the epoll set, one-shot, fired or not
 	counts := map[uint64]connCount{}
+	paces := map[uint64]*pace{}
 	events := make([]unix.EpollEvent, 16)
-	next := time.Now().Add(demandSample)
 	for ctx.Err() == nil {
 		if p, ok := d.take(); ok {
-			d.arm(p, armed) // before closing: epoll forgets a dup only once deleted
+			syncPaces(paces, p, time.Now())
+			d.arm(p, paces, armed) // before closing: epoll forgets a dup only once deleted
 			closePlan(plan)
 			plan = p
 			forgetCounts(counts, plan)
 		}
 		timeout := -1
-		if warm(plan) {
+		if next, ok := nextReading(plan, paces); ok {
 			timeout = max(int(time.Until(next)/time.Millisecond), 0)
 		}
 		n, err := unix.EpollWait(d.epfd, events, timeout)
@@ -144,14 +153,11 @@ func (d *demandMon) run(ctx context.Context) {
 				continue
 			}
 			// One-shot: disarmed, though still in the set, until the
-			// next plan.
+			// next plan (a cold pool) or the next quiet spell (a warm one).
 			woken = wokenBy(plan, int(ev.Fd), woken)
+			stir(plan, paces, int(ev.Fd), time.Now())
 		}
-		var samples map[uint64]demandReading
-		if warm(plan) && !time.Now().Before(next) {
-			samples = sampleDemand(plan, counts, time.Now())
-			next = time.Now().Add(demandSample)
-		}
+		samples := d.readDue(plan, paces, counts, armed, time.Now())
 		if woken != nil || samples != nil {
 			if !d.post(demandMsg{woken: woken, samples: samples}) {
 				return
@@ -174,8 +180,9 @@ func (d *demandMon) take() ([]demandWatch, bool) {
 // arm makes the epoll set the listeners of the plan's cold watchers,
 // level-triggered and one-shot: a waiting connection is reported once,
 // and again only after the loop sent a new plan. A connection that came
-// before the arming is reported at once (level-triggered).
-func (d *demandMon) arm(plan []demandWatch, armed map[int]bool) {
+// before the arming is reported at once (level-triggered). The listeners
+// of warm pools read at their quiet pace wait there too.
+func (d *demandMon) arm(plan []demandWatch, paces map[uint64]*pace, armed map[int]bool) {
 	for fd := range armed {
 		if err := unix.EpollCtl(d.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
 			d.log.Error("demand monitor: cannot unwatch a socket", "fd", fd, "error", err)
@@ -183,6 +190,9 @@ func (d *demandMon) arm(plan []demandWatch, armed map[int]bool) {
 		delete(armed, fd)
 	}
 	for _, w := range plan {
+		if p := paces[w.id]; p != nil && p.armed {
+			p.armed = d.listen(w.fds, armed)
+		}
 		if !w.cold {
 			continue
 		}
@@ -195,15 +205,6 @@ func (d *demandMon) arm(plan []demandWatch, armed map[int]bool) {
 			armed[fd] = true
 		}
 	}
-}
-
-func warm(plan []demandWatch) bool {
-	for _, w := range plan {
-		if !w.cold {
-			return true
-		}
-	}
-	return false
 }
 
 func wokenBy(plan []demandWatch, fd int, woken map[uint64]string) map[uint64]string {
@@ -220,23 +221,16 @@ func wokenBy(plan []demandWatch, fd int, woken map[uint64]string) map[uint64]str
 	return woken
 }
 
-// sampleDemand reads the accept queue of every warm watcher's sockets,
-// and with it the open connections as connsOf counts them (counts holds
-// the last count of each watcher).
-func sampleDemand(plan []demandWatch, counts map[uint64]connCount, now time.Time) map[uint64]demandReading {
-	out := make(map[uint64]demandReading)
-	for _, w := range plan {
-		if w.cold {
-			continue
+// readPool reads the accept queue of a warm watcher's sockets, and with
+// it the open connections as connsOf counts them (counts holds the last
+// count of each watcher).
+func readPool(w demandWatch, counts map[uint64]connCount, now time.Time) demandReading {
+	var r demandReading
+	for _, fd := range w.fds {
+		if q, _, err := queueOf(fd); err == nil {
+			r.queue += q
 		}
-		var r demandReading
-		for _, fd := range w.fds {
-			if q, _, err := queueOf(fd); err == nil {
-				r.queue += q
-			}
-		}
-		r.conns = connsOf(w, r.queue, counts, now)
-		out[w.id] = r
 	}
-	return out
+	r.conns = connsOf(w, r.queue, counts, now)
+	return r
 }

@@ -29,6 +29,7 @@ type planKey struct {
 	id    uint64
 	cold  bool
 	idle  time.Duration
+	quiet time.Duration // quietEvery of its spec
 	files []*os.File
 }
 
@@ -41,7 +42,7 @@ func (a *Arbiter) planDemand(force bool) {
 		if !w.Elastic() || !(w.Cold() || w.Warm()) || len(w.Sockets().Files) == 0 {
 			continue
 		}
-		keys = append(keys, planKey{id: w.ID(), cold: w.Cold(), idle: w.Spec().IdleTimeout, files: w.Sockets().Files})
+		keys = append(keys, planKey{id: w.ID(), cold: w.Cold(), idle: w.Spec().IdleTimeout, quiet: quietEvery(w.Spec()), files: w.Sockets().Files})
 	}
 	slices.SortFunc(keys, func(x, y planKey) int { return cmp.Compare(x.id, y.id) })
 	if !force && samePlan(keys, a.elastic.last) {
@@ -74,7 +75,7 @@ func (a *Arbiter) demandPlan(keys []planKey) []demandWatch {
 	plan := make([]demandWatch, 0, len(keys))
 	for _, k := range keys {
 		w := a.byID[k.id]
-		dw := demandWatch{id: k.id, cold: k.cold, idle: k.idle}
+		dw := demandWatch{id: k.id, cold: k.cold, idle: k.idle, quiet: k.quiet}
 		for _, name := range w.Spec().SocketNames(a.cfg.Sockets) {
 			l, ok := a.socks.Get(name)
 			if !ok {
@@ -99,7 +100,7 @@ func samePlan(a, b []planKey) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].id != b[i].id || a[i].cold != b[i].cold || a[i].idle != b[i].idle || !watcher.SameFiles(a[i].files, b[i].files) {
+		if a[i].id != b[i].id || a[i].cold != b[i].cold || a[i].idle != b[i].idle || a[i].quiet != b[i].quiet || !watcher.SameFiles(a[i].files, b[i].files) {
 			return false
 		}
 	}
@@ -115,7 +116,7 @@ func (a *Arbiter) demanded(m demandMsg) {
 	}
 	for id, r := range m.samples {
 		if w := a.byID[id]; w != nil {
-			w.Demand(watcher.Load{Queue: r.queue, Conns: r.conns})
+			w.Demand(watcher.Load{Queue: r.queue, Conns: r.conns, Arrived: r.arrived})
 		}
 	}
 	a.planDemand(len(m.woken) > 0)

@@ -22,6 +22,10 @@ type Load struct {
 	// Socket names the socket whose connection woke a cold pool ("" for a
 	// periodic reading).
 	Socket string
+	// Arrived: a connection came since the last reading, though it may
+	// have been accepted before this one (a pool read at its quiet pace
+	// is woken by the first connection that waits): the pool is not idle.
+	Arrived bool
 	// Busy is how many workers said BUSY=N with N > 0 in their last
 	// report; Reported whether any worker reports at all. Demand fills
 	// them in.
@@ -73,7 +77,7 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 		s.primed = true
 		s.changed, s.above, s.active = now, now, now
 	}
-	if l.Queue > 0 || l.Conns > 0 || l.Busy > 0 {
+	if l.Queue > 0 || l.Conns > 0 || l.Busy > 0 || l.Arrived {
 		s.active = now
 	}
 	share := spec.ScaleBusyTarget / 100
