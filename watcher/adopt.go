@@ -65,6 +65,9 @@ type State struct {
 	// (Spec.NumProcesses is its size in force); absent from an image
 	// that did not keep it apart.
 	Configured *int `json:"configured,omitempty"`
+	// Scale is an elastic pool's scale history and clocks (elastic.go);
+	// absent from an image that did not hand them over.
+	Scale *ScaleState `json:"scale,omitempty"`
 }
 
 // Frozen says why w cannot be handed over now, or nil: a watcher is
@@ -101,7 +104,7 @@ func (w *Watcher) Frozen() error {
 // time. Call it only when Frozen returns nil.
 func (w *Watcher) Snapshot(now time.Time) State {
 	conf := w.conf
-	st := State{Spec: w.spec, Status: w.status, SpecGen: w.specGen, Configured: &conf}
+	st := State{Spec: w.spec, Status: w.status, SpecGen: w.specGen, Configured: &conf, Scale: w.scaleState()}
 	for _, p := range w.Processes() {
 		ps := ProcState{Pid: p.Pid, Wid: p.Wid, State: p.State, Started: p.Started,
 			Restarts: p.Restarts, Gen: p.Gen, Recycle: p.Recycle, HealthKO: p.healthKO, LimitKO: p.limitKO, OverAge: p.overAge, Busy: p.busy,
@@ -136,6 +139,7 @@ func (w *Watcher) Adopt(st State) error {
 	if st.Configured != nil {
 		w.conf = *st.Configured // New took the size in force for it
 	}
+	w.adoptScale(st.Scale)
 	now := w.host.Now()
 	for _, ss := range st.Slots {
 		s := w.slotFor(ss.Wid)

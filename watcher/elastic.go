@@ -291,3 +291,55 @@ func (w *Watcher) Busy(pid, n int) {
 		p.busy = max(n, 0)
 	}
 }
+
+// ScaleState is what an in-place upgrade hands over of an elastic pool's
+// scaling: its last change of size and its counts (status's last scale,
+// the scale_events_total counters, which must not fall back to 0 for the
+// same pool) and the scaler's clocks (a cooldown or idle_timeout under
+// way goes on from where it was, not from the upgrade). Times are wall
+// clock, as a worker's start is.
+type ScaleState struct {
+	From   int       `json:"from"`
+	To     int       `json:"to"`
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
+	Count  int       `json:"count"`
+	Ups    int       `json:"ups"`
+	Downs  int       `json:"downs"`
+	Queue  int       `json:"queue"`
+	Busy   int       `json:"busy"`
+	// The scaler's memory; Changed is zero before its first reading.
+	Changed time.Time `json:"changed"`
+	Above   time.Time `json:"above"`
+	Active  time.Time `json:"active"`
+	OverRun int       `json:"over_run,omitempty"`
+}
+
+// scaleState is w's scaling for a new image; nil for a pool that never
+// was elastic.
+func (w *Watcher) scaleState() *ScaleState {
+	si, sc := w.scaleInfo, w.scaler
+	if !w.Elastic() && si.Count == 0 {
+		return nil
+	}
+	st := &ScaleState{From: si.From, To: si.To, Reason: si.Reason, At: si.At, Count: si.Count, Ups: si.Ups, Downs: si.Downs,
+		Queue: si.Queue, Busy: si.Busy, OverRun: sc.overRun}
+	if sc.primed {
+		st.Changed, st.Above, st.Active = sc.changed, sc.above, sc.active
+	}
+	return st
+}
+
+// adoptScale takes over the scaling an older image handed over (none from
+// an image that did not: the pool starts afresh, as before).
+func (w *Watcher) adoptScale(st *ScaleState) {
+	if st == nil {
+		return
+	}
+	si := &w.scaleInfo
+	si.From, si.To, si.Reason, si.At = st.From, st.To, st.Reason, st.At
+	si.Count, si.Ups, si.Downs, si.Queue, si.Busy = st.Count, st.Ups, st.Downs, st.Queue, st.Busy
+	if !st.Changed.IsZero() {
+		w.scaler = scaler{primed: true, changed: st.Changed, above: st.Above, active: st.Active, overRun: st.OverRun}
+	}
+}
