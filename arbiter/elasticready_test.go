@@ -62,3 +62,47 @@ func TestElasticPoolGrowingStaysReady(t *testing.T) {
 		return err == nil && len(NotReady(s)) > 0
 	})
 }
+
+// TestWokenPoolSaysStartingUntilAWorkerIsReady: an on_demand pool woken
+// by a connection said "active" in status while its only worker was
+// still starting: nothing served the connection yet. It now says
+// "starting" (statuses too), as a fixed watcher does until its workers
+// are ready, then "active"; /readyz stays ready throughout, as
+// documented (min_workers 0: a wake is no reason to leave a Service).
+func TestWokenPoolSaysStartingUntilAWorkerIsReady(t *testing.T) {
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := probe.Addr().String()
+	probe.Close() // closed: the worker stays starting
+	cfg := onDemandConfig("serve", 2, 0)
+	cfg.Watchers[0].Readiness, cfg.Watchers[0].ReadyAddress, cfg.Watchers[0].ReadyTimeout = "tcp", addr, time.Hour
+	h := start(t, cfg, Options{})
+	status := func() (string, any) {
+		return h.do("status", map[string]any{"name": "lazy"})["status"].(string), h.do("status", nil)["statuses"].(map[string]any)["lazy"]
+	}
+	proctest.Eventually(t, "the cold pool is active", func() bool { one, all := status(); return one == "active" && all == "active" })
+
+	c, err := net.Dial("tcp", h.socketAddr("front")) // waits in the backlog
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h.scaleTo(1)
+	if one, all := status(); one != "starting" || all != "starting" {
+		t.Errorf("woken pool with its worker starting: status %q, statuses %q; want starting", one, all)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	if s, err := h.a.Snapshot(ctx); err != nil || len(NotReady(s)) > 0 {
+		t.Errorf("woken on_demand pool (min_workers 0): not ready %v, %v; want ready", NotReady(s), err)
+	}
+
+	probe, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	proctest.Eventually(t, "active once its worker is ready", func() bool { one, all := status(); return one == "active" && all == "active" })
+}

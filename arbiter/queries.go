@@ -31,7 +31,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 		sizes := make(map[string]any, len(a.watchers))
 		for _, w := range a.watchers {
 			key := strings.ToLower(w.Name())
-			st[key] = string(w.Status())
+			st[key] = string(w.Shown())
 			sizes[key] = sizeRow(w)
 			if r := a.reasonOf(w); r != "" {
 				reasons[key] = r
@@ -44,7 +44,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
-	fields := map[string]any{"status": string(w.Status()), "slots": slotRows(w.Slots()), "size": sizeRow(w), "containment": a.containment}
+	fields := map[string]any{"status": string(w.Shown()), "slots": slotRows(w.Slots()), "size": sizeRow(w), "containment": a.containment}
 	if c, ok := a.output.logCounters()[strings.ToLower(w.Name())]; ok {
 		fields["logs"] = c
 	}

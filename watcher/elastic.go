@@ -187,6 +187,31 @@ func (w *Watcher) Warm() bool { return w.Elastic() && w.running() && !w.Cold() }
 
 func (w *Watcher) running() bool { return w.status == Active || w.status == Starting }
 
+// Shown is the status word the status command gives, in Circus's
+// vocabulary: Status, except that a running elastic pool with fewer ready
+// workers than it needs to serve, min_workers or at least one (an
+// on_demand pool just woken, a pool whose min_workers are not ready yet),
+// is "starting", as a fixed watcher is until its workers are ready. Not
+// Status itself: an on_demand pool that wakes stays ready for /readyz,
+// and the dependencies of other watchers stay met.
+func (w *Watcher) Shown() Status {
+	st := w.Status()
+	if st != Active || !w.Elastic() {
+		return st
+	}
+	lo, _ := w.sizing().Bounds()
+	need, ready := min(w.spec.NumProcesses, max(lo, 1)), 0
+	for _, p := range w.procs {
+		if p.State == ProcReady {
+			ready++
+		}
+	}
+	if ready < need {
+		return Starting
+	}
+	return st
+}
+
 // Size describes the watcher's size, its bounds and its last decision.
 func (w *Watcher) Size() Size {
 	lo, hi := w.sizing().Bounds()
