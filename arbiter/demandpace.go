@@ -9,7 +9,8 @@ import (
 
 // A running elastic pool's accept queue was read every demandSample
 // whatever it held: 4 idle pools woke poold ten times a second, 1.5 % of
-// a core. A pool whose queue stayed empty for quietAfter is now read only
+// a core. A pool whose queue stayed empty, and with idle_timeout whose
+// last count of open connections was 0, for quietAfter is now read only
 // every quiet interval of its plan (quietEvery), and meanwhile its
 // listeners wait in the epoll set as a cold pool's do: the first
 // connection that waits wakes the monitor, which reads the pool at once
@@ -129,7 +130,11 @@ func (d *demandMon) readDue(plan []demandWatch, paces map[uint64]*pace, counts m
 		r.arrived, p.stirred = p.stirred, false
 		out[w.id] = r
 		switch {
-		case r.queue > 0:
+		case r.queue > 0 || r.conns > 0:
+			// Connections open keep it at demandSample too: each
+			// reading with the last count standing keeps the pool from
+			// going idle, and with readings 1 s apart a connection that
+			// closed just after one would let it go idle that much early.
 			p.empty, p.armed = time.Time{}, false
 		case p.empty.IsZero():
 			p.empty = now

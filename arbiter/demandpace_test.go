@@ -106,3 +106,59 @@ func TestQuietEvery(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolWithOpenConnectionsStaysReadFast: a pool with idle_timeout
+// whose last count found a connection open is read every demandSample
+// (each reading keeps it from going idle; read 1 s apart, a connection
+// closed just after a reading would let it go idle that much early),
+// and goes quiet once a count finds none.
+func TestPoolWithOpenConnectionsStaysReadFast(t *testing.T) {
+	_, fast := listenerFD(t)
+	l, fd := listenerFD(t)
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := quietWatch(2, fd, time.Hour)
+	open.idle = 32 * time.Second // counted every second
+	log := &paceLog{n: map[uint64]int{}, last: map[uint64]demandReading{}}
+	mon, err := newDemandMon(hclog.NewNullLogger(), log.post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon.setPlan([]demandWatch{warmWatch(1, fast, 0), open})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); mon.run(ctx) }()
+	defer func() { cancel(); mon.wake(); wg.Wait() }()
+
+	proctest.Eventually(t, "40 readings of the pool read every 100ms", func() bool { n, _ := log.get(1); return n >= 40 })
+	if n, r := log.get(2); n < 30 || r.conns != 1 {
+		t.Fatalf("the pool with a connection open was read %d times (last %+v) while the other was read 40 times, want as often, with 1 connection", n, r)
+	}
+	s.Close()
+	c.Close()
+	proctest.Eventually(t, "a count with no connection open", func() bool { _, r := log.get(2); return r.conns == 0 })
+	// Quiet: between two polls, the other pool was read twice and it not.
+	pn, pf := -1, -1
+	proctest.Eventually(t, "the pool goes quiet", func() bool {
+		n, _ := log.get(2)
+		f, _ := log.get(1)
+		quiet := n == pn && f >= pf+2
+		if n != pn {
+			pn, pf = n, f
+		}
+		return quiet
+	})
+	n, _ := log.get(2)
+	f, _ := log.get(1)
+	proctest.Eventually(t, "20 more readings of the other pool", func() bool { g, _ := log.get(1); return g >= f+20 })
+	if m, _ := log.get(2); m != n {
+		t.Errorf("the pool was read %d more times once quiet, want none", m-n)
+	}
+}
