@@ -32,9 +32,12 @@ vet:
 fuzz:
 	CGO_ENABLED=1 $(GO) test -run '^$$' -fuzz FuzzHandle -fuzztime 600000x ./arbiter
 
+# TENK=1000,10000 adds poold-bench's tenk section (N tiny workers: spawn,
+# kills, status, stats, /metrics scrapes; about 10 minutes at 10,000).
+TENK ?=
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	$(BIN)/poold-bench -bin $(BIN) -out $(BIN)/bench.json -benchfmt $(BIN)/bench.txt
+	$(BIN)/poold-bench -bin $(BIN) -out $(BIN)/bench.json -benchfmt $(BIN)/bench.txt $(if $(TENK),-tenk $(TENK))
 
 # A few minutes of SIGKILL churn, incr/decr past a pids limit, silent
 # control peers and a stuck log pipe against bin/poold, printing its fds,

@@ -19,7 +19,8 @@ import (
 // of the same run, a kill -9 of 1 % of them each replaced within 50 ms,
 // `poolctl status` under 50 ms, idle CPU under 1 % and RSS under 150 MiB
 // with nobody watching, `stats` of all of them under 500 ms, and fewer
-// than 20 threads in poold.
+// than 20 threads in poold. Beside them, what a /metrics scrape costs
+// (tenkscrape.go).
 
 const (
 	tenkStatusRuns = 20
@@ -54,7 +55,7 @@ func (b *bench) tenkSection(ctx context.Context) error {
 		b.procs.cleanup(3 * time.Second)
 		b.board.drain()
 	}
-	b.res.note("tenk: tiny static C workers (gcc -static -O2), stdout_log/stderr_log \"none\" and log_ring 0; floor: a plain fork/exec loop of the same worker; kills: %d%% of the workers, one at a time (each new worker alive) and then all at once (each replacement's alive time from the first kill; the floor's burst: the fork/exec loop kills as many of its own workers at once, reaps each in turn and forks its replacement at once); idle over -window after 2 s of settling; status and stats as whole poolctl processes; spawn CPU per worker: read when the last worker is alive, the manager's (all of poold's threads; the floor's fork loop thread) and the workers' own (their exec steps included)", 1)
+	b.res.note("tenk: tiny static C workers (gcc -static -O2), stdout_log/stderr_log \"none\" and log_ring 0; floor: a plain fork/exec loop of the same worker; kills: %d%% of the workers, one at a time (each new worker alive) and then all at once (each replacement's alive time from the first kill; the floor's burst: the fork/exec loop kills as many of its own workers at once, reaps each in turn and forks its replacement at once); idle over -window after 2 s of settling; /metrics: the first scrape before the idle window, then scrapes every -scrape-every over another -window (poold's CPU per scrape from its schedstat around each); status and stats as whole poolctl processes; spawn CPU per worker: read when the last worker is alive, the manager's (all of poold's threads; the floor's fork loop thread) and the workers' own (their exec steps included)", 1)
 	return errors.Join(errs...)
 }
 
@@ -89,6 +90,12 @@ func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 	}
 	pid := in.p.pid()
 	threads := []float64{float64(countTasks(pid))}
+	// Before the idle window, so that the window's first scrape comes
+	// more than procinfo.FullScanEvery later, as every scrape every 15 s
+	// does.
+	if err := b.tenkFirstScrape(in, n, row); err != nil {
+		return err
+	}
 
 	s, err := b.idle2(ctx, pid)
 	if err != nil {
@@ -97,6 +104,9 @@ func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 	row("idle CPU over "+b.o.window.String(), "%").one(sPoold, s.cpuPct).target("< 1%", s.cpuPct < 1)
 	row("idle RSS max", "MiB").one(sPoold, s.rssMax).target("< 150 MiB", s.rssMax < 150)
 	threads = append(threads, float64(countTasks(pid)))
+	if err := b.tenkScraped(ctx, in, n, s, row); err != nil {
+		return err
+	}
 
 	status, err := timedRuns(tenkStatusRuns, filepath.Join(b.o.bin, "poolctl"), "--endpoint", in.ctl, "status")
 	if err != nil {
@@ -186,10 +196,15 @@ func (b *bench) tenkKills(ctx context.Context, in *instance, as []alive, n int, 
 }
 
 // startTenkPoold starts poold with n tiny workers: output nobody keeps
-// (so poold holds no pipes for them), no console, no metrics listener.
+// (so poold holds no pipes for them), no console, metrics on their own
+// port (nobody reads them until the scrape rows).
 func (b *bench) startTenkPoold(worker string, n int) (*instance, time.Time, error) {
 	dir := b.instDir(fmt.Sprintf("tenk-%d", n))
 	port, err := freePort()
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	metricsPort, err := freePort()
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -202,6 +217,7 @@ max_processes = %[4]d
 
 [web]
 enabled = false
+metrics_address = "127.0.0.1:%[6]d"
 
 [sockets.web]
 host = "127.0.0.1"
@@ -220,8 +236,8 @@ flapping_attempts = 0
 stdout_log = "none"
 stderr_log = "none"
 log_ring = 0
-`, dir, port, worker, n, b.board.path)
-	return b.launchPoold(dir, conf, port, 0)
+`, dir, port, worker, n, b.board.path, metricsPort)
+	return b.launchPoold(dir, conf, port, metricsPort)
 }
 
 // timedRuns runs a command n times as a whole process and returns the

@@ -128,3 +128,41 @@ func BenchmarkSelf(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTreeUsage is a metrics scrape's read of every worker's
+// process tree (ReadTreeUsage) with benchProcs sleepers as the workers.
+// full: each read scans the host, as every scrape does when Prometheus
+// scrapes less often than FullScanEvery (every 15 s, its default);
+// known: the trees are known from a scan less than FullScanEvery ago.
+func BenchmarkTreeUsage(b *testing.B) {
+	pids := spawnSleepers(b, benchProcs(b))
+	for _, full := range []bool{true, false} {
+		name := "known"
+		if full {
+			name = "full"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := New()
+			if _, err := s.ReadTreeUsage(pids); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			cpu0, start := cpuTime(b), time.Now()
+			for b.Loop() {
+				if full {
+					s.mu.Lock()
+					s.scanAt = time.Time{}
+					s.mu.Unlock()
+				}
+				m, err := s.ReadTreeUsage(pids)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(m) != len(pids) {
+					b.Fatalf("read %d of %d pids", len(m), len(pids))
+				}
+			}
+			reportCost(b, cpu0, start)
+		})
+	}
+}
