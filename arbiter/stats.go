@@ -315,9 +315,9 @@ type Usage struct {
 
 // WorkerUsage reads /proc for the workers of snap and their process
 // trees, by pid, in the caller's goroutine (never on the loop): the
-// worker's own stat and its known descendants', and every process of the
-// host at most every procinfo.FullScanEvery, to learn the trees
-// (procinfo.ReadTreeUsage). A worker that exited since the snapshot is
+// worker's own stat and its descendants', every process of the host at
+// most every procinfo.FullScanEvery and those new since in between, to
+// learn the trees (procinfo.ReadTreeUsage). A worker that exited since the snapshot is
 // missing. It does not feed the resource limits, which judge the samples
 // of RunStatsWhen alone.
 func (a *Arbiter) WorkerUsage(snap Snapshot) map[int]Usage {

@@ -1,8 +1,6 @@
 package procinfo
 
 import (
-	"time"
-
 	"github.com/prometheus/procfs"
 )
 
@@ -30,7 +28,7 @@ func (s *Sampler) ReadTreeUsage(pids []int) (map[int]TreeUsage, error) {
 	if err := s.init(); err != nil {
 		return nil, err
 	}
-	stats, children, _, err := s.read(pids, time.Now())
+	stats, children, _, err := s.read(pids, s.now())
 	if err != nil {
 		return nil, err
 	}
