@@ -34,19 +34,13 @@ var (
 		"Slots of the target without a worker, by why: backoff (starts again after a delay), paused (flapping), failed (gave up), exited (respawn is off).", "pool", "state")
 	dStatus = desc("poold_pool_status",
 		"1 for the pool's current status (stopped, starting, active, stopping, flapping, failed), 0 for the others.", "pool", "status")
-	dStart = desc("poold_worker_start_time_seconds",
-		"When poold started the worker in this slot, unix seconds.", "pool", "wid")
-	dRSS = desc("poold_worker_resident_memory_bytes",
-		"Resident memory of the worker's own process (not its children), bytes.", "pool", "wid")
-	dCPU = desc("poold_worker_cpu_seconds_total",
-		"User and system CPU time of the worker's own process since it started, seconds; starts again from 0 with each new worker in the slot.", "pool", "wid")
-	dTreeRSS = desc("poold_worker_tree_resident_memory_bytes",
-		"Resident memory of the worker and every process under it (a gunicorn or uvicorn master's workers), summed, bytes; a page shared by several of them counts in each, as in ps.", "pool", "wid")
-	dTreeCPU = desc("poold_worker_tree_cpu_seconds_total",
-		"User and system CPU time of the worker and every process under it, including those that ended and were reaped by the worker or one of its processes, seconds; starts again from 0 with each new worker in the slot.", "pool", "wid")
-	dTreeProcs = desc("poold_worker_tree_processes",
-		"Processes in the worker's tree: the worker and every process under it.", "pool", "wid")
-	dQueue = desc("poold_listener_queue_length",
+	dStart     = desc(workerFamilies[2].name, workerFamilies[2].help, "pool", "wid")
+	dRSS       = desc(workerFamilies[1].name, workerFamilies[1].help, "pool", "wid")
+	dCPU       = desc(workerFamilies[0].name, workerFamilies[0].help, "pool", "wid")
+	dTreeRSS   = desc(workerFamilies[5].name, workerFamilies[5].help, "pool", "wid")
+	dTreeCPU   = desc(workerFamilies[3].name, workerFamilies[3].help, "pool", "wid")
+	dTreeProcs = desc(workerFamilies[4].name, workerFamilies[4].help, "pool", "wid")
+	dQueue     = desc("poold_listener_queue_length",
 		"Connections waiting in the listening socket's accept queue: workers are not accepting fast enough when it grows.", "listener")
 	dQueueLimit = desc("poold_listener_queue_limit",
 		"The most connections the accept queue holds (the effective backlog); beyond it the kernel drops or refuses new ones.", "listener")
@@ -67,8 +61,20 @@ var (
 // upgradeStates are the states of poold_upgrade_state (upgrade_status's).
 var upgradeStates = []string{"none", "upgrading", "upgraded", "rolled_back", "refused"}
 
-// snapshotCollector reads one Snapshot per scrape.
-type snapshotCollector struct{ e *Exporter }
+// snapshotCollector reads one Snapshot per scrape, or uses the one in
+// given; with noWorkers it leaves the per-worker series out (the text
+// scrape writes them itself, worker.go).
+type snapshotCollector struct {
+	e         *Exporter
+	given     *scrapeInput
+	noWorkers bool
+}
+
+// scrapeInput is what one scrape shows of the pools.
+type scrapeInput struct {
+	snap  arbiter.Snapshot
+	usage map[int]arbiter.Usage
+}
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dTreeRSS, dTreeCPU, dTreeProcs, dQueue, dQueueLimit, dDropped, dEvicted, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt} {
@@ -79,17 +85,18 @@ func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectDropped(ch)
-	ctx, cancel := context.WithTimeout(context.Background(), c.e.opts.ScrapeTimeout)
-	defer cancel()
-	snap, err := c.e.opts.Source.Snapshot(ctx)
-	if err != nil {
-		// The other collectors still answer; the scrape reports the error.
-		ch <- prometheus.NewInvalidMetric(dWorkers, err)
-		return
+	in := c.given
+	if in == nil {
+		var err error
+		if in, err = c.e.read(); err != nil {
+			// The other collectors still answer; the scrape reports the error.
+			ch <- prometheus.NewInvalidMetric(dWorkers, err)
+			return
+		}
 	}
-	usage := c.e.opts.Source.WorkerUsage(snap)
+	snap := in.snap
 	for _, w := range snap.Watchers {
-		collectPool(ch, w, usage)
+		collectPool(ch, w, in.usage, !c.noWorkers)
 	}
 	for _, s := range snap.Sockets {
 		ch <- gauge(dQueue, float64(s.Queued), s.Name)
@@ -117,8 +124,20 @@ func (c *snapshotCollector) collectDropped(ch chan<- prometheus.Metric) {
 	}
 }
 
-// collectPool sends the metrics of one pool and its workers.
-func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage map[int]arbiter.Usage) {
+// read takes one Snapshot and its workers' usage.
+func (e *Exporter) read() (*scrapeInput, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.ScrapeTimeout)
+	defer cancel()
+	snap, err := e.opts.Source.Snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &scrapeInput{snap: snap, usage: e.opts.Source.WorkerUsage(snap)}, nil
+}
+
+// collectPool sends the metrics of one pool and, if workers, its
+// workers'.
+func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage map[int]arbiter.Usage, workers bool) {
 	pool := w.Name
 	ch <- gauge(dDesired, float64(w.Target), pool)
 	collectSize(ch, pool, w.Size)
@@ -129,16 +148,8 @@ func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage m
 	for _, p := range w.Processes {
 		byState[p.State]++
 	}
-	for _, p := range textOrder(w.Processes) {
-		wid := p.wid
-		ch <- gauge(dStart, unixSeconds(p.Started), pool, wid)
-		if u, ok := usage[p.Pid]; ok {
-			ch <- gauge(dRSS, float64(u.RSS), pool, wid)
-			ch <- prometheus.MustNewConstMetric(dCPU, prometheus.CounterValue, u.CPUSeconds, pool, wid)
-			ch <- gauge(dTreeRSS, float64(u.TreeRSS), pool, wid)
-			ch <- prometheus.MustNewConstMetric(dTreeCPU, prometheus.CounterValue, u.TreeCPUSeconds, pool, wid)
-			ch <- gauge(dTreeProcs, float64(u.TreeProcesses), pool, wid)
-		}
+	if workers {
+		collectWorkers(ch, pool, w.Processes, usage)
 	}
 	for _, st := range workerStates {
 		ch <- gauge(dWorkers, float64(byState[st]), pool, st)
@@ -151,6 +162,21 @@ func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage m
 	}
 	for _, st := range slotStates {
 		ch <- gauge(dEmpty, float64(held[st]), pool, st)
+	}
+}
+
+// collectWorkers sends the per-worker series of one pool.
+func collectWorkers(ch chan<- prometheus.Metric, pool string, procs []watcher.Process, usage map[int]arbiter.Usage) {
+	for _, p := range textOrder(procs) {
+		wid := p.wid
+		ch <- gauge(dStart, unixSeconds(p.Started), pool, wid)
+		if u, ok := usage[p.Pid]; ok {
+			ch <- gauge(dRSS, float64(u.RSS), pool, wid)
+			ch <- prometheus.MustNewConstMetric(dCPU, prometheus.CounterValue, u.CPUSeconds, pool, wid)
+			ch <- gauge(dTreeRSS, float64(u.TreeRSS), pool, wid)
+			ch <- prometheus.MustNewConstMetric(dTreeCPU, prometheus.CounterValue, u.TreeCPUSeconds, pool, wid)
+			ch <- gauge(dTreeProcs, float64(u.TreeProcesses), pool, wid)
+		}
 	}
 }
 

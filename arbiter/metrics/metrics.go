@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/events"
@@ -67,6 +68,7 @@ type Exporter struct {
 	opts     Options
 	log      hclog.Logger
 	reg      *prometheus.Registry
+	base     *prometheus.Registry // reg less the snapshot collector
 	restarts *prometheus.CounterVec
 	reloads  *prometheus.HistogramVec
 	ready    chan struct{}
@@ -103,29 +105,50 @@ func New(opts Options) *Exporter {
 			Buckets: ReloadBuckets,
 		}, []string{"pool"}),
 	}
-	e.reg.MustRegister(
+	base := []prometheus.Collector{
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 		e.restarts,
 		e.reloads,
-		&snapshotCollector{e: e},
-	)
+	}
+	e.base = prometheus.NewRegistry()
+	e.base.MustRegister(base...)
+	e.reg.MustRegister(append(base, &snapshotCollector{e: e})...)
 	return e
 }
 
 // Registry is the exporter's registry (tests gather from it directly).
 func (e *Exporter) Registry() *prometheus.Registry { return e.reg }
 
-// Handler serves the registry in the Prometheus text format. At most four
-// scrapes run at once; a scrape whose Snapshot fails still returns the
-// other metrics and logs why. A scrape is answered 503 after twice
-// ScrapeTimeout; a scraper that goes away, or a scrape that runs out of
-// time, is logged once (scrapeEnd), not once per metric family.
+// Handler serves the registry in the Prometheus text format (or another
+// the scraper asks for). At most four scrapes run at once; a scrape
+// whose Snapshot fails still returns the other metrics and logs why. A
+// scrape is answered 503 after twice ScrapeTimeout; a scraper that goes
+// away, or a scrape that runs out of time, is logged once (scrapeEnd),
+// not once per metric family. A text scrape writes the worker series
+// itself (worker.go).
 func (e *Exporter) Handler() http.Handler {
-	h := promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{
-		ErrorLog:            scrapeErrors{e.log},
-		ErrorHandling:       promhttp.ContinueOnError,
-		MaxRequestsInFlight: 4,
+	full := promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{
+		ErrorLog:      scrapeErrors{e.log},
+		ErrorHandling: promhttp.ContinueOnError,
+	})
+	const inFlight = 4
+	sem := make(chan struct{}, inFlight)
+	h := http.HandlerFunc(func(rsp http.ResponseWriter, req *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		default:
+			http.Error(rsp, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", inFlight),
+				http.StatusServiceUnavailable)
+			return
+		}
+		format := expfmt.NegotiateAccept(req.Header, expfmt.DefaultAcceptedFormats()...)
+		filtered := req.URL != nil && len(req.URL.Query()["name[]"]) > 0
+		if format.FormatType() == expfmt.TypeTextPlain && !filtered && e.serveText(rsp, req, format) {
+			return
+		}
+		full.ServeHTTP(rsp, req)
 	})
 	limit := 2 * e.opts.ScrapeTimeout
 	return http.TimeoutHandler(e.scrapeEnd(h, limit), limit, fmt.Sprintf(
