@@ -51,6 +51,10 @@ type conn struct {
 	lastActive atomic.Int64
 	requests   atomic.Int64
 	replies    atomic.Int64
+	// queued: bytes queued for the peer, not written yet (its share of
+	// Guard.unflushed; unread.go).
+	queued    atomic.Int64
+	releasing atomic.Int64 // of queued, counted in Guard.unread.releasing
 
 	// write side
 	mu       sync.Mutex
@@ -199,7 +203,15 @@ func (c *conn) noteSpoke() {
 // closed or evicted.
 func (c *conn) Write(p []byte) (int, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	n, err := c.writeLocked(p)
+	c.mu.Unlock()
+	if c.server && err == nil {
+		c.g.checkUnread()
+	}
+	return n, err
+}
+
+func (c *conn) writeLocked(p []byte) (int, error) {
 	if c.closed {
 		return 0, c.opErr("write", net.ErrClosed)
 	}
@@ -216,7 +228,7 @@ func (c *conn) Write(p []byte) (int, error) {
 				}
 			} else {
 				c.pending = append(c.pending, p[:n]...)
-				c.g.unflushed.Add(int64(n))
+				c.queue(int64(n))
 			}
 			p = p[n:]
 			continue
@@ -246,7 +258,7 @@ func (c *conn) Write(p []byte) (int, error) {
 		}
 		if !c.dropping {
 			c.pending = append(c.pending, p[:n]...)
-			c.g.unflushed.Add(int64(n))
+			c.queue(int64(n))
 		}
 		p = p[n:]
 	}
@@ -256,7 +268,9 @@ func (c *conn) Write(p []byte) (int, error) {
 			c.closeSoonLocked() // its reply is queued whole (HangUp)
 		}
 	}
-	if len(c.pending)+c.inflight > 2*c.g.opts.MaxBuffered {
+	if len(c.pending)+c.inflight > 2*c.g.opts.MaxBuffered && (len(c.starts) > 1 || c.inflight > 0) {
+		// (One message alone may be larger: a big reply to a client
+		// that reads it.)
 		c.g.evicted.Add(1)
 		c.abortLocked()
 		return 0, c.opErr("write", errors.New("peer evicted: outgoing buffer overflow"))
@@ -319,7 +333,7 @@ func (c *conn) writeLoop() {
 		// not let it pin megabytes.
 		c.mu.Lock()
 		c.discard(len(c.starts))
-		c.g.unflushed.Add(-int64(len(c.pending)))
+		c.queue(-int64(len(c.pending)))
 		c.pending, c.spare, c.starts, c.spareSt = nil, nil, nil, nil
 		c.mu.Unlock()
 		c.adoptTimer.Stop()
@@ -329,6 +343,7 @@ func (c *conn) writeLoop() {
 		}
 		c.g.frozen.remove(c)
 		c.g.held.remove(c)
+		c.g.unread.releasing.Add(-c.releasing.Load())
 		c.g.conns.Add(-1)
 	}()
 	adoptC := c.adoptTimer.C
@@ -385,7 +400,7 @@ func (c *conn) flush() error {
 
 		c.mu.Lock()
 		c.inflight = 0
-		c.g.unflushed.Add(-int64(len(buf))) // written, or dropped with the conn
+		c.queue(-int64(len(buf))) // written, or dropped with the conn
 		if err != nil {
 			c.discard(unwritten(starts, n, len(buf)))
 		}

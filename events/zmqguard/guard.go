@@ -80,7 +80,7 @@ type Options struct {
 	MaxFrame int64
 	// MaxBuffered caps the bytes queued for one peer before its messages
 	// are dropped (4 MiB). A single message may overshoot it; a peer whose
-	// queue reaches twice this is evicted.
+	// queue of more than one message reaches twice this is evicted.
 	MaxBuffered int
 	// StallTimeout evicts a peer that accepts no byte for this long while
 	// data is waiting for it (10s).
@@ -106,6 +106,10 @@ type Options struct {
 	// of MaxConns, at least 16); at the bound its own connection quiet
 	// the longest makes room.
 	MaxConnsPerPeer int
+	// FreshFor spares a connection that has sent nothing since its
+	// handshake, for this long, when one of its peer's must make room
+	// (1s): a client sends its request right after its handshake.
+	FreshFor time.Duration
 	// ConnLimit, if set, gives a peer's own bound in place of
 	// MaxConnsPerPeer: -1 for none (MaxConns alone), 0 for
 	// MaxConnsPerPeer. It runs as each connection completes its handshake
@@ -113,9 +117,19 @@ type Options struct {
 	// ipc, MaxConnsPerPeer for anyone else.
 	ConnLimit func(Peer) int
 	// OnConnLimit, if set, is told of each connection closed to make
-	// room: its peer, the bound reached ("peer" or "total") and its
+	// room or to free memory: its peer, the bound reached ("peer",
+	// "total", "budget" in connections, "unread" in bytes) and its
 	// value. It must not block.
 	OnConnLimit func(peer, bound string, limit int)
+	// Budget is the bound this Guard's completed server connections
+	// share with the process's other listeners (SharedBudget: half of
+	// RLIMIT_NOFILE for them all). Name names the Guard in it ("control").
+	Budget *Budget
+	Name   string
+	// MaxUnflushed caps the bytes queued for all of the Guard's peers
+	// and not yet taken by them (64 MiB): past it, the connection of the
+	// peer with the most queued is closed (OnConnLimit, bound "unread").
+	MaxUnflushed int64
 	// TagPeers gives every accepted connection an identity of the
 	// guard's own (replacing any Identity the peer sent in its READY
 	// command), so a ROUTER's identity frame names the connection and
@@ -162,6 +176,18 @@ func (o Options) withDefaults() Options {
 	if o.ConnLimit == nil {
 		o.ConnLimit = defaultConnLimit
 	}
+	if o.Budget == nil {
+		o.Budget = SharedBudget
+	}
+	if o.Name == "" {
+		o.Name = "zmq"
+	}
+	if o.FreshFor <= 0 {
+		o.FreshFor = time.Second
+	}
+	if o.MaxUnflushed <= 0 {
+		o.MaxUnflushed = 64 << 20
+	}
 	if o.SocketMode == 0 {
 		o.SocketMode = 0o600
 	}
@@ -190,9 +216,9 @@ type Stats struct {
 	// uncounted (up to the buffers' size, a few MiB on tcp).
 	Dropped   uint64
 	Discarded uint64 // of Dropped, those still buffered when their connection ended
-	Evicted   uint64 // peers closed because they stopped taking data
+	Evicted   uint64 // peers closed because they stopped taking data, or held the most at MaxUnflushed
 	// ConnsEvicted counts completed connections closed to make room at
-	// MaxConns or a peer's bound.
+	// MaxConns, a peer's bound or the Budget.
 	ConnsEvicted uint64
 	// ConnsByPeer counts the completed connections held per peer (as
 	// PendingByPeer names them); peers with none are absent.
@@ -220,7 +246,8 @@ type Guard struct {
 	frozen            frozenSet
 	delivered         atomic.Uint64 // whole messages passed to zmq4 (freeze.go)
 	unflushed         atomic.Int64  // bytes queued to every conn, not written yet
-	lastRead          atomic.Int64  // unix ns: bytes last read from an accepted conn
+	unread            unreadState
+	lastRead          atomic.Int64 // unix ns: bytes last read from an accepted conn
 	spoke             atomic.Int64
 	spokeC            chan struct{}
 	handshakeTimeouts atomic.Uint64
@@ -249,9 +276,12 @@ func New(o Options) *Guard {
 
 func newGuard(o Options, tcp, ipc string) *Guard {
 	o = o.withDefaults()
-	return &Guard{opts: o, tcpScheme: tcp, ipcScheme: ipc, pending: newPendingSet(o.MaxHandshakes, o.MaxHandshakesPerPeer),
+	g := &Guard{opts: o, tcpScheme: tcp, ipcScheme: ipc, pending: newPendingSet(o.MaxHandshakes, o.MaxHandshakesPerPeer),
 		held:   newHeldSet(o.MaxConns, o.MaxConnsPerPeer),
 		spokeC: make(chan struct{}, 1)}
+	g.held.freshFor = int64(o.FreshFor)
+	g.held.budget = o.Budget.Join(o.Name, g.shed)
+	return g
 }
 
 // Endpoint maps ep with Default; see Guard.Endpoint.

@@ -15,11 +15,18 @@ import (
 //
 //  1. A peer at its own bound (Options.MaxConnsPerPeer, or what
 //     Options.ConnLimit says for it) gives up one of its own.
+//
 //  2. When the Guard is at MaxConns, the peer holding the most gives one
 //     up, so a peer under its share is never displaced by another.
 //
+//  3. When the Guard's members of its Budget (every listener of poold)
+//     hold more than the budget, the member holding the most closes one
+//     as at its own total bound (shed), sparing exempt peers.
+//
 // Within a peer the victim is its idle connection (every request it sent
-// answered) that has been quiet longest, else its quietest. poold's own
+// answered) that has been quiet longest, else its busy one quiet the
+// longest; a connection that has sent nothing since its handshake, less
+// than Options.FreshFor ago, goes last (a client about to send its request). poold's own
 // uid and root have no bound of their own on ipc (defaultConnLimit), so
 // a crowd of another uid can never keep root's poolctl out.
 //
@@ -27,6 +34,8 @@ import (
 // and connections' writer goroutines; add and remove never block on I/O.
 type heldSet struct {
 	max, perPeer int
+	freshFor     int64         // ns: Options.FreshFor
+	budget       *BudgetMember // nil: none
 
 	mu     sync.Mutex
 	n      int
@@ -37,9 +46,12 @@ type heldSet struct {
 // heldEntry is what a conn carries for its heldSet (the fields under
 // heldSet.mu but peer, set once before add).
 type heldEntry struct {
-	peer string
-	seq  uint64 // arrival order in the set
-	in   bool   // registered
+	peer    string
+	seq     uint64 // arrival order in the set
+	in      bool   // registered
+	exempt  bool   // no bound of its own (ConnLimit -1): not shed for the budget
+	at      int64  // unix ns when added
+	sentAt0 int64  // c.requests when added: has it sent since?
 }
 
 func newHeldSet(max, perPeer int) *heldSet {
@@ -75,45 +87,65 @@ func (s *heldSet) add(c *conn, peer string, limit int) (victim *conn, bound stri
 	if limit == 0 {
 		limit = s.perPeer
 	}
+	now := time.Now().UnixNano()
 	if q := s.byPeer[peer]; limit > 0 && len(q) >= limit {
-		victim, bound, n = quietest(q), "peer", limit
+		victim, bound, n = s.quietest(q, now), "peer", limit
 	} else if s.n >= s.max {
-		var hog []*conn
-		for _, q := range s.byPeer {
-			// Ties go to the peer that came first, so the choice does not
-			// depend on map order.
-			if len(q) > len(hog) || len(q) == len(hog) && q[0].held.seq < hog[0].held.seq {
-				hog = q
-			}
+		if hog := s.hogLocked(false); hog != nil {
+			victim, bound, n = s.quietest(hog, now), "total", s.max
 		}
-		victim, bound, n = quietest(hog), "total", s.max
 	}
 	if victim != nil {
 		s.removeLocked(victim)
 	}
 	s.seq++
-	c.held = heldEntry{peer: peer, seq: s.seq, in: true}
+	c.held = heldEntry{peer: peer, seq: s.seq, in: true, exempt: limit < 0, at: now, sentAt0: c.requests.Load()}
 	s.byPeer[peer] = append(s.byPeer[peer], c)
 	s.n++
+	if s.budget != nil {
+		s.budget.Add()
+	}
 	return victim, bound, n
 }
 
-// quietest returns the idle connection of q quiet the longest, else the
-// connection quiet the longest.
-func quietest(q []*conn) *conn {
-	var best, bestIdle *conn
+// hogLocked returns the connections of the peer holding the most (of
+// equals, the one that came first, so the choice does not depend on map
+// order); with spareExempt, of the peers with a bound of their own.
+func (s *heldSet) hogLocked(spareExempt bool) []*conn {
+	var hog []*conn
+	for _, q := range s.byPeer {
+		if spareExempt && q[0].held.exempt {
+			continue
+		}
+		if len(q) > len(hog) || len(q) == len(hog) && q[0].held.seq < hog[0].held.seq {
+			hog = q
+		}
+	}
+	return hog
+}
+
+// quietest returns the connection of q to close: its idle one quiet the
+// longest, else its busy one quiet the longest, else (every one fresh)
+// the oldest.
+func (s *heldSet) quietest(q []*conn, now int64) *conn {
+	var pick [3]*conn // idle, busy, fresh
 	for _, c := range q {
-		if best == nil || c.lastActive.Load() < best.lastActive.Load() {
-			best = c
+		k := 1
+		if c.requests.Load() == c.held.sentAt0 && now-c.held.at < s.freshFor {
+			k = 2
+		} else if c.idle() {
+			k = 0
 		}
-		if c.idle() && (bestIdle == nil || c.lastActive.Load() < bestIdle.lastActive.Load()) {
-			bestIdle = c
+		if pick[k] == nil || c.lastActive.Load() < pick[k].lastActive.Load() {
+			pick[k] = c
 		}
 	}
-	if bestIdle != nil {
-		return bestIdle
+	for _, c := range pick {
+		if c != nil {
+			return c
+		}
 	}
-	return best
+	return nil
 }
 
 // remove unregisters c (a no-op if it was displaced or never added).
@@ -128,6 +160,9 @@ func (s *heldSet) remove(c *conn) {
 func (s *heldSet) removeLocked(c *conn) {
 	c.held.in = false
 	s.n--
+	if s.budget != nil {
+		s.budget.Remove()
+	}
 	q := s.byPeer[c.held.peer]
 	for i, x := range q {
 		if x == c {
@@ -160,14 +195,44 @@ func (g *Guard) hold(c *conn) {
 	c.requests.Store(int64(c.in.msgs)) // read with the handshake
 	limit := g.opts.ConnLimit(peerInfo(c.raw))
 	victim, bound, n := g.held.add(c, peerOf(c.raw), limit)
-	if victim == nil {
-		return
+	if victim != nil {
+		g.evictHeld(victim, bound, n)
 	}
-	g.connsEvicted.Add(1)
+	if g.held.budget != nil && !g.opts.Budget.Settle() && limit >= 0 {
+		// Every listener's connections are busy: the newcomer goes.
+		g.held.remove(c)
+		g.evictHeld(c, "budget", g.opts.Budget.Max())
+	}
+}
+
+// evictHeld closes victim, no longer held, to keep a bound, and tells
+// OnConnLimit.
+func (g *Guard) evictHeld(victim *conn, bound string, n int) {
+	if bound != "unread" { // counted in Evicted
+		g.connsEvicted.Add(1)
+	}
 	victim.abort()
 	if f := g.opts.OnConnLimit; f != nil {
 		f(victim.held.peer, bound, n)
 	}
+}
+
+// shed is g's part in its Budget: the peer holding the most of g's
+// connections, poold's own uid and root aside, loses its quietest.
+func (g *Guard) shed() bool {
+	s := g.held
+	s.mu.Lock()
+	var victim *conn
+	if hog := s.hogLocked(true); hog != nil {
+		victim = s.quietest(hog, time.Now().UnixNano())
+		s.removeLocked(victim)
+	}
+	s.mu.Unlock()
+	if victim == nil {
+		return false
+	}
+	g.evictHeld(victim, "budget", g.opts.Budget.Max())
+	return true
 }
 
 // idle reports whether every message the peer sent has had one back: on

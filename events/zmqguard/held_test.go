@@ -108,6 +108,7 @@ func TestHeldPeerBoundSparesABusyConnection(t *testing.T) {
 	}
 	recvFrom(t, r, "slow") // not answered yet
 	idle := dealerFrom(t, "127.0.0.2", addr)
+	roundTrip(t, r, idle, "quick") // answered: idle, not just handshaken
 	dealerFrom(t, "127.0.0.2", addr)
 	if !idle.WaitClosed(10 * time.Second) {
 		t.Fatal("the idle connection is still open at the peer's bound")
@@ -178,6 +179,9 @@ func TestHeldCountsHandedOverConnections(t *testing.T) {
 	}
 	g2 := zmqguard.New(zmqguard.Options{MaxConnsPerPeer: 2})
 	newRouter(t, g2, "tcp://"+addr)
+	// The three are taken one after another: two held is not yet the
+	// third's eviction, so wait for that.
+	proctest.Eventually(t, "the third handed-over connection evicted", func() bool { return g2.Stats().ConnsEvicted >= 1 })
 	waitHeld(t, g2, map[string]int{"ip:127.0.0.1": 2})
 	if st := g2.Stats(); st.ConnsEvicted != 1 {
 		t.Errorf("ConnsEvicted %d, want 1", st.ConnsEvicted)

@@ -1,0 +1,144 @@
+package zmqguard_test
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-zeromq/zmq4"
+
+	"github.com/poold/poold/events/zmqguard"
+	"github.com/poold/poold/events/zmqguard/zmtptest"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// Listeners that share a Budget hold no more than it together, though
+// each is far under its own bound: a crowd spread over several (control,
+// events, stats) no longer adds their shares up past the fd limit. The
+// listener holding the most gives one up, so a newcomer to a quiet one
+// gets in.
+func TestBudgetBoundsListenersTogether(t *testing.T) {
+	b := zmqguard.NewBudget(6)
+	var evicted syncList
+	ga := zmqguard.New(zmqguard.Options{Budget: b, Name: "a", OnConnLimit: func(peer, bound string, limit int) { evicted.add(bound) }})
+	gb := zmqguard.New(zmqguard.Options{Budget: b, Name: "b"})
+	addrA, addrB := freePort(t), freePort(t)
+	newRouter(t, ga, "tcp://"+addrA)
+	newRouter(t, gb, "tcp://"+addrB)
+	var crowd []*zmtptest.Peer
+	for i := range 6 {
+		crowd = append(crowd, dealerFrom(t, "127.0.0.2", addrA))
+		proctest.Eventually(t, "the crowd's connection held", func() bool { n, _ := b.Held(); return n == i+1 })
+	}
+	dealerFrom(t, "127.0.0.3", addrB)
+	dealerFrom(t, "127.0.0.3", addrB)
+	proctest.Eventually(t, "two of b's held and the budget kept", func() bool {
+		return gb.Stats().ConnsByPeer["ip:127.0.0.3"] == 2 && ga.Stats().ConnsByPeer["ip:127.0.0.2"] == 4
+	})
+	if n, who := b.Held(); n != 6 || who != "a 4, b 2" {
+		t.Errorf("budget holds %d (%s), want 6 (a 4, b 2)", n, who)
+	}
+	if !crowd[0].WaitClosed(10 * time.Second) {
+		t.Error("the crowd's oldest connection on a is still open")
+	}
+	if st := ga.Stats(); st.ConnsEvicted != 2 {
+		t.Errorf("a's ConnsEvicted %d, want 2", st.ConnsEvicted)
+	}
+	if got := evicted.String(); got != "budget,budget" {
+		t.Errorf("OnConnLimit heard %q, want budget twice", got)
+	}
+}
+
+// At a peer's bound, a connection that has sent nothing since its
+// handshake (a client about to send its request) is spared for FreshFor:
+// the peer's answered, idle one goes, though it was active more recently.
+func TestHeldPeerBoundSparesAFreshConnection(t *testing.T) {
+	addr := freePort(t)
+	g := zmqguard.New(zmqguard.Options{MaxConnsPerPeer: 2, FreshFor: time.Hour})
+	r := newRouter(t, g, "tcp://"+addr)
+	fresh := dealerFrom(t, "127.0.0.2", addr)
+	answered := dealerFrom(t, "127.0.0.2", addr)
+	roundTrip(t, r, answered, "ping")
+	dealerFrom(t, "127.0.0.2", addr)
+	if !answered.WaitClosed(10 * time.Second) {
+		t.Fatal("the answered idle connection is still open at the peer's bound")
+	}
+	waitHeld(t, g, map[string]int{"ip:127.0.0.2": 2})
+	_ = fresh.Conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := fresh.Recv(); err == nil || !isTimeout(err) {
+		t.Errorf("the fresh connection was closed: %v", err)
+	}
+}
+
+// Replies queued for clients that never read them are bounded for the
+// Guard in all: past MaxUnflushed the connection holding the most is
+// closed, and the memory freed.
+func TestUnreadRepliesBoundedInAll(t *testing.T) {
+	addr := freePort(t)
+	var bounds syncList
+	g := zmqguard.New(zmqguard.Options{MaxBuffered: 1 << 30, MaxUnflushed: 4 << 20, StallTimeout: time.Hour,
+		OnConnLimit: func(peer, bound string, limit int) { bounds.add(bound) }})
+	r := newRouter(t, g, "tcp://"+addr)
+	var ids [][]byte
+	var peers []*zmtptest.Peer
+	for range 4 {
+		p := dealerFrom(t, "127.0.0.2", addr)
+		if err := p.Send([]byte("q")); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, recvFrom(t, r, "q"))
+		peers = append(peers, p)
+	}
+	// 1 MiB more per round to each: nobody reads, and the kernel's
+	// buffers take a few MiB of it first.
+	big := bytes.Repeat([]byte("x"), 1<<20)
+	for g.Stats().Evicted == 0 && g.Unflushed() < 64<<20 {
+		for _, id := range ids {
+			if err := r.Send(zmq4.NewMsgFrom(id, big)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if st := g.Stats(); st.Evicted == 0 {
+		t.Fatalf("%d bytes queued for peers that do not read, and none evicted", g.Unflushed())
+	}
+	proctest.Eventually(t, "the queue back under MaxUnflushed", func() bool { return g.Unflushed() <= 4<<20+2<<20 })
+	proctest.Eventually(t, "a connection closed", func() bool { return g.Stats().ConnsByPeer["ip:127.0.0.2"] < 4 })
+	if got := bounds.String(); !strings.HasPrefix(got, "unread") {
+		t.Errorf("OnConnLimit heard %q, want unread", got)
+	}
+	_ = peers
+}
+
+// roundTrip sends body from p to r and back.
+func roundTrip(t *testing.T, r zmq4.Socket, p *zmtptest.Peer, body string) {
+	t.Helper()
+	if err := p.Send([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	id := recvFrom(t, r, body)
+	if err := r.Send(zmq4.NewMsgFrom(id, []byte(body))); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := p.Recv(); err != nil {
+		t.Fatalf("reply: %v", err)
+	}
+	_ = p.Conn.SetReadDeadline(time.Time{})
+}
+
+// syncList collects strings from callbacks on other goroutines.
+type syncList struct {
+	mu sync.Mutex
+	s  []string
+}
+
+func (l *syncList) add(s string) { l.mu.Lock(); l.s = append(l.s, s); l.mu.Unlock() }
+
+func (l *syncList) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.s, ",")
+}
