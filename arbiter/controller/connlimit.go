@@ -5,8 +5,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -43,48 +41,31 @@ func (c *Controller) connLimit(p zmqguard.Peer) int {
 type connLimitLog struct {
 	log      hclog.Logger
 	endpoint string
-
-	mu   sync.Mutex
-	last map[string]*limitLine
-}
-
-type limitLine struct {
-	at         time.Time
-	suppressed int
+	quiet    zmqguard.Throttle
 }
 
 func newConnLimitLog(log hclog.Logger, endpoint string) *connLimitLog {
-	return &connLimitLog{log: log, endpoint: endpoint, last: make(map[string]*limitLine)}
+	return &connLimitLog{log: log, endpoint: endpoint}
 }
 
 // note is zmqguard.Options.OnConnLimit.
 func (l *connLimitLog) note(peer, bound string, limit int) {
-	now := time.Now()
-	l.mu.Lock()
-	e := l.last[peer]
-	if e != nil && now.Sub(e.at) < time.Minute {
-		e.suppressed++
-		l.mu.Unlock()
+	ok, suppressed := l.quiet.Allow(peer)
+	if !ok {
 		return
 	}
-	suppressed := 0
-	if e != nil {
-		suppressed = e.suppressed
+	var what string
+	switch bound {
+	case "total":
+		what = "poold holds as many control connections as it takes, and this peer the most; its connection quiet the longest was closed"
+	case "budget":
+		what = "poold's listeners together hold as many connections as its fd budget allows (half of ulimit -n), and this peer the most of the control endpoint's; its connection quiet the longest was closed"
+	case "unread":
+		what = "replies queued for clients that do not read them reached the endpoint's bound (limit in bytes), and this connection held the most; it was closed"
+	default:
+		what = "this peer holds its share of connections; its connection quiet the longest was closed"
 	}
-	if len(l.last) >= 1024 {
-		for p, x := range l.last {
-			if now.Sub(x.at) >= time.Minute {
-				delete(l.last, p)
-			}
-		}
-	}
-	l.last[peer] = &limitLine{at: now}
-	l.mu.Unlock()
-	what := "this peer holds its share of connections"
-	if bound == "total" {
-		what = "poold holds as many control connections as it takes, and this peer the most"
-	}
-	l.log.Warn("control connection closed to make room: "+what+"; its connection quiet the longest was closed. "+
+	l.log.Warn("control connection closed to make room: "+what+". "+
 		"If this peer is not a poolctl or Circus client you run, find what holds them (ss -xp, or ss -tnp for tcp)",
 		"endpoint", l.endpoint, "peer", peer, "bound", bound, "limit", limit, "suppressed", suppressed)
 }

@@ -95,12 +95,22 @@ type Controller struct {
 	handle   Handler
 	log      hclog.Logger
 	acl      atomic.Pointer[ACL]
+	refusals zmqguard.Throttle // refusal log lines, per uid
 
 	started atomic.Bool
 	ready   chan struct{}
 	bound   string
 	srv     atomic.Pointer[server] // while Run serves (hold.go)
 }
+
+// MaxUnreadPerConn and MaxUnread bound the reply bytes poold queues for
+// clients that have not read them, per connection (past it, further
+// replies to it are dropped; one reply alone may be larger) and for the
+// endpoint (past it, the connection holding the most is closed).
+const (
+	MaxUnreadPerConn = 1 << 20
+	MaxUnread        = 32 << 20
+)
 
 // MaxRequest is the largest control request poold reads, in bytes; a
 // bigger one closes its connection (the request cannot be answered).
@@ -119,7 +129,7 @@ func New(endpoint string, h Handler, log hclog.Logger) *Controller {
 		MaxQueued:          DefaultMaxQueued,
 		Guard: zmqguard.New(zmqguard.Options{MaxFrame: MaxRequest, OnOversized: func(peer string) {
 			log.Warn("control connection closed: a request over the limit; send less (fewer or shorter args, env)", "peer", peer, "limit_bytes", MaxRequest)
-		}}),
+		}, MaxBuffered: MaxUnreadPerConn, MaxUnflushed: MaxUnread, Name: "control"}),
 		endpoint: endpoint,
 		handle:   h,
 		log:      log,

@@ -99,9 +99,11 @@ func (c *Controller) refuse(identity, raw []byte) (reply []byte, send, refused b
 		// Most likely a client that gave up (a timeout, ^C): not a
 		// refusal of anyone in particular, so not a warning naming uid 0.
 		c.log.Debug("control request dropped: its connection closed before its sender was checked", "command", req.Command)
-	} else {
+	} else if log, suppressed := c.refusals.Allow(fmt.Sprint("uid:", peer.UID)); log {
+		// One line a minute per uid, the next saying how many it left
+		// out: a refused client in a loop would fill the log.
 		c.log.Warn("control request refused", "command", req.Command, "uid", peer.UID, "gid", peer.GID,
-			"pid", peer.PID, "role", role.String(), "rule", rule)
+			"pid", peer.PID, "role", role.String(), "rule", rule, "suppressed", suppressed)
 	}
 	reply, send = arbiter.FailReply(raw, ce)
 	return reply, send, true, role
