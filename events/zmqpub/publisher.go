@@ -53,8 +53,9 @@ type Publisher struct {
 	report   time.Duration
 	peerWait time.Duration
 	guard    *zmqguard.Guard
-	unheard  atomic.Uint64 // events skipped because no subscriber was connected
-	holding  atomic.Bool   // awaitPeers holds the events
+	unheard  atomic.Uint64     // events skipped because no subscriber was connected
+	closedQ  zmqguard.Throttle // subscriberClosed's lines, per peer
+	holding  atomic.Bool       // awaitPeers holds the events
 	gopts    zmqguard.Options
 	flushReq chan chan struct{} // Flush asks Run to send what is queued
 
@@ -142,6 +143,12 @@ func New(endpoint string, bus *events.Bus, log hclog.Logger, opts ...Option) *Pu
 	}
 	if p.gopts.MaxFrame <= 0 {
 		p.gopts.MaxFrame = DefaultMaxFrame
+	}
+	if p.gopts.Name == "" {
+		p.gopts.Name = p.key
+	}
+	if p.gopts.OnConnLimit == nil {
+		p.gopts.OnConnLimit = p.subscriberClosed
 	}
 	// Each Publisher has its own guard, so its counters are its own.
 	p.guard = zmqguard.New(p.gopts)
@@ -393,4 +400,19 @@ func boundEndpoint(configured string, addr net.Addr) string {
 		return "tcp://" + addr.String()
 	}
 	return configured
+}
+
+// subscriberClosed logs a subscriber the guard closed to make room for
+// another connection (zmqguard.Options.OnConnLimit), once a minute per
+// peer: on tcp anyone who can reach the port can crowd an address's
+// subscribers out, and a subscriber that reconnects loses what was
+// published meanwhile.
+func (p *Publisher) subscriberClosed(peer, bound string, limit int) {
+	ok, suppressed := p.closedQ.Allow(peer)
+	if !ok {
+		return
+	}
+	p.log.Warn("subscriber closed to make room for other connections; it loses what is published until it reconnects. "+
+		"If many connections from this peer are not subscribers you run, find what holds them (ss -tnp, or ss -xp for ipc)",
+		"endpoint", p.endpoint, "peer", peer, "bound", bound, "limit", limit, "suppressed", suppressed)
 }
