@@ -167,7 +167,7 @@ func TestSpawnOutOfFdsNamesControlConnections(t *testing.T) {
 	if !errors.Is(err, syscall.EMFILE) {
 		t.Fatalf("%v no longer wraps EMFILE", err)
 	}
-	for _, want := range []string{"by control connections (uid:1002 ", "ss -xp", "holds 2 fds"} {
+	for _, want := range []string{"by connections to its listeners (uid:1002 ", "ss -xp", "holds 2 fds"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not say %q", err, want)
 		}
@@ -176,7 +176,7 @@ func TestSpawnOutOfFdsNamesControlConnections(t *testing.T) {
 		t.Errorf("%q advises raising the limit, which lets the holder take more", err)
 	}
 	few := func() (int, string) { return 2, "uid:0 2" }
-	if err := explainNofile(fmt.Errorf("start /bin/x: %w", emfile), logs, few); strings.Contains(err.Error(), "control") {
+	if err := explainNofile(fmt.Errorf("start /bin/x: %w", emfile), logs, few); strings.Contains(err.Error(), "connections to its listeners") {
 		t.Errorf("two control connections named as the cause: %q", err)
 	}
 }

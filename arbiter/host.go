@@ -115,8 +115,9 @@ func (a *Arbiter) reused(pid int) {
 
 // explainNofile adds to an error of running out of fds (EMFILE, from the
 // pipes or the fork) what poold's limit is and what each worker of a
-// watcher with logs costs, and how many fds control connections hold
-// when they hold a tenth of the limit or more (control may be nil).
+// watcher with logs costs, and how many fds connections to poold's
+// listeners (control, events, stats, console, metrics) hold when they hold
+// a tenth of the limit or more (control may be nil).
 func explainNofile(err error, logs configs.WorkerLogs, control func() (int, string)) error {
 	if !errors.Is(err, syscall.EMFILE) {
 		return err
@@ -128,8 +129,8 @@ func explainNofile(err error, logs configs.WorkerLogs, control func() (int, stri
 	}
 	if control != nil {
 		if n, peers := control(); n > 0 && uint64(n)*10 >= rl.Cur {
-			return fmt.Errorf("%w (poold's open-file limit, RLIMIT_NOFILE %s, is used up, %d of its fds by control connections (%s): "+
-				"find what holds them with ss -xp (ss -tnp for tcp) and stop it; each worker of this watcher holds %s in poold)",
+			return fmt.Errorf("%w (poold's open-file limit, RLIMIT_NOFILE %s, is used up, %d of its fds by connections to its listeners (%s): "+
+				"find what holds them with ss -xp and ss -tnp and stop it; each worker of this watcher holds %s in poold)",
 				err, limit, n, peers, workerFds(logs))
 		}
 	}

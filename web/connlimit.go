@@ -34,6 +34,20 @@ func connCap() int {
 	return int(min(max(rl.Cur/4, 64), 4096))
 }
 
+// ConnBudget joins a listener, named name ("console"), to the bound on
+// connections it shares with poold's other listeners
+// (zmqguard.SharedBudget); shed closes one of the listener's connections
+// to make room and reports whether it could.
+type ConnBudget func(name string, shed func() bool) BudgetAccount
+
+// BudgetAccount is a listener's account in its ConnBudget.
+type BudgetAccount interface {
+	Add()         // counts a connection
+	Remove()      // uncounts one
+	Settle() bool // sheds until within the budget; false: nobody could
+	Leave()       // the listener is closed
+}
+
 // capListener holds at most limit connections open at once. An
 // upgrade's hand-over pauses it (handover.go): it stops accepting, its fd
 // kept open for the new image.
@@ -41,6 +55,7 @@ type capListener struct {
 	net.Listener
 	limit   int
 	refused func(remote string, limit int)
+	budget  BudgetAccount // nil: none
 
 	// acceptMu is held from each accept of the listener beneath until
 	// what it returned is admitted: pause waits for it, so no connection
@@ -58,8 +73,11 @@ type capListener struct {
 // connections, and returns the listener to serve on. It sets hs's
 // ConnContext and wraps its Handler, to know which connections serve a
 // request; refused hears of each newcomer closed for the bound.
-func boundConns(hs *http.Server, l net.Listener, limit int, refused func(remote string, limit int)) *capListener {
+func boundConns(hs *http.Server, l net.Listener, limit int, refused func(remote string, limit int), budget ConnBudget, name string) *capListener {
 	cl := &capListener{Listener: l, limit: limit, refused: refused, done: make(chan struct{}), open: map[*capConn]struct{}{}}
+	if budget != nil {
+		cl.budget = budget(name, cl.shed)
+	}
 	hs.ConnState = func(c net.Conn, st http.ConnState) {
 		if t, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS
 			c = t.NetConn()
@@ -139,7 +157,12 @@ func (l *capListener) acceptOne() (net.Conn, error) {
 // Close closes the listener beneath (its fd) and ends an accept that
 // waits for a resume.
 func (l *capListener) Close() error {
-	l.doneOnce.Do(func() { close(l.done) })
+	l.doneOnce.Do(func() {
+		close(l.done)
+		if l.budget != nil {
+			l.budget.Leave()
+		}
+	})
 	return l.Listener.Close()
 }
 
@@ -228,15 +251,56 @@ func (l *capListener) admit(c net.Conn) (*capConn, bool) {
 			l.mu.Unlock()
 			return nil, false
 		}
-		delete(l.open, victim)
+		l.dropLocked(victim)
 	}
 	cc := &capConn{Conn: c, l: l, waiting: time.Now()}
 	l.open[cc] = struct{}{}
+	if l.budget != nil {
+		l.budget.Add()
+	}
 	l.mu.Unlock()
 	if victim != nil {
 		_ = victim.Conn.Close() // its server goroutine sees the error and ends
 	}
+	if l.budget != nil && !l.budget.Settle() {
+		// poold's listeners hold their budget and none can give one up.
+		l.mu.Lock()
+		l.dropLocked(cc)
+		l.mu.Unlock()
+		return nil, false
+	}
 	return cc, true
+}
+
+// dropLocked takes c out of l's set (l.mu held).
+func (l *capListener) dropLocked(c *capConn) {
+	if _, ok := l.open[c]; ok {
+		delete(l.open, c)
+		if l.budget != nil {
+			l.budget.Remove()
+		}
+	}
+}
+
+// shed is l's part in its ConnBudget: it closes the connection that has
+// waited longest for a request, if one does.
+func (l *capListener) shed() bool {
+	l.mu.Lock()
+	var victim *capConn
+	for o := range l.open {
+		if o.busy == 0 && (victim == nil || o.waiting.Before(victim.waiting)) {
+			victim = o
+		}
+	}
+	if victim != nil {
+		l.dropLocked(victim)
+	}
+	l.mu.Unlock()
+	if victim == nil {
+		return false
+	}
+	_ = victim.Conn.Close()
+	return true
 }
 
 // capConn is a connection of a capListener; it leaves the listener's set
@@ -264,7 +328,7 @@ func (c *capConn) serving(on bool) {
 
 func (c *capConn) Close() error {
 	c.l.mu.Lock()
-	delete(c.l.open, c)
+	c.l.dropLocked(c)
 	c.l.mu.Unlock()
 	return c.Conn.Close()
 }
@@ -273,7 +337,7 @@ func (c *capConn) Close() error {
 // addresses together: a flood comes from many.
 func refuseLog(q *quietLog, listener string) func(remote string, limit int) {
 	return func(remote string, limit int) {
-		q.Warn("any", "connection refused: every connection to the "+listener+" is serving a request; the rest are refused until some end (the bound is a quarter of poold's open-file limit, ulimit -n)",
+		q.Warn("any", "connection refused: every connection to the "+listener+" is serving a request; the rest are refused until some end (the bound is a quarter of poold's open-file limit, ulimit -n, and half of it for all of poold's listeners)",
 			"remote", remote, "limit", limit)
 	}
 }

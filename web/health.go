@@ -126,6 +126,9 @@ type ProbeOptions struct {
 	// in to the console reads /metrics here with its cookie.
 	CookieKey []byte
 
+	// Budget, if set, bounds the listener's connections together with
+	// poold's other listeners'.
+	Budget   ConnBudget
 	maxConns int // tests: connections open at once; 0 is connCap()
 }
 
@@ -245,7 +248,7 @@ func (p *ProbeServer) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:          p.opts.Log.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	}
 	p.opts.Log.Info("metrics and health listening", "address", l.Addr().String(), "token", p.opts.Token != "" || len(p.opts.Tokens) > 0)
-	cl := boundConns(hs, l, p.conns, refuseLog(p.quiet, "metrics and health listener"))
+	cl := boundConns(hs, l, p.conns, refuseLog(p.quiet, "metrics and health listener"), p.opts.Budget, "metrics")
 	p.serving.Store(&serving{hs: hs, cl: cl})
 	l = cl
 	errc := make(chan error, 1)

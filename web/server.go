@@ -61,6 +61,9 @@ type Backend interface {
 type Options struct {
 	Config  configs.Web
 	Backend Backend
+	// Budget, if set, bounds the console's connections together with
+	// poold's other listeners' (connlimit.go).
+	Budget ConnBudget
 	// Events carries lifecycle events (watcher.<name>.<kind>,
 	// arbiter.<kind>). May be nil: the console then refreshes only on
 	// actions and on its periodic resync.
@@ -269,7 +272,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		s.log.Warn("the console page, its websocket and probes are closed: "+closedWhy(), "address", s.addr)
 	}
 
-	cl := boundConns(hs, l, s.tunings.maxConns, refuseLog(s.quiet, "console"))
+	cl := boundConns(hs, l, s.tunings.maxConns, refuseLog(s.quiet, "console"), s.opts.Budget, "console")
 	s.serving.Store(&serving{hs: hs, cl: cl})
 	l = cl
 	if s.opts.TLS != nil {

@@ -454,7 +454,7 @@ func (h *httpParts) start() error {
 			scheme = "https"
 		}
 		srv, err := web.New(web.Options{Config: w, Backend: wireBackend{h.arb}, Events: h.bus, Stats: h.statsBus,
-			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("web"), TLS: tlsConf, CookieKey: cookieKey})
+			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("web"), TLS: tlsConf, CookieKey: cookieKey, Budget: listenerBudget})
 		if err != nil {
 			return err
 		}
@@ -469,7 +469,7 @@ func (h *httpParts) start() error {
 	}
 	if w.MetricsAddress != "" {
 		ps, err := web.NewProbeServer(web.ProbeOptions{Address: w.MetricsAddress, Token: w.Token, Tokens: w.Tokens,
-			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("metrics"), CookieKey: cookieKey})
+			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("metrics"), CookieKey: cookieKey, Budget: listenerBudget})
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/poold/poold/arbiter/sdnotify"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/events/zmqpub"
 	"github.com/poold/poold/web"
 )
@@ -118,8 +119,8 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 			return reconfigure(log, d.console, d.probes, c)
 		},
 		Lifecycle: lifecycle,
-		// d.ctl is set below, before the arbiter runs.
-		ControlConns: func() (int, string) { return d.ctl.ControlConns() },
+		// What poold's listeners hold, for a spawn that found no fd.
+		ControlConns: zmqguard.SharedBudget.Held,
 		Upgrade: upgrader(path, func() {
 			// The loop is blocked from here to the exec: what the HTTP
 			// listeners take is answered without it (httpView), with
@@ -280,4 +281,12 @@ func (h *httpParts) serveHeld(ctx context.Context, l net.Listener, serve func(co
 		}
 	}
 	return serve(ctx, l)
+}
+
+// listenerBudget joins an HTTP listener to the budget of connections all
+// of poold's listeners share (the control endpoint, the event and stats
+// streams and the HTTP listeners): half of RLIMIT_NOFILE, so the other
+// half stays for the workers and poold's own files.
+func listenerBudget(name string, shed func() bool) web.BudgetAccount {
+	return zmqguard.SharedBudget.Join(name, shed)
 }
