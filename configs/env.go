@@ -41,6 +41,7 @@ var reservedEnv = map[string]bool{
 	"POOLD_NOTIFY_HELPER":          true,
 	"POOLD_PROCINFO_HELPER":        true,
 	"POOLD_PROCINFO_BENCH_N":       true,
+	"POOLD_METRICS_BENCH_N":        true,
 	"POOLD_WEB_BENCH_URL":          true,
 	"POOLD_WEB_BENCH_N":            true,
 	"POOLD_PROCTEST_CHILD":         true, // watcher/proctest's own tests
