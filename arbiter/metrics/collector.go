@@ -88,7 +88,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	in := c.given
 	if in == nil {
 		var err error
-		if in, err = c.e.read(); err != nil {
+		if in, err = c.e.read(context.Background()); err != nil {
 			// The other collectors still answer; the scrape reports the error.
 			ch <- prometheus.NewInvalidMetric(dWorkers, err)
 			return
@@ -122,17 +122,6 @@ func (c *snapshotCollector) collectDropped(ch chan<- prometheus.Metric) {
 	for stream, f := range c.e.opts.Evicted {
 		ch <- prometheus.MustNewConstMetric(dEvicted, prometheus.CounterValue, float64(f()), stream)
 	}
-}
-
-// read takes one Snapshot and its workers' usage.
-func (e *Exporter) read() (*scrapeInput, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), e.opts.ScrapeTimeout)
-	defer cancel()
-	snap, err := e.opts.Source.Snapshot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &scrapeInput{snap: snap, usage: e.opts.Source.WorkerUsage(snap)}, nil
 }
 
 // collectPool sends the metrics of one pool and, if workers, its

@@ -75,7 +75,17 @@ type Exporter struct {
 	// sub is Run's subscription, set once it has subscribed; scrapes
 	// read its drop count.
 	sub atomic.Pointer[events.Subscription]
+	// fmu guards cur, the read of the pools that scrapes arriving now
+	// share (flight.go); shared counts the scrapes that shared one.
+	fmu    sync.Mutex
+	cur    *flight
+	shared atomic.Uint64
+	// slots holds one token per scrape being answered (at most inFlight).
+	slots chan struct{}
 }
+
+// inFlight is how many scrapes are answered at once.
+const inFlight = 4
 
 // ReloadBuckets are the bucket bounds of poold_reload_duration_seconds: a
 // rolling reload takes from well under a second (workers ready at spawn)
@@ -95,6 +105,7 @@ func New(opts Options) *Exporter {
 		log:   opts.Log,
 		reg:   prometheus.NewRegistry(),
 		ready: make(chan struct{}),
+		slots: make(chan struct{}, inFlight),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "poold_worker_restarts_total",
 			Help: "Workers poold started again without being asked: reason exit (the worker ended on its own), spawn_error (the previous start failed), unhealthy (failed readiness, health check or a resource limit), max_age.",
@@ -121,7 +132,8 @@ func New(opts Options) *Exporter {
 func (e *Exporter) Registry() *prometheus.Registry { return e.reg }
 
 // Handler serves the registry in the Prometheus text format (or another
-// the scraper asks for). At most four scrapes run at once; a scrape
+// the scraper asks for). At most four scrapes run at once, and those
+// that come together share one read of the pools (flight.go); a scrape
 // whose Snapshot fails still returns the other metrics and logs why. A
 // scrape is answered 503 after twice ScrapeTimeout; a scraper that goes
 // away, or a scrape that runs out of time, is logged once (scrapeEnd),
@@ -132,8 +144,7 @@ func (e *Exporter) Handler() http.Handler {
 		ErrorLog:      scrapeErrors{e.log},
 		ErrorHandling: promhttp.ContinueOnError,
 	})
-	const inFlight = 4
-	sem := make(chan struct{}, inFlight)
+	sem := e.slots
 	h := http.HandlerFunc(func(rsp http.ResponseWriter, req *http.Request) {
 		select {
 		case sem <- struct{}{}:
@@ -145,8 +156,16 @@ func (e *Exporter) Handler() http.Handler {
 		}
 		format := expfmt.NegotiateAccept(req.Header, expfmt.DefaultAcceptedFormats()...)
 		filtered := req.URL != nil && len(req.URL.Query()["name[]"]) > 0
-		if format.FormatType() == expfmt.TypeTextPlain && !filtered && e.serveText(rsp, req, format) {
-			return
+		if format.FormatType() == expfmt.TypeTextPlain && !filtered {
+			in, err := e.read(req.Context())
+			if req.Context().Err() != nil {
+				return // the scraper went away: scrapeEnd logs it
+			}
+			if err == nil {
+				e.serveText(rsp, req, format, in)
+				return
+			}
+			// promhttp's answer reports why beside the other metrics.
 		}
 		full.ServeHTTP(rsp, req)
 	})

@@ -124,14 +124,8 @@ func appendValue(b []byte, v float64) []byte {
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
-// serveText answers a text scrape. It returns false, having written
-// nothing, when the snapshot cannot be had: the caller then answers
-// through promhttp, which reports why beside the other metrics.
-func (e *Exporter) serveText(rsp http.ResponseWriter, req *http.Request, format expfmt.Format) bool {
-	in, err := e.read()
-	if err != nil {
-		return false
-	}
+// serveText answers a text scrape from in.
+func (e *Exporter) serveText(rsp http.ResponseWriter, req *http.Request, format expfmt.Format, in *scrapeInput) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&snapshotCollector{e: e, given: in, noWorkers: true})
 	mfs, err := prometheus.Gatherers{e.base, reg}.Gather()
@@ -139,7 +133,7 @@ func (e *Exporter) serveText(rsp http.ResponseWriter, req *http.Request, format 
 		scrapeErrors{e.log}.Println("error gathering metrics:", err)
 		if len(mfs) == 0 {
 			http.Error(rsp, "An error has occurred while gathering metrics:\n\n"+err.Error(), http.StatusInternalServerError)
-			return true
+			return
 		}
 	}
 	h := rsp.Header()
@@ -171,7 +165,6 @@ func (e *Exporter) serveText(rsp http.ResponseWriter, req *http.Request, format 
 	if err := bw.Flush(); err != nil {
 		scrapeErrors{e.log}.Println("error sending metrics:", err)
 	}
-	return true
 }
 
 // acceptsGzip tells whether the scraper takes gzip (Prometheus asks for
