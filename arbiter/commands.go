@@ -17,7 +17,9 @@ type cmdMsg struct {
 	// withhold is set by Do for a read-only caller (WithRole).
 	withhold bool
 	// who sent it (WithCaller), nil for poold's own commands.
-	who      func() string
+	who func() string
+	// bySignal: poold's own upgrade for a SIGUSR2 (Arbiter.Upgrade).
+	bySignal bool
 	reply    chan answer // capacity 1
 	answered bool
 	// parked is the set m is in while it waits for its outcome (a waited

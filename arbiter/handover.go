@@ -37,7 +37,9 @@ type Upgrader struct {
 	// Preflight checks the binary at Exe against the config and the
 	// state (its JSON), changing nothing; it returns the new version, or
 	// an error saying why the binary cannot take over. It bounds its own
-	// runs of the binary and stops them when ctx ends (poold stops).
+	// runs of the binary and stops them when ctx ends (poold stops),
+	// and logs a check it runs ("upgrade: checking the new binary"):
+	// a result it kept from the last one runs nothing.
 	Preflight func(ctx context.Context, state []byte) (newVersion string, err error)
 	// Drain lets poold's own log lines reach stderr before the exec,
 	// and stops its HTTP listeners taking connections; Undrain undoes
@@ -141,7 +143,8 @@ func init() {
 	commands["upgrade_status"] = cmdUpgradeStatus
 }
 
-// Upgrade is SIGUSR2: the upgrade command, its outcome logged. One that
+// Upgrade is SIGUSR2: the upgrade command, logged once it is under way
+// (cmdUpgrade), or its refusal. One that
 // came during an upgrade is refused, as gunicorn and nginx ignore a
 // second USR2 while one is in flight and tableflip refuses it: in the
 // old image by cmdUpgrade (or, handing over, as a command not run), and
@@ -157,7 +160,7 @@ func (a *Arbiter) Upgrade() {
 			return
 		}
 	}
-	m := &cmdMsg{req: Request{Command: "upgrade"}, reply: make(chan answer, 1)}
+	m := &cmdMsg{req: Request{Command: "upgrade"}, bySignal: true, reply: make(chan answer, 1)}
 	if !a.post(m) {
 		return
 	}
@@ -167,7 +170,7 @@ func (a *Arbiter) Upgrade() {
 		select {
 		case ans := <-m.reply:
 			if ans.reply["status"] != "ok" {
-				a.log.Error("upgrade refused", "reason", ans.reply["reason"])
+				a.log.Error("SIGUSR2: upgrade refused", "reason", ans.reply["reason"])
 			}
 		case <-a.stopped:
 		}
@@ -208,6 +211,9 @@ func cmdUpgrade(a *Arbiter, m *cmdMsg) error {
 		return errorf(ErrnoFailed, "upgrade refused, nothing changed: %v", err)
 	}
 	a.upgrading = true
+	if m.bySignal { // logged once it is under way, not before a refusal
+		a.log.Info("SIGUSR2: upgrading poold in place", "binary", u.Exe)
+	}
 	a.settleBy, a.settleSaid, a.settleLogged = time.Now().Add(settleWait), time.Time{}, ""
 	a.whenSettled(m, func() { a.preflight(m) })
 	return nil
@@ -216,13 +222,11 @@ func cmdUpgrade(a *Arbiter, m *cmdMsg) error {
 // preflight encodes the state and checks the new binary against it, off
 // the loop; execUpgrade goes on with the outcome.
 func (a *Arbiter) preflight(m *cmdMsg) {
-	u := a.opts.Upgrade
 	raw, err := json.Marshal(a.state(time.Now()))
 	if err != nil {
 		a.refuse(m, fmt.Errorf("encode the state: %w", err))
 		return
 	}
-	a.log.Info("upgrade: checking the new binary", "path", u.Exe)
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()

@@ -121,7 +121,7 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 		Lifecycle: lifecycle,
 		// What poold's listeners hold, for a spawn that found no fd.
 		ControlConns: zmqguard.SharedBudget.Held,
-		Upgrade: upgrader(path, func() {
+		Upgrade: upgrader(path, log, func() {
 			// The loop is blocked from here to the exec: what the HTTP
 			// listeners take is answered without it (httpView), with
 			// the state as it is now (Drain runs on the loop).
@@ -250,8 +250,7 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 				d.arb.Reopen() // worker log files, after logrotate (create mode)
 				d.log.Info("SIGUSR1: reopening worker log files")
 			case syscall.SIGUSR2:
-				d.log.Info("SIGUSR2: upgrading poold in place", "binary", selfExe)
-				d.arb.Upgrade()
+				d.arb.Upgrade() // it logs the upgrade, or why it is refused
 			case syscall.SIGTTIN, syscall.SIGTTOU:
 				d.jobControl(sig)
 			default:

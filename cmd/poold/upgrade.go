@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/arbiter/upgrade"
@@ -238,14 +240,14 @@ func checkEnv(env []string) []string {
 
 // upgrader is what the arbiter needs to upgrade this binary in place;
 // undrain undoes drain when the exec did not happen.
-func upgrader(path string, drain, undrain func()) *arbiter.Upgrader {
+func upgrader(path string, log hclog.Logger, drain, undrain func()) *arbiter.Upgrader {
 	if mainSpawner == nil {
 		return nil
 	}
 	env := append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe)
 	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: env,
 		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers, Preflight: func(ctx context.Context, state []byte) (string, error) {
-			v, err := preflight(ctx, selfExe, path, false, state)
+			v, err := preflight(ctx, log, selfExe, path, false, state)
 			if err != nil {
 				checked.close()
 			}
@@ -276,12 +278,17 @@ const configOnlyFlag = "--config-only"
 // config: what the new image would refuse, its syntax and values. A
 // watcher whose program is missing does not count: poold runs with it
 // (it retries with backoff) and so would the new image. A binary without
-// --config-only gets the full --check. It changes nothing.
-func preflight(ctx context.Context, exe, path string, strict bool, state []byte) (string, error) {
+// --config-only gets the full --check. It changes nothing. A check it
+// runs is logged at INFO; one whose inputs passed before runs nothing
+// and says so at DEBUG (an upgrade that waits checks at every round).
+func preflight(ctx context.Context, log hclog.Logger, exe, path string, strict bool, state []byte) (string, error) {
 	inputs := checkInputs(path, strict, state)
 	if v, ok := checked.passedBefore(exe, inputs); ok {
-		return v, nil // the same file on the same inputs passed (upgradeonce.go)
+		// the same file on the same inputs passed (upgradeonce.go)
+		log.Debug("upgrade: the new binary and the config are unchanged since the last check; not checking again", "path", exe)
+		return v, nil
 	}
+	log.Info("upgrade: checking the new binary", "path", exe)
 	run, err := checked.open(exe)
 	if err != nil {
 		return "", err

@@ -68,6 +68,10 @@ func TestSignalWhileNewImageStarts(t *testing.T) {
 				if o := p.outcome(); o["id"] != float64(1) || o["state"] != "upgraded" {
 					t.Errorf("outcome %v; want upgrade 1, upgraded, and no other", o)
 				}
+				// The refusal is all it says: not "upgrading" first.
+				if contains(p.log.String(), "SIGUSR2: upgrading poold in place") {
+					t.Errorf("a refused SIGUSR2 was logged as an upgrade under way:\n%s", p.log.String())
+				}
 			}
 		})
 	}

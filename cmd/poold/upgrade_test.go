@@ -229,6 +229,9 @@ func TestSIGUSR2Upgrades(t *testing.T) {
 	if got := p.pids("web"); !slices.Equal(got, before) {
 		t.Errorf("pids %v, want %v", got, before)
 	}
+	if !contains(p.log.String(), "SIGUSR2: upgrading poold in place") {
+		t.Errorf("the signal's upgrade is not in poold's log:\n%s", p.log.String())
+	}
 }
 
 // An upgrade while a watcher sits in a long graceful stop (a worker that
