@@ -227,6 +227,7 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 	checkSplit(ps, k("cmd"), "cmd", w.Cmd)
 	checkSplit(ps, k("health_cmd"), "health_cmd", w.HealthCmd)
 	validateRefs(ps, k, w, sockets)
+	warnUnsetEnvRefs(ps, k, w)
 	validateProbes(ps, k, w)
 	validateScaling(ps, k, w, sockets)
 	validateWorkerLogs(ps, k, w)

@@ -54,7 +54,8 @@ func inheritedEnv(spec configs.Watcher) []string {
 // the worker's environment, its own variables replaced in turn; an entry
 // that refers to its own KEY (PATH=/opt/bin:$(pool.env.PATH)), or to an
 // entry that refers back to it, gets KEY's inherited value there
-// (inheritedEnv), as a shell's PATH=/opt/bin:$PATH does.
+// (inheritedEnv), as a shell's PATH=/opt/bin:$PATH does
+// (configs.ResolveEnv).
 func expandEnv(spec configs.Watcher, vars map[string]string) []string {
 	env := inheritedEnv(spec)
 	inherited := make(map[string]string, len(env))
@@ -64,38 +65,13 @@ func expandEnv(spec configs.Watcher, vars map[string]string) []string {
 			inherited[k] = v
 		}
 	}
-	raw := make(map[string]string, len(spec.Env))
-	for _, kv := range spec.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		raw[k] = v
-	}
-	done := make(map[string]string, len(raw))
-	busy := make(map[string]bool)
-	var resolve func(key string) string
-	resolve = func(key string) string {
-		if v, ok := done[key]; ok {
-			return v
-		}
-		busy[key] = true
-		v := configs.ExpandFunc(raw[key], func(x string) (string, bool) {
-			name, isEnv := strings.CutPrefix(x, "env.")
-			if !isEnv {
-				v, ok := vars[x]
-				return v, ok
-			}
-			if _, ok := raw[name]; ok && !busy[name] {
-				return resolve(name), true
-			}
-			v, ok := inherited[name]
-			return v, ok
-		})
-		delete(busy, key)
-		done[key] = v
-		return v
-	}
+	done := configs.ResolveEnv(spec.Env, inherited, func(x string) (string, bool) {
+		v, ok := vars[x]
+		return v, ok
+	}, nil) // an env.KEY with no value stays as written: the load warned of it
 	for _, kv := range spec.Env {
 		k, _, _ := strings.Cut(kv, "=")
-		env = setEnv(env, k+"="+resolve(k))
+		env = setEnv(env, k+"="+done[k])
 	}
 	return env
 }
