@@ -211,6 +211,24 @@ func (c *conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// writeGreetingLocked takes the part of zmq4's greeting at the head of
+// p: a server's was sent by the guard during the handshake and must match
+// it; a client's is queued. It returns how many bytes of p it took.
+func (c *conn) writeGreetingLocked(p []byte) (int, error) {
+	off := greetingLen - c.out.greetLeft
+	n, _ := c.out.step(p)
+	if !c.server {
+		c.pending = append(c.pending, p[:n]...)
+		c.queue(int64(n))
+		return n, nil
+	}
+	if !bytes.Equal(p[:n], nullGreeting[off:off+n]) {
+		c.abortLocked()
+		return 0, c.opErr("write", fmt.Errorf("%w: zmq4 sent a non-NULL greeting; only NULL security is supported", errBadGreeting))
+	}
+	return n, nil
+}
+
 func (c *conn) writeLocked(p []byte) (int, error) {
 	if c.closed {
 		return 0, c.opErr("write", net.ErrClosed)
@@ -218,17 +236,9 @@ func (c *conn) writeLocked(p []byte) (int, error) {
 	total := len(p)
 	for len(p) > 0 {
 		if c.out.greetLeft > 0 {
-			off := greetingLen - c.out.greetLeft
-			n, _ := c.out.step(p)
-			if c.server {
-				// The guard already sent this greeting during the handshake.
-				if !bytes.Equal(p[:n], nullGreeting[off:off+n]) {
-					c.abortLocked()
-					return 0, c.opErr("write", fmt.Errorf("%w: zmq4 sent a non-NULL greeting; only NULL security is supported", errBadGreeting))
-				}
-			} else {
-				c.pending = append(c.pending, p[:n]...)
-				c.queue(int64(n))
+			n, err := c.writeGreetingLocked(p)
+			if err != nil {
+				return 0, err
 			}
 			p = p[n:]
 			continue
