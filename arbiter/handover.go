@@ -80,11 +80,12 @@ type Upgrader struct {
 	// it, else one such as /proc/self/fd/N); done runs once the exec
 	// failed or was not tried (the upgrade is over).
 	Checked func() (path func() string, done func(), err error)
-	// CookieKey is the key the console signs its cookies with (web):
+	// CookieKey gives the key the console signs its cookies with (web)
+	// in force at the exec (a change of [web] token draws a new one):
 	// the new image keeps it (CookieKeyHandedOver), so a browser signed
 	// in stays signed in. It goes only into the exec's state, not the
 	// pre-flight's.
-	CookieKey []byte
+	CookieKey func() []byte
 }
 
 // lastLogsGrace bounds the wait for the log lines of the exec step to
@@ -409,7 +410,9 @@ func (a *Arbiter) execState(h *controlHold) (st *upgrade.State, cancel func()) {
 			st.Extra[peersPrefix+k] = n
 		}
 	}
-	handCookieKey(st, u.CookieKey)
+	if u.CookieKey != nil {
+		handCookieKey(st, u.CookieKey())
+	}
 	return st, cancel
 }
 

@@ -30,30 +30,16 @@ type access struct {
 	// it ends the consoles opened before. A reload that changes only
 	// the API's tokens hands it on, open, so consoles stay.
 	consoles chan struct{}
-	// stale are the guards of console tokens a reload replaced, newest
-	// last (at most maxStale). A request that only they admit comes from
-	// a page or bookmark of before the change: it is refused, saying so,
-	// but it is not a guess (it tells nothing of the token in force), so
-	// a tab that keeps reconnecting does not lock its address out.
+	// stale are the guards of console tokens a reload replaced (retire).
 	stale []*guard
 }
 
-// maxStale is how many replaced console tokens are still recognised.
-const maxStale = 4
-
 // staleToken reports whether r carries a console token or cookie that a
 // reload replaced.
-func (a *access) staleToken(r *http.Request) bool {
-	for _, g := range a.stale {
-		if ok, _ := g.tokenOK(r); ok && g.hasToken {
-			return true
-		}
-	}
-	return false
-}
+func (a *access) staleToken(r *http.Request) bool { return replacedToken(a.stale, r) }
 
-func newAccess(bindHost string, c configs.Web, cookieKey []byte) *access {
-	return &access{guard: newConsoleGuard(bindHost, c.Token, len(c.Tokens) > 0, cookieKey), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
+func newAccess(bindHost string, c configs.Web, keys *CookieKey) *access {
+	return &access{guard: newConsoleGuard(bindHost, c.Token, len(c.Tokens) > 0, keys), token: c.Token, readOnly: c.ReadOnly, tokens: apiTokens(c),
 		revoked: make(chan struct{}), consoles: make(chan struct{})}
 }
 
@@ -76,7 +62,8 @@ func accessOf(r *http.Request) *access {
 // turned on or off; a new certificate applies at once, see reloadCert).
 // token and read_only apply at once; when
 // either changes, every open console is closed, and cookies minted from
-// an old token stop working. A token removed while the console still
+// an old token stop working, for good (an old token set back later has
+// a new cookie key, cookie.go). A token removed while the console still
 // listens on a non-loopback address is kept until the restart (reported
 // as web.token). Reconfigure does not block; it is safe for concurrent use.
 func (s *Server) Reconfigure(c configs.Web) (restart []string) {
@@ -104,13 +91,13 @@ func (s *Server) Reconfigure(c configs.Web) (restart []string) {
 	}
 	restart = append(restart, s.reloadCert(c)...)
 	c.Token = token
-	next := newAccess(host, c, s.opts.CookieKey)
-	if token == cur.token && c.ReadOnly == cur.readOnly && slices.Equal(next.tokens, cur.tokens) {
+	if token == cur.token && c.ReadOnly == cur.readOnly && slices.Equal(apiTokens(c), cur.tokens) {
 		return restart
 	}
+	next := newAccess(host, c, s.opts.CookieKey)
 	next.stale = cur.stale
-	if token != cur.token && cur.guard.hasToken {
-		next.stale = append(slices.Clone(cur.stale[max(0, len(cur.stale)-maxStale+1):]), cur.guard)
+	if token != cur.token {
+		next.stale = retire(cur.stale, cur.guard)
 	}
 	sameConsole := token == cur.token && c.ReadOnly == cur.readOnly && next.guard.closed == cur.guard.closed
 	if sameConsole {

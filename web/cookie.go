@@ -6,15 +6,17 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // The console cookie proves that its browser opened the console with
 // the token, without holding the token or anything a guess of it could
-// be checked against: it is an HMAC, under a key poold draws at start
-// (NewCookieKey), of the token and the cookie's expiry. Whoever reads a
+// be checked against: it is an HMAC, under poold's cookie key
+// (CookieKey), of the token and the cookie's expiry. Whoever reads a
 // cookie (a browser profile, a proxy's log) can use it until it
 // expires, poold restarts or the token changes, but cannot turn it back
 // into the token, nor make one from a guess. So a wrong cookie is no
@@ -32,12 +34,61 @@ const cookieLife = 30 * 24 * time.Hour
 // cookieKeySize is the size of a cookie key, in bytes.
 const cookieKeySize = 32
 
-// NewCookieKey draws a key for console cookies (Options.CookieKey,
-// ProbeOptions.CookieKey). It never fails (crypto/rand).
-func NewCookieKey() []byte {
-	k := make([]byte, cookieKeySize)
-	_, _ = rand.Read(k)
-	return k
+// CookieKey is the key console cookies are signed under. The console
+// and the metrics listener share one (Options.CookieKey,
+// ProbeOptions.CookieKey), so a browser signed in to the console reads
+// /metrics with its cookie. poold draws it at start (NewCookieKey); an
+// upgrade hands it to the new image (Bytes, HandedOverCookieKey). Each
+// change of [web] token draws a new one: the change ends every sign-in
+// made before it for good, also when an operator sets an old token
+// back (a key that depended only on the token would make that token's
+// old cookies valid again). Safe for concurrent use.
+type CookieKey struct {
+	mu  sync.Mutex
+	key []byte
+	// token is the digest of the token key is for; nil until the
+	// first listener asks (the token poold starts or takes over with).
+	token *[sha256.Size]byte
+}
+
+// NewCookieKey draws a cookie key. It never fails (crypto/rand).
+func NewCookieKey() *CookieKey {
+	return &CookieKey{key: drawKey()}
+}
+
+// HandedOverCookieKey is the key an upgrade's old image handed over
+// (its Bytes), for the token the new image starts with.
+func HandedOverCookieKey(b []byte) *CookieKey {
+	return &CookieKey{key: slices.Clone(b)}
+}
+
+// Bytes is the key in force, for the hand-over of an upgrade.
+func (k *CookieKey) Bytes() []byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.key)
+}
+
+func drawKey() []byte {
+	b := make([]byte, cookieKeySize)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// forToken returns the key of token's cookies. A token other than the
+// one asked for last (by either listener: both ask for each reload's
+// token in turn) draws a new key first, so the cookies of before it are
+// refused ever after; the first token asked for keeps the key drawn at
+// start or handed over.
+func (k *CookieKey) forToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.token != nil && *k.token != sum {
+		k.key = drawKey()
+	}
+	k.token = &sum
+	return cookieMAC(k.key, token)
 }
 
 // cookieMAC is the key of token's cookies under key: changing either

@@ -81,7 +81,7 @@ func TestConsoleCookieAcrossRestartAndUpgrade(t *testing.T) {
 	if code, body := fetch(t, restarted.url+"/", token); code != http.StatusOK {
 		t.Errorf("GET / of a restarted poold with the token after %d old cookies: %d %.120q, want 200", len(cookies), code, body)
 	}
-	upgraded := startServerKey(t, token, key)
+	upgraded := startServerKey(t, token, HandedOverCookieKey(key.Bytes()))
 	if code, body := getBody(t, upgraded.url+"/", cookies[0]); code != http.StatusOK {
 		t.Errorf("GET / of an upgraded poold (the key handed over) with the cookie: %d %.120q, want 200", code, body)
 	}
@@ -100,7 +100,7 @@ func TestConsoleCookieAcrossRestartAndUpgrade(t *testing.T) {
 
 // startServerKey serves a console with token whose cookies are signed
 // under key, as a poold started (or upgraded) with it.
-func startServerKey(t *testing.T, token string, key []byte) *testServer {
+func startServerKey(t *testing.T, token string, key *CookieKey) *testServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -37,7 +38,8 @@ func cookieName(r *http.Request) string {
 type guard struct {
 	token [sha256.Size]byte
 	// cookieKey signs the cookies that prove the token (cookie.go): a
-	// digest of the token under poold's cookie key.
+	// digest of the token under poold's cookie key in force when the
+	// token was set.
 	cookieKey []byte
 	hasToken  bool
 	hosts     map[string]bool // allowed Host names (lower case, no port, no brackets)
@@ -54,8 +56,8 @@ type guard struct {
 // user who sets api_tokens means the listener to check who runs what: a
 // console open to every local user (or to a proxy on the host) would run
 // an operator's commands for anyone, past the read-only tokens' role.
-func newConsoleGuard(bindHost, token string, apiTokens bool, cookieKey []byte) *guard {
-	g := newGuard(bindHost, token, cookieKey)
+func newConsoleGuard(bindHost, token string, apiTokens bool, keys *CookieKey) *guard {
+	g := newGuard(bindHost, token, keys)
 	g.closed = token == "" && (apiTokens || !isLoopbackHost(bindHost))
 	return g
 }
@@ -65,14 +67,17 @@ func closedWhy() string {
 	return "[web] token is not set, and the listener has web.api_tokens or is not on a loopback address; only the control API (/api/v1/, with a token of web.api_tokens) is served here; set [web] token to open the console"
 }
 
-// newGuard guards with token; its cookies are signed under cookieKey
-// (NewCookieKey; poold's console and metrics listener share one).
-func newGuard(bindHost, token string, cookieKey []byte) *guard {
+// newGuard guards with token; its cookies are signed under keys's key
+// for it (poold's console and metrics listener share keys; a new token
+// draws a new key, cookie.go).
+func newGuard(bindHost, token string, keys *CookieKey) *guard {
 	g := &guard{hosts: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}}
+	// Asked for "" too: a token removed and set again later is a change.
+	key := keys.forToken(token)
 	if token != "" {
 		g.hasToken = true
 		g.token = sha256.Sum256([]byte(token))
-		g.cookieKey = cookieMAC(cookieKey, token)
+		g.cookieKey = key
 	}
 	h := strings.ToLower(strings.Trim(bindHost, "[]"))
 	switch {
@@ -86,6 +91,33 @@ func newGuard(bindHost, token string, cookieKey []byte) *guard {
 		g.hosts[h] = true
 	}
 	return g
+}
+
+// maxStale is how many replaced console tokens are still recognised.
+const maxStale = 4
+
+// retire adds cur, the guard of a console token a reload replaced, to
+// stale (newest last, at most maxStale). A request that only they admit
+// comes from a page, bookmark or scrape config of before the change: it
+// is refused, saying so, but it is not a guess (it tells nothing of the
+// token in force), so a tab that keeps reconnecting does not lock its
+// address out.
+func retire(stale []*guard, cur *guard) []*guard {
+	if !cur.hasToken {
+		return stale
+	}
+	return append(slices.Clone(stale[max(0, len(stale)-maxStale+1):]), cur)
+}
+
+// replacedToken reports whether r carries a console token or cookie of
+// one of stale.
+func replacedToken(stale []*guard, r *http.Request) bool {
+	for _, g := range stale {
+		if ok, _ := g.tokenOK(r); ok && g.hasToken {
+			return true
+		}
+	}
+	return false
 }
 
 // isLoopbackHost reports whether a listen host is loopback only.

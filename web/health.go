@@ -124,7 +124,7 @@ type ProbeOptions struct {
 	Log     hclog.Logger
 	// CookieKey is the console's (Options.CookieKey): a browser signed
 	// in to the console reads /metrics here with its cookie.
-	CookieKey []byte
+	CookieKey *CookieKey
 
 	// Budget, if set, bounds the listener's connections together with
 	// poold's other listeners'.
@@ -139,7 +139,7 @@ type ProbeOptions struct {
 type ProbeServer struct {
 	opts    ProbeOptions
 	host    string
-	guard   atomic.Pointer[guard]      // replaced by Reconfigure
+	guard   atomic.Pointer[probeGuard] // replaced by Reconfigure
 	api     atomic.Pointer[[]apiToken] // web.api_tokens, replaced by Reconfigure
 	fails   *failLimiter               // failed /metrics tokens per client address
 	quiet   *quietLog                  // refused scrapes, logged once a while
@@ -152,7 +152,7 @@ func NewProbeServer(opts ProbeOptions) (*ProbeServer, error) {
 	if opts.Log == nil {
 		opts.Log = hclog.NewNullLogger()
 	}
-	if len(opts.CookieKey) == 0 {
+	if opts.CookieKey == nil {
 		opts.CookieKey = NewCookieKey() // a cookie of no console
 	}
 	host, port, err := net.SplitHostPort(opts.Address)
@@ -160,9 +160,31 @@ func NewProbeServer(opts ProbeOptions) (*ProbeServer, error) {
 		return nil, fmt.Errorf("web: [web] metrics_address %q: want host:port such as 127.0.0.1:9100", opts.Address)
 	}
 	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log), conns: cmp.Or(opts.maxConns, connCap())}
-	p.guard.Store(newGuard(host, opts.Token, opts.CookieKey))
+	p.guard.Store(&probeGuard{guard: newGuard(host, opts.Token, opts.CookieKey)})
 	p.storeAPI(opts.Tokens)
 	return p, nil
+}
+
+// probeGuard is the metrics listener's guard in force, and the guards of
+// the console tokens reloads replaced (retire), so that a scrape or a
+// browser still on one is told so, as the console tells it.
+type probeGuard struct {
+	*guard
+	stale []*guard
+}
+
+// signInWhy says why r is refused when it is a sign-in of before a
+// token change or a restart, as the console says it: it carries a token
+// or cookie of a replaced token (it is no guess then, as on the
+// console), or only console cookies that g refuses. "" otherwise.
+func (g *probeGuard) signInWhy(r *http.Request) string {
+	if replacedToken(g.stale, r) {
+		return "signed in with a token that [web] token has since replaced"
+	}
+	if g.triedToken(r) {
+		return ""
+	}
+	return g.cookieWhy(r)
 }
 
 // Reconfigure applies a reloaded [web] section: a new token guards
@@ -172,7 +194,12 @@ func (p *ProbeServer) Reconfigure(c configs.Web) (restart []string) {
 	if c.MetricsAddress != p.opts.Address {
 		restart = append(restart, "web.metrics_address")
 	}
-	p.guard.Store(newGuard(p.host, c.Token, p.opts.CookieKey))
+	cur := p.guard.Load()
+	next := &probeGuard{guard: newGuard(p.host, c.Token, p.opts.CookieKey), stale: cur.stale}
+	if next.token != cur.token || next.hasToken != cur.hasToken {
+		next.stale = retire(cur.stale, cur.guard)
+	}
+	p.guard.Store(next)
 	p.storeAPI(c.Tokens)
 	return restart
 }
@@ -217,9 +244,15 @@ func (p *ProbeServer) handler() http.Handler {
 				return
 			}
 			g := p.guard.Load()
-			if !p.tokenOK(g, r) {
+			if !p.tokenOK(g.guard, r) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
 				const tokens = "[web] token or web.api_tokens"
+				if why := g.signInWhy(r); why != "" {
+					p.quiet.Info(key, "metrics request refused: signed in before a restart or a token change", "why", why, "remote", r.RemoteAddr)
+					http.Error(w, "poold metrics: "+why+"; send Authorization: Bearer with the "+scrapeToken+
+						", or open the console's address with ?token=YOUR_TOKEN once to sign in again", http.StatusUnauthorized)
+					return
+				}
 				if !g.triedToken(r) {
 					p.quiet.Warn(key, "metrics request refused: no token", "remote", r.RemoteAddr)
 					http.Error(w, "poold metrics: token required: send Authorization: Bearer with the "+scrapeToken, http.StatusUnauthorized)

@@ -82,8 +82,8 @@ type Options struct {
 	TLS *tls.Config
 	// CookieKey signs the console's cookies (cookie.go): the metrics
 	// listener of the same poold is given the same one, and an upgrade's
-	// new image the old one's. Nil: New draws one.
-	CookieKey []byte
+	// new image the old one's (HandedOverCookieKey). Nil: New draws one.
+	CookieKey *CookieKey
 	// Streams are extra GET /api/v1/NAME streams behind the API's
 	// authentication (e.g. a future "logs"); "events" is built in.
 	Streams map[string]StreamHandler
@@ -199,7 +199,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Log == nil {
 		opts.Log = hclog.NewNullLogger()
 	}
-	if len(opts.CookieKey) == 0 {
+	if opts.CookieKey == nil {
 		opts.CookieKey = NewCookieKey()
 	}
 	addr := webAddress(opts.Config.Address)

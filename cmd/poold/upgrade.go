@@ -60,7 +60,8 @@ var (
 	selfExe       string
 	startEnv      []string
 	// cookieKey signs the console's cookies (web.NewCookieKey): drawn at
-	// start, the old image's in an upgrade's new one.
+	// start, the old image's in an upgrade's new one, drawn again by
+	// the console at each change of [web] token.
 	cookieKey = web.NewCookieKey()
 )
 
@@ -155,7 +156,7 @@ func takeOver() error {
 	}
 	adoptState = st
 	if k := arbiter.CookieKeyHandedOver(st); k != nil {
-		cookieKey = k
+		cookieKey = web.HandedOverCookieKey(k)
 	}
 	inheritListeners(st.Transports)
 	inheritConns(st, stateFD, oldFD)
@@ -265,7 +266,7 @@ func upgrader(path string, log hclog.Logger, drain, undrain func()) *arbiter.Upg
 		Checked: func() (func() string, func(), error) {
 			return checked.execPath, checked.close, checked.verify()
 		},
-		CookieKey: cookieKey,
+		CookieKey: cookieKey.Bytes,
 	}
 }
 
