@@ -128,8 +128,9 @@ type ProbeOptions struct {
 
 	// Budget, if set, bounds the listener's connections together with
 	// poold's other listeners'.
-	Budget   ConnBudget
-	maxConns int // tests: connections open at once; 0 is connCap()
+	Budget    ConnBudget
+	maxConns  int           // tests: connections open at once; 0 is connCap()
+	writeWait time.Duration // tests: a reply's part may take this long to leave; 0 is probeWriteWait
 }
 
 // ProbeServer serves /metrics, /healthz and /readyz on their own address,
@@ -231,8 +232,16 @@ const scrapeToken = "[web] token or a token of [web] api_tokens, a read-only one
 // Addr is the configured address.
 func (p *ProbeServer) Addr() string { return p.opts.Address }
 
+// probeWriteWait is how long a part of a reply of the metrics listener
+// may take to leave (replywait.go), as the console's writeWait.
+const probeWriteWait = 10 * time.Second
+
 func (p *ProbeServer) handler() http.Handler {
 	mux := http.NewServeMux()
+	wait := cmp.Or(p.opts.writeWait, probeWriteWait)
+	bounded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(boundedReplies(w, wait, false), r)
+	})
 	if p.opts.Health != nil {
 		mux.Handle("GET /healthz", healthz(p.opts.Health))
 		mux.Handle("GET /readyz", readyz(p.opts.Health))
@@ -268,7 +277,7 @@ func (p *ProbeServer) handler() http.Handler {
 			m.ServeHTTP(w, r)
 		})
 	}
-	return mux
+	return bounded
 }
 
 // Serve serves on l until ctx is cancelled, then shuts down (bounded) and

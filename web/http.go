@@ -85,6 +85,7 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 // Host header and token (given once in the query, then kept in a cookie).
 func (s *Server) guarded(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w = boundedReplies(w, s.tunings.writeWait, r.URL.Path == "/ws")
 		hdr := w.Header()
 		hdr.Set("Content-Security-Policy", csp)
 		hdr.Set("X-Content-Type-Options", "nosniff")

@@ -151,7 +151,7 @@ type tunings struct {
 	pingEvery       time.Duration
 	pongWait        time.Duration
 	heartbeat       time.Duration // a message the page sees at least this often
-	writeWait       time.Duration
+	writeWait       time.Duration // bound on one write: a websocket message, an SSE event, a reply's part (replywait.go)
 	readLimit       int64
 	historyLen      int // points of CPU/RSS history per watcher
 	recentEvents    int // events replayed to a new console
