@@ -77,42 +77,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 	if id == "" || len(id) > 128 {
 		id = "api-" + strconv.FormatUint(apiSeq.Add(1), 10)
 	}
-	q := r.URL.Query()
-	if q.Has("token") || q.Has("access_token") {
-		s.quiet.Warn(r.RemoteAddr, "api request refused: token in the query string", "remote", r.RemoteAddr, "path", r.URL.Path)
-		apiError(w, http.StatusBadRequest, arbiter.ErrnoForbidden, id,
-			"a token in the query string is refused (it ends up in logs and histories); send it as Authorization: Bearer, and revoke this one")
-		return
-	}
-	key := clientKey(r)
-	if secs, from, wait := s.fails.retryAfter(w, key); wait {
-		apiError(w, http.StatusTooManyRequests, arbiter.ErrnoForbidden, id,
-			"too many failed attempts from %s: %s; retry in %ds", from, lockedWhy, secs)
-		return
-	}
-	if len(acc.tokens) == 0 {
-		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,
-			"this poold has no API tokens: set web.api_tokens (or web.token) in its config and reload it")
-		return
-	}
-	tok := bearer(r)
-	if tok == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
-		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,
-			"token required: send Authorization: Bearer TOKEN (a token of web.api_tokens or web.token)")
-		return
-	}
-	role, tokName := roleOf(acc.tokens, tok)
-	if role == arbiter.RoleNone {
-		if secs, held := s.fails.failed(w, []string{presented(r)}, key); held {
-			apiError(w, http.StatusTooManyRequests, arbiter.ErrnoForbidden, id,
-				"%s; retry in %ds", heldWhy(key, "web.api_tokens or web.token"), secs)
-			return
-		}
-		s.quiet.Warn(key, "api request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
-		w.Header().Set("WWW-Authenticate", `Bearer realm="poold", error="invalid_token"`)
-		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,
-			"invalid token: it matches none of web.api_tokens or web.token")
+	tok, role, tokName, ok := s.apiCaller(w, r, acc, id)
+	if !ok {
 		return
 	}
 	// Command names in any case, as on the wire (the arbiter lower-cases
@@ -139,6 +105,51 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 		return
 	}
 	s.apiCommand(w, r, id, name, role, tokName)
+}
+
+// apiCaller authenticates r: its bearer token, the role it has and the
+// name of its token's file. When r is refused (ok false) it has answered
+// it, and counted a failed token against r's address.
+func (s *Server) apiCaller(w http.ResponseWriter, r *http.Request, acc *access, id string) (tok string, role arbiter.Role, tokName string, ok bool) {
+	q := r.URL.Query()
+	if q.Has("token") || q.Has("access_token") {
+		s.quiet.Warn(r.RemoteAddr, "api request refused: token in the query string", "remote", r.RemoteAddr, "path", r.URL.Path)
+		apiError(w, http.StatusBadRequest, arbiter.ErrnoForbidden, id,
+			"a token in the query string is refused (it ends up in logs and histories); send it as Authorization: Bearer, and revoke this one")
+		return "", arbiter.RoleNone, "", false
+	}
+	key := clientKey(r)
+	if secs, from, wait := s.fails.retryAfter(w, key); wait {
+		apiError(w, http.StatusTooManyRequests, arbiter.ErrnoForbidden, id,
+			"too many failed attempts from %s: %s; retry in %ds", from, lockedWhy, secs)
+		return "", arbiter.RoleNone, "", false
+	}
+	if len(acc.tokens) == 0 {
+		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,
+			"this poold has no API tokens: set web.api_tokens (or web.token) in its config and reload it")
+		return "", arbiter.RoleNone, "", false
+	}
+	tok = bearer(r)
+	if tok == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="poold"`)
+		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,
+			"token required: send Authorization: Bearer TOKEN (a token of web.api_tokens or web.token)")
+		return "", arbiter.RoleNone, "", false
+	}
+	role, tokName = roleOf(acc.tokens, tok)
+	if role == arbiter.RoleNone {
+		if secs, held := s.fails.failed(w, []string{presented(r)}, key); held {
+			apiError(w, http.StatusTooManyRequests, arbiter.ErrnoForbidden, id,
+				"%s; retry in %ds", heldWhy(key, "web.api_tokens or web.token"), secs)
+			return "", arbiter.RoleNone, "", false
+		}
+		s.quiet.Warn(key, "api request refused: bad token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="poold", error="invalid_token"`)
+		apiError(w, http.StatusUnauthorized, arbiter.ErrnoForbidden, id,
+			"invalid token: it matches none of web.api_tokens or web.token")
+		return "", arbiter.RoleNone, "", false
+	}
+	return tok, role, tokName, true
 }
 
 // apiCommand runs one command for a caller of role, with the token named
