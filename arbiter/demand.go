@@ -191,7 +191,11 @@ func (d *demandMon) arm(plan []demandWatch, paces map[uint64]*pace, armed map[in
 	}
 	for _, w := range plan {
 		if p := paces[w.id]; p != nil && p.armed {
-			p.armed = d.listen(w.fds, armed)
+			// A plan without a quiet pace (a cooldown or idle_timeout
+			// made short, scale_busy_target set) reads the pool every
+			// demandSample again: an armed pool is read every w.quiet,
+			// which would then be 0, a reading after another.
+			p.armed = w.quiet > 0 && d.listen(w.fds, armed)
 		}
 		if !w.cold {
 			continue
