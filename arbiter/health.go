@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,23 +83,114 @@ func (a *Arbiter) postCtx(ctx context.Context, m any) bool {
 // keeps poold ready; a worker that died and is not yet replaced does not.
 //
 // A watcher counts unless its autostart or its required_for_readiness is
-// false, or it rests (see resting): stopped or stopping on purpose, with
-// nothing to start it again. A watcher poold is yet to start, waiting on
+// false. One that rests (see resting: stopped or stopping on purpose,
+// with nothing to start it again) is left out only when every socket it
+// serves has another watcher running on it: poold keeps a socket open
+// when its pool stops, and a load balancer sees a socket that accepts
+// connections nobody answers. A worker that ended badly with respawn =
+// false (a failed migration) keeps its watcher not ready, as systemd's
+// failed oneshot. When every watcher that counts rests, nothing runs:
+// poold is not ready either. A watcher poold is yet to start, waiting on
 // a dependency, restarting, or whose start failed counts: it should run.
 func NotReady(s Snapshot) []string {
 	if s.Stopping {
 		return []string{"poold is shutting down"}
 	}
-	var out []string
+	var out, rest []string
+	counted := 0
 	for _, w := range s.Watchers {
-		if !w.Spec.Autostart || w.Spec.ReadinessOptional || w.Resting {
+		if !w.Spec.Autostart || w.Spec.ReadinessOptional {
 			continue
 		}
-		if why := watcherNotReady(w); why != "" {
+		counted++
+		why := failedExits(w)
+		switch {
+		case why != "":
+		case w.Resting:
+			rest = append(rest, w.Name)
+			why = unserved(s, w)
+		default:
+			why = watcherNotReady(w)
+		}
+		if why != "" {
 			out = append(out, why)
 		}
 	}
+	if len(out) == 0 && counted > 0 && len(rest) == counted {
+		out = append(out, fmt.Sprintf("no watcher that counts for readiness runs: %s stopped on purpose; start one (poolctl start NAME)",
+			nameList(rest)))
+	}
 	return out
+}
+
+// failedExits says how w's exited slots failed (see watcher.SlotInfo's
+// Failed); "" when none did.
+func failedExits(w WatcherSnapshot) string {
+	var bad []string
+	for _, sl := range w.Slots {
+		if sl.Pid == 0 && sl.State == string(watcher.HoldExited) && sl.Failed {
+			bad = append(bad, fmt.Sprintf("wid %d %s", sl.Wid, sl.LastExit))
+		}
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("watcher %q failed: %s, with respawn off and a status neither 0 nor listed in no_respawn_exit_codes; "+
+		"fix the cause, then run `start %s` (or list the status in no_respawn_exit_codes if it means success)",
+		w.Name, strings.Join(bad, "; "), w.Name)
+}
+
+// unserved says why w, a watcher at rest, keeps poold from being ready:
+// a socket poold holds that it serves and no other running watcher does;
+// "" when there is none.
+func unserved(s Snapshot, w WatcherSnapshot) string {
+	held := make(map[string]string, len(s.Sockets))
+	for _, sk := range s.Sockets {
+		held[sk.Name] = sk.Address
+	}
+	var alone []string
+	for _, name := range w.Sockets {
+		addr, ok := held[name]
+		if !ok || servedElsewhere(s, w.Name, name) {
+			continue
+		}
+		alone = append(alone, fmt.Sprintf("%q (%s)", name, addr))
+	}
+	if len(alone) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("watcher %q is %s on purpose, and nothing else serves its socket %s, which poold keeps open: "+
+		"connections there wait unanswered; run `start %s`, or move the socket to a running watcher",
+		w.Name, w.Status, strings.Join(alone, ", "), w.Name)
+}
+
+// servedElsewhere reports whether a watcher other than the one named
+// skip runs active on the socket named name.
+func servedElsewhere(s Snapshot, skip, name string) bool {
+	for _, o := range s.Watchers {
+		if o.Name == skip || o.Resting || o.Status != watcher.Active {
+			continue
+		}
+		if slices.Contains(o.Sockets, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// nameList words a few watcher names: "a", "a and b", "a, b and 3 more".
+func nameList(names []string) string {
+	q := make([]string, 0, min(len(names), 3))
+	for _, n := range names[:min(len(names), 3)] {
+		q = append(q, strconv.Quote(n))
+	}
+	switch {
+	case len(names) > 3:
+		return fmt.Sprintf("%s and %d more are", strings.Join(q, ", "), len(names)-3)
+	case len(names) == 1:
+		return q[0] + " is"
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1] + " are"
 }
 
 // watcherNotReady says why w, a watcher that counts, keeps poold from

@@ -56,8 +56,33 @@ func TestNotReady(t *testing.T) {
 		}}, nil},
 		{"stopping", Snapshot{Stopping: true}, []string{"poold is shutting down"}},
 		{"at rest on purpose is ignored", Snapshot{Watchers: []WatcherSnapshot{
-			{Name: "web", Status: watcher.Stopped, Resting: true, Target: 2, Spec: auto},
+			{Name: "web", Status: watcher.Active, Target: 1, Spec: auto, Processes: []watcher.Process{ready}},
+			{Name: "cron", Status: watcher.Stopped, Resting: true, Target: 2, Spec: auto},
 		}}, nil},
+		{"every watcher at rest: nothing runs", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Stopped, Resting: true, Target: 2, Spec: auto},
+			{Name: "side", Status: watcher.Active, Target: 1, Spec: side, Processes: []watcher.Process{ready}},
+		}}, []string{`no watcher that counts for readiness runs: "web" is stopped on purpose; start one (poolctl start NAME)`}},
+		{"at rest with a socket nobody else serves", Snapshot{
+			Sockets: []SocketSnapshot{{Name: "web", Address: "127.0.0.1:8080"}},
+			Watchers: []WatcherSnapshot{
+				{Name: "web", Status: watcher.Stopping, Resting: true, Target: 2, Spec: auto, Sockets: []string{"web"}},
+				{Name: "cron", Status: watcher.Active, Target: 1, Spec: auto, Processes: []watcher.Process{ready}},
+				{Name: "side", Status: watcher.Flapping, Target: 1, Spec: side, Sockets: []string{"web"}},
+			}}, []string{`watcher "web" is stopping on purpose, and nothing else serves its socket "web" (127.0.0.1:8080), which poold keeps open: ` +
+			"connections there wait unanswered; run `start web`, or move the socket to a running watcher"}},
+		{"at rest with a socket another pool serves", Snapshot{
+			Sockets: []SocketSnapshot{{Name: "web", Address: "127.0.0.1:8080"}},
+			Watchers: []WatcherSnapshot{
+				{Name: "blue", Status: watcher.Stopped, Resting: true, Target: 2, Spec: auto, Sockets: []string{"web"}},
+				{Name: "green", Status: watcher.Active, Target: 1, Spec: auto, Processes: []watcher.Process{ready}, Sockets: []string{"web"}},
+			}}, nil},
+		{"a one-shot that failed", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Active, Target: 1, Spec: auto, Processes: []watcher.Process{ready}},
+			{Name: "migrate", Status: watcher.Stopped, Resting: true, Target: 1, Spec: auto,
+				Slots: []watcher.SlotInfo{{Wid: 1, State: "exited", LastExit: "exited with status 3", Failed: true}}},
+		}}, []string{`watcher "migrate" failed: wid 1 exited with status 3, with respawn off and a status neither 0 nor listed in no_respawn_exit_codes; ` +
+			"fix the cause, then run `start migrate` (or list the status in no_respawn_exit_codes if it means success)"}},
 		{"not required is ignored", Snapshot{Watchers: []WatcherSnapshot{
 			{Name: "side", Status: watcher.Flapping, Reason: "wid 1 is flapping", Target: 1, Spec: side},
 		}}, nil},

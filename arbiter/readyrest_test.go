@@ -41,6 +41,29 @@ func readyOnce(t *testing.T, h *harness, name string, want watcher.Status) []str
 	return why
 }
 
+// notReadyOnce waits until name's status is want, then returns NotReady
+// of that Snapshot.
+func notReadyOnce(t *testing.T, h *harness, name string, want watcher.Status) []string {
+	t.Helper()
+	var why []string
+	proctest.Eventually(t, "watcher "+name+" "+string(want), func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), hang)
+		defer cancel()
+		s, err := h.a.Snapshot(ctx)
+		if err != nil {
+			t.Fatalf("Snapshot: %v", err)
+		}
+		for _, w := range s.Watchers {
+			if w.Name == name && w.Status == want {
+				why = NotReady(s)
+				return true
+			}
+		}
+		return false
+	})
+	return why
+}
+
 // slowStopper ignores SIGTERM, so its stop lasts graceful_timeout.
 func slowStopper(name string) configs.Watcher {
 	w := configs.DefaultWatcher(name)
@@ -86,6 +109,49 @@ func TestReadinessLeavesOutWatchersAtRestOnPurpose(t *testing.T) {
 		if why := readyOnce(t, h, "once", watcher.Stopped); len(why) != 0 {
 			t.Errorf("a one-shot that ended as configured counts: %q", why)
 		}
+	})
+	t.Run("stopped with the socket it alone serves", func(t *testing.T) {
+		web := testWatcher("web", "sleep", 1)
+		web.Sockets = []string{"web"}
+		web.Readiness, web.ReadyDelay = "delay", 0 // it accepts nothing
+		h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{web, testWatcher("cron", "sleep", 1)}}, Options{})
+		if why := readyOnce(t, h, "cron", watcher.Active); len(why) != 0 {
+			t.Fatalf("not ready with every watcher up: %q", why)
+		}
+		h.do("stop", map[string]any{"name": "web"})
+		why := notReadyOnce(t, h, "web", watcher.Stopped)
+		if len(why) != 1 || !strings.Contains(why[0], `watcher "web" is stopped on purpose, and nothing else serves its socket "web"`) {
+			t.Errorf("the only pool on a socket poold keeps open stopped: NotReady = %q", why)
+		}
+	})
+	t.Run("nothing runs", func(t *testing.T) {
+		h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 1)}}, Options{})
+		proctest.Eventually(t, "ready", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), hang)
+			defer cancel()
+			s, err := h.a.Snapshot(ctx)
+			return err == nil && len(NotReady(s)) == 0
+		})
+		h.do("stop", map[string]any{"name": "web"})
+		why := notReadyOnce(t, h, "web", watcher.Stopped)
+		if len(why) != 1 || !strings.Contains(why[0], "no watcher that counts for readiness runs") {
+			t.Errorf("every watcher stopped: NotReady = %q", why)
+		}
+	})
+	t.Run("one-shot failed", func(t *testing.T) {
+		fail := configs.DefaultWatcher("migrate")
+		fail.Cmd, fail.Args, fail.Respawn = "/bin/sh", []string{"-c", "exit 3"}, false
+		fail.Readiness, fail.ReadyDelay = "delay", 0
+		h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 1), fail}}, Options{})
+		why := readyOnce(t, h, "migrate", watcher.Stopped)
+		if len(why) != 1 || !strings.Contains(why[0], `watcher "migrate" failed: wid 1 exited with status 3`) {
+			t.Errorf("a one-shot that exited 3: NotReady = %q", why)
+		}
+		h.do("set", map[string]any{"name": "migrate", "options": map[string]any{"no_respawn_exit_codes": []any{3}}})
+		h.do("start", map[string]any{"name": "migrate"})
+		proctest.Eventually(t, "migrate ends again, its status 3 now declared fine", func() bool {
+			return len(readyOnce(t, h, "migrate", watcher.Stopped)) == 0
+		})
 	})
 	t.Run("side watcher not required", func(t *testing.T) {
 		side := testWatcher("side", "crash", 1)

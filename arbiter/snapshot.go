@@ -39,8 +39,12 @@ type WatcherSnapshot struct {
 	// last scale decision.
 	Size watcher.Size
 	// Resting: stopped, or stopping, and nothing is to start it again
-	// (see Arbiter.resting); NotReady leaves it out.
+	// (see Arbiter.resting); NotReady leaves it out unless it serves a
+	// socket nobody else serves.
 	Resting bool
+	// Sockets names the listening sockets poold holds that its workers
+	// inherit (see configs.Watcher.SocketNames).
+	Sockets []string
 }
 
 // SocketSnapshot is one listening socket in a Snapshot.
@@ -90,6 +94,7 @@ func (a *Arbiter) snapshotNow() Snapshot {
 		s.Watchers = append(s.Watchers, WatcherSnapshot{
 			ID: w.ID(), Name: w.Name(), Status: w.Status(), Reason: a.reasonOf(w), Target: w.Target(),
 			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(), Size: w.Size(), Resting: a.resting(w),
+			Sockets: w.Spec().SocketNames(a.cfg.Sockets),
 		})
 	}
 	s.Sockets = a.snapshotSockets()

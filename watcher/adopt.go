@@ -51,6 +51,7 @@ type SlotState struct {
 	Restarts int           `json:"restarts,omitempty"`
 	LastExit string        `json:"last_exit,omitempty"`
 	LastPid  int           `json:"last_pid,omitempty"` // for the reason's "see its output" hint
+	BadExit  bool          `json:"bad_exit,omitempty"` // see slot.badExit; an older build hands over none
 }
 
 // State is a watcher as handed to a new image of poold: its spec as
@@ -116,7 +117,7 @@ func (w *Watcher) Snapshot(now time.Time) State {
 	}
 	for wid, s := range w.slots {
 		ss := SlotState{Wid: wid, Hold: s.hold, Streak: s.counters.Streak, Pauses: s.counters.Pauses,
-			Restarts: s.restarts, LastExit: s.lastExit, LastPid: s.lastPid}
+			Restarts: s.restarts, LastExit: s.lastExit, LastPid: s.lastPid, BadExit: s.badExit}
 		if !s.until.IsZero() {
 			ss.Left = max(s.until.Sub(now), 0)
 		}
@@ -144,7 +145,7 @@ func (w *Watcher) Adopt(st State) error {
 	for _, ss := range st.Slots {
 		s := w.slotFor(ss.Wid)
 		w.setCounters(s, Counters{Streak: ss.Streak, Pauses: ss.Pauses})
-		s.restarts, s.lastExit, s.lastPid = ss.Restarts, ss.LastExit, ss.LastPid
+		s.restarts, s.lastExit, s.lastPid, s.badExit = ss.Restarts, ss.LastExit, ss.LastPid, ss.BadExit
 		var until time.Time
 		if ss.Hold == HoldBackoff || ss.Hold == HoldPaused {
 			until = now.Add(ss.Left)

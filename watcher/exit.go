@@ -77,6 +77,7 @@ func (w *Watcher) ended(p *Process, end End) {
 	}
 	s := w.slotFor(p.Wid)
 	s.lastExit, s.lastPid = why, pid
+	s.badExit = !w.fineExit(end) || p.failure != ""
 	uptime := w.host.Now().Sub(p.Started)
 	log := w.log.With("pid", pid, "wid", p.Wid, "end", code)
 	switch {
@@ -95,8 +96,10 @@ func (w *Watcher) ended(p *Process, end End) {
 		s.pastDeaths = true
 		if s.hold == HoldExited {
 			// Only max_age without respawn stops a worker into an
-			// exited slot (ready.go): the reason is its age.
+			// exited slot (ready.go): the reason is its age, and
+			// poold's stop is no failure of the worker.
 			s.lastExit = "reached max_age and was stopped (" + why + ")"
+			s.badExit = false
 		}
 	case p.State == ProcStarting && w.newInRoll(p):
 		w.abortRoll(fmt.Errorf("new worker pid %d (wid %d) %s before it was ready; %s", pid, p.Wid, why, w.outputHint(pid, p.Wid)))
@@ -121,6 +124,12 @@ func (w *Watcher) ended(p *Process, end End) {
 // supervisord's startsecs).
 func (w *Watcher) doneExit(p *Process, end End) bool {
 	return w.spec.Respawn && p.State == ProcReady && end.Signal == 0 && slices.Contains(w.spec.NoRespawnExitCodes, end.Code)
+}
+
+// fineExit reports whether end is an exit status the config declares
+// fine: 0, or one no_respawn_exit_codes lists. A signal never is.
+func (w *Watcher) fineExit(end End) bool {
+	return end.Signal == 0 && (end.Code == 0 || slices.Contains(w.spec.NoRespawnExitCodes, end.Code))
 }
 
 // publishExit publishes poold's exit event for every worker, and Circus's

@@ -61,6 +61,7 @@ func (w *Watcher) Fire(t Timer) {
 			w.log.Info("worker reached max_age; stopping it, and respawn is off, so its slot stays empty", "pid", p.Pid, "wid", p.Wid)
 			s := w.slotFor(p.Wid)
 			s.lastExit = "reached max_age and is stopping" // until its exit says how it ended
+			s.badExit = false
 			w.setHold(s, HoldExited, time.Time{})
 			w.retire(p)
 			break

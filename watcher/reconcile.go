@@ -400,6 +400,7 @@ func (w *Watcher) finishFirst() {
 			w.abortRoll(fmt.Errorf("cannot start a new worker (wid %d): %w", wid, err))
 			return
 		}
+		s.badExit = true
 		w.died(s, 0, 0, spawnErrorPrefix+err.Error(), true, false) // pid 0: no output to point to
 		return
 	}

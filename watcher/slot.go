@@ -30,6 +30,11 @@ type slot struct {
 	restarts int
 	lastExit string // how its last worker ended, or why it could not start
 	lastPid  int    // the pid of its last worker that ended, 0 if the last could not start
+	// badExit: its last worker ended on its own in a way the config does
+	// not declare fine (a status neither 0 nor in no_respawn_exit_codes,
+	// a signal, a failed start): an exited slot (respawn = false) that
+	// is a failure, as systemd's failed oneshot, not work done.
+	badExit bool
 	// pastDeaths: its crash history predates a worker poold stopped on
 	// purpose there (a scale-down, a reload), so a new worker in it is
 	// no respawn after a death, and an elastic pool's growth need not
@@ -50,6 +55,9 @@ type SlotInfo struct {
 	Restarts int       `json:"restarts"`
 	LastExit string    `json:"last_exit"`
 	RetryAt  time.Time `json:"-"` // when a backoff or pause ends; zero otherwise
+	// Failed: an exited slot whose worker ended badly (see slot.badExit);
+	// readiness counts it as a failure.
+	Failed bool `json:"-"`
 }
 
 // slotFor returns wid's slot, creating it.
@@ -225,6 +233,7 @@ func (w *Watcher) Slots() []SlotInfo {
 			byWid[wid] = in
 		}
 		in.LastExit = s.lastExit
+		in.Failed = s.hold == HoldExited && s.badExit
 	}
 	out := make([]SlotInfo, 0, len(byWid))
 	for _, in := range byWid {
