@@ -149,6 +149,10 @@ type Arbiter struct {
 	// argsGiven holds the shape a client gave each watcher's args in
 	// through add or set, for options and get (circusopts.go).
 	argsGiven map[*watcher.Watcher]givenArgs
+	// closeChild holds the close_child_stdout and close_child_stderr a
+	// set gave each watcher, which change nothing at run time, as in
+	// circusd, for get to answer (circusclose.go).
+	closeChild map[*watcher.Watcher]map[string]bool
 
 	// limits says whether a watcher has max_rss or max_cpu, for the stats
 	// goroutine to read without asking the loop (noteLimits).
@@ -437,6 +441,7 @@ func (a *Arbiter) forget(w *watcher.Watcher) {
 	delete(a.leaving, w)
 	delete(a.byID, w.ID())
 	delete(a.argsGiven, w)
+	delete(a.closeChild, w)
 	for pid, o := range a.owner {
 		if o == w {
 			delete(a.owner, pid)

@@ -19,7 +19,7 @@ import (
 //	shell: true        cmd /bin/sh, args ["-c", the words of cmd and args]
 //	close_child_stdin: true, close_child_stdout and close_child_stderr:
 //	false              what poold always does: accepted, nothing to change
-//	close_child_stdout: true (stderr likewise)
+//	close_child_stdout: true (stderr likewise), in add
 //	                   stdout_log "none": the output is discarded, as
 //	                   circusd's /dev/null discards it, whatever a stream
 //	                   or stdout_log given with it says (circusCloseChild)
@@ -61,13 +61,13 @@ func circusNames(out map[string]any, base configs.Watcher) error {
 	return circusShell(out, base)
 }
 
-// circusCloseChild maps close_child_stdout and close_child_stderr, as
-// the circus.ini translator does: true gives the worker's output to the
-// "none" sink, which discards it as circusd's /dev/null does (poold still
-// reads it, and keeps its last lines for poolctl logs), whatever a stream
-// or a log key given with it says, as in circusd; false changes nothing
-// (circusctl's `set web close_child_stdout false` was accepted before).
-// poold refused true, which circusd takes.
+// circusCloseChild maps close_child_stdout and close_child_stderr of an
+// add, as the circus.ini translator does: true gives the worker's output
+// to the "none" sink, which discards it as circusd's /dev/null does
+// (poold still reads it, and keeps its last lines for poolctl logs),
+// whatever a stream or a log key given with it says, as in circusd;
+// false changes nothing. A set takes them out before (takeCloseChild):
+// circusd applies them only to a watcher it creates.
 func circusCloseChild(out map[string]any) error {
 	for _, stream := range []string{"stdout", "stderr"} {
 		key := "close_child_" + stream

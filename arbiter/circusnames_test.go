@@ -33,13 +33,29 @@ func TestSetAndAddTakeCircusOptionNames(t *testing.T) {
 	// What poold always does is accepted (circusctl sends strings).
 	h.do("set", map[string]any{"name": "web", "options": map[string]any{
 		"close_child_stdin": "true", "close_child_stdout": false, "close_child_stderr": "false"}})
-	// close_child_stdout true, which circusd takes, discards the output
-	// as the circus.ini translator does: the "none" sink; get says so.
-	// poold refused it (errno 3).
+	// close_child_stdout in a set changes nothing while the watcher
+	// runs, as circusd's set_opt: the output keeps going to its sink and
+	// the log says so; get answers what was set. It switched the sink to
+	// "none", and false did not bring it back.
+	sink := get("web", "stdout_log")["stdout_log"]
 	h.do("set", map[string]any{"name": "web", "options": map[string]any{"close_child_stdout": true}})
-	if o := get("web", "stdout_log", "close_child_stdout", "close_child_stderr"); o["stdout_log"] != configs.LogToNone ||
+	if o := get("web", "stdout_log", "close_child_stdout", "close_child_stderr"); o["stdout_log"] != sink ||
 		o["close_child_stdout"] != true || o["close_child_stderr"] != false {
-		t.Errorf("set close_child_stdout true: get says %v, want stdout_log none and close_child_stdout true", o)
+		t.Errorf("set close_child_stdout true: get says %v, want stdout_log %v and close_child_stdout true", o, sink)
+	}
+	if !strings.Contains(h.log.String(), "set close_child_stdout changes nothing while the watcher runs") {
+		t.Errorf("set close_child_stdout: the log does not say it changes nothing:\n%s", h.log.String())
+	}
+	h.do("set", map[string]any{"name": "web", "options": map[string]any{"close_child_stdout": "false", "max_retry": 8.0}})
+	if o := get("web", "stdout_log", "close_child_stdout", "flapping_max_retry"); o["stdout_log"] != sink ||
+		o["close_child_stdout"] != false || o["flapping_max_retry"] != 8 {
+		t.Errorf("set close_child_stdout false with max_retry 8: get says %v, want stdout_log %v, false and 8", o, sink)
+	}
+	// add creates the watcher, and there circusd applies it: the output
+	// is discarded (the "none" sink, as the circus.ini translator maps it).
+	h.do("add", map[string]any{"name": "quiet", "cmd": "/bin/true", "options": map[string]any{"close_child_stdout": true}})
+	if o := get("quiet", "stdout_log", "close_child_stdout"); o["stdout_log"] != configs.LogToNone || o["close_child_stdout"] != true {
+		t.Errorf("add close_child_stdout true: get says %v, want stdout_log none and true", o)
 	}
 	// stop_children is a real option, as in circusd (circusctl sends a bool).
 	h.do("set", map[string]any{"name": "web", "options": map[string]any{"stop_children": false}})

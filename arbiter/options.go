@@ -47,6 +47,9 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 	for _, k := range keys {
 		ks, _ := k.(string)
 		v, ok := all[ks]
+		if b, set := a.closeChildGot(w, ks); set {
+			v, ok = b, true
+		}
 		if !ok {
 			v, ok = circusGet(all, ks)
 		}
@@ -65,7 +68,8 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 // circusGet answers get for the Circus option names that set takes
 // (circusNames) and options leaves out: max_retry is flapping_max_retry,
 // close_child_stdout and close_child_stderr whether that stream's sink
-// is "none" (what set close_child_stdout true makes it), and
+// is "none" (what add or the config file's close_child_stdout true makes
+// it; cmdGet answers what a set gave instead), and
 // close_child_stdin, what poold always does, true. A circusctl `get web max_retry`
 // was errno 3 "no option" although `set web max_retry 3` works.
 func circusGet(all map[string]any, key string) (any, bool) {
@@ -126,6 +130,19 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 		return errorf(ErrnoBadProperty, "set: property \"options\" must be a non-empty object of option: value")
 	}
 	updates, given := circusUpdates(opts), opts
+	opts = maps.Clone(opts)
+	closeChild, err := takeCloseChild(opts)
+	if err != nil {
+		return errorf(ErrnoBadProperty, "set: watcher %q: %v", w.Name(), err)
+	}
+	if len(opts) == 0 { // only close_child_*: nothing to change
+		for range updates {
+			a.bus.Publish(w.Name(), events.KindUpdated, nil)
+		}
+		a.noteCloseChild(w, closeChild)
+		m.ok(nil)
+		return nil
+	}
 	if opts, err = fromCircus(opts, w.Spec()); err != nil {
 		return errorf(ErrnoBadProperty, "set: watcher %q: %v", w.Name(), err)
 	}
@@ -176,6 +193,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
 	a.noteArgs(w, given, false)
+	a.noteCloseChild(w, closeChild)
 	if _, ok := opts["numprocesses"]; ok && spec.Elastic() && w.Status() != watcher.Stopped {
 		w.SetTarget(spec.NumProcesses) // moves the size within the bounds
 	}
