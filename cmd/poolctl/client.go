@@ -260,7 +260,8 @@ func (a *app) dial() (caller, error) {
 			return nil, a.unreachable(err)
 		}
 	}
-	c, err := ctlclient.DialWithin(a.endpoint, a.timeoutFor(noWait))
+	within, _ := silentBudget(a.timeoutFor(noWait)) // the rest for the probe (unreachable)
+	c, err := ctlclient.DialWithin(a.endpoint, within)
 	if err != nil && !errors.Is(err, ctlclient.ErrUnreachable) {
 		return nil, a.badEndpoint(err) // checkEndpoint let through what Dial refuses
 	}
@@ -327,7 +328,8 @@ func (a *app) unreachable(err error) error {
 	switch {
 	case errors.As(err, &ue) && handshakeFailed(ue.Err):
 		why = ue.Reason
-		if hint := probeEndpoint(a.endpoint, probeStep(a.timeoutFor(noWait))); hint != "" {
+		_, probe := silentBudget(a.timeoutFor(noWait))
+		if hint := probeEndpoint(a.endpoint, probe); hint != "" {
 			why = hint
 		}
 	case errors.As(err, &ue):

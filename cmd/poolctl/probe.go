@@ -40,20 +40,24 @@ var (
 	}()
 )
 
-// probeStep is the bound of each step of a probe after a dial that was
-// given timeout: probeTimeout, or a tenth of a shorter timeout (at least
-// 50ms), so that `poolctl --timeout 1s` at a silent endpoint gives up
-// within about a second, not two.
-func probeStep(timeout time.Duration) time.Duration {
-	return min(probeTimeout, max(50*time.Millisecond, timeout/10))
+// silentBudget splits timeout between the dial and, when its handshake
+// fails, the probe of what answers there (probeEndpoint): the probe gets
+// a fifth of it, at most 2 × probeTimeout, and the dial the rest, so
+// that a silent endpoint is given up within timeout. The probe came on
+// top of the whole timeout: 6 s for the default 5 s.
+func silentBudget(timeout time.Duration) (dial, probe time.Duration) {
+	probe = min(timeout/5, 2*probeTimeout)
+	return timeout - probe, probe
 }
 
 // probeEndpoint says what answers at a tcp:// or ipc:// endpoint that is
 // not poold's control endpoint, with what to do; "" when it cannot tell
 // (nothing answers in time, or a ZeroMQ ROUTER, which is what poold is).
-// Each of its steps (connect, greeting, a line for a web server) waits
-// up to step.
-func probeEndpoint(endpoint string, step time.Duration) string {
+// It ends within budget: the connect and the greeting get half of it
+// each at most, a line for a web server what is left.
+func probeEndpoint(endpoint string, budget time.Duration) string {
+	deadline := time.Now().Add(budget)
+	step := budget / 2
 	network, addr := "tcp", ""
 	switch {
 	case strings.HasPrefix(endpoint, "tcp://"):
@@ -68,11 +72,11 @@ func probeEndpoint(endpoint string, step time.Duration) string {
 		return ""
 	}
 	defer conn.Close()
-	head, err := exchange(conn, zmtpGreeting, 64, step)
+	head, err := exchange(conn, zmtpGreeting, 64, min(step, time.Until(deadline)))
 	if len(head) == 0 && isTimeout(err) {
 		// Silent, as a web server waiting for its request line: end
 		// one (the greeting is not a valid one) to get its error reply.
-		head, err = exchange(conn, []byte("\r\n"), 64, step)
+		head, err = exchange(conn, []byte("\r\n"), 64, time.Until(deadline))
 	}
 	const use = "set --endpoint to poold's control endpoint, [arbiter] endpoint in its config"
 	switch {

@@ -43,17 +43,19 @@ func TestTimeoutBoundsASilentEndpoint(t *testing.T) {
 	}
 }
 
-// TestProbeStep: the probe after a failed handshake waits a tenth of a
-// short timeout per step, the usual half second for a long one.
-func TestProbeStep(t *testing.T) {
-	for _, tc := range []struct{ timeout, want time.Duration }{
-		{100 * time.Millisecond, 50 * time.Millisecond},
-		{time.Second, 100 * time.Millisecond},
-		{5 * time.Second, probeTimeout},
-		{time.Minute, probeTimeout},
+// TestSilentBudget: the dial and the probe after its failed handshake
+// share the timeout. The probe came on top of it: the default 5 s gave up
+// on a silent endpoint after 6.0 s.
+func TestSilentBudget(t *testing.T) {
+	for _, tc := range []struct{ timeout, dial, probe time.Duration }{
+		{100 * time.Millisecond, 80 * time.Millisecond, 20 * time.Millisecond},
+		{time.Second, 800 * time.Millisecond, 200 * time.Millisecond},
+		{5 * time.Second, 4 * time.Second, 2 * probeTimeout},
+		{time.Minute, time.Minute - 2*probeTimeout, 2 * probeTimeout},
 	} {
-		if got := probeStep(tc.timeout); got != tc.want {
-			t.Errorf("probeStep(%v) = %v, want %v", tc.timeout, got, tc.want)
+		dial, probe := silentBudget(tc.timeout)
+		if dial != tc.dial || probe != tc.probe || dial+probe > tc.timeout {
+			t.Errorf("silentBudget(%v) = %v, %v; want %v, %v, within the timeout", tc.timeout, dial, probe, tc.dial, tc.probe)
 		}
 	}
 }
