@@ -175,6 +175,7 @@ func decodeConfig(d *decoder, tree map[string]any) *Config {
 		}
 	}
 	checkDependsOn(d.ps, cfg.Watchers, defined, func(name string) string { return "watchers." + name + ".depends_on" })
+	warnOptionalDeps(d.ps, cfg.Watchers)
 	if err := CheckTotal(cfg.Arbiter, cfg.Watchers); err != nil && !d.ps.has("arbiter.max_processes") {
 		d.ps.add("arbiter.max_processes", "%v", err)
 	}
