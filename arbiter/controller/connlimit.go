@@ -61,7 +61,7 @@ func (l *connLimitLog) note(peer, bound string, limit int) {
 	case "budget":
 		what = "poold's listeners together hold as many connections as its fd budget allows (half of ulimit -n), and this peer the most of the control endpoint's; its connection quiet the longest was closed"
 	case "unread":
-		what = "replies queued for clients that do not read them reached the endpoint's bound (limit in bytes), and this connection held the most; it was closed"
+		what = "replies queued for clients reached the endpoint's bound (limit in bytes), and this connection, which had taken no byte of its replies for a second, held the most of those; it was closed"
 	default:
 		what = "this peer holds its share of connections; its connection quiet the longest was closed"
 	}

@@ -54,6 +54,7 @@ type conn struct {
 	// queued: bytes queued for the peer, not written yet (its share of
 	// Guard.unflushed; unread.go).
 	queued    atomic.Int64
+	movedAt   atomic.Int64 // unix ns: its writer last moved a byte (unread.go)
 	releasing atomic.Int64 // of queued, counted in Guard.unread.releasing
 
 	// write side
@@ -446,6 +447,10 @@ func unwritten(starts []int, written, total int) int {
 	return len(starts) - whole
 }
 
+// writeChunk is the most writeAll hands the kernel at once, so that a big
+// reply going out to a slow reader shows its progress (unread.go).
+const writeChunk = 256 << 10
+
 // writeAll writes buf, failing only when the peer takes no byte for
 // StallTimeout (or past the linger deadline once closing). It returns how
 // many bytes went out.
@@ -460,8 +465,11 @@ func (c *conn) writeAll(buf []byte) (int, error) {
 		}
 		_ = c.raw.SetWriteDeadline(dl)
 		c.dlMu.Unlock()
-		n, err := c.raw.Write(buf)
+		n, err := c.raw.Write(buf[:min(len(buf), writeChunk)])
 		buf = buf[n:]
+		if n > 0 {
+			c.moved()
+		}
 		if err != nil {
 			if n > 0 && !lingering && errors.Is(err, os.ErrDeadlineExceeded) {
 				continue // slow but moving

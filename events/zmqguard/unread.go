@@ -1,19 +1,42 @@
 package zmqguard
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // A client that sends requests and never reads the replies makes the
 // guard queue them: up to MaxBuffered (twice that, then eviction) per
 // connection, and nothing bounded the sum over a crowd of connections.
 // Options.MaxUnflushed bounds it: past it, the connection holding the
-// most queued bytes is closed at once, its queue dropped, and the owner
-// told (OnConnLimit, bound "unread").
+// most queued bytes among those that are not reading is closed, its queue
+// dropped, and the owner told (OnConnLimit, bound "unread"). A connection
+// is reading while its writer moved a byte within unreadGrace: a crowd of
+// clients that each take a big reply (poolctl logs of many lines, 100 at
+// once) queue more than the bound for a moment, and closing one of them
+// mid-reply would lose a reply to a client that did nothing wrong. Root's
+// and poold's own connections (exempt from the peer bounds) are spared too.
+
+// unreadGrace is how long a connection with bytes queued may go without
+// its writer moving one before it counts as not reading.
+const unreadGrace = time.Second
 
 // queue counts n bytes queued for c's peer (negative: written or
 // dropped), in c and in its Guard.
 func (c *conn) queue(n int64) {
-	c.queued.Add(n)
+	if c.queued.Add(n) == n && n > 0 {
+		c.moved() // it starts waiting for its reader now
+	}
 	c.g.unflushed.Add(n)
+}
+
+// moved records that c's writer made progress (or had nothing to do).
+func (c *conn) moved() { c.movedAt.Store(time.Now().UnixNano()) }
+
+// stalled tells whether c has bytes queued and its writer moved none for
+// unreadGrace.
+func (c *conn) stalled(now int64) bool {
+	return c.queued.Load() > 0 && now-c.movedAt.Load() >= int64(unreadGrace)
 }
 
 // unreadState is a Guard's part of the unread bound.
@@ -44,14 +67,16 @@ func (g *Guard) checkUnread() {
 }
 
 // mostQueued removes from s and returns its connection with the most
-// bytes queued (nil if none has any).
+// bytes queued among the stalled ones of peers that are not exempt (nil
+// if there is none).
 func (s *heldSet) mostQueued() *conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := time.Now().UnixNano()
 	var best *conn
 	for _, q := range s.byPeer {
 		for _, c := range q {
-			if c.queued.Load() > 0 && (best == nil || c.queued.Load() > best.queued.Load()) {
+			if !c.held.exempt && c.stalled(now) && (best == nil || c.queued.Load() > best.queued.Load()) {
 				best = c
 			}
 		}
