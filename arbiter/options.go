@@ -152,32 +152,9 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
-	others := []configs.Watcher{spec}
-	for _, o := range a.specs() {
-		if o.Name != w.Name() {
-			others = append(others, o)
-		}
-	}
-	before := base
-	if err := a.checkCeiling("set", spec, capacityChange(spec, &before)); err != nil {
-		return err
-	}
-	if err := configs.CheckDependsOn(others); err != nil {
-		return errorf(ErrnoBadProperty, "set: %v", err)
-	}
-	if !maps.Equal(spec.Hooks, before.Hooks) {
-		// Only hooks the set changes: one whose program went away since
-		// must not refuse an unrelated set.
-		if err := launch.CheckHooks(spec); err != nil {
-			return errorf(ErrnoBadProperty, "set: %v", err)
-		}
-	}
-	socks, err := a.handoff(spec, a.cfg.Sockets)
+	socks, err := a.checkSet(w.Name(), base, spec)
 	if err != nil {
-		return errorf(ErrnoBadProperty, "set: %v", err)
-	}
-	if err := checkSetRunnable(before, spec); err != nil {
-		return errorf(ErrnoBadProperty, "set: %v (nothing was changed)", err)
+		return err
 	}
 	// circusd publishes updated once per option set; w.Update publishes
 	// one, so the others go out before it (and before any spawn or kill
@@ -198,6 +175,39 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 		w.SetTarget(spec.NumProcesses) // moves the size within the bounds
 	}
 	return a.finish(m, []*watcher.Watcher{w}, nil)
+}
+
+// checkSet refuses a set that would turn watcher name's spec from before
+// into spec when it could not run: the host's ceilings, dependencies,
+// hooks, sockets. It returns the sockets spec takes.
+func (a *Arbiter) checkSet(name string, before, spec configs.Watcher) (watcher.Sockets, error) {
+	others := []configs.Watcher{spec}
+	for _, o := range a.specs() {
+		if o.Name != name {
+			others = append(others, o)
+		}
+	}
+	if err := a.checkCeiling("set", spec, capacityChange(spec, &before)); err != nil {
+		return watcher.Sockets{}, err
+	}
+	if err := configs.CheckDependsOn(others); err != nil {
+		return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v", err)
+	}
+	if !maps.Equal(spec.Hooks, before.Hooks) {
+		// Only hooks the set changes: one whose program went away since
+		// must not refuse an unrelated set.
+		if err := launch.CheckHooks(spec); err != nil {
+			return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v", err)
+		}
+	}
+	socks, err := a.handoff(spec, a.cfg.Sockets)
+	if err != nil {
+		return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v", err)
+	}
+	if err := checkSetRunnable(before, spec); err != nil {
+		return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v (nothing was changed)", err)
+	}
+	return socks, nil
 }
 
 // circusUpdates is how many updated events circusd publishes for a set
