@@ -67,27 +67,7 @@ func BenchmarkStart(b *testing.B) {
 // cgroup of its own made for it (mkdir, open, CLONE_INTO_CGROUP, rmdir),
 // as poold's containment does; skipped where cgroups cannot be made.
 func BenchmarkStartInCgroup(b *testing.B) {
-	worker := trivialWorker(b)
-	tree, _, err := cgroup.Open(cgroup.TreePrefix+"bench", time.Second)
-	if err != nil {
-		b.Skipf("no cgroup tree here: %v", err)
-	}
-	defer tree.Close()
-	s := runSpawner(b, "")
-	spec := ProcSpec{Path: worker, Argv: []string{"exit0"}, Umask: -1}
-	cpu := cpuMeter(b)
-	for b.Loop() {
-		g, err := tree.NewGroup("bench", 1, cgroup.Limits{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		spec.Cgroup = g
-		startWait(b, s.Spawner, spec)
-		if err := g.Remove(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	cpu.report(b)
+	benchStartInCgroup(b, func(_ *cgroup.Tree, g *cgroup.Group) error { return g.Remove() })
 }
 
 // BenchmarkStartInParkedCgroup is BenchmarkStartInCgroup with each
@@ -101,27 +81,7 @@ func BenchmarkStartInCgroup(b *testing.B) {
 // it (cgroup_can_fork, cgroup_post_fork), what is left for a parked one
 // in the reopening of its directory and the clone's cgroup checks.
 func BenchmarkStartInParkedCgroup(b *testing.B) {
-	worker := trivialWorker(b)
-	tree, _, err := cgroup.Open(cgroup.TreePrefix+"bench", time.Second)
-	if err != nil {
-		b.Skipf("no cgroup tree here: %v", err)
-	}
-	defer tree.Close()
-	s := runSpawner(b, "")
-	spec := ProcSpec{Path: worker, Argv: []string{"exit0"}, Umask: -1}
-	cpu := cpuMeter(b)
-	for b.Loop() {
-		g, err := tree.NewGroup("bench", 1, cgroup.Limits{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		spec.Cgroup = g
-		startWait(b, s.Spawner, spec)
-		if err := tree.Park(g); err != nil {
-			b.Fatal(err)
-		}
-	}
-	cpu.report(b)
+	tree := benchStartInCgroup(b, (*cgroup.Tree).Park)
 	if tree.Parked() != 1 {
 		b.Fatalf("%d cgroups parked, want 1", tree.Parked())
 	}
@@ -258,4 +218,32 @@ func BenchmarkRoundTripQueued(b *testing.B) {
 		_, _ = p.Wait()
 	}
 	cpu.report(b)
+}
+
+// benchStartInCgroup times starts of a worker in a cgroup of its own made
+// for each, done with by end after its exit (removed, or parked), and
+// returns the tree they were made in (closed when the benchmark ends).
+func benchStartInCgroup(b *testing.B, end func(*cgroup.Tree, *cgroup.Group) error) *cgroup.Tree {
+	worker := trivialWorker(b)
+	tree, _, err := cgroup.Open(cgroup.TreePrefix+"bench", time.Second)
+	if err != nil {
+		b.Skipf("no cgroup tree here: %v", err)
+	}
+	b.Cleanup(func() { tree.Close() })
+	s := runSpawner(b, "")
+	spec := ProcSpec{Path: worker, Argv: []string{"exit0"}, Umask: -1}
+	cpu := cpuMeter(b)
+	for b.Loop() {
+		g, err := tree.NewGroup("bench", 1, cgroup.Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		spec.Cgroup = g
+		startWait(b, s.Spawner, spec)
+		if err := end(tree, g); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu.report(b)
+	return tree
 }
