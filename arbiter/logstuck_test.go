@@ -27,17 +27,8 @@ func TestStopDoesNotWaitForAStuckLogWrite(t *testing.T) {
 
 	var logged lockedBuffer
 	o := newOutput(hclog.New(&hclog.LoggerOptions{Output: &logged}), false, events.NewBus(nil))
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errW.Close()
 	spec := configs.Watcher{Name: "web", Logs: configs.WorkerLogs{Stdout: slave, Stderr: configs.LogToNone, Ring: 10}}
-	o.follow(spec, 1, 4711, outR, errR)
+	outW := followStdout(t, o, spec)
 	// The worker: far more than the terminal and the pipe hold, until
 	// its pipe is closed under it.
 	wrote := make(chan struct{})
@@ -237,17 +228,8 @@ func TestStopNamesACompressionItCutsShort(t *testing.T) {
 
 	var logged lockedBuffer
 	o := newOutput(hclog.New(&hclog.LoggerOptions{Output: &logged}), false, events.NewBus(nil))
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errW.Close()
 	spec := configs.Watcher{Name: "web", Logs: configs.WorkerLogs{Stdout: path, Stderr: configs.LogToNone, Compress: true, Ring: 10}}
-	o.follow(spec, 1, 4711, outR, errR)
+	outW := followStdout(t, o, spec)
 	ended := func() { // the compression's next read finds the end; the reader returns
 		outW.Close()
 		_ = os.Truncate(rotated, 0)
@@ -282,4 +264,22 @@ func compressing(o *output) string {
 		}
 	}
 	return ""
+}
+
+// followStdout has o follow worker wid 1 (pid 4711) of spec with a pipe
+// for its stdout and a closed one for its stderr, and returns the write
+// end of its stdout: the worker.
+func followStdout(t *testing.T, o *output, spec configs.Watcher) *os.File {
+	t.Helper()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errW.Close()
+	o.follow(spec, 1, 4711, outR, errR)
+	return outW
 }
