@@ -60,21 +60,7 @@ func TestUpgradeChecksAgainAfterWaiting(t *testing.T) {
 			checked, goOn := filepath.Join(p.dir, "checked"), filepath.Join(p.dir, "go")
 			p.installBytes(fmt.Appendf(nil, "#!/bin/sh\nif [ \"$1\" = --check ]; then\n  touch %s\n  n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.01; n=$((n+1)); done\nfi\nexec %s \"$@\"\n",
 				checked, goOn, pooldBinary(t)))
-			var wg sync.WaitGroup
-			defer wg.Wait()
-			wg.Add(1)
-			go func() { defer wg.Done(); _, _ = p.try("upgrade", nil) }()
-			proctest.Eventually(t, "the pre-flight's --check", func() bool { _, err := os.Stat(checked); return err == nil })
-			if r := p.do("incr", map[string]any{"name": "slow"}); r["status"] != "ok" {
-				t.Fatalf("incr slow: %v", r)
-			}
-			if err := os.WriteFile(goOn, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			proctest.Eventually(t, "the upgrade to wait for slow", func() bool {
-				o := p.outcome()
-				return o["state"] == "upgrading" && contains(fmt.Sprint(o["reason"]), `"slow"`)
-			})
+			upgradeWaitingForSlow(t, p, checked, goOn)
 			c.change(p)
 			if r := p.do("decr", map[string]any{"name": "slow"}); r["status"] != "ok" {
 				t.Fatalf("decr slow: %v", r)
@@ -112,21 +98,7 @@ func TestUpgradeChecksOnceWhenNothingChanged(t *testing.T) {
 	runs, checked, goOn := filepath.Join(p.dir, "runs"), filepath.Join(p.dir, "checked"), filepath.Join(p.dir, "go")
 	p.installBytes(fmt.Appendf(nil, "#!/bin/sh\necho \"$1\" >> %s\nif [ \"$1\" = --check ] && [ ! -e %s ]; then\n  touch %s\n  n=0; while [ ! -e %s ] && [ $n -lt 3000 ]; do sleep 0.01; n=$((n+1)); done\nfi\nexec %s \"$@\"\n",
 		runs, goOn, checked, goOn, pooldBinary(t)))
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Add(1)
-	go func() { defer wg.Done(); _, _ = p.try("upgrade", nil) }()
-	proctest.Eventually(t, "the pre-flight's --check", func() bool { _, err := os.Stat(checked); return err == nil })
-	if r := p.do("incr", map[string]any{"name": "slow"}); r["status"] != "ok" {
-		t.Fatalf("incr slow: %v", r)
-	}
-	if err := os.WriteFile(goOn, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	proctest.Eventually(t, "the upgrade to wait for slow", func() bool {
-		o := p.outcome()
-		return o["state"] == "upgrading" && contains(fmt.Sprint(o["reason"]), `"slow"`)
-	})
+	upgradeWaitingForSlow(t, p, checked, goOn)
 	if r := p.do("decr", map[string]any{"name": "slow"}); r["status"] != "ok" {
 		t.Fatalf("decr slow: %v", r)
 	}
@@ -152,4 +124,27 @@ func TestUpgradeChecksOnceWhenNothingChanged(t *testing.T) {
 	if n := strings.Count(p.log.String(), checking); n != 1 {
 		t.Errorf("%q logged %d times; want once, as it ran once", checking, n)
 	}
+}
+
+// upgradeWaitingForSlow asks p for an upgrade whose binary holds its
+// --check (touching checked) until goOn exists, starts a worker of slow
+// meanwhile, and returns once the upgrade waits for slow to settle. The
+// test's end waits for the upgrade's request.
+func upgradeWaitingForSlow(t *testing.T, p *upProc, checked, goOn string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	wg.Add(1)
+	go func() { defer wg.Done(); _, _ = p.try("upgrade", nil) }()
+	proctest.Eventually(t, "the pre-flight's --check", func() bool { _, err := os.Stat(checked); return err == nil })
+	if r := p.do("incr", map[string]any{"name": "slow"}); r["status"] != "ok" {
+		t.Fatalf("incr slow: %v", r)
+	}
+	if err := os.WriteFile(goOn, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "the upgrade to wait for slow", func() bool {
+		o := p.outcome()
+		return o["state"] == "upgrading" && contains(fmt.Sprint(o["reason"]), `"slow"`)
+	})
 }
