@@ -89,7 +89,7 @@ func (a *Arbiter) postCtx(ctx context.Context, m any) bool {
 // when its pool stops, and a load balancer sees a socket that accepts
 // connections nobody answers. A worker that ended badly with respawn =
 // false (a failed migration) keeps its watcher not ready, as systemd's
-// failed oneshot. When every watcher that counts rests, nothing runs:
+// failed oneshot, until a start runs it again or a stop puts it at rest. When every watcher that counts rests, nothing runs:
 // poold is not ready either. A watcher poold is yet to start, waiting on
 // a dependency, restarting, or whose start failed counts: it should run.
 func NotReady(s Snapshot) []string {
@@ -136,8 +136,8 @@ func failedExits(w WatcherSnapshot) string {
 		return ""
 	}
 	return fmt.Sprintf("watcher %q failed: %s, with respawn off and a status neither 0 nor listed in no_respawn_exit_codes; "+
-		"fix the cause, then run `start %s` (or list the status in no_respawn_exit_codes if it means success)",
-		w.Name, strings.Join(bad, "; "), w.Name)
+		"fix the cause, then run `start %s` (or list the status in no_respawn_exit_codes if it means success; `stop %s` leaves it at rest)",
+		w.Name, strings.Join(bad, "; "), w.Name, w.Name)
 }
 
 // unserved says why w, a watcher at rest, keeps poold from being ready:

@@ -82,7 +82,7 @@ func TestNotReady(t *testing.T) {
 			{Name: "migrate", Status: watcher.Stopped, Resting: true, Target: 1, Spec: auto,
 				Slots: []watcher.SlotInfo{{Wid: 1, State: "exited", LastExit: "exited with status 3", Failed: true}}},
 		}}, []string{`watcher "migrate" failed: wid 1 exited with status 3, with respawn off and a status neither 0 nor listed in no_respawn_exit_codes; ` +
-			"fix the cause, then run `start migrate` (or list the status in no_respawn_exit_codes if it means success)"}},
+			"fix the cause, then run `start migrate` (or list the status in no_respawn_exit_codes if it means success; `stop migrate` leaves it at rest)"}},
 		{"not required is ignored", Snapshot{Watchers: []WatcherSnapshot{
 			{Name: "side", Status: watcher.Flapping, Reason: "wid 1 is flapping", Target: 1, Spec: side},
 		}}, nil},

@@ -153,6 +153,21 @@ func TestReadinessLeavesOutWatchersAtRestOnPurpose(t *testing.T) {
 			return len(readyOnce(t, h, "migrate", watcher.Stopped)) == 0
 		})
 	})
+	t.Run("one-shot failed, then stopped", func(t *testing.T) {
+		// A stop puts a watcher at rest on purpose: the operator has
+		// seen the failure and says leave it, as start says try again.
+		fail := configs.DefaultWatcher("migrate")
+		fail.Cmd, fail.Args, fail.Respawn = "/bin/sh", []string{"-c", "exit 3"}, false
+		fail.Readiness, fail.ReadyDelay = "delay", 0
+		h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 1), fail}}, Options{})
+		if why := readyOnce(t, h, "migrate", watcher.Stopped); len(why) != 1 {
+			t.Fatalf("a one-shot that exited 3: NotReady = %q, want its failure", why)
+		}
+		h.do("stop", map[string]any{"name": "migrate", "waiting": true})
+		if why := readyOnce(t, h, "migrate", watcher.Stopped); len(why) != 0 {
+			t.Errorf("a failed one-shot stopped on purpose: NotReady = %q", why)
+		}
+	})
 	t.Run("side watcher not required", func(t *testing.T) {
 		side := testWatcher("side", "crash", 1)
 		side.BackoffMin, side.BackoffMax = time.Millisecond, 2*time.Millisecond

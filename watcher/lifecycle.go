@@ -61,7 +61,8 @@ func (w *Watcher) Resting() bool {
 
 // Stop gracefully stops every worker: stop signal to each process group,
 // then SIGKILL at the graceful timeout. It cancels a Start queued behind
-// an earlier stop.
+// an earlier stop, and, as Start does, forgets the slots left empty as
+// respawn = false says (failed ones too).
 func (w *Watcher) Stop() {
 	defer w.settle()
 	w.stop(false)
@@ -80,6 +81,10 @@ func (w *Watcher) stop(kill bool) {
 	w.afterStartGen++
 	w.announce = announcements{}
 	if w.status == Stopped && len(w.procs) == 0 {
+		// A one-shot whose workers ended (respawn = false): the stop
+		// puts it at rest on purpose, as it does a running watcher, so
+		// a failure it keeps no longer holds readiness back.
+		w.clearHolds(true)
 		return
 	}
 	if w.gate != 0 && w.status == Stopping && !kill {
