@@ -82,8 +82,9 @@ func (a *Arbiter) postCtx(ctx context.Context, m any) bool {
 // reload, whose old workers serve until their replacements are ready,
 // keeps poold ready; a worker that died and is not yet replaced does not.
 //
-// A watcher counts unless its autostart or its required_for_readiness is
-// false. One that rests (see resting: stopped or stopping on purpose,
+// A watcher counts unless its required_for_readiness is false, or its
+// autostart is false and nothing has started it yet (see neverRan). One
+// that rests (see resting: stopped or stopping on purpose,
 // with nothing to start it again) is left out only when every socket it
 // serves has another watcher running on it: poold keeps a socket open
 // when its pool stops, and a load balancer sees a socket that accepts
@@ -99,7 +100,7 @@ func NotReady(s Snapshot) []string {
 	var out, rest []string
 	counted := 0
 	for _, w := range s.Watchers {
-		if !w.Spec.Autostart || w.Spec.ReadinessOptional {
+		if w.Spec.ReadinessOptional || neverRan(w) {
 			continue
 		}
 		counted++
@@ -121,6 +122,16 @@ func NotReady(s Snapshot) []string {
 			nameList(rest)))
 	}
 	return out
+}
+
+// neverRan reports whether w is a watcher with autostart = false that
+// nothing has started yet: at rest as its config says, so it counts
+// neither as a watcher that should run nor as one stopped on purpose on
+// a socket (poold would otherwise never be ready at boot, and systemd's
+// start of it would time out, for a pool an operator starts later).
+// Once started it counts as any watcher, until a stop puts it at rest.
+func neverRan(w WatcherSnapshot) bool {
+	return !w.Spec.Autostart && !w.Started && w.Resting
 }
 
 // failedExits says how w's exited slots failed (see watcher.SlotInfo's

@@ -51,9 +51,24 @@ func TestNotReady(t *testing.T) {
 		{"flapping", Snapshot{Watchers: []WatcherSnapshot{
 			{Name: "web", Status: watcher.Flapping, Reason: "wid 1 is flapping", Target: 1, Spec: auto, Processes: []watcher.Process{}},
 		}}, []string{`watcher "web" is flapping: wid 1 is flapping`}},
-		{"autostart off is ignored", Snapshot{Watchers: []WatcherSnapshot{
-			{Name: "batch", Status: watcher.Stopped, Target: 1, Spec: manual},
-		}}, nil},
+		{"autostart off, never started, is ignored", Snapshot{
+			Sockets: []SocketSnapshot{{Name: "batch", Address: "127.0.0.1:8080"}},
+			Watchers: []WatcherSnapshot{
+				{Name: "batch", Status: watcher.Stopped, Resting: true, Target: 1, Spec: manual, Sockets: []string{"batch"}},
+			}}, nil},
+		{"autostart off, started: counts", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "batch", Status: watcher.Flapping, Reason: "wid 1 is flapping", Started: true, Target: 1, Spec: manual},
+		}}, []string{`watcher "batch" is flapping: wid 1 is flapping`}},
+		{"autostart off, its start waiting for a dependency: counts", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "batch", Status: watcher.Stopped, Reason: "waiting to start", Target: 1, Spec: manual},
+		}}, []string{`watcher "batch" is stopped: waiting to start`}},
+		{"autostart off, started then stopped on its own socket", Snapshot{
+			Sockets: []SocketSnapshot{{Name: "batch", Address: "127.0.0.1:8080"}},
+			Watchers: []WatcherSnapshot{
+				{Name: "web", Status: watcher.Active, Target: 1, Spec: auto, Processes: []watcher.Process{ready}},
+				{Name: "batch", Status: watcher.Stopped, Resting: true, Started: true, Target: 1, Spec: manual, Sockets: []string{"batch"}},
+			}}, []string{`watcher "batch" is stopped on purpose, and nothing else serves its socket "batch" (127.0.0.1:8080), which poold keeps open: ` +
+			"connections there wait unanswered; run `start batch`, or move the socket to a running watcher"}},
 		{"stopping", Snapshot{Stopping: true}, []string{"poold is shutting down"}},
 		{"at rest on purpose is ignored", Snapshot{Watchers: []WatcherSnapshot{
 			{Name: "web", Status: watcher.Active, Target: 1, Spec: auto, Processes: []watcher.Process{ready}},

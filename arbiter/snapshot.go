@@ -42,6 +42,9 @@ type WatcherSnapshot struct {
 	// (see Arbiter.resting); NotReady leaves it out unless it serves a
 	// socket nobody else serves.
 	Resting bool
+	// Started: a start has run it since poold began (watcher.Started);
+	// NotReady leaves out a watcher with autostart = false until then.
+	Started bool
 	// Sockets names the listening sockets poold holds that its workers
 	// inherit (see configs.Watcher.SocketNames).
 	Sockets []string
@@ -93,7 +96,7 @@ func (a *Arbiter) snapshotNow() Snapshot {
 	for _, w := range a.sorted(nil) {
 		s.Watchers = append(s.Watchers, WatcherSnapshot{
 			ID: w.ID(), Name: w.Name(), Status: w.Status(), Reason: a.reasonOf(w), Target: w.Target(),
-			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(), Size: w.Size(), Resting: a.resting(w),
+			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(), Size: w.Size(), Resting: a.resting(w), Started: w.Started(),
 			Sockets: w.Spec().SocketNames(a.cfg.Sockets),
 		})
 	}

@@ -2,8 +2,9 @@ package configs
 
 import "strings"
 
-// warnOptionalDeps warns of a watcher that counts for readiness and
-// depends on one with required_for_readiness = false. depends_on is
+// warnOptionalDeps warns of a watcher that counts for readiness (one
+// with autostart = false does once started) and depends on one with
+// required_for_readiness = false. depends_on is
 // systemd's Requires=: when the optional one fails, the one that needs
 // it keeps running but cannot start again, and /readyz stays ready until
 // it has to. A warning, not an error, and the key keeps its word (the
@@ -17,8 +18,12 @@ func warnOptionalDeps(ps *problems, ws []Watcher) {
 	}
 	warned := map[string]bool{}
 	for _, w := range ws {
-		if w.ReadinessOptional || !w.Autostart {
+		if w.ReadinessOptional {
 			continue
+		}
+		counts := "counts for readiness"
+		if !w.Autostart {
+			counts += " once started (autostart = false)"
 		}
 		for _, dep := range w.DependsOn {
 			d := byLower[strings.ToLower(dep)]
@@ -27,8 +32,8 @@ func warnOptionalDeps(ps *problems, ws []Watcher) {
 			}
 			warned[d.Name+"\x00"+w.Name] = true
 			ps.warn("watchers."+d.Name+".required_for_readiness",
-				"is false, but watcher %q, which counts for readiness, depends on it (depends_on): when %q fails, %q keeps running but cannot start again, and /readyz stays ready until it has to; set required_for_readiness = false on %q too, or drop it from %q so that it counts",
-				w.Name, d.Name, w.Name, w.Name, d.Name)
+				"is false, but watcher %q, which %s, depends on it (depends_on): when %q fails, %q keeps running but cannot start again, and /readyz stays ready until it has to; set required_for_readiness = false on %q too, or drop it from %q so that it counts",
+				w.Name, counts, d.Name, w.Name, w.Name, d.Name)
 		}
 	}
 }

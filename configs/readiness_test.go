@@ -21,6 +21,15 @@ depends_on = ["db"]
 cmd = "/bin/sleep"
 required_for_readiness = false
 `, `watchers.db.required_for_readiness: is false, but watcher "web", which counts for readiness, depends on it`},
+		{"manual on optional: counts once started", `
+[watchers.web]
+cmd = "/bin/sleep"
+autostart = false
+depends_on = ["db"]
+[watchers.db]
+cmd = "/bin/sleep"
+required_for_readiness = false
+`, `watchers.db.required_for_readiness: is false, but watcher "web", which counts for readiness once started (autostart = false), depends on it`},
 		{"both optional", `
 [watchers.web]
 cmd = "/bin/sleep"

@@ -69,6 +69,10 @@ type State struct {
 	// Scale is an elastic pool's scale history and clocks (elastic.go);
 	// absent from an image that did not hand them over.
 	Scale *ScaleState `json:"scale,omitempty"`
+	// Started: a start ran it (see Watcher.Started); an image that did
+	// not hand it over leaves it false, and a watcher not stopped counts
+	// as started.
+	Started bool `json:"started,omitempty"`
 }
 
 // Frozen says why w cannot be handed over now, or nil: a watcher is
@@ -105,7 +109,7 @@ func (w *Watcher) Frozen() error {
 // time. Call it only when Frozen returns nil.
 func (w *Watcher) Snapshot(now time.Time) State {
 	conf := w.conf
-	st := State{Spec: w.spec, Status: w.status, SpecGen: w.specGen, Configured: &conf, Scale: w.scaleState()}
+	st := State{Spec: w.spec, Status: w.status, SpecGen: w.specGen, Configured: &conf, Scale: w.scaleState(), Started: w.started}
 	for _, p := range w.Processes() {
 		ps := ProcState{Pid: p.Pid, Wid: p.Wid, State: p.State, Started: p.Started,
 			Restarts: p.Restarts, Gen: p.Gen, Recycle: p.Recycle, HealthKO: p.healthKO, LimitKO: p.limitKO, OverAge: p.overAge, Busy: p.busy,
@@ -136,6 +140,7 @@ func (w *Watcher) Adopt(st State) error {
 	}
 	defer w.settle()
 	w.status, w.specGen = st.Status, st.SpecGen
+	w.started = st.Started || st.Status != Stopped
 	w.spec.NumProcesses = st.Spec.NumProcesses // New set an elastic pool's initial size
 	if st.Configured != nil {
 		w.conf = *st.Configured // New took the size in force for it

@@ -175,3 +175,44 @@ func throughJSON(t *testing.T, st State) State {
 	}
 	return out
 }
+
+// Whether a start ran the watcher is handed over: one with autostart =
+// false that ran and was stopped counts for readiness in the new image
+// too, and one that never ran does not; an older image's state (no
+// started) counts a watcher that runs as started.
+func TestAdoptKeepsStarted(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		start, stop bool
+		dropStarted bool
+		wantStarted bool
+	}{
+		{"never started", false, false, false, false},
+		{"started, then stopped", true, true, false, true},
+		{"running, from an older image", true, false, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := spec(1)
+			s.Autostart = false
+			w, h := newWatcher(t, s)
+			if tc.start {
+				w.Start()
+			}
+			if tc.stop {
+				w.Stop()
+				w.Exited(w.Pids()[0], 0)
+			}
+			st := throughJSON(t, w.Snapshot(h.now))
+			if tc.dropStarted {
+				st.Started = false
+			}
+			w2, _ := newWatcher(t, st.Spec)
+			if err := w2.Adopt(st); err != nil {
+				t.Fatal(err)
+			}
+			if w2.Started() != tc.wantStarted {
+				t.Errorf("adopted Started() = %v, want %v (status %s)", w2.Started(), tc.wantStarted, w2.Status())
+			}
+		})
+	}
+}

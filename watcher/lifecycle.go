@@ -19,6 +19,7 @@ func (w *Watcher) Start() {
 }
 
 func (w *Watcher) start() {
+	w.started = true
 	switch w.status {
 	case Active, Starting:
 		w.clearHolds(false)
@@ -58,6 +59,12 @@ func (w *Watcher) Resting() bool {
 	}
 	return !w.startAfter && w.startErr == nil
 }
+
+// Started reports whether a Start has run the watcher since poold began
+// (or the image that handed it over did): a watcher with autostart =
+// false that never ran is at rest by its config, and readiness leaves it
+// out; once started it counts as any watcher.
+func (w *Watcher) Started() bool { return w.started }
 
 // Stop gracefully stops every worker: stop signal to each process group,
 // then SIGKILL at the graceful timeout. It cancels a Start queued behind

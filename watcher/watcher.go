@@ -198,6 +198,7 @@ type Watcher struct {
 	reloadErr     error         // why the last rollout was abandoned
 	refusedSpec   bool          // that rollout was of a new spec (reload of the config, set), not the same one
 	startErr      error         // why the last start did not happen (a hook, a dependency)
+	started       bool          // a Start has run since poold began (see Started)
 	afterStart    bool          // its after_start hook runs: the start is not done
 	afterStartGen uint64        // ties that hook's outcome to its start (a stop moves it on)
 	afterStop     uint64        // non-zero while its after_stop hook runs (that hook's generation): the stop is not done

@@ -69,7 +69,7 @@ type verdict struct {
 	at  time.Time
 }
 
-// readyz answers 200 when every autostart watcher is ready (see
+// readyz answers 200 when every watcher that counts is ready (see
 // arbiter.NotReady), 503 with one line per reason otherwise: the
 // readiness probe. While the loop is too busy to answer but works on (a
 // reload starting a thousand workers), it repeats its last verdict of
