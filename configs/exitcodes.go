@@ -3,12 +3,15 @@ package configs
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
 // exitCodes decodes a list of exit statuses (0..255): a list of integers,
-// or, in an environment override, numbers separated by blanks or commas.
-// Duplicates are dropped and the list is sorted.
+// one integer, or numbers separated by commas or blanks (an environment
+// override, or `poolctl set NAME no_respawn_exit_codes 3,4`, which sends
+// a string; its 3 sends a number). Duplicates are dropped and the list
+// is sorted.
 func (d *decoder) exitCodes(key string, raw any) ([]int, bool) {
 	var items []any
 	switch x := raw.(type) {
@@ -23,11 +26,24 @@ func (d *decoder) exitCodes(key string, raw any) ([]int, bool) {
 			items = append(items, i)
 		}
 	case envValue:
-		for _, w := range strings.FieldsFunc(x.text, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		for _, w := range codeWords(x.text) {
 			items = append(items, envValue{name: x.name, text: w})
 		}
+	case string:
+		for i, w := range codeWords(x) {
+			n, err := strconv.ParseInt(w, 10, 64)
+			if err != nil {
+				d.bad(fmt.Sprintf("%s[%d]", key, i), raw, "must be an integer, got %q (in %q); give exit statuses separated by commas, e.g. \"3,4\"", w, x)
+				return nil, false
+			}
+			items = append(items, n)
+		}
 	default:
-		d.bad(key, raw, "must be a list of exit statuses (integers 0 to 255), got %s", describe(raw))
+		if _, one := asInt(raw); one {
+			items = []any{raw}
+			break
+		}
+		d.bad(key, raw, "must be a list of exit statuses (integers 0 to 255): a number, numbers separated by commas (\"3,4\") or a list ([3, 4]), got %s", describe(raw))
 		return nil, false
 	}
 	var out []int
@@ -47,4 +63,9 @@ func (d *decoder) exitCodes(key string, raw any) ([]int, bool) {
 	}
 	slices.Sort(out)
 	return out, ok
+}
+
+// codeWords splits a string of exit statuses at commas and blanks.
+func codeWords(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
 }
