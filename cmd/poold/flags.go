@@ -19,6 +19,9 @@ type cmdline struct {
 
 func parseFlags(args []string, stderr io.Writer) (cmdline, error) {
 	var o cmdline
+	if err := circusdFlag(args); err != nil {
+		return o, err
+	}
 	fs := flag.NewFlagSet("poold", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.check, "check", false, "validate CONFIG, print the result and exit (0 valid, 1 not)")
@@ -35,6 +38,7 @@ func parseFlags(args []string, stderr io.Writer) (cmdline, error) {
 	if err != nil {
 		return o, err
 	}
+	o.logLevel = circusdLevel(o.logLevel)
 	return o, o.validate()
 }
 
