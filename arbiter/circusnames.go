@@ -157,7 +157,7 @@ func circusShell(out map[string]any, base configs.Watcher) error {
 			return fmt.Errorf("args: must be a string or a list of strings, got %v", out["args"])
 		}
 	}
-	wrapped := cmd == "/bin/sh" && len(args) == 2 && args[0] == "-c"
+	wrapped, _ := shellWrapped(cmd, args)
 	switch {
 	case on && wrapped, !on && !wrapped:
 		return nil

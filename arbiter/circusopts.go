@@ -54,6 +54,48 @@ func circusShaped(opts map[string]any) map[string]any {
 	return opts
 }
 
+// circusOnlyOptions adds to opts, w's options, the Circus option names
+// that set takes and poold keeps under another name or has no key for,
+// with the value get answers for each, so that options has every name
+// get takes, as circusd's options does:
+//
+//	max_retry           flapping_max_retry
+//	close_child_stdin   true: poold always gives workers /dev/null
+//	close_child_stdout  as the last set gave it (which changes nothing
+//	close_child_stderr  while the watcher runs), else whether that
+//	                    stream's sink is "none"
+//	shell               whether cmd and args run through /bin/sh -c (add's
+//	                    or set's shell: true, a circus.ini's shell = true)
+//	shell_args          the words after that line (a circus.ini's
+//	                    shell_args), null for none as circusd's default
+func (a *Arbiter) circusOnlyOptions(w *watcher.Watcher, opts map[string]any) {
+	opts["max_retry"] = opts["flapping_max_retry"]
+	opts["close_child_stdin"] = true
+	sinks := map[string]string{"close_child_stdout": w.Spec().Logs.Stdout, "close_child_stderr": w.Spec().Logs.Stderr}
+	for key, sink := range sinks {
+		b, set := a.closeChildGot(w, key)
+		if !set {
+			b = sink == configs.LogToNone
+		}
+		opts[key] = b
+	}
+	shell, shellArgs := shellWrapped(w.Spec().Cmd, w.Spec().Args)
+	opts["shell"], opts["shell_args"] = shell, nil
+	if len(shellArgs) > 0 {
+		opts["shell_args"] = configs.QuoteCommand(shellArgs)
+	}
+}
+
+// shellWrapped reports whether cmd and args run a line through /bin/sh
+// -c, as Circus's shell = true runs cmd and args, and gives the words
+// after the line (Circus's shell_args).
+func shellWrapped(cmd string, args []string) (bool, []string) {
+	if cmd != "/bin/sh" || len(args) < 2 || args[0] != "-c" {
+		return false, nil
+	}
+	return true, args[2:]
+}
+
 func circusID(v any, lookup func(string) (int, error)) any {
 	s, ok := v.(string)
 	switch {

@@ -3,6 +3,7 @@ package arbiter
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,50 @@ func TestGetCircusNames(t *testing.T) {
 	}
 	if out := handleJSON(t, h, `{"id": "g", "command": "get", "properties": {"name": "web", "keys": ["nosuch"]}}`); !strings.Contains(out, `"errno":3`) {
 		t.Errorf("get nosuch: %s, want errno 3", out)
+	}
+}
+
+// TestOptionsHasCircusNames: options carries the Circus names get
+// answers (max_retry, close_child_*, shell, shell_args), as circusd's
+// options always does, and get answers shell and shell_args; options
+// left them out and get refused shell (errno 3 "no option shell").
+func TestOptionsHasCircusNames(t *testing.T) {
+	quiet := testWatcher("quiet", "sleep", 0)
+	quiet.Logs.Stderr = configs.LogToNone
+	quiet.FlappingMaxRetry = 4
+	sh := testWatcher("sh", "sleep", 0)
+	sh.Cmd, sh.Args = "/bin/sh", []string{"-c", "exec sleep 1", "one", "two words"}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{quiet, sh}}, Options{NoCgroups: true})
+	for _, tc := range []struct {
+		name string
+		want map[string]any
+	}{
+		{"quiet", map[string]any{"max_retry": 4, "close_child_stdin": true, "close_child_stdout": false,
+			"close_child_stderr": true, "shell": false, "shell_args": nil}},
+		{"sh", map[string]any{"shell": true, "shell_args": "one 'two words'"}},
+	} {
+		opts := h.do("options", map[string]any{"name": tc.name})["options"].(map[string]any)
+		for key, want := range tc.want {
+			if v, ok := opts[key]; !ok || v != want {
+				t.Errorf("options %s: %s is %v (present: %v), want %v", tc.name, key, v, ok, want)
+			}
+		}
+	}
+	out := handleJSON(t, h, `{"id": "g", "command": "get", "properties": {"name": "quiet", "keys": ["shell", "shell_args", "max_retry"]}}`)
+	if want := `"options":{"shell":false,"shell_args":null,"max_retry":4}`; !strings.Contains(out, want) {
+		t.Errorf("get quiet shell shell_args max_retry: %s, want %s", out, want)
+	}
+	// A set of close_child_stderr false changes nothing now, as in
+	// circusd, but options then says what the set gave, as get does.
+	h.do("set", map[string]any{"name": "quiet", "options": map[string]any{"close_child_stderr": false}})
+	if v := h.do("options", map[string]any{"name": "quiet"})["options"].(map[string]any)["close_child_stderr"]; v != false {
+		t.Errorf("options after set close_child_stderr false: %v", v)
+	}
+	// set shell false on a line run with shell_args is refused, as for
+	// one without: it was taken as a watcher not run through the shell.
+	r := h.a.Do(context.Background(), Request{Command: "set", Properties: map[string]any{"name": "sh", "options": map[string]any{"shell": false}}})
+	if r["errno"] != ErrnoBadProperty || !strings.Contains(fmt.Sprint(r["reason"]), "through /bin/sh -c") {
+		t.Errorf("set sh shell false: %v, want errno %d saying it runs through /bin/sh -c", r, ErrnoBadProperty)
 	}
 }
 

@@ -23,6 +23,7 @@ func (a *Arbiter) options(w *watcher.Watcher, withhold bool) map[string]any {
 		withholdEnv(opts)
 	}
 	opts["args"] = a.circusArgs(w)
+	a.circusOnlyOptions(w, opts)
 	if opts["working_dir"] == "" {
 		// As circusd: the directory the workers start in, not "".
 		if dir, err := launch.Dir(w.Spec()); err == nil {
@@ -47,12 +48,6 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 	for _, k := range keys {
 		ks, _ := k.(string)
 		v, ok := all[ks]
-		if b, set := a.closeChildGot(w, ks); set {
-			v, ok = b, true
-		}
-		if !ok {
-			v, ok = circusGet(all, ks)
-		}
 		if !ok {
 			return errorf(ErrnoBadProperty, "get: watcher %q has no option %v; options are: %s", w.Name(), k, strings.Join(sortedKeys(all), ", "))
 		}
@@ -63,28 +58,6 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 	}
 	m.ok(map[string]any{"options": out})
 	return nil
-}
-
-// circusGet answers get for the Circus option names that set takes
-// (circusNames) and options leaves out: max_retry is flapping_max_retry,
-// close_child_stdout and close_child_stderr whether that stream's sink
-// is "none" (what add or the config file's close_child_stdout true makes
-// it; cmdGet answers what a set gave instead), and
-// close_child_stdin, what poold always does, true. A circusctl `get web max_retry`
-// was errno 3 "no option" although `set web max_retry 3` works.
-func circusGet(all map[string]any, key string) (any, bool) {
-	switch key {
-	case "max_retry":
-		v, ok := all["flapping_max_retry"]
-		return v, ok
-	case "close_child_stdin":
-		return true, true
-	case "close_child_stdout":
-		return all["stdout_log"] == configs.LogToNone, true
-	case "close_child_stderr":
-		return all["stderr_log"] == configs.LogToNone, true
-	}
-	return nil, false
 }
 
 // Ordered is a JSON object whose keys keep an order: get answers in the

@@ -37,16 +37,9 @@ port = %s
 var circusOnly = map[string]string{
 	"options.__name__":           "the ini section name, an artefact of Circus's config reader",
 	"options.env.__name__":       "the same, leaked into env by Circus",
-	"options.close_child_stdin":  "poold always gives workers /dev/null as stdin",
-	"options.close_child_stdout": "configuration half of issue 16 (not wire)",
-	"options.close_child_stderr": "configuration half of issue 16 (not wire)",
 	"options.executable":         "no equivalent: cmd is the program",
-	"options.max_retry":          "poold's crash policy: flapping_max_retry",
-	"options.on_demand":          "elastic-pools issue",
-	"options.shell":              "configuration half of issue 16",
-	"options.shell_args":         "configuration half of issue 16",
-	"options.stdout_stream_conf": "logs issue: poold sends output to its log",
-	"options.stderr_stream_conf": "logs issue: poold sends output to its log",
+	"options.stdout_stream_conf": "Circus's stream class and its arguments: poold's are stdout_log and the log_* keys",
+	"options.stderr_stream_conf": "the same: stderr_log and the log_* keys",
 	"options.uid":                "null in both when unset; Circus gives no value type to compare",
 	"options.gid":                "null in both when unset",
 }
@@ -112,8 +105,9 @@ func compareReplies(t *testing.T, cd *circusd, p *proc) {
 		{"command": "get", "properties": map[string]any{"name": "noargs", "keys": []string{"args"}}},
 		{"command": "rm", "properties": map[string]any{"name": "argl", "waiting": true}},
 		{"command": "rm", "properties": map[string]any{"name": "noargs", "waiting": true}},
-		// Circus's names that set takes, which options leaves out.
-		{"command": "get", "properties": map[string]any{"name": "web", "keys": []string{"max_retry", "stop_children", "close_child_stdin", "close_child_stdout", "close_child_stderr"}}},
+		// Circus's names that set takes, which poold keeps under other
+		// names or has no key for (options has them too).
+		{"command": "get", "properties": map[string]any{"name": "web", "keys": []string{"max_retry", "stop_children", "close_child_stdin", "close_child_stdout", "close_child_stderr", "shell", "shell_args"}}},
 	}
 	theirs := circusClient(t, cd.control, reqs)
 	ours := circusClient(t, ctlEndpoint(p), reqs)
