@@ -59,9 +59,15 @@ stderr_stream.filename = @DIR@/out.log
 	if len(doc.Warnings()) != 0 {
 		t.Errorf("warnings %v", doc.Warnings())
 	}
+	// poold convert says that rotated files are named otherwise, as it
+	// says for a supervisord file; it said nothing.
+	const renamed = "not NAME.1 ... NAME.N as Circus's FileStream does: change log shippers and scripts that read Circus's names"
+	if !hasNote(notes, translate.Info, "stdout_stream.max_bytes", renamed) {
+		t.Errorf("no note on rotated file names: %v", notes)
+	}
 	var b strings.Builder
 	doc.WriteTOML(&b)
-	for _, want := range []string{`stdout_log = "` + dir + `/out.log"`, "log_max_size = 1048576", "log_keep = 5", "log_timestamps = true"} {
+	for _, want := range []string{`stdout_log = "` + dir + `/out.log"`, "log_max_size = 1048576", "log_keep = 5", "log_timestamps = true", renamed} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("TOML lacks %q:\n%s", want, b.String())
 		}
@@ -90,6 +96,9 @@ func TestStreamTimedRotating(t *testing.T) {
 		}
 		if got := hasNote(notes, translate.Warn, "stderr_stream.rotate_when", "rotates hourly (H) or daily (D, MIDNIGHT) only"); got != tc.warn {
 			t.Errorf("%s: warning %v, want %v: %v", tc.when, got, tc.warn, notes)
+		}
+		if got := hasNote(notes, translate.Info, "stderr_stream.rotate_when", "as Circus's TimedRotatingFileStream does: change log shippers"); got == tc.warn {
+			t.Errorf("%s: note on rotated file names %v, want %v: %v", tc.when, got, !tc.warn, notes)
 		}
 	}
 	_, notes, _ := translateStreams(t, "stdout_stream.class = TimedRotatingFileStream\nstdout_stream.filename = @DIR@/o.log\nstdout_stream.rotate_when = H\nstdout_stream.rotate_interval = 6\nstdout_stream.utc = true\n")

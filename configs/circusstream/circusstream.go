@@ -216,7 +216,15 @@ func (m *mapper) maxBytes(keep int64) {
 		m.note(m.stream+".max_bytes", "without backup_count Circus never rotates (the file grows on); log_max_size left out")
 	default:
 		m.keys["log_max_size"] = n
+		m.renamed(m.stream+".max_bytes", "NAME.1 ... NAME.N")
 	}
+}
+
+// renamed notes on opt, an option that makes poold rotate the file, that
+// poold names rotated files otherwise than the stream's class names them
+// (circusNames), as the supervisord translator notes for its files.
+func (m *mapper) renamed(opt, circusNames string) {
+	m.note(opt, "poold names a rotated file NAME.<UTC time> (app.log.20260102T150405.000000Z), not %s as Circus's %s does: change log shippers and scripts that read Circus's names", circusNames, m.cls)
 }
 
 // count reads a whole number >= 0, noting one that is not.
@@ -245,8 +253,10 @@ func (m *mapper) rotateWhen() {
 	switch strings.ToUpper(when) {
 	case "H":
 		m.keys["log_rotate"] = "hourly"
+		m.renamed(key("rotate_when"), "NAME.<local time> (app.log.2026010215)")
 	case "D", "MIDNIGHT":
 		m.keys["log_rotate"] = "daily"
+		m.renamed(key("rotate_when"), "NAME.<local date> (app.log.20260102)")
 		if strings.ToUpper(when) == "D" {
 			m.note(key("rotate_when"), "D rotates 24 hours after the file was last written in Circus; poold's \"daily\" rotates at local midnight")
 		}
