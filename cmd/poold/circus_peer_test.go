@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/poold/poold/watcher/proctest"
 )
 
 // The real Circus 0.19.0 (../shared/peers, see its README), run on
@@ -215,8 +214,10 @@ type clientReply struct {
 	Shape map[string]any `json:"shape"`
 }
 
-// circusd is a real circusd running ini (its watchers), with tcp
-// endpoints on loopback.
+// circusd is a real circusd running ini (its watchers), with ipc
+// endpoints in a directory of its own: a tcp port picked free a moment
+// before circusd binds it can be taken meanwhile by another test's
+// connection, and circusd then exits "Address already in use".
 type circusd struct {
 	control, pubsub, stats string
 	log                    *lockedBuffer
@@ -225,7 +226,8 @@ type circusd struct {
 func startCircusd(t testing.TB, watchers string) *circusd {
 	t.Helper()
 	dir := t.TempDir()
-	c := &circusd{control: loopbackTCP(t), pubsub: loopbackTCP(t), stats: loopbackTCP(t), log: &lockedBuffer{}}
+	ipc := func(name string) string { return "ipc://" + filepath.Join(dir, name) }
+	c := &circusd{control: ipc("control"), pubsub: ipc("pubsub"), stats: ipc("stats"), log: &lockedBuffer{}}
 	ini := fmt.Sprintf("[circus]\nendpoint = %s\npubsub_endpoint = %s\nstats_endpoint = %s\nmulticast_endpoint =\ncheck_delay = 5\n\n%s",
 		c.control, c.pubsub, c.stats, watchers)
 	path := filepath.Join(dir, "circus.ini")
@@ -262,7 +264,3 @@ func startCircusd(t testing.TB, watchers string) *circusd {
 	return c
 }
 
-// loopbackTCP is a tcp:// endpoint on a loopback port free a moment ago.
-func loopbackTCP(t testing.TB) string {
-	return fmt.Sprintf("tcp://127.0.0.1:%d", proctest.FreePort(t))
-}
