@@ -84,7 +84,14 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, acc *access) {
 	// Command names in any case, as on the wire (the arbiter lower-cases
 	// them); the role check and the backend see the lower-case name.
 	name := strings.ToLower(strings.TrimPrefix(r.URL.Path, apiPrefix))
+	replyKey(w, tokName)
+	if p, ok := w.(*progressWriter); ok {
+		p.apiRefuse = func(w http.ResponseWriter, why string) {
+			apiError(w, http.StatusServiceUnavailable, arbiter.ErrnoFailed, id, "%s: reply not sent: %s; retry in %ds", name, why, replyRetry)
+		}
+	}
 	if st, ok := s.opts.Streams[name]; ok || name == "events" {
+		uncounted(w)
 		if r.Method != http.MethodGet {
 			apiError(w, http.StatusMethodNotAllowed, arbiter.ErrnoBadJSON, id, "%s%s is a stream: use GET", apiPrefix, name)
 			return
@@ -198,6 +205,11 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 			apiError(w, http.StatusBadRequest, arbiter.ErrnoBadJSON, id, "the body must be a JSON object of properties, e.g. {\"name\": \"web\"}")
 			return
 		}
+	}
+	// A query's reply may be big (logs, stats): built in turn, and not
+	// at all for a token holding its bound (replycap.go).
+	if arbiter.ReadOnly(command) && !buildTurn(w, r) {
+		return
 	}
 	start := time.Now()
 	// The role goes along: a read-only token's options and get withhold env.

@@ -128,7 +128,11 @@ type ProbeOptions struct {
 
 	// Budget, if set, bounds the listener's connections together with
 	// poold's other listeners'.
-	Budget    ConnBudget
+	Budget ConnBudget
+	// Replies bounds the big replies held while their clients read
+	// them, shared with the console's (Options.Replies). Nil: one of
+	// the defaults' for this listener alone.
+	Replies   *ReplyBudget
 	maxConns  int           // tests: connections open at once; 0 is connCap()
 	writeWait time.Duration // tests: a reply's part may take this long to leave; 0 is probeWriteWait
 }
@@ -146,6 +150,7 @@ type ProbeServer struct {
 	quiet   *quietLog                  // refused scrapes, logged once a while
 	conns   int                        // connections open at once (connlimit.go)
 	serving servingPtr                 // what Serve serves on, for HandOver
+	replies *ReplyBudget               // big replies being read (replycap.go)
 }
 
 // NewProbeServer checks opts and returns the server. It does no I/O.
@@ -160,7 +165,10 @@ func NewProbeServer(opts ProbeOptions) (*ProbeServer, error) {
 	if err != nil || port == "" {
 		return nil, fmt.Errorf("web: [web] metrics_address %q: want host:port such as 127.0.0.1:9100", opts.Address)
 	}
-	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log), conns: cmp.Or(opts.maxConns, connCap())}
+	p := &ProbeServer{opts: opts, host: host, fails: newFailLimiter(apiFailBurst, apiFailDecay), quiet: newQuietLog(opts.Log), conns: cmp.Or(opts.maxConns, connCap()), replies: opts.Replies}
+	if p.replies == nil {
+		p.replies = NewReplyBudget(0, 0)
+	}
 	p.guard.Store(&probeGuard{guard: newGuard(host, opts.Token, opts.CookieKey)})
 	p.storeAPI(opts.Tokens)
 	return p, nil
@@ -226,6 +234,18 @@ func (p *ProbeServer) tokenOK(g *guard, r *http.Request) bool {
 	return anyToken(api, r)
 }
 
+// tokenName names the token r was admitted with, for the ReplyBudget:
+// its file, or web.token; "" with none (a poold without tokens).
+func (p *ProbeServer) tokenName(g *guard, r *http.Request) string {
+	if _, name := roleOf(*p.api.Load(), bearer(r)); name != "" {
+		return name
+	}
+	if ok, _ := g.tokenOK(r); ok && g.hasToken {
+		return "web.token"
+	}
+	return ""
+}
+
 // scrapeToken completes the 401s of /metrics: which token to send, how.
 const scrapeToken = "[web] token or a token of [web] api_tokens, a read-only one will do (authorization: {credentials: ...} in the scrape config)"
 
@@ -240,7 +260,9 @@ func (p *ProbeServer) handler() http.Handler {
 	mux := http.NewServeMux()
 	wait := cmp.Or(p.opts.writeWait, probeWriteWait)
 	bounded := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(boundedReplies(w, wait, false), r)
+		w, end := boundedReplies(w, wait, false, p.replies, "client "+clientKey(r))
+		defer end()
+		mux.ServeHTTP(w, r)
 	})
 	if p.opts.Health != nil {
 		mux.Handle("GET /healthz", healthz(p.opts.Health))
@@ -272,6 +294,10 @@ func (p *ProbeServer) handler() http.Handler {
 				}
 				p.quiet.Warn(key, "metrics request refused: bad token", "remote", r.RemoteAddr)
 				http.Error(w, "poold metrics: token refused: it matches none of "+tokens+"; send Authorization: Bearer with the "+scrapeToken, http.StatusUnauthorized)
+				return
+			}
+			replyKey(w, p.tokenName(g.guard, r))
+			if !buildTurn(w, r) {
 				return
 			}
 			m.ServeHTTP(w, r)

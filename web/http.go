@@ -85,7 +85,10 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 // Host header and token (given once in the query, then kept in a cookie).
 func (s *Server) guarded(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w = boundedReplies(w, s.tunings.writeWait, r.URL.Path == "/ws")
+		// Big replies count as the client address's until the caller's
+		// token is known (replycap.go).
+		w, end := boundedReplies(w, s.tunings.writeWait, r.URL.Path == "/ws", s.replies, "client "+clientKey(r))
+		defer end()
 		hdr := w.Header()
 		hdr.Set("Content-Security-Policy", csp)
 		hdr.Set("X-Content-Type-Options", "nosniff")
@@ -108,6 +111,11 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 		if r.URL.Path == "/metrics" && s.opts.Metrics != nil && anyToken(acc.tokens, r) {
 			// A scraper's API token (a read-only one will do): metrics
 			// change nothing.
+			_, tokName := roleOf(acc.tokens, bearer(r))
+			replyKey(w, tokName)
+			if !buildTurn(w, r) {
+				return
+			}
 			mux.ServeHTTP(w, withAccess(r, acc))
 			return
 		}
@@ -115,6 +123,7 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 		if !ok {
 			return
 		}
+		replyKey(w, "web.token")
 		if fromQuery {
 			acc.guard.setCookie(w, r, time.Now())
 			if r.URL.Path != "/ws" {

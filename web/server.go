@@ -87,6 +87,10 @@ type Options struct {
 	// Streams are extra GET /api/v1/NAME streams behind the API's
 	// authentication (e.g. a future "logs"); "events" is built in.
 	Streams map[string]StreamHandler
+	// Replies bounds the big replies held while their clients read
+	// them (replycap.go), shared with ProbeOptions.Replies. Nil: one of
+	// the defaults' for this listener alone.
+	Replies *ReplyBudget
 }
 
 // Failed API authentications: apiFailBurst per client address, then
@@ -117,6 +121,7 @@ type Server struct {
 	streams     streamsEnd  // closed by an upgrade's HandOver
 	streamSlots streamSlots // the streams open (streamcap.go)
 	serving     servingPtr  // what Serve serves on, for HandOver
+	replies     *ReplyBudget
 }
 
 // Consoles is the number of consoles open now. poold samples /proc for
@@ -220,6 +225,10 @@ func New(opts Options) (*Server, error) {
 		tunings: defaultTunings(),
 		fails:   newFailLimiter(apiFailBurst, apiFailDecay),
 		quiet:   newQuietLog(opts.Log),
+		replies: opts.Replies,
+	}
+	if s.replies == nil {
+		s.replies = NewReplyBudget(0, 0)
 	}
 	s.fleet = newFleet(s.tunings)
 	s.access.Store(newAccess(host, opts.Config, opts.CookieKey))

@@ -442,6 +442,9 @@ func (h *httpParts) start() error {
 	case err := <-h.failed:
 		return err
 	}
+	// The big replies both HTTP listeners hold for clients still
+	// reading them are bounded together.
+	replies := web.NewReplyBudget(0, 0)
 	if w.Enabled {
 		var tlsConf *tls.Config
 		scheme := "http"
@@ -454,7 +457,7 @@ func (h *httpParts) start() error {
 			scheme = "https"
 		}
 		srv, err := web.New(web.Options{Config: w, Backend: wireBackend{h.arb}, Events: h.bus, Stats: h.statsBus,
-			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("web"), TLS: tlsConf, CookieKey: cookieKey, Budget: listenerBudget})
+			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("web"), TLS: tlsConf, CookieKey: cookieKey, Budget: listenerBudget, Replies: replies})
 		if err != nil {
 			return err
 		}
@@ -469,7 +472,7 @@ func (h *httpParts) start() error {
 	}
 	if w.MetricsAddress != "" {
 		ps, err := web.NewProbeServer(web.ProbeOptions{Address: w.MetricsAddress, Token: w.Token, Tokens: w.Tokens,
-			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("metrics"), CookieKey: cookieKey, Budget: listenerBudget})
+			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("metrics"), CookieKey: cookieKey, Budget: listenerBudget, Replies: replies})
 		if err != nil {
 			return err
 		}
