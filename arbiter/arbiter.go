@@ -128,6 +128,7 @@ type Arbiter struct {
 	// unmanaged holds the workers `rm --nostop` left running (unmanaged.go).
 	unmanaged map[int]unmanagedProc
 	stopping  bool
+	pidsNoted bool // notePidsLimit said how poold's pids limit divides
 	// hurried: a second stop request (Kill) came; poold exits without
 	// waiting for the hooks still running (the exit kills them).
 	hurried      bool

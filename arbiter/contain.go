@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/cgroup"
@@ -119,6 +120,46 @@ func (a *Arbiter) guardOOM() {
 		a.log.Warn("under a memory limit, but poold's oom_score_adj is 1000 already: the OOM killer may take poold before a worker",
 			"cgroup", limited)
 	}
+}
+
+// notePidsLimit, under a pids limit of poold's own cgroups (docker
+// --pids-limit, systemd TasksMax=), says once how it divides: poold's
+// threads, the pids it keeps free for more of them, and what that leaves
+// for workers. A limit too tight for the workers the config starts would
+// otherwise show only as their failed starts. Called on the loop's first
+// tick: poold's threads grow as it starts serving (9 at the spawner's
+// start, 15 to 17 some seconds later with GOMAXPROCS 2).
+func (a *Arbiter) notePidsLimit() {
+	if a.pidsNoted || a.stopping {
+		return
+	}
+	a.pidsNoted = true
+	b, ok := spawn.PidsLimit()
+	if !ok {
+		return
+	}
+	workers := 0
+	for _, spec := range a.cfg.Watchers {
+		if spec.Autostart {
+			workers += spec.NumProcesses
+		}
+	}
+	logPidsLimit(a.log, b, workers)
+}
+
+// logPidsLimit says how the pids limit b divides, and warns when it
+// leaves fewer pids than the config starts workers.
+func logPidsLimit(log hclog.Logger, b spawn.PidsBudget, workers int) {
+	kv := []any{"pids_max", b.Max, "poold_threads", b.Poold, "keeps_free", b.Kept, "left_for_workers", b.Left,
+		"workers", workers, "in_use", b.InUse, "cgroup", b.Cgroup}
+	if b.Left < workers {
+		log.Warn("pids limit leaves fewer pids than the config starts workers, so some cannot start: "+
+			"raise pids.max (docker --pids-limit, TasksMax=) to poold_threads + keeps_free + what the workers, "+
+			"their children and their threads need", kv...)
+		return
+	}
+	log.Info("pids limit: poold's threads and the pids it keeps free for more leave the rest for workers, "+
+		"their children and their threads", kv...)
 }
 
 // checkProc warns when the /proc poold reads is not its own pid

@@ -100,6 +100,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 			}
 			a.expireParked()
 			a.outer.Observe() // an OOM kill of no worker's is not claimed later
+			a.notePidsLimit()
 		}
 	}
 }

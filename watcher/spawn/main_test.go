@@ -114,6 +114,8 @@ func TestMain(m *testing.M) {
 		os.Exit(reportAttrs())
 	case "spares":
 		os.Exit(runFullLimit())
+	case "reserve":
+		os.Exit(runTightLimit())
 	default:
 		fmt.Fprintf(os.Stderr, "spawn test child: unknown mode %q\n", os.Getenv(childEnv))
 		os.Exit(2)

@@ -18,16 +18,23 @@ import (
 // create a thread it needs ("fatal error: newosproc"). A fork refused at
 // the limit is harmless, but a limit that workers fill to the last pid
 // leaves poold one thread away from that abort. So the spawner refuses a
-// fork that would leave fewer than pidsReserve pids under any pids limit
+// fork that would leave fewer than keptFree pids under any pids limit
 // poold can see (its cgroup's and each visible ancestor's), as if the
 // kernel had: EAGAIN, an ordinary spawn error of that slot. Workers that
 // fork on their own can still eat the reserve; the limit needs room for
 // them too.
 
-// pidsReserve is how many pids poold keeps free for its own threads: the
-// runtime's (one per P running, sysmon, the template thread), threads
-// blocked in a syscall, the spawner's. Idle, poold has under 15.
+// pidsReserve is how many more threads poold keeps room for under a
+// limit: threads blocked in a syscall beyond its usual ones (those exist
+// already and are counted in pids.current), a burst of /proc reads, the
+// spawner's. Made ahead, its spare threads (threads.go) are part of it:
+// poold keeps free only the rest (keptFree). Serving, poold has 15 to
+// 17 threads with GOMAXPROCS 2, its spares included.
 const pidsReserve = 16
+
+// keptFree is how many pids poold keeps free under a limit: its reserve,
+// less the spare threads made already, which are threads of it made ahead.
+func keptFree() int { return pidsReserve - int(sparesMade.Load()) }
 
 // pidsLimits are the cgroup directories whose pids.max bound poold, its
 // own cgroup's first. Empty: no limit found (no pids controller).
@@ -128,10 +135,10 @@ func (w *pidsWatch) short(need int) string {
 	for i, dir := range w.limits {
 		max, okMax := w.readInt(w.files[i].max)
 		cur, okCur := w.readInt(w.files[i].cur)
-		if okMax && okCur && max-cur <= pidsReserve+need {
+		if okMax && okCur && max-cur <= keptFree()+need {
 			if need > 0 {
 				return fmt.Sprintf("%d of pids.max %d are in use in cgroup %s: poold keeps the last %d for its own threads, "+
-					"and needs %d more for this; raise pids.max or run fewer workers", cur, max, dir, pidsReserve, need)
+					"and needs %d more for this; raise pids.max or run fewer workers", cur, max, dir, keptFree(), need)
 			}
 			return pidsFull(dir, max, cur)
 		}
@@ -267,7 +274,7 @@ func hasWord(list, w string) bool {
 // pidsFull says which limit is reached and what to do.
 func pidsFull(dir string, max, cur int) string {
 	return fmt.Sprintf("%d of pids.max %d are in use in cgroup %s, and poold keeps the last %d "+
-		"for its own threads; raise pids.max or run fewer workers", cur, max, dir, pidsReserve)
+		"for its own threads; raise pids.max or run fewer workers", cur, max, dir, keptFree())
 }
 
 // PidsLimitReached names the pids limit of poold's cgroups that has no
@@ -284,4 +291,46 @@ func PidsShort(need int) string {
 	w.open()
 	defer w.close()
 	return w.short(need)
+}
+
+// PidsBudget is how poold's tightest pids limit divides (PidsLimit).
+type PidsBudget struct {
+	Cgroup string // the limit's cgroup directory
+	Max    int    // its pids.max
+	InUse  int    // its pids.current: poold's threads, the workers and their processes and threads
+	Poold  int    // poold's own threads, its spare threads included
+	Kept   int    // the pids poold keeps free for more of its threads
+	Left   int    // what Poold and Kept leave for workers, running ones included, and what they start
+}
+
+// PidsLimit says how the tightest of poold's pids limits divides, as it
+// reads now; false when there is none.
+func PidsLimit() (PidsBudget, bool) {
+	var w pidsWatch
+	w.open()
+	defer w.close()
+	return w.budget(ownThreads())
+}
+
+// budget says how the tightest of w's limits divides, as they read now,
+// for a poold of threads threads.
+func (w *pidsWatch) budget(threads int) (PidsBudget, bool) {
+	var b PidsBudget
+	found := false
+	for i, dir := range w.limits {
+		max, okMax := w.readInt(w.files[i].max)
+		cur, okCur := w.readInt(w.files[i].cur)
+		if okMax && okCur && (!found || max-cur < b.Max-b.InUse) {
+			b, found = PidsBudget{Cgroup: dir, Max: max, InUse: cur}, true
+		}
+	}
+	b.Poold, b.Kept = threads, keptFree()
+	b.Left = max(0, b.Max-b.Poold-b.Kept)
+	return b, found
+}
+
+// ownThreads counts poold's threads (/proc/self/task); 0 when it cannot.
+func ownThreads() int {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	return len(tasks)
 }

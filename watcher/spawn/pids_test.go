@@ -1,11 +1,15 @@
 package spawn
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -74,7 +78,7 @@ func TestPidsCgroupDir(t *testing.T) {
 	}
 }
 
-// TestPidsReserve: a fork that would leave poold fewer than pidsReserve
+// TestPidsReserve: a fork that would leave poold fewer than keptFree
 // pids under any of its limits is refused with an error matching EAGAIN
 // that names the limit and the cgroup; "max" is no limit.
 func TestPidsReserve(t *testing.T) {
@@ -94,11 +98,11 @@ func TestPidsReserve(t *testing.T) {
 		return w.checkLimits()
 	}
 	roomy, unlimited := cgroup("100", 10), cgroup("max", 5000)
-	tight := cgroup("40", 40-pidsReserve)
+	tight := cgroup("40", 40-keptFree())
 	if err := check(roomy, unlimited); err != nil {
 		t.Errorf("room left: %v", err)
 	}
-	if err := check(cgroup("40", 40-pidsReserve-1)); err != nil {
+	if err := check(cgroup("40", 40-keptFree()-1)); err != nil {
 		t.Errorf("one pid above the reserve: %v", err)
 	}
 	err := check(roomy, tight)
@@ -118,7 +122,7 @@ func TestPidsReserve(t *testing.T) {
 	for _, tc := range []struct {
 		cur    int
 		refuse bool
-	}{{10, false}, {100 - pidsReserve, true}, {100 - pidsReserve - 1, false}} {
+	}{{10, false}, {100 - keptFree(), true}, {100 - keptFree() - 1, false}} {
 		if err := os.WriteFile(filepath.Join(roomy, "pids.current"), []byte(strconv.Itoa(tc.cur)+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -143,5 +147,116 @@ func BenchmarkPidsCheck(b *testing.B) {
 		if err := w.check(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSparesCountAgainstTheReserve: under a limit with room for the
+// reserve and a few more pids, poold made its spare threads and still
+// kept all 16 pids of its reserve free, so it started no worker at all
+// (r55 container review: docker --pids-limit 30). The spares are threads
+// of the reserve made ahead: a child in a pids cgroup with room for the
+// reserve and 4 pids must start a worker, and say what it keeps.
+func TestSparesCountAgainstTheReserve(t *testing.T) {
+	dir := pidsCgroup(t, "poold-reserve-")
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$1" -test.run=none`, dir, self(t))
+	cmd.Env = append(os.Environ(), childEnv+"=reserve", cgroupEnv+"="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the child under a tight pids limit: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("kept %d free, %d spares", pidsReserve-spareThreads, spareThreads)
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("the child's output lacks %q:\n%s", want, out)
+	}
+}
+
+// pidsCgroup makes a pids cgroup of cgroup v1's for a child to run in,
+// removed at the end (once the child, waited for, has left it).
+func pidsCgroup(t *testing.T, prefix string) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(pidsV1, "cgroup.procs")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("no pids controller at %s: %v; CI runs as root with it mounted", pidsV1, err)
+		}
+		t.Skipf("no pids controller at %s: %v", pidsV1, err)
+	}
+	dir, err := os.MkdirTemp(pidsV1, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(dir) })
+	return dir
+}
+
+// runTightLimit is the "reserve" child: see the test above. Exit 0 once
+// it started a worker under a limit with room for the reserve and 4.
+func runTightLimit() int {
+	dir := os.Getenv(cgroupEnv)
+	if err := setPidsMax(dir, pidsReserve+4); err != nil {
+		fmt.Println("set the limit:", err)
+		return 1
+	}
+	s := New(os.Args[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = s.Run(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+	p, err := s.Start(ProcSpec{Path: "/bin/true", Argv: []string{"true"}, Umask: -1})
+	if err != nil {
+		fmt.Println("start:", err)
+		return 1
+	}
+	_, _ = p.Wait()
+	b, ok := PidsLimit()
+	if !ok || b.Cgroup != dir {
+		fmt.Printf("PidsLimit: %+v %v, want the limit of %s\n", b, ok, dir)
+		return 1
+	}
+	if b.Poold < 1 || b.InUse < b.Poold || b.Left != b.Max-b.Poold-b.Kept {
+		fmt.Printf("PidsLimit: %+v\n", b)
+		return 1
+	}
+	fmt.Printf("kept %d free, %d spares; pids.max %d, %d in use, %d threads, %d left\n", b.Kept, sparesMade.Load(), b.Max, b.InUse, b.Poold, b.Left)
+	return 0
+}
+
+// TestPidsBudget: the tightest limit is the one that leaves the fewest
+// pids, and what it leaves for workers is pids.max less poold's threads
+// and the pids it keeps free.
+func TestPidsBudget(t *testing.T) {
+	mk := func(max string, cur int) string {
+		dir := t.TempDir()
+		for name, v := range map[string]string{"pids.max": max + "\n", "pids.current": strconv.Itoa(cur) + "\n"} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	const threads = 16
+	wide, tight, none, full := mk("1000", 100), mk("60", 30), mk("max", 5), mk("20", 19)
+	for _, tc := range []struct {
+		name   string
+		limits pidsLimits
+		want   PidsBudget
+		found  bool
+	}{
+		{"no limit", pidsLimits{none}, PidsBudget{Poold: threads, Kept: keptFree()}, false},
+		{"the tightest", pidsLimits{wide, none, tight},
+			PidsBudget{Cgroup: tight, Max: 60, InUse: 30, Poold: threads, Kept: keptFree(), Left: 60 - threads - keptFree()}, true},
+		{"nothing left", pidsLimits{full}, PidsBudget{Cgroup: full, Max: 20, InUse: 19, Poold: threads, Kept: keptFree()}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var w pidsWatch
+			defer w.close()
+			w.setLimits(tc.limits)
+			got, found := w.budget(threads)
+			if got != tc.want || found != tc.found {
+				t.Errorf("got %+v %v, want %+v %v", got, found, tc.want, tc.found)
+			}
+		})
 	}
 }

@@ -21,7 +21,8 @@ import (
 // and while it has room, it makes the runtime create spareThreads threads
 // that then stay idle in its pool (Go never ends an idle thread): later
 // demand takes those instead of creating new ones, up to that many at
-// once. They cost a pid each and a few KiB of memory.
+// once. They cost a pid each and a few KiB of memory, and no pid for
+// workers: they count against the reserve (keepSpares).
 
 // spareThreads is how many idle threads poold keeps once it is under a
 // limit: how many more of its goroutines may be blocked in system calls
@@ -29,8 +30,8 @@ import (
 // abort it; r49c review).
 const spareThreads = 8
 
-// sparesMade is how many spare threads exist (for the process): fewer
-// than spareThreads when a limit had no room for all of them yet.
+// sparesMade is how many spare threads exist (for the process): 0 until
+// a limit had room for them, then spareThreads.
 var sparesMade atomic.Int32
 
 // makeSpares has the runtime create n threads and leave them idle: n
@@ -55,20 +56,28 @@ func makeSpares(n int) {
 	done.Wait()
 }
 
-// keepSpares makes the spare threads, or more of them up to
-// spareThreads, while room pids are free under the tightest limit seen:
-// never from the reserve, since the runtime aborts when it cannot create
-// a thread. makeSpares(n) leaves n threads idle, counting those made
-// before: asking for the total tops them up.
+// keepSpares makes the spare threads once room pids are free under the
+// tightest limit seen, as many as the reserve at least (pids.go). The
+// spares are threads of that reserve made ahead: poold keeps free only
+// the rest of it (keptFree), so making them leaves poold as many threads
+// to draw on as before, and leaves spareThreads more pids for workers.
+// Never with less room: the runtime aborts when it cannot create a
+// thread, and a limit with less room may be one that workers' own forks
+// are filling now. All or none: a limit too tight for the reserve has no
+// room for workers either. Called from the spawner's goroutine and, once
+// at start, from the arbiter's (PidsLimit).
 func keepSpares(room int) {
-	have := int(sparesMade.Load())
-	n := min(spareThreads, have+room-pidsReserve)
-	if n <= have {
+	sparesMu.Lock()
+	defer sparesMu.Unlock()
+	if sparesMade.Load() >= spareThreads || room < pidsReserve {
 		return
 	}
-	sparesMade.Store(int32(n))
-	makeSpares(n)
+	sparesMade.Store(spareThreads)
+	makeSpares(spareThreads)
 }
+
+// sparesMu makes keepSpares one at a time.
+var sparesMu sync.Mutex
 
 // nprocRoom is how many more processes and threads poold's real user may
 // have under its RLIMIT_NPROC (the kernel holds a user other than root
