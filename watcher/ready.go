@@ -272,7 +272,7 @@ func (w *Watcher) SampledPeak(pid int, s Sample) {
 // anyway), and its exit is an early death of its slot, so the slot backs
 // off, flaps and fails, saying which limit and by how much.
 func (w *Watcher) overLimit(p *Process, over string) {
-	w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": over})
+	w.host.Publish(w.spec.Name, events.KindUnhealthy, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": over, "limit": true})
 	log := w.log.With("pid", p.Pid, "wid", p.Wid, "limit", over, "samples", p.limitKO, "over_since_uptime", p.overAge)
 	if p.overAge >= w.policy.Early {
 		log.Warn("worker over its resource limit; replacing it")

@@ -11,13 +11,22 @@ import (
 // Restart reasons, the values of poold_worker_restarts_total's reason.
 const (
 	ReasonExit       = "exit"        // the worker ended without poold asking
+	ReasonOOM        = "oom"         // the kernel's OOM killer killed it
 	ReasonSpawnError = "spawn_error" // the previous start of the slot failed
-	ReasonUnhealthy  = "unhealthy"   // failed readiness, health check or a resource limit
+	ReasonUnhealthy  = "unhealthy"   // failed readiness or health check
+	ReasonLimit      = "limit"       // over max_rss or max_cpu
 	ReasonMaxAge     = "max_age"     // recycled for its age
 )
 
 // Reasons lists every restart reason.
-var Reasons = []string{ReasonExit, ReasonSpawnError, ReasonUnhealthy, ReasonMaxAge}
+var Reasons = []string{ReasonExit, ReasonOOM, ReasonSpawnError, ReasonUnhealthy, ReasonLimit, ReasonMaxAge}
+
+// The reap event's reason for an OOM kill, and the field of an unhealthy
+// event that says a resource limit (watcher.ReasonOOM, watcher.overLimit).
+const (
+	reapOOM    = "oom"
+	fieldLimit = "limit"
+)
 
 // maxTracked bounds the per-pid memory of a pool: if reaps were lost (a
 // full subscription), the maps are reset rather than grow.
@@ -44,7 +53,7 @@ type tracker struct {
 // poolTrack is what the tracker remembers of one pool between events.
 type poolTrack struct {
 	signalled map[int]bool   // pids poold sent a signal to (kill events)
-	unhealthy map[int]bool   // pids with an unhealthy event
+	unhealthy map[int]string // pids with an unhealthy event: ReasonUnhealthy or ReasonLimit
 	done      map[int]bool   // pids whose replacement is counted or abandoned
 	pending   map[int]string // wid -> reason its next start is a restart
 	// The previous event of the pool, when it was a reap (its wid) or an
@@ -84,7 +93,7 @@ func (t *tracker) pool(name string) *poolTrack {
 }
 
 func (p *poolTrack) reset() {
-	p.signalled, p.unhealthy, p.done, p.pending = map[int]bool{}, map[int]bool{}, map[int]bool{}, map[int]string{}
+	p.signalled, p.unhealthy, p.done, p.pending = map[int]bool{}, map[int]string{}, map[int]bool{}, map[int]string{}
 }
 
 // apply takes one lifecycle event and reports whether it was of a pool
@@ -118,18 +127,22 @@ func (t *tracker) apply(ev events.Event) bool {
 	case events.KindKill:
 		p.signalled[pid] = true
 	case events.KindUnhealthy:
-		p.unhealthy[pid] = true
+		p.unhealthy[pid] = ReasonUnhealthy
+		if over, _ := ev.Fields[fieldLimit].(bool); over {
+			p.unhealthy[pid] = ReasonLimit
+		}
 		p.lastUnhealthyPid = pid
 	case events.KindRecycle:
 		// Its replacement starts now, through the rolling path.
 		reason := ReasonMaxAge
-		if p.unhealthy[pid] {
-			reason = ReasonUnhealthy
+		if r := p.unhealthy[pid]; r != "" {
+			reason = r
 		}
 		count(reason)
 		p.done[pid] = true
 	case events.KindExit:
-		p.reaped(pid, wid)
+		reason, _ := ev.Fields["reason"].(string)
+		p.reaped(pid, wid, reason)
 	case events.KindReloadFailed:
 		// A new worker of a rolling reload died or failed its readiness:
 		// the reload is abandoned, and that slot is not started again.
@@ -151,19 +164,22 @@ func (t *tracker) apply(ev events.Event) bool {
 		p.reset() // every worker is gone, and so is every slot's history
 	}
 	if len(p.signalled)+len(p.unhealthy)+len(p.done) > maxTracked {
-		p.signalled, p.unhealthy, p.done = map[int]bool{}, map[int]bool{}, map[int]bool{}
+		p.signalled, p.unhealthy, p.done = map[int]bool{}, map[int]string{}, map[int]bool{}
 	}
 	return true
 }
 
-// reaped decides what the end of pid means for its slot's next start.
-func (p *poolTrack) reaped(pid, wid int) {
+// reaped decides what the end of pid, for the reap event's reason,
+// means for its slot's next start.
+func (p *poolTrack) reaped(pid, wid int, reason string) {
 	switch {
 	case p.done[pid]:
-	case p.unhealthy[pid]:
-		p.pending[wid] = ReasonUnhealthy // stopped for failing its readiness
+	case p.unhealthy[pid] != "":
+		p.pending[wid] = p.unhealthy[pid] // stopped for failing its readiness or a limit
 	case p.signalled[pid]:
 		// stopped on request: stop, scale down, reload
+	case reason == reapOOM:
+		p.pending[wid] = ReasonOOM
 	default:
 		p.pending[wid] = ReasonExit
 	}

@@ -21,6 +21,12 @@ func ev(kind events.Kind, pid, wid int) events.Event {
 	return events.Event{Watcher: "web", Kind: kind, Fields: f}
 }
 
+// with sets a payload field of e.
+func with(e events.Event, k string, v any) events.Event {
+	e.Fields[k] = v
+	return e
+}
+
 // TestTrackerCountsRestartsByReason replays the event sequences the
 // watcher publishes for each way a worker ends and checks what counts as
 // a restart, and why.
@@ -53,6 +59,16 @@ func TestTrackerCountsRestartsByReason(t *testing.T) {
 			ev(events.KindReloadFailed, 0, 0), ev(spawn, 21, 3)}, map[string]float64{}},
 		{"new worker of a reload never ready: abandoned", []events.Event{ev(spawn, 20, 3), ev(events.KindUnhealthy, 20, 3),
 			ev(events.KindReloadFailed, 0, 0), ev(kill, 20, 3), ev(reap, 20, 3), ev(spawn, 21, 3)}, map[string]float64{}},
+		// r55 container review: an OOM kill or a resource limit was counted
+		// as an exit or as unhealthy, so no alert on OOM kills could read it.
+		{"OOM kill, respawned", []events.Event{ev(spawn, 10, 1), with(ev(reap, 10, 1), "reason", "oom"), ev(spawn, 11, 1)},
+			map[string]float64{ReasonOOM: 1}},
+		{"an exit with a status is an exit", []events.Event{ev(spawn, 10, 1), with(ev(reap, 10, 1), "reason", "exit"), ev(spawn, 11, 1)},
+			map[string]float64{ReasonExit: 1}},
+		{"over max_rss soon after start, stopped", []events.Event{ev(spawn, 10, 1), with(ev(events.KindUnhealthy, 10, 1), "limit", true),
+			ev(kill, 10, 1), with(ev(reap, 10, 1), "reason", "limit"), ev(spawn, 11, 1)}, map[string]float64{ReasonLimit: 1}},
+		{"over max_cpu later, recycled", []events.Event{ev(spawn, 10, 1), with(ev(events.KindUnhealthy, 10, 1), "limit", true),
+			ev(events.KindRecycle, 10, 1), ev(spawn, 11, 2), ev(kill, 10, 1), ev(reap, 10, 1)}, map[string]float64{ReasonLimit: 1}},
 		{"stop forgets a pending slot", []events.Event{ev(reap, 10, 1), ev(events.KindStop, 0, 0), ev(events.KindStart, 0, 0), ev(spawn, 11, 1)},
 			map[string]float64{}},
 	}
