@@ -111,7 +111,7 @@ func NotReady(s Snapshot) []string {
 			rest = append(rest, w.Name)
 			why = unserved(s, w)
 		default:
-			why = watcherNotReady(w)
+			why = watcherNotReady(w, s.Taken)
 		}
 		if why != "" {
 			out = append(out, why)
@@ -205,14 +205,14 @@ func nameList(names []string) string {
 }
 
 // watcherNotReady says why w, a watcher that counts, keeps poold from
-// being ready; "" when it does not.
-func watcherNotReady(w WatcherSnapshot) string {
+// being ready, as of now; "" when it does not.
+func watcherNotReady(w WatcherSnapshot, now time.Time) string {
 	if w.Status != watcher.Active {
 		why := fmt.Sprintf("watcher %q is %s", w.Name, w.Status)
 		if w.Reason != "" {
-			why += ": " + w.Reason
+			return why + ": " + w.Reason
 		}
-		return why
+		return why + waitsFor(w, now)
 	}
 	ready, exited := 0, 0
 	for _, p := range w.Processes {
@@ -232,9 +232,42 @@ func watcherNotReady(w WatcherSnapshot) string {
 	}
 	switch need := max(w.Target-exited, 0); {
 	case w.Spec.Elastic() && ready < min(need, w.Size.Min):
-		return fmt.Sprintf("watcher %q has %d of %d workers ready, fewer than its min_workers %d%s", w.Name, ready, need, w.Size.Min, also)
+		return fmt.Sprintf("watcher %q has %d of %d workers ready, fewer than its min_workers %d%s", w.Name, ready, need, w.Size.Min, also) +
+			waitsFor(w, now)
 	case !w.Spec.Elastic() && ready < need:
-		return fmt.Sprintf("watcher %q has %d of %d workers ready%s", w.Name, ready, need, also)
+		return fmt.Sprintf("watcher %q has %d of %d workers ready%s", w.Name, ready, need, also) + waitsFor(w, now)
+	}
+	return ""
+}
+
+// waitsFor says what w's first worker not ready yet waits for, and how
+// its slot's last worker ended, or, with none starting, why its first
+// slot without a worker has none: "; worker 1 (pid 12) is not ready after
+// 12s of ready_timeout 20s (readiness notify)". "" when there is nothing
+// to add. (The README promises STATUS= says which watcher and why.)
+func waitsFor(w WatcherSnapshot, now time.Time) string {
+	for _, p := range w.Processes {
+		if p.State != watcher.ProcStarting || p.Pid == 0 {
+			continue
+		}
+		why := fmt.Sprintf("; worker %d (pid %d) is not ready", p.Wid, p.Pid)
+		if !p.Started.IsZero() && !now.IsZero() {
+			why += fmt.Sprintf(" after %s of", max(now.Sub(p.Started), 0).Truncate(time.Second))
+		} else {
+			why += ", with"
+		}
+		why += fmt.Sprintf(" ready_timeout %s (readiness %s)", w.Spec.ReadyTimeout, w.Spec.Readiness)
+		for _, sl := range w.Slots {
+			if sl.Wid == p.Wid && sl.LastExit != "" {
+				why += "; its slot's last worker: " + sl.LastExit
+			}
+		}
+		return why
+	}
+	for _, sl := range w.Slots {
+		if sl.Pid == 0 && sl.LastExit != "" && sl.State != string(watcher.HoldExited) {
+			return fmt.Sprintf("; slot %d (%s) has no worker, its last one: %s", sl.Wid, sl.State, sl.LastExit)
+		}
 	}
 	return ""
 }

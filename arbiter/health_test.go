@@ -24,6 +24,9 @@ func TestNotReady(t *testing.T) {
 	side.ReadinessOptional = true
 	elastic := configs.DefaultWatcher("web")
 	elastic.MinWorkers, elastic.MaxWorkers = 1, 4
+	notify := configs.DefaultWatcher("never")
+	notify.Readiness, notify.ReadyTimeout = "notify", 20*time.Second
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	ready := watcher.Process{State: watcher.ProcReady}
 	starting := watcher.Process{State: watcher.ProcStarting}
 	tests := []struct {
@@ -105,6 +108,23 @@ func TestNotReady(t *testing.T) {
 			{Name: "web", Status: watcher.Active, Target: 3, Spec: auto, Processes: []watcher.Process{ready},
 				Slots: []watcher.SlotInfo{{Wid: 1, State: "ready", Pid: 10}, {Wid: 2, State: "exited"}, {Wid: 3, State: "exited"}}},
 		}}, nil},
+		// r55 container review: STATUS= said a watcher "is starting" or
+		// "has 0 of 1 workers ready" for all of its ready_timeout, and
+		// never what it waited for, which only the log had.
+		{"starting: what its worker waits for", Snapshot{Taken: t0.Add(12500 * time.Millisecond), Watchers: []WatcherSnapshot{
+			{Name: "never", Status: watcher.Starting, Target: 1, Spec: notify,
+				Processes: []watcher.Process{{Pid: 40, Wid: 1, State: watcher.ProcStarting, Started: t0}}},
+		}}, []string{`watcher "never" is starting; worker 1 (pid 40) is not ready after 12s of ready_timeout 20s (readiness notify)`}},
+		{"a worker short: its slot's last failure", Snapshot{Taken: t0.Add(3 * time.Second), Watchers: []WatcherSnapshot{
+			{Name: "never", Status: watcher.Active, Target: 1, Spec: notify,
+				Processes: []watcher.Process{{Pid: 41, Wid: 1, State: watcher.ProcStarting, Started: t0}},
+				Slots:     []watcher.SlotInfo{{Wid: 1, State: "starting", Pid: 41, LastExit: "not ready within ready_timeout 20s (readiness notify)"}}},
+		}}, []string{`watcher "never" has 0 of 1 workers ready; worker 1 (pid 41) is not ready after 3s of ready_timeout 20s (readiness notify); ` +
+			`its slot's last worker: not ready within ready_timeout 20s (readiness notify)`}},
+		{"a worker short: a slot in backoff", Snapshot{Watchers: []WatcherSnapshot{
+			{Name: "web", Status: watcher.Active, Target: 2, Spec: auto, Processes: []watcher.Process{ready},
+				Slots: []watcher.SlotInfo{{Wid: 1, State: "ready", Pid: 10}, {Wid: 2, State: "backoff", LastExit: "exited with status 1"}}},
+		}}, []string{`watcher "web" has 1 of 2 workers ready; slot 2 (backoff) has no worker, its last one: exited with status 1`}},
 		{"an exited slot and a worker short", Snapshot{Watchers: []WatcherSnapshot{
 			{Name: "web", Status: watcher.Active, Target: 3, Spec: auto, Processes: []watcher.Process{ready, starting},
 				Slots: []watcher.SlotInfo{{Wid: 1, State: "ready", Pid: 10}, {Wid: 2, State: "starting", Pid: 11}, {Wid: 3, State: "exited"}}},

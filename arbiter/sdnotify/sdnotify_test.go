@@ -3,6 +3,7 @@ package sdnotify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,18 +28,26 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const hang = 30 * time.Second
 
 // snap is a snapshot of one autostart watcher with ready of target
-// workers ready.
+// workers ready, the others started 2.5 s before it was taken.
 func snap(ready, target int) arbiter.Snapshot {
 	w := arbiter.WatcherSnapshot{Name: "web", Status: watcher.Active, Target: target,
-		Spec: configs.Watcher{Name: "web", Autostart: true}}
+		Spec: configs.DefaultWatcher("web")}
 	for i := range target {
 		st := watcher.ProcStarting
 		if i < ready {
 			st = watcher.ProcReady
 		}
-		w.Processes = append(w.Processes, watcher.Process{Pid: 100 + i, Wid: i + 1, State: st})
+		w.Processes = append(w.Processes, watcher.Process{Pid: 100 + i, Wid: i + 1, State: st, Started: snapTaken.Add(-2500 * time.Millisecond)})
 	}
-	return arbiter.Snapshot{Watchers: []arbiter.WatcherSnapshot{w}, Config: arbiter.ConfigState{LastReloadOK: true}}
+	return arbiter.Snapshot{Taken: snapTaken, Watchers: []arbiter.WatcherSnapshot{w}, Config: arbiter.ConfigState{LastReloadOK: true}}
+}
+
+// snapTaken is when snap's snapshots are taken.
+var snapTaken = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// waits is what snap's first worker not ready, wid, waits for.
+func waits(wid int) string {
+	return fmt.Sprintf("; worker %d (pid %d) is not ready after 2s of ready_timeout 1m0s (readiness spawn)", wid, 99+wid)
 }
 
 func TestSummary(t *testing.T) {
@@ -54,8 +63,9 @@ func TestSummary(t *testing.T) {
 		want string
 	}{
 		{snap(2, 2), "1 watcher, 2/2 workers ready"},
-		{snap(1, 3), `1 watcher, 1/3 workers ready; watcher "web" has 1 of 3 workers ready`},
-		{two, `2 watchers, 3/5 workers ready; watcher "web" has 3 of 4 workers ready (+1 more)`},
+		// r55 container review: and what the first worker not ready waits for.
+		{snap(1, 3), `1 watcher, 1/3 workers ready; watcher "web" has 1 of 3 workers ready` + waits(2)},
+		{two, `2 watchers, 3/5 workers ready; watcher "web" has 3 of 4 workers ready` + waits(4) + ` (+1 more)`},
 		{failed, "1 watcher, 2/2 workers ready; last config reload failed (see the log)"},
 		{stopping, "stopping: 2 workers left"},
 	} {
@@ -175,7 +185,7 @@ func TestReadyReloadStop(t *testing.T) {
 	n := New(Options{Socket: path, Events: bus, StatusEvery: time.Millisecond})
 	stop := run(t, n, src)
 
-	if m := read(t, c); m != `STATUS=1 watcher, 0/2 workers ready; watcher "web" has 0 of 2 workers ready` {
+	if m := read(t, c); m != `STATUS=1 watcher, 0/2 workers ready; watcher "web" has 0 of 2 workers ready`+waits(1) {
 		t.Fatalf("first message %q", m)
 	}
 	src.set(func(f *fake) { f.s = snap(2, 2) })
