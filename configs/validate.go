@@ -224,6 +224,7 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 		ps.add(k("numprocesses"), "%d is over max_processes %d; raise %s if the machine can take that many workers", w.NumProcesses, w.MaxProcesses, k("max_processes"))
 	}
 	checkNUL(ps, k, w)
+	checkExecSizes(ps, k, w)
 	checkSplit(ps, k("cmd"), "cmd", w.Cmd)
 	checkSplit(ps, k("health_cmd"), "health_cmd", w.HealthCmd)
 	validateRefs(ps, k, w, sockets)
