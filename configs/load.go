@@ -83,6 +83,11 @@ func Load(path string) (*Config, error) {
 	if err := ps.err(path); err != nil {
 		return nil, err
 	}
+	if len(cfg.Watchers) == 0 && len(cfg.Sockets) == 0 {
+		// An empty file (truncated by a deploy, a template not filled
+		// in) loads fine; a reload refuses it, a start ran idle silently.
+		ps.warn("", "defines no watchers and no sockets, so poold runs idle (is the file empty or cut short?); add a [watchers.NAME] section, or add watchers at run time with poolctl add")
+	}
 	cfg.Warnings = ps.warningLines(path)
 	return cfg, nil
 }

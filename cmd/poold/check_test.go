@@ -181,3 +181,26 @@ func TestCheckReportsControlRulesOfUnknownUsers(t *testing.T) {
 		t.Errorf("--check reports a user that exists:\n%s", errb.String())
 	}
 }
+
+// TestCheckWarnsOfAnEmptyFile: an empty (or comment-only) TOML or YAML
+// file was "ok (0 sockets, 0 watchers)", and poold started on it idle
+// without a word, though a reload to the same file is refused. --check
+// (and a start) now warn, and still pass: poold may be meant to start
+// empty and be given watchers with poolctl add.
+func TestCheckWarnsOfAnEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{"empty.toml": "", "comments.toml": "# nothing yet\n", "empty.yaml": "", "bom.yaml": "\ufeff", "arbiter.toml": "[arbiter]\nlog_level = \"debug\"\n"} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errb bytes.Buffer
+		if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 0 {
+			t.Fatalf("--check %s: exit %d, want 0; stdout %q stderr %q", name, code, out.String(), errb.String())
+		}
+		want := "poold: warning: configs: " + path + ": defines no watchers and no sockets, so poold runs idle (is the file empty or cut short?); add a [watchers.NAME] section, or add watchers at run time with poolctl add\n"
+		if errb.String() != want {
+			t.Errorf("--check %s stderr:\n%q\nwant %q", name, errb.String(), want)
+		}
+	}
+}
