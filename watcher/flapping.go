@@ -182,6 +182,10 @@ func (w *Watcher) trouble(s *slot) string {
 		return fmt.Sprintf("wid %d failed: %s; it gave up after %s; fix the cause, then run `start %s` or `reload %s`",
 			s.wid, s.lastExit, pauses(w.spec.FlappingMaxRetry), w.spec.Name, w.spec.Name)
 	case HoldPaused:
+		if strings.HasPrefix(s.lastExit, spawnErrorPrefix) { // nothing started
+			return fmt.Sprintf("wid %d is flapping: %s; %s; retrying %s",
+				s.wid, s.lastExit, failedStarts(w.policy.Attempts), left)
+		}
 		return fmt.Sprintf("wid %d is flapping: %s, %d times in a row soon after starting; retrying %s",
 			s.wid, s.lastExit, w.policy.Attempts, left)
 	case HoldExited:
@@ -190,7 +194,7 @@ func (w *Watcher) trouble(s *slot) string {
 		}
 		return fmt.Sprintf("wid %d %s and respawn is off", s.wid, s.lastExit)
 	}
-	why := fmt.Sprintf("wid %d is flapping: %s; %s", s.wid, s.lastExit, deathsOf(s.counters))
+	why := fmt.Sprintf("wid %d is flapping: %s; %s", s.wid, s.lastExit, deathsOf(s.counters, strings.HasPrefix(s.lastExit, spawnErrorPrefix)))
 	switch s.hold {
 	case HoldBackoff:
 		return fmt.Sprintf("%s; retrying %s", why, left)
@@ -201,9 +205,13 @@ func (w *Watcher) trouble(s *slot) string {
 }
 
 // deathsOf words a crash history.
-func deathsOf(c Counters) string {
+func deathsOf(c Counters, unstarted bool) string {
 	s := fmt.Sprintf("%d early deaths in a row", c.Streak)
 	switch {
+	case unstarted && c.Streak == 0:
+		s = "failed starts before each pause"
+	case unstarted:
+		s = failedStarts(c.Streak)
 	case c.Streak == 0:
 		s = "early deaths before each pause"
 	case c.Streak == 1:
@@ -216,6 +224,18 @@ func deathsOf(c Counters) string {
 		return s + ", 1 pause so far"
 	}
 	return fmt.Sprintf("%s, %d pauses so far", s, c.Pauses)
+}
+
+// failedStarts words n spawn errors in a row: nothing ran, so they are
+// no early deaths.
+func failedStarts(n int) string {
+	switch n {
+	case 0, 1:
+		return "its worker could not be started"
+	case 2:
+		return "its worker could not be started twice in a row"
+	}
+	return fmt.Sprintf("its worker could not be started %d times in a row", n)
 }
 
 // retryWords says when a slot that waits starts again, d from now, in the

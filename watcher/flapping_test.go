@@ -161,3 +161,40 @@ func TestOneEarlyDeathIsNotFlapping(t *testing.T) {
 		t.Fatalf("after the replacement: status %v, reason %q, pids %v; want active with 2", st, r, w.Pids())
 	}
 }
+
+// A slot whose program cannot be spawned was "flapping: spawn error:
+// ..., 5 times in a row soon after starting" (and "N early deaths"
+// while backing off), though nothing ever started. Its reason now says
+// its worker could not be started, in backoff and in the pause alike.
+func TestSpawnErrorReasonSaysNothingStarted(t *testing.T) {
+	w, h := newWatcher(t, spec(1)) // 5 starts a streak, then a pause
+	h.failAlways = errors.New(`command "/nonexistent/prog" not found`)
+	w.Start()
+	var reasons []string
+	for range 5 {
+		reasons = append(reasons, w.Reason())
+		for _, tm := range h.takeTimers(TimerRespawn) {
+			h.now = h.now.Add(h.delays[tm])
+			w.Fire(tm)
+		}
+	}
+	reasons = append(reasons, w.Reason())
+	for _, want := range []string{
+		`wid 1 is flapping: spawn error: command "/nonexistent/prog" not found; its worker could not be started; retrying`,
+		`wid 1 is flapping: spawn error: command "/nonexistent/prog" not found; its worker could not be started twice in a row; retrying`,
+		`wid 1 is flapping: spawn error: command "/nonexistent/prog" not found; its worker could not be started 5 times in a row; retrying in 7s`,
+	} {
+		found := false
+		for _, r := range reasons {
+			found = found || strings.HasPrefix(r, want)
+		}
+		if !found {
+			t.Errorf("no reason starts %q:\n%s", want, strings.Join(reasons, "\n"))
+		}
+	}
+	for _, r := range reasons {
+		if strings.Contains(r, "soon after starting") || strings.Contains(r, "early death") {
+			t.Errorf("reason %q speaks of a start, though nothing started", r)
+		}
+	}
+}
