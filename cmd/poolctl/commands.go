@@ -127,6 +127,9 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 		},
 		props: func(c *cobra.Command, args []string) (map[string]any, error) {
 			p := map[string]any{"name": args[0], "signum": args[len(args)-1]}
+			if err := checkSignal(c, "SIGNAL", args[len(args)-1]); err != nil {
+				return nil, err
+			}
 			if len(args) == 3 {
 				pid, err := positiveInt(c, "PID", args[1])
 				if err != nil {
@@ -155,6 +158,9 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 				p["pid"] = pid
 			}
 			if s, _ := c.Flags().GetString("signal"); s != "" {
+				if err := checkSignal(c, "--signal", s); err != nil {
+					return nil, err
+				}
 				p["signum"] = s
 			}
 			if g, _ := c.Flags().GetString("graceful-timeout"); g != "" {

@@ -68,6 +68,9 @@ func TestUsageErrors(t *testing.T) {
 		{"too many, a number", []string{"signal", "web", "1", "2", "3"}, []string{`signal: too many arguments: "3" left over after 3`, "usage: poolctl signal NAME [PID] SIGNAL"}},
 		{"signal without signal", []string{"signal", "web"}, []string{"signal: missing SIGNAL", "poolctl signal NAME [PID] SIGNAL"}},
 		{"signal bad pid", []string{"signal", "web", "abc", "HUP"}, []string{`PID must be a positive whole number, got "abc"`}},
+		// As a bad number is: poolctl knows poold's signal names.
+		{"signal bad name", []string{"signal", "web", "BOGUS"}, []string{`signal: SIGNAL "BOGUS" is no signal: use a name such as TERM, HUP or SIGRTMIN+2, or a number (usage: poolctl signal NAME [PID] SIGNAL)`}},
+		{"kill bad signal", []string{"kill", "web", "--signal", "BOGUS"}, []string{`kill: --signal "BOGUS" is no signal`}},
 		{"set without value", []string{"set", "web", "numprocesses"}, []string{"set: missing VALUE"}},
 		{"set odd pairs", []string{"set", "web", "numprocesses", "2", "stop_signal"}, []string{`option "stop_signal" has no VALUE`}},
 		{"get without key", []string{"get", "web"}, []string{"get: missing KEY"}},

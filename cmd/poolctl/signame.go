@@ -1,0 +1,33 @@
+package main
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+// realtimeName is SIGRTMIN or SIGRTMAX, with an offset or none.
+var realtimeName = regexp.MustCompile(`^SIGRT(MIN|MAX)([+-][0-9]+)?$`)
+
+// checkSignal refuses, as bad usage (exit 2, as a bad number is), a
+// SIGNAL that is no signal name poold knows: the names of
+// configs.ParseSignal, which TestSignalNamesAreConfigs holds this to
+// (poolctl does not link the config loader). A number goes to poold,
+// which judges its range and answers as circusd does.
+func checkSignal(c *cobra.Command, what, s string) error {
+	t := strings.TrimSpace(s)
+	if _, err := strconv.Atoi(t); err == nil {
+		return nil
+	}
+	up := strings.ToUpper(t)
+	if !strings.HasPrefix(up, "SIG") {
+		up = "SIG" + up
+	}
+	if unix.SignalNum(up) != 0 || realtimeName.MatchString(up) {
+		return nil
+	}
+	return usagef("%s: %s %q is no signal: use a name such as TERM, HUP or SIGRTMIN+2, or a number (usage: poolctl %s)", c.Name(), what, s, c.Use)
+}
