@@ -1,7 +1,8 @@
 // Command exampleworker is a tiny HTTP worker for poold's examples and
 // tests. It serves on the socket poold hands it (systemd socket activation,
 // found with go-systemd's activation.Listeners) and answers every request
-// with its pid and wid. On SIGTERM it drains: half a second of answering
+// with its pid and wid. Its first line of output says where it serves,
+// and $GREETING when set (the example configs set it in env). On SIGTERM it drains: half a second of answering
 // with "Connection: close", then it stops accepting and finishes the
 // requests in flight before it exits.
 package main
@@ -64,7 +65,7 @@ func run() error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
-	fmt.Printf("exampleworker pid %d wid %s serving on %s\n", pid, *wid, l.Addr())
+	fmt.Printf("exampleworker pid %d wid %s serving on %s%s\n", pid, *wid, l.Addr(), greeting())
 	select {
 	case err := <-errc:
 		return err
@@ -85,4 +86,12 @@ func run() error {
 	<-errc
 	fmt.Printf("exampleworker pid %d wid %s stopped\n", pid, *wid)
 	return err
+}
+
+// greeting is ": " and $GREETING, or "" when it is unset or empty.
+func greeting() string {
+	if g := os.Getenv("GREETING"); g != "" {
+		return ": " + g
+	}
+	return ""
 }
