@@ -265,6 +265,13 @@ func syntaxProblem(path, format string, err error) Problem {
 			msg = strings.Replace(msg, m[0]+": ", "", 1)
 		}
 		p.Msg = "syntax error: " + strings.Join(strings.Fields(msg), " ")
+		if p.Line > 0 && strings.HasPrefix(msg, "did not find expected") {
+			// The parser gives the line where the block (or [ ], { })
+			// it was reading begins, not the line at fault.
+			p.Msg = fmt.Sprintf("syntax error in the block that begins at line %d: %s; the fault is on that line or below it (the YAML parser names only where the block begins): look for a line indented unlike the keys beside it, or a [ or { left open",
+				p.Line, strings.Join(strings.Fields(msg), " "))
+			p.Line = 0
+		}
 	}
 	return p
 }

@@ -117,6 +117,9 @@ func TestLoadBad(t *testing.T) {
 		{"bad_dup_table.toml", []string{"configs: testdata/bad_dup_table.toml:7:2: arbiter: table [arbiter] is given again here (first at line 1, column 2); a table may be opened once: merge the two sections"}, 1},
 		{"bad_dup_kind.toml", []string{"configs: testdata/bad_dup_kind.toml:4:2: watchers.web: syntax error: toml: key web should be a table, not a value"}, 1},
 		{"bad_syntax.yaml", []string{"configs: testdata/bad_syntax.yaml:4: syntax error"}, 1},
+		// yaml.v3 names the line where the broken block begins (1), not the
+		// line at fault (4): said so, and not given as the error's line.
+		{"bad_yaml_indent.yaml", []string{"configs: testdata/bad_yaml_indent.yaml: syntax error in the block that begins at line 1: did not find expected key; the fault is on that line or below it"}, 1},
 		{"bad_syntax.json", []string{"configs: testdata/bad_syntax.json:3:31: syntax error: invalid character '}'"}, 1},
 		{"bad_many.yaml", []string{
 			`arbiter.log_level: must be one of trace, debug, info, warn, error, got "loud"`,
