@@ -177,6 +177,7 @@ func (t *translator) env() {
 	if s := t.ini.Section("env"); s != nil {
 		for _, o := range s.Options {
 			t.local[o.Key] = expandCircusEnv(o.Value, t.environ)
+			t.warnUnsetDollar(s, o.Key, o.Value)
 		}
 	}
 	t.global = make(map[string]string, len(t.environ)+len(t.local))

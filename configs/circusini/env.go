@@ -1,8 +1,11 @@
 package circusini
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/poold/poold/configs/translate"
 )
 
 // circusVarRE matches $(circus.X) and ((circus.X)), X made of word
@@ -51,6 +54,22 @@ func expandDollar(v string, environ map[string]string) string {
 	return strings.TrimSpace(dollarRE.ReplaceAllStringFunc(v, func(m string) string {
 		return environ[m[1:]]
 	}))
+}
+
+// warnUnsetDollar warns of each $NAME in the env value v (option key of
+// section s) that the environment poold reads the file in does not set:
+// it becomes empty, as under Circus, which says nothing of it, while an
+// unset $(circus.env.NAME) gets a warning.
+func (t *translator) warnUnsetDollar(s *translate.INISection, key, v string) {
+	seen := map[string]bool{}
+	for _, m := range dollarRE.FindAllStringSubmatch(v, -1) {
+		name := m[1]
+		if _, set := t.environ[name]; set || seen[name] {
+			continue
+		}
+		seen[name] = true
+		t.warn(t.doc.Section("arbiter"), s, key, fmt.Sprintf("refers to $%s, which is not set in the environment poold reads the file in, so it becomes empty (as under Circus); set %s before poold starts, or write the value here", name, name))
+	}
 }
 
 // environMap turns KEY=VALUE strings into a map, the first of a name

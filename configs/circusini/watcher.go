@@ -53,6 +53,9 @@ func (t *translator) watchers() {
 		if !ok {
 			continue
 		}
+		for _, o := range s.Options {
+			t.warnUnsetDollar(s, o.Key, o.Value)
+		}
 		matched := false
 		for _, p := range strings.Split(pats, ",") {
 			p = strings.TrimSpace(p)
