@@ -224,7 +224,8 @@ func TestWaitedStartReportsWorkersThatDidNotStart(t *testing.T) {
 
 // TestWaitedReloadReportsAddedWatcherThatDidNotStart: a waited reload
 // answered ok, with the new watcher under added, while its only worker
-// could not be spawned (an environment too big for exec: E2BIG); a waited
+// could not be spawned (a program the kernel cannot run, which the
+// reload's check lets pass: a binary format it does not know); a waited
 // start of the same watcher failed. The reload now fails the same way,
 // names the watcher under not_started with the slot's reason, and counts
 // as a reload that did not apply in full.
@@ -232,7 +233,10 @@ func TestWaitedReloadReportsAddedWatcherThatDidNotStart(t *testing.T) {
 	good := testWatcher("good", "sleep", 1)
 	cfg := &configs.Config{Watchers: []configs.Watcher{good}}
 	bad := testWatcher("bad", "sleep", 1)
-	bad.Env = append(bad.Env, "HUGE="+strings.Repeat("x", 200<<10))
+	bad.Cmd = filepath.Join(t.TempDir(), "not-a-program")
+	if err := os.WriteFile(bad.Cmd, []byte("\x00\x01 no known binary format"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
 		c := *cfg
 		c.Watchers = []configs.Watcher{good, bad}
@@ -245,7 +249,7 @@ func TestWaitedReloadReportsAddedWatcherThatDidNotStart(t *testing.T) {
 		t.Fatalf("waited reload adding a watcher that cannot spawn: %v", r)
 	}
 	ns, _ := r["not_started"].(map[string]any)
-	if why := fmt.Sprint(ns["bad"]); !strings.Contains(why, "argument list too long") || len(ns) != 1 {
+	if why := fmt.Sprint(ns["bad"]); !strings.Contains(why, "exec format error") || len(ns) != 1 {
 		t.Errorf("not_started %v, want bad with its spawn error", r["not_started"])
 	}
 	if added := fmt.Sprint(r["added"]); added != "[bad]" {

@@ -1,6 +1,9 @@
 package watcher
 
 import (
+	"errors"
+	"syscall"
+
 	"github.com/poold/poold/watcher/launch"
 	"github.com/poold/poold/watcher/spawn"
 )
@@ -27,4 +30,17 @@ func (w *Watcher) vars(wid int) map[string]string {
 // probeEnv is the environment of an exec health check of p.
 func (w *Watcher) probeEnv(p *Process) []string {
 	return launch.ProbeEnv(w.spec, w.socks, p.Wid, p.Pid)
+}
+
+// explainSpawn adds to a spawn of slot wid that failed with E2BIG which
+// keys of the spec made its command line and environment too big.
+func (w *Watcher) explainSpawn(wid int, err error) error {
+	if !errors.Is(err, syscall.E2BIG) {
+		return err
+	}
+	c, berr := launch.Build(w.spec, w.socks, wid, w.cred)
+	if berr != nil {
+		return err
+	}
+	return launch.ExplainSpawn(err, w.spec, c.Argv, c.Env)
 }

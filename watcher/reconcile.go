@@ -392,6 +392,7 @@ func (w *Watcher) finishFirst() {
 	s, wid := f.slot, f.slot.wid
 	pid, err := f.finish()
 	if err != nil {
+		err = w.explainSpawn(wid, err)
 		w.lastSpawnErr = err
 		w.host.Publish(w.spec.Name, events.KindSpawnError, map[string]any{"process_id": wid, "reason": err.Error()})
 		if w.roll != nil {

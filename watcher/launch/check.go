@@ -74,6 +74,7 @@ func Check(spec configs.Watcher) error {
 			ps.add("cmd", hinted(err, len(words), configs.Expand(words[0], vars)))
 		}
 	}
+	checkExecSize(ps, spec, vars)
 	checkHooks(ps, spec)
 	checkRlimits(ps, spec)
 	if spec.HealthCheck != "exec" || spec.HealthCmd == "" {

@@ -1,0 +1,77 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/configs"
+)
+
+// TestCheckExecSize: a command line and environment exec would refuse
+// with this machine's stack limit (here rlimits.stack's) passed
+// --check and a reload; every spawn then failed with "argument list too
+// long". Check now refuses it, naming the largest keys and the limit.
+func TestCheckExecSize(t *testing.T) {
+	stackAtLeast(t, 4<<20)
+	arg := strings.Repeat("a", 100000)
+	spec := configs.Watcher{Name: "web", Cmd: "sh -c true", Args: []string{arg, arg, arg}, Env: []string{"X=y"},
+		Rlimits: map[string]uint64{"stack": 1 << 20}}
+	err := Check(spec)
+	for _, want := range []string{
+		"watchers.web.cmd: the command line and environment are ",
+		"over the 262144 bytes exec takes with rlimits.stack 1048576 (a quarter of it, at most 6291456); the largest, in bytes: args[0] 100000, args[1] 100000, args[2] 100000;",
+		"or raise rlimits.stack",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check = %.1000v\nwant %q", err, want)
+		}
+	}
+	spec.Rlimits = nil // poold's own limit, at least 4 MiB: 1 MiB or more
+	if err := Check(spec); err != nil {
+		t.Errorf("Check without rlimits.stack = %.1000v", err)
+	}
+}
+
+// TestExplainSpawn: an E2BIG from a spawn gets the sizes and keys;
+// another error is left as it is.
+func TestExplainSpawn(t *testing.T) {
+	spec := configs.Watcher{Name: "web", Cmd: "/bin/echo one", Env: []string{"BIG=" + strings.Repeat("b", configs.ArgStrMax())}}
+	argv, env := []string{"/bin/echo", "one"}, spec.Env
+	e2big := fmt.Errorf("start /bin/echo: %w", syscall.E2BIG)
+	got := ExplainSpawn(e2big, spec, argv, env)
+	if !errors.Is(got, syscall.E2BIG) || !strings.Contains(got.Error(), fmt.Sprintf("argument list too long: env BIG is %d bytes: over the kernel's limit of %d bytes for one argument or environment entry; pass large data in a file", configs.ArgStrMax()+4, configs.ArgStrMax())) {
+		t.Errorf("ExplainSpawn(E2BIG, a long env entry) = %v", got)
+	}
+	spec.Env = nil
+	if got := ExplainSpawn(e2big, spec, argv, nil); !strings.Contains(got.Error(), "argument list too long: the command line and environment are 30 bytes, near the ") {
+		t.Errorf("ExplainSpawn(E2BIG, small) = %v", got)
+	}
+	other := fmt.Errorf("start: %w", syscall.ENOENT)
+	if got := ExplainSpawn(other, spec, argv, nil); got != other {
+		t.Errorf("ExplainSpawn(ENOENT) = %v, want it unchanged", got)
+	}
+}
+
+// stackAtLeast gives the test process a stack limit (soft) of at least
+// n, as a machine's usual 8 MiB is, for the test's duration.
+func stackAtLeast(t *testing.T, n uint64) {
+	t.Helper()
+	var own unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_STACK, &own); err != nil {
+		t.Fatal(err)
+	}
+	if own.Cur >= n {
+		return
+	}
+	raised := own
+	raised.Cur = min(n, own.Max)
+	if err := unix.Setrlimit(unix.RLIMIT_STACK, &raised); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Setrlimit(unix.RLIMIT_STACK, &own) })
+}
