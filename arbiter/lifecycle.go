@@ -310,7 +310,8 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 		return nil
 	}
 	// An elastic pool moves within min_workers..max_workers.
-	n := w.Clamp(max(w.Target()+sign*nb, 0))
+	old := w.Target()
+	n := w.Clamp(max(old+sign*nb, 0))
 	if err := a.checkCeiling(m.req.Command, w.Spec(), n); err != nil {
 		return err
 	}
@@ -319,7 +320,13 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 	w.SetTarget(n)
 	target := w.Target()
 	return a.finish(m, []*watcher.Watcher{w}, func() map[string]any {
-		return map[string]any{"numprocesses": target}
+		r := map[string]any{"numprocesses": target}
+		if old+sign*nb < 0 {
+			// A decr past the pool's size stops at 0, as circusd's; the
+			// size it had lets poolctl say that every worker stops.
+			r["previous"] = old
+		}
+		return r
 	})
 }
 

@@ -107,6 +107,7 @@ func (a *app) againAfterLoss(ctx context.Context, cl call, timeout time.Duration
 // reload could not apply are warned of on stderr, with --json too.
 func (a *app) print(command string, raw []byte, r reply) error {
 	warnings := append(configWarnings(r), restartWarnings(r)...)
+	warnings = append(warnings, scaleWarnings(command, r)...)
 	defer func() {
 		for _, w := range warnings {
 			fmt.Fprintf(a.stderr, "poolctl: %s\n", w)
@@ -196,7 +197,7 @@ func decodeReply(raw []byte) (reply, error) {
 
 // decodeHead decodes only what says whether a reply is an error and why
 // (and the settings a reload left for a restart, and the config's
-// warnings), for a reply printed
+// warnings, and what a decr past the pool says), for a reply printed
 // raw: a map per process of `stats` at 10,000 workers cost poolctl more
 // than poold spent answering. Keys match exactly, as in
 // decodeReply (a struct would match them in any case).
@@ -206,7 +207,7 @@ func decodeHead(raw []byte) (reply, error) {
 		return nil, err
 	}
 	r := reply{}
-	for _, k := range []string{"status", "reason", "errno", "restart_needed", "warnings", wire.NotRun} {
+	for _, k := range []string{"status", "reason", "errno", "restart_needed", "warnings", wire.NotRun, "numprocesses", "previous"} {
 		if v, ok := top[k]; ok {
 			var x any
 			if err := json.Unmarshal(v, &x); err != nil {

@@ -128,6 +128,17 @@ func configWarnings(r reply) []string {
 	return out
 }
 
+// scaleWarnings warn of a decr that went past the pool's size: poold
+// stops at 0 workers, as circusd does, and then says what size the pool
+// had (previous).
+func scaleWarnings(command string, r reply) []string {
+	prev, ok := r["previous"].(float64)
+	if command != "decr" || !ok || num(r["numprocesses"]) != 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("warning: decr asked for more than the pool's %d workers, so it now has 0: every worker of it stops; poolctl incr NAME N starts some again", int(prev))}
+}
+
 // printFates prints "PREFIXNAME: FATE" lines, by name.
 func printFates(w io.Writer, prefix string, fate map[string]string) error {
 	for _, n := range slices.Sorted(maps.Keys(fate)) {
