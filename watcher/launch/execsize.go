@@ -49,8 +49,9 @@ func ExecSizeProblem(spec configs.Watcher, argv, env []string) string {
 	case strings.HasPrefix(from, "rlimits.stack"):
 		raise = "or raise rlimits.stack"
 	}
-	return fmt.Sprintf("the command line and environment are %d bytes (%d in %d arguments, %d in %d environment entries, with a pointer to each), over the %d bytes exec takes with %s; the largest, in bytes: %s; %s, and keep the environment small; %s",
-		n, configs.ExecSize(argv), len(argv), configs.ExecSize(env), len(env), limit, from, strings.Join(top, ", "), todo, raise)
+	return fmt.Sprintf("the command line and environment are %d bytes (%d in %s, %d in %s, with a pointer to each), over the %d bytes exec takes with %s; the largest, in bytes: %s; %s, and keep the environment small; %s",
+		n, configs.ExecSize(argv), count(len(argv), "argument", "arguments"), configs.ExecSize(env), count(len(env), "environment entry", "environment entries"),
+		limit, from, strings.Join(top, ", "), todo, raise)
 }
 
 // checkExecSize has Check refuse a command line and environment that no
@@ -64,6 +65,13 @@ func checkExecSize(ps *problems, spec configs.Watcher, vars map[string]string) {
 	if msg := ExecSizeProblem(spec, argv, expandEnv(spec, vars)); msg != "" {
 		ps.add("cmd", errors.New(msg))
 	}
+}
+
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // StackLimit is the stack limit a worker of spec is exec'd with, and
