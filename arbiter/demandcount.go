@@ -16,8 +16,13 @@ import "time"
 //     that late (3 %), never early: a connection seen open keeps the pool
 //     up until a count sees none.
 //   - growth, which sizes its step by the connections a worker holds
-//     (watcher.Load): while connections wait in the queue, at most every
-//     burstCount.
+//     and holds back while a worker holds none (watcher.Load): while
+//     connections wait in the queue, at most every burstCount, and once
+//     more at the second reading of a queue if the last count is older
+//     than the queue: a count from before a burst (a count of 4 with 50
+//     waiting) or from an earlier wait tells nothing of the workers now.
+//     A queue seen at one reading only, which never grows a pool, costs
+//     no count.
 const (
 	idleCounts = 32
 	burstCount = 500 * time.Millisecond
@@ -30,10 +35,12 @@ func countEvery(idle time.Duration) time.Duration {
 }
 
 // connCount is a watcher's open connections as last counted (-1: could
-// not be counted), and when.
+// not be counted), and when; queued is when the queue its readings show
+// began (zero: the last reading found it empty).
 type connCount struct {
-	at time.Time
-	n  int
+	at     time.Time
+	n      int
+	queued time.Time
 }
 
 // connsOf returns the open connections of w's sockets for a reading at
@@ -50,12 +57,23 @@ func connsOf(w demandWatch, queue int, counts map[uint64]connCount, now time.Tim
 		}
 	}
 	c, ok := counts[w.id]
+	switch {
+	case queue == 0:
+		c.queued = time.Time{}
+	case c.queued.IsZero():
+		c.queued = now
+	}
+	if ok {
+		counts[w.id] = c
+	}
 	age := now.Sub(c.at)
-	if !ok || (w.idle > 0 && age >= countEvery(w.idle)) || (queue > 0 && age >= burstCount) {
+	// At the second reading of a queue, a count older than it is stale.
+	stale := queue > 0 && c.queued.Before(now) && c.at.Before(c.queued)
+	if !ok || (w.idle > 0 && age >= countEvery(w.idle)) || (queue > 0 && age >= burstCount) || stale {
 		if w.idle == 0 && queue == 0 {
 			return -1
 		}
-		c = connCount{at: now, n: countTCP(w.fds)}
+		c.at, c.n = now, countTCP(w.fds)
 		counts[w.id] = c
 		age = 0
 	}

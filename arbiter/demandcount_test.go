@@ -122,3 +122,48 @@ func TestConnsOfKeepsTheLastCount(t *testing.T) {
 		t.Fatal("a count older than 2 x burstCount was shown, or counted with nothing waiting")
 	}
 }
+
+// TestConnsOfCountsAgainForAQueue: the scaler holds a growth back while a
+// worker holds no connection, so the count it is given must not predate
+// the queue: a count of 4 taken before a burst of 50 would say the
+// workers are idle. At the second reading of a queue, a count older than
+// the queue is taken again; a queue of one reading costs no count.
+func TestConnsOfCountsAgainForAQueue(t *testing.T) {
+	l, fd := listenerFD(t)
+	defer unix.Close(fd)
+	t0 := time.Unix(1000, 0)
+	w := warmWatch(1, fd, 32*time.Second) // counted every second otherwise
+	counts := map[uint64]connCount{}
+	read := func(queue int, at time.Duration) (conns int, dumps int64) {
+		before := inetDumps.Load()
+		conns = connsOf(w, queue, counts, t0.Add(at))
+		return conns, inetDumps.Load() - before
+	}
+	if n, d := read(0, 0); n != 0 || d != 1 {
+		t.Fatalf("first reading: %d connections in %d counts, want 0 in 1", n, d)
+	}
+	c, err := net.Dial("tcp4", l.Addr().String()) // waits, not accepted
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	proctest.Eventually(t, "1 connection on the port", func() bool { n, err := tcpConns(fd); return err == nil && n == 1 })
+	for i, r := range []struct {
+		queue       int
+		at          time.Duration
+		conns       int
+		dumps       int64
+		explanation string
+	}{
+		{1, 100 * time.Millisecond, 0, 0, "one reading of a queue: the last count stands"},
+		{0, 200 * time.Millisecond, 0, 0, "the queue is gone"},
+		{1, 300 * time.Millisecond, 0, 0, "a queue again, first reading"},
+		{1, 400 * time.Millisecond, 1, 1, "second reading: the count predates the queue"},
+		{1, 500 * time.Millisecond, 1, 0, "third reading: the count is of this queue"},
+	} {
+		if n, d := read(r.queue, r.at); n != r.conns || d != r.dumps {
+			t.Fatalf("reading %d at %v, queue %d (%s): %d connections in %d counts, want %d in %d",
+				i+1, r.at, r.queue, r.explanation, n, d, r.conns, r.dumps)
+		}
+	}
+}

@@ -92,6 +92,9 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 	} else {
 		s.overRun = 0
 	}
+	// The queue grows the pool once it stayed over the target, and only
+	// by the connections no idle worker is there to take.
+	byQueue := queueOver && s.overRun >= 2 && unserved(spec, cur, l) > 0
 	// A shrink must leave the smaller pool at or below the busy target.
 	fits := !useBusy || float64(l.Busy) <= share*float64(cur-spec.ScaleDownStep)
 	lo, hi := spec.Bounds()
@@ -104,8 +107,7 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 			return spec.WakeSize(), fmt.Sprintf("on demand: a connection is waiting on socket %s", l.Socket)
 		}
 		return spec.WakeSize(), fmt.Sprintf("on demand: %d connection(s) waiting", l.Queue)
-	case ((queueOver && s.overRun >= 2) || busyOver) && cur < hi && !gated && now.Sub(s.changed) >= spec.ScaleUpCooldown:
-		byQueue := queueOver && s.overRun >= 2
+	case (byQueue || busyOver) && cur < hi && !gated && now.Sub(s.changed) >= spec.ScaleUpCooldown:
 		to := min(hi, cur+upBy(spec, cur, l, byQueue, busyOver))
 		if byQueue {
 			return to, fmt.Sprintf("accept queue %d above target %d", l.Queue, spec.ScaleQueueTarget)
@@ -119,12 +121,38 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 	return cur, ""
 }
 
+// idleWorkers is how many of the pool's cur workers hold no connection
+// at reading l: fewer connections are open and not waiting (held) than
+// there are workers. A connection that waits while a worker holds none
+// is waiting for that worker to come back to accept (a loaded host can
+// take several ms to wake a sync worker), not for a worker to exist:
+// growing on it, with 4 clients on 7 idle-ish gunicorn workers, gave 7 ->
+// 8, then a shrink after the cooldown, 8 scale events in 90 s. 0 when
+// the connections are unknown (-1) or were counted before this queue
+// (fewer open than waiting). It says nothing of a threaded worker's
+// spare threads: one that holds a connection counts as taken, so for
+// such pools the rule holds nothing back that it should not
+// (scale_busy_target is their signal).
+func idleWorkers(cur int, l Load) int {
+	if l.Conns < l.Queue || cur <= 0 {
+		return 0
+	}
+	return max(cur-(l.Conns-l.Queue), 0)
+}
+
+// unserved is the queue's excess over its target that the idle workers
+// will not take: what a growth by the queue is for.
+func unserved(spec configs.Watcher, cur int, l Load) int {
+	return l.Queue - idleWorkers(cur, l) - spec.ScaleQueueTarget
+}
+
 // upBy is how many workers a growth adds: enough for the load it saw, as
 // Kubernetes' HPA sizes a deployment from its metric, rather than one
 // step per scale_up_cooldown (1 -> 8 gunicorn workers took 7 s with 199
 // connections waiting, and a burst saw timeouts a fixed pool of 8 did not
-// have). For the queue: its excess over the target, at the connections a
-// worker holds now (the open connections not waiting, per worker, at
+// have). For the queue: its excess over the target, less the workers
+// that hold no connection (idleWorkers), at the connections a worker
+// holds now (the open connections not waiting, per worker, at
 // least 1; 1 when they are unknown). For busy reports: the size that
 // puts the busy share at its target. Never fewer than scale_up_step, nor
 // more than scale_up_max_step when set (1: the old one step at a time).
@@ -136,7 +164,7 @@ func upBy(spec configs.Watcher, cur int, l Load, byQueue, byBusy bool) int {
 		if held := l.Conns - l.Queue; l.Conns >= 0 && cur > 0 && held > cur {
 			per = held / cur
 		}
-		n = max(n, ceilDiv(l.Queue-spec.ScaleQueueTarget, per))
+		n = max(n, ceilDiv(unserved(spec, cur, l), per))
 	}
 	if share := spec.ScaleBusyTarget / 100; byBusy && share > 0 {
 		n = max(n, int(math.Ceil(float64(l.Busy)/share))-cur)

@@ -170,7 +170,8 @@ func TestOneReadingOfAQueueDoesNotGrowThePool(t *testing.T) {
 		queue, to int
 	}{{1, 2}, {0, 2}, {1, 2}, {0, 2}, {2, 2}, {1, 3}} {
 		at := t0.Add(time.Duration(i+1) * 100 * time.Millisecond)
-		if to, why := s.decide(spec, 2, at, Load{Queue: tc.queue, Conns: 2}, false); to != tc.to {
+		// Both workers hold a connection: none is idle to take the queue.
+		if to, why := s.decide(spec, 2, at, Load{Queue: tc.queue, Conns: 2 + tc.queue}, false); to != tc.to {
 			t.Fatalf("reading %d (queue %d): size %d (%q), want %d", i+1, tc.queue, to, why, tc.to)
 		}
 	}
@@ -209,6 +210,54 @@ func TestScalerGrowsWithTheBacklog(t *testing.T) {
 			s.decide(spec, tc.cur, t0, tc.load, false) // the first of two readings in a row
 			if to, why := s.decide(spec, tc.cur, t0.Add(100*time.Millisecond), tc.load, false); to != tc.to {
 				t.Fatalf("%d workers (max %d), %+v: %d (%q), want %d", tc.cur, tc.max, tc.load, to, why, tc.to)
+			}
+		})
+	}
+}
+
+// TestIdleWorkersHoldTheQueueBack: with a connection per request and a
+// loaded host, a sync worker can take ms to come back to accept, so a
+// connection sits in the queue at two readings in a row while other
+// workers hold none. 4 clients on 7 gunicorn workers grew the pool to 8
+// (and 2 -> 4 -> 5 with 4 clients), then shrank it after the cooldown:
+// 8 scale events in 90 s, each growth a gunicorn boot and each shrink a
+// warm worker recycled. The queue grows the pool only by what the idle
+// workers (open connections not waiting, fewer than the workers) will not
+// take; a burst still grows it at once.
+func TestIdleWorkersHoldTheQueueBack(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		cur, target int
+		series      []Load // readings 100 ms apart
+		to          int
+	}{
+		{"4 clients on 7 workers", 7, 0, []Load{{Queue: 1, Conns: 4}, {Queue: 1, Conns: 4}, {Queue: 1, Conns: 4}}, 7},
+		{"4 clients on 4 workers, one between two requests", 4, 0, []Load{{Queue: 1, Conns: 4}, {Queue: 1, Conns: 4}}, 4},
+		{"3 idle workers, 3 waiting", 8, 0, []Load{{Queue: 3, Conns: 8}, {Queue: 3, Conns: 8}}, 8},
+		{"3 idle workers, 5 waiting: 2 short", 8, 0, []Load{{Queue: 5, Conns: 10}, {Queue: 5, Conns: 10}}, 10},
+		{"over the target by what the idle ones leave", 4, 2, []Load{{Queue: 4, Conns: 7}, {Queue: 4, Conns: 7}}, 5},
+		{"every worker holds one: grow", 4, 0, []Load{{Queue: 1, Conns: 5}, {Queue: 1, Conns: 5}}, 5},
+		{"a burst on one busy worker", 1, 0, []Load{{Queue: 199, Conns: 200}, {Queue: 199, Conns: 200}}, 16},
+		{"a burst, connections unknown", 1, 0, []Load{{Queue: 199, Conns: -1}, {Queue: 199, Conns: -1}}, 16},
+		// Fewer open than waiting: counted before the burst came. Unknown.
+		{"a burst after the count", 8, 0, []Load{{Queue: 50, Conns: 4}, {Queue: 50, Conns: 4}}, 16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := configs.DefaultWatcher("p")
+			spec.MinWorkers, spec.MaxWorkers, spec.ScaleQueueTarget = 1, 16, tc.target
+			spec.ScaleUpCooldown, spec.ScaleDownCooldown = 0, time.Hour
+			t0 := time.Unix(1000, 0)
+			var s scaler
+			s.decide(spec, tc.cur, t0, Load{Conns: tc.cur}, false)
+			to, why := tc.cur, ""
+			for i, l := range tc.series {
+				to, why = s.decide(spec, tc.cur, t0.Add(time.Duration(i+1)*100*time.Millisecond), l, false)
+				if to != tc.cur {
+					break
+				}
+			}
+			if to != tc.to {
+				t.Fatalf("%d workers, readings %+v: %d (%q), want %d", tc.cur, tc.series, to, why, tc.to)
 			}
 		})
 	}

@@ -79,7 +79,9 @@ func run(mode string) error {
 		fmt.Println("crashing on purpose")
 		os.Exit(3)
 	case "slow":
-		return serveSlow()
+		return serveSlow(0)
+	case "lagging":
+		return serveSlow(acceptLag)
 	case "plain":
 		return servePlain()
 	case "lines":
