@@ -12,11 +12,12 @@ import (
 // gunicorn sync worker, a plain Python accept loop) is never seen asleep
 // there under load: each time it comes back a connection is queued. That
 // it holds a connection it accepted from one of its sockets shows it
-// takes connections all the same. /proc/PID/net/tcp{,6} (the worker's own
-// network namespace) lists the sockets with their local address, state
-// and inode: the listeners of socks give the addresses, and a socket of
-// the worker's that is not listening and has one of those local
-// addresses was accepted from them.
+// takes connections all the same. sock_diag (diag.go) or, where it
+// cannot say, /proc/PID/net/tcp{,6} (the worker's own network namespace)
+// lists the sockets with their local address, state and inode: the
+// listeners of socks give the addresses, and a socket of the worker's
+// that is not listening and has one of those local addresses was
+// accepted from them.
 
 // tcpSock is one line of /proc/net/tcp or tcp6.
 type tcpSock struct {
@@ -33,6 +34,15 @@ func servesConn(dir string, socks, conns Inodes) bool {
 	if b, err := os.ReadFile(dir + "/net/unix"); err == nil && servesUnix(b, socks, conns) {
 		return true
 	}
+	if ok, err := servesTCPDiag(dir, socks, conns); err == nil {
+		return ok
+	}
+	return servesTCPProc(dir, socks, conns)
+}
+
+// servesTCPProc is servesConn's TCP part read from /proc/PID/net/tcp{,6}:
+// every TCP socket of the namespace, as text.
+func servesTCPProc(dir string, socks, conns Inodes) bool {
 	for _, name := range []string{"/net/tcp", "/net/tcp6"} {
 		b, err := os.ReadFile(dir + name)
 		if err != nil {

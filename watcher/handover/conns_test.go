@@ -12,7 +12,7 @@ import (
 )
 
 // addrOf is the address a listener file is bound to.
-func addrOf(t *testing.T, f *os.File) string {
+func addrOf(t testing.TB, f *os.File) string {
 	t.Helper()
 	sa, err := syscall.Getsockname(int(f.Fd()))
 	if err != nil {
