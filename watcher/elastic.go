@@ -121,6 +121,16 @@ func (s *scaler) decide(spec configs.Watcher, cur int, now time.Time, l Load, ga
 	return cur, ""
 }
 
+// grown restarts the idle clock for a manual growth: the user asked for
+// workers, so idle_timeout counts from then.
+func (s *scaler) grown(now time.Time) {
+	if !s.primed {
+		s.primed = true
+		s.changed, s.above = now, now
+	}
+	s.active = now
+}
+
 // idleWorkers is how many of the pool's cur workers hold no connection
 // at reading l: fewer connections are open and not waiting (held) than
 // there are workers. A connection that waits while a worker holds none

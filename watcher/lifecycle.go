@@ -136,7 +136,11 @@ func (w *Watcher) finishStop() {
 	w.health++
 	if w.spec.Elastic() { // the next start begins again from the start
 		if initial := w.sizing().InitialSize(); w.spec.NumProcesses != initial {
-			w.resize(initial, fmt.Sprintf("stopped: the next start begins at the configured %d", initial))
+			why := fmt.Sprintf("stopped: the next start begins at the configured %d", initial)
+			if w.spec.OnDemand {
+				why = fmt.Sprintf("stopped: the next start is cold (0 until a connection, then %d)", w.sizing().WakeSize())
+			}
+			w.resize(initial, why)
 		}
 		w.scaler = scaler{}
 	}
@@ -174,12 +178,17 @@ func (w *Watcher) startQueued() {
 // SetTarget changes the number of workers; extra ones are retired
 // gracefully, the oldest first (as circusd), starting ones before them.
 // An elastic pool moves within its bounds (a scale event says so) and
-// scales on from there.
+// scales on from there; a growth counts idle_timeout from itself, not
+// from the last connection (incr of an idle on_demand pool was undone
+// by idle_timeout 0.1 s later).
 func (w *Watcher) SetTarget(n int) {
 	defer w.settle()
 	n = max(n, 0)
 	if w.Elastic() {
 		if n = w.Clamp(n); n != w.spec.NumProcesses {
+			if n > w.spec.NumProcesses {
+				w.scaler.grown(w.host.Now())
+			}
 			w.resize(n, "manual: numprocesses set by a command")
 		}
 		return
