@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // The real Circus 0.19.0 (../shared/peers, see its README), run on
@@ -263,4 +262,3 @@ func startCircusd(t testing.TB, watchers string) *circusd {
 	})
 	return c
 }
-
