@@ -2,9 +2,9 @@
 // tests. It serves on the socket poold hands it (systemd socket activation,
 // found with go-systemd's activation.Listeners) and answers every request
 // with its pid and wid. Its first line of output says where it serves,
-// and $GREETING when set (the example configs set it in env). On SIGTERM it drains: half a second of answering
-// with "Connection: close", then it stops accepting and finishes the
-// requests in flight before it exits.
+// and $GREETING when set (the example configs set it in env). On SIGTERM
+// it drains without losing a request, whether its clients keep
+// connections alive or close them after each answer (see drain).
 package main
 
 import (
@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -52,6 +53,7 @@ func run() error {
 	}
 	pid := os.Getpid()
 	var draining atomic.Bool
+	var open sync.WaitGroup // connections accepted and not yet closed
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if draining.Load() {
@@ -60,6 +62,14 @@ func run() error {
 			fmt.Fprintf(w, "hello from pid %d wid %s\n", pid, *wid)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(_ net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				open.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				open.Done()
+			}
+		},
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -71,21 +81,46 @@ func run() error {
 		return err
 	case <-ctx.Done():
 	}
-	// Drain: for a moment, answer with "Connection: close" so keep-alive
-	// clients leave on their own; closing their idle connections at once
-	// (Shutdown) can fail a request they send at that very instant.
-	draining.Store(true)
-	select {
-	case <-time.After(500 * time.Millisecond):
-	case err := <-errc:
+	if err := drain(srv, l, errc, &draining, &open); err != nil {
 		return err
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
-	<-errc
 	fmt.Printf("exampleworker pid %d wid %s stopped\n", pid, *wid)
-	return err
+	return nil
+}
+
+// drain stops a server without losing a request. It does not call
+// srv.Shutdown: a request that Shutdown's server reads on a connection
+// accepted a moment before gets no answer (golang/go#75591), which fails
+// requests of clients that send "Connection: close" (one new connection
+// each). Instead:
+//  1. every answer from now on says "Connection: close", so a keep-alive
+//     client leaves after its next answer, cleanly;
+//  2. the listener is closed: new connections wait in the socket's queue
+//     for the other processes that share it (poold and the other workers
+//     keep it open), and Serve returns;
+//  3. it waits up to half a second for the connections it accepted to be
+//     answered and closed; then it closes those still idle (a client that
+//     sent nothing meanwhile: one that sends at that very instant retries,
+//     on a reused connection), and waits for the requests in flight.
+func drain(srv *http.Server, l net.Listener, errc <-chan error, draining *atomic.Bool, open *sync.WaitGroup) error {
+	draining.Store(true)
+	if err := l.Close(); err != nil {
+		return fmt.Errorf("closing the listener: %w", err)
+	}
+	// Serve tracks a connection (StateNew) before its next Accept: once it
+	// returned, open counts every connection there will be.
+	if err := <-errc; !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	closed := make(chan struct{})
+	go func() { open.Wait(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(500 * time.Millisecond):
+		srv.SetKeepAlivesEnabled(false) // closes the idle connections
+		<-closed
+	}
+	return nil
 }
 
 // greeting is ": " and $GREETING, or "" when it is unset or empty.

@@ -2,16 +2,27 @@ package main
 
 import (
 	"bufio"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/poold/poold/watcher/proctest"
+	"github.com/poold/poold/watcher/workertest"
 )
 
+// childEnv makes the test binary play the example worker.
+const childEnv = "EXAMPLEWORKER_TEST_CHILD"
+
 func TestMain(m *testing.M) {
-	if os.Getenv("EXAMPLEWORKER_TEST_RUN") == "1" {
+	if os.Getenv(childEnv) == "1" {
+		main()
+		return
+	}
+	if os.Getenv("EXAMPLEWORKER_TEST_RUN") == "1" { // greeting_test.go
 		os.Args = append([]string{"exampleworker"}, strings.Fields(os.Getenv("EXAMPLEWORKER_TEST_ARGS"))...)
 		main()
 		os.Exit(0)
@@ -19,12 +30,93 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestPrintsGreeting: the example configs set GREETING in env, but the
-// worker never showed it, so a newcomer could not see env at work. Its
-// first line now carries it.
-func TestPrintsGreeting(t *testing.T) {
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "EXAMPLEWORKER_TEST_RUN=1", "EXAMPLEWORKER_TEST_ARGS=--listen 127.0.0.1:0 --wid 3", "GREETING=Hello from web")
+// TestDrainLosesNoRequest replaces the workers sharing one socket, one at
+// a time, under a load that never retries, as poold's rolling reload
+// does: every replaced worker must drain without failing a request, for
+// clients that keep their connections alive (wrk's way) and for clients
+// that send "Connection: close" (nginx's default towards upstreams). A
+// drain by http.Server.Shutdown alone fails the first and, through
+// golang/go#75591, the second.
+func TestDrainLosesNoRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start func(addr string) *workertest.KeepAlive
+	}{
+		{"keep-alive", func(addr string) *workertest.KeepAlive { return workertest.StartKeepAlive(addr, 16, false) }},
+		{"connection close", func(addr string) *workertest.KeepAlive { return workertest.StartConnectionClose(addr, 16) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			sock := socketFile(t, l.(*net.TCPListener))
+			defer sock.Close()
+			workers := []*exec.Cmd{startWorker(t, sock, 1), startWorker(t, sock, 2)}
+			k := tc.start(l.Addr().String())
+			stopped := false
+			defer func() {
+				if !stopped {
+					k.Stop()
+				}
+			}()
+			answered(t, k, 200)
+			for i := 3; i <= 8; i++ {
+				next := startWorker(t, sock, i)
+				old := workers[0]
+				workers = append(workers[1:], next)
+				if err := old.Process.Signal(syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+				if err := old.Wait(); err != nil {
+					t.Errorf("worker %d's drain: %v", old.Process.Pid, err)
+				}
+				answered(t, k, 200)
+			}
+			r := k.Stop()
+			stopped = true
+			t.Logf("%s load through 6 replaced workers: %v", tc.name, r)
+			if r.ErrorCount() > 0 {
+				t.Errorf("%d requests failed: %v", r.ErrorCount(), r)
+				for _, e := range r.ErrorLog {
+					t.Log(e)
+				}
+			}
+		})
+	}
+}
+
+// socketFile is a file for l that keeps it non-blocking, as poold does.
+// l.File's would not: exec makes its Fd blocking, for every process
+// sharing the socket, and a Go worker's Accept then waits in the kernel,
+// where closing its listener waits for the next connection to come.
+func socketFile(t *testing.T, l *net.TCPListener) *os.File {
+	t.Helper()
+	rc, err := l.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := -1
+	if err := rc.Control(func(s uintptr) { fd, err = syscall.Dup(int(s)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), "listener")
+}
+
+// startWorker starts the example worker with sock as its inherited
+// socket (LISTEN_FDS, and LISTEN_PID set by the shell it replaces), and
+// returns once it serves.
+func startWorker(t *testing.T, sock *os.File, wid int) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0"`, os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"=1", "LISTEN_FDS=1", fmt.Sprintf("POOLD_WID=%d", wid))
+	cmd.ExtraFiles = []*os.File{sock}
+	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -32,23 +124,23 @@ func TestPrintsGreeting(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	line, done := make(chan string, 1), make(chan struct{})
-	t.Cleanup(func() { <-done }) // runs last: the reader ends as the worker's stdout closes
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	go func() {
-		defer close(done)
-		s, _ := bufio.NewReader(out).ReadString('\n')
-		line <- s
-	}()
-	select {
-	case s := <-line:
-		if !strings.HasPrefix(s, "exampleworker pid ") || !strings.HasSuffix(s, ": Hello from web\n") || !strings.Contains(s, " wid 3 serving on 127.0.0.1:") {
-			t.Errorf("first line %q, want it to end with the greeting", s)
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
 		}
-	case <-time.After(30 * time.Second): // a hang, not a timing
-		t.Fatal("no line from the worker in 30s")
+	})
+	// Its first line says it serves; Wait reads the rest.
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if !strings.Contains(line, " serving on ") {
+		t.Fatalf("worker %d's first line %q (%v), want it serving", cmd.Process.Pid, line, err)
 	}
+	return cmd
+}
+
+// answered waits until the load has had n more answers.
+func answered(t *testing.T, k *workertest.KeepAlive, n int) {
+	t.Helper()
+	want := k.Snapshot().Requests + n
+	proctest.Eventually(t, "more answers", func() bool { return k.Snapshot().Requests >= want })
 }

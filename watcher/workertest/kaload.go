@@ -34,9 +34,15 @@ import (
 // StartKeepAlive starts the clients; Stop ends them and returns the
 // tally. The clients are goroutines owned by the load: Stop waits for
 // each.
+//
+// StartConnectionClose starts the same load with "Connection: close" on
+// every request, as nginx talks to its upstreams by default: each request
+// has a new connection of its own, and any close before its answer is an
+// error.
 type KeepAlive struct {
 	addr  string
 	retry bool
+	req   []byte
 	stop  chan struct{}
 	wg    sync.WaitGroup
 
@@ -83,7 +89,17 @@ func (r KeepAliveResult) String() string {
 // StartKeepAlive starts conns clients against addr; retry says whether
 // a request that raced an idle close is sent again (see KeepAlive).
 func StartKeepAlive(addr string, conns int, retry bool) *KeepAlive {
-	k := &KeepAlive{addr: addr, retry: retry, stop: make(chan struct{}),
+	return startLoad(addr, conns, retry, keepAliveReq)
+}
+
+// StartConnectionClose starts conns clients against addr that each send
+// one request per connection, with "Connection: close" (see KeepAlive).
+func StartConnectionClose(addr string, conns int) *KeepAlive {
+	return startLoad(addr, conns, false, connectionCloseReq)
+}
+
+func startLoad(addr string, conns int, retry bool, req []byte) *KeepAlive {
+	k := &KeepAlive{addr: addr, retry: retry, req: req, stop: make(chan struct{}),
 		res: KeepAliveResult{Errors: map[string]int{}, Pids: map[string]int{}}}
 	for i := 0; i < conns; i++ {
 		k.wg.Add(1)
@@ -156,7 +172,10 @@ func (c *counted) Read(p []byte) (int, error) {
 	return n, err
 }
 
-var keepAliveReq = []byte("GET / HTTP/1.1\r\nHost: keepalive\r\n\r\n")
+var (
+	keepAliveReq       = []byte("GET / HTTP/1.1\r\nHost: keepalive\r\n\r\n")
+	connectionCloseReq = []byte("GET / HTTP/1.1\r\nHost: keepalive\r\nConnection: close\r\n\r\n")
+)
 
 // serveConn sends requests on c until it ends or the load stops. It
 // reports whether the last request raced an idle close and is to be sent
@@ -166,7 +185,7 @@ func (k *KeepAlive) serveConn(id int, c *counted) (retry bool) {
 	for n := 0; n == 0 || !k.stopped(); n++ {
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		before := c.n
-		if _, err := c.Write(keepAliveReq); err != nil {
+		if _, err := c.Write(k.req); err != nil {
 			return k.failed(id, n, "write", err, n > 0)
 		}
 		resp, err := http.ReadResponse(br, nil)
