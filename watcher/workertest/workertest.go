@@ -117,7 +117,7 @@ func run(mode string) error {
 	}
 	crash := make(chan struct{})
 	conns := &conns{open: map[net.Conn]time.Time{}, changed: make(chan struct{})}
-	srv := &http.Server{Handler: workerMux(fds, child, sick, crash), ConnState: conns.track}
+	srv := &http.Server{Handler: conns.closing(workerMux(fds, child, sick, crash)), ConnState: conns.track}
 	stop := make(chan os.Signal, 1)
 	if mode != "stubborn" {
 		signal.Notify(stop, syscall.SIGTERM)
@@ -148,6 +148,10 @@ func run(mode string) error {
 // as idle after 5 s too (golang/go#22682).
 const unusedConnTimeout = 5 * time.Second
 
+// drainWindow is how long a draining worker lets its keep-alive clients
+// leave on their own, after an answer saying "Connection: close".
+const drainWindow = 500 * time.Millisecond
+
 // conns follows a server's connections through its ConnState hook, so that
 // a draining worker can wait for the last one to close.
 type conns struct {
@@ -156,6 +160,37 @@ type conns struct {
 	// request has been read on it, to the zero time once one was.
 	open    map[net.Conn]time.Time
 	changed chan struct{} // closed at the next change of open
+	// draining makes every answer say "Connection: close".
+	draining atomic.Bool
+}
+
+// closing makes h's answers say "Connection: close" once c is draining.
+func (c *conns) closing(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// closedWithin returns once no connection is open, or after d.
+func (c *conns) closedWithin(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		n, changed := len(c.open), c.changed
+		c.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 func (c *conns) track(nc net.Conn, st http.ConnState) {
@@ -327,20 +362,24 @@ func workerMux(fds string, child int, sick *atomic.Bool, crash chan struct{}) *h
 	return mux
 }
 
-// drainAndExit ends a serving worker.
+// drainAndExit ends a serving worker without failing a request, whether
+// its clients keep connections alive or close each after one answer.
 func drainAndExit(srv *http.Server, l net.Listener, errc <-chan error, conns *conns, code int) error {
 	// Server.Shutdown is not used: it stops accepting, but a
 	// request it reads after that on a connection accepted just before is
 	// dropped unanswered (net/http's conn.serve returns once the server is
 	// shutting down, golang/go#75591), and the client cannot retry it, the
-	// connection being new to it: the request failed. Instead: every
-	// response from now on says "Connection: close" and idle keep-alive
-	// connections are closed (a client that sends on one at that instant
-	// retries, the connection having been reused); the listener is closed,
+	// connection being new to it: the request failed. Nor are keep-alives
+	// turned off at once: that closes every idle keep-alive connection,
+	// and a client like wrk has its next request on the way on each.
+	// Instead: every answer from now on says "Connection: close", so a
+	// keep-alive client leaves after its next one; the listener is closed,
 	// so new connections go to the other processes sharing the socket;
-	// then the worker waits until each connection it accepted has been
-	// answered and closed.
-	srv.SetKeepAlivesEnabled(false)
+	// the worker waits up to drainWindow for the connections it accepted
+	// to close that way, then closes those still idle (a client that sent
+	// nothing in that time: one that sends at that instant retries, the
+	// connection having been reused) and waits for the rest.
+	conns.draining.Store(true)
 	if err := l.Close(); err != nil {
 		return fmt.Errorf("closing the listener: %w", err)
 	}
@@ -350,6 +389,8 @@ func drainAndExit(srv *http.Server, l net.Listener, errc <-chan error, conns *co
 	if err := <-errc; !errors.Is(err, net.ErrClosed) {
 		return err
 	}
+	conns.closedWithin(drainWindow)
+	srv.SetKeepAlivesEnabled(false)
 	conns.drain(unusedConnTimeout)
 	if code != 0 {
 		fmt.Printf("worker %d crashing on request\n", os.Getpid())

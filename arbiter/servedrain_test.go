@@ -1,0 +1,70 @@
+package arbiter
+
+import (
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
+	"github.com/poold/poold/watcher/workertest"
+)
+
+// TestServeWorkerDrainLosesNoRequest runs three rolling reloads of 4
+// "serve" workers (workertest's drain, which README recommends) with
+// poold's defaults, under 16 clients that never retry: once keeping their
+// connections alive and sending the next request the moment an answer is
+// in (wrk's way), once sending "Connection: close" on each request
+// (nginx's default towards upstreams). No request may fail in either.
+func TestServeWorkerDrainLosesNoRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start func(addr string) *workertest.KeepAlive
+	}{
+		{"keep-alive", func(addr string) *workertest.KeepAlive { return workertest.StartKeepAlive(addr, 16, false) }},
+		{"connection close", func(addr string) *workertest.KeepAlive { return workertest.StartConnectionClose(addr, 16) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 4
+			w := testWatcher("web", "serve", n)
+			w.Sockets = []string{"web"}
+			w.GracefulTimeout = 30 * time.Second
+			h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+			h.spawns(n)
+			k := tc.start(h.socketAddr("web"))
+			stopped := false
+			t.Cleanup(func() {
+				if !stopped {
+					k.Stop()
+				}
+			})
+			answered := func() {
+				t.Helper()
+				want := k.Snapshot().Requests + 200
+				proctest.Eventually(t, "more requests answered", func() bool { return k.Snapshot().Requests >= want })
+			}
+			answered()
+			for i := 0; i < 3; i++ {
+				old := pidSet(h.do("list", map[string]any{"name": "web"})["pids"].([]int))
+				h.do("reload", map[string]any{"name": "web", "waiting": true})
+				proctest.Eventually(t, "every old worker gone from the list", func() bool {
+					for _, pid := range h.do("list", map[string]any{"name": "web"})["pids"].([]int) {
+						if old[pid] {
+							return false
+						}
+					}
+					return true
+				})
+				answered()
+			}
+			r := k.Stop()
+			stopped = true
+			t.Logf("%s load through 3 reloads: %v", tc.name, r)
+			if r.ErrorCount() > 0 {
+				t.Errorf("%d requests failed through the reloads: %v", r.ErrorCount(), r)
+				for _, l := range r.ErrorLog {
+					t.Log(l)
+				}
+			}
+		})
+	}
+}
