@@ -282,7 +282,7 @@ func (w *Watcher) note(c census) bool {
 			w.publishReload(w.roll.began)
 		}
 		w.endRoll(nil)
-		w.log.Info("rolling reload done")
+		w.rollStopping()
 		return true
 	case w.status == Starting && full:
 		w.status = Active

@@ -57,6 +57,37 @@ func (w *Watcher) endRoll(err error) {
 	}
 }
 
+// rollStopping notes that a rollout's new workers are ready and its old
+// ones told to stop (those stopping now): the reload is done once they are
+// gone (rollGone), up to graceful_timeout later.
+func (w *Watcher) rollStopping() {
+	w.rollLeft = map[int]bool{}
+	for pid, p := range w.procs {
+		if p.State == ProcStopping {
+			w.rollLeft[pid] = true
+		}
+	}
+	if len(w.rollLeft) == 0 {
+		w.rollLeft = nil
+		w.log.Info("rolling reload done")
+		return
+	}
+	w.log.Info("rolling reload: new workers ready, stopping the old ones", "old", len(w.rollLeft))
+}
+
+// rollGone notes that p has ended: the last old worker of a rollout to go
+// ends it.
+func (w *Watcher) rollGone(p *Process) {
+	if !w.rollLeft[p.Pid] {
+		return
+	}
+	delete(w.rollLeft, p.Pid)
+	if len(w.rollLeft) == 0 {
+		w.rollLeft = nil
+		w.log.Info("rolling reload done: the old workers are gone")
+	}
+}
+
 // newInRoll reports whether p is a new worker of a rollout in flight.
 func (w *Watcher) newInRoll(p *Process) bool {
 	return w.roll != nil && p.Gen == w.specGen && !p.Recycle

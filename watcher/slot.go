@@ -107,6 +107,7 @@ func (w *Watcher) removeProc(p *Process) {
 	if w.procs[p.Pid] == p {
 		delete(w.procs, p.Pid)
 	}
+	w.rollGone(p)
 	w.count(p, -1)
 	if w.widProcs[p.Wid]--; w.widProcs[p.Wid] <= 0 {
 		delete(w.widProcs, p.Wid)

@@ -195,6 +195,7 @@ type Watcher struct {
 	recovering     uint64
 
 	roll          *rollout      // a rolling replacement of every worker, or nil
+	rollLeft      map[int]bool  // the old workers a finished rollout stopped, until they are gone (rollGone)
 	reloadErr     error         // why the last rollout was abandoned
 	refusedSpec   bool          // that rollout was of a new spec (reload of the config, set), not the same one
 	startErr      error         // why the last start did not happen (a hook, a dependency)

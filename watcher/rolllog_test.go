@@ -1,0 +1,45 @@
+package watcher
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// TestRollingReloadDoneOnceTheOldWorkersAreGone: the log says a rolling
+// reload is done only once its old workers have exited. It said so when
+// they were only told to stop, up to graceful_timeout before, and a
+// reader took an old worker's slow stop for time after the reload.
+func TestRollingReloadDoneOnceTheOldWorkersAreGone(t *testing.T) {
+	var buf bytes.Buffer
+	h := newFakeHost()
+	s := spec(2)
+	s.Readiness = "notify"
+	w, err := New(s, Sockets{}, h, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.seen = w
+	w.spawnWindow = 0
+	w.Start()
+	readyStarting(w)
+	w.Reload(true, false)
+	readyStarting(w)
+	old := pidsIn(w, ProcStopping)
+	if len(old) != 2 {
+		t.Fatalf("stopping %v, want the 2 old workers", old)
+	}
+	if log := buf.String(); strings.Contains(log, "rolling reload done") || !strings.Contains(log, "rolling reload: new workers ready, stopping the old ones: watcher=web old=2") {
+		t.Errorf("log with the old workers still stopping:\n%s\nwant it to say they are stopping, not that the reload is done", log)
+	}
+	w.Exited(old[0], -15)
+	if strings.Contains(buf.String(), "rolling reload done") {
+		t.Errorf("log with one old worker left:\n%s\nwant no \"done\" yet", buf.String())
+	}
+	w.Exited(old[1], -15)
+	if log := buf.String(); strings.Count(log, "rolling reload done: the old workers are gone") != 1 {
+		t.Errorf("log once the old workers are gone:\n%s\nwant \"rolling reload done: the old workers are gone\" once", log)
+	}
+}
