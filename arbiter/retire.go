@@ -1,7 +1,9 @@
 package arbiter
 
 import (
+	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/poold/poold/configs"
@@ -116,4 +118,70 @@ func (a *Arbiter) notLeaving(w *watcher.Watcher, cmd string) error {
 	}
 	return errorf(ErrnoBadProperty, "%s: watcher %s is being removed (by rm or a config reload) and its workers are stopping; "+
 		"once it is gone (`poolctl list`), add it again, or reloadconfig a file that defines it to keep it", cmd, w.Name())
+}
+
+func cmdRm(a *Arbiter, m *cmdMsg) error {
+	w, err := a.watcherProp(m)
+	if err != nil {
+		return err
+	}
+	nostop, err := m.props().boolean("nostop", false)
+	if err != nil {
+		return err
+	}
+	if err := a.stillNeeded(w); err != nil {
+		return err
+	}
+	a.cancelStarts([]*watcher.Watcher{w})
+	a.cancelRestarts([]*watcher.Watcher{w})
+	a.announceRemove(w)
+	if nostop {
+		// The workers live on unmanaged; poold stops them when it
+		// stops (unmanaged.go).
+		a.leaveRunning(w)
+		a.forget(w)
+		m.ok(nil)
+		return nil
+	}
+	wait, err := m.props().boolean("waiting", false)
+	if err != nil {
+		return err
+	}
+	// Stopped, then forgotten, unless a reload defines it again meanwhile.
+	a.retire([]*watcher.Watcher{w}, func() {
+		switch {
+		case !wait:
+		case a.watchers[strings.ToLower(w.Name())] == w:
+			// A reload took it back (restore): it was not removed.
+			m.fail(errorf(ErrnoAsync, "rm: watcher %q was not removed: a config reload that came in before its stop was done defines it again, so it stays; take it out of the config file too, then rm it again", w.Name()))
+		default:
+			m.ok(nil)
+		}
+	})
+	if !wait {
+		m.ok(nil)
+	}
+	return nil
+}
+
+// stillNeeded refuses to remove w while other watchers depend on it: they
+// would be left with a depends_on naming nothing, which every later set
+// or add on them refuses (a config file could not say it either).
+func (a *Arbiter) stillNeeded(w *watcher.Watcher) error {
+	var names []string
+	for _, d := range a.dependents(w) {
+		if d != w {
+			names = append(names, fmt.Sprintf("%q", d.Name()))
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sort.Strings(names)
+	who := "watcher " + names[0] + " depends"
+	if len(names) > 1 {
+		who = "watchers " + strings.Join(names, ", ") + " depend"
+	}
+	return errorf(ErrnoBadProperty, "rm: %s on %q through depends_on; remove them first, or drop %q from their depends_on (set NAME depends_on '[...]')",
+		who, w.Name(), w.Name())
 }
