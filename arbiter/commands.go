@@ -221,7 +221,8 @@ func (a *Arbiter) finish(m *cmdMsg, ws []*watcher.Watcher, fields func() map[str
 	}
 	sizes := sizesAsked(m, ws)
 	whenAllSettled(ws, func() {
-		why := joinWhy(changeFailures(m.req.Command, ws), a.stoppedSince(m.req.Command, running))
+		why := joinWhy(letGoOf(m.req.Command, ws), changeFailures(m.req.Command, managed(ws)))
+		why = joinWhy(why, a.stoppedSince(m.req.Command, managed(running)))
 		why = joinWhy(why, resizedSince(m.req.Command, ws, sizes))
 		if why != "" {
 			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
@@ -285,7 +286,7 @@ func sizesAsked(m *cmdMsg, ws []*watcher.Watcher) []int {
 func resizedSince(cmd string, ws []*watcher.Watcher, sizes []int) string {
 	var parts []string
 	for i, w := range ws {
-		if i >= len(sizes) || w.Status() == watcher.Stopped || w.Target() == sizes[i] {
+		if i >= len(sizes) || w.Abandoned() || w.Status() == watcher.Stopped || w.Target() == sizes[i] {
 			continue
 		}
 		// A later incr adds to an incr's workers, a later decr takes more

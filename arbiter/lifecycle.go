@@ -80,7 +80,8 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 	act(ws, func() {
 		// A waited start (or restart) that left slots without a worker
 		// did not start them: say so, as systemctl start would.
-		why := joinWhy(startFailures(m.req.Command, meant), a.runsAgain(m.req.Command, ws))
+		why := joinWhy(startFailures(m.req.Command, managed(meant)), a.runsAgain(m.req.Command, managed(ws)))
+		why = joinWhy(letGoOf(m.req.Command, ws), why)
 		if why != "" {
 			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
 			return
@@ -272,12 +273,15 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 	}
 	whenAllSettled(ws, func() {
 		var errs []string
-		for _, w := range ws {
+		if why := letGoOf("reload", ws); why != "" {
+			errs = append(errs, why)
+		}
+		for _, w := range managed(ws) {
 			if err := w.ReloadError(); err != nil {
 				errs = append(errs, err.Error())
 			}
 		}
-		if why := a.stoppedSince("reload", running); why != "" {
+		if why := a.stoppedSince("reload", managed(running)); why != "" {
 			errs = append(errs, why)
 		}
 		if len(errs) > 0 {

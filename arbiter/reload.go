@@ -333,7 +333,8 @@ func notStarted(started []*watcher.Watcher) map[string]string {
 	m := map[string]string{}
 	for _, w := range started {
 		// They were started: one stopped since was cut short.
-		if why := startFailures("start", []*watcher.Watcher{w}); why != "" {
+		why := startFailures("start", managed([]*watcher.Watcher{w}))
+		if why = joinWhy(letGoOf("reload", []*watcher.Watcher{w}), why); why != "" {
 			m[w.Name()] = why
 		}
 	}

@@ -132,14 +132,20 @@ func cmdRm(a *Arbiter, m *cmdMsg) error {
 	if err := a.stillNeeded(w); err != nil {
 		return err
 	}
+	if nostop && a.leaving[w] {
+		// Its workers were told to stop already: nostop cannot keep
+		// them running, and letting go of the watcher would cut the
+		// removal under way short (its waited rm or reloadconfig).
+		return errorf(ErrnoFailed, "rm: watcher %q is already being removed (by rm or a config reload) and its workers are stopping, so nostop cannot keep them; "+
+			"wait until it is gone (`poolctl list`; `poolctl rm --waiting %s` returns then)", w.Name(), w.Name())
+	}
 	a.cancelStarts([]*watcher.Watcher{w})
 	a.cancelRestarts([]*watcher.Watcher{w})
 	a.announceRemove(w)
 	if nostop {
 		// The workers live on unmanaged; poold stops them when it
 		// stops (unmanaged.go).
-		a.leaveRunning(w)
-		a.forget(w)
+		a.letGo(w)
 		m.ok(nil)
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -98,4 +99,38 @@ func (a *Arbiter) unmanagedBlock() error {
 		n = "1 worker"
 	}
 	return fmt.Errorf("%s left running by rm --nostop (pids %v) would be lost to the new image; stop them first (kill PID) or restart poold", n, pids)
+}
+
+// letGo removes w and leaves its workers running, unmanaged (rm
+// --nostop). Whatever waits on w (a waited command, an ordered stop or
+// start, a removal) is told at once (watcher.Abandon): w will never
+// settle, and a command parked on it would hold every later upgrade.
+func (a *Arbiter) letGo(w *watcher.Watcher) {
+	a.leaveRunning(w)
+	a.forget(w)
+	w.Abandon()
+}
+
+// letGoOf words the watchers of ws that rm --nostop let go of (letGo)
+// before a waited cmd on them was done: the command did not happen to
+// them, and their workers run on unmanaged. "" when there is none.
+func letGoOf(cmd string, ws []*watcher.Watcher) string {
+	var parts []string
+	for _, w := range ws {
+		if !w.Abandoned() {
+			continue
+		}
+		left := "it had no worker left"
+		if pids := w.Pids(); len(pids) > 0 {
+			left = fmt.Sprintf("its workers (pids %v) were left as they were, no longer managed (poold stops them only when it stops itself); end them with kill PID", pids)
+		}
+		parts = append(parts, fmt.Sprintf("watcher %q was removed by rm --nostop before the %s finished: %s", w.Name(), cmd, left))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// managed is ws without the watchers rm --nostop let go of: what a waited
+// command's own checks (startFailures, stoppedSince...) look at.
+func managed(ws []*watcher.Watcher) []*watcher.Watcher {
+	return slices.DeleteFunc(slices.Clone(ws), (*watcher.Watcher).Abandoned)
 }

@@ -14,6 +14,9 @@ import (
 // again". A Start while the watcher is stopping waits for the stop to
 // finish, so two generations of workers never run at once.
 func (w *Watcher) Start() {
+	if w.abandoned {
+		return
+	}
 	defer w.settle()
 	w.start()
 }
@@ -71,6 +74,9 @@ func (w *Watcher) Started() bool { return w.started }
 // an earlier stop, and, as Start does, forgets the slots left empty as
 // respawn = false says (failed ones too).
 func (w *Watcher) Stop() {
+	if w.abandoned {
+		return
+	}
 	defer w.settle()
 	w.stop(false)
 }
@@ -78,6 +84,9 @@ func (w *Watcher) Stop() {
 // Kill sends SIGKILL to every worker's process group at once (second
 // SIGTERM to poold, or the kill command without grace).
 func (w *Watcher) Kill() {
+	if w.abandoned {
+		return
+	}
 	defer w.settle()
 	w.stop(true)
 }

@@ -204,6 +204,7 @@ type Watcher struct {
 	afterStartGen uint64        // ties that hook's outcome to its start (a stop moves it on)
 	afterStop     uint64        // non-zero while its after_stop hook runs (that hook's generation): the stop is not done
 	goneWaiters   []func()      // WhenWorkersGone
+	abandoned     bool          // Abandon let go of its workers: every waiter runs at once
 	warmup        uint64        // non-zero while warmup_delay holds back the next spawn
 	spawned       int           // spawns in this turn of the loop (see spawnBatch)
 	inflight      pendingSpawns // begun, not finished (see spawnAt)
@@ -450,14 +451,14 @@ func (w *Watcher) WhenWorkersGone(fn func()) {
 }
 
 func (w *Watcher) fireWaiters() {
-	for len(w.goneWaiters) > 0 && (w.status == Stopped && len(w.procs) == 0 || w.Settled()) {
+	for len(w.goneWaiters) > 0 && (w.abandoned || w.status == Stopped && len(w.procs) == 0 || w.Settled()) {
 		ws := w.goneWaiters
 		w.goneWaiters = nil
 		for _, fn := range ws {
 			fn()
 		}
 	}
-	for len(w.waiters) > 0 && w.Settled() {
+	for len(w.waiters) > 0 && (w.abandoned || w.Settled()) {
 		ws := w.waiters
 		w.waiters = nil
 		for _, fn := range ws {
