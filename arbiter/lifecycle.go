@@ -132,17 +132,21 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 }
 
 // runsAgain words the watchers of ws a waited stop stopped that run
-// again by the time it settled: a start or restart that came in while
-// they were stopping started them after the stop, so an ok would tell the
-// client they are down when they are not. "" for any other cmd.
+// again by the time it settled, or are about to: a start or restart that
+// came in while they were stopping started them after the stop (or, a
+// restart, starts them next), so an ok would tell the client they are
+// down when they are not. "" for any other cmd.
 func (a *Arbiter) runsAgain(cmd string, ws []*watcher.Watcher) string {
 	if cmd != "stop" {
 		return ""
 	}
 	var parts []string
 	for _, w := range ws {
-		if w.Status() != watcher.Stopped || a.isRestarting(w) {
+		switch {
+		case w.Status() != watcher.Stopped:
 			parts = append(parts, fmt.Sprintf("watcher %q runs again (%s): a start or restart that came in before the stop was done started it after it", w.Name(), w.Status()))
+		case a.isRestarting(w):
+			parts = append(parts, fmt.Sprintf("watcher %q stopped, but a restart that came in before the stop was done is starting it again", w.Name()))
 		}
 	}
 	return strings.Join(parts, "; ")

@@ -124,6 +124,13 @@ func TestWaitedStopOverriddenByARestartFails(t *testing.T) {
 	if st := h.do("status", map[string]any{"name": "web"})["status"]; st != "stopped" && r["status"] == "ok" {
 		t.Errorf("a waited stop answered ok while a restart sent during it has web %v", st)
 	}
+	// Its wait ends between the restart's stop and its start: web is
+	// stopped then, and the reason said "runs again (stopped)", which
+	// reads as a contradiction (r55b review). It says what happens.
+	want := `watcher "web" stopped, but a restart that came in before the stop was done is starting it again`
+	if reason, _ := r["reason"].(string); !strings.Contains(reason, want) {
+		t.Errorf("waited stop overtaken by a restart: %v; want the reason to say %q", r, want)
+	}
 }
 
 // A restart sent during a waited incr brings the watcher back with the
