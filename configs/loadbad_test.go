@@ -233,7 +233,12 @@ func TestLoadBad(t *testing.T) {
 			"watchers.app.cpu_max: must be 0 (no limit) or at least 1 (percent of one core), got 0.5",
 			"watchers.b.memory_max: must be a size in bytes, or a string with a K, M, G or T suffix (binary units) such as \"512M\", got number -1",
 			`watchers.b.cpu_max: must be a percentage of one core such as 150 or "150%", got string "fast"`,
-		}, 5},
+			// Past the kernel's largest quota, cpu_max = 1e308 became 1 % of a
+			// core (the quota wrapped negative, then was raised to 1000 µs).
+			"watchers.c.pids_max: must be at most 4194304, the most pids.max takes (the kernel's PID_MAX_LIMIT), got 4194305; use 0 for no limit",
+			"watchers.c.cpu_max: must be at most 17592186044 (percent of one core: the largest CPU quota the kernel takes, 2^44-1 µs per 100 ms period), got 1e+308; use 0 for no limit",
+			"watchers.d.cpu_max: must be at most 17592186044 (percent of one core: the largest CPU quota the kernel takes, 2^44-1 µs per 100 ms period), got 1.7592186045e+10; use 0 for no limit",
+		}, 8},
 		{"bad_depends_unknown.toml", []string{
 			`watchers.app.depends_on[1]: watcher "app" cannot depend on itself; remove it`,
 			`watchers.app.depends_on[2]: unknown watcher "cache"; defined watchers: db`,

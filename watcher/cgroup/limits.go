@@ -140,7 +140,7 @@ func (t *Tree) apply(g *Group, name string, lim Limits) error {
 		set = append(set, setting{"pids", "pids.max", "pids.max", n, n})
 	}
 	if lim.CPUMax > 0 {
-		quota := strconv.Itoa(max(int(lim.CPUMax*1000), 1000)) // of a 100 ms period
+		quota := strconv.FormatInt(cpuQuota(lim.CPUMax), 10) // of a 100 ms period
 		set = append(set, setting{"cpu", "cpu.max", "cpu.cfs_quota_us", quota + " 100000", quota})
 	}
 	for _, s := range set {
@@ -170,6 +170,26 @@ func (t *Tree) apply(g *Group, name string, lim Limits) error {
 		}
 	}
 	return nil
+}
+
+// maxCPUQuota is the largest CFS quota the kernel takes, in µs
+// (max_cfs_runtime: 2^44-1); a larger one is EINVAL.
+const maxCPUQuota = 1<<44 - 1
+
+// cpuQuota is the CFS quota, in µs of a 100 ms period, of percent of one
+// core: at least 1 % (1000 µs, the kernel's least is 1 ms), at most
+// maxCPUQuota. The config refuses a cpu_max beyond that (configs.MaxCPUMax);
+// a float converted past the range of int64 would have wrapped to a
+// negative number, that is 1 % of a core.
+func cpuQuota(percent float64) int64 {
+	q := percent * 1000
+	switch {
+	case !(q >= 1000): // NaN too
+		return 1000
+	case q >= maxCPUQuota:
+		return maxCPUQuota
+	}
+	return int64(q)
 }
 
 // sweepV1 removes the v1 directories a dead poold left (their processes
