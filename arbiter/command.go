@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/poold/poold/arbiter/wire"
+	"github.com/poold/poold/configs"
 )
 
 // The protocol's messages are wire's; arbiter names them as its own.
@@ -110,6 +111,27 @@ func decodeFields(raw []byte) (Request, any, error) {
 		return req, nil, errorf(ErrnoBadJSON, "request must be a JSON object, got %s", jsonKind(probe))
 	}
 	return fromObject(obj)
+}
+
+// CheckDuplicates refuses a request (a frame, a console message or an API
+// body) that gives a key twice in one object; raw must be well-formed
+// JSON (a request DecodeRequest read). Decoding
+// keeps the last and drops the first without a word, so
+// {"command": "status", "command": "quit"} ran quit, while a proxy or a
+// filter reading the first key saw status. A config file is refused for
+// it too (configs.DuplicateKeys). It is checked where a request is run,
+// once, not in DecodeRequest, which the controller calls for each look at
+// a frame (access, parking): what they read of a refused one runs nothing.
+func CheckDuplicates(raw []byte) error {
+	dups := configs.DuplicateKeys(raw)
+	if len(dups) == 0 {
+		return nil
+	}
+	parts := make([]string, len(dups))
+	for i, p := range dups {
+		parts[i] = fmt.Sprintf("at line %d, column %d: %s: %s", p.Line, p.Column, p.Key, p.Msg)
+	}
+	return errorf(ErrnoBadJSON, "request is ambiguous: %s", strings.Join(parts, "; "))
 }
 
 // hugeNumber refuses valid JSON with a number beyond float64 (e.g. 400

@@ -165,6 +165,9 @@ func notRun(req Request, err error) Reply {
 // send is false for a cast (msg_type "cast"), which gets no reply.
 func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bool) {
 	req, id, err := decodeFields(raw) // id as sent: nil when absent, null or unreadable
+	if err == nil {
+		err = CheckDuplicates(raw)
+	}
 	var r Reply
 	switch {
 	case err != nil:

@@ -12,9 +12,9 @@ type jsonFrame struct {
 	parent *jsonFrame // the frame it is a value of; nil at the top
 	seg    string     // its part of the key path: "web" or "[2]"
 	object bool
-	index  int               // array: the next element's index
-	key    string            // object: the key whose value comes next ("" = none)
-	keyAt  map[string][2]int // object: each key given so far, at its line and column
+	index  int              // array: the next element's index
+	key    string           // object: the key whose value comes next ("" = none)
+	keyAt  map[string]int64 // object: each key given so far, at the offset just past it
 }
 
 // jsonDuplicates reports each key given twice in one JSON object of data
@@ -34,13 +34,16 @@ func jsonDuplicates(ps *problems, data []byte) {
 			top = stack[len(stack)-1]
 		}
 		if s, ok := tok.(string); ok && top != nil && top.object && top.key == "" {
-			line, col := keyPosition(data, dec.InputOffset())
+			// Positions are worked out for a repeat only: each is a scan
+			// from the start, and a request may hold many keys.
 			top.key = strings.ToLower(s)
 			if first, seen := top.keyAt[s]; seen {
+				line, col := keyPosition(data, dec.InputOffset())
+				fl, fc := keyPosition(data, first)
 				ps.list = append(ps.list, Problem{Key: joinKey(top.path(), top.key), Line: line, Column: col,
-					Msg: fmt.Sprintf("key %q is given again here (first at line %d, column %d): JSON keeps only the last, silently dropping the first; remove one or merge them", s, first[0], first[1])})
+					Msg: fmt.Sprintf("key %q is given again here (first at line %d, column %d): JSON keeps only the last, silently dropping the first; remove one or merge them", s, fl, fc)})
 			} else {
-				top.keyAt[s] = [2]int{line, col}
+				top.keyAt[s] = dec.InputOffset()
 			}
 			continue
 		}
@@ -55,7 +58,7 @@ func jsonDuplicates(ps *problems, data []byte) {
 		}
 		switch tok {
 		case json.Delim('{'):
-			stack = append(stack, &jsonFrame{parent: top, seg: seg, object: true, keyAt: map[string][2]int{}})
+			stack = append(stack, &jsonFrame{parent: top, seg: seg, object: true, keyAt: map[string]int64{}})
 		case json.Delim('['):
 			stack = append(stack, &jsonFrame{parent: top, seg: seg})
 		}
@@ -106,4 +109,14 @@ func keyPosition(data []byte, end int64) (int, int) {
 	}
 	before := data[:max(start, 0)]
 	return bytes.Count(before, []byte("\n")) + 1, start - bytes.LastIndexByte(before, '\n')
+}
+
+// DuplicateKeys lists each key given twice in one object of data, which
+// must be well-formed JSON, as Load reports them for a JSON file: the key
+// path, the line and column of the repeat and where the key came first.
+// poold's control requests are refused with one, as such a file is.
+func DuplicateKeys(data []byte) []Problem {
+	var ps problems
+	jsonDuplicates(&ps, data)
+	return ps.list
 }

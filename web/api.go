@@ -205,6 +205,10 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 			apiError(w, http.StatusBadRequest, arbiter.ErrnoBadJSON, id, "the body must be a JSON object of properties, e.g. {\"name\": \"web\"}")
 			return
 		}
+		if err := arbiter.CheckDuplicates(body); err != nil {
+			apiError(w, http.StatusBadRequest, arbiter.ErrnoBadJSON, id, "%s: %v", command, err)
+			return
+		}
 	}
 	// A query's reply may be big (logs, stats): built in turn, and not
 	// at all for a token holding its bound (replycap.go).

@@ -274,6 +274,21 @@ func TestAPIRefusesInvalidUTF8(t *testing.T) {
 	}
 }
 
+// TestAPIRefusesDuplicateKeys: a body giving a property twice ran with
+// the last one, as a control request did (r55b chaos review); both are
+// refused now, naming the key and where it came first.
+func TestAPIRefusesDuplicateKeys(t *testing.T) {
+	const ops = "0123456789abcdef0123"
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Tokens: []configs.APIToken{
+		{Role: configs.RoleOperator, File: "ops.token", Token: ops},
+	}}, nil)
+	code, rep := apiPost(t, ts.url, "incr", ops, `{"name": "web", "nb": 1, "nb": 50}`)
+	if reason := fmt.Sprint(rep["reason"]); code != http.StatusBadRequest || rep["errno"] != float64(arbiter.ErrnoBadJSON) ||
+		!strings.Contains(reason, `nb: key "nb" is given again here (first at line 1, column 17)`) {
+		t.Errorf("a body giving nb twice: %d %v, want 400, errno %d naming the key", code, rep, arbiter.ErrnoBadJSON)
+	}
+}
+
 // apiPost sends body to the API's command with token and returns the
 // HTTP status and the decoded reply.
 func apiPost(t *testing.T, url, command, token, body string) (int, map[string]any) {

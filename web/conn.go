@@ -160,6 +160,9 @@ func (s *Server) readLoop(ctx context.Context, h *hub, conn *websocket.Conn, c *
 			continue
 		}
 		req, err := arbiter.DecodeRequest(data)
+		if err == nil {
+			err = arbiter.CheckDuplicates(data)
+		}
 		if err != nil {
 			s.sendReply(c, arbiter.Fail(req.ID, err))
 			continue
