@@ -162,3 +162,12 @@ func zombieChildren(parent int) []procRef {
 	}
 	return out
 }
+
+// Registered tells whether pid is a live worker of a spawner, or a
+// command started through StartKept and not reaped yet: a child of poold
+// that is no orphan.
+func Registered(pid int) bool {
+	reaper.mu.Lock()
+	defer reaper.mu.Unlock()
+	return reaper.workers[pid] || kept[pid]
+}
