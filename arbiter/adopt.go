@@ -13,6 +13,7 @@ import (
 	"github.com/poold/poold/sockets"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/cgroup"
+	"github.com/poold/poold/watcher/procinfo"
 	"github.com/poold/poold/watcher/spawn"
 	"golang.org/x/sys/unix"
 )
@@ -88,7 +89,10 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 					a.groups[ps.Pid] = g
 				}
 			}
-			a.watchExit(w, p, g)
+			// A worker's start, for its strays: 0 (none told
+			// apart) if it has ended already.
+			since, _ := procinfo.StartTicks(ps.Pid)
+			a.watchExit(w, strayOwner{workerKey{w.Spec().Name, ps.Wid}, since}, p, g)
 		}
 		if f, ok := a.filed[strings.ToLower(ws.Spec.Name)]; ok && ws.Configured == nil {
 			// An image that did not keep an elastic pool's configured

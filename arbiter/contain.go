@@ -236,8 +236,8 @@ const cgroupCleanups = 2
 // at once (treestop.go). It reads the OOM kills and parks the cgroup for
 // the slot's next worker, or removes it (one that would not empty, or was
 // killed: see cgroup.Park).
-func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
-	end := a.emptied(pid, g, ex)
+func (a *Arbiter) ended(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
+	end := a.emptied(o, pid, g, ex)
 	switch {
 	case end.OOM > 0:
 		// Its own memory_max: not the container's kill to claim, and
@@ -251,11 +251,17 @@ func (a *Arbiter) ended(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	return end
 }
 
-// emptied is ended but for the OOM killer of poold's own cgroup.
-func (a *Arbiter) emptied(pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
+// emptied is ended but for the OOM killer of poold's own cgroup. Without
+// a cgroup, what the worker left is what is left of its process group,
+// and its strays (strays.go), o's.
+func (a *Arbiter) emptied(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	end := watcher.End{Exit: ex}
 	if g == nil {
+		strays := a.beginStrays(o, pid)
 		end.Left, end.LeftKilled = a.groupEnded(pid)
+		n, killed := strays.finish()
+		end.Left += n
+		end.LeftKilled = end.LeftKilled || killed
 		return end
 	}
 	until, stopping := a.stops.get(pid)

@@ -15,6 +15,7 @@ import (
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/cgroup"
+	"github.com/poold/poold/watcher/procinfo"
 	"github.com/poold/poold/watcher/spawn"
 )
 
@@ -50,6 +51,7 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) func() (in
 		return fail(err)
 	}
 	spec.Cgroup = g
+	since := procinfo.BootTicks() // before the fork: what it starts, it starts after
 	pending := a.spawner.Begin(spec)
 	return func() (int, error) {
 		p, err := pending.Wait()
@@ -60,14 +62,15 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) func() (in
 			out.close()
 			return 0, explainNofile(err, logs, a.opts.ControlConns)
 		}
-		h.started(w, wid, p, g, out)
+		h.started(w, strayOwner{workerKey{w.Spec().Name, wid}, since}, p, g, out)
 		return p.Pid, nil
 	}
 }
 
 // started takes on a worker the spawner has started in g, its output on
-// out (nil when nothing keeps it).
-func (h host) started(w *watcher.Watcher, wid int, p *spawn.Proc, g *cgroup.Group, out *workerPipes) {
+// out (nil when nothing keeps it); o names it to its strays.
+func (h host) started(w *watcher.Watcher, o strayOwner, p *spawn.Proc, g *cgroup.Group, out *workerPipes) {
+	wid := o.wid
 	a := h.a
 	// The clone has entered the cgroup: its directory fd is done with
 	// (kept, it would cost one fd per worker).
@@ -81,7 +84,7 @@ func (h host) started(w *watcher.Watcher, wid int, p *spawn.Proc, g *cgroup.Grou
 	if g != nil {
 		a.groups[p.Pid] = g
 	}
-	a.watchExit(w, p, g)
+	a.watchExit(w, o, p, g)
 }
 
 // reused handles a new worker's pid that the kernel took from a worker
@@ -206,9 +209,11 @@ func (p *workerPipes) close() {
 // empty too. Nothing waits while p lives: once the spawner has reaped it,
 // a goroutine cleans g up (parked in the netpoller on an inotify fd of g
 // if the worker left something, holding no OS thread) and posts the
-// exit. Run waits for it.
-func (a *Arbiter) watchExit(w *watcher.Watcher, p *spawn.Proc, g *cgroup.Group) {
+// exit. Run waits for it. Until then o, the worker as its strays name it,
+// counts as running (strays.go).
+func (a *Arbiter) watchExit(w *watcher.Watcher, o strayOwner, p *spawn.Proc, g *cgroup.Group) {
 	a.procs[p.Pid] = p
+	a.strays.add(o)
 	a.waits.Add(1)
 	p.OnExit(func(ex spawn.Exit, err error) {
 		go func() {
@@ -219,7 +224,9 @@ func (a *Arbiter) watchExit(w *watcher.Watcher, p *spawn.Proc, g *cgroup.Group) 
 					a.log.Error("lost track of a worker", "pid", p.Pid, "error", err)
 				}
 			}
-			a.post(exitMsg{pid: p.Pid, proc: p, owner: w, end: a.ended(p.Pid, g, ex)})
+			end := a.ended(o, p.Pid, g, ex)
+			a.strays.remove(o)
+			a.post(exitMsg{pid: p.Pid, proc: p, owner: w, end: end})
 		}()
 	})
 }

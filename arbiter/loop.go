@@ -99,6 +99,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 				w.Reconcile()
 			}
 			a.expireParked()
+			a.nameStrays()
 			a.outer.Observe() // an OOM kill of no worker's is not claimed later
 			a.notePidsLimit()
 		}

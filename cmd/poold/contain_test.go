@@ -210,14 +210,24 @@ func TestReplacementReusesItsSlotCgroup(t *testing.T) {
 	}
 }
 
+// envlessScript is daemonScript with a daemon whose environment is
+// cleared (env -i): nothing in it names the worker it came from.
+const envlessScript = `#!/bin/sh
+setsid env -i sh -c 'sleep 1000 & echo $! >> "$0"; exit 0' PIDFILE &
+wait
+exec sleep 1000
+`
+
 // With process groups only (no root, no delegated cgroup), what a worker
 // moved to a session of its own is no stop's to reach; poold, its
 // subreaper, held it, and as poold exited it went on under init, unseen
 // and holding the port. poold now stops what it holds as it exits, and
-// names it in its log.
+// names it in its log. (One whose environment names its worker goes with
+// that worker: TestStraysWaitForTheEndOfTheirWorker. This one's does
+// not, so it is also named in a warning while poold runs.)
 func TestExitStopsWhatLeftTheGroupsWithoutCgroups(t *testing.T) {
 	dir := openTempDir(t)
-	script, pidfile := writeDaemon(t, dir)
+	script, pidfile := writeScript(t, dir, "envless.sh", envlessScript)
 	p := startBinaryIn(t, dir, fmt.Sprintf(daemonConfig, 0, script), withoutCgroups)
 	p.waitLogBin(t, `containment: (process groups) only`)
 	daemon := daemons(t, pidfile, 1)[0]
@@ -228,6 +238,7 @@ func TestExitStopsWhatLeftTheGroupsWithoutCgroups(t *testing.T) {
 		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 		return err == nil && strings.Contains(s, "(sleep)") && len(f) > 1 && f[1] == strconv.Itoa(p.cmd.Process.Pid)
 	})
+	p.waitLogBin(t, `(belongs to no running worker)[^\n]*pid=`+strconv.Itoa(daemon)+` process="`+strconv.Itoa(daemon)+` \(sleep 1000\)" origin="unknown`)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +250,9 @@ func TestExitStopsWhatLeftTheGroupsWithoutCgroups(t *testing.T) {
 	}
 	if !regexp.MustCompile(`stopping poold.s child processes that are no worker.s.*processes="[^"]*\b` + strconv.Itoa(daemon) + ` \(sleep 1000\)`).MatchString(p.log.String()) {
 		t.Errorf("the log does not name daemon %d among what poold stopped as it exited:\n%s", daemon, p.log.String())
+	}
+	if n := strings.Count(p.log.String(), "belongs to no running worker"); n != 1 {
+		t.Errorf("%d warnings of a process that belongs to no running worker, want 1 (each is named once)", n)
 	}
 }
 

@@ -1,0 +1,246 @@
+package arbiter
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/poold/poold/watcher/procinfo"
+	"github.com/poold/poold/watcher/spawn"
+)
+
+// Strays. With process groups only, what a worker moves out of its group
+// (a setsid daemon whose parent exited) is no stop's to reach, and once
+// its parent is gone it becomes poold's child, poold being the subreaper
+// of its workers' orphans: a daemonizing worker left one such process at
+// every restart. poold tells whose each one is from what it inherited:
+// every worker runs with POOLD_WATCHER and POOLD_WID, which its
+// descendants keep, and /proc/<pid>/environ shows them as the process
+// was exec'd (what it changed since does not show). Such a "stray" is a
+// worker's when it names that worker and started after that worker's
+// fork: not a process of an earlier worker of the slot, nor a hook's or
+// an exec health check's (POOLD_HOOK, POOLD_PID), nor one poold had when
+// it started. One of a running worker (a helper it double-forked, which
+// a cgroup would keep while the worker lives) is left alone; when the
+// worker ends, its strays are stopped as what it left in its cgroup would
+// be (strayend.go). One poold cannot place (a program that cleared its
+// environment, or that outlived its worker's end) is named once in a
+// warning, and stopped only as poold exits (orphans.go).
+
+// workerKey is a worker as its environment names it.
+type workerKey struct {
+	watcher string
+	wid     int
+}
+
+// strayOwner is a worker whose strays poold looks for when it ends.
+type strayOwner struct {
+	workerKey
+	since uint64 // procinfo.BootTicks at or before its fork; 0: unknown
+}
+
+// strayBook is what the goroutines that handle workers' ends and the
+// naming of strays share: the running workers, and the strays named so
+// far. A small deliberately shared leaf.
+type strayBook struct {
+	mu       sync.Mutex
+	live     map[workerKey][]uint64 // the since of each running worker of a key
+	warned   map[int]uint64         // pid -> start of each stray named in a warning
+	scanning atomic.Bool            // a naming scan is under way
+}
+
+// add records o as running, from its start until its end is handled.
+func (b *strayBook) add(o strayOwner) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.live == nil {
+		b.live = make(map[workerKey][]uint64)
+	}
+	b.live[o.workerKey] = append(b.live[o.workerKey], o.since)
+}
+
+// remove forgets o, whose end has been handled.
+func (b *strayBook) remove(o strayOwner) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := b.live[o.workerKey]
+	for i, s := range l {
+		if s == o.since {
+			l = append(l[:i], l[i+1:]...)
+			break
+		}
+	}
+	if len(l) == 0 {
+		delete(b.live, o.workerKey)
+	} else {
+		b.live[o.workerKey] = l
+	}
+}
+
+// ownerSince is the since of the running worker s belongs to, 0 if none:
+// of those its environment names, the latest to start before it (two
+// workers of one name and wid overlap only when a watcher was removed
+// and added again while its old worker was stopping).
+func (b *strayBook) ownerSince(s stray) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var owner uint64
+	for _, since := range b.live[s.key] {
+		if s.ofWorker(since) && since > owner {
+			owner = since
+		}
+	}
+	return owner
+}
+
+// fresh keeps of list the strays not named before, and forgets those
+// named before that are gone.
+func (b *strayBook) fresh(list []stray) []stray {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.warned == nil {
+		b.warned = make(map[int]uint64)
+	}
+	seen := make(map[int]bool, len(list))
+	var out []stray
+	for _, s := range list {
+		seen[s.pid] = true
+		if start, ok := b.warned[s.pid]; !ok || start != s.start {
+			b.warned[s.pid] = s.start
+			out = append(out, s)
+		}
+	}
+	for pid := range b.warned {
+		if !seen[pid] {
+			delete(b.warned, pid)
+		}
+	}
+	return out
+}
+
+// stray is a child of poold that is none of its workers, none of the
+// commands it runs itself, and none it had when it started.
+type stray struct {
+	pid   int
+	start uint64 // procinfo.StartTicks
+	key   workerKey
+	named bool   // its environment has POOLD_WATCHER and POOLD_WID
+	hook  string // POOLD_HOOK, a hook's
+	probe bool   // POOLD_PID without POOLD_HOOK: an exec health check's
+}
+
+// ofWorker tells whether s, naming a worker, started after since, that
+// worker's fork; and neither a hook's nor a probe's.
+func (s stray) ofWorker(since uint64) bool {
+	return s.named && s.hook == "" && !s.probe && since != 0 && s.start >= since
+}
+
+// watchStrays tells whether poold looks for strays: only as the
+// subreaper of its workers' orphans (its own binary), with a /proc of its
+// own pid namespace.
+func (a *Arbiter) watchStrays() bool { return a.opts.ReapOrphans && !a.foreignProc }
+
+// strayList lists poold's strays, read from /proc.
+func (a *Arbiter) strayList() []stray {
+	own := syscall.Getpgrp()
+	var out []stray
+	for _, p := range childPids(os.Getpid()) {
+		if a.inherited[p] || spawn.Registered(p) {
+			continue
+		}
+		if g, err := syscall.Getpgid(p); err != nil || g == own {
+			continue
+		}
+		if s, err := readStray(p); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// readStray reads what pid's environment says of its origin, and when it
+// started; an error if it has ended.
+func readStray(pid int) (stray, error) {
+	s := stray{pid: pid}
+	var err error
+	if s.start, err = procinfo.StartTicks(pid); err != nil {
+		return s, err
+	}
+	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return s, err
+	}
+	var haveWatcher, haveWid bool
+	for kv := range bytes.SplitSeq(env, []byte{0}) {
+		k, v, _ := bytes.Cut(kv, []byte{'='})
+		switch string(k) { // the first of a name counts, as for getenv
+		case "POOLD_WATCHER":
+			if !haveWatcher {
+				s.key.watcher, haveWatcher = string(v), true
+			}
+		case "POOLD_WID":
+			if !haveWid {
+				s.key.wid, _ = strconv.Atoi(string(v))
+				haveWid = true
+			}
+		case "POOLD_HOOK":
+			if s.hook == "" {
+				s.hook = string(v)
+			}
+		case "POOLD_PID":
+			s.probe = true
+		}
+	}
+	s.named = haveWatcher && haveWid && s.key.wid > 0
+	s.probe = s.probe && s.hook == ""
+	// Read again: a pid that ended meanwhile (and was given anew) must
+	// not lend its environment to another process.
+	if again, err := procinfo.StartTicks(pid); err != nil || again != s.start {
+		return s, errors.Join(err, procinfo.ErrEnded)
+	}
+	return s, nil
+}
+
+// nameStrays warns, once each, of strays no running worker owns. The
+// loop's safety-net tick calls it; it runs off the loop.
+func (a *Arbiter) nameStrays() {
+	if !a.watchStrays() || !a.strays.scanning.CompareAndSwap(false, true) {
+		return
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		defer a.strays.scanning.Store(false)
+		var unowned []stray
+		for _, s := range a.strayList() {
+			if a.strays.ownerSince(s) == 0 {
+				unowned = append(unowned, s)
+			}
+		}
+		for _, s := range a.strays.fresh(unowned) {
+			a.log.Warn("a child process of poold outside every worker's process group belongs to no running worker; poold stops it only when poold exits: "+
+				"keep programs in the foreground (no daemonizing), or give poold a cgroup per worker (README \"Containment\")",
+				"pid", s.pid, "process", describePids([]int{s.pid}), "origin", s.origin())
+		}
+	}()
+}
+
+// origin says where s comes from, as far as its environment tells.
+func (s stray) origin() string {
+	switch {
+	case s.hook != "" && s.key.watcher != "":
+		return "hook " + s.hook + " of watcher " + strconv.Quote(s.key.watcher)
+	case s.hook != "":
+		return "hook " + s.hook
+	case s.probe:
+		return "an exec health check of watcher " + strconv.Quote(s.key.watcher)
+	case s.named:
+		return "worker wid " + strconv.Itoa(s.key.wid) + " of watcher " + strconv.Quote(s.key.watcher) +
+			", which has ended (it outlived the end, or the worker's environment names it falsely)"
+	}
+	return "unknown: its environment has no POOLD_WATCHER and POOLD_WID (a program that replaced its environment, such as env -i)"
+}

@@ -1,0 +1,96 @@
+package arbiter
+
+import (
+	"os/exec"
+	"testing"
+
+	"github.com/poold/poold/watcher/procinfo"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// readStray tells a worker's stray from a hook's, a probe's and one
+// whose environment names nothing, and ofWorker from a process of an
+// earlier worker of the slot, from what /proc shows of real processes.
+func TestStrayOrigin(t *testing.T) {
+	before := procinfo.BootTicks()
+	cases := []struct {
+		name   string
+		env    []string
+		worker bool // one of worker w wid 2 started at before
+		origin string
+	}{
+		{"worker", []string{"POOLD_WATCHER=w", "POOLD_WID=2"}, true, ""},
+		{"hook", []string{"POOLD_HOOK=after_start", "POOLD_WATCHER=w", "POOLD_WID=2", "POOLD_PID=1"}, false, `hook after_start of watcher "w"`},
+		{"probe", []string{"POOLD_WATCHER=w", "POOLD_WID=2", "POOLD_PID=1"}, false, `an exec health check of watcher "w"`},
+		{"no environment", []string{"PATH=/bin"}, false, "unknown: its environment has no POOLD_WATCHER and POOLD_WID (a program that replaced its environment, such as env -i)"},
+		{"wid 0", []string{"POOLD_WATCHER=w", "POOLD_WID=0"}, false, "unknown: its environment has no POOLD_WATCHER and POOLD_WID (a program that replaced its environment, such as env -i)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command("sleep", "100")
+			cmd.Env = c.env
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+			s, err := readStray(cmd.Process.Pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.key == (workerKey{"w", 2}) && s.ofWorker(before); got != c.worker {
+				t.Errorf("a stray of worker w wid 2: %v, want %v (%+v)", got, c.worker, s)
+			}
+			if c.worker {
+				// A process that started before the worker is an
+				// earlier worker's of the slot, not this one's.
+				if s.ofWorker(procinfo.BootTicks() + 1) {
+					t.Errorf("a process started before the worker counts as its stray")
+				}
+				if s.ofWorker(0) {
+					t.Errorf("a stray of a worker whose start is unknown counts")
+				}
+				return
+			}
+			if got := s.origin(); got != c.origin {
+				t.Errorf("origin %q, want %q", got, c.origin)
+			}
+		})
+	}
+}
+
+// A process that has ended (a zombie not yet reaped) is no stray.
+func TestEndedIsNoStray(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	defer func() { _ = cmd.Wait() }()
+	proctest.Eventually(t, "the child a zombie", func() bool { return procinfo.Gone(pid) }) // Wait reaps it only later
+	if _, err := readStray(pid); err == nil {
+		t.Fatalf("readStray of the zombie %d: no error", pid)
+	}
+}
+
+// A stray belongs to the latest running worker of its name and wid that
+// started before it: a watcher removed and added again while its old
+// worker stops has two workers "web" wid 1 for a while, and the old one's
+// end must not take the new one's helper.
+func TestStrayOwnerIsTheLatestWorkerBeforeIt(t *testing.T) {
+	var b strayBook
+	key := workerKey{"web", 1}
+	b.add(strayOwner{key, 100})
+	b.add(strayOwner{key, 200})
+	for _, c := range []struct{ start, want uint64 }{{50, 0}, {150, 100}, {250, 200}} {
+		if got := b.ownerSince(stray{key: key, named: true, start: c.start}); got != c.want {
+			t.Errorf("stray started at %d: owner started at %d, want %d", c.start, got, c.want)
+		}
+	}
+	b.remove(strayOwner{key, 200})
+	if got := b.ownerSince(stray{key: key, named: true, start: 250}); got != 100 {
+		t.Errorf("once the newer worker ended, owner %d, want 100", got)
+	}
+	if got := b.ownerSince(stray{key: workerKey{"api", 1}, named: true, start: 250}); got != 0 {
+		t.Errorf("a stray of another watcher's wid 1: owner %d, want none", got)
+	}
+}
