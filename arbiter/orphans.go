@@ -16,10 +16,11 @@ import (
 // of its workers' orphans, so a process a worker moved out of its group
 // (a child that called setsid, then lost its parent) becomes poold's
 // child. With a cgroup per worker a stop reaches it (cgroup.kill); with
-// process groups only nothing does, and once poold exited it went on
+// process groups only no stop does, and once poold exited it went on
 // under init, unseen: holding a port, or running a job nobody stops.
-// When poold exits after a stop, it stops those it still holds, as
-// systemd's KillMode=control-group stops what is left of a unit, and
+// One whose environment names a worker goes as that worker ends
+// (strays.go). When poold exits after a stop, it stops those it still
+// holds, as systemd's KillMode=control-group stops what is left of a unit, and
 // names them in its log. Not its other children: those in its own
 // process group (a wrapper's `> >(tee LOG)` reading poold's output) and
 // those it had when it started (a wrapper's helpers, exec'd over).
