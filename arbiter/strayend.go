@@ -27,7 +27,8 @@ type strayStop struct {
 	killAt   time.Time
 	stopping bool
 	seen     map[int]*strayProc
-	killedN  int // running at the SIGKILL, if one was needed
+	blank    bool // the last step saw a stray with a blank environment
+	killedN  int  // running at the SIGKILL, if one was needed
 	killed   bool
 }
 
@@ -74,13 +75,21 @@ func (st *strayStop) finish() (n int, killed bool) {
 	giveUp := st.killAt.Add(emptyGrace)
 	tick := time.NewTicker(groupPoll)
 	defer tick.Stop()
-	for st.step(time.Now()) {
+	for retries := 0; ; <-tick.C {
+		if !st.step(time.Now()) {
+			// One caught in the middle of an exec may be the
+			// worker's: look again, a few times.
+			if !st.blank || retries == blankRetries {
+				break
+			}
+			retries++
+			continue
+		}
 		if time.Now().After(giveUp) {
 			st.a.log.Error("processes a worker left outside its process group did not end after SIGKILL",
 				"watcher", st.o.watcher, "pid", st.pid, "wid", st.o.wid)
 			break
 		}
-		<-tick.C
 	}
 	if st.stopping {
 		return st.killedN, st.killed
@@ -88,10 +97,16 @@ func (st *strayStop) finish() (n int, killed bool) {
 	return len(st.seen), len(st.seen) > 0
 }
 
+// blankRetries is how many more times finish looks, groupPoll apart, when
+// all it finds is a stray with a blank environment (in an exec).
+const blankRetries = 3
+
 // step signals the worker's strays that run now; false when none does.
 func (st *strayStop) step(now time.Time) bool {
 	var mine []stray
+	st.blank = false
 	for _, s := range st.a.strayList() {
+		st.blank = st.blank || s.blank
 		if s.key == st.o.workerKey && s.ofWorker(st.o.since) && st.a.strays.ownerSince(s) == st.o.since {
 			mine = append(mine, s)
 		}

@@ -50,6 +50,7 @@ type strayBook struct {
 	mu       sync.Mutex
 	live     map[workerKey][]uint64 // the since of each running worker of a key
 	warned   map[int]uint64         // pid -> start of each stray named in a warning
+	blank    map[int]uint64         // pid -> start of each seen with a blank environment
 	scanning atomic.Bool            // a naming scan is under way
 }
 
@@ -98,25 +99,33 @@ func (b *strayBook) ownerSince(s stray) uint64 {
 }
 
 // fresh keeps of list the strays not named before, and forgets those
-// named before that are gone.
+// named before that are gone. One with a blank environment counts from
+// the second scan that sees it so: a process in the middle of an exec
+// has none for a moment.
 func (b *strayBook) fresh(list []stray) []stray {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.warned == nil {
-		b.warned = make(map[int]uint64)
+		b.warned, b.blank = make(map[int]uint64), make(map[int]uint64)
 	}
 	seen := make(map[int]bool, len(list))
 	var out []stray
 	for _, s := range list {
 		seen[s.pid] = true
+		if start, ok := b.blank[s.pid]; s.blank && (!ok || start != s.start) {
+			b.blank[s.pid] = s.start
+			continue
+		}
 		if start, ok := b.warned[s.pid]; !ok || start != s.start {
 			b.warned[s.pid] = s.start
 			out = append(out, s)
 		}
 	}
-	for pid := range b.warned {
-		if !seen[pid] {
-			delete(b.warned, pid)
+	for _, m := range []map[int]uint64{b.warned, b.blank} {
+		for pid := range m {
+			if !seen[pid] {
+				delete(m, pid)
+			}
 		}
 	}
 	return out
@@ -131,6 +140,9 @@ type stray struct {
 	named bool   // its environment has POOLD_WATCHER and POOLD_WID
 	hook  string // POOLD_HOOK, a hook's
 	probe bool   // POOLD_PID without POOLD_HOOK: an exec health check's
+	// blank: its environment is empty, as a process's is for a moment in
+	// the middle of an exec (the new image's is not set up yet).
+	blank bool
 }
 
 // ofWorker tells whether s, naming a worker, started after since, that
@@ -174,6 +186,7 @@ func readStray(pid int) (stray, error) {
 	if err != nil {
 		return s, err
 	}
+	s.blank = len(env) == 0
 	var haveWatcher, haveWid bool
 	for kv := range bytes.SplitSeq(env, []byte{0}) {
 		k, v, _ := bytes.Cut(kv, []byte{'='})

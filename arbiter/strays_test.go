@@ -33,7 +33,14 @@ func TestStrayOrigin(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-			s, err := readStray(cmd.Process.Pid)
+			var s stray
+			var err error
+			// Start returns once the exec began; its environment is
+			// there once the new image is set up.
+			proctest.Eventually(t, "sleep's environment", func() bool {
+				s, err = readStray(cmd.Process.Pid)
+				return err != nil || !s.blank
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,5 +99,24 @@ func TestStrayOwnerIsTheLatestWorkerBeforeIt(t *testing.T) {
 	}
 	if got := b.ownerSince(stray{key: workerKey{"api", 1}, named: true, start: 250}); got != 0 {
 		t.Errorf("a stray of another watcher's wid 1: owner %d, want none", got)
+	}
+}
+
+// A stray seen with a blank environment (in the middle of an exec) is
+// named only when a second scan sees it so.
+func TestBlankStrayNamedOnSecondSight(t *testing.T) {
+	var b strayBook
+	s := stray{pid: 7, start: 100, blank: true}
+	if got := b.fresh([]stray{s}); len(got) != 0 {
+		t.Fatalf("first sight of a blank stray named: %v", got)
+	}
+	if got := b.fresh([]stray{s}); len(got) != 1 {
+		t.Fatalf("second sight of a blank stray: %v named, want it", got)
+	}
+	if got := b.fresh([]stray{s}); len(got) != 0 {
+		t.Fatalf("third sight: %v named again", got)
+	}
+	if got := b.fresh([]stray{{pid: 8, start: 100}}); len(got) != 1 {
+		t.Fatalf("first sight of a stray with an environment: %v named, want it", got)
 	}
 }
