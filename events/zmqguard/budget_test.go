@@ -208,3 +208,32 @@ func TestReadersOfBigRepliesAreNotEvicted(t *testing.T) {
 		t.Errorf("%d readers evicted for the unread bound, want none", ev)
 	}
 }
+
+// A client that connects and asks at once (poolctl) may have its big
+// reply queued while zmq4's READY is still being written: that reply,
+// alone, was evicted as "outgoing buffer overflow" (13 in 300 replies of
+// 3 MiB under load). See TestBigMessageBehindBytesInFlight.
+func TestBigReplyOnAFreshConnectionIsNotEvicted(t *testing.T) {
+	addr := freePort(t)
+	g := zmqguard.New(zmqguard.Options{MaxBuffered: 1 << 20})
+	r := newRouter(t, g, "tcp://"+addr)
+	big := bytes.Repeat([]byte("y"), 3<<20)
+	const n = 100
+	for i := range n {
+		p := dealer(t, addr)
+		if err := p.Send([]byte("q")); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Send(zmq4.NewMsgFrom(recvFrom(t, r, "q"), big)); err != nil {
+			t.Fatalf("reply %d of %d: %v", i+1, n, err)
+		}
+		_ = p.Conn.SetReadDeadline(time.Now().Add(30 * time.Second)) // a hang bound
+		if m, err := p.Recv(); err != nil || len(m) != 1 || len(m[0]) != len(big) {
+			t.Fatalf("reply %d of %d: %d frames (%v), want one of %d bytes", i+1, n, len(m), err, len(big))
+		}
+		p.Close()
+	}
+	if ev := g.Stats().Evicted; ev != 0 {
+		t.Errorf("%d readers of a big reply evicted, want none", ev)
+	}
+}

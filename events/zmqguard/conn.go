@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,8 +65,13 @@ type conn struct {
 	spare    []byte
 	spareSt  []int
 	inflight int
-	closed   bool
-	kick     chan struct{}
+	// messages with bytes in pending (past c.starts: whether its first
+	// byte continues a message) and in the buffer being written
+	// (queuedManyLocked)
+	pendingMid   bool
+	inflightMsgs int
+	closed       bool
+	kick         chan struct{}
 	// hangUpAfter: once the peer has been sent more than this many
 	// messages, flush and close (HangUp); -1 for never.
 	hangUpAfter int64
@@ -262,12 +266,16 @@ func (c *conn) writeLocked(p []byte) (int, error) {
 				c.starts = append(c.starts, len(c.pending))
 			}
 		}
+		mid := c.out.midMessage()
 		n, err := c.out.step(p)
 		if err != nil {
 			c.abortLocked()
 			return 0, c.opErr("write", err)
 		}
 		if !c.dropping {
+			if len(c.pending) == 0 {
+				c.pendingMid = mid
+			}
 			c.pending = append(c.pending, p[:n]...)
 			c.queue(int64(n))
 		}
@@ -279,7 +287,7 @@ func (c *conn) writeLocked(p []byte) (int, error) {
 			c.closeSoonLocked() // its reply is queued whole (HangUp)
 		}
 	}
-	if len(c.pending)+c.inflight > 2*c.g.opts.MaxBuffered && (len(c.starts) > 1 || c.inflight > 0) {
+	if len(c.pending)+c.inflight > 2*c.g.opts.MaxBuffered && c.queuedManyLocked() {
 		// (One message alone may be larger: a big reply to a client
 		// that reads it.)
 		c.g.evicted.Add(1)
@@ -405,6 +413,11 @@ func (c *conn) flush() error {
 		c.pending, c.starts = c.spare[:0], c.spareSt[:0]
 		c.spare, c.spareSt = nil, nil
 		c.inflight = len(buf)
+		c.inflightMsgs = len(starts)
+		if c.pendingMid {
+			c.inflightMsgs++
+		}
+		c.pendingMid = false
 		c.mu.Unlock()
 
 		n, err := c.writeAll(buf)
@@ -423,28 +436,6 @@ func (c *conn) flush() error {
 			return err
 		}
 	}
-}
-
-// discard counts n messages that will never reach the peer.
-func (c *conn) discard(n int) {
-	if n > 0 {
-		c.g.dropped.Add(uint64(n))
-		c.g.discarded.Add(uint64(n))
-	}
-}
-
-// unwritten counts the messages of a buffer of size total, starting at
-// starts, that did not go out whole in its first written bytes. (A message
-// that began in the previous buffer is counted there, as written.)
-func unwritten(starts []int, written, total int) int {
-	whole := sort.Search(len(starts), func(i int) bool {
-		end := total
-		if i+1 < len(starts) {
-			end = starts[i+1]
-		}
-		return end > written
-	})
-	return len(starts) - whole
 }
 
 // writeChunk is the most writeAll hands the kernel at once, so that a big
