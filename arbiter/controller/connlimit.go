@@ -5,6 +5,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -14,8 +15,15 @@ import (
 
 // refusedConnsPerPeer bounds the connections of a uid that matches no
 // access rule: enough to be told why it is refused, too few to hold
-// poold's fds. Each is closed once its first request is answered.
+// poold's fds. Each is closed once its first request is answered, or
+// once it has said nothing for refusedIdle (refusedIdleTimeout).
 const refusedConnsPerPeer = 4
+
+// refusedIdle is how long a connection of a uid that matches no access
+// rule may say nothing (since its handshake, or since a request answered
+// without closing it: a malformed one) before it is closed, so that its
+// slots are not held: a client sends its request as soon as it connects.
+const refusedIdle = 3 * time.Second
 
 // connLimit is the guard's per-peer bound of completed connections
 // (zmqguard.Options.ConnLimit): none for poold's own uid and root (they
@@ -28,12 +36,35 @@ func (c *Controller) connLimit(p zmqguard.Peer) int {
 	if p.UID == 0 || p.UID == uint32(os.Geteuid()) {
 		return -1
 	}
-	if a := c.acl.Load(); a != nil {
-		if role, _ := a.RoleOf(p); role == arbiter.RoleNone {
-			return refusedConnsPerPeer
-		}
+	if c.refusedPeer(p) {
+		return refusedConnsPerPeer
 	}
 	return 0
+}
+
+// refusedIdleTimeout is the guard's idle bound of completed connections
+// (zmqguard.Options.IdleTimeout): refusedIdle for a uid the rules
+// refuse, none for anyone else (a CircusClient may keep a quiet
+// connection for hours).
+func (c *Controller) refusedIdleTimeout(p zmqguard.Peer) time.Duration {
+	if c.refusedPeer(p) {
+		return refusedIdle
+	}
+	return 0
+}
+
+// refusedPeer tells whether the access rules in force refuse p every
+// command (never poold's own uid or root, nor a tcp peer).
+func (c *Controller) refusedPeer(p zmqguard.Peer) bool {
+	if !p.HasCred || p.UID == 0 || p.UID == uint32(os.Geteuid()) {
+		return false
+	}
+	a := c.acl.Load()
+	if a == nil {
+		return false
+	}
+	role, _ := a.RoleOf(p)
+	return role == arbiter.RoleNone
 }
 
 // connLimitLog logs the connections the guard closes at a bound, at most

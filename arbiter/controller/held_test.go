@@ -117,6 +117,35 @@ func TestRefusedPeerIsHungUpOn(t *testing.T) {
 	}
 }
 
+// A uid that matches no rule and said nothing, or nothing more after a
+// reply that did not hang up on it (a malformed request's), held its
+// connections (up to 4) for as long as it liked: each is now closed a
+// few seconds after its peer last spoke. A quiet connection of a uid the
+// rules admit (a persistent CircusClient) is kept.
+func TestRefusedPeerQuietConnectionIsClosed(t *testing.T) {
+	needRoot(t)
+	s := wideACL(t, "quiet", &lockedBuffer{})
+	path := s.ep[len("ipc://"):]
+	admitted := completedAsUID(t, 1, 65534, path)[0]
+	refused := completedAsUID(t, 2, 65533, path)
+	if err := refused[1].Send([]byte("{")); err != nil {
+		t.Fatal(err)
+	}
+	recvTimeout(t, refused[1])
+	for i, p := range refused {
+		if !p.WaitClosed(30 * time.Second) {
+			t.Fatalf("connection %d of a uid that matches no rule, quiet, is still open after 30s", i+1)
+		}
+	}
+	// Quiet longer than either, the admitted uid's is still served.
+	if r := askDealer(t, admitted, `{"id":"q1","command":"status"}`); r["status"] != "ok" {
+		t.Errorf("the read-only peer's quiet connection: %v", r)
+	}
+	if n := s.Stats().IdleClosed; n != 2 {
+		t.Errorf("IdleClosed = %d, want 2", n)
+	}
+}
+
 // A uid that may use the endpoint (read-only here) holds at most its
 // share of completed connections: past it, its own connection quiet the
 // longest is closed, the newest keeps working, and root's poolctl gets

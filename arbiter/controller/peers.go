@@ -46,6 +46,7 @@ func (c *Controller) peerGuard(a *ACL) *zmqguard.Guard {
 	o.TagPeers = true
 	o.SocketMode = socketMode(a)
 	o.ConnLimit = c.connLimit
+	o.IdleTimeout = c.refusedIdleTimeout
 	if o.OnConnLimit == nil {
 		o.OnConnLimit = newConnLimitLog(c.log, c.endpoint).note
 	}

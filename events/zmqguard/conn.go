@@ -50,6 +50,9 @@ type conn struct {
 	lastActive atomic.Int64
 	requests   atomic.Int64
 	replies    atomic.Int64
+	// idle bound (idle.go): its peer, its timer (nil: none; the writer's)
+	idlePeer  Peer
+	idleTimer *time.Timer
 	// queued: bytes queued for the peer, not written yet (its share of
 	// Guard.unflushed; unread.go).
 	queued    atomic.Int64
@@ -356,6 +359,7 @@ func (c *conn) writeLoop() {
 		c.pending, c.spare, c.starts, c.spareSt = nil, nil, nil, nil
 		c.mu.Unlock()
 		c.adoptTimer.Stop()
+		c.stopIdle()
 		c.raw.Close()
 		if c.peerID != "" {
 			c.g.peers.remove(c.peerID)
@@ -365,9 +369,11 @@ func (c *conn) writeLoop() {
 		c.g.unread.releasing.Add(-c.releasing.Load())
 		c.g.conns.Add(-1)
 	}()
-	adoptC := c.adoptTimer.C
+	adoptC, idleC := c.adoptTimer.C, c.idleC()
 	for {
 		select {
+		case <-idleC:
+			c.checkIdle()
 		case <-c.closing:
 			if !c.aborted.Load() {
 				_ = c.flush()

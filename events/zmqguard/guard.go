@@ -25,6 +25,9 @@
 //     peer that takes no byte for Options.StallTimeout is evicted (closed);
 //     the messages still buffered for it, or for any peer whose connection
 //     ends, are counted as dropped too (Stats.Discarded).
+//   - Quiet connections of a peer the owner serves nothing
+//     (Options.IdleTimeout) are closed once nothing is owed to them;
+//     other peers' are never closed for being quiet.
 //   - Inbound frames are parsed as they arrive; a frame or multipart
 //     message larger than Options.MaxFrame closes the connection before
 //     zmq4 allocates anything.
@@ -116,6 +119,15 @@ type Options struct {
 	// and must not block. Default: none for poold's own uid and root on
 	// ipc, MaxConnsPerPeer for anyone else.
 	ConnLimit func(Peer) int
+	// IdleTimeout, if set, bounds how long a peer's completed connection
+	// may go without sending a byte (since its handshake or its last
+	// request) once every request of it is answered and nothing is
+	// queued for it: past it, the connection is closed (Stats.
+	// IdleClosed). 0: no bound, the default (a client may keep a quiet
+	// connection for as long as it likes). It runs as each connection
+	// completes its handshake, and again when the bound is reached (0
+	// then keeps the connection), and must not block.
+	IdleTimeout func(Peer) time.Duration
 	// OnConnLimit, if set, is told of each connection closed to make
 	// room or to free memory: its peer, the bound reached ("peer",
 	// "total", "budget" in connections, "unread" in bytes) and its
@@ -220,6 +232,9 @@ type Stats struct {
 	// ConnsEvicted counts completed connections closed to make room at
 	// MaxConns, a peer's bound or the Budget.
 	ConnsEvicted uint64
+	// IdleClosed counts completed connections closed for saying nothing
+	// for Options.IdleTimeout.
+	IdleClosed uint64
 	// ConnsByPeer counts the completed connections held per peer (as
 	// PendingByPeer names them); peers with none are absent.
 	ConnsByPeer map[string]int
@@ -259,6 +274,7 @@ type Guard struct {
 	discarded         atomic.Uint64
 	evicted           atomic.Uint64
 	connsEvicted      atomic.Uint64
+	idleClosed        atomic.Uint64
 }
 
 var guardSeq atomic.Uint64
@@ -346,6 +362,7 @@ func (g *Guard) Stats() Stats {
 		Discarded:         g.discarded.Load(),
 		Evicted:           g.evicted.Load(),
 		ConnsEvicted:      g.connsEvicted.Load(),
+		IdleClosed:        g.idleClosed.Load(),
 		ConnsByPeer:       held,
 		PendingByPeer:     byPeer,
 	}

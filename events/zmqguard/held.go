@@ -193,7 +193,9 @@ func (s *heldSet) counts() (int, map[string]int) {
 func (g *Guard) hold(c *conn) {
 	c.touch()
 	c.requests.Store(int64(c.in.msgs)) // read with the handshake
-	limit := g.opts.ConnLimit(peerInfo(c.raw))
+	p := peerInfo(c.raw)
+	limit := g.opts.ConnLimit(p)
+	c.armIdle(p)
 	victim, bound, n := g.held.add(c, peerOf(c.raw), limit)
 	if victim != nil {
 		g.evictHeld(victim, bound, n)
