@@ -210,9 +210,9 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 			return
 		}
 	}
-	// A query's reply may be big (logs, stats): built in turn, and not
-	// at all for a token holding its bound (replycap.go).
-	if arbiter.ReadOnly(command) && !buildTurn(w, r) {
+	// A query whose reply can be big (logs, stats) is built in turn
+	// (replycap.go).
+	if arbiter.ReadOnly(command) && bigQuery(command, props) && !buildTurn(w, r) {
 		return
 	}
 	start := time.Now()

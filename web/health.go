@@ -296,10 +296,9 @@ func (p *ProbeServer) handler() http.Handler {
 				http.Error(w, "poold metrics: token refused: it matches none of "+tokens+"; send Authorization: Bearer with the "+scrapeToken, http.StatusUnauthorized)
 				return
 			}
+			// Counted, built without a turn: the exporter builds few
+			// at once (replycap.go).
 			replyKey(w, p.tokenName(g.guard, r))
-			if !buildTurn(w, r) {
-				return
-			}
 			m.ServeHTTP(w, r)
 		})
 	}

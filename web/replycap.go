@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -29,20 +31,33 @@ import (
 // nothing is held. Replies under replyPart (status, incr, a page) are
 // neither counted nor refused: they leave in one part or their client
 // is cut within writeWait, so an operator's command goes through
-// whatever the crowd.
+// whatever the crowd. What is counted is what poold still holds: a
+// reply leaves the count once the kernel took its last part, and on
+// loopback a connection's socket buffers take a few MB of it at once.
 
 // A reply is built before it is written (the arbiter's answer, its
 // JSON), and a crowd asking at once built all of theirs at once: 200
 // logs asked together took poold to 2 GB before a byte of them was
-// counted. So the queries (what a read-only token may run) and /metrics
-// wait for one of maxBuilding turns to build their reply, and in its
-// turn a caller whose token (or everyone) already holds its bound is
-// refused before anything is built; the turn ends with the reply's
-// first write, once it is counted.
+// counted. So the queries whose reply can be big (bigQuery: logs,
+// stats, events_since, status and list of one watcher, as many rows as
+// it has workers) take turns to build it (buildTurns): maxBuilding at
+// once, at most maxBuildingPerKey of them one token's, the next free
+// turn to the token holding the fewest. A token's crowd waits behind
+// itself; another token waits at most for one build. The turn ends with
+// the reply's first write, once it is counted or refused: a reply is
+// refused only there, by its size, never before it is built, so a
+// query whose reply turns out small is never refused. The small queries
+// (status, list, numwatchers, get ...) take no turn at all.
+// /metrics takes none either: the exporter builds at most four scrapes
+// at once already (arbiter/metrics, inFlight), and refuses the others.
 
-// maxBuilding is how many replies are built at once: each takes
+// maxBuilding is how many big replies are built at once, and
+// maxBuildingPerKey how many of them one token's: each takes
 // milliseconds, and waiting for a turn costs a caller as much.
-const maxBuilding = 4
+const (
+	maxBuilding       = 4
+	maxBuildingPerKey = 2
+)
 
 // Defaults of a ReplyBudget.
 const (
@@ -67,7 +82,7 @@ const replyRetry = 5
 type ReplyBudget struct {
 	perKey, total int64
 
-	building chan struct{} // a turn to build a reply (maxBuilding)
+	turns *buildTurns // to build a big reply
 
 	mu   sync.Mutex
 	held map[string]int64
@@ -83,37 +98,28 @@ func NewReplyBudget(perKey, total int64) *ReplyBudget {
 	if total <= 0 {
 		total = DefaultReplies
 	}
-	return &ReplyBudget{perKey: perKey, total: total, held: map[string]int64{}, building: make(chan struct{}, maxBuilding)}
+	return &ReplyBudget{perKey: perKey, total: total, held: map[string]int64{}, turns: newBuildTurns(maxBuilding, maxBuildingPerKey)}
 }
 
-// build waits for a turn to build a reply of key's: refused says why
-// when key, or everyone, holds its bound already, err when ctx ended
-// first. Otherwise end ends the turn (idempotent).
-func (b *ReplyBudget) build(ctx context.Context, key string) (end func(), refused string, err error) {
-	select {
-	case b.building <- struct{}{}:
-	case <-ctx.Done():
-		return nil, "", ctx.Err()
-	}
-	if refused = b.full(key); refused != "" {
-		<-b.building
-		return nil, refused, nil
-	}
-	return sync.OnceFunc(func() { <-b.building }), "", nil
+// build waits for a turn to build a big reply of key's: end ends it
+// (idempotent); err is ctx's when it ended first.
+func (b *ReplyBudget) build(ctx context.Context, key string) (end func(), err error) {
+	return b.turns.wait(ctx, key)
 }
 
-// full says why key may not start a big reply now: it, or everyone,
-// holds its bound already ("" if neither).
-func (b *ReplyBudget) full(key string) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if mine := b.held[key]; mine >= b.perKey {
-		return fmt.Sprintf("%s holds %d MiB of replies its clients are still reading, the most one token holds; read those first, or give each client a token of its own", key, mib(mine))
+// bigQuery reports whether the reply to a query (arbiter.ReadOnly) can
+// be big, a row or more per worker or line: it is built in turn. Those
+// of status and list of all watchers grow with the watchers, as
+// numwatchers, get, options, dstats and the others hold a few rows.
+func bigQuery(command string, props map[string]any) bool {
+	switch command {
+	case "logs", "stats", "events_since":
+		return true
+	case "status", "list":
+		_, one := props["name"]
+		return one
 	}
-	if b.sum >= b.total {
-		return fmt.Sprintf("the clients of poold's HTTP listeners are reading %d MiB of replies, the most poold holds for them", mib(b.sum))
-	}
-	return ""
+	return false
 }
 
 // take counts n bytes of key's; with check, only if that keeps key
@@ -125,7 +131,7 @@ func (b *ReplyBudget) take(key string, n int64, check bool) (refused string) {
 	mine := b.held[key]
 	if check && mine > 0 && mine+n > b.perKey {
 		return fmt.Sprintf("%s holds %d MiB of replies its clients are still reading, and this one (%d MiB) would take it past %d MiB, the most one token holds; read those first, or give each client a token of its own",
-			key, mib(mine), mib(n), mib(b.perKey))
+			shownKey(key), mib(mine), mib(n), mib(b.perKey))
 	}
 	if check && b.sum > 0 && b.sum+n > b.total {
 		return fmt.Sprintf("the clients of poold's HTTP listeners are reading %d MiB of replies, and this one (%d MiB) would take them past %d MiB, the most poold holds for them",
@@ -151,6 +157,15 @@ func (b *ReplyBudget) Held() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.sum
+}
+
+// shownKey is key as a refused client is told it: a token by its
+// file's name, not where it is on the server ("token view.token").
+func shownKey(key string) string {
+	if f, ok := strings.CutPrefix(key, "token "); ok {
+		return "token " + filepath.Base(f)
+	}
+	return key
 }
 
 // mib is n bytes in MiB, rounded.

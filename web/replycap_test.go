@@ -115,7 +115,7 @@ func TestBigRepliesOfOneTokenAreBounded(t *testing.T) {
 	// A small reply of the same token, and a big one of another, go on.
 	status := askHeld(t, addr, fmt.Sprintf("POST %sstatus HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Length: 2\r\n\r\n{}", apiPrefix, addr, view))
 	if status.resp.StatusCode != http.StatusOK {
-		t.Errorf("a small reply of the view token past its budget: %s, want 200", status.resp.Status)
+		t.Errorf("a small reply of the view token, holding half its budget: %s, want 200", status.resp.Status)
 	}
 	other := askHeld(t, addr, logs(ops))
 	if other.resp.StatusCode != http.StatusOK {

@@ -123,8 +123,8 @@ func (p *progressWriter) done() {
 }
 
 // refuse answers 503 in place of the reply. The deadline set when the
-// request came may have passed while it waited for its turn: the answer
-// gets one of its own.
+// request came may have passed while it waited for its turn to be
+// built: the answer gets one of its own.
 func (p *progressWriter) refuse(why string) {
 	p.refused, p.sent = true, true
 	_ = p.rc.SetWriteDeadline(time.Now().Add(p.wait))
@@ -139,21 +139,16 @@ func (p *progressWriter) endTurn() {
 	}
 }
 
-// buildTurn waits for a turn to build w's reply (replycap.go) and
-// reports whether w got it; if not, w has been answered (503 when its
-// token holds its bound) or its client is gone. The turn ends with the
-// reply's first write, or the handler's end.
+// buildTurn waits for a turn to build w's big reply (replycap.go) and
+// reports whether w got it; if not, its client is gone. The turn ends
+// with the reply's first write, or the handler's end.
 func buildTurn(w http.ResponseWriter, r *http.Request) bool {
 	p, ok := w.(*progressWriter)
 	if !ok || p.budget == nil {
 		return true
 	}
-	end, why, err := p.budget.build(r.Context(), p.key)
+	end, err := p.budget.build(r.Context(), p.key)
 	if err != nil {
-		return false
-	}
-	if why != "" {
-		p.refuse(why)
 		return false
 	}
 	p.built = end
