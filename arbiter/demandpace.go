@@ -9,8 +9,7 @@ import (
 
 // A running elastic pool's accept queue was read every demandSample
 // whatever it held: 4 idle pools woke poold ten times a second, 1.5 % of
-// a core. A pool whose queue stayed empty, and with idle_timeout whose
-// last count of open connections was 0, for quietAfter is now read only
+// a core. A pool whose queue stayed empty for quietAfter is now read only
 // every quiet interval of its plan (quietEvery), and meanwhile its
 // listeners wait in the epoll set as a cold pool's do: the first
 // connection that waits wakes the monitor, which reads the pool at once
@@ -20,6 +19,16 @@ import (
 // time on an empty queue, a shrink after scale_down_cooldown and
 // idle_timeout, wait for the slower readings: at most 1/idleCounts of
 // their duration, and at most quietMax.
+//
+// Connections open on it (a load balancer's keep-alive) do not keep it
+// read every demandSample (that cost 1 % of a core for one idle
+// connection): they wait in no queue, and a new one wakes the monitor.
+// What they change is idle_timeout, which each reading with the last
+// count of open connections standing puts off: the reading whose count
+// first finds them gone says arrived (they were open since the last
+// count), so the pool goes idle idle_timeout after that count: never
+// before idle_timeout after they closed, and less than one count
+// interval (demandcount.go) and two quiet intervals after it.
 const (
 	quietAfter = time.Second
 	quietMax   = time.Second
@@ -48,13 +57,15 @@ func quietEvery(spec configs.Watcher) time.Duration {
 // pace is how the monitor reads one warm pool.
 type pace struct {
 	next  time.Time // its next reading
-	empty time.Time // since when every reading found its queue empty (zero: the last did not)
+	empty time.Time // since when every reading found its queue empty (zero: the last did not), connections open or not
 	// armed: its listeners wait in the epoll set (one-shot), and it is
 	// read every quiet interval of its plan.
 	armed bool
 	// stirred: a connection arrived (epoll woke for it) since the last
 	// reading.
 	stirred bool
+	// open: the last reading found connections open (by the last count).
+	open bool
 }
 
 func (p *pace) every(w demandWatch) time.Duration {
@@ -128,13 +139,15 @@ func (d *demandMon) readDue(plan []demandWatch, paces map[uint64]*pace, counts m
 		}
 		r := readPool(w, counts, now)
 		r.arrived, p.stirred = p.stirred, false
+		// Open at the last count, gone at this one: they closed since
+		// that count, perhaps after the last reading.
+		if p.open && r.conns <= 0 {
+			r.arrived = true
+		}
+		p.open = r.conns > 0
 		out[w.id] = r
 		switch {
-		case r.queue > 0 || r.conns > 0:
-			// Connections open keep it at demandSample too: each
-			// reading with the last count standing keeps the pool from
-			// going idle, and with readings 1 s apart a connection that
-			// closed just after one would let it go idle that much early.
+		case r.queue > 0:
 			p.empty, p.armed = time.Time{}, false
 		case p.empty.IsZero():
 			p.empty = now

@@ -24,7 +24,8 @@ type Load struct {
 	Socket string
 	// Arrived: a connection came since the last reading, though it may
 	// have been accepted before this one (a pool read at its quiet pace
-	// is woken by the first connection that waits): the pool is not idle.
+	// is woken by the first connection that waits), or connections open
+	// at the last count closed since: the pool is not idle.
 	Arrived bool
 	// Busy is how many workers said BUSY=N with N > 0 in their last
 	// report; Reported whether any worker reports at all. Demand fills
