@@ -27,9 +27,14 @@ type Snapshot struct {
 
 // WatcherSnapshot is one watcher in a Snapshot.
 type WatcherSnapshot struct {
-	ID        uint64
-	Name      string
-	Status    watcher.Status
+	ID     uint64
+	Name   string
+	Status watcher.Status
+	// Shown is the status poolctl status and the console show
+	// (watcher.Shown): Status, but starting for an elastic pool none of
+	// whose first workers is ready yet (just woken, say). Readiness
+	// judges Status; poold_pool_status says Shown.
+	Shown     watcher.Status
 	Reason    string // why it is flapping or failed, "" when all is well
 	Target    int
 	Spec      configs.Watcher
@@ -95,7 +100,7 @@ func (a *Arbiter) snapshotNow() Snapshot {
 	s := Snapshot{Taken: time.Now(), Stopping: a.stopping, Config: a.config, Upgrade: a.upgradeStatus()}
 	for _, w := range a.sorted(nil) {
 		s.Watchers = append(s.Watchers, WatcherSnapshot{
-			ID: w.ID(), Name: w.Name(), Status: w.Status(), Reason: a.reasonOf(w), Target: w.Target(),
+			ID: w.ID(), Name: w.Name(), Status: w.Status(), Shown: w.Shown(), Reason: a.reasonOf(w), Target: w.Target(),
 			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(), Size: w.Size(), Resting: a.resting(w), Started: w.Started(),
 			Sockets: w.Spec().SocketNames(a.cfg.Sockets),
 		})

@@ -131,7 +131,7 @@ func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage m
 	ch <- gauge(dDesired, float64(w.Target), pool)
 	collectSize(ch, pool, w.Size)
 	for _, st := range poolStatuses {
-		ch <- gauge(dStatus, boolFloat(w.Status == st), pool, string(st))
+		ch <- gauge(dStatus, boolFloat(w.Shown == st), pool, string(st))
 	}
 	byState := map[string]int{}
 	for _, p := range w.Processes {

@@ -110,11 +110,11 @@ func TestReadmeAlertQueryFires(t *testing.T) {
 	manual.Autostart = false
 	ready := watcher.Process{Pid: 10, Wid: 1, State: watcher.ProcReady}
 	src := fixedSource{arbiter.Snapshot{Watchers: []arbiter.WatcherSnapshot{
-		{Name: "web", Status: watcher.Active, Target: 3, Spec: spec, Size: watcher.Size{Min: 3, Max: 3},
+		{Name: "web", Status: watcher.Active, Shown: watcher.Active, Target: 3, Spec: spec, Size: watcher.Size{Min: 3, Max: 3},
 			Processes: []watcher.Process{ready, {Pid: 11, Wid: 2, State: watcher.ProcStarting}}},
-		{Name: "api", Status: watcher.Active, Target: 1, Spec: spec, Size: watcher.Size{Min: 1, Max: 1},
+		{Name: "api", Status: watcher.Active, Shown: watcher.Active, Target: 1, Spec: spec, Size: watcher.Size{Min: 1, Max: 1},
 			Processes: []watcher.Process{ready}},
-		{Name: "batch", Status: watcher.Stopped, Target: 2, Spec: manual, Size: watcher.Size{Min: 2, Max: 2}},
+		{Name: "batch", Status: watcher.Stopped, Shown: watcher.Stopped, Target: 2, Spec: manual, Size: watcher.Size{Min: 2, Max: 2}},
 	}}}
 	var missing string
 	var rules []string

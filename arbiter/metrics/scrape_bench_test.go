@@ -22,7 +22,7 @@ type benchSource struct {
 }
 
 func newBenchSource(n int) *benchSource {
-	w := arbiter.WatcherSnapshot{Name: "web", Status: watcher.Active, Target: n}
+	w := arbiter.WatcherSnapshot{Name: "web", Status: watcher.Active, Shown: watcher.Active, Target: n}
 	usage := make(map[int]arbiter.Usage, n)
 	now := time.Now()
 	for i := range n {

@@ -21,8 +21,8 @@ import (
 // specially (0, 1) or in exponent form.
 func mixedSource() *benchSource {
 	start := time.Unix(1754000000, 123456789)
-	web := arbiter.WatcherSnapshot{Name: "web", Status: watcher.Active, Target: 12}
-	odd := arbiter.WatcherSnapshot{Name: "a\\b\"c\nd", Status: watcher.Flapping, Target: 2}
+	web := arbiter.WatcherSnapshot{Name: "web", Status: watcher.Active, Shown: watcher.Active, Target: 12}
+	odd := arbiter.WatcherSnapshot{Name: "a\\b\"c\nd", Status: watcher.Flapping, Shown: watcher.Flapping, Target: 2}
 	usage := map[int]arbiter.Usage{}
 	for i := range 12 {
 		pid, wid := 2000+i, i+1
