@@ -71,8 +71,9 @@ func (w *Watcher) Started() bool { return w.started }
 
 // Stop gracefully stops every worker: stop signal to each process group,
 // then SIGKILL at the graceful timeout. It cancels a Start queued behind
-// an earlier stop, and, as Start does, forgets the slots left empty as
-// respawn = false says (failed ones too).
+// an earlier stop, forgets why the last start did not happen, and, as
+// Start does, forgets the slots left empty as respawn = false says
+// (failed ones too).
 func (w *Watcher) Stop() {
 	if w.abandoned {
 		return
@@ -92,7 +93,9 @@ func (w *Watcher) Kill() {
 }
 
 func (w *Watcher) stop(kill bool) {
-	w.startAfter = false
+	// A stop puts the watcher at rest on purpose: a start that did not
+	// happen (a hook, a dependency down) no longer holds readiness back.
+	w.startAfter, w.startErr = false, nil
 	w.afterStart = false
 	w.afterStartGen++
 	w.announce = announcements{}
