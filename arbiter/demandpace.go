@@ -140,8 +140,9 @@ func (d *demandMon) readDue(plan []demandWatch, paces map[uint64]*pace, counts m
 		r := readPool(w, counts, now)
 		r.arrived, p.stirred = p.stirred, false
 		// Open at the last count, gone at this one: they closed since
-		// that count, perhaps after the last reading.
-		if p.open && r.conns <= 0 {
+		// that count, perhaps after the last reading (idle_timeout's
+		// counts; without one a count only sizes a growth).
+		if p.open && r.conns <= 0 && w.idle > 0 {
 			r.arrived = true
 		}
 		p.open = r.conns > 0
