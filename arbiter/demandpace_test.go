@@ -12,13 +12,16 @@ import (
 	"github.com/poold/poold/watcher/proctest"
 )
 
-// paceLog is what the monitor posted, by watcher: how many readings, and
-// the last one.
+// paceLog is what the monitor posted, by watcher: how many readings, the
+// last one, and which was the first that found a connection arrived and
+// waiting (a poll of the last one could miss it: the next comes 100 ms
+// later).
 type paceLog struct {
-	mu    sync.Mutex
-	n     map[uint64]int
-	last  map[uint64]demandReading
-	woken int
+	mu      sync.Mutex
+	n       map[uint64]int
+	last    map[uint64]demandReading
+	arrival map[uint64]int
+	woken   int
 }
 
 func (p *paceLog) post(m any) bool {
@@ -27,6 +30,12 @@ func (p *paceLog) post(m any) bool {
 	for id, r := range m.(demandMsg).samples {
 		p.n[id]++
 		p.last[id] = r
+		if r.arrived && r.queue > 0 && p.arrival[id] == 0 {
+			if p.arrival == nil {
+				p.arrival = map[uint64]int{}
+			}
+			p.arrival[id] = p.n[id]
+		}
 	}
 	p.woken += len(m.(demandMsg).woken)
 	return true
@@ -72,8 +81,13 @@ func TestQuietPoolIsReadSlowlyAndWokenByAConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	proctest.Eventually(t, "a reading of the woken pool", func() bool { m, r := log.get(2); return m > n && r.arrived && r.queue == 1 })
-	woken, _ := log.get(2)
+	var woken int
+	proctest.Eventually(t, "a reading of the woken pool", func() bool {
+		log.mu.Lock()
+		defer log.mu.Unlock()
+		woken = log.arrival[2]
+		return woken > n
+	})
 	proctest.Eventually(t, "readings every 100ms while a connection waits", func() bool {
 		m, r := log.get(2)
 		return m >= woken+5 && r.queue == 1 && !r.arrived
