@@ -63,6 +63,8 @@ type demandMon struct {
 	mu      sync.Mutex
 	pending []demandWatch // newest plan not yet taken by run
 	fresh   bool
+	busy    map[uint64]bool // pools with a worker busy, as the loop last said (setBusy)
+	rose    map[uint64]bool // pools that became busy since run last looked
 }
 
 func newDemandMon(log hclog.Logger, post func(any) bool) (*demandMon, error) {
@@ -92,6 +94,8 @@ func (d *demandMon) setPlan(plan []demandWatch) {
 		closePlan(d.pending)
 	}
 	d.pending, d.fresh = plan, true
+	forgetBusy(d.busy, plan)
+	forgetBusy(d.rose, plan)
 	d.mu.Unlock()
 	d.wake()
 }
@@ -136,6 +140,8 @@ func (d *demandMon) run(ctx context.Context) {
 			plan = p
 			forgetCounts(counts, plan)
 		}
+		busy, rose := d.takeBusy()
+		markBusy(paces, busy, rose, time.Now())
 		timeout := -1
 		if next, ok := nextReading(plan, paces); ok {
 			timeout = max(int(time.Until(next)/time.Millisecond), 0)

@@ -35,13 +35,8 @@ const (
 )
 
 // quietEvery is how often a pool of spec is read while its queue stays
-// empty; 0: every demandSample. A pool with scale_busy_target is always
-// read every demandSample: its workers' BUSY reports ask for growth
-// with no connection waiting, and no listener wakes the monitor for them.
+// empty and no worker is busy; 0: every demandSample.
 func quietEvery(spec configs.Watcher) time.Duration {
-	if spec.ScaleBusyTarget > 0 {
-		return 0
-	}
 	d := quietMax
 	for _, t := range []time.Duration{spec.IdleTimeout, spec.ScaleDownCooldown} {
 		if t > 0 {
@@ -56,8 +51,9 @@ func quietEvery(spec configs.Watcher) time.Duration {
 
 // pace is how the monitor reads one warm pool.
 type pace struct {
-	next  time.Time // its next reading
-	empty time.Time // since when every reading found its queue empty (zero: the last did not), connections open or not
+	next   time.Time // its next reading
+	roused time.Time // its last reading brought forward for a worker gone busy (demandbusy.go)
+	empty  time.Time // since when every reading found its queue empty (zero: the last did not), connections open or not
 	// armed: its listeners wait in the epoll set (one-shot), and it is
 	// read every quiet interval of its plan.
 	armed bool
@@ -66,6 +62,8 @@ type pace struct {
 	stirred bool
 	// open: the last reading found connections open (by the last count).
 	open bool
+	// busy: the loop says a worker of the pool is busy (demandbusy.go).
+	busy bool
 }
 
 func (p *pace) every(w demandWatch) time.Duration {
@@ -148,7 +146,7 @@ func (d *demandMon) readDue(plan []demandWatch, paces map[uint64]*pace, counts m
 		p.open = r.conns > 0
 		out[w.id] = r
 		switch {
-		case r.queue > 0:
+		case r.queue > 0 || p.busy:
 			p.empty, p.armed = time.Time{}, false
 		case p.empty.IsZero():
 			p.empty = now

@@ -99,7 +99,7 @@ func TestQuietPoolIsReadSlowlyAndWokenByAConnection(t *testing.T) {
 
 // TestQuietEvery: a pool's quiet pace keeps its timed decisions within
 // 1/idleCounts of their duration, at most quietMax; one that grows on
-// BUSY reports is always read every demandSample.
+// BUSY reports too (demandbusy.go).
 func TestQuietEvery(t *testing.T) {
 	for _, c := range []struct {
 		idle, down time.Duration
@@ -112,7 +112,7 @@ func TestQuietEvery(t *testing.T) {
 		{16 * time.Second, time.Hour, 0, 500 * time.Millisecond},
 		{time.Second, 30 * time.Second, 0, 0},
 		{0, 500 * time.Millisecond, 0, 0},
-		{0, time.Hour, 75, 0},
+		{0, time.Hour, 75, quietMax},
 	} {
 		spec := configs.Watcher{Scaling: configs.Scaling{IdleTimeout: c.idle, ScaleDownCooldown: c.down, ScaleBusyTarget: c.busy}}
 		if got := quietEvery(spec); got != c.want {

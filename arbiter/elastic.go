@@ -117,6 +117,7 @@ func (a *Arbiter) demanded(m demandMsg) {
 	for id, r := range m.samples {
 		if w := a.byID[id]; w != nil {
 			w.Demand(watcher.Load{Queue: r.queue, Conns: r.conns, Arrived: r.arrived})
+			a.busyChanged(w)
 		}
 	}
 	a.planDemand(len(m.woken) > 0)

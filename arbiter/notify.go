@@ -90,6 +90,9 @@ func (a *Arbiter) notified(m notifyMsg) {
 	}
 	if n, ok := busyOf(m.msg); ok {
 		w.Busy(m.msg.Pid, n) // the worker's own report: by its pid only
+		if n > 0 {
+			a.busyChanged(w) // idle again only at a reading
+		}
 	}
 	if !m.msg.Ready() {
 		return
