@@ -196,8 +196,10 @@ func mayActOnOthers() bool {
 	return eff&need == need
 }
 
-// attrsError is a start given up because an attribute could not be set:
-// the worker's own configuration, not the exec step's fault.
+// attrsError is a start given up because an attribute could not be set
+// (the worker's own configuration), or because the stub, which had
+// started, did not get to the point where poold sets them: neither is
+// the exec step's fault.
 type attrsError struct{ err error }
 
 func (e *attrsError) Error() string { return e.err.Error() }
@@ -246,12 +248,22 @@ func goPipe(worker string) (r, w *os.File, err error) {
 }
 
 // letGo sets spec's attributes on the stub waiting in p, then lets it
-// exec the worker with a byte on the go pipe. When one cannot be set, the
-// stub is killed (the caller reaps it), and the reason goes to the
-// worker's stderr too, as the shim's would.
-func letGo(p *Proc, spec ProcSpec, goW *os.File) error {
+// exec the worker with a byte on the go pipe. It first waits for the
+// stub's byte on the status pipe st, which says that the stub's own exec
+// is over: an exec writes back, as it ends, the stack limit it started
+// with, so a stack limit set while the kernel was still loading the stub
+// (Go's fork returns as soon as the exec closes the close-on-exec fds,
+// before that) was lost, and the worker ran with poold's. When the stub
+// does not get there, or an attribute cannot be set, the stub is killed
+// (the caller reaps it), and the reason goes to the worker's stderr too,
+// as the shim's would.
+func letGo(p *Proc, spec ProcSpec, st *execStatus, goW *os.File) error {
 	defer goW.Close()
-	if err := setAttrs(p.Pid, spec.OOMScoreAdj, spec.Nice, spec.Rlimits); err != nil {
+	err := st.stubStarted()
+	if err == nil {
+		err = setAttrs(p.Pid, spec.OOMScoreAdj, spec.Nice, spec.Rlimits)
+	}
+	if err != nil {
 		// Killed, not only left without its byte: the caller waits for
 		// its exit, which a stub stopped right now would hold.
 		_ = syscall.Kill(p.Pid, syscall.SIGKILL) // our child, not reaped yet

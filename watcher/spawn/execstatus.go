@@ -8,6 +8,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The exec status pipe. A direct exec that fails fails Start (Go's fork
@@ -45,6 +47,38 @@ func newStatusPipe(worker, step string) (*execStatus, int, error) {
 		return nil, -1, fmt.Errorf("start %s: exec status pipe: %w (is poold out of fds? raise its nofile limit)", worker, err)
 	}
 	return &execStatus{fd: fds[0], worker: worker, step: step}, fds[1], nil
+}
+
+// stubStarted waits, on the spawner's thread, for the byte the exec stub
+// writes once its own exec is over, before it waits for poold to set the
+// worker's attributes (letGo). The stub is past the point of no return of
+// that exec by then (Go's fork has returned), so this takes the rest of
+// its loading, some microseconds, unless the machine is overloaded or the
+// stub was stopped: bounded by execStatusWait, after which the start is
+// given up rather than let the worker run without its limits.
+func (st *execStatus) stubStarted() error {
+	deadline := time.Now().Add(execStatusWait)
+	var b [1]byte
+	for {
+		n, err := syscall.Read(st.fd, b[:])
+		switch {
+		case n == 1:
+			return nil
+		case err == nil: // end of file: the stub has ended
+			return errors.New("the stub ended before poold could set the worker's rlimits, nice and oom_score_adj (was it killed?)")
+		case err != syscall.EAGAIN && err != syscall.EINTR:
+			return fmt.Errorf("read the stub's start from its status pipe: %w", err)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("the stub did not start within %v, so poold could not set the worker's "+
+				"rlimits, nice and oom_score_adj: start given up (is the machine overloaded, or was the process stopped?)", execStatusWait)
+		}
+		fds := []unix.PollFd{{Fd: int32(st.fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
+			return fmt.Errorf("wait for the stub's start on its status pipe: %w", err)
+		}
+	}
 }
 
 // close closes the read end, for a start given up before wait.

@@ -26,10 +26,12 @@ import (
 //
 // CONTROL is 'L' (set LISTEN_PID) or '-', then K in decimal, then, for a
 // umask, 'u' and the umask in octal, then, for rlimits, nice or
-// oom_score_adj, 'w'. The stub sets the umask; with 'w' it waits for a
-// byte on K+2 (the go pipe) while poold sets the rest from outside
-// (attrs.go), and exits 127 if none comes. It closes K, makes K+1 (the
-// exec status pipe, execstatus.go) close-on-exec, writes its pid and a
+// oom_score_adj, 'w'. The stub sets the umask; with 'w' it writes a byte
+// on K+1 (the exec status pipe), which tells poold that the stub's own
+// exec is over (one ending writes back the stack limit it began with),
+// then waits for a byte on K+2 (the go pipe) while poold sets the rest
+// from outside (attrs.go), and exits 127 if none comes. It closes K,
+// makes K+1 (execstatus.go) close-on-exec, writes its pid and a
 // NUL over the placeholder (the kernel copies each string up to its NUL,
 // so no padding reaches the worker) and execs PATH with the worker's
 // argv, in the same process: the worker sees the same /proc/PID/exe,

@@ -381,7 +381,7 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub boo
 		s.guardWorker(p.Pid)
 	}
 	if goW != nil {
-		if err := letGo(p, spec, goW); err != nil {
+		if err := letGo(p, spec, st, goW); err != nil {
 			st.close()
 			return p, nil, viaStub, err
 		}

@@ -10,9 +10,13 @@
 #   argv[1] = the worker's path, argv[2...] = the worker's argv
 #   envp    = the worker's environment; with 'L', one entry is
 #             "LISTEN_PID=XXXXXXXXXX" (10 placeholder bytes)
-# With 'w' it first reads one byte from the fd two after its own (poold
-# writes it once it has set the worker's rlimits, nice and oom_score_adj
-# from outside) and closes that fd; it exits 127 if none comes.
+# With 'w' it first writes one byte ('w') to the status pipe, the fd after
+# its own, which tells poold that the stub's own exec is over (the kernel
+# writes the stack limit it started with back at the end of an exec, so
+# one poold set before would be lost), then reads one byte from the fd two
+# after its own (poold writes it once it has set the worker's rlimits,
+# nice and oom_score_adj from outside) and closes that fd; it exits 127
+# if either fails.
 # It overwrites the placeholder with its pid and a NUL, sets the umask,
 # closes its own fd, makes the fd after it (poold's status pipe)
 # close-on-exec and execs the worker in the same process. If the exec
@@ -43,6 +47,14 @@ _start:
 	syscall
 1:	cmp	byte ptr [rsi], 'w'
 	jne	8f
+	mov	byte ptr [rsp-8], 'w'	# (the red zone: no call in between)
+	lea	edi, [r15+1]		# the status pipe: our own exec is over,
+	lea	rsi, [rsp-8]		# with the stack limit it wrote back, so
+	mov	edx, 1			# poold may set ours now
+	mov	eax, 1			# write
+	syscall
+	cmp	eax, 1
+	jne	exit127
 	lea	edi, [r15+2]		# the go pipe, after the status pipe:
 	lea	rsi, [rsp-8]		# (the red zone: no call in between)
 	mov	edx, 1
