@@ -51,7 +51,7 @@ type shimCred struct {
 
 func shimSpecOf(spec ProcSpec) shimSpec {
 	s := shimSpec{
-		Path: spec.Path, Argv: spec.Argv, Umask: spec.Umask, Rlimits: spec.Rlimits, Listen: spec.Listen,
+		Path: spec.Path, Umask: spec.Umask, Rlimits: spec.Rlimits, Listen: spec.Listen,
 		Nice: spec.Nice, OOMScoreAdj: spec.OOMScoreAdj, Chroot: spec.Chroot, Dir: spec.Dir,
 		Ppid: os.Getpid(), Status: 3 + len(spec.Files),
 	}

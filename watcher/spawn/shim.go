@@ -29,8 +29,12 @@ const (
 
 // shimSpec is what the shim needs beyond the worker's own environment.
 type shimSpec struct {
-	Path    string         `json:"path"`
-	Argv    []string       `json:"argv"`
+	Path string `json:"path"`
+	// Argv comes as the shim's own argv, after shimArgv and Path
+	// (execStep): one environment string holds at most 128 KiB. An older
+	// poold sent it here, and the binary it runs as its shim may have
+	// been replaced by this one since.
+	Argv    []string       `json:"argv,omitempty"`
 	Umask   int            `json:"umask"` // -1: keep
 	Rlimits map[int]uint64 `json:"rlimits,omitempty"`
 	Listen  bool           `json:"listen"` // set LISTEN_PID
@@ -63,6 +67,9 @@ func runShim(raw string) int {
 	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
 		fmt.Fprintf(os.Stderr, "poold-exec: bad spec from poold: %v\n", err)
 		return 127
+	}
+	if spec.Argv == nil && len(os.Args) > 2 {
+		spec.Argv = os.Args[2:]
 	}
 	if spec.Status > 0 {
 		// A good exec closes it; the worker never sees it.

@@ -50,5 +50,9 @@ func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, viaS
 	env = make([]string, 0, len(spec.Env)+1)
 	env = append(env, spec.Env...)
 	env = append(env, shimEnv+"="+string(raw))
-	return s.self, []string{shimArgv, spec.Path}, env, false, nil
+	// The worker's argv follows as the shim's own, not in the JSON: one
+	// environment string holds at most MAX_ARG_STRLEN (128 KiB).
+	argv = make([]string, 0, 2+len(spec.Argv))
+	argv = append(argv, shimArgv, spec.Path)
+	return s.self, append(argv, spec.Argv...), env, false, nil
 }
