@@ -42,5 +42,5 @@ func (w *Watcher) explainSpawn(wid int, err error) error {
 	if berr != nil {
 		return err
 	}
-	return launch.ExplainSpawn(err, w.spec, c.Argv, c.Env)
+	return launch.ExplainSpawn(err, w.spec, c)
 }

@@ -59,6 +59,7 @@ func Check(spec configs.Watcher) error {
 		h.FDs[name] = 3 + i
 	}
 	vars := Vars(spec, h, 1, dir)
+	prog := "" // the program's path, where it was found
 	words, err := configs.SplitCommand(spec.Cmd)
 	switch {
 	case err != nil:
@@ -68,13 +69,13 @@ func Check(spec configs.Watcher) error {
 	default:
 		path, err := LookCommandIn(spec.Chroot, configs.Expand(words[0], vars), dir, expandEnv(spec, vars), cred)
 		if err == nil {
-			err = scriptProblem(spec.Chroot, path)
+			prog, err = path, scriptProblem(spec.Chroot, path)
 		}
 		if err != nil && (credOK || !errors.Is(err, os.ErrPermission)) {
 			ps.add("cmd", hinted(err, len(words), configs.Expand(words[0], vars)))
 		}
 	}
-	checkExecSize(ps, spec, vars)
+	checkExecSize(ps, spec, h, dir, prog, cred)
 	checkHooks(ps, spec)
 	checkRlimits(ps, spec)
 	if spec.HealthCheck != "exec" || spec.HealthCmd == "" {

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -13,18 +15,20 @@ import (
 	"github.com/poold/poold/configs"
 )
 
-// ExecSizeProblem says why argv and env (a worker's, as Build makes them
-// for spec) are more than exec takes on this machine (configs.ExecLimit
-// for the worker's stack limit), naming the largest keys they come from
-// and what to do; "" when they fit. Check runs it for worker 1; the
-// watcher adds it to a spawn that failed with E2BIG, whose bare
-// "argument list too long" names nothing.
-func ExecSizeProblem(spec configs.Watcher, argv, env []string) string {
+// ExecSizeProblem says why c's argv and env (a worker's, as Build makes
+// them for spec), with what its exec step adds (StepSize), are more than
+// exec takes on this machine (configs.ExecLimit for the worker's stack
+// limit), naming the largest keys they come from and what to do; "" when
+// they fit. Check runs it for worker 1; the watcher adds it to a spawn
+// that failed with E2BIG, whose bare "argument list too long" names
+// nothing.
+func ExecSizeProblem(spec configs.Watcher, c Command) string {
 	stack, from := StackLimit(spec)
 	limit := configs.ExecLimit(stack)
 	most := configs.ArgStrMax()
-	n := configs.ExecSize(argv, env)
-	parts := execParts(spec, argv, env)
+	step := StepSize(c)
+	n := configs.ExecSize(c.Argv, c.Env) + step
+	parts := execParts(spec, c.Argv, c.Env)
 	var long []string
 	for _, p := range parts {
 		if p.size > most {
@@ -49,22 +53,59 @@ func ExecSizeProblem(spec configs.Watcher, argv, env []string) string {
 	case strings.HasPrefix(from, "rlimits.stack"):
 		raise = "or raise rlimits.stack"
 	}
-	return fmt.Sprintf("the command line and environment are %d bytes (%d in %s, %d in %s, with a pointer to each), over the %d bytes exec takes with %s; the largest, in bytes: %s; %s, and keep the environment small; %s",
-		n, configs.ExecSize(argv), count(len(argv), "argument", "arguments"), configs.ExecSize(env), count(len(env), "environment entry", "environment entries"),
-		limit, from, strings.Join(top, ", "), todo, raise)
+	return fmt.Sprintf("the command line and environment are %d bytes (%d in %s, %d in %s, with a pointer to each, and up to %d that poold adds to exec them: the program's path and its exec step's own strings), over %s; the largest, in bytes: %s; %s, and keep the environment small; %s",
+		n, configs.ExecSize(c.Argv), count(len(c.Argv), "argument", "arguments"), configs.ExecSize(c.Env), count(len(c.Env), "environment entry", "environment entries"),
+		step, limitText(stack, from), strings.Join(top, ", "), todo, raise)
 }
 
+// maxSocketPath is the longest path a unix socket may have (sun_path
+// less its NUL): Check counts NOTIFY_SOCKET at that length.
+const maxSocketPath = 107
+
 // checkExecSize has Check refuse a command line and environment that no
-// worker's exec would take on this machine (worker 1's: a worker's own
-// variables, POOLD_WID and the like, add a few bytes).
-func checkExecSize(ps *problems, spec configs.Watcher, vars map[string]string) {
+// worker's exec would take on this machine: worker 1's, as Build makes
+// them, with what only the spawn knows counted at its most (the LISTEN_*
+// variables of spec's sockets, NOTIFY_SOCKET at the longest socket path)
+// and the exec step's strings (StepSize). path is the program's path, ""
+// when it was not found.
+func checkExecSize(ps *problems, spec configs.Watcher, h Handoff, dir, path string, cred *syscall.Credential) {
+	listen := len(spec.Sockets) > 0 && !PassesFDs(spec)
+	h.Env = []string{"LISTEN_FDS=" + strconv.Itoa(len(spec.Sockets)), "LISTEN_FDNAMES=" + strings.Join(spec.Sockets, ":")}
+	h.Notify = strings.Repeat("n", maxSocketPath)
+	vars, env := workerEnv(spec, h, 1, dir, listen)
 	argv, err := Argv(spec, vars)
 	if err != nil {
 		return // the cmd check says why
 	}
-	if msg := ExecSizeProblem(spec, argv, expandEnv(spec, vars)); msg != "" {
+	if path == "" {
+		path = argv[0]
+	}
+	c := Command{Path: path, Argv: argv, Env: env, Dir: dir, Credential: cred, Chroot: spec.Chroot}
+	if msg := ExecSizeProblem(spec, c); msg != "" {
 		ps.add("cmd", errors.New(msg))
 	}
+}
+
+// StepSize is the most the exec of c adds to its argv and env, as
+// configs.ExecSize counts them: the file name exec is given, which the
+// kernel copies with the strings, and the strings of the exec step the
+// spawner picks (watcher/spawn's execStep), of which poold's shim adds
+// the most: its own binary's path as the file name, "poold-exec" and the
+// program's path before the worker's argv, LISTEN_PID, and its spec in
+// POOLD_EXEC_SHIM, counted here with room to spare (a few fixed fields,
+// the paths it names with room for escapes, and the groups). The exec
+// stub (/proc/self/fd/N, a control word, the path, LISTEN_PID) and the
+// shell ("sh", "-c", a short script, the path) add less.
+func StepSize(c Command) uint64 {
+	self, err := os.Executable()
+	if err != nil {
+		self = strings.Repeat("x", unix.PathMax)
+	}
+	spec := 512 + 2*(len(c.Path)+len(c.Chroot)+len(c.Dir))
+	if c.Credential != nil {
+		spec += 11 * len(c.Credential.Groups)
+	}
+	return configs.ExecSize([]string{self, "poold-exec", c.Path, "LISTEN_PID=XXXXXXXXXX", "POOLD_EXEC_SHIM=" + strings.Repeat("x", spec)})
 }
 
 func count(n int, one, many string) string {
@@ -84,12 +125,27 @@ func StackLimit(spec configs.Watcher) (uint64, string) {
 		own.Cur = 8 << 20 // the usual default
 	}
 	if v, ok := spec.Rlimits["stack"]; ok && v < own.Cur {
-		return v, fmt.Sprintf("rlimits.stack %d (a quarter of it, at most %d)", v, configs.ExecCeiling)
+		return v, fmt.Sprintf("rlimits.stack %d", v)
 	}
 	if own.Cur == unix.RLIM_INFINITY {
-		return own.Cur, "poold's unlimited stack limit"
+		return own.Cur, "poold's stack limit, unlimited"
 	}
-	return own.Cur, fmt.Sprintf("poold's stack limit %d (a quarter of it, at most %d)", own.Cur, configs.ExecCeiling)
+	return own.Cur, fmt.Sprintf("poold's stack limit %d", own.Cur)
+}
+
+// limitText names what exec takes with the stack limit stack, which
+// comes from from (StackLimit), and which of the kernel's rules sets it:
+// a quarter of the stack limit, or the floor of 32 pages under a small
+// one, or the ceiling of 6 MiB over a large one.
+func limitText(stack uint64, from string) string {
+	limit := configs.ExecLimit(stack)
+	switch {
+	case limit >= configs.ExecCeiling:
+		return fmt.Sprintf("the %d bytes exec takes at most, whatever the stack limit (here %s)", limit, from)
+	case limit > stack/4:
+		return fmt.Sprintf("the %d bytes exec takes at least, the kernel's floor (a quarter of %s is less)", limit, from)
+	}
+	return fmt.Sprintf("the %d bytes exec takes with %s (a quarter of it)", limit, from)
 }
 
 // execPart is one string of a worker's argv or env, by the key it comes
@@ -123,15 +179,15 @@ func execParts(spec configs.Watcher, argv, env []string) []execPart {
 
 // ExplainSpawn adds ExecSizeProblem to err when it is exec's E2BIG,
 // else returns err as it is.
-func ExplainSpawn(err error, spec configs.Watcher, argv, env []string) error {
+func ExplainSpawn(err error, spec configs.Watcher, c Command) error {
 	if !errors.Is(err, syscall.E2BIG) {
 		return err
 	}
-	msg := ExecSizeProblem(spec, argv, env)
-	if msg == "" { // the exec step's own few strings tipped it over
+	msg := ExecSizeProblem(spec, c)
+	if msg == "" { // what StepSize does not foresee, or a limit that changed
 		stack, from := StackLimit(spec)
-		msg = fmt.Sprintf("the command line and environment are %d bytes, near the %d bytes exec takes with %s; pass large data in a file the worker reads, not on its command line",
-			configs.ExecSize(argv, env), configs.ExecLimit(stack), from)
+		msg = fmt.Sprintf("the command line and environment are %d bytes, and their exec step adds up to %d, under %s, yet exec refused them (has poold's stack limit changed?); pass large data in a file the worker reads, not on its command line",
+			configs.ExecSize(c.Argv, c.Env), StepSize(c), limitText(stack, from))
 	}
 	return fmt.Errorf("%w: %s", err, msg)
 }

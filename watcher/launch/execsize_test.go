@@ -3,6 +3,7 @@ package launch
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,7 +25,7 @@ func TestCheckExecSize(t *testing.T) {
 	err := Check(spec)
 	for _, want := range []string{
 		"watchers.web.cmd: the command line and environment are ",
-		"over the 262144 bytes exec takes with rlimits.stack 1048576 (a quarter of it, at most 6291456); the largest, in bytes: args[0] 100000, args[1] 100000, args[2] 100000;",
+		"that poold adds to exec them: the program's path and its exec step's own strings), over the 262144 bytes exec takes with rlimits.stack 1048576 (a quarter of it); the largest, in bytes: args[0] 100000, args[1] 100000, args[2] 100000;",
 		"or raise rlimits.stack",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -41,19 +42,55 @@ func TestCheckExecSize(t *testing.T) {
 // another error is left as it is.
 func TestExplainSpawn(t *testing.T) {
 	spec := configs.Watcher{Name: "web", Cmd: "/bin/echo one", Env: []string{"BIG=" + strings.Repeat("b", configs.ArgStrMax())}}
-	argv, env := []string{"/bin/echo", "one"}, spec.Env
+	c := Command{Path: "/bin/echo", Argv: []string{"/bin/echo", "one"}, Env: spec.Env}
 	e2big := fmt.Errorf("start /bin/echo: %w", syscall.E2BIG)
-	got := ExplainSpawn(e2big, spec, argv, env)
+	got := ExplainSpawn(e2big, spec, c)
 	if !errors.Is(got, syscall.E2BIG) || !strings.Contains(got.Error(), fmt.Sprintf("argument list too long: env BIG is %d bytes: over the kernel's limit of %d bytes for one argument or environment entry; pass large data in a file", configs.ArgStrMax()+4, configs.ArgStrMax())) {
 		t.Errorf("ExplainSpawn(E2BIG, a long env entry) = %v", got)
 	}
-	spec.Env = nil
-	if got := ExplainSpawn(e2big, spec, argv, nil); !strings.Contains(got.Error(), "argument list too long: the command line and environment are 30 bytes, near the ") {
+	spec.Env, c.Env = nil, nil
+	if got := ExplainSpawn(e2big, spec, c); !strings.Contains(got.Error(), "argument list too long: the command line and environment are 30 bytes, and their exec step adds up to ") ||
+		!strings.Contains(got.Error(), "yet exec refused them") {
 		t.Errorf("ExplainSpawn(E2BIG, small) = %v", got)
 	}
 	other := fmt.Errorf("start: %w", syscall.ENOENT)
-	if got := ExplainSpawn(other, spec, argv, nil); got != other {
+	if got := ExplainSpawn(other, spec, c); got != other {
 		t.Errorf("ExplainSpawn(ENOENT) = %v, want it unchanged", got)
+	}
+}
+
+// TestCheckCountsWhatTheSpawnAdds: Check sized argv and env without
+// what the spawn adds (POOLD_WID, POOLD_WATCHER, the exec file name, the
+// exec step's strings), so a command line a few bytes under the limit
+// passed --check and every spawn failed with E2BIG. Check now counts
+// them, and names the kernel's floor of 32 pages where it, not a quarter
+// of the stack limit, applies.
+func TestCheckCountsWhatTheSpawnAdds(t *testing.T) {
+	stackAtLeast(t, 4<<20)
+	spec := configs.Watcher{Name: "web", Cmd: "/bin/true", Rlimits: map[string]uint64{"stack": 256 << 10}}
+	floor := configs.ExecLimit(256 << 10)
+	if floor != uint64(32*os.Getpagesize()) {
+		t.Fatalf("ExecLimit(256 KiB) = %d, want the floor of 32 pages", floor)
+	}
+	bare := configs.ExecSize([]string{"/bin/true", ""}, Env(spec))
+	spec.Args = []string{strings.Repeat("a", int(floor-bare)-10)} // argv and env 10 bytes under
+	if n := configs.ExecSize([]string{"/bin/true", spec.Args[0]}, Env(spec)); n > floor {
+		t.Fatalf("argv and env are %d bytes, over %d", n, floor)
+	}
+	err := Check(spec)
+	for _, want := range []string{
+		"watchers.web.cmd: the command line and environment are ",
+		"that poold adds to exec them: the program's path and its exec step's own strings), over the " +
+			fmt.Sprint(floor) + " bytes exec takes at least, the kernel's floor (a quarter of rlimits.stack 262144 is less); the largest, in bytes: args[0] ",
+		"or raise rlimits.stack",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check = %.1000v\nwant %q", err, want)
+		}
+	}
+	spec.Args[0] = spec.Args[0][:len(spec.Args[0])-int(StepSize(Command{Path: "/bin/true"}))-200]
+	if err := Check(spec); err != nil {
+		t.Errorf("Check with room for what the spawn adds = %.1000v", err)
 	}
 }
 

@@ -73,18 +73,8 @@ func Build(spec configs.Watcher, h Handoff, wid int, cred *syscall.Credential) (
 			return Command{}, err
 		}
 	}
-	vars, env := varsAndEnv(spec, h, wid, dir)
 	listen := len(h.Files) > 0 && !PassesFDs(spec)
-	if listen {
-		for _, kv := range h.Env {
-			env = setEnv(env, kv)
-		}
-	}
-	env = setEnv(env, "POOLD_WID="+strconv.Itoa(wid))
-	env = setEnv(env, "POOLD_WATCHER="+spec.Name)
-	if (spec.Readiness == "notify" || spec.ScaleBusyTarget > 0) && h.Notify != "" { // READY=1, BUSY=N
-		env = setEnv(env, "NOTIFY_SOCKET="+h.Notify)
-	}
+	vars, env := workerEnv(spec, h, wid, dir, listen)
 	argv, err := Argv(spec, vars)
 	if err != nil {
 		return Command{}, err
@@ -104,6 +94,24 @@ func Build(spec configs.Watcher, h Handoff, wid int, cred *syscall.Credential) (
 		Credential: cred, Umask: spec.Umask, Rlimits: rl, Listen: listen,
 		Nice: spec.Nice, OOMScoreAdj: spec.OOMScoreAdj, Chroot: spec.Chroot,
 	}, nil
+}
+
+// workerEnv is the variables and environment of slot wid, as Build
+// gives them: with listen the LISTEN_* variables of h, then POOLD_WID,
+// POOLD_WATCHER and, for readiness or busy reports, NOTIFY_SOCKET.
+func workerEnv(spec configs.Watcher, h Handoff, wid int, dir string, listen bool) (map[string]string, []string) {
+	vars, env := varsAndEnv(spec, h, wid, dir)
+	if listen {
+		for _, kv := range h.Env {
+			env = setEnv(env, kv)
+		}
+	}
+	env = setEnv(env, "POOLD_WID="+strconv.Itoa(wid))
+	env = setEnv(env, "POOLD_WATCHER="+spec.Name)
+	if (spec.Readiness == "notify" || spec.ScaleBusyTarget > 0) && h.Notify != "" { // READY=1, BUSY=N
+		env = setEnv(env, "NOTIFY_SOCKET="+h.Notify)
+	}
+	return vars, env
 }
 
 // Dir is the directory workers start in: working_dir, else poold's, or
