@@ -329,9 +329,10 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 	target := w.Target()
 	return a.finish(m, []*watcher.Watcher{w}, func() map[string]any {
 		r := map[string]any{"numprocesses": target}
-		if old+sign*nb < 0 {
+		if old > 0 && old+sign*nb < 0 {
 			// A decr past the pool's size stops at 0, as circusd's; the
-			// size it had lets poolctl say that every worker stops.
+			// size it had lets poolctl say that every worker stops (a
+			// pool already at 0 has none to stop).
 			r["previous"] = old
 		}
 		return r

@@ -130,13 +130,17 @@ func configWarnings(r reply) []string {
 
 // scaleWarnings warn of a decr that went past the pool's size: poold
 // stops at 0 workers, as circusd does, and then says what size the pool
-// had (previous).
+// had (previous), unless it had none (an older poold sends 0 then).
 func scaleWarnings(command string, r reply) []string {
 	prev, ok := r["previous"].(float64)
-	if command != "decr" || !ok || num(r["numprocesses"]) != 0 {
+	if command != "decr" || !ok || prev < 1 || num(r["numprocesses"]) != 0 {
 		return nil
 	}
-	return []string{fmt.Sprintf("warning: decr asked for more than the pool's %d workers, so it now has 0: every worker of it stops; poolctl incr NAME N starts some again", int(prev))}
+	workers := "workers"
+	if prev == 1 {
+		workers = "worker"
+	}
+	return []string{fmt.Sprintf("warning: decr asked for more than the pool's %d %s, so it now has 0: every worker of it stops; poolctl incr NAME N starts some again", int(prev), workers)}
 }
 
 // printFates prints "PREFIXNAME: FATE" lines, by name.
