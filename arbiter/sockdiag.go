@@ -4,10 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/watcher/sockdiag"
 )
 
 // unix_diag (linux/unix_diag.h), which x/sys/unix does not define.
@@ -16,7 +17,6 @@ const (
 	unixDiagRQLen  = 4    // UNIX_DIAG_RQLEN attribute
 	sizeofUnixReq  = 24   // struct unix_diag_req
 	sizeofUnixMsg  = 16   // struct unix_diag_msg
-	noCookie       = ^uint32(0)
 )
 
 // unixQueue reads a listening unix socket's accept queue through
@@ -29,14 +29,13 @@ func unixQueue(fd int) (length, limit int, err error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, 0, fmt.Errorf("fstat fd %d: %w", fd, err)
 	}
-	nl, err := diagSocket()
+	nl, err := sockdiag.Open()
 	if err != nil {
 		return 0, 0, err
 	}
 	defer unix.Close(nl)
-	req := unixDiagRequest(uint32(st.Ino))
-	if err := unix.Sendto(nl, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return 0, 0, fmt.Errorf("sock_diag request: %w", err)
+	if err := sockdiag.Send(nl, unixDiagRequest(uint32(st.Ino))); err != nil {
+		return 0, 0, err
 	}
 	buf := make([]byte, 4096)
 	n, _, err := unix.Recvfrom(nl, buf, 0)
@@ -50,18 +49,14 @@ func unixQueue(fd int) (length, limit int, err error) {
 // ino, with its queue lengths.
 func unixDiagRequest(ino uint32) []byte {
 	le := binary.LittleEndian // netlink is host order; poold targets little-endian Linux
-	b := make([]byte, unix.SizeofNlMsghdr+sizeofUnixReq)
-	le.PutUint32(b[0:], uint32(len(b)))
-	le.PutUint16(b[4:], unix.SOCK_DIAG_BY_FAMILY)
-	le.PutUint16(b[6:], unix.NLM_F_REQUEST)
-	le.PutUint32(b[8:], 1) // seq
+	b := sockdiag.Header(0, sizeofUnixReq)
 	r := b[unix.SizeofNlMsghdr:]
 	r[0] = unix.AF_UNIX
 	le.PutUint32(r[4:], ^uint32(0)) // every state
 	le.PutUint32(r[8:], ino)
 	le.PutUint32(r[12:], udiagShowRQLen)
-	le.PutUint32(r[16:], noCookie)
-	le.PutUint32(r[20:], noCookie)
+	le.PutUint32(r[16:], sockdiag.NoCookie)
+	le.PutUint32(r[20:], sockdiag.NoCookie)
 	return b
 }
 
@@ -79,12 +74,7 @@ func parseUnixDiag(b []byte, ino uint32) (length, limit int, err error) {
 	}
 	body := b[unix.SizeofNlMsghdr:mlen]
 	if typ == unix.NLMSG_ERROR {
-		if len(body) >= 4 {
-			if errno := int32(le.Uint32(body)); errno < 0 {
-				return 0, 0, os.NewSyscallError("sock_diag", unix.Errno(-errno))
-			}
-		}
-		return 0, 0, errors.New("sock_diag: error reply")
+		return 0, 0, sockdiag.ErrorReply(body)
 	}
 	if typ != unix.SOCK_DIAG_BY_FAMILY || len(body) < sizeofUnixMsg {
 		return 0, 0, fmt.Errorf("sock_diag reply: unexpected message type %d", typ)
@@ -106,14 +96,6 @@ func parseUnixDiag(b []byte, ino uint32) (length, limit int, err error) {
 	return 0, 0, errNoRQLen
 }
 
-// inet_diag (linux/inet_diag.h).
-const (
-	sizeofInetReq  = 56 // struct inet_diag_req_v2
-	sizeofInetMsg  = 72 // struct inet_diag_msg
-	tcpfEstablishd = 1 << 1
-	tcpfCloseWait  = 1 << 8
-)
-
 // tcpConns counts the connections open on the port of the listening TCP
 // socket fd (established or closing, accepted or still queued), through
 // a NETLINK_SOCK_DIAG dump filtered to that port. The filter only makes
@@ -121,7 +103,7 @@ const (
 // bucket of the host's established hash, so one call costs in proportion
 // to tcp_ehash_entries (about 1.4 ms on a 24 GB host with 262,144
 // buckets), not to this socket's connections. Call it rarely
-// (demandcount.go). The same netlink exchange as unixQueue.
+// (demandcount.go).
 func tcpConns(fd int) (int, error) {
 	inetDumps.Add(1)
 	sa, err := unix.Getsockname(fd)
@@ -138,94 +120,14 @@ func tcpConns(fd int) (int, error) {
 	default:
 		return 0, fmt.Errorf("socket fd %d is not a TCP socket", fd)
 	}
-	nl, err := diagSocket()
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(nl)
-	if err := unix.Sendto(nl, inetDiagRequest(family, port), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return 0, fmt.Errorf("sock_diag request: %w", err)
-	}
-	buf := make([]byte, 32<<10)
 	n := 0
-	for {
-		got, _, err := unix.Recvfrom(nl, buf, 0)
-		if err != nil {
-			return 0, fmt.Errorf("sock_diag reply: %w", err)
+	err = sockdiag.InetDump(family, sockdiag.TCPFEstablished|sockdiag.TCPFCloseWait, port, func(s sockdiag.InetSock) {
+		if s.Port == port {
+			n++
 		}
-		c, done, err := countInetDiag(buf[:got], port)
-		if err != nil {
-			return 0, err
-		}
-		n += c
-		if done {
-			return n, nil
-		}
-	}
+	})
+	return n, err
 }
 
 // inetDumps counts tcpConns's dumps, for tests of how often they run.
 var inetDumps atomic.Int64
-
-// diagSocket opens a NETLINK_SOCK_DIAG socket whose reads give up after
-// a second: a kernel that does not answer must not block a sample.
-func diagSocket() (int, error) {
-	nl, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
-	if err != nil {
-		return 0, fmt.Errorf("open NETLINK_SOCK_DIAG: %w", err)
-	}
-	tv := unix.Timeval{Sec: 1}
-	if err := unix.SetsockoptTimeval(nl, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		unix.Close(nl)
-		return 0, fmt.Errorf("sock_diag receive timeout: %w", err)
-	}
-	return nl, nil
-}
-
-// inetDiagRequest dumps the TCP sockets of family whose local port is
-// port, established or closing.
-func inetDiagRequest(family uint8, port int) []byte {
-	le := binary.LittleEndian
-	b := make([]byte, unix.SizeofNlMsghdr+sizeofInetReq)
-	le.PutUint32(b[0:], uint32(len(b)))
-	le.PutUint16(b[4:], unix.SOCK_DIAG_BY_FAMILY)
-	le.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
-	le.PutUint32(b[8:], 1)
-	r := b[unix.SizeofNlMsghdr:]
-	r[0], r[1] = family, unix.IPPROTO_TCP
-	le.PutUint32(r[4:], tcpfEstablishd|tcpfCloseWait)
-	binary.BigEndian.PutUint16(r[8:], uint16(port)) // id.idiag_sport
-	le.PutUint32(r[48:], noCookie)
-	le.PutUint32(r[52:], noCookie)
-	return b
-}
-
-// countInetDiag counts the sockets on port in one read of a dump reply;
-// done once NLMSG_DONE was seen.
-func countInetDiag(b []byte, port int) (n int, done bool, err error) {
-	le := binary.LittleEndian
-	for len(b) >= unix.SizeofNlMsghdr {
-		mlen, typ := int(le.Uint32(b[0:])), le.Uint16(b[4:])
-		if mlen < unix.SizeofNlMsghdr || mlen > len(b) {
-			return n, false, fmt.Errorf("sock_diag reply: bad length %d of %d", mlen, len(b))
-		}
-		body := b[unix.SizeofNlMsghdr:mlen]
-		switch typ {
-		case unix.NLMSG_DONE:
-			return n, true, nil
-		case unix.NLMSG_ERROR:
-			if len(body) >= 4 {
-				if errno := int32(le.Uint32(body)); errno < 0 {
-					return n, false, os.NewSyscallError("sock_diag", unix.Errno(-errno))
-				}
-			}
-			return n, false, errors.New("sock_diag: error reply")
-		case unix.SOCK_DIAG_BY_FAMILY:
-			if len(body) >= sizeofInetMsg && int(binary.BigEndian.Uint16(body[4:])) == port {
-				n++
-			}
-		}
-		b = b[min((mlen+3)&^3, len(b)):]
-	}
-	return n, false, nil
-}

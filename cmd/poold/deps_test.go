@@ -40,6 +40,10 @@ func TestImportDirection(t *testing.T) {
 		// cgroup is a leaf the spawner forks into (CLONE_INTO_CGROUP).
 		"watcher/cgroup": {},
 		"watcher/spawn":  {"configs", "events", "watcher/cgroup"},
+		// sockdiag is a leaf: the netlink sock_diag exchange that the
+		// arbiter and the handover share.
+		"watcher/sockdiag": {},
+		"watcher/handover": {"configs", "events", "watcher/sockdiag"},
 		// Exec probes and hooks start their commands through the
 		// spawner's registry, so the orphan reaper leaves their exits.
 		"watcher/probe": {"configs", "events", "watcher/spawn"},
