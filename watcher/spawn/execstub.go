@@ -36,8 +36,10 @@ import (
 // so no padding reaches the worker) and execs PATH with the worker's
 // argv, in the same process: the worker sees the same /proc/PID/exe,
 // cmdline, environ, fds and argv[0] as when exec'd directly. When that
-// exec fails, the stub writes the errno to K+1 and "poold-exec: exec
-// PATH: REASON" on stderr, and exits 127, as the shim does.
+// exec fails, the stub ignores SIGPIPE, writes "poold-exec: exec PATH:
+// REASON" on stderr, then the errno to K+1, and exits 127, as the shim
+// does: in that order the reason is said even when poold has stopped
+// reading K+1 (Pending.Wait gives up after execStatusWait).
 //
 // The spawner falls back to /bin/sh, and says why once, where the stub
 // cannot run: not amd64, memfd_create refused (vm.memfd_noexec = 2), or

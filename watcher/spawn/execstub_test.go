@@ -214,6 +214,40 @@ func TestStubUsage(t *testing.T) {
 	}
 }
 
+// TestStubSaysWhyWithNoStatusReader: when the worker's exec fails after
+// poold stopped reading the stub's status pipe (Pending.Wait gives up
+// after execStatusWait and closes its end), the stub still says why on
+// stderr and exits 127. It wrote the errno to that pipe first, and died
+// there of SIGPIPE with nothing said.
+func TestStubSaysWhyWithNoStatusReader(t *testing.T) {
+	needStub(t)
+	stub, err := newExecStub()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stub.f.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close() // the reader is gone
+	defer w.Close()
+	const missing = "/nonexistent/worker"
+	cmd := exec.Command("/proc/self/fd/3")
+	cmd.Args = []string{"-3", missing, "w"} // control, path, the worker's argv
+	cmd.ExtraFiles = []*os.File{stub.f, w}  // the stub at 3, its status pipe at 4
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	want := "poold-exec: exec " + missing + ": no such file or directory\n"
+	if stderr.String() != want {
+		t.Errorf("stderr %q (%v), want %q", stderr.String(), err, want)
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 127 {
+		t.Errorf("%v, want exit status 127", err)
+	}
+}
+
 // TestStubELF: the stub's ELF header says what the kernel needs: a static
 // amd64 executable whose one loaded segment holds the whole file, and a
 // stack that cannot execute.

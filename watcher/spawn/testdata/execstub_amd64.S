@@ -20,8 +20,10 @@
 # It overwrites the placeholder with its pid and a NUL, sets the umask,
 # closes its own fd, makes the fd after it (poold's status pipe)
 # close-on-exec and execs the worker in the same process. If the exec
-# fails it writes the errno (4 bytes, native order) to the status pipe,
-# "poold-exec: exec PATH: REASON\n" on fd 2, and exits 127.
+# fails it ignores SIGPIPE, writes "poold-exec: exec PATH: REASON\n" on
+# fd 2, then the errno (4 bytes, native order) to the status pipe, and
+# exits 127: the reason reaches the worker's stderr, and the exit is 127,
+# even when poold no longer reads the status pipe.
 	.intel_syntax noprefix
 	.text
 	.globl _start
@@ -97,13 +99,17 @@ exec:
 	syscall
 	neg	eax			# errno
 	mov	ebx, eax
-	sub	rsp, 4352		# message buffer
-	mov	[rsp], ebx		# errno, 4 bytes, to the status pipe
-	lea	edi, [r15+1]
-	mov	rsi, rsp
-	mov	edx, 4
-	mov	eax, 1			# write
+	push	0			# sa_mask, sa_restorer, sa_flags,
+	push	0
+	push	0
+	push	1			# sa_handler = SIG_IGN:
+	mov	edi, 13			# SIGPIPE, so that a write to a pipe with
+	mov	rsi, rsp		# no reader left (poold gave up waiting)
+	xor	edx, edx		# fails rather than kills us unheard
+	mov	r10d, 8
+	mov	eax, 13			# rt_sigaction
 	syscall
+	sub	rsp, 4352		# message buffer
 	mov	rdi, rsp
 	lea	r9, [rsp+4350]		# room for "\n"
 	lea	rsi, [rip+m_exec]
@@ -142,6 +148,12 @@ exec:
 	sub	rdx, rsp		# length
 	mov	rsi, rsp
 	mov	edi, 2
+	mov	eax, 1			# write, the reason first: poold may have
+	syscall				# stopped reading the status pipe
+	mov	[rsp], ebx		# errno, 4 bytes, to the status pipe
+	lea	edi, [r15+1]
+	mov	rsi, rsp
+	mov	edx, 4
 	mov	eax, 1			# write
 	syscall
 exit127:
