@@ -177,19 +177,29 @@ func (s *Spawner) dropStub(stub *execStub, err error) {
 
 // stubMayBeAtFault says whether a start through the stub that failed with
 // err is worth retrying through the next step: not when the fork itself
-// lacked pids, memory or fds (poold's RLIMIT_NOFILE used up, or the
-// system's file table), which the next step would lack too, nor when
-// poold could not set the worker's attributes (the shim could not
+// lacked resources (forkLacked), which the next step would lack too, nor
+// when poold could not set the worker's attributes (the shim could not
 // either). A retry that works there only found an fd another goroutine
 // had just closed, and must not make poold give up the stub for good.
 func stubMayBeAtFault(err error) bool {
-	for _, errno := range []unix.Errno{unix.EAGAIN, unix.ENOMEM, unix.EINTR, unix.EMFILE, unix.ENFILE} {
-		if errors.Is(err, errno) {
-			return false
-		}
+	if forkLacked(err) {
+		return false
 	}
 	var attrs *attrsError
 	return !errors.As(err, &attrs)
+}
+
+// forkLacked says whether a fork failed for want of pids (pids.max,
+// RLIMIT_NPROC), memory or fds (poold's RLIMIT_NOFILE used up, or the
+// system's file table), or was interrupted: a passing want, which says
+// nothing of what was to be exec'd.
+func forkLacked(err error) bool {
+	for _, errno := range []unix.Errno{unix.EAGAIN, unix.ENOMEM, unix.EINTR, unix.EMFILE, unix.ENFILE} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 // stubRuns reports whether the stub can be exec'd here at all, for a
@@ -197,7 +207,10 @@ func stubMayBeAtFault(err error) bool {
 // and then says its usage and exits 127. A start whose failure was the
 // worker's own (a working_dir removed, a user missing) must not make
 // poold give up the stub: the next step, the shim, forks without the
-// directory and user, and would start where the stub could not.
+// directory and user, and would start where the stub could not. Nor must
+// a probe that could not fork for want of pids, memory or fds (forkLacked,
+// as the start before it may just have had them): that says nothing of
+// the stub, which is kept.
 func (s *Spawner) stubRuns() bool {
 	stub := s.stub.Load()
 	devnull, err := s.devnull()
@@ -208,7 +221,7 @@ func (s *Spawner) stubRuns() bool {
 	_, err = s.fork("/proc/self/fd/3", []string{"poold-exec-stub"}, &syscall.ProcAttr{Env: []string{}},
 		fdsOf(files), nil, "", nil)
 	runtime.KeepAlive(files)
-	return err == nil
+	return err == nil || forkLacked(err)
 }
 
 // warnf says msg and err through SetWarn's function, or on stderr.

@@ -124,6 +124,9 @@ type Spawner struct {
 	reapHolds     chan reapHold
 	reapsHeld     bool // reaphold.go; the spawner's goroutine's
 	done          chan struct{}
+
+	// startProcess is syscall.StartProcess; tests make it fail.
+	startProcess func(path string, argv []string, attr *syscall.ProcAttr) (int, uintptr, error)
 }
 
 type request struct {
@@ -153,7 +156,8 @@ func New(self string) *Spawner {
 		self: self, shell: "/bin/sh",
 		live: map[int]*Proc{}, unclaimed: map[int]Exit{},
 		xwMin: exitWatchMin, backstopDelay: backstopDelay, pidfdOpen: unix.PidfdOpen,
-		reqs: make(chan request, queueDepth), execs: make(chan execRequest), orphanq: make(chan orphanRequest),
+		startProcess: syscall.StartProcess, reqs: make(chan request, queueDepth),
+		execs: make(chan execRequest), orphanq: make(chan orphanRequest),
 		reapHolds: make(chan reapHold), done: make(chan struct{}),
 	}
 }
@@ -406,7 +410,7 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, fds [
 		}
 	}
 	reaper.mu.Lock() // the orphan reaper must not take this child for one
-	pid, _, err := syscall.StartProcess(path, argv, attr)
+	pid, _, err := s.startProcess(path, argv, attr)
 	if err == nil {
 		reaper.workers[pid] = true
 	}

@@ -3,8 +3,13 @@ package spawn
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestStubKeptWhenFdsRunOut: a start through the stub that fails because
@@ -85,5 +90,62 @@ func useUpFds(t *testing.T) []*os.File {
 			return held
 		}
 		held = append(held, f)
+	}
+}
+
+// TestStubKeptWhenItsProbeCannotFork: a start through the stub that fails
+// by the worker's own fault (its working_dir is gone) makes the spawner
+// probe whether the stub runs at all. When that probe's fork failed for
+// want of pids, memory or fds (pids.max reached between the two forks),
+// the spawner took it for a stub that cannot run: the retry through the
+// shim, which does not chdir, forked, and poold gave up the stub for
+// good. The probe's fork fails here with each such errno; the start must
+// fail with the worker's error, and the stub stay, with no warning.
+func TestStubKeptWhenItsProbeCannotFork(t *testing.T) {
+	needStub(t)
+	var w warnings
+	s := New(self(t))
+	s.SetWarn(w.warn)
+	var failWith atomic.Uintptr // the probe's errno; 0: fork for real
+	var probes atomic.Int32
+	s.startProcess = func(path string, argv []string, attr *syscall.ProcAttr) (int, uintptr, error) {
+		if errno := syscall.Errno(failWith.Load()); errno != 0 && slices.Equal(argv, []string{"poold-exec-stub"}) {
+			probes.Add(1)
+			return 0, 0, errno
+		}
+		return syscall.StartProcess(path, argv, attr)
+	}
+	r := runSpawnerOf(t, s)
+	dir := t.TempDir()
+	spec := withSelf(t, ProcSpec{Umask: -1, Dir: filepath.Join(dir, "gone"),
+		Rlimits: map[int]uint64{unix.RLIMIT_NOFILE: 200}}) // the next step: the shim
+	if got := step(s, spec); got != "stub" {
+		t.Fatalf("exec step %s, want stub", got)
+	}
+	for i, errno := range []syscall.Errno{syscall.EAGAIN, syscall.ENOMEM, syscall.EMFILE} {
+		failWith.Store(uintptr(errno))
+		p, err := s.Start(spec)
+		failWith.Store(0)
+		if err == nil {
+			killWait(p)
+			t.Fatalf("%v: Start in a missing working_dir succeeded", errno)
+		}
+		if !errors.Is(err, syscall.ENOENT) {
+			t.Errorf("%v: Start in a missing working_dir: %v, want ENOENT", errno, err)
+		}
+		if probes.Load() != int32(i+1) {
+			t.Fatalf("%v: %d probes of the stub, want %d", errno, probes.Load(), i+1)
+		}
+		if s.stub.Load() == nil || len(w.list()) != 0 {
+			t.Fatalf("a probe that failed with %v dropped the stub (warnings %q)", errno, w.list())
+		}
+	}
+	spec.Dir = dir
+	c := start(t, r.Spawner, "exit", spec)
+	if ex := c.wait(t); ex != (Exit{}) {
+		t.Fatalf("start in an existing working_dir: %v; stderr %q", ex, c.stderrText(t))
+	}
+	if got := step(s, spec); got != "stub" {
+		t.Errorf("exec step %s at the end, want stub", got)
 	}
 }
