@@ -24,7 +24,7 @@ func BenchmarkRollingReload8(b *testing.B) {
 			w.MaxSurge = surge
 			h := start(b, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}},
 				Options{Log: hclog.NewNullLogger()})
-			readyPids(b, h, 8)
+			readyPids(b, h, "web", 8)
 
 			// One worker's time to become ready.
 			t0 := time.Now()

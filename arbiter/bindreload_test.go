@@ -116,7 +116,7 @@ func TestFailedBindInReloadChangesNothing(t *testing.T) {
 		c.Watchers = []configs.Watcher{nw}
 		return &c, nil
 	}})
-	pids := readyPids(t, h, 2)
+	pids := readyPids(t, h, "web", 2)
 	before := h.do("listsockets", nil)["sockets"]
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	reason := fmt.Sprint(r["reason"])

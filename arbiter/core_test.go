@@ -145,7 +145,7 @@ func TestReloadToUnstartableCommandKeepsOldWorkers(t *testing.T) {
 				w.Sockets = []string{"web"}
 				w.Readiness = readiness
 				h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
-				pids := readyPids(t, h, 2)
+				pids := readyPids(t, h, "web", 2)
 				// Readiness spawn counts a worker ready at fork; wait until
 				// both run the program before it is taken away.
 				answered := map[string]bool{}
@@ -183,7 +183,7 @@ func TestReloadConfigToMissingProgramChangesNothing(t *testing.T) {
 		c.Watchers = []configs.Watcher{nw}
 		return &c, nil
 	}})
-	pids := readyPids(t, h, 2)
+	pids := readyPids(t, h, "web", 2)
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	reason := fmt.Sprint(r["reason"])
 	if r["errno"] != ErrnoAsync || !strings.Contains(reason, "watchers.web.cmd") || !strings.Contains(reason, missing) || !strings.Contains(reason, "nothing was changed") {
@@ -351,7 +351,7 @@ func TestReloadConfigReportsEachWatcher(t *testing.T) {
 	nb.Env = []string{"POOLD_TEST_WORKER=crash"} // the new version exits at once
 	next := &configs.Config{Sockets: cfg.Sockets, Watchers: []configs.Watcher{na, nb}}
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := *next; c.Arbiter = cfg.Arbiter; return &c, nil }})
-	readyPids(t, h, 2)
+	readyPidsOf(t, h, map[string]int{"a": 1, "b": 1})
 	bPids := fmt.Sprint(h.do("list", map[string]any{"name": "b"})["pids"])
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	reason := fmt.Sprint(r["reason"])
@@ -376,7 +376,7 @@ func TestDependsOnForSingleStartAndStop(t *testing.T) {
 	app := notifyWatcherNamed("app", 1)
 	app.DependsOn = []string{"db"}
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{db, app}}, Options{})
-	readyPids(t, h, 2)
+	readyPidsOf(t, h, map[string]int{"db": 1, "app": 1})
 	h.do("stop", map[string]any{"name": "db", "waiting": true})
 	if st := h.do("status", nil)["statuses"].(map[string]any); st["app"] != "stopped" || st["db"] != "stopped" {
 		t.Fatalf("after stop db: %v", st)

@@ -50,7 +50,7 @@ func TestWaitedStartCutShortByStopFails(t *testing.T) {
 
 func TestWaitedSetCutShortByStopFails(t *testing.T) {
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{notifyWatcher(1)}}, Options{})
-	readyPids(t, h, 1)
+	readyPids(t, h, "web", 1)
 	broken := neverReady(notifyWatcher(1))
 	replies := doAsync(h, "set", map[string]any{"name": "web", "waiting": true,
 		"options": map[string]any{"env": broken.Env, "ready_timeout": 3600}})
@@ -62,7 +62,7 @@ func TestWaitedSetCutShortByStopFails(t *testing.T) {
 func TestWaitedReloadCutShortByQuitFails(t *testing.T) {
 	w := notifyWatcher(1)
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
-	readyPids(t, h, 1)
+	readyPids(t, h, "web", 1)
 	broken := neverReady(w)
 	h.do("set", map[string]any{"name": "web", "options": map[string]any{"env": broken.Env, "ready_timeout": 3600}})
 	h.spawned()

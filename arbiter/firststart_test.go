@@ -55,7 +55,7 @@ func TestWaitedStartReportsAWorkerDeadBeforeReady(t *testing.T) {
 				cfg.Watchers = append(cfg.Watchers, bad)
 			}
 			h := start(t, cfg, Options{})
-			readyPids(t, h, 1)
+			readyPids(t, h, "good", 1)
 			props := map[string]any{"name": "bad", "waiting": true}
 			if tc.how == "add" {
 				props["cmd"], props["args"], props["start"] = tc.cmd, tc.args, true
@@ -142,7 +142,7 @@ func TestWaitedReloadReportsAddedWatcherDeadBeforeReady(t *testing.T) {
 		c.Watchers = []configs.Watcher{good, bad}
 		return &c, nil
 	}})
-	readyPids(t, h, 1)
+	readyPids(t, h, "good", 1)
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	ns, _ := r["not_started"].(map[string]any)
 	if r["errno"] != ErrnoAsync || !strings.Contains(fmt.Sprint(ns["bad"]), "exited with status 3") {

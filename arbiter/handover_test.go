@@ -44,7 +44,7 @@ func TestSpawnReadinessStopsOldWorkersOnceNewOnesListen(t *testing.T) {
 		}
 		return true
 	})
-	readyPids(t, h, n) // seen listening: a reload stops a worker still starting at once
+	readyPids(t, h, "web", n) // seen listening: a reload stops a worker still starting at once
 	h.do("reload", map[string]any{"name": "web", "waiting": true})
 	proctest.Eventually(t, "every old worker gone from the list", func() bool {
 		for _, pid := range h.do("list", map[string]any{"name": "web"})["pids"].([]int) {

@@ -159,12 +159,34 @@ func notifyWatcher(n int) configs.Watcher {
 	return w
 }
 
-func readyPids(t testing.TB, h *harness, n int) map[int]bool {
+// readyPids waits for n workers of watcher to be ready and returns their
+// pids. The ready events of other watchers are read and passed over.
+func readyPids(t testing.TB, h *harness, watcher string, n int) map[int]bool {
 	t.Helper()
-	out := map[int]bool{}
-	for len(out) < n {
-		ev := h.next("ready", nil)
-		out[ev.Fields["process_pid"].(int)] = true
+	return readyPidsOf(t, h, map[string]int{watcher: n})[watcher]
+}
+
+// readyPidsOf waits for want[name] workers of each watcher to be ready and
+// returns their pids by watcher. It reads the events in one pass: one
+// watcher's ready event can come before another's, so one readyPids per
+// watcher would pass over the first watcher's while it waits for the second.
+func readyPidsOf(t testing.TB, h *harness, want map[string]int) map[string]map[int]bool {
+	t.Helper()
+	out := map[string]map[int]bool{}
+	short := func() bool {
+		for name, n := range want {
+			if len(out[name]) < n {
+				return true
+			}
+		}
+		return false
+	}
+	for short() {
+		ev := h.next("ready", func(ev events.Event) bool { _, ok := want[ev.Watcher]; return ok })
+		if out[ev.Watcher] == nil {
+			out[ev.Watcher] = map[int]bool{}
+		}
+		out[ev.Watcher][ev.Fields["process_pid"].(int)] = true
 	}
 	return out
 }

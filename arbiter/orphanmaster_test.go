@@ -60,7 +60,7 @@ func checkReloadKeepsOldWorkers(t *testing.T, bad configs.Watcher, reason string
 		c.Watchers = []configs.Watcher{bad}
 		return &c, nil
 	}})
-	pids := readyPids(t, h, 2)
+	pids := readyPids(t, h, "web", 2)
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	if r["errno"] != ErrnoAsync || !strings.Contains(fmt.Sprint(r["reason"]), reason) {
 		t.Fatalf("reloadconfig to %s %q: %v; want errno %d saying %q", bad.Cmd, bad.Args, r, ErrnoAsync, reason)

@@ -46,7 +46,7 @@ func TestSecondsRange(t *testing.T) {
 func TestKillRefusesGracefulTimeoutTooLarge(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("w", "sleep", 1)}}, Options{})
 	pids := h.spawns(1)
-	readyPids(t, h, 1)
+	readyPids(t, h, "w", 1)
 	var pid int
 	for p := range pids {
 		pid = p

@@ -78,7 +78,7 @@ func reloadTo(t *testing.T, next configs.Watcher) (*harness, map[string]any, tim
 		c.Watchers = []configs.Watcher{next}
 		return &c, nil
 	}})
-	readyPids(t, h, 2)
+	readyPids(t, h, "web", 2)
 	t0 := time.Now()
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	return h, r, time.Since(t0)

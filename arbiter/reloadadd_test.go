@@ -28,7 +28,7 @@ func TestReloadLeavesAWatcherAddedWhileItRan(t *testing.T) {
 		<-gate
 		return &configs.Config{Watchers: []configs.Watcher{web}}, nil
 	}})
-	readyPids(t, h, 1)
+	readyPids(t, h, "web", 1)
 	reload := doAsync(h, "reloadconfig", map[string]any{"waiting": true})
 	<-reading
 	if r := h.do("add", map[string]any{"name": "extra", "cmd": web.Cmd, "options": map[string]any{"env": web.Env}}); r["status"] != "ok" {

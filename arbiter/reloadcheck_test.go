@@ -27,7 +27,7 @@ func TestReloadChecksOnlyTheWatchersItTouches(t *testing.T) {
 	cfg := &configs.Config{Watchers: []configs.Watcher{web, missing}}
 	next := *cfg
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
-	readyPids(t, h, 1)
+	readyPids(t, h, "web", 1)
 	reload := func() Reply {
 		return h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	}
@@ -58,7 +58,7 @@ func TestReloadKeepsRunTimeChanges(t *testing.T) {
 	cfg := &configs.Config{Watchers: []configs.Watcher{web}}
 	next := *cfg
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
-	readyPids(t, h, 1)
+	readyPids(t, h, "web", 1)
 	do := func(cmd string, props map[string]any) Reply {
 		t.Helper()
 		r := h.a.Do(context.Background(), Request{ID: cmd, Command: cmd, Properties: props})
@@ -111,7 +111,7 @@ func TestReloadRefusesFileChangesThatClashWithRunTimeOnes(t *testing.T) {
 	cfg := &configs.Config{Path: "poold.toml", Watchers: []configs.Watcher{web}}
 	next := *cfg
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
-	pids := readyPids(t, h, 1)
+	pids := readyPids(t, h, "web", 1)
 	if r := h.do("set", map[string]any{"name": "web", "options": map[string]any{"backoff_max": 1}}); r["status"] != "ok" {
 		t.Fatalf("set backoff_max 1: %v", r)
 	}
@@ -144,7 +144,7 @@ func TestReloadRefusesAnEmptyFile(t *testing.T) {
 	w.Sockets = []string{"web"}
 	cfg := &configs.Config{Path: "poold.toml", Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return &configs.Config{Path: "poold.toml"}, nil }})
-	pids := readyPids(t, h, 1)
+	pids := readyPids(t, h, "web", 1)
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	if r["status"] != "error" || !strings.Contains(fmt.Sprint(r["reason"]), "poold.toml defines no watchers and no sockets") {
 		t.Fatalf("reloadconfig of an empty file: %v, want it refused", r)
@@ -163,7 +163,7 @@ func TestReloadReportsSockets(t *testing.T) {
 		c.Sockets = []configs.Socket{tcpSocket("web"), tcpSocket("extra")}
 		return &c, nil
 	}})
-	readyPids(t, h, 1)
+	readyPids(t, h, "web", 1)
 	r := h.do("reloadconfig", map[string]any{"waiting": true})
 	socks, _ := r["sockets"].(map[string]any)
 	if got := fmt.Sprint(socks["added"], socks["removed"], socks["updated"]); got != "[extra] [old] []" {
@@ -190,7 +190,7 @@ func TestReloadReportsARenamedSocket(t *testing.T) {
 		w2.Sockets = []string{"front"}
 		return &configs.Config{Sockets: []configs.Socket{front}, Watchers: []configs.Watcher{w2}}, nil
 	}})
-	readyPids(t, h, 1)
+	readyPids(t, h, "web", 1)
 	r := h.do("reloadconfig", map[string]any{"waiting": true})
 	socks, _ := r["sockets"].(map[string]any)
 	if got := fmt.Sprint(socks["added"], socks["removed"], socks["renamed"]); got != "[] [] map[web:front]" {
@@ -242,7 +242,7 @@ func TestWaitedReloadReportsAddedWatcherThatDidNotStart(t *testing.T) {
 		c.Watchers = []configs.Watcher{good, bad}
 		return &c, nil
 	}})
-	readyPids(t, h, 1)
+	readyPids(t, h, "good", 1)
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	reason := fmt.Sprint(r["reason"])
 	if r["errno"] != ErrnoAsync || !strings.Contains(reason, `watcher "bad" added but not started: watcher "bad" wid 1 has no worker (backoff: spawn error: `) {
@@ -294,7 +294,7 @@ working_dir = %[5]q
 		t.Fatal(err)
 	}
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return configs.Load(path) }})
-	readyPids(t, h, 2)
+	readyPidsOf(t, h, map[string]int{"a": 1, "b": 1})
 	if err := os.Remove(wd); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestReloadRefusesAWatcherWhoseUserIsMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return configs.Load(path) }})
-	readyPids(t, h, 1)
+	readyPids(t, h, "a", 1)
 	write(fmt.Sprintf("[watchers.b]\ncmd = %q\nuid = \"no-such-user-poold\"\ngid = \"no-such-group-poold\"\n", os.Args[0]))
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	for _, want := range []string{
@@ -360,7 +360,7 @@ func TestReloadReplyCarriesConfigWarnings(t *testing.T) {
 	cfg := &configs.Config{Watchers: []configs.Watcher{web}}
 	next := *cfg
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
-	readyPids(t, h, 1)
+	readyPids(t, h, "web", 1)
 	reload := func() Reply {
 		return h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	}
@@ -403,7 +403,7 @@ func TestReloadKeepsControlRulesWhoseUserIsGone(t *testing.T) {
 		t.Fatalf("a rule naming a user this machine does not know should load (it matches nobody): %v", err)
 	}
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return configs.Load(path) }})
-	readyPids(t, h, 1)
+	readyPids(t, h, "a", 1)
 	reload := func() Reply {
 		return h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
 	}
@@ -440,7 +440,7 @@ func TestReloadKeepsAnAddressWrittenOtherwise(t *testing.T) {
 				w2.Sockets = []string{name}
 				return &configs.Config{Sockets: []configs.Socket{next}, Watchers: []configs.Watcher{w2}}, nil
 			}})
-			readyPids(t, h, 1)
+			readyPids(t, h, "web", 1)
 			fdOf := func() any {
 				for _, s := range h.do("listsockets", nil)["sockets"].([]map[string]any) {
 					return s["fd"]

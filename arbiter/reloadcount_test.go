@@ -20,7 +20,7 @@ func TestRolledBackReloadRestoresNumprocesses(t *testing.T) {
 	cfg := &configs.Config{Watchers: []configs.Watcher{web}}
 	next := *cfg
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
-	readyPids(t, h, 3)
+	readyPids(t, h, "web", 3)
 	count := func() string {
 		opts := h.do("get", map[string]any{"name": "web", "keys": []any{"numprocesses"}})["options"].(Ordered).Values
 		return fmt.Sprint(opts["numprocesses"], " workers ", len(h.do("list", map[string]any{"name": "web"})["pids"].([]int)))
@@ -56,7 +56,7 @@ func TestRevertedFileClearsRolledBackReason(t *testing.T) {
 	cfg := &configs.Config{Watchers: []configs.Watcher{web}}
 	next := *cfg
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { c := next; return &c, nil }})
-	readyPids(t, h, 2)
+	readyPids(t, h, "web", 2)
 	bad := web
 	bad.Env = []string{workertest.Env + "=crash"}
 	// Ready only after a delay it never lives: with readiness spawn, a

@@ -28,7 +28,7 @@ func TestReloadRefusedForNotifySocketChangesNothing(t *testing.T) {
 		c.Sockets = []configs.Socket{tcpSocket("web"), tcpSocket("extra")}
 		return &c, nil
 	}})
-	pids := readyPids(t, h, 2)
+	pids := readyPids(t, h, "web", 2)
 	breakNotifyDir(t, h)
 
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
@@ -57,7 +57,7 @@ func TestReloadReportsAWatcherItCouldNotAdd(t *testing.T) {
 		c.Watchers = []configs.Watcher{w, extra}
 		return &c, nil
 	}})
-	readyPids(t, h, 1)
+	readyPids(t, h, "web", 1)
 	breakNotifyDir(t, h)
 
 	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})

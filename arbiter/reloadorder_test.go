@@ -35,7 +35,7 @@ func TestOverlappingReloadsApplyInOrder(t *testing.T) {
 		return &configs.Config{Arbiter: cfg.Arbiter, Watchers: []configs.Watcher{older}}, nil
 	}
 	h = start(t, cfg, Options{Load: load})
-	readyPids(t, h, 1)
+	readyPids(t, h, "web", 1)
 
 	first := make(chan Reply, 1)
 	go func() { first <- h.do("reloadconfig", map[string]any{"waiting": true}) }()

@@ -14,7 +14,7 @@ import (
 // kill, kill, reap, reap, stop); poold used to publish remove last.
 func TestRemoveComesFirst(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 2)}}, Options{})
-	readyPids(t, h, 2)
+	readyPids(t, h, "web", 2)
 	h.do("rm", map[string]any{"name": "web", "waiting": true})
 	var kinds []string
 	for {

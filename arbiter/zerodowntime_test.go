@@ -141,7 +141,7 @@ func TestReloadToNeverReadyVersionKeepsOldWorkers(t *testing.T) {
 	bw.Env = []string{workertest.Env + "=never-ready"}
 	broken.Watchers = []configs.Watcher{bw}
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return &broken, nil }})
-	old := readyPids(t, h, 2)
+	old := readyPids(t, h, "web", 2)
 	l := newLoad(t, h.socketAddr("web"), 8)
 	tl := l.run()
 	tl.waitAnswered(t, 100)
