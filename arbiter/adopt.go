@@ -65,34 +65,7 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 			continue
 		}
 		for _, ps := range ws.Procs {
-			p, err := a.spawner.Adopt(ps.Pid)
-			if err != nil {
-				// The old image reaped it just before the exec: it has
-				// ended, how is unknown. Its exit goes the usual way
-				// (what it left in its cgroup stopped first), so a stop
-				// of it completes.
-				a.log.Warn("upgrade: a handed-over worker had ended before the exec; taken as ended", "watcher", ws.Spec.Name, "pid", ps.Pid, "error", err)
-				p = spawn.Lost(ps.Pid, fmt.Errorf("%w: %w", errEndedBeforeExec, err))
-			}
-			if pp, ok := pipes[ps.Pid]; ok {
-				out, errf := pipeFile(pp.Stdout), pipeFile(pp.Stderr)
-				a.output.keep(out, pp.StdoutPending)
-				a.output.keep(errf, pp.StderrPending)
-				a.output.follow(w.Spec(), ps.Wid, ps.Pid, out, errf)
-			}
-			a.owner[ps.Pid] = w
-			var g *cgroup.Group
-			if st.Cgroups != nil && a.tree != nil {
-				if dir, ok := st.Cgroups.Groups[ps.Pid]; ok {
-					g = a.tree.AdoptGroup(cgroup.Adopted{Dir: dir, Watcher: w.Name(), Wid: ps.Wid, Limits: limitsOf(w.Spec()),
-						OOMBase: st.Cgroups.OOMBase[ps.Pid], PidsBase: st.Cgroups.PidsBase[ps.Pid], Killed: slices.Contains(st.Cgroups.Killed, ps.Pid)})
-					a.groups[ps.Pid] = g
-				}
-			}
-			// A worker's start, for its strays: 0 (none told
-			// apart) if it has ended already.
-			since, _ := procinfo.StartTicks(ps.Pid)
-			a.watchExit(w, strayOwner{workerKey{w.Spec().Name, ps.Wid}, since}, p, g)
+			a.adoptWorker(w, ps, pipes, st.Cgroups)
 		}
 		if f, ok := a.filed[strings.ToLower(ws.Spec.Name)]; ok && ws.Configured == nil {
 			// An image that did not keep an elastic pool's configured
@@ -127,6 +100,40 @@ func (a *Arbiter) adoptWorkers(st *upgrade.State) {
 		"new_version": out.NewVersion, "outcome": out.State, "reason": out.Reason})
 	a.log.Info("upgrade: took over", "outcome", out.State, "old_version", out.OldVersion, "new_version", out.NewVersion,
 		"watchers", len(st.Watchers), "sockets", len(st.Sockets), "reason", out.Reason)
+}
+
+// adoptWorker takes on ps, a worker of w the old image handed over: its
+// exit, its output pipes (from pipes), its cgroup (from cg, if any) and
+// its strays.
+func (a *Arbiter) adoptWorker(w *watcher.Watcher, ps watcher.ProcState, pipes map[int]upgrade.Pipes, cg *upgrade.Cgroups) {
+	p, err := a.spawner.Adopt(ps.Pid)
+	if err != nil {
+		// The old image reaped it just before the exec: it has
+		// ended, how is unknown. Its exit goes the usual way
+		// (what it left in its cgroup stopped first), so a stop
+		// of it completes.
+		a.log.Warn("upgrade: a handed-over worker had ended before the exec; taken as ended", "watcher", w.Spec().Name, "pid", ps.Pid, "error", err)
+		p = spawn.Lost(ps.Pid, fmt.Errorf("%w: %w", errEndedBeforeExec, err))
+	}
+	if pp, ok := pipes[ps.Pid]; ok {
+		out, errf := pipeFile(pp.Stdout), pipeFile(pp.Stderr)
+		a.output.keep(out, pp.StdoutPending)
+		a.output.keep(errf, pp.StderrPending)
+		a.output.follow(w.Spec(), ps.Wid, ps.Pid, out, errf)
+	}
+	a.owner[ps.Pid] = w
+	var g *cgroup.Group
+	if cg != nil && a.tree != nil {
+		if dir, ok := cg.Groups[ps.Pid]; ok {
+			g = a.tree.AdoptGroup(cgroup.Adopted{Dir: dir, Watcher: w.Name(), Wid: ps.Wid, Limits: limitsOf(w.Spec()),
+				OOMBase: cg.OOMBase[ps.Pid], PidsBase: cg.PidsBase[ps.Pid], Killed: slices.Contains(cg.Killed, ps.Pid)})
+			a.groups[ps.Pid] = g
+		}
+	}
+	// A worker's start, for its strays: 0 (none told
+	// apart) if it has ended already.
+	since, _ := procinfo.StartTicks(ps.Pid)
+	a.watchExit(w, strayOwner{workerKey{w.Spec().Name, ps.Wid}, since}, p, g)
 }
 
 // pipeFile opens an inherited pipe fd (-1: none, /dev/null instead).
