@@ -209,6 +209,10 @@ func (s *Server) apiCommand(w http.ResponseWriter, r *http.Request, id, command 
 			apiError(w, http.StatusBadRequest, arbiter.ErrnoBadJSON, id, "%s: %v", command, err)
 			return
 		}
+		if why := unknownProps(command, props); why != "" {
+			apiError(w, http.StatusBadRequest, arbiter.ErrnoBadProperty, id, "%s", why)
+			return
+		}
 	}
 	// A query whose reply can be big (logs, stats) is built in turn
 	// (replycap.go).
