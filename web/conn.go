@@ -214,7 +214,7 @@ func (s *Server) action(ctx context.Context, h *hub, req arbiter.Request, remote
 	switch {
 	case mutating && s.access.Load().readOnly:
 		s.log.Warn("console action refused: read-only", "command", req.Command, "remote", remote)
-		return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoFailed,
+		return arbiter.Fail(req.ID, &arbiter.CommandError{Errno: arbiter.ErrnoForbidden,
 			Reason: fmt.Sprintf("%s refused: the web console is read-only ([web] read_only = true); use poolctl", req.Command)})
 	case !mutating && !readCommands[req.Command]:
 		if !slices.Contains(arbiter.Commands(), req.Command) {

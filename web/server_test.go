@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"go.uber.org/goleak"
 
+	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 )
@@ -548,12 +549,14 @@ func TestReadOnlyRefusesActions(t *testing.T) {
 		t.Fatalf("hello read_only = %v", h["read_only"])
 	}
 	before := len(fake.Calls())
-	for i, cmd := range []string{"incr", "decr", "stop", "start", "restart", "reload", "kill", "signal", "reloadconfig"} {
+	// errno 7, as README says of a refusal and as the API's read-only
+	// token gets; commands got 5 and fleet_add 7 (r55b console review).
+	for i, cmd := range []string{"incr", "decr", "stop", "start", "restart", "reload", "kill", "signal", "reloadconfig", "fleet_add", "fleet_rm"} {
 		id := "r" + string(rune('a'+i))
 		c.send(id, cmd, map[string]any{"name": "web", "pid": 1})
 		r := c.reply(id)
-		if r["status"] != "error" || !strings.Contains(r["reason"].(string), "read-only") {
-			t.Errorf("%s in read-only mode: %v", cmd, r)
+		if r["status"] != "error" || !strings.Contains(r["reason"].(string), "read-only") || r["errno"] != float64(arbiter.ErrnoForbidden) {
+			t.Errorf("%s in read-only mode: %v, want errno %d saying read-only", cmd, r, arbiter.ErrnoForbidden)
 		}
 	}
 	for _, call := range fake.Calls()[before:] {
