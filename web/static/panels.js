@@ -31,11 +31,16 @@ export function runAction(btn, w, cmd, extra, ev) {
 }
 export async function doAction(btn, w, cmd, props, label) {
   if (btn) { btn.disabled = true; btn.classList.add("busy"); }
+  const before = w ? w.view.options.numprocesses : null;
   const rep = await send(cmd, props);
   if (btn) { btn.disabled = false; btn.classList.remove("busy"); }
   const ok = rep.status !== "error"; // status replies carry the watcher's status there
   const what = (w ? w.view.name + ": " : "") + label;
   let text = ok ? "ok" : (rep.reason || "failed");
+  // An incr at the pool's max, or a decr at its min or 0, is ok and
+  // changes nothing: say so rather than "ok".
+  const same = ok ? unchanged(w, cmd, rep, before) : "";
+  if (same) text = same;
   // A reload that applied may still leave settings for a restart.
   const later = ok && cmd === "reloadconfig" && Array.isArray(rep.restart_needed) ? rep.restart_needed : [];
   if (later.length) text = "applied, but " + restartWords(later);
@@ -46,13 +51,30 @@ export async function doAction(btn, w, cmd, props, label) {
     (warned.length > 1 ? warned.length + " warnings: " : "a warning: ") + warned.join("; ");
   if (w) {
     const o = w.refs.outcome;
-    o.className = "outcome " + (ok ? "ok" : "err");
-    o.textContent = (ok ? "✓ " : "✗ ") + label + (ok ? "" : ": " + text);
+    o.className = "outcome " + (ok ? (same ? "same" : "ok") : "err");
+    o.textContent = (ok ? (same ? "= " : "✓ ") : "✗ ") + label + (ok && !same ? "" : ": " + text);
     clearTimeout(o._t);
     o._t = setTimeout(() => { o.textContent = ""; }, ok ? 4000 : 15000);
     if (ok && rep.numprocesses != null) { w.view.options.numprocesses = rep.numprocesses; laterCard(w); }
   }
-  toast(what, ok, text, later.length > 0 || warned.length > 0);
+  toast(what, ok, text, later.length > 0 || warned.length > 0 || !!same);
+}
+// unchanged says why an ok incr or decr left the pool's size as it was
+// (before, the target the page knew), from the reply's numprocesses (and
+// decr's previous, the size a decr past 0 found); "" when it changed.
+function unchanged(w, cmd, rep, before) {
+  if (!w || (cmd !== "incr" && cmd !== "decr") || rep.numprocesses == null) return "";
+  const n = Number(rep.numprocesses);
+  if (rep.singleton) return "no change: a singleton keeps its " + n + " worker" + (n === 1 ? "" : "s");
+  const was = rep.previous != null ? Number(rep.previous) : Number(before);
+  if (!Number.isFinite(was) || was !== n) return "";
+  const b = w.view.bounds || {}, o = w.view.options;
+  if (cmd === "incr") {
+    const hi = b.max != null ? b.max : o.max_workers;
+    return "no change: already at its max of " + n + (hi === n && o.max_workers > 0 ? " (max_workers)" : "");
+  }
+  if (n === 0) return "no change: already at 0 workers";
+  return "no change: already at its min of " + n + (o.min_workers === n ? " (min_workers)" : "");
 }
 // restartWords says what applies each setting a reload left at its old
 // value: an upgrade in place binds [web]'s listeners where the file
