@@ -63,10 +63,16 @@ func slotRows(slots []watcher.SlotInfo) []map[string]any {
 		if !s.RetryAt.IsZero() {
 			retry = float64(s.RetryAt.UnixNano()) / 1e9
 		}
-		out = append(out, map[string]any{
+		row := map[string]any{
 			"wid": s.Wid, "state": s.State, "pid": s.Pid, "restarts": s.Restarts,
 			"last_exit": s.LastExit, "retry_at": retry,
-		})
+		}
+		if s.State == string(watcher.HoldExited) {
+			// Whether its worker ended badly: a one-shot that did its
+			// work is no failure (the console colours it so).
+			row["failed"] = s.Failed
+		}
+		out = append(out, row)
 	}
 	return out
 }

@@ -22,7 +22,11 @@ type watcherView struct {
 	// Slots are poold's per-slot records from "status NAME" (wid, state,
 	// pid, restarts, last_exit, retry_at), absent from Circus-shaped
 	// replies.
-	Slots   []any                     `json:"slots,omitempty"`
+	Slots []any `json:"slots,omitempty"`
+	// Bounds are the min and max of its size from "status NAME" (an
+	// elastic pool's min_workers..max_workers, an on_demand pool's
+	// 0..numprocesses): its options say its current target only.
+	Bounds  map[string]any            `json:"bounds,omitempty"`
 	Options map[string]any            `json:"options"`
 	Procs   map[string]map[string]any `json:"procs"` // pid -> process info
 	// V is the view's version as its last refresh read it (hubsync.go).
@@ -83,11 +87,16 @@ func plain(v any) (map[string]any, error) {
 	return m, nil
 }
 
-// setStatus takes the status, reason and slots of a "status NAME" reply.
+// setStatus takes the status, reason, slots and size bounds of a "status
+// NAME" reply.
 func (w *watcherView) setStatus(st map[string]any) {
 	w.Status = fmt.Sprint(st["status"])
 	w.Reason, _ = st["reason"].(string)
 	w.Slots, _ = st["slots"].([]any)
+	w.Bounds = nil
+	if size, ok := st["size"].(map[string]any); ok && size["min"] != nil && size["max"] != nil {
+		w.Bounds = map[string]any{"min": size["min"], "max": size["max"]}
+	}
 }
 
 func procsOf(v any) map[string]map[string]any {

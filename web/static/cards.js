@@ -189,7 +189,7 @@ function renderWatcher(w) {
   setText(r.target, target);
   const states = {};
   for (const p of Object.values(v.procs)) { const s = p.state || "running"; states[s] = (states[s] || 0) + 1; }
-  const key = JSON.stringify([o, v.lastScale, states]);
+  const key = JSON.stringify([o, v.lastScale, states, v.bounds]);
   if (r.meta._key === key) return;
   r.meta._key = key;
 
@@ -203,10 +203,14 @@ function renderWatcher(w) {
     if (/^(ready|readiness|health)/.test(k) && probeKey(o, k) && val !== "" && val != null && val !== false) meta.push(kv(k.replace(/_/g, " "), fmtOpt(k, val)));
   }
   // An elastic pool: its bounds and its last scale decision.
+  // The bounds come from poold's status (its size's min and max): an
+  // on_demand pool's options say its current target, 0 while cold.
   if (o.on_demand || o.max_workers > 0) {
-    const hi = o.max_workers > 0 ? o.max_workers : Math.max(o.numprocesses || 0, 1);
+    const b = v.bounds || {};
+    const lo = b.min != null ? b.min : (o.min_workers || 0);
+    const hi = b.max != null ? b.max : o.max_workers > 0 ? o.max_workers : Math.max(o.numprocesses || 0, 1);
     meta.push(el("span", { class: "kv elastic", title: v.lastScale || "no scale decision yet" },
-      "elastic ", el("b", { text: (o.min_workers || 0) + "–" + hi }), o.on_demand ? " on demand" : ""));
+      "elastic ", el("b", { text: lo + "–" + hi }), o.on_demand ? " on demand" : ""));
   }
   if (o.respawn === false) meta.push(kv("respawn", "off"));
   if (o.backoff_min != null || o.backoff_max != null) meta.push(kv("backoff", fmtDur(o.backoff_min) + "–" + fmtDur(o.backoff_max)));
@@ -298,10 +302,17 @@ function slotRow(s) {
   return el("tr", { class: "slot", "data-wid": s.wid != null ? s.wid : "", "data-state": s.state || "" },
     el("td", { class: "num", text: s.wid != null ? s.wid : "–" }),
     el("td", { class: "num", text: s.pid ? s.pid : "–" }),
-    el("td", null, el("span", { class: "st " + statusClass(s.state), text: s.state || "?" })),
+    el("td", null, el("span", { class: "st " + slotClass(s), text: s.state || "?" })),
     note,
     el("td", { class: "num r", text: s.restarts != null ? s.restarts : "–" }),
     el("td", { class: "act-only" }));
+}
+// slotClass colours an empty slot: an exited one (respawn off, or a
+// status no_respawn_exit_codes lists) is a success unless poold says its
+// worker failed (a status the config does not declare fine, a signal).
+function slotClass(s) {
+  if (s.state === "exited") return s.failed ? "s-bad" : "s-ok";
+  return statusClass(s.state);
 }
 // renderReason shows a watcher's reason with each "retrying in 5s" of a
 // slot ticking as the slot rows' "retry in" do: poold words the time
