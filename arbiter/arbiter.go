@@ -166,6 +166,7 @@ type Arbiter struct {
 	groups      map[int]*cgroup.Group // pid -> its cgroup
 	stops       stopDeadlines         // pid -> end of its stop's graceful_timeout
 	strays      strayBook             // running workers, strays named (strays.go)
+	strayScans  strayScans            // scans of poold's children, shared (strayscan.go)
 	// cleanups bounds how many exited workers' cgroups are emptied and
 	// removed at once (see ended): each step is a blocking syscall, and a
 	// burst of exits would otherwise give each one an OS thread of its own.

@@ -105,9 +105,14 @@ const blankRetries = 3
 func (st *strayStop) step(now time.Time) bool {
 	var mine []stray
 	st.blank = false
-	for _, s := range st.a.strayList() {
+	for _, s := range st.a.strayScans.get(st.a.strayList) {
 		st.blank = st.blank || s.blank
-		if s.key == st.o.workerKey && s.ofWorker(st.o.since) && st.a.strays.ownerSince(s) == st.o.since {
+		if s.key != st.o.workerKey || !s.ofWorker(st.o.since) {
+			continue
+		}
+		// One another running worker could own too is left alone
+		// (nameStrays names it).
+		if since, n := st.a.strays.ownerSince(s); n == 1 && since == st.o.since {
 			mine = append(mine, s)
 		}
 	}
@@ -123,21 +128,24 @@ func (st *strayStop) step(now time.Time) bool {
 	}
 	var fresh []int
 	for _, s := range mine {
-		p := st.seen[s.pid]
-		if p == nil {
-			if p = track(s); p == nil {
-				continue // ended meanwhile
+		if st.seen[s.pid] == nil {
+			if p := track(s); p != nil { // else ended meanwhile
+				st.seen[s.pid] = p
+				fresh = append(fresh, s.pid)
 			}
-			st.seen[s.pid] = p
-			fresh = append(fresh, s.pid)
 		}
-		if p.sent != sig && p.sent != syscall.SIGKILL {
+	}
+	// Named before they are signalled: one that is ending has no
+	// command line to show.
+	names := describePids(fresh)
+	for _, s := range mine {
+		if p := st.seen[s.pid]; p != nil && p.sent != sig && p.sent != syscall.SIGKILL {
 			p.signal(s.pid, sig)
 		}
 	}
 	if len(fresh) > 0 {
 		st.a.log.Info("stopping what a worker left outside its process group (poold's children now, started by the worker: their environment names it)",
-			"watcher", st.o.watcher, "pid", st.pid, "wid", st.o.wid, "processes", describePids(fresh),
+			"watcher", st.o.watcher, "pid", st.pid, "wid", st.o.wid, "processes", names,
 			"signal", configs.SignalName(sig), "sigkill_in", max(st.killAt.Sub(now), 0).Round(time.Millisecond))
 	}
 	return true

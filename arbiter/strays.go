@@ -83,19 +83,22 @@ func (b *strayBook) remove(o strayOwner) {
 }
 
 // ownerSince is the since of the running worker s belongs to, 0 if none:
-// of those its environment names, the latest to start before it (two
-// workers of one name and wid overlap only when a watcher was removed
-// and added again while its old worker was stopping).
-func (b *strayBook) ownerSince(s stray) uint64 {
+// the one of those its environment names that started before it. n is
+// how many did: two workers of one name and wid overlap after `rm
+// --nostop` and `add` of a watcher (its old worker runs on, unmanaged),
+// or while an old worker of a removed and added watcher stops; a process
+// started after both could be either's, and is none's to stop (n > 1:
+// ambiguous, named in a warning).
+func (b *strayBook) ownerSince(s stray) (since uint64, n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var owner uint64
-	for _, since := range b.live[s.key] {
-		if s.ofWorker(since) && since > owner {
-			owner = since
+	for _, w := range b.live[s.key] {
+		if s.ofWorker(w) {
+			n++
+			since = max(since, w)
 		}
 	}
-	return owner
+	return since, n
 }
 
 // fresh keeps of list the strays not named before, and forgets those
@@ -231,13 +234,21 @@ func (a *Arbiter) nameStrays() {
 	go func() {
 		defer a.bg.Done()
 		defer a.strays.scanning.Store(false)
-		var unowned []stray
-		for _, s := range a.strayList() {
-			if a.strays.ownerSince(s) == 0 {
-				unowned = append(unowned, s)
+		var odd []stray // unowned, or ambiguous
+		ambiguous := make(map[int]bool)
+		for _, s := range a.strayScans.get(a.strayList) {
+			if _, n := a.strays.ownerSince(s); n != 1 {
+				odd = append(odd, s)
+				ambiguous[s.pid] = n > 1
 			}
 		}
-		for _, s := range a.strays.fresh(unowned) {
+		for _, s := range a.strays.fresh(odd) {
+			if ambiguous[s.pid] {
+				a.log.Warn("a child process of poold outside every worker's process group could be either of two running workers' (the old worker of a watcher removed with --nostop and added again, and the new one): poold leaves it alone, and stops it only when poold exits; "+
+					"stop the old worker (poolctl kill, or signal its pid), or give the new watcher another name",
+					"pid", s.pid, "process", describePids([]int{s.pid}), "origin", "ambiguous: worker wid "+strconv.Itoa(s.key.wid)+" of watcher "+strconv.Quote(s.key.watcher))
+				continue
+			}
 			a.log.Warn("a child process of poold outside every worker's process group belongs to no running worker; poold stops it only when poold exits: "+
 				"keep programs in the foreground (no daemonizing), or give poold a cgroup per worker (README \"Containment\")",
 				"pid", s.pid, "process", describePids([]int{s.pid}), "origin", s.origin())

@@ -79,26 +79,30 @@ func TestEndedIsNoStray(t *testing.T) {
 	}
 }
 
-// A stray belongs to the latest running worker of its name and wid that
-// started before it: a watcher removed and added again while its old
-// worker stops has two workers "web" wid 1 for a while, and the old one's
-// end must not take the new one's helper.
-func TestStrayOwnerIsTheLatestWorkerBeforeIt(t *testing.T) {
+// A stray belongs to the running worker of its name and wid that started
+// before it, and to none when two did: after `rm --nostop w` and `add w`
+// the old worker runs on, unmanaged, beside the new one, and a helper the
+// old one forked after the new one started was taken for the new one's
+// and stopped at its restart, its own worker still running.
+func TestStrayOwnerIsTheWorkerBeforeIt(t *testing.T) {
 	var b strayBook
 	key := workerKey{"web", 1}
 	b.add(strayOwner{key, 100})
 	b.add(strayOwner{key, 200})
-	for _, c := range []struct{ start, want uint64 }{{50, 0}, {150, 100}, {250, 200}} {
-		if got := b.ownerSince(stray{key: key, named: true, start: c.start}); got != c.want {
-			t.Errorf("stray started at %d: owner started at %d, want %d", c.start, got, c.want)
+	for _, c := range []struct {
+		start, want uint64
+		n           int
+	}{{50, 0, 0}, {150, 100, 1}, {250, 200, 2}} {
+		if got, n := b.ownerSince(stray{key: key, named: true, start: c.start}); got != c.want || n != c.n {
+			t.Errorf("stray started at %d: owner started at %d of %d, want %d of %d", c.start, got, n, c.want, c.n)
 		}
 	}
 	b.remove(strayOwner{key, 200})
-	if got := b.ownerSince(stray{key: key, named: true, start: 250}); got != 100 {
-		t.Errorf("once the newer worker ended, owner %d, want 100", got)
+	if got, n := b.ownerSince(stray{key: key, named: true, start: 250}); got != 100 || n != 1 {
+		t.Errorf("once the newer worker ended, owner %d of %d, want 100 of 1", got, n)
 	}
-	if got := b.ownerSince(stray{key: workerKey{"api", 1}, named: true, start: 250}); got != 0 {
-		t.Errorf("a stray of another watcher's wid 1: owner %d, want none", got)
+	if got, n := b.ownerSince(stray{key: workerKey{"api", 1}, named: true, start: 250}); got != 0 || n != 0 {
+		t.Errorf("a stray of another watcher's wid 1: owner %d of %d, want none", got, n)
 	}
 }
 
