@@ -102,3 +102,23 @@ func waitTrapped(t *testing.T, marker string) {
 		return err == nil
 	})
 }
+
+// startTrappedWeb starts an upgradable poold whose watcher "web" runs one
+// shell worker deaf to SIGTERM, stopped only at graceful (a duration), and
+// returns once that worker's trap is set, with its pid.
+func startTrappedWeb(t *testing.T, graceful string) (*upProc, int) {
+	t.Helper()
+	trapped := filepath.Join(t.TempDir(), "trapped")
+	p := startUpgradable(t, fmt.Sprintf(`
+[arbiter]
+ENDPOINTS
+[watchers.web]
+cmd = "/bin/sh"
+args = ["-c", "trap '' TERM; : > %s.$$; while :; do sleep 0.2; done"]
+graceful_timeout = %q
+`, trapped, graceful))
+	proctest.Eventually(t, "a worker", func() bool { return len(p.pids("web")) == 1 })
+	pid := p.pids("web")[0]
+	waitTrapped(t, fmt.Sprintf("%s.%d", trapped, pid))
+	return p, pid
+}

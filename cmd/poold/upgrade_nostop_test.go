@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -46,19 +45,8 @@ func TestUpgradeRefusedWhileRmNostopWorkersRun(t *testing.T) {
 // answered at once (errno 6, naming rm --nostop), and once the left
 // worker is gone the upgrade goes through.
 func TestUpgradeAfterRmNostopCutAWaitedStop(t *testing.T) {
-	trapped := filepath.Join(t.TempDir(), "trapped")
-	p := startUpgradable(t, fmt.Sprintf(`
-[arbiter]
-ENDPOINTS
-[watchers.web]
-cmd = "/bin/sh"
-args = ["-c", "trap '' TERM; : > %s.$$; while :; do sleep 0.2; done"]
-graceful_timeout = "1h"
-`, trapped))
-	proctest.Eventually(t, "a worker", func() bool { return len(p.pids("web")) == 1 })
-	left := p.pids("web")[0]
+	p, left := startTrappedWeb(t, "1h") // deaf to SIGTERM
 	t.Cleanup(func() { _ = syscall.Kill(left, syscall.SIGKILL) })
-	waitTrapped(t, fmt.Sprintf("%s.%d", trapped, left)) // deaf to SIGTERM from now on
 	type answer struct {
 		r   arbiter.Reply
 		err error

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -19,20 +17,9 @@ import (
 // 3) for a reload that went through. The upgrade now waits for the
 // answer to be sent.
 func TestUpgradeKeepsTheAnswerOfAWaitedReload(t *testing.T) {
-	trapped := filepath.Join(t.TempDir(), "trapped")
-	p := startUpgradable(t, fmt.Sprintf(`
-[arbiter]
-ENDPOINTS
-[watchers.web]
-cmd = "/bin/sh"
-args = ["-c", "trap '' TERM; : > %s.$$; while :; do sleep 0.2; done"]
-graceful_timeout = "3s"
-`, trapped))
-	proctest.Eventually(t, "a worker", func() bool { return len(p.pids("web")) == 1 })
-	old := p.pids("web")[0]
 	// Deaf to SIGTERM once its trap is set; a reload before that killed
 	// it outright (seen under load).
-	waitTrapped(t, fmt.Sprintf("%s.%d", trapped, old))
+	p, old := startTrappedWeb(t, "3s")
 	type answer struct {
 		r   arbiter.Reply
 		err error
