@@ -19,7 +19,7 @@ func TestUnsetEnvRefWarns(t *testing.T) {
 		want          []string
 	}{
 		{"in env", `env = ["UNSET=$(pool.env.NOPE)x"]`,
-			[]string{`poold.toml: watchers.w.env[0]: refers to $(pool.env.NOPE), which has no value: NOPE is not set in env, and without copy_env a worker inherits only PATH; the worker gets "$(pool.env.NOPE)" as written`}},
+			[]string{`poold.toml:3:8: watchers.w.env[0]: refers to $(pool.env.NOPE), which has no value: NOPE is not set in env, and without copy_env a worker inherits only PATH; the worker gets "$(pool.env.NOPE)" as written`}},
 		{"in cmd", `cmd = "/bin/echo ((circus.env.NOPE))"`,
 			[]string{`watchers.w.cmd: refers to ((circus.env.NOPE)), which has no value: NOPE is not set in env`}},
 		{"in args", `args = ["$(pool.env.HOME)"]`,

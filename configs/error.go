@@ -23,8 +23,10 @@ type Problem struct {
 	// (for run-time options just the option name). "" for a problem with
 	// the file as a whole, such as a syntax error.
 	Key string
-	// Line and Column locate a syntax error when the parser reports them
-	// (1-based; 0 = unknown).
+	// Line and Column locate the problem in File (1-based; 0 = unknown):
+	// a syntax error where the parser reports it; a problem of a key
+	// where the key is written, or the table it belongs in when the file
+	// does not write it; none for a value an environment variable set.
 	Line, Column int
 	// Msg says what is wrong and what is expected.
 	Msg string
@@ -32,7 +34,7 @@ type Problem struct {
 
 // Error renders one line per problem:
 //
-//	configs: poold.toml: watchers.web.numprocesses: must be >= 0, got -2
+//	configs: poold.toml:14:1: watchers.web.numprocesses: must be >= 0, got -2
 //	configs: poold.toml:3:7: syntax error: ...
 func (e *Error) Error() string {
 	var b strings.Builder

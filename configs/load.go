@@ -80,6 +80,7 @@ func Load(path string) (*Config, error) {
 	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
 	cfg.Path = path
 	ps.creditEnv(fromEnv)
+	ps.locate(data, format, fromEnv)
 	if err := ps.err(path); err != nil {
 		return nil, err
 	}

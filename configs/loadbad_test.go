@@ -15,7 +15,7 @@ func TestLoadBad(t *testing.T) {
 		want []string // substrings of err.Error(), each on some line
 		n    int      // exact number of problems when > 0
 	}{
-		{"bad_numprocesses.toml", []string{"configs: testdata/bad_numprocesses.toml: watchers.web.numprocesses: must be >= 0, got -2"}, 1},
+		{"bad_numprocesses.toml", []string{"configs: testdata/bad_numprocesses.toml:3:1: watchers.web.numprocesses: must be >= 0, got -2"}, 1},
 		{"bad_unknown_key.toml", []string{
 			`watchers.web.numprocess: unknown key; did you mean "numprocesses"?`,
 			`watchers.web.max_retry: unknown key; max_retry is Circus's or supervisord's name: poold's is "flapping_max_retry"`,
@@ -146,7 +146,7 @@ func TestLoadBad(t *testing.T) {
 			`watchers.a.numprocesses: is spelled "NumProcesses" and "numprocesses"`,
 		}, 3},
 		{"bad_case_names.json", []string{
-			`configs: testdata/bad_case_names.json: sockets.web: is spelled "Web" and "web"`,
+			`configs: testdata/bad_case_names.json:2:15: sockets.web: is spelled "Web" and "web"`,
 			`watchers.a: is spelled "A" and "a"`,
 			`watchers.b: is spelled "B" and "b"`,
 			`watchers: is spelled "Watchers" and "watchers"`,
@@ -158,7 +158,7 @@ func TestLoadBad(t *testing.T) {
 			`bad_duplicate_keys.json:3:70: watchers.a.rlimits.nofile: key "nofile" is given again here (first at line 3, column 56)`,
 			`bad_duplicate_keys.json:5:2: watchers: key "watchers" is given again here (first at line 2, column 2)`,
 			`bad_duplicate_keys.json:5:76: watchers.b.args[1].a\": key "a\\\"" is given again here (first at line 5, column 64)`,
-			`bad_duplicate_keys.json: watchers.b.args[1]: must be a string, got a table`,
+			`bad_duplicate_keys.json:5:63: watchers.b.args[1]: must be a string, got a table`,
 		}, 5},
 		// Each pair used to pass, and poold then failed to bind the second.
 		{"bad_listen_overlap.toml", []string{

@@ -305,7 +305,7 @@ func TestProbeEnvOverride(t *testing.T) {
 func TestUnusedProbeTargetsWarn(t *testing.T) {
 	for _, tc := range []struct{ name, section, want string }{
 		{"health_url without health_check", `health_url = "http://127.0.0.1:8000/healthz"`,
-			`poold.toml: watchers.w.health_url: is set but not used: watchers.w.health_check is "", so nothing probes it; set health_check = "http" to use it, or remove health_url`},
+			`poold.toml:3:1: watchers.w.health_url: is set but not used: watchers.w.health_check is "", so nothing probes it; set health_check = "http" to use it, or remove health_url`},
 		{"health_cmd beside tcp", "health_check = \"tcp\"\nhealth_address = \"127.0.0.1:8000\"\nhealth_cmd = \"/bin/true\"",
 			`watchers.w.health_cmd: is set but not used: watchers.w.health_check is "tcp", so nothing probes it; set health_check = "exec" to use it`},
 		{"ready_address with spawn", `ready_address = "127.0.0.1:8000"`,
