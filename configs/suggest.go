@@ -58,6 +58,12 @@ func circusOnlyMsg(k string, valid []string) string {
 	return ""
 }
 
+// Closest is the candidate a misspelt key or name k most likely meant, by
+// the rules of closest, or "" when none is near enough to suggest: the
+// "did you mean" of poold's own formats, for readers of other formats
+// (circus.ini) to give the same hints.
+func Closest(k string, candidates []string) string { return closest(k, candidates) }
+
 // closest returns the candidate nearest to k by edit distance (ignoring
 // case, '_' and '-'), or else the one sharing the longest prefix of at
 // least 5 characters, or "" when none is near enough to be an obvious typo.

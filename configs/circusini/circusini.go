@@ -114,7 +114,7 @@ func Translate(path string, environ []string) (*translate.Doc, error) {
 	t.watchers()
 	for _, s := range ini.Sections {
 		if !known(s.Name) {
-			t.warn(t.doc.Section("arbiter"), s, "", "unknown section, ignored (Circus ignores it too); Circus sections are [circus], [watcher:NAME], [socket:NAME], [env], [env:NAMES] and [plugin:NAME]")
+			t.warn(t.doc.Section("arbiter"), s, "", unknownSection(s.Name))
 		}
 	}
 	t.doc.SortSections()

@@ -127,7 +127,7 @@ func circusNoEquivalent(key string) string {
 	case "debug_gc", "fqdn_prefix", "papa_endpoint":
 		return "no poold equivalent"
 	}
-	return "unknown [circus] option (Circus ignores it too)"
+	return "unknown [circus] option (Circus ignores it too)" + suggest(key, circusOptions, nil)
 }
 
 // sockets translates each [socket:NAME].
@@ -203,7 +203,7 @@ func (t *translator) socketOption(out *translate.Section, s *translate.INISectio
 		b, _ := toBool(v)
 		out.Set("blocking", b)
 	default:
-		t.warn(out, s, key, "no poold equivalent for this [socket:NAME] option")
+		t.warn(out, s, key, unknownSocketOption(key))
 	}
 }
 
@@ -309,7 +309,7 @@ func (t *translator) plugins() {
 				case "window", "retry_in":
 					t.flap["flapping_"+o.Key] = toDuration(v)
 				default:
-					t.warn(t.doc.Section("arbiter"), s, o.Key, "no poold equivalent for this flapping option")
+					t.warn(t.doc.Section("arbiter"), s, o.Key, "no poold equivalent for this flapping option"+suggest(o.Key, flappingOptions, []string{"use"}))
 				}
 			}
 			t.info(t.doc.Section("arbiter"), s, "use", "mapped onto poold's built-in flapping detection (flapping_* of every watcher)")

@@ -132,7 +132,7 @@ func (t *translator) watcher(w *wdraft) {
 		case strings.HasPrefix(k, "flapping."):
 			t.flapping(w, k, v)
 		default:
-			t.warn(out, s, k, "unknown [watcher:NAME] option; Circus passes it to the watcher, poold has no equivalent")
+			t.warn(out, s, k, unknownWatcherOption(k))
 		}
 	}
 	t.streams(w)
@@ -229,7 +229,11 @@ func (t *translator) flapping(w *wdraft, k, v string) {
 			w.out.Set("flapping_attempts", int64(0))
 		}
 	default:
-		t.warn(w.out, w.sec, k, "no poold equivalent for this flapping option")
+		hint := ""
+		if c := configs.Closest(opt, flappingOptions); c != "" {
+			hint = fmt.Sprintf("; did you mean %q?", "flapping."+c)
+		}
+		t.warn(w.out, w.sec, k, "no poold equivalent for this flapping option"+hint)
 	}
 }
 
