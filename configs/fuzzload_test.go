@@ -20,6 +20,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Add([]byte("a = [[[{b = '''[\n'''}]]]"), ".toml")
 	f.Add([]byte("watchers: &a [*a]"), ".yaml")
+	f.Add([]byte("watchers: &a {web: {<<: *a, numprocesses: -1}}"), ".yaml")
 	f.Add([]byte(`{"watchers": {"W": {}, "w": {"cmd": 1e400}}}`), ".json")
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte, ext string) {

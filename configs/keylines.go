@@ -236,8 +236,10 @@ func (f *keyFinder) yamlNode(n *yaml.Node, path string, depth int) {
 			f.yamlNode(c, path, depth)
 		}
 	case yaml.AliasNode:
+		// One deeper than it is: an alias may lead back to itself
+		// (through a merge), and the walk must end.
 		if n.Alias != nil {
-			f.yamlNode(n.Alias, path, depth)
+			f.yamlNode(n.Alias, path, depth+1)
 		}
 	case yaml.MappingNode:
 		var merges []*yaml.Node
