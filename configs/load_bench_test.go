@@ -35,3 +35,30 @@ func BenchmarkLoad5000Watchers(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLoad5000WatchersEachWrong loads 5,000 watchers each with a
+// value out of range: the worst case of naming each problem's line, which
+// walks the file once more (5,000 problems, one walk). A file with no
+// problem does not walk it.
+func BenchmarkLoad5000WatchersEachWrong(b *testing.B) {
+	var conf strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&conf, "[watchers.w%d]\ncmd = \"/bin/sleep 1000\"\nnumprocesses = -1\n\n", i)
+	}
+	path := filepath.Join(b.TempDir(), "many.toml")
+	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "POOLD_") {
+			b.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load(path); err == nil {
+			b.Fatal("Load took 5,000 negative numprocesses")
+		}
+	}
+}
