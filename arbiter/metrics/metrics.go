@@ -112,7 +112,7 @@ func New(opts Options) *Exporter {
 		}, []string{"pool", "reason"}),
 		reloads: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "poold_reload_duration_seconds",
-			Help:    "Seconds from a pool's reload (reload command, or a config reload that changed it) until it settled: its target of current, ready workers and nothing in flight.",
+			Help:    "Seconds from a rollover of a pool's workers being asked for (reload command, or a config reload or set that changed what they run) until the pool settled: its target of current, ready workers and nothing in flight. One sample per rollover; a scale (numprocesses, incr, decr) adds none.",
 			Buckets: ReloadBuckets,
 		}, []string{"pool"}),
 	}
@@ -219,7 +219,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 			case ev.Kind == events.KindRemove:
 				e.reloads.DeletePartialMatch(prometheus.Labels{"pool": ev.Watcher})
 			case !exists:
-			case ev.Kind == events.KindReload, ev.Kind == events.KindUpdated:
+			case ev.Kind == events.KindReload:
 				e.timeReload(ctx, ev)
 			}
 		}
@@ -240,21 +240,23 @@ func (e *Exporter) poolNames(ctx context.Context) []string {
 	return names
 }
 
-// timeReload observes how long the pool of ev takes to settle after it.
-// A config change that needed no new worker (updated, already settled)
-// is not a reload worth timing.
+// timeReload observes how long the pool of ev, a reload event, takes to
+// settle from when the reload was asked for. A reload event ends each
+// rollover, whatever asked for it (the reload command, a config reload or
+// a set that changed what the workers run), once however many keys it
+// changed: one rollover, one sample. An updated event is not timed: it
+// comes with every change of options, once per option set, whether or not
+// workers are replaced, and a change that only scales the pool (a config
+// reload or set of numprocesses, as incr and decr) is no reload.
 func (e *Exporter) timeReload(ctx context.Context, ev events.Event) {
-	pool, kind, t0 := ev.Watcher, ev.Kind, ev.Time
-	// reload comes when the workers are replaced, as in Circus; it says
-	// when the reload was asked for.
+	pool, t0 := ev.Watcher, ev.Time
+	// reload comes when the workers are replaced, as in Circus; began
+	// says when the reload was asked for.
 	if began, ok := ev.Fields["began"].(float64); ok && began > 0 {
 		t0 = time.Unix(0, int64(began*1e9))
 	}
 	obs := e.reloads.WithLabelValues(pool)
-	e.opts.Source.OnSettled(ctx, pool, func(at time.Time, already bool) {
-		if kind == events.KindUpdated && already {
-			return
-		}
+	e.opts.Source.OnSettled(ctx, pool, func(at time.Time, _ bool) {
 		obs.Observe(max(at.Sub(t0).Seconds(), 0))
 	})
 }
