@@ -29,11 +29,11 @@ var (
 	dWorkers = desc("poold_pool_workers",
 		"Worker processes of the pool by state: starting (not yet ready), ready, stopping.", "pool", "state")
 	dDesired = desc("poold_pool_desired_workers",
-		"The pool's target number of workers (numprocesses).", "pool")
+		"The pool's target number of workers: numprocesses, or an elastic pool's size in force.", "pool")
 	dEmpty = desc("poold_pool_empty_slots",
 		"Slots of the target without a worker, by why: backoff (starts again after a delay), paused (flapping), failed (gave up), exited (respawn is off).", "pool", "state")
 	dStatus = desc("poold_pool_status",
-		"1 for the pool's current status (stopped, starting, active, stopping, flapping, failed), 0 for the others.", "pool", "status")
+		"1 for the pool's current status as poolctl status shows it (stopped, starting, active, stopping, flapping, failed), 0 for the others.", "pool", "status")
 	dStart     = desc(workerFamilies[2].name, workerFamilies[2].help, "pool", "wid")
 	dRSS       = desc(workerFamilies[1].name, workerFamilies[1].help, "pool", "wid")
 	dCPU       = desc(workerFamilies[0].name, workerFamilies[0].help, "pool", "wid")

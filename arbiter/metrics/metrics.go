@@ -108,7 +108,7 @@ func New(opts Options) *Exporter {
 		slots: make(chan struct{}, inFlight),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "poold_worker_restarts_total",
-			Help: "Workers poold started again without being asked: reason exit (the worker ended on its own), spawn_error (the previous start failed), unhealthy (failed readiness, health check or a resource limit), max_age.",
+			Help: "Workers poold started again without being asked, by reason: exit (the worker ended on its own), oom (the kernel's OOM killer killed it), spawn_error (the slot's previous start failed), unhealthy (failed readiness or health check), limit (over max_rss or max_cpu), max_age (recycled for its age).",
 		}, []string{"pool", "reason"}),
 		reloads: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "poold_reload_duration_seconds",
