@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestReloadDurationCountsEachRolloverOnce(t *testing.T) {
 		{"set numprocesses up", 0, set(map[string]any{"numprocesses": 4})},
 		{"set numprocesses down", 0, set(map[string]any{"numprocesses": 2})},
 		{"set of two keys that each need new workers", 1, set(map[string]any{
-			"env": []any{workertest.Env + "=serve", "Y=3"}, "working_dir": t.TempDir()})},
+			"env": []any{workertest.Env + "=serve", "Y=3"}, "working_dir": os.TempDir()})},
 		{"reload command", 1, func() { r.do("reload", map[string]any{"name": "web", "waiting": true}) }},
 		{"incr", 0, func() { r.do("incr", map[string]any{"name": "web", "waiting": true}) }},
 		{"decr", 0, func() { r.do("decr", map[string]any{"name": "web", "waiting": true}) }},
