@@ -3,7 +3,6 @@ package spawn
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -98,12 +97,12 @@ func applyAttrs(spec shimSpec) error {
 		return err
 	}
 	if spec.Dir != "" {
-		if err := os.Chdir(spec.Dir); err != nil {
-			where := spec.Dir
+		if err := syscall.Chdir(spec.Dir); err != nil { // the errno alone: the message names the path
+			where := "working_dir " + spec.Dir
 			if spec.Chroot != "" {
-				where = filepath.Join(spec.Chroot, spec.Dir) + " (working_dir inside the chroot)"
+				where += " inside chroot " + spec.Chroot
 			}
-			return fmt.Errorf("chdir %s: %w", where, err)
+			return fmt.Errorf("%s: %w (create it again or allow the worker's user to enter it, or set another working_dir and reload)", where, err)
 		}
 	}
 	return keepParentDeathSignal(spec.Ppid)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -143,6 +144,12 @@ func (st *execStatus) failed(p *Proc, msg []byte) error {
 	fail := &execFailure{msg: string(msg), errno: errno}
 	if fail.msg == "" { // from the stub: the errno alone
 		fail.msg = "exec: " + errno.Error()
+	}
+	if !strings.HasPrefix(fail.msg, "exec: ") {
+		// The shim could not set an attribute (its working_dir, its
+		// user): its message names it, and what to do; the hints of
+		// execError are about cmd.
+		return fmt.Errorf("start %s: %s: %w", st.worker, st.step, fail)
 	}
 	return execError(st.worker, st.step, fail)
 }

@@ -488,16 +488,17 @@ func killWait(p *Proc) {
 // Start that still matches EAGAIN and tells the user which limits to look
 // at; other errors are not dressed up so.
 func TestForkRefusedNamesTheLimit(t *testing.T) {
-	err := startError("/bin/worker", "/bin/sh", syscall.EAGAIN)
+	worker := ProcSpec{Path: "/bin/worker"}
+	err := startError(worker, "/bin/sh", syscall.EAGAIN)
 	if !errors.Is(err, syscall.EAGAIN) {
 		t.Errorf("%v does not match EAGAIN", err)
 	}
-	for _, want := range []string{"/bin/worker", "fork/exec /bin/sh", "resource temporarily unavailable", "pids.max", "RLIMIT_NPROC"} {
+	for _, want := range []string{"/bin/worker", "fork/exec /bin/worker through /bin/sh", "resource temporarily unavailable", "pids.max", "RLIMIT_NPROC"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q lacks %q", err, want)
 		}
 	}
-	if err := startError("/bin/worker", "/bin/worker", syscall.ENOENT); strings.Contains(err.Error(), "pids.max") {
+	if err := startError(worker, "/bin/worker", syscall.ENOENT); strings.Contains(err.Error(), "pids.max") {
 		t.Errorf("ENOENT reported as a pids limit: %v", err)
 	}
 }
