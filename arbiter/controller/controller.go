@@ -47,6 +47,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/hashicorp/go-hclog"
@@ -96,6 +97,8 @@ type Controller struct {
 	log      hclog.Logger
 	acl      atomic.Pointer[ACL]
 	refusals zmqguard.Throttle // refusal log lines, per uid
+	// badHandshakes: handshake error log lines, for the whole endpoint
+	badHandshakes zmqguard.Throttle
 
 	started atomic.Bool
 	ready   chan struct{}
@@ -122,19 +125,40 @@ func New(endpoint string, h Handler, log hclog.Logger) *Controller {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Controller{
+	c := &Controller{
 		MaxInFlight:        DefaultMaxInFlight,
 		MaxInFlightPerPeer: DefaultMaxInFlightPerPeer,
 		MaxQueuedPerPeer:   DefaultMaxQueuedPerPeer,
 		MaxQueued:          DefaultMaxQueued,
-		Guard: zmqguard.New(zmqguard.Options{MaxFrame: MaxRequest, OnOversized: func(peer string) {
-			log.Warn("control connection closed: a request over the limit; send less (fewer or shorter args, env)", "peer", peer, "limit_bytes", MaxRequest)
-		}, MaxBuffered: MaxUnreadPerConn, MaxUnflushed: MaxUnread, Name: "control"}),
-		endpoint: endpoint,
-		handle:   h,
-		log:      log,
-		ready:    make(chan struct{}),
+		endpoint:           endpoint,
+		handle:             h,
+		log:                log,
+		ready:              make(chan struct{}),
+		badHandshakes:      zmqguard.Throttle{Every: HandshakeLogEvery},
 	}
+	c.Guard = zmqguard.New(zmqguard.Options{MaxFrame: MaxRequest, OnOversized: func(peer string) {
+		log.Warn("control connection closed: a request over the limit; send less (fewer or shorter args, env)", "peer", peer, "limit_bytes", MaxRequest)
+	}, OnHandshakeError: c.handshakeError, MaxBuffered: MaxUnreadPerConn, MaxUnflushed: MaxUnread, Name: "control"})
+	return c
+}
+
+// HandshakeLogEvery is how often at most a failed handshake is logged:
+// the others meanwhile are counted in the next line (and in the
+// handshake_errors of the endpoint's closing line).
+const HandshakeLogEvery = 10 * time.Second
+
+// handshakeError logs a client closed for a malformed ZMTP handshake or
+// frame, at most once per HandshakeLogEvery for the whole endpoint: a
+// scanner on a tcp endpoint, from many addresses, costs one line, not one
+// per connection.
+func (c *Controller) handshakeError(peer string, err error) {
+	ok, suppressed := c.badHandshakes.Allow("handshake")
+	if !ok {
+		return
+	}
+	c.log.Warn("control connection closed: its ZeroMQ handshake or framing was malformed; "+
+		"is it a ZeroMQ client (ZMTP 3, NULL security) of this endpoint, and not a port scan, HTTP or TLS?",
+		"endpoint", c.endpoint, "peer", peer, "reason", err, "suppressed", suppressed)
 }
 
 // Ready is closed once the socket is bound.

@@ -170,7 +170,7 @@ func (c *conn) Read(b []byte) (int, error) {
 			if errors.Is(serr, errFrameTooLarge) {
 				c.g.oversize(c.raw)
 			} else {
-				c.g.handshakeErrors.Add(1)
+				c.g.handshakeFailed(c.raw, serr)
 			}
 			c.abort()
 			return 0, c.opErr("read", serr)

@@ -155,6 +155,12 @@ type Options struct {
 	// for tcp), so the owner can log what the closed peer cannot be told.
 	// It runs on the connection's goroutine and must not block.
 	OnOversized func(peer string)
+	// OnHandshakeError, if set, is told of each connection closed for a
+	// malformed handshake or frame (Stats.HandshakeErrors), with its peer
+	// and what was wrong, so the owner can log it (rate-limited: anyone
+	// who can reach a tcp port can make many). It runs on the
+	// connection's goroutine and must not block.
+	OnHandshakeError func(peer string, err error)
 }
 
 func (o Options) withDefaults() Options {
@@ -343,6 +349,15 @@ func (g *Guard) oversize(rc net.Conn) {
 	g.oversized.Add(1)
 	if f := g.opts.OnOversized; f != nil {
 		f(peerOf(rc))
+	}
+}
+
+// handshakeFailed counts a connection closed for a malformed handshake
+// or frame (err) and tells OnHandshakeError.
+func (g *Guard) handshakeFailed(rc net.Conn, err error) {
+	g.handshakeErrors.Add(1)
+	if f := g.opts.OnHandshakeError; f != nil {
+		f(peerOf(rc), err)
 	}
 }
 

@@ -60,9 +60,9 @@ func (l *listener) resumeConns(cs []inheritedConn) {
 		defer l.wg.Done()
 		for i, ic := range cs {
 			in := newStream(uint64(l.g.opts.MaxFrame))
-			if err := in.scan(ic.hs); err != nil || checkGreeting(ic.hs) != nil || checkReady(commandBody(ic.hs[greetingLen:in.handshakeEnd])) != nil {
+			if err := resumedHandshake(in, ic.hs); err != nil {
+				l.g.handshakeFailed(ic.conn, fmt.Errorf("handed over by the previous poold: %w", err))
 				ic.conn.Close()
-				l.g.handshakeErrors.Add(1)
 				continue
 			}
 			buf := append([]byte(nil), ic.hs...)
@@ -94,4 +94,16 @@ func unclaimedConns() {
 		}
 		delete(registry.conns, k)
 	}
+}
+
+// resumedHandshake checks the handshake of a connection handed over at an
+// upgrade, scanning it into in.
+func resumedHandshake(in *stream, hs []byte) error {
+	if err := in.scan(hs); err != nil {
+		return err
+	}
+	if err := checkGreeting(hs); err != nil {
+		return err
+	}
+	return checkReady(commandBody(hs[greetingLen:in.handshakeEnd]))
 }

@@ -174,7 +174,7 @@ func (l *listener) handshake(e *pendingConn) {
 		case !e.talked.Load() && closedByPeer(err):
 			l.g.probes.Add(1)
 		default:
-			l.g.handshakeErrors.Add(1)
+			l.g.handshakeFailed(rc, err)
 		}
 		rc.Close()
 		return
