@@ -319,7 +319,8 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 	}
 	// An elastic pool moves within min_workers..max_workers.
 	old := w.Target()
-	n := w.Clamp(max(old+sign*nb, 0))
+	asked := max(old+sign*nb, 0)
+	n := w.Clamp(asked)
 	if err := a.checkCeiling(m.req.Command, w.Spec(), n); err != nil {
 		return err
 	}
@@ -335,8 +336,29 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 			// pool already at 0 has none to stop).
 			r["previous"] = old
 		}
+		if target != asked {
+			boundFields(r, w.Spec(), old, sign)
+		}
 		return r
 	})
+}
+
+// boundFields adds to the reply of an incr (sign 1) or decr (-1) that an
+// elastic pool's bounds held back what the pool had (previous), the
+// bound (max or min) and the key that sets it (limit), so a client can
+// say that the pool did not grow (or shrink) as asked, and why: Circus's
+// reply has numprocesses alone, which does not tell.
+func boundFields(r map[string]any, spec configs.Watcher, old, sign int) {
+	lo, hi := spec.Bounds()
+	r["previous"] = old
+	switch {
+	case sign < 0:
+		r["min"], r["limit"] = lo, "min_workers"
+	case spec.MaxWorkers > 0:
+		r["max"], r["limit"] = hi, "max_workers"
+	default: // on_demand without max_workers grows to numprocesses
+		r["max"], r["limit"] = hi, "numprocesses"
+	}
 }
 
 func cmdAdd(a *Arbiter, m *cmdMsg) error {

@@ -207,7 +207,7 @@ func decodeHead(raw []byte) (reply, error) {
 		return nil, err
 	}
 	r := reply{}
-	for _, k := range []string{"status", "reason", "errno", "restart_needed", "warnings", wire.NotRun, "numprocesses", "previous"} {
+	for _, k := range []string{"status", "reason", "errno", "restart_needed", "warnings", wire.NotRun, "numprocesses", "previous", "max", "min", "limit"} {
 		if v, ok := top[k]; ok {
 			var x any
 			if err := json.Unmarshal(v, &x); err != nil {

@@ -41,3 +41,38 @@ func TestDecrOfAnEmptyPoolSaysNothing(t *testing.T) {
 		t.Errorf("decr of a pool of 1: %q, want %q", got, want)
 	}
 }
+
+// TestIncrAtTheMaxWarns: `incr` of an elastic pool at its max_workers
+// printed the size it already had and exited 0, as if it had grown (r55
+// console review). poold's reply now adds what the pool had, the bound
+// and its key, and poolctl warns on stderr; a decr held at min_workers
+// likewise. --json keeps Circus's numprocesses and adds the keys.
+func TestIncrAtTheMaxWarns(t *testing.T) {
+	p := startPooldWith(t, pooldConf{arbiter: "\n[sockets.s]\nhost = \"127.0.0.1\"\nport = 0\n"}) // web: 2 workers
+	// Bounds 2..3, so the pool's own scaling cannot move it meanwhile.
+	if r := p.ctl(t, "set", "web", "sockets", `["s"]`, "min_workers", "2", "max_workers", "3"); r.stderr != "" {
+		t.Fatalf("set web elastic: %v", r)
+	}
+	if r := p.ctl(t, "incr", "web"); r.stdout != "3\n" || r.stderr != "" {
+		t.Errorf("incr web of 2, max 3: %v, want 3 and no warning", r)
+	}
+	r := p.ctl(t, "incr", "web")
+	want := "poolctl: warning: incr changed nothing: the pool is already at its max of 3 workers (max_workers); raise max_workers to grow it (poolctl set NAME max_workers N)\n"
+	if r.stdout != "3\n" || r.stderr != want {
+		t.Errorf("incr web at its max of 3: %v\nwant stdout 3 and stderr %q", r, want)
+	}
+	r = p.ctl(t, "--json", "incr", "web", "2")
+	for _, key := range []string{`"numprocesses":3`, `"previous":3`, `"max":3`, `"limit":"max_workers"`} {
+		if !strings.Contains(r.stdout, key) {
+			t.Errorf("incr web at its max, --json: %v, want %s", r, key)
+		}
+	}
+	if r := p.ctl(t, "decr", "web", "1"); r.stdout != "2\n" || r.stderr != "" {
+		t.Errorf("decr web of 3, min 2: %v, want 2 and no warning", r)
+	}
+	r = p.ctl(t, "decr", "web", "5")
+	want = "poolctl: warning: decr changed nothing: the pool is already at its min of 2 workers (min_workers); lower min_workers to shrink it (poolctl set NAME min_workers N)\n"
+	if r.stdout != "2\n" || r.stderr != want {
+		t.Errorf("decr web 5 at its min of 2: %v\nwant stdout 2 and stderr %q", r, want)
+	}
+}

@@ -130,17 +130,50 @@ func configWarnings(r reply) []string {
 
 // scaleWarnings warn of a decr that went past the pool's size: poold
 // stops at 0 workers, as circusd does, and then says what size the pool
-// had (previous), unless it had none (an older poold sends 0 then).
+// had (previous), unless it had none (an older poold sends 0 then); and
+// of an incr or decr that an elastic pool's bounds held back: poold then
+// says the bound (max or min) and its key (limit).
 func scaleWarnings(command string, r reply) []string {
+	if w := boundWarning(command, r); w != "" {
+		return []string{w}
+	}
 	prev, ok := r["previous"].(float64)
 	if command != "decr" || !ok || prev < 1 || num(r["numprocesses"]) != 0 {
 		return nil
 	}
-	workers := "workers"
-	if prev == 1 {
-		workers = "worker"
+	return []string{fmt.Sprintf("warning: decr asked for more than the pool's %s, so it now has 0: every worker of it stops; poolctl incr NAME N starts some again", workers(prev))}
+}
+
+// boundWarning is the warning of an incr stopped at the pool's max, or a
+// decr at its min; "" for any other reply.
+func boundWarning(command string, r reply) string {
+	key, _ := r["limit"].(string)
+	prev, ok := r["previous"].(float64)
+	if key == "" || !ok {
+		return ""
 	}
-	return []string{fmt.Sprintf("warning: decr asked for more than the pool's %d %s, so it now has 0: every worker of it stops; poolctl incr NAME N starts some again", int(prev), workers)}
+	n := num(r["numprocesses"])
+	word, bound, verb, fix := "max", r["max"], "grow", "raise"
+	if command == "decr" {
+		word, bound, verb, fix = "min", r["min"], "shrink", "lower"
+	}
+	b, ok := bound.(float64)
+	if !ok {
+		return ""
+	}
+	todo := fmt.Sprintf("%s %s to %s it (poolctl set NAME %s N)", fix, key, verb, key)
+	if n == prev {
+		return fmt.Sprintf("warning: %s changed nothing: the pool is already at its %s of %s (%s); %s", command, word, workers(b), key, todo)
+	}
+	return fmt.Sprintf("warning: %s stopped at the pool's %s of %s (%s), short of what was asked; %s further", command, word, workers(b), key, todo)
+}
+
+// workers is "1 worker", "N workers".
+func workers(n float64) string {
+	if n == 1 {
+		return "1 worker"
+	}
+	return fmt.Sprintf("%d workers", int(n))
 }
 
 // printFates prints "PREFIXNAME: FATE" lines, by name.
