@@ -50,6 +50,10 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	}
 	if r := a.reasonOf(w); r != "" {
 		fields["reason"] = r
+		if r == w.Reason() && w.ReasonFine() {
+			// It only tells of one-shots that did their work: no warning.
+			fields["reason_fine"] = true
+		}
 	}
 	m.ok(fields)
 	return nil

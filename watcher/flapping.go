@@ -134,6 +134,23 @@ func (w *Watcher) troubled() []*slot {
 	return out
 }
 
+// ReasonFine reports whether Reason tells only of slots left empty by a
+// worker that ended fine (respawn off, or a status no_respawn_exit_codes
+// lists): one-shots that did their work, which the console shows as no
+// warning. False when Reason is "" or tells of anything else.
+func (w *Watcher) ReasonFine() bool {
+	if (w.status == Stopped && w.startErr != nil) || w.afterStop != 0 || w.trialReason() != "" || w.reloadErr != nil {
+		return false
+	}
+	tr := w.troubled()
+	for _, s := range tr {
+		if s.hold != HoldExited || s.badExit || w.inLoop(s) {
+			return false
+		}
+	}
+	return len(tr) > 0
+}
+
 // maxTroubles is how many troubled slots Reason words in full; it counts
 // the others. A pids limit or a bad deploy can trouble dozens of slots at
 // once, and their reasons, joined, made one status line of kilobytes.

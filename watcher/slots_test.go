@@ -262,7 +262,15 @@ func TestAllExitedWithRespawnOffIsStopped(t *testing.T) {
 	if w.Status() != Active || !strings.Contains(w.Reason(), "wid 1 exited with status 0 and respawn is off") {
 		t.Fatalf("one exited: %v %q", w.Status(), w.Reason())
 	}
+	// A one-shot that did its work is no warning (the console's reason
+	// box was yellow for it); one that failed is.
+	if !w.ReasonFine() {
+		t.Errorf("ReasonFine false for %q, whose worker exited 0", w.Reason())
+	}
 	w.Exited(pids[1], 2)
+	if w.ReasonFine() {
+		t.Errorf("ReasonFine true for %q, whose wid 2 exited 2", w.Reason())
+	}
 	if w.Status() != Stopped || h.events[len(h.events)-1] != "stop" {
 		t.Fatalf("all exited: %v, events %v", w.Status(), h.events)
 	}

@@ -19,6 +19,9 @@ type watcherView struct {
 	Status string `json:"status"`
 	// Reason says what is wrong (flapping, failed, ...), when poold says.
 	Reason string `json:"reason,omitempty"`
+	// ReasonFine: Reason only tells of one-shot workers that ended fine
+	// ("status NAME"'s reason_fine), no warning.
+	ReasonFine bool `json:"reason_fine,omitempty"`
 	// Slots are poold's per-slot records from "status NAME" (wid, state,
 	// pid, restarts, last_exit, retry_at), absent from Circus-shaped
 	// replies.
@@ -92,6 +95,7 @@ func plain(v any) (map[string]any, error) {
 func (w *watcherView) setStatus(st map[string]any) {
 	w.Status = fmt.Sprint(st["status"])
 	w.Reason, _ = st["reason"].(string)
+	w.ReasonFine, _ = st["reason_fine"].(bool)
 	w.Slots, _ = st["slots"].([]any)
 	w.Bounds = nil
 	if size, ok := st["size"].(map[string]any); ok && size["min"] != nil && size["max"] != nil {

@@ -55,7 +55,7 @@ respawn = false
 		waitJS(t, ctx, "the lazy card's bounds", card("lazy")+`?.querySelector('.elastic b')?.textContent === "0–2"`)
 	})
 
-	t.Run("a one-shot that succeeded is not red", func(t *testing.T) {
+	t.Run("a one-shot that succeeded is not red and has no warning", func(t *testing.T) {
 		row := func(name string) string { return card(name) + `?.querySelector('tr.slot[data-state="exited"] .st')` }
 		waitJS(t, ctx, "the one-shot's exited row", row("done")+` && `+row("broke"))
 		if cls := evalJS[string](t, ctx, row("done")+`.className`); cls != "st s-ok" {
@@ -63,6 +63,13 @@ respawn = false
 		}
 		if cls := evalJS[string](t, ctx, row("broke")+`.className`); cls != "st s-bad" {
 			t.Errorf("the exited row of a one-shot that exited 3 is %q, want st s-bad", cls)
+		}
+		// The card's reason box warns of the failure only.
+		box := func(name string) string { return card(name) + `.querySelector('.wreason')` }
+		waitJS(t, ctx, "the failed one-shot's reason", `!`+box("broke")+`.hidden`)
+		if shown := evalJS[bool](t, ctx, `!`+box("done")+`.hidden`); shown {
+			t.Errorf("the card of a one-shot that exited 0 shows a reason box: %q (%s)",
+				evalJS[string](t, ctx, box("done")+`.textContent`), evalJS[string](t, ctx, box("done")+`.className`))
 		}
 	})
 

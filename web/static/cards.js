@@ -176,8 +176,11 @@ function renderWatcher(w) {
   const v = w.view, o = v.options, r = w.refs;
   setClass(r.status, "badge " + statusClass(v.status));
   setText(r.status, v.status || "unknown");
-  // What is wrong, when poold says (flapping, failed, a slot in backoff).
-  if (r.reason.hidden !== !v.reason) r.reason.hidden = !v.reason;
+  // What is wrong, when poold says (flapping, failed, a slot in backoff);
+  // nothing when it only tells of one-shots that did their work
+  // (reason_fine): their slot rows say how they ended.
+  const warn = !!v.reason && !v.reason_fine;
+  if (r.reason.hidden !== !warn) r.reason.hidden = !warn;
   setClass(r.reason, "wreason " + (/^(flapping|failed)$/.test(v.status) ? "s-bad" : "s-warn"));
   renderReason(r.reason, v.reason || "", v.slots || []);
   const live = Object.keys(v.procs).length;
