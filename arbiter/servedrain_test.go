@@ -1,6 +1,10 @@
 package arbiter
 
 import (
+	"errors"
+	"net"
+	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -66,5 +70,39 @@ func TestServeWorkerDrainLosesNoRequest(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeWorkerDrainClosesAnUnusedConnection: a connection a "serve"
+// worker had accepted and on which nothing came (a client's spare
+// connection) was kept by its drain for 5 s after it was accepted, so a
+// stop took that long. It has no request in flight: the drain closes it
+// within its half-second window. The bound below only tells the two
+// apart.
+func TestServeWorkerDrainClosesAnUnusedConnection(t *testing.T) {
+	w := testWatcher("web", "serve", 1)
+	w.Sockets = []string{"web"}
+	w.GracefulTimeout = 30 * time.Second
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.spawns(1)
+	addr := h.socketAddr("web")
+	unused, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unused.Close()
+	// An answer on a second connection: the only worker accepting took
+	// the unused one first (the socket's queue is in order).
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h.do("stop", map[string]any{"name": "web"})
+	_ = unused.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := unused.Read(make([]byte, 1)); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Error("the draining worker kept a connection that carried no request for 3 s")
 	}
 }

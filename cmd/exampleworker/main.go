@@ -53,7 +53,7 @@ func run() error {
 	}
 	pid := os.Getpid()
 	var draining atomic.Bool
-	var open sync.WaitGroup // connections accepted and not yet closed
+	open := &openConns{silent: map[net.Conn]time.Time{}}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if draining.Load() {
@@ -62,14 +62,7 @@ func run() error {
 			fmt.Fprintf(w, "hello from pid %d wid %s\n", pid, *wid)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
-		ConnState: func(_ net.Conn, s http.ConnState) {
-			switch s {
-			case http.StateNew:
-				open.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				open.Done()
-			}
-		},
+		ConnState:         open.track,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -81,7 +74,7 @@ func run() error {
 		return err
 	case <-ctx.Done():
 	}
-	if err := drain(srv, l, errc, &draining, &open); err != nil {
+	if err := drain(srv, l, errc, &draining, open); err != nil {
 		return err
 	}
 	fmt.Printf("exampleworker pid %d wid %s stopped\n", pid, *wid)
@@ -98,11 +91,16 @@ func run() error {
 //  2. the listener is closed: new connections wait in the socket's queue
 //     for the other processes that share it (poold and the other workers
 //     keep it open), and Serve returns;
-//  3. it waits up to half a second for the connections it accepted to be
-//     answered and closed; then it closes those still idle (a client that
-//     sent nothing meanwhile: one that sends at that very instant retries,
-//     on a reused connection), and waits for the requests in flight.
-func drain(srv *http.Server, l net.Listener, errc <-chan error, draining *atomic.Bool, open *sync.WaitGroup) error {
+//  3. a connection that has sent nothing for half a second (a client's
+//     spare connection, a preconnect) is closed at once: it has no
+//     request in flight, and would hold the worker for ReadHeaderTimeout;
+//  4. it waits up to half a second for the connections it accepted to be
+//     answered and closed; then it closes those still idle or silent (a
+//     client that sent nothing meanwhile: one that sends at that very
+//     instant retries, on a reused connection), and waits for the
+//     requests in flight.
+func drain(srv *http.Server, l net.Listener, errc <-chan error, draining *atomic.Bool, open *openConns) error {
+	const window = 500 * time.Millisecond
 	draining.Store(true)
 	if err := l.Close(); err != nil {
 		return fmt.Errorf("closing the listener: %w", err)
@@ -112,15 +110,52 @@ func drain(srv *http.Server, l net.Listener, errc <-chan error, draining *atomic
 	if err := <-errc; !errors.Is(err, net.ErrClosed) {
 		return err
 	}
+	open.closeSilent(window)
 	closed := make(chan struct{})
-	go func() { open.Wait(); close(closed) }()
+	go func() { open.all.Wait(); close(closed) }()
 	select {
 	case <-closed:
-	case <-time.After(500 * time.Millisecond):
+	case <-time.After(window):
 		srv.SetKeepAlivesEnabled(false) // closes the idle connections
+		open.closeSilent(0)
 		<-closed
 	}
 	return nil
+}
+
+// openConns follows the server's connections (http.Server.ConnState).
+type openConns struct {
+	all    sync.WaitGroup // accepted and not yet closed
+	mu     sync.Mutex
+	silent map[net.Conn]time.Time // accepted, no request read yet: when
+}
+
+func (o *openConns) track(c net.Conn, s http.ConnState) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch s {
+	case http.StateNew:
+		o.all.Add(1)
+		o.silent[c] = time.Now()
+	case http.StateActive:
+		delete(o.silent, c)
+	case http.StateClosed, http.StateHijacked:
+		delete(o.silent, c)
+		o.all.Done()
+	}
+}
+
+// closeSilent closes the connections accepted at least d ago on which no
+// request has come (their StateClosed follows).
+func (o *openConns) closeSilent(d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for c, since := range o.silent {
+		if time.Since(since) >= d {
+			c.Close()
+			delete(o.silent, c)
+		}
+	}
 }
 
 // greeting is ": " and $GREETING, or "" when it is unset or empty.

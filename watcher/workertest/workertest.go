@@ -141,12 +141,12 @@ func run(mode string) error {
 	return drainAndExit(srv, ls[0], errc, conns, code)
 }
 
-// unusedConnTimeout is how long a draining worker keeps a connection on
-// which no request came: one a client opened and kept in its pool without
+// A draining worker closes a connection on which no request came once it
+// is drainWindow old: one a client opened and kept in its pool without
 // using it (net/http's Transport does so when it dialed for a request that
-// another connection served). net/http's Shutdown treats such a connection
-// as idle after 5 s too (golang/go#22682).
-const unusedConnTimeout = 5 * time.Second
+// another connection served), or a preconnect. It has no request in
+// flight, and would otherwise hold the worker until its client gives up.
+// (net/http's Shutdown waits 5 s for such a connection, golang/go#22682.)
 
 // drainWindow is how long a draining worker lets its keep-alive clients
 // leave on their own, after an answer saying "Connection: close".
@@ -221,21 +221,7 @@ func (c *conns) drain(unused time.Duration) {
 			return
 		}
 		changed := c.changed
-		next := time.Duration(-1)
-		now := time.Now()
-		for nc, since := range c.open {
-			if since.IsZero() {
-				continue
-			}
-			if d := since.Add(unused).Sub(now); d > 0 {
-				if next < 0 || d < next {
-					next = d
-				}
-				continue
-			}
-			nc.Close() // its StateClosed follows
-			c.open[nc] = time.Time{}
-		}
+		next := c.closeUnused(unused)
 		c.mu.Unlock()
 		if next < 0 {
 			<-changed
@@ -248,6 +234,36 @@ func (c *conns) drain(unused time.Duration) {
 		}
 		t.Stop()
 	}
+}
+
+// closeUnused closes each connection that has carried no request for
+// unused since it was accepted, and returns how long until the next one
+// has (-1: none left). c.mu is held.
+func (c *conns) closeUnused(unused time.Duration) time.Duration {
+	next := time.Duration(-1)
+	now := time.Now()
+	for nc, since := range c.open {
+		if since.IsZero() {
+			continue
+		}
+		if d := since.Add(unused).Sub(now); d > 0 {
+			if next < 0 || d < next {
+				next = d
+			}
+			continue
+		}
+		nc.Close() // its StateClosed follows
+		c.open[nc] = time.Time{}
+	}
+	return next
+}
+
+// closeUnusedNow closes the connections that have carried no request
+// for unused already.
+func (c *conns) closeUnusedNow(unused time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeUnused(unused)
 }
 
 // leak grows the heap, touching every page, until the worker is replaced.
@@ -375,10 +391,11 @@ func drainAndExit(srv *http.Server, l net.Listener, errc <-chan error, conns *co
 	// Instead: every answer from now on says "Connection: close", so a
 	// keep-alive client leaves after its next one; the listener is closed,
 	// so new connections go to the other processes sharing the socket;
-	// the worker waits up to drainWindow for the connections it accepted
-	// to close that way, then closes those still idle (a client that sent
-	// nothing in that time: one that sends at that instant retries, the
-	// connection having been reused) and waits for the rest.
+	// one on which nothing came for drainWindow is closed at once; the
+	// worker waits up to drainWindow for the connections it accepted
+	// to close that way, then closes those still idle or unused (a client
+	// that sent nothing in that time: one that sends at that instant
+	// retries, the connection having been reused) and waits for the rest.
 	conns.draining.Store(true)
 	if err := l.Close(); err != nil {
 		return fmt.Errorf("closing the listener: %w", err)
@@ -389,9 +406,10 @@ func drainAndExit(srv *http.Server, l net.Listener, errc <-chan error, conns *co
 	if err := <-errc; !errors.Is(err, net.ErrClosed) {
 		return err
 	}
+	conns.closeUnusedNow(drainWindow)
 	conns.closedWithin(drainWindow)
 	srv.SetKeepAlivesEnabled(false)
-	conns.drain(unusedConnTimeout)
+	conns.drain(drainWindow)
 	if code != 0 {
 		fmt.Printf("worker %d crashing on request\n", os.Getpid())
 		os.Exit(code)
