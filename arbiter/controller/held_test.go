@@ -190,3 +190,33 @@ func TestControlConnsNamesTheHolders(t *testing.T) {
 		t.Errorf("ControlConns names %q, want \"uid:65534 3, uid:0 1\"", who)
 	}
 }
+
+// A reload whose rules newly refused a uid left that uid's quiet
+// connections open for good: the idle bound was decided once, at each
+// connection's handshake. The new rules now apply to those open too: they
+// are closed once quiet for the bound, and an admitted uid's are kept.
+func TestReloadedRulesCloseANewlyRefusedQuietConnection(t *testing.T) {
+	needRoot(t)
+	acl, err := controller.NewACL(nil, []string{"uid:65534", "uid:65532"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := fmt.Sprintf("ipc://@poold-reload-%d", os.Getpid())
+	s := serveLogging(t, ep, newEcho().handle, func(c *controller.Controller) { c.SetACL(acl) }, &lockedBuffer{})
+	path := s.ep[len("ipc://"):]
+	before := completedAsUID(t, 1, 65534, path)[0]
+	kept := completedAsUID(t, 1, 65532, path)[0]
+	proctest.Eventually(t, "both connections held", func() bool { n, _ := s.ControlConns(); return n == 2 })
+	// The reload: uid 65534 no longer named.
+	acl, err = controller.NewACL(nil, []string{"uid:65532"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetACL(acl)
+	if !before.WaitClosed(30 * time.Second) {
+		t.Fatal("a quiet connection of a uid the reloaded rules refuse is still open after 30s")
+	}
+	if r := askDealer(t, kept, `{"id":"k1","command":"status"}`); r["status"] != "ok" {
+		t.Errorf("the quiet connection of a uid the reloaded rules admit: %v", r)
+	}
+}

@@ -20,6 +20,9 @@ func (c *Controller) SetACL(a *ACL) {
 	default:
 		return
 	}
+	// A uid the new rules refuse loses its quiet connections, as one
+	// refused at its handshake does (refusedIdle).
+	c.Guard.RecheckIdle()
 	if a == nil || old == nil || a.Wide() == old.Wide() {
 		return
 	}

@@ -53,6 +53,7 @@ type conn struct {
 	// idle bound (idle.go): its peer, its timer (nil: none; the writer's)
 	idlePeer  Peer
 	idleTimer *time.Timer
+	recheck   chan struct{} // RecheckIdle: ask the bound again (cap 1)
 	// queued: bytes queued for the peer, not written yet (its share of
 	// Guard.unflushed; unread.go).
 	queued    atomic.Int64
@@ -130,6 +131,7 @@ func newConn(g *Guard, raw net.Conn, server bool) *conn {
 		server:  server,
 		out:     newStream(0),
 		kick:    make(chan struct{}, 1),
+		recheck: make(chan struct{}, 1),
 		closing: make(chan struct{}),
 
 		hangUpAfter: -1,
@@ -369,11 +371,13 @@ func (c *conn) writeLoop() {
 		c.g.unread.releasing.Add(-c.releasing.Load())
 		c.g.conns.Add(-1)
 	}()
-	adoptC, idleC := c.adoptTimer.C, c.idleC()
+	adoptC := c.adoptTimer.C
 	for {
 		select {
-		case <-idleC:
+		case <-c.idleC():
 			c.checkIdle()
+		case <-c.recheck:
+			c.recheckIdle()
 		case <-c.closing:
 			if !c.aborted.Load() {
 				_ = c.flush()

@@ -177,6 +177,17 @@ func (s *heldSet) removeLocked(c *conn) {
 	s.byPeer[c.held.peer] = q
 }
 
+// all returns the held connections.
+func (s *heldSet) all() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*conn, 0, s.n)
+	for _, q := range s.byPeer {
+		out = append(out, q...)
+	}
+	return out
+}
+
 // counts returns the number of held connections, in all and per peer.
 func (s *heldSet) counts() (int, map[string]int) {
 	s.mu.Lock()

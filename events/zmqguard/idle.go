@@ -19,9 +19,39 @@ func (c *conn) armIdle(p Peer) {
 	if f == nil {
 		return
 	}
+	c.idlePeer = p
 	if d := f(p); d > 0 {
-		c.idlePeer = p
 		c.idleTimer = time.NewTimer(d)
+	}
+}
+
+// RecheckIdle asks Options.IdleTimeout again for every completed
+// connection, as for a new one: call it when what it answers has changed
+// (the control endpoint's access rules, reloaded, now refuse a uid whose
+// quiet connections were open). A connection it now bounds is closed once
+// its peer has been quiet that long with nothing owed to it; one it no
+// longer bounds keeps its connection (checkIdle). It does not block.
+func (g *Guard) RecheckIdle() {
+	if g.opts.IdleTimeout == nil {
+		return
+	}
+	for _, c := range g.held.all() {
+		select {
+		case c.recheck <- struct{}{}:
+		default: // one already asked, not yet taken
+		}
+	}
+}
+
+// recheckIdle runs on c's writer for RecheckIdle: it starts the idle
+// timer (again) when the bound now applies to c's peer.
+func (c *conn) recheckIdle() {
+	if d := c.g.opts.IdleTimeout(c.idlePeer); d > 0 {
+		if c.idleTimer == nil {
+			c.idleTimer = time.NewTimer(d)
+			return
+		}
+		c.idleTimer.Reset(d)
 	}
 }
 
