@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -146,16 +147,35 @@ func (o *openConns) track(c net.Conn, s http.ConnState) {
 }
 
 // closeSilent closes the connections accepted at least d ago on which no
-// request has come (their StateClosed follows).
+// request has come (their StateClosed follows). One whose request has
+// come, not yet read by the server (a loaded machine), is left to it.
 func (o *openConns) closeSilent(d time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for c, since := range o.silent {
-		if time.Since(since) >= d {
+		if time.Since(since) >= d && !unread(c) {
 			c.Close()
 			delete(o.silent, c)
 		}
 	}
+}
+
+// unread reports whether bytes have come on c that nobody has read yet
+// (true when it cannot tell).
+func unread(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	n, ierr := 0, error(nil)
+	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil || ierr != nil {
+		return true
+	}
+	return n > 0
 }
 
 // greeting is ": " and $GREETING, or "" when it is unset or empty.

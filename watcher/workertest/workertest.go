@@ -55,6 +55,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 )
 
 // Env selects the mode.
@@ -252,10 +253,33 @@ func (c *conns) closeUnused(unused time.Duration) time.Duration {
 			}
 			continue
 		}
+		if unread(nc) {
+			// Its request has come, and the server has yet to read it
+			// (a loaded machine): it is served, then closes.
+			continue
+		}
 		nc.Close() // its StateClosed follows
 		c.open[nc] = time.Time{}
 	}
 	return next
+}
+
+// unread reports whether bytes have come on c that nobody has read yet
+// (true when it cannot tell).
+func unread(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	n, ierr := 0, error(nil)
+	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil || ierr != nil {
+		return true
+	}
+	return n > 0
 }
 
 // closeUnusedNow closes the connections that have carried no request
