@@ -2,15 +2,12 @@ package arbiter
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -86,58 +83,16 @@ type Upgrader struct {
 	// in stays signed in. It goes only into the exec's state, not the
 	// pre-flight's.
 	CookieKey func() []byte
+	// StartOwed reports whether poold's service manager still waits for
+	// its first READY=1 (sd_notify): the new image then sends it once
+	// every watcher is ready, as at a start, rather than once it took
+	// over (StartOwedHandedOver). Nil: not run under one.
+	StartOwed func() bool
 }
 
 // lastLogsGrace bounds the wait for the log lines of the exec step to
 // reach stderr (a stderr that does not drain costs them, not the exec).
 const lastLogsGrace = 100 * time.Millisecond
-
-// peersPrefix prefixes a key of Upgrader.Peers in State.Extra.
-const peersPrefix = "peers "
-
-// cookieKeyPrefix prefixes the keys of Upgrader.CookieKey in
-// State.Extra: one int64 for each 8 bytes, so that the state's format,
-// and every binary that reads it, stays as it is (one that does not
-// know them draws a key of its own: its consoles sign in again).
-const cookieKeyPrefix = "cookie key "
-
-// CookieKeyHandedOver returns Upgrader.CookieKey from a state's Extra
-// (nil: none, or st is nil).
-func CookieKeyHandedOver(st *upgrade.State) []byte {
-	if st == nil {
-		return nil
-	}
-	var key []byte
-	for i := 0; ; i++ {
-		n, ok := st.Extra[cookieKeyPrefix+strconv.Itoa(i)]
-		if !ok {
-			return key
-		}
-		key = binary.BigEndian.AppendUint64(key, uint64(n))
-	}
-}
-
-// handCookieKey puts key (whole int64s of it) into st.Extra.
-func handCookieKey(st *upgrade.State, key []byte) {
-	for i := 0; i+8 <= len(key); i += 8 {
-		if st.Extra == nil {
-			st.Extra = map[string]int64{}
-		}
-		st.Extra[cookieKeyPrefix+strconv.Itoa(i/8)] = int64(binary.BigEndian.Uint64(key[i:]))
-	}
-}
-
-// PeersHandedOver returns the counts of Upgrader.Peers from a state's
-// Extra, by listener key.
-func PeersHandedOver(st *upgrade.State) map[string]int64 {
-	out := map[string]int64{}
-	for k, n := range st.Extra {
-		if key, ok := strings.CutPrefix(k, peersPrefix); ok {
-			out[key] = n
-		}
-	}
-	return out
-}
 
 func init() {
 	commands["upgrade"] = cmdUpgrade
@@ -402,17 +357,7 @@ func (a *Arbiter) execState(h *controlHold) (st *upgrade.State, cancel func()) {
 	if u.Listeners != nil {
 		st.Transports = u.Listeners()
 	}
-	if u.Peers != nil {
-		for k, n := range u.Peers() {
-			if st.Extra == nil {
-				st.Extra = map[string]int64{}
-			}
-			st.Extra[peersPrefix+k] = n
-		}
-	}
-	if u.CookieKey != nil {
-		handCookieKey(st, u.CookieKey())
-	}
+	handExtras(st, u)
 	return st, cancel
 }
 

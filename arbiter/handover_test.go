@@ -98,3 +98,27 @@ func TestCookieKeyIsHandedOver(t *testing.T) {
 		t.Errorf("cookie key of a state without one: %x, want none", k)
 	}
 }
+
+// Whether systemd still waits for poold's first READY=1 goes through the
+// exec's state; a state that does not say (an older image) counts as
+// READY=1 sent.
+func TestStartOwedIsHandedOver(t *testing.T) {
+	for _, owed := range []bool{true, false} {
+		st := &upgrade.State{Version: upgrade.Version, Config: &configs.Config{}}
+		handExtras(st, &Upgrader{StartOwed: func() bool { return owed }})
+		b, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := upgrade.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if StartOwedHandedOver(got) != owed {
+			t.Errorf("StartOwed %v handed over as %v", owed, !owed)
+		}
+	}
+	if StartOwedHandedOver(&upgrade.State{}) || StartOwedHandedOver(nil) {
+		t.Error("a state that does not say, or none, hands StartOwed over as true")
+	}
+}

@@ -34,6 +34,8 @@ type state struct {
 	readySent    bool // the first READY=1
 	announced    int  // reloads announced with RELOADING=1 (pending.begun)
 	awaitReady   bool // a RELOADING=1 awaits its READY=1
+	takingOver   bool // an upgrade's image: its loop has not answered yet
+	upgradeOwed  bool // an upgrade's image: the old image's RELOADING=1 awaits this READY=1
 	stoppingSent bool
 	status       string        // the last STATUS= sent
 	statusAt     time.Time     // when
@@ -55,6 +57,10 @@ func (st *state) failed() time.Duration {
 // state, then sends a STOPPING=1 it still owes and returns nil.
 func (n *Notifier) Run(ctx context.Context, src Source) error {
 	st := &state{c: conn{addr: n.opts.Socket, failing: &n.failing}, dirty: true}
+	if n.opts.Upgraded && !n.opts.StartOwed {
+		// The image before sent READY=1, then RELOADING=1 at its exec.
+		st.readySent, st.awaitReady, st.takingOver, st.upgradeOwed = true, true, true, true
+	}
 	defer st.c.close()
 	// Events only say "something changed": a burst costs one look per
 	// lookGap, and one dropped for a full queue costs nothing.
@@ -112,31 +118,56 @@ func (n *Notifier) step(ctx context.Context, st *state, src Source) time.Duratio
 		}
 		return n.statusUpdate(ctx, st, src)
 	}
-	if st.readySent && p.begun > st.announced && !st.awaitReady {
+	if st.takingOver {
+		// The take-over is done once the loop answers: it adopted the
+		// workers and acted on the signals the old image left (a
+		// reload among them has begun by then).
+		if _, err := n.snapshot(ctx, st, src); err != nil {
+			return startLook
+		}
+		st.takingOver = false
+		p = n.pending()
+	}
+	if st.readySent && p.begun > st.announced {
+		// Each reload taken gets its own MONOTONIC_USEC, one that joins
+		// a reload under way too: under Type=notify-reload, systemd takes
+		// only a RELOADING=1 at or after the SIGHUP it sent. Reloads
+		// begun between two steps share the last one's.
 		st.announced = p.begun
 		st.awaitReady = true
 		st.c.send(n.log, message("RELOADING=1", monotonicField(p.beganAt), status("reloading the config")))
 		st.status, st.statusAt = "reloading the config", time.Now()
 	}
 	if st.awaitReady {
-		if p.inFlight > 0 {
-			return time.Hour // the reload's end wakes Run
-		}
-		if wait := time.Until(st.retryAt); wait > 0 {
-			return wait
-		}
-		line := n.look(ctx, st, src)
-		if st.c.send(n.log, message("READY=1", status(line))) != nil {
-			return st.failed()
-		}
-		st.awaitReady, st.announced, st.retry = false, p.begun, 0 // overlapping reloads: one pair
-		st.status, st.statusAt = line, time.Now()
-		return time.Hour
+		return n.reloaded(ctx, st, src, p)
 	}
 	if !st.readySent {
 		return n.startUp(ctx, st, src, p)
 	}
 	return n.statusUpdate(ctx, st, src)
+}
+
+// reloaded sends the READY=1 that ends the RELOADING=1 sent (or, after
+// an upgrade, the old image's) once no reload is in flight, whatever the
+// watchers' readiness: STATUS= says what is not ready.
+func (n *Notifier) reloaded(ctx context.Context, st *state, src Source, p pending) time.Duration {
+	if p.inFlight > 0 {
+		return time.Hour // the reload's end wakes Run
+	}
+	if wait := time.Until(st.retryAt); wait > 0 {
+		return wait
+	}
+	line := n.look(ctx, st, src)
+	if st.c.send(n.log, message("READY=1", status(line))) != nil {
+		return st.failed()
+	}
+	st.awaitReady, st.announced, st.retry = false, p.begun, 0 // overlapping reloads: one READY=1
+	st.status, st.statusAt = line, time.Now()
+	if st.upgradeOwed {
+		st.upgradeOwed = false
+		n.log.Info("told the service manager the upgrade is done", "status", line)
+	}
+	return time.Hour
 }
 
 // startUp sends the first READY=1 once every autostart watcher is ready
@@ -156,6 +187,7 @@ func (n *Notifier) startUp(ctx context.Context, st *state, src Source, p pending
 		}
 		st.readySent, st.announced, st.retry = true, p.begun, 0
 		st.status, st.statusAt = line, time.Now()
+		n.told.Store(true)
 		n.log.Info("told the service manager poold is ready", "status", line)
 		return time.Hour
 	}

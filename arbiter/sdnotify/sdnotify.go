@@ -4,8 +4,10 @@
 //
 //	READY=1                 once every autostart watcher is ready (arbiter.NotReady
 //	                        says none is missing), and again after each config reload
-//	RELOADING=1             when a config reload (SIGHUP, reloadconfig) begins, with
-//	MONOTONIC_USEC=...      the CLOCK_MONOTONIC time it began (Type=notify-reload)
+//	                        and once an upgrade's new image took over (Options.Upgraded)
+//	RELOADING=1             when a config reload (SIGHUP, reloadconfig) begins, also
+//	MONOTONIC_USEC=...      one that joins another, with the CLOCK_MONOTONIC time it
+//	                        began (Type=notify-reload); before an upgrade's exec
 //	STOPPING=1              when poold begins to stop every watcher
 //	STATUS=...              a one-line summary, "2 watchers, 5/5 workers ready",
 //	                        sent with the above and on changes, at most once per
@@ -69,7 +71,20 @@ type Options struct {
 	// StatusEvery is the least time between two STATUS= updates that
 	// only say the numbers changed. Default 1s.
 	StatusEvery time.Duration
-	Log         hclog.Logger
+	// Upgraded is set in the image an in-place upgrade (or its rollback)
+	// started. The image before it sent RELOADING=1 just before its exec,
+	// and systemd counts poold as reloading until a READY=1: this image
+	// sends it once its loop took the workers over (answers a Snapshot),
+	// however ready they are, with STATUS= naming what is not, as a config
+	// reload does. An upgrade must not hold the unit in "reloading" for a
+	// watcher stopped on purpose, flapping or failed: it was so before.
+	Upgraded bool
+	// StartOwed, with Upgraded: the image before had not sent its first
+	// READY=1 (nor RELOADING=1): systemd still counts poold as starting,
+	// so this image sends READY=1 once every watcher is ready, as at a
+	// start.
+	StartOwed bool
+	Log       hclog.Logger
 }
 
 // Env is what a service manager gave poold.
@@ -103,6 +118,7 @@ type Notifier struct {
 	p  pending // guarded by mu
 
 	failing atomic.Bool // see conn
+	told    atomic.Bool // the service manager had poold's first READY=1 (see Told)
 }
 
 // pending is what the loop told the notifier.
@@ -122,8 +138,15 @@ func New(opts Options) *Notifier {
 	if opts.Log == nil {
 		opts.Log = hclog.NewNullLogger()
 	}
-	return &Notifier{opts: opts, log: opts.Log, wake: make(chan struct{}, 1)}
+	n := &Notifier{opts: opts, log: opts.Log, wake: make(chan struct{}, 1)}
+	n.told.Store(opts.Upgraded && !opts.StartOwed) // the image before told it
+	return n
 }
+
+// Told reports whether the service manager has had poold's first READY=1,
+// from this image or one before it: what the next image of an in-place
+// upgrade must know (Options.StartOwed).
+func (n *Notifier) Told() bool { return n.told.Load() }
 
 // ReloadBegan implements arbiter.Lifecycle.
 func (n *Notifier) ReloadBegan() {

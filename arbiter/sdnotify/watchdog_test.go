@@ -21,12 +21,12 @@ import (
 // plus the exec, and systemd killed poold with every worker.
 func TestWatchdogAcrossAnUpgrade(t *testing.T) {
 	path, c := listen(t)
-	New(Options{Socket: path, Watchdog: time.Hour}).Reloading()
-	if m := read(t, c); !slices.Contains(strings.Split(m, "\n"), "WATCHDOG=1") {
+	told(New(Options{Socket: path, Watchdog: time.Hour})).Reloading()
+	if m := read(t, c); !slices.Contains(strings.Split(m, "\n"), "WATCHDOG=1") || !strings.HasPrefix(m, "RELOADING=1\n") {
 		t.Fatalf("the old image's last message %q, want WATCHDOG=1 with RELOADING=1", m)
 	}
-	New(Options{Socket: path}).Reloading()
-	if m := read(t, c); strings.Contains(m, "WATCHDOG") {
+	told(New(Options{Socket: path})).Reloading()
+	if m := read(t, c); strings.Contains(m, "WATCHDOG") || !strings.HasPrefix(m, "RELOADING=1\n") {
 		t.Fatalf("RELOADING=1 without a watchdog: %q, want no WATCHDOG=1", m)
 	}
 	stop := run(t, New(Options{Socket: path, Watchdog: time.Hour}), &fake{s: snap(1, 1), pingOK: true})

@@ -105,8 +105,13 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 	d.bus.KeepHistory(cfg.Arbiter.EventHistory)
 	var lifecycle arbiter.Lifecycle
 	if sdEnv.Socket != "" {
-		d.sd = sdnotify.New(sdnotify.Options{Socket: sdEnv.Socket, Watchdog: sdEnv.Watchdog, Events: d.bus, Log: log.Named("systemd")})
+		d.sd = sdnotify.New(sdnotify.Options{Socket: sdEnv.Socket, Watchdog: sdEnv.Watchdog, Events: d.bus, Log: log.Named("systemd"),
+			Upgraded: adoptState != nil, StartOwed: arbiter.StartOwedHandedOver(adoptState)})
 		lifecycle = d.sd
+	}
+	up := upgrader(path, log, d.drainForExec(logs), d.resumeHTTP)
+	if up != nil && d.sd != nil {
+		up.StartOwed = func() bool { return !d.sd.Told() }
 	}
 	d.arb = arbiter.New(cfg, arbiter.Options{
 		Log:         log,
@@ -121,36 +126,10 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 		Lifecycle: lifecycle,
 		// What poold's listeners hold, for a spawn that found no fd.
 		ControlConns: zmqguard.SharedBudget.Held,
-		Upgrade: upgrader(path, log, func() {
-			// The loop is blocked from here to the exec: what the HTTP
-			// listeners take is answered without it (httpView), with
-			// the state as it is now (Drain runs on the loop).
-			var now *arbiter.Snapshot
-			if d.console != nil || d.probes != nil { // a snapshot of 10,000 workers is not free
-				s := d.arb.SnapshotOnLoop()
-				now = &s
-			}
-			d.view.begin(now)
-			holdIfAsked(envTestHoldOld)
-			if d.sd != nil {
-				d.sd.Reloading()
-			}
-			// What the streams hold or queue, before the exec takes it:
-			// an image upgraded again within its wait for the previous
-			// image's subscribers holds its first events.
-			ctx, cancel := context.WithTimeout(context.Background(), flushGrace)
-			d.pub.Flush(ctx)
-			d.statsPub.Flush(ctx)
-			cancel()
-			logs.Drain(flushGrace)
-			// Last: until now the HTTP listeners took connections.
-			if d.handOverHTTP() {
-				logs.Drain(flushGrace)
-			}
-		}, d.resumeHTTP),
-		Adopt:   adoptState,
-		Passed:  passedSockets,
-		Spawner: mainSpawner,
+		Upgrade:      up,
+		Adopt:        adoptState,
+		Passed:       passedSockets,
+		Spawner:      mainSpawner,
 	})
 	if mainSpawner != nil {
 		mainSpawner.SetWarn(log.Named("spawn").Warn) // its fallbacks, in poold's log
@@ -161,6 +140,38 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 	d.pub = zmqpub.New(cfg.Arbiter.PubSubEndpoint, d.bus, log.Named("events"))
 	d.statsPub = zmqpub.New(cfg.Arbiter.StatsEndpoint, d.statsBus, log.Named("stats"), zmqpub.WithConfigKey("arbiter.stats_endpoint"))
 	return d, nil
+}
+
+// drainForExec is the Upgrader's Drain: what poold does on the loop just
+// before an upgrade's exec.
+func (d *daemon) drainForExec(logs *logsink.Sink) func() {
+	return func() {
+		// The loop is blocked from here to the exec: what the HTTP
+		// listeners take is answered without it (httpView), with
+		// the state as it is now (Drain runs on the loop).
+		var now *arbiter.Snapshot
+		if d.console != nil || d.probes != nil { // a snapshot of 10,000 workers is not free
+			s := d.arb.SnapshotOnLoop()
+			now = &s
+		}
+		d.view.begin(now)
+		holdIfAsked(envTestHoldOld)
+		if d.sd != nil {
+			d.sd.Reloading()
+		}
+		// What the streams hold or queue, before the exec takes it:
+		// an image upgraded again within its wait for the previous
+		// image's subscribers holds its first events.
+		ctx, cancel := context.WithTimeout(context.Background(), flushGrace)
+		d.pub.Flush(ctx)
+		d.statsPub.Flush(ctx)
+		cancel()
+		logs.Drain(flushGrace)
+		// Last: until now the HTTP listeners took connections.
+		if d.handOverHTTP() {
+			logs.Drain(flushGrace)
+		}
+	}
 }
 
 // startTransports binds and runs the control endpoint, the event and
