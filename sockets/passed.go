@@ -35,33 +35,78 @@ const (
 // from the environment either way, so that neither a worker nor an image
 // of poold re-executed with the same pid (an upgrade) takes them again.
 // The fds stay open; BindPassed takes them.
-func TakePassed(pid int) ([]Passed, error) {
+//
+// Variables meant for another process (a wrapper that forked poold
+// instead of exec'ing it) are ignored, as sd_listen_fds does, and
+// described in foreign for the caller to report; the listening sockets
+// among the fds they name are closed (the process they were meant for
+// has its own copy: poold's would only hold the address, serving no
+// one), anything else there is left alone.
+func TakePassed(pid int) (passed []Passed, foreign *Foreign, err error) {
+	return takePassed(pid, 3)
+}
+
+// Foreign is socket activation meant for another process: LISTEN_PID
+// names it, not poold.
+type Foreign struct {
+	ListenPID, ListenFDs string
+	// Closed describes the listening sockets poold closed, as
+	// `fd 3 "web" (127.0.0.1:8000)`.
+	Closed []string
+}
+
+// maxForeign bounds the fds looked at for a foreign LISTEN_FDS.
+const maxForeign = 1024
+
+// takePassed is TakePassed with the first passed fd at first (3 but in
+// tests).
+func takePassed(pid, first int) ([]Passed, *Foreign, error) {
 	pidStr, fds, names := os.Getenv(envPID), os.Getenv(envFDs), os.Getenv(envNames)
 	for _, k := range []string{envPID, envFDs, envNames} {
 		os.Unsetenv(k)
 	}
-	if pidStr == "" || pidStr != strconv.Itoa(pid) {
-		return nil, nil
+	if pidStr == "" {
+		return nil, nil, nil
 	}
 	n, err := strconv.Atoi(fds)
+	if pidStr != strconv.Itoa(pid) {
+		return nil, closeForeign(pidStr, fds, first, n, err == nil), nil
+	}
 	if err != nil || n < 0 {
-		return nil, fmt.Errorf("sockets: %s=%q is not a number of fds; the service manager that started poold set it wrong", envFDs, fds)
+		return nil, nil, fmt.Errorf("sockets: %s=%q is not a number of fds; the service manager that started poold set it wrong", envFDs, fds)
 	}
 	var list []string
 	if names != "" {
 		list = strings.Split(names, ":")
 		if len(list) != n {
-			return nil, fmt.Errorf("sockets: %s=%q names %d fds, %s=%d: the service manager that started poold set them wrong", envNames, names, len(list), envFDs, n)
+			return nil, nil, fmt.Errorf("sockets: %s=%q names %d fds, %s=%d: the service manager that started poold set them wrong", envNames, names, len(list), envFDs, n)
 		}
 	}
 	out := make([]Passed, n)
 	for i := range out {
-		out[i].FD = 3 + i
+		out[i].FD = first + i
 		if list != nil && list[i] != "unknown" { // systemd's name for an unnamed fd
 			out[i].Name = list[i]
 		}
 	}
-	return out, nil
+	return out, nil, nil
+}
+
+// closeForeign closes the listening sockets among the n fds from first
+// that a foreign LISTEN_FDS names (none when ok is false: it is no
+// number) and describes what it did.
+func closeForeign(pidStr, fds string, first, n int, ok bool) *Foreign {
+	f := &Foreign{ListenPID: pidStr, ListenFDs: fds}
+	if !ok {
+		return f
+	}
+	for fd := first; fd < first+min(n, maxForeign); fd++ {
+		if ps := inspectPassed(Passed{FD: fd}); ps.err == nil {
+			f.Closed = append(f.Closed, ps.String())
+			unix.Close(fd)
+		}
+	}
+	return f
 }
 
 // passedSock is a Passed with the address it is bound to.
@@ -141,8 +186,10 @@ func (ps passedSock) mismatch(sp configs.Socket) string {
 // bound. A passed socket named like a spec but on another address is an
 // error, so the config and the service manager cannot silently disagree
 // on where a socket listens. The passed sockets no spec takes are closed
-// (their clients are then refused, not left waiting in a backlog nobody
-// accepts from) and returned, described, for the caller to report.
+// (poold's copy would hold the address and serve no one; a service
+// manager that keeps its own, as systemd does for a .socket unit, keeps
+// their clients waiting) and returned, described, for the caller to
+// report.
 func BindPassed(specs []configs.Socket, passed []Passed) (set *Set, unused []string, err error) {
 	if len(passed) == 0 {
 		set, err = Bind(specs)

@@ -137,7 +137,8 @@ func TestTakePassed(t *testing.T) {
 		want                  []Passed
 		err                   string
 	}{
-		{name: "another process's", pid: "1", fds: "2", names: "a:b"},
+		// Not a number: no fd is looked at (see TestTakePassedForeign).
+		{name: "another process's", pid: "1", fds: "two", names: "a:b"},
 		{name: "unset"},
 		{name: "named", pid: me, fds: "2", names: "web:unknown", want: []Passed{{3, "web"}, {4, ""}}},
 		{name: "unnamed", pid: me, fds: "1", want: []Passed{{3, ""}}},
@@ -148,7 +149,10 @@ func TestTakePassed(t *testing.T) {
 			t.Setenv("LISTEN_PID", tc.pid)
 			t.Setenv("LISTEN_FDS", tc.fds)
 			t.Setenv("LISTEN_FDNAMES", tc.names)
-			got, err := TakePassed(os.Getpid())
+			got, foreign, err := TakePassed(os.Getpid())
+			if (foreign != nil) != (tc.pid == "1") || foreign != nil && (foreign.ListenPID != "1" || len(foreign.Closed) != 0) {
+				t.Errorf("foreign = %+v, want it only for LISTEN_PID=1, with nothing closed", foreign)
+			}
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q", err, tc.err)
@@ -360,5 +364,57 @@ func TestAdoptTakesTheFileTheOldImageBound(t *testing.T) {
 	}
 	if _, err := os.Lstat(path); err != nil {
 		t.Errorf("the new image removed a socket file it never bound: %v", err)
+	}
+}
+
+// r56 systemd review, finding 4: LISTEN_FDS meant for another process (a
+// wrapper that forks poold) was ignored without a word, and poold held
+// the listening socket for good: its clients waited unanswered, and a
+// config on that address failed, blamed on one of poold's endpoints.
+// TakePassed now says so (Foreign) and closes the listening sockets
+// among those fds, and only those.
+func TestTakePassedForeign(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	// The listener at first, a pipe (no socket) after it: fds far above
+	// those of the test binary, which the closes must not hit.
+	const first = 900
+	for fd, from := range map[int]*os.File{first: f, first + 1: r} {
+		if err := unix.Dup2(int(from.Fd()), fd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	defer unix.Close(first + 1)
+	t.Setenv("LISTEN_PID", "1")
+	t.Setenv("LISTEN_FDS", "2")
+	t.Setenv("LISTEN_FDNAMES", "web:other")
+	got, foreign, err := takePassed(os.Getpid(), first)
+	if err != nil || got != nil {
+		t.Fatalf("takePassed = %v, %v; want nothing taken", got, err)
+	}
+	addr := ln.Addr().String()
+	if foreign == nil || foreign.ListenPID != "1" || foreign.ListenFDs != "2" || len(foreign.Closed) != 1 || !strings.Contains(foreign.Closed[0], addr) {
+		t.Fatalf("foreign = %+v, want LISTEN_PID 1 and the listener on %s closed", foreign, addr)
+	}
+	if _, err := unix.FcntlInt(uintptr(first+1), unix.F_GETFD, 0); err != nil {
+		t.Errorf("the pipe's fd was closed too: %v", err)
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Errorf("%s still takes connections: the foreign listener was left open", addr)
 	}
 }

@@ -98,3 +98,34 @@ func passedListener(t *testing.T) (*os.File, net.Listener) {
 	t.Cleanup(func() { f.Close() })
 	return f, ln
 }
+
+// r56 systemd review, finding 4: sockets passed with a LISTEN_PID of
+// another process (ExecStart= runs a wrapper that forks poold) were
+// ignored without a word while poold held them open: their clients
+// waited, unanswered. poold now says so, naming LISTEN_PID, its own pid
+// and what to do, and closes them.
+func TestSocketActivationForAnotherPid(t *testing.T) {
+	f, ln := passedListener(t)
+	addr := ln.Addr().String()
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	p := newUpProc(t, "", strings.Replace(activationConfig, "%d", port, 1))
+	p.passed = []*os.File{f}
+	p.wrap = "export LISTEN_PID=1; "
+	p.install(pooldBinary(t))
+	p.start("LISTEN_FDS=1", "LISTEN_FDNAMES=web")
+	f.Close() // poold's copy is the only one now
+	const want = "LISTEN_PID names another process, not poold (a wrapper that forked poold?); run poold from the wrapper with exec"
+	proctest.Eventually(t, "a warning", func() bool { return strings.Contains(p.log.String(), want) })
+	line := p.log.String()
+	line = line[strings.Index(line, want):]
+	line, _, _ = strings.Cut(line, "\n")
+	for _, kv := range []string{"listen_pid=1", fmt.Sprintf("pid=%d", p.cmd.Process.Pid), addr} {
+		if !strings.Contains(line, kv) {
+			t.Errorf("the warning %q does not say %s", line, kv)
+		}
+	}
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Errorf("%s takes connections: poold holds the socket meant for another process, serving no one", addr)
+	}
+}

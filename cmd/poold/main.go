@@ -63,7 +63,8 @@ func main() {
 	caughtSignals = catch.Caught()
 	// Sockets systemd passed (socket activation); their variables leave
 	// the environment before startEnv keeps it for an upgrade's exec.
-	passed, passedErr := sockets.TakePassed(os.Getpid())
+	passed, foreign, passedErr := sockets.TakePassed(os.Getpid())
+	passedForeign = foreign
 	startEnv = os.Environ()
 	selfExe = startPath(os.Args[0])
 	if err := takeOver(); err != nil {
@@ -107,8 +108,12 @@ func main() {
 }
 
 // passedSockets are the sockets systemd passed to poold's binary; set by
-// main (see arbiter.Options.Passed).
-var passedSockets []sockets.Passed
+// main (see arbiter.Options.Passed). passedForeign, set by main too, is
+// socket activation meant for another process, which run reports.
+var (
+	passedSockets []sockets.Passed
+	passedForeign *sockets.Foreign
+)
 
 // reapOrphans makes the arbiter the subreaper of workers' orphans; set by
 // main (see arbiter.Options.ReapOrphans).
@@ -199,6 +204,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ttouLog.Store(&log)
 	if adoptState != nil && fileErr != nil {
 		log.Warn("upgrade: the config file cannot be read now; running on with the config handed over by the previous image; fix the file (a reload reports the same error until then)", "config", o.path, "error", fileErr)
+	}
+	if f := passedForeign; f != nil {
+		log.Warn("ignored the sockets the service manager passed: LISTEN_PID names another process, not poold (a wrapper that forked poold?); "+
+			"run poold from the wrapper with exec, so that it keeps the pid the service manager started, or set LISTEN_PID to poold's pid",
+			"listen_pid", f.ListenPID, "pid", os.Getpid(), "listen_fds", f.ListenFDs, "closed", f.Closed)
 	}
 	if machineErr != nil {
 		// As circusd, start anyway: these watchers retry with backoff

@@ -36,7 +36,7 @@ type upProc struct {
 	// LISTEN_FDS and LISTEN_FDNAMES in start's env).
 	passed []*os.File
 	// wrap, when set, is shell run before poold, which it then execs
-	// (a wrapper that starts helpers).
+	// (a wrapper that starts helpers), after LISTEN_PID is set.
 	wrap string
 }
 
@@ -78,7 +78,7 @@ func (p *upProc) start(env ...string) {
 		if p.passed != nil {
 			listen = "export LISTEN_PID=$$; "
 		}
-		p.cmd = exec.Command("/bin/sh", "-c", p.wrap+listen+`exec "$0" "$@"`, p.exe, p.cfg)
+		p.cmd = exec.Command("/bin/sh", "-c", listen+p.wrap+`exec "$0" "$@"`, p.exe, p.cfg)
 		p.cmd.ExtraFiles = p.passed
 	}
 	p.cmd.Env = append(os.Environ(), env...)
