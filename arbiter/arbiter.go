@@ -374,7 +374,8 @@ func (a *Arbiter) openSockets() error {
 		socks, unused, err = sockets.BindPassed(a.cfg.Sockets, a.opts.Passed)
 		err = a.explainBind(err, a.cfg)
 		for _, u := range unused {
-			a.log.Warn("closed a socket the service manager passed that no [sockets.NAME] takes: name it as a socket of the config (systemd FileDescriptorName=) or put the config's socket on its address",
+			a.log.Warn("closed poold's copy of a socket the service manager passed that no [sockets.NAME] takes; under a .socket unit systemd keeps its own, so its clients wait unanswered: "+
+				"add a [sockets.NAME] named like it (systemd FileDescriptorName=) or on its address, with a watcher serving it, and restart poold (a reload cannot take it), or remove it from the .socket unit (ListenStream=)",
 				"passed", u)
 		}
 	}

@@ -25,6 +25,12 @@ func (a *Arbiter) releaseSockets() {
 	}
 	released, err := a.socks.Release(names...)
 	for _, l := range released {
+		if l.Passed() {
+			// systemd keeps a .socket unit's socket: connections wait
+			// in its backlog for the next start of poold.
+			a.log.Info("socket closed: poold is stopping; the service manager keeps the socket it passed, so new connections wait for poold's next start once its workers stop accepting", "socket", l.Name, "address", l.Addr())
+			continue
+		}
 		a.log.Info("socket closed: poold is stopping; new connections are refused once its workers stop accepting", "socket", l.Name, "address", l.Addr())
 	}
 	if err != nil {

@@ -79,6 +79,14 @@ func TestSocketActivationServesThePassedSocket(t *testing.T) {
 	if !strings.Contains(p.log.String(), "socket taken from the service manager: socket=web address="+addr) {
 		t.Errorf("the log does not say the socket was taken from the service manager")
 	}
+	// r56 systemd review, finding 5: at the stop the log said new
+	// connections are refused; systemd keeps a passed socket, so they
+	// wait for poold's next start.
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	const closed = "socket closed: poold is stopping; the service manager keeps the socket it passed, so new connections wait for poold's next start"
+	proctest.Eventually(t, "the passed socket's close logged", func() bool { return strings.Contains(p.log.String(), closed) })
 }
 
 // passedListener is a listening tcp socket on loopback as a service
