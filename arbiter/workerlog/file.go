@@ -19,7 +19,6 @@ package workerlog
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -63,6 +62,11 @@ type File struct {
 	next     time.Time // next time boundary; zero: none
 	last     time.Time // stamp of the last rotated file
 	failedAt time.Time // last failed open; zero: none
+	// openErr is that open's error, which every write until the next try
+	// returns: poold reports a failure on whichever write comes once its
+	// minute is over, nearly always one of these, and the report must
+	// name the cause (a link, a missing directory), not the retry.
+	openErr  error
 	linkedAt time.Time // last look at whether the file still has a name
 	// stuckAt is when a rotation last failed to rename the file (zero:
 	// none): the file stays open and takes lines, and the next rotation
@@ -213,17 +217,17 @@ func (l *File) ensureOpen(now time.Time, like os.FileInfo) error {
 		return nil
 	}
 	if d := now.Sub(l.failedAt); !l.failedAt.IsZero() && d >= 0 && d < reopenEvery {
-		return fmt.Errorf("open %s: failed less than %v ago", l.path, reopenEvery)
+		return l.openErr
 	}
 	f, _ := createLike(l.path, like)
 	if f == nil {
 		var err error
 		if f, err = openRegular(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
-			l.failedAt = now
-			return symlinkRefused(l.path, err)
+			l.failedAt, l.openErr = now, symlinkRefused(l.path, err)
+			return l.openErr
 		}
 	}
-	l.failedAt = time.Time{}
+	l.failedAt, l.openErr = time.Time{}, nil
 	l.f = f
 	l.size = 0
 	if st, err := f.Stat(); err == nil {
