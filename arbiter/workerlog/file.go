@@ -82,6 +82,7 @@ type File struct {
 	millMu      sync.Mutex             // serialises compression and pruning
 	mill        sync.WaitGroup         // one per rotation's compress and prune
 	compressing atomic.Pointer[string] // the rotated file being compressed (Compressing)
+	onCompress  func(name string)      // tests: told of each compression begun
 }
 
 // Open returns the log file at path, created with mode 0644 if missing;

@@ -10,9 +10,17 @@ import (
 	"time"
 )
 
-// millRotated compresses the file just rotated (when asked) and prunes old
-// ones, on a goroutine of its own that Close waits for. Rotations queue up
-// behind millMu, so two prunes never race.
+// millRotated prunes old rotated files and compresses the file just
+// rotated (when asked), on a goroutine of its own that Close waits for.
+// Rotations queue up behind millMu, so two prunes never race.
+//
+// The prune comes first, and the file is compressed only if it is still
+// there: a worker writing faster than gzip compresses queues a mill per
+// rotation, and by its turn newer files may have pushed this one out of
+// log_keep. Compressing first made every such mill compress a file and
+// its prune delete the fresh .gz as the oldest, so no .gz survived and
+// the disk held twice log_keep plain files; now the backlog costs only
+// the files kept.
 func (l *File) millRotated(rotated string, renamed bool, now time.Time) {
 	rot := l.rot
 	if !rot.Compress && rot.Keep == 0 && rot.MaxAge == 0 {
@@ -23,10 +31,10 @@ func (l *File) millRotated(rotated string, renamed bool, now time.Time) {
 		defer l.mill.Done()
 		l.millMu.Lock()
 		defer l.millMu.Unlock()
-		if renamed && rot.Compress {
+		l.prune(rot, now)
+		if _, err := os.Lstat(rotated); err == nil && renamed && rot.Compress {
 			l.compress(rotated)
 		}
-		l.prune(rot, now)
 	}()
 }
 
@@ -35,6 +43,9 @@ func (l *File) millRotated(rotated string, renamed bool, now time.Time) {
 func (l *File) compress(name string) {
 	l.compressing.Store(&name)
 	defer l.compressing.Store(nil)
+	if l.onCompress != nil {
+		l.onCompress(name)
+	}
 	_ = compress(name)
 }
 
