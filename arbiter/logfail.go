@@ -1,9 +1,14 @@
 package arbiter
 
 import (
+	"errors"
+	"io/fs"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/poold/poold/arbiter/workerlog"
 )
 
 // reportEvery bounds how often one file's failure is reported: a disk
@@ -94,4 +99,33 @@ func (h *fileHealth) wrote(err error, n uint64, now time.Time) healthNote {
 		h.troubled.Store(false)
 	}
 	return note
+}
+
+// fileFailure is what poold's log says of a worker log file it cannot
+// open or write, by the cause in err: what to do about a link or a FIFO
+// at the path is not to free space, nor about a full disk to fix a
+// directory.
+func fileFailure(err error) string {
+	const (
+		head = "cannot write a worker log file: "
+		tail = "; meanwhile its lines are dropped and counted, and poold tries again by itself"
+	)
+	var what string
+	switch {
+	case workerlog.IsLink(err):
+		what = "a symbolic link is at its path, which poold does not follow; remove the link, or give the real path"
+	case workerlog.IsNotRegular(err):
+		what = "something other than a regular file (a FIFO, a socket, a directory) is at its path; remove it, or give another path"
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		what = "its filesystem is full (or its quota used up); free space on it"
+	case errors.Is(err, fs.ErrNotExist):
+		what = "its directory does not exist; make its directory exist and writable to poold"
+	case errors.Is(err, syscall.EROFS):
+		what = "its filesystem is read-only; remount it read-write, or give a path on another one"
+	case errors.Is(err, fs.ErrPermission):
+		what = "poold may not write it; make the file and its directory writable to poold"
+	default:
+		what = "free space on its filesystem, or make its directory exist and writable to poold"
+	}
+	return head + what + tail
 }

@@ -101,7 +101,7 @@ func TestWriteFailureReportSaysWhatToDo(t *testing.T) {
 	defer sf.f.Close()
 	ps := &pipeSink{pool: o.pool("web", 10), wid: 1, pid: 4711, stream: "stdout", file: sf}
 	o.writeFile(ps, []byte("hello\n"), 1)
-	for _, want := range []string{"cannot write a worker log file", "path=" + path, "free space", "directory exist and writable", "tries again by itself"} {
+	for _, want := range []string{"cannot write a worker log file", "path=" + path, "directory does not exist", "directory exist and writable", "tries again by itself"} {
 		if !strings.Contains(logged.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, logged.String())
 		}

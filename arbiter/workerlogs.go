@@ -208,11 +208,7 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	note := sf.health.wrote(err, n, time.Now())
 	switch {
 	case note.failed:
-		what := "cannot write a worker log file: its lines are dropped and counted until it can; free space on its filesystem, or make its directory exist and writable to poold: poold tries again by itself"
-		if workerlog.IsLink(err) {
-			what = "cannot write a worker log file: a symbolic link is at its path, which poold does not follow; its lines are dropped and counted until the link is removed or the path changed: poold tries again by itself"
-		}
-		o.log.Error(what, "watcher", ps.pool.name, "path", sf.f.Path(), "dropped", note.dropped, "error", err)
+		o.log.Error(fileFailure(err), "watcher", ps.pool.name, "path", sf.f.Path(), "dropped", note.dropped, "error", err)
 		o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
 			"path": sf.f.Path(), "stream": ps.stream, "process_id": ps.wid, "reason": err.Error()})
 	case note.recovered:
@@ -226,6 +222,10 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	}
 	if sf.f.RotateRecovered() && sf.health.rotateRecovered() {
 		o.log.Info("worker log file rotates again", "watcher", ps.pool.name, "path", sf.f.Path())
+	}
+	if sf.f.Replaced() {
+		o.log.Info("worker log file renamed or replaced under poold (logrotate without poolctl reopen or SIGUSR1 in postrotate?): poold now writes the file at its path",
+			"watcher", ps.pool.name, "path", sf.f.Path())
 	}
 }
 

@@ -67,13 +67,14 @@ type File struct {
 	// minute is over, nearly always one of these, and the report must
 	// name the cause (a link, a missing directory), not the retry.
 	openErr  error
-	linkedAt time.Time // last look at whether the file still has a name
+	linkedAt time.Time // last look at whether the file is still the one at its path
 	// stuckAt is when a rotation last failed to rename the file (zero:
 	// none): the file stays open and takes lines, and the next rotation
 	// is tried reopenEvery later, not at every write.
 	stuckAt time.Time
 	stuck   atomic.Pointer[error] // a failed rotation not yet taken (RotateFailure)
 	unstuck atomic.Bool           // a rotation worked after failing, not yet taken (RotateRecovered)
+	moved   atomic.Bool           // the file was renamed and the path's taken instead, not yet told (Replaced)
 	closed  bool
 	opened  bool                     // opened once: the mill has recovered what was left
 	reopen  atomic.Bool              // reopen before the next write
@@ -124,7 +125,7 @@ func (l *File) Write(p []byte) (int, error) {
 		l.next = l.boundary(now)
 	}
 	var like os.FileInfo
-	if (l.reopen.Swap(false) || l.unlinked(now)) && l.f != nil {
+	if (l.reopen.Swap(false) || l.replacedAtPath(now)) && l.f != nil {
 		like = l.shut()
 		l.failedAt = time.Time{}
 	}
@@ -151,11 +152,14 @@ func (l *File) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// unlinked reports, at most once per reopenEvery, whether the open file
-// has lost its last name (someone ran rm on it): its lines would go to a
-// file nobody can read, filling the disk unseen, until a reopen. Then
-// the next write makes the file again at its path.
-func (l *File) unlinked(now time.Time) bool {
+// replacedAtPath reports, at most once per reopenEvery, whether the open
+// file is no longer the file at its path: it lost its last name (someone
+// ran rm on it), or it was renamed (logrotate without a SIGUSR1 or
+// `poolctl reopen` in its postrotate) and the path holds another file or
+// none. Its lines would go to a file nobody reads, or a rotated one,
+// until a reopen; then the next write opens the path again (making the
+// file if it is missing). A rename is kept for Replaced, to be said.
+func (l *File) replacedAtPath(now time.Time) bool {
 	if l.f == nil {
 		return false
 	}
@@ -167,9 +171,31 @@ func (l *File) unlinked(now time.Time) bool {
 	if err != nil {
 		return false
 	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	return ok && sys.Nlink == 0
+	open, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return false
+	}
+	if open.Nlink == 0 {
+		return true
+	}
+	at, err := os.Lstat(l.path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false // cannot tell (a directory poold may not search)
+	}
+	if err == nil {
+		if sys, ok := at.Sys().(*syscall.Stat_t); !ok || (sys.Dev == open.Dev && sys.Ino == open.Ino) {
+			return false
+		}
+	}
+	l.moved.Store(true)
+	return true
 }
+
+// Replaced reports whether a write found, since the last call, that the
+// open file had been renamed and the path held another file or none,
+// and went on with the file at the path: poold says so once. It takes
+// no lock, as RotateFailure.
+func (l *File) Replaced() bool { return l.moved.Swap(false) }
 
 // takeBack cuts off the n bytes a short write left (part of a line), so
 // the next write starts clean. The end is read again (fstat): after an
@@ -230,6 +256,7 @@ func (l *File) ensureOpen(now time.Time, like os.FileInfo) error {
 	}
 	l.failedAt, l.openErr = time.Time{}, nil
 	l.f = f
+	l.linkedAt = now // it is the file at the path now
 	l.size = 0
 	if st, err := f.Stat(); err == nil {
 		l.size = st.Size()

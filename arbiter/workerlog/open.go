@@ -54,7 +54,10 @@ func isLink(path string) bool {
 func openRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
 	if errors.Is(err, syscall.ENXIO) {
-		return nil, fmt.Errorf("open %s: a FIFO or socket, not a regular file: poold writes worker logs to files only; remove it, or give another path", path)
+		return nil, &notRegularError{path: path, kind: "a FIFO or socket"}
+	}
+	if errors.Is(err, syscall.EISDIR) {
+		return nil, &notRegularError{path: path, kind: "a directory"}
 	}
 	if err != nil {
 		return nil, err
@@ -62,13 +65,29 @@ func openRegular(path string, flag int, perm os.FileMode) (*os.File, error) {
 	st, err := f.Stat()
 	// A device (/dev/null) is the admin's: a worker cannot make one.
 	if err == nil && !st.Mode().IsRegular() && st.Mode()&os.ModeCharDevice == 0 {
-		err = fmt.Errorf("open %s: %s, not a regular file: poold writes worker logs to files only; remove it, or give another path", path, fileKind(st.Mode()))
+		err = &notRegularError{path: path, kind: fileKind(st.Mode())}
 	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
+}
+
+// notRegularError is a worker log path that holds neither a regular file
+// nor a character device (IsNotRegular).
+type notRegularError struct{ path, kind string }
+
+func (e *notRegularError) Error() string {
+	return fmt.Sprintf("open %s: %s, not a regular file: poold writes worker logs to files only; remove it, or give another path", e.path, e.kind)
+}
+
+// IsNotRegular reports whether err is a worker log path refused for
+// holding something other than a file (a FIFO, a socket, a directory):
+// the fix is what is there, not space or permissions.
+func IsNotRegular(err error) bool {
+	var ne *notRegularError
+	return errors.As(err, &ne)
 }
 
 // fileKind names what a path that is not a regular file holds.
