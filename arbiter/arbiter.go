@@ -305,6 +305,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	a.checkProc()
 	a.guardOOM()
 	a.output = newOutput(a.workerLog(), a.cfg.Arbiter.LogFormat != "json", a.bus)
+	a.output.lineLog = a.lineLogs()
 	defer func() {
 		close(a.stopped)
 		a.stopDemand()

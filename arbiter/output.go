@@ -42,12 +42,15 @@ import (
 type output struct {
 	log    hclog.Logger
 	escape bool // text log: see printable
-	bus    *events.Bus
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	open   map[*os.File]struct{}
-	sinks  map[*os.File]*pipeSink // the sink of each open pipe, for a handover
-	detach bool                   // under mu: readers stop at their deadline, pipes stay open
+	// lineLog makes a watcher's logger for its workers' lines (nil: log):
+	// see Arbiter.lineLogs. Set before the first follow.
+	lineLog func(watcher string, dropped func(lines uint64)) hclog.Logger
+	bus     *events.Bus
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	open    map[*os.File]struct{}
+	sinks   map[*os.File]*pipeSink // the sink of each open pipe, for a handover
+	detach  bool                   // under mu: readers stop at their deadline, pipes stay open
 	// running holds the pipes whose reader has not returned (under mu):
 	// after an upgrade gave up on a reader stuck in a write, resumeAll
 	// restarts only the readers that stopped.
@@ -96,8 +99,8 @@ const (
 )
 
 func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.File) {
-	log := o.log.Named("worker").With("watcher", spec.Name, "wid", wid, "pid", pid)
 	pl := o.pool(spec.Name, spec.Logs.Ring)
+	log := pl.log.Named("worker").With("watcher", spec.Name, "wid", wid, "pid", pid)
 	for _, s := range []struct {
 		f    *os.File
 		name string

@@ -22,6 +22,9 @@ type poolLog struct {
 	ring    *workerlog.Ring
 	lines   atomic.Uint64 // read, for status without the ring's lock
 	dropped atomic.Uint64
+	// log takes the lines of its workers whose sink is "stderr", into
+	// the watcher's own lane of poold's log queue (output.lineLog).
+	log hclog.Logger
 }
 
 // sharedFile is a log file and the readers writing to it: the workers of
@@ -69,7 +72,10 @@ func (o *output) pool(name string, lines int) *poolLog {
 	key := strings.ToLower(name)
 	pl := o.pools[key]
 	if pl == nil {
-		pl = &poolLog{name: name, ring: workerlog.NewRing(lines)}
+		pl = &poolLog{name: name, ring: workerlog.NewRing(lines), log: o.log}
+		if o.lineLog != nil {
+			pl.log = o.lineLog(name, func(n uint64) { pl.dropped.Add(n) })
+		}
 		o.pools[key] = pl
 		return pl
 	}

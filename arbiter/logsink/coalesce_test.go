@@ -35,9 +35,9 @@ type reports struct {
 	n  []uint64
 }
 
-func (r *reports) hook(_ io.Writer, lines, _ uint64) {
+func (r *reports) hook(_ io.Writer, d Drops) {
 	r.mu.Lock()
-	r.n = append(r.n, lines)
+	r.n = append(r.n, d.Lines)
 	r.mu.Unlock()
 }
 

@@ -57,8 +57,8 @@ func TestShortWriteLeavesRecordsOnTheirOwnLines(t *testing.T) {
 		cause error
 	}
 	reported := make(chan report, 1)
-	s.OnDrops(func(w io.Writer, lines, _ uint64) {
-		cause := s.Failure()
+	s.OnDrops(func(w io.Writer, d Drops) {
+		lines, cause := d.Lines, d.Failure
 		fmt.Fprintf(w, "dropped %d: %v\n", lines, cause)
 		reported <- report{lines, cause}
 	})
@@ -98,7 +98,7 @@ func TestQueueFullDropsHaveNoFailure(t *testing.T) {
 	io.WriteString(s, "queued\n")
 	io.WriteString(s, "dropped: the queue holds one\n")
 	reported := make(chan error, 1)
-	s.OnDrops(func(io.Writer, uint64, uint64) { reported <- s.Failure() })
+	s.OnDrops(func(_ io.Writer, d Drops) { reported <- d.Failure })
 	run(t, s)
 	select {
 	case err := <-reported:

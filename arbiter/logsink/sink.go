@@ -15,6 +15,13 @@
 //	  │ full, or out gone                            │ write fails
 //	  └──────────────► dropped (counted) ◄───────────┘
 //
+// Workers' lines come through lanes (Lane, one per watcher), which may
+// fill only part of the queue: all lanes together three quarters of it,
+// one lane half of it. The rest is poold's own: a watcher that writes
+// faster than stderr takes lines costs its own lines, not poold's (the
+// audit of a command, a crash's cause) nor all of the other watchers'.
+// Each lane's drops are counted for it and named in the drop report.
+//
 // After lines were dropped, the next successful write makes Run call the
 // OnDrops hook with their number, and what it writes goes straight out: the
 // gap is reported in the log itself as soon as the output recovers; the
@@ -74,13 +81,19 @@ type Sink struct {
 	out      io.Writer
 	maxBytes int
 	every    time.Duration
-	queue    chan []byte
+	queue    chan record
+	maxLines int
 	closed   chan struct{}
 	done     chan struct{}
 
-	mu      sync.Mutex // guards closing and queued; held only around a non-blocking send
+	mu      sync.Mutex // guards closing, queued and the lanes' counts; held only around a non-blocking send
 	closing bool
 	queued  int // bytes in the queue
+	// laneLines and laneBytes are what all lanes have in the queue;
+	// lanePending the lines each lane (by name) dropped since the last
+	// report.
+	laneLines, laneBytes int
+	lanePending          map[string]uint64
 
 	written, dropped atomic.Uint64
 	pending          atomic.Uint64         // dropped since the last report
@@ -90,10 +103,11 @@ type Sink struct {
 	// cut: Run's own. The output holds the start of a record without its
 	// newline (a short write); the next write begins with the newline.
 	cut          bool
-	reportedAt   time.Time    // Run's own: the last drop report
-	due          *time.Timer  // Run's own: a report held back by every
-	writingSince atomic.Int64 // unix nanoseconds of the write in progress; 0: none
-	onDrops      atomic.Pointer[func(out io.Writer, lines, total uint64)]
+	reportedAt   time.Time     // Run's own: the last drop report
+	slowest      time.Duration // Run's own: the longest write since the last report
+	due          *time.Timer   // Run's own: a report held back by every
+	writingSince atomic.Int64  // unix nanoseconds of the write in progress; 0: none
+	onDrops      atomic.Pointer[func(out io.Writer, d Drops)]
 }
 
 // New returns a sink in front of out. It starts nothing: run Run.
@@ -111,19 +125,34 @@ func New(out io.Writer, o Options) *Sink {
 		out:      out,
 		maxBytes: o.MaxBytes,
 		every:    o.ReportEvery,
-		queue:    make(chan []byte, o.MaxLines),
+		queue:    make(chan record, o.MaxLines),
+		maxLines: o.MaxLines,
 		closed:   make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 }
 
+// Drops is what a drop report tells: the lines dropped since the last
+// report (Lines), of which each watcher's lane dropped Watchers[name] (the
+// rest are poold's own), and in all (Total); the write error that
+// dropped some (Failure, nil: none), and the longest write to the output
+// meanwhile (Slowest): a long one means the output was slow or blocked,
+// a short one that lines came faster than poold writes them, one write
+// each, and the queue was full.
+type Drops struct {
+	Lines, Total uint64
+	Watchers     map[string]uint64
+	Failure      error
+	Slowest      time.Duration
+}
+
 // OnDrops sets the hook Run calls after a successful write that follows
-// dropped lines, with the lines dropped since the last call and in all.
+// dropped lines, with what it dropped since the last call.
 // What the hook writes to out goes straight to the output, ahead of the
 // queue (a report that fails is counted into the next one); the hook runs
 // on Run's goroutine and must not write to the sink itself, where the
 // report would queue behind, or be dropped from, a full queue.
-func (s *Sink) OnDrops(fn func(out io.Writer, lines, total uint64)) {
+func (s *Sink) OnDrops(fn func(out io.Writer, d Drops)) {
 	s.onDrops.Store(&fn)
 }
 
@@ -131,29 +160,42 @@ func (s *Sink) OnDrops(fn func(out io.Writer, lines, total uint64)) {
 // (hclog writes each entry in one call). It never blocks and never fails:
 // a record that does not fit is dropped and counted.
 func (s *Sink) Write(p []byte) (int, error) {
+	s.put(p, nil)
+	return len(p), nil
+}
+
+// record is one queued record and the lane it came by (nil: poold's own).
+type record struct {
+	b    []byte
+	lane *Lane
+}
+
+// put queues a copy of p that came by lane (nil: poold's own), or drops
+// it when the queue, or the lane's part of it, is full.
+func (s *Sink) put(p []byte, lane *Lane) {
 	if len(p) == 0 {
-		return 0, nil
+		return
 	}
 	if s.gone.Load() {
-		s.drop(p)
-		return len(p), nil
+		s.drop(p, lane)
+		return
 	}
 	b := bytes.Clone(p)
 	s.mu.Lock()
-	ok := !s.closing && s.queued+len(b) <= s.maxBytes
+	ok := !s.closing && s.queued+len(b) <= s.maxBytes && s.laneRoom(lane, len(b))
 	if ok {
 		select {
-		case s.queue <- b:
+		case s.queue <- record{b, lane}:
 			s.queued += len(b)
+			s.count(lane, 1, len(b))
 		default:
 			ok = false
 		}
 	}
 	s.mu.Unlock()
 	if !ok {
-		s.drop(p)
+		s.drop(p, lane)
 	}
-	return len(p), nil
 }
 
 // lines counts the lines of a record: its newlines, at least one.
@@ -164,10 +206,22 @@ func lines(p []byte) uint64 {
 	return 1
 }
 
-func (s *Sink) drop(p []byte) {
+// drop counts p's lines as dropped, for lane too (nil: poold's own).
+func (s *Sink) drop(p []byte, lane *Lane) {
 	n := lines(p)
 	s.dropped.Add(n)
+	if lane == nil {
+		s.pending.Add(n)
+		return
+	}
+	lane.onDrop(n)
+	s.mu.Lock() // with pending: a report's Watchers never add up past its Lines
 	s.pending.Add(n)
+	if s.lanePending == nil {
+		s.lanePending = make(map[string]uint64)
+	}
+	s.lanePending[lane.name] += n
+	s.mu.Unlock()
 }
 
 // Run writes queued records to the output until Close, then writes what
@@ -186,16 +240,16 @@ func (s *Sink) Run() {
 			due = s.due.C
 		}
 		select {
-		case b := <-s.queue:
-			s.write(b)
+		case r := <-s.queue:
+			s.write(r)
 		case <-due:
 			s.due = nil
 			s.report(true)
 		case <-s.closed:
 			for {
 				select {
-				case b := <-s.queue:
-					s.write(b)
+				case r := <-s.queue:
+					s.write(r)
 				default:
 					s.report(true)
 					return
@@ -205,11 +259,12 @@ func (s *Sink) Run() {
 	}
 }
 
-func (s *Sink) write(b []byte) {
+func (s *Sink) write(r record) {
 	s.mu.Lock()
-	s.queued -= len(b)
+	s.queued -= len(r.b)
+	s.count(r.lane, -1, -len(r.b))
 	s.mu.Unlock()
-	if s.emit(b) {
+	if s.emit(r.b, r.lane) {
 		s.report(false)
 	}
 }
@@ -229,9 +284,13 @@ func (s *Sink) report(now bool) {
 		return
 	}
 	s.reportedAt = time.Now()
-	n := s.pending.Swap(0)
+	s.mu.Lock()
+	d := Drops{Lines: s.pending.Swap(0), Watchers: s.lanePending, Failure: s.Failure(), Slowest: s.slowest}
+	s.lanePending, s.slowest = nil, 0
+	s.mu.Unlock()
+	d.Total = s.dropped.Load()
 	if fn := s.onDrops.Load(); fn != nil {
-		(*fn)(direct{s}, n, s.dropped.Load())
+		(*fn)(direct{s}, d)
 	}
 	s.failure.Store(nil)
 }
@@ -250,24 +309,28 @@ func (s *Sink) Failure() error {
 // emit writes b to the output and counts it, written or dropped. After a
 // short write cut a record, b goes out behind the missing newline, so
 // records never run into each other.
-func (s *Sink) emit(b []byte) bool {
+func (s *Sink) emit(b []byte, lane *Lane) bool {
 	if s.gone.Load() {
-		s.drop(b)
+		s.drop(b, lane)
 		return false
 	}
 	p := b
 	if s.cut {
 		p = append([]byte{'\n'}, b...)
 	}
-	s.writingSince.Store(time.Now().UnixNano())
+	start := time.Now()
+	s.writingSince.Store(start.UnixNano())
 	n, err := s.out.Write(p)
 	s.writingSince.Store(0)
+	if took := time.Since(start); took > s.slowest {
+		s.slowest = took
+	}
 	if n > 0 {
 		s.cut = p[n-1] != '\n'
 	}
 	s.failing.Store(err != nil)
 	if err != nil {
-		s.drop(b)
+		s.drop(b, lane)
 		s.failure.Store(&err)
 		if gone(err) {
 			s.gone.Store(true)
@@ -284,7 +347,7 @@ func (s *Sink) emit(b []byte) bool {
 type direct struct{ s *Sink }
 
 func (d direct) Write(p []byte) (int, error) {
-	d.s.emit(p)
+	d.s.emit(p, nil)
 	return len(p), nil
 }
 

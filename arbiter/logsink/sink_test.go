@@ -81,7 +81,8 @@ func TestFullOutputDropsAndReportsOnRecovery(t *testing.T) {
 	s := New(w, Options{MaxLines: queue})
 	var reports []uint64
 	var mu sync.Mutex
-	s.OnDrops(func(out io.Writer, lines, total uint64) {
+	s.OnDrops(func(out io.Writer, d Drops) {
+		lines, total := d.Lines, d.Total
 		mu.Lock()
 		reports = append(reports, lines)
 		mu.Unlock()
@@ -209,7 +210,7 @@ func TestFailedWriteIsRetriedWithTheNextLine(t *testing.T) {
 	out := &failing{err: syscall.ENOSPC, times: 1}
 	s := New(out, Options{})
 	reported := make(chan uint64, 1)
-	s.OnDrops(func(_ io.Writer, lines, _ uint64) { reported <- lines })
+	s.OnDrops(func(_ io.Writer, d Drops) { reported <- d.Lines })
 	run(t, s)
 	io.WriteString(s, "lost\n")
 	io.WriteString(s, "kept\n")

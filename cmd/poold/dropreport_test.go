@@ -5,6 +5,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/configs"
@@ -46,9 +49,36 @@ func TestDropReportNamesAWriteFailure(t *testing.T) {
 	proctest.Eventually(t, "the line to be dropped", func() bool { return logs.Stats().Dropped == 1 })
 	disk.heal()
 	log.Info("written once there is room")
-	want := "dropped log lines while writing stderr failed: lines=1 total=1 error=\"no space left on device\""
+	want := "dropped log lines while writing stderr failed: lines=1 total=1 poold=1 error=\"no space left on device\""
 	proctest.Eventually(t, "the drop report", func() bool { return strings.Contains(disk.String(), want) })
 	if strings.Contains(disk.String(), "blocked") {
 		t.Errorf("report blames a blocked stderr:\n%s", disk.String())
+	}
+}
+
+// TestDropReportWordsItsCause: every drop report without a write error
+// said "while stderr was slow or blocked", also when stderr was a fast
+// file and the queue merely overflowed, and named no watcher. The report
+// now says which it was, by the longest write, and whose lines went.
+func TestDropReportWordsItsCause(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		d    logsink.Drops
+		want string
+	}{
+		{"queue full", logsink.Drops{Lines: 10, Total: 12, Watchers: map[string]uint64{"web": 3, "fstd": 7}, Slowest: time.Millisecond},
+			"dropped log lines: the log queue was full: lines came faster than poold writes them to stderr, one write each, though no write stalled; give a chatty watcher a log file (stdout_log, stderr_log): lines=10 total=12 watchers=\"fstd=7 web=3\" poold=0 slowest_write=1ms"},
+		{"stderr blocked", logsink.Drops{Lines: 5, Total: 5, Slowest: 3 * time.Second},
+			"dropped log lines while stderr was slow or blocked: lines=5 total=5 poold=5 slowest_write=3s"},
+		{"write failed", logsink.Drops{Lines: 2, Total: 9, Watchers: map[string]uint64{"web": 1}, Failure: syscall.ENOSPC},
+			"dropped log lines while writing stderr failed: lines=2 total=9 watchers=web=1 poold=1 error=\"no space left on device\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out strings.Builder
+			reportDrops(hclog.New(&hclog.LoggerOptions{Output: &out}), tc.d)
+			if !strings.Contains(out.String(), tc.want) {
+				t.Errorf("report:\n%s\nwant:\n%s", out.String(), tc.want)
+			}
+		})
 	}
 }

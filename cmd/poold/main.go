@@ -324,14 +324,10 @@ func newLogger(c configs.Arbiter, logs *logsink.Sink) hclog.Logger {
 		Output:     logs,
 		JSONFormat: c.LogFormat == "json",
 	}
-	logs.OnDrops(func(out io.Writer, lines, total uint64) {
+	logs.OnDrops(func(out io.Writer, d logsink.Drops) {
 		report := opts
 		report.Output = out
-		if err := logs.Failure(); err != nil {
-			hclog.New(&report).Warn("dropped log lines while writing stderr failed", "lines", lines, "total", total, "error", err)
-			return
-		}
-		hclog.New(&report).Warn("dropped log lines while stderr was slow or blocked", "lines", lines, "total", total)
+		reportDrops(hclog.New(&report), d)
 	})
 	return withDurations(hclog.New(&opts))
 }
