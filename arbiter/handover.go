@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter/upgrade"
+	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/spawn"
 	"golang.org/x/sys/unix"
 )
@@ -46,6 +47,14 @@ type Upgrader struct {
 	// stats endpoints, console, metrics) by address, for the new image
 	// to take over instead of binding: no connect is refused meanwhile.
 	Listeners func() map[string]int
+	// Bind binds, on the loop just before the exec, what the new image
+	// would have to bind of its own listeners for cfg (the config it
+	// takes over) and no live one holds: a [web] address a reload
+	// changed. Listeners then lists those too. An error refuses the
+	// upgrade, nothing changed: the new image could not bind it either,
+	// after it took the workers over. unbind closes them when the exec
+	// did not happen.
+	Bind func(cfg *configs.Config) (unbind func(), err error)
 	// Peers counts the peers connected to each of those listeners, by
 	// the same keys: the new image's event and stats streams wait (a
 	// little) for that many subscribers before they publish.
@@ -247,6 +256,14 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 	}
 	defer a.spawner.ReleaseReaps() // the exec failed
 	u := a.opts.Upgrade
+	if u.Bind != nil {
+		unbind, err := u.Bind(a.cfg)
+		if err != nil {
+			a.refuse(m, err)
+			return
+		}
+		defer unbind()
+	}
 	a.upgraded.NewVersion, a.upgraded.Reason = newVer, ""
 	m.ok(map[string]any{"upgrade": a.upgraded})
 	a.log.Info("upgrade: re-executing poold", "path", u.Exe, "old_version", u.Version, "new_version", newVer)

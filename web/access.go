@@ -115,6 +115,11 @@ func (s *Server) Reconfigure(c configs.Web) (restart []string) {
 	return restart
 }
 
+// ConsoleAddress is the address the console of c listens on (what
+// Server.Addr says of a server made with c): an upgrade binds it ahead
+// for the next image.
+func ConsoleAddress(c configs.Web) string { return webAddress(c.Address) }
+
 // webAddress is the address a [web] section asks for.
 func webAddress(a string) string {
 	a = strings.TrimSpace(a)

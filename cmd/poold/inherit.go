@@ -24,7 +24,10 @@ var httpListeners = struct {
 	mu        sync.Mutex
 	inherited map[string]net.Listener // by "ROLE ADDR", not taken yet
 	live      map[net.Listener]string // "ROLE ADDR"
-}{inherited: map[string]net.Listener{}, live: map[net.Listener]string{}}
+	// ahead, by "ROLE ADDR": what an upgrade bound for the next image
+	// (bindAhead), or a live listener of the other role on that address.
+	ahead map[string]net.Listener
+}{inherited: map[string]net.Listener{}, live: map[net.Listener]string{}, ahead: map[string]net.Listener{}}
 
 // inheritListeners takes the listeners the previous image handed over.
 // One that cannot be used is closed and said; its address is bound again.
@@ -71,6 +74,27 @@ func listenHTTP(role, addr string) (ln net.Listener, done func(), err error) {
 	}, nil
 }
 
+// takeInheritedRole takes the listener inherited for role at whatever
+// address, and registers it live under that address: the listener an
+// upgrade's new image falls back on when it cannot bind the one its
+// config names (httpParts.listen). addr is "" when there is none.
+func takeInheritedRole(role string) (ln net.Listener, addr string, done func()) {
+	httpListeners.mu.Lock()
+	defer httpListeners.mu.Unlock()
+	for name, l := range httpListeners.inherited {
+		if r, a, _ := strings.Cut(name, " "); r == role {
+			delete(httpListeners.inherited, name)
+			httpListeners.live[l] = name
+			return l, a, func() {
+				httpListeners.mu.Lock()
+				defer httpListeners.mu.Unlock()
+				delete(httpListeners.live, l)
+			}
+		}
+	}
+	return nil, "", nil
+}
+
 // closeUnclaimed closes the inherited listeners whose address the config
 // no longer names, once every transport is up, and returns their keys.
 func closeUnclaimed() []string {
@@ -92,6 +116,11 @@ func ownListeners() map[string]int {
 	httpListeners.mu.Lock()
 	defer httpListeners.mu.Unlock()
 	for ln, name := range httpListeners.live {
+		if fd := zmqguard.RawFD(ln); fd >= 0 {
+			out[httpKey+name] = fd
+		}
+	}
+	for name, ln := range httpListeners.ahead {
 		if fd := zmqguard.RawFD(ln); fd >= 0 {
 			out[httpKey+name] = fd
 		}

@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -32,11 +31,8 @@ import (
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/arbiter/logsink"
-	"github.com/poold/poold/arbiter/metrics"
 	"github.com/poold/poold/cmd/poold/catch"
 	"github.com/poold/poold/configs"
-	"github.com/poold/poold/events"
-	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/events/zmqpub"
 	"github.com/poold/poold/sockets"
 	"github.com/poold/poold/watcher/launch"
@@ -408,87 +404,4 @@ func pubDropped(p *zmqpub.Publisher) func() uint64 {
 // pubEvicted counts a publisher's subscribers evicted for not reading.
 func pubEvicted(p *zmqpub.Publisher) func() uint64 {
 	return func() uint64 { return p.Stats().Guard.Evicted }
-}
-
-// httpParts starts poold's HTTP surfaces: the console ([web] enabled) and
-// the metrics and health listener ([web] metrics_address), which share
-// one metrics exporter.
-type httpParts struct {
-	cfg           *configs.Config
-	arb           *httpView // the arbiter, answering through a hand-over
-	bus, statsBus *events.Bus
-	log           hclog.Logger
-	goRun         func(string, func(context.Context) error)
-	failed        <-chan error
-	// dropped feeds poold_events_dropped_total; start adds the console's.
-	// Scrapes read it only once start has returned.
-	dropped map[string]func() uint64
-	// evicted feeds poold_subscribers_evicted_total.
-	evicted map[string]func() uint64
-
-	// hold, when set (an upgrade's new image), is closed once the
-	// arbiter took the workers over: the listeners serve from then on.
-	hold <-chan struct{}
-
-	console *web.Server      // set by start when the console is enabled
-	probes  *web.ProbeServer // set by start when metrics_address is set
-}
-
-// start binds what is configured.
-func (h *httpParts) start() error {
-	w := h.cfg.Web
-	if !w.Enabled && w.MetricsAddress == "" {
-		return nil
-	}
-	exp := metrics.New(metrics.Options{Source: h.arb, Events: h.bus, Dropped: h.dropped, Evicted: h.evicted, Log: h.log.Named("metrics")})
-	// Subscribed before the arbiter starts, so every restart is counted.
-	h.goRun("metrics", exp.Run)
-	select {
-	case <-exp.Ready():
-	case err := <-h.failed:
-		return err
-	}
-	// The big replies both HTTP listeners hold for clients still
-	// reading them are bounded together.
-	replies := web.NewReplyBudget(0, 0)
-	if w.Enabled {
-		var tlsConf *tls.Config
-		scheme := "http"
-		if w.TLSCert != "" {
-			cert, err := tls.LoadX509KeyPair(w.TLSCert, w.TLSKey)
-			if err != nil {
-				return fmt.Errorf("web: tls_cert %s, tls_key %s: %w", w.TLSCert, w.TLSKey, err)
-			}
-			tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-			scheme = "https"
-		}
-		srv, err := web.New(web.Options{Config: w, Backend: wireBackend{h.arb}, Events: h.bus, Stats: h.statsBus,
-			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("web"), TLS: tlsConf, CookieKey: cookieKey, Budget: listenerBudget, Replies: replies})
-		if err != nil {
-			return err
-		}
-		h.dropped["console"] = srv.Dropped
-		l, done, err := listenHTTP("console", srv.Addr())
-		if err != nil {
-			return fmt.Errorf("web console: %w", explainBind(zmqguard.BindError("web.address", srv.Addr(), err), h.cfg.Path))
-		}
-		h.goRun("web console", func(ctx context.Context) error { defer done(); return h.serveHeld(ctx, l, srv.Serve) })
-		h.log.Info("web console", "url", scheme+"://"+l.Addr().String()+"/", "api", scheme+"://"+l.Addr().String()+"/api/v1/")
-		h.console = srv
-	}
-	if w.MetricsAddress != "" {
-		ps, err := web.NewProbeServer(web.ProbeOptions{Address: w.MetricsAddress, Token: w.Token, Tokens: w.Tokens,
-			Metrics: exp.Handler(), Health: h.arb, Log: h.log.Named("metrics"), CookieKey: cookieKey, Budget: listenerBudget, Replies: replies})
-		if err != nil {
-			return err
-		}
-		l, done, err := listenHTTP("metrics", w.MetricsAddress)
-		if err != nil {
-			return fmt.Errorf("metrics listener: %w", explainBind(zmqguard.BindError("web.metrics_address", w.MetricsAddress, err), h.cfg.Path))
-		}
-		h.goRun("metrics listener", func(ctx context.Context) error { defer done(); return h.serveHeld(ctx, l, ps.Serve) })
-		h.log.Info("metrics", "url", "http://"+l.Addr().String()+"/metrics")
-		h.probes = ps
-	}
-	return nil
 }

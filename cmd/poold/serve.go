@@ -196,7 +196,7 @@ func (d *daemon) startTransports(ctx context.Context, goRun func(string, func(co
 		dropped: map[string]func() uint64{"events": pubDropped(d.pub), "stats": pubDropped(d.statsPub)},
 		evicted: map[string]func() uint64{"events": pubEvicted(d.pub), "stats": pubEvicted(d.statsPub)}}
 	if adoptState != nil {
-		h.hold = d.arb.Up()
+		h.hold, h.adopted = d.arb.Up(), true
 	}
 	if err := h.start(); err != nil {
 		return false, err

@@ -21,6 +21,7 @@ import (
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/arbiter/upgrade"
+	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events/zmqguard"
 	"github.com/poold/poold/watcher/spawn"
 	"github.com/poold/poold/web"
@@ -247,7 +248,9 @@ func upgrader(path string, log hclog.Logger, drain, undrain func()) *arbiter.Upg
 	}
 	env := append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe)
 	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: env,
-		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers, Preflight: func(ctx context.Context, state []byte) (string, error) {
+		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers,
+		Bind: func(cfg *configs.Config) (func(), error) { return bindAhead(path, cfg) },
+		Preflight: func(ctx context.Context, state []byte) (string, error) {
 			v, err := preflight(ctx, log, selfExe, path, false, state)
 			if err != nil {
 				checked.close()

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// upgradeWebAddrConfig: two workers serving on a fixed port (%[1]s),
+// the console on %[2]s and the metrics listener on %[3]s.
+const upgradeWebAddrConfig = `
+[arbiter]
+ENDPOINTS
+[web]
+enabled = true
+address = "%[2]s"
+metrics_address = "%[3]s"
+[sockets.web]
+host = "127.0.0.1"
+port = %[1]s
+[watchers.web]
+cmd = @WORKER@
+numprocesses = 2
+sockets = ["web"]
+env = ["POOLD_TEST_WORKER=serve"]
+graceful_timeout = "5s"
+`
+
+// A reload moves web.address or web.metrics_address to an address
+// another program holds, then an upgrade applies it: the upgrade is
+// refused, nothing changed, naming the key and the address, and the
+// workers keep their pids and serve. Once the address is free, the next
+// upgrade moves the listener there. (The new image used to fail to bind
+// it, after it had taken the workers over, and exit with all of them.)
+func TestUpgradeToATakenWebAddressIsRefused(t *testing.T) {
+	for _, key := range []string{"web.address", "web.metrics_address"} {
+		t.Run(key, func(t *testing.T) {
+			work, console, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
+			_, port, _ := net.SplitHostPort(work)
+			p := startUpgradable(t, fmt.Sprintf(upgradeWebAddrConfig, port, console, metrics))
+			proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })
+			before := p.pids("web")
+
+			holder, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer holder.Close()
+			taken := holder.Addr().String()
+			if key == "web.address" {
+				console = taken
+			} else {
+				metrics = taken
+			}
+			writeConfig(t, p.dir, fmt.Sprintf(upgradeWebAddrConfig, port, console, metrics))
+			if r := p.do("reloadconfig", map[string]any{"waiting": true}); r["status"] != "ok" {
+				t.Fatalf("reloadconfig: %v", r)
+			}
+
+			_, refused := p.upgrade()
+			if refused == nil || !contains(reason(refused), "nothing changed", key, taken, "address already in use") {
+				t.Fatalf("upgrade to a taken %s: %v; want a refusal, nothing changed, naming %s and %s", key, refused, key, taken)
+			}
+			p.alive()
+			if got := p.pids("web"); !slices.Equal(got, before) {
+				t.Errorf("pids %v after the refusal, want %v", got, before)
+			}
+			workersServe(t, work)
+
+			holder.Close()
+			if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {
+				t.Fatalf("upgrade once %s is free: %v %v", taken, o, refused)
+			}
+			if got := p.pids("web"); !slices.Equal(got, before) {
+				t.Errorf("pids %v after the upgrade, want %v", got, before)
+			}
+			workersServe(t, work)
+			if body, err := get("http://" + taken + "/healthz"); err != nil {
+				t.Errorf("%s after the upgrade: %q, %v; want it moved there", taken, body, err)
+			}
+		})
+	}
+}
+
+// workersServe fails unless a worker answers on addr.
+func workersServe(t *testing.T, addr string) {
+	t.Helper()
+	if body, err := get("http://" + addr + "/"); err != nil || !strings.HasPrefix(body, "pid=") {
+		t.Errorf("workers on %s: %q, %v", addr, body, err)
+	}
+}
+
