@@ -93,4 +93,3 @@ func workersServe(t *testing.T, addr string) {
 		t.Errorf("workers on %s: %q, %v", addr, body, err)
 	}
 }
-
