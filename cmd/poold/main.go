@@ -164,9 +164,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// changes; a file that turned bad since the pre-flight is
 		// reported (and by every reload until fixed), not fatal. Its
 		// warnings join the upgrade's outcome (upgrade_status).
+		// So do the settings of the state this build does not know.
 		if cfg != nil {
 			adoptState.Outcome.Warnings = cfg.Warnings
 		}
+		adoptState.Outcome.Warnings = append(adoptState.Outcome.Warnings, adoptState.Config.Warnings...)
 		cfg = adoptState.Config
 	case fileErr != nil:
 		return fileErr
@@ -198,6 +200,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	log := newLogger(cfg.Arbiter, logs)
 	ttouLog.Store(&log)
+	if adoptState != nil {
+		for _, w := range adoptState.Config.Warnings {
+			log.Warn("upgrade: settings of the previous image dropped", "warning", w)
+		}
+	}
 	if adoptState != nil && fileErr != nil {
 		log.Warn("upgrade: the config file cannot be read now; running on with the config handed over by the previous image; fix the file (a reload reports the same error until then)", "config", o.path, "error", fileErr)
 	}
