@@ -264,7 +264,7 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 		}
 		defer unbind()
 	}
-	a.upgraded.NewVersion, a.upgraded.Reason = newVer, ""
+	a.upgraded.NewVersion, a.upgraded.Reason, a.upgraded.HandOver = newVer, "", time.Now()
 	m.ok(map[string]any{"upgrade": a.upgraded})
 	a.log.Info("upgrade: re-executing poold", "path", u.Exe, "old_version", u.Version, "new_version", newVer)
 	err = a.handOver() // RELOADING=1 is sent by u.Drain, just before the exec

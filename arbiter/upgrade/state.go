@@ -64,7 +64,11 @@ type Outcome struct {
 	Reason     string    `json:"reason,omitempty"`
 	Pid        int       `json:"pid"`
 	Began      time.Time `json:"began,omitzero"`
-	TookOver   time.Time `json:"took_over,omitzero"` // when the new image had adopted everything
+	// HandOver is when the old image began the hand-over, once the wait
+	// to settle and the pre-flight were done (absent from a build that
+	// did not say it); TookOver when the new image had adopted everything.
+	HandOver time.Time `json:"hand_over,omitzero"`
+	TookOver time.Time `json:"took_over,omitzero"`
 	// Warnings are those of the config file as the image that took over
 	// read it (configs.Config.Warnings); poolctl upgrade prints them.
 	Warnings []string `json:"warnings,omitempty"`

@@ -109,7 +109,13 @@ func formatUpgradeStatus(w io.Writer, r reply) error {
 	case "upgraded":
 		took := ""
 		if t, ok := parseTime(u["took_over"]); ok && !t.IsZero() {
-			took = ", took over in " + fmtDuration(t.Sub(began).Round(time.Millisecond))
+			took = ", done in " + fmtDuration(t.Sub(began).Round(time.Millisecond))
+			// From a build that says when its hand-over began: the
+			// take-over alone, and the wait to settle with the pre-flight.
+			if h, ok := parseTime(u["hand_over"]); ok && !h.IsZero() {
+				took += fmt.Sprintf(" (settle and pre-flight %s, take-over %s)",
+					fmtDuration(h.Sub(began).Round(time.Millisecond)), fmtDuration(t.Sub(h).Round(time.Millisecond)))
+			}
 		}
 		_, err = fmt.Fprintf(w, "upgraded at %s: poold %v -> %v (pid %v)%s\n", at, old, nu, pid, took)
 	case "rolled_back":
@@ -169,8 +175,10 @@ func (a *app) upgrade(ctx context.Context) error {
 	_, r, err := a.roundTrip(ctx, client, call{command: "upgrade", what: "upgrade", props: map[string]any{}}, a.timeoutFor(noWait))
 	client.Close()
 	pid := int(num(before["pid"])) // 0 from a poold never upgraded
+	execing := false               // the pre-flight passed: the exec follows
 	if u, ok := r["upgrade"].(map[string]any); err == nil && ok && num(u["pid"]) > 0 {
 		pid = int(num(u["pid"]))
+		execing = u["state"] == "upgrading"
 	}
 	if err == nil {
 		if st, _ := r["status"].(string); st == "error" {
@@ -183,14 +191,14 @@ func (a *app) upgrade(ctx context.Context) error {
 			lastID = id - 1 // its outcome is this one's
 		}
 	}
-	return a.waitUpgrade(ctx, lastID, pid)
+	return a.waitUpgrade(ctx, lastID, pid, execing)
 }
 
 // waitUpgrade polls poold until the upgrade after lastID has an outcome,
 // and says what went wrong when poold refuses connections (it died in the
 // exec), stops answering them (the new image hangs before it takes over)
-// or never reports an outcome.
-func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
+// or never reports an outcome. execing: poold said its pre-flight passed.
+func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int, execing bool) error {
 	deadline := time.Now().Add(upgradeWait)
 	t := time.NewTicker(upgradePoll)
 	defer t.Stop()
@@ -217,7 +225,7 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int) error {
 		case refusedSince.IsZero():
 			refusedSince = time.Now()
 		case time.Since(refusedSince) >= upgradeGone:
-			return connError{fmt.Sprintf("poold exited during the upgrade (the new binary did not come up): %s has refused connections for %s (%v); its workers are gone with it; check its log and start it again", a.endpoint, upgradeGone, err), err}
+			return connError{fmt.Sprintf("poold exited during the upgrade (%s): %s has refused connections for %s (%v); its workers are gone with it; check its log and start it again", goneWhen(execing), a.endpoint, upgradeGone, err), err}
 		}
 		if !a.remote() && refusedSince.IsZero() && time.Since(took) >= upgradeHang {
 			return hangError(a.endpoint, pid, err)
@@ -322,4 +330,14 @@ func (a *app) printUpgrade(out map[string]any) error {
 		return replyError{reason: fmt.Sprintf("upgrade rolled back: poold %v runs again (pid %v): %v", nu, num(out["pid"]), reason)}
 	}
 	return replyError{reason: fmt.Sprintf("upgrade refused, nothing changed: poold %v runs: %v", old, reason)}
+}
+
+// goneWhen says when poold exited during an upgrade, as far as poolctl
+// knows: after the pre-flight passed (in the exec, or as the new image
+// started), or at a moment it cannot tell (it had no answer to upgrade).
+func goneWhen(execing bool) string {
+	if execing {
+		return "after its pre-flight passed: in the exec or as the new image started; its log says why"
+	}
+	return "before or while the new image started; its log says why"
 }

@@ -61,7 +61,7 @@ func TestUpgradeOfABinaryThatDiesSaysSo(t *testing.T) {
 	// Dies before it loads anything.
 	installNewBinary(t, exe, `echo "wrapper: refusing to start: $*" >&2; exit 1`)
 	r := poolctl(t, "--endpoint", p.control, "upgrade")
-	want := "poold exited during the upgrade (the new binary did not come up)"
+	want := "poold exited during the upgrade (after its pre-flight passed: in the exec or as the new image started; its log says why)"
 	if r.code != 3 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "start it again") {
 		t.Fatalf("upgrade to a binary that dies in the exec took %v: %v\nwant exit 3 and %q; poold's log:\n%s", r.took, r, want, p.log())
 	}

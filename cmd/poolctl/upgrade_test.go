@@ -22,7 +22,7 @@ func TestUpgradeStatus(t *testing.T) {
 		t.Fatalf("poolctl upgrade: %v\n%s", err, b)
 	}
 	r = p.ctl(t, "upgrade", "--status")
-	want := regexp.MustCompile(`^upgraded at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d): poold \S+ -> \S+ \(pid \d+\), took over in \S+\n$`)
+	want := regexp.MustCompile(`^upgraded at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d): poold \S+ -> \S+ \(pid \d+\), done in \S+ \(settle and pre-flight \S+, take-over \S+\)\n$`)
 	if !want.MatchString(r.stdout) || strings.Contains(r.stdout, "0001-01-01") {
 		t.Errorf("upgrade --status after an upgrade: %v", r)
 	}
@@ -42,6 +42,13 @@ func TestFormatUpgradeStatus(t *testing.T) {
 			"refused at T, nothing changed: poold v1 runs (pid 7): exit status 1\n"},
 		{"upgrading", map[string]any{"id": 4.0, "state": "upgrading", "old_version": "v1", "pid": 7.0, "began": began},
 			"upgrading since T: poold v1 (pid 7)\n"},
+		{"upgraded", map[string]any{"id": 5.0, "state": "upgraded", "old_version": "v1", "new_version": "v2", "pid": 7.0, "began": began,
+			"hand_over": "2026-01-02T03:04:20.1Z", "took_over": "2026-01-02T03:04:20.145Z"},
+			"upgraded at T: poold v1 -> v2 (pid 7), done in 15.145s (settle and pre-flight 15.1s, take-over 45ms)\n"},
+		// A build that did not say when its hand-over began.
+		{"upgraded by an older build", map[string]any{"id": 6.0, "state": "upgraded", "old_version": "v1", "new_version": "v2", "pid": 7.0, "began": began,
+			"took_over": "2026-01-02T03:04:05.015Z"},
+			"upgraded at T: poold v1 -> v2 (pid 7), done in 15ms\n"},
 	}
 	at := regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)`)
 	for _, tc := range tests {

@@ -32,9 +32,14 @@ import (
 // (-ldflags "-X main.version=...").
 var version = "dev"
 
-// For tests only, each naming a file whose existence arms it once (the
-// load removes it): envTestFail makes the next state load fail, as a
-// broken new binary would; envTestKill makes it SIGKILL the first
+// For tests only, not a user interface: nothing documents them and no
+// config sets them. Each does nothing unless poold's environment names a
+// file and that file exists, and arms once (the load removes it). They
+// stay in the release binary on purpose: the tests run the binary `go
+// build` makes, as `make build` does, and a build tag that left them out
+// would have the tests check another binary than the one shipped.
+// envTestFail makes the next state load fail, as a broken new binary
+// would; envTestKill makes it SIGKILL the first
 // handed-over worker and wait until it is a zombie, a worker that died
 // during the exec.
 // envTestHold holds the new image: it removes the file, then waits (up
