@@ -210,10 +210,11 @@ func (p *workerPipes) close() {
 // a goroutine cleans g up (parked in the netpoller on an inotify fd of g
 // if the worker left something, holding no OS thread) and posts the
 // exit. Run waits for it. Until then o, the worker as its strays name it,
-// counts as running (strays.go).
+// counts as running, and its process group as a worker's (strays.go).
 func (a *Arbiter) watchExit(w *watcher.Watcher, o strayOwner, p *spawn.Proc, g *cgroup.Group) {
 	a.procs[p.Pid] = p
 	a.strays.add(o)
+	a.strays.hold(p.Pid)
 	a.waits.Add(1)
 	p.OnExit(func(ex spawn.Exit, err error) {
 		go func() {
@@ -226,6 +227,7 @@ func (a *Arbiter) watchExit(w *watcher.Watcher, o strayOwner, p *spawn.Proc, g *
 			}
 			end := a.ended(o, p.Pid, g, ex)
 			a.strays.remove(o)
+			a.strays.release(p.Pid)
 			a.post(exitMsg{pid: p.Pid, proc: p, owner: w, end: end})
 		}()
 	})

@@ -44,11 +44,12 @@ type strayOwner struct {
 }
 
 // strayBook is what the goroutines that handle workers' ends and the
-// naming of strays share: the running workers, and the strays named so
-// far. A small deliberately shared leaf.
+// naming of strays share: the running workers and their process groups,
+// and the strays named so far. A small deliberately shared leaf.
 type strayBook struct {
 	mu       sync.Mutex
 	live     map[workerKey][]uint64 // the since of each running worker of a key
+	groups   map[int]int            // worker pid -> its workers not yet handled (inWorkerGroup)
 	warned   map[int]uint64         // pid -> start of each stray named in a warning
 	blank    map[int]uint64         // pid -> start of each seen with a blank environment
 	scanning atomic.Bool            // a naming scan is under way
@@ -80,6 +81,52 @@ func (b *strayBook) remove(o strayOwner) {
 	} else {
 		b.live[o.workerKey] = l
 	}
+}
+
+// hold records the process group of pid, a worker that started, until
+// release: what is in it is the worker's group's, never a stray.
+func (b *strayBook) hold(pid int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.groups == nil {
+		b.groups = make(map[int]int)
+	}
+	b.groups[pid]++
+}
+
+// release forgets the process group of pid, a worker whose end has been
+// handled (its group emptied, or was killed).
+func (b *strayBook) release(pid int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.groups[pid]--; b.groups[pid] <= 0 {
+		delete(b.groups, pid)
+	}
+}
+
+// inWorkerGroup tells whether pgid, the process group of a child of
+// poold, is a worker's, running or ended but with its end not yet
+// handled: a process still in it (a shell's app, a gunicorn master's
+// workers, re-parented to poold once the leader ended) is what the
+// worker left in its group, groupEnded's to wait for and kill, which had
+// the stop signal with the group already; a second one makes some
+// servers drop their requests. A pgid is its leader's pid, which the
+// kernel gives anew only once the group is empty: so a group pgid whose
+// /proc/<pgid> exists is the worker's only while the worker runs (or is
+// a zombie not yet reaped), and is else a new process's group. One that
+// left the group (setsid) has a pgid of its own, and is a stray.
+func (b *strayBook) inWorkerGroup(pgid int) bool {
+	b.mu.Lock()
+	held := b.groups[pgid] > 0
+	b.mu.Unlock()
+	if !held {
+		return false
+	}
+	if spawn.Registered(pgid) { // not reaped yet: the worker itself
+		return true
+	}
+	_, err := os.Stat("/proc/" + strconv.Itoa(pgid))
+	return errors.Is(err, os.ErrNotExist) // else its pid is another's by now
 }
 
 // ownerSince is the since of the running worker s belongs to, 0 if none:
@@ -159,7 +206,8 @@ func (s stray) ofWorker(since uint64) bool {
 // own pid namespace.
 func (a *Arbiter) watchStrays() bool { return a.opts.ReapOrphans && !a.foreignProc }
 
-// strayList lists poold's strays, read from /proc.
+// strayList lists poold's strays, read from /proc: its children in no
+// worker's process group, nor its own.
 func (a *Arbiter) strayList() []stray {
 	own := syscall.Getpgrp()
 	var out []stray
@@ -167,7 +215,7 @@ func (a *Arbiter) strayList() []stray {
 		if a.inherited[p] || spawn.Registered(p) {
 			continue
 		}
-		if g, err := syscall.Getpgid(p); err != nil || g == own {
+		if g, err := syscall.Getpgid(p); err != nil || g == own || a.strays.inWorkerGroup(g) {
 			continue
 		}
 		if s, err := readStray(p); err == nil {

@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"os/exec"
+	"syscall"
 	"testing"
 
 	"github.com/poold/poold/watcher/procinfo"
@@ -122,5 +123,49 @@ func TestBlankStrayNamedOnSecondSight(t *testing.T) {
 	}
 	if got := b.fresh([]stray{{pid: 8, start: 100}}); len(got) != 1 {
 		t.Fatalf("first sight of a stray with an environment: %v named, want it", got)
+	}
+}
+
+// What stays in a worker's process group once its leader has ended is the
+// group's (groupEnded's to wait for), no stray: inWorkerGroup, from the
+// worker's start (hold) until its end is handled (release). A held pgid
+// whose /proc entry is a process that is no worker names a group begun
+// after the worker's ended (its pid given anew).
+func TestInWorkerGroup(t *testing.T) {
+	dir := t.TempDir()
+	leader := exec.Command("/bin/sh", "-c", `sleep 1000 & echo $! > "$0/child"`, dir)
+	leader.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := leader.Run(); err != nil { // ends, leaving its child
+		t.Fatal(err)
+	}
+	child := readPid(t, dir, "child")
+	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	pgid := leader.Process.Pid
+	if g, err := syscall.Getpgid(child); err != nil || g != pgid {
+		t.Fatalf("child %d in process group %d (%v), want %d", child, g, err, pgid)
+	}
+	var b strayBook
+	if b.inWorkerGroup(pgid) {
+		t.Errorf("group %d counts as a worker's before any hold", pgid)
+	}
+	b.hold(pgid)
+	b.hold(pgid) // a second worker of that pid: a new worker given the pid anew
+	b.release(pgid)
+	if !b.inWorkerGroup(pgid) {
+		t.Errorf("group %d, its leader ended and its end not handled, does not count as a worker's", pgid)
+	}
+	b.release(pgid)
+	if b.inWorkerGroup(pgid) {
+		t.Errorf("group %d counts as a worker's after its end was handled", pgid)
+	}
+	other := exec.Command("sleep", "1000")
+	other.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Process.Kill(); _ = other.Wait() })
+	b.hold(other.Process.Pid)
+	if b.inWorkerGroup(other.Process.Pid) {
+		t.Errorf("group %d of a live process that is no worker counts as a worker's", other.Process.Pid)
 	}
 }
