@@ -41,8 +41,9 @@ type demandMsg struct {
 }
 
 type demandReading struct {
-	queue, conns int
-	arrived      bool // a connection woke the monitor, or connections open at the last count closed, since the last reading
+	queue   int
+	conns   openConns
+	arrived bool // a connection woke the monitor, or connections open at the last count closed, since the last reading
 }
 
 // demandMon watches the listeners of elastic watchers off the loop: epoll

@@ -16,13 +16,17 @@ import "time"
 //     that late (3 %), never early: a connection seen open keeps the pool
 //     up until a count sees none.
 //   - growth, which sizes its step by the connections a worker holds
-//     and holds back while a worker holds none (watcher.Load): while
-//     connections wait in the queue, at most every burstCount, and once
-//     more at the second reading of a queue if the last count is older
-//     than the queue: a count from before a burst (a count of 4 with 50
-//     waiting) or from an earlier wait tells nothing of the workers now.
-//     A queue seen at one reading only, which never grows a pool, costs
-//     no count.
+//     and holds back while a worker holds none (watcher.Load): only from
+//     the second reading of a queue, the first one at which the scaler
+//     may grow on it (a queue seen at one reading costs no count). There
+//     the count must be of this queue: taken again if it predates the
+//     queue's second reading (a count of 4 from before a burst of 50, or
+//     from an earlier wait, tells nothing of the workers now), if it is
+//     older than burstCount, or if it is lower than the queue and not of
+//     this reading (the queue grew since, or had drained then: gunicorn
+//     sync answers and closes a connection per request, and one client
+//     was often gone by the count). A count of the reading that finds
+//     fewer open than waiting is marked Counted: the queue drained.
 const (
 	idleCounts = 32
 	burstCount = 500 * time.Millisecond
@@ -43,44 +47,60 @@ type connCount struct {
 	queued time.Time
 }
 
+// openConns is the open connections a reading of a pool gives (n, -1:
+// unknown), and whether they were counted at this reading, after its
+// queue was read.
+type openConns struct {
+	n       int
+	counted bool
+}
+
 // connsOf returns the open connections of w's sockets for a reading at
 // now with queue connections waiting: counted again when due, else the
 // last count; -1 when unknown (a unix socket, or no count recent enough
-// for a pool without idle_timeout, which only grows on it).
-func connsOf(w demandWatch, queue int, counts map[uint64]connCount, now time.Time) int {
+// for a pool without idle_timeout, which only grows on it). counted: the
+// count was taken at this reading, after the queue was read.
+func connsOf(w demandWatch, queue int, counts map[uint64]connCount, now time.Time) openConns {
+	unknown := openConns{n: -1}
 	if len(w.fds) == 0 {
-		return -1
+		return unknown
 	}
 	for _, tcp := range w.tcp {
 		if !tcp {
-			return -1
+			return unknown
 		}
 	}
-	c, ok := counts[w.id]
+	c := counts[w.id]
 	switch {
 	case queue == 0:
 		c.queued = time.Time{}
 	case c.queued.IsZero():
 		c.queued = now
 	}
-	if ok {
-		counts[w.id] = c
-	}
-	age := now.Sub(c.at)
-	// At the second reading of a queue, a count older than it is stale.
-	stale := queue > 0 && c.queued.Before(now) && c.at.Before(c.queued)
-	if !ok || (w.idle > 0 && age >= countEvery(w.idle)) || (queue > 0 && age >= burstCount) || stale {
-		if w.idle == 0 && queue == 0 {
-			return -1
-		}
+	age := now.Sub(c.at) // the longest Duration when never counted
+	if (w.idle > 0 && age >= countEvery(w.idle)) || recount(c, queue, age, now) {
 		c.at, c.n = now, countTCP(w.fds)
-		counts[w.id] = c
 		age = 0
 	}
-	if w.idle > 0 || age < 2*burstCount {
-		return c.n
+	counts[w.id] = c
+	switch {
+	case age == 0:
+		return openConns{n: c.n, counted: c.n >= 0}
+	case w.idle > 0 || age < 2*burstCount:
+		return openConns{n: c.n}
 	}
-	return -1
+	return unknown
+}
+
+// recount reports whether a pool's queue, seen at an earlier reading
+// too, needs a count of its own at now: the last count c is not of it
+// (taken at its first reading or before), older than burstCount, or
+// lower than the queue.
+func recount(c connCount, queue int, age time.Duration, now time.Time) bool {
+	if queue == 0 || !c.queued.Before(now) {
+		return false
+	}
+	return !c.at.After(c.queued) || age >= burstCount || (c.n >= 0 && c.n < queue)
 }
 
 // countTCP sums the open connections of TCP listeners; -1 if one of them

@@ -65,8 +65,8 @@ func TestIdleTimeoutDoesNotDumpEveryReading(t *testing.T) {
 
 // TestConnsOfKeepsTheLastCount: between two counts the last one stands,
 // so a pool goes idle at most idle_timeout/32 late and never early; a
-// pool without idle_timeout is counted only while connections wait, at
-// most every burstCount.
+// pool without idle_timeout is counted only while connections wait, from
+// the second reading of a queue, at most every burstCount.
 func TestConnsOfKeepsTheLastCount(t *testing.T) {
 	l, fd := listenerFD(t)
 	defer unix.Close(fd)
@@ -85,7 +85,7 @@ func TestConnsOfKeepsTheLastCount(t *testing.T) {
 	dumps := func(w demandWatch, queue int, at time.Duration, want int) int64 {
 		t.Helper()
 		before := inetDumps.Load()
-		if got := connsOf(w, queue, counts, t0.Add(at)); got != want {
+		if got := connsOf(w, queue, counts, t0.Add(at)).n; got != want {
 			t.Fatalf("watcher %d at %v, queue %d: %d connections, want %d", w.id, at, queue, got, want)
 		}
 		return inetDumps.Load() - before
@@ -111,9 +111,18 @@ func TestConnsOfKeepsTheLastCount(t *testing.T) {
 			t.Fatalf("a pool without idle_timeout counted at %v with nothing waiting", at)
 		}
 	}
+	waiting, err := net.Dial("tcp4", l.Addr().String()) // never accepted
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiting.Close()
+	proctest.Eventually(t, "the waiting connection on the port", func() bool { n, err := tcpConns(fd); return err == nil && n == 1 })
+	if dumps(busy, 1, 3*time.Second, -1) != 0 {
+		t.Fatal("the first reading of a queue counted")
+	}
 	var n int64
-	for at := 3 * time.Second; at < 4*time.Second; at += 100 * time.Millisecond {
-		n += dumps(busy, 1, at, 0)
+	for at := 3100 * time.Millisecond; at < 4100*time.Millisecond; at += 100 * time.Millisecond {
+		n += dumps(busy, 1, at, 1)
 	}
 	if n != 2 {
 		t.Fatalf("%d counts in a second of a waiting queue, want 2 (every %v)", n, burstCount)
@@ -136,7 +145,7 @@ func TestConnsOfCountsAgainForAQueue(t *testing.T) {
 	counts := map[uint64]connCount{}
 	read := func(queue int, at time.Duration) (conns int, dumps int64) {
 		before := inetDumps.Load()
-		conns = connsOf(w, queue, counts, t0.Add(at))
+		conns = connsOf(w, queue, counts, t0.Add(at)).n
 		return conns, inetDumps.Load() - before
 	}
 	if n, d := read(0, 0); n != 0 || d != 1 {
@@ -166,4 +175,48 @@ func TestConnsOfCountsAgainForAQueue(t *testing.T) {
 				i+1, r.at, r.queue, r.explanation, n, d, r.conns, r.dumps)
 		}
 	}
+}
+
+// TestConnsOfCountsAQueueBelowItsCount: gunicorn sync answers and closes
+// a connection per request, so the count taken just after a queue of one
+// client was read often found it already gone (0 open, 1 waiting). Such
+// a count is of this reading (counted): the queue drained. A count lower
+// than the queue and of an earlier reading says nothing of this queue (it
+// grew since, or had drained then), so it is taken again; one that is not
+// lower stands for burstCount. The scaler took each such count for one
+// from before the queue, and grew the pool: 3 -> 4 under wrk -c1, 3 -> 7
+// under -c2.
+func TestConnsOfCountsAQueueBelowItsCount(t *testing.T) {
+	l, fd := listenerFD(t)
+	defer unix.Close(fd)
+	t0 := time.Unix(1000, 0)
+	w := warmWatch(1, fd, 0)
+	counts := map[uint64]connCount{}
+	check := func(i int, queue int, at time.Duration, conns int, counted bool, dumps int64, why string) {
+		t.Helper()
+		before := inetDumps.Load()
+		got := connsOf(w, queue, counts, t0.Add(at))
+		n, c := got.n, got.counted
+		if d := inetDumps.Load() - before; n != conns || c != counted || d != dumps {
+			t.Fatalf("reading %d at %v, queue %d (%s): %d connections (counted at this reading: %v) in %d counts, want %d (%v) in %d",
+				i, at, queue, why, n, c, d, conns, counted, dumps)
+		}
+	}
+	// Queues the port does not have (nothing connects): each as if
+	// answered and closed between the queue's reading and the count.
+	check(1, 1, 0, -1, false, 0, "first reading of a queue: no count")
+	check(2, 1, 100*time.Millisecond, 0, true, 1, "second reading: counted, fewer open than waiting")
+	check(3, 2, 200*time.Millisecond, 0, true, 1, "the last count is below the queue: counted again")
+	check(4, 0, 300*time.Millisecond, 0, false, 0, "the queue is gone: the last count stands")
+
+	c, err := net.Dial("tcp4", l.Addr().String()) // waits, never accepted
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	proctest.Eventually(t, "1 connection on the port", func() bool { n, err := tcpConns(fd); return err == nil && n == 1 })
+	check(5, 1, 400*time.Millisecond, 0, false, 0, "a queue again, first reading: the last count stands")
+	check(6, 1, 500*time.Millisecond, 1, true, 1, "second reading: the count predates the queue")
+	check(7, 1, 600*time.Millisecond, 1, false, 0, "the count is of this queue and not below it")
+	check(8, 1, 1000*time.Millisecond, 1, true, 1, "the count is burstCount old")
 }

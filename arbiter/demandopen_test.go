@@ -70,7 +70,7 @@ func TestPoolWithOpenConnectionsIsReadQuietly(t *testing.T) {
 			readings, last = readings+1, r
 		}
 	}
-	if limit := int(quietAfter/demandSample) + int(span/w.quiet) + 2; readings > limit || last.conns != 1 {
+	if limit := int(quietAfter/demandSample) + int(span/w.quiet) + 2; readings > limit || last.conns.n != 1 {
 		t.Fatalf("the pool with one idle connection open was read %d times in %v (last %+v), want at most %d (every %v once its queue stayed empty for %v), with 1 connection", readings, span, last, limit, w.quiet, quietAfter)
 	}
 
@@ -121,7 +121,7 @@ func TestOpenConnectionsClosedDoNotEndIdleTimeoutEarly(t *testing.T) {
 			r, ok := mon.readDue(plan, paces, counts, armed, now)[w.id]
 			switch {
 			case !ok:
-			case r.conns > 0 || r.queue > 0 || r.arrived:
+			case r.conns.n > 0 || r.queue > 0 || r.arrived:
 				active = now
 			default:
 				lastGone = now

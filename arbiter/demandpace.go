@@ -140,10 +140,10 @@ func (d *demandMon) readDue(plan []demandWatch, paces map[uint64]*pace, counts m
 		// Open at the last count, gone at this one: they closed since
 		// that count, perhaps after the last reading (idle_timeout's
 		// counts; without one a count only sizes a growth).
-		if p.open && r.conns <= 0 && w.idle > 0 {
+		if p.open && r.conns.n <= 0 && w.idle > 0 {
 			r.arrived = true
 		}
-		p.open = r.conns > 0
+		p.open = r.conns.n > 0
 		out[w.id] = r
 		switch {
 		case r.queue > 0 || p.busy:

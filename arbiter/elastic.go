@@ -116,7 +116,7 @@ func (a *Arbiter) demanded(m demandMsg) {
 	}
 	for id, r := range m.samples {
 		if w := a.byID[id]; w != nil {
-			w.Demand(watcher.Load{Queue: r.queue, Conns: r.conns, Arrived: r.arrived})
+			w.Demand(watcher.Load{Queue: r.queue, Conns: r.conns.n, Counted: r.conns.counted, Arrived: r.arrived})
 			a.busyChanged(w)
 		}
 	}

@@ -19,6 +19,12 @@ type Load struct {
 	// -1 when it cannot be read (unix sockets), and then only Queue tells
 	// whether the pool is idle.
 	Conns int
+	// Counted: Conns was counted at this reading, just after Queue was
+	// read. Each connection Queue saw waiting is then either still open,
+	// and counted, or was accepted, answered and closed in between: fewer
+	// open than waiting means the queue drained, where a count from an
+	// earlier reading that is lower than the queue tells nothing of it.
+	Counted bool
 	// Socket names the socket whose connection woke a cold pool ("" for a
 	// periodic reading).
 	Socket string
@@ -133,22 +139,41 @@ func (s *scaler) grown(now time.Time) {
 }
 
 // idleWorkers is how many of the pool's cur workers hold no connection
-// at reading l: fewer connections are open and not waiting (held) than
-// there are workers. A connection that waits while a worker holds none
-// is waiting for that worker to come back to accept (a loaded host can
-// take several ms to wake a sync worker), not for a worker to exist:
-// growing on it, with 4 clients on 7 idle-ish gunicorn workers, gave 7 ->
-// 8, then a shrink after the cooldown, 8 scale events in 90 s. 0 when
-// the connections are unknown (-1) or were counted before this queue
-// (fewer open than waiting). It says nothing of a threaded worker's
-// spare threads: one that holds a connection counts as taken, so for
-// such pools the rule holds nothing back that it should not
+// at reading l: fewer connections are held (held) than there are
+// workers. A connection that waits while a worker holds none is waiting
+// for that worker to come back to accept (a loaded host can take several
+// ms to wake a sync worker), not for a worker to exist: growing on it,
+// with 4 clients on 7 idle-ish gunicorn workers, gave 7 -> 8, then a
+// shrink after the cooldown, 8 scale events in 90 s. 0 when the held
+// connections are unknown. It says nothing of a threaded worker's spare
+// threads: one that holds a connection counts as taken, so for such
+// pools the rule holds nothing back that it should not
 // (scale_busy_target is their signal).
 func idleWorkers(cur int, l Load) int {
-	if l.Conns < l.Queue || cur <= 0 {
+	h, ok := held(l)
+	if !ok || cur <= 0 {
 		return 0
 	}
-	return max(cur-(l.Conns-l.Queue), 0)
+	return max(cur-h, 0)
+}
+
+// held is how many connections the workers hold at reading l: open and
+// not waiting. Unknown (false) when the connections are unknown (-1), or
+// when a count of an earlier reading is lower than the queue (taken
+// before it came). A count of this reading lower than the queue
+// (Counted) found it drained: none is held. gunicorn sync answers each
+// request on its own connection, so one or two clients often had their
+// waiting connection answered and closed before the count; read as
+// unknown, that grew a pool of 3 to 4-7 under wrk -c1 or -c2.
+func held(l Load) (int, bool) {
+	open := l.Conns
+	if l.Counted {
+		open = max(open, l.Queue)
+	}
+	if l.Conns < 0 || open < l.Queue {
+		return 0, false
+	}
+	return open - l.Queue, true
 }
 
 // unserved is the queue's excess over its target that the idle workers
@@ -163,17 +188,17 @@ func unserved(spec configs.Watcher, cur int, l Load) int {
 // connections waiting, and a burst saw timeouts a fixed pool of 8 did not
 // have). For the queue: its excess over the target, less the workers
 // that hold no connection (idleWorkers), at the connections a worker
-// holds now (the open connections not waiting, per worker, at
-// least 1; 1 when they are unknown). For busy reports: the size that
-// puts the busy share at its target. Never fewer than scale_up_step, nor
-// more than scale_up_max_step when set (1: the old one step at a time).
-// The next growth waits for every worker of this one to be proven (gated).
+// holds now (held, per worker, at least 1; 1 when they are unknown).
+// For busy reports: the size that puts the busy share at its target.
+// Never fewer than scale_up_step, nor more than scale_up_max_step when
+// set (1: the old one step at a time). The next growth waits for every
+// worker of this one to be proven (gated).
 func upBy(spec configs.Watcher, cur int, l Load, byQueue, byBusy bool) int {
 	n := spec.ScaleUpStep
 	if byQueue {
 		per := 1
-		if held := l.Conns - l.Queue; l.Conns >= 0 && cur > 0 && held > cur {
-			per = held / cur
+		if h, ok := held(l); ok && cur > 0 && h > cur {
+			per = h / cur
 		}
 		n = max(n, ceilDiv(unserved(spec, cur, l), per))
 	}

@@ -223,7 +223,10 @@ func TestScalerGrowsWithTheBacklog(t *testing.T) {
 // 8 scale events in 90 s, each growth a gunicorn boot and each shrink a
 // warm worker recycled. The queue grows the pool only by what the idle
 // workers (open connections not waiting, fewer than the workers) will not
-// take; a burst still grows it at once.
+// take; a burst still grows it at once. A count of the reading lower than
+// the queue found it drained (gunicorn sync, a connection per request):
+// read as a count from before the queue, it grew 3 workers to 4 under
+// one client and to 7 under two.
 func TestIdleWorkersHoldTheQueueBack(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -241,6 +244,14 @@ func TestIdleWorkersHoldTheQueueBack(t *testing.T) {
 		{"a burst, connections unknown", 1, 0, []Load{{Queue: 199, Conns: -1}, {Queue: 199, Conns: -1}}, 16},
 		// Fewer open than waiting: counted before the burst came. Unknown.
 		{"a burst after the count", 8, 0, []Load{{Queue: 50, Conns: 4}, {Queue: 50, Conns: 4}}, 16},
+		// Fewer open than waiting, counted at this reading: the waiting
+		// connections were answered and closed between the two (gunicorn
+		// sync, a connection per request). wrk -c1 grew 3 to 4, -c2 to 7.
+		{"one client, answered before the count", 3, 0, []Load{{Queue: 1, Counted: true}, {Queue: 1, Counted: true}, {Queue: 1, Counted: true}}, 3},
+		{"two clients, answered before the count", 3, 0, []Load{{Queue: 2, Conns: 1, Counted: true}, {Queue: 2, Counted: true}, {Queue: 2, Conns: 1, Counted: true}}, 3},
+		{"a burst counted at this reading, a few answered", 8, 0, []Load{{Queue: 50, Conns: 46, Counted: true}, {Queue: 50, Conns: 47, Counted: true}}, 16},
+		{"more waiting than workers, counted at this reading", 3, 0, []Load{{Queue: 6, Conns: 4, Counted: true}, {Queue: 6, Conns: 5, Counted: true}}, 6},
+		{"counted at this reading, every worker holds one", 3, 0, []Load{{Queue: 1, Conns: 4, Counted: true}, {Queue: 1, Conns: 4, Counted: true}}, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := configs.DefaultWatcher("p")
