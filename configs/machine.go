@@ -27,7 +27,7 @@ func RlimitProblem(name string, lim uint64) string {
 		}
 	}
 	var cur unix.Rlimit
-	if err := unix.Getrlimit(res, &cur); err != nil || lim <= cur.Max || hasCapability(capSysResource) {
+	if err := unix.Getrlimit(res, &cur); err != nil || lim <= cur.Max || capable(capSysResource) {
 		return ""
 	}
 	return fmt.Sprintf("%s is over poold's own hard limit %s, which only CAP_SYS_RESOURCE may raise (root has it, but not a container's root by default); lower it, or start poold with a higher one (LimitNOFILE= and the like under systemd, ulimit -H in a shell, docker --ulimit)", fmtLimit(lim), fmtLimit(cur.Max))
@@ -101,12 +101,17 @@ func nulIn(ps *problems, key string, v any) {
 // --check finds what would stop poold at start: a path whose directory
 // is missing, is not a directory or takes no files (/proc, /sys), or a
 // path taken by a file that is not a socket (poold replaces a stale
-// socket file only). Whether poold's user may write there is left to
-// the bind: --check may run as another user.
+// socket file only), and a port below the unprivileged ones when the
+// user running --check lacks CAP_NET_BIND_SERVICE (PortProblem), as for
+// nice and oom_score_adj. Whether poold's user may write a unix
+// socket's directory is left to the bind.
 func SocketProblems(file string, sockets []Socket) error {
 	ps := &problems{}
 	for _, s := range sockets {
 		if s.Family != "unix" {
+			if msg := PortProblem(s.Port); msg != "" {
+				ps.add("sockets."+s.Name+".port", "%s", msg)
+			}
 			continue
 		}
 		if msg := socketPathProblem(s.Path); msg != "" {

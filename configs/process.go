@@ -73,14 +73,18 @@ func optionalIntField[T any](key string, p func(*T) **int) field[T] {
 // validateProcess checks nice, oom_score_adj and chroot. k turns a key
 // into its full path.
 func validateProcess(ps *problems, k func(string) string, w *Watcher) {
-	if w.Nice != nil && (*w.Nice < MinNice || *w.Nice > MaxNice) {
-		ps.add(k("nice"), "must be between %d and %d (the niceness, as nice(1) and systemd's Nice=), got %d", MinNice, MaxNice, *w.Nice)
+	switch v := w.Nice; {
+	case v == nil:
+	case *v < MinNice || *v > MaxNice:
+		ps.add(k("nice"), "must be between %d and %d (the niceness, as nice(1) and systemd's Nice=), got %d", MinNice, MaxNice, *v)
+	case niceProblem(*v) != "":
+		ps.add(k("nice"), "%s", niceProblem(*v))
 	}
 	switch v := w.OOMScoreAdj; {
 	case v == nil:
 	case *v < MinOOMScoreAdj || *v > MaxOOMScoreAdj:
 		ps.add(k("oom_score_adj"), "must be between %d and %d, got %d", MinOOMScoreAdj, MaxOOMScoreAdj, *v)
-	case *v < ownOOMScoreAdj() && !hasCapability(capSysResource):
+	case *v < ownOOMScoreAdj() && !capable(capSysResource):
 		ps.add(k("oom_score_adj"), "%d is below poold's own (%d), which needs CAP_SYS_RESOURCE, and poold lacks it; use %d or more, or give poold that capability",
 			*v, ownOOMScoreAdj(), ownOOMScoreAdj())
 	}
@@ -95,8 +99,8 @@ func validateProcess(ps *problems, k func(string) string, w *Watcher) {
 		ps.add(k("chroot"), "%s: %v (give an existing directory)", w.Chroot, pathErr(err))
 	case !fi.IsDir():
 		ps.add(k("chroot"), "%s is not a directory", w.Chroot)
-	case os.Geteuid() != 0:
-		ps.add(k("chroot"), "needs poold to run as root (chroot(2) needs CAP_SYS_CHROOT); remove it or run poold as root")
+	case !capable(capSysChroot):
+		ps.add(k("chroot"), "needs CAP_SYS_CHROOT (chroot(2)), which poold lacks; remove it, or run poold as root or with that capability (systemd: AmbientCapabilities=CAP_SYS_CHROOT)")
 	}
 }
 
