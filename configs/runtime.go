@@ -41,7 +41,12 @@ func EnsureRuntimeDir(dir string) error {
 		return fmt.Errorf("configs: runtime directory %s is not a directory (mode %s): remove it so poold can create it", dir, fi.Mode())
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("configs: runtime directory %s is owned by uid %d, not by poold's uid %d: remove it, or run poold as its owner", dir, st.Uid, os.Geteuid())
+		// In a sticky /tmp only its owner (or root) may remove it: give
+		// poold's user a way that needs neither.
+		return fmt.Errorf("configs: runtime directory %s is owned by uid %d, not by poold's uid %d, so poold will not put its control socket there; "+
+			"remove it if you may (its owner or root can), or set XDG_RUNTIME_DIR to a directory only poold's user may write (for poold and poolctl alike), "+
+			"or set arbiter.endpoint, pubsub_endpoint and stats_endpoint to ipc:// paths in such a directory",
+			dir, st.Uid, os.Geteuid())
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return fmt.Errorf("configs: runtime directory %s has mode %04o, open to group or others: run `chmod 700 %s`", dir, uint32(perm), dir)

@@ -106,5 +106,14 @@ func TestEnsureRuntimeDir(t *testing.T) {
 		if err := EnsureRuntimeDir(other); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 			t.Errorf("a dir owned by someone else: %v", err)
 		}
+		// Squatted (r56b nonroot, finding 6): in a sticky /tmp, poold's
+		// user may neither remove another's directory nor become its
+		// owner, so the remedy must be one it can follow.
+		err := EnsureRuntimeDir(other)
+		for _, want := range []string{"set XDG_RUNTIME_DIR to a directory only poold's user may write", "arbiter.endpoint, pubsub_endpoint and stats_endpoint"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("a dir owned by someone else: %v, want a remedy poold's user can follow: %q", err, want)
+			}
+		}
 	}
 }
