@@ -124,8 +124,8 @@ func sysHint(err error, spec configs.Socket, host string, port int) string {
 		if unixSock {
 			return fmt.Sprintf("poold's user may not create files in %s; fix the directory's permissions or choose another path", filepath.Dir(spec.Path))
 		}
-		if port > 0 && port < 1024 {
-			return "ports below 1024 need root or CAP_NET_BIND_SERVICE; grant poold that capability or choose a port >= 1024"
+		if start := configs.UnprivilegedPortStart(); port > 0 && port < start {
+			return fmt.Sprintf("ports below %d (sysctl net.ipv4.ip_unprivileged_port_start) need root or CAP_NET_BIND_SERVICE; grant poold that capability or choose a port >= %d", start, start)
 		}
 		return "the operating system refused; check security policies (SELinux, AppArmor, seccomp)"
 	case syscall.EADDRNOTAVAIL:
