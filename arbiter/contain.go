@@ -73,6 +73,7 @@ func treeName(path string) string {
 func (a *Arbiter) openTree() error {
 	if a.opts.NoCgroups {
 		a.containment = "process group (cgroups turned off)"
+		a.warnUnenforced()
 		return nil
 	}
 	t, left, err := cgroup.Open(treeName(a.cfg.Path), emptyGrace)
@@ -82,6 +83,7 @@ func (a *Arbiter) openTree() error {
 	if err != nil {
 		a.containment = "process group (" + err.Error() + ")"
 		a.log.Warn("containment: process groups only; descendants that leave a worker's process group can outlive a stop", "why", err)
+		a.warnUnenforced()
 		return nil
 	}
 	a.tree = t
@@ -204,15 +206,7 @@ func (a *Arbiter) newGroup(w *watcher.Watcher, wid int) (*cgroup.Group, error) {
 // having no cgroups (containment says why): a memory_max nobody enforces
 // is worse than a worker that does not start. nil without limits.
 func unenforced(s configs.Watcher, containment string) error {
-	var keys []string
-	for _, l := range []struct {
-		key string
-		set bool
-	}{{"memory_max", s.MemoryMax > 0}, {"pids_max", s.PidsMax > 0}, {"cpu_max", s.CPUMax > 0}} {
-		if l.set {
-			keys = append(keys, l.key)
-		}
-	}
+	keys := setLimits(s, nil)
 	if len(keys) == 0 {
 		return nil
 	}

@@ -400,6 +400,9 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	if err := a.checkCeiling("add", spec, capacityChange(spec, nil)); err != nil {
 		return err
 	}
+	if err := a.refuseUnenforced(spec, nil); err != nil {
+		return errorf(ErrnoBadProperty, "add: %v", err)
+	}
 	if err := launch.CheckHooks(spec); err != nil {
 		return errorf(ErrnoBadProperty, "add: %v", err)
 	}

@@ -177,6 +177,9 @@ func (a *Arbiter) checkSet(name string, before, spec configs.Watcher) (watcher.S
 	if err != nil {
 		return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v", err)
 	}
+	if err := a.refuseUnenforced(spec, &before); err != nil {
+		return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v (nothing was changed)", err)
+	}
 	if err := checkSetRunnable(before, spec); err != nil {
 		return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v (nothing was changed)", err)
 	}

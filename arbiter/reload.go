@@ -63,6 +63,10 @@ func (a *Arbiter) readConfig(reply func(reloadOutcome, error)) {
 	running := a.staying()
 	began := a.present()
 	control := a.cfg.Arbiter
+	noCgroups := "" // what contains workers instead, when poold has no cgroups
+	if a.tree == nil {
+		noCgroups = a.containment
+	}
 	filed := make(map[string]configs.Watcher, len(a.filed))
 	for key, spec := range a.filed {
 		filed[key] = spec.Clone()
@@ -75,7 +79,7 @@ func (a *Arbiter) readConfig(reply func(reloadOutcome, error)) {
 			err = refuseEmpty(cfg, len(running))
 		}
 		if err == nil {
-			err = checkWatchers(cfg, running, filed)
+			err = checkWatchers(cfg, running, filed, noCgroups)
 		}
 		if err == nil {
 			err = checkControl(cfg, control)
@@ -149,8 +153,11 @@ func refuseEmpty(cfg *configs.Config, n int) error {
 // (or a user, group or working_dir removed since) is that watcher's own
 // trouble (it retries with backoff), not a reason to refuse an edit
 // elsewhere. A watcher the reload changes must also still be valid with
-// its run-time changes kept (configs.CheckMerged). It runs off the loop.
-func checkWatchers(cfg *configs.Config, running, filed map[string]configs.Watcher) error {
+// its run-time changes kept (configs.CheckMerged). Where poold has no
+// cgroups (noCgroups says what contains workers instead; "" when it has
+// them), a limit the reload brings is refused: no worker could start
+// (unenforced). It runs off the loop.
+func checkWatchers(cfg *configs.Config, running, filed map[string]configs.Watcher, noCgroups string) error {
 	var touched []configs.Watcher
 	var merged []error
 	for _, spec := range cfg.Watchers {
@@ -171,7 +178,11 @@ func checkWatchers(cfg *configs.Config, running, filed map[string]configs.Watche
 	if len(merged) > 0 {
 		return errors.Join(merged...)
 	}
-	return launch.CheckAll(cfg.Path, touched)
+	err := launch.CheckAll(cfg.Path, touched)
+	if noCgroups == "" {
+		return err
+	}
+	return joinProblems(cfg.Path, unenforcedAll(cfg.Path, touched, running, noCgroups), err)
 }
 
 // checkControl refuses control rules that a reload changes when one of

@@ -63,12 +63,8 @@ func Open(name string, grace time.Duration) (*Tree, Leftover, error) {
 		return nil, Leftover{}, err
 	}
 	dir := filepath.Join(own, name)
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, Leftover{}, fmt.Errorf("make cgroup %s: %w (%s)", dir, err, mkdirHint(err))
-	}
-	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err != nil {
-		_ = unix.Rmdir(dir)
-		return nil, Leftover{}, fmt.Errorf("cgroup %s has no cgroup.kill (needs Linux 5.14): %w", dir, err)
+	if err := makeTree(dir); err != nil {
+		return nil, Leftover{}, err
 	}
 	f, err := os.Open(dir)
 	if errors.Is(err, os.ErrNotExist) { // pruned by another poold (prune)
@@ -91,6 +87,41 @@ func Open(name string, grace time.Duration) (*Tree, Leftover, error) {
 		return nil, left, err
 	}
 	return t, left, nil
+}
+
+// makeTree makes the cgroup dir (an existing one is taken) and checks
+// that it has what poold needs of it; a dir without it is removed.
+func makeTree(dir string) error {
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("make cgroup %s: %w (%s)", dir, err, mkdirHint(err))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err != nil {
+		_ = unix.Rmdir(dir)
+		return fmt.Errorf("cgroup %s has no cgroup.kill (needs Linux 5.14): %w", dir, err)
+	}
+	return nil
+}
+
+// ProbePrefix begins the name of the cgroup Probe makes and removes.
+const ProbePrefix = "poold.probe."
+
+// Probe says why Open would fail on this machine for this process (nil
+// when it would not): it makes a cgroup where Open makes its tree, as
+// Open does, and removes it at once. For poold --check, which must not
+// take the tree a running poold of the same config holds.
+func Probe() error {
+	own, _, err := Own()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(own, fmt.Sprintf("%s%d", ProbePrefix, os.Getpid()))
+	if err := makeTree(dir); err != nil {
+		return err
+	}
+	if err := unix.Rmdir(dir); err != nil {
+		return fmt.Errorf("remove cgroup %s: %w", dir, err)
+	}
+	return nil
 }
 
 // mkdirHint says what gives poold cgroups, after err made it fail to make
