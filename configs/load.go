@@ -37,6 +37,19 @@ var sections = []string{"arbiter", "sockets", "watchers", "web"}
 // cannot be read is a plain error wrapping the os error. Each call uses a
 // fresh viper instance, so reloading (SIGHUP) is calling Load again.
 func Load(path string) (*Config, error) {
+	cfg, err := LoadPartial(path)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// LoadPartial is Load, but a file that parsed and whose values have
+// problems comes back decoded too, with its *Error: poold --check runs
+// the checks of the machine on what it could decode, so that one run
+// prints every problem. Keys with a problem hold their default value or
+// what could be made of them.
+func LoadPartial(path string) (*Config, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	format, ok := formats[ext]
 	if !ok {
@@ -82,7 +95,7 @@ func Load(path string) (*Config, error) {
 	ps.creditEnv(fromEnv)
 	ps.locate(data, format, fromEnv)
 	if err := ps.err(path); err != nil {
-		return nil, err
+		return cfg, err
 	}
 	if len(cfg.Watchers) == 0 && len(cfg.Sockets) == 0 {
 		// An empty file (truncated by a deploy, a template not filled

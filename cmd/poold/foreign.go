@@ -75,6 +75,17 @@ func translateFile(path string) (doc *translate.Doc, ok bool, err error) {
 // error instead. They join the config's own warnings
 // (configs.Config.Warnings), which go to notes too.
 func loadConfig(path string, strict bool, notes io.Writer) (*configs.Config, error) {
+	cfg, err := loadPartial(path, strict, notes)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// loadPartial is loadConfig, but a file of poold's own format whose
+// values have problems comes back decoded too, with them
+// (configs.LoadPartial), for --check to run the machine checks on.
+func loadPartial(path string, strict bool, notes io.Writer) (*configs.Config, error) {
 	doc, foreign, err := translateFile(path)
 	if err != nil {
 		return nil, err
@@ -83,10 +94,10 @@ func loadConfig(path string, strict bool, notes io.Writer) (*configs.Config, err
 	if foreign {
 		cfg, err = doc.Config(strict)
 	} else {
-		cfg, err = configs.Load(path)
+		cfg, err = configs.LoadPartial(path)
 	}
 	if err != nil {
-		return nil, err
+		return cfg, err
 	}
 	if foreign { // among the config's warnings, so a reload reports them too
 		var lines []string

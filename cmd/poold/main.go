@@ -151,15 +151,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var sigs <-chan os.Signal
-	if !o.check {
-		var stopCatching func()
-		sigs, stopCatching = catchSignals()
-		defer stopCatching()
+	if o.check {
+		return checkOnly(o, stdout, stderr)
 	}
+	sigs, stopCatching := catchSignals()
+	defer stopCatching()
 	cfg, fileErr := loadConfig(o.path, o.strict, stderr)
 	switch {
-	case adoptState != nil && !o.check:
+	case adoptState != nil:
 		// An upgrade's new image runs the config as it ran, with run-time
 		// changes; a file that turned bad since the pre-flight is
 		// reported (and by every reload until fixed), not fatal. Its
@@ -172,9 +171,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg = adoptState.Config
 	case fileErr != nil:
 		return fileErr
-	}
-	if o.check {
-		return checkOnly(o, cfg, stdout)
 	}
 	machineErr := launch.CheckAll(o.path, cfg.Watchers)
 	if err := missingIDs(machineErr); err != nil && adoptState == nil {
@@ -292,19 +288,40 @@ func (o cmdline) reloader(start *configs.Config, log hclog.Logger) func() (*conf
 	}
 }
 
-// checkOnly is poold --check: cfg loaded, its programs and unix socket
-// paths checked unless --config-only.
-func checkOnly(o cmdline, cfg *configs.Config, stdout io.Writer) error {
+// checkOnly is poold --check: the config loaded, then, unless
+// --config-only, the checks of this machine: its programs, users and
+// unix socket paths, ports poold may not bind, limits without cgroups.
+// Those run on what of the file could be decoded even when it has
+// problems of its own, so that one run prints every problem; a machine
+// problem of a key the file's problems name already is left out.
+func checkOnly(o cmdline, stdout, stderr io.Writer) error {
+	cfg, fileErr := loadPartial(o.path, o.strict, stderr)
+	var fileCE *configs.Error
+	if cfg == nil || (fileErr != nil && (o.configOnly || !errors.As(fileErr, &fileCE))) {
+		return fileErr
+	}
 	if o.configOnly {
 		fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers; programs not checked)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))
 		return nil
 	}
 	var all []configs.Problem
-	for _, err := range []error{configs.SocketProblems(o.path, cfg.Sockets), configs.ControlProblems(o.path, cfg.Arbiter), launch.CheckAll(o.path, cfg.Watchers)} {
+	named := map[string]bool{}
+	if fileCE != nil {
+		all = fileCE.Problems
+		for _, p := range all {
+			named[p.Key] = true
+		}
+	}
+	for _, err := range []error{configs.SocketProblems(o.path, cfg.Sockets), configs.ControlProblems(o.path, cfg.Arbiter),
+		launch.CheckAll(o.path, cfg.Watchers), arbiter.CheckContainment(o.path, cfg.Watchers)} {
 		var ce *configs.Error
 		switch {
 		case errors.As(err, &ce):
-			all = append(all, ce.Problems...)
+			for _, p := range ce.Problems {
+				if !named[p.Key] {
+					all = append(all, p)
+				}
+			}
 		case err != nil:
 			return err
 		}

@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 	workertest.Main()
 	ctlPeerMain()
 	if os.Getenv(asPoold) == "1" {
+		dropRoot(os.Getenv(asUID))
 		os.Args = append([]string{"poold"}, strings.Fields(os.Getenv("POOLD_TEST_ARGS"))...)
 		main()
 	}
