@@ -342,7 +342,7 @@ func (a *app) unreachable(err error) error {
 	}
 	if a.endpointFrom == "" && errors.Is(err, fs.ErrNotExist) {
 		if ep := elsewhere(a.endpoint); ep != "" {
-			why = fmt.Sprintf("no such socket; a poold of yours listens at %s, the default where XDG_RUNTIME_DIR differs (poold under systemd has none): run poolctl --endpoint %s, or export POOLCTL_ENDPOINT=%s", ep, ep, ep)
+			why = fmt.Sprintf("no such socket; a poold of yours listens at %s, the default where XDG_RUNTIME_DIR differs (a poold of a system unit has none; one of systemd --user has /run/user/UID): run poolctl --endpoint %s, or export POOLCTL_ENDPOINT=%s", ep, ep, ep)
 		}
 	}
 	return connError{fmt.Sprintf("Cannot reach poold at %s (%s)", a.endpoint, why), err}
