@@ -1,0 +1,56 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/launch"
+)
+
+// checkOnly is poold --check: the config loaded, then, unless
+// --config-only, the checks of this machine: its programs, users and
+// unix socket paths, ports poold may not bind, limits without cgroups.
+// Those run on what of the file could be decoded even when it has
+// problems of its own, so that one run prints every problem; a machine
+// problem of a key the file's problems name already is left out.
+func checkOnly(o cmdline, stdout, stderr io.Writer) error {
+	cfg, fileErr := loadPartial(o.path, o.strict, stderr)
+	var fileCE *configs.Error
+	if cfg == nil || (fileErr != nil && (o.configOnly || !errors.As(fileErr, &fileCE))) {
+		return fileErr
+	}
+	if o.configOnly {
+		fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers; programs not checked)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))
+		return nil
+	}
+	var all []configs.Problem
+	named := map[string]bool{}
+	if fileCE != nil {
+		all = fileCE.Problems
+		for _, p := range all {
+			named[p.Key] = true
+		}
+	}
+	for _, err := range []error{configs.SocketProblems(o.path, cfg.Sockets), configs.ControlProblems(o.path, cfg.Arbiter),
+		launch.CheckAll(o.path, cfg.Watchers), arbiter.CheckContainment(o.path, cfg.Watchers)} {
+		var ce *configs.Error
+		switch {
+		case errors.As(err, &ce):
+			for _, p := range ce.Problems {
+				if !named[p.Key] {
+					all = append(all, p)
+				}
+			}
+		case err != nil:
+			return err
+		}
+	}
+	if len(all) > 0 {
+		return inSourceTerms(o.path, &configs.Error{File: o.path, Problems: all})
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))
+	return nil
+}
