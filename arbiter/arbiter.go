@@ -129,6 +129,7 @@ type Arbiter struct {
 	unmanaged map[int]unmanagedProc
 	stopping  bool
 	pidsNoted bool // notePidsLimit said how poold's pids limit divides
+	fdsShort  int  // what noteFds last found short (FdNeed.Short)
 	// hurried: a second stop request (Kill) came; poold exits without
 	// waiting for the hooks still running (the exit kills them).
 	hurried      bool
@@ -264,6 +265,11 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 // Done is closed when Run has returned.
 func (a *Arbiter) Done() <-chan struct{} { return a.done }
 
+// Stopped is closed once the loop has ended: from then on every command
+// is refused ("poold shut down before ... completed"), which a client that
+// polls poold's state (the console) takes as poold stopping, no failure.
+func (a *Arbiter) Stopped() <-chan struct{} { return a.stopped }
+
 // Quitting is closed once the quit command was received; Run then stops
 // everything and returns nil.
 func (a *Arbiter) Quitting() <-chan struct{} { return a.quit }
@@ -342,6 +348,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		a.startInOrder(a.withDeps(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart })), nil)
 	}
 	a.planDemand(false)
+	a.noteFds()
 	close(a.up)
 	if a.opts.Adopt != nil {
 		a.actOnPending(a.opts.Adopt.Pending)

@@ -14,6 +14,8 @@ func (h *hub) applyRefresh(r refreshResult) {
 		switch {
 		case notRun(r.err): // poold upgrading in place: the next refresh is its new image's
 			h.log.Debug("console refresh not run", "error", r.err)
+		case h.backendStopped(): // poold shutting down: no warning at every stop
+			h.log.Debug("console refresh after poold stopped", "error", r.err)
 		case h.state.Error == "":
 			h.log.Warn("console refresh failed", "error", r.err)
 		}
@@ -188,5 +190,20 @@ func (h *hub) applyEvent(ev events.Event) {
 				h.forgetReaped(ev.Time)
 			}
 		}
+	}
+}
+
+// backendStopped says that the backend has stopped answering for good:
+// poold is shutting down.
+func (h *hub) backendStopped() bool {
+	st, ok := h.s.opts.Backend.(stopper)
+	if !ok {
+		return false
+	}
+	select {
+	case <-st.Stopped():
+		return true
+	default:
+		return false
 	}
 }

@@ -57,6 +57,13 @@ type Backend interface {
 	Do(ctx context.Context, req arbiter.Request) arbiter.Reply
 }
 
+// stopper is a Backend that says when it has stopped answering for good
+// (the arbiter, whose loop has ended as poold stops): a refresh refused
+// then is no failure worth a warning.
+type stopper interface {
+	Stopped() <-chan struct{}
+}
+
 // Options configure a Server.
 type Options struct {
 	Config  configs.Web
