@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -145,19 +144,12 @@ func explainNofile(err error, logs configs.WorkerLogs, control func() (int, stri
 // with logs: its output pipes, and its own log file where the path has
 // $(pool.wid) in it (a file shared by the watcher's workers is one fd).
 func workerFds(logs configs.WorkerLogs) string {
-	if !keepsOutput(logs) {
-		return "no fd once started (its output goes nowhere), but poold's own fds and one per worker being started"
-	}
-	files := 0
-	for _, path := range []string{logs.Stdout, logs.Stderr} {
-		if strings.Contains(path, "$(pool.wid)") && (files == 0 || path != logs.Stdout) {
-			files++
-		}
-	}
-	switch files {
+	switch fdsPerWorker(logs) {
 	case 0:
+		return "no fd once started (its output goes nowhere), but poold's own fds and one per worker being started"
+	case 2:
 		return "2 fds (its output pipes; none with stdout_log and stderr_log \"none\" and log_ring 0)"
-	case 1:
+	case 3:
 		return "3 fds (its output pipes, and its own log file: the path has $(pool.wid))"
 	}
 	return "4 fds (its output pipes, and its own stdout and stderr log files: the paths have $(pool.wid))"

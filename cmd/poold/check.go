@@ -51,6 +51,23 @@ func checkOnly(o cmdline, stdout, stderr io.Writer) error {
 	if len(all) > 0 {
 		return inSourceTerms(o.path, &configs.Error{File: o.path, Problems: all})
 	}
+	warnFds(o.path, cfg, stdout)
 	fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))
 	return nil
+}
+
+// warnFds says when this shell's open-file limit falls short of what the
+// config's autostarted workers need of poold's (arbiter.FdsNeeded).
+func warnFds(path string, cfg *configs.Config, stdout io.Writer) {
+	var autostart []configs.Watcher
+	for _, w := range cfg.Watchers {
+		if w.Autostart {
+			autostart = append(autostart, w)
+		}
+	}
+	if limit, ok := arbiter.NofileLimit(); ok {
+		if why := arbiter.FdsNeeded(autostart, len(cfg.Sockets)).Problem(limit); why != "" {
+			fmt.Fprintf(stdout, "%s: warning: %s (the limit of this shell: poold gets its own from how it is started)\n", path, why)
+		}
+	}
 }
