@@ -46,7 +46,9 @@ func (a *app) do(ctx context.Context, cl call) error {
 	stop := func() {}
 	if cl.wait != noWait {
 		cl.props["waiting"] = true
-		stop = a.progress(ctx, client, cl)
+		if !a.quiet {
+			stop = a.progress(ctx, client, cl)
+		}
 	}
 	decode := decodeReply
 	if a.json { // printed as it came: only its status is read

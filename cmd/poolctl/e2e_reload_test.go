@@ -34,6 +34,17 @@ func reloadWaits(t *testing.T, p *poold) {
 	if now := p.pids(t); len(now) != len(old) {
 		t.Errorf("after reload: pids %v, before %v", now, old)
 	}
+	// --quiet: the outcome, no progress (r56b-bigops: 8,041 lines for
+	// a reload of 2,000 workers).
+	old = p.pids(t)
+	if r := p.ctl(t, "reload", "web", "--quiet"); !strings.HasPrefix(r.stdout, "started:") || r.stderr != "" {
+		t.Errorf("reload --quiet: %v", r)
+	}
+	for _, pid := range old {
+		if proctest.Alive(pid) {
+			t.Errorf("pid %d alive after a reload --quiet, which waits too", pid)
+		}
+	}
 	if r := p.ctl(t, "reload", "web", "--no-wait"); r.stdout != "ok\n" || r.stderr != "" {
 		t.Errorf("reload --no-wait: %v", r)
 	}

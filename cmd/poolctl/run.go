@@ -95,6 +95,7 @@ type app struct {
 	pubsub       string
 	timeout      durationValue
 	waiting      bool
+	quiet        bool // --quiet: no progress while waiting
 	json         bool
 	// escapeLogs: logs writes workers' control characters escaped (its
 	// stdout is a terminal and --raw is not given).
@@ -202,6 +203,7 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 	pf.Var(&a.timeout, "timeout", fmt.Sprintf("how long to wait for poold's answer, e.g. 10s or 10 (default %s, %s with --waiting, %s for a waited reload or reloadconfig)",
 		fmtDuration(defaultTimeout), fmtDuration(defaultWaitingTimeout), fmtDuration(defaultReloadTimeout)))
 	pf.BoolVar(&a.waiting, "waiting", false, "let poold answer when the work is done (start, stop, incr, ...) and print progress on stderr; reload and reloadconfig always wait unless --no-wait")
+	pf.BoolVar(&a.quiet, "quiet", false, "with a command that waits, print no progress on stderr (a reload of 2,000 workers prints 8,000 events), only the outcome")
 	pf.BoolVar(&a.json, "json", false, "print poold's raw JSON reply")
 	pf.StringArrayVar(&a.urlFlags, "url", nil, "talk to poold's HTTPS control API at https://host:port instead of --endpoint; repeat for a fleet view of status, stats and events (env POOLCTL_URL, comma-separated)")
 	pf.StringVar(&a.hostsFile, "hosts-file", "", "a file of hosts for the fleet view, one \"URL [TOKEN_FILE [CA_FILE]]\" a line")
