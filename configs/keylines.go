@@ -100,6 +100,8 @@ type keyFinder struct {
 	depth int             // the most parts a wanted key has: no need to walk deeper
 	found map[string]keyPos
 	lines lineIndex
+	// aliased holds the nodes a YAML walk is in through an alias.
+	aliased map[*yaml.Node]bool
 }
 
 // ask adds key and the keys above it to those wanted.
@@ -223,6 +225,7 @@ func (f *keyFinder) yaml(data []byte) {
 	if yaml.Unmarshal(data, &doc) != nil {
 		return
 	}
+	f.aliased = map[*yaml.Node]bool{}
 	f.yamlNode(&doc, "", 0)
 }
 
@@ -236,10 +239,14 @@ func (f *keyFinder) yamlNode(n *yaml.Node, path string, depth int) {
 			f.yamlNode(c, path, depth)
 		}
 	case yaml.AliasNode:
-		// One deeper than it is: an alias may lead back to itself
-		// (through a merge), and the walk must end.
-		if n.Alias != nil {
-			f.yamlNode(n.Alias, path, depth+1)
+		// At its own depth, however many aliases lead there; but not
+		// into a node the walk is already in through an alias: an
+		// alias may lead back to itself (through a merge), and the walk
+		// must end.
+		if a := n.Alias; a != nil && !f.aliased[a] {
+			f.aliased[a] = true
+			f.yamlNode(a, path, depth)
+			delete(f.aliased, a)
 		}
 	case yaml.MappingNode:
 		var merges []*yaml.Node

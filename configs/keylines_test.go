@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // TestProblemLines: a problem of meaning names the line and column where
@@ -45,6 +47,10 @@ func TestProblemLines(t *testing.T) {
 			nil, []string{"watchers.web.graceful_timeout @4:5", "watchers.web.sockets[0] @6:9"}},
 		{"yaml merge", "poold.yaml", "base: &base\n  numprocesses: -1\n  cmd: /bin/true\nwatchers:\n  web:\n    <<: *base\n    cmd: /bin/false\n",
 			nil, []string{"base @1:1", "watchers.web.numprocesses @2:3"}},
+		{"yaml merge of a merge", "poold.yaml", "common: &common\n  numprocesses: -1\nbase: &base\n  <<: *common\n  cmd: /bin/true\nwatchers:\n  web:\n    <<: *base\n",
+			nil, []string{"base @3:1", "common @1:1", "watchers.web.numprocesses @2:3"}},
+		{"yaml alias of a merge", "poold.yaml", "common: &common\n  numprocesses: -1\nbase: &base\n  <<: *common\n  cmd: /bin/true\nwatchers:\n  web: *base\n",
+			nil, []string{"base @3:1", "common @1:1", "watchers.web.numprocesses @2:3"}},
 		{"json", "poold.json", "{\n  \"watchers\": {\n    \"web\": {\"cmd\": \"/bin/true\",\n      \"args\": [\"-v\", 2]}\n  }\n}\n",
 			nil, []string{"watchers.web.args[1] @4:22"}},
 	}
@@ -88,5 +94,26 @@ func TestProblemLineRendered(t *testing.T) {
 	want := "configs: " + path + ":3:1: watchers.web.graceful_timeout: must not be negative"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("got %v, want it to start %q", err, want)
+	}
+}
+
+// TestYAMLWalkEndsAtACycle: a YAML alias that leads back into the mapping
+// holding it (through a merge) ends the walk that locates keys, which
+// follows an alias at its own depth. The YAML reader refuses such a file
+// before the walk; the walk does not depend on that.
+func TestYAMLWalkEndsAtACycle(t *testing.T) {
+	key := func(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: v, Line: 1, Column: 1} }
+	web := &yaml.Node{Kind: yaml.MappingNode}
+	web.Content = []*yaml.Node{
+		{Kind: yaml.ScalarNode, Tag: "!!merge", Value: "<<"}, {Kind: yaml.AliasNode, Alias: web},
+		key("numprocesses"), key("-1"),
+	}
+	root := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{key("watchers"),
+		{Kind: yaml.MappingNode, Content: []*yaml.Node{key("web"), web}}}}
+	f := keyFinder{want: map[string]bool{}, found: map[string]keyPos{}, aliased: map[*yaml.Node]bool{}}
+	f.ask("watchers.web.numprocesses")
+	f.yamlNode(root, "", 0)
+	if _, ok := f.found["watchers.web.numprocesses"]; !ok {
+		t.Errorf("found %v, want watchers.web.numprocesses", f.found)
 	}
 }
