@@ -49,7 +49,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -433,68 +432,6 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, fds [
 	s.live[pid] = p
 	s.watchExit(pid)
 	return p, nil
-}
-
-// startError names the worker and what is at fault: the working_dir or
-// chroot when the fork's chdir or chroot failed (the fork tells only the
-// errno, which reads as the program's), else the exec step by name (the
-// stub's path, /proc/self/fd/K, means nothing to a user), and for EAGAIN
-// the limits that cause it.
-func startError(spec ProcSpec, step string, err error) error {
-	worker := spec.Path
-	if where, fix := dirFault(spec, err); where != "" {
-		return fmt.Errorf("start %s: %s: %w (%s)", worker, where, err, fix)
-	}
-	if step == worker {
-		err = &os.PathError{Op: "fork/exec", Path: worker, Err: err}
-	} else {
-		err = fmt.Errorf("fork/exec %s through %s: %w", worker, step, err)
-	}
-	if errors.Is(err, syscall.EAGAIN) {
-		return fmt.Errorf("start %s: %w (is the pids limit of poold's cgroup, pids.max, "+
-			"or the user's RLIMIT_NPROC reached? raise it or run fewer workers)", worker, err)
-	}
-	return fmt.Errorf("start %s: %w", worker, err)
-}
-
-// dirFault names the chroot or working_dir of spec, and what to do, when
-// a fork that failed with err could not have entered it: it is missing
-// or no directory. "" when they are there (then the program is at fault).
-func dirFault(spec ProcSpec, err error) (where, fix string) {
-	if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENOTDIR) {
-		return "", ""
-	}
-	if spec.Chroot != "" && !isDir(spec.Chroot) {
-		return "chroot " + spec.Chroot, "create it, or set another chroot and reload"
-	}
-	if spec.Dir == "" {
-		return "", ""
-	}
-	dir, where := spec.Dir, "working_dir "+spec.Dir
-	if spec.Chroot != "" {
-		dir, where = filepath.Join(spec.Chroot, spec.Dir), "working_dir "+spec.Dir+" inside chroot "+spec.Chroot
-	}
-	if isDir(dir) {
-		return "", ""
-	}
-	return where, "create it again, or set another working_dir and reload"
-}
-
-func isDir(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.IsDir()
-}
-
-// stepName is how a start error names the program the fork exec'd, path:
-// the worker's own, the shell, or poold's stub or shim.
-func stepName(path string, viaStub, viaShim bool) string {
-	switch {
-	case viaStub:
-		return "poold's exec stub"
-	case viaShim:
-		return "poold's exec shim (" + path + ")"
-	}
-	return path
 }
 
 // devnull is /dev/null, opened for reading and writing as Run starts
