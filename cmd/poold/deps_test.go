@@ -39,7 +39,8 @@ func TestImportDirection(t *testing.T) {
 		"watcher/":              {"configs", "events"},
 		// cgroup is a leaf the spawner forks into (CLONE_INTO_CGROUP).
 		"watcher/cgroup": {},
-		"watcher/spawn":  {"configs", "events", "watcher/cgroup"},
+		// The spawner asks launch why a working_dir stopped a fork (EACCES).
+		"watcher/spawn": {"configs", "events", "watcher/cgroup", "watcher/launch"},
 		// sockdiag is a leaf: the netlink sock_diag exchange that the
 		// arbiter and the handover share.
 		"watcher/sockdiag": {},

@@ -189,6 +189,14 @@ func (id identity) canExec(path string) error {
 	return nil
 }
 
+// Enterable checks that dir, a worker's working_dir (inside root when
+// root is set), is a directory the user of cred (nil: poold's own) may
+// enter, and names what stops it: the spawner asks when a fork's chdir
+// failed with EACCES, to name the directory rather than the program.
+func Enterable(root, dir string, cred *syscall.Credential) error {
+	return identityOf(cred).enterable(root, dir)
+}
+
 // enterable checks that dir, a worker's working_dir (inside root when
 // root is set), is a directory id may enter. The kernel's chdir in the
 // forked child fails otherwise, and the fork reports that failure as the

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/poold/poold/watcher/launch"
 )
 
 // How a failed start names what is at fault. The fork tells only an
@@ -20,8 +22,8 @@ import (
 // the limits that cause it.
 func startError(spec ProcSpec, step string, err error) error {
 	worker := spec.Path
-	if where, fix := dirFault(spec, err); where != "" {
-		return fmt.Errorf("start %s: %s: %w (%s)", worker, where, err, fix)
+	if fault := dirFault(spec, err); fault != nil {
+		return fmt.Errorf("start %s: %w", worker, fault)
 	}
 	if step == worker {
 		err = &os.PathError{Op: "fork/exec", Path: worker, Err: err}
@@ -36,26 +38,38 @@ func startError(spec ProcSpec, step string, err error) error {
 }
 
 // dirFault names the chroot or working_dir of spec, and what to do, when
-// a fork that failed with err could not have entered it: it is missing
-// or no directory. "" when they are there (then the program is at fault).
-func dirFault(spec ProcSpec, err error) (where, fix string) {
-	if !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENOTDIR) {
-		return "", ""
+// a fork that failed with err could not have entered it: it is missing,
+// no directory, or (EACCES) one the worker's user may not enter. nil
+// when they are fine (then the program is at fault).
+func dirFault(spec ProcSpec, err error) error {
+	switch {
+	case errors.Is(err, syscall.EACCES):
+		// The chroot is entered as poold's user, the working_dir as the
+		// worker's, after the credential is set.
+		if spec.Dir == "" {
+			return nil
+		}
+		if fault := launch.Enterable(spec.Chroot, spec.Dir, spec.Credential); fault != nil {
+			return fmt.Errorf("%w (%w)", fault, err)
+		}
+		return nil
+	case !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ENOTDIR):
+		return nil
 	}
 	if spec.Chroot != "" && !isDir(spec.Chroot) {
-		return "chroot " + spec.Chroot, "create it, or set another chroot and reload"
+		return fmt.Errorf("chroot %s: %w (create it, or set another chroot and reload)", spec.Chroot, err)
 	}
 	if spec.Dir == "" {
-		return "", ""
+		return nil
 	}
 	dir, where := spec.Dir, "working_dir "+spec.Dir
 	if spec.Chroot != "" {
 		dir, where = filepath.Join(spec.Chroot, spec.Dir), "working_dir "+spec.Dir+" inside chroot "+spec.Chroot
 	}
 	if isDir(dir) {
-		return "", ""
+		return nil
 	}
-	return where, "create it again, or set another working_dir and reload"
+	return fmt.Errorf("%s: %w (create it again, or set another working_dir and reload)", where, err)
 }
 
 func isDir(path string) bool {

@@ -2,6 +2,8 @@ package spawn
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -64,6 +66,71 @@ func TestStartErrorsNameWhatIsAtFault(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "/proc/self/fd") {
 				t.Errorf("start too big for exec: %v\nnames the stub's fd", err)
+			}
+		})
+	}
+}
+
+// TestStartInAnUnenterableWorkingDirNamesIt: a working_dir the worker's
+// user may not enter (made so after the watcher's own check) failed its
+// start with "fork/exec /bin/true: permission denied", blaming the
+// program. Through every exec step the error now names the working_dir,
+// the user and the directory that stops it, and what to do.
+func TestStartInAnUnenterableWorkingDirNamesIt(t *testing.T) {
+	needStub(t)
+	withStub, noStub := runSpawner(t, ""), runSpawnerWith(t, "", true)
+	dir := filepath.Join(t.TempDir(), "app")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// Only the directory itself stops the worker's user: its parents,
+	// made by t.TempDir with mode 0700, are opened to it.
+	for d := filepath.Dir(dir); strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true}
+	nofile := map[int]uint64{unix.RLIMIT_NOFILE: 100}
+	for _, tc := range []struct {
+		step string
+		s    *Spawner
+		spec ProcSpec
+	}{
+		{"direct", withStub.Spawner, ProcSpec{Umask: -1}},
+		{"stub", withStub.Spawner, ProcSpec{Umask: 0o22, Listen: true}},
+		{"sh", noStub.Spawner, ProcSpec{Umask: 0o22, Listen: true}},
+		{"shim", noStub.Spawner, ProcSpec{Umask: -1, Rlimits: nofile}},
+	} {
+		spec := tc.spec
+		spec.Path, spec.Argv, spec.Env = "/bin/true", []string{"true"}, []string{"PATH=/usr/bin:/bin"}
+		spec.Credential, spec.Dir = nobody, dir
+		if got := step(tc.s, spec); got != tc.step {
+			t.Fatalf("exec step %s, want %s", got, tc.step)
+		}
+		t.Run(tc.step, func(t *testing.T) {
+			err := mustFail(t, tc.s, spec)
+			t.Log(err)
+			// The shim names the directory itself; the fork of the
+			// others tells only EACCES, and poold looks at why.
+			wants := []string{"working_dir " + dir, "allow"}
+			if tc.step != "shim" {
+				wants = append(wants, "user nobody may not enter it", "mode 0700")
+			}
+			for _, want := range wants {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("start in a working_dir nobody may not enter: %v\nwant it to say %q", err, want)
+				}
+			}
+			if !errors.Is(err, syscall.EACCES) {
+				t.Errorf("%v does not match EACCES", err)
+			}
+			for _, wrong := range []string{"/proc/self/fd", "fork/exec", "cmd", "chdir"} {
+				if strings.Contains(err.Error(), wrong) {
+					t.Errorf("start in a working_dir nobody may not enter: %v\nsays %q", err, wrong)
+				}
 			}
 		})
 	}
