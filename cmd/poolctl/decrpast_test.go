@@ -76,3 +76,23 @@ func TestIncrAtTheMaxWarns(t *testing.T) {
 		t.Errorf("decr web 5 at its min of 2: %v\nwant stdout 2 and stderr %q", r, want)
 	}
 }
+
+// TestBoundWarningReadsInOrder: the warning of an incr stopped short at
+// the max put "further" after the command to run ("... to grow it
+// (poolctl set NAME max_workers N) further"); it now comes before it.
+func TestBoundWarningReadsInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		command string
+		r       reply
+		want    string
+	}{
+		{"incr", reply{"numprocesses": 3.0, "previous": 2.0, "max": 3.0, "limit": "max_workers"},
+			"warning: incr stopped at the pool's max of 3 workers (max_workers), short of what was asked; raise max_workers to grow it further (poolctl set NAME max_workers N)"},
+		{"decr", reply{"numprocesses": 2.0, "previous": 3.0, "min": 2.0, "limit": "min_workers"},
+			"warning: decr stopped at the pool's min of 2 workers (min_workers), short of what was asked; lower min_workers to shrink it further (poolctl set NAME min_workers N)"},
+	} {
+		if got := boundWarning(tc.command, tc.r); got != tc.want {
+			t.Errorf("%s: %q\nwant %q", tc.command, got, tc.want)
+		}
+	}
+}

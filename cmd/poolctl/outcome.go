@@ -161,11 +161,13 @@ func boundWarning(command string, r reply) string {
 	if !ok {
 		return ""
 	}
-	todo := fmt.Sprintf("%s %s to %s it (poolctl set NAME %s N)", fix, key, verb, key)
+	how := fmt.Sprintf("(poolctl set NAME %s N)", key)
 	if n == prev {
-		return fmt.Sprintf("warning: %s changed nothing: the pool is already at its %s of %s (%s); %s", command, word, workers(b), key, todo)
+		return fmt.Sprintf("warning: %s changed nothing: the pool is already at its %s of %s (%s); %s %s to %s it %s",
+			command, word, workers(b), key, fix, key, verb, how)
 	}
-	return fmt.Sprintf("warning: %s stopped at the pool's %s of %s (%s), short of what was asked; %s further", command, word, workers(b), key, todo)
+	return fmt.Sprintf("warning: %s stopped at the pool's %s of %s (%s), short of what was asked; %s %s to %s it further %s",
+		command, word, workers(b), key, fix, key, verb, how)
 }
 
 // workers is "1 worker", "N workers".
