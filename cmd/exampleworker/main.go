@@ -16,13 +16,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/activation"
-	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -68,7 +66,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() { errc <- srv.Serve(heardListener{l}) }()
 	fmt.Printf("exampleworker pid %d wid %s serving on %s%s\n", pid, *wid, l.Addr(), greeting())
 	select {
 	case err := <-errc:
@@ -92,9 +90,11 @@ func run() error {
 //  2. the listener is closed: new connections wait in the socket's queue
 //     for the other processes that share it (poold and the other workers
 //     keep it open), and Serve returns;
-//  3. a connection that has sent nothing for half a second (a client's
-//     spare connection, a preconnect) is closed at once: it has no
-//     request in flight, and would hold the worker for ReadHeaderTimeout;
+//  3. a connection that has sent nothing, not a byte, for half a second
+//     (a client's spare connection, a preconnect) is closed at once: it
+//     has no request in flight, and would hold the worker for
+//     ReadHeaderTimeout (heardConn tells it from one whose header is
+//     still coming, which is left to the server);
 //  4. it waits up to half a second for the connections it accepted to be
 //     answered and closed; then it closes those still idle or silent (a
 //     client that sent nothing meanwhile: one that sends at that very
@@ -122,60 +122,6 @@ func drain(srv *http.Server, l net.Listener, errc <-chan error, draining *atomic
 		<-closed
 	}
 	return nil
-}
-
-// openConns follows the server's connections (http.Server.ConnState).
-type openConns struct {
-	all    sync.WaitGroup // accepted and not yet closed
-	mu     sync.Mutex
-	silent map[net.Conn]time.Time // accepted, no request read yet: when
-}
-
-func (o *openConns) track(c net.Conn, s http.ConnState) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	switch s {
-	case http.StateNew:
-		o.all.Add(1)
-		o.silent[c] = time.Now()
-	case http.StateActive:
-		delete(o.silent, c)
-	case http.StateClosed, http.StateHijacked:
-		delete(o.silent, c)
-		o.all.Done()
-	}
-}
-
-// closeSilent closes the connections accepted at least d ago on which no
-// request has come (their StateClosed follows). One whose request has
-// come, not yet read by the server (a loaded machine), is left to it.
-func (o *openConns) closeSilent(d time.Duration) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for c, since := range o.silent {
-		if time.Since(since) >= d && !unread(c) {
-			c.Close()
-			delete(o.silent, c)
-		}
-	}
-}
-
-// unread reports whether bytes have come on c that nobody has read yet
-// (true when it cannot tell).
-func unread(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return true
-	}
-	n, ierr := 0, error(nil)
-	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil || ierr != nil {
-		return true
-	}
-	return n > 0
 }
 
 // greeting is ": " and $GREETING, or "" when it is unset or empty.

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/poold/poold/watcher/workertest"
 )
 
 // TestDrainClosesASilentConnection: a connection the worker had accepted
@@ -56,5 +58,53 @@ func TestDrainClosesASilentConnection(t *testing.T) {
 	}
 	if err := w.Wait(); err != nil {
 		t.Errorf("worker's drain: %v", err)
+	}
+}
+
+// TestDrainAnswersARequestInPieces: the drain closed a connection whose
+// header it had read in part, as one that sent nothing, since net/http
+// calls a connection active only once its whole header is in: the
+// client's request was lost. Only a connection on which not a byte has
+// come is closed now. The cases are workertest's "serve" drain's too.
+func TestDrainAnswersARequestInPieces(t *testing.T) {
+	for _, tc := range workertest.SplitCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			sock := socketFile(t, l.(*net.TCPListener))
+			defer sock.Close()
+			w := startWorker(t, sock, 1)
+			if err := tc.Run(l.Addr().String(), func() error { return w.Process.Signal(syscall.SIGTERM) }); err != nil {
+				t.Error(err)
+			}
+			if err := w.Wait(); err != nil {
+				t.Errorf("worker %d's drain: %v", w.Process.Pid, err)
+			}
+		})
+	}
+}
+
+// TestDrainClosesOnlyWhatSentNothing: the drain's closing pass closes a
+// connection on which nothing has come, and keeps one whose request
+// came, whole or in part, read by the server or still in the kernel (the
+// case of a loaded machine). The cases are workertest's "serve" drain's
+// too.
+func TestDrainClosesOnlyWhatSentNothing(t *testing.T) {
+	for _, tc := range workertest.SilentCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			open := &openConns{silent: map[net.Conn]time.Time{}}
+			err := tc.Run(workertest.SilentDrain{
+				Listen: func(l net.Listener) net.Listener { return heardListener{l} },
+				Track:  open.track,
+				Pass:   func() { open.closeSilent(0) },
+				Unread: unread,
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }

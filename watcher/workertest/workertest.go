@@ -55,7 +55,6 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
-	"golang.org/x/sys/unix"
 )
 
 // Env selects the mode.
@@ -124,7 +123,7 @@ func run(mode string) error {
 		signal.Notify(stop, syscall.SIGTERM)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ls[0]) }()
+	go func() { errc <- srv.Serve(heardListener{ls[0]}) }()
 	fmt.Printf("worker %d serving\n", os.Getpid())
 	if mode == "notify" {
 		if ok, err := daemon.SdNotify(false, daemon.SdNotifyReady); !ok || err != nil {
@@ -237,49 +236,34 @@ func (c *conns) drain(unused time.Duration) {
 	}
 }
 
-// closeUnused closes each connection that has carried no request for
-// unused since it was accepted, and returns how long until the next one
-// has (-1: none left). c.mu is held.
+// closeUnused closes each connection on which nothing has come (not a
+// byte, sentNothing) for unused since it was accepted, and returns how
+// long until the next one has (-1: none left). c.mu is held.
 func (c *conns) closeUnused(unused time.Duration) time.Duration {
 	next := time.Duration(-1)
+	sooner := func(d time.Duration) {
+		if next < 0 || d < next {
+			next = d
+		}
+	}
 	now := time.Now()
 	for nc, since := range c.open {
 		if since.IsZero() {
 			continue
 		}
 		if d := since.Add(unused).Sub(now); d > 0 {
-			if next < 0 || d < next {
-				next = d
-			}
+			sooner(d)
 			continue
 		}
-		if unread(nc) {
-			// Its request has come, and the server has yet to read it
-			// (a loaded machine): it is served, then closes.
+		if !sentNothing(nc) {
+			// Its request has come, whole or in part: the server answers
+			// it, then it closes.
 			continue
 		}
 		nc.Close() // its StateClosed follows
 		c.open[nc] = time.Time{}
 	}
 	return next
-}
-
-// unread reports whether bytes have come on c that nobody has read yet
-// (true when it cannot tell).
-func unread(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return true
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return true
-	}
-	n, ierr := 0, error(nil)
-	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil || ierr != nil {
-		return true
-	}
-	return n > 0
 }
 
 // closeUnusedNow closes the connections that have carried no request

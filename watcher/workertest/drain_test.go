@@ -1,0 +1,135 @@
+package workertest
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	Main()
+	os.Exit(m.Run())
+}
+
+// TestDrainAnswersARequestInPieces: the drain of mode "serve" closed a
+// connection whose header it had read in part, as one that sent nothing,
+// since net/http calls a connection active only once its whole header is
+// in: the client's request was lost. Only a connection on which not a
+// byte has come is closed now. The cases are cmd/exampleworker's too.
+func TestDrainAnswersARequestInPieces(t *testing.T) {
+	for _, tc := range SplitCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			l, sock := listenerFile(t)
+			w := startServe(t, sock)
+			if err := tc.Run(l.Addr().String(), func() error { return w.Process.Signal(syscall.SIGTERM) }); err != nil {
+				t.Error(err)
+			}
+			if err := w.Wait(); err != nil {
+				t.Errorf("worker %d's drain: %v", w.Process.Pid, err)
+			}
+		})
+	}
+}
+
+// TestDrainClosesOnlyWhatSentNothing: the closing pass of the drain of
+// mode "serve" closes a connection on which nothing has come, and keeps
+// one whose request came, whole or in part, read by the server or still
+// in the kernel (the case of a loaded machine). The cases are
+// cmd/exampleworker's too.
+func TestDrainClosesOnlyWhatSentNothing(t *testing.T) {
+	for _, tc := range SilentCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			c := &conns{open: map[net.Conn]time.Time{}, changed: make(chan struct{})}
+			err := tc.Run(SilentDrain{
+				Listen: func(l net.Listener) net.Listener { return heardListener{l} },
+				Track:  c.track,
+				Pass:   func() { c.closeUnusedNow(0) },
+				Unread: unread,
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// listenerFile opens a loopback listener and a file for it that keeps
+// it non-blocking, as poold does (a blocking socket makes a Go worker's
+// Accept wait in the kernel, where closing its listener waits for the
+// next connection).
+func listenerFile(t *testing.T) (net.Listener, *os.File) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	rc, err := l.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := -1
+	if err := rc.Control(func(s uintptr) { fd, err = syscall.Dup(int(s)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.CloseOnExec(fd)
+	f := os.NewFile(uintptr(fd), "listener")
+	t.Cleanup(func() { f.Close() })
+	return l, f
+}
+
+// startServe starts this test binary as a "serve" worker on sock and
+// returns once it serves.
+func startServe(t *testing.T, sock *os.File) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0"`, os.Args[0])
+	cmd.Env = append(os.Environ(), Env+"=serve", "LISTEN_FDS=1")
+	cmd.ExtraFiles = []*os.File{sock}
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if !strings.Contains(line, " serving") {
+		t.Fatalf("worker %d's first line %q (%v), want it serving", cmd.Process.Pid, line, err)
+	}
+	return cmd
+}
+
+// TestHeardConnIsTheExampleWorkers: the code that tells a connection that
+// sent nothing is the same here and in cmd/exampleworker (conns.go), which
+// users copy; a fix to one is a fix to both.
+func TestHeardConnIsTheExampleWorkers(t *testing.T) {
+	tail := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, s, ok := strings.Cut(string(b), "// heardListener accepts")
+		if !ok {
+			t.Fatalf("%s: no heardListener", path)
+		}
+		return s
+	}
+	if tail("heard.go") != tail("../../cmd/exampleworker/conns.go") {
+		t.Error("heard.go and cmd/exampleworker/conns.go differ from heardListener on: make the same change to both")
+	}
+}
