@@ -58,6 +58,30 @@ func TestDrainClosesOnlyWhatSentNothing(t *testing.T) {
 	}
 }
 
+// TestDrainLooksAgainAtAConnectionItKept: a due connection the closing
+// pass kept, its request having come, set no time for the next pass;
+// with no other connection left, drain then waited for a change of
+// state that a stalled client never makes. The pass now always says
+// when to look again.
+func TestDrainLooksAgainAtAConnectionItKept(t *testing.T) {
+	c := &conns{open: map[net.Conn]time.Time{}, changed: make(chan struct{})}
+	err := SilentCase{Send: "GET / HTTP/1.1\r\n"}.Run(SilentDrain{
+		Listen: func(l net.Listener) net.Listener { return heardListener{l} },
+		Track:  c.track,
+		Pass: func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if next := c.closeUnused(0); next < 0 {
+				t.Errorf("the pass kept a connection and set no next look (%v)", next)
+			}
+		},
+		Unread: unread,
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
 // listenerFile opens a loopback listener and a file for it that keeps
 // it non-blocking, as poold does (a blocking socket makes a Go worker's
 // Accept wait in the kernel, where closing its listener waits for the

@@ -117,7 +117,10 @@ func run(mode string) error {
 	}
 	crash := make(chan struct{})
 	conns := &conns{open: map[net.Conn]time.Time{}, changed: make(chan struct{})}
-	srv := &http.Server{Handler: conns.closing(workerMux(fds, child, sick, crash)), ConnState: conns.track}
+	// ReadHeaderTimeout, as a web worker sets one: a client that stalls in
+	// the middle of its header would hold the drain until SIGKILL.
+	srv := &http.Server{Handler: conns.closing(workerMux(fds, child, sick, crash)), ConnState: conns.track,
+		ReadHeaderTimeout: 10 * time.Second}
 	stop := make(chan os.Signal, 1)
 	if mode != "stubborn" {
 		signal.Notify(stop, syscall.SIGTERM)
@@ -238,7 +241,8 @@ func (c *conns) drain(unused time.Duration) {
 
 // closeUnused closes each connection on which nothing has come (not a
 // byte, sentNothing) for unused since it was accepted, and returns how
-// long until the next one has (-1: none left). c.mu is held.
+// long until the next check is due (-1: no connection left to check).
+// c.mu is held.
 func (c *conns) closeUnused(unused time.Duration) time.Duration {
 	next := time.Duration(-1)
 	sooner := func(d time.Duration) {
@@ -257,7 +261,9 @@ func (c *conns) closeUnused(unused time.Duration) time.Duration {
 		}
 		if !sentNothing(nc) {
 			// Its request has come, whole or in part: the server answers
-			// it, then it closes.
+			// it (or ReadHeaderTimeout ends a stalled one), then it
+			// closes. Look again later, lest no change ever wake drain.
+			sooner(drainWindow)
 			continue
 		}
 		nc.Close() // its StateClosed follows
