@@ -69,7 +69,8 @@ func (a *app) do(ctx context.Context, cl call) error {
 	if err != nil {
 		return err
 	}
-	return a.print(cl.command, raw, r)
+	name, _ := cl.props["name"].(string)
+	return a.print(cl.command, name, raw, r)
 }
 
 // lossRedial bounds the dial after a lost connection: an upgrade in
@@ -106,10 +107,11 @@ func (a *app) againAfterLoss(ctx context.Context, cl call, timeout time.Duration
 
 // print writes the reply (raw with --json, else human) and turns an error
 // reply into a replyError. The config's warnings and the settings a
-// reload could not apply are warned of on stderr, with --json too.
-func (a *app) print(command string, raw []byte, r reply) error {
+// reload could not apply are warned of on stderr, with --json too; name
+// is the watcher the command named ("" for none), for the warnings' advice.
+func (a *app) print(command, name string, raw []byte, r reply) error {
 	warnings := append(configWarnings(r), restartWarnings(r)...)
-	warnings = append(warnings, scaleWarnings(command, r)...)
+	warnings = append(warnings, scaleWarnings(command, name, r)...)
 	defer func() {
 		for _, w := range warnings {
 			fmt.Fprintf(a.stderr, "poolctl: %s\n", w)

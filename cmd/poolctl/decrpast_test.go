@@ -16,7 +16,7 @@ func TestDecrPastThePoolWarns(t *testing.T) {
 		t.Errorf("decr web 1 of 2: %v, want 1 and no warning", r)
 	}
 	r := p.ctl(t, "decr", "web", "99999")
-	want := "poolctl: warning: decr asked for more than the pool's 1 worker, so it now has 0: every worker of it stops; poolctl incr NAME N starts some again\n"
+	want := "poolctl: warning: decr asked for more than the pool's 1 worker, so it now has 0: every worker of it stops; poolctl incr web N starts some again\n"
 	if r.stdout != "0\n" || r.stderr != want {
 		t.Errorf("decr web 99999 of 1: %v\nwant stdout 0 and stderr %q", r, want)
 	}
@@ -33,11 +33,11 @@ func TestDecrPastThePoolWarns(t *testing.T) {
 // a decr of a pool already at 0; poolctl warned that every worker of it
 // stops, though none was running.
 func TestDecrOfAnEmptyPoolSaysNothing(t *testing.T) {
-	if got := scaleWarnings("decr", reply{"numprocesses": 0.0, "previous": 0.0}); got != nil {
+	if got := scaleWarnings("decr", "web", reply{"numprocesses": 0.0, "previous": 0.0}); got != nil {
 		t.Errorf("decr of a pool of 0: %q, want no warning", got)
 	}
-	want := "warning: decr asked for more than the pool's 1 worker, so it now has 0: every worker of it stops; poolctl incr NAME N starts some again"
-	if got := scaleWarnings("decr", reply{"numprocesses": 0.0, "previous": 1.0}); len(got) != 1 || got[0] != want {
+	want := "warning: decr asked for more than the pool's 1 worker, so it now has 0: every worker of it stops; poolctl incr web N starts some again"
+	if got := scaleWarnings("decr", "web", reply{"numprocesses": 0.0, "previous": 1.0}); len(got) != 1 || got[0] != want {
 		t.Errorf("decr of a pool of 1: %q, want %q", got, want)
 	}
 }
@@ -57,7 +57,7 @@ func TestIncrAtTheMaxWarns(t *testing.T) {
 		t.Errorf("incr web of 2, max 3: %v, want 3 and no warning", r)
 	}
 	r := p.ctl(t, "incr", "web")
-	want := "poolctl: warning: incr changed nothing: the pool is already at its max of 3 workers (max_workers); raise max_workers to grow it (poolctl set NAME max_workers N)\n"
+	want := "poolctl: warning: incr changed nothing: the pool is already at its max of 3 workers (max_workers); raise max_workers to grow it (poolctl set web max_workers N)\n"
 	if r.stdout != "3\n" || r.stderr != want {
 		t.Errorf("incr web at its max of 3: %v\nwant stdout 3 and stderr %q", r, want)
 	}
@@ -71,7 +71,7 @@ func TestIncrAtTheMaxWarns(t *testing.T) {
 		t.Errorf("decr web of 3, min 2: %v, want 2 and no warning", r)
 	}
 	r = p.ctl(t, "decr", "web", "5")
-	want = "poolctl: warning: decr changed nothing: the pool is already at its min of 2 workers (min_workers); lower min_workers to shrink it (poolctl set NAME min_workers N)\n"
+	want = "poolctl: warning: decr changed nothing: the pool is already at its min of 2 workers (min_workers); lower min_workers to shrink it (poolctl set web min_workers N)\n"
 	if r.stdout != "2\n" || r.stderr != want {
 		t.Errorf("decr web 5 at its min of 2: %v\nwant stdout 2 and stderr %q", r, want)
 	}
@@ -87,11 +87,11 @@ func TestBoundWarningReadsInOrder(t *testing.T) {
 		want    string
 	}{
 		{"incr", reply{"numprocesses": 3.0, "previous": 2.0, "max": 3.0, "limit": "max_workers"},
-			"warning: incr stopped at the pool's max of 3 workers (max_workers), short of what was asked; raise max_workers to grow it further (poolctl set NAME max_workers N)"},
+			"warning: incr stopped at the pool's max of 3 workers (max_workers), short of what was asked; raise max_workers to grow it further (poolctl set web max_workers N)"},
 		{"decr", reply{"numprocesses": 2.0, "previous": 3.0, "min": 2.0, "limit": "min_workers"},
-			"warning: decr stopped at the pool's min of 2 workers (min_workers), short of what was asked; lower min_workers to shrink it further (poolctl set NAME min_workers N)"},
+			"warning: decr stopped at the pool's min of 2 workers (min_workers), short of what was asked; lower min_workers to shrink it further (poolctl set web min_workers N)"},
 	} {
-		if got := boundWarning(tc.command, tc.r); got != tc.want {
+		if got := boundWarning(tc.command, "web", tc.r); got != tc.want {
 			t.Errorf("%s: %q\nwant %q", tc.command, got, tc.want)
 		}
 	}

@@ -336,7 +336,7 @@ func TestPrintWritesALongTableInFewWrites(t *testing.T) {
 	}
 	out := &writeCounter{}
 	a := &app{stdout: out}
-	if err := a.print("stats", nil, reply{"status": "ok", "name": "web", "info": procs}); err != nil {
+	if err := a.print("stats", "web", nil, reply{"status": "ok", "name": "web", "info": procs}); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()

@@ -133,20 +133,20 @@ func configWarnings(r reply) []string {
 // had (previous), unless it had none (an older poold sends 0 then); and
 // of an incr or decr that an elastic pool's bounds held back: poold then
 // says the bound (max or min) and its key (limit).
-func scaleWarnings(command string, r reply) []string {
-	if w := boundWarning(command, r); w != "" {
+func scaleWarnings(command, name string, r reply) []string {
+	if w := boundWarning(command, name, r); w != "" {
 		return []string{w}
 	}
 	prev, ok := r["previous"].(float64)
 	if command != "decr" || !ok || prev < 1 || num(r["numprocesses"]) != 0 {
 		return nil
 	}
-	return []string{fmt.Sprintf("warning: decr asked for more than the pool's %s, so it now has 0: every worker of it stops; poolctl incr NAME N starts some again", workers(prev))}
+	return []string{fmt.Sprintf("warning: decr asked for more than the pool's %s, so it now has 0: every worker of it stops; poolctl incr %s N starts some again", workers(prev), nameOr(name))}
 }
 
 // boundWarning is the warning of an incr stopped at the pool's max, or a
 // decr at its min; "" for any other reply.
-func boundWarning(command string, r reply) string {
+func boundWarning(command, name string, r reply) string {
 	key, _ := r["limit"].(string)
 	prev, ok := r["previous"].(float64)
 	if key == "" || !ok {
@@ -161,13 +161,21 @@ func boundWarning(command string, r reply) string {
 	if !ok {
 		return ""
 	}
-	how := fmt.Sprintf("(poolctl set NAME %s N)", key)
+	how := fmt.Sprintf("(poolctl set %s %s N)", nameOr(name), key)
 	if n == prev {
 		return fmt.Sprintf("warning: %s changed nothing: the pool is already at its %s of %s (%s); %s %s to %s it %s",
 			command, word, workers(b), key, fix, key, verb, how)
 	}
 	return fmt.Sprintf("warning: %s stopped at the pool's %s of %s (%s), short of what was asked; %s %s to %s it further %s",
 		command, word, workers(b), key, fix, key, verb, how)
+}
+
+// nameOr is name, or NAME where the command named no watcher.
+func nameOr(name string) string {
+	if name == "" {
+		return "NAME"
+	}
+	return name
 }
 
 // workers is "1 worker", "N workers".
