@@ -43,8 +43,9 @@ func fdsPerWorker(logs configs.WorkerLogs) int {
 	return n
 }
 
-// FdsNeeded adds up what watchers (each at its numprocesses) and sockets
-// need of poold's open-file limit.
+// FdsNeeded adds up what watchers (each at its numprocesses, an elastic
+// one at the most its scaling may grow it to) and sockets need of
+// poold's open-file limit.
 func FdsNeeded(watchers []configs.Watcher, sockets int) FdNeed {
 	need := FdNeed{Running: fdBase + sockets}
 	need.Reload = need.Running
@@ -52,6 +53,10 @@ func FdsNeeded(watchers []configs.Watcher, sockets int) FdNeed {
 	for _, w := range watchers {
 		per := fdsPerWorker(w.Logs)
 		n := w.NumProcesses
+		if w.Elastic() {
+			_, hi := w.Bounds()
+			n = max(n, hi)
+		}
 		run := per * n
 		need.Running += run
 		need.Reload += run + per*w.MaxSurge.Of(n)
