@@ -47,7 +47,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/go-zeromq/zmq4"
 	"github.com/hashicorp/go-hclog"
@@ -140,25 +139,6 @@ func New(endpoint string, h Handler, log hclog.Logger) *Controller {
 		log.Warn("control connection closed: a request over the limit; send less (fewer or shorter args, env)", "peer", peer, "limit_bytes", MaxRequest)
 	}, OnHandshakeError: c.handshakeError, MaxBuffered: MaxUnreadPerConn, MaxUnflushed: MaxUnread, Name: "control"})
 	return c
-}
-
-// HandshakeLogEvery is how often at most a failed handshake is logged:
-// the others meanwhile are counted in the next line (and in the
-// handshake_errors of the endpoint's closing line).
-const HandshakeLogEvery = 10 * time.Second
-
-// handshakeError logs a client closed for a malformed ZMTP handshake or
-// frame, at most once per HandshakeLogEvery for the whole endpoint: a
-// scanner on a tcp endpoint, from many addresses, costs one line, not one
-// per connection.
-func (c *Controller) handshakeError(peer string, err error) {
-	ok, suppressed := c.badHandshakes.Allow("handshake")
-	if !ok {
-		return
-	}
-	c.log.Warn("control connection closed: its ZeroMQ handshake or framing was malformed; "+
-		"is it a ZeroMQ client (ZMTP 3, NULL security) of this endpoint, and not a port scan, HTTP or TLS?",
-		"endpoint", c.endpoint, "peer", peer, "reason", err, "suppressed", suppressed)
 }
 
 // Ready is closed once the socket is bound.
@@ -260,6 +240,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	g := c.Guard.Stats()
 	c.log.Info("control endpoint closed", "endpoint", c.bound, "clients_open", g.Conns,
 		"handshake_timeouts", g.HandshakeTimeouts, "handshake_errors", g.HandshakeErrors,
+		"handshakes_abandoned", g.HandshakesAbandoned,
 		"oversized", g.Oversized, "replies_dropped", g.Dropped, "clients_evicted", g.Evicted)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		c.log.Debug("closing control socket", "error", err)

@@ -82,7 +82,13 @@ func serve(t testing.TB, ep string, h controller.Handler, tune func(*controller.
 // serveLogging is serve with the controller's log (warnings) going to log.
 func serveLogging(t testing.TB, ep string, h controller.Handler, tune func(*controller.Controller), log io.Writer) served {
 	t.Helper()
-	c := controller.New(ep, h, hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: log}))
+	return serveAt(t, ep, h, tune, log, hclog.Warn)
+}
+
+// serveAt is serveLogging with lines of level and above going to log.
+func serveAt(t testing.TB, ep string, h controller.Handler, tune func(*controller.Controller), log io.Writer, level hclog.Level) served {
+	t.Helper()
+	c := controller.New(ep, h, hclog.New(&hclog.LoggerOptions{Level: level, Output: log}))
 	if tune != nil {
 		tune(c)
 	}

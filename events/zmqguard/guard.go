@@ -156,11 +156,15 @@ type Options struct {
 	// It runs on the connection's goroutine and must not block.
 	OnOversized func(peer string)
 	// OnHandshakeError, if set, is told of each connection closed for a
-	// malformed handshake or frame (Stats.HandshakeErrors), with its peer
-	// and what was wrong, so the owner can log it (rate-limited: anyone
-	// who can reach a tcp port can make many). It runs on the
-	// connection's goroutine and must not block.
-	OnHandshakeError func(peer string, err error)
+	// malformed handshake or frame (Stats.HandshakeErrors), or whose
+	// peer hung up in the middle of its handshake
+	// (Stats.HandshakesAbandoned), so the owner can log it (rate-limited:
+	// anyone who can reach a tcp port can make many). key is the peer's
+	// budget key (as in OnOversized), p the peer itself (its tcp address
+	// and port, or its ipc credentials); err wraps ErrNotZMTP,
+	// ErrUnsupportedGreeting or ErrClosedInHandshake when it is one of
+	// those. It runs on the connection's goroutine and must not block.
+	OnHandshakeError func(key string, p Peer, err error)
 }
 
 func (o Options) withDefaults() Options {
@@ -218,6 +222,10 @@ type Stats struct {
 	Handshaking       int64  // accepted connections still in their handshake
 	HandshakeTimeouts uint64 // peers closed for not completing the handshake in time
 	HandshakeErrors   uint64 // peers closed for a malformed handshake
+	// HandshakesAbandoned counts peers that began a valid greeting and
+	// then closed before finishing the handshake: a client that gave up
+	// or exited. Nothing was malformed, and nothing was lost.
+	HandshakesAbandoned uint64
 	// Probes counts peers that connected and closed without a byte: a
 	// TCP health check (a kubelet tcpSocket probe, a load balancer), a
 	// port scan, poold checking whether an endpoint is in use. No
@@ -274,6 +282,7 @@ type Guard struct {
 	handshakeTimeouts atomic.Uint64
 	handshakeErrors   atomic.Uint64
 	probes            atomic.Uint64
+	abandoned         atomic.Uint64
 	handshakesEvicted atomic.Uint64
 	oversized         atomic.Uint64
 	dropped           atomic.Uint64
@@ -352,34 +361,26 @@ func (g *Guard) oversize(rc net.Conn) {
 	}
 }
 
-// handshakeFailed counts a connection closed for a malformed handshake
-// or frame (err) and tells OnHandshakeError.
-func (g *Guard) handshakeFailed(rc net.Conn, err error) {
-	g.handshakeErrors.Add(1)
-	if f := g.opts.OnHandshakeError; f != nil {
-		f(peerOf(rc), err)
-	}
-}
-
 // Stats returns a snapshot of g's counters.
 func (g *Guard) Stats() Stats {
 	n, byPeer := g.pending.counts()
 	_, held := g.held.counts()
 	return Stats{
-		Conns:             g.conns.Load(),
-		Handshaking:       int64(n),
-		HandshakeTimeouts: g.handshakeTimeouts.Load(),
-		HandshakeErrors:   g.handshakeErrors.Load(),
-		Probes:            g.probes.Load(),
-		HandshakesEvicted: g.handshakesEvicted.Load(),
-		Oversized:         g.oversized.Load(),
-		Dropped:           g.dropped.Load(),
-		Discarded:         g.discarded.Load(),
-		Evicted:           g.evicted.Load(),
-		ConnsEvicted:      g.connsEvicted.Load(),
-		IdleClosed:        g.idleClosed.Load(),
-		ConnsByPeer:       held,
-		PendingByPeer:     byPeer,
+		Conns:               g.conns.Load(),
+		Handshaking:         int64(n),
+		HandshakeTimeouts:   g.handshakeTimeouts.Load(),
+		HandshakeErrors:     g.handshakeErrors.Load(),
+		Probes:              g.probes.Load(),
+		HandshakesAbandoned: g.abandoned.Load(),
+		HandshakesEvicted:   g.handshakesEvicted.Load(),
+		Oversized:           g.oversized.Load(),
+		Dropped:             g.dropped.Load(),
+		Discarded:           g.discarded.Load(),
+		Evicted:             g.evicted.Load(),
+		ConnsEvicted:        g.connsEvicted.Load(),
+		IdleClosed:          g.idleClosed.Load(),
+		ConnsByPeer:         held,
+		PendingByPeer:       byPeer,
 	}
 }
 

@@ -173,6 +173,8 @@ func (l *listener) handshake(e *pendingConn) {
 			l.g.oversize(rc)
 		case !e.talked.Load() && closedByPeer(err):
 			l.g.probes.Add(1)
+		case closedByPeer(err):
+			l.g.handshakeAbandoned(rc, err)
 		default:
 			l.g.handshakeFailed(rc, err)
 		}
@@ -201,9 +203,12 @@ func serverHandshake(g *Guard, rc net.Conn, talked *atomic.Bool) (*stream, []byt
 	if err := rc.SetDeadline(time.Now().Add(g.opts.HandshakeTimeout)); err != nil {
 		return nil, nil, err
 	}
-	if _, err := rc.Write(nullGreeting[:]); err != nil {
+	if _, err := rc.Write(nullGreeting[:]); err != nil && !closedByPeer(err) {
 		return nil, nil, err
 	}
+	// A peer that closed before our greeting went out (EPIPE at once on
+	// ipc) may still have sent bytes: read them, so that it is told
+	// apart from a probe, and what it sent is checked.
 	in := newStream(uint64(g.opts.MaxFrame))
 	buf := make([]byte, 0, 256)
 	var tmp [512]byte
@@ -212,8 +217,8 @@ func serverHandshake(g *Guard, rc net.Conn, talked *atomic.Bool) (*stream, []byt
 		if n > 0 {
 			talked.Store(true)
 			buf = append(buf, tmp[:n]...)
-			if len(buf) >= greetingLen && len(buf)-n < greetingLen {
-				if gerr := checkGreeting(buf[:greetingLen]); gerr != nil {
+			if len(buf)-n < greetingLen {
+				if gerr := checkGreeting(buf[:min(len(buf), greetingLen)]); gerr != nil {
 					return nil, nil, gerr
 				}
 			}

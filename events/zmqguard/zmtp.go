@@ -39,16 +39,22 @@ var (
 )
 
 // checkGreeting accepts what zmq4 would accept, and only the NULL mechanism
-// (the only one poold speaks).
+// (the only one poold speaks). g may be a prefix of the greeting: what it
+// holds is checked, so bytes that are no ZMTP are refused at the first
+// read rather than after 64 bytes or the peer's close. Its errors wrap
+// ErrNotZMTP or ErrUnsupportedGreeting.
 func checkGreeting(g []byte) error {
-	if g[0] != 0xFF || g[9] != 0x7F {
-		return fmt.Errorf("%w: not a ZMTP 3 signature", errBadGreeting)
+	if len(g) > 0 && g[0] != 0xFF || len(g) > 9 && g[9] != 0x7F {
+		return fmt.Errorf("%w: %s", ErrNotZMTP, describeNotZMTP(g))
 	}
-	if g[10] < 3 {
-		return fmt.Errorf("%w: ZMTP version %d.%d, need 3.x", errBadGreeting, g[10], g[11])
+	if len(g) > 10 && g[10] < 3 {
+		return fmt.Errorf("%w: ZMTP version byte %d, need 3 (a ZeroMQ library older than libzmq 4.0?)", ErrUnsupportedGreeting, g[10])
+	}
+	if len(g) < 32 {
+		return nil
 	}
 	if mech := string(bytes.TrimRight(g[12:32], "\x00")); mech != "NULL" {
-		return fmt.Errorf("%w: security mechanism %q, only NULL is supported", errBadGreeting, mech)
+		return fmt.Errorf("%w: security mechanism %q, only NULL is supported", ErrUnsupportedGreeting, mech)
 	}
 	return nil
 }
