@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,7 +26,26 @@ import (
 func TestMain(m *testing.M) {
 	spawn.RunShimIfRequested()
 	workertest.Main()
+	catchIgnoredAsPooldDoes()
 	goleak.VerifyTestMain(m)
+}
+
+// catchIgnoredAsPooldDoes: a Go program keeps SIGHUP and SIGINT ignored
+// when it starts with them so (nohup, a shell's background job), and an
+// ignored signal stays ignored across exec, in every worker the test
+// starts: a worker's `trap ... HUP` then silently does nothing, and
+// TestSendHUPReachesTheWorkerOnly waited a minute for a HUP its worker
+// never saw, in whole-package runs started that way. poold catches both
+// (cmd/poold), so its workers start with them at their default; this
+// test binary catches them as poold does, only when they are ignored
+// (else ^C must still end it). Nothing reads the channel: Notify never
+// blocks.
+func catchIgnoredAsPooldDoes() {
+	for _, sig := range []os.Signal{syscall.SIGHUP, syscall.SIGINT} {
+		if signal.Ignored(sig) {
+			signal.Notify(make(chan os.Signal, 1), sig)
+		}
+	}
 }
 
 // hang is the generous bound that only catches a hang.
