@@ -164,7 +164,12 @@ func (l *syncList) String() string {
 // 48 replies to the bound).
 func TestReadersOfBigRepliesAreNotEvicted(t *testing.T) {
 	addr := freePort(t)
-	g := zmqguard.New(zmqguard.Options{MaxBuffered: 1 << 30, MaxUnflushed: 1 << 20, StallTimeout: time.Hour})
+	// Whether a connection reads is told by its writer moving a byte
+	// within UnreadGrace; at load 30 under -race a writer whose reader
+	// reads went more than the default second unscheduled, and its
+	// reader was evicted. A minute is a bound for a hang: what is tested
+	// is that readers are spared, not how fast the machine is.
+	g := zmqguard.New(zmqguard.Options{MaxBuffered: 1 << 30, MaxUnflushed: 1 << 20, StallTimeout: time.Hour, UnreadGrace: time.Minute})
 	r := newRouter(t, g, "tcp://"+addr)
 	const n = 6
 	var ids [][]byte

@@ -142,6 +142,10 @@ type Options struct {
 	// and not yet taken by them (64 MiB): past it, the connection of the
 	// peer with the most queued is closed (OnConnLimit, bound "unread").
 	MaxUnflushed int64
+	// UnreadGrace is how long a connection with bytes queued may go
+	// without its writer moving one before it counts as not reading, for
+	// MaxUnflushed (1s).
+	UnreadGrace time.Duration
 	// TagPeers gives every accepted connection an identity of the
 	// guard's own (replacing any Identity the peer sent in its READY
 	// command), so a ROUTER's identity frame names the connection and
@@ -209,6 +213,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxUnflushed <= 0 {
 		o.MaxUnflushed = 64 << 20
+	}
+	if o.UnreadGrace <= 0 {
+		o.UnreadGrace = time.Second
 	}
 	if o.SocketMode == 0 {
 		o.SocketMode = 0o600

@@ -11,15 +11,12 @@ import (
 // Options.MaxUnflushed bounds it: past it, the connection holding the
 // most queued bytes among those that are not reading is closed, its queue
 // dropped, and the owner told (OnConnLimit, bound "unread"). A connection
-// is reading while its writer moved a byte within unreadGrace: a crowd of
-// clients that each take a big reply (poolctl logs of many lines, 100 at
-// once) queue more than the bound for a moment, and closing one of them
-// mid-reply would lose a reply to a client that did nothing wrong. Root's
-// and poold's own connections (exempt from the peer bounds) are spared too.
-
-// unreadGrace is how long a connection with bytes queued may go without
-// its writer moving one before it counts as not reading.
-const unreadGrace = time.Second
+// is reading while its writer moved a byte within Options.UnreadGrace: a
+// crowd of clients that each take a big reply (poolctl logs of many
+// lines, 100 at once) queue more than the bound for a moment, and closing
+// one of them mid-reply would lose a reply to a client that did nothing
+// wrong. Root's and poold's own connections (exempt from the peer bounds)
+// are spared too.
 
 // queue counts n bytes queued for c's peer (negative: written or
 // dropped), in c and in its Guard.
@@ -34,9 +31,9 @@ func (c *conn) queue(n int64) {
 func (c *conn) moved() { c.movedAt.Store(time.Now().UnixNano()) }
 
 // stalled tells whether c has bytes queued and its writer moved none for
-// unreadGrace.
+// Options.UnreadGrace.
 func (c *conn) stalled(now int64) bool {
-	return c.queued.Load() > 0 && now-c.movedAt.Load() >= int64(unreadGrace)
+	return c.queued.Load() > 0 && now-c.movedAt.Load() >= int64(c.g.opts.UnreadGrace)
 }
 
 // unreadState is a Guard's part of the unread bound.
