@@ -160,6 +160,12 @@ func TestBrowserScrolledButtonNotUnderHeader(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 800)); err != nil {
 			t.Fatal(err)
 		}
+		// The scroll padding follows the header's height from a
+		// ResizeObserver, which runs with the next rendered frame: under
+		// load the scroll below could come first, with the padding of
+		// the previous width (a header that wraps at 400 px is taller).
+		waitJS(t, ctx, "the scroll padding to follow the header at this width",
+			`document.documentElement.style.scrollPaddingTop === (document.querySelector('header.top').offsetHeight + 8) + 'px'`)
 		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`new Promise((ok) => {
 			const b = document.querySelector('article[data-watcher="w15"] [data-act="incr"]');
 			b.scrollIntoView();
