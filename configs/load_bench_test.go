@@ -14,20 +14,7 @@ import (
 // it is built only when a POOLD_ variable asks (21 s and 248 MB, the rest
 // mostly the TOML reader's).
 func BenchmarkLoad5000Watchers(b *testing.B) {
-	var conf strings.Builder
-	for i := range 5000 {
-		fmt.Fprintf(&conf, "[watchers.w%d]\ncmd = \"/bin/sleep 1000\"\nnumprocesses = 0\n\n", i)
-	}
-	path := filepath.Join(b.TempDir(), "many.toml")
-	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	for _, kv := range os.Environ() {
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "POOLD_") {
-			b.Setenv(name, "")
-			os.Unsetenv(name)
-		}
-	}
+	path := manyWatchers(b, 0)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Load(path); err != nil {
@@ -41,9 +28,22 @@ func BenchmarkLoad5000Watchers(b *testing.B) {
 // walks the file once more (5,000 problems, one walk). A file with no
 // problem does not walk it.
 func BenchmarkLoad5000WatchersEachWrong(b *testing.B) {
+	path := manyWatchers(b, -1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load(path); err == nil {
+			b.Fatal("Load took 5,000 negative numprocesses")
+		}
+	}
+}
+
+// manyWatchers writes a file of 5,000 watchers, each with numprocesses
+// n, and unsets every POOLD_ variable for the benchmark; it returns the
+// file's path.
+func manyWatchers(b *testing.B, n int) string {
 	var conf strings.Builder
 	for i := range 5000 {
-		fmt.Fprintf(&conf, "[watchers.w%d]\ncmd = \"/bin/sleep 1000\"\nnumprocesses = -1\n\n", i)
+		fmt.Fprintf(&conf, "[watchers.w%d]\ncmd = \"/bin/sleep 1000\"\nnumprocesses = %d\n\n", i, n)
 	}
 	path := filepath.Join(b.TempDir(), "many.toml")
 	if err := os.WriteFile(path, []byte(conf.String()), 0o644); err != nil {
@@ -55,10 +55,5 @@ func BenchmarkLoad5000WatchersEachWrong(b *testing.B) {
 			os.Unsetenv(name)
 		}
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Load(path); err == nil {
-			b.Fatal("Load took 5,000 negative numprocesses")
-		}
-	}
+	return path
 }
