@@ -1,11 +1,13 @@
 package arbiter
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/arbiter/workerlog"
 	"github.com/poold/poold/events"
 )
@@ -48,5 +50,29 @@ func TestUpgradeHandsOverOnlyTheNewestLines(t *testing.T) {
 	if last != 5000 || len(got) != len(recs) || missed != uint64(5000-4000-len(recs)) {
 		t.Errorf("new image, reader at line 4000: %d lines, last %d, missed %d; want %d, 5000, %d",
 			len(got), last, missed, len(recs), 5000-4000-len(recs))
+	}
+}
+
+// TestUpgradeHandsOverDroppedLinesByCause: status words a watcher's
+// dropped lines by cause (a log file, poold's log queue). The causes go
+// over an upgrade with the total; the total of an older image, which
+// knew no causes, stays counted, without one.
+func TestUpgradeHandsOverDroppedLinesByCause(t *testing.T) {
+	o := newOutput(hclog.NewNullLogger(), false, events.NewBus(nil))
+	pl := o.pool("web", 10)
+	pl.file.Add(2)
+	pl.queue.Add(3)
+	logs := o.handoverLogs()
+	logs = append(logs, upgrade.Log{Watcher: "old", Dropped: 7})
+	next := newOutput(hclog.NewNullLogger(), false, events.NewBus(nil))
+	next.adoptLogs(logs, 0, func(string) (int, bool) { return 10, true })
+	c := next.logCounters()
+	for name, want := range map[string]map[string]any{
+		"web": {"lines": uint64(0), "dropped": uint64(5), "dropped_file": uint64(2), "dropped_queue": uint64(3)},
+		"old": {"lines": uint64(0), "dropped": uint64(7), "dropped_file": uint64(0), "dropped_queue": uint64(0)},
+	} {
+		if !maps.Equal(c[name].(map[string]any), want) {
+			t.Errorf("%s: logs %v after the upgrade, want %v", name, c[name], want)
+		}
 	}
 }

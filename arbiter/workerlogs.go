@@ -16,12 +16,18 @@ import (
 )
 
 // poolLog is what poold keeps of one watcher's output: its ring and the
-// count of lines its sinks dropped.
+// count of lines its sinks dropped, by cause, so that status can say what
+// to do: a log file that could not be written (fix the file), or poold's
+// log queue that dropped lines of the "stderr" sink (give a chatty
+// watcher a file).
 type poolLog struct {
-	name    string
-	ring    *workerlog.Ring
-	lines   atomic.Uint64 // read, for status without the ring's lock
-	dropped atomic.Uint64
+	name  string
+	ring  *workerlog.Ring
+	lines atomic.Uint64 // read, for status without the ring's lock
+	file  atomic.Uint64 // dropped: a log file could not be written
+	queue atomic.Uint64 // dropped: poold's log queue (the "stderr" sink)
+	// other are the drops an older image handed over without their cause.
+	other atomic.Uint64
 	// log takes the lines of its workers whose sink is "stderr", into
 	// the watcher's own lane of poold's log queue (output.lineLog).
 	log hclog.Logger
@@ -74,7 +80,7 @@ func (o *output) pool(name string, lines int) *poolLog {
 	if pl == nil {
 		pl = &poolLog{name: name, ring: workerlog.NewRing(lines), log: o.log}
 		if o.lineLog != nil {
-			pl.log = o.lineLog(name, func(n uint64) { pl.dropped.Add(n) })
+			pl.log = o.lineLog(name, func(n uint64) { pl.queue.Add(n) })
 		}
 		o.pools[key] = pl
 		return pl
@@ -209,7 +215,7 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	sf := ps.file
 	_, err := sf.f.Write(p)
 	if err != nil {
-		ps.pool.dropped.Add(n)
+		ps.pool.file.Add(n)
 	}
 	note := sf.health.wrote(err, n, time.Now())
 	switch {
@@ -235,13 +241,23 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	}
 }
 
-// logCounters are the wire form of each watcher's log counters, for status.
+// dropped is the lines the watcher's sinks dropped, by cause and in all.
+func (pl *poolLog) dropped() (file, queue, all uint64) {
+	file, queue = pl.file.Load(), pl.queue.Load()
+	return file, queue, file + queue + pl.other.Load()
+}
+
+// logCounters are the wire form of each watcher's log counters, for
+// status: dropped in all, and of them dropped_file and dropped_queue by
+// cause (added keys; a client that knows only dropped still works).
 func (o *output) logCounters() map[string]any {
 	o.smu.Lock()
 	defer o.smu.Unlock()
 	out := make(map[string]any, len(o.pools))
 	for key, pl := range o.pools {
-		out[key] = map[string]any{"lines": pl.lines.Load(), "dropped": pl.dropped.Load()}
+		file, queue, all := pl.dropped()
+		out[key] = map[string]any{"lines": pl.lines.Load(), "dropped": all,
+			"dropped_file": file, "dropped_queue": queue}
 	}
 	return out
 }
@@ -268,8 +284,9 @@ func (o *output) handoverLogs() []upgrade.Log {
 	out := make([]upgrade.Log, 0, len(pools))
 	for _, pl := range pools {
 		recs, last := pl.ring.Newest(handoverLines, handoverBytes)
+		file, queue, all := pl.dropped()
 		out = append(out, upgrade.Log{Watcher: pl.name, Last: last, Lines: pl.lines.Load(),
-			Dropped: pl.dropped.Load(), Records: recs})
+			Dropped: all, DroppedFile: file, DroppedQueue: queue, Records: recs})
 	}
 	return out
 }
@@ -289,6 +306,8 @@ func (o *output) adoptLogs(logs []upgrade.Log, epoch int64, ring func(name strin
 		pl := o.pool(l.Watcher, lines)
 		pl.ring.Restore(l.Records, l.Last)
 		pl.lines.Store(l.Lines)
-		pl.dropped.Store(l.Dropped)
+		pl.file.Store(l.DroppedFile)
+		pl.queue.Store(l.DroppedQueue)
+		pl.other.Store(l.Dropped - min(l.Dropped, l.DroppedFile+l.DroppedQueue))
 	}
 }

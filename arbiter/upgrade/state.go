@@ -103,11 +103,15 @@ type Cgroups struct {
 // console) and its counters. A binary that does not know it starts the
 // rings afresh (and its readers from their first line).
 type Log struct {
-	Watcher string             `json:"watcher"`
-	Last    uint64             `json:"last"` // the last line number assigned
-	Lines   uint64             `json:"lines"`
-	Dropped uint64             `json:"dropped,omitempty"`
-	Records []workerlog.Record `json:"records,omitempty"`
+	Watcher string `json:"watcher"`
+	Last    uint64 `json:"last"` // the last line number assigned
+	Lines   uint64 `json:"lines"`
+	Dropped uint64 `json:"dropped,omitempty"`
+	// Of Dropped, by cause (logs.dropped_file, dropped_queue in status);
+	// from an image that did not know them, Dropped stays without cause.
+	DroppedFile  uint64             `json:"dropped_file,omitempty"`
+	DroppedQueue uint64             `json:"dropped_queue,omitempty"`
+	Records      []workerlog.Record `json:"records,omitempty"`
 }
 
 // State is everything the new image takes over.

@@ -87,6 +87,7 @@ type poold struct {
 	logBuf   bytes.Buffer
 	waitErr  error
 	stopOnce sync.Once
+	stderr   *os.File // poold's stderr and stdout when set (pooldConf.stderr); else log()
 }
 
 func (p *poold) Write(b []byte) (int, error) {
@@ -112,7 +113,8 @@ func startPoold(t testing.TB) *poold {
 // pooldConf adds lines to startPoold's [arbiter] and [web] sections.
 type pooldConf struct {
 	arbiter string
-	web     string // replaces "enabled = false"
+	web     string   // replaces "enabled = false"
+	stderr  *os.File // poold's stderr and stdout, instead of log()
 }
 
 func startPooldWith(t testing.TB, pc pooldConf) *poold {
@@ -132,6 +134,7 @@ func startPooldWith(t testing.TB, pc pooldConf) *poold {
 		control: "ipc://" + filepath.Join(dir, "c.sock"),
 		pubsub:  "ipc://" + filepath.Join(dir, "p.sock"),
 		exited:  make(chan struct{}),
+		stderr:  pc.stderr,
 	}
 	conf := fmt.Sprintf(`
 [arbiter]
@@ -165,6 +168,9 @@ func (p *poold) launch(t testing.TB, exe, path string) {
 	p.cmd = exec.Command(exe, path)
 	p.cmd.Stdout = p
 	p.cmd.Stderr = p
+	if p.stderr != nil {
+		p.cmd.Stdout, p.cmd.Stderr = p.stderr, p.stderr
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

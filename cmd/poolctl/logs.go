@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -412,41 +411,6 @@ func escapeControls(line string) string {
 	}
 	b.WriteString(line[done:])
 	return b.String()
-}
-
-// formatStatusLogs is status, then the watchers whose log sinks dropped
-// lines (disk full, unwritable path), if any.
-func formatStatusLogs(w io.Writer, r reply) error {
-	if err := formatStatus(w, r); err != nil {
-		return err
-	}
-	drops := map[string]uint64{}
-	if c, ok := r["logs"].(map[string]any); ok {
-		if _, all := r["statuses"]; !all {
-			c = map[string]any{"": c}
-		}
-		for name, v := range c {
-			m, _ := v.(map[string]any)
-			if n := uint64(num(m["dropped"])); n > 0 {
-				drops[name] = n
-			}
-		}
-	}
-	names := make([]string, 0, len(drops))
-	for n := range drops {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		prefix := ""
-		if n != "" {
-			prefix = n + ": "
-		}
-		if _, err := fmt.Fprintf(w, "%s%d log lines dropped: a log file could not be written (see poold's log or the log_error event)\n", prefix, drops[n]); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // formatReopen prints the files that will be reopened, one a line.

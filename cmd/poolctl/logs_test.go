@@ -122,26 +122,6 @@ func TestLogsAndFollow(t *testing.T) {
 	}
 }
 
-func TestStatusShowsDroppedLogLines(t *testing.T) {
-	var b strings.Builder
-	r := reply{"statuses": map[string]any{"web": "active", "api": "active"},
-		"logs": map[string]any{"web": map[string]any{"lines": 10.0, "dropped": 3.0}, "api": map[string]any{"lines": 5.0, "dropped": 0.0}}}
-	if err := formatStatusLogs(&b, r); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(b.String(), "web: 3 log lines dropped") || strings.Contains(b.String(), "api:") {
-		t.Errorf("status printed:\n%s", b.String())
-	}
-	b.Reset()
-	one := reply{"status": "active", "logs": map[string]any{"lines": 10.0, "dropped": 7.0}}
-	if err := formatStatusLogs(&b, one); err != nil {
-		t.Fatal(err)
-	}
-	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); lines[0] != "active" || !strings.HasPrefix(lines[1], "7 log lines dropped") {
-		t.Errorf("status NAME printed:\n%s", b.String())
-	}
-}
-
 // TestLogsFollowGoesOnThroughAnUpgrade: `poolctl logs -f` left running
 // through a deploy exited 3 when poold re-executed itself, and a reader
 // coming back with its old line number got nothing until the new ring's

@@ -30,7 +30,12 @@ An elastic pool (on_demand, min_workers/max_workers) also shows its size:
 WORKERS "current (min..max)" in the table; with NAME, its size, bounds,
 accept queue and last scale decision.
 
-With --json, poold's reply as is (reason, reasons and slots included).`
+Then a line for each watcher that dropped worker log lines, by cause: a
+log file that could not be written (poold's log and the log_error event
+name the file and the error), or poold's log queue, full with the lines
+of a watcher on the "stderr" sink (give a chatty watcher a log file).
+
+With --json, poold's reply as is (reason, reasons, slots and logs included).`
 
 // normalSlots are the slot states that status NAME does not list.
 var normalSlots = map[string]bool{"running": true, "starting": true, "ready": true, "stopping": true}
@@ -169,4 +174,51 @@ func writeTrimmed(w io.Writer, fill func(t io.Writer)) error {
 	}
 	_, err := io.WriteString(w, out.String())
 	return err
+}
+
+// formatStatusLogs is status, then a line for each cause of the worker
+// log lines a watcher dropped, if any.
+func formatStatusLogs(w io.Writer, r reply) error {
+	if err := formatStatus(w, r); err != nil {
+		return err
+	}
+	c, _ := r["logs"].(map[string]any)
+	if _, all := r["statuses"]; !all && c != nil {
+		c = map[string]any{"": c}
+	}
+	for _, name := range sortedKeys(c) {
+		m, _ := c[name].(map[string]any)
+		prefix := ""
+		if name != "" {
+			prefix = name + ": "
+		}
+		for _, line := range droppedLines(m) {
+			if _, err := fmt.Fprintf(w, "%s%s\n", prefix, line); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// droppedLines words a watcher's logs counters: the lines dropped for
+// each cause poold counted (dropped_file, dropped_queue), and those of
+// no known cause (from a poold that counts only dropped in all). The
+// queue's drops used to be worded as a file that could not be written,
+// which sent the user after a file the watcher does not have.
+func droppedLines(m map[string]any) []string {
+	total := uint64(num(m["dropped"]))
+	file, queue := uint64(num(m["dropped_file"])), uint64(num(m["dropped_queue"]))
+	rest := total - min(total, file+queue)
+	var out []string
+	if file > 0 {
+		out = append(out, fmt.Sprintf("%d log lines dropped: a log file could not be written (see poold's log or the log_error event)", file))
+	}
+	if queue > 0 {
+		out = append(out, fmt.Sprintf("%d log lines dropped: poold's log queue was full with this watcher's lines on the \"stderr\" sink (poold's drop report says why); give a chatty watcher a log file (stdout_log, stderr_log)", queue))
+	}
+	if rest > 0 {
+		out = append(out, fmt.Sprintf("%d log lines dropped: a log file could not be written, or poold's log queue was full (see poold's log)", rest))
+	}
+	return out
 }

@@ -73,6 +73,9 @@ func TestChattyWatcherCostsOnlyItsOwnLines(t *testing.T) {
 	if dropped, _ := chatty["dropped"].(float64); dropped <= 0 {
 		t.Errorf("status: chatty's logs %v, want its dropped lines counted", chatty)
 	}
+	if chatty["dropped_queue"] != chatty["dropped"] || chatty["dropped_file"] != 0.0 {
+		t.Errorf("status: chatty's logs %v, want every dropped line counted as dropped_queue", chatty)
+	}
 	if !strings.Contains(log, "watchers=chatty=") {
 		t.Errorf("no drop report names chatty:\n%s", lastLines(log, 20))
 	}

@@ -97,6 +97,9 @@ func TestFullDiskCostsOnlyThatWatchersLines(t *testing.T) {
 	if calmC["dropped"] != 0.0 {
 		t.Errorf("calm dropped lines: %v", calmC)
 	}
+	if fullC["dropped_file"] != fullC["dropped"] || fullC["dropped_queue"] != 0.0 {
+		t.Errorf("full's logs %v: want every dropped line counted as dropped_file", fullC)
+	}
 	ev := call(t, c, "events_since", map[string]any{"seq": 0, "topics": []string{"watcher.full.log_error"}})
 	evs, _ := ev["events"].([]any)
 	if len(evs) != 1 {

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+func TestStatusShowsDroppedLogLines(t *testing.T) {
+	var b strings.Builder
+	r := reply{"statuses": map[string]any{"web": "active", "api": "active"},
+		"logs": map[string]any{"web": map[string]any{"lines": 10.0, "dropped": 3.0}, "api": map[string]any{"lines": 5.0, "dropped": 0.0}}}
+	if err := formatStatusLogs(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "web: 3 log lines dropped") || strings.Contains(b.String(), "api:") {
+		t.Errorf("status printed:\n%s", b.String())
+	}
+	b.Reset()
+	one := reply{"status": "active", "logs": map[string]any{"lines": 10.0, "dropped": 7.0}}
+	if err := formatStatusLogs(&b, one); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); lines[0] != "active" || !strings.HasPrefix(lines[1], "7 log lines dropped") {
+		t.Errorf("status NAME printed:\n%s", b.String())
+	}
+}
+
+const (
+	fileCause    = "log lines dropped: a log file could not be written (see poold's log or the log_error event)"
+	queueCause   = "log lines dropped: poold's log queue was full with this watcher's lines on the \"stderr\" sink"
+	unknownCause = "log lines dropped: a log file could not be written, or poold's log queue was full (see poold's log)"
+)
+
+// TestStatusWordsEachCauseOfDroppedLines: status said "a log file could
+// not be written" of any dropped line, also of the lines poold's log
+// queue dropped for a watcher on the "stderr" sink, which has no file.
+// Each cause poold counts gets its own line; the lines of no known cause
+// (a poold that counts only dropped) get a wording that covers both.
+func TestStatusWordsEachCauseOfDroppedLines(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		logs map[string]any
+		want []string
+	}{
+		{"file", map[string]any{"dropped": 4.0, "dropped_file": 4.0, "dropped_queue": 0.0}, []string{"4 " + fileCause}},
+		{"queue", map[string]any{"dropped": 9.0, "dropped_file": 0.0, "dropped_queue": 9.0}, []string{"9 " + queueCause}},
+		{"both", map[string]any{"dropped": 5.0, "dropped_file": 2.0, "dropped_queue": 3.0}, []string{"2 " + fileCause, "3 " + queueCause}},
+		{"older poold", map[string]any{"dropped": 6.0}, []string{"6 " + unknownCause}},
+		{"handed over by an older image", map[string]any{"dropped": 8.0, "dropped_queue": 3.0}, []string{"3 " + queueCause, "5 " + unknownCause}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := formatStatusLogs(&b, reply{"status": "active", "logs": tc.logs}); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(b.String()), "\n")[1:]
+			if len(lines) != len(tc.want) {
+				t.Fatalf("status printed:\n%s\nwant %d lines about dropped lines", b.String(), len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(lines[i], w) {
+					t.Errorf("line %d: %q, want it to begin %q", i+1, lines[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestStatusSaysTheLogQueueDroppedAChattyWatchersLines: a real poold, a
+// watcher writing lines as fast as it can on the default "stderr" sink
+// (no log file), more than poold writes to its stderr one write each:
+// its log queue drops them, and status says so, not that a log file
+// could not be written.
+func TestStatusSaysTheLogQueueDroppedAChattyWatchersLines(t *testing.T) {
+	stderr, err := os.Create(filepath.Join(t.TempDir(), "poold.err"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	p := startPooldWith(t, pooldConf{stderr: stderr, arbiter: `
+[watchers.chatty]
+cmd = "yes"
+args = ["a line of worker output, as fast as poold reads it"]
+numprocesses = 2
+`})
+	var out string
+	proctest.Eventually(t, "status to show chatty's dropped lines", func() bool {
+		out = p.ctl(t, "status").stdout
+		return strings.Contains(out, "chatty: ")
+	})
+	one := p.ctl(t, "status", "chatty").stdout
+	p.ctl(t, "stop", "chatty")
+	for _, s := range []string{out, one} {
+		if !strings.Contains(s, queueCause) || strings.Contains(s, "could not be written") {
+			t.Errorf("status printed:\n%s\nwant only %q", s, queueCause)
+		}
+	}
+}
