@@ -89,14 +89,28 @@ func bindAhead(path string, cfg *configs.Config) (unbind func(), err error) {
 // do; liveAt are poold's own HTTP listeners, by address.
 func aheadError(path string, l httpListener, err error, liveAt map[string]net.Listener) error {
 	be := explainBind(zmqguard.BindError(l.key, l.addr, err), path)
-	own := ""
 	for addr := range liveAt {
 		if errors.Is(err, syscall.EADDRINUSE) && overlaps(addr, l.addr) {
-			own = fmt.Sprintf("; poold's own listener on %s holds that port until the exec: move %s to another port, or restart poold to apply it", addr, l.key)
+			return ownPortError(l, be, addr)
 		}
 	}
-	return fmt.Errorf("%s cannot move to %s (%s, as the last config reload read it), so the new image would run without it: %w%s; "+
-		"once the address is free, or %s changed and poolctl reloadconfig run, upgrade again", l.what, l.addr, l.key, be, own, l.key)
+	return fmt.Errorf("%s cannot move to %s (%s, as the last config reload read it), so the new image would run without it: %w; "+
+		"once the address is free, or %s changed and poolctl reloadconfig run, upgrade again", l.what, l.addr, l.key, be, l.key)
+}
+
+// ownPortError is aheadError when poold's own listener on addr holds
+// l's port (127.0.0.1:P moved to 0.0.0.0:P): the holder is poold, the
+// bind error's hint about sockets and endpoints does not apply, and only
+// a restart or another port does.
+func ownPortError(l httpListener, be error, addr string) error {
+	var b *zmqguard.BindErr
+	if errors.As(be, &b) {
+		b.Hint = ""
+	}
+	return fmt.Errorf("%s cannot move to %s (%s, as the last config reload read it): %w: poold's own listener on %s holds that port "+
+		"until the exec, and an upgrade binds the new address before it, so it cannot move a listener onto an address that overlaps one of its own "+
+		"(the same port on 0.0.0.0 and on 127.0.0.1, say): restart poold to apply %s, or give %s another port, run poolctl reloadconfig and upgrade again",
+		l.what, l.addr, l.key, be, addr, l.key, l.key)
 }
 
 // anyPort: addr asks the kernel for a port (each bind gets another).

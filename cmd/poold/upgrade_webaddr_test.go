@@ -93,3 +93,42 @@ func workersServe(t *testing.T, addr string) {
 		t.Errorf("workers on %s: %q, %v", addr, body, err)
 	}
 }
+
+// A reload moves web.metrics_address from 127.0.0.1:P to 0.0.0.0:P, the
+// same port on every address, which poold's own listener holds until the
+// exec: the upgrade is refused, nothing changed, and the refusal says
+// what applies, a restart or another port. It used to add the advice of
+// a bind error at start (give a socket or an endpoint another address),
+// of which poold has neither there.
+func TestUpgradeOntoItsOwnPortSaysRestartOrMove(t *testing.T) {
+	work, console, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
+	_, port, _ := net.SplitHostPort(work)
+	p := startUpgradable(t, fmt.Sprintf(upgradeWebAddrConfig, port, console, metrics))
+	proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })
+	before := p.pids("web")
+	_, mport, _ := net.SplitHostPort(metrics)
+	every := net.JoinHostPort("0.0.0.0", mport)
+	writeConfig(t, p.dir, fmt.Sprintf(upgradeWebAddrConfig, port, console, every))
+	if r := p.do("reloadconfig", map[string]any{"waiting": true}); r["status"] != "ok" {
+		t.Fatalf("reloadconfig: %v", r)
+	}
+	_, refused := p.upgrade()
+	why := reason(refused)
+	if refused == nil || !contains(why, "nothing changed", "web.metrics_address", every, "address already in use",
+		"poold's own listener on "+metrics, "restart poold", "another port") {
+		t.Fatalf("upgrade onto %s with poold on %s: %v; want a refusal naming both, to restart or move the port", every, metrics, refused)
+	}
+	for _, wrong := range []string{"give the socket", "once the address is free"} {
+		if strings.Contains(why, wrong) {
+			t.Errorf("refusal %q: says %q, which does not apply", why, wrong)
+		}
+	}
+	t.Logf("refused: %s", why)
+	p.alive()
+	if got := p.pids("web"); !slices.Equal(got, before) {
+		t.Errorf("pids %v after the refusal, want %v", got, before)
+	}
+	if body, err := get("http://" + metrics + "/metrics"); err != nil || !strings.Contains(body, "poold_") {
+		t.Errorf("metrics on %s after the refusal: %v", metrics, err)
+	}
+}
