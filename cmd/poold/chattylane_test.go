@@ -76,7 +76,7 @@ func TestChattyWatcherCostsOnlyItsOwnLines(t *testing.T) {
 	if chatty["dropped_queue"] != chatty["dropped"] || chatty["dropped_file"] != 0.0 {
 		t.Errorf("status: chatty's logs %v, want every dropped line counted as dropped_queue", chatty)
 	}
-	if !strings.Contains(log, "watchers=chatty=") {
+	if !strings.Contains(log, `watchers="chatty=`) {
 		t.Errorf("no drop report names chatty:\n%s", lastLines(log, 20))
 	}
 	if strings.Contains(log, "stderr was slow or blocked") {

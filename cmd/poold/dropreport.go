@@ -34,7 +34,9 @@ func reportDrops(log hclog.Logger, d logsink.Drops) {
 			by = append(by, fmt.Sprintf("%s=%d", name, d.Watchers[name]))
 			own -= min(own, d.Watchers[name])
 		}
-		args = append(args, "watchers", strings.Join(by, " "))
+		// Quoted also with one watcher (hclog quotes only a value with a
+		// space), so that `watchers="` finds every report.
+		args = append(args, "watchers", hclog.Quote(strings.Join(by, " ")))
 	}
 	args = append(args, "poold", own)
 	switch {

@@ -59,7 +59,9 @@ func TestDropReportNamesAWriteFailure(t *testing.T) {
 // TestDropReportWordsItsCause: every drop report without a write error
 // said "while stderr was slow or blocked", also when stderr was a fast
 // file and the queue merely overflowed, and named no watcher. The report
-// now says which it was, by the longest write, and whose lines went.
+// now says which it was, by the longest write, and whose lines went,
+// quoted also when there is one (it was watchers=web=1, which a search
+// for the README's watchers=" missed).
 func TestDropReportWordsItsCause(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -71,7 +73,7 @@ func TestDropReportWordsItsCause(t *testing.T) {
 		{"stderr blocked", logsink.Drops{Lines: 5, Total: 5, Slowest: 3 * time.Second},
 			"dropped log lines while stderr was slow or blocked: lines=5 total=5 poold=5 slowest_write=3s"},
 		{"write failed", logsink.Drops{Lines: 2, Total: 9, Watchers: map[string]uint64{"web": 1}, Failure: syscall.ENOSPC},
-			"dropped log lines while writing stderr failed: lines=2 total=9 watchers=web=1 poold=1 error=\"no space left on device\""},
+			"dropped log lines while writing stderr failed: lines=2 total=9 watchers=\"web=1\" poold=1 error=\"no space left on device\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out strings.Builder
