@@ -178,11 +178,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	machineErr = inSourceTerms(o.path, machineErr)
 	o.override(cfg)
-	if hclog.LevelFromString(cfg.Arbiter.LogLevel) == hclog.NoLevel {
-		return usageError{fmt.Sprintf("--log-level %q: use trace, debug, info, warn or error", cfg.Arbiter.LogLevel)}
-	}
-	if f := cfg.Arbiter.LogFormat; f != "text" && f != "json" {
-		return usageError{fmt.Sprintf("--log-format %q: use text or json", f)}
+	if err := logFlagsError(cfg.Arbiter); err != nil {
+		return err
 	}
 	logs := logsink.New(stderr, logsink.Options{})
 	go logs.Run()
@@ -196,13 +193,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	log := newLogger(cfg.Arbiter, logs)
 	ttouLog.Store(&log)
+	warnAtStart(log, o.path, fileErr, machineErr)
+	return serve(ctx, cfg, o.path, o.reloader(cfg, log), log, logs, sigs)
+}
+
+// logFlagsError refuses a log level or format (--log-level, --log-format
+// or the file) that poold cannot log with.
+func logFlagsError(c configs.Arbiter) error {
+	if hclog.LevelFromString(c.LogLevel) == hclog.NoLevel {
+		return usageError{fmt.Sprintf("--log-level %q: use trace, debug, info, warn or error", c.LogLevel)}
+	}
+	if f := c.LogFormat; f != "text" && f != "json" {
+		return usageError{fmt.Sprintf("--log-format %q: use text or json", f)}
+	}
+	return nil
+}
+
+// warnAtStart logs, once poold's log is up, what start went past: the
+// settings of an upgrade's previous image this build dropped, a config
+// file (at path) that cannot be read now (fileErr, an upgrade runs on
+// what it was handed), sockets passed for another pid, and watchers
+// that cannot start as configured (machineErr).
+func warnAtStart(log hclog.Logger, path string, fileErr, machineErr error) {
 	if adoptState != nil {
 		for _, w := range adoptState.Config.Warnings {
 			log.Warn("upgrade: settings of the previous image dropped", "warning", w)
 		}
 	}
 	if adoptState != nil && fileErr != nil {
-		log.Warn("upgrade: the config file cannot be read now; running on with the config handed over by the previous image; fix the file (a reload reports the same error until then)", "config", o.path, "error", fileErr)
+		log.Warn("upgrade: the config file cannot be read now; running on with the config handed over by the previous image; fix the file (a reload reports the same error until then)", "config", path, "error", fileErr)
 	}
 	if f := passedForeign; f != nil {
 		log.Warn("ignored the sockets the service manager passed: LISTEN_PID names another process, not poold (a wrapper that forked poold?); "+
@@ -214,7 +233,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// while the rest serve. A reload leaves them be until they change.
 		log.Warn("starting with watchers that cannot start as configured (poold --check reports the same); they retry with backoff", "problems", machineErr)
 	}
-	return serve(ctx, cfg, o.path, o.reloader(cfg, log), log, logs, sigs)
 }
 
 // catchSignals starts taking poold's signals (catch.Signals) into the
