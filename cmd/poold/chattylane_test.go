@@ -79,8 +79,12 @@ func TestChattyWatcherCostsOnlyItsOwnLines(t *testing.T) {
 	if !strings.Contains(log, `watchers="chatty=`) {
 		t.Errorf("no drop report names chatty:\n%s", lastLines(log, 20))
 	}
-	if strings.Contains(log, "stderr was slow or blocked") {
-		t.Errorf("drop report blames stderr, a regular file:\n%s", lastLines(log, 20))
+	// stderr is a regular file: the reports say the queue was full. One
+	// that blames a write stalled a second or more is right too when the
+	// machine stalled poold that long (a loaded CI host), so only the
+	// queue's wording is required, not every report's.
+	if !strings.Contains(log, "the log queue was full") {
+		t.Errorf("no drop report says the queue was full; stderr is a regular file:\n%s", lastLines(log, 20))
 	}
 }
 
