@@ -58,13 +58,16 @@ autostart = false
 // watcher flapping from the start): no RELOADING=1, which systemd would
 // ignore, and the new image sends the start's READY=1 once every watcher
 // is ready (here: once the flapping one is stopped), not once it took
-// over.
+// over. The flapping watcher waits for a READY=1 its worker never sends:
+// with readiness spawn, a respawned worker counted as ready until it
+// crashed, and poold's first READY=1 could come before the upgrade.
 func TestUpgradeBeforeSystemdHadReady(t *testing.T) {
 	sock, msgs := systemdSocket(t)
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1)+`
 [watchers.flappy]
 cmd = @WORKER@
 env = ["POOLD_TEST_WORKER=crash"]
+readiness = "notify"
 `, "NOTIFY_SOCKET="+sock)
 	pid := p.cmd.Process.Pid
 	next(t, msgs, pid, `STATUS=2 watchers, 1/2 workers ready; watcher "flappy" *`)
