@@ -26,15 +26,8 @@ func TestPrivilegedPort(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread exits with its reduced capabilities
-		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-		var data [2]unix.CapUserData
-		if err := unix.Capget(&hdr, &data[0]); err != nil {
-			errc <- fmt.Errorf("capget: %w", err)
-			return
-		}
-		data[0].Effective &^= 1 << unix.CAP_NET_BIND_SERVICE
-		if err := unix.Capset(&hdr, &data[0]); err != nil {
-			errc <- fmt.Errorf("capset: %w", err)
+		if err := dropBindCap(); err != nil {
+			errc <- err
 			return
 		}
 		s, err := Bind([]configs.Socket{{Name: "web", Host: "127.0.0.1", Port: 1}})
@@ -67,15 +60,8 @@ func TestPrivilegedPortNamesTheSysctl(t *testing.T) {
 			errc <- fmt.Errorf("set ip_unprivileged_port_start in the new namespace: %w", err)
 			return
 		}
-		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-		var data [2]unix.CapUserData
-		if err := unix.Capget(&hdr, &data[0]); err != nil {
-			errc <- fmt.Errorf("capget: %w", err)
-			return
-		}
-		data[0].Effective &^= 1 << unix.CAP_NET_BIND_SERVICE
-		if err := unix.Capset(&hdr, &data[0]); err != nil {
-			errc <- fmt.Errorf("capset: %w", err)
+		if err := dropBindCap(); err != nil {
+			errc <- err
 			return
 		}
 		if got := configs.UnprivilegedPortStart(); got != 500 {
@@ -91,4 +77,20 @@ func TestPrivilegedPortNamesTheSysctl(t *testing.T) {
 	}()
 	err := <-errc
 	wantErr(t, err, "sockets: web: bind 0.0.0.0:400: permission denied (ports below 500 (sysctl net.ipv4.ip_unprivileged_port_start) need root or CAP_NET_BIND_SERVICE; grant poold that capability or choose a port >= 500")
+}
+
+// dropBindCap drops CAP_NET_BIND_SERVICE from the calling thread's
+// effective set; the caller holds its OS thread locked and never unlocks
+// it, so the thread exits with it.
+func dropBindCap() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[0].Effective &^= 1 << unix.CAP_NET_BIND_SERVICE
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	return nil
 }
