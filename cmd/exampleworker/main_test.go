@@ -46,15 +46,9 @@ func TestDrainLosesNoRequest(t *testing.T) {
 		{"connection close", func(addr string) *workertest.KeepAlive { return workertest.StartConnectionClose(addr, 16) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			sock := socketFile(t, l.(*net.TCPListener))
-			defer sock.Close()
+			addr, sock := listenSocket(t)
 			workers := []*exec.Cmd{startWorker(t, sock, 1), startWorker(t, sock, 2)}
-			k := tc.start(l.Addr().String())
+			k := tc.start(addr)
 			stopped := false
 			defer func() {
 				if !stopped {
@@ -91,6 +85,20 @@ func TestDrainLosesNoRequest(t *testing.T) {
 // l.File's would not: exec makes its Fd blocking, for every process
 // sharing the socket, and a Go worker's Accept then waits in the kernel,
 // where closing its listener waits for the next connection to come.
+// listenSocket listens on a loopback port for the test and returns its
+// address and a copy of its fd for a worker; both close with the test.
+func listenSocket(t *testing.T) (string, *os.File) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	sock := socketFile(t, l.(*net.TCPListener))
+	t.Cleanup(func() { sock.Close() })
+	return l.Addr().String(), sock
+}
+
 func socketFile(t *testing.T, l *net.TCPListener) *os.File {
 	t.Helper()
 	rc, err := l.SyscallConn()

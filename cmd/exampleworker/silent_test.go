@@ -21,22 +21,16 @@ import (
 // it, within its half-second window, and the worker exits. The bound
 // below, half of ReadHeaderTimeout, only tells the two apart.
 func TestDrainClosesASilentConnection(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	sock := socketFile(t, l.(*net.TCPListener))
-	defer sock.Close()
+	addr, sock := listenSocket(t)
 	w := startWorker(t, sock, 1)
-	silent, err := net.Dial("tcp", l.Addr().String())
+	silent, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer silent.Close()
 	// A request on a second connection, answered: the worker, the only
 	// one accepting, took the silent one first (its queue is in order).
-	other, err := net.Dial("tcp", l.Addr().String())
+	other, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,15 +63,9 @@ func TestDrainClosesASilentConnection(t *testing.T) {
 func TestDrainAnswersARequestInPieces(t *testing.T) {
 	for _, tc := range workertest.SplitCases {
 		t.Run(tc.Name, func(t *testing.T) {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			sock := socketFile(t, l.(*net.TCPListener))
-			defer sock.Close()
+			addr, sock := listenSocket(t)
 			w := startWorker(t, sock, 1)
-			if err := tc.Run(l.Addr().String(), func() error { return w.Process.Signal(syscall.SIGTERM) }); err != nil {
+			if err := tc.Run(addr, func() error { return w.Process.Signal(syscall.SIGTERM) }); err != nil {
 				t.Error(err)
 			}
 			if err := w.Wait(); err != nil {
