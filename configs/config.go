@@ -28,6 +28,12 @@ type Config struct {
 	// a watcher the file does not define. Not part of the config itself:
 	// an upgrade does not hand them over.
 	Warnings []string `json:"-"`
+
+	// format is the file's format ("toml", "yaml", "json") when Load read
+	// it, and fromEnv the keys POOLD_* variables set (key -> variable):
+	// what Locate needs to place problems found after Load.
+	format  string
+	fromEnv map[string]string
 }
 
 // Arbiter is the [arbiter] section.

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -34,7 +35,7 @@ func (ps *problems) locate(data []byte, format string, from map[string]string) {
 	f := keyFinder{want: map[string]bool{}, found: map[string]keyPos{}}
 	for _, list := range [][]Problem{ps.list, ps.warnings} {
 		for _, p := range list {
-			if p.Line == 0 && p.Key != "" && !setByEnv(p.Key, from) {
+			if unplaced(p, from) {
 				f.ask(p.Key)
 			}
 		}
@@ -53,7 +54,7 @@ func (ps *problems) locate(data []byte, format string, from map[string]string) {
 	}
 	for _, list := range [][]Problem{ps.list, ps.warnings} {
 		for i, p := range list {
-			if p.Line != 0 || p.Key == "" || setByEnv(p.Key, from) {
+			if !unplaced(p, from) {
 				continue
 			}
 			for k := p.Key; k != ""; k = parentKey(k) {
@@ -64,6 +65,36 @@ func (ps *problems) locate(data []byte, format string, from map[string]string) {
 			}
 		}
 	}
+}
+
+// Locate does for the problems of e, found in c by checks after Load
+// (poold --check's of the machine: programs, users, ports, limits), what
+// Load does for its own: each names the line and column of its key in
+// c's file, and the POOLD_* variable that set it if one did. The file is
+// read again only when a problem has no line yet. A config Load did not
+// read (translated from a Circus or supervisord file, which place their
+// problems themselves, or built in code) is left as it is, and so is e
+// when the file can no longer be read.
+func (c *Config) Locate(e *Error) {
+	if c.format == "" {
+		return
+	}
+	ps := &problems{list: e.Problems}
+	ps.creditEnv(c.fromEnv)
+	if !slices.ContainsFunc(ps.list, func(p Problem) bool { return unplaced(p, c.fromEnv) }) {
+		return
+	}
+	data, err := ReadConfigFile(c.Path)
+	if err != nil {
+		return
+	}
+	ps.locate(TrimBOM(data), c.format, c.fromEnv)
+}
+
+// unplaced reports whether p is about a key whose place locate looks for:
+// it has no line yet, and no variable (from) set the key.
+func unplaced(p Problem, from map[string]string) bool {
+	return p.Line == 0 && p.Key != "" && !setByEnv(p.Key, from)
 }
 
 // setByEnv reports whether key, or a key above it, was set by a POOLD_*

@@ -91,7 +91,7 @@ func LoadPartial(path string) (*Config, error) {
 	tokenInReadableFile(ps, path, tree)
 	fromEnv := applyEnv(ps, tree, os.Environ())
 	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
-	cfg.Path = path
+	cfg.Path, cfg.format, cfg.fromEnv = path, format, fromEnv
 	ps.creditEnv(fromEnv)
 	ps.locate(data, format, fromEnv)
 	if err := ps.err(path); err != nil {

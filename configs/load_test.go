@@ -106,7 +106,7 @@ func TestExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(toml, yaml, cmpopts.IgnoreFields(Config{}, "Path")); d != "" {
+	if d := cmp.Diff(toml, yaml, cmpopts.IgnoreFields(Config{}, "Path"), cmpopts.IgnoreUnexported(Config{})); d != "" {
 		t.Errorf("example.toml and example.yaml differ (-toml +yaml):\n%s", d)
 	}
 	if len(toml.Watchers) != 1 || toml.Watchers[0].NumProcesses != 4 || toml.Watchers[0].GracefulTimeout != 10*time.Second {
@@ -150,7 +150,7 @@ func TestLoadFormats(t *testing.T) {
 			first = cfg
 			continue
 		}
-		if d := cmp.Diff(first, cfg, cmpopts.IgnoreFields(Config{}, "Path")); d != "" {
+		if d := cmp.Diff(first, cfg, cmpopts.IgnoreFields(Config{}, "Path"), cmpopts.IgnoreUnexported(Config{})); d != "" {
 			t.Errorf("%s differs (-first +this):\n%s", name, d)
 		}
 	}

@@ -23,7 +23,7 @@ func TestLoadGoodProbes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(cfg, twin, cmpopts.IgnoreFields(Config{}, "Path", "Warnings")); d != "" {
+	if d := cmp.Diff(cfg, twin, cmpopts.IgnoreFields(Config{}, "Path", "Warnings"), cmpopts.IgnoreUnexported(Config{})); d != "" {
 		t.Errorf("good_probes.toml and good_probes.yaml differ (-toml +yaml):\n%s", d)
 	}
 	byName := map[string]Watcher{}

@@ -167,7 +167,8 @@ func RlimitName(res int) string {
 	return strconv.Itoa(res)
 }
 
-func rlimitNames() []string {
+// RlimitNames are the accepted rlimits names, sorted.
+func RlimitNames() []string {
 	names := make([]string, 0, len(rlimitResources))
 	for n := range rlimitResources {
 		names = append(names, n)

@@ -404,7 +404,7 @@ func (d *decoder) rlimits(key string, raw any) (map[string]uint64, bool) {
 		k := key + "." + name
 		lname := strings.ToLower(name)
 		if _, known := rlimitResources[lname]; !known {
-			d.bad(k, raw, "unknown resource limit %s; valid: %s", strconv.Quote(name), strings.Join(rlimitNames(), ", "))
+			d.bad(k, raw, "unknown resource limit %s; valid: %s", strconv.Quote(name), strings.Join(RlimitNames(), ", "))
 			good = false
 			continue
 		}

@@ -49,7 +49,7 @@ func checkOnly(o cmdline, stdout, stderr io.Writer) error {
 		}
 	}
 	if len(all) > 0 {
-		return inSourceTerms(o.path, &configs.Error{File: o.path, Problems: all})
+		return locatedIn(cfg, o.path, &configs.Error{File: o.path, Problems: all})
 	}
 	warnFds(o.path, cfg, stdout)
 	fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))

@@ -46,9 +46,9 @@ health_cmd = "/nonexistent/poold-check --pid $POOLD_PID"
 		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
 	}
 	for _, want := range []string{
-		"configs: " + path + ": watchers.spaced.cmd: " + dir + "/my: not found (cmd is split into words like a shell; quote a path that contains spaces)",
-		"configs: " + path + ": watchers.private.cmd: " + private + ": not executable by uid 60001 (mode 0744",
-		"configs: " + path + ": watchers.probe.health_cmd: /nonexistent/poold-check: not found",
+		"configs: " + path + ":5:1: watchers.spaced.cmd: " + dir + "/my: not found (cmd is split into words like a shell; quote a path that contains spaces)",
+		"configs: " + path + ":7:1: watchers.private.cmd: " + private + ": not executable by uid 60001 (mode 0744",
+		"configs: " + path + ":12:1: watchers.probe.health_cmd: /nonexistent/poold-check: not found",
 	} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("--check output lacks %q:\n%s", want, errb.String())
@@ -113,10 +113,10 @@ path = "@poold-check/no/such/dir.sock"
 		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
 	}
 	for _, want := range []string{
-		"configs: " + path + ": sockets.missing.path: " + dir + "/missing/x.sock: directory " + dir + "/missing does not exist; create it first",
-		"configs: " + path + ": sockets.underfile.path: " + file + "/x.sock: " + file + " is not a directory",
-		"configs: " + path + ": sockets.proc.path: /proc/poold-check-x.sock: directory /proc takes no new files (a virtual file system)",
-		"configs: " + path + ": sockets.taken.path: " + file + " exists and is not a socket (a regular file), which poold does not remove",
+		"configs: " + path + ":3:1: sockets.missing.path: " + dir + "/missing/x.sock: directory " + dir + "/missing does not exist; create it first",
+		"configs: " + path + ":5:1: sockets.underfile.path: " + file + "/x.sock: " + file + " is not a directory",
+		"configs: " + path + ":7:1: sockets.proc.path: /proc/poold-check-x.sock: directory /proc takes no new files (a virtual file system)",
+		"configs: " + path + ":9:1: sockets.taken.path: " + file + " exists and is not a socket (a regular file), which poold does not remove",
 	} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("--check output lacks %q:\n%s", want, errb.String())
@@ -170,8 +170,8 @@ func TestCheckReportsControlRulesOfUnknownUsers(t *testing.T) {
 		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
 	}
 	for _, want := range []string{
-		"configs: " + path + `: arbiter.control_allow: "user:poold-check-nobody-here": no such user`,
-		"configs: " + path + `: arbiter.control_read_only: "group:poold-check-no-group": no such group`,
+		"configs: " + path + `:3:1: arbiter.control_allow: "user:poold-check-nobody-here": no such user`,
+		"configs: " + path + `:4:1: arbiter.control_read_only: "group:poold-check-no-group": no such group`,
 	} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("--check output lacks %q:\n%s", want, errb.String())

@@ -127,6 +127,18 @@ func inSourceTerms(path string, err error) error {
 	return err
 }
 
+// locatedIn is inSourceTerms for err's problems found in cfg after it
+// loaded (the checks of the machine): of a file of poold's own format,
+// each names the line and column of its key, as the problems Load finds
+// do (configs.Config.Locate).
+func locatedIn(cfg *configs.Config, path string, err error) error {
+	var ce *configs.Error
+	if errors.As(err, &ce) {
+		cfg.Locate(ce)
+	}
+	return inSourceTerms(path, err)
+}
+
 // runConvert is `poold convert [--strict] FILE`: the TOML equivalent of a
 // Circus or supervisord file on stdout, notes as comments; each option
 // without an equivalent also as a warning on stderr.

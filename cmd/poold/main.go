@@ -174,9 +174,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	machineErr := launch.CheckAll(o.path, cfg.Watchers)
 	if err := missingIDs(machineErr); err != nil && adoptState == nil {
-		return inSourceTerms(o.path, err)
+		return locatedIn(cfg, o.path, err)
 	}
-	machineErr = inSourceTerms(o.path, machineErr)
+	machineErr = locatedIn(cfg, o.path, machineErr)
 	o.override(cfg)
 	if err := logFlagsError(cfg.Arbiter); err != nil {
 		return err

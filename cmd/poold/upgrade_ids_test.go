@@ -55,7 +55,7 @@ func TestStartRefusesAMissingUser(t *testing.T) {
 		for _, args := range [][]string{{"--check", path}, {path}} {
 			var out, errb bytes.Buffer
 			code := exitCode(run(context.Background(), args, &out, &errb), &errb)
-			if code != 1 || !strings.Contains(errb.String(), "configs: "+path+": "+tc.want) {
+			if code != 1 || !strings.Contains(errb.String(), "configs: "+path+":5:1: "+tc.want) {
 				t.Errorf("poold %s: exit %d, want 1 and %q on stderr:\n%s", strings.Join(args, " "), code, tc.want, errb.String())
 			}
 			if strings.Contains(errb.String(), "starting with watchers") {

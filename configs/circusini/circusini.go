@@ -65,11 +65,18 @@ var iniWords = strings.NewReplacer("a [sockets.NAME] section", "a [socket:NAME] 
 	"TLS and a token there ([web] tls_cert, tls_key and token), which circus.ini cannot set: set httpd_host = 127.0.0.1, or run `poold convert` and set them in the TOML file")
 
 // iniKeys names, for config errors, the circus.ini option a poold key
-// came from (the sections' own names are told by translate.Section.From).
-var iniKeys = map[string]string{
-	"address": "httpd_host", "stdout_log": "stdout_stream.filename", "stderr_log": "stderr_stream.filename",
-	"flapping_max_retry": "max_retry", "replace_stale": "replace", "reuseport": "so_reuseport",
-}
+// came from (the sections' own names are told by translate.Section.From);
+// rlimits.nofile is rlimit_nofile, and so on.
+var iniKeys = func() map[string]string {
+	keys := map[string]string{
+		"address": "httpd_host", "stdout_log": "stdout_stream.filename", "stderr_log": "stderr_stream.filename",
+		"flapping_max_retry": "max_retry", "replace_stale": "replace", "reuseport": "so_reuseport",
+	}
+	for _, n := range configs.RlimitNames() {
+		keys["rlimits."+n] = "rlimit_" + n
+	}
+	return keys
+}()
 
 // translator carries one translation.
 type translator struct {
