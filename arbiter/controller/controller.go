@@ -135,9 +135,8 @@ func New(endpoint string, h Handler, log hclog.Logger) *Controller {
 		ready:              make(chan struct{}),
 		badHandshakes:      zmqguard.Throttle{Every: HandshakeLogEvery},
 	}
-	c.Guard = zmqguard.New(zmqguard.Options{MaxFrame: MaxRequest, OnOversized: func(peer string) {
-		log.Warn("control connection closed: a request over the limit; send less (fewer or shorter args, env)", "peer", peer, "limit_bytes", MaxRequest)
-	}, OnHandshakeError: c.handshakeError, MaxBuffered: MaxUnreadPerConn, MaxUnflushed: MaxUnread, Name: "control"})
+	c.Guard = zmqguard.New(zmqguard.Options{MaxFrame: MaxRequest, OnOversized: c.oversized,
+		OnHandshakeError: c.handshakeError, MaxBuffered: MaxUnreadPerConn, MaxUnflushed: MaxUnread, Name: "control"})
 	return c
 }
 

@@ -271,7 +271,7 @@ func TestHugeFrameHeaderClosesPeer(t *testing.T) {
 		t.Errorf("guard stats %+v, want 1 oversized", st)
 	}
 	// poold says so: the closed peer cannot be told.
-	if l := log.String(); !strings.Contains(l, "a request over the limit") || !strings.Contains(l, "peer=ip:127.0.0.1") {
+	if l := log.String(); !strings.Contains(l, "a request over the limit") || !strings.Contains(l, "peer="+p.Conn.LocalAddr().String()) {
 		t.Errorf("log %q: want a warning naming the peer", l)
 	}
 	mustStatus(t, dial(t, s.ep), "status")

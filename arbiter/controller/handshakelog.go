@@ -8,10 +8,10 @@ import (
 	"github.com/poold/poold/events/zmqguard"
 )
 
-// HandshakeLogEvery is how often at most a failed handshake of one kind
-// is logged: the others meanwhile are counted in the next line (and in
-// the handshake_errors or handshakes_abandoned of the endpoint's closing
-// line).
+// HandshakeLogEvery is how often at most a failed handshake of one kind,
+// or a request over the limit, is logged: the others meanwhile are
+// counted in the next line (and in the handshake_errors,
+// handshakes_abandoned or oversized of the endpoint's closing line).
 const HandshakeLogEvery = 10 * time.Second
 
 // handshakeError logs a client closed during its ZMTP handshake, at most
@@ -39,16 +39,33 @@ func (c *Controller) handshakeError(key string, p zmqguard.Peer, err error) {
 	if !ok {
 		return
 	}
-	ep := c.Endpoint() // the bound one: tcp port 0 names its real port
-	if ep == "" {
-		ep = c.endpoint
-	}
-	args := []any{"endpoint", ep, "peer", peerField(p), "peer_key", key, "reason", err, "suppressed", suppressed}
+	args := []any{"endpoint", c.loggedEndpoint(), "peer", peerField(p), "peer_key", key, "reason", err, "suppressed", suppressed}
 	if kind == "closed" {
 		c.log.Info(msg, args...)
 		return
 	}
 	c.log.Warn(msg, args...)
+}
+
+// oversized logs a client closed for a request over MaxRequest, which
+// it cannot be told, throttled as handshakeError's kinds: it names the
+// peer as precisely as those, so that the client can be found and fixed.
+func (c *Controller) oversized(key string, p zmqguard.Peer) {
+	ok, suppressed := c.badHandshakes.Allow("oversized")
+	if !ok {
+		return
+	}
+	c.log.Warn("control connection closed: a request over the limit; send less (fewer or shorter args, env)",
+		"endpoint", c.loggedEndpoint(), "peer", peerField(p), "peer_key", key, "limit_bytes", MaxRequest, "suppressed", suppressed)
+}
+
+// loggedEndpoint is the endpoint as bound (tcp port 0 names its real
+// port), or as configured before the bind.
+func (c *Controller) loggedEndpoint() string {
+	if ep := c.Endpoint(); ep != "" {
+		return ep
+	}
+	return c.endpoint
 }
 
 // peerField names the peer of a connection as precisely as the log can:

@@ -1,8 +1,10 @@
 package controller_test
 
 import (
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +102,58 @@ func TestClosedInHandshakeIsLoggedAsSuch(t *testing.T) {
 	}
 	if st := s.Stats(); st.HandshakesAbandoned != 1 || st.HandshakeErrors != 0 {
 		t.Errorf("stats %+v: want 1 handshake abandoned and no error", st)
+	}
+}
+
+// TestOversizedRequestNamesPeer: the warning for a request over the limit
+// named the peer as its budget key only (peer=ip:127.0.0.1), which no
+// operator can tie to a process (r56 hsfix). It now names it as the
+// handshake lines do: address and port on tcp, pid and uid on ipc, with
+// the key beside; and a burst costs one line per HandshakeLogEvery.
+func TestOversizedRequestNamesPeer(t *testing.T) {
+	for _, tc := range []struct{ name, ep, key string }{
+		{"tcp", "tcp://127.0.0.1:0", "ip:127.0.0.1"},
+		{"ipc", "", fmt.Sprintf("uid:%d", os.Getuid())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.ep == "" {
+				tc.ep = ipcEndpoint(t)
+			}
+			log := &lockedBuffer{}
+			s := serveLogging(t, tc.ep, newEcho().handle, nil, log)
+			const msg = "control connection closed: a request over the limit"
+			begun := time.Now()
+			const burst = 3
+			for i := range burst {
+				p := rawPeer(t, s, "DEALER", 0)
+				peer := p.Conn.LocalAddr().String()
+				if tc.name == "ipc" {
+					peer = fmt.Sprintf("pid %d uid %d", os.Getpid(), os.Getuid())
+				}
+				if _, err := p.Conn.Write([]byte{0x02, 0, 0, 1, 0, 0, 0, 0, 0}); err != nil { // a 2^40-byte frame
+					t.Fatal(err)
+				}
+				if !p.WaitClosed(30 * time.Second) { // catches a hang only
+					t.Fatal("peer announcing a 2^40-byte frame still connected")
+				}
+				if i > 0 {
+					continue
+				}
+				proctest.Eventually(t, "the oversized request logged", func() bool { return strings.Contains(log.String(), msg) })
+				for _, want := range []string{"peer=\"" + peer + "\"", "peer_key=" + tc.key, "endpoint=" + s.ep, "limit_bytes=1048576", "suppressed=0"} {
+					if tc.name == "tcp" && strings.HasPrefix(want, "peer=") {
+						want = "peer=" + peer // no space: hclog leaves it unquoted
+					}
+					if !strings.Contains(log.String(), want) {
+						t.Errorf("log lacks %q:\n%s", want, log.String())
+					}
+				}
+			}
+			elapsed := time.Since(begun)
+			proctest.Eventually(t, "the oversized requests counted", func() bool { return s.Stats().Oversized == burst })
+			if lines, most := strings.Count(log.String(), msg), 1+int(elapsed/controller.HandshakeLogEvery); lines > most {
+				t.Errorf("%d oversized requests in %v logged %d lines, want at most %d:\n%s", burst, elapsed, lines, most, log.String())
+			}
+		})
 	}
 }

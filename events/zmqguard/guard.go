@@ -155,10 +155,12 @@ type Options struct {
 	// when something else checks the peer (TagPeers and an allow-list).
 	SocketMode os.FileMode
 	// OnOversized, if set, is told of each connection closed for a frame
-	// or message over MaxFrame, with its peer (a uid for ipc, an address
-	// for tcp), so the owner can log what the closed peer cannot be told.
-	// It runs on the connection's goroutine and must not block.
-	OnOversized func(peer string)
+	// or message over MaxFrame, so the owner can log what the closed peer
+	// cannot be told: key is the peer's budget key ("uid:N" for ipc,
+	// "ip:A" for tcp), p the peer itself (its tcp address and port, or
+	// its ipc credentials), as for OnHandshakeError. It runs on the
+	// connection's goroutine and must not block.
+	OnOversized func(key string, p Peer)
 	// OnHandshakeError, if set, is told of each connection closed for a
 	// malformed handshake or frame (Stats.HandshakeErrors), or whose
 	// peer hung up in the middle of its handshake
@@ -364,7 +366,7 @@ func (g *Guard) Endpoint(ep string) (string, error) {
 func (g *Guard) oversize(rc net.Conn) {
 	g.oversized.Add(1)
 	if f := g.opts.OnOversized; f != nil {
-		f(peerOf(rc))
+		f(peerOf(rc), peerInfo(rc))
 	}
 }
 
