@@ -19,8 +19,9 @@ const HandshakeLogEvery = 10 * time.Second
 // on a tcp endpoint, from many addresses, costs one line, not one per
 // connection. A client that hung up mid-handshake (it gave up or exited)
 // is logged at info, since nothing was wrong with what it sent; a peer
-// that is no ZeroMQ client, one asking for what poold does not speak, and
-// a malformed handshake at warn, each with its own hint.
+// that is no ZeroMQ client, one asking for what poold does not speak, one
+// that did not finish its handshake in time, and a malformed handshake at
+// warn, each with its own hint.
 func (c *Controller) handshakeError(key string, p zmqguard.Peer, err error) {
 	kind, msg := "malformed", "control connection closed: its ZeroMQ handshake or framing was malformed; "+
 		"is it a ZeroMQ client (ZMTP 3, NULL security) of this endpoint?"
@@ -31,6 +32,9 @@ func (c *Controller) handshakeError(key string, p zmqguard.Peer, err error) {
 	case errors.Is(err, zmqguard.ErrNotZMTP):
 		kind, msg = "notzmtp", "control connection closed: the client does not speak ZeroMQ (a port scan, an HTTP or TLS client, "+
 			"or a program given this port by mistake?); point it at the right port, or keep it off this endpoint"
+	case errors.Is(err, zmqguard.ErrHandshakeTimeout):
+		kind, msg = "timeout", "control connection closed: its ZeroMQ handshake did not finish in time; a client stuck or starved "+
+			"(an overloaded host?), or a connection held open by something that is no ZeroMQ client: find it by its peer (a pid, or ss -tnp for a tcp address)"
 	case errors.Is(err, zmqguard.ErrUnsupportedGreeting):
 		kind, msg = "unsupported", "control connection closed: its ZeroMQ greeting asks for what poold does not speak; "+
 			"use a ZeroMQ library speaking ZMTP 3 (libzmq 4.0 or later) with NULL security (no CURVE or PLAIN)"

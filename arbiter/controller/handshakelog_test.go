@@ -5,12 +5,15 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/arbiter/controller"
+	"github.com/poold/poold/events/zmqguard"
+	"github.com/poold/poold/events/zmqguard/zmtptest"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -155,5 +158,56 @@ func TestOversizedRequestNamesPeer(t *testing.T) {
 				t.Errorf("%d oversized requests in %v logged %d lines, want at most %d:\n%s", burst, elapsed, lines, most, log.String())
 			}
 		})
+	}
+}
+
+// TestHandshakeTimeoutIsLogged: a client that connected and stalled in
+// its ZeroMQ greeting until the handshake deadline was only counted
+// (handshake_timeouts in the endpoint's closing line), so nobody could
+// tell who it was (r56 hsfix). It is now a warning naming the peer, its
+// address and port, and how far it got; a crowd of them (a scanner that
+// holds its connections) costs one line per HandshakeLogEvery.
+func TestHandshakeTimeoutIsLogged(t *testing.T) {
+	log := &lockedBuffer{}
+	s := serveLogging(t, "tcp://127.0.0.1:0", newEcho().handle, func(c *controller.Controller) {
+		o := c.Guard.Options() // the controller's callbacks, a short deadline
+		o.HandshakeTimeout = 200 * time.Millisecond
+		c.Guard = zmqguard.New(o)
+	}, log)
+	const msg = "control connection closed: its ZeroMQ handshake did not finish in time"
+	begun := time.Now()
+	const crowd = 8
+	var locals []string
+	for range crowd {
+		p := rawPeer(t, s, "", 0)
+		if _, err := p.Conn.Write(zmtptest.Greeting()[:11]); err != nil {
+			t.Fatal(err)
+		}
+		locals = append(locals, "peer="+p.Conn.LocalAddr().String())
+		t.Cleanup(func() {
+			if !p.WaitClosed(30 * time.Second) { // catches a hang only
+				t.Error("a stalled handshake was not closed")
+			}
+		})
+	}
+	proctest.Eventually(t, "the stalled handshakes counted and logged", func() bool {
+		return s.Stats().HandshakeTimeouts == crowd && strings.Contains(log.String(), msg)
+	})
+	elapsed := time.Since(begun)
+	got := log.String()
+	for _, want := range []string{"[WARN]  " + msg, "peer_key=ip:127.0.0.1", "endpoint=" + s.ep,
+		`reason="handshake not completed in time (200ms): it sent 11 of the greeting's 64 bytes"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %q:\n%s", want, got)
+		}
+	}
+	if !slices.ContainsFunc(locals, func(l string) bool { return strings.Contains(got, l+" ") }) {
+		t.Errorf("log names none of the stalled clients %v by address and port:\n%s", locals, got)
+	}
+	if lines, most := strings.Count(got, msg), 1+int(elapsed/controller.HandshakeLogEvery); lines < 1 || lines > most {
+		t.Errorf("%d stalled handshakes in %v logged %d lines, want 1 to %d:\n%s", crowd, elapsed, lines, most, got)
+	}
+	if st := s.Stats(); st.HandshakeErrors != 0 || st.HandshakesAbandoned != 0 {
+		t.Errorf("stats %+v: a stalled handshake counted as an error or an abandon", st)
 	}
 }

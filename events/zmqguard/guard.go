@@ -161,15 +161,17 @@ type Options struct {
 	// its ipc credentials), as for OnHandshakeError. It runs on the
 	// connection's goroutine and must not block.
 	OnOversized func(key string, p Peer)
-	// OnHandshakeError, if set, is told of each connection closed for a
-	// malformed handshake or frame (Stats.HandshakeErrors), or whose
-	// peer hung up in the middle of its handshake
-	// (Stats.HandshakesAbandoned), so the owner can log it (rate-limited:
-	// anyone who can reach a tcp port can make many). key is the peer's
-	// budget key (as in OnOversized), p the peer itself (its tcp address
-	// and port, or its ipc credentials); err wraps ErrNotZMTP,
-	// ErrUnsupportedGreeting or ErrClosedInHandshake when it is one of
-	// those. It runs on the connection's goroutine and must not block.
+	// OnHandshakeError, if set, is told of each accepted connection
+	// closed for a malformed handshake or frame (Stats.HandshakeErrors),
+	// whose peer hung up in the middle of its handshake
+	// (Stats.HandshakesAbandoned), or that did not complete it within
+	// HandshakeTimeout (Stats.HandshakeTimeouts), so the owner can log it
+	// (rate-limited: anyone who can reach a tcp port can make many). key
+	// is the peer's budget key (as in OnOversized), p the peer itself (its
+	// tcp address and port, or its ipc credentials); err wraps
+	// ErrNotZMTP, ErrUnsupportedGreeting, ErrClosedInHandshake or
+	// ErrHandshakeTimeout when it is one of those. It runs on the
+	// connection's goroutine and must not block.
 	OnHandshakeError func(key string, p Peer, err error)
 }
 

@@ -21,6 +21,9 @@ var (
 	// ErrClosedInHandshake: the peer began a valid greeting and closed
 	// (or reset) the connection before finishing its handshake.
 	ErrClosedInHandshake = errors.New("closed during the handshake")
+	// ErrHandshakeTimeout: the peer did not complete its handshake
+	// within Options.HandshakeTimeout (it sent nothing, or stalled).
+	ErrHandshakeTimeout = errors.New("handshake not completed in time")
 )
 
 // httpMethods begin an HTTP/1.x request line (PRI: HTTP/2's preface).
@@ -58,6 +61,21 @@ func (g *Guard) handshakeFailed(rc net.Conn, err error) {
 func (g *Guard) handshakeAbandoned(rc net.Conn, err error) {
 	g.abandoned.Add(1)
 	g.tellHandshake(rc, fmt.Errorf("%w: %w", ErrClosedInHandshake, err))
+}
+
+// handshakeTimedOut counts a connection closed for not completing its
+// handshake within HandshakeTimeout, having sent got bytes, and tells
+// OnHandshakeError.
+func (g *Guard) handshakeTimedOut(rc net.Conn, got int) {
+	g.handshakeTimeouts.Add(1)
+	what := "it sent nothing"
+	switch {
+	case got > 0 && got < greetingLen:
+		what = fmt.Sprintf("it sent %d of the greeting's %d bytes", got, greetingLen)
+	case got >= greetingLen:
+		what = fmt.Sprintf("it sent its greeting and %d bytes after it, no complete READY command", got-greetingLen)
+	}
+	g.tellHandshake(rc, fmt.Errorf("%w (%s): %s", ErrHandshakeTimeout, g.opts.HandshakeTimeout, what))
 }
 
 func (g *Guard) tellHandshake(rc net.Conn, err error) {

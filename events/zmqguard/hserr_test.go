@@ -175,3 +175,36 @@ func TestClosedInHandshakeIsNoError(t *testing.T) {
 		}
 	}
 }
+
+// TestHandshakeTimeoutIsTold: a peer that connected and stalled in its
+// handshake until the deadline was counted (Stats.HandshakeTimeouts) and
+// told to nobody, so the owner could not log who it was (r56 hsfix). It
+// is now told as ErrHandshakeTimeout, with the peer's address and port
+// and how far it got.
+func TestHandshakeTimeoutIsTold(t *testing.T) {
+	tl := newTold()
+	g := zmqguard.New(zmqguard.Options{HandshakeTimeout: 200 * time.Millisecond, OnHandshakeError: tl.add})
+	waitConnsClosed(t, g)
+	pub, _ := newPub(t, g, "tcp://127.0.0.1:0")
+	for _, tc := range []struct {
+		name string
+		send []byte
+		want string
+	}{
+		{"silent", nil, "(200ms): it sent nothing"},
+		{"part of the greeting", zmtptest.Greeting()[:11], "(200ms): it sent 11 of the greeting's 64 bytes"},
+		{"greeting only", zmtptest.Greeting(), "(200ms): it sent its greeting and 0 bytes after it, no complete READY command"},
+	} {
+		c := sendAndWaitClosed(t, pub.Addr(), tc.send)
+		got := tl.next(t)
+		if !errors.Is(got.err, zmqguard.ErrHandshakeTimeout) || !strings.Contains(got.err.Error(), tc.want) {
+			t.Errorf("%s: told %v, want ErrHandshakeTimeout saying %q", tc.name, got.err, tc.want)
+		}
+		if local := c.LocalAddr().String(); got.p.Addr != local || got.key != "ip:127.0.0.1" {
+			t.Errorf("%s: told peer %+v key %q, want address %s (with its port) and key ip:127.0.0.1", tc.name, got.p, got.key, local)
+		}
+	}
+	if st := g.Stats(); st.HandshakeTimeouts != 3 || st.HandshakeErrors != 0 || st.HandshakesAbandoned != 0 || st.Probes != 0 {
+		t.Errorf("stats %+v: want 3 handshake timeouts and nothing else", st)
+	}
+}

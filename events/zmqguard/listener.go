@@ -168,7 +168,7 @@ func (l *listener) handshake(e *pendingConn) {
 		// Count before closing: whoever sees the close may read Stats.
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			l.g.handshakeTimeouts.Add(1)
+			l.g.handshakeTimedOut(rc, len(buf))
 		case errors.Is(err, errFrameTooLarge):
 			l.g.oversize(rc)
 		case !e.talked.Load() && closedByPeer(err):
@@ -227,7 +227,7 @@ func serverHandshake(g *Guard, rc net.Conn, talked *atomic.Bool) (*stream, []byt
 			}
 		}
 		if err != nil && !in.handshook() {
-			return nil, nil, err
+			return nil, buf, err // what came, for a timeout's report
 		}
 	}
 	if err := checkReady(commandBody(buf[greetingLen:in.handshakeEnd])); err != nil {
