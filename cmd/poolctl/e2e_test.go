@@ -112,9 +112,10 @@ func startPoold(t testing.TB) *poold {
 
 // pooldConf adds lines to startPoold's [arbiter] and [web] sections.
 type pooldConf struct {
-	arbiter string
-	web     string   // replaces "enabled = false"
-	stderr  *os.File // poold's stderr and stdout, instead of log()
+	arbiter  string
+	watchers string   // more [watchers.NAME] sections after web's
+	web      string   // replaces "enabled = false"
+	stderr   *os.File // poold's stderr and stdout, instead of log()
 }
 
 func startPooldWith(t testing.TB, pc pooldConf) *poold {
@@ -152,7 +153,8 @@ cmd = "sleep"
 args = ["3600"]
 numprocesses = 2
 graceful_timeout = "5s"
-`, p.control, p.pubsub, "ipc://"+filepath.Join(dir, "s.sock"), pc.arbiter, pc.web)
+%s
+`, p.control, p.pubsub, "ipc://"+filepath.Join(dir, "s.sock"), pc.arbiter, pc.web, pc.watchers)
 	path := filepath.Join(dir, "poold.toml")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -302,8 +304,13 @@ func endToEnd(t *testing.T, p *poold) {
 		if r := p.ctl(t, "status", "web"); r.stdout != "active\n" {
 			t.Errorf("status web: %q", r.stdout)
 		}
-		if r := p.ctl(t, "status"); r.stdout != "WATCHER  STATUS\nweb      active\n" {
+		// READY (r57): the workers ready of those wanted, from one stats
+		// request; --json stays the status reply as poold sent it.
+		if r := p.ctl(t, "status"); r.stdout != "WATCHER  STATUS  READY\nweb      active  2/2\n" {
 			t.Errorf("status: %q", r.stdout)
+		}
+		if r := p.ctl(t, "--json", "status"); !strings.Contains(r.stdout, `"statuses":{"web":"active"}`) || strings.Contains(r.stdout, "ready") {
+			t.Errorf("status --json: %q, want the status reply alone", r.stdout)
 		}
 		if r := p.ctl(t, "list"); r.stdout != "web\n" {
 			t.Errorf("list: %q", r.stdout)
@@ -541,6 +548,24 @@ func joinInts(ns []int) string {
 
 // syncBuffer is a log sink safe to read while the process under test writes.
 type syncBuffer = workertest.Buffer
+
+// BenchmarkPoolctlStatus50 is BenchmarkPoolctlStatus with 50 watchers of
+// 2 workers each: the READY column costs one stats request for all of
+// them, not one per watcher.
+func BenchmarkPoolctlStatus50(b *testing.B) {
+	var more strings.Builder
+	for i := range 49 {
+		fmt.Fprintf(&more, "[watchers.w%02d]\ncmd = \"sleep\"\nargs = [\"3600\"]\nnumprocesses = 2\n", i)
+	}
+	p := startPooldWith(b, pooldConf{watchers: more.String()})
+	bin := filepath.Join(binaries(b), "poolctl")
+	for b.Loop() {
+		out, err := exec.Command(bin, "--endpoint", p.control, "status").CombinedOutput()
+		if err != nil || strings.Count(string(out), "\n") != 51 {
+			b.Fatalf("poolctl status: %v\n%s", err, out)
+		}
+	}
+}
 
 // BenchmarkPoolctlStatus runs the built poolctl binary as a whole process
 // (`poolctl status`) against a running poold: start-up, connect, one

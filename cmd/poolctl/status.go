@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,6 +17,12 @@ watcher that has one. With NAME: its status on the first line; then, when
 something is wrong, the reason, and the worker slots that are not running
 normally (backoff, paused, failed, exited) with how their last worker ended
 and when poold tries again.
+
+READY is how many of a watcher's workers are ready, of the number it runs
+(numprocesses): "3/4"; a rolling reload may show more than that while
+new workers join before old ones leave. poolctl reads it from one
+'stats' request for all watchers, and leaves the column out when that
+request fails; --json prints the status reply alone, as poold sent it.
 
 Statuses:
   active    its workers run (some slots may be in backoff after a crash)
@@ -56,8 +64,12 @@ func formatStatus(w io.Writer, r reply) error {
 	}
 	sizes, _ := r["sizes"].(map[string]any)
 	elastic := anyElastic(sizes) // WORKERS only when a pool is elastic
+	ready, counted := r[readyKey].(map[string]int)
 	return writeTrimmed(w, func(t io.Writer) {
 		head := "WATCHER\tSTATUS"
+		if counted {
+			head += "\tREADY"
+		}
 		if elastic {
 			head += "\tWORKERS"
 		}
@@ -67,6 +79,9 @@ func formatStatus(w io.Writer, r reply) error {
 		fmt.Fprintln(t, head)
 		for _, name := range sortedKeys(st) {
 			fmt.Fprintf(t, "%s\t%s", name, render(st[name]))
+			if counted {
+				fmt.Fprintf(t, "\t%s", readyCell(ready[name], sizes[name]))
+			}
 			if elastic {
 				fmt.Fprintf(t, "\t%s", sizeCell(sizes[name]))
 			}
@@ -79,6 +94,56 @@ func formatStatus(w io.Writer, r reply) error {
 			fmt.Fprintln(t)
 		}
 	})
+}
+
+// readyKey holds, in a status reply without a name, the ready workers of
+// each watcher that addReady counted: poolctl's own, never on the wire.
+const readyKey = "\x00ready"
+
+// countsReady tells whether the reply r to cl is a table of every
+// watcher to be printed for a person, which gets a READY column.
+func (a *app) countsReady(cl call, r reply) bool {
+	_, named := cl.props["name"]
+	_, all := r["statuses"].(map[string]any)
+	return cl.command == "status" && !named && all && !a.json
+}
+
+// addReady counts each watcher's ready workers for status's READY
+// column from one stats request, whatever the number of watchers: the
+// status reply is Circus's and says nothing of workers. A stats request
+// that fails leaves r as it is (no READY column).
+func (a *app) addReady(ctx context.Context, client caller, r reply, timeout time.Duration) {
+	_, st, err := a.roundTrip(ctx, client, call{command: "stats", what: "stats"}, timeout)
+	if err != nil || st["status"] == "error" {
+		return
+	}
+	infos, ok := st["infos"].(map[string]any)
+	if !ok {
+		return
+	}
+	ready := make(map[string]int, len(infos))
+	for name, v := range infos {
+		procs, _ := v.(map[string]any)
+		n := 0
+		for _, p := range procs {
+			if m, _ := p.(map[string]any); m["state"] == "ready" {
+				n++
+			}
+		}
+		ready[strings.ToLower(name)] += n // statuses are keyed so
+	}
+	r[readyKey] = ready
+}
+
+// readyCell is "ready/wanted" (wanted: the size in force, from the
+// status reply's sizes), or the ready count alone from a poold that does
+// not send sizes.
+func readyCell(ready int, size any) string {
+	m, _ := size.(map[string]any)
+	if cur, ok := m["current"].(float64); ok {
+		return fmt.Sprintf("%d/%d", ready, int(cur))
+	}
+	return strconv.Itoa(ready)
 }
 
 // formatWatcherStatus prints "status NAME": the status word alone on the
