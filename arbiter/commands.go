@@ -231,7 +231,7 @@ func (a *Arbiter) finish(m *cmdMsg, ws []*watcher.Watcher, fields func() map[str
 			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
 			return
 		}
-		m.ok(fields())
+		m.ok(withEnded(fields(), managed(ws)))
 	})
 	return nil
 }

@@ -86,7 +86,7 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
 			return
 		}
-		m.ok(fields())
+		m.ok(withEnded(fields(), managed(meant)))
 	})
 	return nil
 }
@@ -111,8 +111,8 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 			continue
 		}
 		if w.Status() == watcher.Stopped {
-			if cmd != "add" { // add without start leaves it stopped
-				parts = append(parts, cutShort(w, cmd))
+			if cmd != "add" || w.RanOut() { // add without start leaves it stopped
+				parts = appendWhy(parts, stoppedWhy(w, cmd))
 			}
 			continue
 		}
@@ -197,7 +197,7 @@ func (a *Arbiter) stoppedSince(cmd string, running []*watcher.Watcher) string {
 		// A restart's stop is followed by its start, with the size the
 		// command set: that stop cut nothing short.
 		if w.Status() == watcher.Stopped && !a.isRestarting(w) {
-			parts = append(parts, cutShort(w, cmd))
+			parts = appendWhy(parts, stoppedWhy(w, cmd))
 		}
 	}
 	return strings.Join(parts, "; ")
@@ -292,7 +292,7 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 			m.fail(errorf(ErrnoAsync, "reload: %s", strings.Join(errs, "; ")))
 			return
 		}
-		m.ok(fields())
+		m.ok(withEnded(fields(), managed(running)))
 	})
 	return nil
 }

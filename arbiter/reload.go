@@ -284,6 +284,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 				})
 				o := a.rolledBack(o, touched, failed)
 				o.NotStarted = notStarted(started)
+				o.Failed, o.Ended = oneShotsOf(started)
 				a.refile(o.RolledBack, prevFiled, filed)
 				reply(o, nil)
 			})
@@ -343,6 +344,9 @@ func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher, failed
 func notStarted(started []*watcher.Watcher) map[string]string {
 	m := map[string]string{}
 	for _, w := range started {
+		if w.RanOut() {
+			continue // a one-shot that ran: oneShotsOf says how it ended
+		}
 		// They were started: one stopped since was cut short.
 		why := startFailures("start", managed([]*watcher.Watcher{w}))
 		if why = joinWhy(letGoOf("reload", []*watcher.Watcher{w}), why); why != "" {

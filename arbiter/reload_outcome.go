@@ -21,6 +21,11 @@ type reloadOutcome struct {
 	// why, in startFailures' words. It stays added, retrying with backoff
 	// or stopped, as poolctl status shows.
 	NotStarted map[string]string
+	// Failed maps an added one-shot (respawn = false) that the reload
+	// started, and whose workers all ended, one of them badly, to how
+	// (watcher.OneShotEnd); Ended one whose workers all ended as
+	// configured: its work is done.
+	Failed, Ended map[string]string
 	// RestartNeeded lists the changed settings that keep their old value
 	// until poold restarts ("arbiter.endpoint", "web.address"), sorted.
 	RestartNeeded []string
@@ -45,6 +50,12 @@ func (o reloadOutcome) fields() map[string]any {
 	}
 	if len(o.Warnings) > 0 {
 		f["warnings"] = o.Warnings
+	}
+	if len(o.Failed) > 0 {
+		f["failed"] = anyMap(o.Failed)
+	}
+	if len(o.Ended) > 0 {
+		f["ended"] = anyMap(o.Ended)
 	}
 	return f
 }
@@ -74,6 +85,9 @@ func (o reloadOutcome) err() error {
 	}
 	for _, n := range slices.Sorted(maps.Keys(o.NotStarted)) {
 		parts = append(parts, fmt.Sprintf("watcher %q added but not started: %s", n, o.NotStarted[n]))
+	}
+	for _, n := range slices.Sorted(maps.Keys(o.Failed)) {
+		parts = append(parts, fmt.Sprintf("added, then %s", o.Failed[n]))
 	}
 	if len(parts) == 0 {
 		return nil

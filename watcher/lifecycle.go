@@ -23,6 +23,7 @@ func (w *Watcher) Start() {
 
 func (w *Watcher) start() {
 	w.started = true
+	w.ranOut = false
 	switch w.status {
 	case Active, Starting:
 		w.clearHolds(false)
@@ -96,6 +97,7 @@ func (w *Watcher) stop(kill bool) {
 	// A stop puts the watcher at rest on purpose: a start that did not
 	// happen (a hook, a dependency down) no longer holds readiness back.
 	w.startAfter, w.startErr = false, nil
+	w.ranOut = false
 	w.afterStart = false
 	w.afterStartGen++
 	w.announce = announcements{}

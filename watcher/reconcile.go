@@ -304,6 +304,7 @@ func (w *Watcher) note(c census) bool {
 		return true
 	case len(w.procs) == 0 && w.allExited():
 		w.status = Stopped
+		w.ranOut = true
 		if w.spec.Respawn {
 			w.log.Info("every worker has exited with a status listed in no_respawn_exit_codes; the watcher is stopped")
 		} else {

@@ -200,6 +200,7 @@ type Watcher struct {
 	refusedSpec   bool          // that rollout was of a new spec (reload of the config, set), not the same one
 	startErr      error         // why the last start did not happen (a hook, a dependency)
 	started       bool          // a Start has run since poold began (see Started)
+	ranOut        bool          // stopped as its workers all ended on their own (oneshot.go)
 	afterStart    bool          // its after_start hook runs: the start is not done
 	afterStartGen uint64        // ties that hook's outcome to its start (a stop moves it on)
 	afterStop     uint64        // non-zero while its after_stop hook runs (that hook's generation): the stop is not done

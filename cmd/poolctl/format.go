@@ -34,6 +34,7 @@ var formatters = map[string]formatter{
 	"start":          formatLifecycle,
 	"stop":           formatLifecycle,
 	"restart":        formatLifecycle,
+	"add":            formatLifecycle,
 	"reload":         formatReload,
 	"reloadconfig":   formatReload,
 	"get":            formatOptions,
@@ -103,19 +104,36 @@ func formatNumber(key string) formatter {
 }
 
 // formatLifecycle prints "ok", or with a waiting reply for one watcher the
-// pids it started, stopped and kept.
+// pids it started, stopped and kept; then how each one-shot it started
+// ended, when its workers all ended before it settled.
 func formatLifecycle(w io.Writer, r reply) error {
 	info, ok := r["info"].(map[string]any)
 	if !ok {
-		_, err := fmt.Fprintln(w, "ok")
-		return err
+		if _, err := fmt.Fprintln(w, "ok"); err != nil {
+			return err
+		}
+		return formatEnded(w, r)
 	}
 	t := newTable(w)
 	for _, k := range []string{"started", "stopped", "kept"} {
 		pids, _ := info[k].([]any)
 		fmt.Fprintf(t, "%s:\t%s\n", k, joinPids(pids))
 	}
-	return t.Flush()
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	return formatEnded(w, r)
+}
+
+// formatEnded prints the reply's "ended", one line per one-shot, sorted.
+func formatEnded(w io.Writer, r reply) error {
+	ended, _ := r["ended"].(map[string]any)
+	for _, n := range slices.Sorted(maps.Keys(ended)) {
+		if _, err := fmt.Fprintln(w, render(ended[n])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func joinPids(pids []any) string {

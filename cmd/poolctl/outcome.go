@@ -28,8 +28,9 @@ func hasOutcome(r reply) bool {
 }
 
 // formatOutcome prints "NAME: what happened" per watcher, sorted by name:
-// added, removed, updated, unchanged, "added, not started: reason" or
-// "rolled back: reason".
+// added, removed, updated, unchanged, "added, not started: reason",
+// "added, then watcher ... ran and failed: how" or "... ran and ended:
+// how" (a one-shot), or "rolled back: reason".
 func formatOutcome(w io.Writer, r reply) error {
 	fate := map[string]string{}
 	for _, k := range outcomeKeys {
@@ -41,6 +42,14 @@ func formatOutcome(w io.Writer, r reply) error {
 	notStarted, _ := r["not_started"].(map[string]any)
 	for n, why := range notStarted {
 		fate[n] = "added, not started: " + render(why)
+	}
+	failed, _ := r["failed"].(map[string]any)
+	for n, why := range failed {
+		fate[n] = "added, then " + render(why)
+	}
+	ended, _ := r["ended"].(map[string]any)
+	for n, why := range ended {
+		fate[n] = "added, then " + render(why)
 	}
 	rolled, _ := r["rolled_back"].(map[string]any)
 	for n, why := range rolled {
