@@ -10,6 +10,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // A one-shot (respawn = false) whose worker ended before it counted as
@@ -111,5 +112,50 @@ func TestWaitedStartOfAOneShotCutShortByStop(t *testing.T) {
 	}
 	if st := h.do("status", map[string]any{"name": "os"}); st["status"] != string(watcher.Stopped) {
 		t.Errorf("status after the stop: %v, want stopped", st)
+	}
+}
+
+// A one-shot that failed showed as "stopped" in status, the console and
+// poold_pool_status, as one an operator stopped or one whose work is
+// done, while /readyz said it failed; the README's alert query leaves
+// stopped pools out. It shows "failed" now, until a stop puts it at rest.
+func TestFailedOneShotShowsFailed(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{
+		testWatcher("web", "sleep", 1), oneShot("bad", "exit 3", true), oneShot("good", "exit 0", true),
+	}}, Options{})
+	for _, name := range []string{"bad", "good"} {
+		doAsync(h, "start", map[string]any{"name": name, "waiting": true})
+	}
+	shown := func(name string) (status, shown string) {
+		ctx, cancel := context.WithTimeout(context.Background(), hang)
+		defer cancel()
+		s, err := h.a.Snapshot(ctx)
+		if err != nil {
+			t.Fatalf("Snapshot: %v", err)
+		}
+		for _, w := range s.Watchers {
+			if w.Name == name {
+				return string(w.Status), string(w.Shown)
+			}
+		}
+		return "", ""
+	}
+	proctest.Eventually(t, "both one-shots ran", func() bool {
+		_, bad := shown("bad")
+		st, _ := shown("good")
+		return bad == string(watcher.Failed) && st == string(watcher.Stopped)
+	})
+	if st, _ := shown("bad"); st != string(watcher.Stopped) {
+		t.Errorf("a failed one-shot's Status (what start and readiness judge) is %s, want stopped", st)
+	}
+	if r := h.do("status", map[string]any{"name": "bad"}); r["status"] != "failed" {
+		t.Errorf("status bad: %v, want failed", r)
+	}
+	if st, _ := h.do("status", nil)["statuses"].(map[string]any); st["bad"] != "failed" || st["good"] != "stopped" {
+		t.Errorf("status: %v, want bad failed, good stopped", st)
+	}
+	h.do("stop", map[string]any{"name": "bad", "waiting": true})
+	if r := h.do("status", map[string]any{"name": "bad"}); r["status"] != "stopped" {
+		t.Errorf("status of a failed one-shot stopped on purpose: %v, want stopped", r)
 	}
 }

@@ -255,11 +255,17 @@ func (w *Watcher) running() bool { return w.status == Active || w.status == Star
 // vocabulary: Status, except that a running elastic pool with fewer ready
 // workers than it needs to serve, min_workers or at least one (an
 // on_demand pool just woken, a pool whose min_workers are not ready yet),
-// is "starting", as a fixed watcher is until its workers are ready. Not
-// Status itself: an on_demand pool that wakes stays ready for /readyz,
-// and the dependencies of other watchers stay met.
+// is "starting", as a fixed watcher is until its workers are ready; and
+// a watcher with a worker that ended badly with respawn off (a failed
+// one-shot) is "failed", as /readyz says, not "stopped" as an operator's
+// stop or a one-shot done. Not Status itself: an on_demand pool that
+// wakes stays ready for /readyz, the dependencies of other watchers stay
+// met, and a failed one-shot is still at rest for start and restart.
 func (w *Watcher) Shown() Status {
 	st := w.Status()
+	if w.exitedBadly() && (st == Stopped || st == Active || st == Starting) {
+		return Failed // a one-shot that failed (oneshot.go)
+	}
 	if st != Active || !w.Elastic() {
 		return st
 	}
