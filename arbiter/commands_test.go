@@ -79,6 +79,15 @@ func TestCommandErrors(t *testing.T) {
 		{`{"command": "signal", "properties": {"name": "web", "signum": 999}}`, ErrnoOS, "signal 999 is out of range"},
 		{`{"command": "kill", "properties": {"name": "web", "signum": "BOGUS"}}`, ErrnoFailed, `unknown signal "BOGUS"`},
 		{`{"command": "kill", "properties": {"name": "web", "signum": "SIGRTMIN+40"}}`, ErrnoOS, "out of range"},
+		// circusd's "signal invalid" (3): no word to look up.
+		{`{"command": "signal", "properties": {"name": "web", "signum": ""}}`, ErrnoBadProperty, `unknown signal ""`},
+		{`{"command": "signal", "properties": {"name": "web", "signum": "-"}}`, ErrnoBadProperty, `unknown signal "-"`},
+		// What circusd takes as SIGHUP (int(true), int(1.5)), poold
+		// refuses as a bad property (README "Coming from Circus").
+		{`{"command": "signal", "properties": {"name": "web", "signum": true}}`, ErrnoBadProperty, "true is not a signal"},
+		{`{"command": "signal", "properties": {"name": "web", "signum": 1.5}}`, ErrnoBadProperty, "1.5 is not a whole number"},
+		{`{"command": "kill", "properties": {"name": "web", "signum": true}}`, ErrnoBadProperty, "true is not a signal"},
+		{`{"command": "kill", "properties": {"name": "web", "signum": 1.5}}`, ErrnoBadProperty, "1.5 is not a whole number"},
 		{`{"command": "get", "properties": {"name": "web", "keys": ["nope"]}}`, ErrnoBadProperty, "no option"},
 		{`{"command": "set", "properties": {"name": "web", "options": {"numprocesses": -1}}}`, ErrnoBadProperty, "numprocesses"},
 		{`{"command": "add", "properties": {"name": "web", "cmd": "sleep"}}`, ErrnoFailed, "already exists"},
@@ -212,12 +221,14 @@ func TestReplyEchoesTheIDAsSent(t *testing.T) {
 }
 
 // TestUnknownPidListsAFew: an unknown pid's error lists a few of the
-// watcher's pids, not all of them (a pool may have thousands).
+// watcher's pids, not all of them (a pool may have thousands); kill's
+// too, which listed none.
 func TestUnknownPidListsAFew(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 12)}}, Options{})
 	h.spawns(12)
 	for cmd, props := range map[string]map[string]any{
 		"signal": {"name": "web", "pid": 1, "signum": "HUP"},
+		"kill":   {"name": "web", "pid": 1},
 		"stats":  {"name": "web", "process": 1},
 	} {
 		r := h.a.Do(context.Background(), Request{ID: "x", Command: cmd, Properties: props})

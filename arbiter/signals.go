@@ -3,12 +3,15 @@ package arbiter
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
@@ -18,11 +21,38 @@ import (
 func parseSignal(v any) (syscall.Signal, error) {
 	switch v := v.(type) {
 	case float64:
+		if v != math.Trunc(v) {
+			// circusd sends int(1.5), SIGHUP: a surprise poold refuses.
+			return 0, badSignumError(fmt.Sprintf("%v is not a whole number (use a name like TERM or HUP, or a number)", v))
+		}
 		return configs.ParseSignal(strconv.FormatFloat(v, 'f', -1, 64))
+	case bool:
+		// circusd sends int(true), SIGHUP: a surprise poold refuses.
+		return 0, badSignumError(fmt.Sprintf("%v is not a signal (use a name like TERM or HUP, or a number)", v))
 	case string:
-		return configs.ParseSignal(v)
+		sig, err := configs.ParseSignal(v)
+		if err != nil && !startsWord(v) {
+			// circusd's "signal invalid" (errno 3): no word to look up.
+			return 0, badSignumError(err.Error())
+		}
+		return sig, err
 	}
 	return 0, fmt.Errorf("%v is not a signal (use a name like TERM or HUP, or a number)", v)
+}
+
+// badSignumError is a signum refused as a bad property (errno 3): one
+// circusd calls "signal invalid" (a string that begins with no letter,
+// digit or _), or takes with a surprise (true, 1.5: it sends SIGHUP).
+type badSignumError string
+
+func (e badSignumError) Error() string { return string(e) }
+
+// startsWord reports whether s begins as circusd's signal lookup needs
+// (a letter, digit or _), so that circusd answers an unknown name with
+// errno 5, not "signal invalid".
+func startsWord(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r)
 }
 
 // probeOrSignal is parseSignal that also takes 0, as circusd's signal
@@ -38,11 +68,16 @@ func probeOrSignal(v any) (syscall.Signal, error) {
 // badSignum is the error reply of command to a signum that is no
 // signal, with circusd's errno, which Circus scripts may test: a number
 // out of range is an OS error (errno 4: circusd's kill(2) fails with
-// EINVAL), anything else a failed command (errno 5: circusd's signal
-// lookup raises). The reason is poold's, which says what to send.
+// EINVAL), "signal invalid" (a string with no word in it) a bad property
+// (errno 3), as is what poold refuses where circusd sends SIGHUP (true,
+// 1.5), anything else a failed command (errno 5: circusd's signal lookup
+// raises). The reason is poold's, which says what to send.
 func badSignum(command string, err error) error {
-	if errors.Is(err, configs.ErrSignalRange) {
+	switch {
+	case errors.Is(err, configs.ErrSignalRange):
 		return errorf(ErrnoOS, "%s: %v", command, err)
+	case errors.As(err, new(badSignumError)):
+		return errorf(ErrnoBadProperty, "%s: signum: %v", command, err)
 	}
 	return errorf(ErrnoFailed, "%s: %v", command, err)
 }
@@ -221,6 +256,9 @@ func cmdKill(a *Arbiter, m *cmdMsg) error {
 	}
 	pids := w.Pids()
 	if pid != 0 {
+		if !w.Has(pid) {
+			return noSuchPid("kill", w, pid) // as signal's
+		}
 		pids = []int{pid}
 	} else if len(pids) == 0 && w.HookHolds() {
 		// A kill of a watcher whose before_start runs (no worker yet)
