@@ -3,6 +3,7 @@ package arbiter
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/notify"
 	"golang.org/x/sys/unix"
@@ -175,4 +177,31 @@ func busyOf(m notify.Message) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// elasticHint is what a refused set adds when it gave one of min_workers
+// and max_workers to a pool that is not elastic: each alone is refused
+// (a pool with max_workers and no min_workers, or the reverse), so
+// making a running pool elastic takes both in one set. "" otherwise.
+func elasticHint(name string, base configs.Watcher, opts map[string]any) string {
+	minV, hasMin := opts["min_workers"]
+	maxV, hasMax := opts["max_workers"]
+	_, onDemand := opts["on_demand"]
+	if base.Elastic() || hasMin == hasMax || onDemand {
+		return ""
+	}
+	lo, hi := fmt.Sprint(minV), fmt.Sprint(maxV)
+	if hasMin {
+		hi = "N"
+		if n, err := strconv.Atoi(lo); err == nil && n > 0 {
+			hi = strconv.Itoa(max(2*n, base.NumProcesses))
+		}
+	} else {
+		lo = "N"
+		if n, err := strconv.Atoi(hi); err == nil && n > 0 {
+			lo = strconv.Itoa(max(1, min(base.NumProcesses, n)))
+		}
+	}
+	return fmt.Sprintf("; to make watcher %q elastic, set min_workers and max_workers in one command: poolctl set %s min_workers %s max_workers %s",
+		name, name, lo, hi)
 }

@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -82,5 +83,30 @@ func TestPoolMadeElasticAgainIsNotIdleAtOnce(t *testing.T) {
 	})
 	if d := time.Since(again); d < idle {
 		t.Errorf("idle scale %v %v after on_demand came back, want none before idle_timeout %v", ev.Fields, d, idle)
+	}
+}
+
+// TestSetOneElasticBoundSaysSetBoth: making a running pool elastic takes
+// min_workers and max_workers in one set; a set of either alone is
+// refused, and the refusal now says so, with the command to run.
+func TestSetOneElasticBoundSaysSetBoth(t *testing.T) {
+	web := testWatcher("web", "sleep", 2)
+	web.Sockets = []string{"web"}
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{web}}, Options{})
+	for _, tc := range []struct {
+		opts map[string]any
+		want string
+	}{
+		{map[string]any{"max_workers": 4.0}, "set min_workers and max_workers in one command: poolctl set web min_workers 2 max_workers 4"},
+		{map[string]any{"min_workers": 2.0}, "set min_workers and max_workers in one command: poolctl set web min_workers 2 max_workers 4"},
+	} {
+		r := h.a.Do(context.Background(), Request{ID: "s", Command: "set", Properties: map[string]any{"name": "web", "options": tc.opts}})
+		if r["errno"] != ErrnoBadProperty || !strings.Contains(fmt.Sprint(r["reason"]), tc.want) {
+			t.Errorf("set %v of a fixed pool: %v; want errno %d saying %q", tc.opts, r, ErrnoBadProperty, tc.want)
+		}
+	}
+	h.do("set", map[string]any{"name": "web", "options": map[string]any{"min_workers": 2.0, "max_workers": 4.0}})
+	if r := h.do("get", map[string]any{"name": "web", "keys": []any{"max_workers"}}); fmt.Sprint(r["options"].(Ordered).Values["max_workers"]) != "4" {
+		t.Errorf("max_workers after the set of both: %v", r["options"])
 	}
 }

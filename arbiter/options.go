@@ -123,7 +123,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	base.NumProcesses = w.Configured() // an elastic pool's, not its size in force
 	spec, err := configs.ApplyOptions(base, opts, a.cfg.Sockets)
 	if err != nil {
-		return errorf(ErrnoBadProperty, "set: %v", err)
+		return errorf(ErrnoBadProperty, "set: %v%s", err, elasticHint(w.Name(), base, opts))
 	}
 	socks, err := a.checkSet(w.Name(), base, spec)
 	if err != nil {
