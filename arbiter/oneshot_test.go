@@ -78,7 +78,7 @@ func TestWaitedRunOfAOneShotSaysHowItEnded(t *testing.T) {
 		t.Run(cmd+" exit 3", func(t *testing.T) {
 			r := waitedRun(t, cmd, oneShot("os", "exit 3", true))
 			reason := fmt.Sprint(r["reason"])
-			want := regexp.MustCompile(`watcher "os" ran and failed: wid 1 \(pid [1-9][0-9]*\) exited with status 3.*; see its output: poolctl logs os --wid 1`)
+			want := regexp.MustCompile(`watcher "os" ran and failed: wid 1 \(pid [1-9][0-9]*\) exited with status 3, and respawn is off, so it stays stopped; see its output: poolctl logs os --wid 1`)
 			if r["status"] != "error" || r["errno"] != ErrnoAsync || !want.MatchString(reason) || strings.Contains(reason, "stopped before") {
 				t.Errorf("%s of a one-shot that exits 3 at once: %v; want errno %d matching %s", cmd, r, ErrnoAsync, want)
 			}

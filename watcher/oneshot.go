@@ -18,11 +18,11 @@ import (
 func (w *Watcher) RanOut() bool { return w.status == Stopped && w.ranOut }
 
 // Ends words how the workers of a watcher that ran out ended, slot by
-// slot (wid, pid, how it ended), and where the output of the first that
-// failed went; failed says whether any ended badly (a status neither 0
-// nor listed in no_respawn_exit_codes, a signal, a failed start), as
+// slot (wid, pid, how it ended); hint says where the output of the first
+// that failed went, and failed whether any ended badly (a status neither
+// 0 nor listed in no_respawn_exit_codes, a signal, a failed start), as
 // systemd's failed oneshot. "" when no slot exited.
-func (w *Watcher) Ends() (words string, failed bool) {
+func (w *Watcher) Ends() (words, hint string, failed bool) {
 	var exited []*slot
 	for _, s := range w.slots {
 		if s.hold == HoldExited {
@@ -31,7 +31,6 @@ func (w *Watcher) Ends() (words string, failed bool) {
 	}
 	sort.Slice(exited, func(i, j int) bool { return exited[i].wid < exited[j].wid })
 	var parts []string
-	hint := ""
 	for _, s := range exited {
 		who := fmt.Sprintf("wid %d", s.wid)
 		if s.lastPid != 0 {
@@ -40,20 +39,20 @@ func (w *Watcher) Ends() (words string, failed bool) {
 		parts = append(parts, who+" "+s.lastExit)
 		if s.badExit && !failed {
 			failed = true
-			hint = "; " + w.outputHint(s.lastPid, s.wid)
+			hint = w.outputHint(s.lastPid, s.wid)
 		}
 	}
 	if len(parts) == 0 {
-		return "", false
+		return "", "", false
 	}
-	return strings.Join(parts, "; ") + hint, failed
+	return strings.Join(parts, "; "), hint, failed
 }
 
 // OneShotEnd words how a watcher that ran out ended, for the reply of a
 // waited command that started it: ok says its work is done (every worker
 // ended as configured); otherwise why it failed, with what to do.
 func (w *Watcher) OneShotEnd() (why string, ok bool) {
-	ends, failed := w.Ends()
+	ends, hint, failed := w.Ends()
 	off := "respawn is off"
 	if w.spec.Respawn {
 		off = "its status is listed in no_respawn_exit_codes"
@@ -61,8 +60,8 @@ func (w *Watcher) OneShotEnd() (why string, ok bool) {
 	if !failed {
 		return fmt.Sprintf("watcher %q ran and ended: %s (%s, so it is done and stays stopped)", w.spec.Name, ends, off), true
 	}
-	return fmt.Sprintf("watcher %q ran and failed: %s; respawn is off, so it stays stopped: fix the cause, then run `start %s` "+
-		"(or list the status in no_respawn_exit_codes if it means success)", w.spec.Name, ends, w.spec.Name), false
+	return fmt.Sprintf("watcher %q ran and failed: %s, and respawn is off, so it stays stopped; %s; fix the cause, then run `start %s` "+
+		"(or list the status in no_respawn_exit_codes if it means success)", w.spec.Name, ends, hint, w.spec.Name), false
 }
 
 // exitedBadly reports whether a slot's worker ended on its own, badly,
