@@ -37,6 +37,9 @@ func parseSignal(v any) (syscall.Signal, error) {
 		}
 		return sig, err
 	}
+	if v == nil {
+		return 0, errors.New("null is not a signal (use a name like TERM or HUP, or a number)")
+	}
 	return 0, fmt.Errorf("%v is not a signal (use a name like TERM or HUP, or a number)", v)
 }
 
@@ -88,9 +91,9 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 		return err
 	}
 	p := m.props()
-	if !p.has("signum") {
+	if _, given := p.p["signum"]; !given {
 		return errorf(ErrnoBadProperty, "signal: property \"signum\" is required (a name like HUP or a number)")
-	}
+	} // a null one is no signal, errno 5 as circusd's
 	sig, err := probeOrSignal(p.p["signum"])
 	if err != nil {
 		return badSignum("signal", err)
