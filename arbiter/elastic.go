@@ -145,7 +145,7 @@ func (a *Arbiter) stopDemand() {
 // "configured" here.
 func sizeRow(w *watcher.Watcher) map[string]any {
 	sz := w.Size()
-	row := map[string]any{"current": sz.Current, "min": sz.Min, "max": sz.Max, "elastic": sz.Elastic}
+	row := map[string]any{"current": sz.Current, "ready": sz.Ready, "min": sz.Min, "max": sz.Max, "elastic": sz.Elastic}
 	if sz.Elastic {
 		row["configured"] = w.Configured()
 		row["on_demand"] = sz.OnDemand

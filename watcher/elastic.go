@@ -46,6 +46,7 @@ type Size struct {
 	Elastic  bool
 	OnDemand bool
 	Current  int // the size in force (numprocesses)
+	Ready    int // workers of the spec in force that are ready (set by Size)
 	Min, Max int
 	Queue    int // the last accept-queue reading
 	Busy     int // workers busy at the last reading (BUSY=N, N > 0)
@@ -287,6 +288,7 @@ func (w *Watcher) Size() Size {
 	lo, hi := w.sizing().Bounds()
 	sc := w.scaleInfo
 	sc.Elastic, sc.OnDemand, sc.Current, sc.Min, sc.Max = w.Elastic(), w.spec.OnDemand, w.spec.NumProcesses, lo, hi
+	sc.Ready = w.tally.readyCur
 	if !sc.Elastic {
 		sc.Min, sc.Max = w.spec.NumProcesses, w.spec.NumProcesses
 	}

@@ -69,9 +69,6 @@ func (a *app) do(ctx context.Context, cl call) error {
 	if err != nil {
 		return err
 	}
-	if a.countsReady(cl, r) {
-		a.addReady(ctx, client, r, timeout)
-	}
 	name, _ := cl.props["name"].(string)
 	return a.print(cl.command, name, raw, r)
 }

@@ -304,13 +304,13 @@ func endToEnd(t *testing.T, p *poold) {
 		if r := p.ctl(t, "status", "web"); r.stdout != "active\n" {
 			t.Errorf("status web: %q", r.stdout)
 		}
-		// READY (r57): the workers ready of those wanted, from one stats
-		// request; --json stays the status reply as poold sent it.
+		// READY: the workers ready of those wanted, from the ready
+		// counts poold adds to the status reply's sizes.
 		if r := p.ctl(t, "status"); r.stdout != "WATCHER  STATUS  READY\nweb      active  2/2\n" {
 			t.Errorf("status: %q", r.stdout)
 		}
-		if r := p.ctl(t, "--json", "status"); !strings.Contains(r.stdout, `"statuses":{"web":"active"}`) || strings.Contains(r.stdout, "ready") {
-			t.Errorf("status --json: %q, want the status reply alone", r.stdout)
+		if r := p.ctl(t, "--json", "status"); !strings.Contains(r.stdout, `"statuses":{"web":"active"}`) || !strings.Contains(r.stdout, `"ready":2`) {
+			t.Errorf("status --json: %q, want Circus's statuses and poold's ready count", r.stdout)
 		}
 		if r := p.ctl(t, "list"); r.stdout != "web\n" {
 			t.Errorf("list: %q", r.stdout)

@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -18,11 +16,10 @@ something is wrong, the reason, and the worker slots that are not running
 normally (backoff, paused, failed, exited) with how their last worker ended
 and when poold tries again.
 
-READY is how many of a watcher's workers are ready, of the number it runs
-(numprocesses): "3/4"; a rolling reload may show more than that while
-new workers join before old ones leave. poolctl reads it from one
-'stats' request for all watchers, and leaves the column out when that
-request fails; --json prints the status reply alone, as poold sent it.
+READY is how many of a watcher's workers of its config in force are
+ready, of the number it runs (numprocesses): "3/4"; during a rolling
+reload it counts the new workers only. It comes in the status reply
+(its "sizes"); a poold too old to send it gets no READY column.
 
 Statuses:
   active    its workers run (some slots may be in backoff after a crash)
@@ -64,7 +61,7 @@ func formatStatus(w io.Writer, r reply) error {
 	}
 	sizes, _ := r["sizes"].(map[string]any)
 	elastic := anyElastic(sizes) // WORKERS only when a pool is elastic
-	ready, counted := r[readyKey].(map[string]int)
+	counted := anyReady(sizes)
 	return writeTrimmed(w, func(t io.Writer) {
 		head := "WATCHER\tSTATUS"
 		if counted {
@@ -80,7 +77,7 @@ func formatStatus(w io.Writer, r reply) error {
 		for _, name := range sortedKeys(st) {
 			fmt.Fprintf(t, "%s\t%s", name, render(st[name]))
 			if counted {
-				fmt.Fprintf(t, "\t%s", readyCell(ready[name], sizes[name]))
+				fmt.Fprintf(t, "\t%s", readyCell(sizes[name]))
 			}
 			if elastic {
 				fmt.Fprintf(t, "\t%s", sizeCell(sizes[name]))
@@ -96,54 +93,30 @@ func formatStatus(w io.Writer, r reply) error {
 	})
 }
 
-// readyKey holds, in a status reply without a name, the ready workers of
-// each watcher that addReady counted: poolctl's own, never on the wire.
-const readyKey = "\x00ready"
-
-// countsReady tells whether the reply r to cl is a table of every
-// watcher to be printed for a person, which gets a READY column.
-func (a *app) countsReady(cl call, r reply) bool {
-	_, named := cl.props["name"]
-	_, all := r["statuses"].(map[string]any)
-	return cl.command == "status" && !named && all && !a.json
+// readyCell is "ready/wanted" from a watcher's row of the status
+// reply's sizes: its workers of the spec in force that are ready, of the
+// size in force.
+func readyCell(size any) string {
+	m, _ := size.(map[string]any)
+	ready, ok := m["ready"].(float64)
+	cur, ok2 := m["current"].(float64)
+	if !ok || !ok2 {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", int(ready), int(cur))
 }
 
-// addReady counts each watcher's ready workers for status's READY
-// column from one stats request, whatever the number of watchers: the
-// status reply is Circus's and says nothing of workers. A stats request
-// that fails leaves r as it is (no READY column).
-func (a *app) addReady(ctx context.Context, client caller, r reply, timeout time.Duration) {
-	_, st, err := a.roundTrip(ctx, client, call{command: "stats", what: "stats"}, timeout)
-	if err != nil || st["status"] == "error" {
-		return
-	}
-	infos, ok := st["infos"].(map[string]any)
-	if !ok {
-		return
-	}
-	ready := make(map[string]int, len(infos))
-	for name, v := range infos {
-		procs, _ := v.(map[string]any)
-		n := 0
-		for _, p := range procs {
-			if m, _ := p.(map[string]any); m["state"] == "ready" {
-				n++
+// anyReady reports whether poold sent ready counts in sizes (builds
+// before r57 did not: no READY column then).
+func anyReady(sizes map[string]any) bool {
+	for _, v := range sizes {
+		if m, ok := v.(map[string]any); ok {
+			if _, ok := m["ready"]; ok {
+				return true
 			}
 		}
-		ready[strings.ToLower(name)] += n // statuses are keyed so
 	}
-	r[readyKey] = ready
-}
-
-// readyCell is "ready/wanted" (wanted: the size in force, from the
-// status reply's sizes), or the ready count alone from a poold that does
-// not send sizes.
-func readyCell(ready int, size any) string {
-	m, _ := size.(map[string]any)
-	if cur, ok := m["current"].(float64); ok {
-		return fmt.Sprintf("%d/%d", ready, int(cur))
-	}
-	return strconv.Itoa(ready)
+	return false
 }
 
 // formatWatcherStatus prints "status NAME": the status word alone on the

@@ -126,14 +126,13 @@ func TestFormatReloadOutcome(t *testing.T) {
 	}
 }
 
-// TestFormatStatusReady: the READY column, from the counts addReady
-// took of a stats reply, beside the WORKERS of an elastic pool and the
-// reasons; a count alone from a poold that sends no sizes.
+// TestFormatStatusReady: the READY column, from the ready counts in the
+// status reply's sizes, beside the WORKERS of an elastic pool and the
+// reasons; "-" for a watcher without a row.
 func TestFormatStatusReady(t *testing.T) {
 	r := decode(t, `{"status":"ok","statuses":{"web":"active","api":"flapping","old":"active"},
 		"reasons":{"api":"exited with status 1, 5 times in 10s"},
-		"sizes":{"web":{"current":4,"min":2,"max":16,"elastic":true},"api":{"current":3,"elastic":false}}}`)
-	r[readyKey] = map[string]int{"web": 4, "api": 1, "old": 2}
+		"sizes":{"web":{"current":4,"ready":4,"min":2,"max":16,"elastic":true},"api":{"current":3,"ready":1,"elastic":false}}}`)
 	var b bytes.Buffer
 	if err := formatReply(&b, "status", r); err != nil {
 		t.Fatal(err)
@@ -141,7 +140,7 @@ func TestFormatStatusReady(t *testing.T) {
 	want := lines(
 		"WATCHER  STATUS    READY  WORKERS    REASON",
 		"api      flapping  1/3    3          exited with status 1, 5 times in 10s",
-		"old      active    2      -",
+		"old      active    -      -",
 		"web      active    4/4    4 (2..16)")
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("output mismatch (-want +got):\n%s\ngot:\n%s", diff, b.String())
