@@ -62,14 +62,15 @@ func TestUpgradeHandsOverDroppedLinesByCause(t *testing.T) {
 	pl := o.pool("web", 10)
 	pl.file.Add(2)
 	pl.queue.Add(3)
+	pl.stderr.Add(4)
 	logs := o.handoverLogs()
 	logs = append(logs, upgrade.Log{Watcher: "old", Dropped: 7})
 	next := newOutput(hclog.NewNullLogger(), false, events.NewBus(nil))
 	next.adoptLogs(logs, 0, func(string) (int, bool) { return 10, true })
 	c := next.logCounters()
 	for name, want := range map[string]map[string]any{
-		"web": {"lines": uint64(0), "dropped": uint64(5), "dropped_file": uint64(2), "dropped_queue": uint64(3)},
-		"old": {"lines": uint64(0), "dropped": uint64(7), "dropped_file": uint64(0), "dropped_queue": uint64(0)},
+		"web": {"lines": uint64(0), "dropped": uint64(9), "dropped_file": uint64(2), "dropped_queue": uint64(3), "dropped_stderr": uint64(4)},
+		"old": {"lines": uint64(0), "dropped": uint64(7), "dropped_file": uint64(0), "dropped_queue": uint64(0), "dropped_stderr": uint64(0)},
 	} {
 		if !maps.Equal(c[name].(map[string]any), want) {
 			t.Errorf("%s: logs %v after the upgrade, want %v", name, c[name], want)

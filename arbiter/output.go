@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/poold/poold/arbiter/logsink"
 	"io"
 	"maps"
 	"os"
@@ -44,7 +45,7 @@ type output struct {
 	escape bool // text log: see printable
 	// lineLog makes a watcher's logger for its workers' lines (nil: log):
 	// see Arbiter.lineLogs. Set before the first follow.
-	lineLog func(watcher string, dropped func(lines uint64)) hclog.Logger
+	lineLog func(watcher string, dropped func(lines uint64, c logsink.Cause)) hclog.Logger
 	bus     *events.Bus
 	wg      sync.WaitGroup
 	mu      sync.Mutex

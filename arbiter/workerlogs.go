@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/arbiter/logsink"
 	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/arbiter/workerlog"
 	"github.com/poold/poold/configs"
@@ -17,15 +18,19 @@ import (
 
 // poolLog is what poold keeps of one watcher's output: its ring and the
 // count of lines its sinks dropped, by cause, so that status can say what
-// to do: a log file that could not be written (fix the file), or poold's
+// to do: a log file that could not be written (fix the file), poold's
 // log queue that dropped lines of the "stderr" sink (give a chatty
-// watcher a file).
+// watcher a file), or poold's stderr that failed or is gone (give poold
+// a stderr that stays open).
 type poolLog struct {
 	name  string
 	ring  *workerlog.Ring
 	lines atomic.Uint64 // read, for status without the ring's lock
 	file  atomic.Uint64 // dropped: a log file could not be written
-	queue atomic.Uint64 // dropped: poold's log queue (the "stderr" sink)
+	queue atomic.Uint64 // dropped: poold's log queue was full (the "stderr" sink)
+	// stderr: dropped on the "stderr" sink because poold's stderr failed
+	// or is gone (`poold cfg 2>&1 | head`): no chatty watcher's doing.
+	stderr atomic.Uint64
 	// other are the drops an older image handed over without their cause.
 	other atomic.Uint64
 	// log takes the lines of its workers whose sink is "stderr", into
@@ -80,7 +85,13 @@ func (o *output) pool(name string, lines int) *poolLog {
 	if pl == nil {
 		pl = &poolLog{name: name, ring: workerlog.NewRing(lines), log: o.log}
 		if o.lineLog != nil {
-			pl.log = o.lineLog(name, func(n uint64) { pl.queue.Add(n) })
+			pl.log = o.lineLog(name, func(n uint64, c logsink.Cause) {
+				if c == logsink.OutputFailed {
+					pl.stderr.Add(n)
+					return
+				}
+				pl.queue.Add(n)
+			})
 		}
 		o.pools[key] = pl
 		return pl
@@ -241,23 +252,28 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	}
 }
 
+// drops are the lines a watcher's sinks dropped, by cause and in all.
+type drops struct{ file, queue, stderr, all uint64 }
+
 // dropped is the lines the watcher's sinks dropped, by cause and in all.
-func (pl *poolLog) dropped() (file, queue, all uint64) {
-	file, queue = pl.file.Load(), pl.queue.Load()
-	return file, queue, file + queue + pl.other.Load()
+func (pl *poolLog) dropped() drops {
+	d := drops{file: pl.file.Load(), queue: pl.queue.Load(), stderr: pl.stderr.Load()}
+	d.all = d.file + d.queue + d.stderr + pl.other.Load()
+	return d
 }
 
 // logCounters are the wire form of each watcher's log counters, for
-// status: dropped in all, and of them dropped_file and dropped_queue by
-// cause (added keys; a client that knows only dropped still works).
+// status: dropped in all, and of them dropped_file, dropped_queue and
+// dropped_stderr by cause (added keys; a client that knows only dropped
+// still works).
 func (o *output) logCounters() map[string]any {
 	o.smu.Lock()
 	defer o.smu.Unlock()
 	out := make(map[string]any, len(o.pools))
 	for key, pl := range o.pools {
-		file, queue, all := pl.dropped()
-		out[key] = map[string]any{"lines": pl.lines.Load(), "dropped": all,
-			"dropped_file": file, "dropped_queue": queue}
+		d := pl.dropped()
+		out[key] = map[string]any{"lines": pl.lines.Load(), "dropped": d.all,
+			"dropped_file": d.file, "dropped_queue": d.queue, "dropped_stderr": d.stderr}
 	}
 	return out
 }
@@ -284,9 +300,9 @@ func (o *output) handoverLogs() []upgrade.Log {
 	out := make([]upgrade.Log, 0, len(pools))
 	for _, pl := range pools {
 		recs, last := pl.ring.Newest(handoverLines, handoverBytes)
-		file, queue, all := pl.dropped()
-		out = append(out, upgrade.Log{Watcher: pl.name, Last: last, Lines: pl.lines.Load(),
-			Dropped: all, DroppedFile: file, DroppedQueue: queue, Records: recs})
+		d := pl.dropped()
+		out = append(out, upgrade.Log{Watcher: pl.name, Last: last, Lines: pl.lines.Load(), Dropped: d.all,
+			DroppedFile: d.file, DroppedQueue: d.queue, DroppedStderr: d.stderr, Records: recs})
 	}
 	return out
 }
@@ -308,6 +324,7 @@ func (o *output) adoptLogs(logs []upgrade.Log, epoch int64, ring func(name strin
 		pl.lines.Store(l.Lines)
 		pl.file.Store(l.DroppedFile)
 		pl.queue.Store(l.DroppedQueue)
-		pl.other.Store(l.Dropped - min(l.Dropped, l.DroppedFile+l.DroppedQueue))
+		pl.stderr.Store(l.DroppedStderr)
+		pl.other.Store(l.Dropped - min(l.Dropped, l.DroppedFile+l.DroppedQueue+l.DroppedStderr))
 	}
 }

@@ -7,18 +7,32 @@ package logsink
 type Lane struct {
 	s      *Sink
 	name   string
-	onDrop func(lines uint64)
+	onDrop func(lines uint64, c Cause)
 	// lines and bytes are this lane's records in the queue, under s.mu.
 	lines, bytes int
 }
 
+// Cause is why lines were dropped: the watcher's count words each cause
+// with its own remedy.
+type Cause int
+
+const (
+	// QueueFull: the queue, or the lane's part of it, was full (or the
+	// sink closing): lines came faster than the output took them.
+	QueueFull Cause = iota
+	// OutputFailed: the output failed the write (ENOSPC, EIO) or is gone
+	// (EPIPE, EBADF: `poold cfg 2>&1 | head` after head exited); the queue
+	// may be empty. A chatty watcher is not the cause.
+	OutputFailed
+)
+
 // Lane returns a new lane named name (the watcher's, in drop reports);
-// onDrop (nil: none) is told of each of its lines dropped, for the
-// watcher's own count. It is called on the goroutine that wrote the
+// onDrop (nil: none) is told of each of its lines dropped, and why, for
+// the watcher's own count. It is called on the goroutine that wrote the
 // line, or on Run's, and must not block.
-func (s *Sink) Lane(name string, onDrop func(lines uint64)) *Lane {
+func (s *Sink) Lane(name string, onDrop func(lines uint64, c Cause)) *Lane {
 	if onDrop == nil {
-		onDrop = func(uint64) {}
+		onDrop = func(uint64, Cause) {}
 	}
 	return &Lane{s: s, name: name, onDrop: onDrop}
 }

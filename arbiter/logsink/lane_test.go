@@ -6,6 +6,7 @@ import (
 	"maps"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/poold/poold/watcher/proctest"
@@ -34,8 +35,8 @@ func TestLanesLeavePooldRoom(t *testing.T) {
 	proctest.Eventually(t, "the sink stuck in a write", func() bool { return s.Stats().Stalled > 0 })
 
 	var chattyDropped, quietDropped atomic.Uint64
-	chatty := s.Lane("chatty", func(n uint64) { chattyDropped.Add(n) })
-	quiet := s.Lane("quiet", func(n uint64) { quietDropped.Add(n) })
+	chatty := s.Lane("chatty", func(n uint64, c Cause) { chattyDropped.Add(n); wantCause(t, c, QueueFull) })
+	quiet := s.Lane("quiet", func(n uint64, c Cause) { quietDropped.Add(n); wantCause(t, c, QueueFull) })
 	for i := range 100 {
 		fmt.Fprintf(chatty, "chatty %d\n", i) // 8 fit: half of 16
 	}
@@ -63,5 +64,49 @@ func TestLanesLeavePooldRoom(t *testing.T) {
 	want := map[string]uint64{"chatty": 92, "quiet": 6}
 	if d.Lines != 98 || !maps.Equal(d.Watchers, want) || d.Failure != nil {
 		t.Errorf("report %+v, want 98 lines, by watcher %v, no failure", d, want)
+	}
+}
+
+func wantCause(t *testing.T, got, want Cause) {
+	if got != want {
+		t.Errorf("lane told cause %d, want %d", got, want)
+	}
+}
+
+// TestLaneDropsOfAFailedOutputSayWhy: with poold's stderr gone (`poold
+// cfg 2>&1 | head`, head exited) every lane line was dropped and told as
+// a full queue, so status blamed a chatty watcher and advised a log file
+// while the queue was empty. The lane is told the output failed: for the
+// line whose write failed, for the lines queued behind it, and for every
+// later line, and a failing write (a full disk) alike.
+func TestLaneDropsOfAFailedOutputSayWhy(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		out  func(t *testing.T) io.Writer
+	}{
+		{"gone", func(t *testing.T) io.Writer { r, w := pipe(t); r.Close(); return w }},
+		{"failing", func(*testing.T) io.Writer { return &failing{err: syscall.ENOSPC, times: 1 << 30} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(tc.out(t), Options{})
+			run(t, s)
+			var mu sync.Mutex
+			told := map[Cause]uint64{}
+			l := s.Lane("web", func(n uint64, c Cause) { mu.Lock(); told[c] += n; mu.Unlock() })
+			for i := range 20 {
+				fmt.Fprintf(l, "line %d\n", i)
+			}
+			proctest.Eventually(t, "every line dropped", func() bool { return s.Stats().Dropped == 20 })
+			for i := range 5 {
+				fmt.Fprintf(l, "later %d\n", i)
+			}
+			proctest.Eventually(t, "the later lines dropped", func() bool { return s.Stats().Dropped == 25 })
+			mu.Lock()
+			defer mu.Unlock()
+			if told[OutputFailed] != 25 || told[QueueFull] != 0 {
+				t.Errorf("lane told %v, want all 25 lines as the output failing (%d), none as the queue full (%d)",
+					told, OutputFailed, QueueFull)
+			}
+		})
 	}
 }

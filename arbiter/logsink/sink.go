@@ -177,7 +177,7 @@ func (s *Sink) put(p []byte, lane *Lane) {
 		return
 	}
 	if s.gone.Load() {
-		s.drop(p, lane)
+		s.drop(p, lane, OutputFailed)
 		return
 	}
 	b := bytes.Clone(p)
@@ -194,7 +194,7 @@ func (s *Sink) put(p []byte, lane *Lane) {
 	}
 	s.mu.Unlock()
 	if !ok {
-		s.drop(p, lane)
+		s.drop(p, lane, QueueFull)
 	}
 }
 
@@ -206,15 +206,16 @@ func lines(p []byte) uint64 {
 	return 1
 }
 
-// drop counts p's lines as dropped, for lane too (nil: poold's own).
-func (s *Sink) drop(p []byte, lane *Lane) {
+// drop counts p's lines as dropped, for lane too (nil: poold's own),
+// telling the lane why.
+func (s *Sink) drop(p []byte, lane *Lane, c Cause) {
 	n := lines(p)
 	s.dropped.Add(n)
 	if lane == nil {
 		s.pending.Add(n)
 		return
 	}
-	lane.onDrop(n)
+	lane.onDrop(n, c)
 	s.mu.Lock() // with pending: a report's Watchers never add up past its Lines
 	s.pending.Add(n)
 	if s.lanePending == nil {
@@ -311,7 +312,7 @@ func (s *Sink) Failure() error {
 // records never run into each other.
 func (s *Sink) emit(b []byte, lane *Lane) bool {
 	if s.gone.Load() {
-		s.drop(b, lane)
+		s.drop(b, lane, OutputFailed)
 		return false
 	}
 	p := b
@@ -330,7 +331,7 @@ func (s *Sink) emit(b []byte, lane *Lane) bool {
 	}
 	s.failing.Store(err != nil)
 	if err != nil {
-		s.drop(b, lane)
+		s.drop(b, lane, OutputFailed)
 		s.failure.Store(&err)
 		if gone(err) {
 			s.gone.Store(true)

@@ -107,11 +107,13 @@ type Log struct {
 	Last    uint64 `json:"last"` // the last line number assigned
 	Lines   uint64 `json:"lines"`
 	Dropped uint64 `json:"dropped,omitempty"`
-	// Of Dropped, by cause (logs.dropped_file, dropped_queue in status);
-	// from an image that did not know them, Dropped stays without cause.
-	DroppedFile  uint64             `json:"dropped_file,omitempty"`
-	DroppedQueue uint64             `json:"dropped_queue,omitempty"`
-	Records      []workerlog.Record `json:"records,omitempty"`
+	// Of Dropped, by cause (logs.dropped_file, dropped_queue,
+	// dropped_stderr in status); from an image that did not know them,
+	// Dropped stays without cause.
+	DroppedFile   uint64             `json:"dropped_file,omitempty"`
+	DroppedQueue  uint64             `json:"dropped_queue,omitempty"`
+	DroppedStderr uint64             `json:"dropped_stderr,omitempty"`
+	Records       []workerlog.Record `json:"records,omitempty"`
 }
 
 // State is everything the new image takes over.

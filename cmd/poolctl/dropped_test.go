@@ -33,6 +33,7 @@ const (
 	fileCause    = "log lines dropped: a log file could not be written (see poold's log or the log_error event)"
 	queueCause   = "log lines dropped: poold's log queue was full with this watcher's lines on the \"stderr\" sink"
 	unknownCause = "log lines dropped: a log file could not be written, or poold's log queue was full (see poold's log)"
+	stderrCause  = "log lines dropped: poold's stderr failed or is gone"
 )
 
 // TestStatusWordsEachCauseOfDroppedLines: status said "a log file could
@@ -49,6 +50,8 @@ func TestStatusWordsEachCauseOfDroppedLines(t *testing.T) {
 		{"file", map[string]any{"dropped": 4.0, "dropped_file": 4.0, "dropped_queue": 0.0}, []string{"4 " + fileCause}},
 		{"queue", map[string]any{"dropped": 9.0, "dropped_file": 0.0, "dropped_queue": 9.0}, []string{"9 " + queueCause}},
 		{"both", map[string]any{"dropped": 5.0, "dropped_file": 2.0, "dropped_queue": 3.0}, []string{"2 " + fileCause, "3 " + queueCause}},
+		{"stderr gone", map[string]any{"dropped": 7.0, "dropped_file": 0.0, "dropped_queue": 0.0, "dropped_stderr": 7.0}, []string{"7 " + stderrCause}},
+		{"queue then stderr", map[string]any{"dropped": 9.0, "dropped_file": 0.0, "dropped_queue": 4.0, "dropped_stderr": 5.0}, []string{"4 " + queueCause, "5 " + stderrCause}},
 		{"older poold", map[string]any{"dropped": 6.0}, []string{"6 " + unknownCause}},
 		{"handed over by an older image", map[string]any{"dropped": 8.0, "dropped_queue": 3.0}, []string{"3 " + queueCause, "5 " + unknownCause}},
 	} {
@@ -98,5 +101,37 @@ numprocesses = 2
 		if !strings.Contains(s, queueCause) || strings.Contains(s, "could not be written") {
 			t.Errorf("status printed:\n%s\nwant only %q", s, queueCause)
 		}
+	}
+}
+
+// TestStatusSaysStderrIsGoneNotTheQueue: poold's stderr a pipe whose
+// reader went away (`poold cfg 2>&1 | head -3`, head exited), a watcher
+// writing a line every 10 ms: every line was dropped and counted as the
+// log queue's, and status blamed a queue full of a chatty watcher's
+// lines, advising a log file, while the queue was empty. They count as
+// stderr's, and status says stderr is gone.
+func TestStatusSaysStderrIsGoneNotTheQueue(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	defer w.Close()
+	p := startPooldWith(t, pooldConf{stderr: w, arbiter: `
+[watchers.chatty]
+cmd = "sh"
+args = ["-c", "while :; do echo a line; sleep 0.01; done"]
+`})
+	var out string
+	proctest.Eventually(t, "status to show chatty's dropped lines", func() bool {
+		out = p.ctl(t, "status", "chatty").stdout
+		return strings.Contains(out, "log lines dropped")
+	})
+	if !strings.Contains(out, stderrCause) || strings.Contains(out, "queue was full") {
+		t.Errorf("status chatty printed:\n%s\nwant only %q", out, stderrCause)
+	}
+	js := p.ctl(t, "--json", "status", "chatty").stdout
+	if !strings.Contains(js, `"dropped_queue":0,`) {
+		t.Errorf("--json status chatty:\n%s\nwant no line counted as the queue's", js)
 	}
 }

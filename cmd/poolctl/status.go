@@ -240,20 +240,24 @@ func formatStatusLogs(w io.Writer, r reply) error {
 }
 
 // droppedLines words a watcher's logs counters: the lines dropped for
-// each cause poold counted (dropped_file, dropped_queue), and those of
-// no known cause (from a poold that counts only dropped in all). The
-// queue's drops used to be worded as a file that could not be written,
-// which sent the user after a file the watcher does not have.
+// each cause poold counted (dropped_file, dropped_queue, dropped_stderr),
+// and those of no known cause (from a poold that counts only dropped in
+// all). Each cause gets its own remedy: the queue's drops used to be
+// worded as a file that could not be written, and those of a stderr that
+// is gone (`poold cfg 2>&1 | head`) as a full queue and a chatty watcher.
 func droppedLines(m map[string]any) []string {
 	total := uint64(num(m["dropped"]))
-	file, queue := uint64(num(m["dropped_file"])), uint64(num(m["dropped_queue"]))
-	rest := total - min(total, file+queue)
+	file, queue, stderr := uint64(num(m["dropped_file"])), uint64(num(m["dropped_queue"])), uint64(num(m["dropped_stderr"]))
+	rest := total - min(total, file+queue+stderr)
 	var out []string
 	if file > 0 {
 		out = append(out, fmt.Sprintf("%d log lines dropped: a log file could not be written (see poold's log or the log_error event)", file))
 	}
 	if queue > 0 {
 		out = append(out, fmt.Sprintf("%d log lines dropped: poold's log queue was full with this watcher's lines on the \"stderr\" sink (poold's drop report says why); give a chatty watcher a log file (stdout_log, stderr_log)", queue))
+	}
+	if stderr > 0 {
+		out = append(out, fmt.Sprintf("%d log lines dropped: poold's stderr failed or is gone, so its lines on the \"stderr\" sink could not be written (poolctl dstats shows log_stderr; poolctl logs still has its recent lines); run poold with a stderr that stays open (journald, a file, not a pipe to head), or give the watcher a log file (stdout_log, stderr_log)", stderr))
 	}
 	if rest > 0 {
 		out = append(out, fmt.Sprintf("%d log lines dropped: a log file could not be written, or poold's log queue was full (see poold's log)", rest))
