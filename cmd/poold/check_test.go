@@ -204,3 +204,24 @@ func TestCheckWarnsOfAnEmptyFile(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckReportsALongArgumentOnce: an argument over the kernel's limit
+// for one string was reported twice, by the file's check under
+// watchers.a.args[0] and by the machine's under watchers.a.cmd, so the
+// rule that leaves out a machine problem of a key the file named did not
+// catch it. It is reported once, with its line.
+func TestCheckReportsALongArgumentOnce(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, fmt.Sprintf(`
+[watchers.a]
+cmd = "sleep"
+args = [%q]
+`, strings.Repeat("x", 131072)))
+	var out, errb bytes.Buffer
+	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 1 {
+		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
+	}
+	if n := strings.Count(errb.String(), "over the kernel's limit"); n != 1 || !strings.Contains(errb.String(), "watchers.a.args[0]") {
+		t.Errorf("--check reported the long argument %d times, want once, as watchers.a.args[0]:\n%.2000s", n, errb.String())
+	}
+}

@@ -15,6 +15,9 @@ import (
 	"github.com/poold/poold/configs"
 )
 
+// passInAFile is what to do with a command line exec cannot take.
+const passInAFile = "pass large data in a file the worker reads (name it in args or env), not on its command line"
+
 // ExecSizeProblem says why c's argv and env (a worker's, as Build makes
 // them for spec), with what its exec step adds (StepSize), are more than
 // exec takes on this machine (configs.ExecLimit for the worker's stack
@@ -35,7 +38,7 @@ func ExecSizeProblem(spec configs.Watcher, c Command) string {
 			long = append(long, fmt.Sprintf("%s is %d bytes", p.key, p.size))
 		}
 	}
-	const todo = "pass large data in a file the worker reads (name it in args or env), not on its command line"
+	const todo = passInAFile
 	if len(long) > 0 {
 		return fmt.Sprintf("%s: over the kernel's limit of %d bytes for one argument or environment entry; %s", strings.Join(long, ", "), most, todo)
 	}
@@ -81,9 +84,29 @@ func checkExecSize(ps *problems, spec configs.Watcher, h Handoff, dir, path stri
 		path = argv[0]
 	}
 	c := Command{Path: path, Argv: argv, Env: env, Dir: dir, Credential: cred, Chroot: spec.Chroot}
+	if checkLongStrings(ps, spec, c) {
+		return
+	}
 	if msg := ExecSizeProblem(spec, c); msg != "" {
 		ps.add("cmd", errors.New(msg))
 	}
+}
+
+// checkLongStrings has Check refuse each string of c over the kernel's
+// limit for one, under the key it comes from (args[0], env[2], cmd), so
+// that --check, which leaves out a machine problem of a key the file's
+// own checks named already, reports an oversized argument once: it
+// named args[0] and this check cmd, and the user read the one problem
+// twice. It reports whether it found any.
+func checkLongStrings(ps *problems, spec configs.Watcher, c Command) bool {
+	most, found := configs.ArgStrMax(), false
+	for _, p := range execParts(spec, c.Argv, c.Env) {
+		if p.size > most {
+			found = true
+			ps.add(p.cfgKey, fmt.Errorf("%s is %d bytes: over the kernel's limit of %d bytes for one argument or environment entry; %s", p.key, p.size, most, passInAFile))
+		}
+	}
+	return found
 }
 
 // StepSize is the most the exec of c adds to its argv and env, as
@@ -149,32 +172,50 @@ func limitText(stack uint64, from string) string {
 }
 
 // execPart is one string of a worker's argv or env, by the key it comes
-// from, and its size (without its NUL).
+// from, as a message names it (key: "args[0]", "env NAME") and as a
+// problem's key does (cfgKey: "args[0]", "env[2]", "cmd"), and its size
+// (without its NUL).
 type execPart struct {
-	key  string
-	size int
+	key, cfgKey string
+	size        int
 }
 
 // execParts names the strings of argv and env, largest first: argv's
 // first words are cmd's, the rest args; an environment entry is named
 // by its KEY, which may come from env or from poold (copy_env, PATH,
-// LISTEN_FDS and the like).
+// LISTEN_FDS and the like: its problem key is then env, or copy_env).
 func execParts(spec configs.Watcher, argv, env []string) []execPart {
 	words, _ := configs.SplitCommand(spec.Cmd)
 	parts := make([]execPart, 0, len(argv)+len(env))
 	for i, a := range argv {
-		key := fmt.Sprintf("cmd word %d", i+1)
+		key, cfgKey := fmt.Sprintf("cmd word %d", i+1), "cmd"
 		if i >= len(words) {
 			key = fmt.Sprintf("args[%d]", i-len(words))
+			cfgKey = key
 		}
-		parts = append(parts, execPart{key, len(a)})
+		parts = append(parts, execPart{key, cfgKey, len(a)})
 	}
 	for _, e := range env {
 		name, _, _ := strings.Cut(e, "=")
-		parts = append(parts, execPart{"env " + name, len(e)})
+		parts = append(parts, execPart{"env " + name, envKey(spec, name), len(e)})
 	}
 	slices.SortStableFunc(parts, func(a, b execPart) int { return cmp.Compare(b.size, a.size) })
 	return parts
+}
+
+// envKey is the key of spec an environment entry named name comes from:
+// env[i] when env sets it, else copy_env when poold's own environment is
+// copied, else env (an entry poold adds).
+func envKey(spec configs.Watcher, name string) string {
+	for i, e := range spec.Env {
+		if k, _, _ := strings.Cut(e, "="); k == name {
+			return fmt.Sprintf("env[%d]", i)
+		}
+	}
+	if spec.CopyEnv {
+		return "copy_env"
+	}
+	return "env"
 }
 
 // ExplainSpawn adds ExecSizeProblem to err when it is exec's E2BIG,

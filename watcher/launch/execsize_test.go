@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -111,4 +112,26 @@ func stackAtLeast(t *testing.T, n uint64) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = unix.Setrlimit(unix.RLIMIT_STACK, &own) })
+}
+
+// TestCheckNamesTheLongStringsKey: Check named an argument or
+// environment entry over the kernel's limit for one string under cmd,
+// while the config's own check names it args[0] or env[i]: --check,
+// which leaves out a machine problem of a key the file's problems name,
+// printed the one problem twice. Check names the key it comes from.
+func TestCheckNamesTheLongStringsKey(t *testing.T) {
+	long := strings.Repeat("a", configs.ArgStrMax()+1)
+	spec := configs.Watcher{Name: "web", Cmd: "sh -c true", Args: []string{"ok", long}, Env: []string{"X=y", "BIG=" + long}}
+	err := Check(spec)
+	var ce *configs.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Check = %v, want a *configs.Error", err)
+	}
+	var keys []string
+	for _, p := range ce.Problems {
+		keys = append(keys, p.Key)
+	}
+	if want := []string{"watchers.web.env[1]", "watchers.web.args[1]"}; !slices.Equal(keys, want) {
+		t.Errorf("Check named %q, want %q:\n%v", keys, want, err)
+	}
 }
