@@ -37,6 +37,7 @@ const maxHolders = 3
 type holders struct {
 	pids   []int
 	cmds   map[int]string
+	ppids  map[int]int // each holder's parent, where /proc told it
 	hidden bool
 	conns  int // connections (not listeners) with the port as their local port
 	port   int // the port, for a hint about those connections
@@ -137,7 +138,7 @@ func unixHolders(path string) holders {
 // inodes. Many processes share a listening socket (a server's workers
 // inherit it), so every process is looked at.
 func socketHolders(pfs procfs.FS, inodes map[uint64]bool) holders {
-	h := holders{cmds: map[int]string{}}
+	h := holders{cmds: map[int]string{}, ppids: map[int]int{}}
 	if len(inodes) == 0 {
 		return h
 	}
@@ -157,6 +158,9 @@ func socketHolders(pfs procfs.FS, inodes map[uint64]bool) holders {
 		if slices.ContainsFunc(targets, func(t string) bool { return inodes[socketInode(t)] }) {
 			h.pids = append(h.pids, p.PID)
 			h.cmds[p.PID] = commandOf(p)
+			if st, err := p.Stat(); err == nil {
+				h.ppids[p.PID] = st.PPID
+			}
 		}
 	}
 	slices.Sort(h.pids)
@@ -224,7 +228,8 @@ func (h holders) who() string {
 // inUseHint is the hint for an address another process holds: who holds
 // it when /proc tells, else the command that tells (find, e.g. "ss -ltnp
 // 'sport = :8000'") if some processes were hidden from poold's user, then
-// what to do (todo, e.g. "stop that process or choose another port").
+// what to do (todo, e.g. "stop that process or choose another port",
+// fitted to several holders by stopWhom).
 func inUseHint(h holders, find, todo string) string {
 	who := h.who()
 	switch {
@@ -232,13 +237,34 @@ func inUseHint(h holders, find, todo string) string {
 		// Not a socket of the Set (Apply names those): an endpoint.
 		return who + ", outside its sockets: one of its endpoints (arbiter.endpoint, arbiter.pubsub_endpoint, arbiter.stats_endpoint, web.address, web.metrics_address) is there; give the socket or that endpoint another address"
 	case who != "":
-		return who + "; " + todo
+		return who + "; " + h.stopWhom(todo)
 	case h.hidden:
 		return "another process holds it, one poold's user may not inspect (as root, " + find + " names it); " + todo
 	case h.conns > 0:
 		return connHint(h.port)
 	}
 	return "another process holds it; " + todo
+}
+
+// stopWhom fits todo's "stop that process" to the holders: with several
+// (a server and the workers it started, which inherit its socket) it
+// names the one that started the others, whose stop stops them, or says
+// "stop those processes" when no one did.
+func (h holders) stopWhom(todo string) string {
+	if len(h.pids) < 2 {
+		return todo
+	}
+	var roots []int
+	for _, pid := range h.pids {
+		if ppid, ok := h.ppids[pid]; !ok || !slices.Contains(h.pids, ppid) {
+			roots = append(roots, pid)
+		}
+	}
+	whom := "those processes"
+	if len(roots) == 1 {
+		whom = fmt.Sprintf("pid %d, which started the others,", roots[0])
+	}
+	return strings.Replace(todo, "stop that process", "stop "+whom, 1)
 }
 
 // tcpFind and unixFind are the commands that name the holder of a port

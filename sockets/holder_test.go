@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // helperHold is "another process" holding an address: it listens on
@@ -108,8 +109,13 @@ func TestInUseHint(t *testing.T) {
 		{"nobody found", holders{}, "another process holds it; " + todo},
 		{"hidden from poold's user", holders{hidden: true}, "another process holds it, one poold's user may not inspect (as root, " + find + " names it); " + todo},
 		{"found despite hidden ones", holders{pids: []int{other}, cmds: cmds, hidden: true}, fmt.Sprintf("pid %d (nginx: master process) holds it; %s", other, todo)},
-		{"several", holders{pids: []int{other, other + 1}, cmds: cmds}, fmt.Sprintf("pid %d (nginx: master process), pid %d (nginx: worker) hold it; %s", other, other+1, todo)},
-		{"more than three", holders{pids: []int{other, other + 1, other + 2, other + 3}, cmds: cmds}, fmt.Sprintf("pid %d (nginx: master process), pid %d (nginx: worker), pid %d (nginx: worker) and 1 more processes hold it; %s", other, other+1, other+2, todo)},
+		// Several holders: "stop that process" named nobody. The one
+		// that started the others is the one to stop (docs1 F6).
+		{"several", holders{pids: []int{other, other + 1}, cmds: cmds}, fmt.Sprintf("pid %d (nginx: master process), pid %d (nginx: worker) hold it; stop those processes or choose another port", other, other+1)},
+		{"a server and its workers", holders{pids: []int{other, other + 1, other + 2}, cmds: cmds, ppids: map[int]int{other: 1, other + 1: other, other + 2: other}},
+			fmt.Sprintf("pid %d (nginx: master process), pid %d (nginx: worker), pid %d (nginx: worker) hold it; stop pid %d, which started the others, or choose another port", other, other+1, other+2, other)},
+		{"more than three", holders{pids: []int{other, other + 1, other + 2, other + 3}, cmds: cmds, ppids: map[int]int{other: 1, other + 1: other, other + 2: other, other + 3: other}},
+			fmt.Sprintf("pid %d (nginx: master process), pid %d (nginx: worker), pid %d (nginx: worker) and 1 more processes hold it; stop pid %d, which started the others, or choose another port", other, other+1, other+2, other)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := inUseHint(tc.h, find, todo); got != tc.want {
@@ -189,5 +195,33 @@ func TestAddressInUseByAClientThatBoundIt(t *testing.T) {
 		"choose another port, or end that connection")
 	if strings.Contains(err.Error(), "ip_local_port_range") {
 		t.Fatalf("error %q names the outgoing range for a port outside it", err)
+	}
+}
+
+// TestHoldersKnowWhoStartedWhom: a port held by a process and a child
+// that inherited the socket (a server and its workers). The lookup
+// reads each holder's parent, so the hint names the one to stop.
+func TestHoldersKnowWhoStartedWhom(t *testing.T) {
+	ln := foreignListener(t, "tcp4", "127.0.0.1:0")
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	child := exec.Command("sleep", "3600")
+	child.ExtraFiles = []*os.File{f}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	var h holders
+	proctest.Eventually(t, "both holders found", func() bool {
+		h = tcpHolders(netip.MustParseAddr("127.0.0.1"), port)
+		return len(h.pids) == 2
+	})
+	want := fmt.Sprintf("stop pid %d, which started the others, or choose another port", os.Getpid())
+	if got := h.stopWhom("stop that process or choose another port"); got != want {
+		t.Errorf("stopWhom = %q, want %q (holders %+v)", got, want, h)
 	}
 }
