@@ -85,11 +85,33 @@ func (a *Arbiter) readConfig(reply func(reloadOutcome, error)) {
 			err = checkControl(cfg, control)
 		}
 		if err != nil {
+			inSourceTerms(cfg, err)
 			a.post(configMsg{err: err, reply: reply})
 			return
 		}
 		a.post(funcMsg{func() { a.prepareReload(cfg, began, reply) }})
 	}()
+}
+
+// inSourceTerms has the problems of err, a reload's checks of cfg,
+// name a translated file's sections, options and lines
+// (cfg.SourceTerms), as the start and --check do: a refused reload of a
+// supervisord.conf named watchers.ghost.cmd, without a line. err may
+// join several errors (errors.Join).
+func inSourceTerms(cfg *configs.Config, err error) {
+	if cfg == nil || cfg.SourceTerms == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var ce *configs.Error
+		if errors.As(e, &ce) {
+			cfg.SourceTerms(ce)
+		}
+	}
 }
 
 // countReload counts the reload until reply is called, so that an

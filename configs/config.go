@@ -28,6 +28,12 @@ type Config struct {
 	// a watcher the file does not define. Not part of the config itself:
 	// an upgrade does not hand them over.
 	Warnings []string `json:"-"`
+	// SourceTerms, set for a file translated from a circus.ini or a
+	// supervisord.conf, rewrites problems found after the load (what a
+	// reload's machine checks say of it) to name the file's own sections,
+	// options and lines, as the load's own problems do, not poold's keys
+	// the user never wrote. Nil: poold's own format. Not handed over.
+	SourceTerms func(*Error) `json:"-"`
 
 	// format is the file's format ("toml", "yaml", "json") when Load read
 	// it, and fromEnv the keys POOLD_* variables set (key -> variable):

@@ -105,6 +105,7 @@ func loadPartial(path string, strict bool, notes io.Writer) (*configs.Config, er
 			lines = append(lines, n.String())
 		}
 		cfg.Warnings = append(lines, cfg.Warnings...)
+		cfg.SourceTerms = doc.InSourceTerms
 	}
 	for _, n := range cfg.Warnings {
 		fmt.Fprintln(notes, "poold: warning:", n)

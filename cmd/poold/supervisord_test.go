@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -153,5 +155,32 @@ umask=077
 	b, _ := os.ReadFile(filepath.Join(dir, "a.runs"))
 	if got, want := string(b), "0077 from supervisord\n"; got != want {
 		t.Errorf("the program printed %q; want %q", got, want)
+	}
+}
+
+// TestSupervisordRefusedReloadNamesTheFilesLine: a reload of a
+// supervisord.conf that adds a program whose command is missing was
+// refused with poold's key (watchers.ghost.cmd) and no line, where the
+// start and --check name the file's line, section and option.
+func TestSupervisordRefusedReloadNamesTheFilesLine(t *testing.T) {
+	dir, path := supervisordSite(t, `
+[program:ok]
+command=sleep 3600
+`)
+	p := launchPoold(t, nil, dir, path, nil)
+	c := dialControl(t, p)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("[program:ghost]\ncommand=/nonexistent/bin/ghost\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	_, err = c.Do(ctx, arbiter.Request{Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	if want := "supervisord.conf:5: [program:ghost] command: /nonexistent/bin/ghost: not found"; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "watchers.ghost") {
+		t.Errorf("reloadconfig: %v\nwant it refused, saying %q", err, want)
 	}
 }
