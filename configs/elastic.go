@@ -170,34 +170,44 @@ func init() { watcherFields = append(watcherFields, scalingFields...) }
 
 // validateScaling checks the elastic keys against each other, the
 // watcher's sockets (defined: lower-cased names of every socket) and
-// max_processes.
+// max_processes. Every problem is reported at once, as for the other
+// keys: a missing min_workers used to hide max_workers over
+// max_processes and scale_up_max_step below scale_up_step until it was
+// fixed. Only one problem per cause: min_workers gets one, and a pool
+// without a socket one (on_demand's when it is set).
 func validateScaling(ps *problems, k func(string) string, w *Watcher, defined map[string]bool) {
 	if !w.Elastic() {
-		switch {
-		case w.MinWorkers > 0:
+		if w.MinWorkers > 0 {
 			ps.add(k("min_workers"), "is %d but the pool is not elastic; set max_workers (or on_demand = true) too, or remove min_workers", w.MinWorkers)
-		case w.IdleTimeout > 0:
+		}
+		if w.IdleTimeout > 0 {
 			ps.add(k("idle_timeout"), "is set but the pool is not elastic; set on_demand = true or max_workers, or remove idle_timeout")
-		case w.ScaleBusyTarget > 0:
+		}
+		if w.ScaleBusyTarget > 0 {
 			ps.add(k("scale_busy_target"), "is set but the pool is not elastic; set max_workers (or on_demand = true) too, or remove scale_busy_target")
 		}
 		return
 	}
 	_, hi := w.Bounds()
 	switch {
-	case w.OnDemand && !hasSocket(w, defined):
-		ps.add(k("on_demand"), "needs a socket to watch for connections, and the watcher uses none; add sockets = [\"NAME\"] (a [sockets.NAME] section) or set on_demand = false")
 	case w.OnDemand && w.MinWorkers > 0:
 		ps.add(k("min_workers"), "is %d but on_demand starts the pool at 0 workers; set min_workers = 0 or on_demand = false", w.MinWorkers)
 	case !w.OnDemand && w.MinWorkers == 0:
 		ps.add(k("min_workers"), "is 0 but on_demand is false, so nothing would start a worker for a waiting connection; set min_workers >= 1, or on_demand = true")
 	case w.MaxWorkers > 0 && w.MinWorkers > w.MaxWorkers:
 		ps.add(k("min_workers"), "%d is over max_workers %d; lower min_workers or raise max_workers", w.MinWorkers, w.MaxWorkers)
-	case w.ScaleUpMaxStep > 0 && w.ScaleUpMaxStep < w.ScaleUpStep:
+	}
+	if w.ScaleUpMaxStep > 0 && w.ScaleUpMaxStep < w.ScaleUpStep {
 		ps.add(k("scale_up_max_step"), "%d is below scale_up_step %d; set it to 0 (no limit but max_workers) or at least %d", w.ScaleUpMaxStep, w.ScaleUpStep, w.ScaleUpStep)
-	case hi > w.MaxProcesses:
+	}
+	if hi > w.MaxProcesses {
 		ps.add(k("max_workers"), "%d is over max_processes %d; raise %s if the machine can take that many workers", hi, w.MaxProcesses, k("max_processes"))
-	case !hasSocket(w, defined):
+	}
+	switch {
+	case hasSocket(w, defined):
+	case w.OnDemand:
+		ps.add(k("on_demand"), "needs a socket to watch for connections, and the watcher uses none; add sockets = [\"NAME\"] (a [sockets.NAME] section) or set on_demand = false")
+	default:
 		ps.add(k("max_workers"), "makes the pool follow the accept queue of its sockets, and the watcher uses none; add sockets = [\"NAME\"] or remove max_workers")
 	}
 }

@@ -2,6 +2,8 @@ package configs
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +95,44 @@ func TestElasticOptionErrors(t *testing.T) {
 	w, err := WatcherFromOptions("lazy", "/bin/app", map[string]any{"on_demand": true, "sockets": []any{"web"}, "max_workers": 4.0}, testSockets)
 	if err != nil || !w.Elastic() || WatcherOptions(w)["max_workers"] != 4 {
 		t.Errorf("add elastic: %+v, %v", w.Scaling, err)
+	}
+}
+
+// TestElasticProblemsAllAtOnce: the elastic checks stopped at a
+// watcher's first problem, so max_workers = 2000 without min_workers
+// said only "min_workers: is 0", and max_workers over max_processes, or
+// scale_up_max_step below scale_up_step, came out one fix later. Every
+// problem of the watcher is reported in one run, as the README promises.
+func TestElasticProblemsAllAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "poold.toml")
+	if err := os.WriteFile(path, []byte(`
+[sockets.web]
+port = 8000
+[watchers.e]
+cmd = "/bin/app"
+sockets = ["web"]
+max_workers = 2000
+scale_up_step = 2
+scale_up_max_step = 1
+[watchers.f]
+cmd = "/bin/app"
+min_workers = 2
+idle_timeout = "5s"
+scale_busy_target = 50
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	for _, want := range []string{
+		"watchers.e.min_workers: is 0 but on_demand is false",
+		"watchers.e.scale_up_max_step: 1 is below scale_up_step 2",
+		"watchers.e.max_workers: 2000 is over max_processes 1024",
+		"watchers.f.min_workers: is 2 but the pool is not elastic",
+		"watchers.f.idle_timeout: is set but the pool is not elastic",
+		"watchers.f.scale_busy_target: is set but the pool is not elastic",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
 	}
 }
