@@ -1,0 +1,109 @@
+package arbiter
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/events"
+)
+
+// BenchmarkStatsRound is one round of the stats stream as poold runs it
+// while a console or stats subscriber is open: the snapshot, the sample
+// of every worker's /proc, the per-worker and per-watcher messages, and
+// the JSON payload of each, which the ZeroMQ publisher encodes once per
+// message (events.Event.MarshalPayload). The workers are real `sleep`
+// processes, POOLD_PROCINFO_BENCH_N of them (default 1,000) in 10
+// watchers. It reports the round's cost per worker (ns, allocations,
+// bytes) and as % of a core at one round a second (stats_interval 1s).
+func BenchmarkStatsRound(b *testing.B) {
+	n := 1000
+	if v := os.Getenv("POOLD_PROCINFO_BENCH_N"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 10 {
+			b.Fatalf("POOLD_PROCINFO_BENCH_N=%q: want an integer of at least 10", v)
+		}
+	}
+	sleep := "/bin/sleep"
+	if _, err := os.Stat(sleep); err != nil {
+		b.Fatalf("benchmark needs %s: %v", sleep, err)
+	}
+	cfg := &configs.Config{Arbiter: configs.DefaultArbiter()}
+	cfg.Arbiter.MaxProcesses = n + 100
+	want := map[string]int{}
+	for i := range 10 {
+		w := configs.DefaultWatcher(fmt.Sprintf("w%d", i))
+		w.Cmd, w.Args = sleep, []string{"3600"}
+		w.NumProcesses = n / 10
+		w.Logs.Stdout, w.Logs.Stderr, w.Logs.Ring = configs.LogToNone, configs.LogToNone, 0
+		w.GracefulTimeout = 5 * time.Second
+		cfg.Watchers = append(cfg.Watchers, w)
+		want[w.Name] = w.NumProcesses
+	}
+	h := start(b, cfg, Options{Log: hclog.NewNullLogger()})
+	workers := 0
+	for _, pids := range readyPidsOf(b, h, want) {
+		workers += len(pids)
+	}
+
+	ctx := context.Background()
+	bus := events.NewBus(nil)
+	sub := bus.Subscribe(4*workers, "stat.")
+	defer sub.Close()
+	round := func() (msgs, size int) {
+		snap, err := h.a.Snapshot(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h.a.publishStats(bus, snap)
+		for {
+			select {
+			case ev := <-sub.C():
+				msgs++
+				size += len(ev.MarshalPayload())
+			default:
+				return msgs, size
+			}
+		}
+	}
+	if msgs, _ := round(); msgs < workers {
+		b.Fatalf("a round published %d messages for %d workers", msgs, workers)
+	}
+
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	cpu0, start := selfCPU(b), time.Now()
+	msgs, size := 0, 0
+	for b.Loop() {
+		m, s := round()
+		msgs, size = msgs+m, size+s
+	}
+	cpu := selfCPU(b) - cpu0
+	wall := time.Since(start)
+	runtime.ReadMemStats(&m1)
+	per := float64(b.N) * float64(workers)
+	b.ReportMetric(float64(wall.Nanoseconds())/per, "ns/worker")
+	b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/per, "allocs/worker")
+	b.ReportMetric(float64(m1.TotalAlloc-m0.TotalAlloc)/per, "B/worker")
+	b.ReportMetric(float64(size)/float64(msgs), "B/msg")
+	// CPU of the whole test process (the arbiter's loop and the GC
+	// included) per round; at one round a second, ms/10 is % of a core.
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/round")
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N)/10*1000/float64(workers), "%core@1Hz/1000workers")
+}
+
+// selfCPU is this process's user+system CPU time so far.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
