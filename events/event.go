@@ -11,7 +11,6 @@
 package events
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
 )
@@ -48,9 +47,11 @@ func (e Event) Payload() map[string]any {
 	return p
 }
 
-// MarshalPayload encodes Payload as JSON.
+// MarshalPayload encodes Payload as JSON: the bytes of
+// json.Marshal(e.Payload()), written without its reflection where it can
+// (payload.go).
 func (e Event) MarshalPayload() []byte {
-	b, err := json.Marshal(e.Payload())
+	b, err := appendPayload(make([]byte, 0, 512), e)
 	if err != nil {
 		// Fields hold only numbers, strings, bools, slices and maps built
 		// by poold itself; failing here is a programming error.
