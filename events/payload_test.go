@@ -189,3 +189,33 @@ func randomString(r *rand.Rand) string {
 	}
 	return sb.String()
 }
+
+// BenchmarkMarshalPayload encodes a stats-stream message of one worker
+// (stat.<watcher>.<pid>), as the ZeroMQ publisher does for every worker
+// every stats_interval.
+func BenchmarkMarshalPayload(b *testing.B) {
+	f := map[string]any{
+		"pid": float64(4242), "wid": float64(3), "cmdline": "sleep", "username": "root", "nice": float64(0),
+		"cpu": number(0), "mem": number(0.012), "mem_info1": "1.23M", "mem_info2": "8.05M", "ctime": "0:00.01",
+		"create_time": number(1765000000.12), "age": number(12.3456), "started": 1765000000.13, "children": []any{},
+		"rss": float64(1290240), "vms": float64(8441856), "cpu_user": 0.01, "cpu_system": float64(0),
+		"ppid": float64(1), "num_threads": float64(1), "proc_state": "sleeping", "argv": []any{"/bin/sleep", "3600"},
+		"state": "active", "restarts": float64(0), "subtopic": 4242, "name": nil,
+	}
+	ev := Event{Seq: 77, Time: time.Unix(1765000000, 123456789), Topic: "stat.web.4242", Fields: f}
+	b.Run("MarshalPayload", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ev.MarshalPayload()
+		}
+	})
+	// What MarshalPayload did before payload.go, for comparison.
+	b.Run("json.Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(ev.Payload()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
