@@ -23,10 +23,15 @@ func HumanSize(n uint64) string {
 		if n < unit {
 			continue
 		}
-		// FormatFloat rounds half to even, as Python's round and format do.
-		return strconv.FormatFloat(float64(n)/float64(unit), 'f', 2, 64) + string(sizeSymbols[i])
+		// AppendFloat rounds half to even, as Python's round and format
+		// do. One allocation: the stats stream formats two per worker
+		// every second.
+		var buf [32]byte
+		b := strconv.AppendFloat(buf[:0], float64(n)/float64(unit), 'f', 2, 64)
+		return string(append(b, sizeSymbols[i]))
 	}
-	return strconv.FormatUint(n, 10) + "B"
+	var buf [24]byte
+	return string(append(strconv.AppendUint(buf[:0], n, 10), 'B'))
 }
 
 // formatCPUTime renders CPU time given in clock ticks (1/100 s) as
@@ -34,7 +39,10 @@ func HumanSize(n uint64) string {
 // wrapped at 60: 2 h of CPU time is "120:00.00".
 func formatCPUTime(ticks uint64) string {
 	secs := ticks / userHZ
-	return fmt.Sprintf("%d:%02d.%02d", secs/60, secs%60, ticks%userHZ)
+	var buf [32]byte
+	b := strconv.AppendUint(buf[:0], secs/60, 10)
+	b = append(b, ':', byte('0'+secs%60/10), byte('0'+secs%10), '.', byte('0'+ticks%userHZ/10), byte('0'+ticks%10))
+	return string(b)
 }
 
 // round1 rounds to one decimal place, as psutil does for Circus's cpu.

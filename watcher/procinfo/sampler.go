@@ -31,6 +31,7 @@
 package procinfo
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -114,6 +115,7 @@ type tracked struct {
 	identityDone bool
 	identityAge  float64 // the process's age when argv and owner were read
 	argv         []string
+	program      string // programName of argv, "" without one
 	username     string
 }
 
@@ -465,7 +467,7 @@ func (s *Sampler) info(pid int, st procfs.ProcStat, clk clock) Info {
 	created := s.bootTime + float64(st.Starttime)/userHZ
 	in := Info{
 		PID:        pid,
-		Cmdline:    programName(ps.argv, st.Comm),
+		Cmdline:    cmp.Or(ps.program, st.Comm),
 		Username:   ps.username,
 		Nice:       st.Nice,
 		CPU:        Float(round1(ps.cpu)),
@@ -507,6 +509,7 @@ func (s *Sampler) readIdentity(pid int, ps *tracked, age float64) {
 		return
 	}
 	ps.argv = id.argv
+	ps.program = programName(id.argv, "")
 	ps.username = s.username(id.uid)
 	ps.identityDone = true
 	ps.identityAge = age

@@ -162,3 +162,33 @@ func TestIdentityMatchesProcfs(t *testing.T) {
 		t.Errorf("readRealUID of a status without Uid: %v, want errNoUid", err)
 	}
 }
+
+// TestListPidsOfAFakeRoot: listPids gives the numeric entries of a
+// directory and nothing else, over as many getdents calls as it takes
+// (5,000 entries do not fit in one buffer).
+func TestListPidsOfAFakeRoot(t *testing.T) {
+	root := t.TempDir()
+	var want []int
+	for i := 1; i <= 5000; i++ {
+		want = append(want, i*7)
+		if err := os.Mkdir(filepath.Join(root, strconv.Itoa(i*7)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"self", "thread-self", "sys", "12a", "a12", "1-2", "99999999999999999999999"} {
+		if err := os.WriteFile(filepath.Join(root, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := listPids(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("listPids: %d pids, want %d (first %v)", len(got), len(want), got[:min(len(got), 5)])
+	}
+	if _, err := listPids(filepath.Join(root, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("listPids of a missing root: error %v, want one naming the path", err)
+	}
+}
