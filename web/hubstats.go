@@ -90,11 +90,14 @@ func (h *hub) sortSample(b *statsBatch, ev events.Event) {
 		// a process; a sample only updates one.
 		return
 	}
-	info, _ := plain(ev.Fields)
+	if ev.Fields == nil {
+		return
+	}
+	// Only what the page uses is copied: the model keeps no more.
+	info, _ := plain(pageProc(ev.Fields))
 	if info == nil {
 		return
 	}
-	info = pageProc(info)
 	w.Procs[pid] = info
 	if b.procs[name] == nil {
 		b.procs[name] = map[string]map[string]any{}

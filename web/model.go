@@ -77,19 +77,6 @@ func call(ctx context.Context, b Backend, command string, props map[string]any) 
 	return m, nil
 }
 
-// plain round-trips v through JSON.
-func plain(v any) (map[string]any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
 // setStatus takes the status, reason, slots and size bounds of a "status
 // NAME" reply.
 func (w *watcherView) setStatus(st map[string]any) {
