@@ -3,6 +3,7 @@ package arbiter
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -222,9 +223,15 @@ func (a *Arbiter) finish(m *cmdMsg, ws []*watcher.Watcher, fields func() map[str
 	if keepsRunning[m.req.Command] {
 		running = runningOf(ws)
 	}
+	startsAdded := addsStarted(m)
 	sizes := sizesAsked(m, ws)
 	whenAllSettled(ws, func() {
 		why := joinWhy(letGoOf(m.req.Command, ws), changeFailures(m.req.Command, managed(ws)))
+		if startsAdded {
+			// An add with start means it to run, as a start does: one
+			// stopped since (not for a reason its start gave) was cut short.
+			running = notRefused(ws)
+		}
 		why = joinWhy(why, a.stoppedSince(m.req.Command, managed(running)))
 		why = joinWhy(why, resizedSince(m.req.Command, ws, sizes))
 		if why != "" {
@@ -240,6 +247,33 @@ func (a *Arbiter) finish(m *cmdMsg, ws []*watcher.Watcher, fields func() map[str
 // running, so that finding it stopped when it settles means a stop, rm or
 // quit cut them short (kill, also answered by finish, stops it).
 var keepsRunning = map[string]bool{"set": true, "incr": true, "decr": true}
+
+// addsStarted reports whether m is an add with start: like the commands
+// of keepsRunning, it means its watcher to run when it settles.
+func addsStarted(m *cmdMsg) bool {
+	start, _ := m.props().boolean("start", false) // cmdAdd refused a bad one
+	return m.req.Command == "add" && start
+}
+
+// addedStarted is the reply of a waited add with start, as circusd's (its
+// watcher's start()): the pids started and kept, sorted; a new watcher
+// keeps none. nil for any other add.
+func addedStarted(m *cmdMsg, w *watcher.Watcher) func() map[string]any {
+	if wait, _ := m.props().boolean("waiting", false); !wait || !addsStarted(m) {
+		return nil
+	}
+	return func() map[string]any {
+		started := append([]int{}, w.Pids()...)
+		slices.Sort(started)
+		return map[string]any{"started": started, "kept": []int{}}
+	}
+}
+
+// notRefused is ws without the watchers whose start did not happen (a
+// hook, a dependency down): startFailures says why of those.
+func notRefused(ws []*watcher.Watcher) []*watcher.Watcher {
+	return slices.DeleteFunc(slices.Clone(ws), func(w *watcher.Watcher) bool { return w.StartError() != nil })
+}
 
 // changeFailures words what a waited set or add did not do: a rolling
 // reload abandoned (the old workers serve on), an added watcher that did

@@ -419,7 +419,7 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 		// After what it depends on, as start NAME.
 		a.startInOrder(a.withDeps([]*watcher.Watcher{w}), nil)
 	}
-	return a.finish(m, []*watcher.Watcher{w}, nil)
+	return a.finish(m, []*watcher.Watcher{w}, addedStarted(m, w))
 }
 
 // addOptions reads add's options with its cmd and args properties in

@@ -269,7 +269,9 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 	// (none, for a new one) and is reported under rolled_back.
 	failed := map[string]string{}
 	var touched []*watcher.Watcher
+	ran := map[*watcher.Watcher]bool{} // for cutShortWhy
 	for _, u := range plan.updates {
+		ran[u.w] = u.w.Status() != watcher.Stopped
 		if err := u.w.Update(u.spec, u.socks); err != nil {
 			// launch.Check passed off the loop for a changed watcher,
 			// so this is not expected.
@@ -304,7 +306,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 						a.log.Warn("closing sockets removed from the config", "error", err)
 					}
 				})
-				o := a.rolledBack(o, touched, failed)
+				o := a.rolledBack(o, touched, ran, failed)
 				o.NotStarted = notStarted(started)
 				o.Failed, o.Ended = oneShotsOf(started)
 				a.refile(o.RolledBack, prevFiled, filed)
@@ -347,18 +349,45 @@ func (a *Arbiter) addAll(plan reloadPlan, o *reloadOutcome, failed map[string]st
 }
 
 // rolledBack moves the updated watchers whose rollout was abandoned from
-// Updated to RolledBack, beside those that failed to be updated or added.
-func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher, failed map[string]string) reloadOutcome {
+// Updated to RolledBack, beside those that failed to be updated or added,
+// and those whose rollout a stop, rm or quit cut short to CutShort (ran:
+// the touched watchers that were running when the reload began).
+func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher, ran map[*watcher.Watcher]bool, failed map[string]string) reloadOutcome {
 	o.RolledBack = maps.Clone(failed)
+	o.CutShort = map[string]string{}
 	o.Updated = nil
 	for _, w := range touched {
 		if err := w.ReloadError(); err != nil {
 			o.RolledBack[w.Name()] = err.Error()
+		} else if why := a.cutShortWhy(w, ran[w]); why != "" {
+			o.CutShort[w.Name()] = why
 		} else {
 			o.Updated = append(o.Updated, w.Name())
 		}
 	}
 	return o
+}
+
+// cutShortWhy words, for a watcher a config reload updated, what stopped
+// it before every worker was replaced (ran: it was running when the
+// reload began, so its rollout was under way): rm --nostop, an rm or a
+// later reload that removed it, quit, or a stop; "" when nothing did.
+// Its settings are not rolled back: a stopped one runs them at its next
+// start, which is why it is not listed under rolled_back either.
+func (a *Arbiter) cutShortWhy(w *watcher.Watcher, ran bool) string {
+	if why := letGoOf("reload", []*watcher.Watcher{w}); why != "" {
+		return why
+	}
+	if !ran || a.stoppedSince("reload", []*watcher.Watcher{w}) == "" {
+		return ""
+	}
+	switch {
+	case a.watchers[strings.ToLower(w.Name())] != w || a.leaving[w]:
+		return "an rm or a later config reload removed it before every worker was replaced: it is gone"
+	case a.stopping:
+		return "poold began to shut down (quit, or a signal) before every worker was replaced"
+	}
+	return fmt.Sprintf("a stop came in before every worker was replaced: it is stopped, with the new settings, which its next start runs (poolctl start %s)", w.Name())
 }
 
 // notStarted maps each of the added watchers a reload started that has

@@ -16,6 +16,11 @@ type reloadOutcome struct {
 	// not be updated or added at all, to the reason; it kept its old spec
 	// and workers (a new one is not there).
 	RolledBack map[string]string
+	// CutShort maps an updated watcher whose rolling reload a stop, rm
+	// or quit ended before every worker was replaced to what did (see
+	// cutShortWhy). It keeps its new spec (a stopped one runs it at its
+	// next start) or is gone: it is not listed under Updated.
+	CutShort map[string]string
 	// NotStarted maps an added watcher that the reload started but that
 	// has a slot with no worker (its spawn failed, a hook refused) to
 	// why, in startFailures' words. It stays added, retrying with backoff
@@ -45,6 +50,7 @@ func (o reloadOutcome) fields() map[string]any {
 	f := map[string]any{
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
 		"unchanged": nonNil(o.Unchanged), "rolled_back": anyMap(o.RolledBack),
+		"cut_short":   anyMap(o.CutShort),
 		"not_started": anyMap(o.NotStarted), "restart_needed": nonNil(o.RestartNeeded),
 		"sockets": o.Sockets.fields(), "settings": settingKeys(o.Settings),
 	}
@@ -82,6 +88,9 @@ func (o reloadOutcome) err() error {
 	var parts []string
 	for _, n := range slices.Sorted(maps.Keys(o.RolledBack)) {
 		parts = append(parts, fmt.Sprintf("watcher %q rolled back: %s", n, o.RolledBack[n]))
+	}
+	for _, n := range slices.Sorted(maps.Keys(o.CutShort)) {
+		parts = append(parts, fmt.Sprintf("watcher %q reload cut short: %s", n, o.CutShort[n]))
 	}
 	for _, n := range slices.Sorted(maps.Keys(o.NotStarted)) {
 		parts = append(parts, fmt.Sprintf("watcher %q added but not started: %s", n, o.NotStarted[n]))

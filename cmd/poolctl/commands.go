@@ -305,7 +305,8 @@ if the work failed, with poold's reason: a config file poold rejected
 (nothing was changed), or a rolling reload poold abandoned (that watcher's
 old workers keep serving). When poold reports it, what became of each
 watcher is printed, one line each: NAME: added, removed, updated,
-unchanged, or rolled back: REASON. A changed setting that keeps its old
+unchanged, rolled back: REASON, or cut short: REASON (a stop or rm that
+came in ended its rolling reload; exit 1 too). A changed setting that keeps its old
 value until poold restarts (an endpoint, [web] address) is listed too,
 "setting KEY: changed, not applied: ...", with a warning on stderr; the
 exit status stays 0, since the rest applied.

@@ -30,7 +30,8 @@ func hasOutcome(r reply) bool {
 // formatOutcome prints "NAME: what happened" per watcher, sorted by name:
 // added, removed, updated, unchanged, "added, not started: reason",
 // "added, then watcher ... ran and failed: how" or "... ran and ended:
-// how" (a one-shot), or "rolled back: reason".
+// how" (a one-shot), "cut short: reason" (a stop or rm ended its rolling
+// reload) or "rolled back: reason".
 func formatOutcome(w io.Writer, r reply) error {
 	fate := map[string]string{}
 	for _, k := range outcomeKeys {
@@ -50,6 +51,10 @@ func formatOutcome(w io.Writer, r reply) error {
 	ended, _ := r["ended"].(map[string]any)
 	for n, why := range ended {
 		fate[n] = "added, then " + render(why)
+	}
+	cut, _ := r["cut_short"].(map[string]any)
+	for n, why := range cut {
+		fate[n] = "cut short: " + render(why)
 	}
 	rolled, _ := r["rolled_back"].(map[string]any)
 	for n, why := range rolled {

@@ -105,6 +105,9 @@ func compareReplies(t *testing.T, cd *circusd, p *proc) {
 		{"command": "get", "properties": map[string]any{"name": "noargs", "keys": []string{"args"}}},
 		{"command": "rm", "properties": map[string]any{"name": "argl", "waiting": true}},
 		{"command": "rm", "properties": map[string]any{"name": "noargs", "waiting": true}},
+		// A waited add with start answers its start's started and kept.
+		{"command": "add", "properties": map[string]any{"name": "begun", "cmd": "sleep 500", "start": true, "waiting": true}},
+		{"command": "rm", "properties": map[string]any{"name": "begun", "waiting": true}},
 		// Circus's names that set takes, which poold keeps under other
 		// names or has no key for (options has them too).
 		{"command": "get", "properties": map[string]any{"name": "web", "keys": []string{"max_retry", "stop_children", "close_child_stdin", "close_child_stdout", "close_child_stderr", "shell", "shell_args"}}},
