@@ -208,6 +208,13 @@ func (a *Arbiter) dispatch(m *cmdMsg) {
 
 // finish answers m now, or once ws have settled when it asked for waiting.
 func (a *Arbiter) finish(m *cmdMsg, ws []*watcher.Watcher, fields func() map[string]any) error {
+	return a.finishChecked(m, ws, fields, nil)
+}
+
+// finishChecked is finish with one more check of the settled state:
+// undone words what another command undid of m's ("" for nothing), for
+// a waited m's answer. It may be nil.
+func (a *Arbiter) finishChecked(m *cmdMsg, ws []*watcher.Watcher, fields func() map[string]any, undone func() string) error {
 	wait, err := m.props().boolean("waiting", false)
 	if err != nil {
 		return err
@@ -234,6 +241,9 @@ func (a *Arbiter) finish(m *cmdMsg, ws []*watcher.Watcher, fields func() map[str
 		}
 		why = joinWhy(why, a.stoppedSince(m.req.Command, managed(running)))
 		why = joinWhy(why, resizedSince(m.req.Command, ws, sizes))
+		if undone != nil {
+			why = joinWhy(why, undone())
+		}
 		if why != "" {
 			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
 			return

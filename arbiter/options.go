@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"slices"
@@ -147,7 +148,49 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if _, ok := opts["numprocesses"]; ok && spec.Elastic() && w.Status() != watcher.Stopped {
 		w.SetTarget(spec.NumProcesses) // moves the size within the bounds
 	}
-	return a.finish(m, []*watcher.Watcher{w}, nil)
+	if rollsAnyway(given) && !watcher.Compare(base, spec).Restart && w.Status() != watcher.Stopped {
+		w.Reload(true, false)
+	}
+	return a.finishChecked(m, []*watcher.Watcher{w}, nil, supersededSince(w, given, base, w.Spec()))
+}
+
+// supersededSince words, once a waited set that rolls w's workers over
+// has settled, that a later set or config reload gave one of the fields
+// it changed (from base to applied) another value before its workers
+// were replaced: an ok would name a state that does not run. A size
+// changed since is resizedSince's; a watcher stopped or let go of since,
+// stoppedSince's and letGoOf's. nil for a set that rolls nothing over.
+func supersededSince(w *watcher.Watcher, given map[string]any, base, applied configs.Watcher) func() string {
+	c := watcher.Compare(base, applied)
+	if !c.Restart {
+		return nil
+	}
+	changed := slices.DeleteFunc(c.Fields, func(f string) bool { return f == "NumProcesses" })
+	return func() string {
+		if w.Abandoned() || w.Status() == watcher.Stopped {
+			return ""
+		}
+		now := watcher.Compare(applied, w.Spec()).Fields
+		if !slices.ContainsFunc(changed, func(f string) bool { return slices.Contains(now, f) }) {
+			return ""
+		}
+		return fmt.Sprintf("watcher %q no longer runs what this set gave it (%s): a later set or config reload changed it again before its workers were replaced (poolctl options %s shows what it runs now)",
+			w.Name(), strings.Join(sortedKeys(given), ", "), w.Name())
+	}
+}
+
+// rollsAnyway reports whether a set of opts (Circus's names, as given)
+// rolls the workers over even when the values are those they run with,
+// as circusd's set does for these keys: a deploy that swaps the program
+// in place, then sets cmd to the same path, restarts onto it. A set that
+// changes one of them rolls them over in any case (watcher.Compare).
+func rollsAnyway(opts map[string]any) bool {
+	for _, k := range []string{"cmd", "args", "env", "working_dir", "uid", "gid", "shell"} {
+		if _, ok := opts[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // checkSet refuses a set that would turn watcher name's spec from before

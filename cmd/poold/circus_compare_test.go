@@ -235,6 +235,8 @@ func compareEvents(t *testing.T, cd *circusd, cc *ctlclient.Client, p *proc, pc 
 		{"restart", map[string]any{"name": "web", "waiting": true}},
 		// One updated per option (circusd's set_opt each), then the spawn.
 		{"set", map[string]any{"name": "web", "waiting": true, "options": map[string]any{"graceful_timeout": 2, "warmup_delay": 0, "numprocesses": 3}}},
+		// env as it is: circusd rolls the workers over all the same.
+		{"set", map[string]any{"name": "web", "waiting": true, "options": map[string]any{"env": map[string]any{"FOO": "bar", "HELLO": "world"}}}},
 	} {
 		var got [2][]string
 		for i, s := range sides {
