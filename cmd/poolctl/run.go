@@ -89,6 +89,10 @@ func (e runError) Unwrap() error { return e.err }
 // app holds the global flags and the output streams of one run.
 type app struct {
 	stdout, stderr io.Writer
+	// out is stdout as run gave it, for jsonFailure (stdout is out);
+	// args are run's.
+	out  *outWatch
+	args []string
 
 	endpoint     string
 	endpointFrom string // "--endpoint", "POOLCTL_ENDPOINT", "" (the default)
@@ -120,18 +124,28 @@ type app struct {
 // run executes poolctl with args (without the program name) and returns
 // the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr}
+	out := &outWatch{w: stdout}
+	a := &app{stdout: out, stderr: stderr, out: out, args: args}
 	root := a.rootCommand()
 	root.SetArgs(valueArgs(root, args))
 	err := root.ExecuteContext(ctx)
 	return a.exitCode(err)
 }
 
-// exitCode prints err (if any) and maps it to the exit status.
+// exitCode prints err (if any) and maps it to the exit status; with
+// --json, a JSON object on stdout too when poold's reply is not there
+// (jsonFailure).
 func (a *app) exitCode(err error) int {
 	if err == nil {
 		return exitOK
 	}
+	code, msg := a.report(err)
+	a.jsonFailure(err, msg, code)
+	return code
+}
+
+// report prints err on stderr and returns its exit status and message.
+func (a *app) report(err error) (int, string) {
 	var (
 		ue usageError
 		re replyError
@@ -139,29 +153,29 @@ func (a *app) exitCode(err error) int {
 		ie interruptedError
 		rn runError
 	)
+	var code int
+	var msg string
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintf(a.stderr, "poolctl: %s\n", ue.msg)
-		return exitUsage
+		code, msg = exitUsage, ue.msg
 	case errors.As(err, &re):
-		fmt.Fprintf(a.stderr, "poolctl: %s\n", re.reason)
-		return exitReplyError
+		code, msg = exitReplyError, re.reason
 	case errors.As(err, &ce):
-		fmt.Fprintf(a.stderr, "poolctl: %s\n", ce.msg)
-		return exitUnreachable
+		code, msg = exitUnreachable, ce.msg
 	case errors.As(err, &ie):
-		fmt.Fprintf(a.stderr, "poolctl: %s\n", ie.msg)
-		return exitInterrupted
+		code, msg = exitInterrupted, ie.msg
 	case errors.As(err, &rn):
-		fmt.Fprintf(a.stderr, "poolctl: %v\n", rn.err)
-		return exitReplyError
+		code, msg = exitReplyError, rn.err.Error()
+	default:
+		// Anything else comes from cobra: unknown command, bad flag,
+		// wrong number of arguments.
+		msg := strings.TrimRight(err.Error(), "\n")
+		fmt.Fprintf(a.stderr, "poolctl: %s\n", msg)
+		fmt.Fprintln(a.stderr, "Run 'poolctl --help' for the list of commands.")
+		return exitUsage, msg
 	}
-	// Anything else comes from cobra: unknown command, bad flag, wrong
-	// number of arguments.
-	msg := strings.TrimRight(err.Error(), "\n")
 	fmt.Fprintf(a.stderr, "poolctl: %s\n", msg)
-	fmt.Fprintln(a.stderr, "Run 'poolctl --help' for the list of commands.")
-	return exitUsage
+	return code, msg
 }
 
 func (a *app) rootCommand() *cobra.Command {

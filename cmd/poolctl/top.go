@@ -232,7 +232,7 @@ func waitKey(ctx context.Context, keys int, d time.Duration) (quit bool) {
 }
 
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := unwrapOut(w).(*os.File)
 	return ok && isTerminalFd(int(f.Fd()))
 }
 
