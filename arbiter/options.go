@@ -148,9 +148,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if _, ok := opts["numprocesses"]; ok && spec.Elastic() && w.Status() != watcher.Stopped {
 		w.SetTarget(spec.NumProcesses) // moves the size within the bounds
 	}
-	if rollsAnyway(given) && !watcher.Compare(base, spec).Restart && w.Status() != watcher.Stopped {
-		w.Reload(true, false)
-	}
+	rollAnyway(w, given, base, spec)
 	return a.finishChecked(m, []*watcher.Watcher{w}, nil, supersededSince(w, given, base, w.Spec()))
 }
 
@@ -179,18 +177,22 @@ func supersededSince(w *watcher.Watcher, given map[string]any, base, applied con
 	}
 }
 
-// rollsAnyway reports whether a set of opts (Circus's names, as given)
-// rolls the workers over even when the values are those they run with,
-// as circusd's set does for these keys: a deploy that swaps the program
-// in place, then sets cmd to the same path, restarts onto it. A set that
-// changes one of them rolls them over in any case (watcher.Compare).
-func rollsAnyway(opts map[string]any) bool {
+// rollAnyway rolls running w's workers over for a set of opts (Circus's
+// names, as given) that changed nothing they run (base to spec) but
+// names a key circusd's set rolls the workers over for whatever its
+// value: a deploy that swaps the program in place, then sets cmd to the
+// same path, restarts onto it. A set that changes what they run rolls
+// them over in any case (w.Update).
+func rollAnyway(w *watcher.Watcher, opts map[string]any, base, spec configs.Watcher) {
+	if w.Status() == watcher.Stopped || watcher.Compare(base, spec).Restart {
+		return
+	}
 	for _, k := range []string{"cmd", "args", "env", "working_dir", "uid", "gid", "shell"} {
 		if _, ok := opts[k]; ok {
-			return true
+			w.Reload(true, false)
+			return
 		}
 	}
-	return false
 }
 
 // checkSet refuses a set that would turn watcher name's spec from before

@@ -269,9 +269,8 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 	// (none, for a new one) and is reported under rolled_back.
 	failed := map[string]string{}
 	var touched []*watcher.Watcher
-	ran := map[*watcher.Watcher]bool{} // for cutShortWhy
+	ran := plan.running() // for cutShortWhy
 	for _, u := range plan.updates {
-		ran[u.w] = u.w.Status() != watcher.Stopped
 		if err := u.w.Update(u.spec, u.socks); err != nil {
 			// launch.Check passed off the loop for a changed watcher,
 			// so this is not expected.
@@ -495,6 +494,15 @@ func (a *Arbiter) planReload(cfg *configs.Config, began map[*watcher.Watcher]boo
 		}
 	}
 	return p, nil
+}
+
+// running are the watchers p updates that run now, before it applies.
+func (p reloadPlan) running() map[*watcher.Watcher]bool {
+	ran := map[*watcher.Watcher]bool{}
+	for _, u := range p.updates {
+		ran[u.w] = u.w.Status() != watcher.Stopped
+	}
+	return ran
 }
 
 func (a *Arbiter) sortList(ws []*watcher.Watcher) []*watcher.Watcher {
