@@ -280,9 +280,10 @@ func addedStarted(m *cmdMsg, w *watcher.Watcher) func() map[string]any {
 }
 
 // notRefused is ws without the watchers whose start did not happen (a
-// hook, a dependency down): startFailures says why of those.
+// hook, a dependency down) and the one-shots that ran out: startFailures
+// says why of those.
 func notRefused(ws []*watcher.Watcher) []*watcher.Watcher {
-	return slices.DeleteFunc(slices.Clone(ws), func(w *watcher.Watcher) bool { return w.StartError() != nil })
+	return slices.DeleteFunc(slices.Clone(ws), func(w *watcher.Watcher) bool { return w.StartError() != nil || w.RanOut() })
 }
 
 // changeFailures words what a waited set or add did not do: a rolling

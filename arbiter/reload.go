@@ -377,8 +377,8 @@ func (a *Arbiter) cutShortWhy(w *watcher.Watcher, ran bool) string {
 	if why := letGoOf("reload", []*watcher.Watcher{w}); why != "" {
 		return why
 	}
-	if !ran || a.stoppedSince("reload", []*watcher.Watcher{w}) == "" {
-		return ""
+	if !ran || w.RanOut() || a.stoppedSince("reload", []*watcher.Watcher{w}) == "" {
+		return "" // a one-shot that ran out stopped on its own: status says how
 	}
 	switch {
 	case a.watchers[strings.ToLower(w.Name())] != w || a.leaving[w]:
