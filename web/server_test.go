@@ -589,11 +589,20 @@ func TestReadLimitClosesConnection(t *testing.T) {
 	}
 }
 
+// TestPingKeepsIdleConsoleAlive: a console that sends nothing but answers
+// the server's pings outlives pongWait, the read deadline each pong
+// extends. pongWait is 2 s, not 200 ms: under load the test's reader, or
+// the server's, went unscheduled for longer than 200 ms between two
+// pongs, and the server rightly dropped the console ("connection closed
+// after 5 pings"). The test waits for pings spanning 1.5 pongWait from
+// the dial, the least that shows the pongs kept it.
 func TestPingKeepsIdleConsoleAlive(t *testing.T) {
+	const pongWait = 2 * time.Second
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, func(tu *tunings) {
-		tu.pingEvery = 20 * time.Millisecond
-		tu.pongWait = 200 * time.Millisecond
+		tu.pingEvery = 50 * time.Millisecond
+		tu.pongWait = pongWait
 	})
+	dialed := time.Now()
 	c := dialConsole(t, ts)
 	pings := make(chan struct{}, 100)
 	c.c.SetPingHandler(func(data string) error {
@@ -601,10 +610,9 @@ func TestPingKeepsIdleConsoleAlive(t *testing.T) {
 		case pings <- struct{}{}:
 		default:
 		}
-		return c.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		return c.c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(hang))
 	})
-	// Reading runs the ping handler; wait for several pings spanning more
-	// than pongWait: the server keeps the console because it answers.
+	// Reading runs the ping handler.
 	go func() {
 		for {
 			if _, _, err := c.c.ReadMessage(); err != nil {
@@ -614,15 +622,15 @@ func TestPingKeepsIdleConsoleAlive(t *testing.T) {
 		}
 	}()
 	deadline := time.After(hang)
-	for n := 0; n < 20; {
+	for n := 0; time.Since(dialed) < pongWait*3/2; {
 		select {
 		case _, ok := <-pings:
 			if !ok {
-				t.Fatalf("connection closed after %d pings", n)
+				t.Fatalf("connection closed after %d pings, %v after the dial (pongWait %v)", n, time.Since(dialed).Round(time.Millisecond), pongWait)
 			}
 			n++
 		case <-deadline:
-			t.Fatalf("only %d pings in 10s", n)
+			t.Fatalf("only %d pings in %v", n, hang)
 		}
 	}
 	c.c.Close()
