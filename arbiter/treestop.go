@@ -3,6 +3,7 @@ package arbiter
 import (
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -170,20 +171,30 @@ func (a *Arbiter) groupEnded(pid int) (left int, killed bool) {
 	return left, killed
 }
 
-// leftAtKill counts what a stopped worker left as the watcher SIGKILLs it
-// at its deadline, when the worker itself has ended already (a zombie, or
-// reaped): its end, not yet handled, would otherwise count them only once
-// they had died of the kill.
+// leftAtKill counts what a stopped worker left running as the watcher
+// SIGKILLs it at its deadline, the worker itself aside. When the worker
+// has ended already (a zombie, or reaped), its end, not yet handled, would
+// otherwise count them only once they had died of the kill. When it has
+// not, it may still end of its stop signal: a fatal signal seals how a
+// process ends as it is sent, and a worker not scheduled since then (a
+// shell wrapper on a loaded host) dies of it only with or after the kill.
+// Its exit then says the stop signal, and the app it left, which poold
+// killed at the deadline, went uncounted: "killed by signal TERM", not
+// graceful_timeout. A worker that dies of the kill itself is "killed by
+// poold after graceful_timeout" whatever this count says.
 func (a *Arbiter) leftAtKill(pid int) {
-	if _, stopping := a.stops.get(pid); !stopping || !procinfo.Gone(pid) {
+	if _, stopping := a.stops.get(pid); !stopping {
 		return
 	}
 	a.stops.killing(pid, func() int {
+		var pids []int
 		if g := a.groups[pid]; g != nil {
-			return len(procinfo.Running(g.Pids()))
+			pids = g.Pids()
+		} else {
+			// Not groupLeft: the worker, a zombie still, holds its pid.
+			pids = procinfo.GroupMembers(pid)
 		}
-		// Not groupLeft: the worker, a zombie still, holds its pid.
-		return len(procinfo.Running(procinfo.GroupMembers(pid)))
+		return len(procinfo.Running(slices.DeleteFunc(pids, func(p int) bool { return p == pid })))
 	})
 }
 
