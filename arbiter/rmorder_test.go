@@ -12,8 +12,16 @@ import (
 // TestRemoveComesFirst: rm publishes remove before it stops the watcher,
 // then the kills and reaps, and stop last, as circusd does (remove,
 // kill, kill, reap, reap, stop); poold used to publish remove last.
+//
+// The workers' graceful_timeout is the hang bound, not testWatcher's 5 s:
+// the test is about the order, and in whole-package runs on a loaded host
+// the workers' ends reached poold more than 5 s after their SIGTERM (they
+// exited 0 on it), so each got a SIGKILL too ("remove kill kill kill kill
+// reap reap stop").
 func TestRemoveComesFirst(t *testing.T) {
-	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 2)}}, Options{})
+	w := testWatcher("web", "sleep", 2)
+	w.GracefulTimeout = hang
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
 	readyPids(t, h, "web", 2)
 	h.do("rm", map[string]any{"name": "web", "waiting": true})
 	var kinds []string
