@@ -46,7 +46,7 @@ type Size struct {
 	Elastic  bool
 	OnDemand bool
 	Current  int // the size in force (numprocesses)
-	Ready    int // workers of the spec in force that are ready (set by Size)
+	Ready    int // workers ready, of any spec: those serving (set by Size)
 	Min, Max int
 	Queue    int // the last accept-queue reading
 	Busy     int // workers busy at the last reading (BUSY=N, N > 0)
@@ -288,7 +288,12 @@ func (w *Watcher) Size() Size {
 	lo, hi := w.sizing().Bounds()
 	sc := w.scaleInfo
 	sc.Elastic, sc.OnDemand, sc.Current, sc.Min, sc.Max = w.Elastic(), w.spec.OnDemand, w.spec.NumProcesses, lo, hi
-	sc.Ready = w.tally.readyCur
+	sc.Ready = 0
+	for _, p := range w.procs {
+		if p.State == ProcReady {
+			sc.Ready++
+		}
+	}
 	if !sc.Elastic {
 		sc.Min, sc.Max = w.spec.NumProcesses, w.spec.NumProcesses
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -107,18 +108,18 @@ func (a *app) printFleet(command string, res []hostResult) error {
 		}
 		return nil
 	}
-	var header string
-	var rows []string
+	var cols []string           // the union of the hosts' columns, in order
+	var rows []fleetRow         // each host's rows, or one row of a host without any
 	problem := map[int]string{} // row index -> why that host has no rows
 	for _, r := range res {
 		switch {
 		case r.err != nil:
 			problem[len(rows)] = r.problem()
-			rows = append(rows, r.host)
+			rows = append(rows, fleetRow{host: r.host})
 			continue
 		case r.rep["status"] == "error":
 			problem[len(rows)] = "error: " + render(r.rep["reason"]) + a.tokenNote(r.url, int(num(r.rep["errno"])))
-			rows = append(rows, r.host)
+			rows = append(rows, fleetRow{host: r.host})
 			continue
 		}
 		var sink rawSink
@@ -126,30 +127,89 @@ func (a *app) printFleet(command string, res []hostResult) error {
 			return err
 		}
 		lines := strings.Split(strings.TrimRight(sink.String(), "\n"), "\n")
+		var head []string
 		if len(lines) > 0 && strings.Contains(lines[0], "\t") && strings.ToUpper(lines[0]) == lines[0] {
-			if header == "" {
-				header = lines[0]
-			}
+			head = strings.Split(lines[0], "\t")
+			cols = mergeColumns(cols, head)
 			lines = lines[1:]
 		}
 		for _, l := range lines {
-			rows = append(rows, r.host+"\t"+l)
+			rows = append(rows, fleetRow{host: r.host, head: head, cells: strings.Split(l, "\t")})
 		}
 	}
-	if header == "" {
-		header = strings.ToUpper(command)
-	}
-	// A host without rows fills every column but the last with "-", so
-	// the table's columns stay aligned across it.
-	for i, why := range problem {
-		rows[i] += "\t" + strings.Repeat("-\t", strings.Count(header, "\t")) + why
+	if cols == nil {
+		cols = []string{strings.ToUpper(command)}
 	}
 	return writeTrimmed(a.stdout, func(t io.Writer) {
-		fmt.Fprintln(t, "HOST\t"+header)
-		for _, row := range rows {
-			fmt.Fprintln(t, row)
+		fmt.Fprintln(t, "HOST\t"+strings.Join(cols, "\t"))
+		for i, row := range rows {
+			if why, ok := problem[i]; ok {
+				// A host without rows fills every column but the last
+				// with "-", so the table's columns stay aligned across it.
+				fmt.Fprintln(t, row.host+"\t"+strings.Repeat("-\t", len(cols)-1)+why)
+				continue
+			}
+			fmt.Fprintln(t, row.host+"\t"+strings.Join(row.aligned(cols), "\t"))
 		}
 	})
+}
+
+// fleetRow is one row of a fleet table: its host, and its cells under
+// the columns of its host's own table (head; nil for a table without a
+// header line).
+type fleetRow struct {
+	host  string
+	head  []string
+	cells []string
+}
+
+// aligned puts r's cells under cols, the union of every host's columns:
+// hosts of different versions, or with and without an elastic pool, have
+// different columns (an older poold sends no READY), and a cell must not
+// land under another's heading. A column r's host lacks is "-"; a row of
+// a table without a header keeps its cells as they are.
+func (r fleetRow) aligned(cols []string) []string {
+	if r.head == nil {
+		return r.cells
+	}
+	at := make(map[string]string, len(r.head))
+	for i, h := range r.head {
+		if i < len(r.cells) {
+			at[h] = r.cells[i]
+		}
+	}
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		v, ok := at[c]
+		if !ok && c != reasonColumn {
+			v = "-" // an empty REASON says all is well
+		}
+		out[i] = v
+	}
+	return out
+}
+
+// reasonColumn is the free-text column of status tables: always last.
+const reasonColumn = "REASON"
+
+// mergeColumns adds the columns of head that cols lacks, each after the
+// column it follows in head, so the union keeps every table's order,
+// with REASON (free text, the widest) last.
+func mergeColumns(cols, head []string) []string {
+	for i, h := range head {
+		if slices.Contains(cols, h) {
+			continue
+		}
+		at := 0
+		if i > 0 {
+			at = slices.Index(cols, head[i-1]) + 1
+		}
+		cols = slices.Insert(cols, at, h)
+	}
+	if i := slices.Index(cols, reasonColumn); i >= 0 && i < len(cols)-1 {
+		cols = append(slices.Delete(cols, i, i+1), reasonColumn)
+	}
+	return cols
 }
 
 // fleetOutcome is the exit status of a fleet call.

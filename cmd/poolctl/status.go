@@ -16,10 +16,11 @@ something is wrong, the reason, and the worker slots that are not running
 normally (backoff, paused, failed, exited) with how their last worker ended
 and when poold tries again.
 
-READY is how many of a watcher's workers of its config in force are
-ready, of the number it runs (numprocesses): "3/4"; during a rolling
-reload it counts the new workers only. It comes in the status reply
-(its "sizes"); a poold too old to send it gets no READY column.
+READY is how many of a watcher's workers are ready (serving), of the
+number it runs (numprocesses): "3/4"; during a rolling reload old and new
+both count ("5/4" while a new worker joins before an old one leaves); "-"
+for a stopped watcher. It comes in the status reply (its "sizes"); a
+poold too old to send it gets no READY column.
 
 Statuses:
   active    its workers run (some slots may be in backoff after a crash)
@@ -77,7 +78,7 @@ func formatStatus(w io.Writer, r reply) error {
 		for _, name := range sortedKeys(st) {
 			fmt.Fprintf(t, "%s\t%s", name, render(st[name]))
 			if counted {
-				fmt.Fprintf(t, "\t%s", readyCell(sizes[name]))
+				fmt.Fprintf(t, "\t%s", readyCell(sizes[name], st[name]))
 			}
 			if elastic {
 				fmt.Fprintf(t, "\t%s", sizeCell(sizes[name]))
@@ -94,13 +95,14 @@ func formatStatus(w io.Writer, r reply) error {
 }
 
 // readyCell is "ready/wanted" from a watcher's row of the status
-// reply's sizes: its workers of the spec in force that are ready, of the
-// size in force.
-func readyCell(size any) string {
+// reply's sizes: its workers that are ready (serving), of the size in
+// force; "-" for a watcher at rest (stopped, a one-shot done), where
+// "0/4" would read as a shortage.
+func readyCell(size any, status any) string {
 	m, _ := size.(map[string]any)
 	ready, ok := m["ready"].(float64)
 	cur, ok2 := m["current"].(float64)
-	if !ok || !ok2 {
+	if !ok || !ok2 || (ready == 0 && status == "stopped") {
 		return "-"
 	}
 	return fmt.Sprintf("%d/%d", int(ready), int(cur))
