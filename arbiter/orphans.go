@@ -1,10 +1,8 @@
 package arbiter
 
 import (
-	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -106,19 +104,4 @@ func (a *Arbiter) strayChildren() []int {
 }
 
 // describePids names each pid with its command line: "812 (sleep 3600)".
-func describePids(pids []int) string {
-	out := make([]string, 0, len(pids))
-	for _, p := range pids {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
-		cmd := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
-		if cmd == "" { // in an exec, say: its name at least
-			b, _ = os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
-			cmd = strings.TrimSpace(string(b))
-		}
-		if len(cmd) > 80 {
-			cmd = cmd[:80] + "..."
-		}
-		out = append(out, fmt.Sprintf("%d (%s)", p, cmd))
-	}
-	return strings.Join(out, ", ")
-}
+func describePids(pids []int) string { return procinfo.Describe(pids) }

@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 	"unicode"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/procinfo"
 )
 
 // parseSignal accepts 15, "15", "TERM", "SIGTERM", "term".
@@ -216,22 +215,7 @@ func descendants(pid int) []int {
 }
 
 // childPids lists the direct children of pid from /proc.
-func childPids(pid int) []int {
-	var out []int
-	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if n, err := strconv.Atoi(f); err == nil {
-				out = append(out, n)
-			}
-		}
-	}
-	return out
-}
+func childPids(pid int) []int { return procinfo.Children(pid) }
 
 func cmdKill(a *Arbiter, m *cmdMsg) error {
 	w, err := a.watcherProp(m)

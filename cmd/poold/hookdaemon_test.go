@@ -54,3 +54,24 @@ func TestExitStopsAHooksDaemonUnderCgroups(t *testing.T) {
 		t.Errorf("the log does not name daemon %d among what poold stopped as it exited:\n%s", daemon, p.log.String())
 	}
 }
+
+// A hook's background job was SIGKILLed as the hook exited with no word
+// in the log (and a daemon started with a plain `setsid CMD &` was lost
+// or kept at random). poold still kills it, as the rest of what a hook
+// leaves in its group, and now says so, naming the watcher, the hook and
+// each pid with its command line.
+func TestHookLeftoversAreNamedAsKilled(t *testing.T) {
+	dir := openTempDir(t)
+	script, pidfile := writeScript(t, dir, "hook.sh", "#!/bin/sh\nsleep 998 >/dev/null 2>&1 &\necho $! > PIDFILE\n")
+	killAtEnd(t, pidfile)
+	cfg := fmt.Sprintf("[arbiter]\nENDPOINTS\n\n[watchers.w]\ncmd = \"sleep\"\nargs = [\"1000\"]\nhooks = { after_start = %q }\n", script)
+	p := startBinaryIn(t, dir, cfg, withoutCgroups)
+	left := daemons(t, pidfile, 1)[0]
+	proctest.Eventually(t, fmt.Sprintf("the hook's leftover %d killed", left), func() bool { return !proctest.Alive(left) })
+	line := p.waitLogBin(t, `(the hook exited leaving processes in its process group; poold killed them.*)`)
+	for _, want := range []string{"hook=after_start", "watcher=w", `killed="` + strconv.Itoa(left) + ` (sleep 998)"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the line does not say %s: %s", want, line)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/procinfo"
 	"github.com/poold/poold/watcher/spawn"
 	"golang.org/x/sys/unix"
 )
@@ -34,7 +35,13 @@ type execProbe struct {
 	err  error
 	noun string   // what errors call it: "" for "exec probe"
 	out  LineFunc // nil: the output is kept for the error only
+	left LeftFunc // nil: what the command leaves in its group is killed unsaid
 }
+
+// LeftFunc is told what a command left running in its process group when
+// it exited, which Check then killed: the pids and, for a log line, each
+// with its command line ("812 (sleep 3600)").
+type LeftFunc func(pids []int, described string)
 
 // Exec passes when cmd exits 0. cmd is split into words as a shell splits
 // simple words: blanks separate, '...' is literal, "..." keeps blanks and
@@ -65,12 +72,14 @@ func ExecAs(cmd string, env []string, cred *syscall.Credential, look func(string
 }
 
 // Hook is Exec for a command hook: the same run, errors that call it a
-// command rather than a probe, and each line of its output passed to out
-// (nil: none) as it comes, whatever the outcome.
-func Hook(cmd string, env []string, out LineFunc) Probe {
+// command rather than a probe, each line of its output passed to out
+// (nil: none) as it comes, whatever the outcome, and what it left
+// running in its process group as it exited, which is killed, passed to
+// left (nil: none).
+func Hook(cmd string, env []string, out LineFunc, left LeftFunc) Probe {
 	p := Exec(cmd, env).(*execProbe)
 	p.noun = "command"
-	p.out = out
+	p.out, p.left = out, left
 	return p
 }
 
@@ -129,7 +138,25 @@ func (p *execProbe) Check(ctx context.Context) error {
 			break
 		}
 	}
+	// Named before the kill: a killed process's command line is gone.
+	var left []int
+	named := map[int]string{}
+	if p.left != nil && ctx.Err() == nil {
+		left = leftInGroup(pid)
+		for _, l := range left {
+			named[l] = procinfo.Describe([]int{l})
+		}
+	}
 	syscall.Kill(-pid, syscall.SIGKILL)
+	// One that left the group between the look and the kill (a setsid
+	// that won the race) was not killed: not named.
+	if killed := procinfo.StillIn(pid, left); len(killed) > 0 {
+		d := make([]string, len(killed))
+		for i, k := range killed {
+			d[i] = named[k]
+		}
+		p.left(killed, strings.Join(d, ", "))
+	}
 	err = c.Wait()
 	if ctx.Err() != nil && err != nil {
 		return p.fail("", ctx.Err())

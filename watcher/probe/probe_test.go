@@ -137,10 +137,10 @@ func TestExec(t *testing.T) {
 		`exec probe "sh -c 'echo checking; echo; echo \"  not healthy  \"; echo; exit 3'": exit status 3: not healthy`)
 	wantErr(t, Exec(`sh -c 'yes line | head -c 100000; echo the end >&2; exit 1'`, nil).Check(ctxFor(t, hang)),
 		`exec probe "sh -c 'yes line | head -c 100000; echo the end >&2; exit 1'": exit status 1: the end`)
-	wantErr(t, Hook("false", nil, nil).Check(ctxFor(t, hang)), `command "false": exit status 1`)
+	wantErr(t, Hook("false", nil, nil, nil).Check(ctxFor(t, hang)), `command "false": exit status 1`)
 	// The line goes to status replies and terminals: a terminal's
 	// escape sequences in it (a hook quoting outside data) are escaped.
-	esc := Hook(`sh -c 'printf "\033[2J\033]0;pwned\007ok \302\233 caf\303\251 \377\n" >&2; exit 1'`, nil, nil).Check(ctxFor(t, hang))
+	esc := Hook(`sh -c 'printf "\033[2J\033]0;pwned\007ok \302\233 caf\303\251 \377\n" >&2; exit 1'`, nil, nil, nil).Check(ctxFor(t, hang))
 	if want := `: exit status 1: \x1b[2J\x1b]0;pwned\x07ok \u009b café \xff`; esc == nil || !strings.HasSuffix(esc.Error(), want) {
 		t.Errorf("hook printing escapes: %v, want it to end %q", esc, want)
 	}

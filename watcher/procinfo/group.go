@@ -2,7 +2,10 @@ package procinfo
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"strconv"
+	"strings"
 )
 
 // GroupMembers lists the live processes (zombies left out) of process
@@ -15,6 +18,12 @@ func GroupMembers(pgid int) []int {
 	if err != nil {
 		return nil
 	}
+	return InGroup(pgid, pids)
+}
+
+// InGroup keeps of pids the live processes (zombies left out) of process
+// group pgid.
+func InGroup(pgid int, pids []int) []int {
 	buf := make([]byte, statBufSize)
 	var out []int
 	for _, pid := range pids {
@@ -27,6 +36,65 @@ func GroupMembers(pgid int) []int {
 		}
 	}
 	return out
+}
+
+// StillIn keeps of pids those that are still in process group pgid, or
+// ended: after a kill of the group, the ones it reached, leaving out
+// those that left the group first (setsid).
+func StillIn(pgid int, pids []int) []int {
+	buf := make([]byte, statBufSize)
+	var out []int
+	for _, pid := range pids {
+		b, err := readSmall("/proc/"+strconv.Itoa(pid)+"/stat", buf)
+		if err != nil {
+			out = append(out, pid) // ended and reaped
+			continue
+		}
+		if state, pg, ok := stateAndGroup(b); !ok || pg == pgid || state == 'Z' || state == 'X' {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// Children lists the children of pid, of all its threads (a subreaper's
+// orphans go to one of them), from /proc/<pid>/task/*/children: a read
+// per thread, not a pass over every process.
+func Children(pid int) []int {
+	var out []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(f); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// Describe names each pid with its command line, for a log line:
+// "812 (sleep 3600), 813 (sh -c ...)"; one in the middle of an exec by
+// its name at least, and each cut at 80 bytes.
+func Describe(pids []int) string {
+	out := make([]string, 0, len(pids))
+	for _, p := range pids {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		cmd := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+		if cmd == "" {
+			b, _ = os.ReadFile(fmt.Sprintf("/proc/%d/comm", p))
+			cmd = strings.TrimSpace(string(b))
+		}
+		if len(cmd) > 80 {
+			cmd = cmd[:80] + "..."
+		}
+		out = append(out, fmt.Sprintf("%d (%s)", p, cmd))
+	}
+	return strings.Join(out, ", ")
 }
 
 // stateAndGroup reads the state (field 3) and process group (field 5) of
