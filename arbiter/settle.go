@@ -3,6 +3,7 @@ package arbiter
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -58,17 +59,26 @@ func (a *Arbiter) whenSettled(m *cmdMsg, fn func()) {
 }
 
 // parkedErr names the waited commands not answered yet (a reload whose
-// old workers are still stopping, a start --waiting...), or nil: their
-// clients' connections close in the exec, so an answer not sent by then
-// is lost and a client such as poolctl reports poold unreachable.
+// old workers are still stopping, a start --waiting...), each with its
+// watcher, or nil: their clients' connections close in the exec, so an
+// answer not sent by then is lost and a client such as poolctl reports
+// poold unreachable. Only the answer: a drain (reload, stop, decr) is
+// carried across the exec, so the error says to send those without
+// waiting, which a long graceful_timeout (websockets) needs.
 func (a *Arbiter) parkedErr() error {
 	var cmds []string
 	for m := range a.parked {
-		cmds = append(cmds, m.req.Command)
+		c := m.req.Command
+		if name, _ := m.props().str("name"); name != "" {
+			c += " " + strconv.Quote(name)
+		}
+		cmds = append(cmds, c)
 	}
 	if len(cmds) == 0 {
 		return nil
 	}
 	slices.Sort(cmds)
-	return fmt.Errorf("waited commands not answered yet (%s): the exec would cut their answers", strings.Join(slices.Compact(cmds), ", "))
+	return fmt.Errorf("waited commands not answered yet (%s): the exec would cut their answers, not their work: "+
+		"old workers draining after a reload, stop or decr are carried across it and stop under the new image at the same graceful_timeout, "+
+		"so send those without waiting for the outcome (poolctl reload --no-wait; stop or decr without --waiting) before an upgrade", strings.Join(slices.Compact(cmds), ", "))
 }
