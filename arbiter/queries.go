@@ -76,6 +76,11 @@ func slotRows(slots []watcher.SlotInfo) []map[string]any {
 			// work is no failure (the console colours it so).
 			row["failed"] = s.Failed
 		}
+		if s.Recycle != "" {
+			// A ready worker being replaced, and whether its replacement
+			// waits (README "max_age").
+			row["recycle"] = s.Recycle
+		}
 		out = append(out, row)
 	}
 	return out

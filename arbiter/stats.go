@@ -36,6 +36,10 @@ type ProcInfo struct {
 	procinfo.Info
 	State    string `json:"state"`
 	Restarts int    `json:"restarts"`
+	// Recycle: a worker marked to be replaced (max_age, health, limit)
+	// that still runs; status NAME's slot says whether its replacement
+	// waits for a wid.
+	Recycle bool `json:"recycle,omitempty"`
 }
 
 // info builds the process info object for one row. A process that is gone
@@ -49,7 +53,7 @@ func info(r procRow, sampled map[int]procinfo.Info) ProcInfo {
 	}
 	in.WID = r.proc.Wid
 	in.Started = float64(r.proc.Started.UnixNano()) / 1e9
-	return ProcInfo{Info: in, State: r.proc.State, Restarts: r.proc.Restarts}
+	return ProcInfo{Info: in, State: r.proc.State, Restarts: r.proc.Restarts, Recycle: r.proc.Recycle && r.proc.State == watcher.ProcReady}
 }
 
 func (a *Arbiter) sample(rows []procRow) map[int]procinfo.Info {

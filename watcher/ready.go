@@ -66,8 +66,16 @@ func (w *Watcher) Fire(t Timer) {
 			w.retire(p)
 			break
 		}
-		w.log.Info("worker reached max_age; replacing it", "pid", p.Pid, "wid", p.Wid)
 		w.recycle(p, "max_age")
+		if n := w.stoppingHoldWids(); n > 0 {
+			// Its replacement needs a wid of 1..numprocesses+max_surge,
+			// and workers still stopping (a reload's old ones draining
+			// long connections) hold them all: said so, not "replacing".
+			w.log.Info("worker reached max_age; its replacement starts once a wid frees: every wid up to numprocesses + max_surge is taken, workers still stopping hold some",
+				"pid", p.Pid, "wid", p.Wid, "stopping", n)
+			break
+		}
+		w.log.Info("worker reached max_age; replacing it", "pid", p.Pid, "wid", p.Wid)
 	case TimerSurvived:
 		if live {
 			w.survived(p)
@@ -318,6 +326,7 @@ func (w *Watcher) unhealthy(p *Process, err error) {
 // max_age kills before it spawns.
 func (w *Watcher) recycle(p *Process, why string) {
 	w.markRecycled(p)
+	p.recycleWhy = why
 	w.host.Publish(w.spec.Name, events.KindRecycle, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": why})
 	if w.spec.Singleton {
 		w.retire(p)

@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"fmt"
 	"sort"
 	"time"
 )
@@ -58,6 +59,10 @@ type SlotInfo struct {
 	// Failed: an exited slot whose worker ended badly (see slot.badExit);
 	// readiness counts it as a failure.
 	Failed bool `json:"-"`
+	// Recycle: a ready worker marked to be replaced (max_age, health,
+	// limit) that still serves, and whether its replacement waits for a
+	// wid that workers still stopping hold; "" otherwise.
+	Recycle string `json:"recycle,omitempty"`
 }
 
 // slotFor returns wid's slot, creating it.
@@ -217,6 +222,9 @@ func (w *Watcher) Slots() []SlotInfo {
 			continue // cannot happen: a wid has one live process
 		}
 		byWid[p.Wid] = &SlotInfo{Wid: p.Wid, State: p.State, Pid: p.Pid, Restarts: p.Restarts}
+		if p.Recycle && p.State == ProcReady {
+			byWid[p.Wid].Recycle = w.recycleNote(p.recycleWhy)
+		}
 	}
 	for wid, s := range w.slots {
 		in := byWid[wid]
@@ -242,4 +250,42 @@ func (w *Watcher) Slots() []SlotInfo {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Wid < out[j].Wid })
 	return out
+}
+
+// recycleNote says why a ready worker is being replaced and, when its
+// replacement cannot start yet, why not: "max_age; its replacement waits
+// for a free wid (2 workers still stopping)".
+func (w *Watcher) recycleNote(why string) string {
+	if why == "" {
+		why = "recycle"
+	}
+	if n := w.stoppingHoldWids(); n > 0 {
+		why += fmt.Sprintf("; its replacement waits for a free wid (%d workers still stopping)", n)
+	}
+	return why
+}
+
+// stoppingHoldWids is, when a replacement is due (fewer current workers
+// than numprocesses) but every wid up to numprocesses + max_surge is
+// taken, how many of their holders are workers still stopping; else 0.
+func (w *Watcher) stoppingHoldWids() int {
+	if w.status != Active && w.status != Starting {
+		return 0
+	}
+	c := w.census()
+	if w.spec.NumProcesses-c.cur-c.held <= 0 {
+		return 0
+	}
+	for wid := 1; wid <= w.spec.NumProcesses+w.surge(); wid++ {
+		if !w.taken(wid) {
+			return 0
+		}
+	}
+	n := 0
+	for _, q := range w.procs {
+		if q.State == ProcStopping {
+			n++
+		}
+	}
+	return n
 }

@@ -135,6 +135,9 @@ type Process struct {
 	// Recycle marks a worker to be replaced through the rolling path
 	// (max_age, failed health check, over a resource limit).
 	Recycle bool
+	// recycleWhy is why (the recycle event's reason: max_age, health,
+	// limit); "" for one carried across an upgrade.
+	recycleWhy string
 
 	gen      uint64        // ties timers and checks to this process
 	healthKO int           // failed health checks in a row

@@ -297,6 +297,9 @@ func childState(in map[string]any) string {
 // debugger) serves nobody, though poold counts it ready.
 func procState(in map[string]any) string {
 	state := render(in["state"])
+	if r, _ := in["recycle"].(bool); r {
+		state += ", being replaced" // status NAME says whether that waits
+	}
 	switch ps, _ := in["proc_state"].(string); ps {
 	case "stopped", "tracing-stop":
 		return state + " (" + ps + ")"

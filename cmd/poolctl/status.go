@@ -164,6 +164,10 @@ func troubledSlots(v any) []map[string]any {
 		}
 		if st, _ := m["state"].(string); !normalSlots[st] {
 			out = append(out, m)
+		} else if why, _ := m["recycle"].(string); why != "" {
+			// A ready worker being replaced: its replacement may wait.
+			m["state"] = st + ", being replaced: " + why
+			out = append(out, m)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return num(out[i]["wid"]) < num(out[j]["wid"]) })

@@ -64,6 +64,16 @@ func TestFormatStatus(t *testing.T) {
 				"cron     stopped",
 				"queue    flapping  exited with status 1, 5 times in 10s",
 				"web      active")},
+		// A max_age recycle whose replacement waits for a wid held by
+		// draining workers showed as a plain ready slot (not listed).
+		{"one, a recycle waiting for a wid", `{"status":"active","time":1700000000,"slots":[
+			{"wid":3,"state":"ready","pid":103,"restarts":0,"last_exit":"","retry_at":0,
+			 "recycle":"max_age; its replacement waits for a free wid (2 workers still stopping)"},
+			{"wid":4,"state":"ready","pid":104,"restarts":0,"last_exit":"","retry_at":0}]}`,
+			lines(
+				"active",
+				"WID  STATE                                                                                            PID  RESTARTS  RETRY  LAST EXIT",
+				"3    ready, being replaced: max_age; its replacement waits for a free wid (2 workers still stopping)  103  0         -")},
 		{"table with empty reasons", `{"status":"ok","statuses":{"web":"active"},"reasons":{}}`,
 			lines(
 				"WATCHER  STATUS",
