@@ -147,6 +147,9 @@ func sizeRow(w *watcher.Watcher) map[string]any {
 	sz := w.Size()
 	row := map[string]any{"current": sz.Current, "ready": sz.Ready, "min": sz.Min, "max": sz.Max, "elastic": sz.Elastic}
 	if sz.Elastic {
+		// The workers alive, stopping ones included: what a stopping or
+		// stopped pool shows, its current being the next start's size.
+		row["running"] = len(w.Pids())
 		row["configured"] = w.Configured()
 		row["on_demand"] = sz.OnDemand
 		row["queue"] = sz.Queue

@@ -54,3 +54,24 @@ func optionOf(opts any, key string) any {
 	}
 	return nil
 }
+
+// A stopped elastic pool's size in force is already its next start's
+// (configured), which poolctl showed as the current size ("stopped 3
+// (1..4)" with no process left): the size row now carries the workers
+// alive, running, which poolctl shows for a stopping or stopped pool.
+func TestElasticSizeSaysWorkersRunning(t *testing.T) {
+	w := testWatcher("el", "serve", 2)
+	w.Sockets = []string{"front"}
+	w.MinWorkers, w.MaxWorkers = 1, 4
+	w.ScaleDownCooldown = time.Hour
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("front")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.spawns(2)
+	h.do("incr", map[string]any{"name": "el", "nb": 1, "waiting": true})
+	if sz := h.size("el"); sz["running"] != 3 || sz["current"] != 3 {
+		t.Errorf("running pool: size %v, want running 3, current 3", sz)
+	}
+	h.do("stop", map[string]any{"name": "el", "waiting": true})
+	if sz := h.size("el"); sz["running"] != 0 || sz["current"] != 2 {
+		t.Errorf("stopped pool: size %v, want running 0, current (the next start's) 2", sz)
+	}
+}

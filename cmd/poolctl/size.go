@@ -8,7 +8,8 @@ import (
 
 // sizeCell prints a watcher's size from status's "sizes": "3" for a fixed
 // pool, "3 (1..8)" for an elastic one (current, min_workers..max_workers).
-func sizeCell(v any) string {
+// status is the watcher's.
+func sizeCell(v any, status string) string {
 	m, _ := v.(map[string]any)
 	if m == nil {
 		return "-"
@@ -16,7 +17,17 @@ func sizeCell(v any) string {
 	if el, _ := m["elastic"].(bool); !el {
 		return render(m["current"])
 	}
-	return fmt.Sprintf("%s (%s..%s)", render(m["current"]), render(m["min"]), render(m["max"]))
+	return fmt.Sprintf("%s (%s..%s)", render(current(m, status)), render(m["min"]), render(m["max"]))
+}
+
+// current is an elastic pool's current size: the size in force, except
+// for a pool stopping or stopped, whose size in force is already the
+// next start's (numprocesses): there, the workers still alive.
+func current(m map[string]any, status string) any {
+	if n, ok := m["running"]; ok && (status == "stopping" || status == "stopped") {
+		return n
+	}
+	return m["current"]
 }
 
 // anyElastic reports whether one of the sizes is an elastic pool's.
@@ -33,7 +44,7 @@ func anyElastic(sizes map[string]any) bool {
 
 // writeSize prints an elastic watcher's size and last scale decision
 // under `status NAME`'s first line; nothing for a fixed pool.
-func writeSize(w io.Writer, v any, now time.Time) error {
+func writeSize(w io.Writer, v any, status string, now time.Time) error {
 	m, _ := v.(map[string]any)
 	if el, _ := m["elastic"].(bool); !el {
 		return nil
@@ -47,7 +58,7 @@ func writeSize(w io.Writer, v any, now time.Time) error {
 		starts = ", numprocesses " + render(c)
 	}
 	if _, err := fmt.Fprintf(w, "workers: %s (min %s, max %s%s%s), accept queue %s\n",
-		render(m["current"]), render(m["min"]), render(m["max"]), starts, od, render(m["queue"])); err != nil {
+		render(current(m, status)), render(m["min"]), render(m["max"]), starts, od, render(m["queue"])); err != nil {
 		return err
 	}
 	last, _ := m["last_scale"].(map[string]any)

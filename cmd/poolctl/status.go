@@ -81,7 +81,8 @@ func formatStatus(w io.Writer, r reply) error {
 				fmt.Fprintf(t, "\t%s", readyCell(sizes[name], st[name]))
 			}
 			if elastic {
-				fmt.Fprintf(t, "\t%s", sizeCell(sizes[name]))
+				status, _ := st[name].(string)
+				fmt.Fprintf(t, "\t%s", sizeCell(sizes[name], status))
 			}
 			if withReason {
 				// Every row has the cell, so the column stays aligned;
@@ -137,7 +138,8 @@ func formatWatcherStatus(w io.Writer, r reply) error {
 	if t, ok := r["time"].(float64); ok && t > 0 {
 		now = time.Unix(0, int64(t*1e9)) // poold's clock: retry_at is on it
 	}
-	if err := writeSize(w, r["size"], now); err != nil {
+	status, _ := r["status"].(string)
+	if err := writeSize(w, r["size"], status, now); err != nil {
 		return err
 	}
 	slots := troubledSlots(r["slots"])

@@ -64,6 +64,24 @@ func TestFormatStatus(t *testing.T) {
 				"cron     stopped",
 				"queue    flapping  exited with status 1, 5 times in 10s",
 				"web      active")},
+		// During poold's stop an elastic pool with no process left
+		// showed "stopped  3 (1..4)", its next start's size: the
+		// workers still alive now (the ws trial).
+		{"table, elastic pools stopping and stopped", `{"status":"ok",
+			"statuses":{"el":"stopped","gr":"stopping","web":"active"},
+			"sizes":{"el":{"elastic":true,"current":3,"min":1,"max":4,"running":0,"configured":3},
+				"gr":{"elastic":true,"current":3,"min":1,"max":4,"running":2,"configured":3},
+				"web":{"elastic":true,"current":5,"min":1,"max":8,"running":6,"configured":3}}}`,
+			lines(
+				"WATCHER  STATUS    WORKERS",
+				"el       stopped   0 (1..4)",
+				"gr       stopping  2 (1..4)",
+				"web      active    5 (1..8)")},
+		{"one, elastic and stopped", `{"status":"stopped","time":1700000000,
+			"size":{"elastic":true,"current":3,"min":1,"max":4,"running":0,"configured":3,"queue":0}}`,
+			lines(
+				"stopped",
+				"workers: 0 (min 1, max 4, numprocesses 3), accept queue 0")},
 		// A max_age recycle whose replacement waits for a wid held by
 		// draining workers showed as a plain ready slot (not listed).
 		{"one, a recycle waiting for a wid", `{"status":"active","time":1700000000,"slots":[
