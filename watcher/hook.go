@@ -76,11 +76,7 @@ func (w *Watcher) hook(name string, pid, wid int, extra map[string]string, then 
 	out := log.Named("hook")
 	pr := probe.Hook(cmd, hookEnv(name, w.spec.Name, pid, wid, extra), func(stream, line string) {
 		out.Info(line, "stream", stream)
-	}, func(pids []int, described string) {
-		log.Warn("the hook exited leaving processes in its process group; poold killed them: a hook's background jobs end with it. "+
-			"To start a daemon that outlives the hook, detach it before the hook exits, e.g. setsid -w sh -c 'CMD >/dev/null 2>&1 </dev/null &' (README \"Command hooks\")",
-			"killed", described)
-	})
+	}, hookLeft(log))
 	log.Debug("running hook", "cmd", cmd)
 	cancel := w.host.Check(Check{Watcher: w.id, Kind: CheckHook, Gen: gen}, w.spec.HookTimeout, pr.Check)
 	w.hooks[gen] = hookRun{name: name, log: log, then: then, cancel: cancel}

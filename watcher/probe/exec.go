@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/poold/poold/configs"
-	"github.com/poold/poold/watcher/procinfo"
 	"github.com/poold/poold/watcher/spawn"
 	"golang.org/x/sys/unix"
 )
@@ -38,10 +37,12 @@ type execProbe struct {
 	left LeftFunc // nil: what the command leaves in its group is killed unsaid
 }
 
-// LeftFunc is told what a command left running in its process group when
-// it exited, which Check then killed: the pids and, for a log line, each
-// with its command line ("812 (sleep 3600)").
-type LeftFunc func(pids []int, described string)
+// LeftFunc is called once a command's leader has exited, before Check
+// kills what is left in its process group, with the group's id (the
+// leader's pid, its zombie not reaped yet, so the id is not given anew);
+// what it returns, if not nil, is called once the group has been killed.
+// It is how a hook's leftovers are named (the watcher finds them).
+type LeftFunc func(pgid int) (afterKill func())
 
 // Exec passes when cmd exits 0. cmd is split into words as a shell splits
 // simple words: blanks separate, '...' is literal, "..." keeps blanks and
@@ -74,7 +75,7 @@ func ExecAs(cmd string, env []string, cred *syscall.Credential, look func(string
 // Hook is Exec for a command hook: the same run, errors that call it a
 // command rather than a probe, each line of its output passed to out
 // (nil: none) as it comes, whatever the outcome, and what it left
-// running in its process group as it exited, which is killed, passed to
+// running in its process group as it exited, which is killed, shown to
 // left (nil: none).
 func Hook(cmd string, env []string, out LineFunc, left LeftFunc) Probe {
 	p := Exec(cmd, env).(*execProbe)
@@ -138,24 +139,13 @@ func (p *execProbe) Check(ctx context.Context) error {
 			break
 		}
 	}
-	// Named before the kill: a killed process's command line is gone.
-	var left []int
-	named := map[int]string{}
+	var after func()
 	if p.left != nil && ctx.Err() == nil {
-		left = leftInGroup(pid)
-		for _, l := range left {
-			named[l] = procinfo.Describe([]int{l})
-		}
+		after = p.left(pid)
 	}
 	syscall.Kill(-pid, syscall.SIGKILL)
-	// One that left the group between the look and the kill (a setsid
-	// that won the race) was not killed: not named.
-	if killed := procinfo.StillIn(pid, left); len(killed) > 0 {
-		d := make([]string, len(killed))
-		for i, k := range killed {
-			d[i] = named[k]
-		}
-		p.left(killed, strings.Join(d, ", "))
+	if after != nil {
+		after()
 	}
 	err = c.Wait()
 	if ctx.Err() != nil && err != nil {
