@@ -422,7 +422,7 @@ func (w *Watcher) stopSignal(p *Process, sig syscall.Signal) {
 	// To the whole group either way: a master suspended with its
 	// children resumes them so as to stop them.
 	if err := w.host.Signal(p.Pid, syscall.SIGCONT); err != nil {
-		w.log.Debug("signal failed", "pid", p.Pid, "signal", syscall.SIGCONT, "error", err)
+		w.log.Debug("signal failed", "pid", p.Pid, "signal", configs.SignalName(syscall.SIGCONT), "error", err)
 	}
 }
 
@@ -443,7 +443,7 @@ func (w *Watcher) signal(p *Process, sig syscall.Signal) {
 // signalWith sends sig to p through send and publishes the kill event.
 func (w *Watcher) signalWith(send func(int, syscall.Signal) error, p *Process, sig syscall.Signal) {
 	if err := send(p.Pid, sig); err != nil {
-		w.log.Debug("signal failed", "pid", p.Pid, "signal", sig, "error", err)
+		w.log.Debug("signal failed", "pid", p.Pid, "signal", configs.SignalName(sig), "error", err)
 		return
 	}
 	w.host.Publish(w.spec.Name, events.KindKill, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "signal": int(sig)})

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/configs"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,7 +31,17 @@ func (d *daemon) jobControl(sig os.Signal) {
 
 func warnNoScaling(log hclog.Logger, sig os.Signal) {
 	log.Warn("signal ignored: poold does not scale watchers on SIGTTIN and SIGTTOU as gunicorn does; use poolctl incr NAME or poolctl decr NAME",
-		"signal", sig)
+		"signal", signalName(sig))
+}
+
+// signalName is a signal as every JSON log line carries it, a string
+// ("TERM"): hclog writes a syscall.Signal as its number, and a log store
+// that types a field by its first value drops the lines of the other.
+func signalName(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		return configs.SignalName(s)
+	}
+	return sig.String()
 }
 
 // ttouLog is the logger stopOnTerminalWrites warns with of a SIGTTOU

@@ -267,7 +267,7 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 			default:
 				if stops++; stops == 1 {
 					stopArb()
-					d.log.Info("stopping gracefully; send the signal again to kill workers at once", "signal", sig)
+					d.log.Info("stopping gracefully; send the signal again to kill workers at once", "signal", signalName(sig))
 				} else {
 					d.arb.Kill()
 				}
