@@ -96,34 +96,6 @@ func (a *Arbiter) openTree() error {
 	return nil
 }
 
-// oomBump is how far above poold's own oom_score_adj workers start under
-// a memory limit: half the limit, in the OOM killer's points, so that it
-// takes a worker before poold unless poold holds more than half of it.
-const oomBump = 500
-
-// guardOOM, under a memory limit of poold's own cgroup (a container's),
-// starts workers with a higher oom_score_adj than poold's (spawn.GuardOOM):
-// else the OOM killer takes poold, the largest of small processes, and
-// every worker with it.
-func (a *Arbiter) guardOOM() {
-	limited := a.outer.Limited()
-	if limited == "" {
-		return
-	}
-	own, workers, err := a.spawner.GuardOOM(oomBump)
-	switch {
-	case err != nil:
-		a.log.Warn("under a memory limit, but poold cannot give its workers a higher oom_score_adj: the OOM killer may take poold before a worker",
-			"cgroup", limited, "error", err)
-	case workers > own:
-		a.log.Info("under a memory limit: workers start with a higher oom_score_adj than poold's, so the OOM killer takes a worker before poold",
-			"cgroup", limited, "poold", own, "workers", workers)
-	default:
-		a.log.Warn("under a memory limit, but poold's oom_score_adj is 1000 already: the OOM killer may take poold before a worker",
-			"cgroup", limited)
-	}
-}
-
 // notePidsLimit, under a pids limit of poold's own cgroups (docker
 // --pids-limit, systemd TasksMax=), says once how it divides: poold's
 // threads, the pids it keeps free for more of them, and what that leaves

@@ -136,5 +136,5 @@ func TestWorkersGoBeforePooldUnderAMemoryLimit(t *testing.T) {
 	if got := oomScoreAdj(t, p.cmd.Process.Pid); got != own {
 		t.Errorf("poold's own oom_score_adj went from %d to %d", own, got)
 	}
-	p.waitLog(`workers start with a higher oom_score_adj than poold's, so the OOM killer takes a worker before poold`, 1)
+	p.waitLog(`workers start with an oom_score_adj 500 above poold's, so the OOM killer takes a worker before poold`, 1)
 }
