@@ -91,6 +91,12 @@ type Options struct {
 	// reaps them (poold's own binary sets it; in-process tests whose
 	// other children it would take do not).
 	ReapOrphans bool
+	// GracePeriod is how long the orchestrator waits after SIGTERM
+	// before SIGKILL, said by GraceFrom (Kubernetes' default
+	// terminationGracePeriodSeconds, POOLD_TERMINATION_GRACE_PERIOD);
+	// 0: none known. poold warns at start when its stop may take as long.
+	GracePeriod time.Duration
+	GraceFrom   string
 }
 
 // Arbiter runs the watchers of one configuration.
@@ -126,10 +132,11 @@ type Arbiter struct {
 	// kernel has reused since (loop.go).
 	procs map[int]*spawn.Proc
 	// unmanaged holds the workers `rm --nostop` left running (unmanaged.go).
-	unmanaged map[int]unmanagedProc
-	stopping  bool
-	pidsNoted bool // notePidsLimit said how poold's pids limit divides
-	fdsShort  int  // what noteFds last found short (FdNeed.Short)
+	unmanaged  map[int]unmanagedProc
+	stopping   bool
+	pidsNoted  bool // notePidsLimit said how poold's pids limit divides
+	graceNoted bool // noteGracePeriod looked
+	fdsShort   int  // what noteFds last found short (FdNeed.Short)
 	// hurried: a second stop request (Kill) came; poold exits without
 	// waiting for the hooks still running (the exit kills them).
 	hurried      bool

@@ -102,6 +102,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 			a.nameStrays()
 			a.outer.Observe() // an OOM kill of no worker's is not claimed later
 			a.notePidsLimit()
+			a.noteGracePeriod()
 			a.noteFds()
 		}
 	}
@@ -151,7 +152,7 @@ func (a *Arbiter) shutdown() {
 	a.noteStopping()
 	a.stopping = true
 	ws := a.sorted(nil)
-	upTo, order := a.stopBound(ws)
+	upTo, order := a.stopBound(ws, false)
 	// up_to is what an orchestrator's grace period must exceed: one that
 	// kills poold sooner cuts the stop of the watchers that stop last.
 	a.log.Info("stopping all watchers", "watchers", len(a.watchers), "up_to", upTo, "slowest_in_order", order)

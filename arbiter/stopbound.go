@@ -20,8 +20,13 @@ import (
 // unless it has an after_stop hook, which its stop runs all the same.
 // An orchestrator that kills poold sooner (Kubernetes'
 // terminationGracePeriodSeconds, systemd's TimeoutStopSec) cuts the stop
-// of the watchers that stop last.
-func (a *Arbiter) stopBound(ws []*watcher.Watcher) (time.Duration, string) {
+// of the watchers that stop last. What workers or hooks left outside
+// their groups then has orphanGrace before poold exits (endOrphans), a
+// time that counts too: with graceful_timeout 5s and a hook's daemon that
+// ignored SIGTERM the stop took 7.1 s, after "up_to=5s". With planned,
+// the bound is of the config as started: every autostart watcher counts
+// its workers, whether they run yet or not (the check at start).
+func (a *Arbiter) stopBound(ws []*watcher.Watcher, planned bool) (time.Duration, string) {
 	groups := a.orderGroups(ws)
 	var total, tail time.Duration
 	var order []string
@@ -30,7 +35,7 @@ func (a *Arbiter) stopBound(ws []*watcher.Watcher) (time.Duration, string) {
 		var slowest *watcher.Watcher
 		var longest time.Duration
 		for _, w := range groups[i] {
-			d, late, counts := a.stopTime(w, rest)
+			d, late, counts := a.stopTime(w, rest, planned)
 			if !counts {
 				continue
 			}
@@ -47,6 +52,10 @@ func (a *Arbiter) stopBound(ws []*watcher.Watcher) (time.Duration, string) {
 	if tail > 0 {
 		order = append(order, fmt.Sprintf("hooks %s", tail))
 	}
+	if total+tail > 0 && a.opts.ReapOrphans && !a.foreignProc {
+		tail += orphanGrace
+		order = append(order, fmt.Sprintf("leftovers %s", orphanGrace))
+	}
 	return total + tail, strings.Join(order, ", then ")
 }
 
@@ -55,12 +64,13 @@ func (a *Arbiter) stopBound(ws []*watcher.Watcher) (time.Duration, string) {
 // after_stop hook that rest waits for; late is how long its hooks may
 // run on at the end (an after_stop nothing waits for, before_reap,
 // after_reap). counts is false for a watcher whose stop is done at once:
-// stopped, or without workers and after_stop.
-func (a *Arbiter) stopTime(w *watcher.Watcher, rest [][]*watcher.Watcher) (d, late time.Duration, counts bool) {
+// stopped, or without workers and after_stop. planned: see stopBound.
+func (a *Arbiter) stopTime(w *watcher.Watcher, rest [][]*watcher.Watcher, planned bool) (d, late time.Duration, counts bool) {
 	s := w.Spec()
-	idle := len(w.Pids()) == 0
+	running := planned && s.Autostart && s.NumProcesses > 0
+	idle := len(w.Pids()) == 0 && !running
 	after := s.Hooks["after_stop"] != ""
-	if w.Status() == watcher.Stopped || (idle && !after) {
+	if (w.Status() == watcher.Stopped && !running) || (idle && !after) {
 		return 0, 0, false
 	}
 	if !idle {
@@ -78,4 +88,25 @@ func (a *Arbiter) stopTime(w *watcher.Watcher, rest [][]*watcher.Watcher) (d, la
 		late = s.HookTimeout
 	}
 	return d, late, true
+}
+
+// noteGracePeriod, once on the loop's first tick, warns when the stop of
+// the config as started may take as long as the grace period poold's
+// orchestrator gives it before SIGKILL (Options.GracePeriod: Kubernetes'
+// default terminationGracePeriodSeconds is 30 s, and so is poold's
+// default graceful_timeout, kept for Circus's sake): as the pod's PID 1,
+// poold and the watchers that stop last would be killed in their stop.
+func (a *Arbiter) noteGracePeriod() {
+	if a.graceNoted || a.stopping || a.opts.GracePeriod <= 0 {
+		return
+	}
+	a.graceNoted = true
+	upTo, order := a.stopBound(a.sorted(nil), true)
+	if upTo < a.opts.GracePeriod {
+		return
+	}
+	a.log.Warn("poold's stop may take as long as the grace period it has before SIGKILL, which would kill the watchers that stop last in their stop: "+
+		"set terminationGracePeriodSeconds (docker stop -t) above up_to plus any preStop sleep, and POOLD_TERMINATION_GRACE_PERIOD "+
+		"to that minus the preStop sleep; or lower graceful_timeout",
+		"up_to", upTo, "slowest_in_order", order, "grace_period", a.opts.GracePeriod, "grace_period_from", a.opts.GraceFrom)
 }

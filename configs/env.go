@@ -28,6 +28,9 @@ var reservedEnv = map[string]bool{
 	"POOLD_UPGRADE_FDS":      true,
 	"POOLD_UPGRADE_ROLLBACK": true,
 	"POOLD_UPGRADE_EXE":      true,
+	// The grace period poold's orchestrator gives its stop, which
+	// Kubernetes does not tell a container (cmd/poold/grace.go).
+	"POOLD_TERMINATION_GRACE_PERIOD": true,
 	// Tests and benchmarks: they set these in the environment of test
 	// binaries that run poold, or export them to the whole suite.
 	"POOLD_TEST_WORKER":            true, // watcher/workertest: the worker mode

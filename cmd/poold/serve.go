@@ -101,6 +101,10 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 	if err != nil {
 		return nil, err
 	}
+	grace, graceFrom, err := gracePeriod(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	d := &daemon{cfg: cfg, path: path, log: log, bus: events.NewBus(nil), statsBus: events.NewBus(nil), sdEnv: sdEnv}
 	d.bus.KeepHistory(cfg.Arbiter.EventHistory)
 	var lifecycle arbiter.Lifecycle
@@ -119,6 +123,8 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 		Events:      d.bus,
 		Load:        load,
 		ReapOrphans: reapOrphans,
+		GracePeriod: grace,
+		GraceFrom:   graceFrom,
 		OnConfig: func(c *configs.Config) []string {
 			setACL(log, d.ctl, c)
 			return reconfigure(log, d.console, d.probes, c)

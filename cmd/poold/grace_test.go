@@ -1,0 +1,80 @@
+package main
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// In a pod (KUBERNETES_SERVICE_HOST set) with the defaults, poold's stop
+// (graceful_timeout 30s, then 2s for what workers left) takes longer than
+// Kubernetes' default terminationGracePeriodSeconds of 30 s, and kubelet
+// SIGKILLed poold in its stop (30.11 s, r57b review): poold says so at
+// start, with what to do.
+func TestKubernetesDefaultGraceIsWarnedOf(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+	t.Setenv(graceEnv, "")
+	p := startPoold(t, "[arbiter]\nENDPOINTS\n[watchers.web]\ncmd = \"sleep 1000\"\n")
+	line := p.waitLog(`([^\n]*poold's stop may take as long as the grace period[^\n]*)`, 1)[0][1]
+	for _, want := range []string{"up_to=32s", `slowest_in_order="web 30s, then leftovers 2s"`, "grace_period=30s",
+		"terminationGracePeriodSeconds", graceEnv, "graceful_timeout"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the warning lacks %s:\n%s", want, line)
+		}
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// The stop's up_to counts the 2 s poold gives what workers and hooks left
+// outside their groups as it exits: with graceful_timeout 5s and a hook's
+// daemon that ignored SIGTERM, a stop announced as "up_to=5s" took 7.1 s
+// (r57b review).
+func TestStopBoundCountsLeftovers(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv(graceEnv, "")
+	p := startPoold(t, "[arbiter]\nENDPOINTS\n[watchers.web]\ncmd = \"sleep 1000\"\ngraceful_timeout = \"1s\"\n")
+	p.waitLog(`poold started`, 1)
+	p.signal(syscall.SIGTERM)
+	line := p.waitLog(`([^\n]*stopping all watchers[^\n]*)`, 1)[0][1]
+	for _, want := range []string{"up_to=3s", `slowest_in_order="web 1s, then leftovers 2s"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the stop's line lacks %s:\n%s", want, line)
+		}
+	}
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+func TestGracePeriodFromTheEnvironment(t *testing.T) {
+	for _, c := range []struct {
+		name, k8s, env string
+		want           time.Duration
+		from, err      string
+	}{
+		{"nothing", "", "", 0, "", ""},
+		{"a pod", "10.96.0.1", "", 30 * time.Second, "Kubernetes' default", ""},
+		{"seconds", "10.96.0.1", "45", 45 * time.Second, graceEnv, ""},
+		{"a duration, no pod", "", "1m30s", 90 * time.Second, graceEnv, ""},
+		{"garbage", "", "soon", 0, "", graceEnv + `="soon": not a grace period`},
+		{"zero", "", "0", 0, "", graceEnv + `="0": not a grace period`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			env := map[string]string{"KUBERNETES_SERVICE_HOST": c.k8s, graceEnv: c.env}
+			d, from, err := gracePeriod(func(k string) string { return env[k] })
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("error %v, want one with %q", err, c.err)
+				}
+				return
+			}
+			if err != nil || d != c.want || !strings.HasPrefix(from, c.from) {
+				t.Errorf("gracePeriod = %v, %q, %v; want %v, %q...", d, from, err, c.want, c.from)
+			}
+		})
+	}
+}
