@@ -170,6 +170,9 @@ type Watcher struct {
 	// hand, or handed over by a build without it (an upgrade in place),
 	// counts.
 	ReadinessOptional bool
+	// ReadyMin is ready_min: how many ready workers make this watcher
+	// ready for poold's readiness; unset, every worker.
+	ReadyMin ReadyMin
 
 	// NoRespawnExitCodes: a ready worker that exits on its own with one of
 	// these statuses is not replaced (its slot stays empty, as with

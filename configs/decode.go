@@ -175,6 +175,7 @@ var watcherFields = []field[Watcher]{
 		},
 		wire: func(w *Watcher) any { return !w.ReadinessOptional },
 	},
+	readyMinField,
 	boolField("respawn", func(w *Watcher) *bool { return &w.Respawn }),
 	exitCodesField("no_respawn_exit_codes", func(w *Watcher) *[]int { return &w.NoRespawnExitCodes }),
 	listField("sockets", func(w *Watcher) *[]string { return &w.Sockets }),

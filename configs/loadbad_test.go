@@ -37,6 +37,11 @@ func TestLoadBad(t *testing.T) {
 			"watchers.web.autostart: must be true or false, got number 1",
 		}, 0},
 		{"bad_empty_cmd.toml", []string{"watchers.web.cmd: missing"}, 1},
+		{"bad_ready_min.toml", []string{
+			`watchers.a.ready_min: must be a number of ready workers (3) or a share of numprocesses ("75%"), at least 1, or "" for every worker; got number 0`,
+			`watchers.b.ready_min: must be a number of ready workers (3) or a share of numprocesses ("75%"), at least 1, or "" for every worker; got "120%"`,
+			`watchers.c.ready_min: must be a number`,
+		}, 3},
 		{"bad_port.toml", []string{"sockets.web.port: must be between 0 and 65535, got 70000"}, 0},
 		{"bad_socket_both.toml", []string{"sockets.web: has both path and host/port"}, 1},
 		{"bad_socket_none.toml", []string{"sockets.web: needs either port"}, 1},

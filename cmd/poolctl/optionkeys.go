@@ -13,7 +13,7 @@ var watcherOptionKeys = []string{
 	"log_max_size", "log_ring", "log_rotate", "log_timestamps", "max_age", "max_age_variance",
 	"max_cpu", "max_processes", "max_rss", "max_surge", "max_workers", "memory_max", "min_workers",
 	"nice", "no_respawn_exit_codes", "numprocesses", "on_demand", "oom_score_adj", "pids_max",
-	"priority", "readiness", "ready_address", "ready_delay", "ready_timeout", "ready_url", "required_for_readiness", "respawn",
+	"priority", "readiness", "ready_address", "ready_delay", "ready_min", "ready_timeout", "ready_url", "required_for_readiness", "respawn",
 	"rlimits", "scale_busy_target", "scale_down_cooldown", "scale_down_step", "scale_queue_target",
 	"scale_up_cooldown", "scale_up_max_step", "scale_up_step", "send_hup", "singleton", "sockets", "stderr_log",
 	"stdout_log", "stop_children", "stop_signal", "uid", "umask", "use_sockets", "warmup_delay",
