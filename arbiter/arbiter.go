@@ -343,6 +343,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		a.filed = byName(a.opts.Adopt.Filed) // a.cfg holds the specs as they ran
 	}
 	a.noteLimits()
+	a.noteGracePeriod()
 	if a.opts.Adopt != nil {
 		// Before the orphan reaper: it must not take an adopted worker.
 		a.adoptWorkers(a.opts.Adopt)

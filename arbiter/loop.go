@@ -102,7 +102,6 @@ func (a *Arbiter) loop(ctx context.Context) error {
 			a.nameStrays()
 			a.outer.Observe() // an OOM kill of no worker's is not claimed later
 			a.notePidsLimit()
-			a.noteGracePeriod()
 			a.noteFds()
 		}
 	}

@@ -90,7 +90,7 @@ func (a *Arbiter) stopTime(w *watcher.Watcher, rest [][]*watcher.Watcher, planne
 	return d, late, true
 }
 
-// noteGracePeriod, once on the loop's first tick, warns when the stop of
+// noteGracePeriod, once at start, warns when the stop of
 // the config as started may take as long as the grace period poold's
 // orchestrator gives it before SIGKILL (Options.GracePeriod: Kubernetes'
 // default terminationGracePeriodSeconds is 30 s, and so is poold's
