@@ -128,6 +128,7 @@ func (a *Arbiter) adoptWorker(w *watcher.Watcher, ps watcher.ProcState, pipes ma
 			g = a.tree.AdoptGroup(cgroup.Adopted{Dir: dir, Watcher: w.Name(), Wid: ps.Wid, Limits: limitsOf(w.Spec()),
 				OOMBase: cg.OOMBase[ps.Pid], PidsBase: cg.PidsBase[ps.Pid], Killed: slices.Contains(cg.Killed, ps.Pid)})
 			a.groups[ps.Pid] = g
+			a.tookOn(ps.Pid, g)
 		}
 	}
 	// A worker's start, for its strays: 0 (none told

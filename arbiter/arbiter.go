@@ -166,12 +166,16 @@ type Arbiter struct {
 	// limits says whether a watcher has max_rss or max_cpu, for the stats
 	// goroutine to read without asking the loop (noteLimits).
 	limits atomic.Bool
+	// memLimits says whether a watcher has memory_max, for the stats
+	// goroutine's look at OOM kills of workers' children (oomchild.go).
+	memLimits atomic.Bool
 
 	tree        *cgroup.Tree          // poold's worker cgroups; nil: process groups
 	containment string                // what contains the workers, for status and log
 	movedLogged bool                  // the move into cgroup.SelfLeaf was logged
 	outer       *cgroup.Outer         // poold's own memory cgroup (a container's); nil: none
 	groups      map[int]*cgroup.Group // pid -> its cgroup
+	oomSeen     map[int]int           // pid -> its cgroup's OOM counter as reported (oomchild.go)
 	stops       stopDeadlines         // pid -> end of its stop's graceful_timeout
 	strays      strayBook             // running workers, strays named (strays.go)
 	strayScans  strayScans            // scans of poold's children, shared (strayscan.go)
@@ -260,6 +264,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		owner:     make(map[int]*watcher.Watcher),
 		procs:     make(map[int]*spawn.Proc),
 		groups:    make(map[int]*cgroup.Group),
+		oomSeen:   make(map[int]int),
 		unmanaged: make(map[int]unmanagedProc),
 		leaving:   make(map[*watcher.Watcher]bool),
 		parked:    make(map[*cmdMsg]bool),

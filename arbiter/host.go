@@ -82,6 +82,7 @@ func (h host) started(w *watcher.Watcher, o strayOwner, p *spawn.Proc, g *cgroup
 	a.owner[p.Pid] = w
 	if g != nil {
 		a.groups[p.Pid] = g
+		a.tookOn(p.Pid, g)
 	}
 	a.watchExit(w, o, p, g)
 }

@@ -184,6 +184,7 @@ func (a *Arbiter) handle(m any) {
 		delete(a.procs, m.pid)
 		delete(a.owner, m.pid)
 		delete(a.groups, m.pid)
+		delete(a.oomSeen, m.pid)
 		a.stops.drop(m.pid)
 		delete(a.unmanaged, m.pid)
 		if w != nil {

@@ -204,8 +204,10 @@ func (a *Arbiter) RunStats(ctx context.Context, interval time.Duration, bus *eve
 // the stream only if wanted() (someone subscribes to the stats endpoint, a
 // console is open; nil means always), and otherwise samples only the
 // workers of watchers with a resource limit (max_rss, max_cpu), whose
-// checks need a sample every interval. With neither, a tick reads three
-// flags and sleeps again, without waking the loop, and the ticks back off
+// checks need a sample every interval. Each tick also reads the OOM
+// counters of the workers of watchers with a memory_max (oomchild.go).
+// With none of these, a tick reads four flags and sleeps again, without
+// waking the loop, and the ticks back off
 // to one every idleChecks intervals. The stats command and metrics scrapes
 // sample on their own, when asked.
 func (a *Arbiter) RunStatsWhen(ctx context.Context, interval time.Duration, bus *events.Bus, wanted func() bool) error {
@@ -248,6 +250,7 @@ const idleChecks = 4
 
 // statsTick does one tick's work and reports whether there was any.
 func (a *Arbiter) statsTick(ctx context.Context, bus *events.Bus, wanted func() bool) bool {
+	looked := a.lookForChildOOM(ctx)
 	if wanted == nil || wanted() {
 		if snap, err := a.Snapshot(ctx); err == nil {
 			a.publishStats(bus, snap)
@@ -255,7 +258,7 @@ func (a *Arbiter) statsTick(ctx context.Context, bus *events.Bus, wanted func() 
 		return true
 	}
 	if !a.limits.Load() {
-		return false
+		return looked
 	}
 	if rows := a.limitedRows(ctx); len(rows) > 0 {
 		a.post(sampledMsg{a.sample(rows)})
@@ -275,6 +278,7 @@ func (a *Arbiter) noteLimits() {
 		}
 	}
 	a.limits.Store(has)
+	a.noteMemoryLimits()
 }
 
 // limitedRows lists the processes of the watchers that have a resource

@@ -97,7 +97,11 @@ const (
 	KindRecovered Kind = "recovered"
 	// KindUnhealthy: a worker failed its readiness check, its health check
 	// (health_threshold times in a row) or stayed over a limit (max_rss,
-	// max_cpu). Fields: process_pid, process_id, reason.
+	// max_cpu). Fields: process_pid, process_id, reason. Also, with the
+	// fields oom_kills (how many) and memory_max (bytes), when the OOM
+	// killer killed processes of a worker's cgroup under its memory_max
+	// and the worker runs on (a gunicorn master's child): that worker is
+	// not replaced.
 	KindUnhealthy Kind = "unhealthy"
 	// KindRecycle: a worker is being replaced through the rolling path
 	// (max_age, unhealthy, over a limit). Fields: process_pid, process_id,

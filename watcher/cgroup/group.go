@@ -140,6 +140,16 @@ func (g *Group) WaitEmpty(timeout time.Duration) error {
 // killed (memory.events oom_kill in v2, memory.oom_control in v1) since
 // the cgroup's current worker started in it.
 func (g *Group) OOMKills() int {
+	n := g.OOMTotal()
+	g.oomSeen = n
+	return n - g.oomBase
+}
+
+// OOMTotal is the cgroup's OOM kill counter as the kernel keeps it, for
+// all the workers it held. It only reads files and g's directories,
+// which never change: any goroutine may call it while another ends the
+// worker (OOMKills, Park). 0 once the cgroup is gone.
+func (g *Group) OOMTotal() int {
 	n := 0
 	var buf [statusMax]byte
 	if b, err := readStatus(filepath.Join(g.Dir, "memory.events"), &buf); err == nil {
@@ -150,9 +160,13 @@ func (g *Group) OOMKills() int {
 			n += keyed(b, "oom_kill")
 		}
 	}
-	g.oomSeen = n
-	return n - g.oomBase
+	return n
 }
+
+// OOMBase is what OOMTotal said when g's current worker started in it
+// (the kills of the workers it held before). Read it where the worker is
+// taken on, before anything can end it.
+func (g *Group) OOMBase() int { return g.oomBase }
 
 // PidsRefused is how many forks (and thread starts) of the cgroup's
 // processes a pids limit refused (pids.events max, v2 and v1) since the

@@ -122,3 +122,26 @@ func Gone(pid int) bool {
 	state, flags, _, ok := exitFields(b)
 	return ok && (state == 'Z' || state == 'X' || flags&pfExiting != 0)
 }
+
+// Dying tells whether pid has ended or is about to: Gone, or a SIGKILL
+// pending for it (the OOM killer's, which it may not have run to act on
+// yet).
+func Dying(pid int) bool {
+	if Gone(pid) {
+		return true
+	}
+	b, err := readSmall("/proc/"+strconv.Itoa(pid)+"/status", make([]byte, idBufSize))
+	if err != nil {
+		return true
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		name, mask, found := bytes.Cut(line, []byte(":"))
+		if !found || (string(name) != "SigPnd" && string(name) != "ShdPnd") {
+			continue
+		}
+		if m, err := strconv.ParseUint(string(bytes.TrimSpace(mask)), 16, 64); err == nil && m&sigkill != 0 {
+			return true
+		}
+	}
+	return false
+}
