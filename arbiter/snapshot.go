@@ -23,6 +23,16 @@ type Snapshot struct {
 	Config ConfigState
 	// Upgrade is the last in-place upgrade's outcome (upgrade_status).
 	Upgrade upgrade.Outcome
+	// LogDropped is the lines poold's own log (its stderr queue) dropped:
+	// queue full, write failed, output gone (dstats log_dropped).
+	LogDropped uint64
+}
+
+// LogDrops are the lines of a watcher's workers poold dropped, by cause
+// (status logs.dropped_file, dropped_queue, dropped_stderr; Other: those
+// an older image handed over without their cause).
+type LogDrops struct {
+	File, Queue, Stderr, Other uint64
 }
 
 // WatcherSnapshot is one watcher in a Snapshot.
@@ -53,6 +63,8 @@ type WatcherSnapshot struct {
 	// Sockets names the listening sockets poold holds that its workers
 	// inherit (see configs.Watcher.SocketNames).
 	Sockets []string
+	// LogDrops are its workers' log lines poold dropped, by cause.
+	LogDrops LogDrops
 }
 
 // SocketSnapshot is one listening socket in a Snapshot.
@@ -102,10 +114,13 @@ func (a *Arbiter) snapshotNow() Snapshot {
 		s.Watchers = append(s.Watchers, WatcherSnapshot{
 			ID: w.ID(), Name: w.Name(), Status: w.Status(), Shown: w.Shown(), Reason: a.reasonOf(w), Target: w.Target(),
 			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(), Size: w.Size(), Resting: a.resting(w), Started: w.Started(),
-			Sockets: w.Spec().SocketNames(a.cfg.Sockets),
+			Sockets: w.Spec().SocketNames(a.cfg.Sockets), LogDrops: a.output.dropsOf(w.Name()),
 		})
 	}
 	s.Sockets = a.snapshotSockets()
+	if a.opts.Logs != nil {
+		s.LogDropped = a.opts.Logs.Stats().Dropped
+	}
 	return s
 }
 

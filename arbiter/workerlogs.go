@@ -262,6 +262,22 @@ func (pl *poolLog) dropped() drops {
 	return d
 }
 
+// dropsOf is the lines of watcher name's workers dropped, by cause
+// (zero for a watcher whose workers wrote nothing yet, or without an
+// output).
+func (o *output) dropsOf(name string) LogDrops {
+	if o == nil {
+		return LogDrops{}
+	}
+	o.smu.Lock()
+	pl := o.pools[strings.ToLower(name)]
+	o.smu.Unlock()
+	if pl == nil {
+		return LogDrops{}
+	}
+	return LogDrops{File: pl.file.Load(), Queue: pl.queue.Load(), Stderr: pl.stderr.Load(), Other: pl.other.Load()}
+}
+
 // logCounters are the wire form of each watcher's log counters, for
 // status: dropped in all, and of them dropped_file, dropped_queue and
 // dropped_stderr by cause (added keys; a client that knows only dropped

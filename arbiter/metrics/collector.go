@@ -48,6 +48,10 @@ var (
 		"Events dropped for a consumer that could not keep up, by stream: events (the event endpoint), stats (the stats endpoint), console (the web console), metrics (this exporter). For the endpoints, this includes what poold still held for a subscriber when it was evicted.", "stream")
 	dEvicted = desc("poold_subscribers_evicted_total",
 		"Subscribers disconnected because they took no data for the stall timeout, by stream: events (the event endpoint), stats (the stats endpoint). What was still buffered for them is in poold_events_dropped_total; what sat in kernel socket buffers is not counted.", "stream")
+	dLogDrops = desc("poold_worker_log_lines_dropped_total",
+		"Lines of the pool's workers poold dropped, by cause: file (a log file could not be written: a full disk, permissions), queue (poold's log queue was full with the pool's lines on the stderr sink), stderr (poold's stderr failed or is gone), other (handed over by an older poold without a cause). poolctl status logs.dropped_* and poold's log say more.", "pool", "cause")
+	dOwnLogDrops = desc("poold_log_lines_dropped_total",
+		"Lines poold's own log dropped (its queue to stderr was full, a write failed, stderr is gone): poold's lines and workers' lines on the stderr sink, which poold_worker_log_lines_dropped_total also counts by pool. dstats log_dropped.")
 	dReloadOK = desc("poold_config_last_reload_successful",
 		"1 if the last config reload asked for (SIGHUP, reloadconfig) was applied in full, 0 if it was refused, a watcher's change was rolled back or an added watcher did not start; 1 at start; an upgrade in place keeps it.")
 	dReloadAt = desc("poold_config_last_reload_success_timestamp_seconds",
@@ -77,7 +81,7 @@ type scrapeInput struct {
 }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dTreeRSS, dTreeCPU, dTreeProcs, dQueue, dQueueLimit, dDropped, dEvicted, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt} {
+	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dTreeRSS, dTreeCPU, dTreeProcs, dQueue, dQueueLimit, dDropped, dEvicted, dLogDrops, dOwnLogDrops, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt} {
 		ch <- d
 	}
 	describeSize(ch)
@@ -102,6 +106,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- gauge(dQueue, float64(s.Queued), s.Name)
 		ch <- gauge(dQueueLimit, float64(s.QueueLimit), s.Name)
 	}
+	ch <- prometheus.MustNewConstMetric(dOwnLogDrops, prometheus.CounterValue, float64(snap.LogDropped))
 	ch <- gauge(dReloadOK, boolFloat(snap.Config.LastReloadOK))
 	ch <- gauge(dReloadAt, unixSeconds(snap.Config.LastSuccess))
 	for _, st := range upgradeStates {
@@ -151,6 +156,13 @@ func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage m
 	}
 	for _, st := range slotStates {
 		ch <- gauge(dEmpty, float64(held[st]), pool, st)
+	}
+	d := w.LogDrops
+	for _, c := range []struct {
+		cause string
+		n     uint64
+	}{{"file", d.File}, {"queue", d.Queue}, {"stderr", d.Stderr}, {"other", d.Other}} {
+		ch <- prometheus.MustNewConstMetric(dLogDrops, prometheus.CounterValue, float64(c.n), pool, c.cause)
 	}
 }
 

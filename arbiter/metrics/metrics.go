@@ -70,8 +70,11 @@ type Exporter struct {
 	reg      *prometheus.Registry
 	base     *prometheus.Registry // reg less the snapshot collector
 	restarts *prometheus.CounterVec
-	reloads  *prometheus.HistogramVec
-	ready    chan struct{}
+	oomKills *prometheus.CounterVec
+	// abandoned: rolling reloads abandoned, by pool.
+	abandoned *prometheus.CounterVec
+	reloads   *prometheus.HistogramVec
+	ready     chan struct{}
 	// sub is Run's subscription, set once it has subscribed; scrapes
 	// read its drop count.
 	sub atomic.Pointer[events.Subscription]
@@ -110,6 +113,14 @@ func New(opts Options) *Exporter {
 			Name: "poold_worker_restarts_total",
 			Help: "Workers poold started again without being asked, by reason: exit (the worker ended on its own), oom (the kernel's OOM killer killed it), spawn_error (the slot's previous start failed), unhealthy (failed readiness or health check), limit (over max_rss or max_cpu), max_age (recycled for its age).",
 		}, []string{"pool", "reason"}),
+		oomKills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "poold_worker_oom_kills_total",
+			Help: "Processes the kernel's OOM killer killed inside the cgroup of a worker that ran on: a child of a master (a gunicorn or uvicorn worker) under the pool's memory_max. An OOM kill of the worker itself is a restart with reason oom (poold_worker_restarts_total).",
+		}, []string{"pool"}),
+		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "poold_reloads_abandoned_total",
+			Help: "Rolling reloads of the pool abandoned: a new worker died, failed its readiness or could not start, so the old workers kept serving (reload_failed events), whatever asked for the reload (reload, set, a config reload). Completed ones are poold_reload_duration_seconds_count.",
+		}, []string{"pool"}),
 		reloads: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "poold_reload_duration_seconds",
 			Help:    "Seconds from a rollover of a pool's workers being asked for (reload command, or a config reload or set that changed what they run) until the pool settled: its target of current, ready workers and nothing in flight. One sample per rollover; a scale (numprocesses, incr, decr) adds none.",
@@ -120,6 +131,8 @@ func New(opts Options) *Exporter {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 		e.restarts,
+		e.oomKills,
+		e.abandoned,
 		e.reloads,
 	}
 	e.base = prometheus.NewRegistry()
@@ -198,8 +211,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 	defer sub.Close()
 	e.sub.Store(sub)
 	close(e.ready)
-	t := newTracker(e.restarts)
-	t.onNew = func(pool string) { e.reloads.WithLabelValues(pool) }
+	t := e.newTracker()
 	// The pools that exist, read once off this goroutine: one that never
 	// publishes an event still gets its series.
 	pools := make(chan []string, 1)
@@ -224,6 +236,14 @@ func (e *Exporter) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// newTracker is the tracker that feeds the exporter's event-fed series.
+func (e *Exporter) newTracker() *tracker {
+	t := newTracker(e.restarts)
+	t.oomKills, t.abandoned = e.oomKills, e.abandoned
+	t.onNew = func(pool string) { e.reloads.WithLabelValues(pool) }
+	return t
 }
 
 // poolNames are the names of the pools in a Snapshot; none if there is

@@ -99,8 +99,7 @@ func everyFamily(t *testing.T) map[string]*dto.MetricFamily {
 	e := New(Options{Source: src,
 		Dropped: map[string]func() uint64{"events": count, "stats": count, "console": count},
 		Evicted: map[string]func() uint64{"events": count, "stats": count}})
-	tr := newTracker(e.restarts)
-	tr.onNew = func(pool string) { e.reloads.WithLabelValues(pool) } // as Run does
+	tr := e.newTracker() // as Run does
 	tr.seed([]string{"web", "lazy"})
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -24,8 +24,9 @@ var Reasons = []string{ReasonExit, ReasonOOM, ReasonSpawnError, ReasonUnhealthy,
 // The reap event's reason for an OOM kill, and the field of an unhealthy
 // event that says a resource limit (watcher.ReasonOOM, watcher.overLimit).
 const (
-	reapOOM    = "oom"
-	fieldLimit = "limit"
+	reapOOM       = "oom"
+	fieldLimit    = "limit"
+	fieldOOMKills = "oom_kills" // of an unhealthy event for a child's OOM kill (arbiter/oomchild.go)
 )
 
 // maxTracked bounds the per-pid memory of a pool: if reaps were lost (a
@@ -48,6 +49,12 @@ type tracker struct {
 	removed map[string]bool
 	// onNew runs when a pool is first seen (its other series start too).
 	onNew func(pool string)
+	// oomKills counts the OOM kills of workers' children (unhealthy
+	// events with oom_kills); nil: not counted.
+	oomKills *prometheus.CounterVec
+	// abandoned counts rolling reloads abandoned (reload_failed events);
+	// nil: not counted.
+	abandoned *prometheus.CounterVec
 }
 
 // poolTrack is what the tracker remembers of one pool between events.
@@ -85,6 +92,11 @@ func (t *tracker) pool(name string) *poolTrack {
 		for _, r := range Reasons { // every series from 0, so rate() sees the first one
 			t.vec.WithLabelValues(name, r)
 		}
+		for _, v := range []*prometheus.CounterVec{t.oomKills, t.abandoned} {
+			if v != nil {
+				v.WithLabelValues(name)
+			}
+		}
 		if t.onNew != nil {
 			t.onNew(name)
 		}
@@ -107,6 +119,11 @@ func (t *tracker) apply(ev events.Event) bool {
 	case ev.Kind == events.KindRemove:
 		delete(t.pools, ev.Watcher)
 		t.vec.DeletePartialMatch(prometheus.Labels{"pool": ev.Watcher})
+		for _, v := range []*prometheus.CounterVec{t.oomKills, t.abandoned} {
+			if v != nil {
+				v.DeletePartialMatch(prometheus.Labels{"pool": ev.Watcher})
+			}
+		}
 		if len(t.removed) >= maxTracked {
 			clear(t.removed)
 		}
@@ -119,6 +136,14 @@ func (t *tracker) apply(ev events.Event) bool {
 		return false // the removed pool's stop
 	}
 	p := t.pool(ev.Watcher)
+	if n := intField(ev, fieldOOMKills); ev.Kind == events.KindUnhealthy && n > 0 {
+		// A child of a worker that runs on: no restart, and the
+		// events around it keep their meaning (lastReapWid).
+		if t.oomKills != nil {
+			t.oomKills.WithLabelValues(ev.Watcher).Add(float64(n))
+		}
+		return true
+	}
 	lastReap, lastUnhealthy := p.lastReapWid, p.lastUnhealthyPid
 	p.lastReapWid, p.lastUnhealthyPid = 0, 0
 	pid, wid := intField(ev, "process_pid"), intField(ev, "process_id")
@@ -144,6 +169,9 @@ func (t *tracker) apply(ev events.Event) bool {
 		reason, _ := ev.Fields["reason"].(string)
 		p.reaped(pid, wid, reason)
 	case events.KindReloadFailed:
+		if t.abandoned != nil {
+			t.abandoned.WithLabelValues(ev.Watcher).Inc()
+		}
 		// A new worker of a rolling reload died or failed its readiness:
 		// the reload is abandoned, and that slot is not started again.
 		delete(p.pending, lastReap)

@@ -69,6 +69,12 @@ func TestTrackerCountsRestartsByReason(t *testing.T) {
 			ev(kill, 10, 1), with(ev(reap, 10, 1), "reason", "limit"), ev(spawn, 11, 1)}, map[string]float64{ReasonLimit: 1}},
 		{"over max_cpu later, recycled", []events.Event{ev(spawn, 10, 1), with(ev(events.KindUnhealthy, 10, 1), "limit", true),
 			ev(events.KindRecycle, 10, 1), ev(spawn, 11, 2), ev(kill, 10, 1), ev(reap, 10, 1)}, map[string]float64{ReasonLimit: 1}},
+		// r57b on-call M2: a child's OOM kill is no restart, and the
+		// master's later stop on request is not one either.
+		{"OOM kill of a worker's child, then a stop", []events.Event{ev(spawn, 10, 1), with(ev(events.KindUnhealthy, 10, 1), "oom_kills", 2),
+			ev(kill, 10, 1), ev(reap, 10, 1), ev(spawn, 11, 1)}, map[string]float64{}},
+		{"OOM kill of a worker's child between a new worker's death and reload_failed", []events.Event{ev(spawn, 20, 3), ev(reap, 20, 3),
+			with(ev(events.KindUnhealthy, 10, 1), "oom_kills", 1), ev(events.KindReloadFailed, 0, 0), ev(spawn, 21, 3)}, map[string]float64{}},
 		{"stop forgets a pending slot", []events.Event{ev(reap, 10, 1), ev(events.KindStop, 0, 0), ev(events.KindStart, 0, 0), ev(spawn, 11, 1)},
 			map[string]float64{}},
 	}
@@ -76,6 +82,7 @@ func TestTrackerCountsRestartsByReason(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r", Help: "r"}, []string{"pool", "reason"})
 			tr := newTracker(vec)
+			tr.oomKills = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "o", Help: "o"}, []string{"pool"})
 			for _, e := range tt.evs {
 				tr.apply(e)
 			}
