@@ -37,6 +37,17 @@ type fileHealth struct {
 	saidAt   time.Time // last failure report
 	lost     uint64    // lines dropped since the last recovery report
 	rotSaid  time.Time // last report of a failed rotation
+	// held is a failure not reported yet, within the minute after the
+	// last report, and heldBy the writer that hit it: due reports it
+	// once that minute is over, whether or not a write comes then.
+	held   error
+	heldBy failedWrite
+}
+
+// failedWrite is the writer that hit a failure: what its report names.
+type failedWrite struct {
+	watcher, stream string
+	wid             int
 }
 
 // rotateFailed says whether a rotation that failed at now is reported:
@@ -75,6 +86,12 @@ type healthNote struct {
 // wrote records the outcome of writing n lines at now (err nil: written)
 // and says what to log.
 func (h *fileHealth) wrote(err error, n uint64, now time.Time) healthNote {
+	return h.wroteBy(err, n, now, failedWrite{})
+}
+
+// wroteBy is wrote for the writer by, whom a failure held back for
+// later (due) names.
+func (h *fileHealth) wroteBy(err error, n uint64, now time.Time, by failedWrite) healthNote {
 	if err == nil && !h.troubled.Load() {
 		return healthNote{}
 	}
@@ -87,9 +104,12 @@ func (h *fileHealth) wrote(err error, n uint64, now time.Time) healthNote {
 		h.troubled.Store(true)
 		h.failedAt = now
 		h.lost += n
-		if !h.said && mayReport {
+		switch {
+		case !h.said && mayReport:
 			note = healthNote{failed: true, dropped: h.lost}
-			h.said, h.saidAt = true, now
+			h.said, h.saidAt, h.held = true, now, nil
+		case !h.said:
+			h.held, h.heldBy = err, by
 		}
 	case now.Sub(h.failedAt) < recoverAfter:
 		// Too soon after a failure to call it a recovery.
@@ -99,6 +119,27 @@ func (h *fileHealth) wrote(err error, n uint64, now time.Time) healthNote {
 		h.troubled.Store(false)
 	}
 	return note
+}
+
+// due reports, at now, a failure held back because it came within the
+// minute after the last report, once that minute is over: its file may
+// get no write again (a worker gone quiet after the burst that failed),
+// and the failure, with the lines it dropped, would never be told. It
+// says what to log, the failure and its writer. The loop's tick calls it
+// (output.reportDue).
+func (h *fileHealth) due(now time.Time) (healthNote, failedWrite, error) {
+	if !h.troubled.Load() {
+		return healthNote{}, failedWrite{}, nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held == nil || h.said || now.Sub(h.saidAt) < reportEvery {
+		return healthNote{}, failedWrite{}, nil
+	}
+	err, by := h.held, h.heldBy
+	h.held = nil
+	h.said, h.saidAt = true, now
+	return healthNote{failed: true, dropped: h.lost}, by, err
 }
 
 // fileFailure is what poold's log says of a worker log file it cannot

@@ -64,3 +64,41 @@ func TestNearlyFullDiskKeepsItsFailureReported(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondFullDiskSpellIsReportedWhenItsMinuteIsOver: the disk fills
+// (reported), is freed (writable again), fills again at once within the
+// minute after that report, and the worker goes quiet. No write came
+// after the minute, so the second spell was never reported as a failure
+// (r57b-oncall L1): due, on the loop's tick, reports it once the minute
+// is over, with its writer and the lines it dropped, and only once.
+func TestSecondFullDiskSpellIsReportedWhenItsMinuteIsOver(t *testing.T) {
+	enospc := error(syscall.ENOSPC)
+	t0 := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	sec := time.Second
+	by := failedWrite{watcher: "api", stream: "stdout", wid: 2}
+	var h fileHealth
+	if n := h.wroteBy(enospc, 100, t0, by); !n.failed {
+		t.Fatalf("first failure: %+v, want it reported", n)
+	}
+	if n := h.wroteBy(nil, 1, t0.Add(8*sec), by); !n.recovered {
+		t.Fatalf("writable again at 8s: %+v, want the recovery reported", n)
+	}
+	for i := range 5 { // the second spell: a burst, then nothing
+		if n := h.wroteBy(enospc, 10, t0.Add(9*sec+time.Duration(i)*time.Millisecond), by); n != (healthNote{}) {
+			t.Fatalf("a failure within the minute after the report: %+v, want it held back", n)
+		}
+	}
+	if n, _, _ := h.due(t0.Add(59 * sec)); n.failed {
+		t.Fatalf("due before the minute is over: %+v, want nothing yet", n)
+	}
+	n, gotBy, err := h.due(t0.Add(61 * sec))
+	if !n.failed || n.dropped != 50 || err != enospc || gotBy != by {
+		t.Fatalf("due once the minute is over: %+v, %+v, %v; want the failure with 50 lines dropped, by %+v, ENOSPC", n, gotBy, err, by)
+	}
+	if n, _, _ := h.due(t0.Add(66 * sec)); n.failed {
+		t.Fatalf("due again: %+v, want the failure reported once", n)
+	}
+	if n := h.wroteBy(nil, 1, t0.Add(70*sec), by); !n.recovered || n.dropped != 50 {
+		t.Fatalf("writable again after the held report: %+v, want the recovery with 50 lines", n)
+	}
+}

@@ -228,12 +228,11 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	if err != nil {
 		ps.pool.file.Add(n)
 	}
-	note := sf.health.wrote(err, n, time.Now())
+	by := failedWrite{watcher: ps.pool.name, stream: ps.stream, wid: ps.wid}
+	note := sf.health.wroteBy(err, n, time.Now(), by)
 	switch {
 	case note.failed:
-		o.log.Error(fileFailure(err), "watcher", ps.pool.name, "path", sf.f.Path(), "dropped", note.dropped, "error", err)
-		o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
-			"path": sf.f.Path(), "stream": ps.stream, "process_id": ps.wid, "reason": err.Error()})
+		o.fileFailed(sf, by, note.dropped, err)
 	case note.recovered:
 		o.log.Info("worker log file writable again", "watcher", ps.pool.name, "path", sf.f.Path(), "dropped", note.dropped)
 	}
@@ -249,6 +248,36 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	if sf.f.Replaced() {
 		o.log.Info("worker log file renamed or replaced under poold (logrotate without poolctl reopen or SIGUSR1 in postrotate?): poold now writes the file at its path",
 			"watcher", ps.pool.name, "path", sf.f.Path())
+	}
+}
+
+// fileFailed reports that sf could not take the lines of by: in the log,
+// with what to do, and as a log_error event.
+func (o *output) fileFailed(sf *sharedFile, by failedWrite, dropped uint64, err error) {
+	o.log.Error(fileFailure(err), "watcher", by.watcher, "path", sf.f.Path(), "dropped", dropped, "error", err)
+	o.bus.Publish(by.watcher, events.KindLogError, map[string]any{
+		"path": sf.f.Path(), "stream": by.stream, "process_id": by.wid, "reason": err.Error()})
+}
+
+// reportDue reports the file failures held back within the minute after
+// a report, once that minute is over (fileHealth.due); the loop's tick
+// calls it.
+func (o *output) reportDue(now time.Time) {
+	if o == nil {
+		return
+	}
+	o.smu.Lock()
+	var troubled []*sharedFile
+	for _, sf := range o.files {
+		if sf.health.troubled.Load() {
+			troubled = append(troubled, sf)
+		}
+	}
+	o.smu.Unlock()
+	for _, sf := range troubled {
+		if note, by, err := sf.health.due(now); note.failed {
+			o.fileFailed(sf, by, note.dropped, err)
+		}
 	}
 }
 
