@@ -100,7 +100,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 			}
 			a.expireParked()
 			a.nameStrays()
-			a.outer.Observe() // an OOM kill of no worker's is not claimed later
+			a.outer.Observe()              // an OOM kill of no worker's is not claimed later
 			a.output.reportDue(time.Now()) // a log file failure held back within its minute
 			a.notePidsLimit()
 			a.noteFds()
