@@ -42,7 +42,9 @@ than the ring holds in between, it says how many it missed on stderr.
 Each line is printed preceded by its wid and stream ("2 err| ...");
 with -t, by the time poold read it (UTC) and its worker's pid too
 ("2026-12-04T02:55:01.042Z 2[4711] err| ..."), which tells apart the
-successive workers of one wid; with --json, one record a line: seq,
+successive workers of one wid; without -t, the lines of a wid that come
+from more than one worker (a restart, a rolled-back reload) carry the
+pid too ("2[4711] err| ..."); with --json, one record a line: seq,
 time, watcher, wid, pid, stream, line. On a terminal, control characters other than tab (escape
 sequences, \r, a bell) and other invisible characters are printed
 escaped, as in poold's text log ("\x1b[31m"), so a worker cannot clear,
@@ -355,6 +357,7 @@ func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any,
 // of lines goes out in a few writes, each batch whole before the next
 // is asked for).
 func (a *app) printLogs(recs []logRecord) error {
+	a.notePids(recs)
 	return a.buffered(func(w io.Writer) error {
 		for _, rec := range recs {
 			var err error
@@ -371,6 +374,8 @@ func (a *app) printLogs(recs []logRecord) error {
 				}
 				if a.logsStamps {
 					_, err = fmt.Fprintf(w, "%s %d[%d] %s| %s\n", rec.Time.UTC().Format(stampLayout), rec.Wid, rec.Pid, strings.TrimPrefix(rec.Stream, "std"), line)
+				} else if a.logsPids[rec.Wid] < 0 {
+					_, err = fmt.Fprintf(w, "%d[%d] %s| %s\n", rec.Wid, rec.Pid, strings.TrimPrefix(rec.Stream, "std"), line)
 				} else {
 					_, err = fmt.Fprintf(w, "%d %s| %s\n", rec.Wid, strings.TrimPrefix(rec.Stream, "std"), line)
 				}
@@ -381,6 +386,24 @@ func (a *app) printLogs(recs []logRecord) error {
 		}
 		return nil
 	})
+}
+
+// notePids notes the pids of recs' lines by wid: a wid whose lines come
+// from more than one worker (a restart, a reload's rollback) gets its
+// pid printed, so the lines of an earlier worker are not taken for the
+// current one's.
+func (a *app) notePids(recs []logRecord) {
+	if a.logsPids == nil {
+		a.logsPids = map[int]int{}
+	}
+	for _, rec := range recs {
+		switch pid, ok := a.logsPids[rec.Wid]; {
+		case !ok:
+			a.logsPids[rec.Wid] = rec.Pid
+		case pid >= 0 && pid != rec.Pid:
+			a.logsPids[rec.Wid] = -1
+		}
+	}
 }
 
 // escapeControls writes each character of line that a terminal would act

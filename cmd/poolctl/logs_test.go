@@ -435,3 +435,33 @@ func TestLogsTimestamps(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsNamePidsOfAWidWithSeveralWorkers: lines of one wid from two
+// workers (a deadlocked one of an earlier reload, the one that failed
+// now) were printed alike, "6 out| ..." and "6 err| ...", as if one
+// worker wrote both (r57b-oncall L3). A wid with lines of several pids
+// names each line's pid; one with a single worker stays as it was.
+func TestLogsNamePidsOfAWidWithSeveralWorkers(t *testing.T) {
+	var out strings.Builder
+	a := &app{stdout: &out}
+	recs := []logRecord{
+		{Wid: 6, Pid: 25770, Stream: "stdout", Line: "starting, taking lock..."},
+		{Wid: 1, Pid: 100, Stream: "stdout", Line: "serving"},
+		{Wid: 6, Pid: 27857, Stream: "stderr", Line: "FATAL: cannot connect to database"},
+	}
+	if err := a.printLogs(recs); err != nil {
+		t.Fatal(err)
+	}
+	want := "6[25770] out| starting, taking lock...\n1 out| serving\n6[27857] err| FATAL: cannot connect to database\n"
+	if out.String() != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", out.String(), want)
+	}
+	// Following: a later batch with a new worker of wid 1 names it.
+	out.Reset()
+	if err := a.printLogs([]logRecord{{Wid: 1, Pid: 101, Stream: "stdout", Line: "serving again"}}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "1[101] out| serving again\n"; out.String() != want {
+		t.Errorf("printed %q, want %q", out.String(), want)
+	}
+}
