@@ -111,9 +111,29 @@ func (p *poolTrack) reset() {
 // apply takes one lifecycle event and reports whether it was of a pool
 // that exists: not one removed (remove included) and not added again.
 func (t *tracker) apply(ev events.Event) bool {
-	if ev.Watcher == "" {
+	if ev.Watcher == "" || !t.member(ev) {
 		return false
 	}
+	p := t.pool(ev.Watcher)
+	if n := intField(ev, fieldOOMKills); ev.Kind == events.KindUnhealthy && n > 0 {
+		// A child of a worker that runs on: no restart, and the
+		// events around it keep their meaning (lastReapWid).
+		if t.oomKills != nil {
+			t.oomKills.WithLabelValues(ev.Watcher).Add(float64(n))
+		}
+		return true
+	}
+	t.track(p, ev)
+	if len(p.signalled)+len(p.unhealthy)+len(p.done) > maxTracked {
+		p.signalled, p.unhealthy, p.done = map[int]bool{}, map[int]string{}, map[int]bool{}
+	}
+	return true
+}
+
+// member tells whether ev is of a pool being tracked: a remove forgets
+// the pool and its series, and the events of its stop that follow are
+// not counted until an add (or a reload that defines it again).
+func (t *tracker) member(ev events.Event) bool {
 	key := strings.ToLower(ev.Watcher)
 	switch {
 	case ev.Kind == events.KindRemove:
@@ -135,15 +155,12 @@ func (t *tracker) apply(ev events.Event) bool {
 	case t.removed[key]:
 		return false // the removed pool's stop
 	}
-	p := t.pool(ev.Watcher)
-	if n := intField(ev, fieldOOMKills); ev.Kind == events.KindUnhealthy && n > 0 {
-		// A child of a worker that runs on: no restart, and the
-		// events around it keep their meaning (lastReapWid).
-		if t.oomKills != nil {
-			t.oomKills.WithLabelValues(ev.Watcher).Add(float64(n))
-		}
-		return true
-	}
+	return true
+}
+
+// track moves pool p's bookkeeping by one event, counting a restart
+// when a slot's next worker starts (or fails to).
+func (t *tracker) track(p *poolTrack, ev events.Event) {
 	lastReap, lastUnhealthy := p.lastReapWid, p.lastUnhealthyPid
 	p.lastReapWid, p.lastUnhealthyPid = 0, 0
 	pid, wid := intField(ev, "process_pid"), intField(ev, "process_id")
@@ -191,10 +208,6 @@ func (t *tracker) apply(ev events.Event) bool {
 	case events.KindStop, events.KindStart:
 		p.reset() // every worker is gone, and so is every slot's history
 	}
-	if len(p.signalled)+len(p.unhealthy)+len(p.done) > maxTracked {
-		p.signalled, p.unhealthy, p.done = map[int]bool{}, map[int]string{}, map[int]bool{}
-	}
-	return true
 }
 
 // reaped decides what the end of pid, for the reap event's reason,
