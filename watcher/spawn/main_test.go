@@ -24,6 +24,8 @@ import (
 // pattern). Modes:
 //
 //	hold  write "ready <pid>" on stdout, then wait for SIGTERM
+//	stamp hold, then on SIGTERM write "exit <CLOCK_MONOTONIC ns>" on
+//	      stdout and exit_group(0) at once (exitlatency_bench_test.go)
 //	exit  exit 0 at once
 //	activate  take the socket poold passed through go-systemd's
 //	          activation, answer one connection with "pid <pid>", exit 0
@@ -96,6 +98,8 @@ func TestMain(m *testing.M) {
 		fmt.Printf("ready %d\n", os.Getpid())
 		<-c
 		os.Exit(0)
+	case "stamp":
+		os.Exit(stampExit())
 	case "exit":
 		os.Exit(0)
 	case "write":

@@ -13,6 +13,10 @@
 //	family       serve, after starting a grandchild (sleep) in its group;
 //	             GET /child answers the grandchild's pid
 //	sleep        block until a signal
+//	stamp        create $STAMP_DIR/<pid>.ready, block until SIGTERM, then
+//	             write the wall clock (Unix ns) to $STAMP_DIR/<pid> and
+//	             exit_group(0) at once (no exit hooks, no race detector's
+//	             wait): when its exit began
 //	notify       serve, and send READY=1 on $NOTIFY_SOCKET once listening
 //	             (go-systemd's daemon.SdNotify)
 //	never-ready  serve, but never send READY=1
@@ -86,6 +90,8 @@ func run(mode string) error {
 		return servePlain()
 	case "lines":
 		return writeLines()
+	case "stamp":
+		return stampExit()
 	case "sleep", "hoard":
 		if mode == "hoard" { // a leak without a socket: a child of a worker
 			go leak()
@@ -428,5 +434,21 @@ func drainAndExit(srv *http.Server, l net.Listener, errc <-chan error, conns *co
 		fmt.Printf("worker %d crashing on request\n", os.Getpid())
 		os.Exit(code)
 	}
+	return nil
+}
+
+// stampExit is mode "stamp".
+func stampExit() error {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM)
+	path := fmt.Sprintf("%s/%d", os.Getenv("STAMP_DIR"), os.Getpid())
+	if err := os.WriteFile(path+".ready", nil, 0o600); err != nil {
+		return err
+	}
+	<-c
+	if err := os.WriteFile(path, []byte(strconv.FormatInt(time.Now().UnixNano(), 10)), 0o600); err != nil {
+		return err
+	}
+	syscall.Exit(0)
 	return nil
 }
