@@ -1,6 +1,9 @@
 package arbiter
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Counting the connections open on a pool's sockets (tcpConns) is a
 // sock_diag dump that walks the host's whole established hash, whatever
@@ -39,20 +42,24 @@ func countEvery(idle time.Duration) time.Duration {
 }
 
 // connCount is a watcher's open connections as last counted (-1: could
-// not be counted), and when; queued is when the queue its readings show
-// began (zero: the last reading found it empty).
+// not be counted, err says why), and when; queued is when the queue its
+// readings show began (zero: the last reading found it empty).
 type connCount struct {
 	at     time.Time
 	n      int
+	err    error
 	queued time.Time
 }
 
 // openConns is the open connections a reading of a pool gives (n, -1:
 // unknown), and whether they were counted at this reading, after its
-// queue was read.
+// queue was read. fresh: a count was tried at this reading; err: why it
+// failed.
 type openConns struct {
 	n       int
 	counted bool
+	fresh   bool
+	err     error
 }
 
 // connsOf returns the open connections of w's sockets for a reading at
@@ -79,13 +86,14 @@ func connsOf(w demandWatch, queue int, counts map[uint64]connCount, now time.Tim
 	}
 	age := now.Sub(c.at) // the longest Duration when never counted
 	if (w.idle > 0 && age >= countEvery(w.idle)) || recount(c, queue, age, now) {
-		c.at, c.n = now, countTCP(w.fds)
+		c.at = now
+		c.n, c.err = countTCP(w.fds)
 		age = 0
 	}
 	counts[w.id] = c
 	switch {
 	case age == 0:
-		return openConns{n: c.n, counted: c.n >= 0}
+		return openConns{n: c.n, counted: c.n >= 0, fresh: true, err: c.err}
 	case w.idle > 0 || age < 2*burstCount:
 		return openConns{n: c.n}
 	}
@@ -103,18 +111,18 @@ func recount(c connCount, queue int, age time.Duration, now time.Time) bool {
 	return !c.at.After(c.queued) || age >= burstCount || (c.n >= 0 && c.n < queue)
 }
 
-// countTCP sums the open connections of TCP listeners; -1 if one of them
-// cannot be counted.
-func countTCP(fds []int) int {
+// countTCP sums the open connections of TCP listeners; -1 and why if
+// one of them cannot be counted.
+func countTCP(fds []int) (int, error) {
 	sum := 0
 	for _, fd := range fds {
 		n, err := tcpConns(fd)
-		if err != nil || n < 0 {
-			return -1
+		if err != nil {
+			return -1, err
 		}
 		sum += n
 	}
-	return sum
+	return sum, nil
 }
 
 // forgetCounts drops the counts of watchers no longer in the plan, or
@@ -128,5 +136,23 @@ func forgetCounts(counts map[uint64]connCount, plan []demandWatch) {
 		if !warm[id] {
 			delete(counts, id)
 		}
+	}
+}
+
+// noteCount says when counting a pool's open connections starts to fail,
+// and when it works again: once each, not at every reading. Meanwhile a
+// queue that stays grows the pool as if no worker were idle (unknown
+// connections: watcher.Load), where a count may show one idle.
+func (d *demandMon) noteCount(w demandWatch, p *pace, c openConns) {
+	switch {
+	case !c.fresh:
+	case c.err != nil && !p.countFails:
+		p.countFails = true
+		d.log.Warn("cannot count the connections open on an elastic pool's sockets (sock_diag); until a count works, "+
+			"a queue that stays grows the pool as if no worker were idle: the error says why (a container that refuses "+
+			"NETLINK_SOCK_DIAG sockets to poold, or no tcp_diag in the kernel)", "sockets", strings.Join(w.names, ", "), "error", c.err)
+	case c.err == nil && p.countFails:
+		p.countFails = false
+		d.log.Info("counting the connections open on an elastic pool's sockets works again", "sockets", strings.Join(w.names, ", "))
 	}
 }

@@ -64,6 +64,8 @@ type pace struct {
 	open bool
 	// busy: the loop says a worker of the pool is busy (demandbusy.go).
 	busy bool
+	// countFails: its last count of open connections failed (logged).
+	countFails bool
 }
 
 func (p *pace) every(w demandWatch) time.Duration {
@@ -136,6 +138,7 @@ func (d *demandMon) readDue(plan []demandWatch, paces map[uint64]*pace, counts m
 			continue
 		}
 		r := readPool(w, counts, now)
+		d.noteCount(w, p, r.conns)
 		r.arrived, p.stirred = p.stirred, false
 		// Open at the last count, gone at this one: they closed since
 		// that count, perhaps after the last reading (idle_timeout's

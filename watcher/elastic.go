@@ -323,7 +323,9 @@ func (w *Watcher) Demand(l Load) {
 		return
 	}
 	defer w.settle()
-	w.resize(to, why)
+	// The log line carries the reading the decision used: a growth or a
+	// shrink that looks wrong afterwards can be read off it.
+	w.resize(to, why, "queue", l.Queue, "conns", l.Conns, "counted", l.Counted, "busy", l.Busy)
 }
 
 // gated reports whether a worker is still starting or younger than
@@ -369,8 +371,9 @@ func (w *Watcher) gated() bool {
 	return false
 }
 
-// resize sets the size of an elastic pool and says so.
-func (w *Watcher) resize(to int, why string) {
+// resize sets the size of an elastic pool and says so; reading is the
+// key/values of the reading an automatic decision rests on, for the log.
+func (w *Watcher) resize(to int, why string, reading ...any) {
 	from := w.spec.NumProcesses
 	now := w.host.Now()
 	w.spec.NumProcesses = to
@@ -382,7 +385,7 @@ func (w *Watcher) resize(to int, why string) {
 	} else {
 		w.scaleInfo.Downs++
 	}
-	w.log.Info("scale", "from", from, "to", to, "reason", why)
+	w.log.Info("scale", append([]any{"from", from, "to", to, "reason", why}, reading...)...)
 	w.host.Publish(w.spec.Name, events.KindScale, map[string]any{"from": from, "to": to, "reason": why, "queue": w.scaleInfo.Queue})
 }
 
