@@ -23,7 +23,7 @@ import (
 // talkScript writes "tick N" to stdout and "oops N" to stderr every 20 ms.
 const talkScript = `i=0; while :; do i=$((i+1)); echo "tick $i"; echo "oops $i" >&2; sleep 0.02; done`
 
-var tickRE = regexp.MustCompile(`(?m)^(\d+) out\| tick (\d+)$`)
+var tickRE = regexp.MustCompile(`(?m)^(\d+)(?:\[\d+\])? out\| tick (\d+)$`) // WID[PID] once a wid had two workers
 
 // ticks returns the tick numbers printed for wid.
 func ticks(out string, wid int) []int {
