@@ -70,12 +70,8 @@ func TestElasticPoolGrowingStaysReady(t *testing.T) {
 // are ready, then "active"; /readyz stays ready throughout, as
 // documented (min_workers 0: a wake is no reason to leave a Service).
 func TestWokenPoolSaysStartingUntilAWorkerIsReady(t *testing.T) {
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := probe.Addr().String()
-	probe.Close() // closed: the worker stays starting
+	probe := proctest.ReservePort(t) // refused: the worker stays starting
+	addr := probe.Addr
 	cfg := onDemandConfig("serve", 2, 0)
 	cfg.Watchers[0].Readiness, cfg.Watchers[0].ReadyAddress, cfg.Watchers[0].ReadyTimeout = "tcp", addr, time.Hour
 	h := start(t, cfg, Options{})
@@ -99,10 +95,6 @@ func TestWokenPoolSaysStartingUntilAWorkerIsReady(t *testing.T) {
 		t.Errorf("woken on_demand pool (min_workers 0): not ready %v, %v; want ready", NotReady(s), err)
 	}
 
-	probe, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer probe.Close()
+	probe.Listen(t)
 	proctest.Eventually(t, "active once its worker is ready", func() bool { one, all := status(); return one == "active" && all == "active" })
 }
