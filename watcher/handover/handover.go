@@ -321,6 +321,25 @@ func Wait(ctx context.Context, pid int, socks Inodes, soft time.Duration) (Seen,
 // still loads, so that the caller can say why the wait goes on: with
 // the pids of the workers that hold a socket, or none if it computes.
 func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, past func(holders []int)) (Seen, error) {
+	var p func([]int, bool)
+	if past != nil {
+		p = func(holders []int, _ bool) { past(holders) }
+	}
+	return wait(ctx, pid, socks, soft, p, false)
+}
+
+// WaitHeld is WaitPast that does not give up on an idle tree at soft:
+// it looks until pid waits, exits or ctx ends (then ErrNotSeen, if
+// nothing else says why), for a new worker of a rolling reload, which
+// replaces serving workers only once it is seen to serve. past is
+// called once soft has passed, whatever the tree shows: with the pids
+// of the workers that hold a socket, and whether it still computes.
+func WaitHeld(ctx context.Context, pid int, socks Inodes, soft time.Duration, past func(holders []int, busy bool)) (Seen, error) {
+	return wait(ctx, pid, socks, soft, past, true)
+}
+
+// wait is WaitPast, or WaitHeld if held.
+func wait(ctx context.Context, pid int, socks Inodes, soft time.Duration, past func([]int, bool), held bool) (Seen, error) {
 	softAt := time.Now().Add(soft)
 	// The first look 1 ms after the spawn, not at once: a worker has not
 	// waited by then (its exec has not even ended), and that look cost
@@ -360,7 +379,7 @@ func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, pa
 			busy = load.busy(pid, now)
 		}
 		if !now.Before(softAt) {
-			if len(workers) == 0 && len(gone.lost(exeOf)) == 0 && !busy {
+			if !held && len(workers) == 0 && len(gone.lost(exeOf)) == 0 && !busy {
 				if exited(pid) {
 					// It exited since the look: its workers' parent
 					// is gone, so lost could not tell them lost.
@@ -368,8 +387,8 @@ func WaitPast(ctx context.Context, pid int, socks Inodes, soft time.Duration, pa
 				}
 				return Busy, fmt.Errorf("%w (gave up after %v)", ErrNotSeen, soft)
 			}
-			if past != nil && (len(workers) > 0 || busy) {
-				past(workers)
+			if past != nil && (held || len(workers) > 0 || busy) {
+				past(workers, busy)
 				past = nil
 			}
 		}

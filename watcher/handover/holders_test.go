@@ -213,6 +213,51 @@ func TestWaitGivesUpOnAShellWithAHelperAtTheSoftBound(t *testing.T) {
 	}
 }
 
+// A new worker of a rolling reload replaces serving workers: WaitHeld
+// does not give up on it at soft, where Wait counts a server not seen
+// as ready (a server that hangs before it serves is one), but says so
+// and goes on: one that waits later is seen (a slow start), one that
+// never does is not seen once ctx ends.
+func TestWaitHeldGoesOnPastTheSoftBound(t *testing.T) {
+	t.Run("waits later", func(t *testing.T) {
+		w := startWorker(t, "epoll")
+		// It has said "armed" and reads its stdin: idle, not waiting on the socket.
+		ctx, cancel := context.WithTimeout(context.Background(), hang)
+		defer cancel()
+		said := make(chan bool, 1)
+		type result struct {
+			s   Seen
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			s, err := WaitHeld(ctx, w.cmd.Process.Pid, w.socks, 200*time.Millisecond, func(_ []int, busy bool) { said <- busy })
+			done <- result{s, err}
+		}()
+		select {
+		case <-said:
+		case r := <-done:
+			t.Fatalf("WaitHeld = %v, %v before the worker waited; want it to go on past soft", r.s, r.err)
+		}
+		w.goOn(t)
+		if r := <-done; r.err != nil || r.s != Listening {
+			t.Fatalf("WaitHeld = %v, %v once the worker polls its socket; want listening", r.s, r.err)
+		}
+	})
+	t.Run("never waits", func(t *testing.T) {
+		w := startWorker(t, "other-epoll")
+		w.goOn(t)
+		w.expect(t, "polling")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		said := 0
+		s, err := WaitHeld(ctx, w.cmd.Process.Pid, w.socks, 200*time.Millisecond, func([]int, bool) { said++ })
+		if !errors.Is(err, ErrNotSeen) || ctx.Err() == nil || said != 1 {
+			t.Fatalf("WaitHeld = %v, %v (ctx ended: %v, past called %d times); want ErrNotSeen once ctx ended, past called once", s, err, ctx.Err() != nil, said)
+		}
+	})
+}
+
 // startReaped is startGroup for a master that exits during the test: it
 // is reaped at once, as poold reaps its workers, so it does not linger
 // as a zombie that Wait cannot tell from a live master.
