@@ -88,10 +88,15 @@ func reloadTo(t *testing.T, next configs.Watcher) (*harness, map[string]any, tim
 // execs the server: the setup's shell held the inherited socket and was
 // reaped. It counted as a master's worker lost before any waited, so a
 // server /proc cannot see waiting (here one that waits on a pipe, as one
-// on io_uring would) was held to ready_timeout and failed its readiness
-// there: the reload was abandoned though the server was fine. It counts
-// as ready at the 10 s bound, as any such server.
-func TestReloadToAWrappedServerNotSeenWaitingCountsItReady(t *testing.T) {
+// on io_uring would) failed its readiness for the wrong reason ("a worker
+// process of it exited"). It was then counted ready at the 10 s bound, as
+// any server not seen waiting; but so was a Go server that hangs before it
+// serves, and the reload replaced every serving worker with it (r57b-oncall
+// H1). A new worker of a rolling reload that shows no sign of serving
+// cannot be told from a hung one: it is waited for up to ready_timeout,
+// then the reload is abandoned, for the right reason, with the readiness
+// that tells such a server ready.
+func TestReloadToAWrappedServerNotSeenWaitingIsAbandonedAtReadyTimeout(t *testing.T) {
 	py := proctest.Tool(t, "/usr/bin/python3", "python3")
 	next := configs.DefaultWatcher("web")
 	next.Cmd = "/bin/sh"
@@ -99,12 +104,17 @@ func TestReloadToAWrappedServerNotSeenWaitingCountsItReady(t *testing.T) {
 		`import os, select, socket; s = socket.socket(fileno=3); r, w = os.pipe(); ep = select.epoll(); ep.register(r, select.EPOLLIN); ep.poll()`}
 	next.Sockets = []string{"web"}
 	next.NumProcesses = 2
-	next.ReadyTimeout = 15 * time.Second
-	_, r, took := reloadTo(t, next)
-	if r["status"] != "ok" {
-		t.Fatalf("reloadconfig to a wrapped server after %v: %v; want ok", took, r)
+	next.ReadyTimeout = 12 * time.Second
+	h, r, took := reloadTo(t, next)
+	reason := fmt.Sprint(r["reason"])
+	if r["status"] == "ok" || !strings.Contains(reason, "not seen waiting for connections") || strings.Contains(reason, "exited") ||
+		!strings.Contains(reason, `set readiness = "notify"`) {
+		t.Fatalf("reloadconfig to a wrapped server not seen waiting after %v: %v; want it abandoned as not seen waiting, naming the readiness to use", took, r)
 	}
-	t.Logf("reload took %v", took)
+	if !strings.Contains(h.log.String(), "not seen waiting for connections yet; the old workers serve on") {
+		t.Errorf("no log line at the 10 s bound saying the reload waits on:\n%s", h.log.String())
+	}
+	t.Logf("reload abandoned after %v", took)
 }
 
 // gunicorn --preload imports the app in its master before it forks its

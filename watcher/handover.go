@@ -3,16 +3,23 @@ package watcher
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/poold/poold/watcher/handover"
 )
 
 // handoverWait bounds how long a worker with readiness "spawn" in a
 // watcher with sockets stays starting until it is seen waiting for
-// connections (ready_timeout too, if shorter). A worker whose wait /proc
-// cannot show (a server on io_uring, one that never polls the socket)
-// then counts as ready, as "spawn" always did; unless it shows it still
+// connections (ready_timeout too, if shorter), unless it is a new worker
+// of a rolling reload: that one replaces serving workers only once seen
+// waiting, and fails its readiness at ready_timeout if it never is (a Go
+// server that hangs before it takes its socket looks the same to /proc
+// as one on io_uring). Any other worker whose wait /proc cannot show (a
+// server on io_uring, one that never polls the socket) then counts as
+// ready, with a warning, as "spawn" always did; unless it shows it still
 // loads: processes it started hold a socket (a gunicorn or uvicorn
 // master whose workers still import the app), one of them has exited
 // meanwhile (a gunicorn master whose worker failed to boot, which halts
@@ -53,6 +60,16 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 	}
 	pid, wid, log := p.Pid, p.Wid, w.log
 	soft, bound := min(handoverWait, w.spec.ReadyTimeout), w.spec.ReadyTimeout
+	if w.newInRoll(p) {
+		// It replaces serving workers: it is waited for until it is seen
+		// waiting, up to ready_timeout, where it fails its readiness.
+		w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, bound,
+			func(ctx context.Context) error {
+				_, err := handover.WaitHeld(ctx, pid, socks, soft, rollPast(log, pid, wid, soft, bound))
+				return err
+			})
+		return true
+	}
 	// Past soft, a master whose processes hold the sockets is waited for
 	// up to ready_timeout: say so then, not only once that is over.
 	var past func([]int)
@@ -75,6 +92,26 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 	return true
 }
 
+// rollPast is what a new worker of a rolling reload, not seen waiting
+// for connections once soft has passed, logs: that the reload waits on,
+// and until when.
+func rollPast(log hclog.Logger, pid, wid int, soft, bound time.Duration) func([]int, bool) {
+	if soft >= bound {
+		return nil
+	}
+	return func(holders []int, busy bool) {
+		why := "it is idle: a server that hangs before it serves, or one whose wait /proc cannot show"
+		switch {
+		case len(holders) > 0:
+			why = "processes it started hold its sockets: a master whose workers still load the app?"
+		case busy:
+			why = "it still uses CPU: a master that imports the app before it forks?"
+		}
+		log.Info("new worker of the rolling reload not seen waiting for connections yet; the old workers serve on while it is waited for, up to ready_timeout, where the reload is abandoned if it still is not",
+			"pid", pid, "wid", wid, "why", why, "holders", holders, "waited", soft, "ready_timeout", bound)
+	}
+}
+
 // awaitStarted ends the spawn window of p, a new worker with readiness
 // "spawn" and no socket to be seen waiting on: it is ready once it is
 // seen asleep or has used spawnWindow of CPU (handover.Started). A
@@ -93,8 +130,9 @@ func (w *Watcher) awaitStarted(p *Process) {
 // ready, seen waiting for connections (or started) or not, unless it has
 // exited: then it died before it was ready, which its exit, on its way to
 // Ended, says; or unless its worker processes have all exited while it
-// lives on, or one of them exited and none waited by ready_timeout: then
-// it failed its readiness.
+// lives on, or one of them exited and none waited by ready_timeout, or it
+// is a new worker of a rolling reload never seen waiting: then it failed
+// its readiness.
 func (w *Watcher) handedOver(p *Process, err error) {
 	if p.State != ProcStarting || errors.Is(err, handover.ErrExited) {
 		return
@@ -120,12 +158,33 @@ func (w *Watcher) handedOver(p *Process, err error) {
 		return
 	}
 	switch {
+	case errors.Is(err, handover.ErrNotSeen) && w.newInRoll(p):
+		// It replaces serving workers and has shown no sign of serving:
+		// counted ready, a worker that hangs before it serves (a Go
+		// server stuck before it takes its socket) would have every
+		// serving worker stopped.
+		w.notReady(p, notSeenInRoll(w.spec.Name, w.spec.ReadyTimeout, err))
+		return
+	case errors.Is(err, handover.ErrNotSeen):
+		w.log.Warn("new worker not seen waiting for connections on its sockets; counting it ready, as no rolling reload waits on it (a rolling reload to such a worker is abandoned at ready_timeout): if it hangs before it serves, nothing answers on its sockets; if it serves where /proc cannot show it waiting (io_uring, a socket of its own), set readiness \"notify\", \"http\" or \"delay\" for this watcher",
+			"pid", p.Pid, "wid", p.Wid, "error", err)
 	case errors.Is(err, handover.ErrNotStarted):
 		w.log.Info("new worker neither seen asleep nor using CPU; counting it ready (readiness spawn)",
 			"pid", p.Pid, "wid", p.Wid, "error", err)
 	case err != nil:
-		w.log.Info("new worker not seen waiting for connections on its sockets; counting it ready (readiness spawn)",
+		w.log.Info("new worker's wait for connections cannot be looked at; counting it ready (readiness spawn)",
 			"pid", p.Pid, "wid", p.Wid, "error", err)
 	}
 	w.ready(p)
+}
+
+// notSeenInRoll is the failed readiness of a new worker of a rolling
+// reload of watcher name never seen waiting for connections by
+// ready_timeout (err, handover's ErrNotSeen, which says when it gave
+// up): what it means and what to do.
+func notSeenInRoll(name string, timeout time.Duration, err error) error {
+	return fmt.Errorf("%w (readiness spawn): it has shown no sign of serving, so it replaces no serving worker. "+
+		"If it hangs before it serves, its output may say why; if it loads longer, raise ready_timeout (%v) of watcher %q; "+
+		"if it serves where /proc cannot show it waiting (a server on io_uring, or on a socket of its own), set readiness = \"notify\", \"http\" (ready_url) or \"delay\" for watcher %q",
+		err, timeout, name, name)
 }
