@@ -166,7 +166,7 @@ func (w *Watcher) handedOver(p *Process, err error) {
 		w.notReady(p, notSeenInRoll(w.spec.Name, w.spec.ReadyTimeout, err))
 		return
 	case errors.Is(err, handover.ErrNotSeen):
-		w.log.Warn("new worker not seen waiting for connections on its sockets; counting it ready, as no rolling reload waits on it (a rolling reload to such a worker is abandoned at ready_timeout): if it hangs before it serves, nothing answers on its sockets; if it serves where /proc cannot show it waiting (io_uring, a socket of its own), set readiness \"notify\", \"http\" or \"delay\" for this watcher",
+		w.log.Warn("new worker not seen waiting for connections on its sockets; counting it ready, as no rolling reload waits on it (a rolling reload to such a worker is abandoned at ready_timeout): if it hangs before it serves, nothing answers on its sockets; if it serves where /proc cannot show it waiting (io_uring, a socket of its own), set readiness \"notify\", \"http\" or \"delay\" for this watcher; if it never accepts on them, give this watcher no sockets",
 			"pid", p.Pid, "wid", p.Wid, "error", err)
 	case errors.Is(err, handover.ErrNotStarted):
 		w.log.Info("new worker neither seen asleep nor using CPU; counting it ready (readiness spawn)",
@@ -185,6 +185,7 @@ func (w *Watcher) handedOver(p *Process, err error) {
 func notSeenInRoll(name string, timeout time.Duration, err error) error {
 	return fmt.Errorf("%w (readiness spawn): it has shown no sign of serving, so it replaces no serving worker. "+
 		"If it hangs before it serves, its output may say why; if it loads longer, raise ready_timeout (%v) of watcher %q; "+
-		"if it serves where /proc cannot show it waiting (a server on io_uring, or on a socket of its own), set readiness = \"notify\", \"http\" (ready_url) or \"delay\" for watcher %q",
-		err, timeout, name, name)
+		"if it serves where /proc cannot show it waiting (a server on io_uring, or on a socket of its own), set readiness = \"notify\", \"http\" (ready_url) or \"delay\" for watcher %q; "+
+		"if it never accepts on its sockets (a job that inherited them), give watcher %q no sockets",
+		err, timeout, name, name, name)
 }

@@ -248,7 +248,9 @@ func TestWaitHeldGoesOnPastTheSoftBound(t *testing.T) {
 		w := startWorker(t, "other-epoll")
 		w.goOn(t)
 		w.expect(t, "polling")
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		// ctx ends well past soft: a loaded machine may delay the first
+		// look after soft, which is the one that calls past.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		said := 0
 		s, err := WaitHeld(ctx, w.cmd.Process.Pid, w.socks, 200*time.Millisecond, func([]int, bool) { said++ })
