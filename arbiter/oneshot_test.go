@@ -82,6 +82,11 @@ func TestWaitedRunOfAOneShotSaysHowItEnded(t *testing.T) {
 			if r["status"] != "error" || r["errno"] != ErrnoAsync || !want.MatchString(reason) || strings.Contains(reason, "stopped before") {
 				t.Errorf("%s of a one-shot that exits 3 at once: %v; want errno %d matching %s", cmd, r, ErrnoAsync, want)
 			}
+			// An add --start once told it twice: as a start that failed
+			// and as a watcher stopped since.
+			if n := strings.Count(reason, "ran and failed"); n != 1 {
+				t.Errorf("%s of a one-shot that exits 3 at once: the failure told %d times, want once: %s", cmd, n, reason)
+			}
 		})
 		t.Run(cmd+" lives a second", func(t *testing.T) {
 			r := waitedRun(t, cmd, oneShot("os", "sleep 1; exit 0", false))

@@ -377,8 +377,13 @@ func (a *Arbiter) cutShortWhy(w *watcher.Watcher, ran bool) string {
 	if why := letGoOf("reload", []*watcher.Watcher{w}); why != "" {
 		return why
 	}
-	if !ran || w.RanOut() || a.stoppedSince("reload", []*watcher.Watcher{w}) == "" {
-		return "" // a one-shot that ran out stopped on its own: status says how
+	if ran && w.RanOut() {
+		// A one-shot that ran out stopped on its own: how it ended, ""
+		// when as configured (no stop cut it short).
+		return stoppedWhy(w, "reload")
+	}
+	if !ran || a.stoppedSince("reload", []*watcher.Watcher{w}) == "" {
+		return ""
 	}
 	switch {
 	case a.watchers[strings.ToLower(w.Name())] != w || a.leaving[w]:
