@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/poold/poold/watcher"
 )
 
 // reloadOutcome says what a config reload did, watcher by watcher.
@@ -163,4 +165,68 @@ func (a *Arbiter) logReload(o reloadOutcome, err error) {
 	default:
 		a.log.Info("config reloaded", "changes", o.summary())
 	}
+}
+
+// rolledBack moves the updated watchers whose rollout was abandoned from
+// Updated to RolledBack, beside those that failed to be updated or added,
+// and those whose rollout a stop, rm or quit cut short to CutShort (ran:
+// the touched watchers that were running when the reload began).
+func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher, ran map[*watcher.Watcher]bool, failed map[string]string) reloadOutcome {
+	o.RolledBack = maps.Clone(failed)
+	o.CutShort = map[string]string{}
+	o.Updated = nil
+	for _, w := range touched {
+		if err := w.ReloadError(); err != nil {
+			o.RolledBack[w.Name()] = err.Error()
+		} else if why := a.cutShortWhy(w, ran[w]); why != "" {
+			o.CutShort[w.Name()] = why
+		} else {
+			o.Updated = append(o.Updated, w.Name())
+		}
+	}
+	return o
+}
+
+// cutShortWhy words, for a watcher a config reload updated, what stopped
+// it before every worker was replaced (ran: it was running when the
+// reload began, so its rollout was under way): rm --nostop, an rm or a
+// later reload that removed it, quit, or a stop; "" when nothing did.
+// Its settings are not rolled back: a stopped one runs them at its next
+// start, which is why it is not listed under rolled_back either.
+func (a *Arbiter) cutShortWhy(w *watcher.Watcher, ran bool) string {
+	if why := letGoOf("reload", []*watcher.Watcher{w}); why != "" {
+		return why
+	}
+	if ran && w.RanOut() {
+		// A one-shot that ran out stopped on its own: how it ended, ""
+		// when as configured (no stop cut it short).
+		return stoppedWhy(w, "reload")
+	}
+	if !ran || a.stoppedSince("reload", []*watcher.Watcher{w}) == "" {
+		return ""
+	}
+	switch {
+	case a.watchers[strings.ToLower(w.Name())] != w || a.leaving[w]:
+		return "an rm or a later config reload removed it before every worker was replaced: it is gone"
+	case a.stopping:
+		return "poold began to shut down (quit, or a signal) before every worker was replaced"
+	}
+	return fmt.Sprintf("a stop came in before every worker was replaced: it is stopped, with the new settings, which its next start runs (poolctl start %s)", w.Name())
+}
+
+// notStarted maps each of the added watchers a reload started that has
+// a slot with no worker to show for it to why.
+func notStarted(started []*watcher.Watcher) map[string]string {
+	m := map[string]string{}
+	for _, w := range started {
+		if w.RanOut() {
+			continue // a one-shot that ran: oneShotsOf says how it ended
+		}
+		// They were started: one stopped since was cut short.
+		why := startFailures("start", managed([]*watcher.Watcher{w}))
+		if why = joinWhy(letGoOf("reload", []*watcher.Watcher{w}), why); why != "" {
+			m[w.Name()] = why
+		}
+	}
+	return m
 }
