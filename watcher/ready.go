@@ -50,32 +50,9 @@ func (w *Watcher) Fire(t Timer) {
 			w.notReady(p, fmt.Errorf("not ready within ready_timeout %v (readiness %s)", w.spec.ReadyTimeout, w.spec.Readiness))
 		}
 	case TimerMaxAge:
-		// A timer armed before a change of max_age or its variance
-		// (Update armed the one that counts) does nothing.
-		if !live || p.State != ProcReady || p.Recycle || w.spec.MaxAge <= 0 || w.host.Now().Before(p.ageAt) {
-			break
+		if live {
+			w.maxAgeReached(p)
 		}
-		if !w.spec.Respawn {
-			// As circusd: max_age ends the worker and respawn = false
-			// starts none; its slot stays empty, as after an exit.
-			w.log.Info("worker reached max_age; stopping it, and respawn is off, so its slot stays empty", "pid", p.Pid, "wid", p.Wid)
-			s := w.slotFor(p.Wid)
-			s.lastExit = "reached max_age and is stopping" // until its exit says how it ended
-			s.badExit = false
-			w.setHold(s, HoldExited, time.Time{})
-			w.retire(p)
-			break
-		}
-		w.recycle(p, "max_age")
-		if n := w.stoppingHoldWids(); n > 0 {
-			// Its replacement needs a wid of 1..numprocesses+max_surge,
-			// and workers still stopping (a reload's old ones draining
-			// long connections) hold them all: said so, not "replacing".
-			w.log.Info("worker reached max_age; its replacement starts once a wid frees: every wid up to numprocesses + max_surge is taken, workers still stopping hold some",
-				"pid", p.Pid, "wid", p.Wid, "stopping", n)
-			break
-		}
-		w.log.Info("worker reached max_age; replacing it", "pid", p.Pid, "wid", p.Wid)
 	case TimerSurvived:
 		if live {
 			w.survived(p)
@@ -96,6 +73,38 @@ func (w *Watcher) Fire(t Timer) {
 			w.host.After(w.spec.HealthInterval, t)
 		}
 	}
+}
+
+// maxAgeReached ends live worker p at its max_age: replaced through the
+// rolling path, or, with respawn = false, stopped with its slot left
+// empty.
+func (w *Watcher) maxAgeReached(p *Process) {
+	// A timer armed before a change of max_age or its variance
+	// (Update armed the one that counts) does nothing.
+	if p.State != ProcReady || p.Recycle || w.spec.MaxAge <= 0 || w.host.Now().Before(p.ageAt) {
+		return
+	}
+	if !w.spec.Respawn {
+		// As circusd: max_age ends the worker and respawn = false
+		// starts none; its slot stays empty, as after an exit.
+		w.log.Info("worker reached max_age; stopping it, and respawn is off, so its slot stays empty", "pid", p.Pid, "wid", p.Wid)
+		s := w.slotFor(p.Wid)
+		s.lastExit = "reached max_age and is stopping" // until its exit says how it ended
+		s.badExit = false
+		w.setHold(s, HoldExited, time.Time{})
+		w.retire(p)
+		return
+	}
+	w.recycle(p, "max_age")
+	if n := w.stoppingHoldWids(); n > 0 {
+		// Its replacement needs a wid of 1..numprocesses+max_surge,
+		// and workers still stopping (a reload's old ones draining
+		// long connections) hold them all: said so, not "replacing".
+		w.log.Info("worker reached max_age; its replacement starts once a wid frees: every wid up to numprocesses + max_surge is taken, workers still stopping hold some",
+			"pid", p.Pid, "wid", p.Wid, "stopping", n)
+		return
+	}
+	w.log.Info("worker reached max_age; replacing it", "pid", p.Pid, "wid", p.Wid)
 }
 
 // Ready marks a worker ready (readiness notify: READY=1 from it or its
