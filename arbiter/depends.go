@@ -31,11 +31,19 @@ const (
 
 // stateOf tells where the dependency d stands. One a restart stops and
 // starts again is pending, not down, until that start fails (restart.go).
+// A one-shot that ran out (watcher.RanOut) is up when every worker ended
+// as configured, its work done, as systemd's Type=oneshot unit that
+// exited 0 satisfies Requires= and After=; down when one failed.
 func (a *Arbiter) stateOf(d *watcher.Watcher) depState {
 	switch d.Status() {
 	case watcher.Stopped, watcher.Stopping:
 		if a.isRestarting(d) {
 			return depPending
+		}
+		if d.RanOut() {
+			if _, done := d.OneShotEnd(); done {
+				return depUp
+			}
 		}
 		return depDown
 	}
@@ -258,6 +266,11 @@ func (a *Arbiter) wordDeps(ds []*watcher.Watcher, match func(depState) bool) str
 	var parts []string
 	for _, d := range ds {
 		if !match(a.stateOf(d)) {
+			continue
+		}
+		if d.RanOut() { // a one-shot that failed: a start of its dependant runs it again
+			parts = append(parts, fmt.Sprintf("watcher %q, a one-shot that ran and failed: %s; a start of what depends on it runs it again first",
+				d.Name(), d.Reason()))
 			continue
 		}
 		why := a.statusWord(d)
