@@ -116,6 +116,9 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 			}
 			continue
 		}
+		// A worker of a one-shot that failed before the start was done
+		// (the others still run) fails the start, as a one-shot's does.
+		parts = appendWhy(parts, w.FailedEnds())
 		for _, s := range w.Slots() {
 			if s.Pid != 0 || s.State == string(watcher.HoldExited) {
 				continue

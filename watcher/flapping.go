@@ -117,7 +117,8 @@ func (w *Watcher) recovered(gen uint64) {
 	}
 }
 
-// troubled lists, by wid, the slots Reason explains: failed, paused or
+// troubled lists, by wid, the slots Reason explains (those that ended
+// as configured last): failed, paused or
 // exited ones and those in a crash loop. It walks the slots only when
 // there are some: Reason is asked on every `status`.
 func (w *Watcher) troubled() []*slot {
@@ -130,7 +131,16 @@ func (w *Watcher) troubled() []*slot {
 			out = append(out, s)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].wid < out[j].wid })
+	// Those that ended as configured last: a one-shot's reason, which
+	// words the first maxTroubles, names its failed slot, not wid 1's
+	// exit 0.
+	fine := func(s *slot) bool { return s.hold == HoldExited && !s.badExit && !w.inLoop(s) }
+	sort.Slice(out, func(i, j int) bool {
+		if fine(out[i]) != fine(out[j]) {
+			return !fine(out[i])
+		}
+		return out[i].wid < out[j].wid
+	})
 	return out
 }
 

@@ -1,0 +1,78 @@
+package arbiter
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// partOneShot is a one-shot of three workers whose wid 2 exits 7 at once,
+// long before ready_delay, while the others run on and count as ready.
+func partOneShot() configs.Watcher {
+	w := oneShot("part", `if [ $(pool.wid) = 2 ]; then exit 7; fi; exec sleep 1000`, false)
+	w.NumProcesses, w.ReadyDelay = 3, 3*time.Second
+	return w
+}
+
+// A waited start, restart or add of a one-shot answered ok when one of
+// its workers failed before it was ready while the others ran, although
+// status said failed and /readyz 503 right after: the check skipped every
+// exited slot of a watcher that still runs. It fails now, as for a
+// one-shot whose every worker ended, naming the slot.
+func TestWaitedRunOfAOneShotWithOneWorkerFailed(t *testing.T) {
+	for _, cmd := range []string{"start", "restart", "add"} {
+		t.Run(cmd, func(t *testing.T) {
+			w := partOneShot()
+			cfg := &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 1)}}
+			props := map[string]any{"name": "part", "waiting": true}
+			if cmd == "add" {
+				props["cmd"], props["args"], props["start"] = w.Cmd, w.Args, true
+				props["options"] = map[string]any{"respawn": false, "numprocesses": 3, "readiness": "delay", "ready_delay": w.ReadyDelay.Seconds()}
+			} else {
+				cfg.Watchers = append(cfg.Watchers, w)
+			}
+			h := start(t, cfg, Options{})
+			ctx, cancel := context.WithTimeout(context.Background(), hang)
+			defer cancel()
+			r := h.a.Do(ctx, Request{ID: "t", Command: cmd, Properties: props})
+			reason := fmt.Sprint(r["reason"])
+			for _, want := range []string{`watcher "part" had a worker fail: wid 2 (pid `, "exited with status 7",
+				"poolctl logs part --wid 2", "run `restart part`"} {
+				if r["errno"] != ErrnoAsync || !strings.Contains(reason, want) {
+					t.Errorf("waited %s of a one-shot whose wid 2 failed: %v; want errno 6 saying %q", cmd, r, want)
+				}
+			}
+			if st := h.do("status", map[string]any{"name": "part"}); st["status"] != "failed" {
+				t.Errorf("status after it: %v, want failed", st)
+			}
+		})
+	}
+}
+
+// A failed one-shot's status reason words two slots by wid: with wid 5 of
+// five failing, it named wids 1 and 2, which exited 0, pointed to wid 1's
+// output, and never named the failure. Failures come first now.
+func TestFailedOneShotReasonNamesTheFailureFirst(t *testing.T) {
+	w := oneShot("five", `if [ $(pool.wid) = 5 ]; then exit 9; fi; exit 0`, true)
+	w.NumProcesses = 5
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	r := h.a.Do(ctx, Request{ID: "t", Command: "start", Properties: map[string]any{"name": "five", "waiting": true}})
+	if !strings.HasPrefix(fmt.Sprint(r["reason"]), `start: watcher "five" ran and failed: wid 5 (pid `) {
+		t.Errorf("waited start: %v; want the failure of wid 5 first", r)
+	}
+	var st Reply
+	proctest.Eventually(t, "five shows failed", func() bool {
+		st = h.do("status", map[string]any{"name": "five"})
+		return st["status"] == "failed"
+	})
+	if reason := fmt.Sprint(st["reason"]); !strings.HasPrefix(reason, "wid 5 exited with status 9 and respawn is off; see its output: poolctl logs five --wid 5") {
+		t.Errorf("status reason of five: %q; want it to begin with wid 5's failure and its output", reason)
+	}
+}
