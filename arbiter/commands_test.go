@@ -82,6 +82,14 @@ func TestCommandErrors(t *testing.T) {
 		// circusd's "signal invalid" (3): no word to look up.
 		{`{"command": "signal", "properties": {"name": "web", "signum": ""}}`, ErrnoBadProperty, `unknown signal ""`},
 		{`{"command": "signal", "properties": {"name": "web", "signum": "-"}}`, ErrnoBadProperty, `unknown signal "-"`},
+		{`{"command": "signal", "properties": {"name": "web", "signum": " HUP"}}`, ErrnoBadProperty, `" HUP" begins with no letter or digit`},
+		// kill reads signum as signal does: a null one is no signal
+		// (circusd: errno 5), not a missing one.
+		{`{"command": "kill", "properties": {"name": "web", "signum": null}}`, ErrnoFailed, "null is not a signal"},
+		{`{"command": "kill", "properties": {"name": "web", "signum": " HUP"}}`, ErrnoBadProperty, `" HUP" begins with no letter or digit`},
+		{`{"command": "kill", "properties": {"name": "web", "signum": "-"}}`, ErrnoBadProperty, `unknown signal "-"`},
+		{`{"command": "kill", "properties": {"name": "web", "signum": {}}}`, ErrnoFailed, "{} is not a signal"},
+		{`{"command": "signal", "properties": {"name": "web", "signum": {}}}`, ErrnoFailed, "{} is not a signal"},
 		// What circusd takes as SIGHUP (int(true), int(1.5)), poold
 		// refuses as a bad property (README "Coming from Circus").
 		{`{"command": "signal", "properties": {"name": "web", "signum": true}}`, ErrnoBadProperty, "true is not a signal"},

@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -30,8 +31,12 @@ func parseSignal(v any) (syscall.Signal, error) {
 		return 0, badSignumError(fmt.Sprintf("%v is not a signal (use a name like TERM or HUP, or a number)", v))
 	case string:
 		sig, err := configs.ParseSignal(v)
-		if err != nil && !startsWord(v) {
-			// circusd's "signal invalid" (errno 3): no word to look up.
+		if !startsWord(v) {
+			// circusd's "signal invalid" (errno 3): no word to look up
+			// (" HUP" too, which circusd refuses so).
+			if err == nil {
+				err = fmt.Errorf("%q begins with no letter or digit (use a name like TERM or HUP, or a number)", v)
+			}
 			return 0, badSignumError(err.Error())
 		}
 		return sig, err
@@ -39,7 +44,35 @@ func parseSignal(v any) (syscall.Signal, error) {
 	if v == nil {
 		return 0, errors.New("null is not a signal (use a name like TERM or HUP, or a number)")
 	}
-	return 0, fmt.Errorf("%v is not a signal (use a name like TERM or HUP, or a number)", v)
+	return 0, fmt.Errorf("%s is not a signal (use a name like TERM or HUP, or a number)", jsonWords(v))
+}
+
+// jsonWords is v as the client sent it, in JSON ({}, [1]), for an error.
+func jsonWords(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%v", v)
+	}
+	return string(b)
+}
+
+// signumOf reads command's signum property, the one way signal and kill
+// both do, as circusd: given reports whether there is one (a null one is
+// one, and no signal: errno 5, as circusd's), and probe takes 0 too
+// (probeOrSignal). A bad one is the error reply (badSignum).
+func signumOf(command string, p props, probe bool) (sig syscall.Signal, given bool, err error) {
+	v, given := p.p["signum"]
+	if !given {
+		return 0, false, nil
+	}
+	parse := parseSignal
+	if probe {
+		parse = probeOrSignal
+	}
+	if sig, err = parse(v); err != nil {
+		return 0, true, badSignum(command, err)
+	}
+	return sig, true, nil
 }
 
 // badSignumError is a signum refused as a bad property (errno 3): one
@@ -90,12 +123,12 @@ func cmdSignal(a *Arbiter, m *cmdMsg) error {
 		return err
 	}
 	p := m.props()
-	if _, given := p.p["signum"]; !given {
-		return errorf(ErrnoBadProperty, "signal: property \"signum\" is required (a name like HUP or a number)")
-	} // a null one is no signal, errno 5 as circusd's
-	sig, err := probeOrSignal(p.p["signum"])
+	sig, given, err := signumOf("signal", p, true)
 	if err != nil {
-		return badSignum("signal", err)
+		return err
+	}
+	if !given {
+		return errorf(ErrnoBadProperty, "signal: property \"signum\" is required (a name like HUP or a number)")
 	}
 	pid, err := p.integer("pid", 0)
 	if err != nil {
@@ -223,11 +256,12 @@ func cmdKill(a *Arbiter, m *cmdMsg) error {
 		return err
 	}
 	p := m.props()
-	sig := w.Spec().StopSignal
-	if p.has("signum") {
-		if sig, err = parseSignal(p.p["signum"]); err != nil {
-			return badSignum("kill", err)
-		}
+	sig, given, err := signumOf("kill", p, false)
+	if err != nil {
+		return err
+	}
+	if !given {
+		sig = w.Spec().StopSignal
 	}
 	grace := time.Duration(-1)
 	if p.has("graceful_timeout") {
