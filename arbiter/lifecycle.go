@@ -3,6 +3,7 @@ package arbiter
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -91,13 +92,13 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 	return nil
 }
 
-// startFailures words the watchers in ws a start, restart or add (with
-// start) did not start (a hook, a dependency down) and the slots of
+// startFailures words the watchers in ws a start, restart, add (with
+// start) or reload (of a stopped watcher, which starts it) did not start (a hook, a dependency down) and the slots of
 // running ones left without a worker (a spawn error, a worker dead before
 // it was ready), at most a few slots; "" when there is none or cmd is not
 // one.
 func startFailures(cmd string, ws []*watcher.Watcher) string {
-	if cmd != "start" && cmd != "restart" && cmd != "add" {
+	if cmd != "start" && cmd != "restart" && cmd != "add" && cmd != "reload" {
 		return ""
 	}
 	const shown = 3
@@ -271,6 +272,9 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 	}
 	fields := infoOf(m, ws)
 	running := runningOf(ws)
+	// A reload starts a stopped watcher, as circusd's: that is a start,
+	// answered as one (a one-shot that failed fails it).
+	started := slices.DeleteFunc(slices.Clone(ws), func(w *watcher.Watcher) bool { return slices.Contains(running, w) })
 	for _, w := range ws {
 		w.Reload(graceful, sequential)
 	}
@@ -291,11 +295,14 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 		if why := a.stoppedSince("reload", managed(running)); why != "" {
 			errs = append(errs, why)
 		}
+		if why := startFailures("reload", managed(started)); why != "" {
+			errs = append(errs, why)
+		}
 		if len(errs) > 0 {
 			m.fail(errorf(ErrnoAsync, "reload: %s", strings.Join(errs, "; ")))
 			return
 		}
-		m.ok(withEnded(fields(), managed(running)))
+		m.ok(withEnded(fields(), managed(ws)))
 	})
 	return nil
 }

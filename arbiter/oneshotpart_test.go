@@ -76,3 +76,31 @@ func TestFailedOneShotReasonNamesTheFailureFirst(t *testing.T) {
 		t.Errorf("status reason of five: %q; want it to begin with wid 5's failure and its output", reason)
 	}
 }
+
+// A waited reload of a stopped one-shot runs it again, as circusd's
+// does, but answered ok however it ended and never said how: the check
+// looked only at the watchers that ran before the reload. It answers as
+// a start now, named or not.
+func TestWaitedReloadOfAStoppedOneShotSaysHowItEnded(t *testing.T) {
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{
+		testWatcher("web", "sleep", 1), oneShot("bad", "exit 3", true), oneShot("good", "exit 0", true),
+	}}, Options{})
+	h.spawned()
+	reload := func(props map[string]any) Reply {
+		ctx, cancel := context.WithTimeout(context.Background(), hang)
+		defer cancel()
+		props["waiting"] = true
+		return h.a.Do(ctx, Request{ID: "t", Command: "reload", Properties: props})
+	}
+	if r := reload(map[string]any{"name": "good"}); r["status"] != "ok" ||
+		!strings.Contains(fmt.Sprint(r["ended"]), `watcher "good" ran and ended: wid 1 (pid `) {
+		t.Errorf("waited reload of a one-shot that exits 0: %v; want ok, with ended saying so", r)
+	}
+	for _, props := range []map[string]any{{"name": "bad"}, {}} {
+		r := reload(props)
+		if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoAsync || !strings.Contains(reason, `watcher "bad" ran and failed: wid 1 (pid `) ||
+			!strings.Contains(reason, "exited with status 3") {
+			t.Errorf("waited reload %v of a one-shot that exits 3: %v; want errno 6 saying how it failed", props, r)
+		}
+	}
+}
