@@ -273,7 +273,7 @@ func addedStarted(m *cmdMsg, w *watcher.Watcher) func() map[string]any {
 		return nil
 	}
 	return func() map[string]any {
-		started := append([]int{}, w.Pids()...)
+		started := append(append([]int{}, w.Pids()...), w.EndedPids()...) // a one-shot's ended worker too, as circusd's
 		slices.Sort(started)
 		return map[string]any{"started": started, "kept": []int{}}
 	}

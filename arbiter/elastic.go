@@ -185,7 +185,8 @@ func busyOf(m notify.Message) (int, bool) {
 // elasticHint is what a refused set adds when it gave one of min_workers
 // and max_workers to a pool that is not elastic: each alone is refused
 // (a pool with max_workers and no min_workers, or the reverse), so
-// making a running pool elastic takes both in one set. "" otherwise.
+// making a running pool elastic takes both in one set. "" otherwise, and
+// for a value that is itself invalid (its own error says so).
 func elasticHint(name string, base configs.Watcher, opts map[string]any) string {
 	minV, hasMin := opts["min_workers"]
 	maxV, hasMax := opts["max_workers"]
@@ -193,17 +194,24 @@ func elasticHint(name string, base configs.Watcher, opts map[string]any) string 
 	if base.Elastic() || hasMin == hasMax || onDemand {
 		return ""
 	}
+	// Only for a value that is right in itself: the hint repeats it,
+	// and "min_workers -1 max_workers N" fixes nothing.
 	lo, hi := fmt.Sprint(minV), fmt.Sprint(maxV)
 	if hasMin {
+		n, err := strconv.Atoi(lo)
+		if err != nil || n < 0 {
+			return ""
+		}
 		hi = "N"
-		if n, err := strconv.Atoi(lo); err == nil && n > 0 {
+		if n > 0 {
 			hi = strconv.Itoa(max(2*n, base.NumProcesses))
 		}
 	} else {
-		lo = "N"
-		if n, err := strconv.Atoi(hi); err == nil && n > 0 {
-			lo = strconv.Itoa(max(1, min(base.NumProcesses, n)))
+		n, err := strconv.Atoi(hi)
+		if err != nil || n < 1 {
+			return ""
 		}
+		lo = strconv.Itoa(max(1, min(base.NumProcesses, n)))
 	}
 	return fmt.Sprintf("; to make watcher %q elastic, set min_workers and max_workers in one command: poolctl set %s min_workers %s max_workers %s",
 		name, name, lo, hi)

@@ -105,6 +105,14 @@ func TestSetOneElasticBoundSaysSetBoth(t *testing.T) {
 			t.Errorf("set %v of a fixed pool: %v; want errno %d saying %q", tc.opts, r, ErrnoBadProperty, tc.want)
 		}
 	}
+	// A value wrong in itself gets its own error and no hint, which
+	// repeated it ("poolctl set web min_workers -1 max_workers N").
+	for _, opts := range []map[string]any{{"min_workers": -1.0}, {"min_workers": "abc"}, {"max_workers": -2.0}, {"max_workers": "x"}} {
+		r := h.a.Do(context.Background(), Request{ID: "s", Command: "set", Properties: map[string]any{"name": "web", "options": opts}})
+		if reason := fmt.Sprint(r["reason"]); r["errno"] != ErrnoBadProperty || strings.Contains(reason, "in one command") {
+			t.Errorf("set %v of a fixed pool: %v; want errno %d without the hint to set both", opts, r, ErrnoBadProperty)
+		}
+	}
 	h.do("set", map[string]any{"name": "web", "options": map[string]any{"min_workers": 2.0, "max_workers": 4.0}})
 	if r := h.do("get", map[string]any{"name": "web", "keys": []any{"max_workers"}}); fmt.Sprint(r["options"].(Ordered).Values["max_workers"]) != "4" {
 		t.Errorf("max_workers after the set of both: %v", r["options"])

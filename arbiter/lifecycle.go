@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -13,44 +12,6 @@ import (
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/launch"
 )
-
-// pidDiff reports, for waiting start/stop/restart of one watcher, which
-// pids were started, stopped and kept.
-func pidDiff(w *watcher.Watcher) func() map[string]any {
-	before := map[int]bool{}
-	for _, pid := range w.Pids() {
-		before[pid] = true
-	}
-	return func() map[string]any {
-		started, stopped, kept := []int{}, []int{}, []int{}
-		after := map[int]bool{}
-		for _, pid := range w.Pids() {
-			after[pid] = true
-			if before[pid] {
-				kept = append(kept, pid)
-			} else {
-				started = append(started, pid)
-			}
-		}
-		for pid := range before {
-			if !after[pid] {
-				stopped = append(stopped, pid)
-			}
-		}
-		sort.Ints(stopped)
-		return map[string]any{"info": map[string]any{"started": started, "stopped": stopped, "kept": kept}}
-	}
-}
-
-// infoOf is the "info" a waited command on one named watcher answers
-// with, as circusd's: the pids it started, stopped and kept; nil for
-// several watchers or none named.
-func infoOf(m *cmdMsg, ws []*watcher.Watcher) func() map[string]any {
-	if len(ws) == 1 && m.props().has("name") {
-		return pidDiff(ws[0])
-	}
-	return func() map[string]any { return nil }
-}
 
 // targetsAndWait reads the properties every lifecycle command shares: the
 // watchers it acts on and whether the reply waits for them to settle.
@@ -93,10 +54,11 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 }
 
 // startFailures words the watchers in ws a start, restart, add (with
-// start) or reload (of a stopped watcher, which starts it) did not start (a hook, a dependency down) and the slots of
-// running ones left without a worker (a spawn error, a worker dead before
-// it was ready), at most a few slots; "" when there is none or cmd is not
-// one.
+// start) or reload (of a stopped watcher, which starts it) did not start
+// (a hook, a dependency down) and the slots of running ones left without
+// a worker (a spawn error, a worker dead before it was ready, a
+// one-shot's worker that failed), at most a few slots; "" when there is
+// none or cmd is not one.
 func startFailures(cmd string, ws []*watcher.Watcher) string {
 	if cmd != "start" && cmd != "restart" && cmd != "add" && cmd != "reload" {
 		return ""

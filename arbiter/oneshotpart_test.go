@@ -104,3 +104,40 @@ func TestWaitedReloadOfAStoppedOneShotSaysHowItEnded(t *testing.T) {
 		}
 	}
 }
+
+// The ok reply of a waited run of a one-shot listed no pid in
+// info.started (the worker had ended by then), where circusd lists the
+// pid it started; it lists it now, the pid its ended field names.
+func TestWaitedRunOfAOneShotListsThePidItStarted(t *testing.T) {
+	for _, cmd := range []string{"start", "restart", "add"} {
+		t.Run(cmd, func(t *testing.T) {
+			r := waitedRun(t, cmd, oneShot("os", "exit 0", true))
+			info, _ := r["info"].(map[string]any)
+			started := info["started"]
+			if cmd == "add" {
+				started = r["started"]
+			}
+			pids, _ := started.([]int)
+			if r["status"] != "ok" || len(pids) != 1 || !strings.Contains(fmt.Sprint(r["ended"]), fmt.Sprintf("(pid %d)", pids[0])) {
+				t.Errorf("waited %s of a one-shot that exits 0: %v; want started to list the pid ended names", cmd, r)
+			}
+		})
+	}
+}
+
+// The end reply of a one-shot of many workers named every slot (200
+// workers: 8 KB on one line). It words the failure first, then a few
+// slots, then counts the rest.
+func TestOneShotEndReplyIsBounded(t *testing.T) {
+	w := oneShot("many", `if [ $(pool.wid) = 12 ]; then exit 4; fi; exit 0`, true)
+	w.NumProcesses = 12
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	r := h.a.Do(ctx, Request{ID: "t", Command: "start", Properties: map[string]any{"name": "many", "waiting": true}})
+	reason := fmt.Sprint(r["reason"])
+	if !strings.HasPrefix(reason, `start: watcher "many" ran and failed: wid 12 (pid `) ||
+		!strings.Contains(reason, "and 9 more ended as configured (wids 3, 4, 5, 6, 7, 8, 9, 10, ...)") || strings.Count(reason, "(pid ") != 3 {
+		t.Errorf("waited start of a one-shot of 12 workers, wid 12 failing: %v; want wid 12 first, two more, then a count", r)
+	}
+}

@@ -132,3 +132,17 @@ func (w *Watcher) exitedBadly() bool {
 	}
 	return false
 }
+
+// EndedPids lists the pids of the workers whose slots stay empty because
+// they ended with respawn off, sorted: a waited start lists them among
+// the pids it started, as circusd does, although they are gone.
+func (w *Watcher) EndedPids() []int {
+	var out []int
+	for _, s := range w.slots {
+		if s.hold == HoldExited && s.lastPid != 0 {
+			out = append(out, s.lastPid)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
