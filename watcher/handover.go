@@ -60,7 +60,7 @@ func (w *Watcher) awaitHandover(p *Process) bool {
 	}
 	pid, wid, log := p.Pid, p.Wid, w.log
 	soft, bound := min(handoverWait, w.spec.ReadyTimeout), w.spec.ReadyTimeout
-	if w.newInRoll(p) {
+	if w.waitsSeen(p) {
 		// It replaces serving workers: it is waited for until it is seen
 		// waiting, up to ready_timeout, where it fails its readiness.
 		w.host.Check(Check{Watcher: w.id, Kind: CheckHandover, Pid: pid, Gen: p.gen}, bound,
@@ -158,7 +158,7 @@ func (w *Watcher) handedOver(p *Process, err error) {
 		return
 	}
 	switch {
-	case errors.Is(err, handover.ErrNotSeen) && w.newInRoll(p):
+	case errors.Is(err, handover.ErrNotSeen) && w.waitsSeen(p):
 		// It replaces serving workers and has shown no sign of serving:
 		// counted ready, a worker that hangs before it serves (a Go
 		// server stuck before it takes its socket) would have every
@@ -175,7 +175,24 @@ func (w *Watcher) handedOver(p *Process, err error) {
 		w.log.Info("new worker's wait for connections cannot be looked at; counting it ready (readiness spawn)",
 			"pid", p.Pid, "wid", p.Wid, "error", err)
 	}
+	if err == nil {
+		w.seenServing = true
+	}
 	w.ready(p)
+}
+
+// waitsSeen tells whether p, a worker with readiness "spawn" on sockets,
+// must be seen waiting on them before it counts as ready: a new worker of
+// a rolling reload of a watcher whose workers have been seen waiting
+// before. The new version then shows no sign of serving where the old
+// one did (a Go server that hangs before it takes its socket), and
+// counted ready, it would have every serving worker stopped. A watcher
+// whose workers were never seen waiting (a server on io_uring, workers
+// that never accept on an inherited socket) gives nothing to compare:
+// its new workers count as ready at the bound, with a warning, as at a
+// start.
+func (w *Watcher) waitsSeen(p *Process) bool {
+	return w.seenServing && w.newInRoll(p)
 }
 
 // notSeenInRoll is the failed readiness of a new worker of a rolling
