@@ -158,6 +158,9 @@ type Arbiter struct {
 	// argsGiven holds the shape a client gave each watcher's args in
 	// through add or set, for options and get (circusopts.go).
 	argsGiven map[*watcher.Watcher]givenArgs
+	// origins holds, by key, the last set, incr or decr that changed
+	// each watcher's keys, for status NAME (overrides.go).
+	origins map[*watcher.Watcher]map[string]origin
 	// closeChild holds the close_child_stdout and close_child_stderr a
 	// set gave each watcher, which change nothing at run time, as in
 	// circusd, for get to answer (circusclose.go).
@@ -466,6 +469,7 @@ func (a *Arbiter) forget(w *watcher.Watcher) {
 	delete(a.leaving, w)
 	delete(a.byID, w.ID())
 	delete(a.argsGiven, w)
+	delete(a.origins, w)
 	delete(a.closeChild, w)
 	for pid, o := range a.owner {
 		if o == w {

@@ -298,7 +298,10 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 	}
 	// A stopped watcher stays stopped, as in circusd (and as with set
 	// numprocesses): the next start runs n workers.
+	before := w.Spec()
+	before.NumProcesses = w.Configured()
 	w.SetTarget(n)
+	a.noteOrigin(m, w, before)
 	target := w.Target()
 	return a.finish(m, []*watcher.Watcher{w}, func() map[string]any {
 		r := map[string]any{"numprocesses": target}

@@ -148,6 +148,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if _, ok := opts["numprocesses"]; ok && spec.Elastic() && w.Status() != watcher.Stopped {
 		w.SetTarget(spec.NumProcesses) // moves the size within the bounds
 	}
+	a.noteOrigin(m, w, base)
 	rollAnyway(w, given, base, spec)
 	return a.finishChecked(m, []*watcher.Watcher{w}, nil, supersededSince(w, given, base, w.Spec()))
 }

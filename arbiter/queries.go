@@ -44,7 +44,8 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
-	fields := map[string]any{"status": string(w.Shown()), "slots": slotRows(w.Slots()), "size": sizeRow(w), "containment": a.containment}
+	fields := map[string]any{"status": string(w.Shown()), "slots": slotRows(w.Slots()), "size": sizeRow(w), "containment": a.containment,
+		"overrides": overrideRows(a.overrides(w), m.withhold)}
 	if c, ok := a.output.logCounters()[strings.ToLower(w.Name())]; ok {
 		fields["logs"] = c
 	}
