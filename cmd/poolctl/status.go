@@ -41,7 +41,15 @@ log file that could not be written (poold's log and the log_error event
 name the file and the error), or poold's log queue, full with the lines
 of a watcher on the "stderr" sink (give a chatty watcher a log file).
 
-With --json, poold's reply as is (reason, reasons, slots and logs included).`
+With NAME, also a line for each key that runs otherwise than the config
+file says: a set, incr or decr changed it, and the reloads since kept it
+because the file left that key alone ("set at run time: max_cpu = 40
+(file: 0), by set from uid 0 ... (poolctl) 2h05m ago"; which command and
+when only if this poold saw it). Putting an old file back does not undo
+such a change: 'poolctl set NAME KEY VALUE' with the file's value does.
+
+With --json, poold's reply as is (reason, reasons, slots, overrides and
+logs included).`
 
 // normalSlots are the slot states that status NAME does not list.
 var normalSlots = map[string]bool{"running": true, "starting": true, "ready": true, "stopping": true}
@@ -142,6 +150,11 @@ func formatWatcherStatus(w io.Writer, r reply) error {
 	if err := writeSize(w, r["size"], status, now); err != nil {
 		return err
 	}
+	for _, line := range overrideLines(r["overrides"], now) {
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
 	slots := troubledSlots(r["slots"])
 	if len(slots) == 0 {
 		return nil
@@ -153,6 +166,30 @@ func formatWatcherStatus(w io.Writer, r reply) error {
 				render(s["restarts"]), retryIn(s["retry_at"], now), render(s["last_exit"]))
 		}
 	})
+}
+
+// overrideLines words the status reply's overrides, the keys that run
+// otherwise than the config file says because a set, incr or decr
+// changed them and a reload kept them (the file left them alone):
+// "set at run time: max_cpu = 40 (file: 0), by set from uid 0 ... 2h05m ago".
+func overrideLines(v any, now time.Time) []string {
+	list, _ := v.([]any)
+	var out []string
+	for _, o := range list {
+		m, ok := o.(map[string]any)
+		if !ok {
+			continue
+		}
+		line := fmt.Sprintf("set at run time: %s = %s (file: %s)", render(m["key"]), render(m["value"]), render(m["file"]))
+		if by, _ := m["set_by"].(string); by != "" {
+			line += ", by " + by
+			if at, ok := m["set_at"].(float64); ok && at > 0 {
+				line += " " + humanAge(max(0, float64(now.UnixNano())/1e9-at)) + " ago"
+			}
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 // troubledSlots picks the slots whose state is not a normal one, by wid.

@@ -44,6 +44,16 @@ func TestFormatStatus(t *testing.T) {
 				"WID  STATE   PID  RESTARTS  RETRY  LAST EXIT",
 				`1    failed  -    6         -      spawn error: exec: "nope": executable file not found in $PATH`,
 				"2    exited  -    1         -      exited with status 0")},
+		// A set of hours ago that a reload kept, the file having left the
+		// key alone: the on-call's restored file did not undo it, and
+		// nothing showed it (r57 trial M4).
+		{"one, keys set at run time", `{"status":"active","time":1700000000,"overrides":[
+			{"key":"max_cpu","value":"40","file":"0","set_at":1699992500,"set_by":"set from uid 0 gid 0 pid 4242 (poolctl)"},
+			{"key":"rlimits.nofile","value":"512","file":"none"}]}`,
+			lines(
+				"active",
+				"set at run time: max_cpu = 40 (file: 0), by set from uid 0 gid 0 pid 4242 (poolctl) 2h05m ago",
+				"set at run time: rlimits.nofile = 512 (file: none)")},
 		{"one, unknown slot state is listed", `{"status":"active","time":1700000000,"slots":[
 			{"wid":1,"state":"limbo","pid":7,"restarts":0}]}`,
 			lines(
