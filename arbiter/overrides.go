@@ -152,10 +152,12 @@ func overrideRows(list []override, withhold bool) []map[string]any {
 
 // logKept logs, after a config reload, the keys of each watcher that it
 // kept from run time where the file says otherwise, so that the log
-// tells why a restored file did not restore what runs. env's values are
-// not logged (they may be secrets), as with set's.
-func (a *Arbiter) logKept() {
+// tells why a restored file did not restore what runs, and returns them
+// by watcher ("max_cpu=40"), for the reply. env's values are not logged
+// (they may be secrets), as with set's.
+func (a *Arbiter) logKept() map[string][]string {
 	var kept []string
+	byWatcher := map[string][]string{}
 	for _, key := range slices.Sorted(maps.Keys(a.watchers)) {
 		w := a.watchers[key]
 		if a.leaving[w] {
@@ -169,12 +171,14 @@ func (a *Arbiter) logKept() {
 				v = "(not logged)"
 			}
 			kept = append(kept, fmt.Sprintf("%s.%s=%s", w.Name(), o.Key, v))
+			byWatcher[w.Name()] = append(byWatcher[w.Name()], o.Key+"="+v)
 		}
 	}
 	if len(kept) > 0 {
 		a.log.Info("config reload: kept from run time, not in the file (poolctl status NAME shows them; poolctl set NAME KEY VALUE to the file's value drops one)",
 			"kept", strings.Join(kept, " "))
 	}
+	return byWatcher
 }
 
 // pruneOrigins forgets the origins of w's keys that no longer differ

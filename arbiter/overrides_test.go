@@ -28,7 +28,10 @@ func TestReloadShowsKeysKeptFromRunTime(t *testing.T) {
 	h.do("set", map[string]any{"name": "web", "options": map[string]any{"max_cpu": 40, "rlimits": map[string]any{"nofile": 512}}})
 	h.do("incr", map[string]any{"name": "web"})
 
-	h.do("reloadconfig", map[string]any{"waiting": true})
+	r := h.do("reloadconfig", map[string]any{"waiting": true})
+	if kept := fmt.Sprint(r["kept"]); kept != "map[web:[max_cpu=40 numprocesses=2 rlimits.nofile=512]]" {
+		t.Errorf("reloadconfig reply: kept %s, want web's max_cpu=40 numprocesses=2 rlimits.nofile=512", kept)
+	}
 	got := overridesOf(t, h)
 	want := map[string]string{
 		"max_cpu":        "40 (file: 0) by set",

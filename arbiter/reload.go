@@ -288,7 +288,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 		"restart_needed": nonNil(o.RestartNeeded), "settings": settingKeys(o.Settings),
 	})
 	a.log.Info("config reload applying", "changes", o.summary())
-	a.logKept()
+	o.Kept = a.logKept()
 	for _, w := range plan.removed {
 		a.announceRemove(w)
 	}

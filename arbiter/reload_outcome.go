@@ -41,6 +41,10 @@ type reloadOutcome struct {
 	Settings []settingChange
 	// Sockets are the sockets the reload bound, closed and rebound.
 	Sockets socketDiff
+	// Kept lists, by watcher, the keys the reload kept from run time
+	// (set, incr, decr) that the file gives otherwise, as "max_cpu=40"
+	// (overrides.go).
+	Kept map[string][]string
 	// Warnings are the config's (configs.Config.Warnings): what the file
 	// let pass but the user should hear of.
 	Warnings []string
@@ -58,6 +62,9 @@ func (o reloadOutcome) fields() map[string]any {
 	}
 	if len(o.Warnings) > 0 {
 		f["warnings"] = o.Warnings
+	}
+	if len(o.Kept) > 0 {
+		f["kept"] = o.Kept
 	}
 	if len(o.Failed) > 0 {
 		f["failed"] = anyMap(o.Failed)

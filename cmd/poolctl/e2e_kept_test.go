@@ -14,7 +14,8 @@ import (
 // keeps the 40 (run-time changes of keys the file left alone survive a
 // reload), and nothing told the on-call who put the old file back
 // (r57 trial M4). The reload now logs the key it kept, and status web
-// shows it beside the file's value and the set that gave it.
+// shows it beside the file's value and the set that gave it; so does
+// reloadconfig's answer.
 func TestEndToEndStatusShowsKeysKeptFromRunTime(t *testing.T) {
 	p := startPoold(t)
 	p.waitPids(t, 2)
@@ -31,5 +32,10 @@ func TestEndToEndStatusShowsKeysKeptFromRunTime(t *testing.T) {
 	out := p.ctl(t, "status", "web").stdout
 	if !strings.HasPrefix(out, "active\n") || !strings.Contains(out, "\nset at run time: max_cpu = 40 (file: 0), by set from ") {
 		t.Errorf("status web after the reload:\n%s\nwant the status word, then a line naming max_cpu = 40 (file: 0) and the set", out)
+	}
+	// reloadconfig, which answers, says it with web's fate.
+	want := "web: unchanged; kept from run time, not in the file: max_cpu=40 (poolctl status web)\n"
+	if r := p.ctl(t, "reloadconfig", "--quiet"); !strings.Contains(r.stdout, want) {
+		t.Errorf("reloadconfig: %v, want stdout with %q", r, want)
 	}
 }

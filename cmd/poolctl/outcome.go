@@ -31,7 +31,9 @@ func hasOutcome(r reply) bool {
 // added, removed, updated, unchanged, "added, not started: reason",
 // "added, then watcher ... ran and failed: how" or "... ran and ended:
 // how" (a one-shot), "cut short: reason" (a stop or rm ended its rolling
-// reload) or "rolled back: reason".
+// reload) or "rolled back: reason"; then, for a watcher that runs keys set
+// at run time which the file gives otherwise (kept), "; kept from run
+// time, not in the file: max_cpu=40 (poolctl status NAME)".
 func formatOutcome(w io.Writer, r reply) error {
 	fate := map[string]string{}
 	for _, k := range outcomeKeys {
@@ -60,6 +62,13 @@ func formatOutcome(w io.Writer, r reply) error {
 	for n, why := range rolled {
 		fate[n] = "rolled back: " + render(why)
 	}
+	kept, _ := r["kept"].(map[string]any)
+	for n, keys := range kept {
+		list, _ := keys.([]any)
+		if f, ok := fate[n]; ok && len(list) > 0 {
+			fate[n] = fmt.Sprintf("%s; kept from run time, not in the file: %s (poolctl status %s)", f, joinRendered(list), n)
+		}
+	}
 	if err := printFates(w, "", fate); err != nil {
 		return err
 	}
@@ -78,6 +87,15 @@ func formatOutcome(w io.Writer, r reply) error {
 		}
 	}
 	return nil
+}
+
+// joinRendered is a list of the reply, rendered, joined with ", ".
+func joinRendered(list []any) string {
+	out := make([]string, 0, len(list))
+	for _, v := range list {
+		out = append(out, render(v))
+	}
+	return strings.Join(out, ", ")
 }
 
 // restartNeeded is the reply's restart_needed: the changed settings
