@@ -147,7 +147,12 @@ func (p *execProbe) Check(ctx context.Context) error {
 	if after != nil {
 		after()
 	}
-	err = c.Wait()
+	return p.outcome(ctx, c.Wait(), stdout, stderr)
+}
+
+// outcome words how the command ended (err, from its Wait): nil when it
+// exited 0; a failure ends with the last line it said.
+func (p *execProbe) outcome(ctx context.Context, err error, stdout, stderr *tail) error {
 	if ctx.Err() != nil && err != nil {
 		return p.fail("", ctx.Err())
 	}
