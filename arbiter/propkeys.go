@@ -29,7 +29,8 @@ var commandProps = map[string][]string{
 	"globaloptions": {"option"},
 	"signal":        {"name", "signum", "pid", "childpid", "children", "recursive"},
 	"kill":          {"name", "signum", "pid", "graceful_timeout", "waiting"},
-	// extended: circusctl's, accepted and without effect (PROTOCOL.md).
+	// extended: circusctl's; poold adds each process's open file
+	// descriptors and their limit (fds, fds_limit).
 	"stats":          {"name", "process", "extended"},
 	"dstats":         nil,
 	"listsockets":    nil,

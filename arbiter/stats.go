@@ -68,6 +68,17 @@ func (a *Arbiter) sample(rows []procRow) map[int]procinfo.Info {
 	return sampled
 }
 
+// sampleAsked is sample, with every process's open file descriptors and
+// their limit when extended (stats --extended): a readdir per process,
+// done only for a command that asks, never on the stats tick.
+func (a *Arbiter) sampleAsked(rows []procRow, extended bool) map[int]procinfo.Info {
+	sampled := a.sample(rows)
+	if extended {
+		a.opts.Stats.AddFDs(sampled)
+	}
+	return sampled
+}
+
 // deferReply answers m with a reply that fn completes in the caller's
 // goroutine: the loop gathers pids, the caller reads /proc.
 func deferReply(m *cmdMsg, fn func() (map[string]any, error)) {
@@ -83,12 +94,16 @@ func deferReply(m *cmdMsg, fn func() (map[string]any, error)) {
 
 func cmdStats(a *Arbiter, m *cmdMsg) error {
 	p := m.props()
+	ext, err := p.boolean("extended", false)
+	if err != nil {
+		return err
+	}
 	if !p.has("name") {
 		rows := a.rows(a.sorted(nil))
 		names := a.names()
 		socks := socketRows(a.snapshotSockets())
 		deferReply(m, func() (map[string]any, error) {
-			sampled := a.sample(rows)
+			sampled := a.sampleAsked(rows, ext)
 			infos := map[string]map[string]ProcInfo{}
 			for _, n := range names {
 				infos[n] = map[string]ProcInfo{}
@@ -123,7 +138,7 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 	}
 	name := w.Name()
 	deferReply(m, func() (map[string]any, error) {
-		sampled := a.sample(rows)
+		sampled := a.sampleAsked(rows, ext)
 		if pid != 0 {
 			return map[string]any{"process": pid, "info": info(rows[0], sampled)}, nil
 		}
@@ -319,11 +334,17 @@ type Usage struct {
 	TreeCPUSeconds float64
 	// TreeProcesses counts the worker and the processes under it.
 	TreeProcesses int
+	// FDs is the process of the worker's tree with the largest share
+	// of its soft RLIMIT_NOFILE in use (procinfo.FDUse); HasFDs: one
+	// could be read.
+	FDs    procinfo.FDUse
+	HasFDs bool
 }
 
 // WorkerUsage reads /proc for the workers of snap and their process
 // trees, by pid, in the caller's goroutine (never on the loop): the
-// worker's own stat and its descendants', every process of the host at
+// worker's own stat and its descendants', their open descriptors and
+// limits, every process of the host at
 // most every procinfo.FullScanEvery and those new since in between, to
 // learn the trees (procinfo.ReadTreeUsage). A worker that exited since the snapshot is
 // missing. It does not feed the resource limits, which judge the samples
@@ -337,14 +358,37 @@ func (a *Arbiter) WorkerUsage(snap Snapshot) map[int]Usage {
 	if err != nil {
 		a.log.Warn("reading worker usage for metrics failed", "error", err)
 	}
+	var members []int
+	for _, u := range read {
+		members = append(members, u.Members...)
+	}
+	// A readdir of /proc/PID/fd per process, on a scrape only: never
+	// on the stats tick.
+	fds := a.opts.Stats.ReadFDs(members)
 	out := make(map[int]Usage, len(read))
 	for pid, u := range read {
-		out[pid] = Usage{
+		us := Usage{
 			RSS: u.Own.RSS, CPUSeconds: u.Own.CPUSeconds,
 			TreeRSS: u.Tree.RSS, TreeCPUSeconds: u.Tree.CPUSeconds, TreeProcesses: u.Processes,
 		}
+		us.FDs, us.HasFDs = fullest(u.Members, fds)
+		out[pid] = us
 	}
 	return out
+}
+
+// fullest is the one of pids whose descriptors in fds fill the largest
+// share of its limit; false if none was read.
+func fullest(pids []int, fds map[int]procinfo.FDUse) (procinfo.FDUse, bool) {
+	var best procinfo.FDUse
+	found := false
+	for _, pid := range pids {
+		u, ok := fds[pid]
+		if ok && (!found || u.Ratio() > best.Ratio()) {
+			best, found = u, true
+		}
+	}
+	return best, found
 }
 
 func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {

@@ -40,7 +40,9 @@ var (
 	dTreeRSS   = desc(workerFamilies[5].name, workerFamilies[5].help, "pool", "wid")
 	dTreeCPU   = desc(workerFamilies[3].name, workerFamilies[3].help, "pool", "wid")
 	dTreeProcs = desc(workerFamilies[4].name, workerFamilies[4].help, "pool", "wid")
-	dQueue     = desc("poold_listener_queue_length",
+	dFDRatio   = desc("poold_pool_fd_usage_ratio",
+		"The largest share of its soft RLIMIT_NOFILE that any one process of the pool's workers (and their children) has open, 0 to 1, read at each scrape; at 1 its open() and accept() fail with \"too many open files\" while it may still count as ready. poolctl stats NAME --extended shows every process's count.", "pool")
+	dQueue = desc("poold_listener_queue_length",
 		"Connections waiting in the listening socket's accept queue: workers are not accepting fast enough when it grows.", "listener")
 	dQueueLimit = desc("poold_listener_queue_limit",
 		"The most connections the accept queue holds (the effective backlog); beyond it the kernel drops or refuses new ones.", "listener")
@@ -81,7 +83,7 @@ type scrapeInput struct {
 }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dTreeRSS, dTreeCPU, dTreeProcs, dQueue, dQueueLimit, dDropped, dEvicted, dLogDrops, dOwnLogDrops, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt} {
+	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dTreeRSS, dTreeCPU, dTreeProcs, dFDRatio, dQueue, dQueueLimit, dDropped, dEvicted, dLogDrops, dOwnLogDrops, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt} {
 		ch <- d
 	}
 	describeSize(ch)
@@ -142,6 +144,9 @@ func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage m
 	for _, p := range w.Processes {
 		byState[p.State]++
 	}
+	if r, ok := fdRatio(w.Processes, usage); ok {
+		ch <- gauge(dFDRatio, r, pool)
+	}
 	if workers {
 		collectWorkers(ch, pool, w.Processes, usage)
 	}
@@ -164,6 +169,19 @@ func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage m
 	}{{"file", d.File}, {"queue", d.Queue}, {"stderr", d.Stderr}, {"other", d.Other}} {
 		ch <- prometheus.MustNewConstMetric(dLogDrops, prometheus.CounterValue, float64(c.n), pool, c.cause)
 	}
+}
+
+// fdRatio is the largest share of its fd limit any process of procs'
+// trees has open: one series per pool, not one per pid. False when no
+// worker's descriptors could be read (none runs, or /proc says nothing).
+func fdRatio(procs []watcher.Process, usage map[int]arbiter.Usage) (float64, bool) {
+	r, found := 0.0, false
+	for _, p := range procs {
+		if u, ok := usage[p.Pid]; ok && u.HasFDs {
+			r, found = max(r, u.FDs.Ratio()), true
+		}
+	}
+	return r, found
 }
 
 // collectWorkers sends the per-worker series of one pool.

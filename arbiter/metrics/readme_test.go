@@ -21,6 +21,7 @@ import (
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/procinfo"
 )
 
 // readmeRow is one row of the README's metric table.
@@ -94,7 +95,7 @@ func everyFamily(t *testing.T) map[string]*dto.MetricFamily {
 		},
 		Sockets: []arbiter.SocketSnapshot{{Name: "front", QueueLimit: 128}},
 		Config:  arbiter.ConfigState{LastReloadOK: true, LastSuccess: time.Now()},
-	}}, map[int]arbiter.Usage{10: {RSS: 1 << 20, TreeRSS: 1 << 20, TreeProcesses: 1}}}
+	}}, map[int]arbiter.Usage{10: {RSS: 1 << 20, TreeRSS: 1 << 20, TreeProcesses: 1, FDs: procinfo.FDUse{Open: 10, Limit: 1024}, HasFDs: true}}}
 	count := func() uint64 { return 0 }
 	e := New(Options{Source: src,
 		Dropped: map[string]func() uint64{"events": count, "stats": count, "console": count},

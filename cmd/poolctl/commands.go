@@ -175,7 +175,7 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 	{name: "stats", args: "[NAME [PID]]", group: "query", nameArg: true,
 		short: "Process table (pid, wid, state, cpu, mem, rss, age, restarts) of every watcher, NAME, or one PID",
 		flags: func(fs *pflag.FlagSet) {
-			fs.Bool("extended", false, "circusctl's flag, accepted; poold lists every worker's children anyway and has no extended_stats hook")
+			fs.Bool("extended", false, "add each process's open file descriptors over its soft RLIMIT_NOFILE (FDS; a readdir per process, so only when asked); poold lists every worker's children anyway and has no extended_stats hook")
 		},
 		props: func(c *cobra.Command, args []string) (map[string]any, error) {
 			p, _ := optionalName(c, args)

@@ -239,7 +239,12 @@ func procRows(name string, procs map[string]any) []procRow {
 
 func writeProcTable(w io.Writer, rows []procRow, withWatcher bool) error {
 	t := newTable(w)
-	head := "PID\tWID\tSTATE\tCPU\tMEM\tRSS\tAGE\tRESTARTS\tCMD"
+	fds := anyFDs(rows) // stats --extended
+	head := "PID\tWID\tSTATE\tCPU\tMEM\tRSS\tAGE\tRESTARTS\t"
+	if fds {
+		head += "FDS\t"
+	}
+	head += "CMD"
 	if withWatcher {
 		head = "WATCHER\t" + head
 	}
@@ -249,15 +254,15 @@ func writeProcTable(w io.Writer, rows []procRow, withWatcher bool) error {
 			fmt.Fprintf(t, "%s\t", r.watcher)
 		}
 		if r.info == nil {
-			fmt.Fprintln(t, "-\t-\t-\t-\t-\t-\t-\t-\t(no processes)")
+			fmt.Fprintln(t, "-\t-\t-\t-\t-\t-\t-\t-\t"+fdCell(nil, fds)+"(no processes)")
 			continue
 		}
 		in := r.info
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n",
 			render(in["pid"]), render(in["wid"]), procState(in),
 			percent(in["cpu"]), percent(in["mem"]), rss(in), humanAge(in["age"]),
-			render(in["restarts"]), render(in["cmdline"]))
-		writeChildren(t, in["children"], withWatcher)
+			render(in["restarts"]), fdCell(in, fds), render(in["cmdline"]))
+		writeChildren(t, in["children"], withWatcher, fds)
 	}
 	return t.Flush()
 }
@@ -265,7 +270,7 @@ func writeProcTable(w io.Writer, rows []procRow, withWatcher bool) error {
 // writeChildren prints a worker's children under it, indented, as
 // circusctl stats does: a gunicorn or uvicorn master's own workers hold
 // most of the memory and CPU its row does not count.
-func writeChildren(t io.Writer, v any, withWatcher bool) {
+func writeChildren(t io.Writer, v any, withWatcher, fds bool) {
 	children, _ := v.([]any)
 	for _, c := range children {
 		in, _ := c.(map[string]any)
@@ -275,9 +280,9 @@ func writeChildren(t io.Writer, v any, withWatcher bool) {
 		if withWatcher {
 			fmt.Fprint(t, "\t")
 		}
-		fmt.Fprintf(t, "  └ %s\t\t%s\t%s\t%s\t%s\t%s\t\t%s\n",
-			render(in["pid"]), childState(in), percent(in["cpu"]), percent(in["mem"]), rss(in), humanAge(in["age"]), render(in["cmdline"]))
-		writeChildren(t, in["children"], withWatcher)
+		fmt.Fprintf(t, "  └ %s\t\t%s\t%s\t%s\t%s\t%s\t\t%s%s\n",
+			render(in["pid"]), childState(in), percent(in["cpu"]), percent(in["mem"]), rss(in), humanAge(in["age"]), fdCell(in, fds), render(in["cmdline"]))
+		writeChildren(t, in["children"], withWatcher, fds)
 	}
 }
 

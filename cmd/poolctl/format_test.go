@@ -107,6 +107,18 @@ func TestFormatReply(t *testing.T) {
 				"WATCHER  PID  WID  STATE     CPU   MEM   RSS   AGE  RESTARTS  CMD",
 				"idle     -    -    -         -     -     -     -    -         (no processes)",
 				"web      7    1    stopping  1.0%  2.0%  1.5K  3s   0         sleep")},
+		// stats --extended: open fds over the soft RLIMIT_NOFILE, a full
+		// table marked (r57b oncall M1: a worker at 512/512 showed ready
+		// and nothing else).
+		{"stats --extended, fds", "stats", `{"status":"ok","name":"web","info":{
+			"8":{"pid":8,"wid":1,"state":"ready","cpu":0,"mem":0.1,"mem_info1":"9M","age":5,"restarts":0,"cmdline":"gunicorn","fds":12,"fds_limit":1024,
+				"children":[{"pid":9,"cpu":0,"mem":0.1,"mem_info1":"8M","age":4,"cmdline":"gunicorn","proc_state":"sleeping","fds":512,"fds_limit":512}]},
+			"10":{"pid":10,"wid":2,"state":"ready","cpu":0,"mem":0.1,"mem_info1":"9M","age":5,"restarts":0,"cmdline":"app","fds":7,"fds_limit":-1}}}`,
+			lines(
+				"PID    WID  STATE     CPU   MEM   RSS  AGE  RESTARTS  FDS           CMD",
+				"8      1    ready     0.0%  0.1%  9M   5s   0         12/1024       gunicorn",
+				"  └ 9       sleeping  0.0%  0.1%  8M   4s             512/512 FULL  gunicorn",
+				"10     2    ready     0.0%  0.1%  9M   5s   0         7/unlimited   app")},
 		{"stats one process, missing fields", "stats", `{"status":"ok","name":"web","process":7,"info":{"pid":7,"wid":3,"age":90061}}`,
 			lines(
 				"PID  WID  STATE  CPU  MEM  RSS  AGE    RESTARTS  CMD",

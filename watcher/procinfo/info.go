@@ -58,6 +58,11 @@ type Info struct {
 	ProcState string `json:"proc_state"`
 	// Argv is the full command line.
 	Argv []string `json:"argv"`
+	// FDs and FDLimit are the open file descriptors and the soft
+	// RLIMIT_NOFILE (-1: none), only when asked for (AddFDs: stats
+	// --extended), as counting them reads a directory per process.
+	FDs     *int   `json:"fds,omitempty"`
+	FDLimit *int64 `json:"fds_limit,omitempty"`
 }
 
 // Peak is the largest resident memory and the largest CPU of any one

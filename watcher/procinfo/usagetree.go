@@ -15,6 +15,9 @@ type TreeUsage struct {
 	Tree Usage
 	// Processes is how many processes the tree holds, itself included.
 	Processes int
+	// Members are the pids of those processes, the root first: whose
+	// open descriptors a scrape reads (ReadFDs).
+	Members []int
 }
 
 // ReadTreeUsage reads the usage of each pid and of its process tree, for
@@ -57,6 +60,7 @@ func (s *Sampler) addTree(tu *TreeUsage, pid int, stats map[int]procfs.ProcStat,
 	st := stats[pid]
 	own := s.usageOf(st)
 	tu.Processes++
+	tu.Members = append(tu.Members, pid)
 	tu.Tree.RSS += own.RSS
 	tu.Tree.CPUSeconds += own.CPUSeconds + float64(max(st.CUTime, 0)+max(st.CSTime, 0))/userHZ
 	if depth >= maxDepth {

@@ -1,0 +1,71 @@
+package arbiter
+
+import (
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/procinfo"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// fdsOf counts the entries of /proc/PID/fd as ls does.
+func fdsOf(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// A worker leaking descriptors was invisible (r57b oncall M1): stats
+// --extended gives each process of a worker's tree its open fds and the
+// soft RLIMIT_NOFILE they count against; plain stats, which the 1 s tick
+// and top share, reads no fd directory.
+func TestStatsExtendedShowsOpenFDsAndLimit(t *testing.T) {
+	w := configs.DefaultWatcher("web")
+	w.Cmd = "/bin/sh"
+	// The worker (sleep, after exec) holds 3 and 4 beyond stdio; its
+	// child, 5 and 6 and 7.
+	w.Args = []string{"-c", `sleep 3600 5</dev/null 6</dev/null 7</dev/null & exec sleep 3600 3</dev/null 4</dev/null`}
+	w.Rlimits = map[string]uint64{"nofile": 321}
+	w.GracefulTimeout = time.Second
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	pid := h.next("spawn", nil).Fields["process_pid"].(int)
+	var in ProcInfo
+	proctest.Eventually(t, "the worker's child shows in stats", func() bool {
+		r := h.do("stats", map[string]any{"name": "web", "process": pid, "extended": true})
+		in = r["info"].(ProcInfo)
+		return len(in.Children) == 1
+	})
+	check := func(what string, p procinfo.Info) {
+		t.Helper()
+		if p.FDs == nil || p.FDLimit == nil {
+			t.Fatalf("%s (pid %d): stats --extended has no fds/fds_limit: %+v", what, p.PID, p)
+		}
+		if want := fdsOf(t, p.PID); *p.FDs != want {
+			t.Errorf("%s (pid %d): fds %d, /proc/%d/fd lists %d", what, p.PID, *p.FDs, p.PID, want)
+		}
+		if *p.FDLimit != 321 {
+			t.Errorf("%s (pid %d): fds_limit %d, want the rlimits nofile 321", what, p.PID, *p.FDLimit)
+		}
+	}
+	check("worker", in.Info)
+	check("child", in.Children[0])
+	if *in.FDs == *in.Children[0].FDs {
+		t.Errorf("worker and child both show %d fds; the test gave them different counts", *in.FDs)
+	}
+
+	// Every form of stats takes --extended; without it, no fd figures.
+	all := h.do("stats", map[string]any{"extended": true})["infos"].(map[string]map[string]ProcInfo)
+	if got := all["web"][strconv.Itoa(pid)]; got.FDs == nil {
+		t.Errorf("stats --extended (all watchers): no fds for pid %d", pid)
+	}
+	plain := h.do("stats", map[string]any{"name": "web"})["info"].(map[string]ProcInfo)
+	if got := plain[strconv.Itoa(pid)]; got.FDs != nil || got.FDLimit != nil {
+		t.Errorf("plain stats read fds: %+v", got)
+	}
+}
