@@ -59,7 +59,7 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) func() (in
 				_ = g.Remove()
 			}
 			out.close()
-			return 0, explainNofile(err, logs, a.opts.ControlConns)
+			return 0, a.explainPids(explainNofile(err, logs, a.opts.ControlConns))
 		}
 		h.started(w, strayOwner{workerKey{w.Spec().Name, wid}, since}, p, g, out)
 		return p.Pid, nil

@@ -216,3 +216,20 @@ func rmdir(d string) error {
 	}
 	return err
 }
+
+// PidsCurrent is how many pids (processes and threads) the cgroup's
+// processes hold, as its pids controller counts them (pids.current, v2
+// or v1); false when no pids controller counts for it.
+func (g *Group) PidsCurrent() (int, bool) {
+	var buf [statusMax]byte
+	for _, d := range append([]string{g.Dir}, g.v1...) {
+		b, err := readStatus(filepath.Join(d, "pids.current"), &buf)
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return n, true
+		}
+	}
+	return 0, false
+}
