@@ -33,6 +33,10 @@ type poolLog struct {
 	stderr atomic.Uint64
 	// other are the drops an older image handed over without their cause.
 	other atomic.Uint64
+	// fileAt, queueAt and stderrAt are when a line was last dropped for
+	// that cause (unix nanoseconds; 0: not since poold started), so status
+	// tells a drop of last week from one going on (r57b oncall L2).
+	fileAt, queueAt, stderrAt atomic.Int64
 	// log takes the lines of its workers whose sink is "stderr", into
 	// the watcher's own lane of poold's log queue (output.lineLog).
 	log hclog.Logger
@@ -88,9 +92,11 @@ func (o *output) pool(name string, lines int) *poolLog {
 			pl.log = o.lineLog(name, func(n uint64, c logsink.Cause) {
 				if c == logsink.OutputFailed {
 					pl.stderr.Add(n)
+					pl.stderrAt.Store(time.Now().UnixNano())
 					return
 				}
 				pl.queue.Add(n)
+				pl.queueAt.Store(time.Now().UnixNano())
 			})
 		}
 		o.pools[key] = pl
@@ -227,6 +233,7 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 	_, err := sf.f.Write(p)
 	if err != nil {
 		ps.pool.file.Add(n)
+		ps.pool.fileAt.Store(time.Now().UnixNano())
 	}
 	by := failedWrite{watcher: ps.pool.name, stream: ps.stream, wid: ps.wid}
 	note := sf.health.wroteBy(err, n, time.Now(), by)
@@ -310,15 +317,22 @@ func (o *output) dropsOf(name string) LogDrops {
 // logCounters are the wire form of each watcher's log counters, for
 // status: dropped in all, and of them dropped_file, dropped_queue and
 // dropped_stderr by cause (added keys; a client that knows only dropped
-// still works).
+// still works), with dropped_CAUSE_at, when that cause last dropped a
+// line (unix seconds), for a cause that did since poold started.
 func (o *output) logCounters() map[string]any {
 	o.smu.Lock()
 	defer o.smu.Unlock()
 	out := make(map[string]any, len(o.pools))
 	for key, pl := range o.pools {
 		d := pl.dropped()
-		out[key] = map[string]any{"lines": pl.lines.Load(), "dropped": d.all,
+		c := map[string]any{"lines": pl.lines.Load(), "dropped": d.all,
 			"dropped_file": d.file, "dropped_queue": d.queue, "dropped_stderr": d.stderr}
+		for k, at := range map[string]*atomic.Int64{"dropped_file_at": &pl.fileAt, "dropped_queue_at": &pl.queueAt, "dropped_stderr_at": &pl.stderrAt} {
+			if ns := at.Load(); ns != 0 {
+				c[k] = float64(ns/int64(time.Millisecond)) / 1000 // unix seconds
+			}
+		}
+		out[key] = c
 	}
 	return out
 }

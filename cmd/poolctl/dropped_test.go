@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/watcher/proctest"
 )
@@ -35,6 +36,10 @@ const (
 	unknownCause = "log lines dropped: a log file could not be written, or poold's log queue was full (see poold's log)"
 	stderrCause  = "log lines dropped: poold's stderr failed or is gone"
 )
+
+// afterCount is a cause's words after "log lines dropped" and the time
+// of the last drop (which a real poold gives): ": poold's log queue...".
+func afterCount(cause string) string { return strings.TrimPrefix(cause, "log lines dropped") }
 
 // TestStatusWordsEachCauseOfDroppedLines: status said "a log file could
 // not be written" of any dropped line, also of the lines poold's log
@@ -98,7 +103,7 @@ numprocesses = 2
 	one := p.ctl(t, "status", "chatty").stdout
 	p.ctl(t, "stop", "chatty")
 	for _, s := range []string{out, one} {
-		if !strings.Contains(s, queueCause) || strings.Contains(s, "could not be written") {
+		if !strings.Contains(s, afterCount(queueCause)) || strings.Contains(s, "could not be written") {
 			t.Errorf("status printed:\n%s\nwant only %q", s, queueCause)
 		}
 	}
@@ -127,11 +132,38 @@ args = ["-c", "while :; do echo a line; sleep 0.01; done"]
 		out = p.ctl(t, "status", "chatty").stdout
 		return strings.Contains(out, "log lines dropped")
 	})
-	if !strings.Contains(out, stderrCause) || strings.Contains(out, "queue was full") {
+	if !strings.Contains(out, afterCount(stderrCause)) || strings.Contains(out, "queue was full") {
 		t.Errorf("status chatty printed:\n%s\nwant only %q", out, stderrCause)
+	}
+	// poold says when (r57b oncall L2): the line is of a drop going on.
+	if !strings.Contains(out, "log lines dropped (the last ") {
+		t.Errorf("status chatty printed:\n%s\nwant when the last line was dropped", out)
 	}
 	js := p.ctl(t, "--json", "status", "chatty").stdout
 	if !strings.Contains(js, `"dropped_queue":0,`) {
 		t.Errorf("--json status chatty:\n%s\nwant no line counted as the queue's", js)
+	}
+}
+
+// TestStatusSaysWhenLinesWereLastDropped: the dropped counts are totals
+// since poold started, and status printed them on every call with no
+// time: a disk that filled last week read as one full now (r57b oncall
+// L2). Each cause now says when it last dropped a line.
+func TestStatusSaysWhenLinesWereLastDropped(t *testing.T) {
+	now := time.Date(2026, 12, 6, 19, 10, 0, 0, time.Local)
+	at := func(d time.Duration) float64 { return float64(now.Add(-d).UnixMilli()) / 1000 }
+	got := droppedLines(map[string]any{"dropped": 9.0, "dropped_file": 4.0, "dropped_queue": 5.0,
+		"dropped_file_at": at(3*time.Minute + 12*time.Second), "dropped_queue_at": at(50 * time.Hour)}, now)
+	want := []string{
+		"4 log lines dropped (the last 3m12s ago, at 19:06:48): a log file could not be written",
+		"5 log lines dropped (the last 2d02h ago, at 2026-12-04 17:10:00): poold's log queue was full",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("droppedLines: %q, want %d lines", got, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w) {
+			t.Errorf("line %d: %q, want it to begin %q", i+1, got[i], w)
+		}
 	}
 }

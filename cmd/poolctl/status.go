@@ -275,7 +275,7 @@ func formatStatusLogs(w io.Writer, r reply) error {
 		if name != "" {
 			prefix = name + ": "
 		}
-		for _, line := range droppedLines(m) {
+		for _, line := range droppedLines(m, time.Now()) {
 			if _, err := fmt.Fprintf(w, "%s%s\n", prefix, line); err != nil {
 				return err
 			}
@@ -290,22 +290,40 @@ func formatStatusLogs(w io.Writer, r reply) error {
 // all). Each cause gets its own remedy: the queue's drops used to be
 // worded as a file that could not be written, and those of a stderr that
 // is gone (`poold cfg 2>&1 | head`) as a full queue and a chatty watcher.
-func droppedLines(m map[string]any) []string {
+func droppedLines(m map[string]any, now time.Time) []string {
 	total := uint64(num(m["dropped"]))
 	file, queue, stderr := uint64(num(m["dropped_file"])), uint64(num(m["dropped_queue"])), uint64(num(m["dropped_stderr"]))
 	rest := total - min(total, file+queue+stderr)
 	var out []string
 	if file > 0 {
-		out = append(out, fmt.Sprintf("%d log lines dropped: a log file could not be written (see poold's log or the log_error event)", file))
+		out = append(out, fmt.Sprintf("%d log lines dropped%s: a log file could not be written (see poold's log or the log_error event)", file, lastDrop(m["dropped_file_at"], now)))
 	}
 	if queue > 0 {
-		out = append(out, fmt.Sprintf("%d log lines dropped: poold's log queue was full with this watcher's lines on the \"stderr\" sink (poold's drop report says why); give a chatty watcher a log file (stdout_log, stderr_log)", queue))
+		out = append(out, fmt.Sprintf("%d log lines dropped%s: poold's log queue was full with this watcher's lines on the \"stderr\" sink (poold's drop report says why); give a chatty watcher a log file (stdout_log, stderr_log)", queue, lastDrop(m["dropped_queue_at"], now)))
 	}
 	if stderr > 0 {
-		out = append(out, fmt.Sprintf("%d log lines dropped: poold's stderr failed or is gone, so its lines on the \"stderr\" sink could not be written (poolctl dstats shows log_stderr; poolctl logs still has its recent lines); run poold with a stderr that stays open (journald, a file, not a pipe to head), or give the watcher a log file (stdout_log, stderr_log)", stderr))
+		out = append(out, fmt.Sprintf("%d log lines dropped%s: poold's stderr failed or is gone, so its lines on the \"stderr\" sink could not be written (poolctl dstats shows log_stderr; poolctl logs still has its recent lines); run poold with a stderr that stays open (journald, a file, not a pipe to head), or give the watcher a log file (stdout_log, stderr_log)", stderr, lastDrop(m["dropped_stderr_at"], now)))
 	}
 	if rest > 0 {
 		out = append(out, fmt.Sprintf("%d log lines dropped: a log file could not be written, or poold's log queue was full (see poold's log)", rest))
 	}
 	return out
+}
+
+// lastDrop words when a cause last dropped a line, given as unix seconds
+// (dropped_CAUSE_at): " (the last 3m12s ago, at 19:02:11)", the date too
+// when not today. The counts are totals since poold started: without
+// the time, a drop of last week read as one going on (r57b oncall L2).
+// "" from a poold that does not say.
+func lastDrop(v any, now time.Time) string {
+	sec, ok := v.(float64)
+	if !ok || sec <= 0 {
+		return ""
+	}
+	at := time.UnixMilli(int64(sec * 1000))
+	layout := "15:04:05"
+	if y, m, d := at.Date(); y != now.Year() || m != now.Month() || d != now.Day() {
+		layout = "2006-01-02 15:04:05"
+	}
+	return fmt.Sprintf(" (the last %s ago, at %s)", humanAge(max(now.Sub(at).Seconds(), 0)), at.Format(layout))
 }
