@@ -277,8 +277,9 @@ func (p *poold) waitPids(t testing.TB, n int) []int {
 		t.Fatalf("list web: want %d pids, still %v after 15s", n, pids)
 	}
 	// A worker is ready 100 ms after its spawn (readiness spawn, no
-	// socket): until then web is starting.
-	if n > 0 && !proctest.Poll(15*time.Second, func() bool { return p.ctl(t, "status", "web").stdout == "active\n" }) {
+	// socket): until then web is starting. The status word is the first
+	// line (Circus's output); a size set by incr/decr follows it.
+	if n > 0 && !proctest.Poll(15*time.Second, func() bool { return strings.HasPrefix(p.ctl(t, "status", "web").stdout, "active\n") }) {
 		t.Fatalf("status web: not active 15s after its %d workers were spawned", n)
 	}
 	return pids
