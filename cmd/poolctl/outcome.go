@@ -42,25 +42,12 @@ func formatOutcome(w io.Writer, r reply) error {
 			fate[render(n)] = k
 		}
 	}
-	notStarted, _ := r["not_started"].(map[string]any)
-	for n, why := range notStarted {
-		fate[n] = "added, not started: " + render(why)
-	}
-	failed, _ := r["failed"].(map[string]any)
-	for n, why := range failed {
-		fate[n] = "added, then " + render(why)
-	}
-	ended, _ := r["ended"].(map[string]any)
-	for n, why := range ended {
-		fate[n] = "added, then " + render(why)
-	}
-	cut, _ := r["cut_short"].(map[string]any)
-	for n, why := range cut {
-		fate[n] = "cut short: " + render(why)
-	}
-	rolled, _ := r["rolled_back"].(map[string]any)
-	for n, why := range rolled {
-		fate[n] = "rolled back: " + render(why)
+	// In this order: a later field's wording wins for a watcher in two.
+	for _, f := range fateFields {
+		m, _ := r[f.key].(map[string]any)
+		for n, why := range m {
+			fate[n] = f.prefix + render(why)
+		}
 	}
 	kept, _ := r["kept"].(map[string]any)
 	for n, keys := range kept {
@@ -253,4 +240,13 @@ func formatReload(w io.Writer, r reply) error {
 		return formatOutcome(w, r)
 	}
 	return formatLifecycle(w, r)
+}
+
+// fateFields are the reply's per-watcher reasons and how each is worded.
+var fateFields = []struct{ key, prefix string }{
+	{"not_started", "added, not started: "},
+	{"failed", "added, then "},
+	{"ended", "added, then "},
+	{"cut_short", "cut short: "},
+	{"rolled_back", "rolled back: "},
 }
