@@ -105,11 +105,23 @@ func checkCredential(ps *problems, spec configs.Watcher) (cred *syscall.Credenti
 	if _, uerr := (configs.Watcher{Name: spec.Name, UID: spec.UID}).Credential(); uerr != nil {
 		key = "uid"
 	}
-	if inner := errors.Unwrap(err); inner != nil {
-		err = inner // without Credential's "configs: watcher ..." prefix
+	ps.add(key, unprefixed(err))
+	if key == "uid" && spec.GID != "" {
+		// The uid's error hid the gid's: check the group alone, so one
+		// --check run names both.
+		if _, gerr := (configs.Watcher{Name: spec.Name, GID: spec.GID}).Credential(); gerr != nil {
+			ps.add("gid", unprefixed(gerr))
+		}
 	}
-	ps.add(key, err)
 	return nil, false
+}
+
+// unprefixed drops Credential's "configs: watcher ..." prefix.
+func unprefixed(err error) error {
+	if inner := errors.Unwrap(err); inner != nil {
+		return inner
+	}
+	return err
 }
 
 func hinted(err error, words int, program string) error {

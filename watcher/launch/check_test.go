@@ -42,6 +42,10 @@ func TestCheck(t *testing.T) {
 			`watchers.web.uid: no user "no-such-user-poold" on this machine`}},
 		{"no such group", configs.Watcher{Cmd: "'" + prog + "'", GID: "no-such-group-poold"}, []string{
 			`watchers.web.gid: no group "no-such-group-poold" on this machine`}},
+		// A bad user used to hide a bad group of the same watcher.
+		{"no such user nor group", configs.Watcher{Cmd: "'" + prog + "'", UID: "no-such-user-poold", GID: "no-such-group-poold"}, []string{
+			`watchers.web.uid: no user "no-such-user-poold" on this machine`,
+			`watchers.web.gid: no group "no-such-group-poold" on this machine`}},
 		{"health_cmd too", configs.Watcher{Cmd: "nope-poold", HealthCheck: "exec", HealthCmd: "/nonexistent/check --pid $POOLD_PID"}, []string{
 			`watchers.web.cmd: "nope-poold": not found in PATH`,
 			"watchers.web.health_cmd: /nonexistent/check: not found (cmd is split into words like a shell; quote a path that contains spaces)"}},
