@@ -74,6 +74,9 @@ func startFailures(cmd string, ws []*watcher.Watcher) string {
 			continue
 		}
 		if w.Status() == watcher.Stopped {
+			if w.RanOut() && toldBy(ws, w, w.Reason()) {
+				continue // a dependant's "not started" tells how it failed
+			}
 			if cmd != "add" || w.RanOut() { // add without start leaves it stopped
 				parts = appendWhy(parts, stoppedWhy(w, cmd))
 			}

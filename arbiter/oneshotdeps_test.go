@@ -59,4 +59,8 @@ func TestDependencyOnAOneShotThatFailed(t *testing.T) {
 	if r["errno"] != ErrnoAsync || !strings.Contains(fmt.Sprint(r["reason"]), `it depends on watcher "mig", a one-shot that ran and failed`) {
 		t.Errorf("waited start of app with mig failing: %v", r)
 	}
+	// The start ran mig again; its failure is told once, in app's reason.
+	if n := strings.Count(fmt.Sprint(r["reason"]), "exited with status 3"); n != 1 {
+		t.Errorf("waited start of app tells mig's failure %d times, want once: %v", n, r["reason"])
+	}
 }
