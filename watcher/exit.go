@@ -293,7 +293,11 @@ func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early
 	}
 	if !w.spec.Respawn {
 		w.setHold(s, HoldExited, time.Time{})
-		log.Warn("worker ended; respawn is off, so its slot stays empty")
+		if s.badExit {
+			log.Warn("worker failed; respawn is off, so its slot stays empty")
+		} else { // a one-shot's worker that ended as configured
+			log.Info("worker ended; respawn is off, so its slot stays empty")
+		}
 		return
 	}
 	s.restarts++

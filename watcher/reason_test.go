@@ -91,3 +91,31 @@ func TestFlappingReasonNamesTheOutput(t *testing.T) {
 		t.Fatalf("reason %q; want the spawn error, without pointing to output", r)
 	}
 }
+
+// A one-shot that ended as configured logged two WARN lines a run (a
+// host alerting on WARN was paged for every successful migration); one
+// that failed still warns.
+func TestOneShotThatEndedWellIsNoWarning(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		warn   bool
+	}{{0, false}, {3, true}} {
+		var buf bytes.Buffer
+		s := spec(1)
+		s.Respawn = false
+		h := newFakeHost()
+		w, err := New(s, Sockets{}, h, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Warn}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.seen = w
+		w.Start()
+		w.Exited(w.Pids()[0], tc.status)
+		if w.Status() != Stopped {
+			t.Fatalf("exit %d: %v, want stopped", tc.status, w.Status())
+		}
+		if got := strings.Contains(buf.String(), "[WARN]"); got != tc.warn {
+			t.Errorf("one-shot exit %d: WARN logged %v, want %v:\n%s", tc.status, got, tc.warn, buf.String())
+		}
+	}
+}

@@ -307,8 +307,10 @@ func (w *Watcher) note(c census) bool {
 		w.ranOut = true
 		if w.spec.Respawn {
 			w.log.Info("every worker has exited with a status listed in no_respawn_exit_codes; the watcher is stopped")
-		} else {
-			w.log.Warn("every worker has exited and respawn is off; the watcher is stopped")
+		} else if w.exitedBadly() {
+			w.log.Warn("every worker has exited and respawn is off, some of them badly; the watcher is stopped")
+		} else { // a one-shot that ended as configured: no cause to warn of
+			w.log.Info("every worker has exited and respawn is off; the watcher is stopped")
 		}
 		w.host.Publish(w.spec.Name, events.KindStop, nil)
 		return true

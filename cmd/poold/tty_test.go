@@ -35,7 +35,7 @@ func TestWorkersHaveNoControllingTerminal(t *testing.T) {
 	wrap := []string{"/bin/sh", "-c", `exec "$0" --ctty "$@" < "` + pts + `"`, setsid}
 	p := startPooldUnder(t, wrap, t.TempDir(), ttyConfig, nil)
 	p.waitLog(`asking`, 1)
-	p.waitLog(`worker ended; respawn is off.*reason="exited with status 2"`, 1)
+	p.waitLog(`worker failed; respawn is off.*reason="exited with status 2"`, 1)
 }
 
 // openPTY makes a pseudo-terminal and returns its slave's path; the
