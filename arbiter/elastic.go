@@ -145,11 +145,12 @@ func (a *Arbiter) stopDemand() {
 // "configured" here.
 func sizeRow(w *watcher.Watcher) map[string]any {
 	sz := w.Size()
-	row := map[string]any{"current": sz.Current, "ready": sz.Ready, "min": sz.Min, "max": sz.Max, "elastic": sz.Elastic}
+	// running: the workers alive, stopping ones included: what a
+	// stopping or stopped pool shows, its current being the next start's
+	// size (a stopped one-shot showed its numprocesses as if running).
+	row := map[string]any{"current": sz.Current, "ready": sz.Ready, "min": sz.Min, "max": sz.Max, "elastic": sz.Elastic,
+		"running": w.Running()}
 	if sz.Elastic {
-		// The workers alive, stopping ones included: what a stopping or
-		// stopped pool shows, its current being the next start's size.
-		row["running"] = len(w.Pids())
 		row["configured"] = w.Configured()
 		row["on_demand"] = sz.OnDemand
 		row["queue"] = sz.Queue

@@ -366,6 +366,10 @@ func (w *Watcher) Pids() []int {
 	return pids
 }
 
+// Running is how many live processes the watcher has, stopping ones
+// included: len(Pids()) without the sorted copy.
+func (w *Watcher) Running() int { return len(w.procs) }
+
 // Has reports whether pid is one of this watcher's live processes.
 func (w *Watcher) Has(pid int) bool { _, ok := w.procs[pid]; return ok }
 

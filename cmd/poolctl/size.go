@@ -15,14 +15,15 @@ func sizeCell(v any, status string) string {
 		return "-"
 	}
 	if el, _ := m["elastic"].(bool); !el {
-		return render(m["current"])
+		return render(current(m, status))
 	}
 	return fmt.Sprintf("%s (%s..%s)", render(current(m, status)), render(m["min"]), render(m["max"]))
 }
 
-// current is an elastic pool's current size: the size in force, except
-// for a pool stopping or stopped, whose size in force is already the
-// next start's (numprocesses): there, the workers still alive.
+// current is a pool's current size: the size in force, except for a
+// pool stopping or stopped, whose size in force is already the next
+// start's (numprocesses): there, the workers still alive (builds before
+// r58 sent them for elastic pools only).
 func current(m map[string]any, status string) any {
 	if n, ok := m["running"]; ok && (status == "stopping" || status == "stopped") {
 		return n

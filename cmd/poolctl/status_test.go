@@ -175,7 +175,7 @@ func TestFormatStatusReady(t *testing.T) {
 	r := decode(t, `{"status":"ok","statuses":{"web":"active","api":"flapping","old":"active","idle":"stopped"},
 		"reasons":{"api":"exited with status 1, 5 times in 10s"},
 		"sizes":{"web":{"current":4,"ready":4,"min":2,"max":16,"elastic":true},"api":{"current":3,"ready":1,"elastic":false},
-			"idle":{"current":2,"ready":0,"elastic":false}}}`)
+			"idle":{"current":2,"ready":0,"elastic":false,"running":0}}}`)
 	var b bytes.Buffer
 	if err := formatReply(&b, "status", r); err != nil {
 		t.Fatal(err)
@@ -183,7 +183,7 @@ func TestFormatStatusReady(t *testing.T) {
 	want := lines(
 		"WATCHER  STATUS    READY  WORKERS    REASON",
 		"api      flapping  1/3    3          exited with status 1, 5 times in 10s",
-		"idle     stopped   -      2",
+		"idle     stopped   -      0",
 		"old      active    -      -",
 		"web      active    4/4    4 (2..16)")
 	if diff := cmp.Diff(want, b.String()); diff != "" {
