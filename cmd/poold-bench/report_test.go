@@ -65,6 +65,18 @@ func TestQuantile(t *testing.T) {
 
 // TestKillDelay: the replace section's kill phases stay inside Circus's
 // check period and spread over it, for a few kills as for many.
+// TestFirstOf: the burst's first replacement is the earliest sample, as
+// a one-sample stat (median and p99 alike); none without samples.
+func TestFirstOf(t *testing.T) {
+	if s := firstOf(nil); s != nil {
+		t.Errorf("firstOf(nil) = %+v, want nil", s)
+	}
+	s := firstOf([]float64{31.5, 7.25, 12})
+	if s == nil || s.Median != 7.25 || s.P99 != 7.25 || s.N != 1 {
+		t.Errorf("firstOf = %+v, want 7.25 from 1 sample", s)
+	}
+}
+
 func TestKillDelay(t *testing.T) {
 	if killDelay(0) != 0 {
 		t.Errorf("warm-up kill delayed by %v", killDelay(0))
