@@ -2,6 +2,7 @@ package web
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/gorilla/websocket"
 )
@@ -16,6 +17,9 @@ type client struct {
 	// drop closes the network connection at once, unblocking a writer
 	// stuck on a peer that does not read.
 	drop func()
+	// closing: the writer has sent (or is sending) poold's close frame;
+	// the reader drops what the page sends until its close reply.
+	closing atomic.Bool
 	// since is the last event seq a reconnecting console saw (?since=).
 	since uint64
 	// asks: its page has asked for watchers or history, so it applies

@@ -56,7 +56,8 @@ type wsEnds struct {
 // serveConn runs one websocket until either side ends it or one of ends
 // is closed. It runs on the HTTP handler goroutine, which is the
 // connection's reader; it starts the one writer and waits for it.
-func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, remote string, ends wsEnds, since uint64) {
+// closeSent hears when poold's close frame is written (see closeWith).
+func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, remote string, ends wsEnds, since uint64, closeSent func()) {
 	c := newClient(s.tunings.clientQueue, remote, func() { conn.NetConn().Close() })
 	c.since = since
 	if !h.register(c) {
@@ -68,7 +69,7 @@ func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, re
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.writeLoop(conn, c, ends)
+		s.writeLoop(conn, c, ends, closeSent)
 	}()
 	s.readLoop(ctx, h, conn, c)
 	cancel()
@@ -80,7 +81,7 @@ func (s *Server) serveConn(ctx context.Context, h *hub, conn *websocket.Conn, re
 // writeLoop is the connection's only writer: queued messages, pings, and
 // the close frame. It closes the connection when it returns, which ends the
 // reader too.
-func (s *Server) writeLoop(conn *websocket.Conn, c *client, ends wsEnds) {
+func (s *Server) writeLoop(conn *websocket.Conn, c *client, ends wsEnds, sent func()) {
 	defer conn.Close()
 	ping := time.NewTicker(s.tunings.pingEvery)
 	defer ping.Stop()
@@ -115,21 +116,37 @@ func (s *Server) writeLoop(conn *websocket.Conn, c *client, ends wsEnds) {
 		case <-handover:
 			// The new image answers the reconnect (the page's, at once
 			// for this code): the listener goes over to it.
-			conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseServiceRestart, "poold is upgrading in place; reconnect"),
-				time.Now().Add(time.Second))
+			s.closeWith(conn, c, sent, websocket.CloseServiceRestart, "poold is upgrading in place; reconnect")
 			return
 		case <-ends.revoked:
-			conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "poold console settings changed; reconnect"),
-				time.Now().Add(time.Second))
+			s.closeWith(conn, c, sent, websocket.ClosePolicyViolation, "poold console settings changed; reconnect")
 			return
 		case <-ends.evicted:
-			conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "poold console closed to make room for another token's streams: the consoles hold the most"),
-				time.Now().Add(time.Second))
+			s.closeWith(conn, c, sent, websocket.CloseTryAgainLater, "poold console closed to make room for another token's streams: the consoles hold the most")
 			return
 		}
+	}
+}
+
+// closeWith ends the websocket from poold's side with a close frame
+// (code, text) and its close handshake: sent hears that the frame is
+// written, after which an upgrade's hand-over has no more to wait for
+// (handover.go); then it waits, at most closeWait, for the reader to end,
+// which it does on the page's close reply. Closing the connection at once
+// instead made the kernel answer what the page sent meanwhile (a pong, a
+// console_view) with a reset, and Chromium fails a websocket whose write
+// meets a reset with 1006, without reading the close frame it had already
+// received: the page showed "disconnected" for an upgrade. Messages read
+// meanwhile are dropped (readLoop): nobody would hear their replies.
+func (s *Server) closeWith(conn *websocket.Conn, c *client, sent func(), code int, text string) {
+	c.closing.Store(true)
+	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+	sent()
+	wait := time.NewTimer(s.tunings.closeWait)
+	defer wait.Stop()
+	select {
+	case <-c.quit: // serveConn's reader has ended (or the hub dropped c)
+	case <-wait.C: // a peer that does not answer: closed anyway
 	}
 }
 
@@ -156,7 +173,7 @@ func (s *Server) readLoop(ctx context.Context, h *hub, conn *websocket.Conn, c *
 			return
 		}
 		extend()
-		if typ != websocket.TextMessage {
+		if typ != websocket.TextMessage || c.closing.Load() {
 			continue
 		}
 		req, err := arbiter.DecodeRequest(data)

@@ -219,9 +219,9 @@ func (l *capListener) waitResumed() error {
 	}
 }
 
-// inFlight counts the connections being answered, those hijacked and
-// not yet closed (websockets, whose writer sends a close frame, then
-// closes), and those accepted after since that wait for their first
+// inFlight counts the connections being answered, those hijacked whose
+// writer has not yet sent its close frame (websockets: after it, their
+// close handshake goes on by itself, bounded), and those accepted after since that wait for their first
 // request (a client that connected sends it at once; an older silent one
 // is not waited for).
 func (l *capListener) inFlight(since time.Time) int {
@@ -229,7 +229,7 @@ func (l *capListener) inFlight(since time.Time) int {
 	defer l.mu.Unlock()
 	n := 0
 	for c := range l.open {
-		if c.state == http.StateActive || c.state == http.StateHijacked || (c.state == http.StateNew && c.waiting.After(since)) {
+		if c.state == http.StateActive || (c.state == http.StateHijacked && !c.closeSent) || (c.state == http.StateNew && c.waiting.After(since)) {
 			n++
 		}
 	}
@@ -313,6 +313,25 @@ type capConn struct {
 	busy    int            // requests being served (one, but for a hijack's overlap)
 	waiting time.Time      // since when it waits for a request
 	state   http.ConnState // as its server last set it
+	// closeSent: hijacked for a websocket, which has written its close
+	// frame (handedOver).
+	closeSent bool
+}
+
+// handedOver returns what a websocket's writer calls once it has written
+// its close frame (conn.go's closeWith): an upgrade's hand-over then no
+// longer waits for the connection r came on, whose close handshake may
+// last until the exec cuts it.
+func handedOver(r *http.Request) func() {
+	cc, ok := r.Context().Value(capConnKey{}).(*capConn)
+	if !ok {
+		return func() {}
+	}
+	return func() {
+		cc.l.mu.Lock()
+		cc.closeSent = true
+		cc.l.mu.Unlock()
+	}
 }
 
 func (c *capConn) serving(on bool) {

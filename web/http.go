@@ -74,7 +74,7 @@ func (s *Server) handler(ctx context.Context, h *hub, wg *sync.WaitGroup) http.H
 		if err != nil {
 			return // Upgrade has answered the client
 		}
-		s.serveConn(ctx, h, conn, r.RemoteAddr, wsEnds{revoked: acc.consoles, evicted: slot.evicted}, sinceParam(r.URL.Query().Get("since")))
+		s.serveConn(ctx, h, conn, r.RemoteAddr, wsEnds{revoked: acc.consoles, evicted: slot.evicted}, sinceParam(r.URL.Query().Get("since")), handedOver(r))
 	})
 
 	return s.guarded(mux)

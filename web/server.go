@@ -163,6 +163,7 @@ type tunings struct {
 	pingEvery       time.Duration
 	pongWait        time.Duration
 	heartbeat       time.Duration // a message the page sees at least this often
+	closeWait       time.Duration // bound on a websocket's close handshake (conn.go's closeWith)
 	writeWait       time.Duration // bound on one write: a websocket message, an SSE event, a reply's part (replywait.go)
 	readLimit       int64
 	historyLen      int // points of CPU/RSS history per watcher
@@ -190,6 +191,7 @@ func defaultTunings() tunings {
 		pingEvery:       20 * time.Second,
 		pongWait:        45 * time.Second,
 		heartbeat:       5 * time.Second,
+		closeWait:       time.Second,
 		writeWait:       10 * time.Second,
 		readLimit:       64 << 10,
 		historyLen:      600,
