@@ -256,7 +256,7 @@ func (a *Arbiter) finishChecked(m *cmdMsg, ws []*watcher.Watcher, fields func() 
 // keepsRunning are the waited commands that leave a running watcher
 // running, so that finding it stopped when it settles means a stop, rm or
 // quit cut them short (kill, also answered by finish, stops it).
-var keepsRunning = map[string]bool{"set": true, "incr": true, "decr": true}
+var keepsRunning = map[string]bool{"set": true, "reset": true, "incr": true, "decr": true}
 
 // addsStarted reports whether m is an add with start: like the commands
 // of keepsRunning, it means its watcher to run when it settles.

@@ -126,7 +126,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return errorf(ErrnoBadProperty, "set: %v%s", err, elasticHint(w.Name(), base, opts))
 	}
-	socks, err := a.checkSet(w.Name(), base, spec)
+	socks, err := a.checkSet("set", w.Name(), base, spec)
 	if err != nil {
 		return err
 	}
@@ -150,16 +150,16 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	}
 	a.noteOrigin(m, w, base)
 	rollAnyway(w, given, base, spec)
-	return a.finishChecked(m, []*watcher.Watcher{w}, nil, supersededSince(w, given, base, w.Spec()))
+	return a.finishChecked(m, []*watcher.Watcher{w}, nil, supersededSince("set", w, given, base, w.Spec()))
 }
 
-// supersededSince words, once a waited set that rolls w's workers over
+// supersededSince words, once a waited set (or reset: cmd) that rolls w's workers over
 // has settled, that a later set or config reload gave one of the fields
 // it changed (from base to applied) another value before its workers
 // were replaced: an ok would name a state that does not run. A size
 // changed since is resizedSince's; a watcher stopped or let go of since,
 // stoppedSince's and letGoOf's. nil for a set that rolls nothing over.
-func supersededSince(w *watcher.Watcher, given map[string]any, base, applied configs.Watcher) func() string {
+func supersededSince(cmd string, w *watcher.Watcher, given map[string]any, base, applied configs.Watcher) func() string {
 	c := watcher.Compare(base, applied)
 	if !c.Restart {
 		return nil
@@ -173,8 +173,8 @@ func supersededSince(w *watcher.Watcher, given map[string]any, base, applied con
 		if !slices.ContainsFunc(changed, func(f string) bool { return slices.Contains(now, f) }) {
 			return ""
 		}
-		return fmt.Sprintf("watcher %q no longer runs what this set gave it (%s): a later set or config reload changed it again before its workers were replaced (poolctl options %s shows what it runs now)",
-			w.Name(), strings.Join(sortedKeys(given), ", "), w.Name())
+		return fmt.Sprintf("watcher %q no longer runs what this %s gave it (%s): a later set or config reload changed it again before its workers were replaced (poolctl options %s shows what it runs now)",
+			w.Name(), cmd, strings.Join(sortedKeys(given), ", "), w.Name())
 	}
 }
 
@@ -196,38 +196,38 @@ func rollAnyway(w *watcher.Watcher, opts map[string]any, base, spec configs.Watc
 	}
 }
 
-// checkSet refuses a set that would turn watcher name's spec from before
+// checkSet refuses a set (or reset: cmd) that would turn watcher name's spec from before
 // into spec when it could not run: the host's ceilings, dependencies,
 // hooks, sockets. It returns the sockets spec takes.
-func (a *Arbiter) checkSet(name string, before, spec configs.Watcher) (watcher.Sockets, error) {
+func (a *Arbiter) checkSet(cmd, name string, before, spec configs.Watcher) (watcher.Sockets, error) {
 	others := []configs.Watcher{spec}
 	for _, o := range a.specs() {
 		if o.Name != name {
 			others = append(others, o)
 		}
 	}
-	if err := a.checkCeiling("set", spec, capacityChange(spec, &before)); err != nil {
+	if err := a.checkCeiling(cmd, spec, capacityChange(spec, &before)); err != nil {
 		return watcher.Sockets{}, err
 	}
 	if err := configs.CheckDependsOn(others); err != nil {
-		return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v", err)
+		return watcher.Sockets{}, errorf(ErrnoBadProperty, "%s: %v", cmd, err)
 	}
 	if !maps.Equal(spec.Hooks, before.Hooks) {
 		// Only hooks the set changes: one whose program went away since
 		// must not refuse an unrelated set.
 		if err := launch.CheckHooks(spec); err != nil {
-			return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v", err)
+			return watcher.Sockets{}, errorf(ErrnoBadProperty, "%s: %v", cmd, err)
 		}
 	}
 	socks, err := a.handoff(spec, a.cfg.Sockets)
 	if err != nil {
-		return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v", err)
+		return watcher.Sockets{}, errorf(ErrnoBadProperty, "%s: %v", cmd, err)
 	}
 	if err := a.refuseUnenforced(spec, &before); err != nil {
-		return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v (nothing was changed)", err)
+		return watcher.Sockets{}, errorf(ErrnoBadProperty, "%s: %v (nothing was changed)", cmd, err)
 	}
 	if err := checkSetRunnable(before, spec); err != nil {
-		return watcher.Sockets{}, errorf(ErrnoBadProperty, "set: %v (nothing was changed)", err)
+		return watcher.Sockets{}, errorf(ErrnoBadProperty, "%s: %v (nothing was changed)", cmd, err)
 	}
 	return socks, nil
 }

@@ -17,7 +17,8 @@ import (
 // left alone (reload.go, fromFile). So putting an old file back does not
 // undo a `set web max_cpu 40` of hours ago, and nothing else shows what
 // runs otherwise than the file says: status NAME lists those keys
-// (override), and every config reload logs the ones it kept.
+// (override), plain status names them (overridden), every config reload
+// logs the ones it kept, and reset gives them the file's values (reset.go).
 
 // override is a key whose value in force differs from the one the
 // config file last gave: Key as the file names it ("max_cpu",
@@ -129,6 +130,15 @@ func (a *Arbiter) noteOrigin(m *cmdMsg, w *watcher.Watcher, before configs.Watch
 	}
 }
 
+// overriddenKeys are the keys of list, nil for none: status's overridden.
+func overriddenKeys(list []override) []string {
+	var keys []string
+	for _, o := range list {
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
 // overrideRows is the wire form of overrides, for the status reply.
 // withhold hides env's values (a read-only caller).
 func overrideRows(list []override, withhold bool) []map[string]any {
@@ -175,7 +185,7 @@ func (a *Arbiter) logKept() map[string][]string {
 		}
 	}
 	if len(kept) > 0 {
-		a.log.Info("config reload: kept from run time, not in the file (poolctl status NAME shows them; poolctl set NAME KEY VALUE to the file's value drops one)",
+		a.log.Info("config reload: kept from run time, not in the file (poolctl status NAME shows them; poolctl reset NAME [KEY...] gives them the file's values)",
 			"kept", strings.Join(kept, " "))
 	}
 	return byWatcher

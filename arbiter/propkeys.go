@@ -25,6 +25,7 @@ var commandProps = map[string][]string{
 	"rm":            {"name", "nostop", "waiting"},
 	"get":           {"name", "keys"},
 	"set":           {"name", "options", "waiting"},
+	"reset":         {"name", "keys", "waiting"}, // poold's own (reset.go)
 	"options":       {"name"},
 	"globaloptions": {"option"},
 	"signal":        {"name", "signum", "pid", "childpid", "children", "recursive"},

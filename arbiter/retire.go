@@ -107,7 +107,7 @@ func (a *Arbiter) stillLeaving() []*watcher.Watcher {
 }
 
 // revives are the commands that start workers of the watchers they name.
-var revives = map[string]bool{"start": true, "restart": true, "reload": true, "incr": true, "decr": true, "set": true}
+var revives = map[string]bool{"start": true, "restart": true, "reload": true, "incr": true, "decr": true, "set": true, "reset": true}
 
 // notLeaving refuses cmd, which would start workers of w, when w is on its
 // way out: rm (or a reload) would forget it once its old workers end,

@@ -105,6 +105,16 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
   poolctl set web graceful_timeout 30s stop_signal INT
   poolctl set web nice -5`,
 		props: setProps},
+	{name: "reset", args: "NAME [KEY...]", group: "control", waits: true, nameArg: true,
+		short: "Give the keys of watcher NAME set at run time (or only KEY...) the config file's values again",
+		long:  resetHelp,
+		props: func(c *cobra.Command, args []string) (map[string]any, error) {
+			p := map[string]any{"name": args[0]}
+			if len(args) > 1 {
+				p["keys"] = args[1:]
+			}
+			return p, nil
+		}},
 	{name: "options", args: "NAME", group: "query", nameArg: true,
 		short: "Print every option of watcher NAME",
 		props: func(c *cobra.Command, args []string) (map[string]any, error) {
@@ -201,6 +211,25 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 	{name: "quit", group: "control", waits: true,
 		short: "Stop every watcher and make poold exit"},
 }
+
+// resetHelp is the long help of `poolctl reset`.
+const resetHelp = `A config reload keeps the keys a set, incr or decr changed when the file
+left them alone, so putting an old file back does not undo a
+'poolctl set web max_cpu 40' of hours ago ('poolctl status web' lists such
+keys). reset gives every such key of watcher NAME, or only KEY..., the
+value the config file gives it, as a reload would have had the file
+changed it: new workers replace the old ones (new before old) when the
+change needs it, the pool scales when numprocesses changes. The file is
+the one poold last loaded; run 'poolctl reloadconfig' first to read it
+again. Like systemctl revert, it is poold's own command (Circus has none).
+
+KEY is an option as in the file (max_cpu), an entry of rlimits or hooks
+(rlimits.nofile), or rlimits / hooks for all their entries. A KEY that runs
+as the file gives it is refused (errno 5), an unknown one too (errno 3):
+nothing is changed then. Prints "KEY: FROM -> TO" for each key reset.
+
+  poolctl reset web
+  poolctl reset web numprocesses max_cpu`
 
 // arity is what a positional form allows: "NAME [NB]" = 1..2,
 // "NAME KEY..." = 2..unlimited (-1), "[NAME [PID]]" = 0..2.
@@ -343,7 +372,7 @@ func (a *app) completer(s cmdSpec) cobra.CompletionFunc {
 		switch {
 		case len(args) == 0 && s.nameArg:
 			return a.watcherNames(c.Context()), cobra.ShellCompDirectiveNoFileComp
-		case len(args) >= 1 && (s.name == "get" || (s.name == "set" && len(args)%2 == 1)):
+		case len(args) >= 1 && (s.name == "get" || s.name == "reset" || (s.name == "set" && len(args)%2 == 1)):
 			return watcherOptionKeys, cobra.ShellCompDirectiveNoFileComp
 		case len(args) >= 1 && s.name == "signal":
 			return []string{"HUP", "INT", "QUIT", "TERM", "KILL", "USR1", "USR2", "TTIN", "TTOU", "WINCH", "CONT", "STOP"}, cobra.ShellCompDirectiveNoFileComp

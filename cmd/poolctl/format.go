@@ -44,6 +44,7 @@ var formatters = map[string]formatter{
 	"dstats":         formatDstats,
 	"listsockets":    formatSockets,
 	"reopen":         formatReopen,
+	"reset":          formatReset,
 	"upgrade_status": formatUpgradeStatus,
 }
 

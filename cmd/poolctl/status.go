@@ -36,20 +36,23 @@ An elastic pool (on_demand, min_workers/max_workers) also shows its size:
 WORKERS "current (min..max)" in the table; with NAME, its size, bounds,
 accept queue and last scale decision.
 
-Then a line for each watcher that dropped worker log lines, by cause: a
-log file that could not be written (poold's log and the log_error event
-name the file and the error), or poold's log queue, full with the lines
-of a watcher on the "stderr" sink (give a chatty watcher a log file).
+Then a line for each watcher with keys set at run time that the config
+file gives otherwise (see below), and one for each watcher that dropped
+worker log lines, by cause: a log file that could not be written
+(poold's log and the log_error event name the file and the error), or
+poold's log queue, full with the lines of a watcher on the "stderr" sink
+(give a chatty watcher a log file).
 
 With NAME, also a line for each key that runs otherwise than the config
 file says: a set, incr or decr changed it, and the reloads since kept it
 because the file left that key alone ("set at run time: max_cpu = 40
 (file: 0), by set from uid 0 ... (poolctl) 2h05m ago"; which command and
 when only if this poold saw it). Putting an old file back does not undo
-such a change: 'poolctl set NAME KEY VALUE' with the file's value does.
+such a change: 'poolctl reset NAME [KEY...]' does (it gives them the
+file's values again).
 
-With --json, poold's reply as is (reason, reasons, slots, overrides and
-logs included).`
+With --json, poold's reply as is (reason, reasons, slots, overrides,
+overridden and logs included).`
 
 // normalSlots are the slot states that status NAME does not list.
 var normalSlots = map[string]bool{"running": true, "starting": true, "ready": true, "stopping": true}
@@ -192,6 +195,28 @@ func overrideLines(v any, now time.Time) []string {
 	return out
 }
 
+// overriddenLines words the status reply's overridden (without NAME):
+// a line for each watcher with keys set at run time where the config
+// file says otherwise, sorted by name. None from a poold that does not
+// send it.
+func overriddenLines(v any) []string {
+	m, _ := v.(map[string]any)
+	var out []string
+	for _, name := range sortedKeys(m) {
+		list, _ := m[name].([]any)
+		keys := make([]string, 0, len(list))
+		for _, k := range list {
+			keys = append(keys, render(k))
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: set at run time, not as the config file says: %s (poolctl status %s shows the values; poolctl reset %s goes back to the file)",
+			name, strings.Join(keys, ", "), name, name))
+	}
+	return out
+}
+
 // troubledSlots picks the slots whose state is not a normal one, by wid.
 func troubledSlots(v any) []map[string]any {
 	list, _ := v.([]any)
@@ -265,6 +290,11 @@ func formatStatusLogs(w io.Writer, r reply) error {
 	if err := formatStatus(w, r); err != nil {
 		return err
 	}
+	for _, line := range overriddenLines(r["overridden"]) {
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
 	c, _ := r["logs"].(map[string]any)
 	if _, all := r["statuses"]; !all && c != nil {
 		c = map[string]any{"": c}
@@ -326,4 +356,23 @@ func lastDrop(v any, now time.Time) string {
 		layout = "2006-01-02 15:04:05"
 	}
 	return fmt.Sprintf(" (the last %s ago, at %s)", humanAge(max(now.Sub(at).Seconds(), 0)), at.Format(layout))
+}
+
+// formatReset prints what a reset changed, "KEY: FROM -> TO" a line
+// (values as JSON), or that nothing ran otherwise than the config file;
+// then how the one-shots it started ended, for a waited one.
+func formatReset(w io.Writer, r reply) error {
+	rows, _ := r["reset"].([]any)
+	if len(rows) == 0 {
+		if _, err := fmt.Fprintf(w, "nothing to reset: %s runs as the config file gives it\n", render(r["name"])); err != nil {
+			return err
+		}
+	}
+	for _, row := range rows {
+		m, _ := row.(map[string]any)
+		if _, err := fmt.Fprintf(w, "%s: %s -> %s\n", render(m["key"]), render(m["from"]), render(m["to"])); err != nil {
+			return err
+		}
+	}
+	return formatEnded(w, r)
 }
