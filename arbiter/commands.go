@@ -145,6 +145,7 @@ func (a *Arbiter) do(ctx context.Context, req Request, who func() string) Reply 
 			if m.drop() {
 				return notRun(req, ctx.Err())
 			}
+			a.post(funcMsg{func() { a.unpark(m) }})
 			return Fail(req.ID, errorf(ErrnoFailed, "%s: %v (it goes on in poold)", req.Command, ctx.Err()))
 		}
 	}
@@ -152,6 +153,20 @@ func (a *Arbiter) do(ctx context.Context, req Request, who func() string) Reply 
 		return ans.finish()
 	}
 	return ans.reply
+}
+
+// unpark forgets m, a command whose caller gave up waiting for its
+// answer (its connection closed, its ctx ended): nobody will read the
+// answer, so an upgrade must not wait for it (settle.go); its work goes
+// on, and what of it an upgrade cannot carry holds the upgrade as ever.
+// On the loop.
+func (a *Arbiter) unpark(m *cmdMsg) {
+	if m.answered || !a.parked[m] {
+		return
+	}
+	delete(a.parked, m)
+	m.parked = nil
+	a.log.Debug("a waited command's caller is gone: its work goes on, an upgrade no longer waits for its answer", "command", m.req.Command)
 }
 
 // notRun is Do's reply to a command its caller gave up on before the

@@ -64,7 +64,9 @@ func (a *Arbiter) whenSettled(m *cmdMsg, fn func()) {
 // answer not sent by then is lost and a client such as poolctl reports
 // poold unreachable. Only the answer: a drain (reload, stop, decr) is
 // carried across the exec, so the error says to send those without
-// waiting, which a long graceful_timeout (websockets) needs.
+// waiting, which a long graceful_timeout (websockets) needs. A command
+// whose caller is gone (Ctrl-C closed its connection) is not parked any
+// more (Arbiter.unpark): nobody waits for its answer.
 func (a *Arbiter) parkedErr() error {
 	var cmds []string
 	for m := range a.parked {
@@ -80,5 +82,5 @@ func (a *Arbiter) parkedErr() error {
 	slices.Sort(cmds)
 	return fmt.Errorf("waited commands not answered yet (%s): the exec would cut their answers, not their work: "+
 		"old workers draining after a reload, stop or decr are carried across it and stop under the new image at the same graceful_timeout, "+
-		"so send those without waiting for the outcome (poolctl reload --no-wait; stop or decr without --waiting) before an upgrade", strings.Join(slices.Compact(cmds), ", "))
+		"so send those without waiting for the outcome (poolctl reload --no-wait; stop or decr without --waiting) before an upgrade, or interrupt the poolctl that waits (Ctrl-C): the upgrade then goes on", strings.Join(slices.Compact(cmds), ", "))
 }

@@ -1,6 +1,8 @@
 package arbiter
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -44,4 +46,37 @@ func TestUpgradeHeldByWaitedReloadSaysNoWait(t *testing.T) {
 		killWorker(t, pid)
 	}
 	waitReply(t, waited)
+}
+
+// The same reload, whose caller gave up waiting (its connection closed,
+// its HTTP request ended: Do's ctx is done), holds the upgrade no
+// longer: nobody would read its answer, and its drain is carried across
+// the exec (r58 M-B).
+func TestUpgradeNotHeldByWaitedReloadOfGoneCaller(t *testing.T) {
+	w := testWatcher("web", "stubborn", 1)
+	w.Sockets, w.GracefulTimeout = []string{"web"}, time.Hour
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	h.spawns(1)
+	h.killWorkersAtEnd()
+	h.serving("web")
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan Reply, 1)
+	go func() {
+		gaveUp <- h.a.Do(ctx, Request{ID: "r", Command: "reload", Properties: map[string]any{"name": "web", "waiting": true}})
+	}()
+	h.parkedCount(1)
+	cancel()
+	if r := waitReply(t, gaveUp); !strings.Contains(fmt.Sprint(r["reason"]), "it goes on in poold") {
+		t.Errorf("reload whose caller gave up: %v, want that it goes on", r)
+	}
+	var why string
+	proctest.Eventually(t, "nothing but the old worker's drain holds the upgrade", func() bool {
+		why = onLoop(t, h.a, func() any {
+			if err := h.a.frozen(); err != nil {
+				return err.Error()
+			}
+			return ""
+		}).(string)
+		return why == ""
+	})
 }

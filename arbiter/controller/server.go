@@ -197,11 +197,13 @@ func (s *server) runPeer(p *peer) {
 		case parks:
 			go func() {
 				defer s.handlers.Done()
-				s.serve(p.id, r)
+				ctx, stop := s.whilePeerWaits(p.id)
+				s.serve(ctx, p.id, r)
+				stop()
 				s.unpark(p)
 			}()
 		default:
-			s.serve(p.id, r)
+			s.serve(s.ctx, p.id, r)
 			s.answered()
 		}
 	}
@@ -262,13 +264,42 @@ func (s *server) forget(p *peer) {
 	}
 }
 
-// serve runs r's handler and sends its reply.
-func (s *server) serve(identity string, r request) {
+// whilePeerWaits is s.ctx, cancelled also once the connection of the
+// peer with identity closes, for a request that parks: a waited reload
+// whose poolctl was interrupted (Ctrl-C) has nobody to answer, and the
+// arbiter stops holding an upgrade for its answer once Do gives up
+// (settle.go). stop ends the watch; call it once the request is served.
+func (s *server) whilePeerWaits(identity string) (ctx context.Context, stop func()) {
+	gone := s.c.Guard.PeerGone([]byte(identity))
+	ctx, cancel := context.WithCancel(s.ctx)
+	if gone == nil {
+		return ctx, cancel
+	}
+	served := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Add(1)
+	go func() {
+		defer watch.Done()
+		select {
+		case <-gone:
+			cancel()
+		case <-served:
+		}
+	}()
+	return ctx, func() {
+		close(served)
+		watch.Wait()
+		cancel()
+	}
+}
+
+// serve runs r's handler under ctx and sends its reply.
+func (s *server) serve(ctx context.Context, identity string, r request) {
 	if r.reply != nil {
 		s.reply(r.envelope, r.reply)
 		return
 	}
-	reply, send := s.call(identity, r.raw)
+	reply, send := s.call(ctx, identity, r.raw)
 	if send {
 		s.reply(r.envelope, reply)
 	}
@@ -276,8 +307,8 @@ func (s *server) serve(identity string, r request) {
 
 // call runs the handler; a panic becomes an errno 0 reply instead of
 // taking poold down.
-func (s *server) call(identity string, raw []byte) (reply []byte, send bool) {
-	ctx := arbiter.WithCallerFunc(s.ctx, s.c.caller(identity))
+func (s *server) call(ctx context.Context, identity string, raw []byte) (reply []byte, send bool) {
+	ctx = arbiter.WithCallerFunc(ctx, s.c.caller(identity))
 	if s.c.acl.Load() != nil {
 		reply, send, refused, role := s.c.refuse([]byte(identity), raw)
 		if refused {

@@ -35,25 +35,38 @@ func (p Peer) String() string {
 type peerTable struct {
 	seq atomic.Uint64
 	mu  sync.Mutex
-	m   map[string]Peer
+	m   map[string]tagged
+}
+
+// tagged is one open connection's peer, and a channel closed when the
+// connection closes (PeerGone).
+type tagged struct {
+	Peer
+	gone chan struct{}
 }
 
 func (t *peerTable) add(p Peer) string {
 	id := fmt.Sprintf("\x00peer-%d", t.seq.Add(1))
 	t.mu.Lock()
 	if t.m == nil {
-		t.m = make(map[string]Peer)
+		t.m = make(map[string]tagged)
 	}
-	t.m[id] = p
+	t.m[id] = tagged{Peer: p, gone: make(chan struct{})}
 	t.mu.Unlock()
 	return id
 }
 
 func (t *peerTable) remove(id string) {
 	t.mu.Lock()
-	delete(t.m, id)
+	if p, ok := t.m[id]; ok {
+		close(p.gone)
+		delete(t.m, id)
+	}
 	t.mu.Unlock()
 }
+
+// closedGone is PeerGone's answer for a connection already closed.
+var closedGone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Peer returns the peer behind a ROUTER identity frame, when g tags peers
 // (Options.TagPeers) and that connection is still open. The identity is
@@ -62,7 +75,25 @@ func (g *Guard) Peer(identity []byte) (Peer, bool) {
 	g.peers.mu.Lock()
 	defer g.peers.mu.Unlock()
 	p, ok := g.peers.m[string(identity)]
-	return p, ok
+	return p.Peer, ok
+}
+
+// PeerGone returns a channel closed once the connection behind a ROUTER
+// identity frame has closed (its peer hung up, was evicted or handed
+// over), already closed when it is gone; nil (never closed) when g does
+// not tag peers (Options.TagPeers), as it cannot tell then. A ROUTER
+// itself does not say when a peer leaves: this is how a transport learns
+// that nobody waits for a reply any more.
+func (g *Guard) PeerGone(identity []byte) <-chan struct{} {
+	if !g.opts.TagPeers {
+		return nil
+	}
+	g.peers.mu.Lock()
+	defer g.peers.mu.Unlock()
+	if p, ok := g.peers.m[string(identity)]; ok {
+		return p.gone
+	}
+	return closedGone
 }
 
 // peerInfo describes rc, with SO_PEERCRED on a unix socket.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/go-zeromq/zmq4"
 
@@ -59,5 +60,59 @@ func TestTagPeersIdentityAndCredentials(t *testing.T) {
 		if err != nil || string(rep.Frames[0]) != "re:"+body {
 			t.Fatalf("reply to %s: %q %v", body, rep.Frames, err)
 		}
+	}
+}
+
+// PeerGone tells a transport that the client behind an identity hung up
+// (a poolctl interrupted while it waited for a reload's answer): a ROUTER
+// does not. Its channel closes once the connection closes; it is closed
+// already for an identity no longer open, and nil without TagPeers.
+func TestPeerGoneClosesWhenTheClientHangsUp(t *testing.T) {
+	g := zmqguard.New(zmqguard.Options{TagPeers: true})
+	waitConnsClosed(t, g)
+	dir, err := os.MkdirTemp("", "zg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	ep, _ := g.Endpoint("ipc://" + filepath.Join(dir, "r.sock"))
+	router := zmq4.NewRouter(context.Background(), zmq4.WithLogger(quietLog()))
+	t.Cleanup(func() { router.Close() })
+	if err := router.Listen(ep); err != nil {
+		t.Fatal(err)
+	}
+	d := zmq4.NewDealer(context.Background(), zmq4.WithLogger(quietLog()))
+	if err := d.Dial(ep); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Send(zmq4.NewMsgString("reload")); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := router.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := g.PeerGone(msg.Frames[0])
+	select {
+	case <-gone:
+		t.Fatal("PeerGone closed while the client is connected")
+	default:
+	}
+	d.Close()
+	select {
+	case <-gone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("PeerGone not closed 30s after the client closed its connection")
+	}
+	if _, ok := g.Peer(msg.Frames[0]); ok {
+		t.Error("Peer still knows the closed connection")
+	}
+	select {
+	case <-g.PeerGone(msg.Frames[0]):
+	default:
+		t.Error("PeerGone of a closed connection's identity is not closed")
+	}
+	if c := zmqguard.New(zmqguard.Options{}).PeerGone([]byte("x")); c != nil {
+		t.Error("PeerGone without TagPeers is not nil")
 	}
 }
