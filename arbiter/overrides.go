@@ -17,8 +17,8 @@ import (
 // left alone (reload.go, fromFile). So putting an old file back does not
 // undo a `set web max_cpu 40` of hours ago, and nothing else shows what
 // runs otherwise than the file says: status NAME lists those keys
-// (override), plain status names them (overridden), every config reload
-// logs the ones it kept, and reset gives them the file's values (reset.go).
+// (override), every config reload logs the ones it kept, and reset gives
+// them the file's values (reset.go).
 
 // override is a key whose value in force differs from the one the
 // config file last gave: Key as the file names it ("max_cpu",
@@ -128,15 +128,6 @@ func (a *Arbiter) noteOrigin(m *cmdMsg, w *watcher.Watcher, before configs.Watch
 	for _, c := range changed {
 		a.origins[w][c.Key] = o
 	}
-}
-
-// overriddenKeys are the keys of list, nil for none: status's overridden.
-func overriddenKeys(list []override) []string {
-	var keys []string
-	for _, o := range list {
-		keys = append(keys, o.Key)
-	}
-	return keys
 }
 
 // overrideRows is the wire form of overrides, for the status reply.

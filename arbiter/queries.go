@@ -23,27 +23,21 @@ func cmdList(a *Arbiter, m *cmdMsg) error {
 }
 
 // cmdStatus answers Circus's status, plus poold's reasons (why a watcher
-// is flapping or failed, and what to do) and, for one watcher, its slots
-// and overrides; for all, overridden: the keys of each watcher with
-// overrides (set at run time, where the file says otherwise).
+// is flapping or failed, and what to do) and, for one watcher, its slots.
 func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	if !m.props().has("name") {
 		st := make(map[string]any, len(a.watchers))
 		reasons := map[string]any{}
 		sizes := make(map[string]any, len(a.watchers))
-		overridden := map[string]any{}
 		for _, w := range a.watchers {
 			key := strings.ToLower(w.Name())
 			st[key] = string(w.Shown())
 			sizes[key] = sizeRow(w)
-			if keys := overriddenKeys(a.overrides(w)); keys != nil {
-				overridden[key] = keys
-			}
 			if r := a.reasonOf(w); r != "" {
 				reasons[key] = r
 			}
 		}
-		m.ok(map[string]any{"statuses": st, "reasons": reasons, "sizes": sizes, "logs": a.output.logCounters(), "overridden": overridden})
+		m.ok(map[string]any{"statuses": st, "reasons": reasons, "sizes": sizes, "logs": a.output.logCounters()})
 		return nil
 	}
 	w, err := a.watcherProp(m)

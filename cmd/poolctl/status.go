@@ -36,12 +36,10 @@ An elastic pool (on_demand, min_workers/max_workers) also shows its size:
 WORKERS "current (min..max)" in the table; with NAME, its size, bounds,
 accept queue and last scale decision.
 
-Then a line for each watcher with keys set at run time that the config
-file gives otherwise (see below), and one for each watcher that dropped
-worker log lines, by cause: a log file that could not be written
-(poold's log and the log_error event name the file and the error), or
-poold's log queue, full with the lines of a watcher on the "stderr" sink
-(give a chatty watcher a log file).
+Then a line for each watcher that dropped worker log lines, by cause: a
+log file that could not be written (poold's log and the log_error event
+name the file and the error), or poold's log queue, full with the lines
+of a watcher on the "stderr" sink (give a chatty watcher a log file).
 
 With NAME, also a line for each key that runs otherwise than the config
 file says: a set, incr or decr changed it, and the reloads since kept it
@@ -51,8 +49,8 @@ when only if this poold saw it). Putting an old file back does not undo
 such a change: 'poolctl reset NAME [KEY...]' does (it gives them the
 file's values again).
 
-With --json, poold's reply as is (reason, reasons, slots, overrides,
-overridden and logs included).`
+With --json, poold's reply as is (reason, reasons, slots, overrides and
+logs included).`
 
 // normalSlots are the slot states that status NAME does not list.
 var normalSlots = map[string]bool{"running": true, "starting": true, "ready": true, "stopping": true}
@@ -195,28 +193,6 @@ func overrideLines(v any, now time.Time) []string {
 	return out
 }
 
-// overriddenLines words the status reply's overridden (without NAME):
-// a line for each watcher with keys set at run time where the config
-// file says otherwise, sorted by name. None from a poold that does not
-// send it.
-func overriddenLines(v any) []string {
-	m, _ := v.(map[string]any)
-	var out []string
-	for _, name := range sortedKeys(m) {
-		list, _ := m[name].([]any)
-		keys := make([]string, 0, len(list))
-		for _, k := range list {
-			keys = append(keys, render(k))
-		}
-		if len(keys) == 0 {
-			continue
-		}
-		out = append(out, fmt.Sprintf("%s: set at run time, not as the config file says: %s (poolctl status %s shows the values; poolctl reset %s goes back to the file)",
-			name, strings.Join(keys, ", "), name, name))
-	}
-	return out
-}
-
 // troubledSlots picks the slots whose state is not a normal one, by wid.
 func troubledSlots(v any) []map[string]any {
 	list, _ := v.([]any)
@@ -289,11 +265,6 @@ func writeTrimmed(w io.Writer, fill func(t io.Writer)) error {
 func formatStatusLogs(w io.Writer, r reply) error {
 	if err := formatStatus(w, r); err != nil {
 		return err
-	}
-	for _, line := range overriddenLines(r["overridden"]) {
-		if _, err := fmt.Fprintln(w, line); err != nil {
-			return err
-		}
 	}
 	c, _ := r["logs"].(map[string]any)
 	if _, all := r["statuses"]; !all && c != nil {
