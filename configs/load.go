@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -293,7 +292,7 @@ func syntaxProblem(path, format string, err error) Problem {
 // offsetPosition converts a byte offset in the file at path to a 1-based
 // line and column (0, 0 if the file cannot be read again).
 func offsetPosition(path string, off int64) (int, int) {
-	data, err := os.ReadFile(path)
+	data, err := ReadLimited(path)
 	if err != nil {
 		return 0, 0
 	}
@@ -321,24 +320,4 @@ func ReadConfigFile(path string) ([]byte, error) {
 		return nil, ReadError(path, err)
 	}
 	return data, err
-}
-
-// ReadLimited reads the file at path (a config, a circus.ini or
-// supervisord file or one they include) with the error of os.ReadFile,
-// or an *Error for one larger than maxFileSize.
-func ReadLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxFileSize {
-		return nil, &Error{File: path, Problems: []Problem{{Msg: fmt.Sprintf(
-			"the file is larger than %d MiB, more than poold reads as a config (10,000 watchers take a few MB): look for a generated file gone wrong", maxFileSize>>20)}}}
-	}
-	return data, nil
 }
