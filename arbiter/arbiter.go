@@ -273,6 +273,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 		cancelRun()
 		stopSpawner()
 		a.waits.Wait()
+		a.waitRead()
 		a.bg.Wait()
 		a.closeTree()
 		a.removeNotifyDir()

@@ -17,7 +17,9 @@ func (a *Arbiter) frozen() error {
 		return errors.New("poold is stopping")
 	}
 	var errs []error
-	if a.reloads > 0 {
+	if a.reading.stuck {
+		errs = append(errs, fmt.Errorf("%s; the new image would read the same file as it starts: make the file readable again first", a.stuckFor()))
+	} else if a.reloads > 0 {
 		errs = append(errs, errors.New("a config reload (SIGHUP, reloadconfig) is in progress"))
 	}
 	if err := a.parkedErr(); err != nil {

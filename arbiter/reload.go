@@ -46,6 +46,10 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 		reply(reloadOutcome{}, errRejected{errors.New("poold was started without a config file to re-read")})
 		return
 	}
+	if a.reading.stuck {
+		reply(reloadOutcome{}, errRejected{a.stuckErr()})
+		return
+	}
 	if a.reading.busy {
 		a.reading.queued = append(a.reading.queued, reply)
 		return
@@ -56,7 +60,6 @@ func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 // readConfig reads the file for a reload that reloadConfig let through
 // and starts applying it; readDone lets the next one through.
 func (a *Arbiter) readConfig(reply func(reloadOutcome, error)) {
-	a.reading.busy = true
 	// A watcher on its way out is not running for this reload: a file
 	// that defines it again adds it (restore).
 	running := a.staying()
@@ -70,9 +73,11 @@ func (a *Arbiter) readConfig(reply func(reloadOutcome, error)) {
 	for key, spec := range a.filed {
 		filed[key] = spec.Clone()
 	}
-	a.bg.Add(1)
+	// Not in a.bg: a read stuck on a hung mount must not hold up poold's
+	// exit (waitRead).
+	gen, done := a.readBegins(reply)
 	go func() {
-		defer a.bg.Done()
+		defer close(done)
 		cfg, err := a.opts.Load()
 		if err == nil {
 			err = refuseEmpty(cfg, len(running))
@@ -85,10 +90,18 @@ func (a *Arbiter) readConfig(reply func(reloadOutcome, error)) {
 		}
 		if err != nil {
 			inSourceTerms(cfg, err)
-			a.post(configMsg{err: err, reply: reply})
+			a.post(funcMsg{func() {
+				if a.readReturned(gen) {
+					a.handle(configMsg{err: err, reply: reply})
+				}
+			}})
 			return
 		}
-		a.post(funcMsg{func() { a.prepareReload(cfg, began, reply) }})
+		a.post(funcMsg{func() {
+			if a.readReturned(gen) {
+				a.prepareReload(cfg, began, reply)
+			}
+		}})
 	}()
 }
 

@@ -1,5 +1,7 @@
 package arbiter
 
+import "time"
+
 // reloadQueue lets one config reload at a time read its file and apply
 // its sockets: from reloadConfig until its config is applied (or
 // refused) on the loop. Reloads asked for meanwhile (SIGHUP, reloadconfig)
@@ -11,6 +13,17 @@ package arbiter
 type reloadQueue struct {
 	busy   bool
 	queued []func(reloadOutcome, error)
+
+	// The read of the current reload, from readBegins to readReturned
+	// (readstuck.go): gen numbers it, since is when it began, reply is
+	// its reload's until it returns or is declared stuck, done is closed
+	// when its goroutine ends, and timer declares it stuck.
+	inRead, stuck bool
+	gen           int
+	since         time.Time
+	reply         func(reloadOutcome, error)
+	done          chan struct{}
+	timer         *time.Timer
 }
 
 // readDone, on the loop, ends the current reload's read once its config
