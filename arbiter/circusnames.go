@@ -182,8 +182,9 @@ func circusBool(key string, v any) (bool, error) {
 		if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
 			return b, nil
 		}
-	case float64:
-		return v != 0, nil
 	}
-	return false, fmt.Errorf("%s: must be true or false, got %v", key, v)
+	// A number is refused, as circusd refuses it (validate_option: "isn't
+	// a valid boolean"), and as poold's own options (autostart, respawn)
+	// do: 1e30 or -1 read as true was a surprise.
+	return false, fmt.Errorf("%s: must be true or false, got %s", key, jsonWords(v))
 }

@@ -39,7 +39,10 @@ func (a *Arbiter) matchTargets(m *cmdMsg) ([]*watcher.Watcher, error) {
 		return a.targets(m)
 	case "", "glob":
 		if _, err := path.Match(pattern, ""); err != nil {
-			return nil, errorf(ErrnoBadProperty, "%s: bad glob pattern %q: %v", m.req.Command, name, err)
+			// circusd's fnmatch takes a [ with no ] as itself: a name
+			// such as "web[" (or one with a terminal escape) is looked up
+			// as it is, "program ... not found" as list and status say.
+			return a.targets(m)
 		}
 		match = func(s string) bool { ok, _ := path.Match(pattern, s); return ok }
 	case "regex":

@@ -26,13 +26,13 @@ func (p props) str(k string) (string, error) {
 	if !ok || v == nil {
 		return "", nil
 	}
-	switch v := v.(type) {
-	case string:
-		return v, nil
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64), nil
+	if s, ok := v.(string); ok {
+		return s, nil
 	}
-	return "", errorf(ErrnoBadProperty, "%s: property %q must be a string, got %v", p.cmd, k, v)
+	// A number is refused, not made a string: through a float64 it lost
+	// digits (2^63-1 became 9223372036854776000) or became "-0"; circusd
+	// fails on a number too (its name.lower() raises).
+	return "", errorf(ErrnoBadProperty, "%s: property %q must be a string, got %s; put it in quotes", p.cmd, k, jsonWords(v))
 }
 
 func (p props) integer(k string, def int) (int, error) {
@@ -140,11 +140,22 @@ func (a *Arbiter) lookup(name string) (*watcher.Watcher, error) {
 // supervisorctl GROUP:PROCESS name (front:*, web:web_01) is told what
 // poold names instead.
 func (a *Arbiter) notFound(name string) error {
-	err := errorf(ErrnoBadProperty, "program %s not found (known: %s)", name, strings.Join(a.names(), ", "))
+	err := errorf(ErrnoBadProperty, "program %s not found (known: %s)", quotedName(name), strings.Join(a.names(), ", "))
 	if strings.Contains(name, ":") {
 		err.Reason += "; poold has no supervisorctl GROUP:PROCESS names: name the watcher, the NAME of the [program:NAME] (web, not web:web_01), each program of a [group:NAME] by its own name, or no name for every watcher"
 	}
 	return err
+}
+
+// quotedName is name for a reply: as it is, Circus's words ("program web
+// not found"), when it is plain printable text; else quoted (%q), so
+// that a name with a terminal escape, a newline or a NUL reads as the
+// bytes it is instead of acting on the terminal that shows the reply.
+func quotedName(name string) string {
+	if q := strconv.Quote(name); name == "" || q[1:len(q)-1] != name || strings.ContainsAny(name, " \"") {
+		return q
+	}
+	return name
 }
 
 // targets is the named watcher, or every watcher when name is absent.
