@@ -322,7 +322,8 @@ func (a *app) addedAgain(ctx context.Context, client caller, name any) error {
 // isNotFound: err is poold's answer that watcher name does not exist.
 func isNotFound(err error, name any) bool {
 	var re replyError
-	return errors.As(err, &re) && re.errno == 3 && strings.HasPrefix(re.reason, fmt.Sprintf("program %s not found", name))
+	return errors.As(err, &re) && re.errno == 3 && (strings.HasPrefix(re.reason, fmt.Sprintf("program %s not found", name)) ||
+		strings.HasPrefix(re.reason, fmt.Sprintf("program %q not found", fmt.Sprint(name)))) // quoted: a name with a control character
 }
 
 // logsOnce asks for one batch, prints it and returns the last seq and

@@ -178,8 +178,19 @@ func (a *app) report(err error) (int, string) {
 		fmt.Fprintln(a.stderr, "Run 'poolctl --help' for the list of commands.")
 		return exitUsage, msg
 	}
-	fmt.Fprintf(a.stderr, "poolctl: %s\n", msg)
+	fmt.Fprintf(a.stderr, "poolctl: %s\n", escapeLines(msg))
 	return code, msg
+}
+
+// escapeLines is escapeControls of each line of s: poold's reasons may
+// hold several lines, and what a client sent (a watcher name with a
+// terminal escape) must not act on the terminal.
+func escapeLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = escapeControls(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (a *app) rootCommand() *cobra.Command {
