@@ -53,6 +53,7 @@ var reservedEnv = map[string]bool{
 	"POOLD_SPAWN_TEST_STALL_SHIM":  true, // watcher/spawn tests: the shim stops itself
 	"POOLD_SPAWN_TEST_PIDS_CGROUP": true, // watcher/spawn tests: the child's pids cgroup
 	"POOLD_SPAWN_TEST_TOPUP":       true, // watcher/spawn tests: the child starts crowded
+	"POOLD_SPAWN_TEST_TINY_NOSTUB": true, // watcher/spawn tests: the tinymem child runs without the stub
 	"POOLD_SOAK_WORKER":            true, // cmd/poold-soak: the binary plays a worker
 }
 

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -142,8 +141,8 @@ func contains(xs []int, x int) bool {
 
 // Limits land in the worker's cgroup: cgroup v2's files where its
 // controllers are offered, cgroup v1's on a hybrid host like CI's. A
-// process started by the spawner's way (thread moved into the v1 groups
-// for the fork, clone into the v2 group) is in every one of them.
+// process started by the spawner's way (clone into the v2 group, then
+// moved into the v1 groups by pid) is in every one of them.
 func TestLimitsApplied(t *testing.T) {
 	tr := openTree(t, testName(t))
 	g, err := tr.NewGroup("w", 1, Limits{MemoryMax: 64 << 20, PidsMax: 7, CPUMax: 50})
@@ -170,23 +169,10 @@ func TestLimitsApplied(t *testing.T) {
 	}
 	cmd := exec.Command("/bin/sh", "-c", "exec sleep 1000")
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: g.FD()}
-	done := make(chan error, 1)
-	go func() {
-		// Locked for good: the runtime ends the thread with the goroutine,
-		// so the v1 move cannot leak to another goroutine's thread.
-		runtime.LockOSThread()
-		leave, err := EnterV1(syscall.Gettid(), g.V1Dirs())
-		if err != nil {
-			done <- err
-			return
-		}
-		err = cmd.Start()
-		if lerr := leave(); err == nil {
-			err = lerr
-		}
-		done <- err
-	}()
-	if err := <-done; err != nil {
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := JoinV1(cmd.Process.Pid, g.V1Dirs()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })

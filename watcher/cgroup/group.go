@@ -45,8 +45,9 @@ func (g *Group) CloseFD() {
 }
 
 // V1Dirs are the group's directories in cgroup v1 hierarchies (hybrid
-// hosts whose v2 lacks a controller a limit needs). The spawner moves its
-// own thread into them for the fork, since a clone cannot enter them.
+// hosts whose v2 lacks a controller a limit needs). A clone cannot enter
+// them: the spawner moves the worker into them (JoinV1) while its exec
+// step waits, before the worker's own program runs.
 func (g *Group) V1Dirs() []string { return g.v1 }
 
 // Pids lists the processes in the cgroup.

@@ -226,38 +226,18 @@ func (t *Tree) v1Hiers() []v1Hier {
 	return append([]v1Hier(nil), t.v1...)
 }
 
-// EnterV1 moves the calling thread (tid) into the v1 directories dirs and
-// returns a function that moves it back to where it was. The spawner calls
-// it around a fork, on its locked thread, so the child starts in them:
-// v1 has no CLONE_INTO_CGROUP, but a thread may move alone (tasks file).
-func EnterV1(tid int, dirs []string) (leave func() error, err error) {
-	if len(dirs) == 0 {
-		return func() error { return nil }, nil
-	}
-	var back []string
-	leave = func() error {
-		var first error
-		for _, d := range back {
-			if err := writeTid(d, tid); err != nil && first == nil {
-				first = err
-			}
-		}
-		return first
-	}
+// JoinV1 moves process pid (all its threads) into the v1 directories
+// dirs. The spawner calls it on a worker's exec step, which waits for it
+// before the worker's program runs: v1 has no CLONE_INTO_CGROUP, and
+// poold itself must never sit in a worker's v1 cgroup, not even for a
+// fork: in a worker's memory cgroup poold is charged for what it touches
+// and is the OOM killer's first choice there (r58b: a memory_max of 512
+// bytes killed poold and, with it, every watcher's workers).
+func JoinV1(pid int, dirs []string) error {
 	for _, d := range dirs {
-		orig := filepath.Dir(filepath.Dir(d)) // poold's own: <own>/<tree>/<group>
-		if err := writeTid(d, tid); err != nil {
-			_ = leave()
-			return nil, err
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			return fmt.Errorf("move pid %d into cgroup %s: %w", pid, d, err)
 		}
-		back = append(back, orig)
-	}
-	return leave, nil
-}
-
-func writeTid(dir string, tid int) error {
-	if err := os.WriteFile(filepath.Join(dir, "tasks"), []byte(strconv.Itoa(tid)), 0); err != nil {
-		return fmt.Errorf("move thread %d into cgroup %s: %w", tid, dir, err)
 	}
 	return nil
 }

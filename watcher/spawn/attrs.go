@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/cgroup"
 )
 
 // Process attributes (ProcSpec.Nice, OOMScoreAdj, Chroot) are set in the
@@ -54,6 +55,9 @@ func shimSpecOf(spec ProcSpec) shimSpec {
 		Nice: spec.Nice, OOMScoreAdj: spec.OOMScoreAdj, Chroot: spec.Chroot, Dir: spec.Dir,
 		Ppid: os.Getpid(), Status: 3 + len(spec.Files),
 	}
+	if joinsV1(spec) {
+		s.V1Cgroups = spec.Cgroup.V1Dirs()
+	}
 	if c := spec.Credential; c != nil {
 		s.Cred = &shimCred{UID: c.Uid, GID: c.Gid, Groups: c.Groups, NoSetGroups: c.NoSetGroups}
 	}
@@ -74,11 +78,15 @@ func forkAttr(spec ProcSpec, viaShim bool) (forkDir, *syscall.Credential) {
 }
 
 // applyAttrs is the shim's part, in the order that keeps privileges
-// while they are needed: oom_score_adj (through /proc, before the chroot
+// while they are needed: its cgroup v1 directories, oom_score_adj (through /proc, before the chroot
 // hides it), nice, rlimits (a hard limit may only be raised as root),
 // umask, chroot, the user, the working directory. It runs on the thread
 // that will exec (nice and the parent-death signal are per thread).
 func applyAttrs(spec shimSpec) error {
+	// First, while the shim holds poold's privileges (cgroup.JoinV1).
+	if err := cgroup.JoinV1(os.Getpid(), spec.V1Cgroups); err != nil {
+		return err
+	}
 	if err := setAttrs(0, spec.OOMScoreAdj, spec.Nice, spec.Rlimits); err != nil {
 		return err
 	}
@@ -148,9 +156,18 @@ func keepParentDeathSignal(ppid int) error {
 }
 
 // setFromOutside reports whether spec has attributes that the stub waits
-// for poold to set.
+// for poold to set: its cgroup v1 directories among them (joinsV1).
 func setFromOutside(spec ProcSpec) bool {
-	return len(spec.Rlimits) > 0 || spec.Nice != nil || spec.OOMScoreAdj != nil
+	return len(spec.Rlimits) > 0 || spec.Nice != nil || spec.OOMScoreAdj != nil || joinsV1(spec)
+}
+
+// joinsV1 reports whether spec's cgroup has directories in cgroup v1
+// hierarchies (a hybrid host), which no clone can start a process in: the
+// worker is moved into them by pid before its program runs, by poold while
+// the stub waits (letGo) or by the shim itself. poold never enters them
+// (cgroup.JoinV1 says why), so no direct exec and no /bin/sh step then.
+func joinsV1(spec ProcSpec) bool {
+	return spec.Cgroup != nil && len(spec.Cgroup.V1Dirs()) > 0
 }
 
 // stubCanStart reports whether the exec stub can start spec, with
@@ -246,7 +263,8 @@ func goPipe(worker string) (r, w *os.File, err error) {
 	return os.NewFile(uintptr(fds[0]), "stub-go"), os.NewFile(uintptr(fds[1]), "stub-go-w"), nil
 }
 
-// letGo sets spec's attributes on the stub waiting in p, then lets it
+// letGo sets spec's attributes on the stub waiting in p, moves it into
+// its cgroup v1 directories, then lets it
 // exec the worker with a byte on the go pipe. It first waits for the
 // stub's byte on the status pipe st, which says that the stub's own exec
 // is over: an exec writes back, as it ends, the stack limit it started
@@ -261,6 +279,9 @@ func letGo(p *Proc, spec ProcSpec, st *execStatus, goW *os.File) error {
 	err := st.stubStarted()
 	if err == nil {
 		err = setAttrs(p.Pid, spec.OOMScoreAdj, spec.Nice, spec.Rlimits)
+	}
+	if err == nil && joinsV1(spec) {
+		err = cgroup.JoinV1(p.Pid, spec.Cgroup.V1Dirs())
 	}
 	if err != nil {
 		// Killed, not only left without its byte: the caller waits for

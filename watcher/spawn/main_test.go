@@ -120,6 +120,8 @@ func TestMain(m *testing.M) {
 		os.Exit(runFullLimit())
 	case "reserve":
 		os.Exit(runTightLimit())
+	case "tinymem":
+		os.Exit(runTinyMemory())
 	default:
 		fmt.Fprintf(os.Stderr, "spawn test child: unknown mode %q\n", os.Getenv(childEnv))
 		os.Exit(2)

@@ -44,7 +44,10 @@ type shimSpec struct {
 	Chroot      string    `json:"chroot,omitempty"`
 	Cred        *shimCred `json:"cred,omitempty"` // nil: poold's user
 	Dir         string    `json:"dir,omitempty"`  // inside Chroot; "": keep
-	Ppid        int       `json:"ppid"`           // poold's pid
+	// V1Cgroups are the worker's cgroup v1 directories, which the shim
+	// moves itself into first (joinsV1).
+	V1Cgroups []string `json:"v1_cgroups,omitempty"`
+	Ppid      int      `json:"ppid"` // poold's pid
 	// Status is the write end of the exec status pipe (execstatus.go);
 	// 0: none.
 	Status int `json:"status,omitempty"`

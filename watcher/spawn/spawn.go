@@ -76,7 +76,8 @@ type ProcSpec struct {
 	Nice, OOMScoreAdj *int
 	Chroot            string // Path and Dir are inside it
 	// Cgroup, when set, is the worker's own cgroup: the clone starts the
-	// worker in it (CLONE_INTO_CGROUP), before it can run or fork.
+	// worker in it (CLONE_INTO_CGROUP), before it can run or fork; its
+	// cgroup v1 directories, on a hybrid host, the exec step (joinsV1).
 	Cgroup *cgroup.Group
 }
 
@@ -401,13 +402,10 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub boo
 func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, fds []uintptr, cred *syscall.Credential, chroot string, cg *cgroup.Group) (*Proc, error) {
 	attr.Files = fds
 	attr.Sys = &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL, Credential: cred, Chroot: chroot}
-	leave := func() error { return nil }
 	if cg != nil {
+		// The v2 group only: its v1 directories are the exec step's
+		// (joinsV1), never this thread's.
 		attr.Sys.UseCgroupFD, attr.Sys.CgroupFD = true, cg.FD()
-		var err error
-		if leave, err = cgroup.EnterV1(syscall.Gettid(), cg.V1Dirs()); err != nil {
-			return nil, err
-		}
 	}
 	reaper.mu.Lock() // the orphan reaper must not take this child for one
 	pid, _, err := s.startProcess(path, argv, attr)
@@ -415,16 +413,6 @@ func (s *Spawner) fork(path string, argv []string, attr *syscall.ProcAttr, fds [
 		reaper.workers[pid] = true
 	}
 	reaper.mu.Unlock()
-	if lerr := leave(); lerr != nil && err == nil {
-		// The spawner's thread may be left in a worker's v1 cgroup: fail
-		// this start (the child is killed and reaped here) and say so.
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		reaper.mu.Lock()
-		_, _, _ = waitPid(pid, unix.WNOTHREAD)
-		delete(reaper.workers, pid)
-		reaper.mu.Unlock()
-		return nil, fmt.Errorf("%w (the worker it had started, pid %d, was killed)", lerr, pid)
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -70,6 +70,21 @@ func BenchmarkStartInCgroup(b *testing.B) {
 	benchStartInCgroup(b, func(_ *cgroup.Tree, g *cgroup.Group) error { return g.Remove() })
 }
 
+// BenchmarkStartWithLimits is BenchmarkStartInCgroup with memory and
+// pids limits: on a hybrid host their controllers are cgroup v1's, which
+// no clone enters, so the worker goes through the exec stub and is moved
+// into them by pid before it runs (joinsV1); on a v2-only host it is the
+// clone alone. It reports which (v1dirs).
+func BenchmarkStartWithLimits(b *testing.B) {
+	lim := cgroup.Limits{MemoryMax: 64 << 20, PidsMax: 100}
+	v1 := 0
+	benchStartInCgroupWith(b, lim, func(_ *cgroup.Tree, g *cgroup.Group) error {
+		v1 = len(g.V1Dirs())
+		return g.Remove()
+	})
+	b.ReportMetric(float64(v1), "v1dirs")
+}
+
 // BenchmarkStartInParkedCgroup is BenchmarkStartInCgroup with each
 // worker's cgroup parked after its exit and taken again by the next
 // start of its slot, as poold does for a replacement (cgroup.Park): no
@@ -224,6 +239,10 @@ func BenchmarkRoundTripQueued(b *testing.B) {
 // for each, done with by end after its exit (removed, or parked), and
 // returns the tree they were made in (closed when the benchmark ends).
 func benchStartInCgroup(b *testing.B, end func(*cgroup.Tree, *cgroup.Group) error) *cgroup.Tree {
+	return benchStartInCgroupWith(b, cgroup.Limits{}, end)
+}
+
+func benchStartInCgroupWith(b *testing.B, lim cgroup.Limits, end func(*cgroup.Tree, *cgroup.Group) error) *cgroup.Tree {
 	worker := trivialWorker(b)
 	tree, _, err := cgroup.Open(cgroup.TreePrefix+"bench", time.Second)
 	if err != nil {
@@ -234,7 +253,7 @@ func benchStartInCgroup(b *testing.B, end func(*cgroup.Tree, *cgroup.Group) erro
 	spec := ProcSpec{Path: worker, Argv: []string{"exit0"}, Umask: -1}
 	cpu := cpuMeter(b)
 	for b.Loop() {
-		g, err := tree.NewGroup("bench", 1, cgroup.Limits{})
+		g, err := tree.NewGroup("bench", 1, lim)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,13 +16,15 @@ import (
 // shim) for the rest (rlimits with no stub, a chroot with a socket or a
 // umask, some workers of another user: stubCanStart) or when there is no
 // shell, which
-// costs a Go start-up of the whole poold binary, a few milliseconds.
+// costs a Go start-up of the whole poold binary, a few milliseconds. A
+// worker with cgroup v1 directories (joinsV1) takes the stub, which waits
+// while poold moves it into them, or else the shim, which moves itself.
 // viaStub says that the stub's memfd must follow the worker's files.
 func (s *Spawner) execStep(spec ProcSpec) (path string, argv, env []string, viaStub bool, err error) {
-	if !spec.Listen && spec.Umask < 0 && len(spec.Rlimits) == 0 && !needsShim(spec) {
+	if !spec.Listen && spec.Umask < 0 && len(spec.Rlimits) == 0 && !needsShim(spec) && !joinsV1(spec) {
 		return spec.Path, spec.Argv, spec.Env, false, nil
 	}
-	light := len(spec.Rlimits) == 0 && !needsShim(spec) && spec.Chroot == ""
+	light := len(spec.Rlimits) == 0 && !needsShim(spec) && spec.Chroot == "" && !joinsV1(spec)
 	if s.stub.Load() != nil && s.stubCanStart(spec) {
 		env = spec.Env
 		if env == nil {
