@@ -1,5 +1,10 @@
 package configs
 
+import (
+	"fmt"
+	"strings"
+)
+
 // The cgroup limits of a watcher: each worker gets a cgroup of its own
 // (when poold can make cgroups) and these limits apply to it and to
 // everything it starts. They need the controller (memory, pids, cpu) in
@@ -8,7 +13,12 @@ package configs
 var cgroupFields = []field[Watcher]{
 	{key: "memory_max",
 		decode: func(d *decoder, k string, raw any, w *Watcher) {
-			if n, ok := d.size(k, raw); ok {
+			n, ok := d.size(k, raw)
+			switch {
+			case !ok:
+			case n > 0 && n < MinMemoryMax:
+				d.bad(k, raw, "%s", memoryFloorProblem(raw, n))
+			default:
 				w.MemoryMax = n
 			}
 		},
@@ -46,7 +56,24 @@ var cgroupFields = []field[Watcher]{
 	},
 }
 
+// memoryFloorProblem says why memory_max n (from raw) is refused, with
+// a hint for a plain number, which is bytes.
+func memoryFloorProblem(raw any, n uint64) string {
+	msg := fmt.Sprintf(`must be 0 (no limit) or at least %d bytes ("1M"): no worker starts in less, got %d bytes`, MinMemoryMax, n)
+	if text, ok := raw.(string); !ok || strings.Trim(strings.TrimSpace(text), "0123456789") == "" {
+		return msg + fmt.Sprintf(`; a plain number is bytes: for %d MiB write "%dM"`, n, n)
+	}
+	return msg + `; write a size such as "512M"`
+}
+
 const (
+	// MinMemoryMax is the least memory_max poold takes, 1 MiB. Less is a
+	// slip (memory_max = 512, meant as MiB): /bin/sleep needs about
+	// 256 KiB to start in a memory cgroup and Python 3 about 3 MiB
+	// (measured, cgroup v1, warm page cache), and on cgroup v1 a poold
+	// before r58 forked inside that cgroup and was OOM-killed with all
+	// its workers. Docker refuses a memory limit under 6 MiB.
+	MinMemoryMax = 1 << 20
 	// MaxPidsMax is the largest pids.max the kernel takes: PID_MAX_LIMIT
 	// on 64-bit Linux (a larger one is EINVAL, so every spawn failed).
 	MaxPidsMax = 4 * 1024 * 1024

@@ -243,7 +243,11 @@ func TestLoadBad(t *testing.T) {
 			"watchers.c.pids_max: must be at most 4194304, the most pids.max takes (the kernel's PID_MAX_LIMIT), got 4194305; use 0 for no limit",
 			"watchers.c.cpu_max: must be at most 17592186044 (percent of one core: the largest CPU quota the kernel takes, 2^44-1 µs per 100 ms period), got 1e+308; use 0 for no limit",
 			"watchers.d.cpu_max: must be at most 17592186044 (percent of one core: the largest CPU quota the kernel takes, 2^44-1 µs per 100 ms period), got 1.7592186045e+10; use 0 for no limit",
-		}, 8},
+			// r58b: memory_max = 512 (meant as MiB) OOM-killed poold on cgroup v1.
+			`watchers.e.memory_max: must be 0 (no limit) or at least 1048576 bytes ("1M"): no worker starts in less, got 512 bytes; a plain number is bytes: for 512 MiB write "512M"`,
+			`watchers.f.memory_max: must be 0 (no limit) or at least 1048576 bytes ("1M"): no worker starts in less, got 131072 bytes; write a size such as "512M"`,
+			`watchers.g.memory_max: size "99999999T" is too large: a size holds at most 2^64-1 bytes (16 EiB); use a smaller size, or 0 for no limit`,
+		}, 11},
 		{"bad_depends_unknown.toml", []string{
 			`watchers.app.depends_on[1]: watcher "app" cannot depend on itself; remove it`,
 			`watchers.app.depends_on[2]: unknown watcher "cache"; defined watchers: db`,

@@ -139,6 +139,11 @@ func TestOptionErrors(t *testing.T) {
 			`configs: watcher "web": rlimits.nofile: unlimited is over the kernel's most open files per process`}},
 		{"NUL in env", map[string]any{"env": []any{"A=B\x00C"}}, []string{`configs: watcher "web": env[0]: contains a NUL byte`}},
 		{"NUL in working_dir", map[string]any{"working_dir": "/tmp\x00"}, []string{`working_dir: contains a NUL byte`}},
+		// r58b: set memory_max 4096 OOM-killed poold on cgroup v1; poolctl
+		// sends the number as a string.
+		{"memory_max under the floor", map[string]any{"memory_max": "4096"}, []string{
+			`memory_max: must be 0 (no limit) or at least 1048576 bytes ("1M"): no worker starts in less, got 4096 bytes; a plain number is bytes: for 4096 MiB write "4096M"`}},
+		{"memory_max under the floor, a number", map[string]any{"memory_max": 512.0}, []string{`got 512 bytes; a plain number is bytes: for 512 MiB write "512M"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

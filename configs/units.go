@@ -15,6 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// errSizeTooLarge is a size past what 64 bits hold.
+var errSizeTooLarge = errors.New("too large: a size holds at most 2^64-1 bytes (16 EiB)")
+
 // sizeUnits are the suffixes a size may carry, as powers of 1024.
 var sizeUnits = map[string]uint64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -41,7 +44,7 @@ func ParseSize(s string) (uint64, error) {
 	}
 	if n, err := strconv.ParseUint(num, 10, 64); err == nil {
 		if n > math.MaxUint64/mult {
-			return 0, fmt.Errorf("size %q is too large", s)
+			return 0, fmt.Errorf("size %q is %w", s, errSizeTooLarge)
 		}
 		return n * mult, nil
 	}
@@ -51,7 +54,7 @@ func ParseSize(s string) (uint64, error) {
 	}
 	b := math.Round(f * float64(mult))
 	if b >= math.MaxUint64 {
-		return 0, fmt.Errorf("size %q is too large", s)
+		return 0, fmt.Errorf("size %q is %w", s, errSizeTooLarge)
 	}
 	return uint64(b), nil
 }

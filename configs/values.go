@@ -213,8 +213,13 @@ func (d *decoder) size(key string, raw any) (uint64, bool) {
 		}
 	}
 	if isText {
-		if n, err := ParseSize(text); err == nil {
+		n, err := ParseSize(text)
+		if err == nil {
 			return n, true
+		}
+		if errors.Is(err, errSizeTooLarge) {
+			d.bad(key, raw, "%v; use a smaller size, or 0 for no limit", err)
+			return 0, false
 		}
 	}
 	d.bad(key, raw, `must be a size in bytes, or a string with a K, M, G or T suffix (binary units) such as "512M", got %s`, describe(raw))
