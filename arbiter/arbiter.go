@@ -264,6 +264,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	stopSpawner := a.startSpawner(self)
 	a.checkProc()
 	a.guardOOM()
+	a.warnMemoryMaxAbove()
 	a.output = newOutput(a.workerLog(), a.cfg.Arbiter.LogFormat != "json", a.bus)
 	a.output.lineLog = a.lineLogs()
 	defer func() {

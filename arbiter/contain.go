@@ -205,6 +205,15 @@ const cgroupCleanups = 2
 func (a *Arbiter) ended(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
 	end := a.emptied(o, pid, g, ex)
 	switch {
+	case end.OOM > 0 && end.OOMAbove:
+		// A limit above its own cgroup's: name poold's cgroup when it
+		// has one (the container's), which may count the kill too (v2).
+		if end.OuterOOM = a.outer.Claim(); end.OuterOOM != "" {
+			a.outer.Consume(end.OOM - 1)
+		} else if l := a.outer.Limited(); l != "" {
+			end.OuterOOM = "poold's cgroup " + l
+			a.outer.Consume(end.OOM)
+		}
 	case end.OOM > 0:
 		// Its own memory_max: not the container's kill to claim, and
 		// one that poold's cgroup may count too (v2).
@@ -259,6 +268,9 @@ func (a *Arbiter) emptied(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit)
 	a.cgroupStep(func() {
 		end.OOM = g.OOMKills()
 		end.PidsRefused = g.PidsRefused()
+		if hits, ok := g.MemoryLimitHits(); ok && end.OOM > 0 {
+			end.OOMAbove = hits == 0
+		}
 		remove := g.Remove
 		if empty {
 			remove = func() error { return a.tree.Park(g) } // for the slot's next worker

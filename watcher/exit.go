@@ -31,6 +31,10 @@ type End struct {
 	// cgroup (a container's) when its OOM killer killed a process then:
 	// the worker, most likely, when it has no memory_max of its own.
 	OuterOOM string
+	// OOMAbove says that the OOM kills its cgroup counted (OOM) came of
+	// a memory limit above that cgroup (poold's, a container's, the
+	// machine's, named by OuterOOM when known): its own never was reached.
+	OOMAbove bool
 	// Left is how many processes were still in its cgroup (or process
 	// group) once it had ended, which poold then killed (KillMode=mixed),
 	// or, for a worker being stopped, waited for.
@@ -189,6 +193,8 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 		// It ended of the stop signal, what it started did not: those
 		// held the stop until its deadline.
 		return ReasonTimeout, fmt.Sprintf("%s, leaving %d process(es) running, which poold killed after graceful_timeout (%v)", base, end.Left, p.grace) + oom
+	case end.OOM > 0 && end.Signal == syscall.SIGKILL && w.spec.MemoryMax > 0 && end.OOMAbove:
+		return ReasonOOM, oomAbove(w.spec.MemoryMax, end.OuterOOM)
 	case end.OOM > 0 && end.Signal == syscall.SIGKILL && w.spec.MemoryMax > 0:
 		return ReasonOOM, fmt.Sprintf("killed by the OOM killer (memory_max %d bytes)", w.spec.MemoryMax)
 	case (end.OOM > 0 || end.OuterOOM != "") && end.Signal == syscall.SIGKILL:
@@ -230,6 +236,17 @@ func (w *Watcher) pidsNote(n int) string {
 		limit = fmt.Sprintf("the watcher's pids_max (%d) or a pids limit above it (poold's, the container's)", w.spec.PidsMax)
 	}
 	return fmt.Sprintf("; a pids limit refused %d fork(s) or thread start(s) of its cgroup: raise %s, or make the program start fewer processes and threads", n, limit)
+}
+
+// oomAbove says how a worker was OOM-killed by a memory limit above its
+// own cgroup (outer, when known) while under its memory_max, max: raising
+// memory_max would change nothing.
+func oomAbove(max uint64, outer string) string {
+	if outer == "" {
+		outer = "a memory limit above its cgroup (poold's, the container's) or the machine"
+	}
+	return fmt.Sprintf("killed by the OOM killer, not at its memory_max (%d bytes, not reached): out of memory: %s; "+
+		"raise that limit, or lower memory_max below it so that this worker's own limit is the one it meets", max, outer)
 }
 
 // oomOutside says how a worker without a memory_max of its own was

@@ -25,6 +25,13 @@ func TestExitReasons(t *testing.T) {
 		{"oom", func(w *Watcher, h *fakeHost, pid int) {
 			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OOM: 1})
 		}, ReasonOOM, "killed by the OOM killer (memory_max 16777216 bytes)", false},
+		// r58b: poold's cgroup's limit, far below the worker's memory_max
+		// of 1 GiB, which it never reached: the reason named memory_max.
+		{"oom of poold's cgroup under memory_max", func(w *Watcher, h *fakeHost, pid int) {
+			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OOM: 1, OOMAbove: true,
+				OuterOOM: "poold's cgroup /c (memory limit 9 bytes)"})
+		}, ReasonOOM, "killed by the OOM killer, not at its memory_max (16777216 bytes, not reached): out of memory: " +
+			"poold's cgroup /c (memory limit 9 bytes); raise that limit, or lower memory_max below it so that this worker's own limit is the one it meets", false},
 		{"oom of a child", func(w *Watcher, h *fakeHost, pid int) {
 			w.Ended(pid, End{Exit: spawn.Exit{Code: 1}, OOM: 2})
 		}, ReasonExit, "exited with status 1 (the OOM killer killed 2 process(es) of its cgroup)", false},

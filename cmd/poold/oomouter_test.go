@@ -37,6 +37,41 @@ func TestContainerOOMKillIsTheReason(t *testing.T) {
 	}
 }
 
+// A container's memory limit far below a watcher's memory_max: poold
+// warns at start that the workers meet the container's limit first, and
+// the OOM kill names that limit, not the memory_max the worker never
+// reached (r58b: "memory_max 1073741824 bytes" for a worker killed at
+// 381 MB by its container's 400 MiB). On a hybrid host the worker's own
+// count is cgroup v1's memory.failcnt, on a v2-only one memory.events.
+func TestContainerOOMKillUnderMemoryMaxNamesTheContainer(t *testing.T) {
+	const limit = 192 << 20
+	dir := memoryCgroup(t, limit)
+	enter := []string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, dir}
+	cfg := strings.Replace(oomConfig, `memory_max = "24M"`, `memory_max = "1G"`, 1)
+	p := startPooldUnder(t, enter, t.TempDir(), cfg, nil)
+	needCgroups(t, p)
+	p.waitLog(`memory_max above the memory limit of poold's own cgroup.*watchers.hog.memory_max: 1073741824 bytes is above `+
+		`the memory limit of poold's cgroup `+regexp.QuoteMeta(dir), 1)
+	want := fmt.Sprintf(`reason="killed by the OOM killer, not at its memory_max \(1073741824 bytes, not reached\): `+
+		`out of memory: poold's cgroup %s \(memory limit %d bytes\)`, regexp.QuoteMeta(dir), limit)
+	p.waitLog(want, 1)
+	lastExitIsOOM(t, p)
+	// A stop that removes poold's tree, whose v1 part is below dir.
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(); code != 0 {
+		t.Fatalf("poold exited %d after SIGTERM, want 0", code)
+	}
+	t.Logf("the worker's own limit was read from %s", map[bool]string{true: "cgroup v1 memory.failcnt", false: "cgroup v2 memory.events"}[strings.HasSuffix(memoryLimitFile(), "limit_in_bytes")])
+}
+
+// memoryLimitFile is the limit file memoryCgroup writes.
+func memoryLimitFile() string {
+	_, f := memoryParent()
+	return f
+}
+
 // memoryCgroup makes a memory cgroup with a limit of max bytes, as a
 // container runtime would, and removes it at the end of the test: in
 // this process's own cgroup v1 memory hierarchy (hybrid hosts), else

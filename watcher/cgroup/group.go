@@ -26,6 +26,8 @@ type Group struct {
 	oomSeen  int       // the total at the last OOMKills
 	pidsBase int       // forks refused by a pids limit to the workers it held before
 	pidsSeen int       // the total at the last PidsRefused
+	memBase  int       // own memory limit hits of the workers it held before
+	memSeen  int       // the total at the last MemoryLimitHits
 	killed   atomic.Bool
 }
 
@@ -162,6 +164,31 @@ func (g *Group) OOMTotal() int {
 		}
 	}
 	return n
+}
+
+// MemoryLimitHits is how often the cgroup's own memory limit was reached
+// since its current worker started in it, false when no file says (no
+// memory controller for it): cgroup v2's memory.events "oom", which
+// counts an OOM at the cgroup whose limit was reached and its ancestors,
+// never below; cgroup v1's memory.failcnt, counted at the level whose
+// limit refused a charge. Its oom_kill counter counts, in both, at the
+// victim's cgroup whichever limit was reached: an OOM kill with no hit
+// of its own was a limit above it (poold's cgroup's, a container's).
+func (g *Group) MemoryLimitHits() (int, bool) {
+	n, found := 0, false
+	var buf [statusMax]byte
+	if b, err := readStatus(filepath.Join(g.Dir, "memory.events"), &buf); err == nil {
+		n, found = n+keyed(b, "oom"), true
+	}
+	for _, d := range g.v1 {
+		if b, err := readStatus(filepath.Join(d, "memory.failcnt"), &buf); err == nil {
+			if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				n, found = n+v, true
+			}
+		}
+	}
+	g.memSeen = n
+	return n - g.memBase, found
 }
 
 // OOMBase is what OOMTotal said when g's current worker started in it

@@ -45,6 +45,7 @@ func (t *Tree) Park(g *Group) error {
 	g.CloseFD()
 	g.oomBase = g.oomSeen
 	g.pidsBase = g.pidsSeen
+	g.memBase = g.memSeen
 	t.mu.Lock()
 	if t.closed || g.killed.Load() || len(t.parked) >= parkMax || t.parked[g.key] != nil {
 		t.mu.Unlock()
