@@ -72,7 +72,8 @@ func TestLoadBad(t *testing.T) {
 		{"bad_rlimit.toml", []string{
 			`watchers.app.rlimits.files: unknown resource limit "files"; valid: as, core`,
 			`watchers.app.rlimits.nproc: must be a non-negative integer or "unlimited", got number -1`,
-		}, 2},
+			`watchers.app.rlimits.as: must be a non-negative integer or "unlimited" (rlimits take no units: write 536870912 for "512M"), got string "512M"`,
+		}, 3},
 		{"bad_nul_values.toml", []string{
 			`watchers.nul.cmd: contains a NUL byte (\x00), which no command line, environment entry or path can carry; remove it`,
 			"watchers.nul.args[1]: contains a NUL byte",

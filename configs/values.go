@@ -431,7 +431,14 @@ func (d *decoder) rlimits(key string, raw any) (map[string]uint64, bool) {
 			out[lname] = u
 			continue
 		}
-		d.bad(k, raw, `must be a non-negative integer or "unlimited", got %s`, describe(v))
+		hint := ""
+		if s, isStr := v.(string); isStr {
+			if n, err := ParseSize(s); err == nil {
+				// memory_max takes units, rlimits (as Circus's) do not.
+				hint = fmt.Sprintf(" (rlimits take no units: write %d for %s)", n, strconv.Quote(s))
+			}
+		}
+		d.bad(k, raw, `must be a non-negative integer or "unlimited"%s, got %s`, hint, describe(v))
 		good = false
 	}
 	return out, good
