@@ -32,6 +32,7 @@ func (a *Arbiter) adoptSockets(st *upgrade.State) (*sockets.Set, error) {
 			a.log.Error("upgrade: cgroup tree not taken over; workers are contained by process group only", "error", err)
 		} else {
 			a.tree = t
+			a.contained.Store(true)
 			a.containment = "cgroup " + t.Dir
 			t.RemoveParked(slices.Collect(maps.Values(c.Groups)))
 		}

@@ -111,6 +111,9 @@ type Arbiter struct {
 	// memLimits says whether a watcher has memory_max, for the stats
 	// goroutine's look at OOM kills of workers' children (oomchild.go).
 	memLimits atomic.Bool
+	// contained says that workers get a cgroup each, for the stats
+	// goroutine's look at workers that left theirs (escape.go).
+	contained atomic.Bool
 
 	tree        *cgroup.Tree          // poold's worker cgroups; nil: process groups
 	containment string                // what contains the workers, for status and log

@@ -87,6 +87,7 @@ func (a *Arbiter) openTree() error {
 		return nil
 	}
 	a.tree = t
+	a.contained.Store(true)
 	a.containment = "cgroup " + t.Dir
 	a.log.Info("containment: a cgroup per worker", "cgroup", t.Dir)
 	if left.Cgroups > 0 {

@@ -76,7 +76,7 @@ func (a *Arbiter) endOrphans() {
 			}
 		}
 		if len(fresh) > 0 {
-			a.log.Warn("stopping poold's child processes that are no worker's (what workers left outside their process groups, which no stop reaches without a cgroup per worker, or a hook's or probe's still running)",
+			a.log.Warn("stopping poold's child processes that are no worker's (what workers left outside their process groups or their cgroups, which no stop reaches, or a hook's or probe's still running)",
 				"count", len(fresh), "processes", describePids(fresh), "signal", configs.SignalName(sig), "sigkill_in", max(time.Until(killAt), 0).Round(time.Millisecond))
 		}
 		for _, p := range send {

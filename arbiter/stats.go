@@ -230,6 +230,7 @@ func (a *Arbiter) RunStatsWhen(ctx context.Context, interval time.Duration, bus 
 		interval = time.Second
 	}
 	wait := interval
+	escaped := map[int]bool{} // lookForEscapes'
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
@@ -247,6 +248,7 @@ func (a *Arbiter) RunStatsWhen(ctx context.Context, interval time.Duration, bus 
 			continue
 		case <-t.C:
 		}
+		a.lookForEscapes(ctx, escaped)
 		if a.statsTick(ctx, bus, wanted) {
 			wait = interval
 		} else {

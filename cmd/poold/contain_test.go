@@ -263,3 +263,33 @@ func withoutCgroups(a *syscall.SysProcAttr) {
 		asNobody(a)
 	}
 }
+
+// escapeScript moves itself, running as root, into the root of cgroup v2
+// (found in /proc/mounts: /sys/fs/cgroup, or /sys/fs/cgroup/unified on a
+// hybrid host), out of the cgroup poold started it in.
+const escapeScript = `#!/bin/sh
+root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+echo $$ > "$root/cgroup.procs" || exit 3
+exec sleep 1000
+`
+
+// A worker running as root can leave its cgroup (r58b): poold cannot
+// stop that, but says so, naming the watcher, the pid and where it went,
+// on its stats tick.
+func TestWorkerThatLeftItsCgroupIsWarnedOf(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "escape.sh")
+	if err := os.WriteFile(script, []byte(escapeScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := startPooldIn(t, dir, fmt.Sprintf("[arbiter]\nENDPOINTS\n\n[watchers.esc]\ncmd = %q\n", script), nil)
+	needCgroups(t, p)
+	pid := waitPids(t, dialControl(t, p), "esc", 1)[0]
+	p.waitLog(fmt.Sprintf(`a worker left its cgroup: .*watcher=esc wid=1 pid=%d cgroup=\S+/w-esc\.1\.\d+ now_in="?0::/"?`, pid), 1)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(); code != 0 {
+		t.Fatalf("poold exited %d after SIGTERM, want 0", code)
+	}
+}
