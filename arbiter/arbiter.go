@@ -187,9 +187,17 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 	if opts.Stats == nil {
 		opts.Stats = procinfo.New()
 	}
-	if opts.Adopt != nil { // the seq goes on where the previous image left it
+	// The instance names this run of poold on the event stream: an
+	// in-place upgrade keeps it, as the seq goes on where the previous
+	// image left it; a start takes a new one, as the seq starts at 1.
+	instance := events.NewInstance()
+	if opts.Adopt != nil {
 		opts.Events.Restore(opts.Adopt.Seq, opts.Adopt.History)
+		if opts.Adopt.Instance != "" {
+			instance = opts.Adopt.Instance
+		}
 	}
+	opts.Events.SetInstance(instance)
 	if cfg.Arbiter.MaxProcesses <= 0 { // a config built by hand, not by configs
 		cfg.Arbiter.MaxProcesses = configs.DefaultMaxTotal
 	}

@@ -433,6 +433,7 @@ func (a *Arbiter) state(now time.Time) *upgrade.State {
 		}
 	}
 	st.Seq, st.History = a.bus.Snapshot()
+	_, st.Instance = a.bus.Position()
 	st.Sockets = a.socks.Handover()
 	// Pipes of workers that are gone (held open by what they left)
 	// close in the exec.

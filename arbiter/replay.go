@@ -13,7 +13,7 @@ const maxReplayLimit = 5000
 // seq, as they were published on the event stream. Properties: seq
 // (required, >= 0; 0 = everything kept), limit (default 1000, at most
 // 5000), topics (topic prefixes, default all). Reply: events [{topic,
-// event}] oldest first, through, oldest, complete, more (see
+// event}] oldest first, through, oldest, complete, more, instance (see
 // events.Replay).
 //
 // A subscriber that must miss nothing subscribes to the event stream
@@ -52,7 +52,7 @@ func cmdEventsSince(a *Arbiter, m *cmdMsg) error {
 		}
 		return map[string]any{
 			"events": evs, "through": r.Through, "oldest": r.Oldest,
-			"complete": r.Complete, "more": r.More,
+			"complete": r.Complete, "more": r.More, "instance": r.Instance,
 		}, nil
 	})
 	return nil

@@ -17,6 +17,8 @@ type Bus struct {
 	subs map[*Subscription]struct{}
 	now  func() time.Time
 	hist history // recent events for Since (KeepHistory)
+	// instance names the poold publishing (SetInstance); "" for none.
+	instance string
 }
 
 // NewBus returns an empty bus. now may be nil (time.Now).
@@ -94,7 +96,7 @@ func (b *Bus) PublishTopic(topic, watcher string, kind Kind, fields map[string]a
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++
-	ev := Event{Seq: b.seq, Time: b.now(), Topic: topic, Watcher: watcher, Kind: kind, Fields: fields}
+	ev := Event{Seq: b.seq, Time: b.now(), Topic: topic, Watcher: watcher, Kind: kind, Fields: fields, Instance: b.instance}
 	b.hist.add(ev)
 	for s := range b.subs {
 		if !s.wants(topic) {

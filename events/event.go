@@ -33,17 +33,25 @@ type Event struct {
 	// Fields are the event's own payload fields (process_pid, process_id,
 	// exit_code, reason, ...). Never mutated after Publish.
 	Fields map[string]any
+	// Instance names the poold that published the event (Bus.SetInstance):
+	// it stays across an in-place upgrade, where Seq goes on, and is new
+	// after a restart, where Seq starts again at 1. "" on a bus without
+	// one (the stats stream): the payload then has no instance key.
+	Instance string `json:",omitempty"`
 }
 
 // Payload is the JSON object sent on the wire: Fields plus time (unix
-// seconds, float) and seq.
+// seconds, float), seq and, when the event has one, instance.
 func (e Event) Payload() map[string]any {
-	p := make(map[string]any, len(e.Fields)+2)
+	p := make(map[string]any, len(e.Fields)+3)
 	for k, v := range e.Fields {
 		p[k] = v
 	}
 	p["time"] = float64(e.Time.UnixNano()) / 1e9
 	p["seq"] = e.Seq
+	if e.Instance != "" {
+		p["instance"] = e.Instance
+	}
 	return p
 }
 

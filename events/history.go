@@ -61,6 +61,9 @@ type Replay struct {
 	Complete bool
 	// More is true when the limit cut the reply short.
 	More bool
+	// Instance is the bus's instance (SetInstance): a caller whose last
+	// seq came from another instance asks again from 0.
+	Instance string
 }
 
 // KeepHistory makes the bus keep its n most recent events for Since
@@ -98,7 +101,7 @@ func (b *Bus) Since(seq uint64, limit int, prefixes ...string) Replay {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	r := Replay{Through: b.seq}
+	r := Replay{Through: b.seq, Instance: b.instance}
 	if b.hist.n > 0 {
 		r.Oldest = b.hist.at(0).Seq
 	}

@@ -3,7 +3,8 @@ package events
 // Kind is what happened: the last part of an event's topic
 // ("watcher.web.spawn" has Kind "spawn"). The constants below are every
 // kind poold publishes; PROTOCOL.md section 2 is the wire contract. Every
-// payload also carries time (unix seconds, float) and seq.
+// payload also carries time (unix seconds, float) and seq, and each of the
+// lifecycle stream's its instance (Event.Instance).
 //
 // Payload fields named below: process_pid is the worker's pid, process_id
 // its wid (slot number 1..N), reason a human sentence.

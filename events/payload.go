@@ -24,11 +24,14 @@ func appendPayload(b []byte, e Event) ([]byte, error) {
 	var arr [32]string
 	keys := arr[:0]
 	for k := range e.Fields {
-		if k != "time" && k != "seq" {
+		if k != "time" && k != "seq" && (k != "instance" || e.Instance == "") {
 			keys = append(keys, k)
 		}
 	}
 	keys = append(keys, "time", "seq")
+	if e.Instance != "" {
+		keys = append(keys, "instance")
+	}
 	slices.Sort(keys)
 	b = append(b, '{')
 	var err error
@@ -43,6 +46,12 @@ func appendPayload(b []byte, e Event) ([]byte, error) {
 			b, err = appendFloat(b, float64(e.Time.UnixNano())/1e9)
 		case "seq":
 			b = strconv.AppendUint(b, e.Seq, 10)
+		case "instance":
+			if e.Instance == "" { // a field of that name: Payload keeps it
+				b, err = appendValue(b, e.Fields[k])
+				break
+			}
+			b = appendString(b, e.Instance)
 		default:
 			b, err = appendValue(b, e.Fields[k])
 		}

@@ -81,9 +81,12 @@ func TestMarshalPayloadAsJSON(t *testing.T) {
 			"f32": float32(0.1), "struct": struct{ A int }{1},
 		},
 	}
+	cases["instance field"] = map[string]any{"instance": 3, "a": 1}
 	for name, fields := range cases {
 		t.Run(name, func(t *testing.T) {
 			ev := Event{Seq: 77, Time: at, Topic: "stat.x", Fields: fields}
+			samePayload(t, ev)
+			ev.Instance = "0123456789ab" // the lifecycle bus's events
 			samePayload(t, ev)
 		})
 	}
@@ -218,4 +221,21 @@ func BenchmarkMarshalPayload(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkMarshalLifecyclePayload: a spawn event's payload with and
+// without the instance key (bytes/op is the payload's size).
+func BenchmarkMarshalLifecyclePayload(b *testing.B) {
+	f := map[string]any{"process_pid": 4242, "process_id": 7}
+	for _, inst := range []string{"", NewInstance()} {
+		ev := Event{Seq: 123456, Time: time.Unix(1765000000, 123456789), Topic: "watcher.web.spawn", Fields: f, Instance: inst}
+		b.Run("instance="+strconv.FormatBool(inst != ""), func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for b.Loop() {
+				n = len(ev.MarshalPayload())
+			}
+			b.ReportMetric(float64(n), "bytes/payload")
+		})
+	}
 }

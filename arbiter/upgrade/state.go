@@ -128,10 +128,14 @@ type State struct {
 	Config   *configs.Config `json:"config"`
 	// Filed is each watcher's section as the config file last gave it
 	// (Config holds the specs as they run, with run-time changes).
-	Filed     []configs.Watcher   `json:"filed,omitempty"`
-	Watchers  []watcher.State     `json:"watchers"`
-	Seq       uint64              `json:"seq"`
-	History   []events.Event      `json:"history"`
+	Filed    []configs.Watcher `json:"filed,omitempty"`
+	Watchers []watcher.State   `json:"watchers"`
+	Seq      uint64            `json:"seq"`
+	History  []events.Event    `json:"history"`
+	// Instance is the event bus's instance id (events.Bus.SetInstance),
+	// kept by the new image as the seq is ("": an image before it had
+	// one; the new image takes a new one).
+	Instance  string              `json:"instance,omitempty"`
 	Sockets   []sockets.Inherited `json:"sockets"`
 	Pipes     []Pipes             `json:"pipes"`
 	Cgroups   *Cgroups            `json:"cgroups,omitempty"`
