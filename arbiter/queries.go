@@ -9,16 +9,28 @@ import (
 	"github.com/poold/poold/watcher"
 )
 
+// atSeq adds to a snapshot reply (list, status, stats) the event seq it
+// reflects and the bus's instance, poold's addition: built on the loop,
+// which publishes the lifecycle events, the reply reflects every event up
+// to seq and none after it. A subscriber that builds state joins the
+// snapshot to the stream by applying only the events above seq, of that
+// instance (README "Joining late"). It returns fields.
+func (a *Arbiter) atSeq(fields map[string]any) map[string]any {
+	seq, instance := a.bus.Position()
+	fields["seq"], fields["instance"] = seq, instance
+	return fields
+}
+
 func cmdList(a *Arbiter, m *cmdMsg) error {
 	if !m.props().has("name") {
-		m.ok(map[string]any{"watchers": a.names()})
+		m.ok(a.atSeq(map[string]any{"watchers": a.names()}))
 		return nil
 	}
 	w, err := a.watcherProp(m)
 	if err != nil {
 		return err
 	}
-	m.ok(map[string]any{"pids": w.Pids()})
+	m.ok(a.atSeq(map[string]any{"pids": w.Pids()}))
 	return nil
 }
 
@@ -37,7 +49,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 				reasons[key] = r
 			}
 		}
-		m.ok(map[string]any{"statuses": st, "reasons": reasons, "sizes": sizes, "logs": a.output.logCounters()})
+		m.ok(a.atSeq(map[string]any{"statuses": st, "reasons": reasons, "sizes": sizes, "logs": a.output.logCounters()}))
 		return nil
 	}
 	w, err := a.watcherProp(m)
@@ -56,7 +68,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 			fields["reason_fine"] = true
 		}
 	}
-	m.ok(fields)
+	m.ok(a.atSeq(fields))
 	return nil
 }
 

@@ -102,6 +102,7 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 		rows := a.rows(a.sorted(nil))
 		names := a.names()
 		socks := socketRows(a.snapshotSockets())
+		at := a.atSeq(map[string]any{})
 		deferReply(m, func() (map[string]any, error) {
 			sampled := a.sampleAsked(rows, ext)
 			infos := map[string]map[string]ProcInfo{}
@@ -111,8 +112,10 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 			for _, r := range rows {
 				infos[r.watcher][strconv.Itoa(r.proc.Pid)] = info(r, sampled)
 			}
-			// poold's addition: each listening socket's accept queue.
-			return map[string]any{"infos": infos, "sockets": socks}, nil
+			// poold's additions: each listening socket's accept queue,
+			// the seq the pids reflect.
+			at["infos"], at["sockets"] = infos, socks
+			return at, nil
 		})
 		return nil
 	}
@@ -137,16 +140,19 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 		}
 	}
 	name := w.Name()
+	at := a.atSeq(map[string]any{})
 	deferReply(m, func() (map[string]any, error) {
 		sampled := a.sampleAsked(rows, ext)
 		if pid != 0 {
-			return map[string]any{"process": pid, "info": info(rows[0], sampled)}, nil
+			at["process"], at["info"] = pid, info(rows[0], sampled)
+			return at, nil
 		}
 		infos := map[string]ProcInfo{}
 		for _, r := range rows {
 			infos[strconv.Itoa(r.proc.Pid)] = info(r, sampled)
 		}
-		return map[string]any{"name": name, "info": infos}, nil
+		at["name"], at["info"] = name, infos
+		return at, nil
 	})
 	return nil
 }
