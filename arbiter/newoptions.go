@@ -21,6 +21,10 @@ type Options struct {
 	// globaloptions. Nil: not shown.
 	Logs   *logsink.Sink
 	Events *events.Bus // lifecycle events; nil: a private bus
+	// Streams returns the event and stats streams' figures (subscribers,
+	// drops, evictions, who falls behind), which dstats adds to its info.
+	// It runs off the loop. Nil: not shown.
+	Streams func() map[string]any
 	// Self is poold's own executable, re-run as the exec shim of every
 	// worker. Default: os.Executable().
 	Self string

@@ -165,6 +165,9 @@ func cmdDstats(a *Arbiter, m *cmdMsg) error {
 		}
 		info := self.Map()
 		maps.Copy(info, a.logStats())
+		if a.opts.Streams != nil {
+			maps.Copy(info, a.opts.Streams())
+		}
 		return map[string]any{"info": info}, nil
 	})
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/arbiter/logsink"
+	"github.com/poold/poold/events/zmqpub"
 )
 
 // slowWrite is a write to stderr long enough to call stderr slow or
@@ -48,4 +49,36 @@ func reportDrops(log hclog.Logger, d logsink.Drops) {
 		log.Warn("dropped log lines: the log queue was full: lines came faster than poold writes them to stderr, one write each, though no write stalled; give a chatty watcher a log file (stdout_log, stderr_log)",
 			append(args, "slowest_write", d.Slowest.String())...)
 	}
+}
+
+// maxBehindShown bounds the subscribers dstats names as behind.
+const maxBehindShown = 5
+
+// streamFigures is what dstats shows of each stream (events, stats), in
+// flat keys as poolctl dstats prints them: <stream>_subscribers (connected
+// now), <stream>_dropped (messages lost for slow subscribers, as
+// poold_events_dropped_total), <stream>_evicted, and <stream>_behind, the
+// subscribers with bytes queued or messages lost, the most behind first
+// (who, "N bytes queued, M dropped"; "" when none is). A nil publisher
+// (not started) is left out.
+func streamFigures(pubs map[string]*zmqpub.Publisher) map[string]any {
+	out := map[string]any{}
+	for name, p := range pubs {
+		if p == nil {
+			continue
+		}
+		st := p.Stats()
+		subs := p.Subscribers()
+		var behind []string
+		for _, s := range subs {
+			if (s.Queued > 0 || s.Dropped > 0) && len(behind) < maxBehindShown {
+				behind = append(behind, fmt.Sprintf("%s: %d bytes queued, %d dropped", s.Peer, s.Queued, s.Dropped))
+			}
+		}
+		out[name+"_subscribers"] = float64(len(subs))
+		out[name+"_dropped"] = float64(st.Dropped + st.Guard.Dropped)
+		out[name+"_evicted"] = float64(st.Guard.Evicted)
+		out[name+"_behind"] = strings.Join(behind, "; ")
+	}
+	return out
 }

@@ -118,9 +118,13 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 		up.StartOwed = func() bool { return !d.sd.Told() }
 	}
 	d.arb = arbiter.New(cfg, arbiter.Options{
-		Log:         log,
-		Logs:        logs,
-		Events:      d.bus,
+		Log:    log,
+		Logs:   logs,
+		Events: d.bus,
+		// d.pub and d.statsPub are set below, before any command runs.
+		Streams: func() map[string]any {
+			return streamFigures(map[string]*zmqpub.Publisher{"events": d.pub, "stats": d.statsPub})
+		},
 		Load:        load,
 		ReapOrphans: reapOrphans,
 		GracePeriod: grace,

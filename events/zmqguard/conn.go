@@ -59,6 +59,11 @@ type conn struct {
 	queued    atomic.Int64
 	movedAt   atomic.Int64 // unix ns: its writer last moved a byte (unread.go)
 	releasing atomic.Int64 // of queued, counted in Guard.unread.releasing
+	// lag (lag.go): who the peer is (set by hold), when it connected,
+	// the messages it never got (its share of Guard.dropped).
+	who       Peer
+	since     time.Time
+	dropCount atomic.Uint64
 
 	// write side
 	mu       sync.Mutex
@@ -267,6 +272,7 @@ func (c *conn) writeLocked(p []byte) (int, error) {
 			c.dropping = len(c.pending)+c.inflight >= c.g.opts.MaxBuffered
 			if c.dropping {
 				c.g.dropped.Add(1)
+				c.dropCount.Add(1)
 			} else if p[0]&flagCommand == 0 {
 				c.starts = append(c.starts, len(c.pending))
 			}

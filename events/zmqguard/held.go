@@ -205,6 +205,7 @@ func (g *Guard) hold(c *conn) {
 	c.touch()
 	c.requests.Store(int64(c.in.msgs)) // read with the handshake
 	p := peerInfo(c.raw)
+	c.who, c.since = p, time.Now() // before the set makes c visible (ConnStats)
 	limit := g.opts.ConnLimit(p)
 	c.armIdle(p)
 	victim, bound, n := g.held.add(c, peerOf(c.raw), limit)

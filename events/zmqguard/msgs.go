@@ -33,6 +33,7 @@ func (c *conn) discard(n int) {
 	if n > 0 {
 		c.g.dropped.Add(uint64(n))
 		c.g.discarded.Add(uint64(n))
+		c.dropCount.Add(uint64(n))
 	}
 }
 

@@ -236,6 +236,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	ticker := time.NewTicker(p.report)
 	defer ticker.Stop()
 	var last Stats
+	lag := map[uint64]uint64{}
 	for {
 		select {
 		case ev := <-sub.C():
@@ -244,6 +245,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			out.flush(sub, done)
 		case <-ticker.C:
 			last = p.reportLoss(last)
+			lag = p.reportLag(lag)
 		case <-ctx.Done():
 			sub.Close()
 			for ev := range sub.C() {
