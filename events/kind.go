@@ -7,7 +7,8 @@ package events
 // lifecycle stream's its instance (Event.Instance).
 //
 // Payload fields named below: process_pid is the worker's pid, process_id
-// its wid (slot number 1..N), reason a human sentence.
+// its wid (slot number 1..N), reason a human sentence (but in KindReap and
+// KindExit, a code).
 type Kind string
 
 // Circus's watcher events (PROTOCOL.md section 2). Tools written for Circus
@@ -23,7 +24,10 @@ const (
 	// gets kill events and no reap, as in Circus, so Circus's flapping
 	// plugin does not take it for a crash. KindExit is published for
 	// every exit. Fields: process_pid, process_id, exit_code (negative =
-	// killed by that signal number).
+	// killed by that signal number); poold's: reason (a code: exit,
+	// signal, oom, graceful_timeout, readiness, unhealthy, limit),
+	// exit_reason (a sentence), and when a signal ended it signal (its
+	// name, "TERM", unlike KindKill's number) and core_dumped.
 	KindReap Kind = "reap"
 	// KindKill: poold sent a signal to a worker while stopping it, once
 	// per signal. Fields: process_pid, process_id, signal (number).
@@ -51,6 +55,8 @@ const (
 	// KindAdd: the watcher was added (add, reloadconfig). No fields.
 	KindAdd Kind = "add"
 	// KindRemove: the watcher was removed (rm, reloadconfig). No fields.
+	// As in circusd, it comes before the removed watcher's kill, exit, reap
+	// and stop events.
 	KindRemove Kind = "remove"
 	// KindHookSuccess: a command hook exited 0. Fields: name (the hook,
 	// e.g. "before_start").
@@ -65,7 +71,8 @@ const (
 	// KindExit: a worker's process ended and was reaped, whatever the
 	// cause (KindReap is published only where circusd publishes it).
 	// Fields: process_pid, process_id, exit_code (negative = killed by
-	// that signal number), stopped (true when poold had asked it to stop).
+	// that signal number), stopped (true when poold had asked it to stop),
+	// and reason, exit_reason, signal, core_dumped as KindReap.
 	KindExit Kind = "exit"
 	// KindReady: a worker passed its readiness check. Fields:
 	// process_pid, process_id.
@@ -73,7 +80,9 @@ const (
 	// KindBackoff: a worker ended soon after it started (or could not be
 	// started); its slot is respawned after a delay. Fields: process_id,
 	// delay (seconds), failures (early deaths of that slot in a row),
-	// reason (how the worker ended).
+	// reason (how the worker ended). From failures 2 on (or a
+	// KindSpawnError), the watcher's status is flapping, with no event of
+	// its own until KindFlapping pauses the slot; KindRecovered ends it.
 	KindBackoff Kind = "backoff"
 	// KindSpawnError: a worker could not be started (exec failed, bad
 	// user, ...). It counts as an early death of its slot (a backoff,
