@@ -50,7 +50,8 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 		ks, _ := k.(string)
 		v, ok := all[ks]
 		if !ok {
-			return errorf(ErrnoBadProperty, "get: watcher %q has no option %v; options are: %s", w.Name(), k, strings.Join(sortedKeys(all), ", "))
+			keys := sortedKeys(all)
+			return errorf(ErrnoBadProperty, "get: watcher %q has no option %v%s; options are: %s", w.Name(), k, didYouMean(ks, keys), listCapped(keys, "options"))
 		}
 		if _, dup := out.Values[ks]; !dup {
 			out.Keys = append(out.Keys, ks)

@@ -140,7 +140,12 @@ func (a *Arbiter) lookup(name string) (*watcher.Watcher, error) {
 // supervisorctl GROUP:PROCESS name (front:*, web:web_01) is told what
 // poold names instead.
 func (a *Arbiter) notFound(name string) error {
-	err := errorf(ErrnoBadProperty, "program %s not found (known: %s)", quotedName(name), strings.Join(a.names(), ", "))
+	names := a.names()
+	hint := ""
+	if !strings.Contains(name, ":") { // the GROUP:PROCESS hint says more
+		hint = didYouMean(name, names)
+	}
+	err := errorf(ErrnoBadProperty, "program %s not found%s (known: %s)", quotedName(name), hint, listCapped(names, "list"))
 	if strings.Contains(name, ":") {
 		err.Reason += "; poold has no supervisorctl GROUP:PROCESS names: name the watcher, the NAME of the [program:NAME] (web, not web:web_01), each program of a [group:NAME] by its own name, or no name for every watcher"
 	}
