@@ -26,9 +26,14 @@ func (a *app) topCommand() *cobra.Command {
 		Long: `Live view of every watcher's processes: pid, wid, state, CPU, memory, age,
 restarts, refreshed every --interval (1s). q or Ctrl-C quits.
 
-When stdout is not a terminal (or TERM is dumb), frames are printed one
-after another;
--n limits how many (e.g. poolctl top -n 1 for a one-off snapshot).`,
+On a terminal, top takes the whole screen and clips each frame to it.
+With -n (e.g. poolctl top -n 1 for a one-off snapshot), or when stdout is
+not a terminal (or TERM is dumb), frames are printed one after another
+and stay on the normal screen, as top -b does.
+
+--json prints one object a line per frame: {"status": "ok", "time": T,
+"statuses": <status's reply>, "infos": <stats's reply>}, or on a failed
+sample {"status": "error", "time": T, "reason": ..., "error": <kind>}.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			every := time.Second
@@ -57,10 +62,13 @@ func (a *app) top(ctx context.Context, every time.Duration, iterations int) erro
 	}()
 
 	// A terminal whose TERM is dumb (Emacs's shell, some CI logs) draws
-	// no escape sequences: it gets the frames one after another.
-	tty := isTerminal(a.stdout) && os.Getenv("TERM") != "dumb"
+	// no escape sequences: it gets the frames one after another. Only
+	// the live view takes the screen: a snapshot (-n) stays on the
+	// normal screen, as procps's top -b -n 1 does, and --json prints one
+	// object a line.
+	screen := iterations == 0 && !a.json && isTerminal(a.stdout) && os.Getenv("TERM") != "dumb"
 	keys := -1 // fd to read keys from, or -1
-	if tty {
+	if screen {
 		restore, err := enterScreen(a.stdout)
 		if err != nil {
 			return runError{fmt.Errorf("top: set up the terminal: %w", err)}
@@ -70,12 +78,12 @@ func (a *app) top(ctx context.Context, every time.Duration, iterations int) erro
 			keys = int(os.Stdin.Fd())
 		}
 	}
-	var buf bytes.Buffer
+	var buf, frameBuf bytes.Buffer
 	for frame := 1; ; frame++ {
 		buf.Reset()
-		if tty {
+		if screen {
 			buf.WriteString("\x1b[H\x1b[2J")
-		} else if frame > 1 {
+		} else if frame > 1 && !a.json {
 			buf.WriteByte('\n')
 		}
 		// A lost connection is not retried by the client: dial again
@@ -95,7 +103,19 @@ func (a *app) top(ctx context.Context, every time.Duration, iterations int) erro
 		if ctx.Err() != nil {
 			return nil
 		}
-		renderTop(&buf, time.Now(), statuses, infos, ferr, tty)
+		switch {
+		case a.json:
+			if err := writeTopJSON(&buf, time.Now(), statuses, infos, ferr); err != nil {
+				return runError{fmt.Errorf("top: %w", err)}
+			}
+		case screen:
+			frameBuf.Reset()
+			renderTop(&frameBuf, time.Now(), statuses, infos, ferr, true)
+			rows, cols := termSize(a.stdout)
+			buf.Write(clipFrame(frameBuf.Bytes(), rows, cols))
+		default:
+			renderTop(&buf, time.Now(), statuses, infos, ferr, false)
+		}
 		if _, err := a.stdout.Write(buf.Bytes()); err != nil {
 			return runError{err}
 		}
@@ -118,6 +138,14 @@ func (a *app) topSample(ctx context.Context, client caller) (statuses, infos map
 	_, stats, err := a.roundTrip(ctx, client, call{command: "stats", what: "stats"}, t)
 	if err != nil {
 		return nil, nil, err
+	}
+	// An error reply (a poold refusing the command) is shown, not an
+	// empty frame.
+	for _, r := range []reply{st, stats} {
+		if s, _ := r["status"].(string); s == "error" {
+			reason, _ := r["reason"].(string)
+			return nil, nil, replyError{reason: reason, errno: int(num(r["errno"]))}
+		}
 	}
 	statuses, _ = st["statuses"].(map[string]any)
 	infos, _ = stats["infos"].(map[string]any)
