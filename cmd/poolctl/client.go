@@ -118,7 +118,7 @@ func (a *app) print(command, name string, raw []byte, r reply) error {
 		}
 	}()
 	if a.json {
-		if _, err := fmt.Fprintf(a.stdout, "%s\n", raw); err != nil {
+		if _, err := fmt.Fprintf(a.stdout, "%s\n", withFailKeys(raw, r)); err != nil {
 			return runError{err}
 		}
 	}

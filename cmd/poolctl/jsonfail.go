@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -107,4 +108,27 @@ func jsonAsked(args []string) bool {
 		}
 	}
 	return false
+}
+
+// withFailKeys is poold's error reply raw with poolctl's "error" (reply)
+// and "exit_status" (1) added at its end, so that every object --json
+// prints for a failure has the keys jsonFailure's have; poold's own keys
+// stay as they came. Any other reply is raw unchanged.
+func withFailKeys(raw []byte, r reply) []byte {
+	if st, _ := r["status"].(string); st != "error" {
+		return raw
+	}
+	if _, has := r["error"]; has {
+		return raw
+	}
+	body := bytes.TrimRight(raw, " \t\r\n")
+	if len(body) < 2 || body[len(body)-1] != '}' {
+		return raw
+	}
+	out := make([]byte, 0, len(body)+40)
+	out = append(out, body[:len(body)-1]...)
+	if len(bytes.TrimSpace(body[1:len(body)-1])) > 0 {
+		out = append(out, ',')
+	}
+	return fmt.Appendf(out, `"error":%q,"exit_status":%d}`, failReply, exitReplyError)
 }
