@@ -308,8 +308,8 @@ func (a *app) badEndpoint(err error) error {
 	switch a.endpointFrom {
 	case "":
 		return usagef("the default endpoint %s: %v", a.endpoint, err)
-	case "POOLCTL_ENDPOINT":
-		return usagef("POOLCTL_ENDPOINT=%s: %v", a.endpoint, err)
+	case "POOLCTL_ENDPOINT", "CIRCUSCTL_ENDPOINT":
+		return usagef("%s=%s: %v", a.endpointFrom, a.endpoint, err)
 	}
 	return usagef("--endpoint %s: %v", a.endpoint, err)
 }
@@ -342,7 +342,7 @@ func (a *app) unreachable(err error) error {
 	case errors.As(err, &re):
 		why = re.Reason
 	case errors.Is(err, fs.ErrNotExist):
-		why = "no such socket: is poold running? set --endpoint"
+		why = "no such socket: is poold running? set --endpoint or POOLCTL_ENDPOINT"
 	}
 	if a.endpointFrom == "" && errors.Is(err, fs.ErrNotExist) {
 		if ep := elsewhere(a.endpoint); ep != "" {

@@ -18,6 +18,8 @@ type cmdSpec struct {
 	group string
 	short string
 	long  string
+	// example: lines of typical use for the help (cobra's Example).
+	example string
 	// waits: long-running on poold; --waiting applies.
 	waits bool
 	// waitsByDefault: poolctl waits for the outcome unless --no-wait, as
@@ -75,7 +77,8 @@ var commandSpecs = []cmdSpec{
 		short: "Remove NB processes (default 1) from watcher NAME; prints the new target",
 		props: scaleProps},
 	{name: "add", args: "NAME CMD [ARG...]", group: "control", waits: true,
-		short: "Add a watcher NAME running CMD ARG... (everything after CMD, flags and -- included, is its command line; poolctl's flags go before NAME)",
+		short:   "Add a watcher NAME running CMD ARG... (everything after CMD, flags and -- included, is its command line; poolctl's flags go before NAME)",
+		example: "  poolctl add --start worker python3 -m worker --queue jobs\n  poolctl --waiting add --start migrate sh -c 'exec ./manage.py migrate'",
 		flags: func(fs *pflag.FlagSet) {
 			fs.Bool("start", false, "start the new watcher at once")
 		},
@@ -90,7 +93,8 @@ var commandSpecs = []cmdSpec{
 			return map[string]any{"name": args[0], "nostop": nostop}, nil
 		}},
 	{name: "get", args: "NAME KEY...", group: "query", nameArg: true,
-		short: "Print options KEY... of watcher NAME",
+		short:   "Print options KEY... of watcher NAME",
+		example: "  poolctl get web numprocesses graceful_timeout\n  poolctl options web      (every option)",
 		props: func(c *cobra.Command, args []string) (map[string]any, error) {
 			return map[string]any{"name": args[0], "keys": args[1:]}, nil
 		}},
@@ -130,7 +134,8 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 			return p, nil
 		}},
 	{name: "signal", args: "NAME [PID] SIGNAL", group: "control", nameArg: true,
-		short: "Send SIGNAL (HUP, USR1, 15, ...) to the processes of NAME, or to one PID",
+		short:   "Send SIGNAL (HUP, USR1, 15, ...) to the processes of NAME, or to one PID",
+		example: "  poolctl signal web HUP\n  poolctl signal web 4711 USR1\n  poolctl signal web TERM --children   (the workers' own children)",
 		flags: func(fs *pflag.FlagSet) {
 			fs.Bool("children", false, "signal the processes' children instead")
 			fs.Bool("recursive", false, "signal each process and everything it started (its process group, its descendants, its cgroup)")
@@ -153,6 +158,11 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 		}},
 	{name: "kill", args: "NAME [PID]", group: "control", waits: true, nameArg: true,
 		short: "Stop the processes of NAME (or one PID) now: signal, grace period, SIGKILL",
+		long: `Stop the processes of NAME (or one PID) now: send --signal (default the
+watcher's stop_signal), wait up to --graceful-timeout, then SIGKILL.
+circusctl's spellings work too: --signum for --signal, --graceful_timeout
+for --graceful-timeout.`,
+		example: "  poolctl kill web\n  poolctl kill web 4711 --signal INT\n  poolctl kill web --signal KILL --graceful-timeout 0",
 		flags: func(fs *pflag.FlagSet) {
 			fs.SetNormalizeFunc(circusKillFlags)
 			fs.String("signal", "", "signal to send first (default: the watcher's stop_signal)")
@@ -288,6 +298,7 @@ func (a *app) command(s cmdSpec) *cobra.Command {
 		Use:     strings.TrimSpace(s.name + " " + s.args),
 		Short:   s.short,
 		Long:    s.long,
+		Example: s.example,
 		GroupID: s.group,
 		Args:    checkArgs(s),
 		RunE: func(c *cobra.Command, args []string) error {

@@ -19,6 +19,7 @@ func TestDefaultEndpointNamesAPooldAtAnotherDefault(t *testing.T) {
 	xdg := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", xdg)
 	t.Setenv("POOLCTL_ENDPOINT", "")
+	t.Setenv("CIRCUSCTL_ENDPOINT", "")
 	tried := filepath.Join(xdg, "poold", "control.sock")
 	old := controlCandidates
 	controlCandidates = func() []string {

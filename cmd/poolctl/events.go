@@ -32,6 +32,9 @@ reports in globaloptions. With --json each line is {"topic": ..., "event": ...}.
 twice; --since 0 starts from the oldest one kept.`,
 		Example: "  poolctl events watcher.web.\n  poolctl listen --json\n  poolctl events --since 1200",
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := endpointAsTopic(c.CalledAs(), args); err != nil {
+				return err
+			}
 			if len(a.urls) > 1 {
 				from := int64(-1)
 				if since.set {
@@ -47,6 +50,18 @@ twice; --since 0 starts from the oldest one kept.`,
 	}
 	c.Flags().Var(&since, "since", "replay the kept events after this seq, then go live")
 	return c
+}
+
+// endpointAsTopic refuses a TOPIC_PREFIX that is an endpoint: Circus's
+// docs show circusctl listen tcp://127.0.0.1:5556, which circusctl too
+// takes as a topic, so it printed nothing, forever, without a word.
+func endpointAsTopic(calledAs string, topics []string) error {
+	for _, t := range topics {
+		if strings.Contains(t, "://") {
+			return usagef("%s: %q is an endpoint, not a topic prefix: write poolctl %s --pubsub-endpoint %s (a topic prefix is watcher.web. or arbiter.)", calledAs, t, calledAs, t)
+		}
+	}
+	return nil
 }
 
 // seqValue is --since: an event's seq, a whole number >= 0, with a

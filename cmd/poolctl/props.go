@@ -18,6 +18,12 @@ import (
 // '-' can still be given as ./-name.
 func addProps(c *cobra.Command, args []string) (map[string]any, error) {
 	name, prog := args[0], args[1]
+	if strings.TrimSpace(name) == "" {
+		return nil, usagef("add: NAME is empty: name the new watcher (usage: poolctl add [--start] NAME CMD [ARG...], e.g. poolctl add worker sleep 60)")
+	}
+	if strings.TrimSpace(prog) == "" {
+		return nil, usagef("add: CMD of watcher %q is empty: give the program to run (usage: poolctl add [--start] NAME CMD [ARG...])", name)
+	}
 	if prog == "--" {
 		return nil, usagef("add: %q after NAME %q would be the program to run; leave it out: everything after CMD is already its command line (usage: poolctl add [--start] NAME CMD [ARG...])", prog, name)
 	}
@@ -70,6 +76,11 @@ func matchFlag(fs *pflag.FlagSet) {
 func matchedName(c *cobra.Command, args []string) (map[string]any, error) {
 	p, _ := optionalName(c, args)
 	if m, _ := c.Flags().GetString("match"); m != "" {
+		switch m {
+		case "glob", "regex", "simple":
+		default:
+			return nil, usagef("%s: --match %q is no match method: use glob (the default: web-*), regex or simple (the exact name)", c.Name(), m)
+		}
 		p["match"] = m
 	}
 	return p, nil

@@ -95,7 +95,7 @@ type app struct {
 	args []string
 
 	endpoint     string
-	endpointFrom string // "--endpoint", "POOLCTL_ENDPOINT", "" (the default)
+	endpointFrom string // "--endpoint", "POOLCTL_ENDPOINT", "CIRCUSCTL_ENDPOINT", "" (the default)
 	pubsub       string
 	timeout      durationValue
 	waiting      bool
@@ -200,6 +200,7 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: `poolctl sends one command to a running poold and prints the answer.
 
 The control endpoint is --endpoint, else $POOLCTL_ENDPOINT, else
+$CIRCUSCTL_ENDPOINT (circusctl's), else
 ` + rundir.ControlEndpoint() + `.
 With --url https://host:port (or $POOLCTL_URL) poolctl talks to poold's
 HTTPS control API instead, with the bearer token in --token-file; several
@@ -223,11 +224,11 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 	root.SetFlagErrorFunc(flagError)
 
 	pf := root.PersistentFlags()
-	endpoint := os.Getenv("POOLCTL_ENDPOINT")
+	endpoint, _ := envEndpoint()
 	if endpoint == "" {
 		endpoint = rundir.ControlEndpoint()
 	}
-	pf.StringVar(&a.endpoint, "endpoint", endpoint, "poold control endpoint (env POOLCTL_ENDPOINT)")
+	pf.StringVar(&a.endpoint, "endpoint", endpoint, "poold control endpoint (env POOLCTL_ENDPOINT, else CIRCUSCTL_ENDPOINT)")
 	pf.StringVar(&a.pubsub, "pubsub-endpoint", "", "poold event endpoint (default: asked from poold's globaloptions)")
 	pf.Var(&a.timeout, "timeout", fmt.Sprintf("how long to wait for poold's answer, e.g. 10s or 10 (default %s, %s with --waiting, %s for a waited reload or reloadconfig)",
 		fmtDuration(defaultTimeout), fmtDuration(defaultWaitingTimeout), fmtDuration(defaultReloadTimeout)))
@@ -257,14 +258,27 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 	return root
 }
 
+// envEndpoint is the control endpoint the environment gives and the
+// variable it came from: POOLCTL_ENDPOINT, else circusctl's
+// CIRCUSCTL_ENDPOINT (a circusctl user's shell or script keeps it), else
+// "", "".
+func envEndpoint() (endpoint, from string) {
+	for _, v := range []string{"POOLCTL_ENDPOINT", "CIRCUSCTL_ENDPOINT"} {
+		if ep := os.Getenv(v); ep != "" {
+			return ep, v
+		}
+	}
+	return "", ""
+}
+
 // checkFlags runs before every command: it notes where the control
 // endpoint came from (for messages), refuses a --pubsub-endpoint poolctl
 // cannot dial, and gathers the API URLs.
 func (a *app) checkFlags(c *cobra.Command) error {
 	if c.Flags().Changed("endpoint") {
 		a.endpointFrom = "--endpoint"
-	} else if os.Getenv("POOLCTL_ENDPOINT") != "" {
-		a.endpointFrom = "POOLCTL_ENDPOINT"
+	} else if _, from := envEndpoint(); from != "" {
+		a.endpointFrom = from
 	}
 	if a.pubsub != "" {
 		if err := checkEndpoint(a.pubsub); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -100,6 +101,12 @@ func TestUsageErrors(t *testing.T) {
 		{"logs more lines than poold sends", []string{"logs", "web", "-n", "20000"}, []string{"logs: -n must be between 0 and 10000 (the most poold sends at once), got 20000"}},
 		{"logs negative lines", []string{"logs", "web", "-n", "-5"}, []string{"logs: -n must be between 0 and 10000"}},
 		{"logs negative wid", []string{"logs", "web", "--wid", "-3"}, []string{"logs: --wid must be a worker's slot number, 1 or more, got -3"}},
+		// These were judged by poold (exit 1, the wire's words) or not at
+		// all (listen waited forever for a topic nobody publishes).
+		{"restart bad match", []string{"restart", "--match", "bogus", "web"}, []string{`restart: --match "bogus" is no match method: use glob (the default: web-*), regex or simple`}},
+		{"add empty name", []string{"add", "", "sleep", "9"}, []string{"add: NAME is empty: name the new watcher"}},
+		{"add empty cmd", []string{"add", "web", ""}, []string{`add: CMD of watcher "web" is empty`}},
+		{"listen an endpoint", []string{"listen", "tcp://127.0.0.1:5556"}, []string{`listen: "tcp://127.0.0.1:5556" is an endpoint, not a topic prefix: write poolctl listen --pubsub-endpoint tcp://127.0.0.1:5556`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,6 +153,14 @@ func TestHelpAndCompletion(t *testing.T) {
 	if r := poolctl(t, "add", "--help"); strings.Contains(r.stdout, "use -- before") || !strings.Contains(r.stdout, "-- included") {
 		t.Errorf("add --help: %s", r.stdout)
 	}
+	// Help gaps of the r58 cli trial: circusctl's kill flags worked but no
+	// help named them; status did not say what a one-shot shows.
+	if r := poolctl(t, "kill", "--help"); !strings.Contains(r.stdout, "--signum for --signal") || !strings.Contains(r.stdout, "--graceful-timeout 0") {
+		t.Errorf("kill --help names neither circusctl's flags nor an example: %s", r.stdout)
+	}
+	if r := poolctl(t, "status", "--help"); strings.Count(r.stdout, "A one-shot") != 2 {
+		t.Errorf("status --help does not say how a one-shot shows as stopped and failed: %s", r.stdout)
+	}
 	// Completion of option keys works without poold.
 	r = poolctl(t, "--endpoint", missingEndpoint(t), "__complete", "get", "web", "num")
 	if r.code != 0 || !strings.Contains(r.stdout, "numprocesses") {
@@ -155,7 +170,7 @@ func TestHelpAndCompletion(t *testing.T) {
 
 func TestUnreachable(t *testing.T) {
 	ep := missingEndpoint(t)
-	want := "poolctl: Cannot reach poold at " + ep + " (no such socket: is poold running? set --endpoint)\n"
+	want := "poolctl: Cannot reach poold at " + ep + " (no such socket: is poold running? set --endpoint or POOLCTL_ENDPOINT)\n"
 	for _, args := range [][]string{{"--endpoint", ep, "status"}, {"--endpoint", ep, "--waiting", "stop", "web"}, {"--endpoint", ep, "events"}, {"--endpoint", ep, "top"}} {
 		r := poolctl(t, args...)
 		if r.code != exitUnreachable || r.stderr != want {
@@ -171,6 +186,36 @@ func TestUnreachable(t *testing.T) {
 		r := poolctl(t, "list")
 		if r.code != exitUnreachable || r.stderr != want {
 			t.Errorf("want exit 3 and %q, got %v", want, r)
+		}
+	})
+
+	// circusctl's variable, read after poolctl's own.
+	t.Run("from CIRCUSCTL_ENDPOINT", func(t *testing.T) {
+		t.Setenv("POOLCTL_ENDPOINT", "")
+		t.Setenv("CIRCUSCTL_ENDPOINT", ep)
+		if r := poolctl(t, "list"); r.code != exitUnreachable || r.stderr != want {
+			t.Errorf("want exit 3 and %q, got %v", want, r)
+		}
+		t.Setenv("CIRCUSCTL_ENDPOINT", "foo://bar")
+		if r := poolctl(t, "list"); r.code != exitUsage || !strings.HasPrefix(r.stderr, `poolctl: CIRCUSCTL_ENDPOINT=foo://bar: transport "foo"`) {
+			t.Errorf("want exit 2 naming CIRCUSCTL_ENDPOINT, got %v", r)
+		}
+		t.Setenv("POOLCTL_ENDPOINT", ep)
+		if r := poolctl(t, "list"); r.code != exitUnreachable || r.stderr != want {
+			t.Errorf("POOLCTL_ENDPOINT must win over CIRCUSCTL_ENDPOINT: want exit 3 and %q, got %v", want, r)
+		}
+	})
+
+	// A regular file was called "a stale socket file, poold is not
+	// running" (r58 cli trial, L3).
+	t.Run("a regular file", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "poold.toml")
+		if err := os.WriteFile(path, []byte("[arbiter]\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := poolctl(t, "--endpoint", "ipc://"+path, "status")
+		if r.code != exitUnreachable || !strings.Contains(r.stderr, "(connection refused: a regular file, not a socket: check --endpoint or POOLCTL_ENDPOINT") {
+			t.Errorf("want exit 3 saying the endpoint is a regular file, got %v", r)
 		}
 	})
 
@@ -192,7 +237,7 @@ func TestUnreachable(t *testing.T) {
 		addr := l.Addr().String()
 		l.Close()
 		r := poolctl(t, "--endpoint", "tcp://"+addr, "status")
-		if r.code != exitUnreachable || !strings.Contains(r.stderr, "Cannot reach poold at tcp://"+addr+" (connection refused: is poold running? set --endpoint)") {
+		if r.code != exitUnreachable || !strings.Contains(r.stderr, "Cannot reach poold at tcp://"+addr+" (connection refused: is poold running? set --endpoint or POOLCTL_ENDPOINT)") {
 			t.Errorf("want exit 3 and connection refused, got %v", r)
 		}
 	})

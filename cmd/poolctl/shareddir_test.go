@@ -75,7 +75,7 @@ func otherUsersDir(t *testing.T, poolctl, dir string, env ...string) {
 
 	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 		poolctl, "--timeout", "2s", "set", "web", "env.DB_PASSWORD", "s3cret")
-	cmd.Env = append(append(os.Environ(), "POOLCTL_ENDPOINT="), env...)
+	cmd.Env = append(append(os.Environ(), "POOLCTL_ENDPOINT=", "CIRCUSCTL_ENDPOINT="), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err = cmd.Run()

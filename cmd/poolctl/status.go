@@ -26,11 +26,15 @@ Statuses:
   active    its workers run (some slots may be in backoff after a crash)
   starting  its workers are starting, not all ready yet
   stopping  its workers are being stopped
-  stopped   stopped on request; no workers
+  stopped   stopped on request; no workers. A one-shot (respawn = false)
+            whose workers all ended with status 0 (or one of its
+            no_respawn_exit_codes) is stopped too: its work is done
   flapping  workers keep exiting soon after they start: restarts of the
             failing slots are paused, healthy workers keep running
   failed    poold gave up on some slots (they stay empty until 'poolctl
-            start' or 'poolctl reload'); healthy workers keep running
+            start' or 'poolctl reload'); healthy workers keep running.
+            A one-shot whose worker ended with another status or a
+            signal is failed (poolctl logs NAME shows why)
 
 An elastic pool (on_demand, min_workers/max_workers) also shows its size:
 WORKERS "current (min..max)" in the table; with NAME, its size, bounds,

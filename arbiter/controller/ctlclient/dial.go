@@ -199,11 +199,14 @@ func unreachable(ep string, err error, hs time.Duration) error {
 	var why string
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		why = "no such socket: is poold running? set --endpoint"
+		why = "no such socket: is poold running? set --endpoint or POOLCTL_ENDPOINT"
 	case errors.Is(err, syscall.ECONNREFUSED) && ipc:
 		why = "connection refused: stale socket file, poold is not running"
+		if kind := notSocket(strings.TrimPrefix(ep, "ipc://")); kind != "" {
+			why = "connection refused: " + kind + ", not a socket: check --endpoint or POOLCTL_ENDPOINT (poold's control socket is its [arbiter] endpoint)"
+		}
 	case errors.Is(err, syscall.ECONNREFUSED):
-		why = "connection refused: is poold running? set --endpoint"
+		why = "connection refused: is poold running? set --endpoint or POOLCTL_ENDPOINT"
 	case errors.Is(err, syscall.EAGAIN) && ipc:
 		why = "the socket's queue of connections is full: what listens there accepts none (a hung poold, or not poold's control socket; check --endpoint)"
 	case errors.Is(err, os.ErrPermission):
@@ -215,6 +218,21 @@ func unreachable(ep string, err error, hs time.Duration) error {
 		why = err.Error()
 	}
 	return &UnreachableError{Endpoint: ep, Reason: why, Err: err}
+}
+
+// notSocket says what path is when it exists and is not a socket ("a
+// regular file", "a directory"), else "".
+func notSocket(path string) string {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil || fi.Mode()&os.ModeSocket != 0:
+		return ""
+	case fi.Mode().IsRegular():
+		return "a regular file"
+	case fi.IsDir():
+		return "a directory"
+	}
+	return "a " + fi.Mode().Type().String() + " file"
 }
 
 // noHandshake is the reason for handshakes that did not come (when).
