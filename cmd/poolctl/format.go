@@ -149,9 +149,17 @@ func joinPids(pids []any) string {
 }
 
 // formatOptions prints the "options" object as aligned "key  value" lines,
-// sorted by key.
+// sorted by key. stop_signal, a number on the wire as circusd sends it,
+// is printed by its name, as the config and set write it (TERM, not 15);
+// --json keeps the number.
 func formatOptions(w io.Writer, r reply) error {
 	opts, _ := r["options"].(map[string]any)
+	if n, ok := opts["stop_signal"].(float64); ok {
+		if name := signalName(int(n)); name != "" {
+			opts = maps.Clone(opts)
+			opts["stop_signal"] = name
+		}
+	}
 	return formatKV(w, opts)
 }
 

@@ -69,6 +69,9 @@ func TestFormatReply(t *testing.T) {
 				"numprocesses      4",
 				"umask             ")},
 		{"get", "get", `{"status":"ok","options":{"numprocesses":2}}`, lines("numprocesses  2")},
+		// stop_signal by name, as the config writes it (it printed 15).
+		{"get stop_signal", "get", `{"status":"ok","options":{"stop_signal":15}}`, lines("stop_signal  TERM")},
+		{"get a realtime stop_signal", "get", `{"status":"ok","options":{"stop_signal":40}}`, lines("stop_signal  40")},
 		{"globaloptions", "globaloptions", `{"status":"ok","options":{"endpoint":"ipc:///run/poold/control.sock","pid":4242,"stats_interval":1}}`,
 			lines(
 				"endpoint        ipc:///run/poold/control.sock",

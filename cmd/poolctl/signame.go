@@ -31,3 +31,12 @@ func checkSignal(c *cobra.Command, what, s string) error {
 	}
 	return usagef("%s: %s %q is no signal: use a name such as TERM, HUP or SIGRTMIN+2, or a number (usage: poolctl %s)", c.Name(), what, s, c.Use)
 }
+
+// signalName is signal n's name without "SIG" (TERM), as a config
+// writes it; "" for a number with no name (a realtime signal, 0).
+func signalName(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.TrimPrefix(unix.SignalName(unix.Signal(n)), "SIG")
+}
