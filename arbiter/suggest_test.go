@@ -27,7 +27,7 @@ func TestNotFoundSuggestsAndCapsTheList(t *testing.T) {
 		{"status", map[string]any{"name": "gowb"}, `program gowb not found; did you mean "goweb"? (known: goweb, gunicorn, w1, w10, w11, w2, w3, w4, w5, w6 and 3 more: the list command lists them all)`},
 		// w1..w9 are all one edit away: no single suggestion.
 		{"status", map[string]any{"name": "w"}, `program w not found (known: goweb, gunicorn, w1, w10, w11, w2, w3, w4, w5, w6 and 3 more: the list command lists them all)`},
-		{"get", map[string]any{"name": "goweb", "keys": []any{"numprocess"}}, `get: watcher "goweb" has no option numprocess; did you mean "numprocesses"?; options are: `},
+		{"get", map[string]any{"name": "goweb", "keys": []any{"numprocess"}}, `get: watcher "goweb" has no option numprocess; did you mean "numprocesses"? (options: args, `},
 	}
 	for _, tc := range cases {
 		r := h.a.Do(context.Background(), Request{ID: "c", Command: tc.cmd, Properties: tc.props})
@@ -37,7 +37,7 @@ func TestNotFoundSuggestsAndCapsTheList(t *testing.T) {
 		}
 	}
 	r := h.a.Do(context.Background(), Request{ID: "c", Command: "get", Properties: map[string]any{"name": "goweb", "keys": []any{"numprocess"}}})
-	if reason := fmt.Sprint(r["reason"]); strings.Count(reason, ",") > maxListed || !strings.HasSuffix(reason, "more: the options command lists them all") {
+	if reason := fmt.Sprint(r["reason"]); strings.Count(reason, ",") > maxListed || !strings.HasSuffix(reason, "more: the options command lists them all)") {
 		t.Errorf("get's list of options is not capped at %d: %s", maxListed, reason)
 	}
 }

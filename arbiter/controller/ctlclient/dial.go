@@ -203,7 +203,7 @@ func unreachable(ep string, err error, hs time.Duration) error {
 	case errors.Is(err, syscall.ECONNREFUSED) && ipc:
 		why = "connection refused: stale socket file, poold is not running"
 		if kind := notSocket(strings.TrimPrefix(ep, "ipc://")); kind != "" {
-			why = "connection refused: " + kind + ", not a socket: check --endpoint or POOLCTL_ENDPOINT (poold's control socket is its [arbiter] endpoint)"
+			why = "connection refused: " + kind + ", not a socket: check --endpoint or POOLCTL_ENDPOINT; poold's control socket is its [arbiter] endpoint"
 		}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		why = "connection refused: is poold running? set --endpoint or POOLCTL_ENDPOINT"
