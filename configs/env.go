@@ -38,6 +38,7 @@ var reservedEnv = map[string]bool{
 	"POOLD_TEST_ARGS":              true, // ... with these arguments
 	"POOLD_TEST_AS_UID":            true, // ... as this uid (and gid), without root
 	"POOLD_TEST_STOPJOB":           true, // cmd/poold tests: the binary stops its own job
+	"POOLD_TEST_HOLD_START":        true, // cmd/poold tests: start-up waits on this FIFO
 	"POOLD_TEST_UPGRADES":          true, // cmd/poold tests: upgrades in a row (measuring)
 	"POOLD_SOAK_LINES_FOR":         true, // cmd/poold: the fast log writer's run (default 3s)
 	"POOLD_BIN":                    true, // web e2e tests: a prebuilt poold

@@ -103,6 +103,12 @@ func main() {
 	os.Exit(code)
 }
 
+// startHold, set only by this package's tests, runs where start-up has
+// caught its signals and is about to read the config: a test holds poold
+// there to send it signals during its start-up (a config that is a FIFO
+// did that until such files were refused).
+var startHold func()
+
 // passedSockets are the sockets systemd passed to poold's binary; set by
 // main (see arbiter.Options.Passed). passedForeign, set by main too, is
 // socket activation meant for another process, which run reports.
@@ -156,6 +162,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	sigs, stopCatching := catchSignals()
 	defer stopCatching()
+	if startHold != nil {
+		startHold()
+	}
 	cfg, fileErr := loadConfig(o.path, o.strict, stderr)
 	switch {
 	case adoptState != nil:

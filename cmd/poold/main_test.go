@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	workertest.Main()
 	ctlPeerMain()
 	if os.Getenv(asPoold) == "1" {
+		if fifo := os.Getenv(holdStart); fifo != "" {
+			startHold = func() { holdOn(fifo) }
+		}
 		dropRoot(os.Getenv(asUID))
 		os.Args = append([]string{"poold"}, strings.Fields(os.Getenv("POOLD_TEST_ARGS"))...)
 		main()

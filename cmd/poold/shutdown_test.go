@@ -1,7 +1,9 @@
 package main
 
 import (
+	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,49 +35,40 @@ func TestSIGQUITStopsGracefully(t *testing.T) {
 	}
 }
 
-// startOnFIFO starts poold on a config file that is a FIFO, so that it
-// stays in its start-up, reading the file, until feed writes config to it
-// (once per read). It returns once poold opened the FIFO to read it.
-func startOnFIFO(t *testing.T, config string) (p *proc, feed func()) {
+// holdStart names a FIFO that poold's start-up (the test binary playing
+// poold) reads to its end before it reads its config (startHold).
+const holdStart = "POOLD_TEST_HOLD_START"
+
+// holdOn reads the FIFO at path until its writer closes it.
+func holdOn(path string) {
+	if f, err := os.Open(path); err == nil {
+		_, _ = io.Copy(io.Discard, f)
+		f.Close()
+	}
+}
+
+// startHeld starts poold on config and holds it in its start-up, its
+// signals caught, before it reads the config, until release is called.
+// It returns once poold waits there.
+func startHeld(t *testing.T, config string) (p *proc, release func()) {
 	t.Helper()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, config)
-	text, err := os.ReadFile(path)
-	if err != nil {
+	hold := filepath.Join(dir, "hold")
+	if err := syscall.Mkfifo(hold, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Remove(path); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mkfifo(path, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	t.Setenv(holdStart, hold)
 	p = launchPoold(t, nil, dir, path, nil)
 	var w *os.File
+	var err error
 	// A FIFO opens for writing without blocking only once it has a reader.
-	proctest.Eventually(t, "poold opens its config to read it", func() bool {
-		w, err = os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	proctest.Eventually(t, "poold waits in its start-up", func() bool {
+		w, err = os.OpenFile(hold, os.O_WRONLY|syscall.O_NONBLOCK, 0)
 		return err == nil
 	})
-	feed = func() {
-		t.Helper()
-		if w == nil {
-			if w, err = os.OpenFile(path, os.O_WRONLY, 0); err != nil { // waits for a reader
-				t.Fatal(err)
-			}
-		}
-		if _, err := w.Write(text); err != nil {
-			t.Fatal(err)
-		}
-		w.Close()
-		w = nil
-	}
-	t.Cleanup(func() {
-		if w != nil {
-			w.Close()
-		}
-	})
-	return p, feed
+	t.Cleanup(func() { w.Close() })
+	return p, func() { w.Close() }
 }
 
 // serveConfig: one worker serving on a shared socket.
@@ -96,12 +89,11 @@ env = ["POOLD_TEST_WORKER=serve"]
 // logrotate that sends SIGHUP right after a start killed it. It is
 // acted on once poold serves: a reload.
 func TestSIGHUPDuringStartupReloads(t *testing.T) {
-	p, feed := startOnFIFO(t, serveConfig)
+	p, release := startHeld(t, serveConfig)
 	p.signal(syscall.SIGHUP)
-	feed()
+	release()
 	p.waitLog(`worker (\d+) serving`, 1)
 	p.waitLog(`SIGHUP: reloading config`, 1)
-	feed() // the reload reads the file again
 	p.waitLog(`config reloaded`, 1)
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(); code != 0 {
@@ -111,9 +103,9 @@ func TestSIGHUPDuringStartupReloads(t *testing.T) {
 
 // A SIGTERM while poold starts stops it as one that serves: exit 0.
 func TestSIGTERMDuringStartupExitsZero(t *testing.T) {
-	p, feed := startOnFIFO(t, serveConfig)
+	p, release := startHeld(t, serveConfig)
 	p.signal(syscall.SIGTERM)
-	feed()
+	release()
 	if code := p.wait(); code != 0 {
 		t.Fatalf("exit code %d (%v), want 0", code, p.err)
 	}
