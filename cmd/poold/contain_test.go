@@ -154,7 +154,7 @@ respawn = false
 func TestOOMKillIsTheReason(t *testing.T) {
 	p := startPoold(t, oomConfig)
 	needCgroups(t, p)
-	p.waitLog(`worker ended.*reason="killed by the OOM killer \(memory_max 25165824 bytes\)"`, 1)
+	p.waitLog(`worker failed.*reason="killed by the OOM killer \(memory_max 25165824 bytes\)"`, 1)
 	lastExitIsOOM(t, p)
 }
 
