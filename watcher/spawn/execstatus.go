@@ -50,6 +50,10 @@ func newStatusPipe(worker, step string) (*execStatus, int, error) {
 	return &execStatus{fd: fds[0], worker: worker, step: step}, fds[1], nil
 }
 
+// errStubLate is a start given up because the stub did not say within
+// execStatusWait that its own exec was over (stubStarted).
+var errStubLate = errors.New("the stub did not start")
+
 // stubStarted waits, on the spawner's thread, for the byte the exec stub
 // writes once its own exec is over, before it waits for poold to set the
 // worker's attributes (letGo). The stub is past the point of no return of
@@ -72,8 +76,9 @@ func (st *execStatus) stubStarted() error {
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return fmt.Errorf("the stub did not start within %v, so poold could not set the worker's "+
-				"rlimits, nice and oom_score_adj: start given up (is the machine overloaded, or was the process stopped?)", execStatusWait)
+			return fmt.Errorf("%w within %v, so poold could not set the worker's "+
+				"rlimits, nice and oom_score_adj: start given up (is the machine overloaded, or was the process stopped?)",
+				errStubLate, execStatusWait)
 		}
 		fds := []unix.PollFd{{Fd: int32(st.fd), Events: unix.POLLIN}}
 		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {

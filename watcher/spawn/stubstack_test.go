@@ -3,10 +3,12 @@ package spawn
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,6 +20,12 @@ import (
 // to happen (the stub finished its exec before poold ran again in 300 of
 // 300 starts pinned to one CPU), and the test then proves nothing.
 const stackRaces = 500
+
+// stubSilences bounds the pairs TestStackLimitThroughTheStub may lose to
+// a start given up because the stub did not say within execStatusWait
+// that its own exec was over (a stub starved on a loaded machine): each
+// costs that second, so the bound only catches a stub that never says so.
+const stubSilences = 30
 
 // TestStackLimitThroughTheStub: Go's fork returns once the stub's exec
 // has closed the close-on-exec fds, while the kernel is still loading
@@ -31,6 +39,14 @@ const stackRaces = 500
 // E2BIGs). The stub now tells poold that its own exec is over before
 // poold sets anything. Each worker's limits are read in
 // /proc/PID/limits.
+//
+// A loaded machine may starve the stub past either of execStatusWait's
+// bounds: before it says it started, the start is given up (not a pair:
+// another is made); after poold let it go, Wait counts it as started and
+// its exit 127 says why (checkTooBig). Neither runs a worker without its
+// limits, which is what this test is about (r58: "start 34: a worker
+// whose arguments its stack limit cannot take ran, with stack
+// 1048576/1048576" was the second).
 func TestStackLimitThroughTheStub(t *testing.T) {
 	const stack = 1 << 20
 	s := runSpawner(t, "")
@@ -41,30 +57,92 @@ func TestStackLimitThroughTheStub(t *testing.T) {
 	if got := step(s.Spawner, fits); got != "stub" {
 		t.Fatalf("exec step %s, want stub", got)
 	}
-	for i := range stackRaces {
-		p, err := s.Start(fits)
-		if err != nil {
-			t.Fatalf("start %d: %v", i, err)
+	silent := 0
+	for i := 0; i < stackRaces; {
+		if checkFits(t, s.Spawner, i, fits) && checkTooBig(t, s.Spawner, i, tooBig) {
+			i++
+			continue
 		}
-		got := procLimits(t, p.Pid)
-		_ = syscall.Kill(p.Pid, syscall.SIGKILL) // not reaped yet: still ours
-		if _, err := p.Wait(); err != nil {
-			t.Fatal(err)
-		}
-		if want := "stack 1048576/1048576 nofile 777/777"; got != want {
-			t.Fatalf("start %d: the worker has %s, want %s", i, got, want)
-		}
-		p, err = s.Start(tooBig)
-		if err == nil {
-			got := procLimits(t, p.Pid)
-			_ = syscall.Kill(p.Pid, syscall.SIGKILL)
-			_, _ = p.Wait()
-			t.Fatalf("start %d: a worker whose arguments its stack limit cannot take ran, with %s", i, got)
-		}
-		if !errors.Is(err, syscall.E2BIG) {
-			t.Fatalf("start %d of a worker too big for its stack limit: %v, want E2BIG", i, err)
+		if silent++; silent > stubSilences {
+			t.Fatalf("start %d: %d starts given up: does the stub never say its exec is over?", i, silent)
 		}
 	}
+}
+
+// stubSilent says whether err is a start given up because the stub did
+// not say in time that its own exec was over (stubStarted).
+func stubSilent(t testing.TB, i int, err error) bool {
+	t.Helper()
+	if !errors.Is(err, errStubLate) {
+		return false
+	}
+	t.Logf("start %d given up, not a pair: %v", i, err)
+	return true
+}
+
+// checkFits starts fits, which must run with its limits; false when the
+// start was given up (stubSilent).
+func checkFits(t testing.TB, s *Spawner, i int, fits ProcSpec) bool {
+	t.Helper()
+	p, err := s.Start(fits)
+	if stubSilent(t, i, err) {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("start %d: %v", i, err)
+	}
+	got := procLimits(t, p.Pid)
+	_ = syscall.Kill(p.Pid, syscall.SIGKILL) // not reaped yet: still ours
+	if _, err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "stack 1048576/1048576 nofile 777/777"; got != want {
+		t.Fatalf("start %d: the worker has %s, want %s", i, got, want)
+	}
+	return true
+}
+
+// checkTooBig starts tooBig, whose arguments its stack limit cannot
+// take: Start fails with E2BIG, or, when the stub's exec of the worker
+// ended after Wait's bound (execStatusWait), which then counts the stub
+// as started, the stub exits 127 and says E2BIG on the worker's stderr.
+// False when the start was given up (stubSilent).
+func checkTooBig(t testing.TB, s *Spawner, i int, tooBig ProcSpec) bool {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tooBig.Stderr = w
+	p, err := s.Start(tooBig)
+	w.Close() // the stub has its own
+	switch {
+	case stubSilent(t, i, err):
+		return false
+	case errors.Is(err, syscall.E2BIG):
+		return true
+	case err != nil:
+		t.Fatalf("start %d of a worker too big for its stack limit: %v, want E2BIG", i, err)
+	}
+	// Its stderr ends when it exits; a worker that runs holds it open.
+	_ = r.SetReadDeadline(time.Now().Add(time.Minute)) // only a hang
+	said, err := io.ReadAll(r)
+	if err != nil {
+		got := procLimits(t, p.Pid)
+		_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+		_, _ = p.Wait()
+		t.Fatalf("start %d: a worker whose arguments its stack limit cannot take ran, with %s", i, got)
+	}
+	ex, err := p.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Code != 127 || !strings.Contains(string(said), "argument list too long") {
+		t.Fatalf("start %d: a worker too big for its stack limit ended with %v, stderr %q; want exit 127 and E2BIG", i, ex, said)
+	}
+	t.Logf("start %d: counted as started past Wait's bound, then %v: %q", i, ex, said)
+	return true
 }
 
 // procLimits is pid's stack and nofile limits as /proc/PID/limits shows
@@ -131,6 +209,9 @@ func TestStubStartedBounded(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("stubStarted: %v, want %q", err, tc.want)
+			}
+			if late := errors.Is(err, errStubLate); late != (tc.name == "silent") {
+				t.Fatalf("stubStarted: %v: errors.Is errStubLate %v", err, late)
 			}
 		})
 	}
