@@ -44,8 +44,14 @@ func TestUpgradeOfABinaryThatDiesSaysSo(t *testing.T) {
 	exe := filepath.Join(p.dir, "poold")
 	copyFile(t, filepath.Join(binaries(t), "poold"), exe)
 	p.stop(t)
+	mark := len(p.log())
 	p.launch(t, exe, p.cmd.Args[1])
-
+	// launch returns once poold answers; its start's lines ("socket
+	// bound" among them) may reach the log later, through its queue, and
+	// must not be read as the upgraded image's.
+	if !proctest.Poll(hangBound, func() bool { return strings.Contains(p.log()[mark:], "poold started") }) {
+		t.Fatalf("poold answers but its log does not say it started:\n%s", p.log()[mark:])
+	}
 	before := len(p.log())
 	refusedFor, stop := watchRefusals(p.control)
 	if r := poolctl(t, "--endpoint", p.control, "upgrade"); r.code != 0 {
