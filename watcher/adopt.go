@@ -81,7 +81,7 @@ func (w *Watcher) Frozen() error {
 	why := ""
 	switch {
 	case w.roll != nil:
-		why = "a rolling reload is in flight"
+		why = "a rolling reload is in flight" + w.drainHold()
 	case w.gate != 0 || len(w.hooks) > 0:
 		why = "a hook runs"
 	case w.startAfter:
@@ -103,6 +103,24 @@ func (w *Watcher) Frozen() error {
 		return nil
 	}
 	return fmt.Errorf("watcher %q: %s", w.spec.Name, why)
+}
+
+// drainHold words what holds a rolling reload when old workers still
+// drain (long connections): they count against max_surge, so the reload
+// starts no new worker until they end, at most graceful_timeout after
+// their stop; "" when none drains.
+func (w *Watcher) drainHold() string {
+	n := 0
+	for _, p := range w.procs {
+		if p.State == ProcStopping {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" and waits for %d old workers still draining (they count against max_surge = %d; they end at the latest graceful_timeout = %s after their stop)",
+		n, w.surge(), w.spec.GracefulTimeout)
 }
 
 // Snapshot returns w's state for a new image; now is the snapshot's

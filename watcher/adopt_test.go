@@ -216,3 +216,19 @@ func TestAdoptKeepsStarted(t *testing.T) {
 		})
 	}
 }
+
+// A rolling reload held by old workers still draining (long connections:
+// they count against max_surge) said only "in flight", and an upgrade was
+// refused at 90 s without a word of why or for how long (review r58).
+func TestFrozenSaysDrainingWorkersHoldTheReload(t *testing.T) {
+	s := spec(1)
+	s.Readiness = "delay" // the second reload's new worker is not ready yet
+	w, _ := newWatcher(t, s)
+	w.Start()
+	w.Reload(true, false) // the first worker drains: it is not reaped here
+	w.Reload(true, false)
+	err := w.Frozen()
+	if err == nil || !strings.Contains(err.Error(), "old workers still draining") || !strings.Contains(err.Error(), "graceful_timeout = 30s") {
+		t.Errorf("Frozen with a worker draining under a reload: %v", err)
+	}
+}
