@@ -64,3 +64,21 @@ func TestDependencyOnAOneShotThatFailed(t *testing.T) {
 		t.Errorf("waited start of app tells mig's failure %d times, want once: %v", n, r["reason"])
 	}
 }
+
+// A stopped one-shot's size row said nothing of its live workers, so
+// poolctl showed its numprocesses under WORKERS as if they ran (the soak
+// trial): every row carries running.
+func TestSizeRowCountsRunningWorkers(t *testing.T) {
+	mig := oneShot("mig", "exit 0", false)
+	mig.NumProcesses = 2
+	app := testWatcher("app", "sleep", 3)
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{mig, app}}, Options{})
+	h.do("start", map[string]any{"name": "mig", "waiting": true})
+	proctest.Eventually(t, "app runs 3 workers", func() bool { return h.size("app")["running"] == 3 })
+	proctest.Eventually(t, "mig ran out", func() bool {
+		return h.do("status", map[string]any{"name": "mig"})["status"] == "stopped"
+	})
+	if sz := h.size("mig"); sz["running"] != 0 || sz["current"] != 2 {
+		t.Errorf("size of a one-shot that ended: %v, want running 0 of current 2", sz)
+	}
+}
