@@ -11,8 +11,9 @@ import (
 // (a process running as root may write its pid into any cgroup.procs):
 // the lines of /proc/PID/cgroup of the hierarchies whose directory of g
 // it is no longer in, such as "0::/" or "4:memory:/". "" while it is in
-// g, and when pid is gone. One read of /proc/PID/cgroup; the directories
-// of g are told apart by their names, unique to each worker.
+// g (or in a cgroup it made below g's), and when pid is gone. One read
+// of /proc/PID/cgroup; the directories of g are told apart by their
+// names, unique to each worker.
 func (g *Group) Left(pid int) string {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
@@ -29,7 +30,10 @@ func (g *Group) Left(pid int) string {
 		if len(parts) != 3 {
 			continue
 		}
-		in := want[filepath.Base(parts[2])]
+		in := false // in g's directory, or one the worker made below it
+		for _, name := range strings.Split(parts[2], "/") {
+			in = in || want[name]
+		}
 		switch {
 		case parts[1] == "" && parts[0] == "0":
 			if !in {

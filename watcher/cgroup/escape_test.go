@@ -28,6 +28,17 @@ func TestLeftSaysWhereTheWorkerWent(t *testing.T) {
 	if where := g.Left(cmd.Process.Pid); where != "" {
 		t.Fatalf("Left = %q for a process in its group", where)
 	}
+	// A cgroup of the worker's own below its group is still in it (the
+	// first version took only the path's last name, and called it left).
+	sub := filepath.Join(g.Dir, "own")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(sub)
+	moveTo(t, sub, cmd.Process.Pid)
+	if where := g.Left(cmd.Process.Pid); where != "" {
+		t.Fatalf("Left = %q for a process in a cgroup below its group's", where)
+	}
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
@@ -41,18 +52,24 @@ func TestLeftSaysWhereTheWorkerWent(t *testing.T) {
 	if root == "" {
 		t.Fatal("no cgroup2 mount of its root in /proc/self/mountinfo, yet a tree was made")
 	}
+	moveTo(t, root, cmd.Process.Pid)
+	if where := g.Left(cmd.Process.Pid); !strings.HasPrefix(where, "0::") {
+		t.Fatalf("Left = %q after a move to %s, want its 0:: line", where, root)
+	}
+}
+
+// moveTo writes pid into the cgroup.procs of dir.
+func moveTo(t *testing.T, dir string, pid int) {
+	t.Helper()
 	// O_WRONLY without O_CREATE: a cgroup file, never a new one.
-	f, err := os.OpenFile(filepath.Join(root, "cgroup.procs"), os.O_WRONLY, 0)
+	f, err := os.OpenFile(filepath.Join(dir, "cgroup.procs"), os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.WriteString(strconv.Itoa(cmd.Process.Pid))
+	_, err = f.WriteString(strconv.Itoa(pid))
 	f.Close()
 	if err != nil {
 		t.Fatal(err)
-	}
-	if where := g.Left(cmd.Process.Pid); !strings.HasPrefix(where, "0::") {
-		t.Fatalf("Left = %q after a move to %s, want its 0:: line", where, root)
 	}
 }
 
