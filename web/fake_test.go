@@ -234,7 +234,9 @@ func (f *fakeBackend) reap(w *fakeWatcher, p *fakeProc) {
 func (f *fakeBackend) info(w *fakeWatcher, p *fakeProc) map[string]any {
 	t := float64(f.now().UnixNano()) / 1e9
 	phase := float64(p.wid) + float64(len(w.name))
-	cpu := 1.5 + 1.2*math.Sin(t/23+phase) + 0.6*math.Sin(t/5+2*phase)
+	// Never below 0, as a sampler's CPU: the waves reach -0.3 (a page
+	// showed "-0.1%").
+	cpu := max(0, 1.5+1.2*math.Sin(t/23+phase)+0.6*math.Sin(t/5+2*phase))
 	rss := (22 + 3*float64(p.wid) + 2*math.Sin(t/40+phase)) * (1 << 20)
 	return map[string]any{
 		"pid": p.pid, "wid": p.wid, "cmdline": "sleep 3600", "username": "root", "nice": 0,
