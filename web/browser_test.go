@@ -59,13 +59,25 @@ func newBrowser(t *testing.T) context.Context {
 // waitJS polls a JavaScript predicate in the page (generous bound).
 func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
+	waitJSExplained(t, ctx, what, expr, nil)
+}
+
+// waitJSExplained is waitJS whose failure also says what explain
+// returns (what the page and the fake backend hold, say), where the
+// page's first 4000 characters do not tell which part is wrong.
+func waitJSExplained(t *testing.T, ctx context.Context, what, expr string, explain func() string) {
+	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
 		if len(html) > 4000 {
 			html = html[:4000]
 		}
-		t.Fatalf("waiting for %s (%s): %v\npage: %s", what, expr, err, html)
+		more := ""
+		if explain != nil {
+			more = "\n" + explain()
+		}
+		t.Fatalf("waiting for %s (%s): %v%s\npage: %s", what, expr, err, more, html)
 	}
 }
 

@@ -53,7 +53,7 @@ func TestBrowserDrawsOncePerFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
-	waitJS(t, ctx, "every process", `document.querySelectorAll('tr[data-pid]').length === 60`)
+	waitAllRows(t, ctx, fake, 60)
 	if err := chromedp.Do(ctx,
 		chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 			_, err := cdp.Call(ctx, tg, performance.Enable, performance.EnableParams{})
