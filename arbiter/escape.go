@@ -55,8 +55,7 @@ func (a *Arbiter) lookForEscapes(ctx context.Context, warned map[int]bool) {
 
 // escapeLooks lists, from the loop, the workers that have a cgroup.
 func (a *Arbiter) escapeLooks(ctx context.Context) []escapeLook {
-	c := make(chan []escapeLook, 1)
-	if !a.postCtx(ctx, funcMsg{func() {
+	return fromLoop(a, ctx, func() []escapeLook {
 		var out []escapeLook
 		if len(a.groups) > 0 {
 			for _, w := range a.watchers {
@@ -70,16 +69,6 @@ func (a *Arbiter) escapeLooks(ctx context.Context) []escapeLook {
 				}
 			}
 		}
-		c <- out
-	}}) {
-		return nil
-	}
-	select {
-	case out := <-c:
 		return out
-	case <-ctx.Done():
-		return nil
-	case <-a.stopped:
-		return nil
-	}
+	})
 }

@@ -71,6 +71,25 @@ func (a *Arbiter) postCtx(ctx context.Context, m any) bool {
 	}
 }
 
+// fromLoop runs fn on the loop and returns what it returned, or the zero
+// value when ctx ends or poold stops first: how a goroutine off the loop
+// (the stats tick's looks) reads the loop's state.
+func fromLoop[T any](a *Arbiter, ctx context.Context, fn func() T) T {
+	c := make(chan T, 1)
+	var zero T
+	if !a.postCtx(ctx, funcMsg{func() { c <- fn() }}) {
+		return zero
+	}
+	select {
+	case out := <-c:
+		return out
+	case <-ctx.Done():
+		return zero
+	case <-a.stopped:
+		return zero
+	}
+}
+
 // NotReady lists why poold is not ready to serve (/readyz); none means it
 // is. poold is ready when it is not shutting down and every watcher that
 // counts is active (not starting, stopping, stopped, flapping or failed)

@@ -70,8 +70,7 @@ func (a *Arbiter) lookForChildOOM(ctx context.Context) bool {
 
 // oomLooks lists, from the loop, the workers whose counters to read.
 func (a *Arbiter) oomLooks(ctx context.Context) []oomLook {
-	c := make(chan []oomLook, 1)
-	if !a.postCtx(ctx, funcMsg{func() {
+	return fromLoop(a, ctx, func() []oomLook {
 		var out []oomLook
 		for _, w := range a.watchers {
 			max := w.Spec().MemoryMax
@@ -84,18 +83,8 @@ func (a *Arbiter) oomLooks(ctx context.Context) []oomLook {
 				}
 			}
 		}
-		c <- out
-	}}) {
-		return nil
-	}
-	select {
-	case out := <-c:
 		return out
-	case <-ctx.Done():
-		return nil
-	case <-a.stopped:
-		return nil
-	}
+	})
 }
 
 // childOOM, on the loop, reports the OOM kills found in the cgroups of
