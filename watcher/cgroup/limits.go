@@ -235,9 +235,25 @@ func (t *Tree) v1Hiers() []v1Hier {
 // bytes killed poold and, with it, every watcher's workers).
 func JoinV1(pid int, dirs []string) error {
 	for _, d := range dirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-			return fmt.Errorf("move pid %d into cgroup %s: %w", pid, d, err)
+		if err := writeProcs(d, pid); err != nil {
+			return fmt.Errorf("move pid %d into cgroup %s: %w (was the cgroup removed, or its pids limit reached? "+
+				"poold retries the start after its backoff; `poolctl status NAME` shows the slot)", pid, d, err)
 		}
 	}
 	return nil
+}
+
+// writeProcs writes pid into dir's cgroup.procs: opened without
+// O_CREATE, so a directory that is no cgroup (a tmpfs where one was)
+// gets an error rather than a new plain file.
+func writeProcs(dir string, pid int) error {
+	f, err := os.OpenFile(filepath.Join(dir, "cgroup.procs"), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(strconv.Itoa(pid))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

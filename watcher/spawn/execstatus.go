@@ -70,14 +70,14 @@ func (st *execStatus) stubStarted() error {
 		case n == 1:
 			return nil
 		case err == nil: // end of file: the stub has ended
-			return errors.New("the stub ended before poold could set the worker's rlimits, nice and oom_score_adj (was it killed?)")
+			return errors.New("the stub ended before poold could set the worker's rlimits, nice, oom_score_adj and cgroup v1 membership (was it killed?)")
 		case err != syscall.EAGAIN && err != syscall.EINTR:
 			return fmt.Errorf("read the stub's start from its status pipe: %w", err)
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			return fmt.Errorf("%w within %v, so poold could not set the worker's "+
-				"rlimits, nice and oom_score_adj: start given up (is the machine overloaded, or was the process stopped?)",
+				"rlimits, nice, oom_score_adj and cgroup v1 membership: start given up (is the machine overloaded, or was the process stopped?)",
 				errStubLate, execStatusWait)
 		}
 		fds := []unix.PollFd{{Fd: int32(st.fd), Events: unix.POLLIN}}

@@ -10,7 +10,7 @@ import (
 // nothing must happen in the child; through the exec stub (execstub.go),
 // a sub-kilobyte program that sets LISTEN_PID to its own pid and the
 // umask, and waits while poold sets rlimits, nice and oom_score_adj on it
-// (attrs.go), for about 0.2 ms of CPU; through the shell, whose builtins
+// and, on a cgroup v1 host, moves it into the worker's cgroups (attrs.go), for about 0.2 ms of CPU; through the shell, whose builtins
 // do LISTEN_PID and the umask ($$, which the exec keeps), for about
 // 0.8 ms, where the stub cannot run; through poold's own binary (the
 // shim) for the rest (rlimits with no stub, a chroot with a socket or a
