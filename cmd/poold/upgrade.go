@@ -291,7 +291,10 @@ const configOnlyFlag = "--config-only"
 // runs is logged at INFO; one whose inputs passed before runs nothing
 // and says so at DEBUG (an upgrade that waits checks at every round).
 func preflight(ctx context.Context, log hclog.Logger, exe, path string, strict bool, state []byte) (string, error) {
-	inputs := checkInputs(path, strict, state)
+	inputs, err := boundedInputs(ctx, path, strict, state)
+	if err != nil {
+		return "", err
+	}
 	if v, ok := checked.passedBefore(exe, inputs); ok {
 		// the same file on the same inputs passed (upgradeonce.go)
 		log.Debug("upgrade: the new binary and the config are unchanged since the last check; not checking again", "path", exe)

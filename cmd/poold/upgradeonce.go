@@ -29,7 +29,7 @@ import (
 func checkInputs(path string, strict bool, state []byte) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "strict %v\n", strict)
-	cfg, err := loadConfig(path, strict, io.Discard)
+	cfg, err := inputsLoad(path, strict, io.Discard)
 	if err != nil {
 		return "" // the new binary says what is wrong with it
 	}
