@@ -73,6 +73,18 @@ func (a *Arbiter) logOutcome(who func() string, req Request, r Reply) {
 	a.log.Info("command failed", append([]any{"command", req.Command}, commandFields(req.Properties, who(), "reason", reason)...)...)
 }
 
+// logGoesOn says that a logged command's caller stopped waiting for its
+// answer (its connection closed, its time ran out; an upgrade's first
+// connection as poolctl polls on another) while poold goes on with it:
+// not a failure, its outcome is logged as it ends.
+func (a *Arbiter) logGoesOn(who func() string, req Request, why error) {
+	if who == nil || ReadOnly(req.Command) {
+		return
+	}
+	a.log.Info("command goes on; its caller stopped waiting for the answer",
+		append([]any{"command", req.Command}, commandFields(req.Properties, who(), "why", why.Error())...)...)
+}
+
 // carriesValues tells whether props has a value the log leaves out.
 func carriesValues(props map[string]any) bool {
 	for k, v := range props {

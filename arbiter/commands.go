@@ -113,9 +113,18 @@ func (a *Arbiter) Do(ctx context.Context, req Request) Reply {
 	}
 	who := callerOf(ctx)
 	r := a.do(ctx, req, who)
+	if gone, _ := r[goesOn].(bool); gone {
+		delete(r, goesOn)
+		a.logGoesOn(who, req, ctx.Err())
+		return r
+	}
 	a.logOutcome(who, req, r)
 	return r
 }
+
+// goesOn marks, in do's reply and only there, a command whose caller
+// stopped waiting while poold runs it: it has not failed.
+const goesOn = "\x00goes_on"
 
 func (a *Arbiter) do(ctx context.Context, req Request, who func() string) Reply {
 	m := &cmdMsg{req: req, withhold: RoleFrom(ctx) == RoleReadOnly, reply: make(chan answer, 1), who: who}
@@ -146,7 +155,9 @@ func (a *Arbiter) do(ctx context.Context, req Request, who func() string) Reply 
 				return notRun(req, ctx.Err())
 			}
 			a.post(funcMsg{func() { a.unpark(m) }})
-			return Fail(req.ID, errorf(ErrnoFailed, "%s: %v (it goes on in poold)", req.Command, ctx.Err()))
+			r := Fail(req.ID, errorf(ErrnoFailed, "%s: %v (it goes on in poold)", req.Command, ctx.Err()))
+			r[goesOn] = true
+			return r
 		}
 	}
 	if ans.finish != nil {
