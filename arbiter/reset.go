@@ -97,10 +97,14 @@ func chooseResets(name string, list []override, keys []string) ([]override, erro
 	var out []override
 	for _, k := range keys {
 		k = strings.ToLower(strings.TrimSpace(k))
-		top, _, entry := strings.Cut(k, ".")
+		top, sub, entry := strings.Cut(k, ".")
 		if !slices.Contains(known, top) || (entry && !mapKeys[top]) {
 			return nil, errorf(ErrnoBadProperty, "reset: watcher %q has no option %q (nothing was changed); options are: %s; an entry of rlimits or hooks is KEY.ENTRY (rlimits.nofile)",
 				name, k, strings.Join(known, ", "))
+		}
+		if entries := mapEntries(top); entry && !slices.Contains(entries, sub) {
+			return nil, errorf(ErrnoBadProperty, "reset: watcher %q: %s has no entry %q (nothing was changed); its entries are: %s, as %s.ENTRY",
+				name, top, sub, strings.Join(entries, ", "), top)
 		}
 		found := false
 		for _, o := range list {
@@ -204,4 +208,12 @@ func resetUndone(w *watcher.Watcher, opts map[string]any, base, spec configs.Wat
 		}
 		return why
 	}
+}
+
+// mapEntries are the entries a map option (mapKeys) may have.
+func mapEntries(option string) []string {
+	if option == "hooks" {
+		return configs.HookNames
+	}
+	return configs.RlimitNames()
 }

@@ -68,6 +68,9 @@ func TestResetRefusals(t *testing.T) {
 		{map[string]any{"name": "extra"}, ErrnoFailed, `reset: watcher "extra" was added by the add command, not by the config file`},
 		{map[string]any{"name": "web", "keys": []any{"max_cpu", "numprocesses"}}, ErrnoFailed, `reset: watcher "web": numprocesses runs as the config file gives it, nothing to reset (nothing was changed); set at run time: max_cpu (poolctl status web shows them`},
 		{map[string]any{"name": "web", "keys": []any{"max_cpu.x"}}, ErrnoBadProperty, `reset: watcher "web" has no option "max_cpu.x"`},
+		{map[string]any{"name": "web", "keys": []any{"rlimits."}}, ErrnoBadProperty, `reset: watcher "web": rlimits has no entry "" (nothing was changed); its entries are: `},
+		{map[string]any{"name": "web", "keys": []any{"hooks.nosuch"}}, ErrnoBadProperty, `reset: watcher "web": hooks has no entry "nosuch" (nothing was changed); its entries are: before_start`},
+		{map[string]any{"name": "web", "keys": []any{"rlimits.nofile"}}, ErrnoFailed, `runs as the config file gives it`},
 		{map[string]any{"name": "web", "keys": []any{7}}, ErrnoBadProperty, `reset: property "keys" must be a list of strings`},
 		{map[string]any{"name": "nope"}, ErrnoBadProperty, `program nope not found`},
 	} {
