@@ -114,6 +114,9 @@ type Arbiter struct {
 	// contained says that workers get a cgroup each, for the stats
 	// goroutine's look at workers that left theirs (escape.go).
 	contained atomic.Bool
+	// cgroupLimits says whether a watcher has memory_max, pids_max or
+	// cpu_max, whose workers the stats goroutine checks (escape.go).
+	cgroupLimits atomic.Bool
 
 	tree        *cgroup.Tree          // poold's worker cgroups; nil: process groups
 	containment string                // what contains the workers, for status and log

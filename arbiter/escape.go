@@ -12,11 +12,18 @@ import (
 // and cpu_max then no longer apply, and a stop's cgroup.kill misses it.
 // Nothing stops it short of a uid for the watcher (or systemd's
 // ProtectControlGroups=, a read-only cgroup filesystem), so poold tells:
-// on each stats tick (at its idle back-off too) it reads /proc/PID/cgroup
-// of each worker that has a cgroup and runs as poold's user or root
-// (BenchmarkLeft: 41 µs each on a loaded 2-core host, so about 41 ms of
-// the stats goroutine a tick for 1,000 such workers), off the loop, and
-// warns once per worker that left.
+// on its stats ticks (at the idle back-off too) it reads /proc/PID/cgroup
+// of the workers of watchers with a cgroup limit (memory_max, pids_max,
+// cpu_max) that run as poold's user or root, off the loop, and warns once
+// per worker that left. At most escapeBudget workers a tick, in turn:
+// BenchmarkLeft gives 41 µs a look on a loaded 2-core host, and a look at
+// each of 10,000 workers every tick took 5.5 % of a core from an idle
+// poold (issue 18 wants under 1 %); 64 a tick costs ~2.6 ms, and a pool
+// of 1,000 limited workers is gone through every 16 ticks. A watcher
+// without limits is not looked at: nothing of it stops applying.
+
+// escapeBudget is the most workers one stats tick looks at.
+const escapeBudget = 64
 
 // escapeLook is one worker whose cgroup the stats goroutine checks.
 type escapeLook struct {
@@ -25,50 +32,79 @@ type escapeLook struct {
 	g        *cgroup.Group
 }
 
+// escapeWatch is the stats goroutine's state of its looks: where the next
+// tick starts, the workers (by cgroup, unique to one start) told of, and
+// those seen in the pass under way, to forget the ended at its end.
+type escapeWatch struct {
+	next         int
+	warned, seen map[string]bool
+}
+
 // lookForEscapes, on the stats goroutine, warns of each worker that left
-// its cgroup since the last look; warned holds those told already and is
-// the stats goroutine's.
-func (a *Arbiter) lookForEscapes(ctx context.Context, warned map[int]bool) {
-	if !a.contained.Load() {
-		return // no cgroups: nothing to wake the loop for
+// its cgroup since the last look, looking at the next escapeBudget
+// workers of watchers with a cgroup limit.
+func (a *Arbiter) lookForEscapes(ctx context.Context, st *escapeWatch) {
+	if !a.contained.Load() || !a.cgroupLimits.Load() {
+		return // nothing to look at: no wake of the loop
 	}
-	looks := a.escapeLooks(ctx)
-	current := make(map[int]bool, len(looks))
+	looks, total := a.escapeLooks(ctx, st.next, escapeBudget)
+	if st.warned == nil {
+		st.warned, st.seen = map[string]bool{}, map[string]bool{}
+	}
 	for _, l := range looks {
-		current[l.pid] = true
-		if warned[l.pid] {
+		st.seen[l.g.Dir] = true
+		if st.warned[l.g.Dir] {
 			continue
 		}
 		if where := l.g.Left(l.pid); where != "" && !procinfo.Dying(l.pid) {
-			warned[l.pid] = true
+			st.warned[l.g.Dir] = true
 			a.log.Warn("a worker left its cgroup: its memory_max, pids_max and cpu_max no longer apply to it, and a stop's kill of its cgroup misses it; "+
 				"a worker running as root can do this: give the watcher a uid (README \"A cgroup per worker\")",
 				"watcher", l.name, "wid", l.wid, "pid", l.pid, "cgroup", l.g.Dir, "now_in", where)
 		}
 	}
-	for pid := range warned {
-		if !current[pid] {
-			delete(warned, pid) // ended: its pid may come again
+	if st.next += len(looks); st.next < total {
+		return
+	}
+	st.next = 0 // a pass ended: forget those told of that ended
+	for dir := range st.warned {
+		if !st.seen[dir] {
+			delete(st.warned, dir)
 		}
 	}
+	clear(st.seen)
 }
 
-// escapeLooks lists, from the loop, the workers that have a cgroup.
-func (a *Arbiter) escapeLooks(ctx context.Context) []escapeLook {
-	return fromLoop(a, ctx, func() []escapeLook {
-		var out []escapeLook
-		if len(a.groups) > 0 {
-			for _, w := range a.watchers {
-				if uid := w.Spec().UID; uid != "" && uid != "0" && uid != "root" {
-					continue // another user's: EACCES on every cgroup.procs but its own tree's
+// escapeLooks lists, from the loop, up to n of the workers to look at,
+// from the from-th on, and how many there are: the workers with a cgroup
+// of each watcher with a cgroup limit that does not run as another user
+// (whose workers get EACCES on every cgroup.procs but their tree's).
+func (a *Arbiter) escapeLooks(ctx context.Context, from, n int) ([]escapeLook, int) {
+	type answer struct {
+		looks []escapeLook
+		total int
+	}
+	r := fromLoop(a, ctx, func() answer {
+		var r answer
+		if len(a.groups) == 0 {
+			return r
+		}
+		for _, w := range a.sorted(limitedCgroup) {
+			if uid := w.Spec().UID; uid != "" && uid != "0" && uid != "root" {
+				continue
+			}
+			for _, p := range w.Processes() {
+				g := a.groups[p.Pid]
+				if g == nil {
+					continue
 				}
-				for _, p := range w.Processes() {
-					if g := a.groups[p.Pid]; g != nil {
-						out = append(out, escapeLook{name: w.Name(), pid: p.Pid, wid: p.Wid, g: g})
-					}
+				if r.total >= from && len(r.looks) < n {
+					r.looks = append(r.looks, escapeLook{name: w.Name(), pid: p.Pid, wid: p.Wid, g: g})
 				}
+				r.total++
 			}
 		}
-		return out
+		return r
 	})
+	return r.looks, r.total
 }

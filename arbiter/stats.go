@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/arbiter/logsink"
+	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/procinfo"
@@ -239,7 +240,7 @@ func (a *Arbiter) RunStatsWhen(ctx context.Context, interval time.Duration, bus 
 		interval = time.Second
 	}
 	wait := interval
-	escaped := map[int]bool{} // lookForEscapes'
+	var escapes escapeWatch // lookForEscapes'
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
@@ -257,7 +258,7 @@ func (a *Arbiter) RunStatsWhen(ctx context.Context, interval time.Duration, bus 
 			continue
 		case <-t.C:
 		}
-		a.lookForEscapes(ctx, escaped)
+		a.lookForEscapes(ctx, &escapes)
 		if a.statsTick(ctx, bus, wanted) {
 			wait = interval
 		} else {
@@ -305,7 +306,21 @@ func (a *Arbiter) noteLimits() {
 	}
 	a.limits.Store(has)
 	a.noteMemoryLimits()
+	cg := false
+	for _, w := range a.watchers {
+		cg = cg || hasCgroupLimit(w.Spec())
+	}
+	a.cgroupLimits.Store(cg)
 }
+
+// hasCgroupLimit says whether a watcher's workers have a limit in their
+// cgroup, which they escape by leaving it (escape.go).
+func hasCgroupLimit(spec configs.Watcher) bool {
+	return spec.MemoryMax > 0 || spec.PidsMax > 0 || spec.CPUMax > 0
+}
+
+// limitedCgroup is hasCgroupLimit of a watcher, for sorted.
+func limitedCgroup(w *watcher.Watcher) bool { return hasCgroupLimit(w.Spec()) }
 
 // limitedRows lists the processes of the watchers that have a resource
 // limit; nil when none has (or the loop has ended).

@@ -275,14 +275,15 @@ exec sleep 1000
 
 // A worker running as root can leave its cgroup (r58b): poold cannot
 // stop that, but says so, naming the watcher, the pid and where it went,
-// on its stats tick.
+// on its stats tick, for a watcher with a cgroup limit (pids_max here),
+// which the worker no longer has.
 func TestWorkerThatLeftItsCgroupIsWarnedOf(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "escape.sh")
 	if err := os.WriteFile(script, []byte(escapeScript), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := startPooldIn(t, dir, fmt.Sprintf("[arbiter]\nENDPOINTS\n\n[watchers.esc]\ncmd = %q\n", script), nil)
+	p := startPooldIn(t, dir, fmt.Sprintf("[arbiter]\nENDPOINTS\n\n[watchers.esc]\ncmd = %q\npids_max = 100\n", script), nil)
 	needCgroups(t, p)
 	pid := waitPids(t, dialControl(t, p), "esc", 1)[0]
 	p.waitLog(fmt.Sprintf(`a worker left its cgroup: .*watcher=esc wid=1 pid=%d cgroup=\S+/w-esc\.1\.\d+ now_in="?0::/"?`, pid), 1)
