@@ -209,6 +209,7 @@ var documented = map[string]want{
 	"poold_pool_empty_slots":                             {dto.MetricType_GAUGE, "pool,state"},
 	"poold_pool_status":                                  {dto.MetricType_GAUGE, "pool,status"},
 	"poold_worker_restarts_total":                        {dto.MetricType_COUNTER, "pool,reason"},
+	"poold_worker_stop_kills_total":                      {dto.MetricType_COUNTER, "pool"},
 	"poold_worker_start_time_seconds":                    {dto.MetricType_GAUGE, "pool,wid"},
 	"poold_worker_resident_memory_bytes":                 {dto.MetricType_GAUGE, "pool,wid"},
 	"poold_worker_cpu_seconds_total":                     {dto.MetricType_COUNTER, "pool,wid"},

@@ -73,6 +73,8 @@ type Exporter struct {
 	oomKills *prometheus.CounterVec
 	// abandoned: rolling reloads abandoned, by pool.
 	abandoned *prometheus.CounterVec
+	// stopKills: workers SIGKILLed at graceful_timeout, by pool.
+	stopKills *prometheus.CounterVec
 	reloads   *prometheus.HistogramVec
 	ready     chan struct{}
 	// sub is Run's subscription, set once it has subscribed; scrapes
@@ -121,6 +123,10 @@ func New(opts Options) *Exporter {
 			Name: "poold_reloads_abandoned_total",
 			Help: "Rolling reloads of the pool abandoned: a new worker died, failed its readiness or could not start, so the old workers kept serving (reload_failed events), whatever asked for the reload (reload, set, a config reload). Completed ones are poold_reload_duration_seconds_count.",
 		}, []string{"pool"}),
+		stopKills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "poold_worker_stop_kills_total",
+			Help: "Workers poold killed (SIGKILL) because they had not stopped within graceful_timeout of their stop signal: a job cut short, a request dropped (reap events with reason graceful_timeout), whatever stopped them (stop, reload, scale-down, a recycle, poold's own stop).",
+		}, []string{"pool"}),
 		reloads: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "poold_reload_duration_seconds",
 			Help:    "Seconds from a rollover of a pool's workers being asked for (reload command, or a config reload or set that changed what they run) until the pool settled: its target of current, ready workers and nothing in flight. One sample per rollover; a scale (numprocesses, incr, decr) adds none.",
@@ -133,6 +139,7 @@ func New(opts Options) *Exporter {
 		e.restarts,
 		e.oomKills,
 		e.abandoned,
+		e.stopKills,
 		e.reloads,
 	}
 	e.base = prometheus.NewRegistry()
@@ -241,7 +248,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 // newTracker is the tracker that feeds the exporter's event-fed series.
 func (e *Exporter) newTracker() *tracker {
 	t := newTracker(e.restarts)
-	t.oomKills, t.abandoned = e.oomKills, e.abandoned
+	t.oomKills, t.abandoned, t.stopKills = e.oomKills, e.abandoned, e.stopKills
 	t.onNew = func(pool string) { e.reloads.WithLabelValues(pool) }
 	return t
 }

@@ -25,6 +25,7 @@ var Reasons = []string{ReasonExit, ReasonOOM, ReasonSpawnError, ReasonUnhealthy,
 // event that says a resource limit (watcher.ReasonOOM, watcher.overLimit).
 const (
 	reapOOM       = "oom"
+	reapTimeout   = "graceful_timeout" // killed at graceful_timeout of its stop
 	fieldLimit    = "limit"
 	fieldOOMKills = "oom_kills" // of an unhealthy event for a child's OOM kill (arbiter/oomchild.go)
 )
@@ -55,6 +56,9 @@ type tracker struct {
 	// abandoned counts rolling reloads abandoned (reload_failed events);
 	// nil: not counted.
 	abandoned *prometheus.CounterVec
+	// stopKills counts workers killed at graceful_timeout (reap events
+	// with that reason); nil: not counted.
+	stopKills *prometheus.CounterVec
 }
 
 // poolTrack is what the tracker remembers of one pool between events.
@@ -92,7 +96,7 @@ func (t *tracker) pool(name string) *poolTrack {
 		for _, r := range Reasons { // every series from 0, so rate() sees the first one
 			t.vec.WithLabelValues(name, r)
 		}
-		for _, v := range []*prometheus.CounterVec{t.oomKills, t.abandoned} {
+		for _, v := range []*prometheus.CounterVec{t.oomKills, t.abandoned, t.stopKills} {
 			if v != nil {
 				v.WithLabelValues(name)
 			}
@@ -139,7 +143,7 @@ func (t *tracker) member(ev events.Event) bool {
 	case ev.Kind == events.KindRemove:
 		delete(t.pools, ev.Watcher)
 		t.vec.DeletePartialMatch(prometheus.Labels{"pool": ev.Watcher})
-		for _, v := range []*prometheus.CounterVec{t.oomKills, t.abandoned} {
+		for _, v := range []*prometheus.CounterVec{t.oomKills, t.abandoned, t.stopKills} {
 			if v != nil {
 				v.DeletePartialMatch(prometheus.Labels{"pool": ev.Watcher})
 			}
@@ -184,6 +188,9 @@ func (t *tracker) track(p *poolTrack, ev events.Event) {
 		p.done[pid] = true
 	case events.KindExit:
 		reason, _ := ev.Fields["reason"].(string)
+		if reason == reapTimeout && t.stopKills != nil {
+			t.stopKills.WithLabelValues(ev.Watcher).Inc()
+		}
 		p.reaped(pid, wid, reason)
 	case events.KindReloadFailed:
 		if t.abandoned != nil {
