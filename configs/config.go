@@ -110,6 +110,10 @@ type Socket struct {
 	Path      string // unix socket path
 	Backlog   int    // default 2048
 	ReusePort bool   // SO_REUSEPORT
+	// BindIPv6Only, for a socket on host "::", is systemd's BindIPv6Only=:
+	// "both" (IPv4 too, dual-stack), "ipv6-only", or "" (both, unless
+	// another socket binds an IPv4 address at the same port: see IPv6Only).
+	BindIPv6Only string
 	// Mode is the unix socket file's permission bits. Default 0660.
 	Mode os.FileMode
 	// Owner and Group (a name or number; "" keeps poold's) own the unix

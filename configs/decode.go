@@ -66,6 +66,7 @@ var socketFields = []field[Socket]{
 	stringField("path", func(s *Socket) *string { return &s.Path }),
 	intField("backlog", func(s *Socket) *int { return &s.Backlog }, 1, math.MaxInt32),
 	boolField("reuseport", func(s *Socket) *bool { return &s.ReusePort }),
+	stringField("bind_ipv6_only", func(s *Socket) *string { return &s.BindIPv6Only }),
 	{key: "mode",
 		decode: func(d *decoder, k string, raw any, dst *Socket) {
 			if m, ok := d.octal(k, raw, false); ok {

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -13,8 +14,8 @@ import (
 const (
 	coverOne  = iota // its own address only
 	cover4           // every IPv4 address: a socket on 0.0.0.0
-	cover6           // every IPv6 address: a socket on :: (poold binds it IPv6 only)
-	coverBoth        // both: an endpoint or web address on 0.0.0.0, ::, * or "" (Go listens dual-stack)
+	cover6           // every IPv6 address: a socket on :: bound IPv6 only (IPv6Only)
+	coverBoth        // both: a socket on :: (dual-stack), an endpoint or web address on 0.0.0.0, ::, * or "" (Go listens dual-stack)
 )
 
 // listenAddr is one address poold listens on, as the config gives it: a
@@ -31,8 +32,9 @@ type listenAddr struct {
 
 // socketAddr is where socket s listens, as validateSockets left it (a
 // valid family, host and path); ok is false for a tcp port 0, which the
-// kernel chooses free.
-func socketAddr(s Socket) (listenAddr, bool) {
+// kernel chooses free. all are the config's sockets: whether "::" takes
+// IPv4 too depends on them (IPv6Only).
+func socketAddr(s Socket, all []Socket) (listenAddr, bool) {
 	key := "sockets." + s.Name
 	if s.Family == "unix" {
 		p := filepath.Clean(s.Path)
@@ -41,7 +43,7 @@ func socketAddr(s Socket) (listenAddr, bool) {
 	if s.Port == 0 {
 		return listenAddr{}, false
 	}
-	a := tcpAddr(key, s.Host, s.Port, false)
+	a := tcpAddr(key, s.Host, s.Port, IsWildcard6(s.Host) && !IPv6Only(s, all))
 	if strings.EqualFold(s.Host, "localhost") && s.Family == "tcp6" {
 		a.ip = netip.IPv6Loopback() // sockets resolves a name in the family asked
 	}
@@ -185,9 +187,60 @@ func checkListeners(ps *problems, arb Arbiter, web Web, sockets []listenAddr) {
 						reasons = append(reasons, r)
 					}
 				}
-				ps.add(b.key, "its address %s meets %s's %s (%s), and poold cannot listen on both; give each its own port", b.shown, a.key, a.shown, strings.Join(reasons, "; "))
+				todo := "give each its own port"
+				for _, x := range []listenAddr{b, a} {
+					if x.cover == coverBoth && strings.HasPrefix(x.key, "sockets.") {
+						todo += fmt.Sprintf(", or set bind_ipv6_only = %q in %s (IPv6 only)", BindIPv6Only, x.key)
+					}
+				}
+				ps.add(b.key, "its address %s meets %s's %s (%s), and poold cannot listen on both; %s", b.shown, a.key, a.shown, strings.Join(reasons, "; "), todo)
 			}
 			break
 		}
 	}
+}
+
+// The values of a socket's bind_ipv6_only (systemd's BindIPv6Only=).
+const (
+	BindBoth     = "both"
+	BindIPv6Only = "ipv6-only"
+)
+
+// IsWildcard6 reports whether host (as a socket gives it, brackets or
+// not) is the IPv6 wildcard "::", the one address IPV6_V6ONLY changes.
+func IsWildcard6(host string) bool {
+	ip, err := netip.ParseAddr(strings.Trim(strings.TrimSpace(host), "[]"))
+	return err == nil && ip.Is6() && !ip.Is4In6() && ip.IsUnspecified()
+}
+
+// IPv6Only reports whether a tcp socket s on "::" is bound IPv6 only:
+// bind_ipv6_only = "ipv6-only", or no bind_ipv6_only while another
+// socket of all binds an IPv4 address (0.0.0.0, 127.0.0.1, localhost)
+// at the same port. "::" is otherwise dual-stack, as Go's net.Listen,
+// systemd (BindIPv6Only=default) and Circus bind it; beside an IPv4
+// socket on its port it takes IPv6 only, for both to bind. For any
+// other socket it is false.
+func IPv6Only(s Socket, all []Socket) bool {
+	if s.Path != "" || s.Family == "unix" || !IsWildcard6(s.Host) {
+		return false
+	}
+	switch s.BindIPv6Only {
+	case BindIPv6Only:
+		return true
+	case BindBoth:
+		return false
+	}
+	if s.Port == 0 {
+		return false
+	}
+	for _, o := range all {
+		if o.Name == s.Name || o.Path != "" || o.Family == "unix" || o.Port != s.Port {
+			continue
+		}
+		h := strings.ToLower(strings.Trim(strings.TrimSpace(o.Host), "[]"))
+		if ip, err := netip.ParseAddr(h); h == "localhost" && o.Family != "tcp6" || err == nil && ip.Unmap().Is4() {
+			return true
+		}
+	}
+	return false
 }

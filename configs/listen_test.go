@@ -10,6 +10,26 @@ func TestListenDisabledConsole(t *testing.T) {
 	}
 }
 
+// TestListenDualStackPairs (r59b net M1): a socket on :: beside an IPv4
+// socket at its port, or with bind_ipv6_only = "ipv6-only", is IPv6 only
+// and meets no IPv4 address; the config loads.
+func TestListenDualStackPairs(t *testing.T) {
+	cfg, err := Load("testdata/listen_dualstack.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"v4": false, "v6": true, "only6": true, "lo": false, "any": true}
+	for _, s := range cfg.Sockets {
+		if got := IPv6Only(s, cfg.Sockets); got != want[s.Name] {
+			t.Errorf("IPv6Only(%s) = %v, want %v", s.Name, got, want[s.Name])
+		}
+	}
+	alone := Socket{Name: "any", Host: "::", Port: 80}
+	if IPv6Only(alone, []Socket{alone}) {
+		t.Error(`IPv6Only of a lone socket on "::" = true, want false (dual-stack)`)
+	}
+}
+
 // TestListenOverlaps checks pairs of addresses by how Linux and Go bind
 // them: Go's net.Listen on an unspecified host is dual-stack, a poold
 // socket on :: is IPv6 only, localhost is 127.0.0.1.

@@ -177,6 +177,13 @@ func TestLoadBad(t *testing.T) {
 			"sockets.g: its address [::1]:22110 meets sockets.f's [::]:22110 (:: is every IPv6 address)",
 			"sockets.i: has the same address (/tmp/poold-k-x.sock) as sockets.h",
 		}, 8},
+		// r59b net M1: "::" is dual-stack unless told or paired with IPv4.
+		{"bad_listen_dualstack.toml", []string{
+			`sockets.any: its address [::]:22170 meets web.address's 127.0.0.1:22170 (:: is every address, IPv4 and IPv6), and poold cannot listen on both; give each its own port, or set bind_ipv6_only = "ipv6-only" in sockets.any (IPv6 only)`,
+			`sockets.v4: its address 0.0.0.0:22171 meets sockets.both's [::]:22171 (0.0.0.0 is every IPv4 address; :: is every address, IPv4 and IPv6), and poold cannot listen on both; give each its own port, or set bind_ipv6_only = "ipv6-only" in sockets.both (IPv6 only)`,
+			`sockets.badvalue.bind_ipv6_only: must be "both" (IPv4 too, dual-stack) or "ipv6-only", got "yes"`,
+			`sockets.notwild.bind_ipv6_only: applies to a socket on host "::" only (whether it takes IPv4 too); host is "::1": drop the key`,
+		}, 4},
 		{"bad_listen_web.toml", []string{
 			"web.metrics_address: its address localhost:22160 meets web.address's 127.0.0.1:22160 (localhost is 127.0.0.1)",
 		}, 1},

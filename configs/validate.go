@@ -147,7 +147,7 @@ type socketDraft struct {
 // validateSockets checks each socket alone and returns the addresses of
 // the valid ones, for checkListeners.
 func validateSockets(ps *problems, drafts []socketDraft) []listenAddr {
-	var addrs []listenAddr
+	var valid []Socket
 	for i := range drafts {
 		s, has := &drafts[i].Socket, drafts[i].present
 		key := "sockets." + s.Name
@@ -198,12 +198,36 @@ func validateSockets(ps *problems, drafts []socketDraft) []listenAddr {
 			ps.add(key+".host", "%s", hostProblem(s.Host))
 			continue
 		}
+		if !validBindIPv6Only(ps, key, *s) {
+			continue
+		}
 		validateSocketOwner(ps, key, *s)
-		if a, ok := socketAddr(*s); ok {
+		valid = append(valid, *s)
+	}
+	var addrs []listenAddr
+	for _, s := range valid {
+		if a, ok := socketAddr(s, valid); ok {
 			addrs = append(addrs, a)
 		}
 	}
 	return addrs
+}
+
+// validBindIPv6Only checks a socket's bind_ipv6_only: "both" or
+// "ipv6-only", on a socket on "::" only (IPV6_V6ONLY changes nothing
+// for another address).
+func validBindIPv6Only(ps *problems, key string, s Socket) bool {
+	switch {
+	case s.BindIPv6Only == "":
+		return true
+	case s.BindIPv6Only != BindBoth && s.BindIPv6Only != BindIPv6Only:
+		ps.add(key+".bind_ipv6_only", "must be %q (IPv4 too, dual-stack) or %q, got %q", BindBoth, BindIPv6Only, s.BindIPv6Only)
+		return false
+	case s.Family == "unix" || !IsWildcard6(s.Host):
+		ps.add(key+".bind_ipv6_only", "applies to a socket on host \"::\" only (whether it takes IPv4 too); host is %q: drop the key", s.Host)
+		return false
+	}
+	return true
 }
 
 // validateWatcher checks what one field alone cannot: references,

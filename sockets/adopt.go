@@ -25,6 +25,10 @@ type Inherited struct {
 	// hands over neither, and the file at the path is taken as poold's.
 	File      *SocketFile `json:"file,omitempty"`
 	FileKnown bool        `json:"file_known,omitempty"`
+	// V6Only is whether a tcp socket takes IPv6 only, as bound; nil from
+	// an image older than bind_ipv6_only, whose "::" sockets are IPv6
+	// only and stay so until a reload changes their binding.
+	V6Only *bool `json:"v6only,omitempty"`
 }
 
 // SocketFile names a unix socket file by device and inode, which a file
@@ -43,6 +47,13 @@ func (s *Set) Handover() []Inherited {
 		in := Inherited{Spec: l.Spec, FD: l.fd, Passed: l.passed, FileKnown: true}
 		if l.owned != nil {
 			in.File = &SocketFile{Dev: l.owned.dev, Ino: l.owned.ino}
+		}
+		if l.Spec.Family != "unix" {
+			v6only := l.v6only && !l.keepV6
+			in.V6Only = &v6only
+			if l.keepV6 {
+				in.V6Only = nil // still the older build's: pass that on
+			}
 		}
 		out = append(out, in)
 	}
@@ -101,6 +112,8 @@ func adoptOne(in Inherited) (*Listener, error) {
 		l.ip, l.port = netip.AddrFrom4(a.Addr), a.Port
 	case *unix.SockaddrInet6:
 		l.ip, l.port = netip.AddrFrom16(a.Addr), a.Port
+		l.v6only = isV6Only(in.FD)
+		l.keepV6 = in.V6Only == nil && !in.Passed
 	default:
 		return fail("adopt", fmt.Errorf("address family %T, want tcp", got))
 	}

@@ -82,9 +82,13 @@ func (s *Set) plan(norm []configs.Socket) (*applyPlan, error) {
 	var errs []error
 	renamed := s.renames(norm)
 	for _, sp := range norm {
+		v6only := configs.IPv6Only(sp, norm)
 		cur := s.byName[sp.Name]
 		if cur == nil {
 			cur = renamed[sp.Name]
+		}
+		if cur != nil && !cur.fitsFamily(sp, v6only) {
+			cur = nil // "::" IPv6 only or not is fixed at bind: bind anew
 		}
 		switch {
 		case cur != nil && cur.Name != sp.Name && cur.Spec == withName(sp, cur.Name):
@@ -103,13 +107,13 @@ func (s *Set) plan(norm []configs.Socket) (*applyPlan, error) {
 			}
 			p.fresh = append(p.fresh, freshBind{l, tmp})
 		default:
-			if l := s.reclaim(sp); l != nil {
+			if l := s.reclaim(sp, v6only); l != nil {
 				p.fresh = append(p.fresh, freshBind{l: l})
 				continue
 			}
-			l, err := bindTCP(sp)
+			l, err := bindTCP(sp, v6only)
 			if err != nil {
-				errs = append(errs, s.explainOwnPort(err, sp, p.fresh))
+				errs = append(errs, s.explainOwnPort(err, sp, v6only, p.fresh))
 				continue
 			}
 			p.fresh = append(p.fresh, freshBind{l: l})
@@ -147,6 +151,21 @@ func (s *Set) renames(norm []configs.Socket) map[string]*Listener {
 	return out
 }
 
+// fitsFamily reports whether l, bound earlier, takes the families sp
+// wants (v6only: configs.IPv6Only): a socket on "::" is IPv6 only or
+// dual-stack from its bind on. A socket from systemd keeps what systemd
+// made it (BindIPv6Only=), and one an older build handed over keeps what
+// it was (IPv6 only) while the config leaves bind_ipv6_only unset.
+func (l *Listener) fitsFamily(sp configs.Socket, v6only bool) bool {
+	switch {
+	case l.passed || sp.Family == "unix" || !configs.IsWildcard6(sp.Host) || !l.ip.IsUnspecified() || !l.ip.Is6():
+		return true
+	case l.keepV6 && sp.BindIPv6Only == "":
+		return true
+	}
+	return l.v6only == v6only
+}
+
 // withName is sp called name.
 func withName(sp configs.Socket, name string) configs.Socket {
 	sp.Name = name
@@ -171,6 +190,7 @@ func (p *applyPlan) commit() error {
 		}
 		l := *t.old
 		l.Name, l.Spec = t.spec.Name, t.spec
+		l.keepV6 = l.keepV6 && t.spec.BindIPv6Only == ""
 		p.next[l.Name] = &l
 	}
 	// Renames come last. A rename in the directory where bind just

@@ -99,14 +99,15 @@ func connHint(port int) string {
 }
 
 // clashes reports whether a socket bound to held keeps want from being
-// bound on the same port. poold binds IPv6 sockets v6-only; an IPv6
-// wildcard may or may not be (the file does not tell), so it counts.
+// bound on the same port. An IPv6 wildcard may take IPv4 too or not (a
+// socket's bind_ipv6_only; /proc/net/tcp6 does not tell), so it counts
+// on either side.
 func clashes(want, held netip.Addr) bool {
 	switch {
 	case want == held:
 		return true
 	case want.Is4() != held.Is4():
-		return held.Is6() && held.IsUnspecified()
+		return held.Is6() && held.IsUnspecified() || want.Is6() && want.IsUnspecified()
 	}
 	return want.IsUnspecified() || held.IsUnspecified()
 }

@@ -136,7 +136,8 @@ func TestClashes(t *testing.T) {
 		{"127.0.0.1", "127.0.0.2", false},
 		{"127.0.0.1", "::", true}, // a dual-stack wildcard
 		{"127.0.0.1", "::1", false},
-		{"::1", "0.0.0.0", false}, // poold binds IPv6 v6-only
+		{"::1", "0.0.0.0", false}, // an IPv6 address other than :: is IPv6 only
+		{"::", "127.0.0.1", true}, // :: may be dual-stack (bind_ipv6_only)
 		{"::1", "::", true},
 		{"::", "::1", true},
 		{"::1", "::2", false},

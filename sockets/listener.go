@@ -33,6 +33,11 @@ type Listener struct {
 	ip    netip.Addr // tcp: the bound address
 	port  int        // tcp: the bound port (the kernel's choice for port 0)
 	owned *fileID    // unix: the socket file poold created, removed on close
+	// v6only: a tcp socket on "::" takes IPv6 only (IPV6_V6ONLY), as it
+	// was bound; keepV6 says keep it so whatever the config now wants
+	// (one a build before bind_ipv6_only handed over, always IPv6 only,
+	// until a reload changes its binding or sets the key).
+	v6only, keepV6 bool
 	// passed: taken from the service manager (BindPassed), which owns
 	// its address (a unix socket's file stays when poold closes it).
 	passed bool
@@ -112,12 +117,15 @@ func (id *fileID) remove() error {
 	return nil
 }
 
-// bindTCP creates, binds and listens one tcp socket.
-func bindTCP(s configs.Socket) (*Listener, error) {
+// bindTCP creates, binds and listens one tcp socket. v6only says a
+// socket on "::" takes IPv6 only (configs.IPv6Only); any other IPv6
+// address is bound IPv6 only, which changes nothing for it.
+func bindTCP(s configs.Socket, v6only bool) (*Listener, error) {
 	t, err := resolve(s)
 	if err != nil {
 		return nil, err
 	}
+	v6only = t.v6 && (v6only || !t.ip.IsUnspecified())
 	addr := netip.AddrPortFrom(t.ip, uint16(s.Port)).String()
 	fail := func(op string, err error) (*Listener, error) {
 		return nil, &Error{Socket: s.Name, Op: op, Addr: addr, Err: err, Hint: sysHint(err, s, t.ip.WithZone("").String(), s.Port)}
@@ -140,42 +148,15 @@ func bindTCP(s configs.Socket) (*Listener, error) {
 			unix.Close(fd)
 		}
 	}()
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-		return fail("setsockopt SO_REUSEADDR", err)
-	}
-	if s.ReusePort {
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-			return fail("setsockopt SO_REUSEPORT", err)
-		}
-	}
-	// Linux copies TCP_NODELAY from a listener to every connection it
-	// accepts. A worker that adopts the fd without knowing it is tcp
-	// (uvicorn --fd wraps it as AF_UNIX) never sets it itself, and Nagle
-	// with delayed ACK then holds each keep-alive reply ~40 ms. Go's net
-	// and gunicorn set it anyway, so this only helps.
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-		return fail("setsockopt TCP_NODELAY", err)
-	}
-	if t.v6 {
-		// One family per socket: "::" means IPv6 only. Bind 0.0.0.0 as a
-		// second socket to take IPv4 too.
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1); err != nil {
-			return fail("setsockopt IPV6_V6ONLY", err)
-		}
+	if op, err := setTCPOptions(fd, s, t.v6, v6only); err != nil {
+		return fail(op, err)
 	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fail("bind", err)
 	}
-	got, err := unix.Getsockname(fd)
+	port, err := boundPort(fd, s.Port)
 	if err != nil {
 		return fail("getsockname", err)
-	}
-	port := s.Port
-	switch a := got.(type) {
-	case *unix.SockaddrInet4:
-		port = a.Port
-	case *unix.SockaddrInet6:
-		port = a.Port
 	}
 	addr = netip.AddrPortFrom(t.ip, uint16(port)).String()
 	if err := unix.SetNonblock(fd, s.NonBlocking); err != nil {
@@ -186,13 +167,71 @@ func bindTCP(s configs.Socket) (*Listener, error) {
 	}
 	ok = true
 	return &Listener{
-		Name: s.Name,
-		Spec: s,
-		File: os.NewFile(uintptr(fd), "socket "+s.Name+" "+addr),
-		fd:   fd,
-		ip:   t.ip,
-		port: port,
+		Name:   s.Name,
+		Spec:   s,
+		File:   os.NewFile(uintptr(fd), "socket "+s.Name+" "+addr),
+		fd:     fd,
+		ip:     t.ip,
+		port:   port,
+		v6only: v6only,
 	}, nil
+}
+
+// setTCPOptions sets what a tcp socket needs before bind; op names the
+// option that failed.
+func setTCPOptions(fd int, s configs.Socket, v6, v6only bool) (op string, err error) {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		return "setsockopt SO_REUSEADDR", err
+	}
+	if s.ReusePort {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return "setsockopt SO_REUSEPORT", err
+		}
+	}
+	// Linux copies TCP_NODELAY from a listener to every connection it
+	// accepts. A worker that adopts the fd without knowing it is tcp
+	// (uvicorn --fd wraps it as AF_UNIX) never sets it itself, and Nagle
+	// with delayed ACK then holds each keep-alive reply ~40 ms. Go's net
+	// and gunicorn set it anyway, so this only helps.
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		return "setsockopt TCP_NODELAY", err
+	}
+	if v6 {
+		// Set either way: net.ipv6.bindv6only would decide otherwise.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(v6only)); err != nil {
+			return "setsockopt IPV6_V6ONLY", err
+		}
+	}
+	return "", nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// boundPort is the port fd is bound to (the kernel's choice for port 0).
+func boundPort(fd, asked int) (int, error) {
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, err
+	}
+	switch a := got.(type) {
+	case *unix.SockaddrInet4:
+		return a.Port, nil
+	case *unix.SockaddrInet6:
+		return a.Port, nil
+	}
+	return asked, nil
+}
+
+// isV6Only reports whether a tcp fd takes IPv6 only (IPV6_V6ONLY); false
+// for an IPv4 socket or when it cannot be read.
+func isV6Only(fd int) bool {
+	v, err := unix.GetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+	return err == nil && v == 1
 }
 
 // bindUnix creates, binds, chmods and listens one unix socket. With

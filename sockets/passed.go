@@ -282,6 +282,7 @@ func passedListener(ps passedSock, sp configs.Socket) *Listener {
 	// As bindTCP does: accepted connections inherit it (see there).
 	_ = unix.SetsockoptInt(ps.FD, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	l.ip, l.port = ps.ap.Addr(), int(ps.ap.Port())
+	l.v6only = l.ip.Is6() && isV6Only(ps.FD) // systemd's BindIPv6Only=
 	l.File = os.NewFile(uintptr(ps.FD), "socket "+sp.Name+" "+l.Addr())
 	return l
 }

@@ -16,12 +16,12 @@ import (
 // reload that puts back a socket it just removed (SIGHUPs in a row) would
 // be refused. nil if there is none. A unix socket is not reclaimed: its
 // closeRemoved removes the file. Call with the Set's lock held.
-func (s *Set) reclaim(sp configs.Socket) *Listener {
+func (s *Set) reclaim(sp configs.Socket, v6only bool) *Listener {
 	if sp.Family == "unix" || sp.Port == 0 {
 		return nil
 	}
 	for _, g := range s.draining {
-		if l := g.dup(sp); l != nil {
+		if l := g.dup(sp, v6only); l != nil {
 			return l
 		}
 	}
@@ -29,14 +29,14 @@ func (s *Set) reclaim(sp configs.Socket) *Listener {
 }
 
 // dup is reclaim for one group.
-func (g *drainGroup) dup(sp configs.Socket) *Listener {
+func (g *drainGroup) dup(sp configs.Socket, v6only bool) *Listener {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return nil
 	}
 	for _, l := range g.ls {
-		if l.passed || l.Spec != withName(sp, l.Name) {
+		if l.passed || l.Spec != withName(sp, l.Name) || !l.fitsFamily(sp, v6only) {
 			continue
 		}
 		fd, err := unix.FcntlInt(uintptr(l.fd), unix.F_DUPFD_CLOEXEC, 0)

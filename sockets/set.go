@@ -165,12 +165,14 @@ func (s *Set) holdsPath(sp configs.Socket) bool {
 // the port: one of the Set's sockets, one an earlier reload took out of
 // the Set but has not closed yet, or one this Apply bound (fresh) for
 // another spec of the same config.
-func (s *Set) explainOwnPort(err error, sp configs.Socket, fresh []freshBind) error {
+func (s *Set) explainOwnPort(err error, sp configs.Socket, v6only bool, fresh []freshBind) error {
 	var e *Error
 	if sp.Port == 0 || !errors.Is(err, syscall.EADDRINUSE) || !errors.As(err, &e) {
 		return err
 	}
-	if hint := s.ownPortHint(sp.Port, fresh); hint != "" {
+	if cur := s.byName[sp.Name]; cur != nil && cur.port == sp.Port && !cur.fitsFamily(sp, v6only) {
+		e.Hint = familyHint(cur, sp, v6only)
+	} else if hint := s.ownPortHint(sp.Port, fresh); hint != "" {
 		e.Hint = hint
 	}
 	return err
@@ -196,4 +198,28 @@ func (s *Set) ownPortHint(port int, fresh []freshBind) string {
 		}
 	}
 	return ""
+}
+
+// familyHint explains a reload refused because socket sp on "::" must
+// change between IPv6 only and dual-stack, which only a new bind does,
+// while poold's socket cur holds the port.
+func familyHint(cur *Listener, sp configs.Socket, v6only bool) string {
+	is, keep := "dual-stack (IPv4 too)", configs.BindBoth
+	if cur.v6only {
+		is, keep = "IPv6 only", configs.BindIPv6Only
+	}
+	var why string
+	switch {
+	case sp.BindIPv6Only != "":
+		why = "bind_ipv6_only = \"" + sp.BindIPv6Only + "\""
+	case v6only:
+		why = "another socket of the config binds IPv4 at this port"
+	default:
+		why = "no other socket binds IPv4 at this port"
+	}
+	want := "dual-stack"
+	if v6only {
+		want = "IPv6 only"
+	}
+	return fmt.Sprintf("poold's socket %q on this port was bound %s, and the kernel fixes that at bind; the config wants it %s (%s), which needs the port free: restart poold to apply it, or set bind_ipv6_only = %q to keep the socket as it is (nothing was changed)", cur.Name, is, want, why, keep)
 }

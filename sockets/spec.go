@@ -50,6 +50,9 @@ func normalize(s configs.Socket) (configs.Socket, error) {
 		if s.ReusePort {
 			return s, invalid(s.Name, "reuseport applies to tcp sockets only")
 		}
+		if s.BindIPv6Only != "" {
+			return s, invalid(s.Name, "bind_ipv6_only applies to tcp sockets on \"::\" only")
+		}
 		if s.Mode == 0 {
 			s.Mode = configs.DefaultSocketMode
 		}
@@ -71,6 +74,9 @@ func normalize(s configs.Socket) (configs.Socket, error) {
 		if s.Host == "" {
 			s.Host = configs.DefaultSocketHost
 		}
+		if err := checkBindIPv6Only(s); err != nil {
+			return s, err
+		}
 		if s.Port < 0 || s.Port > 65535 {
 			return s, invalid(s.Name, "port must be 0..65535, got %d", s.Port)
 		}
@@ -81,6 +87,19 @@ func normalize(s configs.Socket) (configs.Socket, error) {
 		return s, invalid(s.Name, "family %q is not supported (use tcp, tcp4, tcp6 or unix)", s.Family)
 	}
 	return s, nil
+}
+
+// checkBindIPv6Only checks a tcp socket's bind_ipv6_only.
+func checkBindIPv6Only(s configs.Socket) error {
+	switch {
+	case s.BindIPv6Only == "":
+		return nil
+	case s.BindIPv6Only != configs.BindBoth && s.BindIPv6Only != configs.BindIPv6Only:
+		return invalid(s.Name, "bind_ipv6_only must be %q or %q, got %q", configs.BindBoth, configs.BindIPv6Only, s.BindIPv6Only)
+	case !configs.IsWildcard6(s.Host):
+		return invalid(s.Name, "bind_ipv6_only applies to a socket on host \"::\" only; host is %q: drop the key", s.Host)
+	}
+	return nil
 }
 
 // checkName enforces what LISTEN_FDNAMES can carry: systemd allows up to
@@ -111,6 +130,9 @@ func SameEndpoint(a, b configs.Socket) bool {
 	a.ReplaceStale, b.ReplaceStale = false, false
 	a.Owner, b.Owner, a.Group, b.Group = "", "", "", ""
 	a.NonBlocking, b.NonBlocking = false, false
+	// Whether "::" takes IPv4 too is the Listener's (fitsFamily): the
+	// key may change while the socket stays as it is.
+	a.BindIPv6Only, b.BindIPv6Only = "", ""
 	if a == b {
 		return true
 	}
