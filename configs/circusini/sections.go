@@ -185,6 +185,9 @@ func (t *translator) socketOption(out *translate.Section, s *translate.INISectio
 	case "so_reuseport":
 		b, _ := toBool(v)
 		out.Set("reuseport", b)
+		if b == true {
+			t.info(out, s, key, "circusd binds a socket of its own in each worker that names it, each with its own accept queue; poold binds one SO_REUSEPORT socket that all workers share. Either way another process of this user may bind the port too and silently take a share of its connections: drop the key unless a reload must move the socket in place")
+		}
 	case "umask":
 		// Circus reads the umask as a decimal number.
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= 0o777 {
