@@ -3,6 +3,7 @@ package sockets
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,8 +28,28 @@ func TestMain(m *testing.M) {
 		os.Exit(helperServe())
 	case "hold":
 		os.Exit(helperHold())
+	case "privport", "privport-sysctl":
+		os.Exit(helperPrivPort(os.Getenv(helperEnv) == "privport-sysctl"))
 	}
-	goleak.VerifyTestMain(m)
+	netns, _ := os.Readlink("/proc/self/ns/net")
+	goleak.VerifyTestMain(leaderStays{m, netns})
+}
+
+// leaderStays fails the run when the process's network namespace (its
+// main thread's, which /proc/net shows) changed during the tests: every
+// holder lookup after that found nobody (r59 net L8).
+type leaderStays struct {
+	*testing.M
+	netns string
+}
+
+func (l leaderStays) Run() int {
+	code := l.M.Run()
+	if now, _ := os.Readlink("/proc/self/ns/net"); now != l.netns {
+		fmt.Fprintf(os.Stderr, "the process's network namespace changed during the tests (%s, was %s): a test unshared it on the main thread; /proc/net no longer shows the sockets of the tests\n", now, l.netns)
+		return 1
+	}
+	return code
 }
 
 // tcpSpec is a loopback IPv4 socket on a kernel-chosen port.
