@@ -112,6 +112,10 @@ func sysHint(err error, spec configs.Socket, host string, port int) string {
 	unixSock := spec.Family == "unix"
 	switch errno {
 	case syscall.EADDRINUSE:
+		if unixSock && isAbstract(spec.Path) {
+			// No file, so nothing "created meanwhile": a live process holds the name.
+			return inUseHint(unixHolders(spec.Path), unixFind(spec.Path), "stop that process or choose another name")
+		}
 		if unixSock {
 			return inUseHint(unixHolders(spec.Path), unixFind(spec.Path), "a socket was created at this path meanwhile: stop that process or choose another path")
 		}

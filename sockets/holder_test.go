@@ -25,7 +25,7 @@ import (
 func helperHold() int {
 	addr := os.Getenv("SOCKETS_TEST_HOLD")
 	network := "tcp4"
-	if strings.HasPrefix(addr, "/") {
+	if strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "@") {
 		network = "unix"
 	}
 	ln, err := net.Listen(network, addr)
@@ -84,6 +84,19 @@ func TestUnixInUseNamesTheHolder(t *testing.T) {
 	}
 	if !errors.Is(err, ErrInUse) {
 		t.Errorf("errors.Is(err, ErrInUse) = false for %v", err)
+	}
+}
+
+// TestAbstractInUseNamesNoPath (r59b net L2): an abstract name another
+// process holds was said to be "a socket created at this path
+// meanwhile"; it has no path, and nothing was created meanwhile.
+func TestAbstractInUseNamesNoPath(t *testing.T) {
+	name := fmt.Sprintf("@poold-test-abstract-%d", os.Getpid())
+	pid, _ := holdAddr(t, name)
+	_, err := Bind([]configs.Socket{{Name: "api", Path: name}})
+	want := fmt.Sprintf("sockets: api: bind %s: address already in use (pid %d (%s) holds it; stop that process or choose another name)", name, pid, filepath.Base(os.Args[0]))
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v\nwant %s", err, want)
 	}
 }
 
