@@ -149,60 +149,9 @@ type socketDraft struct {
 func validateSockets(ps *problems, drafts []socketDraft) []listenAddr {
 	var valid []Socket
 	for i := range drafts {
-		s, has := &drafts[i].Socket, drafts[i].present
-		key := "sockets." + s.Name
-		tcpish := has["port"] || has["host"]
-		switch {
-		case has["path"] && tcpish:
-			ps.add(key, "has both path and host/port: a socket is either unix (path) or tcp (host and port); remove one")
-			continue
-		case !has["path"] && !has["port"]:
-			ps.add(key, "needs either port (with host, default %s; port 0 lets the kernel choose) or path (a unix socket)", DefaultSocketHost)
-			continue
-		case has["path"] && s.Path == "":
-			ps.add(key+".path", "must not be empty")
-			continue
+		if checkSocket(ps, &drafts[i]) {
+			valid = append(valid, drafts[i].Socket)
 		}
-		if s.Family == "" {
-			s.Family = DefaultSocketFamily
-			if has["path"] {
-				s.Family = "unix"
-			}
-		}
-		s.Family = strings.ToLower(s.Family)
-		if !slices.Contains(socketFamiles, s.Family) {
-			ps.add(key+".family", "must be one of %s, got %q", strings.Join(socketFamiles, ", "), s.Family)
-			continue
-		}
-		ip := net.ParseIP(s.Host)
-		switch {
-		case s.Family == "unix" && !has["path"]:
-			ps.add(key+".family", `is "unix" but the socket has host/port; set path instead`)
-			continue
-		case s.Family != "unix" && has["path"]:
-			ps.add(key+".family", "is %q but the socket has a path; use family = \"unix\" or set host and port", s.Family)
-			continue
-		case s.Family != "unix" && s.Host == "":
-			ps.add(key+".host", "must not be empty (use 0.0.0.0 or :: for every interface)")
-			continue
-		case s.Family == "tcp4" && ip != nil && ip.To4() == nil:
-			ps.add(key+".family", "is tcp4 but host %s is an IPv6 address", s.Host)
-			continue
-		case s.Family == "tcp6" && ip != nil && ip.To4() != nil:
-			ps.add(key+".family", "is tcp6 but host %s is an IPv4 address", s.Host)
-			continue
-		case s.Family == "unix" && unixPathProblem(s.Path) != "":
-			ps.add(key+".path", "%s", unixPathProblem(s.Path))
-			continue
-		case s.Family != "unix" && hostProblem(s.Host) != "":
-			ps.add(key+".host", "%s", hostProblem(s.Host))
-			continue
-		}
-		if !validBindIPv6Only(ps, key, *s) {
-			continue
-		}
-		validateSocketOwner(ps, key, *s)
-		valid = append(valid, *s)
 	}
 	var addrs []listenAddr
 	for _, s := range valid {
@@ -211,6 +160,65 @@ func validateSockets(ps *problems, drafts []socketDraft) []listenAddr {
 		}
 	}
 	return addrs
+}
+
+// checkSocket checks one socket alone (filling its default family) and
+// reports whether it is valid.
+func checkSocket(ps *problems, d *socketDraft) bool {
+	s, has := &d.Socket, d.present
+	key := "sockets." + s.Name
+	tcpish := has["port"] || has["host"]
+	switch {
+	case has["path"] && tcpish:
+		ps.add(key, "has both path and host/port: a socket is either unix (path) or tcp (host and port); remove one")
+		return false
+	case !has["path"] && !has["port"]:
+		ps.add(key, "needs either port (with host, default %s; port 0 lets the kernel choose) or path (a unix socket)", DefaultSocketHost)
+		return false
+	case has["path"] && s.Path == "":
+		ps.add(key+".path", "must not be empty")
+		return false
+	}
+	if s.Family == "" {
+		s.Family = DefaultSocketFamily
+		if has["path"] {
+			s.Family = "unix"
+		}
+	}
+	s.Family = strings.ToLower(s.Family)
+	if !slices.Contains(socketFamiles, s.Family) {
+		ps.add(key+".family", "must be one of %s, got %q", strings.Join(socketFamiles, ", "), s.Family)
+		return false
+	}
+	ip := net.ParseIP(s.Host)
+	switch {
+	case s.Family == "unix" && !has["path"]:
+		ps.add(key+".family", `is "unix" but the socket has host/port; set path instead`)
+		return false
+	case s.Family != "unix" && has["path"]:
+		ps.add(key+".family", "is %q but the socket has a path; use family = \"unix\" or set host and port", s.Family)
+		return false
+	case s.Family != "unix" && s.Host == "":
+		ps.add(key+".host", "must not be empty (use 0.0.0.0 or :: for every interface)")
+		return false
+	case s.Family == "tcp4" && ip != nil && ip.To4() == nil:
+		ps.add(key+".family", "is tcp4 but host %s is an IPv6 address", s.Host)
+		return false
+	case s.Family == "tcp6" && ip != nil && ip.To4() != nil:
+		ps.add(key+".family", "is tcp6 but host %s is an IPv4 address", s.Host)
+		return false
+	case s.Family == "unix" && unixPathProblem(s.Path) != "":
+		ps.add(key+".path", "%s", unixPathProblem(s.Path))
+		return false
+	case s.Family != "unix" && hostProblem(s.Host) != "":
+		ps.add(key+".host", "%s", hostProblem(s.Host))
+		return false
+	}
+	if !validBindIPv6Only(ps, key, *s) {
+		return false
+	}
+	validateSocketOwner(ps, key, *s)
+	return true
 }
 
 // validBindIPv6Only checks a socket's bind_ipv6_only: "both" or

@@ -250,13 +250,8 @@ func bindUnix(s configs.Socket, viaTemp bool) (l *Listener, tmp string, err erro
 	if isAbstract(s.Path) {
 		return bindAbstract(s)
 	}
-	target := s.Path
-	if viaTemp {
-		target = besideName(s.Path)
-		if len(target) > maxUnixPath {
-			return fail("bind", errors.New("no room for a temporary socket name next to the path"), "choose a shorter path")
-		}
-	} else if err := clearUnixPath(s); err != nil {
+	target, err := unixTarget(s, viaTemp)
+	if err != nil {
 		return nil, "", err
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -303,6 +298,19 @@ func bindUnix(s configs.Socket, viaTemp bool) (l *Listener, tmp string, err erro
 		fd:    fd,
 		owned: id,
 	}, tmp, nil
+}
+
+// unixTarget is the name bindUnix binds: a temporary one beside the path
+// (viaTemp), or the path itself, once a stale socket file there is gone.
+func unixTarget(s configs.Socket, viaTemp bool) (string, error) {
+	if !viaTemp {
+		return s.Path, clearUnixPath(s)
+	}
+	target := besideName(s.Path)
+	if len(target) > maxUnixPath {
+		return "", &Error{Socket: s.Name, Op: "bind", Addr: s.Path, Err: errors.New("no room for a temporary socket name next to the path"), Hint: "choose a shorter path"}
+	}
+	return target, nil
 }
 
 // isAbstract reports whether path names a socket in Linux's abstract
