@@ -103,8 +103,8 @@ func nulIn(ps *problems, key string, v any) {
 // path taken by a file that is not a socket (poold replaces a stale
 // socket file only), and a port below the unprivileged ones when the
 // user running --check lacks CAP_NET_BIND_SERVICE (PortProblem), as for
-// nice and oom_score_adj. Whether poold's user may write a unix
-// socket's directory is left to the bind.
+// nice and oom_score_adj, and a unix socket's directory poold's user
+// may not write to (--check runs as the user poold will).
 func SocketProblems(file string, sockets []Socket) error {
 	ps := &problems{}
 	for _, s := range sockets {
@@ -138,6 +138,10 @@ func socketPathProblem(path string) string {
 	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
 		return fmt.Sprintf("%s exists and is not a socket (%s), which poold does not remove; remove it or choose another path", path, describeMode(fi.Mode()))
+	}
+	// As bind will: with this process's effective ids (root passes).
+	if err := unix.Faccessat(unix.AT_FDCWD, dir, unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
+		return fmt.Sprintf("%s: poold's user (uid %d) may not create files in directory %s (%v); fix the directory's permissions or owner, or choose another path", path, os.Geteuid(), dir, err)
 	}
 	return ""
 }
