@@ -218,7 +218,24 @@ func checkSocket(ps *problems, d *socketDraft) bool {
 		return false
 	}
 	validateSocketOwner(ps, key, *s)
+	if has["backlog"] {
+		warnBacklog(ps, key, s.Backlog)
+	}
 	return true
+}
+
+// warnBacklog warns of a backlog above net.core.somaxconn, which the
+// kernel applies instead, silently (listsockets shows it as QUEUE's
+// limit). Only for a backlog the config sets: poold's default is its
+// own choice.
+func warnBacklog(ps *problems, key string, backlog int) {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		return
+	}
+	if max, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && backlog > max {
+		ps.warn(key+".backlog", "%d is above net.core.somaxconn (%d), which the kernel applies instead: at most %d connections wait to be accepted; raise it (sysctl -w net.core.somaxconn=%d, and in /etc/sysctl.d to keep it) or set backlog <= %d", backlog, max, max, backlog, max)
+	}
 }
 
 // validBindIPv6Only checks a socket's bind_ipv6_only: "both" or
