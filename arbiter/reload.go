@@ -163,7 +163,11 @@ func (a *Arbiter) prepareReload(cfg *configs.Config, began map[*watcher.Watcher]
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
+		before := a.socks.List()
 		closeRemoved, err := a.socks.Apply(cfg.Sockets)
+		if err == nil {
+			closeRemoved = logSocketChanges(a.log, before, a.socks.List(), closeRemoved)
+		}
 		a.post(configMsg{cfg: cfg, began: began, err: err, closeRemoved: closeRemoved, reply: reply})
 	}()
 }

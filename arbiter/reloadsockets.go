@@ -5,6 +5,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/sockets"
@@ -93,4 +96,47 @@ func (d socketDiff) summary() string {
 		return ""
 	}
 	return "sockets: " + strings.Join(parts, ", ")
+}
+
+// logSocketChanges logs what a config reload's sockets.Set.Apply did,
+// with addresses (the reply and the summary name the sockets only):
+// each socket bound anew, changed in place or renamed, from before (the
+// Set's sockets before Apply) to after (them after it). It returns
+// closeRemoved wrapped to log, once, each old socket it closes, with
+// the address it leaves.
+func logSocketChanges(log hclog.Logger, before, after []*sockets.Listener, closeRemoved func() error) func() error {
+	byFD := make(map[int]*sockets.Listener, len(before))
+	for _, l := range before {
+		byFD[l.FD()] = l
+	}
+	kept := make(map[int]bool, len(after))
+	for _, l := range after {
+		kept[l.FD()] = true
+		was, ok := byFD[l.FD()]
+		switch {
+		case !ok:
+			log.Info("socket bound by config reload", "socket", l.Name, "address", l.Addr(), "fd", l.FD())
+		case was.Name != l.Name:
+			log.Info("socket renamed by config reload", "socket", l.Name, "was", was.Name, "address", l.Addr(), "fd", l.FD())
+		case was.Spec != l.Spec:
+			log.Info("socket changed in place by config reload", "socket", l.Name, "address", l.Addr(), "fd", l.FD())
+		}
+	}
+	var leaving []*sockets.Listener
+	for _, l := range before {
+		if !kept[l.FD()] {
+			leaving = append(leaving, l)
+			log.Info("socket leaving by config reload: it closes once the workers that use it have stopped", "socket", l.Name, "address", l.Addr(), "fd", l.FD())
+		}
+	}
+	var once sync.Once
+	return func() error {
+		err := closeRemoved()
+		once.Do(func() {
+			for _, l := range leaving {
+				log.Info("socket closed: a config reload replaced or removed it", "socket", l.Name, "address", l.Addr())
+			}
+		})
+		return err
+	}
 }
