@@ -103,14 +103,14 @@ func TestWildcard6Reload(t *testing.T) {
 	}
 	sp.BindIPv6Only = configs.BindIPv6Only
 	_, err := s.Apply([]configs.Socket{sp})
-	wantErr(t, err, `poold's socket "any" on this port was bound dual-stack (IPv4 too)`, `the config wants it IPv6 only (bind_ipv6_only = "ipv6-only")`, `set bind_ipv6_only = "both" to keep the socket as it is (nothing was changed)`)
+	wantErr(t, err, `poold's socket "any" on this port was bound dual-stack (IPv4 too)`, `the config wants it IPv6 only (bind_ipv6_only = "ipv6-only")`, `restart poold to apply it, or set bind_ipv6_only = "both" to keep the socket as it is`)
 	if l := mustGet(t, s, "any"); l.FD() != before.FD() {
 		t.Error("a refused reload changed the socket")
 	}
 	// An IPv4 socket added at its port: the same refusal.
 	sp.BindIPv6Only = ""
 	_, err = s.Apply([]configs.Socket{sp, {Name: "v4", Host: "0.0.0.0", Port: port}})
-	wantErr(t, err, `the config wants it IPv6 only (another socket of the config binds IPv4 at this port)`)
+	wantErr(t, err, `the config wants it IPv6 only (another socket of the config binds IPv4 at this port), which needs the port free: restart poold to apply it, or give the IPv4 socket another port`)
 }
 
 // TestWildcard6InheritedKeepsItsFamily: an upgrade from a build that

@@ -221,5 +221,9 @@ func familyHint(cur *Listener, sp configs.Socket, v6only bool) string {
 	if v6only {
 		want = "IPv6 only"
 	}
-	return fmt.Sprintf("poold's socket %q on this port was bound %s, and the kernel fixes that at bind; the config wants it %s (%s), which needs the port free: restart poold to apply it, or set bind_ipv6_only = %q to keep the socket as it is (nothing was changed)", cur.Name, is, want, why, keep)
+	other := fmt.Sprintf("set bind_ipv6_only = %q to keep the socket as it is", keep)
+	if v6only && sp.BindIPv6Only == "" {
+		other = "give the IPv4 socket another port" // "both" beside it is refused
+	}
+	return fmt.Sprintf("poold's socket %q on this port was bound %s, and the kernel fixes that at bind; the config wants it %s (%s), which needs the port free: restart poold to apply it, or %s", cur.Name, is, want, why, other)
 }
