@@ -38,6 +38,7 @@ func TestMain(m *testing.M) {
 		os.Args = append([]string{"poold"}, strings.Fields(os.Getenv("POOLD_TEST_ARGS"))...)
 		main()
 	}
+	workertest.QuickRaceExits()
 	os.Exit(m.Run())
 }
 

@@ -70,6 +70,9 @@ func Main() {
 	if !ok {
 		return
 	}
+	if mode != "crash" { // exits 3: no sleep
+		quickRaceExit()
+	}
 	if err := run(mode); err != nil {
 		fmt.Fprintf(os.Stderr, "workertest %s: %v\n", mode, err)
 		os.Exit(1)
