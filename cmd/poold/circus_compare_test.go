@@ -54,8 +54,8 @@ func TestCircusdSideBySide(t *testing.T) {
 	p := startPoold(t, circusConfig)
 	c := dialControl(t, p)
 	proctest.Eventually(t, "poold's workers", func() bool { return goCount(t, c) == 3 })
-	// The workers never wait on the socket, so poold counts them ready
-	// only at the end of readiness spawn's 10 s bound; circusd at once.
+	// Ready as soon as started (readiness "delay", ready_delay 0), as
+	// circusd counts them.
 	proctest.Eventually(t, "poold's web active", func() bool {
 		return call(t, c, "status", map[string]any{"name": "web"})["status"] == "active"
 	})

@@ -18,6 +18,9 @@ import (
 // circusConfig: one watcher with env and a socket whose workers have a
 // child (the shell's sleep; the worker execs another sleep once it is
 // gone), and a plain one.
+// web's workers never wait on its socket, so readiness "spawn" would count
+// each one ready only at its 10 s bound (80 s of TestCircusdSideBySide's
+// 98 under -race); ready as soon as started, as circusd counts them.
 const circusConfig = `
 [arbiter]
 ENDPOINTS
@@ -30,6 +33,8 @@ numprocesses = 2
 use_sockets = true
 env = ["FOO=bar", "HELLO=world"]
 graceful_timeout = "2s"
+readiness = "delay"
+ready_delay = 0
 [watchers.other]
 cmd = "/bin/sleep"
 args = ["3600"]
