@@ -35,7 +35,12 @@ graceful_timeout = "1h"
 		return p.do("status", map[string]any{"name": "web"})["status"] == "active" && len(p.pids("web")) == 1
 	})
 	old := p.pids("web")[0]
-	t.Cleanup(func() { _ = syscall.Kill(old, syscall.SIGKILL) }) // it ignores SIGTERM for an hour
+	t.Cleanup(func() {
+		_ = syscall.Kill(old, syscall.SIGKILL) // it ignores SIGTERM for an hour
+		// So does the reload's new worker: poold's stop at the end
+		// kills it at once, not at the test's 30 s bound.
+		_, _ = p.try("set", map[string]any{"name": "web", "options": map[string]any{"graceful_timeout": 0}})
+	})
 
 	c, err := ctlclient.Dial(p.endpoint())
 	if err != nil {
