@@ -27,7 +27,8 @@ import (
 // watcher again, as in Circus; after_stop, after_spawn, before_reap and
 // after_reap only log and publish hook_failure. A stop is done (Settled,
 // a queued start goes on) once its after_stop is. before_reap and
-// after_reap run one after the other once the worker is reaped.
+// after_reap run one after the other once the worker is reaped; a stop
+// is done (stop event, then after_stop) once those of its workers are.
 
 // hookRun is a hook in flight: what to do with its outcome.
 type hookRun struct {
@@ -145,6 +146,28 @@ func (w *Watcher) hookDone(gen uint64, err error) {
 		w.host.Publish(w.spec.Name, events.KindHookSuccess, map[string]any{"name": h.name})
 	}
 	h.then(err)
+	if reapHook(h.name) {
+		// A stop waits for its workers' reap hooks (reapHooksRun): the
+		// last one to end completes it.
+		w.finishStop()
+	}
+}
+
+// reapHook reports whether name is a hook that runs once a worker is
+// reaped.
+func reapHook(name string) bool { return name == "before_reap" || name == "after_reap" }
+
+// reapHooksRun reports whether a before_reap or after_reap hook runs. A
+// stop is not done (no stop event, no after_stop, no answer to a waited
+// stop) until they have ended, as circusd reaps every worker, hooks
+// included, before its after_stop.
+func (w *Watcher) reapHooksRun() bool {
+	for _, h := range w.hooks {
+		if reapHook(h.name) {
+			return true
+		}
+	}
+	return false
 }
 
 // gateStart runs before_start for a watcher about to start; it reports

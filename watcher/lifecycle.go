@@ -140,10 +140,10 @@ func (w *Watcher) stopWorkers(kill bool) {
 	w.finishStop()
 }
 
-// finishStop completes a stop once the last worker is gone, then runs a
-// Start that was waiting for it.
+// finishStop completes a stop once the last worker is gone and its reap
+// hooks have ended, then runs a Start that was waiting for it.
 func (w *Watcher) finishStop() {
-	if w.status != Stopping || len(w.procs) > 0 || w.gate != 0 {
+	if w.status != Stopping || len(w.procs) > 0 || w.gate != 0 || w.reapHooksRun() {
 		return
 	}
 	w.status = Stopped

@@ -270,6 +270,9 @@ func (w *Watcher) Reason() string {
 	if w.status == Stopped && w.startErr != nil {
 		parts = append(parts, fmt.Sprintf("not started: %v; fix the cause, then run `start %s`", w.startErr, w.spec.Name))
 	}
+	if w.status == Stopping && w.workersGone() && w.reapHooksRun() {
+		parts = append(parts, fmt.Sprintf("its workers' before_reap or after_reap hooks run (each at most hook_timeout %v); the stop is done once they end", w.spec.HookTimeout))
+	}
 	if w.afterStop != 0 {
 		parts = append(parts, fmt.Sprintf("its after_stop hook runs (at most hook_timeout %v); the stop is done once it ends", w.spec.HookTimeout))
 	}
@@ -401,16 +404,22 @@ func (w *Watcher) WhenSettled(fn func()) {
 }
 
 // WhenWorkersGone calls fn (on the loop) once the watcher is stopped
-// with no process left, its after_stop hook still running or not, or is
-// settled: at once if it already is. An ordered stop goes on to a watcher that does
+// with no process left, its after_stop hook (or its workers' reap hooks)
+// still running or not, or is settled: at once if it already is. An ordered stop goes on to a watcher that does
 // not need this one's after_stop to be over.
 func (w *Watcher) WhenWorkersGone(fn func()) {
 	w.goneWaiters = append(w.goneWaiters, fn)
 	w.fireWaiters()
 }
 
+// workersGone reports whether the watcher is stopped, or stopping with
+// only its workers' reap hooks left to end (finishStop), with no process.
+func (w *Watcher) workersGone() bool {
+	return len(w.procs) == 0 && (w.status == Stopped || w.status == Stopping && w.gate == 0)
+}
+
 func (w *Watcher) fireWaiters() {
-	for len(w.goneWaiters) > 0 && (w.abandoned || w.status == Stopped && len(w.procs) == 0 || w.Settled()) {
+	for len(w.goneWaiters) > 0 && (w.abandoned || w.workersGone() || w.Settled()) {
 		ws := w.goneWaiters
 		w.goneWaiters = nil
 		for _, fn := range ws {
