@@ -197,7 +197,8 @@ func (a *Arbiter) rolledBack(o reloadOutcome, touched []*watcher.Watcher, ran ma
 // cutShortWhy words, for a watcher a config reload updated, what stopped
 // it before every worker was replaced (ran: it was running when the
 // reload began, so its rollout was under way): rm --nostop, an rm or a
-// later reload that removed it, quit, or a stop; "" when nothing did.
+// later reload that removed it, quit, its own start failing (a hook), or
+// a stop; "" when nothing did.
 // Its settings are not rolled back: a stopped one runs them at its next
 // start, which is why it is not listed under rolled_back either.
 func (a *Arbiter) cutShortWhy(w *watcher.Watcher, ran bool) string {
@@ -217,6 +218,11 @@ func (a *Arbiter) cutShortWhy(w *watcher.Watcher, ran bool) string {
 		return "an rm or a later config reload removed it before every worker was replaced: it is gone"
 	case a.stopping:
 		return "poold began to shut down (quit, or a signal) before every worker was replaced"
+	}
+	if err := w.StartError(); err != nil {
+		// Its own start failed (a before_start or after_start hook):
+		// nobody stopped it.
+		return fmt.Sprintf("its start failed before every worker was replaced: %v; it is stopped, with the new settings, which its next start runs: fix the cause, then run poolctl start %s", err, w.Name())
 	}
 	return fmt.Sprintf("a stop came in before every worker was replaced: it is stopped, with the new settings, which its next start runs (poolctl start %s)", w.Name())
 }
