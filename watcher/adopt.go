@@ -52,6 +52,9 @@ type SlotState struct {
 	LastExit string        `json:"last_exit,omitempty"`
 	LastPid  int           `json:"last_pid,omitempty"` // for the reason's "see its output" hint
 	BadExit  bool          `json:"bad_exit,omitempty"` // see slot.badExit; an older build hands over none
+	// HookFailed: failed by its before_spawn hook, not by flapping
+	// (slot.hookFailed); an older build hands over none.
+	HookFailed bool `json:"hook_failed,omitempty"`
 }
 
 // State is a watcher as handed to a new image of poold: its spec as
@@ -139,7 +142,7 @@ func (w *Watcher) Snapshot(now time.Time) State {
 	}
 	for wid, s := range w.slots {
 		ss := SlotState{Wid: wid, Hold: s.hold, Streak: s.counters.Streak, Pauses: s.counters.Pauses,
-			Restarts: s.restarts, LastExit: s.lastExit, LastPid: s.lastPid, BadExit: s.badExit}
+			Restarts: s.restarts, LastExit: s.lastExit, LastPid: s.lastPid, BadExit: s.badExit, HookFailed: s.hookFailed}
 		if !s.until.IsZero() {
 			ss.Left = max(s.until.Sub(now), 0)
 		}
@@ -174,6 +177,7 @@ func (w *Watcher) Adopt(st State) error {
 			until = now.Add(ss.Left)
 		}
 		w.setHold(s, ss.Hold, until)
+		s.hookFailed = ss.HookFailed && ss.Hold == HoldFailed
 		switch ss.Hold {
 		case HoldBackoff:
 			w.host.After(ss.Left, Timer{Watcher: w.id, Kind: TimerRespawn, Wid: ss.Wid, Gen: s.epoch})
