@@ -236,8 +236,7 @@ func (t *Tree) v1Hiers() []v1Hier {
 func JoinV1(pid int, dirs []string) error {
 	for _, d := range dirs {
 		if err := writeProcs(d, pid); err != nil {
-			return fmt.Errorf("move pid %d into cgroup %s: %w (was the cgroup removed, or its pids limit reached? "+
-				"poold retries the start after its backoff; `poolctl status NAME` shows the slot)", pid, d, err)
+			return joinError(pid, d, err)
 		}
 	}
 	return nil

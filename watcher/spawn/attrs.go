@@ -78,15 +78,12 @@ func forkAttr(spec ProcSpec, viaShim bool) (forkDir, *syscall.Credential) {
 }
 
 // applyAttrs is the shim's part, in the order that keeps privileges
-// while they are needed: its cgroup v1 directories, oom_score_adj (through /proc, before the chroot
+// while they are needed: oom_score_adj (through /proc, before the chroot
 // hides it), nice, rlimits (a hard limit may only be raised as root),
 // umask, chroot, the user, the working directory. It runs on the thread
-// that will exec (nice and the parent-death signal are per thread).
+// that will exec (nice and the parent-death signal are per thread). The
+// cgroup v1 directories come after it, right before the exec (runShim).
 func applyAttrs(spec shimSpec) error {
-	// First, while the shim holds poold's privileges (cgroup.JoinV1).
-	if err := cgroup.JoinV1(os.Getpid(), spec.V1Cgroups); err != nil {
-		return err
-	}
 	if err := setAttrs(0, spec.OOMScoreAdj, spec.Nice, spec.Rlimits); err != nil {
 		return err
 	}

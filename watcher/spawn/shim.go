@@ -7,10 +7,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/watcher/cgroup"
 )
 
 // The exec shim. Go cannot run code between fork and exec, yet a worker's
@@ -78,10 +82,19 @@ func runShim(raw string) int {
 		// A good exec closes it; the worker never sees it.
 		unix.CloseOnExec(spec.Status)
 	}
+	// No garbage collection, whose workers want threads: the shim
+	// allocates little, and the exec frees it all.
+	debug.SetGCPercent(-1)
 	// Nice and the parent-death signal belong to a thread: the one
 	// that execs.
 	runtime.LockOSThread()
-	if err := applyAttrs(spec); err != nil {
+	// The cgroup v1 directories are opened now, with poold's rights
+	// and before a chroot hides them, and entered last (V1Entry).
+	entry, err := cgroup.OpenV1Entry(spec.V1Cgroups)
+	if err == nil {
+		err = applyAttrs(spec)
+	}
+	if err != nil {
 		shimFailed(spec, spec.Path+": ", "", err)
 		return 127
 	}
@@ -92,10 +105,27 @@ func runShim(raw string) int {
 		}
 		env = append(env, kv)
 	}
+	pid := strconv.Itoa(os.Getpid())
 	if spec.Listen {
-		env = append(env, "LISTEN_PID="+strconv.Itoa(os.Getpid()))
+		env = append(env, "LISTEN_PID="+pid)
 	}
-	err := unix.Exec(spec.Path, spec.Argv, env)
+	// Between the join and the exec the runtime should have no reason
+	// to start a thread, which a pids limit may refuse (the runtime then
+	// aborts or hangs): no other goroutine runs (one P, which this one
+	// holds; a thread started for another P has started once GOMAXPROCS's
+	// stop of the world is over), this one makes raw syscalls only
+	// (nothing to hand its P off for), and it was just scheduled
+	// (Gosched), so the runtime's preemption of a goroutine that ran for
+	// 10 ms, which hands its P to another thread, is far off. This
+	// narrows the window to the join's write and the exec; it cannot
+	// close it for a runtime that wants a thread for its own reasons.
+	runtime.GOMAXPROCS(1)
+	runtime.Gosched()
+	if err := entry.Enter([]byte(pid)); err != nil {
+		shimFailed(spec, spec.Path+": ", "", err)
+		return 127
+	}
+	err = unix.Exec(spec.Path, spec.Argv, env)
 	shimFailed(spec, "exec "+spec.Path+": ", "exec: ", err)
 	return 127
 }
@@ -103,13 +133,21 @@ func runShim(raw string) int {
 // shimFailed says why the worker's program could not run: on stderr
 // (after what, naming the path), and to poold through the status pipe
 // (after toPoold; poold names the path), errno first (0 for none).
+// It writes with raw syscalls: the shim may be in its pids limit
+// already, where the runtime may get no thread to hand this one's P to.
 func shimFailed(spec shimSpec, what, toPoold string, err error) {
-	fmt.Fprintf(os.Stderr, "poold-exec: %s%v\n", what, err)
+	rawWrite(2, []byte(fmt.Sprintf("poold-exec: %s%v\n", what, err)))
 	if spec.Status <= 0 {
 		return
 	}
 	var errno syscall.Errno
 	errors.As(err, &errno)
 	b := binary.NativeEndian.AppendUint32(nil, uint32(errno))
-	_, _ = unix.Write(spec.Status, append(append(b, toPoold...), err.Error()...)) // poold reads it, or has gone
+	rawWrite(spec.Status, append(append(b, toPoold...), err.Error()...)) // poold reads it, or has gone
+}
+
+// rawWrite writes b to fd in one write(2) that keeps the P (a short
+// write or an error: the shim has no one else to tell).
+func rawWrite(fd int, b []byte) {
+	_, _, _ = unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 }
