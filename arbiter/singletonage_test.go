@@ -28,7 +28,8 @@ func TestSingletonMaxAgeNeverRunsTwo(t *testing.T) {
 
 // After a rolling reload the singleton runs in wid 2, and its next
 // replacement was started at once in the free wid 1, beside the old one
-// still stopping (r50b review: 3 s of two schedulers).
+// still stopping (r50b review: 3 s of two schedulers). Since r59 the
+// reload itself stops the old worker first as well.
 func TestSingletonStopsFirstAfterAReload(t *testing.T) {
 	w := stubbornOn("cron", "s", 1) // ignores TERM: killed after graceful_timeout
 	w.Singleton = true
@@ -36,18 +37,11 @@ func TestSingletonStopsFirstAfterAReload(t *testing.T) {
 	w.MaxAge = time.Second
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("s")}, Watchers: []configs.Watcher{w}}, Options{})
 	live := map[int]bool{h.spawned(): true}
-	h.do("reload", map[string]any{"name": "cron", "waiting": true})
-	// The reload's overlap (as circusd's graceful reload) is allowed:
-	// count its spawn and the old worker's exit.
-	for seen := 0; seen < 2; seen++ {
-		ev := h.next("", func(ev events.Event) bool {
-			return ev.Kind == events.KindSpawn || ev.Kind == events.KindExit
-		})
-		if pid := ev.Fields["process_pid"].(int); ev.Kind == events.KindExit {
-			delete(live, pid)
-		} else {
-			live[pid] = true
-		}
+	h.serving("s")
+	reply := doAsync(h, "reload", map[string]any{"name": "cron", "waiting": true})
+	neverTwo(t, h, live, 1) // the reload stops the old one first too
+	if r := <-reply; r["status"] != "ok" {
+		t.Fatalf("reload replied %v", r)
 	}
 	neverTwo(t, h, live, 2)
 }

@@ -186,10 +186,10 @@ func (w *Watcher) fill(c census) bool {
 		// which every event of a big spawn paid again.
 		return false
 	}
-	if w.spec.Singleton && w.roll == nil && len(w.procs) > 0 {
+	if w.spec.Singleton && len(w.procs) > 0 {
 		// A singleton's replacement waits for the last of its processes
-		// to end, whatever its wid (after a rolling reload it runs in
-		// wid 2, and wid 1 is free).
+		// to end, whatever its wid (one adopted from an older image may
+		// run in wid 2, and wid 1 is free).
 		return false
 	}
 	roll := w.roll
@@ -225,6 +225,14 @@ func (w *Watcher) fill(c census) bool {
 func (w *Watcher) retireOld(c census) bool {
 	if len(c.old) == 0 {
 		return false
+	}
+	if w.spec.Singleton {
+		// It never runs twice: the old one stops first, and fill starts
+		// the new one once it is gone (a rollout of it is stop, start).
+		for _, p := range c.old {
+			w.retire(p)
+		}
+		return true
 	}
 	ready := c.old[:0:0]
 	changed := false

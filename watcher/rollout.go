@@ -124,15 +124,16 @@ func (w *Watcher) abortRoll(err error) {
 
 // surge is how many workers beyond the target may run during a
 // replacement (draining ones included): at least 1, but none for a
-// singleton's one-by-one replacements (max_age, health, limits), whose
-// new worker waits for the old one's exit. A rolling reload of it
-// overlaps the two, as circusd's graceful reload does.
+// singleton, whatever replaces it (max_age, health, limits, a reload, a
+// set or config change that rolls it over): its new worker waits for the
+// old one's exit, as circusd's reload_from_config stops a changed watcher
+// before it starts it again.
 func (w *Watcher) surge() int {
+	if w.spec.Singleton {
+		return 0
+	}
 	if w.roll != nil && w.roll.surge > 0 {
 		return w.roll.surge
-	}
-	if w.roll == nil && w.spec.Singleton {
-		return 0
 	}
 	return w.spec.MaxSurge.Of(w.spec.NumProcesses)
 }
