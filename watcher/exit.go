@@ -117,9 +117,30 @@ func (w *Watcher) ended(p *Process, end End) {
 		s.pastDeaths = false
 		w.setHold(s, HoldExited, time.Time{})
 		log.Info("worker exited with a status listed in no_respawn_exit_codes; its slot stays empty until the watcher is started again", "exit", why)
+	case w.ranItsCourse(p, end, uptime):
+		// A consumer's --burst, --max-jobs or idle exit: it ran, and
+		// ended on purpose. No early death: replaced at once, its
+		// slot's crash count starting over.
+		s.restarts, s.pastDeaths = s.restarts+1, false
+		w.setCounters(s, Counters{})
+		w.setHold(s, HoldDue, time.Time{})
+		log.Info("worker exited with status 0 after it had run; replacing it", "uptime", uptime)
 	default:
 		w.died(s, pid, uptime, why, false, false)
 	}
+}
+
+// ranFor is how long a ready worker must have run for its status 0 to be
+// an end on purpose rather than an early death (supervisord's startsecs).
+const ranFor = time.Second
+
+// ranItsCourse reports whether p, which ended on its own with respawn on,
+// exited with status 0 once it was ready and had run ranFor: a worker
+// that does its share and leaves, which must never back off, flap or
+// fail. One that exits 0 sooner (a misconfigured command, a program that
+// prints its usage) still dies early, so it cannot spin.
+func (w *Watcher) ranItsCourse(p *Process, end End, uptime time.Duration) bool {
+	return w.spec.Respawn && p.State == ProcReady && end.Signal == 0 && end.Code == 0 && uptime >= ranFor
 }
 
 // doneExit reports whether p, which ended on its own, exited with a
