@@ -258,23 +258,29 @@ func (a *Arbiter) finishChecked(m *cmdMsg, ws []*watcher.Watcher, fields func() 
 	}
 	startsAdded := addsStarted(m)
 	sizes := sizesAsked(m, ws)
+	var started []*watcher.Watcher // an add with start answers at a one-shot's end, as start
+	if startsAdded {
+		started = ws
+	}
 	whenAllSettled(ws, func() {
-		why := joinWhy(letGoOf(m.req.Command, ws), changeFailures(m.req.Command, managed(ws)))
-		if startsAdded {
-			// An add with start means it to run, as a start does: one
-			// stopped since (not for a reason its start gave) was cut short.
-			running = notRefused(ws)
-		}
-		why = joinWhy(why, a.stoppedSince(m.req.Command, managed(running)))
-		why = joinWhy(why, resizedSince(m.req.Command, ws, sizes))
-		if undone != nil {
-			why = joinWhy(why, undone())
-		}
-		if why != "" {
-			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
-			return
-		}
-		m.ok(withEnded(fields(), managed(ws)))
+		a.whenOneShotsEnd(started, func() {
+			why := joinWhy(letGoOf(m.req.Command, ws), changeFailures(m.req.Command, managed(ws)))
+			if startsAdded {
+				// An add with start means it to run, as a start does: one
+				// stopped since (not for a reason its start gave) was cut short.
+				running = notRefused(ws)
+			}
+			why = joinWhy(why, a.stoppedSince(m.req.Command, managed(running)))
+			why = joinWhy(why, resizedSince(m.req.Command, ws, sizes))
+			if undone != nil {
+				why = joinWhy(why, undone())
+			}
+			if why != "" {
+				m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
+				return
+			}
+			m.ok(withEnded(fields(), managed(ws)))
+		})
 	})
 	return nil
 }

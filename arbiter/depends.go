@@ -33,7 +33,9 @@ const (
 // starts again is pending, not down, until that start fails (restart.go).
 // A one-shot that ran out (watcher.RanOut) is up when every worker ended
 // as configured, its work done, as systemd's Type=oneshot unit that
-// exited 0 satisfies Requires= and After=; down when one failed.
+// exited 0 satisfies Requires= and After=; down when one failed. Until
+// then it is pending, however ready its workers are: what depends on a
+// migration starts after it has ended well, never beside it.
 func (a *Arbiter) stateOf(d *watcher.Watcher) depState {
 	switch d.Status() {
 	case watcher.Stopped, watcher.Stopping:
@@ -46,6 +48,12 @@ func (a *Arbiter) stateOf(d *watcher.Watcher) depState {
 			}
 		}
 		return depDown
+	}
+	if isOneShot(d) && d.FailedEnds() != "" {
+		return depDown // a worker failed while others run: so did its work
+	}
+	if oneShotRuns(d) {
+		return depPending
 	}
 	if d.Settled() && (d.Target() == 0 || ready(d) > 0) {
 		return depUp

@@ -40,15 +40,17 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 		meant = a.withDeps(a.toStart(m, ws))
 	}
 	act(ws, func() {
-		// A waited start (or restart) that left slots without a worker
-		// did not start them: say so, as systemctl start would.
-		why := joinWhy(startFailures(m.req.Command, managed(meant)), a.runsAgain(m.req.Command, managed(ws)))
-		why = joinWhy(letGoOf(m.req.Command, ws), why)
-		if why != "" {
-			m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
-			return
-		}
-		m.ok(withEnded(fields(), managed(meant)))
+		a.whenOneShotsEnd(meant, func() {
+			// A waited start (or restart) that left slots without a worker
+			// did not start them: say so, as systemctl start would.
+			why := joinWhy(startFailures(m.req.Command, managed(meant)), a.runsAgain(m.req.Command, managed(ws)))
+			why = joinWhy(letGoOf(m.req.Command, ws), why)
+			if why != "" {
+				m.failWith(errorf(ErrnoAsync, "%s: %s", m.req.Command, why), fields())
+				return
+			}
+			m.ok(withEnded(fields(), managed(meant)))
+		})
 	})
 	return nil
 }

@@ -1,6 +1,10 @@
 package arbiter
 
-import "github.com/poold/poold/watcher"
+import (
+	"time"
+
+	"github.com/poold/poold/watcher"
+)
 
 // One-shots (respawn = false) stop on their own once their workers have
 // ended. A waited command that started one must then say how its work
@@ -82,4 +86,29 @@ func oneShotsOf(started []*watcher.Watcher) (failed, ended map[string]string) {
 		}
 	}
 	return failed, ended
+}
+
+// isOneShot reports whether w is a one-shot (respawn = false): its work is
+// done when its workers have ended, not when they are ready.
+func isOneShot(w *watcher.Watcher) bool { return !w.Spec().Respawn }
+
+// oneShotRuns reports whether w is a one-shot still at work: started,
+// with a worker left, and none failed yet (a failure is its end already).
+func oneShotRuns(w *watcher.Watcher) bool {
+	st := w.Status()
+	return isOneShot(w) && st != watcher.Stopped && st != watcher.Stopping && len(w.Pids()) > 0 && w.FailedEnds() == ""
+}
+
+// whenOneShotsEnd calls fn (on the loop) once no one-shot of ws runs any
+// more (oneShotRuns), looking again every settlePoll: a waited start of a
+// one-shot answers how its work ended, as systemctl start of a
+// Type=oneshot unit returns once it has exited, not 100 ms into its run.
+func (a *Arbiter) whenOneShotsEnd(ws []*watcher.Watcher, fn func()) {
+	for _, w := range ws {
+		if oneShotRuns(w) {
+			time.AfterFunc(settlePoll, func() { a.post(funcMsg{func() { a.whenOneShotsEnd(ws, fn) }}) })
+			return
+		}
+	}
+	fn()
 }
