@@ -14,7 +14,9 @@ const statusHelp = `Without NAME: every watcher and its status, with the reason 
 watcher that has one. With NAME: its status on the first line; then, when
 something is wrong, the reason, and the worker slots that are not running
 normally (backoff, paused, failed, exited) with how their last worker ended
-and when poold tries again.
+and when poold tries again. Workers still stopping in a watcher that runs
+(the old ones of a reload draining their requests or jobs) get a line
+("stopping: 2 workers still draining: wid 3 (pid 103), ...").
 
 READY is how many of a watcher's workers are ready (serving), of the
 number it runs (numprocesses): "3/4"; during a rolling reload old and new
@@ -160,6 +162,11 @@ func formatWatcherStatus(w io.Writer, r reply) error {
 			return err
 		}
 	}
+	if line := drainingLine(r["slots"], status); line != "" {
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
+	}
 	slots := troubledSlots(r["slots"])
 	if len(slots) == 0 {
 		return nil
@@ -216,6 +223,44 @@ func troubledSlots(v any) []map[string]any {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return num(out[i]["wid"]) < num(out[j]["wid"]) })
 	return out
+}
+
+// drainShown is how many draining workers drainingLine names.
+const drainShown = 5
+
+// drainingLine words the workers still stopping in a watcher that runs
+// (the old workers of a reload finishing their requests or jobs, up to
+// graceful_timeout): "stopping: 2 workers still draining: wid 3 (pid
+// 103), wid 4 (pid 104)"; "" when none is, or the watcher itself is
+// stopping, which its status says.
+func drainingLine(v any, status string) string {
+	if status == "stopping" || status == "stopped" {
+		return ""
+	}
+	list, _ := v.([]any)
+	var who []string
+	n := 0
+	for _, s := range list {
+		m, ok := s.(map[string]any)
+		if st, _ := m["state"].(string); !ok || st != "stopping" {
+			continue
+		}
+		n++
+		if n <= drainShown {
+			who = append(who, fmt.Sprintf("wid %s (pid %s)", render(m["wid"]), render(m["pid"])))
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	if n > drainShown {
+		who = append(who, fmt.Sprintf("and %d more", n-drainShown))
+	}
+	noun := "workers"
+	if n == 1 {
+		noun = "worker"
+	}
+	return fmt.Sprintf("stopping: %d %s still draining: %s", n, noun, strings.Join(who, ", "))
 }
 
 // orDash prints a number where 0 means none (a slot's pid) as "-".

@@ -31,9 +31,23 @@ func TestFormatStatus(t *testing.T) {
 			lines(
 				"flapping",
 				"reason: worker exited with status 3 within 1s of start, 5 times in 10s",
+				"stopping: 1 worker still draining: wid 4 (pid 104)",
 				"WID  STATE    PID  RESTARTS  RETRY  LAST EXIT",
 				"2    backoff  -    2         now    killed by signal KILL",
 				"3    paused   -    5         in 7s  exited with status 3")},
+		// The old workers of a reload finishing their jobs: README said
+		// status NAME shows them, and it printed "active" alone (r59b).
+		{"one, old workers draining after a reload", `{"status":"active","time":1700000000,"slots":[
+			{"wid":1,"state":"ready","pid":201,"restarts":0,"last_exit":"","retry_at":0},
+			{"wid":2,"state":"ready","pid":202,"restarts":0,"last_exit":"","retry_at":0},
+			{"wid":3,"state":"stopping","pid":101,"restarts":0,"last_exit":"","retry_at":0},
+			{"wid":4,"state":"stopping","pid":102,"restarts":0,"last_exit":"","retry_at":0}]}`,
+			lines(
+				"active",
+				"stopping: 2 workers still draining: wid 3 (pid 101), wid 4 (pid 102)")},
+		{"one, stopping, its workers not listed again", `{"status":"stopping","time":1700000000,"slots":[
+			{"wid":1,"state":"stopping","pid":101,"restarts":0,"last_exit":"","retry_at":0}]}`,
+			lines("stopping")},
 		{"one, failed", `{"status":"failed","time":1700000000,"reason":"2 slots gave up",
 			"slots":[
 			{"wid":1,"state":"failed","pid":0,"restarts":6,"last_exit":"spawn error: exec: \"nope\": executable file not found in $PATH","retry_at":0},
