@@ -205,10 +205,17 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int, execing 
 	answeredAt := time.Now()   // when poold last answered
 	took := answeredAt         // when poold last answered or took a request
 	var refusedSince time.Time // the first of the refusals in a row
+	said := false              // the wait's reason is on stderr
 	for {
 		out, err := a.upgradeStatus(ctx)
 		if err == nil && num(out["id"]) > lastID && out["state"] != "upgrading" {
 			return a.printUpgrade(out)
+		}
+		if why, _ := out["reason"].(string); err == nil && why != "" && !said && out["state"] == "upgrading" && stderrNotes(a.stderr) {
+			// Held behind a waited reload, a rollout, a hook: say what
+			// for, once, rather than wait in silence.
+			said = true
+			fmt.Fprintf(a.stderr, "poolctl: the upgrade waits: %s; it goes on by itself once that is done (poolctl upgrade --status tells where it stands)\n", why)
 		}
 		if answered(err) {
 			answeredAt = time.Now()
@@ -243,6 +250,11 @@ func (a *app) waitUpgrade(ctx context.Context, lastID float64, pid int, execing 
 		}
 	}
 }
+
+// stderrNotes reports whether poolctl upgrade tells on w why it waits:
+// only on a terminal, so that a script's stderr gets only the outcome
+// and errors. A variable for tests.
+var stderrNotes = isTerminal
 
 // silentError says that poold, pid, took requests at endpoint and
 // answered none for upgradeSilent, err the last error, and what to do.
