@@ -282,6 +282,9 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 	a.replayHeld()
 }
 
+// errStopDuringUpgrade is handOver's answer to a stop asked during it.
+var errStopDuringUpgrade = errors.New("poold was asked to stop (SIGTERM, SIGINT) during the upgrade: it stops instead of re-executing")
+
 // handOver stops the output readers, writes the state and execs. It
 // returns only if that failed, with every reader running again.
 func (a *Arbiter) handOver() error {
@@ -302,7 +305,7 @@ func (a *Arbiter) handOver() error {
 	// The wait for the log readers can be long (a slow disk): a stop
 	// asked meanwhile is done by this image, not lost in the exec.
 	if a.stopAsked() {
-		return errors.New("poold was asked to stop (SIGTERM, SIGINT) during the upgrade: it stops instead of re-executing")
+		return errStopDuringUpgrade
 	}
 	st, cancel := a.execState(hold)
 	defer cancel()
@@ -345,6 +348,13 @@ func (a *Arbiter) handOver() error {
 		// What the hold logged after Drain (what it waited for, the casts
 		// it kept), before the exec drops the queue.
 		a.opts.Logs.Drain(lastLogsGrace)
+	}
+	// Last, a stop asked since the look above (writing the state and
+	// draining the logs take a while): one taken by this image's signal
+	// handler after this look would be lost in the exec, the new image
+	// running on as if none came. What remains is the hop to the exec.
+	if a.stopAsked() {
+		return errStopDuringUpgrade
 	}
 	if err := a.spawner.Exec(path(), u.Argv, env); err != nil {
 		return fmt.Errorf("%w (the binary at %s)", err, u.Exe)

@@ -46,12 +46,14 @@ var version = "dev"
 // to a minute) for the file's path plus ".go" to exist, before it loads
 // the state: a test sends signals meanwhile. envTestHoldOld holds the
 // old image so, in its hand-over, after the wait for the log readers and
-// before it takes the state.
+// before it takes the state; envTestHoldExec, later, once the state is
+// written, just before the last look for a stop asked meanwhile.
 const (
-	envTestFail    = "POOLDTEST_UPGRADE_FAIL"
-	envTestKill    = "POOLDTEST_UPGRADE_KILL"
-	envTestHold    = "POOLDTEST_UPGRADE_HOLD"
-	envTestHoldOld = "POOLDTEST_UPGRADE_HOLD_OLD"
+	envTestFail     = "POOLDTEST_UPGRADE_FAIL"
+	envTestKill     = "POOLDTEST_UPGRADE_KILL"
+	envTestHold     = "POOLDTEST_UPGRADE_HOLD"
+	envTestHoldOld  = "POOLDTEST_UPGRADE_HOLD_OLD"
+	envTestHoldExec = "POOLDTEST_UPGRADE_HOLD_EXEC"
 )
 
 // Set by main, for the binary only (tests call run in-process): the
@@ -272,6 +274,7 @@ func upgrader(path string, log hclog.Logger, drain, undrain func()) *arbiter.Upg
 		Conns:   handOffConns,
 		Casts:   func() bool { return checked.takesOver(takesCasts) },
 		Checked: func() (func() string, func(), error) {
+			holdIfAsked(envTestHoldExec)
 			return checked.execPath, checked.close, checked.verify()
 		},
 		CookieKey: cookieKey.Bytes,
