@@ -222,7 +222,8 @@ func (w *Watcher) gateStop() bool {
 
 // gateSpawn runs before_spawn for wid and holds its slot meanwhile; it
 // reports whether the spawn must wait. A failing hook leaves the slot
-// failed (empty until the watcher is started or reloaded again).
+// failed (empty until the watcher is started or reloaded again), or, for
+// a new worker of a rolling reload, abandons the reload.
 func (w *Watcher) gateSpawn(s *slot) bool {
 	if w.spec.Hooks["before_spawn"] == "" {
 		return false
@@ -236,6 +237,15 @@ func (w *Watcher) gateSpawn(s *slot) bool {
 	w.hook("before_spawn", 0, s.wid, nil, func(err error) {
 		if s.hold != HoldHook || s.epoch != epoch || w.slots[s.wid] != s {
 			return // trimmed, stopped or restarted meanwhile
+		}
+		if err != nil && w.roll != nil {
+			// A new worker of a rollout: the new version cannot start,
+			// as when its spawn fails (finishFirst); the old workers,
+			// which its seat did not replace, keep serving.
+			s.lastExit, s.lastPid = "before_spawn hook failed: "+err.Error(), 0
+			w.setHold(s, HoldNone, w.host.Now())
+			w.abortRoll(fmt.Errorf("the before_spawn hook failed for a new worker (wid %d): %w", s.wid, err))
+			return
 		}
 		if err != nil {
 			s.lastExit, s.lastPid = "before_spawn hook failed: "+err.Error(), 0

@@ -75,6 +75,11 @@ type census struct {
 	old      []*Process
 	readyCur int
 	held     int
+	// coming is how many of the held slots are about to have a worker:
+	// their before_spawn hook runs, or they are due to start now. They
+	// keep a seat (fill starts no other worker for it), but no worker
+	// serves there yet: retireOld counts them as starting, not ready.
+	coming int
 }
 
 // kindOf sorts a live worker for the census.
@@ -104,7 +109,8 @@ const (
 
 func (w *Watcher) census() census {
 	t := &w.tally
-	c := census{cur: t.kinds[kindCur], readyCur: t.readyCur, held: t.kinds[kindHeld] + w.heldCount()}
+	c := census{cur: t.kinds[kindCur], readyCur: t.readyCur, held: t.kinds[kindHeld] + w.heldCount(),
+		coming: w.holdN[HoldHook] + w.holdN[HoldDue]}
 	if t.kinds[kindOld] > 0 {
 		c.old = make([]*Process, 0, t.kinds[kindOld])
 		for _, p := range w.procs {
@@ -221,7 +227,10 @@ func (w *Watcher) fill(c census) bool {
 // (see batchPending). Only a ready old worker serves, so only it counts
 // as capacity: an old one still starting (the new workers of a reload
 // that another reload overtook) stops at once, and never in place of one
-// that serves.
+// that serves. Nor does a slot whose worker is still to come (its
+// before_spawn hook runs, or it is due): with such a hook, every new
+// worker starts in one, and counting it as serving stopped the old
+// workers before any new one existed.
 func (w *Watcher) retireOld(c census) bool {
 	if len(c.old) == 0 {
 		return false
@@ -244,7 +253,8 @@ func (w *Watcher) retireOld(c census) bool {
 		w.retire(p)
 		changed = true
 	}
-	if len(ready)+c.readyCur+c.held <= w.spec.NumProcesses || w.batchPending(c) {
+	serving := len(ready) + c.readyCur + c.held - c.coming
+	if serving <= w.spec.NumProcesses || w.batchPending(c) {
 		return changed
 	}
 	sort.Slice(ready, func(i, j int) bool {
@@ -254,7 +264,7 @@ func (w *Watcher) retireOld(c census) bool {
 		}
 		return a.Wid > b.Wid
 	})
-	for n := len(ready) + c.readyCur + c.held - w.spec.NumProcesses; n > 0 && len(ready) > 0; n-- {
+	for n := serving - w.spec.NumProcesses; n > 0 && len(ready) > 0; n-- {
 		w.retire(ready[0])
 		ready = ready[1:]
 	}
@@ -263,7 +273,8 @@ func (w *Watcher) retireOld(c census) bool {
 
 // batchPending reports whether a rollout's batch of new workers is still
 // coming up: one is starting, or more are due to be spawned in a later
-// turn. Its old workers then stop together once the batch is ready. One
+// turn, or a slot of the batch waits for its before_spawn hook or is due
+// to start. Its old workers then stop together once the batch is ready. One
 // by one, each would close its kept-alive connections while the others
 // still accept: a client reconnecting at that moment often lands on one
 // of them and loses its connection again when that one stops. Workers
@@ -272,7 +283,7 @@ func (w *Watcher) batchPending(c census) bool {
 	if w.roll == nil {
 		return false
 	}
-	if c.cur > c.readyCur {
+	if c.cur > c.readyCur || c.coming > 0 {
 		return true
 	}
 	return c.cur+c.held < w.spec.NumProcesses && (w.more != 0 || w.warmup != 0 || len(w.due) > 0)
@@ -282,8 +293,7 @@ func (w *Watcher) batchPending(c census) bool {
 func (w *Watcher) note(c census) bool {
 	// A slot whose before_spawn hook runs, or due to start now, is about
 	// to have a worker: a start or rollout is not done before it does.
-	coming := w.holdN[HoldHook] + w.holdN[HoldDue]
-	full := c.readyCur+c.held == w.spec.NumProcesses && coming == 0
+	full := c.readyCur+c.held == w.spec.NumProcesses && c.coming == 0
 	switch {
 	case w.roll != nil && len(c.old) == 0 && full:
 		if w.roll.announce {
