@@ -153,7 +153,7 @@ func takeOver() error {
 		env := withoutUpgradeEnv(os.Environ())
 		env = append(env, upgrade.EnvFDs+"="+v, upgrade.EnvExe+"="+selfExe, upgrade.EnvRollback+"=new binary "+version+": "+err.Error())
 		fmt.Fprintln(os.Stderr, "poold: upgrade: the new binary cannot take over; executing the old one again:", err)
-		err = syscall.Exec("/proc/self/fd/"+strconv.Itoa(oldFD), os.Args, env)
+		err = spawn.ExecImage("/proc/self/fd/"+strconv.Itoa(oldFD), os.Args, env)
 		return fmt.Errorf("upgrade rollback: exec the old binary: %w", err)
 	}
 	syscall.Close(oldFD)

@@ -68,7 +68,7 @@ func (s *Spawner) exec(r execRequest) error {
 	if !s.onMain {
 		return fmt.Errorf("exec %s: the spawner does not run on the main thread (RunOnMain); an exec from here would kill the workers", r.path)
 	}
-	err := syscall.Exec(r.path, r.argv, r.env)
+	err := ExecImage(r.path, r.argv, r.env)
 	return fmt.Errorf("exec %s: %w", r.path, err)
 }
 

@@ -5,9 +5,14 @@
 // runtime's for an unhandled one), and every worker with it. Caught
 // signals wait in a buffered channel for poold's signal loop.
 //
-// Go itself leaves a window: the runtime unblocks SIGTERM, SIGINT and
-// SIGHUP as it starts, before any package's init, so one that arrives in
-// the exec or the runtime's first milliseconds still ends the process.
+// Go itself leaves a window: the runtime installs its handlers as it
+// starts, before any package's init, and one of those signals that
+// arrives in the exec or the runtime's first milliseconds ends the
+// process. Not SIGHUP nor SIGINT: the old image ignores both just before
+// it execs (spawn.ExecImage), and the runtime leaves a signal it finds
+// ignored so until the Notify below (one sent in between is lost, not
+// fatal). SIGTERM and SIGQUIT keep the window: the runtime takes them
+// over whatever they were.
 //
 // The channel is filled by the os/signal package, never blocks it (a
 // signal that finds it full is dropped) and is read by one goroutine.
