@@ -286,7 +286,11 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 	failed := map[string]string{}
 	var touched []*watcher.Watcher
 	ran := plan.running() // for cutShortWhy
+	reruns, held := a.oneShotReruns(plan.updates)
 	for _, u := range plan.updates {
+		if isHeld(held, u.w) {
+			continue // after the one-shots it depends on have run again
+		}
 		if err := u.w.Update(u.spec, u.socks); err != nil {
 			// launch.Check passed off the loop for a changed watcher,
 			// so this is not expected.
@@ -299,7 +303,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 	for _, w := range plan.standing {
 		w.SpecStands()
 	}
-	started := a.addAll(plan, &o, failed)
+	started := append(a.addAll(plan, &o, failed), reruns...)
 	a.bus.Publish("", events.KindReloadConfig, map[string]any{
 		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
 		"restart_needed": nonNil(o.RestartNeeded), "settings": settingKeys(o.Settings),
@@ -310,10 +314,12 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 		a.announceRemove(w)
 	}
 	a.retire(plan.removed, func() {
-		// Added watchers start after what they depend on, which a
-		// reload starts too if it is stopped, or waits for if it is
-		// starting.
+		// Added watchers, and changed one-shots that ran out
+		// (reloadoneshot.go), start after what they depend on, which
+		// a reload starts too if it is stopped, or waits for if it is
+		// starting; the updates held for those one-shots follow.
 		a.startInOrder(a.withDeps(a.sortList(started)), func() {
+			touched = append(touched, a.updateHeld(held, reruns, failed)...)
 			whenAllSettled(append(touched, started...), func() {
 				// After the workers of watchers still leaving (an earlier
 				// reload's, or rm's) too: they may use them.

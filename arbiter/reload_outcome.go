@@ -29,9 +29,9 @@ type reloadOutcome struct {
 	// or stopped, as poolctl status shows.
 	NotStarted map[string]string
 	// Failed maps an added one-shot (respawn = false) that the reload
-	// started, and whose workers all ended, one of them badly, to how
-	// (watcher.OneShotEnd); Ended one whose workers all ended as
-	// configured: its work is done.
+	// started, or a changed one that it ran again, and whose workers all
+	// ended, one of them badly, to how (watcher.OneShotEnd); Ended one
+	// whose workers all ended as configured: its work is done.
 	Failed, Ended map[string]string
 	// RestartNeeded lists the changed settings that keep their old value
 	// until poold restarts ("arbiter.endpoint", "web.address"), sorted.
@@ -105,7 +105,11 @@ func (o reloadOutcome) err() error {
 		parts = append(parts, fmt.Sprintf("watcher %q added but not started: %s", n, o.NotStarted[n]))
 	}
 	for _, n := range slices.Sorted(maps.Keys(o.Failed)) {
-		parts = append(parts, fmt.Sprintf("added, then %s", o.Failed[n]))
+		how := "updated" // a changed one-shot that ran again (reloadoneshot.go)
+		if slices.Contains(o.Added, n) {
+			how = "added"
+		}
+		parts = append(parts, fmt.Sprintf("%s, then %s", how, o.Failed[n]))
 	}
 	if len(parts) == 0 {
 		return nil
