@@ -227,7 +227,7 @@ func (a *Arbiter) handle(m any) {
 		a.reloadConfig(a.logReload)
 	case configMsg:
 		if m.err != nil {
-			m.reply(reloadOutcome{}, errRejected{a.explainBind(m.err, m.cfg)})
+			a.refuseReload(m.reply, a.explainBind(m.err, m.cfg))
 			a.readDone()
 			break
 		}

@@ -57,14 +57,15 @@ func (a *Arbiter) readStuck(gen int) {
 		return
 	}
 	r.stuck = true
-	err := errRejected{a.stuckErr()}
 	a.log.Warn("config reload: "+a.stuckFor()+"; reloads are refused until it returns", "config", a.cfg.Path)
 	reply, queued := r.reply, r.queued
 	r.reply, r.queued = nil, nil
-	reply(reloadOutcome{}, err)
-	for _, q := range queued {
-		q(reloadOutcome{}, err)
-	}
+	a.refuseReload(func(o reloadOutcome, err error) { // one read refused: one event
+		reply(o, err)
+		for _, q := range queued {
+			q(o, err)
+		}
+	}, a.stuckErr())
 }
 
 // stuckErr is the error of a reload asked for while the current read of

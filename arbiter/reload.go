@@ -38,16 +38,16 @@ func (a *Arbiter) Reload() {
 // new config touched has settled. Call it on the loop.
 func (a *Arbiter) reloadConfig(reply func(reloadOutcome, error)) {
 	if a.stopping {
-		reply(reloadOutcome{}, errRejected{errStopping})
+		a.refuseReload(reply, errStopping)
 		return
 	}
 	reply = a.noteReload(a.recordReload(a.countReload(reply)))
 	if a.opts.Load == nil {
-		reply(reloadOutcome{}, errRejected{errors.New("poold was started without a config file to re-read")})
+		a.refuseReload(reply, errors.New("poold was started without a config file to re-read"))
 		return
 	}
 	if a.reading.stuck {
-		reply(reloadOutcome{}, errRejected{a.stuckErr()})
+		a.refuseReload(reply, a.stuckErr())
 		return
 	}
 	if a.reading.busy {
@@ -147,14 +147,14 @@ func (a *Arbiter) countReload(reply func(reloadOutcome, error)) func(reloadOutco
 // the loop (the socket set has its own lock).
 func (a *Arbiter) prepareReload(cfg *configs.Config, began map[*watcher.Watcher]bool, reply func(reloadOutcome, error)) {
 	if a.stopping { // began while the file was read
-		reply(reloadOutcome{}, errRejected{errStopping})
+		a.refuseReload(reply, errStopping)
 		a.readDone()
 		return
 	}
 	for _, spec := range cfg.Watchers {
 		if _, running := a.watchers[strings.ToLower(spec.Name)]; running && needsNotify(spec) {
 			if _, err := a.notifySocket(spec.Name); err != nil {
-				reply(reloadOutcome{}, errRejected{err})
+				a.refuseReload(reply, err)
 				a.readDone()
 				return
 			}
@@ -267,12 +267,12 @@ func byName(specs []configs.Watcher) map[string]configs.Watcher {
 func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bool, closeRemoved func() error, reply func(reloadOutcome, error)) {
 	if a.stopping { // began while the sockets were applied
 		_ = closeRemoved() // nothing closes them otherwise; the stop needs none
-		reply(reloadOutcome{}, errRejected{errStopping})
+		a.refuseReload(reply, errStopping)
 		return
 	}
 	plan, err := a.planReload(cfg, began)
 	if err != nil {
-		reply(reloadOutcome{}, errRejected{err})
+		a.refuseReload(reply, err)
 		return
 	}
 	o := plan.outcome
@@ -304,10 +304,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 		w.SpecStands()
 	}
 	started := append(a.addAll(plan, &o, failed), reruns...)
-	a.bus.Publish("", events.KindReloadConfig, map[string]any{
-		"added": nonNil(o.Added), "removed": nonNil(o.Removed), "updated": nonNil(o.Updated),
-		"restart_needed": nonNil(o.RestartNeeded), "settings": settingKeys(o.Settings),
-	})
+	a.publishApplying(o, touched, held)
 	a.log.Info("config reload applying", "changes", o.summary())
 	o.Kept = a.logKept()
 	for _, w := range plan.removed {

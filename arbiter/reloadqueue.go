@@ -41,7 +41,7 @@ func (a *Arbiter) readDone() {
 		}
 	}
 	if a.stopping {
-		all(reloadOutcome{}, errRejected{errStopping})
+		a.refuseReload(all, errStopping)
 		return
 	}
 	a.readConfig(all)

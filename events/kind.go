@@ -136,9 +136,11 @@ const (
 // Arbiter-level kinds, published as "arbiter.<kind>" (besides KindStart and
 // KindStop above).
 const (
-	// KindReloadConfig: the config file was re-read and is being applied.
-	// Fields: added, removed, updated (lists of watcher names). A watcher
-	// whose rollout fails publishes KindReloadFailed.
+	// KindReloadConfig: a config reload's file was re-read and is being
+	// applied, or was refused. Fields: added, removed, updated (in force
+	// now), rolling (workers being replaced; a watcher whose rollout
+	// fails publishes KindReloadFailed) (lists of watcher names),
+	// sockets, restart_needed, settings; error for a refused one.
 	KindReloadConfig Kind = "reloadconfig"
 	// KindUpgrade: poold re-executed itself in place (poolctl upgrade,
 	// SIGUSR2) and took over its workers, sockets and event seq: the

@@ -137,3 +137,8 @@ func (w *Watcher) surge() int {
 	}
 	return w.spec.MaxSurge.Of(w.spec.NumProcesses)
 }
+
+// Rolling reports whether a rolling replacement of the workers is under
+// way (a reload, a change of how workers start): it may still be
+// abandoned (ReloadError).
+func (w *Watcher) Rolling() bool { return w.roll != nil }
