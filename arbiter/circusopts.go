@@ -2,7 +2,6 @@ package arbiter
 
 import (
 	"fmt"
-	"os/user"
 	"slices"
 	"strconv"
 	"strings"
@@ -114,19 +113,13 @@ func circusID(v any, lookup func(string) (int, error)) any {
 }
 
 func lookupUID(name string) (int, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(u.Uid)
+	n, err := configs.LookupUser(name)
+	return int(n), err
 }
 
 func lookupGID(name string) (int, error) {
-	g, err := user.LookupGroup(name)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(g.Gid)
+	n, err := configs.LookupGroup(name)
+	return int(n), err
 }
 
 // fromCircus takes option values in Circus's shapes (set and add from a

@@ -2,7 +2,6 @@ package configs
 
 import (
 	"fmt"
-	"os/user"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,19 +72,19 @@ func ParseControlRule(s string) (ControlRule, error) {
 	case "uid", "gid":
 		id = v
 	case "user":
-		u, err := user.Lookup(v)
+		u, err := accounts.Load().User(v)
 		if err != nil {
 			r.Unknown = fmt.Sprintf("%q: no such user (%v); create it or use uid:N", s, err)
 			return r, nil
 		}
-		id = u.Uid
+		id = strconv.FormatUint(uint64(u.UID), 10)
 	case "group":
-		g, err := user.LookupGroup(v)
+		g, err := accounts.Load().Group(v)
 		if err != nil {
 			r.Unknown = fmt.Sprintf("%q: no such group (%v); create it or use gid:N", s, err)
 			return r, nil
 		}
-		id = g.Gid
+		id = strconv.FormatUint(uint64(g), 10)
 	}
 	n, _ := strconv.ParseUint(id, 10, 32)
 	r.ID = uint32(n)

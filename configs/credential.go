@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -26,22 +24,19 @@ func idRange(kind, s string) error {
 }
 
 // lookupUser resolves a user name or number. A number need not have a
-// passwd entry: the kernel accepts any id (common in containers).
-func lookupUser(s string) (*user.User, error) {
+// passwd entry: the kernel accepts any id (common in containers); such
+// an Account has no Name, and the number as its group.
+func lookupUser(s string) (Account, error) {
 	if err := idRange("uid", s); err != nil {
-		return nil, err
+		return Account{}, err
 	}
-	if _, err := strconv.ParseUint(s, 10, 64); err == nil {
-		if u, err := user.LookupId(s); err == nil {
+	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+		if u, ok := accounts.Load().UserByID(uint32(n)); ok {
 			return u, nil
 		}
-		return &user.User{Uid: s, Gid: s}, nil
+		return Account{UID: uint32(n), GID: uint32(n)}, nil
 	}
-	u, err := user.Lookup(s)
-	if err != nil {
-		return nil, fmt.Errorf("no user %q on this machine: use an existing user name or a number", s)
-	}
-	return u, nil
+	return accounts.Load().User(s)
 }
 
 func lookupGroup(s string) (uint32, error) {
@@ -51,15 +46,7 @@ func lookupGroup(s string) (uint32, error) {
 	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
 		return uint32(n), nil
 	}
-	g, err := user.LookupGroup(s)
-	if err != nil {
-		return 0, fmt.Errorf("no group %q on this machine: use an existing group name or a number", s)
-	}
-	n, err := strconv.ParseUint(g.Gid, 10, 32)
-	if err != nil {
-		return 0, fmt.Errorf("group %q has a non-numeric id %q", s, g.Gid)
-	}
-	return uint32(n), nil
+	return accounts.Load().Group(s)
 }
 
 // Credential resolves UID and GID for os/exec's SysProcAttr.Credential:
@@ -77,16 +64,14 @@ func (w Watcher) Credential() (*syscall.Credential, error) {
 		return nil, nil
 	}
 	cred := &syscall.Credential{Uid: uint32(os.Geteuid()), Gid: uint32(os.Getegid())}
-	var u *user.User
+	var u Account
 	if w.UID != "" {
 		var err error
 		u, err = lookupUser(w.UID)
 		if err != nil {
 			return nil, fmt.Errorf("configs: watcher %q: uid: %w", w.Name, err)
 		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
+		cred.Uid, cred.Gid = u.UID, u.GID
 	}
 	if w.GID != "" {
 		gid, err := lookupGroup(w.GID)
@@ -151,38 +136,17 @@ func (w Watcher) LoginEnv() []string {
 		return nil
 	}
 	u, err := lookupUser(w.UID)
-	if err != nil || u.Username == "" {
+	if err != nil || u.Name == "" {
 		return nil
 	}
-	env := []string{"USER=" + u.Username, "LOGNAME=" + u.Username}
-	if u.HomeDir != "" {
-		env = append(env, "HOME="+u.HomeDir)
+	env := []string{"USER=" + u.Name, "LOGNAME=" + u.Name}
+	if u.Home != "" {
+		env = append(env, "HOME="+u.Home)
 	}
-	if sh := loginShell(passwdFile, u.Username); sh != "" {
-		env = append(env, "SHELL="+sh)
+	if u.Shell != "" {
+		env = append(env, "SHELL="+u.Shell)
 	}
 	return env
-}
-
-// passwdFile is where loginShell reads users' shells.
-const passwdFile = "/etc/passwd"
-
-// loginShell is the 7th field of name's line in the passwd file at path,
-// "" when the file or the line is missing (a user only NSS knows: os/user
-// does not carry the shell, and a worker is better without SHELL than
-// with poold's).
-func loginShell(path, name string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) == 7 && f[0] == name {
-			return strings.TrimSpace(f[6])
-		}
-	}
-	return ""
 }
 
 // Ownership resolves a unix socket's Owner and Group to ids for chown:
@@ -194,8 +158,7 @@ func (s Socket) Ownership() (uid, gid int, err error) {
 		if err != nil {
 			return 0, 0, fmt.Errorf("owner: %w", err)
 		}
-		n, _ := strconv.Atoi(u.Uid)
-		uid = n
+		uid = int(u.UID)
 	}
 	if s.Group != "" {
 		g, err := lookupGroup(s.Group)
@@ -205,4 +168,28 @@ func (s Socket) Ownership() (uid, gid int, err error) {
 		gid = int(g)
 	}
 	return uid, gid, nil
+}
+
+// LookupUser resolves a user name (or number) to its uid as a worker's
+// uid is resolved: the passwd file, then NSS.
+func LookupUser(name string) (uint32, error) {
+	u, err := lookupUser(name)
+	return u.UID, err
+}
+
+// LookupGroup resolves a group name (or number) to its gid: the group
+// file, then NSS.
+func LookupGroup(name string) (uint32, error) {
+	return lookupGroup(name)
+}
+
+// GroupsOfUID lists the groups the user with uid belongs to: its passwd
+// primary group and its memberships (none for a uid without a passwd
+// entry).
+func GroupsOfUID(uid uint32) []uint32 {
+	u, ok := accounts.Load().UserByID(uid)
+	if !ok {
+		return nil
+	}
+	return initGroups(u, u.GID)
 }

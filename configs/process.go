@@ -2,7 +2,6 @@ package configs
 
 import (
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -119,21 +118,17 @@ func (w Watcher) HostPath(path string) string {
 // group of the password database is not added when gid replaces it (the
 // gid key). A user without a name (a bare uid) gets gid alone: never
 // poold's groups.
-func initGroups(u *user.User, gid uint32) []uint32 {
+func initGroups(u Account, gid uint32) []uint32 {
 	out := []uint32{gid}
-	if u == nil || u.Username == "" {
+	if u.Name == "" {
 		return out
 	}
-	ids, err := u.GroupIds() // the primary group of passwd first, then memberships
-	if err != nil {
-		return out
-	}
-	for i, s := range ids {
-		g, err := strconv.ParseUint(s, 10, 32)
-		if err != nil || (i == 0 && s == u.Gid) || slices.Contains(out, uint32(g)) {
-			continue
+	gs := accounts.Load().Groups(u) // each gid once
+	out = slices.Grow(out, len(gs))
+	for _, g := range gs {
+		if g != gid {
+			out = append(out, g)
 		}
-		out = append(out, uint32(g))
 	}
 	return out
 }

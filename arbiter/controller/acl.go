@@ -3,7 +3,6 @@ package controller
 import (
 	"fmt"
 	"os"
-	"os/user"
 	"strconv"
 
 	"github.com/poold/poold/arbiter"
@@ -119,21 +118,8 @@ func (a *ACL) Check(p zmqguard.Peer, command string) (*arbiter.CommandError, arb
 	return &arbiter.CommandError{Errno: arbiter.ErrnoForbidden, Reason: reason}, role, rule
 }
 
-// supplementaryGroups lists the gids the group database gives uid.
+// supplementaryGroups lists the gids the user database gives uid (the
+// files, then NSS).
 func supplementaryGroups(uid uint32) []uint32 {
-	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
-	if err != nil {
-		return nil
-	}
-	ids, err := u.GroupIds()
-	if err != nil {
-		return nil
-	}
-	out := make([]uint32, 0, len(ids))
-	for _, s := range ids {
-		if n, err := strconv.ParseUint(s, 10, 32); err == nil {
-			out = append(out, uint32(n))
-		}
-	}
-	return out
+	return configs.GroupsOfUID(uid)
 }
