@@ -32,9 +32,10 @@ type fakeHost struct {
 	// failAlways makes every Spawn fail while set.
 	failAlways error
 	delays     map[Timer]time.Duration
-	starts     []string // "begin WID" and "finish WID", in order
-	unchecked  bool     // a benchmark's: no walks on every spawn
-	seen       *Watcher // the watcher made by newWatcher, or the last that spawned: its tally is checked on every call
+	starts     []string       // "begin WID" and "finish WID", in order
+	unchecked  bool           // a benchmark's: no walks on every spawn
+	seen       *Watcher       // the watcher made by newWatcher, or the last that spawned: its tally is checked on every call
+	lastSpec   spawn.ProcSpec // what the last Spawn was asked to exec
 }
 
 func newFakeHost() *fakeHost {
@@ -45,6 +46,7 @@ func (h *fakeHost) Now() time.Time { return h.now }
 
 func (h *fakeHost) Spawn(w *Watcher, wid int, spec spawn.ProcSpec) func() (int, error) {
 	h.starts = append(h.starts, fmt.Sprint("begin ", wid))
+	h.lastSpec = spec
 	pid, err := h.spawn(w)
 	return func() (int, error) {
 		h.starts = append(h.starts, fmt.Sprint("finish ", wid))

@@ -38,7 +38,6 @@ func (w *Watcher) start() {
 	}
 	w.reloadErr, w.startErr = nil, nil
 	w.clearHolds(true)
-	w.refreshCred()
 	if w.gateStart() {
 		return
 	}
@@ -251,8 +250,7 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 			// (its send_hup and sequential ones replace the running).
 			w.clearExited()
 		}
-		prevCred := w.cred
-		w.refreshCred()
+		prevCred := w.cred // each start looks the user up again (procSpec)
 		w.beginRoll(w.spec, w.socks, prevCred)
 		w.roll.announce, w.roll.began = true, began
 		if sequential {
@@ -262,13 +260,18 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 }
 
 // refreshCred reads the watcher's user and groups again, as systemd and
-// supervisord do at each start: a start, restart or reload asks for new
-// workers, which get a group their user joined since (usermod -aG). A
-// user or group that no longer resolves keeps the ids the watcher has.
-func (w *Watcher) refreshCred() {
-	if cred, err := w.spec.Credential(); err == nil {
-		w.cred = cred
+// supervisord do at each start: a new worker gets a group its user
+// joined since (usermod -aG). A user or group given by name that no
+// longer resolves is an error for the start (the watcher keeps the ids
+// it had for a rollback; a number is taken as it is). The lookup is
+// cheap: the user database is parsed again only when its files change.
+func (w *Watcher) refreshCred() error {
+	cred, err := w.spec.Credential()
+	if err != nil {
+		return fmt.Errorf("%w (the watcher's user or group is gone since it started: create it again, or set uid/gid to an existing one and reload)", err)
 	}
+	w.cred = cred
+	return nil
 }
 
 // Update replaces the spec (config reload, set). A change of the number of

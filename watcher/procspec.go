@@ -9,8 +9,13 @@ import (
 )
 
 // procSpec builds the exec request for slot wid (package launch does the
-// work: variables, environment, the program found and checked).
+// work: variables, environment, the program found and checked). The
+// watcher's user and group are looked up again first (refreshCred), so
+// every start, a respawn too, runs with the ids their names have now.
 func (w *Watcher) procSpec(wid int) (spawn.ProcSpec, error) {
+	if err := w.refreshCred(); err != nil {
+		return spawn.ProcSpec{}, err
+	}
 	c, err := launch.Build(w.spec, w.socks, wid, w.cred)
 	if err != nil {
 		return spawn.ProcSpec{}, err
