@@ -113,7 +113,7 @@ func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.F
 		case s.to == configs.LogToStderr || s.to == "":
 			ps.log = log.With("stream", s.name)
 		case configs.IsLogFile(s.to):
-			ps.file = o.acquire(spec.Name, configs.LogPath(s.to, spec.Name, wid), rotation(spec.Logs))
+			ps.file = o.acquire(spec.Name, configs.LogPath(s.to, spec.Name, wid), rotation(spec.Logs), spec.Umask)
 		}
 		o.mu.Lock()
 		o.open[s.f] = struct{}{}

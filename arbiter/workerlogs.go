@@ -3,6 +3,7 @@ package arbiter
 import (
 	"bytes"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -124,13 +125,20 @@ func (o *output) lookup(name string) *poolLog {
 }
 
 // acquire returns the shared file at path, opened on its first write.
-// The rotation settings of the latest worker win.
-func (o *output) acquire(watcher, path string, rot workerlog.Rotation) *sharedFile {
+// The rotation settings of the latest worker win. A file it creates gets
+// mode 0666 less umask, the watcher's (-1: poold's), as systemd creates
+// StandardOutput=file:; one that several watchers share, that of the
+// first to write it.
+func (o *output) acquire(watcher, path string, rot workerlog.Rotation, umask int) *sharedFile {
 	o.smu.Lock()
 	defer o.smu.Unlock()
 	sf := o.files[path]
 	if sf == nil {
-		sf = &sharedFile{f: workerlog.Open(path, rot, nil), users: make(map[string]int)}
+		f := workerlog.Open(path, rot, nil)
+		if umask >= 0 {
+			f = workerlog.OpenUmask(path, rot, os.FileMode(umask), nil)
+		}
+		sf = &sharedFile{f: f, users: make(map[string]int)}
 		o.files[path] = sf
 	} else {
 		sf.f.SetRotation(rot)

@@ -54,6 +54,10 @@ const reopenEvery = time.Second
 type File struct {
 	path string
 	now  func() time.Time
+	// perm is the mode a File creates a missing file with: exact, or
+	// less poold's umask (the kernel's).
+	perm  os.FileMode
+	exact bool
 
 	mu       sync.Mutex
 	rot      Rotation
@@ -86,16 +90,26 @@ type File struct {
 	onCompress  func(name string)      // tests: told of each compression begun
 }
 
-// Open returns the log file at path, created with mode 0644 if missing;
-// the file a rotation (or a reopen) creates takes the mode and, when poold
-// is root, the owner of the file it replaces.
-// now is the clock (nil: time.Now). The open itself is deferred to the
-// first Write, whose error it reports.
+// Open returns the log file at path, created if missing with mode 0666
+// less poold's umask (0644 under the usual 022); the file a rotation (or
+// a reopen) creates takes the mode and, when poold is root, the owner of
+// the file it replaces. now is the clock (nil: time.Now). The open itself
+// is deferred to the first Write, whose error it reports.
 func Open(path string, rot Rotation, now func() time.Time) *File {
 	if now == nil {
 		now = time.Now
 	}
-	return &File{path: path, rot: rot, now: now}
+	return &File{path: path, rot: rot, now: now, perm: 0o666}
+}
+
+// OpenUmask is Open for a watcher with its own umask: a file it creates
+// gets mode 0666 less umask, exactly, whatever poold's umask, as systemd
+// creates StandardOutput=file: with the unit's UMask= (a watcher with
+// umask "077" gets 0600 logs, not 0644 ones others may read).
+func OpenUmask(path string, rot Rotation, umask os.FileMode, now func() time.Time) *File {
+	l := Open(path, rot, now)
+	l.perm, l.exact = 0o666&^umask.Perm(), true
+	return l
 }
 
 // Path is the file's path.
@@ -238,7 +252,7 @@ func (l *File) dueAt(now time.Time, n int) bool {
 }
 
 // ensureOpen opens the path unless the file is open. A file it creates
-// takes the mode and owner of like, the file it replaces (nil: mode 0644).
+// takes the mode and owner of like, the file it replaces (nil: l.perm).
 func (l *File) ensureOpen(now time.Time, like os.FileInfo) error {
 	if l.f != nil {
 		return nil
@@ -249,7 +263,7 @@ func (l *File) ensureOpen(now time.Time, like os.FileInfo) error {
 	f, _ := createLike(l.path, like)
 	if f == nil {
 		var err error
-		if f, err = openRegular(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+		if f, err = openCreate(l.path, l.perm, l.exact); err != nil {
 			l.failedAt, l.openErr = now, symlinkRefused(l.path, err)
 			return l.openErr
 		}

@@ -124,3 +124,17 @@ func createLike(path string, like os.FileInfo) (*os.File, error) {
 	_ = f.Chmod(perm) // after Chown, which may clear mode bits
 	return f, nil
 }
+
+// openCreate opens path for appending, creating it with perm when it is
+// missing: exactly perm when exact (a chmod after the create undoes
+// poold's umask), else perm less poold's umask.
+func openCreate(path string, perm os.FileMode, exact bool) (*os.File, error) {
+	f, err := openRegular(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, perm)
+	if errors.Is(err, fs.ErrExist) {
+		return openRegular(path, os.O_WRONLY|os.O_APPEND, 0)
+	}
+	if err == nil && exact {
+		_ = f.Chmod(perm)
+	}
+	return f, err
+}
