@@ -188,14 +188,24 @@ func (a *Accounts) Groups(u Account) []uint32 {
 // missing is the error for a name (kind "user" or "group") neither the
 // file nor NSS knows; nssErr is why NSS could not be asked, if it failed.
 func (a *Accounts) missing(kind, name, file string, nssErr error) error {
-	how := "use an existing " + kind + " name or a number"
+	e := &NoSuchError{Kind: kind, Name: name, Where: "not in " + file + ", nor known to NSS through getent"}
 	switch {
 	case a.getent == nil:
-		return fmt.Errorf("no %s %q on this machine (not in %s; NSS is not asked): %s", kind, name, file, how)
+		e.Where = "not in " + file + "; NSS is not asked"
 	case nssErr != nil:
-		return fmt.Errorf("no %s %q on this machine (not in %s, and NSS could not be asked: %v): %s", kind, name, file, nssErr, how)
+		e.Where = fmt.Sprintf("not in %s, and NSS could not be asked: %v", file, nssErr)
 	}
-	return fmt.Errorf("no %s %q on this machine (not in %s, nor known to NSS through getent): %s", kind, name, file, how)
+	return e
+}
+
+// NoSuchError is a user or group name the files and NSS lack.
+type NoSuchError struct {
+	Kind, Name string // "user" or "group", and the name looked up
+	Where      string // where it was looked for
+}
+
+func (e *NoSuchError) Error() string {
+	return fmt.Sprintf("no %s %q on this machine (%s): use an existing %s name or a number", e.Kind, e.Name, e.Where, e.Kind)
 }
 
 // ask runs getent for database and key, or gives the answer kept from a

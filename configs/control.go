@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -74,14 +75,14 @@ func ParseControlRule(s string) (ControlRule, error) {
 	case "user":
 		u, err := accounts.Load().User(v)
 		if err != nil {
-			r.Unknown = fmt.Sprintf("%q: no such user (%v); create it or use uid:N", s, err)
+			r.Unknown = fmt.Sprintf("%q: no such user (%s); create it or use uid:N", s, noSuchWhere(err))
 			return r, nil
 		}
 		id = strconv.FormatUint(uint64(u.UID), 10)
 	case "group":
 		g, err := accounts.Load().Group(v)
 		if err != nil {
-			r.Unknown = fmt.Sprintf("%q: no such group (%v); create it or use gid:N", s, err)
+			r.Unknown = fmt.Sprintf("%q: no such group (%s); create it or use gid:N", s, noSuchWhere(err))
 			return r, nil
 		}
 		id = strconv.FormatUint(uint64(g), 10)
@@ -145,4 +146,15 @@ func validateControl(ps *problems, a *Arbiter) {
 			}
 		}
 	}
+}
+
+// noSuchWhere is where a name a rule names was looked for in vain (err
+// from the user database), without its advice, which the rule's own
+// replaces.
+func noSuchWhere(err error) string {
+	var ns *NoSuchError
+	if errors.As(err, &ns) {
+		return ns.Where
+	}
+	return err.Error()
 }
