@@ -88,6 +88,7 @@ func LoadPartial(path string) (*Config, error) {
 		jsonDuplicates(ps, data)
 	}
 	tokenInReadableFile(ps, path, tree)
+	envInReadableFile(ps, path, tree)
 	fromEnv := applyEnv(ps, tree, os.Environ())
 	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
 	cfg.Path, cfg.format, cfg.fromEnv = path, format, fromEnv

@@ -3,8 +3,10 @@ package configs
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,6 +136,38 @@ func tokenInReadableFile(ps *problems, path string, tree map[string]any) {
 	}
 	ps.warn("web.token", "the console's token is in this file, which other users can read (mode %04o): chmod 600 %s, or give the token a file of its own in web.api_tokens",
 		fi.Mode().Perm(), path)
+}
+
+// envInReadableFile warns, once, when watchers of the file at path have
+// env entries (as written in the file, before any POOLD_ override) and
+// users other than its owner may read it: the env of a watcher is where
+// its secrets go (a database password, an API key), which poold keeps
+// from read-only callers, and every local user would read them in the
+// file. A warning, as for the token.
+func envInReadableFile(ps *problems, path string, tree map[string]any) {
+	watchers, _ := tree["watchers"].(map[string]any)
+	var names []string
+	for name, raw := range watchers {
+		if w, _ := raw.(map[string]any); w != nil {
+			if env, _ := w["env"].([]any); len(env) > 0 {
+				names = append(names, name)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	slices.Sort(names)
+	list := strings.Join(names, ", ")
+	if len(names) > 3 {
+		list = strings.Join(names[:3], ", ") + fmt.Sprintf(" and %d more", len(names)-3)
+	}
+	ps.warn("watchers."+names[0]+".env", "the env of %d watcher(s) (%s) is in this file, which other users can read (mode %04o): chmod 600 %s",
+		len(names), list, fi.Mode().Perm(), path)
 }
 
 // metricsInClear warns when metrics_address is beyond loopback while

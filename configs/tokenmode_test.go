@@ -47,3 +47,51 @@ func TestTokenInReadableConfigWarns(t *testing.T) {
 		})
 	}
 }
+
+// A watcher's env (its secrets) in a config file other users may read:
+// Load (so start, reload and --check) warns once, naming the file, its
+// mode, the watchers and the fix. A 0600 file, or no env, is not warned
+// about.
+func TestEnvInReadableConfigWarns(t *testing.T) {
+	withEnv := "[watchers.t01]\ncmd = \"/bin/true\"\nenv = [\"SECRET=one\"]\n" +
+		"[watchers.t02]\ncmd = \"/bin/true\"\nenv = [\"DB_URL=postgres://u:pw@db/x\"]\n" +
+		"[watchers.plain]\ncmd = \"/bin/true\"\n"
+	for _, tc := range []struct {
+		name string
+		mode os.FileMode
+		conf string
+		warn bool
+	}{
+		{"world-readable", 0o644, withEnv, true},
+		{"group-readable", 0o640, withEnv, true},
+		{"owner only", 0o600, withEnv, false},
+		{"no env", 0o644, "[watchers.plain]\ncmd = \"/bin/true\"\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "poold.toml")
+			if err := os.WriteFile(path, []byte(tc.conf), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(path)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			var lines []string
+			for _, w := range cfg.Warnings {
+				if strings.Contains(w, ".env") {
+					lines = append(lines, w)
+				}
+			}
+			if (len(lines) > 0) != tc.warn || len(lines) > 1 {
+				t.Fatalf("mode %04o: warnings %q; want one env warning: %v", tc.mode, cfg.Warnings, tc.warn)
+			}
+			want := fmt.Sprintf("watchers.t01.env: the env of 2 watcher(s) (t01, t02) is in this file, which other users can read (mode %04o): chmod 600 %s", tc.mode, path)
+			if tc.warn && !strings.Contains(lines[0], want) {
+				t.Errorf("warning %q, want it to say %q", lines[0], want)
+			}
+		})
+	}
+}
