@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -139,19 +140,27 @@ func tokenInReadableFile(ps *problems, path string, tree map[string]any) {
 }
 
 // envInReadableFile warns, once, when watchers of the file at path have
-// env entries (as written in the file, before any POOLD_ override) and
-// users other than its owner may read it: the env of a watcher is where
-// its secrets go (a database password, an API key), which poold keeps
-// from read-only callers, and every local user would read them in the
-// file. A warning, as for the token.
+// env entries that look like secrets (as written in the file, before any
+// POOLD_ override) and users other than its owner may read it: the env
+// of a watcher is where its secrets go (a database password, an API
+// key), which poold keeps from read-only callers, and every local user
+// would read them in the file. Only what looks like a secret counts
+// (secretEnv): an example's GREETING in a checkout readable by all is
+// no news. A warning, as for the token.
 func envInReadableFile(ps *problems, path string, tree map[string]any) {
 	watchers, _ := tree["watchers"].(map[string]any)
-	var names []string
+	var names, keys []string
 	for name, raw := range watchers {
-		if w, _ := raw.(map[string]any); w != nil {
-			if env, _ := w["env"].([]any); len(env) > 0 {
-				names = append(names, name)
+		w, _ := raw.(map[string]any)
+		env, _ := w["env"].([]any)
+		found := false
+		for _, e := range env {
+			if k, ok := secretEnv(fmt.Sprint(e)); ok {
+				keys, found = append(keys, k), true
 			}
+		}
+		if found {
+			names = append(names, name)
 		}
 	}
 	if len(names) == 0 {
@@ -161,13 +170,30 @@ func envInReadableFile(ps *problems, path string, tree map[string]any) {
 	if err != nil || fi.Mode().Perm()&0o077 == 0 {
 		return
 	}
-	slices.Sort(names)
-	list := strings.Join(names, ", ")
+	ps.warn("watchers."+slices.Min(names)+".env", "the env of %d watcher(s) (%s) has what looks like secrets (%s) in this file, which other users can read (mode %04o): chmod 600 %s",
+		len(names), firstFew(names), firstFew(keys), fi.Mode().Perm(), path)
+}
+
+// secretLike matches env names that hold secrets by convention.
+var secretLike = regexp.MustCompile(`(?i)(passw|pwd|secret|token|api_?key|access_?key|private|credential|auth|dsn)`)
+
+// passwordInURL matches a URL with a password in it (postgres://u:p@h).
+var passwordInURL = regexp.MustCompile(`://[^/@\s:]+:[^/@\s]+@`)
+
+// secretEnv says whether the env entry NAME=VALUE looks like a secret,
+// and its name.
+func secretEnv(entry string) (string, bool) {
+	name, value, _ := strings.Cut(entry, "=")
+	return name, secretLike.MatchString(name) || passwordInURL.MatchString(value)
+}
+
+// firstFew lists names sorted, the first 3 and how many more.
+func firstFew(names []string) string {
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
 	if len(names) > 3 {
-		list = strings.Join(names[:3], ", ") + fmt.Sprintf(" and %d more", len(names)-3)
+		return strings.Join(names[:3], ", ") + fmt.Sprintf(" and %d more", len(names)-3)
 	}
-	ps.warn("watchers."+names[0]+".env", "the env of %d watcher(s) (%s) is in this file, which other users can read (mode %04o): chmod 600 %s",
-		len(names), list, fi.Mode().Perm(), path)
+	return strings.Join(names, ", ")
 }
 
 // metricsInClear warns when metrics_address is beyond loopback while

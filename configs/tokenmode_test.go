@@ -50,8 +50,9 @@ func TestTokenInReadableConfigWarns(t *testing.T) {
 
 // A watcher's env (its secrets) in a config file other users may read:
 // Load (so start, reload and --check) warns once, naming the file, its
-// mode, the watchers and the fix. A 0600 file, or no env, is not warned
-// about.
+// mode, the watchers, what looks like a secret and the fix. A 0600 file,
+// no env, or an env with nothing that looks like a secret (the shipped
+// example's GREETING, a checkout being 0644) is not warned about.
 func TestEnvInReadableConfigWarns(t *testing.T) {
 	withEnv := "[watchers.t01]\ncmd = \"/bin/true\"\nenv = [\"SECRET=one\"]\n" +
 		"[watchers.t02]\ncmd = \"/bin/true\"\nenv = [\"DB_URL=postgres://u:pw@db/x\"]\n" +
@@ -66,6 +67,7 @@ func TestEnvInReadableConfigWarns(t *testing.T) {
 		{"group-readable", 0o640, withEnv, true},
 		{"owner only", 0o600, withEnv, false},
 		{"no env", 0o644, "[watchers.plain]\ncmd = \"/bin/true\"\n", false},
+		{"no secret in env", 0o644, "[watchers.plain]\ncmd = \"/bin/true\"\nenv = [\"GREETING=hi\", \"HOME_URL=https://example.com/x\"]\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "poold.toml")
@@ -88,7 +90,7 @@ func TestEnvInReadableConfigWarns(t *testing.T) {
 			if (len(lines) > 0) != tc.warn || len(lines) > 1 {
 				t.Fatalf("mode %04o: warnings %q; want one env warning: %v", tc.mode, cfg.Warnings, tc.warn)
 			}
-			want := fmt.Sprintf("watchers.t01.env: the env of 2 watcher(s) (t01, t02) is in this file, which other users can read (mode %04o): chmod 600 %s", tc.mode, path)
+			want := fmt.Sprintf("watchers.t01.env: the env of 2 watcher(s) (t01, t02) has what looks like secrets (DB_URL, SECRET) in this file, which other users can read (mode %04o): chmod 600 %s", tc.mode, path)
 			if tc.warn && !strings.Contains(lines[0], want) {
 				t.Errorf("warning %q, want it to say %q", lines[0], want)
 			}
