@@ -2,6 +2,8 @@ package arbiter
 
 import (
 	"context"
+	"errors"
+	"syscall"
 
 	"github.com/poold/poold/watcher/cgroup"
 	"github.com/poold/poold/watcher/procinfo"
@@ -33,11 +35,18 @@ type escapeLook struct {
 }
 
 // escapeWatch is the stats goroutine's state of its looks: where the next
-// tick starts, the workers (by cgroup, unique to one start) told of, and
-// those seen in the pass under way, to forget the ended at its end.
+// tick starts, and the workers told of.
 type escapeWatch struct {
-	next         int
-	warned, seen map[string]bool
+	next   int
+	warned map[escaped]bool
+	budget int // looks a tick; 0: escapeBudget
+}
+
+// escaped is a worker told of: its pid in its cgroup (a slot's next
+// worker may start in the same cgroup, parked meanwhile).
+type escaped struct {
+	dir string
+	pid int
 }
 
 // lookForEscapes, on the stats goroutine, warns of each worker that left
@@ -47,17 +56,21 @@ func (a *Arbiter) lookForEscapes(ctx context.Context, st *escapeWatch) {
 	if !a.contained.Load() || !a.cgroupLimits.Load() {
 		return // nothing to look at: no wake of the loop
 	}
-	looks, total := a.escapeLooks(ctx, st.next, escapeBudget)
+	budget := st.budget
+	if budget <= 0 {
+		budget = escapeBudget
+	}
+	looks, total := a.escapeLooks(ctx, st.next, budget)
 	if st.warned == nil {
-		st.warned, st.seen = map[string]bool{}, map[string]bool{}
+		st.warned = map[escaped]bool{}
 	}
 	for _, l := range looks {
-		st.seen[l.g.Dir] = true
-		if st.warned[l.g.Dir] {
+		key := escaped{l.g.Dir, l.pid}
+		if st.warned[key] {
 			continue
 		}
 		if where := l.g.Left(l.pid); where != "" && !procinfo.Dying(l.pid) {
-			st.warned[l.g.Dir] = true
+			st.warned[key] = true
 			a.log.Warn("a worker left its cgroup: its memory_max, pids_max and cpu_max no longer apply to it, and a stop's kill of its cgroup misses it; "+
 				"a worker running as root can do this: give the watcher a uid (README \"A cgroup per worker\")",
 				"watcher", l.name, "wid", l.wid, "pid", l.pid, "cgroup", l.g.Dir, "now_in", where)
@@ -66,13 +79,16 @@ func (a *Arbiter) lookForEscapes(ctx context.Context, st *escapeWatch) {
 	if st.next += len(looks); st.next < total {
 		return
 	}
-	st.next = 0 // a pass ended: forget those told of that ended
-	for dir := range st.warned {
-		if !st.seen[dir] {
-			delete(st.warned, dir)
+	st.next = 0
+	// A pass ended: forget those told of whose worker ended. Not by
+	// what this pass saw: workers that ended before the look's place in
+	// the list move the rest up, past it, unseen (review: a decr warned
+	// again of workers told of already).
+	for k := range st.warned {
+		if errors.Is(syscall.Kill(k.pid, 0), syscall.ESRCH) {
+			delete(st.warned, k)
 		}
 	}
-	clear(st.seen)
 }
 
 // escapeLooks lists, from the loop, up to n of the workers to look at,

@@ -2,9 +2,12 @@ package arbiter
 
 import (
 	"context"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 // TestEscapeLooksAtLimitedWorkersInTurn: the look for workers that left
@@ -42,6 +45,7 @@ func TestEscapeLooksAtLimitedWorkersInTurn(t *testing.T) {
 		t.Errorf("three turns of 2 looked at %v, want each of capped's %v once", seen, pids)
 	}
 	h.do("set", map[string]any{"name": "capped", "options": map[string]any{"pids_max": 0}})
+	h.do("list", nil) // the loop notes the limits after a command, once it has answered it
 	if h.a.cgroupLimits.Load() {
 		t.Error("no watcher has a cgroup limit any more, and the stats tick would still wake the loop to look")
 	}
@@ -53,4 +57,57 @@ func uniq(xs []int) map[int]bool {
 		m[x] = true
 	}
 	return m
+}
+
+// escapeScript moves the worker, running as root, into the root of
+// cgroup v2, out of the cgroup poold started it in.
+const escapeScript = `root=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+echo $$ > "$root/cgroup.procs" || exit 3
+exec sleep 1000`
+
+// TestEscapeWarnedOncePerWorker: a worker that left its cgroup was
+// warned of again when workers before it in the look's turn ended
+// mid-pass (review: a decr of 20 warned twice of the same pid and
+// cgroup): the pass's end forgot every worker told of that it had not
+// seen, and those moved up past the look were not seen. Now a worker
+// told of is forgotten once it has ended.
+func TestEscapeWarnedOncePerWorker(t *testing.T) {
+	w := configs.DefaultWatcher("web")
+	w.Cmd, w.Args, w.NumProcesses, w.PidsMax = "/bin/sh", []string{"-c", escapeScript}, 3, 100
+	w.Respawn = false // wid 1's end moves the others up the turn
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	needContainment(t, h)
+	pids := h.spawns(3)
+	ctx := context.Background()
+	left := func() int {
+		looks, _ := h.a.escapeLooks(ctx, 0, 100)
+		n := 0
+		for _, l := range looks {
+			if l.g.Left(l.pid) != "" {
+				n++
+			}
+		}
+		return n
+	}
+	proctest.Eventually(t, "the 3 workers out of their cgroups", func() bool { return left() == 3 })
+	st := &escapeWatch{budget: 1}
+	for range 4 { // a pass over the 3, and the first of the next
+		h.a.lookForEscapes(ctx, st)
+	}
+	first := 0
+	for pid, wid := range pids {
+		if wid == 1 {
+			first = pid
+		}
+	}
+	if err := syscall.Kill(first, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	proctest.Eventually(t, "wid 1 gone from the look's turn", func() bool { _, n := h.a.escapeLooks(ctx, 0, 100); return n == 2 })
+	for range 5 { // the rest of that pass, then two whole ones
+		h.a.lookForEscapes(ctx, st)
+	}
+	if n := strings.Count(h.log.String(), "a worker left its cgroup"); n != 3 {
+		t.Errorf("%d warnings, want 3: one for each worker (log:\n%s)", n, h.log.String())
+	}
 }
