@@ -17,6 +17,19 @@ import (
 // SIGHUP all the time now costs at most a reload: poold and its workers
 // live through a stream of them during the whole upgrade.
 func TestHangupStreamDuringUpgrade(t *testing.T) {
+	signalStreamDuringUpgrade(t, syscall.SIGHUP)
+}
+
+// So for SIGUSR1 (logrotate's postrotate sends it): the new image's
+// runtime takes it over as it starts, but from the execve to then its
+// default action, to end the process, applied.
+func TestReopenStreamDuringUpgrade(t *testing.T) {
+	signalStreamDuringUpgrade(t, syscall.SIGUSR1)
+}
+
+// signalStreamDuringUpgrade sends sig to poold every 0.5 ms through an
+// upgrade, which poold and its workers must outlive.
+func signalStreamDuringUpgrade(t *testing.T, sig syscall.Signal) {
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2))
 	proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })
 	before := p.pids("web")
@@ -25,7 +38,7 @@ func TestHangupStreamDuringUpgrade(t *testing.T) {
 	tick := time.NewTicker(500 * time.Microsecond) // paces the stream, synchronises nothing
 	defer tick.Stop()
 	repeatUntil(&wg, stop, func() {
-		_ = p.cmd.Process.Signal(syscall.SIGHUP)
+		_ = p.cmd.Process.Signal(sig)
 		<-tick.C
 	})
 	func() {

@@ -9,21 +9,25 @@ import (
 
 // A signal that comes while poold execs a new image of itself (an
 // upgrade, a rollback) would end it, and every worker with it: execve
-// resets a caught signal to its default action, which for SIGHUP and
-// SIGINT is to end the process, and the new image's Go runtime keeps
-// that default until package catch's signal.Notify, milliseconds later.
-// An ignored signal stays ignored across execve, and Go's runtime leaves
-// an ignored SIGHUP or SIGINT so until signal.Notify takes it (see
-// os/signal: "If the program was started with SIGHUP or SIGINT
-// ignored..."). So poold ignores both from just before the exec: one
-// that comes in that window is lost, not fatal. SIGTERM and the others
-// cannot be kept so (the runtime installs its own handler for them at
-// its start whatever they were), and keep a window of a few milliseconds.
+// resets a caught signal to its default action, which for SIGHUP,
+// SIGINT, SIGUSR1 and SIGUSR2 is to end the process, until the new
+// image's Go runtime or package catch takes it. An ignored signal stays
+// ignored across execve. Go's runtime leaves an ignored SIGHUP or SIGINT
+// so until signal.Notify takes it (see os/signal: "If the program was
+// started with SIGHUP or SIGINT ignored..."), and installs its own
+// handler for SIGUSR1 and SIGUSR2 as it starts, which drops them until
+// signal.Notify: so poold ignores all four from just before the exec,
+// and one that comes in that window is lost, not fatal (a reload or a
+// reopen of the logs asked then is not done; SIGUSR2, an upgrade, is
+// refused meanwhile anyway). SIGTERM and SIGQUIT are not: the runtime's
+// handler for them ends the process until signal.Notify whatever they
+// were, and a stop lost in the exec would be worse than a stop done at
+// once; they keep a window of a few milliseconds.
 
 // execQuietSignals are the signals ignored across an exec of poold.
-var execQuietSignals = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT}
+var execQuietSignals = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2}
 
-// ExecImage is syscall.Exec for a new image of poold: SIGHUP and SIGINT
+// ExecImage is syscall.Exec for a new image of poold: execQuietSignals
 // are ignored from just before it, and get their handlers back if it
 // fails (it returns only then).
 func ExecImage(path string, argv, env []string) error {
