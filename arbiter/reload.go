@@ -306,7 +306,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 	started := append(a.addAll(plan, &o, failed), reruns...)
 	a.publishApplying(o, touched, held)
 	a.log.Info("config reload applying", "changes", o.summary())
-	o.Kept = a.logKept()
+	o.Kept = a.logKept(held)
 	for _, w := range plan.removed {
 		a.announceRemove(w)
 	}
@@ -315,21 +315,25 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 		// (reloadoneshot.go), start after what they depend on, which
 		// a reload starts too if it is stopped, or waits for if it is
 		// starting; the updates held for those one-shots follow.
+		// The held updates wait for those one-shots' end, not their
+		// readiness (whenRerunsEnd).
 		a.startInOrder(a.withDeps(a.sortList(started)), func() {
-			touched = append(touched, a.updateHeld(held, reruns, failed)...)
-			whenAllSettled(append(touched, started...), func() {
-				// After the workers of watchers still leaving (an earlier
-				// reload's, or rm's) too: they may use them.
-				whenAllSettled(a.stillLeaving(), func() {
-					if err := closeRemoved(); err != nil {
-						a.log.Warn("closing sockets removed from the config", "error", err)
-					}
+			a.whenRerunsEnd(reruns, func() {
+				touched = append(touched, a.updateHeld(held, reruns, failed)...)
+				whenAllSettled(append(touched, started...), func() {
+					// After the workers of watchers still leaving (an
+					// earlier reload's, or rm's) too: they may use them.
+					whenAllSettled(a.stillLeaving(), func() {
+						if err := closeRemoved(); err != nil {
+							a.log.Warn("closing sockets removed from the config", "error", err)
+						}
+					})
+					o := a.rolledBack(o, touched, ran, failed)
+					o.NotStarted = notStarted(started)
+					o.Failed, o.Ended = oneShotsOf(started)
+					a.refile(o.RolledBack, prevFiled, filed)
+					reply(o, nil)
 				})
-				o := a.rolledBack(o, touched, ran, failed)
-				o.NotStarted = notStarted(started)
-				o.Failed, o.Ended = oneShotsOf(started)
-				a.refile(o.RolledBack, prevFiled, filed)
-				reply(o, nil)
 			})
 		})
 	})

@@ -3,6 +3,7 @@ package arbiter
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
@@ -17,9 +18,9 @@ import (
 // after what it depends on, as a watcher the reload adds. A watcher the
 // same reload changes that depends on it (directly or through others)
 // keeps its old spec and workers until the one-shot has run: its rolling
-// replacement then begins if the one-shot is up (ended as configured, or
-// ready and still running, as at start), and is not made if it failed;
-// the reply says why under rolled_back.
+// replacement then begins if the one-shot ended as configured, and is
+// not made if it failed; the reply says why under rolled_back, and
+// comes once the one-shots have ended.
 
 // oneShotReruns sorts updates: reruns are the changed one-shots that ran
 // out and run again, held the updates of watchers that depend on one of
@@ -131,4 +132,21 @@ func (a *Arbiter) updateHeld(held []heldUpdate, reruns []*watcher.Watcher, faile
 		touched = append(touched, u.w)
 	}
 	return touched
+}
+
+// whenRerunsEnd calls fn once none of reruns is pending: each ended (as
+// configured or not), or is down, or is no longer poold's. A one-shot
+// counts as pending while it runs, however ready its workers (stateOf),
+// so a held update waits for the migration's end, not its readiness
+// (r59b docs H1: an app rolled over 100 ms into a 4 s migration, and
+// beside one that then failed). On the loop; it looks again every
+// settlePoll, as a start's step does.
+func (a *Arbiter) whenRerunsEnd(reruns []*watcher.Watcher, fn func()) {
+	for _, w := range reruns {
+		if a.watchers[strings.ToLower(w.Name())] == w && !a.leaving[w] && !a.stopping && a.stateOf(w) == depPending {
+			time.AfterFunc(settlePoll, func() { a.post(funcMsg{func() { a.whenRerunsEnd(reruns, fn) }}) })
+			return
+		}
+	}
+	fn()
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
@@ -32,6 +33,10 @@ func TestReloadRunsAChangedOneShotAgain(t *testing.T) {
 		{"migration and app", "exit 0", true, true, ""},
 		{"migration alone", "exit 0", false, false, ""},
 		{"failed migration", "exit 3", true, false, `watcher "app" rolled back: not updated: it depends on watcher "mig", a one-shot that ran and failed`},
+		// r59b docs H1: a migration that runs past its readiness (100 ms)
+		// had the app rolled over beside it, and kept so when it failed.
+		{"slow migration and app", "sleep 1; exit 0", true, true, ""},
+		{"slow failed migration", "sleep 1; exit 3", true, false, `watcher "app" rolled back: not updated: it depends on watcher "mig", a one-shot that ran and failed`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -43,6 +48,9 @@ func TestReloadRunsAChangedOneShotAgain(t *testing.T) {
 			cfg := &configs.Config{Watchers: []configs.Watcher{mig, app}}
 			newMig, newApp := mig.Clone(), app.Clone()
 			newMig.Env, newMig.Args = []string{"TAG=m2"}, []string{"-c", `echo "$TAG" >> ` + log + "; " + c.mig}
+			if strings.HasPrefix(c.name, "slow") {
+				newMig.ReadyDelay = 100 * time.Millisecond // ready before it ends, as by default
+			}
 			if c.app {
 				newApp.Env = append(newApp.Env, "TAG=v2")
 			}
@@ -62,9 +70,21 @@ func TestReloadRunsAChangedOneShotAgain(t *testing.T) {
 			if b, _ := os.ReadFile(log); string(b) != "m1\nm2\n" {
 				t.Errorf("the one-shot's runs logged %q, want m1 then m2", b)
 			}
-			// The one-shot ran before any new app worker started.
+			// The one-shot ran, and ended, before any new app worker started.
 			if first := h.next(string(events.KindSpawn), nil); first.Watcher != "mig" {
 				t.Errorf("first spawn after the reload is %s's, want mig's first", first.Watcher)
+			}
+			if c.rolls {
+				ended := false
+				for ev := h.next("", nil); ev.Watcher != "app" || ev.Kind != events.KindSpawn; ev = h.next("", nil) {
+					ended = ended || ev.Watcher == "mig" && ev.Kind == events.KindExit
+				}
+				if !ended {
+					t.Error("a new app worker started before the one-shot it depends on ended")
+				}
+			}
+			if kept, _ := r["kept"].(map[string][]string); len(kept["app"]) > 0 {
+				t.Errorf("the reply says app's %v were kept from run time; nothing was set: %v", kept["app"], r)
 			}
 			pids := h.do("list", map[string]any{"name": "app"})["pids"].([]int)
 			if kept := len(pids) == 1 && old[pids[0]]; kept == c.rolls {
