@@ -13,10 +13,11 @@ import (
 // groups of stopInOrder stop one after another, each once the one before
 // has no workers left, so their times add up: a group takes as long as
 // its slowest watcher, that is its graceful_timeout, plus hook_timeout
-// for a before_stop hook (which runs before the signal) and for an
-// after_stop hook that what comes next waits for; hooks still running
-// at the end (after_stop, before_reap, after_reap) may add one
-// hook_timeout. A watcher without workers stops at once and is left out,
+// for a before_stop hook (which runs before the signal) and, for a
+// watcher that what comes next depends on, for each of its reap hooks
+// (before_reap, then after_reap) and its after_stop (which waits for
+// them); the hooks that nothing waits for run on at the end, and the
+// longest of them adds up to three hook_timeouts. A watcher without workers stops at once and is left out,
 // unless it has an after_stop hook, which its stop runs all the same.
 // An orchestrator that kills poold sooner (Kubernetes'
 // terminationGracePeriodSeconds, systemd's TimeoutStopSec) cuts the stop
@@ -60,11 +61,13 @@ func (a *Arbiter) stopBound(ws []*watcher.Watcher, planned bool) (time.Duration,
 }
 
 // stopTime is how long w's stop may hold what stops after it (rest):
-// graceful_timeout and a before_stop hook for its workers, and an
-// after_stop hook that rest waits for; late is how long its hooks may
-// run on at the end (an after_stop nothing waits for, before_reap,
-// after_reap). counts is false for a watcher whose stop is done at once:
-// stopped, or without workers and after_stop. planned: see stopBound.
+// graceful_timeout and a before_stop hook for its workers, and, when w
+// depends on a watcher of rest (which stops once w has settled), its
+// workers' before_reap and after_reap hooks, which run one after the
+// other, and then its after_stop hook; late is how long those hooks may
+// run on at the end when nothing waits for them. counts is false for a
+// watcher whose stop is done at once: stopped, or without workers and
+// after_stop. planned: see stopBound.
 func (a *Arbiter) stopTime(w *watcher.Watcher, rest [][]*watcher.Watcher, planned bool) (d, late time.Duration, counts bool) {
 	s := w.Spec()
 	running := planned && s.Autostart && s.NumProcesses > 0
@@ -73,21 +76,28 @@ func (a *Arbiter) stopTime(w *watcher.Watcher, rest [][]*watcher.Watcher, planne
 	if (w.Status() == watcher.Stopped && !running) || (idle && !after) {
 		return 0, 0, false
 	}
+	var reap time.Duration // a worker's before_reap, then its after_reap
 	if !idle {
 		d = s.GracefulTimeout
 		if s.Hooks["before_stop"] != "" {
 			d += s.HookTimeout
 		}
-		if s.Hooks["before_reap"] != "" || s.Hooks["after_reap"] != "" {
-			late = s.HookTimeout
+		for _, h := range []string{"before_reap", "after_reap"} {
+			if s.Hooks[h] != "" {
+				reap += s.HookTimeout
+			}
 		}
 	}
-	if after && a.needsBefore(w, rest) {
-		d += s.HookTimeout
-	} else if after {
-		late = s.HookTimeout
+	var stop time.Duration // after_stop, which waits for the reap hooks
+	if after {
+		stop = s.HookTimeout
 	}
-	return d, late, true
+	if a.needsBefore(w, rest) {
+		// What w depends on stops once w has settled: reap hooks and
+		// after_stop ended.
+		return d + reap + stop, 0, true
+	}
+	return d, reap + stop, true
 }
 
 // noteGracePeriod, once at start, warns when the stop of

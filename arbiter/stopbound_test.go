@@ -77,3 +77,59 @@ func stopLine(h *harness) string {
 	}
 	return line
 }
+
+// A stop waits for its workers' before_reap and then after_reap hooks
+// before after_stop and before the stop of what the watcher depends on,
+// so the two add two hook_timeouts; the figure counted one at the end:
+// "up_to=10s" for a stop that took 11.2 s, and with the default
+// hook_timeout of 30 s a level under-counted by up to a minute (r59
+// merge review, M1).
+func TestShutdownCountsBothReapHooks(t *testing.T) {
+	dir := t.TempDir()
+	ok := hookScript(t, dir, "ok.sh", "exit 0\n")
+	reapHooks := func(w *configs.Watcher) {
+		w.GracefulTimeout = time.Second
+		w.HookTimeout = 3 * time.Second
+		w.Hooks = map[string]string{"before_reap": ok, "after_reap": ok}
+	}
+	cases := []struct {
+		name string
+		cfg  func() []configs.Watcher
+		want []string
+	}{
+		{"alone", func() []configs.Watcher {
+			web := testWatcher("web", "sleep", 1)
+			reapHooks(&web)
+			return []configs.Watcher{web}
+		}, []string{"up_to=7s", `slowest_in_order="web 1s, then hooks 6s"`}},
+		{"depended on", func() []configs.Watcher {
+			db := testWatcher("db", "sleep", 1)
+			db.GracefulTimeout = time.Second
+			app := testWatcher("app", "sleep", 1)
+			app.DependsOn = []string{"db"}
+			reapHooks(&app)
+			return []configs.Watcher{db, app}
+		}, []string{"up_to=8s", `slowest_in_order="app 7s, then db 1s"`}},
+		{"with after_stop", func() []configs.Watcher {
+			web := testWatcher("web", "sleep", 1)
+			reapHooks(&web)
+			web.Hooks["after_stop"] = ok
+			return []configs.Watcher{web}
+		}, []string{"up_to=10s", `slowest_in_order="web 1s, then hooks 9s"`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ws := c.cfg()
+			h := start(t, &configs.Config{Watchers: ws}, Options{})
+			last := ws[len(ws)-1].Name
+			h.next(string(events.KindStart), func(ev events.Event) bool { return ev.Watcher == last })
+			h.do("quit", map[string]any{"waiting": true})
+			line := stopLine(h)
+			for _, want := range c.want {
+				if !strings.Contains(line, want) {
+					t.Errorf("the stop's log line does not say %s:\n%s", want, line)
+				}
+			}
+		})
+	}
+}
