@@ -1,8 +1,13 @@
 package sockets
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,5 +152,33 @@ func TestWildcard6InheritedKeepsItsFamily(t *testing.T) {
 	}
 	if h := s.Handover(); len(h) != 1 || h[0].V6Only != nil {
 		t.Errorf("Handover = %+v, want V6Only nil (still the older build's socket)", h)
+	}
+}
+
+// TestWildcard6BesideAnotherProgramsIPv4 (r59 merge review M2): "::" was
+// IPv6 only, so it shared its port with another program on 0.0.0.0
+// (nginx); bound dual-stack now, it fails there at poold's next restart,
+// and the error said only "stop that process or choose another port".
+// It now names the key that gives the old binding back, and only where
+// that key is a way out: not beside an IPv6 listener.
+func TestWildcard6BesideAnotherProgramsIPv4(t *testing.T) {
+	if !hasIPv6Loopback() {
+		t.Fatal("this machine has no ::1 (IPv6 loopback)")
+	}
+	const key = `or set bind_ipv6_only = "ipv6-only" on this socket to leave IPv4 at this port to it`
+	pid, addr := holdAddr(t, "0.0.0.0:0")
+	port := int(netip.MustParseAddrPort(addr).Port())
+	sp := configs.Socket{Name: "any", Host: "::", Port: port}
+	_, err := Bind([]configs.Socket{sp})
+	wantErr(t, err, fmt.Sprintf("sockets: any: bind [::]:%d: address already in use (pid %d (%s) holds it; stop that process or choose another port, %s)", port, pid, filepath.Base(os.Args[0]), key))
+	sp.BindIPv6Only = configs.BindIPv6Only
+	mustBind(t, sp) // the way out works
+
+	_, addr = holdAddr(t, "[::1]:0")
+	sp = configs.Socket{Name: "any", Host: "::", Port: int(netip.MustParseAddrPort(addr).Port())}
+	_, err = Bind([]configs.Socket{sp})
+	wantErr(t, err, "stop that process or choose another port")
+	if strings.Contains(err.Error(), "bind_ipv6_only") {
+		t.Errorf("beside an IPv6 listener, where IPv6 only would not help, the error names bind_ipv6_only: %v", err)
 	}
 }

@@ -119,11 +119,7 @@ func sysHint(err error, spec configs.Socket, host string, port int) string {
 		if unixSock {
 			return inUseHint(unixHolders(spec.Path), unixFind(spec.Path), "a socket was created at this path meanwhile: stop that process or choose another path")
 		}
-		var h holders
-		if ip, err := netip.ParseAddr(host); err == nil {
-			h = tcpHolders(ip, port)
-		}
-		return inUseHint(h, tcpFind(port), "stop that process or choose another port")
+		return tcpInUseHint(host, port, false)
 	case syscall.EACCES, syscall.EPERM:
 		if unixSock {
 			return fmt.Sprintf("poold's user may not create files in %s; fix the directory's permissions or choose another path", filepath.Dir(spec.Path))
@@ -146,6 +142,23 @@ func sysHint(err error, spec configs.Socket, host string, port int) string {
 		return "too many open files; raise poold's nofile limit"
 	}
 	return ""
+}
+
+// tcpInUseHint is sysHint's for a tcp host:port another process holds.
+// dual says poold bound "::" dual-stack: where the holders hold IPv4
+// addresses only (another program on 0.0.0.0, which could share the
+// port while "::" was IPv6 only, before bind_ipv6_only), binding it IPv6
+// only is a way out too.
+func tcpInUseHint(host string, port int, dual bool) string {
+	var h holders
+	if ip, err := netip.ParseAddr(host); err == nil {
+		h = tcpHolders(ip, port)
+	}
+	todo := "stop that process or choose another port"
+	if dual && h.only4 {
+		todo += `, or set bind_ipv6_only = "ipv6-only" on this socket to leave IPv4 at this port to it`
+	}
+	return inUseHint(h, tcpFind(port), todo)
 }
 
 // noDirHint says why a unix socket cannot be created in dir (bind said

@@ -41,6 +41,9 @@ type holders struct {
 	hidden bool
 	conns  int // connections (not listeners) with the port as their local port
 	port   int // the port, for a hint about those connections
+	// only4: every tcp listener found holds an IPv4 address (or an
+	// IPv4-mapped one), which a "::" socket bound IPv6 only leaves alone.
+	only4 bool
 }
 
 // tcpHolders finds the processes with a tcp socket that keeps ip:port
@@ -53,6 +56,7 @@ func tcpHolders(ip netip.Addr, port int) holders {
 	}
 	inodes := map[uint64]bool{}
 	conns := 0
+	v6 := false
 	for _, read := range []func() (procfs.NetTCP, error){pfs.NetTCP, pfs.NetTCP6} {
 		lines, err := read()
 		if err != nil {
@@ -68,11 +72,13 @@ func tcpHolders(ip netip.Addr, port int) holders {
 				conns++ // a client's connection that was given this port
 			case l.Inode != 0:
 				inodes[l.Inode] = true
+				v6 = v6 || a.Unmap().Is6()
 			}
 		}
 	}
 	h := socketHolders(pfs, inodes)
 	h.conns, h.port = conns, port
+	h.only4 = len(inodes) > 0 && !v6
 	return h
 }
 

@@ -20,13 +20,16 @@ import (
 )
 
 // helperHold is "another process" holding an address: it listens on
-// $SOCKETS_TEST_HOLD (tcp "127.0.0.1:0" or a unix path), prints the address, and
+// $SOCKETS_TEST_HOLD (tcp "127.0.0.1:0", "[::1]:0" or a unix path), prints the address, and
 // holds it until its stdin closes.
 func helperHold() int {
 	addr := os.Getenv("SOCKETS_TEST_HOLD")
 	network := "tcp4"
-	if strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "@") {
+	switch {
+	case strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "@"):
 		network = "unix"
+	case strings.HasPrefix(addr, "["):
+		network = "tcp6"
 	}
 	ln, err := net.Listen(network, addr)
 	if err != nil {

@@ -127,8 +127,16 @@ func bindTCP(s configs.Socket, v6only bool) (*Listener, error) {
 	}
 	v6only = t.v6 && (v6only || !t.ip.IsUnspecified())
 	addr := netip.AddrPortFrom(t.ip, uint16(s.Port)).String()
+	dual := t.v6 && !v6only
 	fail := func(op string, err error) (*Listener, error) {
-		return nil, &Error{Socket: s.Name, Op: op, Addr: addr, Err: err, Hint: sysHint(err, s, t.ip.WithZone("").String(), s.Port)}
+		host := t.ip.WithZone("").String()
+		var hint string
+		if dual && errors.Is(err, unix.EADDRINUSE) {
+			hint = tcpInUseHint(host, s.Port, true)
+		} else {
+			hint = sysHint(err, s, host, s.Port)
+		}
+		return nil, &Error{Socket: s.Name, Op: op, Addr: addr, Err: err, Hint: hint}
 	}
 	domain := unix.AF_INET
 	var sa unix.Sockaddr
