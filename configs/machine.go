@@ -104,7 +104,9 @@ func nulIn(ps *problems, key string, v any) {
 // socket file only), and a port below the unprivileged ones when the
 // user running --check lacks CAP_NET_BIND_SERVICE (PortProblem), as for
 // nice and oom_score_adj, and a unix socket's directory poold's user
-// may not write to (--check runs as the user poold will).
+// may not write to (--check runs as the user poold will), unless a
+// socket listens at the path already: systemd's, which poold will be
+// passed (socket activation) rather than bind.
 func SocketProblems(file string, sockets []Socket) error {
 	ps := &problems{}
 	for _, s := range sockets {
@@ -139,12 +141,55 @@ func socketPathProblem(path string) string {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
 		return fmt.Sprintf("%s exists and is not a socket (%s), which poold does not remove; remove it or choose another path", path, describeMode(fi.Mode()))
 	}
+	if listening(path) {
+		// A socket unit's (systemd keeps it listening while poold is
+		// stopped, in a directory of its own, often root's), which poold
+		// takes instead of binding; or poold's own, which it created.
+		return ""
+	}
 	// As bind will: with this process's effective ids (root passes).
 	if err := unix.Faccessat(unix.AT_FDCWD, dir, unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
 		return fmt.Sprintf("%s: poold's user (uid %d) may not create files in directory %s (%v); fix the directory's permissions or owner, or choose another path", path, os.Geteuid(), dir, err)
 	}
 	return ""
 }
+
+// listening reports whether a unix socket listens at path, from
+// /proc/net/unix: connecting to it instead would start the service a
+// socket unit activates.
+func listening(path string) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return false
+	}
+	// "Num RefCount Protocol Flags Type St Inode Path": the path, which
+	// may hold spaces, is what follows the seventh field.
+	for _, line := range strings.Split(string(b), "\n") {
+		rest := line
+		var flags string
+		for i := 0; i < 7 && rest != ""; i++ {
+			rest = strings.TrimLeft(rest, " ")
+			f, r, _ := strings.Cut(rest, " ")
+			if i == 3 {
+				flags = f
+			}
+			rest = r
+		}
+		v, err := strconv.ParseUint(flags, 16, 32)
+		if err == nil && v&unixAcceptCon != 0 && (rest == abs || rest == path) {
+			return true
+		}
+	}
+	return false
+}
+
+// unixAcceptCon is __SO_ACCEPTCON in /proc/net/unix's flags: a listening
+// socket.
+const unixAcceptCon = 1 << 16
 
 // describeMode names the kind of file of mode: "a regular file".
 func describeMode(m os.FileMode) string {

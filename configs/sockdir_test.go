@@ -3,6 +3,7 @@ package configs
 import (
 	"context"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,5 +72,60 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSocketDirOfASocketUnit (r59 merge review L1): under socket
+// activation systemd creates the unix socket, as root in a directory of
+// root's, and poold (User=app) takes it without binding; yet `runuser -u
+// app -- poold --check` refused the config for that directory. A socket
+// listening at the path is now let be; a stale socket file there (which
+// poold would replace, so it needs the directory) is refused as before.
+func TestSocketDirOfASocketUnit(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test runs as root, to run its helper as nobody")
+	}
+	base, err := os.MkdirTemp("", "poold-sockdir-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ro := filepath.Join(base, "ro dir") // a space, as /proc/net/unix shows it
+	if err := os.Mkdir(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(base, "configs.test")
+	copyFile(t, os.Args[0], bin)
+	path := filepath.Join(ro, "app.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	t.Cleanup(func() { ln.Close() })
+
+	asNobody := func() string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // hang bound
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, path)
+		cmd.Env = []string{helperEnv + "=socketproblems"}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("helper as nobody: %v (%s)", err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if out := asNobody(); out != "<nil>" {
+		t.Errorf("as nobody, with a socket listening at the path: %s\nwant no problem", out)
+	}
+	ln.Close()
+	want := "sockets.api.path: " + path + ": poold's user (uid 65534) may not create files in directory " + ro
+	if out := asNobody(); !strings.Contains(out, want) {
+		t.Errorf("as nobody, with a stale socket file at the path: %s\nwant it to contain %q", out, want)
 	}
 }
