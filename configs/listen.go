@@ -188,9 +188,13 @@ func checkListeners(ps *problems, arb Arbiter, web Web, sockets []listenAddr) {
 					}
 				}
 				todo := "give each its own port"
-				for _, x := range []listenAddr{b, a} {
-					if x.cover == coverBoth && strings.HasPrefix(x.key, "sockets.") {
-						todo += fmt.Sprintf(", or set bind_ipv6_only = %q in %s (IPv6 only)", BindIPv6Only, x.key)
+				for _, p := range [][2]listenAddr{{b, a}, {a, b}} {
+					if x := p[0]; x.cover == coverBoth && strings.HasPrefix(x.key, "sockets.") {
+						// Offered only where IPv6 only would part them: not
+						// beside [::1] or another dual-stack listener.
+						if x.cover = cover6; !x.overlaps(p[1]) {
+							todo += fmt.Sprintf(", or set bind_ipv6_only = %q in %s (IPv6 only)", BindIPv6Only, x.key)
+						}
 					}
 				}
 				ps.add(b.key, "its address %s meets %s's %s (%s), and poold cannot listen on both; %s", b.shown, a.key, a.shown, strings.Join(reasons, "; "), todo)

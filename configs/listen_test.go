@@ -1,6 +1,12 @@
 package configs
 
-import "testing"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 // TestListenDisabledConsole: a disabled console's address is not
 // listened on, so it meets no socket.
@@ -69,6 +75,40 @@ func TestListenOverlaps(t *testing.T) {
 			}
 			if got := tc.b.overlaps(tc.a); got != tc.want {
 				t.Errorf("%s overlaps %s: %v, want %v", tc.b.shown, tc.a.shown, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestListenOffersIPv6OnlyWhereItHelps (r59 merge review L3): a
+// dual-stack "::" socket that met [::1] or a dual-stack listener of
+// poold's own was told to set bind_ipv6_only = "ipv6-only", which only
+// led to the next refusal (":: is every IPv6 address"). The key is
+// offered where the other address is IPv4 only. (The metrics listener
+// stands for any of poold's own: it may listen beyond loopback.)
+func TestListenOffersIPv6OnlyWhereItHelps(t *testing.T) {
+	const key = `or set bind_ipv6_only = "ipv6-only" in sockets.any (IPv6 only)`
+	for _, tc := range []struct {
+		name, metrics string
+		offer         bool
+	}{
+		{"ipv4", "127.0.0.1", true},
+		{"ipv6 loopback", "[::1]", false},
+		{"dual-stack", "0.0.0.0", false},
+		{"every address", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "poold.toml")
+			cfg := fmt.Sprintf("[web]\nmetrics_address = \"%s:22180\"\n\n[sockets.any]\nhost = \"::\"\nport = 22180\n", tc.metrics)
+			if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(path)
+			if err == nil || !strings.Contains(err.Error(), "sockets.any: its address [::]:22180 meets web.metrics_address's") {
+				t.Fatalf("Load: %v, want the two addresses to meet", err)
+			}
+			if got := strings.Contains(err.Error(), key); got != tc.offer {
+				t.Errorf("the error offers bind_ipv6_only: %v, want %v:\n%v", got, tc.offer, err)
 			}
 		})
 	}
