@@ -175,10 +175,11 @@ func envInReadableFile(ps *problems, path string, tree map[string]any) {
 }
 
 // secretLike matches env names that hold secrets by convention.
-var secretLike = regexp.MustCompile(`(?i)(passw|pwd|secret|token|api_?key|access_?key|private|credential|auth|dsn)`)
+var secretLike = regexp.MustCompile(`(?i)(pass|pwd|secret|token|key|credential|private|auth|dsn)`)
 
-// passwordInURL matches a URL with a password in it (postgres://u:p@h).
-var passwordInURL = regexp.MustCompile(`://[^/@\s:]+:[^/@\s]+@`)
+// passwordInURL matches a URL with a password in it (postgres://u:p@h,
+// redis://:p@h).
+var passwordInURL = regexp.MustCompile(`://[^/@\s:]*:[^/@\s]+@`)
 
 // secretEnv says whether the env entry NAME=VALUE looks like a secret,
 // and its name.

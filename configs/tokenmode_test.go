@@ -67,6 +67,8 @@ func TestEnvInReadableConfigWarns(t *testing.T) {
 		{"group-readable", 0o640, withEnv, true},
 		{"owner only", 0o600, withEnv, false},
 		{"no env", 0o644, "[watchers.plain]\ncmd = \"/bin/true\"\n", false},
+		{"passphrase, a key, a password-only URL", 0o644, "[watchers.t01]\ncmd = \"/bin/true\"\nenv = [\"GPG_PASSPHRASE=x\"]\n" +
+			"[watchers.t02]\ncmd = \"/bin/true\"\nenv = [\"STRIPE_KEY=sk\", \"CACHE=redis://:pw@cache/0\"]\n", true},
 		{"no secret in env", 0o644, "[watchers.plain]\ncmd = \"/bin/true\"\nenv = [\"GREETING=hi\", \"HOME_URL=https://example.com/x\"]\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,7 +92,11 @@ func TestEnvInReadableConfigWarns(t *testing.T) {
 			if (len(lines) > 0) != tc.warn || len(lines) > 1 {
 				t.Fatalf("mode %04o: warnings %q; want one env warning: %v", tc.mode, cfg.Warnings, tc.warn)
 			}
-			want := fmt.Sprintf("watchers.t01.env: the env of 2 watcher(s) (t01, t02) has what looks like secrets (DB_URL, SECRET) in this file, which other users can read (mode %04o): chmod 600 %s", tc.mode, path)
+			keys := "DB_URL, SECRET"
+			if tc.conf != withEnv {
+				keys = "CACHE, GPG_PASSPHRASE, STRIPE_KEY"
+			}
+			want := fmt.Sprintf("watchers.t01.env: the env of 2 watcher(s) (t01, t02) has what looks like secrets (%s) in this file, which other users can read (mode %04o): chmod 600 %s", keys, tc.mode, path)
 			if tc.warn && !strings.Contains(lines[0], want) {
 				t.Errorf("warning %q, want it to say %q", lines[0], want)
 			}
