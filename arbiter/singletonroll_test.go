@@ -1,6 +1,9 @@
 package arbiter
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +60,25 @@ func TestSingletonRollNeverRunsTwo(t *testing.T) {
 			}
 			h.next(string(events.KindReload), nil) // the rollout is over, and says so
 		})
+	}
+}
+
+// TestSingletonAbandonedRollSaysItsWorkerStopped: a singleton's rollout
+// stops its old worker first, so when the new one fails, nothing kept
+// serving: poold starts one with the previous settings. The reply said
+// "the old workers keep serving" (r59b zd2), as for a pool.
+func TestSingletonAbandonedRollSaysItsWorkerStopped(t *testing.T) {
+	w := testWatcher("cron", "sleep", 1)
+	w.Singleton = true
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.spawned()
+	r := h.a.Do(context.Background(), Request{ID: "s", Command: "set", Properties: map[string]any{"name": "cron",
+		"options": map[string]any{"env": []any{workertest.Env + "=crash"}}, "waiting": true}})
+	reason := fmt.Sprint(r["reason"])
+	if r["status"] != "error" || !strings.Contains(reason, "its old worker had stopped first (singleton): one with the previous settings starts again") {
+		t.Fatalf("set of a singleton whose new worker crashes replied %v", r)
+	}
+	if strings.Contains(reason, "old workers keep serving") {
+		t.Errorf("the reply says the old workers keep serving: %s", reason)
 	}
 }

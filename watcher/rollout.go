@@ -94,10 +94,16 @@ func (w *Watcher) newInRoll(p *Process) bool {
 }
 
 // abortRoll abandons a rollout: the new workers stop, the old spec comes
-// back, the old workers keep serving and the reason is told.
+// back, the old workers keep serving and the reason is told. A
+// singleton's old worker had stopped first (surge): one with the old
+// spec starts again, and the reason says so rather than that it serves.
 func (w *Watcher) abortRoll(err error) {
 	r := w.roll
-	w.log.Error("rolling reload abandoned; the old workers keep serving", "error", err)
+	kept := "the old workers keep serving"
+	if w.spec.Singleton {
+		kept = "its old worker had stopped first (singleton): one with the previous settings starts again"
+	}
+	w.log.Error("rolling reload abandoned; "+kept, "error", err)
 	w.host.Publish(w.spec.Name, events.KindReloadFailed, map[string]any{"reason": err.Error()})
 	for _, p := range w.procs {
 		if w.newInRoll(p) {
@@ -118,7 +124,7 @@ func (w *Watcher) abortRoll(err error) {
 	w.recount()
 	w.spec.NumProcesses = n
 	w.policy = policyOf(w.spec)
-	w.endRoll(fmt.Errorf("reload of watcher %q abandoned, the old workers keep serving: %w", w.spec.Name, err))
+	w.endRoll(fmt.Errorf("reload of watcher %q abandoned, %s: %w", w.spec.Name, kept, err))
 	w.refusedSpec = refused
 }
 
