@@ -316,9 +316,10 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 		// a reload starts too if it is stopped, or waits for if it is
 		// starting; the updates held for those one-shots follow.
 		// The held updates wait for those one-shots' end, not their
-		// readiness (whenRerunsEnd).
+		// readiness (r59b docs H1: an app rolled over 100 ms into a 4 s
+		// migration, and beside one that then failed).
 		a.startInOrder(a.withDeps(a.sortList(started)), func() {
-			a.whenRerunsEnd(reruns, func() {
+			a.whenOneShotsEnd(reruns, func() {
 				touched = append(touched, a.updateHeld(held, reruns, failed)...)
 				whenAllSettled(append(touched, started...), func() {
 					// After the workers of watchers still leaving (an

@@ -3,7 +3,6 @@ package arbiter
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
@@ -132,21 +131,4 @@ func (a *Arbiter) updateHeld(held []heldUpdate, reruns []*watcher.Watcher, faile
 		touched = append(touched, u.w)
 	}
 	return touched
-}
-
-// whenRerunsEnd calls fn once none of reruns is pending: each ended (as
-// configured or not), or is down, or is no longer poold's. A one-shot
-// counts as pending while it runs, however ready its workers (stateOf),
-// so a held update waits for the migration's end, not its readiness
-// (r59b docs H1: an app rolled over 100 ms into a 4 s migration, and
-// beside one that then failed). On the loop; it looks again every
-// settlePoll, as a start's step does.
-func (a *Arbiter) whenRerunsEnd(reruns []*watcher.Watcher, fn func()) {
-	for _, w := range reruns {
-		if a.watchers[strings.ToLower(w.Name())] == w && !a.leaving[w] && !a.stopping && a.stateOf(w) == depPending {
-			time.AfterFunc(settlePoll, func() { a.post(funcMsg{func() { a.whenRerunsEnd(reruns, fn) }}) })
-			return
-		}
-	}
-	fn()
 }
