@@ -281,6 +281,11 @@ func (a *Arbiter) wordDeps(ds []*watcher.Watcher, match func(depState) bool) str
 				d.Name(), d.Reason()))
 			continue
 		}
+		if oneShotRuns(d) { // "which is active" read as up (rvmerge2)
+			parts = append(parts, fmt.Sprintf("watcher %q, a one-shot (respawn = false) still running: this starts once it has ended as configured "+
+				"(give %q respawn = true if it is a program that keeps running)", d.Name(), d.Name()))
+			continue
+		}
 		why := a.statusWord(d)
 		if r := d.Reason(); r != "" {
 			why += ": " + r

@@ -29,6 +29,13 @@ func migrateSlowly(script string) []configs.Watcher {
 // the app's worker spawns after the migration's exit.
 func TestOneShotDependencyIsUpAtItsEnd(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: migrateSlowly("sleep 1; exit 0")}, Options{})
+	// While it runs, the app's reason says what it waits for, and how
+	// to have a program that keeps running not hold it (rvmerge2: it
+	// said "which is active", as of a dependency that is up).
+	want := `watcher "mig", a one-shot (respawn = false) still running: this starts once it has ended as configured (give "mig" respawn = true`
+	proctest.Eventually(t, "app's reason to name the one-shot it waits for", func() bool {
+		return strings.Contains(fmt.Sprint(h.do("status", map[string]any{"name": "app"})["reason"]), want)
+	})
 	migEnded := false
 	h.next("", func(ev events.Event) bool {
 		switch {
