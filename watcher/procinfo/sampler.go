@@ -228,6 +228,13 @@ func (s *Sampler) readClock() (clock, error) {
 // plus /proc/<pid>/cmdline and status for processes seen for the first time
 // or settling (see identitySettle).
 func (s *Sampler) Sample(pids []int) (map[int]Info, error) {
+	return s.SampleWith(pids, nil)
+}
+
+// SampleWith is Sample that also lists under each pid the processes of
+// members[pid] (its cgroup's, see Members) that its process tree by
+// parent misses.
+func (s *Sampler) SampleWith(pids []int, members Members) (map[int]Info, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.init(); err != nil {
@@ -238,7 +245,7 @@ func (s *Sampler) Sample(pids []int) (map[int]Info, error) {
 		return nil, err
 	}
 
-	stats, children, tried, err := s.read(pids, clk.now)
+	stats, children, tried, err := s.read(pids, members, clk.now)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +259,13 @@ func (s *Sampler) Sample(pids []int) (map[int]Info, error) {
 			continue
 		}
 		in := s.tree(pid, stats, children, flat, clk, 0)
+		for _, k := range strays(members[pid], &in, stats) {
+			// Each root's parent is outside the missed members, so
+			// no root is in another's subtree (unless a process
+			// between them left the cgroup: then it is listed twice,
+			// which Peak does not mind).
+			in.Children = append(in.Children, s.tree(k, stats, children, flat, clk, 1))
+		}
 		out[pid] = in
 	}
 	s.prune(clk.now, stats, tried)
@@ -265,10 +279,10 @@ func (s *Sampler) Sample(pids []int) (map[int]Info, error) {
 // Reading every /proc/<pid>/stat each second was most of poold's idle CPU.
 var FullScanEvery = 10 * time.Second
 
-// read returns the stat of pids and their descendants, the children of
-// each process, and which pids it tried to read (nil: every process).
-// Must hold s.mu.
-func (s *Sampler) read(pids []int, now time.Time) (stats map[int]procfs.ProcStat, children map[int][]int, tried map[int]bool, err error) {
+// read returns the stat of pids, their descendants and their members,
+// the children of each process, and which pids it tried to read (nil:
+// every process). Must hold s.mu.
+func (s *Sampler) read(pids []int, members Members, now time.Time) (stats map[int]procfs.ProcStat, children map[int][]int, tried map[int]bool, err error) {
 	full := s.scanAt.IsZero() || now.Sub(s.scanAt) >= FullScanEvery
 	for _, pid := range pids {
 		if !full && !s.scanned[pid] {
@@ -303,6 +317,9 @@ func (s *Sampler) read(pids []int, now time.Time) (stats map[int]procfs.ProcStat
 	}
 	for _, pid := range pids {
 		visit(pid, 0)
+		for _, m := range members[pid] {
+			visit(m, 1)
+		}
 	}
 	return stats, s.children, tried, nil
 }

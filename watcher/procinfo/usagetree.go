@@ -26,12 +26,19 @@ type TreeUsage struct {
 // in between the pids and their known descendants only. It does not
 // change Sample's CPU baselines. A pid that is gone is missing.
 func (s *Sampler) ReadTreeUsage(pids []int) (map[int]TreeUsage, error) {
+	return s.ReadTreeUsageWith(pids, nil)
+}
+
+// ReadTreeUsageWith is ReadTreeUsage that also counts in each pid's tree
+// the processes of members[pid] (its cgroup's, see Members) that its
+// process tree by parent misses.
+func (s *Sampler) ReadTreeUsageWith(pids []int, members Members) (map[int]TreeUsage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.init(); err != nil {
 		return nil, err
 	}
-	stats, children, _, err := s.read(pids, s.now())
+	stats, children, _, err := s.read(pids, members, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -44,6 +51,21 @@ func (s *Sampler) ReadTreeUsage(pids []int) (map[int]TreeUsage, error) {
 		own := s.usageOf(st)
 		tu := TreeUsage{Own: own}
 		s.addTree(&tu, pid, stats, children, 0)
+		if ms := members[pid]; len(ms) > 0 {
+			reached := make(map[int]bool, len(tu.Members))
+			for _, m := range tu.Members {
+				reached[m] = true
+			}
+			for _, k := range straysOf(ms, reached, stats) {
+				if !reached[k] {
+					n := len(tu.Members)
+					s.addTree(&tu, k, stats, children, 1)
+					for _, m := range tu.Members[n:] {
+						reached[m] = true
+					}
+				}
+			}
+		}
 		out[pid] = tu
 	}
 	return out, nil
