@@ -65,6 +65,9 @@ type WatcherSnapshot struct {
 	Sockets []string
 	// LogDrops are its workers' log lines poold dropped, by cause.
 	LogDrops LogDrops
+	// Cgroups are the directories of the workers' own cgroups, by pid;
+	// nil when none has one. Their members count in the workers' trees.
+	Cgroups map[int]string
 }
 
 // SocketSnapshot is one listening socket in a Snapshot.
@@ -111,10 +114,11 @@ func (a *Arbiter) SnapshotOnLoop() Snapshot { return a.snapshotNow() }
 func (a *Arbiter) snapshotNow() Snapshot {
 	s := Snapshot{Taken: time.Now(), Stopping: a.stopping, Config: a.config, Upgrade: a.upgradeStatus()}
 	for _, w := range a.sorted(nil) {
+		procs := w.Processes()
 		s.Watchers = append(s.Watchers, WatcherSnapshot{
 			ID: w.ID(), Name: w.Name(), Status: w.Status(), Shown: w.Shown(), Reason: a.reasonOf(w), Target: w.Target(),
-			Spec: w.Spec(), Processes: w.Processes(), Slots: w.Slots(), Size: w.Size(), Resting: a.resting(w), Started: w.Started(),
-			Sockets: w.Spec().SocketNames(a.cfg.Sockets), LogDrops: a.output.dropsOf(w.Name()),
+			Spec: w.Spec(), Processes: procs, Slots: w.Slots(), Size: w.Size(), Resting: a.resting(w), Started: w.Started(),
+			Sockets: w.Spec().SocketNames(a.cfg.Sockets), LogDrops: a.output.dropsOf(w.Name()), Cgroups: a.cgroupDirs(procs),
 		})
 	}
 	s.Sockets = a.snapshotSockets()
@@ -142,12 +146,27 @@ func (a *Arbiter) snapshotSockets() []SocketSnapshot {
 	return out
 }
 
+// cgroupDirs are the cgroup directories of procs that have one, by pid;
+// nil when none has. Call it on the loop.
+func (a *Arbiter) cgroupDirs(procs []watcher.Process) map[int]string {
+	var dirs map[int]string
+	for _, p := range procs {
+		if dir := a.cgroupDir(p.Pid); dir != "" {
+			if dirs == nil {
+				dirs = make(map[int]string, len(procs))
+			}
+			dirs[p.Pid] = dir
+		}
+	}
+	return dirs
+}
+
 // rowsOf lists the process rows of a snapshot.
 func rowsOf(s Snapshot) []procRow {
 	var rows []procRow
 	for _, w := range s.Watchers {
 		for _, p := range w.Processes {
-			rows = append(rows, procRow{w.Name, p})
+			rows = append(rows, procRow{w.Name, p, w.Cgroups[p.Pid]})
 		}
 	}
 	return rows

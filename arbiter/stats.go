@@ -11,6 +11,7 @@ import (
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/cgroup"
 	"github.com/poold/poold/watcher/procinfo"
 )
 
@@ -19,16 +20,48 @@ import (
 type procRow struct {
 	watcher string
 	proc    watcher.Process
+	// cgroup is the worker's own cgroup (its v2 directory), "" without
+	// one: its members count in the worker's tree (sampleMembers).
+	cgroup string
 }
 
+// rows lists the processes of ws; call it on the loop.
 func (a *Arbiter) rows(ws []*watcher.Watcher) []procRow {
 	var rows []procRow
 	for _, w := range ws {
 		for _, p := range w.Processes() {
-			rows = append(rows, procRow{w.Name(), p})
+			rows = append(rows, procRow{w.Name(), p, a.cgroupDir(p.Pid)})
 		}
 	}
 	return rows
+}
+
+// cgroupDir is the directory of worker pid's own cgroup, "" without one;
+// call it on the loop.
+func (a *Arbiter) cgroupDir(pid int) string {
+	if g := a.groups[pid]; g != nil {
+		return g.Dir
+	}
+	return ""
+}
+
+// members reads the cgroup of each row that has one (a small read of
+// its cgroup.procs per worker, never on the loop): the processes of a
+// worker's tree that daemonized (setsid and a double fork) are reparented
+// to poold or init, and only their cgroup still says whose they are. Nil
+// when no row has a cgroup.
+func members(rows []procRow) procinfo.Members {
+	var ms procinfo.Members
+	for _, r := range rows {
+		if r.cgroup == "" {
+			continue
+		}
+		if ms == nil {
+			ms = procinfo.Members{}
+		}
+		ms[r.proc.Pid] = cgroup.Procs(r.cgroup)
+	}
+	return ms
 }
 
 // ProcInfo is the process info object of PROTOCOL.md with what poold adds:
@@ -62,7 +95,7 @@ func (a *Arbiter) sample(rows []procRow) map[int]procinfo.Info {
 	for i, r := range rows {
 		pids[i] = r.proc.Pid
 	}
-	sampled, err := a.opts.Stats.Sample(pids)
+	sampled, err := a.opts.Stats.SampleWith(pids, members(rows))
 	if err != nil {
 		a.log.Warn("sampling worker statistics failed", "error", err)
 	}
@@ -377,10 +410,11 @@ type Usage struct {
 // of RunStatsWhen alone.
 func (a *Arbiter) WorkerUsage(snap Snapshot) map[int]Usage {
 	var pids []int
-	for _, r := range rowsOf(snap) {
+	rows := rowsOf(snap)
+	for _, r := range rows {
 		pids = append(pids, r.proc.Pid)
 	}
-	read, err := a.opts.Stats.ReadTreeUsage(pids)
+	read, err := a.opts.Stats.ReadTreeUsageWith(pids, members(rows))
 	if err != nil {
 		a.log.Warn("reading worker usage for metrics failed", "error", err)
 	}

@@ -53,8 +53,13 @@ func (g *Group) CloseFD() {
 func (g *Group) V1Dirs() []string { return g.v1 }
 
 // Pids lists the processes in the cgroup.
-func (g *Group) Pids() []int {
-	b, err := os.ReadFile(filepath.Join(g.Dir, "cgroup.procs"))
+func (g *Group) Pids() []int { return Procs(g.Dir) }
+
+// Procs lists the processes in the cgroup at dir (its cgroup.procs); nil
+// when it cannot be read (the cgroup is gone). It takes a path, not a
+// Group, for readers off the arbiter's loop, which owns the Groups.
+func Procs(dir string) []int {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return nil
 	}
