@@ -52,14 +52,19 @@ func (a *Arbiter) cgroupDir(pid int) string {
 // when no row has a cgroup.
 func members(rows []procRow) procinfo.Members {
 	var ms procinfo.Members
+	var buf []byte
+	var all []int // every row's members, back to back
 	for _, r := range rows {
 		if r.cgroup == "" {
 			continue
 		}
 		if ms == nil {
-			ms = procinfo.Members{}
+			ms = make(procinfo.Members, len(rows))
+			buf, all = make([]byte, 4096), make([]int, 0, 2*len(rows))
 		}
-		ms[r.proc.Pid] = cgroup.Procs(r.cgroup)
+		from := len(all)
+		all = cgroup.AppendProcs(all, r.cgroup, buf)
+		ms[r.proc.Pid] = all[from:len(all):len(all)]
 	}
 	return ms
 }

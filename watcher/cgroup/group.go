@@ -55,9 +55,45 @@ func (g *Group) V1Dirs() []string { return g.v1 }
 // Pids lists the processes in the cgroup.
 func (g *Group) Pids() []int { return Procs(g.Dir) }
 
+// AppendProcs appends to out the processes in the cgroup at dir (its
+// cgroup.procs), read with buf: a stats sample reads it for every worker,
+// so it allocates nothing beyond out's growth. out is returned as it was
+// when the file cannot be read (the cgroup is gone). It takes a path,
+// not a Group, for readers off the arbiter's loop, which owns the
+// Groups. A cgroup with more processes than buf holds is read with
+// Procs.
+func AppendProcs(out []int, dir string, buf []byte) []int {
+	fd, err := unix.Open(dir+"/cgroup.procs", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return out
+	}
+	n, err := unix.Read(fd, buf)
+	unix.Close(fd)
+	if err != nil || n < 0 {
+		return out
+	}
+	if n == len(buf) { // maybe cut short: read it whole
+		return append(out, Procs(dir)...)
+	}
+	pid, digits := 0, false
+	for _, c := range buf[:n] {
+		if c >= '0' && c <= '9' {
+			pid, digits = pid*10+int(c-'0'), true
+			continue
+		}
+		if digits {
+			out = append(out, pid)
+		}
+		pid, digits = 0, false
+	}
+	if digits {
+		out = append(out, pid)
+	}
+	return out
+}
+
 // Procs lists the processes in the cgroup at dir (its cgroup.procs); nil
-// when it cannot be read (the cgroup is gone). It takes a path, not a
-// Group, for readers off the arbiter's loop, which owns the Groups.
+// when it cannot be read (the cgroup is gone).
 func Procs(dir string) []int {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
