@@ -24,34 +24,7 @@ import (
 // watchers. It reports the round's cost per worker (ns, allocations,
 // bytes) and as % of a core at one round a second (stats_interval 1s).
 func BenchmarkStatsRound(b *testing.B) {
-	n := 1000
-	if v := os.Getenv("POOLD_PROCINFO_BENCH_N"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 10 {
-			b.Fatalf("POOLD_PROCINFO_BENCH_N=%q: want an integer of at least 10", v)
-		}
-	}
-	sleep := "/bin/sleep"
-	if _, err := os.Stat(sleep); err != nil {
-		b.Fatalf("benchmark needs %s: %v", sleep, err)
-	}
-	cfg := &configs.Config{Arbiter: configs.DefaultArbiter()}
-	cfg.Arbiter.MaxProcesses = n + 100
-	want := map[string]int{}
-	for i := range 10 {
-		w := configs.DefaultWatcher(fmt.Sprintf("w%d", i))
-		w.Cmd, w.Args = sleep, []string{"3600"}
-		w.NumProcesses = n / 10
-		w.Logs.Stdout, w.Logs.Stderr, w.Logs.Ring = configs.LogToNone, configs.LogToNone, 0
-		w.GracefulTimeout = 5 * time.Second
-		cfg.Watchers = append(cfg.Watchers, w)
-		want[w.Name] = w.NumProcesses
-	}
-	h := start(b, cfg, Options{Log: hclog.NewNullLogger()})
-	workers := 0
-	for _, pids := range readyPidsOf(b, h, want) {
-		workers += len(pids)
-	}
+	h, workers := benchSleepers(b)
 
 	ctx := context.Background()
 	bus := events.NewBus(nil)
@@ -97,6 +70,56 @@ func BenchmarkStatsRound(b *testing.B) {
 	// included) per round; at one round a second, ms/10 is % of a core.
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/round")
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N)/10*1000/float64(workers), "%core@1Hz/1000workers")
+}
+
+// benchSleepers starts POOLD_PROCINFO_BENCH_N (default 1,000) real
+// `sleep` workers in 10 watchers and waits for them to be ready.
+func benchSleepers(b *testing.B) (*harness, int) {
+	n := 1000
+	if v := os.Getenv("POOLD_PROCINFO_BENCH_N"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 10 {
+			b.Fatalf("POOLD_PROCINFO_BENCH_N=%q: want an integer of at least 10", v)
+		}
+	}
+	sleep := "/bin/sleep"
+	if _, err := os.Stat(sleep); err != nil {
+		b.Fatalf("benchmark needs %s: %v", sleep, err)
+	}
+	cfg := &configs.Config{Arbiter: configs.DefaultArbiter()}
+	cfg.Arbiter.MaxProcesses = n + 100
+	want := map[string]int{}
+	for i := range 10 {
+		w := configs.DefaultWatcher(fmt.Sprintf("w%d", i))
+		w.Cmd, w.Args = sleep, []string{"3600"}
+		w.NumProcesses = n / 10
+		w.Logs.Stdout, w.Logs.Stderr, w.Logs.Ring = configs.LogToNone, configs.LogToNone, 0
+		w.GracefulTimeout = 5 * time.Second
+		cfg.Watchers = append(cfg.Watchers, w)
+		want[w.Name] = w.NumProcesses
+	}
+	h := start(b, cfg, Options{Log: hclog.NewNullLogger()})
+	workers := 0
+	for _, pids := range readyPidsOf(b, h, want) {
+		workers += len(pids)
+	}
+	return h, workers
+}
+
+// BenchmarkSnapshot is one Snapshot of benchSleepers' workers: the loop's
+// copy of its state that the stats stream, the console, metrics and the
+// systemd notifier take (the notifier also while poold is idle). It
+// reports the loop's CPU per snapshot, in µs.
+func BenchmarkSnapshot(b *testing.B) {
+	h, _ := benchSleepers(b)
+	ctx := context.Background()
+	cpu0 := selfCPU(b)
+	for b.Loop() {
+		if _, err := h.a.Snapshot(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((selfCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/snapshot")
 }
 
 // selfCPU is this process's user+system CPU time so far.
