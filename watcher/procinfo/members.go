@@ -15,22 +15,33 @@ import (
 // is its descendants by parent alone.
 type Members map[int][]int
 
+// adopt is in's children with, after them, the subtrees of the members
+// ms that in's tree misses. Each root's parent is outside the missed
+// members, so no root is in another's subtree (unless a process between
+// them left the cgroup: then it is listed twice, which Peak does not
+// mind). Must hold s.mu.
+func (s *Sampler) adopt(in Info, ms []int, stats map[int]procfs.ProcStat, children map[int][]int, flat map[int]*Info, clk clock) []Info {
+	kids := in.Children
+	for _, k := range strays(ms, in, stats) {
+		kids = append(kids, s.tree(k, stats, children, flat, clk, 1))
+	}
+	return kids
+}
+
 // strays lists the members of ms that in's tree does not hold, as
 // subtree roots in pid order (see straysOf).
-func strays(ms []int, in *Info, stats map[int]procfs.ProcStat) []int {
-	if len(ms) == 0 {
-		return nil
-	}
+func strays(ms []int, in Info, stats map[int]procfs.ProcStat) []int {
 	reached := make(map[int]bool)
-	var walk func(in *Info)
-	walk = func(in *Info) {
-		reached[in.PID] = true
-		for i := range in.Children {
-			walk(&in.Children[i])
-		}
-	}
-	walk(in)
+	markTree(reached, in)
 	return straysOf(ms, reached, stats)
+}
+
+// markTree marks in's pid and those of every process under it.
+func markTree(reached map[int]bool, in Info) {
+	reached[in.PID] = true
+	for _, c := range in.Children {
+		markTree(reached, c)
+	}
 }
 
 // straysOf is the members of ms, alive in stats, that are not in reached

@@ -259,12 +259,8 @@ func (s *Sampler) SampleWith(pids []int, members Members) (map[int]Info, error) 
 			continue
 		}
 		in := s.tree(pid, stats, children, flat, clk, 0)
-		for _, k := range strays(members[pid], &in, stats) {
-			// Each root's parent is outside the missed members, so
-			// no root is in another's subtree (unless a process
-			// between them left the cgroup: then it is listed twice,
-			// which Peak does not mind).
-			in.Children = append(in.Children, s.tree(k, stats, children, flat, clk, 1))
+		if ms := members[pid]; len(ms) > 0 {
+			in.Children = s.adopt(in, ms, stats, children, flat, clk)
 		}
 		out[pid] = in
 	}
