@@ -94,7 +94,11 @@ func (w *Watcher) ended(p *Process, end End) {
 		// ran (its health checks may have outlived backoff_reset). One
 		// never healthy while a health trial is out failed as every
 		// worker does (healthtrial.go): its slot pauses, never gives up.
-		w.died(s, pid, uptime, why, true, p.failCode == ReasonUnhealthy && w.trial != 0)
+		shared := ""
+		if p.failCode == ReasonUnhealthy && w.trial != 0 {
+			shared = sharedHealth
+		}
+		w.died(s, pid, uptime, why, true, shared)
 	case p.State == ProcStopping:
 		log.Debug("worker stopped", "exit", why)
 		s.pastDeaths = true
@@ -126,9 +130,20 @@ func (w *Watcher) ended(p *Process, end End) {
 		w.setHold(s, HoldDue, time.Time{})
 		log.Info("worker exited with status 0 after it had run; replacing it", "uptime", uptime)
 	default:
-		w.died(s, pid, uptime, why, false, false)
+		w.died(s, pid, uptime, why, false, "")
 	}
 }
+
+// Why a slot whose worker keeps failing pauses again rather than give up
+// (died's shared): the cause is not its own, and would outlast it.
+const (
+	// A health trial is out and no worker passes its checks.
+	sharedHealth = "no worker passes its health check (a cause they share?)"
+	// The start failed for want of pids, memory or fds (spawn.Lacked):
+	// poold's or the host's, which come back when workers end or a
+	// limit is raised; the slot starts then, as nothing else would.
+	sharedLack = "poold lacks the pids, memory or fds to start this worker (a limit of poold's or of the host's)"
+)
 
 // ranFor is how long a ready worker must have run for its status 0 to be
 // an end on purpose rather than an early death (supervisord's startsecs).
@@ -312,10 +327,10 @@ func DescribeEnd(ex spawn.Exit) string {
 // limit. uptime is how long the worker ran (0 for one never started);
 // early makes the death count as early whatever that was, for a worker
 // poold stopped because it failed. pid is the worker's (0: none was
-// started), which the log names so its lines can be found by it. shared
-// says the cause is the pool's (a health trial is out): the slot pauses
-// where it would give up.
-func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early, shared bool) {
+// started), which the log names so its lines can be found by it. shared,
+// when not empty, says why the cause is not the slot's (sharedHealth,
+// sharedLack): the slot pauses where it would give up.
+func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early bool, shared string) {
 	s.lastExit, s.lastPid, s.pastDeaths = why, pid, false
 	judged := uptime
 	if early {
@@ -340,11 +355,11 @@ func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early
 	}
 	s.restarts++
 	c, v := w.policy.Next(s.counters, judged)
-	if v.Action == GiveUp && shared {
-		// The cause is the pool's, not the slot's: giving up would
-		// leave the slot empty once the cause is gone.
+	if v.Action == GiveUp && shared != "" {
+		// The cause is not the slot's: giving up would leave the slot
+		// empty once the cause is gone.
 		c, v = Counters{Pauses: c.Pauses}, Verdict{Action: Pause, Delay: w.policy.RetryIn}
-		log.Warn("no worker passes its health check (a cause they share?): pausing this slot again rather than giving up on it")
+		log.Warn(shared + ": pausing this slot again rather than giving up on it")
 	}
 	w.setCounters(s, c)
 	now := w.host.Now()

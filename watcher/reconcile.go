@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/spawn"
 )
 
 // maxSteps bounds one reconcile. Each step either changes something or
@@ -423,7 +424,11 @@ func (w *Watcher) finishFirst() {
 			return
 		}
 		s.badExit = true
-		w.died(s, 0, 0, spawnErrorPrefix+err.Error(), true, false) // pid 0: no output to point to
+		shared := ""
+		if spawn.Lacked(err) {
+			shared = sharedLack
+		}
+		w.died(s, 0, 0, spawnErrorPrefix+err.Error(), true, shared) // pid 0: no output to point to
 		return
 	}
 	w.lastSpawnErr = nil

@@ -189,6 +189,11 @@ func stubMayBeAtFault(err error) bool {
 	return !errors.As(err, &attrs)
 }
 
+// Lacked says whether a start failed for want of pids, memory or fds
+// (forkLacked): a want of the host's or of poold's that passes, not a
+// fault of the worker's program or config.
+func Lacked(err error) bool { return forkLacked(err) }
+
 // forkLacked says whether a fork failed for want of pids (pids.max,
 // RLIMIT_NPROC), memory or fds (poold's RLIMIT_NOFILE used up, or the
 // system's file table), or was interrupted: a passing want, which says
