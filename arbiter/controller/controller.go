@@ -98,6 +98,10 @@ type Controller struct {
 	refusals zmqguard.Throttle // refusal log lines, per uid
 	// badHandshakes: handshake error log lines, for the whole endpoint
 	badHandshakes zmqguard.Throttle
+	// acceptFails throttles acceptError's lines; acceptLogged says the
+	// last run of failed accepts was logged (owned by the accept loop).
+	acceptFails  zmqguard.Throttle
+	acceptLogged atomic.Bool
 
 	started atomic.Bool
 	ready   chan struct{}
@@ -136,7 +140,7 @@ func New(endpoint string, h Handler, log hclog.Logger) *Controller {
 		badHandshakes:      zmqguard.Throttle{Every: HandshakeLogEvery},
 	}
 	c.Guard = zmqguard.New(zmqguard.Options{MaxFrame: MaxRequest, OnOversized: c.oversized,
-		OnHandshakeError: c.handshakeError, MaxBuffered: MaxUnreadPerConn, MaxUnflushed: MaxUnread, Name: "control"})
+		OnHandshakeError: c.handshakeError, OnAcceptError: c.acceptError, MaxBuffered: MaxUnreadPerConn, MaxUnflushed: MaxUnread, Name: "control"})
 	return c
 }
 

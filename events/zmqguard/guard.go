@@ -173,6 +173,14 @@ type Options struct {
 	// ErrHandshakeTimeout when it is one of those. It runs on the
 	// connection's goroutine and must not block.
 	OnHandshakeError func(key string, p Peer, err error)
+	// OnAcceptError, if set, is told when accepting connections starts
+	// to fail (err: EMFILE when the process's open-file limit is used
+	// up, ENFILE when the system's is), once per run of failures, and
+	// when a connection is accepted again after such a run (err nil,
+	// failed: how many accepts failed in it). Meanwhile new clients wait
+	// in the listen backlog, retried with a backoff up to 1s. It runs on
+	// the accept loop's goroutine and must not block.
+	OnAcceptError func(err error, failed int)
 }
 
 func (o Options) withDefaults() Options {

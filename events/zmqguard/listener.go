@@ -87,6 +87,7 @@ func (l *listener) Close() error {
 func (l *listener) acceptLoop() {
 	defer l.wg.Done()
 	backoff := 5 * time.Millisecond
+	failed := 0 // accepts failed in a row (out of fds)
 	for {
 		out, ok := l.enterAccept()
 		if !ok {
@@ -95,6 +96,10 @@ func (l *listener) acceptLoop() {
 		rc, err := l.raw.Accept()
 		if err == nil {
 			backoff = 5 * time.Millisecond
+			if failed > 0 && l.g.opts.OnAcceptError != nil {
+				l.g.opts.OnAcceptError(nil, failed)
+			}
+			failed = 0
 			if e := l.track(rc); e != nil {
 				l.wg.Add(1)
 				go l.handshake(e)
@@ -113,6 +118,9 @@ func (l *listener) acceptLoop() {
 		}
 		if errors.Is(err, net.ErrClosed) {
 			return
+		}
+		if failed++; failed == 1 && l.g.opts.OnAcceptError != nil {
+			l.g.opts.OnAcceptError(err, 0)
 		}
 		// Out of file descriptors and the like: wait, do not spin.
 		t := time.NewTimer(backoff)
