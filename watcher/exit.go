@@ -331,7 +331,7 @@ func DescribeEnd(ex spawn.Exit) string {
 // when not empty, says why the cause is not the slot's (sharedHealth,
 // sharedLack): the slot pauses where it would give up.
 func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early bool, shared string) {
-	s.lastExit, s.lastPid, s.pastDeaths = why, pid, false
+	s.lastExit, s.lastPid, s.pastDeaths, s.lacked = why, pid, false, shared == sharedLack
 	judged := uptime
 	if early {
 		judged = 0
@@ -344,6 +344,7 @@ func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early
 		ended, keep = "worker could not be started", "its workers cannot be started"
 		log = w.log.With("wid", s.wid, "reason", why)
 	}
+	warn := w.warnFor(s, log)
 	if !w.spec.Respawn {
 		w.setHold(s, HoldExited, time.Time{})
 		if s.badExit {
@@ -359,7 +360,7 @@ func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early
 		// The cause is not the slot's: giving up would leave the slot
 		// empty once the cause is gone.
 		c, v = Counters{Pauses: c.Pauses}, Verdict{Action: Pause, Delay: w.policy.RetryIn}
-		log.Warn(shared + ": pausing this slot again rather than giving up on it")
+		warn(shared + ": pausing this slot again rather than giving up on it")
 	}
 	w.setCounters(s, c)
 	now := w.host.Now()
@@ -370,14 +371,14 @@ func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early
 	case BackOff:
 		w.setHold(s, HoldBackoff, now.Add(v.Delay))
 		w.host.After(v.Delay, Timer{Watcher: w.id, Kind: TimerRespawn, Wid: s.wid, Gen: s.epoch})
-		log.Warn(ended+"; restarting its slot after a delay", "delay", v.Delay, "in_a_row", s.counters.Streak)
+		warn(ended+"; restarting its slot after a delay", "delay", v.Delay, "in_a_row", s.counters.Streak)
 		w.host.Publish(w.spec.Name, events.KindBackoff, map[string]any{
 			"process_id": s.wid, "delay": v.Delay.Seconds(), "failures": s.counters.Streak, "reason": why,
 		})
 	case Pause:
 		w.setHold(s, HoldPaused, now.Add(v.Delay))
 		w.host.After(v.Delay, Timer{Watcher: w.id, Kind: TimerFlapRetry, Wid: s.wid, Gen: s.epoch})
-		log.Warn("slot is flapping: "+keep+"; pausing it (other workers keep running)",
+		warn("slot is flapping: "+keep+"; pausing it (other workers keep running)",
 			"pause", v.Delay, "pauses", s.counters.Pauses, "max", w.policy.MaxRetry)
 		w.host.Publish(w.spec.Name, events.KindFlapping, map[string]any{
 			"process_id": s.wid, "reason": why, "retries": s.counters.Pauses, "retry_in": v.Delay.Seconds(), "gave_up": false,

@@ -1,9 +1,14 @@
 package watcher
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // A slot whose worker could not be started for want of pids, memory or
@@ -57,6 +62,62 @@ func TestSlotOutlastsALackOfPidsOrFds(t *testing.T) {
 func fireRetries(h *fakeHost, w *Watcher) {
 	for _, tm := range append(h.takeTimers(TimerRespawn), h.takeTimers(TimerFlapRetry)...) {
 		h.now = h.now.Add(h.delays[tm])
+		w.Fire(tm)
+	}
+}
+
+// Every slot lacking pids or fds logged each of its failures at warn:
+// 69 slots under a pids.max wrote 60 lines a second, and since they no
+// longer give up, would have for as long as the want lasted. A watcher
+// now says it at warn once a LackLogEvery, counting the lines left out.
+func TestLackLoggedOncePerInterval(t *testing.T) {
+	var buf bytes.Buffer
+	h := newFakeHost()
+	s := spec(30)
+	w, err := New(s, Sockets{}, h, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.seen, w.spawnWindow = w, 0
+	h.failAlways = fmt.Errorf("start /bin/sleep: fork: %w", syscall.EAGAIN)
+	w.Start()
+	start := h.now
+	// Rounds of backoffs and pauses (7s, the longest) for 50s, several
+	// pauses of every slot.
+	for h.now.Sub(start) < LackLogEvery-10*time.Second {
+		fireRound(h, w)
+	}
+	if n := strings.Count(buf.String(), "[WARN]"); n != 1 {
+		t.Fatalf("%d warn lines in %v of 30 slots lacking pids, want 1:\n%s", n, h.now.Sub(start), buf.String())
+	}
+	if strings.Contains(buf.String(), "flapping pause over") {
+		t.Errorf("each lacking slot's pause is logged at info:\n%s", buf.String())
+	}
+	buf.Reset()
+	h.now = start.Add(LackLogEvery)
+	fireRound(h, w)
+	if !strings.Contains(buf.String(), "similar_left_out=") {
+		t.Errorf("the next minute's line does not count the lines left out:\n%s", buf.String())
+	}
+	// A program that cannot start at all is still logged slot by slot.
+	buf.Reset()
+	h.failAlways = fmt.Errorf("start /nonexistent: %w", syscall.ENOENT)
+	fireRound(h, w)
+	if n := strings.Count(buf.String(), "[WARN]"); n < 2 {
+		t.Errorf("%d warn lines for 30 slots whose program is missing, want one each:\n%s", n, buf.String())
+	}
+}
+
+// fireRound fires every respawn and flapping-retry timer armed, as their
+// delays run side by side: the clock moves by the longest.
+func fireRound(h *fakeHost, w *Watcher) {
+	tms := append(h.takeTimers(TimerRespawn), h.takeTimers(TimerFlapRetry)...)
+	var longest time.Duration
+	for _, tm := range tms {
+		longest = max(longest, h.delays[tm])
+	}
+	h.now = h.now.Add(longest)
+	for _, tm := range tms {
 		w.Fire(tm)
 	}
 }

@@ -33,7 +33,10 @@ func (w *Watcher) Fire(t Timer) {
 		if s == nil || s.epoch != t.Gen || (s.hold != HoldBackoff && s.hold != HoldPaused) {
 			return
 		}
-		if s.hold == HoldPaused {
+		switch {
+		case s.hold == HoldPaused && s.lacked: // lackLog says it for the watcher
+			w.log.Debug("flapping pause over; starting the slot again", "wid", s.wid, "pause", s.counters.Pauses)
+		case s.hold == HoldPaused:
 			w.log.Info("flapping pause over; starting the slot again", "wid", s.wid, "pause", s.counters.Pauses)
 		}
 		w.setHold(s, HoldDue, time.Time{})

@@ -46,6 +46,9 @@ type slot struct {
 	// hookFailed: it is failed because its before_spawn hook said no,
 	// at once, not after flapping pauses.
 	hookFailed bool
+	// lacked: its last start failed for want of pids, memory or fds
+	// (sharedLack), which lackLog words for the whole watcher.
+	lacked bool
 }
 
 // SlotInfo is one slot as the control protocol reports it.

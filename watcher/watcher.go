@@ -173,6 +173,7 @@ type Watcher struct {
 	hooks         map[uint64]hookRun
 
 	lastSpawnErr error
+	lack         lackLog // lines about slots lacking pids, memory or fds (lacklog.go)
 	// spawnWindow is how long a worker with readiness "spawn" and no
 	// socket to watch must live to be ready (defaultSpawnWindow); 0, for
 	// tests that drive a watcher with a fake host: ready at spawn.
