@@ -384,8 +384,11 @@ func (w *Watcher) probe(kind, url, address, cmd string, p *Process) (probe.Probe
 	case "tcp":
 		return probe.TCP(configs.Expand(address, vars)), nil
 	case "exec":
-		look := func(name string) (string, error) { return launch.LookProbe(name, w.cred) }
-		return probe.ExecAs(configs.Expand(cmd, vars), w.probeEnv(p), w.cred, look), nil
+		// The probe runs on a goroutine of its own: it gets the user of
+		// now, not w.cred, which each spawn looks up again (refreshCred).
+		cred := w.cred
+		look := func(name string) (string, error) { return launch.LookProbe(name, cred) }
+		return probe.ExecAs(configs.Expand(cmd, vars), w.probeEnv(p), cred, look), nil
 	}
 	return nil, fmt.Errorf("unknown probe kind %q", kind)
 }
