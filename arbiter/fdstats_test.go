@@ -21,6 +21,12 @@ func fdsOf(t *testing.T, pid int) int {
 	return len(ents)
 }
 
+// isSleep says whether pid runs sleep (has exec'd it).
+func isSleep(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	return err == nil && string(b) == "sleep\n"
+}
+
 // A worker leaking descriptors was invisible (r57b oncall M1): stats
 // --extended gives each process of a worker's tree its open fds and the
 // soft RLIMIT_NOFILE they count against; plain stats, which the 1 s tick
@@ -36,9 +42,18 @@ func TestStatsExtendedShowsOpenFDsAndLimit(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
 	pid := h.next("spawn", nil).Fields["process_pid"].(int)
 	var in ProcInfo
-	proctest.Eventually(t, "the worker's child shows in stats", func() bool {
-		r := h.do("stats", map[string]any{"name": "web", "process": pid, "extended": true})
-		in = r["info"].(ProcInfo)
+	sample := func() ProcInfo {
+		return h.do("stats", map[string]any{"name": "web", "process": pid, "extended": true})["info"].(ProcInfo)
+	}
+	// Both have exec'd sleep before the sample the test checks: the
+	// shells before their exec hold other fds (1 in 9 runs sampled the
+	// child's shell: fds 7, then 6 listed).
+	proctest.Eventually(t, "the worker and its child running sleep, in stats", func() bool {
+		in = sample()
+		if len(in.Children) != 1 || !isSleep(pid) || !isSleep(in.Children[0].PID) {
+			return false
+		}
+		in = sample()
 		return len(in.Children) == 1
 	})
 	check := func(what string, p procinfo.Info) {
