@@ -85,6 +85,12 @@ func TestUpgradeWaitsForASlowOldImage(t *testing.T) {
 // serveSlowUpgrader serves a slowUpgrader busy for busy after the
 // upgrade, until the test ends, and returns its endpoint.
 func serveSlowUpgrader(t *testing.T, busy time.Duration) string {
+	return serveControl(t, (&slowUpgrader{busy: busy}).handle)
+}
+
+// serveControl serves h on an ipc control endpoint of its own until the
+// test ends, and returns the endpoint.
+func serveControl(t *testing.T, h controller.Handler) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "pctl") // ipc paths are limited to 107 bytes
 	if err != nil {
@@ -92,7 +98,7 @@ func serveSlowUpgrader(t *testing.T, busy time.Duration) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	ep := "ipc://" + filepath.Join(dir, "control.sock")
-	c := controller.New(ep, (&slowUpgrader{busy: busy}).handle, nil)
+	c := controller.New(ep, h, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()

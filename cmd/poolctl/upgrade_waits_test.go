@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/poold/poold/arbiter/controller"
 	"github.com/poold/poold/arbiter/wire"
 )
 
@@ -83,22 +81,5 @@ func TestUpgradeSaysWhatItWaitsFor(t *testing.T) {
 // serveHeldUpgrader serves a heldUpgrader until the test ends and
 // returns its endpoint.
 func serveHeldUpgrader(t *testing.T, busy time.Duration) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "pctl") // ipc paths are limited to 107 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	ep := "ipc://" + filepath.Join(dir, "control.sock")
-	c := controller.New(ep, (&heldUpgrader{busy: busy}).handle, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-c.Ready():
-	case err := <-done:
-		t.Fatalf("controller: %v", err)
-	}
-	return ep
+	return serveControl(t, (&heldUpgrader{busy: busy}).handle)
 }
