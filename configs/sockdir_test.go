@@ -19,17 +19,7 @@ import (
 // of this test binary), now refuses it; as root, which bind lets create
 // files there, it does not.
 func TestSocketDirNotWritable(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test runs as root, to run its helper as nobody")
-	}
-	base, err := os.MkdirTemp("", "poold-sockdir-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	base := sockdirBase(t)
 	ro := filepath.Join(base, "ro")
 	if err := os.Mkdir(ro, 0o555); err != nil {
 		t.Fatal(err)
@@ -82,17 +72,7 @@ func copyFile(t *testing.T, from, to string) {
 // listening at the path is now let be; a stale socket file there (which
 // poold would replace, so it needs the directory) is refused as before.
 func TestSocketDirOfASocketUnit(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test runs as root, to run its helper as nobody")
-	}
-	base, err := os.MkdirTemp("", "poold-sockdir-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	if err := os.Chmod(base, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	base := sockdirBase(t)
 	ro := filepath.Join(base, "ro dir") // a space, as /proc/net/unix shows it
 	if err := os.Mkdir(ro, 0o755); err != nil {
 		t.Fatal(err)
@@ -128,4 +108,23 @@ func TestSocketDirOfASocketUnit(t *testing.T) {
 	if out := asNobody(); !strings.Contains(out, want) {
 		t.Errorf("as nobody, with a stale socket file at the path: %s\nwant it to contain %q", out, want)
 	}
+}
+
+// sockdirBase is a directory for a test whose helper runs as nobody:
+// nobody may enter it (t.TempDir's parent is 0700). The test runs as
+// root, as the suite does (README "make test").
+func sockdirBase(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("this test runs as root, to run its helper as nobody")
+	}
+	base, err := os.MkdirTemp("", "poold-sockdir-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return base
 }
