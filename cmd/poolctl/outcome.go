@@ -46,7 +46,11 @@ func formatOutcome(w io.Writer, r reply) error {
 	for _, f := range fateFields {
 		m, _ := r[f.key].(map[string]any)
 		for n, why := range m {
-			fate[n] = f.prefix + render(why)
+			prefix := f.prefix
+			if fate[n] == "updated" && (f.key == "failed" || f.key == "ended") {
+				prefix = "updated, then " // a changed one-shot a reload ran again
+			}
+			fate[n] = prefix + render(why)
 		}
 	}
 	kept, _ := r["kept"].(map[string]any)
