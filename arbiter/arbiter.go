@@ -100,6 +100,10 @@ type Arbiter struct {
 	// origins holds, by key, the last set, incr or decr that changed
 	// each watcher's keys, for status NAME (overrides.go).
 	origins map[*watcher.Watcher]map[string]origin
+	// holding are the watchers whose config reload update waits for a
+	// changed one-shot's run (reloadoneshot.go): their spec is the old
+	// one meanwhile, which is no run-time override.
+	holding map[*watcher.Watcher]bool
 	// closeChild holds the close_child_stdout and close_child_stderr a
 	// set gave each watcher, which change nothing at run time, as in
 	// circusd, for get to answer (circusclose.go).

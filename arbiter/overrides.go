@@ -47,8 +47,8 @@ var mapKeys = map[string]bool{"rlimits": true, "hooks": true}
 // run-time change: its configured numprocesses counts, as at a reload.
 func (a *Arbiter) overrides(w *watcher.Watcher) []override {
 	filed, ok := a.filed[strings.ToLower(w.Name())]
-	if !ok {
-		return nil
+	if !ok || a.holding[w] {
+		return nil // a held update's old spec is no run-time value
 	}
 	running := w.Spec()
 	running.NumProcesses = w.Configured()
@@ -156,13 +156,13 @@ func overrideRows(list []override, withhold bool) []map[string]any {
 // tells why a restored file did not restore what runs, and returns them
 // by watcher ("max_cpu=40"), for the reply. env's values are not logged
 // (they may be secrets), as with set's.
-func (a *Arbiter) logKept(held []heldUpdate) map[string][]string {
+func (a *Arbiter) logKept() map[string][]string {
 	var kept []string
 	byWatcher := map[string][]string{}
 	for _, key := range slices.Sorted(maps.Keys(a.watchers)) {
 		w := a.watchers[key]
-		if a.leaving[w] || isHeld(held, w) {
-			continue // a held update's old spec is no run-time value
+		if a.leaving[w] {
+			continue
 		}
 		list := a.overrides(w)
 		a.pruneOrigins(w, list)

@@ -287,6 +287,12 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 	var touched []*watcher.Watcher
 	ran := plan.running() // for cutShortWhy
 	reruns, held := a.oneShotReruns(plan.updates)
+	for _, u := range held {
+		if a.holding == nil {
+			a.holding = map[*watcher.Watcher]bool{}
+		}
+		a.holding[u.w] = true
+	}
 	for _, u := range plan.updates {
 		if isHeld(held, u.w) {
 			continue // after the one-shots it depends on have run again
@@ -306,7 +312,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 	started := append(a.addAll(plan, &o, failed), reruns...)
 	a.publishApplying(o, touched, held)
 	a.log.Info("config reload applying", "changes", o.summary())
-	o.Kept = a.logKept(held)
+	o.Kept = a.logKept()
 	for _, w := range plan.removed {
 		a.announceRemove(w)
 	}

@@ -105,6 +105,7 @@ func (a *Arbiter) updateHeld(held []heldUpdate, reruns []*watcher.Watcher, faile
 	}
 	var touched []*watcher.Watcher
 	for _, u := range held {
+		delete(a.holding, u.w)
 		name := u.spec.Name
 		switch {
 		case a.watchers[strings.ToLower(name)] != u.w || a.leaving[u.w]:

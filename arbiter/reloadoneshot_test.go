@@ -96,3 +96,35 @@ func TestReloadRunsAChangedOneShotAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldUpdateIsNoRunTimeValue: while a config reload's update of app
+// waited for its one-shot's run, app's old spec read as values "set at
+// run time" (status NAME, and every later reload's kept list), though
+// nothing was set (r59b rvmerge3, medium).
+func TestHeldUpdateIsNoRunTimeValue(t *testing.T) {
+	mig := oneShot("mig", "exit 0", true)
+	mig.Autostart = true
+	app := testWatcher("app", "sleep", 1)
+	app.DependsOn = []string{"mig"}
+	cfg := &configs.Config{Watchers: []configs.Watcher{mig, app}}
+	newMig, newApp := mig.Clone(), app.Clone()
+	newMig.Args, newMig.ReadyDelay = []string{"-c", "sleep 2; exit 0"}, 100*time.Millisecond
+	newApp.Env = append(newApp.Env, "TAG=v2")
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
+		return &configs.Config{Arbiter: cfg.Arbiter, Watchers: []configs.Watcher{newMig, newApp}}, nil
+	}})
+	readyPids(t, h, "app", 1)
+	proctest.Eventually(t, "mig ran out", func() bool {
+		return h.do("status", map[string]any{"name": "mig"})["status"] == "stopped"
+	})
+	reply := doAsync(h, "reloadconfig", map[string]any{"waiting": true})
+	proctest.Eventually(t, "mig running again", func() bool {
+		return len(h.do("list", map[string]any{"name": "mig"})["pids"].([]int)) == 1
+	})
+	if rows, _ := h.do("status", map[string]any{"name": "app"})["overrides"].([]map[string]any); len(rows) > 0 {
+		t.Errorf("app's held update shows as run-time values: %v", rows)
+	}
+	if r := <-reply; r["status"] != "ok" {
+		t.Fatalf("reloadconfig: %v", r)
+	}
+}
