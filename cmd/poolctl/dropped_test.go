@@ -1,8 +1,8 @@
 package main
 
 import (
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,18 +83,33 @@ func TestStatusWordsEachCauseOfDroppedLines(t *testing.T) {
 // (no log file), more than poold writes to its stderr one write each:
 // its log queue drops them, and status says so, not that a log file
 // could not be written.
+//
+// poold's stderr is a pipe nobody reads until status has answered: the
+// queue fills whatever the machine's speed. With stderr a regular file,
+// whether poold's writes fell behind two 'yes' workers depended on the
+// host and the file system (the same defect as poold's chatty-lane test,
+// 4cde208); on a fast one nothing was dropped and the wait ran out.
 func TestStatusSaysTheLogQueueDroppedAChattyWatchersLines(t *testing.T) {
-	stderr, err := os.Create(filepath.Join(t.TempDir(), "poold.err"))
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stderr.Close()
-	p := startPooldWith(t, pooldConf{stderr: stderr, arbiter: `
+	t.Cleanup(func() { r.Close(); w.Close() }) // w too, should poold not start
+	p := startPooldWith(t, pooldConf{stderr: w, arbiter: `
 [watchers.chatty]
 cmd = "yes"
 args = ["a line of worker output, as fast as poold reads it"]
 numprocesses = 2
 `})
+	w.Close()
+	// Registered after startPooldWith's stop, so it runs first: poold
+	// may write what is queued on its way out.
+	drained := make(chan struct{})
+	t.Cleanup(func() {
+		go func() { defer close(drained); _, _ = io.Copy(io.Discard, r) }()
+		p.stop(t)
+		<-drained
+	})
 	var out string
 	proctest.Eventually(t, "status to show chatty's dropped lines", func() bool {
 		out = p.ctl(t, "status").stdout
