@@ -25,7 +25,7 @@ func TestWaitSeesGunicorn(t *testing.T) {
 	}{{"sync", Opaque}, {"gthread", Listening}} {
 		t.Run(tc.class, func(t *testing.T) {
 			pid, socks := startGunicorn(t, path, tc.class)
-			ctx, cancel := context.WithTimeout(context.Background(), hang)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*hang)
 			defer cancel()
 			t0 := time.Now()
 			s, err := Wait(ctx, pid, socks, 3*hang)
@@ -73,7 +73,7 @@ func TestWaitSeesUvicorn(t *testing.T) {
 			}
 			cmd := exec.Command(py, "-m", "uvicorn", "--fd", "3", "--workers", workers, "--app-dir", app, "asgi_hello:app")
 			pid := startGroup(t, cmd, f)
-			ctx, cancel := context.WithTimeout(context.Background(), hang)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*hang)
 			defer cancel()
 			t0 := time.Now()
 			if s, err := Wait(ctx, pid, socks, 3*hang); s != Listening || err != nil {

@@ -92,7 +92,7 @@ func errAfterFirstEvent(t *testing.T, c *Client) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	f, err := c.Follow(ctx, nil, 0, FollowOptions{RetryFor: 300 * time.Millisecond, Poll: 250 * time.Millisecond})
+	f, err := c.Follow(ctx, nil, 0, FollowOptions{RetryFor: 3 * time.Second, Poll: 250 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
