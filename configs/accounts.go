@@ -31,8 +31,12 @@ type Account struct {
 // parse), and for a name they lack (a directory user from LDAP or SSSD)
 // the getent command, whose answers are kept for nssTTL.
 //
-// Concurrency: safe for concurrent use. One lookup runs at a time, so a
-// slow NSS source delays the others by up to getentTimeout.
+// Concurrency: safe for concurrent use. A getent run holds no lock: a
+// lookup the files or the kept answers serve never waits for one, and a
+// lookup of a key getent is being asked for waits for that run rather
+// than start another. The lookups made with wait false (the arbiter's
+// loop: Watcher.CredentialAtHand) never run getent: they fail with
+// ErrNSSPending instead, and the caller asks off the loop.
 type Accounts struct {
 	passwd, group string
 	// getent runs "getent DATABASE KEY" and returns its output; nil
@@ -44,7 +48,16 @@ type Accounts struct {
 	sig   [2]fileSig
 	files *accountFiles
 	nss   map[string]nssAnswer
+	// asking holds a channel per key getent is being asked for, closed
+	// once its answer is kept.
+	asking map[string]chan struct{}
 }
+
+// ErrNSSPending is the error of a lookup made without waiting (the
+// arbiter's loop) that needs getent's answer and has none at hand (none
+// kept, or one older than nssTTL): the caller asks again off the loop
+// (Watcher.Credential), then retries.
+var ErrNSSPending = errors.New("the user database (NSS, through getent) is being asked; the start waits for its answer")
 
 // nssTTL is how long a getent answer (found or not) is kept: a user
 // removed from the directory fails starts after this long at most.
@@ -118,13 +131,20 @@ func UseAccounts(a *Accounts) (restore func()) {
 }
 
 // User looks a user up by name: the passwd file, then NSS.
-func (a *Accounts) User(name string) (Account, error) {
+func (a *Accounts) User(name string) (Account, error) { return a.user(name, true) }
+
+// user is User; without wait, a name NSS must be asked for fails with
+// ErrNSSPending rather than run getent.
+func (a *Accounts) user(name string, wait bool) (Account, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if u, ok := a.load().users[name]; ok {
 		return u, nil
 	}
-	out, err := a.ask("passwd", name)
+	out, err := a.ask("passwd", name, wait)
+	if errors.Is(err, ErrNSSPending) {
+		return Account{}, err
+	}
 	if u, ok := parsePasswdLine(strings.TrimSpace(string(out))); ok && u.Name == name {
 		u.nss = true
 		return u, nil
@@ -134,25 +154,42 @@ func (a *Accounts) User(name string) (Account, error) {
 
 // UserByID looks a user up by uid: the passwd file, then NSS.
 func (a *Accounts) UserByID(uid uint32) (Account, bool) {
+	u, ok, _ := a.userByID(uid, true)
+	return u, ok
+}
+
+// userByID is UserByID; without wait, a uid NSS must be asked for fails
+// with ErrNSSPending rather than run getent.
+func (a *Accounts) userByID(uid uint32, wait bool) (Account, bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if u, ok := a.load().byUID[uid]; ok {
-		return u, true
+		return u, true, nil
 	}
-	out, _ := a.ask("passwd", strconv.FormatUint(uint64(uid), 10))
+	out, err := a.ask("passwd", strconv.FormatUint(uint64(uid), 10), wait)
+	if errors.Is(err, ErrNSSPending) {
+		return Account{}, false, err
+	}
 	u, ok := parsePasswdLine(strings.TrimSpace(string(out)))
 	u.nss = true
-	return u, ok && u.UID == uid
+	return u, ok && u.UID == uid, nil
 }
 
 // Group looks a group up by name: the group file, then NSS.
-func (a *Accounts) Group(name string) (uint32, error) {
+func (a *Accounts) Group(name string) (uint32, error) { return a.groupID(name, true) }
+
+// groupID is Group; without wait, a name NSS must be asked for fails
+// with ErrNSSPending rather than run getent.
+func (a *Accounts) groupID(name string, wait bool) (uint32, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if g, ok := a.load().groups[name]; ok {
 		return g, nil
 	}
-	out, err := a.ask("group", name)
+	out, err := a.ask("group", name, wait)
+	if errors.Is(err, ErrNSSPending) {
+		return 0, err
+	}
 	if f := strings.Split(strings.TrimSpace(string(out)), ":"); len(f) >= 3 && f[0] == name {
 		if n, perr := strconv.ParseUint(f[2], 10, 32); perr == nil {
 			return uint32(n), nil
@@ -166,15 +203,25 @@ func (a *Accounts) Group(name string) (uint32, error) {
 // group file for a user of the passwd file, NSS ("getent initgroups")
 // for one NSS gave. Each gid once; the caller must not change the slice.
 func (a *Accounts) Groups(u Account) []uint32 {
+	gs, _ := a.groups(u, true)
+	return gs
+}
+
+// groups is Groups; without wait, a user NSS must be asked about fails
+// with ErrNSSPending rather than run getent.
+func (a *Accounts) groups(u Account, wait bool) ([]uint32, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !u.nss {
-		return a.load().members[u.Name]
+		return a.load().members[u.Name], nil
 	}
-	out, _ := a.ask("initgroups", u.Name)
+	out, err := a.ask("initgroups", u.Name, wait)
+	if errors.Is(err, ErrNSSPending) {
+		return nil, err
+	}
 	f := strings.Fields(string(out))
 	if len(f) == 0 || f[0] != u.Name {
-		return nil
+		return nil, nil
 	}
 	gids := make([]uint32, 0, len(f)-1)
 	for _, s := range f[1:] {
@@ -182,7 +229,7 @@ func (a *Accounts) Groups(u Account) []uint32 {
 			gids = append(gids, uint32(n))
 		}
 	}
-	return gids
+	return gids, nil
 }
 
 // missing is the error for a name (kind "user" or "group") neither the
@@ -209,23 +256,56 @@ func (e *NoSuchError) Error() string {
 }
 
 // ask runs getent for database and key, or gives the answer kept from a
-// run less than nssTTL ago. Called with a.mu held.
-func (a *Accounts) ask(database, key string) ([]byte, error) {
+// run less than nssTTL ago. Called with a.mu held, which it lets go
+// while getent runs (and takes again): a slow NSS source delays only the
+// lookups that need its answer. A lookup of a key being asked waits for
+// that run. Without wait it runs nothing and waits for nothing: a key
+// with no fresh answer kept fails with ErrNSSPending.
+func (a *Accounts) ask(database, key string, wait bool) ([]byte, error) {
 	if a.getent == nil || key == "" || strings.HasPrefix(key, "-") {
 		return nil, nil
 	}
 	k := database + "\x00" + key
-	now := a.now()
-	if ans, ok := a.nss[k]; ok && now.Before(ans.until) {
-		return ans.out, ans.err
+	for {
+		if ans, ok := a.nss[k]; ok && a.now().Before(ans.until) {
+			return ans.out, ans.err
+		}
+		if !wait {
+			return nil, fmt.Errorf("getent %s %s: %w", database, key, ErrNSSPending)
+		}
+		running, ok := a.asking[k]
+		if !ok {
+			return a.run(k, database, key)
+		}
+		a.mu.Unlock()
+		<-running
+		a.mu.Lock()
+		if ans, ok := a.nss[k]; ok {
+			return ans.out, ans.err // that run's, however old the clock says
+		}
+		// The files changed meanwhile (load forgot it): ask again.
 	}
+}
+
+// run asks getent for key k (database, key), without a.mu held while it
+// runs, keeps the answer and returns it. Called with a.mu held.
+func (a *Accounts) run(k, database, key string) ([]byte, error) {
+	if a.asking == nil {
+		a.asking = make(map[string]chan struct{})
+	}
+	done := make(chan struct{})
+	a.asking[k] = done
+	a.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), getentTimeout)
-	defer cancel()
 	out, err := a.getent(ctx, database, key)
+	cancel()
+	a.mu.Lock()
 	if a.nss == nil {
 		a.nss = make(map[string]nssAnswer)
 	}
-	a.nss[k] = nssAnswer{out: out, err: err, until: now.Add(nssTTL)}
+	a.nss[k] = nssAnswer{out: out, err: err, until: a.now().Add(nssTTL)}
+	delete(a.asking, k)
+	close(done)
 	return out, err
 }
 

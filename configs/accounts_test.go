@@ -2,6 +2,7 @@ package configs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -205,5 +206,27 @@ esac
 	}
 	if gs := GroupsOfUID(2901); fmt.Sprint(gs) != "[]" && fmt.Sprint(gs) != "[2901 2902]" {
 		t.Errorf("GroupsOfUID(2901) = %v", gs)
+	}
+}
+
+// TestAccountsAtHandNeverRunsGetent: a lookup without wait (the
+// arbiter's loop) runs no getent: a name NSS must be asked for fails with
+// ErrNSSPending; once a waiting lookup has kept the answer, it is found.
+func TestAccountsAtHandNeverRunsGetent(t *testing.T) {
+	p, g := accountFilesFor(t, "root:x:0:0:root:/root:/bin/sh\n", "root:x:0:\n")
+	a := NewAccounts(p, g, "")
+	nss := &fakeNSS{}
+	a.getent = nss.getent
+	if _, err := a.user("diruser", false); !errors.Is(err, ErrNSSPending) {
+		t.Fatalf("user at hand: %v, want ErrNSSPending", err)
+	}
+	if len(nss.runs) != 0 {
+		t.Fatalf("getent runs %v without wait", nss.runs)
+	}
+	if _, err := a.User("diruser"); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := a.user("diruser", false); err != nil || u.UID != 2901 {
+		t.Errorf("user at hand after the answer: %+v, %v", u, err)
 	}
 }

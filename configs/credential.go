@@ -26,27 +26,33 @@ func idRange(kind, s string) error {
 // lookupUser resolves a user name or number. A number need not have a
 // passwd entry: the kernel accepts any id (common in containers); such
 // an Account has no Name, and the number as its group.
-func lookupUser(s string) (Account, error) {
+// Without wait, a name or number that getent must be asked about fails
+// with ErrNSSPending (see Accounts).
+func lookupUser(s string, wait bool) (Account, error) {
 	if err := idRange("uid", s); err != nil {
 		return Account{}, err
 	}
 	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
-		if u, ok := accounts.Load().UserByID(uint32(n)); ok {
+		u, ok, err := accounts.Load().userByID(uint32(n), wait)
+		if err != nil {
+			return Account{}, err
+		}
+		if ok {
 			return u, nil
 		}
 		return Account{UID: uint32(n), GID: uint32(n)}, nil
 	}
-	return accounts.Load().User(s)
+	return accounts.Load().user(s, wait)
 }
 
-func lookupGroup(s string) (uint32, error) {
+func lookupGroup(s string, wait bool) (uint32, error) {
 	if err := idRange("gid", s); err != nil {
 		return 0, err
 	}
 	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
 		return uint32(n), nil
 	}
-	return accounts.Load().Group(s)
+	return accounts.Load().groupID(s, wait)
 }
 
 // Credential resolves UID and GID for os/exec's SysProcAttr.Credential:
@@ -59,7 +65,17 @@ func lookupGroup(s string) (uint32, error) {
 // Load checks only that an id given
 // as a number is valid: whether a name exists is a fact of the machine,
 // looked up here at each spawn (and by launch.Check), since users vanish.
-func (w Watcher) Credential() (*syscall.Credential, error) {
+func (w Watcher) Credential() (*syscall.Credential, error) { return w.credential(true) }
+
+// CredentialAtHand is Credential for the arbiter's loop, which must not
+// wait for getent (an LDAP server that does not answer would hold every
+// command up to getentTimeout): it fails with an error that wraps
+// ErrNSSPending when a user or group name is neither in the files nor
+// among the NSS answers kept. Credential, run off the loop, asks getent
+// and keeps its answers; CredentialAtHand then finds them.
+func (w Watcher) CredentialAtHand() (*syscall.Credential, error) { return w.credential(false) }
+
+func (w Watcher) credential(wait bool) (*syscall.Credential, error) {
 	if w.UID == "" && w.GID == "" {
 		return nil, nil
 	}
@@ -67,14 +83,14 @@ func (w Watcher) Credential() (*syscall.Credential, error) {
 	var u Account
 	if w.UID != "" {
 		var err error
-		u, err = lookupUser(w.UID)
+		u, err = lookupUser(w.UID, wait)
 		if err != nil {
 			return nil, fmt.Errorf("configs: watcher %q: uid: %w", w.Name, err)
 		}
 		cred.Uid, cred.Gid = u.UID, u.GID
 	}
 	if w.GID != "" {
-		gid, err := lookupGroup(w.GID)
+		gid, err := lookupGroup(w.GID, wait)
 		if err != nil {
 			return nil, fmt.Errorf("configs: watcher %q: gid: %w", w.Name, err)
 		}
@@ -84,7 +100,11 @@ func (w Watcher) Credential() (*syscall.Credential, error) {
 		return w.ownCredential(cred)
 	}
 	if w.UID != "" {
-		cred.Groups = initGroups(u, cred.Gid)
+		gs, err := initGroups(u, cred.Gid, wait)
+		if err != nil {
+			return nil, fmt.Errorf("configs: watcher %q: uid: groups of %q: %w", w.Name, u.Name, err)
+		}
+		cred.Groups = gs
 	}
 	if w.UID == "" {
 		cred.NoSetGroups = true
@@ -135,7 +155,7 @@ func (w Watcher) LoginEnv() []string {
 	if w.UID == "" {
 		return nil
 	}
-	u, err := lookupUser(w.UID)
+	u, err := lookupUser(w.UID, true)
 	if err != nil || u.Name == "" {
 		return nil
 	}
@@ -154,14 +174,14 @@ func (w Watcher) LoginEnv() []string {
 func (s Socket) Ownership() (uid, gid int, err error) {
 	uid, gid = -1, -1
 	if s.Owner != "" {
-		u, err := lookupUser(s.Owner)
+		u, err := lookupUser(s.Owner, true)
 		if err != nil {
 			return 0, 0, fmt.Errorf("owner: %w", err)
 		}
 		uid = int(u.UID)
 	}
 	if s.Group != "" {
-		g, err := lookupGroup(s.Group)
+		g, err := lookupGroup(s.Group, true)
 		if err != nil {
 			return 0, 0, fmt.Errorf("group: %w", err)
 		}
@@ -173,14 +193,14 @@ func (s Socket) Ownership() (uid, gid int, err error) {
 // LookupUser resolves a user name (or number) to its uid as a worker's
 // uid is resolved: the passwd file, then NSS.
 func LookupUser(name string) (uint32, error) {
-	u, err := lookupUser(name)
+	u, err := lookupUser(name, true)
 	return u.UID, err
 }
 
 // LookupGroup resolves a group name (or number) to its gid: the group
 // file, then NSS.
 func LookupGroup(name string) (uint32, error) {
-	return lookupGroup(name)
+	return lookupGroup(name, true)
 }
 
 // GroupsOfUID lists the groups the user with uid belongs to: its passwd
@@ -191,5 +211,6 @@ func GroupsOfUID(uid uint32) []uint32 {
 	if !ok {
 		return nil
 	}
-	return initGroups(u, u.GID)
+	gs, _ := initGroups(u, u.GID, true)
+	return gs
 }

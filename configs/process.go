@@ -118,19 +118,22 @@ func (w Watcher) HostPath(path string) string {
 // group of the password database is not added when gid replaces it (the
 // gid key). A user without a name (a bare uid) gets gid alone: never
 // poold's groups.
-func initGroups(u Account, gid uint32) []uint32 {
+func initGroups(u Account, gid uint32, wait bool) ([]uint32, error) {
 	out := []uint32{gid}
 	if u.Name == "" {
-		return out
+		return out, nil
 	}
-	gs := accounts.Load().Groups(u) // each gid once
+	gs, err := accounts.Load().groups(u, wait) // each gid once
+	if err != nil {
+		return nil, err
+	}
 	out = slices.Grow(out, len(gs))
 	for _, g := range gs {
 		if g != gid {
 			out = append(out, g)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // capSysResource is CAP_SYS_RESOURCE's bit (linux/capability.h).

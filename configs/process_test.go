@@ -123,7 +123,7 @@ func TestChrootWorkingDir(t *testing.T) {
 }
 
 func TestInitGroups(t *testing.T) {
-	if got := initGroups(Account{UID: 42}, 42); !cmp.Equal(got, []uint32{42}) {
+	if got, _ := initGroups(Account{UID: 42}, 42, true); !cmp.Equal(got, []uint32{42}) {
 		t.Errorf("no user: %v", got)
 	}
 }

@@ -373,12 +373,12 @@ func validateHost(ps *problems, k func(string) string, w *Watcher) {
 // group exist on this machine (add, and a set that gives them).
 func validateCredential(ps *problems, k func(string) string, w *Watcher) {
 	if w.UID != "" && !ps.has(k("uid")) {
-		if _, err := lookupUser(w.UID); err != nil {
+		if _, err := lookupUser(w.UID, true); err != nil {
 			ps.add(k("uid"), "%v", err)
 		}
 	}
 	if w.GID != "" && !ps.has(k("gid")) {
-		if _, err := lookupGroup(w.GID); err != nil {
+		if _, err := lookupGroup(w.GID, true); err != nil {
 			ps.add(k("gid"), "%v", err)
 		}
 	}
@@ -470,11 +470,11 @@ func validateSocketOwner(ps *problems, key string, s Socket) {
 		case strings.HasPrefix(s.Path, "@"):
 			ps.add(key+"."+k.name, "needs a socket file; the abstract socket %s has none: drop it", s.Path)
 		case k.name == "owner":
-			if _, err := lookupUser(k.v); err != nil {
+			if _, err := lookupUser(k.v, true); err != nil {
 				ps.add(key+".owner", "%v", err)
 			}
 		default:
-			if _, err := lookupGroup(k.v); err != nil {
+			if _, err := lookupGroup(k.v, true); err != nil {
 				ps.add(key+".group", "%v", err)
 			}
 		}

@@ -98,7 +98,7 @@ func (w *Watcher) Frozen() error {
 		}
 	}
 	for _, s := range w.slots {
-		if why == "" && (s.hold == HoldDue || s.hold == HoldHook) {
+		if why == "" && (s.hold == HoldDue || s.hold == HoldHook || s.hold == HoldLookup) {
 			why = "workers are about to start"
 		}
 	}

@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 	"time"
@@ -264,9 +265,15 @@ func (w *Watcher) Reload(graceful, sequential bool) {
 // joined since (usermod -aG). A user or group given by name that no
 // longer resolves is an error for the start (the watcher keeps the ids
 // it had for a rollback; a number is taken as it is). The lookup is
-// cheap: the user database is parsed again only when its files change.
+// cheap: the user database is parsed again only when its files change;
+// a name only NSS knows is answered from what getent said less than 30 s
+// ago, else the error wraps configs.ErrNSSPending and the start waits for
+// getent off the loop (gateLookup).
 func (w *Watcher) refreshCred() error {
-	cred, err := w.spec.Credential()
+	cred, err := w.spec.CredentialAtHand()
+	if errors.Is(err, configs.ErrNSSPending) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%w (the watcher's user or group is gone since it started: create it again, or set uid/gid to an existing one and reload)", err)
 	}

@@ -188,8 +188,12 @@ func (w *Watcher) watchReady(p *Process) {
 
 // Checked receives the outcome of a probe the watcher asked for.
 func (w *Watcher) Checked(c Check, err error) {
-	if c.Kind == CheckHook {
+	switch c.Kind {
+	case CheckHook:
 		w.hookDone(c.Gen, err)
+		return
+	case CheckLookup:
+		w.lookedUp(c.Gen)
 		return
 	}
 	p, ok := w.procs[c.Pid]

@@ -111,7 +111,7 @@ const (
 func (w *Watcher) census() census {
 	t := &w.tally
 	c := census{cur: t.kinds[kindCur], readyCur: t.readyCur, held: t.kinds[kindHeld] + w.heldCount(),
-		coming: w.holdN[HoldHook] + w.holdN[HoldDue]}
+		coming: w.holdN[HoldHook] + w.holdN[HoldDue] + w.holdN[HoldLookup]}
 	if t.kinds[kindOld] > 0 {
 		c.old = make([]*Process, 0, t.kinds[kindOld])
 		for _, p := range w.procs {
@@ -371,6 +371,9 @@ func (w *Watcher) spawnAt(wid int) {
 		return
 	}
 	spec, err := w.procSpec(wid)
+	if w.gateLookup(s, err) {
+		return
+	}
 	finish := func() (int, error) { return 0, err }
 	if err == nil {
 		finish = w.host.Spawn(w, wid, spec)

@@ -18,6 +18,7 @@ const (
 	HoldFailed  Hold = "failed"  // gave up until Start or Reload
 	HoldExited  Hold = "exited"  // respawn is off: stays empty
 	HoldHook    Hold = "hook"    // its before_spawn hook runs (hook.go)
+	HoldLookup  Hold = "lookup"  // its user and group are asked of NSS off the loop (lookup.go)
 )
 
 // slot is what a wid remembers between its workers: why it is empty, its

@@ -19,6 +19,7 @@ const (
 	CheckHealth                        // one health probe
 	CheckHook                          // a command hook (hook.go)
 	CheckHandover                      // a new worker (readiness spawn), until it waits on its sockets or, without, has started (handover.go)
+	CheckLookup                        // the watcher's user and group asked of NSS (lookup.go)
 )
 
 // Timer is a deferred action for a watcher, routed by the watcher's ID.

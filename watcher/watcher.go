@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -171,6 +172,7 @@ type Watcher struct {
 	trialWid      int           // the wid of the worker replaced on trial
 	gate          uint64        // non-zero while before_start or before_stop holds the action (hook.go)
 	hooks         map[uint64]hookRun
+	lookup        uint64 // non-zero while its user and group are asked of NSS off the loop: that run's generation (lookup.go)
 
 	lastSpawnErr error
 	lack         lackLog // lines about slots lacking pids, memory or fds (lacklog.go)
@@ -218,8 +220,13 @@ func (w *Watcher) setSpec(spec configs.Watcher, socks Sockets) error {
 	if spec.MaxProcesses <= 0 { // a spec built by hand, not by configs
 		spec.MaxProcesses = configs.DefaultMaxProcesses
 	}
-	cred, err := spec.Credential()
-	if err != nil {
+	// At hand only: the loop must not wait for getent. An answer to come
+	// is looked up again before each start (refreshCred), off the loop.
+	cred, err := spec.CredentialAtHand()
+	switch {
+	case errors.Is(err, configs.ErrNSSPending):
+		cred = w.cred
+	case err != nil:
 		return err
 	}
 	w.spec, w.socks, w.cred = spec, socks, cred
@@ -389,7 +396,7 @@ func (w *Watcher) Settled() bool {
 	case Stopped:
 		return len(w.procs) == 0 && !w.startAfter
 	case Active, Starting:
-		if !w.allReadyCur() || w.holdN[HoldDue] > 0 || w.holdN[HoldHook] > 0 {
+		if !w.allReadyCur() || w.holdN[HoldDue] > 0 || w.holdN[HoldHook] > 0 || w.holdN[HoldLookup] > 0 {
 			return false
 		}
 		return len(w.procs)+w.heldCount() == w.spec.NumProcesses
