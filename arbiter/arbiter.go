@@ -73,9 +73,10 @@ type Arbiter struct {
 	// unmanaged holds the workers `rm --nostop` left running (unmanaged.go).
 	unmanaged  map[int]unmanagedProc
 	stopping   bool
-	pidsNoted  bool // notePidsLimit said how poold's pids limit divides
-	graceNoted bool // noteGracePeriod looked
-	fdsShort   int  // what noteFds last found short (FdNeed.Short)
+	pidsNoted  bool    // notePidsLimit said how poold's pids limit divides
+	graceNoted bool    // noteGracePeriod looked
+	fdsShort   int     // what noteFds last found short (FdNeed.Short)
+	fds        fdGauge // poold's open fds, for the reserve a start leaves (fdreserve.go)
 	// hurried: a second stop request (Kill) came; poold exits without
 	// waiting for the hooks still running (the exit kills them).
 	hurried      bool
@@ -231,6 +232,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		cleanups:  make(chan struct{}, cgroupCleanups),
 
 		statsChanged: make(chan struct{}, 1),
+		fds:          fdGauge{count: openFds, limit: NofileLimit},
 	}
 }
 

@@ -36,6 +36,9 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) func() (in
 	if a.stopping {
 		return fail(errors.New("poold is stopping"))
 	}
+	if err := a.fds.allow(w.Name(), h.Now()); err != nil {
+		return func() (int, error) { return 0, err }
+	}
 	var out *workerPipes
 	if kept {
 		var err error
