@@ -14,13 +14,29 @@ import (
 // the spawner's thread on each), and finishes every start, in order,
 // within the step that asked for it.
 func TestStartsOverlapTheirForks(t *testing.T) {
-	w, h := newWatcher(t, spec(4))
+	n := spawnAhead + 2
+	w, h := newWatcher(t, spec(n))
 	w.Start()
-	want := "begin 1, begin 2, begin 3, finish 1, begin 4, finish 2, finish 3, finish 4"
-	if got := strings.Join(h.starts, ", "); got != want {
-		t.Fatalf("starts: %s, want %s", got, want)
+	// Start i+spawnAhead begins before start i finishes; the step's end
+	// finishes the rest, in order.
+	var want []string
+	for i := 1; i <= n; i++ {
+		want = append(want, fmt.Sprintf("begin %d", i))
+		if i > spawnAhead {
+			want = append(want, fmt.Sprintf("finish %d", i-spawnAhead))
+		}
 	}
-	if fmt.Sprint(wids(w, ProcReady)) != "[1 2 3 4]" || w.Status() != Active {
+	for i := n - spawnAhead + 1; i <= n; i++ {
+		want = append(want, fmt.Sprintf("finish %d", i))
+	}
+	if got, w := strings.Join(h.starts, ", "), strings.Join(want, ", "); got != w {
+		t.Fatalf("starts: %s, want %s", got, w)
+	}
+	var all []int
+	for i := 1; i <= n; i++ {
+		all = append(all, i)
+	}
+	if fmt.Sprint(wids(w, ProcReady)) != fmt.Sprint(all) || w.Status() != Active {
 		t.Fatalf("after start: %v, %s", w.Processes(), w.Status())
 	}
 }
@@ -28,17 +44,22 @@ func TestStartsOverlapTheirForks(t *testing.T) {
 // TestOverlappedStartFailureIsItsSlots: a start that fails, finished after
 // the next ones began, is its own slot's early death; the others run.
 func TestOverlappedStartFailureIsItsSlots(t *testing.T) {
-	w, h := newWatcher(t, spec(3))
+	n := spawnAhead + 1
+	w, h := newWatcher(t, spec(n))
 	h.fail = errors.New("fork/exec /bin/true: resource temporarily unavailable")
 	w.Start()
-	if got := strings.Join(h.starts[:4], ", "); got != "begin 1, begin 2, begin 3, finish 1" {
-		t.Fatalf("starts: %v", h.starts)
+	if got := h.starts[n]; got != "finish 1" || h.starts[n-1] != fmt.Sprintf("begin %d", n) {
+		t.Fatalf("starts: %v, want start 1 finished after start %d began", h.starts, n)
 	}
-	if fmt.Sprint(wids(w, ProcReady)) != "[2 3]" {
-		t.Fatalf("running wids %v, want [2 3]", wids(w, ProcReady))
+	var rest []int
+	for i := 2; i <= n; i++ {
+		rest = append(rest, i)
+	}
+	if fmt.Sprint(wids(w, ProcReady)) != fmt.Sprint(rest) {
+		t.Fatalf("running wids %v, want %v", wids(w, ProcReady), rest)
 	}
 	slots := w.Slots()
-	if len(slots) != 3 || slots[0].State != string(HoldBackoff) || !strings.Contains(slots[0].LastExit, "spawn error") {
+	if len(slots) != n || slots[0].State != string(HoldBackoff) || !strings.Contains(slots[0].LastExit, "spawn error") {
 		t.Fatalf("slot 1: %+v, want backing off after its spawn error", slots)
 	}
 	if w.LastSpawnError() != nil {

@@ -389,8 +389,15 @@ func (w *Watcher) spawnAt(wid int) {
 
 // spawnAhead is how many starts may be in flight once spawnAt returns.
 // One more than that are begun when the oldest is finished, which the
-// spawner's queue (spawn.Begin) takes without blocking.
-const spawnAhead = 2
+// spawner's queue (spawn.Begin) takes without blocking. Finishing a
+// start waits until its worker's program is exec'd (the exec step's
+// status pipe), which under load can take longer than the next forks: with
+// two in flight, the spawner's thread sat idle, waiting for the loop,
+// for about a fifth of a burst of 100 kill -9s among 10,000 workers
+// (poold-bench tenk with stage timestamps: 83 of 442 ms); with eight, 43
+// of 542 ms. Each start in flight holds a few fds (its cgroup's, its
+// status pipe, its output pipes).
+const spawnAhead = 8
 
 // pendingSpawns are the starts in flight, oldest first.
 type pendingSpawns []pendingSpawn

@@ -14,8 +14,10 @@ func (s *Spawner) Begin(spec ProcSpec) *Pending {
 }
 
 // queueDepth is how many starts may wait for the spawner's thread
-// before Begin blocks.
-const queueDepth = 4
+// before Begin blocks: more than a watcher keeps in flight
+// (watcher.spawnAhead, 8) plus the one it begins before finishing the
+// oldest, so that the loop never parks in Begin.
+const queueDepth = 16
 
 // Pending is a start or adoption queued for the spawner's thread.
 type Pending struct {
