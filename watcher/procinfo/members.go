@@ -6,13 +6,14 @@ import (
 	"github.com/prometheus/procfs"
 )
 
-// Members lists, by worker pid, every process of the worker's own cgroup
-// (its cgroup.procs), which the caller reads: a process tree built from
-// parent pids misses a descendant that daemonized (setsid and a double
-// fork), as its parent becomes poold, a subreaper, or init. Such a
-// process still counts against its worker's limits and is listed in its
-// stats. A worker without a cgroup of its own has no entry, and its tree
-// is its descendants by parent alone.
+// Members lists, by worker pid, processes of the worker's own cgroup that
+// its tree may miss, which the caller finds: every process of the cgroup
+// (its cgroup.procs), or, where poold is the subreaper, those of poold's
+// children that the cgroup holds. A process tree built from parent pids
+// misses a descendant that daemonized (setsid and a double fork), as its
+// parent becomes poold, a subreaper, or init. Such a process still
+// counts against its worker's limits and is listed in its stats. A
+// worker without an entry has a tree of its descendants by parent alone.
 type Members map[int][]int
 
 // adopt is in's children with, after them, the subtrees of the members
@@ -44,14 +45,15 @@ func markTree(reached map[int]bool, in Info) {
 	}
 }
 
-// straysOf is the members of ms, alive in stats, that are not in reached
-// and whose parent is not such a member either: the roots of the subtrees
-// the tree by parent missed, in pid order. A root's own descendants come
-// with its subtree.
+// straysOf is the members of ms, alive in stats (a zombie is not: a
+// member found as poold's child may be one, not reaped yet), that are not
+// in reached and whose parent is not such a member either: the roots of
+// the subtrees the tree by parent missed, in pid order. A root's own
+// descendants come with its subtree.
 func straysOf(ms []int, reached map[int]bool, stats map[int]procfs.ProcStat) []int {
 	missed := make(map[int]bool)
 	for _, m := range ms {
-		if _, alive := stats[m]; alive && !reached[m] {
+		if st, alive := stats[m]; alive && st.State != "Z" && st.State != "X" && !reached[m] {
 			missed[m] = true
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/poold/poold/watcher/proctest"
+	"github.com/prometheus/procfs"
 )
 
 // startDaemonizer starts a shell whose child setsid-double-forks a
@@ -96,5 +97,20 @@ func TestMembersJoinTheTree(t *testing.T) {
 			t.Errorf("full scan %v: tree usage of %d has members %v (%d processes), want the daemon %d among them",
 				full, worker, got, tu[worker].Processes, daemon)
 		}
+	}
+}
+
+// TestStraysLeaveZombiesOut: a member not reaped yet (found as poold's
+// child, which its orphan reaper has still to reap) is no subtree's
+// root; a running one is, and so is none whose parent is a missed member.
+func TestStraysLeaveZombiesOut(t *testing.T) {
+	stats := map[int]procfs.ProcStat{
+		10: {PID: 10, PPID: 1, State: "S"},
+		11: {PID: 11, PPID: 1, State: "Z"},
+		12: {PID: 12, PPID: 10, State: "R"},
+		13: {PID: 13, PPID: 1, State: "X"},
+	}
+	if got := straysOf([]int{13, 12, 11, 10, 14}, map[int]bool{}, stats); !slices.Equal(got, []int{10}) {
+		t.Errorf("straysOf: %v, want [10]: 11 and 13 ended, 12 is under 10, 14 is gone", got)
 	}
 }

@@ -95,20 +95,23 @@ func atoi(b []byte) (int, error) { return strconv.Atoi(string(b)) }
 // place: os.File.Readdirnames made a string of every entry, over a
 // thousand each stats round on a host of a thousand processes.
 func listPids(root string) ([]int, error) {
+	return appendPids(nil, root, make([]byte, 32<<10))
+}
+
+// appendPids is listPids appending to pids, reading with buf.
+func appendPids(pids []int, root string, buf []byte) ([]int, error) {
 	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: root, Err: err}
+		return pids, &os.PathError{Op: "open", Path: root, Err: err}
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 32<<10)
-	var pids []int
 	for {
 		n, err := unix.Getdents(fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "getdents", Path: root, Err: err}
+			return pids, &os.PathError{Op: "getdents", Path: root, Err: err}
 		}
 		if n <= 0 {
 			return pids, nil
