@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -301,4 +302,35 @@ func (g *Group) PidsCurrent() (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// AppendV2Path appends to out the cgroup v2 path of pid, as its
+// /proc/PID/cgroup gives it ("/poold-app/w-web.1.7", below the cgroup
+// namespace's root), read with buf; out as it was when pid is gone or
+// has no v2 line. A stats sample reads it for each child of poold that
+// is no worker (a worker's descendant that daemonized), to tell whose
+// it is, so it allocates nothing beyond out's growth.
+func AppendV2Path(out []byte, pid int, buf []byte) []byte {
+	file := "/proc/" + strconv.Itoa(pid) + "/cgroup"
+	fd, err := unix.Open(file, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return out
+	}
+	n, err := unix.Read(fd, buf)
+	unix.Close(fd)
+	if err != nil || n <= 0 {
+		return out
+	}
+	b := buf[:n]
+	if n == len(buf) { // maybe cut short: read it whole
+		if b, err = os.ReadFile(file); err != nil {
+			return out
+		}
+	}
+	for line := range bytes.Lines(b) {
+		if p, ok := bytes.CutPrefix(line, []byte("0::")); ok {
+			return append(out, bytes.TrimRight(p, "\n")...)
+		}
+	}
+	return out
 }
