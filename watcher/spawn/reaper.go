@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -170,4 +171,14 @@ func Registered(pid int) bool {
 	reaper.mu.Lock()
 	defer reaper.mu.Unlock()
 	return reaper.workers[pid] || kept[pid]
+}
+
+// KeepUnregistered keeps of pids, in place, those that are neither a
+// live worker of a spawner nor a command started through StartKept (see
+// Registered), under one lock for the whole list: of the 10,000 children
+// of a poold of 10,000 workers, the few that are something else.
+func KeepUnregistered(pids []int) []int {
+	reaper.mu.Lock()
+	defer reaper.mu.Unlock()
+	return slices.DeleteFunc(pids, func(p int) bool { return reaper.workers[p] || kept[p] })
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -96,5 +97,20 @@ func TestOrphanReaperLeavesKeptCommands(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
 		t.Fatalf("Wait of the command: %v, want exit status 3", err)
+	}
+}
+
+// KeepUnregistered leaves out of a list of poold's children the commands
+// started through StartKept (and the workers), keeping the rest in order.
+func TestKeepUnregistered(t *testing.T) {
+	c := exec.Command("/bin/sleep", "3600")
+	done, err := StartKept(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Process.Kill(); _ = c.Wait(); done() }()
+	other := 1 << 30 // no process of this test's
+	if got := KeepUnregistered([]int{other, c.Process.Pid, other + 1}); !slices.Equal(got, []int{other, other + 1}) {
+		t.Errorf("KeepUnregistered: %v, want [%d %d] without the kept command %d", got, other, other+1, c.Process.Pid)
 	}
 }
