@@ -122,6 +122,11 @@ type Arbiter struct {
 	// cgroupLimits says whether a watcher has memory_max, pids_max or
 	// cpu_max, whose workers the stats goroutine checks (escape.go).
 	cgroupLimits atomic.Bool
+	// subreaper says that poold is the subreaper of its workers' orphans,
+	// with a /proc of its own pid namespace: a worker's descendant that
+	// daemonized is poold's child (members.go).
+	subreaper   atomic.Bool
+	memberReads memberReads
 
 	tree        *cgroup.Tree          // poold's worker cgroups; nil: process groups
 	containment string                // what contains the workers, for status and log

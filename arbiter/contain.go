@@ -355,6 +355,8 @@ func (a *Arbiter) reapOrphans() {
 	}
 	if err := spawn.BecomeSubreaper(); err != nil {
 		a.log.Warn("cannot become the subreaper of workers' orphans; they go to init", "error", err)
+	} else {
+		a.subreaper.Store(!a.foreignProc)
 	}
 	reaped := func(o spawn.Orphan) {
 		a.log.Debug("reaped an orphan of a worker", "pid", o.Pid, "exit", watcher.DescribeEnd(o.Exit))

@@ -11,7 +11,6 @@ import (
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
-	"github.com/poold/poold/watcher/cgroup"
 	"github.com/poold/poold/watcher/procinfo"
 )
 
@@ -21,7 +20,7 @@ type procRow struct {
 	watcher string
 	proc    watcher.Process
 	// cgroup is the worker's own cgroup (its v2 directory), "" without
-	// one: its members count in the worker's tree (sampleMembers).
+	// one: its members count in the worker's tree (members.go).
 	cgroup string
 }
 
@@ -43,30 +42,6 @@ func (a *Arbiter) cgroupDir(pid int) string {
 		return g.Dir
 	}
 	return ""
-}
-
-// members reads the cgroup of each row that has one (a small read of
-// its cgroup.procs per worker, never on the loop): the processes of a
-// worker's tree that daemonized (setsid and a double fork) are reparented
-// to poold or init, and only their cgroup still says whose they are. Nil
-// when no row has a cgroup.
-func members(rows []procRow) procinfo.Members {
-	var ms procinfo.Members
-	var buf []byte
-	var all []int // every row's members, back to back
-	for _, r := range rows {
-		if r.cgroup == "" {
-			continue
-		}
-		if ms == nil {
-			ms = make(procinfo.Members, len(rows))
-			buf, all = make([]byte, 4096), make([]int, 0, 2*len(rows))
-		}
-		from := len(all)
-		all = cgroup.AppendProcs(all, r.cgroup, buf)
-		ms[r.proc.Pid] = all[from:len(all):len(all)]
-	}
-	return ms
 }
 
 // ProcInfo is the process info object of PROTOCOL.md with what poold adds:
@@ -100,7 +75,7 @@ func (a *Arbiter) sample(rows []procRow) map[int]procinfo.Info {
 	for i, r := range rows {
 		pids[i] = r.proc.Pid
 	}
-	sampled, err := a.opts.Stats.SampleWith(pids, members(rows))
+	sampled, err := a.opts.Stats.SampleWith(pids, a.members(rows))
 	if err != nil {
 		a.log.Warn("sampling worker statistics failed", "error", err)
 	}
@@ -419,7 +394,7 @@ func (a *Arbiter) WorkerUsage(snap Snapshot) map[int]Usage {
 	for _, r := range rows {
 		pids = append(pids, r.proc.Pid)
 	}
-	read, err := a.opts.Stats.ReadTreeUsageWith(pids, members(rows))
+	read, err := a.opts.Stats.ReadTreeUsageWith(pids, a.members(rows))
 	if err != nil {
 		a.log.Warn("reading worker usage for metrics failed", "error", err)
 	}
