@@ -72,8 +72,12 @@ func TestSingletonAbandonedRollSaysItsWorkerStopped(t *testing.T) {
 	w.Singleton = true
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
 	h.spawned()
+	// The new worker must fail before it counts as ready, on any machine:
+	// with readiness "spawn" and no socket it was ready once alive 100 ms,
+	// and a -race test binary may take longer than that to reach its
+	// exit under load (2 in 6 runs). Ready only after 30 s, it fails.
 	r := h.a.Do(context.Background(), Request{ID: "s", Command: "set", Properties: map[string]any{"name": "cron",
-		"options": map[string]any{"env": []any{workertest.Env + "=crash"}}, "waiting": true}})
+		"options": map[string]any{"env": []any{workertest.Env + "=crash"}, "readiness": "delay", "ready_delay": hang.Seconds() / 2}, "waiting": true}})
 	reason := fmt.Sprint(r["reason"])
 	if r["status"] != "error" || !strings.Contains(reason, "its old worker had stopped first (singleton): one with the previous settings starts again") {
 		t.Fatalf("set of a singleton whose new worker crashes replied %v", r)
