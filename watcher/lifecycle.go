@@ -307,6 +307,7 @@ func (w *Watcher) Update(spec configs.Watcher, socks Sockets) error {
 		return err
 	}
 	w.conf = conf
+	w.noteStopsKeepGrace(old.GracefulTimeout)
 	if spec.Elastic() && !old.Elastic() {
 		// What the scaler remembers is from before the pool was fixed:
 		// its idle clock starts again now, not from the last connection

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,7 +25,7 @@ func (w *Watcher) Fire(t Timer) {
 	case TimerKill:
 		if live && p.State == ProcStopping {
 			w.log.Warn("stop not over within graceful_timeout; killing the worker and everything it started",
-				"pid", p.Pid, "wid", p.Wid, "graceful_timeout", w.spec.GracefulTimeout)
+				"pid", p.Pid, "wid", p.Wid, "graceful_timeout", p.grace)
 			p.killed = true
 			w.signal(p, syscall.SIGKILL)
 		}
@@ -413,4 +414,30 @@ func (w *Watcher) outputHint(pid, wid int) string {
 		hint += ", or " + dest
 	}
 	return hint
+}
+
+// noteStopsKeepGrace says, when graceful_timeout changed from was (a set,
+// a reload) while workers are stopping, that their stops keep the
+// deadline they were given, as systemd's TimeoutStopSec: the new value is
+// for the next stop.
+func (w *Watcher) noteStopsKeepGrace(was time.Duration) {
+	if w.spec.GracefulTimeout == was {
+		return
+	}
+	var pids []int
+	var last time.Time
+	for _, p := range w.procs {
+		if p.State == ProcStopping && !p.killed {
+			pids = append(pids, p.Pid)
+			if p.killAt.After(last) {
+				last = p.killAt
+			}
+		}
+	}
+	if len(pids) == 0 {
+		return
+	}
+	slices.Sort(pids)
+	w.log.Info("graceful_timeout changed: the workers already stopping keep the deadline they were given; the new value is for the next stop",
+		"graceful_timeout", w.spec.GracefulTimeout, "was", was, "stopping", pids, "killed_in_at_most", last.Sub(w.host.Now()).Round(time.Millisecond))
 }
