@@ -77,7 +77,7 @@ type Arbiter struct {
 	graceNoted bool    // noteGracePeriod looked
 	fdsShort   int     // what noteFds last found short (FdNeed.Short)
 	fds        fdGauge // poold's open fds, for the reserve a start leaves (fdreserve.go)
-	// hurried: a second stop request (Kill) came; poold exits without
+	// hurried: a third stop request (Kill) came; poold exits without
 	// waiting for the hooks still running (the exit kills them).
 	hurried      bool
 	hurry        chan struct{} // closed by Kill, for endOrphans after the loop

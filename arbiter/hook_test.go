@@ -163,7 +163,7 @@ func TestKillDoesNotWaitForBeforeStop(t *testing.T) {
 	if r := h.do("list", map[string]any{"name": "web"}); len(r["pids"].([]int)) != 1 {
 		t.Fatalf("the worker should run until before_stop ends: %v", r)
 	}
-	// poold's second SIGTERM: the stop goes on without the hook.
+	// poold's third SIGTERM (Kill): the stop goes on without the hook.
 	h.a.Kill()
 	h.next(string(events.KindStop), func(ev events.Event) bool { return ev.Watcher == "web" })
 }

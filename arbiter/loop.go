@@ -3,6 +3,7 @@ package arbiter
 import (
 	"context"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/poold/poold/configs"
@@ -24,6 +25,8 @@ type exitMsg struct {
 type timerMsg struct{ t watcher.Timer }
 
 type killMsg struct{}
+
+type hurryMsg struct{ sig syscall.Signal }
 
 type checkMsg struct {
 	c   watcher.Check
@@ -54,8 +57,17 @@ func (a *Arbiter) post(m any) bool {
 	}
 }
 
+// Hurry passes sig, poold's second stop request (SIGTERM, SIGINT), on to
+// every worker being stopped, as its stop_signal goes: Celery, RQ,
+// Dramatiq and uvicorn read a second TERM or INT as "cold shutdown now",
+// so they give up their jobs as they would by hand rather than be
+// SIGKILLed. Their graceful_timeout still holds; Kill is the third.
+func (a *Arbiter) Hurry(sig syscall.Signal) {
+	a.post(hurryMsg{sig: sig})
+}
+
 // Kill makes a stop in progress immediate: SIGKILL to every worker's
-// process group (the second SIGTERM/SIGINT).
+// process group (the third SIGTERM/SIGINT).
 func (a *Arbiter) Kill() {
 	a.hurryOnce.Do(func() { close(a.hurry) })
 	a.post(killMsg{})
@@ -214,8 +226,16 @@ func (a *Arbiter) handle(m any) {
 		}
 	case notifyMsg:
 		a.notified(m)
+	case hurryMsg:
+		n := 0
+		for _, w := range a.watchers {
+			n += w.Hurry(m.sig)
+		}
+		a.log.Warn("second stop request: passed the signal on to every worker being stopped (a job runner's cold shutdown); "+
+			"their graceful_timeout still holds; send it a third time to kill every worker now",
+			"signal", configs.SignalName(m.sig), "workers", n)
 	case killMsg:
-		a.log.Warn("second stop request: killing every worker now")
+		a.log.Warn("third stop request: killing every worker now")
 		a.noteStopping()
 		a.stopping, a.hurried = true, true
 		a.killAll()

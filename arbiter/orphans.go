@@ -29,7 +29,7 @@ const orphanGrace = 2 * time.Second
 
 // endOrphans stops poold's children that are no worker's, once every
 // watcher has stopped: SIGTERM, SIGKILL after orphanGrace (at once after
-// a second stop request, Kill). It looks again every groupPoll, since one
+// a third stop request, Kill). It looks again every groupPoll, since one
 // that ends (a shell that ran a daemon) hands its own children to poold.
 // Only where poold reaps its workers' orphans (its own binary; run as a
 // library, its process's children are not its own to stop), and with a

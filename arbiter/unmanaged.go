@@ -16,7 +16,7 @@ import (
 // still poold's children, and would die with it by their parent-death
 // signal, so poold stops them when it stops, as their watcher would have:
 // SIGTERM to each one's group, SIGKILL after the watcher's
-// graceful_timeout (at once on a second stop request), and it waits for
+// graceful_timeout (at once on a third stop request), and it waits for
 // their exits before it returns. Their exits are reaped as any worker's.
 
 // unmanagedProc is a worker left running by `rm --nostop`.

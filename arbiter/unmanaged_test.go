@@ -20,7 +20,7 @@ import (
 // workers nothing would stop, and a second SIGTERM did not help. poold
 // now stops them as their watcher would have: SIGTERM, then SIGKILL at
 // graceful_timeout (a worker that ignores SIGTERM), or at once on a
-// second stop request.
+// third stop request (Kill).
 func TestQuitStopsWorkersRmLeftRunning(t *testing.T) {
 	for _, tc := range []struct {
 		name, mode string
@@ -28,7 +28,7 @@ func TestQuitStopsWorkersRmLeftRunning(t *testing.T) {
 	}{
 		{"SIGTERM", "sleep", false},
 		{"SIGKILL at graceful_timeout", "stubborn", false},
-		{"second stop request", "stubborn", true},
+		{"third stop request", "stubborn", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := testWatcher("web", tc.mode, 1)

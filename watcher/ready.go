@@ -441,3 +441,19 @@ func (w *Watcher) noteStopsKeepGrace(was time.Duration) {
 	w.log.Info("graceful_timeout changed: the workers already stopping keep the deadline they were given; the new value is for the next stop",
 		"graceful_timeout", w.spec.GracefulTimeout, "was", was, "stopping", pids, "killed_in_at_most", last.Sub(w.host.Now()).Round(time.Millisecond))
 }
+
+// Hurry sends sig again to each of w's workers being stopped that poold
+// has not SIGKILLed, as stopSignal sends stop_signal (to the worker
+// alone with stop_children off): poold's second stop request, which a
+// job runner reads as a cold shutdown. Their deadlines stand. It returns
+// how many it signalled.
+func (w *Watcher) Hurry(sig syscall.Signal) int {
+	n := 0
+	for _, p := range w.procs {
+		if p.State == ProcStopping && !p.killed {
+			w.stopSignal(p, sig)
+			n++
+		}
+	}
+	return n
+}

@@ -275,10 +275,16 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 			case syscall.SIGTTIN, syscall.SIGTTOU:
 				d.jobControl(sig)
 			default:
-				if stops++; stops == 1 {
+				// The second is passed on to the workers (a job
+				// runner's cold shutdown), the third kills them.
+				switch stops++; stops {
+				case 1:
 					stopArb()
-					d.log.Info("stopping gracefully; send the signal again to kill workers at once", "signal", signalName(sig))
-				} else {
+					d.log.Info("stopping gracefully; send the signal again to pass it on to the workers being stopped, "+
+						"a third time to kill every worker at once", "signal", signalName(sig))
+				case 2:
+					d.arb.Hurry(sig.(syscall.Signal))
+				default:
 					d.arb.Kill()
 				}
 			}
