@@ -124,3 +124,27 @@ func startsecsZero(s *translate.INISection) bool {
 	n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 	return err == nil && n == 0
 }
+
+// replaceOrder keeps supervisord's order when a program changes: its
+// update (and reload) stops the program, then starts it, so a celery beat
+// or another must-be-single program never runs twice. poold replaces a
+// watcher's workers new before old, except a singleton's, which it stops
+// first: a program of one process becomes one. For several processes
+// poold has no stop-first replacement, and the note says so.
+func (t *translator) replaceOrder(out *translate.Section, s *translate.INISection, numprocs string) {
+	n, err := strconv.Atoi(strings.TrimSpace(numprocs))
+	switch {
+	case err != nil || n < 1:
+		return
+	case n == 1:
+		out.Set("singleton", true)
+		t.info(out, s, "", "singleton = true: supervisord stops a changed program, then starts it, and so does poold with a singleton "+
+			"(a config reload, reload, set): it never runs twice, with a short gap instead; set singleton = false for a rolling "+
+			"replacement with no gap (the new worker starts and is ready before the old one stops), and to use incr")
+	default:
+		t.info(out, s, "", fmt.Sprintf("supervisord stops a changed program, then starts it; poold replaces these %d workers new before old "+
+			"(max_surge, all at once by default), so old and new run side by side until the new ones are ready (startsecs) and "+
+			"the old ones have stopped (stopwaitsecs). Where they must never overlap (an exclusive queue), poolctl stop NAME "+
+			"before the change and start NAME after it", n))
+	}
+}

@@ -249,6 +249,7 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	t.logs(out, s, &logs)
 	t.groupPriority(out, s, name)
 	t.startDefaults(out, s)
+	t.replaceOrder(out, s, exp("numprocs", sc.numprocs))
 	if _, ok := s.Get("umask"); !ok && t.umask != "" {
 		out.Set("umask", t.umask)
 	}
