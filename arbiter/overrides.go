@@ -96,13 +96,17 @@ func keyDiffs(file, now map[string]any) []override {
 	return out
 }
 
-// wireText is v as compact JSON: 40, "stderr", ["A=1"].
+// wireText is v as compact JSON: 40, "stderr", ["A=1"], for people to
+// read (status, the reload's log line): without the HTML escapes that
+// would show a shell command's ">>" as "\u003e\u003e".
 func wireText(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		return fmt.Sprint(v)
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // noteOrigin records that m (set, incr, decr) changed w's keys from

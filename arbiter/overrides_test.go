@@ -88,3 +88,17 @@ func TestOverridesWithholdEnv(t *testing.T) {
 		t.Errorf("env set at run time, read-only caller: %v, want env with its value withheld", rows)
 	}
 }
+
+// TestOverridesKeepShellText: status showed a cmd set at run time with
+// `>>` as `\u003e\u003e` (r60 celery trial): JSON's HTML escapes, in
+// text meant for a person.
+func TestOverridesKeepShellText(t *testing.T) {
+	file := configs.DefaultWatcher("web")
+	now := file.Clone()
+	now.Cmd = `/bin/sh -c 'echo run $$ >> /tmp/x.log && a < b'`
+	rows := overrideRows(keyDiffs(configs.WatcherOptions(file), configs.WatcherOptions(now)), false)
+	want := `"/bin/sh -c 'echo run $$ >> /tmp/x.log && a < b'"`
+	if len(rows) != 1 || rows[0]["value"] != want {
+		t.Errorf("cmd set at run time: %v, want the value %s", rows, want)
+	}
+}

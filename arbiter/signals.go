@@ -1,7 +1,6 @@
 package arbiter
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -48,13 +47,7 @@ func parseSignal(v any) (syscall.Signal, error) {
 }
 
 // jsonWords is v as the client sent it, in JSON ({}, [1]), for an error.
-func jsonWords(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprintf("%v", v)
-	}
-	return string(b)
-}
+func jsonWords(v any) string { return wireText(v) }
 
 // signumOf reads command's signum property, the one way signal and kill
 // both do, as circusd: given reports whether there is one (a null one is
