@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +43,7 @@ func (t *translator) expand(s *translate.INISection, key, v string, sc scope) st
 			bad = append(bad, sub[1])
 			return m
 		}
+		t.frozenUse(s, key, sub[1], sc)
 		if sub[1] == "process_num" {
 			return val // padding: paddingDropped warns
 		}
@@ -121,4 +123,49 @@ func (t *translator) numberingShifted(out *translate.Section, s *translate.INISe
 		return
 	}
 	t.warn(out, s, o.Key, fmt.Sprintf("%%(process_num) became $(pool.wid), which counts from 1 where supervisord counts from numprocs_start (%d here): the first worker gets 1 where it got %d, and so on; set numprocs_start = 1 in the supervisord file (and change what depends on the numbers) to keep them the same", numStart, numStart))
+}
+
+// frozenUse is a %(host_node_name)s or %(ENV_X)s (X not of the program's
+// own environment=) that expand replaced by the converting machine's
+// value: a TOML converted once and copied to other hosts keeps it.
+type frozenUse struct {
+	s         *translate.INISection
+	key, name string
+}
+
+func (t *translator) frozenUse(s *translate.INISection, key, name string, sc scope) {
+	if k, ok := strings.CutPrefix(name, "ENV_"); ok {
+		if _, own := sc.env[k]; own {
+			return
+		}
+	} else if name != "host_node_name" {
+		return
+	}
+	u := frozenUse{s: s, key: key, name: name}
+	if !slices.Contains(t.frozen, u) {
+		t.frozen = append(t.frozen, u)
+	}
+}
+
+// noteFrozen notes, on out, each value of s taken from the converting
+// machine, without the value (an ENV_X may be a secret), and forgets them.
+func (t *translator) noteFrozen(out *translate.Section, s *translate.INISection) {
+	for _, u := range t.frozen {
+		if u.s != s {
+			continue
+		}
+		msg := "%(host_node_name)s became the name of the machine where this file was converted; poold has no run-time " +
+			"host name: write each host's own where the file is copied to other hosts (a Celery node name must differ per host); " +
+			"run directly (poold supervisord.conf), it is the name where poold reads the file"
+		if k, ok := strings.CutPrefix(u.name, "ENV_"); ok {
+			msg = fmt.Sprintf("%%(%s)s became the value %s had where this file was converted (or, run directly, where poold "+
+				"started), not where poold runs later", u.name, k)
+			if u.key == "command" || u.key == "environment" {
+				msg += fmt.Sprintf("; $(pool.env.%s) reads it at each worker's start instead, from the worker's environment "+
+					"(poold's, with the copy_env a converted program has; with uid, HOME and USER are the user's)", k)
+			}
+		}
+		t.info(out, s, u.key, msg)
+	}
+	t.frozen = slices.DeleteFunc(t.frozen, func(u frozenUse) bool { return u.s == s })
 }

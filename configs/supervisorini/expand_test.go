@@ -83,3 +83,36 @@ func TestProcessNumFromNumprocsStartWarns(t *testing.T) {
 		t.Errorf("--strict: %v, want the numbering refused", err)
 	}
 }
+
+// TestFrozenValuesAreNoted: %(host_node_name)s and %(ENV_X)s became this
+// machine's values in the TOML with no word about it, so a file converted
+// once and shipped gave every Celery node the build host's name (r60
+// celery trial). Each gets a note on its key; ENV_X's names
+// $(pool.env.X), and neither repeats the value (it may be a secret).
+func TestFrozenValuesAreNoted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "supervisord.conf")
+	conf := "[program:w]\ncommand = /bin/celery worker -n w%(process_num)d@%(host_node_name)s\n" +
+		"environment = TOKEN=%(ENV_SECRET)s,OWN=1\ndirectory = /srv/%(ENV_SITE)s/%(ENV_OWN)s\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Translate(path, []string{"SECRET=hunter2", "OWN=x", "SITE=a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, n := range doc.Notes {
+		if strings.Contains(n.Msg, "converted") {
+			got[n.Key] += n.Msg
+		}
+	}
+	if !strings.Contains(got["command"], "%(host_node_name)s") || !strings.Contains(got["environment"], "$(pool.env.SECRET)") ||
+		!strings.Contains(got["directory"], "%(ENV_SITE)s") || strings.Contains(got["directory"], "ENV_OWN") {
+		t.Errorf("notes by key %q, want command (host_node_name), environment and directory (ENV_X)", got)
+	}
+	for k, msg := range got {
+		if strings.Contains(msg, "hunter2") {
+			t.Errorf("the note on %s repeats the value: %s", k, msg)
+		}
+	}
+}

@@ -47,6 +47,7 @@ type translator struct {
 	umask   string            // [supervisord] umask, for every program without one
 	groups  map[string]string // program name -> its [group:NAME]
 	refused []string          // what supervisord would refuse too, one line each
+	frozen  []frozenUse       // expansions that took this machine's value (expand.go)
 }
 
 // Translate reads the supervisord file at path (and its [include] files)
@@ -179,6 +180,7 @@ func (t *translator) supervisord(s *translate.INISection) {
 			t.warn(arb, s, o.Key, "no poold equivalent for this [supervisord] option")
 		}
 	}
+	t.noteFrozen(arb, s)
 }
 
 // oneNamePerProcess refuses numprocs above 1 with a process_name that
@@ -250,6 +252,7 @@ func (t *translator) program(s *translate.INISection, name string, fcgi bool) {
 	t.groupPriority(out, s, name)
 	t.startDefaults(out, s)
 	t.replaceOrder(out, s, exp("numprocs", sc.numprocs))
+	t.noteFrozen(out, s)
 	if _, ok := s.Get("umask"); !ok && t.umask != "" {
 		out.Set("umask", t.umask)
 	}
