@@ -81,6 +81,10 @@ func (t *translator) startsecs(out *translate.Section, s *translate.INISection, 
 	secs := strconv.FormatFloat(n, 'f', -1, 64) + "s"
 	out.Set("readiness", "delay")
 	out.Set("ready_delay", secs)
+	if n == 0 && neverRespawned(out) {
+		t.info(out, s, "startsecs", "0: ready once started (readiness \"delay\", ready_delay 0); autorestart = false, so it is not restarted")
+		return
+	}
 	if n == 0 {
 		out.Set("backoff_reset", "1s")
 		out.Set("backoff_max", "1s")
@@ -100,6 +104,9 @@ func (t *translator) startDefaults(out *translate.Section, s *translate.INISecti
 	if _, ok := s.Get("startsecs"); !ok {
 		out.Comment("startsecs: supervisord's default of 1 s")
 		t.startsecs(out, s, "1")
+	}
+	if startsecsZero(s) && neverRespawned(out) {
+		return // no restarts to count or give up on
 	}
 	if startsecsZero(s) {
 		// RUNNING once started: supervisord never counts a failed
@@ -147,4 +154,11 @@ func (t *translator) replaceOrder(out *translate.Section, s *translate.INISectio
 			"the old ones have stopped (stopwaitsecs). Where they must never overlap (an exclusive queue), poolctl stop NAME "+
 			"before the change and start NAME after it", n))
 	}
+}
+
+// neverRespawned reports whether restartPolicy made out respawn = false
+// (autorestart = false): restart settings and notes do not apply to it.
+func neverRespawned(out *translate.Section) bool {
+	v, ok := out.Get("respawn")
+	return ok && v == false
 }

@@ -100,3 +100,19 @@ func TestNegativeRetriesAndStopwaitAsSupervisord(t *testing.T) {
 		t.Errorf("flapping_attempts %d, graceful_timeout %s; want 1 (no retry) and 0s", w.FlappingAttempts, w.GracefulTimeout)
 	}
 }
+
+// TestNoRestartNoForEverNote: a migration with autorestart = false and
+// startsecs = 0 became respawn = false, yet its note said it "is
+// restarted for ever" and it got backoff settings for restarts it never
+// has (r60 celery trial).
+func TestNoRestartNoForEverNote(t *testing.T) {
+	doc, cfg, _ := translateConf(t, "[program:migrate]\ncommand = /bin/true\nautorestart = false\nstartsecs = 0\n")
+	if w := cfg.Watchers[0]; w.Respawn {
+		t.Fatalf("respawn = true, want false")
+	}
+	for _, n := range doc.Notes {
+		if strings.Contains(n.Msg, "restarted for ever") || strings.Contains(n.Msg, "restarts such a program") {
+			t.Errorf("a note on a program never restarted speaks of restarts: %s", n.Msg)
+		}
+	}
+}
