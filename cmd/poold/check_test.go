@@ -42,8 +42,8 @@ health_check = "exec"
 health_cmd = "/nonexistent/poold-check --pid $POOLD_PID"
 `, dir, private))
 	var out, errb bytes.Buffer
-	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 1 {
-		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
+	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != exitConfig {
+		t.Fatalf("--check: exit %d, want 78; stdout %q stderr %q", code, out.String(), errb.String())
 	}
 	for _, want := range []string{
 		"configs: " + path + ":5:1: watchers.spaced.cmd: " + dir + "/my: not found (cmd is split into words like a shell; quote a path that contains spaces)",
@@ -109,8 +109,8 @@ path = "%[1]s/free.sock"
 path = "@poold-check/no/such/dir.sock"
 `, dir, file))
 	var out, errb bytes.Buffer
-	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 1 {
-		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
+	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != exitConfig {
+		t.Fatalf("--check: exit %d, want 78; stdout %q stderr %q", code, out.String(), errb.String())
 	}
 	for _, want := range []string{
 		"configs: " + path + ":3:1: sockets.missing.path: " + dir + "/missing/x.sock: directory " + dir + "/missing does not exist; create it first",
@@ -138,8 +138,8 @@ func TestCheckTellsMachineProblemsOfASupervisordFileInItsTerms(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 1 {
-		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
+	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != exitConfig {
+		t.Fatalf("--check: exit %d, want 78; stdout %q stderr %q", code, out.String(), errb.String())
 	}
 	for _, want := range []string{
 		path + ":5: [program:r] directory: /nonexistent/poold-check: no such file or directory",
@@ -166,8 +166,8 @@ func TestCheckReportsControlRulesOfUnknownUsers(t *testing.T) {
 	dir := t.TempDir()
 	path := writeConfig(t, dir, fmt.Sprintf("[arbiter]\nendpoint = \"ipc://%s/c.sock\"\ncontrol_allow = [\"user:root\", \"user:poold-check-nobody-here\"]\ncontrol_read_only = [\"group:poold-check-no-group\"]\n[watchers.web]\ncmd = \"sleep 1\"\n", dir))
 	var out, errb bytes.Buffer
-	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 1 {
-		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
+	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != exitConfig {
+		t.Fatalf("--check: exit %d, want 78; stdout %q stderr %q", code, out.String(), errb.String())
 	}
 	for _, want := range []string{
 		"configs: " + path + `:3:1: arbiter.control_allow: "user:poold-check-nobody-here": no such user`,
@@ -218,8 +218,8 @@ cmd = "sleep"
 args = [%q]
 `, strings.Repeat("x", 131072)))
 	var out, errb bytes.Buffer
-	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != 1 {
-		t.Fatalf("--check: exit %d, want 1; stdout %q stderr %q", code, out.String(), errb.String())
+	if code := exitCode(run(context.Background(), []string{"--check", path}, &out, &errb), &errb); code != exitConfig {
+		t.Fatalf("--check: exit %d, want 78; stdout %q stderr %q", code, out.String(), errb.String())
 	}
 	if n := strings.Count(errb.String(), "over the kernel's limit"); n != 1 || !strings.Contains(errb.String(), "watchers.a.args[0]") {
 		t.Errorf("--check reported the long argument %d times, want once, as watchers.a.args[0]:\n%.2000s", n, errb.String())

@@ -33,7 +33,7 @@ func TestCheckRefusesAFIFO(t *testing.T) {
 		code = <-done
 	}
 	want := path + ": the file is a FIFO (named pipe), not a regular file"
-	if code != 1 || !strings.Contains(errb.String(), want) {
-		t.Errorf("--check of a FIFO: exit %d, stderr %q; want 1 and %q", code, errb.String(), want)
+	if code != exitConfig || !strings.Contains(errb.String(), want) {
+		t.Errorf("--check of a FIFO: exit %d, stderr %q; want 78 and %q", code, errb.String(), want)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 // TestCircusdFlags: circusd's own flags on poold's command line, as a
 // unit or init script written for circusd gives them. Each one poold has
-// no equivalent for is bad usage (exit 2) in one line that says what to
+// no equivalent for is bad usage (exit 64) in one line that says what to
 // do instead, without the whole usage; it was the flag package's
 // "flag provided but not defined" under the usage.
 func TestCircusdFlags(t *testing.T) {
@@ -34,8 +34,8 @@ func TestCircusdFlags(t *testing.T) {
 			var out, errb bytes.Buffer
 			code := exitCode(run(ctx, tc.args, &out, &errb), &errb)
 			stderr := errb.String()
-			if code != 2 || !strings.HasPrefix(stderr, "poold: "+tc.want) || strings.Count(stderr, "\n") != 1 || out.Len() != 0 {
-				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 2 and one line starting %q", code, out.String(), stderr, "poold: "+tc.want)
+			if code != exitUsage || !strings.HasPrefix(stderr, "poold: "+tc.want) || strings.Count(stderr, "\n") != 1 || out.Len() != 0 {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit 64 and one line starting %q", code, out.String(), stderr, "poold: "+tc.want)
 			}
 		})
 	}

@@ -274,8 +274,8 @@ copy_path = true
 		}
 	}
 	_, errs, code = runBin(t, os.Environ(), "--check", "--strict", conf)
-	if code != 1 || !strings.Contains(errs, "[circus] pidfile") || !strings.Contains(errs, "[watcher:sleeper] copy_path") || !strings.Contains(errs, "--strict") {
-		t.Errorf("--check --strict: exit %d, want 1 naming both keys:\n%s", code, errs)
+	if code != exitConfig || !strings.Contains(errs, "[circus] pidfile") || !strings.Contains(errs, "[watcher:sleeper] copy_path") || !strings.Contains(errs, "--strict") {
+		t.Errorf("--check --strict: exit %d, want 78 naming both keys:\n%s", code, errs)
 	}
 	toml := filepath.Join(dir, "x.toml")
 	os.WriteFile(toml, []byte("[watchers.a]\ncmd = \"/bin/true\"\n"), 0o644)

@@ -24,7 +24,7 @@ func parseFlags(args []string, stderr io.Writer) (cmdline, error) {
 	}
 	fs := flag.NewFlagSet("poold", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.BoolVar(&o.check, "check", false, "validate CONFIG, print the result and exit (0 valid, 1 not)")
+	fs.BoolVar(&o.check, "check", false, "validate CONFIG, print the result and exit (0 valid, 78 not)")
 	fs.StringVar(&o.logLevel, "log-level", "", "trace, debug, info, warn or error (overrides arbiter.log_level)")
 	fs.StringVar(&o.logFormat, "log-format", "", "text or json (overrides arbiter.log_format)")
 	fs.BoolVar(&o.configOnly, "config-only", false, "with --check: check the config's syntax and values only, not whether the watchers' programs can start (what an upgrade's pre-flight checks)")

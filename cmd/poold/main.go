@@ -96,7 +96,7 @@ func main() {
 	}()
 	if err := mainSpawner.RunOnMain(spawnCtx); err != nil {
 		fmt.Fprintln(os.Stderr, "poold:", err)
-		os.Exit(1)
+		os.Exit(exitFailure)
 	}
 	code := exitCode(<-errc, os.Stderr)
 	stopTTOU()
@@ -125,10 +125,36 @@ var reapOrphans bool
 // to reach a stderr that does not take them.
 const flushGrace = 2 * time.Second
 
-// usageError is bad command-line usage: exit status 2.
+// Exit statuses, after sysexits(3), so that a service manager can tell
+// what not to restart for (systemd's RestartPreventExitStatus=64 78): a
+// Go runtime crash exits 2, a start-up failure that may pass on a retry
+// (a port in use, another poold on the same endpoints) 1.
+const (
+	exitFailure = 1
+	exitUsage   = 64 // EX_USAGE: bad command line
+	exitConfig  = 78 // EX_CONFIG: the config cannot load or is invalid
+)
+
+// usageError is bad command-line usage: exit status 64.
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// configError is a config that cannot be read, decoded or validated, or
+// that --check refuses: exit status 78. The same file fails the same way
+// at the next start, so restarting poold does not help.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
+// asConfigError marks err, when there is one, as a config error.
+func asConfigError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return configError{err}
+}
 
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
@@ -144,9 +170,13 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		return 2
+		return exitUsage
 	}
-	return 1
+	var ce configError
+	if errors.As(err, &ce) {
+		return exitConfig
+	}
+	return exitFailure
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -158,7 +188,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.check {
-		return checkOnly(o, stdout, stderr)
+		return asConfigError(checkOnly(o, stdout, stderr))
 	}
 	sigs, stopCatching := catchSignals()
 	defer stopCatching()
@@ -179,11 +209,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		adoptState.Outcome.Warnings = append(adoptState.Outcome.Warnings, adoptState.Config.Warnings...)
 		cfg = adoptState.Config
 	case fileErr != nil:
-		return fileErr
+		return configError{fileErr}
 	}
 	machineErr := launch.CheckAll(o.path, cfg.Watchers)
 	if err := missingIDs(machineErr); err != nil && adoptState == nil {
-		return locatedIn(cfg, o.path, err)
+		return configError{locatedIn(cfg, o.path, err)}
 	}
 	machineErr = locatedIn(cfg, o.path, machineErr)
 	o.override(cfg)

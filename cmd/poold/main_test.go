@@ -375,8 +375,8 @@ func TestCheckFlag(t *testing.T) {
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[watchers.web]\ncmd = \"sleep\"\nnumprocesses = -1\nbogus = 1\n"), 0o644)
 	errb.Reset()
-	if code := exitCode(run(context.Background(), []string{"--check", bad}, &out, &errb), &errb); code != 1 {
-		t.Fatalf("--check bad config: exit %d, want 1", code)
+	if code := exitCode(run(context.Background(), []string{"--check", bad}, &out, &errb), &errb); code != exitConfig {
+		t.Fatalf("--check bad config: exit %d, want 78", code)
 	}
 	for _, want := range []string{"bad.toml", "watchers.web.numprocesses", "watchers.web.bogus"} {
 		if !strings.Contains(errb.String(), want) {
@@ -384,8 +384,8 @@ func TestCheckFlag(t *testing.T) {
 		}
 	}
 	errb.Reset()
-	if code := exitCode(run(context.Background(), nil, &out, &errb), &errb); code != 2 {
-		t.Errorf("no args: exit %d, want 2", code)
+	if code := exitCode(run(context.Background(), nil, &out, &errb), &errb); code != exitUsage {
+		t.Errorf("no args: exit %d, want 64", code)
 	}
 }
 

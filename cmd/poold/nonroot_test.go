@@ -178,7 +178,7 @@ func TestCheckAsOrdinaryUserCircus(t *testing.T) {
 }
 
 // checkAs65534 runs poold --check path as uid 65534 and returns its
-// output, failing t unless it exits 1.
+// output, failing t unless it exits 78 (a config --check refuses).
 func checkAs65534(t *testing.T, path string) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
@@ -187,8 +187,8 @@ func checkAs65534(t *testing.T, path string) string {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-		t.Fatalf("--check as uid 65534: %v, want exit 1; output:\n%s", err, out.String())
+	if !errors.As(err, &ee) || ee.ExitCode() != exitConfig {
+		t.Fatalf("--check as uid 65534: %v, want exit 78; output:\n%s", err, out.String())
 	}
 	return out.String()
 }

@@ -103,7 +103,7 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 	}
 	grace, graceFrom, err := gracePeriod(os.Getenv)
 	if err != nil {
-		return nil, err
+		return nil, configError{err}
 	}
 	d := &daemon{cfg: cfg, path: path, log: log, bus: events.NewBus(nil), statsBus: events.NewBus(nil), sdEnv: sdEnv}
 	d.bus.KeepHistory(cfg.Arbiter.EventHistory)

@@ -57,8 +57,8 @@ func TestStartRefusesAMissingUser(t *testing.T) {
 		for _, args := range [][]string{{"--check", path}, {path}} {
 			var out, errb bytes.Buffer
 			code := exitCode(run(context.Background(), args, &out, &errb), &errb)
-			if code != 1 || !strings.Contains(errb.String(), "configs: "+path+":5:1: "+tc.want) {
-				t.Errorf("poold %s: exit %d, want 1 and %q on stderr:\n%s", strings.Join(args, " "), code, tc.want, errb.String())
+			if code != exitConfig || !strings.Contains(errb.String(), "configs: "+path+":5:1: "+tc.want) {
+				t.Errorf("poold %s: exit %d, want 78 and %q on stderr:\n%s", strings.Join(args, " "), code, tc.want, errb.String())
 			}
 			if strings.Contains(errb.String(), "starting with watchers") {
 				t.Errorf("poold %s: warned it starts:\n%s", strings.Join(args, " "), errb.String())

@@ -139,7 +139,7 @@ func TestUpgradeWithAMissingProgram(t *testing.T) {
 	}
 	out, err := exec.Command(p.exe, "--check", p.cfg).CombinedOutput()
 	if err == nil || !contains(string(out), "watchers.batch.cmd", "not found") {
-		t.Errorf("poold --check of a config with a missing program: %v, %s; want exit 1 naming watchers.batch.cmd", err, out)
+		t.Errorf("poold --check of a config with a missing program: %v, %s; want exit 78 naming watchers.batch.cmd", err, out)
 	}
 	out, err = exec.Command(p.exe, "--check", "--config-only", p.cfg).CombinedOutput()
 	if err != nil || !contains(string(out), "ok", "programs not checked") {

@@ -43,8 +43,8 @@ func TestFlagsPooldCannotRunWith(t *testing.T) {
 		t.Run(strings.Join(tc.args[:len(tc.args)-1], " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
 			code := exitCode(run(ctx, tc.args, &out, &errb), &errb)
-			if code != 2 || errb.String() != tc.want || out.Len() != 0 {
-				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2, no stdout, stderr %q", code, out.String(), errb.String(), tc.want)
+			if code != exitUsage || errb.String() != tc.want || out.Len() != 0 {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 64, no stdout, stderr %q", code, out.String(), errb.String(), tc.want)
 			}
 		})
 	}
@@ -66,8 +66,8 @@ func TestBadFlagSaidOnce(t *testing.T) {
 			var out, errb bytes.Buffer
 			code := exitCode(run(context.Background(), tc.args, &out, &errb), &errb)
 			stderr := errb.String()
-			if code != 2 || strings.Count(stderr, tc.want) != 1 || !strings.HasSuffix(stderr, "poold: "+tc.want+"\n") {
-				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and %q once, on the last line", code, stderr, tc.want)
+			if code != exitUsage || strings.Count(stderr, tc.want) != 1 || !strings.HasSuffix(stderr, "poold: "+tc.want+"\n") {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 64 and %q once, on the last line", code, stderr, tc.want)
 			}
 			if !strings.Contains(stderr, "usage: poold") {
 				t.Errorf("stderr:\n%s\nlacks the usage", stderr)
@@ -79,7 +79,7 @@ func TestBadFlagSaidOnce(t *testing.T) {
 // TestUnreadableConfigSaidOnce: a CONFIG that is missing or a directory
 // read "configs: X: open X: no such file or directory" (the path twice,
 // nothing to do); it is named once, with the reason and what to do, for
-// poold's own formats and Circus's alike. Exit 1.
+// poold's own formats and Circus's alike. Exit 78 (EX_CONFIG).
 func TestUnreadableConfigSaidOnce(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
@@ -93,8 +93,8 @@ func TestUnreadableConfigSaidOnce(t *testing.T) {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errb bytes.Buffer
 			code := exitCode(run(context.Background(), tc.args, &out, &errb), &errb)
-			if code != 1 || errb.String() != tc.want {
-				t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, errb.String(), tc.want)
+			if code != exitConfig || errb.String() != tc.want {
+				t.Errorf("exit %d, stderr %q; want exit 78 and %q", code, errb.String(), tc.want)
 			}
 		})
 	}
