@@ -107,10 +107,15 @@ func loadPartial(path string, strict bool, notes io.Writer) (*configs.Config, er
 		cfg.Warnings = append(lines, cfg.Warnings...)
 		cfg.SourceTerms = doc.InSourceTerms
 	}
-	for _, n := range cfg.Warnings {
-		fmt.Fprintln(notes, "poold: warning:", n)
-	}
+	printWarnings(notes, cfg.Warnings)
 	return cfg, nil
+}
+
+// printWarnings writes a config's warnings, one a line, as text.
+func printWarnings(w io.Writer, warnings []string) {
+	for _, n := range warnings {
+		fmt.Fprintln(w, "poold: warning:", n)
+	}
 }
 
 // inSourceTerms rewrites err's problems, found in the config read from

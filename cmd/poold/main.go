@@ -15,7 +15,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -125,61 +124,7 @@ var reapOrphans bool
 // to reach a stderr that does not take them.
 const flushGrace = 2 * time.Second
 
-// Exit statuses, after sysexits(3), so that a service manager can tell
-// what not to restart for (systemd's RestartPreventExitStatus=64 78): a
-// Go runtime crash exits 2, a start-up failure that may pass on a retry
-// (a port in use, another poold on the same endpoints) 1.
-const (
-	exitFailure = 1
-	exitUsage   = 64 // EX_USAGE: bad command line
-	exitConfig  = 78 // EX_CONFIG: the config cannot load or is invalid
-)
-
-// usageError is bad command-line usage: exit status 64.
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-// configError is a config that cannot be read, decoded or validated, or
-// that --check refuses: exit status 78. The same file fails the same way
-// at the next start, so restarting poold does not help.
-type configError struct{ err error }
-
-func (e configError) Error() string { return e.err.Error() }
-func (e configError) Unwrap() error { return e.err }
-
-// asConfigError marks err, when there is one, as a config error.
-func asConfigError(err error) error {
-	if err == nil {
-		return nil
-	}
-	return configError{err}
-}
-
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	// Each line its own prefix: a config's problems come one a line, and
-	// grep, journald and CI logs read them one by one.
-	for _, line := range strings.Split(err.Error(), "\n") {
-		fmt.Fprintln(stderr, "poold:", line)
-	}
-	var ue usageError
-	if errors.As(err, &ue) {
-		return exitUsage
-	}
-	var ce configError
-	if errors.As(err, &ce) {
-		return exitConfig
-	}
-	return exitFailure
-}
-
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	if len(args) > 0 && args[0] == "convert" {
 		return runConvert(args[1:], stdout, stderr)
 	}
@@ -190,12 +135,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.check {
 		return asConfigError(checkOnly(o, stdout, stderr))
 	}
+	// The error poold exits with, in the format of its log once that is
+	// known: the flag's, then the file's (exitCode writes it).
+	format := o.logFormat
+	defer inLogFormat(&err, &format)
 	sigs, stopCatching := catchSignals()
 	defer stopCatching()
 	if startHold != nil {
 		startHold()
 	}
-	cfg, fileErr := loadConfig(o.path, o.strict, stderr)
+	cfg, fileErr := loadConfig(o.path, o.strict, io.Discard)
+	startWarnings(cfg, o.path, &format, stderr)
 	switch {
 	case adoptState != nil:
 		// An upgrade's new image runs the config as it ran, with run-time
@@ -234,6 +184,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ttouLog.Store(&log)
 	warnAtStart(log, o.path, fileErr, machineErr)
 	return serve(ctx, cfg, o.path, o.reloader(cfg, log), log, logs, sigs)
+}
+
+// startWarnings writes the warnings of cfg, the config read at start
+// from path, to stderr: as text, or as JSON records at level warn when
+// poold logs in JSON (format, the flag's, else set here to the file's).
+// Straight to stderr, as the text always was: a start that fails before
+// poold's log is up must not lose them.
+func startWarnings(cfg *configs.Config, path string, format *string, stderr io.Writer) {
+	if cfg == nil {
+		return
+	}
+	if *format == "" {
+		*format = cfg.Arbiter.LogFormat
+	}
+	if *format != "json" {
+		printWarnings(stderr, cfg.Warnings)
+		return
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "poold", Output: stderr, JSONFormat: true})
+	for _, w := range cfg.Warnings {
+		log.Warn("config warning", "config", path, "warning", w)
+	}
 }
 
 // logFlagsError refuses a log level or format (--log-level, --log-format
