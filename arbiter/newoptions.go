@@ -75,4 +75,7 @@ type Options struct {
 	// 0: none known. poold warns at start when its stop may take as long.
 	GracePeriod time.Duration
 	GraceFrom   string
+	// GraceAdvice says what to do when the stop may outlast
+	// GracePeriod, for the orchestrator poold runs under.
+	GraceAdvice string
 }

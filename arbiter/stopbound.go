@@ -115,8 +115,11 @@ func (a *Arbiter) noteGracePeriod() {
 	if upTo < a.opts.GracePeriod {
 		return
 	}
+	advice := a.opts.GraceAdvice
+	if advice == "" {
+		advice = "give poold longer than up_to between SIGTERM and SIGKILL"
+	}
 	a.log.Warn("poold's stop may take as long as the grace period it has before SIGKILL, which would kill the watchers that stop last in their stop: "+
-		"set terminationGracePeriodSeconds (docker stop -t) above up_to plus any preStop sleep, and POOLD_TERMINATION_GRACE_PERIOD "+
-		"to that minus the preStop sleep; or lower graceful_timeout",
+		advice+"; or lower graceful_timeout",
 		"up_to", upTo, "slowest_in_order", order, "grace_period", a.opts.GracePeriod, "grace_period_from", a.opts.GraceFrom)
 }

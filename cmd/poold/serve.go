@@ -129,6 +129,7 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 		ReapOrphans: reapOrphans,
 		GracePeriod: grace,
 		GraceFrom:   graceFrom,
+		GraceAdvice: graceAdvice(os.Getenv),
 		OnConfig: func(c *configs.Config) []string {
 			setACL(log, d.ctl, c)
 			return reconfigure(log, d.console, d.probes, c)
