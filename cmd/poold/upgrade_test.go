@@ -73,7 +73,7 @@ func TestUpgradePreflightRefusals(t *testing.T) {
 			"echo 'poold: upgrade check: state format 2: this binary reads [3]' >&2\nexit 1\n"), "",
 			[]string{p.exe, "poold 9.9", `reads state formats "3"`, "not 2", "cannot take over in place", "restart poold with this one"}},
 		{"a config the new binary refuses", good, "[watchers.web]\nnumprocesses = \"many\"\n",
-			[]string{"--check", p.cfg, "exit status 1"}},
+			[]string{"--check", p.cfg, "exit status 78"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
