@@ -23,8 +23,11 @@ type cmdSpec struct {
 	// waits: long-running on poold; --waiting applies.
 	waits bool
 	// waitsByDefault: poolctl waits for the outcome unless --no-wait, as
-	// systemctl reload does (reload, reloadconfig).
+	// systemctl reload and restart do (reload, reloadconfig, restart).
 	waitsByDefault bool
+	// waitHelp ends the help of a command that waits by default (what it
+	// waits for, --no-wait); waitsByDefaultHelp when empty.
+	waitHelp string
 	// nameArg: the first positional is a watcher name (completion).
 	nameArg bool
 	// flags adds the command's own flags.
@@ -53,9 +56,10 @@ var commandSpecs = []cmdSpec{
 	{name: "stop", args: "[NAME]", group: "control", waits: true, nameArg: true,
 		short: "Stop watcher NAME, or every watcher (gracefully)",
 		flags: matchFlag, props: matchedName},
-	{name: "restart", args: "[NAME]", group: "control", waits: true, nameArg: true,
-		short: "Stop then start watcher NAME, or every watcher",
-		flags: matchFlag, props: matchedName},
+	{name: "restart", args: "[NAME]", group: "control", waits: true, waitsByDefault: true, nameArg: true,
+		short:    "Stop the workers of NAME (or of every watcher), then start new ones (none serves in between); waits for them",
+		waitHelp: restartWaitHelp,
+		flags:    matchFlag, props: matchedName},
 	{name: "reload", args: "[NAME]", group: "control", waits: true, waitsByDefault: true, nameArg: true,
 		short: "Replace the processes of NAME (or of every watcher), new before old; waits for the outcome",
 		flags: func(fs *pflag.FlagSet) {
@@ -323,7 +327,11 @@ func (a *app) command(s cmdSpec) *cobra.Command {
 	}
 	switch {
 	case s.waitsByDefault:
-		c.Long += "\n\n" + waitsByDefaultHelp
+		help := s.waitHelp
+		if help == "" {
+			help = waitsByDefaultHelp
+		}
+		c.Long += "\n\n" + help
 		c.Flags().Bool("no-wait", false, "only send the request; do not wait for the outcome")
 	case s.waits:
 		c.Long = strings.TrimSpace(c.Long + "\n\nWith --waiting poold answers when the work is done; progress goes to stderr.")
@@ -356,8 +364,23 @@ The default --timeout for the wait is ` + fmtDuration(defaultReloadTimeout) + `:
 (ready_timeout, graceful_timeout), so the limit only catches a poold that
 never answers. Ctrl-C stops the waiting, not the reload.`
 
-// waitFor decides what the call of s waits for: reload and reloadconfig
-// wait unless --no-wait; other long-running commands only with --waiting.
+// restartWaitHelp ends the help of restart.
+var restartWaitHelp = `restart is a stop, then a start (Circus's restart): every worker stops
+first, so the watcher's sockets are served by no worker for as long as the
+stop takes (up to graceful_timeout) plus the new workers' boot; connections
+wait in the sockets' backlogs meanwhile. To deploy without that gap, use
+'poolctl reload NAME', which starts the new workers before it stops the old.
+
+poolctl waits until the new workers run (are ready), printing progress on
+stderr, and exits 1 if a slot was left without a worker, with poold's
+reason. --no-wait only sends the request and exits 0 once poold has taken
+it, as circusctl restart does. The default --timeout for the wait is ` + fmtDuration(defaultReloadTimeout) + `:
+poold bounds each step itself (graceful_timeout, ready_timeout), so the
+limit only catches a poold that never answers. Ctrl-C stops the waiting,
+not the restart.`
+
+// waitFor decides what the call of s waits for: reload, reloadconfig and
+// restart wait unless --no-wait; other long-running commands only with --waiting.
 func (a *app) waitFor(c *cobra.Command, s cmdSpec) (waitMode, error) {
 	switch {
 	case !s.waits:

@@ -487,11 +487,22 @@ func endToEnd(t *testing.T, p *poold) {
 		if r := p.ctl(t, "status", "web"); r.stdout != "active\n" {
 			t.Errorf("status after start: %q", r.stdout)
 		}
-		r = p.ctl(t, "--waiting", "restart", "web")
+		// restart waits by default, as reload does: its "ok" after half
+		// a second, the workers still stopping, made a deploy script's
+		// smoke test run against no worker. It says what it waits for.
+		r = p.ctl(t, "restart", "web")
 		now := p.pids(t)
 		if !strings.Contains(r.stdout, "stopped:  "+joinInts(started)+"\n") || !strings.Contains(r.stdout, "started:  "+joinInts(now)+"\n") {
-			t.Errorf("restart --waiting: %q; before %v, after %v", r.stdout, started, now)
+			t.Errorf("restart (waited by default): %q; before %v, after %v", r.stdout, started, now)
 		}
+		header := "waiting for 'restart web' (its workers stop, then new ones start: none serves in between; 'poolctl reload web' replaces them without that gap)...\n"
+		if !strings.HasPrefix(r.stderr, header) {
+			t.Errorf("restart progress should say what a restart does first: %q", r.stderr)
+		}
+		if r := p.ctl(t, "restart", "--no-wait", "web"); r.stdout != "ok\n" || r.stderr != "" {
+			t.Errorf("restart --no-wait: %v", r)
+		}
+		p.waitPids(t, 2)
 		if r := p.ctl(t, "stop", "web"); r.stdout != "ok\n" {
 			t.Errorf("stop without waiting: %q", r.stdout)
 		}

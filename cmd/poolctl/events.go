@@ -258,7 +258,7 @@ func eventLine(topic string, payload []byte) string {
 // returned stop ends the printer and waits for it. Events are best
 // effort: if the stream cannot be reached, only the first line shows.
 func (a *app) progress(ctx context.Context, client caller, cl call) (stop func()) {
-	fmt.Fprintf(a.stderr, "waiting for '%s'...\n", cl.what)
+	fmt.Fprintf(a.stderr, "waiting for '%s'%s...\n", cl.what, waitNote(cl))
 	prefix := "watcher."
 	if cl.watcher != "" {
 		prefix = "watcher." + strings.ReplaceAll(strings.ToLower(cl.watcher), " ", "_") + "."
@@ -301,6 +301,20 @@ func (a *app) progress(ctx context.Context, client caller, cl call) (stop func()
 		wg.Wait()
 		sub.Close()
 	}
+}
+
+// waitNote says, after "waiting for 'restart web'", what a restart does
+// to the pool while poolctl waits: a stop, then a start, with no worker
+// serving in between (reload is the deploy that keeps them serving).
+func waitNote(cl call) string {
+	if cl.command != "restart" {
+		return ""
+	}
+	reload := "poolctl reload"
+	if cl.watcher != "" {
+		reload += " " + cl.watcher
+	}
+	return fmt.Sprintf(" (its workers stop, then new ones start: none serves in between; '%s' replaces them without that gap)", reload)
 }
 
 // progressLinger is how long --waiting keeps printing events after the

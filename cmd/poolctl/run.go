@@ -32,7 +32,8 @@ const (
 // stops, so the limit only catches a hang. A waited reload replaces every
 // worker in batches of max_surge (by default all at once), each batch
 // given up to ready_timeout to become ready, so with a small max_surge it
-// can take many minutes on a large pool. poold bounds
+// can take many minutes on a large pool; so can a restart (every stop,
+// then every start, band by band). poold bounds
 // every step itself and answers with the failure (errno 6) when one fails,
 // so this limit too only catches a poold that never answers.
 const (
@@ -47,7 +48,7 @@ type waitMode int
 const (
 	noWait     waitMode = iota // poold answers at once
 	waitWork                   // --waiting: start, stop, incr, ...
-	waitReload                 // reload and reloadconfig, waited by default
+	waitReload                 // reload, reloadconfig and restart, waited by default
 )
 
 // usageError is bad command-line usage: exit 2.
@@ -230,9 +231,9 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 	}
 	pf.StringVar(&a.endpoint, "endpoint", endpoint, "poold control endpoint (env POOLCTL_ENDPOINT, else CIRCUSCTL_ENDPOINT)")
 	pf.StringVar(&a.pubsub, "pubsub-endpoint", "", "poold event endpoint (default: asked from poold's globaloptions)")
-	pf.Var(&a.timeout, "timeout", fmt.Sprintf("how long to wait for poold's answer, e.g. 10s or 10 (default %s, %s with --waiting, %s for a waited reload or reloadconfig)",
+	pf.Var(&a.timeout, "timeout", fmt.Sprintf("how long to wait for poold's answer, e.g. 10s or 10 (default %s, %s with --waiting, %s for a waited reload, reloadconfig or restart)",
 		fmtDuration(defaultTimeout), fmtDuration(defaultWaitingTimeout), fmtDuration(defaultReloadTimeout)))
-	pf.BoolVar(&a.waiting, "waiting", false, "let poold answer when the work is done (start, stop, incr, ...) and print progress on stderr; reload and reloadconfig always wait unless --no-wait")
+	pf.BoolVar(&a.waiting, "waiting", false, "let poold answer when the work is done (start, stop, incr, ...) and print progress on stderr; reload, reloadconfig and restart wait unless --no-wait")
 	pf.BoolVar(&a.quiet, "quiet", false, "with a command that waits, print no progress on stderr (a reload of 2,000 workers prints 8,000 events), only the outcome")
 	pf.BoolVar(&a.json, "json", false, "print poold's raw JSON reply")
 	pf.StringArrayVar(&a.urlFlags, "url", nil, "talk to poold's HTTPS control API at https://host:port instead of --endpoint; repeat for a fleet view of status, stats and events (env POOLCTL_URL, comma-separated)")

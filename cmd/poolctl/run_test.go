@@ -423,7 +423,8 @@ func TestRequests(t *testing.T) {
 		// circusctl's spellings of kill's flags, and its --match.
 		{[]string{"kill", "web", "--signum", "9", "--graceful_timeout", "3"}, "kill",
 			map[string]any{"name": "web", "signum": "9", "graceful_timeout": 3.0}},
-		{[]string{"restart", "web-.*", "--match", "regex"}, "restart", map[string]any{"name": "web-.*", "match": "regex"}},
+		{[]string{"restart", "web-.*", "--match", "regex"}, "restart", map[string]any{"name": "web-.*", "match": "regex", "waiting": true}},
+		{[]string{"restart", "web", "--no-wait"}, "restart", map[string]any{"name": "web"}},
 		{[]string{"stats"}, "stats", nil},
 		{[]string{"stats", "web"}, "stats", map[string]any{"name": "web"}},
 		{[]string{"stats", "web", "77", "--extended"}, "stats", map[string]any{"name": "web", "process": 77.0, "extended": true}},
