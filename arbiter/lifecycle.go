@@ -308,8 +308,17 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 	w.SetTarget(n)
 	a.noteOrigin(m, w, before)
 	target := w.Target()
+	var unserved []string
+	if sign < 0 {
+		unserved = a.unservedBy(w, old)
+		a.warnUnserved(w, unserved)
+	}
 	return a.finish(m, []*watcher.Watcher{w}, func() map[string]any {
 		r := map[string]any{"numprocesses": target}
+		if len(unserved) > 0 {
+			// poolctl warns that connections wait in the backlog.
+			r["unserved_sockets"] = unserved
+		}
 		if old > 0 && old+sign*nb < 0 {
 			// A decr past the pool's size stops at 0, as circusd's; the
 			// size it had lets poolctl say that every worker stops (a

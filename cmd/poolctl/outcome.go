@@ -160,11 +160,27 @@ func scaleWarnings(command, name string, r reply) []string {
 	if w := boundWarning(command, name, r); w != "" {
 		return []string{w}
 	}
+	out := unservedWarnings(command, name, r)
 	prev, ok := r["previous"].(float64)
 	if command != "decr" || !ok || prev < 1 || num(r["numprocesses"]) != 0 {
+		return out
+	}
+	return append([]string{fmt.Sprintf("warning: decr asked for more than the pool's %s, so it now has 0: every worker of it stops; poolctl incr %s N starts some again", workers(prev), nameOr(name))}, out...)
+}
+
+// unservedWarnings warn of each socket a decr left with no worker to
+// accept on it (the reply's unserved_sockets): its connections wait in
+// the backlog, and a client sees no error until its own timeout.
+func unservedWarnings(command, name string, r reply) []string {
+	socks, _ := r["unserved_sockets"].([]any)
+	if command != "decr" {
 		return nil
 	}
-	return []string{fmt.Sprintf("warning: decr asked for more than the pool's %s, so it now has 0: every worker of it stops; poolctl incr %s N starts some again", workers(prev), nameOr(name))}
+	var out []string
+	for _, s := range socks {
+		out = append(out, fmt.Sprintf("warning: socket %s is now served by no worker of %s: connections wait in its backlog until one starts (poolctl incr %s N)", render(s), nameOr(name), nameOr(name)))
+	}
+	return out
 }
 
 // boundWarning is the warning of an incr stopped at the pool's max, or a
