@@ -79,6 +79,7 @@ func (w *Watcher) ended(p *Process, end End) {
 		env := map[string]string{"POOLD_EXIT_CODE": strconv.Itoa(end.Status())}
 		w.notifyHook("before_reap", pid, p.Wid, env, func() { w.notifyHook("after_reap", pid, p.Wid, env, nil) })
 	}
+	wasReady := p.State == ProcReady
 	s := w.slotFor(p.Wid)
 	s.lastExit, s.lastPid = why, pid
 	s.badExit = !w.fineExit(end) || p.failure != ""
@@ -98,7 +99,7 @@ func (w *Watcher) ended(p *Process, end End) {
 		if p.failCode == ReasonUnhealthy && w.trial != 0 {
 			shared = sharedHealth
 		}
-		w.died(s, pid, uptime, why, true, shared)
+		w.died(s, pid, uptime, why, true, false, shared)
 	case p.State == ProcStopping:
 		log.Debug("worker stopped", "exit", why)
 		s.pastDeaths = true
@@ -130,7 +131,7 @@ func (w *Watcher) ended(p *Process, end End) {
 		w.setHold(s, HoldDue, time.Time{})
 		log.Info("worker exited with status 0 after it had run; replacing it", "uptime", uptime)
 	default:
-		w.died(s, pid, uptime, why, false, "")
+		w.died(s, pid, uptime, why, false, wasReady, "")
 	}
 }
 
@@ -322,27 +323,46 @@ func DescribeEnd(ex spawn.Exit) string {
 	return s
 }
 
+// endedWords words a slot's death for the log: ended for the worker,
+// keep for a slot whose workers keep dying. A worker that could not be
+// started never ran; one that had become ready served before it ended,
+// and only its uptime, short of the crash policy's early window (the
+// shorter of backoff_reset and flapping_window), makes its slot wait (a
+// kill -9 of a worker 9 s into its service was logged as ending "soon
+// after start", which reads as a failed boot).
+func endedWords(why string, ready bool) (ended, keep string) {
+	switch {
+	case strings.HasPrefix(why, spawnErrorPrefix):
+		return "worker could not be started", "its workers cannot be started"
+	case ready:
+		return "worker ended after it had become ready, but young (its uptime under backoff_reset or flapping_window)",
+			"its workers keep ending young after they became ready"
+	}
+	return "worker ended soon after start", "its workers keep ending soon after start"
+}
+
 // died applies the crash policy to a slot whose worker ended on its own,
 // could not be started, or failed its readiness, its health checks or a
 // limit. uptime is how long the worker ran (0 for one never started);
 // early makes the death count as early whatever that was, for a worker
-// poold stopped because it failed. pid is the worker's (0: none was
+// poold stopped because it failed; ready says the worker had become
+// ready (and served) before it ended. pid is the worker's (0: none was
 // started), which the log names so its lines can be found by it. shared,
 // when not empty, says why the cause is not the slot's (sharedHealth,
 // sharedLack): the slot pauses where it would give up.
-func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early bool, shared string) {
+func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early, ready bool, shared string) {
 	s.lastExit, s.lastPid, s.pastDeaths, s.lacked = why, pid, false, shared == sharedLack
 	judged := uptime
 	if early {
 		judged = 0
 	}
-	// A worker that could not be started never ran: say so, rather than
-	// that it ended soon after its start.
-	ended, keep := "worker ended soon after start", "its workers keep ending soon after start"
+	ended, keep := endedWords(why, ready)
 	log := w.log.With("pid", pid, "wid", s.wid, "reason", why, "uptime", uptime)
-	if strings.HasPrefix(why, spawnErrorPrefix) {
-		ended, keep = "worker could not be started", "its workers cannot be started"
+	switch {
+	case strings.HasPrefix(why, spawnErrorPrefix):
 		log = w.log.With("wid", s.wid, "reason", why)
+	case ready:
+		log = log.With("early_window", w.policy.Early)
 	}
 	warn := w.warnFor(s, log)
 	if !w.spec.Respawn {

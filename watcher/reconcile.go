@@ -438,7 +438,7 @@ func (w *Watcher) finishFirst() {
 		if spawn.Lacked(err) {
 			shared = sharedLack
 		}
-		w.died(s, 0, 0, spawnErrorPrefix+err.Error(), true, shared) // pid 0: no output to point to
+		w.died(s, 0, 0, spawnErrorPrefix+err.Error(), true, false, shared) // pid 0: no output to point to
 		return
 	}
 	w.lastSpawnErr = nil
