@@ -84,3 +84,41 @@ esac
 		t.Errorf("worker %d does not run as uid 2911 (getent's answer): %v\n%s", pid, err, b)
 	}
 }
+
+// Defect (r60 review): with a before_spawn hook, a start whose user NSS
+// had still to be asked ran the hook, then waited for getent, then ran
+// the hook again: the pass the first run gave was dropped by the wait.
+// The hook runs once a start.
+func TestBeforeSpawnHookRunsOnceAcrossAGetentWait(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("a watcher with another user needs root (Credential refuses it otherwise)")
+	}
+	bin, dir := t.TempDir(), t.TempDir()
+	script := `#!/bin/sh
+case "$1 $2" in
+"passwd pooldtest-hook") echo "pooldtest-hook:*:2912:2912:Hook:/nonexistent:/bin/sh" ;;
+"initgroups pooldtest-hook") echo "pooldtest-hook 2912" ;;
+*) exit 2 ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(bin, "getent"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Cleanup(configs.UseAccounts(configs.NewAccounts("/etc/passwd", "/etc/group", "/usr/bin/getent")))
+
+	runs := filepath.Join(dir, "runs")
+	w := testWatcher("dir", "sleep", 1)
+	w.UID = "pooldtest-hook"
+	w.Cmd, w.Args, w.Env = "/bin/sleep", []string{"300"}, nil
+	w.Hooks = map[string]string{"before_spawn": "/bin/sh -c 'echo run >> " + runs + "'"}
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h.spawned()
+	b, err := os.ReadFile(runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "run\n"); n != 1 {
+		t.Errorf("before_spawn ran %d times for one start across the getent wait, want 1", n)
+	}
+}

@@ -372,6 +372,9 @@ func (w *Watcher) spawnAt(wid int) {
 	}
 	spec, err := w.procSpec(wid)
 	if w.gateLookup(s, err) {
+		// The before_spawn hook, if any, passed for this start: the
+		// start after the lookup must not run it again.
+		s.hookPassed = w.spec.Hooks["before_spawn"] != ""
 		return
 	}
 	finish := func() (int, error) { return 0, err }
