@@ -136,6 +136,14 @@ func join(t testing.TB, bus *events.Bus, s *Subscriber, probe string) {
 	t.Fatal("subscriber never received a probe")
 }
 
+// recvWithin receives the next message, waiting at most d for it: a
+// bound on progress, which a starved but moving stream meets.
+func recvWithin(s *Subscriber, d time.Duration) (string, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return s.RecvRaw(ctx)
+}
+
 // recvNonProbe receives, skipping the probe topics, until a message
 // arrives.
 func recvNonProbe(t testing.TB, s *Subscriber, probes ...string) (string, map[string]any) {
