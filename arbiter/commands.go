@@ -211,13 +211,21 @@ func (a *Arbiter) Handle(ctx context.Context, raw []byte) (reply []byte, send bo
 	return encodeReply(r, id), true
 }
 
+// servedWhileStopping says whether cmd is served while poold stops: the
+// read-only ones, quit, and signal, by which an operator gives a worker
+// still stopping the signal its own cold shutdown reads (Celery's QUIT)
+// rather than wait for the third SIGTERM's SIGKILL.
+func servedWhileStopping(cmd string) bool {
+	return cmd == "quit" || cmd == "signal" || ReadOnly(cmd)
+}
+
 func (a *Arbiter) dispatch(m *cmdMsg) {
 	if !m.take() {
 		return // its caller gave up before, and was told it was not run
 	}
 	a.logTaken(m)
-	if a.stopping && m.req.Command != "quit" && !ReadOnly(m.req.Command) {
-		m.fail(errorf(ErrnoFailed, "poold is shutting down; %s refused", m.req.Command))
+	if a.stopping && !servedWhileStopping(m.req.Command) {
+		m.fail(errorf(ErrnoFailed, "poold is shutting down; %s refused (only read-only commands, quit and signal are served while it stops)", m.req.Command))
 		return
 	}
 	if err := commands[m.req.Command](a, m); err != nil {
