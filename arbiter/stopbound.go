@@ -119,7 +119,7 @@ func (a *Arbiter) noteGracePeriod() {
 	if advice == "" {
 		advice = "give poold longer than up_to between SIGTERM and SIGKILL"
 	}
-	a.log.Warn("poold's stop may take as long as the grace period it has before SIGKILL, which would kill the watchers that stop last in their stop: "+
+	a.log.Warn("poold's stop may take as long as the grace period it has before SIGKILL, or longer, which would kill the watchers that stop last in their stop: "+
 		advice+"; or lower graceful_timeout",
 		"up_to", upTo, "slowest_in_order", order, "grace_period", a.opts.GracePeriod, "grace_period_from", a.opts.GraceFrom)
 }

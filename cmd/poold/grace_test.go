@@ -17,7 +17,7 @@ func TestKubernetesDefaultGraceIsWarnedOf(t *testing.T) {
 	t.Setenv("NOMAD_ALLOC_ID", "")
 	t.Setenv(graceEnv, "")
 	p := startPoold(t, "[arbiter]\nENDPOINTS\n[watchers.web]\ncmd = \"sleep 1000\"\n")
-	line := p.waitLog(`([^\n]*poold's stop may take as long as the grace period[^\n]*)`, 1)[0][1]
+	line := p.waitLog(`([^\n]*poold's stop may take as long as the grace period it has before SIGKILL, or longer[^\n]*)`, 1)[0][1]
 	for _, want := range []string{"up_to=32s", `slowest_in_order="web 30s, then leftovers 2s"`, "grace_period=30s",
 		"terminationGracePeriodSeconds", graceEnv, "graceful_timeout"} {
 		if !strings.Contains(line, want) {
@@ -50,7 +50,7 @@ func TestGraceWarningNamesTheOrchestrator(t *testing.T) {
 			t.Setenv("NOMAD_ALLOC_ID", tc.nomad)
 			t.Setenv(graceEnv, tc.grace)
 			p := startPoold(t, "[arbiter]\nENDPOINTS\n[watchers.web]\ncmd = \"sleep 1000\"\n")
-			line := p.waitLog(`([^\n]*poold's stop may take as long as the grace period[^\n]*)`, 1)[0][1]
+			line := p.waitLog(`([^\n]*poold's stop may take as long as the grace period it has before SIGKILL, or longer[^\n]*)`, 1)[0][1]
 			for _, want := range append(tc.want, "up_to=32s", "graceful_timeout") {
 				if !strings.Contains(line, want) {
 					t.Errorf("the warning lacks %s:\n%s", want, line)
