@@ -98,15 +98,7 @@ func TestStatsListDaemonizedDescendant(t *testing.T) {
 	if !ok {
 		t.Fatalf("spawn event's process_pid is %T %v, want an int", worker, worker)
 	}
-	n := 0
-	if !proctest.Poll(hang, func() bool {
-		snap, err := h.a.Snapshot(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		n = h.a.WorkerUsage(snap)[wpid].TreeProcesses
-		return n == 2
-	}) {
+	if n := waitTreeProcesses(t, h, wpid, 2); n != 2 {
 		t.Errorf("metrics: worker %v's tree counts %d processes, want 2, the daemon %d too", worker, n, daemon)
 	}
 }
@@ -119,4 +111,20 @@ func treePids(infos []procinfo.Info) []int {
 		out = append(out, treePids(in.Children)...)
 	}
 	return out
+}
+
+// waitTreeProcesses polls the tree metrics until worker pid's tree counts
+// want processes, or hang has passed; it returns the last count.
+func waitTreeProcesses(t *testing.T, h *harness, pid, want int) int {
+	t.Helper()
+	n := 0
+	proctest.Poll(hang, func() bool {
+		snap, err := h.a.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = h.a.WorkerUsage(snap)[pid].TreeProcesses
+		return n == want
+	})
+	return n
 }

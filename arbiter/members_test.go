@@ -83,15 +83,7 @@ func TestDaemonOfWorkerCountsFromPooldsChildren(t *testing.T) {
 		t.Fatalf("stats web: worker %v's tree is %v, want the daemon %d, poold's child, in it", worker, got, daemon)
 	}
 	wpid, _ := worker.(int)
-	n := 0
-	if !proctest.Poll(hang, func() bool {
-		snap, err := h.a.Snapshot(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		n = h.a.WorkerUsage(snap)[wpid].TreeProcesses
-		return n == 2
-	}) {
+	if n := waitTreeProcesses(t, h, wpid, 2); n != 2 {
 		t.Errorf("metrics: worker %v's tree counts %d processes, want 2, the daemon %d too", worker, n, daemon)
 	}
 	if r := h.a.memberReads.procs.Load(); r != 0 {
