@@ -167,7 +167,9 @@ func supersededSince(cmd string, w *watcher.Watcher, given map[string]any, base,
 	}
 	changed := slices.DeleteFunc(c.Fields, func(f string) bool { return f == "NumProcesses" })
 	return func() string {
-		if w.Abandoned() || w.Status() == watcher.Stopped {
+		// A rollout abandoned put the spec it replaced back: its reason
+		// (changeFailures) says so, and nothing later superseded the set.
+		if w.Abandoned() || w.Status() == watcher.Stopped || w.ReloadError() != nil {
 			return ""
 		}
 		now := watcher.Compare(applied, w.Spec()).Fields

@@ -45,6 +45,11 @@ func TestSetToWorkersThatHangBeforeServingKeepsOldWorkers(t *testing.T) {
 	if r["status"] == "ok" || !strings.Contains(fmt.Sprint(r["reason"]), "not seen waiting for connections") {
 		t.Fatalf("waited set to workers that hang: %v; want an error saying they were not seen waiting", r)
 	}
+	// The rollback put the old spec back; no later set or reload did
+	// (docs4 trial: the reply claimed one).
+	if reason := fmt.Sprint(r["reason"]); strings.Contains(reason, "no longer runs what this set gave it") {
+		t.Errorf("waited set abandoned by its own rollback: %q; want only the abandon reason", reason)
+	}
 	checkStillServing(t, h, pids)
 }
 
