@@ -25,11 +25,15 @@ func TestUpgradeNotifiesSystemdWhenNotReady(t *testing.T) {
 				t.Fatalf("stop web: %v", r)
 			}
 		}, `watcher "web" is stopped on purpose`},
+		// The crash worker never says READY=1: with readiness spawn a
+		// -race worker slow to crash under load counted as ready for a
+		// moment, and STATUS could say every worker was (docs4 trial).
 		{"flapping", `
 [watchers.flappy]
 cmd = @WORKER@
 env = ["POOLD_TEST_WORKER=crash"]
 autostart = false
+readiness = "notify"
 `, func(p *upProc) {
 			if r := p.do("start", map[string]any{"name": "flappy"}); r["status"] != "ok" {
 				t.Fatalf("start flappy: %v", r)
