@@ -16,6 +16,11 @@ var reservedEnv = map[string]bool{
 	"POOLD_WID":     true,
 	"POOLD_WATCHER": true,
 	"POOLD_PID":     true,
+	// Set by poold for each worker: its config's id and the poold that
+	// started it, by which a poold finds what a killed one of the same
+	// config left (watcher/launch/mark.go).
+	"POOLD_CONFIG_ID":  true,
+	"POOLD_STARTED_BY": true,
 	// Set by poold for a command hook (watcher/hook.go): the hook's name
 	// and, for before_reap and after_reap, the worker's exit code.
 	"POOLD_HOOK":      true,

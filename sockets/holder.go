@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/prometheus/procfs"
 )
@@ -292,4 +293,19 @@ func InUseHint(network, addr, todo string) string {
 		return ""
 	}
 	return inUseHint(tcpHolders(ap.Addr().Unmap(), int(ap.Port())), tcpFind(int(ap.Port())), todo)
+}
+
+// HolderPids lists the processes that hold the address of e, an error of
+// a bind another process's socket refused (EADDRINUSE, or ErrInUse for a
+// unix socket file a live process answers on), as /proc shows them now;
+// nil for any other error, or when /proc shows none (another user's).
+// For a caller that may end what holds it, then bind again (ApplyFreeing).
+func HolderPids(e *Error) []int {
+	if !errors.Is(e, syscall.EADDRINUSE) && !errors.Is(e, ErrInUse) {
+		return nil
+	}
+	if ap, err := netip.ParseAddrPort(e.Addr); err == nil {
+		return tcpHolders(ap.Addr().Unmap(), int(ap.Port())).pids
+	}
+	return unixHolders(e.Addr).pids
 }

@@ -191,8 +191,15 @@ func (ps passedSock) mismatch(sp configs.Socket) string {
 // their clients waiting) and returned, described, for the caller to
 // report.
 func BindPassed(specs []configs.Socket, passed []Passed) (set *Set, unused []string, err error) {
+	return BindPassedFreeing(specs, passed, nil)
+}
+
+// BindPassedFreeing is BindPassed that binds the specs no passed socket
+// takes with ApplyFreeing: free may end what holds their addresses, and
+// they are bound once more (the passed sockets kept meanwhile).
+func BindPassedFreeing(specs []configs.Socket, passed []Passed, free func(error) bool) (set *Set, unused []string, err error) {
 	if len(passed) == 0 {
-		set, err = Bind(specs)
+		set, err = bindFreeing(specs, free)
 		return set, nil, err
 	}
 	norm, err := normalizeAll(specs)
@@ -231,7 +238,7 @@ func BindPassed(specs []configs.Socket, passed []Passed) (set *Set, unused []str
 		}
 	}
 	if len(errs) == 0 {
-		_, err = s.Apply(specs) // binds the specs no passed socket took
+		_, err = s.ApplyFreeing(specs, free) // binds the specs no passed socket took
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

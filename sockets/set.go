@@ -71,11 +71,27 @@ func (g *drainGroup) isClosed() bool {
 // the ones already bound are closed (unix files poold created removed)
 // and the error lists every socket that failed.
 func Bind(specs []configs.Socket) (*Set, error) {
+	return bindFreeing(specs, nil)
+}
+
+func bindFreeing(specs []configs.Socket, free func(error) bool) (*Set, error) {
 	s := &Set{}
-	if _, err := s.Apply(specs); err != nil {
+	if _, err := s.ApplyFreeing(specs, free); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ApplyFreeing is Apply, but when it fails it asks free (nil: never),
+// with the error, whether it freed some address a socket could not have
+// (HolderPids): it ended what held it. Then it applies specs once more,
+// and that error (or none) is the one returned.
+func (s *Set) ApplyFreeing(specs []configs.Socket, free func(error) bool) (closeRemoved func() error, err error) {
+	closeRemoved, err = s.Apply(specs)
+	if err != nil && free != nil && free(err) {
+		closeRemoved, err = s.Apply(specs)
+	}
+	return closeRemoved, err
 }
 
 // Get returns the socket called name.

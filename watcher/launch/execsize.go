@@ -68,13 +68,15 @@ const maxSocketPath = 107
 // checkExecSize has Check refuse a command line and environment that no
 // worker's exec would take on this machine: worker 1's, as Build makes
 // them, with what only the spawn knows counted at its most (the LISTEN_*
-// variables of spec's sockets, NOTIFY_SOCKET at the longest socket path)
+// variables of spec's sockets, NOTIFY_SOCKET at the longest socket path,
+// the Mark at its longest)
 // and the exec step's strings (StepSize). path is the program's path, ""
 // when it was not found.
 func checkExecSize(ps *problems, spec configs.Watcher, h Handoff, dir, path string, cred *syscall.Credential) {
 	listen := len(spec.Sockets) > 0 && !PassesFDs(spec)
 	h.Env = []string{"LISTEN_FDS=" + strconv.Itoa(len(spec.Sockets)), "LISTEN_FDNAMES=" + strings.Join(spec.Sockets, ":")}
 	h.Notify = strings.Repeat("n", maxSocketPath)
+	h.Mark = longestMark
 	vars, env := workerEnv(spec, h, 1, dir, listen)
 	argv, err := Argv(spec, vars)
 	if err != nil {

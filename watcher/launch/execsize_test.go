@@ -62,7 +62,8 @@ func TestExplainSpawn(t *testing.T) {
 
 // TestCheckCountsWhatTheSpawnAdds: Check sized argv and env without
 // what the spawn adds (POOLD_WID, POOLD_WATCHER, the exec file name, the
-// exec step's strings), so a command line a few bytes under the limit
+// exec step's strings; since r61 the mark, POOLD_CONFIG_ID and
+// POOLD_STARTED_BY, too), so a command line a few bytes under the limit
 // passed --check and every spawn failed with E2BIG. Check now counts
 // them, and names the kernel's floor of 32 pages where it, not a quarter
 // of the stack limit, applies.
@@ -89,7 +90,7 @@ func TestCheckCountsWhatTheSpawnAdds(t *testing.T) {
 			t.Errorf("Check = %.1000v\nwant %q", err, want)
 		}
 	}
-	spec.Args[0] = spec.Args[0][:len(spec.Args[0])-int(StepSize(Command{Path: "/bin/true"}))-200]
+	spec.Args[0] = spec.Args[0][:len(spec.Args[0])-int(StepSize(Command{Path: "/bin/true"}))-300]
 	if err := Check(spec); err != nil {
 		t.Errorf("Check with room for what the spawn adds = %.1000v", err)
 	}

@@ -37,6 +37,9 @@ type Handoff struct {
 	Env    []string       // LISTEN_FDS, LISTEN_FDNAMES
 	FDs    map[string]int // socket name -> fd, for $(pool.sockets.NAME)
 	Notify string         // NOTIFY_SOCKET for readiness "notify"
+	// Mark ties every worker to its config and to the poold that starts
+	// it (MarkEnv), whatever its sockets; its descendants inherit it.
+	Mark []string
 }
 
 // Command is one worker's exec request.
@@ -98,7 +101,8 @@ func Build(spec configs.Watcher, h Handoff, wid int, cred *syscall.Credential) (
 
 // workerEnv is the variables and environment of slot wid, as Build
 // gives them: with listen the LISTEN_* variables of h, then POOLD_WID,
-// POOLD_WATCHER and, for readiness or busy reports, NOTIFY_SOCKET.
+// POOLD_WATCHER, h's Mark and, for readiness or busy reports,
+// NOTIFY_SOCKET.
 func workerEnv(spec configs.Watcher, h Handoff, wid int, dir string, listen bool) (map[string]string, []string) {
 	vars, env := varsAndEnv(spec, h, wid, dir)
 	if listen {
@@ -108,6 +112,9 @@ func workerEnv(spec configs.Watcher, h Handoff, wid int, dir string, listen bool
 	}
 	env = setEnv(env, "POOLD_WID="+strconv.Itoa(wid))
 	env = setEnv(env, "POOLD_WATCHER="+spec.Name)
+	for _, kv := range h.Mark {
+		env = setEnv(env, kv)
+	}
 	if (spec.Readiness == "notify" || spec.ScaleBusyTarget > 0) && h.Notify != "" { // READY=1, BUSY=N
 		env = setEnv(env, "NOTIFY_SOCKET="+h.Notify)
 	}
