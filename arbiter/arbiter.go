@@ -83,6 +83,7 @@ type Arbiter struct {
 	hurry        chan struct{} // closed by Kill, for endOrphans after the loop
 	hurryOnce    sync.Once
 	foreignProc  bool         // /proc is not of poold's pid namespace (checkProc)
+	mark         []string     // every worker's environment names its config and poold (leftsweep.go)
 	inherited    map[int]bool // poold's children when Run began, not its to stop
 	hookWaitSaid bool         // the shutdown said it waits for hooks
 	output       *output
@@ -353,6 +354,7 @@ func (a *Arbiter) openSockets() error {
 	var socks *sockets.Set
 	var err error
 	a.outer = cgroup.OpenOuter()
+	a.mark = workerMark(a.cfg.Path)
 	if a.opts.Adopt != nil {
 		socks, err = a.adoptSockets(a.opts.Adopt)
 	} else {
@@ -361,8 +363,11 @@ func (a *Arbiter) openSockets() error {
 			return err
 		}
 		var unused []string
-		socks, unused, err = sockets.BindPassed(a.cfg.Sockets, a.opts.Passed)
-		err = a.explainBind(err, a.cfg)
+		// And a leftover no cgroup held that holds a port: once, as a
+		// bind finds it (leftsweep.go).
+		sw := a.leftSweep()
+		socks, unused, err = sockets.BindPassedFreeing(a.cfg.Sockets, a.opts.Passed, sw.free)
+		err = a.explainBind(sw.explain(err), a.cfg)
 		for _, u := range unused {
 			a.log.Warn("closed poold's copy of a socket the service manager passed that no [sockets.NAME] takes; under a .socket unit systemd keeps its own, so its clients wait unanswered: "+
 				"add a [sockets.NAME] named like it (systemd FileDescriptorName=) or on its address, with a watcher serving it, and restart poold (a reload cannot take it), or remove it from the .socket unit (ListenStream=)",
@@ -463,7 +468,7 @@ func (a *Arbiter) handoff(spec configs.Watcher, all []configs.Socket) (watcher.S
 	if err != nil {
 		return watcher.Sockets{}, fmt.Errorf("watcher %q: %w", spec.Name, err)
 	}
-	socks := watcher.Sockets{Files: h.Files, Env: h.Env, FDs: h.FDs}
+	socks := watcher.Sockets{Files: h.Files, Env: h.Env, FDs: h.FDs, Mark: a.mark}
 	if needsNotify(spec) {
 		if socks.Notify, err = a.notifySocket(spec.Name); err != nil {
 			return watcher.Sockets{}, err

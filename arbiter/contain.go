@@ -17,6 +17,7 @@ import (
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/cgroup"
+	"github.com/poold/poold/watcher/launch"
 	"github.com/poold/poold/watcher/procinfo"
 	"github.com/poold/poold/watcher/spawn"
 )
@@ -52,12 +53,7 @@ func treeName(path string) string {
 	if path == "" {
 		return fmt.Sprintf("%spid%d-%d", cgroup.TreePrefix, os.Getpid(), treeSeq.Add(1))
 	}
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs
-	}
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
-	}
+	path = launch.ConfigPath(path)
 	sum := sha256.Sum256([]byte(path))
 	base := unsafeName.ReplaceAllString(filepath.Base(path), "_")
 	return cgroup.TreePrefix + base + "-" + hex.EncodeToString(sum[:4])

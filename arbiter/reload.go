@@ -160,11 +160,13 @@ func (a *Arbiter) prepareReload(cfg *configs.Config, began map[*watcher.Watcher]
 			}
 		}
 	}
+	sw := a.leftSweep()
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
 		before := a.socks.List()
-		closeRemoved, err := a.socks.Apply(cfg.Sockets)
+		closeRemoved, err := a.socks.ApplyFreeing(cfg.Sockets, sw.free)
+		err = sw.explain(err)
 		if err == nil {
 			closeRemoved = logSocketChanges(a.log, before, a.socks.List(), closeRemoved)
 		}

@@ -83,7 +83,10 @@ func TestCopyEnvLeavesPooldOverridesOut(t *testing.T) {
 	w := waitWorkers(t, p.cmd.Process.Pid, 1)["app"]
 	env := workerEnv(t, w)
 	for k, v := range env {
-		if strings.HasPrefix(k, "POOLD_") && k != "POOLD_WID" && k != "POOLD_WATCHER" {
+		// poold's own for the worker, not from poold's environment: the
+		// worker's slot and its mark (launch.MarkEnv).
+		own := k == "POOLD_WID" || k == "POOLD_WATCHER" || k == "POOLD_CONFIG_ID" || k == "POOLD_STARTED_BY"
+		if strings.HasPrefix(k, "POOLD_") && !own {
 			t.Errorf("worker (pid %d, uid nobody) got poold's %s=%s", w, k, v)
 		}
 	}
