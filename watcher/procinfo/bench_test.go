@@ -166,3 +166,35 @@ func BenchmarkTreeUsage(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReadFDs is a scrape's count of open descriptors (ReadFDs) of
+// benchProcs sleepers: stat, from the size of /proc/PID/fd where the
+// kernel tells it (Linux 6.2 and later); list, by reading each directory.
+func BenchmarkReadFDs(b *testing.B) {
+	pids := spawnSleepers(b, benchProcs(b))
+	s := New()
+	for _, way := range []string{"stat", "list"} {
+		b.Run(way, func(b *testing.B) {
+			if way == "stat" && !fdDirSizeCounts() {
+				b.Fatal("this kernel does not tell the open descriptors in the size of /proc/PID/fd")
+			}
+			buf := make([]byte, fdBufSize)
+			b.ReportAllocs()
+			cpu0, start := cpuTime(b), time.Now()
+			for b.Loop() {
+				if way == "stat" {
+					if got := s.ReadFDs(pids); len(got) != len(pids) {
+						b.Fatalf("read %d of %d pids", len(got), len(pids))
+					}
+					continue
+				}
+				for _, pid := range pids {
+					if _, ok := readFDUse(s.pidDir(pid), pid, true, false, buf); !ok {
+						b.Fatalf("pid %d: not read", pid)
+					}
+				}
+			}
+			reportCost(b, cpu0, start)
+		})
+	}
+}

@@ -3,7 +3,10 @@ package procinfo
 import (
 	"bytes"
 	"encoding/binary"
+	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
@@ -13,6 +16,14 @@ import (
 // getdents call per ~200 descriptors, and the limit is a read of
 // /proc/PID/limits: too much to do for every worker on the stats tick,
 // cheap enough when asked (stats --extended, a metrics scrape).
+//
+// Since Linux 6.2 a stat of /proc/PID/fd tells the count in st_size (the
+// descriptors in use in the process's table): one system call where the
+// readdir took four (open, getdents until it returns nothing, close),
+// which were two fifths of a scrape's CPU at 10,000 workers. A Sampler of
+// the live /proc counts that way where the kernel does so and where the
+// readdir would be allowed (poold's effective uid is root or the
+// directory's owner); elsewhere it reads the directory as before.
 
 // FDUse is how many file descriptors a process has open and its soft
 // RLIMIT_NOFILE: open() fails with EMFILE ("too many open files") when
@@ -41,8 +52,9 @@ func (s *Sampler) ReadFDs(pids []int) map[int]FDUse {
 	use := make([]FDUse, len(pids))
 	ok := make([]bool, len(pids))
 	live := s.root == procfs.DefaultMountPoint // prlimit asks the kernel of this host
+	bySize := live && fdDirSizeCounts()
 	inParallel(pids, fdBufSize, func(i, pid int, buf []byte) {
-		use[i], ok[i] = readFDUse(s.pidDir(pid), pid, live, buf)
+		use[i], ok[i] = readFDUse(s.pidDir(pid), pid, live, bySize, buf)
 	})
 	out := make(map[int]FDUse, len(pids))
 	for i, pid := range pids {
@@ -53,12 +65,13 @@ func (s *Sampler) ReadFDs(pids []int) map[int]FDUse {
 	return out
 }
 
-// readFDUse reads the process whose /proc directory is dir: the limit
-// with prlimit(2) when live (one system call, a third of the cost of
-// reading and parsing /proc/PID/limits), else from that file, which
-// anyone may read (prlimit needs the process's uid or CAP_SYS_RESOURCE).
-func readFDUse(dir string, pid int, live bool, buf []byte) (FDUse, bool) {
-	n, err := countEntries(dir+"/fd", buf)
+// readFDUse reads the process whose /proc directory is dir: the count
+// with a stat when bySize (countFDs), the limit with prlimit(2) when
+// live (one system call, a third of the cost of reading and parsing
+// /proc/PID/limits), else from that file, which anyone may read (prlimit
+// needs the process's uid or CAP_SYS_RESOURCE).
+func readFDUse(dir string, pid int, live, bySize bool, buf []byte) (FDUse, bool) {
+	n, err := countFDs(dir+"/fd", bySize, buf)
 	if err != nil {
 		return FDUse{}, false
 	}
@@ -79,6 +92,37 @@ func readFDUse(dir string, pid int, live bool, buf []byte) (FDUse, bool) {
 		return FDUse{}, false
 	}
 	return FDUse{Open: n, Limit: limit}, true
+}
+
+// fdDirSizeCounts reports whether this kernel's /proc tells a process's
+// open descriptors in the st_size of /proc/PID/fd (Linux 6.2 and later;
+// 0 before): this process has some open, so its own is not 0.
+var fdDirSizeCounts = sync.OnceValue(func() bool {
+	var st unix.Stat_t
+	return unix.Stat(procfs.DefaultMountPoint+"/self/fd", &st) == nil && st.Size > 0
+})
+
+// fdStatCounts counts the fd directories countFDs counted with a stat,
+// for tests.
+var fdStatCounts atomic.Int64
+
+// countFDs counts the descriptors listed in the fd directory path: from
+// its st_size when bySize and a readdir of it would be allowed (the
+// directory is mode 0500: its owner, or root, may list it), else by
+// listing it. The two agree but for a descriptor being opened at that
+// instant, which st_size counts as soon as it is reserved.
+func countFDs(path string, bySize bool, buf []byte) (int, error) {
+	if bySize {
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			return 0, err
+		}
+		if euid := os.Geteuid(); euid == 0 || uint32(euid) == st.Uid {
+			fdStatCounts.Add(1)
+			return int(st.Size), nil
+		}
+	}
+	return countEntries(path, buf)
 }
 
 // countEntries counts the names in directory path other than . and ..,

@@ -1,10 +1,13 @@
 package procinfo
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 const limitsHead = "Limit                     Soft Limit           Hard Limit           Units     \n" +
@@ -55,11 +58,49 @@ func TestReadFDsOfALiveProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// ReadDir's own descriptor is in its list, ReadFDs's in its count.
-	if got.Open != len(ents) {
-		t.Errorf("ReadFDs: %d open, /proc/self/fd lists %d", got.Open, len(ents))
+	// ReadDir's own descriptor is in its list; ReadFDs's is in its count
+	// where it lists the directory, and it has none where it stats it.
+	want := len(ents)
+	if fdDirSizeCounts() {
+		want--
+	}
+	if got.Open != want {
+		t.Errorf("ReadFDs: %d open, /proc/self/fd lists %d, want %d", got.Open, len(ents), want)
 	}
 	if got.Limit == 0 {
 		t.Errorf("ReadFDs: limit 0, want the soft RLIMIT_NOFILE")
+	}
+}
+
+// TestReadFDsCountsByStatAsTheListing: on a kernel that tells a
+// process's open descriptors in the size of /proc/PID/fd (Linux 6.2 and
+// later) ReadFDs counts them with one stat, and says what the listing
+// says, for a process with more descriptors than one getdents batch.
+func TestReadFDsCountsByStatAsTheListing(t *testing.T) {
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	release := unix.ByteSliceToString(uts.Release[:])
+	if !fdDirSizeCounts() {
+		var major, minor int
+		if _, err := fmt.Sscanf(release, "%d.%d", &major, &minor); err == nil && (major > 6 || major == 6 && minor >= 2) {
+			t.Fatalf("kernel %s is 6.2 or later, yet the size of /proc/self/fd is 0", release)
+		}
+		t.Logf("kernel %s: the size of /proc/PID/fd is 0; ReadFDs lists the directory", release)
+	}
+	h := startHelper(t, "fds")
+	listed, err := countEntries(fmt.Sprintf("/proc/%d/fd", h.pid), make([]byte, fdBufSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if listed < 300 {
+		t.Fatalf("helper lists %d descriptors, want at least 300", listed)
+	}
+	before := fdStatCounts.Load()
+	got, ok := New().ReadFDs([]int{h.pid})[h.pid]
+	if !ok || got.Open != listed {
+		t.Errorf("ReadFDs of the helper: %+v (read: %v), its fd directory lists %d", got, ok, listed)
+	}
+	if stats := fdStatCounts.Load() - before; fdDirSizeCounts() && stats != 1 {
+		t.Errorf("ReadFDs counted by stat %d times, want 1 (kernel %s)", stats, release)
 	}
 }

@@ -43,6 +43,19 @@ func runHelper(mode string) int {
 		fmt.Println("ready")
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		runtime.KeepAlive(buf)
+	case "fds":
+		// 300 descriptors more than it started with: more than one
+		// getdents batch of ReadFDs's buffer.
+		for range 300 {
+			f, err := os.Open(os.DevNull)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			defer f.Close()
+		}
+		fmt.Println("ready")
+		_, _ = io.Copy(io.Discard, os.Stdin)
 	case "burn":
 		go func() {
 			_, _ = io.Copy(io.Discard, os.Stdin)
