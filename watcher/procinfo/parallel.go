@@ -42,16 +42,18 @@ func inParallel(pids []int, bufSize int, fn func(i, pid int, buf []byte)) {
 	wg.Wait()
 }
 
-// readStats reads the stat of each of pids; a pid that has exited is left
-// out.
-func readStats(root string, pids []int) map[int]procfs.ProcStat {
+// readStats reads the stat of each of pids into out (a new map if nil),
+// and returns it; a pid that has exited is left out.
+func readStats(root string, pids []int, out map[int]procfs.ProcStat) map[int]procfs.ProcStat {
 	sts := make([]procfs.ProcStat, len(pids))
 	ok := make([]bool, len(pids))
 	inParallel(pids, statBufSize, func(i, pid int, buf []byte) {
 		st, err := readStat(root, pid, buf)
 		sts[i], ok[i] = st, err == nil
 	})
-	out := make(map[int]procfs.ProcStat, len(pids))
+	if out == nil {
+		out = make(map[int]procfs.ProcStat, len(pids))
+	}
 	for i, pid := range pids {
 		if ok[i] {
 			out[pid] = sts[i]
