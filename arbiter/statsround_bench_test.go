@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -131,4 +132,29 @@ func selfCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkStatsCommand is `poolctl stats` of benchSleepers' workers as
+// poold answers it: the request decoded, the loop's rows, the sample of
+// every worker's /proc, the reply built and encoded. The sampler knows
+// the workers (their argv and owner read), as every call but the first
+// after they start. It reports the CPU of the whole test process per
+// call (the loop and the GC included) and the reply's size.
+func BenchmarkStatsCommand(b *testing.B) {
+	h, workers := benchSleepers(b)
+	ctx := context.Background()
+	req := []byte(`{"id":"bench","command":"stats","properties":{}}`)
+	first, _ := h.a.Handle(ctx, req)
+	if n := bytes.Count(first, []byte(`"cmdline"`)); n < workers {
+		b.Fatalf("stats reply shows %d processes of %d workers: %.200s", n, workers, first)
+	}
+	b.ReportAllocs()
+	cpu0 := selfCPU(b)
+	size := 0
+	for b.Loop() {
+		reply, _ := h.a.Handle(ctx, req)
+		size = len(reply)
+	}
+	b.ReportMetric(float64((selfCPU(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/call")
+	b.ReportMetric(float64(size), "B/reply")
 }

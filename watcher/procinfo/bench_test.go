@@ -198,3 +198,37 @@ func BenchmarkReadFDs(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOwnFDs is the count of poold's own descriptors that a start
+// near RLIMIT_NOFILE makes (arbiter's fd reserve), with 5,000 open (a
+// poold of 2,500 workers with logs): stat where the kernel tells the
+// count in the size of /proc/self/fd; list, a readdir.
+func BenchmarkOwnFDs(b *testing.B) {
+	for range 5000 {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			b.Fatalf("open %s: %v (RLIMIT_NOFILE too low for the benchmark?)", os.DevNull, err)
+		}
+		b.Cleanup(func() { f.Close() })
+	}
+	for _, way := range []string{"stat", "list"} {
+		b.Run(way, func(b *testing.B) {
+			if way == "stat" && !fdDirSizeCounts() {
+				b.Fatal("this kernel does not tell the open descriptors in the size of /proc/PID/fd")
+			}
+			buf := make([]byte, fdBufSize)
+			for b.Loop() {
+				var n int
+				var err error
+				if way == "stat" {
+					n, err = OwnFDs()
+				} else {
+					n, err = countEntries("/proc/self/fd", buf)
+				}
+				if err != nil || n < 5000 {
+					b.Fatalf("%d fds, %v", n, err)
+				}
+			}
+		})
+	}
+}

@@ -125,6 +125,25 @@ func countFDs(path string, bySize bool, buf []byte) (int, error) {
 	return countEntries(path, buf)
 }
 
+// OwnFDs is how many descriptors this process has open: the size of
+// /proc/self/fd where the kernel tells it, else a count of its entries
+// (less the listing's own descriptor).
+func OwnFDs() (int, error) {
+	path := procfs.DefaultMountPoint + "/self/fd"
+	if fdDirSizeCounts() {
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			return 0, &os.PathError{Op: "stat", Path: path, Err: err}
+		}
+		return int(st.Size), nil
+	}
+	n, err := countEntries(path, make([]byte, fdBufSize))
+	if err != nil {
+		return 0, &os.PathError{Op: "list", Path: path, Err: err}
+	}
+	return n - 1, nil
+}
+
 // countEntries counts the names in directory path other than . and ..,
 // without building them.
 func countEntries(path string, buf []byte) (int, error) {

@@ -104,3 +104,27 @@ func TestReadFDsCountsByStatAsTheListing(t *testing.T) {
 		t.Errorf("ReadFDs counted by stat %d times, want 1 (kernel %s)", stats, release)
 	}
 }
+
+// TestOwnFDsCountsWhatIsOpen: OwnFDs tells this process's descriptors,
+// not counting any of its own, and follows one more opened.
+func TestOwnFDsCountsWhatIsOpen(t *testing.T) {
+	before, err := OwnFDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before != len(ents)-1 {
+		t.Errorf("OwnFDs: %d, /proc/self/fd lists %d with the listing's own", before, len(ents))
+	}
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if after, err := OwnFDs(); err != nil || after != before+1 {
+		t.Errorf("OwnFDs after one more open: %d, %v; want %d", after, err, before+1)
+	}
+}
