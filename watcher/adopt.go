@@ -3,6 +3,7 @@ package watcher
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/poold/poold/configs"
@@ -76,6 +77,11 @@ type State struct {
 	// not hand it over leaves it false, and a watcher not stopped counts
 	// as started.
 	Started bool `json:"started,omitempty"`
+	// RestartLog is its restart tally and Owed the counts owed to the
+	// replacements of recycled workers (restartcount.go); absent from an
+	// image that kept none.
+	RestartLog *Restarts `json:"restart_log,omitempty"`
+	Owed       []int     `json:"owed,omitempty"`
 }
 
 // Frozen says why w cannot be handed over now, or nil: a watcher is
@@ -130,7 +136,11 @@ func (w *Watcher) drainHold() string {
 // time. Call it only when Frozen returns nil.
 func (w *Watcher) Snapshot(now time.Time) State {
 	conf := w.conf
-	st := State{Spec: w.spec, Status: w.status, SpecGen: w.specGen, Configured: &conf, Scale: w.scaleState(), Started: w.started}
+	st := State{Spec: w.spec, Status: w.status, SpecGen: w.specGen, Configured: &conf, Scale: w.scaleState(), Started: w.started,
+		Owed: slices.Clone(w.owed)}
+	if r := w.Restarts(); r.Total() > 0 {
+		st.RestartLog = &r
+	}
 	for _, p := range w.Processes() {
 		ps := ProcState{Pid: p.Pid, Wid: p.Wid, State: p.State, Started: p.Started,
 			Restarts: p.Restarts, Gen: p.Gen, Recycle: p.Recycle, HealthKO: p.healthKO, LimitKO: p.limitKO, OverAge: p.overAge, Busy: p.busy,
@@ -167,6 +177,10 @@ func (w *Watcher) Adopt(st State) error {
 		w.conf = *st.Configured // New took the size in force for it
 	}
 	w.adoptScale(st.Scale)
+	if st.RestartLog != nil {
+		w.restartLog = *st.RestartLog
+	}
+	w.owed = slices.Clone(st.Owed)
 	now := w.host.Now()
 	for _, ss := range st.Slots {
 		s := w.slotFor(ss.Wid)

@@ -81,7 +81,7 @@ func (w *Watcher) ended(p *Process, end End) {
 	}
 	wasReady := p.State == ProcReady
 	s := w.slotFor(p.Wid)
-	s.lastExit, s.lastPid = why, pid
+	s.lastExit, s.lastPid, s.lastCode = why, pid, code
 	s.badExit = !w.fineExit(end) || p.failure != ""
 	uptime := w.host.Now().Sub(p.Started)
 	log := w.log.With("pid", pid, "wid", p.Wid, "end", code)
@@ -127,6 +127,7 @@ func (w *Watcher) ended(p *Process, end End) {
 		// ended on purpose. No early death: replaced at once, its
 		// slot's crash count starting over.
 		s.restarts, s.pastDeaths = s.restarts+1, false
+		w.countRestart(RestartExit, s.wid, pid, why)
 		w.setCounters(s, Counters{})
 		w.setHold(s, HoldDue, time.Time{})
 		log.Info("worker exited with status 0 after it had run; replacing it", "uptime", uptime)
@@ -375,6 +376,7 @@ func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early
 		return
 	}
 	s.restarts++
+	w.countRestart(restartCause(s.lastCode, why), s.wid, pid, why)
 	c, v := w.policy.Next(s.counters, judged)
 	if v.Action == GiveUp && shared != "" {
 		// The cause is not the slot's: giving up would leave the slot

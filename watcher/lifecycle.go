@@ -371,6 +371,9 @@ func (w *Watcher) KillProcess(pid int, sig syscall.Signal, grace time.Duration) 
 	if grace == 0 {
 		sig = syscall.SIGKILL
 	}
+	if p.State != ProcStopping && !p.Recycle {
+		w.owe(p.Restarts) // its replacement carries on its count: a kill asked for is no restart
+	}
 	w.setState(p, ProcStopping)
 	w.armKill(p, grace) // first: the host learns the deadline before p can end of the signal
 	w.stopSignal(p, sig)

@@ -99,7 +99,7 @@ func (w *Watcher) maxAgeReached(p *Process) {
 		w.retire(p)
 		return
 	}
-	w.recycle(p, "max_age")
+	w.recycle(p, RestartMaxAge, "max_age")
 	if n := w.stoppingHoldWids(); n > 0 {
 		// Its replacement needs a wid of 1..numprocesses+max_surge,
 		// and workers still stopping (a reload's old ones draining
@@ -301,7 +301,7 @@ func (w *Watcher) overLimit(p *Process, over string) {
 	log := w.log.With("pid", p.Pid, "wid", p.Wid, "limit", over, "samples", p.limitKO, "over_since_uptime", p.overAge)
 	if p.overAge >= w.policy.Early {
 		log.Warn("worker over its resource limit; replacing it")
-		w.recycle(p, over)
+		w.recycle(p, RestartLimit, over)
 		return
 	}
 	log.Warn("worker over its resource limit soon after start; stopping it (an early death of its slot)")
@@ -329,7 +329,7 @@ func (w *Watcher) unhealthy(p *Process, err error) {
 		}
 		w.log.Warn("worker failed health_threshold health checks in a row; replacing it, "+order,
 			"pid", p.Pid, "wid", p.Wid, "failures", p.healthKO, "error", err)
-		w.recycle(p, "health check: "+err.Error())
+		w.recycle(p, RestartUnhealthy, "health check: "+err.Error())
 		return
 	}
 	w.log.Warn("worker never passed its health check; stopping it (an early death of its slot)", "pid", p.Pid, "wid", p.Wid, "error", err)
@@ -340,10 +340,17 @@ func (w *Watcher) unhealthy(p *Process, err error) {
 // recycle replaces one worker through the rolling path: its replacement
 // starts first and it retires once that one is ready. A singleton's
 // worker stops first instead (surge): it runs at most once, as circusd's
-// max_age kills before it spawns.
-func (w *Watcher) recycle(p *Process, why string) {
+// max_age kills before it spawns. reason is the restart's (Restart*):
+// the replacement carries on p's count, one more unless max_age.
+func (w *Watcher) recycle(p *Process, reason, why string) {
 	w.markRecycled(p)
 	p.recycleWhy = why
+	w.countRestart(reason, p.Wid, p.Pid, why)
+	if reason == RestartMaxAge {
+		w.owe(p.Restarts)
+	} else {
+		w.owe(p.Restarts + 1)
+	}
 	w.host.Publish(w.spec.Name, events.KindRecycle, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "reason": why})
 	if w.spec.Singleton {
 		w.retire(p)

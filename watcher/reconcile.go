@@ -213,6 +213,7 @@ func (w *Watcher) fill(c census) bool {
 		if !w.maySpawn() {
 			break
 		}
+		w.freshCount(w.slotFor(wid))
 		w.spawnAt(wid)
 		need--
 		changed = true

@@ -44,6 +44,7 @@ func (w *Watcher) beginRoll(prev configs.Watcher, prevSocks Sockets, prevCred *s
 			count: prev.NumProcesses, target: w.spec.NumProcesses}
 	}
 	w.roll.surge = 0
+	w.owed = nil // a deploy starts the counts again
 	w.reloadErr = nil
 	w.specGen++
 	w.recount()

@@ -32,6 +32,7 @@ type slot struct {
 	restarts int
 	lastExit string // how its last worker ended, or why it could not start
 	lastPid  int    // the pid of its last worker that ended, 0 if the last could not start
+	lastCode string // its last worker's exit reason code (Reason*), for its restart's reason
 	// badExit: its last worker ended on its own in a way the config does
 	// not declare fine (a status neither 0 nor in no_respawn_exit_codes,
 	// a signal, a failed start): an exited slot (respawn = false) that
@@ -201,6 +202,9 @@ func (w *Watcher) clearExited() {
 // clearHolds releases paused and failed slots (the user said try again);
 // with all, also backoff and exited ones and every crash history.
 func (w *Watcher) clearHolds(all bool) {
+	if all {
+		w.owed = nil // a stop or a start starts the counts again
+	}
 	for wid, s := range w.slots {
 		switch {
 		case all:

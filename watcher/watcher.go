@@ -175,7 +175,9 @@ type Watcher struct {
 	lookup        uint64 // non-zero while its user and group are asked of NSS off the loop: that run's generation (lookup.go)
 
 	lastSpawnErr error
-	lack         lackLog // lines about slots lacking pids, memory or fds (lacklog.go)
+	restartLog   Restarts // restarts by reason (restartcount.go)
+	owed         []int    // counts owed to the replacements of recycled workers (restartcount.go)
+	lack         lackLog  // lines about slots lacking pids, memory or fds (lacklog.go)
 	// spawnWindow is how long a worker with readiness "spawn" and no
 	// socket to watch must live to be ready (defaultSpawnWindow); 0, for
 	// tests that drive a watcher with a fake host: ready at spawn.
