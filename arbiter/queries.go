@@ -41,15 +41,17 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 		st := make(map[string]any, len(a.watchers))
 		reasons := map[string]any{}
 		sizes := make(map[string]any, len(a.watchers))
+		restarts := make(map[string]any, len(a.watchers))
 		for _, w := range a.watchers {
 			key := strings.ToLower(w.Name())
 			st[key] = string(w.Shown())
 			sizes[key] = sizeRow(w)
+			restarts[key] = w.Restarts().Total()
 			if r := a.reasonOf(w); r != "" {
 				reasons[key] = r
 			}
 		}
-		m.ok(a.atSeq(map[string]any{"statuses": st, "reasons": reasons, "sizes": sizes, "logs": a.output.logCounters()}))
+		m.ok(a.atSeq(map[string]any{"statuses": st, "reasons": reasons, "sizes": sizes, "restarts": restarts, "logs": a.output.logCounters()}))
 		return nil
 	}
 	w, err := a.watcherProp(m)
@@ -57,7 +59,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 		return err
 	}
 	fields := map[string]any{"status": string(w.Shown()), "slots": slotRows(w.Slots()), "size": sizeRow(w), "containment": a.containment,
-		"overrides": overrideRows(a.overrides(w), m.withhold)}
+		"overrides": overrideRows(a.overrides(w), m.withhold), "restarts": restartRow(w.Restarts())}
 	if c, ok := a.output.logCounters()[strings.ToLower(w.Name())]; ok {
 		fields["logs"] = c
 	}
@@ -70,6 +72,22 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	}
 	m.ok(a.atSeq(fields))
 	return nil
+}
+
+// restartRow is the wire form of a watcher's restart tally: total,
+// by_reason (the reasons of poold_worker_restarts_total) and, once there
+// was one, the last restart (time, reason, wid, pid, why).
+func restartRow(r watcher.Restarts) map[string]any {
+	by := make(map[string]any, len(r.ByReason))
+	for k, n := range r.ByReason {
+		by[k] = n
+	}
+	row := map[string]any{"total": r.Total(), "by_reason": by}
+	if !r.Last.At.IsZero() {
+		row["last"] = map[string]any{"time": float64(r.Last.At.UnixNano()) / 1e9, "reason": r.Last.Reason,
+			"wid": r.Last.Wid, "pid": r.Last.Pid, "why": r.Last.Why}
+	}
+	return row
 }
 
 // slotRows is the wire form of a watcher's slots.
