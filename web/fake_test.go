@@ -73,6 +73,8 @@ type fakeWatcher struct {
 	restart map[int]int       // wid -> restarts so far
 	reason  string            // what is wrong, "" = nothing
 	slots   []map[string]any  // poold's slot records; nil = Circus shape
+	// restarts is poold's restart tally of status NAME; nil = Circus shape
+	restarts map[string]any
 }
 
 type fakeProc struct {
@@ -156,6 +158,16 @@ func (f *fakeBackend) Fail(name, reason string, slots []map[string]any) {
 			f.Events.Publish(w.name, events.KindFailed, map[string]any{"process_id": s["wid"], "reason": s["last_exit"]})
 		}
 	}
+}
+
+// Restarted gives watcher name the restart tally of status NAME, and
+// publishes a recycle event (a worker replaced for a limit) as poold does.
+func (f *fakeBackend) Restarted(name string, tally map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := f.watchers[name]
+	w.restarts = tally
+	f.Events.Publish(w.name, events.KindRecycle, map[string]any{"process_pid": 1, "process_id": 1, "reason": "over max_rss"})
 }
 
 // fill spawns processes up to target and stops the extra ones (f.mu held).
@@ -452,6 +464,9 @@ func (f *fakeBackend) status(id string, w *fakeWatcher) arbiter.Reply {
 		}
 		if w.slots != nil {
 			rep["slots"] = w.slots
+		}
+		if w.restarts != nil {
+			rep["restarts"] = w.restarts
 		}
 		return arbiter.OK(id, rep)
 	}

@@ -53,7 +53,7 @@ func (h *hub) version(w *watcherView) string {
 			procs[pid] = p
 		}
 	}
-	b, err := json.Marshal([]any{w.Name, w.Status, w.Reason, w.ReasonFine, w.Slots, w.Bounds, w.Options, procs})
+	b, err := json.Marshal([]any{w.Name, w.Status, w.Reason, w.ReasonFine, w.Slots, w.Restarts, w.Bounds, w.Options, procs})
 	if err != nil {
 		return "" // never equal to a real digest: sent every time
 	}

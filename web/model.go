@@ -26,6 +26,11 @@ type watcherView struct {
 	// pid, restarts, last_exit, retry_at), absent from Circus-shaped
 	// replies.
 	Slots []any `json:"slots,omitempty"`
+	// Restarts is "status NAME"'s tally of the watcher's restarts (total,
+	// by_reason, last), absent from Circus-shaped replies: a worker
+	// replaced for a limit or a failed health check starts in another
+	// wid, so the slots alone do not show it.
+	Restarts map[string]any `json:"restarts,omitempty"`
 	// Bounds are the min and max of its size from "status NAME" (an
 	// elastic pool's min_workers..max_workers, an on_demand pool's
 	// 0..numprocesses): its options say its current target only.
@@ -84,6 +89,7 @@ func (w *watcherView) setStatus(st map[string]any) {
 	w.Reason, _ = st["reason"].(string)
 	w.ReasonFine, _ = st["reason_fine"].(bool)
 	w.Slots, _ = st["slots"].([]any)
+	w.Restarts, _ = st["restarts"].(map[string]any)
 	w.Bounds = nil
 	if size, ok := st["size"].(map[string]any); ok && size["min"] != nil && size["max"] != nil {
 		w.Bounds = map[string]any{"min": size["min"], "max": size["max"]}

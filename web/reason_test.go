@@ -55,3 +55,28 @@ func TestFailedWatcherCarriesReasonAndSlots(t *testing.T) {
 		t.Errorf("web without reason and slots: %v", web)
 	}
 }
+
+// A worker replaced for a limit or a failed health check starts in
+// another wid: the console gets status NAME's restart tally (total, by
+// reason, the last one) to show it, live and in a new console's load.
+func TestConsoleCarriesTheRestartTally(t *testing.T) {
+	fake := newFakeBackend(t, map[string]int{"web": 1})
+	ts := startServer(t, fake, configs.Web{}, nil)
+	c := dialConsole(t, ts)
+	c.next("loaded", func(m map[string]any) bool { return watcherIn(m, "web") != nil })
+	fake.Restarted("web", map[string]any{"total": 2, "by_reason": map[string]any{"limit": 2},
+		"last": map[string]any{"time": 1.7e9, "reason": "limit", "wid": 2, "pid": 1748, "why": "rss over max_rss"}})
+	want := func(w map[string]any) bool {
+		rs, _ := w["restarts"].(map[string]any)
+		by, _ := rs["by_reason"].(map[string]any)
+		return rs["total"] == 2.0 && by["limit"] == 2.0
+	}
+	c.next("the restart tally", func(m map[string]any) bool {
+		w := watcherIn(m, "web")
+		return w != nil && want(w)
+	})
+	c2 := dialConsole(t, startServer(t, fake, configs.Web{}, nil))
+	if w := watcherIn(c2.next("loaded", func(m map[string]any) bool { return watcherIn(m, "web") != nil }), "web"); !want(w) {
+		t.Errorf("a new console's load has restarts %v, want the tally", w["restarts"])
+	}
+}

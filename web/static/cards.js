@@ -192,7 +192,7 @@ function renderWatcher(w) {
   setText(r.target, target);
   const states = {};
   for (const p of Object.values(v.procs)) { const s = p.state || "running"; states[s] = (states[s] || 0) + 1; }
-  const key = JSON.stringify([o, v.lastScale, states, v.bounds]);
+  const key = JSON.stringify([o, v.lastScale, states, v.bounds, v.restarts]);
   if (r.meta._key === key) return;
   r.meta._key = key;
 
@@ -222,8 +222,42 @@ function renderWatcher(w) {
   if (sk.length && !(sk.length === 1 && statusClass(sk[0]) === "s-ok")) {
     meta.push(el("span", { class: "kv" }, ...sk.map((s) => el("span", { class: "st " + statusClass(s), text: states[s] + " " + s + " " }))));
   }
+  const rs = restartsChip(v.restarts);
+  if (rs) meta.push(rs);
   meta.push(r.outcome);
   r.meta.replaceChildren(...meta);
+}
+
+// restartWords words the reasons of status NAME's restarts, as poolctl
+// status NAME does, the signs of a fault in the app first.
+const restartWords = [
+  ["limit", "over max_rss or max_cpu", "over max_rss or max_cpu"],
+  ["oom", "OOM kill", "OOM kills"],
+  ["unhealthy", "failed readiness or health check", "failed readiness or health checks"],
+  ["exit", "crash, kill or exit", "crashes, kills or exits"],
+  ["spawn_error", "failed start", "failed starts"],
+  ["max_age", "max_age recycle", "max_age recycles"],
+];
+
+// restartsChip shows the watcher's restarts since it was added, by
+// reason, with the last one in its title; null when it had none. A worker
+// replaced for a limit or a health check starts in another wid, so the
+// restarts column of the process table alone may not show it.
+function restartsChip(rs) {
+  if (!rs || !(rs.total > 0)) return null;
+  const by = rs.by_reason || {};
+  const parts = [];
+  let known = 0;
+  for (const [k, one, many] of restartWords) {
+    if (by[k] > 0) { parts.push(by[k] + " " + (by[k] === 1 ? one : many)); known += by[k]; }
+  }
+  if (rs.total > known) parts.push((rs.total - known) + " other");
+  const l = rs.last || {};
+  let title = "restarts since the watcher was added (a reload or a stop is none)";
+  if (l.time > 0) {
+    title += "; the last at " + new Date(l.time * 1000).toLocaleTimeString() + ", wid " + l.wid + (l.pid > 0 ? " pid " + l.pid : "") + (l.why ? ": " + l.why : "");
+  }
+  return el("span", { class: "kv restarts", title }, "restarts ", el("b", { text: rs.total }), " (" + parts.join(", ") + ")");
 }
 
 // drawCard draws a card's header, and its process table when the card
