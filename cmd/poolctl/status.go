@@ -24,6 +24,13 @@ both count ("5/4" while a new worker joins before an old one leaves); "-"
 for a stopped watcher. It comes in the status reply (its "sizes"); a
 poold too old to send it gets no READY column.
 
+RESTARTS (shown once a watcher had one) is how many times poold started
+a watcher's workers again without being asked, since the watcher was
+added: a crash or kill, an OOM kill, a failed readiness or health check,
+max_rss or max_cpu, a start that failed, max_age. A reload, a stop or a
+restart asked for is none. With NAME, a "restarts:" line gives them by
+reason, and the last one: when, which worker, and why.
+
 Statuses:
   active    its workers run (some slots may be in backoff after a crash)
   starting  its workers are starting, not all ready yet
@@ -78,6 +85,11 @@ func formatStatus(w io.Writer, r reply) error {
 	sizes, _ := r["sizes"].(map[string]any)
 	elastic := anyElastic(sizes) // WORKERS only when a pool is elastic
 	counted := anyReady(sizes)
+	restarts, _ := r["restarts"].(map[string]any)
+	restarted := false // RESTARTS only when a watcher had one
+	for _, v := range restarts {
+		restarted = restarted || num(v) > 0
+	}
 	return writeTrimmed(w, func(t io.Writer) {
 		head := "WATCHER\tSTATUS"
 		if counted {
@@ -85,6 +97,9 @@ func formatStatus(w io.Writer, r reply) error {
 		}
 		if elastic {
 			head += "\tWORKERS"
+		}
+		if restarted {
+			head += "\tRESTARTS"
 		}
 		if withReason {
 			head += "\tREASON"
@@ -98,6 +113,9 @@ func formatStatus(w io.Writer, r reply) error {
 			if elastic {
 				status, _ := st[name].(string)
 				fmt.Fprintf(t, "\t%s", sizeCell(sizes[name], status))
+			}
+			if restarted {
+				fmt.Fprintf(t, "\t%s", render(restarts[name]))
 			}
 			if withReason {
 				// Every row has the cell, so the column stays aligned;
@@ -156,6 +174,11 @@ func formatWatcherStatus(w io.Writer, r reply) error {
 	status, _ := r["status"].(string)
 	if err := writeSize(w, r["size"], status, now); err != nil {
 		return err
+	}
+	if line := restartsLine(r["restarts"], now); line != "" {
+		if _, err := fmt.Fprintln(w, line); err != nil {
+			return err
+		}
 	}
 	for _, line := range overrideLines(r["overrides"], now) {
 		if _, err := fmt.Fprintln(w, line); err != nil {
@@ -370,12 +393,18 @@ func lastDrop(v any, now time.Time) string {
 	if !ok || sec <= 0 {
 		return ""
 	}
+	return " (the last " + agoAt(sec, now) + ")"
+}
+
+// agoAt words a time given as unix seconds: "3m12s ago, at 19:02:11",
+// the date too when not today.
+func agoAt(sec float64, now time.Time) string {
 	at := time.UnixMilli(int64(sec * 1000))
 	layout := "15:04:05"
 	if y, m, d := at.Date(); y != now.Year() || m != now.Month() || d != now.Day() {
 		layout = "2006-01-02 15:04:05"
 	}
-	return fmt.Sprintf(" (the last %s ago, at %s)", humanAge(max(now.Sub(at).Seconds(), 0)), at.Format(layout))
+	return fmt.Sprintf("%s ago, at %s", humanAge(max(now.Sub(at).Seconds(), 0)), at.Format(layout))
 }
 
 // formatReset prints what a reset changed, "KEY: FROM -> TO" a line
