@@ -78,18 +78,40 @@ const maxProcs = 64
 // connections on one of socks. An error means pid itself cannot be read
 // (it has exited).
 func Look(pid int, socks Inodes) (Seen, error) {
-	s, _, _, err := look(pid, socks)
+	s, _, _, err := look(pid, socks, false)
 	return s, err
 }
+
+// earlyLooks is how many of Wait's first looks (1, 3, 7 and 15 ms
+// after the spawn, on a quiet machine) leave out the full look while the
+// worker's main thread runs. A new worker that is not yet waiting is
+// nearly always running its start-up then (or waiting for a CPU), and
+// the full look found nothing in all but about 2 % of those looks (an
+// epoll set that already held the socket: seen at the next look
+// instead), at 4 to 5 times the quick look's cost: it was most of the
+// readiness look's share of poold's CPU a spawn (perf at 2,000 tiny
+// workers, issue 18). From the 5th look on, a worker that runs gets
+// the full look, so one that keeps computing while it listens on
+// another thread, or with the socket in an epoll set, is still seen.
+const earlyLooks = 4
+
+// errRunning is look's answer, when asked to skip a running worker,
+// for one whose main thread runs: not looked at further.
+var errRunning = errors.New("its main thread runs")
 
 // look is Look, also listing the live descendants of pid that hold one
 // of socks (holders), and those of them that run the program their
 // parent runs (workers: a master's, forked or spawned, while it has not
 // seen them waiting; not a helper of another program, such as a `sleep`
-// a shell left in the background with the socket).
-func look(pid int, socks Inodes) (seen Seen, holders []int, workers []holder, err error) {
-	if quickListening(pid, socks) {
+// a shell left in the background with the socket). With skipRunning,
+// a pid whose main thread runs gets errRunning (see earlyLooks).
+func look(pid int, socks Inodes, skipRunning bool) (seen Seen, holders []int, workers []holder, err error) {
+	listening, running := quickLook(pid, socks)
+	if listening {
 		return Listening, nil, nil, nil
+	}
+	if running && skipRunning {
+		return Busy, nil, nil, errRunning
 	}
 	seen = Busy
 	queue := []int{pid}
@@ -352,7 +374,8 @@ func wait(ctx context.Context, pid int, socks Inodes, soft time.Duration, past f
 	var gone holders
 	var workers []int
 	var load loading
-	for {
+	looks := 0
+	for ; ; every = rearm(t, every) {
 		select {
 		case <-ctx.Done():
 			if exited(pid) {
@@ -361,7 +384,11 @@ func wait(ctx context.Context, pid int, socks Inodes, soft time.Duration, past f
 			return Busy, notSeen(gone.lost(exeOf), workers, load.wasActive)
 		case <-t.C:
 		}
-		s, live, ws, err := look(pid, socks)
+		looks++
+		s, live, ws, err := look(pid, socks, looks <= earlyLooks)
+		if errors.Is(err, errRunning) {
+			continue // as if this look had not been: it told nothing
+		}
 		if err != nil && exited(pid) {
 			return Busy, fmt.Errorf("pid %d %w: %v", pid, ErrExited, err)
 		}
@@ -392,9 +419,14 @@ func wait(ctx context.Context, pid int, socks Inodes, soft time.Duration, past f
 				past = nil
 			}
 		}
-		t.Reset(every)
-		every = min(2*every, 25*time.Millisecond)
 	}
+}
+
+// rearm sets t for the next look, every from now, and returns the wait
+// after that one: twice as long, up to 25 ms.
+func rearm(t *time.Timer, every time.Duration) time.Duration {
+	t.Reset(every)
+	return min(2*every, 25*time.Millisecond)
 }
 
 // notSeen is WaitPast's error once ctx has ended: the workers it lost,

@@ -68,6 +68,13 @@ elif mode == "outgoing":
     sys.stdin.readline()
 elif mode == "exit":
     sys.exit(0)
+elif mode == "spin-epoll":
+    # The socket in an epoll set, and the main thread computing: no
+    # call to be seen waiting in, only the set.
+    ep = select.epoll(); ep.register(3, select.EPOLLIN)
+    print("spinning", flush=True)
+    while True:
+        pass
 elif mode in ("thread-epoll", "thread-accept", "thread-other-epoll"):
     # The main thread joins (a futex) while another one waits, as a Go
     # program's network poller does.

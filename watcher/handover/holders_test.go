@@ -160,7 +160,7 @@ exec(sys.argv[3])
 			// not after the Python interpreter's start, which a loaded
 			// machine makes slow).
 			proctest.Eventually(t, "the master's two workers", func() bool {
-				_, _, workers, err := look(pid, socks)
+				_, _, workers, err := look(pid, socks, false)
 				return err == nil && len(workers) == 2
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), tc.ctx)

@@ -62,7 +62,7 @@ os.wait()
 `
 	pid := startReaped(t, exec.Command(py, "-c", master), f)
 	proctest.Eventually(t, "the master's two workers", func() bool {
-		_, _, workers, err := look(pid, socks)
+		_, _, workers, err := look(pid, socks, false)
 		return err == nil && len(workers) == 2
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

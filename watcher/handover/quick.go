@@ -34,14 +34,25 @@ const quickThreads = 32
 // epoll_wait on a set that watches one of socks, or in accept on one of
 // them; or, while that thread waits on a futex, another one is.
 func quickListening(pid int, socks Inodes) bool {
+	listening, _ := quickLook(pid, socks)
+	return listening
+}
+
+// quickLook is quickListening, also telling whether pid's main thread
+// runs (its syscall file says "running": on a CPU or waiting for one),
+// so blocked in no call at all.
+func quickLook(pid int, socks Inodes) (listening, running bool) {
 	var buf [1024]byte
 	dir := "/proc/" + strconv.Itoa(pid)
 	call := buf[:readSmall(dir+"/syscall", buf[:])]
 	if futexWait(call) {
-		return threadListening(dir, strconv.Itoa(pid), socks, buf[:])
+		return threadListening(dir, strconv.Itoa(pid), socks, buf[:]), false
+	}
+	if bytes.HasPrefix(call, []byte("running")) {
+		return false, true
 	}
 	nr, fd, ok := callAndFd(call)
-	return ok && waitsOn(dir, nr, fd, socks, buf[:])
+	return ok && waitsOn(dir, nr, fd, socks, buf[:]), false
 }
 
 // threadListening is quickListening for the threads of process dir but

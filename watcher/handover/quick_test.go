@@ -1,6 +1,8 @@
 package handover
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -120,6 +122,31 @@ func threadCalls(pid int) map[int]bool {
 	return out
 }
 
+// Wait's first looks leave out the full look while the worker's main
+// thread runs (errRunning), the costly part of a look at a new worker
+// still starting; a later look is the whole look, which sees a worker
+// that computes with the socket in its epoll set, so Wait does too.
+func TestEarlyLooksLeaveARunningWorker(t *testing.T) {
+	w := startWorker(t, "spin-epoll")
+	pid := w.cmd.Process.Pid
+	w.goOn(t)
+	w.expect(t, "spinning")
+	if l, running := quickLook(pid, w.socks); l || !running {
+		t.Fatalf("quick look of a spinning worker = listening %v, running %v; want false, true", l, running)
+	}
+	if s, _, _, err := look(pid, w.socks, true); !errors.Is(err, errRunning) {
+		t.Fatalf("early look = %v, %v; want %v", s, err, errRunning)
+	}
+	if s, _, _, err := look(pid, w.socks, false); s != Listening || err != nil {
+		t.Fatalf("full look = %v, %v; want listening (its epoll set holds the socket)", s, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	if s, err := Wait(ctx, pid, w.socks, hang); s != Listening || err != nil {
+		t.Fatalf("Wait = %v, %v; want listening", s, err)
+	}
+}
+
 func TestQuickLookOfAGonePidIsNotListening(t *testing.T) {
 	w := startWorker(t, "exit")
 	w.goOn(t)
@@ -165,11 +192,14 @@ func TestCallAndFd(t *testing.T) {
 // socket (the look that finds a new worker waiting) and at one that is
 // not waiting on it yet (it reads its stdin).
 func BenchmarkLook(b *testing.B) {
-	for _, mode := range []string{"epoll", "busy", "thread-epoll"} {
+	for _, mode := range []string{"epoll", "busy", "thread-epoll", "running", "running-early"} {
 		b.Run(mode, func(b *testing.B) {
 			start := mode
-			if mode == "busy" {
+			switch mode {
+			case "busy":
 				start = "epoll" // not told to go on: it reads its stdin
+			case "running", "running-early":
+				start = "spin-epoll"
 			}
 			w := startWorker(b, start)
 			pid := w.cmd.Process.Pid
@@ -183,8 +213,22 @@ func BenchmarkLook(b *testing.B) {
 				w.goOn(b)
 				want = Listening
 				proctest.Eventually(b, "its other thread waits", func() bool { return threadCalls(pid)[unix.SYS_EPOLL_PWAIT] })
+			case "running", "running-early":
+				w.goOn(b)
+				w.expect(b, "spinning")
+				want = Listening // the full look sees its epoll set
 			}
 			b.ResetTimer()
+			if mode == "running-early" {
+				// One of Wait's first looks at a worker that runs: the
+				// quick look only (earlyLooks).
+				for b.Loop() {
+					if _, _, _, err := look(pid, w.socks, true); !errors.Is(err, errRunning) {
+						b.Fatalf("early look = %v; want %v", err, errRunning)
+					}
+				}
+				return
+			}
 			for b.Loop() {
 				if s, err := Look(pid, w.socks); s != want || err != nil {
 					b.Fatalf("Look = %v, %v; want %v", s, err, want)
