@@ -74,6 +74,10 @@ func TestBeforeSpawnHookFailedReloadKeepsOldWorkers(t *testing.T) {
 		c := *cfg
 		nw := w
 		nw.Env = []string{workertest.Env + "=crash"}
+		// Its workers crash long before they could count as ready: a
+		// -race crash worker slow to exit under load outlived 1 s and
+		// counted ready, and the reload went on (surgefix's runs).
+		nw.ReadyDelay = 30 * time.Second
 		c.Watchers = []configs.Watcher{nw}
 		return &c, nil
 	}})
