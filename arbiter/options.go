@@ -51,7 +51,7 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 		v, ok := all[ks]
 		if !ok {
 			keys := sortedKeys(all)
-			return errorf(ErrnoBadProperty, "get: watcher %q has no option %v%s (options: %s)", w.Name(), k, didYouMean(ks, keys), listCapped(keys, "options"))
+			return errorf(ErrnoBadProperty, "get: watcher %q has no option %v%s (options: %s)", w.Name(), k, didYouMeanKey(ks, keys), listCapped(keys, "options"))
 		}
 		if _, dup := out.Values[ks]; !dup {
 			out.Keys = append(out.Keys, ks)

@@ -25,6 +25,16 @@ func didYouMean(k string, candidates []string) string {
 	return ""
 }
 
+// didYouMeanKey is didYouMean for an option name: poold's name for
+// another process manager's (PM2's cwd is working_dir, not cmd), else
+// the closest option (configs.ClosestKey).
+func didYouMeanKey(k string, keys []string) string {
+	if c := configs.ClosestKey(k, keys); c != "" {
+		return fmt.Sprintf("; did you mean %q?", c)
+	}
+	return ""
+}
+
 // listCapped joins the first maxListed names and counts the others,
 // saying which command (circusctl's and poolctl's name for it) lists
 // them all.

@@ -28,6 +28,8 @@ func TestNotFoundSuggestsAndCapsTheList(t *testing.T) {
 		// w1..w9 are all one edit away: no single suggestion.
 		{"status", map[string]any{"name": "w"}, `program w not found (known: goweb, gunicorn, w1, w10, w11, w2, w3, w4, w5, w6 and 3 more: the list command lists them all)`},
 		{"get", map[string]any{"name": "goweb", "keys": []any{"numprocess"}}, `get: watcher "goweb" has no option numprocess; did you mean "numprocesses"? (options: args, `},
+		// r61 pm2 trial: PM2's cwd is poold's working_dir, not cmd.
+		{"get", map[string]any{"name": "goweb", "keys": []any{"cwd"}}, `get: watcher "goweb" has no option cwd; did you mean "working_dir"? (options: args, `},
 	}
 	for _, tc := range cases {
 		r := h.a.Do(context.Background(), Request{ID: "c", Command: tc.cmd, Properties: tc.props})

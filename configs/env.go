@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -238,7 +239,7 @@ func setEnvValue(tree map[string]any, t envTarget, v envValue) {
 func unknownEnvMsg(name string, targets map[string][]envTarget, tree map[string]any) string {
 	// Whole names are near by edit distance only: they all share long
 	// prefixes, so closest's prefix rule would pick at random.
-	if s, _ := nearest(name, sortedKeys(targets)); s != "" {
+	if s, _ := nearest(name, sortedKeys(targets)); s != "" && !endsInForeignKey(name) {
 		return fmt.Sprintf("names no config key; did you mean %s?", s)
 	}
 	rest := strings.TrimPrefix(name, "POOLD_")
@@ -353,6 +354,16 @@ func unknownKeyEnvMsg(sec, name, given string) string {
 		table, path = sec+"."+name, append(path, name)
 	}
 	keys := sectionKeys(sec)
+	if f, ok := lookupForeign(given, keys); ok {
+		lk := strings.ToLower(given)
+		if f.key != "" && slices.Contains(keys, f.key) {
+			return fmt.Sprintf("names no key of [%s]; %s is %s name: did you mean %s?", table, lk, foreignOwner(f), envName(append(path, f.key)...))
+		}
+		if msg := foreignMsg(lk, f, keys); msg != "" {
+			return fmt.Sprintf("names no key of [%s]; %s", table, msg)
+		}
+		return fmt.Sprintf("names no key of [%s]; its keys: %s", table, strings.Join(keys, ", "))
+	}
 	if k := closest(given, keys); k != "" {
 		return fmt.Sprintf("names no key of [%s]; did you mean %s?", table, envName(append(path, k)...))
 	}

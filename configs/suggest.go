@@ -14,8 +14,11 @@ func unknownKeyMsg(k string, valid []string, fromFile bool) string {
 	if !fromFile {
 		what = "option"
 	}
-	if s, ok := foreignKeys[strings.ToLower(k)]; ok && slices.Contains(valid, s) {
-		return fmt.Sprintf("unknown %s; %s is Circus's or supervisord's name: poold's is %q (README \"Coming from Circus or supervisord\" says how it maps), or run the file through poold convert", what, k, s)
+	if f, ok := lookupForeign(k, valid); ok {
+		if msg := foreignMsg(k, f, valid); msg != "" {
+			return fmt.Sprintf("unknown %s; %s", what, msg)
+		}
+		return fmt.Sprintf("unknown %s; valid %ss: %s", what, what, strings.Join(valid, ", "))
 	}
 	if msg := circusOnlyMsg(k, valid); msg != "" {
 		return fmt.Sprintf("unknown %s; %s", what, msg)
@@ -24,17 +27,6 @@ func unknownKeyMsg(k string, valid []string, fromFile bool) string {
 		return fmt.Sprintf("unknown %s; did you mean %q?", what, s)
 	}
 	return fmt.Sprintf("unknown %s; valid %ss: %s", what, what, strings.Join(valid, ", "))
-}
-
-// foreignKeys maps the Circus and supervisord option names a user moving
-// a config by hand is likely to keep, and that are too far from poold's
-// name for closest to suggest it, onto poold's key.
-var foreignKeys = map[string]string{
-	"max_retry": "flapping_max_retry", "command": "cmd", "directory": "working_dir",
-	"user": "uid", "environment": "env", "stopwaitsecs": "graceful_timeout",
-	"autorestart": "respawn", "exitcodes": "no_respawn_exit_codes",
-	"startretries": "flapping_attempts", "so_reuseport": "reuseport",
-	"replace": "replace_stale", "loglevel": "log_level",
 }
 
 // circusOnlyMsg says how poold writes a watcher option of Circus's that
