@@ -251,7 +251,7 @@ failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
 		root.AddCommand(a.command(s))
 	}
 	root.AddCommand(a.eventsCommand(), a.topCommand(), a.logsCommand(), a.upgradeCommand())
-	supervisorctlCommands(root)
+	foreignCommands(root)
 	root.SetOut(a.stdout) // before the completion command takes its writer
 	root.SetErr(a.stderr)
 	strictCompletion(root)
