@@ -30,9 +30,16 @@ func (a *Arbiter) lifecycle(m *cmdMsg, act func(ws []*watcher.Watcher, done func
 		return err
 	}
 	fields := infoOf(m, ws)
+	var unserved []string
+	if m.req.Command == "stop" {
+		stopping := a.withDependents(ws)
+		unserved = a.unservedByStop(stopping)
+		a.warnUnserved("stop", stopping, unserved)
+		fields = withUnserved(fields, unserved)
+	}
 	if !wait {
 		act(ws, nil)
-		m.ok(nil)
+		m.ok(withUnserved(func() map[string]any { return nil }, unserved)())
 		return nil
 	}
 	var meant []*watcher.Watcher // what a start or restart means to run, before act
@@ -311,7 +318,7 @@ func (a *Arbiter) scale(m *cmdMsg, sign int) error {
 	var unserved []string
 	if sign < 0 {
 		unserved = a.unservedBy(w, old)
-		a.warnUnserved(w, unserved)
+		a.warnUnserved("decr", []*watcher.Watcher{w}, unserved)
 	}
 	return a.finish(m, []*watcher.Watcher{w}, func() map[string]any {
 		r := map[string]any{"numprocesses": target}

@@ -141,6 +141,7 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	for range updates - 1 {
 		a.bus.Publish(w.Name(), events.KindUpdated, nil)
 	}
+	old := w.Target()
 	if err := w.Update(spec, socks); err != nil {
 		return errorf(ErrnoBadProperty, "set: %v", err)
 	}
@@ -151,7 +152,13 @@ func cmdSet(a *Arbiter, m *cmdMsg) error {
 	}
 	a.noteOrigin(m, w, base)
 	rollAnyway(w, given, base, spec)
-	return a.finishChecked(m, []*watcher.Watcher{w}, nil, supersededSince("set", w, given, base, w.Spec()))
+	var unserved []string
+	if _, ok := opts["numprocesses"]; ok {
+		unserved = a.unservedBy(w, old)
+		a.warnUnserved("set", []*watcher.Watcher{w}, unserved)
+	}
+	fields := withUnserved(func() map[string]any { return nil }, unserved)
+	return a.finishChecked(m, []*watcher.Watcher{w}, fields, supersededSince("set", w, given, base, w.Spec()))
 }
 
 // supersededSince words, once a waited set (or reset: cmd) that rolls w's workers over

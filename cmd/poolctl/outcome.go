@@ -168,17 +168,31 @@ func scaleWarnings(command, name string, r reply) []string {
 	return append([]string{fmt.Sprintf("warning: decr asked for more than the pool's %s, so it now has 0: every worker of it stops; poolctl incr %s N starts some again", workers(prev), nameOr(name))}, out...)
 }
 
-// unservedWarnings warn of each socket a decr left with no worker to
-// accept on it (the reply's unserved_sockets): its connections wait in
-// the backlog, and a client sees no error until its own timeout.
+// unservedWarnings warn of each socket a decr, a set of numprocesses or
+// a stop left with no worker to accept on it (the reply's
+// unserved_sockets): its connections wait in the backlog, and a client
+// sees no error until its own timeout.
 func unservedWarnings(command, name string, r reply) []string {
 	socks, _ := r["unserved_sockets"].([]any)
-	if command != "decr" {
+	var fix string
+	switch command {
+	case "decr", "set":
+		fix = fmt.Sprintf("until one starts (poolctl incr %s N)", nameOr(name))
+	case "stop":
+		fix = "until it starts again (poolctl start " + nameOr(name) + ")"
+		if name == "" {
+			fix = "until a watcher that uses it starts (poolctl start)"
+		}
+	default:
 		return nil
+	}
+	of := ""
+	if name != "" {
+		of = " of " + name
 	}
 	var out []string
 	for _, s := range socks {
-		out = append(out, fmt.Sprintf("warning: socket %s is now served by no worker of %s: connections wait in its backlog until one starts (poolctl incr %s N)", render(s), nameOr(name), nameOr(name)))
+		out = append(out, fmt.Sprintf("warning: socket %s is now served by no worker%s: connections wait in its backlog %s", render(s), of, fix))
 	}
 	return out
 }
