@@ -252,8 +252,14 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 	for _, w := range ws {
 		w.Reload(graceful, sequential)
 	}
+	if !m.props().has("name") && len(started) > 0 {
+		// poold's addition: a reload of every watcher starts the stopped
+		// ones, as circusd's, which a user who stopped one on purpose
+		// should hear of (poolctl lists them).
+		fields = withStartedStopped(fields, started)
+	}
 	if !wait {
-		m.ok(nil)
+		m.ok(fields())
 		return nil
 	}
 	whenAllSettled(ws, func() {

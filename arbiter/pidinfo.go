@@ -58,3 +58,22 @@ func infoOf(m *cmdMsg, ws []*watcher.Watcher) func() map[string]any {
 	}
 	return func() map[string]any { return nil }
 }
+
+// withStartedStopped adds to the reply fields the names of the watchers
+// in started, which a reload of every watcher started from stopped
+// (started_stopped, sorted).
+func withStartedStopped(fields func() map[string]any, started []*watcher.Watcher) func() map[string]any {
+	names := make([]string, 0, len(started))
+	for _, w := range started {
+		names = append(names, w.Name())
+	}
+	sort.Strings(names)
+	return func() map[string]any {
+		r := fields()
+		if r == nil {
+			r = map[string]any{}
+		}
+		r["started_stopped"] = names
+		return r
+	}
+}

@@ -113,6 +113,9 @@ func formatLifecycle(w io.Writer, r reply) error {
 		if _, err := fmt.Fprintln(w, "ok"); err != nil {
 			return err
 		}
+		if err := formatStartedStopped(w, r); err != nil {
+			return err
+		}
 		return formatEnded(w, r)
 	}
 	t := newTable(w)
@@ -124,6 +127,19 @@ func formatLifecycle(w io.Writer, r reply) error {
 		return err
 	}
 	return formatEnded(w, r)
+}
+
+// formatStartedStopped prints a line for each watcher of the reply's
+// started_stopped: a reload of every watcher started it, as circusd's
+// does, although it was stopped (perhaps on purpose).
+func formatStartedStopped(w io.Writer, r reply) error {
+	names, _ := r["started_stopped"].([]any)
+	for _, n := range names {
+		if _, err := fmt.Fprintf(w, "%s: started, it was stopped (a reload of every watcher starts the stopped ones, as circusd's; poolctl stop %s stops it again)\n", render(n), render(n)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // formatEnded prints the reply's "ended", one line per one-shot, sorted.
