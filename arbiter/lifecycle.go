@@ -252,14 +252,16 @@ func cmdReload(a *Arbiter, m *cmdMsg) error {
 	for _, w := range ws {
 		w.Reload(graceful, sequential)
 	}
+	now := func() map[string]any { return nil } // an unwaited reply's fields
 	if !m.props().has("name") && len(started) > 0 {
 		// poold's addition: a reload of every watcher starts the stopped
 		// ones, as circusd's, which a user who stopped one on purpose
 		// should hear of (poolctl lists them).
 		fields = withStartedStopped(fields, started)
+		now = withStartedStopped(now, started)
 	}
 	if !wait {
-		m.ok(fields())
+		m.ok(now())
 		return nil
 	}
 	whenAllSettled(ws, func() {
