@@ -36,6 +36,10 @@ type fakeHost struct {
 	unchecked  bool           // a benchmark's: no walks on every spawn
 	seen       *Watcher       // the watcher made by newWatcher, or the last that spawned: its tally is checked on every call
 	lastSpec   spawn.ProcSpec // what the last Spawn was asked to exec
+	// peak is the most workers the watcher had at once, counted at each
+	// Spawn: its live ones (draining included), its starts in flight and
+	// this one.
+	peak int
 }
 
 func newFakeHost() *fakeHost {
@@ -47,6 +51,7 @@ func (h *fakeHost) Now() time.Time { return h.now }
 func (h *fakeHost) Spawn(w *Watcher, wid int, spec spawn.ProcSpec) func() (int, error) {
 	h.starts = append(h.starts, fmt.Sprint("begin ", wid))
 	h.lastSpec = spec
+	h.peak = max(h.peak, len(w.procs)+len(w.inflight)+1)
 	pid, err := h.spawn(w)
 	return func() (int, error) {
 		h.starts = append(h.starts, fmt.Sprint("finish ", wid))

@@ -100,11 +100,11 @@ func (w *Watcher) maxAgeReached(p *Process) {
 		return
 	}
 	w.recycle(p, RestartMaxAge, "max_age")
-	if n := w.stoppingHoldWids(); n > 0 {
-		// Its replacement needs a wid of 1..numprocesses+max_surge,
+	if n := w.stoppingHoldSeats(); n > 0 {
+		// Its replacement needs a seat of numprocesses+max_surge,
 		// and workers still stopping (a reload's old ones draining
-		// long connections) hold them all: said so, not "replacing".
-		w.log.Info("worker reached max_age; its replacement starts once a wid frees: every wid up to numprocesses + max_surge is taken, workers still stopping hold some",
+		// long connections) take some: said so, not "replacing".
+		w.log.Info("worker reached max_age; its replacement starts once a wid frees: numprocesses + max_surge workers run, draining ones included, and workers still stopping are among them",
 			"pid", p.Pid, "wid", p.Wid, "stopping", n)
 		return
 	}

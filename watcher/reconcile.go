@@ -183,10 +183,14 @@ func (w *Watcher) spawnDue() bool {
 
 // fill spawns missing workers into the lowest free wids. A wid is free
 // when no live process (draining ones included) and no waiting slot holds
-// it, and wids stop at target+surge: that bounds how many workers run at
-// once during a replacement.
+// it. The spawns stop at target+surge workers (seats): that bounds how
+// many workers run at once during a replacement. It is a count, not the
+// range of wids 1..target+surge: after a reload with a bigger surge the
+// workers hold the wids above the target, every wid below is free, and
+// the range let a smaller surge start the whole pool at once. Taking the
+// lowest free wid within the count keeps the wids in that range too.
 func (w *Watcher) fill(c census) bool {
-	need := w.spec.NumProcesses - c.cur - c.held
+	need := min(w.spec.NumProcesses-c.cur-c.held, w.room())
 	if need <= 0 || w.more != 0 || w.warmup != 0 {
 		// Nothing to start, or not in this turn (maySpawn would say no
 		// at the first free wid): skip the O(workers) walk of the wids,
@@ -222,6 +226,13 @@ func (w *Watcher) fill(c census) bool {
 		}
 	}
 	return changed
+}
+
+// room is how many more workers may start beside those that run
+// (draining ones included) and the slots that keep a seat without one:
+// target+surge in all (README, max_surge).
+func (w *Watcher) room() int {
+	return w.spec.NumProcesses + w.surge() - len(w.procs) - w.heldCount() - len(w.inflight)
 }
 
 // retireOld stops old workers as new ones become ready: recycled ones

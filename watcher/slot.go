@@ -267,27 +267,23 @@ func (w *Watcher) recycleNote(why string) string {
 	if why == "" {
 		why = "recycle"
 	}
-	if n := w.stoppingHoldWids(); n > 0 {
+	if n := w.stoppingHoldSeats(); n > 0 {
 		why += fmt.Sprintf("; its replacement waits for a free wid (%d workers still stopping)", n)
 	}
 	return why
 }
 
-// stoppingHoldWids is, when a replacement is due (fewer current workers
-// than numprocesses) but every wid up to numprocesses + max_surge is
-// taken, how many of their holders are workers still stopping; else 0.
-func (w *Watcher) stoppingHoldWids() int {
+// stoppingHoldSeats is, when a replacement is due (fewer current workers
+// than numprocesses) but numprocesses + max_surge workers run already
+// (draining ones included: see room), how many of them are workers still
+// stopping; else 0.
+func (w *Watcher) stoppingHoldSeats() int {
 	if w.status != Active && w.status != Starting {
 		return 0
 	}
 	c := w.census()
-	if w.spec.NumProcesses-c.cur-c.held <= 0 {
+	if w.spec.NumProcesses-c.cur-c.held <= 0 || w.room() > 0 {
 		return 0
-	}
-	for wid := 1; wid <= w.spec.NumProcesses+w.surge(); wid++ {
-		if !w.taken(wid) {
-			return 0
-		}
 	}
 	n := 0
 	for _, q := range w.procs {
