@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/poold/poold/watcher"
 )
@@ -58,7 +59,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	if err != nil {
 		return err
 	}
-	fields := map[string]any{"status": string(w.Shown()), "slots": slotRows(w.Slots()), "size": sizeRow(w), "containment": a.containment,
+	fields := map[string]any{"status": string(w.Shown()), "slots": slotRows(w.Slots(), time.Now()), "size": sizeRow(w), "containment": a.containment,
 		"overrides": overrideRows(a.overrides(w), m.withhold), "restarts": restartRow(w.Restarts())}
 	if c, ok := a.output.logCounters()[strings.ToLower(w.Name())]; ok {
 		fields["logs"] = c
@@ -90,8 +91,8 @@ func restartRow(r watcher.Restarts) map[string]any {
 	return row
 }
 
-// slotRows is the wire form of a watcher's slots.
-func slotRows(slots []watcher.SlotInfo) []map[string]any {
+// slotRows is the wire form of a watcher's slots at now.
+func slotRows(slots []watcher.SlotInfo, now time.Time) []map[string]any {
 	out := make([]map[string]any, 0, len(slots))
 	for _, s := range slots {
 		retry := 0.0
@@ -107,6 +108,12 @@ func slotRows(slots []watcher.SlotInfo) []map[string]any {
 			// work is no failure (the console colours it so).
 			row["failed"] = s.Failed
 		}
+		if !s.KillAt.IsZero() {
+			// A worker being stopped (draining): when poold SIGKILLs
+			// it if it has not ended by then, and how long that is.
+			row["kill_at"] = float64(s.KillAt.UnixNano()) / 1e9
+			row["kill_in"] = killIn(s.KillAt, now)
+		}
 		if s.Recycle != "" {
 			// A ready worker being replaced, and whether its replacement
 			// waits (README "max_age").
@@ -115,6 +122,12 @@ func slotRows(slots []watcher.SlotInfo) []map[string]any {
 		out = append(out, row)
 	}
 	return out
+}
+
+// killIn is how long a worker being stopped has left before its SIGKILL
+// at killAt, in seconds to the millisecond, 0 once that is past.
+func killIn(killAt, now time.Time) float64 {
+	return max(killAt.Sub(now), 0).Round(time.Millisecond).Seconds()
 }
 
 func cmdNumWatchers(a *Arbiter, m *cmdMsg) error {

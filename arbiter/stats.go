@@ -54,6 +54,9 @@ type ProcInfo struct {
 	// that still runs; status NAME's slot says whether its replacement
 	// waits for a wid.
 	Recycle bool `json:"recycle,omitempty"`
+	// KillIn: a worker being stopped (draining), the seconds left before
+	// poold SIGKILLs it if it has not ended by then.
+	KillIn *float64 `json:"kill_in,omitempty"`
 }
 
 // info builds the process info object for one row. A process that is gone
@@ -67,7 +70,12 @@ func info(r procRow, sampled map[int]procinfo.Info) ProcInfo {
 	}
 	in.WID = r.proc.Wid
 	in.Started = float64(r.proc.Started.UnixNano()) / 1e9
-	return ProcInfo{Info: in, State: r.proc.State, Restarts: r.proc.Restarts, Recycle: r.proc.Recycle && r.proc.State == watcher.ProcReady}
+	out := ProcInfo{Info: in, State: r.proc.State, Restarts: r.proc.Restarts, Recycle: r.proc.Recycle && r.proc.State == watcher.ProcReady}
+	if at := r.proc.KillAt(); !at.IsZero() {
+		left := killIn(at, time.Now())
+		out.KillIn = &left
+	}
+	return out
 }
 
 func (a *Arbiter) sample(rows []procRow) map[int]procinfo.Info {
@@ -442,6 +450,9 @@ func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {
 		per[r.watcher] = append(per[r.watcher], in.Info)
 		f := in.Info.Map()
 		f["state"], f["restarts"] = in.State, float64(in.Restarts)
+		if in.KillIn != nil {
+			f["kill_in"] = *in.KillIn
+		}
 		f["subtopic"] = r.proc.Pid
 		// null, as circusd-stats sends for a worker (circus-top then
 		// shows the pid alone); the watcher is in the topic.

@@ -30,7 +30,10 @@ const (
 	// name, "TERM", unlike KindKill's number) and core_dumped.
 	KindReap Kind = "reap"
 	// KindKill: poold sent a signal to a worker while stopping it, once
-	// per signal. Fields: process_pid, process_id, signal (number).
+	// per signal. Fields: process_pid, process_id, signal (number); for
+	// a signal other than SIGKILL to a worker being stopped, poold adds
+	// graceful_timeout (its grace period, seconds) and kill_in (seconds
+	// left of it: poold SIGKILLs the worker then if it is still there).
 	KindKill Kind = "kill"
 	// KindStart: the watcher was started, published after the spawn
 	// events of its workers, as circusd does. No fields. Also an arbiter event

@@ -125,11 +125,12 @@ func records(w *Watcher) []string {
 	return out
 }
 
-// slotRows are the slots without their retry time (the clocks differ).
+// slotRows are the slots without their retry and kill times (the clocks
+// differ).
 func slotRows(w *Watcher) []SlotInfo {
 	out := w.Slots()
 	for i := range out {
-		out[i].RetryAt = time.Time{}
+		out[i].RetryAt, out[i].KillAt = time.Time{}, time.Time{}
 	}
 	return out
 }

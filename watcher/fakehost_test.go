@@ -25,6 +25,7 @@ type fakeHost struct {
 	checks  []Check
 	events  []string
 	reaps   []map[string]any // fields of each reap event
+	kills   []map[string]any // fields of each kill event
 	fail    error            // next Spawn fails with this
 	// turnLimited makes SpawnTurn count down turnLeft (the loop's budget).
 	turnLimited bool
@@ -202,8 +203,11 @@ func (h *fakeHost) Check(c Check, timeout time.Duration, fn func(context.Context
 func (h *fakeHost) Publish(name string, kind events.Kind, fields map[string]any) {
 	h.checkSeen()
 	h.events = append(h.events, string(kind))
-	if kind == events.KindReap {
+	switch kind {
+	case events.KindReap:
 		h.reaps = append(h.reaps, fields)
+	case events.KindKill:
+		h.kills = append(h.kills, fields)
 	}
 }
 

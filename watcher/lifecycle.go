@@ -455,10 +455,18 @@ func (w *Watcher) signal(p *Process, sig syscall.Signal) {
 }
 
 // signalWith sends sig to p through send and publishes the kill event.
+// To a worker being stopped, other than its SIGKILL, the event adds its
+// grace period and what is left of it (poold's addition): how long the
+// drain may last.
 func (w *Watcher) signalWith(send func(int, syscall.Signal) error, p *Process, sig syscall.Signal) {
 	if err := send(p.Pid, sig); err != nil {
 		w.log.Debug("signal failed", "pid", p.Pid, "signal", configs.SignalName(sig), "error", err)
 		return
 	}
-	w.host.Publish(w.spec.Name, events.KindKill, map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "signal": int(sig)})
+	f := map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "signal": int(sig)}
+	if at := p.KillAt(); !at.IsZero() && sig != syscall.SIGKILL {
+		f["graceful_timeout"] = p.grace.Seconds()
+		f["kill_in"] = max(at.Sub(w.host.Now()), 0).Seconds()
+	}
+	w.host.Publish(w.spec.Name, events.KindKill, f)
 }

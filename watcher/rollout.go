@@ -73,7 +73,23 @@ func (w *Watcher) rollStopping() {
 		w.log.Info("rolling reload done")
 		return
 	}
-	w.log.Info("rolling reload: new workers ready, stopping the old ones", "old", len(w.rollLeft))
+	w.log.Info("rolling reload: new workers ready, stopping the old ones", "old", len(w.rollLeft),
+		"graceful_timeout", w.spec.GracefulTimeout, "killed_in_at_most", w.lastKillIn(w.rollLeft))
+}
+
+// lastKillIn is how long the last of pids, workers being stopped, may
+// still drain: the time to the latest of their SIGKILLs.
+func (w *Watcher) lastKillIn(pids map[int]bool) time.Duration {
+	var last time.Time
+	for pid := range pids {
+		if p := w.procs[pid]; p != nil && p.KillAt().After(last) {
+			last = p.KillAt()
+		}
+	}
+	if last.IsZero() {
+		return 0
+	}
+	return max(last.Sub(w.host.Now()), 0).Round(time.Millisecond)
 }
 
 // rollGone notes that p has ended: the last old worker of a rollout to go

@@ -61,6 +61,7 @@ type SlotInfo struct {
 	Restarts int       `json:"restarts"`
 	LastExit string    `json:"last_exit"`
 	RetryAt  time.Time `json:"-"` // when a backoff or pause ends; zero otherwise
+	KillAt   time.Time `json:"-"` // when its worker, being stopped, is SIGKILLed if still there; zero otherwise
 	// Failed: an exited slot whose worker ended badly (see slot.badExit);
 	// readiness counts it as a failure.
 	Failed bool `json:"-"`
@@ -229,7 +230,7 @@ func (w *Watcher) Slots() []SlotInfo {
 		if _, dup := byWid[p.Wid]; dup {
 			continue // cannot happen: a wid has one live process
 		}
-		byWid[p.Wid] = &SlotInfo{Wid: p.Wid, State: p.State, Pid: p.Pid, Restarts: p.Restarts}
+		byWid[p.Wid] = &SlotInfo{Wid: p.Wid, State: p.State, Pid: p.Pid, Restarts: p.Restarts, KillAt: p.KillAt()}
 		if p.Recycle && p.State == ProcReady {
 			byWid[p.Wid].Recycle = w.recycleNote(p.recycleWhy)
 		}

@@ -369,6 +369,16 @@ func (w *Watcher) Processes() []Process {
 	return out
 }
 
+// KillAt is when poold SIGKILLs p, a worker being stopped, if it has not
+// ended by then (its graceful_timeout, or a kill's); zero for a worker
+// not stopping.
+func (p Process) KillAt() time.Time {
+	if p.State != ProcStopping {
+		return time.Time{}
+	}
+	return p.killAt
+}
+
 // Pids returns the pids of live processes, sorted.
 func (w *Watcher) Pids() []int {
 	pids := make([]int, 0, len(w.procs))

@@ -330,6 +330,9 @@ func procState(in map[string]any) string {
 	if r, _ := in["recycle"].(bool); r {
 		state += ", being replaced" // status NAME says whether that waits
 	}
+	if k := killIn(in["kill_in"]); k != "" && state == "stopping" {
+		state += " (" + k + ")"
+	}
 	switch ps, _ := in["proc_state"].(string); ps {
 	case "stopped", "tracing-stop":
 		return state + " (" + ps + ")"

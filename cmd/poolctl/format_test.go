@@ -103,6 +103,11 @@ func TestFormatReply(t *testing.T) {
 			lines(
 				"PID   WID  STATE                  CPU   MEM   RSS  AGE    RESTARTS  CMD",
 				"1400  3    ready, being replaced  0.0%  0.3%  12M  1m00s  0         python3")},
+		{"stats, a worker draining", "stats", `{"status":"ok","name":"web","info":{
+			"7":{"pid":7,"wid":1,"state":"stopping","kill_in":25.96,"cpu":1,"mem":2,"rss":1536,"age":3,"restarts":0,"cmdline":"sleep"}}}`,
+			lines(
+				"PID  WID  STATE                      CPU   MEM   RSS   AGE  RESTARTS  CMD",
+				"7    1    stopping (SIGKILL in 26s)  1.0%  2.0%  1.5K  3s   0         sleep")},
 		{"stats every watcher", "stats", `{"status":"ok","infos":{
 			"web":{"7":{"pid":7,"wid":1,"state":"stopping","cpu":1,"mem":2,"rss":1536,"age":3,"restarts":0,"cmdline":"sleep"}},
 			"idle":{}}}`,

@@ -16,7 +16,8 @@ something is wrong, the reason, and the worker slots that are not running
 normally (backoff, paused, failed, exited) with how their last worker ended
 and when poold tries again. Workers still stopping in a watcher that runs
 (the old ones of a reload draining their requests or jobs) get a line
-("stopping: 2 workers still draining: wid 3 (pid 103), ...").
+("stopping: 2 workers still draining: wid 3 (pid 103, SIGKILL in 4.1s),
+...": poold SIGKILLs a worker still there at its graceful_timeout).
 
 READY is how many of a watcher's workers are ready (serving), of the
 number it runs (numprocesses): "3/4"; during a rolling reload old and new
@@ -254,7 +255,8 @@ const drainShown = 5
 // drainingLine words the workers still stopping in a watcher that runs
 // (the old workers of a reload finishing their requests or jobs, up to
 // graceful_timeout): "stopping: 2 workers still draining: wid 3 (pid
-// 103), wid 4 (pid 104)"; "" when none is, or the watcher itself is
+// 103, SIGKILL in 4.1s), wid 4 (pid 104, SIGKILL in 4.1s)": the SIGKILL
+// that ends a drain at its graceful_timeout; "" when none is, or the watcher itself is
 // stopping, which its status says.
 func drainingLine(v any, status string) string {
 	if status == "stopping" || status == "stopped" {
@@ -270,7 +272,11 @@ func drainingLine(v any, status string) string {
 		}
 		n++
 		if n <= drainShown {
-			who = append(who, fmt.Sprintf("wid %s (pid %s)", render(m["wid"]), render(m["pid"])))
+			pid := "pid " + render(m["pid"])
+			if k := killIn(m["kill_in"]); k != "" {
+				pid += ", " + k
+			}
+			who = append(who, fmt.Sprintf("wid %s (%s)", render(m["wid"]), pid))
 		}
 	}
 	if n == 0 {
@@ -284,6 +290,17 @@ func drainingLine(v any, status string) string {
 		noun = "worker"
 	}
 	return fmt.Sprintf("stopping: %d %s still draining: %s", n, noun, strings.Join(who, ", "))
+}
+
+// killIn words what is left of a draining worker's grace period
+// (kill_in, seconds): "SIGKILL in 4.1s"; "" from a poold that does not
+// send it.
+func killIn(v any) string {
+	f, ok := v.(float64)
+	if !ok {
+		return ""
+	}
+	return "SIGKILL in " + time.Duration(f*float64(time.Second)).Round(100*time.Millisecond).String()
 }
 
 // orDash prints a number where 0 means none (a slot's pid) as "-".

@@ -45,6 +45,15 @@ func TestFormatStatus(t *testing.T) {
 			lines(
 				"active",
 				"stopping: 2 workers still draining: wid 3 (pid 101), wid 4 (pid 102)")},
+		// How long a drain may last: the SIGKILL at graceful_timeout
+		// (r61 longconn trial: nothing said).
+		{"one, old workers draining, with their deadlines", `{"status":"active","time":1700000000,"slots":[
+			{"wid":1,"state":"ready","pid":201,"restarts":0,"last_exit":"","retry_at":0},
+			{"wid":3,"state":"stopping","pid":101,"restarts":0,"last_exit":"","retry_at":0,"kill_at":1700000004.1,"kill_in":4.087},
+			{"wid":4,"state":"stopping","pid":102,"restarts":0,"last_exit":"","retry_at":0,"kill_at":1700000000,"kill_in":0}]}`,
+			lines(
+				"active",
+				"stopping: 2 workers still draining: wid 3 (pid 101, SIGKILL in 4.1s), wid 4 (pid 102, SIGKILL in 0s)")},
 		{"one, stopping, its workers not listed again", `{"status":"stopping","time":1700000000,"slots":[
 			{"wid":1,"state":"stopping","pid":101,"restarts":0,"last_exit":"","retry_at":0}]}`,
 			lines("stopping")},
