@@ -277,10 +277,13 @@ func (w *Watcher) retireOld(c census) bool {
 		}
 		return a.Wid > b.Wid
 	})
+	var batch []int
 	for n := serving - w.spec.NumProcesses; n > 0 && len(ready) > 0; n-- {
 		w.retire(ready[0])
+		batch = append(batch, ready[0].Pid)
 		ready = ready[1:]
 	}
+	w.rollBatch(batch, len(ready))
 	return true
 }
 
@@ -312,8 +315,9 @@ func (w *Watcher) note(c census) bool {
 		if w.roll.announce {
 			w.publishReload(w.roll.began)
 		}
+		r := w.roll
 		w.endRoll(nil)
-		w.rollStopping()
+		w.rollStopping(r)
 		return true
 	case w.status == Starting && full:
 		w.status = Active

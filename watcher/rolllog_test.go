@@ -2,10 +2,12 @@ package watcher
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/poold/poold/configs"
 )
 
 // TestRollingReloadDoneOnceTheOldWorkersAreGone: the log says a rolling
@@ -43,3 +45,37 @@ func TestRollingReloadDoneOnceTheOldWorkersAreGone(t *testing.T) {
 		t.Errorf("log once the old workers are gone:\n%s\nwant \"rolling reload done: the old workers are gone\" once", log)
 	}
 }
+
+// A rollout in several batches (max_surge below 100 %) logs each batch's
+// stop: it logged only the last, when the rollout ended, and the earlier
+// SIGTERMs showed only as events (r61 longconn trial, finding 4).
+func TestRollingReloadLogsEveryBatch(t *testing.T) {
+	var buf bytes.Buffer
+	h := newFakeHost()
+	s := spec(3)
+	s.Readiness = "notify"
+	s.MaxSurge = configs.SurgeOf(1)
+	w, err := New(s, Sockets{}, h, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.seen = w
+	w.spawnWindow = 0
+	w.Start()
+	readyStarting(w)
+	w.Reload(true, false)
+	for batch := 1; batch <= 3; batch++ {
+		readyStarting(w)
+		stopping := pidsIn(w, ProcStopping)
+		want := fmt.Sprintf("rolling reload: new workers ready, stopping the old ones: watcher=web old=1 graceful_timeout=30s batch=%d old_left=%d pids=[%d]",
+			batch, 3-batch, stopping[0])
+		if len(stopping) != 1 || !strings.Contains(buf.String(), want) {
+			t.Fatalf("batch %d: stopping %v, log:\n%s\nwant %q", batch, stopping, buf.String(), want)
+		}
+		w.Exited(stopping[0], -15)
+	}
+	if log := buf.String(); strings.Count(log, "stopping the old ones") != 3 || strings.Count(log, "rolling reload done: the old workers are gone") != 1 {
+		t.Errorf("log:\n%s\nwant 3 batch lines and the done line once", log)
+	}
+}
+

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"fmt"
+	"slices"
 	"syscall"
 	"time"
 
@@ -27,6 +28,9 @@ type rollout struct {
 	// last: an abandoned rollout goes back to count unless numprocesses
 	// moved since (incr, decr during the rollout), which then stays.
 	count, target int
+	// batches is how many batches of old workers it stopped so far, and
+	// lastBatch how many the last one had (rollBatch).
+	batches, lastBatch int
 	// announce: a reload command's rollout, whose end publishes reload
 	// (Circus's event); began is when it was asked for.
 	announce bool
@@ -58,10 +62,27 @@ func (w *Watcher) endRoll(err error) {
 	}
 }
 
-// rollStopping notes that a rollout's new workers are ready and its old
-// ones told to stop (those stopping now): the reload is done once they are
-// gone (rollGone), up to graceful_timeout later.
-func (w *Watcher) rollStopping() {
+// rollBatch says that a rollout's batch of new workers is ready and the
+// old workers pids told to stop, left old ones still serving: one line
+// per batch, so that a rollout in several (max_surge below 100 %) shows
+// each stop, not only its last.
+func (w *Watcher) rollBatch(pids []int, left int) {
+	if w.roll == nil || len(pids) == 0 {
+		return
+	}
+	w.roll.batches++
+	w.roll.lastBatch = len(pids)
+	slices.Sort(pids)
+	w.log.Info("rolling reload: new workers ready, stopping the old ones", "old", len(pids),
+		"graceful_timeout", w.spec.GracefulTimeout, "batch", w.roll.batches, "old_left", left, "pids", pids)
+}
+
+// rollStopping notes that rollout r is over: its new workers are ready
+// and its old ones told to stop (those stopping now). The reload is done
+// once they are gone (rollGone), up to graceful_timeout later; when more
+// drain than the last batch stopped (earlier batches', or old workers
+// stopped outside a batch), it says how many and for how long at most.
+func (w *Watcher) rollStopping(r *rollout) {
 	w.rollLeft = map[int]bool{}
 	for pid, p := range w.procs {
 		if p.State == ProcStopping {
@@ -73,8 +94,10 @@ func (w *Watcher) rollStopping() {
 		w.log.Info("rolling reload done")
 		return
 	}
-	w.log.Info("rolling reload: new workers ready, stopping the old ones", "old", len(w.rollLeft),
-		"graceful_timeout", w.spec.GracefulTimeout, "killed_in_at_most", w.lastKillIn(w.rollLeft))
+	if len(w.rollLeft) != r.lastBatch {
+		w.log.Info("rolling reload: every new worker ready, old ones still draining", "draining", len(w.rollLeft),
+			"killed_in_at_most", w.lastKillIn(w.rollLeft))
+	}
 }
 
 // lastKillIn is how long the last of pids, workers being stopped, may
