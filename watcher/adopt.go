@@ -82,6 +82,10 @@ type State struct {
 	// image that kept none.
 	RestartLog *Restarts `json:"restart_log,omitempty"`
 	Owed       []int     `json:"owed,omitempty"`
+	// RollLeft: the pids of a finished rollout's old workers still
+	// draining (Watcher.rollLeft), so that the new image says the
+	// reload is done once they are gone; an older image hands over none.
+	RollLeft []int `json:"roll_left,omitempty"`
 }
 
 // Frozen says why w cannot be handed over now, or nil: a watcher is
@@ -141,6 +145,10 @@ func (w *Watcher) Snapshot(now time.Time) State {
 	if r := w.Restarts(); r.Total() > 0 {
 		st.RestartLog = &r
 	}
+	for pid := range w.rollLeft {
+		st.RollLeft = append(st.RollLeft, pid)
+	}
+	slices.Sort(st.RollLeft)
 	for _, p := range w.Processes() {
 		ps := ProcState{Pid: p.Pid, Wid: p.Wid, State: p.State, Started: p.Started,
 			Restarts: p.Restarts, Gen: p.Gen, Recycle: p.Recycle, HealthKO: p.healthKO, LimitKO: p.limitKO, OverAge: p.overAge, Busy: p.busy,
@@ -213,6 +221,14 @@ func (w *Watcher) Adopt(st State) error {
 		}
 		if p.State == ProcReady {
 			w.armMaxAge(p, now.Sub(p.Started))
+		}
+	}
+	for _, pid := range st.RollLeft {
+		if p := w.procs[pid]; p != nil && p.State == ProcStopping {
+			if w.rollLeft == nil {
+				w.rollLeft = map[int]bool{}
+			}
+			w.rollLeft[pid] = true
 		}
 	}
 	if w.status == Active || w.status == Starting {

@@ -79,3 +79,35 @@ func TestRollingReloadLogsEveryBatch(t *testing.T) {
 	}
 }
 
+// An upgrade in the middle of a reload's drain: the new image says the
+// reload is done once the old workers it adopted are gone. It never did,
+// as the old image's list of them was not handed over (r61 longconn
+// trial, finding 5).
+func TestRollingReloadDoneAfterAnUpgradeDuringTheDrain(t *testing.T) {
+	w, h := startedReady(t, 2)
+	w.Reload(true, false)
+	readyStarting(w)
+	old := pidsIn(w, ProcStopping)
+	if len(old) != 2 || w.Frozen() != nil {
+		t.Fatalf("stopping %v, frozen %v: want the 2 old workers draining and a watcher to hand over", old, w.Frozen())
+	}
+	st := throughJSON(t, w.Snapshot(h.now))
+	var buf bytes.Buffer
+	h2 := newFakeHost()
+	w2, err := New(st.Spec, Sockets{}, h2, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2.seen = w2
+	if err := w2.Adopt(st); err != nil {
+		t.Fatal(err)
+	}
+	w2.Exited(old[0], -15)
+	if strings.Contains(buf.String(), "rolling reload done") {
+		t.Errorf("log with one old worker left:\n%s\nwant no \"done\" yet", buf.String())
+	}
+	w2.Exited(old[1], -9)
+	if log := buf.String(); strings.Count(log, "rolling reload done: the old workers are gone") != 1 {
+		t.Errorf("the new image's log once the old workers are gone:\n%s\nwant \"rolling reload done: the old workers are gone\" once", log)
+	}
+}
