@@ -466,7 +466,7 @@ func (w *Watcher) signalWith(send func(int, syscall.Signal) error, p *Process, s
 	f := map[string]any{"process_pid": p.Pid, "process_id": p.Wid, "signal": int(sig)}
 	if at := p.KillAt(); !at.IsZero() && sig != syscall.SIGKILL {
 		f["graceful_timeout"] = p.grace.Seconds()
-		f["kill_in"] = max(at.Sub(w.host.Now()), 0).Seconds()
+		f["kill_in"] = max(at.Sub(w.host.Now()), 0).Round(time.Millisecond).Seconds()
 	}
 	w.host.Publish(w.spec.Name, events.KindKill, f)
 }
