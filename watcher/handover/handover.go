@@ -471,18 +471,3 @@ func joinPids(pids []int) string {
 	}
 	return strings.Join(s, ", ")
 }
-
-// exited reports whether pid is gone or a zombie (exited, not yet
-// reaped), from the state in /proc/PID/stat: the field after the ")"
-// that ends the command name.
-func exited(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH)
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
-		return false
-	}
-	return b[i+2] == 'Z' || b[i+2] == 'X'
-}

@@ -1,11 +1,9 @@
 package handover
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,16 +121,4 @@ func (h *holders) check(live []int, now time.Time, unreaped func(pid int) bool) 
 		return nil
 	}
 	return fmt.Errorf("%w (pids %s, dead and not reaped by it)", ErrWorkersExited, strings.Join(dead, ", "))
-}
-
-// zombie reports whether pid has exited and not been reaped, from the
-// state in /proc/PID/stat: the field after the ")" that ends the
-// command name.
-func zombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
 }

@@ -40,9 +40,13 @@ func Started(ctx context.Context, pid int, cpu time.Duration) error {
 		case <-t.C:
 		}
 		state, used, err := stateOf(pid)
+		dead := errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) || state == 'Z' || state == 'X'
 		switch {
-		case errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) || state == 'Z' || state == 'X':
+		case dead && exited(pid):
 			return fmt.Errorf("pid %d %w", pid, ErrExited)
+		case dead:
+			// Its first thread has ended while others run (an exec
+			// from another thread, until it is done; see ended).
 		case err != nil:
 			return fmt.Errorf("pid %d: %w", pid, err)
 		case state == 'S' || used >= cpu:

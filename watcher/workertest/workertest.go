@@ -13,6 +13,10 @@
 //	family       serve, after starting a grandchild (sleep) in its group;
 //	             GET /child answers the grandchild's pid
 //	sleep        block until a signal
+//	leader-ends  end its first thread alone, at init, the others asleep:
+//	             /proc shows a zombie that lives on, as it does of a
+//	             program that execs from another thread until the exec
+//	             is done; a signal's default action ends it (leader.go)
 //	stamp        create $STAMP_DIR/<pid>.ready, block until SIGTERM, then
 //	             write the wall clock (Unix ns) to $STAMP_DIR/<pid> and
 //	             exit_group(0) at once (no exit hooks, no race detector's
