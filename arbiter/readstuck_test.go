@@ -3,6 +3,7 @@ package arbiter
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +25,11 @@ func TestStuckConfigReadNeitherQueuesNorHoldsTheExit(t *testing.T) {
 	was := readStuckAfter
 	readStuckAfter = 2 * time.Second
 	t.Cleanup(func() { readStuckAfter = was })
-	cfg := &configs.Config{Path: "/etc/poold/hung.toml", Watchers: []configs.Watcher{testWatcher("w", "sleep", 1)}}
+	// A path of its own: the cgroup tree's name and lock follow the
+	// config's path, and a fixed one clashed with the same test of a
+	// suite running beside it ("in use by another poold").
+	path := filepath.Join(t.TempDir(), "hung.toml")
+	cfg := &configs.Config{Path: path, Watchers: []configs.Watcher{testWatcher("w", "sleep", 1)}}
 	rel1, rel3 := make(chan struct{}), make(chan struct{})
 	var mu sync.Mutex
 	calls := 0
@@ -60,7 +65,7 @@ func TestStuckConfigReadNeitherQueuesNorHoldsTheExit(t *testing.T) {
 	}
 	stuck := func(r Reply) bool {
 		reason := fmt.Sprint(r["reason"])
-		return r["errno"] == ErrnoAsync && strings.Contains(reason, "a read of the config file /etc/poold/hung.toml has been stuck for") &&
+		return r["errno"] == ErrnoAsync && strings.Contains(reason, "a read of the config file "+path+" has been stuck for") &&
 			strings.Contains(reason, "nothing was changed")
 	}
 	replies := make(chan Reply, 2)
