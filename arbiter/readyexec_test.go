@@ -11,9 +11,10 @@ import (
 
 // A multi-threaded worker that execs from another thread than its first
 // shows as a zombie in /proc/PID/stat until its exec is done: the kernel
-// ends the first thread, then the exec'ing one takes over its pid. Every
-// -race test worker does so (it re-execs itself, from whichever thread
-// its goroutine runs on), as do Go programs that re-exec themselves.
+// ends the first thread, then the exec'ing one takes over its pid. A
+// -race test worker did so (it re-execs itself, and its goroutine could
+// run on any thread, until workertest kept it on its first), as do Go
+// programs that re-exec themselves from a goroutine.
 // Readiness "spawn" took a worker seen so for one that had exited and
 // waited for its exit, which never came: it stayed "starting" for good,
 // its watcher too, and on a loaded machine
