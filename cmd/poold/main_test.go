@@ -106,11 +106,11 @@ func launchPoold(t testing.TB, wrap []string, dir, path string, stderr io.Writer
 	p := &proc{t: t, log: &lockedBuffer{}, done: make(chan struct{}), dir: dir, cfg: path}
 	argv := append(append([]string(nil), wrap...), os.Args[0])
 	p.cmd = exec.Command(argv[0], argv[1:]...)
-	if wrap != nil {
-		// If this test binary dies (a timeout), the wrapper must too, or
-		// the poold it runs (as PID 1 of its own namespace) stays.
-		p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	}
+	// If this test binary dies (a timeout), poold, or the wrapper that
+	// runs it (as PID 1 of its own namespace), must too: poold's workers
+	// die with it (their parent-death signal), but it stayed, with ppid
+	// 1, serving its workers for good.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p.cmd.Env = append(os.Environ(), asPoold+"=1", "POOLD_TEST_ARGS="+strings.Join(append(flags, path), " "))
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
