@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -206,23 +207,45 @@ func (f *fakeBackend) freeWid(w *fakeWatcher) int {
 	}
 }
 
+// spawn starts one process (f.mu held). If this test binary dies (go
+// test -timeout, a kill), its sleeps must too, or they stay for an hour
+// with ppid 1: each gets a parent-death signal. The kernel sends that
+// signal when the thread that forked the process ends, not only the
+// process, and the runtime ends a thread when a goroutine locked to it
+// returns: a sleep forked from a thread that any goroutine later locks
+// and leaves would be killed early. So a goroutine locked to its thread
+// starts the process and waits for it (run): that thread ends only
+// after the process, or with this binary.
 func (f *fakeBackend) spawn(w *fakeWatcher) error {
-	cmd := exec.Command("sleep", "3600")
-	if err := cmd.Start(); err != nil {
+	p := &fakeProc{wid: f.freeWid(w), cmd: exec.Command("sleep", "3600"), started: f.now()}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	f.wg.Add(1)
+	go f.run(w, p, started)
+	if err := <-started; err != nil {
 		return fmt.Errorf("watcher %q: spawn: %w", w.name, err)
 	}
-	p := &fakeProc{pid: cmd.Process.Pid, wid: f.freeWid(w), cmd: cmd, started: f.now()}
+	p.pid = p.cmd.Process.Pid
 	w.procs[p.pid] = p
 	f.Events.Publish(w.name, events.KindSpawn, map[string]any{"process_pid": p.pid, "process_id": p.wid})
-	f.wg.Add(1)
-	go f.reap(w, p)
 	return nil
+}
+
+// run starts p, says so on started, then reaps it, all on one thread.
+func (f *fakeBackend) run(w *fakeWatcher, p *fakeProc, started chan<- error) {
+	defer f.wg.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	err := p.cmd.Start()
+	started <- err
+	if err == nil {
+		f.reap(w, p)
+	}
 }
 
 // reap waits for one process, publishes its reap and keeps the watcher at
 // its target.
 func (f *fakeBackend) reap(w *fakeWatcher, p *fakeProc) {
-	defer f.wg.Done()
 	p.cmd.Wait()
 	code := 0
 	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok {

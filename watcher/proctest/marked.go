@@ -1,9 +1,16 @@
 package proctest
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
 )
 
 // Marked lists those of pids that run with env (KEY=VALUE) in their
@@ -25,4 +32,69 @@ func Marked(pids []int, env string) []int {
 		}
 	}
 	return out
+}
+
+// heldLine begins the line by which a holding helper names its processes.
+const heldLine = "held "
+
+// Held prints the line by which a helper test run by Survivors names the
+// processes it holds; the helper then blocks until it is ended.
+func Held(pids []int) {
+	fmt.Println(heldLine + strings.Trim(fmt.Sprint(pids), "[]"))
+}
+
+// Survivors checks that what a test binary started dies with it. It runs
+// this test binary again, as a child that runs only the test helper with
+// key=MARK in its environment (MARK unique to this call; the processes
+// the helper starts inherit it), waits up to bound for the helper's Held
+// line, then ends the child by SIGQUIT, as go test ends a test binary
+// that overran its -timeout. It returns the pids the helper held and
+// those of them that, bound later, still run with the mark; it kills
+// those. It fails the test if the helper named none within bound.
+func Survivors(t testing.TB, helper, key string, bound time.Duration) (held, left []int) {
+	t.Helper()
+	mark := key + "=" + fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+	c := exec.Command(os.Args[0], "-test.run=^"+helper+"$", "-test.timeout=10m")
+	c.Env = append(os.Environ(), mark)
+	// Should this binary die first, the child dies too.
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan []int, 1)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), heldLine); ok {
+				var pids []int
+				for _, f := range strings.Fields(rest) {
+					pid, _ := strconv.Atoi(f)
+					pids = append(pids, pid)
+				}
+				lines <- pids
+			}
+		}
+	}()
+	select {
+	case held = <-lines:
+	case <-time.After(bound):
+	}
+	_ = c.Process.Signal(syscall.SIGQUIT)
+	_ = c.Wait()
+	if len(held) == 0 {
+		t.Fatalf("%s named no processes within %v", helper, bound)
+	}
+	alive := func() []int { return Marked(held, mark) }
+	if !Poll(bound, func() bool { return len(alive()) == 0 }) {
+		left = alive()
+		for _, pid := range left {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	return held, left
 }

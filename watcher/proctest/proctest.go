@@ -2,7 +2,9 @@
 // and sockets share: poll a condition until a deadline that only catches a
 // hang (Eventually, Poll), ask whether a process still runs (Alive), and
 // find an external program a test needs, failing under CI without it
-// (Tool), and open a loopback listener to hand to a worker (ListenerFile).
+// (Tool), open a loopback listener to hand to a worker (ListenerFile),
+// and tell which processes a test binary started outlived it (Marked,
+// Survivors, with Held in the helper test that starts them).
 //
 // It imports no project package, so a test anywhere in the module may use
 // it without bending the one-way imports of DESIGN.md; only tests may
