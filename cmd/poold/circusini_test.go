@@ -123,27 +123,18 @@ func TestCircusINIServes(t *testing.T) {
 	}
 }
 
-func serveCircusSite(t *testing.T, env []string, cfg, runDir string) {
-	log := &lockedBuffer{}
+// startRealPoold starts the real poold binary on cfg, with env (nil:
+// this binary's), until the test ends; as launchPoold does, it gives it a
+// parent-death signal, and kills what it started if it still runs then.
+func startRealPoold(t *testing.T, env []string, dir, cfg string) *proc {
+	t.Helper()
 	cmd := exec.Command(realPoold(t), cfg)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, log: log, done: make(chan struct{}), dir: runDir, cfg: cfg}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("poold log:\n%s", log.String())
-		}
-	})
+	return launchCmd(t, cmd, dir, cfg, nil)
+}
+
+func serveCircusSite(t *testing.T, env []string, cfg, runDir string) {
+	p := startRealPoold(t, env, runDir, cfg)
 	addrs := map[string]string{}
 	for _, m := range p.waitLog(`socket bound: socket=(\S+) address=(\S+)`, 2) {
 		addrs[m[1]] = m[2]
@@ -164,7 +155,7 @@ func serveCircusSite(t *testing.T, env []string, cfg, runDir string) {
 		b, _ := os.ReadFile(accessLog)
 		return strings.Contains(string(b), `"GET / HTTP/1.1" 200`)
 	})
-	if strings.Contains(log.String(), `"GET / HTTP/1.1" 200`) {
+	if strings.Contains(p.log.String(), `"GET / HTTP/1.1" 200`) {
 		t.Errorf("the access log line also reached poold's own log")
 	}
 	proctest.Eventually(t, "the Go worker answers on socket api", func() bool {
@@ -307,25 +298,7 @@ GREETING = %[3]s
 		}
 	}
 	write(1, "hello")
-	log := &lockedBuffer{}
-	cmd := exec.Command(realPoold(t), ini)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, log: log, done: make(chan struct{}), dir: dir, cfg: ini}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("poold log:\n%s", log.String())
-		}
-	})
+	p := startRealPoold(t, nil, dir, ini)
 	p.waitLog(`poold started`, 1)
 	c := dialControl(t, p)
 	pids := func() int {

@@ -103,15 +103,27 @@ func startPooldUnder(t testing.TB, wrap []string, dir, config string, stderr io.
 // at path as it is.
 func launchPoold(t testing.TB, wrap []string, dir, path string, stderr io.Writer, flags ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, log: &lockedBuffer{}, done: make(chan struct{}), dir: dir, cfg: path}
 	argv := append(append([]string(nil), wrap...), os.Args[0])
-	p.cmd = exec.Command(argv[0], argv[1:]...)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), asPoold+"=1", "POOLD_TEST_ARGS="+strings.Join(append(flags, path), " "))
+	return launchCmd(t, cmd, dir, path, stderr)
+}
+
+// launchCmd starts cmd, which runs poold on the config file at path (this
+// test binary as poold, a wrapper, a copy of it or a real poold binary),
+// its output in p.log (stderr: to stderr, if not nil), and stops it and
+// all it started when the test ends, if it still runs.
+func launchCmd(t testing.TB, cmd *exec.Cmd, dir, path string, stderr io.Writer) *proc {
+	t.Helper()
+	p := &proc{t: t, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{}), dir: dir, cfg: path}
 	// If this test binary dies (a timeout), poold, or the wrapper that
 	// runs it (as PID 1 of its own namespace), must too: poold's workers
 	// die with it (their parent-death signal), but it stayed, with ppid
 	// 1, serving its workers for good.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p.cmd.Env = append(os.Environ(), asPoold+"=1", "POOLD_TEST_ARGS="+strings.Join(append(flags, path), " "))
+	if p.cmd.SysProcAttr == nil {
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	p.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 	p.cmd.Stdout = p.log
 	p.cmd.Stderr = p.log
 	if stderr != nil {

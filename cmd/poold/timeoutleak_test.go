@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,5 +96,59 @@ func TestTimedOutTestBinaryLeavesNoPoold(t *testing.T) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		t.Fatalf("poold (pid %d) and its workers %v, of a test binary that died, still ran %v later: %v", pids[0], pids[1:], hang, left)
+	}
+}
+
+// TestHelperHoldsRealPoold is TestTimedOutTestBinaryLeavesNoRealPoold's
+// child, run only by it: the real poold binary on a circus.ini, started
+// as the Circus tests start it, with workers, and a test that never ends,
+// until this binary dies as `go test -timeout` ends it.
+func TestHelperHoldsRealPoold(t *testing.T) {
+	marker := os.Getenv(holdEnv)
+	if marker == "" {
+		return // not the child
+	}
+	dir := t.TempDir()
+	ini := filepath.Join(dir, "circus.ini")
+	text := fmt.Sprintf(`[circus]
+endpoint = ipc://%[1]s/c.sock
+pubsub_endpoint = ipc://%[1]s/e.sock
+stats_endpoint = ipc://%[1]s/s.sock
+
+[watcher:held]
+cmd = /bin/sleep 3600
+numprocesses = %[2]d
+
+[env:held]
+%[3]s = %[4]s
+`, dir, heldWorkers, holdEnv, marker)
+	if err := os.WriteFile(ini, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startRealPoold(t, nil, dir, ini)
+	pid := p.cmd.Process.Pid
+	var workers []int
+	if !proctest.Poll(hang, func() bool {
+		workers = childrenOf(pid)
+		return len(workers) == heldWorkers
+	}) {
+		t.Fatalf("poold's %d workers did not start within %v: %v; its log:\n%s", heldWorkers, hang, workers, p.log.String())
+	}
+	proctest.Held(append([]int{pid}, workers...))
+	select {} // until the parent ends this binary
+}
+
+// A test binary that died (go test -timeout) left the real poold its
+// Circus tests had started running with ppid 1, and its workers: they
+// started it their own way, without the parent-death signal launchPoold
+// gives.
+func TestTimedOutTestBinaryLeavesNoRealPoold(t *testing.T) {
+	t.Setenv("POOLD_BIN", realPoold(t)) // built once, here, not in the child too
+	held, left := proctest.Survivors(t, "TestHelperHoldsRealPoold", holdEnv, hang)
+	if len(held) != 1+heldWorkers {
+		t.Errorf("the helper held %v, want poold and %d workers", held, heldWorkers)
+	}
+	if len(left) > 0 {
+		t.Fatalf("poold (pid %d) and its workers %v, of a test binary that died, still ran %v later: %v", held[0], held[1:], hang, left)
 	}
 }
