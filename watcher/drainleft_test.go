@@ -1,12 +1,9 @@
 package watcher
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
 )
 
 // A worker being stopped says how long it may still drain: when poold
@@ -15,19 +12,9 @@ import (
 // line the graceful_timeout and the longest drain left. Nothing said so
 // (r61 longconn trial, finding 3): "stopping" alone.
 func TestDrainingWorkerSaysHowLongItHasLeft(t *testing.T) {
-	var buf bytes.Buffer
-	h := newFakeHost()
 	s := spec(2)
-	s.Readiness = "notify"
 	s.GracefulTimeout = 6 * time.Second
-	w, err := New(s, Sockets{}, h, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.seen = w
-	w.spawnWindow = 0
-	w.Start()
-	readyStarting(w)
+	w, h, buf := startedNotify(t, s)
 	w.Reload(true, false)
 	readyStarting(w)
 	stopAt := h.now

@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -234,8 +235,40 @@ func spec(n int) configs.Watcher {
 
 func newWatcher(t *testing.T, s configs.Watcher) (*Watcher, *fakeHost) {
 	t.Helper()
+	return newWatcherLog(t, s, hclog.NewNullLogger())
+}
+
+// newLoggedWatcher is newWatcher with w's log, from Info up, in log.
+func newLoggedWatcher(t *testing.T, s configs.Watcher) (w *Watcher, h *fakeHost, log *bytes.Buffer) {
+	t.Helper()
+	log = &bytes.Buffer{}
+	w, h = newWatcherLog(t, s, hclog.New(&hclog.LoggerOptions{Output: log, Level: hclog.Info}))
+	return w, h, log
+}
+
+// startedNotify starts a watcher of s with readiness "notify", as
+// newLoggedWatcher makes it, and tells it that each of the workers it
+// started is ready (READY=1): it returns with s.NumProcesses ready.
+func startedNotify(t *testing.T, s configs.Watcher) (w *Watcher, h *fakeHost, log *bytes.Buffer) {
+	t.Helper()
+	s.Readiness = "notify"
+	w, h, log = newLoggedWatcher(t, s)
+	w.Start()
+	readyStarting(w)
+	return w, h, log
+}
+
+// readyStarting reports every starting worker of w ready.
+func readyStarting(w *Watcher) {
+	for _, pid := range pidsIn(w, ProcStarting) {
+		w.Ready(pid)
+	}
+}
+
+func newWatcherLog(t *testing.T, s configs.Watcher, log hclog.Logger) (*Watcher, *fakeHost) {
+	t.Helper()
 	h := newFakeHost()
-	w, err := New(s, Sockets{}, h, hclog.NewNullLogger())
+	w, err := New(s, Sockets{}, h, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,9 @@
 package watcher
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
 )
 
 // A max_age recycle while a reload's old workers still drain (long
@@ -16,16 +13,9 @@ import (
 // trial), and status showed the worker as plain "ready". The log now
 // says the replacement waits for a wid, and the slot says so.
 func TestMaxAgeRecycleHeldByDrainingWorkersSaysItWaits(t *testing.T) {
-	var buf bytes.Buffer
-	h := newFakeHost()
 	s := spec(2)
 	s.MaxAge = time.Hour
-	w, err := New(s, Sockets{}, h, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.seen = w
-	w.spawnWindow = 0
+	w, h, buf := newLoggedWatcher(t, s)
 	w.Start()
 	h.takeTimers(TimerMaxAge)
 	w.Reload(true, false) // new workers in wids 3, 4; the old ones stopping in 1, 2 (no exit yet)

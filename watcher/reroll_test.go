@@ -78,17 +78,6 @@ func TestConfigRolloutEndsWithReload(t *testing.T) {
 // startedReady starts a watcher of n notify workers and makes them ready.
 func startedReady(t *testing.T, n int) (*Watcher, *fakeHost) {
 	t.Helper()
-	s := spec(n)
-	s.Readiness = "notify"
-	w, h := newWatcher(t, s)
-	w.Start()
-	readyStarting(w)
+	w, h, _ := startedNotify(t, spec(n))
 	return w, h
-}
-
-// readyStarting reports every starting worker of w ready.
-func readyStarting(w *Watcher) {
-	for _, pid := range pidsIn(w, ProcStarting) {
-		w.Ready(pid)
-	}
 }

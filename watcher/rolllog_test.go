@@ -1,12 +1,10 @@
 package watcher
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
 )
 
@@ -15,18 +13,7 @@ import (
 // they were only told to stop, up to graceful_timeout before, and a
 // reader took an old worker's slow stop for time after the reload.
 func TestRollingReloadDoneOnceTheOldWorkersAreGone(t *testing.T) {
-	var buf bytes.Buffer
-	h := newFakeHost()
-	s := spec(2)
-	s.Readiness = "notify"
-	w, err := New(s, Sockets{}, h, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.seen = w
-	w.spawnWindow = 0
-	w.Start()
-	readyStarting(w)
+	w, _, buf := startedNotify(t, spec(2))
 	w.Reload(true, false)
 	readyStarting(w)
 	old := pidsIn(w, ProcStopping)
@@ -50,19 +37,9 @@ func TestRollingReloadDoneOnceTheOldWorkersAreGone(t *testing.T) {
 // stop: it logged only the last, when the rollout ended, and the earlier
 // SIGTERMs showed only as events (r61 longconn trial, finding 4).
 func TestRollingReloadLogsEveryBatch(t *testing.T) {
-	var buf bytes.Buffer
-	h := newFakeHost()
 	s := spec(3)
-	s.Readiness = "notify"
 	s.MaxSurge = configs.SurgeOf(1)
-	w, err := New(s, Sockets{}, h, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.seen = w
-	w.spawnWindow = 0
-	w.Start()
-	readyStarting(w)
+	w, _, buf := startedNotify(t, s)
 	w.Reload(true, false)
 	for batch := 1; batch <= 3; batch++ {
 		readyStarting(w)
@@ -92,13 +69,7 @@ func TestRollingReloadDoneAfterAnUpgradeDuringTheDrain(t *testing.T) {
 		t.Fatalf("stopping %v, frozen %v: want the 2 old workers draining and a watcher to hand over", old, w.Frozen())
 	}
 	st := throughJSON(t, w.Snapshot(h.now))
-	var buf bytes.Buffer
-	h2 := newFakeHost()
-	w2, err := New(st.Spec, Sockets{}, h2, hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h2.seen = w2
+	w2, _, buf := newLoggedWatcher(t, st.Spec)
 	if err := w2.Adopt(st); err != nil {
 		t.Fatal(err)
 	}

@@ -45,13 +45,10 @@ func TestSurgeCountsWorkersWhateverTheirWids(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := spec(c.n) // max_surge: the default, 100%
-			s.Readiness = "notify"
 			if c.conf != nil {
 				c.conf(&s)
 			}
-			w, h := newWatcher(t, s)
-			w.Start()
-			readyStarting(w)
+			w, h, _ := startedNotify(t, s)
 			w.Reload(true, false) // the workers move to wids n+1..2n
 			readyStarting(w)
 			if c.upgrade {
