@@ -93,13 +93,6 @@ env = ["POOLD_TEST_WORKER=serve"]
 	}
 
 	next := pooldAsNobody(t, bin, path)
-	t.Cleanup(func() {
-		select {
-		case <-next.done:
-		default:
-			killLeftovers(descendants(next.cmd.Process.Pid))
-		}
-	})
 	next.waitLogAlive(`killed what a previous poold of this config left holding its sockets .*count=1 processes="`+strconv.Itoa(left)+` \(sleep 3600\)" sockets=web`, 1)
 	next.waitLogAlive(`worker (\d+) serving`, 1)
 	if proctest.Alive(left) {
@@ -167,31 +160,9 @@ func nonrootCopy(t *testing.T) (dir, bin string) {
 // uid 65534.
 func pooldAsNobody(t *testing.T, bin, path string) *proc {
 	t.Helper()
-	p := &proc{t: t, log: &lockedBuffer{}, done: make(chan struct{}), dir: filepath.Dir(path), cfg: path}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = append(os.Environ(), asPoold+"=1", asUID+"=65534", "POOLD_TEST_ARGS="+path)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Signal(syscall.SIGSTOP)
-			killLeftovers(descendants(p.cmd.Process.Pid))
-			_ = p.cmd.Process.Signal(syscall.SIGKILL)
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("poold (%v) log:\n%s", p.err, p.log.String())
-		}
-	})
-	return p
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), asPoold+"=1", asUID+"=65534", "POOLD_TEST_ARGS="+path)
+	return launchCmd(t, cmd, filepath.Dir(path), path, nil)
 }
 
 // strangerHolding starts a sleep as uid 65534 that holds a socket

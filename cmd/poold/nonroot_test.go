@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/poold/poold/configs"
 )
 
@@ -24,13 +26,24 @@ func dropRoot(uid string) {
 	if uid == "" {
 		return
 	}
+	parent := os.Getppid()
 	id, err := strconv.Atoi(uid)
 	if err == nil {
 		err = errors.Join(syscall.Setgroups(nil), syscall.Setgid(id), syscall.Setuid(id))
 	}
+	if err == nil {
+		// The kernel clears the parent-death signal launchCmd gave when
+		// the uid changes (prctl(2)): without it again, this poold
+		// outlived a test binary that died, with its workers. Set on
+		// this thread, the main one, which never ends first.
+		err = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "test: %s=%s: cannot drop root: %v\n", asUID, uid, err)
 		os.Exit(3)
+	}
+	if os.Getppid() != parent {
+		os.Exit(3) // the test binary died before the signal was set again
 	}
 }
 
