@@ -49,11 +49,24 @@ func askHeld(t *testing.T, addr, request string) *heldReply {
 // returns its length.
 func (h *heldReply) readAll(t *testing.T) int64 {
 	t.Helper()
-	n, err := readSlowly(h.resp.Body, 1<<20, 50*time.Millisecond)
+	n, err := readSlowly(progressBound{h.c, h.resp.Body}, 1<<20, 50*time.Millisecond)
 	if err != nil {
 		t.Fatalf("reading the reply: %d bytes, then %v", n, err)
 	}
 	return n
+}
+
+// progressBound reads r, giving its connection hang more from each
+// read: the bound catches a reply that stops, not one that a loaded
+// machine (-race, load 50) writes slower than 16 MiB in hang.
+type progressBound struct {
+	c net.Conn
+	r io.Reader
+}
+
+func (p progressBound) Read(b []byte) (int, error) {
+	_ = p.c.SetDeadline(time.Now().Add(hang))
+	return p.r.Read(b)
 }
 
 // TestBigRepliesOfOneTokenAreBounded (r55 httpcap): a reply leaves in
