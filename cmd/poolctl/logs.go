@@ -112,13 +112,16 @@ type logsQuery struct {
 	follow       bool
 }
 
+// logRecord is one line of poold's logs reply, printed as it came with
+// --json (the fields of workerlog.Record).
 type logRecord struct {
-	Seq    uint64    `json:"seq"`
-	Time   time.Time `json:"time"`
-	Wid    int       `json:"wid"`
-	Pid    int       `json:"pid"`
-	Stream string    `json:"stream"`
-	Line   string    `json:"line"`
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Watcher string    `json:"watcher"`
+	Wid     int       `json:"wid"`
+	Pid     int       `json:"pid"`
+	Stream  string    `json:"stream"`
+	Line    string    `json:"line"`
 }
 
 // logs prints the last lines, then with follow polls for new ones until
