@@ -12,18 +12,25 @@ import (
 // changed), whose line numbers started over; nothing was printed.
 var errStartOver = errors.New("poold's log ring started over")
 
-// followLogs asks for the lines after last every followEvery, like
-// journalctl -f. poold gone (an upgrade re-executes it, a restart) is
-// dialled again for up to resubscribeFor; a ring that started over (its
-// epoch changed, or its last line numbered below ours: a new process) is
-// read from its start, so nothing it holds is skipped; a watcher removed
-// is waited for, and read from its start once added again. *client is
+// logFollower is what -f follows: one watcher (oneFollower) or every
+// watcher (allFollower).
+type logFollower interface {
+	// round asks for and prints the lines written since the last round;
+	// a connError when poold did not answer.
+	round(ctx context.Context, client caller) error
+	// resume says where the lines go on from, for the lines about a lost
+	// connection: "line #42" and "its lines go on from #42".
+	resume() (from, goesOn string)
+}
+
+// followLogs runs a round of f every followEvery, like journalctl -f,
+// until ctx is cancelled (success). poold gone (an upgrade re-executes
+// it, a restart) is dialled again for up to resubscribeFor. *client is
 // the connection in use.
-func (a *app) followLogs(ctx context.Context, client *caller, props map[string]any, last, epoch uint64) error {
+func (a *app) followLogs(ctx context.Context, client *caller, f logFollower) error {
 	t := time.NewTicker(followEvery)
 	defer t.Stop()
 	var lost time.Time // when the connection was lost; zero while it works
-	removed := false   // the watcher is gone; waiting for it to be added again
 	for {
 		select {
 		case <-ctx.Done():
@@ -38,47 +45,109 @@ func (a *app) followLogs(ctx context.Context, client *caller, props map[string]a
 				continue
 			}
 		}
-		next, err := last, error(nil)
-		if removed {
-			if err = a.addedAgain(ctx, *client, props["name"]); err == nil {
-				removed, last = false, 0 // a new ring, whose numbers may pass ours already
-			}
-		}
-		if err == nil {
-			props["since"], props["lines"] = last, maxFollowLines
-			next, _, err = a.logsOnce(ctx, *client, props, &epoch)
-		}
+		from, goesOn := f.resume()
+		err := f.round(ctx, *client)
 		var ce connError
 		switch {
-		case isNotFound(err, props["name"]):
-			if !removed {
-				fmt.Fprintf(a.stderr, "poolctl: watcher %s was removed; waiting for it to be added again (Ctrl-C to stop)\n", props["name"])
-			}
-			removed = true
-			continue
 		case err != nil && errors.As(err, &ce) && ctx.Err() == nil:
 			if lost.IsZero() {
 				lost = time.Now()
-				fmt.Fprintf(a.stderr, "poolctl: lost poold (%v); reconnecting, following from line #%d\n", err, last)
+				fmt.Fprintf(a.stderr, "poolctl: lost poold (%v); reconnecting, following from %s\n", err, from)
 			} else if time.Since(lost) > resubscribeFor {
 				return err
 			}
 			continue
-		case errors.Is(err, errStartOver) || (err == nil && next < last):
-			fmt.Fprintf(a.stderr, "poolctl: poold's lines of %s start over (poold was upgraded or restarted); following from its first\n", props["name"])
-			props["since"] = uint64(0)
-			if next, _, err = a.logsOnce(ctx, *client, props, &epoch); err != nil {
-				return quietOnCancel(ctx, err)
-			}
-		case err == nil && !lost.IsZero():
-			// Said, so that the "lost poold" line does not stand alone
-			// (an upgrade in place hands the lines over: none is missed).
-			fmt.Fprintf(a.stderr, "poolctl: poold answers again after %v; its lines go on from #%d\n", time.Since(lost).Round(100*time.Millisecond), last)
 		case err != nil:
 			return quietOnCancel(ctx, err)
+		case !lost.IsZero():
+			// Said, so that the "lost poold" line does not stand alone
+			// (an upgrade in place hands the lines over: none is missed).
+			fmt.Fprintf(a.stderr, "poolctl: poold answers again after %v; %s\n", time.Since(lost).Round(100*time.Millisecond), goesOn)
 		}
-		lost, last = time.Time{}, next
+		lost = time.Time{}
 	}
+}
+
+// logCursor is where a reader is in one watcher's ring.
+type logCursor struct {
+	props   map[string]any // name; wid and stream when asked for
+	last    uint64         // the number of the last line read
+	epoch   uint64         // the ring's process; 0 before its first answer
+	removed bool           // the watcher is gone
+}
+
+// logTurn is what one poll of a cursor met besides lines.
+type logTurn int
+
+const (
+	turnNone       logTurn = iota
+	turnRemoved            // the watcher is found gone
+	turnAddedAgain         // a removed watcher exists again: read from its first line
+	turnStartOver          // the ring started over (its epoch changed, or its last line numbered below ours: a new process): read from its first line
+)
+
+// poll asks for the lines of c's watcher after c.last and moves c past
+// them. A ring that started over is read from its start, so nothing it
+// holds is skipped; a removed watcher is asked after, and read from its
+// start once added again. The turn is returned also with an error.
+func (a *app) poll(ctx context.Context, client caller, c *logCursor) ([]logRecord, logTurn, error) {
+	name, turn := c.props["name"], turnNone
+	if c.removed {
+		if _, err := a.ask(ctx, client, "numprocesses", map[string]any{"name": name}); err != nil {
+			if isNotFound(err, name) {
+				err = nil
+			}
+			return nil, turnNone, err
+		}
+		c.removed, c.last, turn = false, 0, turnAddedAgain // a new ring, whose numbers may pass ours already
+	}
+	c.props["since"], c.props["lines"] = c.last, maxFollowLines
+	recs, next, err := a.fetchLogs(ctx, client, c.props, &c.epoch)
+	switch {
+	case isNotFound(err, name):
+		c.removed = true
+		return nil, turnRemoved, nil
+	case errors.Is(err, errStartOver) || (err == nil && next < c.last):
+		turn, c.props["since"] = turnStartOver, uint64(0)
+		if recs, next, err = a.fetchLogs(ctx, client, c.props, &c.epoch); err != nil {
+			return nil, turn, err
+		}
+	case err != nil:
+		return nil, turn, err
+	}
+	c.last = next
+	return recs, turn, nil
+}
+
+// oneFollower follows watcher NAME: through its removal, waiting for it
+// to be added again.
+type oneFollower struct {
+	a *app
+	c *logCursor
+}
+
+func (f oneFollower) round(ctx context.Context, client caller) error {
+	recs, turn, err := f.a.poll(ctx, client, f.c)
+	name := f.c.props["name"]
+	switch turn {
+	case turnRemoved:
+		fmt.Fprintf(f.a.stderr, "poolctl: watcher %s was removed; waiting for it to be added again (Ctrl-C to stop)\n", name)
+	case turnAddedAgain:
+		fmt.Fprintf(f.a.stderr, "poolctl: watcher %s was added again; following its lines from the first\n", name)
+	case turnStartOver:
+		fmt.Fprintf(f.a.stderr, "poolctl: poold's lines of %s start over (poold was upgraded or restarted); following from its first\n", name)
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.a.printLogs(f.a.cutSince(recs, name)); err != nil {
+		return runError{err}
+	}
+	return nil
+}
+
+func (f oneFollower) resume() (string, string) {
+	return fmt.Sprintf("line #%d", f.c.last), fmt.Sprintf("its lines go on from #%d", f.c.last)
 }
 
 // redial replaces *client with a new connection to poold, lost since
@@ -95,16 +164,6 @@ func (a *app) redial(client *caller, lost time.Time) (bool, error) {
 	(*client).Close()
 	*client = c
 	return true, nil
-}
-
-// addedAgain: nil once a watcher named name exists again, which poolctl
-// says; poold's "not found" while it does not.
-func (a *app) addedAgain(ctx context.Context, client caller, name any) error {
-	if _, err := a.ask(ctx, client, "numprocesses", map[string]any{"name": name}); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stderr, "poolctl: watcher %s was added again; following its lines from the first\n", name)
-	return nil
 }
 
 // isNotFound: err is poold's answer that watcher name does not exist.

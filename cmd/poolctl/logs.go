@@ -139,15 +139,15 @@ func (a *app) logs(ctx context.Context, q logsQuery) error {
 	if q.stream != "" {
 		props["stream"] = q.stream
 	}
-	var epoch uint64
-	last, n, err := a.logsOnce(ctx, client, props, &epoch)
+	c := &logCursor{props: props}
+	n, err := a.logsOnce(ctx, client, c)
 	if err == nil && n == 0 && (q.lines > 0 || q.follow) {
 		err = a.whyNoLines(ctx, client, q)
 	}
 	if err != nil || !q.follow {
 		return err
 	}
-	return a.followLogs(ctx, &client, props, last, epoch)
+	return a.followLogs(ctx, &client, oneFollower{a: a, c: c})
 }
 
 // whyNoLines explains an empty answer where poolctl can tell why: the
@@ -219,18 +219,33 @@ func (a *app) ask(ctx context.Context, client caller, command string, props map[
 	return r, nil
 }
 
-// logsOnce asks for one batch, prints it and returns the last seq and
-// the number of lines printed. The
-// ring's epoch goes to *epoch; when it differs from a non-zero *epoch the
-// batch is not printed and the error is errStartOver.
-func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any, epoch *uint64) (uint64, int, error) {
+// logsOnce asks for the first batch of c's watcher (the last
+// props["lines"]), prints it, moves c past it and returns the number of
+// lines printed.
+func (a *app) logsOnce(ctx context.Context, client caller, c *logCursor) (int, error) {
+	recs, last, err := a.fetchLogs(ctx, client, c.props, &c.epoch)
+	if err != nil {
+		return 0, err
+	}
+	recs = a.cutSince(recs, c.props["name"])
+	if err := a.printLogs(recs); err != nil {
+		return 0, runError{err}
+	}
+	c.last = last
+	return len(recs), nil
+}
+
+// fetchLogs asks for one batch and returns its records and the ring's
+// last seq. The ring's epoch goes to *epoch; when it differs from a
+// non-zero *epoch the batch is dropped and the error is errStartOver.
+func (a *app) fetchLogs(ctx context.Context, client caller, props map[string]any, epoch *uint64) ([]logRecord, uint64, error) {
 	r, err := a.ask(ctx, client, "logs", props)
 	if err != nil {
-		return 0, 0, err
+		return nil, 0, err
 	}
 	was := *epoch
 	if *epoch = uint64(num(r["epoch"])); was != 0 && *epoch != was {
-		return 0, 0, errStartOver
+		return nil, 0, errStartOver
 	}
 	if m := uint64(num(r["missed"])); m > 0 {
 		fmt.Fprintf(a.stderr, "poolctl: %d lines missed (written faster than the ring of %s keeps them)\n", m, props["name"])
@@ -238,11 +253,7 @@ func (a *app) logsOnce(ctx context.Context, client caller, props map[string]any,
 	raw, _ := json.Marshal(r["lines"])
 	var recs []logRecord
 	if err := json.Unmarshal(raw, &recs); err != nil {
-		return 0, 0, runError{fmt.Errorf("logs: poold's lines are not records: %w", err)}
+		return nil, 0, runError{fmt.Errorf("logs: poold's lines are not records: %w", err)}
 	}
-	recs = a.cutSince(recs, props["name"])
-	if err := a.printLogs(recs); err != nil {
-		return 0, 0, runError{err}
-	}
-	return uint64(num(r["last"])), len(recs), nil
+	return recs, uint64(num(r["last"])), nil
 }
