@@ -28,13 +28,7 @@ func (a *app) printLogs(recs []logRecord) error {
 				if a.escapeLogs {
 					line = escapeControls(line)
 				}
-				if a.logsStamps {
-					_, err = fmt.Fprintf(w, "%s %d[%d] %s| %s\n", rec.Time.UTC().Format(stampLayout), rec.Wid, rec.Pid, strings.TrimPrefix(rec.Stream, "std"), line)
-				} else if a.logsPids[rec.Wid] < 0 {
-					_, err = fmt.Fprintf(w, "%d[%d] %s| %s\n", rec.Wid, rec.Pid, strings.TrimPrefix(rec.Stream, "std"), line)
-				} else {
-					_, err = fmt.Fprintf(w, "%d %s| %s\n", rec.Wid, strings.TrimPrefix(rec.Stream, "std"), line)
-				}
+				_, err = fmt.Fprintf(w, "%s| %s\n", a.lineHead(rec), line)
 			}
 			if err != nil {
 				return err
@@ -44,20 +38,50 @@ func (a *app) printLogs(recs []logRecord) error {
 	})
 }
 
-// notePids notes the pids of recs' lines by wid: a wid whose lines come
-// from more than one worker (a restart, a reload's rollback) gets its
-// pid printed, so the lines of an earlier worker are not taken for the
-// current one's.
+// lineHead is what precedes a line: "2 err", "2[4711] err" for a wid of
+// several workers; with -t the time first and the pid always
+// ("2026-12-04T02:55:01.042Z 2[4711] err"); of every watcher, the
+// watcher's name before the wid ("web 2 err").
+func (a *app) lineHead(rec logRecord) string {
+	stream := strings.TrimPrefix(rec.Stream, "std")
+	head := fmt.Sprintf("%d %s", rec.Wid, stream)
+	if a.logsStamps || a.logsPids[slotKey{rec.Watcher, rec.Wid}] < 0 {
+		head = fmt.Sprintf("%d[%d] %s", rec.Wid, rec.Pid, stream)
+	}
+	if a.logsWidth > 0 {
+		name := rec.Watcher
+		if a.escapeLogs {
+			name = escapeControls(name)
+		}
+		head = fmt.Sprintf("%-*s %s", a.logsWidth, name, head)
+	}
+	if a.logsStamps {
+		head = rec.Time.UTC().Format(stampLayout) + " " + head
+	}
+	return head
+}
+
+// slotKey names a wid of a watcher.
+type slotKey struct {
+	watcher string
+	wid     int
+}
+
+// notePids notes the pids of recs' lines by watcher and wid: a wid whose
+// lines come from more than one worker (a restart, a reload's rollback)
+// gets its pid printed, so the lines of an earlier worker are not taken
+// for the current one's.
 func (a *app) notePids(recs []logRecord) {
 	if a.logsPids == nil {
-		a.logsPids = map[int]int{}
+		a.logsPids = map[slotKey]int{}
 	}
 	for _, rec := range recs {
-		switch pid, ok := a.logsPids[rec.Wid]; {
+		k := slotKey{rec.Watcher, rec.Wid}
+		switch pid, ok := a.logsPids[k]; {
 		case !ok:
-			a.logsPids[rec.Wid] = rec.Pid
+			a.logsPids[k] = rec.Pid
 		case pid >= 0 && pid != rec.Pid:
-			a.logsPids[rec.Wid] = -1
+			a.logsPids[k] = -1
 		}
 	}
 }

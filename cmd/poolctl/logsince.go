@@ -30,10 +30,16 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 // cutSince drops the records written before a.logsSince and, on the first
-// batch, keeps the last a.logsTail of the rest. When the oldest line the
-// ring still holds is later than --since, it says so on stderr: the
-// earlier ones are only in the log files or poold's log.
+// batch, keeps the last a.logsTail of the rest.
 func (a *app) cutSince(recs []logRecord, name any) []logRecord {
+	return a.tailSince(a.dropBefore(recs, name))
+}
+
+// dropBefore drops the records written before a.logsSince. When, on the
+// first batch, the oldest line the ring still holds is later than
+// --since, it says so on stderr: the earlier ones are only in the log
+// files or poold's log.
+func (a *app) dropBefore(recs []logRecord, name any) []logRecord {
 	if a.logsSince.IsZero() {
 		return recs
 	}
@@ -47,9 +53,18 @@ func (a *app) cutSince(recs []logRecord, name any) []logRecord {
 			kept = append(kept, r)
 		}
 	}
-	if a.logsTail > 0 && len(kept) > a.logsTail {
-		kept = kept[len(kept)-a.logsTail:]
-	}
-	a.logsTail = -1 // later batches (-f) are not cut, nor noted
 	return kept
+}
+
+// tailSince keeps the last a.logsTail of the first batch (-n with
+// --since); later batches (-f) are not cut, nor noted.
+func (a *app) tailSince(recs []logRecord) []logRecord {
+	if a.logsSince.IsZero() {
+		return recs
+	}
+	if a.logsTail > 0 && len(recs) > a.logsTail {
+		recs = recs[len(recs)-a.logsTail:]
+	}
+	a.logsTail = -1
+	return recs
 }

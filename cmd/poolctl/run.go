@@ -112,10 +112,13 @@ type app struct {
 	logsTail  int
 	// logsStamps: logs prefixes each line with its time and pid (-t).
 	logsStamps bool
-	// logsPids: per wid, the pid of the lines logs printed of it, or
-	// -1 once lines of several pids came: from then on each of its
-	// lines names its pid ("2[4711] err| ...").
-	logsPids map[int]int
+	// logsPids: per watcher and wid, the pid of the lines logs printed
+	// of it, or -1 once lines of several pids came: from then on each of
+	// its lines names its pid ("2[4711] err| ...").
+	logsPids map[slotKey]int
+	// logsWidth: logs of every watcher (no NAME) precede each line with
+	// its watcher's name, padded to this width; 0: logs of one watcher.
+	logsWidth int
 
 	// The HTTPS API (--url): every command, and the fleet views.
 	urlFlags  []string
