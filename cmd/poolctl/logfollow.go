@@ -16,8 +16,9 @@ var errStartOver = errors.New("poold's log ring started over")
 // watcher (allFollower).
 type logFollower interface {
 	// round asks for and prints the lines written since the last round;
-	// a connError when poold did not answer.
-	round(ctx context.Context, client caller) error
+	// a connError when poold did not answer. startedOver: a ring started
+	// over, which round said.
+	round(ctx context.Context, client caller) (startedOver bool, err error)
 	// resume says where the lines go on from, for the lines about a lost
 	// connection: "line #42" and "its lines go on from #42".
 	resume() (from, goesOn string)
@@ -46,7 +47,7 @@ func (a *app) followLogs(ctx context.Context, client *caller, f logFollower) err
 			}
 		}
 		from, goesOn := f.resume()
-		err := f.round(ctx, *client)
+		startedOver, err := f.round(ctx, *client)
 		var ce connError
 		switch {
 		case err != nil && errors.As(err, &ce) && ctx.Err() == nil:
@@ -59,7 +60,7 @@ func (a *app) followLogs(ctx context.Context, client *caller, f logFollower) err
 			continue
 		case err != nil:
 			return quietOnCancel(ctx, err)
-		case !lost.IsZero():
+		case !lost.IsZero() && !startedOver:
 			// Said, so that the "lost poold" line does not stand alone
 			// (an upgrade in place hands the lines over: none is missed).
 			fmt.Fprintf(a.stderr, "poolctl: poold answers again after %v; %s\n", time.Since(lost).Round(100*time.Millisecond), goesOn)
@@ -126,7 +127,7 @@ type oneFollower struct {
 	c *logCursor
 }
 
-func (f oneFollower) round(ctx context.Context, client caller) error {
+func (f oneFollower) round(ctx context.Context, client caller) (bool, error) {
 	recs, turn, err := f.a.poll(ctx, client, f.c)
 	name := f.c.props["name"]
 	switch turn {
@@ -138,12 +139,12 @@ func (f oneFollower) round(ctx context.Context, client caller) error {
 		fmt.Fprintf(f.a.stderr, "poolctl: poold's lines of %s start over (poold was upgraded or restarted); following from its first\n", name)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := f.a.printLogs(f.a.cutSince(recs, name)); err != nil {
-		return runError{err}
+		return false, runError{err}
 	}
-	return nil
+	return turn == turnStartOver, nil
 }
 
 func (f oneFollower) resume() (string, string) {

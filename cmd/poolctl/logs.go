@@ -47,21 +47,34 @@ escaped, as in poold's text log ("\x1b[31m"), so a worker cannot clear,
 recolour or overwrite the screen; piped or redirected, and with --raw,
 lines go out as the worker wrote them.
 
+Without NAME, the lines of every watcher, merged in time order, each
+preceded by its watcher's name ("web 2 err| ..."; with -t after the
+time): -n counts the merged lines, --stream and --since apply to every
+watcher, --wid needs a NAME. With -f, watchers added later are followed
+from their first line and those removed dropped, each said on stderr.
+A watcher with log_ring = 0 is named once on stderr, not an error.
+
 An empty answer is explained where poolctl can tell: a watcher with
 log_ring = 0 keeps no lines, and a --wid no worker has (and that left no
 lines) is an error; with -f the latter is a warning.`
 
 func (a *app) logsCommand() *cobra.Command {
 	c := &cobra.Command{
-		Use:     "logs NAME",
+		Use:     "logs [NAME]",
 		GroupID: "live",
-		Short:   "Print the recent output of watcher NAME's workers; -f follows it live",
+		Short:   "Print the recent output of watcher NAME's workers (of every watcher without NAME); -f follows it live",
 		Long:    logsHelp,
-		Example: "  poolctl logs web -n 50\n  poolctl logs web --wid 2 --stream stderr -f",
-		Args:    checkArgs(cmdSpec{name: "logs", args: "NAME"}),
+		Example: "  poolctl logs web -n 50\n  poolctl logs web --wid 2 --stream stderr -f\n  poolctl logs -f",
+		Args:    checkArgs(cmdSpec{name: "logs", args: "[NAME]"}),
 		RunE: func(c *cobra.Command, args []string) error {
-			q := logsQuery{name: args[0]}
+			q := logsQuery{}
+			if len(args) > 0 {
+				q.name = args[0]
+			}
 			q.wid, _ = c.Flags().GetInt("wid")
+			if q.name == "" && q.wid != 0 {
+				return usagef("logs: --wid needs a watcher NAME, as a wid is a slot of one watcher: poolctl logs NAME --wid %d ('poolctl list' shows the watchers)", q.wid)
+			}
 			q.stream, _ = c.Flags().GetString("stream")
 			q.lines, _ = c.Flags().GetInt("lines")
 			q.follow, _ = c.Flags().GetBool("follow")
@@ -127,6 +140,9 @@ type logRecord struct {
 // logs prints the last lines, then with follow polls for new ones until
 // ctx is cancelled (success).
 func (a *app) logs(ctx context.Context, q logsQuery) error {
+	if q.name == "" {
+		return a.logsAll(ctx, q)
+	}
 	client, err := a.dial()
 	if err != nil {
 		return err
@@ -208,7 +224,11 @@ func sinkName(v any) string {
 
 // ask sends one command for poolctl's own use and returns its ok reply.
 func (a *app) ask(ctx context.Context, client caller, command string, props map[string]any) (reply, error) {
-	_, r, err := a.roundTrip(ctx, client, call{command: command, what: command + " " + props["name"].(string), props: props}, a.timeoutFor(noWait))
+	what := command
+	if name, _ := props["name"].(string); name != "" {
+		what += " " + name
+	}
+	_, r, err := a.roundTrip(ctx, client, call{command: command, what: what, props: props}, a.timeoutFor(noWait))
 	if err != nil {
 		return nil, err
 	}
