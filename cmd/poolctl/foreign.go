@@ -12,7 +12,7 @@ var supervisorctlHints = map[string]string{
 	"reread":   "`poolctl reloadconfig` re-reads poold's config file and applies the differences (reread and update in one step)",
 	"update":   "`poolctl reloadconfig` re-reads poold's config file and applies the differences (reread and update in one step)",
 	"avail":    "`poolctl list` lists the watchers, `poolctl status` says how each is",
-	"tail":     "`poolctl logs NAME` prints a watcher's recent output and `poolctl logs NAME -f` follows it (--wid N: one worker's)",
+	"tail":     "`poolctl logs NAME` prints a watcher's recent output and `poolctl logs NAME -f` follows it (--wid N: one worker's; without NAME: every watcher's)",
 	"fg":       "`poolctl logs NAME -f` follows a watcher's output; poold attaches no terminal to a worker",
 	"maintail": "poold's own log is its stderr, where its service manager keeps it (journalctl -u poold under systemd); `poolctl events` follows what happens",
 	"pid":      "`poolctl list NAME` prints a watcher's pids, `poolctl globaloptions` poold's own pid",
