@@ -75,6 +75,7 @@ type logCursor struct {
 	last    uint64         // the number of the last line read
 	epoch   uint64         // the ring's process; 0 before its first answer
 	removed bool           // the watcher is gone
+	missed  uint64         // the lines the last batch missed (the ring had dropped them)
 }
 
 // logTurn is what one poll of a cursor met besides lines.
@@ -103,14 +104,14 @@ func (a *app) poll(ctx context.Context, client caller, c *logCursor) ([]logRecor
 		c.removed, c.last, turn = false, 0, turnAddedAgain // a new ring, whose numbers may pass ours already
 	}
 	c.props["since"], c.props["lines"] = c.last, maxFollowLines
-	recs, next, err := a.fetchLogs(ctx, client, c.props, &c.epoch)
+	recs, next, err := a.fetchLogs(ctx, client, c)
 	switch {
 	case isNotFound(err, name):
 		c.removed = true
 		return nil, turnRemoved, nil
 	case errors.Is(err, errStartOver) || (err == nil && next < c.last):
 		turn, c.props["since"] = turnStartOver, uint64(0)
-		if recs, next, err = a.fetchLogs(ctx, client, c.props, &c.epoch); err != nil {
+		if recs, next, err = a.fetchLogs(ctx, client, c); err != nil {
 			return nil, turn, err
 		}
 	case err != nil:
@@ -141,6 +142,7 @@ func (f oneFollower) round(ctx context.Context, client caller) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	f.a.sayMissed(f.c)
 	if err := f.a.printLogs(f.a.cutSince(recs, name)); err != nil {
 		return false, runError{err}
 	}

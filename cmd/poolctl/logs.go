@@ -222,6 +222,13 @@ func sinkName(v any) string {
 	}
 }
 
+// sayMissed says on stderr how many lines c's last batch missed.
+func (a *app) sayMissed(c *logCursor) {
+	if c.missed > 0 {
+		fmt.Fprintf(a.stderr, "poolctl: %d lines missed (written faster than the ring of %s keeps them)\n", c.missed, c.props["name"])
+	}
+}
+
 // ask sends one command for poolctl's own use and returns its ok reply.
 func (a *app) ask(ctx context.Context, client caller, command string, props map[string]any) (reply, error) {
 	what := command
@@ -243,10 +250,11 @@ func (a *app) ask(ctx context.Context, client caller, command string, props map[
 // props["lines"]), prints it, moves c past it and returns the number of
 // lines printed.
 func (a *app) logsOnce(ctx context.Context, client caller, c *logCursor) (int, error) {
-	recs, last, err := a.fetchLogs(ctx, client, c.props, &c.epoch)
+	recs, last, err := a.fetchLogs(ctx, client, c)
 	if err != nil {
 		return 0, err
 	}
+	a.sayMissed(c)
 	recs = a.cutSince(recs, c.props["name"])
 	if err := a.printLogs(recs); err != nil {
 		return 0, runError{err}
@@ -255,21 +263,20 @@ func (a *app) logsOnce(ctx context.Context, client caller, c *logCursor) (int, e
 	return len(recs), nil
 }
 
-// fetchLogs asks for one batch and returns its records and the ring's
-// last seq. The ring's epoch goes to *epoch; when it differs from a
-// non-zero *epoch the batch is dropped and the error is errStartOver.
-func (a *app) fetchLogs(ctx context.Context, client caller, props map[string]any, epoch *uint64) ([]logRecord, uint64, error) {
-	r, err := a.ask(ctx, client, "logs", props)
+// fetchLogs asks for one batch of c's watcher (c.props) and returns its
+// records and the ring's last seq; how many lines it missed goes to
+// c.missed. The ring's epoch goes to c.epoch; when it differs from a
+// non-zero c.epoch the batch is dropped and the error is errStartOver.
+func (a *app) fetchLogs(ctx context.Context, client caller, c *logCursor) ([]logRecord, uint64, error) {
+	r, err := a.ask(ctx, client, "logs", c.props)
 	if err != nil {
 		return nil, 0, err
 	}
-	was := *epoch
-	if *epoch = uint64(num(r["epoch"])); was != 0 && *epoch != was {
+	was := c.epoch
+	if c.epoch = uint64(num(r["epoch"])); was != 0 && c.epoch != was {
 		return nil, 0, errStartOver
 	}
-	if m := uint64(num(r["missed"])); m > 0 {
-		fmt.Fprintf(a.stderr, "poolctl: %d lines missed (written faster than the ring of %s keeps them)\n", m, props["name"])
-	}
+	c.missed = uint64(num(r["missed"]))
 	raw, _ := json.Marshal(r["lines"])
 	var recs []logRecord
 	if err := json.Unmarshal(raw, &recs); err != nil {

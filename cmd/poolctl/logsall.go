@@ -43,7 +43,7 @@ func (a *app) logsAll(ctx context.Context, q logsQuery) error {
 	var quiet []string // watchers with no line in this batch
 	for _, name := range names {
 		c := l.cursor(name, q.lines)
-		recs, last, err := a.fetchLogs(ctx, client, c.props, &c.epoch)
+		recs, last, err := a.fetchLogs(ctx, client, c)
 		switch {
 		case isNotFound(err, name):
 			continue // removed since the list: a later list drops it
@@ -63,7 +63,7 @@ func (a *app) logsAll(ctx context.Context, q logsQuery) error {
 	if err := a.printLogs(a.tailSince(recs)); err != nil {
 		return runError{err}
 	}
-	if err := l.findNoRing(ctx, client, quiet); err != nil {
+	if err := l.findNoRing(ctx, client, quiet, nil); err != nil {
 		return err
 	}
 	if !q.follow {
@@ -107,9 +107,14 @@ func (l *allLogs) cursor(name string, lines int) *logCursor {
 
 // findNoRing asks the watchers that had no line whether they keep any
 // (log_ring), and says in one line which do not: their lines are not
-// shown, and no more asked for.
-func (l *allLogs) findNoRing(ctx context.Context, client caller, quiet []string) error {
+// shown, and no more asked for. missing are cursors whose batch had no
+// line but missed some: a ring set to 0 while following (its lines are
+// counted as missed every round), or one that dropped them all, said.
+func (l *allLogs) findNoRing(ctx context.Context, client caller, quiet []string, missing []*logCursor) error {
 	var none []string
+	for _, c := range missing {
+		quiet = append(quiet, c.props["name"].(string))
+	}
 	for _, name := range quiet {
 		r, err := l.a.ask(ctx, client, "get", map[string]any{"name": name, "keys": []string{"log_ring"}})
 		if isNotFound(err, name) {
@@ -121,6 +126,11 @@ func (l *allLogs) findNoRing(ctx context.Context, client caller, quiet []string)
 		if ring, ok := o["log_ring"].(float64); ok && ring == 0 {
 			l.noRing[name] = true
 			none = append(none, name)
+		}
+	}
+	for _, c := range missing {
+		if !l.noRing[c.props["name"].(string)] {
+			l.a.sayMissed(c)
 		}
 	}
 	if len(none) > 0 {
@@ -141,6 +151,7 @@ func (l *allLogs) round(ctx context.Context, client caller) (bool, error) {
 	}
 	var batches [][]logRecord
 	var startOver, quiet []string
+	var missing []*logCursor
 	flush := func() error {
 		if len(startOver) > 0 {
 			fmt.Fprintf(l.a.stderr, "poolctl: poold's lines of %s start over (poold was upgraded or restarted); following from their first\n", strings.Join(startOver, ", "))
@@ -169,14 +180,18 @@ func (l *allLogs) round(ctx context.Context, client caller) (bool, error) {
 			return len(startOver) > 0, err
 		}
 		batches = append(batches, l.a.dropBefore(recs, name))
-		if len(recs) > 0 {
+		switch {
+		case len(recs) > 0:
 			quiet = slices.DeleteFunc(quiet, func(s string) bool { return s == name })
+			l.a.sayMissed(c)
+		case c.missed > 0:
+			missing = append(missing, c)
 		}
 	}
 	if err := flush(); err != nil {
 		return len(startOver) > 0, runError{err}
 	}
-	return len(startOver) > 0, l.findNoRing(ctx, client, quiet)
+	return len(startOver) > 0, l.findNoRing(ctx, client, quiet, missing)
 }
 
 // added returns the names not followed yet, and forgets the watchers

@@ -148,6 +148,19 @@ func TestLogsOfEveryWatcherFollow(t *testing.T) {
 		i := slices.Index(n[1:], 1) + 1 // the new run's tick 1
 		return i > 0 && len(n)-i >= 20
 	})
+	// A ring set to 0 while following: its lines are counted as missed
+	// on every read; that is said once, not every 200 ms.
+	p.ctl(t, "set", "talk", "log_ring", "0")
+	proctest.Eventually(t, "logs -f to say talk's lines are not shown", func() bool {
+		return strings.Contains(errs.String(), "poolctl: not shown: the lines of talk, which poold keeps none of in memory (log_ring = 0;")
+	})
+	// Rounds go on while talk writes into its empty ring: a watcher
+	// added now shows all its lines.
+	p.ctl(t, "add", "--start", "tock", "/bin/sh", "-c", countScript("tock"))
+	proctest.Eventually(t, "logs -f to show tock's 8 lines", func() bool { return strings.Contains(out.String(), "tock 1 out| tock 8\n") })
+	if strings.Contains(errs.String(), "lines missed") {
+		t.Errorf("logs -f went on about talk's empty ring:\n%s", errs.String())
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("logs -f exited %d, want 0; stderr:\n%s", code, errs.String())
