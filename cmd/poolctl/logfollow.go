@@ -143,10 +143,11 @@ func (f oneFollower) round(ctx context.Context, client caller) (bool, error) {
 		return false, err
 	}
 	f.a.sayMissed(f.c)
-	if err := f.a.printLogs(f.a.cutSince(recs, name)); err != nil {
-		return false, runError{err}
+	recs, err = f.a.withEvents(ctx, client, f.a.cutSince(recs, name))
+	if perr := f.a.printLogs(recs); perr != nil {
+		return false, runError{perr}
 	}
-	return turn == turnStartOver, nil
+	return turn == turnStartOver, err
 }
 
 func (f oneFollower) resume() (string, string) {

@@ -54,6 +54,12 @@ watcher, --wid needs a NAME. With -f, watchers added later are followed
 from their first line and those removed dropped, each said on stderr.
 A watcher with log_ring = 0 is named once on stderr, not an error.
 
+With --events, the workers' starts, exits (with why) and the stop
+signals poold sent them come among the lines, from poold's event
+history ([arbiter] event_history), as lines of stream "event" ("web
+2[4711] event| ended: exited with status 3"); on the first read, those
+since the first line printed.
+
 An empty answer is explained where poolctl can tell: a watcher with
 log_ring = 0 keeps no lines, and a --wid no worker has (and that left no
 lines) is an error; with -f the latter is a warning.`
@@ -79,6 +85,12 @@ func (a *app) logsCommand() *cobra.Command {
 			q.lines, _ = c.Flags().GetInt("lines")
 			q.follow, _ = c.Flags().GetBool("follow")
 			raw, _ := c.Flags().GetBool("raw")
+			if events, _ := c.Flags().GetBool("events"); events {
+				a.logsEvents = &eventFeed{prefix: "watcher."}
+				if q.name != "" { // as poold names its topics
+					a.logsEvents.prefix += strings.ReplaceAll(strings.ToLower(q.name), " ", "_") + "."
+				}
+			}
 			a.logsStamps, _ = c.Flags().GetBool("timestamps")
 			a.escapeLogs = !raw && isTerminal(a.stdout)
 			if since, _ := c.Flags().GetString("since"); since != "" {
@@ -115,6 +127,7 @@ func (a *app) logsCommand() *cobra.Command {
 	fs.BoolP("follow", "f", false, "go on printing new lines until interrupted")
 	fs.String("since", "", "only lines written since then: a duration ago (10m), a time (2026-12-04T02:55:00Z) or a time of today (02:55)")
 	fs.BoolP("timestamps", "t", false, "precede each line with the time poold read it (UTC) and its worker's pid")
+	fs.Bool("events", false, "also print the workers' starts, exits and the stop signals poold sent them (from poold's event history), as lines of stream \"event\"")
 	fs.Bool("raw", false, "print control characters as the workers wrote them, also on a terminal (escape sequences act on it)")
 	return c
 }
@@ -256,11 +269,13 @@ func (a *app) logsOnce(ctx context.Context, client caller, c *logCursor) (int, e
 	}
 	a.sayMissed(c)
 	recs = a.cutSince(recs, c.props["name"])
-	if err := a.printLogs(recs); err != nil {
-		return 0, runError{err}
+	n := len(recs)
+	recs, err = a.withEvents(ctx, client, recs)
+	if perr := a.printLogs(recs); perr != nil {
+		return 0, runError{perr}
 	}
 	c.last = last
-	return len(recs), nil
+	return n, err
 }
 
 // fetchLogs asks for one batch of c's watcher (c.props) and returns its

@@ -60,8 +60,12 @@ func (a *app) logsAll(ctx context.Context, q logsQuery) error {
 	if n := q.lines; a.logsSince.IsZero() && len(recs) > n {
 		recs = recs[len(recs)-n:]
 	}
-	if err := a.printLogs(a.tailSince(recs)); err != nil {
-		return runError{err}
+	recs, err = a.withEvents(ctx, client, a.tailSince(recs))
+	if perr := a.printLogs(recs); perr != nil {
+		return runError{perr}
+	}
+	if err != nil {
+		return err
 	}
 	if err := l.findNoRing(ctx, client, quiet, nil); err != nil {
 		return err
@@ -156,7 +160,11 @@ func (l *allLogs) round(ctx context.Context, client caller) (bool, error) {
 		if len(startOver) > 0 {
 			fmt.Fprintf(l.a.stderr, "poolctl: poold's lines of %s start over (poold was upgraded or restarted); following from their first\n", strings.Join(startOver, ", "))
 		}
-		return l.a.printLogs(mergeByTime(batches))
+		recs, err := l.a.withEvents(ctx, client, mergeByTime(batches))
+		if perr := l.a.printLogs(recs); perr != nil {
+			return runError{perr}
+		}
+		return err
 	}
 	for _, name := range l.added(names) {
 		fmt.Fprintf(l.a.stderr, "poolctl: watcher %s was added; following its lines from the first\n", name)
@@ -189,7 +197,7 @@ func (l *allLogs) round(ctx context.Context, client caller) (bool, error) {
 		}
 	}
 	if err := flush(); err != nil {
-		return len(startOver) > 0, runError{err}
+		return len(startOver) > 0, err
 	}
 	return len(startOver) > 0, l.findNoRing(ctx, client, quiet, missing)
 }

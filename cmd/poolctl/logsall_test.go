@@ -176,3 +176,41 @@ func TestLogsOfEveryWatcherFollow(t *testing.T) {
 		t.Errorf("logs -f did not say talk's lines start over:\n%s", errs.String())
 	}
 }
+
+// TestLogsEvents: `pm2 logs` shows "App [goapi:1] exited with code [3]"
+// among the lines; `poolctl logs -f` showed only the next worker's first
+// line (r61-pm2 F5). --events adds the workers' starts, exits and the
+// stop signals poold sent, from its event history, merged by time; without
+// it the output is as before.
+func TestLogsEvents(t *testing.T) {
+	p := startPooldWith(t, pooldConf{watchers: `
+[watchers.crash]
+cmd = "/bin/sh"
+args = ["-c", "echo up; sleep 0.3; exit 3"]
+`})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, errs := &workertest.Buffer{}, &workertest.Buffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append(p.conn(), "logs", "-f", "--events"), out, errs) }()
+	exited := regexp.MustCompile(`(?m)^crash 1\[\d+\] event\| ended: .*3$`)
+	started := regexp.MustCompile(`(?m)^crash 1\[\d+\] event\| started$`)
+	proctest.Eventually(t, "logs -f --events to show crash's exit and next start", func() bool {
+		return exited.MatchString(out.String()) && started.MatchString(out.String())
+	})
+	p.ctl(t, "decr", "web")
+	proctest.Eventually(t, "logs -f --events to show web's stop signal", func() bool {
+		return regexp.MustCompile(`(?m)^web   \d+ event\| poold sent it SIGTERM$`).MatchString(out.String())
+	})
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("logs -f --events exited %d; stderr:\n%s", code, errs.String())
+	}
+	one := regexp.MustCompile(`(?m)^1\[\d+\] event\| ended: .*3$`)
+	if r := p.ctl(t, "logs", "crash", "--events", "-n", "1000"); !one.MatchString(r.stdout) {
+		t.Errorf("logs crash --events printed no exit:\n%s", r.stdout)
+	}
+	if r := p.ctl(t, "logs", "crash", "-n", "1000"); strings.Contains(r.stdout, "event|") {
+		t.Errorf("logs crash without --events printed events:\n%s", r.stdout)
+	}
+}

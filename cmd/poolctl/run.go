@@ -119,6 +119,9 @@ type app struct {
 	// logsWidth: logs of every watcher (no NAME) precede each line with
 	// its watcher's name, padded to this width; 0: logs of one watcher.
 	logsWidth int
+	// logsEvents: logs prints the workers' spawns, exits and stop
+	// signals among their lines (--events); nil: not.
+	logsEvents *eventFeed
 
 	// The HTTPS API (--url): every command, and the fleet views.
 	urlFlags  []string
