@@ -73,48 +73,9 @@ func (a *app) logsCommand() *cobra.Command {
 		Example: "  poolctl logs web -n 50\n  poolctl logs web --wid 2 --stream stderr -f\n  poolctl logs -f",
 		Args:    checkArgs(cmdSpec{name: "logs", args: "[NAME]"}),
 		RunE: func(c *cobra.Command, args []string) error {
-			q := logsQuery{}
-			if len(args) > 0 {
-				q.name = args[0]
-			}
-			q.wid, _ = c.Flags().GetInt("wid")
-			if q.name == "" && q.wid != 0 {
-				return usagef("logs: --wid needs a watcher NAME, as a wid is a slot of one watcher: poolctl logs NAME --wid %d ('poolctl list' shows the watchers)", q.wid)
-			}
-			q.stream, _ = c.Flags().GetString("stream")
-			q.lines, _ = c.Flags().GetInt("lines")
-			q.follow, _ = c.Flags().GetBool("follow")
-			raw, _ := c.Flags().GetBool("raw")
-			if events, _ := c.Flags().GetBool("events"); events {
-				a.logsEvents = &eventFeed{prefix: "watcher."}
-				if q.name != "" { // as poold names its topics
-					a.logsEvents.prefix += strings.ReplaceAll(strings.ToLower(q.name), " ", "_") + "."
-				}
-			}
-			a.logsStamps, _ = c.Flags().GetBool("timestamps")
-			a.escapeLogs = !raw && isTerminal(a.stdout)
-			if since, _ := c.Flags().GetString("since"); since != "" {
-				t, err := parseSince(since, time.Now())
-				if err != nil {
-					return err
-				}
-				// Every kept line since then, or the last -n of them.
-				a.logsSince = t
-				switch {
-				case !c.Flags().Changed("lines"):
-					q.lines = maxFollowLines
-				case q.lines > 0:
-					a.logsTail, q.lines = q.lines, maxFollowLines
-				}
-			}
-			if q.stream != "" && q.stream != "stdout" && q.stream != "stderr" {
-				return usagef("logs: --stream must be stdout or stderr, got %q", q.stream)
-			}
-			if q.lines < 0 || q.lines > maxFollowLines {
-				return usagef("logs: -n must be between 0 and %d (the most poold sends at once), got %d", maxFollowLines, q.lines)
-			}
-			if q.wid < 0 {
-				return usagef("logs: --wid must be a worker's slot number, 1 or more, got %d ('poolctl stats %s' shows the wids)", q.wid, q.name)
+			q, err := a.logsQueryOf(c, args)
+			if err != nil {
+				return err
 			}
 			return a.logs(c.Context(), q)
 		},
@@ -130,6 +91,55 @@ func (a *app) logsCommand() *cobra.Command {
 	fs.Bool("events", false, "also print the workers' starts, exits and the stop signals poold sent them (from poold's event history), as lines of stream \"event\"")
 	fs.Bool("raw", false, "print control characters as the workers wrote them, also on a terminal (escape sequences act on it)")
 	return c
+}
+
+// logsQueryOf reads logs' arguments and flags into a query, and the
+// printing flags into a.
+func (a *app) logsQueryOf(c *cobra.Command, args []string) (logsQuery, error) {
+	q := logsQuery{}
+	if len(args) > 0 {
+		q.name = args[0]
+	}
+	q.wid, _ = c.Flags().GetInt("wid")
+	if q.name == "" && q.wid != 0 {
+		return q, usagef("logs: --wid needs a watcher NAME, as a wid is a slot of one watcher: poolctl logs NAME --wid %d ('poolctl list' shows the watchers)", q.wid)
+	}
+	q.stream, _ = c.Flags().GetString("stream")
+	q.lines, _ = c.Flags().GetInt("lines")
+	q.follow, _ = c.Flags().GetBool("follow")
+	raw, _ := c.Flags().GetBool("raw")
+	if events, _ := c.Flags().GetBool("events"); events {
+		a.logsEvents = &eventFeed{prefix: "watcher."}
+		if q.name != "" { // as poold names its topics
+			a.logsEvents.prefix += strings.ReplaceAll(strings.ToLower(q.name), " ", "_") + "."
+		}
+	}
+	a.logsStamps, _ = c.Flags().GetBool("timestamps")
+	a.escapeLogs = !raw && isTerminal(a.stdout)
+	if since, _ := c.Flags().GetString("since"); since != "" {
+		t, err := parseSince(since, time.Now())
+		if err != nil {
+			return q, err
+		}
+		// Every kept line since then, or the last -n of them.
+		a.logsSince = t
+		switch {
+		case !c.Flags().Changed("lines"):
+			q.lines = maxFollowLines
+		case q.lines > 0:
+			a.logsTail, q.lines = q.lines, maxFollowLines
+		}
+	}
+	if q.stream != "" && q.stream != "stdout" && q.stream != "stderr" {
+		return q, usagef("logs: --stream must be stdout or stderr, got %q", q.stream)
+	}
+	if q.lines < 0 || q.lines > maxFollowLines {
+		return q, usagef("logs: -n must be between 0 and %d (the most poold sends at once), got %d", maxFollowLines, q.lines)
+	}
+	if q.wid < 0 {
+		return q, usagef("logs: --wid must be a worker's slot number, 1 or more, got %d ('poolctl stats %s' shows the wids)", q.wid, q.name)
+	}
+	return q, nil
 }
 
 type logsQuery struct {
