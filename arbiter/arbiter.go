@@ -368,6 +368,9 @@ func (a *Arbiter) openSockets() error {
 		sw := a.leftSweep()
 		socks, unused, err = sockets.BindPassedFreeing(a.cfg.Sockets, a.opts.Passed, sw.free)
 		err = a.explainBind(sw.explain(err), a.cfg)
+		if err == nil {
+			sw.sweepShared(socks, socks.List()) // reuseport: a bind that shared its address
+		}
 		for _, u := range unused {
 			a.log.Warn("closed poold's copy of a socket the service manager passed that no [sockets.NAME] takes; under a .socket unit systemd keeps its own, so its clients wait unanswered: "+
 				"add a [sockets.NAME] named like it (systemd FileDescriptorName=) or on its address, with a watcher serving it, and restart poold (a reload cannot take it), or remove it from the .socket unit (ListenStream=)",

@@ -89,31 +89,46 @@ func (sw *leftSweep) free(err error) bool {
 		return false
 	}
 	var left []leftProc
-	var names []string
 	seen := map[int]bool{}
 	for _, e := range sockets.Errors(err) {
-		for _, pid := range sockets.HolderPids(e) {
-			if seen[pid] {
-				continue
-			}
-			seen[pid] = true
-			p, note := sw.judge(pid)
-			if note != "" {
-				sw.notes[e.Socket] = append(sw.notes[e.Socket], note)
-			}
-			if p.pid != 0 {
-				p.socket = e.Socket
-				left = append(left, p)
-				if !slices.Contains(names, e.Socket) {
-					names = append(names, e.Socket)
-				}
-			}
-		}
+		left = sw.gather(left, e.Socket, sockets.HolderPids(e), seen)
 	}
 	if len(left) == 0 {
 		return false
 	}
-	return sw.end(left, names)
+	return sw.end(left, leftSockets(left))
+}
+
+// gather adds to left the processes of pids (the holders of socket's
+// address) that a previous poold of this config left, judging each pid
+// once (seen), and notes why it left one that might be.
+func (sw *leftSweep) gather(left []leftProc, socket string, pids []int, seen map[int]bool) []leftProc {
+	for _, pid := range pids {
+		if seen[pid] {
+			continue
+		}
+		seen[pid] = true
+		p, note := sw.judge(pid)
+		if note != "" {
+			sw.notes[socket] = append(sw.notes[socket], note)
+		}
+		if p.pid != 0 {
+			p.socket = socket
+			left = append(left, p)
+		}
+	}
+	return left
+}
+
+// leftSockets names the sockets whose addresses left hold, once each.
+func leftSockets(left []leftProc) []string {
+	var names []string
+	for _, p := range left {
+		if !slices.Contains(names, p.socket) {
+			names = append(names, p.socket)
+		}
+	}
+	return names
 }
 
 // judge tells whether pid is what a previous poold of this config left

@@ -168,7 +168,9 @@ func (a *Arbiter) prepareReload(cfg *configs.Config, began map[*watcher.Watcher]
 		closeRemoved, err := a.socks.ApplyFreeing(cfg.Sockets, sw.free)
 		err = sw.explain(err)
 		if err == nil {
-			closeRemoved = logSocketChanges(a.log, before, a.socks.List(), closeRemoved)
+			after := a.socks.List()
+			sw.sweepShared(a.socks, freshSockets(before, after))
+			closeRemoved = logSocketChanges(a.log, before, after, closeRemoved)
 		}
 		a.post(configMsg{cfg: cfg, began: began, err: err, closeRemoved: closeRemoved, reply: reply})
 	}()

@@ -309,3 +309,20 @@ func HolderPids(e *Error) []int {
 	}
 	return unixHolders(e.Addr).pids
 }
+
+// Clashes reports whether a tcp socket bound to held shares the port
+// with one bound to want (the same address, or a wildcard on either
+// side): for a caller that found the listeners on a port itself
+// (sock_diag), and asks which of them are on this address.
+func Clashes(want, held netip.Addr) bool { return clashes(want.Unmap(), held.Unmap()) }
+
+// InodeHolders lists the processes with an fd on one of the socket
+// inodes, sorted, by a look at every process's fds in /proc (what
+// HolderPids does once it has the inodes); nil when /proc shows none.
+func InodeHolders(inodes map[uint64]bool) []int {
+	pfs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return nil
+	}
+	return socketHolders(pfs, inodes).pids
+}

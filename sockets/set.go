@@ -33,6 +33,8 @@ import (
 	"sync"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/poold/poold/configs"
 )
 
@@ -116,6 +118,36 @@ func (s *Set) listLocked() []*Listener {
 	}
 	slices.SortFunc(out, func(a, b *Listener) int { return a.fd - b.fd })
 	return out
+}
+
+// Inodes are the socket inodes of every listener poold holds: the Set's,
+// and those an Apply took out of it whose closeRemoved has not run yet
+// (a reload's old socket, still serving its old workers). A caller that
+// finds the listeners on an address another way (sock_diag) tells by
+// them which are poold's own.
+func (s *Set) Inodes() map[uint64]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inodes := map[uint64]bool{}
+	add := func(l *Listener) {
+		var st unix.Stat_t
+		if unix.Fstat(l.fd, &st) == nil {
+			inodes[st.Ino] = true
+		}
+	}
+	for _, l := range s.byName {
+		add(l)
+	}
+	for _, g := range s.draining {
+		g.mu.Lock()
+		if !g.closed {
+			for _, l := range g.ls {
+				add(l)
+			}
+		}
+		g.mu.Unlock()
+	}
+	return inodes
 }
 
 // Close closes every socket and removes the unix socket files poold
