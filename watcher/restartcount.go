@@ -89,7 +89,8 @@ func restartCause(code, why string) string {
 // owe records that the next worker started into a free wid replaces a
 // recycled or killed one, whose count it carries on (n). They are bounded by the
 // workers that can run at once: an owed count that no start took (the
-// pool was scaled down meanwhile) goes, the oldest first.
+// pool was scaled down meanwhile) goes, the oldest first; and what a
+// rollout owed goes as it ends (endRoll).
 func (w *Watcher) owe(n int) {
 	w.owed = append(w.owed, n)
 	if over := len(w.owed) - (w.spec.NumProcesses + w.surge()); over > 0 {

@@ -109,3 +109,46 @@ func TestRestartCause(t *testing.T) {
 		}
 	}
 }
+
+// A kill of an old worker during a reload owes its count to a
+// replacement, but the rollout replaces that worker with a new one that
+// starts at 0: once the reload is over nothing stays owed, and a later
+// scale-up's worker starts at 0, not at the killed worker's count.
+func TestKillDuringReloadOwesNothingAfterIt(t *testing.T) {
+	s := spec(1)
+	s.Readiness = "notify" // the reload's new worker stays starting: a window to kill the old one
+	w, h := newWatcher(t, s)
+	w.Start()
+	only := func(state string) int {
+		t.Helper()
+		pids := pidsIn(w, state)
+		if len(pids) != 1 {
+			t.Fatalf("%s workers %v, want one: %v", state, pids, w.Processes())
+		}
+		return pids[0]
+	}
+	old := only(ProcStarting)
+	w.Ready(old)
+	for range 2 { // two crashes past backoff_reset: replaced at once, in the wid
+		h.now = h.now.Add(time.Minute)
+		w.Exited(old, 1)
+		old = only(ProcStarting)
+		w.Ready(old)
+	}
+	w.Reload(true, false)
+	fresh := only(ProcStarting)
+	if err := w.KillProcess(old, syscall.SIGTERM, -1); err != nil { // poolctl kill
+		t.Fatal(err)
+	}
+	w.Ready(fresh)
+	w.Exited(old, -int(syscall.SIGTERM))
+	if w.Rolling() {
+		t.Fatalf("still rolling with the new worker ready and the old one gone: %v", w.Processes())
+	}
+	w.SetTarget(2) // poolctl incr
+	for _, p := range w.Processes() {
+		if p.Restarts != 0 {
+			t.Errorf("worker pid %d wid %d (%s) shows %d restarts after the reload and a scale-up, want 0", p.Pid, p.Wid, p.State, p.Restarts)
+		}
+	}
+}

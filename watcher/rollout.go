@@ -55,8 +55,12 @@ func (w *Watcher) beginRoll(prev configs.Watcher, prevSocks Sockets, prevCred *s
 }
 
 // endRoll ends a rollout; err != nil records why it was abandoned.
+// What the rollout owed (a kill or a recycle during it) goes: freshCount
+// gives nothing owed to a start during a rollout, so no replacement took
+// it, and a later start in a free wid (a scale-up's) is none's.
 func (w *Watcher) endRoll(err error) {
 	w.roll = nil
+	w.owed = nil
 	if err != nil {
 		w.reloadErr = err
 	}
