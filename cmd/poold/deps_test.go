@@ -44,7 +44,9 @@ func TestImportDirection(t *testing.T) {
 		// sockdiag is a leaf: the netlink sock_diag exchange that the
 		// arbiter and the handover share.
 		"watcher/sockdiag": {},
-		"watcher/handover": {"configs", "events", "watcher/sockdiag"},
+		// The handover shares procinfo's rule of when a process has
+		// ended (LeaderEnded); procinfo imports nothing of ours.
+		"watcher/handover": {"configs", "events", "watcher/sockdiag", "watcher/procinfo"},
 		// Exec probes and hooks start their commands through the
 		// spawner's registry, so the orphan reaper leaves their exits.
 		"watcher/probe": {"configs", "events", "watcher/spawn"},

@@ -6,34 +6,34 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+
+	"github.com/poold/poold/watcher/procinfo"
 )
 
 // ended tells how pid has ended, from /proc/PID/status: gone (reaped, or
 // never was) or a zombie (exited, not yet reaped). Its state alone does
-// not say so: the state of /proc/PID is that of its first thread (the
-// leader), and a leader that has ended while other threads of the
-// process run shows as a zombie too. A multi-threaded program that
-// execs from another thread than its first looks so until the exec is
-// done (the kernel ends the leader, then the exec'ing thread takes over
-// its pid): a Go program that re-execs itself, as a -race test worker
-// does, or one whose main thread exited on its own (pthread_exit). Taken
-// for an exit, such a worker was never counted ready, and no exit came
-// to end it: it stayed "starting" for good. A zombie is one with no
-// thread left (Threads: 1, the leader); with more, the process lives
-// on. Threads: 0 is a task the kernel is releasing: a reaped process,
-// or the old leader of an exec that has just ended; neither is said,
-// and the next look tells which.
+// not say so: it is that of the first thread, which may have ended while
+// the others run (a program that execs from another thread, until the
+// exec is done, as a Go program that re-execs itself does; a main thread
+// that called pthread_exit). Taken for an exit, such a worker was never
+// counted ready. procinfo.LeaderEnded is the rule; where it says look
+// again (a task the kernel is releasing), neither is said, and the next
+// look tells which.
 func ended(pid int) (gone, zombie bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH), false
 	}
 	state, threads := statusField(b, "State:"), statusField(b, "Threads:")
-	if len(state) == 0 || state[0] != 'Z' && state[0] != 'X' {
+	if len(state) == 0 {
 		return false, false
 	}
 	n, err := strconv.Atoi(string(threads))
-	return false, err == nil && n == 1
+	if err != nil {
+		return false, false
+	}
+	end, _ := procinfo.LeaderEnded(state[0], false, n)
+	return false, end
 }
 
 // statusField is the value of the line of /proc/PID/status that starts

@@ -48,9 +48,9 @@ func ending(pid int, buf []byte) bool {
 	if err != nil {
 		return true
 	}
-	state, flags, code, ok := exitFields(b)
-	if ok && (state == 'Z' || state == 'X' || flags&pfExiting != 0) {
-		return code&0x7f != int(syscall.SIGKILL)
+	l, ok := exitFields(b)
+	if ok && ended(pid, b) {
+		return l.code&0x7f != int(syscall.SIGKILL)
 	}
 	b, err = readSmall(dir+"/status", buf)
 	if err != nil {
@@ -59,27 +59,37 @@ func ending(pid int, buf []byte) bool {
 	return pendingFatal(b)
 }
 
-// exitFields reads the state (field 3), flags (field 9) and exit code
-// (field 52, as wait(2) reports it; -1 on kernels before 3.5 that lack
-// it) of a /proc/<pid>/stat line, counting fields after the command
-// name's last ')'.
-func exitFields(b []byte) (state byte, flags uint64, code int, ok bool) {
+// leader is what exitFields reads of a /proc/<pid>/stat line: its first
+// thread's state (field 3) and flags (field 9), the process's thread
+// count (field 20) and the leader's exit code (field 52, as wait(2)
+// reports it; -1 on kernels before 3.5 that lack it).
+type leader struct {
+	state   byte
+	flags   uint64
+	threads int
+	code    int
+}
+
+// exitFields reads a /proc/<pid>/stat line's leader fields, counting
+// fields after the command name's last ')'.
+func exitFields(b []byte) (l leader, ok bool) {
 	end := bytes.LastIndexByte(b, ')')
 	if end < 0 {
-		return 0, 0, 0, false
+		return leader{}, false
 	}
 	f := bytes.Fields(b[end+1:])
-	if len(f) < 7 || len(f[0]) != 1 {
-		return 0, 0, 0, false
+	if len(f) < 18 || len(f[0]) != 1 {
+		return leader{}, false
 	}
 	flags, err := strconv.ParseUint(string(f[6]), 10, 64)
-	code = -1
+	threads, terr := strconv.Atoi(string(f[17]))
+	l = leader{state: f[0][0], flags: flags, threads: threads, code: -1}
 	if len(f) >= 50 {
 		if c, err := strconv.Atoi(string(f[49])); err == nil {
-			code = c
+			l.code = c
 		}
 	}
-	return f[0][0], flags, code, err == nil
+	return l, err == nil && terr == nil
 }
 
 // pendingFatal tells whether a /proc/<pid>/status text shows a signal
@@ -113,14 +123,14 @@ func Running(pids []int) []int {
 }
 
 // Gone tells whether pid has ended: no such process, a zombie not yet
-// reaped, or a process inside exit.
+// reaped, or a process inside exit (of its threads, not its leader
+// alone: see LeaderEnded).
 func Gone(pid int) bool {
 	b, err := readSmall("/proc/"+strconv.Itoa(pid)+"/stat", make([]byte, statBufSize))
 	if err != nil {
 		return true
 	}
-	state, flags, _, ok := exitFields(b)
-	return ok && (state == 'Z' || state == 'X' || flags&pfExiting != 0)
+	return ended(pid, b)
 }
 
 // Dying tells whether pid has ended or is about to: Gone, or a SIGKILL
@@ -134,14 +144,5 @@ func Dying(pid int) bool {
 	if err != nil {
 		return true
 	}
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		name, mask, found := bytes.Cut(line, []byte(":"))
-		if !found || (string(name) != "SigPnd" && string(name) != "ShdPnd") {
-			continue
-		}
-		if m, err := strconv.ParseUint(string(bytes.TrimSpace(mask)), 16, 64); err == nil && m&sigkill != 0 {
-			return true
-		}
-	}
-	return false
+	return killPending(b)
 }

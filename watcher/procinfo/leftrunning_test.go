@@ -36,8 +36,8 @@ func TestLeftRunningCountsWhatIsKilled(t *testing.T) {
 		}
 		proctest.Eventually(t, "the sleep to be a zombie", func() bool {
 			b, err := readSmall("/proc/"+strconv.Itoa(pid)+"/stat", make([]byte, statBufSize))
-			state, _, _, ok := exitFields(b)
-			return err == nil && ok && state == 'Z'
+			l, ok := exitFields(b)
+			return err == nil && ok && l.state == 'Z'
 		})
 		if got := LeftRunning([]int{pid}); !slices.Equal(got, want) {
 			t.Errorf("LeftRunning of sleep %d, a zombie of %v, = %v, want %v", pid, sig, got, want)

@@ -20,6 +20,14 @@ import (
 // process instead of the tests.
 const helperEnv = "POOLD_PROCINFO_HELPER"
 
+func init() {
+	if os.Getenv(helperEnv) == "leader-ends" {
+		// Kept on the first thread through TestMain, so that the thread
+		// the helper ends is that one.
+		runtime.LockOSThread()
+	}
+}
+
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(runHelper(mode))
@@ -91,6 +99,18 @@ func runHelper(mode string) int {
 		fmt.Println(strings.TrimSpace("ready " + strconv.Itoa(cmd.Process.Pid) + " " + strings.TrimPrefix(strings.TrimSpace(line), "ready")))
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		_ = cmd.Wait()
+	case "leader-ends":
+		// Its first thread ends alone (exit, not exit_group), as a
+		// program's main thread that calls pthread_exit: /proc/PID then
+		// shows a zombie, while the process lives on in its other
+		// threads until stdin's EOF.
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			os.Exit(0)
+		}()
+		fmt.Println("ready")
+		_, _, errno := syscall.Syscall(syscall.SYS_EXIT, 0, 0, 0)
+		panic("exit of the first thread returned: " + errno.Error())
 	default:
 		fmt.Fprintf(os.Stderr, "unknown helper mode %q\n", mode)
 		return 2

@@ -13,13 +13,14 @@ var ErrEnded = errors.New("procinfo: the process has ended")
 
 // StartTicks is when pid started, in clock ticks (USER_HZ) since boot:
 // field 22 of /proc/<pid>/stat. A pid whose process has ended (none, a
-// zombie, one inside exit) is an error.
+// zombie, one inside exit: of its threads, not its leader alone, see
+// LeaderEnded) is an error.
 func StartTicks(pid int) (uint64, error) {
 	b, err := readSmall("/proc/"+strconv.Itoa(pid)+"/stat", make([]byte, statBufSize))
 	if err != nil {
 		return 0, err
 	}
-	if state, flags, _, ok := exitFields(b); ok && (state == 'Z' || state == 'X' || flags&pfExiting != 0) {
+	if ended(pid, b) {
 		return 0, ErrEnded
 	}
 	st, err := parseStat(pid, b)
