@@ -41,11 +41,13 @@ func LeaderEnded(state byte, exiting bool, threads int) (ended, again bool) {
 
 // ended tells whether pid, whose /proc/PID/stat line is b, has ended:
 // LeaderEnded, where a leader that has ended beside other threads ends
-// the process when every other thread is ending too (a whole-process
-// exit under way: each inside exit, or with SIGKILL pending, as the
-// kernel marks them), and where the kernel is releasing the task
-// (LeaderEnded's again) the stat is read once more (into a buffer of
-// its own: b stays as it was).
+// the process when its exit code says a signal or a status (a
+// whole-process exit), or when every other thread is ending too (each
+// inside exit, or with SIGKILL pending, as the kernel marks them; one
+// between taking its SIGKILL and entering exit looks alive for that
+// moment: a caller watching an exit under way looks again), and where
+// the kernel is releasing the task (LeaderEnded's again) the stat is
+// read once more (into a buffer of its own: b stays as it was).
 func ended(pid int, b []byte) bool {
 	for try := 0; ; try++ {
 		l, ok := exitFields(b)
@@ -63,6 +65,11 @@ func ended(pid int, b []byte) bool {
 			}
 			continue
 		case again:
+			return true
+		case l.state == 'Z' && l.code > 0:
+			// A leader that ended alone did so with exit(0) (pthread_exit);
+			// a signal or a status is the whole process's exit, the
+			// others killed (a Go program's SIGTERM).
 			return true
 		case l.state == 'Z' || l.state == 'X' || l.flags&pfExiting != 0:
 			return othersEnding(pid)
