@@ -7,7 +7,8 @@
 //	poold [flags] CONFIG
 //
 // SIGTERM/SIGINT/SIGQUIT stop every worker gracefully and exit 0 (a second one
-// kills them at once); SIGHUP re-reads CONFIG; SIGUSR1 reopens the
+// kills them at once); SIGHUP re-reads CONFIG, or stops poold as SIGTERM
+// does once the terminal it was started on has hung up; SIGUSR1 reopens the
 // workers' log files (after logrotate in create mode).
 package main
 

@@ -41,6 +41,9 @@ type daemon struct {
 	view    *httpView // the arbiter as they see it, through a hand-over
 	// sigs are the signals caught since the run began (catchSignals).
 	sigs <-chan os.Signal
+	// term is the terminal poold had at start: a SIGHUP after it hung
+	// up stops poold (hangup.go).
+	term *terminal
 }
 
 // serve runs poold until a stop signal or the quit command.
@@ -58,6 +61,8 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 		return err
 	}
 	d.sigs = sigs
+	d.term = openTerminal()
+	defer d.term.close()
 	transCtx, stopTransports := context.WithCancel(context.Background())
 	defer stopTransports()
 	var wg sync.WaitGroup
@@ -262,33 +267,50 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 			<-arbErr
 			return err
 		case sig := <-sigs:
-			switch sig {
-			// Each is logged once the arbiter holds it: a hand-over in
-			// flight passes it to the new image (see the upgrade tests).
-			case syscall.SIGHUP:
-				d.arb.Reload()
-				d.log.Info("SIGHUP: reloading config", "config", d.path)
-			case syscall.SIGUSR1:
-				d.arb.Reopen() // worker log files, after logrotate (create mode)
-				d.log.Info("SIGUSR1: reopening worker log files")
-			case syscall.SIGUSR2:
-				d.arb.Upgrade() // it logs the upgrade, or why it is refused
-			case syscall.SIGTTIN, syscall.SIGTTOU:
-				d.jobControl(sig)
-			default:
-				// The second is passed on to the workers (a job
-				// runner's cold shutdown), the third kills them.
-				switch stops++; stops {
-				case 1:
-					stopArb()
-					d.log.Info("stopping gracefully; send the signal again to pass it on to the workers being stopped, "+
-						"a third time to kill every worker at once", "signal", signalName(sig))
-				case 2:
-					d.arb.Hurry(sig.(syscall.Signal))
-				default:
-					d.arb.Kill()
-				}
+			d.onSignal(sig, &stops, stopArb)
+		}
+	}
+}
+
+// onSignal acts on sig, a signal caught while the arbiter runs; stops
+// counts the stop requests so far and stopArb stops the arbiter.
+func (d *daemon) onSignal(sig os.Signal, stops *int, stopArb func()) {
+	switch sig {
+	// Each is logged once the arbiter holds it: a hand-over in
+	// flight passes it to the new image (see the upgrade tests).
+	case syscall.SIGHUP:
+		if hung, tty := d.term.hungUp(); hung {
+			// One stop: the shell passes the hangup on after the
+			// kernel, and a second stop request would pass SIGHUP on
+			// to the workers (a reload to gunicorn).
+			if *stops == 0 {
+				*stops = 1
+				stopArb()
+				d.log.Info("the terminal hung up: stopping, as on SIGTERM", "terminal", tty)
 			}
+			return
+		}
+		d.arb.Reload()
+		d.log.Info("SIGHUP: reloading config", "config", d.path)
+	case syscall.SIGUSR1:
+		d.arb.Reopen() // worker log files, after logrotate (create mode)
+		d.log.Info("SIGUSR1: reopening worker log files")
+	case syscall.SIGUSR2:
+		d.arb.Upgrade() // it logs the upgrade, or why it is refused
+	case syscall.SIGTTIN, syscall.SIGTTOU:
+		d.jobControl(sig)
+	default:
+		// The second is passed on to the workers (a job
+		// runner's cold shutdown), the third kills them.
+		switch *stops++; *stops {
+		case 1:
+			stopArb()
+			d.log.Info("stopping gracefully; send the signal again to pass it on to the workers being stopped, "+
+				"a third time to kill every worker at once", "signal", signalName(sig))
+		case 2:
+			d.arb.Hurry(sig.(syscall.Signal))
+		default:
+			d.arb.Kill()
 		}
 	}
 }

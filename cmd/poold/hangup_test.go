@@ -1,0 +1,222 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// Closing the terminal poold ran in (a window, a tmux session, an ssh
+// connection) sent it, or the shell that passes it on, SIGHUP: poold
+// reloaded its config and ran on, orphaned, holding every port, its log
+// going nowhere, and the next start failed ("another poold is already
+// listening"). It stops as on SIGTERM, each worker with it; its log
+// lines to the hung-up terminal (EIO) cost nothing.
+func TestTerminalHangupStopsPoold(t *testing.T) {
+	master, slave := openHangablePty(t)
+	out := drainPty(t, master)
+	p := startOnPty(t, slave, true)
+	worker := waitWorkerPid(t, out)
+	master.Close() // the terminal window closes
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("poold exited %d after its terminal hung up, want 0 (a graceful stop)", code)
+	}
+	waitGone(t, worker)
+}
+
+// A kill -HUP while poold's terminal lives is the reload it always was;
+// once the terminal hangs up, the next SIGHUP stops poold, once,
+// logging why. Its stderr here is not the terminal, so the log can be
+// read after the hangup.
+func TestSIGHUPReloadsUntilTheTerminalHangsUp(t *testing.T) {
+	master, slave := openHangablePty(t)
+	drainPty(t, master)
+	p := startOnPty(t, slave, false)
+	log := p.log
+	m := regexp.MustCompile(`worker (\d+) serving`)
+	proctest.Eventually(t, "the worker serves", func() bool { return m.MatchString(log.String()) })
+	worker, _ := strconv.Atoi(m.FindStringSubmatch(log.String())[1])
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	proctest.Eventually(t, "the reload done", func() bool { return strings.Contains(log.String(), "config reloaded") })
+	select {
+	case <-p.done:
+		t.Fatalf("poold exited on a SIGHUP with its terminal alive:\n%s", log.String())
+	default:
+	}
+	master.Close()
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("poold exited %d after its terminal hung up, want 0", code)
+	}
+	s := log.String()
+	if n := strings.Count(s, "the terminal hung up: stopping, as on SIGTERM"); n != 1 {
+		t.Errorf("%d lines say the terminal hung up, want 1:\n%s", n, s)
+	}
+	if n := strings.Count(s, "SIGHUP: reloading config"); n != 1 {
+		t.Errorf("%d reloads, want only the one asked for while the terminal lived:\n%s", n, s)
+	}
+	waitGone(t, worker)
+}
+
+// The usual case: poold runs in the foreground of an interactive shell,
+// whose session the terminal controls. On the hangup the kernel sends
+// SIGHUP to the shell, which passes it on to its jobs and exits.
+func TestTerminalHangupStopsPooldRunByAShell(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, serveConfig)
+	logFile := filepath.Join(dir, "poold.log")
+	master, slave := openHangablePty(t)
+	drainPty(t, master)
+	tty, err := os.OpenFile(slave, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	shell := exec.Command("/bin/bash", "--norc", "--noprofile", "-i")
+	shell.Stdin, shell.Stdout, shell.Stderr = tty, tty, tty
+	shell.Env = append(os.Environ(), "HISTFILE=/dev/null", "PS1=$ ")
+	shell.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
+	if err := shell.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	defer shell.Wait()
+	defer shell.Process.Kill()
+	// Typed at the prompt; its log goes to a file to be read after.
+	if _, err := fmt.Fprintf(master, "%s %s 2>%s\n", pooldBinary(t), cfg, logFile); err != nil {
+		t.Fatal(err)
+	}
+	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
+	var pid, worker int
+	proctest.Eventually(t, "poold started and its worker serves", func() bool {
+		s := log()
+		if m := regexp.MustCompile(`poold started: .*pid=(\d+)`).FindStringSubmatch(s); m != nil {
+			pid, _ = strconv.Atoi(m[1])
+		}
+		if m := regexp.MustCompile(`worker (\d+) serving`).FindStringSubmatch(s); m != nil {
+			worker, _ = strconv.Atoi(m[1])
+		}
+		return pid > 0 && worker > 0
+	})
+	defer syscall.Kill(pid, syscall.SIGKILL) // should the test fail: no poold left behind
+	master.Close()
+	// poold's parent, the shell, is gone: it is a zombie of init's, or gone.
+	proctest.Eventually(t, "poold stopped", func() bool {
+		s := procState(pid)
+		return (s == "Z" || s == "") && strings.Contains(log(), "poold stopped")
+	})
+	if !strings.Contains(log(), "the terminal hung up: stopping, as on SIGTERM") {
+		t.Errorf("no line says the terminal hung up:\n%s", log())
+	}
+	waitGone(t, worker)
+}
+
+// openHangablePty is openPty with a master whose Close closes it at once,
+// hanging its terminal up, while drainPty reads it: openPty's master is
+// in blocking mode (its Fd was taken), and the close of a file with a
+// read in progress waits for that read to return.
+func openHangablePty(t *testing.T) (*os.File, string) {
+	t.Helper()
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open /dev/ptmx: %v", err)
+	}
+	m := os.NewFile(uintptr(fd), "/dev/ptmx") // non-blocking: read through the poller
+	t.Cleanup(func() { m.Close() })
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock the pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	return m, fmt.Sprintf("/dev/pts/%d", n)
+}
+
+// startOnPty runs the poold binary on serveConfig as the leader of a
+// session of its own that slave controls, with stdin and stdout on it;
+// stderr too when onTerminal, else into the returned proc's log.
+func startOnPty(t *testing.T, slave string, onTerminal bool) *binProc {
+	t.Helper()
+	tty, err := os.OpenFile(slave, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close() // poold holds its own copies
+	cfg := writeConfig(t, t.TempDir(), serveConfig)
+	p := &binProc{log: new(lockedBuffer), done: make(chan struct{}), cfg: cfg, cmd: exec.Command(pooldBinary(t), cfg)}
+	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = tty, tty, tty
+	if !onTerminal {
+		p.cmd.Stderr = p.log
+	}
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			killLeftovers(descendants(p.cmd.Process.Pid))
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() && !onTerminal {
+			t.Logf("poold log:\n%s", p.log.String())
+		}
+	})
+	return p
+}
+
+// drainPty reads what is written to the terminal of master, so that no
+// writer blocks on it, until master is closed.
+func drainPty(t *testing.T, master *os.File) *lockedBuffer {
+	out := new(lockedBuffer)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		_, _ = io.Copy(out, master)
+	}()
+	t.Cleanup(func() {
+		master.Close()
+		<-drained
+		if t.Failed() {
+			t.Logf("the terminal showed:\n%s", out.String())
+		}
+	})
+	return out
+}
+
+// waitWorkerPid waits for the serve worker's line in out and returns its
+// pid.
+func waitWorkerPid(t *testing.T, out *lockedBuffer) int {
+	t.Helper()
+	m := regexp.MustCompile(`worker (\d+) serving`)
+	proctest.Eventually(t, "the worker serves", func() bool { return m.MatchString(out.String()) })
+	pid, _ := strconv.Atoi(m.FindStringSubmatch(out.String())[1])
+	return pid
+}
+
+// waitGone waits until pid has exited (a zombie counts: its parent reaps
+// it).
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	proctest.Eventually(t, fmt.Sprintf("worker %d gone", pid), func() bool {
+		s := procState(pid)
+		return s == "" || s == "Z"
+	})
+}
