@@ -4,22 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"github.com/poold/poold/arbiter/logsink"
 	"io"
 	"maps"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/arbiter/workerlog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/termsafe"
 )
 
 // output takes what workers write to stdout and stderr, line by line, to
@@ -219,61 +217,10 @@ func (o *output) logLine(log hclog.Logger, line []byte) {
 	log.Info(string(line))
 }
 
-// printable is line as it may appear in a text log: tabs and printable
-// UTF-8 as they are; \r as `\r`; other C0 controls, DEL, C1 controls
-// (U+0080-U+009F, which some terminals obey like ESC sequences) and bytes
-// that are not UTF-8 as `\xNN`, so ESC is `\x1b`. Backslashes are kept
-// as they are: the escapes are for terminals, not for parsing back.
+// printable is line as it may appear in a text log: what a terminal
+// would act on or not show escaped, as poolctl escapes it (termsafe).
 func printable(line []byte) string {
-	i := 0
-	for i < len(line) {
-		if c := line[i]; c >= 0x20 && c < 0x7f {
-			i++ // the common case, without a call
-			continue
-		}
-		n, ok := safe(line[i:])
-		if !ok {
-			break
-		}
-		i += n
-	}
-	if i == len(line) {
-		return string(line)
-	}
-	var b strings.Builder
-	b.Grow(len(line) + 16)
-	b.Write(line[:i])
-	for i < len(line) {
-		n, ok := safe(line[i:])
-		switch {
-		case ok:
-			b.Write(line[i : i+n])
-		case line[i] == '\r':
-			b.WriteString(`\r`)
-		case n == 2: // a C1 control: its code point
-			r, _ := utf8.DecodeRune(line[i:])
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			fmt.Fprintf(&b, `\x%02x`, line[i])
-		}
-		i += n
-	}
-	return b.String()
-}
-
-// safe reports the length of the character at the start of p and whether
-// a terminal shows it as text. Not safe: C0 controls but tab, DEL, C1
-// controls (length 2) and a byte that starts no valid UTF-8 (length 1).
-func safe(p []byte) (int, bool) {
-	c := p[0]
-	if c < utf8.RuneSelf {
-		return 1, c == '\t' || (c >= 0x20 && c != 0x7f)
-	}
-	r, n := utf8.DecodeRune(p)
-	if r == utf8.RuneError && n == 1 {
-		return 1, false
-	}
-	return n, r > 0x9f
+	return termsafe.Line(string(line))
 }
 
 // close waits up to grace for the readers to reach EOF, then closes the

@@ -14,14 +14,17 @@ func TestPrintable(t *testing.T) {
 		{"tab and UTF-8 kept", "naïve\tcafé ✓ 日本", "naïve\tcafé ✓ 日本"},
 		{"carriage return", "\rFAKE [ERROR] poold: forged", `\rFAKE [ERROR] poold: forged`},
 		{"clear screen", "\x1b[2J", `\x1b[2J`},
-		{"bell, NUL, DEL", "a\x07b\x00c\x7f", `a\x07b\x00c\x7f`},
-		{"C1 CSI", "x\u009b2Jy", `x\x9b2Jy`},
+		{"bell, NUL, DEL", "a\x07b\x00c\x7f", `a\ab\x00c\x7f`},
+		{"C1 CSI", "x\u009b2Jy", `x\u009b2Jy`},
 		{"invalid UTF-8", "bad\xff\xfeend", `bad\xff\xfeend`},
 		{"truncated UTF-8", "caf\xc3", `caf\xc3`},
 		{"U+FFFD itself kept", "\uFFFD", "\uFFFD"},
 		{"backslashes kept", `C:\x1b\path`, `C:\x1b\path`},
-		{"NEL is C1", "a\u0085b", `a\x85b`},
+		{"NEL is C1", "a\u0085b", `a\u0085b`},
 		{"first printable after C1", "\u00a0ok", "\u00a0ok"},
+		// poolctl logs escaped it and the README said both escape
+		// alike; U+202E reversed how the rest of the line showed.
+		{"right-to-left override", "ok \u202e bidi", `ok \u202e bidi`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := printable([]byte(tc.in)); got != tc.want {

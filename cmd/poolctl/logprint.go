@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/poold/poold/watcher/termsafe"
 )
 
 // printLogs writes one batch of records (buffered: a batch of thousands
@@ -87,34 +87,9 @@ func (a *app) notePids(recs []logRecord) {
 }
 
 // escapeControls writes each character of line that a terminal would act
-// on or not show (C0 and C1 controls but tab, DEL, bidi and other format
-// characters, invalid UTF-8) as a Go escape: "\x1b", "\r", "\u202e".
-// The rest, backslashes included, is left as it is.
-func escapeControls(line string) string {
-	var b strings.Builder
-	done := 0 // line[:done] is in b
-	for i := 0; i < len(line); {
-		r, n := utf8.DecodeRuneInString(line[i:])
-		if r == '\t' || (r >= ' ' && r < 0x7f) || (n > 1 && strconv.IsGraphic(r)) {
-			i += n
-			continue
-		}
-		b.WriteString(line[done:i])
-		if r == utf8.RuneError && n == 1 {
-			fmt.Fprintf(&b, "\\x%02x", line[i])
-		} else {
-			q := strconv.QuoteRuneToASCII(r)
-			b.WriteString(q[1 : len(q)-1])
-		}
-		i += n
-		done = i
-	}
-	if done == 0 {
-		return line
-	}
-	b.WriteString(line[done:])
-	return b.String()
-}
+// on or not show as a Go escape ("\x1b", "\r", "\u202e"), by the rule
+// poold's text log follows (termsafe).
+func escapeControls(line string) string { return termsafe.Line(line) }
 
 // formatReopen prints the files that will be reopened, one a line.
 func formatReopen(w io.Writer, r reply) error {

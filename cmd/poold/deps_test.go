@@ -49,7 +49,10 @@ func TestImportDirection(t *testing.T) {
 		"watcher/handover": {"configs", "events", "watcher/sockdiag", "watcher/procinfo"},
 		// Exec probes and hooks start their commands through the
 		// spawner's registry, so the orphan reaper leaves their exits.
-		"watcher/probe": {"configs", "events", "watcher/spawn"},
+		"watcher/probe": {"configs", "events", "watcher/spawn", "watcher/termsafe"},
+		// termsafe is a leaf: the one rule of what a terminal must not
+		// get raw, for poold's text log, poolctl and the probes.
+		"watcher/termsafe": {},
 		"arbiter":       {"configs", "configs/circusstream", "events", "sockets", "watcher", "watcher/"},
 		"arbiter/":      {"arbiter", "arbiter/wire", "configs", "events", "events/", "sockets", "watcher"},
 		// The protocol's messages and its client: what poolctl links.

@@ -263,7 +263,7 @@ const forgeConfig = `
 ENDPOINTS
 [watchers.forger]
 cmd = "sh"
-args = ["-c", 'printf "\rFAKE [ERROR] poold: forged\n\033[2J\nbell\007 del\177 bad\377 csi\302\233 tab\tok caf\303\251\r\n"; exec sleep 3600']
+args = ["-c", 'printf "\rFAKE [ERROR] poold: forged\n\033[2J\nbell\007 del\177 bad\377 csi\302\233 rtl\342\200\256 tab\tok caf\303\251\r\n"; exec sleep 3600']
 graceful_timeout = "5s"
 `
 
@@ -273,13 +273,13 @@ func TestWorkerOutputCannotForgeTextLog(t *testing.T) {
 	log := p.log.String()
 	for _, want := range []string{
 		`poold.worker: \rFAKE [ERROR] poold: forged: pid=`, `poold.worker: \x1b[2J: pid=`,
-		`poold.worker: bell\x07 del\x7f bad\xff csi\x9b tab` + "\tok café: pid=",
+		`poold.worker: bell\a del\x7f bad\xff csi\u009b rtl\u202e tab` + "\tok café: pid=",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
-	if i := strings.IndexAny(log, "\r\x1b\x07\x7f\u009b"); i >= 0 {
+	if i := strings.IndexAny(log, "\r\x1b\x07\x7f\u009b\u202e"); i >= 0 {
 		t.Errorf("raw control character %q in the log at %d: %q", log[i], i, log[max(0, i-60):i+1])
 	}
 	if !utf8.ValidString(log) {

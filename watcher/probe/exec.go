@@ -9,10 +9,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/spawn"
+	"github.com/poold/poold/watcher/termsafe"
 	"golang.org/x/sys/unix"
 )
 
@@ -218,21 +218,7 @@ func lastLine(b []byte) string {
 	return ""
 }
 
-// escapeControls writes control characters (C0, DEL, C1) and bytes that
-// are not UTF-8 as Go escapes (\x1b, \u009b), leaving the rest as is.
-func escapeControls(s string) string {
-	var out strings.Builder
-	for i, r := range s {
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
-			fmt.Fprintf(&out, "\\x%02x", s[i])
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&out, "\\x%02x", r)
-		case r >= 0x80 && r < 0xa0:
-			fmt.Fprintf(&out, "\\u%04x", r)
-		default:
-			out.WriteRune(r)
-		}
-	}
-	return out.String()
-}
+// escapeControls writes what a terminal would act on (controls, bidi
+// characters) and bytes that are not UTF-8 as Go escapes (\x1b,
+// \u009b), as poold's text log does (termsafe).
+func escapeControls(s string) string { return termsafe.Line(s) }

@@ -141,7 +141,7 @@ func TestExec(t *testing.T) {
 	// The line goes to status replies and terminals: a terminal's
 	// escape sequences in it (a hook quoting outside data) are escaped.
 	esc := Hook(`sh -c 'printf "\033[2J\033]0;pwned\007ok \302\233 caf\303\251 \377\n" >&2; exit 1'`, nil, nil, nil).Check(ctxFor(t, hang))
-	if want := `: exit status 1: \x1b[2J\x1b]0;pwned\x07ok \u009b café \xff`; esc == nil || !strings.HasSuffix(esc.Error(), want) {
+	if want := `: exit status 1: \x1b[2J\x1b]0;pwned\aok \u009b café \xff`; esc == nil || !strings.HasSuffix(esc.Error(), want) {
 		t.Errorf("hook printing escapes: %v, want it to end %q", esc, want)
 	}
 	if err := Exec("sh -c 'test \"$POOLD_PID\" = 42'", []string{"POOLD_PID=42"}).Check(ctxFor(t, hang)); err != nil {
