@@ -6,7 +6,7 @@ import (
 )
 
 // order is the newcomer's order of README.md's top-level sections: try it,
-// write workers and a config, drive it, then run it in production, watch
+// write workers and a config, drive it, use it while developing, then run it in production, watch
 // it, secure it, move from Circus, and last the measurements and the
 // source layout. A ## heading not named here keeps its place after the
 // section it followed, with a warning.
@@ -14,6 +14,7 @@ var order = []string{
 	"Quick start",
 	"Workers",
 	"poolctl",
+	"Developing with poold",
 	"Configuration reference",
 	"Worker logs",
 	"Elastic pools: start on the first connection, scale with the accept queue",

@@ -103,6 +103,10 @@ arb
 
 wl
 
+## Developing with poold
+
+dev
+
 ## Benchmarks
 
 Method and table.
