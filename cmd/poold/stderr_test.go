@@ -307,7 +307,7 @@ func TestWorkerOutputCannotForgeJSONLog(t *testing.T) {
 			msgs[entry["@message"].(string)] = true
 		}
 	}
-	for _, want := range []string{"\rFAKE [ERROR] poold: forged", "\x1b[2J", "bell\x07 del\x7f bad\uFFFD csi\u009b tab\tok café"} {
+	for _, want := range []string{"\rFAKE [ERROR] poold: forged", "\x1b[2J", "bell\x07 del\x7f bad\uFFFD csi\u009b rtl\u202e tab\tok café"} {
 		if !msgs[want] {
 			t.Errorf("no worker line %q in %v", want, msgs)
 		}
