@@ -137,6 +137,7 @@ type Arbiter struct {
 	oomSeen     map[int]int           // pid -> its cgroup's OOM counter as reported (oomchild.go)
 	stops       stopDeadlines         // pid -> end of its stop's graceful_timeout
 	strays      strayBook             // running workers, strays named (strays.go)
+	drains      drains                // workers whose leftovers are being stopped after their end (leftdrain.go)
 	strayScans  strayScans            // scans of poold's children, shared (strayscan.go)
 	// cleanups bounds how many exited workers' cgroups are emptied and
 	// removed at once (see ended): each step is a blocking syscall, and a

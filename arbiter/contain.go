@@ -196,11 +196,13 @@ const cgroupCleanups = 2
 // ended waits, off the loop, until a reaped worker's cgroup (or, without
 // one, its process group) is empty: what a worker being stopped left gets
 // the rest of its graceful_timeout, what any other worker left is killed
-// at once (treestop.go). It reads the OOM kills and parks the cgroup for
-// the slot's next worker, or removes it (one that would not empty, or was
-// killed: see cgroup.Park).
-func (a *Arbiter) ended(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
-	end := a.emptied(o, pid, g, ex)
+// at once (treestop.go), but for what a worker killed by a signal left in
+// its cgroup: rest, run once the end is posted, stops that (leftdrain.go).
+// It reads the OOM kills and parks the cgroup for the slot's next worker,
+// or removes it (one that would not empty, or was killed: see
+// cgroup.Park).
+func (a *Arbiter) ended(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit, s leftStop) (watcher.End, func()) {
+	end, rest := a.emptied(o, pid, g, ex, s)
 	switch {
 	case end.OOM > 0 && end.OOMAbove:
 		// A limit above its own cgroup's: name poold's cgroup when it
@@ -220,13 +222,13 @@ func (a *Arbiter) ended(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit) w
 		// memory_max of its own: its own cgroup counts nothing.
 		end.OuterOOM = a.outer.Claim()
 	}
-	return end
+	return end, rest
 }
 
 // emptied is ended but for the OOM killer of poold's own cgroup. Without
 // a cgroup, what the worker left is what is left of its process group,
 // and its strays (strays.go), o's.
-func (a *Arbiter) emptied(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit) watcher.End {
+func (a *Arbiter) emptied(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit, s leftStop) (watcher.End, func()) {
 	end := watcher.End{Exit: ex}
 	if g == nil {
 		strays := a.beginStrays(o, pid)
@@ -234,23 +236,30 @@ func (a *Arbiter) emptied(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit)
 		n, killed := strays.finish()
 		end.Left += n
 		end.LeftKilled = end.LeftKilled || killed
-		return end
+		return end, nil
 	}
 	until, stopping := a.stops.get(pid)
-	var full bool
+	var full, draining bool
 	a.cgroupStep(func() {
 		if full, _ = g.Populated(); full {
 			left := g.Pids()
 			end.Left = len(procinfo.LeftRunning(left))
-			if !stopping {
-				end.LeftKilled = true
-				a.killLeft(pid, g)
-			} else {
+			switch {
+			case stopping:
 				sig, alone := a.stops.signal(pid)
 				signalLeft(pid, left, sig, alone)
+			case ex.Signal != 0 && end.Left > 0 && s.sig != 0:
+				draining = true // leftdrain.go
+				a.drainStart(pid, g, left, s, &end)
+			default:
+				end.LeftKilled = true
+				a.killLeft(pid, g)
 			}
 		}
 	})
+	if draining {
+		return end, func() { a.drainRest(pid, g, s) }
+	}
 	// Only when the worker left something: the wait is in the netpoller
 	// (inotify), with no clean-up slot held.
 	empty := true
@@ -276,7 +285,7 @@ func (a *Arbiter) emptied(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit)
 			a.log.Warn("could not remove a worker's cgroup", "pid", pid, "error", err)
 		}
 	})
-	return end
+	return end, nil
 }
 
 // waitLeft waits until g, the cgroup of pid that ended and left

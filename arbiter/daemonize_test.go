@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/configs"
 )
@@ -34,16 +35,17 @@ func TestWorkerThatDaemonizesIsToldSo(t *testing.T) {
 
 // TestKilledMasterIsNotSaidToDaemonize: a master killed by a signal (a
 // kill -9 of gunicorn's master, an OOM kill) leaves its workers behind,
-// which poold kills; that is no sign of a program that daemonizes, and
+// which poold stops; that is no sign of a program that daemonizes, and
 // the exit reason used to tell the user to keep it in the foreground.
 func TestKilledMasterIsNotSaidToDaemonize(t *testing.T) {
 	w := configs.DefaultWatcher("master")
 	w.Cmd, w.Args = "/bin/sh", []string{"-c", "sleep 1000 & kill -9 $$"}
+	w.GracefulTimeout = 100 * time.Millisecond // what it left ignores nothing: SIGTERM ends it
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
 	needCgroups(t, h)
 	ev := h.next("reap", nil)
 	why := fmt.Sprint(ev.Fields["exit_reason"])
-	if !strings.Contains(why, "killed by signal KILL, leaving 1 process(es) running, which poold killed") {
+	if !strings.Contains(why, "killed by signal KILL, leaving 1 process(es) running, which poold sent TERM") {
 		t.Errorf("exit_reason %q, want the signal and the process left", why)
 	}
 	if strings.Contains(why, "foreground") {

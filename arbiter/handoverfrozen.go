@@ -63,7 +63,7 @@ func (a *Arbiter) exitsInFlight() error {
 		}
 	}
 	if len(pids) == 0 {
-		return nil
+		return a.drainsInFlight()
 	}
 	slices.Sort(pids)
 	return fmt.Errorf("the exits of %d worker(s) are being handled (%s: what they left is being stopped, up to their graceful_timeout)", len(pids), strings.Join(pids[:min(len(pids), 5)], ", "))

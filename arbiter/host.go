@@ -205,13 +205,15 @@ func (p *workerPipes) close() {
 // empty too. Nothing waits while p lives: once the spawner has reaped it,
 // a goroutine cleans g up (parked in the netpoller on an inotify fd of g
 // if the worker left something, holding no OS thread) and posts the
-// exit. Run waits for it. Until then o, the worker as its strays name it,
+// exit (and then, for a worker killed by a signal, ends what it left:
+// leftdrain.go). Run waits for it. Until then o, the worker as its strays name it,
 // counts as running, and its process group as a worker's (strays.go).
 func (a *Arbiter) watchExit(w *watcher.Watcher, o strayOwner, p *spawn.Proc, g *cgroup.Group) {
 	a.procs[p.Pid] = p
 	a.strays.add(o)
 	a.strays.hold(p.Pid)
 	a.waits.Add(1)
+	s := leftStopOf(w)
 	p.OnExit(func(ex spawn.Exit, err error) {
 		go func() {
 			defer a.waits.Done()
@@ -221,10 +223,16 @@ func (a *Arbiter) watchExit(w *watcher.Watcher, o strayOwner, p *spawn.Proc, g *
 					a.log.Error("lost track of a worker", "pid", p.Pid, "error", err)
 				}
 			}
-			end := a.ended(o, p.Pid, g, ex)
+			end, rest := a.ended(o, p.Pid, g, ex, s)
 			a.strays.remove(o)
-			a.strays.release(p.Pid)
+			if rest == nil {
+				a.strays.release(p.Pid)
+			}
 			a.post(exitMsg{pid: p.Pid, proc: p, owner: w, end: end})
+			if rest != nil { // what a worker killed by a signal left (leftdrain.go)
+				rest()
+				a.strays.release(p.Pid)
+			}
 		}()
 	})
 }

@@ -37,11 +37,18 @@ type End struct {
 	OOMAbove bool
 	// Left is how many processes were still in its cgroup (or process
 	// group) once it had ended, which poold then killed (KillMode=mixed),
-	// or, for a worker being stopped, waited for.
+	// or, for a worker being stopped, waited for; or, for one killed by a
+	// signal, sent LeftSignal.
 	Left int
 	// LeftKilled says poold killed those: at once, or at the stop's
 	// graceful_timeout.
 	LeftKilled bool
+	// LeftSignal, for a worker killed by a signal while not being
+	// stopped, is the stop_signal poold sent what it left; those get
+	// LeftGrace (its graceful_timeout) before SIGKILL, while its slot's
+	// next worker starts (the arbiter logs how they end).
+	LeftSignal syscall.Signal
+	LeftGrace  time.Duration
 	// PidsRefused is how many forks (or thread starts) of its cgroup a
 	// pids limit refused: why a worker that cannot fork exits.
 	PidsRefused int
@@ -246,9 +253,13 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 		// like a worker that exits at once, forever.
 		base += fmt.Sprintf(", leaving %d process(es) running, which poold killed: a worker must stay in the foreground "+
 			"(if the program daemonizes, turn that off, e.g. nginx 'daemon off;', gunicorn without --daemon)", end.Left)
-	case end.Left > 0 && p.State != ProcStopping:
+	case end.Left > 0 && p.State != ProcStopping && end.LeftSignal != 0:
 		// Killed (a kill -9 or an OOM kill of a master): its children
-		// outlived it, which says nothing of daemonizing.
+		// outlived it, which says nothing of daemonizing; a master's
+		// workers finish their requests, as in a stop.
+		base += fmt.Sprintf(", leaving %d process(es) running, which poold sent %s (SIGKILL to those left after graceful_timeout %v)",
+			end.Left, configs.SignalName(end.LeftSignal), end.LeftGrace)
+	case end.Left > 0 && p.State != ProcStopping:
 		base += fmt.Sprintf(", leaving %d process(es) running, which poold killed", end.Left)
 	}
 	base += w.pidsNote(end.PidsRefused)
