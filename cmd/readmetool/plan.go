@@ -19,6 +19,7 @@ var order = []string{
 	"Worker logs",
 	"Elastic pools: start on the first connection, scale with the accept queue",
 	"Running poold",
+	"Behind nginx",
 	"Event and stats streams",
 	"Metrics and health probes",
 	"The console",

@@ -59,6 +59,10 @@ Go text.
 
 e
 
+## Behind nginx
+
+n
+
 ## Circus compatibility
 
 c
