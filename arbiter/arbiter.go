@@ -134,7 +134,7 @@ type Arbiter struct {
 	movedLogged bool                  // the move into cgroup.SelfLeaf was logged
 	outer       *cgroup.Outer         // poold's own memory cgroup (a container's); nil: none
 	groups      map[int]*cgroup.Group // pid -> its cgroup
-	oomSeen     map[int]int           // pid -> its cgroup's OOM counter as reported (oomchild.go)
+	oomSeen     map[int]oomAccount    // pid -> its cgroup's OOM counter as reported (oomchild.go)
 	stops       stopDeadlines         // pid -> end of its stop's graceful_timeout
 	strays      strayBook             // running workers, strays named (strays.go)
 	drains      drains                // workers whose leftovers are being stopped after their end (leftdrain.go)
@@ -232,7 +232,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		owner:     make(map[int]*watcher.Watcher),
 		procs:     make(map[int]*spawn.Proc),
 		groups:    make(map[int]*cgroup.Group),
-		oomSeen:   make(map[int]int),
+		oomSeen:   make(map[int]oomAccount),
 		unmanaged: make(map[int]unmanagedProc),
 		leaving:   make(map[*watcher.Watcher]bool),
 		parked:    make(map[*cmdMsg]bool),

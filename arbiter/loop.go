@@ -197,7 +197,7 @@ func (a *Arbiter) handle(m any) {
 		delete(a.procs, m.pid)
 		delete(a.owner, m.pid)
 		delete(a.groups, m.pid)
-		delete(a.oomSeen, m.pid)
+		m.end.OOMTold = a.oomTold(m.pid)
 		a.stops.drop(m.pid)
 		delete(a.unmanaged, m.pid)
 		if w != nil {

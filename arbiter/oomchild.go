@@ -79,7 +79,7 @@ func (a *Arbiter) oomLooks(ctx context.Context) []oomLook {
 			}
 			for _, p := range w.Processes() {
 				if g := a.groups[p.Pid]; g != nil {
-					out = append(out, oomLook{name: w.Name(), pid: p.Pid, wid: p.Wid, g: g, seen: a.oomSeen[p.Pid], max: max})
+					out = append(out, oomLook{name: w.Name(), pid: p.Pid, wid: p.Wid, g: g, seen: a.oomSeen[p.Pid].seen, max: max})
 				}
 			}
 		}
@@ -93,11 +93,13 @@ func (a *Arbiter) oomLooks(ctx context.Context) []oomLook {
 // process it killed only in its own log, not in the cgroup's files.
 func (a *Arbiter) childOOM(moved []oomLook) {
 	for _, l := range moved {
-		if a.groups[l.pid] != l.g || a.oomSeen[l.pid] >= l.total {
+		acc, ok := a.oomSeen[l.pid]
+		if a.groups[l.pid] != l.g || !ok || acc.seen >= l.total {
 			continue // ended meanwhile, or told already
 		}
-		n := l.total - a.oomSeen[l.pid]
-		a.oomSeen[l.pid] = l.total
+		n := l.total - acc.seen
+		acc.seen = l.total
+		a.oomSeen[l.pid] = acc
 		reason := fmt.Sprintf("the OOM killer killed %d process(es) in the cgroup of worker %d under memory_max %d bytes; the worker runs on", n, l.pid, l.max)
 		a.log.Warn("the OOM killer killed a process of a worker (a child: a gunicorn or uvicorn worker) under its watcher's memory_max; "+
 			"the worker runs on. Raise memory_max, or find what grows: poolctl stats NAME --extended; the kernel log names the process (dmesg | grep -i 'killed process')",
@@ -107,9 +109,27 @@ func (a *Arbiter) childOOM(moved []oomLook) {
 	}
 }
 
+// oomAccount is what the loop told of a worker's cgroup OOM counter:
+// base, the counter when the worker started in it (cgroup.Group.OOMBase),
+// and seen, the counter as last reported (seen-base kills of its
+// children).
+type oomAccount struct{ base, seen int }
+
 // tookOn starts the OOM account of a worker that runs in g (nil: none).
 func (a *Arbiter) tookOn(pid int, g *cgroup.Group) {
 	if g != nil {
-		a.oomSeen[pid] = g.OOMBase()
+		n := g.OOMBase()
+		a.oomSeen[pid] = oomAccount{base: n, seen: n}
 	}
+}
+
+// oomTold ends the OOM account of pid, whose exit the loop handles, and
+// says how many of the kills its end counts (watcher.End.OOM) were told
+// already as its children's: those are not its own end's cause (r62 H1:
+// a kill -9 of a gunicorn master whose child had been OOM-killed a
+// minute before was called an OOM kill).
+func (a *Arbiter) oomTold(pid int) int {
+	acc := a.oomSeen[pid]
+	delete(a.oomSeen, pid)
+	return acc.seen - acc.base
 }

@@ -27,6 +27,9 @@ func (w *Watcher) Exited(pid, exitCode int) {
 type End struct {
 	spawn.Exit
 	OOM int // processes of its cgroup the kernel's OOM killer killed
+	// OOMTold is how many of those poold reported while it ran, as
+	// kills of its children (arbiter/oomchild.go): not its own end.
+	OOMTold int
 	// OuterOOM, for a worker killed by SIGKILL, names poold's own memory
 	// cgroup (a container's) when its OOM killer killed a process then:
 	// the worker, most likely, when it has no memory_max of its own.
@@ -228,6 +231,18 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 	if end.OOM > 0 {
 		oom = fmt.Sprintf(" (the OOM killer killed %d process(es) of its cgroup)", end.OOM)
 	}
+	// Only kills not told as a child's while it ran may be its own: a
+	// kill -9 of a master whose child was OOM-killed long before is a
+	// kill -9 (r62 H1). A KILL poold itself sent (poolctl signal) is
+	// that, whatever a child met at the same moment.
+	own := end.OOM - end.OOMTold
+	if end.OOMTold > 0 && own <= 0 {
+		oom = fmt.Sprintf(" (the OOM killer killed %d child process(es) of its cgroup earlier, reported then)", end.OOMTold)
+	}
+	killed := end.Signal == syscall.SIGKILL && !p.sentKill
+	if p.sentKill && end.Signal == syscall.SIGKILL {
+		base += ", sent by poold's signal command"
+	}
 	// poold's own reasons first: the cgroup's OOM count may be a child's.
 	switch {
 	case p.failure != "":
@@ -238,11 +253,11 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 		// It ended of the stop signal, what it started did not: those
 		// held the stop until its deadline.
 		return ReasonTimeout, fmt.Sprintf("%s, leaving %d process(es) running, which poold killed after graceful_timeout (%v)", base, end.Left, p.grace) + oom
-	case end.OOM > 0 && end.Signal == syscall.SIGKILL && w.spec.MemoryMax > 0 && end.OOMAbove:
+	case own > 0 && killed && w.spec.MemoryMax > 0 && end.OOMAbove:
 		return ReasonOOM, oomAbove(w.spec.MemoryMax, end.OuterOOM)
-	case end.OOM > 0 && end.Signal == syscall.SIGKILL && w.spec.MemoryMax > 0:
+	case own > 0 && killed && w.spec.MemoryMax > 0:
 		return ReasonOOM, fmt.Sprintf("killed by the OOM killer (memory_max %d bytes)", w.spec.MemoryMax)
-	case (end.OOM > 0 || end.OuterOOM != "") && end.Signal == syscall.SIGKILL:
+	case (own > 0 || end.OuterOOM != "") && killed:
 		return ReasonOOM, oomOutside(end.OuterOOM)
 	}
 	base += oom

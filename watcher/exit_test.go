@@ -51,6 +51,22 @@ func TestExitReasons(t *testing.T) {
 			}
 			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OOM: 1})
 		}, ReasonTimeout, "killed by poold after graceful_timeout (2s) (the OOM killer killed 1 process(es) of its cgroup)", false},
+		// r62 H1: a kill -9 of a master whose child's OOM kill poold had
+		// reported while it ran was called an OOM kill.
+		{"kill -9 after a reported child's oom", func(w *Watcher, h *fakeHost, pid int) {
+			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OOM: 1, OOMTold: 1})
+		}, ReasonSignal, "killed by signal KILL (the OOM killer killed 1 child process(es) of its cgroup earlier, reported then)", false},
+		{"oom after a reported child's oom", func(w *Watcher, h *fakeHost, pid int) {
+			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OOM: 2, OOMTold: 1})
+		}, ReasonOOM, "killed by the OOM killer (memory_max 16777216 bytes)", false},
+		// A KILL of the signal command in the moment a child met the
+		// OOM killer, before poold reported it: poold's KILL.
+		{"signal command KILL", func(w *Watcher, h *fakeHost, pid int) {
+			if err := w.Signal(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			w.Ended(pid, End{Exit: spawn.Exit{Signal: syscall.SIGKILL}, OOM: 1})
+		}, ReasonSignal, "killed by signal KILL, sent by poold's signal command (the OOM killer killed 1 process(es) of its cgroup)", false},
 		{"killed at once", func(w *Watcher, h *fakeHost, pid int) {
 			w.Kill()
 			w.Exited(pid, -int(syscall.SIGKILL))

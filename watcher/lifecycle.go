@@ -387,10 +387,12 @@ func (w *Watcher) Signal(pid int, sig syscall.Signal) error {
 		if !ok {
 			return fmt.Errorf("watcher %q has no process with pid %d", w.spec.Name, pid)
 		}
+		p.sentKill = p.sentKill || sig == syscall.SIGKILL
 		return w.host.Signal(p.Pid, sig)
 	}
 	var first error
 	for _, p := range w.procs {
+		p.sentKill = p.sentKill || sig == syscall.SIGKILL
 		if err := w.host.Signal(p.Pid, sig); err != nil && first == nil {
 			first = err
 		}

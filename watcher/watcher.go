@@ -101,6 +101,7 @@ type Process struct {
 	failure  string        // poold stopped it for failing readiness, health checks or a limit young: its exit is an early death
 	failCode string        // the exit reason code for failure (ReasonReadiness, ReasonUnhealthy, ReasonLimit)
 	killed   bool          // poold SIGKILLed it when its grace period ran out
+	sentKill bool          // a signal command sent it SIGKILL: its end is that, not an OOM kill
 	grace    time.Duration // the grace period it was given
 	killAt   time.Time     // when that grace period ends (an upgrade hands it over)
 	ageAt    time.Time     // when max_age recycles it, as last armed (armMaxAge)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/poold/poold/watcher/proctest"
@@ -101,5 +102,47 @@ func TestOOMKillOfAWorkersChildIsReported(t *testing.T) {
 	}
 	if raw, _ := call(t, c, "list", map[string]any{"name": "gu"})["pids"].([]any); len(raw) != 1 || int(raw[0].(float64)) != master {
 		t.Errorf("gu's workers %v, want %d alone: a child's OOM kill replaces no worker", raw, master)
+	}
+}
+
+// TestKillOfAWorkerAfterItsChildsOOMKillIsNoOOMKill: once poold has
+// reported the OOM kill of a worker's child, a kill -9 of the worker
+// itself is that, not an OOM kill. poold counted every kill of the
+// worker's cgroup at its end, the child's included, and called the
+// end "killed by the OOM killer", reason oom (r62 H1).
+func TestKillOfAWorkerAfterItsChildsOOMKillIsNoOOMKill(t *testing.T) {
+	dir := t.TempDir()
+	script, childFile := filepath.Join(dir, "master.sh"), filepath.Join(dir, "child")
+	if err := os.WriteFile(script, []byte(oomMasterScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := startPooldIn(t, dir, fmt.Sprintf(oomChildConfig, script, os.Args[0], childFile), nil)
+	needCgroups(t, p)
+	c := dialControl(t, p)
+	line := p.waitLog(`\[WARN\].*the OOM killer killed a process of a worker .* pid=(\d+)`, 1)[0]
+	master, _ := strconv.Atoi(line[1])
+	if err := syscall.Kill(master, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 of the worker %d: %v", master, err)
+	}
+	const want = "killed by signal KILL (the OOM killer killed 1 child process(es) of its cgroup earlier, reported then)"
+	m := p.waitLog(`worker ended[^\n]*pid=`+strconv.Itoa(master)+`[^\n]*reason="([^"]*)"`, 1)
+	if got := m[0][1]; got != want {
+		t.Errorf("the worker's end: %q, want %q", got, want)
+	}
+	r := call(t, c, "events_since", map[string]any{"seq": 0, "topics": []string{"watcher.gu.exit"}})
+	evs, _ := r["events"].([]any)
+	if len(evs) != 1 {
+		t.Fatalf("exit events of gu: %v, want one", evs)
+	}
+	if ev := evs[0].(map[string]any)["event"].(map[string]any); ev["reason"] != "signal" || ev["exit_reason"] != want {
+		t.Errorf("exit event %v, want reason signal, exit_reason %q", ev, want)
+	}
+	base := "http://" + p.waitLog(`metrics: url=http://(\S+)/metrics`, 1)[0][1]
+	body, err := get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `poold_worker_restarts_total{pool="gu",reason="oom"} 0`; !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want) + `$`).MatchString(body) {
+		t.Errorf("/metrics lacks %s", want)
 	}
 }
