@@ -135,10 +135,16 @@ type Arbiter struct {
 	outer       *cgroup.Outer         // poold's own memory cgroup (a container's); nil: none
 	groups      map[int]*cgroup.Group // pid -> its cgroup
 	oomSeen     map[int]oomAccount    // pid -> its cgroup's OOM counter as reported (oomchild.go)
-	stops       stopDeadlines         // pid -> end of its stop's graceful_timeout
-	strays      strayBook             // running workers, strays named (strays.go)
-	drains      drains                // workers whose leftovers are being stopped after their end (leftdrain.go)
-	strayScans  strayScans            // scans of poold's children, shared (strayscan.go)
+	// Under a memory limit of poold's cgroup (oomadj.go): that cgroup,
+	// poold's oom_score_adj, and the watchers whose own oom_score_adj
+	// it has warned of, at that value.
+	oomLimited   string
+	oomOwn       int
+	oomAdjWarned map[string]int
+	stops        stopDeadlines // pid -> end of its stop's graceful_timeout
+	strays       strayBook     // running workers, strays named (strays.go)
+	drains       drains        // workers whose leftovers are being stopped after their end (leftdrain.go)
+	strayScans   strayScans    // scans of poold's children, shared (strayscan.go)
 	// cleanups bounds how many exited workers' cgroups are emptied and
 	// removed at once (see ended): each step is a blocking syscall, and a
 	// burst of exits would otherwise give each one an OS thread of its own.
@@ -217,26 +223,27 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		cfg.Arbiter.MaxProcesses = configs.DefaultMaxTotal
 	}
 	return &Arbiter{
-		opts:      opts,
-		log:       opts.Log,
-		bus:       opts.Events,
-		cfg:       cfg,
-		inbox:     make(chan any, 1024),
-		done:      make(chan struct{}),
-		stopped:   make(chan struct{}),
-		hurry:     make(chan struct{}),
-		up:        make(chan struct{}),
-		quit:      make(chan struct{}),
-		watchers:  make(map[string]*watcher.Watcher),
-		byID:      make(map[uint64]*watcher.Watcher),
-		owner:     make(map[int]*watcher.Watcher),
-		procs:     make(map[int]*spawn.Proc),
-		groups:    make(map[int]*cgroup.Group),
-		oomSeen:   make(map[int]oomAccount),
-		unmanaged: make(map[int]unmanagedProc),
-		leaving:   make(map[*watcher.Watcher]bool),
-		parked:    make(map[*cmdMsg]bool),
-		cleanups:  make(chan struct{}, cgroupCleanups),
+		opts:         opts,
+		log:          opts.Log,
+		bus:          opts.Events,
+		cfg:          cfg,
+		inbox:        make(chan any, 1024),
+		done:         make(chan struct{}),
+		stopped:      make(chan struct{}),
+		hurry:        make(chan struct{}),
+		up:           make(chan struct{}),
+		quit:         make(chan struct{}),
+		watchers:     make(map[string]*watcher.Watcher),
+		byID:         make(map[uint64]*watcher.Watcher),
+		owner:        make(map[int]*watcher.Watcher),
+		procs:        make(map[int]*spawn.Proc),
+		groups:       make(map[int]*cgroup.Group),
+		oomSeen:      make(map[int]oomAccount),
+		oomAdjWarned: make(map[string]int),
+		unmanaged:    make(map[int]unmanagedProc),
+		leaving:      make(map[*watcher.Watcher]bool),
+		parked:       make(map[*cmdMsg]bool),
+		cleanups:     make(chan struct{}, cgroupCleanups),
 
 		statsChanged: make(chan struct{}, 1),
 		fds:          fdGauge{count: openFds, limit: NofileLimit},

@@ -3,6 +3,7 @@ package arbiter
 import (
 	"fmt"
 
+	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/cgroup"
 	"github.com/poold/poold/watcher/spawn"
 )
@@ -35,19 +36,25 @@ func (a *Arbiter) guardOOM() {
 	if limited != "" {
 		sc, err = a.spawner.GuardOOM(oomBump)
 	}
-	for _, r := range oomRisks(limited, a.outer.LimitBytes(), group, sc, err) {
+	for _, r := range oomRisks(limited, a.outer.LimitBytes(), group, sc, err, a.cfg.Watchers) {
 		if r.warn {
 			a.log.Warn(r.msg, r.kv...)
 		} else {
 			a.log.Info(r.msg, r.kv...)
 		}
 	}
+	if limited != "" && err == nil {
+		// The watchers' own values: noteOOMAdj, once they are added,
+		// and after each command.
+		a.oomLimited, a.oomOwn = limited, sc.Own
+	}
 }
 
 // OOMWarnings is what guardOOM would warn of for a poold started where
-// this process runs (poold --check in the container): it asks the
-// kernel whether it could lower its own oom_score_adj, and puts it back.
-func OOMWarnings() []string {
+// this process runs (poold --check in the container), for watchers: it
+// asks the kernel whether it could lower its own oom_score_adj, and puts
+// it back.
+func OOMWarnings(watchers []configs.Watcher) []string {
 	o := cgroup.OpenOuter()
 	limited, group := o.Limited(), o.OOMGroup()
 	if limited == "" && group == "" {
@@ -59,9 +66,14 @@ func OOMWarnings() []string {
 		sc, err = spawn.ReadOOMScores(oomBump, false)
 	}
 	var out []string
-	for _, r := range oomRisks(limited, o.LimitBytes(), group, sc, err) {
+	for _, r := range oomRisks(limited, o.LimitBytes(), group, sc, err, watchers) {
 		if r.warn {
 			out = append(out, r.String())
+		}
+	}
+	if limited != "" && err == nil {
+		for _, r := range oomAdjRisks(watchers, sc.Own, limited) {
+			out = append(out, r.warning)
 		}
 	}
 	return out
@@ -89,7 +101,9 @@ func (r oomRisk) String() string {
 // sc and err what spawn.GuardOOM found and did. Workers less than oomBump
 // above poold (a Burstable pod's poold at 985, which it could not lower,
 // gives workers 1000: 15 points, 1.5 % of the limit) do not protect it.
-func oomRisks(limited string, limit int64, group string, sc spawn.OOMScores, err error) []oomRisk {
+// The watchers with an oom_score_adj of their own keep it, which the
+// start line names (oomAdjRisks warns of those it puts at risk).
+func oomRisks(limited string, limit int64, group string, sc spawn.OOMScores, err error, watchers []configs.Watcher) []oomRisk {
 	var out []oomRisk
 	if group != "" {
 		out = append(out, oomRisk{true, "poold's cgroup has memory.oom.group = 1 (kubelet's default on cgroup v2 since Kubernetes 1.28): " +
@@ -118,6 +132,13 @@ func oomRisks(limited string, limit int64, group string, sc spawn.OOMScores, err
 			"(a Burstable or BestEffort pod's value, which poold could not lower without CAP_SYS_RESOURCE): "+
 			"the OOM killer takes poold, and every worker with it, once poold holds margin_bytes more than the largest worker; ", margin) + oomAdvice, kv})
 	}
-	return append(out, oomRisk{false, "under a memory limit: workers start with an oom_score_adj 500 above poold's, " +
-		"so the OOM killer takes a worker before poold unless poold holds over half the limit", kv})
+	msg := "under a memory limit: workers start with an oom_score_adj 500 above poold's, " +
+		"so the OOM killer takes a worker before poold unless poold holds over half the limit"
+	if own := ownOOMAdj(watchers); own != "" {
+		msg = "under a memory limit: workers start with an oom_score_adj 500 above poold's, " +
+			"so the OOM killer takes a worker before poold unless poold holds over half the limit, " +
+			"except those of the watchers with an oom_score_adj of their own (watchers_own_oom_score_adj), which keep it"
+		kv = append(kv, "watchers_own_oom_score_adj", own)
+	}
+	return append(out, oomRisk{false, msg, kv})
 }

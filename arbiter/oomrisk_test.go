@@ -42,7 +42,7 @@ func TestOOMRisks(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := oomRisks(c.limited, 200<<20, c.group, c.sc, c.err)
+			got := oomRisks(c.limited, 200<<20, c.group, c.sc, c.err, nil)
 			if len(got) != len(c.want) {
 				t.Fatalf("%d lines %v, want %d", len(got), got, len(c.want))
 			}

@@ -332,6 +332,7 @@ func (a *Arbiter) noteLimits() {
 		cg = cg || hasCgroupLimit(w.Spec())
 	}
 	a.cgroupLimits.Store(cg)
+	a.noteOOMAdj()
 }
 
 // hasCgroupLimit says whether a watcher's workers have a limit in their
