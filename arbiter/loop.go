@@ -112,7 +112,9 @@ func (a *Arbiter) loop(ctx context.Context) error {
 			}
 			a.expireParked()
 			a.nameStrays()
-			a.outer.Observe()              // an OOM kill of no worker's is not claimed later
+			if n := a.outer.Observe(); n > 0 { // an OOM kill of no worker's is not claimed later
+				a.outerChildOOM(n)
+			}
 			a.output.reportDue(time.Now()) // a log file failure held back within its minute
 			a.notePidsLimit()
 			a.noteFds()

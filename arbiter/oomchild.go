@@ -100,6 +100,7 @@ func (a *Arbiter) childOOM(moved []oomLook) {
 		n := l.total - acc.seen
 		acc.seen = l.total
 		a.oomSeen[l.pid] = acc
+		a.outer.Consume(n) // v2 counts it in poold's cgroup too: not one to tell again
 		reason := fmt.Sprintf("the OOM killer killed %d process(es) in the cgroup of worker %d under memory_max %d bytes; the worker runs on", n, l.pid, l.max)
 		a.log.Warn("the OOM killer killed a process of a worker (a child: a gunicorn or uvicorn worker) under its watcher's memory_max; "+
 			"the worker runs on. Raise memory_max, or find what grows: poolctl stats NAME --extended; the kernel log names the process (dmesg | grep -i 'killed process')",

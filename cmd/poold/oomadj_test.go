@@ -39,7 +39,7 @@ func TestOOMScoreAdjAtPooldsIsWarned(t *testing.T) {
 	if code := check.wait(); code != 0 {
 		t.Fatalf("poold --check exited %d: %s", code, check.log.String())
 	}
-	if out := check.log.String(); !regexp.MustCompile(`warning: ` + named("low")).MatchString(out) || strings.Contains(out, "watchers.plain.oom_score_adj") {
+	if out := check.log.String(); !regexp.MustCompile(`warning: `+named("low")).MatchString(out) || strings.Contains(out, "watchers.plain.oom_score_adj") {
 		t.Errorf("poold --check printed %q, want a warning of watchers.low.oom_score_adj alone", out)
 	}
 

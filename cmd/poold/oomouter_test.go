@@ -173,3 +173,38 @@ func TestWorkersGoBeforePooldUnderAMemoryLimit(t *testing.T) {
 	}
 	p.waitLog(`workers start with an oom_score_adj 500 above poold's, so the OOM killer takes a worker before poold`, 1)
 }
+
+// A container's memory limit that OOM-kills a worker's child (a
+// gunicorn worker) of a watcher without memory_max: the master runs on,
+// and poold dropped the kill its cgroup counted without a word (r62
+// M1). It now warns, naming the watcher when only one could be it, and
+// publishes an unhealthy event with oom_kills.
+func TestContainerOOMKillOfAWorkersChildIsReported(t *testing.T) {
+	dir := memoryCgroup(t, 192<<20)
+	enter := []string{"/bin/sh", "-c", `echo $$ > "$0/cgroup.procs" && exec "$@"`, dir}
+	work := t.TempDir()
+	script, childFile := filepath.Join(work, "master.sh"), filepath.Join(work, "child")
+	if err := os.WriteFile(script, []byte(oomMasterScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(fmt.Sprintf(oomChildConfig, script, os.Args[0], childFile), "memory_max = \"24M\"\n", "", 1)
+	p := startPooldUnder(t, enter, work, cfg, nil)
+	line := p.waitLog(`\[WARN\].*the OOM killer of poold's cgroup killed a process that was no worker.*`, 1)[0][0]
+	for _, want := range []string{"watcher=gu", "oom_kills=1", `cgroup="` + dir + " (memory limit 201326592 bytes)\""} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the WARN lacks %s: %s", want, line)
+		}
+	}
+	c := dialControl(t, p)
+	r := call(t, c, "events_since", map[string]any{"seq": 0, "topics": []string{"watcher.gu.unhealthy"}})
+	evs, _ := r["events"].([]any)
+	if len(evs) != 1 || evs[0].(map[string]any)["event"].(map[string]any)["oom_kills"] != 1.0 {
+		t.Errorf("unhealthy events of gu: %v, want one with oom_kills 1", evs)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(); code != 0 {
+		t.Fatalf("poold exited %d after SIGTERM, want 0", code)
+	}
+}

@@ -33,6 +33,10 @@ type Outer struct {
 	seen    int       // the total at the last look (Claim, Observe, OpenOuter)
 	fresh   int       // kills counted at a look less than claimWindow ago, not claimed
 	freshAt time.Time // that look
+	// lost counts the kills no Claim took within claimWindow: of no
+	// worker, so of a worker's child (a gunicorn worker), which Observe
+	// hands over to be reported.
+	lost int
 	// Looks are shared (see fresh): begun counts those started, taken
 	// those whose counts are taken in; lookDone, while one reads the
 	// files with mu released, is closed when it has been taken in.
@@ -92,14 +96,20 @@ func (o *Outer) total() int {
 }
 
 // Observe looks at the counters, so that a kill counted now may be
-// claimed only within claimWindow (the loop calls it on its tick).
-func (o *Outer) Observe() {
+// claimed only within claimWindow (the loop calls it on its tick). It
+// returns how many kills no worker's end claimed within claimWindow
+// since the last Observe: processes of poold's cgroup that were no
+// worker (a worker's child), which nothing else would tell of (r62 M1).
+func (o *Outer) Observe() int {
 	if o == nil {
-		return
+		return 0
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.look()
+	n := o.lost
+	o.lost = 0
+	return n
 }
 
 // look returns, with mu held as on entry, once a look at the counters
@@ -140,6 +150,7 @@ func (o *Outer) look() {
 // ago.
 func (o *Outer) takeIn(now time.Time, n int) {
 	if now.Sub(o.freshAt) > claimWindow {
+		o.lost += o.fresh
 		o.fresh = 0
 	}
 	if n > o.seen {
@@ -175,7 +186,7 @@ func (o *Outer) Claim() string {
 }
 
 // Consume takes n OOM kills that a worker's own cgroup counted (its
-// memory_max) out of those a Claim may take: cgroup v2's memory.events of
+// memory_max) out of those a Claim may take, and Observe report: cgroup v2's memory.events of
 // poold's cgroup counts them too, and a SIGKILL of another worker just
 // after must not be told it was one. cgroup v1's memory.oom_control
 // counts only the kills of processes in poold's own cgroup, so there is
@@ -187,7 +198,9 @@ func (o *Outer) Consume(n int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.look()
-	o.fresh -= min(n, o.fresh)
+	took := min(n, o.fresh)
+	o.fresh -= took
+	o.lost -= min(n-took, o.lost)
 }
 
 // countsBelow says whether a counter of o counts the OOM kills of the

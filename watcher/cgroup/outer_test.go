@@ -170,3 +170,40 @@ func TestOuterConsumesAWorkersOwnKill(t *testing.T) {
 		}
 	}
 }
+
+// TestOuterHandsOverUnclaimedKills: a kill of poold's cgroup that no
+// worker's end claimed within claimWindow was of a worker's child, and
+// was dropped without a word (r62 M1). Observe now returns it, once;
+// one a worker's end claimed, or a worker's own cgroup counted
+// (Consume), it does not.
+func TestOuterHandsOverUnclaimedKills(t *testing.T) {
+	var total int
+	now := time.Unix(1000, 0)
+	o := &Outer{files: []outerFile{{dir: t.TempDir(), name: "memory.events", limit: "memory.max"}}, now: func() time.Time { return now }}
+	o.read = func() int { return total }
+
+	total = 1 // a worker's child
+	if n := o.Observe(); n != 0 {
+		t.Errorf("Observe at the kill = %d, want 0: a worker's end may still claim it", n)
+	}
+	now = now.Add(5 * time.Second)
+	if n := o.Observe(); n != 1 {
+		t.Errorf("Observe 5s after an unclaimed kill = %d, want 1", n)
+	}
+	now = now.Add(5 * time.Second)
+	if n := o.Observe(); n != 0 {
+		t.Errorf("Observe again = %d, want 0: told once", n)
+	}
+
+	total = 3 // a worker, claimed at its end, and one its own cgroup counted
+	o.Observe()
+	if o.Claim() == "" {
+		t.Fatal("Claim of a fresh kill: none")
+	}
+	o.files[0].name = "memory.events" // v2: counts below
+	o.Consume(1)
+	now = now.Add(5 * time.Second)
+	if n := o.Observe(); n != 0 {
+		t.Errorf("Observe after a claimed and a consumed kill = %d, want 0", n)
+	}
+}
