@@ -12,8 +12,8 @@ import (
 // holdEnv marks TestHelperHoldsPoold's run, its poold and their workers;
 // holdWay names how the helper starts poold (a key of holdWays).
 const (
-	holdEnv = "CMD_POOLD_TEST_HOLD"
-	holdWay = "CMD_POOLD_TEST_HOLD_WAY"
+	holdEnv = "CMD_TEST_HOLD"
+	holdWay = "CMD_TEST_HOLD_WAY"
 )
 
 const heldWorkers = 3
