@@ -35,8 +35,9 @@ type terminal struct {
 }
 
 // openTerminal takes note of poold's terminals. It never fails: a poold
-// without any (systemd, docker without -t, nohup) reloads on every
-// SIGHUP.
+// without any (systemd, docker without -t, setsid) reloads on every
+// SIGHUP, and so does one started with SIGHUP ignored (nohup), which
+// never calls it (hupIgnored).
 func openTerminal() *terminal {
 	t := &terminal{ctty: -1}
 	for _, fd := range []int{0, 1, 2} {

@@ -121,6 +121,60 @@ func TestTerminalHangupStopsPooldRunByAShell(t *testing.T) {
 	waitGone(t, worker)
 }
 
+// A poold started under nohup (SIGHUP ignored) was asked to outlive its
+// terminal: the shell's SIGHUP on the hangup reloads it, as before the
+// hangup check, and it runs on.
+func TestNohupPooldOutlivesItsTerminal(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, serveConfig)
+	logFile := filepath.Join(dir, "poold.log")
+	master, slave := openHangablePty(t)
+	drainPty(t, master)
+	tty, err := os.OpenFile(slave, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	shell := exec.Command("/bin/bash", "--norc", "--noprofile", "-i")
+	shell.Dir = dir // nohup's own nohup.out, should it write one
+	shell.Stdin, shell.Stdout, shell.Stderr = tty, tty, tty
+	shell.Env = append(os.Environ(), "HISTFILE=/dev/null", "PS1=$ ")
+	shell.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
+	if err := shell.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	defer shell.Wait()
+	defer shell.Process.Kill()
+	if _, err := fmt.Fprintf(master, "nohup %s %s >/dev/null 2>%s &\n", pooldBinary(t), cfg, logFile); err != nil {
+		t.Fatal(err)
+	}
+	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
+	var pid, worker int
+	proctest.Eventually(t, "poold started and its worker serves", func() bool {
+		s := log()
+		if m := regexp.MustCompile(`poold started: .*pid=(\d+)`).FindStringSubmatch(s); m != nil {
+			pid, _ = strconv.Atoi(m[1])
+		}
+		if m := regexp.MustCompile(`worker (\d+) serving`).FindStringSubmatch(s); m != nil {
+			worker, _ = strconv.Atoi(m[1])
+		}
+		return pid > 0 && worker > 0
+	})
+	defer func() {
+		syscall.Kill(pid, syscall.SIGTERM)
+		waitGone(t, worker)
+	}()
+	master.Close()
+	proctest.Eventually(t, "the shell's SIGHUP reloads poold", func() bool { return strings.Contains(log(), "config reloaded") })
+	if s := procState(pid); s == "Z" || s == "" {
+		t.Fatalf("poold under nohup ended as its terminal hung up:\n%s", log())
+	}
+	if strings.Contains(log(), "the terminal hung up") {
+		t.Errorf("poold under nohup took the hangup for a stop:\n%s", log())
+	}
+}
+
 // openHangablePty is openPty with a master whose Close closes it at once,
 // hanging its terminal up, while drainPty reads it: openPty's master is
 // in blocking mode (its Fd was taken), and the close of a file with a

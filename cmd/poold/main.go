@@ -259,10 +259,18 @@ func catchSignals() (sigs <-chan os.Signal, stop func()) {
 	if caughtSignals != nil {
 		return caughtSignals, func() {}
 	}
+	// Read before Notify, which takes an ignored SIGHUP over.
+	hupIgnored = signal.Ignored(syscall.SIGHUP)
 	c := make(chan os.Signal, 16)
 	signal.Notify(c, catch.Signals...)
 	return c, func() { signal.Stop(c) }
 }
+
+// hupIgnored: poold started with SIGHUP ignored (nohup poold ...): its
+// user asked it to outlive the terminal, so a hangup's SIGHUP reloads,
+// as any other (hangup.go). An upgrade's new image cannot tell (the old
+// image ignores SIGHUP for the exec) and takes it as not ignored.
+var hupIgnored bool
 
 // missingIDs keeps the problems of err (launch.CheckAll's) about a
 // watcher's uid or gid, nil when there are none. poold refuses to start

@@ -61,7 +61,9 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 		return err
 	}
 	d.sigs = sigs
-	d.term = openTerminal()
+	if !hupIgnored {
+		d.term = openTerminal()
+	}
 	defer d.term.close()
 	transCtx, stopTransports := context.WithCancel(context.Background())
 	defer stopTransports()
