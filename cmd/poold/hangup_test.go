@@ -75,39 +75,13 @@ func TestTerminalHangupStopsPooldRunByAShell(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, serveConfig)
 	logFile := filepath.Join(dir, "poold.log")
-	master, slave := openHangablePty(t)
-	drainPty(t, master)
-	tty, err := os.OpenFile(slave, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
-	shell := exec.Command("/bin/bash", "--norc", "--noprofile", "-i")
-	shell.Stdin, shell.Stdout, shell.Stderr = tty, tty, tty
-	shell.Env = append(os.Environ(), "HISTFILE=/dev/null", "PS1=$ ")
-	shell.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
-	if err := shell.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tty.Close()
-	defer shell.Wait()
-	defer shell.Process.Kill()
+	master := shellOnPty(t, dir)
 	// Typed at the prompt; its log goes to a file to be read after.
 	if _, err := fmt.Fprintf(master, "%s %s 2>%s\n", pooldBinary(t), cfg, logFile); err != nil {
 		t.Fatal(err)
 	}
 	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
-	var pid, worker int
-	proctest.Eventually(t, "poold started and its worker serves", func() bool {
-		s := log()
-		if m := regexp.MustCompile(`poold started: .*pid=(\d+)`).FindStringSubmatch(s); m != nil {
-			pid, _ = strconv.Atoi(m[1])
-		}
-		if m := regexp.MustCompile(`worker (\d+) serving`).FindStringSubmatch(s); m != nil {
-			worker, _ = strconv.Atoi(m[1])
-		}
-		return pid > 0 && worker > 0
-	})
+	pid, worker := pooldAndWorker(t, log)
 	defer syscall.Kill(pid, syscall.SIGKILL) // should the test fail: no poold left behind
 	master.Close()
 	// poold's parent, the shell, is gone: it is a zombie of init's, or gone.
@@ -128,39 +102,12 @@ func TestNohupPooldOutlivesItsTerminal(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, serveConfig)
 	logFile := filepath.Join(dir, "poold.log")
-	master, slave := openHangablePty(t)
-	drainPty(t, master)
-	tty, err := os.OpenFile(slave, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
-	shell := exec.Command("/bin/bash", "--norc", "--noprofile", "-i")
-	shell.Dir = dir // nohup's own nohup.out, should it write one
-	shell.Stdin, shell.Stdout, shell.Stderr = tty, tty, tty
-	shell.Env = append(os.Environ(), "HISTFILE=/dev/null", "PS1=$ ")
-	shell.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
-	if err := shell.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tty.Close()
-	defer shell.Wait()
-	defer shell.Process.Kill()
+	master := shellOnPty(t, dir)
 	if _, err := fmt.Fprintf(master, "nohup %s %s >/dev/null 2>%s &\n", pooldBinary(t), cfg, logFile); err != nil {
 		t.Fatal(err)
 	}
 	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
-	var pid, worker int
-	proctest.Eventually(t, "poold started and its worker serves", func() bool {
-		s := log()
-		if m := regexp.MustCompile(`poold started: .*pid=(\d+)`).FindStringSubmatch(s); m != nil {
-			pid, _ = strconv.Atoi(m[1])
-		}
-		if m := regexp.MustCompile(`worker (\d+) serving`).FindStringSubmatch(s); m != nil {
-			worker, _ = strconv.Atoi(m[1])
-		}
-		return pid > 0 && worker > 0
-	})
+	pid, worker := pooldAndWorker(t, log)
 	defer func() {
 		syscall.Kill(pid, syscall.SIGTERM)
 		waitGone(t, worker)
@@ -173,6 +120,51 @@ func TestNohupPooldOutlivesItsTerminal(t *testing.T) {
 	if strings.Contains(log(), "the terminal hung up") {
 		t.Errorf("poold under nohup took the hangup for a stop:\n%s", log())
 	}
+}
+
+// shellOnPty starts an interactive bash in dir as the leader of a
+// session that a new pty controls, and returns the pty's master: what is
+// written to it is typed at the prompt, and closing it hangs the
+// terminal up. The shell is killed and waited for at the test's end.
+func shellOnPty(t *testing.T, dir string) *os.File {
+	t.Helper()
+	master, slave := openHangablePty(t)
+	drainPty(t, master)
+	tty, err := os.OpenFile(slave, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	shell := exec.Command("/bin/bash", "--norc", "--noprofile", "-i")
+	shell.Dir = dir // where a command typed there writes (nohup.out)
+	shell.Stdin, shell.Stdout, shell.Stderr = tty, tty, tty
+	shell.Env = append(os.Environ(), "HISTFILE=/dev/null", "PS1=$ ")
+	shell.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, Pdeathsig: syscall.SIGKILL}
+	if err := shell.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		shell.Process.Kill()
+		shell.Wait()
+	})
+	return master
+}
+
+// pooldAndWorker waits until log, a poold's, names its pid and its
+// worker's (serveConfig's worker says it serves).
+func pooldAndWorker(t *testing.T, log func() string) (pid, worker int) {
+	t.Helper()
+	proctest.Eventually(t, "poold started and its worker serves", func() bool {
+		s := log()
+		if m := regexp.MustCompile(`poold started: .*pid=(\d+)`).FindStringSubmatch(s); m != nil {
+			pid, _ = strconv.Atoi(m[1])
+		}
+		if m := regexp.MustCompile(`worker (\d+) serving`).FindStringSubmatch(s); m != nil {
+			worker, _ = strconv.Atoi(m[1])
+		}
+		return pid > 0 && worker > 0
+	})
+	return pid, worker
 }
 
 // openHangablePty is openPty with a master whose Close closes it at once,
