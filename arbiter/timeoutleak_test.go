@@ -1,15 +1,8 @@
 package arbiter
 
 import (
-	"bufio"
-	"fmt"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/proctest"
@@ -34,11 +27,11 @@ func TestHelperHoldsWorkers(t *testing.T) {
 	w := testWatcher("held", "sleep", heldWorkers)
 	w.Env = append(w.Env, holdEnv+"="+marker)
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
-	var pids []string
+	var pids []int
 	for pid := range h.spawns(heldWorkers) {
-		pids = append(pids, strconv.Itoa(pid))
+		pids = append(pids, pid)
 	}
-	fmt.Println("held", strings.Join(pids, " "))
+	proctest.Held(pids)
 	select {} // until the parent ends this binary
 }
 
@@ -50,48 +43,11 @@ func TestHelperHoldsWorkers(t *testing.T) {
 // `-timeout 8s -run TestCommandsAreServedWhileManyWatchersStart` left
 // 5 of its 600 workers running, with ppid 1.
 func TestTimedOutTestBinaryLeavesNoWorkers(t *testing.T) {
-	marker := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
-	c := exec.Command(os.Args[0], "-test.run=^TestHelperHoldsWorkers$", "-test.timeout=10m")
-	c.Env = append(os.Environ(), holdEnv+"="+marker)
-	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := c.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	held, left := proctest.Survivors(t, "TestHelperHoldsWorkers", holdEnv, hang)
+	if len(held) != heldWorkers {
+		t.Errorf("the helper held %d workers, want %d: %v", len(held), heldWorkers, held)
 	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	held := make(chan []int, 1)
-	go func() {
-		defer close(held)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "held "); ok {
-				var pids []int
-				for _, f := range strings.Fields(rest) {
-					pid, _ := strconv.Atoi(f)
-					pids = append(pids, pid)
-				}
-				held <- pids
-			}
-		}
-	}()
-	var pids []int
-	select {
-	case pids = <-held:
-	case <-time.After(hang):
-	}
-	_ = c.Process.Signal(syscall.SIGQUIT)
-	_ = c.Wait()
-	if len(pids) != heldWorkers {
-		t.Fatalf("the helper did not report its %d workers within %v: %v", heldWorkers, hang, pids)
-	}
-	alive := func() []int { return proctest.Marked(pids, holdEnv+"="+marker) }
-	if !proctest.Poll(hang, func() bool { return len(alive()) == 0 }) {
-		left := alive()
-		for _, pid := range left {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
+	if len(left) > 0 {
 		t.Fatalf("%d of the %d workers of a test binary that died still ran %v later: %v", len(left), heldWorkers, hang, left)
 	}
 }
