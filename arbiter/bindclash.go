@@ -25,8 +25,26 @@ func (a *Arbiter) explainBind(err error, cfg *configs.Config) error {
 	if cfg == nil {
 		cfg = a.cfg
 	}
+	return explainSocketBind(err, cfg, ownPorts(a.cfg))
+}
+
+// SocketsBindable binds the sockets of cfg and closes them at once: for
+// a start that fails on one of poold's own endpoints, to report with it
+// every socket that it could not have bound either (cmd/poold), instead
+// of one clash a start. The error is the one a start would give: every
+// socket that failed, with its file and key.
+func SocketsBindable(cfg *configs.Config) error {
+	set, err := sockets.Bind(cfg.Sockets)
+	if err != nil {
+		return explainSocketBind(err, cfg, ownPorts(cfg))
+	}
+	return set.Close()
+}
+
+// explainSocketBind is explainBind for the sockets of cfg, with own the
+// ports of poold's endpoints.
+func explainSocketBind(err error, cfg *configs.Config, own map[int]endpointKey) error {
 	key := socketKey(cfg.Path)
-	own := ownPorts(a.cfg)
 	for _, e := range sockets.Errors(err) {
 		if cfg.Path != "" { // "": built in code, no file to point at
 			e.File, e.Key = cfg.Path, key(e.Socket)

@@ -45,6 +45,9 @@ type holders struct {
 	// only4: every tcp listener found holds an IPv4 address (or an
 	// IPv4-mapped one), which a "::" socket bound IPv6 only leaves alone.
 	only4 bool
+	// found: some socket holds the address, whether or not a process
+	// holding it could be named.
+	found bool
 }
 
 // tcpHolders finds the processes with a tcp socket that keeps ip:port
@@ -146,7 +149,7 @@ func unixHolders(path string) holders {
 // inodes. Many processes share a listening socket (a server's workers
 // inherit it), so every process is looked at.
 func socketHolders(pfs procfs.FS, inodes map[uint64]bool) holders {
-	h := holders{cmds: map[int]string{}, ppids: map[int]int{}}
+	h := holders{cmds: map[int]string{}, ppids: map[int]int{}, found: len(inodes) > 0}
 	if len(inodes) == 0 {
 		return h
 	}
@@ -293,6 +296,28 @@ func InUseHint(network, addr, todo string) string {
 		return ""
 	}
 	return inUseHint(tcpHolders(ap.Addr().Unmap(), int(ap.Port())), tcpFind(int(ap.Port())), todo)
+}
+
+// HeldHint is InUseHint for an address poold has not tried to bind
+// (poold --check binds nothing): "" when /proc shows no socket holding
+// it, or when a tcp addr is not an IP address and a port.
+// pids are the processes /proc names as its holders.
+func HeldHint(network, addr, todo string) (hint string, pids []int) {
+	var h holders
+	find := unixFind(addr)
+	if network == "unix" {
+		h = unixHolders(addr)
+	} else {
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			return "", nil
+		}
+		h, find = tcpHolders(ap.Addr().Unmap(), int(ap.Port())), tcpFind(int(ap.Port()))
+	}
+	if !h.found {
+		return "", nil
+	}
+	return inUseHint(h, find, todo), h.pids
 }
 
 // HolderPids lists the processes that hold the address of e, an error of

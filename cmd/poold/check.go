@@ -52,6 +52,7 @@ func checkOnly(o cmdline, stdout, stderr io.Writer) error {
 		return locatedIn(cfg, o.path, &configs.Error{File: o.path, Problems: all})
 	}
 	warnFds(o.path, cfg, stdout)
+	warnHeld(o.path, cfg, stdout)
 	for _, w := range append(arbiter.OOMWarnings(cfg.Watchers), arbiter.MemoryMaxWarnings(cfg.Watchers)...) {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", o.path, w)
 	}

@@ -195,19 +195,18 @@ func (d *daemon) drainForExec(logs *logsink.Sink) func() {
 // startTransports binds and runs the control endpoint, the event and
 // stats streams, the console and metrics listeners, the stats sampler and
 // the service-manager notifier. up is false when poold must not go on: err
-// says why, or is nil when ctx ended first.
+// says why (every address that cannot be bound, notBound), or is nil when
+// ctx ended first.
 func (d *daemon) startTransports(ctx context.Context, goRun func(string, func(context.Context) error), failed chan error) (up bool, err error) {
-	goRun("control endpoint", d.ctl.Run)
-	goRun("event stream", d.pub.Run)
-	goRun("stats stream", d.statsPub.Run)
-	for _, ready := range []<-chan struct{}{d.ctl.Ready(), d.pub.Ready(), d.statsPub.Ready()} {
-		select {
-		case <-ready:
-		case err := <-failed:
-			return false, err
-		case <-ctx.Done():
-			return false, nil
-		}
+	goRun(streamNames[0], d.ctl.Run)
+	goRun(streamNames[1], d.pub.Run)
+	goRun(streamNames[2], d.statsPub.Run)
+	errs, ended := awaitStreams(ctx, failed, [3]<-chan struct{}{d.ctl.Ready(), d.pub.Ready(), d.statsPub.Ready()})
+	switch {
+	case ended:
+		return false, nil
+	case len(errs) > 0:
+		return false, d.notBound(errs, nil)
 	}
 	d.view = newHTTPView(d.arb)
 	h := httpParts{cfg: d.cfg, arb: d.view, bus: d.bus, statsBus: d.statsBus, log: d.log, goRun: goRun, failed: failed,
@@ -217,7 +216,7 @@ func (d *daemon) startTransports(ctx context.Context, goRun func(string, func(co
 		h.hold, h.adopted = d.arb.Up(), true
 	}
 	if err := h.start(); err != nil {
-		return false, err
+		return false, d.notBound([]error{err}, &h)
 	}
 	d.console, d.probes = h.console, h.probes
 	// /proc is read for the stats stream only while someone listens: a
