@@ -23,7 +23,7 @@ func checkOnly(o cmdline, stdout, stderr io.Writer) error {
 		return fileErr
 	}
 	if o.configOnly {
-		fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers; programs not checked)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))
+		fmt.Fprintf(stdout, "%s: ok (%s; programs not checked)\n", o.path, configSize(cfg))
 		return nil
 	}
 	var all []configs.Problem
@@ -56,7 +56,7 @@ func checkOnly(o cmdline, stdout, stderr io.Writer) error {
 	for _, w := range append(arbiter.OOMWarnings(cfg.Watchers), arbiter.MemoryMaxWarnings(cfg.Watchers)...) {
 		fmt.Fprintf(stdout, "%s: warning: %s\n", o.path, w)
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d sockets, %d watchers)\n", o.path, len(cfg.Sockets), len(cfg.Watchers))
+	fmt.Fprintf(stdout, "%s: ok (%s)\n", o.path, configSize(cfg))
 	return nil
 }
 
@@ -74,4 +74,18 @@ func warnFds(path string, cfg *configs.Config, stdout io.Writer) {
 			fmt.Fprintf(stdout, "%s: warning: %s (the limit of this shell: poold gets its own from how it is started)\n", path, why)
 		}
 	}
+}
+
+// configSize says how many sockets and watchers cfg has: "1 socket, 2
+// watchers".
+func configSize(cfg *configs.Config) string {
+	return counted(len(cfg.Sockets), "socket") + ", " + counted(len(cfg.Watchers), "watcher")
+}
+
+// counted is n and word, in the plural unless n is 1.
+func counted(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -79,7 +79,7 @@ func TestCheckWarnsOfAnOverrideOfNoWatcher(t *testing.T) {
 	if !strings.HasPrefix(errb.String(), want) || strings.Count(errb.String(), "\n") != 1 {
 		t.Errorf("--check stderr:\n%s\nwant one line starting %q", errb.String(), want)
 	}
-	if !strings.HasSuffix(out.String(), ": ok (0 sockets, 1 watchers)\n") {
+	if !strings.HasSuffix(out.String(), ": ok (0 sockets, 1 watcher)\n") {
 		t.Errorf("--check stdout %q, want ok", out.String())
 	}
 }

@@ -58,7 +58,7 @@ func TestCircusdLogLevels(t *testing.T) {
 				t.Errorf("--log-level %s: level %q, error %v; want %q", level, o.logLevel, err, want)
 			}
 			code := exitCode(run(context.Background(), []string{"--check", "--log-level", level, path}, &out, &errb), &errb)
-			if code != 0 || !strings.HasSuffix(out.String(), ": ok (0 sockets, 1 watchers)\n") {
+			if code != 0 || !strings.HasSuffix(out.String(), ": ok (0 sockets, 1 watcher)\n") {
 				t.Errorf("--check --log-level %s: exit %d, stdout %q, stderr %q; want 0 and ok", level, code, out.String(), errb.String())
 			}
 		})

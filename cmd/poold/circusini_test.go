@@ -256,7 +256,7 @@ cmd = /bin/sleep 3600
 copy_path = true
 `), 0o644)
 	out, errs, code := runBin(t, os.Environ(), "--check", conf)
-	if code != 0 || !strings.Contains(out, "ok (0 sockets, 1 watchers)") {
+	if code != 0 || !strings.Contains(out, "ok (0 sockets, 1 watcher)") {
 		t.Fatalf("--check: exit %d\n%s%s", code, out, errs)
 	}
 	for _, want := range []string{conf + ":5: [circus] pidfile: poold runs in the foreground", conf + ":9: [watcher:sleeper] copy_path:"} {

@@ -17,8 +17,8 @@ func TestForeignFormatByContent(t *testing.T) {
 	dir := t.TempDir()
 	circus := "[circus]\nendpoint = ipc://" + dir + "/c.sock\npubsub_endpoint = ipc://" + dir + "/p.sock\nstats_endpoint = ipc://" + dir + "/s.sock\n\n[watcher:w]\ncmd = /bin/sleep 10\n"
 	for _, tc := range []struct{ name, content, want string }{
-		{"bom.ini", "\ufeff" + circus, "ok (0 sockets, 1 watchers)"},
-		{"bom.conf", "\ufeff[program:w]\ncommand = /bin/sleep 10\n", "ok (0 sockets, 1 watchers)"},
+		{"bom.ini", "\ufeff" + circus, "ok (0 sockets, 1 watcher)"},
+		{"bom.conf", "\ufeff[program:w]\ncommand = /bin/sleep 10\n", "ok (0 sockets, 1 watcher)"},
 		{"empty.ini", "", "empty.ini: not a configuration poold can tell the format of: a Circus file starts with [circus],"},
 		{"comments.ini", "; only\n# comments\n", "it holds no section (nothing but blank lines and comments)"},
 		{"other.ini", "\n[foo]\nx = 1\n", "; its first section is [foo] (line 2). Start the file with one of those sections, or name a poold file .toml, .yaml, .yml or .json"},
