@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,10 +212,22 @@ func ending(line []byte) bool {
 // value. A file sink keeps the worker's own bytes.
 func (o *output) logLine(log hclog.Logger, line []byte) {
 	if o.escape {
-		log.Info(printable(line))
+		log.Info(joinable(printable(line)))
 		return
 	}
 	log.Info(string(line))
+}
+
+// joinable is msg, a worker's line in the text log, as hclog joins it to
+// the fields, "msg: pid=...": without the colon it ends with, which the
+// join's colon stands for, so that "Traceback (most recent call last):"
+// reads "...last): pid=..." (it read "...last):: pid=..."). A line of a
+// colon alone keeps it.
+func joinable(msg string) string {
+	if len(msg) > 1 && strings.HasSuffix(msg, ":") {
+		return msg[:len(msg)-1]
+	}
+	return msg
 }
 
 // printable is line as it may appear in a text log: what a terminal

@@ -346,3 +346,33 @@ graceful_timeout = "5s"
 		t.Fatalf("exit code %d", code)
 	}
 }
+
+// TestWorkerLineEndingInColonJoinsOnce: the text log joins a worker's
+// line to its fields with ": ", so a line that ended with a colon, as
+// Python's "Traceback (most recent call last):" does, read "...last)::
+// pid=...". The line's own colon is now the join's; other lines are
+// joined as before.
+func TestWorkerLineEndingInColonJoinsOnce(t *testing.T) {
+	p := startPoold(t, `
+[arbiter]
+ENDPOINTS
+[watchers.tb]
+cmd = "sh"
+args = ["-c", 'printf "Traceback (most recent call last):\n  File \"app.py\", line 1, in <module>\n:\nplain line\n" >&2; exec sleep 3600']
+graceful_timeout = "5s"
+`)
+	p.waitLog(`plain line: pid=`, 1)
+	log := p.log.String()
+	for _, want := range []string{
+		"poold.worker: Traceback (most recent call last): pid=",
+		`poold.worker:   File "app.py", line 1, in <module>: pid=`,
+		"poold.worker: :: pid=", // a colon alone is kept
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if strings.Contains(log, "last):: pid=") {
+		t.Errorf("the line's colon and the join's are both there:\n%s", log)
+	}
+}
