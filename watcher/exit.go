@@ -10,6 +10,7 @@ import (
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/launch"
 	"github.com/poold/poold/watcher/spawn"
 )
 
@@ -387,7 +388,7 @@ func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early
 	log := w.log.With("pid", pid, "wid", s.wid, "reason", why, "uptime", uptime)
 	switch {
 	case strings.HasPrefix(why, spawnErrorPrefix):
-		log = w.log.With("wid", s.wid, "reason", why)
+		log = w.log.With("wid", s.wid, "reason", w.sayOnce(why))
 	case ready:
 		log = log.With("early_window", w.policy.Early)
 	}
@@ -437,4 +438,21 @@ func (w *Watcher) died(s *slot, pid int, uptime time.Duration, why string, early
 			"pauses", s.counters.Pauses)
 		w.host.Publish(w.spec.Name, events.KindFailed, map[string]any{"process_id": s.wid, "reason": why})
 	}
+}
+
+// sayOnce is why, the spawn error of one of the watcher's slots, for the
+// log: a program not found in PATH names PATH's value the first time,
+// and again only once it changed; the other times the short form (a
+// crash loop's attempts each repeated a PATH of hundreds of characters).
+// The status and the events keep why whole.
+func (w *Watcher) sayOnce(why string) string {
+	short, path, ok := launch.WithoutPath(why)
+	if !ok {
+		return why
+	}
+	if w.pathSaid != nil && *w.pathSaid == path {
+		return short
+	}
+	w.pathSaid = &path
+	return why
 }

@@ -124,6 +124,9 @@ type Watcher struct {
 
 	status     Status
 	startAfter bool // a Start arrived while stopping: start once stopped
+	// pathSaid is the PATH the log named last in a program-not-found
+	// spawn error (sayOnce); nil before the first.
+	pathSaid *string
 	// announce holds Circus's start and reload events until the workers
 	// they announce are spawned (start) or replaced (reload), the order
 	// circusd publishes them in.

@@ -124,7 +124,32 @@ func (id identity) look(name, dir string, env []string) (string, error) {
 	case id.ownEnv:
 		fix = "give the program's full path, or add its directory to poold's own PATH: poold looks it up there, not in the watcher's env"
 	}
-	return "", fmt.Errorf("%q: %w in PATH %q (%s)", name, ErrNotFound, pathVar, fix)
+	return "", fmt.Errorf("%q: %w"+inPath+"%q (%s)", name, ErrNotFound, pathVar, fix)
+}
+
+// inPath comes before the value of PATH in an error of a program Look
+// did not find there.
+const inPath = " in PATH "
+
+// WithoutPath is msg, a text that ends with or holds an error of Look
+// for a program not in PATH, without PATH's value (which can be long
+// and says the same at each of a crash loop's attempts), and that value;
+// ok is false when msg holds none.
+func WithoutPath(msg string) (short, path string, ok bool) {
+	i := strings.Index(msg, ": "+ErrNotFound.Error()+inPath+`"`)
+	if i < 0 {
+		return msg, "", false
+	}
+	at := i + len(": "+ErrNotFound.Error()+inPath)
+	quoted, err := strconv.QuotedPrefix(msg[at:])
+	if err != nil {
+		return msg, "", false
+	}
+	path, err = strconv.Unquote(quoted)
+	if err != nil {
+		return msg, "", false
+	}
+	return msg[:at-1] + ", as logged before" + msg[at+len(quoted):], path, true
 }
 
 // identity is who a worker runs as.

@@ -190,3 +190,24 @@ func TestLookInChrootStopsAfterFortyLinks(t *testing.T) {
 		t.Errorf("41 links inside the chroot: %v, want too many levels of symbolic links", err)
 	}
 }
+
+// TestWithoutPath: the short form of a not-in-PATH error, as the log
+// repeats it, drops PATH's value only (quotes in it included), and
+// leaves other errors alone.
+func TestWithoutPath(t *testing.T) {
+	for _, tc := range []struct{ in, short, path string }{
+		{`spawn error: "gunicron": not found in PATH "/a:/b \"q\"" (give the program's full path, or set PATH in env)`,
+			`spawn error: "gunicron": not found in PATH, as logged before (give the program's full path, or set PATH in env)`, `/a:/b "q"`},
+		{`spawn error: /opt/app: not found`, `spawn error: /opt/app: not found`, ""},
+		{`spawn error: "x" is in PATH, but /a/x: permission denied`, `spawn error: "x" is in PATH, but /a/x: permission denied`, ""},
+	} {
+		short, path, ok := WithoutPath(tc.in)
+		if short != tc.short || path != tc.path || ok != (tc.path != "") {
+			t.Errorf("WithoutPath(%q) = %q, %q, %v; want %q, %q", tc.in, short, path, ok, tc.short, tc.path)
+		}
+	}
+	_, err := LookCommand("poold-no-such-program", "/", []string{"PATH=" + DefaultPath}, nil)
+	if _, path, ok := WithoutPath(err.Error()); !ok || path != DefaultPath {
+		t.Errorf("WithoutPath(%q): PATH %q, %v; want %q", err, path, ok, DefaultPath)
+	}
+}
