@@ -32,9 +32,10 @@ const execStatusWait = time.Second
 
 // execStatus is the read end of a started worker's status pipe.
 type execStatus struct {
-	fd     int    // read end, close-on-exec, non-blocking; not in the netpoller
-	worker string // the worker's path
-	step   string // "poold's exec stub", "poold's exec shim"
+	fd     int           // read end, close-on-exec, non-blocking; not in the netpoller
+	worker string        // the worker's path
+	step   string        // "poold's exec stub", "poold's exec shim"
+	bound  time.Duration // execStatusWait, but for tests (Spawner.statusWait)
 }
 
 // newStatusPipe makes the pipe for a start through step: the read end,
@@ -42,12 +43,16 @@ type execStatus struct {
 // child and the caller then closes. Neither end is an os.File: the write
 // end as one cost every start an epoll_ctl to add it, one to remove it
 // and a fcntl; the read end becomes one only when wait has to wait.
-func newStatusPipe(worker, step string) (*execStatus, int, error) {
+// bound replaces execStatusWait when above 0 (tests).
+func newStatusPipe(worker, step string, bound time.Duration) (*execStatus, int, error) {
 	var fds [2]int
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil, -1, fmt.Errorf("start %s: exec status pipe: %w (is poold out of fds? raise its nofile limit)", worker, err)
 	}
-	return &execStatus{fd: fds[0], worker: worker, step: step}, fds[1], nil
+	if bound <= 0 {
+		bound = execStatusWait
+	}
+	return &execStatus{fd: fds[0], worker: worker, step: step, bound: bound}, fds[1], nil
 }
 
 // errStubLate is a start given up because the stub did not say within
@@ -62,7 +67,7 @@ var errStubLate = errors.New("the stub did not start")
 // stub was stopped: bounded by execStatusWait, after which the start is
 // given up rather than let the worker run without its limits.
 func (st *execStatus) stubStarted() error {
-	deadline := time.Now().Add(execStatusWait)
+	deadline := time.Now().Add(st.bound)
 	var b [1]byte
 	for {
 		n, err := syscall.Read(st.fd, b[:])
@@ -78,7 +83,7 @@ func (st *execStatus) stubStarted() error {
 		if left <= 0 {
 			return fmt.Errorf("%w within %v, so poold could not set the worker's "+
 				"rlimits, nice, oom_score_adj and cgroup v1 membership: start given up (is the machine overloaded, or was the process stopped?)",
-				errStubLate, execStatusWait)
+				errStubLate, st.bound)
 		}
 		fds := []unix.PollFd{{Fd: int32(st.fd), Events: unix.POLLIN}}
 		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
@@ -117,7 +122,7 @@ func (st *execStatus) wait(p *Proc) error {
 	// exec (a hung mount, a stopped process) must not stall poold. Past
 	// the bound the worker counts as started, and a failure of that exec
 	// shows as its exit 127.
-	_ = f.SetReadDeadline(time.Now().Add(execStatusWait))
+	_ = f.SetReadDeadline(time.Now().Add(st.bound))
 	for n < len(buf) {
 		k, err := f.Read(buf[n:])
 		n += k

@@ -62,7 +62,18 @@ func TestStepExecFailureFailsStart(t *testing.T) {
 			Credential: &syscall.Credential{Uid: 65534, Gid: 65534, NoSetGroups: true},
 		}, syscall.EAGAIN, "rlimits nproc", false})
 	}
-	s, noStub := runSpawner(t, ""), runSpawnerWith(t, "", true)
+	// The failure must come back through the status pipe whatever the
+	// load: past execStatusWait a start counts as started (a step stalled
+	// before its exec must not stall poold), and the tests' shim is this
+	// race-built test binary, whose start-up takes over 2 s on a loaded
+	// machine where poold's own takes 50 ms. The bound here only catches
+	// a hang.
+	patient := func(noStub bool) *running {
+		sp := New(self(t))
+		sp.stubOff, sp.statusWait = noStub, hang
+		return runSpawnerOf(t, sp)
+	}
+	s, noStub := patient(false), patient(true)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			sp := s.Spawner

@@ -100,6 +100,10 @@ type Spawner struct {
 	// Set and cleared on Run's goroutine; atomic for tests' peeks.
 	stub    atomic.Pointer[execStub]
 	stubOff bool     // tests: act as if the stub could not run
+	// statusWait (tests): the bound of a step's exec status, in place of
+	// execStatusWait (0); the race-built test binary, the tests' shim,
+	// takes seconds to start on a loaded machine.
+	statusWait time.Duration
 	null    *os.File // /dev/null, read and write (see devnull)
 	// deathSignalOnly (tests): at stop, leave the workers to their
 	// parent-death signal, as when poold itself is killed.
@@ -351,7 +355,7 @@ func (s *Spawner) startOnce(spec ProcSpec) (p *Proc, st *execStatus, viaStub boo
 		if viaShim {
 			step = "poold's exec shim"
 		}
-		if st, stW, err = newStatusPipe(spec.Path, step); err != nil {
+		if st, stW, err = newStatusPipe(spec.Path, step, s.statusWait); err != nil {
 			return nil, nil, viaStub, err
 		}
 		fds = append(fds, uintptr(stW))

@@ -182,7 +182,7 @@ func TestStubStartedBounded(t *testing.T) {
 		{"silent", "the stub did not start within " + execStatusWait.String(), nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st, w, err := newStatusPipe("/bin/true", "poold's exec stub")
+			st, w, err := newStatusPipe("/bin/true", "poold's exec stub", 0)
 			if err != nil {
 				t.Fatal(err)
 			}
