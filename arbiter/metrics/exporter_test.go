@@ -279,13 +279,17 @@ func TestScrapeNamesTypesLabelsAndRestartsSurviveReload(t *testing.T) {
 	if got, _ := value(fams, "poold_subscribers_evicted_total", map[string]string{"stream": "stats"}); got != 2 {
 		t.Errorf("evicted{stats} = %v, want 2 from Options.Evicted", got)
 	}
-	// A worker just started may still be its exec shim, and one the reload
-	// replaced may be exiting with its memory already freed: some worker
-	// with some RSS is enough.
-	if rss := gaugeValues(fams, "poold_worker_resident_memory_bytes"); slices.Max(append(rss, 0)) <= 0 {
-		t.Errorf("workers' RSS = %v, want some above 0", rss)
-	}
 	promtoolCheck(t, body)
+	// A worker just started may still be its exec shim, one the reload
+	// replaced may be exiting with its memory already freed, and one that
+	// has just exec'd can read RSS 0 in /proc/PID/stat for a moment (the
+	// kernel sums its per-CPU page counts lazily; ps shows 0 too): the
+	// reload's new workers may all read 0 at first. Some worker with some
+	// RSS, soon, is enough.
+	proctest.Eventually(t, "some worker's RSS above 0", func() bool {
+		fams, _ := r.scrape()
+		return slices.Max(append(gaugeValues(fams, "poold_worker_resident_memory_bytes"), 0)) > 0
+	})
 
 	// A crash that loses no request: the worker exits 2 on its own.
 	if resp, err := client.Get("http://" + r.addr + "/crash"); err != nil {

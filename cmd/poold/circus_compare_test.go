@@ -131,10 +131,30 @@ func compareReplies(t *testing.T, cd *circusd, p *proc) {
 	if env, _ := opts["env"].(map[string]any); env["FOO"] != "bar" || env["HELLO"] != "world" {
 		t.Errorf("options env %v", env)
 	}
-	infos, _ := ours[8].Reply["info"].(map[string]any)
-	for _, in := range infos {
+	smallWorkersHaveMem(t, p)
+}
+
+// smallWorkersHaveMem: a sleep's few pages are a %mem above 0 once
+// rounded (to 0.001 %, as Circus). A worker that has just exec'd can read
+// RSS 0 in /proc/PID/stat for a moment (the kernel sums its per-CPU page
+// counts lazily; ps shows 0 too), so stats is asked again until every
+// worker has pages, and then each one's mem must be above 0.
+func smallWorkersHaveMem(t *testing.T, p *proc) {
+	t.Helper()
+	c := dialControl(t, p)
+	var infos map[string]any
+	proctest.Eventually(t, "pages in every worker of web", func() bool {
+		infos, _ = call(t, c, "stats", map[string]any{"name": "web"})["info"].(map[string]any)
+		for _, in := range infos {
+			if rss, _ := in.(map[string]any)["rss"].(float64); rss <= 0 {
+				return false
+			}
+		}
+		return len(infos) > 0
+	})
+	for pid, in := range infos {
 		if mem, _ := in.(map[string]any)["mem"].(float64); mem <= 0 {
-			t.Errorf("stats mem of a small worker is %v, want > 0 (rounded to 0.001 %% as Circus)", mem)
+			t.Errorf("stats mem of small worker %s is %v, want > 0 (rounded to 0.001 %% as Circus): %v", pid, mem, in)
 		}
 	}
 }
