@@ -99,12 +99,12 @@ type Spawner struct {
 	// stub is the exec stub (execstub.go); nil: none, /bin/sh instead.
 	// Set and cleared on Run's goroutine; atomic for tests' peeks.
 	stub    atomic.Pointer[execStub]
-	stubOff bool     // tests: act as if the stub could not run
+	stubOff bool // tests: act as if the stub could not run
 	// statusWait (tests): the bound of a step's exec status, in place of
 	// execStatusWait (0); the race-built test binary, the tests' shim,
 	// takes seconds to start on a loaded machine.
 	statusWait time.Duration
-	null    *os.File // /dev/null, read and write (see devnull)
+	null       *os.File // /dev/null, read and write (see devnull)
 	// deathSignalOnly (tests): at stop, leave the workers to their
 	// parent-death signal, as when poold itself is killed.
 	deathSignalOnly bool
