@@ -15,11 +15,13 @@ import (
 
 // slowApp is a WSGI app whose import takes $SLOWLOAD seconds, using a
 // fifth of a CPU meanwhile (a large app's imports, reading and compiling
-// files), or sleeps forever in it with SLOWLOAD=hang. It then creates
-// $MARKER and answers "gunicorn pid=N".
+// files), or sleeps forever in it with SLOWLOAD=hang (creating
+// $MARKER.hanging first). It then creates $MARKER and answers
+// "gunicorn pid=N".
 const slowApp = `
 import os, time
 if os.environ["SLOWLOAD"] == "hang":
+    open(os.environ["MARKER"] + ".hanging", "w").close()
     time.sleep(3600)
 _until = time.monotonic() + float(os.environ["SLOWLOAD"])
 while time.monotonic() < _until:
@@ -59,11 +61,46 @@ func gunicornWatcher(t *testing.T, env []string, args ...string) configs.Watcher
 // so the rolling reload stopped the serving workers and answered ok: the
 // pool served nothing. It has not served by ready_timeout: that is a
 // failed start, the reload is abandoned and the old workers serve on.
+//
+// Why it is not ready is told from what poold saw when ready_timeout
+// ended: gunicorn's workers hanging in the import ("still loading"), or,
+// on a loaded machine where gunicorn's master had not forked them yet, a
+// master still computing ("still used CPU when the wait ended"). The
+// first is required when a worker was in the import before ready_timeout
+// could have ended (its marker's time); the reload is abandoned, and the
+// old workers serve on, either way.
 func TestReloadToAMasterWhoseWorkersNeverAcceptKeepsOldWorkers(t *testing.T) {
 	bad := gunicornWatcher(t, []string{"SLOWLOAD=hang"}, "--workers", "2")
 	bad.NumProcesses = 2
 	bad.ReadyTimeout = 3 * time.Second
-	checkReloadKeepsOldWorkers(t, bad, "still loading, not waiting for connections")
+	hanging := strings.TrimPrefix(bad.Env[len(bad.Env)-1], "MARKER=") + ".hanging"
+	good := testWatcher("web", "serve", 2)
+	good.Sockets = []string{"web"}
+	cfg := &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{good}}
+	h := start(t, cfg, Options{Load: func() (*configs.Config, error) {
+		c := *cfg
+		c.Watchers = []configs.Watcher{bad}
+		return &c, nil
+	}})
+	pids := readyPids(t, h, "web", 2)
+	t0 := time.Now() // ready_timeout ends after t0+ReadyTimeout: it runs from the new master's spawn
+	r := h.a.Do(context.Background(), Request{ID: "r", Command: "reloadconfig", Properties: map[string]any{"waiting": true}})
+	reason := fmt.Sprint(r["reason"])
+	fi, err := os.Stat(hanging)
+	hungInTime := err == nil && fi.ModTime().Before(t0.Add(bad.ReadyTimeout))
+	const loading, computing = "still loading, not waiting for connections", "still used CPU when the wait ended"
+	switch {
+	case r["errno"] != ErrnoAsync:
+		t.Fatalf("reloadconfig to gunicorn whose workers hang in the import: %v; want errno %d", r, ErrnoAsync)
+	case hungInTime && !strings.Contains(reason, loading):
+		t.Fatalf("reloadconfig: %v; a worker hung in the import at %v, before ready_timeout ended (after %v): want it to say %q",
+			r, fi.ModTime().Format("15:04:05.000"), t0.Add(bad.ReadyTimeout).Format("15:04:05.000"), loading)
+	case !hungInTime && !strings.Contains(reason, loading) && !strings.Contains(reason, computing):
+		t.Fatalf("reloadconfig: %v; want it to say %q, or %q (no worker in the import by ready_timeout: %v)", r, loading, computing, err)
+	case !strings.Contains(reason, loading):
+		t.Logf("gunicorn's master had forked no worker into the import by ready_timeout (a loaded machine): %s", reason)
+	}
+	checkStillServing(t, h, pids)
 }
 
 // reloadTo reloads watcher web of 2 serving workers to next, waited,
