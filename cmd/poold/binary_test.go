@@ -40,7 +40,7 @@ func exampleWorker(t testing.TB) string {
 func builtBinaries(t testing.TB) []string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "poold-bin")
+		dir, err := binDir()
 		if err == nil {
 			err = os.Chmod(dir, 0o755)
 		}
@@ -63,6 +63,40 @@ func builtBinaries(t testing.TB) []string {
 		t.Fatal(buildErr)
 	}
 	return builtBins
+}
+
+// The directories this test binary built poold into, which TestMain
+// removes once every test has run (a directory per run was left in /tmp
+// each time). Only its own: other packages' test binaries run at the
+// same time.
+var (
+	binDirsMu sync.Mutex
+	binDirs   []string
+)
+
+// binDir makes a directory in the system's temporary directory for
+// binaries this test run builds, and notes it for removeBinDirs.
+func binDir() (string, error) {
+	dir, err := os.MkdirTemp("", "poold-bin-")
+	if err != nil {
+		return "", err
+	}
+	binDirsMu.Lock()
+	binDirs = append(binDirs, dir)
+	binDirsMu.Unlock()
+	return dir, nil
+}
+
+// removeBinDirs removes what binDir made.
+func removeBinDirs() {
+	binDirsMu.Lock()
+	defer binDirsMu.Unlock()
+	for _, dir := range binDirs {
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintf(os.Stderr, "test binaries' directory %s: %v\n", dir, err)
+		}
+	}
+	binDirs = nil
 }
 
 type buildError struct {

@@ -28,7 +28,7 @@ func realPoold(t *testing.T) string {
 		return p
 	}
 	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "poold-bin-")
+		dir, err := binDir()
 		if err != nil {
 			binErr = err
 			return

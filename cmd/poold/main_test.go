@@ -39,7 +39,9 @@ func TestMain(m *testing.M) {
 		main()
 	}
 	workertest.QuickRaceExits()
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBinDirs()
+	os.Exit(code)
 }
 
 const hang = 30 * time.Second
