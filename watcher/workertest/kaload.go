@@ -60,6 +60,12 @@ type KeepAliveResult struct {
 	// FirstEOF counts the "eof" errors of a connection's first request:
 	// closed unanswered by the worker that accepted it.
 	FirstEOF int
+	// LateFirst counts the "eof" and "reset" errors of a connection's
+	// first request that the client sent drainWindow or more after its
+	// connect (its goroutine stalled, on a loaded machine). A draining
+	// worker closes a connection that has sent nothing for drainWindow,
+	// as one a client keeps unused: the client was silent that long.
+	LateFirst int
 	// ErrorLog holds up to 200 errors: the time of day, connection,
 	// requests it had carried, kind.
 	ErrorLog []string
@@ -82,8 +88,8 @@ func (r KeepAliveResult) String() string {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, v))
 	}
 	sort.Strings(kinds)
-	return fmt.Sprintf("%d requests, %d dials, %d clean closes, %d raced idle closes, %d errors [%s]",
-		r.Requests, r.Dials, r.CleanCloses, r.Raced, r.ErrorCount(), strings.Join(kinds, ", "))
+	return fmt.Sprintf("%d requests, %d dials, %d clean closes, %d raced idle closes, %d errors [%s], %d of them on a first request sent late",
+		r.Requests, r.Dials, r.CleanCloses, r.Raced, r.ErrorCount(), strings.Join(kinds, ", "), r.LateFirst)
 }
 
 // StartKeepAlive starts conns clients against addr; retry says whether
@@ -148,6 +154,7 @@ func (k *KeepAlive) client(id int) {
 	defer k.wg.Done()
 	retrying := false
 	for !k.stopped() || retrying {
+		dialing := time.Now()
 		c, err := net.DialTimeout("tcp", k.addr, 10*time.Second)
 		k.count(func(r *KeepAliveResult) { r.Dials++ })
 		if err != nil {
@@ -155,15 +162,19 @@ func (k *KeepAlive) client(id int) {
 			retrying = false
 			continue
 		}
-		retrying = k.serveConn(id, &counted{Conn: c})
+		retrying = k.serveConn(id, &counted{Conn: c, dialing: dialing, dialed: time.Since(dialing)})
 		c.Close()
 	}
 }
 
-// counted counts the bytes read from a connection.
+// counted counts the bytes read from a connection, and notes how long
+// after the dial began its first request was sent.
 type counted struct {
 	net.Conn
-	n int
+	n         int
+	dialing   time.Time     // when the dial began
+	dialed    time.Duration // how long the dial took
+	firstSent time.Duration // from the dial's start to the end of the first request's write
 }
 
 func (c *counted) Read(p []byte) (int, error) {
@@ -185,11 +196,21 @@ func (k *KeepAlive) serveConn(id int, c *counted) (retry bool) {
 	for n := 0; n == 0 || !k.stopped(); n++ {
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		before := c.n
-		if _, err := c.Write(k.req); err != nil {
+		_, err := c.Write(k.req)
+		if n == 0 {
+			c.firstSent = time.Since(c.dialing)
+		}
+		if err != nil {
 			return k.failed(id, n, "write", err, n > 0)
 		}
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
+			if n == 0 {
+				if kind := kindOf(err); c.firstSent >= drainWindow && (kind == "eof" || kind == "reset") {
+					k.count(func(r *KeepAliveResult) { r.LateFirst++ })
+				}
+				err = fmt.Errorf("%w (sent %v after the dial began, which took %v)", err, c.firstSent.Round(time.Millisecond), c.dialed.Round(time.Millisecond))
+			}
 			return k.failed(id, n, kindOf(err), err, n > 0 && c.n == before)
 		}
 		body, err := io.ReadAll(resp.Body)
