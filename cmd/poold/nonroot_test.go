@@ -34,17 +34,26 @@ func dropRoot(uid string) {
 	if err == nil {
 		// The kernel clears the parent-death signal launchCmd gave when
 		// the uid changes (prctl(2)): without it again, this poold
-		// outlived a test binary that died, with its workers. Set on
-		// this thread, the main one, which never ends first.
-		err = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0)
+		// outlived a test binary that died, with its workers.
+		err = rearmDeathSignal(parent)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "test: %s=%s: cannot drop root: %v\n", asUID, uid, err)
 		os.Exit(3)
 	}
+}
+
+// rearmDeathSignal gives this process, which has just changed its uid,
+// its parent-death signal (SIGKILL) again, and exits 3 if parent, the
+// test binary, died before it was set.
+func rearmDeathSignal(parent int) error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("set the parent-death signal again: %w", err)
+	}
 	if os.Getppid() != parent {
 		os.Exit(3) // the test binary died before the signal was set again
 	}
+	return nil
 }
 
 // TestCheckAsOrdinaryUser (r56b nonroot, findings 2 to 5): poold --check
@@ -196,6 +205,8 @@ func checkAs65534(t *testing.T, path string) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), asPoold+"=1", asUID+"=65534", "POOLD_TEST_ARGS=--check "+path)
+	// Until dropRoot sets it again after the uid change.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

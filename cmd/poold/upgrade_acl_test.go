@@ -38,6 +38,7 @@ func ctlPeerMain() {
 	}
 	var uid int
 	fmt.Sscan(os.Getenv(envCtlPeerUID), &uid)
+	parent := os.Getppid()
 	if err := syscall.Setgroups(nil); err != nil {
 		fmt.Println(`{"error": "setgroups"}`)
 		os.Exit(1)
@@ -46,6 +47,11 @@ func ctlPeerMain() {
 		os.Exit(1)
 	}
 	if err := syscall.Setresuid(uid, uid, uid); err != nil {
+		os.Exit(1)
+	}
+	// The uid change cleared the parent-death signal startCtlPeer gave.
+	if err := rearmDeathSignal(parent); err != nil {
+		fmt.Printf("{\"error\": %q}\n", err.Error())
 		os.Exit(1)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
