@@ -46,10 +46,10 @@ port = %[2]d
 
 [watchers.web]
 cmd = "/bin/sh"
-args = ["-c", "%[4]s & exec %[3]s"]
+args = ["-c", "sleep 3600 & exec %[3]s"]
 sockets = ["web"]
 env = ["POOLD_TEST_WORKER=serve"]
-`, dir, port, bin, leftover())
+`, dir, port, bin)
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ env = ["POOLD_TEST_WORKER=serve"]
 	if code := p.wait(); code != 1 {
 		t.Fatalf("poold exited %d with the port held by pid %d, want 1; log:\n%s", code, stranger, p.log.String())
 	}
-	if want := fmt.Sprintf("bind 127.0.0.1:%d: address already in use (pid %d (%s) holds it", port, stranger, leftover()); !strings.Contains(p.log.String(), want) {
+	if want := fmt.Sprintf("bind 127.0.0.1:%d: address already in use (pid %d (sleep 3600) holds it", port, stranger); !strings.Contains(p.log.String(), want) {
 		t.Errorf("poold's error lacks %q; log:\n%s", want, p.log.String())
 	}
 	if !proctest.Alive(stranger) {
@@ -78,7 +78,7 @@ env = ["POOLD_TEST_WORKER=serve"]
 	var left int
 	proctest.Eventually(t, "the worker's sleep", func() bool {
 		for _, c := range childrenOf(worker) {
-			if commandLine(c) == leftover() {
+			if commandLine(c) == "sleep 3600" {
 				left = c
 			}
 		}
@@ -93,7 +93,7 @@ env = ["POOLD_TEST_WORKER=serve"]
 	}
 
 	next := pooldAsNobody(t, bin, path)
-	next.waitLogAlive(`killed what a previous poold of this config left holding its sockets .*count=1 processes="`+strconv.Itoa(left)+` \(`+regexp.QuoteMeta(leftover())+`\)" sockets=web`, 1)
+	next.waitLogAlive(`killed what a previous poold of this config left holding its sockets .*count=1 processes="`+strconv.Itoa(left)+` \(sleep 3600\)" sockets=web`, 1)
 	next.waitLogAlive(`worker (\d+) serving`, 1)
 	if proctest.Alive(left) {
 		t.Errorf("pid %d, which the killed poold left, still runs", left)
@@ -180,7 +180,7 @@ func strangerHolding(t *testing.T, port int) int {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	sh := exec.Command("/bin/sh", "-c", leftover()+" </dev/null >/dev/null 2>&1 & echo $!")
+	sh := exec.Command("/bin/sh", "-c", "sleep 3600 </dev/null >/dev/null 2>&1 & echo $!")
 	sh.ExtraFiles = []*os.File{f}
 	sh.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := sh.StdoutPipe()
@@ -199,14 +199,6 @@ func strangerHolding(t *testing.T, port int) int {
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 	return pid
 }
-
-// leftover is the command of a process made to outlive its parent, an
-// orphan as a leftover is: it sleeps until this test binary ends. A sleep
-// 3600 outlived a test binary that died (a -timeout), with ppid 1 and
-// uid 65534, for an hour; no parent-death signal can end an orphan made
-// on purpose, but tail --pid ends once the pid is gone (it polls each
-// second, and takes EPERM for alive).
-func leftover() string { return fmt.Sprintf("tail -f /dev/null --pid=%d", os.Getpid()) }
 
 // commandLine is pid's command line, its words joined by spaces.
 func commandLine(pid int) string {

@@ -66,32 +66,7 @@ env = [%[3]q]
 `, dir, heldWorkers, mark))
 		return pooldAsNobody(t, bin, path)
 	},
-	// as TestLeftoversWithoutCgroupsGoAtTheNextStart makes its leftover:
-	// each worker starts a process that outlives it (perWorker)
-	"leftover": func(t *testing.T, mark string) *proc {
-		dir, bin := nonrootCopy(t)
-		path := filepath.Join(dir, "poold.toml")
-		writeFile(t, path, fmt.Sprintf(`
-[arbiter]
-endpoint = "ipc://%[1]s/c.sock"
-pubsub_endpoint = "ipc://%[1]s/e.sock"
-stats_endpoint = "ipc://%[1]s/s.sock"
-
-[watchers.held]
-cmd = "/bin/sh"
-args = ["-c", "%[4]s & exec /bin/sleep 3600"]
-numprocesses = %[2]d
-env = [%[3]q]
-`, dir, heldWorkers, mark, leftover()))
-		return pooldAsNobody(t, bin, path)
-	},
 }
-
-// perWorker is how many processes each worker of a hold way is, with
-// those it started (1 unless listed).
-var perWorker = map[string]int{"leftover": 2}
-
-func heldPerWorker(way string) int { return max(1, perWorker[way]) }
 
 func writeFile(t *testing.T, path, text string) {
 	t.Helper()
@@ -116,12 +91,11 @@ func TestHelperHoldsPoold(t *testing.T) {
 	p := start(t, holdEnv+"="+marker)
 	pid := p.cmd.Process.Pid
 	var workers []int
-	n := heldWorkers * heldPerWorker(os.Getenv(holdWay))
 	if !proctest.Poll(hang, func() bool {
-		workers = descendants(pid)
-		return len(childrenOf(pid)) == heldWorkers && len(workers) == n
+		workers = childrenOf(pid)
+		return len(workers) == heldWorkers
 	}) {
-		t.Fatalf("poold's %d workers (%d processes) did not start within %v: %v; its log:\n%s", heldWorkers, n, hang, workers, p.log.String())
+		t.Fatalf("poold's %d workers did not start within %v: %v; its log:\n%s", heldWorkers, hang, workers, p.log.String())
 	}
 	proctest.Held(append([]int{pid}, workers...))
 	select {} // until the parent ends this binary
@@ -135,12 +109,12 @@ func TestHelperHoldsPoold(t *testing.T) {
 // (asUID) lost it as its uid changed.
 func TestTimedOutTestBinaryLeavesNoPoold(t *testing.T) {
 	t.Setenv("POOLD_BIN", realPoold(t)) // built once, here, not in each child too
-	for _, way := range []string{"launchPoold", "realPoold", "asNobody", "leftover"} {
+	for _, way := range []string{"launchPoold", "realPoold", "asNobody"} {
 		t.Run(way, func(t *testing.T) {
 			t.Setenv(holdWay, way)
 			held, left := proctest.Survivors(t, "TestHelperHoldsPoold", holdEnv, hang)
-			if len(held) != 1+heldWorkers*heldPerWorker(way) {
-				t.Errorf("the helper held %v, want poold and %d workers (%d processes each)", held, heldWorkers, heldPerWorker(way))
+			if len(held) != 1+heldWorkers {
+				t.Errorf("the helper held %v, want poold and %d workers", held, heldWorkers)
 			}
 			if len(left) > 0 {
 				t.Fatalf("poold (pid %d) and its workers %v, of a test binary that died, still ran %v later: %v", held[0], held[1:], hang, left)
