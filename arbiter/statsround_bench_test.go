@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/procinfo"
 )
 
 // BenchmarkStatsRound is one round of the stats stream as poold runs it
@@ -156,5 +157,37 @@ func BenchmarkStatsCommand(b *testing.B) {
 		size = len(reply)
 	}
 	b.ReportMetric(float64((selfCPU(b)-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/call")
+	b.ReportMetric(float64(size), "B/reply")
+}
+
+// BenchmarkStatsCommandFirst is BenchmarkStatsCommand's first call after
+// the workers started: a sampler that has read none of them (a full
+// scan of the host, every worker's argv and owner read), and a heap and
+// encoder pool as cold as after poold sat idle (two GCs before each
+// call, outside the figures). It reports the CPU of the whole test
+// process and the wall time of the call alone.
+func BenchmarkStatsCommandFirst(b *testing.B) {
+	h, workers := benchSleepers(b)
+	ctx := context.Background()
+	req := []byte(`{"id":"bench","command":"stats","properties":{}}`)
+	var cpu, wall time.Duration
+	size := 0
+	for b.Loop() {
+		b.StopTimer()
+		h.a.opts.Stats = procinfo.New()
+		runtime.GC()
+		runtime.GC()
+		b.StartTimer()
+		cpu0, start := selfCPU(b), time.Now()
+		reply, _ := h.a.Handle(ctx, req)
+		wall += time.Since(start)
+		cpu += selfCPU(b) - cpu0
+		size = len(reply)
+		if n := bytes.Count(reply, []byte(`"cmdline"`)); n < workers {
+			b.Fatalf("stats reply shows %d processes of %d workers: %.200s", n, workers, reply)
+		}
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/call")
+	b.ReportMetric(float64(wall.Microseconds())/1000/float64(b.N), "wall-ms/call")
 	b.ReportMetric(float64(size), "B/reply")
 }
