@@ -64,7 +64,7 @@ func encodeReply(r Reply, id any) []byte {
 	if r != nil {
 		r["id"] = id
 	}
-	b, err := json.Marshal(r)
+	b, err := marshalReply(r)
 	if err != nil {
 		f := Fail("", fmt.Errorf("encode reply: %w", err))
 		f["id"] = id
