@@ -98,7 +98,7 @@ func ageOf(st procfs.ProcStat, clk clock) float64 {
 // and keeps them in s.fetched for it. Must hold s.mu.
 func (s *Sampler) prefetchIdentities(pids []int, stats map[int]procfs.ProcStat, children map[int][]int, clk clock) {
 	var due []int
-	seen := map[int]bool{}
+	seen := make(map[int]bool, len(pids))
 	var visit func(pid, depth int)
 	visit = func(pid, depth int) {
 		st, ok := stats[pid]

@@ -253,8 +253,13 @@ func (s *Sampler) SampleWith(pids []int, members Members) (map[int]Info, error) 
 
 	s.prefetchIdentities(pids, stats, children, clk)
 	defer func() { s.fetched = nil }()
+	if len(s.procs) == 0 {
+		// The first sample of many pids: the map made once at its
+		// size, not grown (and rehashed) along the way.
+		s.procs = make(map[int]*tracked, len(pids))
+	}
 	out := make(map[int]Info, len(pids))
-	flat := make(map[int]*Info)
+	flat := make(map[int]*Info, len(pids))
 	for _, pid := range pids {
 		if _, ok := stats[pid]; !ok {
 			continue
