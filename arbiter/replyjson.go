@@ -28,6 +28,11 @@ func marshalReply(r Reply) ([]byte, error) {
 	return w.buf.Bytes(), nil
 }
 
+// maxInfoGuess bounds the size one process info is taken to have when
+// the buffer is grown for all: a worker without children is about 400
+// bytes.
+const maxInfoGuess = 1024
+
 // replyWriter is one reply's encoding: buf holds the text so far; enc
 // writes a single value into it; infos is how many ProcInfo the reply
 // holds, by which buf is grown at the first of them.
@@ -64,8 +69,11 @@ func (w *replyWriter) info(in ProcInfo) error {
 		w.sized = true
 		// Each info is about as long as the first (the same fields;
 		// children make some longer: an eighth more, and the buffer
-		// grows as ever if that is not enough).
-		w.buf.Grow((w.buf.Len() - n + 16) * (w.infos - 1) * 9 / 8)
+		// grows as ever if that is not enough). A first with a big
+		// tree (a master of 64 workers) counts as maxInfoGuess only:
+		// sized by it, a reply of 10,000 could ask for a gigabyte.
+		one := min(w.buf.Len()-n+16, maxInfoGuess)
+		w.buf.Grow(one * (w.infos - 1) * 9 / 8)
 	}
 	return nil
 }
