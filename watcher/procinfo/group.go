@@ -115,3 +115,30 @@ func stateAndGroup(b []byte) (state byte, pgrp int, ok bool) {
 	}
 	return f[0][0], pg, true
 }
+
+// Member is what tells whose a live process is: its process group, its
+// parent and when it started (clock ticks since boot).
+type Member struct {
+	Pgrp, PPid int
+	Start      uint64
+}
+
+// MemberOf reads pid's Member; ErrEnded for a zombie.
+func MemberOf(pid int) (Member, error) {
+	b, err := readSmall("/proc/"+strconv.Itoa(pid)+"/stat", make([]byte, statBufSize))
+	if err != nil {
+		return Member{}, err
+	}
+	state, pg, ok := stateAndGroup(b)
+	if !ok {
+		return Member{}, errStatLine
+	}
+	if state == 'Z' || state == 'X' {
+		return Member{}, ErrEnded
+	}
+	st, err := parseStat(pid, b)
+	if err != nil {
+		return Member{}, err
+	}
+	return Member{Pgrp: pg, PPid: st.PPID, Start: st.Starttime}, nil
+}

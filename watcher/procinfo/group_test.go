@@ -54,3 +54,13 @@ func TestGroupMembers(t *testing.T) {
 		t.Errorf("members of a group that does not exist: %v", got)
 	}
 }
+
+func TestMemberOf(t *testing.T) {
+	m, err := MemberOf(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Pgrp != syscall.Getpgrp() || m.PPid != os.Getppid() || m.Start == 0 || m.Start > BootTicks() {
+		t.Errorf("MemberOf(self) = %+v, want group %d, parent %d, a start before now", m, syscall.Getpgrp(), os.Getppid())
+	}
+}
