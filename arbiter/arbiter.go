@@ -304,6 +304,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	defer func() {
 		close(a.stopped)
 		a.stopDemand()
+		a.noteDrainsAtExit()
 		a.endOrphans() // while the spawner still reaps them
 		cancelRun()
 		stopSpawner()

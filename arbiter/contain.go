@@ -196,8 +196,9 @@ const cgroupCleanups = 2
 // ended waits, off the loop, until a reaped worker's cgroup (or, without
 // one, its process group) is empty: what a worker being stopped left gets
 // the rest of its graceful_timeout, what any other worker left is killed
-// at once (treestop.go), but for what a worker killed by a signal left in
-// its cgroup: rest, run once the end is posted, stops that (leftdrain.go).
+// at once (treestop.go), but for what a worker killed by a signal left:
+// rest, run once the end is posted, stops that (leftdrain.go, and
+// leftgroup.go without a cgroup).
 // It reads the OOM kills and parks the cgroup for the slot's next worker,
 // or removes it (one that would not empty, or was killed: see
 // cgroup.Park).
@@ -232,11 +233,18 @@ func (a *Arbiter) emptied(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit,
 	end := watcher.End{Exit: ex}
 	if g == nil {
 		strays := a.beginStrays(o, pid)
-		end.Left, end.LeftKilled = a.groupEnded(pid)
+		var rest func()
+		if d := a.groupDrainOf(o, pid, ex, s); d != nil { // leftgroup.go
+			a.groupDrainStart(pid, d, s, &end)
+			left := end.Left
+			rest = func() { a.groupDrainRest(o, pid, d, s, left) }
+		} else {
+			end.Left, end.LeftKilled = a.groupEnded(pid)
+		}
 		n, killed := strays.finish()
 		end.Left += n
 		end.LeftKilled = end.LeftKilled || killed
-		return end, nil
+		return end, rest
 	}
 	until, stopping := a.stops.get(pid)
 	var full, draining bool
@@ -258,7 +266,8 @@ func (a *Arbiter) emptied(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit,
 		}
 	})
 	if draining {
-		return end, func() { a.drainRest(pid, g, s) }
+		left := end.Left
+		return end, func() { a.drainRest(o, pid, g, s, left) }
 	}
 	// Only when the worker left something: the wait is in the netpoller
 	// (inotify), with no clean-up slot held.

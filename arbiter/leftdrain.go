@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/cgroup"
 	"github.com/poold/poold/watcher/procinfo"
@@ -42,19 +43,27 @@ func leftStopOf(w *watcher.Watcher) leftStop {
 
 // drains holds the workers whose leftovers are being ended after their
 // end was posted: an upgrade waits for them (exitsInFlight), as for the
-// leftovers of a stopped worker. A small deliberately shared leaf.
+// leftovers of a stopped worker, and a poold shutting down names them. A
+// small deliberately shared leaf.
 type drains struct {
 	mu  sync.Mutex
-	set map[int]string // worker pid -> its watcher
+	set map[int]drain // worker pid -> its watcher
 }
 
-func (d *drains) add(pid int, name string) {
+// drain is one being ended: its watcher, and when its graceful_timeout
+// ends.
+type drain struct {
+	watcher string
+	until   time.Time
+}
+
+func (d *drains) add(pid int, name string, until time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.set == nil {
-		d.set = make(map[int]string)
+		d.set = make(map[int]drain)
 	}
-	d.set[pid] = name
+	d.set[pid] = drain{name, until}
 }
 
 func (d *drains) done(pid int) {
@@ -68,11 +77,55 @@ func (d *drains) list() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var out []string
-	for pid, name := range d.set {
-		out = append(out, fmt.Sprintf("watcher %q pid %d", name, pid))
+	for pid, e := range d.set {
+		out = append(out, fmt.Sprintf("watcher %q pid %d", e.watcher, pid))
 	}
 	slices.Sort(out)
 	return out
+}
+
+// has tells whether pid is a worker whose leftovers are being ended:
+// those in its process group are not poold's to stop as it exits
+// (endOrphans), before their graceful_timeout.
+func (d *drains) has(pid int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.set[pid]
+	return ok
+}
+
+// last is when the last graceful_timeout of those being ended ends.
+func (d *drains) last() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var t time.Time
+	for _, e := range d.set {
+		if e.until.After(t) {
+			t = e.until
+		}
+	}
+	return t
+}
+
+// noteDrainsAtExit, as poold exits, says whose leftovers it still waits
+// for, and how long at most (their graceful_timeout, then SIGKILL).
+func (a *Arbiter) noteDrainsAtExit() {
+	l := a.drains.list()
+	if len(l) == 0 {
+		return
+	}
+	a.log.Info("waiting for what workers killed by a signal left to end (stop_signal sent; SIGKILL to those left at their graceful_timeout)",
+		"workers", strings.Join(l, ", "), "at_most", max(time.Until(a.drains.last()), 0).Round(time.Millisecond))
+}
+
+// drainEnded says, in an event, how what o (pid) left ended: left
+// processes were sent its stop_signal at began, and killed of them were
+// SIGKILLed at its graceful_timeout.
+func (a *Arbiter) drainEnded(o strayOwner, pid int, s leftStop, left, killed int, began time.Time) {
+	a.bus.Publish(s.watcher, events.KindLeftEnded, map[string]any{
+		"process_pid": pid, "process_id": o.wid, "left": left, "killed": killed,
+		"graceful_timeout": s.grace.Seconds(), "waited": time.Since(began).Seconds(),
+	})
 }
 
 // drainsInFlight is exitsInFlight's part for leftovers being ended.
@@ -98,24 +151,25 @@ func (a *Arbiter) drainStart(pid int, g *cgroup.Group, left []int, s leftStop, e
 	if hits, ok := g.MemoryLimitHits(); ok && end.OOM > 0 {
 		end.OOMAbove = hits == 0
 	}
-	a.drains.add(pid, s.watcher)
+	a.drains.add(pid, s.watcher, time.Now().Add(s.grace))
 }
 
 // drainRest waits up to s.grace for g to empty, SIGKILLs what is left
 // then, logs how they ended, and removes g.
-func (a *Arbiter) drainRest(pid int, g *cgroup.Group, s leftStop) {
+func (a *Arbiter) drainRest(o strayOwner, pid int, g *cgroup.Group, s leftStop, left int) {
 	defer a.drains.done(pid)
+	began, killed := time.Now(), 0
+	defer func() { a.drainEnded(o, pid, s, left, killed, began) }()
 	log := a.log.With("watcher", s.watcher, "pid", pid, "cgroup", g.Dir)
 	if g.WaitEmpty(s.grace) == nil {
 		log.Info("what a worker killed by a signal left has ended within graceful_timeout", "graceful_timeout", s.grace)
 	} else {
-		var n int
 		a.cgroupStep(func() {
-			n = len(procinfo.Running(g.Pids()))
+			killed = len(procinfo.Running(g.Pids()))
 			a.killLeft(pid, g)
 		})
 		log.Warn("poold killed what a worker killed by a signal left, still running at graceful_timeout",
-			"killed", n, "graceful_timeout", s.grace)
+			"killed", killed, "graceful_timeout", s.grace)
 		if err := g.WaitEmpty(emptyGrace); err != nil {
 			a.log.Error("a worker's cgroup did not empty; poold will sweep it at its next start", "pid", pid, "cgroup", g.Dir, "error", err)
 		}

@@ -16,9 +16,9 @@ import (
 
 // lostMaster is a master, in the shape of gunicorn's, that forks one
 // worker and is then killed by SIGKILL (as by kill -9 or the OOM
-// killer). Its worker answers SIGTERM by writing dir/term and, in mode
-// "finish", exiting as a worker that finished its request; in mode
-// "linger" it stays. The slot's next master just sleeps.
+// killer). Its worker answers each SIGTERM by adding an x to dir/term
+// and, in mode "finish", exiting as a worker that finished its request;
+// in mode "linger" it stays. The slot's next master just sleeps.
 const lostMaster = `
 import os, signal, sys, time
 d, mode = sys.argv[1], sys.argv[2]
@@ -29,7 +29,8 @@ r, w = os.pipe()
 pid = os.fork()
 if pid == 0:
     def term(*_):
-        open(d + "/term", "w").close()
+        with open(d + "/term", "a") as f:
+            f.write("x")
         if mode == "finish":
             os._exit(0)
     signal.signal(signal.SIGTERM, term)

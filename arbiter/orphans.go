@@ -99,7 +99,7 @@ func (a *Arbiter) strayChildren() []int {
 	own := syscall.Getpgrp()
 	return slices.DeleteFunc(procinfo.Running(childPids(os.Getpid())), func(p int) bool {
 		g, err := syscall.Getpgid(p)
-		return err != nil || g == own || a.inherited[p]
+		return err != nil || g == own || a.inherited[p] || a.drains.has(g)
 	})
 }
 

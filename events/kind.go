@@ -134,6 +134,16 @@ const (
 	// Fields: path, stream, process_id (of the worker that hit it),
 	// reason.
 	KindLogError Kind = "log_error"
+	// KindLeftEnded: what a worker killed by a signal (kill -9, the OOM
+	// killer, a segfault) while not being stopped left running (a
+	// gunicorn master's workers), which poold sent the watcher's
+	// stop_signal as the worker's reap was published, has ended: by
+	// itself within graceful_timeout, or by poold's SIGKILL then.
+	// Fields: process_pid and process_id (the dead worker's), left (how
+	// many were sent stop_signal), killed (how many of them poold
+	// SIGKILLed at graceful_timeout; 0 when all ended in time),
+	// graceful_timeout and waited (seconds, from the stop_signal).
+	KindLeftEnded Kind = "left_ended"
 )
 
 // Arbiter-level kinds, published as "arbiter.<kind>" (besides KindStart and
@@ -163,7 +173,7 @@ func Kinds() []Kind {
 	return []Kind{
 		KindSpawn, KindReap, KindKill, KindStart, KindStop, KindReload, KindUpdated, KindAdd, KindRemove,
 		KindHookSuccess, KindHookFailure,
-		KindExit, KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindRecovered, KindUnhealthy, KindRecycle, KindReloadFailed, KindLogError,
+		KindExit, KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindRecovered, KindUnhealthy, KindRecycle, KindReloadFailed, KindLogError, KindLeftEnded,
 		KindReloadConfig, KindUpgrade,
 	}
 }

@@ -186,11 +186,12 @@ wait
 // Without cgroups, a kill -9 of a master with two workers said "leaving
 // 4 process(es)": the end of its process group counted the two workers,
 // and the stop of its strays counted them again, taken for ones outside
-// the group. Each is counted once.
+// the group. Each is counted once. (They get the watcher's stop_signal,
+// which they ignore, and SIGKILL at its graceful_timeout.)
 func TestKilledMasterCountsItsWorkersOnce(t *testing.T) {
 	dir := openTempDir(t)
 	script, pidfile := writeScript(t, dir, "master.sh", masterScript)
-	p := startBinaryIn(t, dir, fmt.Sprintf("[arbiter]\nENDPOINTS\n\n[watchers.m]\ncmd = %q\nrespawn = false\n", script), withoutCgroups)
+	p := startBinaryIn(t, dir, fmt.Sprintf("[arbiter]\nENDPOINTS\n\n[watchers.m]\ncmd = %q\nrespawn = false\ngraceful_timeout = \"1s\"\n", script), withoutCgroups)
 	p.waitLogBin(t, `containment: (process groups) only`)
 	master := daemons(t, pidfile, 1)[0]
 	var workers []int
@@ -207,7 +208,7 @@ func TestKilledMasterCountsItsWorkersOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	why := p.waitLogBin(t, `(killed by signal KILL, leaving \d+ process\(es\) running[^"\n]*)`)
-	if want := "killed by signal KILL, leaving 2 process(es) running, which poold killed"; !strings.HasPrefix(why, want) {
+	if want := "killed by signal KILL, leaving 2 process(es) running, which poold sent TERM (SIGKILL to those left after graceful_timeout 1s)"; why != want {
 		t.Errorf("exit reason %q, want %q: the master left its 2 workers", why, want)
 	}
 	for _, w := range workers {
