@@ -25,11 +25,10 @@ import (
 // once nothing of it is left. A worker that exited on its own, not being
 // stopped, has what it left killed at once (KillMode=mixed): a program
 // that daemonized. One killed by a signal (a master's kill -9 or OOM
-// kill) has what it left in its cgroup stopped as a stop would, while
-// its slot's next worker starts (leftdrain.go); with process groups
-// only, that is killed at once too. With a cgroup per worker "what it
-// left" is its cgroup; with process groups only, what is still in its
-// process group.
+// kill) has what it left stopped as a stop would, while its slot's next
+// worker starts (leftdrain.go; leftgroup.go with process groups only).
+// With a cgroup per worker "what it left" is its cgroup; with process
+// groups only, what is still in its process group.
 
 // stopDeadlines holds, for each worker being stopped, when its graceful
 // timeout ends: the loop sets it as it arms the kill, the goroutine that
