@@ -311,6 +311,9 @@ func (h host) Signal(pid int, sig syscall.Signal) error {
 			return nil
 		}
 	}
+	if sig == syscall.SIGCONT {
+		h.a.thaw(pid) // frozen.go
+	}
 	h.a.stops.signalled(pid, sig, false)
 	if err := syscall.Kill(-pid, sig); err != nil {
 		if errors.Is(err, syscall.ESRCH) {

@@ -1,12 +1,16 @@
 package arbiter
 
 import (
+	"os"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher/cgroup"
 	"github.com/poold/poold/watcher/proctest"
 )
 
@@ -35,4 +39,54 @@ func TestStopWakesASuspendedWorker(t *testing.T) {
 	if r := <-done; r["status"] != "ok" {
 		t.Errorf("stop: %v", r)
 	}
+}
+
+// TestStopThawsAFrozenWorker: a worker whose cgroup was frozen
+// (cgroup.freeze, systemctl freeze, a container pause) showed as plain
+// ready, since the kernel shows its tasks asleep, and every stop of it
+// sat out the whole graceful_timeout: poold's SIGCONT does not thaw a
+// cgroup. A stats reply now shows it frozen, and the stop thaws its
+// cgroup, as systemd thaws a unit it stops, so it shuts down cleanly at
+// once.
+func TestStopThawsAFrozenWorker(t *testing.T) {
+	w := testWatcher("web", "serve", 1)
+	w.Sockets = []string{"web"}
+	w.GracefulTimeout = time.Hour
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
+	needCgroups(t, h)
+	pid := h.spawned()
+	h.serving("web") // its SIGTERM handler is in place from then on
+	dir := v2DirOf(t, pid)
+	freeze := func(v string) error { return os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte(v), 0) }
+	if err := freeze("1"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = freeze("0") }) // before the harness stops poold, if the test fails
+	proctest.Eventually(t, "the worker's cgroup frozen", func() bool { return cgroup.Frozen(dir) })
+	in := h.do("stats", map[string]any{"name": "web"})["info"].(map[string]ProcInfo)[strconv.Itoa(pid)]
+	if in.ProcState != "frozen" {
+		t.Errorf("stats of a worker in a frozen cgroup: proc_state %q, want frozen", in.ProcState)
+	}
+	done := doAsync(h, "stop", map[string]any{"name": "web", "waiting": true})
+	ev := h.next("reap", func(e events.Event) bool { return e.Fields["process_pid"] == pid }) // hangs without the fix
+	if ev.Fields["reason"] != "exit" || ev.Fields["exit_code"] != 0 {
+		t.Errorf("frozen worker ended with %v, want a clean exit on its SIGTERM", ev.Fields)
+	}
+	if r := <-done; r["status"] != "ok" {
+		t.Errorf("stop: %v", r)
+	}
+}
+
+// v2DirOf is the directory of pid's cgroup v2, where the host mounts it.
+func v2DirOf(t *testing.T, pid int) string {
+	t.Helper()
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, _, ok := cgroup.V2Dir(cgroupOf(t, pid)+"\n", string(mi))
+	if !ok {
+		t.Fatalf("no cgroup v2 directory for pid %d", pid)
+	}
+	return dir
 }

@@ -324,7 +324,8 @@ func childState(in map[string]any) string {
 
 // procState is poold's state of the worker, with what the kernel says
 // of it when that belies the state: a worker stopped by SIGSTOP (or a
-// debugger) serves nobody, though poold counts it ready.
+// debugger) or frozen in its cgroup serves nobody, though poold counts
+// it ready.
 func procState(in map[string]any) string {
 	state := render(in["state"])
 	if r, _ := in["recycle"].(bool); r {
@@ -334,7 +335,7 @@ func procState(in map[string]any) string {
 		state += " (" + k + ")"
 	}
 	switch ps, _ := in["proc_state"].(string); ps {
-	case "stopped", "tracing-stop":
+	case "stopped", "tracing-stop", "frozen":
 		return state + " (" + ps + ")"
 	}
 	return state
