@@ -20,6 +20,10 @@ type client struct {
 	// closing: the writer has sent (or is sending) poold's close frame;
 	// the reader drops what the page sends until its close reply.
 	closing atomic.Bool
+	// silent: the reader ended because nothing (no pong, no message)
+	// came within pongWait; it holds the close frame's text that says
+	// so, for the writer, instead of the one for poold's shutdown.
+	silent atomic.Pointer[string]
 	// since is the last event seq a reconnecting console saw (?since=).
 	since uint64
 	// asks: its page has asked for watchers or history, so it applies

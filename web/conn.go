@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -109,9 +110,11 @@ func (s *Server) writeLoop(conn *websocket.Conn, c *client, ends wsEnds, sent fu
 				return
 			}
 		case <-c.quit:
-			conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseGoingAway, "poold console closing"),
-				time.Now().Add(time.Second))
+			code, text := websocket.CloseGoingAway, "poold console closing"
+			if why := c.silent.Load(); why != nil {
+				code, text = websocket.ClosePolicyViolation, *why
+			}
+			conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
 			return
 		case <-handover:
 			// The new image answers the reconnect (the page's, at once
@@ -164,12 +167,14 @@ func (s *Server) readLoop(ctx context.Context, h *hub, conn *websocket.Conn, c *
 	defer cancel()
 	slots := make(chan struct{}, t.actionsInFlight)
 	conn.SetReadLimit(t.readLimit)
-	extend := func() { conn.SetReadDeadline(time.Now().Add(t.pongWait)) }
+	heard := time.Now()
+	extend := func() { heard = time.Now(); conn.SetReadDeadline(heard.Add(t.pongWait)) }
 	extend()
 	conn.SetPongHandler(func(string) error { extend(); return nil })
 	for {
 		typ, data, err := conn.ReadMessage()
 		if err != nil {
+			noteSilence(c, err, time.Since(heard), t.pongWait)
 			return
 		}
 		extend()
@@ -205,6 +210,23 @@ func (s *Server) readLoop(ctx context.Context, h *hub, conn *websocket.Conn, c *
 			s.sendReply(c, s.action(ctx, h, req, c.remote))
 		}()
 	}
+}
+
+// noteSilence gives c the close text for a reader that ended at its read
+// deadline: nothing came from the console for longer than pongWait. That
+// is a dead connection, or poold itself did not run that long (kill
+// -STOP, a debugger, a frozen cgroup, a paused VM), whose pongs wait
+// unread in the socket: it closed with "poold console closing", the
+// text of poold's shutdown, though poold ran on. The text stays within
+// a close frame's 123 bytes.
+func noteSilence(c *client, err error, silent, pongWait time.Duration) {
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return
+	}
+	why := fmt.Sprintf("nothing heard from this console for %v (pong wait %v): a dead link, or poold did not run; reconnect",
+		silent.Round(100*time.Millisecond), pongWait)
+	c.silent.Store(&why)
 }
 
 // sendReply queues reply for the connection's writer. A console whose

@@ -638,6 +638,32 @@ func TestPingKeepsIdleConsoleAlive(t *testing.T) {
 	}
 }
 
+// TestSilentConsoleClosedWithItsReason: a console from which nothing
+// came within pongWait (a dead link, or a poold that did not run that
+// long, stopped or frozen) was closed with 1001 "poold console closing",
+// the close of poold's shutdown, though poold ran on. It now says why.
+func TestSilentConsoleClosedWithItsReason(t *testing.T) {
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, func(tu *tunings) {
+		tu.pingEvery = time.Hour // no ping, so no pong: the console stays silent
+		tu.heartbeat = time.Hour
+		tu.pongWait = 300 * time.Millisecond
+	})
+	c := dialConsole(t, ts)
+	c.c.SetReadDeadline(time.Now().Add(hang))
+	for {
+		_, _, err := c.c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || !strings.HasPrefix(ce.Text, "nothing heard from this console for ") {
+			t.Fatalf("silent console ended with %v, want close 1008 naming the silence", err)
+		}
+		t.Logf("closed with %d %q", ce.Code, ce.Text)
+		return
+	}
+}
+
 // A console that stops reading is dropped; the others keep receiving.
 func TestSlowConsoleIsDropped(t *testing.T) {
 	fake := newFakeBackend(t, map[string]int{"web": 1})
