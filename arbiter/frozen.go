@@ -1,10 +1,5 @@
 package arbiter
 
-import (
-	"github.com/poold/poold/watcher/cgroup"
-	"github.com/poold/poold/watcher/procinfo"
-)
-
 // Frozen workers. A worker whose cgroup is frozen (cgroup.freeze from an
 // operator, systemctl freeze, an orchestrator's pause) sleeps in the
 // kernel, so /proc says "sleeping", and it takes no caught signal:
@@ -23,17 +18,4 @@ func (a *Arbiter) thaw(pid int) {
 	if err := g.Thaw(); err != nil {
 		a.log.Warn("cannot thaw the worker's cgroup; a frozen worker ends only at its SIGKILL", "pid", pid, "error", err)
 	}
-}
-
-// frozenState is "frozen" for a worker /proc shows asleep whose cgroup
-// (dir, "" without one) is frozen, else state as /proc gave it. A stats
-// reply shows it as "ready (frozen)", as a SIGSTOPped one shows as "ready
-// (stopped)": poold counts it ready, but it serves nobody. Only a
-// sleeping worker costs a read of cgroup.events (a frozen task sleeps);
-// off the loop.
-func frozenState(state, dir string) string {
-	if state == "sleeping" && dir != "" && cgroup.Frozen(dir) {
-		return procinfo.StateFrozen
-	}
-	return state
 }

@@ -77,7 +77,6 @@ func info(r procRow, sampled map[int]procinfo.Info) ProcInfo {
 		in.CreateTime = procinfo.Float(float64(r.proc.Started.UnixNano()) / 1e9)
 	}
 	in.WID = r.proc.Wid
-	in.ProcState = frozenState(in.ProcState, r.cgroup)
 	in.Started = float64(r.proc.Started.UnixNano()) / 1e9
 	out := ProcInfo{Info: in, State: r.proc.State, Restarts: r.proc.Restarts, Recycle: r.proc.Recycle && r.proc.State == watcher.ProcReady}
 	if at := r.proc.KillAt(); !at.IsZero() {

@@ -324,8 +324,7 @@ func childState(in map[string]any) string {
 
 // procState is poold's state of the worker, with what the kernel says
 // of it when that belies the state: a worker stopped by SIGSTOP (or a
-// debugger) or frozen in its cgroup serves nobody, though poold counts
-// it ready.
+// debugger) serves nobody, though poold counts it ready.
 func procState(in map[string]any) string {
 	state := render(in["state"])
 	if r, _ := in["recycle"].(bool); r {
@@ -335,7 +334,7 @@ func procState(in map[string]any) string {
 		state += " (" + k + ")"
 	}
 	switch ps, _ := in["proc_state"].(string); ps {
-	case "stopped", "tracing-stop", "frozen":
+	case "stopped", "tracing-stop":
 		return state + " (" + ps + ")"
 	}
 	return state

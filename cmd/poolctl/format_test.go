@@ -96,12 +96,6 @@ func TestFormatReply(t *testing.T) {
 				"1299  1    running          0.0%   0.3%  12M  2h03m  0         python3",
 				"1302  2    running          12.5%  0.4%  14M  3m12s  1         python3",
 				"1400  3    ready (stopped)  0.0%   0.3%  12M  1m00s  0         python3")},
-		// A worker frozen in its cgroup showed as plain "ready".
-		{"stats, a frozen worker", "stats", `{"status":"ok","name":"web","info":{
-			"1400":{"pid":1400,"wid":3,"state":"ready","cpu":0,"mem":0.35,"mem_info1":"12M","age":60,"restarts":0,"cmdline":"python3","proc_state":"frozen"}}}`,
-			lines(
-				"PID   WID  STATE           CPU   MEM   RSS  AGE    RESTARTS  CMD",
-				"1400  3    ready (frozen)  0.0%  0.3%  12M  1m00s  0         python3")},
 		// A worker marked to be replaced (max_age) whose replacement
 		// waits showed as plain "ready".
 		{"stats, a worker being replaced", "stats", `{"status":"ok","name":"web","info":{

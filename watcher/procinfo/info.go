@@ -54,8 +54,7 @@ type Info struct {
 	PPID      int     `json:"ppid"`
 	Threads   int     `json:"num_threads"`
 	// ProcState is the kernel's scheduling state in psutil's words:
-	// running, sleeping, disk-sleep, stopped, zombie, ... and, for a
-	// worker in a stats reply, frozen (StateFrozen).
+	// running, sleeping, disk-sleep, stopped, zombie, ...
 	ProcState string `json:"proc_state"`
 	// Argv is the full command line.
 	Argv []string `json:"argv"`
@@ -123,11 +122,6 @@ func Aggregate(infos []Info) map[string]any {
 		"age": age,
 	}
 }
-
-// StateFrozen is the ProcState poold gives a worker whose cgroup is
-// frozen (cgroup v2 freezer): the kernel shows its tasks as sleeping.
-// psutil has no such name; poold adds it.
-const StateFrozen = "frozen"
 
 // procStates maps the kernel's state letter to psutil's status names.
 var procStates = map[string]string{

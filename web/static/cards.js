@@ -295,10 +295,9 @@ function renderProcs(w, freshPid) {
     const c = tr.cells;
     setText(c[0], p.wid != null ? p.wid : "–");
     setText(c[1], pid);
-    // A worker stopped by SIGSTOP or a debugger, or frozen in its cgroup,
-    // serves nobody, though poold counts it ready: say so, as poolctl
-    // stats does.
-    const halted = p.proc_state === "stopped" || p.proc_state === "tracing-stop" || p.proc_state === "frozen";
+    // A worker stopped by SIGSTOP or a debugger serves nobody, though
+    // poold counts it ready: say so, as poolctl stats does.
+    const halted = p.proc_state === "stopped" || p.proc_state === "tracing-stop";
     const state = (p.state || "running") + (halted ? " (" + p.proc_state + ")" : "");
     c[2].firstChild.className = "st " + (halted ? "s-warn" : statusClass(state));
     setText(c[2].firstChild, state);
