@@ -29,6 +29,7 @@ type Group struct {
 	pidsSeen int       // the total at the last PidsRefused
 	memBase  int       // own memory limit hits of the workers it held before
 	memSeen  int       // the total at the last MemoryLimitHits
+	mem      Memory    // where its memory is counted; zero without a memory limit
 	killed   atomic.Bool
 }
 

@@ -149,6 +149,9 @@ func (t *Tree) apply(g *Group, name string, lim Limits) error {
 			if err := os.WriteFile(v2, []byte(s.v2), 0); err != nil {
 				return fmt.Errorf("set %s to %q: %w", v2, s.v2, err)
 			}
+			if s.ctrl == "memory" {
+				g.mem = memoryAt(g.Dir, false, lim.MemoryMax)
+			}
 			continue
 		}
 		t.mu.Lock()
@@ -167,6 +170,9 @@ func (t *Tree) apply(g *Group, name string, lim Limits) error {
 		}
 		if err := os.WriteFile(filepath.Join(d, s.v1file), []byte(s.v1), 0); err != nil {
 			return fmt.Errorf("set %s/%s to %s: %w", d, s.v1file, s.v1, err)
+		}
+		if s.ctrl == "memory" {
+			g.mem = memoryAt(d, true, lim.MemoryMax)
 		}
 	}
 	return nil

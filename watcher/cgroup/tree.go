@@ -193,6 +193,7 @@ func (t *Tree) Close() error {
 func (t *Tree) NewGroup(watcher string, wid int, lim Limits) (*Group, error) {
 	key := slotKey{watcher: watcher, wid: wid, lim: lim}
 	if g := t.unpark(key); g != nil {
+		g.restartPeak()
 		return g, nil
 	}
 	name := fmt.Sprintf("w-%s.%d.%d", watcher, wid, t.seq.Add(1))
