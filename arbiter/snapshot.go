@@ -8,6 +8,7 @@ import (
 	"github.com/poold/poold/arbiter/upgrade"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/cgroup"
 )
 
 // Snapshot is poold's state at one moment, copied on the loop: the typed
@@ -68,6 +69,9 @@ type WatcherSnapshot struct {
 	// Cgroups are the directories of the workers' own cgroups, by pid;
 	// nil when none has one. Their members count in the workers' trees.
 	Cgroups map[int]string
+	// Memory says, by pid, where the cgroups of the workers under
+	// memory_max count their memory (cgmem.go); nil when none has one.
+	Memory map[int]cgroup.Memory
 }
 
 // SocketSnapshot is one listening socket in a Snapshot.
@@ -119,6 +123,7 @@ func (a *Arbiter) snapshotNow() Snapshot {
 			ID: w.ID(), Name: w.Name(), Status: w.Status(), Shown: w.Shown(), Reason: a.reasonOf(w), Target: w.Target(),
 			Spec: w.Spec(), Processes: procs, Slots: w.Slots(), Size: w.Size(), Resting: a.resting(w), Started: w.Started(),
 			Sockets: w.Spec().SocketNames(a.cfg.Sockets), LogDrops: a.output.dropsOf(w.Name()), Cgroups: a.cgroupDirs(procs),
+			Memory: a.memories(procs),
 		})
 	}
 	s.Sockets = a.snapshotSockets()
@@ -166,7 +171,7 @@ func rowsOf(s Snapshot) []procRow {
 	var rows []procRow
 	for _, w := range s.Watchers {
 		for _, p := range w.Processes {
-			rows = append(rows, procRow{w.Name, p, w.Cgroups[p.Pid]})
+			rows = append(rows, procRow{w.Name, p, w.Cgroups[p.Pid], w.Memory[p.Pid]})
 		}
 	}
 	return rows

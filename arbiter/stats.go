@@ -11,6 +11,7 @@ import (
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/cgroup"
 	"github.com/poold/poold/watcher/procinfo"
 )
 
@@ -22,6 +23,9 @@ type procRow struct {
 	// cgroup is the worker's own cgroup (its v2 directory), "" without
 	// one: its members count in the worker's tree (members.go).
 	cgroup string
+	// mem is where its cgroup's memory is counted (cgmem.go); zero
+	// without a memory_max.
+	mem cgroup.Memory
 }
 
 // rows lists the processes of ws; call it on the loop. The list is made
@@ -37,7 +41,7 @@ func (a *Arbiter) rows(ws []*watcher.Watcher) []procRow {
 	rows := make([]procRow, 0, n)
 	for i, w := range ws {
 		for _, p := range procs[i] {
-			rows = append(rows, procRow{w.Name(), p, a.cgroupDir(p.Pid)})
+			rows = append(rows, procRow{w.Name(), p, a.cgroupDir(p.Pid), a.memoryOf(p.Pid)})
 		}
 	}
 	return rows
@@ -65,6 +69,8 @@ type ProcInfo struct {
 	// KillIn: a worker being stopped (draining), the seconds left before
 	// poold SIGKILLs it if it has not ended by then.
 	KillIn *float64 `json:"kill_in,omitempty"`
+	// The memory its cgroup is charged, for a worker under memory_max.
+	CgroupMemory
 }
 
 // info builds the process info object for one row. A process that is gone
@@ -78,7 +84,8 @@ func info(r procRow, sampled map[int]procinfo.Info) ProcInfo {
 	}
 	in.WID = r.proc.Wid
 	in.Started = float64(r.proc.Started.UnixNano()) / 1e9
-	out := ProcInfo{Info: in, State: r.proc.State, Restarts: r.proc.Restarts, Recycle: r.proc.Recycle && r.proc.State == watcher.ProcReady}
+	out := ProcInfo{Info: in, State: r.proc.State, Restarts: r.proc.Restarts, Recycle: r.proc.Recycle && r.proc.State == watcher.ProcReady,
+		CgroupMemory: readCgroupMemory(r.mem)}
 	if at := r.proc.KillAt(); !at.IsZero() {
 		left := killIn(at, time.Now())
 		out.KillIn = &left
@@ -377,77 +384,6 @@ func (a *Arbiter) limitedRows(ctx context.Context) []procRow {
 	}
 }
 
-// Usage is what the metrics read of one worker's process (not its
-// children).
-type Usage struct {
-	RSS        uint64  // resident memory, bytes
-	CPUSeconds float64 // user + system CPU time over its life
-	// TreeRSS and TreeCPUSeconds are the same summed over the worker and
-	// every process under it (a gunicorn master's workers);
-	// TreeCPUSeconds also holds what the tree's processes that ended and
-	// were reaped by it used (procinfo.TreeUsage).
-	TreeRSS        uint64
-	TreeCPUSeconds float64
-	// TreeProcesses counts the worker and the processes under it.
-	TreeProcesses int
-	// FDs is the process of the worker's tree with the largest share
-	// of its soft RLIMIT_NOFILE in use (procinfo.FDUse); HasFDs: one
-	// could be read.
-	FDs    procinfo.FDUse
-	HasFDs bool
-}
-
-// WorkerUsage reads /proc for the workers of snap and their process
-// trees, by pid, in the caller's goroutine (never on the loop): the
-// worker's own stat and its descendants', their open descriptors and
-// limits, every process of the host at
-// most every procinfo.FullScanEvery and those new since in between, to
-// learn the trees (procinfo.ReadTreeUsage). A worker that exited since the snapshot is
-// missing. It does not feed the resource limits, which judge the samples
-// of RunStatsWhen alone.
-func (a *Arbiter) WorkerUsage(snap Snapshot) map[int]Usage {
-	var pids []int
-	rows := rowsOf(snap)
-	for _, r := range rows {
-		pids = append(pids, r.proc.Pid)
-	}
-	read, err := a.opts.Stats.ReadTreeUsageWith(pids, a.members(rows))
-	if err != nil {
-		a.log.Warn("reading worker usage for metrics failed", "error", err)
-	}
-	var members []int
-	for _, u := range read {
-		members = append(members, u.Members...)
-	}
-	// A readdir of /proc/PID/fd per process, on a scrape only: never
-	// on the stats tick.
-	fds := a.opts.Stats.ReadFDs(members)
-	out := make(map[int]Usage, len(read))
-	for pid, u := range read {
-		us := Usage{
-			RSS: u.Own.RSS, CPUSeconds: u.Own.CPUSeconds,
-			TreeRSS: u.Tree.RSS, TreeCPUSeconds: u.Tree.CPUSeconds, TreeProcesses: u.Processes,
-		}
-		us.FDs, us.HasFDs = fullest(u.Members, fds)
-		out[pid] = us
-	}
-	return out
-}
-
-// fullest is the one of pids whose descriptors in fds fill the largest
-// share of its limit; false if none was read.
-func fullest(pids []int, fds map[int]procinfo.FDUse) (procinfo.FDUse, bool) {
-	var best procinfo.FDUse
-	found := false
-	for _, pid := range pids {
-		u, ok := fds[pid]
-		if ok && (!found || u.Ratio() > best.Ratio()) {
-			best, found = u, true
-		}
-	}
-	return best, found
-}
-
 func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {
 	rows := rowsOf(snap)
 	sampled := a.sample(rows)
@@ -462,6 +398,7 @@ func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {
 		if in.KillIn != nil {
 			f["kill_in"] = *in.KillIn
 		}
+		in.CgroupMemory.addTo(f)
 		f["subtopic"] = r.proc.Pid
 		// null, as circusd-stats sends for a worker (circus-top then
 		// shows the pid alone); the watcher is in the topic.

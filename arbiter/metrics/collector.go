@@ -25,6 +25,16 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(name, help, labels, nil)
 }
 
+// workerDesc is the Desc of the per-worker family called name.
+func workerDesc(name string) *prometheus.Desc {
+	for _, f := range workerFamilies {
+		if f.name == name {
+			return desc(f.name, f.help, "pool", "wid")
+		}
+	}
+	panic("metrics: no worker family " + name)
+}
+
 var (
 	dWorkers = desc("poold_pool_workers",
 		"Worker processes of the pool by state: starting (not yet ready), ready, stopping.", "pool", "state")
@@ -34,13 +44,17 @@ var (
 		"Slots of the target without a worker, by why: backoff (starts again after a delay), paused (flapping), failed (gave up), exited (respawn is off).", "pool", "state")
 	dStatus = desc("poold_pool_status",
 		"1 for the pool's current status as poolctl status shows it (stopped, starting, active, stopping, flapping, failed), 0 for the others.", "pool", "status")
-	dStart     = desc(workerFamilies[2].name, workerFamilies[2].help, "pool", "wid")
-	dRSS       = desc(workerFamilies[1].name, workerFamilies[1].help, "pool", "wid")
-	dCPU       = desc(workerFamilies[0].name, workerFamilies[0].help, "pool", "wid")
-	dTreeRSS   = desc(workerFamilies[5].name, workerFamilies[5].help, "pool", "wid")
-	dTreeCPU   = desc(workerFamilies[3].name, workerFamilies[3].help, "pool", "wid")
-	dTreeProcs = desc(workerFamilies[4].name, workerFamilies[4].help, "pool", "wid")
-	dFDRatio   = desc("poold_pool_fd_usage_ratio",
+	dCgMem     = workerDesc("poold_worker_cgroup_memory_bytes")
+	dCgPeak    = workerDesc("poold_worker_cgroup_memory_peak_bytes")
+	dStart     = workerDesc("poold_worker_start_time_seconds")
+	dRSS       = workerDesc("poold_worker_resident_memory_bytes")
+	dCPU       = workerDesc("poold_worker_cpu_seconds_total")
+	dTreeRSS   = workerDesc("poold_worker_tree_resident_memory_bytes")
+	dTreeCPU   = workerDesc("poold_worker_tree_cpu_seconds_total")
+	dTreeProcs = workerDesc("poold_worker_tree_processes")
+	dMemMax    = desc("poold_pool_memory_max_bytes",
+		"The pool's memory_max, bytes: the limit of each worker's own cgroup, held against poold_worker_cgroup_memory_bytes. Absent for a pool without memory_max.", "pool")
+	dFDRatio = desc("poold_pool_fd_usage_ratio",
 		"The largest share of its soft RLIMIT_NOFILE that any one process of the pool's workers (and their children) has open, 0 to 1, read at each scrape; at 1 its open() and accept() fail with \"too many open files\" while it may still count as ready. poolctl stats NAME --extended shows every process's count.", "pool")
 	dQueue = desc("poold_listener_queue_length",
 		"Connections waiting in the listening socket's accept queue: workers are not accepting fast enough when it grows.", "listener")
@@ -83,7 +97,7 @@ type scrapeInput struct {
 }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dStart, dRSS, dCPU, dTreeRSS, dTreeCPU, dTreeProcs, dFDRatio, dQueue, dQueueLimit, dDropped, dEvicted, dLogDrops, dOwnLogDrops, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt} {
+	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dMemMax, dCgMem, dCgPeak, dStart, dRSS, dCPU, dTreeRSS, dTreeCPU, dTreeProcs, dFDRatio, dQueue, dQueueLimit, dDropped, dEvicted, dLogDrops, dOwnLogDrops, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt} {
 		ch <- d
 	}
 	describeSize(ch)
@@ -147,6 +161,9 @@ func collectPool(ch chan<- prometheus.Metric, w arbiter.WatcherSnapshot, usage m
 	if r, ok := fdRatio(w.Processes, usage); ok {
 		ch <- gauge(dFDRatio, r, pool)
 	}
+	if w.Spec.MemoryMax > 0 {
+		ch <- gauge(dMemMax, float64(w.Spec.MemoryMax), pool)
+	}
 	if workers {
 		collectWorkers(ch, pool, w.Processes, usage)
 	}
@@ -190,6 +207,12 @@ func collectWorkers(ch chan<- prometheus.Metric, pool string, procs []watcher.Pr
 		wid := p.wid
 		ch <- gauge(dStart, unixSeconds(p.Started), pool, wid)
 		if u, ok := usage[p.Pid]; ok {
+			if u.HasCgroup {
+				ch <- gauge(dCgMem, float64(u.Cgroup.Current), pool, wid)
+				if u.Cgroup.HasPeak {
+					ch <- gauge(dCgPeak, float64(u.Cgroup.Peak), pool, wid)
+				}
+			}
 			ch <- gauge(dRSS, float64(u.RSS), pool, wid)
 			ch <- prometheus.MustNewConstMetric(dCPU, prometheus.CounterValue, u.CPUSeconds, pool, wid)
 			ch <- gauge(dTreeRSS, float64(u.TreeRSS), pool, wid)

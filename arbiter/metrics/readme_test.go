@@ -21,6 +21,7 @@ import (
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/cgroup"
 	"github.com/poold/poold/watcher/procinfo"
 )
 
@@ -85,6 +86,7 @@ func (s usageSource) WorkerUsage(arbiter.Snapshot) map[int]arbiter.Usage { retur
 func everyFamily(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
 	spec := configs.DefaultWatcher("web")
+	spec.MemoryMax = 64 << 20
 	worker := watcher.Process{Pid: 10, Wid: 1, State: watcher.ProcReady, Started: time.Now()}
 	src := usageSource{fixedSource{arbiter.Snapshot{
 		Watchers: []arbiter.WatcherSnapshot{
@@ -95,7 +97,8 @@ func everyFamily(t *testing.T) map[string]*dto.MetricFamily {
 		},
 		Sockets: []arbiter.SocketSnapshot{{Name: "front", QueueLimit: 128}},
 		Config:  arbiter.ConfigState{LastReloadOK: true, LastSuccess: time.Now()},
-	}}, map[int]arbiter.Usage{10: {RSS: 1 << 20, TreeRSS: 1 << 20, TreeProcesses: 1, FDs: procinfo.FDUse{Open: 10, Limit: 1024}, HasFDs: true}}}
+	}}, map[int]arbiter.Usage{10: {RSS: 1 << 20, TreeRSS: 1 << 20, TreeProcesses: 1, FDs: procinfo.FDUse{Open: 10, Limit: 1024}, HasFDs: true,
+		Cgroup: cgroup.MemoryUse{Current: 3 << 20, Peak: 5 << 20, Max: 64 << 20, HasPeak: true}, HasCgroup: true}}}
 	count := func() uint64 { return 0 }
 	e := New(Options{Source: src,
 		Dropped: map[string]func() uint64{"events": count, "stats": count, "console": count},

@@ -30,24 +30,38 @@ import (
 // workerFamily is one per-worker family: its name, help, type and value.
 type workerFamily struct {
 	name, help, typ string
-	usage           bool // present only for a worker whose usage was read
-	value           func(r workerLine) float64
+	// has says whether a worker has a series; nil: every worker has.
+	has   func(r workerLine) bool
+	value func(r workerLine) float64
 }
+
+// Which workers have a series of a family: those whose usage was read;
+// of those, the ones whose cgroup under memory_max was read; of those,
+// the ones with a peak (cgroup.MemoryUse).
+var (
+	usageRead  = func(r workerLine) bool { return r.hasUsage }
+	cgroupRead = func(r workerLine) bool { return r.hasUsage && r.u.HasCgroup }
+	peakRead   = func(r workerLine) bool { return r.hasUsage && r.u.HasCgroup && r.u.Cgroup.HasPeak }
+)
 
 // workerFamilies, sorted by name as the registry sorts families.
 var workerFamilies = []workerFamily{
+	{"poold_worker_cgroup_memory_bytes", "Memory the worker's own cgroup is charged, bytes, for a pool with memory_max: the worker and every process it started, page cache and kernel memory included, a page shared by a master and its children once (cgroup v2 memory.current, v1 memory.usage_in_bytes). This, not resident memory, is what the kernel holds against memory_max (poold_pool_memory_max_bytes): at the limit it reclaims cache, then the OOM killer ends a process of the cgroup.",
+		"gauge", cgroupRead, func(r workerLine) float64 { return float64(r.u.Cgroup.Current) }},
+	{"poold_worker_cgroup_memory_peak_bytes", "The highest poold_worker_cgroup_memory_bytes of the worker since it started (cgroup v2 memory.peak, v1 memory.max_usage_in_bytes); absent where the kernel keeps no peak for this worker (before Linux 5.19, or a cgroup v2 that held an earlier worker of the slot).",
+		"gauge", peakRead, func(r workerLine) float64 { return float64(r.u.Cgroup.Peak) }},
 	{"poold_worker_cpu_seconds_total", "User and system CPU time of the worker's own process since it started, seconds; starts again from 0 with each new worker in the slot.",
-		"counter", true, func(r workerLine) float64 { return r.u.CPUSeconds }},
+		"counter", usageRead, func(r workerLine) float64 { return r.u.CPUSeconds }},
 	{"poold_worker_resident_memory_bytes", "Resident memory of the worker's own process (not its children), bytes.",
-		"gauge", true, func(r workerLine) float64 { return float64(r.u.RSS) }},
+		"gauge", usageRead, func(r workerLine) float64 { return float64(r.u.RSS) }},
 	{"poold_worker_start_time_seconds", "When poold started the worker in this slot, unix seconds.",
-		"gauge", false, func(r workerLine) float64 { return r.started }},
+		"gauge", nil, func(r workerLine) float64 { return r.started }},
 	{"poold_worker_tree_cpu_seconds_total", "User and system CPU time of the worker and every process under it, including those that ended and were reaped by the worker or one of its processes, seconds; starts again from 0 with each new worker in the slot.",
-		"counter", true, func(r workerLine) float64 { return r.u.TreeCPUSeconds }},
+		"counter", usageRead, func(r workerLine) float64 { return r.u.TreeCPUSeconds }},
 	{"poold_worker_tree_processes", "Processes in the worker's tree: the worker and every process under it.",
-		"gauge", true, func(r workerLine) float64 { return float64(r.u.TreeProcesses) }},
+		"gauge", usageRead, func(r workerLine) float64 { return float64(r.u.TreeProcesses) }},
 	{"poold_worker_tree_resident_memory_bytes", "Resident memory of the worker and every process under it (a gunicorn or uvicorn master's workers), summed, bytes; a page shared by several of them counts in each, as in ps.",
-		"gauge", true, func(r workerLine) float64 { return float64(r.u.TreeRSS) }},
+		"gauge", usageRead, func(r workerLine) float64 { return float64(r.u.TreeRSS) }},
 }
 
 // workerLine is one worker's series: its labels as written, its start
@@ -87,7 +101,7 @@ func writeWorkerFamily(w *bufio.Writer, f workerFamily, lines []workerLine) {
 	head := false
 	num := make([]byte, 0, 32)
 	for _, l := range lines {
-		if f.usage && !l.hasUsage {
+		if f.has != nil && !f.has(l) {
 			continue
 		}
 		if !head {

@@ -13,7 +13,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
+	"github.com/poold/poold/watcher/cgroup"
 )
 
 // mixedSource is two pools, one with a name the text format must
@@ -21,7 +23,7 @@ import (
 // specially (0, 1) or in exponent form.
 func mixedSource() *benchSource {
 	start := time.Unix(1754000000, 123456789)
-	web := arbiter.WatcherSnapshot{Name: "web", Status: watcher.Active, Shown: watcher.Active, Target: 12}
+	web := arbiter.WatcherSnapshot{Name: "web", Status: watcher.Active, Shown: watcher.Active, Target: 12, Spec: configs.Watcher{MemoryMax: 64 << 20}}
 	odd := arbiter.WatcherSnapshot{Name: "a\\b\"c\nd", Status: watcher.Flapping, Shown: watcher.Flapping, Target: 2}
 	usage := map[int]arbiter.Usage{}
 	for i := range 12 {
@@ -31,6 +33,10 @@ func mixedSource() *benchSource {
 		if i%5 != 4 { // some workers' usage was not read: they exited
 			usage[pid] = arbiter.Usage{RSS: uint64(i) * 123456789, CPUSeconds: float64(i) * 0.37, TreeRSS: uint64(i) * 1e12,
 				TreeCPUSeconds: float64(i%2) + 1e-7, TreeProcesses: i % 3}
+		}
+		if u, ok := usage[pid]; ok && i%3 != 2 { // under memory_max; with a peak or not
+			u.Cgroup, u.HasCgroup = cgroup.MemoryUse{Current: uint64(i) << 20, Peak: uint64(i) << 21, Max: 64 << 20, HasPeak: i%2 == 0}, true
+			usage[pid] = u
 		}
 	}
 	odd.Processes = []watcher.Process{{Pid: 3000, Wid: 2, State: watcher.ProcStarting, Started: start}}
@@ -71,7 +77,8 @@ func TestTextScrapeMatchesRegistry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, line := range []string{`poold_worker_tree_processes{pool="a\\b\"c\nd",wid="2"} 1`, `poold_worker_tree_resident_memory_bytes{pool="web",wid="9"} 8e+12`,
+	for _, line := range []string{`poold_worker_tree_processes{pool="a\\b\"c\nd",wid="2"} 1`, `poold_worker_cgroup_memory_bytes{pool="web",wid="4"} 3.145728e+06`,
+		`poold_worker_cgroup_memory_peak_bytes{pool="web",wid="7"} 1.2582912e+07`, `poold_pool_memory_max_bytes{pool="web"} 6.7108864e+07`, `poold_worker_tree_resident_memory_bytes{pool="web",wid="9"} 8e+12`,
 		"# TYPE poold_worker_restarts_total counter"} {
 		if !strings.Contains(want.String(), line+"\n") {
 			t.Fatalf("the registry's text lacks %s; the comparison would say nothing:\n%s", line, want.String())
