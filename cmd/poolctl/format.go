@@ -265,7 +265,12 @@ func procRows(name string, procs map[string]any) []procRow {
 func writeProcTable(w io.Writer, rows []procRow, withWatcher bool) error {
 	t := newTable(w)
 	fds := anyFDs(rows) // stats --extended
-	head := "PID\tWID\tSTATE\tCPU\tMEM\tRSS\tAGE\tRESTARTS\t"
+	cgm := anyCgroupMemory(rows)
+	head := "PID\tWID\tSTATE\tCPU\tMEM\tRSS\t"
+	if cgm {
+		head += "CGROUP MEM\t"
+	}
+	head += "AGE\tRESTARTS\t"
 	if fds {
 		head += "FDS\t"
 	}
@@ -279,15 +284,15 @@ func writeProcTable(w io.Writer, rows []procRow, withWatcher bool) error {
 			fmt.Fprintf(t, "%s\t", r.watcher)
 		}
 		if r.info == nil {
-			fmt.Fprintln(t, "-\t-\t-\t-\t-\t-\t-\t-\t"+fdCell(nil, fds)+"(no processes)")
+			fmt.Fprintln(t, "-\t-\t-\t-\t-\t-\t"+cgroupMemoryCell(nil, cgm)+"-\t-\t"+fdCell(nil, fds)+"(no processes)")
 			continue
 		}
 		in := r.info
-		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n",
+		fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\t%s%s\t%s\t%s%s\n",
 			render(in["pid"]), render(in["wid"]), procState(in),
-			percent(in["cpu"]), percent(in["mem"]), rss(in), humanAge(in["age"]),
+			percent(in["cpu"]), percent(in["mem"]), rss(in), cgroupMemoryCell(in, cgm), humanAge(in["age"]),
 			render(in["restarts"]), fdCell(in, fds), render(in["cmdline"]))
-		writeChildren(t, in["children"], withWatcher, fds)
+		writeChildren(t, in["children"], withWatcher, fds, cgm)
 	}
 	return t.Flush()
 }
@@ -295,7 +300,7 @@ func writeProcTable(w io.Writer, rows []procRow, withWatcher bool) error {
 // writeChildren prints a worker's children under it, indented, as
 // circusctl stats does: a gunicorn or uvicorn master's own workers hold
 // most of the memory and CPU its row does not count.
-func writeChildren(t io.Writer, v any, withWatcher, fds bool) {
+func writeChildren(t io.Writer, v any, withWatcher, fds, cgm bool) {
 	children, _ := v.([]any)
 	for _, c := range children {
 		in, _ := c.(map[string]any)
@@ -305,9 +310,13 @@ func writeChildren(t io.Writer, v any, withWatcher, fds bool) {
 		if withWatcher {
 			fmt.Fprint(t, "\t")
 		}
-		fmt.Fprintf(t, "  └ %s\t\t%s\t%s\t%s\t%s\t%s\t\t%s%s\n",
-			render(in["pid"]), childState(in), percent(in["cpu"]), percent(in["mem"]), rss(in), humanAge(in["age"]), fdCell(in, fds), render(in["cmdline"]))
-		writeChildren(t, in["children"], withWatcher, fds)
+		skip := "" // a child is counted in its worker's cgroup
+		if cgm {
+			skip = "\t"
+		}
+		fmt.Fprintf(t, "  └ %s\t\t%s\t%s\t%s\t%s\t%s%s\t\t%s%s\n",
+			render(in["pid"]), childState(in), percent(in["cpu"]), percent(in["mem"]), rss(in), skip, humanAge(in["age"]), fdCell(in, fds), render(in["cmdline"]))
+		writeChildren(t, in["children"], withWatcher, fds, cgm)
 	}
 }
 

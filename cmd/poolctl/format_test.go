@@ -127,6 +127,19 @@ func TestFormatReply(t *testing.T) {
 				"8      1    ready     0.0%  0.1%  9M   5s   0         12/1024       gunicorn",
 				"  └ 9       sleeping  0.0%  0.1%  8M   4s             512/512 FULL  gunicorn",
 				"10     2    ready     0.0%  0.1%  9M   5s   0         7/unlimited   app")},
+		// r63 memstats: a worker under memory_max shows what its cgroup
+		// is charged over the limit, and the peak, where the OOM killer
+		// looks; a worker without memory_max, "-".
+		{"stats with memory_max", "stats", `{"status":"ok","infos":{
+			"gu":{"8":{"pid":8,"wid":1,"state":"ready","cpu":0,"mem":0.1,"mem_info1":"9M","age":5,"restarts":0,"cmdline":"gunicorn",
+				"cgroup_memory":52428800,"cgroup_memory_peak":94371840,"memory_max":104857600,
+				"children":[{"pid":9,"cpu":0,"mem":0.1,"mem_info1":"40M","age":4,"cmdline":"gunicorn","proc_state":"sleeping"}]}},
+			"web":{"10":{"pid":10,"wid":1,"state":"ready","cpu":0,"mem":0.1,"mem_info1":"9M","age":5,"restarts":0,"cmdline":"app"}}}}`,
+			lines(
+				"WATCHER  PID    WID  STATE     CPU   MEM   RSS  CGROUP MEM                AGE  RESTARTS  CMD",
+				"gu       8      1    ready     0.0%  0.1%  9M   50M/100M (50%), peak 90M  5s   0         gunicorn",
+				"           └ 9       sleeping  0.0%  0.1%  40M                            4s             gunicorn",
+				"web      10     1    ready     0.0%  0.1%  9M   -                         5s   0         app")},
 		{"stats one process, missing fields", "stats", `{"status":"ok","name":"web","process":7,"info":{"pid":7,"wid":3,"age":90061}}`,
 			lines(
 				"PID  WID  STATE  CPU  MEM  RSS  AGE    RESTARTS  CMD",
