@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -39,6 +40,9 @@ type fakeBackend struct {
 	callers  []string // "COMMAND by CALLER" (arbiter.CallerFrom) of each call
 	signals  []string // "PID SIGNUM" of each signal command
 	rounds   int
+	// sampled: fields added to every sample of a watcher's workers
+	// (a memory_max worker's cgroup_memory), by watcher (SetSampled).
+	sampled map[string]map[string]any
 	// reloadErr: reloadconfig with waiting fails with it, as poold's
 	// does for a rejected config (without waiting poold says ok at once).
 	reloadErr string
@@ -273,13 +277,15 @@ func (f *fakeBackend) info(w *fakeWatcher, p *fakeProc) map[string]any {
 	// showed "-0.1%").
 	cpu := max(0, 1.5+1.2*math.Sin(t/23+phase)+0.6*math.Sin(t/5+2*phase))
 	rss := (22 + 3*float64(p.wid) + 2*math.Sin(t/40+phase)) * (1 << 20)
-	return map[string]any{
+	info := map[string]any{
 		"pid": p.pid, "wid": p.wid, "cmdline": "sleep 3600", "username": "root", "nice": 0,
 		"cpu": math.Round(cpu*10) / 10, "mem": 0.1, "mem_info1": fmt.Sprintf("%.1fM", rss/(1<<20)), "mem_info2": "8.1M",
 		"ctime": "0:00.01", "create_time": float64(p.started.UnixNano()) / 1e9, "started": float64(p.started.UnixNano()) / 1e9,
 		"age": f.now().Sub(p.started).Seconds(), "children": []any{},
 		"state": "running", "restarts": w.restart[p.wid], "proc_state": procState(p.pid),
 	}
+	maps.Copy(info, f.sampled[w.name])
+	return info
 }
 
 // procState is what the kernel says of a process, in the sampler's
@@ -290,6 +296,16 @@ func procState(pid int) string {
 		return "stopped"
 	}
 	return "sleeping"
+}
+
+// SetSampled adds fields to every later sample of watcher name's workers.
+func (f *fakeBackend) SetSampled(name string, fields map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sampled == nil {
+		f.sampled = map[string]map[string]any{}
+	}
+	f.sampled[name] = fields
 }
 
 // Sample publishes one stats round, as poold's sampler does, advancing the

@@ -35,7 +35,8 @@ const chartWindow = 300.0
 
 // sampleFields are a process's fields the stats stream sends every round:
 // a watcher's version leaves them out, or every refresh would change it.
-var sampleFields = map[string]bool{"cpu": true, "mem_info1": true, "rss": true, "age": true, "proc_state": true, "children": true}
+var sampleFields = map[string]bool{"cpu": true, "mem_info1": true, "rss": true, "age": true, "proc_state": true, "children": true,
+	"cgroup_memory": true, "cgroup_memory_peak": true}
 
 // version digests w as a refresh read it. With no stats stream the
 // samples count too: only a refresh brings them.

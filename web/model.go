@@ -110,8 +110,10 @@ func procsOf(v any) map[string]map[string]any {
 // pageFields are the fields of a process's stats that the console page
 // uses (static/*.js). The rest of Circus's (argv, cmdline, username, vms,
 // mem_info2, ...) were half of every stats message: about 0.3 MB/s to
-// each console at 2,000 workers.
-var pageFields = []string{"pid", "wid", "state", "proc_state", "cpu", "mem_info1", "rss", "started", "create_time", "age", "restarts"}
+// each console at 2,000 workers. cgroup_memory, its peak and memory_max
+// come only for a worker under memory_max (arbiter/cgmem.go).
+var pageFields = []string{"pid", "wid", "state", "proc_state", "cpu", "mem_info1", "rss", "started", "create_time", "age", "restarts",
+	"cgroup_memory", "cgroup_memory_peak", "memory_max"}
 
 // pageProc keeps of a process's stats what the page uses, and of its
 // children's (a tree: children of children) what their sums need.

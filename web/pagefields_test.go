@@ -25,7 +25,10 @@ func TestConsoleGetsOnlyTheFieldsThePageUses(t *testing.T) {
 			"username": "www", "nice": 0, "num_threads": 3, "ppid": 1, "ctime": "0:01.00", "create_time": 1.0, "age": 5.0,
 			"cpu_user": 0.5, "cpu_system": 0.5, "children": children}
 	}
-	fake.Stats.PublishTopic("stat.web."+pid, "web", events.KindStat, circus(n, []any{circus(n+1, []any{})}))
+	worker := circus(n, []any{circus(n+1, []any{})})
+	// r63 memstats: a worker under memory_max, its cgroup's charge.
+	worker["cgroup_memory"], worker["cgroup_memory_peak"], worker["memory_max"] = 4096.0, 8192.0, 65536.0
+	fake.Stats.PublishTopic("stat.web."+pid, "web", events.KindStat, worker)
 	st := c.next("stats", func(m map[string]any) bool {
 		procs, _ := m["procs"].(map[string]any)
 		return m["type"] == "stats" && procs["web"] != nil
@@ -40,6 +43,9 @@ func TestConsoleGetsOnlyTheFieldsThePageUses(t *testing.T) {
 		if m["cpu"] != 1.0 || m["mem_info1"] != "1K" || m["create_time"] != 1.0 {
 			t.Errorf("the stats message lost a field the page uses: %v", m)
 		}
+	}
+	if info["cgroup_memory"] != 4096.0 || info["cgroup_memory_peak"] != 8192.0 || info["memory_max"] != 65536.0 {
+		t.Errorf("the stats message lost the worker's cgroup memory, which the page shows: %v", info)
 	}
 }
 

@@ -312,6 +312,7 @@ function renderProcs(w, freshPid) {
     c[3].title = under;
     setText(c[4], t.n ? fmtBytes(t.rss) : p.mem_info1 || fmtBytes(rssOf(p)));
     c[4].title = t.n ? "worker " + (p.mem_info1 || fmtBytes(rssOf(p))) + " + " + t.n + " processes under it" : "";
+    cgroupMemory(c[4], p);
     c[5].dataset.started = p.started || p.create_time || "";
     setText(c[5], fmtAge(ageOf(p)));
     setText(c[6], p.restarts != null ? p.restarts : "–");
@@ -330,6 +331,20 @@ function renderProcs(w, freshPid) {
   const empty = list.length === 0 && idle.length === 0;
   if (empty && !none) r.tbody.append(el("tr", { class: "noproc" }, el("td", { colspan: 8, text: "no processes" })));
   else if (!empty && none) none.remove();
+}
+
+// A worker under memory_max: what its own cgroup is charged, of the
+// limit, beside the RSS. The kernel's OOM killer judges that charge (the
+// worker and all it started, page cache, shared pages once), not RSS;
+// near the limit the cell is marked, as poolctl stats shows it.
+function cgroupMemory(td, p) {
+  if (p.cgroup_memory == null) { setClass(td, "num r"); return; }
+  const cur = Number(p.cgroup_memory), max = Number(p.memory_max) || 0;
+  td.append(el("span", { class: "cgmem", text: " · cgroup " + fmtBytes(cur) + (max ? " / " + fmtBytes(max) : "") }));
+  setClass(td, "num r" + (max && cur >= 0.9 * max ? " s-warn" : ""));
+  const peak = p.cgroup_memory_peak != null ? ", peak " + fmtBytes(Number(p.cgroup_memory_peak)) : "";
+  td.title = (td.title ? td.title + "; " : "") + "its cgroup is charged " + fmtBytes(cur) + (max ? " of memory_max " + fmtBytes(max) +
+    " (" + Math.round(100 * cur / max) + "%)" : "") + peak + ": the worker and every process it started, page cache included; the OOM killer judges this, not RSS";
 }
 
 function slotRow(s) {
