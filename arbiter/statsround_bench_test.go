@@ -75,13 +75,24 @@ func BenchmarkStatsRound(b *testing.B) {
 }
 
 // benchSleepers starts POOLD_PROCINFO_BENCH_N (default 1,000) real
-// `sleep` workers in 10 watchers and waits for them to be ready.
+// `sleep` workers in 10 watchers and waits for them to be ready, under
+// POOLD_BENCH_MEMORY_MAX when set.
 func benchSleepers(b *testing.B) (*harness, int) {
 	n := 1000
 	if v := os.Getenv("POOLD_PROCINFO_BENCH_N"); v != "" {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 10 {
 			b.Fatalf("POOLD_PROCINFO_BENCH_N=%q: want an integer of at least 10", v)
+		}
+	}
+	// POOLD_BENCH_MEMORY_MAX=64M gives every watcher a memory_max: each
+	// worker then runs in a memory cgroup of its own, whose charge and
+	// peak stats and the stream read (cgmem.go).
+	var memMax uint64
+	if v := os.Getenv("POOLD_BENCH_MEMORY_MAX"); v != "" {
+		var err error
+		if memMax, err = configs.ParseSize(v); err != nil || memMax == 0 {
+			b.Fatalf("POOLD_BENCH_MEMORY_MAX=%q: want a size (64M): %v", v, err)
 		}
 	}
 	sleep := "/bin/sleep"
@@ -97,6 +108,7 @@ func benchSleepers(b *testing.B) (*harness, int) {
 		w.NumProcesses = n / 10
 		w.Logs.Stdout, w.Logs.Stderr, w.Logs.Ring = configs.LogToNone, configs.LogToNone, 0
 		w.GracefulTimeout = 5 * time.Second
+		w.MemoryMax = memMax
 		cfg.Watchers = append(cfg.Watchers, w)
 		want[w.Name] = w.NumProcesses
 	}
