@@ -279,6 +279,12 @@ func (w *Watcher) exitReason(p *Process, end End) (code, why string) {
 		base += fmt.Sprintf(", leaving %d process(es) running, which poold killed", end.Left)
 	}
 	base += w.pidsNote(end.PidsRefused)
+	if p.recycleWhy != "" && p.State == ProcStopping {
+		// Stopped by poold to be replaced (max_rss, max_cpu, a health
+		// check, max_age): its exit event and slot said only "exited
+		// with status 0", as if it had ended on its own (r62 L2).
+		base = "replaced (" + p.recycleWhy + "): " + base
+	}
 	if end.Signal != 0 {
 		return ReasonSignal, base
 	}

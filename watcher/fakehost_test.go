@@ -26,6 +26,7 @@ type fakeHost struct {
 	checks  []Check
 	events  []string
 	reaps   []map[string]any // fields of each reap event
+	exits   []map[string]any // fields of each exit event
 	kills   []map[string]any // fields of each kill event
 	fail    error            // next Spawn fails with this
 	// turnLimited makes SpawnTurn count down turnLeft (the loop's budget).
@@ -207,6 +208,8 @@ func (h *fakeHost) Publish(name string, kind events.Kind, fields map[string]any)
 	switch kind {
 	case events.KindReap:
 		h.reaps = append(h.reaps, fields)
+	case events.KindExit:
+		h.exits = append(h.exits, fields)
 	case events.KindKill:
 		h.kills = append(h.kills, fields)
 	}

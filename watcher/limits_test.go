@@ -213,3 +213,24 @@ func TestLimitNamesTheProcessTheWorkerStarted(t *testing.T) {
 		t.Errorf("reap %v, want reason %q and exit_reason naming %q", r, ReasonLimit, want)
 	}
 }
+
+// r62 L2: a worker replaced for max_rss that then exits 0 on its stop
+// signal had an exit event and a slot's last_exit of "exited with
+// status 0" alone, as if it had ended on its own; only the recycle
+// event, joined by pid, said why. Both now say it was replaced, and
+// for what.
+func TestReplacedWorkersExitSaysWhy(t *testing.T) {
+	w, h := limited(t, 1)
+	fat := w.Pids()[0]
+	h.now = h.now.Add(time.Minute)
+	overLimit(w, fat)
+	w.Exited(fat, 0)
+	r := h.exits[len(h.exits)-1]
+	want := "replaced (rss 5000 bytes over max_rss 1000): exited with status 0"
+	if r["exit_reason"] != want || r["reason"] != ReasonExit {
+		t.Errorf("exit event %v, want exit_reason %q, reason %q", r, want, ReasonExit)
+	}
+	if s := w.slots[1]; s == nil || s.lastExit != want {
+		t.Errorf("wid 1's slot %+v, want its last exit %q", s, want)
+	}
+}
