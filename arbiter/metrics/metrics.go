@@ -71,6 +71,9 @@ type Exporter struct {
 	base     *prometheus.Registry // reg less the snapshot collector
 	restarts *prometheus.CounterVec
 	oomKills *prometheus.CounterVec
+	// cgroupOOM counts the OOM kills of poold's own cgroup that no worker
+	// claimed (arbiter.unhealthy events with oom_kills).
+	cgroupOOM prometheus.Counter
 	// abandoned: rolling reloads abandoned, by pool.
 	abandoned *prometheus.CounterVec
 	// stopKills: workers SIGKILLed at graceful_timeout, by pool.
@@ -119,6 +122,10 @@ func New(opts Options) *Exporter {
 			Name: "poold_worker_oom_kills_total",
 			Help: "Processes the kernel's OOM killer killed inside the cgroup of a worker that ran on: a child of a master (a gunicorn or uvicorn worker) under the pool's memory_max. An OOM kill of the worker itself is a restart with reason oom (poold_worker_restarts_total).",
 		}, []string{"pool"}),
+		cgroupOOM: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "poold_cgroup_oom_kills_total",
+			Help: "Processes the OOM killer of poold's own cgroup's memory limit (a container's, the unit's MemoryMax=) killed that were no worker: a child of a worker without memory_max, such as a gunicorn or uvicorn worker (arbiter.unhealthy events with oom_kills). A worker's own OOM kill is a restart with reason oom (poold_worker_restarts_total); a kill under a pool's memory_max is in poold_worker_oom_kills_total.",
+		}),
 		abandoned: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "poold_reloads_abandoned_total",
 			Help: "Rolling reloads of the pool abandoned: a new worker died, failed its readiness or could not start, so the old workers kept serving (reload_failed events), whatever asked for the reload (reload, set, a config reload). Completed ones are poold_reload_duration_seconds_count.",
@@ -138,6 +145,7 @@ func New(opts Options) *Exporter {
 		collectors.NewGoCollector(),
 		e.restarts,
 		e.oomKills,
+		e.cgroupOOM,
 		e.abandoned,
 		e.stopKills,
 		e.reloads,
@@ -214,7 +222,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	sub := e.opts.Events.Subscribe(events.DefaultQueue, "watcher.")
+	sub := e.opts.Events.Subscribe(events.DefaultQueue, "watcher.", "arbiter.unhealthy")
 	defer sub.Close()
 	e.sub.Store(sub)
 	close(e.ready)
@@ -233,6 +241,12 @@ func (e *Exporter) Run(ctx context.Context) error {
 		case names := <-pools:
 			t.seed(names)
 		case ev := <-sub.C():
+			if ev.Watcher == "" { // arbiter.unhealthy: OOM kills in poold's cgroup (arbiter/oomouter.go)
+				if n := intField(ev, fieldOOMKills); n > 0 {
+					e.cgroupOOM.Add(float64(n))
+				}
+				continue
+			}
 			exists := t.apply(ev)
 			switch {
 			case ev.Kind == events.KindRemove:
