@@ -155,14 +155,15 @@ func (a *Arbiter) drainStart(pid int, g *cgroup.Group, left []int, s leftStop, e
 }
 
 // drainRest waits up to s.grace for g to empty, SIGKILLs what is left
-// then, logs how they ended, and removes g.
+// then, logs how they ended (and what the OOM killer took meanwhile),
+// and removes g.
 func (a *Arbiter) drainRest(o strayOwner, pid int, g *cgroup.Group, s leftStop, left int) {
 	defer a.drains.done(pid)
 	began, killed := time.Now(), 0
 	defer func() { a.drainEnded(o, pid, s, left, killed, began) }()
 	log := a.log.With("watcher", s.watcher, "pid", pid, "cgroup", g.Dir)
 	if g.WaitEmpty(s.grace) == nil {
-		log.Info("what a worker killed by a signal left has ended within graceful_timeout", "graceful_timeout", s.grace)
+		a.drainEndedInTime(log, pid, g, s) // leftdrainend.go
 	} else {
 		a.cgroupStep(func() {
 			killed = len(procinfo.Running(g.Pids()))
@@ -173,6 +174,7 @@ func (a *Arbiter) drainRest(o strayOwner, pid int, g *cgroup.Group, s leftStop, 
 		if err := g.WaitEmpty(emptyGrace); err != nil {
 			a.log.Error("a worker's cgroup did not empty; poold will sweep it at its next start", "pid", pid, "cgroup", g.Dir, "error", err)
 		}
+		a.drainOOM(log, pid, g, s)
 	}
 	a.cgroupStep(func() {
 		if err := g.Remove(); err != nil {

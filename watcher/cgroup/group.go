@@ -191,6 +191,15 @@ func (g *Group) OOMKills() int {
 	return n - g.oomBase
 }
 
+// OOMKillsSince is how many processes of the cgroup the OOM killer
+// killed since the last OOMKills: of what a worker killed by a signal
+// left, which runs on after its end was read (arbiter/leftdrain.go).
+// Call it on the goroutine that called OOMKills, before Remove.
+func (g *Group) OOMKillsSince() int { return g.OOMTotal() - g.oomSeen }
+
+// Slot is the worker slot (wid) g was made for and the limits it holds.
+func (g *Group) Slot() (wid int, lim Limits) { return g.key.wid, g.key.lim }
+
 // OOMTotal is the cgroup's OOM kill counter as the kernel keeps it, for
 // all the workers it held. It only reads files and g's directories,
 // which never change: any goroutine may call it while another ends the
