@@ -66,6 +66,9 @@ type Arbiter struct {
 	watchers map[string]*watcher.Watcher // by lower-case name
 	byID     map[uint64]*watcher.Watcher // by Watcher.ID: timers and checks
 	owner    map[int]*watcher.Watcher    // pid -> watcher
+	// leftStops holds each watcher's leftStop as its spec is now, for
+	// the goroutines that end its workers (leftstopnow.go).
+	leftStops map[*watcher.Watcher]*leftStopNow
 	// procs is each pid's process as watchExit took it on: an exit whose
 	// process is not the one there is of an earlier worker whose pid the
 	// kernel has reused since (loop.go).

@@ -213,7 +213,7 @@ func (a *Arbiter) watchExit(w *watcher.Watcher, o strayOwner, p *spawn.Proc, g *
 	a.strays.add(o)
 	a.strays.hold(p.Pid)
 	a.waits.Add(1)
-	s := leftStopOf(w)
+	stop := a.leftStopFor(w) // as its watcher's spec is at its end (leftstopnow.go)
 	p.OnExit(func(ex spawn.Exit, err error) {
 		go func() {
 			defer a.waits.Done()
@@ -223,7 +223,7 @@ func (a *Arbiter) watchExit(w *watcher.Watcher, o strayOwner, p *spawn.Proc, g *
 					a.log.Error("lost track of a worker", "pid", p.Pid, "error", err)
 				}
 			}
-			end, rest := a.ended(o, p.Pid, g, ex, s)
+			end, rest := a.ended(o, p.Pid, g, ex, *stop.Load())
 			a.strays.remove(o)
 			if rest == nil {
 				a.strays.release(p.Pid)
@@ -361,6 +361,9 @@ func (h host) Check(c watcher.Check, timeout time.Duration, fn func(ctx context.
 
 func (h host) Publish(name string, kind events.Kind, fields map[string]any) {
 	h.a.work.Add(1) // a worker started, signalled or reaped: see Live
+	if kind == events.KindUpdated {
+		h.a.renewLeftStops() // a watcher's spec changed (leftstopnow.go)
+	}
 	if h.a.quiet(name, kind) {
 		return
 	}

@@ -29,7 +29,7 @@ import (
 
 // leftStop is how the worker that owns it ends what it leaves when it is
 // killed by a signal: its watcher's stop_signal and graceful_timeout,
-// as it started.
+// as they are when it ends (leftstopnow.go).
 type leftStop struct {
 	watcher string
 	sig     syscall.Signal

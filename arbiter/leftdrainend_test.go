@@ -15,7 +15,7 @@ import (
 
 // heldMaster is a master, in the shape of gunicorn's, that forks one
 // worker and waits, for the test to kill it. Its worker answers SIGTERM
-// as the argument says: "grow" allocates 256 MiB (a request that grows
+// and SIGINT as the argument says: "grow" allocates 256 MiB (a request that grows
 // as it finishes) and exits, "linger" stays. The slot's next master
 // just sleeps.
 const heldMaster = `
@@ -32,6 +32,7 @@ if pid == 0:
             b = b"x" * (256 << 20)
             os._exit(0)
     signal.signal(signal.SIGTERM, term)
+    signal.signal(signal.SIGINT, term)
     os.write(w, b"x")
     while True:
         time.sleep(3600)
