@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -41,8 +42,9 @@ type daemon struct {
 	view    *httpView // the arbiter as they see it, through a hand-over
 	// sigs are the signals caught since the run began (catchSignals).
 	sigs <-chan os.Signal
-	// term is the terminal poold had at start: a SIGHUP after it hung
-	// up stops poold (hangup.go).
+	// term is the terminal poold had at start: the SIGHUP of its hangup
+	// stops poold (hangup.go). Nil once poold outlived that hangup, and
+	// without a terminal.
 	term *terminal
 }
 
@@ -247,8 +249,18 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 	go func() { arbErr <- d.arb.Run(arbCtx) }()
 	up := d.arb.Up()
 	stops := 0
+	hung, stopWatch := d.term.watchHangup()
+	defer stopWatch()
+	var forget <-chan time.Time // hangupWindow after the hangup
+	var hungTTY string
 	for {
 		select {
+		case hungTTY = <-hung:
+			hung = nil
+			forget = time.After(hangupWindow)
+		case <-forget:
+			forget = nil
+			d.forgetTerminal(hungTTY, stops)
 		case <-up:
 			up = nil
 			cfg := d.cfg
@@ -270,6 +282,17 @@ func (d *daemon) supervise(ctx context.Context, failed <-chan error) error {
 		case sig := <-sigs:
 			d.onSignal(sig, &stops, stopArb)
 		}
+	}
+}
+
+// forgetTerminal drops the terminal that hung up hangupWindow ago with
+// no SIGHUP following: poold outlived it, and every later SIGHUP is a
+// reload (hangup.go).
+func (d *daemon) forgetTerminal(tty string, stops int) {
+	d.term.close()
+	d.term = nil
+	if stops == 0 {
+		d.log.Info("the terminal hung up and poold runs on without it; a SIGHUP reloads the config from now on", "terminal", tty)
 	}
 }
 
