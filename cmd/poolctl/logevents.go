@@ -16,9 +16,29 @@ import (
 // eventFeed is where a reader is in poold's event history.
 type eventFeed struct {
 	prefix   string    // "watcher.": every watcher's; "watcher.NAME.": one's
+	watcher  string    // NAME as poold names it, "" for every watcher
+	wid      int       // --wid, 0 for every worker
 	last     uint64    // the last seq read
 	instance string    // the poold answering; another one's seqs start over
 	from     time.Time // events before it are not shown (set by the first read)
+	// fromOf is, per watcher, the time of its first line of the first
+	// read: its events before it are not shown, as another watcher's
+	// after the earliest line are (from for a watcher without lines).
+	fromOf map[string]time.Time
+}
+
+// keeps says whether f shows rec, a lifecycle record. Topics are
+// prefixes (watcher.api. is also watcher.api.v2's), so the watcher is
+// matched here, and the wid, which no topic names.
+func (f *eventFeed) keeps(rec logRecord) bool {
+	if (f.watcher != "" && rec.Watcher != f.watcher) || (f.wid != 0 && rec.Wid != f.wid) {
+		return false
+	}
+	from, ok := f.fromOf[rec.Watcher]
+	if !ok {
+		from = f.from
+	}
+	return !rec.Time.Before(from)
 }
 
 // readEvents returns the lifecycle records of the events after f.last.
@@ -42,7 +62,7 @@ func (a *app) readEvents(ctx context.Context, client caller, f *eventFeed) ([]lo
 			m, _ := e.(map[string]any)
 			topic, _ := m["topic"].(string)
 			p, _ := m["event"].(map[string]any)
-			if rec, ok := eventRecord(topic, p); ok && !rec.Time.Before(f.from) {
+			if rec, ok := eventRecord(topic, p); ok && f.keeps(rec) {
 				out = append(out, rec)
 			}
 		}
@@ -55,7 +75,9 @@ func (a *app) readEvents(ctx context.Context, client caller, f *eventFeed) ([]lo
 
 // withEvents merges into recs, the lines of one read, the lifecycle
 // records of the events since the last read (with --events); on the
-// first read, those since recs' first line (none without lines).
+// first read, those of each watcher since its first line in recs (those
+// of a watcher without lines since recs' first line; none without
+// lines).
 func (a *app) withEvents(ctx context.Context, client caller, recs []logRecord) ([]logRecord, error) {
 	f := a.logsEvents
 	if f == nil {
@@ -65,6 +87,12 @@ func (a *app) withEvents(ctx context.Context, client caller, recs []logRecord) (
 		f.from = time.Now()
 		if len(recs) > 0 {
 			f.from = recs[0].Time
+		}
+		f.fromOf = map[string]time.Time{}
+		for _, r := range recs { // in time order: each watcher's first
+			if _, ok := f.fromOf[r.Watcher]; !ok {
+				f.fromOf[r.Watcher] = r.Time
+			}
 		}
 	}
 	evs, err := a.readEvents(ctx, client, f)

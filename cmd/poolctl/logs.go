@@ -109,9 +109,10 @@ func (a *app) logsQueryOf(c *cobra.Command, args []string) (logsQuery, error) {
 	q.follow, _ = c.Flags().GetBool("follow")
 	raw, _ := c.Flags().GetBool("raw")
 	if events, _ := c.Flags().GetBool("events"); events {
-		a.logsEvents = &eventFeed{prefix: "watcher."}
+		a.logsEvents = &eventFeed{prefix: "watcher.", wid: q.wid}
 		if q.name != "" { // as poold names its topics
-			a.logsEvents.prefix += strings.ReplaceAll(strings.ToLower(q.name), " ", "_") + "."
+			a.logsEvents.watcher = strings.ReplaceAll(strings.ToLower(q.name), " ", "_")
+			a.logsEvents.prefix += a.logsEvents.watcher + "."
 		}
 	}
 	a.logsStamps, _ = c.Flags().GetBool("timestamps")
