@@ -34,6 +34,9 @@ var reservedEnv = map[string]bool{
 	"POOLD_UPGRADE_FDS":      true,
 	"POOLD_UPGRADE_ROLLBACK": true,
 	"POOLD_UPGRADE_EXE":      true,
+	// ... and that the first image was started with SIGHUP ignored
+	// (nohup), which the new image cannot see (cmd/poold/hangup.go).
+	"POOLD_UPGRADE_HUP_IGNORED": true,
 	// The grace period poold's orchestrator gives its stop, which
 	// Kubernetes does not tell a container (cmd/poold/grace.go).
 	"POOLD_TERMINATION_GRACE_PERIOD": true,

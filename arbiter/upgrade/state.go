@@ -54,6 +54,11 @@ const EnvRollback = "POOLD_UPGRADE_ROLLBACK"
 // old binary from an fd).
 const EnvExe = "POOLD_UPGRADE_EXE"
 
+// EnvHupIgnored, set to 1 in the new image's environment, says the first
+// image was started with SIGHUP ignored (nohup), which the new image
+// cannot see for itself: the old one ignores SIGHUP for the exec.
+const EnvHupIgnored = "POOLD_UPGRADE_HUP_IGNORED"
+
 // Outcome is how the last upgrade ended, as the upgrade_status command
 // reports it.
 type Outcome struct {

@@ -269,7 +269,8 @@ func catchSignals() (sigs <-chan os.Signal, stop func()) {
 // hupIgnored: poold started with SIGHUP ignored (nohup poold ...): its
 // user asked it to outlive the terminal, so a hangup's SIGHUP reloads,
 // as any other (hangup.go). An upgrade's new image cannot tell (the old
-// image ignores SIGHUP for the exec) and takes it as not ignored.
+// image ignores SIGHUP for the exec): takeOver reads it from the
+// environment the old image gave it (upgrade.EnvHupIgnored).
 var hupIgnored bool
 
 // missingIDs keeps the problems of err (launch.CheckAll's) about a

@@ -109,3 +109,29 @@ func stopOutlived(t *testing.T, pid, worker int) {
 	waitGone(t, worker)
 	proctest.Eventually(t, "poold gone", func() bool { s := procState(pid); return s == "" || s == "Z" })
 }
+
+// A poold started under nohup outlived its terminal only until its
+// first in-place upgrade: the new image, exec'd with SIGHUP ignored by
+// the old one for the exec, could not tell nohup's from that, took
+// SIGHUP as not ignored, and stopped on the hangup.
+func TestNohupPooldOutlivesItsTerminalAfterAnUpgrade(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, serveConfig)
+	logFile := filepath.Join(dir, "poold.log")
+	master := shellOnPty(t, dir)
+	if _, err := fmt.Fprintf(master, "nohup %s %s >/dev/null 2>%s &\n", pooldBinary(t), cfg, logFile); err != nil {
+		t.Fatal(err)
+	}
+	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
+	pid, worker := pooldAndWorker(t, log)
+	defer stopOutlived(t, pid, worker)
+	syscall.Kill(pid, syscall.SIGUSR2)
+	proctest.Eventually(t, "the upgrade done", func() bool { return strings.Contains(log(), "upgrade: took over") })
+	master.Close()
+	proctest.Eventually(t, "the shell's SIGHUP reloads poold", func() bool {
+		return strings.Contains(log(), "config reloaded") || strings.Contains(log(), "poold stopped")
+	})
+	if s := procState(pid); s == "Z" || s == "" || strings.Contains(log(), "the terminal hung up") {
+		t.Fatalf("poold under nohup ended as its terminal hung up after an upgrade:\n%s", log())
+	}
+}

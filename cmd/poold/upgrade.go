@@ -138,6 +138,8 @@ func takeOver() error {
 	}
 	holdIfAsked(envTestHold)
 	rollback, isRollback := os.LookupEnv(upgrade.EnvRollback)
+	hupIgnored = os.Getenv(upgrade.EnvHupIgnored) == "1"
+	os.Unsetenv(upgrade.EnvHupIgnored)
 	os.Unsetenv(upgrade.EnvFDs)
 	os.Unsetenv(upgrade.EnvRollback)
 	os.Unsetenv(upgrade.EnvExe)
@@ -152,6 +154,7 @@ func takeOver() error {
 		}
 		env := withoutUpgradeEnv(os.Environ())
 		env = append(env, upgrade.EnvFDs+"="+v, upgrade.EnvExe+"="+selfExe, upgrade.EnvRollback+"=new binary "+version+": "+err.Error())
+		env = withHupIgnored(env)
 		fmt.Fprintln(os.Stderr, "poold: upgrade: the new binary cannot take over; executing the old one again:", err)
 		err = spawn.ExecImage("/proc/self/fd/"+strconv.Itoa(oldFD), os.Args, env)
 		return fmt.Errorf("upgrade rollback: exec the old binary: %w", err)
@@ -225,13 +228,23 @@ func killFirstWorker(st *upgrade.State) {
 
 func withoutUpgradeEnv(env []string) []string {
 	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
-		for _, name := range []string{upgrade.EnvFDs, upgrade.EnvRollback, upgrade.EnvExe} {
+		for _, name := range []string{upgrade.EnvFDs, upgrade.EnvRollback, upgrade.EnvExe, upgrade.EnvHupIgnored} {
 			if strings.HasPrefix(kv, name+"=") {
 				return true
 			}
 		}
 		return false
 	})
+}
+
+// withHupIgnored adds to env, a new image's, that this poold was started
+// with SIGHUP ignored (nohup) when it was: the new image then outlives
+// the terminal as the first did (hangup.go).
+func withHupIgnored(env []string) []string {
+	if hupIgnored {
+		env = append(env, upgrade.EnvHupIgnored+"=1")
+	}
+	return env
 }
 
 // checkEnv is the environment of a pre-flight run of the new binary:
@@ -253,7 +266,7 @@ func upgrader(path string, log hclog.Logger, drain, undrain func()) *arbiter.Upg
 	if mainSpawner == nil {
 		return nil
 	}
-	env := append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe)
+	env := withHupIgnored(append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe))
 	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: env,
 		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers,
 		Bind: func(cfg *configs.Config) (func(), error) { return bindAhead(path, cfg) },
