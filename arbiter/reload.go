@@ -183,7 +183,15 @@ func refuseEmpty(cfg *configs.Config, n int) error {
 	if n == 0 || len(cfg.Watchers) > 0 || len(cfg.Sockets) > 0 {
 		return nil
 	}
-	return fmt.Errorf("%s defines no watchers and no sockets: refusing to stop all %d watchers (a file caught while it was written?); fix the file and reload, or stop them with poolctl stop or rm if that is what you mean", cfg.Path, n)
+	return fmt.Errorf("%s defines no watchers and no sockets: refusing to stop %s (a file caught while it was written?); fix the file and reload, or stop them with poolctl stop or rm if that is what you mean", cfg.Path, allWatchers(n))
+}
+
+// allWatchers is "the 1 watcher" or "all 3 watchers".
+func allWatchers(n int) string {
+	if n == 1 {
+		return "the 1 watcher"
+	}
+	return fmt.Sprintf("all %d watchers", n)
 }
 
 // checkWatchers checks what only this machine can tell of a new config,

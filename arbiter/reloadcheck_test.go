@@ -149,6 +149,9 @@ func TestReloadRefusesAnEmptyFile(t *testing.T) {
 	if r["status"] != "error" || !strings.Contains(fmt.Sprint(r["reason"]), "poold.toml defines no watchers and no sockets") {
 		t.Fatalf("reloadconfig of an empty file: %v, want it refused", r)
 	}
+	if reason := fmt.Sprint(r["reason"]); !strings.Contains(reason, "refusing to stop the 1 watcher (") {
+		t.Errorf("reason %q: want it to count the one watcher as one", reason)
+	}
 	checkStillServing(t, h, pids)
 }
 

@@ -94,7 +94,7 @@ func TestBrowserSummaryWhileLoading(t *testing.T) {
 	if got := evalJS[string](t, ctx, `window.seenLoading`); strings.Contains(got, "0 watchers") {
 		t.Errorf("while loading, the summary says %q: as if poold ran nothing", got)
 	}
-	waitJS(t, ctx, "the loaded summary", `document.querySelector('#summary').textContent === '1 watchers · 1 active · 1 processes'`)
+	waitJS(t, ctx, "the loaded summary", `document.querySelector('#summary').textContent === '1 watcher · 1 active · 1 process'`)
 }
 
 // TestBrowserSkipToEvents: the first Tab stop skips every watcher's

@@ -53,7 +53,7 @@ func TestBrowserRowCountsWorkersChildren(t *testing.T) {
 	})
 	waitJS(t, ctx, "the row with its child's cpu and memory", fmt.Sprintf(`(() => {
 		const r = document.querySelector('tr[data-pid="%d"]');
-		return !!r && r.cells[3].textContent.startsWith("42%%") && r.cells[3].title === "worker 2.0%% + 1 processes under it" &&
+		return !!r && r.cells[3].textContent.startsWith("42%%") && r.cells[3].title === "worker 2.0%% + 1 process under it" &&
 			r.cells[4].textContent !== "1.00M" && r.cells[4].title.startsWith("worker 1.00M");
 	})()`, pid))
 }

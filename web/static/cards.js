@@ -1,7 +1,7 @@
 // poold console: drawing once a frame, and each watcher's card with its
 // process table.
 
-import { SIGNALS, $, el, setText, setClass, fmtBytes, rssOf, treeOf, fmtAge, fmtCPU, fmtDur, fmtOpt, probeKey, NORMAL_SLOTS, statusClass } from "./util.js";
+import { SIGNALS, $, el, setText, setClass, fmtBytes, rssOf, treeOf, fmtAge, fmtCPU, fmtDur, fmtOpt, probeKey, NORMAL_SLOTS, statusClass, noun } from "./util.js";
 import { st, serverNow, logsToReopen, send } from "./conn.js";
 import { drawCharts } from "./charts.js";
 import { confirmThen, runAction, doAction, renderSockets, renderSelf, renderSummary, renderFilter, renderEvents } from "./panels.js";
@@ -306,12 +306,12 @@ function renderProcs(w, freshPid) {
     // A worker's row counts its whole tree (a gunicorn master's workers,
     // what an `sh -c` runs): the worker alone may do nothing.
     const t = treeOf(p);
-    const under = t.n ? "worker " + fmtCPU(Number(p.cpu) || 0) + " + " + t.n + " processes under it" : "";
+    const under = t.n ? "worker " + fmtCPU(Number(p.cpu) || 0) + " + " + t.n + " " + noun(t.n, "process", "processes") + " under it" : "";
     setText(c[3].firstChild, fmtCPU(p.cpu == null ? null : t.cpu));
     c[3].lastChild.firstChild.style.width = Math.min(100, t.cpu || 0) + "%";
     c[3].title = under;
     setText(c[4], t.n ? fmtBytes(t.rss) : p.mem_info1 || fmtBytes(rssOf(p)));
-    c[4].title = t.n ? "worker " + (p.mem_info1 || fmtBytes(rssOf(p))) + " + " + t.n + " processes under it" : "";
+    c[4].title = t.n ? "worker " + (p.mem_info1 || fmtBytes(rssOf(p))) + " + " + t.n + " " + noun(t.n, "process", "processes") + " under it" : "";
     cgroupMemory(c[4], p);
     c[5].dataset.started = p.started || p.create_time || "";
     setText(c[5], fmtAge(ageOf(p)));

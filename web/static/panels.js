@@ -1,7 +1,7 @@
 // poold console: the actions (buttons, confirmations, toasts) and the
 // side panels: sockets, poold's own row, the summary and the event log.
 
-import { $, el, fmtBytes, rssOf, fmtAge, fmtCPU, fmtTime, statusClass } from "./util.js";
+import { $, el, fmtBytes, rssOf, fmtAge, fmtCPU, fmtTime, statusClass, noun } from "./util.js";
 import { st, send } from "./conn.js";
 import { laterCard } from "./cards.js";
 import { color, spark } from "./charts.js";
@@ -131,8 +131,8 @@ export function renderSummary() {
   if (!st.loaded && st.watchers.size === 0) { $("#summary").replaceChildren("reading poold's watchers…"); return; }
   let procs = 0, active = 0;
   for (const w of st.watchers.values()) { procs += Object.keys(w.view.procs).length; if (statusClass(w.view.status) === "s-ok") active++; }
-  $("#summary").replaceChildren(el("b", { text: st.watchers.size }), " watchers · ", el("b", { text: active }), " active · ",
-    el("b", { text: procs }), " processes");
+  $("#summary").replaceChildren(el("b", { text: st.watchers.size }), " " + noun(st.watchers.size, "watcher") + " · ", el("b", { text: active }), " active · ",
+    el("b", { text: procs }), " " + noun(procs, "process", "processes"));
 }
 export function renderFilter() {
   const sel = $("#evfilter"), cur = sel.value;

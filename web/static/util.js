@@ -54,6 +54,9 @@ export function fmtAge(s) {
   if (s < 86400) return Math.floor(s / 3600) + "h" + String(Math.floor(s / 60) % 60).padStart(2, "0") + "m";
   return Math.floor(s / 86400) + "d" + String(Math.floor(s / 3600) % 24).padStart(2, "0") + "h";
 }
+// noun is the word for n things: "watcher" for 1, "watchers" else;
+// many gives a plural other than one+"s" ("processes").
+export const noun = (n, one, many = one + "s") => (n === 1 ? one : many);
 export const fmtCPU = (c) => (c == null || isNaN(c)) ? "–" : (c >= 10 ? c.toFixed(0) : c.toFixed(1)) + "%";
 export function fmtDur(v) {
   if (typeof v === "number") return v >= 1 || v === 0 ? +v.toFixed(2) + "s" : Math.round(v * 1000) + "ms";
