@@ -72,16 +72,8 @@ func TestSIGHUPReloadsUntilTheTerminalHangsUp(t *testing.T) {
 // whose session the terminal controls. On the hangup the kernel sends
 // SIGHUP to the shell, which passes it on to its jobs and exits.
 func TestTerminalHangupStopsPooldRunByAShell(t *testing.T) {
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, serveConfig)
-	logFile := filepath.Join(dir, "poold.log")
-	master := shellOnPty(t, dir)
 	// Typed at the prompt; its log goes to a file to be read after.
-	if _, err := fmt.Fprintf(master, "%s %s 2>%s\n", pooldBinary(t), cfg, logFile); err != nil {
-		t.Fatal(err)
-	}
-	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
-	pid, worker := pooldAndWorker(t, log)
+	master, pid, worker, log := pooldTypedOnPty(t, "%s %s 2>%s\n")
 	defer syscall.Kill(pid, syscall.SIGKILL) // should the test fail: no poold left behind
 	master.Close()
 	// poold's parent, the shell, is gone: it is a zombie of init's, or gone.
@@ -99,15 +91,7 @@ func TestTerminalHangupStopsPooldRunByAShell(t *testing.T) {
 // terminal: the shell's SIGHUP on the hangup reloads it, as before the
 // hangup check, and it runs on.
 func TestNohupPooldOutlivesItsTerminal(t *testing.T) {
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, serveConfig)
-	logFile := filepath.Join(dir, "poold.log")
-	master := shellOnPty(t, dir)
-	if _, err := fmt.Fprintf(master, "nohup %s %s >/dev/null 2>%s &\n", pooldBinary(t), cfg, logFile); err != nil {
-		t.Fatal(err)
-	}
-	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
-	pid, worker := pooldAndWorker(t, log)
+	master, pid, worker, log := pooldTypedOnPty(t, "nohup %s %s >/dev/null 2>%s &\n")
 	defer func() {
 		syscall.Kill(pid, syscall.SIGTERM)
 		waitGone(t, worker)
@@ -120,6 +104,24 @@ func TestNohupPooldOutlivesItsTerminal(t *testing.T) {
 	if strings.Contains(log(), "the terminal hung up") {
 		t.Errorf("poold under nohup took the hangup for a stop:\n%s", log())
 	}
+}
+
+// pooldTypedOnPty types line into an interactive shell on a pty (shellOnPty)
+// to start poold on serveConfig: line is a format given poold's binary, its
+// config and the file its log goes to. It returns the pty's master, the
+// pids of poold and its worker, and a reader of the log.
+func pooldTypedOnPty(t *testing.T, line string) (master *os.File, pid, worker int, log func() string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, serveConfig)
+	logFile := filepath.Join(dir, "poold.log")
+	master = shellOnPty(t, dir)
+	if _, err := fmt.Fprintf(master, line, pooldBinary(t), cfg, logFile); err != nil {
+		t.Fatal(err)
+	}
+	log = func() string { b, _ := os.ReadFile(logFile); return string(b) }
+	pid, worker = pooldAndWorker(t, log)
+	return master, pid, worker, log
 }
 
 // shellOnPty starts an interactive bash in dir as the leader of a

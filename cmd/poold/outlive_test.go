@@ -22,16 +22,8 @@ const outlivedLine = "the terminal hung up and poold runs on without it"
 // worker, its terminal being hung up still. It forgets the terminal once
 // the hangup passed with no SIGHUP, and reloads.
 func TestSIGHUPReloadsAfterAHangupPooldOutlived(t *testing.T) {
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, serveConfig)
-	logFile := filepath.Join(dir, "poold.log")
-	master := shellOnPty(t, dir)
 	// A job of the shell, which exits: bash passes no SIGHUP on then.
-	if _, err := fmt.Fprintf(master, "%s %s >%s 2>&1 &\n", pooldBinary(t), cfg, logFile); err != nil {
-		t.Fatal(err)
-	}
-	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
-	pid, worker := pooldAndWorker(t, log)
+	master, pid, worker, log := pooldTypedOnPty(t, "%s %s >%s 2>&1 &\n")
 	defer stopOutlived(t, pid, worker)
 	shell, _ := strconv.Atoi(parentOf(pid))
 	if _, err := fmt.Fprintf(master, "exit\n"); err != nil {
@@ -115,15 +107,7 @@ func stopOutlived(t *testing.T, pid, worker int) {
 // the old one for the exec, could not tell nohup's from that, took
 // SIGHUP as not ignored, and stopped on the hangup.
 func TestNohupPooldOutlivesItsTerminalAfterAnUpgrade(t *testing.T) {
-	dir := t.TempDir()
-	cfg := writeConfig(t, dir, serveConfig)
-	logFile := filepath.Join(dir, "poold.log")
-	master := shellOnPty(t, dir)
-	if _, err := fmt.Fprintf(master, "nohup %s %s >/dev/null 2>%s &\n", pooldBinary(t), cfg, logFile); err != nil {
-		t.Fatal(err)
-	}
-	log := func() string { b, _ := os.ReadFile(logFile); return string(b) }
-	pid, worker := pooldAndWorker(t, log)
+	master, pid, worker, log := pooldTypedOnPty(t, "nohup %s %s >/dev/null 2>%s &\n")
 	defer stopOutlived(t, pid, worker)
 	syscall.Kill(pid, syscall.SIGUSR2)
 	proctest.Eventually(t, "the upgrade done", func() bool { return strings.Contains(log(), "upgrade: took over") })
