@@ -55,6 +55,7 @@ var reservedEnv = map[string]bool{
 	"POOLD_NOTIFY_HELPER":          true,
 	"POOLD_PROCINFO_HELPER":        true,
 	"POOLD_PROCINFO_BENCH_N":       true,
+	"POOLD_BENCH_MEMORY_MAX":       true, // arbiter stats benchmarks: the watchers' memory_max
 	"POOLD_METRICS_BENCH_N":        true,
 	"POOLD_WEB_BENCH_URL":          true,
 	"POOLD_WEB_BENCH_N":            true,
