@@ -226,26 +226,14 @@ func (a *Arbiter) ended(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit, s
 	return end, rest
 }
 
-// emptied is ended but for the OOM killer of poold's own cgroup. Without
-// a cgroup, what the worker left is what is left of its process group,
-// and its strays (strays.go), o's.
+// emptied is ended but for the OOM killer of poold's own cgroup: what
+// the worker left in its cgroup is stopped, drained or killed, and the
+// cgroup's counts read; without a cgroup, groupEmptied.
 func (a *Arbiter) emptied(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit, s leftStop) (watcher.End, func()) {
-	end := watcher.End{Exit: ex}
 	if g == nil {
-		strays := a.beginStrays(o, pid)
-		var rest func()
-		if d := a.groupDrainOf(o, pid, ex, s); d != nil { // leftgroup.go
-			a.groupDrainStart(pid, d, s, &end)
-			left := end.Left
-			rest = func() { a.groupDrainRest(o, pid, d, s, left) }
-		} else {
-			end.Left, end.LeftKilled = a.groupEnded(pid)
-		}
-		n, killed := strays.finish()
-		end.Left += n
-		end.LeftKilled = end.LeftKilled || killed
-		return end, rest
+		return a.groupEmptied(o, pid, ex, s)
 	}
+	end := watcher.End{Exit: ex}
 	until, stopping := a.stops.get(pid)
 	var full, draining bool
 	a.cgroupStep(func() {
@@ -295,6 +283,26 @@ func (a *Arbiter) emptied(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit,
 		}
 	})
 	return end, nil
+}
+
+// groupEmptied is emptied for a worker without a cgroup: what it left is
+// what is left of its process group (drained as in a cgroup when a signal
+// ended it, leftgroup.go), and its strays (strays.go), o's.
+func (a *Arbiter) groupEmptied(o strayOwner, pid int, ex spawn.Exit, s leftStop) (watcher.End, func()) {
+	end := watcher.End{Exit: ex}
+	strays := a.beginStrays(o, pid)
+	var rest func()
+	if d := a.groupDrainOf(o, pid, ex, s); d != nil { // leftgroup.go
+		a.groupDrainStart(pid, d, s, &end)
+		left := end.Left
+		rest = func() { a.groupDrainRest(o, pid, d, s, left) }
+	} else {
+		end.Left, end.LeftKilled = a.groupEnded(pid)
+	}
+	n, killed := strays.finish()
+	end.Left += n
+	end.LeftKilled = end.LeftKilled || killed
+	return end, rest
 }
 
 // waitLeft waits until g, the cgroup of pid that ended and left
