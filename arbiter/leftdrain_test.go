@@ -14,14 +14,16 @@ import (
 	"github.com/poold/poold/watcher/proctest"
 )
 
-// lostMaster is a master, in the shape of gunicorn's, that forks one
-// worker and is then killed by SIGKILL (as by kill -9 or the OOM
-// killer). Its worker answers each SIGTERM by adding an x to dir/term
-// and, in mode "finish", exiting as a worker that finished its request;
-// in mode "linger" it stays. The slot's next master just sleeps.
-const lostMaster = `
+// forkingMaster is a master, in the shape of gunicorn's, that forks one
+// worker. With "lose" it is then killed by SIGKILL (as by kill -9 or the
+// OOM killer); with "hold" it waits for the test to kill it. Its worker
+// answers each SIGTERM or SIGINT by adding an x to dir/term and, in mode
+// "finish", exiting as a worker that finished its request; in mode
+// "grow", allocating 256 MiB (a request that grows as it finishes) and
+// exiting; in mode "linger" it stays. The slot's next master just sleeps.
+const forkingMaster = `
 import os, signal, sys, time
-d, mode = sys.argv[1], sys.argv[2]
+d, mode, end = sys.argv[1], sys.argv[2], sys.argv[3]
 if os.path.exists(d + "/started"):
     time.sleep(3600)
 open(d + "/started", "w").close()
@@ -31,9 +33,12 @@ if pid == 0:
     def term(*_):
         with open(d + "/term", "a") as f:
             f.write("x")
-        if mode == "finish":
+        if mode == "grow":
+            b = b"x" * (256 << 20)
+        if mode in ("finish", "grow"):
             os._exit(0)
     signal.signal(signal.SIGTERM, term)
+    signal.signal(signal.SIGINT, term)
     os.write(w, b"x")
     while True:
         time.sleep(3600)
@@ -41,17 +46,19 @@ os.read(r, 1)
 with open(d + "/child.tmp", "w") as f:
     f.write("%d\n" % pid)
 os.rename(d + "/child.tmp", d + "/child.pid")
-os.kill(os.getpid(), signal.SIGKILL)
+if end == "lose":
+    os.kill(os.getpid(), signal.SIGKILL)
+time.sleep(3600)
 `
 
-// startLostMaster runs watcher m, one lostMaster in mode with grace, and
+// startLostMaster runs watcher m, one forkingMaster losing itself in mode with grace, and
 // returns its dir, its reap event and its worker's pid.
 func startLostMaster(t *testing.T, mode string, grace time.Duration) (*harness, string, events.Event, int) {
 	t.Helper()
 	dir := t.TempDir()
 	w := configs.DefaultWatcher("m")
 	w.Cmd = proctest.Tool(t, "/usr/bin/python3", "python3")
-	w.Args = []string{"-c", lostMaster, dir, mode}
+	w.Args = []string{"-c", forkingMaster, dir, mode, "lose"}
 	w.GracefulTimeout = grace
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
 	needCgroups(t, h)

@@ -13,44 +13,14 @@ import (
 	"github.com/poold/poold/watcher/proctest"
 )
 
-// heldMaster is a master, in the shape of gunicorn's, that forks one
-// worker and waits, for the test to kill it. Its worker answers SIGTERM
-// and SIGINT as the argument says: "grow" allocates 256 MiB (a request that grows
-// as it finishes) and exits, "linger" stays. The slot's next master
-// just sleeps.
-const heldMaster = `
-import os, signal, sys, time
-d, mode = sys.argv[1], sys.argv[2]
-if os.path.exists(d + "/started"):
-    time.sleep(3600)
-open(d + "/started", "w").close()
-r, w = os.pipe()
-pid = os.fork()
-if pid == 0:
-    def term(*_):
-        if mode == "grow":
-            b = b"x" * (256 << 20)
-            os._exit(0)
-    signal.signal(signal.SIGTERM, term)
-    signal.signal(signal.SIGINT, term)
-    os.write(w, b"x")
-    while True:
-        time.sleep(3600)
-os.read(r, 1)
-with open(d + "/child.tmp", "w") as f:
-    f.write("%d\n" % pid)
-os.rename(d + "/child.tmp", d + "/child.pid")
-time.sleep(3600)
-`
-
-// startHeldMaster runs watcher m, one heldMaster in mode as w sets it,
+// startHeldMaster runs watcher m, one forkingMaster held in mode as w sets it,
 // and returns its harness, dir, master's and worker's pids.
 func startHeldMaster(t *testing.T, mode string, set func(*configs.Watcher)) (*harness, string, int, int) {
 	t.Helper()
 	dir := t.TempDir()
 	w := configs.DefaultWatcher("m")
 	w.Cmd = proctest.Tool(t, "/usr/bin/python3", "python3")
-	w.Args = []string{"-c", heldMaster, dir, mode}
+	w.Args = []string{"-c", forkingMaster, dir, mode, "hold"}
 	set(&w)
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
 	needCgroups(t, h)

@@ -23,7 +23,7 @@ func startLostMasterPlain(t *testing.T, mode string, grace time.Duration, opts O
 	dir := t.TempDir()
 	w := configs.DefaultWatcher("m")
 	w.Cmd = proctest.Tool(t, "/usr/bin/python3", "python3")
-	w.Args = []string{"-c", lostMaster, dir, mode}
+	w.Args = []string{"-c", forkingMaster, dir, mode, "lose"}
 	w.GracefulTimeout = grace
 	bus := events.NewBus(nil)
 	sub := bus.Subscribe(1000)
@@ -45,7 +45,7 @@ func startLostMasterPlain(t *testing.T, mode string, grace time.Duration, opts O
 	return lost{h, dir, child, master, sub.C()}
 }
 
-// lost is a lostMaster's run: the master's dir, its worker's pid and its
+// lost is a forkingMaster's run: the master's dir, its worker's pid and its
 // own. Its left_ended events come on left, a subscription of their own:
 // the harness's drops the events before one it waits for.
 type lost struct {

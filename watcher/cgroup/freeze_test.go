@@ -56,8 +56,9 @@ func TestThawLetsAFrozenWorkerEnd(t *testing.T) {
 	}
 }
 
-// BenchmarkFrozen is what a stats reply adds for each worker /proc shows
-// asleep: one read of its cgroup.events.
+// BenchmarkFrozen is what showing a frozen worker in a stats reply would
+// add for each worker /proc shows asleep (one read of its cgroup.events;
+// left out for that cost), and what the stop's thaw costs.
 func BenchmarkFrozen(b *testing.B) {
 	tr, _, err := Open(TreePrefix+"bench-frozen", 0)
 	if err != nil {
