@@ -6,12 +6,19 @@ import (
 )
 
 // order is the newcomer's order of README.md's top-level sections: try it,
-// write workers and a config, drive it, use it while developing, then run it in production, watch
+// install it, a first config of one's own, TOML for INI/YAML users, what
+// to look at when it fails and the words it uses, then write workers and
+// a config, drive it, use it while developing, then run it in production, watch
 // it, secure it, move from Circus, and last the measurements and the
 // source layout. A ## heading not named here keeps its place after the
 // section it followed, with a warning.
 var order = []string{
 	"Quick start",
+	"Install",
+	"Your first config",
+	"TOML for INI/YAML users",
+	"Troubleshooting",
+	"Glossary",
 	"Workers",
 	"poolctl",
 	"Developing with poold",

@@ -25,6 +25,26 @@ make run
 
 make test
 
+## Glossary
+
+g
+
+## Install
+
+i
+
+## Troubleshooting
+
+t
+
+## Your first config
+
+c
+
+## TOML for INI/YAML users
+
+toml
+
 ## Running poold
 
 Signals.
