@@ -126,6 +126,7 @@ func (w *Watcher) ended(p *Process, end End) {
 	case w.old(p):
 		// Its replacement is on the way or running already; fill starts
 		// one if not.
+		s.diedInRoll = w.roll != nil
 		log.Warn("worker due for replacement ended on its own", "exit", why, "uptime", uptime)
 	case w.doneExit(p, end):
 		// As supervisord's autorestart=unexpected: an expected status

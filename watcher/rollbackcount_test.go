@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"syscall"
 	"testing"
 
 	"github.com/poold/poold/configs"
@@ -114,5 +115,72 @@ func TestSpecStandsClearsOnlyARefusedSpec(t *testing.T) {
 				t.Errorf("reason cleared: %v, want %v (reason %v)", cleared, tc.cleared, w.ReloadError())
 			}
 		})
+	}
+}
+
+// An old worker that dies on its own during a rollout passes its count
+// to no one while the rollout may replace it; when the rollout is then
+// abandoned, poold starts one with the old spec in its slot, without
+// being asked: a restart, in status's tally as in
+// poold_worker_restarts_total (which counted it, and the tally did not:
+// r64 overlap trial).
+func TestOldWorkerDeadDuringAbandonedRollIsARestart(t *testing.T) {
+	w, h, s := readyNotify(t, 2)
+	upd := s
+	upd.Cmd = "/bin/false"
+	if err := w.Update(upd, Sockets{}); err != nil {
+		t.Fatal(err)
+	}
+	var dead Process
+	for _, p := range w.Processes() {
+		if p.State == ProcReady && p.Gen != w.specGen {
+			dead = p
+			break
+		}
+	}
+	if dead.Pid == 0 {
+		t.Fatalf("no old worker serving during the rollout: %v", w.Processes())
+	}
+	w.Exited(dead.Pid, -int(syscall.SIGKILL))
+	abandonRoll(t, w, h)
+	r := w.Restarts()
+	if r.Total() != 1 || r.ByReason[RestartExit] != 1 || r.Last.Pid != dead.Pid || r.Last.Wid != dead.Wid {
+		t.Errorf("tally %v, last %+v; want 1 exit restart of pid %d (wid %d)", r.ByReason, r.Last, dead.Pid, dead.Wid)
+	}
+	for _, p := range w.Processes() {
+		if p.Wid == dead.Wid && p.Restarts != 1 {
+			t.Errorf("the worker started again in wid %d shows %d restarts, want 1", p.Wid, p.Restarts)
+		}
+	}
+}
+
+// When the rollout goes through, the reload's new workers replace the old
+// worker that died during it: no restart.
+func TestOldWorkerDeadDuringRollIsNoRestart(t *testing.T) {
+	w, _, s := readyNotify(t, 2)
+	upd := s
+	upd.Args = []string{"again"}
+	if err := w.Update(upd, Sockets{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range w.Processes() {
+		if p.State == ProcReady && p.Gen != w.specGen {
+			w.Exited(p.Pid, -int(syscall.SIGKILL))
+			break
+		}
+	}
+	for range 10 {
+		for _, p := range pidsIn(w, ProcStarting) {
+			w.Ready(p)
+		}
+		for _, p := range pidsIn(w, ProcStopping) {
+			w.Exited(p, -15)
+		}
+	}
+	if w.Rolling() || w.ReloadError() != nil {
+		t.Fatalf("rollout not through: rolling %v, error %v: %v", w.Rolling(), w.ReloadError(), w.Processes())
+	}
+	if r := w.Restarts(); r.Total() != 0 {
+		t.Errorf("tally %v after a rollout that replaced the dead old worker, want none", r.ByReason)
 	}
 }

@@ -59,6 +59,9 @@ func (w *Watcher) beginRoll(prev configs.Watcher, prevSocks Sockets, prevCred *s
 // gives nothing owed to a start during a rollout, so no replacement took
 // it, and a later start in a free wid (a scale-up's) is none's.
 func (w *Watcher) endRoll(err error) {
+	for _, s := range w.slots {
+		s.diedInRoll = false
+	}
 	w.roll = nil
 	w.owed = nil
 	if err != nil {
@@ -148,6 +151,7 @@ func (w *Watcher) abortRoll(err error) {
 		kept = "its old worker had stopped first (singleton): one with the previous settings starts again"
 	}
 	w.log.Error("rolling reload abandoned; "+kept, "error", err)
+	w.countRollDeaths()
 	w.host.Publish(w.spec.Name, events.KindReloadFailed, map[string]any{"reason": err.Error()})
 	for _, p := range w.procs {
 		if w.newInRoll(p) {
@@ -192,3 +196,15 @@ func (w *Watcher) surge() int {
 // way (a reload, a change of how workers start): it may still be
 // abandoned (ReloadError).
 func (w *Watcher) Rolling() bool { return w.roll != nil }
+
+// countRollDeaths counts, as the rollout is abandoned, a restart for each
+// slot whose old worker ended on its own during it: the old spec's worker
+// poold starts there again was not asked for, as after any death.
+func (w *Watcher) countRollDeaths() {
+	for _, s := range w.slots {
+		if s.diedInRoll {
+			s.restarts++
+			w.countRestart(restartCause(s.lastCode, s.lastExit), s.wid, s.lastPid, s.lastExit)
+		}
+	}
+}

@@ -51,6 +51,10 @@ type slot struct {
 	// lacked: its last start failed for want of pids, memory or fds
 	// (sharedLack), which lackLog words for the whole watcher.
 	lacked bool
+	// diedInRoll: its old worker ended on its own while a rollout ran,
+	// which passes its count to no one if the rollout replaces it, and
+	// is a restart if the rollout is abandoned (countRollDeaths).
+	diedInRoll bool
 }
 
 // SlotInfo is one slot as the control protocol reports it.
