@@ -46,12 +46,38 @@ func (w *Watcher) beginRoll(prev configs.Watcher, prevSocks Sockets, prevCred *s
 	if w.roll == nil {
 		w.roll = &rollout{prev: prev, prevSocks: prevSocks, prevCred: prevCred, prevGen: w.specGen,
 			count: prev.NumProcesses, target: w.spec.NumProcesses}
+	} else {
+		w.rollAgain()
 	}
 	w.roll.surge = 0
 	w.owed = nil // a deploy starts the counts again
 	w.reloadErr = nil
 	w.specGen++
 	w.recount()
+}
+
+// rollAgain says that a reload (or a change that rolls the workers over)
+// came while a rollout ran: the new workers of the one in flight become
+// old in turn, and those not ready yet are stopped at once (their exit
+// events read "killed by signal TERM", which looked like a crash while
+// the log said nothing of why: r64 overlap trial).
+func (w *Watcher) rollAgain() {
+	var unready []int
+	ready := 0
+	for pid, p := range w.procs {
+		if p.Gen != w.specGen || p.Recycle {
+			continue
+		}
+		switch p.State {
+		case ProcStarting:
+			unready = append(unready, pid)
+		case ProcReady:
+			ready++
+		}
+	}
+	slices.Sort(unready)
+	w.log.Info("rolling reload started again before the one in flight finished: its new workers not ready yet are stopped, "+
+		"and its ready ones are replaced as the older workers are", "unready_stopped", unready, "ready_replaced", ready)
 }
 
 // endRoll ends a rollout; err != nil records why it was abandoned.
