@@ -81,8 +81,13 @@ func (a *Arbiter) logGoesOn(who func() string, req Request, why error) {
 	if who == nil || ReadOnly(req.Command) {
 		return
 	}
-	a.log.Info("command goes on; its caller stopped waiting for the answer",
-		append([]any{"command", req.Command}, commandFields(req.Properties, who(), "why", why.Error())...)...)
+	msg := "command goes on; its caller stopped waiting for the answer"
+	if req.Command == "upgrade" {
+		// poolctl's wait for an upgrade goes on, on another connection
+		// (upgrade_status): this one's end is no news (r64 overlap trial).
+		msg = "upgrade goes on; the request that asked for it ended (poolctl asks upgrade_status for the outcome on another connection)"
+	}
+	a.log.Info(msg, append([]any{"command", req.Command}, commandFields(req.Properties, who(), "why", why.Error())...)...)
 }
 
 // carriesValues tells whether props has a value the log leaves out.

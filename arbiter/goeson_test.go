@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/proctest"
 )
@@ -41,5 +43,18 @@ func TestWaitedCommandOfGoneCallerIsLoggedAsGoingOn(t *testing.T) {
 	proctest.Eventually(t, "the log to say the reload goes on", func() bool { return strings.Contains(h.log.String(), "command goes on") })
 	if logged := h.log.String(); !strings.Contains(logged, want) || strings.Contains(logged, "command failed") {
 		t.Errorf("log lacks %q or says the reload failed:\n%s", want, logged)
+	}
+}
+
+// An upgrade's first request ends as poolctl goes on waiting for the
+// outcome on another connection (upgrade_status): the log said its caller
+// stopped waiting, while poolctl waited on and printed "upgraded" (r64
+// overlap trial).
+func TestUpgradeRequestEndIsNotLoggedAsTheCallerGivingUp(t *testing.T) {
+	var log strings.Builder
+	a := &Arbiter{log: hclog.New(&hclog.LoggerOptions{Output: &log})}
+	a.logGoesOn(func() string { return "uid 0 gid 0 pid 42" }, Request{Command: "upgrade", Properties: map[string]any{}}, context.Canceled)
+	if got := log.String(); strings.Contains(got, "stopped waiting") || !strings.Contains(got, "upgrade goes on") {
+		t.Errorf("upgrade's request end logged as %q, want that the upgrade goes on and poolctl asks for its outcome", got)
 	}
 }
