@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"strings"
 	"syscall"
 	"testing"
 
@@ -143,6 +144,9 @@ func TestOldWorkerDeadDuringAbandonedRollIsARestart(t *testing.T) {
 	}
 	w.Exited(dead.Pid, -int(syscall.SIGKILL))
 	abandonRoll(t, w, h)
+	if err := w.ReloadError(); err == nil || !strings.Contains(err.Error(), "the old workers keep serving (1 of 2; the rest start again with the previous settings)") {
+		t.Errorf("reason %v, want that 1 of the 2 old workers serves", err)
+	}
 	r := w.Restarts()
 	if r.Total() != 1 || r.ByReason[RestartExit] != 1 || r.Last.Pid != dead.Pid || r.Last.Wid != dead.Wid {
 		t.Errorf("tally %v, last %+v; want 1 exit restart of pid %d (wid %d)", r.ByReason, r.Last, dead.Pid, dead.Wid)

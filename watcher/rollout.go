@@ -172,9 +172,18 @@ func (w *Watcher) newInRoll(p *Process) bool {
 // spec starts again, and the reason says so rather than that it serves.
 func (w *Watcher) abortRoll(err error) {
 	r := w.roll
+	n := w.spec.NumProcesses
+	if n == r.target {
+		// The count the abandoned spec brought goes with it.
+		n = r.count
+	}
 	kept := "the old workers keep serving"
-	if w.spec.Singleton {
+	if serving := w.oldServing(); w.spec.Singleton {
 		kept = "its old worker had stopped first (singleton): one with the previous settings starts again"
+	} else if serving < n {
+		// One died meanwhile (r64 overlap trial: the reason said they
+		// all served while one slot was being refilled).
+		kept = fmt.Sprintf("the old workers keep serving (%d of %d; the rest start again with the previous settings)", serving, n)
 	}
 	w.log.Error("rolling reload abandoned; "+kept, "error", err)
 	w.countRollDeaths()
@@ -189,17 +198,24 @@ func (w *Watcher) abortRoll(err error) {
 	was := r.prev
 	was.NumProcesses = w.spec.NumProcesses
 	refused := Compare(was, w.spec).Any() || !SameFiles(r.prevSocks.Files, w.socks.Files)
-	n := w.spec.NumProcesses
-	if n == r.target {
-		// The count the abandoned spec brought goes with it.
-		n = r.count
-	}
 	w.spec, w.socks, w.cred, w.specGen = r.prev, r.prevSocks, r.prevCred, r.prevGen
 	w.recount()
 	w.spec.NumProcesses = n
 	w.policy = policyOf(w.spec)
 	w.endRoll(fmt.Errorf("reload of watcher %q abandoned, %s: %w", w.spec.Name, kept, err))
 	w.refusedSpec = refused
+}
+
+// oldServing counts the workers of a rollout's previous settings that
+// serve: ready, and not being stopped.
+func (w *Watcher) oldServing() int {
+	n := 0
+	for _, p := range w.procs {
+		if !w.newInRoll(p) && p.State == ProcReady {
+			n++
+		}
+	}
+	return n
 }
 
 // surge is how many workers beyond the target may run during a
