@@ -193,6 +193,7 @@ func decodeConfig(d *decoder, tree map[string]any) *Config {
 			defined[strings.ToLower(name)] = true // bad names too: reported once, above
 		}
 	}
+	warnUnreached(d.ps, cfg.Sockets, cfg.Watchers)
 	checkDependsOn(d.ps, cfg.Watchers, defined, func(name string) string { return "watchers." + name + ".depends_on" })
 	warnOptionalDeps(d.ps, cfg.Watchers)
 	if err := CheckTotal(cfg.Arbiter, cfg.Watchers); err != nil && !d.ps.has("arbiter.max_processes") {

@@ -133,10 +133,10 @@ func TestExamples(t *testing.T) {
 func TestLoadFormats(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
-		"c.toml": "[sockets.s]\nport = 9000\n[watchers.w]\ncmd = \"/bin/true\"\nnumprocesses = 2\nwarmup_delay = 1.5\numask = 18\nenv = [\"A=$B\"]\n",
-		"c.yaml": "sockets:\n  s:\n    port: 9000\nwatchers:\n  w:\n    cmd: /bin/true\n    numprocesses: 2\n    warmup_delay: 1.5\n    umask: \"022\"\n    env: [\"A=$B\"]\n",
-		"c.yml":  "sockets: {s: {port: 9000}}\nwatchers: {w: {cmd: /bin/true, numprocesses: 2, warmup_delay: 1500ms, umask: 18, env: [\"A=$B\"]}}\n",
-		"c.json": `{"sockets": {"s": {"port": 9000}}, "watchers": {"w": {"cmd": "/bin/true", "numprocesses": 2, "warmup_delay": "1.5", "umask": "0o22", "env": ["A=$B"]}}}`,
+		"c.toml": "[sockets.s]\nport = 9000\n[watchers.w]\ncmd = \"/bin/true\"\nnumprocesses = 2\nwarmup_delay = 1.5\numask = 18\nenv = [\"A=$B\"]\nsockets = [\"s\"]\n",
+		"c.yaml": "sockets:\n  s:\n    port: 9000\nwatchers:\n  w:\n    cmd: /bin/true\n    numprocesses: 2\n    warmup_delay: 1.5\n    umask: \"022\"\n    env: [\"A=$B\"]\n    sockets: [s]\n",
+		"c.yml":  "sockets: {s: {port: 9000}}\nwatchers: {w: {cmd: /bin/true, numprocesses: 2, warmup_delay: 1500ms, umask: 18, env: [\"A=$B\"], sockets: [s]}}\n",
+		"c.json": `{"sockets": {"s": {"port": 9000}}, "watchers": {"w": {"cmd": "/bin/true", "numprocesses": 2, "warmup_delay": "1.5", "umask": "0o22", "env": ["A=$B"], "sockets": ["s"]}}}`,
 	}
 	// A UTF-8 byte order mark at the start, as some editors write, is skipped.
 	files["bom.toml"], files["bom.json"] = "\ufeff"+files["c.toml"], "\ufeff"+files["c.json"]
