@@ -62,6 +62,7 @@ type Arbiter struct {
 
 	// Owned by the loop.
 	socks    *sockets.Set
+	queues   queueLooks // the looks at accept queues (stuckqueue.go)
 	spawner  *spawn.Spawner
 	watchers map[string]*watcher.Watcher // by lower-case name
 	byID     map[uint64]*watcher.Watcher // by Watcher.ID: timers and checks

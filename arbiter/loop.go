@@ -118,6 +118,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 			a.output.reportDue(time.Now()) // a log file failure held back within its minute
 			a.notePidsLimit()
 			a.noteFds()
+			a.lookQueues(time.Now())
 		}
 	}
 }

@@ -161,6 +161,13 @@ const (
 	// Fields: pid (unchanged), old_version, new_version, outcome
 	// ("upgraded" or "rolled_back"), reason (why a rollback happened).
 	KindUpgrade Kind = "upgrade"
+	// KindQueueStuck: a socket's accept queue stayed non-empty for 10 s
+	// while the watchers holding it ran, settled: connections wait and
+	// no worker accepts them (workers listening elsewhere, or all busy
+	// or hung). Once per spell, until the queue drains to 0. poold's
+	// own. Fields: socket, address, queue, queue_limit, watchers (names),
+	// waited (seconds).
+	KindQueueStuck Kind = "queue_stuck"
 )
 
 // KindStat is the kind of every event on the stats bus, whose topics are
@@ -174,6 +181,6 @@ func Kinds() []Kind {
 		KindSpawn, KindReap, KindKill, KindStart, KindStop, KindReload, KindUpdated, KindAdd, KindRemove,
 		KindHookSuccess, KindHookFailure,
 		KindExit, KindReady, KindBackoff, KindSpawnError, KindFlapping, KindFailed, KindRecovered, KindUnhealthy, KindRecycle, KindReloadFailed, KindLogError, KindLeftEnded,
-		KindReloadConfig, KindUpgrade,
+		KindReloadConfig, KindUpgrade, KindQueueStuck,
 	}
 }
