@@ -152,6 +152,11 @@ func changeGroups(added, removed, updated []string) []string {
 // logReload is the reply of a reload nobody waits for (SIGHUP, or
 // reloadconfig without waiting): the log says what happened.
 func (a *Arbiter) logReload(o reloadOutcome, err error) {
+	// What the file warns of (a socket no watcher uses, a backlog above
+	// somaxconn) a waited reply carries; here only the log can say it.
+	for _, w := range o.Warnings {
+		a.log.Warn("config reload: the file has a warning", "warning", w)
+	}
 	if err == nil {
 		// An upgrade in place keeps the [arbiter] ones, but binds the
 		// [web] listeners where the file says.
