@@ -283,3 +283,34 @@ func retryWords(d time.Duration) string {
 	}
 	return fmt.Sprintf("in %dd%02dh", s/86400, s%86400/3600)
 }
+
+// Attempt is what the output of a slot's next worker is told of the
+// slot's crash history, when poold starts that worker: poold's log
+// shows the worker's lines only where they differ from those of the
+// slot's last worker, once the slot is in a crash loop.
+type Attempt struct {
+	N int // the worker's attempt in its slot: its restarts (status) + 1
+	// AfterEarly: the slot's last worker died early, so this one's
+	// output is worth remembering for the next attempt's.
+	AfterEarly bool
+	// Looping: the slot counts as crash-looping (inLoop) once this
+	// worker runs: two early deaths in a row, or a pause, before it.
+	Looping bool
+}
+
+// AttemptOf is the Attempt of the worker poold starts now in wid. Called
+// by the host while it takes that worker on, before the watcher records
+// it.
+func (w *Watcher) AttemptOf(wid int) Attempt {
+	s := w.slots[wid]
+	if s == nil {
+		return Attempt{N: 1}
+	}
+	at := Attempt{N: s.restarts + 1}
+	if s.counters == (Counters{}) || s.pastDeaths {
+		return at
+	}
+	at.AfterEarly = true
+	at.Looping = s.counters.Streak >= 2 || s.counters.Pauses > 0
+	return at
+}

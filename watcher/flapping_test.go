@@ -198,3 +198,38 @@ func TestSpawnErrorReasonSaysNothingStarted(t *testing.T) {
 		}
 	}
 }
+
+// AttemptOf, as poold starts each worker of a slot that crash-loops, then
+// recovers: the first worker has no history, the second follows one early
+// death, the third on (a pause included) follow a crash loop; a worker
+// after one that lived backoff_reset starts over.
+func TestAttemptOfFollowsTheCrashLoop(t *testing.T) {
+	w, h := newWatcher(t, spec(1)) // the defaults: 5 deaths a streak, 7s pauses, backoff_reset 10s
+	w.Start()
+	want := []Attempt{{1, false, false}, {2, true, false}, {3, true, true}, {4, true, true}, {5, true, true},
+		{6, true, true}, {7, true, true}} // the 6th after the first pause
+	for i, at := range want {
+		if got := w.AttemptOf(1); got != at {
+			t.Fatalf("worker %d: %+v, want %+v", i+1, got, at)
+		}
+		if i == len(want)-1 {
+			break
+		}
+		for _, p := range w.Pids() {
+			w.Exited(p, 1)
+		}
+		for _, kind := range []TimerKind{TimerRespawn, TimerFlapRetry} {
+			for _, tm := range h.takeTimers(kind) {
+				h.now = h.now.Add(h.delays[tm])
+				w.Fire(tm)
+			}
+		}
+	}
+	h.now = h.now.Add(time.Minute) // it lives long: its death is no early one
+	for _, p := range w.Pids() {
+		w.Exited(p, 1)
+	}
+	if got, at := w.AttemptOf(1), (Attempt{N: 8}); got != at {
+		t.Fatalf("the worker after one that lived a minute: %+v, want %+v", got, at)
+	}
+}
