@@ -79,7 +79,7 @@ func (h host) started(w *watcher.Watcher, o strayOwner, p *spawn.Proc, g *cgroup
 	g.CloseFD()
 	if out != nil {
 		out.closeWrite()
-		a.output.follow(w.Spec(), wid, p.Pid, out.outR, out.errR)
+		a.output.followAttempt(w.Spec(), wid, p.Pid, out.outR, out.errR, w.AttemptOf(wid))
 	}
 	a.reused(p.Pid)
 	a.owner[p.Pid] = w

@@ -18,6 +18,7 @@ import (
 	"github.com/poold/poold/arbiter/workerlog"
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/events"
+	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/termsafe"
 )
 
@@ -99,6 +100,14 @@ const (
 )
 
 func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.File) {
+	o.followAttempt(spec, wid, pid, stdout, stderr, watcher.Attempt{})
+}
+
+// followAttempt follows a worker that starts as attempt at of its slot
+// (zero: not known, as for a worker adopted from an older image): once
+// the slot crash-loops, poold's log holds back lines that repeat the
+// previous attempt's (repeats.go).
+func (o *output) followAttempt(spec configs.Watcher, wid, pid int, stdout, stderr *os.File, at watcher.Attempt) {
 	pl := o.pool(spec.Name, spec.Logs.Ring)
 	log := pl.log.Named("worker").With("watcher", spec.Name, "wid", wid, "pid", pid)
 	for _, s := range []struct {
@@ -111,6 +120,7 @@ func (o *output) follow(spec configs.Watcher, wid, pid int, stdout, stderr *os.F
 		switch {
 		case s.to == configs.LogToStderr || s.to == "":
 			ps.log = log.With("stream", s.name)
+			ps.rep = o.attemptOutput(pl, wid, s.name, at, ps.log)
 		case configs.IsLogFile(s.to):
 			ps.file = o.acquire(spec.Name, configs.LogPath(s.to, spec.Name, wid), rotation(spec.Logs), spec.Umask)
 		}
@@ -130,6 +140,9 @@ func (o *output) read(f *os.File, ps *pipeSink) {
 	defer func() {
 		if handed {
 			return // the pipe stays open for the next image (handover.go)
+		}
+		if ps.rep != nil {
+			ps.rep.end(time.Now())
 		}
 		o.mu.Lock()
 		delete(o.running, f)
@@ -151,6 +164,9 @@ func (o *output) read(f *os.File, ps *pipeSink) {
 			// gave up meanwhile (this reader was stuck in a write): then
 			// it goes on reading.
 			o.flush(ps, b)
+			if ps.rep != nil {
+				ps.rep.handover()
+			}
 			if o.stopFor(f, append(long, chunk...)) {
 				handed = true
 				return

@@ -41,6 +41,9 @@ type poolLog struct {
 	// log takes the lines of its workers whose sink is "stderr", into
 	// the watcher's own lane of poold's log queue (output.lineLog).
 	log hclog.Logger
+	// attempts are, under output.smu, the lines of the last attempt of
+	// each slot's stream with a crash history (repeats.go).
+	attempts map[attemptKey]*attemptLines
 }
 
 // sharedFile is a log file and the readers writing to it: the workers of
@@ -65,6 +68,7 @@ type pipeSink struct {
 	log    hclog.Logger
 	file   *sharedFile
 	format workerlog.Format
+	rep    *repeats // with log, in a crash-looping slot: holds back repeated lines
 }
 
 // batch is what one read brought: records for the ring and, with a file
@@ -212,6 +216,8 @@ func (o *output) take(ps *pipeSink, b *batch, line []byte) {
 		if crlf && !ps.format.JSON {
 			b.out = append(b.out[:len(b.out)-1], "\r\n"...) // Append ends it with \n
 		}
+	case ps.rep != nil:
+		ps.rep.line(line, b.now)
 	case ps.log != nil:
 		o.logLine(ps.log, line)
 	}
