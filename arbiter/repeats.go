@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -45,6 +44,9 @@ const (
 	repeatBytes  = 256 << 10       // bytes of lines held back at most
 	repeatHold   = 2 * time.Second // longest a line is held back
 	repeatMargin = time.Second     // outliving the previous attempt by this ends the holding
+	// prevWait is how long an attempt's first line waits for the
+	// previous attempt's reader to reach its EOF (ended).
+	prevWait = 250 * time.Millisecond
 )
 
 // repeatSeed hashes every line: hashes are compared within one process.
@@ -56,9 +58,29 @@ type attemptLines struct {
 	hashes  []uint64 // of the first repeatLines lines
 	n       int      // lines in all
 	life    time.Duration
-	// done is set by its reader at EOF, after the fields above: from
+	// done is closed by its reader at EOF, after the fields above: from
 	// then on they do not change, and the next attempt may read them.
-	done atomic.Bool
+	done chan struct{}
+}
+
+// ended reports whether the attempt's reader reached its EOF, waiting
+// for that up to prevWait: the next attempt's first line can come
+// before it when poold is loaded (the reader is a goroutine like any).
+// It waits once an attempt, and only in a crash-looping slot.
+func (a *attemptLines) ended() bool {
+	select {
+	case <-a.done:
+		return true
+	default:
+	}
+	t := time.NewTimer(prevWait)
+	defer t.Stop()
+	select {
+	case <-a.done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // attemptKey names a slot's stream.
@@ -104,7 +126,7 @@ func (o *output) attemptOutput(pl *poolLog, wid int, stream string, at watcher.A
 	if pl.attempts == nil {
 		pl.attempts = make(map[attemptKey]*attemptLines)
 	}
-	r := &repeats{o: o, log: log, start: time.Now(), rec: &attemptLines{attempt: at.N}}
+	r := &repeats{o: o, log: log, start: time.Now(), rec: &attemptLines{attempt: at.N, done: make(chan struct{})}}
 	pl.attempts[key] = r.rec
 	if at.Looping && prev != nil {
 		r.prev, r.holding = prev, true
@@ -123,7 +145,7 @@ func (r *repeats) line(line []byte, now time.Time) {
 	defer r.mu.Unlock()
 	if !r.first {
 		r.first = true
-		if r.prev != nil && !r.prev.done.Load() {
+		if r.prev != nil && !r.prev.ended() {
 			r.holding = false // the previous attempt's reader is behind: nothing to compare with
 		}
 	}
@@ -201,5 +223,5 @@ func (r *repeats) end(now time.Time) {
 	}
 	r.release()
 	r.rec.life = now.Sub(r.start)
-	r.rec.done.Store(true)
+	close(r.rec.done)
 }
