@@ -35,8 +35,11 @@ func TestImportDirection(t *testing.T) {
 		"events/zmqguard/":      {"events/zmqguard"},
 		"events/zmqpub":         {"events", "events/zmqguard"},
 		"sockets":               {"configs"},
-		"watcher":               {"configs", "events", "watcher/"},
-		"watcher/":              {"configs", "events"},
+		// What a user's Go worker imports: the standard library only
+		// (its own test checks with go list -deps).
+		"sockets/worker": {},
+		"watcher":        {"configs", "events", "watcher/"},
+		"watcher/":       {"configs", "events"},
 		// cgroup is a leaf the spawner forks into (CLONE_INTO_CGROUP).
 		"watcher/cgroup": {},
 		// The spawner asks launch why a working_dir stopped a fork (EACCES).

@@ -1,10 +1,8 @@
 package workertest
 
 import (
-	"bufio"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,12 +18,12 @@ func TestMain(m *testing.M) {
 // connection whose header it had read in part, as one that sent nothing,
 // since net/http calls a connection active only once its whole header is
 // in: the client's request was lost. Only a connection on which not a
-// byte has come is closed now. The cases are cmd/exampleworker's too.
+// byte has come is closed now. The cases are sockets/worker's too.
 func TestDrainAnswersARequestInPieces(t *testing.T) {
 	for _, tc := range SplitCases {
 		t.Run(tc.Name, func(t *testing.T) {
-			l, sock := listenerFile(t)
-			w := startServe(t, sock)
+			l, sock := ListenerFile(t)
+			w := StartActivated(t, []string{Env + "=serve"}, " serving", sock)
 			if err := tc.Run(l.Addr().String(), func() error { return w.Process.Signal(syscall.SIGTERM) }); err != nil {
 				t.Error(err)
 			}
@@ -40,7 +38,7 @@ func TestDrainAnswersARequestInPieces(t *testing.T) {
 // mode "serve" closes a connection on which nothing has come, and keeps
 // one whose request came, whole or in part, read by the server or still
 // in the kernel (the case of a loaded machine). The cases are
-// cmd/exampleworker's too.
+// sockets/worker's too.
 func TestDrainClosesOnlyWhatSentNothing(t *testing.T) {
 	for _, tc := range SilentCases {
 		t.Run(tc.Name, func(t *testing.T) {
@@ -82,66 +80,10 @@ func TestDrainLooksAgainAtAConnectionItKept(t *testing.T) {
 	}
 }
 
-// listenerFile opens a loopback listener and a file for it that keeps
-// it non-blocking, as poold does (a blocking socket makes a Go worker's
-// Accept wait in the kernel, where closing its listener waits for the
-// next connection).
-func listenerFile(t *testing.T) (net.Listener, *os.File) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	rc, err := l.(*net.TCPListener).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd := -1
-	if err := rc.Control(func(s uintptr) { fd, err = syscall.Dup(int(s)) }); err != nil {
-		t.Fatal(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	syscall.CloseOnExec(fd)
-	f := os.NewFile(uintptr(fd), "listener")
-	t.Cleanup(func() { f.Close() })
-	return l, f
-}
-
-// startServe starts this test binary as a "serve" worker on sock and
-// returns once it serves.
-func startServe(t *testing.T, sock *os.File) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0"`, os.Args[0])
-	cmd.Env = append(os.Environ(), Env+"=serve", "LISTEN_FDS=1")
-	cmd.ExtraFiles = []*os.File{sock}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if !strings.Contains(line, " serving") {
-		t.Fatalf("worker %d's first line %q (%v), want it serving", cmd.Process.Pid, line, err)
-	}
-	return cmd
-}
-
-// TestHeardConnIsTheExampleWorkers: the code that tells a connection that
-// sent nothing is the same here and in cmd/exampleworker (conns.go), which
-// users copy; a fix to one is a fix to both.
-func TestHeardConnIsTheExampleWorkers(t *testing.T) {
+// TestHeardConnIsTheWorkerPackages: the code that tells a connection that
+// sent nothing is the same here and in sockets/worker (conns.go), which
+// users import; a fix to one is a fix to both.
+func TestHeardConnIsTheWorkerPackages(t *testing.T) {
 	tail := func(path string) string {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -153,7 +95,7 @@ func TestHeardConnIsTheExampleWorkers(t *testing.T) {
 		}
 		return s
 	}
-	if tail("heard.go") != tail("../../cmd/exampleworker/conns.go") {
-		t.Error("heard.go and cmd/exampleworker/conns.go differ from heardListener on: make the same change to both")
+	if tail("heard.go") != tail("../../sockets/worker/conns.go") {
+		t.Error("heard.go and sockets/worker/conns.go differ from heardListener on: make the same change to both")
 	}
 }

@@ -16,7 +16,8 @@ import (
 
 // The cases below are shared by the tests of the two drains that close a
 // connection on which nothing has come (workertest's "serve" mode and
-// cmd/exampleworker), so that the two do not grow apart.
+// sockets/worker, which cmd/exampleworker uses), so that the two do not
+// grow apart.
 
 // hang bounds each wait of the cases: far longer than any wait a working
 // drain makes, so that it only catches a hang.

@@ -10,9 +10,12 @@ import (
 )
 
 // What a draining worker calls a connection that has sent nothing. It is
-// the same code as cmd/exampleworker's (conns.go), which users copy: the
+// the same code as sockets/worker's (conns.go), which users import: the
 // two drains' tests share their cases (SplitCases, SilentCases) so that
 // they do not grow apart.
+
+// queued returns how many bytes wait in socket fd's receive queue.
+func queued(fd uintptr) (int, error) { return unix.IoctlGetInt(int(fd), unix.SIOCINQ) }
 
 // heardListener accepts connections that note when their first byte
 // comes (heardConn), so that the drain can tell a connection that has
@@ -84,8 +87,8 @@ func readable(c net.Conn) bool {
 	}
 	var peek [1]byte
 	return rc.Read(func(fd uintptr) bool {
-		_, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		return err != unix.EAGAIN
+		_, _, err := syscall.Recvfrom(int(fd), peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return err != syscall.EAGAIN
 	}) == nil
 }
 
@@ -101,7 +104,7 @@ func unread(c net.Conn) bool {
 		return true
 	}
 	n, ierr := 0, error(nil)
-	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil || ierr != nil {
+	if err := rc.Control(func(fd uintptr) { n, ierr = queued(fd) }); err != nil || ierr != nil {
 		return true
 	}
 	return n > 0
