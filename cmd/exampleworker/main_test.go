@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -46,7 +44,8 @@ func TestDrainLosesNoRequest(t *testing.T) {
 		{"connection close", func(addr string) *workertest.KeepAlive { return workertest.StartConnectionClose(addr, 16) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, sock := listenSocket(t)
+			l, sock := workertest.ListenerFile(t)
+			addr := l.Addr().String()
 			workers := []*exec.Cmd{startWorker(t, sock, 1), startWorker(t, sock, 2)}
 			k := tc.start(addr)
 			stopped := false
@@ -87,69 +86,11 @@ func TestDrainLosesNoRequest(t *testing.T) {
 	}
 }
 
-// socketFile is a file for l that keeps it non-blocking, as poold does.
-// l.File's would not: exec makes its Fd blocking, for every process
-// sharing the socket, and a Go worker's Accept then waits in the kernel,
-// where closing its listener waits for the next connection to come.
-// listenSocket listens on a loopback port for the test and returns its
-// address and a copy of its fd for a worker; both close with the test.
-func listenSocket(t *testing.T) (string, *os.File) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	sock := socketFile(t, l.(*net.TCPListener))
-	t.Cleanup(func() { sock.Close() })
-	return l.Addr().String(), sock
-}
-
-func socketFile(t *testing.T, l *net.TCPListener) *os.File {
-	t.Helper()
-	rc, err := l.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd := -1
-	if err := rc.Control(func(s uintptr) { fd, err = syscall.Dup(int(s)) }); err != nil {
-		t.Fatal(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	syscall.CloseOnExec(fd)
-	return os.NewFile(uintptr(fd), "listener")
-}
-
-// startWorker starts the example worker with sock as its inherited
-// socket (LISTEN_FDS, and LISTEN_PID set by the shell it replaces), and
-// returns once it serves.
+// startWorker starts the example worker with sock as its passed socket
+// and returns once it serves.
 func startWorker(t *testing.T, sock *os.File, wid int) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0"`, os.Args[0])
-	cmd.Env = append(os.Environ(), childEnv+"=1", "LISTEN_FDS=1", fmt.Sprintf("POOLD_WID=%d", wid))
-	cmd.ExtraFiles = []*os.File{sock}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	// Its first line says it serves; Wait reads the rest.
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if !strings.Contains(line, " serving on ") {
-		t.Fatalf("worker %d's first line %q (%v), want it serving", cmd.Process.Pid, line, err)
-	}
-	return cmd
+	return workertest.StartActivated(t, []string{childEnv + "=1", fmt.Sprintf("POOLD_WID=%d", wid)}, " serving on ", sock)
 }
 
 // answered waits until the load has had n more answers.
