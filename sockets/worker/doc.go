@@ -4,7 +4,7 @@
 // request (Serve), whether its clients keep their connections alive or
 // send "Connection: close" on each. It imports the standard library only.
 //
-//	l, err := worker.Listener("web") // [sockets.web], passed at fd 3
+//	l, err := worker.Listener("web") // [sockets.web] of its watcher
 //	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 //	defer stop()
 //	err = worker.Serve(ctx, srv, l)  // returns nil once drained
