@@ -29,15 +29,21 @@ var loads = []struct {
 	{"connection close", func(addr string) *workertest.KeepAlive { return workertest.StartConnectionClose(addr, 16) }},
 }
 
-// rolling replaces the workers in mode sharing sock, one at a time, as
-// poold's rolling reload does, under the load k, until done says so or
-// max workers were replaced; it returns how many were.
-func rolling(t *testing.T, sock *os.File, mode string, k *workertest.KeepAlive, max int, done func() bool) int {
+// rolling starts two workers in mode sharing sock (on addr), then the
+// load start, and replaces the workers one at a time, as poold's rolling
+// reload does, until done says so or max were replaced. It returns how
+// many were, and the load's tally.
+func rolling(t *testing.T, addr string, sock *os.File, mode string, start func(string) *workertest.KeepAlive,
+	max int, done func(workertest.KeepAliveResult) bool) (int, workertest.KeepAliveResult) {
 	t.Helper()
+	// The workers serve before the load begins: a client's first request
+	// waiting for a worker's start (seconds, for a -race binary on a
+	// loaded machine) would time out.
 	workers := []*exec.Cmd{startWorker(t, sock, mode), startWorker(t, sock, mode)}
+	k, stop := startLoad(t, start, addr)
 	answered(t, k, 200)
 	n := 0
-	for n < max && !done() {
+	for n < max && !done(k.Snapshot()) {
 		next := startWorker(t, sock, mode)
 		old := workers[0]
 		workers = append(workers[1:], next)
@@ -50,7 +56,7 @@ func rolling(t *testing.T, sock *os.File, mode string, k *workertest.KeepAlive, 
 		n++
 		answered(t, k, 200)
 	}
-	return n
+	return n, stop()
 }
 
 // TestServeLosesNoRequest: every worker replaced under either load
@@ -59,9 +65,7 @@ func TestServeLosesNoRequest(t *testing.T) {
 	for _, tc := range loads {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, sock := listenSocket(t)
-			k, stop := startLoad(t, tc.start, addr)
-			rolling(t, sock, "serve", k, 6, func() bool { return false })
-			r := stop()
+			_, r := rolling(t, addr, sock, "serve", tc.start, 6, func(workertest.KeepAliveResult) bool { return false })
 			t.Logf("%s load through 6 replaced workers: %v", tc.name, r)
 			// A first request the client itself held back for the drain's
 			// window (its goroutine stalled on a loaded machine) met a
@@ -87,9 +91,7 @@ func TestShutdownAloneLosesRequests(t *testing.T) {
 	for _, tc := range loads {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, sock := listenSocket(t)
-			k, stop := startLoad(t, tc.start, addr)
-			n := rolling(t, sock, "plain", k, 40, func() bool { return k.Snapshot().ErrorCount() > 0 })
-			r := stop()
+			n, r := rolling(t, addr, sock, "plain", tc.start, 40, func(r workertest.KeepAliveResult) bool { return r.ErrorCount() > 0 })
 			t.Logf("%s load through %d workers drained by Shutdown: %v", tc.name, n, r)
 			if r.ErrorCount() == 0 {
 				t.Errorf("no request failed through %d workers drained by Shutdown alone", n)
