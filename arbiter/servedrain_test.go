@@ -68,8 +68,8 @@ func TestServeWorkerDrainLosesNoRequest(t *testing.T) {
 			// 3.5 s after it began, the connection long accepted) sent
 			// nothing for the drain's window; a draining worker closes
 			// such a connection as one a client keeps unused, by design
-			// (KeepAliveResult.LateFirst). Every other request is answered.
-			if n := r.ErrorCount() - r.LateFirst; n > 0 {
+			// (KeepAliveResult.Late). Every other request is answered.
+			if n := r.ErrorCount() - r.Late; n > 0 {
 				t.Errorf("%d requests failed through the reloads: %v", n, r)
 			}
 			if r.ErrorCount() > 0 {

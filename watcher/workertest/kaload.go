@@ -60,12 +60,14 @@ type KeepAliveResult struct {
 	// FirstEOF counts the "eof" errors of a connection's first request:
 	// closed unanswered by the worker that accepted it.
 	FirstEOF int
-	// LateFirst counts the "eof" and "reset" errors of a connection's
-	// first request that the client sent drainWindow or more after its
-	// connect (its goroutine stalled, on a loaded machine). A draining
-	// worker closes a connection that has sent nothing for drainWindow,
-	// as one a client keeps unused: the client was silent that long.
-	LateFirst int
+	// Late counts the "eof" and "reset" errors of requests the client
+	// sent drainWindow or more after the connection's last sign of life
+	// (its connect for a first request, the previous answer for a later
+	// one: its goroutine stalled, on a loaded machine). A draining worker
+	// closes a connection that has sent nothing for drainWindow, as one a
+	// client keeps unused or idle: the client was silent that long, and
+	// an HTTP client would send such a request again.
+	Late int
 	// ErrorLog holds up to 200 errors: the time of day, connection,
 	// requests it had carried, kind.
 	ErrorLog []string
@@ -88,8 +90,8 @@ func (r KeepAliveResult) String() string {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, v))
 	}
 	sort.Strings(kinds)
-	return fmt.Sprintf("%d requests, %d dials, %d clean closes, %d raced idle closes, %d errors [%s], %d of them on a first request sent late",
-		r.Requests, r.Dials, r.CleanCloses, r.Raced, r.ErrorCount(), strings.Join(kinds, ", "), r.LateFirst)
+	return fmt.Sprintf("%d requests, %d dials, %d clean closes, %d raced idle closes, %d errors [%s], %d of them on a request sent late",
+		r.Requests, r.Dials, r.CleanCloses, r.Raced, r.ErrorCount(), strings.Join(kinds, ", "), r.Late)
 }
 
 // StartKeepAlive starts conns clients against addr; retry says whether
@@ -193,9 +195,11 @@ var (
 // again on a new connection.
 func (k *KeepAlive) serveConn(id int, c *counted) (retry bool) {
 	br := bufio.NewReader(c)
+	var answered time.Time // the end of the previous answer
 	for n := 0; n == 0 || !k.stopped(); n++ {
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		before := c.n
+		silent := time.Since(answered) // for n > 0
 		_, err := c.Write(k.req)
 		if n == 0 {
 			c.firstSent = time.Since(c.dialing)
@@ -205,11 +209,16 @@ func (k *KeepAlive) serveConn(id int, c *counted) (retry bool) {
 		}
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
+			kind := kindOf(err)
+			late := n > 0 && silent >= drainWindow
 			if n == 0 {
-				if kind := kindOf(err); c.firstSent >= drainWindow && (kind == "eof" || kind == "reset") {
-					k.count(func(r *KeepAliveResult) { r.LateFirst++ })
-				}
+				late = c.firstSent >= drainWindow
 				err = fmt.Errorf("%w (sent %v after the dial began, which took %v)", err, c.firstSent.Round(time.Millisecond), c.dialed.Round(time.Millisecond))
+			} else {
+				err = fmt.Errorf("%w (sent %v after the previous answer)", err, silent.Round(time.Millisecond))
+			}
+			if late && (kind == "eof" || kind == "reset") {
+				k.count(func(r *KeepAliveResult) { r.Late++ })
 			}
 			return k.failed(id, n, kindOf(err), err, n > 0 && c.n == before)
 		}
@@ -223,6 +232,7 @@ func (k *KeepAlive) serveConn(id int, c *counted) (retry bool) {
 			k.fail(id, n, "status", errors.New(resp.Status))
 			return false
 		}
+		answered = time.Now()
 		pid := strings.TrimSpace(string(body))
 		k.count(func(r *KeepAliveResult) {
 			r.Requests++
