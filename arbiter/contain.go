@@ -243,7 +243,7 @@ func (a *Arbiter) emptied(o strayOwner, pid int, g *cgroup.Group, ex spawn.Exit,
 			switch {
 			case stopping:
 				sig, alone := a.stops.signal(pid)
-				signalLeft(pid, left, sig, alone)
+				signalLeft(pid, a.stops.untold(pid, left), sig, alone)
 			case ex.Signal != 0 && end.Left > 0 && s.sig != 0:
 				draining = true // leftdrain.go
 				a.drainStart(pid, g, left, s, &end)

@@ -314,7 +314,7 @@ func (h host) Signal(pid int, sig syscall.Signal) error {
 	if sig == syscall.SIGCONT {
 		h.a.thaw(pid) // frozen.go
 	}
-	h.a.stops.signalled(pid, sig, false)
+	first := h.a.stops.signalled(pid, sig, false)
 	if err := syscall.Kill(-pid, sig); err != nil {
 		if errors.Is(err, syscall.ESRCH) {
 			// The group leader may have moved itself out; signal the pid.
@@ -322,12 +322,19 @@ func (h host) Signal(pid int, sig syscall.Signal) error {
 		}
 		return err
 	}
+	if first {
+		h.a.bootSweep(pid, sig, false) // bootstop.go
+	}
 	return nil
 }
 
 func (h host) SignalProcess(pid int, sig syscall.Signal) error {
-	h.a.stops.signalled(pid, sig, true)
-	return syscall.Kill(pid, sig)
+	first := h.a.stops.signalled(pid, sig, true)
+	err := syscall.Kill(pid, sig)
+	if err == nil && first {
+		h.a.bootSweep(pid, sig, true)
+	}
+	return err
 }
 
 func (h host) After(d time.Duration, t watcher.Timer) {

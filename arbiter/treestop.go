@@ -39,6 +39,7 @@ type stopDeadlines struct {
 	sig    map[int]syscall.Signal // the stop signal sent to each
 	alone  map[int]bool           // sent to the worker alone (stop_children off)
 	killed map[int]int            // what each left running at poold's first SIGKILL
+	told   map[int]map[int]bool   // of a worker stopped while booting, the processes poold sent the stop signal (bootstop.go)
 }
 
 func (s *stopDeadlines) set(pid int, at time.Time) {
@@ -65,6 +66,7 @@ func (s *stopDeadlines) drop(pid int) {
 	delete(s.sig, pid)
 	delete(s.alone, pid)
 	delete(s.killed, pid)
+	delete(s.told, pid)
 }
 
 // killing records, as poold first SIGKILLs what pid, a worker being
@@ -96,20 +98,62 @@ func (s *stopDeadlines) killedLeft(pid int) (int, bool) {
 
 // signalled records the stop signal sent to pid, a worker being stopped,
 // and whether it went to the worker alone rather than to its group.
-func (s *stopDeadlines) signalled(pid int, sig syscall.Signal, alone bool) {
+// It says whether sig is that stop signal (the first since its stop).
+func (s *stopDeadlines) signalled(pid int, sig syscall.Signal, alone bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, stopping := s.at[pid]; !stopping {
-		return
+		return false
 	}
 	if s.sig == nil {
 		s.sig = make(map[int]syscall.Signal)
 		s.alone = make(map[int]bool)
 	}
-	if _, ok := s.sig[pid]; !ok { // the stop signal, not the SIGCONT after it
-		s.sig[pid] = sig
-		s.alone[pid] = alone
+	if _, ok := s.sig[pid]; ok { // the stop signal, not the SIGCONT after it
+		return false
 	}
+	s.sig[pid] = sig
+	s.alone[pid] = alone
+	return true
+}
+
+// tracking makes s record which of pid's processes poold sends the stop
+// signal (tell, untold), starting with those in sent: a worker stopped
+// while booting, whose late processes get it too.
+func (s *stopDeadlines) tracking(pid int, sent []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.told == nil {
+		s.told = make(map[int]map[int]bool)
+	}
+	set := make(map[int]bool, len(sent))
+	for _, p := range sent {
+		set[p] = true
+	}
+	s.told[pid] = set
+}
+
+// tell records that poold sends p, a process of pid, the stop signal, and
+// says whether it is the first time (false: leave p alone); untracked is
+// the answer when pid's are not tracked.
+func (s *stopDeadlines) tell(pid, p int, untracked bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set := s.told[pid]
+	if set == nil {
+		return untracked
+	}
+	if set[p] {
+		return false
+	}
+	set[p] = true
+	return true
+}
+
+// untold keeps of pids, processes pid left, those poold has not sent the
+// stop signal yet, and records that it does.
+func (s *stopDeadlines) untold(pid int, pids []int) []int {
+	return slices.DeleteFunc(slices.Clone(pids), func(p int) bool { return !s.tell(pid, p, true) })
 }
 
 // signal is the stop signal sent to pid, 0 if none, and whether it went
@@ -156,7 +200,7 @@ func (a *Arbiter) groupEnded(pid int) (left int, killed bool) {
 	if pids := groupLeft(pid); len(pids) > 0 {
 		left = len(procinfo.LeftRunning(pids))
 		if sig, alone := a.stops.signal(pid); alone {
-			signalLeft(pid, pids, sig, true)
+			signalLeft(pid, a.stops.untold(pid, pids), sig, true)
 		}
 		if until, stopping := a.stops.get(pid); !stopping || !waitGroup(pid, time.Until(until)) {
 			a.stops.killing(pid, func() int { return len(procinfo.Running(groupLeft(pid))) })

@@ -374,7 +374,7 @@ func (w *Watcher) KillProcess(pid int, sig syscall.Signal, grace time.Duration) 
 	if p.State != ProcStopping && !p.Recycle {
 		w.owe(p.Restarts) // its replacement carries on its count: a kill asked for is no restart
 	}
-	w.setState(p, ProcStopping)
+	w.toStopping(p)
 	w.armKill(p, grace) // first: the host learns the deadline before p can end of the signal
 	w.stopSignal(p, sig)
 	return nil
@@ -412,9 +412,18 @@ func (w *Watcher) retire(p *Process) {
 		}
 		return
 	}
-	w.setState(p, ProcStopping)
+	w.toStopping(p)
 	w.armKill(p, w.spec.GracefulTimeout) // first, as in KillProcess
 	w.stopSignal(p, w.spec.StopSignal)
+}
+
+// toStopping marks p as being stopped, and whether it was still booting
+// then (never ready): StoppedBooting.
+func (w *Watcher) toStopping(p *Process) {
+	if p.State != ProcStopping {
+		p.booting = p.State == ProcStarting
+	}
+	w.setState(p, ProcStopping)
 }
 
 // stopSignal sends sig, the signal that asks p to stop, and then SIGCONT,

@@ -107,6 +107,7 @@ type Process struct {
 	ageAt    time.Time     // when max_age recycles it, as last armed (armMaxAge)
 	busy     int           // requests in hand, from its last BUSY=N; -1 before any
 	byStop   bool          // stopped by its watcher's stop (stop, restart, quit): its exit is reaped as circusd does
+	booting  bool          // it was being stopped before it was ever ready (StoppedBooting)
 }
 
 // lastID numbers watchers for the life of the process.
@@ -399,6 +400,15 @@ func (w *Watcher) Running() int { return len(w.procs) }
 
 // Has reports whether pid is one of this watcher's live processes.
 func (w *Watcher) Has(pid int) bool { _, ok := w.procs[pid]; return ok }
+
+// StoppedBooting reports whether pid is a worker being stopped that was
+// never ready: it was still starting when poold asked it to stop. Its
+// processes were booting, not serving, so what it forks around the stop
+// has no work to finish (the host's boot sweep, arbiter/bootstop.go).
+func (w *Watcher) StoppedBooting(pid int) bool {
+	p, ok := w.procs[pid]
+	return ok && p.State == ProcStopping && p.booting
+}
 
 // Settled reports whether nothing is in flight: a stopped watcher has no
 // process; a running one has exactly its target of current, ready workers

@@ -3,6 +3,7 @@ package procinfo
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,4 +40,18 @@ func BootTicks() uint64 {
 		return 0
 	}
 	return uint64(ts.Sec)*userHZ + uint64(ts.Nsec)/(1e9/userHZ)
+}
+
+// Age is how long pid has lived, to the clock tick (10 ms); ErrEnded, or
+// the read's error, for one that has ended.
+func Age(pid int) (time.Duration, error) {
+	born, err := StartTicks(pid)
+	if err != nil {
+		return 0, err
+	}
+	now := BootTicks()
+	if now < born {
+		return 0, nil
+	}
+	return time.Duration(now-born) * (time.Second / userHZ), nil
 }

@@ -1,0 +1,125 @@
+package arbiter
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
+)
+
+// forkOnTermMaster is a python master that, on SIGTERM, forks a child
+// and waits for it: a gunicorn master forking a worker as it is told to
+// stop (gunicorn's spawn loop goes on after the signal, which its handler
+// only queues). The child runs until it is signalled. Each signal handled is a
+// line of dir/log (a second master-term would be a second stop signal).
+// onTerm is what the child does: "wait" for a signal, or "helper": end
+// on its own after a moment (a helper a worker starts to deregister
+// itself), which must not be killed.
+func forkOnTermMaster(t *testing.T, dir, onTerm string) configs.Watcher {
+	t.Helper()
+	script := `import os, signal, sys, time
+d, mode = sys.argv[1], sys.argv[2]
+def note(line):
+    with open(os.path.join(d, "log"), "a") as f:
+        f.write(line + "\n")
+def child_term(sig, frame):
+    note("late-term")
+    os._exit(0)
+def term(sig, frame):
+    note("master-term")
+    time.sleep(0.3) # the rest of its spawn loop: the fork comes after poold's signal
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGTERM, child_term)
+        with open(os.path.join(d, "late.pid"), "w") as f:
+            f.write("%d\n" % os.getpid())
+        if mode == "helper":
+            time.sleep(1.5)
+            note("helper-done")
+            os._exit(0)
+        while True:
+            signal.pause()
+    os.waitpid(pid, 0)
+    os._exit(0)
+signal.signal(signal.SIGTERM, term)
+with open(os.path.join(d, "master.pid"), "w") as f:
+    f.write("%d\n" % os.getpid())
+while True:
+    signal.pause()
+`
+	if err := os.WriteFile(filepath.Join(dir, "master.py"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := configs.DefaultWatcher("master")
+	w.Cmd = proctest.Tool(t, "/usr/bin/python3", "python3")
+	w.Args = []string{filepath.Join(dir, "master.py"), dir, onTerm}
+	return w
+}
+
+// TestStopOfABootingMasterSignalsWhatItForksLate: a gunicorn master
+// stopped while it boots its workers can fork one that never gets a
+// SIGTERM (its master's reached it before it set its handlers, poold's
+// group signal before it existed). The master waited its graceful timeout
+// for it, then SIGKILLed it: every waited command behind the stop
+// answered 30 s late. poold now sends stop_signal, once, to such a
+// process of a worker that was never ready.
+func TestStopOfABootingMasterSignalsWhatItForksLate(t *testing.T) {
+	for _, c := range containments {
+		for _, children := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/stop_children=%v", c.name, children), func(t *testing.T) {
+				dir := t.TempDir()
+				w := forkOnTermMaster(t, dir, "wait")
+				w.StopChildren = children
+				w.Readiness = "notify" // it never says READY=1: booting
+				w.ReadyTimeout = 10 * time.Minute
+				w.GracefulTimeout = 50 * time.Second
+				h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, c.opts)
+				if !c.opts.NoCgroups {
+					needCgroups(t, h)
+				}
+				readPid(t, dir, "master.pid")
+				began := time.Now()
+				h.do("stop", map[string]any{"name": "master", "waiting": true})
+				took := time.Since(began)
+				late := readPid(t, dir, "late.pid")
+				t.Cleanup(func() { _ = syscall.Kill(late, syscall.SIGKILL) })
+				b, _ := os.ReadFile(filepath.Join(dir, "log"))
+				if got, want := string(b), "master-term\nlate-term\n"; got != want {
+					t.Errorf("signals seen:\n%s\nwant:\n%s(one stop signal to the master, one to what it forked late)", got, want)
+				}
+				// A generous bound: without the sweep the stop lasts
+				// graceful_timeout (50 s), with it well under a second.
+				if took > 25*time.Second {
+					t.Errorf("stop took %v: the late child never had a stop signal and the master waited for it", took)
+				}
+				if !strings.Contains(h.log.String(), "worker stopped while booting: sent stop_signal") {
+					t.Errorf("no log line says poold signalled the late process")
+				}
+			})
+		}
+	}
+}
+
+// TestStopOfAReadyWorkerLeavesItsShutdownHelper: a ready worker's SIGTERM
+// handler may start a helper (to deregister itself); the boot sweep is
+// not for it, so the helper ends on its own, unsignalled.
+func TestStopOfAReadyWorkerLeavesItsShutdownHelper(t *testing.T) {
+	dir := t.TempDir()
+	w := forkOnTermMaster(t, dir, "helper")
+	w.StopChildren = false
+	w.GracefulTimeout = 50 * time.Second
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	readPid(t, dir, "master.pid")
+	h.waitStatus("master", "active")
+	h.do("stop", map[string]any{"name": "master", "waiting": true})
+	b, _ := os.ReadFile(filepath.Join(dir, "log"))
+	if got, want := string(b), "master-term\nhelper-done\n"; got != want {
+		t.Errorf("signals seen:\n%s\nwant:\n%s(the helper of a ready worker finishes unsignalled)", got, want)
+	}
+}
