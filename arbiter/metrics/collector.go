@@ -82,11 +82,13 @@ var (
 var upgradeStates = []string{"none", "upgrading", "upgraded", "rolled_back", "refused"}
 
 // snapshotCollector reads one Snapshot per scrape, or uses the one in
-// given; with noWorkers it leaves the per-worker series out (the text
-// scrape writes them itself, worker.go).
+// given, or reports failed, the error of the scrape's read that failed
+// (it does not read again); with noWorkers it leaves the per-worker
+// series out (the text scrape writes them itself, worker.go).
 type snapshotCollector struct {
 	e         *Exporter
 	given     *scrapeInput
+	failed    error
 	noWorkers bool
 }
 
@@ -105,14 +107,14 @@ func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectDropped(ch)
-	in := c.given
-	if in == nil {
-		var err error
-		if in, err = c.e.read(context.Background()); err != nil {
-			// The other collectors still answer; the scrape reports the error.
-			ch <- prometheus.NewInvalidMetric(dWorkers, err)
-			return
-		}
+	in, err := c.given, c.failed
+	if in == nil && err == nil {
+		in, err = c.e.read(context.Background())
+	}
+	if err != nil {
+		// The other collectors still answer; the scrape reports the error.
+		ch <- prometheus.NewInvalidMetric(dWorkers, err)
+		return
 	}
 	snap := in.snap
 	for _, w := range snap.Watchers {

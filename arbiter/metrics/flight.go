@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -72,11 +74,22 @@ func (e *Exporter) fly(f *flight) {
 	defer cancel()
 	snap, err := e.opts.Source.Snapshot(ctx)
 	if err != nil {
-		f.err = err
+		f.err = readError(err, e.opts.ScrapeTimeout)
 		return
 	}
 	e.fmu.Lock()
 	f.snapAt = time.Now()
 	e.fmu.Unlock()
 	f.in = &scrapeInput{snap: snap, usage: e.opts.Source.WorkerUsage(snap)}
+}
+
+// readError says what a failed read of the pools leaves out of a scrape,
+// and why. It does not wrap err: scrapeErrors drops an error that is a
+// context's end as the scrape's own (scrapeEnd logs that), and a read
+// that ran out of ScrapeTimeout is poold's, to be logged.
+func readError(err error, bound time.Duration) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("poold's loop did not answer this scrape's read of the pools within %v, so the pool and worker metrics are left out of it: the loop is busy or stuck (see the log around this line, and the machine's load)", bound)
+	}
+	return fmt.Errorf("reading the pools for this scrape failed, so the pool and worker metrics are left out of it: %v", err)
 }

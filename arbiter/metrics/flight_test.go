@@ -1,13 +1,18 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/poold/poold/arbiter"
 	"github.com/poold/poold/watcher/proctest"
@@ -18,10 +23,14 @@ import (
 type countedSource struct {
 	calls   atomic.Int64
 	release chan struct{}
+	fail    error // returned at once when set
 }
 
 func (c *countedSource) Snapshot(ctx context.Context) (arbiter.Snapshot, error) {
 	c.calls.Add(1)
+	if c.fail != nil {
+		return arbiter.Snapshot{}, c.fail
+	}
 	select {
 	case <-c.release:
 		return arbiter.Snapshot{Taken: time.Now()}, nil
@@ -102,5 +111,32 @@ func TestConcurrentScrapesShareOneRead(t *testing.T) {
 	}
 	if n := src.calls.Load(); n != 1 {
 		t.Fatalf("7 scrapes that came together asked for %d Snapshots; want 1 (shared)", n)
+	}
+}
+
+// A scrape whose read of the pools fails reads no more: the fallback that
+// serves the other metrics reported the failure without asking the loop
+// again. It asked again, so a loop slower than ScrapeTimeout held the
+// scrape for a second ScrapeTimeout and it was abandoned, 503, at twice
+// it (the reload test's "took longer than 10s" under load).
+func TestFailedReadIsTheScrapesOnlyRead(t *testing.T) {
+	var logs bytes.Buffer
+	log := hclog.New(&hclog.LoggerOptions{Output: &logs, Mutex: &sync.Mutex{}})
+	src := &countedSource{fail: context.DeadlineExceeded}
+	exp := New(Options{Source: src, ScrapeTimeout: hang, Log: log})
+	h := exp.Handler()
+	for _, target := range []string{"/metrics", "/metrics?name[]=poold_pool_workers&name[]=go_goroutines"} {
+		before := src.calls.Load()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		if n := src.calls.Load() - before; n != 1 {
+			t.Errorf("GET %s asked for %d Snapshots; want 1 (a failed read is not tried again)", target, n)
+		}
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "go_goroutines") {
+			t.Errorf("GET %s: %d, want 200 with the other metrics:\n%s", target, rec.Code, rec.Body)
+		}
+	}
+	if s := logs.String(); !strings.Contains(s, "poold's loop did not answer this scrape's read of the pools within") {
+		t.Errorf("the log does not say why the pools are missing:\n%s", s)
 	}
 }

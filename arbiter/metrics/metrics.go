@@ -193,13 +193,29 @@ func (e *Exporter) Handler() http.Handler {
 				e.serveText(rsp, req, format, in)
 				return
 			}
-			// promhttp's answer reports why beside the other metrics.
+			// promhttp's answer has the other metrics and logs why,
+			// without asking the loop again: a scrape reads the pools
+			// once, so a loop too slow for ScrapeTimeout is answered
+			// by the bound, not abandoned at twice it (503).
+			e.failedRead(err).ServeHTTP(rsp, req)
+			return
 		}
 		full.ServeHTTP(rsp, req)
 	})
 	limit := 2 * e.opts.ScrapeTimeout
 	return http.TimeoutHandler(e.scrapeEnd(h, limit), limit, fmt.Sprintf(
 		"poold: this scrape took longer than %v and was abandoned; poold's log says why\n", limit))
+}
+
+// failedRead serves a scrape whose read of the pools failed with err:
+// every other metric, and err logged in place of the pools'.
+func (e *Exporter) failedRead(err error) http.Handler {
+	pools := prometheus.NewRegistry()
+	pools.MustRegister(&snapshotCollector{e: e, failed: err})
+	return promhttp.HandlerFor(prometheus.Gatherers{e.base, pools}, promhttp.HandlerOpts{
+		ErrorLog:      scrapeErrors{e.log},
+		ErrorHandling: promhttp.ContinueOnError,
+	})
 }
 
 // ownDropped counts the events Run's subscription lost.
