@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/poold/poold/watcher/proctest"
+	"github.com/poold/poold/watcher/workertest"
 )
 
 // TestLeftoversWithoutCgroupsGoAtTheNextStart (r60 nomad, MEDIUM 1):
@@ -33,35 +34,16 @@ func TestLeftoversWithoutCgroupsGoAtTheNextStart(t *testing.T) {
 	}
 	dir, bin := nonrootCopy(t)
 	port := proctest.FreePort(t)
-	path := filepath.Join(dir, "poold.toml")
-	config := fmt.Sprintf(`
-[arbiter]
-endpoint = "ipc://%[1]s/c.sock"
-pubsub_endpoint = "ipc://%[1]s/e.sock"
-stats_endpoint = "ipc://%[1]s/s.sock"
+	path := leftoverConfig(t, dir, bin, port, "")
 
-[sockets.web]
-host = "127.0.0.1"
-port = %[2]d
-
-[watchers.web]
-cmd = "/bin/sh"
-args = ["-c", "sleep 3600 & exec %[3]s"]
-sockets = ["web"]
-env = ["POOLD_TEST_WORKER=serve"]
-`, dir, port, bin)
-	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	// Without the mark: an ordinary user's sleep, an orphan as a
-	// leftover is, holding the port. It is named, and left alone.
-	stranger := strangerHolding(t, port)
+	// Without the mark: an ordinary user's orphan, as a leftover is,
+	// holding the port. It is named, and left alone.
+	stranger := strangerHolding(t, bin, port)
 	p := pooldAsNobody(t, bin, path)
 	if code := p.wait(); code != 1 {
 		t.Fatalf("poold exited %d with the port held by pid %d, want 1; log:\n%s", code, stranger, p.log.String())
 	}
-	if want := fmt.Sprintf("bind 127.0.0.1:%d: address already in use (pid %d (sleep 3600) holds it", port, stranger); !strings.Contains(p.log.String(), want) {
+	if want := fmt.Sprintf("bind 127.0.0.1:%d: address already in use (pid %d (%s) holds it", port, stranger, leftoverName); !strings.Contains(p.log.String(), want) {
 		t.Errorf("poold's error lacks %q; log:\n%s", want, p.log.String())
 	}
 	if !proctest.Alive(stranger) {
@@ -70,18 +52,14 @@ env = ["POOLD_TEST_WORKER=serve"]
 	_ = syscall.Kill(stranger, syscall.SIGKILL)
 	proctest.Eventually(t, "the stranger gone", func() bool { return !proctest.Alive(stranger) })
 
-	// A poold killed with SIGKILL leaves its worker's sleep holding the
+	// A poold killed with SIGKILL leaves its worker's child holding the
 	// port.
 	first := pooldAsNobody(t, bin, path)
 	first.waitLog(`containment: process groups only`, 1)
 	worker, _ := strconv.Atoi(first.waitLog(`worker (\d+) serving`, 1)[0][1])
 	var left int
-	proctest.Eventually(t, "the worker's sleep", func() bool {
-		for _, c := range childrenOf(worker) {
-			if commandLine(c) == "sleep 3600" {
-				left = c
-			}
-		}
+	proctest.Eventually(t, "the worker's child", func() bool {
+		left = leftoverOf(worker)
 		return left != 0
 	})
 	t.Cleanup(func() { _ = syscall.Kill(left, syscall.SIGKILL) })
@@ -93,7 +71,7 @@ env = ["POOLD_TEST_WORKER=serve"]
 	}
 
 	next := pooldAsNobody(t, bin, path)
-	next.waitLogAlive(`killed what a previous poold of this config left holding its sockets .*count=1 processes="`+strconv.Itoa(left)+` \(sleep 3600\)" sockets=web`, 1)
+	next.waitLogAlive(`killed what a previous poold of this config left holding its sockets .*count=1 processes="`+strconv.Itoa(left)+` \([^)]*poold\.test[^)]*\)" sockets=web`, 1)
 	next.waitLogAlive(`worker (\d+) serving`, 1)
 	if proctest.Alive(left) {
 		t.Errorf("pid %d, which the killed poold left, still runs", left)
@@ -165,10 +143,64 @@ func pooldAsNobody(t *testing.T, bin, path string) *proc {
 	return launchCmd(t, cmd, filepath.Dir(path), path, nil)
 }
 
-// strangerHolding starts a sleep as uid 65534 that holds a socket
-// listening on 127.0.0.1:port, orphaned (its shell has exited), with no
-// mark of poold's in its environment; it returns its pid.
-func strangerHolding(t *testing.T, port int) int {
+// The orphans these tests make on purpose (a worker's child, a stranger)
+// are bin, this test binary's copy, in workertest's outlive mode: they
+// hold what they inherited, as `sleep 3600 &` did, and end once this
+// test binary is gone, where a sleep outlived a killed test binary by an
+// hour. Their command line, as a failed bind names them, is leftoverName
+// (the sweep's log line gives bin's whole path, cut at 80 characters).
+const leftoverName = "poold.test leftover"
+
+// leftoverCmd is the shell command that starts such an orphan (to be put
+// in the background with &): $0 is bin.
+var leftoverCmd = fmt.Sprintf(`%s=outlive %s=%d "$0" leftover`,
+	workertest.Env, workertest.OutlivePID, os.Getpid())
+
+// leftoverConfig writes, in dir, the config of a poold whose one worker,
+// bin serving on 127.0.0.1:port, starts an orphan holding the socket;
+// extraEnv, if not empty, is one more KEY=VALUE of the worker's.
+// It returns the config's path.
+func leftoverConfig(t *testing.T, dir, bin string, port int, extraEnv string) string {
+	t.Helper()
+	env := fmt.Sprintf("%q", workertest.Env+"=serve")
+	if extraEnv != "" {
+		env += fmt.Sprintf(", %q", extraEnv)
+	}
+	path := filepath.Join(dir, "poold.toml")
+	writeFile(t, path, fmt.Sprintf(`
+[arbiter]
+endpoint = "ipc://%[1]s/c.sock"
+pubsub_endpoint = "ipc://%[1]s/e.sock"
+stats_endpoint = "ipc://%[1]s/s.sock"
+
+[sockets.web]
+host = "127.0.0.1"
+port = %[2]d
+
+[watchers.web]
+cmd = "/bin/sh"
+args = ["-c", %[3]q, %[4]q]
+sockets = ["web"]
+env = [%[5]s]
+`, dir, port, leftoverCmd+` & exec "$0"`, bin, env))
+	return path
+}
+
+// leftoverOf is the orphan-to-be that worker started, 0 while there is
+// none.
+func leftoverOf(worker int) int {
+	for _, c := range childrenOf(worker) {
+		if strings.HasSuffix(commandLine(c), " leftover") {
+			return c
+		}
+	}
+	return 0
+}
+
+// strangerHolding starts an orphan as uid 65534 (its shell has exited)
+// that holds a socket listening on 127.0.0.1:port, with no mark of
+// poold's in its environment; it returns its pid.
+func strangerHolding(t *testing.T, bin string, port int) int {
 	t.Helper()
 	l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
@@ -180,7 +212,7 @@ func strangerHolding(t *testing.T, port int) int {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	sh := exec.Command("/bin/sh", "-c", "sleep 3600 </dev/null >/dev/null 2>&1 & echo $!")
+	sh := exec.Command("/bin/sh", "-c", leftoverCmd+" </dev/null >/dev/null 2>&1 & echo $!", bin)
 	sh.ExtraFiles = []*os.File{f}
 	sh.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := sh.StdoutPipe()

@@ -37,6 +37,9 @@
 //	             turns it to 503
 //	plain        serve GET / on the inherited socket and only call
 //	             http.Server.Shutdown on SIGTERM (plain.go)
+//	outlive      hold what it inherited and end once the process
+//	             $POOLD_TEST_OUTLIVE_PID has (outlive.go): a deliberate
+//	             orphan that ends with the test binary
 //
 // Every serving mode but plain stops on SIGTERM like a well-behaved web worker:
 // it stops accepting, answers every request that reached it (with
@@ -99,6 +102,8 @@ func run(mode string) error {
 		return writeLines()
 	case "stamp":
 		return stampExit()
+	case "outlive":
+		return outlive()
 	case "sleep", "hoard":
 		if mode == "hoard" { // a leak without a socket: a child of a worker
 			go leak()
