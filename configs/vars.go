@@ -98,6 +98,13 @@ func (w Watcher) socketRefs() []string {
 	var out []string
 	texts := append(append([]string{w.Cmd}, w.Args...), w.Env...)
 	for _, t := range texts {
+		if !strings.Contains(t, "sockets.") {
+			// No reference can be in it (varRE): the regexp is skipped.
+			// The loop asks for the names in every snapshot and every
+			// look at the sockets' queues, and most texts (env's above
+			// all) have none.
+			continue
+		}
 		for _, x := range variables(t) {
 			if name, ok := strings.CutPrefix(x, "sockets."); ok {
 				name = strings.ToLower(name)
