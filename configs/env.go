@@ -43,6 +43,7 @@ var reservedEnv = map[string]bool{
 	// Tests and benchmarks: they set these in the environment of test
 	// binaries that run poold, or export them to the whole suite.
 	"POOLD_TEST_WORKER":            true, // watcher/workertest: the worker mode
+	"POOLD_TEST_OUTLIVE_PID":       true, // watcher/workertest outlive: the pid whose end it waits for
 	"POOLD_TEST_AS_POOLD":          true, // cmd/poold tests: the binary plays poold
 	"POOLD_TEST_ARGS":              true, // ... with these arguments
 	"POOLD_TEST_AS_UID":            true, // ... as this uid (and gid), without root
