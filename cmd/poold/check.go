@@ -18,38 +18,15 @@ import (
 // problem of a key the file's problems name already is left out.
 func checkOnly(o cmdline, stdout, stderr io.Writer) error {
 	cfg, fileErr := loadPartial(o.path, o.strict, stderr)
-	var fileCE *configs.Error
-	if cfg == nil || (fileErr != nil && (o.configOnly || !errors.As(fileErr, &fileCE))) {
+	if cfg == nil || (fileErr != nil && o.configOnly) {
 		return fileErr
 	}
 	if o.configOnly {
 		fmt.Fprintf(stdout, "%s: ok (%s; programs not checked)\n", o.path, configSize(cfg))
 		return nil
 	}
-	var all []configs.Problem
-	named := map[string]bool{}
-	if fileCE != nil {
-		all = fileCE.Problems
-		for _, p := range all {
-			named[p.Key] = true
-		}
-	}
-	for _, err := range []error{configs.SocketProblems(o.path, cfg.Sockets), configs.ControlProblems(o.path, cfg.Arbiter),
-		launch.CheckAll(o.path, cfg.Watchers), arbiter.CheckContainment(o.path, cfg.Watchers)} {
-		var ce *configs.Error
-		switch {
-		case errors.As(err, &ce):
-			for _, p := range ce.Problems {
-				if !named[p.Key] {
-					all = append(all, p)
-				}
-			}
-		case err != nil:
-			return err
-		}
-	}
-	if len(all) > 0 {
-		return locatedIn(cfg, o.path, &configs.Error{File: o.path, Problems: all})
+	if err := everyProblem(o.path, cfg, fileErr); err != nil {
+		return err
 	}
 	warnFds(o.path, cfg, stdout)
 	warnHeld(o.path, cfg, stdout)
@@ -74,6 +51,48 @@ func warnFds(path string, cfg *configs.Config, stdout io.Writer) {
 			fmt.Fprintf(stdout, "%s: warning: %s (the limit of this shell: poold gets its own from how it is started)\n", path, why)
 		}
 	}
+}
+
+// everyProblem is what --check reports of the config at path: the
+// file's problems (fileErr, with cfg what LoadPartial could decode of
+// it) joined by this machine's (programs, users, unix socket paths,
+// containment) on what could be decoded, one run naming every problem;
+// a machine problem of a key the file's problems name already is left
+// out. A start and a reload report the same, so that a file error no
+// longer hides a missing program until the next attempt. nil when there
+// is none; fileErr as it is when it is not a list of problems (a syntax
+// error leaves nothing decoded).
+func everyProblem(path string, cfg *configs.Config, fileErr error) error {
+	var fileCE *configs.Error
+	if cfg == nil || (fileErr != nil && !errors.As(fileErr, &fileCE)) {
+		return fileErr
+	}
+	var all []configs.Problem
+	named := map[string]bool{}
+	if fileCE != nil {
+		all = fileCE.Problems
+		for _, p := range all {
+			named[p.Key] = true
+		}
+	}
+	for _, err := range []error{configs.SocketProblems(path, cfg.Sockets), configs.ControlProblems(path, cfg.Arbiter),
+		launch.CheckAll(path, cfg.Watchers), arbiter.CheckContainment(path, cfg.Watchers)} {
+		var ce *configs.Error
+		switch {
+		case errors.As(err, &ce):
+			for _, p := range ce.Problems {
+				if !named[p.Key] {
+					all = append(all, p)
+				}
+			}
+		case err != nil:
+			return err
+		}
+	}
+	if len(all) > 0 {
+		return locatedIn(cfg, path, &configs.Error{File: path, Problems: all})
+	}
+	return nil
 }
 
 // configSize says how many sockets and watchers cfg has: "1 socket, 2

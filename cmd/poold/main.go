@@ -145,7 +145,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if startHold != nil {
 		startHold()
 	}
-	cfg, fileErr := loadConfig(o.path, o.strict, io.Discard)
+	cfg, fileErr := loadPartial(o.path, o.strict, io.Discard)
+	if fileErr != nil {
+		if adoptState == nil { // refused: with the machine's problems, as --check lists them
+			fileErr = everyProblem(o.path, cfg, fileErr)
+		}
+		cfg = nil // what could be decoded served only that
+	}
 	startWarnings(cfg, o.path, &format, stderr)
 	switch {
 	case adoptState != nil:
@@ -310,9 +316,11 @@ func (o cmdline) reloader(start *configs.Config, log hclog.Logger) func() (*conf
 		}
 	}
 	return func() (*configs.Config, error) {
-		c, err := loadConfig(o.path, o.strict, io.Discard)
+		c, err := loadPartial(o.path, o.strict, io.Discard)
 		if err != nil {
-			return c, err
+			// Refused, applying nothing: with the machine's problems
+			// too, as --check lists them.
+			return nil, everyProblem(o.path, c, err)
 		}
 		o.override(c)
 		mu.Lock()
