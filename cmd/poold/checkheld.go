@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,21 +21,68 @@ import (
 // A warning, not a problem: the holder may be gone by the start.
 // A poold running this very file holds them all, as it should: then
 // --check (before a poolctl reloadconfig, say) says that once instead.
+// So it does when a poold running another file holds this one's control
+// endpoint (a copy edited before it is put in place, checked first):
+// "stop that process" is wrong advice to one who means to reload it.
+// A poold holding some of its addresses but not that one is another
+// project's, and gets the warnings.
 func warnHeld(path string, cfg *configs.Config, stdout io.Writer) {
-	var lines []string
+	var lines, pooldKeys []string
+	pooldPid := 0
 	for i, a := range boundAddresses(cfg) {
 		hint, pids := sockets.HeldHint(a.network, a.addr, a.todo)
 		if i == 0 && len(pids) == 1 && runsFile(pids[0], path) {
 			fmt.Fprintf(stdout, "%s: note: pid %d, a poold running this file, holds its addresses; poolctl reloadconfig applies the file to it\n", path, pids[0])
 			return
 		}
-		if hint != "" {
-			lines = append(lines, fmt.Sprintf("%s: warning: %s: %s is taken now (%s); a start would fail on it\n", path, a.key, a.shown, hint))
+		if i == 0 && a.key == "arbiter.endpoint" {
+			pooldPid = pooldAmong(pids)
 		}
+		if hint == "" {
+			continue
+		}
+		if pooldPid != 0 && slices.Contains(pids, pooldPid) {
+			pooldKeys = append(pooldKeys, a.key)
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%s: warning: %s: %s is taken now (%s); a start would fail on it\n", path, a.key, a.shown, hint))
+	}
+	if pooldPid != 0 {
+		fmt.Fprintf(stdout, "%s: note: pid %d (%s), a running poold, holds %d of the addresses of this file (%s): "+
+			"if this file is to replace the one that poold runs, put it in its place and run poolctl reloadconfig, which applies it there; "+
+			"a second poold started on this file would fail on them: give it addresses of its own\n",
+			path, pooldPid, holderCommand(pooldPid), len(pooldKeys), strings.Join(pooldKeys, ", "))
 	}
 	for _, l := range lines {
 		io.WriteString(stdout, l)
 	}
+}
+
+// pooldAmong is the poold among pids, the holders of an address (a
+// poold and the workers that inherited its socket), or 0: a process
+// whose executable is named poold (poold.test too).
+func pooldAmong(pids []int) int {
+	for _, pid := range pids {
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err == nil && strings.HasPrefix(filepath.Base(strings.TrimSuffix(exe, " (deleted)")), "poold") {
+			return pid
+		}
+	}
+	return 0
+}
+
+// holderCommand is the command line of process pid, its arguments joined
+// by spaces and cut at 120 bytes; "?" when /proc does not tell.
+func holderCommand(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	s := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	if err != nil || s == "" {
+		return "?"
+	}
+	if len(s) > 120 {
+		s = s[:120] + "..."
+	}
+	return s
 }
 
 // runsFile: the command line of process pid names the file at path (as

@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,5 +62,35 @@ func TestStartAndReloadListEveryProblem(t *testing.T) {
 	r, err = c.Do(ctx, arbiter.Request{Command: "list"})
 	if err != nil || fmt.Sprint(r["watchers"]) != "[web]" {
 		t.Errorf("watchers after the refused reload: %v %v, want only web", r["watchers"], err)
+	}
+}
+
+// TestCheckOfACopyNamesTheRunningPoold: poold --check of a copy of a
+// running poold's file, edited before it is put in place for a
+// poolctl reloadconfig, said of each address "stop that process" (r64
+// newcomer F7). It now says once that a running poold holds them and
+// that poolctl reloadconfig applies a file there; a socket its worker
+// inherited too counts as the poold's.
+func TestCheckOfACopyNamesTheRunningPoold(t *testing.T) {
+	dirA := t.TempDir()
+	app := freeAddr(t)
+	_, appPort, _ := net.SplitHostPort(app)
+	pathA := writeConfig(t, dirA, "[arbiter]\nENDPOINTS\n[sockets.app]\nhost = \"127.0.0.1\"\nport = "+appPort+"\n"+
+		"[watchers.w]\ncmd = \"/bin/sleep\"\nargs = [\"60\"]\nsockets = [\"app\"]\n")
+	a := launchCmd(t, exec.Command(realPoold(t), pathA), dirA, pathA, nil)
+	a.waitLog("poold started", 1)
+	data, err := os.ReadFile(pathA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(t.TempDir(), "copy.toml")
+	if err := os.WriteFile(copyPath, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code := runBin(t, os.Environ(), "--check", copyPath)
+	want := copyPath + ": note: pid " + strconv.Itoa(a.cmd.Process.Pid) + " (" + realPoold(t) + " " + pathA + "), a running poold, holds 4 of the addresses of this file " +
+		"(arbiter.endpoint, arbiter.pubsub_endpoint, arbiter.stats_endpoint, sockets.app): if this file is to replace the one that poold runs, put it in its place and run poolctl reloadconfig"
+	if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "stop ") || strings.Contains(out, "warning") {
+		t.Errorf("--check of a copy: exit %d\n%s\nwant 0 and %q, no warning", code, out, want)
 	}
 }
