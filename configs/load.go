@@ -70,7 +70,7 @@ func LoadPartial(path string) (*Config, error) {
 	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
 		var pe viper.ConfigParseError
 		if errors.As(err, &pe) {
-			p := syntaxProblem(path, format, pe.Unwrap())
+			p := syntaxHint(data, format, syntaxProblem(path, format, pe.Unwrap()))
 			if format == "toml" {
 				if rp, ok := tomlRepeat(data, pe.Unwrap()); ok {
 					p = rp
