@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -113,6 +114,19 @@ func (ps *problems) warningLines(file string) []string {
 		out = append(out, w.render(file, ""))
 	}
 	return out
+}
+
+// inFileOrder sorts the problems and the warnings by their line in the
+// file, as a reader goes through it (they are found section by section,
+// names sorted); those with no line (an environment variable's, the
+// whole config's) follow in the order found.
+func (ps *problems) inFileOrder() {
+	for _, list := range [][]Problem{ps.list, ps.warnings} {
+		sort.SliceStable(list, func(i, j int) bool {
+			li, lj := list[i].Line, list[j].Line
+			return li != 0 && (lj == 0 || li < lj)
+		})
+	}
 }
 
 // has reports whether a problem was already recorded for key.

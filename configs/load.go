@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,6 +95,7 @@ func LoadPartial(path string) (*Config, error) {
 	cfg.Path, cfg.format, cfg.fromEnv = path, format, fromEnv
 	ps.creditEnv(fromEnv)
 	ps.locate(data, format, fromEnv)
+	ps.inFileOrder()
 	if err := ps.err(path); err != nil {
 		return cfg, err
 	}
@@ -226,9 +228,32 @@ func sectionNames(d *decoder, sec string, raw any) []string {
 			d.bad(sec+"."+name, nil, "bad name %q: %s", name, nameRule)
 			continue
 		}
+		if msg := unnamedKey(sec, name, m[name]); msg != "" {
+			d.bad(sec+"."+name, m[name], "%s", msg)
+			continue
+		}
 		names = append(names, name)
 	}
 	return names
+}
+
+// unnamedKey is the problem of name, a key under [sec] that is a key of
+// one of its sections, set to a value rather than a table: a section
+// header without its name ([watchers] cmd = "..."). "" for a table, or
+// any other key (decodeSection says what it must be).
+func unnamedKey(sec, name string, raw any) string {
+	if _, ok := raw.(map[string]any); ok {
+		return ""
+	}
+	keys := fieldKeys(watcherFields)
+	if sec == "sockets" {
+		keys = fieldKeys(socketFields)
+	}
+	if !slices.Contains(keys, name) {
+		return ""
+	}
+	return fmt.Sprintf("%s is a key of one %s section, but [%s] holds only named sections: write the header with a name, [%s.NAME] (e.g. [%s.web]), above %s",
+		name, strings.TrimSuffix(sec, "s"), sec, sec, sec, name)
 }
 
 func unknownTopMsg(k string) string {

@@ -20,6 +20,9 @@ func unknownKeyMsg(k string, valid []string, fromFile bool) string {
 		}
 		return fmt.Sprintf("unknown %s; valid %ss: %s", what, what, strings.Join(valid, ", "))
 	}
+	if msg := addressMsg(k, valid); msg != "" {
+		return fmt.Sprintf("unknown %s; %s", what, msg)
+	}
 	if msg := circusOnlyMsg(k, valid); msg != "" {
 		return fmt.Sprintf("unknown %s; %s", what, msg)
 	}
@@ -27,6 +30,20 @@ func unknownKeyMsg(k string, valid []string, fromFile bool) string {
 		return fmt.Sprintf("unknown %s; did you mean %q?", what, s)
 	}
 	return fmt.Sprintf("unknown %s; valid %ss: %s", what, what, strings.Join(valid, ", "))
+}
+
+// addressMsg says how a socket's address is written, for a key of a
+// socket's table that names it whole (address, bind, listen); "" for
+// any other key.
+func addressMsg(k string, valid []string) string {
+	if !slices.Contains(valid, "host") || !slices.Contains(valid, "port") {
+		return ""
+	}
+	switch strings.ToLower(k) {
+	case "address", "addr", "bind", "listen":
+		return `did you mean host and port? A socket's address is two keys: host = "127.0.0.1" and port = 8000 (or path = "/run/app.sock" for a unix socket)`
+	}
+	return ""
 }
 
 // circusOnlyMsg says how poold writes a watcher option of Circus's that

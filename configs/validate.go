@@ -162,6 +162,32 @@ func validateSockets(ps *problems, drafts []socketDraft) []listenAddr {
 	return addrs
 }
 
+// wroteAddress: the socket at key has a key that writes its address
+// whole (address = "127.0.0.1:8000"), unknown, which addressMsg's
+// problem already tells how to write as host and port.
+func wroteAddress(ps *problems, key string) bool {
+	for _, p := range ps.list {
+		if k, ok := strings.CutPrefix(p.Key, key+"."); ok && addressMsg(k, fieldKeys(socketFields)) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// hostWithPort is the port of host when it is written "HOST:PORT"
+// (a socket's address in one string, as gunicorn's --bind takes it),
+// else "".
+func hostWithPort(host string) string {
+	_, port, err := net.SplitHostPort(host)
+	if err != nil {
+		return ""
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return ""
+	}
+	return port
+}
+
 // checkSocket checks one socket alone (filling its default family) and
 // reports whether it is valid.
 func checkSocket(ps *problems, d *socketDraft) bool {
@@ -172,8 +198,14 @@ func checkSocket(ps *problems, d *socketDraft) bool {
 	case has["path"] && tcpish:
 		ps.add(key, "has both path and host/port: a socket is either unix (path) or tcp (host and port); remove one")
 		return false
+	case has["host"] && hostWithPort(s.Host) != "":
+		h, port, _ := net.SplitHostPort(s.Host)
+		ps.add(key+".host", "%q holds a port too: put it in port, host = %q and port = %s", s.Host, h, port)
+		return false
 	case !has["path"] && !has["port"]:
-		ps.add(key, "needs either port (with host, default %s; port 0 lets the kernel choose) or path (a unix socket)", DefaultSocketHost)
+		if !wroteAddress(ps, key) { // its problem says how to write one
+			ps.add(key, "needs either port (with host, default %s; port 0 lets the kernel choose) or path (a unix socket)", DefaultSocketHost)
+		}
 		return false
 	case has["path"] && s.Path == "":
 		ps.add(key+".path", "must not be empty")

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/poold/poold/arbiter"
@@ -92,5 +93,21 @@ func TestCheckOfACopyNamesTheRunningPoold(t *testing.T) {
 		"(arbiter.endpoint, arbiter.pubsub_endpoint, arbiter.stats_endpoint, sockets.app): if this file is to replace the one that poold runs, put it in its place and run poolctl reloadconfig"
 	if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "stop ") || strings.Contains(out, "warning") {
 		t.Errorf("--check of a copy: exit %d\n%s\nwant 0 and %q, no warning", code, out, want)
+	}
+}
+
+// TestConsoleStartLineSaysAPIOff: with no API token the start line gave
+// api=URL, where every request is refused "this poold has no API tokens"
+// (r64 newcomer F9). It now says the API is off and which keys turn it
+// on; with a token it gives the URL.
+func TestConsoleStartLineSaysAPIOff(t *testing.T) {
+	for _, c := range []struct{ token, want string }{
+		{"", `web console: url=http://\S+/ api="off \(no API token: set web.api_tokens or web.token, then reload\)"`},
+		{"token = \"t0ken-of-this-test\"\n", `web console: url=http://(\S+)/ api=http://\S+/api/v1/`},
+	} {
+		p := startPoold(t, "[arbiter]\nENDPOINTS\n[web]\nenabled = true\naddress = \""+freeAddr(t)+"\"\n"+c.token)
+		p.waitLog(c.want, 1)
+		p.signal(syscall.SIGTERM)
+		p.wait()
 	}
 }

@@ -107,9 +107,19 @@ func (h *httpParts) startConsole(l httpListener, exp *metrics.Exporter, replies 
 	}
 	h.dropped["console"] = srv.Dropped
 	h.goRun("web console", func(ctx context.Context) error { defer done(); return h.serveHeld(ctx, ln, srv.Serve) })
-	h.log.Info("web console", "url", scheme+"://"+ln.Addr().String()+"/", "api", scheme+"://"+ln.Addr().String()+"/api/v1/")
+	h.log.Info("web console", "url", scheme+"://"+ln.Addr().String()+"/", "api", apiField(scheme+"://"+ln.Addr().String(), w))
 	h.console = srv
 	return nil
+}
+
+// apiField is the api= of the console's start line: the API's URL
+// under base, or, when the config has no API token (every request would
+// be refused), that it is off and the keys that turn it on.
+func apiField(base string, w configs.Web) string {
+	if w.Token == "" && len(w.Tokens) == 0 {
+		return "off (no API token: set web.api_tokens or web.token, then reload)"
+	}
+	return base + "/api/v1/"
 }
 
 // startMetrics starts the metrics and health listener (l) on exp.
