@@ -33,6 +33,13 @@ if pid == 0:
     def term(*_):
         with open(d + "/term", "a") as f:
             f.write("x")
+        if mode == "spawn":  # a shutdown hook that starts a helper and returns
+            import subprocess
+            h = subprocess.Popen(["sleep", "300"])
+            with open(d + "/helper.tmp", "w") as f:
+                f.write("%d\n" % h.pid)
+            os.rename(d + "/helper.tmp", d + "/helper.pid")
+            os._exit(0)
         if mode == "grow":
             b = b"x" * (256 << 20)
         if mode in ("finish", "grow"):

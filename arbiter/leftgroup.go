@@ -1,12 +1,13 @@
 package arbiter
 
 import (
-	"errors"
 	"maps"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/poold/poold/watcher"
 	"github.com/poold/poold/watcher/procinfo"
 	"github.com/poold/poold/watcher/spawn"
@@ -22,20 +23,27 @@ import (
 // a number, the dead worker's pid, which the kernel may give to a new
 // process once the group is empty; so poold signals no group, but each
 // process it can prove is the worker's, through a pidfd taken before the
-// proof (a pid given anew later is another pidfd's):
-//   - at the worker's end: in its group, started at or after its fork and
-//     at or before its reap (while the group had members, so before any
-//     process could be given the group's number);
-//   - later: in its group, and a child of one proven so.
+// proof (a pid given anew later is another pidfd's). leftgroupproof.go
+// says how it proves them.
 //
 // Where the kernel has no pidfds (before Linux 5.3), or no member can be
 // proven, what the worker left is killed at once, as before.
 
 // groupDrain is what a dead worker, pgid, left in its process group.
+// The drain's goroutine and poold's reaper (atReap) share it, under mu.
 type groupDrain struct {
 	pgid    int
-	procs   map[int]int // pid -> its pidfd
-	killing bool        // past graceful_timeout: each new one is SIGKILLed
+	mu      sync.Mutex
+	procs   map[int]proven
+	killing bool // past graceful_timeout: each new one is SIGKILLed
+	closed  bool
+}
+
+// proven is a process proven the worker's: its pidfd, and the cancel of
+// its reap's call to atReap.
+type proven struct {
+	fd      int
+	unwatch func()
 }
 
 // newGroupDrain proves and takes what pid, a worker that started at since
@@ -48,7 +56,9 @@ func newGroupDrain(pid int, since uint64) *groupDrain {
 	if len(procinfo.LeftRunning(pids)) == 0 {
 		return nil
 	}
-	d := &groupDrain{pgid: pid, procs: make(map[int]int)}
+	d := &groupDrain{pgid: pid, procs: make(map[int]proven)}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, p := range pids {
 		fd, m, ok := d.take(p)
 		if !ok {
@@ -58,7 +68,7 @@ func newGroupDrain(pid int, since uint64) *groupDrain {
 			_ = unix.Close(fd)
 			continue
 		}
-		d.procs[p] = fd
+		d.add(p, fd)
 	}
 	if len(d.procs) == 0 {
 		return nil
@@ -66,37 +76,42 @@ func newGroupDrain(pid int, since uint64) *groupDrain {
 	return d
 }
 
-// take opens a pidfd of p and reads it: ok when p, as the pidfd holds it,
-// lives in d's group (it was alive after the read, so the read was its).
-func (d *groupDrain) take(p int) (fd int, m procinfo.Member, ok bool) {
-	fd, err := unix.PidfdOpen(p, 0)
-	if err != nil {
-		return -1, m, false // ENOSYS among them: nothing is proven
+// add makes p, held by fd, one of d's; d.mu held.
+func (d *groupDrain) add(p, fd int) {
+	d.procs[p] = proven{fd: fd, unwatch: spawn.BeforeOrphanReap(p, func() { d.atReap(p) })}
+	if d.killing {
+		_ = unix.PidfdSendSignal(fd, syscall.SIGKILL, nil, 0)
 	}
-	m, err = procinfo.MemberOf(p)
-	if err != nil || m.Pgrp != d.pgid || unix.PidfdSendSignal(fd, 0, nil, 0) != nil {
-		_ = unix.Close(fd)
-		return -1, m, false
-	}
-	return fd, m, true
+}
+
+// forget closes p's pidfd; d.mu held.
+func (d *groupDrain) forget(p int) {
+	pr := d.procs[p]
+	pr.unwatch()
+	_ = unix.Close(pr.fd)
+	delete(d.procs, p)
 }
 
 // signal sends sig to each (and SIGCONT after any other than SIGKILL, so
 // that a suspended one acts on it).
 func (d *groupDrain) signal(sig syscall.Signal) {
-	for _, fd := range d.procs {
-		_ = unix.PidfdSendSignal(fd, sig, nil, 0)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, pr := range d.procs {
+		_ = unix.PidfdSendSignal(pr.fd, sig, nil, 0)
 		if sig != syscall.SIGKILL {
-			_ = unix.PidfdSendSignal(fd, syscall.SIGCONT, nil, 0)
+			_ = unix.PidfdSendSignal(pr.fd, syscall.SIGCONT, nil, 0)
 		}
 	}
 }
 
 // running counts those that have not ended.
 func (d *groupDrain) running() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	n := 0
-	for p, fd := range d.procs {
-		if alive(p, fd) {
+	for p, pr := range d.procs {
+		if alive(p, pr.fd) {
 			n++
 		}
 	}
@@ -111,43 +126,6 @@ func alive(p, fd int) bool {
 	// Not reaped yet, so /proc/p is still p's.
 	_, err := procinfo.MemberOf(p)
 	return err == nil
-}
-
-// sweep forgets those that ended and takes the children the others forked
-// since; false once none is left.
-func (d *groupDrain) sweep() bool {
-	for p, fd := range d.procs {
-		if !alive(p, fd) {
-			_ = unix.Close(fd)
-			delete(d.procs, p)
-		}
-	}
-	if len(d.procs) == 0 {
-		return false
-	}
-	if err := syscall.Kill(-d.pgid, 0); errors.Is(err, syscall.ESRCH) {
-		return true // ours are still there: stopped, or just ending
-	}
-	for _, p := range procinfo.GroupMembers(d.pgid) {
-		if _, ok := d.procs[p]; ok {
-			continue
-		}
-		fd, m, ok := d.take(p)
-		if !ok {
-			continue
-		}
-		// Its parent's pidfd, alive after the read, says the parent
-		// still holds that number.
-		if pfd, ok := d.procs[m.PPid]; !ok || !alive(m.PPid, pfd) {
-			_ = unix.Close(fd)
-			continue
-		}
-		d.procs[p] = fd
-		if d.killing {
-			_ = unix.PidfdSendSignal(fd, syscall.SIGKILL, nil, 0)
-		}
-	}
-	return true
 }
 
 // wait sweeps until none is left, for at most dur; false if some are.
@@ -169,16 +147,27 @@ func (d *groupDrain) wait(dur time.Duration) bool {
 // kill SIGKILLs those left, and those found later; it returns how many
 // were running.
 func (d *groupDrain) kill() int {
-	d.killing = true
 	n := d.running()
+	d.mu.Lock()
+	d.killing = true
+	d.mu.Unlock()
 	d.signal(syscall.SIGKILL)
 	return n
 }
 
+// pids lists those not known to have ended.
+func (d *groupDrain) pids() []int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Sorted(maps.Keys(d.procs))
+}
+
 func (d *groupDrain) close() {
-	for p, fd := range d.procs {
-		_ = unix.Close(fd)
-		delete(d.procs, p)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	for p := range d.procs {
+		d.forget(p)
 	}
 }
 
@@ -210,14 +199,32 @@ func (a *Arbiter) groupDrainRest(o strayOwner, pid int, d *groupDrain, s leftSto
 	began, killed := time.Now(), 0
 	defer func() { a.drainEnded(o, pid, s, left, killed, began) }()
 	log := a.log.With("watcher", s.watcher, "pid", pid, "process_group", pid)
+	defer func() { sayUnproven(log, d) }()
 	if d.wait(s.grace) {
-		log.Info("what a worker killed by a signal left has ended within graceful_timeout", "graceful_timeout", s.grace)
+		if len(d.unproven()) == 0 {
+			log.Info("what a worker killed by a signal left has ended within graceful_timeout", "graceful_timeout", s.grace)
+		}
 		return
 	}
 	killed = d.kill()
 	log.Warn("poold killed what a worker killed by a signal left, still running at graceful_timeout",
 		"killed", killed, "graceful_timeout", s.grace)
 	if !d.wait(emptyGrace) {
-		log.Error("what a worker killed by a signal left did not end after SIGKILL", "pids", slices.Sorted(maps.Keys(d.procs)))
+		log.Error("what a worker killed by a signal left did not end after SIGKILL", "pids", d.pids())
 	}
+}
+
+// sayUnproven warns of the processes still in d's group once those poold
+// proved the worker's have ended: it could not prove them (see
+// leftgroupproof.go), so it has not signalled them, and says so rather
+// than that all has ended.
+func sayUnproven(log hclog.Logger, d *groupDrain) {
+	rest := d.unproven()
+	if len(rest) == 0 {
+		return
+	}
+	log.Warn("what a worker killed by a signal left in its process group has not all ended: poold stopped what it could prove the worker's, "+
+		"but the group still has processes it cannot prove are (they joined after the last proven one was gone, and the group's number may be a new process's), "+
+		"and leaves them running; if they are the worker's, stop them (kill PID), or give poold a cgroup per worker (README \"Containment\")",
+		"processes", describePids(rest))
 }

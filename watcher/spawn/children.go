@@ -63,6 +63,9 @@ func (s *Spawner) reapChildren() {
 // reap reaps pid, which has ended, and passes its exit on; false if it
 // could not.
 func (s *Spawner) reap(pid int) bool {
+	if s.live[pid] == nil {
+		beforeReap(pid) // an orphan's, or a worker handed over: see reapwatch.go
+	}
 	reaper.mu.Lock() // unregistered as it is reaped: see reaper.go
 	ex, done, err := waitPid(pid, unix.WNOHANG|unix.WNOTHREAD)
 	if done || err != nil {

@@ -113,6 +113,7 @@ func ReapOrphans() []Orphan {
 		if pid.pgrp == group {
 			continue
 		}
+		beforeReap(pid.pid)
 		reaper.mu.Lock()
 		if !reaper.workers[pid.pid] && !kept[pid.pid] {
 			var ws syscall.WaitStatus
