@@ -143,12 +143,13 @@ func (b bindFailures) Error() string {
 func (b bindFailures) Unwrap() []error { return b }
 
 // endpointsInUse counts the failures of poold's own endpoints whose
-// address another process holds.
+// address another process holds, one not known to be other than a poold
+// (a holder named as another program is no sign of a second poold).
 func (b bindFailures) endpointsInUse() int {
 	n := 0
 	for _, err := range b {
 		var be *zmqguard.BindErr
-		if errors.As(err, &be) && errors.Is(err, syscall.EADDRINUSE) {
+		if errors.As(err, &be) && errors.Is(err, syscall.EADDRINUSE) && !be.ByOther {
 			n++
 		}
 	}

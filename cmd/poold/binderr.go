@@ -2,7 +2,10 @@ package main
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -30,6 +33,8 @@ func explainBind(err error, file string) error {
 				be.Key + ": remove it from the .socket unit (ListenStream=), or give " + be.Key + " another address"
 		} else if h := sockets.InUseHint(network, addr, inUseTodo(be.Key)); h != "" {
 			be.Hint = h
+			_, pids := sockets.HeldHint(network, addr, "")
+			be.ByOther = len(pids) > 0 && !slices.ContainsFunc(pids, isPoold)
 		}
 	}
 	inFileTerms(be)
@@ -75,4 +80,16 @@ func inUseTodo(key string) string {
 		return "stop that process, or set web.metrics_address to a free host:port, or remove it"
 	}
 	return "stop that process or change " + key
+}
+
+// isPoold: process pid runs a poold (its executable is named poold, or is
+// this one's: a test binary, a renamed copy).
+func isPoold(pid int) bool {
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil { // another user's: its name is all there is
+		comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+		return err == nil && strings.HasPrefix(strings.TrimSpace(string(comm)), "poold")
+	}
+	self, _ := os.Executable()
+	return strings.HasPrefix(filepath.Base(exe), "poold") || exe == self
 }

@@ -25,7 +25,10 @@ type BindErr struct {
 	Endpoint string
 	Reason   string // "address already in use"
 	Hint     string // what to do; may be ""
-	Err      error
+	// ByOther: the address's holder is known, and is no poold (set by
+	// poold's start, which names it in Hint).
+	ByOther bool
+	Err     error
 }
 
 func (e *BindErr) Error() string {
