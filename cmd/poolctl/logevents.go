@@ -21,10 +21,19 @@ type eventFeed struct {
 	last     uint64    // the last seq read
 	instance string    // the poold answering; another one's seqs start over
 	from     time.Time // events before it are not shown (set by the first read)
-	// fromOf is, per watcher, the time of its first line of the first
-	// read: its events before it are not shown, as another watcher's
-	// after the earliest line are (from for a watcher without lines).
-	fromOf map[string]time.Time
+	// fromOf is, per worker (watcher and wid) and per watcher (wid 0),
+	// the time of its first line of the first read: a worker's events
+	// before its first line are not shown, as another worker's after it
+	// are; a worker without lines has its watcher's, a watcher without
+	// lines from. So every worker's events start at the same point of
+	// its own output (its "started" shows for none that had lines).
+	fromOf map[cutKey]time.Time
+}
+
+// cutKey is a worker, or with wid 0 a watcher, in eventFeed.fromOf.
+type cutKey struct {
+	watcher string
+	wid     int
 }
 
 // keeps says whether f shows rec, a lifecycle record. Topics are
@@ -34,7 +43,10 @@ func (f *eventFeed) keeps(rec logRecord) bool {
 	if (f.watcher != "" && rec.Watcher != f.watcher) || (f.wid != 0 && rec.Wid != f.wid) {
 		return false
 	}
-	from, ok := f.fromOf[rec.Watcher]
+	from, ok := f.fromOf[cutKey{rec.Watcher, rec.Wid}]
+	if !ok {
+		from, ok = f.fromOf[cutKey{rec.Watcher, 0}]
+	}
 	if !ok {
 		from = f.from
 	}
@@ -84,19 +96,27 @@ func (a *app) withEvents(ctx context.Context, client caller, recs []logRecord) (
 		return recs, nil
 	}
 	if f.from.IsZero() {
-		f.from = time.Now()
-		if len(recs) > 0 {
-			f.from = recs[0].Time
-		}
-		f.fromOf = map[string]time.Time{}
-		for _, r := range recs { // in time order: each watcher's first
-			if _, ok := f.fromOf[r.Watcher]; !ok {
-				f.fromOf[r.Watcher] = r.Time
-			}
-		}
+		f.cutAt(recs)
 	}
 	evs, err := a.readEvents(ctx, client, f)
 	return mergeByTime([][]logRecord{recs, evs}), err
+}
+
+// cutAt sets where f's events start, from recs, the lines of the first
+// read, in time order: see fromOf.
+func (f *eventFeed) cutAt(recs []logRecord) {
+	f.from = time.Now()
+	if len(recs) > 0 {
+		f.from = recs[0].Time
+	}
+	f.fromOf = map[cutKey]time.Time{}
+	for _, r := range recs { // each worker's first, and each watcher's
+		for _, k := range []cutKey{{r.Watcher, r.Wid}, {r.Watcher, 0}} {
+			if _, ok := f.fromOf[k]; !ok {
+				f.fromOf[k] = r.Time
+			}
+		}
+	}
 }
 
 // sigWord names signal n: SIGTERM, or "signal 40".

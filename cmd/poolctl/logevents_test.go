@@ -24,11 +24,16 @@ args = ["-c", "echo v2-line; exec sleep 3600"]
 	for _, w := range []string{"api", "api.v2"} {
 		proctest.Eventually(t, w+"'s first line", func() bool { return strings.Contains(p.ctl(t, "logs", w).stdout, "-line") })
 	}
-	// Started after each watcher's first line: shown by the first read.
 	for _, w := range []string{"api", "api.v2"} {
 		p.ctl(t, "incr", w)
 		proctest.Eventually(t, w+"'s second worker's line", func() bool { return strings.Count(p.ctl(t, "logs", w).stdout, "-line") == 2 })
 	}
+	// Its end comes after its first line: shown by the first read (its
+	// start, before that line, is not, as no worker's is).
+	p.ctl(t, "decr", "api")
+	proctest.Eventually(t, "api's second worker's end in the events", func() bool {
+		return strings.Contains(p.ctl(t, "logs", "api", "--events", "-n", "20").stdout, "event| ")
+	})
 	for _, c := range []struct {
 		args []string
 		wid  int
@@ -51,7 +56,7 @@ args = ["-c", "echo v2-line; exec sleep 3600"]
 			}
 		}
 		if c.wid == 0 && events == 0 {
-			t.Errorf("poolctl %s printed no event (api's second worker started):\n%s", strings.Join(c.args, " "), out)
+			t.Errorf("poolctl %s printed no event (api's second worker ended):\n%s", strings.Join(c.args, " "), out)
 		}
 	}
 }
