@@ -26,19 +26,16 @@ func inGroup(t *testing.T, pgid int, argv ...string) *exec.Cmd {
 	return c
 }
 
-// What a dead worker left in its process group is what poold signals,
-// and nothing it cannot prove is: one there when the worker was reaped
-// and started after it, and, while one of those is still in the group
-// (so that the group's number is not free for a new process), every
-// process that joins the group; but not one that started before the
-// worker. A process the drain cannot prove is named at its end, not
-// signalled.
-func TestGroupDrainTakesOnlyWhatItCanProve(t *testing.T) {
+// leftByDeadWorker starts a worker (a sleep leading its own process
+// group) and, in its group, a shell running script, which waits for a
+// line on in; then it kills and reaps the worker: the group's number,
+// pgid, is held by the shell alone.
+func leftByDeadWorker(t *testing.T, script string) (pgid int, left *exec.Cmd, in io.WriteCloser) {
+	t.Helper()
 	sh := proctest.Tool(t, "/bin/sh", "dash")
-	since := procinfo.BootTicks()
 	worker := inGroup(t, 0, "sleep", "300")
-	pgid := worker.Process.Pid
-	left := exec.Command(sh, "-c", "read x; sleep 300 & wait")
+	pgid = worker.Process.Pid
+	left = exec.Command(sh, "-c", script)
 	left.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: pgid}
 	in, err := left.StdinPipe()
 	if err != nil {
@@ -47,9 +44,22 @@ func TestGroupDrainTakesOnlyWhatItCanProve(t *testing.T) {
 	if err := left.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = left.Process.Kill(); _ = left.Wait() })
 	_ = worker.Process.Kill()
-	_ = worker.Wait() // reaped: pgid is a number now, held by left
+	_ = worker.Wait()
+	return pgid, left, in
+}
+
+// What a dead worker left in its process group is what poold signals,
+// and nothing it cannot prove is: one there when the worker was reaped
+// and started after it, and, while one of those is still in the group
+// (so that the group's number is not free for a new process), every
+// process that joins the group; but not one that started before the
+// worker. A process the drain cannot prove is named at its end, not
+// signalled.
+func TestGroupDrainTakesOnlyWhatItCanProve(t *testing.T) {
+	since := procinfo.BootTicks()
+	pgid, left, in := leftByDeadWorker(t, "read x; sleep 300 & wait")
+	t.Cleanup(func() { _ = left.Process.Kill(); _ = left.Wait() })
 
 	// Of a worker that started after them, they are not.
 	if d := newGroupDrain(pgid, procinfo.BootTicks()+1000); d != nil {
@@ -95,21 +105,8 @@ func TestGroupDrainTakesOnlyWhatItCanProve(t *testing.T) {
 // saw the two together) is left alone, and named at the drain's end,
 // which then does not say that all has ended.
 func TestGroupDrainNamesWhatItCannotProve(t *testing.T) {
-	sh := proctest.Tool(t, "/bin/sh", "dash")
 	since := procinfo.BootTicks()
-	worker := inGroup(t, 0, "sleep", "300")
-	pgid := worker.Process.Pid
-	left := exec.Command(sh, "-c", "read x; sleep 300 & exit 0")
-	left.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: pgid}
-	in, err := left.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := left.Start(); err != nil {
-		t.Fatal(err)
-	}
-	_ = worker.Process.Kill()
-	_ = worker.Wait()
+	pgid, left, in := leftByDeadWorker(t, "read x; sleep 300 & exit 0")
 	d := newGroupDrain(pgid, since)
 	if d == nil {
 		t.Fatal("newGroupDrain took nothing of what the worker left")
