@@ -98,13 +98,16 @@ func (a *Arbiter) bootSweep(pid int, sig syscall.Signal, alone bool) {
 	}()
 }
 
-// bootMembers lists pid's processes: its cgroup's, else its process
-// group's.
+// bootMembers lists pid's processes: its cgroup's, else its descendants
+// in its process group. Not a pass over the whole of /proc, which each
+// booting worker's sweep would make four times a second (a reload of a
+// thousand booting workers overtaken by another): the worker, a master
+// that waits for what it forks, is alive while the sweep runs.
 func bootMembers(pid int, g *cgroup.Group) []int {
 	if g != nil {
 		return g.Pids()
 	}
-	return procinfo.GroupMembers(pid)
+	return procinfo.InGroup(pid, descendants(pid))
 }
 
 // sweepBooting sends sig to each of pid's processes that poold has not
