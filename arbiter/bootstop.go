@@ -27,8 +27,9 @@ import (
 // processes (its cgroup, else its process group) every bootSweepEvery
 // until it has ended, and sends stop_signal, once, to each process that
 // it had not signalled and that has lived bootSettled (long enough to
-// have set its handlers): with stop_children off every process but the
-// worker, with it on those that joined the group after the signal. A
+// have set its handlers): with stop_children off those it forked after
+// the signal (what ran before is the worker's to stop), with it on those
+// that joined the group after the signal. A
 // process poold signalled never gets a second stop signal from it (job
 // runners read a second TERM as a cold shutdown), and a ready worker's
 // stop is never swept: the helpers its SIGTERM handler starts (to
@@ -64,7 +65,17 @@ func (a *Arbiter) bootSweep(pid int, sig syscall.Signal, alone bool) {
 	}
 	g := a.groups[pid]
 	sent := []int{pid}
-	if !alone {
+	var before map[int]bool
+	if alone {
+		// stop_children off: the signal is the worker's alone, and what
+		// it ran before is its to stop (a job it has in hand); only what
+		// it forks from now on is swept (r64 review2: a runner's job
+		// child got poold's TERM).
+		before = make(map[int]bool)
+		for _, p := range bootMembers(pid, g) {
+			before[p] = true
+		}
+	} else {
 		// Those in its process group had it. Read after the signal, so
 		// that none that had it gets a second one, and quickly, since
 		// one forked meanwhile counts among them and is not swept: its
@@ -93,7 +104,7 @@ func (a *Arbiter) bootSweep(pid int, sig syscall.Signal, alone bool) {
 			if now, ok := a.stops.get(pid); !ok || !now.Equal(at) || time.Now().After(at) {
 				return // ended, or its deadline's SIGKILL takes over
 			}
-			a.sweepBooting(log, pid, g, sig)
+			a.sweepBooting(log, pid, g, sig, before)
 		}
 	}()
 }
@@ -111,9 +122,13 @@ func bootMembers(pid int, g *cgroup.Group) []int {
 }
 
 // sweepBooting sends sig to each of pid's processes that poold has not
-// signalled and that has lived bootSettled.
-func (a *Arbiter) sweepBooting(log hclog.Logger, pid int, g *cgroup.Group, sig syscall.Signal) {
+// signalled, that was not running before its stop (before, with
+// stop_children off) and that has lived bootSettled.
+func (a *Arbiter) sweepBooting(log hclog.Logger, pid int, g *cgroup.Group, sig syscall.Signal, before map[int]bool) {
 	for _, p := range bootMembers(pid, g) {
+		if before[p] {
+			continue
+		}
 		if age, err := procinfo.Age(p); err != nil || age < bootSettled || !a.stops.tell(pid, p, false) {
 			continue // ended, too young (the next look), or signalled
 		}

@@ -20,7 +20,9 @@ import (
 // line of dir/log (a second master-term would be a second stop signal).
 // onTerm is what the child does: "wait" for a signal, or "helper": end
 // on its own after a moment (a helper a worker starts to deregister
-// itself), which must not be killed.
+// itself), which must not be killed. With "job" the master forks no child
+// at its TERM: it had one from its start (a job in hand), which it tells
+// to finish (SIGUSR1) and waits for.
 func forkOnTermMaster(t *testing.T, dir, onTerm string) configs.Watcher {
 	t.Helper()
 	script := `import os, signal, sys, time
@@ -31,8 +33,13 @@ def note(line):
 def child_term(sig, frame):
     note("late-term")
     os._exit(0)
+job = 0
 def term(sig, frame):
     note("master-term")
+    if job:
+        os.kill(job, signal.SIGUSR1) # finish the job in hand, then end
+        os.waitpid(job, 0)
+        os._exit(0)
     time.sleep(0.3) # the rest of its spawn loop: the fork comes after poold's signal
     pid = os.fork()
     if pid == 0:
@@ -47,6 +54,20 @@ def term(sig, frame):
             signal.pause()
     os.waitpid(pid, 0)
     os._exit(0)
+if mode == "job":
+    job = os.fork()
+    if job == 0:
+        def job_term(sig, frame):
+            note("job-term")
+            os._exit(1)
+        def finish(sig, frame):
+            time.sleep(1.5) # past bootSettled and a sweep or two
+            note("job-done")
+            os._exit(0)
+        signal.signal(signal.SIGTERM, job_term)
+        signal.signal(signal.SIGUSR1, finish)
+        while True:
+            signal.pause()
 signal.signal(signal.SIGTERM, term)
 with open(os.path.join(d, "master.pid"), "w") as f:
     f.write("%d\n" % os.getpid())
@@ -121,5 +142,32 @@ func TestStopOfAReadyWorkerLeavesItsShutdownHelper(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, "log"))
 	if got, want := string(b), "master-term\nhelper-done\n"; got != want {
 		t.Errorf("signals seen:\n%s\nwant:\n%s(the helper of a ready worker finishes unsignalled)", got, want)
+	}
+}
+
+// TestStopOfABootingWorkerLeavesWhatItRanBefore: with stop_children off
+// the stop signal is the worker's alone, and what it ran before its stop
+// (a job in hand) is its to stop: the boot sweep takes only what it forks
+// after the signal (r64 review2: a runner's job child got poold's TERM).
+func TestStopOfABootingWorkerLeavesWhatItRanBefore(t *testing.T) {
+	for _, c := range containments {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			w := forkOnTermMaster(t, dir, "job")
+			w.StopChildren = false
+			w.Readiness = "notify" // it never says READY=1: booting
+			w.ReadyTimeout = 10 * time.Minute
+			w.GracefulTimeout = 50 * time.Second
+			h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, c.opts)
+			if !c.opts.NoCgroups {
+				needCgroups(t, h)
+			}
+			readPid(t, dir, "master.pid")
+			h.do("stop", map[string]any{"name": "master", "waiting": true})
+			b, _ := os.ReadFile(filepath.Join(dir, "log"))
+			if got, want := string(b), "master-term\njob-done\n"; got != want {
+				t.Errorf("signals seen:\n%s\nwant:\n%s(the job the worker ran before its stop finishes, unsignalled by poold)", got, want)
+			}
+		})
 	}
 }
