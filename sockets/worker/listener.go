@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // ErrNotPassed is returned by Listener when no socket was passed to the
@@ -18,7 +19,7 @@ var ErrNotPassed = errors.New("no socket was passed to this process (LISTEN_FDS 
 // passed is what the process inherited, read from its environment at the
 // first successful call of Listener (which then unsets LISTEN_FDS,
 // LISTEN_FDNAMES and LISTEN_PID, lest a child of the worker take them for
-// its own).
+// its own, and makes every passed fd close-on-exec).
 var passed struct {
 	mu    sync.Mutex
 	read  bool
@@ -42,6 +43,12 @@ func Listener(name string) (net.Listener, error) {
 		passed.names, passed.taken, passed.read = names, map[int]bool{}, true
 		for _, v := range []string{"LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_PID"} {
 			os.Unsetenv(v)
+		}
+		// Nor the fds: a socket the worker does not take would pass to
+		// every program it runs, which would keep it listening, and its
+		// queue filling, after the worker ended.
+		for i := range names {
+			syscall.CloseOnExec(3 + i)
 		}
 	}
 	i := 0

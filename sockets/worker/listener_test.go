@@ -39,12 +39,25 @@ func TestListenerTakesTheNamedSocket(t *testing.T) {
 	la, a := workertest.ListenerFile(t)
 	lb, b := workertest.ListenerFile(t)
 	got := takeInChild(t, "web:admin", "admin,web", "", a, b)
-	want := "admin=" + lb.Addr().String() + " web=" + la.Addr().String() + " LISTEN_FDS="
+	want := "admin=" + lb.Addr().String() + " web=" + la.Addr().String() + " LISTEN_FDS= inheritable="
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	if got, want := takeInChild(t, "web:admin", "", "", a, b), "="+la.Addr().String()+" "; !strings.Contains(got, want) {
 		t.Errorf(`Listener(""): got %q, want fd 3's %q`, got, want)
+	}
+}
+
+// TestListenerLeavesNoSocketToChildren: a passed socket the worker does
+// not take is not inherited by what the worker runs (a child holding it
+// keeps its port's queue alive after the worker ends): every passed fd is
+// made close-on-exec at the first Listener, as go-systemd's activation
+// did (r64 review2).
+func TestListenerLeavesNoSocketToChildren(t *testing.T) {
+	_, a := workertest.ListenerFile(t)
+	_, b := workertest.ListenerFile(t)
+	if got := takeInChild(t, "web:admin", "web", "", a, b); !strings.HasSuffix(got, " inheritable=") {
+		t.Errorf("after taking web only: %q, want no fd left inheritable (admin is fd 4)", got)
 	}
 }
 

@@ -88,7 +88,21 @@ func listenChild() string {
 		got = append(got, name+"="+l.Addr().String())
 		l.Close()
 	}
-	return strings.Join(got, " ") + " LISTEN_FDS=" + os.Getenv("LISTEN_FDS")
+	return strings.Join(got, " ") + " LISTEN_FDS=" + os.Getenv("LISTEN_FDS") + " inheritable=" + strings.Join(inheritable(), ",")
+}
+
+// inheritable lists which of fds 3 and 4 (the sockets the tests pass: at
+// most two) are open without close-on-exec: a child this process starts
+// would get them.
+func inheritable() []string {
+	var out []string
+	for fd := uintptr(3); fd <= 4; fd++ {
+		flags, _, errno := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_GETFD, 0)
+		if errno == 0 && flags&syscall.FD_CLOEXEC == 0 {
+			out = append(out, fmt.Sprint(fd))
+		}
+	}
+	return out
 }
 
 // startWorker starts the test binary as a worker in mode on sock, and
