@@ -72,14 +72,20 @@ func (a *Arbiter) lookQueues(now time.Time) {
 		if ep.warned {
 			continue
 		}
-		again = true
 		if holders == nil {
 			holders = a.socketHolders()
 		}
 		ws := holders[l.Name]
-		switch {
-		case !judged(ws):
+		if !judged(ws) {
+			// Not counted (a stopped or starting watcher, none at all):
+			// the 5 s tick looks again, no faster look is armed for it
+			// (r64 review2: a queue no one was to take kept a 1 s timer
+			// running for as long as it stayed).
 			ep.since = time.Time{}
+			continue
+		}
+		again = true
+		switch {
 		case ep.since.IsZero():
 			ep.since = now
 		case now.Sub(ep.since) >= stuckAfter:

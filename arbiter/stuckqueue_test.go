@@ -103,3 +103,29 @@ func TestStuckQueueQuietWhenServed(t *testing.T) {
 		t.Errorf("a served pool was warned of in the log")
 	}
 }
+
+// TestStuckQueueOfAStoppedWatcherArmsNoFastLook: connections waiting on
+// the socket of a watcher that is stopped are not counted (nobody is to
+// take them), and no 1 s look is armed for them: the 5 s tick looks
+// again. A queue like that kept a 1 s timer running for as long as it
+// stayed (r64 review2).
+func TestStuckQueueOfAStoppedWatcherArmsNoFastLook(t *testing.T) {
+	w := configs.DefaultWatcher("off")
+	w.Cmd = "/bin/sleep"
+	w.Args = []string{"3600"}
+	w.Sockets = []string{"s"}
+	w.Autostart = false
+	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("s")}, Watchers: []configs.Watcher{w}}, Options{})
+	c, err := net.DialTimeout("tcp", h.socketAddr("s"), hang) // the kernel completes it; nobody accepts
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	armed := onLoop(t, h.a, func() any {
+		h.a.lookQueues(time.Now())
+		return h.a.queues.armed
+	})
+	if armed != false {
+		t.Errorf("a 1 s look is armed for the queue of a stopped watcher's socket")
+	}
+}
