@@ -55,6 +55,7 @@ def term(sig, frame):
     os.waitpid(pid, 0)
     os._exit(0)
 if mode == "job":
+    r, w = os.pipe()
     job = os.fork()
     if job == 0:
         def job_term(sig, frame):
@@ -66,8 +67,10 @@ if mode == "job":
             os._exit(0)
         signal.signal(signal.SIGTERM, job_term)
         signal.signal(signal.SIGUSR1, finish)
+        os.write(w, b"x") # its handlers are set: the master may go on
         while True:
             signal.pause()
+    os.read(r, 1)
 signal.signal(signal.SIGTERM, term)
 with open(os.path.join(d, "master.pid"), "w") as f:
     f.write("%d\n" % os.getpid())
@@ -83,6 +86,25 @@ while True:
 	return w
 }
 
+// startBootingMaster starts forkOnTermMaster (onTerm, in dir) as a
+// worker that never becomes ready (readiness notify, no READY=1: it is
+// booting when stopped), with stop_children and opts' containment, and
+// returns once the master runs.
+func startBootingMaster(t *testing.T, dir, onTerm string, stopChildren bool, opts Options) *harness {
+	t.Helper()
+	w := forkOnTermMaster(t, dir, onTerm)
+	w.StopChildren = stopChildren
+	w.Readiness = "notify"
+	w.ReadyTimeout = 10 * time.Minute
+	w.GracefulTimeout = 50 * time.Second
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, opts)
+	if !opts.NoCgroups {
+		needCgroups(t, h)
+	}
+	readPid(t, dir, "master.pid")
+	return h
+}
+
 // TestStopOfABootingMasterSignalsWhatItForksLate: a gunicorn master
 // stopped while it boots its workers can fork one that never gets a
 // SIGTERM (its master's reached it before it set its handlers, poold's
@@ -95,16 +117,7 @@ func TestStopOfABootingMasterSignalsWhatItForksLate(t *testing.T) {
 		for _, children := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/stop_children=%v", c.name, children), func(t *testing.T) {
 				dir := t.TempDir()
-				w := forkOnTermMaster(t, dir, "wait")
-				w.StopChildren = children
-				w.Readiness = "notify" // it never says READY=1: booting
-				w.ReadyTimeout = 10 * time.Minute
-				w.GracefulTimeout = 50 * time.Second
-				h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, c.opts)
-				if !c.opts.NoCgroups {
-					needCgroups(t, h)
-				}
-				readPid(t, dir, "master.pid")
+				h := startBootingMaster(t, dir, "wait", children, c.opts)
 				began := time.Now()
 				h.do("stop", map[string]any{"name": "master", "waiting": true})
 				took := time.Since(began)
@@ -153,16 +166,7 @@ func TestStopOfABootingWorkerLeavesWhatItRanBefore(t *testing.T) {
 	for _, c := range containments {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			w := forkOnTermMaster(t, dir, "job")
-			w.StopChildren = false
-			w.Readiness = "notify" // it never says READY=1: booting
-			w.ReadyTimeout = 10 * time.Minute
-			w.GracefulTimeout = 50 * time.Second
-			h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, c.opts)
-			if !c.opts.NoCgroups {
-				needCgroups(t, h)
-			}
-			readPid(t, dir, "master.pid")
+			h := startBootingMaster(t, dir, "job", false, c.opts)
 			h.do("stop", map[string]any{"name": "master", "waiting": true})
 			b, _ := os.ReadFile(filepath.Join(dir, "log"))
 			if got, want := string(b), "master-term\njob-done\n"; got != want {
