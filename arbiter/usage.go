@@ -1,6 +1,8 @@
 package arbiter
 
 import (
+	"context"
+
 	"github.com/poold/poold/watcher/cgroup"
 	"github.com/poold/poold/watcher/procinfo"
 )
@@ -40,6 +42,14 @@ type Usage struct {
 // missing. It does not feed the resource limits, which judge the samples
 // of RunStatsWhen alone.
 func (a *Arbiter) WorkerUsage(snap Snapshot) map[int]Usage {
+	return a.ReadWorkerUsage(context.Background(), snap)
+}
+
+// ReadWorkerUsage is WorkerUsage for a scrape with a bound: once ctx is
+// done it reads no further and returns nil, whose caller has answered
+// without it. A read of /proc under way is not cut, so it stops between
+// its parts (the trees, the descriptors, the cgroups), not at ctx's end.
+func (a *Arbiter) ReadWorkerUsage(ctx context.Context, snap Snapshot) map[int]Usage {
 	var pids []int
 	rows := rowsOf(snap)
 	for _, r := range rows {
@@ -49,6 +59,9 @@ func (a *Arbiter) WorkerUsage(snap Snapshot) map[int]Usage {
 	if err != nil {
 		a.log.Warn("reading worker usage for metrics failed", "error", err)
 	}
+	if ctx.Err() != nil {
+		return nil
+	}
 	var members []int
 	for _, u := range read {
 		members = append(members, u.Members...)
@@ -56,6 +69,9 @@ func (a *Arbiter) WorkerUsage(snap Snapshot) map[int]Usage {
 	// A readdir of /proc/PID/fd per process, on a scrape only: never
 	// on the stats tick.
 	fds := a.opts.Stats.ReadFDs(members)
+	if ctx.Err() != nil {
+		return nil
+	}
 	out := make(map[int]Usage, len(read))
 	for pid, u := range read {
 		us := Usage{
