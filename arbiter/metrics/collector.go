@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -92,14 +93,16 @@ type snapshotCollector struct {
 	noWorkers bool
 }
 
-// scrapeInput is what one scrape shows of the pools.
+// scrapeInput is what one scrape shows of the pools: the usage read of
+// its workers, or what is missing of it.
 type scrapeInput struct {
-	snap  arbiter.Snapshot
-	usage map[int]arbiter.Usage
+	snap    arbiter.Snapshot
+	usage   map[int]arbiter.Usage
+	missing missingUsage
 }
 
 func (c *snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dMemMax, dCgMem, dCgPeak, dStart, dRSS, dCPU, dTreeRSS, dTreeCPU, dTreeProcs, dFDRatio, dQueue, dQueueLimit, dDropped, dEvicted, dLogDrops, dOwnLogDrops, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt} {
+	for _, d := range []*prometheus.Desc{dWorkers, dDesired, dEmpty, dStatus, dMemMax, dCgMem, dCgPeak, dStart, dRSS, dCPU, dTreeRSS, dTreeCPU, dTreeProcs, dFDRatio, dQueue, dQueueLimit, dDropped, dEvicted, dLogDrops, dOwnLogDrops, dReloadOK, dReloadAt, dUpgrade, dUpgradeAt, dMissing} {
 		ch <- d
 	}
 	describeSize(ch)
@@ -109,7 +112,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	c.collectDropped(ch)
 	in, err := c.given, c.failed
 	if in == nil && err == nil {
-		in, err = c.e.read(context.Background())
+		in, err = c.e.read(context.Background(), c.e.boundsOf(nil, time.Now()))
 	}
 	if err != nil {
 		// The other collectors still answer; the scrape reports the error.
@@ -117,6 +120,7 @@ func (c *snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	snap := in.snap
+	ch <- gauge(dMissing, float64(in.missing.workers))
 	for _, w := range snap.Watchers {
 		collectPool(ch, w, in.usage, !c.noWorkers)
 	}

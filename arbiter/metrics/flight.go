@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/poold/poold/arbiter"
 )
 
 // Scrapes that come together share one read of the pools (single
@@ -12,23 +14,50 @@ import (
 // whoever scrapes. A scrape that arrives while a read runs waits for it
 // and uses its result, as long as that result is fresh: the read is
 // still waiting for the loop (what it gets is newer than the scrape), or
-// its Snapshot is at most shareAge old. A scrape whose scraper gives up
-// stops waiting at once and frees its slot; the read goes on for the
-// others, bounded by ScrapeTimeout. Nothing is kept once a read ends:
+// its Snapshot is at most shareAge old. Nothing is kept once a read ends:
 // poold does no work between scrapes and never answers from a cache.
+//
+// The read runs on a goroutine of its own, which the Exporter owns: Run
+// waits for it before it returns. Scrapes only wait for it, each until
+// its own bounds (bounds.go): a scrape whose scraper gives up stops
+// waiting at once and frees its slot, and one whose bound comes first
+// answers with what the read has by then. The loop's Snapshot (pools,
+// counts, states) is waited for until snapBy; the /proc read of the
+// workers' usage until usageBy, after which the scrape answers without
+// the usage series and says so (incomplete.go). The read's goroutine
+// never writes to a scrape: it publishes into its flight before closing
+// a channel, and a usage read that ends after the flight's usageBy is
+// thrown away unseen.
+//
+// /proc is read for one flight at a time: a flight whose Snapshot comes
+// while an earlier flight's usage read still runs (a starved machine, a
+// scrape every second) does not start a second one beside it, which
+// would only slow both; it answers without usage, reason "busy". The
+// earlier read stops at its next part once its bound has passed
+// (arbiter.ReadWorkerUsage), so this lasts about as long as one part of
+// one read.
 
 // shareAge is how old a running read's Snapshot may be for a new scrape
 // to share it: scrapes a second apart see the same moment.
 const shareAge = time.Second
 
 // flight is one read of the pools, shared by the scrapes that wait for
-// it. in and err are written before done is closed; snapAt is guarded by
-// the Exporter's fmu.
+// it. snap and err are written before snapDone is closed, usage, late
+// and busySince before usageDone is closed; snapAt is guarded by the
+// Exporter's fmu.
 type flight struct {
-	done   chan struct{}
-	in     *scrapeInput
-	err    error
-	snapAt time.Time // when the Snapshot came; zero while the loop is asked
+	b         bounds // the leader's: they cut the reads
+	snapDone  chan struct{}
+	snap      arbiter.Snapshot
+	err       error
+	snapAt    time.Time // when the Snapshot came; zero while the loop is asked
+	usageDone chan struct{}
+	usage     map[int]arbiter.Usage
+	// late: the usage read ended after b.usageBy (or was cut); its
+	// result was dropped. busySince: none ran, as another flight's did,
+	// which began then.
+	late      bool
+	busySince time.Time
 }
 
 // fresh reports whether a scrape arriving at now may share f. Called
@@ -37,59 +66,119 @@ func (f *flight) fresh(now time.Time) bool {
 	return f.snapAt.IsZero() || now.Sub(f.snapAt) <= shareAge
 }
 
+// errStopping answers a scrape that comes once Run has returned.
+var errStopping = errors.New("poold's metrics are stopping (poold is shutting down), so the pool and worker metrics are left out of this scrape")
+
 // read takes one Snapshot and its workers' usage, or shares a fresh read
-// that is running. It stops waiting for a shared read when ctx is done;
-// a read it leads runs to its end (ScrapeTimeout), for its sharers.
-func (e *Exporter) read(ctx context.Context) (*scrapeInput, error) {
+// that is running, and waits for it within b. It stops waiting when ctx
+// is done.
+func (e *Exporter) read(ctx context.Context, b bounds) (*scrapeInput, error) {
 	e.fmu.Lock()
 	f := e.cur
 	if f == nil || !f.fresh(time.Now()) {
-		f = &flight{done: make(chan struct{})}
+		if e.stopping {
+			e.fmu.Unlock()
+			return nil, errStopping
+		}
+		f = &flight{b: b, snapDone: make(chan struct{}), usageDone: make(chan struct{})}
 		e.cur = f
-		e.fmu.Unlock()
-		e.fly(f)
-		return f.in, f.err
+		e.reads.Add(1)
+		go e.fly(f)
+	} else {
+		e.shared.Add(1)
 	}
 	e.fmu.Unlock()
-	e.shared.Add(1)
-	select {
-	case <-f.done:
-		return f.in, f.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return e.await(ctx, f, b)
 }
 
-// fly runs the read of f on the caller's goroutine and publishes it.
+// await waits for f within b: the scrape's input, with the usage or
+// with why it is missing.
+func (e *Exporter) await(ctx context.Context, f *flight, b bounds) (*scrapeInput, error) {
+	snapT := time.NewTimer(time.Until(b.snapBy))
+	defer snapT.Stop()
+	select {
+	case <-f.snapDone:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-snapT.C:
+		return nil, readError(context.DeadlineExceeded, b.snapBy.Sub(b.began))
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	in := &scrapeInput{snap: f.snap}
+	usageT := time.NewTimer(time.Until(b.usageBy))
+	defer usageT.Stop()
+	select {
+	case <-f.usageDone:
+		switch {
+		case f.late:
+			in.missing = missingUsage{reason: reasonTimeout, bound: f.b.usageBy.Sub(f.b.began), scrape: f.b.total}
+		case !f.busySince.IsZero():
+			in.missing = missingUsage{reason: reasonBusy, busyFor: f.snapAt.Sub(f.busySince)}
+		default:
+			in.usage = f.usage
+			return in, nil
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-usageT.C:
+		in.missing = missingUsage{reason: reasonTimeout, bound: b.usageBy.Sub(b.began), scrape: b.total}
+	}
+	in.missing.workers = workersIn(in.snap)
+	e.incomplete(in.missing)
+	return in, nil
+}
+
+// fly runs the read of f, on the goroutine read started for it.
 func (e *Exporter) fly(f *flight) {
+	defer e.reads.Done()
 	defer func() {
 		e.fmu.Lock()
 		if e.cur == f {
 			e.cur = nil
 		}
 		e.fmu.Unlock()
-		close(f.done)
+		close(f.usageDone)
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), e.opts.ScrapeTimeout)
-	defer cancel()
+	ctx, cancel := context.WithDeadline(context.Background(), f.b.snapBy)
 	snap, err := e.opts.Source.Snapshot(ctx)
+	cancel()
 	if err != nil {
-		f.err = readError(err, e.opts.ScrapeTimeout)
+		f.err = readError(err, f.b.snapBy.Sub(f.b.began))
+		close(f.snapDone)
 		return
 	}
 	e.fmu.Lock()
 	f.snapAt = time.Now()
+	f.snap = snap
+	close(f.snapDone)
+	if e.reading != nil {
+		f.busySince = e.reading.snapAt
+		e.fmu.Unlock()
+		return
+	}
+	e.reading = f
 	e.fmu.Unlock()
-	f.in = &scrapeInput{snap: snap, usage: e.opts.Source.WorkerUsage(snap)}
+	ctx, cancel = context.WithDeadline(context.Background(), f.b.usageBy)
+	usage := e.opts.Source.ReadWorkerUsage(ctx, snap)
+	f.late = ctx.Err() != nil
+	cancel()
+	if !f.late {
+		f.usage = usage
+	}
+	e.fmu.Lock()
+	e.reading = nil
+	e.fmu.Unlock()
 }
 
 // readError says what a failed read of the pools leaves out of a scrape,
 // and why. It does not wrap err: scrapeErrors drops an error that is a
 // context's end as the scrape's own (scrapeEnd logs that), and a read
-// that ran out of ScrapeTimeout is poold's, to be logged.
+// that ran out of its bound is poold's, to be logged.
 func readError(err error, bound time.Duration) error {
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("poold's loop did not answer this scrape's read of the pools within %v, so the pool and worker metrics are left out of it: the loop is busy or stuck (see the log around this line, and the machine's load)", bound)
+		return fmt.Errorf("poold's loop did not answer this scrape's read of the pools within %v, so the pool and worker metrics are left out of it: the loop is busy or stuck (see the log around this line, and the machine's load)", bound.Round(time.Millisecond))
 	}
 	return fmt.Errorf("reading the pools for this scrape failed, so the pool and worker metrics are left out of it: %v", err)
 }

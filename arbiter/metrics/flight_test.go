@@ -39,7 +39,9 @@ func (c *countedSource) Snapshot(ctx context.Context) (arbiter.Snapshot, error) 
 	}
 }
 
-func (c *countedSource) WorkerUsage(arbiter.Snapshot) map[int]arbiter.Usage { return nil }
+func (c *countedSource) ReadWorkerUsage(context.Context, arbiter.Snapshot) map[int]arbiter.Usage {
+	return nil
+}
 
 func (c *countedSource) OnSettled(context.Context, string, func(time.Time, bool)) bool { return false }
 

@@ -39,7 +39,9 @@ import (
 // Source is what the metrics read: *arbiter.Arbiter.
 type Source interface {
 	Snapshot(ctx context.Context) (arbiter.Snapshot, error)
-	WorkerUsage(arbiter.Snapshot) map[int]arbiter.Usage
+	// ReadWorkerUsage reads /proc for the workers of the Snapshot; once
+	// ctx is done it may stop and return nil (arbiter.ReadWorkerUsage).
+	ReadWorkerUsage(context.Context, arbiter.Snapshot) map[int]arbiter.Usage
 	OnSettled(ctx context.Context, name string, fn func(at time.Time, already bool)) bool
 }
 
@@ -57,7 +59,8 @@ type Options struct {
 	// subscribers disconnected because they stopped reading
 	// (poold_subscribers_evicted_total).
 	Evicted map[string]func() uint64
-	// ScrapeTimeout bounds the wait for the loop's Snapshot. Default 5s.
+	// ScrapeTimeout bounds the wait for the loop's Snapshot; a scrape is
+	// answered 503 after twice it (bounds.go). Default 5s.
 	ScrapeTimeout time.Duration
 	Log           hclog.Logger
 }
@@ -84,10 +87,19 @@ type Exporter struct {
 	// read its drop count.
 	sub atomic.Pointer[events.Subscription]
 	// fmu guards cur, the read of the pools that scrapes arriving now
-	// share (flight.go); shared counts the scrapes that shared one.
-	fmu    sync.Mutex
-	cur    *flight
-	shared atomic.Uint64
+	// share (flight.go), reading, the flight whose usage read runs, and
+	// stopping, set once Run returns; shared counts the scrapes that
+	// shared a read. reads counts the flights' goroutines, which Run
+	// waits for.
+	fmu      sync.Mutex
+	cur      *flight
+	reading  *flight
+	stopping bool
+	shared   atomic.Uint64
+	reads    sync.WaitGroup
+	// usageIncomplete: scrapes answered without some workers' usage
+	// (incomplete.go).
+	usageIncomplete *prometheus.CounterVec
 	// slots holds one token per scrape being answered (at most inFlight).
 	slots chan struct{}
 }
@@ -109,11 +121,12 @@ func New(opts Options) *Exporter {
 		opts.ScrapeTimeout = 5 * time.Second
 	}
 	e := &Exporter{
-		opts:  opts,
-		log:   opts.Log,
-		reg:   prometheus.NewRegistry(),
-		ready: make(chan struct{}),
-		slots: make(chan struct{}, inFlight),
+		opts:            opts,
+		log:             opts.Log,
+		reg:             prometheus.NewRegistry(),
+		ready:           make(chan struct{}),
+		slots:           make(chan struct{}, inFlight),
+		usageIncomplete: newIncomplete(),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "poold_worker_restarts_total",
 			Help: "Workers poold started again without being asked, by reason: exit (the worker ended on its own), oom (the kernel's OOM killer killed it), spawn_error (the slot's previous start failed), unhealthy (failed readiness or health check), limit (over max_rss or max_cpu), max_age (recycled for its age).",
@@ -149,6 +162,7 @@ func New(opts Options) *Exporter {
 		e.abandoned,
 		e.stopKills,
 		e.reloads,
+		e.usageIncomplete,
 	}
 	e.base = prometheus.NewRegistry()
 	e.base.MustRegister(base...)
@@ -161,17 +175,15 @@ func (e *Exporter) Registry() *prometheus.Registry { return e.reg }
 
 // Handler serves the registry in the Prometheus text format (or another
 // the scraper asks for). At most four scrapes run at once, and those
-// that come together share one read of the pools (flight.go); a scrape
-// whose Snapshot fails still returns the other metrics and logs why. A
-// scrape is answered 503 after twice ScrapeTimeout; a scraper that goes
-// away, or a scrape that runs out of time, is logged once (scrapeEnd),
-// not once per metric family. A text scrape writes the worker series
-// itself (worker.go).
+// that come together share one read of the pools (flight.go). A scrape
+// answers within its bounds (bounds.go) with what it has: without the
+// pools when the loop's Snapshot did not come (the other metrics, and
+// why logged), without the workers' usage when /proc was not read in
+// time (incomplete.go). It is answered 503 after twice ScrapeTimeout; a
+// scraper that goes away, or a scrape that runs out of time, is logged
+// once (scrapeEnd), not once per metric family. A text scrape writes the
+// worker series itself (worker.go).
 func (e *Exporter) Handler() http.Handler {
-	full := promhttp.HandlerFor(e.reg, promhttp.HandlerOpts{
-		ErrorLog:      scrapeErrors{e.log},
-		ErrorHandling: promhttp.ContinueOnError,
-	})
 	sem := e.slots
 	h := http.HandlerFunc(func(rsp http.ResponseWriter, req *http.Request) {
 		select {
@@ -182,36 +194,36 @@ func (e *Exporter) Handler() http.Handler {
 				http.StatusServiceUnavailable)
 			return
 		}
+		in, err := e.read(req.Context(), e.boundsOf(req, time.Now()))
+		if req.Context().Err() != nil {
+			return // the scraper went away: scrapeEnd logs it
+		}
+		if err != nil {
+			// promhttp's answer has the other metrics and logs why,
+			// without asking the loop again: a scrape reads the pools
+			// once.
+			e.servedFrom(&snapshotCollector{e: e, failed: err}).ServeHTTP(rsp, req)
+			return
+		}
 		format := expfmt.NegotiateAccept(req.Header, expfmt.DefaultAcceptedFormats()...)
 		filtered := req.URL != nil && len(req.URL.Query()["name[]"]) > 0
 		if format.FormatType() == expfmt.TypeTextPlain && !filtered {
-			in, err := e.read(req.Context())
-			if req.Context().Err() != nil {
-				return // the scraper went away: scrapeEnd logs it
-			}
-			if err == nil {
-				e.serveText(rsp, req, format, in)
-				return
-			}
-			// promhttp's answer has the other metrics and logs why,
-			// without asking the loop again: a scrape reads the pools
-			// once, so a loop too slow for ScrapeTimeout is answered
-			// by the bound, not abandoned at twice it (503).
-			e.failedRead(err).ServeHTTP(rsp, req)
+			e.serveText(rsp, req, format, in)
 			return
 		}
-		full.ServeHTTP(rsp, req)
+		e.servedFrom(&snapshotCollector{e: e, given: in}).ServeHTTP(rsp, req)
 	})
 	limit := 2 * e.opts.ScrapeTimeout
 	return http.TimeoutHandler(e.scrapeEnd(h, limit), limit, fmt.Sprintf(
 		"poold: this scrape took longer than %v and was abandoned; poold's log says why\n", limit))
 }
 
-// failedRead serves a scrape whose read of the pools failed with err:
-// every other metric, and err logged in place of the pools'.
-func (e *Exporter) failedRead(err error) http.Handler {
+// servedFrom serves the other metrics and the pools as c gives them
+// (what a scrape read, or the error of its read, logged), through
+// promhttp: any format, name[] filters.
+func (e *Exporter) servedFrom(c *snapshotCollector) http.Handler {
 	pools := prometheus.NewRegistry()
-	pools.MustRegister(&snapshotCollector{e: e, failed: err})
+	pools.MustRegister(c)
 	return promhttp.HandlerFor(prometheus.Gatherers{e.base, pools}, promhttp.HandlerOpts{
 		ErrorLog:      scrapeErrors{e.log},
 		ErrorHandling: promhttp.ContinueOnError,
@@ -231,8 +243,16 @@ func (e *Exporter) ownDropped() uint64 {
 func (e *Exporter) Ready() <-chan struct{} { return e.ready }
 
 // Run counts restarts and times reloads from the event bus until ctx is
-// done, then returns nil. Without an event bus it only waits for ctx.
+// done, then returns nil, once the scrapes' reads of the pools have
+// ended (a scrape from then on has no pools). Without an event bus it
+// only waits for ctx.
 func (e *Exporter) Run(ctx context.Context) error {
+	defer e.reads.Wait()
+	defer func() {
+		e.fmu.Lock()
+		e.stopping = true
+		e.fmu.Unlock()
+	}()
 	if e.opts.Events == nil {
 		close(e.ready)
 		<-ctx.Done()

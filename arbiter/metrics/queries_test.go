@@ -28,7 +28,9 @@ import (
 type fixedSource struct{ snap arbiter.Snapshot }
 
 func (f fixedSource) Snapshot(context.Context) (arbiter.Snapshot, error) { return f.snap, nil }
-func (f fixedSource) WorkerUsage(arbiter.Snapshot) map[int]arbiter.Usage { return nil }
+func (f fixedSource) ReadWorkerUsage(context.Context, arbiter.Snapshot) map[int]arbiter.Usage {
+	return nil
+}
 func (f fixedSource) OnSettled(context.Context, string, func(time.Time, bool)) bool {
 	return false
 }

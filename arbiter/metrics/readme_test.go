@@ -3,6 +3,7 @@ package metrics
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net"
 	"net/http"
 	"os"
@@ -78,7 +79,9 @@ type usageSource struct {
 	usage map[int]arbiter.Usage
 }
 
-func (s usageSource) WorkerUsage(arbiter.Snapshot) map[int]arbiter.Usage { return s.usage }
+func (s usageSource) ReadWorkerUsage(context.Context, arbiter.Snapshot) map[int]arbiter.Usage {
+	return s.usage
+}
 
 // everyFamily scrapes an exporter that has every family poold exports: a
 // fixed and an elastic pool with a worker each, a socket, the streams

@@ -35,7 +35,9 @@ func newBenchSource(n int) *benchSource {
 }
 
 func (s *benchSource) Snapshot(context.Context) (arbiter.Snapshot, error) { return s.snap, nil }
-func (s *benchSource) WorkerUsage(arbiter.Snapshot) map[int]arbiter.Usage { return s.usage }
+func (s *benchSource) ReadWorkerUsage(context.Context, arbiter.Snapshot) map[int]arbiter.Usage {
+	return s.usage
+}
 func (s *benchSource) OnSettled(context.Context, string, func(time.Time, bool)) bool {
 	return false
 }

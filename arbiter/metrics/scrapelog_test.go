@@ -28,7 +28,9 @@ func (h *heldSource) Snapshot(ctx context.Context) (arbiter.Snapshot, error) {
 	return arbiter.Snapshot{Taken: time.Now()}, nil
 }
 
-func (h *heldSource) WorkerUsage(arbiter.Snapshot) map[int]arbiter.Usage { return nil }
+func (h *heldSource) ReadWorkerUsage(context.Context, arbiter.Snapshot) map[int]arbiter.Usage {
+	return nil
+}
 
 func (h *heldSource) OnSettled(context.Context, string, func(time.Time, bool)) bool { return false }
 
