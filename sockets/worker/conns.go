@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -10,40 +11,98 @@ import (
 	"time"
 )
 
+// proto is what a connection speaks, known once it is active.
+type proto int
+
+const (
+	protoUnknown proto = iota // no request read yet (or a TLS handshake)
+	protoHTTP1
+	protoHTTP2
+)
+
 // openConns follows the server's connections (http.Server.ConnState).
 type openConns struct {
-	all    sync.WaitGroup // accepted and not yet closed
-	mu     sync.Mutex
-	silent map[net.Conn]time.Time // accepted, no request read yet: when
+	mu      sync.Mutex
+	open    map[net.Conn]proto     // accepted and not yet closed
+	silent  map[net.Conn]time.Time // accepted, no request read yet: when
+	changed chan struct{}          // a connection closed or became known
 }
 
-func newOpenConns() *openConns { return &openConns{silent: map[net.Conn]time.Time{}} }
+func newOpenConns() *openConns {
+	return &openConns{open: map[net.Conn]proto{}, silent: map[net.Conn]time.Time{}, changed: make(chan struct{}, 1)}
+}
 
+// track notes c's new state. An HTTP/2 connection's StateNew and
+// StateClosed come from net/http, its StateActive and StateIdle from its
+// HTTP/2 server, with the same net.Conn.
 func (o *openConns) track(c net.Conn, s http.ConnState) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	switch s {
 	case http.StateNew:
-		o.all.Add(1)
+		o.open[c] = protoUnknown
 		o.silent[c] = time.Now()
-	case http.StateActive:
+	case http.StateActive, http.StateIdle:
 		delete(o.silent, c)
+		if p, ok := o.open[c]; ok && p == protoUnknown {
+			o.open[c] = protoOf(c)
+			o.note()
+		}
 	case http.StateClosed, http.StateHijacked:
 		delete(o.silent, c)
-		o.all.Done()
+		delete(o.open, c)
+		o.note()
 	}
+}
+
+func (o *openConns) note() {
+	select {
+	case o.changed <- struct{}{}:
+	default:
+	}
+}
+
+// count returns how many connections are open, and how many of them
+// may still read an HTTP/1 request: all but the HTTP/2 ones.
+func (o *openConns) count() (open, http1 int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, p := range o.open {
+		if p != protoHTTP2 {
+			http1++
+		}
+	}
+	return len(o.open), http1
+}
+
+// protoOf tells an active connection's protocol: HTTP/2 over TLS by its
+// ALPN (the handshake is over once net/http or its HTTP/2 server calls it
+// active), HTTP/2 without TLS (h2c) by its first bytes.
+func protoOf(c net.Conn) proto {
+	switch c := c.(type) {
+	case *tls.Conn:
+		if c.ConnectionState().NegotiatedProtocol == "h2" {
+			return protoHTTP2
+		}
+	case *servedConn:
+		if c.h2c.Load() {
+			return protoHTTP2
+		}
+	}
+	return protoHTTP1
 }
 
 // closeSilent closes the connections accepted at least d ago on which
 // nothing has come (their StateClosed follows). One on which a byte has
 // come is left to the server, even before its whole header has: net/http
 // reads a header piece by piece as the client sends it, and only calls
-// the connection active once it has all of it.
+// the connection active once it has all of it. A TLS connection counts
+// the bytes that come after its handshake (quietTLS).
 func (o *openConns) closeSilent(d time.Duration) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for c, since := range o.silent {
-		if time.Since(since) >= d && sentNothing(c) {
+		if time.Since(since) >= d && quiet(c) {
 			c.Close()
 			delete(o.silent, c)
 		}

@@ -2,7 +2,10 @@
 // takes the listening socket poold passed (Listener) and serves an
 // http.Server on it until told to stop, then drains it without failing a
 // request (Serve), whether its clients keep their connections alive or
-// send "Connection: close" on each. It imports the standard library only.
+// send "Connection: close" on each. ServeTLS does the same over TLS, as
+// http.Server.ServeTLS; both speak HTTP/2 (over TLS, or h2c when
+// srv.Protocols allows it) and drain it with GOAWAY. It imports the
+// standard library only.
 //
 //	l, err := worker.Listener("web") // [sockets.web] of its watcher
 //	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)

@@ -26,14 +26,15 @@ const window = 500 * time.Millisecond
 // one srv had. Give srv a ReadHeaderTimeout: a client that stalls in the
 // middle of a header holds the drain that long.
 //
-// The drain does not call srv.Shutdown, which loses requests: it closes
-// every idle keep-alive connection at once, and a client that sends its
-// next request at that instant gets a read error; and net/http drops
-// unanswered a request it reads once Shutdown has begun on a connection
-// accepted a moment before (golang/go#75591), which fails clients that
-// open a connection per request. Instead:
+// The drain does not begin with srv.Shutdown, which loses requests: it
+// closes every idle keep-alive connection at once, and a client that
+// sends its next request at that instant gets a read error; and net/http
+// drops unanswered a request it reads once Shutdown has begun on a
+// connection accepted a moment before (golang/go#75591), which fails
+// clients that open a connection per request. Instead:
 //  1. every answer from now on says "Connection: close", so a keep-alive
-//     client leaves after its next answer, cleanly;
+//     client leaves after its next answer, cleanly (over HTTP/2, net/http
+//     sends GOAWAY after that answer instead);
 //  2. the listener is closed: new connections wait in the socket's queue
 //     for the other processes that share it (poold and the other workers
 //     keep it open);
@@ -45,8 +46,39 @@ const window = 500 * time.Millisecond
 //  4. it waits up to half a second for the connections to be answered
 //     and closed; then it closes those still idle or silent (a client
 //     that sends at that very instant retries, on a reused connection),
-//     and waits for the requests in flight.
+//     and waits for the requests in flight;
+//  5. once no HTTP/1 connection is left open (at once if there was none),
+//     it calls srv.Shutdown with a context already done, which sends
+//     GOAWAY to every HTTP/2 connection: its client sends no new request
+//     on it, those in flight are answered, and the connection ends. This
+//     also runs srv's RegisterOnShutdown functions.
+//
+// HTTP/2 without TLS (h2c: srv.Protocols with SetUnencryptedHTTP2, and
+// clients that speak it from the first byte) drains as HTTP/2 over TLS
+// does. For TLS, use ServeTLS.
 func Serve(ctx context.Context, srv *http.Server, l net.Listener) error {
+	return serve(ctx, srv, l, false, func(l net.Listener) error { return srv.Serve(l) })
+}
+
+// ServeTLS is Serve over TLS, as http.Server.ServeTLS: l is the plain
+// listener (Listener's), and net/http runs TLS over each connection with
+// srv.TLSConfig and the certificate in certFile and keyFile (both "" when
+// srv.TLSConfig has its certificates). HTTP/2 is offered as
+// http.Server.ServeTLS offers it. Its drain is Serve's; a connection whose
+// client sent nothing since its handshake (a browser's preconnect, a
+// spare connection) counts as one that sent nothing, once it has waited
+// for the client for half a second.
+//
+// Serve also takes a listener that returns *tls.Conn (tls.NewListener):
+// net/http sees them, so HTTP/2 and Request.TLS work; but the drain
+// cannot see below them, and an idle one holds it for ReadHeaderTimeout.
+// Use ServeTLS.
+func ServeTLS(ctx context.Context, srv *http.Server, l net.Listener, certFile, keyFile string) error {
+	return serve(ctx, srv, l, true, func(l net.Listener) error { return srv.ServeTLS(l, certFile, keyFile) })
+}
+
+// serve is Serve and ServeTLS: run serves srv on the listener it is given.
+func serve(ctx context.Context, srv *http.Server, l net.Listener, overTLS bool, run func(net.Listener) error) error {
 	open := newOpenConns()
 	var draining atomic.Bool
 	h := srv.Handler
@@ -67,7 +99,7 @@ func Serve(ctx context.Context, srv *http.Server, l net.Listener) error {
 		}
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(heardListener{l}) }()
+	go func() { errc <- run(servedListener{Listener: l, tls: overTLS}) }()
 	select {
 	case err := <-errc:
 		return err
@@ -77,7 +109,7 @@ func Serve(ctx context.Context, srv *http.Server, l net.Listener) error {
 	return drain(srv, l, errc, open)
 }
 
-// drain does steps 2 to 4 of Serve's drain.
+// drain does steps 2 to 5 of Serve's drain.
 func drain(srv *http.Server, l net.Listener, errc <-chan error, open *openConns) error {
 	if err := l.Close(); err != nil {
 		return fmt.Errorf("worker: closing the listener on %s: %w", l.Addr(), err)
@@ -88,14 +120,40 @@ func drain(srv *http.Server, l net.Listener, errc <-chan error, open *openConns)
 		return err
 	}
 	open.closeSilent(window)
-	closed := make(chan struct{})
-	go func() { open.all.Wait(); close(closed) }()
-	select {
-	case <-closed:
-	case <-time.After(window):
-		srv.SetKeepAlivesEnabled(false) // closes the idle connections
-		open.closeSilent(0)
-		<-closed
+	windowEnd := time.NewTimer(window)
+	defer windowEnd.Stop()
+	var again <-chan time.Time // after the window: TLS connections that go quiet
+	goneAway := false
+	for {
+		n, http1 := open.count()
+		if http1 == 0 && !goneAway {
+			goAway(srv)
+			goneAway = true
+		}
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-open.changed:
+		case <-windowEnd.C:
+			srv.SetKeepAlivesEnabled(false) // closes the idle HTTP/1 connections
+			open.closeSilent(0)
+			tick := time.NewTicker(window / 5)
+			defer tick.Stop()
+			again = tick.C
+		case <-again:
+			open.closeSilent(0)
+		}
 	}
-	return nil
+}
+
+// goAway calls srv.Shutdown with a context already done: it tells every
+// HTTP/2 client to go (GOAWAY, after which the connection ends once its
+// requests are answered), runs srv's RegisterOnShutdown functions, and
+// returns. Only once no HTTP/1 connection is open: Shutdown closes those
+// idle at once, and net/http drops a request it reads after Shutdown.
+func goAway(srv *http.Server) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = srv.Shutdown(ctx)
 }
