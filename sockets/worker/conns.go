@@ -18,6 +18,7 @@ const (
 	protoUnknown proto = iota // no request read yet (or a TLS handshake)
 	protoHTTP1
 	protoHTTP2
+	protoHijacked // taken from net/http (Hijack): open until its owner closes it
 )
 
 // openConns follows the server's connections (http.Server.ConnState).
@@ -48,10 +49,28 @@ func (o *openConns) track(c net.Conn, s http.ConnState) {
 			o.open[c] = protoOf(c)
 			o.note()
 		}
-	case http.StateClosed, http.StateHijacked:
+	case http.StateHijacked:
+		// x/net's h2c handler serves HTTP/2 on it, or a WebSocket
+		// library does: it is not closed, net/http just no longer sees it.
+		delete(o.silent, c)
+		o.open[c] = protoHijacked
+		o.note()
+	case http.StateClosed:
 		delete(o.silent, c)
 		delete(o.open, c)
 		o.note()
+	}
+}
+
+// reapHijacked forgets the hijacked connections their owner has closed
+// (net/http tells nothing of them once hijacked).
+func (o *openConns) reapHijacked() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for c, p := range o.open {
+		if p == protoHijacked && closed(c) {
+			delete(o.open, c)
+		}
 	}
 }
 
@@ -63,16 +82,32 @@ func (o *openConns) note() {
 }
 
 // count returns how many connections are open, and how many of them
-// may still read an HTTP/1 request: all but the HTTP/2 ones.
+// may still read an HTTP/1 request: all but the HTTP/2 and hijacked ones.
 func (o *openConns) count() (open, http1 int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, p := range o.open {
-		if p != protoHTTP2 {
+		if p == protoUnknown || p == protoHTTP1 {
 			http1++
 		}
 	}
 	return len(o.open), http1
+}
+
+// closed reports whether c (or the connection under its TLS) was closed.
+func closed(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return errors.Is(err, net.ErrClosed)
+	}
+	return errors.Is(rc.Control(func(uintptr) {}), net.ErrClosed)
 }
 
 // protoOf tells an active connection's protocol: HTTP/2 over TLS by its

@@ -17,7 +17,8 @@ import (
 )
 
 // childEnv makes the test binary play a worker: "serve" serves with
-// Serve, "plain" with http.Server.Shutdown alone, "listen" takes the
+// Serve, "h2c" with Serve and h2c on, "plain" with http.Server.Shutdown
+// alone, "listen" takes the
 // sockets named in $WORKER_TEST_NAMES (comma-separated) and says what it
 // got on one line.
 const childEnv = "WORKER_TEST_CHILD"
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 		fmt.Println(listenChild())
 		os.Exit(0)
 	default:
-		if err := serveChild(mode == "plain"); err != nil {
+		if err := serveChild(mode); err != nil {
 			fmt.Fprintln(os.Stderr, "worker test child:", err)
 			os.Exit(1)
 		}
@@ -39,8 +40,8 @@ func TestMain(m *testing.M) {
 }
 
 // serveChild serves on fd 3 until SIGTERM, answering "hello from pid N",
-// and drains with Serve, or with Shutdown alone when plain.
-func serveChild(plain bool) error {
+// and drains with Serve, or with Shutdown alone in mode "plain".
+func serveChild(mode string) error {
 	l, err := Listener("")
 	if err != nil {
 		return err
@@ -52,10 +53,15 @@ func serveChild(plain bool) error {
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
+	if mode == "h2c" {
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	fmt.Printf("worker pid %d serving on %s\n", pid, l.Addr())
-	if !plain {
+	if mode != "plain" {
 		return Serve(ctx, srv, l)
 	}
 	errc := make(chan error, 1)

@@ -53,6 +53,15 @@ const window = 500 * time.Millisecond
 //     on it, those in flight are answered, and the connection ends. This
 //     also runs srv's RegisterOnShutdown functions.
 //
+// A connection a handler hijacked (a WebSocket; x/net's h2c.NewHandler
+// hijacks every HTTP/2 connection) is open until its hijacker closes it,
+// and Serve waits for it as for any other: net/http cannot tell it to
+// go. Close it from a RegisterOnShutdown function (a WebSocket's close
+// 1001), or poold's SIGKILL at graceful_timeout ends it. With x/net's
+// h2c, call http2.ConfigureServer(srv, h2s) with the http2.Server given
+// to h2c.NewHandler: srv.Shutdown then sends its connections GOAWAY too.
+// Better, use srv.Protocols:
+//
 // HTTP/2 without TLS (h2c: srv.Protocols with SetUnencryptedHTTP2, and
 // clients that speak it from the first byte) drains as HTTP/2 over TLS
 // does. For TLS, use ServeTLS.
@@ -122,8 +131,11 @@ func drain(srv *http.Server, l net.Listener, errc <-chan error, open *openConns)
 	open.closeSilent(window)
 	windowEnd := time.NewTimer(window)
 	defer windowEnd.Stop()
-	var again <-chan time.Time // after the window: TLS connections that go quiet
-	goneAway := false
+	// Each tick looks for the hijacked connections closed since, and,
+	// after the window, for TLS connections gone quiet.
+	tick := time.NewTicker(window / 5)
+	defer tick.Stop()
+	windowOver, goneAway := false, false
 	for {
 		n, http1 := open.count()
 		if http1 == 0 && !goneAway {
@@ -136,13 +148,14 @@ func drain(srv *http.Server, l net.Listener, errc <-chan error, open *openConns)
 		select {
 		case <-open.changed:
 		case <-windowEnd.C:
+			windowOver = true
 			srv.SetKeepAlivesEnabled(false) // closes the idle HTTP/1 connections
 			open.closeSilent(0)
-			tick := time.NewTicker(window / 5)
-			defer tick.Stop()
-			again = tick.C
-		case <-again:
-			open.closeSilent(0)
+		case <-tick.C:
+			open.reapHijacked()
+			if windowOver {
+				open.closeSilent(0)
+			}
 		}
 	}
 }
