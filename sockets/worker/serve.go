@@ -80,8 +80,10 @@ func Serve(ctx context.Context, srv *http.Server, l net.Listener) error {
 //
 // Serve also takes a listener that returns *tls.Conn (tls.NewListener):
 // net/http sees them, so HTTP/2 and Request.TLS work; but the drain
-// cannot see below them, and an idle one holds it for ReadHeaderTimeout.
-// Use ServeTLS.
+// cannot see what TLS reads: it closes a connection on which no data has
+// come for half a second (Linux's TCP_INFO; elsewhere an idle one holds
+// it for ReadHeaderTimeout), even one whose server is that long in its
+// handshake (a very loaded machine). Prefer ServeTLS.
 func ServeTLS(ctx context.Context, srv *http.Server, l net.Listener, certFile, keyFile string) error {
 	return serve(ctx, srv, l, true, func(l net.Listener) error { return srv.ServeTLS(l, certFile, keyFile) })
 }

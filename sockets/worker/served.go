@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -83,8 +84,32 @@ func quiet(c net.Conn) bool {
 		if sc, ok := c.NetConn().(*servedConn); ok {
 			return quietTLS(sc)
 		}
+		return quietBelow(c.NetConn())
 	}
-	return false // a listener's own TLS: its handshake's bytes are not seen
+	return false
+}
+
+// quietBelow reports whether the connection under a listener's own TLS
+// (tls.NewListener: the drain does not see what TLS reads) has had no
+// data for the drain's window, and none waits unread in the kernel: a
+// client that never began its handshake, or whose handshake is over and
+// that sends no request. Unlike quietTLS it cannot tell a server that is
+// itself busy for that long in the handshake (a very loaded machine).
+func quietBelow(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok || unread(c) {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var since time.Duration
+	var serr error
+	if err := rc.Control(func(fd uintptr) { since, serr = sinceData(fd) }); err != nil || serr != nil {
+		return false
+	}
+	return since >= window
 }
 
 // quietTLS reports whether TLS, on c, has waited for the client for the

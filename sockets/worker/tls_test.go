@@ -115,10 +115,17 @@ func TestServeTLSSpeaksHTTP2AndFillsRequestTLS(t *testing.T) {
 // read the bytes of a handshake, and the drain's "nothing came" could
 // never hold: a client's spare connection, handshaken or not, held the
 // worker for ReadHeaderTimeout (a minute here). ServeTLS closes both, and
-// answers the request in flight.
+// answers the request in flight; so does Serve on a listener's own TLS
+// (tls.NewListener), by the kernel's time of the last data that came.
 func TestServeTLSDrainClosesIdleConnections(t *testing.T) {
+	for _, how := range []string{"ServeTLS", "tls.NewListener"} {
+		t.Run(how, func(t *testing.T) { drainClosesIdleTLS(t, how) })
+	}
+}
+
+func drainClosesIdleTLS(t *testing.T, how string) {
 	inHandler, release := make(chan struct{}), make(chan struct{})
-	s := serveTLS(t, "ServeTLS", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := serveTLS(t, how, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(inHandler)
 		<-release
 		io.WriteString(w, "answered")
