@@ -123,10 +123,10 @@ func (w *Watcher) stop(kill bool) {
 	w.stopWorkers(kill)
 }
 
-// stopWorkers signals every worker (SIGKILL when kill), then completes
-// the stop if none is left.
+// stopWorkers signals every worker (SIGKILL when kill), oldest first
+// (byAge), then completes the stop if none is left.
 func (w *Watcher) stopWorkers(kill bool) {
-	for _, p := range w.procs {
+	for _, p := range w.byAge() {
 		// circusd reaps, with a reap event, the workers its stop kills,
 		// not one a decr or reload was already stopping.
 		p.byStop = p.byStop || p.State != ProcStopping
