@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -16,16 +17,26 @@ import (
 // after a stop signal, as systemd thaws a frozen unit it stops, so the
 // worker shuts down cleanly instead of sitting out graceful_timeout.
 
-// Thaw writes 0 to the cgroup's cgroup.freeze (nil-safe). Writing it
-// when the cgroup is not frozen changes nothing; a kernel without the v2
-// freezer (before 5.2) or a cgroup already gone is no error. A freeze of
-// a cgroup above it (poold's own, its unit's) still holds: the kernel
-// freezes a cgroup when it or any ancestor asks.
+// Thaw writes 0 to the cgroup's cgroup.freeze (nil-safe) when it reads
+// 1; a kernel without the v2 freezer (before 5.2) or a cgroup already
+// gone is no error. A freeze of a cgroup above it (poold's own, its
+// unit's) still holds: the kernel freezes a cgroup when it or any
+// ancestor asks, and cgroup.freeze shows the cgroup's own ask only.
+//
+// It reads first because a stop thaws every worker it stops: a write
+// takes the kernel's cgroup_mutex even when it changes nothing (a read
+// does not), and removing an emptied cgroup and releasing a removed one
+// take it too, so in a stop of 10,000 workers the loop's thaws waited on
+// the clean-ups of the workers that had already ended.
 func (g *Group) Thaw() error {
 	if g == nil {
 		return nil
 	}
 	path := filepath.Join(g.Dir, "cgroup.freeze")
+	var buf [statusMax]byte
+	if b, err := readStatus(path, &buf); err == nil && string(bytes.TrimSpace(b)) == "0" {
+		return nil
+	}
 	fd, err := openWrite(path)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {

@@ -84,3 +84,40 @@ func BenchmarkFrozen(b *testing.B) {
 		}
 	})
 }
+
+// Thaw writes cgroup.freeze only when the cgroup asked to be frozen: a
+// stop thaws each worker it stops, and a write takes the kernel's
+// cgroup_mutex even when it changes nothing, where the rmdirs of the
+// workers that already ended hold it. A plain file stands for the
+// cgroup's here, so that what Thaw wrote shows.
+func TestThawWritesOnlyAFrozenCgroup(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{in: "0\n", want: "0\n"},
+		{in: "1\n", want: "0\n"},
+	} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "cgroup.freeze")
+		if err := os.WriteFile(path, []byte(tc.in), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Unix(1_000_000_000, 0)
+		if err := os.Chtimes(path, old, old); err != nil {
+			t.Fatal(err)
+		}
+		if err := (&Group{Dir: dir}).Thaw(); err != nil {
+			t.Fatalf("cgroup.freeze %q: Thaw: %v", tc.in, err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrote := !fi.ModTime().Equal(old)
+		if string(b) != tc.want || wrote != (tc.in != "0\n") {
+			t.Errorf("cgroup.freeze %q: after Thaw %q (written: %v), want %q written only when it was not 0", tc.in, b, wrote, tc.want)
+		}
+	}
+}
