@@ -55,16 +55,20 @@ func (b *bench) tenkSection(ctx context.Context) error {
 		b.procs.cleanup(3 * time.Second)
 		b.board.drain()
 	}
-	b.res.note("tenk: tiny static C workers (gcc -static -O2), stdout_log/stderr_log \"none\" and log_ring 0; floor: a plain fork/exec loop of the same worker; kills: %d%% of the workers, one at a time (each new worker alive) and then all at once (each replacement's alive time from the first kill; the floor's burst: the fork/exec loop kills as many of its own workers at once, reaps each in turn and forks its replacement at once); idle over -window after 2 s of settling; /metrics: the first scrape before the idle window, then scrapes every -scrape-every over another -window (poold's CPU per scrape from its schedstat around each); status and stats as whole poolctl processes; spawn CPU per worker: read when the last worker is alive, the manager's (all of poold's threads; the floor's fork loop thread) and the workers' own (their exec steps included)", 1)
+	b.res.note("tenk: tiny static C workers (gcc -static -O2), stdout_log/stderr_log \"none\" and log_ring 0; floor: a plain fork/exec loop of the same worker; kills: %d%% of the workers, one at a time (each new worker alive) and then all at once (each replacement's alive time from the first kill; the floor's burst: the fork/exec loop kills as many of its own workers at once, reaps each in turn and forks its replacement at once); idle over -window after 2 s of settling; /metrics: the first scrape before the idle window, then scrapes every -scrape-every over another -window (poold's CPU per scrape from its schedstat around each); status and stats as whole poolctl processes; spawn CPU per worker: read when the last worker is alive, the manager's (all of poold's threads; the floor's fork loop thread) and the workers' own (their exec steps included); stop all: poold's from its SIGTERM to its exit, the floor's its workers each moved (untimed) into a cgroup v2 of its own, then SIGTERM to each, the reap of each in fork order and the rmdir of each cgroup", 1)
 	return errors.Join(errs...)
 }
 
 // tenk measures one size: the floor, then poold.
 func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 	b.logf("tenk: floor with %d tiny workers", n)
-	floor, floorBurst, floorCPU, err := b.floorSpawn(ctx, worker, n)
+	fr, err := b.floorSpawn(ctx, worker, n)
 	if err != nil {
 		return err
+	}
+	floor, floorBurst, floorCPU := fr.spawn, fr.burst, fr.cpu
+	if fr.stopWhy != "" {
+		b.res.note("tenk N=%d: the floor's stop had no cgroups: %s", n, fr.stopWhy)
 	}
 	b.logf("tenk: poold with %d tiny workers", n)
 	b.board.drain()
@@ -131,7 +135,7 @@ func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 	}
 	mt := slices.Max(threads)
 	row("threads (max of 4 looks)", "threads").one(sPoold, mt).target("< 20", mt < 20)
-	row("stop all", "ms").one(sPoold, ms(in.stop(60*time.Second)))
+	row("stop all", "ms").one(sPoold, ms(in.stop(60*time.Second))).one(sFloor, fr.stop)
 	return nil
 }
 

@@ -45,35 +45,50 @@ func (b *bench) buildTiny(ctx context.Context) (string, error) {
 	return out, nil
 }
 
+// tenkFloor is what the floor measured for one size.
+type tenkFloor struct {
+	spawn   float64   // ms to the last alive report
+	burst   []float64 // each replacement's alive time from the kills, ms
+	cpu     spawnCPU
+	stop    float64 // ms: SIGTERM, reap and rmdir of every worker (tenkstop.go)
+	stopWhy string  // why the floor's workers had no cgroups, "" if they had
+}
+
 // floorSpawn times the floor for n tiny workers: from the loop's start to
 // the last alive datagram, and the CPU it used (tenkcpu.go). Then it kills 1 % of them at once and replaces
 // each as soon as it is reaped (the burst's floor), and returns each
-// replacement's alive time from the kills.
-func (b *bench) floorSpawn(ctx context.Context, worker string, n int) (float64, []float64, spawnCPU, error) {
+// replacement's alive time from the kills. Last it stops them all, timed
+// (floorStop).
+func (b *bench) floorSpawn(ctx context.Context, worker string, n int) (tenkFloor, error) {
 	b.board.drain()
-	var cpu spawnCPU
+	var r tenkFloor
 	fl, err := newForkFloor(worker, []string{worker}, []string{"BENCH_ALIVE=" + b.board.path})
 	if err != nil {
-		return 0, nil, cpu, err
+		return r, err
 	}
 	defer fl.stop(syscall.SIGKILL, 5*time.Second)
 	runtime.LockOSThread() // the loop's CPU is its thread's
 	c0 := threadCPU()
 	fl.t0 = time.Now()
 	err = fl.fork(n)
-	cpu.manager = threadCPU() - c0
+	r.cpu.manager = threadCPU() - c0
 	runtime.UnlockOSThread()
 	if err != nil {
-		return 0, nil, cpu, err
+		return r, err
 	}
 	as, err := b.board.waitN(ctx, n, spawnTimeout(n))
 	if err != nil {
-		return 0, nil, cpu, fmt.Errorf("floor: %w", err)
+		return r, fmt.Errorf("floor: %w", err)
 	}
-	spawn := ms(last(as).Sub(fl.t0))
-	cpu.workers, cpu.n = workersCPU(alivePids(as))
-	burst, err := b.floorBurst(ctx, fl, as, max(n/100, 1))
-	return spawn, burst, cpu, err
+	r.spawn = ms(last(as).Sub(fl.t0))
+	r.cpu.workers, r.cpu.n = workersCPU(alivePids(as))
+	if r.burst, err = b.floorBurst(ctx, fl, as, max(n/100, 1)); err != nil {
+		return r, err
+	}
+	b.logf("tenk: floor stops its %d workers", n)
+	stop, why := floorStop(fl)
+	r.stop, r.stopWhy = ms(stop), why
+	return r, nil
 }
 
 // floorBurst kills k floor workers at once, reaps them in turn and forks
