@@ -211,7 +211,7 @@ func (a *Arbiter) handle(m any) {
 	case timerMsg:
 		// By identity: a watcher removed and added again under the same
 		// name never gets the timers of the one it replaced.
-		if w := a.byID[m.t.Watcher]; w != nil {
+		if w := a.byID[m.t.Watcher]; w != nil && !a.endedBeforeKill(m.t) {
 			w.Fire(m.t)
 		}
 	case checkMsg:
