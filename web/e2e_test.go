@@ -51,15 +51,7 @@ func startPooldWith(t *testing.T, watchers string) (consoleURL string) {
 func startRestartablePoold(t *testing.T, watchers string) (consoleURL string, restart func()) {
 	t.Helper()
 	dir := t.TempDir()
-	bin := os.Getenv("POOLD_BIN")
-	if bin == "" {
-		bin = filepath.Join(dir, "poold")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/poold")
-		build.Dir = ".."
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("go build ./cmd/poold: %v\n%s", err, out)
-		}
-	}
+	bin := pooldBinary(t)
 	port := proctest.FreePort(t)
 	cfg := fmt.Sprintf(`
 [arbiter]
@@ -85,6 +77,48 @@ address = "127.0.0.1:%[2]d"
 		once.Do(stop)
 		stop = runPoold(t, bin, path, consoleURL)
 		once = sync.Once{}
+	}
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	builtDir  string
+	buildErr  error
+)
+
+// pooldBinary is $POOLD_BIN, or cmd/poold built once for this test run as
+// `make build` builds it (CGO_ENABLED=0, which shares its compiled
+// packages): each test that started poold built it again, nine links a
+// run. TestMain removes the directory (removeBuilt).
+func pooldBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("POOLD_BIN"); bin != "" {
+		return bin
+	}
+	buildOnce.Do(func() {
+		builtDir, buildErr = os.MkdirTemp("", "poold-web-bin-")
+		if buildErr != nil {
+			return
+		}
+		builtBin = filepath.Join(builtDir, "poold")
+		build := exec.Command("go", "build", "-o", builtBin, "./cmd/poold")
+		build.Dir = ".."
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/poold: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// removeBuilt removes what pooldBinary built, once every test has run.
+func removeBuilt() {
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
 	}
 }
 

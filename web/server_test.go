@@ -26,7 +26,15 @@ func TestMain(m *testing.M) {
 	if os.Getenv(benchClientEnv) != "" {
 		os.Exit(benchClientMain())
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(cleanRun{m})
+}
+
+// cleanRun runs the tests, then removes the binary they built.
+type cleanRun struct{ m *testing.M }
+
+func (c cleanRun) Run() int {
+	defer removeBuilt()
+	return c.m.Run()
 }
 
 // testServer is a running console on a loopback port.

@@ -63,6 +63,8 @@ func binaries(t testing.TB) string {
 			"github.com/poold/poold/cmd/poolctl": "poolctl",
 		} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg)
+			// as `make build`, whose compiled packages it then shares
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			if b, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 				return

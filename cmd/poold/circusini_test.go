@@ -7,42 +7,22 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/poold/poold/watcher/proctest"
 )
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// realPoold returns the real poold binary: $POOLD_BIN, or one built once
-// for this test run.
+// realPoold returns the real poold binary: $POOLD_BIN, or the one
+// pooldBinary builds once for this test run. A build of its own here (with
+// the test's CGO_ENABLED=1, which `make build` does not share) cost every
+// run a second compile and link of poold.
 func realPoold(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("POOLD_BIN"); p != "" {
 		return p
 	}
-	binOnce.Do(func() {
-		dir, err := binDir()
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "poold")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
+	return pooldBinary(t)
 }
 
 // circusSite prepares the environment the test circus.ini reads its paths
