@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/poold/poold/configs"
+	"github.com/poold/poold/watcher/proctest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -38,7 +39,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profileDir(t)),
 		chromedp.WindowSize(1440, 900),
 	)
 	if os.Geteuid() == 0 {
@@ -54,6 +55,31 @@ func newBrowser(t *testing.T) context.Context {
 		acancel()
 	})
 	return ctx
+}
+
+// profileDir is a fresh Chromium profile directory, removed once the
+// test's browser is gone. Not t.TempDir: Chromium's helper processes
+// (its zygote, renderers, crashpad) go on writing there for a moment
+// after acancel has killed and reaped the browser itself, and
+// t.TempDir's one RemoveAll then failed the test ("unlinkat
+// .../Default: directory not empty"). Registered before newBrowser's
+// cleanup, this runs after it.
+func profileDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "poold-web-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		var err error
+		if !proctest.Poll(time.Minute, func() bool {
+			err = os.RemoveAll(dir)
+			return err == nil
+		}) {
+			t.Errorf("the browser's profile %s: %v (a Chromium process still writes there?)", dir, err)
+		}
+	})
+	return dir
 }
 
 // waitJS polls a JavaScript predicate in the page (generous bound).
