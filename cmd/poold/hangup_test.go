@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -175,6 +176,12 @@ func pooldAndWorker(t *testing.T, log func() string) (pid, worker int) {
 // read in progress waits for that read to return.
 func openHangablePty(t *testing.T) (*os.File, string) {
 	t.Helper()
+	// Ignored here, SIGHUP is ignored in every poold these tests start
+	// (an ignored signal stays so across exec): each takes itself for a
+	// poold under nohup and reloads where the tests want it to stop.
+	if signal.Ignored(syscall.SIGHUP) {
+		t.Fatal("this test binary runs with SIGHUP ignored (started under nohup?), and so would the poold it starts: run it where SIGHUP is not ignored (setsid instead of nohup)")
+	}
 	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatalf("open /dev/ptmx: %v", err)
