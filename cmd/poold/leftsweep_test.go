@@ -29,6 +29,7 @@ import (
 // holding the port without that mark is never touched: the start fails
 // as before, naming it.
 func TestLeftoversWithoutCgroupsGoAtTheNextStart(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Fatal("this test plays an ordinary user from root: run it as root")
 	}
@@ -163,6 +164,13 @@ var leftoverCmd = fmt.Sprintf(`%s=outlive %s=%d "$0" leftover`,
 func leftoverConfig(t *testing.T, dir, bin string, port int, extraEnv string) string {
 	t.Helper()
 	env := fmt.Sprintf("%q", workertest.Env+"=serve")
+	// The test's GORACE (QuickRaceExits: no exit sleep) spares the worker,
+	// and the orphan it starts with its environment, an exec of itself
+	// each to drop the sleep: two starts of the -race test binary fewer
+	// before the worker serves, seconds each on a loaded machine.
+	if race := os.Getenv("GORACE"); race != "" {
+		env += fmt.Sprintf(", %q", "GORACE="+race)
+	}
 	if extraEnv != "" {
 		env += fmt.Sprintf(", %q", extraEnv)
 	}
