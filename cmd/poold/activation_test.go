@@ -35,6 +35,7 @@ graceful_timeout = "5s"
 // Now the workers serve the very socket systemd passed, across an
 // upgrade too.
 func TestSocketActivationServesThePassedSocket(t *testing.T) {
+	t.Parallel()
 	f, ln := passedListener(t)
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
@@ -113,6 +114,7 @@ func passedListener(t *testing.T) (*os.File, net.Listener) {
 // waited, unanswered. poold now says so, naming LISTEN_PID, its own pid
 // and what to do, and closes them.
 func TestSocketActivationForAnotherPid(t *testing.T) {
+	t.Parallel()
 	f, ln := passedListener(t)
 	addr := ln.Addr().String()
 	_, port, _ := net.SplitHostPort(freeAddr(t))

@@ -19,6 +19,7 @@ import (
 // are free again. poold --check, which binds nothing, warns of the same
 // addresses.
 func TestStartNamesEveryTakenAddress(t *testing.T) {
+	t.Parallel()
 	dirA := t.TempDir()
 	webA, app := freeAddr(t), freeAddr(t)
 	_, appPort, _ := net.SplitHostPort(app)

@@ -12,6 +12,7 @@ import (
 // a key neither file has. A circus.ini is told its [circus] option; a
 // supervisord file, which has none, the POOLD_ variable that sets it.
 func TestBusyEndpointOfForeignFileAdvisesItsTerms(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 // ZeroMQ endpoints is taken, naming the key that holds it. The stats
 // stream used to be reported as pubsub_endpoint.
 func TestBusyEndpointNamesItsKey(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +51,7 @@ func TestBusyEndpointNamesItsKey(t *testing.T) {
 // its arbiter bound the sockets, so a start refused for a busy port read
 // as a start, then an error. The line now comes once the arbiter runs.
 func TestRefusedStartDoesNotSayStarted(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +82,7 @@ func TestRefusedStartDoesNotSayStarted(t *testing.T) {
 // in use; the address is in use: ..." (the console's "web: listen on A:
 // listen tcp A: bind: ..."), naming neither the file nor the holder.
 func TestBusyListenerNamesFileAndHolder(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +144,7 @@ func TestBusyListenerNamesFileAndHolder(t *testing.T) {
 // ipc://P; stop it or choose another endpoint", without saying which
 // process; it names the file, the key and the holder now.
 func TestBusyIPCEndpointNamesHolder(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	held := dir + "/s.sock"
 	l, err := net.Listen("unix", held)

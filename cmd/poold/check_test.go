@@ -211,6 +211,7 @@ func TestCheckWarnsOfAnEmptyFile(t *testing.T) {
 // rule that leaves out a machine problem of a key the file named did not
 // catch it. It is reported once, with its line.
 func TestCheckReportsALongArgumentOnce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, fmt.Sprintf(`
 [watchers.a]

@@ -48,6 +48,7 @@ func waitLedger(t *testing.T, ledger, line string) {
 // second is now passed on to the workers being stopped, and the runner
 // ends of its cold shutdown, well before its graceful_timeout.
 func TestSecondStopSignalIsAColdShutdown(t *testing.T) {
+	t.Parallel()
 	p, ledger := startRunner(t, "")
 	p.signal(syscall.SIGTERM)
 	waitLedger(t, ledger, "warm")
@@ -62,6 +63,7 @@ func TestSecondStopSignalIsAColdShutdown(t *testing.T) {
 // TestThirdStopSignalKills: a runner that sits out the second signal too
 // is SIGKILLed at the third, and poold exits 0, as the second did before.
 func TestThirdStopSignalKills(t *testing.T) {
+	t.Parallel()
 	p, ledger := startRunner(t, "ignore")
 	p.signal(syscall.SIGTERM)
 	waitLedger(t, ledger, "warm")

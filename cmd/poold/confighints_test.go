@@ -30,6 +30,7 @@ sockets = ["go-api"]
 // round trip (r64 newcomer F4). Both now list what --check lists, and
 // the refused reload applies nothing.
 func TestStartAndReloadListEveryProblem(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, "[arbiter]\nENDPOINTS\n"+bothProblems)
 	wants := []string{`watchers.api.sockets[0]: unknown socket "go-api"`, `"poold-test-not-installed-anywhere": not found in PATH`}
@@ -101,6 +102,7 @@ func TestCheckOfACopyNamesTheRunningPoold(t *testing.T) {
 // (r64 newcomer F9). It now says the API is off and which keys turn it
 // on; with a token it gives the URL.
 func TestConsoleStartLineSaysAPIOff(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ token, want string }{
 		{"", `web console: url=http://\S+/ api="off \(no API token: set web.api_tokens or web.token, then reload\)"`},
 		{"token = \"t0ken-of-this-test\"\n", `web console: url=http://(\S+)/ api=http://\S+/api/v1/`},

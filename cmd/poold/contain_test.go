@@ -80,6 +80,7 @@ func needCgroups(t *testing.T, p *proc) {
 }
 
 func TestStopLeavesNoSetsidDaemon(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	script, pidfile := writeDaemon(t, dir)
 	p := startPooldIn(t, dir, fmt.Sprintf(daemonConfig, 0, script), nil)
@@ -226,6 +227,7 @@ exec sleep 1000
 // that worker: TestStraysWaitForTheEndOfTheirWorker. This one's does
 // not, so it is also named in a warning while poold runs.)
 func TestExitStopsWhatLeftTheGroupsWithoutCgroups(t *testing.T) {
+	t.Parallel()
 	dir := openTempDir(t)
 	script, pidfile := writeScript(t, dir, "envless.sh", envlessScript)
 	p := startBinaryIn(t, dir, fmt.Sprintf(daemonConfig, 0, script), withoutCgroups)

@@ -11,6 +11,7 @@ import (
 // operator without a metrics listener looks (before, only /metrics and a
 // warning logged at most once a minute did).
 func TestDstatsShowsEventSubscribers(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	evs := startPySub(t, "ipc://"+p.dir+"/e.sock")
 	proctest.Eventually(t, "the subscriber to get events", func() bool {

@@ -17,6 +17,7 @@ import (
 // sysexits: 78 a config error, 64 bad usage, 1 a start-up failure that
 // may pass.
 func TestExitStatusTellsConfigFromTransient(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

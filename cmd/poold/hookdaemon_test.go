@@ -26,6 +26,7 @@ exit 0
 // went on under init once poold exited, unseen and stopped by nobody. It
 // is now stopped as with process groups only, and named in the log.
 func TestExitStopsAHooksDaemonUnderCgroups(t *testing.T) {
+	t.Parallel()
 	dir := openTempDir(t)
 	pidfile := filepath.Join(dir, "daemons")
 	script := filepath.Join(dir, "hook.sh")
@@ -61,6 +62,7 @@ func TestExitStopsAHooksDaemonUnderCgroups(t *testing.T) {
 // leaves in its group, and now says so, naming the watcher, the hook and
 // each pid with its command line.
 func TestHookLeftoversAreNamedAsKilled(t *testing.T) {
+	t.Parallel()
 	dir := openTempDir(t)
 	script, pidfile := writeScript(t, dir, "hook.sh", "#!/bin/sh\nsleep 998 >/dev/null 2>&1 &\necho $! > PIDFILE\n")
 	killAtEnd(t, pidfile)

@@ -23,6 +23,7 @@ import (
 // (The new image of an older build, which does not bind the address
 // ahead, hands over such a config.)
 func TestAdoptedImageWithoutItsWebAddressesServesOn(t *testing.T) {
+	t.Parallel()
 	var taken []string
 	for range 2 {
 		holder, err := net.Listen("tcp", "127.0.0.1:0")

@@ -342,6 +342,7 @@ health_interval = "100ms"
 // (root), so a health_cmd in the app's own directory (owned by its
 // user, as a deploy leaves it) let a compromised worker run code as root.
 func TestExecHealthCheckRunsAsTheWatchersUser(t *testing.T) {
+	t.Parallel()
 	sleep := sleepAsRoot(t, "workers run as nobody")
 	dir := openTempDir(t)
 	startPoold(t, fmt.Sprintf(healthConfig, sleep, fmt.Sprintf("sh -c 'id -u >> %[1]s/ids; id -G >> %[1]s/groups'", dir)))
@@ -378,6 +379,7 @@ stdout_log = "%[1]s/app.log"
 // target: any file root may write (authorized_keys, a cron file). It
 // refuses the link, dropping and reporting those lines instead.
 func TestWorkerLogRefusesALinkTheWorkerMade(t *testing.T) {
+	t.Parallel()
 	sleepAsRoot(t, "the worker runs as nobody")
 	logs := filepath.Join(openTempDir(t), "logs")
 	if err := os.Mkdir(logs, 0o755); err != nil {

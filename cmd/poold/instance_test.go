@@ -115,6 +115,7 @@ func (p *upProc) restart() {
 // instance, a subscriber that followed README's resync recipe skipped every
 // event of the restarted poold until its seq passed the old one's.
 func TestEventInstanceAcrossUpgradeAndRestart(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	evs := startPySub(t, "ipc://"+p.dir+"/e.sock")
 	// Subscribed once it sees the events of an incr.

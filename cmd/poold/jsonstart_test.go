@@ -17,6 +17,7 @@ import (
 // stderr is now a JSON record, whether the flag or the file asks for
 // JSON.
 func TestJSONLogStartWarningsAndFatalError(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

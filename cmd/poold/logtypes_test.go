@@ -11,6 +11,7 @@ import (
 // a log store that maps a field's type from its first value (Elasticsearch,
 // OpenSearch) drops the lines of the other type (r57b review).
 func TestShutdownLineSignalIsAString(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t, "[arbiter]\nENDPOINTS\n", "--log-format", "json")
 	p.waitLog(`poold started`, 1)
 	p.signal(syscall.SIGTERM)

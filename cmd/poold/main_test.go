@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,12 +41,26 @@ func TestMain(m *testing.M) {
 		main()
 	}
 	workertest.QuickRaceExits()
+	moreParallel()
 	code := m.Run()
 	removeBinDirs()
 	os.Exit(code)
 }
 
 const hang = 30 * time.Second
+
+// moreParallel lets four parallel tests run at once where -test.parallel
+// does not say (its default is GOMAXPROCS, 2 in CI): the tests that call
+// t.Parallel spend most of their time waiting for poold, its workers,
+// circusd or prometheus, on timers and signals, not on a CPU.
+func moreParallel() {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(4, runtime.GOMAXPROCS(0))))
+	}
+}
 
 // proc is a poold started by a test.
 type proc struct {
@@ -245,6 +261,7 @@ func familyPids(t *testing.T, p *proc) (workers, children []int, addr string) {
 }
 
 func TestSIGTERMStopsEverythingAndExitsZero(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t, fmt.Sprintf(familyConfig, "10s"))
 	workers, children, _ := familyPids(t, p)
 	p.signal(syscall.SIGTERM)
@@ -266,6 +283,7 @@ func TestSIGTERMStopsEverythingAndExitsZero(t *testing.T) {
 }
 
 func TestSIGKILLOfPooldTakesWorkersDown(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t, fmt.Sprintf(familyConfig, "10s"))
 	workers, children, _ := familyPids(t, p)
 	// The workers die with poold (parent-death signal); what they started
@@ -284,6 +302,7 @@ func TestSIGKILLOfPooldTakesWorkersDown(t *testing.T) {
 }
 
 func TestSecondSignalKillsAtOnce(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t, `
 [arbiter]
 ENDPOINTS
@@ -308,6 +327,7 @@ graceful_timeout = "1h"
 }
 
 func TestSIGHUPWithBrokenConfigChangesNothing(t *testing.T) {
+	t.Parallel()
 	const cfg = `
 [arbiter]
 ENDPOINTS
@@ -356,6 +376,7 @@ env = ["POOLD_TEST_WORKER=serve"]
 }
 
 func TestWorkerOutputIsLoggedAsJSON(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t, `
 [arbiter]
 ENDPOINTS
@@ -404,6 +425,7 @@ func TestCheckFlag(t *testing.T) {
 }
 
 func TestGunicornServesThroughFD(t *testing.T) {
+	t.Parallel()
 	gunicorn, err := exec.LookPath("gunicorn")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -448,6 +470,7 @@ graceful_timeout = "5s"
 }
 
 func TestGunicornNotifyReadiness(t *testing.T) {
+	t.Parallel()
 	gunicorn, err := exec.LookPath("gunicorn")
 	if err != nil {
 		if os.Getenv("CI") == "true" {

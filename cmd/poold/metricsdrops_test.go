@@ -52,6 +52,7 @@ func metricValue(body, series string) float64 {
 // and the log, not in /metrics, so an alert could not fire on either
 // (r57b-oncall M3).
 func TestMetricsCountDroppedLogLinesAndAbandonedReloads(t *testing.T) {
+	t.Parallel()
 	full, done := smallTmpfs(t, 256<<10), t.TempDir()
 	p := startPoold(t, fmt.Sprintf(dropsConfig, full, done))
 	base := "http://" + p.waitLog(`metrics: url=http://(\S+)/metrics`, 1)[0][1]

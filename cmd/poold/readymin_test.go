@@ -30,6 +30,7 @@ ready_min = "75%"
 // replica out of the Service (r57b review). With ready_min = "75%" its
 // 3 ready workers make it ready, flapping slot and all.
 func TestReadyMinKeepsAPoolWithOneBadSlotReady(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t, readyMinConfig)
 	base := "http://" + p.waitLog(`metrics: url=http://(\S+)/metrics`, 1)[0][1]
 	p.waitLog(`slot is flapping`, 1)

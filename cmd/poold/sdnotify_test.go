@@ -153,6 +153,7 @@ readiness = "notify"
 // RELOADING=1 (with MONOTONIC_USEC) then READY=1 around SIGHUP, STOPPING=1
 // on SIGTERM, and STATUS= on the way; workers never see its socket.
 func TestSystemdNotify(t *testing.T) {
+	t.Parallel()
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
 		t.Fatal(err)

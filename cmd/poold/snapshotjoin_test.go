@@ -44,6 +44,7 @@ func replySeq(t *testing.T, cmd string, r arbiter.Reply) (uint64, string) {
 // a seq on the reply the join could only guess, and the history (1024
 // events) does not reach back over a big reload.
 func TestSnapshotJoinsEventStream(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2))
 	evs := startPySub(t, "ipc://"+p.dir+"/e.sock")
 	proctest.Eventually(t, "the subscriber to get events", func() bool {

@@ -75,6 +75,7 @@ stop_children = false
 // a double-SIGTERM rule. It now gets it once, on a stop, a rolling reload
 // and a SIGTERM to poold alike.
 func TestAppLeftInTheGroupGetsTheStopSignalOnce(t *testing.T) {
+	t.Parallel()
 	python := proctest.Tool(t, "/usr/bin/python3", "python3")
 	dir := openTempDir(t)
 	app, signals := filepath.Join(dir, "app.py"), filepath.Join(dir, "signals")
@@ -189,6 +190,7 @@ wait
 // the group. Each is counted once. (They get the watcher's stop_signal,
 // which they ignore, and SIGKILL at its graceful_timeout.)
 func TestKilledMasterCountsItsWorkersOnce(t *testing.T) {
+	t.Parallel()
 	dir := openTempDir(t)
 	script, pidfile := writeScript(t, dir, "master.sh", masterScript)
 	p := startBinaryIn(t, dir, fmt.Sprintf("[arbiter]\nENDPOINTS\n\n[watchers.m]\ncmd = %q\nrespawn = false\ngraceful_timeout = \"1s\"\n", script), withoutCgroups)

@@ -24,6 +24,7 @@ respawn = false
 // being stopped for good by SIGTTIN, a background process group of
 // poold's session, while poold calls it active.
 func TestWorkersHaveNoControllingTerminal(t *testing.T) {
+	t.Parallel()
 	setsid := "/usr/bin/setsid"
 	if _, err := os.Stat(setsid); err != nil {
 		if os.Getenv("CI") == "true" {

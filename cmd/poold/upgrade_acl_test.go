@@ -137,6 +137,7 @@ func (c *ctlPeer) do(t *testing.T, command string) arbiter.Reply {
 // SO_PEERCRED again from the handed-over socket), every caller would be
 // refused; were it to give them another's, nobody would be let write.
 func TestUpgradeKeepsCallerOfHandedConnections(t *testing.T) {
+	t.Parallel()
 	config := strings.Replace(fmt.Sprintf(upgradeConfig, 1), "ENDPOINTS", "ENDPOINTS\ncontrol_read_only = [\"user:nobody\"]", 1)
 	p := newUpProc(t, "", config)
 	// nobody reaches the socket (0666 with these rules) through p.dir.

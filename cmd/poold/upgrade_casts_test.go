@@ -50,6 +50,7 @@ func failedCastLogged(p *upProc) bool {
 // A cast that fails is logged as failed, as any write command is: its
 // sender reads no reply, so nothing else says a write was not done.
 func TestCastThatFailedIsLogged(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	c := rawPeer(t, p)
 	if err := c.Send([]byte(`{"command": "incr", "properties": {"name": "nosuch"}, "msg_type": "cast"}`)); err != nil {
@@ -62,6 +63,7 @@ func TestCastThatFailedIsLogged(t *testing.T) {
 // logged as failed when it fails, as any command run by Do is: a write
 // lost so left no trace in the log.
 func TestUpgradeLogsHandedCastThatFailed(t *testing.T) {
+	t.Parallel()
 	p := castDuringHandOver(t, `{"command": "incr", "properties": {"name": "nosuch"}, "msg_type": "cast"}`)
 	proctest.Eventually(t, "the handed-over cast's failure in poold's log", func() bool { return failedCastLogged(p) })
 }
@@ -71,6 +73,7 @@ func TestUpgradeLogsHandedCastThatFailed(t *testing.T) {
 // of the same binary (as a second SIGUSR2: see TestSignalWhileNewImageStarts).
 // It was run at once, before the new image served anything.
 func TestUpgradeRefusesHandedUpgradeCast(t *testing.T) {
+	t.Parallel()
 	p := castDuringHandOver(t, `{"command": "upgrade", "msg_type": "cast"}`)
 	proctest.Eventually(t, "the refusal in poold's log", func() bool {
 		return contains(p.log.String(), "upgrade cast that came during the previous upgrade not run")

@@ -57,6 +57,7 @@ func answers(t *testing.T, c *ctlclient.Client, when string) {
 // control connections) got their fds without close-on-exec and left
 // their clients hanging with no reader.
 func TestUpgradeExecsTheCheckedBinary(t *testing.T) {
+	t.Parallel()
 	p, c, checkedIno, _, release := heldWithConn(t)
 	p.install(pooldBinary(t)) // another inode at the path, during the hold
 	release()
@@ -72,6 +73,7 @@ func TestUpgradeExecsTheCheckedBinary(t *testing.T) {
 // is not execed: the upgrade is refused and poold goes on as it was,
 // its open control connections too (thawed, their dups closed).
 func TestUpgradeRefusesBinaryWrittenAfterCheck(t *testing.T) {
+	t.Parallel()
 	p, c, _, fds, release := heldWithConn(t)
 	f, err := os.OpenFile(p.exe, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
@@ -94,6 +96,7 @@ func TestUpgradeRefusesBinaryWrittenAfterCheck(t *testing.T) {
 // A failed exec after the freeze (the binary busy: ETXTBSY) leaves the
 // control connections with the old image, answered; no fd is left over.
 func TestFailedExecKeepsControlConnections(t *testing.T) {
+	t.Parallel()
 	p, c, _, fds, release := heldWithConn(t)
 	w, err := os.OpenFile(p.exe, os.O_WRONLY, 0)
 	if err != nil {
@@ -129,6 +132,7 @@ func openFDs(t *testing.T, pid int) int {
 // Here the first binary refuses the config and installs, during its
 // --upgrade-check, one that accepts everything: the upgrade is refused.
 func TestUpgradeChecksOneFileWhateverTheDeploys(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
 	real, other := filepath.Join(p.dir, "poold.real"), filepath.Join(p.dir, "poold.other")
@@ -186,6 +190,7 @@ func scriptFDs(t *testing.T, pid int, path string) int {
 // exec (for an interpreter that would open /dev/fd/N) whichever way the
 // exec went, and the new image held it until its next upgrade.
 func TestUpgradeToAScriptKeepsNoFDOnIt(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
 	p.installBytes([]byte("#!/bin/sh\nexec " + pooldBinary(t) + " \"$@\"\n"))
@@ -203,6 +208,7 @@ func TestUpgradeToAScriptKeepsNoFDOnIt(t *testing.T) {
 // across the exec for its interpreter: the upgrade runs the wrapper
 // checked, not the file installed since.
 func TestUpgradeRunsACheckedScriptThroughItsFD(t *testing.T) {
+	t.Parallel()
 	hold := filepath.Join(t.TempDir(), "hold")
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1), envTestHoldOld+"="+hold)
 	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })

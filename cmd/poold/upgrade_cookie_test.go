@@ -13,6 +13,7 @@ import (
 // signed in before is still signed in after, on the console and on the
 // metrics listener, and nobody has to open the ?token= link again.
 func TestUpgradeKeepsConsoleCookies(t *testing.T) {
+	t.Parallel()
 	r := startHTTPRig(t)
 	cookie := r.signIn(httpRigToken)
 	r.cookieWorks("before the upgrade", cookie, http.StatusOK)
@@ -27,6 +28,7 @@ func TestUpgradeKeepsConsoleCookies(t *testing.T) {
 // start, so a browser signed in with the new token stays signed in, and
 // one of the old token stays out.
 func TestUpgradeKeepsCookiesOfTheTokenInForce(t *testing.T) {
+	t.Parallel()
 	r := startHTTPRig(t)
 	old := r.signIn(httpRigToken)
 	const newToken = "n3w-s3cret-token-of-the-test"

@@ -99,6 +99,7 @@ func (pc *pacedClient) end() []string {
 // flight was lost (or, sent just after the endpoint's quiet moment, read
 // and never answered), and the client had to dial again.
 func TestUpgradeKeepsPersistentControlConnections(t *testing.T) {
+	t.Parallel()
 	t.Run("ipc", func(t *testing.T) { testPersistentConn(t, startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))) })
 	t.Run("tcp", func(t *testing.T) {
 		dir := t.TempDir()
@@ -140,6 +141,7 @@ func testPersistentConn(t *testing.T, p *upProc) {
 // over is run by the new image. Before, the old image read it and its
 // loop, about to exec, dropped it.
 func TestUpgradeRunsCastSentDuringHandOver(t *testing.T) {
+	t.Parallel()
 	hold := filepath.Join(t.TempDir(), "hold")
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1), envTestHoldOld+"="+hold)
 	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })

@@ -72,6 +72,7 @@ func sendRead(t *testing.T, c *zmtptest.Peer, b []byte) {
 // loop dropped it: a cast has no reply, so nobody knew (1 in 4 upgrades
 // with a cast every 2 ms).
 func TestUpgradeRunsCastReadDuringHandOver(t *testing.T) {
+	t.Parallel()
 	hold := filepath.Join(t.TempDir(), "hold")
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1), envTestHoldOld+"="+hold)
 	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
@@ -98,6 +99,7 @@ func TestUpgradeRunsCastReadDuringHandOver(t *testing.T) {
 // the log says what was waited for: not "requests unanswered", when
 // every request was answered.
 func TestUpgradeWaitsOnceForAConnectionInAMessage(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
 	c := rawPeer(t, p)
@@ -127,6 +129,7 @@ func TestUpgradeWaitsOnceForAConnectionInAMessage(t *testing.T) {
 // and what to do. Before, the upgrade was refused: "memfd for the state:
 // too many open files".
 func TestUpgradeShortOfFDsHandsOverWhatFits(t *testing.T) {
+	t.Parallel()
 	p := newUpProc(t, "", fmt.Sprintf(upgradeConfig, 1))
 	p.install(pooldBinary(t))
 	p.wrap = "ulimit -n 96; "

@@ -20,6 +20,7 @@ import (
 // goes on, and the drain is carried across the exec as for a reload sent
 // with --no-wait.
 func TestUpgradeNotHeldByWaitedReloadOfGoneClient(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, `
 [arbiter]
 ENDPOINTS

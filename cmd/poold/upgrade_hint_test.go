@@ -11,6 +11,7 @@ import (
 // A new binary that cannot be run at all is refused with its path, why,
 // and what to do about it.
 func TestRunCheckSaysWhatToDoWithABinaryThatCannotRun(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name string, b []byte, mode os.FileMode) string {
 		t.Helper()

@@ -59,6 +59,7 @@ func (r *httpRig) get(url string) (int, string) {
 // hand-over began, not from whatever snapshot an HTTP caller last took:
 // here the only one before is the exporter's at start, with 1 worker.
 func TestHandOverAnswersWithTheStateItBeganWith(t *testing.T) {
+	t.Parallel()
 	r := startHTTPRig(t)
 	r.p.do("incr", map[string]any{"name": "web", "nb": 2}) // through the control endpoint, not HTTP
 	proctest.Eventually(t, "3 workers", func() bool { return len(r.p.pids("web")) == 3 })
@@ -101,6 +102,7 @@ func grepLines(body, sub, prefix string) string {
 // console's websocket (closed 1012 at the hand-over) and the API's event
 // stream reconnect, and an API command runs.
 func TestFailedExecResumesHTTP(t *testing.T) {
+	t.Parallel()
 	r := startHTTPRig(t)
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+r.web+"/ws", r.auth)
 	if err != nil {

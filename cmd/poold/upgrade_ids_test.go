@@ -20,6 +20,7 @@ import (
 // the new image, and every worker with it. The pre-flight's
 // --upgrade-check refuses it first, nothing changed.
 func TestUpgradeCheckRefusesAWatcherWhoseUserIsGone(t *testing.T) {
+	t.Parallel()
 	state := func(uid string) *bytes.Buffer {
 		w := configs.DefaultWatcher("b")
 		w.Cmd, w.UID = "/bin/sleep", uid
@@ -49,6 +50,7 @@ func TestUpgradeCheckRefusesAWatcherWhoseUserIsGone(t *testing.T) {
 // watcher is made with its user's ids: it could not even retry), rather
 // than warning, starting, and then failing without the file's words.
 func TestStartRefusesAMissingUser(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ key, value, want string }{
 		{"uid", "no-such-user-poold", `watchers.b.uid: no user "no-such-user-poold" on this machine`},
 		{"gid", "no-such-group-poold", `watchers.b.gid: no group "no-such-group-poold" on this machine`},
@@ -73,6 +75,7 @@ func TestStartRefusesAMissingUser(t *testing.T) {
 // (upgrade_status, which poolctl upgrade prints) said nothing. It carries
 // them now.
 func TestUpgradeOutcomeCarriesConfigWarnings(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1), "POOLD_WATCHERS_GONE_NUMPROCESSES=2")
 	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
 	out, refused := p.upgrade()

@@ -18,6 +18,7 @@ import (
 // poold's first children) and poold's exit SIGTERMed it (r47c order
 // review). The list goes over in the upgrade state.
 func TestUpgradeKeepsTheWrappersHelpers(t *testing.T) {
+	t.Parallel()
 	p := newUpProc(t, "", fmt.Sprintf(upgradeConfig, 1))
 	p.install(pooldBinary(t))
 	pidfile := filepath.Join(p.dir, "helper.pid")

@@ -17,6 +17,7 @@ import (
 // stopped, nor did poold (r48b core review). The upgrade now waits for
 // such exits.
 func TestUpgradeWaitsForAnExitWhoseLeftoversStop(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, `
 [arbiter]
 ENDPOINTS
@@ -46,6 +47,7 @@ graceful_timeout = "3s"
 // old image holds its reaps through the hand-over, the new one reaps the
 // worker itself, with its exit status.
 func TestUpgradeTakesAWorkerThatEndedJustBeforeTheExecAsEnded(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	hold, trapped := filepath.Join(dir, "hold"), filepath.Join(dir, "trapped")
 	p := startUpgradable(t, fmt.Sprintf(`

@@ -16,6 +16,7 @@ import (
 // upgrades: poold runs the release the link names now, also after a
 // rollback, and not the one it resolved at start.
 func TestUpgradeFollowsTheLinkItWasStartedFrom(t *testing.T) {
+	t.Parallel()
 	marker := filepath.Join(t.TempDir(), "fail")
 	p := newUpProc(t, "", fmt.Sprintf(upgradeConfig, 1))
 	release := func(name string) string {

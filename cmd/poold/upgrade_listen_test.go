@@ -102,6 +102,7 @@ func (pr *connProber) end() {
 // ipc socket files are never removed), and all of them still answer on
 // the same addresses after.
 func TestUpgradeRefusesNoConnectToPooldsOwnEndpoints(t *testing.T) {
+	t.Parallel()
 	for _, ctlNet := range []string{"unix", "tcp"} {
 		t.Run("control over "+ctlNet, func(t *testing.T) {
 			dir := t.TempDir()
@@ -161,6 +162,7 @@ func (p *upProc) urls() []string {
 // were given at start across upgrades (each takes its own listener over,
 // though their configured addresses are the same), and both answer.
 func TestUpgradeKeepsPortZeroListeners(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	eps := fmt.Sprintf("endpoint = %q\npubsub_endpoint = %q\nstats_endpoint = %q",
 		"ipc://"+dir+"/c.sock", "ipc://"+dir+"/e.sock", "ipc://"+dir+"/s.sock")

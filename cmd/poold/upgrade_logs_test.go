@@ -13,6 +13,7 @@ import (
 // the output of a worker that died before the exec (why a watcher
 // flaps) is still there.
 func TestUpgradeKeepsWorkerLogRing(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, `
 [arbiter]
 ENDPOINTS
@@ -65,6 +66,7 @@ respawn = false
 // in the state, the other as -1, and every upgrade failed on it: "keep
 // fds open across the exec: fd -1: bad file descriptor".
 func TestUpgradeWithWorkersThatClosedAnOutput(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, `
 [arbiter]
 ENDPOINTS

@@ -19,6 +19,7 @@ import (
 // refused while they run, nothing changed, and goes through once they are
 // gone.
 func TestUpgradeRefusedWhileRmNostopWorkersRun(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
 	left := p.pids("web")[0]
@@ -45,6 +46,7 @@ func TestUpgradeRefusedWhileRmNostopWorkersRun(t *testing.T) {
 // answered at once (errno 6, naming rm --nostop), and once the left
 // worker is gone the upgrade goes through.
 func TestUpgradeAfterRmNostopCutAWaitedStop(t *testing.T) {
+	t.Parallel()
 	p, left := startTrappedWeb(t, "1h") // deaf to SIGTERM
 	t.Cleanup(func() { _ = syscall.Kill(left, syscall.SIGKILL) })
 	type answer struct {

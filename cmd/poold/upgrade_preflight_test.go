@@ -48,6 +48,7 @@ func readPid(t *testing.T, path string) int {
 // A pre-flight that hangs with a child holding its pipes times out, says
 // so, and leaves nothing behind.
 func TestRunCheckTimesOutAndKillsItsChildren(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	exe, pidfile := filepath.Join(dir, "poold"), filepath.Join(dir, "child.pid")
 	if err := os.WriteFile(exe, hangingBinary(pidfile), 0o755); err != nil {
@@ -68,6 +69,7 @@ func TestRunCheckTimesOutAndKillsItsChildren(t *testing.T) {
 // SIGTERM stops a poold whose upgrade pre-flight hangs: the pre-flight is
 // cancelled and its child killed, and poold exits 0.
 func TestUpgradeHangingPreflightDoesNotBlockStop(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	pidfile := filepath.Join(p.dir, "child.pid")
 	p.installBytes(hangingBinary(pidfile))
@@ -96,6 +98,7 @@ func TestUpgradeHangingPreflightDoesNotBlockStop(t *testing.T) {
 // The refusal of a config keeps the head of --check's output, where the
 // error names the key, not the tail of the list of valid keys after it.
 func TestUpgradeRefusalNamesTheKey(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	bad := fmt.Sprintf(upgradeConfig, 1) + "[watchers.newone]\ncmd = \"sleep\"\nbogus_key = 1\n"
 	writeConfig(t, p.dir, bad)
@@ -109,6 +112,7 @@ func TestUpgradeRefusalNamesTheKey(t *testing.T) {
 }
 
 func TestOutputHead(t *testing.T) {
+	t.Parallel()
 	long := "watchers.x.bogus: unknown key; valid keys: " + strings.Repeat("key, ", 100)
 	cases := []struct{ in, want string }{
 		{"  one line\n", "one line"},
@@ -126,6 +130,7 @@ func TestOutputHead(t *testing.T) {
 // runs with it (it retries with backoff) and so does the new image. The
 // user's poold --check still reports it.
 func TestUpgradeWithAMissingProgram(t *testing.T) {
+	t.Parallel()
 	config := fmt.Sprintf(upgradeConfig, 1) + "[watchers.batch]\ncmd = \"/nonexistent/not-deployed-yet/worker\"\n"
 	p := startUpgradable(t, config)
 	proctest.Eventually(t, "1 web worker", func() bool { return len(p.pids("web")) == 1 })
@@ -150,6 +155,7 @@ func TestUpgradeWithAMissingProgram(t *testing.T) {
 // A pre-flight that fails without a word ends its error with the exit
 // status, not with a dangling ": ".
 func TestRunCheckFailingSilentlyEndsWithItsStatus(t *testing.T) {
+	t.Parallel()
 	exe := filepath.Join(t.TempDir(), "poold")
 	if err := os.WriteFile(exe, []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -166,6 +172,7 @@ func TestRunCheckFailingSilentlyEndsWithItsStatus(t *testing.T) {
 // GOMAXPROCS=2, unless the user set it, and without the hand-over's
 // variables.
 func TestPreflightRunsWithTwoPs(t *testing.T) {
+	t.Parallel()
 	env := checkEnv([]string{"PATH=/bin", upgrade.EnvFDs + "=3"})
 	if !slices.Contains(env, "GOMAXPROCS=2") || slices.Contains(env, upgrade.EnvFDs+"=3") {
 		t.Errorf("pre-flight env %v: want GOMAXPROCS=2 and no %s", env, upgrade.EnvFDs)

@@ -20,6 +20,7 @@ import (
 // never reported as one). The old image now reaps nothing from then on:
 // the worker stays a zombie, which the new image reaps with its status.
 func TestUpgradeKeepsTheExitOfAWorkerThatEndsInTheHandOver(t *testing.T) {
+	t.Parallel()
 	hold := filepath.Join(t.TempDir(), "hold")
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2), envTestHoldOld+"="+hold)
 	proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })

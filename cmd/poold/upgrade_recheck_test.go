@@ -37,6 +37,7 @@ ready_delay = "50s"
 // the upgrade is refused and nothing changes (the exec used to take the
 // new binary or file unchecked: poold died and every worker with it).
 func TestUpgradeChecksAgainAfterWaiting(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		change func(p *upProc)
@@ -93,6 +94,7 @@ func TestUpgradeChecksAgainAfterWaiting(t *testing.T) {
 // wait: under a crash loop or a rollout, every 0.4 s or so (a soak
 // counted 50 pre-flights for 28 upgrades), two runs of a Go binary each.
 func TestUpgradeChecksOnceWhenNothingChanged(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, recheckConfig)
 	proctest.Eventually(t, "1 web worker", func() bool { return len(p.pids("web")) == 1 })
 	runs, checked, goOn := filepath.Join(p.dir, "runs"), filepath.Join(p.dir, "checked"), filepath.Join(p.dir, "go")

@@ -15,6 +15,7 @@ import (
 // connection (poolctl: poold unreachable, exit 3) though the reload had
 // applied, and a reload whose file was still being read was dropped.
 func TestUpgradeWaitsForConfigReload(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, `
 [arbiter]
 ENDPOINTS

@@ -13,6 +13,7 @@ import (
 // its workers ended it stayed listed, stopped, for good: the rm was lost,
 // after its remove event. The upgrade now waits for the removal to end.
 func TestUpgradeDuringRmStillRemovesTheWatcher(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, `
 [arbiter]
 ENDPOINTS

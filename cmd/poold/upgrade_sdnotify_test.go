@@ -14,6 +14,7 @@ import (
 // the take-over, as it follows a config reload, and STATUS= names what is
 // not ready.
 func TestUpgradeNotifiesSystemdWhenNotReady(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		extra  string          // more config
@@ -66,6 +67,7 @@ readiness = "notify"
 // with readiness spawn, a respawned worker counted as ready until it
 // crashed, and poold's first READY=1 could come before the upgrade.
 func TestUpgradeBeforeSystemdHadReady(t *testing.T) {
+	t.Parallel()
 	sock, msgs := systemdSocket(t)
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1)+`
 [watchers.flappy]

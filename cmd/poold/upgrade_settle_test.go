@@ -13,6 +13,7 @@ import (
 // the reload completes in the old image, every worker replaced, then
 // poold re-executes itself; nothing is refused (issue 14).
 func TestUpgradeWaitsForRollingReload(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, `
 [arbiter]
 ENDPOINTS
@@ -58,6 +59,7 @@ ready_delay = "400ms"
 // 50 ms poll over the 90 s wait. A change is logged at most every
 // settleLogEvery now; upgrade_status keeps the current reason.
 func TestUpgradeSettleWaitLogsSparingly(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, `
 [arbiter]
 ENDPOINTS

@@ -16,6 +16,7 @@ import (
 )
 
 func TestCatchNamesTheUpgradeEnv(t *testing.T) {
+	t.Parallel()
 	if catch.UpgradeEnv != upgrade.EnvFDs {
 		t.Fatalf("catch.UpgradeEnv %q, want upgrade.EnvFDs %q", catch.UpgradeEnv, upgrade.EnvFDs)
 	}
@@ -26,6 +27,7 @@ func TestCatchNamesTheUpgradeEnv(t *testing.T) {
 // SIGTERM stops every worker gracefully and poold exits 0; a SIGHUP or
 // SIGUSR1 leaves poold upgraded and running.
 func TestSignalWhileNewImageStarts(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		sig  syscall.Signal
 		logs string // in poold's log once handled
@@ -81,6 +83,7 @@ func TestSignalWhileNewImageStarts(t *testing.T) {
 // pre-flight) does not kill it: it runs on with the config handed over,
 // says so, and a reload reports the file's error.
 func TestNewImageWithABrokenConfigFile(t *testing.T) {
+	t.Parallel()
 	hold := filepath.Join(t.TempDir(), "hold")
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2), envTestHold+"="+hold)
 	proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })
@@ -141,6 +144,7 @@ func waitUpgraded(t *testing.T, p *upProc) {
 // writing to the rotated file. A stop now ends the upgrade and stops
 // poold; a reload or a reopen is done by the new image.
 func TestSignalDuringHandOver(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		sig  syscall.Signal
 		logs string
@@ -198,6 +202,7 @@ func TestSignalDuringHandOver(t *testing.T) {
 // test that stopped poold right after an upgrade's release: r59 suite).
 // The hand-over looks again just before the exec.
 func TestStopJustBeforeTheExecIsNotLost(t *testing.T) {
+	t.Parallel()
 	hold := filepath.Join(t.TempDir(), "hold")
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2), envTestHoldExec+"="+hold)
 	proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })

@@ -17,6 +17,7 @@ import (
 // left it to be SIGKILLed at graceful_timeout, its requests lost (the
 // stops reviewer).
 func TestUpgradeKeepsAStopChildrenOffStop(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	child := `trap 'echo child-term >> "$1/log"; kill $s 2>/dev/null; exit 0' TERM
 echo $$ > "$1/child.pid"

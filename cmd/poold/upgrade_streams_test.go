@@ -23,6 +23,7 @@ import (
 // neither holds the upgrade up. A wait for them held every upgrade for
 // its whole 5 s bound (reverted in 3fb5326).
 func TestUpgradeEndsStreamsAtOnce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	web, metrics := freeAddr(t), freeAddr(t)
 	eps := fmt.Sprintf("endpoint = %q\npubsub_endpoint = %q\nstats_endpoint = %q",

@@ -31,6 +31,7 @@ while True:
 // arbiter.upgrade, reaches it: the new image waits for the old one's
 // subscribers before it publishes.
 func TestUpgradeFirstEventReachesPlainSubscribers(t *testing.T) {
+	t.Parallel()
 	py := python(t)
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*hang)

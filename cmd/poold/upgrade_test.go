@@ -30,6 +30,7 @@ graceful_timeout = "5s"
 `
 
 func TestVersionAndUpgradeCheck(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command(pooldBinary(t), "--version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "poold ") {
 		t.Fatalf("poold --version: %q, %v", out, err)
@@ -45,6 +46,7 @@ func TestVersionAndUpgradeCheck(t *testing.T) {
 // A pre-flight that fails changes nothing: the same pids, the same binary,
 // and the reply says why, with the path, the exit status and the output.
 func TestUpgradePreflightRefusals(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2))
 	proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })
 	before, exe := p.pids("web"), p.exeIno()
@@ -116,6 +118,7 @@ func TestUpgradePreflightRefusals(t *testing.T) {
 // image before it adopts the workers: a zombie by then) is reaped with
 // its exit and reap events, and its slot gets a new worker.
 func TestUpgradeWorkerDiedDuringExecIsReapedAndReplaced(t *testing.T) {
+	t.Parallel()
 	marker := filepath.Join(t.TempDir(), "kill")
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 3), envTestKill+"="+marker)
 	proctest.Eventually(t, "3 workers", func() bool { return len(p.pids("web")) == 3 })
@@ -157,6 +160,7 @@ func TestUpgradeWorkerDiedDuringExecIsReapedAndReplaced(t *testing.T) {
 // The new image cannot load the state: the old binary is exec'd back
 // with it, everything keeps running, and the outcome says why.
 func TestUpgradeRollback(t *testing.T) {
+	t.Parallel()
 	marker := filepath.Join(t.TempDir(), "fail")
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2), envTestFail+"="+marker)
 	proctest.Eventually(t, "2 workers", func() bool { return len(p.pids("web")) == 2 })
@@ -215,6 +219,7 @@ func checkKeepsName(t *testing.T, pid int, when string, allThreads bool) {
 
 // SIGUSR2 upgrades as the command does.
 func TestSIGUSR2Upgrades(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
 	before := p.pids("web")
@@ -238,6 +243,7 @@ func TestSIGUSR2Upgrades(t *testing.T) {
 // ignores SIGTERM): the stop goes on in the new image, which SIGKILLs the
 // worker at the deadline the old one set, not later and not earlier.
 func TestUpgradeDuringGracefulStop(t *testing.T) {
+	t.Parallel()
 	const grace = 10 * time.Second
 	p := startUpgradable(t, fmt.Sprintf(`
 [arbiter]
@@ -294,6 +300,7 @@ graceful_timeout = "%s"
 // image, both from poold's one pid (MAINPID), which kept NOTIFY_SOCKET
 // across the exec without handing it to any worker.
 func TestUpgradeNotifiesSystemd(t *testing.T) {
+	t.Parallel()
 	sock, msgs := systemdSocket(t)
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 2), "NOTIFY_SOCKET="+sock)
 	pid := p.cmd.Process.Pid
@@ -332,6 +339,7 @@ func TestUpgradeNotifiesSystemd(t *testing.T) {
 // the config file said, not only what runs, so a reload after an upgrade
 // still keeps a run-time incr of a watcher whose section did not change.
 func TestUpgradeKeepsRunTimeChangesThroughReload(t *testing.T) {
+	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	p.do("incr", map[string]any{"name": "web", "nb": 2, "waiting": true})
 	if o, refused := p.upgrade(); refused != nil || o["state"] != "upgraded" {

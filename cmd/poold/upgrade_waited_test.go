@@ -17,6 +17,7 @@ import (
 // 3) for a reload that went through. The upgrade now waits for the
 // answer to be sent.
 func TestUpgradeKeepsTheAnswerOfAWaitedReload(t *testing.T) {
+	t.Parallel()
 	// Deaf to SIGTERM once its trap is set; a reload before that killed
 	// it outright (seen under load).
 	p, old := startTrappedWeb(t, "3s")

@@ -37,6 +37,7 @@ graceful_timeout = "5s"
 // upgrade moves the listener there. (The new image used to fail to bind
 // it, after it had taken the workers over, and exit with all of them.)
 func TestUpgradeToATakenWebAddressIsRefused(t *testing.T) {
+	t.Parallel()
 	for _, key := range []string{"web.address", "web.metrics_address"} {
 		t.Run(key, func(t *testing.T) {
 			work, console, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
@@ -101,6 +102,7 @@ func workersServe(t *testing.T, addr string) {
 // a bind error at start (give a socket or an endpoint another address),
 // of which poold has neither there.
 func TestUpgradeOntoItsOwnPortSaysRestartOrMove(t *testing.T) {
+	t.Parallel()
 	work, console, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
 	_, port, _ := net.SplitHostPort(work)
 	p := startUpgradable(t, fmt.Sprintf(upgradeWebAddrConfig, port, console, metrics))

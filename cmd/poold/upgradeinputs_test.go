@@ -23,6 +23,7 @@ import (
 // pre-flight whose poold stops returns at once, and once the read
 // returns the next pre-flight reads again.
 func TestUpgradePreflightStuckReadIsRefused(t *testing.T) {
+	t.Parallel()
 	was, wasLoad := inputsStuckAfter, inputsLoad
 	inputsStuckAfter = time.Second
 	release := make(chan struct{})

@@ -11,6 +11,7 @@ import (
 // The usage names every signal poold answers and --version, which the
 // README's upgrade section uses.
 func TestUsageNamesSignalsAndVersion(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if _, err := parseFlags([]string{"--bogus"}, &out); err == nil {
 		t.Fatal("parseFlags(--bogus) succeeded")
@@ -27,6 +28,7 @@ func TestUsageNamesSignalsAndVersion(t *testing.T) {
 // a command line that ExecStart then refuses; and --config-only without
 // --check is refused rather than starting poold in full.
 func TestFlagsPooldCannotRunWith(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := writeConfig(t, dir, "[arbiter]\nENDPOINTS\n")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -54,6 +56,7 @@ func TestFlagsPooldCannotRunWith(t *testing.T) {
 // value, was printed twice, above the usage by the flag package and
 // below it by poold. It is said once, last, with the usage above it.
 func TestBadFlagSaidOnce(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -81,6 +84,7 @@ func TestBadFlagSaidOnce(t *testing.T) {
 // nothing to do); it is named once, with the reason and what to do, for
 // poold's own formats and Circus's alike. Exit 78 (EX_CONFIG).
 func TestUnreadableConfigSaidOnce(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		args []string
