@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,9 +19,12 @@ import (
 
 const chromiumPath = "/usr/bin/chromium"
 
-// newBrowser starts a headless Chromium with a fresh profile for this test
-// and returns a tab's context. Without Chromium the test is skipped, except
-// with CI=true, where a missing browser is a failure.
+// newBrowser returns a tab of its own, in a browser context of its own
+// (cookies, storage and cache as fresh as a new profile's), of the one
+// headless Chromium this test binary starts at the first call: a
+// Chromium per test cost seconds of CPU each, most of a browser test's.
+// Without Chromium the test is skipped, except with CI=true, where a
+// missing browser is a failure.
 // Its deadline starts here: build and start what the test needs (a
 // poold binary) before it.
 func newBrowser(t *testing.T) context.Context {
@@ -31,55 +35,86 @@ func newBrowser(t *testing.T) context.Context {
 		}
 		t.Skipf("no %s: browser test skipped (it fails instead with CI=true)", chromiumPath)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(profileDir(t)),
-		chromedp.WindowSize(1440, 900),
-	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
+	browser, err := sharedBrowser()
+	if err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
 	}
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	// A hang anywhere below ends here rather than at the test timeout.
 	ctx, tcancel := context.WithTimeout(ctx, 2*time.Minute)
 	t.Cleanup(func() {
 		tcancel()
-		cancel()
-		acancel()
+		cancel() // closes the tab and disposes of its browser context
 	})
 	return ctx
 }
 
-// profileDir is a fresh Chromium profile directory, removed once the
-// test's browser is gone. Not t.TempDir: Chromium's helper processes
-// (its zygote, renderers, crashpad) go on writing there for a moment
-// after acancel has killed and reaped the browser itself, and
-// t.TempDir's one RemoveAll then failed the test ("unlinkat
-// .../Default: directory not empty"). Registered before newBrowser's
-// cleanup, this runs after it.
-func profileDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "poold-web-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		var err error
-		if !proctest.Poll(time.Minute, func() bool {
-			err = os.RemoveAll(dir)
-			return err == nil
-		}) {
-			t.Errorf("the browser's profile %s: %v (a Chromium process still writes there?)", dir, err)
+// The Chromium the browser tests share, started by sharedBrowser and
+// ended by closeBrowser (TestMain, once every test has run).
+var browserOnce struct {
+	sync.Once
+	ctx   context.Context
+	err   error
+	close func()
+}
+
+func sharedBrowser() (context.Context, error) {
+	b := &browserOnce
+	b.Do(func() {
+		dir, err := os.MkdirTemp("", "poold-web-chromium-")
+		if err != nil {
+			b.err = err
+			return
 		}
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chromiumPath),
+			chromedp.Headless,
+			chromedp.DisableGPU,
+			chromedp.NoFirstRun,
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.UserDataDir(dir),
+			chromedp.WindowSize(1440, 900),
+		)
+		if os.Geteuid() == 0 {
+			opts = append(opts, chromedp.NoSandbox)
+		}
+		actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+		bctx, bcancel := chromedp.NewContext(actx)
+		b.close = func() {
+			bcancel()
+			acancel()
+			removeProfile(dir)
+		}
+		if b.err = chromedp.Do(bctx); b.err != nil { // starts the browser
+			return
+		}
+		b.ctx = bctx
 	})
-	return dir
+	return b.ctx, b.err
+}
+
+// closeBrowser ends the shared Chromium, if one was started.
+func closeBrowser() {
+	if browserOnce.close != nil {
+		browserOnce.close()
+	}
+}
+
+// removeProfile removes the browser's profile directory once no
+// Chromium process writes there: its helpers (zygote, renderers,
+// crashpad) outlive the browser process acancel reaped by a moment, and
+// one RemoveAll then failed ("unlinkat .../Default: directory not
+// empty"), as t.TempDir's did when each test had its own Chromium.
+func removeProfile(dir string) {
+	var err error
+	if !proctest.Poll(time.Minute, func() bool {
+		err = os.RemoveAll(dir)
+		return err == nil
+	}) {
+		fmt.Fprintf(os.Stderr, "the browser's profile %s: %v (a Chromium process still writes there?)\n", dir, err)
+	}
 }
 
 // waitJS polls a JavaScript predicate in the page (generous bound).

@@ -29,11 +29,13 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(cleanRun{m})
 }
 
-// cleanRun runs the tests, then removes the binary they built.
+// cleanRun runs the tests, then ends the browser they shared and removes
+// the binary they built.
 type cleanRun struct{ m *testing.M }
 
 func (c cleanRun) Run() int {
 	defer removeBuilt()
+	defer closeBrowser()
 	return c.m.Run()
 }
 
