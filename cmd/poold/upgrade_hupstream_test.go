@@ -17,7 +17,6 @@ import (
 // SIGHUP all the time now costs at most a reload: poold and its workers
 // live through a stream of them during the whole upgrade.
 func TestHangupStreamDuringUpgrade(t *testing.T) {
-	t.Parallel()
 	signalStreamDuringUpgrade(t, syscall.SIGHUP)
 }
 
@@ -25,7 +24,6 @@ func TestHangupStreamDuringUpgrade(t *testing.T) {
 // runtime takes it over as it starts, but from the execve to then its
 // default action, to end the process, applied.
 func TestReopenStreamDuringUpgrade(t *testing.T) {
-	t.Parallel()
 	signalStreamDuringUpgrade(t, syscall.SIGUSR1)
 }
 

@@ -90,7 +90,6 @@ func (l *ctlLoad) end() {
 // loop frozen in the hand-over) never got one: the client timed out, or
 // saw its connection lost, not knowing whether a write was done.
 func TestUpgradeAnswersControlRequestsInFlight(t *testing.T) {
-	t.Parallel()
 	p := startUpgradable(t, fmt.Sprintf(upgradeConfig, 1))
 	proctest.Eventually(t, "1 worker", func() bool { return len(p.pids("web")) == 1 })
 	load := startCtlLoad(p.endpoint())

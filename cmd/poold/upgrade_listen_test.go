@@ -102,7 +102,6 @@ func (pr *connProber) end() {
 // ipc socket files are never removed), and all of them still answer on
 // the same addresses after.
 func TestUpgradeRefusesNoConnectToPooldsOwnEndpoints(t *testing.T) {
-	t.Parallel()
 	for _, ctlNet := range []string{"unix", "tcp"} {
 		t.Run("control over "+ctlNet, func(t *testing.T) {
 			dir := t.TempDir()

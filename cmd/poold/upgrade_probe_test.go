@@ -75,7 +75,6 @@ func (pr *httpProber) end() map[string][]string {
 // request the old image had taken when it exec'd gets no answer (the
 // README's limits); those are counted, not failed.
 func TestUpgradeNewImageAnswersProbesOnlyOnceItServes(t *testing.T) {
-	t.Parallel()
 	dir := t.TempDir()
 	web, metrics := freeAddr(t), freeAddr(t)
 	eps := fmt.Sprintf("endpoint = %q\npubsub_endpoint = %q\nstats_endpoint = %q",
