@@ -225,7 +225,7 @@ func TestCircusTopPaintsPoold(t *testing.T) {
 	c := dialControl(t, p)
 	proctest.Eventually(t, "3 workers", func() bool { return goCount(t, c) == 3 })
 	const script = `
-import sys, time
+import os, sys, time
 from collections import defaultdict
 from circus.stats.client import StatsClient, _paint
 
@@ -251,6 +251,11 @@ screen = Screen()
 _paint(screen, watchers, 60, 120)
 for (x, y), text in sorted(screen.lines.items()):
     print(x, y, text.rstrip())
+# Painted: exit now. Python's exit tears down the stats client's zmq
+# context, which on a loaded machine once outlasted the test's bound
+# after the whole screen was out ("signal: killed").
+sys.stdout.flush()
+os._exit(0)
 `
 	ctx, cancel := contextWithHang()
 	defer cancel()
