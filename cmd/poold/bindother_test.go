@@ -17,7 +17,6 @@ import (
 // endpoints?": no sign of one. The hint stays for a holder that is a
 // poold, or unknown (TestStartNamesEveryTakenAddress).
 func TestStartAsksOfAnotherPooldOnlyWhenTheHolderMayBeOne(t *testing.T) {
-	t.Parallel()
 	py := proctest.Tool(t, "/usr/bin/python3", "python3")
 	pubsub, web := freeAddr(t), freeAddr(t)
 	hold := exec.Command(py, "-c", `import socket, sys

@@ -48,7 +48,6 @@ var circusOnly = map[string]string{
 // watcher and compares what Circus's own client sees of each: replies
 // field by field, and the events of the same actions.
 func TestCircusdSideBySide(t *testing.T) {
-	t.Parallel()
 	circusPeer(t)
 	port := strconv.Itoa(proctest.FreePort(t))
 	cd := startCircusd(t, fmt.Sprintf(circusIni, port))

@@ -25,7 +25,6 @@ import (
 // object; and it answers (errno 1 or 3) what circusd drops unanswered: a
 // request with no command, a JSON array.
 func TestCircusdErrorReplies(t *testing.T) {
-	t.Parallel()
 	circusPeer(t)
 	cd := startCircusd(t, fmt.Sprintf(circusIni, strconv.Itoa(proctest.FreePort(t))))
 	p := startPoold(t, circusConfig)

@@ -68,7 +68,6 @@ func goCount(t *testing.T, c *ctlclient.Client) float64 {
 // start/stop/restart --match, decr (removed the newest), quit --waiting
 // (answered before the workers were gone).
 func TestCircusctlCommandsAgainstPoold(t *testing.T) {
-	t.Parallel()
 	circusPeer(t)
 	p := startPoold(t, circusConfig)
 	ep := ctlEndpoint(p)
@@ -189,7 +188,6 @@ func readState(pid int) (string, error) {
 // TestCircusSignalChildpid: Circus's signal with childpid signals that
 // child of the worker, not the worker.
 func TestCircusSignalChildpid(t *testing.T) {
-	t.Parallel()
 	circusPeer(t)
 	p := startPoold(t, circusConfig)
 	ep := ctlEndpoint(p)
@@ -219,7 +217,6 @@ func TestCircusSignalChildpid(t *testing.T) {
 // own StatsClient, to its painter (_paint) on a fake screen: it painted a
 // blank screen (ValueError) without the stat.circus aggregate.
 func TestCircusTopPaintsPoold(t *testing.T) {
-	t.Parallel()
 	circusPeer(t)
 	p := startPoold(t, circusConfig)
 	c := dialControl(t, p)
@@ -292,7 +289,6 @@ os._exit(0)
 // alone (poold published reap for the workers they stop, which the plugin
 // counts as crashes), while real crashes still trip it.
 func TestCircusFlappingPluginThroughReloadAndDecr(t *testing.T) {
-	t.Parallel()
 	circusPeer(t)
 	p := startPoold(t, strings.Replace(circusConfig, "numprocesses = 2", "numprocesses = 4", 1))
 	ep := ctlEndpoint(p)

@@ -16,7 +16,6 @@ import (
 // args (circusd's config reader's default; a Circus client that splits
 // or concatenates it gets a string), null for one added without args.
 func TestCircusdArgsOfConfigAndAdd(t *testing.T) {
-	t.Parallel()
 	circusPeer(t)
 	const watchers = "[watcher:plain]\ncmd = sleep 3600\n\n[watcher:given]\ncmd = sleep\nargs = 3600\n"
 	cd := startCircusd(t, watchers)

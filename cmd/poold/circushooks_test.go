@@ -15,7 +15,6 @@ import (
 // ignore_failure are refused saying what to write. poold refused every
 // hooks.NAME as an unknown option.
 func TestCircusctlSetHook(t *testing.T) {
-	t.Parallel()
 	circusPeer(t)
 	p := startPoold(t, "\n[arbiter]\nENDPOINTS\n[watchers.w]\ncmd = \"/bin/sleep\"\nargs = [\"3600\"]\nhooks = { before_start = \"/bin/true\" }\n")
 	c := dialControl(t, p)

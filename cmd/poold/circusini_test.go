@@ -69,7 +69,6 @@ func runBin(t *testing.T, env []string, args ...string) (stdout, stderr string, 
 // real poold binary, directly and converted to TOML, and checks that
 // gunicorn and a Go worker serve HTTP on the sockets it names.
 func TestCircusINIServes(t *testing.T) {
-	t.Parallel()
 	env, runDir := circusSite(t)
 	ini, err := filepath.Abs("../../configs/circusini/testdata/site/site.ini")
 	if err != nil {

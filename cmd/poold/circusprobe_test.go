@@ -13,7 +13,6 @@ import (
 // answered "unknown signal number 0". kill with 0 stays refused: it
 // would stop nothing.
 func TestCircusctlSignalZero(t *testing.T) {
-	t.Parallel()
 	circusPeer(t)
 	p := startPoold(t, "\n[arbiter]\nENDPOINTS\n[watchers.w]\ncmd = \"/bin/sleep\"\nargs = [\"3600\"]\nnumprocesses = 2\n")
 	c := dialControl(t, p)

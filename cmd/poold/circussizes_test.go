@@ -15,7 +15,6 @@ import (
 // tools that read the size back (human2bytes: the resource_watcher
 // plugin's max_mem, FullStats' mem_max) saw up to 10 % less.
 func TestCircusSizesAsBytes2human(t *testing.T) {
-	t.Parallel()
 	circusPeer(t)
 	p := startPoold(t, "\n[arbiter]\nENDPOINTS\n[watchers.w]\ncmd = \"/bin/sleep\"\nargs = [\"3600\"]\nnumprocesses = 2\n")
 	c := dialControl(t, p)

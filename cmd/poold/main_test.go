@@ -425,7 +425,6 @@ func TestCheckFlag(t *testing.T) {
 }
 
 func TestGunicornServesThroughFD(t *testing.T) {
-	t.Parallel()
 	gunicorn, err := exec.LookPath("gunicorn")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -470,7 +469,6 @@ graceful_timeout = "5s"
 }
 
 func TestGunicornNotifyReadiness(t *testing.T) {
-	t.Parallel()
 	gunicorn, err := exec.LookPath("gunicorn")
 	if err != nil {
 		if os.Getenv("CI") == "true" {

@@ -52,7 +52,6 @@ func metricsURL(t *testing.T) string {
 // /healthz and /readyz of a real poold whose console is off, and promtool
 // accepts the scrape.
 func TestMetricsAddressWithConsoleDisabled(t *testing.T) {
-	t.Parallel()
 	base := metricsURL(t)
 	if body, err := get(base + "/healthz"); err != nil || body != "ok\n" {
 		t.Fatalf("/healthz: %q %v", body, err)
@@ -92,7 +91,6 @@ func TestMetricsAddressWithConsoleDisabled(t *testing.T) {
 // poold's metrics_address and asks its query API for up and a poold
 // metric: the format, as a Prometheus server reads it.
 func TestPrometheusScrapesPoold(t *testing.T) {
-	t.Parallel()
 	prom := proctest.Tool(t, "prometheus", "prometheus")
 	base := metricsURL(t)
 	target := strings.TrimPrefix(base, "http://")

@@ -75,7 +75,6 @@ stop_children = false
 // a double-SIGTERM rule. It now gets it once, on a stop, a rolling reload
 // and a SIGTERM to poold alike.
 func TestAppLeftInTheGroupGetsTheStopSignalOnce(t *testing.T) {
-	t.Parallel()
 	python := proctest.Tool(t, "/usr/bin/python3", "python3")
 	dir := openTempDir(t)
 	app, signals := filepath.Join(dir, "app.py"), filepath.Join(dir, "signals")

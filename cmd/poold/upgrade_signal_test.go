@@ -27,7 +27,6 @@ func TestCatchNamesTheUpgradeEnv(t *testing.T) {
 // SIGTERM stops every worker gracefully and poold exits 0; a SIGHUP or
 // SIGUSR1 leaves poold upgraded and running.
 func TestSignalWhileNewImageStarts(t *testing.T) {
-	t.Parallel()
 	cases := []struct {
 		sig  syscall.Signal
 		logs string // in poold's log once handled

@@ -71,7 +71,6 @@ func call(t *testing.T, c *ctlclient.Client, cmd string, props map[string]any) a
 // TestPythonControlClients runs list, incr and status against a real poold
 // from libzmq (pyzmq): a DEALER with one JSON frame, and a REQ.
 func TestPythonControlClients(t *testing.T) {
-	t.Parallel()
 	py := python(t)
 	p := startPoold(t, wireConfig)
 	p.waitLog(`worker (\d+) serving`, 2)
@@ -185,7 +184,6 @@ func kinds(evs []event) string {
 }
 
 func TestEventStreamOverZeroMQ(t *testing.T) {
-	t.Parallel()
 	p := startPoold(t, wireConfig)
 	p.waitLog(`worker (\d+) serving`, 2)
 	c := dialControl(t, p)
@@ -253,7 +251,6 @@ func sortWords(s string) string {
 // TestPythonSubscriber checks a libzmq SUB receives poold's two-frame
 // events with the right payloads.
 func TestPythonSubscriber(t *testing.T) {
-	t.Parallel()
 	py := python(t)
 	p := startPoold(t, wireConfig)
 	p.waitLog(`worker (\d+) serving`, 2)
