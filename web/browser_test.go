@@ -41,7 +41,7 @@ func newBrowser(t *testing.T) context.Context {
 	}
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	// A hang anywhere below ends here rather than at the test timeout.
-	ctx, tcancel := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, tcancel := context.WithTimeout(ctx, 5*jsHang)
 	t.Cleanup(func() {
 		tcancel()
 		cancel() // closes the tab and disposes of its browser context
@@ -117,6 +117,12 @@ func removeProfile(dir string) {
 	}
 }
 
+// jsHang bounds a wait for the page (waitJS): only a hang. 20 s, as it
+// was, failed waits for a stats round or two under load (a browser test
+// in each of two runs beside other suites: "waiting for the round drawn
+// ... timeout").
+const jsHang = time.Minute
+
 // waitJS polls a JavaScript predicate in the page (generous bound).
 func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 	t.Helper()
@@ -129,7 +135,7 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string) {
 func waitJSExplained(t *testing.T, ctx context.Context, what, expr string, explain func() string) {
 	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(jsHang))); err != nil {
 		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
 		if len(html) > 4000 {
 			html = html[:4000]
