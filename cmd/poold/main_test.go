@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,26 +39,12 @@ func TestMain(m *testing.M) {
 		main()
 	}
 	workertest.QuickRaceExits()
-	moreParallel()
 	code := m.Run()
 	removeBinDirs()
 	os.Exit(code)
 }
 
 const hang = 30 * time.Second
-
-// moreParallel lets four parallel tests run at once where -test.parallel
-// does not say (its default is GOMAXPROCS, 2 in CI): the tests that call
-// t.Parallel spend most of their time waiting for poold, its workers,
-// circusd or prometheus, on timers and signals, not on a CPU.
-func moreParallel() {
-	flag.Parse()
-	given := false
-	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
-	if !given {
-		_ = flag.Set("test.parallel", strconv.Itoa(max(4, runtime.GOMAXPROCS(0))))
-	}
-}
 
 // proc is a poold started by a test.
 type proc struct {
