@@ -23,10 +23,11 @@ import (
 // scale-up is expected to leave a queue for a while. Counted for
 // stuckAfter, it is a WARN and an arbiter.queue_stuck event, once: the
 // next one only after the queue drained to 0.
-const (
-	stuckAfter = 10 * time.Second
-	stuckLook  = time.Second
-)
+const stuckLook = time.Second
+
+// stuckAfter is a var only for the tests, which shorten the spell they
+// would otherwise wait out; the product never sets it.
+var stuckAfter = 10 * time.Second
 
 // queueEpisode is one socket's non-empty spell.
 type queueEpisode struct {

@@ -24,6 +24,16 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// shortStuckAfter sets the spell a queue must last to be warned of for
+// one test, which then waits seconds instead of the product's 10 (the
+// length of the spell is not what these tests are about). It leaves
+// more than two looks, so a warning still takes looks in a row.
+func shortStuckAfter(t *testing.T, d time.Duration) {
+	was := stuckAfter
+	stuckAfter = d
+	t.Cleanup(func() { stuckAfter = was })
+}
+
 // TestStuckQueueWarns (r64 newcomer F2): a worker that holds the socket
 // at fd 3 but listens on a port of its own (python3 -m http.server PORT)
 // was "active", and the socket's clients hung with no word in the log.
@@ -31,6 +41,7 @@ func freePort(t testing.TB) int {
 // runs settled, are now a WARN and an arbiter.queue_stuck event naming
 // the socket, its address, the queue and the watcher.
 func TestStuckQueueWarns(t *testing.T) {
+	shortStuckAfter(t, 2*time.Second)
 	w := configs.DefaultWatcher("own")
 	w.Cmd = "/usr/bin/python3"
 	w.Args = []string{"-m", "http.server", fmt.Sprint(freePort(t)), "--bind", "127.0.0.1"}
@@ -62,6 +73,7 @@ func TestStuckQueueWarns(t *testing.T) {
 // that keeps opening connections (its queue non-empty at moments), is
 // never warned of, across more than stuckAfter plus two looks.
 func TestStuckQueueQuietWhenServed(t *testing.T) {
+	shortStuckAfter(t, 3*time.Second)
 	w := testWatcher("web", "serve", 2)
 	w.Sockets = []string{"web"}
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
