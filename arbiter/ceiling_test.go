@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/proctest"
@@ -32,8 +33,14 @@ func TestIncrBeyondCeilingIsRefused(t *testing.T) {
 
 // Defect: `incr 1500` held status for seconds; a decr during a big spawn
 // must act at once.
+//
+// The workers are /bin/sleep: what counts is the loop's turns while it
+// forks, and up to 300 race-built test binaries starting and stopping
+// cost CPU the test does not need.
 func TestBigIncrKeepsTheLoopAnswering(t *testing.T) {
-	w := testWatcher("s", "sleep", 1)
+	w := configs.DefaultWatcher("s")
+	w.Cmd, w.Args = "/bin/sleep", []string{"3600"}
+	w.GracefulTimeout = 5 * time.Second
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
 	h.spawns(1)
 	h.do("incr", map[string]any{"name": "s", "nb": 299})

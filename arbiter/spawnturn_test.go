@@ -3,6 +3,7 @@ package arbiter
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/configs"
 )
@@ -17,8 +18,14 @@ import (
 func TestCommandsAreServedWhileManyWatchersStart(t *testing.T) {
 	const watchers, each = 30, 20 // each within a watcher's own batch (spawnBatch)
 	cfg := &configs.Config{}
+	// The workers are /bin/sleep, not this test binary: what is timed is
+	// the loop's turns while it forks, and 600 race-built Go programs
+	// starting and stopping cost a minute of CPU the test does not need.
 	for i := range watchers {
-		cfg.Watchers = append(cfg.Watchers, testWatcher(fmt.Sprintf("w%d", i), "sleep", each))
+		w := configs.DefaultWatcher(fmt.Sprintf("w%d", i))
+		w.Cmd, w.Args, w.NumProcesses = "/bin/sleep", []string{"3600"}, each
+		w.GracefulTimeout = 5 * time.Second
+		cfg.Watchers = append(cfg.Watchers, w)
 	}
 	h := start(t, cfg, Options{})
 	last := fmt.Sprintf("w%d", watchers-1)
