@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"testing"
 
@@ -27,14 +28,19 @@ func openFDs(t testing.TB) int {
 func TestAddRmCyclesReleaseEverything(t *testing.T) {
 	const cycles = 30
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}}, Options{})
+	// plain and health run /bin/sleep: what leaks is poold's, and a
+	// race-built test binary per cycle only costs CPU; notify needs the
+	// test binary to send READY=1.
 	kinds := map[string]map[string]any{
-		"plain":  {"env": []any{"POOLD_TEST_WORKER=sleep"}},
-		"notify": {"env": []any{"POOLD_TEST_WORKER=notify"}, "sockets": []any{"web"}, "readiness": "notify"},
-		"health": {"env": []any{"POOLD_TEST_WORKER=sleep"}, "health_check": "exec", "health_cmd": "true", "health_interval": 0.01},
+		"plain":  {"cmd": "/bin/sleep", "args": []any{"3600"}},
+		"notify": {"cmd": os.Args[0], "options": map[string]any{"env": []any{"POOLD_TEST_WORKER=notify"}, "sockets": []any{"web"}, "readiness": "notify"}},
+		"health": {"cmd": "/bin/sleep", "args": []any{"3600"}, "options": map[string]any{"health_check": "exec", "health_cmd": "true", "health_interval": 0.01}},
 	}
 	cycle := func(kind string, i int) {
-		name := fmt.Sprintf("%s%d", kind, i)
-		h.do("add", map[string]any{"name": name, "cmd": os.Args[0], "options": kinds[kind], "start": true, "waiting": true})
+		props := map[string]any{"name": fmt.Sprintf("%s%d", kind, i), "start": true, "waiting": true}
+		maps.Copy(props, kinds[kind])
+		h.do("add", props)
+		name := props["name"]
 		h.do("rm", map[string]any{"name": name, "waiting": true})
 	}
 	for kind := range kinds {
