@@ -282,7 +282,7 @@ func TestCrashLoopEndsInFailedStatus(t *testing.T) {
 			}
 			st := h.do("status", map[string]any{"name": "crashy"})
 			reason := fmt.Sprint(st["reason"])
-			if st["status"] != "failed" || !strings.Contains(reason, "wid 1 failed") || !strings.Contains(reason, tc.why) || !strings.Contains(reason, "start crashy") {
+			if st["state"] != "failed" || !strings.Contains(reason, "wid 1 failed") || !strings.Contains(reason, tc.why) || !strings.Contains(reason, "start crashy") {
 				t.Fatalf("status %v", st)
 			}
 			slots := st["slots"].([]map[string]any)
@@ -290,7 +290,7 @@ func TestCrashLoopEndsInFailedStatus(t *testing.T) {
 				t.Errorf("slots %v", slots)
 			}
 			all := h.do("status", nil)
-			if all["statuses"].(map[string]any)["crashy"] != "failed" || all["reasons"].(map[string]any)["crashy"] != reason {
+			if all["states"].(map[string]any)["crashy"] != "failed" || all["reasons"].(map[string]any)["crashy"] != reason {
 				t.Errorf("status without name: %v", all)
 			}
 		})

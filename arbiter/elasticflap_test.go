@@ -33,7 +33,7 @@ func TestWokenPoolIsNotFlappingForAnOldCrash(t *testing.T) {
 		resp.Body.Close()
 		h.next("spawn", nil) // its replacement after a short backoff
 	}
-	if st := h.do("status", map[string]any{"name": "lazy"})["status"]; st != "flapping" {
+	if st := h.do("status", map[string]any{"name": "lazy"})["state"]; st != "flapping" {
 		t.Fatalf("status %v after two early deaths in a row, want flapping", st)
 	}
 	h.scaleTo(0) // idle_timeout: poold stops the running worker on purpose

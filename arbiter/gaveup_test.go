@@ -28,7 +28,7 @@ func TestFailedReasonCountsPauses(t *testing.T) {
 			h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
 			h.next("failed", nil)
 			r := h.do("status", map[string]any{"name": "crashy"})
-			if reason, _ := r["reason"].(string); r["status"] != "failed" || !strings.Contains(reason, tc.want) {
+			if reason, _ := r["reason"].(string); r["state"] != "failed" || !strings.Contains(reason, tc.want) {
 				t.Errorf("status reply %v, want failed saying %q", r, tc.want)
 			}
 		})

@@ -141,7 +141,7 @@ func TestBeforeSpawnHookFailureFailsTheSlot(t *testing.T) {
 	proctest.Eventually(t, "wid 1 runs, wid 2 failed", func() bool {
 		r := h.do("status", map[string]any{"name": "web"})
 		l := h.do("list", map[string]any{"name": "web"})
-		return r["status"] == "failed" && len(l["pids"].([]int)) == 1
+		return r["state"] == "failed" && len(l["pids"].([]int)) == 1
 	})
 	h.do("start", map[string]any{"name": "web"})
 	h.next(string(events.KindFailed), nil) // the hook still refuses wid 2
@@ -252,7 +252,7 @@ func TestBeforeSpawnFailureReasonTellsNoPauses(t *testing.T) {
 	h.next(string(events.KindFailed), nil)
 	r := h.do("status", map[string]any{"name": "web"})
 	reason, _ := r["reason"].(string)
-	if r["status"] != "failed" || !strings.Contains(reason, "before_spawn hook failed") ||
+	if r["state"] != "failed" || !strings.Contains(reason, "before_spawn hook failed") ||
 		!strings.Contains(reason, "no database") || strings.Contains(reason, "pause") {
 		t.Errorf("status reply %v, want failed naming the hook and no pauses", r)
 	}

@@ -35,7 +35,7 @@ func TestUpgradeKeepsABeforeSpawnFailure(t *testing.T) {
 	next := start(t, handed.Config, Options{NoCgroups: true, Adopt: &handed})
 	r := next.do("status", map[string]any{"name": "web"})
 	reason, _ := r["reason"].(string)
-	if r["status"] != "failed" || !strings.Contains(reason, "before_spawn hook failed") ||
+	if r["state"] != "failed" || !strings.Contains(reason, "before_spawn hook failed") ||
 		!strings.Contains(reason, "fix the hook") || strings.Contains(reason, "pause") {
 		t.Errorf("status after an upgrade: %v, want failed naming the hook and no pauses", r)
 	}

@@ -160,10 +160,10 @@ func TestFailedOneShotShowsFailed(t *testing.T) {
 	if st, _ := shown("bad"); st != string(watcher.Stopped) {
 		t.Errorf("a failed one-shot's Status (what start and readiness judge) is %s, want stopped", st)
 	}
-	if r := h.do("status", map[string]any{"name": "bad"}); r["status"] != "failed" {
+	if r := h.do("status", map[string]any{"name": "bad"}); r["state"] != "failed" {
 		t.Errorf("status bad: %v, want failed", r)
 	}
-	if st, _ := h.do("status", nil)["statuses"].(map[string]any); st["bad"] != "failed" || st["good"] != "stopped" {
+	if st, _ := h.do("status", nil)["states"].(map[string]any); st["bad"] != "failed" || st["good"] != "stopped" {
 		t.Errorf("status: %v, want bad failed, good stopped", st)
 	}
 	h.do("stop", map[string]any{"name": "bad", "waiting": true})

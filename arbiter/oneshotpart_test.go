@@ -47,7 +47,7 @@ func TestWaitedRunOfAOneShotWithOneWorkerFailed(t *testing.T) {
 					t.Errorf("waited %s of a one-shot whose wid 2 failed: %v; want errno 6 saying %q", cmd, r, want)
 				}
 			}
-			if st := h.do("status", map[string]any{"name": "part"}); st["status"] != "failed" {
+			if st := h.do("status", map[string]any{"name": "part"}); st["state"] != "failed" {
 				t.Errorf("status after it: %v, want failed", st)
 			}
 		})
@@ -70,7 +70,7 @@ func TestFailedOneShotReasonNamesTheFailureFirst(t *testing.T) {
 	var st Reply
 	proctest.Eventually(t, "five shows failed", func() bool {
 		st = h.do("status", map[string]any{"name": "five"})
-		return st["status"] == "failed"
+		return st["state"] == "failed"
 	})
 	if reason := fmt.Sprint(st["reason"]); !strings.HasPrefix(reason, "wid 5 exited with status 9 and respawn is off; see its output: poolctl logs five --wid 5") {
 		t.Errorf("status reason of five: %q; want it to begin with wid 5's failure and its output", reason)

@@ -35,31 +35,34 @@ func cmdList(a *Arbiter, m *cmdMsg) error {
 	return nil
 }
 
-// cmdStatus answers Circus's status, plus poold's reasons (why a watcher
-// is flapping or failed, and what to do) and, for one watcher, its slots.
+// cmdStatus answers Circus's status, in Circus's four words
+// (watcher.CircusStatus), plus poold's finer word (state, states: also
+// flapping or failed), its reasons (why a watcher is flapping or failed,
+// and what to do) and, for one watcher, its slots.
 func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	if !m.props().has("name") {
 		st := make(map[string]any, len(a.watchers))
+		states := make(map[string]any, len(a.watchers))
 		reasons := map[string]any{}
 		sizes := make(map[string]any, len(a.watchers))
 		restarts := make(map[string]any, len(a.watchers))
 		for _, w := range a.watchers {
 			key := strings.ToLower(w.Name())
-			st[key] = string(w.Shown())
+			st[key], states[key] = string(w.CircusStatus()), string(w.Shown())
 			sizes[key] = sizeRow(w)
 			restarts[key] = w.Restarts().Total()
 			if r := a.reasonOf(w); r != "" {
 				reasons[key] = r
 			}
 		}
-		m.ok(a.atSeq(map[string]any{"statuses": st, "reasons": reasons, "sizes": sizes, "restarts": restarts, "logs": a.output.logCounters()}))
+		m.ok(a.atSeq(map[string]any{"statuses": st, "states": states, "reasons": reasons, "sizes": sizes, "restarts": restarts, "logs": a.output.logCounters()}))
 		return nil
 	}
 	w, err := a.watcherProp(m)
 	if err != nil {
 		return err
 	}
-	fields := map[string]any{"status": string(w.Shown()), "slots": slotRows(w.Slots(), time.Now()), "size": sizeRow(w), "containment": a.containment,
+	fields := map[string]any{"status": string(w.CircusStatus()), "state": string(w.Shown()), "slots": slotRows(w.Slots(), time.Now()), "size": sizeRow(w), "containment": a.containment,
 		"overrides": overrideRows(a.overrides(w), m.withhold), "restarts": restartRow(w.Restarts())}
 	if c, ok := a.output.logCounters()[strings.ToLower(w.Name())]; ok {
 		fields["logs"] = c

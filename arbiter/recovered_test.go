@@ -26,7 +26,7 @@ func TestCrashLoopEndIsPublished(t *testing.T) {
 	w.FlappingWindow = 3 * time.Second
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
 	h.next("backoff", func(ev events.Event) bool { return ev.Fields["failures"] == 2 })
-	if r := h.do("status", map[string]any{"name": "shaky"}); r["status"] != "flapping" {
+	if r := h.do("status", map[string]any{"name": "shaky"}); r["state"] != "flapping" {
 		t.Fatalf("after two early deaths: status reply %v, want flapping", r)
 	}
 	third := h.next("spawn", nil).Fields["process_pid"]

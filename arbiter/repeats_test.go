@@ -148,7 +148,7 @@ func tenAttempts(t *testing.T, changeAt int, asJSON bool, extra ...configs.Watch
 	}
 	pids := attemptPids(h, "tb", 10)
 	proctest.Eventually(t, "the crash loop gives up", func() bool {
-		return h.do("status", map[string]any{"name": "tb"})["status"] == "failed"
+		return h.do("status", map[string]any{"name": "tb"})["state"] == "failed"
 	})
 	// Each attempt's output is in poold's log once its last line (the
 	// traceback's) or the line that stands for it is.

@@ -194,7 +194,7 @@ func TestCrashLoopingWorkerGoesFlapping(t *testing.T) {
 		t.Errorf("flapping event %v", ev.Fields)
 	}
 	r := h.do("status", map[string]any{"name": "crashy"})
-	if r["status"] != "flapping" || !strings.Contains(r["reason"].(string), "retrying in 59m") { // what is left of the hour, truncated as the slot table prints it
+	if r["state"] != "flapping" || !strings.Contains(r["reason"].(string), "retrying in 59m") { // what is left of the hour, truncated as the slot table prints it
 		t.Errorf("status reply %v", r)
 	}
 }

@@ -360,7 +360,7 @@ func (f *fleet) refresh(ctx context.Context, m *member) error {
 	if err != nil {
 		return err
 	}
-	statuses, _ := st["statuses"].(map[string]any)
+	statuses := statesOf(st)
 	infos, _ := stats["infos"].(map[string]any)
 	ws := fleetWatchers(statuses, infos)
 	f.set(m, func(v *hostView) {

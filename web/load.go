@@ -80,7 +80,7 @@ func (l loader) loadAll(ctx context.Context) (*stateView, error) {
 	if err != nil {
 		return nil, err
 	}
-	statuses, _ := st["statuses"].(map[string]any)
+	statuses := statesOf(st)
 	stats, err := l.call(ctx, "stats", nil)
 	if err != nil {
 		return nil, err

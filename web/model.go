@@ -82,10 +82,15 @@ func call(ctx context.Context, b Backend, command string, props map[string]any) 
 	return m, nil
 }
 
-// setStatus takes the status, reason, slots and size bounds of a "status
+// setStatus takes the status (poold's finer word, its state, which says
+// flapping or failed where Circus's word in status says active or
+// stopped; status from a circusd), reason, slots and size bounds of a "status
 // NAME" reply.
 func (w *watcherView) setStatus(st map[string]any) {
 	w.Status = fmt.Sprint(st["status"])
+	if fine, ok := st["state"].(string); ok {
+		w.Status = fine
+	}
 	w.Reason, _ = st["reason"].(string)
 	w.ReasonFine, _ = st["reason_fine"].(bool)
 	w.Slots, _ = st["slots"].([]any)
@@ -94,6 +99,21 @@ func (w *watcherView) setStatus(st map[string]any) {
 	if size, ok := st["size"].(map[string]any); ok && size["min"] != nil && size["max"] != nil {
 		w.Bounds = map[string]any{"min": size["min"], "max": size["max"]}
 	}
+}
+
+// statesOf is a status reply's statuses, each in poold's finer word
+// where it gives one (states), as the console shows them.
+func statesOf(st map[string]any) map[string]any {
+	statuses, _ := st["statuses"].(map[string]any)
+	fine, _ := st["states"].(map[string]any)
+	out := make(map[string]any, len(statuses))
+	for name, word := range statuses {
+		if f, ok := fine[name]; ok {
+			word = f
+		}
+		out[name] = word
+	}
+	return out
 }
 
 func procsOf(v any) map[string]map[string]any {

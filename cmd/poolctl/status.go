@@ -72,7 +72,7 @@ var normalSlots = map[string]bool{"running": true, "starting": true, "ready": tr
 // formatStatus prints one watcher's status (and what is wrong with it), or
 // a WATCHER STATUS [REASON] table.
 func formatStatus(w io.Writer, r reply) error {
-	st, ok := r["statuses"].(map[string]any)
+	st, ok := stateWords(r)
 	if !ok {
 		return formatWatcherStatus(w, r)
 	}
@@ -157,10 +157,12 @@ func anyReady(sizes map[string]any) bool {
 }
 
 // formatWatcherStatus prints "status NAME": the status word alone on the
-// first line (Circus's output, which scripts compare), then the reason and
+// first line (Circus's output, which scripts compare; poold's finer word,
+// stateWord), then the reason and
 // the slots that are not running normally, when poold reports them.
 func formatWatcherStatus(w io.Writer, r reply) error {
-	if _, err := fmt.Fprintln(w, render(r["status"])); err != nil {
+	status := stateWord(r)
+	if _, err := fmt.Fprintln(w, render(status)); err != nil {
 		return err
 	}
 	if why, _ := r["reason"].(string); why != "" {
@@ -172,7 +174,6 @@ func formatWatcherStatus(w io.Writer, r reply) error {
 	if t, ok := r["time"].(float64); ok && t > 0 {
 		now = time.Unix(0, int64(t*1e9)) // poold's clock: retry_at is on it
 	}
-	status, _ := r["status"].(string)
 	if err := writeSize(w, r["size"], status, now); err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ not a terminal (or TERM is dumb), frames are printed one after another
 and stay on the normal screen, as top -b does.
 
 --json prints one object a line per frame: {"status": "ok", "time": T,
-"statuses": <status's reply>, "infos": <stats's reply>}, or on a failed
+"statuses": <status's reply, in poold's words (its states)>, "infos": <stats's reply>}, or on a failed
 sample {"status": "error", "time": T, "reason": ..., "error": <kind>}.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -147,7 +147,7 @@ func (a *app) topSample(ctx context.Context, client caller) (statuses, infos map
 			return nil, nil, replyError{reason: reason, errno: int(num(r["errno"]))}
 		}
 	}
-	statuses, _ = st["statuses"].(map[string]any)
+	statuses, _ = stateWords(st) // poold's words, flapping and failed too
 	infos, _ = stats["infos"].(map[string]any)
 	return statuses, infos, nil
 }

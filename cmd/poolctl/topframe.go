@@ -14,7 +14,8 @@ import (
 )
 
 // writeTopJSON writes one of top's frames as one JSON object on a line
-// (--json): status's statuses and stats's infos as poold gave them, or
+// (--json): status's statuses in poold's words (its states, with
+// flapping and failed) and stats's infos as poold gave them, or
 // the failure of this sample with the kind jsonFailure would give it.
 func writeTopJSON(w io.Writer, now time.Time, statuses, infos map[string]any, ferr error) error {
 	obj := map[string]any{"status": "ok", "time": float64(now.UnixMilli()) / 1000, "statuses": statuses, "infos": infos}

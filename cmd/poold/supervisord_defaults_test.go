@@ -20,7 +20,7 @@ startretries=0
 	p := launchPoold(t, nil, dir, path, nil)
 	c := dialControl(t, p)
 	proctest.Eventually(t, "late started 3 times", func() bool {
-		if r := call(t, c, "status", map[string]any{"name": "late"}); r["status"] == "failed" {
+		if r := call(t, c, "status", map[string]any{"name": "late"}); r["state"] == "failed" {
 			t.Fatalf("late gave up after %d run(s) of 1.3 s; supervisord (startsecs 1 by default) restarts it forever", runs(dir, "late"))
 		}
 		return runs(dir, "late") >= 3

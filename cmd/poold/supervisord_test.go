@@ -93,7 +93,7 @@ startretries=0
 	for name, want := range map[string]int{"two": 3, "none": 1} {
 		proctest.Eventually(t, name+" failed", func() bool {
 			r := call(t, c, "status", map[string]any{"name": name})
-			return r["status"] == "failed"
+			return r["state"] == "failed"
 		})
 		if n := runs(dir, name); n != want {
 			t.Errorf("%s started %d times before it gave up; want %d, as supervisord", name, n, want)
