@@ -164,21 +164,8 @@ func cmdNumProcesses(a *Arbiter, m *cmdMsg) error {
 // sockets in another order), poold_fd (poold's own), and the accept
 // queue and its limit.
 func cmdListSockets(a *Arbiter, m *cmdMsg) error {
-	byWatcher := map[string]map[string]int{}
-	for _, w := range a.sorted(nil) {
-		for i, name := range w.Spec().SocketNames(a.cfg.Sockets) {
-			if byWatcher[name] == nil {
-				byWatcher[name] = map[string]int{}
-			}
-			byWatcher[name][w.Name()] = 3 + i
-		}
-	}
 	all := a.socks.List()
-	names := make([]string, 0, len(all))
-	for _, l := range all {
-		names = append(names, l.Name)
-	}
-	fdOf := distinctFDs(names, byWatcher)
+	fdOf, byWatcher := a.listedFDs()
 	out := make([]map[string]any, 0, len(all))
 	for _, l := range all {
 		fds := byWatcher[l.Name]
@@ -198,6 +185,28 @@ func cmdListSockets(a *Arbiter, m *cmdMsg) error {
 	sort.Slice(out, func(i, j int) bool { return out[i]["fd"].(int) < out[j]["fd"].(int) })
 	m.ok(map[string]any{"sockets": out})
 	return nil
+}
+
+// listedFDs gives each socket the fd listsockets reports (distinctFDs),
+// by name, and each socket's fd in the workers of each watcher that uses
+// it (worker_fds). The stats stream names a socket by the same fd, as
+// circusd does. Call it on the loop.
+func (a *Arbiter) listedFDs() (fdOf map[string]int, byWatcher map[string]map[string]int) {
+	byWatcher = map[string]map[string]int{}
+	for _, w := range a.sorted(nil) {
+		for i, name := range w.Spec().SocketNames(a.cfg.Sockets) {
+			if byWatcher[name] == nil {
+				byWatcher[name] = map[string]int{}
+			}
+			byWatcher[name][w.Name()] = 3 + i
+		}
+	}
+	all := a.socks.List()
+	names := make([]string, 0, len(all))
+	for _, l := range all {
+		names = append(names, l.Name)
+	}
+	return distinctFDs(names, byWatcher), byWatcher
 }
 
 // distinctFDs gives each socket of names the fd listsockets reports: its

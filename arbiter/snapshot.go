@@ -3,6 +3,7 @@ package arbiter
 import (
 	"context"
 	"errors"
+	"sort"
 	"time"
 
 	"github.com/poold/poold/arbiter/upgrade"
@@ -76,8 +77,12 @@ type WatcherSnapshot struct {
 
 // SocketSnapshot is one listening socket in a Snapshot.
 type SocketSnapshot struct {
-	Name    string
+	Name string
+	// FD is the fd listsockets reports (the workers' fd, as circusd's),
+	// which the stats stream's stat.sockets.<fd> uses too; PooldFD is
+	// poold's own (listsockets' poold_fd).
 	FD      int
+	PooldFD int
 	Address string
 	Info    map[string]any // the listsockets object
 	Queued  int            // connections waiting in the accept queue
@@ -138,15 +143,18 @@ func (a *Arbiter) snapshotNow() Snapshot {
 func (a *Arbiter) snapshotSockets() []SocketSnapshot {
 	var out []SocketSnapshot
 	if a.socks != nil {
+		fdOf, _ := a.listedFDs()
 		for _, l := range a.socks.List() {
 			// A getsockopt or a sock_diag round trip to the kernel: quick
 			// enough for the loop, which also keeps the fd from closing
 			// under the read (a config reload closes sockets on the loop).
 			n, limit, _ := queueOf(l.FD())
+			fd := fdOf[l.Name]
 			out = append(out, SocketSnapshot{
-				Name: l.Name, FD: l.FD(), Address: l.Addr(), Info: l.Info(l.FD()), Queued: n, QueueLimit: limit,
+				Name: l.Name, FD: fd, PooldFD: l.FD(), Address: l.Addr(), Info: l.Info(fd), Queued: n, QueueLimit: limit,
 			})
 		}
+		sort.Slice(out, func(i, j int) bool { return out[i].FD < out[j].FD })
 	}
 	return out
 }

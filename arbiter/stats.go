@@ -275,6 +275,15 @@ func (a *Arbiter) RunStatsWhen(ctx context.Context, interval time.Duration, bus 
 	if interval <= 0 {
 		interval = time.Second
 	}
+	if _, instance := bus.Position(); instance == "" {
+		// The stats stream's messages carry seq and, as the events do,
+		// instance: a subscriber that sees it change knows the seq
+		// began again at 1. The stats bus starts afresh with each
+		// poold process (an in-place upgrade included, which keeps
+		// the events' seq and instance), so it has an instance of its
+		// own.
+		bus.SetInstance(events.NewInstance())
+	}
 	wait := interval
 	var escapes escapeWatch // lookForEscapes'
 	t := time.NewTimer(wait)
@@ -406,6 +415,13 @@ func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {
 		bus.PublishTopic("stat."+events.TopicName(r.watcher)+"."+strconv.Itoa(r.proc.Pid), r.watcher, "stat", f)
 	}
 	for _, w := range snap.Watchers {
+		if len(per[w.Name]) == 0 {
+			// None of its workers runs (stopped, or every slot
+			// waiting): circusd-stats publishes nothing for it, and
+			// an aggregate of no pids at 0 % CPU looks alive to
+			// circus-top and to a stats consumer.
+			continue
+		}
 		agg := procinfo.Aggregate(per[w.Name])
 		agg["name"] = w.Name
 		bus.PublishTopic("stat."+events.TopicName(w.Name), w.Name, "stat", agg)
@@ -433,7 +449,7 @@ func (a *Arbiter) publishStats(bus *events.Bus, snap Snapshot) {
 		reads += s.Queued
 		bus.PublishTopic("stat.sockets."+strconv.Itoa(s.FD), "", "stat", map[string]any{
 			"fd": s.FD, "subtopic": s.FD, "address": addr, "reads": s.Queued, "name": s.Name,
-			"queue": s.Queued, "queue_limit": s.QueueLimit,
+			"queue": s.Queued, "queue_limit": s.QueueLimit, "poold_fd": s.PooldFD,
 		})
 	}
 	if len(snap.Sockets) > 0 {
@@ -468,7 +484,7 @@ func socketRows(socks []SocketSnapshot) []map[string]any {
 	out := make([]map[string]any, 0, len(socks))
 	for _, s := range socks {
 		out = append(out, map[string]any{
-			"name": s.Name, "fd": s.FD, "address": sockAddr(s.Info), "queue": s.Queued, "queue_limit": s.QueueLimit,
+			"name": s.Name, "fd": s.FD, "poold_fd": s.PooldFD, "address": sockAddr(s.Info), "queue": s.Queued, "queue_limit": s.QueueLimit,
 		})
 	}
 	return out
