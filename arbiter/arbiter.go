@@ -146,9 +146,13 @@ type Arbiter struct {
 	oomOwn       int
 	oomAdjWarned map[string]int
 	stops        stopDeadlines // pid -> end of its stop's graceful_timeout
-	strays       strayBook     // running workers, strays named (strays.go)
-	drains       drains        // workers whose leftovers are being stopped after their end (leftdrain.go)
-	strayScans   strayScans    // scans of poold's children, shared (strayscan.go)
+	// afterBootStopSignal, set by tests before the stop, is called on the
+	// loop just after a booting worker's stop signal, before its boot
+	// sweep begins (bootstop.go).
+	afterBootStopSignal func(pid int)
+	strays              strayBook  // running workers, strays named (strays.go)
+	drains              drains     // workers whose leftovers are being stopped after their end (leftdrain.go)
+	strayScans          strayScans // scans of poold's children, shared (strayscan.go)
 	// cleanups bounds how many exited workers' cgroups are emptied and
 	// removed at once (see ended): each step is a blocking syscall, and a
 	// burst of exits would otherwise give each one an OS thread of its own.

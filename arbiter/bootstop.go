@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/cgroup"
@@ -27,13 +28,16 @@ import (
 // processes (its cgroup, else its process group) every bootSweepEvery
 // until it has ended, and sends stop_signal, once, to each process that
 // it had not signalled and that has lived bootSettled (long enough to
-// have set its handlers): with stop_children off those it forked after
-// the signal (what ran before is the worker's to stop), with it on those
-// that joined the group after the signal. A
-// process poold signalled never gets a second stop signal from it (job
-// runners read a second TERM as a cold shutdown), and a ready worker's
-// stop is never swept: the helpers its SIGTERM handler starts (to
-// deregister it, say) finish as before.
+// have set its handlers): with stop_children off its own children that
+// it forked after the signal (what ran before is the worker's to stop,
+// and so is all that descends from it: a job in hand and the steps the
+// job runs as it finishes), with it on those that joined the group after
+// the signal. A process poold signalled never gets a second stop signal
+// from it (job runners read a second TERM as a cold shutdown), and a
+// ready worker's stop is never swept: the helpers its SIGTERM handler
+// starts (to deregister it, say) finish as before. Each process is held
+// by a pidfd and proven the one read (the worker's, and old enough)
+// before it is signalled, so that a pid given anew is never hit.
 
 const (
 	// bootSweepEvery is how often a booting worker's processes are looked at
@@ -46,53 +50,98 @@ const (
 	bootSettled = 500 * time.Millisecond
 )
 
-// bootSweep starts the sweep of pid, a worker that got its stop signal sig
-// just now (alone: to itself, not its group), if it was never ready. On
-// the loop: it reads who got the signal and hands the rest to a goroutine
-// that ends with the stop.
-func (a *Arbiter) bootSweep(pid int, sig syscall.Signal, alone bool) {
+// bootSweeper is the sweep of one worker stopped while it booted.
+type bootSweeper struct {
+	a   *Arbiter
+	pid int
+	// wfd is a pidfd of the worker: while it is not reaped, pid (the
+	// parent a process of it names, the number of its process group) is
+	// its number.
+	wfd int
+	g   *cgroup.Group // its cgroup; nil: its process group
+	sig syscall.Signal
+	at  time.Time // its stop's deadline: the sweep ends when it changes
+	// before holds, with stop_children off, the processes the worker had
+	// just before its stop signal went out, by their start (clock ticks):
+	// they and what descends from them are its to stop. Nil with
+	// stop_children on.
+	before map[int]uint64
+}
+
+// bootSweepFor readies the sweep of pid, a worker whose stop signal sig
+// is about to go out (alone: to it, not to its group), if it was never
+// ready; nil if not. On the loop, before the signal: with stop_children
+// off, what the worker has then is what ran before it (read after the
+// signal, a process it forked in between would count among them, and be
+// left unswept to hold the stop for graceful_timeout). Start it once the
+// signal is sent (run), or drop it.
+func (a *Arbiter) bootSweepFor(pid int, sig syscall.Signal, alone bool) *bootSweeper {
 	switch sig {
 	case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT:
-		return
+		return nil
 	}
 	w := a.owner[pid]
 	if w == nil || !w.StoppedBooting(pid) {
-		return
+		return nil
 	}
 	at, stopping := a.stops.get(pid)
 	if !stopping {
+		return nil
+	}
+	wfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil // ENOSYS among them: no process could be proven its
+	}
+	s := &bootSweeper{a: a, pid: pid, wfd: wfd, g: a.groups[pid], sig: sig, at: at}
+	if alone {
+		s.before = make(map[int]uint64)
+		for _, p := range bootMembers(pid, s.g) {
+			if m, err := procinfo.MemberOf(p); err == nil {
+				s.before[p] = m.Start
+			}
+		}
+	}
+	return s
+}
+
+// drop lets go of a sweep that will not run (the signal failed).
+func (s *bootSweeper) drop() {
+	if s != nil {
+		_ = unix.Close(s.wfd)
+	}
+}
+
+// run starts the sweep, on the loop, just after the stop signal went
+// out; a nil s does nothing. It reads who got the signal and hands the
+// rest to a goroutine that ends with the stop.
+func (s *bootSweeper) run() {
+	if s == nil {
 		return
 	}
-	g := a.groups[pid]
-	sent := []int{pid}
-	var before map[int]bool
-	if alone {
-		// stop_children off: the signal is the worker's alone, and what
-		// it ran before is its to stop (a job it has in hand); only what
-		// it forks from now on is swept (r64 review2: a runner's job
-		// child got poold's TERM).
-		before = make(map[int]bool)
-		for _, p := range bootMembers(pid, g) {
-			before[p] = true
-		}
-	} else {
+	a := s.a
+	if a.afterBootStopSignal != nil {
+		a.afterBootStopSignal(s.pid)
+	}
+	sent := []int{s.pid}
+	if s.before == nil {
 		// Those in its process group had it. Read after the signal, so
 		// that none that had it gets a second one, and quickly, since
 		// one forked meanwhile counts among them and is not swept: its
 		// cgroup, else the worker's descendants, not a pass over /proc.
 		var tree []int
-		if g != nil {
-			tree = g.Pids()
+		if s.g != nil {
+			tree = s.g.Pids()
 		} else {
-			tree = descendants(pid) // signals.go
+			tree = descendants(s.pid) // signals.go
 		}
-		sent = append(sent, procinfo.InGroup(pid, tree)...)
+		sent = append(sent, procinfo.InGroup(s.pid, tree)...)
 	}
-	a.stops.tracking(pid, sent)
-	log := a.log.With("watcher", w.Name(), "pid", pid)
+	a.stops.tracking(s.pid, sent)
+	log := a.log.With("watcher", a.owner[s.pid].Name(), "pid", s.pid)
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
+		defer s.drop()
 		tick := time.NewTicker(bootSweepEvery)
 		defer tick.Stop()
 		for {
@@ -101,10 +150,13 @@ func (a *Arbiter) bootSweep(pid int, sig syscall.Signal, alone bool) {
 				return
 			case <-tick.C:
 			}
-			if now, ok := a.stops.get(pid); !ok || !now.Equal(at) || time.Now().After(at) {
+			if now, ok := a.stops.get(s.pid); !ok || !now.Equal(s.at) || time.Now().After(s.at) {
 				return // ended, or its deadline's SIGKILL takes over
 			}
-			a.sweepBooting(log, pid, g, sig, before)
+			if unix.PidfdSendSignal(s.wfd, 0, nil, 0) != nil {
+				return // reaped: its pid may be another's now
+			}
+			s.sweep(log)
 		}
 	}()
 }
@@ -121,22 +173,69 @@ func bootMembers(pid int, g *cgroup.Group) []int {
 	return procinfo.InGroup(pid, descendants(pid))
 }
 
-// sweepBooting sends sig to each of pid's processes that poold has not
-// signalled, that was not running before its stop (before, with
-// stop_children off) and that has lived bootSettled.
-func (a *Arbiter) sweepBooting(log hclog.Logger, pid int, g *cgroup.Group, sig syscall.Signal, before map[int]bool) {
-	for _, p := range bootMembers(pid, g) {
-		if before[p] {
-			continue
+// sweep sends the stop signal to each of the worker's processes that is
+// due one (due) and that poold has not signalled, each held by a pidfd
+// proven its (take).
+func (s *bootSweeper) sweep(log hclog.Logger) {
+	for _, p := range bootMembers(s.pid, s.g) {
+		m, err := procinfo.MemberOf(p)
+		if err != nil || !s.due(p, m) || s.a.stops.wasTold(s.pid, p) {
+			continue // ended, not one to signal (yet: too young), or signalled
 		}
-		if age, err := procinfo.Age(p); err != nil || age < bootSettled || !a.stops.tell(pid, p, false) {
-			continue // ended, too young (the next look), or signalled
+		fd, ok := s.take(p, m)
+		if !ok || !s.a.stops.tell(s.pid, p, false) {
+			if ok {
+				_ = unix.Close(fd)
+			}
+			continue
 		}
 		// Said first: the process may end of it, and the stop with it.
 		log.Info("worker stopped while booting: sent stop_signal to a process of it that had none from poold (a master forking as it is told to stop can leave one without it)",
-			"process", p, "signal", configs.SignalName(sig))
-		if err := syscall.Kill(p, sig); err == nil {
-			_ = syscall.Kill(p, syscall.SIGCONT)
+			"process", p, "signal", configs.SignalName(s.sig))
+		if err := unix.PidfdSendSignal(fd, s.sig, nil, 0); err == nil {
+			_ = unix.PidfdSendSignal(fd, syscall.SIGCONT, nil, 0)
+		}
+		_ = unix.Close(fd)
+	}
+}
+
+// due says whether p, a process of the worker that read as m, is one the
+// sweep signals: it has lived bootSettled, is in the worker's process
+// group (without a cgroup, where the listing may be the descendants of
+// a reused pid), and with stop_children off is a child of the worker
+// itself that it did not have at its stop (not a job it had, nor what
+// that job runs).
+func (s *bootSweeper) due(p int, m procinfo.Member) bool {
+	if s.before != nil {
+		if m.PPid != s.pid {
+			return false
+		}
+		if start, had := s.before[p]; had && start == m.Start {
+			return false
 		}
 	}
+	if s.g == nil && m.Pgrp != s.pid {
+		return false
+	}
+	return procinfo.AgeOf(m.Start) >= bootSettled
+}
+
+// take opens a pidfd of p and proves it the process read as m: read again
+// after the open it is still m and in the worker's cgroup, and both it
+// and the worker are alive (the worker unreaped) after the reads, so the
+// reads were theirs.
+func (s *bootSweeper) take(p int, m procinfo.Member) (fd int, ok bool) {
+	fd, err := unix.PidfdOpen(p, 0)
+	if err != nil {
+		return -1, false
+	}
+	again, err := procinfo.MemberOf(p)
+	ok = err == nil && again == m && (s.g == nil || s.g.Left(p) == "") &&
+		unix.PidfdSendSignal(fd, 0, nil, 0) == nil &&
+		unix.PidfdSendSignal(s.wfd, 0, nil, 0) == nil
+	if !ok {
+		_ = unix.Close(fd)
+		return -1, false
+	}
+	return fd, true
 }

@@ -314,27 +314,34 @@ func (h host) Signal(pid int, sig syscall.Signal) error {
 	if sig == syscall.SIGCONT {
 		h.a.thaw(pid) // frozen.go
 	}
-	first := h.a.stops.signalled(pid, sig, false)
+	var sweep *bootSweeper
+	if h.a.stops.signalled(pid, sig, false) {
+		sweep = h.a.bootSweepFor(pid, sig, false) // bootstop.go
+	}
 	if err := syscall.Kill(-pid, sig); err != nil {
+		sweep.drop()
 		if errors.Is(err, syscall.ESRCH) {
 			// The group leader may have moved itself out; signal the pid.
 			return syscall.Kill(pid, sig)
 		}
 		return err
 	}
-	if first {
-		h.a.bootSweep(pid, sig, false) // bootstop.go
-	}
+	sweep.run()
 	return nil
 }
 
 func (h host) SignalProcess(pid int, sig syscall.Signal) error {
-	first := h.a.stops.signalled(pid, sig, true)
-	err := syscall.Kill(pid, sig)
-	if err == nil && first {
-		h.a.bootSweep(pid, sig, true)
+	var sweep *bootSweeper
+	if h.a.stops.signalled(pid, sig, true) {
+		// Readied before the signal: what the worker has then ran before.
+		sweep = h.a.bootSweepFor(pid, sig, true)
 	}
-	return err
+	if err := syscall.Kill(pid, sig); err != nil {
+		sweep.drop()
+		return err
+	}
+	sweep.run()
+	return nil
 }
 
 func (h host) After(d time.Duration, t watcher.Timer) {

@@ -150,6 +150,14 @@ func (s *stopDeadlines) tell(pid, p int, untracked bool) bool {
 	return true
 }
 
+// wasTold says whether poold has sent p, a process of pid, the stop
+// signal (tell), without recording anything.
+func (s *stopDeadlines) wasTold(pid, p int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.told[pid][p]
+}
+
 // untold keeps of pids, processes pid left, those poold has not sent the
 // stop signal yet, and records that it does.
 func (s *stopDeadlines) untold(pid int, pids []int) []int {

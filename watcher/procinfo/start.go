@@ -49,9 +49,15 @@ func Age(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	return AgeOf(born), nil
+}
+
+// AgeOf is how long a process that started at start (StartTicks,
+// Member.Start) has lived, to the clock tick.
+func AgeOf(start uint64) time.Duration {
 	now := BootTicks()
-	if now < born {
-		return 0, nil
+	if now < start {
+		return 0
 	}
-	return time.Duration(now-born) * (time.Second / userHZ), nil
+	return time.Duration(now-start) * (time.Second / userHZ)
 }
