@@ -96,7 +96,7 @@ var watcherFields = []field[Watcher]{
 	intField("numprocesses", func(w *Watcher) *int { return &w.NumProcesses }, 0, math.MaxInt32),
 	intField("max_processes", func(w *Watcher) *int { return &w.MaxProcesses }, 1, math.MaxInt32),
 	boolField("singleton", func(w *Watcher) *bool { return &w.Singleton }),
-	{key: "env",
+	{key: "env", list: true,
 		decode: func(d *decoder, k string, raw any, w *Watcher) {
 			if l, ok := d.envList(k, raw); ok {
 				w.Env = emptyNil(l)

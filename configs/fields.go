@@ -24,6 +24,7 @@ type field[T any] struct {
 	key    string
 	decode func(d *decoder, key string, raw any, dst *T)
 	wire   func(src *T) any
+	list   bool // its value is a list of strings (syntaxhint.go)
 }
 
 func joinKey(prefix, key string) string {
@@ -101,7 +102,7 @@ func describeDuration(raw any, dur time.Duration) string {
 }
 
 func listField[T any](key string, p func(*T) *[]string) field[T] {
-	return field[T]{key: key,
+	return field[T]{key: key, list: true,
 		decode: func(d *decoder, k string, raw any, dst *T) {
 			if l, ok := d.strList(k, raw); ok {
 				*p(dst) = emptyNil(l)

@@ -3,8 +3,12 @@ package configs
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"unicode"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -87,7 +91,8 @@ func unquotedValue(line string, col int) (string, bool) {
 	if i := strings.Index(value, " #"); i >= 0 {
 		value, comment = strings.TrimSpace(value[:i]), " "+strings.TrimSpace(value[i:])
 	}
-	if value == "" || strings.ContainsAny(value[:1], "\"'[{=") || !strings.ContainsFunc(value, isWordRune) || validTOML(key+" = "+value) {
+	if value == "" || strings.ContainsAny(value[:1], "\"'[{=") || validTOML(key+" = "+value) ||
+		!strings.ContainsFunc(value, isWordRune) && !isAddress(value) {
 		return "", false
 	}
 	switch strings.ToLower(value) {
@@ -97,22 +102,94 @@ func unquotedValue(line string, col int) (string, bool) {
 		b := map[string]string{"yes": "true", "on": "true", "no": "false", "off": "false"}[strings.ToLower(value)]
 		return fmt.Sprintf("syntax error: TOML's booleans are true and false: %s = %s (or, if a string is meant, quote it: %s = %q)", key, b, key, value), true
 	}
-	quoted := `"` + value + `"`
-	if strings.ContainsAny(value, `"\`) {
-		if strings.Contains(value, "'") {
-			return "", false
-		}
-		quoted = "'" + value + "'"
+	if name := key[strings.LastIndexAny(key, ". ")+1:]; listKeys()[name] {
+		return unquotedList(key, name, value, comment)
 	}
-	if !validTOML(key + " = " + quoted) {
+	quoted, ok := quoteTOML(value)
+	if !ok || !validTOML(key+" = "+quoted) {
 		return "", false
 	}
 	return fmt.Sprintf("syntax error: the value of %s is not quoted; TOML needs quotes around a string (a path, a command, a duration, an address): %s = %s%s",
 		key, key, quoted, comment), true
 }
 
+// unquotedList is unquotedValue's message for a key whose value is a list
+// of strings (name, the last part of key): the list to write, as the
+// quoted string alone would next be refused as no list. args splits at
+// spaces as a shell would (without its quoting), env too when each word
+// is a KEY=VALUE, and the lists of names at commas and spaces.
+func unquotedList(key, name, value, comment string) (string, bool) {
+	items := []string{value}
+	switch {
+	case name == "args":
+		items = strings.Fields(value)
+	case name == "env":
+		if words := strings.Fields(value); !slices.ContainsFunc(words, func(w string) bool { return !strings.Contains(w, "=") }) {
+			items = words
+		}
+	default:
+		items = strings.FieldsFunc(value, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	}
+	quoted := make([]string, len(items))
+	for i, it := range items {
+		q, ok := quoteTOML(it)
+		if !ok {
+			return "", false
+		}
+		quoted[i] = q
+	}
+	list := "[" + strings.Join(quoted, ", ") + "]"
+	if !validTOML(key + " = " + list) {
+		return "", false
+	}
+	return fmt.Sprintf("syntax error: the value of %s is not quoted, and %s takes a list; TOML needs quotes around each string: %s = %s%s",
+		key, name, key, list, comment), true
+}
+
+// quoteTOML quotes s as a TOML string: basic, or literal when s holds a
+// quote or a backslash; false when it holds both kinds of quote.
+func quoteTOML(s string) (string, bool) {
+	if !strings.ContainsAny(s, `"\`) {
+		return `"` + s + `"`, true
+	}
+	if strings.Contains(s, "'") {
+		return "", false
+	}
+	return "'" + s + "'", true
+}
+
+// listKeys are the keys, in any section, whose value is a list of
+// strings.
+var listKeys = sync.OnceValue(func() map[string]bool {
+	keys := make(map[string]bool)
+	addListKeys(keys, arbiterFields)
+	addListKeys(keys, webFields)
+	addListKeys(keys, socketFields)
+	addListKeys(keys, watcherFields)
+	return keys
+})
+
+func addListKeys[T any](into map[string]bool, fields []field[T]) {
+	for _, f := range fields {
+		if f.list {
+			into[f.key] = true
+		}
+	}
+}
+
 func isWordRune(r rune) bool {
 	return r == '/' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+}
+
+// isAddress says whether s is an IP address, or one with a port
+// (127.0.0.1, 127.0.0.1:8000, ::1, [::1]:8000): a value with no letter
+// that is still a string to quote.
+func isAddress(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	_, err := netip.ParseAddrPort(s)
+	return err == nil
 }
 
 func validTOML(s string) bool {
