@@ -115,6 +115,12 @@ func startBootingMaster(t *testing.T, dir, onTerm string, stopChildren bool, opt
 	if !opts.NoCgroups {
 		needCgroups(t, h)
 	}
+	t.Cleanup(func() { // what the processes saw, also when a stop failed the test
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "log"))
+			t.Logf("signals seen (%s/log):\n%s", dir, b)
+		}
+	})
 	readPid(t, dir, "master.pid")
 	return h
 }
