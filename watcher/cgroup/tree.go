@@ -63,21 +63,9 @@ func Open(name string, grace time.Duration) (*Tree, Leftover, error) {
 		return nil, Leftover{}, err
 	}
 	dir := filepath.Join(own, name)
-	if err := makeTree(dir); err != nil {
-		return nil, Leftover{}, err
-	}
-	f, err := os.Open(dir)
-	if errors.Is(err, os.ErrNotExist) { // pruned by another poold (prune)
-		if err = os.Mkdir(dir, 0o755); err == nil {
-			f, err = os.Open(dir)
-		}
-	}
+	f, err := lockTree(dir)
 	if err != nil {
-		return nil, Leftover{}, fmt.Errorf("open cgroup %s: %w", dir, err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return nil, Leftover{}, fmt.Errorf("cgroup %s is %w (flock: %w); stop it first", dir, ErrInUse, err)
+		return nil, Leftover{}, err
 	}
 	t := &Tree{Dir: dir, lock: f, enabled: map[string]bool{}}
 	prune(own, name)
@@ -173,7 +161,8 @@ func (t *Tree) sweep(grace time.Duration) (Leftover, error) {
 // releases its lock.
 func (t *Tree) Close() error {
 	t.unparkAll()
-	err := os.Remove(t.Dir)
+	var err error
+	withTreesLocked(filepath.Dir(t.Dir), func() { err = os.Remove(t.Dir) })
 	if errors.Is(err, unix.EBUSY) || errors.Is(err, unix.ENOTEMPTY) {
 		err = nil // a worker cgroup that would not empty: the next poold sweeps it
 	}
@@ -233,23 +222,7 @@ func controllers(dir string) map[string]bool {
 // poold, or one whose config file is gone, left. A tree that still holds
 // processes is left for a poold of its own config to sweep.
 func prune(own, self string) {
-	ents, _ := os.ReadDir(own)
-	for _, e := range ents {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), TreePrefix) || e.Name() == self {
-			continue
-		}
-		dir := filepath.Join(own, e.Name())
-		f, err := os.Open(dir)
-		if err != nil {
-			continue
-		}
-		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			if full, err := (&Group{Dir: dir}).Populated(); err == nil && !full {
-				removeEmpty(dir)
-			}
-		}
-		f.Close()
-	}
+	withTreesLocked(own, func() { pruneV2(own, self) })
 	// cgroup v1 trees (limits on a hybrid host) whose v2 tree is gone:
 	// rmdir fails on any that still holds a process.
 	for _, h := range findV1() {
@@ -263,6 +236,30 @@ func prune(own, self string) {
 				removeEmpty(filepath.Join(h.own, name))
 			}
 		}
+	}
+}
+
+// pruneV2 is prune's part in cgroup v2, run holding the trees' lock.
+func pruneV2(own, self string) {
+	ents, _ := os.ReadDir(own)
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), TreePrefix) || e.Name() == self {
+			continue
+		}
+		dir := filepath.Join(own, e.Name())
+		f, err := os.Open(dir)
+		if err != nil {
+			continue
+		}
+		// stillThere: the tree's poold may have removed the dir it
+		// closed and made it again since the open, and its lock is on
+		// the new one.
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil && stillThere(f, dir) {
+			if full, err := (&Group{Dir: dir}).Populated(); err == nil && !full {
+				removeEmpty(dir)
+			}
+		}
+		f.Close()
 	}
 }
 
