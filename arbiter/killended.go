@@ -9,12 +9,16 @@ import "github.com/poold/poold/watcher"
 // their slots, thousands that had ended of their SIGTERM within
 // milliseconds were each logged "stop not over within graceful_timeout"
 // (a WARN) and had their cgroup.kill written, which takes the kernel's
-// cgroup_mutex and keeps the cgroup from being parked. What it left in
-// its cgroup is stopped by the clean-up, killed at the same deadline
-// (waitLeft). Without a cgroup the kill goes on: it is what ends what the
-// worker left in its process group.
+// cgroup_mutex and keeps the cgroup from being parked. The kill is
+// skipped only while the worker's cgroup is empty (one read of its
+// cgroup.events): while it holds what the worker left, the kill goes on,
+// since this deadline may be earlier than the one the clean-up read
+// (waitLeft), as after a kill with a shorter graceful_timeout. Without a
+// cgroup the kill goes on: it is what ends what the worker left in its
+// process group.
 func (a *Arbiter) endedBeforeKill(t watcher.Timer) bool {
-	if t.Kind != watcher.TimerKill || a.groups[t.Pid] == nil {
+	g := a.groups[t.Pid]
+	if t.Kind != watcher.TimerKill || g == nil {
 		return false
 	}
 	p := a.procs[t.Pid]
@@ -24,7 +28,10 @@ func (a *Arbiter) endedBeforeKill(t watcher.Timer) bool {
 	if _, _, ok := p.Reaped(); !ok {
 		return false
 	}
-	a.log.Debug("grace over after the worker ended: no kill; its exit is being handled, and what it left in its cgroup is killed at this deadline",
+	if full, err := g.Populated(); err != nil || full {
+		return false
+	}
+	a.log.Debug("grace over after the worker ended: no kill; its exit is being handled and its cgroup is empty",
 		"pid", t.Pid, "wid", t.Wid)
 	return true
 }

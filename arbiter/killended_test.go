@@ -63,3 +63,28 @@ func lineWith(log, s string) string {
 	}
 	return ""
 }
+
+// TestShorterKillGraceReachesWhatAnEndedWorkerLeft: a worker that ended
+// of its SIGTERM but left a child that ignores it, stopped with a long
+// graceful_timeout, then killed with a short one (`poolctl kill NAME PID
+// --graceful-timeout 1`): the child is killed at the short deadline. The
+// kill of a worker already reaped was skipped whatever its cgroup still
+// held, and the clean-up kept the deadline it had read at its start, so
+// the child ran until the long one (r65 review2 M1).
+func TestShorterKillGraceReachesWhatAnEndedWorkerLeft(t *testing.T) {
+	dir, w := wrapperScript(t, `trap '' TERM
+echo $$ > "$1/app.pid"
+while :; do sleep 1 & wait $!; done
+`)
+	w.GracefulTimeout = 5 * time.Minute
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	needCgroups(t, h)
+	worker := h.spawned()
+	app := readPid(t, dir, "app.pid")
+	h.do("stop", map[string]any{"name": "wrapped"})
+	proctest.Eventually(t, "the worker ended of its SIGTERM", func() bool { return !proctest.Alive(worker) })
+	h.do("kill", map[string]any{"name": "wrapped", "pid": worker, "graceful_timeout": 1.0})
+	if !proctest.Poll(time.Minute, func() bool { return !proctest.Alive(app) }) {
+		t.Fatalf("app pid %d, left by worker %d, still runs a minute after a kill with a graceful_timeout of 1s (the stop's is 5m)\n%s", app, worker, h.log.String())
+	}
+}
