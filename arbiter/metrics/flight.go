@@ -32,10 +32,11 @@ import (
 // /proc is read for one flight at a time: a flight whose Snapshot comes
 // while an earlier flight's usage read still runs (a starved machine, a
 // scrape every second) does not start a second one beside it, which
-// would only slow both; it answers without usage, reason "busy". The
-// earlier read stops at its next part once its bound has passed
-// (arbiter.ReadWorkerUsage), so this lasts about as long as one part of
-// one read.
+// would only slow both: it waits for that read to end (awaitReader) and
+// then reads, and answers without usage, reason "busy", only if its own
+// bound passes first. The earlier read stops at its next part once its
+// bound has passed (arbiter.ReadWorkerUsage), so a wait lasts about as
+// long as one part of one read.
 
 // shareAge is how old a running read's Snapshot may be for a new scrape
 // to share it: scrapes a second apart see the same moment.
@@ -58,6 +59,9 @@ type flight struct {
 	// which began then.
 	late      bool
 	busySince time.Time
+	// waitSince: while f waits for another flight's read to end
+	// (awaitReader), since when that read ran; guarded by fmu.
+	waitSince time.Time
 }
 
 // fresh reports whether a scrape arriving at now may share f. Called
@@ -124,6 +128,11 @@ func (e *Exporter) await(ctx context.Context, f *flight, b bounds) (*scrapeInput
 		return nil, ctx.Err()
 	case <-usageT.C:
 		in.missing = missingUsage{reason: reasonTimeout, bound: b.usageBy.Sub(b.began), scrape: b.total}
+		e.fmu.Lock()
+		if !f.waitSince.IsZero() { // f never began its read: another ran
+			in.missing = missingUsage{reason: reasonBusy, busyFor: f.snapAt.Sub(f.waitSince)}
+		}
+		e.fmu.Unlock()
 	}
 	in.missing.workers = workersIn(in.snap)
 	e.incomplete(in.missing)
@@ -153,8 +162,7 @@ func (e *Exporter) fly(f *flight) {
 	f.snapAt = time.Now()
 	f.snap = snap
 	close(f.snapDone)
-	if e.reading != nil {
-		f.busySince = e.reading.snapAt
+	if !e.awaitReader(f) {
 		e.fmu.Unlock()
 		return
 	}
@@ -181,4 +189,32 @@ func readError(err error, bound time.Duration) error {
 		return fmt.Errorf("poold's loop did not answer this scrape's read of the pools within %v, so the pool and worker metrics are left out of it: the loop is busy or stuck (see the log around this line, and the machine's load)", bound.Round(time.Millisecond))
 	}
 	return fmt.Errorf("reading the pools for this scrape failed, so the pool and worker metrics are left out of it: %v", err)
+}
+
+// awaitReader waits, with e.fmu held (released while it waits), until no
+// other flight reads /proc, up to f's usage bound: a read about to end
+// lets f read next rather than answer without usage (a second Prometheus
+// a second behind the first). It reports whether f may read; when not,
+// f's busySince says since when the other read ran.
+func (e *Exporter) awaitReader(f *flight) bool {
+	if e.reading == nil {
+		return true
+	}
+	bound := time.NewTimer(time.Until(f.b.usageBy))
+	defer bound.Stop()
+	for e.reading != nil {
+		other := e.reading
+		f.waitSince = other.snapAt
+		e.fmu.Unlock()
+		select {
+		case <-other.usageDone:
+			e.fmu.Lock()
+		case <-bound.C:
+			e.fmu.Lock()
+			f.busySince = other.snapAt // waitSince stays: it never read
+			return false
+		}
+	}
+	f.waitSince = time.Time{}
+	return true
 }

@@ -29,11 +29,21 @@ import (
 // returns every worker's usage, late.
 type stuckUsage struct {
 	*arbiter.Arbiter
+	snaps   chan struct{} // one a Snapshot a scrape took (dropped when full)
 	reads   atomic.Int64
 	held    atomic.Bool
 	entered chan struct{}
 	release chan struct{}
 	unstick func() // closes release, once
+}
+
+func (s *stuckUsage) Snapshot(ctx context.Context) (arbiter.Snapshot, error) {
+	snap, err := s.Arbiter.Snapshot(ctx)
+	select {
+	case s.snaps <- struct{}{}:
+	default:
+	}
+	return snap, err
 }
 
 func (s *stuckUsage) ReadWorkerUsage(ctx context.Context, snap arbiter.Snapshot) map[int]arbiter.Usage {
@@ -54,7 +64,7 @@ func newStuckRig(t *testing.T, out io.Writer) (*stuckUsage, string) {
 	bus := events.NewBus(nil)
 	log := hclog.New(&hclog.LoggerOptions{Output: out, Mutex: &sync.Mutex{}})
 	a := arbiter.New(cfg, arbiter.Options{Log: hclog.NewNullLogger(), Events: bus})
-	src := &stuckUsage{Arbiter: a, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	src := &stuckUsage{Arbiter: a, snaps: make(chan struct{}, 64), entered: make(chan struct{}, 1), release: make(chan struct{})}
 	src.held.Store(true)
 	var once sync.Once
 	src.unstick = func() { once.Do(func() { close(src.release) }) }
