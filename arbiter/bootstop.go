@@ -32,8 +32,9 @@ import (
 // it forked after the signal (what ran before is the worker's to stop,
 // and so is all that descends from it: a job in hand and the steps the
 // job runs as it finishes), with it on those that joined the group after
-// the signal. A process poold signalled never gets a second stop signal
-// from it (job runners read a second TERM as a cold shutdown), and a
+// the signal (told from those there at the signal by the kernel's order
+// of pids: hadSignal). A process poold signalled never gets a second stop
+// signal from it (job runners read a second TERM as a cold shutdown), and a
 // ready worker's stop is never swept: the helpers its SIGTERM handler
 // starts (to deregister it, say) finish as before. Each process is held
 // by a pidfd and proven the one read (the worker's, and old enough)
@@ -61,20 +62,27 @@ type bootSweeper struct {
 	g   *cgroup.Group // its cgroup; nil: its process group
 	sig syscall.Signal
 	at  time.Time // its stop's deadline: the sweep ends when it changes
-	// before holds, with stop_children off, the processes the worker had
-	// just before its stop signal went out, by their start (clock ticks):
-	// they and what descends from them are its to stop. Nil with
-	// stop_children on.
+	// alone: the signal goes to the worker alone (stop_children off),
+	// not to its process group.
+	alone bool
+	// before holds the processes the worker had just before its stop
+	// signal went out, by their start (clock ticks). Alone, they and what
+	// descends from them are its to stop; with its group, they had it.
 	before map[int]uint64
+	// mark is the last pid the kernel gave, read just before the group's
+	// signal (marked: it could be read): hadSignal.
+	mark   int
+	marked bool
 }
 
 // bootSweepFor readies the sweep of pid, a worker whose stop signal sig
 // is about to go out (alone: to it, not to its group), if it was never
-// ready; nil if not. On the loop, before the signal: with stop_children
-// off, what the worker has then is what ran before it (read after the
-// signal, a process it forked in between would count among them, and be
-// left unswept to hold the stop for graceful_timeout). Start it once the
-// signal is sent (run), or drop it.
+// ready; nil if not. On the loop, before the signal: what the worker has
+// then is what ran before it (read after the signal, a process it forked
+// in between would count among them, and be left unswept to hold the
+// stop for graceful_timeout); with stop_children on, the last pid given
+// then marks the signal too (hadSignal). Start it once the signal is sent
+// (run), or drop it.
 func (a *Arbiter) bootSweepFor(pid int, sig syscall.Signal, alone bool) *bootSweeper {
 	switch sig {
 	case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT:
@@ -92,14 +100,18 @@ func (a *Arbiter) bootSweepFor(pid int, sig syscall.Signal, alone bool) *bootSwe
 	if err != nil {
 		return nil // ENOSYS among them: no process could be proven its
 	}
-	s := &bootSweeper{a: a, pid: pid, wfd: wfd, g: a.groups[pid], sig: sig, at: at}
-	if alone {
-		s.before = make(map[int]uint64)
-		for _, p := range bootMembers(pid, s.g) {
-			if m, err := procinfo.MemberOf(p); err == nil {
-				s.before[p] = m.Start
-			}
+	s := &bootSweeper{a: a, pid: pid, wfd: wfd, g: a.groups[pid], sig: sig, at: at, alone: alone}
+	s.before = make(map[int]uint64)
+	for _, p := range bootMembers(pid, s.g) {
+		if m, err := procinfo.MemberOf(p); err == nil {
+			s.before[p] = m.Start
 		}
+	}
+	if !alone {
+		// Last, the nearest to the signal: what took a pid after it was
+		// forked at best as the signal went out (see hadSignal).
+		s.mark, err = procinfo.LastPid()
+		s.marked = err == nil
 	}
 	return s
 }
@@ -123,18 +135,8 @@ func (s *bootSweeper) run() {
 		a.afterBootStopSignal(s.pid)
 	}
 	sent := []int{s.pid}
-	if s.before == nil {
-		// Those in its process group had it. Read after the signal, so
-		// that none that had it gets a second one, and quickly, since
-		// one forked meanwhile counts among them and is not swept: its
-		// cgroup, else the worker's descendants, not a pass over /proc.
-		var tree []int
-		if s.g != nil {
-			tree = s.g.Pids()
-		} else {
-			tree = descendants(s.pid) // signals.go
-		}
-		sent = append(sent, procinfo.InGroup(s.pid, tree)...)
+	if !s.alone {
+		sent = append(sent, s.hadSignal()...)
 	}
 	a.stops.tracking(s.pid, sent)
 	log := a.log.With("watcher", a.owner[s.pid].Name(), "pid", s.pid)
@@ -159,6 +161,60 @@ func (s *bootSweeper) run() {
 			s.sweep(log)
 		}
 	}()
+}
+
+// hadSignal lists the processes of the worker's process group that had
+// its stop signal, read after it went out: its cgroup's, else the
+// worker's descendants (not a pass over /proc). The group then also holds
+// what its processes forked since, which had none: a master whose TERM
+// handler forks, before poold's loop reads the group. These are told
+// apart by the order in which the kernel gives pids: a fork that took its
+// pid after the mark (LastPid, read just before the signal) and that was
+// not there before it is left out, to be swept once settled. One that
+// took its pid before the mark had the signal: the kernel hands a group's
+// signal that comes while a fork runs to the child too, and one that was
+// in the group at the signal had it. What remains unsure is a fork that
+// ran across the signal itself, between the mark and the kill (some
+// microseconds): its child had the signal as it was made, and still gets
+// the sweep's once settled. Sent then, while the child ran its parent's
+// handlers (a gunicorn worker before its init_signals), the first was
+// likely lost, so the second is not one its own handlers see twice.
+// Without the mark (no /proc/sys), every process in the group counts as
+// signalled, as poold did before it read one.
+func (s *bootSweeper) hadSignal() []int {
+	var tree []int
+	if s.g != nil {
+		tree = s.g.Pids()
+	} else {
+		tree = descendants(s.pid) // signals.go
+	}
+	members := procinfo.InGroup(s.pid, tree)
+	now, err := procinfo.LastPid()
+	if !s.marked || err != nil {
+		return members
+	}
+	had := members[:0]
+	for _, p := range members {
+		if !s.forkedSince(p, now) {
+			had = append(had, p)
+		}
+	}
+	return had
+}
+
+// forkedSince reports whether p took its pid after the mark, now being a
+// LastPid read after p was listed: and was not there before it (a process
+// alive from before whose number the cursor passed over since).
+func (s *bootSweeper) forkedSince(p, now int) bool {
+	if !procinfo.GivenAfter(p, s.mark, now) {
+		return false
+	}
+	start, was := s.before[p]
+	if !was {
+		return true
+	}
+	st, err := procinfo.StartTicks(p)
+	return err == nil && st != start
 }
 
 // bootMembers lists pid's processes: its cgroup's, else its descendants
@@ -206,7 +262,7 @@ func (s *bootSweeper) sweep(log hclog.Logger) {
 // itself that it did not have at its stop (not a job it had, nor what
 // that job runs).
 func (s *bootSweeper) due(p int, m procinfo.Member) bool {
-	if s.before != nil {
+	if s.alone {
 		if m.PPid != s.pid {
 			return false
 		}
