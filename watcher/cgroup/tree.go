@@ -222,9 +222,25 @@ func controllers(dir string) map[string]bool {
 // poold, or one whose config file is gone, left. A tree that still holds
 // processes is left for a poold of its own config to sweep.
 func prune(own, self string) {
-	withTreesLocked(own, func() { pruneV2(own, self) })
-	// cgroup v1 trees (limits on a hybrid host) whose v2 tree is gone:
-	// rmdir fails on any that still holds a process.
+	withTreesLocked(own, func() {
+		pruneV2(own, self)
+		pruneV1(own, self)
+	})
+}
+
+// pruneV1Hook, set by tests, is called by pruneV1 before it removes a
+// v1 tree; nil in production.
+var pruneV1Hook func(dir string)
+
+// pruneV1 removes the cgroup v1 trees (limits on a hybrid host) whose v2
+// tree is gone; rmdir fails on any that still holds a process. Run
+// holding the trees' lock, as pruneV2: a poold makes its v1 dirs only
+// once its v2 tree is made, which takes that lock, so the v2 tree read
+// gone stays gone until the v1 one is removed. Without the lock, a poold
+// of that config that closed its tree and opened it again in between
+// (a restart) had the empty v1 cgroups it had just made for its workers
+// removed under it.
+func pruneV1(own, self string) {
 	for _, h := range findV1() {
 		ents, _ := os.ReadDir(h.own)
 		for _, e := range ents {
@@ -233,6 +249,9 @@ func prune(own, self string) {
 				continue
 			}
 			if _, err := os.Stat(filepath.Join(own, name)); errors.Is(err, os.ErrNotExist) {
+				if pruneV1Hook != nil {
+					pruneV1Hook(filepath.Join(h.own, name))
+				}
 				removeEmpty(filepath.Join(h.own, name))
 			}
 		}
