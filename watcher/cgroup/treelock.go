@@ -16,7 +16,12 @@ import (
 // (flock fails, though no poold runs this config), or remove it between
 // its mkdir and its lock (the dir is gone, or the lock is on a removed
 // dir). lockTree tries again in those cases; only a lock held past
-// lockWait is another poold of this config.
+// lockWait is another poold of this config. That wait has its own budget,
+// apart from the wait for the trees' lock (withTreesLocked), which may use
+// up its own second first: a prune that holds the trees' lock past it
+// (thousands of empty cgroups a killed poold left) still holds the tree's
+// when lockTree stops waiting for the trees' and tries the tree's, and
+// that refusal is the prune's, for a moment, not another poold's.
 const (
 	lockWait = time.Second
 	lockPoll = 10 * time.Millisecond
@@ -29,22 +34,31 @@ var errPruned = errors.New("removed by another poold's prune before it was locke
 // lockTree makes (or takes) the tree's dir and locks it, checking that
 // it has what poold needs (a dir without it is removed).
 func lockTree(dir string) (*os.File, error) {
-	deadline := time.Now().Add(lockWait)
+	var refused time.Duration // waited for the tree's lock, not the trees'
 	for tries := 0; ; tries++ {
 		var f *os.File
 		var err error
 		withTreesLocked(filepath.Dir(dir), func() { f, err = tryLockTree(dir) })
+		if errors.Is(err, ErrInUse) && treeLockRefused != nil {
+			treeLockRefused()
+		}
 		switch {
 		case err == nil:
 			return f, nil
 		case errors.Is(err, errPruned) && tries < 100:
-		case errors.Is(err, ErrInUse) && time.Now().Before(deadline):
+		case errors.Is(err, ErrInUse) && refused < lockWait:
+			began := time.Now()
 			time.Sleep(lockPoll) // a pruner holds it for a moment; a poold for good
+			refused += time.Since(began)
 		default:
 			return nil, err
 		}
 	}
 }
+
+// treeLockRefused, set by tests, is called each time lockTree finds the
+// tree's lock held; nil in production.
+var treeLockRefused func()
 
 // tryLockTree is one try of lockTree.
 func tryLockTree(dir string) (*os.File, error) {
