@@ -16,6 +16,11 @@ import (
 // still waiting for the loop (what it gets is newer than the scrape), or
 // its Snapshot is at most shareAge old. Nothing is kept once a read ends:
 // poold does no work between scrapes and never answers from a cache.
+// The read is cut at the latest bound of the scrapes that share it (a
+// cutoff): one that joins with a longer bound than the scrape that began
+// the read (a second Prometheus with a longer scrape_timeout) moves the
+// cut to its own, so each scrape gets what its own bound allows. One that
+// comes once the cut has come starts a read of its own.
 //
 // The read runs on a goroutine of its own, which the Exporter owns: Run
 // waits for it before it returns. Scrapes only wait for it, each until
@@ -36,39 +41,59 @@ import (
 // then reads, and answers without usage, reason "busy", only if its own
 // bound passes first. The earlier read stops at its next part once its
 // bound has passed (arbiter.ReadWorkerUsage), so a wait lasts about as
-// long as one part of one read.
+// long as one part of one read. When poold's metrics stop (Run returns)
+// every read is cut at once, and Run waits only for its current part.
+//
+// A read cut short is logged once (incomplete.go), however many scrapes
+// shared it; each of them is counted.
 
 // shareAge is how old a running read's Snapshot may be for a new scrape
 // to share it: scrapes a second apart see the same moment.
 const shareAge = time.Second
 
 // flight is one read of the pools, shared by the scrapes that wait for
-// it. snap and err are written before snapDone is closed, usage, late
-// and busySince before usageDone is closed; snapAt is guarded by the
-// Exporter's fmu.
+// it. snap and err are written before snapDone is closed, usage, late,
+// halted and busySince before usageDone is closed; snapAt, warned and the
+// cutoffs' times are guarded by the Exporter's fmu.
 type flight struct {
-	b         bounds // the leader's: they cut the reads
-	snapDone  chan struct{}
-	snap      arbiter.Snapshot
-	err       error
-	snapAt    time.Time // when the Snapshot came; zero while the loop is asked
-	usageDone chan struct{}
-	usage     map[int]arbiter.Usage
-	// late: the usage read ended after b.usageBy (or was cut); its
-	// result was dropped. busySince: none ran, as another flight's did,
-	// which began then.
-	late      bool
-	busySince time.Time
+	// snapCut and usageCut cut the Snapshot and the usage read: at the
+	// latest snapBy and usageBy of the scrapes that share f.
+	snapCut, usageCut *cutoff
+	snapDone          chan struct{}
+	snap              arbiter.Snapshot
+	err               error
+	snapAt            time.Time // when the Snapshot came; zero while the loop is asked
+	usageDone         chan struct{}
+	usage             map[int]arbiter.Usage
+	// late: the usage read ended after usageCut (or was cut); its
+	// result was dropped. halted: it was cut as the metrics stop.
+	// busySince: none ran, as another flight's did, which began then.
+	late, halted bool
+	busySince    time.Time
+	// warned: a scrape of f logged that it answered without usage.
+	warned bool
 	// waitSince: while f waits for another flight's read to end
 	// (awaitReader), since when that read ran; guarded by fmu.
 	waitSince time.Time
 }
 
-// fresh reports whether a scrape arriving at now may share f. Called
-// with fmu held.
-func (f *flight) fresh(now time.Time) bool {
-	return f.snapAt.IsZero() || now.Sub(f.snapAt) <= shareAge
+// fresh reports whether a scrape arriving at now with bounds b may share
+// f, and if so moves f's cuts to b's when they are later. Called with fmu
+// held.
+func (f *flight) fresh(now time.Time, b bounds) bool {
+	if f.snapAt.IsZero() {
+		if !f.snapCut.extend(b.snapBy) {
+			return false // the loop did not answer within the bounds so far
+		}
+	} else if now.Sub(f.snapAt) > shareAge {
+		return false
+	}
+	return f.usageCut.extend(b.usageBy)
 }
+
+// errSnapCut is a flight's error when its Snapshot was cut at its bound:
+// each scrape says its own (await).
+var errSnapCut = errors.New("metrics: the loop's Snapshot was cut at its bound")
 
 // errStopping answers a scrape that comes once Run has returned.
 var errStopping = errors.New("poold's metrics are stopping (poold is shutting down), so the pool and worker metrics are left out of this scrape")
@@ -79,12 +104,16 @@ var errStopping = errors.New("poold's metrics are stopping (poold is shutting do
 func (e *Exporter) read(ctx context.Context, b bounds) (*scrapeInput, error) {
 	e.fmu.Lock()
 	f := e.cur
-	if f == nil || !f.fresh(time.Now()) {
+	if f == nil || !f.fresh(time.Now(), b) {
 		if e.stopping {
 			e.fmu.Unlock()
 			return nil, errStopping
 		}
-		f = &flight{b: b, snapDone: make(chan struct{}), usageDone: make(chan struct{})}
+		f = &flight{
+			snapCut:  newCutoff(e.halt, b.snapBy),
+			usageCut: newCutoff(e.halt, b.usageBy),
+			snapDone: make(chan struct{}), usageDone: make(chan struct{}),
+		}
 		e.cur = f
 		e.reads.Add(1)
 		go e.fly(f)
@@ -107,6 +136,9 @@ func (e *Exporter) await(ctx context.Context, f *flight, b bounds) (*scrapeInput
 	case <-snapT.C:
 		return nil, readError(context.DeadlineExceeded, b.snapBy.Sub(b.began))
 	}
+	if errors.Is(f.err, errSnapCut) {
+		return nil, readError(context.DeadlineExceeded, b.snapBy.Sub(b.began))
+	}
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -116,8 +148,10 @@ func (e *Exporter) await(ctx context.Context, f *flight, b bounds) (*scrapeInput
 	select {
 	case <-f.usageDone:
 		switch {
+		case f.halted:
+			return nil, errStopping
 		case f.late:
-			in.missing = missingUsage{reason: reasonTimeout, bound: f.b.usageBy.Sub(f.b.began), scrape: f.b.total}
+			in.missing = missingUsage{reason: reasonTimeout, bound: b.usageBy.Sub(b.began), scrape: b.total}
 		case !f.busySince.IsZero():
 			in.missing = missingUsage{reason: reasonBusy, busyFor: f.snapAt.Sub(f.busySince)}
 		default:
@@ -135,7 +169,11 @@ func (e *Exporter) await(ctx context.Context, f *flight, b bounds) (*scrapeInput
 		e.fmu.Unlock()
 	}
 	in.missing.workers = workersIn(in.snap)
-	e.incomplete(in.missing)
+	e.fmu.Lock()
+	first := !f.warned
+	f.warned = true
+	e.fmu.Unlock()
+	e.incomplete(in.missing, first)
 	return in, nil
 }
 
@@ -147,14 +185,23 @@ func (e *Exporter) fly(f *flight) {
 		if e.cur == f {
 			e.cur = nil
 		}
+		f.snapCut.end()
+		f.usageCut.end()
 		e.fmu.Unlock()
 		close(f.usageDone)
 	}()
-	ctx, cancel := context.WithDeadline(context.Background(), f.b.snapBy)
-	snap, err := e.opts.Source.Snapshot(ctx)
-	cancel()
+	snap, err := e.opts.Source.Snapshot(f.snapCut.ctx)
 	if err != nil {
-		f.err = readError(err, f.b.snapBy.Sub(f.b.began))
+		e.fmu.Lock()
+		switch {
+		case f.snapCut.timedOut():
+			f.err = errSnapCut
+		case f.snapCut.halted():
+			f.err = errStopping
+		default:
+			f.err = readError(err, 0)
+		}
+		e.fmu.Unlock()
 		close(f.snapDone)
 		return
 	}
@@ -163,21 +210,21 @@ func (e *Exporter) fly(f *flight) {
 	f.snap = snap
 	close(f.snapDone)
 	if !e.awaitReader(f) {
+		f.halted = f.usageCut.halted()
 		e.fmu.Unlock()
 		return
 	}
 	e.reading = f
 	e.fmu.Unlock()
-	ctx, cancel = context.WithDeadline(context.Background(), f.b.usageBy)
-	usage := e.opts.Source.ReadWorkerUsage(ctx, snap)
-	f.late = ctx.Err() != nil
-	cancel()
+	usage := e.opts.Source.ReadWorkerUsage(f.usageCut.ctx, snap)
+	e.fmu.Lock()
+	e.reading = nil
+	f.late = f.usageCut.ctx.Err() != nil
+	f.halted = f.usageCut.halted()
+	e.fmu.Unlock()
 	if !f.late {
 		f.usage = usage
 	}
-	e.fmu.Lock()
-	e.reading = nil
-	e.fmu.Unlock()
 }
 
 // readError says what a failed read of the pools leaves out of a scrape,
@@ -197,11 +244,6 @@ func readError(err error, bound time.Duration) error {
 // a second behind the first). It reports whether f may read; when not,
 // f's busySince says since when the other read ran.
 func (e *Exporter) awaitReader(f *flight) bool {
-	if e.reading == nil {
-		return true
-	}
-	bound := time.NewTimer(time.Until(f.b.usageBy))
-	defer bound.Stop()
 	for e.reading != nil {
 		other := e.reading
 		f.waitSince = other.snapAt
@@ -209,7 +251,7 @@ func (e *Exporter) awaitReader(f *flight) bool {
 		select {
 		case <-other.usageDone:
 			e.fmu.Lock()
-		case <-bound.C:
+		case <-f.usageCut.ctx.Done():
 			e.fmu.Lock()
 			f.busySince = other.snapAt // waitSince stays: it never read
 			return false

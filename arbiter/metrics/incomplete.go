@@ -16,7 +16,7 @@ import (
 // older values): Prometheus sees them absent for that scrape. The pools'
 // counts, states and restarts, which come from the loop's Snapshot, are
 // there. poold says so three ways: a WARN naming how many workers and
-// why, poold_scrape_usage_incomplete_total by reason, and in the answer
+// why (once per read, however many scrapes shared it), poold_scrape_usage_incomplete_total by reason, and in the answer
 // itself poold_scrape_usage_missing_workers.
 
 // The reasons of poold_scrape_usage_incomplete_total.
@@ -49,9 +49,14 @@ func newIncomplete() *prometheus.CounterVec {
 	return c
 }
 
-// incomplete counts and logs a scrape answered without m's usage.
-func (e *Exporter) incomplete(m missingUsage) {
+// incomplete counts a scrape answered without m's usage, and logs it if
+// warn: the first such scrape of its read (scrapes that share a read cut
+// short would each say the same).
+func (e *Exporter) incomplete(m missingUsage, warn bool) {
 	e.usageIncomplete.WithLabelValues(m.reason).Inc()
+	if !warn {
+		return
+	}
 	const left = "; their usage series (poold_worker_* memory and CPU, poold_pool_fd_usage_ratio) are left out of this answer, the pools' counts and states are in it"
 	switch m.reason {
 	case reasonTimeout:

@@ -97,6 +97,9 @@ type Exporter struct {
 	stopping bool
 	shared   atomic.Uint64
 	reads    sync.WaitGroup
+	// halt is done once Run returns (stopReads): it cuts the reads.
+	halt      context.Context
+	stopReads context.CancelFunc
 	// usageIncomplete: scrapes answered without some workers' usage
 	// (incomplete.go).
 	usageIncomplete *prometheus.CounterVec
@@ -120,7 +123,10 @@ func New(opts Options) *Exporter {
 	if opts.ScrapeTimeout <= 0 {
 		opts.ScrapeTimeout = 5 * time.Second
 	}
+	halt, stopReads := context.WithCancel(context.Background())
 	e := &Exporter{
+		halt:            halt,
+		stopReads:       stopReads,
 		opts:            opts,
 		log:             opts.Log,
 		reg:             prometheus.NewRegistry(),
@@ -252,6 +258,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 		e.fmu.Lock()
 		e.stopping = true
 		e.fmu.Unlock()
+		e.stopReads() // a read running now ends at its next part
 	}()
 	if e.opts.Events == nil {
 		close(e.ready)
