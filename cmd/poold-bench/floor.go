@@ -66,6 +66,18 @@ func (fl *forkFloor) fork(n int) error {
 	return nil
 }
 
+// replace reaps fl.pids[i], which was killed, and forks its replacement
+// in its place.
+func (fl *forkFloor) replace(i int) error {
+	reap(fl.pids[i])
+	pid, err := syscall.ForkExec(fl.path, fl.argv, fl.attr)
+	if err != nil {
+		return fmt.Errorf("floor: fork/exec %s: %w", fl.path, err)
+	}
+	fl.pids[i] = pid
+	return nil
+}
+
 var devNullOnce = sync.OnceValues(func() (uintptr, error) {
 	fd, err := syscall.Open(os.DevNull, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 	if err != nil {

@@ -55,7 +55,7 @@ func (b *bench) tenkSection(ctx context.Context) error {
 		b.procs.cleanup(3 * time.Second)
 		b.board.drain()
 	}
-	b.res.note("tenk: tiny static C workers (gcc -static -O2), stdout_log/stderr_log \"none\" and log_ring 0; floor: a plain fork/exec loop of the same worker; kills: %d%% of the workers, one at a time (each new worker alive) and then all at once (each replacement's alive time from the first kill; the floor's burst: the fork/exec loop kills as many of its own workers at once, reaps each in turn and forks its replacement at once); idle over -window after 2 s of settling; /metrics: the first scrape before the idle window, then scrapes every -scrape-every over another -window (poold's CPU per scrape from its schedstat around each); status and stats as whole poolctl processes; spawn CPU per worker: read when the last worker is alive, the manager's (all of poold's threads; the floor's fork loop thread) and the workers' own (their exec steps included); stop all: poold's from its SIGTERM to its exit, the floor's its workers each moved (untimed) into a cgroup v2 of its own, then SIGTERM to each, the reap of each in fork order and the rmdir of each cgroup", 1)
+	b.res.note("tenk: tiny static C workers (gcc -static -O2), stdout_log/stderr_log \"none\" and log_ring 0; floor: a plain fork/exec loop of the same worker; kills: %d%% of the workers, one at a time (each new worker alive) and then all at once (each replacement's alive time from the first kill; the floor's burst: the fork/exec loop kills as many of its own workers at once, reaps each in turn and forks its replacement at once; \"(floor: cgroups)\": the same once each floor worker is moved, untimed, into a cgroup v2 of its own, each replacement cloned into its predecessor's cgroup once that says it is empty); idle over -window after 2 s of settling; /metrics: the first scrape before the idle window, then scrapes every -scrape-every over another -window (poold's CPU per scrape from its schedstat around each); status and stats as whole poolctl processes; spawn CPU per worker: read when the last worker is alive, the manager's (all of poold's threads; the floor's fork loop thread) and the workers' own (their exec steps included); stop all: poold's from its SIGTERM to its exit, the floor's its workers each moved (untimed) into a cgroup v2 of its own, then SIGTERM to each, the reap of each in fork order and the rmdir of each cgroup", 1)
 	return errors.Join(errs...)
 }
 
@@ -66,9 +66,12 @@ func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 	if err != nil {
 		return err
 	}
-	floor, floorBurst, floorCPU := fr.spawn, fr.burst, fr.cpu
+	floor, floorCPU := fr.spawn, fr.cpu
 	if fr.stopWhy != "" {
 		b.res.note("tenk N=%d: the floor's stop had no cgroups: %s", n, fr.stopWhy)
+	}
+	if fr.burstCgWhy != "" {
+		b.res.note("tenk N=%d: no burst floor with cgroups: %s", n, fr.burstCgWhy)
 	}
 	b.logf("tenk: poold with %d tiny workers", n)
 	b.board.drain()
@@ -126,7 +129,7 @@ func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 	rst.target("< 500 ms", newStat(stats[1:]).Median < 500)
 	threads = append(threads, float64(countTasks(pid)))
 
-	if err := b.tenkKills(ctx, in, as, n, floorBurst, row); err != nil {
+	if err := b.tenkKills(ctx, in, as, n, fr, row); err != nil {
 		return err
 	}
 	threads = append(threads, float64(countTasks(pid)))
@@ -154,7 +157,7 @@ func (b *bench) idle2(ctx context.Context, pid int) (idleSample, error) {
 // each time waiting for the new worker's alive report, then as many
 // again all at once, each replacement timed from the first kill (beside
 // the floor's own burst, floorBurst).
-func (b *bench) tenkKills(ctx context.Context, in *instance, as []alive, n int, floorBurst []float64, row func(string, string) *row) error {
+func (b *bench) tenkKills(ctx context.Context, in *instance, as []alive, n int, fr tenkFloor, row func(string, string) *row) error {
 	k := max(n/100, 1)
 	live := make([]int, 0, len(as))
 	known := map[int]bool{}
@@ -194,12 +197,17 @@ func (b *bench) tenkKills(ctx context.Context, in *instance, as []alive, n int, 
 		known[a.pid] = true
 		burst = append(burst, ms(a.at.Sub(t0)))
 	}
-	rb := row(fmt.Sprintf("kill -9 of %d at once -> each new worker alive", k), "ms").set(sPoold, newStat(burst)).set(sFloor, newStat(floorBurst))
+	rb := row(fmt.Sprintf("kill -9 of %d at once -> each new worker alive", k), "ms").set(sPoold, newStat(burst)).set(sFloor, newStat(fr.burst))
 	rb.target("max < 50 ms", slices.Max(burst) < 50)
+	if fr.burstCg != nil {
+		// The same burst against the floor's own with a cgroup per
+		// worker (tenkfloorcg.go), as poold's workers have.
+		row(fmt.Sprintf("kill -9 of %d at once -> each new worker alive (floor: cgroups)", k), "ms").set(sPoold, newStat(burst)).set(sFloor, newStat(fr.burstCg))
+	}
 	// The first replacement's delay apart from the pace of the rest: a
 	// burst's median can hide either (the reaps and exits handled before
 	// the first fork, or a slower fork per replacement).
-	row(fmt.Sprintf("kill -9 of %d at once -> first new worker alive", k), "ms").set(sPoold, firstOf(burst)).set(sFloor, firstOf(floorBurst))
+	row(fmt.Sprintf("kill -9 of %d at once -> first new worker alive", k), "ms").set(sPoold, firstOf(burst)).set(sFloor, firstOf(fr.burst))
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -10,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,11 +47,15 @@ func (b *bench) buildTiny(ctx context.Context) (string, error) {
 
 // tenkFloor is what the floor measured for one size.
 type tenkFloor struct {
-	spawn   float64   // ms to the last alive report
-	burst   []float64 // each replacement's alive time from the kills, ms
-	cpu     spawnCPU
-	stop    float64 // ms: SIGTERM, reap and rmdir of every worker (tenkstop.go)
-	stopWhy string  // why the floor's workers had no cgroups, "" if they had
+	spawn float64   // ms to the last alive report
+	burst []float64 // each replacement's alive time from the kills, ms
+	// burstCg is burst again, each worker in a cgroup v2 of its own
+	// (tenkfloorcg.go); nil, with burstCgWhy, when the bench has none.
+	burstCg    []float64
+	burstCgWhy string
+	cpu        spawnCPU
+	stop       float64 // ms: SIGTERM, reap and rmdir of every worker (tenkstop.go)
+	stopWhy    string  // why the floor's workers had no cgroups, "" if they had
 }
 
 // floorSpawn times the floor for n tiny workers: from the loop's start to
@@ -82,32 +86,40 @@ func (b *bench) floorSpawn(ctx context.Context, worker string, n int) (tenkFloor
 	}
 	r.spawn = ms(last(as).Sub(fl.t0))
 	r.cpu.workers, r.cpu.n = workersCPU(alivePids(as))
-	if r.burst, err = b.floorBurst(ctx, fl, as, max(n/100, 1)); err != nil {
-		return r, err
-	}
-	b.logf("tenk: floor stops its %d workers", n)
-	stop, why := floorStop(fl)
-	r.stop, r.stopWhy = ms(stop), why
-	return r, nil
-}
-
-// floorBurst kills k floor workers at once, reaps them in turn and forks
-// each one's replacement the moment it is reaped: the least a manager can
-// do for a burst of deaths.
-func (b *bench) floorBurst(ctx context.Context, fl *forkFloor, as []alive, k int) ([]float64, error) {
 	known := map[int]bool{}
 	for _, a := range as {
 		known[a.pid] = true
 	}
-	victims := slices.Clone(fl.pids)
-	rand.Shuffle(len(victims), func(i, j int) { victims[i], victims[j] = victims[j], victims[i] })
-	victims = victims[:k]
-	fl.pids = slices.DeleteFunc(fl.pids, func(pid int) bool { return slices.Contains(victims, pid) })
+	k := max(n/100, 1)
+	if r.burst, err = b.floorBurst(ctx, fl, known, k, fl.replace); err != nil {
+		return r, err
+	}
+	cg, err := floorCgroups(fl)
+	if err != nil {
+		r.burstCgWhy = err.Error()
+	} else if r.burstCg, err = b.floorBurst(ctx, fl, known, k, cg.replace); err != nil {
+		return r, err
+	}
+	b.logf("tenk: floor stops its %d workers", n)
+	stop, why := floorStop(fl, cg)
+	r.stop, r.stopWhy = ms(stop), cmp.Or(r.burstCgWhy, why)
+	return r, nil
+}
+
+// floorBurst kills k floor workers at once, reaps them in turn and
+// replaces each the moment it is reaped (replace: reap, fork): the least
+// a manager can do for a burst of deaths. known holds the pids already
+// seen alive; the replacements are added.
+func (b *bench) floorBurst(ctx context.Context, fl *forkFloor, known map[int]bool, k int, replace func(i int) error) ([]float64, error) {
+	idx := rand.Perm(len(fl.pids))[:k]
+	victims := make([]int, k)
+	for j, i := range idx {
+		victims[j] = fl.pids[i]
+	}
 	t0 := time.Now()
 	signalAll(victims, syscall.SIGKILL)
-	for _, pid := range victims {
-		reap(pid)
-		if err := fl.fork(1); err != nil {
+	for _, i := range idx {
+		if err := replace(i); err != nil {
 			return nil, fmt.Errorf("floor: replace a killed worker: %w", err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/poold/poold/watcher/cgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,28 +40,28 @@ func stopCgroups(dir string, pids []int) ([]string, error) {
 }
 
 // floorStop stops the floor's workers as the stop floor and returns how
-// long it took and whether the workers had cgroups of their own (false:
-// no cgroup v2 here that the bench may write, and the reason).
-func floorStop(fl *forkFloor) (time.Duration, string) {
-	own, _, err := cgroup.Own()
+// long it took and why the workers had no cgroups of their own ("" when
+// they had: no cgroup v2 here that the bench may write). cg is their
+// cgroups if the burst made them (tenkfloorcg.go), else nil.
+func floorStop(fl *forkFloor, cg *floorCg) (time.Duration, string) {
 	why := ""
-	var dirs []string
-	tree := ""
-	if err == nil {
-		tree = filepath.Join(own, fmt.Sprintf("poold-bench-floor-%d", os.Getpid()))
-		dirs, err = stopCgroups(tree, fl.pids)
-	}
-	if err != nil {
-		why = err.Error()
+	if cg == nil {
+		var err error
+		if cg, err = floorCgroups(fl); err != nil {
+			why = err.Error()
+		}
 	}
 	t0 := time.Now()
 	fl.stop(syscall.SIGTERM, 30*time.Second)
-	for _, d := range dirs {
-		rmdirBusy(d)
-	}
-	d := time.Since(t0)
-	if tree != "" {
-		rmdirBusy(tree)
+	var d time.Duration
+	if cg != nil {
+		for _, dir := range cg.dirs {
+			rmdirBusy(dir)
+		}
+		d = time.Since(t0)
+		rmdirBusy(cg.tree)
+	} else {
+		d = time.Since(t0)
 	}
 	return d, why
 }
