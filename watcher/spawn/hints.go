@@ -88,17 +88,31 @@ func (s *Spawner) onReady() {
 	}
 }
 
-// armBackstop has a walk made backstopDelay from now, unless one is due.
+// armBackstop has a walk made backstopDelay from now, unless one is due;
+// a SIGCHLD or a start before then puts it off (walkBackstop).
 func (s *Spawner) armBackstop() {
+	now := time.Now()
+	s.busyAt = now
 	if s.backstopOn {
 		return
 	}
-	s.backstopOn = true
+	s.backstopOn, s.backstopFirst = true, now
 	if s.backstop == nil {
 		s.backstop = time.NewTimer(s.backstopDelay)
 		return
 	}
 	s.backstop.Reset(s.backstopDelay)
+}
+
+// backstopWait is how long from now the walk waits yet: until delay
+// after busy, the spawner's last SIGCHLD or start, but not past span (or
+// delay, if longer) after first, the SIGCHLD that armed it.
+func backstopWait(first, busy, now time.Time, delay, span time.Duration) time.Duration {
+	due := busy.Add(delay)
+	if last := first.Add(max(span, delay)); due.After(last) {
+		due = last
+	}
+	return max(due.Sub(now), 0)
 }
 
 // backstopDue is the backstop timer's channel while it is armed.
@@ -119,7 +133,14 @@ func (s *Spawner) backstopDue() <-chan time.Time {
 // walk that reaped 5 took 28 ms at load ~20; with the spawner made to
 // fork before it reaps (an experiment), walks reaped 58-99 of a burst's
 // exits and took 0.8-2.4 s at load ~60.
+//
+// While SIGCHLDs come or starts are served, the walk is put off, up to
+// backstopSpan after the SIGCHLD that armed it (see backstopDelay).
 func (s *Spawner) walkBackstop() {
+	if d := backstopWait(s.backstopFirst, s.busyAt, time.Now(), s.backstopDelay, s.backstopSpan); d > 0 {
+		s.backstop.Reset(d)
+		return
+	}
 	s.backstopOn = false
 	if s.xw != nil {
 		s.reapEnded()

@@ -119,7 +119,10 @@ type Spawner struct {
 	xwMin         int                               // live workers that start it
 	backstop      *time.Timer                       // the walk after a SIGCHLD, with hints
 	backstopOn    bool                              // armed
+	backstopFirst time.Time                         // when it was armed: due by backstopSpan from then
+	busyAt        time.Time                         // the last SIGCHLD or start: puts the walk off
 	backstopDelay time.Duration                     // backstopDelay; tests change it
+	backstopSpan  time.Duration                     // backstopSpan; tests change it
 	pidfdOpen     func(pid, flags int) (int, error) // tests make it fail
 	hinting       atomic.Bool                       // xw runs
 	walks         atomic.Int64                      // waitid(P_ALL) calls made
@@ -160,7 +163,7 @@ func New(self string) *Spawner {
 	return &Spawner{
 		self: self, shell: "/bin/sh",
 		live: map[int]*Proc{}, unclaimed: map[int]Exit{},
-		xwMin: exitWatchMin, backstopDelay: backstopDelay, pidfdOpen: unix.PidfdOpen,
+		xwMin: exitWatchMin, backstopDelay: backstopDelay, backstopSpan: backstopSpan, pidfdOpen: unix.PidfdOpen,
 		startProcess: syscall.StartProcess, reqs: make(chan request, queueDepth),
 		execs: make(chan execRequest), orphanq: make(chan orphanRequest),
 		reapHolds: make(chan reapHold), done: make(chan struct{}),
@@ -249,6 +252,7 @@ func (s *Spawner) serve(ctx context.Context) error {
 				res.proc, res.err = s.adopt(r.adopt)
 			} else {
 				res.proc, res.status, res.err = s.start(r.spec)
+				s.busyAt = time.Now() // puts off the backstop's walk
 			}
 			r.reply <- res
 		case r := <-s.orphanq:
