@@ -23,7 +23,7 @@ func TestScrapeWaitsForARunningReadWithinItsBound(t *testing.T) {
 		<-src.snaps
 	}
 	first := make(chan error, 1)
-	go func() { _, err := scrapeFams(url); first <- err }()
+	go func() { _, err := scrapeFams(url, "4"); first <- err }()
 	<-src.entered // the first scrape's read is stuck
 	if err := <-first; err != nil {
 		t.Fatalf("first scrape: %v", err)
@@ -37,7 +37,10 @@ func TestScrapeWaitsForARunningReadWithinItsBound(t *testing.T) {
 		err  error
 	}
 	second := make(chan answer, 1)
-	go func() { fams, err := scrapeFams(url); second <- answer{fams, err} }()
+	// The second has Prometheus's longest bound (poold's 10 s): its wait
+	// for the read to end and its own read after it must fit in its bound
+	// on a loaded machine; a scrape that does not wait answers at once.
+	go func() { fams, err := scrapeFams(url, "10"); second <- answer{fams, err} }()
 	<-src.snaps // the second scrape has its Snapshot while the read still runs
 	src.held.Store(false)
 	src.unstick()
@@ -51,10 +54,11 @@ func TestScrapeWaitsForARunningReadWithinItsBound(t *testing.T) {
 	}
 }
 
-// scrapeFams GETs url once as Prometheus does with a 4 s scrape_timeout.
-func scrapeFams(url string) (map[string]*dto.MetricFamily, error) {
+// scrapeFams GETs url once as Prometheus does with a scrape_timeout of
+// timeout seconds.
+func scrapeFams(url, timeout string) (map[string]*dto.MetricFamily, error) {
 	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set(scrapeTimeoutHeader, "4")
+	req.Header.Set(scrapeTimeoutHeader, timeout)
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
