@@ -51,12 +51,20 @@ func catchIgnoredAsPooldDoes() {
 // hang is the generous bound that only catches a hang.
 const hang = 60 * time.Second
 
+// quickExit, in a worker's environment, drops the -race runtime's 1 s
+// exit sleep from the start: without it workertest.Main execs the worker
+// again to drop it (quickRaceExit), a second start of this race-built
+// binary (~0.16 s of CPU, seconds of wall under load) for every worker.
+// A worker without it (a test's own env) still exits quickly, through
+// that exec. Ignored by a binary built without -race.
+const quickExit = "GORACE=atexit_sleep_ms=0"
+
 // testWatcher is a watcher running this test binary in a workertest mode.
 func testWatcher(name, mode string, n int) configs.Watcher {
 	w := configs.DefaultWatcher(name)
 	w.Cmd = os.Args[0]
 	w.NumProcesses = n
-	w.Env = []string{workertest.Env + "=" + mode}
+	w.Env = []string{workertest.Env + "=" + mode, quickExit}
 	w.GracefulTimeout = 5 * time.Second
 	return w
 }
