@@ -65,6 +65,12 @@ func testWatcher(name, mode string, n int) configs.Watcher {
 	w.Cmd = os.Args[0]
 	w.NumProcesses = n
 	w.Env = []string{workertest.Env + "=" + mode, quickExit}
+	if mode == "crash" {
+		// What workertest's crash mode does, by a shell: a crash loop
+		// started the race-built test binary once per attempt, seconds
+		// of wall each under load, to print a line and exit 3.
+		w.Cmd, w.Args = "/bin/sh", []string{"-c", "echo crashing on purpose; exit 3"}
+	}
 	w.GracefulTimeout = 5 * time.Second
 	return w
 }
