@@ -66,7 +66,7 @@ func TestSetAndAddTakeCircusOptionNames(t *testing.T) {
 	// shell: true runs cmd and args through /bin/sh -c, each word quoted
 	// as circusd does; the worker really runs.
 	h.do("add", map[string]any{"name": "sh", "cmd": os.Args[0], "args": []any{"it's"}, "options": map[string]any{
-		"env": []any{workertest.Env + "=sleep"}, "shell": true}, "start": true, "waiting": true})
+		"env": []any{workertest.Env + "=sleep", quickExit}, "shell": true}, "start": true, "waiting": true})
 	line := configs.QuoteCommand([]string{os.Args[0], "it's"})
 	if o := get("sh", "cmd", "args"); o["cmd"] != "/bin/sh" || o["args"] != configs.QuoteCommand([]string{"-c", line}) {
 		t.Errorf("add shell true: cmd %v args %v, want /bin/sh -c %q", o["cmd"], o["args"], line)

@@ -123,7 +123,7 @@ func TestCommandErrors(t *testing.T) {
 	})
 	// add, get, set, rm round trip.
 	h.do("add", map[string]any{"name": "extra", "cmd": w.Cmd, "options": map[string]any{
-		"env": []any{workertest.Env + "=sleep"}, "numprocesses": 2.0}, "start": true, "waiting": true})
+		"env": []any{workertest.Env + "=sleep", quickExit}, "numprocesses": 2.0}, "start": true, "waiting": true})
 	if n := h.do("numprocesses", map[string]any{"name": "extra"})["numprocesses"]; n != 2 {
 		t.Errorf("added watcher runs %v processes", n)
 	}
@@ -270,7 +270,7 @@ func TestAddLowerCasesTheName(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
 	w := testWatcher("x", "sleep", 1)
 	h.do("add", map[string]any{"name": "MyApp", "cmd": w.Cmd, "options": map[string]any{
-		"env": []any{workertest.Env + "=sleep"}}, "start": true, "waiting": true})
+		"env": []any{workertest.Env + "=sleep", quickExit}}, "start": true, "waiting": true})
 	if ws := h.do("list", nil)["watchers"].([]string); strings.Join(ws, ",") != "myapp,web" {
 		t.Errorf("list: %q, want [myapp web]", ws)
 	}

@@ -303,7 +303,7 @@ func TestRmThenAddDoesNotDoubleHealthChecks(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "probes")
 	const interval = 200 * time.Millisecond
 	opts := map[string]any{
-		"numprocesses": 1, "env": []any{"POOLD_TEST_WORKER=sleep"},
+		"numprocesses": 1, "env": []any{"POOLD_TEST_WORKER=sleep", quickExit},
 		"health_check": "exec", "health_cmd": "sh -c 'date +%s%N >> " + log + "'",
 		"health_interval": interval.Seconds(),
 	}

@@ -19,7 +19,7 @@ import (
 // whose ready_timeout outlasts every test: its start, or a rollout to it,
 // waits until something else ends it.
 func neverReady(w configs.Watcher) configs.Watcher {
-	w.Env = []string{workertest.Env + "=never-ready"}
+	w.Env = []string{workertest.Env + "=never-ready", quickExit}
 	w.ReadyTimeout = time.Hour
 	return w
 }

@@ -33,7 +33,7 @@ func TestAddRmCyclesReleaseEverything(t *testing.T) {
 	// test binary to send READY=1.
 	kinds := map[string]map[string]any{
 		"plain":  {"cmd": "/bin/sleep", "args": []any{"3600"}},
-		"notify": {"cmd": os.Args[0], "options": map[string]any{"env": []any{"POOLD_TEST_WORKER=notify"}, "sockets": []any{"web"}, "readiness": "notify"}},
+		"notify": {"cmd": os.Args[0], "options": map[string]any{"env": []any{"POOLD_TEST_WORKER=notify", quickExit}, "sockets": []any{"web"}, "readiness": "notify"}},
 		"health": {"cmd": "/bin/sleep", "args": []any{"3600"}, "options": map[string]any{"health_check": "exec", "health_cmd": "true", "health_interval": 0.01}},
 	}
 	cycle := func(kind string, i int) {

@@ -41,7 +41,7 @@ func TestSetToWorkersThatHangBeforeServingKeepsOldWorkers(t *testing.T) {
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{good}}, Options{})
 	pids := readyPids(t, h, "web", 2)
 	r := h.a.Do(context.Background(), Request{ID: "s", Command: "set", Properties: map[string]any{"name": "web", "waiting": true,
-		"options": map[string]any{"env": []any{workertest.Env + "=sleep"}}}})
+		"options": map[string]any{"env": []any{workertest.Env + "=sleep", quickExit}}}})
 	if r["status"] == "ok" || !strings.Contains(fmt.Sprint(r["reason"]), "not seen waiting for connections") {
 		t.Fatalf("waited set to workers that hang: %v; want an error saying they were not seen waiting", r)
 	}

@@ -138,7 +138,7 @@ func TestReloadToNeverReadyVersionKeepsOldWorkers(t *testing.T) {
 	broken := *cfg
 	bw := notifyWatcher(2)
 	bw.ReadyTimeout = 500 * time.Millisecond
-	bw.Env = []string{workertest.Env + "=never-ready"}
+	bw.Env = []string{workertest.Env + "=never-ready", quickExit}
 	broken.Watchers = []configs.Watcher{bw}
 	h := start(t, cfg, Options{Load: func() (*configs.Config, error) { return &broken, nil }})
 	old := readyPids(t, h, "web", 2)
