@@ -211,7 +211,18 @@ func TestMissingExecutable(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := runSpawnerWith(t, tc.shell, tc.noStub)
+			// The failure must come back through the status pipe
+			// whatever the load: the shim is this race-built binary,
+			// seconds to start on a loaded machine, and past
+			// execStatusWait a start counts as started (as in
+			// TestStepExecFailureFailsStart; seen at load 80: "Start
+			// of /nonexistent/worker succeeded").
+			sp := New(self(t))
+			if tc.shell != "" {
+				sp.shell = tc.shell
+			}
+			sp.stubOff, sp.statusWait = tc.noStub, hang
+			s := runSpawnerOf(t, sp)
 			spec := tc.spec
 			spec.Path, spec.Argv = path, []string{"worker", "--flag"}
 			if got := step(s.Spawner, spec); got != tc.step {
