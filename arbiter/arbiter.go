@@ -48,7 +48,7 @@ type Arbiter struct {
 
 	inbox   chan any
 	up      chan struct{} // closed when the loop begins (see Up)
-	stopped chan struct{} // closed when the loop has ended
+	stopped chan struct{} // closed when the loop has ended or Run failed before it
 	done    chan struct{} // closed when Run returns
 	quit    chan struct{} // closed by the quit command
 	quitO   sync.Once
@@ -276,6 +276,10 @@ func (a *Arbiter) Quitting() <-chan struct{} { return a.quit }
 // stop request while stopping (Kill) skips the grace periods.
 func (a *Arbiter) Run(ctx context.Context) error {
 	defer close(a.done)
+	// A Run that fails before its loop still ends the wait of every Do.
+	var stopOnce sync.Once
+	markStopped := func() { stopOnce.Do(func() { close(a.stopped) }) }
+	defer markStopped()
 	a.started = time.Now()
 	a.config = ConfigState{LastReloadOK: true, LastSuccess: a.started}
 	runCtx, cancelRun := context.WithCancel(context.Background())
@@ -310,7 +314,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	a.output = newOutput(a.workerLog(), a.cfg.Arbiter.LogFormat != "json", a.bus)
 	a.output.lineLog = a.lineLogs()
 	defer func() {
-		close(a.stopped)
+		markStopped()
 		a.stopDemand()
 		a.noteDrainsAtExit()
 		a.endOrphans() // while the spawner still reaps them
