@@ -81,6 +81,9 @@ type options struct {
 	scrapeEvery time.Duration
 	// tenk are the worker counts of the -tenk section (none: skipped).
 	tenk []int
+	// tenkNoCgroups runs the tenk section's poold where it cannot make
+	// cgroups (tenknocg.go), on its process-group path.
+	tenkNoCgroups bool
 }
 
 // parseOptions reads the command line and checks that the binaries to
@@ -106,6 +109,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.reloadDelay, "reload-ready-delay", 0, "poold's readiness in the reload section: \"delay\" with this ready_delay (0: poold's default, spawn)")
 	fs.StringVar(&o.only, "only", "", "comma-separated sections to run: "+strings.Join(sections, ",")+" (default all); tenk (with -tenk)")
 	tenk := fs.String("tenk", "", "worker counts of the tiny-worker scale section, e.g. 1000,10000 (default: skipped)")
+	fs.BoolVar(&o.tenkNoCgroups, "tenk-no-cgroups", false, "run the tenk section's poold with every cgroup filesystem read-only (a mount namespace of its own, as in a Docker container), so that it contains workers by process group (needs root and unshare(1))")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs, logs) for inspection")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,6 +93,12 @@ func (b *bench) startPoold(n int) (*instance, time.Time, error) {
 // its output in dir's poold.log; metricsPort 0: no metrics listener. t0
 // is the moment of the exec.
 func (b *bench) launchPoold(dir, conf string, port, metricsPort int) (*instance, time.Time, error) {
+	return b.launchPooldWith(dir, conf, port, metricsPort, nil)
+}
+
+// launchPooldWith is launchPoold with poold's command line after wrap
+// (nil: none), a program that execs it in place (so its pid is poold's).
+func (b *bench) launchPooldWith(dir, conf string, port, metricsPort int, wrap []string) (*instance, time.Time, error) {
 	cfg := filepath.Join(dir, "poold.toml")
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return nil, time.Time{}, err
@@ -101,7 +108,8 @@ func (b *bench) launchPoold(dir, conf string, port, metricsPort int) (*instance,
 		return nil, time.Time{}, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(filepath.Join(b.o.bin, "poold"), cfg)
+	argv := append(slices.Clone(wrap), filepath.Join(b.o.bin, "poold"), cfg)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	in := &instance{kind: sPoold, dir: dir, log: logf.Name(),
 		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),

@@ -67,6 +67,9 @@ func (b *bench) tenk(ctx context.Context, worker string, n int) error {
 		return err
 	}
 	floor, floorCPU := fr.spawn, fr.cpu
+	if b.o.tenkNoCgroups {
+		b.res.note("tenk N=%d: poold without cgroups (-tenk-no-cgroups: cgroup filesystems read-only), containing workers by process group", n)
+	}
 	if fr.stopWhy != "" {
 		b.res.note("tenk N=%d: the floor's stop had no cgroups: %s", n, fr.stopWhy)
 	}
@@ -253,6 +256,9 @@ stdout_log = "none"
 stderr_log = "none"
 log_ring = 0
 `, dir, port, worker, n, b.board.path, metricsPort)
+	if b.o.tenkNoCgroups {
+		return b.launchPooldNoCgroups(dir, conf, port, metricsPort)
+	}
 	return b.launchPoold(dir, conf, port, metricsPort)
 }
 
