@@ -80,7 +80,7 @@ func (d *groupDrain) sweep() bool {
 // takeNew lists the group and takes those it proves; d.mu held.
 func (d *groupDrain) takeNew() {
 	var found []candidate
-	for _, p := range procinfo.GroupMembers(d.pgid) {
+	for _, p := range groupMembers(d.pgid) {
 		if _, ok := d.procs[p]; ok {
 			continue
 		}
@@ -125,7 +125,7 @@ func (d *groupDrain) atReap(p int) {
 	if g, err := syscall.Getpgid(p); err != nil || g != d.pgid {
 		return // it had left the group
 	}
-	for _, q := range procinfo.GroupMembers(d.pgid) {
+	for _, q := range groupMembers(d.pgid) {
 		if _, ok := d.procs[q]; ok {
 			continue
 		}
@@ -142,5 +142,5 @@ func (d *groupDrain) unproven() []int {
 	if err := syscall.Kill(-d.pgid, 0); errors.Is(err, syscall.ESRCH) {
 		return nil
 	}
-	return procinfo.GroupMembers(d.pgid)
+	return groupMembers(d.pgid)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -246,7 +247,7 @@ func (a *Arbiter) leftAtKill(pid int) {
 			pids = g.Pids()
 		} else {
 			// Not groupLeft: the worker, a zombie still, holds its pid.
-			pids = procinfo.GroupMembers(pid)
+			pids = groupMembers(pid)
 		}
 		return len(procinfo.Running(slices.DeleteFunc(pids, func(p int) bool { return p == pid })))
 	})
@@ -268,7 +269,7 @@ func groupLeft(pid int) []int {
 	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
 		return nil
 	}
-	return procinfo.GroupMembers(pid)
+	return groupMembers(pid)
 }
 
 // waitGroup polls until pid's process group has ended, for at most d;
@@ -286,4 +287,16 @@ func waitGroup(pid int, d time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// groupWalks counts groupMembers' passes over /proc, for tests that a
+// worker's end costs none when its group has ended.
+var groupWalks atomic.Int64
+
+// groupMembers lists the live processes of process group pgid with a
+// pass over every process in /proc (procinfo.GroupMembers): O(all
+// processes), so only for a group known to have members.
+func groupMembers(pgid int) []int {
+	groupWalks.Add(1)
+	return procinfo.GroupMembers(pgid)
 }
