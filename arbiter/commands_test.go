@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,11 +263,12 @@ func TestOptionsGiveTheWorkingDirectory(t *testing.T) {
 	}
 }
 
-// TestAddLowerCasesTheName: a watcher added as "MyApp" is "myapp" in list,
-// status, stats and its event topics, as circusd's list and topics say
-// and as a config file's [watcher:MyApp] is; poold listed "MyApp", so a
-// client subscribing to watcher.<name from list>. got nothing.
-func TestAddLowerCasesTheName(t *testing.T) {
+// TestAddKeepsTheNameCase: a watcher added as "MyApp" is "myapp" in list
+// and its event topics, as circusd's list and topics say, and "MyApp" in
+// status and stats, as circusd keys them; stats echoes the name as sent.
+// poold gave "myapp" everywhere, so a client that looks up
+// statuses["MyApp"] (the name it added) found nothing (r65 protocol F4).
+func TestAddKeepsTheNameCase(t *testing.T) {
 	h := start(t, &configs.Config{Watchers: []configs.Watcher{testWatcher("web", "sleep", 0)}}, Options{NoCgroups: true})
 	w := testWatcher("x", "sleep", 1)
 	h.do("add", map[string]any{"name": "MyApp", "cmd": w.Cmd, "options": map[string]any{
@@ -274,18 +276,22 @@ func TestAddLowerCasesTheName(t *testing.T) {
 	if ws := h.do("list", nil)["watchers"].([]string); strings.Join(ws, ",") != "myapp,web" {
 		t.Errorf("list: %q, want [myapp web]", ws)
 	}
-	if st := h.do("status", nil)["statuses"].(map[string]any); st["myapp"] != "active" {
-		t.Errorf("status: %v, want myapp active", st)
+	if st := h.do("status", nil)["statuses"].(map[string]any); st["MyApp"] != "active" {
+		t.Errorf("status: %v, want MyApp active", st)
 	}
-	if _, ok := h.do("stats", nil)["infos"].(map[string]map[string]ProcInfo)["myapp"]; !ok {
-		t.Errorf("stats infos have no myapp")
+	if _, ok := h.do("stats", nil)["infos"].(map[string]map[string]ProcInfo)["MyApp"]; !ok {
+		t.Errorf("stats infos have no MyApp")
 	}
-	if name := h.do("stats", map[string]any{"name": "MYAPP"})["name"]; name != "myapp" {
-		t.Errorf("stats MYAPP: name %v, want myapp", name)
+	if name := h.do("stats", map[string]any{"name": "MYAPP"})["name"]; name != "MYAPP" {
+		t.Errorf("stats MYAPP: name %v, want MYAPP (as sent)", name)
+	}
+	pid := h.do("list", map[string]any{"name": "myapp"})["pids"].([]int)[0]
+	if got := h.do("stats", map[string]any{"name": "MyApp", "process": strconv.Itoa(pid)})["process"]; got != strconv.Itoa(pid) {
+		t.Errorf("stats MyApp process %q: process %#v, want the string as sent", strconv.Itoa(pid), got)
 	}
 	ev := h.next("spawn", nil)
-	if ev.Watcher != "myapp" || ev.Topic != "watcher.myapp.spawn" {
-		t.Errorf("spawn event of %q on %q, want myapp on watcher.myapp.spawn", ev.Watcher, ev.Topic)
+	if ev.Watcher != "MyApp" || ev.Topic != "watcher.myapp.spawn" {
+		t.Errorf("spawn event of %q on %q, want MyApp on watcher.myapp.spawn", ev.Watcher, ev.Topic)
 	}
 	r := h.a.Do(context.Background(), Request{Command: "add", Properties: map[string]any{"name": "MYAPP", "cmd": w.Cmd}})
 	if r["errno"] != ErrnoFailed {

@@ -378,11 +378,10 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 	if name == "" || cmd == "" {
 		return errorf(ErrnoBadProperty, "add: properties \"name\" and \"cmd\" are required")
 	}
-	// As circusd, and as a config file's watcher: the name is lower case
-	// everywhere (list, status, stats, event topics), so a client that
-	// takes it from list finds its watcher.<name>.* events.
-	name = strings.ToLower(name)
-	if w, exists := a.watchers[name]; exists {
+	// As circusd, and as a config file's watcher: the name keeps its
+	// case (status, stats, options), list and the event topics give it
+	// lower-cased, and every command finds it by any case.
+	if w, exists := a.watchers[strings.ToLower(name)]; exists {
 		if a.leaving[w] { // "rm it first" would tell a user who just did
 			return errorf(ErrnoFailed, "add: watcher %q is being removed (by rm or a config reload) and its workers are stopping; "+
 				"add it again once it is gone (`poolctl list`; `poolctl rm --waiting` returns then), or reloadconfig a file that defines it", name)

@@ -184,10 +184,23 @@ func (a *Arbiter) specs() []configs.Watcher {
 	return out
 }
 
+// names are the watchers' names as configured (MyApp), sorted without
+// case, as status and stats key them.
 func (a *Arbiter) names() []string {
 	names := make([]string, 0, len(a.watchers))
 	for _, w := range a.watchers {
 		names = append(names, w.Name())
+	}
+	sort.Slice(names, func(i, j int) bool { return strings.ToLower(names[i]) < strings.ToLower(names[j]) })
+	return names
+}
+
+// listNames are the watchers' names lower-cased and sorted, as circusd's
+// list gives them (and the topics watcher.<name>.*).
+func (a *Arbiter) listNames() []string {
+	names := make([]string, 0, len(a.watchers))
+	for key := range a.watchers {
+		names = append(names, key)
 	}
 	sort.Strings(names)
 	return names

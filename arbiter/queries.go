@@ -24,7 +24,7 @@ func (a *Arbiter) atSeq(fields map[string]any) map[string]any {
 
 func cmdList(a *Arbiter, m *cmdMsg) error {
 	if !m.props().has("name") {
-		m.ok(a.atSeq(map[string]any{"watchers": a.names()}))
+		m.ok(a.atSeq(map[string]any{"watchers": a.listNames()}))
 		return nil
 	}
 	w, err := a.watcherProp(m)
@@ -46,8 +46,14 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 		reasons := map[string]any{}
 		sizes := make(map[string]any, len(a.watchers))
 		restarts := make(map[string]any, len(a.watchers))
-		for _, w := range a.watchers {
-			key := strings.ToLower(w.Name())
+		logs := a.output.logCounters() // by lower-case name
+		for lower, w := range a.watchers {
+			// Keyed by the name as configured, as circusd's statuses.
+			key := w.Name()
+			if c, ok := logs[lower]; ok && key != lower {
+				delete(logs, lower)
+				logs[key] = c
+			}
 			st[key], states[key] = string(w.CircusStatus()), string(w.Shown())
 			sizes[key] = sizeRow(w)
 			restarts[key] = w.Restarts().Total()
@@ -55,7 +61,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 				reasons[key] = r
 			}
 		}
-		m.ok(a.atSeq(map[string]any{"statuses": st, "states": states, "reasons": reasons, "sizes": sizes, "restarts": restarts, "logs": a.output.logCounters()}))
+		m.ok(a.atSeq(map[string]any{"statuses": st, "states": states, "reasons": reasons, "sizes": sizes, "restarts": restarts, "logs": logs}))
 		return nil
 	}
 	w, err := a.watcherProp(m)

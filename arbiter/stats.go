@@ -176,12 +176,14 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 			}
 		}
 	}
-	name := w.Name()
+	// name and process are echoed as sent, as circusd does: "MyApp" or
+	// "myapp", "7928" or 7928.
+	name, process := p.p["name"], p.p["process"]
 	at := a.atSeq(map[string]any{})
 	deferReply(m, func() (map[string]any, error) {
 		sampled := a.sampleAsked(rows, ext)
 		if pid != 0 {
-			at["process"], at["info"] = pid, info(rows[0], sampled)
+			at["process"], at["info"] = process, info(rows[0], sampled)
 			return at, nil
 		}
 		infos := map[string]ProcInfo{}

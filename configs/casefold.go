@@ -15,16 +15,47 @@ import (
 // silently replace the other, and which one is left to chance. data is
 // decoded again, with viper's own decoder for format, to see the keys as
 // written; viper has already parsed it, so a failure here is ignored.
-func caseProblems(ps *problems, data []byte, format string) {
+// It returns the watcher names as written (writtenNames).
+func caseProblems(ps *problems, data []byte, format string) map[string]string {
 	dec, err := viper.NewCodecRegistry().Decoder(format)
 	if err != nil {
-		return
+		return nil
 	}
 	raw := map[string]any{}
 	if dec.Decode(data, raw) != nil {
-		return
+		return nil
 	}
 	foldCollisions(ps, "", raw)
+	return writtenNames(raw)
+}
+
+// writtenNames maps the lower-case form of each watcher name of tree (a
+// file's content with its keys as written) to the name as written:
+// [watchers.MyApp] runs a watcher named MyApp, as circusd names the
+// watcher of [watcher:MyApp]. Only list and the event topics give the
+// name lower-cased; every lookup ignores case.
+func writtenNames(tree map[string]any) map[string]string {
+	out := map[string]string{}
+	for sec, v := range tree {
+		m, ok := v.(map[string]any)
+		if !ok || !strings.EqualFold(sec, "watchers") {
+			continue
+		}
+		for name := range m {
+			out[strings.ToLower(name)] = name
+		}
+	}
+	return out
+}
+
+// keepCase gives each watcher of cfg its name as written (writtenNames);
+// the reader had lower-cased it. Keys of problems stay lower-case.
+func keepCase(cfg *Config, written map[string]string) {
+	for i := range cfg.Watchers {
+		if n, ok := written[cfg.Watchers[i].Name]; ok {
+			cfg.Watchers[i].Name = n
+		}
+	}
 }
 
 // foldNames lower-cases the names of the sockets and watchers of tree, as

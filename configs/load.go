@@ -84,7 +84,7 @@ func LoadPartial(path string) (*Config, error) {
 
 	tree := rawTree(v)
 	ps := &problems{}
-	caseProblems(ps, data, format)
+	written := caseProblems(ps, data, format)
 	if format == "json" {
 		jsonDuplicates(ps, data)
 	}
@@ -92,6 +92,7 @@ func LoadPartial(path string) (*Config, error) {
 	envInReadableFile(ps, path, tree)
 	fromEnv := applyEnv(ps, tree, os.Environ())
 	cfg := decodeConfig(&decoder{ps: ps, fromFile: true}, tree)
+	keepCase(cfg, written)
 	cfg.Path, cfg.format, cfg.fromEnv = path, format, fromEnv
 	ps.creditEnv(fromEnv)
 	ps.locate(data, format, fromEnv)

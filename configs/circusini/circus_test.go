@@ -155,7 +155,7 @@ func testEnviron(t *testing.T) []string {
 // watcher by watcher and socket by socket, with what the real Circus
 // reads from the same file in the same environment.
 func TestSameAsCircus(t *testing.T) {
-	for _, file := range []string{"testdata/site/site.ini", "testdata/django.ini"} {
+	for _, file := range []string{"testdata/site/site.ini", "testdata/django.ini", "testdata/case/case.ini"} {
 		t.Run(file, func(t *testing.T) {
 			environ := testEnviron(t)
 			cws, css := realCircus(t, file, environ)

@@ -74,16 +74,17 @@ func TestNamesDifferingInCase(t *testing.T) {
 		`PATH:4: [socket:Api]: has the same name as [socket:api] (line 7) but for case`)
 }
 
-// TestNamesLowerCased: a watcher or socket keeps Circus's lower-cased
-// name, the one circusd's list command and event topics use.
-func TestNamesLowerCased(t *testing.T) {
+// TestNamesCase: a socket keeps Circus's lower-cased name; a watcher
+// keeps its name as written, as circusd's status and stats give it (its
+// list and event topics lower-case it, and so do poold's).
+func TestNamesCase(t *testing.T) {
 	_, doc := translateINI(t, "[circus]\nendpoint = tcp://127.0.0.1:5555\n\n[socket:Web]\nport = 8000\n\n[watcher:MixedCase]\ncmd = /bin/sleep $(circus.sockets.Web)\nuse_sockets = True\n")
 	cfg, err := doc.Config(false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w, s := cfg.Watchers[0].Name, cfg.Sockets[0].Name; w != "mixedcase" || s != "web" {
-		t.Errorf("watcher %q, socket %q; want mixedcase and web", w, s)
+	if w, s := cfg.Watchers[0].Name, cfg.Sockets[0].Name; w != "MixedCase" || s != "web" {
+		t.Errorf("watcher %q, socket %q; want MixedCase and web", w, s)
 	}
 }
 
