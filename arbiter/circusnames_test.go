@@ -68,8 +68,10 @@ func TestSetAndAddTakeCircusOptionNames(t *testing.T) {
 	h.do("add", map[string]any{"name": "sh", "cmd": os.Args[0], "args": []any{"it's"}, "options": map[string]any{
 		"env": []any{workertest.Env + "=sleep", quickExit}, "shell": true}, "start": true, "waiting": true})
 	line := configs.QuoteCommand([]string{os.Args[0], "it's"})
-	if o := get("sh", "cmd", "args"); o["cmd"] != "/bin/sh" || o["args"] != configs.QuoteCommand([]string{"-c", line}) {
-		t.Errorf("add shell true: cmd %v args %v, want /bin/sh -c %q", o["cmd"], o["args"], line)
+	// get cmd answers the cmd as given, as circusd's (r65 protocol F5);
+	// args the line poold runs.
+	if o := get("sh", "cmd", "args"); o["cmd"] != os.Args[0] || o["args"] != configs.QuoteCommand([]string{"-c", line}) {
+		t.Errorf("add shell true: cmd %v args %v, want cmd %s and args -c %q", o["cmd"], o["args"], os.Args[0], line)
 	}
 	if n := h.do("numprocesses", map[string]any{"name": "sh"})["numprocesses"]; n != 1 {
 		t.Errorf("add shell true with start: %v workers", n)

@@ -83,6 +83,40 @@ func (a *Arbiter) circusOnlyOptions(w *watcher.Watcher, opts map[string]any) {
 	if len(shellArgs) > 0 {
 		opts["shell_args"] = configs.QuoteCommand(shellArgs)
 	}
+	a.circusOnlyKeys(w, opts)
+}
+
+// circusOnlyKeys adds the keys circusd's options has that poold has no
+// use for, with circusd's values, so that options and get have every key
+// circusd's have (PROTOCOL.md: poold only adds):
+//
+//	__name__            "watcher:NAME" for a watcher of the config file
+//	                    (circusd's ini section); none for one added
+//	executable          null: cmd is the program
+//	stdout_stream_conf  {} for a watcher of the file, null for an added
+//	stderr_stream_conf  one: poold's streams are stdout_log, stderr_log
+//	                    and the log_* keys
+//
+// and, for a watcher add or set gave with shell: true, cmd as given
+// (poold runs /bin/sh -c LINE), and env null when add was given none.
+func (a *Arbiter) circusOnlyKeys(w *watcher.Watcher, opts map[string]any) {
+	_, filed := a.filed[strings.ToLower(w.Name())]
+	opts["executable"] = nil
+	opts["stdout_stream_conf"], opts["stderr_stream_conf"] = nil, nil
+	if filed {
+		opts["__name__"] = "watcher:" + w.Name()
+		opts["stdout_stream_conf"], opts["stderr_stream_conf"] = map[string]any{}, map[string]any{}
+	}
+	g, ok := a.argsGiven[w]
+	if !ok || !slices.Equal(g.Args, w.Spec().Args) {
+		return
+	}
+	if g.ShellCmd != "" && w.Spec().Cmd == "/bin/sh" {
+		opts["cmd"] = g.ShellCmd
+	}
+	if g.NoEnv && len(w.Spec().Env) == 0 {
+		opts["env"] = nil
+	}
 }
 
 // shellWrapped reports whether cmd and args run a line through /bin/sh
@@ -171,14 +205,24 @@ type givenArgs = upgrade.ArgsShape
 // given.
 func (a *Arbiter) noteArgs(w *watcher.Watcher, opts map[string]any, added bool) {
 	raw, ok := opts["args"]
-	if _, shell := opts["shell"]; shell || (!ok && !added) {
+	_, shellGiven := opts["shell"]
+	shell, _ := circusBool("shell", opts["shell"])
+	cmd, _ := opts["cmd"].(string)
+	if shellGiven && (!shell || cmd == "") || (!ok && !added && !shell) {
 		return
 	}
 	if a.argsGiven == nil {
 		a.argsGiven = map[*watcher.Watcher]givenArgs{}
 	}
 	_, isString := raw.(string)
-	a.argsGiven[w] = givenArgs{List: !isString, None: !ok || raw == nil, Args: slices.Clone(w.Spec().Args)}
+	g := givenArgs{List: !isString, None: !ok || raw == nil, Args: slices.Clone(w.Spec().Args), NoEnv: added && opts["env"] == nil}
+	if shell {
+		// cmd and args are now /bin/sh -c LINE: get cmd answers the
+		// cmd given, as circusd's does (its command_reloader plugin
+		// watches that program), while they are still that line.
+		g.ShellCmd, g.List = cmd, false
+	}
+	a.argsGiven[w] = g
 }
 
 // circusArgs is w's args in the shape circusd would give them: as add or
@@ -189,6 +233,9 @@ func (a *Arbiter) circusArgs(w *watcher.Watcher) any {
 	args := w.Spec().Args
 	if g, ok := a.argsGiven[w]; ok && slices.Equal(g.Args, args) {
 		switch {
+		case g.ShellCmd != "" && !g.None:
+			// The args given ran inside the shell line; poold keeps
+			// them only there.
 		case g.None:
 			return nil
 		case g.List:

@@ -215,6 +215,11 @@ type ArgsShape struct {
 	List bool     `json:"list,omitempty"`
 	None bool     `json:"none,omitempty"`
 	Args []string `json:"args"`
+	// ShellCmd is the cmd add or set gave with shell: true, which poold
+	// runs as /bin/sh -c LINE (Args): circusd's get cmd answers it.
+	ShellCmd string `json:"shell_cmd,omitempty"`
+	// NoEnv: add was given no env, which circusd's options answers null.
+	NoEnv bool `json:"no_env,omitempty"`
 }
 
 // FDs lists every fd the state names, which must survive the exec.

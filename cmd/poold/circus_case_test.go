@@ -55,6 +55,14 @@ func TestCircusdNameCase(t *testing.T) {
 		{"command": "status", "properties": map[string]any{}},
 		{"command": "stats", "properties": map[string]any{"name": "MyApp"}},
 		{"command": "list", "properties": map[string]any{}},
+		// r65 protocol F5: options and get have circusd's keys, with
+		// its values, for a watcher of the file and for an added one;
+		// get cmd of a shell watcher is the cmd as given.
+		{"command": "options", "properties": map[string]any{"name": "other"}},
+		{"command": "options", "properties": map[string]any{"name": "myapp"}},
+		{"command": "get", "properties": map[string]any{"name": "Other", "keys": []string{"executable", "stdout_stream_conf", "stderr_stream_conf"}}},
+		{"command": "add", "properties": map[string]any{"name": "sh1", "cmd": "echo \"$0 x\" > /dev/null; sleep 500", "options": map[string]any{"shell": true}}},
+		{"command": "get", "properties": map[string]any{"name": "sh1", "keys": []string{"cmd", "args", "shell", "env"}}},
 	}
 	both := [2][]clientReply{circusClient(t, cd.control, reqs), circusClient(t, ctlEndpoint(p), reqs)}
 	for i, req := range reqs {
@@ -69,6 +77,15 @@ func TestCircusdNameCase(t *testing.T) {
 				got[side] = keysOf(r["statuses"])
 			case "stats":
 				got[side] = []any{keysOf(r["infos"]), r["name"]}
+			case "options", "get":
+				opts, _ := r["options"].(map[string]any)
+				picked := map[string]any{}
+				for _, k := range []string{"__name__", "executable", "stdout_stream_conf", "stderr_stream_conf", "env", "cmd", "args", "shell"} {
+					if v, ok := opts[k]; ok {
+						picked[k] = v
+					}
+				}
+				got[side] = []any{r["status"], picked}
 			case "add":
 				got[side] = []any{r["status"], r["reason"]}
 			}

@@ -35,13 +35,9 @@ port = %s
 // why. Fields poold adds (its own options, slots, queue, ...) are allowed
 // by the protocol and not listed.
 var circusOnly = map[string]string{
-	"options.__name__":           "the ini section name, an artefact of Circus's config reader",
-	"options.env.__name__":       "the same, leaked into env by Circus",
-	"options.executable":         "no equivalent: cmd is the program",
-	"options.stdout_stream_conf": "Circus's stream class and its arguments: poold's are stdout_log and the log_* keys",
-	"options.stderr_stream_conf": "the same: stderr_log and the log_* keys",
-	"options.uid":                "null in both when unset; Circus gives no value type to compare",
-	"options.gid":                "null in both when unset",
+	"options.env.__name__": "the same, leaked into env by Circus",
+	"options.uid":          "null in both when unset; Circus gives no value type to compare",
+	"options.gid":          "null in both when unset",
 }
 
 // TestCircusdSideBySide runs a real circusd and poold with the same
