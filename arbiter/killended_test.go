@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,6 +82,10 @@ while :; do sleep 1 & wait $!; done
 	needCgroups(t, h)
 	worker := h.spawned()
 	app := readPid(t, dir, "app.pid")
+	// It ignores SIGTERM and outlives the worker: killed here if the test
+	// fails (or stops) before poold killed it, rather than left under init.
+	// Registered after start's clean-up, so it runs before the arbiter stops.
+	t.Cleanup(func() { _ = syscall.Kill(app, syscall.SIGKILL) })
 	h.do("stop", map[string]any{"name": "wrapped"})
 	proctest.Eventually(t, "the worker ended of its SIGTERM", func() bool { return !proctest.Alive(worker) })
 	h.do("kill", map[string]any{"name": "wrapped", "pid": worker, "graceful_timeout": 1.0})
