@@ -2,12 +2,9 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"testing"
-	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -44,19 +41,13 @@ func TestBrowserChartPointsFollowTheView(t *testing.T) {
 	}
 	// One round at a time, each flushed and taken by the page before the
 	// next: a batch of samples that spans two rounds makes one point of
-	// both. The page's "up Ns" does not tell: a resync's sync replaces the
-	// stats' poold row with dstats' (the fake's says up 12s), and a wait
-	// for round N's "up Ns" that missed the moment it showed waited for
-	// ever (1 in 3 under load). The stats message that holds round N's
-	// poold row does tell: the hub sent the round in it, all of it, since
-	// poold's row is the round's last sample.
-	stats := followStatsFrames(t, ctx)
+	// both.
+	stats := followStats(t, ctx)
 	rounds := func(n int) {
 		t.Helper()
 		for range n {
 			fake.Sample(true)
-			at := roundSent(t, stats, fake.roundsDone())
-			waitJS(t, ctx, "the round taken", fmt.Sprintf(`import("/static/conn.js").then((m) => m.st.lastStats >= %v)`, at))
+			stats.drawn(t, fake.roundsDone())
 		}
 	}
 	frames()
@@ -120,55 +111,4 @@ func evalJSAwait[T any](t *testing.T, ctx context.Context, expr string) T {
 		t.Fatalf("%s: %v", expr, err)
 	}
 	return v
-}
-
-// statsFrame is a stats message the page received: poold's age in it
-// (the fake's round) and the message's time (the page's st.lastStats).
-type statsFrame struct{ age, time float64 }
-
-// followStatsFrames reports the stats messages with poold's row that
-// reach the page's websocket, from now on.
-func followStatsFrames(t *testing.T, ctx context.Context) <-chan statsFrame {
-	t.Helper()
-	c := make(chan statsFrame, 1000)           // a round per message at most; the test makes a dozen
-	err := chromedp.Listen(ctx, func(ev any) { // chromedp enables the network domain
-
-		f, ok := ev.(*network.EventWebSocketFrameReceived)
-		if !ok || f.Response == nil {
-			return
-		}
-		var m struct {
-			Type  string
-			Time  float64
-			Poold *struct{ Age float64 }
-		}
-		if json.Unmarshal([]byte(f.Response.PayloadData), &m) != nil || m.Type != "stats" || m.Poold == nil {
-			return
-		}
-		select { // the listener must not block chromedp's event reader
-		case c <- statsFrame{age: m.Poold.Age, time: m.Time}:
-		default:
-			t.Errorf("more stats messages than the test makes rounds: %v", m)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// roundSent waits for the stats message of round n and returns its time.
-func roundSent(t *testing.T, stats <-chan statsFrame, n int) float64 {
-	t.Helper()
-	bound := time.After(jsHang)
-	for {
-		select {
-		case f := <-stats:
-			if f.age == float64(n) {
-				return f.time
-			}
-		case <-bound:
-			t.Fatalf("no stats message of round %d reached the page within %v", n, jsHang)
-		}
-	}
 }

@@ -72,18 +72,11 @@ func TestBrowserDrawsOncePerFrame(t *testing.T) {
 	// Stats rounds as fast as the hub passes them on: each round is a
 	// message that changes every process row and chart.
 	const rounds = 45
+	stats := followStats(t, ctx)
 	for range rounds {
 		fake.Sample(true)
 	}
-	// poold's own age is the number of rounds: the page has drawn them all.
-	fake.mu.Lock()
-	last := fake.rounds
-	fake.mu.Unlock()
-	up := fmt.Sprintf("%ds", last)
-	if last >= 60 {
-		up = fmt.Sprintf("%dm%02ds", last/60, last%60)
-	}
-	waitJS(t, ctx, "the last round drawn", fmt.Sprintf(`document.querySelector('#self').textContent.endsWith('up %s')`, up))
+	stats.drawn(t, fake.roundsDone()) // the page has drawn them all
 
 	layouts := layoutCount(t, ctx) - layouts0
 	frames, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`window.framesSeen`))

@@ -120,13 +120,14 @@ func TestBrowserOffscreenCardsWait(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)))`, chromedp.EvalAwaitPromise)); err != nil {
 		t.Fatal(err)
 	}
-	// One round at a time, each drawn (poold's own age is the number of
-	// rounds) before the next: rounds sampled back to back can reach the
-	// hub in one batch, which makes one chart point, and a chart of one
-	// point draws nothing (1 in 3 runs under load).
+	// One round at a time, each drawn before the next: rounds sampled
+	// back to back can reach the hub in one batch, which makes one chart
+	// point, and a chart of one point draws nothing (1 in 3 runs under
+	// load).
+	stats := followStats(t, ctx)
 	for range 5 {
 		fake.Sample(true)
-		waitJS(t, ctx, "the round drawn", fmt.Sprintf(`document.querySelector('#self').textContent.endsWith('up %ds')`, fake.roundsDone()))
+		stats.drawn(t, fake.roundsDone())
 	}
 	waitJSExplained(t, ctx, "w00's chart", chartSpanExpr("w00", 0.001), func() string {
 		times, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](histTimes("w00"), chromedp.EvalAwaitPromise))
@@ -161,10 +162,11 @@ func TestBrowserOffscreenTablesWait(t *testing.T) {
 		new MutationObserver((l) => { window.__changes += l.length; }).observe(`+card+`.querySelector('tbody'), {subtree: true, childList: true, characterData: true, attributes: true})`)); err != nil {
 		t.Fatal(err)
 	}
+	stats := followStats(t, ctx)
 	for range 5 {
 		fake.Sample(true)
 	}
-	waitJS(t, ctx, "the last round drawn", fmt.Sprintf(`document.querySelector('#self').textContent.endsWith('up %ds')`, fake.roundsDone()))
+	stats.drawn(t, fake.roundsDone())
 	if n := evalJS[int](t, ctx, `window.__changes`); n != 0 {
 		t.Errorf("w29's process table changed %d times while out of view", n)
 	}
@@ -212,10 +214,11 @@ func TestBrowserOffscreenHeadersStill(t *testing.T) {
 		}`)); err != nil {
 		t.Fatal(err)
 	}
+	stats := followStats(t, ctx)
 	for range 5 {
 		fake.Sample(true)
 	}
-	waitJS(t, ctx, "the last round drawn", fmt.Sprintf(`document.querySelector('#self').textContent.endsWith('up %ds')`, fake.roundsDone()))
+	stats.drawn(t, fake.roundsDone())
 	got := evalJS[map[string][]string](t, ctx, `window.__changes`)
 	for name, changes := range got {
 		if len(changes) > 0 {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/poold/poold/watcher/proctest"
 )
@@ -53,7 +54,7 @@ func (pr *httpProber) once(client *http.Client, url string, want int) {
 	case resp.StatusCode != want:
 		pr.mu.Lock()
 		defer pr.mu.Unlock()
-		pr.failed[url] = append(pr.failed[url], fmt.Sprintf("status %d, want %d: %q", resp.StatusCode, want, body))
+		pr.failed[url] = append(pr.failed[url], fmt.Sprintf("%s: status %d, want %d: %q", time.Now().Format("15:04:05.000"), resp.StatusCode, want, body))
 	default:
 		pr.ok.Add(1)
 	}
