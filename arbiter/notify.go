@@ -7,8 +7,28 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher/notify"
 )
+
+// SetupError is a start (or a reload) that failed on something of this
+// machine the next attempt meets again, such as a directory poold must
+// write that is read-only: poold exits 78 (EX_CONFIG) for it, not 1, so
+// that a restart policy that stops on 78 does not loop on it.
+type SetupError struct{ Err error }
+
+func (e *SetupError) Error() string { return e.Err.Error() }
+func (e *SetupError) Unwrap() error { return e.Err }
+
+// notifyWhy names the key that gives watcher name a notify socket.
+func notifyWhy(cfg *configs.Config, name string) string {
+	for _, w := range cfg.Watchers {
+		if strings.EqualFold(w.Name, name) && w.Readiness != "notify" {
+			return "watchers." + w.Name + ".scale_busy_target is set"
+		}
+	}
+	return "watchers." + name + `.readiness = "notify"`
+}
 
 // notifier is one watcher's NOTIFY_SOCKET (readiness "notify"): workers
 // send READY=1 there, as systemd services do, and the sender's kernel
@@ -35,11 +55,13 @@ func (a *Arbiter) notifySocket(name string) (string, error) {
 	}
 	if a.notifyDir == "" {
 		dir, err := os.MkdirTemp("", "poold-notify-")
-		if err != nil {
-			return "", fmt.Errorf("notify sockets: %w", err)
+		if err == nil {
+			err = os.Chmod(dir, 0o711)
 		}
-		if err := os.Chmod(dir, 0o711); err != nil {
-			return "", fmt.Errorf("notify sockets: %w", err)
+		if err != nil {
+			// A read-only /tmp (a container's read-only root without a
+			// volume there) is met again at every start.
+			return "", &SetupError{fmt.Errorf("watcher %q: notify socket (%s): %w; %s", name, notifyWhy(a.cfg, name), err, configs.NotifyDirFix())}
 		}
 		a.notifyDir = dir
 	}

@@ -1,11 +1,14 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/poold/poold/configs/rundir"
 )
@@ -25,31 +28,119 @@ func DefaultPubSubEndpoint() string { return "ipc://" + filepath.Join(RuntimeDir
 // DefaultStatsEndpoint is the stats endpoint used when none is configured.
 func DefaultStatsEndpoint() string { return "ipc://" + filepath.Join(RuntimeDir(), "stats.sock") }
 
+// runtimeDirFix is what to do about a runtime directory poold cannot
+// use, in a form that works in an image without a shell, where the
+// directory is a volume made anew at each start.
+const runtimeDirFix = "mount the writable volume at the parent directory instead (an emptyDir at /run: poold makes /run/poold itself, private), " +
+	"or set XDG_RUNTIME_DIR to a writable directory only poold's user may write (for poold and poolctl alike: poold uses $XDG_RUNTIME_DIR/poold), " +
+	"or set arbiter.endpoint, pubsub_endpoint and stats_endpoint to ipc:// paths in such a directory"
+
 // EnsureRuntimeDir creates dir (mode 0700, parents as needed) or checks
-// that the existing one is a real directory owned by the effective user
-// and closed to group and others, so nobody else can reach the control
-// socket inside it. The error says what is wrong and how to fix it.
-func EnsureRuntimeDir(dir string) error {
+// that the existing one is a real, writable directory owned by the
+// effective user and closed to group and others, so nobody else can
+// plant or take the control socket inside it. One that poold's user owns
+// but that is open (a Kubernetes emptyDir is made 0777, or 1777 in
+// memory) is made 0700, once nothing in it belongs to another user:
+// tightened says so (its mode before, as printed), for poold to log. An
+// error says what is wrong and how to fix it; the same start meets it
+// again, so it is no reason to retry.
+func EnsureRuntimeDir(dir string) (tightened string, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("configs: runtime directory %s: %w (set XDG_RUNTIME_DIR to a writable directory, or configure ipc:// endpoints elsewhere)", dir, err)
+		return "", fmt.Errorf("configs: runtime directory %s: %w (%s)", dir, err, runtimeDirFix)
 	}
 	fi, err := os.Lstat(dir)
 	if err != nil {
-		return fmt.Errorf("configs: runtime directory %s: %w", dir, err)
+		return "", fmt.Errorf("configs: runtime directory %s: %w", dir, err)
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 || !fi.IsDir() {
-		return fmt.Errorf("configs: runtime directory %s is not a directory (mode %s): remove it so poold can create it", dir, fi.Mode())
+		return "", fmt.Errorf("configs: runtime directory %s is not a directory (mode %s): remove it so poold can create it, or %s", dir, fi.Mode(), runtimeDirFix)
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
 		// In a sticky /tmp only its owner (or root) may remove it: give
 		// poold's user a way that needs neither.
-		return fmt.Errorf("configs: runtime directory %s is owned by uid %d, not by poold's uid %d, so poold will not put its control socket there; "+
-			"remove it if you may (its owner or root can), or set XDG_RUNTIME_DIR to a directory only poold's user may write (for poold and poolctl alike), "+
-			"or set arbiter.endpoint, pubsub_endpoint and stats_endpoint to ipc:// paths in such a directory",
-			dir, st.Uid, os.Geteuid())
+		return "", fmt.Errorf("configs: runtime directory %s is owned by uid %d, not by poold's uid %d, so poold will not put its control socket there; "+
+			"remove it if you may (its owner or root can), or %s",
+			dir, st.Uid, os.Geteuid(), runtimeDirFix)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("configs: runtime directory %s has mode %04o, open to group or others: run `chmod 700 %s`", dir, uint32(perm), dir)
+	if fi.Mode().Perm()&0o077 != 0 {
+		if tightened, err = tighten(dir, fi.Mode()); err != nil {
+			return "", err
+		}
 	}
-	return nil
+	if err := writable(dir); err != nil {
+		return "", fmt.Errorf("configs: runtime directory %s: cannot create sockets in it: %w; %s", dir, err, runtimeDirFix)
+	}
+	return tightened, nil
 }
+
+// tighten makes dir, poold's own but open to others, mode 0700, and
+// refuses it when an entry in it is someone else's: one that another
+// user could create while it was open (a socket or link in wait for
+// poolctl's commands) stays theirs after the chmod.
+func tighten(dir string, mode fs.FileMode) (string, error) {
+	was := ModeString(mode)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return "", fmt.Errorf("configs: runtime directory %s has mode %s, open to group or others, and poold could not make it 0700: %v; %s", dir, was, err, runtimeDirFix)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("configs: runtime directory %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			continue // gone since the listing
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+			return "", fmt.Errorf("configs: runtime directory %s was open to others (mode %s) and holds %s, owned by uid %d, not by poold's uid %d: "+
+				"someone else may have planted it where poolctl's commands go, so poold will not use the directory; remove it (a fresh volume has none), or %s",
+				dir, was, filepath.Join(dir, e.Name()), st.Uid, os.Geteuid(), runtimeDirFix)
+		}
+	}
+	return was, nil
+}
+
+// writable reports an error when poold could not create a socket in dir
+// (a read-only file system, a mode that keeps its user out).
+func writable(dir string) error {
+	err := unix.Faccessat(unix.AT_FDCWD, dir, unix.W_OK|unix.X_OK, unix.AT_EACCESS)
+	if errors.Is(err, unix.EROFS) {
+		return errors.New("read-only file system")
+	}
+	return err
+}
+
+// CheckRuntimeDir is EnsureRuntimeDir for --check: it changes nothing. It
+// reports what would keep poold from starting: dir (or the nearest
+// directory above it that exists, where poold would make it) read-only
+// or closed to poold's user, or owned by another user.
+func CheckRuntimeDir(dir string) error {
+	d := dir
+	for {
+		fi, err := os.Lstat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("configs: runtime directory %s: %s is not a directory; %s", dir, d, runtimeDirFix)
+			}
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && d == dir && int(st.Uid) != os.Geteuid() {
+				return fmt.Errorf("configs: runtime directory %s is owned by uid %d, not by poold's uid %d, so poold will not put its control socket there; %s", dir, st.Uid, os.Geteuid(), runtimeDirFix)
+			}
+			if err := writable(d); err != nil {
+				return fmt.Errorf("configs: runtime directory %s: poold could not create sockets in %s: %w; %s", dir, d, err, runtimeDirFix)
+			}
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, unix.ENOTDIR) {
+			return fmt.Errorf("configs: runtime directory %s: %w", dir, err)
+		}
+		up := filepath.Dir(d)
+		if up == d {
+			return nil
+		}
+		d = up
+	}
+}
+
+// ModeString prints a mode in octal as chmod and ls show it, with its
+// sticky, setgid and setuid bits (rundir.ModeString).
+func ModeString(m fs.FileMode) string { return rundir.ModeString(m) }

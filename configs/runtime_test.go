@@ -54,7 +54,7 @@ func TestEnsureRuntimeDir(t *testing.T) {
 	base := t.TempDir()
 
 	fresh := filepath.Join(base, "a", "poold")
-	if err := EnsureRuntimeDir(fresh); err != nil {
+	if _, err := EnsureRuntimeDir(fresh); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(fresh)
@@ -64,26 +64,15 @@ func TestEnsureRuntimeDir(t *testing.T) {
 	if perm := fi.Mode().Perm(); perm != 0o700 {
 		t.Errorf("created with mode %o, want 700", perm)
 	}
-	if err := EnsureRuntimeDir(fresh); err != nil {
-		t.Errorf("existing good dir: %v", err)
-	}
-
-	open := filepath.Join(base, "open")
-	if err := os.Mkdir(open, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(open, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := EnsureRuntimeDir(open); err == nil || !strings.Contains(err.Error(), "chmod 700 "+open) {
-		t.Errorf("group/other readable dir: %v, want advice to chmod 700", err)
+	if was, err := EnsureRuntimeDir(fresh); err != nil || was != "" {
+		t.Errorf("existing good dir: %q, %v", was, err)
 	}
 
 	file := filepath.Join(base, "file")
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureRuntimeDir(file); err == nil {
+	if _, err := EnsureRuntimeDir(file); err == nil {
 		t.Errorf("a regular file was accepted")
 	}
 
@@ -91,7 +80,7 @@ func TestEnsureRuntimeDir(t *testing.T) {
 	if err := os.Symlink(fresh, link); err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureRuntimeDir(link); err == nil || !strings.Contains(err.Error(), "not a directory") {
+	if _, err := EnsureRuntimeDir(link); err == nil || !strings.Contains(err.Error(), "not a directory") {
 		t.Errorf("a symlink was accepted: %v", err)
 	}
 
@@ -103,17 +92,96 @@ func TestEnsureRuntimeDir(t *testing.T) {
 		if err := os.Chown(other, 65534, 65534); err != nil {
 			t.Fatal(err)
 		}
-		if err := EnsureRuntimeDir(other); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+		if _, err := EnsureRuntimeDir(other); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
 			t.Errorf("a dir owned by someone else: %v", err)
 		}
 		// Squatted (r56b nonroot, finding 6): in a sticky /tmp, poold's
 		// user may neither remove another's directory nor become its
 		// owner, so the remedy must be one it can follow.
-		err := EnsureRuntimeDir(other)
-		for _, want := range []string{"set XDG_RUNTIME_DIR to a directory only poold's user may write", "arbiter.endpoint, pubsub_endpoint and stats_endpoint"} {
+		_, err := EnsureRuntimeDir(other)
+		for _, want := range []string{"set XDG_RUNTIME_DIR to a writable directory only poold's user may write", "an emptyDir at /run", "arbiter.endpoint, pubsub_endpoint and stats_endpoint"} {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("a dir owned by someone else: %v, want a remedy poold's user can follow: %q", err, want)
 			}
 		}
+	}
+}
+
+// A runtime directory of poold's own that is open to others is made 0700
+// and said so, its mode printed with the sticky and setgid bits: a
+// Kubernetes emptyDir mounted at /run/poold is 0777 (1777 in memory,
+// 2777 with an fsGroup), and poold refused it, so the shipped example
+// crash-looped (r66 pid1 H1).
+func TestEnsureRuntimeDirTightensOwnOpenDir(t *testing.T) {
+	for _, mode := range []os.FileMode{0o755, 0o777, 0o777 | os.ModeSticky, 0o777 | os.ModeSetgid, 0o770 | os.ModeSetgid} {
+		dir := filepath.Join(t.TempDir(), "poold")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		want := ModeString(mode)
+		was, err := EnsureRuntimeDir(dir)
+		if err != nil || was != want {
+			t.Errorf("mode %s: tightened %q, %v; want %q, no error", want, was, err, want)
+			continue
+		}
+		fi, err := os.Stat(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ModeString(fi.Mode()); got != "0700" {
+			t.Errorf("mode %s: left %s, want 0700", want, got)
+		}
+	}
+	if got := ModeString(0o777 | os.ModeSticky); got != "1777" {
+		t.Errorf("ModeString(sticky 0777) = %s, want 1777", got)
+	}
+}
+
+// What another user put in poold's open runtime directory stays theirs
+// after a chmod: poold refuses the directory rather than serve beside it.
+func TestEnsureRuntimeDirRefusesForeignEntry(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make an entry of another user's") // not a missing dependency: nonroot runs test the rest
+	}
+	dir := filepath.Join(t.TempDir(), "poold")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	planted := filepath.Join(dir, "control.sock")
+	if err := os.Symlink("/elsewhere/control.sock", planted); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(planted, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err := EnsureRuntimeDir(dir)
+	for _, want := range []string{"mode 1777", planted, "owned by uid 65534", "XDG_RUNTIME_DIR"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("planted entry: %v, want %q", err, want)
+		}
+	}
+}
+
+// --check changes nothing and passes a directory poold could make or use.
+func TestCheckRuntimeDir(t *testing.T) {
+	base := t.TempDir()
+	if err := CheckRuntimeDir(filepath.Join(base, "a", "poold")); err != nil {
+		t.Errorf("a dir poold would make: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(base, "a")); err == nil {
+		t.Errorf("CheckRuntimeDir made a directory")
+	}
+	file := filepath.Join(base, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckRuntimeDir(filepath.Join(file, "poold")); err == nil || !strings.Contains(err.Error(), "is not a directory") {
+		t.Errorf("under a file: %v", err)
 	}
 }

@@ -76,7 +76,7 @@ func everyProblem(path string, cfg *configs.Config, fileErr error) error {
 		}
 	}
 	for _, err := range []error{configs.SocketProblems(path, cfg.Sockets), configs.ControlProblems(path, cfg.Arbiter),
-		launch.CheckAll(path, cfg.Watchers), arbiter.CheckContainment(path, cfg.Watchers)} {
+		launch.CheckAll(path, cfg.Watchers), arbiter.CheckContainment(path, cfg.Watchers), configs.PlaceProblems(path, cfg)} {
 		var ce *configs.Error
 		switch {
 		case errors.As(err, &ce):

@@ -179,19 +179,7 @@ func checkGrace(t *testing.T, graceSec, preStopSec int, env []envVar, cfg *confi
 // probe path.
 func runContainerConfig(t *testing.T, cfgPath string, cfg *configs.Config, paths map[string]string) {
 	t.Helper()
-	text, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	probes, sock := freeAddr(t), freeAddr(t)
-	_, sockPort, _ := net.SplitHostPort(sock)
-	worker := exampleWorker(t)
-	run := strings.NewReplacer(
-		strconv.Quote(cfg.Web.MetricsAddress), strconv.Quote(probes),
-		`host = "0.0.0.0"`, `host = "127.0.0.1"`,
-		fmt.Sprintf("port = %d", cfg.Sockets[0].Port), "port = "+sockPort,
-		strconv.Quote(cfg.Watchers[0].Cmd), strconv.Quote(worker),
-	).Replace(string(text))
+	run, probes, sock := exampleOnLoopback(t, cfgPath, cfg, exampleWorker(t))
 	p := startBinary(t, run, "XDG_RUNTIME_DIR="+t.TempDir())
 	for name, path := range paths {
 		proctest.Eventually(t, fmt.Sprintf("%s GET %s answers 200", name, path), func() bool {
@@ -205,6 +193,25 @@ func runContainerConfig(t *testing.T, cfgPath string, cfg *configs.Config, paths
 	if code := p.wait(t); code != 0 {
 		t.Errorf("poold exited %d", code)
 	}
+}
+
+// exampleOnLoopback is the example config's text with its addresses moved
+// to free loopback ports (probes, sock) and its worker to worker.
+func exampleOnLoopback(t *testing.T, cfgPath string, cfg *configs.Config, worker string) (text, probes, sock string) {
+	t.Helper()
+	b, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes, sock = freeAddr(t), freeAddr(t)
+	_, sockPort, _ := net.SplitHostPort(sock)
+	text = strings.NewReplacer(
+		strconv.Quote(cfg.Web.MetricsAddress), strconv.Quote(probes),
+		`host = "0.0.0.0"`, `host = "127.0.0.1"`,
+		fmt.Sprintf("port = %d", cfg.Sockets[0].Port), "port = "+sockPort,
+		strconv.Quote(cfg.Watchers[0].Cmd), strconv.Quote(worker),
+	).Replace(string(b))
+	return text, probes, sock
 }
 
 func statusOf(url string) int {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/poold/poold/arbiter"
 )
 
 // Exit statuses, after sysexits(3), so that a service manager can tell
@@ -53,10 +55,11 @@ func exitCode(err error, stderr io.Writer) int {
 	code := exitFailure
 	var ue usageError
 	var ce configError
+	var se *arbiter.SetupError
 	switch {
 	case errors.As(err, &ue):
 		code = exitUsage
-	case errors.As(err, &ce):
+	case errors.As(err, &ce), errors.As(err, &se):
 		code = exitConfig
 	}
 	lines := strings.Split(err.Error(), "\n")

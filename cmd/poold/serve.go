@@ -99,8 +99,14 @@ func serve(ctx context.Context, cfg *configs.Config, path string, load func() (*
 func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, error), log hclog.Logger, logs *logsink.Sink) (*daemon, error) {
 	for _, ep := range []string{cfg.Arbiter.Endpoint, cfg.Arbiter.PubSubEndpoint, cfg.Arbiter.StatsEndpoint} {
 		if strings.HasPrefix(ep, "ipc://"+configs.RuntimeDir()+"/") {
-			if err := configs.EnsureRuntimeDir(configs.RuntimeDir()); err != nil {
-				return nil, err
+			dir := configs.RuntimeDir()
+			was, err := configs.EnsureRuntimeDir(dir)
+			if err != nil {
+				return nil, configError{err} // the next start meets it again
+			}
+			if was != "" {
+				log.Info("made the runtime directory private (mode 0700): it is poold's own but was open to others, as a volume made for a container is (a Kubernetes emptyDir)",
+					"dir", dir, "mode_was", was)
 			}
 			break
 		}

@@ -79,7 +79,24 @@ func CheckShared() error {
 	case ok && int(st.Uid) != os.Geteuid():
 		return fmt.Errorf("poold's runtime directory %s is owned by uid %d, not by you (uid %d): whatever listens in it is not your poold, and poolctl sends it nothing (your commands, env values included, would go to that user); %s", dir, st.Uid, os.Geteuid(), fix)
 	case fi.Mode().Perm()&0o077 != 0:
-		return fmt.Errorf("poold's runtime directory %s has mode %04o, open to other users, who could replace its socket: poolctl sends nothing there; run `chmod 700 %s`", dir, uint32(fi.Mode().Perm()), dir)
+		return fmt.Errorf("poold's runtime directory %s has mode %s, open to other users, who could replace its socket: poolctl sends nothing there; run `chmod 700 %s`", dir, ModeString(fi.Mode()), dir)
 	}
 	return nil
+}
+
+// ModeString prints a directory's permissions in octal with its sticky,
+// setgid and setuid bits, as chmod and ls show them: a /tmp-like dir is
+// 1777 (fs.FileMode.Perm drops those bits, and printed 0777).
+func ModeString(m fs.FileMode) string {
+	n := uint32(m.Perm())
+	if m&fs.ModeSticky != 0 {
+		n |= 0o1000
+	}
+	if m&fs.ModeSetgid != 0 {
+		n |= 0o2000
+	}
+	if m&fs.ModeSetuid != 0 {
+		n |= 0o4000
+	}
+	return fmt.Sprintf("%04o", n)
 }
