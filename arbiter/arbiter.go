@@ -75,8 +75,11 @@ type Arbiter struct {
 	// kernel has reused since (loop.go).
 	procs map[int]*spawn.Proc
 	// unmanaged holds the workers `rm --nostop` left running (unmanaged.go).
-	unmanaged  map[int]unmanagedProc
-	stopping   bool
+	unmanaged map[int]unmanagedProc
+	stopping  bool
+	// failExit: a watcher with failure_action = "exit" failed; the loop
+	// stops everything and Run returns it (failaction.go).
+	failExit   *WatcherFailedError
 	pidsNoted  bool    // notePidsLimit said how poold's pids limit divides
 	graceNoted bool    // noteGracePeriod looked
 	fdsShort   int     // what noteFds last found short (FdNeed.Short)

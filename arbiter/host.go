@@ -378,6 +378,7 @@ func (h host) Publish(name string, kind events.Kind, fields map[string]any) {
 	if kind == events.KindUpdated {
 		h.a.renewLeftStops() // a watcher's spec changed (leftstopnow.go)
 	}
+	h.a.watcherFailed(name, kind, fields) // failure_action = "exit"
 	if h.a.quiet(name, kind) {
 		return
 	}

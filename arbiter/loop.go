@@ -81,6 +81,9 @@ func (a *Arbiter) loop(ctx context.Context) error {
 	tick := time.NewTicker(checkDelay)
 	defer tick.Stop()
 	for {
+		if a.failExit != nil && !a.stopping {
+			a.shutdown() // a watcher with failure_action = "exit" failed
+		}
 		if a.stopping {
 			a.releaseSockets()
 		}
@@ -89,6 +92,9 @@ func (a *Arbiter) loop(ctx context.Context) error {
 				m.ok(nil)
 			}
 			a.bus.Publish("", events.KindStop, nil)
+			if a.failExit != nil {
+				return a.failExit
+			}
 			return nil
 		}
 		a.work.Add(1) // see Live

@@ -165,6 +165,14 @@ type Watcher struct {
 	Priority    int  // higher starts first and stops last. Default 0.
 	Autostart   bool // default true
 	Respawn     bool // default true
+	// FailureAction is failure_action: what poold does when this
+	// watcher reaches failed (a slot gave up after flapping_max_retry
+	// pauses, or its before_spawn hook refused): "none" (the default: it
+	// stays failed until started or reloaded) or "exit" (poold stops
+	// every watcher gracefully and exits with status 69, as systemd's
+	// FailureAction=exit: a one-app container then ends, and its
+	// orchestrator restarts it).
+	FailureAction string
 
 	// ReadinessOptional is required_for_readiness = false: poold's
 	// readiness (/readyz, systemd's READY=1) leaves this watcher out, as
@@ -289,6 +297,7 @@ const (
 	DefaultBackoffMax       = 30 * time.Second
 	DefaultBackoffReset     = 10 * time.Second
 	DefaultReadiness        = "spawn"
+	DefaultFailureAction    = "none"
 	DefaultReadyDelay       = time.Second
 	DefaultReadyTimeout     = 60 * time.Second
 	DefaultFlappingAttempts = 5
@@ -361,6 +370,7 @@ func DefaultWatcher(name string) Watcher {
 		GracefulTimeout:  DefaultGracefulTimeout,
 		Autostart:        DefaultAutostart,
 		Respawn:          DefaultRespawn,
+		FailureAction:    DefaultFailureAction,
 		BackoffMin:       DefaultBackoffMin,
 		BackoffMax:       DefaultBackoffMax,
 		BackoffReset:     DefaultBackoffReset,

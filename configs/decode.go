@@ -178,6 +178,7 @@ var watcherFields = []field[Watcher]{
 	},
 	readyMinField,
 	boolField("respawn", func(w *Watcher) *bool { return &w.Respawn }),
+	stringField("failure_action", func(w *Watcher) *string { return &w.FailureAction }),
 	exitCodesField("no_respawn_exit_codes", func(w *Watcher) *[]int { return &w.NoRespawnExitCodes }),
 	listField("sockets", func(w *Watcher) *[]string { return &w.Sockets }),
 	boolField("use_sockets", func(w *Watcher) *bool { return &w.UseSockets }),

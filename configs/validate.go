@@ -181,6 +181,13 @@ func validateWatcher(ps *problems, prefix string, w *Watcher, sockets map[string
 		ps.add(k("umask"), "must be -1 (inherit) or between 000 and 777 (octal), got %d", w.Umask)
 	}
 	validateProcess(ps, k, w)
+	switch w.FailureAction = strings.ToLower(strings.TrimSpace(w.FailureAction)); w.FailureAction {
+	case "":
+		w.FailureAction = DefaultFailureAction
+	case "none", "exit":
+	default:
+		ps.add(k("failure_action"), `must be "none" (stay failed) or "exit" (stop every watcher and exit poold with status 69), got %q`, w.FailureAction)
+	}
 }
 
 // validateRefs checks the environment entries, the sockets a watcher

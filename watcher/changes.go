@@ -32,7 +32,7 @@ var fieldEffects = map[string]Effect{
 	"Env": Restart, "CopyEnv": Restart, "WorkingDir": Restart, "UID": Restart,
 	"GID": Restart, "Umask": Restart, "Rlimits": Restart, "StopSignal": Live, "StopChildren": Live,
 	"GracefulTimeout": Live, "WarmupDelay": Live, "Priority": Live,
-	"Autostart": Live, "ReadinessOptional": Live, "ReadyMin": Live, "Respawn": Live, "NoRespawnExitCodes": Live, "Sockets": Restart, "UseSockets": Restart,
+	"Autostart": Live, "ReadinessOptional": Live, "ReadyMin": Live, "Respawn": Live, "FailureAction": Live, "NoRespawnExitCodes": Live, "Sockets": Restart, "UseSockets": Restart,
 	"BackoffMin": Live, "BackoffMax": Live, "BackoffReset": Live,
 	// A new readiness method or target only means something to a worker
 	// started for it.

@@ -6,7 +6,7 @@ package main
 // list to); poolctl keeps a copy so it does not link the config loader.
 var watcherOptionKeys = []string{
 	"args", "autostart", "backoff_max", "backoff_min", "backoff_reset", "chroot", "cmd", "copy_env",
-	"cpu_max", "depends_on", "env", "flapping_attempts", "flapping_max_retry", "flapping_retry_in",
+	"cpu_max", "depends_on", "env", "failure_action", "flapping_attempts", "flapping_max_retry", "flapping_retry_in",
 	"flapping_window", "gid", "graceful_timeout", "health_address", "health_check", "health_cmd",
 	"health_interval", "health_threshold", "health_timeout", "health_url", "hook_timeout", "hooks",
 	"idle_timeout", "limit_threshold", "log_compress", "log_json", "log_keep", "log_max_age",

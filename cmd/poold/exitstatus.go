@@ -56,7 +56,10 @@ func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
 	var ce configError
 	var se *arbiter.SetupError
+	var wf *arbiter.WatcherFailedError
 	switch {
+	case errors.As(err, &wf):
+		code = arbiter.ExitWatcherFailed
 	case errors.As(err, &ue):
 		code = exitUsage
 	case errors.As(err, &ce), errors.As(err, &se):
