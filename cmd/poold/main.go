@@ -268,7 +268,7 @@ func catchSignals() (sigs <-chan os.Signal, stop func()) {
 	// Read before Notify, which takes an ignored SIGHUP over.
 	hupIgnored = signal.Ignored(syscall.SIGHUP)
 	c := make(chan os.Signal, 16)
-	signal.Notify(c, catch.Signals...)
+	signal.Notify(c, append(append([]os.Signal(nil), catch.Signals...), initSignals()...)...)
 	return c, func() { signal.Stop(c) }
 }
 

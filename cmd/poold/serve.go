@@ -305,6 +305,9 @@ func (d *daemon) forgetTerminal(tty string, stops int) {
 // onSignal acts on sig, a signal caught while the arbiter runs; stops
 // counts the stop requests so far and stopArb stops the arbiter.
 func (d *daemon) onSignal(sig os.Signal, stops *int, stopArb func()) {
+	if sig = d.asInit(sig); sig == nil {
+		return
+	}
 	switch sig {
 	// Each is logged once the arbiter holds it: a hand-over in
 	// flight passes it to the new image (see the upgrade tests).
