@@ -56,6 +56,8 @@ type Arbiter struct {
 	// started, an event published) for Live: written on the loop, read
 	// by probes.
 	work atomic.Uint64
+	// steps is the loop's step in progress, for Live and the log (step.go).
+	steps steps
 	// quitWaiting are quit commands with waiting, answered once every
 	// worker is gone.
 	quitWaiting []*cmdMsg
@@ -316,6 +318,11 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	a.warnMemoryMaxAbove()
 	a.output = newOutput(a.workerLog(), a.cfg.Arbiter.LogFormat != "json", a.bus)
 	a.output.lineLog = a.lineLogs()
+	a.bg.Add(1)
+	go func() { // ends as the loop does
+		defer a.bg.Done()
+		a.watchSteps(a.stopped, a.stuckBound())
+	}()
 	defer func() {
 		markStopped()
 		a.stopDemand()

@@ -38,19 +38,68 @@ func (a *Arbiter) Ping(ctx context.Context) error {
 // went on working meanwhile: alive, not stuck.
 var ErrBusy = errors.New("poold's event loop is busy (it went on starting, signalling or reaping workers while the probe waited)")
 
+// BusyError is Live's answer for a loop that did not answer in time and
+// did no countable work meanwhile, but is in one step (a worker's fork,
+// a command) that began less than Options.StuckAfter ago: busy, so
+// errors.Is(err, ErrBusy).
+type BusyError struct {
+	Step  string        // the step, as the log names it
+	For   time.Duration // how long the loop has been in it
+	Bound time.Duration // past it, the loop is stuck
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("poold's event loop is busy in %s for %v (stuck only past %v)", e.Step, e.For.Round(time.Millisecond), e.Bound)
+}
+
+// Is makes a BusyError ErrBusy.
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
+
+// StuckError is Live's answer for a loop in one step for longer than
+// Options.StuckAfter: stuck. errors.Is(err, context.DeadlineExceeded).
+type StuckError struct {
+	Step  string
+	For   time.Duration
+	Bound time.Duration
+}
+
+func (e *StuckError) Error() string {
+	return fmt.Sprintf("poold's event loop is stuck: in %s for %v, past the bound of %v (poold's log has a WARN naming the step; "+
+		"a fork or cgroup write blocked in the kernel is the usual cause: see its stack in /proc/PID/task/*/stack)",
+		e.Step, e.For.Round(time.Millisecond), e.Bound)
+}
+
+// Is makes a StuckError context.DeadlineExceeded, as a probe that timed
+// out on a stuck loop has always been.
+func (e *StuckError) Is(target error) bool { return target == context.DeadlineExceeded }
+
 // Live is the liveness check (/healthz, systemd's WATCHDOG=1): nil when
 // the loop answers within ctx; ErrBusy when it did not but made progress
 // meanwhile, as it does for seconds while one command starts a thousand
-// workers, one fork after another; otherwise Ping's error: the loop is
-// stuck. A busy loop is alive, and killing poold then (a liveness probe,
-// the watchdog) would take every worker down in the middle of a reload.
+// workers, one fork after another; a *BusyError when it made none but is
+// in one step that began less than Options.StuckAfter ago (a fork that
+// waits on a loaded host's cgroup lock, 6 s in the r66 soak); a
+// *StuckError past that; otherwise Ping's error: the loop is stuck. A
+// busy loop is alive, and killing poold then (a liveness probe, the
+// watchdog) would take every worker down in the middle of a reload.
 func (a *Arbiter) Live(ctx context.Context) error {
 	before := a.Work()
 	err := a.Ping(ctx)
-	if errors.Is(err, context.DeadlineExceeded) && a.Work() != before {
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if a.Work() != before {
 		return ErrBusy
 	}
-	return err
+	s := a.steps.now()
+	if s == nil {
+		return err
+	}
+	d, bound := time.Since(s.at), a.stuckBound()
+	if d < bound {
+		return &BusyError{Step: s.String(), For: d, Bound: bound}
+	}
+	return &StuckError{Step: s.String(), For: d, Bound: bound}
 }
 
 // Work counts the loop's units of work (a message handled, a worker

@@ -47,7 +47,9 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) func() (in
 		}
 		spec.Stdout, spec.Stderr = out.outW, out.errW
 	}
+	made := a.steps.within(loopStep{name: "cgroup of a new worker", watcher: w.Name(), wid: wid}, a.log)
 	g, err := a.newGroup(w, wid)
+	made()
 	if err != nil {
 		out.close()
 		return fail(err)
@@ -56,7 +58,14 @@ func (h host) Spawn(w *watcher.Watcher, wid int, spec spawn.ProcSpec) func() (in
 	since := procinfo.BootTicks() // before the fork: what it starts, it starts after
 	pending := a.spawner.Begin(spec)
 	return func() (int, error) {
+		// The spawner's thread forks, moves the worker into its v1
+		// cgroups and waits for its exec: a step of the loop's own.
+		done := a.steps.within(loopStep{name: "spawn", watcher: w.Name(), wid: wid, detail: spec.Path}, a.log)
+		if a.opts.holdSpawn != nil {
+			a.opts.holdSpawn()
+		}
 		p, err := pending.Wait()
+		done()
 		if err != nil {
 			if g != nil {
 				_ = g.Remove()

@@ -14,12 +14,13 @@ import (
 // without a pause (one reload of 1,000 workers kept it from answering for
 // 5 to 13 s on a loaded machine, and /healthz said 503 throughout, as
 // did systemd's watchdog) is busy, not stuck: Live says ErrBusy. A loop
-// that holds a message and does nothing is stuck.
+// that holds a message and does nothing past its StuckAfter is stuck
+// (stepstuck_test.go has one held for less: busy).
 func TestLiveWhileSpawning(t *testing.T) {
 	// /bin/sleep: cheap to start, so the machine stays free for the loop.
 	w := configs.DefaultWatcher("web")
 	w.Cmd, w.Args, w.NumProcesses = "/bin/sleep", []string{"3600"}, 0
-	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{StuckAfter: time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), hang)
 	defer cancel()
 

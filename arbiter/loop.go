@@ -102,17 +102,24 @@ func (a *Arbiter) loop(ctx context.Context) error {
 		select {
 		case <-ctxDone:
 			ctxDone = nil
+			s := a.steps.begin(loopStep{name: "shutdown"})
 			a.shutdown()
+			a.steps.end(s, a.log)
 		case <-quit:
 			quit = nil
+			s := a.steps.begin(loopStep{name: "shutdown"})
 			a.shutdown()
+			a.steps.end(s, a.log)
 		case m := <-a.inbox:
+			s := a.steps.begin(a.stepOf(m)) // see Live
 			if e, ok := m.(exitMsg); ok {
 				a.exits(e)
-				break
+			} else {
+				a.handle(m)
 			}
-			a.handle(m)
+			a.steps.end(s, a.log)
 		case <-tick.C:
+			s := a.steps.begin(loopStep{name: "periodic check (reconcile, strays, limits, accept queues)"})
 			for _, w := range a.watchers {
 				w.Reconcile()
 			}
@@ -125,6 +132,7 @@ func (a *Arbiter) loop(ctx context.Context) error {
 			a.notePidsLimit()
 			a.noteFds()
 			a.lookQueues(time.Now())
+			a.steps.end(s, a.log)
 		}
 	}
 }

@@ -78,4 +78,12 @@ type Options struct {
 	// GraceAdvice says what to do when the stop may outlast
 	// GracePeriod, for the orchestrator poold runs under.
 	GraceAdvice string
+	// StuckAfter is how long one step of the event loop (a worker's
+	// fork, a command) may run before Live, hence /healthz and systemd's
+	// watchdog, calls the loop stuck rather than busy (step.go). 0: 30s.
+	StuckAfter time.Duration
+
+	// holdSpawn, when set (tests), runs on the loop as a worker's start
+	// waits for its fork: a step made to block.
+	holdSpawn func()
 }

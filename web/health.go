@@ -33,8 +33,11 @@ type Health interface {
 const probeTimeout = time.Second
 
 // healthz answers 200 when poold's loop answers within probeTimeout or
-// is busy working (a reload starting a thousand workers keeps it from
-// answering for seconds), 503 when it is stuck: the liveness probe.
+// is busy (a reload starting a thousand workers keeps it from answering
+// for seconds; one fork may wait seconds on a loaded host), 503 when it
+// is stuck: it did no work for probeTimeout and is in no step, or in one
+// step for longer than arbiter.Options.StuckAfter (the 503 names it).
+// The liveness probe.
 func healthz(h Health) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), probeTimeout)
@@ -47,7 +50,8 @@ func healthz(h Health) http.HandlerFunc {
 		}
 		if err != nil {
 			why := err.Error()
-			if errors.Is(err, context.DeadlineExceeded) {
+			var stuck *arbiter.StuckError
+			if errors.Is(err, context.DeadlineExceeded) && !errors.As(err, &stuck) {
 				why = fmt.Sprintf("poold's event loop did not answer within %v and did no work meanwhile", probeTimeout)
 			}
 			http.Error(w, "unhealthy: "+why, http.StatusServiceUnavailable)

@@ -265,14 +265,16 @@ func (n *Notifier) runWatchdog(ctx context.Context, src Source) {
 }
 
 // watchdog sends WATCHDOG=1 if the arbiter's loop answers in time or is
-// busy working (arbiter.Live): only a stuck loop goes without.
+// busy (arbiter.Live: working, or in one step younger than its
+// StuckAfter, as /healthz decides): only a stuck loop goes without, and
+// the warning names the step it is stuck in (arbiter.StuckError).
 func (n *Notifier) watchdog(ctx context.Context, c *conn, src Source) {
 	ctx, cancel := context.WithTimeout(ctx, n.opts.Watchdog/4)
 	defer cancel()
 	err := src.Live(ctx)
 	if err != nil && !errors.Is(err, arbiter.ErrBusy) {
 		if !errors.Is(ctx.Err(), context.Canceled) { // not Run's own end
-			n.log.Warn("no WATCHDOG=1: the event loop did not answer and did no work meanwhile", "error", err)
+			n.log.Warn("no WATCHDOG=1: the event loop is stuck (it did not answer and did no work meanwhile)", "error", err)
 		}
 		return
 	}
