@@ -45,6 +45,7 @@ func cmdGet(a *Arbiter, m *cmdMsg) error {
 	}
 	// No keys: no options, as circusd answers ({"options": {}}).
 	all := a.options(w, m.withhold)
+	delete(all, "__name__") // options shows circusd's section name; its get has no such option
 	out := Ordered{Values: make(map[string]any, len(keys))}
 	for _, k := range keys {
 		ks, _ := k.(string)

@@ -61,6 +61,7 @@ func TestCircusdNameCase(t *testing.T) {
 		{"command": "options", "properties": map[string]any{"name": "other"}},
 		{"command": "options", "properties": map[string]any{"name": "myapp"}},
 		{"command": "get", "properties": map[string]any{"name": "Other", "keys": []string{"executable", "stdout_stream_conf", "stderr_stream_conf"}}},
+		{"command": "get", "properties": map[string]any{"name": "Other", "keys": []string{"__name__"}}},
 		{"command": "add", "properties": map[string]any{"name": "sh1", "cmd": "echo \"$0 x\" > /dev/null; sleep 500", "options": map[string]any{"shell": true}}},
 		{"command": "get", "properties": map[string]any{"name": "sh1", "keys": []string{"cmd", "args", "shell", "env"}}},
 	}
