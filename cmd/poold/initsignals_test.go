@@ -21,21 +21,40 @@ func TestPID1HaltSignals(t *testing.T) {
 		t.Skip("no unshare")
 	}
 	for _, c := range []struct {
-		sig  syscall.Signal
-		name string
-	}{{syscall.SIGPWR, "PWR"}, {sigRTMIN + 4, "RTMIN+4"}} {
-		t.Run(c.name, func(t *testing.T) {
-			p := startPooldUnder(t, []string{unshare, "--pid", "--fork", "--mount-proc", "--kill-child"}, t.TempDir(), `
+		sig      syscall.Signal
+		name     string
+		upgraded bool // after an in-place upgrade: its new image caught them too (r66 review2 F1)
+	}{{syscall.SIGPWR, "PWR", false}, {sigRTMIN + 4, "RTMIN+4", false}, {syscall.SIGPWR, "PWR", true}} {
+		name := c.name
+		if c.upgraded {
+			name += "/after-upgrade"
+		}
+		t.Run(name, func(t *testing.T) {
+			wrap := []string{unshare, "--pid", "--fork", "--mount-proc", "--kill-child"}
+			dir := t.TempDir()
+			path := writeConfig(t, dir, `
 [arbiter]
 ENDPOINTS
 
 [watchers.s]
 cmd = "/bin/sleep"
 args = ["1000"]
-`, nil)
+`)
+			var p *proc
+			if c.upgraded { // the built binary: an upgrade execs poold's own file
+				p = launchCmd(t, exec.Command(wrap[0], append(wrap[1:], pooldBinary(t), path)...), dir, path, nil)
+			} else {
+				p = launchPoold(t, wrap, dir, path, nil)
+			}
 			p.waitLog(`poold started: pid=1 `, 1)
 			poold := childOf(t, p.cmd.Process.Pid)
 			t.Cleanup(func() { _ = syscall.Kill(poold, syscall.SIGKILL) })
+			if c.upgraded {
+				if err := syscall.Kill(poold, syscall.SIGUSR2); err != nil {
+					t.Fatal(err)
+				}
+				p.waitLog(`upgrade: took over`, 1)
+			}
 			for i := 0; i < 2; i++ {
 				if err := syscall.Kill(poold, syscall.SIGWINCH); err != nil {
 					t.Fatal(err)

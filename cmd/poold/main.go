@@ -262,7 +262,8 @@ func warnAtStart(log hclog.Logger, path string, fileErr, machineErr error) {
 // by that signal instead of 0. An upgrade's new image caught them from
 // its start already (package catch).
 func catchSignals() (sigs <-chan os.Signal, stop func()) {
-	if caughtSignals != nil {
+	if caughtSignals != nil { // an upgrade's new image: catch took them at init
+		catch.Add(initSignals()...)
 		return caughtSignals, func() {}
 	}
 	// Read before Notify, which takes an ignored SIGHUP over.

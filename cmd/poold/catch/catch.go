@@ -47,3 +47,12 @@ func init() {
 // Caught is the channel of the signals caught since the start of a new
 // image, or nil when this process is no upgrade's new image.
 func Caught() <-chan os.Signal { return caught }
+
+// Add catches sigs too, on Caught's channel: poold catches some signals
+// only as PID 1, which package initialisation does not ask. A no-op when
+// this process is no upgrade's new image.
+func Add(sigs ...os.Signal) {
+	if caught != nil && len(sigs) > 0 {
+		signal.Notify(caught, sigs...)
+	}
+}
