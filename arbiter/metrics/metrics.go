@@ -307,6 +307,10 @@ func (e *Exporter) newTracker() *tracker {
 	t := newTracker(e.restarts)
 	t.oomKills, t.abandoned, t.stopKills = e.oomKills, e.abandoned, e.stopKills
 	t.onNew = func(pool string) { e.reloads.WithLabelValues(pool) }
+	t.onRespell = func(old, pool string) { // no histogram to carry: the old one goes
+		e.reloads.DeletePartialMatch(prometheus.Labels{"pool": old})
+		e.reloads.WithLabelValues(pool)
+	}
 	return t
 }
 

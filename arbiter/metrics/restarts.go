@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/poold/poold/events"
 )
@@ -42,7 +43,10 @@ const maxTracked = 1 << 16
 // get a kill event before their reap. It is owned by Exporter.Run.
 type tracker struct {
 	vec   *prometheus.CounterVec
-	pools map[string]*poolTrack // by watcher name as published
+	pools map[string]*poolTrack // by lower-case watcher name
+	// spelled is each pool's name as last published (its label value): a
+	// reload can change only its case (names keep it as written).
+	spelled map[string]string
 	// removed are the pools removed and not added since, by lower-case
 	// name: poold publishes remove before the removed pool's workers are
 	// stopped, and their kill, reap and stop events must not bring the
@@ -50,6 +54,9 @@ type tracker struct {
 	removed map[string]bool
 	// onNew runs when a pool is first seen (its other series start too).
 	onNew func(pool string)
+	// onRespell runs when a pool's name changed case: its other series
+	// under the old spelling go.
+	onRespell func(old, pool string)
 	// oomKills counts the OOM kills of workers' children (unhealthy
 	// events with oom_kills); nil: not counted.
 	oomKills *prometheus.CounterVec
@@ -73,7 +80,7 @@ type poolTrack struct {
 }
 
 func newTracker(vec *prometheus.CounterVec) *tracker {
-	return &tracker{vec: vec, pools: map[string]*poolTrack{}, removed: map[string]bool{}}
+	return &tracker{vec: vec, pools: map[string]*poolTrack{}, spelled: map[string]string{}, removed: map[string]bool{}}
 }
 
 // seed starts the series of pools that exist, which may never publish an
@@ -88,11 +95,16 @@ func (t *tracker) seed(names []string) {
 }
 
 func (t *tracker) pool(name string) *poolTrack {
-	p := t.pools[name]
+	key := strings.ToLower(name)
+	p := t.pools[key]
+	if p != nil && t.spelled[key] != name {
+		t.respell(t.spelled[key], name)
+		t.spelled[key] = name
+	}
 	if p == nil {
 		p = &poolTrack{}
 		p.reset()
-		t.pools[name] = p
+		t.pools[key], t.spelled[key] = p, name
 		for _, r := range Reasons { // every series from 0, so rate() sees the first one
 			t.vec.WithLabelValues(name, r)
 		}
@@ -141,13 +153,13 @@ func (t *tracker) member(ev events.Event) bool {
 	key := strings.ToLower(ev.Watcher)
 	switch {
 	case ev.Kind == events.KindRemove:
-		delete(t.pools, ev.Watcher)
-		t.vec.DeletePartialMatch(prometheus.Labels{"pool": ev.Watcher})
-		for _, v := range []*prometheus.CounterVec{t.oomKills, t.abandoned, t.stopKills} {
-			if v != nil {
-				v.DeletePartialMatch(prometheus.Labels{"pool": ev.Watcher})
+		for _, name := range []string{ev.Watcher, t.spelled[key]} {
+			for _, v := range t.counters() {
+				v.DeletePartialMatch(prometheus.Labels{"pool": name})
 			}
 		}
+		delete(t.pools, key)
+		delete(t.spelled, key)
 		if len(t.removed) >= maxTracked {
 			clear(t.removed)
 		}
@@ -160,6 +172,72 @@ func (t *tracker) member(ev events.Event) bool {
 		return false // the removed pool's stop
 	}
 	return true
+}
+
+// counters are the tracker's counter vectors, labelled by pool first.
+func (t *tracker) counters() []*prometheus.CounterVec {
+	vs := []*prometheus.CounterVec{t.vec}
+	for _, v := range []*prometheus.CounterVec{t.oomKills, t.abandoned, t.stopKills} {
+		if v != nil {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// respell moves the counts of the pool spelled old to its new spelling
+// pool (a reload of [watchers.MYAPP] for MyApp keeps its workers): the
+// old series go, none is left behind for good, and the counts carry on.
+func (t *tracker) respell(old, pool string) {
+	for _, v := range t.counters() {
+		moveCounts(v, old, pool)
+	}
+	if t.onRespell != nil {
+		t.onRespell(old, pool)
+	}
+}
+
+// moveCounts adds each series of v labelled pool=old to the same series
+// labelled pool=pool, and deletes the old ones.
+func moveCounts(v *prometheus.CounterVec, old, pool string) {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { v.Collect(ch); close(ch) }()
+	var moves []struct {
+		labels []string
+		n      float64
+	}
+	for m := range ch {
+		var d dto.Metric
+		if m.Write(&d) != nil {
+			continue
+		}
+		var labels []string
+		hit := false
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "pool" {
+				hit = l.GetValue() == old
+			}
+		}
+		if !hit {
+			continue
+		}
+		for _, l := range d.GetLabel() {
+			labels = append(labels, l.GetName(), l.GetValue())
+		}
+		moves = append(moves, struct {
+			labels []string
+			n      float64
+		}{labels, d.GetCounter().GetValue()})
+	}
+	v.DeletePartialMatch(prometheus.Labels{"pool": old})
+	for _, mv := range moves {
+		ls := prometheus.Labels{}
+		for i := 0; i < len(mv.labels); i += 2 {
+			ls[mv.labels[i]] = mv.labels[i+1]
+		}
+		ls["pool"] = pool
+		v.With(ls).Add(mv.n)
+	}
 }
 
 // track moves pool p's bookkeeping by one event, counting a restart
