@@ -67,24 +67,40 @@ func EnsureRuntimeDir(dir string) (tightened string, err error) {
 			return "", err
 		}
 	}
+	// On every start: a refusal below leaves the directory 0700, and the
+	// next start must not take what was planted while it was open.
+	if err := foreignEntry(dir, tightened); err != nil {
+		return "", err
+	}
 	if err := writable(dir); err != nil {
 		return "", fmt.Errorf("configs: runtime directory %s: cannot create sockets in it: %w; %s", dir, err, runtimeDirFix)
 	}
 	return tightened, nil
 }
 
-// tighten makes dir, poold's own but open to others, mode 0700, and
-// refuses it when an entry in it is someone else's: one that another
-// user could create while it was open (a socket or link in wait for
-// poolctl's commands) stays theirs after the chmod.
+// tighten makes dir, poold's own but open to others, mode 0700 and
+// gives the mode it had (foreignEntry then refuses it if an entry in it
+// is someone else's).
 func tighten(dir string, mode fs.FileMode) (string, error) {
 	was := ModeString(mode)
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return "", fmt.Errorf("configs: runtime directory %s has mode %s, open to group or others, and poold could not make it 0700: %v; %s", dir, was, err, runtimeDirFix)
 	}
+	return was, nil
+}
+
+// foreignEntry refuses dir when an entry in it is someone else's: one
+// that another user could create while it was open (a socket or link in
+// wait for poolctl's commands) stays theirs after the chmod. was is the
+// mode tighten found, "" when dir was already private.
+func foreignEntry(dir, was string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return "", fmt.Errorf("configs: runtime directory %s: %w", dir, err)
+		return fmt.Errorf("configs: runtime directory %s: %w", dir, err)
+	}
+	open := "may have been open to others"
+	if was != "" {
+		open = "was open to others (mode " + was + ")"
 	}
 	for _, e := range entries {
 		info, err := e.Info()
@@ -92,12 +108,12 @@ func tighten(dir string, mode fs.FileMode) (string, error) {
 			continue // gone since the listing
 		}
 		if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-			return "", fmt.Errorf("configs: runtime directory %s was open to others (mode %s) and holds %s, owned by uid %d, not by poold's uid %d: "+
+			return fmt.Errorf("configs: runtime directory %s %s and holds %s, owned by uid %d, not by poold's uid %d: "+
 				"someone else may have planted it where poolctl's commands go, so poold will not use the directory; remove it (a fresh volume has none), or %s",
-				dir, was, filepath.Join(dir, e.Name()), st.Uid, os.Geteuid(), runtimeDirFix)
+				dir, open, filepath.Join(dir, e.Name()), st.Uid, os.Geteuid(), runtimeDirFix)
 		}
 	}
-	return was, nil
+	return nil
 }
 
 // writable reports an error when poold could not create a socket in dir

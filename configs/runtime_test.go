@@ -166,6 +166,14 @@ func TestEnsureRuntimeDirRefusesForeignEntry(t *testing.T) {
 			t.Errorf("planted entry: %v, want %q", err, want)
 		}
 	}
+	// The refusal left the directory 0700: the next start refuses it too
+	// (it started with the planted entry inside: r66 review2 F3).
+	_, err = EnsureRuntimeDir(dir)
+	for _, want := range []string{planted, "owned by uid 65534", "XDG_RUNTIME_DIR"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("planted entry, second start: %v, want %q", err, want)
+		}
+	}
 }
 
 // --check changes nothing and passes a directory poold could make or use.
