@@ -243,6 +243,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		inbox:        make(chan any, 1024),
 		done:         make(chan struct{}),
 		stopped:      make(chan struct{}),
+		steps:        steps{kick: make(chan struct{}, 1)},
 		hurry:        make(chan struct{}),
 		up:           make(chan struct{}),
 		quit:         make(chan struct{}),

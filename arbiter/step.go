@@ -71,6 +71,11 @@ func (s *loopStep) String() string {
 // anywhere.
 type steps struct {
 	cur atomic.Pointer[loopStep]
+	// kick wakes watchSteps, which waits on it between steps: an idle
+	// poold has no step and no timer to look at it.
+	kick chan struct{}
+	// looks counts watchSteps' looks at the step in progress (tests).
+	looks atomic.Int64
 }
 
 // begin records s as the loop's step and returns it for end.
@@ -79,6 +84,10 @@ func (st *steps) begin(s loopStep) *loopStep {
 	s.began, s.at = now, now
 	p := &s
 	st.cur.Store(p)
+	select {
+	case st.kick <- struct{}{}:
+	default: // one wake is enough
+	}
 	return p
 }
 
@@ -130,8 +139,16 @@ func (a *Arbiter) watchSteps(done <-chan struct{}, bound time.Duration) {
 			return
 		case <-t.C:
 		}
+		st.looks.Add(1)
 		s := st.now()
-		if s == nil {
+		if s == nil { // between steps: no ticks until one begins
+			t.Stop()
+			select {
+			case <-done:
+				return
+			case <-st.kick:
+			}
+			t.Reset(stepLook)
 			continue
 		}
 		d := time.Since(s.at)
