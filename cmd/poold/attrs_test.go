@@ -135,7 +135,7 @@ func jail(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(root, "bin", "worker"), b, 0o755); err != nil {
+	if err := writeProgram(filepath.Join(root, "bin", "worker"), b); err != nil {
 		t.Fatal(err)
 	}
 	return root

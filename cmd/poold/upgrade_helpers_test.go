@@ -125,12 +125,23 @@ func (p *upProc) install(src string) {
 func (p *upProc) installBytes(b []byte) {
 	p.t.Helper()
 	tmp := p.exe + ".new"
-	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+	if err := writeProgram(tmp, b); err != nil {
 		p.t.Fatal(err)
 	}
 	if err := os.Rename(tmp, p.exe); err != nil {
 		p.t.Fatal(err)
 	}
+}
+
+// writeProgram writes a program of b at path with no fork of this test
+// binary in between: a child forked while the file was open for writing
+// holds that fd until its exec, and an exec of path meanwhile fails with
+// "text file busy" (the cmd/poold tests run in parallel and fork poolds).
+// Forks hold syscall.ForkLock for writing.
+func writeProgram(path string, b []byte) error {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	return os.WriteFile(path, b, 0o755)
 }
 
 func (p *upProc) endpoint() string {
