@@ -16,7 +16,6 @@ package arbiter
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -276,101 +275,6 @@ func (a *Arbiter) Stopped() <-chan struct{} { return a.stopped }
 // everything and returns nil.
 func (a *Arbiter) Quitting() <-chan struct{} { return a.quit }
 
-// Run binds the sockets, starts the autostart watchers in priority order
-// and serves until ctx is done or quit is received; it then stops every
-// watcher gracefully (lowest priority first) and returns nil. A second
-// stop request while stopping (Kill) skips the grace periods.
-func (a *Arbiter) Run(ctx context.Context) error {
-	defer close(a.done)
-	// A Run that fails before its loop still ends the wait of every Do.
-	var stopOnce sync.Once
-	markStopped := func() { stopOnce.Do(func() { close(a.stopped) }) }
-	defer markStopped()
-	a.started = time.Now()
-	a.config = ConfigState{LastReloadOK: true, LastSuccess: a.started}
-	runCtx, cancelRun := context.WithCancel(context.Background())
-	a.runCtx = runCtx
-	defer cancelRun()
-	self := a.opts.Self
-	if self == "" {
-		var err error
-		if self, err = os.Executable(); err != nil {
-			return fmt.Errorf("arbiter: find poold's own executable for the exec shim: %w", err)
-		}
-	}
-	if err := a.openSockets(); err != nil {
-		return err
-	}
-	defer a.socks.Close()
-
-	a.inherited = make(map[int]bool)
-	if a.opts.Adopt == nil { // after an upgrade, they are the workers' and their orphans
-		for _, p := range childPids(os.Getpid()) {
-			a.inherited[p] = true
-		}
-	} else {
-		for _, p := range a.opts.Adopt.Inherited { // those the first image found
-			a.inherited[p] = true
-		}
-	}
-	stopSpawner := a.startSpawner(self)
-	a.checkProc()
-	a.guardOOM()
-	a.warnMemoryMaxAbove()
-	a.output = newOutput(a.workerLog(), a.cfg.Arbiter.LogFormat != "json", a.bus)
-	a.output.lineLog = a.lineLogs()
-	a.bg.Add(1)
-	go func() { // ends as the loop does
-		defer a.bg.Done()
-		a.watchSteps(a.stopped, a.stuckBound())
-	}()
-	defer func() {
-		markStopped()
-		a.stopDemand()
-		a.noteDrainsAtExit()
-		a.endOrphans() // while the spawner still reaps them
-		cancelRun()
-		stopSpawner()
-		a.waits.Wait()
-		a.waitRead()
-		a.bg.Wait()
-		a.closeTree()
-		a.removeNotifyDir()
-		a.output.close(2 * time.Second)
-	}()
-
-	for _, spec := range a.cfg.Watchers {
-		if _, err := a.addWatcher(spec); err != nil {
-			a.killAll()
-			return err
-		}
-	}
-	a.filed = byName(a.cfg.Watchers)
-	if a.opts.Adopt != nil && a.opts.Adopt.Filed != nil {
-		a.filed = byName(a.opts.Adopt.Filed) // a.cfg holds the specs as they ran
-	}
-	a.noteLimits()
-	a.noteGracePeriod()
-	if a.opts.Adopt != nil {
-		// Before the orphan reaper: it must not take an adopted worker.
-		a.adoptWorkers(a.opts.Adopt)
-		a.reapOrphans()
-	} else {
-		a.reapOrphans()
-		a.bus.Publish("", events.KindStart, map[string]any{"pid": os.Getpid()})
-		// What an autostart watcher depends on starts first, even with
-		// autostart = false (systemd's Requires= pulls it in).
-		a.startInOrder(a.withDeps(a.sorted(func(w *watcher.Watcher) bool { return w.Spec().Autostart })), nil)
-	}
-	a.planDemand(false)
-	a.noteFds()
-	close(a.up)
-	if a.opts.Adopt != nil {
-		a.actOnPending(a.opts.Adopt.Pending)
-	}
-	return a.loop(ctx)
-}
-
 // Up is closed once Run has bound or taken over the sockets, made the
 // watchers and begun to serve; a Run that fails before that returns its
 // error with Up still open.
@@ -426,27 +330,6 @@ func (a *Arbiter) openSockets() error {
 		a.log.Info(m, "socket", l.Name, "address", l.Addr(), "fd", l.FD())
 	}
 	return nil
-}
-
-// startSpawner sets a.spawner: the one poold's main serves (Options.Spawner),
-// or one of the arbiter's own, run until the returned stop is called
-// (which waits for it).
-func (a *Arbiter) startSpawner(self string) (stop func()) {
-	if a.spawner = a.opts.Spawner; a.spawner != nil {
-		return func() {}
-	}
-	a.spawner = spawn.New(self)
-	a.spawner.SetWarn(a.log.Warn) // says once if its exec stub cannot run here
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = a.spawner.Run(ctx)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
 }
 
 // addWatcher creates a watcher for spec (not started).
