@@ -9,6 +9,38 @@ import (
 	"github.com/poold/poold/watcher/proctest"
 )
 
+// backstopRig runs a spawner whose exit watch starts with its first
+// worker and whose backstop walk is due delay after the latest SIGCHLD or
+// start, at most span after the SIGCHLD that armed it, with one worker
+// that keeps the exit watch running until the test ends.
+func backstopRig(t *testing.T, delay, span time.Duration) *running {
+	t.Helper()
+	s := New(self(t))
+	s.xwMin, s.backstopDelay, s.backstopSpan = 1, delay, span
+	r := runSpawnerOf(t, s)
+	keep := start(t, r.Spawner, "hold", ProcSpec{})
+	if !r.hinting.Load() {
+		t.Fatalf("no exit watch with a worker running: %v", r.xwErr)
+	}
+	t.Cleanup(func() { // before runSpawnerOf's: the spawner still reaps it
+		if err := syscall.Kill(keep.p.Pid, syscall.SIGTERM); err != nil {
+			t.Error(err)
+		}
+		keep.wait(t)
+	})
+	return r
+}
+
+// waitPidfds flushes the exit watch's batch and waits until its thread
+// tid holds n pidfds: every worker started is in the watch.
+func waitPidfds(t *testing.T, r *running, tid, n int) {
+	t.Helper()
+	r.xw.flush()
+	proctest.Eventually(t, fmt.Sprintf("%d pidfds in the exit watch's fd table", n), func() bool {
+		return pidfds(t, tid) == n
+	})
+}
+
 // The backstop walk finds what has no pidfd: the workers the exit watch
 // names are reaped on their own first. Each round arms the backstop (a
 // worker's SIGCHLD), holds the reaps while its workers end and the
@@ -18,11 +50,7 @@ import (
 func TestBackstopLeavesHintedExitsToTheirPidfds(t *testing.T) {
 	sh := lookSh(t)
 	const delay = 100 * time.Millisecond
-	r := hinted(t, delay)
-	keep := start(t, r.Spawner, "hold", ProcSpec{}) // keeps the exit watch running
-	if !r.hinting.Load() {
-		t.Fatalf("no exit watch with a worker running: %v", r.xwErr)
-	}
+	r := backstopRig(t, delay, backstopSpan)
 	tid := r.xw.tid
 	const rounds, n = 10, 6
 	for i := range rounds {
@@ -30,16 +58,7 @@ func TestBackstopLeavesHintedExitsToTheirPidfds(t *testing.T) {
 		for j := range ws {
 			ws[j] = startSleeper(t, r.Spawner, sh)
 		}
-		r.xw.flush()
-		proctest.Eventually(t, fmt.Sprintf("%d pidfds in the exit watch's fd table", n+2), func() bool {
-			pidfds := 0
-			for _, target := range threadFDs(t, tid) {
-				if target == "anon_inode:[pidfd]" {
-					pidfds++
-				}
-			}
-			return pidfds == n+2
-		})
+		waitPidfds(t, r, tid, n+2)
 		ws[n].in.Close() // its SIGCHLD arms the backstop
 		<-ws[n].done
 		armed := time.Now()
@@ -62,10 +81,6 @@ func TestBackstopLeavesHintedExitsToTheirPidfds(t *testing.T) {
 			t.Fatalf("round %d: %d walks of the children while %d workers with pidfds ended, want at most 1 (the backstop's)", i, got, n)
 		}
 	}
-	if err := syscall.Kill(keep.p.Pid, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	keep.wait(t)
 }
 
 // A run of exits that the exit watch reaps, each SIGCHLD well within the
@@ -76,28 +91,13 @@ func TestBackstopLeavesHintedExitsToTheirPidfds(t *testing.T) {
 func TestBackstopWalksOnceAfterARunOfExits(t *testing.T) {
 	sh := lookSh(t)
 	const delay, gap, n = 400 * time.Millisecond, 25 * time.Millisecond, 100
-	s := New(self(t))
-	s.xwMin, s.backstopDelay, s.backstopSpan = 1, delay, time.Hour
-	r := runSpawnerOf(t, s)
-	keep := start(t, r.Spawner, "hold", ProcSpec{}) // keeps the exit watch running
-	if !r.hinting.Load() {
-		t.Fatalf("no exit watch with a worker running: %v", r.xwErr)
-	}
+	r := backstopRig(t, delay, time.Hour)
 	tid := r.xw.tid
 	ws := make([]*sleeper, n)
 	for i := range ws {
 		ws[i] = startSleeper(t, r.Spawner, sh)
 	}
-	r.xw.flush()
-	proctest.Eventually(t, fmt.Sprintf("%d pidfds in the exit watch's fd table", n+1), func() bool {
-		pidfds := 0
-		for _, target := range threadFDs(t, tid) {
-			if target == "anon_inode:[pidfd]" {
-				pidfds++
-			}
-		}
-		return pidfds == n+1
-	})
+	waitPidfds(t, r, tid, n+1)
 	walks := r.walks.Load()
 	tick := time.NewTicker(gap) // the pace of the run: 40 delays long in all
 	defer tick.Stop()
@@ -119,10 +119,6 @@ func TestBackstopWalksOnceAfterARunOfExits(t *testing.T) {
 		t.Fatalf("%d walks of the children while %d workers with pidfds ended one by one over %v (%d gaps over %v), want 1 after the run",
 			got, n, took, stalls, delay)
 	}
-	if err := syscall.Kill(keep.p.Pid, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	keep.wait(t)
 }
 
 // The backstop is due delay after the latest SIGCHLD or start, but no
@@ -154,13 +150,7 @@ func TestBackstopWait(t *testing.T) {
 func TestBackstopWaitsForStartsToPause(t *testing.T) {
 	sh := lookSh(t)
 	const delay, gap, n = 400 * time.Millisecond, 25 * time.Millisecond, 100
-	s := New(self(t))
-	s.xwMin, s.backstopDelay, s.backstopSpan = 1, delay, time.Hour
-	r := runSpawnerOf(t, s)
-	keep := start(t, r.Spawner, "hold", ProcSpec{}) // keeps the exit watch running
-	if !r.hinting.Load() {
-		t.Fatalf("no exit watch with a worker running: %v", r.xwErr)
-	}
+	r := backstopRig(t, delay, time.Hour)
 	w := startSleeper(t, r.Spawner, sh)
 	walks := r.walks.Load()
 	w.in.Close() // its SIGCHLD arms the backstop
@@ -185,8 +175,4 @@ func TestBackstopWaitsForStartsToPause(t *testing.T) {
 		t.Fatalf("%d walks of the children while %d workers started over %v after a SIGCHLD (%d gaps over %v), want none until they pause",
 			during, n, took, stalls, delay)
 	}
-	if err := syscall.Kill(keep.p.Pid, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	keep.wait(t)
 }

@@ -89,12 +89,7 @@ func TestExitWatchTableKeepsNoSocketOrPipe(t *testing.T) {
 	tid := r.xw.tid
 	r.xw.flush() // one worker: no batch to wake the thread
 	proctest.Eventually(t, fmt.Sprintf("worker %d's pidfd in the watch's fd table", c.p.Pid), func() bool {
-		for _, target := range threadFDs(t, tid) {
-			if target == "anon_inode:[pidfd]" {
-				return true
-			}
-		}
-		return false
+		return pidfds(t, tid) > 0
 	})
 	for fd, target := range threadFDs(t, tid) {
 		if fd > 2 && !strings.HasPrefix(target, "anon_inode:") {
@@ -207,6 +202,18 @@ func TestExitHintsLeaveOrphansToTheBackstop(t *testing.T) {
 		t.Fatal(err)
 	}
 	keep.wait(t)
+}
+
+// pidfds counts the pidfds in the fd table of thread tid of this process.
+func pidfds(t *testing.T, tid int) int {
+	t.Helper()
+	n := 0
+	for _, target := range threadFDs(t, tid) {
+		if target == "anon_inode:[pidfd]" {
+			n++
+		}
+	}
+	return n
 }
 
 // threadFDs is the fd table of thread tid of this process: each fd's
