@@ -96,26 +96,14 @@ func (b *bench) startCircus(n int) (*instance, time.Time, error) {
 	if err := os.WriteFile(cfg, []byte(b.circusConfig(ports[0], ports[1], ports[2], n)), 0o600); err != nil {
 		return nil, time.Time{}, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "circusd.log"))
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer logf.Close()
 	cmd := exec.Command(circusPython, "-m", "circus.circusd", cfg)
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+b.circusSrc)
 	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	in := &instance{kind: sCircus, dir: dir, log: logf.Name(),
+	in := &instance{kind: sCircus, dir: dir, log: filepath.Join(dir, "circusd.log"),
 		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2])),
 		ctl:  fmt.Sprintf("tcp://127.0.0.1:%d", ports[0]),
 		pub:  fmt.Sprintf("tcp://127.0.0.1:%d", ports[1])}
-	t0 := time.Now()
-	p, err := b.procs.start("circusd", cmd)
-	if err != nil {
-		return nil, t0, err
-	}
-	in.p = p
-	return in, t0, nil
+	return b.startManager("circusd", in, cmd, in.log)
 }
 
 // circusctl runs circusctl against in (a whole process, as poolctl is

@@ -103,22 +103,29 @@ func (b *bench) launchPooldWith(dir, conf string, port, metricsPort int, wrap []
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return nil, time.Time{}, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "poold.log"))
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer logf.Close()
 	argv := append(slices.Clone(wrap), filepath.Join(b.o.bin, "poold"), cfg)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	in := &instance{kind: sPoold, dir: dir, log: logf.Name(),
+	in := &instance{kind: sPoold, dir: dir, log: filepath.Join(dir, "poold.log"),
 		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		ctl:  "ipc://" + dir + "/ctl.sock", pub: "ipc://" + dir + "/pub.sock"}
 	if metricsPort != 0 {
 		in.metrics = net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))
 	}
+	return b.startManager("poold", in, cmd, in.log)
+}
+
+// startManager starts cmd, manager name of in, its stdout and stderr
+// written to the file output (created); it returns in with its process
+// and t0, the moment of the exec.
+func (b *bench) startManager(name string, in *instance, cmd *exec.Cmd, output string) (*instance, time.Time, error) {
+	logf, err := os.Create(output)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
 	t0 := time.Now()
-	p, err := b.procs.start("poold", cmd)
+	p, err := b.procs.start(name, cmd)
 	if err != nil {
 		return nil, t0, err
 	}
@@ -188,21 +195,9 @@ func (b *bench) startSupervisord(n int) (*instance, time.Time, error) {
 	if err := os.WriteFile(cfg, []byte(b.supervisorConfig(dir, n)), 0o600); err != nil {
 		return nil, time.Time{}, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "stderr.log"))
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer logf.Close()
 	cmd := exec.Command(supervisordPath, "-n", "-c", cfg)
-	cmd.Stdout, cmd.Stderr = logf, logf
 	in := &instance{kind: sSup, dir: dir, log: filepath.Join(dir, "supervisord.log"), ctl: cfg}
-	t0 := time.Now()
-	p, err := b.procs.start("supervisord", cmd)
-	if err != nil {
-		return nil, t0, err
-	}
-	in.p = p
-	return in, t0, nil
+	return b.startManager("supervisord", in, cmd, filepath.Join(dir, "stderr.log"))
 }
 
 // gunicornFiles: a WSGI app answering "pid N" and a config whose
@@ -247,22 +242,10 @@ func (b *bench) startGunicorn(n int) (*instance, time.Time, error) {
 	if err := os.WriteFile(cfg, []byte(b.gunicornConfig(dir, n, port)), 0o600); err != nil {
 		return nil, time.Time{}, err
 	}
-	logf, err := os.Create(filepath.Join(dir, "stderr.log"))
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer logf.Close()
 	cmd := exec.Command(gunicornPath, "-c", cfg, "--chdir", dir, "benchapp:app")
-	cmd.Stdout, cmd.Stderr = logf, logf
 	in := &instance{kind: sGuni, dir: dir, log: filepath.Join(dir, "gunicorn.log"),
 		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-	t0 := time.Now()
-	p, err := b.procs.start("gunicorn", cmd)
-	if err != nil {
-		return nil, t0, err
-	}
-	in.p = p
-	return in, t0, nil
+	return b.startManager("gunicorn", in, cmd, filepath.Join(dir, "stderr.log"))
 }
 
 // The peers run from Debian's packages: their paths are fixed, so that a
