@@ -192,11 +192,7 @@ func (s *heldSet) all() []*conn {
 func (s *heldSet) counts() (int, map[string]int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	by := make(map[string]int, len(s.byPeer))
-	for p, q := range s.byPeer {
-		by[p] = len(q)
-	}
-	return s.n, by
+	return s.n, peerCounts(s.byPeer)
 }
 
 // hold counts c, a server conn, against g's bounds, and closes the

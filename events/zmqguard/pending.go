@@ -129,11 +129,16 @@ func (s *pendingSet) removeLocked(e *pendingConn) {
 func (s *pendingSet) counts() (int, map[string]int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	by := make(map[string]int, len(s.byPeer))
-	for p, q := range s.byPeer {
+	return s.n, peerCounts(s.byPeer)
+}
+
+// peerCounts is how many connections byPeer holds for each peer.
+func peerCounts[T any](byPeer map[string][]T) map[string]int {
+	by := make(map[string]int, len(byPeer))
+	for p, q := range byPeer {
 		by[p] = len(q)
 	}
-	return s.n, by
+	return by
 }
 
 // peerOf names the peer at the other end of an accepted connection:
