@@ -39,7 +39,16 @@ func TestGraceOverAfterTheWorkerEndedKillsNothing(t *testing.T) {
 		}
 	}
 	t.Cleanup(release)
-	h.do("stop", map[string]any{"name": "web"})
+	stopGraceOverAfterEnd(t, h, "web", pid, release)
+}
+
+// stopGraceOverAfterEnd stops watcher name, whose worker pid ends of its
+// SIGTERM at once while what its end waits for is held (release lets it
+// go on) until its graceful_timeout is over: the worker must be neither
+// killed at its grace nor reaped as graceful_timeout.
+func stopGraceOverAfterEnd(t *testing.T, h *harness, name string, pid int, release func()) {
+	t.Helper()
+	h.do("stop", map[string]any{"name": name})
 	proctest.Eventually(t, "the worker reaped", func() bool { return !proctest.Alive(pid) })
 	const killed, spared = "stop not over within graceful_timeout", "grace over after the worker ended: no kill"
 	proctest.Eventually(t, "its grace over (a kill, or a line saying none)", func() bool {

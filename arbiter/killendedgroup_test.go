@@ -1,14 +1,11 @@
 package arbiter
 
 import (
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/poold/poold/configs"
-	"github.com/poold/poold/events"
-	"github.com/poold/poold/watcher/proctest"
 	"golang.org/x/sys/unix"
 )
 
@@ -64,21 +61,7 @@ func TestGraceOverAfterTheWorkerEndedKillsNothingWithoutCgroups(t *testing.T) {
 	h.serving("web")
 	release := holdScans(t, &h.a.strayScans)
 	walks := groupWalks.Load()
-	h.do("stop", map[string]any{"name": "web"})
-	proctest.Eventually(t, "the worker reaped", func() bool { return !proctest.Alive(pid) })
-	const killed, spared = "stop not over within graceful_timeout", "grace over after the worker ended: no kill"
-	proctest.Eventually(t, "its grace over (a kill, or a line saying none)", func() bool {
-		l := h.log.String()
-		return strings.Contains(l, killed) || strings.Contains(l, spared)
-	})
-	release()
-	reap := h.next("reap", func(ev events.Event) bool { return ev.Fields["process_pid"] == pid })
-	if strings.Contains(h.log.String(), killed) {
-		t.Errorf("a worker that had ended was killed at its grace: %s", lineWith(h.log.String(), killed))
-	}
-	if r := reap.Fields["reason"]; r == "graceful_timeout" {
-		t.Errorf("reap reason %v for a worker that ended of its SIGTERM: %v", r, reap.Fields)
-	}
+	stopGraceOverAfterEnd(t, h, "web", pid, release)
 	if n := groupWalks.Load() - walks; n != 0 {
 		t.Errorf("the end of a worker whose process group had ended made %d passes over /proc, want 0", n)
 	}
