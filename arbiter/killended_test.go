@@ -20,7 +20,7 @@ import (
 func TestGraceOverAfterTheWorkerEndedKillsNothing(t *testing.T) {
 	w := testWatcher("web", "serve", 1)
 	w.Sockets = []string{"web"}
-	w.GracefulTimeout = 200 * time.Millisecond
+	w.GracefulTimeout = 3 * time.Second // long enough for the worker to end of its SIGTERM on a loaded host
 	h := start(t, &configs.Config{Sockets: []configs.Socket{tcpSocket("web")}, Watchers: []configs.Watcher{w}}, Options{})
 	needCgroups(t, h)
 	pid := h.spawned()
