@@ -39,6 +39,11 @@ type Upgrader struct {
 	// and logs a check it runs ("upgrade: checking the new binary"):
 	// a result it kept from the last one runs nothing.
 	Preflight func(ctx context.Context, state []byte) (newVersion string, err error)
+	// Begin runs on the loop as the exec step begins: the loop is
+	// blocked from then until the exec, or until end runs (the exec did
+	// not happen, the loop serves again). What answers without the loop
+	// (poold's HTTP probes and scrapes) does so from here on.
+	Begin func() (end func())
 	// Drain lets poold's own log lines reach stderr before the exec,
 	// and stops its HTTP listeners taking connections; Undrain undoes
 	// that when the exec did not happen.
@@ -256,6 +261,14 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 	}
 	defer a.spawner.ReleaseReaps() // the exec failed
 	u := a.opts.Upgrade
+	// From here the loop is blocked until the exec (binding ahead, the
+	// wait for the log readers, the hold of the control endpoints, the
+	// state): a probe must not wait on it. Not before the looks above:
+	// an upgrade that goes back to wait would fail the API commands in
+	// flight ("not run") for an exec that does not come yet.
+	if u.Begin != nil {
+		defer u.Begin()()
+	}
 	if u.Bind != nil {
 		unbind, err := u.Bind(a.cfg)
 		if err != nil {

@@ -14,8 +14,9 @@ import (
 // The HTTP side of an in-place upgrade's hand-over. Its last step before
 // the exec stops poold's HTTP listeners taking connections and lets each
 // answer the requests it took (web.Server.HandOver). The arbiter's loop
-// is blocked in the hand-over meanwhile, so what those requests would
-// ask it is answered by httpView instead: a liveness probe is alive (the
+// is blocked from the start of the exec step (Upgrader.Begin) to the
+// exec, so what the requests of that stretch would ask it is answered
+// by httpView instead: a liveness probe is alive (the
 // loop is handing over), a readiness probe and a scrape get the snapshot
 // the loop gave as the hand-over began, an API command was not run and
 // says to send it again.
@@ -75,6 +76,9 @@ func (v *httpView) keep(s *arbiter.Snapshot) {
 
 // resume: the exec did not happen; the loop answers again.
 func (v *httpView) resume() {
+	if v == nil {
+		return
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.over.Err() != nil {
@@ -140,7 +144,7 @@ func (v *httpView) Do(ctx context.Context, req arbiter.Request) arbiter.Reply {
 }
 
 // handOverHTTP is the last step of an upgrade before the exec (its first,
-// d.view.begin, answers without the loop): each HTTP listener stops
+// beginHandOver, answers without the loop): each HTTP listener stops
 // taking connections, ends its streams and answers what
 // it took, on its own and in parallel. It reports whether it logged.
 func (d *daemon) handOverHTTP() (logged bool) {
@@ -175,12 +179,13 @@ func (d *daemon) handOverHTTP() (logged bool) {
 	return logged
 }
 
-// resumeHTTP undoes handOverHTTP: the exec did not happen.
+// resumeHTTP undoes handOverHTTP: the exec did not happen. The view
+// answers without the loop until the exec step ends (beginHandOver's
+// end): the loop is still in it.
 func (d *daemon) resumeHTTP() {
 	if d.view == nil {
 		return
 	}
-	d.view.resume()
 	if d.console != nil {
 		d.console.Resume()
 	}

@@ -128,7 +128,7 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 			Upgraded: adoptState != nil, StartOwed: arbiter.StartOwedHandedOver(adoptState)})
 		lifecycle = d.sd
 	}
-	up := upgrader(path, log, d.drainForExec(logs), d.resumeHTTP)
+	up := upgrader(path, log, d.beginHandOver, d.drainForExec(logs), d.resumeHTTP)
 	if up != nil && d.sd != nil {
 		up.StartOwed = func() bool { return !d.sd.Told() }
 	}
@@ -172,15 +172,8 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 // before an upgrade's exec.
 func (d *daemon) drainForExec(logs *logsink.Sink) func() {
 	return func() {
-		// The loop is blocked from here to the exec: what the HTTP
-		// listeners take is answered without it (httpView), with
-		// the state as it is now (Drain runs on the loop).
-		var now *arbiter.Snapshot
-		if d.console != nil || d.probes != nil { // a snapshot of 10,000 workers is not free
-			s := d.arb.SnapshotOnLoop()
-			now = &s
-		}
-		d.view.begin(now)
+		// The HTTP listeners' requests are answered without the loop
+		// since the exec step began (beginHandOver).
 		holdIfAsked(envTestHoldOld)
 		if d.sd != nil {
 			d.sd.Reloading()
@@ -198,6 +191,20 @@ func (d *daemon) drainForExec(logs *logsink.Sink) func() {
 			logs.Drain(flushGrace)
 		}
 	}
+}
+
+// beginHandOver is the Upgrader's Begin: on the loop, as the exec step
+// begins. The loop is blocked from here to the exec: what the HTTP
+// listeners take is answered without it (httpView), with the state as it
+// is now. end: the exec did not happen, the loop answers again.
+func (d *daemon) beginHandOver() (end func()) {
+	var now *arbiter.Snapshot
+	if d.console != nil || d.probes != nil { // a snapshot of 10,000 workers is not free
+		s := d.arb.SnapshotOnLoop()
+		now = &s
+	}
+	d.view.begin(now)
+	return d.view.resume
 }
 
 // startTransports binds and runs the control endpoint, the event and
@@ -227,6 +234,9 @@ func (d *daemon) startTransports(ctx context.Context, goRun func(string, func(co
 		return false, d.notBound([]error{err}, &h)
 	}
 	d.console, d.probes = h.console, h.probes
+	if h.adopted {
+		holdIfAsked(envTestHoldUp) // the listeners made, the loop not up
+	}
 	// /proc is read for the stats stream only while someone listens: a
 	// subscriber of the stats endpoint or an open console.
 	wanted := func() bool {

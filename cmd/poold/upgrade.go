@@ -44,14 +44,19 @@ var version = "dev"
 // during the exec.
 // envTestHold holds the new image: it removes the file, then waits (up
 // to a minute) for the file's path plus ".go" to exist, before it loads
-// the state: a test sends signals meanwhile. envTestHoldOld holds the
-// old image so, in its hand-over, after the wait for the log readers and
-// before it takes the state; envTestHoldExec, later, once the state is
-// written, just before the last look for a stop asked meanwhile.
+// the state: a test sends signals meanwhile. envTestHoldUp holds the new
+// image later, its HTTP listeners made and its loop not yet up.
+// envTestHoldBind holds the old image so at the start of its exec step,
+// on the loop, before it binds ahead what the new image needs;
+// envTestHoldOld, in its hand-over, after the wait for the log readers
+// and before it takes the state; envTestHoldExec, later, once the state
+// is written, just before the last look for a stop asked meanwhile.
 const (
 	envTestFail     = "POOLDTEST_UPGRADE_FAIL"
 	envTestKill     = "POOLDTEST_UPGRADE_KILL"
 	envTestHold     = "POOLDTEST_UPGRADE_HOLD"
+	envTestHoldUp   = "POOLDTEST_UPGRADE_HOLD_UP"
+	envTestHoldBind = "POOLDTEST_UPGRADE_HOLD_BIND"
 	envTestHoldOld  = "POOLDTEST_UPGRADE_HOLD_OLD"
 	envTestHoldExec = "POOLDTEST_UPGRADE_HOLD_EXEC"
 )
@@ -192,7 +197,7 @@ func loadState(fd int) (*upgrade.State, error) {
 	return st, err
 }
 
-// holdIfAsked is envTestHold's and envTestHoldOld's doing (env, the one).
+// holdIfAsked is the doing of envTestHold and the other holds (env, the one).
 func holdIfAsked(env string) {
 	p := os.Getenv(env)
 	if p == "" || os.Remove(p) != nil {
@@ -261,15 +266,19 @@ func checkEnv(env []string) []string {
 }
 
 // upgrader is what the arbiter needs to upgrade this binary in place;
-// undrain undoes drain when the exec did not happen.
-func upgrader(path string, log hclog.Logger, drain, undrain func()) *arbiter.Upgrader {
+// begin's end, and undrain, undo begin and drain when the exec did not
+// happen.
+func upgrader(path string, log hclog.Logger, begin func() (end func()), drain, undrain func()) *arbiter.Upgrader {
 	if mainSpawner == nil {
 		return nil
 	}
 	env := withHupIgnored(append(withoutUpgradeEnv(startEnv), upgrade.EnvExe+"="+selfExe))
 	return &arbiter.Upgrader{Version: version, Exe: selfExe, Argv: os.Args, Env: env,
-		Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers,
-		Bind: func(cfg *configs.Config) (func(), error) { return bindAhead(path, cfg) },
+		Begin: begin, Drain: drain, Undrain: undrain, Listeners: ownListeners, Peers: zmqguard.Peers,
+		Bind: func(cfg *configs.Config) (func(), error) {
+			holdIfAsked(envTestHoldBind)
+			return bindAhead(path, cfg)
+		},
 		Preflight: func(ctx context.Context, state []byte) (string, error) {
 			v, err := preflight(ctx, log, selfExe, path, false, state)
 			if err != nil {
