@@ -153,9 +153,16 @@ func (p *upProc) endpoint() string {
 
 // try runs one command on a fresh connection (an upgrade closes the
 // open ones). A refusal by an image about to exec (wire.NotRun) is an
-// error, as no answer is.
+// error, as no answer is. It waits 10 s for the answer, hang for an
+// upgrade's: that comes once the exec step has bound ahead, which took
+// 8 s at load 234, and a refusal then must reach the test, not a
+// timeout (TestUpgradeOntoItsOwnPortSaysRestartOrMove got none).
 func (p *upProc) try(cmd string, props map[string]any) (arbiter.Reply, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	bound := 10 * time.Second
+	if cmd == "upgrade" {
+		bound = hang
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	c, err := ctlclient.DialContext(ctx, p.endpoint())
 	if err != nil {
