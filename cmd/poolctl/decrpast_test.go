@@ -11,6 +11,7 @@ import (
 // pool had, and poolctl warns on stderr that every worker stops. A decr
 // within the pool's size says nothing more.
 func TestDecrPastThePoolWarns(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t) // web: 2 workers
 	if r := p.ctl(t, "decr", "web", "1"); r.stdout != "1\n" || r.stderr != "" {
 		t.Errorf("decr web 1 of 2: %v, want 1 and no warning", r)
@@ -33,6 +34,7 @@ func TestDecrPastThePoolWarns(t *testing.T) {
 // a decr of a pool already at 0; poolctl warned that every worker of it
 // stops, though none was running.
 func TestDecrOfAnEmptyPoolSaysNothing(t *testing.T) {
+	t.Parallel()
 	if got := scaleWarnings("decr", "web", reply{"numprocesses": 0.0, "previous": 0.0}); got != nil {
 		t.Errorf("decr of a pool of 0: %q, want no warning", got)
 	}
@@ -48,6 +50,7 @@ func TestDecrOfAnEmptyPoolSaysNothing(t *testing.T) {
 // and its key, and poolctl warns on stderr; a decr held at min_workers
 // likewise. --json keeps Circus's numprocesses and adds the keys.
 func TestIncrAtTheMaxWarns(t *testing.T) {
+	t.Parallel()
 	p := startPooldWith(t, pooldConf{arbiter: "\n[sockets.s]\nhost = \"127.0.0.1\"\nport = 0\n"}) // web: 2 workers
 	// Bounds 2..3, so the pool's own scaling cannot move it meanwhile.
 	if r := p.ctl(t, "set", "web", "sockets", `["s"]`, "min_workers", "2", "max_workers", "3"); r.stderr != "" {
@@ -81,6 +84,7 @@ func TestIncrAtTheMaxWarns(t *testing.T) {
 // the max put "further" after the command to run ("... to grow it
 // (poolctl set NAME max_workers N) further"); it now comes before it.
 func TestBoundWarningReadsInOrder(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		command string
 		r       reply

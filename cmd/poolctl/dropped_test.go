@@ -11,6 +11,7 @@ import (
 )
 
 func TestStatusShowsDroppedLogLines(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	r := reply{"statuses": map[string]any{"web": "active", "api": "active"},
 		"logs": map[string]any{"web": map[string]any{"lines": 10.0, "dropped": 3.0}, "api": map[string]any{"lines": 5.0, "dropped": 0.0}}}
@@ -47,6 +48,7 @@ func afterCount(cause string) string { return strings.TrimPrefix(cause, "log lin
 // Each cause poold counts gets its own line; the lines of no known cause
 // (a poold that counts only dropped) get a wording that covers both.
 func TestStatusWordsEachCauseOfDroppedLines(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		logs map[string]any
@@ -90,6 +92,7 @@ func TestStatusWordsEachCauseOfDroppedLines(t *testing.T) {
 // host and the file system (the same defect as poold's chatty-lane test,
 // 4cde208); on a fast one nothing was dropped and the wait ran out.
 func TestStatusSaysTheLogQueueDroppedAChattyWatchersLines(t *testing.T) {
+	t.Parallel()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +134,7 @@ numprocesses = 2
 // lines, advising a log file, while the queue was empty. They count as
 // stderr's, and status says stderr is gone.
 func TestStatusSaysStderrIsGoneNotTheQueue(t *testing.T) {
+	t.Parallel()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -165,6 +169,7 @@ args = ["-c", "while :; do echo a line; sleep 0.01; done"]
 // time: a disk that filled last week read as one full now (r57b oncall
 // L2). Each cause now says when it last dropped a line.
 func TestStatusSaysWhenLinesWereLastDropped(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 12, 6, 19, 10, 0, 0, time.Local)
 	at := func(d time.Duration) float64 { return float64(now.Add(-d).UnixMilli()) / 1000 }
 	got := droppedLines(map[string]any{"dropped": 9.0, "dropped_file": 4.0, "dropped_queue": 5.0,

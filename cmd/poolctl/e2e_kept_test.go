@@ -17,6 +17,7 @@ import (
 // shows it beside the file's value and the set that gave it; so does
 // reloadconfig's answer.
 func TestEndToEndStatusShowsKeysKeptFromRunTime(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	p.waitPids(t, 2)
 	p.ctl(t, "set", "web", "max_cpu", "40")

@@ -83,6 +83,7 @@ func reloadWaits(t *testing.T, p *poold) {
 // exit 0, as if it had applied. It now names the setting on stdout and
 // warns on stderr.
 func TestEndToEndReloadconfigRestartNeeded(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	path := filepath.Join(p.dir, "poold.toml")
 	conf, err := os.ReadFile(path)

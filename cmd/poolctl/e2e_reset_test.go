@@ -20,6 +20,7 @@ import (
 // override, an unknown key and an unknown watcher are refused, each with
 // its errno, and change nothing.
 func TestEndToEndResetGoesBackToTheFile(t *testing.T) {
+	t.Parallel()
 	p := startPooldWith(t, pooldConf{arbiter: `control_read_only = ["user:nobody"]`})
 	p.waitPids(t, 2)
 	p.ctl(t, "--waiting", "set", "web", "max_cpu", "40", "numprocesses", "3", "args", `["3601"]`)

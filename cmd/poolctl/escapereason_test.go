@@ -7,6 +7,7 @@ import "testing"
 // so `poolctl status $'we\e[31mRED'` recoloured the terminal. Control
 // characters of poold's reason are printed escaped; its line breaks stay.
 func TestErrorReplyEscapesControlCharacters(t *testing.T) {
+	t.Parallel()
 	f := startFake(t, func(req map[string]any) map[string]any {
 		return map[string]any{"status": "error", "reason": "program we\x1b[31mRED\x1b[0m\x07 not found (known: web)\nsecond line\r", "errno": 3}
 	})

@@ -29,6 +29,7 @@ func startFleet(t *testing.T, n int) ([]*poold, apiFiles) {
 func hostOf(p *poold) string { return strings.TrimPrefix(p.api.url, "https://") }
 
 func TestFleetStatusStats(t *testing.T) {
+	t.Parallel()
 	ps, f := startFleet(t, 3)
 	args := []string{"--token-file", f.ops, "--ca-file", f.cert}
 	for _, p := range ps {
@@ -76,6 +77,7 @@ func TestFleetStatusStats(t *testing.T) {
 // Three hosts' events merged; one killed mid-stream is reported and the
 // others keep flowing.
 func TestFleetEvents(t *testing.T) {
+	t.Parallel()
 	ps, f := startFleet(t, 3)
 	args := []string{"--token-file", f.ops, "--ca-file", f.cert}
 	for _, p := range ps {
@@ -128,6 +130,7 @@ func (p *poold) kill(t *testing.T) {
 // for its token (an error reply) beside unreachable ones used to be left
 // out of "2 of 4 hosts unreachable".
 func TestFleetOutcomeCountsEveryFailedHost(t *testing.T) {
+	t.Parallel()
 	res := []hostResult{
 		{host: "a:1", rep: reply{"status": "error"}},
 		{host: "b:1", rep: reply{"status": "ok"}},
@@ -152,6 +155,7 @@ func TestFleetOutcomeCountsEveryFailedHost(t *testing.T) {
 // in 2 of 3 runs of the package: something resumed it, or another
 // process answered on its port; a socket the test holds can do neither.)
 func TestFleetStatusNamesTheTimeout(t *testing.T) {
+	t.Parallel()
 	ps, f := startFleet(t, 1)
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -170,6 +174,7 @@ func TestFleetStatusNamesTheTimeout(t *testing.T) {
 // of which token: with a hosts file each host may have its own, and the
 // operator had to work out which file went where. The refusal names it.
 func TestRefusedTokenNamesItsFile(t *testing.T) {
+	t.Parallel()
 	ps, f := startFleet(t, 2)
 	wrong := filepath.Join(t.TempDir(), "old.token")
 	writeToken(t, wrong)

@@ -13,6 +13,7 @@ import (
 // READY: each host's table has its own columns. The merged table has the
 // union of them, a cell under its own heading, "-" where a host lacks one.
 func TestFleetTableAlignsHostsWithDifferentColumns(t *testing.T) {
+	t.Parallel()
 	newer := decode(t, `{"status":"ok","statuses":{"web":"active"},"reasons":{},
 		"sizes":{"web":{"current":4,"ready":4,"elastic":false}}}`)
 	older := decode(t, `{"status":"ok","statuses":{"web":"flapping"},

@@ -21,6 +21,7 @@ import (
 // sees that poold restarted, says so, and replays the new history from
 // its start.
 func TestRemoteEventsFollowRestart(t *testing.T) {
+	t.Parallel()
 	ps, f := startFleet(t, 2)
 	old, next := ps[0], ps[1]
 	g := startTCPGate(t, strings.TrimPrefix(old.api.url, "https://"))
@@ -93,6 +94,7 @@ func TestRemoteEventsFollowRestart(t *testing.T) {
 // poold started after `events` did (arbiter.start, its first spawns),
 // which were lost when the retry asked for events "from now on".
 func TestFleetEventsHostDownAtStart(t *testing.T) {
+	t.Parallel()
 	ps, f := startFleet(t, 1)
 	g := startTCPGate(t, "")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -16,6 +16,7 @@ import (
 // both now open the stream again from their last event: the new image's
 // first event (arbiter.upgrade) and what follows arrive.
 func TestRemoteEventsFollowUpgrade(t *testing.T) {
+	t.Parallel()
 	ps, f := startFleet(t, 2)
 	auth := []string{"--token-file", f.ops, "--ca-file", f.cert}
 	ctx, cancel := context.WithCancel(context.Background())

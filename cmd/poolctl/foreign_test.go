@@ -12,6 +12,7 @@ import (
 // "Did you mean reload?", which replaces every worker, and `pid` "add".
 // Each now says what does its job in poolctl.
 func TestSupervisorctlCommandsSayWhatToRun(t *testing.T) {
+	t.Parallel()
 	ep := missingEndpoint(t)
 	for _, tc := range []struct {
 		args []string
@@ -38,6 +39,7 @@ func TestSupervisorctlCommandsSayWhatToRun(t *testing.T) {
 // pointer at all (describe, scale, monit, save). Each now says what does
 // its job in poolctl.
 func TestPM2CommandsSayWhatToRun(t *testing.T) {
+	t.Parallel()
 	ep := missingEndpoint(t)
 	for _, tc := range []struct {
 		args []string

@@ -24,6 +24,7 @@ func decode(t *testing.T, s string) reply {
 func lines(s ...string) string { return strings.Join(s, "\n") + "\n" }
 
 func TestFormatReply(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		command string
@@ -160,6 +161,7 @@ func TestFormatReply(t *testing.T) {
 }
 
 func TestFormatDstats(t *testing.T) {
+	t.Parallel()
 	r := decode(t, `{"status":"ok","info":{"pid":100,"name":"poold","cpu":0.25,"mem":1,"mem_info1":"20M","age":65,"children":[{},{}]}}`)
 	var b bytes.Buffer
 	if err := formatReply(&b, "dstats", r); err != nil {
@@ -179,6 +181,7 @@ func TestFormatDstats(t *testing.T) {
 }
 
 func TestHumanAge(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   any
 		want string
@@ -195,6 +198,7 @@ func TestHumanAge(t *testing.T) {
 }
 
 func TestHumanBytes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   float64
 		want string
@@ -209,6 +213,7 @@ func TestHumanBytes(t *testing.T) {
 }
 
 func TestRender(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   any
 		want string
@@ -229,6 +234,7 @@ func TestRender(t *testing.T) {
 }
 
 func TestEventLine(t *testing.T) {
+	t.Parallel()
 	ts := time.Date(2024, 5, 1, 15, 4, 5, 123e6, time.Local)
 	at := float64(ts.UnixNano()) / 1e9
 	payload := func(m map[string]any) []byte {
@@ -261,6 +267,7 @@ func TestEventLine(t *testing.T) {
 }
 
 func TestWriteEventJSON(t *testing.T) {
+	t.Parallel()
 	var b bytes.Buffer
 	if err := writeEventJSON(&b, "watcher.web.spawn", []byte(`{"process_pid":1}`)); err != nil {
 		t.Fatal(err)
@@ -271,6 +278,7 @@ func TestWriteEventJSON(t *testing.T) {
 }
 
 func TestRenderTop(t *testing.T) {
+	t.Parallel()
 	statuses := decode(t, `{"web":"active","idle":"stopped"}`)
 	infos := decode(t, `{"web":{"7":{"pid":7,"wid":1,"state":"running","cpu":1.5,"mem":0.5,"mem_info1":"3M","age":75,"restarts":0,"cmdline":"sleep"},
 		"8":{"pid":8,"wid":2,"state":"running","cpu":0.5,"mem":0.5,"mem_info1":"3M","age":5,"restarts":2,"cmdline":"sleep"}},"idle":{}}`)
@@ -291,6 +299,7 @@ func TestRenderTop(t *testing.T) {
 }
 
 func TestArity(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		form     string
 		min, max int
@@ -314,6 +323,7 @@ func TestArity(t *testing.T) {
 }
 
 func TestParseValue(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want any
@@ -329,6 +339,7 @@ func TestParseValue(t *testing.T) {
 }
 
 func TestParseDuration(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want time.Duration
@@ -369,6 +380,7 @@ func (c *writeCounter) Write(p []byte) (int, error) {
 // write per cell: unbuffered, `stats` of 10,000 workers made about
 // 200,000 write calls and spent more time in them than in anything else.
 func TestPrintWritesALongTableInFewWrites(t *testing.T) {
+	t.Parallel()
 	procs := map[string]any{}
 	for pid := 1000; pid < 3000; pid++ {
 		procs[strconv.Itoa(pid)] = map[string]any{"pid": float64(pid), "wid": float64(pid - 999),
@@ -392,6 +404,7 @@ func TestPrintWritesALongTableInFewWrites(t *testing.T) {
 // decodeHead reads what decodeReply reads of status, reason and errno,
 // keys matched exactly, and refuses what is not a JSON object.
 func TestDecodeHeadAgreesWithDecodeReply(t *testing.T) {
+	t.Parallel()
 	for _, raw := range []string{
 		`{"status":"ok","info":{"1":{"pid":1}},"time":1.5}`,
 		`{"status":"error","reason":"program nope not found","errno":3}`,

@@ -9,6 +9,7 @@ import (
 // in wids above numprocesses (up to numprocesses+max_surge), and --wid
 // selects those too, so the help must not bound N by numprocesses.
 func TestLogsHelpGivesTheWidRange(t *testing.T) {
+	t.Parallel()
 	r := poolctl(t, "logs", "--help")
 	if r.code != 0 {
 		t.Fatalf("logs --help: %v", r)

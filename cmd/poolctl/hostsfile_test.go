@@ -12,6 +12,7 @@ import (
 // else poolctl looked for them in its own working directory. They are
 // now relative to the hosts file, as kubeconfig's paths are.
 func TestHostsFileRelativePaths(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	hosts := filepath.Join(dir, "fleet.txt")
 	text := "https://a:8443 ops.token certs/a.pem\nhttps://b:8443 /etc/poold/b.token\nhttps://c:8443\n"
@@ -39,6 +40,7 @@ func TestHostsFileRelativePaths(t *testing.T) {
 // the CA file the other line gave. It is a usage error naming both lines;
 // the same line twice is still one host.
 func TestHostsFileHostTwice(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	hosts := filepath.Join(dir, "fleet.txt")
 	text := "https://a:8443 ops.token a.pem\nhttps://b:8443 b.token\nhttps://a:8443/ ops.token a.pem\nhttps://a:8443 old.token\n"

@@ -13,6 +13,7 @@ import (
 // showed api.v2's starts as api's own; --wid was not applied to the
 // events (r63 review M2).
 func TestLogsEventsOfOneWatcher(t *testing.T) {
+	t.Parallel()
 	p := startPooldWith(t, pooldConf{watchers: `
 [watchers.api]
 cmd = "/bin/sh"

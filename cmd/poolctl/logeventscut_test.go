@@ -10,6 +10,7 @@ import (
 // 2's, a moment later, shown, as if only one had started. The cut is
 // per worker now: neither is shown, and what follows each first line is.
 func TestLogsEventsFirstReadCutsEachWorkerAtItsFirstLine(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 12, 7, 15, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	lines := []logRecord{

@@ -41,6 +41,7 @@ func ticks(out string, wid int) []int {
 // -f goes on with the lines as they are written, each once and in order;
 // reopen names the files it reopens.
 func TestLogsAndFollow(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript)
 	p.ctl(t, "set", "talk", "numprocesses", "2", "stdout_log", "none", "stderr_log", "none")
@@ -131,6 +132,7 @@ func TestLogsAndFollow(t *testing.T) {
 // the ring the new image took over: the ticks go on, in order, once each,
 // none lost (lines read by the old image after -f's last request were).
 func TestLogsFollowGoesOnThroughAnUpgrade(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript) // one worker, wid 1
 	ctx, cancel := context.WithCancel(context.Background())
@@ -233,6 +235,7 @@ func followAcross(t *testing.T, p *poold, said string, restart func(errs *worker
 }
 
 func TestEscapeControls(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"plain text, tab\there, é ü 日本 \\x1b kept", "plain text, tab\there, é ü 日本 \\x1b kept"},
 		{"ESC \x1b[2J\x1b[31mRED\x1b[0m", `ESC \x1b[2J\x1b[31mRED\x1b[0m`},
@@ -257,6 +260,7 @@ const escScript = `printf 'ESC \033[2J\033[31mRED\033[0m bell\007 cr\rX nul\000 
 // screen, rang the bell, \r overwrote the line). On a terminal they are
 // now printed escaped; piped, and with --raw, the bytes are kept.
 func TestLogsEscapeControlsOnATerminal(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	p.ctl(t, "add", "--start", "esc", "/bin/sh", "-c", escScript)
 	rawLine := "1 out| ESC \x1b[2J\x1b[31mRED\x1b[0m bell\a cr\rX nul\x00 c1\u009b tab\tend\n"
@@ -343,6 +347,7 @@ func logsOnTerminal(t *testing.T, p *poold, args []string, until string) string 
 // on (a scale-up may start that worker), and refuses a ring that keeps
 // nothing, as no line would ever come.
 func TestLogsSaysWhyThereAreNoLines(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript) // one worker, wid 1
 	proctest.Eventually(t, "lines of wid 1", func() bool {
@@ -390,6 +395,7 @@ func TestLogsSaysWhyThereAreNoLines(t *testing.T) {
 // deploy) ended it with "program talk not found". It now waits, and
 // prints the new watcher's lines from its first, with no gap.
 func TestLogsFollowWaitsForARemovedWatcher(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript)
 	followAcross(t, p, "talk was added again", func(errs *workertest.Buffer, done chan int) {
@@ -409,6 +415,7 @@ var stampedRE = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (\
 // TestLogsTimestamps: -t puts the time poold read each line and its
 // worker's pid before the wid, as --json has them.
 func TestLogsTimestamps(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript)
 	proctest.Eventually(t, "10 lines", func() bool { return len(allTicks(p.ctl(t, "logs", "talk", "-n", "20").stdout)) >= 5 })
@@ -444,6 +451,7 @@ func TestLogsTimestamps(t *testing.T) {
 // worker wrote both (r57b-oncall L3). A wid with lines of several pids
 // names each line's pid; one with a single worker stays as it was.
 func TestLogsNamePidsOfAWidWithSeveralWorkers(t *testing.T) {
+	t.Parallel()
 	var out strings.Builder
 	a := &app{stdout: &out}
 	recs := []logRecord{

@@ -28,6 +28,7 @@ var everyLine = regexp.MustCompile(`^(\S+) +(\d+)(?:\[\d+\])? (out|err)\| (.*)$`
 // watcher that keeps no lines (log_ring = 0) and one that wrote nothing
 // are no error, the former named once on stderr.
 func TestLogsOfEveryWatcher(t *testing.T) {
+	t.Parallel()
 	p := startPooldWith(t, pooldConf{watchers: fmt.Sprintf(`
 [watchers.alpha]
 cmd = "/bin/sh"
@@ -183,6 +184,7 @@ func TestLogsOfEveryWatcherFollow(t *testing.T) {
 // stop signals poold sent, from its event history, merged by time; without
 // it the output is as before.
 func TestLogsEvents(t *testing.T) {
+	t.Parallel()
 	p := startPooldWith(t, pooldConf{watchers: `
 [watchers.crash]
 cmd = "/bin/sh"

@@ -101,6 +101,7 @@ func (f *execingFake) seen() []string {
 // poold was up, failing the monitoring that ran it. A read-only command
 // changes nothing, so poolctl now asks again on a new connection.
 func TestReadOnlyCommandAskedAgainAfterLostConnection(t *testing.T) {
+	t.Parallel()
 	f := startExecingFake(t, func(req map[string]any) map[string]any {
 		return map[string]any{"status": "ok", "statuses": map[string]any{"web": "active"}}
 	})
@@ -114,6 +115,7 @@ func TestReadOnlyCommandAskedAgainAfterLostConnection(t *testing.T) {
 // changes something is not sent twice (incr would add two workers): its
 // lost connection is reported, exit 3.
 func TestWriteCommandNotSentAgainAfterLostConnection(t *testing.T) {
+	t.Parallel()
 	f := startExecingFake(t, func(req map[string]any) map[string]any {
 		return map[string]any{"status": "ok", "numprocesses": 2}
 	})
@@ -133,6 +135,7 @@ func TestWriteCommandNotSentAgainAfterLostConnection(t *testing.T) {
 // whether it was done, nor why. poolctl now asks the new image and says
 // the upgrade cut it.
 func TestWriteCommandCutByAnUpgradeSaysSo(t *testing.T) {
+	t.Parallel()
 	f := startExecingFake(t, func(req map[string]any) map[string]any {
 		if req["command"] == "upgrade_status" {
 			return map[string]any{"status": "ok", "upgrade": map[string]any{

@@ -11,6 +11,7 @@ import (
 // poolctl's copy of the option names is configs's: an option added to
 // poold is completed by poolctl too.
 func TestOptionKeysAreConfigs(t *testing.T) {
+	t.Parallel()
 	if d := cmp.Diff(configs.WatcherOptionKeys(), watcherOptionKeys); d != "" {
 		t.Errorf("cmd/poolctl/optionkeys.go differs from configs.WatcherOptionKeys (-configs +poolctl):\n%s", d)
 	}

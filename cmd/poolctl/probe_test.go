@@ -21,6 +21,7 @@ import (
 // at a web server printed zmq4's chain of errors. It now says what
 // answers there and which endpoint to use instead; still exit 3.
 func TestWrongKindOfEndpoint(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	web := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(web.Close)
@@ -96,6 +97,7 @@ func bannerServer(t *testing.T, banner string) string {
 // http: server gave HTTP response to HTTPS client". Each now says what
 // answers there and what to use instead; still exit 3.
 func TestURLAtWrongKindOfServer(t *testing.T) {
+	t.Parallel()
 	// poold's own control endpoint, which greets a client as it connects.
 	ctx, cancel := context.WithCancel(context.Background())
 	ctl := controller.New("tcp://127.0.0.1:0", func(context.Context, []byte) ([]byte, bool) { return nil, false }, hclog.NewNullLogger())

@@ -24,6 +24,7 @@ func reloadFake(t *testing.T, rep map[string]any) *fakePoold {
 }
 
 func TestWaitedReloadFailure(t *testing.T) {
+	t.Parallel()
 	f := reloadFake(t, map[string]any{
 		"status": "error", "errno": 6,
 		"reason":  "reloadconfig: watcher \"api\" rolled back",
@@ -49,6 +50,7 @@ func TestWaitedReloadFailure(t *testing.T) {
 }
 
 func TestWaitedReloadFailureCircusShape(t *testing.T) {
+	t.Parallel()
 	f := reloadFake(t, map[string]any{"status": "error", "errno": 6,
 		"reason": `reload: reload of watcher "web" abandoned: new worker pid 77 (wid 3): not ready within 60s`})
 	r := poolctl(t, "--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t), "reload", "web")
@@ -59,6 +61,7 @@ func TestWaitedReloadFailureCircusShape(t *testing.T) {
 }
 
 func TestWaitedReloadSuccess(t *testing.T) {
+	t.Parallel()
 	f := reloadFake(t, map[string]any{"status": "ok", "updated": []string{"web"}, "unchanged": []string{"api"}})
 	r := poolctl(t, "--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t), "reloadconfig")
 	if r.code != 0 || r.stdout != lines("api: unchanged", "web: updated") {
@@ -67,6 +70,7 @@ func TestWaitedReloadSuccess(t *testing.T) {
 }
 
 func TestNoWaitSendsAndReturns(t *testing.T) {
+	t.Parallel()
 	f := reloadFake(t, map[string]any{"status": "ok"})
 	for _, args := range [][]string{{"reload", "web", "--no-wait"}, {"reloadconfig", "--no-wait"}} {
 		r := poolctl(t, append([]string{"--endpoint", f.endpoint}, args...)...)
@@ -81,6 +85,7 @@ func TestNoWaitSendsAndReturns(t *testing.T) {
 }
 
 func TestWaitedReloadTimeout(t *testing.T) {
+	t.Parallel()
 	f := startFake(t, nil)
 	r := poolctl(t, "--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t), "--timeout", "300ms", "reload", "web")
 	want := "poolctl: timed out after 300ms waiting for 'reload web' (still in progress on poold)\n"
@@ -97,6 +102,7 @@ func TestWaitedReloadTimeout(t *testing.T) {
 // success. They are listed with the outcome and warned of on stderr,
 // exit 0 (the rest applied), with --json too.
 func TestWaitedReloadRestartNeeded(t *testing.T) {
+	t.Parallel()
 	f := reloadFake(t, map[string]any{"status": "ok", "unchanged": []string{"web"},
 		"restart_needed": []string{"arbiter.endpoint", "web.address"}})
 	r := poolctl(t, "--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t), "reloadconfig")
@@ -121,6 +127,7 @@ func TestWaitedReloadRestartNeeded(t *testing.T) {
 // --json: a user who changed log_level saw every watcher unchanged and
 // nothing of it.
 func TestWaitedReloadAppliedSettings(t *testing.T) {
+	t.Parallel()
 	f := reloadFake(t, map[string]any{"status": "ok", "unchanged": []string{"web"},
 		"settings": []string{"arbiter.log_level", "arbiter.stats_interval"}})
 	r := poolctl(t, "--endpoint", f.endpoint, "--pubsub-endpoint", missingEndpoint(t), "reloadconfig")

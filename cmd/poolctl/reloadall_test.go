@@ -11,6 +11,7 @@ import (
 // ran again unnoticed). poolctl now names each one it started; a
 // watcher that ran is not named, nor is anything by `reload NAME`.
 func TestReloadOfEveryWatcherSaysWhichItStarted(t *testing.T) {
+	t.Parallel()
 	p := startPooldWith(t, pooldConf{
 		watchers: "\n[watchers.dev]\ncmd = \"sleep\"\nargs = [\"3600\"]\nautostart = false\n",
 	})

@@ -11,6 +11,7 @@ import (
 // stderr, exit 0 (the config applied), with --json too, before the
 // restart_needed warning.
 func TestReloadPrintsConfigWarnings(t *testing.T) {
+	t.Parallel()
 	warning := `configs: /etc/poold.toml: POOLD_WATCHERS_GONE_NUMPROCESSES: no watcher "gone" in the file; the variable is ignored`
 	f := reloadFake(t, map[string]any{"status": "ok", "unchanged": []string{"web"},
 		"warnings": []string{warning}, "restart_needed": []string{"web.address"}})
@@ -35,6 +36,7 @@ func TestReloadPrintsConfigWarnings(t *testing.T) {
 // warnings of the config as the new image read it; poolctl upgrade prints
 // them on stderr, exit 0.
 func TestUpgradePrintsConfigWarnings(t *testing.T) {
+	t.Parallel()
 	warning := `configs: /etc/poold.toml: environment variable POOLD_WATCHERS_GONE_NUMPROCESSES: no watcher "gone"`
 	var asked bool
 	f := startFake(t, func(req map[string]any) map[string]any {

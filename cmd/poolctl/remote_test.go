@@ -179,6 +179,7 @@ func readTokenFile(t *testing.T, path string) string {
 // Each refusal has its status and a Circus-shaped reason, and runs
 // nothing: the pool stays at 2 workers.
 func TestAPIRefusals(t *testing.T) {
+	t.Parallel()
 	p := startPooldAPI(t)
 	p.waitPids(t, 2)
 	ops, ro := readTokenFile(t, p.api.operator), readTokenFile(t, p.api.readOnly)
@@ -257,6 +258,7 @@ func TestAPIRefusals(t *testing.T) {
 
 // add, kill, rm and events --since, over both transports.
 func TestAddKillRmSince(t *testing.T) {
+	t.Parallel()
 	for name, start := range map[string]func(testing.TB) *poold{"ipc": startPoold, "https": startPooldAPI} {
 		t.Run(name, func(t *testing.T) {
 			p := start(t)

@@ -35,6 +35,7 @@ func lastSeq(t *testing.T, p *poold) uint64 {
 // the middle of a burst of events while the burst goes on: it prints
 // every event from that seq on, once, in order, then live ones.
 func TestEventsSinceMidBurst(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	p.waitPids(t, 2)
 	var wg sync.WaitGroup

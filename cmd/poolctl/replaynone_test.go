@@ -14,6 +14,7 @@ import (
 // #18446744073709551615" were lost. It names the events that were, and
 // why.
 func TestEventsSinceWithoutHistory(t *testing.T) {
+	t.Parallel()
 	p := startPooldWith(t, pooldConf{arbiter: "event_history = 0"})
 	p.waitPids(t, 2)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,6 +12,7 @@ import (
 // wid, and nothing a user reads said so: status NAME now has a restarts
 // line, by reason, with the last one (r61 pm2 trial F1).
 func TestRestartsLine(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 12, 6, 19, 10, 0, 0, time.Local)
 	at := float64(now.Add(-192*time.Second).UnixNano()) / 1e9
 	tests := []struct {
@@ -44,6 +45,7 @@ func TestRestartsLine(t *testing.T) {
 // The status table gets a RESTARTS column once a watcher had a restart,
 // none before (the output scripts read stays as it was).
 func TestFormatStatusRestartsColumn(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ name, reply, want string }{
 		{"none yet: no column", `{"status":"ok","statuses":{"web":"active"},"restarts":{"web":0}}`,
 			lines("WATCHER  STATUS", "web      active")},

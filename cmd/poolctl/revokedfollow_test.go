@@ -18,6 +18,7 @@ import (
 // told "429 Too Many Requests" rather than that its token was refused.
 // Each now tries once and says so.
 func TestFollowersOfARevokedTokenSayItWasRefused(t *testing.T) {
+	t.Parallel()
 	f := newAPIFiles(t)
 	p := startPooldAPIWith(t, f)
 	old := filepath.Join(t.TempDir(), "old.token") // what the followers hold

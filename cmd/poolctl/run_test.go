@@ -134,6 +134,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelpAndCompletion(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"--help"}, {"incr", "--help"}, {"help", "stats"}, {"completion", "bash"}, {"completion", "zsh"}} {
 		r := poolctl(t, args...)
 		if r.code != 0 || r.stdout == "" {
@@ -313,6 +314,7 @@ func (f *fakePoold) requests() []map[string]any {
 }
 
 func TestTimeout(t *testing.T) {
+	t.Parallel()
 	f := startFake(t, nil)
 	tests := []struct {
 		args []string
@@ -345,6 +347,7 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestInterrupted(t *testing.T) {
+	t.Parallel()
 	f := startFake(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb bytes.Buffer
@@ -367,6 +370,7 @@ func TestInterrupted(t *testing.T) {
 // TestRequests checks the positional forms against the properties sent,
 // using a fake poold that echoes each request.
 func TestRequests(t *testing.T) {
+	t.Parallel()
 	f := startFake(t, func(req map[string]any) map[string]any { return map[string]any{"status": "ok"} })
 	tests := []struct {
 		args    []string
@@ -462,6 +466,7 @@ func TestRequests(t *testing.T) {
 }
 
 func TestErrorReply(t *testing.T) {
+	t.Parallel()
 	f := startFake(t, func(req map[string]any) map[string]any {
 		return map[string]any{"status": "error", "reason": "program nope not found (known: web)", "errno": 3}
 	})
@@ -480,6 +485,7 @@ func TestErrorReply(t *testing.T) {
 }
 
 func TestStatusQuirk(t *testing.T) {
+	t.Parallel()
 	// "status NAME" answers with the watcher's status in "status".
 	f := startFake(t, func(req map[string]any) map[string]any { return map[string]any{"status": "stopped"} })
 	r := poolctl(t, "--endpoint", f.endpoint, "status", "web")
@@ -493,6 +499,7 @@ func TestStatusQuirk(t *testing.T) {
 // circusctl's form `add web CMD --start` added a stopped watcher without
 // a word; poolctl now says so on stderr and still sends what was asked.
 func TestAddWarnsOfPoolctlFlagsAfterCmd(t *testing.T) {
+	t.Parallel()
 	f := startFake(t, func(req map[string]any) map[string]any { return map[string]any{"status": "ok"} })
 	r := poolctl(t, "--endpoint", f.endpoint, "add", "web", "sleep", "10", "--start")
 	want := "poolctl: warning: --start comes after CMD, so it is an argument of the worker, not a flag of poolctl; put poolctl's flags before NAME (poolctl add --start web ...)\n"

@@ -18,6 +18,7 @@ import (
 // what it answered. It must send nothing there and say whose the
 // directory is.
 func TestDefaultEndpointInAnotherUsersDir(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Fatal("this test runs poolctl as uid 65534 in a directory root made, and needs root")
 	}

@@ -13,6 +13,7 @@ import (
 // what poold's parser (configs.ParseSignal) takes as a name, and refuses
 // the rest; a number always goes on to poold.
 func TestSignalNamesAreConfigs(t *testing.T) {
+	t.Parallel()
 	c := &cobra.Command{Use: "signal NAME [PID] SIGNAL"}
 	for _, s := range []string{
 		"TERM", "term", "SIGTERM", "sigterm", " HUP ", "USR1", "KILL", "WINCH", "CHLD", "IO", "POLL", "IOT", "SYS",

@@ -15,6 +15,7 @@ import (
 // taken for a handshake cut short and tried again, and the probe of what
 // answers there waited 1 s more. Every part now ends by the timeout.
 func TestTimeoutBoundsASilentEndpoint(t *testing.T) {
+	t.Parallel()
 	for _, network := range []string{"tcp", "unix"} {
 		t.Run(network, func(t *testing.T) {
 			addr := "127.0.0.1:0"
@@ -47,6 +48,7 @@ func TestTimeoutBoundsASilentEndpoint(t *testing.T) {
 // share the timeout. The probe came on top of it: the default 5 s gave up
 // on a silent endpoint after 6.0 s.
 func TestSilentBudget(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ timeout, dial, probe time.Duration }{
 		{100 * time.Millisecond, 80 * time.Millisecond, 20 * time.Millisecond},
 		{time.Second, 800 * time.Millisecond, 200 * time.Millisecond},

@@ -16,6 +16,7 @@ import (
 // "flapping", not the "active" Circus's tools read. From circusd (status
 // alone) it prints that.
 func TestStatusPrintsPooldsWord(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ name, reply, want string }{
 		{"one", `{"status":"active","state":"flapping","time":1700000000,"reason":"wid 1 is flapping"}`,
 			lines("flapping", "reason: wid 1 is flapping")},
@@ -44,6 +45,7 @@ func TestStatusPrintsPooldsWord(t *testing.T) {
 // prints "flapping" for a crash loop, as before r65, while the reply's
 // status (what circusctl prints) is Circus's "active".
 func TestStatusOfCrashLoopEndToEnd(t *testing.T) {
+	t.Parallel()
 	p := startPooldWith(t, pooldConf{watchers: `
 [watchers.crashy]
 cmd = "/bin/sh"

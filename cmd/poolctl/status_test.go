@@ -11,6 +11,7 @@ import (
 // Circus shapes without them. time is the reply's own clock, which
 // retry_at is compared with.
 func TestFormatStatus(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		reply string
@@ -144,6 +145,7 @@ func TestFormatStatus(t *testing.T) {
 }
 
 func TestFormatReloadOutcome(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		command string
@@ -203,6 +205,7 @@ func TestFormatReloadOutcome(t *testing.T) {
 // status reply's sizes, beside the WORKERS of an elastic pool and the
 // reasons; "-" for a watcher without a row and for one stopped.
 func TestFormatStatusReady(t *testing.T) {
+	t.Parallel()
 	r := decode(t, `{"status":"ok","statuses":{"web":"active","api":"flapping","old":"active","idle":"stopped"},
 		"reasons":{"api":"exited with status 1, 5 times in 10s"},
 		"sizes":{"web":{"current":4,"ready":4,"min":2,"max":16,"elastic":true},"api":{"current":3,"ready":1,"elastic":false},

@@ -14,6 +14,7 @@ import (
 // stderr, and poold logs it, for each socket no running watcher serves
 // any more; a socket another watcher still serves is not warned of.
 func TestDecrLeavingASocketUnservedWarns(t *testing.T) {
+	t.Parallel()
 	p := startPooldWith(t, pooldConf{
 		arbiter:  "\n[sockets.s]\nhost = \"127.0.0.1\"\nport = 0\n",
 		watchers: "sockets = [\"s\"]\n\n[watchers.api]\ncmd = \"sleep\"\nargs = [\"3600\"]\nnumprocesses = 1\nsockets = [\"s\"]\n",
@@ -61,6 +62,7 @@ func TestDecrLeavingASocketUnservedWarns(t *testing.T) {
 // and log as decr does, for each socket no running watcher serves any
 // more; a socket another watcher still serves is not warned of.
 func TestStopLeavingASocketUnservedWarns(t *testing.T) {
+	t.Parallel()
 	p := startPooldWith(t, pooldConf{
 		arbiter: "\n[sockets.s]\nhost = \"127.0.0.1\"\nport = 0\n",
 		// sleep never waits on s: ready at once, not after 10 s.

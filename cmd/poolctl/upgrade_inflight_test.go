@@ -24,6 +24,7 @@ exec REAL "$@"
 // it exited 1 ("already in flight") and a deploy script failed although
 // the upgrade it asked for was about to succeed.
 func TestUpgradeWhileAnotherIsInFlightWaitsForIt(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	exe, fifo := filepath.Join(p.dir, "poold"), filepath.Join(p.dir, "go")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {

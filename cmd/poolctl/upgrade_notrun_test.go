@@ -74,6 +74,7 @@ func (f *refusingFake) seen() []string {
 // known not to have been done, so poolctl sends it again, a write too,
 // and prints the new image's answer.
 func TestWriteNotRunByAnUpgradeSentAgain(t *testing.T) {
+	t.Parallel()
 	f := startRefusingFake(t, 2, func(req map[string]any) map[string]any {
 		return map[string]any{"status": "ok", "numprocesses": 3}
 	})
@@ -89,6 +90,7 @@ func TestWriteNotRunByAnUpgradeSentAgain(t *testing.T) {
 // TestNotRunWithJSONSentAgain: with --json, which reads only a reply's
 // head, the refusal is recognised too.
 func TestNotRunWithJSONSentAgain(t *testing.T) {
+	t.Parallel()
 	f := startRefusingFake(t, 1, func(req map[string]any) map[string]any {
 		return map[string]any{"status": "ok", "numprocesses": 3}
 	})

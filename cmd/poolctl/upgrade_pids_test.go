@@ -21,6 +21,7 @@ const pidsRoot = "/sys/fs/cgroup/pids"
 // spawn is; poold keeps room for its threads throughout. The pre-flight
 // also needs room for its own runs beyond that reserve.
 func TestUpgradePreflightAtAFullPidsLimitNamesIt(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat(filepath.Join(pidsRoot, "cgroup.procs")); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("no pids controller at %s: %v; CI runs as root with it mounted", pidsRoot, err)

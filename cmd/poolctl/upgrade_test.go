@@ -13,6 +13,7 @@ import (
 // it. `poolctl upgrade --status` says there was none, and after an upgrade
 // what it did and when.
 func TestUpgradeStatus(t *testing.T) {
+	t.Parallel()
 	p := startPoold(t)
 	r := p.ctl(t, "upgrade", "--status")
 	if r.stdout != "no upgrade since this poold started\n" {
@@ -29,6 +30,7 @@ func TestUpgradeStatus(t *testing.T) {
 }
 
 func TestFormatUpgradeStatus(t *testing.T) {
+	t.Parallel()
 	began := "2026-01-02T03:04:05Z"
 	tests := []struct {
 		name string

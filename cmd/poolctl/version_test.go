@@ -10,6 +10,7 @@ import (
 // output names poold's versions; a user checking which poolctl a host has
 // got "unknown flag: --version" (exit 2).
 func TestVersionFlag(t *testing.T) {
+	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"--version"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("poolctl --version: exit %d, stderr %q", code, stderr.String())

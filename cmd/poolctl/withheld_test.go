@@ -11,6 +11,7 @@ import (
 // arbiter.control_read_only reads env's values with options or get (the
 // keys stay); an operator reads them as ever.
 func TestReadOnlyCallersGetNoEnvValues(t *testing.T) {
+	t.Parallel()
 	f := newAPIFiles(t)
 	p := startPooldAPIArbiter(t, f, `control_read_only = ["user:nobody"]`)
 	ops, ro := readTokenFile(t, f.ops), readTokenFile(t, f.ro)
