@@ -72,6 +72,7 @@ func (w *wsClient) closedWith() int {
 // A new token applies at once: consoles opened with the old one are
 // closed, the old token and its cookie are refused, the new one works.
 func TestReconfigureTokenEndsOldSessions(t *testing.T) {
+	t.Parallel()
 	const oldToken, newToken = "old horse", "new battery"
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Enabled: true, Token: oldToken}, nil)
 	freeze(ts.fails)
@@ -124,6 +125,7 @@ func TestReconfigureTokenEndsOldSessions(t *testing.T) {
 // read_only applies at once: actions are refused on the consoles already
 // open (they are closed, and a reconnecting page learns the mode).
 func TestReconfigureReadOnly(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	ts := startServer(t, fake, configs.Web{Enabled: true}, nil)
 	c := dialConsole(t, ts)
@@ -148,6 +150,7 @@ func TestReconfigureReadOnly(t *testing.T) {
 // replaced) or Reconfigure names it as needing a restart; a setting added
 // to configs.Web fails here until it is classified.
 func TestReconfigureCoversEverySetting(t *testing.T) {
+	t.Parallel()
 	base := configs.Web{Enabled: true, Address: "127.0.0.1:18080", Token: "t"}
 	typ := reflect.TypeOf(base)
 	for i := range typ.NumField() {
@@ -197,6 +200,7 @@ func TestReconfigureCoversEverySetting(t *testing.T) {
 // A token cannot be dropped while the console listens on a non-loopback
 // address: the old one stays until the restart that moves it.
 func TestReconfigureKeepsTokenOnRemoteAddress(t *testing.T) {
+	t.Parallel()
 	s, err := New(Options{Config: configs.Web{Enabled: true, Address: "0.0.0.0:18080", Token: "t"}, Backend: &fakeBackend{}})
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +234,7 @@ func snake(s string) string {
 // lock its address out: the new token still works. Nor does a cookie
 // that never was valid (another console's): it is no guess (cookie.go).
 func TestStaleTokenIsNotAGuess(t *testing.T) {
+	t.Parallel()
 	const oldToken, newToken = "old horse", "new battery"
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Enabled: true, Token: oldToken}, nil)
 	freeze(ts.fails)

@@ -21,6 +21,7 @@ import (
 )
 
 func TestFailLimiter(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1000, 0)
 	l := newFailLimiter(3, 2*time.Second)
 	l.now = func() time.Time { return now }
@@ -52,6 +53,7 @@ func TestFailLimiter(t *testing.T) {
 // still counting, a new one pushed out the whole table, so an attacker
 // that filled it started afresh; it pushes out the least suspect only.
 func TestFailLimiterKeepsCountingWhenFull(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1000, 0)
 	l := newFailLimiter(3, time.Hour)
 	l.now = func() time.Time { return now }
@@ -90,6 +92,7 @@ func BenchmarkFailLimiterFull(b *testing.B) {
 // out the others with 5 failures (r49c review). An address is blocked
 // after its burst, its /64 only after wideBurst times that.
 func TestFailLimiterCountsAnIPv6Slash64Too(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1000, 0)
 	l := newFailLimiter(5, time.Hour)
 	l.now = func() time.Time { return now }
@@ -182,6 +185,7 @@ func BenchmarkAPIRoundTrip(b *testing.B) {
 // TestAPICommandNamesIgnoreCase: the wire protocol takes a command name in
 // any case, and so does the API; the role check sees the same name.
 func TestAPICommandNamesIgnoreCase(t *testing.T) {
+	t.Parallel()
 	const ops, ro = "0123456789abcdef0123", "fedcba9876543210fedc"
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Tokens: []configs.APIToken{
 		{Role: configs.RoleOperator, File: "ops.token", Token: ops},
@@ -240,6 +244,7 @@ func TestAPISlowBodyTimesOut(t *testing.T) {
 // request (and the wait). net/http lifts it when the body ends; this
 // holds the API to reading the body to its end before it runs a command.
 func TestAPIWaitedCommandOutlastsBodyDeadline(t *testing.T) {
+	t.Parallel()
 	const token = "0123456789abcdef0123"
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	fake.waitedTakes = 600 * time.Millisecond
@@ -264,6 +269,7 @@ func TestAPIWaitedCommandOutlastsBodyDeadline(t *testing.T) {
 // so the API ran a command with properties the client never sent; the
 // control socket already refused such a frame, and now the API does too.
 func TestAPIRefusesInvalidUTF8(t *testing.T) {
+	t.Parallel()
 	const ops = "0123456789abcdef0123"
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Tokens: []configs.APIToken{
 		{Role: configs.RoleOperator, File: "ops.token", Token: ops},
@@ -278,6 +284,7 @@ func TestAPIRefusesInvalidUTF8(t *testing.T) {
 // the last one, as a control request did (r55b chaos review); both are
 // refused now, naming the key and where it came first.
 func TestAPIRefusesDuplicateKeys(t *testing.T) {
+	t.Parallel()
 	const ops = "0123456789abcdef0123"
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Tokens: []configs.APIToken{
 		{Role: configs.RoleOperator, File: "ops.token", Token: ops},

@@ -21,6 +21,7 @@ import (
 // repeated holds back only itself, while as many different wrong tokens
 // (a guesser) still lock the whole address, the right token included.
 func TestRevokedTokenLocksOutOnlyItsClient(t *testing.T) {
+	t.Parallel()
 	const oldTok, newTok = "0123456789abcdef-old", "0123456789abcdef-new"
 	tokens := func(tok string) []configs.APIToken {
 		return []configs.APIToken{{Role: configs.RoleOperator, File: "ops.token", Token: tok}}
@@ -71,6 +72,7 @@ func TestRevokedTokenLocksOutOnlyItsClient(t *testing.T) {
 // share the API's way of counting: a script or tab repeating one wrong
 // token no longer keeps the right token out.
 func TestRepeatedConsoleTokenLocksOutOnlyItself(t *testing.T) {
+	t.Parallel()
 	const token = "correct horse battery staple"
 	console := func(t *testing.T) string {
 		ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Token: token}, nil)
@@ -119,6 +121,7 @@ func tokenRequest(addr, tok string) *http.Request {
 // IPv6 address's /64); the table of tokens holds keyed digests only,
 // and stays bounded.
 func TestFailLimiterCountsATokenOnceAgainstItsAddress(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1000, 0)
 	l := newFailLimiter(3, time.Hour)
 	l.now = func() time.Time { return now }
@@ -165,6 +168,7 @@ func TestFailLimiterCountsATokenOnceAgainstItsAddress(t *testing.T) {
 // TestFailLimiterConcurrentRepeats: requests racing with one new wrong
 // token count it against their address once.
 func TestFailLimiterConcurrentRepeats(t *testing.T) {
+	t.Parallel()
 	l := newFailLimiter(1000, time.Hour)
 	var wg sync.WaitGroup
 	for range 8 {

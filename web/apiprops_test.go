@@ -18,6 +18,7 @@ import (
 // console review, finding 1). Such a body is refused, naming the key and
 // the keys the command takes, and nothing runs.
 func TestAPIRefusesUnknownProperties(t *testing.T) {
+	t.Parallel()
 	const ops = "0123456789abcdef0123"
 	fake := newFakeBackend(t, map[string]int{"web": 1, "manual": 1})
 	ts := startServer(t, fake, configs.Web{Tokens: []configs.APIToken{

@@ -13,6 +13,7 @@ import (
 // for every command that changes something: the API's token file and
 // the client's address, the console's address.
 func TestCommandsCarryTheirCaller(t *testing.T) {
+	t.Parallel()
 	const ops = "0123456789abcdef0123"
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	ts := startServer(t, fake, configs.Web{Tokens: []configs.APIToken{

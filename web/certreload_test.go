@@ -92,6 +92,7 @@ tls_key = "`+filepath.Join(dir, "key.pem")+`"
 // change and kept the old (expiring) certificate. A reload now serves the
 // renewed one to new connections.
 func TestReloadServesRenewedCertificate(t *testing.T) {
+	t.Parallel()
 	dir, first, load, w, s := certServer(t)
 	if !bytes.Equal(servedCert(t, w.Address), first) {
 		t.Fatal("the certificate served at start is not the one in tls_cert")
@@ -125,6 +126,7 @@ func keyPEM(t *testing.T, cert tls.Certificate) []byte {
 // (configs) but applied it. Now it keeps serving the current one, valid,
 // and logs why; a valid renewal is still served at once.
 func TestReloadKeepsAValidCertificateOverOneOutOfItsDates(t *testing.T) {
+	t.Parallel()
 	dir, first, load, w, s := certServer(t)
 	for _, tc := range []struct {
 		name       string

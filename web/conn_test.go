@@ -27,6 +27,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // the same console's status and stop are answered; closing the console
 // ends the waiting action rather than leaving it behind.
 func TestWaitedActionDoesNotHoldUpOthers(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1, "worker": 1})
 	fake.waitedTakes = time.Hour
 	ts := startServer(t, fake, configs.Web{}, nil)
@@ -83,6 +84,7 @@ func TestActionsInFlightAreBounded(t *testing.T) {
 // is not run, and poold says so (not_run): the console passes that on,
 // not "still running in poold" (r52b-ctl).
 func TestActionNotRunSaysNotRun(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	fake.callTakes, fake.dropsGivenUp = time.Hour, true
 	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.actionTO = 200 * time.Millisecond })
@@ -98,6 +100,7 @@ func TestActionNotRunSaysNotRun(t *testing.T) {
 // waiting for says that it goes on in poold and where to follow it, not
 // a Go error.
 func TestActionTimeoutSaysWhatHappened(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	fake.waitedTakes = time.Hour
 	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.actionTO = 200 * time.Millisecond })
@@ -121,6 +124,7 @@ func TestActionTimeoutSaysWhatHappened(t *testing.T) {
 // called unknown, with the console's commands; one that poold has but
 // the console does not offer says to use poolctl.
 func TestUnknownCommandIsCalledUnknown(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
 	c := dialConsole(t, ts)
 	c.next("hello", typeIs("hello"))

@@ -17,6 +17,7 @@ import (
 // closed for a newcomer: a flood of idle connections must not lock out a
 // liveness probe or an operator.
 func TestIdleConnectionsMakeRoom(t *testing.T) {
+	t.Parallel()
 	const limit = 3
 	for _, c := range []struct {
 		name string

@@ -19,6 +19,7 @@ import (
 // Serve with consoles open.
 
 func TestReadLimitClosesConnection(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, func(tu *tunings) { tu.readLimit = 1024 })
 	c := dialConsole(t, ts)
 	c.next("hello", typeIs("hello"))
@@ -44,6 +45,7 @@ func TestReadLimitClosesConnection(t *testing.T) {
 // after 5 pings"). The test waits for pings spanning 1.5 pongWait from
 // the dial, the least that shows the pongs kept it.
 func TestPingKeepsIdleConsoleAlive(t *testing.T) {
+	t.Parallel()
 	const pongWait = 2 * time.Second
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, func(tu *tunings) {
 		tu.pingEvery = 50 * time.Millisecond
@@ -90,6 +92,7 @@ func TestPingKeepsIdleConsoleAlive(t *testing.T) {
 // long, stopped or frozen) was closed with 1001 "poold console closing",
 // the close of poold's shutdown, though poold ran on. It now says why.
 func TestSilentConsoleClosedWithItsReason(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, func(tu *tunings) {
 		tu.pingEvery = time.Hour // no ping, so no pong: the console stays silent
 		tu.heartbeat = time.Hour
@@ -162,6 +165,7 @@ func TestSlowConsoleIsDropped(t *testing.T) {
 }
 
 func TestServeEndsWithOpenConsoles(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

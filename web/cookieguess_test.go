@@ -32,6 +32,7 @@ func unkeyedCookie(token string) string {
 // and, since it tells nothing of the token, it is no guess: however
 // many, the right token still gets in.
 func TestConsoleCookieCannotBeMadeFromTheToken(t *testing.T) {
+	t.Parallel()
 	const token = "hunter22"
 	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
 	otherKey := newGuard("127.0.0.1", token, NewCookieKey()).mintCookie(time.Now().Add(time.Hour))
@@ -59,6 +60,7 @@ func TestConsoleCookieCannotBeMadeFromTheToken(t *testing.T) {
 // loopback out); an upgraded one is given the old key, so the same
 // cookie still signs in. A cookie's expiry is under its MAC.
 func TestConsoleCookieAcrossRestartAndUpgrade(t *testing.T) {
+	t.Parallel()
 	const token = "console-token-0123456789"
 	key := NewCookieKey()
 	before := startServerKey(t, token, key)
@@ -147,6 +149,7 @@ func cookieTarget(t *testing.T, page, token string) string {
 // local user got a burst of guesses from each (3,020/s). They are one:
 // different wrong tokens from 127.0.0.2, .3, ... lock out 127.0.0.1.
 func TestLoopbackIsOneAddress(t *testing.T) {
+	t.Parallel()
 	const token = "0123456789abcdef-ops"
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}),
 		configs.Web{Tokens: []configs.APIToken{{Role: configs.RoleOperator, File: "ops.token", Token: token}}}, nil)

@@ -11,6 +11,7 @@ import (
 // one page showed a process at "-0.1%". poold's own sampler cannot go
 // below 0 (its CPU time only grows; see procinfo's Sampler.info).
 func TestFakeCPUIsNeverNegative(t *testing.T) {
+	t.Parallel()
 	f := &fakeBackend{}
 	start := time.Now()
 	for _, name := range []string{"w", "w00"} {

@@ -142,6 +142,7 @@ func (r *fakeRemote) count(from int, command string, unwatched bool) int {
 // it has, until a console opens again; then the host, still in the fleet,
 // is refreshed at once (the resync is an hour away).
 func TestFleetFollowsHostsOnlyWhileAConsoleIsOpen(t *testing.T) {
+	t.Parallel()
 	remote := newFakeRemote(t)
 	ts := startServer(t, newFakeBackend(t, map[string]int{"local": 1}), configs.Web{}, func(tu *tunings) {
 		tu.fleetResync = time.Hour

@@ -16,6 +16,7 @@ import (
 // for a network or poold problem. It is now shown "refused", saying to
 // add the host again with its current token.
 func TestFleetHostRefusingTheTokenIsShownRefused(t *testing.T) {
+	t.Parallel()
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
@@ -35,6 +36,7 @@ func TestFleetHostRefusingTheTokenIsShownRefused(t *testing.T) {
 // its current token", though the token is good and the host lets it in
 // again once the lockout ends.
 func TestFleetHostLockingOutTheAddressIsNotShownRefused(t *testing.T) {
+	t.Parallel()
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/v1/events" {
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -91,6 +93,7 @@ func fleetHostShown(t *testing.T, url, token string) map[string]any {
 // the token is invalid (WWW-Authenticate), so it is shown refused with
 // the host's reason, and tried no more than a refused token is.
 func TestFleetHostHoldingTheTokenIsShownRefused(t *testing.T) {
+	t.Parallel()
 	const good, revoked = "0123456789abcdef-good", "0123456789abcdef-revoked"
 	host := startServer(t, newFakeBackend(t, map[string]int{"far": 1}),
 		configs.Web{Tokens: []configs.APIToken{{Role: configs.RoleReadOnly, File: "ro.token", Token: good}}}, nil)

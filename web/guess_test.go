@@ -19,6 +19,7 @@ import (
 // open console ran an operator's commands for any local user, past the
 // roles of the tokens.
 func TestConsoleClosedWithOnlyAPITokens(t *testing.T) {
+	t.Parallel()
 	for _, addr := range []string{"0.0.0.0:9", "127.0.0.1:9"} {
 		t.Run(addr, func(t *testing.T) { consoleClosedWithOnlyAPITokens(t, addr) })
 	}
@@ -56,6 +57,7 @@ func consoleClosedWithOnlyAPITokens(t *testing.T, addr string) {
 // failed tokens per address as the API does: after the burst even the
 // right token waits. A request that offers no token is not a guess.
 func TestTokenGuessesAreLimited(t *testing.T) {
+	t.Parallel()
 	const token = "correct horse battery staple"
 	console := func(t *testing.T) string {
 		ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Token: token}, nil)
@@ -104,6 +106,7 @@ func TestTokenGuessesAreLimited(t *testing.T) {
 // TestAPIWithoutTokensSaysSo: an API with no token configured names the
 // keys to set instead of calling the caller's token wrong.
 func TestAPIWithoutTokensSaysSo(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
 	req, _ := http.NewRequest("POST", ts.url+apiPrefix+"status", strings.NewReader("{}"))
 	req.Header.Set("Authorization", "Bearer 0123456789abcdef0123")

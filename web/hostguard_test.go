@@ -16,6 +16,7 @@ import (
 // websocket's Origin.
 
 func TestHostHeaderChecked(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
 	_, port, _ := net.SplitHostPort(ts.addr)
 	for host, want := range map[string]int{
@@ -45,6 +46,7 @@ func TestHostHeaderChecked(t *testing.T) {
 }
 
 func TestGuardHosts(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		bind, token, host string
 		want              bool
@@ -66,6 +68,7 @@ func TestGuardHosts(t *testing.T) {
 }
 
 func TestTokenProtectsEverything(t *testing.T) {
+	t.Parallel()
 	const token = "correct horse battery staple"
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Token: token}, nil)
 
@@ -121,6 +124,7 @@ func TestTokenProtectsEverything(t *testing.T) {
 }
 
 func TestWebsocketOriginChecked(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
 	wsURL := "ws://" + ts.addr + "/ws"
 	for origin, ok := range map[string]bool{

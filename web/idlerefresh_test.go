@@ -20,6 +20,7 @@ import (
 // first console's join refreshes them, and one open console brings the
 // refreshes back.
 func TestNoConsoleNoRefresh(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	s, err := New(Options{Config: configs.Web{Address: "127.0.0.1:0"}, Backend: fake, Events: fake.Events, Stats: fake.Stats,
 		Log: hclog.NewNullLogger()})

@@ -12,6 +12,7 @@ import (
 // announces (none should exist, but the model is only as fresh as the
 // last event) showed in a new console until the next resync, 15 s.
 func TestConsoleThatJoinsSeesFreshState(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.resync = time.Hour })
 	c := dialConsole(t, ts)

@@ -16,6 +16,7 @@ import (
 // arrives after that refresh, put the dead pids back into the model (and
 // into every console) until the next full refresh.
 func TestStatsDoNotBringBackAnExitTheBusDropped(t *testing.T) {
+	t.Parallel()
 	h := newHub(&Server{log: hclog.NewNullLogger(), tunings: defaultTunings()}, t.Context())
 	info := func(pid int) map[string]any { return map[string]any{"pid": float64(pid), "cpu": 1.0, "rss": 1000.0} }
 	view := func(pids ...int) *watcherView {

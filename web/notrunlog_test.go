@@ -17,6 +17,7 @@ import (
 // refused "not run": that is no failure worth a warning in poold's log
 // (r52b-http saw one at every upgrade); the new image answers the next.
 func TestRefreshNotRunDuringAnUpgradeIsNoWarning(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,6 +62,7 @@ func (b *stoppingBackend) Do(ctx context.Context, req arbiter.Request) arbiter.R
 // failure either: r56b-bigops saw "console refresh failed" at every
 // normal shutdown.
 func TestRefreshAfterPooldStoppedIsNoWarning(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	b := &stoppingBackend{fakeBackend: fake, stopped: make(chan struct{})}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

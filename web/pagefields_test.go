@@ -15,6 +15,7 @@ import (
 // process lists of state messages, carry only the fields the page uses,
 // in children too.
 func TestConsoleGetsOnlyTheFieldsThePageUses(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	c := dialConsole(t, ts)

@@ -53,6 +53,7 @@ func (s spaced) MarshalJSON() ([]byte, error) { return []byte(` "` + string(s) +
 // float64), for the maps poold's replies and events hold and for what it
 // leaves to JSON.
 func TestPlainIsTheJSONRoundTrip(t *testing.T) {
+	t.Parallel()
 	self, err := procinfo.New().Info(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +87,7 @@ func TestPlainIsTheJSONRoundTrip(t *testing.T) {
 // TestPlainRandom compares plain with the JSON round trip over random
 // nested maps.
 func TestPlainRandom(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range 2000 {
 		v := randomPlainMap(r, 0)
@@ -98,6 +100,7 @@ func TestPlainRandom(t *testing.T) {
 // TestPlainSharesNothing: a change to plain's result leaves its input as
 // it was (the model must never alias the backend's data).
 func TestPlainSharesNothing(t *testing.T) {
+	t.Parallel()
 	in := map[string]any{"l": []any{1.0}, "m": map[string]any{"a": 1.0}}
 	out, err := plain(in)
 	if err != nil {
@@ -169,6 +172,7 @@ func randomPlainString(r *rand.Rand) string {
 // plain(pageProc(fields)), which is what it kept before, pageProc of the
 // whole message's JSON round trip, children included.
 func TestPageProcBeforePlain(t *testing.T) {
+	t.Parallel()
 	self, err := procinfo.New().Info(os.Getpid())
 	if err != nil {
 		t.Fatal(err)

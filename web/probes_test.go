@@ -125,6 +125,7 @@ func serveProbeServer(t *testing.T, opts ProbeOptions) (*ProbeServer, string) {
 // token and leaves the probes open; healthz follows the loop's answer and
 // readyz the workers'.
 func TestProbeServer(t *testing.T) {
+	t.Parallel()
 	h := &fakeHealth{}
 	base := serveProbes(t, ProbeOptions{Token: "s3cret", Metrics: fakeMetrics, Health: h})
 	if code, _ := fetch(t, base+"/metrics", ""); code != http.StatusUnauthorized {
@@ -195,6 +196,7 @@ func TestReadyzWhileTheLoopIsBusy(t *testing.T) {
 // TestProbeServerReconfigure: a reloaded token guards /metrics at once; a
 // new metrics_address waits for a restart and says so.
 func TestProbeServerReconfigure(t *testing.T) {
+	t.Parallel()
 	p, addr := serveProbeServer(t, ProbeOptions{Token: "old", Metrics: fakeMetrics})
 	base := "http://" + addr
 	if restart := p.Reconfigure(configs.Web{MetricsAddress: addr, Token: "new"}); len(restart) != 0 {
@@ -214,6 +216,7 @@ func TestProbeServerReconfigure(t *testing.T) {
 // TestConsoleServesMetricsAndProbesBehindItsToken: on the console's own
 // listener, /metrics and the probes pass the same checks as the page.
 func TestConsoleServesMetricsAndProbesBehindItsToken(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -265,6 +268,7 @@ func serve(t *testing.T, s *Server, l net.Listener) {
 // with no gap up to the end of the burst; a console that reconnects with
 // ?since= continues where it left off.
 func TestHelloReplaysWithoutGap(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	fake.Events.KeepHistory(5000)
 	ts := startServer(t, fake, configs.Web{}, nil)
@@ -357,6 +361,7 @@ func lastOf(s []uint64) any {
 // reads /metrics, a read-only one too, a reload's tokens at once; a wrong
 // one is refused.
 func TestMetricsTakeAReadOnlyAPIToken(t *testing.T) {
+	t.Parallel()
 	p, addr := serveProbeServer(t, ProbeOptions{Token: "console-token-0123456789", Metrics: fakeMetrics,
 		Tokens: []configs.APIToken{{Role: configs.RoleReadOnly, File: "/etc/poold/view.token", Token: "view-token-0123456789"}}})
 	base := "http://" + addr
@@ -381,6 +386,7 @@ func TestMetricsTakeAReadOnlyAPIToken(t *testing.T) {
 // served /metrics on metrics_address to every client that sent no token
 // at all, and logged token=false. Any token of api_tokens is needed.
 func TestMetricsWithOnlyAPITokensNeedOne(t *testing.T) {
+	t.Parallel()
 	p, addr := serveProbeServer(t, ProbeOptions{Metrics: fakeMetrics, Health: &fakeHealth{},
 		Tokens: []configs.APIToken{{Role: configs.RoleReadOnly, File: "/etc/poold/prom.token", Token: "prom-token-0123456789"}}})
 	base := "http://" + addr

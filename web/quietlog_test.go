@@ -23,6 +23,7 @@ import (
 // balancer's TCP health check). Each kind is now logged once per client
 // address per minute, and the next line says how many were suppressed.
 func TestRefusalsAreLoggedOnce(t *testing.T) {
+	t.Parallel()
 	cert, certPEM := selfSigned(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -110,6 +111,7 @@ func TestRefusalsAreLoggedOnce(t *testing.T) {
 // was. They were logged once a minute per address, like refusals anyone
 // can cause, so a refused quit right after a refused incr left no line.
 func TestRoleRefusalsAreEachLogged(t *testing.T) {
+	t.Parallel()
 	const ro = "fedcba9876543210fedc"
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

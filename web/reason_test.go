@@ -31,6 +31,7 @@ func wantFailed(t *testing.T, w map[string]any) {
 }
 
 func TestFailedWatcherCarriesReasonAndSlots(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1, "worker": 1})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	c := dialConsole(t, ts)
@@ -60,6 +61,7 @@ func TestFailedWatcherCarriesReasonAndSlots(t *testing.T) {
 // another wid: the console gets status NAME's restart tally (total, by
 // reason, the last one) to show it, live and in a new console's load.
 func TestConsoleCarriesTheRestartTally(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	c := dialConsole(t, ts)

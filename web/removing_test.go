@@ -12,6 +12,7 @@ import (
 // lists it. The console drops it at the remove event and a refresh
 // provoked by its stop (its kills, reaps) must not bring it back.
 func TestRemovedWatcherLeavesWhileItStops(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1, "worker": 1})
 	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.refreshDelay = 0 })
 	c := dialConsole(t, ts)

@@ -178,6 +178,7 @@ func TestBigScrapesOfOneTokenAreBoundedOnMetricsAddress(t *testing.T) {
 // nothing gets its reply whatever its size, and a reply once started is
 // counted without a check.
 func TestReplyBudget(t *testing.T) {
+	t.Parallel()
 	b := NewReplyBudget(10, 25)
 	steps := []struct {
 		key     string

@@ -161,6 +161,7 @@ func TestSmallRepliesOfATokenAtItsBoundGoOn(t *testing.T) {
 // a turn, and one token takes at most two of the four: its crowd waits
 // behind itself, an operator's status and logs do not.
 func TestQueriesDoNotWaitForAnotherTokensCrowd(t *testing.T) {
+	t.Parallel()
 	s, b, addr, _ := serveQueries(t, nil)
 	proctest.Eventually(t, "the console to serve", func() bool { return s.serving.Load() != nil })
 	cl := s.serving.Load().cl
@@ -210,6 +211,7 @@ func TestQueriesDoNotWaitForAnotherTokensCrowd(t *testing.T) {
 // waiting key that holds the fewest, a key's callers first come first,
 // and a caller that gives up leaves the queue.
 func TestBuildTurns(t *testing.T) {
+	t.Parallel()
 	tt := newBuildTurns(4, 2)
 	queued := func(key string) int {
 		tt.mu.Lock()

@@ -20,6 +20,7 @@ import (
 // client stayed connected. It now ends at the reload; a stream whose
 // token the reload kept goes on.
 func TestRevokedTokenEndsItsEventStream(t *testing.T) {
+	t.Parallel()
 	const kept, gone, next = "kept-token-0123456789", "gone-token-0123456789", "next-token-0123456789"
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	cfg := configs.Web{Tokens: []configs.APIToken{
@@ -77,6 +78,7 @@ func TestRevokedTokenEndsItsEventStream(t *testing.T) {
 // API) whose token a reload revoked does not keep trying it: the reopened
 // stream's 401 ends it, saying so.
 func TestFollowerStopsOnRevokedToken(t *testing.T) {
+	t.Parallel()
 	const tok = "gone-token-0123456789"
 	// No watchers: no event (nor gap) comes before the revocation's 401.
 	fake := newFakeBackend(t, map[string]int{})
@@ -109,6 +111,7 @@ func TestFollowerStopsOnRevokedToken(t *testing.T) {
 // as if the console's own token had changed. Consoles now stay; a change
 // of the console token still ends them.
 func TestAPITokenRotationKeepsConsoles(t *testing.T) {
+	t.Parallel()
 	const console = "console-token-0123456789"
 	cfg := configs.Web{Enabled: true, Token: console, Tokens: []configs.APIToken{
 		{Role: configs.RoleOperator, File: "ops.token", Token: "ops-token-0123456789"}}}

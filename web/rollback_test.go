@@ -16,6 +16,7 @@ import (
 // first cookies nor B's get in, both listeners say to sign in again,
 // and a fresh sign-in with A works on both.
 func TestTokenRolledBackEndsOldSignIns(t *testing.T) {
+	t.Parallel()
 	const tokA, tokB = "token-a-0123456789", "token-b-0123456789"
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Enabled: true, Token: tokA}, nil)
 	freeze(ts.fails)
@@ -55,6 +56,7 @@ func TestTokenRolledBackEndsOldSignIns(t *testing.T) {
 // a console cookie of before a restart got "token required", where the
 // console says why and to sign in again.
 func TestMetricsSaysWhyACookieIsRefused(t *testing.T) {
+	t.Parallel()
 	const token = "console-token-0123456789"
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{Token: token}, nil)
 	c := loginCookie(t, ts, token)

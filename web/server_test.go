@@ -107,6 +107,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	fake := &fakeBackend{}
 	for _, tc := range []struct {
 		name    string
@@ -173,6 +174,7 @@ func get(t *testing.T, rawURL string, mod func(*http.Request)) *http.Response {
 }
 
 func TestPageAndAssets(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
 	for _, tc := range []struct {
 		path, ctype string
@@ -206,6 +208,7 @@ func TestPageAndAssets(t *testing.T) {
 // The page must load nothing from the internet: every URL in the assets is
 // relative to this origin.
 func TestAssetsAreSelfContained(t *testing.T) {
+	t.Parallel()
 	abs := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
 	err := fs.WalkDir(assets, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -299,6 +302,7 @@ func watcherIn(m map[string]any, name string) map[string]any {
 }
 
 func TestWebsocketFlow(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 2, "worker": 1})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	c := dialConsole(t, ts)
@@ -382,6 +386,7 @@ func TestWebsocketFlow(t *testing.T) {
 }
 
 func TestKillFromOutsideShowsReapAndSpawn(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 2})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	c := dialConsole(t, ts)
@@ -407,6 +412,7 @@ func TestKillFromOutsideShowsReapAndSpawn(t *testing.T) {
 }
 
 func TestReadOnlyRefusesActions(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	ts := startServer(t, fake, configs.Web{ReadOnly: true}, nil)
 	c := dialConsole(t, ts)

@@ -75,6 +75,7 @@ func nextFrame(t *testing.T, ctx context.Context, st *remote.Stream) streamFrame
 // went live without a word about the events it could not replay. It
 // says "gap" for them now, as it does when the history has rotated past.
 func TestEventStreamReportsWhatItsHistoryCannotFill(t *testing.T) {
+	t.Parallel()
 	for _, history := range []int{0, 2} {
 		t.Run("history="+strconv.Itoa(history), func(t *testing.T) {
 			ts := streamServer(t, history)
@@ -113,6 +114,7 @@ func TestEventStreamReportsWhatItsHistoryCannotFill(t *testing.T) {
 // A resumed stream now goes on from its since with no hole: every seq
 // comes, as an event or inside a gap.
 func TestEventStreamMissesNothingPublishedWhileItOpens(t *testing.T) {
+	t.Parallel()
 	for _, history := range []int{0, 1, 8} {
 		t.Run("history="+strconv.Itoa(history), func(t *testing.T) {
 			ts := streamServer(t, history)
@@ -164,6 +166,7 @@ func TestEventStreamMissesNothingPublishedWhileItOpens(t *testing.T) {
 // them) were lost at random, with no gap: 4 of 5 streams in a review.
 // What is queued goes out before the stream ends.
 func TestEventStreamSendsItsQueueWhenPooldStops(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{})
 	fake.Events.KeepHistory(0)
 	cfg := configs.Web{Tokens: []configs.APIToken{{Role: configs.RoleReadOnly, File: "ro.token", Token: streamToken}}}

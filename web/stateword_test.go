@@ -7,6 +7,7 @@ import "testing"
 // console keeps showing poold's (flapping, failed), which its cards and
 // the fleet view colour, and a circusd's status where that is all.
 func TestConsoleShowsPooldsWord(t *testing.T) {
+	t.Parallel()
 	var w watcherView
 	w.setStatus(map[string]any{"status": "active", "state": "flapping", "reason": "wid 1 is flapping"})
 	if w.Status != "flapping" {

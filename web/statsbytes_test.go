@@ -76,6 +76,7 @@ func BenchmarkStatsStream(b *testing.B) {
 // show comes whole at once. A page that never says (an older poold's)
 // gets everything whole, as before.
 func TestStatsOnlyForCardsShown(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 2, "worker": 2, "other": 2})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	old, cur := dialConsole(t, ts), dialConsole(t, ts)

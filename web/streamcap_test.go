@@ -103,6 +103,7 @@ func dialConsoleToken(t *testing.T, ts *testServer) (*websocket.Conn, int, strin
 // most: the operator's request is answered, and the operator's own
 // stream takes the room of the read-only token's newest.
 func TestReadOnlyStreamsCannotFillTheListener(t *testing.T) {
+	t.Parallel()
 	const limit = 16
 	ts := streamCapServer(t, func(tu *tunings) { tu.maxConns = limit })
 	var held []*remote.Stream
@@ -180,6 +181,7 @@ func TestStreamsAreBoundedPerTokenAndAddress(t *testing.T) {
 // the newest is closed, saying why, when a token holding fewer there
 // needs the room.
 func TestConsoleIsClosedToMakeRoom(t *testing.T) {
+	t.Parallel()
 	ts := streamCapServer(t, func(tu *tunings) { tu.streamsPerKey = 2 })
 	var consoles []*websocket.Conn
 	for range 2 {

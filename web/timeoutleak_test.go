@@ -17,6 +17,7 @@ const heldFakes = 5
 // child, run only by it: a test whose fake backend runs sleeps and that
 // never ends, until this binary dies as `go test -timeout` ends it.
 func TestHelperHoldsFakeProcesses(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(holdEnv) == "" {
 		return // not the child
 	}
@@ -33,6 +34,7 @@ func TestHelperHoldsFakeProcesses(t *testing.T) {
 // kill) left its fake backends' `sleep 3600` processes running for an
 // hour with ppid 1: all 5 of the helper's, in 2 runs of 2.
 func TestTimedOutTestBinaryLeavesNoFakes(t *testing.T) {
+	t.Parallel()
 	bound := 60 * time.Second
 	held, left := proctest.Survivors(t, "TestHelperHoldsFakeProcesses", holdEnv, bound)
 	if len(held) != heldFakes {

@@ -17,6 +17,7 @@ import (
 // memory. The watcher's chart point counts the whole tree, or a busy
 // gunicorn pool charts as idle.
 func TestChartPointCountsWorkersChildren(t *testing.T) {
+	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	c := dialConsole(t, ts)
@@ -61,6 +62,7 @@ func TestBrowserRowCountsWorkersChildren(t *testing.T) {
 // The fleet view's CPU of a watcher on another host counts its workers'
 // children too.
 func TestFleetCPUCountsWorkersChildren(t *testing.T) {
+	t.Parallel()
 	child := map[string]any{"pid": 102.0, "cpu": 40.0, "children": []any{}}
 	infos := map[string]any{"web": map[string]any{
 		"101": map[string]any{"pid": 101.0, "cpu": 1.5, "children": []any{child}},

@@ -12,6 +12,7 @@ import (
 // page shows no env: it carries no env value. An operator console that
 // asks options itself gets them; a read-only console does not.
 func TestConsoleGetsNoEnvValues(t *testing.T) {
+	t.Parallel()
 	for _, ro := range []bool{false, true} {
 		fake := newFakeBackend(t, map[string]int{"web": 1})
 		ts := startServer(t, fake, configs.Web{ReadOnly: ro}, nil)
