@@ -12,7 +12,6 @@ import (
 // cards it shows only, none while its tab is hidden (an empty view), and
 // for a card shown again, the points it missed, after its last one.
 func TestChartPointsFollowTheView(t *testing.T) {
-	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 2, "worker": 2, "other": 2})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	c := dialConsole(t, ts)

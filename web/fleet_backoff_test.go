@@ -19,7 +19,6 @@ import (
 // the backoff was never reset after the host had been live. Each new
 // outage now starts again from the shortest retry.
 func TestFleetRetriesSoonAfterANewOutage(t *testing.T) {
-	t.Parallel()
 	var down atomic.Bool
 	var triesDown atomic.Int32
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

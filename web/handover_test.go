@@ -49,7 +49,6 @@ func (l *acceptedConns) cut() {
 // 1012 whenever their writer had not run yet: the page saw 1006 and
 // showed "disconnected". HandOver now waits for them too.
 func TestHandOverSendsWebsocketClosesFirst(t *testing.T) {
-	t.Parallel()
 	const pages = 40
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -111,7 +110,6 @@ func TestHandOverSendsWebsocketClosesFirst(t *testing.T) {
 // the page showed "disconnected" for an upgrade. poold now reads on until
 // the page's close reply, then closes: the page sees an end, not a reset.
 func TestHandOverWebsocketCloseIsAHandshake(t *testing.T) {
-	t.Parallel()
 	const pages = 20
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -76,7 +76,6 @@ func (w *wsClient) loadedState() int {
 // quiet poold costs a small sync per resync; a change no event announced
 // still reaches the console, alone.
 func TestIdleResyncSendsOnlyWhatChanged(t *testing.T) {
-	t.Parallel()
 	spec := map[string]int{}
 	for i := range 60 {
 		spec[fmt.Sprintf("w%02d", i)] = 2
@@ -117,7 +116,6 @@ func TestIdleResyncSendsOnlyWhatChanged(t *testing.T) {
 // gets the whole state at a resync, as it did then; one that has asked
 // gets syncs.
 func TestOlderPageGetsWholeStates(t *testing.T) {
-	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1})
 	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.resync = 200 * time.Millisecond })
 	old, cur := dialConsole(t, ts), dialConsole(t, ts)
@@ -136,7 +134,6 @@ func TestOlderPageGetsWholeStates(t *testing.T) {
 // watcher differs from a sync's asks for it (console_sync) and gets it
 // whole; one that asks for a name poold no longer has is told it is gone.
 func TestConsoleThatMissedAMessageAsksAgain(t *testing.T) {
-	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 2, "worker": 1})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	c := dialConsole(t, ts)
@@ -161,7 +158,6 @@ func TestConsoleThatMissedAMessageAsksAgain(t *testing.T) {
 // the goroutine that serves every console. Any console may ask, a
 // read-only one too.
 func TestConsoleAskingANameOverAndOverGetsItOnce(t *testing.T) {
-	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 2})
 	ts := startServer(t, fake, configs.Web{}, nil)
 	c := dialConsole(t, ts)
@@ -186,7 +182,6 @@ func TestConsoleAskingANameOverAndOverGetsItOnce(t *testing.T) {
 // for every watcher (4 MB of a 5 MB hello at 200 watchers). A page now
 // asks for the cards it shows and gets their last chart window only.
 func TestHelloCarriesNoHistory(t *testing.T) {
-	t.Parallel()
 	fake := newFakeBackend(t, map[string]int{"web": 1, "worker": 1})
 	ts := startServer(t, fake, configs.Web{}, func(tu *tunings) { tu.statsFlush = time.Millisecond })
 	first := dialConsole(t, ts)

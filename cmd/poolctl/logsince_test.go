@@ -32,7 +32,6 @@ func logRecords(t *testing.T, out string) []logRecord {
 // (a duration ago, an RFC 3339 time, a time of today), every kept one or
 // the last -n, and says when the ring no longer goes back that far.
 func TestLogsSince(t *testing.T) {
-	t.Parallel()
 	p := startPoold(t)
 	p.ctl(t, "add", "--start", "talk", "/bin/sh", "-c", talkScript)
 	p.ctl(t, "set", "talk", "stdout_log", "none", "stderr_log", "none", "log_ring", "60")

@@ -12,7 +12,6 @@ import (
 // indented, as circusctl stats lists them; poolctl dropped them, so a
 // gunicorn master's row was all `stats` showed of its pool.
 func TestStatsShowsChildren(t *testing.T) {
-	t.Parallel()
 	p := startPoold(t)
 	p.ctl(t, "add", "--start", "wrapped", "/bin/sh", "-c", "sleep 1001 & sleep 1002 & wait")
 	row := regexp.MustCompile(`(?m)^  └ \d+\s+sleeping .* sleep$`)

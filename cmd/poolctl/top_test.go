@@ -44,7 +44,6 @@ func openPTY(t testing.TB) (master, slave *os.File) {
 // TestTopTerminal runs the poolctl binary's top on a pseudo-terminal and
 // quits it each way a user can; the terminal must be restored every time.
 func TestTopTerminal(t *testing.T) {
-	t.Parallel()
 	p := startPoold(t)
 	bin := filepath.Join(binaries(t), "poolctl")
 	quits := []struct {

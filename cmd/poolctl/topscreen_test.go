@@ -16,7 +16,6 @@ import (
 )
 
 func TestClipFrame(t *testing.T) {
-	t.Parallel()
 	frame := "title line\n\nweb  active\n  PID  WID\n  11   1\n  12   2\n"
 	cases := []struct {
 		rows, cols int
@@ -42,7 +41,6 @@ func TestClipFrame(t *testing.T) {
 // top's lines wrapped and the frame scrolled its title away, tearing
 // each redraw (r58 cli trial). Each frame now fits the terminal.
 func TestTopClipsFramesToTheTerminal(t *testing.T) {
-	t.Parallel()
 	const rows, cols = 5, 30
 	p := startPoold(t)
 	bin := filepath.Join(binaries(t), "poolctl")
@@ -108,7 +106,6 @@ func TestTopClipsFramesToTheTerminal(t *testing.T) {
 // it to jq could not read (r58 cli trial, M2). Each frame is now one
 // JSON object on its line.
 func TestTopJSON(t *testing.T) {
-	t.Parallel()
 	p := startPoold(t)
 	var frames []map[string]any
 	proctest.Eventually(t, "web's two workers in --json top's infos", func() bool {

@@ -10,7 +10,6 @@ import (
 // gunicorn master idles while its workers serve, and an `sh -c` wrapper
 // only waits for what it runs.
 func TestTopSummaryCountsWorkersChildren(t *testing.T) {
-	t.Parallel()
 	grandchild := map[string]any{"pid": 13.0, "cpu": 9.0, "mem": 0.5, "children": []any{}}
 	child := map[string]any{"pid": 12.0, "cpu": 40.0, "mem": 2.0, "children": []any{grandchild}}
 	infos := map[string]any{"gu": map[string]any{

@@ -40,7 +40,6 @@ func installNewBinary(t *testing.T, exe, then string) {
 // poolctl must not mistake for that: the endpoint is taken over by fd and
 // never refuses a connect.
 func TestUpgradeOfABinaryThatDiesSaysSo(t *testing.T) {
-	t.Parallel()
 	p := startPooldWith(t, pooldConf{arbiter: "\n[sockets.s]\nhost = \"127.0.0.1\"\nport = 0\n"})
 	exe := filepath.Join(p.dir, "poold")
 	copyFile(t, filepath.Join(binaries(t), "poold"), exe)
