@@ -314,7 +314,6 @@ func (f *fakePoold) requests() []map[string]any {
 }
 
 func TestTimeout(t *testing.T) {
-	t.Parallel()
 	f := startFake(t, nil)
 	tests := []struct {
 		args []string
