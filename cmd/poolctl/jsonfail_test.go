@@ -15,7 +15,6 @@ import (
 // cli trial, L1): a script had to know two shapes for exit 1. poold's
 // reply now gets both keys added, its own kept.
 func TestJSONWithoutReply(t *testing.T) {
-	t.Parallel()
 	silent := startFake(t, nil)
 	refusing := startFake(t, func(req map[string]any) map[string]any {
 		return map[string]any{"status": "error", "errno": 3, "reason": "program web not found"}
