@@ -99,6 +99,16 @@ func runHelper(mode string) int {
 		fmt.Println(strings.TrimSpace("ready " + strconv.Itoa(cmd.Process.Pid) + " " + strings.TrimPrefix(strings.TrimSpace(line), "ready")))
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		_ = cmd.Wait()
+	case "dropuid":
+		// Drops to nobody without an exec, as a server that starts as
+		// root and then gives up its privileges: the kernel makes it
+		// not dumpable, and its /proc directory then root's.
+		if err := syscall.Setresuid(65534, 65534, 65534); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println("ready")
+		_, _ = io.Copy(io.Discard, os.Stdin)
 	case "leader-ends":
 		// Its first thread ends alone (exit, not exit_group), as a
 		// program's main thread that calls pthread_exit: /proc/PID then

@@ -50,15 +50,19 @@ func pidfdOwners(root string) bool {
 	return err == nil && uid == uint64(os.Getuid())
 }
 
-// realUID reads the real uid of pid, whose /proc directory is dir:
-// through a pidfd when byPidfd, else (or when that fails for a process
-// that still runs) from its status file.
-func realUID(dir string, pid int, byPidfd bool, buf []byte) (uint64, error) {
+// realUID reads the real uid of pid under d: through a pidfd when
+// byPidfd, else (or when that fails for a process that still runs) from
+// its status file.
+func realUID(d procDir, pid int, byPidfd bool, buf []byte) (uint64, error) {
 	if byPidfd {
 		uid, err := realUIDByPidfd(pid)
 		if err == nil || errors.Is(err, unix.ESRCH) {
 			return uid, err
 		}
 	}
-	return readRealUID(dir+"/status", buf)
+	b, err := d.readWhole(pid, "status", buf)
+	if err != nil {
+		return 0, err
+	}
+	return parseRealUID(d.name(pid, "status"), b)
 }

@@ -48,7 +48,7 @@ func TestOwnerByPidfdMatchesStatus(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("pid %d: owner through a pidfd %d, %v; status says %d", pid, got, err, want)
 		}
-		if id := readIdentityOf(dir, pid, true, buf); id.err != nil || id.uid != want {
+		if id := readIdentityOf(procDir{path: "/proc", fd: -1}, pid, true, buf); id.err != nil || id.uid != want {
 			t.Errorf("pid %d: identity %+v, want uid %d", pid, id, want)
 		}
 	}
@@ -113,9 +113,8 @@ func TestOwnerOfAReapedProcess(t *testing.T) {
 	if err := c.Run(); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join("/proc", strconv.Itoa(c.Process.Pid))
 	for _, byPidfd := range []bool{false, pidfdOwners("/proc")} {
-		if _, err := realUID(dir, c.Process.Pid, byPidfd, make([]byte, idBufSize)); err == nil {
+		if _, err := realUID(procDir{path: "/proc", fd: -1}, c.Process.Pid, byPidfd, make([]byte, idBufSize)); err == nil {
 			t.Errorf("byPidfd %v: the owner of reaped pid %d: no error", byPidfd, c.Process.Pid)
 		}
 	}

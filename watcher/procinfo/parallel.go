@@ -44,11 +44,11 @@ func inParallel(pids []int, bufSize int, fn func(i, pid int, buf []byte)) {
 
 // readStats reads the stat of each of pids into out (a new map if nil),
 // and returns it; a pid that has exited is left out.
-func readStats(root string, pids []int, out map[int]procfs.ProcStat) map[int]procfs.ProcStat {
+func readStats(d procDir, pids []int, out map[int]procfs.ProcStat) map[int]procfs.ProcStat {
 	sts := make([]procfs.ProcStat, len(pids))
 	ok := make([]bool, len(pids))
 	inParallel(pids, statBufSize, func(i, pid int, buf []byte) {
-		st, err := readStat(root, pid, buf)
+		st, err := d.stat(pid, buf)
 		sts[i], ok[i] = st, err == nil
 	})
 	if out == nil {
@@ -69,14 +69,15 @@ type identity struct {
 	err  error
 }
 
-// readIdentityOf reads the argv and owner of pid, whose /proc directory
-// is dir (byPidfd: see realUID).
-func readIdentityOf(dir string, pid int, byPidfd bool, buf []byte) identity {
-	argv, err := readCmdline(dir+"/cmdline", buf)
+// readIdentityOf reads the argv and owner of pid under d (byPidfd: see
+// realUID).
+func readIdentityOf(d procDir, pid int, byPidfd bool, buf []byte) identity {
+	b, err := d.readWhole(pid, "cmdline", buf)
 	if err != nil {
 		return identity{err: err}
 	}
-	uid, err := realUID(dir, pid, byPidfd, buf)
+	argv := parseCmdline(b)
+	uid, err := realUID(d, pid, byPidfd, buf)
 	return identity{argv: argv, uid: uid, err: err}
 }
 
@@ -124,7 +125,7 @@ func (s *Sampler) prefetchIdentities(pids []int, stats map[int]procfs.ProcStat, 
 	}
 	ids := make([]identity, len(due))
 	inParallel(due, idBufSize, func(i, pid int, buf []byte) {
-		ids[i] = readIdentityOf(s.pidDir(pid), pid, s.byPidfd, buf)
+		ids[i] = readIdentityOf(s.dir, pid, s.byPidfd, buf)
 	})
 	s.fetched = make(map[int]identity, len(due))
 	for i, pid := range due {

@@ -77,6 +77,9 @@ var ErrNoProcess = errors.New("no such process")
 // samples to compute CPU percentages. The zero value is not usable; use New.
 type Sampler struct {
 	root string // proc mount point
+	// dir is root as its reads take it: open during SampleWith and
+	// ReadTreeUsage (procdir.go), by path otherwise. Guarded by mu.
+	dir procDir
 
 	// now and sinceBoot are the clocks: wall time (with its monotonic
 	// reading) and time since boot, the kernel's clock for process start
@@ -129,6 +132,7 @@ func New() *Sampler {
 func NewAt(root string) *Sampler {
 	return &Sampler{
 		root:      root,
+		dir:       procDir{path: root, fd: -1},
 		now:       time.Now,
 		sinceBoot: sinceBoot,
 		procs:     make(map[int]*tracked),
@@ -244,6 +248,8 @@ func (s *Sampler) SampleWith(pids []int, members Members) (map[int]Info, error) 
 	if err != nil {
 		return nil, err
 	}
+	s.dir = openProcDir(s.root)
+	defer func() { s.dir = s.dir.closeDir() }()
 
 	stats, children, tried, err := s.read(pids, members, clk.now)
 	if err != nil {
@@ -409,7 +415,7 @@ func (s *Sampler) readIdentity(pid int, ps *tracked, age float64) {
 		if s.idBuf == nil {
 			s.idBuf = make([]byte, idBufSize)
 		}
-		id = readIdentityOf(s.pidDir(pid), pid, s.byPidfd, s.idBuf)
+		id = readIdentityOf(s.dir, pid, s.byPidfd, s.idBuf)
 	}
 	if id.err != nil {
 		return

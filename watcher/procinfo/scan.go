@@ -65,7 +65,7 @@ func (s *Sampler) read(pids []int, members Members, now time.Time) (stats map[in
 	if len(todo) > 0 {
 		grown := make(map[int]procfs.ProcStat, len(stats)+len(todo))
 		maps.Copy(grown, stats)
-		stats = readStats(s.root, todo, grown)
+		stats = readStats(s.dir, todo, grown)
 	}
 	return stats, s.children, tried, nil
 }
@@ -77,7 +77,7 @@ func (s *Sampler) scanAll(now time.Time) (map[int]procfs.ProcStat, map[int][]int
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("procinfo: list processes in %s: %w", s.root, err)
 	}
-	stats := readStats(s.root, all, nil) // less those that exited since the listing
+	stats := readStats(s.dir, all, nil) // less those that exited since the listing
 	children := make(map[int][]int)
 	scanned := make(map[int]bool, len(stats))
 	for _, pid := range all {
@@ -116,7 +116,7 @@ func (s *Sampler) learnNew() (map[int]procfs.ProcStat, error) {
 			delete(s.scanned, pid)
 		}
 	}
-	stats := readStats(s.root, fresh, nil)
+	stats := readStats(s.dir, fresh, nil)
 	for _, pid := range fresh {
 		if st, ok := stats[pid]; ok {
 			s.scanned[pid] = true

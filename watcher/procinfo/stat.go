@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -25,14 +24,18 @@ const statBufSize = 1024
 // a `stats` of 10,000 workers; this does one open, one read and a
 // hand-rolled parse into buf, which the caller reuses.
 func readStat(root string, pid int, buf []byte) (procfs.ProcStat, error) {
-	path := filepath.Join(root, strconv.Itoa(pid), "stat")
-	b, err := readSmall(path, buf)
+	return procDir{path: root, fd: -1}.stat(pid, buf)
+}
+
+// stat is readStat under d.
+func (d procDir) stat(pid int, buf []byte) (procfs.ProcStat, error) {
+	b, err := d.read(pid, "stat", buf)
 	if err != nil {
 		return procfs.ProcStat{}, err
 	}
 	st, err := parseStat(pid, b)
 	if err != nil {
-		return procfs.ProcStat{}, fmt.Errorf("procinfo: %s: %w", path, err)
+		return procfs.ProcStat{}, fmt.Errorf("procinfo: %s: %w", d.name(pid, "stat"), err)
 	}
 	return st, nil
 }
@@ -174,10 +177,15 @@ func readCmdline(path string, buf []byte) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseCmdline(b), nil
+}
+
+// parseCmdline splits the text of a cmdline file.
+func parseCmdline(b []byte) []string {
 	if len(b) == 0 {
-		return []string{}, nil
+		return []string{}
 	}
-	return strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00"), nil
+	return strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00")
 }
 
 var errNoUid = errors.New("no Uid line")
@@ -189,6 +197,11 @@ func readRealUID(path string, buf []byte) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return parseRealUID(path, b)
+}
+
+// parseRealUID finds the real uid in the text of the status file at path.
+func parseRealUID(path string, b []byte) (uint64, error) {
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {

@@ -38,6 +38,8 @@ func (s *Sampler) ReadTreeUsageWith(pids []int, members Members) (map[int]TreeUs
 	if err := s.init(); err != nil {
 		return nil, err
 	}
+	s.dir = openProcDir(s.root)
+	defer func() { s.dir = s.dir.closeDir() }()
 	stats, children, _, err := s.read(pids, members, s.now())
 	if err != nil {
 		return nil, err
