@@ -129,6 +129,25 @@ func deferReply(m *cmdMsg, fn func() (map[string]any, error)) {
 	}})
 }
 
+// infosByWatcher is the infos of a `stats` of every watcher: each
+// watcher's map made at its size, for a ProcInfo is some 500 bytes and
+// a map of 10,000 grown by rehashes allocated (and the first call after
+// an idle spell faulted in) twice what it ends with.
+func infosByWatcher(names []string, rows []procRow, sampled map[int]procinfo.Info) map[string]map[string]ProcInfo {
+	count := make(map[string]int, len(names))
+	for _, r := range rows {
+		count[r.watcher]++
+	}
+	infos := make(map[string]map[string]ProcInfo, len(names))
+	for _, n := range names {
+		infos[n] = make(map[string]ProcInfo, count[n])
+	}
+	for _, r := range rows {
+		infos[r.watcher][strconv.Itoa(r.proc.Pid)] = info(r, sampled)
+	}
+	return infos
+}
+
 func cmdStats(a *Arbiter, m *cmdMsg) error {
 	p := m.props()
 	ext, err := p.boolean("extended", false)
@@ -141,14 +160,7 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 		socks := socketRows(a.snapshotSockets())
 		at := a.atSeq(map[string]any{})
 		deferReply(m, func() (map[string]any, error) {
-			sampled := a.sampleAsked(rows, ext)
-			infos := map[string]map[string]ProcInfo{}
-			for _, n := range names {
-				infos[n] = map[string]ProcInfo{}
-			}
-			for _, r := range rows {
-				infos[r.watcher][strconv.Itoa(r.proc.Pid)] = info(r, sampled)
-			}
+			infos := infosByWatcher(names, rows, a.sampleAsked(rows, ext))
 			// poold's additions: each listening socket's accept queue,
 			// the seq the pids reflect.
 			at["infos"], at["sockets"] = infos, socks
@@ -186,7 +198,7 @@ func cmdStats(a *Arbiter, m *cmdMsg) error {
 			at["process"], at["info"] = process, info(rows[0], sampled)
 			return at, nil
 		}
-		infos := map[string]ProcInfo{}
+		infos := make(map[string]ProcInfo, len(rows))
 		for _, r := range rows {
 			infos[strconv.Itoa(r.proc.Pid)] = info(r, sampled)
 		}
