@@ -60,9 +60,9 @@ func Load(path string, strict bool) (*configs.Config, []translate.Note, error) {
 
 // iniWords tells poold's config advice in circus.ini's words.
 var iniWords = strings.NewReplacer("a [sockets.NAME] section", "a [socket:NAME] section",
-	// the console's TLS and token keys have no circus.ini option
+	// the console's TLS and token keys are poold keys in [circus]
 	"TLS (web.tls_cert, web.tls_key) and a token (web.token or web.api_tokens) there; set them, or listen on 127.0.0.1",
-	"TLS and a token there ([web] tls_cert, tls_key and token), which circus.ini cannot set: set httpd_host = 127.0.0.1, or run `poold convert` and set them in the TOML file")
+	"TLS and a token there: set tls_cert, tls_key and token in [circus] (poold keys, which Circus ignores), or set httpd_host = 127.0.0.1")
 
 // iniKeys names, for config errors, the circus.ini option a poold key
 // came from (the sections' own names are told by translate.Section.From);

@@ -13,7 +13,7 @@ func TestHttpdErrorNamesIniKey(t *testing.T) {
 	configError(t, "[circus]\nendpoint = tcp://127.0.0.1:5555\nhttpd = True\nhttpd_host = 0.0.0.0\nhttpd_port = 8080\n\n[watcher:w]\ncmd = /bin/sleep 100\n",
 		`PATH:4: [circus] httpd_host: "0.0.0.0:8080" is not a loopback address: the console and its control API need TLS`)
 	configError(t, "[circus]\nhttpd = True\nhttpd_host = 0.0.0.0\n\n[watcher:w]\ncmd = /bin/sleep 100\n",
-		`PATH:3: [circus] httpd_host: "0.0.0.0:8080" is not a loopback address: the console and its control API need TLS and a token there ([web] tls_cert, tls_key and token), which circus.ini cannot set: set httpd_host = 127.0.0.1, or run `+"`poold convert`"+` and set them in the TOML file`)
+		`PATH:3: [circus] httpd_host: "0.0.0.0:8080" is not a loopback address: the console and its control API need TLS and a token there: set tls_cert, tls_key and token in [circus] (poold keys, which Circus ignores), or set httpd_host = 127.0.0.1`)
 }
 
 // TestStreamFileErrorNamesIniKey: a FileStream whose directory does not

@@ -3,9 +3,11 @@ package circusini
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/poold/poold/configs"
 	"github.com/poold/poold/configs/translate"
 )
 
@@ -36,8 +38,7 @@ func (t *translator) circus() {
 		}
 	}
 	if httpd.on {
-		web := t.doc.Section("web")
-		web.From = s // errors about [web] keys name [circus] httpd_*
+		web := t.webSection(s)
 		web.Set("enabled", true)
 		web.Set("address", net.JoinHostPort(httpd.host, httpd.port))
 		t.info(web, s, "httpd", "mapped to poold's web console (not circushttpd: its pages and API differ)")
@@ -109,8 +110,19 @@ func (t *translator) circusOption(arb *translate.Section, s *translate.INISectio
 			}
 		}
 	default:
+		if t.poolKey(arb, s, "arbiter", key, v) || key != "enabled" && key != "address" && t.poolKey(t.webSection(s), s, "web", key, v) {
+			return
+		}
 		t.warn(arb, s, key, circusNoEquivalent(key))
 	}
+}
+
+// webSection is [web], whose keys a [circus] section gives (httpd_*,
+// and poold's own such as tls_cert and token).
+func (t *translator) webSection(s *translate.INISection) *translate.Section {
+	web := t.doc.Section("web")
+	web.From = s // errors about [web] keys name [circus] and the key
+	return web
 }
 
 // circusNoEquivalent explains a [circus] key poold has no use for.
@@ -127,7 +139,8 @@ func circusNoEquivalent(key string) string {
 	case "debug_gc", "fqdn_prefix", "papa_endpoint":
 		return "no poold equivalent"
 	}
-	return "unknown [circus] option (Circus ignores it too)" + suggest(key, circusOptions, nil)
+	known := slices.Concat(circusOptions, configs.SectionKeys("arbiter"), configs.SectionKeys("web"))
+	return "unknown [circus] option (Circus ignores it too)" + suggest(key, known, nil)
 }
 
 // sockets translates each [socket:NAME].
@@ -206,7 +219,9 @@ func (t *translator) socketOption(out *translate.Section, s *translate.INISectio
 		b, _ := toBool(v)
 		out.Set("blocking", b)
 	default:
-		t.warn(out, s, key, unknownSocketOption(key))
+		if !t.poolKey(out, s, "sockets", key, v) {
+			t.warn(out, s, key, unknownSocketOption(key))
+		}
 	}
 }
 
@@ -245,7 +260,8 @@ func socketDefaults(out *translate.Section, vals map[string]string) {
 		if _, set := vals["replace"]; !set {
 			out.Comment("replace_stale: poold's default (true) removes a stale socket file; Circus's (replace = false) fails on one")
 		}
-		if _, set := vals["umask"]; !set {
+		_, umask := vals["umask"]
+		if _, mode := vals["mode"]; !umask && !mode {
 			out.Set("mode", fmt.Sprintf("%04o", 0o777&^circusSocketUmask))
 			out.Comment("mode: what circusd makes the file without a umask (its default umask = 8, read as decimal); set umask = 7 in [socket:NAME] (0770) to keep other users out")
 		}

@@ -77,6 +77,11 @@ func unknownWatcherOption(k string) string {
 		hint = fmt.Sprintf("; did you mean %q?", "rlimit_"+tail) // rlimits_nofile
 	}
 	if hint == "" {
+		// poold's own keys are taken too (poolKey): a misspelt one
+		// (readines) is told, after Circus's names
+		hint = suggest(k, configs.WatcherOptionKeys(), circusWatcherOnly)
+	}
+	if hint == "" {
 		return fmt.Sprintf(msg, ";")
 	}
 	return fmt.Sprintf(msg, hint)

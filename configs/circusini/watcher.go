@@ -131,6 +131,7 @@ func (t *translator) watcher(w *wdraft) {
 			t.hook(w, k, v, hooks)
 		case strings.HasPrefix(k, "flapping."):
 			t.flapping(w, k, v)
+		case !slices.Contains(circusWatcherOnly, k) && t.poolKey(out, s, "watchers", k, v):
 		default:
 			t.warn(out, s, k, unknownWatcherOption(k))
 		}

@@ -184,6 +184,12 @@ func treeValue(v any) any {
 			out[i] = e
 		}
 		return out
+	case []int64:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = e
+		}
+		return out
 	case map[string]string:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
