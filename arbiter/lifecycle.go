@@ -386,6 +386,9 @@ func cmdAdd(a *Arbiter, m *cmdMsg) error {
 			return errorf(ErrnoFailed, "add: watcher %q is being removed (by rm or a config reload) and its workers are stopping; "+
 				"add it again once it is gone (`poolctl list`; `poolctl rm --waiting` returns then), or reloadconfig a file that defines it", name)
 		}
+		if w.Name() != name { // another spelling: name the one status shows
+			return errorf(ErrnoFailed, "add: watcher %q already exists as %q (names are matched without case); rm it first or pick another name", name, w.Name())
+		}
 		return errorf(ErrnoFailed, "add: watcher %q already exists; rm it first or pick another name", name)
 	}
 	given, opts, err := addOptions(p, name, cmd)

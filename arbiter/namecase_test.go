@@ -3,6 +3,7 @@ package arbiter
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/poold/poold/configs"
@@ -32,5 +33,18 @@ func TestReloadOfANameWhoseCaseChanged(t *testing.T) {
 	}
 	if ws := h.do("list", nil)["watchers"].([]string); !slices.Equal(ws, []string{"other"}) {
 		t.Errorf("list: %q, want [other]", ws)
+	}
+}
+
+// TestAddOfAnotherCaseNamesTheExisting: add "myapp" beside "MyApp" is
+// refused (names are matched without case); the reason said
+// `watcher "myapp" already exists`, a name no list or status showed
+// (r66 review2 F4): it names the existing spelling.
+func TestAddOfAnotherCaseNamesTheExisting(t *testing.T) {
+	w := testWatcher("MyApp", "sleep", 1)
+	h := start(t, &configs.Config{Watchers: []configs.Watcher{w}}, Options{})
+	r := h.a.Do(t.Context(), Request{ID: "t", Command: "add", Properties: map[string]any{"name": "myapp", "cmd": w.Cmd}})
+	if reason, _ := r["reason"].(string); r["status"] != "error" || !strings.Contains(reason, `watcher "myapp" already exists as "MyApp"`) {
+		t.Errorf("add myapp beside MyApp: %v, want a refusal naming MyApp", r)
 	}
 }
