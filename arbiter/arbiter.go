@@ -182,7 +182,10 @@ type Arbiter struct {
 	morePosted bool
 
 	// The stats interval of the last reload, for RunStats (off the loop).
-	statsEvery   atomic.Int64  // nanoseconds; 0: as RunStats was called
+	statsEvery atomic.Int64 // nanoseconds; 0: as RunStats was called
+	// stuckAfter is [arbiter] stuck_after (nanoseconds; 0: the default),
+	// read by Live and watchSteps from other goroutines (stuckBound).
+	stuckAfter   atomic.Int64
 	statsChanged chan struct{} // capacity 1: statsEvery changed
 
 	elastic elastic // the demand monitor of elastic pools (elastic.go)
@@ -234,7 +237,7 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 	if cfg.Arbiter.MaxProcesses <= 0 { // a config built by hand, not by configs
 		cfg.Arbiter.MaxProcesses = configs.DefaultMaxTotal
 	}
-	return &Arbiter{
+	a := &Arbiter{
 		opts:         opts,
 		log:          opts.Log,
 		bus:          opts.Events,
@@ -261,6 +264,8 @@ func New(cfg *configs.Config, opts Options) *Arbiter {
 		statsChanged: make(chan struct{}, 1),
 		fds:          fdGauge{count: openFds, limit: NofileLimit},
 	}
+	a.stuckAfter.Store(int64(cfg.Arbiter.StuckAfter))
+	return a
 }
 
 // Done is closed when Run has returned.

@@ -80,7 +80,8 @@ type Options struct {
 	GraceAdvice string
 	// StuckAfter is how long one step of the event loop (a worker's
 	// fork, a command) may run before Live, hence /healthz and systemd's
-	// watchdog, calls the loop stuck rather than busy (step.go). 0: 30s.
+	// watchdog, calls the loop stuck rather than busy (step.go). 0:
+	// [arbiter] stuck_after.
 	StuckAfter time.Duration
 
 	// holdSpawn, when set (tests), runs on the loop as a worker's start

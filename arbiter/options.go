@@ -272,7 +272,7 @@ func cmdGlobalOptions(a *Arbiter, m *cmdMsg) error {
 		"endpoint": c.Endpoint, "pubsub_endpoint": c.PubSubEndpoint, "stats_endpoint": c.StatsEndpoint,
 		"stats_interval": c.StatsInterval.Seconds(), "check_delay": procinfo.Float(checkDelay.Seconds()), "allow_remote": c.AllowRemote,
 		"log_level": c.LogLevel, "log_format": c.LogFormat, "numwatchers": len(a.watchers),
-		"max_processes": c.MaxProcesses, "event_history": c.EventHistory,
+		"max_processes": c.MaxProcesses, "event_history": c.EventHistory, "stuck_after": c.StuckAfter.Seconds(),
 		"config": a.cfg.Path, "pid": os.Getpid(), "containment": a.containment,
 		// Circus's multicast discovery, which poold does not have: "" as
 		// circusd with multicast_endpoint empty (off), so a Circus tool

@@ -48,7 +48,7 @@ func settingsSummary(changes []settingChange) string {
 
 // applySettings takes the [arbiter] settings of an accepted config, and
 // hands the config to Options.OnConfig for the rest. stats_interval,
-// log_level, event_history (the event bus's history, resized) and max_processes
+// log_level, event_history (the event bus's history, resized), stuck_after and max_processes
 // (read from a.cfg by every incr, set and add) apply at once, and are
 // returned as applied, sorted; the endpoints, allow_remote (which guards
 // the control endpoint bound at start) and log_format keep their old
@@ -78,6 +78,10 @@ func (a *Arbiter) applySettings(cfg *configs.Config) (restart []string, applied 
 	if next.MaxProcesses != old.MaxProcesses {
 		applied = append(applied, settingChange{"arbiter.max_processes", fmt.Sprint(old.MaxProcesses), fmt.Sprint(next.MaxProcesses)})
 		a.warnOverCeiling(next.MaxProcesses)
+	}
+	if next.StuckAfter != old.StuckAfter {
+		a.stuckAfter.Store(int64(next.StuckAfter))
+		applied = append(applied, settingChange{"arbiter.stuck_after", old.StuckAfter.String(), next.StuckAfter.String()})
 	}
 	if next.StatsInterval != old.StatsInterval {
 		a.statsEvery.Store(int64(next.StatsInterval))

@@ -75,7 +75,7 @@ func (a *Arbiter) setUp(self string) (stopSpawner func()) {
 	a.bg.Add(1)
 	go func() { // ends as the loop does
 		defer a.bg.Done()
-		a.watchSteps(a.stopped, a.stuckBound())
+		a.watchSteps(a.stopped)
 	}()
 	return stopSpawner
 }

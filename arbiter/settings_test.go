@@ -19,6 +19,7 @@ var arbiterKeys = map[string]string{
 	"Endpoint": "endpoint", "PubSubEndpoint": "pubsub_endpoint", "StatsEndpoint": "stats_endpoint",
 	"StatsInterval": "stats_interval", "AllowRemote": "allow_remote", "LogLevel": "log_level",
 	"LogFormat": "log_format", "MaxProcesses": "max_processes", "EventHistory": "event_history",
+	"StuckAfter":   "stuck_after",
 	"ControlAllow": "control_allow", "ControlReadOnly": "control_read_only",
 }
 
@@ -118,6 +119,8 @@ func TestReloadConfigReportsSettingsNeedingRestart(t *testing.T) {
 				applied = onLoop(t, h.a, func() any { return h.a.cfg.Arbiter.MaxProcesses }) == next.MaxProcesses
 			case "event_history":
 				applied = h.a.bus.HistorySize() == next.EventHistory
+			case "stuck_after":
+				applied = h.a.stuckBound() == next.StuckAfter
 			case "control_allow", "control_read_only":
 				// The controller belongs to cmd/poold: OnConfig applies it.
 				applied = rec.last() != nil && reflect.DeepEqual(reflect.ValueOf(rec.last().Arbiter).Field(i).Interface(), reflect.ValueOf(next).Field(i).Interface())

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/poold/poold/configs"
 	"github.com/poold/poold/watcher"
 )
 
@@ -27,9 +28,9 @@ const (
 	stepWarnAfter = time.Second
 	// stepLook is how often watchSteps looks at the step in progress.
 	stepLook = 250 * time.Millisecond
-	// stepStuckAfter is Options.StuckAfter's default: how long one step may
+	// stepStuckAfter is stuck_after's default: how long one step may
 	// run before /healthz and systemd's watchdog call the loop stuck.
-	stepStuckAfter = 30 * time.Second
+	stepStuckAfter = configs.DefaultStuckAfter
 )
 
 // loopStep is one step of the loop. Never changed once stored.
@@ -128,7 +129,7 @@ func (st *steps) now() *loopStep { return st.cur.Load() }
 // watchSteps logs a step of the loop still in progress after
 // stepWarnAfter, and again once it is past bound (stuck), until done is
 // closed.
-func (a *Arbiter) watchSteps(done <-chan struct{}, bound time.Duration) {
+func (a *Arbiter) watchSteps(done <-chan struct{}) {
 	t := time.NewTicker(stepLook)
 	defer t.Stop()
 	st := &a.steps
@@ -151,7 +152,7 @@ func (a *Arbiter) watchSteps(done <-chan struct{}, bound time.Duration) {
 			t.Reset(stepLook)
 			continue
 		}
-		d := time.Since(s.at)
+		d, bound := time.Since(s.at), a.stuckBound()
 		if d >= stepWarnAfter && warned != s {
 			warned = s
 			a.log.Warn("poold's event loop is still in one step: it answers nothing else meanwhile (a liveness probe, a command, the workers' exits); /healthz calls it stuck past the bound",
@@ -166,10 +167,14 @@ func (a *Arbiter) watchSteps(done <-chan struct{}, bound time.Duration) {
 }
 
 // stuckBound is how long one step may run before Live calls the loop
-// stuck (Options.StuckAfter).
+// stuck: Options.StuckAfter (tests), else [arbiter] stuck_after as last
+// loaded (a reload applies it at once). Safe from any goroutine.
 func (a *Arbiter) stuckBound() time.Duration {
 	if a.opts.StuckAfter > 0 {
 		return a.opts.StuckAfter
+	}
+	if d := time.Duration(a.stuckAfter.Load()); d > 0 {
+		return d
 	}
 	return stepStuckAfter
 }

@@ -74,6 +74,10 @@ type Arbiter struct {
 	// (events_since, poolctl events --since, a console that opens).
 	// 0 keeps none. Default 1024.
 	EventHistory int
+	// StuckAfter is how long one step of poold's event loop (a worker's
+	// fork, a command) may run before /healthz and systemd's watchdog
+	// call the loop stuck rather than busy. Default 30s.
+	StuckAfter time.Duration
 }
 
 // Web is the [web] section: the live console.
@@ -279,11 +283,17 @@ type Watcher struct {
 
 // Default values, in one place. README.md's config reference mirrors these.
 const (
-	DefaultStatsInterval    = time.Second
-	MinStatsInterval        = 100 * time.Millisecond
-	DefaultLogLevel         = "info"
-	DefaultLogFormat        = "text"
-	DefaultEventHistory     = 1024
+	DefaultStatsInterval = time.Second
+	MinStatsInterval     = 100 * time.Millisecond
+	DefaultLogLevel      = "info"
+	DefaultLogFormat     = "text"
+	DefaultEventHistory  = 1024
+	DefaultStuckAfter    = 30 * time.Second
+	// MinStuckAfter and MaxStuckAfter bound stuck_after: above /healthz's
+	// 1 s wait for the loop, so a probe can say "busy" first, and short
+	// enough that a loop stuck for good is still found.
+	MinStuckAfter           = 2 * time.Second
+	MaxStuckAfter           = time.Hour
 	DefaultWebAddress       = "127.0.0.1:8080"
 	DefaultSocketHost       = "127.0.0.1"
 	DefaultBacklog          = 2048
@@ -336,6 +346,7 @@ func DefaultArbiter() Arbiter {
 		LogLevel:       DefaultLogLevel,
 		LogFormat:      DefaultLogFormat,
 		EventHistory:   DefaultEventHistory,
+		StuckAfter:     DefaultStuckAfter,
 	}
 }
 

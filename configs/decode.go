@@ -46,6 +46,7 @@ var arbiterFields = []field[Arbiter]{
 	stringField("log_level", func(a *Arbiter) *string { return &a.LogLevel }),
 	stringField("log_format", func(a *Arbiter) *string { return &a.LogFormat }),
 	intField("event_history", func(a *Arbiter) *int { return &a.EventHistory }, 0, 1<<20),
+	durationField("stuck_after", func(a *Arbiter) *time.Duration { return &a.StuckAfter }, true),
 }
 
 var webFields = []field[Web]{

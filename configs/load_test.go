@@ -37,6 +37,7 @@ func TestLoadGood(t *testing.T) {
 		LogLevel:       "debug",
 		LogFormat:      "json",
 		EventHistory:   DefaultEventHistory,
+		StuckAfter:     DefaultStuckAfter,
 	}
 	if d := cmp.Diff(wantArbiter, cfg.Arbiter); d != "" {
 		t.Errorf("arbiter (-want +got):\n%s", d)

@@ -104,6 +104,9 @@ func validateArbiter(ps *problems, a *Arbiter) {
 		}
 	}
 	validateControl(ps, a)
+	if a.StuckAfter != 0 && (a.StuckAfter < MinStuckAfter || a.StuckAfter > MaxStuckAfter) && !ps.has("arbiter.stuck_after") {
+		ps.add("arbiter.stuck_after", "must be between %s and %s, got %s: /healthz waits 1s for the loop, and calls a loop that is in one step busy until this bound, stuck after it", MinStuckAfter, MaxStuckAfter, a.StuckAfter)
+	}
 	if a.StatsInterval > 0 && a.StatsInterval < MinStatsInterval && !ps.has("arbiter.stats_interval") {
 		ps.add("arbiter.stats_interval", "must be at least %s, got %s: each sample reads every worker's /proc files, and CPU times move in 10ms clock ticks, so a shorter interval only burns CPU (and max_cpu, max_rss and limit_threshold would judge a worker within microseconds)", MinStatsInterval, a.StatsInterval)
 	}
