@@ -106,7 +106,13 @@ var errRunning = errors.New("its main thread runs")
 // a shell left in the background with the socket). With skipRunning,
 // a pid whose main thread runs gets errRunning (see earlyLooks).
 func look(pid int, socks Inodes, skipRunning bool) (seen Seen, holders []int, workers []holder, err error) {
-	listening, running := quickLook(pid, socks)
+	return lookIn(pid, socks, skipRunning, nil)
+}
+
+// lookIn is look, its quick look reading the main thread's call from
+// cf (kept open while skipRunning: see callFile) when not nil.
+func lookIn(pid int, socks Inodes, skipRunning bool, cf *callFile) (seen Seen, holders []int, workers []holder, err error) {
+	listening, running := quickLookIn(pid, socks, cf, skipRunning)
 	if listening {
 		return Listening, nil, nil, nil
 	}
@@ -375,6 +381,8 @@ func wait(ctx context.Context, pid int, socks Inodes, soft time.Duration, past f
 	var workers []int
 	var load loading
 	looks := 0
+	cf := newCallFile(pid)
+	defer cf.close()
 	for ; ; every = rearm(t, every) {
 		select {
 		case <-ctx.Done():
@@ -385,7 +393,7 @@ func wait(ctx context.Context, pid int, socks Inodes, soft time.Duration, past f
 		case <-t.C:
 		}
 		looks++
-		s, live, ws, err := look(pid, socks, looks <= earlyLooks)
+		s, live, ws, err := lookIn(pid, socks, looks <= earlyLooks, cf)
 		if errors.Is(err, errRunning) {
 			continue // as if this look had not been: it told nothing
 		}

@@ -42,9 +42,20 @@ func quickListening(pid int, socks Inodes) bool {
 // runs (its syscall file says "running": on a CPU or waiting for one),
 // so blocked in no call at all.
 func quickLook(pid int, socks Inodes) (listening, running bool) {
+	return quickLookIn(pid, socks, nil, false)
+}
+
+// quickLookIn is quickLook reading the main thread's call from cf when
+// not nil, which it keeps open if keep (see callFile).
+func quickLookIn(pid int, socks Inodes, cf *callFile, keep bool) (listening, running bool) {
 	var buf [1024]byte
 	dir := "/proc/" + strconv.Itoa(pid)
-	call := buf[:readSmall(dir+"/syscall", buf[:])]
+	var call []byte
+	if cf != nil {
+		call = buf[:cf.read(buf[:], keep)]
+	} else {
+		call = buf[:readSmall(dir+"/syscall", buf[:])]
+	}
 	if futexWait(call) {
 		return threadListening(dir, strconv.Itoa(pid), socks, buf[:]), false
 	}
@@ -103,7 +114,7 @@ func waitsOn(dir string, nr, fd int, socks Inodes, buf []byte) bool {
 // readSmall reads the start of a small /proc file into buf, with no
 // stat and no allocation: how many bytes it read, 0 on any error.
 func readSmall(path string, buf []byte) int {
-	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	fd, err := openProc(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		return 0
 	}

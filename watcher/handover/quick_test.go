@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/poold/poold/watcher/proctest"
@@ -258,5 +261,64 @@ func BenchmarkQuickLook(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Wait's early looks at a worker that runs opened its /proc/PID/syscall
+// at each look (an open, a read and a close; the open the dearest part
+// on a loaded VM, issue 18). They now keep it open and read it again
+// from 0: one open for all of them, and the file still tells each look
+// what the thread does now.
+func TestEarlyLooksOpenTheCallFileOnce(t *testing.T) {
+	w := startWorker(t, "spin-epoll")
+	pid := w.cmd.Process.Pid
+	w.goOn(t)
+	w.expect(t, "spinning")
+	path := "/proc/" + strconv.Itoa(pid) + "/syscall"
+	var opens atomic.Int32
+	openProc = func(p string, mode int, perm uint32) (int, error) {
+		if p == path {
+			opens.Add(1)
+		}
+		return syscall.Open(p, mode, perm)
+	}
+	defer func() { openProc = syscall.Open }()
+	ctx, cancel := context.WithTimeout(context.Background(), hang)
+	defer cancel()
+	if s, err := Wait(ctx, pid, w.socks, hang); s != Listening || err != nil {
+		t.Fatalf("Wait = %v, %v; want listening", s, err)
+	}
+	if n := opens.Load(); n != 1 {
+		t.Errorf("Wait's %d early looks and the full one opened %s %d times, want once", earlyLooks, path, n)
+	}
+	if n := callFilesOpen.Load(); n != 0 {
+		t.Errorf("%d call files left open after Wait", n)
+	}
+}
+
+// A kept call file reads what the thread does at each read, not what
+// it did when opened.
+func TestCallFileReadsTheCallNow(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "read x; exec sleep 30")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	cf := newCallFile(cmd.Process.Pid)
+	defer cf.close()
+	var buf [256]byte
+	call := func() int {
+		nr, _, _ := callAndFd(buf[:cf.read(buf[:], true)])
+		return nr
+	}
+	proctest.Eventually(t, "sh blocked in read", func() bool { return call() == unix.SYS_READ })
+	in.Write([]byte("go\n"))
+	proctest.Eventually(t, "sleep blocked in clock_nanosleep", func() bool { return call() == unix.SYS_CLOCK_NANOSLEEP })
+	if cf.fd < 0 {
+		t.Error("the call file was not kept open")
 	}
 }
