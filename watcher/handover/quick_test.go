@@ -322,3 +322,33 @@ func TestCallFileReadsTheCallNow(t *testing.T) {
 		t.Error("the call file was not kept open")
 	}
 }
+
+// BenchmarkCallFile is one read of a sleeping process's main-thread
+// call as Wait's early looks made it (an open, a read and a close) and
+// as they make it now (a pread of the kept file).
+func BenchmarkCallFile(b *testing.B) {
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := cmd.Process.Pid
+	var buf [1024]byte
+	b.Run("open-each", func(b *testing.B) {
+		path := "/proc/" + strconv.Itoa(pid) + "/syscall"
+		for b.Loop() {
+			if readSmall(path, buf[:]) == 0 {
+				b.Fatal("nothing read")
+			}
+		}
+	})
+	b.Run("kept", func(b *testing.B) {
+		cf := newCallFile(pid)
+		defer cf.close()
+		for b.Loop() {
+			if cf.read(buf[:], true) == 0 {
+				b.Fatal("nothing read")
+			}
+		}
+	})
+}
