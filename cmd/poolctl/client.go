@@ -30,11 +30,15 @@ type call struct {
 	waits   bool     // long-running on poold: --waiting applies
 	wait    waitMode // what this call waits for (noWait: the answer only)
 	watcher string   // the watcher it is about, "" = all
+	verdict verdict  // judges the printed reply (status --exit-code); nil: none
 }
 
 // do sends one command and prints its reply.
 func (a *app) do(ctx context.Context, cl call) error {
 	if len(a.urls) > 1 {
+		if cl.verdict != nil {
+			return usagef("%s --exit-code judges one poold: give one --url (%d hosts given by --url, --hosts-file or POOLCTL_URL)", cl.command, len(a.urls))
+		}
 		return a.fleetCall(ctx, cl)
 	}
 	timeout := a.timeoutFor(cl.wait)
@@ -51,7 +55,7 @@ func (a *app) do(ctx context.Context, cl call) error {
 		}
 	}
 	decode := decodeReply
-	if a.json { // printed as it came: only its status is read
+	if a.json && cl.verdict == nil { // printed as it came: only its status is read
 		decode = decodeHead
 	}
 	sent := time.Now()
@@ -70,7 +74,10 @@ func (a *app) do(ctx context.Context, cl call) error {
 		return err
 	}
 	name, _ := cl.props["name"].(string)
-	return a.print(cl.command, name, raw, r)
+	if err := a.print(cl.command, name, raw, r); err != nil || cl.verdict == nil {
+		return err
+	}
+	return cl.verdict(ctx, a, client, name, r)
 }
 
 // lossRedial bounds the dial after a lost connection: an upgrade in

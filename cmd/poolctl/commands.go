@@ -35,6 +35,9 @@ type cmdSpec struct {
 	// props builds the properties from the positional arguments (already
 	// checked against args for their count) and the command's flags.
 	props func(c *cobra.Command, args []string) (map[string]any, error)
+	// verdict, when set, gives the judge of the reply (its flags may
+	// turn it on): status --exit-code.
+	verdict func(c *cobra.Command) verdict
 }
 
 // commandSpecs is the command set, in the order of PROTOCOL.md.
@@ -45,6 +48,7 @@ var commandSpecs = []cmdSpec{
 	{name: "status", args: "[NAME]", group: "query", nameArg: true,
 		short: "Status of every watcher, or of NAME (active, starting, stopping, stopped, flapping, failed)",
 		long:  statusHelp,
+		flags: statusFlags, verdict: statusVerdict,
 		props: optionalName},
 	{name: "numwatchers", group: "query", short: "Number of watchers"},
 	{name: "numprocesses", args: "[NAME]", group: "query", nameArg: true,
@@ -319,7 +323,11 @@ func (a *app) command(s cmdSpec) *cobra.Command {
 			}
 			what := strings.TrimSpace(s.name + " " + strings.Join(args, " "))
 			name, _ := props["name"].(string)
-			return a.do(c.Context(), call{command: s.name, what: what, props: props, waits: s.waits, wait: wait, watcher: name})
+			cl := call{command: s.name, what: what, props: props, waits: s.waits, wait: wait, watcher: name}
+			if s.verdict != nil {
+				cl.verdict = s.verdict(c)
+			}
+			return a.do(c.Context(), cl)
 		},
 	}
 	if c.Long == "" && (s.waits || s.waitsByDefault) {

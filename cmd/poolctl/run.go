@@ -23,6 +23,8 @@ const (
 	exitReplyError  = 1 // poold answered "error", or a local failure
 	exitUsage       = 2
 	exitUnreachable = 3 // cannot connect, or no answer within --timeout
+	// exitNotRunning (4, statuscheck.go): status --exit-code found a
+	// watcher that should run and does not.
 	exitInterrupted = 130
 )
 
@@ -163,6 +165,7 @@ func (a *app) report(err error) (int, string) {
 		ce connError
 		ie interruptedError
 		rn runError
+		nr notRunningError
 	)
 	var code int
 	var msg string
@@ -175,6 +178,8 @@ func (a *app) report(err error) (int, string) {
 		code, msg = exitUnreachable, ce.msg
 	case errors.As(err, &ie):
 		code, msg = exitInterrupted, ie.msg
+	case errors.As(err, &nr):
+		code, msg = exitNotRunning, nr.msg
 	case errors.As(err, &rn):
 		code, msg = exitReplyError, rn.err.Error()
 	default:
@@ -218,6 +223,7 @@ exit 1 when it failed; --no-wait only sends the request.
 
 Exit status: 0 ok, 1 poold answered with an error (or a waited reload
 failed), 2 bad usage, 3 poold unreachable or no answer within --timeout,
+4 status --exit-code found a watcher that should run and does not,
 130 interrupted while waiting (the work goes on in poold).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,

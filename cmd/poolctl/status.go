@@ -64,7 +64,14 @@ such a change: 'poolctl reset NAME [KEY...]' does (it gives them the
 file's values again).
 
 With --json, poold's reply as is (reason, reasons, slots, overrides and
-logs included).`
+logs included).
+
+status exits 0 whatever the states, as circusctl's does. With
+--exit-code it prints the same and exits 4 when a watcher that should run
+does not: failed, flapping, starting, or active with fewer workers ready
+than it runs (a slot in backoff); stderr names each. A watcher stopped on
+purpose and a one-shot's worker that ended as configured are fine. (3
+stays "poold unreachable", so a check tells the two apart.)`
 
 // normalSlots are the slot states that status NAME does not list.
 var normalSlots = map[string]bool{"running": true, "starting": true, "ready": true, "stopping": true}
