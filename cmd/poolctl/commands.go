@@ -65,7 +65,7 @@ var commandSpecs = []cmdSpec{
 		waitHelp: restartWaitHelp,
 		flags:    matchFlag, props: matchedName},
 	{name: "reload", args: "[NAME]", group: "control", waits: true, waitsByDefault: true, nameArg: true,
-		short: "Replace the processes of NAME (or of every watcher), new before old; waits for the outcome",
+		short: "Replace the processes of NAME (or of every watcher), new before old (a singleton's old one first); waits for the outcome",
 		flags: func(fs *pflag.FlagSet) {
 			fs.Bool("terminate", false, "stop the old processes first instead of a graceful rolling reload")
 			fs.Bool("sequential", false, "replace one process at a time")
@@ -377,7 +377,9 @@ var restartWaitHelp = `restart is a stop, then a start (Circus's restart): every
 first, so the watcher's sockets are served by no worker for as long as the
 stop takes (up to graceful_timeout) plus the new workers' boot; connections
 wait in the sockets' backlogs meanwhile. To deploy without that gap, use
-'poolctl reload NAME', which starts the new workers before it stops the old.
+'poolctl reload NAME', which starts the new workers before it stops the old
+(but for a singleton, whose worker never runs beside another: a reload
+stops it first too).
 
 poolctl waits until the new workers run (are ready), printing progress on
 stderr, and exits 1 if a slot was left without a worker, with poold's

@@ -258,7 +258,7 @@ func eventLine(topic string, payload []byte) string {
 // returned stop ends the printer and waits for it. Events are best
 // effort: if the stream cannot be reached, only the first line shows.
 func (a *app) progress(ctx context.Context, client caller, cl call) (stop func()) {
-	fmt.Fprintf(a.stderr, "waiting for '%s'%s...\n", cl.what, waitNote(cl))
+	fmt.Fprintf(a.stderr, "waiting for '%s'%s...\n", cl.what, waitNote(cl, a.singleton(ctx, client, cl)))
 	prefix := "watcher."
 	if cl.watcher != "" {
 		prefix = "watcher." + strings.ReplaceAll(strings.ToLower(cl.watcher), " ", "_") + "."
@@ -305,16 +305,56 @@ func (a *app) progress(ctx context.Context, client caller, cl call) (stop func()
 
 // waitNote says, after "waiting for 'restart web'", what a restart does
 // to the pool while poolctl waits: a stop, then a start, with no worker
-// serving in between (reload is the deploy that keeps them serving).
-func waitNote(cl call) string {
+// serving in between; reload is the deploy that keeps them serving,
+// except for a singleton (single: the named watcher is one; unknown:
+// poolctl could not tell), whose worker a reload too stops first.
+func waitNote(cl call, single singletonAnswer) string {
 	if cl.command != "restart" {
 		return ""
 	}
+	const gap = " (its workers stop, then new ones start: none serves in between"
 	reload := "poolctl reload"
 	if cl.watcher != "" {
 		reload += " " + cl.watcher
 	}
-	return fmt.Sprintf(" (its workers stop, then new ones start: none serves in between; '%s' replaces them without that gap)", reload)
+	switch {
+	case single == isSingleton:
+		return gap + "; a singleton never runs two workers, so a reload too stops its worker first)"
+	case cl.watcher == "" || single == unknownSingleton:
+		return fmt.Sprintf("%s; '%s' replaces them without that gap, but for a singleton watcher, which it too stops first)", gap, reload)
+	}
+	return fmt.Sprintf("%s; '%s' replaces them without that gap)", gap, reload)
+}
+
+// singletonAnswer is what poolctl knows of whether a watcher is a singleton.
+type singletonAnswer int
+
+const (
+	unknownSingleton singletonAnswer = iota
+	isSingleton
+	notSingleton
+)
+
+// singleton asks poold whether the watcher a restart names is a
+// singleton, for waitNote; unknownSingleton for another command, a
+// restart of every watcher, or no clear answer within a second.
+func (a *app) singleton(ctx context.Context, client caller, cl call) singletonAnswer {
+	if cl.command != "restart" || cl.watcher == "" {
+		return unknownSingleton
+	}
+	q := call{command: "get", what: "get " + cl.watcher + " singleton", props: map[string]any{"name": cl.watcher, "keys": []string{"singleton"}}}
+	_, r, err := a.roundTrip(ctx, client, q, time.Second)
+	if err != nil {
+		return unknownSingleton
+	}
+	opts, _ := r["options"].(map[string]any)
+	switch opts["singleton"] {
+	case true:
+		return isSingleton
+	case false:
+		return notSingleton
+	}
+	return unknownSingleton
 }
 
 // progressLinger is how long --waiting keeps printing events after the
