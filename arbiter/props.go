@@ -137,17 +137,22 @@ func (a *Arbiter) lookup(name string) (*watcher.Watcher, error) {
 }
 
 // notFound is the error for a watcher name that names none. A
-// supervisorctl GROUP:PROCESS name (front:*, web:web_01) is told what
-// poold names instead.
+// supervisorctl GROUP:PROCESS name (front:*, web:web_01), and its "all"
+// (stop all) when no watcher has that name, are told what poold names
+// instead.
 func (a *Arbiter) notFound(name string) error {
 	names := a.names()
+	group, all := strings.Contains(name, ":"), strings.EqualFold(name, "all")
 	hint := ""
-	if !strings.Contains(name, ":") { // the GROUP:PROCESS hint says more
+	if !group && !all { // their hints say more
 		hint = didYouMean(name, names)
 	}
 	err := errorf(ErrnoBadProperty, "program %s not found%s (known: %s)", quotedName(name), hint, listCapped(names, "list"))
-	if strings.Contains(name, ":") {
+	switch {
+	case group:
 		err.Reason += "; poold has no supervisorctl GROUP:PROCESS names: name the watcher, the NAME of the [program:NAME] (web, not web:web_01), each program of a [group:NAME] by its own name, or no name for every watcher"
+	case all:
+		err.Reason += "; poold has no supervisorctl \"all\": give no name for every watcher (poolctl stop, not poolctl stop all)"
 	}
 	return err
 }
