@@ -177,7 +177,11 @@ func (t *translator) supervisord(s *translate.INISection) {
 			t.umask = strings.TrimSpace(v)
 			t.info(arb, s, o.Key, "the umask of every program that sets none, as supervisord sets its own (when it daemonizes) for its programs to inherit")
 		default:
-			t.warn(arb, s, o.Key, "no poold equivalent for this [supervisord] option")
+			msg := unknownKey(o.Key, "[supervisord]", supervisordKeys)
+			if msg == "" {
+				msg = supervisordNoEquivalent(o.Key)
+			}
+			t.warn(arb, s, o.Key, msg)
 		}
 	}
 	t.noteFrozen(arb, s)
@@ -337,6 +341,10 @@ func (t *translator) programOption(out *translate.Section, s *translate.INISecti
 	case "socket_owner", "socket_mode", "socket_backlog":
 		t.socketOption(s, name, o.Key, v)
 	default:
+		if msg := unknownKey(o.Key, "[program:NAME]", programKeys); msg != "" {
+			t.warn(out, s, o.Key, msg)
+			return
+		}
 		if strings.HasPrefix(o.Key, "stdout_") || strings.HasPrefix(o.Key, "stderr_") {
 			t.warn(out, s, o.Key, "no poold equivalent: poold maps *_logfile, *_logfile_maxbytes and *_logfile_backups (stdout_log, stderr_log, log_max_size, log_keep)")
 			return
