@@ -151,7 +151,7 @@ A VALUE may begin with "-": poolctl reads it as the value, not as a flag.
 		props: func(c *cobra.Command, args []string) (map[string]any, error) {
 			p := map[string]any{"name": args[0], "signum": args[len(args)-1]}
 			if err := checkSignal(c, "SIGNAL", args[len(args)-1]); err != nil {
-				return nil, err
+				return nil, swappedSignal(c, args, err)
 			}
 			if len(args) == 3 {
 				pid, err := positiveInt(c, "PID", args[1])

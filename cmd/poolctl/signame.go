@@ -40,3 +40,16 @@ func signalName(n int) string {
 	}
 	return strings.TrimPrefix(unix.SignalName(unix.Signal(n)), "SIG")
 }
+
+// swappedSignal is err, the refusal of a SIGNAL that is no signal, or,
+// for supervisorctl's order (signal HUP web: the signal first, then the
+// name, which is no signal), the refusal naming poolctl's order. Not
+// taken as meant: a signal acts on processes, so poolctl runs only what
+// it was told in its own order, and says which that is.
+func swappedSignal(c *cobra.Command, args []string, err error) error {
+	if len(args) != 2 || checkSignal(c, "SIGNAL", args[0]) != nil {
+		return err
+	}
+	return usagef("%s: %q is a signal and %q none: that is supervisorctl's order (signal SIGNAL NAME); poolctl's is 'poolctl signal %s %s' (usage: poolctl %s)",
+		c.Name(), args[0], args[1], args[1], args[0], c.Use)
+}
