@@ -288,7 +288,7 @@ func (a *Arbiter) applyConfig(cfg *configs.Config, began map[*watcher.Watcher]bo
 		return
 	}
 	o := plan.outcome
-	o.Warnings = slices.Clone(cfg.Warnings)
+	o.Warnings, o.KnownWarnings = newWarnings(a.cfg.Warnings, cfg.Warnings) // before applySettings takes cfg
 	o.Sockets = diffSockets(a.cfg.Sockets, cfg.Sockets)
 	o.RestartNeeded, o.Settings = a.applySettings(cfg)
 	prevFiled, filed := a.filed, byName(cfg.Watchers)

@@ -46,8 +46,10 @@ type reloadOutcome struct {
 	// (overrides.go).
 	Kept map[string][]string
 	// Warnings are the config's (configs.Config.Warnings): what the file
-	// let pass but the user should hear of.
-	Warnings []string
+	// let pass but the user should hear of; only those the file last
+	// loaded did not have (newWarnings). KnownWarnings counts the others.
+	Warnings      []string
+	KnownWarnings int
 }
 
 // fields are the reply fields poold adds to reloadconfig (ok and error).
@@ -62,6 +64,9 @@ func (o reloadOutcome) fields() map[string]any {
 	}
 	if len(o.Warnings) > 0 {
 		f["warnings"] = o.Warnings
+	}
+	if o.KnownWarnings > 0 {
+		f["warnings_known"] = o.KnownWarnings
 	}
 	if len(o.Kept) > 0 {
 		f["kept"] = o.Kept
@@ -156,6 +161,9 @@ func (a *Arbiter) logReload(o reloadOutcome, err error) {
 	// somaxconn) a waited reply carries; here only the log can say it.
 	for _, w := range o.Warnings {
 		a.log.Warn("config reload: the file has a warning", "warning", w)
+	}
+	if o.KnownWarnings > 0 {
+		a.log.Info("config reload: the file's warnings of the last load still apply, not repeated (poold --check FILE lists every one)", "warnings", o.KnownWarnings)
 	}
 	if err == nil {
 		// An upgrade in place keeps the [arbiter] ones, but binds the

@@ -148,6 +148,10 @@ func configWarnings(r reply) []string {
 	for _, l := range lines {
 		out = append(out, "warning: "+render(l))
 	}
+	if n := int(num(r["warnings_known"])); n > 0 {
+		// poold tells again only what the file did not warn of before.
+		out = append(out, fmt.Sprintf("%d warning(s) of the last load still apply, not repeated ('poold --check FILE' lists every one)", n))
+	}
 	return out
 }
 
