@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/poold/poold/configs"
+	"github.com/poold/poold/configs/translate"
 )
 
 // programKeys are the options supervisord 4 reads in a [program:NAME]
@@ -34,14 +34,14 @@ var supervisordKeys = []string{
 
 // unknownKey is the note on an option of section (its [NAME] form:
 // [program:NAME]) that supervisord does not read either, with the
-// closest known key (configs.Closest, the rule of poold's other
+// closest known key (translate.Closest: configs.Closest, the rule of poold's other
 // formats); "" when key is one of known.
 func unknownKey(key, section string, known []string) string {
 	if slices.Contains(known, key) {
 		return ""
 	}
 	msg := fmt.Sprintf("unknown supervisord option in %s, ignored (supervisord ignores it too)", section)
-	if c := configs.Closest(key, known); c != "" {
+	if c := translate.Closest(key, known); c != "" {
 		msg += fmt.Sprintf("; did you mean %q?", c)
 	}
 	return msg

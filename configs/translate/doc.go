@@ -328,3 +328,7 @@ func (d *Doc) SortSections() {
 		return rank[a[0]] < rank[b[0]]
 	})
 }
+
+// Closest is configs.Closest for the translators that import only this
+// package: the key a misspelt option most likely meant, or "".
+func Closest(k string, candidates []string) string { return configs.Closest(k, candidates) }
