@@ -13,7 +13,8 @@ import (
 
 // SetupError is a start (or a reload) that failed on something of this
 // machine the next attempt meets again, such as a directory poold must
-// write that is read-only: poold exits 78 (EX_CONFIG) for it, not 1, so
+// write that is read-only (not a full one: that passes, and is no
+// SetupError): poold exits 78 (EX_CONFIG) for it, not 1, so
 // that a restart policy that stops on 78 does not loop on it.
 type SetupError struct{ Err error }
 
@@ -58,6 +59,9 @@ func (a *Arbiter) notifySocket(name string) (string, error) {
 		if err == nil {
 			err = os.Chmod(dir, 0o711)
 		}
+		if configs.DiskFull(err) {
+			return "", fmt.Errorf("watcher %q: notify socket (%s): %w; %s", name, notifyWhy(a.cfg, name), err, configs.FreeSpaceFix(os.TempDir()))
+		}
 		if err != nil {
 			// A read-only /tmp (a container's read-only root without a
 			// volume there) is met again at every start.
@@ -68,6 +72,9 @@ func (a *Arbiter) notifySocket(name string) (string, error) {
 	path := filepath.Join(a.notifyDir, key+".sock")
 	l := notify.New(path, a.log.Named("notify").With("watcher", name), notify.WithMode(0o666))
 	if err := l.Listen(); err != nil {
+		if configs.DiskFull(err) {
+			return "", fmt.Errorf("watcher %q: notify socket: %w; %s", name, err, configs.FreeSpaceFix(a.notifyDir))
+		}
 		return "", fmt.Errorf("watcher %q: notify socket: %w", name, err)
 	}
 	ctx, stop := context.WithCancel(a.runCtx)

@@ -10,12 +10,14 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/poold/poold/arbiter"
+	"github.com/poold/poold/configs"
 )
 
 // Exit statuses, after sysexits(3), so that a service manager can tell
 // what not to restart for (systemd's RestartPreventExitStatus=64 78): a
 // Go runtime crash exits 2, a start-up failure that may pass on a retry
-// (a port in use, another poold on the same endpoints) 1.
+// (a port in use, another poold on the same endpoints, a full file
+// system) 1.
 const (
 	exitFailure = 1
 	exitUsage   = 64 // EX_USAGE: bad command line
@@ -62,6 +64,9 @@ func exitCode(err error, stderr io.Writer) int {
 		code = arbiter.ExitWatcherFailed
 	case errors.As(err, &ue):
 		code = exitUsage
+	case configs.DiskFull(err):
+		// A full file system (space, inodes, quota) passes once someone
+		// frees space: whatever met it, a restart may then succeed.
 	case errors.As(err, &ce), errors.As(err, &se):
 		code = exitConfig
 	}

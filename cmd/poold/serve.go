@@ -101,6 +101,9 @@ func newDaemon(cfg *configs.Config, path string, load func() (*configs.Config, e
 		if strings.HasPrefix(ep, "ipc://"+configs.RuntimeDir()+"/") {
 			dir := configs.RuntimeDir()
 			was, err := configs.EnsureRuntimeDir(dir)
+			if configs.DiskFull(err) {
+				return nil, configs.RuntimeDirFull(dir, err) // passes once space is freed: exit 1
+			}
 			if err != nil {
 				return nil, configError{err} // the next start meets it again
 			}

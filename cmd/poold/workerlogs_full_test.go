@@ -34,13 +34,21 @@ stderr_log = "none"
 // and unmounts it at cleanup.
 func smallTmpfs(t *testing.T, size int) string {
 	t.Helper()
+	return mountTmpfs(t, "size="+strconv.Itoa(size))
+}
+
+// mountTmpfs mounts a tmpfs with options opts (size=, nr_inodes=) on a
+// new temporary directory and unmounts it at cleanup. It skips when not
+// root, except under CI=true (CI runs the suite as root).
+func mountTmpfs(t *testing.T, opts string) string {
+	t.Helper()
 	dir := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size), "tmpfs", dir).CombinedOutput()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput()
 	if err != nil {
 		if os.Getenv("CI") != "true" && os.Geteuid() != 0 {
 			t.Skipf("mounting a tmpfs needs root: %v: %s", err, out)
 		}
-		t.Fatalf("mount a %d-byte tmpfs on %s: %v: %s", size, dir, err, out)
+		t.Fatalf("mount a tmpfs (%s) on %s: %v: %s", opts, dir, err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
