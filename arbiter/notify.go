@@ -55,10 +55,10 @@ func (a *Arbiter) notifySocket(name string) (string, error) {
 		return n.l.Path(), nil
 	}
 	if a.notifyDir == "" {
-		dir, err := os.MkdirTemp("", "poold-notify-")
-		if err == nil {
-			err = os.Chmod(dir, 0o711)
+		if gone := removeStaleNotifyDirs(os.TempDir()); len(gone) > 0 {
+			a.log.Info("removed notify socket directories that poolds no longer running left in TMPDIR", "dirs", gone)
 		}
+		dir, err := makeNotifyDir()
 		if configs.DiskFull(err) {
 			return "", fmt.Errorf("watcher %q: notify socket (%s): %w; %s", name, notifyWhy(a.cfg, name), err, configs.FreeSpaceFix(os.TempDir()))
 		}
