@@ -37,6 +37,7 @@ type fileHealth struct {
 	saidAt   time.Time // last failure report
 	lost     uint64    // lines dropped since the last recovery report
 	rotSaid  time.Time // last report of a failed rotation
+	zipSaid  time.Time // last report of a failed compression
 	// held is a failure not reported yet, within the minute after the
 	// last report, and heldBy the writer that hit it: due reports it
 	// once that minute is over, whether or not a write comes then.
@@ -61,6 +62,19 @@ func (h *fileHealth) rotateFailed(now time.Time) bool {
 		return false
 	}
 	h.rotSaid = now
+	return true
+}
+
+// compressFailed says whether a compression of a rotated file that
+// failed at now is reported: at most once every reportEvery per file, as
+// a full disk fails the retry at each rotation.
+func (h *fileHealth) compressFailed(now time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.zipSaid.IsZero() && now.Sub(h.zipSaid) < reportEvery {
+		return false
+	}
+	h.zipSaid = now
 	return true
 }
 
@@ -142,6 +156,23 @@ func (h *fileHealth) due(now time.Time) (healthNote, failedWrite, error) {
 	return healthNote{failed: true, dropped: h.lost}, by, err
 }
 
+// diskFullWhat is the cause and the fix of ENOSPC or EDQUOT on a worker
+// log file: df -h may show room while the inodes are used up.
+const diskFullWhat = "its filesystem is full, out of inodes (df -i) or over a quota; free space or inodes on it"
+
+// compressFailure is what poold's log says of a rotated worker log file
+// it could not compress, by the cause in err.
+func compressFailure(err error) string {
+	const head = "cannot compress a rotated worker log file: it stays uncompressed, and poold tries again at the next rotation; "
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return head + diskFullWhat
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
+		return head + "make its directory writable to poold"
+	}
+	return head + "see the error"
+}
+
 // fileFailure is what poold's log says of a worker log file it cannot
 // open or write, by the cause in err: what to do about a link or a FIFO
 // at the path is not to free space, nor about a full disk to fix a
@@ -158,7 +189,7 @@ func fileFailure(err error) string {
 	case workerlog.IsNotRegular(err):
 		what = "something other than a regular file (a FIFO, a socket, a directory) is at its path; remove it, or give another path"
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		what = "its filesystem is full (or its quota used up); free space on it"
+		what = diskFullWhat
 	case errors.Is(err, fs.ErrNotExist):
 		what = "its directory does not exist; make its directory exist and writable to poold"
 	case errors.Is(err, syscall.EROFS):

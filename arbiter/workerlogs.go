@@ -263,6 +263,11 @@ func (o *output) writeFile(ps *pipeSink, p []byte, n uint64) {
 		o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
 			"path": sf.f.Path(), "stream": ps.stream, "process_id": ps.wid, "reason": err.Error()})
 	}
+	if cf := sf.f.CompressFailure(); cf != nil && sf.health.compressFailed(time.Now()) {
+		o.log.Error(compressFailure(cf.Err), "watcher", ps.pool.name, "path", cf.Path, "error", cf.Err)
+		o.bus.Publish(ps.pool.name, events.KindLogError, map[string]any{
+			"path": cf.Path, "stream": ps.stream, "process_id": ps.wid, "reason": cf.Error()})
+	}
 	if sf.f.RotateRecovered() && sf.health.rotateRecovered() {
 		o.log.Info("worker log file rotates again", "watcher", ps.pool.name, "path", sf.f.Path())
 	}

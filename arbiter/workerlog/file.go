@@ -84,10 +84,11 @@ type File struct {
 	reopen  atomic.Bool              // reopen before the next write
 	setRot  atomic.Pointer[Rotation] // rotation settings for the next write (SetRotation)
 
-	millMu      sync.Mutex             // serialises compression and pruning
-	mill        sync.WaitGroup         // one per rotation's compress and prune
-	compressing atomic.Pointer[string] // the rotated file being compressed (Compressing)
-	onCompress  func(name string)      // tests: told of each compression begun
+	millMu      sync.Mutex                    // serialises compression and pruning
+	mill        sync.WaitGroup                // one per rotation's compress and prune
+	compressing atomic.Pointer[string]        // the rotated file being compressed (Compressing)
+	unzipped    atomic.Pointer[CompressError] // a failed compression not yet taken (CompressFailure)
+	onCompress  func(name string)             // tests: told of each compression begun
 }
 
 // Open returns the log file at path, created if missing with mode 0666

@@ -2,7 +2,9 @@ package workerlog
 
 import (
 	"compress/gzip"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,10 +34,25 @@ func (l *File) millRotated(rotated string, renamed bool, now time.Time) {
 		l.millMu.Lock()
 		defer l.millMu.Unlock()
 		l.prune(rot, now)
-		if _, err := os.Lstat(rotated); err == nil && renamed && rot.Compress {
-			l.compress(rotated)
+		if renamed && rot.Compress {
+			l.compressPlain()
 		}
 	}()
+}
+
+// compressPlain compresses every rotated file still plain: the one just
+// rotated, and any whose compression failed before (a full disk), so
+// none stays plain for good. Called with millMu held.
+func (l *File) compressPlain() {
+	files, _, err := scan(l.path)
+	if err != nil {
+		return
+	}
+	for _, f := range files {
+		if !f.Gzip {
+			l.compress(f.Path)
+		}
+	}
 }
 
 // compress compresses the rotated file name, which Compressing reports
@@ -46,8 +63,24 @@ func (l *File) compress(name string) {
 	if l.onCompress != nil {
 		l.onCompress(name)
 	}
-	_ = compress(name)
+	if err := compress(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		l.unzipped.Store(&CompressError{Path: name, Err: err})
+	}
 }
+
+// CompressError is a rotated file whose compression failed: it stays
+// plain, and the next rotation tries again.
+type CompressError struct {
+	Path string // the rotated file
+	Err  error
+}
+
+func (e *CompressError) Error() string { return "compress " + e.Path + ": " + e.Err.Error() }
+func (e *CompressError) Unwrap() error { return e.Err }
+
+// CompressFailure returns the last compression that failed since the
+// last call, or nil. It takes no lock, as RotateFailure.
+func (l *File) CompressFailure() *CompressError { return l.unzipped.Swap(nil) }
 
 // Compressing names the rotated file being compressed, or "" when none
 // is: a stop that does not wait for the compression cuts it short, and
@@ -152,14 +185,8 @@ func (l *File) millOpened(now time.Time) {
 		l.millMu.Lock()
 		defer l.millMu.Unlock()
 		l.prune(rot, now) // first: what goes needs no compression
-		files, _, err := scan(l.path)
-		if err != nil || !rot.Compress {
-			return
-		}
-		for _, f := range files {
-			if !f.Gzip {
-				l.compress(f.Path)
-			}
+		if rot.Compress {
+			l.compressPlain()
 		}
 	}()
 }
