@@ -46,7 +46,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 		reasons := map[string]any{}
 		sizes := make(map[string]any, len(a.watchers))
 		restarts := make(map[string]any, len(a.watchers))
-		logs := a.output.logCounters() // by lower-case name
+		logs := a.logCounters() // by lower-case name
 		for lower, w := range a.watchers {
 			// Keyed by the name as configured, as circusd's statuses.
 			key := w.Name()
@@ -70,7 +70,7 @@ func cmdStatus(a *Arbiter, m *cmdMsg) error {
 	}
 	fields := map[string]any{"status": string(w.CircusStatus()), "state": string(w.Shown()), "slots": slotRows(w.Slots(), time.Now()), "size": sizeRow(w), "containment": a.containment,
 		"overrides": overrideRows(a.overrides(w), m.withhold), "restarts": restartRow(w.Restarts())}
-	if c, ok := a.output.logCounters()[strings.ToLower(w.Name())]; ok {
+	if c, ok := a.logCounters()[strings.ToLower(w.Name())]; ok {
 		fields["logs"] = c
 	}
 	if r := a.reasonOf(w); r != "" {

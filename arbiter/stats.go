@@ -241,6 +241,42 @@ func (a *Arbiter) logStats() map[string]any {
 	return logStatsOf(a.opts.Logs.Stats())
 }
 
+// logCounters are output.logCounters with, for a watcher that lost
+// lines on the "stderr" sink, the sink's state now (stderr_sink: ok,
+// blocked, failing, gone) and stderr_full when its writes fail on a full
+// file system, so that poolctl status names the cause: free space, or a
+// reader that does not read.
+func (a *Arbiter) logCounters() map[string]any {
+	logs := a.output.logCounters()
+	if a.opts.Logs == nil {
+		return logs
+	}
+	state := logStatsOf(a.opts.Logs.Stats())["log_stderr"]
+	full := configs.DiskFull(a.opts.Logs.Failure())
+	for _, v := range logs {
+		c, _ := v.(map[string]any)
+		if c == nil || (!positive(c["dropped_queue"]) && !positive(c["dropped_stderr"])) {
+			continue
+		}
+		c["stderr_sink"] = state
+		if full {
+			c["stderr_full"] = true
+		}
+	}
+	return logs
+}
+
+// positive tells whether a counter of logCounters is above 0.
+func positive(v any) bool {
+	switch n := v.(type) {
+	case uint64:
+		return n > 0
+	case float64:
+		return n > 0
+	}
+	return false
+}
+
 // logStatsOf words st as logStats does.
 func logStatsOf(st logsink.Stats) map[string]any {
 	state := "ok"

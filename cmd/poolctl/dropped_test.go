@@ -60,6 +60,12 @@ func TestStatusWordsEachCauseOfDroppedLines(t *testing.T) {
 		{"stderr gone", map[string]any{"dropped": 7.0, "dropped_file": 0.0, "dropped_queue": 0.0, "dropped_stderr": 7.0}, []string{"7 " + stderrCause}},
 		{"queue then stderr", map[string]any{"dropped": 9.0, "dropped_file": 0.0, "dropped_queue": 4.0, "dropped_stderr": 5.0}, []string{"4 " + queueCause, "5 " + stderrCause}},
 		{"older poold", map[string]any{"dropped": 6.0}, []string{"6 " + unknownCause}},
+		// r67 diskfull F6: the advice named neither a full disk nor a
+		// reader that does not read.
+		{"stderr on a full disk", map[string]any{"dropped": 7.0, "dropped_stderr": 7.0, "stderr_sink": "failing", "stderr_full": true},
+			[]string{"7 " + stderrCause + ", so its lines on the \"stderr\" sink could not be written (poolctl dstats shows log_stderr; poolctl logs still has its recent lines); poold's stderr is a file on a full file system (out of space, inodes or quota): free space or inodes on it (df -h, df -i)"}},
+		{"stderr blocked", map[string]any{"dropped": 9.0, "dropped_queue": 9.0, "stderr_sink": "blocked"},
+			[]string{"9 " + queueCause + " (poold's stderr is blocked now: whoever reads it, a pipe, is not reading"}},
 		{"handed over by an older image", map[string]any{"dropped": 8.0, "dropped_queue": 3.0}, []string{"3 " + queueCause, "5 " + unknownCause}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

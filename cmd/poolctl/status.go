@@ -397,10 +397,19 @@ func droppedLines(m map[string]any, now time.Time) []string {
 		out = append(out, fmt.Sprintf("%d log lines dropped%s: a log file could not be written (see poold's log or the log_error event)", file, lastDrop(m["dropped_file_at"], now)))
 	}
 	if queue > 0 {
-		out = append(out, fmt.Sprintf("%d log lines dropped%s: poold's log queue was full with this watcher's lines on the \"stderr\" sink (poold's drop report says why); give a chatty watcher a log file (stdout_log, stderr_log)", queue, lastDrop(m["dropped_queue_at"], now)))
+		why := "(poold's drop report says why)"
+		if m["stderr_sink"] == "blocked" {
+			// The drop report cannot be written either: say it here.
+			why = "(poold's stderr is blocked now: whoever reads it, a pipe, is not reading; make it read, or run poold under journald or with stderr to a file)"
+		}
+		out = append(out, fmt.Sprintf("%d log lines dropped%s: poold's log queue was full with this watcher's lines on the \"stderr\" sink %s; give a chatty watcher a log file (stdout_log, stderr_log)", queue, lastDrop(m["dropped_queue_at"], now), why))
 	}
 	if stderr > 0 {
-		out = append(out, fmt.Sprintf("%d log lines dropped%s: poold's stderr failed or is gone, so its lines on the \"stderr\" sink could not be written (poolctl dstats shows log_stderr; poolctl logs still has its recent lines); run poold with a stderr that stays open (journald, a file, not a pipe to head), or give the watcher a log file (stdout_log, stderr_log)", stderr, lastDrop(m["dropped_stderr_at"], now)))
+		fix := "run poold with a stderr that stays open (journald, a file, not a pipe to head)"
+		if m["stderr_full"] == true {
+			fix = "poold's stderr is a file on a full file system (out of space, inodes or quota): free space or inodes on it (df -h, df -i); poold writes again by itself"
+		}
+		out = append(out, fmt.Sprintf("%d log lines dropped%s: poold's stderr failed or is gone, so its lines on the \"stderr\" sink could not be written (poolctl dstats shows log_stderr; poolctl logs still has its recent lines); %s, or give the watcher a log file (stdout_log, stderr_log)", stderr, lastDrop(m["dropped_stderr_at"], now), fix))
 	}
 	if rest > 0 {
 		out = append(out, fmt.Sprintf("%d log lines dropped: a log file could not be written, or poold's log queue was full (see poold's log)", rest))
