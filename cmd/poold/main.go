@@ -324,6 +324,10 @@ func (o cmdline) reloader(start *configs.Config, log hclog.Logger) func() (*conf
 			return nil, everyProblem(o.path, c, err)
 		}
 		o.override(c)
+		if n, cut := cutShort(o.path); cut {
+			log.Warn("config reload: the file does not end in a newline, as a write cut short (a full disk) leaves it, and is applied as it reads: check that it is whole (poold --check), and write configs by rename",
+				"config", o.path, "bytes", n)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		for _, w := range c.Warnings {
