@@ -144,7 +144,7 @@ func TestShutdownWaitsForTheLeftoversItNames(t *testing.T) {
 			t.Errorf("stop being a subreaper: %v", err)
 		}
 	})
-	const grace = 6 * time.Second
+	const grace = 12 * time.Second // the TERM handled and the quit sent within it, at load ~100 too
 	l := startLostMasterPlain(t, "linger", grace, Options{NoCgroups: true, ReapOrphans: true})
 	h, dir, child := l.h, l.dir, l.child
 	h.spawned()
