@@ -79,7 +79,7 @@ const DefaultMaxReply = 256 << 20
 
 // Client calls one poold's API.
 type Client struct {
-	base  string // scheme://host:port
+	base  string // scheme://host:port[/path], without a trailing /
 	host  string // host:port, for labels and messages
 	token string
 	ca    string // the CA file or text given ("" for the system's only)
@@ -143,7 +143,9 @@ func New(o Options) (*Client, error) {
 	if ca == "" && len(o.CAPEM) > 0 {
 		ca = "the CA given"
 	}
-	return &Client{base: u.Scheme + "://" + u.Host, host: u.Host, token: tok, ca: ca, hc: &http.Client{Transport: tr}, explain: o.Explain,
+	// The path stays: a proxy may serve poold's API under one
+	// (https://host/ops/poold/api/v1/...).
+	return &Client{base: u.Scheme + "://" + u.Host + u.EscapedPath(), host: u.Host, token: tok, ca: ca, hc: &http.Client{Transport: tr}, explain: o.Explain,
 		maxReply: cmp.Or(max(o.MaxReply, 0), DefaultMaxReply)}, nil
 }
 
