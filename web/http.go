@@ -5,6 +5,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -126,16 +127,28 @@ func (s *Server) guarded(mux http.Handler) http.Handler {
 			acc.guard.setCookie(w, r, time.Now())
 			if r.URL.Path != "/ws" {
 				// Take the token out of the address bar and history.
-				q := r.URL.Query()
-				q.Del("token")
-				u := *r.URL
-				u.RawQuery = q.Encode()
-				http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+				w.Header().Set("Location", withoutToken(r.URL))
+				w.WriteHeader(http.StatusSeeOther)
 				return
 			}
 		}
 		mux.ServeHTTP(w, withAccess(r, acc))
 	})
+}
+
+// withoutToken is u without its ?token=, as a reference relative to u
+// itself: the browser resolves it against the address it asked for, so
+// a proxy that serves the console under a path (/ops/poold/) keeps the
+// user there. (http.Redirect would make it absolute, /.)
+func withoutToken(u *url.URL) string {
+	q := u.Query()
+	q.Del("token")
+	p := u.EscapedPath()
+	rel := "./" + p[strings.LastIndexByte(p, '/')+1:]
+	if len(q) > 0 {
+		rel += "?" + q.Encode()
+	}
+	return rel
 }
 
 // consoleAuth checks the console's token, counting failed guesses per
@@ -163,7 +176,7 @@ func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, acc *access
 				http.Error(w, "poold console: "+why+"; open "+signIn(r)+" once to sign in again", http.StatusUnauthorized)
 				return false, false
 			}
-			http.Error(w, "poold console: token required; open "+signIn(r)+" once, or send Authorization: Bearer", http.StatusUnauthorized)
+			http.Error(w, "poold console: token required; open "+signIn(r)+" once, or send Authorization: Bearer"+notBearer(r), http.StatusUnauthorized)
 			return false, false
 		}
 		tokens := "[web] token"
@@ -177,6 +190,20 @@ func (s *Server) consoleAuth(w http.ResponseWriter, r *http.Request, acc *access
 		http.Error(w, "poold console: token refused: it matches none of "+tokens+"; open "+signIn(r)+" once, or send Authorization: Bearer", http.StatusUnauthorized)
 	}
 	return ok, fromQuery
+}
+
+// notBearer notes, for a 401, an Authorization header poold ignores:
+// another scheme than Bearer, most often a proxy's Basic sign-in.
+func notBearer(r *http.Request) string {
+	a := r.Header.Get("Authorization")
+	if a == "" || bearer(r) != "" {
+		return ""
+	}
+	scheme, _, _ := strings.Cut(a, " ")
+	if len(scheme) > 20 {
+		scheme = scheme[:20]
+	}
+	return " (the Authorization header sent, " + quoteHost(scheme) + ", is not a Bearer token and is ignored: a proxy in front passes on its own sign-in)"
 }
 
 // signIn is the console's sign-in address for r, for a 401.

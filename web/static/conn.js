@@ -28,11 +28,18 @@ const waiting = new Map(); // id -> callback
 export const logsToReopen = new Set(); // watchers whose log pane a reconnect closed
 let heartbeat = 0;  // seconds between poold's heartbeats (its hello says); 0 = none
 let lastHeard = 0, lastTick = 0; // ms: the last message, the last watchdog tick
+// besidePage is the URL of rel beside this page: under whatever path a
+// proxy serves the console at (/ops/poold/ws), not the host's root.
+function besidePage(rel, socket) {
+  const u = new URL(rel, location.href);
+  if (socket) u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
+  return u.href;
+}
 export function connect() {
   if (!refused) setConn("wait", "connecting…");
   // A reconnect asks for the events after the last one it saw: no gap.
   const since = st.lastSeq ? "?since=" + st.lastSeq : "";
-  ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" + since);
+  ws = new WebSocket(besidePage("ws" + since, true));
   ws.onopen = () => { retry = 500; refused = null; lastHeard = Date.now(); setConn("live", "live"); };
   ws.onmessage = (m) => {
     lastHeard = Date.now();
@@ -83,7 +90,7 @@ export function watchdog() {
 // A refused websocket tells the page nothing; a plain request to the
 // same server says why (a token replaced by a reload: sign in again).
 function whyRefused() {
-  fetch("/favicon.ico", { cache: "no-store" }).then(async (r) => {
+  fetch(besidePage("favicon.ico"), { cache: "no-store" }).then(async (r) => {
     if (r.status !== 401 && r.status !== 429) { refused = null; return; }
     const why = (await r.text()).trim();
     refused = r.status === 401
