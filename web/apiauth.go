@@ -234,10 +234,11 @@ func (l *failLimiter) failed(w http.ResponseWriter, creds []string, key string) 
 // heldChallenge is the WWW-Authenticate of a held token's 429.
 const heldChallenge = `Bearer realm="poold", error="invalid_token"`
 
-// presented is what r offers as a token, whole: its Authorization
-// header and its ?token=.
+// presented is what r offers as a token, whole: its bearer token and
+// its ?token=. Another Authorization scheme (a proxy's Basic sign-in,
+// one per user) is no part of it.
 func presented(r *http.Request) string {
-	return r.Header.Get("Authorization") + "\n" + r.URL.Query().Get("token")
+	return bearer(r) + "\n" + r.URL.Query().Get("token")
 }
 
 // digest is a short keyed digest of a presented token: repeats holds

@@ -183,9 +183,11 @@ func (g *guard) tokenOK(r *http.Request) (ok, fromQuery bool) {
 // (bearer or query): a failed one is counted against the client. A
 // console cookie is not: it cannot be made from a guess without poold's
 // cookie key (cookie.go), so a wrong one tells nothing of the token,
-// and after a restart every open tab sends one.
+// and after a restart every open tab sends one. Nor is an Authorization
+// header of another scheme (Basic): a proxy in front passes on its own
+// sign-in, which is no guess at poold's token.
 func (g *guard) triedToken(r *http.Request) bool {
-	return r.Header.Get("Authorization") != "" || r.URL.Query().Has("token")
+	return bearer(r) != "" || r.URL.Query().Has("token")
 }
 
 // maxConsoleCookies bounds the console cookies of a request that are

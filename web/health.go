@@ -290,7 +290,7 @@ func (p *ProbeServer) handler() http.Handler {
 				}
 				if !g.triedToken(r) {
 					p.quiet.Warn(key, "metrics request refused: no token", "remote", r.RemoteAddr)
-					http.Error(w, "poold metrics: token required: send Authorization: Bearer with the "+scrapeToken, http.StatusUnauthorized)
+					http.Error(w, "poold metrics: token required: send Authorization: Bearer with the "+scrapeToken+notBearer(r), http.StatusUnauthorized)
 					return
 				}
 				if p.fails.refuseFailed(w, consoleCredentials(r), key, "poold metrics", tokens) {
