@@ -24,3 +24,20 @@ func TestBrowserUnderPathPrefix(t *testing.T) {
 	waitJS(t, ctx, "the web watcher's 2 rows", rowsExpr("web", 2))
 	waitJS(t, ctx, "the live connection", `document.querySelector('#conn').textContent === 'live'`)
 }
+
+// TestBrowserSaysWhySocketRefused: behind a proxy that sends poold its
+// own address as Host, the page loads but every websocket is refused as
+// cross-origin; the page said only "disconnected – retrying". Its title
+// now says what to look at.
+func TestBrowserSaysWhySocketRefused(t *testing.T) {
+	ctx := newBrowser(t)
+	ts := startServer(t, newFakeBackend(t, map[string]int{"web": 1}), configs.Web{}, nil)
+	page := prefixProxyHost(t, ts, false)
+	if err := chromedp.Do(ctx, chromedp.Navigate(page)); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, ctx, "the connection's title naming Host and the proxy", `(() => {
+		const c = document.querySelector('#conn');
+		return c.textContent.includes('disconnected') && c.title.includes('$http_host') && c.title.includes('proxy');
+	})()`)
+}

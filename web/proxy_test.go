@@ -29,6 +29,13 @@ const proxyPrefix = "/ops/poold/"
 // get the proxy's 404, as from a server that serves other things too.
 func prefixProxy(t testing.TB, ts *testServer) string {
 	t.Helper()
+	return prefixProxyHost(t, ts, true)
+}
+
+// prefixProxyHost is prefixProxy that, unless keepHost, sends poold's
+// own address as Host (as nginx's Host $proxy_host does).
+func prefixProxyHost(t testing.TB, ts *testServer, keepHost bool) string {
+	t.Helper()
 	target, err := url.Parse(ts.url)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +44,9 @@ func prefixProxy(t testing.TB, ts *testServer) string {
 		pr.SetURL(target)
 		pr.Out.URL.Path = "/" + strings.TrimPrefix(pr.In.URL.Path, proxyPrefix)
 		pr.Out.URL.RawPath = ""
-		pr.Out.Host = pr.In.Host
+		if keepHost {
+			pr.Out.Host = pr.In.Host
+		}
 	}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, proxyPrefix) {

@@ -39,8 +39,8 @@ export function connect() {
   if (!refused) setConn("wait", "connecting…");
   // A reconnect asks for the events after the last one it saw: no gap.
   const since = st.lastSeq ? "?since=" + st.lastSeq : "";
-  ws = new WebSocket(besidePage("ws" + since, true));
-  ws.onopen = () => { retry = 500; refused = null; lastHeard = Date.now(); setConn("live", "live"); };
+  const sock = ws = new WebSocket(besidePage("ws" + since, true));
+  ws.onopen = () => { sock.opened = true; retry = 500; refused = null; lastHeard = Date.now(); setConn("live", "live"); };
   ws.onmessage = (m) => {
     lastHeard = Date.now();
     let msg; try { msg = JSON.parse(m.data); } catch { return; }
@@ -50,7 +50,7 @@ export function connect() {
     // 1012: poold re-executes itself (an in-place upgrade); its new
     // image answers as soon as it has taken over: not an outage.
     if (e.code === 1012) { restarting(); return; }
-    lost("disconnected – retrying");
+    lost("disconnected – retrying", !sock.opened);
   };
 }
 function restarting() {
@@ -60,12 +60,12 @@ function restarting() {
   retry = 500;
   setTimeout(connect, 50);
 }
-function lost(text) {
+function lost(text, neverOpened) {
   for (const cb of waiting.values()) cb({ status: "error", reason: "connection to poold lost" });
   waiting.clear();
   if (refused) setConn("down", refused.text, refused.why);
   else setConn("down", text);
-  whyRefused();
+  whyRefused(neverOpened);
   setTimeout(connect, retry);
   retry = Math.min(retry * 2, 5000);
 }
@@ -87,11 +87,20 @@ export function watchdog() {
   dead.close();
   lost("no word from poold for " + Math.round(silent) + " s – reconnecting");
 }
+const NO_SOCKET = "poold answers this page but its websocket (ws beside it) did not open: too many consoles open, " +
+  "or a proxy in front that changes Host (pass it as the browser sent it: nginx's $http_host) or drops the Upgrade and Connection headers; poold's log says which";
 // A refused websocket tells the page nothing; a plain request to the
 // same server says why (a token replaced by a reload: sign in again).
-function whyRefused() {
+// A page poold answers whose websocket never opened is most often behind
+// a proxy that changes Host or drops the websocket's headers (README:
+// "Behind a proxy"); the title says so.
+function whyRefused(neverOpened) {
   fetch(besidePage("favicon.ico"), { cache: "no-store" }).then(async (r) => {
-    if (r.status !== 401 && r.status !== 429) { refused = null; return; }
+    if (r.status !== 401 && r.status !== 429) {
+      refused = null;
+      if (r.ok && neverOpened && ws && ws.readyState !== WebSocket.OPEN) setConn("down", "disconnected – retrying", NO_SOCKET);
+      return;
+    }
     const why = (await r.text()).trim();
     refused = r.status === 401
       ? { text: "signed out – reopen this page with ?token=YOUR_TOKEN", why }
