@@ -102,6 +102,22 @@ func (a *Arbiter) Live(ctx context.Context) error {
 	return &StuckError{Step: s.String(), For: d, Bound: bound}
 }
 
+// Stuck is Live's verdict on a loop known to be blocked, without asking
+// it: a *StuckError once the loop has been in its step longer than
+// Options.StuckAfter, nil before (or with no step). For one who answers
+// for the loop while it is held on purpose (an upgrade's hand-over), so
+// that its "alive" ends where Live's would. Safe from any goroutine.
+func (a *Arbiter) Stuck() error {
+	s := a.steps.now()
+	if s == nil {
+		return nil
+	}
+	if d, bound := time.Since(s.at), a.stuckBound(); d >= bound {
+		return &StuckError{Step: s.String(), For: d, Bound: bound}
+	}
+	return nil
+}
+
 // Work counts the loop's units of work (a message handled, a worker
 // started, signalled or reaped): two reads that differ mean the loop
 // worked in between. Safe from any goroutine.

@@ -17,7 +17,8 @@ import (
 // is blocked from the start of the exec step (Upgrader.Begin) to the
 // exec, so what the requests of that stretch would ask it is answered
 // by httpView instead: a liveness probe is alive (the
-// loop is handing over), a readiness probe and a scrape get the snapshot
+// loop is handing over) until the loop's step is past its stuck bound,
+// a readiness probe and a scrape get the snapshot
 // the loop gave as the hand-over began, an API command was not run and
 // says to send it again.
 
@@ -97,13 +98,16 @@ func (v *httpView) untilOver(ctx context.Context) (context.Context, context.Cont
 	return ctx, over, func() { stop(); cancel() }
 }
 
-// Live: the loop, or a hand-over, which is alive.
+// Live: the loop, or a hand-over, which is alive as long as the loop's
+// own check would call its step busy: past Options.StuckAfter in it (a
+// refused upgrade's port-holder lookup took 41 s under load) it is
+// stuck, as poold's log then says, and /healthz answers 503.
 func (v *httpView) Live(ctx context.Context) error {
 	ctx, over, done := v.untilOver(ctx)
 	defer done()
 	err := v.Arbiter.Live(ctx)
 	if err != nil && over.Err() != nil {
-		return nil
+		return v.Arbiter.Stuck()
 	}
 	return err
 }
