@@ -201,7 +201,7 @@ func (a *Arbiter) preflight(m *cmdMsg) {
 	go func() {
 		defer a.bg.Done()
 		newVer, err := a.runPreflight(raw)
-		a.post(funcMsg{func() { a.execUpgrade(m, newVer, err) }})
+		a.post(execMsg{m, newVer, err})
 	}()
 }
 

@@ -47,6 +47,16 @@ type configMsg struct {
 
 type funcMsg struct{ fn func() }
 
+// execMsg is an upgrade's pre-flight done (its new version, or why it
+// failed): the loop goes on to the exec step (execUpgrade). A message of
+// its own so that the step is named as what it is (stepOf): it holds the
+// loop for the bind ahead, the hand-over and the exec.
+type execMsg struct {
+	m      *cmdMsg
+	newVer string
+	err    error
+}
+
 // post delivers a message to the loop unless it is gone.
 func (a *Arbiter) post(m any) bool {
 	select {
@@ -273,5 +283,7 @@ func (a *Arbiter) handle(m any) {
 		a.readDone()
 	case funcMsg:
 		m.fn()
+	case execMsg:
+		a.execUpgrade(m.m, m.newVer, m.err)
 	}
 }

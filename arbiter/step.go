@@ -219,6 +219,8 @@ func (a *Arbiter) stepOf(m any) loopStep {
 		return loopStep{name: "config reload"}
 	case funcMsg:
 		return loopStep{name: "a read of poold's state (status, stats, probe)"}
+	case execMsg:
+		return loopStep{name: "upgrade's exec step", detail: "binding ahead, the hand-over, the exec"}
 	case hurryMsg, killMsg, unmanagedKillMsg:
 		return loopStep{name: "stop request"}
 	}

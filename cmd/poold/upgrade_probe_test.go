@@ -183,6 +183,10 @@ func TestExecStepAnswersProbesFromItsStart(t *testing.T) {
 			t.Errorf("during the exec step: %v; want 200 %q", a, body)
 		}
 	}
+	// the step warnings name it as what it is, not "a read of poold's state"
+	proctest.Eventually(t, "a WARN naming the upgrade's exec step", func() bool {
+		return strings.Contains(r.p.log.String(), `step="upgrade's exec step (binding ahead, the hand-over, the exec)"`)
+	})
 	release()
 	waitUpgraded(t, r.p)
 }
