@@ -60,6 +60,10 @@ type Upgrader struct {
 	// after it took the workers over. unbind closes them when the exec
 	// did not happen.
 	Bind func(cfg *configs.Config) (unbind func(), err error)
+	// Explain, when set, words Bind's error for the user (who holds the
+	// port: a walk of /proc, seconds on a loaded host); it runs off the
+	// loop, and the refusal is answered once it returns.
+	Explain func(error) error
 	// Peers counts the peers connected to each of those listeners, by
 	// the same keys: the new image's event and stats streams wait (a
 	// little) for that many subscribers before they publish.
@@ -229,19 +233,6 @@ func (a *Arbiter) runPreflight(state []byte) (string, error) {
 	return newVer, err
 }
 
-// refuse ends an upgrade that did not happen: nothing changed.
-func (a *Arbiter) refuse(m *cmdMsg, err error) {
-	a.upgrading = false
-	a.upgraded.State, a.upgraded.Reason = "refused", err.Error()
-	if a.stopping { // the reason says poold stops: something does change
-		a.log.Error("upgrade refused", "error", err)
-		m.fail(errorf(ErrnoFailed, "upgrade refused: %v", err))
-		return
-	}
-	a.log.Error("upgrade refused; nothing changed", "error", err)
-	m.fail(errorf(ErrnoFailed, "upgrade refused, nothing changed: %v", err))
-}
-
 // execUpgrade runs on the loop once the pre-flight is done. It answers
 // "upgrading" and execs; it returns only when the exec failed.
 func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
@@ -272,7 +263,7 @@ func (a *Arbiter) execUpgrade(m *cmdMsg, newVer string, err error) {
 	if u.Bind != nil {
 		unbind, err := u.Bind(a.cfg)
 		if err != nil {
-			a.refuse(m, err)
+			a.refuseExplained(m, err)
 			return
 		}
 		defer unbind()

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -42,7 +44,8 @@ func httpListenersOf(w configs.Web) []httpListener {
 // poold holds, for ownListeners to hand over (Upgrader.Bind); path is
 // the config file, for errors. A listener of the other role on the same
 // address (the two swapped) is handed over under the new name instead.
-// unbind closes what it bound.
+// unbind closes what it bound. Its error is an *aheadFailure, worded
+// for the user by explainAhead, off the loop (it reads /proc).
 func bindAhead(path string, cfg *configs.Config) (unbind func(), err error) {
 	httpListeners.mu.Lock()
 	defer httpListeners.mu.Unlock()
@@ -73,7 +76,7 @@ func bindAhead(path string, cfg *configs.Config) (unbind func(), err error) {
 		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {
 			release()
-			return nil, aheadError(path, l, err, liveAt)
+			return nil, &aheadFailure{path: path, l: l, err: err, live: slices.Collect(maps.Keys(liveAt))}
 		}
 		bound = append(bound, ln)
 		httpListeners.ahead[name] = ln
@@ -85,11 +88,40 @@ func bindAhead(path string, cfg *configs.Config) (unbind func(), err error) {
 	}, nil
 }
 
+// aheadFailure is bindAhead's error as it binds: l could not be bound
+// (err); path is the config file, live the addresses of poold's own
+// HTTP listeners. explainAhead words it for the user.
+type aheadFailure struct {
+	path string
+	l    httpListener
+	err  error
+	live []string
+}
+
+func (f *aheadFailure) Error() string {
+	return fmt.Sprintf("%s cannot move to %s (%s, as the last config reload read it): %v", f.l.what, f.l.addr, f.l.key, f.err)
+}
+
+func (f *aheadFailure) Unwrap() error { return f.err }
+
+// explainAhead is Upgrader.Explain: an *aheadFailure worded for the user
+// (aheadError), any other error as it is. It looks up who holds a port
+// in /proc, which took 8 to 41 s on a loaded host: the arbiter calls it
+// off its loop.
+func explainAhead(err error) error {
+	holdIfAsked(envTestHoldExplain)
+	var f *aheadFailure
+	if !errors.As(err, &f) {
+		return err
+	}
+	return aheadError(f.path, f.l, f.err, f.live)
+}
+
 // aheadError says why l cannot be bound for the next image and what to
-// do; liveAt are poold's own HTTP listeners, by address.
-func aheadError(path string, l httpListener, err error, liveAt map[string]net.Listener) error {
+// do; live are poold's own HTTP listeners' addresses.
+func aheadError(path string, l httpListener, err error, live []string) error {
 	be := explainBind(zmqguard.BindError(l.key, l.addr, err), path)
-	for addr := range liveAt {
+	for _, addr := range live {
 		if errors.Is(err, syscall.EADDRINUSE) && overlaps(addr, l.addr) {
 			return ownPortError(l, be, addr)
 		}

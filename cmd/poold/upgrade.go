@@ -48,17 +48,20 @@ var version = "dev"
 // image later, its HTTP listeners made and its loop not yet up.
 // envTestHoldBind holds the old image so at the start of its exec step,
 // on the loop, before it binds ahead what the new image needs;
+// envTestHoldExplain, off the loop, as it words a refused bind ahead
+// (explainAhead: the lookup of the port's holder);
 // envTestHoldOld, in its hand-over, after the wait for the log readers
 // and before it takes the state; envTestHoldExec, later, once the state
 // is written, just before the last look for a stop asked meanwhile.
 const (
-	envTestFail     = "POOLDTEST_UPGRADE_FAIL"
-	envTestKill     = "POOLDTEST_UPGRADE_KILL"
-	envTestHold     = "POOLDTEST_UPGRADE_HOLD"
-	envTestHoldUp   = "POOLDTEST_UPGRADE_HOLD_UP"
-	envTestHoldBind = "POOLDTEST_UPGRADE_HOLD_BIND"
-	envTestHoldOld  = "POOLDTEST_UPGRADE_HOLD_OLD"
-	envTestHoldExec = "POOLDTEST_UPGRADE_HOLD_EXEC"
+	envTestFail        = "POOLDTEST_UPGRADE_FAIL"
+	envTestKill        = "POOLDTEST_UPGRADE_KILL"
+	envTestHold        = "POOLDTEST_UPGRADE_HOLD"
+	envTestHoldUp      = "POOLDTEST_UPGRADE_HOLD_UP"
+	envTestHoldBind    = "POOLDTEST_UPGRADE_HOLD_BIND"
+	envTestHoldExplain = "POOLDTEST_UPGRADE_HOLD_EXPLAIN"
+	envTestHoldOld     = "POOLDTEST_UPGRADE_HOLD_OLD"
+	envTestHoldExec    = "POOLDTEST_UPGRADE_HOLD_EXEC"
 )
 
 // Set by main, for the binary only (tests call run in-process): the
@@ -279,6 +282,7 @@ func upgrader(path string, log hclog.Logger, begin func() (end func()), drain, u
 			holdIfAsked(envTestHoldBind)
 			return bindAhead(path, cfg)
 		},
+		Explain: explainAhead,
 		Preflight: func(ctx context.Context, state []byte) (string, error) {
 			v, err := preflight(ctx, log, selfExe, path, false, state)
 			if err != nil {

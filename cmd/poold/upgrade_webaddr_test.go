@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -132,5 +134,42 @@ func TestUpgradeOntoItsOwnPortSaysRestartOrMove(t *testing.T) {
 	}
 	if body, err := get("http://" + metrics + "/metrics"); err != nil || !strings.Contains(body, "poold_") {
 		t.Errorf("metrics on %s after the refusal: %v", metrics, err)
+	}
+}
+
+// A refused bind ahead is worded with who holds the port, a walk of
+// /proc that took 8 to 41 s on a loaded host, on the loop: every command
+// waited for it (r67). It runs off the loop now: held there by a test
+// hold, poold answers a status meanwhile, and the refusal, once the
+// hold ends, says what it said before.
+func TestUpgradeRefusalIsWordedOffTheLoop(t *testing.T) {
+	t.Parallel()
+	work, console, metrics := freeAddr(t), freeAddr(t), freeAddr(t)
+	_, port, _ := net.SplitHostPort(work)
+	hold := filepath.Join(t.TempDir(), "hold")
+	p := startUpgradable(t, fmt.Sprintf(upgradeWebAddrConfig, port, console, metrics), envTestHoldExplain+"="+hold)
+	_, mport, _ := net.SplitHostPort(metrics)
+	every := net.JoinHostPort("0.0.0.0", mport)
+	writeConfig(t, p.dir, fmt.Sprintf(upgradeWebAddrConfig, port, console, every))
+	if r := p.do("reloadconfig", map[string]any{"waiting": true}); r["status"] != "ok" {
+		t.Fatalf("reloadconfig: %v", r)
+	}
+	last := p.outcome()["id"].(float64)
+	release := holdUpgrade(t, p, hold) // the refusal's wording held
+	t.Cleanup(func() { _ = os.WriteFile(hold+".go", nil, 0o644) })
+	if r, err := p.try("status", nil); err != nil || r["status"] != "ok" {
+		t.Errorf("status while a refused upgrade's bind ahead is being worded: %v %v; want an answer (the loop is free)", r, err)
+	}
+	release()
+	var o map[string]any
+	proctest.Eventually(t, "the upgrade's outcome", func() bool {
+		r, err := p.try("upgrade_status", nil)
+		o, _ = r["upgrade"].(map[string]any)
+		return err == nil && o["id"].(float64) > last && o["state"] != "upgrading"
+	})
+	why, _ := o["reason"].(string)
+	if o["state"] != "refused" || !contains(why, "web.metrics_address", every, "address already in use",
+		"poold's own listener on "+metrics, "restart poold", "another port") {
+		t.Errorf("upgrade onto %s with poold on %s: %v; want refused, naming both, to restart or move the port", every, metrics, o)
 	}
 }
