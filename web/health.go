@@ -36,7 +36,7 @@ const probeTimeout = time.Second
 // is busy (a reload starting a thousand workers keeps it from answering
 // for seconds; one fork may wait seconds on a loaded host), 503 when it
 // is stuck: it did no work for probeTimeout and is in no step, or in one
-// step for longer than arbiter.Options.StuckAfter (the 503 names it).
+// step for longer than [arbiter] stuck_after (30 s by default) (the 503 names it).
 // The liveness probe.
 func healthz(h Health) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

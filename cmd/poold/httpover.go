@@ -99,7 +99,7 @@ func (v *httpView) untilOver(ctx context.Context) (context.Context, context.Cont
 }
 
 // Live: the loop, or a hand-over, which is alive as long as the loop's
-// own check would call its step busy: past Options.StuckAfter in it (a
+// own check would call its step busy: past [arbiter] stuck_after in it (a
 // refused upgrade's port-holder lookup took 41 s under load) it is
 // stuck, as poold's log then says, and /healthz answers 503.
 func (v *httpView) Live(ctx context.Context) error {
