@@ -33,10 +33,13 @@ func makeNotifyDir() (string, error) {
 // poold no longer running left (killed or crashed: a stop removes its
 // own), each two inodes a socket, for ever: a TMPDIR that fills up with
 // them stops the next start. A directory goes only when poold's user
-// owns it, its name is poold's, the poold whose pid it names is gone,
-// and it holds nothing but sockets nobody listens on (connect refused):
-// never a live poold's, whose sockets answer, even while an upgrade in
-// place rebinds them (its pid lives on). It returns what it removed.
+// owns it, its name is poold's and names a pid, that poold is gone, and
+// the directory holds nothing but sockets nobody listens on (connect
+// refused): never a live poold's, whose sockets answer, even while an
+// upgrade in place rebinds them (its pid lives on). A directory of the
+// older form names no pid: its poold may be upgrading in place, its
+// sockets refused for that moment, so it stays. It returns what it
+// removed.
 func removeStaleNotifyDirs(tmp string) (removed []string) {
 	entries, err := os.ReadDir(tmp)
 	if err != nil {
@@ -44,7 +47,7 @@ func removeStaleNotifyDirs(tmp string) (removed []string) {
 	}
 	for _, e := range entries {
 		pid, ok := notifyDirPid(e.Name())
-		if !ok || !e.IsDir() {
+		if !ok || pid == 0 || !e.IsDir() {
 			continue
 		}
 		dir := filepath.Join(tmp, e.Name())
@@ -86,13 +89,13 @@ func digits(s string) bool {
 }
 
 // staleNotifyDir tells whether dir, a notify directory of the poold
-// with pid (0: unknown), is a gone poold's.
+// with pid, is a gone poold's.
 func staleNotifyDir(dir string, pid int) bool {
 	var st unix.Stat_t
 	if unix.Lstat(dir, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Geteuid() {
 		return false
 	}
-	if pid > 0 && (pid == os.Getpid() || processAlive(pid)) {
+	if pid <= 0 || pid == os.Getpid() || processAlive(pid) {
 		return false
 	}
 	entries, err := os.ReadDir(dir)
